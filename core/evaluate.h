@@ -1,0 +1,48 @@
+// Evaluation of a classifier on a labelled dataset, and latency benchmarking.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dataset.h"
+#include "core/progress.h"
+#include "core/session.h"
+
+namespace cw {
+
+struct EvalOptions {
+    int64_t batchSize = 256;
+    int64_t limit = 0; // 0 = whole dataset
+};
+
+struct EvalResult {
+    double accuracy = 0;  // top-1, in [0, 1]
+    double top5 = 0;
+    double loss = 0;      // mean softmax cross-entropy of the logits
+    int64_t samples = 0;
+};
+
+// Runs the session's first input -> first output over the dataset in batches. Checks `stop` between
+// batches (throws cw::Cancelled) and reports progress after each batch.
+EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options = {},
+                    const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+
+struct BenchOptions {
+    int64_t batch = 1;
+    int threads = 0;       // 0 = all
+    int iterations = 100;
+    int warmup = 10;
+};
+
+struct BenchResult {
+    double p50Ms = 0, p90Ms = 0, meanMs = 0, minMs = 0;
+    double throughputPerS = 0; // samples per second at the mean latency
+    int64_t batch = 1;
+    int threads = 1;
+    int iterations = 0;
+};
+
+// Times Session::run on random input of the first graph input's shape (batch dimension = options.batch).
+BenchResult benchmark(const Model &model, const BenchOptions &options, const ProgressFn &progress = {},
+                      const StopToken *stop = nullptr);
+
+} // namespace cw

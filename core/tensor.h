@@ -1,0 +1,84 @@
+// Tensor: a typed, shaped, reference-counted buffer.
+//
+// Storage is float32 for the math, and int8 / uint8 / int32 / int64 for quantized weights and shape
+// computations. Copies are shallow (they share the buffer, like an OrtValue); clone() makes a deep copy.
+// Kernels never write into their inputs, so sharing is safe: Reshape, Flatten and Identity return views.
+// Buffers are 64-byte aligned so Eigen maps and SIMD loads are aligned.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cw {
+
+enum class DType { Float32, Int8, UInt8, Int32, Int64 };
+
+using Shape = std::vector<int64_t>;
+
+size_t dtypeSize(DType type);
+const char *dtypeName(DType type);          // "float32", "int8", ...
+bool dtypeFromName(const std::string &name, DType *out);
+int64_t shapeNumel(const Shape &shape);
+std::string shapeToString(const Shape &shape); // "[1, 3, 224, 224]"; dynamic dims (-1) print as "N"
+
+template <typename T> constexpr DType dtypeOf();
+template <> constexpr DType dtypeOf<float>() { return DType::Float32; }
+template <> constexpr DType dtypeOf<int8_t>() { return DType::Int8; }
+template <> constexpr DType dtypeOf<uint8_t>() { return DType::UInt8; }
+template <> constexpr DType dtypeOf<int32_t>() { return DType::Int32; }
+template <> constexpr DType dtypeOf<int64_t>() { return DType::Int64; }
+
+class Tensor {
+public:
+    Tensor() = default;
+    Tensor(DType type, Shape shape); // zero-initialised
+
+    static Tensor fromFloats(Shape shape, const std::vector<float> &values);
+    static Tensor fromInt64s(Shape shape, const std::vector<int64_t> &values);
+    static Tensor scalar(float value) { return fromFloats({}, {value}); }
+
+    bool isNull() const { return !m_buffer; }
+    DType dtype() const { return m_dtype; }
+    const Shape &shape() const { return m_shape; }
+    int rank() const { return int(m_shape.size()); }
+    int64_t dim(int axis) const { return m_shape[size_t(axis < 0 ? axis + rank() : axis)]; }
+    int64_t numel() const { return shapeNumel(m_shape); }
+    size_t byteSize() const { return size_t(numel()) * dtypeSize(m_dtype); }
+
+    template <typename T> T *data()
+    {
+        assert(dtypeOf<T>() == m_dtype);
+        return reinterpret_cast<T *>(rawData());
+    }
+    template <typename T> const T *data() const
+    {
+        assert(dtypeOf<T>() == m_dtype);
+        return reinterpret_cast<const T *>(rawData());
+    }
+    float *f32() { return data<float>(); }
+    const float *f32() const { return data<float>(); }
+    void *rawData();
+    const void *rawData() const;
+
+    // A view with another shape over the same buffer (same element count).
+    Tensor reshaped(Shape shape) const;
+    Tensor clone() const;
+    // Element-wise conversion (float -> int truncates toward zero, as ONNX Cast does).
+    Tensor castTo(DType type) const;
+    // Values of an integer (or float) tensor as int64, for shape-computation inputs.
+    std::vector<int64_t> toInt64Vector() const;
+    std::vector<float> toFloatVector() const;
+
+private:
+    struct Buffer;
+    DType m_dtype = DType::Float32;
+    Shape m_shape;
+    std::shared_ptr<Buffer> m_buffer;
+    size_t m_offset = 0; // bytes; views created by reshaped() keep offset 0, reserved for slicing views
+};
+
+} // namespace cw

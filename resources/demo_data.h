@@ -1,0 +1,9 @@
+// Bytes of the built-in demo models (native .h5 files trained by `cwb train`, embedded at build time).
+#pragma once
+
+#include <string_view>
+
+namespace cw {
+// name: "demo" (small CNN) or "demo-resnet"; empty when that demo was not built in.
+std::string_view demoModelBytes(std::string_view name);
+} // namespace cw

@@ -1,0 +1,137 @@
+// Shared helpers for the Qt Test executables: paths, the onnxruntime reference runner, tensor comparison.
+#pragma once
+
+#include <QDir>
+#include <QFileInfo>
+#include <QProcess>
+#include <QStandardPaths>
+#include <QString>
+#include <QTemporaryDir>
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/dataset.h"
+#include "core/tensor.h"
+
+namespace testutil {
+
+inline QString sourcePath(const QString &relative)
+{
+    return QDir(QStringLiteral(CW_SOURCE_DIR)).filePath(relative);
+}
+
+// Debian's interpreter: it has python3-onnx and python3-numpy (a pyenv python on PATH may not).
+inline QString python()
+{
+    return QFileInfo::exists("/usr/bin/python3") ? QStringLiteral("/usr/bin/python3") : QStringLiteral("python3");
+}
+
+inline QString ortModuleDir()
+{
+    const QByteArray env = qgetenv("CW_ORT_DIR");
+    return env.isEmpty() ? sourcePath("node_modules/onnxruntime-node") : QString::fromLocal8Bit(env);
+}
+
+inline bool ortAvailable()
+{
+    return QFileInfo::exists(ortModuleDir()) && !QStandardPaths::findExecutable("node").isEmpty();
+}
+
+// Runs `program args`, returns stdout; on failure sets *error to stderr and the exit code.
+inline QByteArray runProcess(const QString &program, const QStringList &args, QString *error, int timeoutMs = 120000,
+                             const QString &workingDir = {})
+{
+    QProcess p;
+    if (!workingDir.isEmpty())
+        p.setWorkingDirectory(workingDir);
+    p.start(program, args);
+    if (!p.waitForFinished(timeoutMs)) {
+        if (error)
+            *error = program + " did not finish: " + p.errorString();
+        p.kill();
+        return {};
+    }
+    if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0) {
+        if (error)
+            *error = QStringLiteral("%1 exited with %2: %3")
+                         .arg(program)
+                         .arg(p.exitCode())
+                         .arg(QString::fromLocal8Bit(p.readAllStandardError()).trimmed());
+        return p.readAllStandardOutput();
+    }
+    if (error)
+        error->clear();
+    return p.readAllStandardOutput();
+}
+
+// Runs a Python snippet with Debian's python3 (onnx, numpy) in `workingDir`.
+inline bool runPython(const QString &code, const QString &workingDir, QString *error)
+{
+    runProcess(python(), {"-c", code}, error, 120000, workingDir);
+    return error->isEmpty();
+}
+
+// Executes an ONNX file with onnxruntime-node on the given feeds; returns the graph outputs in order.
+inline std::vector<cw::Tensor> runOrt(const QString &onnxPath, const std::vector<std::pair<std::string, cw::Tensor>> &feeds,
+                                      QString *error)
+{
+    QTemporaryDir dir;
+    QStringList args{sourcePath("tests/tools/ort_run.js"), onnxPath, dir.path()};
+    for (size_t i = 0; i < feeds.size(); ++i) {
+        const QString file = dir.filePath(QStringLiteral("in%1.npy").arg(i));
+        cw::writeNpy(feeds[i].second, file.toStdString());
+        args << QString::fromStdString(feeds[i].first) + "=" + file;
+    }
+    qputenv("NODE_PATH", QFileInfo(ortModuleDir()).absolutePath().toLocal8Bit());
+    runProcess("node", args, error);
+    std::vector<cw::Tensor> outputs;
+    if (!error->isEmpty())
+        return outputs;
+    for (int i = 0;; ++i) {
+        const QString file = dir.filePath(QStringLiteral("%1.npy").arg(i));
+        if (!QFileInfo::exists(file))
+            break;
+        outputs.push_back(cw::readNpy(file.toStdString()));
+    }
+    return outputs;
+}
+
+// Empty when |a - b| <= atol + rtol * |b| everywhere (and shapes match); otherwise a description of the
+// worst element.
+inline QString mismatch(const cw::Tensor &actual, const cw::Tensor &expected, double rtol, double atol = 1e-6)
+{
+    if (actual.shape() != expected.shape())
+        return QStringLiteral("shape %1 != expected %2")
+            .arg(QString::fromStdString(cw::shapeToString(actual.shape())),
+                 QString::fromStdString(cw::shapeToString(expected.shape())));
+    const std::vector<float> a = actual.toFloatVector();
+    const std::vector<float> b = expected.toFloatVector();
+    double worst = 0;
+    size_t worstAt = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double excess = std::abs(double(a[i]) - b[i]) - (atol + rtol * std::abs(double(b[i])));
+        if (std::isnan(a[i]) != std::isnan(b[i]) || excess > worst) {
+            worst = std::isnan(excess) ? INFINITY : excess;
+            worstAt = i;
+        }
+    }
+    if (worst <= 0)
+        return {};
+    return QStringLiteral("element %1: %2 vs expected %3").arg(worstAt).arg(a[worstAt]).arg(b[worstAt]);
+}
+
+inline cw::Tensor randomTensor(const cw::Shape &shape, unsigned seed, float lo = -1.f, float hi = 1.f)
+{
+    cw::Tensor t(cw::DType::Float32, shape);
+    uint64_t state = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        t.f32()[i] = lo + (hi - lo) * float((state >> 40) & 0xFFFFFF) / float(0xFFFFFF);
+    }
+    return t;
+}
+
+} // namespace testutil
