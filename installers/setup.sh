@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One-step set-up on Debian 12: installs what is missing, builds, then either launches the GUI on the
+# built-in demo (`setup.sh run`) or runs the whole test suite (`setup.sh test`). Idempotent: a second run
+# installs nothing and rebuilds only what changed.
+set -euo pipefail
+
+mode="${1:-run}"
+case "$mode" in run|test|build) ;; *) echo "usage: $0 [run|test|build]" >&2; exit 2 ;; esac
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${CW_BUILD_DIR:-$root/build}"
+jobs="$(nproc 2>/dev/null || echo 2)"
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache
+  qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev libqcustomplot2.1-qt6
+  libeigen3-dev libhdf5-dev hdf5-tools libonnx-dev libprotobuf-dev protobuf-compiler
+  nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
+  python3-onnx python3-numpy xvfb xauth poppler-utils
+)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "== installing: ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# onnxruntime (CPU library inside the npm package) is the reference runtime for tests and benchmarks.
+# --ignore-scripts: its install script would try to download, and it is not needed.
+if [ ! -f "$root/node_modules/onnxruntime-node/package.json" ] ||
+   [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+  echo "== npm install onnxruntime-node"
+  (cd "$root" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$build" -j "$jobs"
+
+case "$mode" in
+  build) ;;
+  test)
+    cd "$build"
+    ctest --output-on-failure -j "$jobs" --timeout 1200
+    ;;
+  run)
+    gui="$build/app/compression-workbench"
+    if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+      echo "== no display: starting the workbench under Xvfb (screenshot: $build/demo.png)"
+      exec xvfb-run -a -s "-screen 0 1600x1000x24" "$gui" --screenshot "$build/demo.png"
+    fi
+    exec "$gui"
+    ;;
+esac
