@@ -1,5 +1,7 @@
 #include "core/session.h"
 
+#include <omp.h>
+
 #include <set>
 #include <unordered_map>
 
@@ -47,6 +49,8 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
                                                const std::vector<std::string> &wanted, bool keepAll) const
 {
     const Graph &g = m_model.graph;
+    // Sets this thread's OpenMP team size, which Eigen's gemm also follows.
+    omp_set_num_threads(m_threads);
     std::unordered_map<std::string, Tensor> values;
     values.reserve(g.nodes.size() * 2 + feeds.size());
     for (const ValueInfo &in : g.inputs) {
