@@ -116,7 +116,11 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
             throw Error("graph input '" + in.name + "' has a dynamic dimension " + std::to_string(d) + " in " +
                         shapeToString(in.shape) + "; only the batch dimension may be dynamic for a benchmark");
 
-    Session session(model, SessionOptions{options.threads});
+    // A model exported with a fixed batch (often 1) still benchmarks at the requested batch: the input's
+    // batch dimension is declared dynamic in the session's copy.
+    Model copy = model;
+    copy.graph.inputs.front().shape[0] = -1;
+    Session session(std::move(copy), SessionOptions{options.threads});
     std::mt19937 rng(12345);
     const Tensor input = randomInput(in.dtype, shape, rng);
     const int warmup = std::max(0, options.warmup);
