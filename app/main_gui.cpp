@@ -1,0 +1,124 @@
+// compression-workbench: the Qt Widgets front end. Argument parsing and wiring only; the window lives in ui/.
+//
+//   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--screenshot PNG]
+//
+// Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.
+// --screenshot loads (and with --evaluate, evaluates), renders the window to a PNG and exits: 0 on
+// success, 1 with a message on stderr otherwise.
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QFileInfo>
+#include <QImage>
+#include <QPixmap>
+#include <QTimer>
+
+#include <cstdio>
+
+#include "ui/mainwindow.h"
+
+#ifndef CW_VERSION
+#define CW_VERSION "0.1.0"
+#endif
+
+namespace {
+
+void fail(const QString &message)
+{
+    std::fprintf(stderr, "compression-workbench: %s\n", qPrintable(message));
+    QCoreApplication::exit(1);
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QApplication app(argc, argv);
+    QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
+    QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(CW_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("compression-workbench"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("Compress neural networks and see what each choice costs."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    const QCommandLineOption openOption(QStringLiteral("open"), QStringLiteral("Model to open: a path, \"demo\" or \"demo-resnet\"."),
+                                        QStringLiteral("MODEL"));
+    const QCommandLineOption dataOption(QStringLiteral("data"),
+                                        QStringLiteral("Dataset for Evaluate: \"fashion-mnist\" or a .npy/.npz/.h5/IDX file."),
+                                        QStringLiteral("DATA"));
+    const QCommandLineOption limitOption(QStringLiteral("limit"), QStringLiteral("Evaluate at most N samples (0 = all)."),
+                                         QStringLiteral("N"), QStringLiteral("0"));
+    const QCommandLineOption evaluateOption(QStringLiteral("evaluate"), QStringLiteral("Evaluate right after loading."));
+    const QCommandLineOption screenshotOption(QStringLiteral("screenshot"),
+                                              QStringLiteral("Render the window to PNG once ready, then exit."),
+                                              QStringLiteral("PNG"));
+    parser.addOptions({openOption, dataOption, limitOption, evaluateOption, screenshotOption});
+    parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("Model to open (same as --open)."), QStringLiteral("[model]"));
+    parser.process(app);
+
+    QString modelSpec = parser.value(openOption);
+    if (modelSpec.isEmpty() && !parser.positionalArguments().isEmpty())
+        modelSpec = parser.positionalArguments().constFirst();
+    const bool startupDemo = modelSpec.isEmpty();
+    if (startupDemo)
+        modelSpec = QStringLiteral("demo");
+    bool limitOk = false;
+    const qint64 limit = parser.value(limitOption).toLongLong(&limitOk);
+    if (!limitOk || limit < 0) {
+        std::fprintf(stderr, "compression-workbench: --limit expects a non-negative number\n");
+        return 2;
+    }
+    const QString screenshot = parser.value(screenshotOption);
+    const bool evaluate = parser.isSet(evaluateOption);
+    const bool batch = !screenshot.isEmpty();
+
+    cw::ui::MainWindow window;
+    if (parser.isSet(dataOption) || startupDemo)
+        window.setDataset(parser.isSet(dataOption) ? parser.value(dataOption) : QStringLiteral("fashion-mnist"), limit);
+    else if (parser.isSet(limitOption))
+        window.setDataset(window.datasetSpec(), limit);
+    if (batch) {
+        // A picture of a known size, independent of the geometry remembered from interactive sessions.
+        window.setErrorDialogsEnabled(false);
+        window.resize(1400, 900);
+    }
+    window.show();
+
+    const auto takeScreenshot = [&window, screenshot]() {
+        // Let queued replots and layout passes settle before rendering.
+        QTimer::singleShot(150, &window, [&window, screenshot]() {
+            const QPixmap pixmap = window.grab();
+            if (pixmap.isNull() || !pixmap.save(screenshot)) {
+                fail(QStringLiteral("could not write screenshot %1").arg(screenshot));
+                return;
+            }
+            std::printf("%s\n", qPrintable(QFileInfo(screenshot).absoluteFilePath()));
+            QCoreApplication::exit(0);
+        });
+    };
+
+    QObject::connect(&window, &cw::ui::MainWindow::modelLoaded, &window, [&]() {
+        if (evaluate) {
+            if (!window.evaluate())
+                fail(QStringLiteral("could not start the evaluation"));
+        } else if (batch) {
+            takeScreenshot();
+        }
+    });
+    if (batch) {
+        QObject::connect(&window, &cw::ui::MainWindow::modelLoadFailed, &window, [](const QString &error) { fail(error); });
+        QObject::connect(&window, &cw::ui::MainWindow::evaluationFinished, &window, [&]() {
+            if (!window.evaluation())
+                fail(window.lastError().isEmpty() ? QStringLiteral("evaluation did not finish") : window.lastError());
+            else
+                takeScreenshot();
+        });
+    }
+
+    if (startupDemo && !batch)
+        window.openStartupModel(modelSpec);
+    else
+        window.openModel(modelSpec);
+    return app.exec();
+}

@@ -1,0 +1,668 @@
+// Qt Widgets front end on the offscreen platform: the main window, its layer table and chart, the job
+// adapters (worker thread, throttled progress, cancel, errors), recent files and export.
+//
+// The model is a tiny Conv -> Relu -> Flatten -> Gemm classifier built here and saved with cw::saveModel;
+// its datasets and the reference accuracy / top-5 / loss are computed by numpy from the same weights.
+#include <QAction>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QMenu>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThread>
+#include <QToolButton>
+#include <QLineEdit>
+
+#include <qcustomplot.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/error.h"
+#include "core/model_io.h"
+#include "testutil.h"
+#include "ui/evaluatejob.h"
+#include "ui/job.h"
+#include "ui/layertablemodel.h"
+#include "ui/mainwindow.h"
+#include "ui/modeljobs.h"
+#include "ui/parameterchart.h"
+
+using namespace cw::ui;
+
+// A job whose work is a lambda: exercises the Job base on its own.
+class LambdaJob : public Job {
+    Q_OBJECT
+public:
+    explicit LambdaJob(Work work, QObject *parent = nullptr) : Job(parent), m_work(std::move(work)) {}
+    bool start() override { return startWork(m_work); }
+    void emitSucceeded() { emit succeeded(); }
+signals:
+    void succeeded();
+
+private:
+    Work m_work;
+};
+
+namespace {
+
+constexpr int kClasses = 8;
+
+cw::Model tinyModel()
+{
+    cw::Model m;
+    m.graph.name = "tiny";
+    m.producerName = "test_gui";
+    m.metadata["architecture"] = "tiny-cnn";
+    m.metadata["dataset"] = "random 4x4";
+    m.graph.inputs.push_back({"x", cw::DType::Float32, {-1, 1, 4, 4}, true});
+    m.graph.outputs.push_back({"logits", cw::DType::Float32, {-1, kClasses}, true});
+    m.graph.initializers["conv1.w"] = testutil::randomTensor({2, 1, 3, 3}, 1);
+    m.graph.initializers["conv1.b"] = testutil::randomTensor({2}, 2, -0.1f, 0.1f);
+    m.graph.initializers["fc.w"] = testutil::randomTensor({kClasses, 32}, 3);
+    m.graph.initializers["fc.b"] = testutil::randomTensor({kClasses}, 4, -0.1f, 0.1f);
+
+    cw::Node conv{"conv1", "Conv", "", {"x", "conv1.w", "conv1.b"}, {"c1"}, {}};
+    conv.attrs["kernel_shape"] = cw::Attribute::makeInts({3, 3});
+    conv.attrs["pads"] = cw::Attribute::makeInts({1, 1, 1, 1});
+    cw::Node relu{"relu1", "Relu", "", {"c1"}, {"r1"}, {}};
+    cw::Node flatten{"flatten", "Flatten", "", {"r1"}, {"f"}, {}};
+    flatten.attrs["axis"] = cw::Attribute::makeInt(1);
+    cw::Node fc{"fc", "Gemm", "", {"f", "fc.w", "fc.b"}, {"logits"}, {}};
+    fc.attrs["transB"] = cw::Attribute::makeInt(1);
+    m.graph.nodes = {conv, relu, flatten, fc};
+    return m;
+}
+
+// numpy: the same network in float64, two labelled datasets (35 % of labels randomised) and the
+// expected metrics of each.
+const char *kMakeData = R"PY(
+import json, numpy as np
+W1, B1, W2, B2 = (np.load(n + '.npy').astype(np.float64) for n in ('w1', 'b1', 'w2', 'b2'))
+def forward(x):
+    n = x.shape[0]
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    y = np.zeros((n, 2, 4, 4))
+    for m in range(2):
+        for i in range(4):
+            for j in range(4):
+                y[:, m, i, j] = (xp[:, 0, i:i+3, j:j+3] * W1[m, 0]).sum(axis=(1, 2)) + B1[m]
+    return np.maximum(y, 0).reshape(n, -1) @ W2.T + B2
+rng = np.random.RandomState(0)
+expected = {}
+for name, n in (('small', 300), ('large', 60000)):
+    x = rng.rand(n, 1, 4, 4).astype(np.float32)
+    logits = forward(x.astype(np.float64))
+    y = logits.argmax(1)
+    flip = rng.rand(n) < 0.35
+    y[flip] = rng.randint(0, logits.shape[1], flip.sum())
+    np.savez(name + '.npz', x=x, y=y.astype(np.int64))
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    mx = logits.max(1)
+    lse = mx + np.log(np.exp(logits - mx[:, None]).sum(1))
+    expected[name] = dict(accuracy=float((logits.argmax(1) == y).mean()),
+                          top5=float((top5 == y[:, None]).any(1).mean()),
+                          loss=float((lse - logits[np.arange(n), y]).mean()), samples=n)
+json.dump(expected, open('expected.json', 'w'))
+)PY";
+
+} // namespace
+
+class TestGui : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanup();
+
+    void jobOutcome_data();
+    void jobOutcome();
+    void jobProgressIsThrottled();
+    void jobDestroyedWhileRunning();
+    void evaluateJob_data();
+    void evaluateJob();
+    void evaluateJobCancel();
+
+    void opensModel_data();
+    void opensModel();
+    void layerTableSortAndFilter();
+    void chartAndTableSelection();
+    void evaluateFromWindow();
+    void cancelEvaluation();
+    void failedOpenKeepsModel();
+    void recentFiles();
+    void exportModel_data();
+    void exportModel();
+    void startupDemo();
+    void demoOnFashionMnist();
+
+private:
+    QString path(const QString &name) const { return m_dir.filePath(name); }
+    // A shown window with the tiny model open.
+    std::unique_ptr<MainWindow> openWindow(const QString &model);
+
+    QTemporaryDir m_dir;
+    QJsonObject m_expected;
+};
+
+void TestGui::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
+    QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench Test"));
+    QSettings().clear();
+    QVERIFY(m_dir.isValid());
+
+    const cw::Model model = tinyModel();
+    cw::saveModel(model, path("tiny.h5").toStdString());
+    cw::saveModel(model, path("tiny.onnx").toStdString());
+    cw::writeNpy(model.graph.initializers.at("conv1.w"), path("w1.npy").toStdString());
+    cw::writeNpy(model.graph.initializers.at("conv1.b"), path("b1.npy").toStdString());
+    cw::writeNpy(model.graph.initializers.at("fc.w"), path("w2.npy").toStdString());
+    cw::writeNpy(model.graph.initializers.at("fc.b"), path("b2.npy").toStdString());
+    QString error;
+    QVERIFY2(testutil::runPython(QString::fromUtf8(kMakeData), m_dir.path(), &error), qPrintable(error));
+    QFile expected(path("expected.json"));
+    QVERIFY(expected.open(QIODevice::ReadOnly));
+    m_expected = QJsonDocument::fromJson(expected.readAll()).object();
+    QVERIFY(m_expected.contains("small"));
+
+    QFile bad(path("corrupt.onnx"));
+    QVERIFY(bad.open(QIODevice::WriteOnly));
+    bad.write("this is not a protobuf \x01\x02\x03 at all, just bytes");
+}
+
+void TestGui::cleanup()
+{
+    QSettings().clear();
+}
+
+std::unique_ptr<MainWindow> TestGui::openWindow(const QString &model)
+{
+    auto window = std::make_unique<MainWindow>();
+    window->setErrorDialogsEnabled(false);
+    window->show();
+    QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
+    if (!window->openModel(model) || !loaded.wait(20000)) {
+        qWarning("could not open %s: %s", qPrintable(model), qPrintable(window->lastError()));
+        return nullptr;
+    }
+    return window;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Job base
+
+void TestGui::jobOutcome_data()
+{
+    QTest::addColumn<int>("kind");
+    QTest::addColumn<QString>("signal");
+    QTest::addColumn<QString>("error");
+    QTest::newRow("returns normally -> succeeded") << 0 << "succeeded" << "";
+    QTest::newRow("throws cw::Error -> failed with its message") << 1 << "failed" << "bad file 'x.onnx'";
+    QTest::newRow("throws std::exception -> failed") << 2 << "failed" << "std::bad_alloc";
+    QTest::newRow("throws cw::Cancelled -> cancelled") << 3 << "cancelled" << "";
+    QTest::newRow("stop checked after cancel() -> cancelled") << 4 << "cancelled" << "";
+}
+
+void TestGui::jobOutcome()
+{
+    QFETCH(int, kind);
+    QFETCH(QString, signal);
+    QFETCH(QString, error);
+
+    QThread *workerThread = nullptr;
+    LambdaJob *jobPtr = nullptr;
+    LambdaJob job([&, kind](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Job::Deliver {
+        workerThread = QThread::currentThread();
+        progress(0.5, "half");
+        if (kind == 1)
+            throw cw::Error("bad file 'x.onnx'");
+        if (kind == 2)
+            throw std::bad_alloc();
+        if (kind == 3)
+            throw cw::Cancelled();
+        if (kind == 4) {
+            while (!stop.stopRequested())
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            cw::checkStop(&stop);
+        }
+        return [&jobPtr]() { jobPtr->emitSucceeded(); };
+    });
+    jobPtr = &job;
+    QSignalSpy succeeded(&job, &LambdaJob::succeeded), failed(&job, &Job::failed), cancelled(&job, &Job::cancelled),
+        finished(&job, &Job::finished), progress(&job, &Job::progress);
+    QVERIFY(job.start());
+    QVERIFY(job.isRunning());
+    QVERIFY(!job.start()); // one run at a time
+    if (kind == 4) {
+        QVERIFY(progress.wait(5000));
+        job.cancel();
+    }
+    QVERIFY(finished.wait(5000));
+    QVERIFY(!job.isRunning());
+    QVERIFY(workerThread && workerThread != QThread::currentThread());
+    QCOMPARE(succeeded.size(), signal == "succeeded" ? 1 : 0);
+    QCOMPARE(cancelled.size(), signal == "cancelled" ? 1 : 0);
+    QCOMPARE(failed.size(), signal == "failed" ? 1 : 0);
+    if (signal == "failed")
+        QCOMPARE(failed.first().first().toString(), error);
+    QCOMPARE(finished.size(), 1);
+}
+
+void TestGui::jobProgressIsThrottled()
+{
+    // The worker reports as fast as it can for 400 ms; the GUI thread must see ~20 updates per second.
+    LambdaJob job([](const cw::StopToken &, const cw::ProgressFn &progress) -> Job::Deliver {
+        const auto start = std::chrono::steady_clock::now();
+        long calls = 0;
+        while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400))
+            progress(std::min(0.99, 0.001 * double(++calls % 990)), "busy");
+        progress(1.0, "done");
+        return {};
+    });
+    QSignalSpy progress(&job, &Job::progress), finished(&job, &Job::finished);
+    QVERIFY(job.start());
+    QVERIFY(finished.wait(5000));
+    QVERIFY2(progress.size() >= 3, qPrintable(QString::number(progress.size())));
+    QVERIFY2(progress.size() <= 0.4 * 20 + 3, qPrintable(QString::number(progress.size())));
+    QCOMPARE(progress.last().at(0).toDouble(), 1.0); // the final update is never dropped
+    QCOMPARE(progress.last().at(1).toString(), QStringLiteral("done"));
+}
+
+void TestGui::jobDestroyedWhileRunning()
+{
+    std::atomic<bool> sawStop{false};
+    {
+        LambdaJob job([&sawStop](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Job::Deliver {
+            while (!stop.stopRequested()) {
+                progress(0.1, "spinning");
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+            sawStop = true;
+            cw::checkStop(&stop);
+            return {};
+        });
+        QSignalSpy progress(&job, &Job::progress);
+        QVERIFY(job.start());
+        QVERIFY(progress.wait(5000));
+    } // the destructor asks the worker to stop and waits for it
+    QVERIFY(sawStop);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// EvaluateJob
+
+void TestGui::evaluateJob_data()
+{
+    QTest::addColumn<bool>("passModel");
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<qint64>("limit");
+    QTest::addColumn<qint64>("batch");
+    QTest::newRow("model spec .h5, whole set") << false << "tiny.h5" << qint64(0) << qint64(64);
+    QTest::newRow("model spec .onnx, batch larger than the set") << false << "tiny.onnx" << qint64(0) << qint64(1000);
+    QTest::newRow("loaded model, batch 7") << true << "tiny.h5" << qint64(0) << qint64(7);
+}
+
+void TestGui::evaluateJob()
+{
+    QFETCH(bool, passModel);
+    QFETCH(QString, model);
+    QFETCH(qint64, limit);
+    QFETCH(qint64, batch);
+
+    EvaluateParams params;
+    if (passModel)
+        params.model = cw::loadModel(path(model).toStdString());
+    else
+        params.modelSpec = path(model).toStdString();
+    params.datasetSpec = path("small.npz").toStdString();
+    params.limit = limit;
+    params.batchSize = batch;
+    EvaluateJob job(params);
+    QSignalSpy succeeded(&job, &EvaluateJob::succeeded), failed(&job, &Job::failed);
+    QVERIFY(job.start());
+    QVERIFY(succeeded.wait(30000));
+    QCOMPARE(failed.size(), 0);
+    const cw::EvalResult r = succeeded.first().first().value<cw::EvalResult>();
+    const QJsonObject e = m_expected["small"].toObject();
+    QCOMPARE(r.samples, qint64(e["samples"].toInt()));
+    QCOMPARE(r.accuracy, e["accuracy"].toDouble());
+    QCOMPARE(r.top5, e["top5"].toDouble());
+    QVERIFY2(std::abs(r.loss - e["loss"].toDouble()) < 1e-4, qPrintable(QString::number(r.loss)));
+    QVERIFY(job.result().has_value());
+    QCOMPARE(job.result()->accuracy, r.accuracy);
+}
+
+void TestGui::evaluateJobCancel()
+{
+    EvaluateParams params;
+    params.modelSpec = path("tiny.h5").toStdString();
+    params.datasetSpec = path("large.npz").toStdString();
+    params.batchSize = 1; // many small batches: many stop checks
+    EvaluateJob job(params);
+    QSignalSpy progress(&job, &Job::progress), succeeded(&job, &EvaluateJob::succeeded), cancelled(&job, &Job::cancelled),
+        failed(&job, &Job::failed);
+    QVERIFY(job.start());
+    QVERIFY(progress.wait(10000));
+    job.cancel();
+    QVERIFY(cancelled.wait(30000));
+    QCOMPARE(succeeded.size(), 0);
+    QCOMPARE(failed.size(), 0);
+    QVERIFY(!job.result().has_value());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Main window
+
+void TestGui::opensModel_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::newRow("native HDF5") << "tiny.h5";
+    QTest::newRow("ONNX") << "tiny.onnx";
+}
+
+void TestGui::opensModel()
+{
+    QFETCH(QString, file);
+    MainWindow window;
+    window.setErrorDialogsEnabled(false);
+    window.show();
+    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+    QVERIFY(window.openModel(path(file)));
+    QVERIFY(window.progressBar()->isVisible()); // loading runs as a job too
+    QVERIFY(loaded.wait(20000));
+    QVERIFY(!window.progressBar()->isVisible());
+
+    QVERIFY(window.windowTitle().startsWith(file));
+    LayerTableModel *layers = window.layerModel();
+    QCOMPARE(layers->rowCount(), 4);
+    const QStringList names{"conv1", "relu1", "flatten", "fc"};
+    const QStringList ops{"Conv", "Relu", "Flatten", "Gemm"};
+    const QList<qlonglong> params{2 * 9 + 2, 0, 0, kClasses * 32 + kClasses};
+    for (int r = 0; r < 4; ++r) {
+        QCOMPARE(layers->index(r, LayerTableModel::Name).data().toString(), names[r]);
+        QCOMPARE(layers->index(r, LayerTableModel::Op).data().toString(), ops[r]);
+        QCOMPARE(layers->index(r, LayerTableModel::Parameters).data(LayerTableModel::SortRole).toLongLong(), params[r]);
+        QCOMPARE(layers->index(r, LayerTableModel::Bytes).data(LayerTableModel::SortRole).toLongLong(), params[r] * 4);
+    }
+    QCOMPARE(layers->index(0, LayerTableModel::Inputs).data().toString(), QStringLiteral("[N, 1, 4, 4]"));
+    QCOMPARE(layers->index(0, LayerTableModel::Outputs).data().toString(), QStringLiteral("[N, 2, 4, 4]"));
+    QCOMPARE(layers->index(3, LayerTableModel::Inputs).data().toString(), QStringLiteral("[N, 32]"));
+    QCOMPARE(layers->index(3, LayerTableModel::Parameters).data().toString(), QStringLiteral("264"));
+    QCOMPARE(window.layerTable()->model()->rowCount(), 4);
+
+    // Only layers with parameters get a bar.
+    QCOMPARE(window.chart()->barCount(), 2);
+    QCOMPARE(window.chart()->rowForBar(0), 0);
+    QCOMPARE(window.chart()->rowForBar(1), 3);
+
+    const QString summary = window.summaryPanel()->toPlainText();
+    QVERIFY2(summary.contains(file), qPrintable(summary));
+    QVERIFY2(summary.contains("284"), qPrintable(summary)); // 20 + 264 parameters
+    QVERIFY2(summary.contains("tiny-cnn"), qPrintable(summary)); // metadata: architecture
+    QVERIFY(window.modelStatusText().contains("284 parameters"));
+    QVERIFY(window.modelStatusText().contains("1.11 KiB")); // 284 * 4 bytes
+}
+
+void TestGui::layerTableSortAndFilter()
+{
+    auto window = openWindow(path("tiny.h5"));
+    QVERIFY(window);
+    QTableView *table = window->layerTable();
+    QAbstractItemModel *view = table->model();
+
+    table->sortByColumn(LayerTableModel::Parameters, Qt::DescendingOrder);
+    QCOMPARE(view->index(0, LayerTableModel::Name).data().toString(), QStringLiteral("fc"));
+    QCOMPARE(view->index(1, LayerTableModel::Name).data().toString(), QStringLiteral("conv1"));
+    table->sortByColumn(LayerTableModel::Name, Qt::AscendingOrder);
+    QCOMPARE(view->index(0, LayerTableModel::Name).data().toString(), QStringLiteral("conv1"));
+    QCOMPARE(view->index(3, LayerTableModel::Name).data().toString(), QStringLiteral("relu1"));
+
+    QTest::keyClicks(window->filterEdit(), "GEMM"); // case-insensitive, matches the op column
+    QCOMPARE(view->rowCount(), 1);
+    QCOMPARE(view->index(0, LayerTableModel::Name).data().toString(), QStringLiteral("fc"));
+    window->filterEdit()->clear();
+    QCOMPARE(view->rowCount(), 4);
+}
+
+void TestGui::chartAndTableSelection()
+{
+    auto window = openWindow(path("tiny.h5"));
+    QVERIFY(window);
+    QTableView *table = window->layerTable();
+    ParameterChart *chart = window->chart();
+
+    // Row -> bar.
+    table->selectRow(3);
+    QCOMPARE(chart->selectedRow(), 3);
+    table->selectRow(1); // Relu has no bar
+    QCOMPARE(chart->selectedRow(), 1);
+    QCOMPARE(chart->barForRow(1), -1);
+
+    // Bar -> row: click the middle of conv1's bar (key 1) even while the filter hides it.
+    QTest::keyClicks(window->filterEdit(), "fc");
+    QCustomPlot *plot = chart->plot();
+    plot->replot();
+    const double value = window->layerModel()->layer(0).params / 2.0;
+    const QPoint at(int(plot->xAxis->coordToPixel(value)), int(plot->yAxis->coordToPixel(1.0)));
+    QSignalSpy clicked(chart, &ParameterChart::layerClicked);
+    QTest::mouseClick(plot, Qt::LeftButton, {}, at);
+    QCOMPARE(clicked.size(), 1);
+    QCOMPARE(clicked.first().first().toInt(), 0);
+    QVERIFY(window->filterEdit()->text().isEmpty());
+    const QModelIndex current = table->selectionModel()->currentIndex();
+    QVERIFY(current.isValid());
+    QCOMPARE(current.siblingAtColumn(LayerTableModel::Name).data().toString(), QStringLiteral("conv1"));
+}
+
+void TestGui::evaluateFromWindow()
+{
+    auto window = openWindow(path("tiny.onnx"));
+    QVERIFY(window);
+    QSignalSpy succeeded(window.get(), &MainWindow::evaluationSucceeded);
+    QVERIFY(window->evaluate(path("small.npz"), 0));
+    QVERIFY(window->progressBar()->isVisible());
+    QVERIFY(window->cancelButton()->isVisible());
+    QVERIFY(window->isBusy());
+    QVERIFY(!window->evaluate(path("small.npz"), 0)); // one job at a time
+    QVERIFY(succeeded.wait(30000));
+    QVERIFY(!window->progressBar()->isVisible());
+    QVERIFY(!window->isBusy());
+
+    QVERIFY(window->evaluation().has_value());
+    const QJsonObject e = m_expected["small"].toObject();
+    QCOMPARE(window->evaluation()->result.accuracy, e["accuracy"].toDouble());
+    QCOMPARE(window->evaluation()->dataset, QStringLiteral("small.npz"));
+    const QString expectedAccuracy = QString::number(e["accuracy"].toDouble() * 100, 'f', 2) + " %";
+    QVERIFY2(window->evaluationStatusText().contains(expectedAccuracy), qPrintable(window->evaluationStatusText()));
+    QVERIFY(window->evaluationStatusText().contains("300 samples"));
+    QVERIFY(window->summaryPanel()->toPlainText().contains(expectedAccuracy));
+}
+
+void TestGui::cancelEvaluation()
+{
+    auto window = openWindow(path("tiny.h5"));
+    QVERIFY(window);
+    QSignalSpy finished(window.get(), &MainWindow::evaluationFinished),
+        succeeded(window.get(), &MainWindow::evaluationSucceeded);
+    QVERIFY(window->evaluate(path("large.npz"), 50000));
+    QVERIFY(window->progressBar()->isVisible());
+    QSignalSpy cancelled(window->currentJob(), &Job::cancelled);
+    QTest::mouseClick(window->cancelButton(), Qt::LeftButton);
+    QVERIFY(finished.wait(30000));
+    QCOMPARE(cancelled.size(), 1);
+    QCOMPARE(succeeded.size(), 0);
+    QVERIFY(!window->evaluation().has_value());
+    QVERIFY(window->evaluationStatusText().isEmpty());
+    QVERIFY(!window->progressBar()->isVisible());
+    QVERIFY(!window->cancelButton()->isVisible());
+}
+
+void TestGui::failedOpenKeepsModel()
+{
+    auto window = openWindow(path("tiny.h5"));
+    QVERIFY(window);
+    window->setErrorDialogsEnabled(true);
+    QSignalSpy failed(window.get(), &MainWindow::modelLoadFailed), loaded(window.get(), &MainWindow::modelLoaded);
+    QVERIFY(window->openModel(path("corrupt.onnx")));
+    QVERIFY(failed.wait(20000));
+    QCOMPARE(loaded.size(), 0);
+    const QString error = failed.first().first().toString();
+    QVERIFY2(error.contains("corrupt.onnx"), qPrintable(error)); // the message names the file
+    QCOMPARE(window->lastError(), error);
+
+    auto *box = window->findChild<QMessageBox *>(QStringLiteral("errorMessageBox"));
+    QVERIFY(box);
+    QTRY_VERIFY(box->isVisible());
+    QCOMPARE(box->text(), error);
+    box->close();
+
+    QCOMPARE(window->modelSpec(), path("tiny.h5"));
+    QVERIFY(window->model().has_value());
+    QCOMPARE(window->layerModel()->rowCount(), 4);
+    QVERIFY(window->windowTitle().startsWith("tiny.h5"));
+    QVERIFY(!window->recentFiles().contains(path("corrupt.onnx")));
+
+    // A missing file fails the same way.
+    QVERIFY(window->openModel(path("does-not-exist.onnx")));
+    QVERIFY(failed.wait(20000));
+    QCOMPARE(window->layerModel()->rowCount(), 4);
+    QTRY_VERIFY(!window->findChildren<QMessageBox *>().isEmpty());
+    for (QMessageBox *b : window->findChildren<QMessageBox *>())
+        b->close();
+}
+
+void TestGui::recentFiles()
+{
+    auto window = openWindow(path("tiny.h5"));
+    QVERIFY(window);
+    QCOMPARE(window->recentFiles(), QStringList{path("tiny.h5")});
+
+    // Nine more distinct files: the list keeps the 8 newest, newest first, without duplicates.
+    QStringList copies;
+    for (int i = 0; i < 9; ++i) {
+        const QString copy = path(QStringLiteral("copy%1.h5").arg(i));
+        QFile::remove(copy);
+        QVERIFY(QFile::copy(path("tiny.h5"), copy));
+        copies << copy;
+        QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
+        QVERIFY(window->openModel(copy));
+        QVERIFY(loaded.wait(20000));
+    }
+    QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
+    QVERIFY(window->openModel(copies[5]));
+    QVERIFY(loaded.wait(20000));
+    QStringList expected{copies[5], copies[8], copies[7], copies[6], copies[4], copies[3], copies[2], copies[1]};
+    QCOMPARE(window->recentFiles(), expected);
+
+    // Remembered across runs: a new window lists them in its menu.
+    MainWindow second;
+    auto *menu = second.findChild<QMenu *>(QStringLiteral("recentMenu"));
+    QVERIFY(menu);
+    QList<QAction *> entries;
+    for (QAction *a : menu->actions())
+        if (!a->isSeparator() && a->toolTip().endsWith(".h5"))
+            entries << a;
+    QCOMPARE(entries.size(), 8);
+    QCOMPARE(entries.first()->toolTip(), copies[5]);
+
+    // A vanished file is removed with a message when chosen.
+    QVERIFY(QFile::remove(copies[8]));
+    second.setErrorDialogsEnabled(false);
+    QSignalSpy errors(&second, &MainWindow::errorOccurred);
+    entries[1]->trigger();
+    QCOMPARE(errors.size(), 1);
+    QVERIFY(errors.first().first().toString().contains("copy8.h5"));
+    QCOMPARE(second.recentFiles().size(), 7);
+    QVERIFY(!second.recentFiles().contains(copies[8]));
+}
+
+void TestGui::exportModel_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::newRow("to ONNX") << "exported.onnx";
+    QTest::newRow("to native HDF5") << "exported.h5";
+}
+
+void TestGui::exportModel()
+{
+    QFETCH(QString, file);
+    auto window = openWindow(path("tiny.h5"));
+    QVERIFY(window);
+    QSignalSpy done(window.get(), &MainWindow::exportFinished);
+    QVERIFY(window->exportModel(path(file)));
+    QVERIFY(done.wait(20000));
+    QCOMPARE(done.first().first().toBool(), true);
+    const cw::Model back = cw::loadModel(path(file).toStdString());
+    QCOMPARE(back.graph.nodes.size(), size_t(4));
+    QCOMPARE(back.graph.parameterCount(), int64_t(284));
+
+    // An extension no format writes is an error, not a crash.
+    QSignalSpy errors(window.get(), &MainWindow::errorOccurred);
+    QVERIFY(window->exportModel(path("exported.xyz")));
+    QVERIFY(done.wait(20000));
+    QCOMPARE(done.last().first().toBool(), false);
+    QCOMPARE(errors.size(), 1);
+
+    // The dialogs' filters come from the registered formats.
+    QVERIFY(MainWindow::openFilter().contains("*.onnx"));
+    QVERIFY(MainWindow::openFilter().contains("*.h5"));
+    QCOMPARE(MainWindow::exportFilter().count(";;"), int(cw::modelFormats().size()) - 1);
+}
+
+void TestGui::startupDemo()
+{
+    bool demoBuiltIn = true;
+    try {
+        cw::loadModel("demo");
+    } catch (const cw::Error &) {
+        demoBuiltIn = false;
+    }
+    MainWindow window;
+    window.show();
+    QSignalSpy loaded(&window, &MainWindow::modelLoaded), failed(&window, &MainWindow::modelLoadFailed);
+    QVERIFY(window.openStartupModel(QStringLiteral("demo")));
+    if (demoBuiltIn) {
+        QVERIFY(loaded.wait(20000));
+        QVERIFY(window.layerModel()->rowCount() > 0);
+        QVERIFY(window.windowTitle().contains("demo"));
+    } else {
+        // No dialog: the window explains itself.
+        QVERIFY(failed.wait(20000));
+        QVERIFY(window.findChildren<QMessageBox *>().isEmpty());
+        QVERIFY(window.summaryPanel()->toPlainText().contains("demo is not available"));
+        QVERIFY(!window.model().has_value());
+    }
+}
+
+void TestGui::demoOnFashionMnist()
+{
+    try {
+        cw::loadModel("demo");
+    } catch (const cw::Error &e) {
+        QSKIP(e.what());
+    }
+    if (!QFileInfo::exists(QString::fromStdString(cw::fashionMnistDir())))
+        QSKIP("Fashion-MNIST is not installed");
+    auto window = openWindow(QStringLiteral("demo"));
+    QVERIFY(window);
+    QSignalSpy finished(window.get(), &MainWindow::evaluationFinished);
+    QVERIFY(window->evaluate(QStringLiteral("fashion-mnist"), 200));
+    QVERIFY(finished.wait(60000));
+    QVERIFY2(window->evaluation().has_value(), qPrintable(window->lastError()));
+    QCOMPARE(window->evaluation()->result.samples, qint64(200));
+    QVERIFY(window->evaluation()->result.accuracy > 0.6); // a trained classifier, not chance (0.1)
+    QCOMPARE(window->evaluation()->dataset, QStringLiteral("Fashion-MNIST test set"));
+}
+
+QTEST_MAIN(TestGui)
+#include "test_gui.moc"

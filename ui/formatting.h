@@ -1,0 +1,24 @@
+// Number and size formatting shared by the views, so the table, the summary panel and the status bar
+// agree ("1.2 MiB", "1,234,567", "[N, 1, 28, 28]").
+#pragma once
+
+#include <QLocale>
+#include <QString>
+#include <QStringList>
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace cw::ui {
+
+// The user's locale, except that the bare "C" locale (offscreen runs, CI) gets English digit grouping.
+QLocale displayLocale();
+QString formatCount(int64_t value);           // "1,234,567"
+QString formatBytes(int64_t bytes);           // "1.18 MiB"
+QString formatPercent(double fraction, int decimals = 2); // 0.9123 -> "91.23 %"
+QString formatShape(const cw::Shape &shape);  // "[N, 1, 28, 28]"
+QString formatShapes(const std::vector<cw::Shape> &shapes); // joined with "; "
+
+} // namespace cw::ui

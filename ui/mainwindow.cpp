@@ -1,0 +1,700 @@
+#include "ui/mainwindow.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QSettings>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTableView>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include "core/model_io.h"
+#include "ui/evaluatedialog.h"
+#include "ui/evaluatejob.h"
+#include "ui/formatting.h"
+#include "ui/layertablemodel.h"
+#include "ui/modeljobs.h"
+#include "ui/parameterchart.h"
+
+namespace cw::ui {
+
+namespace {
+const char kRecentFilesKey[] = "recentFiles";
+const char kOpenDirKey[] = "lastDirs/open";
+const char kExportDirKey[] = "lastDirs/export";
+const char kDatasetDirKey[] = "lastDirs/dataset";
+const char kAppName[] = "Compression Workbench";
+
+QString settingsDir(const char *key)
+{
+    const QString dir = QSettings().value(QLatin1String(key)).toString();
+    return dir.isEmpty() || !QFileInfo(dir).isDir() ? QDir::homePath() : dir;
+}
+} // namespace
+
+MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
+{
+    setObjectName(QStringLiteral("mainWindow"));
+    setAcceptDrops(true);
+    createCentralWidget();
+    createActions();
+    createStatusBar();
+    readSettings();
+    updateTitle();
+    updateStatus();
+    updateActions();
+}
+
+MainWindow::~MainWindow()
+{
+    // A running job is a child and waits for its worker in its destructor; ask it to stop first.
+    if (m_job)
+        m_job->cancel();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Construction
+
+void MainWindow::createCentralWidget()
+{
+    m_layerModel = new LayerTableModel(this);
+    m_proxy = new QSortFilterProxyModel(this);
+    m_proxy->setSourceModel(m_layerModel);
+    m_proxy->setSortRole(LayerTableModel::SortRole);
+    m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+    m_proxy->setFilterKeyColumn(-1);
+
+    m_filter = new QLineEdit;
+    m_filter->setObjectName(QStringLiteral("layerFilter"));
+    m_filter->setPlaceholderText(tr("Filter layers by name, op or shape…"));
+    m_filter->setClearButtonEnabled(true);
+    connect(m_filter, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
+
+    m_table = new QTableView;
+    m_table->setObjectName(QStringLiteral("layerTable"));
+    m_table->setModel(m_proxy);
+    m_table->setSortingEnabled(true);
+    m_table->sortByColumn(-1, Qt::AscendingOrder); // graph order until the user clicks a header
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_table->setAlternatingRowColors(true);
+    m_table->setWordWrap(false);
+    m_table->setTextElideMode(Qt::ElideMiddle);
+    m_table->verticalHeader()->setVisible(false);
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
+    m_table->horizontalHeader()->setHighlightSections(false);
+    m_table->horizontalHeader()->setStretchLastSection(false);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    m_table->horizontalHeader()->setSectionResizeMode(LayerTableModel::Name, QHeaderView::Stretch);
+    connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &MainWindow::onTableRowChanged);
+    connect(m_proxy, &QAbstractItemModel::modelReset, this, &MainWindow::onTableRowChanged);
+
+    auto *tableTitle = new QLabel(tr("<b>Layers</b>"));
+    auto *left = new QWidget;
+    auto *leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(6, 6, 3, 0);
+    auto *filterRow = new QHBoxLayout;
+    filterRow->addWidget(tableTitle);
+    filterRow->addSpacing(12);
+    filterRow->addWidget(m_filter, 1);
+    leftLayout->addLayout(filterRow);
+    leftLayout->addWidget(m_table);
+
+    m_summary = new SummaryPanel;
+    m_summary->setAcceptDrops(false);
+    m_chart = new ParameterChart;
+    m_chart->setObjectName(QStringLiteral("parameterChart"));
+    connect(m_chart, &ParameterChart::layerClicked, this, &MainWindow::onChartLayerClicked);
+
+    m_sideSplitter = new QSplitter(Qt::Vertical);
+    m_sideSplitter->setObjectName(QStringLiteral("sideSplitter"));
+    m_sideSplitter->addWidget(m_summary);
+    m_sideSplitter->addWidget(m_chart);
+    m_sideSplitter->setStretchFactor(0, 0);
+    m_sideSplitter->setStretchFactor(1, 1);
+    m_sideSplitter->setSizes({340, 520});
+    m_sideSplitter->setChildrenCollapsible(false);
+
+    m_mainSplitter = new QSplitter(Qt::Horizontal);
+    m_mainSplitter->setObjectName(QStringLiteral("mainSplitter"));
+    m_mainSplitter->addWidget(left);
+    m_mainSplitter->addWidget(m_sideSplitter);
+    m_mainSplitter->setStretchFactor(0, 3);
+    m_mainSplitter->setStretchFactor(1, 2);
+    m_mainSplitter->setSizes({820, 580});
+    m_mainSplitter->setChildrenCollapsible(false);
+    setCentralWidget(m_mainSplitter);
+}
+
+void MainWindow::createActions()
+{
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    m_openAct = file->addAction(tr("&Open…"), this, &MainWindow::openDialog);
+    m_openAct->setShortcut(QKeySequence::Open);
+    m_openDemoAct = file->addAction(tr("Open Demo (&CNN)"), this, [this]() { openModel(QStringLiteral("demo")); });
+    m_openDemoResnetAct =
+        file->addAction(tr("Open Demo (&ResNet)"), this, [this]() { openModel(QStringLiteral("demo-resnet")); });
+    m_recentMenu = file->addMenu(tr("Open &Recent"));
+    m_recentMenu->setObjectName(QStringLiteral("recentMenu"));
+    file->addSeparator();
+    m_exportAct = file->addAction(tr("&Export…"), this, &MainWindow::exportDialog);
+    m_exportAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addSeparator();
+    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
+    quit->setMenuRole(QAction::QuitRole);
+
+    QMenu *modelMenu = menuBar()->addMenu(tr("&Model"));
+    m_evaluateAct = modelMenu->addAction(tr("&Evaluate…"), this, &MainWindow::evaluateDialog);
+    m_evaluateAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    QAction *aboutAct = help->addAction(tr("&About Compression Workbench"), this, &MainWindow::about);
+    aboutAct->setMenuRole(QAction::AboutRole);
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+
+    updateRecentMenu();
+}
+
+void MainWindow::createStatusBar()
+{
+    m_modelStatus = new QLabel;
+    m_modelStatus->setObjectName(QStringLiteral("modelStatus"));
+    m_evalStatus = new QLabel;
+    m_evalStatus->setObjectName(QStringLiteral("evaluationStatus"));
+    m_progress = new QProgressBar;
+    m_progress->setObjectName(QStringLiteral("jobProgress"));
+    m_progress->setRange(0, 1000);
+    m_progress->setFixedWidth(260);
+    m_progress->setVisible(false);
+    m_cancel = new QToolButton;
+    m_cancel->setObjectName(QStringLiteral("cancelJob"));
+    m_cancel->setText(tr("Cancel"));
+    m_cancel->setToolTip(tr("Stop the running job"));
+    m_cancel->setVisible(false);
+    connect(m_cancel, &QToolButton::clicked, this, &MainWindow::cancelJob);
+
+    statusBar()->addPermanentWidget(m_evalStatus);
+    statusBar()->addPermanentWidget(m_modelStatus);
+    statusBar()->addPermanentWidget(m_progress);
+    statusBar()->addPermanentWidget(m_cancel);
+}
+
+void MainWindow::readSettings()
+{
+    QSettings settings;
+    if (!restoreGeometry(settings.value(QStringLiteral("mainWindow/geometry")).toByteArray()))
+        resize(1400, 900);
+    restoreState(settings.value(QStringLiteral("mainWindow/state")).toByteArray());
+    m_mainSplitter->restoreState(settings.value(QStringLiteral("mainWindow/mainSplitter")).toByteArray());
+    m_sideSplitter->restoreState(settings.value(QStringLiteral("mainWindow/sideSplitter")).toByteArray());
+    m_datasetSpec = settings.value(QStringLiteral("evaluate/dataset"), m_datasetSpec).toString();
+    m_evalLimit = settings.value(QStringLiteral("evaluate/limit"), m_evalLimit).toLongLong();
+    m_recentDatasets = settings.value(QStringLiteral("evaluate/recentDatasets")).toStringList();
+}
+
+void MainWindow::writeSettings()
+{
+    QSettings settings;
+    settings.setValue(QStringLiteral("mainWindow/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("mainWindow/state"), saveState());
+    settings.setValue(QStringLiteral("mainWindow/mainSplitter"), m_mainSplitter->saveState());
+    settings.setValue(QStringLiteral("mainWindow/sideSplitter"), m_sideSplitter->saveState());
+    settings.setValue(QStringLiteral("evaluate/dataset"), m_datasetSpec);
+    settings.setValue(QStringLiteral("evaluate/limit"), m_evalLimit);
+    settings.setValue(QStringLiteral("evaluate/recentDatasets"), m_recentDatasets);
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    writeSettings();
+    if (m_job)
+        m_job->cancel();
+    event->accept();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Formats and file dialogs
+
+QString MainWindow::openFilter()
+{
+    QStringList filters, patterns;
+    for (const auto &format : cw::modelFormats()) {
+        if (!(format->capabilities() & cw::ModelFormat::Read))
+            continue;
+        filters << QString::fromStdString(format->nameFilter());
+        patterns << QStringLiteral("*.") + QString::fromStdString(format->extension());
+    }
+    if (patterns.isEmpty())
+        patterns << QStringLiteral("*.onnx") << QStringLiteral("*.h5");
+    filters.prepend(tr("All supported models (%1)").arg(patterns.join(QLatin1Char(' '))));
+    filters << tr("All files (*)");
+    return filters.join(QStringLiteral(";;"));
+}
+
+QString MainWindow::exportFilter()
+{
+    QStringList filters;
+    for (const auto &format : cw::modelFormats())
+        if (format->capabilities() & cw::ModelFormat::Write)
+            filters << QString::fromStdString(format->nameFilter());
+    return filters.join(QStringLiteral(";;"));
+}
+
+bool MainWindow::isModelFile(const QString &path)
+{
+    const QString suffix = QFileInfo(path).suffix().toLower();
+    for (const auto &format : cw::modelFormats())
+        if ((format->capabilities() & cw::ModelFormat::Read) && suffix == QString::fromStdString(format->extension()))
+            return true;
+    return suffix == QLatin1String("onnx") || suffix == QLatin1String("h5");
+}
+
+void MainWindow::openDialog()
+{
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open Model"), settingsDir(kOpenDirKey), openFilter());
+    if (path.isEmpty())
+        return;
+    QSettings().setValue(QLatin1String(kOpenDirKey), QFileInfo(path).absolutePath());
+    openModel(path);
+}
+
+void MainWindow::exportDialog()
+{
+    if (!m_model)
+        return;
+    QString base = QFileInfo(m_modelSpec).completeBaseName();
+    if (cw::isDemoModel(m_modelSpec.toStdString()))
+        base = m_modelSpec;
+    QString selected;
+    QString path = QFileDialog::getSaveFileName(this, tr("Export Model"),
+                                                QDir(settingsDir(kExportDirKey)).filePath(base + QStringLiteral(".onnx")),
+                                                exportFilter(), &selected);
+    if (path.isEmpty())
+        return;
+    // No extension typed: take the one of the chosen filter, so saveModel can pick the format.
+    if (QFileInfo(path).suffix().isEmpty()) {
+        for (const auto &format : cw::modelFormats())
+            if (QString::fromStdString(format->nameFilter()) == selected)
+                path += QLatin1Char('.') + QString::fromStdString(format->extension());
+    }
+    QSettings().setValue(QLatin1String(kExportDirKey), QFileInfo(path).absolutePath());
+    exportModel(path);
+}
+
+void MainWindow::evaluateDialog()
+{
+    if (!m_model)
+        return;
+    EvaluateDialog dialog(m_datasetSpec, m_evalLimit, m_recentDatasets, settingsDir(kDatasetDirKey), this);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    QSettings().setValue(QLatin1String(kDatasetDirKey), dialog.browseDir());
+    const QString spec = dialog.datasetSpec();
+    if (QFileInfo(spec).isAbsolute()) {
+        m_recentDatasets.removeAll(spec);
+        m_recentDatasets.prepend(spec);
+        while (m_recentDatasets.size() > kMaxRecentFiles)
+            m_recentDatasets.removeLast();
+    }
+    setDataset(spec, dialog.limit());
+    evaluate();
+}
+
+void MainWindow::about()
+{
+    QMessageBox::about(this, tr("About Compression Workbench"),
+                       tr("<h3>Compression Workbench %1</h3>"
+                          "<p>Make neural networks smaller and faster — pruning, quantization, knowledge "
+                          "distillation — and see what each choice costs in accuracy, size and latency.</p>"
+                          "<p>Reads and writes ONNX and the workbench's HDF5 format. The command-line twin "
+                          "<tt>cwb</tt> computes everything this window shows.</p>")
+                           .arg(QCoreApplication::applicationVersion()));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Recent files
+
+QStringList MainWindow::recentFiles() const
+{
+    return QSettings().value(QLatin1String(kRecentFilesKey)).toStringList();
+}
+
+void MainWindow::addRecentFile(const QString &path)
+{
+    const QString absolute = QFileInfo(path).absoluteFilePath();
+    QStringList files = recentFiles();
+    files.removeAll(absolute);
+    files.prepend(absolute);
+    while (files.size() > kMaxRecentFiles)
+        files.removeLast();
+    QSettings().setValue(QLatin1String(kRecentFilesKey), files);
+    updateRecentMenu();
+}
+
+void MainWindow::removeRecentFile(const QString &path)
+{
+    QStringList files = recentFiles();
+    files.removeAll(path);
+    QSettings().setValue(QLatin1String(kRecentFilesKey), files);
+    updateRecentMenu();
+}
+
+void MainWindow::openRecentFile(const QString &path)
+{
+    if (!QFileInfo::exists(path)) {
+        removeRecentFile(path);
+        showError(tr("Open Recent"), tr("%1 no longer exists and was removed from the recent files.").arg(path));
+        return;
+    }
+    openModel(path);
+}
+
+void MainWindow::updateRecentMenu()
+{
+    m_recentMenu->clear();
+    const QStringList files = recentFiles();
+    for (int i = 0; i < files.size(); ++i) {
+        const QString path = files[i];
+        QAction *action = m_recentMenu->addAction(
+            QStringLiteral("&%1  %2").arg(i + 1).arg(QFileInfo(path).fileName()), this,
+            [this, path]() { openRecentFile(path); });
+        action->setToolTip(path);
+        action->setStatusTip(path);
+    }
+    if (!files.isEmpty()) {
+        m_recentMenu->addSeparator();
+        m_recentMenu->addAction(tr("Clear Menu"), this, [this]() {
+            QSettings().remove(QLatin1String(kRecentFilesKey));
+            updateRecentMenu();
+        });
+    }
+    m_recentMenu->setEnabled(!files.isEmpty());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Drag and drop
+
+void MainWindow::dragEnterEvent(QDragEnterEvent *event)
+{
+    const QList<QUrl> urls = event->mimeData()->urls();
+    for (const QUrl &url : urls) {
+        if (url.isLocalFile() && isModelFile(url.toLocalFile())) {
+            event->acceptProposedAction();
+            return;
+        }
+    }
+}
+
+void MainWindow::dropEvent(QDropEvent *event)
+{
+    for (const QUrl &url : event->mimeData()->urls()) {
+        if (url.isLocalFile() && isModelFile(url.toLocalFile())) {
+            event->acceptProposedAction();
+            openModel(url.toLocalFile());
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Jobs
+
+bool MainWindow::openModel(const QString &spec)
+{
+    return startModelLoad(spec, false);
+}
+
+bool MainWindow::openStartupModel(const QString &spec)
+{
+    return startModelLoad(spec, true);
+}
+
+bool MainWindow::startModelLoad(const QString &spec, bool startup)
+{
+    if (m_job) {
+        statusBar()->showMessage(tr("Busy: %1. Cancel it or wait before opening another model.").arg(m_job->title()), 5000);
+        return false;
+    }
+    auto *job = new LoadModelJob(spec, this);
+    connect(job, &LoadModelJob::succeeded, this, [this, job, spec](const cw::Model &model) {
+        releaseJob(job);
+        setModel(model, spec);
+        if (QFileInfo::exists(spec) && !cw::isDemoModel(spec.toStdString()))
+            addRecentFile(spec);
+        statusBar()->showMessage(tr("Opened %1").arg(displayName(spec)), 5000);
+        emit modelLoaded(spec);
+    });
+    connect(job, &Job::failed, this, [this, job, spec, startup](const QString &error) {
+        releaseJob(job);
+        if (startup && !m_model) {
+            const bool demo = cw::isDemoModel(spec.toStdString());
+            const QString title = demo ? tr("The built-in demo is not available") : tr("Could not open %1").arg(spec);
+            const QString text = demo ? tr("%1\n\nThis build has no demo weights compiled in yet. Open a model "
+                                           "with File → Open… or drop an .onnx / .h5 file onto this window.")
+                                            .arg(error)
+                                      : error;
+            m_summary->setNotice(title, text);
+            m_lastError = error;
+            statusBar()->showMessage(title + QStringLiteral(": ") + error);
+            emit errorOccurred(error);
+        } else {
+            showError(tr("Open Model"), error);
+        }
+        emit modelLoadFailed(error);
+    });
+    startJob(job);
+    return true;
+}
+
+bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
+{
+    if (!m_model || m_job)
+        return false;
+    setDataset(datasetSpec, limit);
+    EvaluateParams params;
+    params.model = *m_model;
+    params.datasetSpec = datasetSpec.toStdString();
+    params.limit = limit;
+    auto *job = new EvaluateJob(std::move(params), this);
+    const QString dataset = EvaluateDialog::displayName(datasetSpec);
+    connect(job, &EvaluateJob::succeeded, this, [this, job, dataset](const cw::EvalResult &result) {
+        releaseJob(job);
+        m_evaluation = EvaluationSummary{result, dataset, job->elapsedMs()};
+        m_summary->setEvaluation(m_evaluation);
+        updateStatus();
+        statusBar()->showMessage(tr("Evaluated on %1").arg(dataset), 5000);
+        emit evaluationSucceeded();
+    });
+    connect(job, &Job::failed, this, [this, job](const QString &error) {
+        releaseJob(job);
+        showError(tr("Evaluate"), error);
+    });
+    connect(job, &Job::cancelled, this, [this, job]() {
+        releaseJob(job);
+        statusBar()->showMessage(tr("Evaluation cancelled"), 5000);
+    });
+    connect(job, &Job::finished, this, &MainWindow::evaluationFinished);
+    startJob(job);
+    return true;
+}
+
+bool MainWindow::exportModel(const QString &path)
+{
+    if (!m_model || m_job)
+        return false;
+    auto *job = new SaveModelJob(*m_model, path, this);
+    connect(job, &SaveModelJob::succeeded, this, [this, job](const QString &written) {
+        releaseJob(job);
+        statusBar()->showMessage(tr("Exported %1 (%2)").arg(written, formatBytes(QFileInfo(written).size())), 8000);
+        emit exportFinished(true);
+    });
+    connect(job, &Job::failed, this, [this, job](const QString &error) {
+        releaseJob(job);
+        showError(tr("Export Model"), error);
+        emit exportFinished(false);
+    });
+    connect(job, &Job::cancelled, this, [this, job]() {
+        releaseJob(job);
+        emit exportFinished(false);
+    });
+    startJob(job);
+    return true;
+}
+
+void MainWindow::cancelJob()
+{
+    if (m_job) {
+        m_job->cancel();
+        m_progress->setFormat(tr("Cancelling…"));
+        m_cancel->setEnabled(false);
+    }
+}
+
+void MainWindow::startJob(Job *job)
+{
+    m_job = job;
+    connect(job, &Job::progress, this, &MainWindow::onJobProgress);
+    connect(job, &Job::finished, this, [this, job]() { releaseJob(job); });
+    m_progress->setValue(0);
+    m_progress->setFormat(job->title() + QStringLiteral("… %p%"));
+    m_progress->setVisible(true);
+    m_cancel->setEnabled(true);
+    m_cancel->setVisible(true);
+    updateActions();
+    const bool started = job->start();
+    Q_ASSERT(started);
+    Q_UNUSED(started);
+}
+
+void MainWindow::onJobProgress(double fraction, const QString &stage)
+{
+    m_progress->setValue(int(qBound(0.0, fraction, 1.0) * 1000));
+    if (m_cancel->isEnabled() && m_job) {
+        QString label = stage;
+        if (!label.isEmpty())
+            label[0] = label[0].toUpper();
+        m_progress->setFormat((label.isEmpty() ? m_job->title() : label) + QStringLiteral("… %p%"));
+    }
+}
+
+void MainWindow::releaseJob(Job *job)
+{
+    if (!job || job != m_job)
+        return;
+    m_job = nullptr;
+    job->deleteLater();
+    m_progress->setVisible(false);
+    m_cancel->setVisible(false);
+    updateActions();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// State
+
+void MainWindow::setDataset(const QString &datasetSpec, qint64 limit)
+{
+    m_datasetSpec = datasetSpec;
+    m_evalLimit = qMax<qint64>(0, limit);
+}
+
+void MainWindow::setModel(const cw::Model &model, const QString &spec)
+{
+    m_model = model;
+    m_modelSpec = spec;
+    m_evaluation.reset();
+
+    m_filter->clear();
+    m_layerModel->setLayers(model.layers());
+    m_table->sortByColumn(-1, Qt::AscendingOrder);
+    m_proxy->sort(-1);
+    m_table->resizeColumnsToContents();
+    // Shapes of wide layers can be long; the stretched name column takes the rest.
+    for (int c : {int(LayerTableModel::Inputs), int(LayerTableModel::Outputs)})
+        m_table->setColumnWidth(c, qBound(110, m_table->columnWidth(c) + 12, 240));
+    for (int c : {int(LayerTableModel::Op), int(LayerTableModel::Parameters), int(LayerTableModel::Bytes)})
+        m_table->setColumnWidth(c, qMax(90, m_table->columnWidth(c) + 16));
+    m_chart->setLayers(m_layerModel->layers());
+
+    const QFileInfo file(spec);
+    const bool onDisk = !cw::isDemoModel(spec.toStdString()) && file.exists();
+    m_summary->setModel(model, onDisk ? file.fileName() : displayName(spec), onDisk ? file.size() : -1);
+    m_summary->setToolTip(onDisk ? file.absoluteFilePath() : QString());
+
+    updateTitle();
+    updateStatus();
+    updateActions();
+}
+
+void MainWindow::showError(const QString &title, const QString &message)
+{
+    m_lastError = message;
+    statusBar()->showMessage(message, 10000);
+    emit errorOccurred(message);
+    if (!m_errorDialogs)
+        return;
+    // Window-modal and non-blocking: the event loop (and any running job) keeps going.
+    auto *box = new QMessageBox(QMessageBox::Critical, title, message, QMessageBox::Ok, this);
+    box->setObjectName(QStringLiteral("errorMessageBox"));
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+}
+
+void MainWindow::updateActions()
+{
+    const bool idle = !m_job;
+    m_openAct->setEnabled(idle);
+    m_openDemoAct->setEnabled(idle);
+    m_openDemoResnetAct->setEnabled(idle);
+    m_recentMenu->setEnabled(idle && !recentFiles().isEmpty());
+    m_exportAct->setEnabled(idle && m_model.has_value());
+    m_evaluateAct->setEnabled(idle && m_model.has_value());
+}
+
+QString MainWindow::displayName(const QString &spec)
+{
+    if (spec == QLatin1String("demo"))
+        return tr("Built-in demo (CNN)");
+    if (spec == QLatin1String("demo-resnet"))
+        return tr("Built-in demo (ResNet)");
+    return QFileInfo(spec).fileName();
+}
+
+void MainWindow::updateTitle()
+{
+    if (!m_model) {
+        setWindowTitle(QLatin1String(kAppName));
+        return;
+    }
+    QString name = displayName(m_modelSpec);
+    auto arch = m_model->metadata.find("architecture");
+    if (cw::isDemoModel(m_modelSpec.toStdString()) && arch != m_model->metadata.end())
+        name += QStringLiteral(" — ") + QString::fromStdString(arch->second);
+    setWindowTitle(QStringLiteral("%1 — %2").arg(name, QLatin1String(kAppName)));
+}
+
+QString MainWindow::modelStatusText() const
+{
+    if (!m_model)
+        return tr("No model");
+    return tr("%1 parameters · %2").arg(formatCount(m_model->graph.parameterCount()),
+                                         formatBytes(int64_t(m_model->graph.parameterBytes())));
+}
+
+QString MainWindow::evaluationStatusText() const
+{
+    if (!m_evaluation)
+        return {};
+    const cw::EvalResult &r = m_evaluation->result;
+    return tr("Accuracy %1 · top-5 %2 · loss %3 · %4 samples")
+        .arg(formatPercent(r.accuracy), formatPercent(r.top5), displayLocale().toString(r.loss, 'f', 3),
+             formatCount(r.samples));
+}
+
+void MainWindow::updateStatus()
+{
+    m_modelStatus->setText(modelStatusText());
+    m_modelStatus->setToolTip(m_model ? tr("Parameter count and weight bytes of the open model") : QString());
+    const QString eval = evaluationStatusText();
+    m_evalStatus->setText(eval);
+    m_evalStatus->setVisible(!eval.isEmpty());
+    if (m_evaluation)
+        m_evalStatus->setToolTip(tr("Last evaluation on %1").arg(m_evaluation->dataset));
+}
+
+void MainWindow::onTableRowChanged()
+{
+    const QModelIndex current = m_table->selectionModel()->currentIndex();
+    const int row = current.isValid() ? m_proxy->mapToSource(current).row() : -1;
+    m_chart->setSelectedRow(row);
+}
+
+void MainWindow::onChartLayerClicked(int row)
+{
+    QModelIndex index = m_proxy->mapFromSource(m_layerModel->index(row, 0));
+    if (!index.isValid()) { // filtered out: show everything again so the row can be selected
+        m_filter->clear();
+        index = m_proxy->mapFromSource(m_layerModel->index(row, 0));
+    }
+    m_table->selectionModel()->setCurrentIndex(index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    m_table->scrollTo(index, QAbstractItemView::PositionAtCenter);
+}
+
+} // namespace cw::ui

@@ -1,0 +1,168 @@
+// MainWindow: the workbench's main window.
+//
+// Layout: a filterable, sortable layer table on the left; on the right the model summary panel above a
+// parameters-per-layer bar chart (clicking a bar selects the layer's row and vice versa). The status bar
+// shows the model's size and parameter count, the last evaluation, and a progress bar with a Cancel
+// button while a job runs. Loading, exporting and evaluating all run as Jobs on the thread pool; one job
+// runs at a time. A failed open reports the cw::Error message and leaves the previous model open.
+#pragma once
+
+#include <QMainWindow>
+#include <QPointer>
+#include <QStringList>
+
+#include <optional>
+
+#include "core/graph.h"
+#include "ui/job.h"
+#include "ui/summarypanel.h"
+
+class QAction;
+class QLabel;
+class QLineEdit;
+class QMenu;
+class QProgressBar;
+class QSortFilterProxyModel;
+class QSplitter;
+class QTableView;
+class QToolButton;
+
+namespace cw::ui {
+
+class LayerTableModel;
+class ParameterChart;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    static constexpr int kMaxRecentFiles = 8;
+
+    explicit MainWindow(QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    // Starts loading a model (a path, "demo" or "demo-resnet"). Returns false if another job is running.
+    // Emits modelLoaded() or, after reporting the error, modelLoadFailed().
+    bool openModel(const QString &spec);
+    // Like openModel(), but a failure is explained in the summary panel and the status bar instead of a
+    // dialog: used for the demo opened at start-up, which may not be built into this binary.
+    bool openStartupModel(const QString &spec);
+    // Evaluates the open model on the chosen dataset. Returns false if no model is open or a job runs.
+    bool evaluate(const QString &datasetSpec, qint64 limit);
+    bool evaluate() { return evaluate(m_datasetSpec, m_evalLimit); }
+    // Writes the open model (format by extension) on a worker thread.
+    bool exportModel(const QString &path);
+    void cancelJob();
+
+    // Dataset preselected for Evaluate….
+    void setDataset(const QString &datasetSpec, qint64 limit);
+    QString datasetSpec() const { return m_datasetSpec; }
+    qint64 evaluationLimit() const { return m_evalLimit; }
+
+    // Off: errors only go to the status bar and errorOccurred() (tests, --screenshot runs).
+    void setErrorDialogsEnabled(bool enabled) { m_errorDialogs = enabled; }
+
+    const std::optional<cw::Model> &model() const { return m_model; }
+    QString modelSpec() const { return m_modelSpec; }
+    const std::optional<EvaluationSummary> &evaluation() const { return m_evaluation; }
+    QStringList recentFiles() const;
+    QString lastError() const { return m_lastError; }
+    Job *currentJob() const { return m_job; }
+    bool isBusy() const { return m_job != nullptr; }
+
+    LayerTableModel *layerModel() const { return m_layerModel; }
+    QSortFilterProxyModel *layerProxy() const { return m_proxy; }
+    QTableView *layerTable() const { return m_table; }
+    QLineEdit *filterEdit() const { return m_filter; }
+    ParameterChart *chart() const { return m_chart; }
+    SummaryPanel *summaryPanel() const { return m_summary; }
+    QProgressBar *progressBar() const { return m_progress; }
+    QToolButton *cancelButton() const { return m_cancel; }
+    QString modelStatusText() const;
+    QString evaluationStatusText() const;
+
+    // Formats the registered cw::modelFormats() as file dialog filters (Tiled-style).
+    static QString openFilter();
+    static QString exportFilter();
+    static bool isModelFile(const QString &path);
+
+signals:
+    void modelLoaded(const QString &spec);
+    void modelLoadFailed(const QString &error);
+    void evaluationSucceeded();
+    void evaluationFinished(); // after success, failure or cancel
+    void exportFinished(bool ok);
+    void errorOccurred(const QString &message);
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    void createActions();
+    void createCentralWidget();
+    void createStatusBar();
+    void readSettings();
+    void writeSettings();
+
+    bool startModelLoad(const QString &spec, bool startup);
+    void setModel(const cw::Model &model, const QString &spec);
+    void startJob(Job *job);
+    void onJobProgress(double fraction, const QString &stage);
+    // Idempotent: the result handlers call it first, so a slot reacting to modelLoaded() can start the
+    // next job at once; finished() calls it again.
+    void releaseJob(Job *job);
+    void showError(const QString &title, const QString &message);
+    void updateActions();
+    void updateTitle();
+    void updateStatus();
+
+    void openDialog();
+    void exportDialog();
+    void evaluateDialog();
+    void about();
+    void addRecentFile(const QString &path);
+    void removeRecentFile(const QString &path);
+    void openRecentFile(const QString &path);
+    void updateRecentMenu();
+    void onTableRowChanged();
+    void onChartLayerClicked(int row);
+
+    static QString displayName(const QString &spec);
+
+    // Model state
+    std::optional<cw::Model> m_model;
+    QString m_modelSpec;
+    std::optional<EvaluationSummary> m_evaluation;
+    QString m_datasetSpec = QStringLiteral("fashion-mnist");
+    qint64 m_evalLimit = 0;
+    QStringList m_recentDatasets;
+
+    QPointer<Job> m_job;
+    bool m_errorDialogs = true;
+    QString m_lastError;
+
+    // Views
+    LayerTableModel *m_layerModel = nullptr;
+    QSortFilterProxyModel *m_proxy = nullptr;
+    QTableView *m_table = nullptr;
+    QLineEdit *m_filter = nullptr;
+    ParameterChart *m_chart = nullptr;
+    SummaryPanel *m_summary = nullptr;
+    QSplitter *m_mainSplitter = nullptr;
+    QSplitter *m_sideSplitter = nullptr;
+    QLabel *m_modelStatus = nullptr;
+    QLabel *m_evalStatus = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QToolButton *m_cancel = nullptr;
+
+    // Actions
+    QAction *m_openAct = nullptr;
+    QAction *m_openDemoAct = nullptr;
+    QAction *m_openDemoResnetAct = nullptr;
+    QAction *m_exportAct = nullptr;
+    QAction *m_evaluateAct = nullptr;
+    QMenu *m_recentMenu = nullptr;
+};
+
+} // namespace cw::ui
