@@ -1,0 +1,210 @@
+// Pooling.
+//
+//   MaxPool:      x [N, C, H, W] (or [N, C, L]) → [N, C, H', W']; kernel_shape (required), strides, pads,
+//                 dilations, ceil_mode, auto_pad. Padding never wins the max. The optional Indices output
+//                 is not supported.
+//   AveragePool:  same geometry (dilations too); count_include_pad (0) decides whether padded positions
+//                 count in the divisor. With count_include_pad the divisor still stops at the end of the
+//                 padded input (a ceil_mode window hanging past it is not padded further), as onnxruntime does.
+//   GlobalAveragePool, GlobalMaxPool: x [N, C, ...] → [N, C, 1, ...]
+//
+// H' = floor or ceil((H + padBegin + padEnd - dilation·(k-1) - 1) / stride) + 1; with ceil_mode a last
+// window that would start inside the end padding is dropped (the PyTorch / onnxruntime rule).
+#include <cmath>
+#include <limits>
+
+#include "core/ops/common.h"
+
+namespace cw {
+namespace {
+
+using namespace ops;
+
+struct PoolGeometry {
+    int64_t N = 0, C = 0, inH = 1, inW = 1, outH = 1, outW = 1;
+    int64_t kH = 1, kW = 1, sH = 1, sW = 1, dH = 1, dW = 1;
+    int64_t padT = 0, padL = 0, padB = 0, padR = 0;
+    bool oneD = false;
+};
+
+PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x)
+{
+    requireFloat(ctx, x, "X");
+    if (x.rank() != 3 && x.rank() != 4)
+        ctx.fail("input must be [N, C, H, W] or [N, C, L], got " + shapeToString(x.shape()));
+    const size_t spatial = size_t(x.rank() - 2);
+    PoolGeometry g;
+    g.oneD = spatial == 1;
+    g.N = x.dim(0);
+    g.C = x.dim(1);
+    const std::vector<int64_t> kernel = ctx.node.attrInts("kernel_shape");
+    if (kernel.size() != spatial)
+        ctx.fail("kernel_shape must have " + str(int64_t(spatial)) + " values for input " + shapeToString(x.shape()));
+    const std::vector<int64_t> strides = ctx.node.attrInts("strides", std::vector<int64_t>(spatial, 1));
+    const std::vector<int64_t> dilations = ctx.node.attrInts("dilations", std::vector<int64_t>(spatial, 1));
+    std::vector<int64_t> pads = ctx.node.attrInts("pads", std::vector<int64_t>(spatial * 2, 0));
+    if (strides.size() != spatial || dilations.size() != spatial || pads.size() != spatial * 2)
+        ctx.fail("strides / dilations / pads do not match the " + str(int64_t(spatial)) + "-D input");
+    for (size_t i = 0; i < spatial; ++i) {
+        if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1)
+            ctx.fail("kernel_shape, strides and dilations must be positive");
+        if (pads[i] < 0 || pads[i + spatial] < 0)
+            ctx.fail("pads must not be negative");
+    }
+    const std::string autoPad = ctx.node.attrString("auto_pad", "NOTSET");
+    if (autoPad != "NOTSET" && autoPad != "VALID" && autoPad != "SAME_UPPER" && autoPad != "SAME_LOWER")
+        ctx.fail("unknown auto_pad '" + autoPad + "'");
+    const bool ceilMode = ctx.node.attrInt("ceil_mode", 0) != 0;
+    std::vector<int64_t> out(spatial);
+    for (size_t i = 0; i < spatial; ++i) {
+        const int64_t in = x.dim(int(i) + 2);
+        const int64_t extent = dilations[i] * (kernel[i] - 1) + 1;
+        int64_t &pb = pads[i], &pe = pads[i + spatial];
+        if (autoPad == "VALID") {
+            pb = pe = 0;
+        } else if (autoPad != "NOTSET") {
+            const int64_t o = (in + strides[i] - 1) / strides[i];
+            const int64_t total = std::max<int64_t>(0, (o - 1) * strides[i] + extent - in);
+            pb = autoPad == "SAME_UPPER" ? total / 2 : (total + 1) / 2;
+            pe = total - pb;
+        }
+        const int64_t span = in + pb + pe - extent;
+        if (span < 0)
+            ctx.fail("kernel " + str(extent) + " is larger than the padded input " + str(in + pb + pe));
+        int64_t o = (ceilMode ? (span + strides[i] - 1) / strides[i] : span / strides[i]) + 1;
+        if (ceilMode && (o - 1) * strides[i] >= in + pb)
+            --o;
+        out[i] = o;
+    }
+    if (g.oneD) {
+        g.inW = x.dim(2);
+        g.outW = out[0];
+        g.kW = kernel[0];
+        g.sW = strides[0];
+        g.dW = dilations[0];
+        g.padL = pads[0];
+        g.padR = pads[1];
+    } else {
+        g.inH = x.dim(2);
+        g.inW = x.dim(3);
+        g.outH = out[0];
+        g.outW = out[1];
+        g.kH = kernel[0];
+        g.kW = kernel[1];
+        g.sH = strides[0];
+        g.sW = strides[1];
+        g.dH = dilations[0];
+        g.dW = dilations[1];
+        g.padT = pads[0];
+        g.padL = pads[1];
+        g.padB = pads[2];
+        g.padR = pads[3];
+    }
+    return g;
+}
+
+// Kernel taps [lo, hi) of a window starting at `start` that land inside [0, size).
+inline void validTaps(int64_t start, int64_t k, int64_t d, int64_t size, int64_t &lo, int64_t &hi)
+{
+    lo = start >= 0 ? 0 : (-start + d - 1) / d;
+    hi = size - start <= 0 ? 0 : std::min(k, (size - start + d - 1) / d);
+}
+
+Shape pooledShape(const PoolGeometry &g)
+{
+    return g.oneD ? Shape{g.N, g.C, g.outW} : Shape{g.N, g.C, g.outH, g.outW};
+}
+
+template <bool Max> void poolOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    if (Max && ctx.node.outputs.size() > 1 && !ctx.node.outputs[1].empty())
+        ctx.fail("the Indices output of MaxPool is not supported");
+    const PoolGeometry g = poolGeometry(ctx, x);
+    const bool includePad = ctx.node.attrInt("count_include_pad", 0) != 0;
+    Tensor out(DType::Float32, pooledShape(g));
+    const float *src = x.f32();
+    float *dst = out.f32();
+    const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
+    // Window bounds depend only on the output column, so compute them once.
+    std::vector<int64_t> wLo(size_t(g.outW)), wHi(size_t(g.outW)), wPad(size_t(g.outW));
+    for (int64_t ow = 0; ow < g.outW; ++ow) {
+        const int64_t ws = ow * g.sW - g.padL;
+        validTaps(ws, g.kW, g.dW, g.inW, wLo[size_t(ow)], wHi[size_t(ow)]);
+        int64_t lo, hi;
+        validTaps(ws, g.kW, g.dW, g.inW + g.padR, lo, hi);
+        wPad[size_t(ow)] = hi; // taps before the end of the padded input (all start at or after -padL)
+    }
+    const int threads = threadsFor(ctx, x.numel());
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t p = 0; p < planes; ++p) {
+        const float *in = src + p * inPlane;
+        float *o = dst + p * outPlane;
+        for (int64_t oh = 0; oh < g.outH; ++oh) {
+            const int64_t hs = oh * g.sH - g.padT;
+            int64_t hLo, hHi, hPadLo, hPad;
+            validTaps(hs, g.kH, g.dH, g.inH, hLo, hHi);
+            validTaps(hs, g.kH, g.dH, g.inH + g.padB, hPadLo, hPad);
+            for (int64_t ow = 0; ow < g.outW; ++ow) {
+                const int64_t ws = ow * g.sW - g.padL;
+                const int64_t lo = wLo[size_t(ow)], hi = wHi[size_t(ow)];
+                float acc = Max ? std::numeric_limits<float>::lowest() : 0.f;
+                for (int64_t kh = hLo; kh < hHi; ++kh) {
+                    const float *row = in + (hs + kh * g.dH) * g.inW + ws;
+                    for (int64_t kw = lo; kw < hi; ++kw) {
+                        const float v = row[kw * g.dW];
+                        if (Max)
+                            acc = std::max(acc, v);
+                        else
+                            acc += v;
+                    }
+                }
+                if (!Max) {
+                    const int64_t count = includePad ? hPad * wPad[size_t(ow)] : (hHi - hLo) * (hi - lo);
+                    acc = count > 0 ? acc / float(count) : 0.f;
+                }
+                o[oh * g.outW + ow] = acc;
+            }
+        }
+    }
+    ctx.outputs[0] = out;
+}
+
+template <bool Max> void globalPoolOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    requireFloat(ctx, x, "X");
+    if (x.rank() < 3)
+        ctx.fail("input must be [N, C, ...], got " + shapeToString(x.shape()));
+    Shape outShape = x.shape();
+    for (size_t d = 2; d < outShape.size(); ++d)
+        outShape[d] = 1;
+    Tensor out(DType::Float32, outShape);
+    const int64_t planes = x.dim(0) * x.dim(1), plane = planes ? x.numel() / planes : 0;
+    if (plane == 0)
+        ctx.fail("input has an empty spatial extent " + shapeToString(x.shape()));
+    const float *src = x.f32();
+    float *dst = out.f32();
+    const int threads = threadsFor(ctx, x.numel());
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t p = 0; p < planes; ++p) {
+        const float *s = src + p * plane;
+        float acc = Max ? s[0] : 0.f;
+        for (int64_t i = 0; i < plane; ++i)
+            acc = Max ? std::max(acc, s[i]) : acc + s[i];
+        dst[p] = Max ? acc : acc / float(plane);
+    }
+    ctx.outputs[0] = out;
+}
+
+} // namespace
+
+void registerPoolOps(KernelTable &table)
+{
+    table["MaxPool"] = poolOp<true>;
+    table["AveragePool"] = poolOp<false>;
+    table["GlobalAveragePool"] = globalPoolOp<false>;
+    table["GlobalMaxPool"] = globalPoolOp<true>;
+}
+
+} // namespace cw

@@ -1,0 +1,858 @@
+// Forward kernels (core/ops/): hand-computed semantics and edge cases of every operator, error paths, and
+// Conv / ConvTranspose against a naive direct implementation written here. Agreement with onnxruntime on
+// exported ONNX files is checked separately in test_onnx.
+#include <QtTest>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/graph.h"
+#include "core/ops.h"
+#include "core/session.h"
+#include "testutil.h"
+
+using cw::Attribute;
+using cw::DType;
+using cw::Shape;
+using cw::Tensor;
+using Tensors = std::vector<cw::Tensor>;
+using Attrs = std::map<std::string, cw::Attribute>;
+
+Q_DECLARE_METATYPE(Tensors)
+Q_DECLARE_METATYPE(Attrs)
+
+namespace {
+
+Tensor F(Shape shape, std::vector<float> v)
+{
+    return Tensor::fromFloats(std::move(shape), v);
+}
+Tensor I(Shape shape, std::vector<int64_t> v)
+{
+    return Tensor::fromInt64s(std::move(shape), v);
+}
+Tensor U8(Shape shape, std::vector<int64_t> v)
+{
+    return I(std::move(shape), v).castTo(DType::UInt8);
+}
+Tensor none()
+{
+    return {};
+}
+Tensor iota(Shape shape, float start = 1.f)
+{
+    Tensor t(DType::Float32, std::move(shape));
+    for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = start + float(i);
+    return t;
+}
+Attribute ai(int64_t v)
+{
+    return Attribute::makeInt(v);
+}
+Attribute af(float v)
+{
+    return Attribute::makeFloat(v);
+}
+Attribute as(std::string v)
+{
+    return Attribute::makeString(std::move(v));
+}
+Attribute ais(std::vector<int64_t> v)
+{
+    return Attribute::makeInts(std::move(v));
+}
+Attribute afs(std::vector<float> v)
+{
+    return Attribute::makeFloats(std::move(v));
+}
+Attribute at(Tensor t)
+{
+    return Attribute::makeTensor(std::move(t));
+}
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+
+// Runs one kernel directly; a null tensor marks an omitted optional input.
+Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs = {}, int outputs = 1, int threads = 1)
+{
+    cw::Node node;
+    node.name = "test_" + op;
+    node.opType = op;
+    node.attrs = attrs;
+    for (size_t i = 0; i < inputs.size(); ++i)
+        node.inputs.push_back(inputs[i].isNull() ? std::string() : "in" + std::to_string(i));
+    for (int o = 0; o < outputs; ++o)
+        node.outputs.push_back("out" + std::to_string(o));
+    const cw::OpKernel kernel = cw::findKernel(op);
+    if (!kernel)
+        throw cw::Error("no kernel for " + op);
+    cw::OpContext ctx{node, {}, {}, threads};
+    for (const Tensor &t : inputs)
+        ctx.inputs.push_back(t.isNull() ? nullptr : &t);
+    ctx.outputs.resize(size_t(outputs));
+    kernel(ctx);
+    return ctx.outputs;
+}
+
+QString compare(const Tensor &actual, const Tensor &expected, double tol = 1e-5)
+{
+    if (actual.isNull())
+        return "output is null";
+    if (actual.dtype() != expected.dtype())
+        return QStringLiteral("dtype %1 != expected %2").arg(cw::dtypeName(actual.dtype()), cw::dtypeName(expected.dtype()));
+    return testutil::mismatch(actual, expected, tol, tol);
+}
+
+// Naive direct convolution (NCHW, 2-D), the independent reference for the im2col / depthwise paths.
+Tensor naiveConv(const Tensor &x, const Tensor &w, const Tensor &b, int64_t stride, int64_t pad, int64_t dil, int64_t group)
+{
+    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+    const int64_t M = w.dim(0), Cg = w.dim(1), kH = w.dim(2), kW = w.dim(3);
+    const int64_t OH = (H + 2 * pad - dil * (kH - 1) - 1) / stride + 1;
+    const int64_t OW = (W + 2 * pad - dil * (kW - 1) - 1) / stride + 1;
+    const int64_t Mg = M / group;
+    Tensor y(DType::Float32, {N, M, OH, OW});
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t oh = 0; oh < OH; ++oh)
+                for (int64_t ow = 0; ow < OW; ++ow) {
+                    double acc = b.isNull() ? 0.0 : b.f32()[m];
+                    for (int64_t c = 0; c < Cg; ++c)
+                        for (int64_t kh = 0; kh < kH; ++kh)
+                            for (int64_t kw = 0; kw < kW; ++kw) {
+                                const int64_t ih = oh * stride - pad + kh * dil, iw = ow * stride - pad + kw * dil;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                const int64_t ic = (m / Mg) * Cg + c;
+                                acc += double(x.f32()[((n * C + ic) * H + ih) * W + iw]) *
+                                       w.f32()[((m * Cg + c) * kH + kh) * kW + kw];
+                            }
+                    y.f32()[((n * M + m) * OH + oh) * OW + ow] = float(acc);
+                }
+    (void)C;
+    return y;
+}
+
+// Naive transposed convolution: every input pixel scatters its weighted kernel into the output.
+Tensor naiveConvTranspose(const Tensor &x, const Tensor &w, int64_t stride, int64_t pad, int64_t outPad, int64_t group)
+{
+    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+    const int64_t Mg = w.dim(1), kH = w.dim(2), kW = w.dim(3), M = Mg * group, Cg = C / group;
+    const int64_t OH = stride * (H - 1) + outPad + kH - 2 * pad, OW = stride * (W - 1) + outPad + kW - 2 * pad;
+    Tensor y(DType::Float32, {N, M, OH, OW});
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t ih = 0; ih < H; ++ih)
+                for (int64_t iw = 0; iw < W; ++iw)
+                    for (int64_t mg = 0; mg < Mg; ++mg)
+                        for (int64_t kh = 0; kh < kH; ++kh)
+                            for (int64_t kw = 0; kw < kW; ++kw) {
+                                const int64_t oh = ih * stride - pad + kh, ow = iw * stride - pad + kw;
+                                if (oh < 0 || oh >= OH || ow < 0 || ow >= OW)
+                                    continue;
+                                const int64_t m = (c / Cg) * Mg + mg;
+                                y.f32()[((n * M + m) * OH + oh) * OW + ow] +=
+                                    x.f32()[((n * C + c) * H + ih) * W + iw] * w.f32()[((c * Mg + mg) * kH + kh) * kW + kw];
+                            }
+    return y;
+}
+
+} // namespace
+
+class TestOps : public QObject {
+    Q_OBJECT
+
+private slots:
+    void kernel_data();
+    void kernel();
+    void errors_data();
+    void errors();
+    void convMatchesReference_data();
+    void convMatchesReference();
+    void convTransposeMatchesReference_data();
+    void convTransposeMatchesReference();
+    void parallelMatchesSerial_data();
+    void parallelMatchesSerial();
+    void viewsShareInput();
+    void sessionRunsGraphAndNamesFailingNode();
+    void everyRequiredOpIsRegistered();
+};
+
+void TestOps::kernel_data()
+{
+    QTest::addColumn<QString>("op");
+    QTest::addColumn<Tensors>("inputs");
+    QTest::addColumn<Attrs>("attrs");
+    QTest::addColumn<Tensors>("expected");
+
+    auto row = [](const char *name, const char *op, Tensors in, Attrs attrs, Tensors expected) {
+        QTest::newRow(name) << QString(op) << in << attrs << expected;
+    };
+    const Tensor A23 = iota({2, 3});                        // [[1,2,3],[4,5,6]]
+    const Tensor B32 = F({3, 2}, {1, 0, 0, 1, 1, 1});       // A23·B32 = [[4,5],[10,11]]
+
+    // ---- Gemm / MatMul
+    row("Gemm/C row broadcast", "Gemm", {A23, B32, F({2}, {10, 20})}, {}, {F({2, 2}, {14, 25, 20, 31})});
+    row("Gemm/transA transB alpha beta C column", "Gemm",
+        {F({3, 2}, {1, 4, 2, 5, 3, 6}), F({2, 3}, {1, 0, 1, 0, 1, 1}), F({2, 1}, {2, 4})},
+        {{"transA", ai(1)}, {"transB", ai(1)}, {"alpha", af(2.f)}, {"beta", af(0.5f)}}, {F({2, 2}, {9, 11, 22, 24})});
+    row("Gemm/full C", "Gemm", {A23, B32, F({2, 2}, {1, 2, 3, 4})}, {}, {F({2, 2}, {5, 7, 13, 15})});
+    row("Gemm/no C", "Gemm", {A23, B32}, {}, {F({2, 2}, {4, 5, 10, 11})});
+    row("MatMul/2-D", "MatMul", {A23, B32}, {}, {F({2, 2}, {4, 5, 10, 11})});
+    row("MatMul/1-D x 2-D", "MatMul", {F({3}, {1, 2, 3}), B32}, {}, {F({2}, {4, 5})});
+    row("MatMul/2-D x 1-D", "MatMul", {A23, F({3}, {1, 1, 1})}, {}, {F({2}, {6, 15})});
+    row("MatMul/1-D x 1-D", "MatMul", {F({3}, {1, 2, 3}), F({3}, {4, 5, 6})}, {}, {F({}, {32})});
+    row("MatMul/batched x shared", "MatMul", {F({2, 1, 2}, {1, 2, 3, 4}), F({2, 2}, {1, 2, 3, 4})}, {},
+        {F({2, 1, 2}, {7, 10, 15, 22})});
+    row("MatMul/shared x batched", "MatMul", {F({1, 2, 2}, {1, 2, 3, 4}), F({3, 2, 1}, {1, 2, 3, 4, 5, 6})}, {},
+        {F({3, 2, 1}, {5, 11, 11, 25, 17, 39})});
+    row("MatMul/batch broadcast both", "MatMul", {F({2, 1, 1, 2}, {1, 1, 2, 2}), F({3, 2, 1}, {1, 2, 3, 4, 5, 6})}, {},
+        {F({2, 3, 1, 1}, {3, 7, 11, 6, 14, 22})});
+
+    // ---- Element-wise binary
+    row("Add/channel bias", "Add", {iota({1, 2, 2, 2}), F({1, 2, 1, 1}, {10, 20})}, {},
+        {F({1, 2, 2, 2}, {11, 12, 13, 14, 25, 26, 27, 28})});
+    row("Add/int64 shape arithmetic", "Add", {I({2}, {1, 2}), I({}, {3})}, {}, {I({2}, {4, 5})});
+    row("Sub/scalar left", "Sub", {F({}, {10}), F({3}, {1, 2, 3})}, {}, {F({3}, {9, 8, 7})});
+    row("Sub/int64", "Sub", {I({2}, {5, 1}), I({2}, {2, 3})}, {}, {I({2}, {3, -2})});
+    row("Mul/outer broadcast", "Mul", {F({2, 1}, {1, 2}), F({1, 3}, {1, 2, 3})}, {}, {F({2, 3}, {1, 2, 3, 2, 4, 6})});
+    row("Mul/int64 broadcast", "Mul", {I({2, 1}, {2, 3}), I({2}, {1, 10})}, {}, {I({2, 2}, {2, 20, 3, 30})});
+    row("Mul/middle axis broadcast", "Mul", {iota({2, 2, 2}), F({1, 2, 1}, {0, 1})}, {},
+        {F({2, 2, 2}, {0, 0, 3, 4, 0, 0, 7, 8})});
+    row("Div/float", "Div", {F({4}, {1, 2, 3, 4}), F({4}, {2, 2, 2, 2})}, {}, {F({4}, {0.5f, 1, 1.5f, 2})});
+    row("Div/int64 truncates", "Div", {I({3}, {7, -7, 9}), I({3}, {2, 2, 3})}, {}, {I({3}, {3, -3, 3})});
+    row("Pow/square", "Pow", {F({3}, {1, 2, 3}), F({1}, {2})}, {}, {F({3}, {1, 4, 9})});
+    row("Pow/int exponent", "Pow", {F({2}, {2, 3}), I({}, {3})}, {}, {F({2}, {8, 27})});
+    row("Pow/fractional", "Pow", {F({2}, {4, 9}), F({}, {0.5f})}, {}, {F({2}, {2, 3})});
+    row("Min/variadic", "Min", {F({3}, {1, 5, 3}), F({3}, {4, 2, 6}), F({}, {2.5f})}, {}, {F({3}, {1, 2, 2.5f})});
+    row("Max/broadcast", "Max", {F({2, 1}, {1, 5}), F({2}, {3, 4})}, {}, {F({2, 2}, {3, 4, 5, 5})});
+    row("Equal/int64", "Equal", {I({3}, {1, 2, 3}), I({}, {2})}, {}, {U8({3}, {0, 1, 0})});
+    row("Less/float", "Less", {F({3}, {1, 2, 3}), F({}, {2})}, {}, {U8({3}, {1, 0, 0})});
+    row("Greater/float", "Greater", {F({3}, {1, 2, 3}), F({}, {2})}, {}, {U8({3}, {0, 0, 1})});
+    row("Where/broadcast", "Where", {U8({2, 1}, {1, 0}), F({2}, {1, 2}), F({}, {9})}, {}, {F({2, 2}, {1, 2, 9, 9})});
+    row("Where/int64", "Where", {U8({3}, {0, 1, 0}), I({3}, {1, 2, 3}), I({3}, {-1, -2, -3})}, {}, {I({3}, {-1, 2, -3})});
+
+    // ---- Element-wise unary
+    row("Sqrt", "Sqrt", {F({3}, {4, 9, 0.25f})}, {}, {F({3}, {2, 3, 0.5f})});
+    row("Neg/float", "Neg", {F({2}, {1, -2})}, {}, {F({2}, {-1, 2})});
+    row("Neg/int64", "Neg", {I({2}, {1, -2})}, {}, {I({2}, {-1, 2})});
+    row("Abs", "Abs", {F({2}, {-1.5f, 2})}, {}, {F({2}, {1.5f, 2})});
+    row("Exp", "Exp", {F({2}, {0, 1})}, {}, {F({2}, {1, float(M_E)})});
+    row("Log", "Log", {F({2}, {1, float(M_E)})}, {}, {F({2}, {0, 1})});
+    row("Erf", "Erf", {F({2}, {0, 1})}, {}, {F({2}, {0, 0.8427007929f})});
+    row("Floor", "Floor", {F({3}, {1.5f, -1.5f, 2})}, {}, {F({3}, {1, -2, 2})});
+    row("Ceil", "Ceil", {F({3}, {1.5f, -1.5f, 2})}, {}, {F({3}, {2, -1, 2})});
+    row("Reciprocal", "Reciprocal", {F({2}, {2, -4})}, {}, {F({2}, {0.5f, -0.25f})});
+
+    // ---- Reductions
+    row("ReduceMean/axis 1 keepdims", "ReduceMean", {A23}, {{"axes", ais({1})}}, {F({2, 1}, {2, 5})});
+    row("ReduceMean/axis 0 no keepdims", "ReduceMean", {A23}, {{"axes", ais({0})}, {"keepdims", ai(0)}},
+        {F({3}, {2.5f, 3.5f, 4.5f})});
+    row("ReduceMean/all axes", "ReduceMean", {A23}, {}, {F({1, 1}, {3.5f})});
+    row("ReduceMean/axes input (opset 18)", "ReduceMean", {A23, I({1}, {-1})}, {{"keepdims", ai(0)}}, {F({2}, {2, 5})});
+    row("ReduceMean/noop with empty axes", "ReduceMean", {A23}, {{"noop_with_empty_axes", ai(1)}}, {A23});
+    row("ReduceMean/spatial", "ReduceMean", {iota({1, 2, 2, 2})}, {{"axes", ais({2, 3})}}, {F({1, 2, 1, 1}, {2.5f, 6.5f})});
+    row("ReduceMean/non-adjacent axes", "ReduceMean", {iota({2, 2, 2})}, {{"axes", ais({0, 2})}},
+        {F({1, 2, 1}, {3.5f, 5.5f})});
+    row("ReduceSum/axes input", "ReduceSum", {A23, I({1}, {0})}, {}, {F({1, 3}, {5, 7, 9})});
+    row("ReduceSum/int64", "ReduceSum", {I({2, 2}, {1, 2, 3, 4})}, {{"keepdims", ai(0)}}, {I({}, {10})});
+    row("ArgMax/axis 1", "ArgMax", {F({2, 3}, {1, 5, 2, 7, 0, 7})}, {{"axis", ai(1)}}, {I({2, 1}, {1, 0})});
+    row("ArgMax/select last", "ArgMax", {F({2, 3}, {1, 5, 2, 7, 0, 7})},
+        {{"axis", ai(-1)}, {"keepdims", ai(0)}, {"select_last_index", ai(1)}}, {I({2}, {1, 2})});
+
+    // ---- Activations
+    row("Relu", "Relu", {F({3}, {-1, 0, 2})}, {}, {F({3}, {0, 0, 2})});
+    row("Clip/attributes (opset 6)", "Clip", {F({3}, {-1, 3, 7})}, {{"min", af(0)}, {"max", af(6)}}, {F({3}, {0, 3, 6})});
+    row("Clip/min input only", "Clip", {F({3}, {-1, 3, 7}), F({}, {1})}, {}, {F({3}, {1, 3, 7})});
+    row("Clip/max input only", "Clip", {F({3}, {-1, 3, 7}), none(), F({}, {2})}, {}, {F({3}, {-1, 2, 2})});
+    row("Clip/no bounds", "Clip", {F({3}, {-1, 3, 7})}, {}, {F({3}, {-1, 3, 7})});
+    row("Clip/int64", "Clip", {I({3}, {-5, 3, 9}), I({}, {0}), I({}, {4})}, {}, {I({3}, {0, 3, 4})});
+    row("LeakyRelu", "LeakyRelu", {F({2}, {-2, 3})}, {{"alpha", af(0.1f)}}, {F({2}, {-0.2f, 3})});
+    row("LeakyRelu/default alpha", "LeakyRelu", {F({1}, {-2})}, {}, {F({1}, {-0.02f})});
+    row("Sigmoid", "Sigmoid", {F({2}, {0, 1.0986122887f})}, {}, {F({2}, {0.5f, 0.75f})});
+    row("Tanh", "Tanh", {F({2}, {0, 0.5493061443f})}, {}, {F({2}, {0, 0.5f})});
+    row("HardSigmoid", "HardSigmoid", {F({4}, {-3, 0, 1, 3})}, {}, {F({4}, {0, 0.5f, 0.7f, 1})});
+    row("HardSigmoid/alpha beta", "HardSigmoid", {F({2}, {0, 1})}, {{"alpha", af(0.5f)}, {"beta", af(0.25f)}},
+        {F({2}, {0.25f, 0.75f})});
+    row("HardSwish", "HardSwish", {F({5}, {-4, -1, 0, 1, 4})}, {}, {F({5}, {0, -1.f / 3.f, 0, 2.f / 3.f, 4})});
+    row("Gelu/erf", "Gelu", {F({3}, {0, 1, -1})}, {}, {F({3}, {0, 0.8413447461f, -0.1586552539f})});
+    row("Gelu/tanh", "Gelu", {F({3}, {0, 1, -1})}, {{"approximate", as("tanh")}}, {F({3}, {0, 0.8411919906f, -0.1588080094f})});
+    row("Elu", "Elu", {F({2}, {-1, 2})}, {}, {F({2}, {float(std::exp(-1.0) - 1.0), 2})});
+    row("Softmax/last axis", "Softmax", {F({2, 3}, {1, 1, 1, 0, 0.6931471806f, 1.6094379124f})}, {},
+        {F({2, 3}, {1.f / 3, 1.f / 3, 1.f / 3, 0.125f, 0.25f, 0.625f})});
+    row("Softmax/axis 0", "Softmax", {F({2, 2}, {0, 0, 1.0986122887f, 0})}, {{"axis", ai(0)}},
+        {F({2, 2}, {0.25f, 0.5f, 0.75f, 0.5f})});
+    row("Softmax/opset 13 single axis", "Softmax", {F({1, 2, 2}, {0, 1.0986122887f, 0, 0})}, {{"axis", ai(1)}},
+        {F({1, 2, 2}, {0.5f, 0.75f, 0.5f, 0.25f})});
+    row("Softmax/opset 11 coerces to 2-D", "Softmax", {F({1, 2, 2}, {0, 1.0986122887f, 0, 0})},
+        {{"axis", ai(1)}, {"_opset", ai(11)}}, {F({1, 2, 2}, {1.f / 6, 0.5f, 1.f / 6, 1.f / 6})});
+    row("Softmax/opset 11 default axis 1", "Softmax", {F({1, 2, 2}, {0, 1.0986122887f, 0, 0})}, {{"_opset", ai(11)}},
+        {F({1, 2, 2}, {1.f / 6, 0.5f, 1.f / 6, 1.f / 6})});
+    row("Softmax/large values stay finite", "Softmax", {F({2}, {1000, 1000})}, {}, {F({2}, {0.5f, 0.5f})});
+    row("LogSoftmax", "LogSoftmax", {F({2}, {0, 0})}, {}, {F({2}, {-0.6931471806f, -0.6931471806f})});
+
+    // ---- Conv
+    const Tensor x33 = iota({1, 1, 3, 3});
+    row("Conv/2x2 with bias", "Conv", {x33, F({1, 1, 2, 2}, {1, 0, 0, 1}), F({1}, {0.5f})}, {},
+        {F({1, 1, 2, 2}, {6.5f, 8.5f, 12.5f, 14.5f})});
+    row("Conv/pads and stride", "Conv", {x33, F({1, 1, 3, 3}, std::vector<float>(9, 1.f))},
+        {{"pads", ais({1, 1, 1, 1})}, {"strides", ais({2, 2})}}, {F({1, 1, 2, 2}, {12, 16, 24, 28})});
+    row("Conv/asymmetric pads", "Conv", {x33, F({1, 1, 2, 2}, {1, 1, 1, 1})}, {{"pads", ais({1, 0, 0, 0})}},
+        {F({1, 1, 3, 2}, {3, 5, 12, 16, 24, 28})});
+    row("Conv/dilation", "Conv", {x33, F({1, 1, 2, 2}, {1, 1, 1, 1})}, {{"dilations", ais({2, 2})}},
+        {F({1, 1, 1, 1}, {20})});
+    row("Conv/pointwise multi-channel", "Conv", {iota({1, 2, 2, 2}), F({1, 2, 1, 1}, {1, 10})}, {},
+        {F({1, 1, 2, 2}, {51, 62, 73, 84})});
+    row("Conv/pointwise groups", "Conv", {F({1, 4, 1, 1}, {1, 2, 3, 4}), F({2, 2, 1, 1}, {1, 1, 1, -1})},
+        {{"group", ai(2)}}, {F({1, 2, 1, 1}, {3, -1})});
+    row("Conv/depthwise 1x1", "Conv", {iota({1, 2, 2, 2}), F({2, 1, 1, 1}, {2, 3})}, {{"group", ai(2)}},
+        {F({1, 2, 2, 2}, {2, 4, 6, 8, 15, 18, 21, 24})});
+    {
+        Tensor x = F({1, 2, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+        row("Conv/depthwise pads stride bias", "Conv",
+            {x, F({2, 1, 3, 3}, std::vector<float>(18, 1.f)), F({2}, {1, -1})},
+            {{"group", ai(2)}, {"pads", ais({1, 1, 1, 1})}, {"strides", ais({2, 2})}, {"kernel_shape", ais({3, 3})}},
+            {F({1, 2, 2, 2}, {13, 17, 25, 29, 3, 3, 3, 3})});
+    }
+    row("Conv/two output channels", "Conv", {F({1, 1, 1, 2}, {1, 2}), F({2, 1, 1, 1}, {3, -1})},
+        {{"group", ai(1)}}, {F({1, 2, 1, 2}, {3, 6, -1, -2})});
+    row("Conv/1-D stride", "Conv", {iota({1, 1, 5}), F({1, 1, 3}, {1, 2, 3})}, {{"strides", ais({2})}},
+        {F({1, 1, 2}, {14, 26})});
+    row("Conv/1-D pads", "Conv", {iota({1, 1, 5}), F({1, 1, 2}, {1, -1})}, {{"pads", ais({1, 0})}},
+        {F({1, 1, 5}, {-1, -1, -1, -1, -1})});
+    row("Conv/auto_pad SAME_UPPER", "Conv", {iota({1, 1, 4}), F({1, 1, 2}, {1, 1})}, {{"auto_pad", as("SAME_UPPER")}},
+        {F({1, 1, 4}, {3, 5, 7, 4})});
+    row("Conv/auto_pad SAME_LOWER", "Conv", {iota({1, 1, 4}), F({1, 1, 2}, {1, 1})}, {{"auto_pad", as("SAME_LOWER")}},
+        {F({1, 1, 4}, {1, 3, 5, 7})});
+    row("Conv/auto_pad VALID ignores pads", "Conv", {iota({1, 1, 4}), F({1, 1, 2}, {1, 1})},
+        {{"auto_pad", as("VALID")}, {"pads", ais({3, 3})}}, {F({1, 1, 3}, {3, 5, 7})});
+    row("Conv/batch 2", "Conv", {iota({2, 1, 1, 2}), F({1, 1, 1, 2}, {1, 1}), F({1}, {1})}, {},
+        {F({2, 1, 1, 1}, {4, 8})});
+
+    // ---- ConvTranspose
+    const Tensor x22 = iota({1, 1, 2, 2});
+    const Tensor ones22 = F({1, 1, 2, 2}, {1, 1, 1, 1});
+    row("ConvTranspose/stride 1", "ConvTranspose", {x22, ones22}, {}, {F({1, 1, 3, 3}, {1, 3, 2, 4, 10, 6, 3, 7, 4})});
+    row("ConvTranspose/stride 2", "ConvTranspose", {x22, ones22}, {{"strides", ais({2, 2})}},
+        {F({1, 1, 4, 4}, {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4})});
+    row("ConvTranspose/pads crop", "ConvTranspose", {x22, ones22}, {{"strides", ais({2, 2})}, {"pads", ais({1, 1, 1, 1})}},
+        {F({1, 1, 2, 2}, {1, 2, 3, 4})});
+    row("ConvTranspose/output_padding", "ConvTranspose", {x22, ones22},
+        {{"strides", ais({2, 2})}, {"output_padding", ais({1, 1})}},
+        {F({1, 1, 5, 5}, {1, 1, 2, 2, 0, 1, 1, 2, 2, 0, 3, 3, 4, 4, 0, 3, 3, 4, 4, 0, 0, 0, 0, 0, 0})});
+    row("ConvTranspose/output_shape", "ConvTranspose", {x22, ones22},
+        {{"strides", ais({2, 2})}, {"output_shape", ais({3, 3})}}, {F({1, 1, 3, 3}, {1, 1, 2, 1, 1, 2, 3, 3, 4})});
+    row("ConvTranspose/groups bias", "ConvTranspose", {F({1, 2, 1, 1}, {1, 2}), F({2, 1, 1, 1}, {3, 4}), F({2}, {1, 1})},
+        {{"group", ai(2)}}, {F({1, 2, 1, 1}, {4, 9})});
+    row("ConvTranspose/1-D", "ConvTranspose", {F({1, 1, 2}, {1, 2}), F({1, 1, 3}, {1, 1, 1})}, {{"strides", ais({2})}},
+        {F({1, 1, 5}, {1, 1, 3, 2, 2})});
+    row("ConvTranspose/dilation", "ConvTranspose", {F({1, 1, 1}, {2}), F({1, 1, 2}, {1, 3})}, {{"dilations", ais({2})}},
+        {F({1, 1, 3}, {2, 0, 6})});
+
+    // ---- BatchNormalization
+    row("BatchNormalization", "BatchNormalization",
+        {iota({1, 2, 1, 2}), F({2}, {1, 2}), F({2}, {0, 1}), F({2}, {1, 3}), F({2}, {4, 0.25f})}, {{"epsilon", af(0)}},
+        {F({1, 2, 1, 2}, {0, 0.5f, 1, 5})});
+    row("BatchNormalization/2-D input", "BatchNormalization",
+        {F({2, 1}, {1, 3}), F({1}, {1}), F({1}, {0}), F({1}, {1}), F({1}, {1})}, {}, {F({2, 1}, {0, 1.99999f})});
+
+    // ---- Pools
+    row("MaxPool/2x2 stride 2", "MaxPool", {iota({1, 1, 4, 4})}, {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}},
+        {F({1, 1, 2, 2}, {6, 8, 14, 16})});
+    row("MaxPool/3x3 pads 1", "MaxPool", {x33}, {{"kernel_shape", ais({3, 3})}, {"pads", ais({1, 1, 1, 1})}},
+        {F({1, 1, 3, 3}, {5, 6, 6, 8, 9, 9, 8, 9, 9})});
+    row("MaxPool/padding never wins", "MaxPool", {F({1, 1, 1, 2}, {-5, -3})},
+        {{"kernel_shape", ais({1, 2})}, {"pads", ais({0, 1, 0, 1})}}, {F({1, 1, 1, 3}, {-5, -3, -3})});
+    row("MaxPool/ceil_mode", "MaxPool", {x33}, {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}, {"ceil_mode", ai(1)}},
+        {F({1, 1, 2, 2}, {5, 6, 8, 9})});
+    row("MaxPool/floor mode", "MaxPool", {x33}, {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}},
+        {F({1, 1, 1, 1}, {5})});
+    row("MaxPool/ceil_mode drops window in end padding", "MaxPool", {iota({1, 1, 4})},
+        {{"kernel_shape", ais({2})}, {"strides", ais({2})}, {"pads", ais({0, 1})}, {"ceil_mode", ai(1)}},
+        {F({1, 1, 2}, {2, 4})});
+    row("MaxPool/dilations", "MaxPool", {F({1, 1, 4, 4}, {5, 1, 0, 2, 0, 0, 0, 0, 1, 0, 3, 0, 0, 7, 0, 0})},
+        {{"kernel_shape", ais({2, 2})}, {"dilations", ais({2, 2})}}, {F({1, 1, 2, 2}, {5, 2, 0, 7})});
+    row("MaxPool/auto_pad SAME_UPPER", "MaxPool", {F({1, 1, 3}, {1, 3, 2})},
+        {{"kernel_shape", ais({2})}, {"auto_pad", as("SAME_UPPER")}}, {F({1, 1, 3}, {3, 3, 2})});
+    row("MaxPool/auto_pad SAME_LOWER", "MaxPool", {F({1, 1, 3}, {1, 3, 2})},
+        {{"kernel_shape", ais({2})}, {"auto_pad", as("SAME_LOWER")}}, {F({1, 1, 3}, {1, 3, 3})});
+    row("AveragePool/2x2 stride 1", "AveragePool", {x33}, {{"kernel_shape", ais({2, 2})}}, {F({1, 1, 2, 2}, {3, 4, 6, 7})});
+    row("AveragePool/pads exclude", "AveragePool", {x33},
+        {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}, {"pads", ais({1, 1, 1, 1})}},
+        {F({1, 1, 2, 2}, {1, 2.5f, 5.5f, 7})});
+    row("AveragePool/pads include", "AveragePool", {x33},
+        {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}, {"pads", ais({1, 1, 1, 1})}, {"count_include_pad", ai(1)}},
+        {F({1, 1, 2, 2}, {0.25f, 1.25f, 2.75f, 7})});
+    row("AveragePool/end pad include", "AveragePool", {iota({1, 1, 4})},
+        {{"kernel_shape", ais({3})}, {"strides", ais({2})}, {"pads", ais({0, 1})}, {"count_include_pad", ai(1)}},
+        {F({1, 1, 2}, {2, 7.f / 3.f})});
+    row("AveragePool/end pad exclude", "AveragePool", {iota({1, 1, 4})},
+        {{"kernel_shape", ais({3})}, {"strides", ais({2})}, {"pads", ais({0, 1})}}, {F({1, 1, 2}, {2, 3.5f})});
+    row("AveragePool/ceil window not padded further", "AveragePool", {iota({1, 1, 4})},
+        {{"kernel_shape", ais({3})}, {"strides", ais({2})}, {"ceil_mode", ai(1)}, {"count_include_pad", ai(1)}},
+        {F({1, 1, 2}, {2, 3.5f})});
+    row("GlobalAveragePool", "GlobalAveragePool", {iota({1, 2, 2, 2})}, {}, {F({1, 2, 1, 1}, {2.5f, 6.5f})});
+    row("GlobalMaxPool", "GlobalMaxPool", {iota({1, 2, 2, 2})}, {}, {F({1, 2, 1, 1}, {4, 8})});
+
+    // ---- Shape ops
+    const Tensor x232 = iota({2, 3, 2});
+    row("Flatten/axis 1", "Flatten", {x232}, {}, {iota({2, 6})});
+    row("Flatten/axis 0", "Flatten", {x232}, {{"axis", ai(0)}}, {iota({1, 12})});
+    row("Flatten/axis -1", "Flatten", {x232}, {{"axis", ai(-1)}}, {iota({6, 2})});
+    row("Flatten/axis rank", "Flatten", {x232}, {{"axis", ai(3)}}, {iota({12, 1})});
+    row("Reshape/-1 inferred", "Reshape", {A23, I({2}, {3, -1})}, {}, {iota({3, 2})});
+    row("Reshape/0 copies", "Reshape", {iota({2, 3, 4}), I({2}, {0, -1})}, {}, {iota({2, 12})});
+    row("Reshape/allowzero", "Reshape", {Tensor(DType::Float32, {0, 3}), I({2}, {3, 0})}, {{"allowzero", ai(1)}},
+        {Tensor(DType::Float32, {3, 0})});
+    row("Reshape/attribute (opset 1)", "Reshape", {A23}, {{"shape", ais({6})}}, {iota({6})});
+    row("Transpose/default reverses", "Transpose", {A23}, {}, {F({3, 2}, {1, 4, 2, 5, 3, 6})});
+    row("Transpose/perm", "Transpose", {iota({1, 2, 3})}, {{"perm", ais({0, 2, 1})}}, {F({1, 3, 2}, {1, 4, 2, 5, 3, 6})});
+    row("Transpose/int64 3-D", "Transpose", {I({2, 1, 2}, {1, 2, 3, 4})}, {{"perm", ais({2, 0, 1})}},
+        {I({2, 2, 1}, {1, 3, 2, 4})});
+    row("Concat/axis 1", "Concat", {F({2, 1}, {1, 2}), F({2, 2}, {3, 4, 5, 6})}, {{"axis", ai(1)}},
+        {F({2, 3}, {1, 3, 4, 2, 5, 6})});
+    row("Concat/negative axis", "Concat", {F({2, 1}, {1, 2}), F({2, 2}, {3, 4, 5, 6})}, {{"axis", ai(-1)}},
+        {F({2, 3}, {1, 3, 4, 2, 5, 6})});
+    row("Concat/int64 with empty", "Concat", {I({1}, {1}), I({0}, {}), I({2}, {2, 3})}, {{"axis", ai(0)}},
+        {I({3}, {1, 2, 3})});
+    row("Shape/full", "Shape", {iota({2, 3, 4})}, {}, {I({3}, {2, 3, 4})});
+    row("Shape/start", "Shape", {iota({2, 3, 4})}, {{"start", ai(1)}}, {I({2}, {3, 4})});
+    row("Shape/negative start end", "Shape", {iota({2, 3, 4})}, {{"start", ai(-2)}, {"end", ai(-1)}}, {I({1}, {3})});
+    row("Shape/clamped", "Shape", {iota({2, 3, 4})}, {{"start", ai(-10)}, {"end", ai(10)}}, {I({3}, {2, 3, 4})});
+    row("Gather/axis 0", "Gather", {iota({3, 2}), I({2}, {2, 0})}, {}, {F({2, 2}, {5, 6, 1, 2})});
+    row("Gather/axis 1 negative index", "Gather", {iota({3, 2}), I({2, 1}, {1, -1})}, {{"axis", ai(1)}},
+        {F({3, 2, 1}, {2, 2, 4, 4, 6, 6})});
+    row("Gather/int64 scalar index", "Gather", {I({3}, {7, 8, 9}), I({}, {1})}, {}, {I({}, {8})});
+    row("Slice/inputs", "Slice", {iota({2, 4}), I({2}, {0, 1}), I({2}, {2, 3})}, {}, {F({2, 2}, {2, 3, 6, 7})});
+    row("Slice/negative step", "Slice", {I({5}, {0, 1, 2, 3, 4}), I({1}, {-1}), I({1}, {kMin}), I({1}, {0}), I({1}, {-1})},
+        {}, {I({5}, {4, 3, 2, 1, 0})});
+    row("Slice/negative step partial", "Slice", {I({5}, {0, 1, 2, 3, 4}), I({1}, {3}), I({1}, {0}), I({1}, {0}), I({1}, {-2})},
+        {}, {I({2}, {3, 1})});
+    row("Slice/step 2 to end", "Slice", {I({5}, {0, 1, 2, 3, 4}), I({1}, {0}), I({1}, {kMax}), I({1}, {0}), I({1}, {2})}, {},
+        {I({3}, {0, 2, 4})});
+    row("Slice/negative axis and start", "Slice", {iota({2, 3}), I({1}, {-2}), I({1}, {kMax}), I({1}, {-1})}, {},
+        {F({2, 2}, {2, 3, 5, 6})});
+    row("Slice/clamped start", "Slice", {I({3}, {5, 6, 7}), I({1}, {-100}), I({1}, {2})}, {}, {I({2}, {5, 6})});
+    row("Slice/empty", "Slice", {I({3}, {5, 6, 7}), I({1}, {2}), I({1}, {1})}, {}, {I({0}, {})});
+    row("Slice/attributes (opset 9)", "Slice", {iota({2, 3})},
+        {{"starts", ais({1})}, {"ends", ais({1000})}, {"axes", ais({1})}}, {F({2, 2}, {2, 3, 5, 6})});
+    row("Squeeze/all ones", "Squeeze", {iota({1, 3, 1})}, {}, {iota({3})});
+    row("Squeeze/axes attribute", "Squeeze", {iota({1, 3, 1})}, {{"axes", ais({0})}}, {iota({3, 1})});
+    row("Squeeze/axes input", "Squeeze", {iota({1, 3, 1}), I({1}, {-1})}, {}, {iota({1, 3})});
+    row("Unsqueeze/axes attribute", "Unsqueeze", {iota({3})}, {{"axes", ais({0, 2})}}, {iota({1, 3, 1})});
+    row("Unsqueeze/axes input negative", "Unsqueeze", {iota({3}), I({1}, {-1})}, {}, {iota({3, 1})});
+    row("Unsqueeze/scalar", "Unsqueeze", {I({}, {4}), I({1}, {0})}, {}, {I({1}, {4})});
+
+    // ---- Split
+    QTest::newRow("Split/attribute sizes") << QString("Split") << Tensors{iota({6})} << Attrs{{"split", ais({2, 4})}}
+                                          << Tensors{iota({2}), iota({4}, 3)};
+    QTest::newRow("Split/input sizes axis 1") << QString("Split") << Tensors{iota({2, 4}), I({2}, {1, 3})}
+                                              << Attrs{{"axis", ai(1)}}
+                                              << Tensors{F({2, 1}, {1, 5}), F({2, 3}, {2, 3, 4, 6, 7, 8})};
+    QTest::newRow("Split/equal parts") << QString("Split") << Tensors{iota({6})} << Attrs{}
+                                       << Tensors{iota({2}), iota({2}, 3), iota({2}, 5)};
+    QTest::newRow("Split/num_outputs uneven") << QString("Split") << Tensors{iota({5})} << Attrs{{"num_outputs", ai(2)}}
+                                              << Tensors{iota({3}), iota({2}, 4)};
+
+    // ---- Pad
+    row("Pad/constant value input", "Pad", {iota({2, 2}), I({4}, {1, 0, 0, 1}), F({}, {9})}, {},
+        {F({3, 3}, {9, 9, 9, 1, 2, 9, 3, 4, 9})});
+    row("Pad/attributes (opset 2)", "Pad", {iota({2, 2})}, {{"pads", ais({1, 0, 0, 1})}, {"value", af(9)}},
+        {F({3, 3}, {9, 9, 9, 1, 2, 9, 3, 4, 9})});
+    row("Pad/reflect", "Pad", {iota({3}), I({2}, {2, 1})}, {{"mode", as("reflect")}}, {F({6}, {3, 2, 1, 2, 3, 2})});
+    row("Pad/edge", "Pad", {iota({3}), I({2}, {2, 1})}, {{"mode", as("edge")}}, {F({6}, {1, 1, 1, 2, 3, 3})});
+    row("Pad/wrap", "Pad", {iota({3}), I({2}, {2, 1})}, {{"mode", as("wrap")}}, {F({6}, {2, 3, 1, 2, 3, 1})});
+    row("Pad/negative crops", "Pad", {iota({3}), I({2}, {-1, 1})}, {}, {F({3}, {2, 3, 0})});
+    row("Pad/axes input (opset 18)", "Pad", {iota({2, 2}), I({2}, {1, 1}), none(), I({1}, {1})}, {},
+        {F({2, 4}, {0, 1, 2, 0, 0, 3, 4, 0})});
+    row("Pad/int64", "Pad", {I({2}, {1, 2}), I({2}, {1, 0}), I({}, {-1})}, {}, {I({3}, {-1, 1, 2})});
+    row("Pad/reflect 2-D", "Pad", {iota({2, 3}), I({4}, {1, 1, 0, 0})}, {{"mode", as("reflect")}},
+        {F({3, 4}, {5, 4, 5, 6, 2, 1, 2, 3, 5, 4, 5, 6})});
+
+    // ---- Resize
+    const Tensor empty = F({0}, {});
+    row("Resize/nearest half_pixel x2", "Resize", {x22, empty, F({4}, {1, 1, 2, 2})}, {},
+        {F({1, 1, 4, 4}, {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4})});
+    const Tensor r3 = F({1, 1, 1, 3}, {10, 20, 30});
+    const Tensor s2 = F({4}, {1, 1, 1, 2});
+    row("Resize/nearest round_prefer_floor", "Resize", {r3, none(), s2}, {{"coordinate_transformation_mode", as("asymmetric")}},
+        {F({1, 1, 1, 6}, {10, 10, 20, 20, 30, 30})});
+    row("Resize/nearest round_prefer_ceil", "Resize", {r3, none(), s2},
+        {{"coordinate_transformation_mode", as("asymmetric")}, {"nearest_mode", as("round_prefer_ceil")}},
+        {F({1, 1, 1, 6}, {10, 20, 20, 30, 30, 30})});
+    row("Resize/nearest floor", "Resize", {r3, none(), s2},
+        {{"coordinate_transformation_mode", as("asymmetric")}, {"nearest_mode", as("floor")}},
+        {F({1, 1, 1, 6}, {10, 10, 20, 20, 30, 30})});
+    row("Resize/nearest ceil", "Resize", {r3, none(), s2},
+        {{"coordinate_transformation_mode", as("asymmetric")}, {"nearest_mode", as("ceil")}},
+        {F({1, 1, 1, 6}, {10, 20, 20, 30, 30, 30})});
+    row("Resize/nearest downsample sizes", "Resize", {F({1, 1, 1, 4}, {1, 2, 3, 4}), none(), none(), I({4}, {1, 1, 1, 2})}, {},
+        {F({1, 1, 1, 2}, {1, 3})});
+    const Tensor r2 = F({1, 1, 1, 2}, {0, 4});
+    row("Resize/linear half_pixel", "Resize", {r2, none(), s2}, {{"mode", as("linear")}}, {F({1, 1, 1, 4}, {0, 1, 3, 4})});
+    row("Resize/linear asymmetric", "Resize", {r2, none(), s2},
+        {{"mode", as("linear")}, {"coordinate_transformation_mode", as("asymmetric")}}, {F({1, 1, 1, 4}, {0, 2, 4, 4})});
+    row("Resize/linear align_corners", "Resize", {r2, none(), none(), I({4}, {1, 1, 1, 3})},
+        {{"mode", as("linear")}, {"coordinate_transformation_mode", as("align_corners")}}, {F({1, 1, 1, 3}, {0, 2, 4})});
+    row("Resize/linear pytorch_half_pixel to 1", "Resize", {r2, none(), none(), I({4}, {1, 1, 1, 1})},
+        {{"mode", as("linear")}, {"coordinate_transformation_mode", as("pytorch_half_pixel")}}, {F({1, 1, 1, 1}, {0})});
+    row("Resize/linear half_pixel to 1", "Resize", {r2, none(), none(), I({4}, {1, 1, 1, 1})}, {{"mode", as("linear")}},
+        {F({1, 1, 1, 1}, {2})});
+    row("Resize/bilinear align_corners", "Resize", {F({1, 1, 2, 2}, {0, 1, 2, 3}), none(), none(), I({4}, {1, 1, 3, 3})},
+        {{"mode", as("linear")}, {"coordinate_transformation_mode", as("align_corners")}},
+        {F({1, 1, 3, 3}, {0, 0.5f, 1, 1, 1.5f, 2, 2, 2.5f, 3})});
+    row("Resize/bilinear half_pixel", "Resize", {F({1, 1, 2, 2}, {0, 4, 8, 12}), none(), F({4}, {1, 1, 2, 2})},
+        {{"mode", as("linear")}},
+        {F({1, 1, 4, 4}, {0, 1, 3, 4, 2, 3, 5, 6, 6, 7, 9, 10, 8, 9, 11, 12})});
+    row("Resize/opset 10 scales input 1", "Resize", {F({1, 1, 1, 2}, {10, 20}), s2}, {{"_opset", ai(10)}},
+        {F({1, 1, 1, 4}, {10, 10, 20, 20})});
+    row("Resize/axes (opset 18)", "Resize", {F({1, 1, 1, 2}, {10, 20}), none(), F({1}, {2})},
+        {{"axes", ais({3})}, {"coordinate_transformation_mode", as("asymmetric")}}, {F({1, 1, 1, 4}, {10, 10, 20, 20})});
+
+    // ---- Constants, casts, misc
+    row("Constant/value tensor", "Constant", {}, {{"value", at(I({2}, {3, 4}))}}, {I({2}, {3, 4})});
+    row("Constant/value_float", "Constant", {}, {{"value_float", af(2.5f)}}, {F({}, {2.5f})});
+    row("Constant/value_floats", "Constant", {}, {{"value_floats", afs({1, 2})}}, {F({2}, {1, 2})});
+    row("Constant/value_int", "Constant", {}, {{"value_int", ai(7)}}, {I({}, {7})});
+    row("Constant/value_ints", "Constant", {}, {{"value_ints", ais({7, 8})}}, {I({2}, {7, 8})});
+    row("Identity", "Identity", {A23}, {}, {A23});
+    row("Dropout/inference identity", "Dropout", {A23, F({}, {0.5f})}, {}, {A23});
+    row("Cast/float to int64 truncates", "Cast", {F({3}, {1.7f, -1.7f, 0})}, {{"to", ai(7)}}, {I({3}, {1, -1, 0})});
+    row("Cast/float to bool", "Cast", {F({3}, {1.7f, -0.2f, 0})}, {{"to", ai(9)}}, {U8({3}, {1, 1, 0})});
+    row("Cast/int64 to float", "Cast", {I({2}, {3, -4})}, {{"to", ai(1)}}, {F({2}, {3, -4})});
+    row("Cast/int64 to int32", "Cast", {I({2}, {3, -4})}, {{"to", ai(6)}}, {I({2}, {3, -4}).castTo(DType::Int32)});
+    row("Cast/float to int8", "Cast", {F({2}, {3, -4})}, {{"to", ai(3)}}, {I({2}, {3, -4}).castTo(DType::Int8)});
+    row("Cast/float to uint8", "Cast", {F({2}, {3, 200})}, {{"to", ai(2)}}, {U8({2}, {3, 200})});
+    row("ConstantOfShape/default zero", "ConstantOfShape", {I({2}, {2, 1})}, {}, {F({2, 1}, {0, 0})});
+    row("ConstantOfShape/int64 value", "ConstantOfShape", {I({1}, {3})}, {{"value", at(I({1}, {5}))}}, {I({3}, {5, 5, 5})});
+    row("Range/int64", "Range", {I({}, {1}), I({}, {8}), I({}, {3})}, {}, {I({3}, {1, 4, 7})});
+    row("Range/float negative delta", "Range", {F({}, {1}), F({}, {0}), F({}, {-0.25f})}, {}, {F({4}, {1, 0.75f, 0.5f, 0.25f})});
+    row("Range/empty", "Range", {I({}, {5}), I({}, {1}), I({}, {1})}, {}, {I({0}, {})});
+    row("Expand", "Expand", {F({3, 1}, {1, 2, 3}), I({3}, {2, 1, 2})}, {},
+        {F({2, 3, 2}, {1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3})});
+    row("Expand/smaller shape", "Expand", {F({2, 2}, {1, 2, 3, 4}), I({1}, {1})}, {}, {F({2, 2}, {1, 2, 3, 4})});
+    row("Tile", "Tile", {F({1, 2}, {1, 2}), I({2}, {2, 2})}, {}, {F({2, 4}, {1, 2, 1, 2, 1, 2, 1, 2})});
+}
+
+void TestOps::kernel()
+{
+    QFETCH(QString, op);
+    QFETCH(Tensors, inputs);
+    QFETCH(Attrs, attrs);
+    QFETCH(Tensors, expected);
+    Tensors outputs;
+    try {
+        outputs = runOp(op.toStdString(), inputs, attrs, int(expected.size()));
+    } catch (const cw::Error &e) {
+        QFAIL(e.what());
+    }
+    QCOMPARE(outputs.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+        const QString diff = compare(outputs[i], expected[i]);
+        if (!diff.isEmpty())
+            QFAIL(qPrintable(QStringLiteral("output %1: %2").arg(i).arg(diff)));
+    }
+}
+
+void TestOps::errors_data()
+{
+    QTest::addColumn<QString>("op");
+    QTest::addColumn<Tensors>("inputs");
+    QTest::addColumn<Attrs>("attrs");
+    QTest::addColumn<int>("outputs");
+    QTest::addColumn<QString>("message"); // a fragment the error must contain
+
+    auto row = [](const char *name, const char *op, Tensors in, Attrs attrs, const char *message, int outputs = 1) {
+        QTest::newRow(name) << QString(op) << in << attrs << outputs << QString(message);
+    };
+    row("Add/shape mismatch", "Add", {iota({2, 3}), iota({4})}, {}, "cannot be broadcast");
+    row("Add/type mismatch", "Add", {iota({2}), I({2}, {1, 2})}, {}, "different types");
+    row("Div/int64 by zero", "Div", {I({2}, {1, 2}), I({2}, {1, 0})}, {}, "division by zero");
+    row("MatMul/inner mismatch", "MatMul", {iota({2, 3}), iota({2, 2})}, {}, "inner dimensions");
+    row("MatMul/batch mismatch", "MatMul", {iota({2, 2, 2}), iota({3, 2, 2})}, {}, "cannot be broadcast");
+    row("Gemm/inner mismatch", "Gemm", {iota({2, 3}), iota({2, 2})}, {}, "inner dimensions");
+    row("Gemm/bad C", "Gemm", {iota({2, 3}), iota({3, 2}), iota({3})}, {}, "cannot be broadcast");
+    row("Gemm/rank", "Gemm", {iota({2, 3, 1}), iota({3, 2})}, {}, "2-D");
+    row("Conv/channel mismatch", "Conv", {iota({1, 3, 4, 4}), iota({1, 2, 3, 3})}, {}, "input channels");
+    row("Conv/bias size", "Conv", {iota({1, 1, 4, 4}), iota({2, 1, 3, 3}), iota({3})}, {}, "bias");
+    row("Conv/kernel_shape mismatch", "Conv", {iota({1, 1, 4, 4}), iota({1, 1, 3, 3})}, {{"kernel_shape", ais({2, 2})}},
+        "kernel_shape");
+    row("Conv/rank", "Conv", {iota({4, 4}), iota({1, 1, 3, 3})}, {}, "[N, C, H, W]");
+    row("Conv/kernel larger than input", "Conv", {iota({1, 1, 2, 2}), iota({1, 1, 3, 3})}, {}, "empty");
+    row("Conv/bad group", "Conv", {iota({1, 3, 4, 4}), iota({3, 1, 3, 3})}, {{"group", ai(2)}}, "group");
+    row("Conv/bad strides", "Conv", {iota({1, 1, 4, 4}), iota({1, 1, 3, 3})}, {{"strides", ais({0, 1})}}, "strides");
+    row("Conv/int input", "Conv", {I({1, 1, 1}, {1}), iota({1, 1, 1})}, {}, "float32");
+    row("ConvTranspose/channel mismatch", "ConvTranspose", {iota({1, 2, 2, 2}), iota({3, 1, 2, 2})}, {}, "input channels");
+    row("BatchNormalization/channels", "BatchNormalization",
+        {iota({1, 2, 2}), iota({3}), iota({3}), iota({3}), iota({3})}, {}, "channels");
+    row("BatchNormalization/training", "BatchNormalization",
+        {iota({1, 1, 2}), iota({1}), iota({1}), iota({1}), iota({1})}, {{"training_mode", ai(1)}}, "training_mode");
+    row("MaxPool/no kernel_shape", "MaxPool", {iota({1, 1, 4, 4})}, {}, "kernel_shape");
+    row("MaxPool/Indices output", "MaxPool", {iota({1, 1, 4, 4})}, {{"kernel_shape", ais({2, 2})}}, "Indices", 2);
+    row("MaxPool/bad auto_pad", "MaxPool", {iota({1, 1, 4, 4})}, {{"kernel_shape", ais({2, 2})}, {"auto_pad", as("SAME")}},
+        "auto_pad");
+    row("AveragePool/kernel too large", "AveragePool", {iota({1, 1, 2})}, {{"kernel_shape", ais({3})}}, "larger");
+    row("GlobalAveragePool/rank", "GlobalAveragePool", {iota({2, 2})}, {}, "[N, C, ...]");
+    row("Softmax/axis out of range", "Softmax", {iota({2, 3})}, {{"axis", ai(2)}}, "out of range");
+    row("Gelu/bad approximate", "Gelu", {iota({2})}, {{"approximate", as("fast")}}, "approximate");
+    row("Clip/non-scalar bound", "Clip", {iota({2}), iota({2})}, {}, "scalar");
+    row("Relu/int input", "Relu", {I({2}, {1, 2})}, {}, "float32");
+    row("Reshape/size mismatch", "Reshape", {iota({2, 3}), I({2}, {4, -1})}, {}, "cannot reshape");
+    row("Reshape/two -1", "Reshape", {iota({2, 3}), I({2}, {-1, -1})}, {}, "more than one -1");
+    row("Reshape/missing shape", "Reshape", {iota({2, 3})}, {}, "missing");
+    row("Flatten/axis out of range", "Flatten", {iota({2, 3})}, {{"axis", ai(3)}}, "out of range");
+    row("Transpose/not a permutation", "Transpose", {iota({2, 3})}, {{"perm", ais({0, 0})}}, "permutation");
+    row("Transpose/wrong length", "Transpose", {iota({2, 3})}, {{"perm", ais({0})}}, "perm");
+    row("Concat/shape mismatch", "Concat", {iota({2, 2}), iota({3, 2})}, {{"axis", ai(1)}}, "does not match");
+    row("Concat/type mismatch", "Concat", {iota({2}), I({2}, {1, 2})}, {}, "type");
+    row("Split/sizes do not sum", "Split", {iota({6})}, {{"split", ais({2, 2})}}, "add up", 2);
+    row("Split/not divisible", "Split", {iota({5})}, {}, "equal parts", 2);
+    row("Slice/step 0", "Slice", {iota({3}), I({1}, {0}), I({1}, {2}), I({1}, {0}), I({1}, {0})}, {}, "steps");
+    row("Slice/axis out of range", "Slice", {iota({3}), I({1}, {0}), I({1}, {2}), I({1}, {1})}, {}, "out of range");
+    row("Squeeze/not size 1", "Squeeze", {iota({2, 1})}, {{"axes", ais({0})}}, "cannot squeeze");
+    row("Unsqueeze/no axes", "Unsqueeze", {iota({2})}, {}, "axes");
+    row("Unsqueeze/duplicate axes", "Unsqueeze", {iota({2})}, {{"axes", ais({0, 0})}}, "duplicate");
+    row("Pad/wrong pads length", "Pad", {iota({2, 2}), I({2}, {1, 1})}, {}, "pads");
+    row("Pad/reflect too large", "Pad", {iota({2}), I({2}, {2, 0})}, {{"mode", as("reflect")}}, "reflect");
+    row("Pad/unknown mode", "Pad", {iota({2}), I({2}, {1, 0})}, {{"mode", as("mirror")}}, "mode");
+    row("Resize/cubic", "Resize", {iota({1, 1, 2, 2}), none(), F({4}, {1, 1, 2, 2})}, {{"mode", as("cubic")}}, "cubic");
+    row("Resize/scales and sizes", "Resize", {iota({1, 1, 2, 2}), none(), F({4}, {1, 1, 2, 2}), I({4}, {1, 1, 4, 4})}, {},
+        "exactly one");
+    row("Resize/scales length", "Resize", {iota({1, 1, 2, 2}), none(), F({2}, {2, 2})}, {}, "scales");
+    row("Gather/index out of range", "Gather", {iota({3}), I({1}, {3})}, {}, "out of range");
+    row("Gather/float indices", "Gather", {iota({3}), iota({1})}, {}, "indices");
+    row("Cast/unsupported type", "Cast", {iota({2})}, {{"to", ai(10)}}, "not supported");
+    row("Constant/no value", "Constant", {}, {}, "value");
+    row("ReduceMean/duplicate axes", "ReduceMean", {iota({2, 2})}, {{"axes", ais({1, -1})}}, "duplicate");
+    row("ReduceMean/axis out of range", "ReduceMean", {iota({2, 2})}, {{"axes", ais({2})}}, "out of range");
+    row("Where/type mismatch", "Where", {U8({1}, {1}), iota({1}), I({1}, {1})}, {}, "different types");
+    row("Range/zero delta", "Range", {I({}, {0}), I({}, {5}), I({}, {0})}, {}, "delta");
+    row("Expand/incompatible", "Expand", {iota({3}), I({1}, {2})}, {}, "cannot be broadcast");
+    row("attribute of the wrong kind", "Softmax", {iota({2})}, {{"axis", as("last")}}, "integer");
+    row("missing required input", "Add", {iota({2})}, {}, "missing");
+}
+
+void TestOps::errors()
+{
+    QFETCH(QString, op);
+    QFETCH(Tensors, inputs);
+    QFETCH(Attrs, attrs);
+    QFETCH(int, outputs);
+    QFETCH(QString, message);
+    try {
+        runOp(op.toStdString(), inputs, attrs, outputs);
+    } catch (const cw::Error &e) {
+        const QString what = QString::fromStdString(e.what());
+        if (!what.contains(message, Qt::CaseInsensitive))
+            QFAIL(qPrintable("error '" + what + "' does not mention '" + message + "'"));
+        return;
+    }
+    QFAIL("no cw::Error was thrown");
+}
+
+void TestOps::convMatchesReference_data()
+{
+    QTest::addColumn<Shape>("xShape");
+    QTest::addColumn<Shape>("wShape");
+    QTest::addColumn<int>("stride");
+    QTest::addColumn<int>("pad");
+    QTest::addColumn<int>("dilation");
+    QTest::addColumn<int>("group");
+    QTest::addColumn<int>("threads");
+    QTest::addColumn<bool>("bias");
+    QTest::newRow("3x3 pad 1") << Shape{1, 3, 8, 8} << Shape{4, 3, 3, 3} << 1 << 1 << 1 << 1 << 1 << true;
+    QTest::newRow("3x3 stride 2 batch 4 threads 2") << Shape{4, 3, 9, 7} << Shape{5, 3, 3, 3} << 2 << 1 << 1 << 1 << 2 << true;
+    QTest::newRow("batch 1 threads 2") << Shape{1, 8, 10, 10} << Shape{16, 8, 3, 3} << 1 << 1 << 1 << 1 << 2 << false;
+    QTest::newRow("5x5 dilation 2") << Shape{2, 2, 12, 11} << Shape{3, 2, 5, 5} << 1 << 2 << 2 << 1 << 1 << true;
+    QTest::newRow("pointwise") << Shape{2, 6, 5, 5} << Shape{4, 6, 1, 1} << 1 << 0 << 1 << 1 << 2 << true;
+    QTest::newRow("pointwise stride 2") << Shape{1, 6, 5, 5} << Shape{4, 6, 1, 1} << 2 << 0 << 1 << 1 << 1 << false;
+    QTest::newRow("groups 2") << Shape{2, 4, 6, 6} << Shape{6, 2, 3, 3} << 1 << 1 << 1 << 2 << 2 << true;
+    QTest::newRow("depthwise 3x3") << Shape{2, 8, 7, 7} << Shape{8, 1, 3, 3} << 1 << 1 << 1 << 8 << 2 << true;
+    QTest::newRow("depthwise stride 2 dilation 2") << Shape{1, 4, 9, 9} << Shape{4, 1, 3, 3} << 2 << 2 << 2 << 4 << 1 << true;
+    QTest::newRow("depthwise multiplier 2") << Shape{1, 3, 6, 6} << Shape{6, 1, 3, 3} << 1 << 0 << 1 << 3 << 1 << false;
+    QTest::newRow("large pads") << Shape{1, 1, 3, 3} << Shape{1, 1, 2, 2} << 1 << 3 << 1 << 1 << 1 << false;
+    QTest::newRow("depthwise large pads") << Shape{1, 2, 3, 3} << Shape{2, 1, 2, 2} << 2 << 3 << 1 << 2 << 1 << true;
+}
+
+void TestOps::convMatchesReference()
+{
+    QFETCH(Shape, xShape);
+    QFETCH(Shape, wShape);
+    QFETCH(int, stride);
+    QFETCH(int, pad);
+    QFETCH(int, dilation);
+    QFETCH(int, group);
+    QFETCH(int, threads);
+    QFETCH(bool, bias);
+    const Tensor x = testutil::randomTensor(xShape, 1);
+    const Tensor w = testutil::randomTensor(wShape, 2);
+    const Tensor b = bias ? testutil::randomTensor({wShape[0]}, 3) : Tensor();
+    const Tensor expected = naiveConv(x, w, b, stride, pad, dilation, group);
+    const Attrs attrs{{"strides", ais({stride, stride})},
+                      {"pads", ais({pad, pad, pad, pad})},
+                      {"dilations", ais({dilation, dilation})},
+                      {"group", ai(group)}};
+    const Tensors out = runOp("Conv", {x, w, b}, attrs, 1, threads);
+    const QString diff = compare(out[0], expected, 1e-4);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+void TestOps::convTransposeMatchesReference_data()
+{
+    QTest::addColumn<Shape>("xShape");
+    QTest::addColumn<Shape>("wShape");
+    QTest::addColumn<int>("stride");
+    QTest::addColumn<int>("pad");
+    QTest::addColumn<int>("outPad");
+    QTest::addColumn<int>("group");
+    QTest::addColumn<int>("threads");
+    QTest::newRow("3x3 stride 2 pad 1 output_padding 1") << Shape{1, 3, 4, 5} << Shape{3, 2, 3, 3} << 2 << 1 << 1 << 1 << 1;
+    QTest::newRow("4x4 stride 2 batch 3 threads 2") << Shape{3, 4, 3, 3} << Shape{4, 3, 4, 4} << 2 << 1 << 0 << 1 << 2;
+    QTest::newRow("groups 2") << Shape{2, 4, 3, 3} << Shape{4, 3, 3, 3} << 1 << 0 << 0 << 2 << 1;
+}
+
+void TestOps::convTransposeMatchesReference()
+{
+    QFETCH(Shape, xShape);
+    QFETCH(Shape, wShape);
+    QFETCH(int, stride);
+    QFETCH(int, pad);
+    QFETCH(int, outPad);
+    QFETCH(int, group);
+    QFETCH(int, threads);
+    const Tensor x = testutil::randomTensor(xShape, 4);
+    const Tensor w = testutil::randomTensor(wShape, 5);
+    const Tensor expected = naiveConvTranspose(x, w, stride, pad, outPad, group);
+    const Attrs attrs{{"strides", ais({stride, stride})},
+                      {"pads", ais({pad, pad, pad, pad})},
+                      {"output_padding", ais({outPad, outPad})},
+                      {"group", ai(group)}};
+    const Tensors out = runOp("ConvTranspose", {x, w}, attrs, 1, threads);
+    const QString diff = compare(out[0], expected, 1e-4);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+// Above the OpenMP threshold the kernels split work across threads; results must not change.
+void TestOps::parallelMatchesSerial_data()
+{
+    QTest::addColumn<QString>("op");
+    QTest::addColumn<Tensors>("inputs");
+    QTest::addColumn<Attrs>("attrs");
+    const Tensor big = testutil::randomTensor({2, 8, 96, 96}, 7);
+    QTest::newRow("Add channel bias") << QString("Add") << Tensors{big, testutil::randomTensor({1, 8, 1, 1}, 8)} << Attrs{};
+    QTest::newRow("Mul long rows") << QString("Mul") << Tensors{testutil::randomTensor({2, 100000}, 9), testutil::randomTensor({100000}, 10)}
+                                   << Attrs{};
+    QTest::newRow("Relu") << QString("Relu") << Tensors{big} << Attrs{};
+    QTest::newRow("Sigmoid") << QString("Sigmoid") << Tensors{big} << Attrs{};
+    QTest::newRow("Softmax") << QString("Softmax") << Tensors{big} << Attrs{};
+    QTest::newRow("MaxPool") << QString("MaxPool") << Tensors{big} << Attrs{{"kernel_shape", ais({3, 3})}, {"strides", ais({2, 2})}};
+    QTest::newRow("GlobalAveragePool") << QString("GlobalAveragePool") << Tensors{big} << Attrs{};
+    QTest::newRow("Transpose") << QString("Transpose") << Tensors{big} << Attrs{{"perm", ais({0, 2, 3, 1})}};
+    QTest::newRow("ReduceMean") << QString("ReduceMean") << Tensors{big} << Attrs{{"axes", ais({2, 3})}};
+    QTest::newRow("BatchNormalization") << QString("BatchNormalization")
+                                        << Tensors{big, testutil::randomTensor({8}, 11), testutil::randomTensor({8}, 12),
+                                                   testutil::randomTensor({8}, 13), testutil::randomTensor({8}, 14, 0.5f, 2.f)}
+                                        << Attrs{};
+    QTest::newRow("Resize linear") << QString("Resize") << Tensors{big, Tensor(), F({4}, {1, 1, 2, 2})}
+                                   << Attrs{{"mode", as("linear")}};
+}
+
+void TestOps::parallelMatchesSerial()
+{
+    QFETCH(QString, op);
+    QFETCH(Tensors, inputs);
+    QFETCH(Attrs, attrs);
+    const Tensors serial = runOp(op.toStdString(), inputs, attrs, 1, 1);
+    const Tensors parallel = runOp(op.toStdString(), inputs, attrs, 1, 2);
+    const QString diff = compare(parallel[0], serial[0], 1e-6);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+// Reshape, Flatten, Squeeze, Unsqueeze and Identity return views: no copy of the buffer.
+void TestOps::viewsShareInput()
+{
+    const Tensor x = iota({2, 3});
+    for (const auto &[op, in, attrs] : std::vector<std::tuple<std::string, Tensors, Attrs>>{
+             {"Reshape", {x, I({1}, {6})}, {}},
+             {"Flatten", {x}, {}},
+             {"Unsqueeze", {x, I({1}, {0})}, {}},
+             {"Squeeze", {x}, {}},
+             {"Identity", {x}, {}}}) {
+        const Tensors out = runOp(op, in, attrs);
+        QVERIFY2(out[0].rawData() == x.rawData(), op.c_str());
+    }
+}
+
+void TestOps::sessionRunsGraphAndNamesFailingNode()
+{
+    // x -> Conv(w, b) -> Relu -> Flatten -> Gemm -> y
+    cw::Model model;
+    model.sourcePath = "hand-built";
+    cw::Graph &g = model.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, 1, 3, 3}, true});
+    g.outputs.push_back({"y", DType::Float32, {}, false});
+    g.initializers["w"] = F({1, 1, 2, 2}, {1, 0, 0, -1});
+    g.initializers["b"] = F({1}, {1});
+    g.initializers["fc"] = F({2, 4}, {1, 1, 1, 1, 1, -1, 0, 0});
+    auto add = [&](std::string name, std::string op, std::vector<std::string> in, std::vector<std::string> out, Attrs attrs = {}) {
+        cw::Node n;
+        n.name = std::move(name);
+        n.opType = std::move(op);
+        n.inputs = std::move(in);
+        n.outputs = std::move(out);
+        n.attrs = std::move(attrs);
+        g.nodes.push_back(n);
+    };
+    add("fc", "Gemm", {"flat", "fc"}, {"y"}, {{"transB", ai(1)}});
+    add("conv", "Conv", {"x", "w", "b"}, {"c"});
+    add("relu", "Relu", {"c"}, {"r"});
+    add("flatten", "Flatten", {"r"}, {"flat"});
+    cw::Session session(model, cw::SessionOptions{1});
+    // conv: x[i,j] - x[i+1,j+1] + 1 = 1 - 4 + 1 = -2 everywhere for iota → relu 0. Use a varied input instead.
+    const Tensor x = F({1, 1, 3, 3}, {9, 1, 1, 1, 1, 1, 1, 1, 0});
+    // conv = [9-1+1, 1-1+1, 1-1+1, 1-0+1] = [9, 1, 1, 2]; fc = [13, 8]
+    const Tensor y = session.run(x);
+    const QString diff = compare(y, F({1, 2}, {13, 8}));
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+
+    try {
+        session.run(iota({1, 2, 3, 3}));
+        QFAIL("a channel mismatch was not reported");
+    } catch (const cw::Error &e) {
+        const QString what = QString::fromStdString(e.what());
+        QVERIFY2(what.contains("'x'") || what.contains("conv"), qPrintable(what));
+    }
+    // A shape error inside the graph names the node, its op type and the model.
+    cw::Model bad = model;
+    bad.graph.inputs[0].shapeKnown = false;
+    cw::Session badSession(bad, cw::SessionOptions{1});
+    try {
+        badSession.run(iota({1, 2, 3, 3}));
+        QFAIL("a channel mismatch was not reported");
+    } catch (const cw::Error &e) {
+        const QString what = QString::fromStdString(e.what());
+        QVERIFY2(what.contains("node 'conv' (Conv) in 'hand-built'"), qPrintable(what));
+        QVERIFY2(what.contains("input channels"), qPrintable(what));
+    }
+}
+
+void TestOps::everyRequiredOpIsRegistered()
+{
+    for (const char *op : {"Gemm", "MatMul", "Conv", "ConvTranspose", "BatchNormalization", "Relu", "Clip", "LeakyRelu",
+                           "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu", "Softmax", "MaxPool", "AveragePool",
+                           "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Concat", "Split", "Slice", "Squeeze",
+                           "Unsqueeze", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "ReduceMean", "Pad", "Resize",
+                           "Constant", "Identity", "Dropout", "Cast", "Shape", "Gather", "Equal", "Where",
+                           "ConstantOfShape", "Range", "Expand", "Neg", "Exp", "Log", "Erf", "Min", "Max", "ReduceSum",
+                           "ArgMax", "Floor", "Ceil"})
+        QVERIFY2(cw::findKernel(op) != nullptr, op);
+}
+
+QTEST_APPLESS_MAIN(TestOps)
+#include "test_ops.moc"
