@@ -1,7 +1,7 @@
 // Dataset readers (IDX, NumPy, HDF5) and the preprocessing that turns stored samples into float32 NCHW.
 //
 // Where the labels come from:
-//   IDX    the labels file beside the images file: "…images-idx3…" -> "…labels-idx1…", else "-images" ->
+//   IDX    (a directory means its t10k-images-idx3-ubyte[.gz]) the labels file beside the images file: "…images-idx3…" -> "…labels-idx1…", else "-images" ->
 //          "-labels" (else "images" -> "labels"). No such file: the dataset has no labels.
 //   .npz   arrays "x" and "y" (also accepted: "images"/"features"/"data" and "labels"/"targets");
 //          otherwise the first array holds the features and the second the labels; a single array: no labels.
@@ -554,8 +554,17 @@ Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limi
     std::error_code ec;
     if (!fs::exists(path, ec))
         fail(path, "cannot open dataset: no such file");
-    if (fs::is_directory(path, ec))
-        fail(path, "is a directory; give the images file (IDX), a .npy / .npz or an .h5 file");
+    if (fs::is_directory(path, ec)) {
+        // A directory in the MNIST layout stands for its test split, like "fashion-mnist" does.
+        std::string found;
+        for (const char *f : {"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"})
+            if (found.empty() && fs::is_regular_file(fs::path(path) / f, ec))
+                found = (fs::path(path) / f).string();
+        if (found.empty())
+            fail(path, "is a directory without t10k-images-idx3-ubyte[.gz]; give the images file (IDX), a .npy / .npz "
+                       "or an .h5 file");
+        path = found;
+    }
 
     Raw raw;
     if (endsWith(path, ".npz")) {

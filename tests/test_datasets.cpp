@@ -402,6 +402,14 @@ void TestDatasets::idxLimit()
     QCOMPARE(d.x.shape(), Shape({2, 1, 2, 2}));
     QCOMPARE(d.labels, std::vector<int64_t>({1, 2}));
     QCOMPARE(d.x.f32()[7], 7.f);
+
+    // A directory in the MNIST layout means its test split.
+    writeFile(dir.filePath("t10k-images-idx3-ubyte"), idxBytes(0x08, {1, 1, 2}, {3, 4}), false);
+    writeFile(dir.filePath("t10k-labels-idx1-ubyte"), idxBytes(0x08, {1}, {8}), false);
+    const Dataset fromDir = loadDataset(dir.path().toStdString(), pre);
+    QCOMPARE(fromDir.x.shape(), Shape({1, 1, 1, 2}));
+    QCOMPARE(fromDir.labels, std::vector<int64_t>({8}));
+    QCOMPARE(fromDir.x.f32()[1], 4.f);
 }
 
 void TestDatasets::fashionMnistTest()
