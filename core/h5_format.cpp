@@ -1,0 +1,695 @@
+// The native model format: one HDF5 file (.h5) with the graph as JSON, the weights as native datasets and the
+// metadata as string attributes. The layout is documented in docs/formats.md; readers ignore groups they do
+// not know, so later versions can add /compression, /results and /variants without breaking old readers.
+//
+// HDF5 is not guaranteed thread-safe (Debian's serial build), so every entry point holds one mutex.
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/model_io.h"
+
+namespace cw {
+
+namespace {
+
+constexpr const char *kFormatTag = "compression-workbench-model";
+constexpr int64_t kFormatVersion = 1;
+
+using json = nlohmann::json;
+
+std::mutex &h5Mutex()
+{
+    static std::mutex m;
+    return m;
+}
+
+std::string q(const std::string &s)
+{
+    return "'" + s + "'";
+}
+
+// Owns an hid_t and closes it with the matching H5*close.
+class Handle {
+public:
+    using Closer = herr_t (*)(hid_t);
+    Handle() = default;
+    Handle(hid_t id, Closer closer) : m_id(id), m_closer(closer) {}
+    Handle(const Handle &) = delete;
+    Handle &operator=(const Handle &) = delete;
+    Handle(Handle &&o) noexcept : m_id(o.m_id), m_closer(o.m_closer) { o.m_id = -1; }
+    ~Handle()
+    {
+        if (m_id >= 0 && m_closer)
+            m_closer(m_id);
+    }
+    hid_t get() const { return m_id; }
+    bool valid() const { return m_id >= 0; }
+
+private:
+    hid_t m_id = -1;
+    Closer m_closer = nullptr;
+};
+
+// Error context: which file and what is being read or written.
+struct Ctx {
+    std::string file;
+    [[noreturn]] void fail(const std::string &what) const
+    {
+        throw Error(q(file) + ": " + what);
+    }
+    hid_t check(hid_t id, const std::string &what) const
+    {
+        if (id < 0)
+            fail(what);
+        return id;
+    }
+    void check(herr_t status, const std::string &what, int) const
+    {
+        if (status < 0)
+            fail(what);
+    }
+};
+
+hid_t nativeType(DType t)
+{
+    switch (t) {
+    case DType::Float32: return H5T_NATIVE_FLOAT;
+    case DType::Int8: return H5T_NATIVE_INT8;
+    case DType::UInt8: return H5T_NATIVE_UINT8;
+    case DType::Int32: return H5T_NATIVE_INT32;
+    case DType::Int64: return H5T_NATIVE_INT64;
+    }
+    return H5T_NATIVE_FLOAT;
+}
+
+// Dataset names cannot contain '/' and "." is special: escape with %XX (and '%' itself).
+std::string escapeName(const std::string &name)
+{
+    std::string out;
+    for (unsigned char c : name) {
+        if (c == '/' || c == '%' || (c == '.' && name == ".") || c < 0x20) {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", c);
+            out += buf;
+        } else {
+            out += char(c);
+        }
+    }
+    return out.empty() ? "%00" : out;
+}
+
+std::string unescapeName(const std::string &name)
+{
+    if (name == "%00")
+        return {};
+    std::string out;
+    for (size_t i = 0; i < name.size(); ++i) {
+        if (name[i] == '%' && i + 2 < name.size() && std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+            out += char(std::stoi(name.substr(i + 1, 2), nullptr, 16));
+            i += 2;
+        } else {
+            out += name[i];
+        }
+    }
+    return out;
+}
+
+// ---- writing -------------------------------------------------------------------------------------------------
+
+Handle vlenStringType()
+{
+    Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(t.get(), H5T_VARIABLE);
+    H5Tset_cset(t.get(), H5T_CSET_UTF8);
+    return t;
+}
+
+void writeStringAttr(const Ctx &ctx, hid_t obj, const std::string &key, const std::string &value)
+{
+    Handle type = vlenStringType();
+    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    Handle attr(ctx.check(H5Acreate2(obj, key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                          "cannot create attribute " + q(key)),
+                H5Aclose);
+    const char *ptr = value.c_str();
+    ctx.check(H5Awrite(attr.get(), type.get(), &ptr), "cannot write attribute " + q(key), 0);
+}
+
+void writeIntAttr(const Ctx &ctx, hid_t obj, const std::string &key, int64_t value)
+{
+    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    Handle attr(ctx.check(H5Acreate2(obj, key.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                          "cannot create attribute " + q(key)),
+                H5Aclose);
+    ctx.check(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), "cannot write attribute " + q(key), 0);
+}
+
+void writeStringDataset(const Ctx &ctx, hid_t group, const std::string &key, const std::string &value)
+{
+    Handle type = vlenStringType();
+    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    Handle ds(ctx.check(H5Dcreate2(group, key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        "cannot create dataset " + q(key)),
+              H5Dclose);
+    const char *ptr = value.c_str();
+    ctx.check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &ptr),
+              "cannot write dataset " + q(key), 0);
+}
+
+Handle createGroup(const Ctx &ctx, hid_t parent, const std::string &name)
+{
+    return Handle(ctx.check(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                            "cannot create group " + q(name)),
+                  H5Gclose);
+}
+
+// JSON numbers cannot hold NaN / infinity: those floats are written as strings.
+json floatToJson(float v)
+{
+    if (std::isnan(v))
+        return "nan";
+    if (std::isinf(v))
+        return v > 0 ? "inf" : "-inf";
+    return double(v);
+}
+
+float floatFromJson(const json &j)
+{
+    if (j.is_string()) {
+        const std::string s = j.get<std::string>();
+        if (s == "nan")
+            return NAN;
+        if (s == "inf")
+            return INFINITY;
+        if (s == "-inf")
+            return -INFINITY;
+        throw Error("bad float value " + q(s));
+    }
+    return float(j.get<double>());
+}
+
+json tensorToJson(const Tensor &t)
+{
+    json j;
+    j["dtype"] = dtypeName(t.dtype());
+    j["shape"] = t.shape();
+    json data = json::array();
+    if (t.dtype() == DType::Float32) {
+        for (float v : t.toFloatVector())
+            data.push_back(floatToJson(v));
+    } else {
+        for (int64_t v : t.toInt64Vector())
+            data.push_back(v);
+    }
+    j["data"] = std::move(data);
+    return j;
+}
+
+Tensor tensorFromJson(const json &j)
+{
+    DType dtype;
+    if (!dtypeFromName(j.at("dtype").get<std::string>(), &dtype))
+        throw Error("unknown dtype " + q(j.at("dtype").get<std::string>()));
+    const Shape shape = j.at("shape").get<Shape>();
+    const json &data = j.at("data");
+    if (int64_t(data.size()) != shapeNumel(shape))
+        throw Error("tensor attribute has " + std::to_string(data.size()) + " values for shape " + shapeToString(shape));
+    std::vector<float> floats;
+    std::vector<int64_t> ints;
+    for (const json &v : data) {
+        if (dtype == DType::Float32)
+            floats.push_back(floatFromJson(v));
+        else
+            ints.push_back(v.get<int64_t>());
+    }
+    if (dtype == DType::Float32)
+        return Tensor::fromFloats(shape, floats);
+    return Tensor::fromInt64s(shape, ints).castTo(dtype);
+}
+
+json attributeToJson(const Attribute &a)
+{
+    json j;
+    switch (a.kind) {
+    case Attribute::Kind::Int: j["int"] = a.i; break;
+    case Attribute::Kind::Float: j["float"] = floatToJson(a.f); break;
+    case Attribute::Kind::String: j["string"] = a.s; break;
+    case Attribute::Kind::Ints: j["ints"] = a.ints; break;
+    case Attribute::Kind::Floats: {
+        json arr = json::array();
+        for (float v : a.floats)
+            arr.push_back(floatToJson(v));
+        j["floats"] = std::move(arr);
+        break;
+    }
+    case Attribute::Kind::Strings: j["strings"] = a.strings; break;
+    case Attribute::Kind::Tensor: j["tensor"] = tensorToJson(a.t); break;
+    }
+    return j;
+}
+
+Attribute attributeFromJson(const json &j)
+{
+    if (!j.is_object() || j.size() != 1)
+        throw Error("an attribute must be an object with one key (its kind)");
+    const auto &[kind, v] = *j.items().begin();
+    if (kind == "int")
+        return Attribute::makeInt(v.get<int64_t>());
+    if (kind == "float")
+        return Attribute::makeFloat(floatFromJson(v));
+    if (kind == "string")
+        return Attribute::makeString(v.get<std::string>());
+    if (kind == "ints")
+        return Attribute::makeInts(v.get<std::vector<int64_t>>());
+    if (kind == "floats") {
+        std::vector<float> f;
+        for (const json &x : v)
+            f.push_back(floatFromJson(x));
+        return Attribute::makeFloats(std::move(f));
+    }
+    if (kind == "strings") {
+        Attribute a;
+        a.kind = Attribute::Kind::Strings;
+        a.strings = v.get<std::vector<std::string>>();
+        return a;
+    }
+    if (kind == "tensor")
+        return Attribute::makeTensor(tensorFromJson(v));
+    throw Error("unknown attribute kind " + q(kind));
+}
+
+json valueInfosToJson(const std::vector<ValueInfo> &values)
+{
+    json arr = json::array();
+    for (const ValueInfo &v : values) {
+        json j;
+        j["name"] = v.name;
+        j["dtype"] = dtypeName(v.dtype);
+        j["shape"] = v.shapeKnown ? json(v.shape) : json(nullptr);
+        arr.push_back(std::move(j));
+    }
+    return arr;
+}
+
+std::vector<ValueInfo> valueInfosFromJson(const json &arr)
+{
+    std::vector<ValueInfo> out;
+    for (const json &j : arr) {
+        ValueInfo v;
+        v.name = j.at("name").get<std::string>();
+        if (!dtypeFromName(j.at("dtype").get<std::string>(), &v.dtype))
+            throw Error("unknown dtype " + q(j.at("dtype").get<std::string>()) + " of value " + q(v.name));
+        if (j.contains("shape") && !j.at("shape").is_null()) {
+            v.shape = j.at("shape").get<Shape>();
+            v.shapeKnown = true;
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+json nodesToJson(const std::vector<Node> &nodes)
+{
+    json arr = json::array();
+    for (const Node &n : nodes) {
+        json j;
+        j["name"] = n.name;
+        j["op"] = n.opType;
+        if (!n.domain.empty())
+            j["domain"] = n.domain;
+        j["inputs"] = n.inputs;
+        j["outputs"] = n.outputs;
+        json attrs = json::object();
+        for (const auto &[k, a] : n.attrs)
+            attrs[k] = attributeToJson(a);
+        j["attrs"] = std::move(attrs);
+        arr.push_back(std::move(j));
+    }
+    return arr;
+}
+
+std::vector<Node> nodesFromJson(const json &arr)
+{
+    std::vector<Node> out;
+    for (const json &j : arr) {
+        Node n;
+        n.name = j.at("name").get<std::string>();
+        n.opType = j.at("op").get<std::string>();
+        n.domain = j.value("domain", std::string());
+        n.inputs = j.at("inputs").get<std::vector<std::string>>();
+        n.outputs = j.at("outputs").get<std::vector<std::string>>();
+        if (j.contains("attrs")) {
+            for (const auto &[k, a] : j.at("attrs").items()) {
+                try {
+                    n.attrs[k] = attributeFromJson(a);
+                } catch (const std::exception &e) {
+                    throw Error("node " + q(n.name) + ", attribute " + q(k) + ": " + e.what());
+                }
+            }
+        }
+        out.push_back(std::move(n));
+    }
+    return out;
+}
+
+void writeTensor(const Ctx &ctx, hid_t group, const std::string &name, const Tensor &t)
+{
+    std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
+    Handle space(t.rank() == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(t.rank(), dims.data(), nullptr), H5Sclose);
+    ctx.check(space.get(), "cannot create the dataspace of tensor " + q(name));
+    // Stored in the file as little-endian, read back into the native type.
+    hid_t fileType = H5T_IEEE_F32LE;
+    switch (t.dtype()) {
+    case DType::Float32: fileType = H5T_IEEE_F32LE; break;
+    case DType::Int8: fileType = H5T_STD_I8LE; break;
+    case DType::UInt8: fileType = H5T_STD_U8LE; break;
+    case DType::Int32: fileType = H5T_STD_I32LE; break;
+    case DType::Int64: fileType = H5T_STD_I64LE; break;
+    }
+    const std::string key = escapeName(name);
+    Handle ds(ctx.check(H5Dcreate2(group, key.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        "cannot create dataset for tensor " + q(name)),
+              H5Dclose);
+    if (t.numel() > 0)
+        ctx.check(H5Dwrite(ds.get(), nativeType(t.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.rawData()),
+                  "cannot write tensor " + q(name), 0);
+    writeStringAttr(ctx, ds.get(), "name", name);
+}
+
+void writeModel(const Model &model, const std::string &path)
+{
+    Ctx ctx{path};
+    Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (!file.valid())
+        ctx.fail("cannot create the file (is the directory writable?)");
+    writeStringAttr(ctx, file.get(), "format", kFormatTag);
+    writeIntAttr(ctx, file.get(), "format_version", kFormatVersion);
+    writeIntAttr(ctx, file.get(), "opset", model.opsetVersion);
+    writeStringAttr(ctx, file.get(), "producer", model.producerName);
+    writeStringAttr(ctx, file.get(), "writer", "compression-workbench 0.1.0");
+
+    const Graph &g = model.graph;
+    {
+        Handle graph = createGroup(ctx, file.get(), "graph");
+        writeStringAttr(ctx, graph.get(), "name", g.name);
+        writeStringDataset(ctx, graph.get(), "nodes", nodesToJson(g.nodes).dump());
+        writeStringDataset(ctx, graph.get(), "inputs", valueInfosToJson(g.inputs).dump());
+        writeStringDataset(ctx, graph.get(), "outputs", valueInfosToJson(g.outputs).dump());
+    }
+    {
+        Handle inits = createGroup(ctx, file.get(), "initializers");
+        for (const auto &[name, t] : g.initializers)
+            writeTensor(ctx, inits.get(), name, t);
+    }
+    {
+        Handle meta = createGroup(ctx, file.get(), "metadata");
+        for (const auto &[k, v] : model.metadata)
+            writeStringAttr(ctx, meta.get(), k, v);
+    }
+    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
+        ctx.fail("cannot write the file (disk full?)");
+}
+
+// ---- reading -------------------------------------------------------------------------------------------------
+
+// Reads a string from an attribute or a dataset, variable-length or fixed-length.
+std::string readString(const Ctx &ctx, hid_t obj, bool isAttr, const std::string &what)
+{
+    Handle type(isAttr ? H5Aget_type(obj) : H5Dget_type(obj), H5Tclose);
+    if (!type.valid() || H5Tget_class(type.get()) != H5T_STRING)
+        ctx.fail(what + " is not a string");
+    Handle space(isAttr ? H5Aget_space(obj) : H5Dget_space(obj), H5Sclose);
+    if (!space.valid() || H5Sget_simple_extent_npoints(space.get()) != 1)
+        ctx.fail(what + " is not a single string");
+    if (H5Tis_variable_str(type.get()) > 0) {
+        Handle mem = vlenStringType();
+        char *ptr = nullptr;
+        const herr_t st = isAttr ? H5Aread(obj, mem.get(), &ptr)
+                                 : H5Dread(obj, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &ptr);
+        if (st < 0)
+            ctx.fail("cannot read " + what + " (the file may be truncated or corrupt)");
+        std::string s = ptr ? ptr : "";
+        H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, &ptr);
+        return s;
+    }
+    const size_t size = H5Tget_size(type.get());
+    std::string s(size, '\0');
+    Handle mem(H5Tcopy(type.get()), H5Tclose);
+    const herr_t st = isAttr ? H5Aread(obj, mem.get(), s.data())
+                             : H5Dread(obj, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data());
+    if (st < 0)
+        ctx.fail("cannot read " + what + " (the file may be truncated or corrupt)");
+    s.resize(std::strlen(s.c_str()));
+    return s;
+}
+
+bool hasAttr(hid_t obj, const std::string &key)
+{
+    return H5Aexists(obj, key.c_str()) > 0;
+}
+
+std::string readStringAttr(const Ctx &ctx, hid_t obj, const std::string &key)
+{
+    Handle attr(ctx.check(H5Aopen(obj, key.c_str(), H5P_DEFAULT), "cannot open attribute " + q(key)), H5Aclose);
+    return readString(ctx, attr.get(), true, "attribute " + q(key));
+}
+
+int64_t readIntAttr(const Ctx &ctx, hid_t obj, const std::string &key)
+{
+    Handle attr(ctx.check(H5Aopen(obj, key.c_str(), H5P_DEFAULT), "cannot open attribute " + q(key)), H5Aclose);
+    Handle type(H5Aget_type(attr.get()), H5Tclose);
+    if (H5Tget_class(type.get()) != H5T_INTEGER)
+        ctx.fail("attribute " + q(key) + " is not an integer");
+    int64_t v = 0;
+    ctx.check(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), "cannot read attribute " + q(key), 0);
+    return v;
+}
+
+bool linkExists(hid_t group, const std::string &name)
+{
+    return H5Lexists(group, name.c_str(), H5P_DEFAULT) > 0;
+}
+
+json readJsonDataset(const Ctx &ctx, hid_t group, const std::string &name)
+{
+    if (!linkExists(group, name))
+        ctx.fail("the model has no /graph/" + name);
+    Handle ds(ctx.check(H5Dopen2(group, name.c_str(), H5P_DEFAULT), "cannot open /graph/" + name), H5Dclose);
+    const std::string text = readString(ctx, ds.get(), false, "/graph/" + name);
+    try {
+        return json::parse(text);
+    } catch (const std::exception &e) {
+        ctx.fail("/graph/" + name + " is not valid JSON: " + e.what());
+    }
+}
+
+std::vector<std::string> childNames(const Ctx &ctx, hid_t group, const std::string &what)
+{
+    H5G_info_t info;
+    ctx.check(H5Gget_info(group, &info), "cannot list " + what, 0);
+    std::vector<std::string> names;
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+        const ssize_t len = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+        if (len < 0)
+            ctx.fail("cannot list " + what);
+        std::string name(size_t(len) + 1, '\0');
+        H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+        name.resize(size_t(len));
+        names.push_back(std::move(name));
+    }
+    return names;
+}
+
+Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::string *name)
+{
+    Handle ds(ctx.check(H5Dopen2(group, key.c_str(), H5P_DEFAULT), "cannot open /initializers/" + key), H5Dclose);
+    *name = hasAttr(ds.get(), "name") ? readStringAttr(ctx, ds.get(), "name") : unescapeName(key);
+    const std::string what = "tensor " + q(*name);
+    Handle type(H5Dget_type(ds.get()), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(type.get());
+    const size_t size = H5Tget_size(type.get());
+    DType dtype;
+    if (cls == H5T_FLOAT && size == 4)
+        dtype = DType::Float32;
+    else if (cls == H5T_INTEGER) {
+        const bool isSigned = H5Tget_sign(type.get()) == H5T_SGN_2;
+        if (size == 1)
+            dtype = isSigned ? DType::Int8 : DType::UInt8;
+        else if (size == 4 && isSigned)
+            dtype = DType::Int32;
+        else if (size == 8 && isSigned)
+            dtype = DType::Int64;
+        else
+            ctx.fail(what + " has an unsupported integer type (" + std::to_string(size) + " bytes)");
+    } else {
+        ctx.fail(what + " has an unsupported data type (float32, int8, uint8, int32 and int64 are supported)");
+    }
+    Handle space(H5Dget_space(ds.get()), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0)
+        ctx.fail("cannot read the shape of " + what);
+    std::vector<hsize_t> dims(static_cast<size_t>(rank));
+    if (rank > 0)
+        H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    Tensor t(dtype, Shape(dims.begin(), dims.end()));
+    if (t.numel() > 0 &&
+        H5Dread(ds.get(), nativeType(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.rawData()) < 0)
+        ctx.fail("cannot read " + what + " (the file may be truncated or corrupt)");
+    return t;
+}
+
+Model readModel(hid_t file, const Ctx &ctx)
+{
+    if (!hasAttr(file, "format") || readStringAttr(ctx, file, "format") != kFormatTag)
+        ctx.fail("this HDF5 file is not a Compression Workbench model (its root attribute 'format' is not '" +
+                 std::string(kFormatTag) + "')");
+    const int64_t version = hasAttr(file, "format_version") ? readIntAttr(ctx, file, "format_version") : 0;
+    if (version < 1 || version > kFormatVersion)
+        ctx.fail("model format version " + std::to_string(version) + " is not supported (this build reads version " +
+                 std::to_string(kFormatVersion) + "; it may have been written by a newer release)");
+    Model model;
+    model.sourcePath = ctx.file;
+    if (hasAttr(file, "opset"))
+        model.opsetVersion = readIntAttr(ctx, file, "opset");
+    if (hasAttr(file, "producer"))
+        model.producerName = readStringAttr(ctx, file, "producer");
+
+    Graph &g = model.graph;
+    if (!linkExists(file, "graph"))
+        ctx.fail("the model has no /graph group");
+    {
+        Handle graph(ctx.check(H5Gopen2(file, "graph", H5P_DEFAULT), "cannot open /graph"), H5Gclose);
+        if (hasAttr(graph.get(), "name"))
+            g.name = readStringAttr(ctx, graph.get(), "name");
+        try {
+            g.nodes = nodesFromJson(readJsonDataset(ctx, graph.get(), "nodes"));
+            g.inputs = valueInfosFromJson(readJsonDataset(ctx, graph.get(), "inputs"));
+            g.outputs = valueInfosFromJson(readJsonDataset(ctx, graph.get(), "outputs"));
+        } catch (const json::exception &e) {
+            ctx.fail(std::string("/graph is malformed: ") + e.what());
+        } catch (const Error &e) {
+            const std::string msg = e.what();
+            if (msg.rfind(q(ctx.file), 0) == 0)
+                throw;
+            ctx.fail("/graph is malformed: " + msg);
+        }
+    }
+    if (linkExists(file, "initializers")) {
+        Handle inits(ctx.check(H5Gopen2(file, "initializers", H5P_DEFAULT), "cannot open /initializers"), H5Gclose);
+        for (const std::string &key : childNames(ctx, inits.get(), "/initializers")) {
+            std::string name;
+            Tensor t = readTensor(ctx, inits.get(), key, &name);
+            g.initializers[name] = std::move(t);
+        }
+    }
+    if (linkExists(file, "metadata")) {
+        Handle meta(ctx.check(H5Gopen2(file, "metadata", H5P_DEFAULT), "cannot open /metadata"), H5Gclose);
+        H5O_info_t info;
+        ctx.check(H5Oget_info(meta.get(), &info), "cannot read /metadata", 0);
+        for (hsize_t i = 0; i < info.num_attrs; ++i) {
+            Handle attr(ctx.check(H5Aopen_by_idx(meta.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT,
+                                                 H5P_DEFAULT),
+                                  "cannot read /metadata"),
+                        H5Aclose);
+            const ssize_t len = H5Aget_name(attr.get(), 0, nullptr);
+            std::string key(size_t(len) + 1, '\0');
+            H5Aget_name(attr.get(), key.size(), key.data());
+            key.resize(size_t(len));
+            model.metadata[key] = readString(ctx, attr.get(), true, "/metadata attribute " + q(key));
+        }
+    }
+    g.ensureUniqueNodeNames();
+    return model;
+}
+
+void quietErrors()
+{
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+bool hasHdf5Signature(const std::string &bytes)
+{
+    static const char sig[] = "\x89HDF\r\n\x1a\n";
+    // The superblock may sit at 0, 512, 1024, 2048, ... (a user block before it).
+    for (size_t off = 0; off + 8 <= bytes.size(); off = off ? off * 2 : 512)
+        if (std::memcmp(bytes.data() + off, sig, 8) == 0)
+            return true;
+    return false;
+}
+
+class H5Format : public ModelFormat {
+public:
+    int capabilities() const override { return Read | Write; }
+    std::string name() const override { return "Compression Workbench HDF5"; }
+    std::string nameFilter() const override { return "Compression Workbench models (*.h5 *.hdf5)"; }
+    std::string extension() const override { return "h5"; }
+    bool supportsFile(const std::string &path) const override
+    {
+        const auto dot = path.rfind('.');
+        if (dot != std::string::npos) {
+            std::string ext = path.substr(dot + 1);
+            for (char &c : ext)
+                c = char(std::tolower(static_cast<unsigned char>(c)));
+            if (ext == "h5" || ext == "hdf5")
+                return true;
+        }
+        std::lock_guard lock(h5Mutex());
+        quietErrors();
+        return H5Fis_hdf5(path.c_str()) > 0;
+    }
+    Model read(const std::string &path) const override
+    {
+        std::lock_guard lock(h5Mutex());
+        quietErrors();
+        Ctx ctx{path};
+        if (FILE *f = std::fopen(path.c_str(), "rb"))
+            std::fclose(f);
+        else
+            ctx.fail(std::string("cannot open the file: ") + std::strerror(errno));
+        if (H5Fis_hdf5(path.c_str()) <= 0)
+            ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
+        Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+        if (!file.valid())
+            ctx.fail("cannot open the HDF5 file (it may be truncated or corrupt)");
+        return readModel(file.get(), ctx);
+    }
+    void write(const Model &model, const std::string &path) const override
+    {
+        std::lock_guard lock(h5Mutex());
+        quietErrors();
+        writeModel(model, path);
+    }
+};
+
+} // namespace
+
+std::unique_ptr<ModelFormat> createH5Format()
+{
+    return std::make_unique<H5Format>();
+}
+
+Model parseH5Bytes(const std::string &bytes, const std::string &sourceName)
+{
+    std::lock_guard lock(h5Mutex());
+    quietErrors();
+    Ctx ctx{sourceName};
+    if (!hasHdf5Signature(bytes))
+        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
+    // Flags 0: HDF5 copies the buffer, so the const_cast never leads to a write.
+    Handle file(H5LTopen_file_image(const_cast<char *>(bytes.data()), bytes.size(), 0), H5Fclose);
+    if (!file.valid())
+        ctx.fail("cannot open the HDF5 image (it may be truncated or corrupt)");
+    return readModel(file.get(), ctx);
+}
+
+} // namespace cw

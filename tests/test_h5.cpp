@@ -1,0 +1,429 @@
+// The native HDF5 model format: round trip, readability with the HDF5 tools, errors, in-memory reading.
+#include <QFile>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "core/error.h"
+#include "core/model_io.h"
+#include "core/session.h"
+#include "testutil.h"
+
+using namespace cw;
+
+namespace {
+
+QString errorOf(const std::function<void()> &body)
+{
+    try {
+        body();
+    } catch (const Error &e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+
+Node makeNode(std::string name, std::string op, std::vector<std::string> in, std::vector<std::string> out)
+{
+    Node n;
+    n.name = std::move(name);
+    n.opType = std::move(op);
+    n.inputs = std::move(in);
+    n.outputs = std::move(out);
+    n.attrs["_opset"] = Attribute::makeInt(13);
+    return n;
+}
+
+// A small CNN with awkward names, every attribute kind and every dtype among the initializers.
+Model makeModel()
+{
+    Model m;
+    m.opsetVersion = 13;
+    m.producerName = "hand-built";
+    m.metadata = {{"author", "tests"}, {"note", "ünïcode / slashes % and \"quotes\""}, {"empty", ""}};
+    Graph &g = m.graph;
+    g.name = "tiny";
+    g.inputs = {ValueInfo{"input/x", DType::Float32, {-1, 2, 6, 6}, true}};
+    g.outputs = {ValueInfo{"prob", DType::Float32, {}, false}};
+
+    Node conv = makeNode("conv/1", "Conv", {"input/x", "w/conv", "b%conv"}, {"c"});
+    conv.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    conv.attrs["kernel_shape"] = Attribute::makeInts({3, 3});
+    conv.attrs["group"] = Attribute::makeInt(1);
+    Node relu = makeNode("relu", "Relu", {"c"}, {"r"});
+    relu.attrs["_note"] = Attribute::makeString("kept verbatim");
+    relu.attrs["_floats"] = Attribute::makeFloats({1.5f, NAN, INFINITY, -INFINITY, 1e-38f, 0.1f});
+    Attribute strings;
+    strings.kind = Attribute::Kind::Strings;
+    strings.strings = {"a", "", "c/d"};
+    relu.attrs["_strings"] = strings;
+    relu.attrs["_tensor"] = Attribute::makeTensor(Tensor::fromInt64s({2, 2}, {1, -2, 3, int64_t(1) << 50}));
+    relu.attrs["_ftensor"] = Attribute::makeTensor(Tensor::fromFloats({3}, {0.1f, -0.f, 3e38f}));
+    Node pool = makeNode("pool", "MaxPool", {"r"}, {"p"});
+    pool.attrs["kernel_shape"] = Attribute::makeInts({2, 2});
+    pool.attrs["strides"] = Attribute::makeInts({2, 2});
+    Node flat = makeNode("flatten", "Flatten", {"p"}, {"f"});
+    flat.attrs["axis"] = Attribute::makeInt(1);
+    Node fc = makeNode("fc", "Gemm", {"f", "fc.weight", "fc.bias"}, {"logits"});
+    fc.attrs["transB"] = Attribute::makeInt(1);
+    fc.attrs["alpha"] = Attribute::makeFloat(0.75f);
+    Node soft = makeNode("softmax", "Softmax", {"logits"}, {"prob"});
+    soft.attrs["axis"] = Attribute::makeInt(-1);
+    g.nodes = {conv, relu, pool, flat, fc, soft};
+
+    g.initializers["w/conv"] = testutil::randomTensor({4, 2, 3, 3}, 1);
+    g.initializers["b%conv"] = testutil::randomTensor({4}, 2);
+    g.initializers["fc.weight"] = testutil::randomTensor({5, 36}, 3);
+    g.initializers["fc.bias"] = testutil::randomTensor({5}, 4);
+    Tensor q(DType::Int8, {3, 2});
+    Tensor u(DType::UInt8, {4});
+    Tensor i32(DType::Int32, {2});
+    for (int i = 0; i < 6; ++i)
+        q.data<int8_t>()[i] = int8_t(i * 50 - 128);
+    for (int i = 0; i < 4; ++i)
+        u.data<uint8_t>()[i] = uint8_t(255 - i * 60);
+    i32.data<int32_t>()[0] = -123456;
+    i32.data<int32_t>()[1] = 2147483647;
+    g.initializers["q"] = q;
+    g.initializers["u"] = u;
+    g.initializers["i32"] = i32;
+    g.initializers["shape"] = Tensor::fromInt64s({3}, {0, -1, int64_t(1) << 40});
+    g.initializers["scalar"] = Tensor::scalar(-0.f);
+    g.initializers["empty"] = Tensor(DType::Float32, {0, 3});
+    g.initializers["."] = Tensor::scalar(1.f);
+    return m;
+}
+
+bool sameFloat(float a, float b)
+{
+    return std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b));
+}
+
+// Empty when equal, else the first difference.
+QString compareTensors(const Tensor &a, const Tensor &b)
+{
+    if (a.dtype() != b.dtype())
+        return QStringLiteral("dtype %1 != %2").arg(dtypeName(a.dtype()), dtypeName(b.dtype()));
+    if (a.shape() != b.shape())
+        return QString::fromStdString("shape " + shapeToString(a.shape()) + " != " + shapeToString(b.shape()));
+    if (a.byteSize() && std::memcmp(a.rawData(), b.rawData(), a.byteSize()) != 0)
+        return "data differs";
+    return {};
+}
+
+QString compareAttrs(const Attribute &a, const Attribute &b)
+{
+    if (a.kind != b.kind)
+        return "kind differs";
+    switch (a.kind) {
+    case Attribute::Kind::Int: return a.i == b.i ? QString() : "int differs";
+    case Attribute::Kind::Float: return sameFloat(a.f, b.f) ? QString() : "float differs";
+    case Attribute::Kind::String: return a.s == b.s ? QString() : "string differs";
+    case Attribute::Kind::Ints: return a.ints == b.ints ? QString() : "ints differ";
+    case Attribute::Kind::Strings: return a.strings == b.strings ? QString() : "strings differ";
+    case Attribute::Kind::Floats:
+        if (a.floats.size() != b.floats.size())
+            return "floats differ in length";
+        for (size_t i = 0; i < a.floats.size(); ++i)
+            if (!sameFloat(a.floats[i], b.floats[i]))
+                return QStringLiteral("floats[%1] %2 != %3").arg(i).arg(a.floats[i]).arg(b.floats[i]);
+        return {};
+    case Attribute::Kind::Tensor: return compareTensors(a.t, b.t);
+    }
+    return {};
+}
+
+QString compareValueInfos(const std::vector<ValueInfo> &a, const std::vector<ValueInfo> &b)
+{
+    if (a.size() != b.size())
+        return "count differs";
+    for (size_t i = 0; i < a.size(); ++i)
+        if (a[i].name != b[i].name || a[i].dtype != b[i].dtype || a[i].shapeKnown != b[i].shapeKnown ||
+            a[i].shape != b[i].shape)
+            return QString::fromStdString("value '" + a[i].name + "' differs");
+    return {};
+}
+
+// Empty when the graphs, weights and metadata are identical.
+QString compareModels(const Model &a, const Model &b)
+{
+    if (a.opsetVersion != b.opsetVersion)
+        return "opset differs";
+    if (a.producerName != b.producerName)
+        return "producer differs";
+    if (a.metadata != b.metadata)
+        return "metadata differs";
+    const Graph &ga = a.graph, &gb = b.graph;
+    if (ga.name != gb.name)
+        return "graph name differs";
+    if (QString e = compareValueInfos(ga.inputs, gb.inputs); !e.isEmpty())
+        return "inputs: " + e;
+    if (QString e = compareValueInfos(ga.outputs, gb.outputs); !e.isEmpty())
+        return "outputs: " + e;
+    if (ga.nodes.size() != gb.nodes.size())
+        return "node count differs";
+    for (size_t i = 0; i < ga.nodes.size(); ++i) {
+        const Node &x = ga.nodes[i], &y = gb.nodes[i];
+        const QString where = QString::fromStdString("node '" + x.name + "': ");
+        if (x.name != y.name || x.opType != y.opType || x.domain != y.domain || x.inputs != y.inputs ||
+            x.outputs != y.outputs)
+            return where + "name, op, domain, inputs or outputs differ";
+        if (x.attrs.size() != y.attrs.size())
+            return where + "attribute count differs";
+        for (const auto &[k, v] : x.attrs) {
+            if (!y.attrs.count(k))
+                return where + QString::fromStdString("attribute '" + k + "' missing");
+            if (QString e = compareAttrs(v, y.attrs.at(k)); !e.isEmpty())
+                return where + QString::fromStdString("attribute '" + k + "': ") + e;
+        }
+    }
+    if (ga.initializers.size() != gb.initializers.size())
+        return "initializer count differs";
+    for (const auto &[name, t] : ga.initializers) {
+        if (!gb.initializers.count(name))
+            return QString::fromStdString("initializer '" + name + "' missing");
+        if (QString e = compareTensors(t, gb.initializers.at(name)); !e.isEmpty())
+            return QString::fromStdString("initializer '" + name + "': ") + e;
+    }
+    return {};
+}
+
+QByteArray readAll(const QString &path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+void writeAll(const QString &path, const QByteArray &bytes)
+{
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(bytes);
+}
+
+} // namespace
+
+class TestH5 : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString path(const QString &file) const { return m_dir.filePath(file); }
+    QString writeModel(const QString &file)
+    {
+        const QString p = path(file);
+        saveModel(makeModel(), p.toStdString());
+        return p;
+    }
+
+private slots:
+    void initTestCase() { QVERIFY(m_dir.isValid()); }
+
+    void roundTripIsIdentical()
+    {
+        const Model original = makeModel();
+        const QString file = writeModel("roundtrip.h5");
+        const ModelFormat *format = formatForFile(file.toStdString());
+        QVERIFY(format);
+        QCOMPARE(format->extension(), std::string("h5"));
+        const Model back = format->read(file.toStdString());
+        const QString diff = compareModels(original, back);
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        QCOMPARE(back.sourcePath, file.toStdString());
+        // Writing what was read gives the same model again.
+        saveModel(back, path("roundtrip2.h5").toStdString());
+        const Model again = format->read(path("roundtrip2.h5").toStdString());
+        QVERIFY2(compareModels(original, again).isEmpty(), qPrintable(compareModels(original, again)));
+    }
+
+    void roundTripGivesSameOutputs()
+    {
+        const Model original = makeModel();
+        const QString file = writeModel("outputs.h5");
+        Model loaded;
+        try {
+            loaded = loadModel(file.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        // loadModel normalised and shape-inferred it.
+        QCOMPARE(loaded.graph.outputs[0].shape, (Shape{-1, 5}));
+        QVERIFY(loaded.graph.values.count("p"));
+        QCOMPARE(loaded.graph.values.at("p").shape, (Shape{-1, 4, 3, 3}));
+        for (int64_t batch : {1, 3}) {
+            const Tensor x = testutil::randomTensor({batch, 2, 6, 6}, unsigned(10 + batch));
+            const Tensor a = Session(original).run(x);
+            const Tensor b = Session(loaded).run(x);
+            QCOMPARE(a.shape(), (Shape{batch, 5}));
+            QVERIFY(compareTensors(a, b).isEmpty());
+        }
+    }
+
+    void onnxToH5RoundTrip()
+    {
+        // A model that came from ONNX (with its metadata and "_opset" attributes) survives .h5 unchanged.
+        Model m = makeModel();
+        const QString onnxFile = path("via.onnx");
+        saveModel(m, onnxFile.toStdString());
+        const Model fromOnnx = formatForFile(onnxFile.toStdString())->read(onnxFile.toStdString());
+        saveModel(fromOnnx, path("via.h5").toStdString());
+        const Model fromH5 = formatForFile(path("via.h5").toStdString())->read(path("via.h5").toStdString());
+        const QString diff = compareModels(fromOnnx, fromH5);
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
+    }
+
+    void h5dumpReadsIt()
+    {
+        const QString h5dump = QStandardPaths::findExecutable("h5dump");
+        if (h5dump.isEmpty())
+            QSKIP("h5dump is not installed (Debian package hdf5-tools)");
+        const QString file = writeModel("dump.h5");
+        QString error;
+        const QString header = QString::fromUtf8(testutil::runProcess(h5dump, {"-H", file}, &error));
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        for (const char *needle : {"GROUP \"graph\"", "GROUP \"initializers\"", "GROUP \"metadata\"",
+                                   "ATTRIBUTE \"format\"", "ATTRIBUTE \"format_version\"", "DATASET \"fc.weight\"",
+                                   "DATASET \"w%2Fconv\"", "H5T_IEEE_F32LE", "H5T_STD_I8LE", "H5T_STD_U8LE",
+                                   "H5T_STD_I64LE"})
+            QVERIFY2(header.contains(needle), needle);
+        // The graph is plain JSON text.
+        const QString nodes = QString::fromUtf8(testutil::runProcess(h5dump, {"-d", "/graph/nodes", file}, &error));
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QVERIFY(nodes.contains("\\\"op\\\":\\\"Conv\\\"") || nodes.contains("\"op\":\"Conv\""));
+        // Attribute values print as text.
+        const QString attr = QString::fromUtf8(testutil::runProcess(h5dump, {"-a", "/format", file}, &error));
+        QVERIFY2(attr.contains("compression-workbench-model"), qPrintable(attr));
+    }
+
+    void unknownGroupsAreIgnored()
+    {
+        const QString h5copy = QStandardPaths::findExecutable("h5copy");
+        if (h5copy.isEmpty())
+            QSKIP("h5copy is not installed (Debian package hdf5-tools)");
+        const QString file = writeModel("extended.h5");
+        QString error;
+        testutil::runProcess(h5copy, {"-i", writeModel("donor.h5"), "-o", file, "-s", "/graph", "-d", "/results/graph",
+                                      "-p"},
+                             &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const Model back = formatForFile(file.toStdString())->read(file.toStdString());
+        QVERIFY(compareModels(makeModel(), back).isEmpty());
+    }
+
+    void errors_data()
+    {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<QString>("mustMention");
+        QTest::newRow("truncated") << "truncated.h5" << "";
+        QTest::newRow("random bytes") << "random.h5" << "not an HDF5 file";
+        QTest::newRow("empty file") << "empty.h5" << "";
+        QTest::newRow("missing file") << "no/such/model.h5" << "";
+        QTest::newRow("HDF5 but not a model") << "not_a_model.h5" << "not a Compression Workbench model";
+        QTest::newRow("corrupt graph JSON") << "bad_json.h5" << "";
+    }
+
+    void errors()
+    {
+        QFETCH(QString, file);
+        QFETCH(QString, mustMention);
+        const QByteArray good = readAll(writeModel("good.h5"));
+        QVERIFY(good.size() > 1000);
+        writeAll(path("truncated.h5"), good.left(good.size() / 2));
+        std::mt19937 gen(7);
+        QByteArray noise(4096, 0);
+        for (char &c : noise)
+            c = char(gen());
+        writeAll(path("random.h5"), noise);
+        writeAll(path("empty.h5"), {});
+        // Corrupt the JSON text of /graph/nodes in place (same length, so the file stays valid HDF5).
+        QByteArray bad = good;
+        const int at = bad.indexOf("[{\"attrs\"");
+        QVERIFY(at >= 0);
+        bad[at] = '#';
+        writeAll(path("bad_json.h5"), bad);
+        if (file == "not_a_model.h5") {
+            const QString h5copy = QStandardPaths::findExecutable("h5copy");
+            if (h5copy.isEmpty())
+                QSKIP("h5copy is not installed");
+            QFile::remove(path(file));
+            QString error;
+            testutil::runProcess(h5copy, {"-i", path("good.h5"), "-o", path(file), "-s", "/initializers", "-d", "/x"},
+                                 &error);
+            QVERIFY2(error.isEmpty(), qPrintable(error));
+        }
+        const QString full = file.startsWith("no/") ? file : path(file);
+        const QString message = errorOf([&] { loadModel(full.toStdString()); });
+        QVERIFY2(!message.isEmpty(), "loading did not fail");
+        QVERIFY2(message.contains(full), qPrintable("file name missing from: " + message));
+        QVERIFY2(message.contains(mustMention), qPrintable("'" + mustMention + "' missing from: " + message));
+        // The same through the in-memory reader, for files that exist.
+        if (QFile::exists(full)) {
+            const QString m2 = errorOf([&] { readH5Bytes(readAll(full).toStdString(), "bytes.h5"); });
+            QVERIFY2(m2.contains("bytes.h5"), qPrintable(m2));
+        }
+    }
+
+    void readH5BytesMatchesFile()
+    {
+        const QString file = writeModel("bytes.h5");
+        const QByteArray bytes = readAll(file);
+        Model fromBytes, fromFile;
+        try {
+            fromBytes = readH5Bytes(bytes.toStdString(), "in-memory");
+            fromFile = loadModel(file.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QCOMPARE(fromBytes.sourcePath, std::string("in-memory"));
+        QVERIFY(!fromBytes.graph.values.empty());
+        const QString diff = compareModels(fromFile, fromBytes);
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
+    }
+
+    void demoModelsLoadIfBuiltIn()
+    {
+        for (const std::string &name : demoModelNames()) {
+            const QString e = errorOf([&] {
+                const Model m = loadModel(name);
+                if (m.graph.nodes.empty() || m.graph.values.empty())
+                    throw Error("demo '" + name + "' loaded without nodes or shapes");
+            });
+            QVERIFY2(e.isEmpty() || e.contains("is not built into this binary"), qPrintable(e));
+        }
+    }
+
+    void concurrentReads()
+    {
+        // HDF5 calls are serialised inside the format; parallel loads must neither crash nor corrupt.
+        const QString file = writeModel("parallel.h5");
+        const QByteArray bytes = readAll(file);
+        std::vector<std::thread> threads;
+        std::atomic<int> failures{0};
+        for (int t = 0; t < 4; ++t)
+            threads.emplace_back([&, t] {
+                for (int i = 0; i < 5; ++i) {
+                    try {
+                        const Model m = t % 2 ? formatForFile(file.toStdString())->read(file.toStdString())
+                                              : readH5Bytes(bytes.toStdString(), "mem");
+                        if (m.graph.initializers.size() != makeModel().graph.initializers.size())
+                            ++failures;
+                    } catch (...) {
+                        ++failures;
+                    }
+                }
+            });
+        for (auto &th : threads)
+            th.join();
+        QCOMPARE(failures.load(), 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestH5)
+#include "test_h5.moc"

@@ -1,0 +1,440 @@
+// ONNX import and export, checked against onnxruntime on models generated at test time by
+// tests/tools/make_onnx_cases.py (Debian's python3 with onnx + numpy).
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cstring>
+#include <functional>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include "core/error.h"
+#include "core/model_io.h"
+#include "core/session.h"
+#include "testutil.h"
+
+using namespace cw;
+
+namespace {
+
+struct Case {
+    QString name;
+    QString file;
+    std::vector<std::pair<std::string, Tensor>> feeds;
+};
+
+// Runs `body` and returns the cw::Error message it throws ("" when it does not throw).
+QString errorOf(const std::function<void()> &body)
+{
+    try {
+        body();
+    } catch (const Error &e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+
+std::map<std::string, Tensor> toMap(const std::vector<std::pair<std::string, Tensor>> &feeds)
+{
+    return {feeds.begin(), feeds.end()};
+}
+
+} // namespace
+
+class TestOnnx : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QJsonArray m_cases;
+    QString path(const QString &file) const { return m_dir.filePath(file); }
+    Case caseFromRow(const QJsonObject &o) const
+    {
+        Case c;
+        c.name = o["name"].toString();
+        c.file = path(o["file"].toString());
+        const QJsonArray inputs = o["inputs"].toArray();
+        for (int i = 0; i < inputs.size(); ++i) {
+            const QJsonArray in = inputs[i].toArray();
+            Shape shape;
+            for (const auto &d : in[1].toArray())
+                shape.push_back(d.toInteger());
+            const unsigned seed = unsigned(qHash(c.name) + 7919u * unsigned(i));
+            c.feeds.emplace_back(in[0].toString().toStdString(),
+                                 testutil::randomTensor(shape, seed, float(in[2].toDouble()), float(in[3].toDouble())));
+        }
+        return c;
+    }
+    void addCaseRows()
+    {
+        QTest::addColumn<int>("index");
+        for (int i = 0; i < m_cases.size(); ++i) {
+            const QByteArray name = m_cases[i].toObject()["name"].toString().toUtf8();
+            QTest::newRow(name.constData()) << i;
+        }
+    }
+    // Our outputs, in graph output order.
+    static std::vector<Tensor> runOurs(const Model &model, const std::vector<std::pair<std::string, Tensor>> &feeds)
+    {
+        Session session(model);
+        auto out = session.run(toMap(feeds));
+        std::vector<Tensor> result;
+        for (const ValueInfo &v : model.graph.outputs)
+            result.push_back(out.at(v.name));
+        return result;
+    }
+    void compareOutputs(const std::vector<Tensor> &ours, const std::vector<Tensor> &ref)
+    {
+        QCOMPARE(ours.size(), ref.size());
+        for (size_t i = 0; i < ours.size(); ++i) {
+            const QString m = testutil::mismatch(ours[i], ref[i], 1e-4, 1e-5);
+            if (!m.isEmpty())
+                QFAIL(qPrintable(QStringLiteral("output %1: %2").arg(i).arg(m)));
+        }
+    }
+    void checkWithOnnxChecker(const QString &file)
+    {
+        QString error;
+        const QString code = QStringLiteral("import onnx\nm = onnx.load(%1)\nonnx.checker.check_model(m, full_check=True)\n")
+                                 .arg("'" + file + "'");
+        if (!testutil::runPython(code, m_dir.path(), &error))
+            QFAIL(qPrintable("onnx.checker rejected " + file + ": " + error));
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        QString error;
+        testutil::runProcess(testutil::python(), {testutil::sourcePath("tests/tools/make_onnx_cases.py"), m_dir.path()},
+                             &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable("generating the test models failed: " + error));
+        QFile f(path("cases.json"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        m_cases = QJsonDocument::fromJson(f.readAll()).array();
+        QVERIFY(m_cases.size() > 100);
+    }
+
+    // ---- structure of the imported graph (no kernels needed) ----------------------------------------------
+
+    void constantNodesAreFolded()
+    {
+        const std::string file = path("Network_opset11_residual_constant_weights.onnx").toStdString();
+        const Model m = formatForFile(file)->read(file);
+        for (const Node &n : m.graph.nodes) {
+            QVERIFY2(n.opType != "Constant", n.name.c_str());
+            QCOMPARE(n.attrInt("_opset", -1), int64_t(11));
+        }
+        QCOMPARE(m.opsetVersion, int64_t(11));
+        QCOMPARE(int(m.graph.nodes.size()), 6);
+        QVERIFY(m.graph.isInitializer("k1"));
+        QVERIFY(m.graph.isInitializer("alpha"));
+        QCOMPARE(m.graph.initializers.at("k1").shape(), (Shape{4, 4, 3, 3}));
+        QCOMPARE(m.graph.initializers.at("alpha").rank(), 0);
+        QCOMPARE(m.graph.initializers.at("alpha").f32()[0], 0.5f);
+        QCOMPARE(int(m.graph.inputs.size()), 1);
+        QCOMPARE(m.graph.inputs[0].name, std::string("x"));
+        QCOMPARE(m.graph.inputs[0].shape, (Shape{-1, 4, 6, 6})); // dim_param "N" -> -1
+        QCOMPARE(m.sourcePath, file);
+    }
+
+    void constantForms()
+    {
+        for (const auto &[file, name, expected] :
+             std::vector<std::tuple<QString, std::string, Tensor>>{
+                 {"Constant_opset12_value_float.onnx", "c", Tensor::scalar(1.5f)},
+                 {"Constant_opset13_value_ints_reshape.onnx", "s", Tensor::fromInt64s({2}, {2, -1})},
+                 {"Constant_opset13_value_floats.onnx", "c", Tensor::fromFloats({3}, {1, 2, 3})},
+             }) {
+            const Model m = formatForFile(path(file).toStdString())->read(path(file).toStdString());
+            QVERIFY(m.graph.isInitializer(name));
+            const Tensor &t = m.graph.initializers.at(name);
+            QCOMPARE(t.dtype(), expected.dtype());
+            QCOMPARE(t.shape(), expected.shape());
+            QCOMPARE(t.toFloatVector(), expected.toFloatVector());
+        }
+    }
+
+    void initializersListedAsInputsAreNotInputs()
+    {
+        const std::string file = path("Network_opset9_inits_listed_as_inputs.onnx").toStdString();
+        const Model m = formatForFile(file)->read(file);
+        QCOMPARE(int(m.graph.inputs.size()), 1);
+        QCOMPARE(m.graph.inputs[0].name, std::string("x"));
+        QCOMPARE(int(m.graph.initializers.size()), 2);
+    }
+
+    void unnamedNodesGetNames()
+    {
+        const std::string file = path("Network_opset13_residual_unnamed_nodes.onnx").toStdString();
+        const Model m = formatForFile(file)->read(file);
+        std::set<std::string> names;
+        for (const Node &n : m.graph.nodes) {
+            QVERIFY(!n.name.empty());
+            QVERIFY2(names.insert(n.name).second, n.name.c_str());
+        }
+        QVERIFY(names.count("Conv_0") || names.count("Conv_1"));
+    }
+
+    void typedFieldsAndConversions()
+    {
+        const std::string file = path("typed_fields.onnx").toStdString();
+        const Model m = formatForFile(file)->read(file);
+        const auto &in = m.graph.initializers;
+        QCOMPARE(in.at("w").dtype(), DType::Float32);
+        QCOMPARE(in.at("w").f32()[3], 0.25f * 3 - 2);
+        QCOMPARE(in.at("d").dtype(), DType::Float32);
+        QCOMPARE(in.at("d").toFloatVector(), (std::vector<float>{0.1f, -0.2f, 0.3f, 1e-3f, 2.5f}));
+        QCOMPARE(in.at("d_raw").toFloatVector(), (std::vector<float>{1.5f, -2.5f, 0.f, 1e30f, -1e-30f}));
+        QCOMPARE(in.at("q").dtype(), DType::Int8);
+        QCOMPARE(in.at("q").toInt64Vector(), (std::vector<int64_t>{-128, -1, 0, 1, 127}));
+        QCOMPARE(in.at("q_raw").toInt64Vector(), (std::vector<int64_t>{-3, 0, 3, 100, -100}));
+        QCOMPARE(in.at("u").dtype(), DType::UInt8);
+        QCOMPARE(in.at("u").toInt64Vector(), (std::vector<int64_t>{0, 1, 128, 200, 255}));
+        QCOMPARE(in.at("i32").dtype(), DType::Int32);
+        QCOMPARE(in.at("i32").toInt64Vector(), (std::vector<int64_t>{-70000, -1, 0, 1, 70000}));
+        QCOMPARE(in.at("i64").dtype(), DType::Int64);
+        QCOMPARE(in.at("i64").toInt64Vector(), (std::vector<int64_t>{-(int64_t(1) << 40), -1, 0, 1, int64_t(1) << 40}));
+        QCOMPARE(in.at("flag").dtype(), DType::UInt8);
+        QCOMPARE(in.at("flag").toInt64Vector(), (std::vector<int64_t>{1, 0, 1, 1, 0}));
+    }
+
+    void metadataAndProducer()
+    {
+        const std::string file = path("with_metadata.onnx").toStdString();
+        const Model m = formatForFile(file)->read(file);
+        QCOMPARE(m.producerName, std::string("make_onnx_cases"));
+        QCOMPARE(m.metadata.at("author"), std::string("tests"));
+        QCOMPARE(m.metadata.at("license"), std::string("MIT"));
+        QCOMPARE(m.graph.inputs[0].shape, (Shape{-1, 3}));
+    }
+
+    void formatRegistry()
+    {
+        QCOMPARE(int(modelFormats().size()), 2);
+        QVERIFY(formatForFile("a/b/model.onnx") != nullptr);
+        QCOMPARE(formatForFile("a/b/model.ONNX")->extension(), std::string("onnx"));
+        QCOMPARE(formatForFile("model.h5")->extension(), std::string("h5"));
+        QVERIFY(formatForFile(path("no_such_file.xyz").toStdString()) == nullptr);
+        // Unknown extension: recognised by content.
+        const QString renamed = path("cnn_copy.bin");
+        QVERIFY(QFile::copy(path("Network_opset13_small_cnn.onnx"), renamed));
+        const ModelFormat *f = formatForFile(renamed.toStdString());
+        QVERIFY(f != nullptr);
+        QCOMPARE(f->extension(), std::string("onnx"));
+        QCOMPARE(demoModelNames(), (std::vector<std::string>{"demo", "demo-resnet"}));
+        QVERIFY(isDemoModel("demo"));
+        QVERIFY(!isDemoModel("demo.onnx"));
+        const QString e = errorOf([] { saveModel(Model{}, "/tmp/model.txt"); });
+        QVERIFY2(e.contains("model.txt"), qPrintable(e));
+    }
+
+    void demoModel()
+    {
+        // Either the demo is built in and loads, or the message says it is not.
+        const QString e = errorOf([] {
+            const Model m = loadModel("demo");
+            if (m.graph.nodes.empty() || m.sourcePath != "demo")
+                throw Error("demo loaded empty");
+        });
+        QVERIFY2(e.isEmpty() || e == "the demo model 'demo' is not built into this binary", qPrintable(e));
+    }
+
+    // ---- errors ---------------------------------------------------------------------------------------------
+
+    void errors_data()
+    {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<QStringList>("mustMention");
+        QTest::newRow("truncated") << "truncated.onnx" << QStringList{"truncated.onnx"};
+        QTest::newRow("random bytes") << "random.onnx" << QStringList{"random.onnx"};
+        QTest::newRow("empty file") << "empty.onnx" << QStringList{"empty.onnx", "empty"};
+        QTest::newRow("missing file") << "does/not/exist.onnx" << QStringList{"does/not/exist.onnx"};
+        QTest::newRow("unsupported op") << "unsupported_op.onnx" << QStringList{"unsupported_op.onnx", "mystery", "Det"};
+        QTest::newRow("float16 weight") << "float16_weight.onnx"
+                                        << QStringList{"float16_weight.onnx", "half_weight", "float16"};
+        QTest::newRow("external data") << "external_data.onnx" << QStringList{"external_data.onnx", "big_weight", "external"};
+        QTest::newRow("opset 7") << "old_opset.onnx" << QStringList{"old_opset.onnx", "opset 7"};
+        QTest::newRow("control flow") << "control_flow.onnx" << QStringList{"control_flow.onnx", "branch", "If"};
+    }
+
+    void errors()
+    {
+        QFETCH(QString, file);
+        QFETCH(QStringList, mustMention);
+        {
+            QFile src(path("Network_opset13_small_cnn.onnx"));
+            QVERIFY(src.open(QIODevice::ReadOnly));
+            const QByteArray bytes = src.readAll();
+            QFile t(path("truncated.onnx"));
+            QVERIFY(t.open(QIODevice::WriteOnly));
+            t.write(bytes.left(bytes.size() * 6 / 10));
+            QFile r(path("random.onnx"));
+            QVERIFY(r.open(QIODevice::WriteOnly));
+            std::mt19937 gen(42);
+            QByteArray noise(4096, 0);
+            for (char &c : noise)
+                c = char(gen());
+            r.write(noise);
+            QFile e(path("empty.onnx"));
+            QVERIFY(e.open(QIODevice::WriteOnly));
+        }
+        const std::string full = path(file).toStdString();
+        const QString message = errorOf([&] { loadModel(full); });
+        QVERIFY2(!message.isEmpty(), "loading did not fail");
+        for (const QString &word : mustMention)
+            QVERIFY2(message.contains(word), qPrintable("'" + word + "' missing from: " + message));
+    }
+
+    // ---- numerics against onnxruntime --------------------------------------------------------------------
+
+    void compareWithOnnxruntime_data() { addCaseRows(); }
+
+    void compareWithOnnxruntime()
+    {
+        QFETCH(int, index);
+        if (!testutil::ortAvailable())
+            QSKIP("onnxruntime-node or node is not installed (npm install --ignore-scripts onnxruntime-node)");
+        const Case c = caseFromRow(m_cases[index].toObject());
+        Model model;
+        try {
+            model = loadModel(c.file.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QString error;
+        const std::vector<Tensor> ref = testutil::runOrt(c.file, c.feeds, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        std::vector<Tensor> ours;
+        try {
+            ours = runOurs(model, c.feeds);
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        compareOutputs(ours, ref);
+    }
+
+    // load -> export .onnx -> onnx.checker -> onnxruntime on the export equals our output on the original.
+    void exportRoundTrip_data() { addCaseRows(); }
+
+    void exportRoundTrip()
+    {
+        QFETCH(int, index);
+        const QJsonObject row = m_cases[index].toObject();
+        if (!row["export"].toBool())
+            QSKIP("not exportable");
+        const Case c = caseFromRow(row);
+        const QString exported = path("exported_" + row["file"].toString());
+        Model model;
+        try {
+            model = loadModel(c.file.toStdString());
+            saveModel(model, exported.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        // onnx.checker runs over all exported files at once in exportedModelsPassOnnxChecker().
+        // The exported file loads back with the same structure at opset 17.
+        const Model back = formatForFile(exported.toStdString())->read(exported.toStdString());
+        QCOMPARE(back.opsetVersion, int64_t(17));
+        QCOMPARE(back.producerName, std::string("compression-workbench"));
+        for (const auto &[name, t] : model.graph.initializers)
+            QVERIFY2(back.graph.isInitializer(name), name.c_str());
+        if (!testutil::ortAvailable())
+            QSKIP("onnxruntime-node or node is not installed");
+        std::vector<Tensor> ours;
+        try {
+            ours = runOurs(model, c.feeds);
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QString error;
+        const std::vector<Tensor> ref = testutil::runOrt(exported, c.feeds, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        compareOutputs(ours, ref);
+    }
+
+    // One Python process for every file exportRoundTrip wrote (a process per file costs minutes).
+    void exportedModelsPassOnnxChecker()
+    {
+        const QStringList files = QDir(m_dir.path()).entryList({"exported_*.onnx"}, QDir::Files);
+        QVERIFY2(files.size() >= m_cases.size() - 1, qPrintable(QString::number(files.size())));
+        QString error;
+        const QString code = QStringLiteral(
+            "import glob, onnx, sys\n"
+            "bad = []\n"
+            "for f in sorted(glob.glob('exported_*.onnx')):\n"
+            "    try:\n"
+            "        onnx.checker.check_model(onnx.load(f), full_check=True)\n"
+            "    except Exception as e:\n"
+            "        bad.append(f + ': ' + str(e).splitlines()[0][:300])\n"
+            "if bad:\n"
+            "    sys.exit('\\n'.join(bad))\n");
+        QVERIFY2(testutil::runPython(code, m_dir.path(), &error), qPrintable(error));
+    }
+
+    void exportDetails()
+    {
+        const std::string file = path("with_metadata.onnx").toStdString();
+        const QString out = path("with_metadata_export.onnx");
+        const Model m = loadModel(file);
+        saveModel(m, out.toStdString());
+        checkWithOnnxChecker(out);
+        QString error;
+        const QString code = QStringLiteral(
+            "import onnx\n"
+            "m = onnx.load('%1')\n"
+            "assert m.producer_name == 'compression-workbench', m.producer_name\n"
+            "assert [(o.domain, o.version) for o in m.opset_import] == [('', 17)], m.opset_import\n"
+            "assert {p.key: p.value for p in m.metadata_props} == {'author': 'tests', 'license': 'MIT'}\n"
+            "for n in m.graph.node:\n"
+            "    assert not any(a.name.startswith('_') for a in n.attribute), n\n"
+            "d = m.graph.input[0].type.tensor_type.shape.dim\n"
+            "assert d[0].dim_param == 'N' and d[1].dim_value == 3, d\n"
+            "d = m.graph.output[0].type.tensor_type.shape.dim\n"
+            "assert d[0].dim_param == 'N' and d[1].dim_value == 3, d\n")
+                                 .arg(out);
+        QVERIFY2(testutil::runPython(code, m_dir.path(), &error), qPrintable(error));
+        // Initializers are written as raw_data.
+        const QString raw = QStringLiteral(
+            "import onnx\n"
+            "m = onnx.load('%1')\n"
+            "assert len(m.graph.initializer) > 0\n"
+            "for t in m.graph.initializer:\n"
+            "    assert t.HasField('raw_data') and len(t.float_data) == 0, t.name\n")
+                                .arg(path("exported_Network_opset13_small_cnn.onnx"));
+        saveModel(loadModel(path("Network_opset13_small_cnn.onnx").toStdString()),
+                  path("exported_Network_opset13_small_cnn.onnx").toStdString());
+        QVERIFY2(testutil::runPython(raw, m_dir.path(), &error), qPrintable(error));
+    }
+
+    void readOnnxBytesMatchesFile()
+    {
+        const QString file = path("Network_opset13_small_cnn.onnx");
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray bytes = f.readAll();
+        Model a, b;
+        try {
+            a = readOnnxBytes(std::string(bytes.constData(), size_t(bytes.size())), "memory.onnx");
+            b = loadModel(file.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QCOMPARE(a.sourcePath, std::string("memory.onnx"));
+        QCOMPARE(a.graph.nodes.size(), b.graph.nodes.size());
+        QCOMPARE(a.graph.values.size(), b.graph.values.size());
+        QCOMPARE(a.graph.outputs[0].shape, (Shape{-1, 10}));
+        for (const auto &[name, t] : b.graph.initializers)
+            QCOMPARE(std::memcmp(t.rawData(), a.graph.initializers.at(name).rawData(), t.byteSize()), 0);
+        const QString e = errorOf([&] { readOnnxBytes(bytes.left(bytes.size() / 2).toStdString(), "half.onnx"); });
+        QVERIFY2(e.contains("half.onnx"), qPrintable(e));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestOnnx)
+#include "test_onnx.moc"

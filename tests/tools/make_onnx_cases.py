@@ -1,0 +1,411 @@
+"""Writes the ONNX test models used by tests/test_onnx.cpp into OUT_DIR, plus OUT_DIR/cases.json.
+
+usage: /usr/bin/python3 make_onnx_cases.py OUT_DIR
+
+One small model per operator of the supported set, at the opsets where the operator's signature changed,
+plus a small CNN and residual blocks whose weights come partly from Constant nodes. Each case in cases.json:
+{"name": "Conv/opset11/depthwise", "file": "...onnx", "inputs": [[name, shape, low, high], ...],
+ "export": true}. Inputs are filled by the C++ test with deterministic random values in [low, high].
+Built with onnx.helper only (no onnx.checker at build time: python3-onnx 1.12 predates opsets 18-20).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto as TP
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+OUT = sys.argv[1]
+rng = np.random.default_rng(1234)
+cases = []
+IR = {9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9}
+
+
+def W(name, shape, scale=0.5):
+    return nh.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+def F(name, values, shape=None):
+    a = np.array(values, dtype=np.float32)
+    if shape is not None:
+        a = a.reshape(shape)
+    return nh.from_array(a, name)
+
+
+def I64(name, values):
+    return nh.from_array(np.array(values, dtype=np.int64), name)
+
+
+def node(op, inputs, outputs, name=None, **attrs):
+    return h.make_node(op, inputs, outputs, name=name if name is not None else "", **attrs)
+
+
+def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0, high=1.0, export=True,
+        graph_inputs_include_inits=False):
+    """inputs: [(name, shape)] float32 (a shape entry may be "N"); outputs: [name]."""
+    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
+    if graph_inputs_include_inits:
+        vis += [h.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
+    types = out_types or [TP.FLOAT] * len(outputs)
+    outs = [h.make_tensor_value_info(o, t, None) for o, t in zip(outputs, types)]
+    g = h.make_graph(nodes, name.replace("/", "_"), vis, outs, list(inits))
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="make_onnx_cases")
+    m.ir_version = IR[opset]
+    file = name.replace("/", "_") + ".onnx"
+    onnx.save(m, os.path.join(OUT, file))
+    shapes = [[n, [1 if d == "N" else d for d in s], low, high] for n, s in inputs]
+    cases.append({"name": name, "file": file, "inputs": shapes, "export": export})
+
+
+X4 = [("x", [2, 4, 7, 7])]
+
+# ---- Gemm / MatMul ------------------------------------------------------------------------------------------
+for opset in (9, 11, 13):
+    add(f"Gemm/opset{opset}/transB_bias", opset, [node("Gemm", ["x", "w", "b"], ["y"], transB=1)],
+        [("x", [3, 4])], ["y"], [W("w", [5, 4]), W("b", [5])])
+add("Gemm/opset11/alpha_beta_transA", 11,
+    [node("Gemm", ["x", "w", "b"], ["y"], transA=1, alpha=0.5, beta=2.0)],
+    [("x", [4, 3])], ["y"], [W("w", [4, 5]), W("b", [1, 5])])
+add("Gemm/opset13/no_bias", 13, [node("Gemm", ["x", "w"], ["y"])], [("x", [3, 4])], ["y"], [W("w", [4, 6])])
+add("Gemm/opset13/matrix_bias", 13, [node("Gemm", ["x", "w", "b"], ["y"], transB=1)], [("x", [3, 4])], ["y"],
+    [W("w", [5, 4]), W("b", [3, 5])])
+add("MatMul/opset9/batched_weight", 9, [node("MatMul", ["x", "w"], ["y"])], [("x", [2, 3, 4])], ["y"],
+    [W("w", [4, 5])])
+add("MatMul/opset13/two_inputs", 13, [node("MatMul", ["a", "b"], ["y"])], [("a", [2, 3, 4]), ("b", [2, 4, 5])],
+    ["y"])
+add("MatMul/opset13/vector", 13, [node("MatMul", ["x", "w"], ["y"])], [("x", [3, 4])], ["y"], [W("w", [4])])
+
+# ---- Conv / ConvTranspose / BatchNormalization ---------------------------------------------------------------
+for opset in (9, 11, 17):
+    add(f"Conv/opset{opset}/3x3_pad1", opset,
+        [node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], X4, ["y"],
+        [W("w", [6, 4, 3, 3]), W("b", [6])])
+add("Conv/opset11/no_bias", 11, [node("Conv", ["x", "w"], ["y"])], X4, ["y"], [W("w", [3, 4, 3, 3])])
+add("Conv/opset11/groups2", 11, [node("Conv", ["x", "w", "b"], ["y"], group=2, pads=[1, 1, 1, 1])], X4, ["y"],
+    [W("w", [6, 2, 3, 3]), W("b", [6])])
+add("Conv/opset13/depthwise", 13, [node("Conv", ["x", "w", "b"], ["y"], group=4, pads=[1, 1, 1, 1])], X4, ["y"],
+    [W("w", [4, 1, 3, 3]), W("b", [4])])
+add("Conv/opset13/depthwise_multiplier2", 13, [node("Conv", ["x", "w"], ["y"], group=4)], X4, ["y"],
+    [W("w", [8, 1, 3, 3])])
+add("Conv/opset11/stride2_asym_pads", 11,
+    [node("Conv", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[0, 1, 1, 0])], X4, ["y"],
+    [W("w", [5, 4, 3, 3]), W("b", [5])])
+add("Conv/opset11/dilation2", 11, [node("Conv", ["x", "w"], ["y"], dilations=[2, 2], pads=[2, 2, 2, 2])], X4,
+    ["y"], [W("w", [3, 4, 3, 3])])
+add("Conv/opset11/rect_kernel_stride", 11, [node("Conv", ["x", "w"], ["y"], strides=[1, 2], pads=[0, 2, 0, 2])],
+    X4, ["y"], [W("w", [3, 4, 1, 5])])
+add("Conv/opset11/same_upper", 11, [node("Conv", ["x", "w"], ["y"], strides=[2, 2], auto_pad="SAME_UPPER")], X4,
+    ["y"], [W("w", [3, 4, 3, 3])])
+add("Conv/opset11/pointwise", 11, [node("Conv", ["x", "w", "b"], ["y"])], X4, ["y"],
+    [W("w", [8, 4, 1, 1]), W("b", [8])])
+add("Conv/opset13/conv1d", 13, [node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1], strides=[2])],
+    [("x", [2, 3, 10])], ["y"], [W("w", [4, 3, 3]), W("b", [4])])
+add("ConvTranspose/opset11/stride2", 11,
+    [node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1])], X4, ["y"],
+    [W("w", [4, 3, 3, 3]), W("b", [3])])
+add("ConvTranspose/opset13/output_padding", 13,
+    [node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])], X4,
+    ["y"], [W("w", [4, 2, 3, 3])])
+add("ConvTranspose/opset13/groups2", 13, [node("ConvTranspose", ["x", "w"], ["y"], group=2, strides=[2, 2])], X4,
+    ["y"], [W("w", [4, 3, 2, 2])])
+add("ConvTranspose/opset17/kernel4_stride2_pad1", 17,
+    [node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1], kernel_shape=[4, 4])], X4,
+    ["y"], [W("w", [4, 5, 4, 4]), W("b", [5])])
+
+
+def bn_inits(c):
+    return [W("scale", [c]), W("bias", [c]),
+            W("mean", [c]), nh.from_array((rng.random(c) + 0.5).astype(np.float32), "var")]
+
+
+for opset in (9, 14, 15):
+    add(f"BatchNormalization/opset{opset}/eps1e-3", opset,
+        [node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["y"], epsilon=1e-3)], X4, ["y"],
+        bn_inits(4))
+add("BatchNormalization/opset13/2d_input", 13,
+    [node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["y"])], [("x", [3, 4])], ["y"],
+    bn_inits(4))
+
+# ---- activations ---------------------------------------------------------------------------------------------
+for op, opsets, attrs in [("Relu", (9, 14), {}), ("LeakyRelu", (9, 16), {"alpha": 0.1}), ("Sigmoid", (9, 13), {}),
+                          ("Tanh", (9, 13), {}), ("HardSigmoid", (9,), {"alpha": 0.3, "beta": 0.4}),
+                          ("HardSigmoid", (13,), {}), ("HardSwish", (14,), {})]:
+    for opset in opsets:
+        variant = "attrs" if attrs else "default"
+        add(f"{op}/opset{opset}/{variant}", opset, [node(op, ["x"], ["y"], **attrs)], [("x", [2, 3, 4, 5])],
+            ["y"], low=-4, high=4)
+add("Clip/opset9/attrs", 9, [node("Clip", ["x"], ["y"], min=-0.5, max=0.6)], [("x", [2, 3, 4])], ["y"])
+add("Clip/opset9/relu6", 9, [node("Clip", ["x"], ["y"], min=0.0, max=6.0)], [("x", [2, 3, 4])], ["y"], low=-8,
+    high=8)
+add("Clip/opset11/inputs", 11, [node("Clip", ["x", "lo", "hi"], ["y"])], [("x", [2, 3, 4])], ["y"],
+    [F("lo", -0.3, []), F("hi", 0.4, [])])
+add("Clip/opset13/min_only", 13, [node("Clip", ["x", "lo"], ["y"])], [("x", [2, 3, 4])], ["y"], [F("lo", 0.1, [])])
+add("Clip/opset13/max_only", 13, [node("Clip", ["x", "", "hi"], ["y"])], [("x", [2, 3, 4])], ["y"],
+    [F("hi", 0.2, [])])
+for approx in ("none", "tanh"):
+    add(f"Gelu/opset20/{approx}", 20, [node("Gelu", ["x"], ["y"], approximate=approx)], [("x", [2, 3, 8])], ["y"],
+        low=-4, high=4)
+add("Softmax/opset11/axis1_rank3_coerced", 11, [node("Softmax", ["x"], ["y"], axis=1)], [("x", [2, 3, 4])], ["y"],
+    low=-3, high=3)
+add("Softmax/opset11/default_axis_rank4", 11, [node("Softmax", ["x"], ["y"])], [("x", [2, 3, 2, 2])], ["y"],
+    low=-3, high=3)
+add("Softmax/opset11/last_axis", 11, [node("Softmax", ["x"], ["y"], axis=2)], [("x", [2, 3, 4])], ["y"])
+add("Softmax/opset13/axis1_rank3", 13, [node("Softmax", ["x"], ["y"], axis=1)], [("x", [2, 3, 4])], ["y"],
+    low=-3, high=3)
+add("Softmax/opset13/default_axis", 13, [node("Softmax", ["x"], ["y"])], [("x", [2, 3, 4])], ["y"], low=-3, high=3)
+add("Softmax/opset9/2d", 9, [node("Softmax", ["x"], ["y"])], [("x", [3, 10])], ["y"], low=-5, high=5)
+
+# ---- pooling -------------------------------------------------------------------------------------------------
+X8 = [("x", [2, 3, 8, 8])]
+add("MaxPool/opset9/k2s2", 9, [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])], X8, ["y"])
+add("MaxPool/opset11/k3s2_ceil", 11,
+    [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)], X8, ["y"])
+add("MaxPool/opset12/k3s2_pad1", 12,
+    [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], X8, ["y"])
+add("MaxPool/opset12/dilation2", 12,
+    [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2])], X8, ["y"])
+add("MaxPool/opset11/same_upper", 11,
+    [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")],
+    [("x", [1, 2, 7, 7])], ["y"])
+add("AveragePool/opset9/k2s2", 9, [node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])], X8,
+    ["y"])
+add("AveragePool/opset11/pad1_exclude", 11,
+    [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])], X8, ["y"])
+add("AveragePool/opset11/pad1_include", 11,
+    [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1)], X8, ["y"])
+add("AveragePool/opset11/k3s2_ceil", 11,
+    [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)], X8, ["y"])
+for opset in (9, 13):
+    add(f"GlobalAveragePool/opset{opset}/nchw", opset, [node("GlobalAveragePool", ["x"], ["y"])], X8, ["y"])
+
+# ---- shape operators -----------------------------------------------------------------------------------------
+for opset, axis in ((9, 1), (11, 2), (13, 0), (13, -1)):
+    add(f"Flatten/opset{opset}/axis{axis}", opset, [node("Flatten", ["x"], ["y"], axis=axis)], X4, ["y"])
+add("Reshape/opset9/zero_and_minus1", 9, [node("Reshape", ["x", "s"], ["y"])], X4, ["y"], [I64("s", [0, -1])])
+add("Reshape/opset14/explicit", 14, [node("Reshape", ["x", "s"], ["y"])], X4, ["y"], [I64("s", [2, 7, 28])])
+add("Transpose/opset9/perm_nhwc", 9, [node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], X4, ["y"])
+add("Transpose/opset13/default_reverse", 13, [node("Transpose", ["x"], ["y"])], [("x", [2, 3, 4])], ["y"])
+add("Concat/opset11/axis1_with_weight", 11, [node("Concat", ["x", "c"], ["y"], axis=1)], X4, ["y"],
+    [W("c", [2, 2, 7, 7])])
+add("Concat/opset13/axis_neg1_two_inputs", 13, [node("Concat", ["a", "b"], ["y"], axis=-1)],
+    [("a", [2, 3, 4]), ("b", [2, 3, 2])], ["y"])
+add("Split/opset11/attr", 11, [node("Split", ["x"], ["y0", "y1"], axis=1, split=[1, 3])], X4, ["y0", "y1"])
+add("Split/opset11/equal", 11, [node("Split", ["x"], ["y0", "y1"], axis=1)], X4, ["y0", "y1"])
+add("Split/opset13/input", 13, [node("Split", ["x", "s"], ["y0", "y1", "y2"], axis=3)], X4, ["y0", "y1", "y2"],
+    [I64("s", [2, 2, 3])])
+add("Split/opset18/num_outputs_even", 18, [node("Split", ["x"], ["y0", "y1"], axis=1, num_outputs=2)], X4,
+    ["y0", "y1"])
+add("Split/opset18/num_outputs_uneven", 18, [node("Split", ["x"], ["y0", "y1", "y2"], axis=2, num_outputs=3)], X4,
+    ["y0", "y1", "y2"])
+add("Slice/opset9/attrs", 9, [node("Slice", ["x"], ["y"], starts=[1, 2], ends=[3, 100], axes=[1, 3])], X4, ["y"])
+add("Slice/opset10/inputs", 10, [node("Slice", ["x", "st", "en", "ax"], ["y"])], X4, ["y"],
+    [I64("st", [1, -4]), I64("en", [3, 1000]), I64("ax", [1, 2])])
+add("Slice/opset13/steps_negative", 13, [node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])], X4, ["y"],
+    [I64("st", [-1, 0]), I64("en", [-1000, 7]), I64("ax", [3, 2]), I64("sp", [-2, 3])])
+add("Slice/opset13/no_axes", 13, [node("Slice", ["x", "st", "en"], ["y"])], [("x", [5, 6])], ["y"],
+    [I64("st", [1, 1]), I64("en", [4, -1])])
+add("Squeeze/opset11/axes_attr", 11, [node("Squeeze", ["x"], ["y"], axes=[1, 3])], [("x", [2, 1, 3, 1])], ["y"])
+add("Squeeze/opset13/axes_input", 13, [node("Squeeze", ["x", "a"], ["y"])], [("x", [2, 1, 3, 1])], ["y"],
+    [I64("a", [-1])])
+add("Squeeze/opset13/all", 13, [node("Squeeze", ["x"], ["y"])], [("x", [2, 1, 3, 1])], ["y"])
+add("Unsqueeze/opset11/axes_attr", 11, [node("Unsqueeze", ["x"], ["y"], axes=[0, 3])], [("x", [2, 3])], ["y"])
+add("Unsqueeze/opset13/axes_input", 13, [node("Unsqueeze", ["x", "a"], ["y"])], [("x", [2, 3])], ["y"],
+    [I64("a", [1, -1])])
+
+# ---- elementwise and reductions ------------------------------------------------------------------------------
+for op in ("Add", "Sub", "Mul", "Div"):
+    add(f"{op}/opset9/channel_broadcast", 9, [node(op, ["x", "c"], ["y"])], X4, ["y"],
+        [nh.from_array((rng.random((4, 1, 1)) + 0.5).astype(np.float32), "c")])
+    add(f"{op}/opset14/two_inputs_broadcast", 14, [node(op, ["a", "b"], ["y"])], [("a", [2, 3, 4]), ("b", [3, 1])],
+        ["y"], low=0.5, high=2)
+add("Add/opset13/scalar", 13, [node("Add", ["x", "c"], ["y"])], X4, ["y"], [F("c", 0.25, [])])
+add("Pow/opset9/square", 9, [node("Pow", ["x", "e"], ["y"])], X4, ["y"], [F("e", 2.0, [])])
+add("Pow/opset13/sqrt_exponent", 13, [node("Pow", ["x", "e"], ["y"])], X4, ["y"], [F("e", 0.5, [])], low=0.1,
+    high=3)
+add("Pow/opset15/two_inputs", 15, [node("Pow", ["a", "b"], ["y"])], [("a", [2, 3]), ("b", [2, 3])], ["y"], low=0.2,
+    high=2)
+for opset in (9, 13):
+    add(f"Sqrt/opset{opset}/positive", opset, [node("Sqrt", ["x"], ["y"])], X4, ["y"], low=0.0, high=4)
+add("ReduceMean/opset9/axes_keepdims", 9, [node("ReduceMean", ["x"], ["y"], axes=[2, 3])], X4, ["y"])
+add("ReduceMean/opset13/no_keepdims", 13, [node("ReduceMean", ["x"], ["y"], axes=[1], keepdims=0)], X4, ["y"])
+add("ReduceMean/opset13/all_axes", 13, [node("ReduceMean", ["x"], ["y"])], X4, ["y"])
+add("ReduceMean/opset18/axes_input", 18, [node("ReduceMean", ["x", "a"], ["y"], keepdims=1)], X4, ["y"],
+    [I64("a", [-1, 2])])
+
+# ---- Resize / Pad --------------------------------------------------------------------------------------------
+EMPTY = F("roi", np.zeros(0, dtype=np.float32))
+SC2 = F("sc", [1, 1, 2, 2])
+XR = [("x", [1, 2, 3, 4])]
+add("Resize/opset11/nearest_x2", 11, [node("Resize", ["x", "roi", "sc"], ["y"], mode="nearest")], XR, ["y"],
+    [EMPTY, SC2])
+add("Resize/opset11/linear_half_pixel", 11, [node("Resize", ["x", "roi", "sc"], ["y"], mode="linear")], XR, ["y"],
+    [EMPTY, SC2])
+add("Resize/opset13/linear_align_corners", 13,
+    [node("Resize", ["x", "", "sc"], ["y"], mode="linear", coordinate_transformation_mode="align_corners")], XR,
+    ["y"], [SC2])
+add("Resize/opset13/nearest_asymmetric_floor", 13,
+    [node("Resize", ["x", "", "sc"], ["y"], mode="nearest", coordinate_transformation_mode="asymmetric",
+          nearest_mode="floor")], XR, ["y"], [F("sc", [1, 1, 1.5, 2.5])])
+add("Resize/opset13/sizes_linear", 13, [node("Resize", ["x", "", "", "sz"], ["y"], mode="linear")], XR, ["y"],
+    [I64("sz", [1, 2, 5, 7])])
+add("Resize/opset13/linear_downsample", 13, [node("Resize", ["x", "", "sc"], ["y"], mode="linear")],
+    [("x", [1, 2, 8, 8])], ["y"], [F("sc", [1, 1, 0.5, 0.5])])
+add("Resize/opset19/nearest_x2", 19, [node("Resize", ["x", "", "sc"], ["y"], mode="nearest")], XR, ["y"], [SC2])
+add("Pad/opset9/attrs_constant", 9, [node("Pad", ["x"], ["y"], pads=[0, 0, 1, 2, 0, 0, 2, 1], value=0.5)], X4, ["y"])
+add("Pad/opset11/inputs_constant", 11, [node("Pad", ["x", "p", "v"], ["y"])], X4, ["y"],
+    [I64("p", [0, 0, 1, 0, 0, 0, 0, 2]), F("v", -1.0, [])])
+add("Pad/opset13/reflect", 13, [node("Pad", ["x", "p"], ["y"], mode="reflect")], X4, ["y"],
+    [I64("p", [0, 0, 2, 1, 0, 0, 1, 2])])
+add("Pad/opset13/edge", 13, [node("Pad", ["x", "p"], ["y"], mode="edge")], X4, ["y"],
+    [I64("p", [0, 0, 2, 1, 0, 0, 1, 2])])
+
+# ---- Constant / Identity / Dropout / Cast / Shape / Gather ---------------------------------------------------
+add("Constant/opset9/value_tensor", 9,
+    [node("Constant", [], ["c"], value=W("unused", [4, 1, 1])), node("Mul", ["x", "c"], ["y"])], X4, ["y"])
+add("Constant/opset12/value_float", 12,
+    [node("Constant", [], ["c"], value_float=1.5), node("Add", ["x", "c"], ["y"])], X4, ["y"])
+add("Constant/opset13/value_ints_reshape", 13,
+    [node("Constant", [], ["s"], value_ints=[2, -1]), node("Reshape", ["x", "s"], ["y"])], X4, ["y"])
+add("Constant/opset13/value_floats", 13,
+    [node("Constant", [], ["c"], value_floats=[1.0, 2.0, 3.0]), node("Mul", ["x", "c"], ["y"])],
+    [("x", [2, 3])], ["y"])
+add("Constant/opset13/value_int_unsqueeze", 13,
+    [node("Constant", [], ["a"], value_ints=[0]), node("Unsqueeze", ["x", "a"], ["y"])], [("x", [2, 3])], ["y"])
+add("Identity/opset9/chain", 9, [node("Identity", ["x"], ["t"]), node("Relu", ["t"], ["y"])], X4, ["y"])
+add("Identity/opset16/plain", 16, [node("Identity", ["x"], ["y"])], X4, ["y"])
+add("Dropout/opset9/ratio_attr", 9, [node("Dropout", ["x"], ["y"], ratio=0.3)], X4, ["y"])
+add("Dropout/opset13/ratio_input", 13, [node("Dropout", ["x", "r"], ["y"])], X4, ["y"], [F("r", 0.4, [])])
+add("Cast/opset9/float_int32_float", 9,
+    [node("Cast", ["x"], ["i"], to=TP.INT32), node("Cast", ["i"], ["y"], to=TP.FLOAT)], X4, ["y"], low=-5, high=5)
+add("Cast/opset13/to_int64", 13, [node("Cast", ["x"], ["y"], to=TP.INT64)], X4, ["y"], out_types=[TP.INT64],
+    low=-5, high=5)
+add("Cast/opset19/float_int8_float", 19,
+    [node("Cast", ["x"], ["i"], to=TP.INT8), node("Cast", ["i"], ["y"], to=TP.FLOAT)], X4, ["y"], low=-50, high=50)
+add("Shape/opset9/full", 9, [node("Shape", ["x"], ["y"])], X4, ["y"], out_types=[TP.INT64])
+add("Shape/opset15/start_end", 15, [node("Shape", ["x"], ["y"], start=1, end=-1)], X4, ["y"], out_types=[TP.INT64])
+add("Gather/opset11/axis1_negative_index", 11, [node("Gather", ["x", "i"], ["y"], axis=1)], X4, ["y"],
+    [I64("i", [2, -1, 0])])
+add("Gather/opset13/embedding", 13, [node("Gather", ["w", "i"], ["y"], axis=0)], [("w", [6, 4])], ["y"],
+    [I64("i", [[0, 5], [3, 3]])])
+add("Gather/opset13/scalar_index", 13, [node("Gather", ["x", "i"], ["y"], axis=3)], X4, ["y"],
+    [nh.from_array(np.array(4, dtype=np.int64), "i")])
+# The flatten idiom of PyTorch exports: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
+for opset in (11, 13):
+    ax = {"axes": [0]} if opset < 13 else {}
+    un_in = ["n"] if opset < 13 else ["n", "ax0"]
+    inits = [nh.from_array(np.array(0, dtype=np.int64), "zero"), I64("minus1", [-1])]
+    if opset >= 13:
+        inits.append(I64("ax0", [0]))
+    add(f"ShapeChain/opset{opset}/torch_flatten", opset,
+        [node("Shape", ["x"], ["s"]), node("Gather", ["s", "zero"], ["n"], axis=0),
+         node("Unsqueeze", un_in, ["nu"], **ax), node("Concat", ["nu", "minus1"], ["shape"], axis=0),
+         node("Reshape", ["x", "shape"], ["y"])], X4, ["y"], inits)
+
+# ---- small networks ------------------------------------------------------------------------------------------
+def small_cnn(opset):
+    nodes = [
+        node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("BatchNormalization", ["c1", "bn_s", "bn_b", "bn_m", "bn_v"], ["b1"], name="bn1"),
+        node("Relu", ["b1"], ["r1"], name="relu1"),
+        node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        node("Conv", ["p1", "c2w", "c2b"], ["c2"], name="conv2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["c2"], ["r2"], name="relu2"),
+        node("GlobalAveragePool", ["r2"], ["g"], name="gap"),
+        node("Flatten", ["g"], ["f"], name="flatten"),
+        node("Gemm", ["f", "fcw", "fcb"], ["logits"], name="fc", transB=1),
+        node("Softmax", ["logits"], ["prob"], name="softmax", axis=1),
+    ]
+    inits = [W("c1w", [8, 1, 3, 3]), W("c1b", [8]), W("bn_s", [8]), W("bn_b", [8]), W("bn_m", [8], 0.1),
+             nh.from_array((rng.random(8) + 0.5).astype(np.float32), "bn_v"), W("c2w", [16, 8, 3, 3], 0.2),
+             W("c2b", [16]), W("fcw", [10, 16]), W("fcb", [10])]
+    add(f"Network/opset{opset}/small_cnn", opset, nodes, [("x", ["N", 1, 12, 12])], ["prob"], inits)
+
+
+for opset in (11, 13, 17):
+    small_cnn(opset)
+
+
+def residual(opset, unnamed):
+    """A residual block; conv1's weight and the skip scale come from Constant nodes."""
+    nm = (lambda n: "") if unnamed else (lambda n: n)
+    nodes = [
+        node("Constant", [], ["k1"], name=nm("k1_const"), value=W("k1", [4, 4, 3, 3], 0.3)),
+        node("Conv", ["x", "k1", "b1"], ["c1"], name=nm("conv1"), pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], ["r1"], name=nm("relu1")),
+        node("Conv", ["r1", "k2"], ["c2"], name=nm("conv2"), pads=[1, 1, 1, 1]),
+        node("Constant", [], ["alpha"], name=nm("alpha_const"), value=F("alpha", 0.5, [])),
+        node("Mul", ["c2", "alpha"], ["c2s"], name=nm("scale")),
+        node("Add", ["c2s", "x"], ["sum"], name=nm("skip")),
+        node("Relu", ["sum"], ["y"], name=nm("relu_out")),
+    ]
+    variant = "unnamed_nodes" if unnamed else "constant_weights"
+    add(f"Network/opset{opset}/residual_{variant}", opset, nodes, [("x", ["N", 4, 6, 6])], ["y"],
+        [W("b1", [4]), W("k2", [4, 4, 3, 3], 0.3)])
+
+
+residual(11, False)
+residual(17, False)
+residual(13, True)
+# Old exporters list the initializers among the graph inputs as well.
+add("Network/opset9/inits_listed_as_inputs", 9,
+    [node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"], ["y"])], X4, ["y"],
+    [W("w", [3, 4, 3, 3]), W("b", [3])], graph_inputs_include_inits=True)
+
+# ---- models for the import / error tests (not in cases.json) -------------------------------------------------
+def save_special(file, nodes, inputs, outputs, inits=(), opset=13, out_types=None, **kw):
+    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
+    types = out_types or [TP.FLOAT] * len(outputs)
+    outs = [h.make_tensor_value_info(o, t, None) for o, t in zip(outputs, types)]
+    g = h.make_graph(nodes, file.split(".")[0], vis, outs, list(inits))
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="make_onnx_cases")
+    m.ir_version = IR.get(opset, 3)
+    onnx.save(m, os.path.join(OUT, file), **kw)
+    return m
+
+
+# Typed (non-raw) tensor fields and dtypes that are converted on import.
+typed_inits = [
+    h.make_tensor("w", TP.FLOAT, [5, 4], [0.25 * i - 2 for i in range(20)]),
+    h.make_tensor("d", TP.DOUBLE, [5], [0.1, -0.2, 0.3, 1e-3, 2.5]),
+    h.make_tensor("q", TP.INT8, [5], [-128, -1, 0, 1, 127]),
+    h.make_tensor("u", TP.UINT8, [5], [0, 1, 128, 200, 255]),
+    h.make_tensor("i32", TP.INT32, [5], [-70000, -1, 0, 1, 70000]),
+    h.make_tensor("i64", TP.INT64, [5], [-(2 ** 40), -1, 0, 1, 2 ** 40]),
+    h.make_tensor("flag", TP.BOOL, [5], [True, False, True, True, False]),
+    nh.from_array(np.array([-3, 0, 3, 100, -100], dtype=np.int8), "q_raw"),
+    nh.from_array(np.array([1.5, -2.5, 0, 1e30, -1e-30], dtype=np.float64), "d_raw"),
+]
+typed_nodes = [node("Gemm", ["x", "w"], ["g"], transB=1)]
+prev = "g"
+for k, name in enumerate(["d", "q", "u", "flag", "q_raw", "d_raw"]):
+    typed_nodes += [node("Cast", [name], [name + "_f"], to=TP.FLOAT), node("Add", [prev, name + "_f"], [f"s{k}"])]
+    prev = f"s{k}"
+typed_nodes += [node("Cast", ["i32"], ["i32_f"], to=TP.FLOAT), node("Mul", [prev, "i32_f"], ["m0"]),
+                node("Cast", ["i64"], ["i64_f"], to=TP.FLOAT), node("Add", ["m0", "i64_f"], ["y"])]
+save_special("typed_fields.onnx", typed_nodes, [("x", [3, 4])], ["y"], typed_inits)
+cases.append({"name": "Typed/opset13/raw_and_typed_fields", "file": "typed_fields.onnx", "inputs": [["x", [3, 4], -1, 1]],
+              "export": True})
+
+save_special("unsupported_op.onnx", [node("Det", ["x"], ["y"], name="mystery")], [("x", [3, 3])], ["y"])
+save_special("float16_weight.onnx", [node("Cast", ["h"], ["hf"], to=TP.FLOAT), node("Add", ["x", "hf"], ["y"])],
+             [("x", [4])], ["y"], [nh.from_array(np.ones(4, dtype=np.float16), "half_weight")])
+save_special("old_opset.onnx", [node("Relu", ["x"], ["y"])], [("x", [4])], ["y"], opset=7)
+big = nh.from_array(np.ones((64, 64), dtype=np.float32), "big_weight")
+save_special("external_data.onnx", [node("MatMul", ["x", "big_weight"], ["y"])], [("x", [2, 64])], ["y"], [big],
+             save_as_external_data=True, all_tensors_to_one_file=True, location="external_data.bin",
+             size_threshold=0)
+then_g = h.make_graph([node("Identity", ["x"], ["t"])], "then", [], [h.make_tensor_value_info("t", TP.FLOAT, None)])
+else_g = h.make_graph([node("Neg", ["x"], ["e"])], "else", [], [h.make_tensor_value_info("e", TP.FLOAT, None)])
+save_special("control_flow.onnx", [node("If", ["c"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)],
+             [("x", [4])], ["y"], [nh.from_array(np.array(True), "c")])
+# Metadata and a dim_param batch for the export checks.
+m = save_special("with_metadata.onnx", [node("Relu", ["x"], ["y"], name="act")], [("x", ["batch", 3])], ["y"])
+onnx.helper.set_model_props(m, {"author": "tests", "license": "MIT"})
+onnx.save(m, os.path.join(OUT, "with_metadata.onnx"))
+
+with open(os.path.join(OUT, "cases.json"), "w") as f:
+    json.dump(cases, f, indent=1)
+print(len(cases))
