@@ -8,6 +8,7 @@
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFrame>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
@@ -102,7 +103,7 @@ void MainWindow::createCentralWidget()
     m_table->horizontalHeader()->setHighlightSections(false);
     m_table->horizontalHeader()->setStretchLastSection(false);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
-    m_table->horizontalHeader()->setSectionResizeMode(LayerTableModel::Name, QHeaderView::Stretch);
+    m_table->horizontalHeader()->setSectionResizeMode(LayerTableModel::Inputs, QHeaderView::Stretch);
     connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &MainWindow::onTableRowChanged);
     connect(m_proxy, &QAbstractItemModel::modelReset, this, &MainWindow::onTableRowChanged);
 
@@ -138,7 +139,7 @@ void MainWindow::createCentralWidget()
     m_mainSplitter->addWidget(m_sideSplitter);
     m_mainSplitter->setStretchFactor(0, 3);
     m_mainSplitter->setStretchFactor(1, 2);
-    m_mainSplitter->setSizes({820, 580});
+    m_mainSplitter->setSizes({880, 520});
     m_mainSplitter->setChildrenCollapsible(false);
     setCentralWidget(m_mainSplitter);
 }
@@ -191,7 +192,13 @@ void MainWindow::createStatusBar()
     m_cancel->setVisible(false);
     connect(m_cancel, &QToolButton::clicked, this, &MainWindow::cancelJob);
 
+    auto *separator = new QFrame;
+    separator->setFrameShape(QFrame::VLine);
+    separator->setFrameShadow(QFrame::Sunken);
+    m_evalSeparator = separator;
+    m_evalSeparator->setVisible(false);
     statusBar()->addPermanentWidget(m_evalStatus);
+    statusBar()->addPermanentWidget(m_evalSeparator);
     statusBar()->addPermanentWidget(m_modelStatus);
     statusBar()->addPermanentWidget(m_progress);
     statusBar()->addPermanentWidget(m_cancel);
@@ -586,12 +593,15 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     m_table->sortByColumn(-1, Qt::AscendingOrder);
     m_proxy->sort(-1);
     m_table->resizeColumnsToContents();
-    // Shapes of wide layers can be long; the stretched name column takes the rest.
-    for (int c : {int(LayerTableModel::Inputs), int(LayerTableModel::Outputs)})
-        m_table->setColumnWidth(c, qBound(110, m_table->columnWidth(c) + 12, 240));
+    // Names get what they need (up to a limit); the stretched input-shape column takes the rest.
+    m_table->setColumnWidth(LayerTableModel::Name, qBound(120, m_table->columnWidth(LayerTableModel::Name) + 16, 320));
+    m_table->setColumnWidth(LayerTableModel::Outputs, qBound(110, m_table->columnWidth(LayerTableModel::Outputs) + 16, 240));
     for (int c : {int(LayerTableModel::Op), int(LayerTableModel::Parameters), int(LayerTableModel::Bytes)})
         m_table->setColumnWidth(c, qMax(90, m_table->columnWidth(c) + 16));
     m_chart->setLayers(m_layerModel->layers());
+    // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
+    // current row and highlight a bar nobody chose).
+    m_mainSplitter->setFocus();
 
     const QFileInfo file(spec);
     const bool onDisk = !cw::isDemoModel(spec.toStdString()) && file.exists();
@@ -675,6 +685,7 @@ void MainWindow::updateStatus()
     const QString eval = evaluationStatusText();
     m_evalStatus->setText(eval);
     m_evalStatus->setVisible(!eval.isEmpty());
+    m_evalSeparator->setVisible(!eval.isEmpty());
     if (m_evaluation)
         m_evalStatus->setToolTip(tr("Last evaluation on %1").arg(m_evaluation->dataset));
 }

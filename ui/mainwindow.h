@@ -153,6 +153,7 @@ private:
     QSplitter *m_sideSplitter = nullptr;
     QLabel *m_modelStatus = nullptr;
     QLabel *m_evalStatus = nullptr;
+    QWidget *m_evalSeparator = nullptr;
     QProgressBar *m_progress = nullptr;
     QToolButton *m_cancel = nullptr;
 

@@ -50,7 +50,7 @@ ParameterChart::ParameterChart(QWidget *parent) : QWidget(parent), m_plot(new QC
 
     // Horizontal bars: layers along the vertical (key) axis, parameter counts along the horizontal one.
     m_bars = new QCPBars(m_plot->yAxis, m_plot->xAxis);
-    m_bars->setWidth(0.7);
+    m_bars->setWidth(0.6);
     m_bars->setPen(QPen(kBarColor.darker(120)));
     m_bars->setBrush(kBarColor);
     m_bars->setSelectable(QCP::stSingleData);
@@ -100,9 +100,32 @@ void ParameterChart::setLayers(const std::vector<cw::LayerInfo> &layers)
         ticker->addTick(key, label);
     }
     m_bars->setData(keys, values, true);
+
+    // Value labels beside the bars: the spread is often 1000:1, so small layers need a number to be seen.
+    for (QCPItemText *label : std::as_const(m_labels))
+        m_plot->removeItem(label);
+    m_labels.clear();
+    double total = 0;
+    for (double v : std::as_const(values))
+        total += v;
+    QFont labelFont = font();
+    labelFont.setPointSizeF(std::max(6.0, labelFont.pointSizeF() - 1));
+    for (int i = 0; i < keys.size(); ++i) {
+        auto *label = new QCPItemText(m_plot);
+        label->setClipToAxisRect(false);
+        label->setPositionAlignment(Qt::AlignLeft | Qt::AlignVCenter);
+        label->position->setType(QCPItemPosition::ptPlotCoords);
+        label->position->setAxes(m_plot->xAxis, m_plot->yAxis);
+        label->position->setCoords(values[i], keys[i]);
+        label->setPadding(QMargins(4, 0, 0, 0));
+        label->setFont(labelFont);
+        label->setColor(QColor(60, 60, 60));
+        label->setText(QStringLiteral("%1  (%2)").arg(formatCount(int64_t(values[i])), formatPercent(values[i] / total, 1)));
+        m_labels << label;
+    }
     m_plot->yAxis->setTicker(ticker);
     m_plot->yAxis->setRange(0.4, double(m_barRows.size()) + 0.6);
-    m_plot->xAxis->setRange(0, maxValue > 0 ? maxValue * 1.08 : 1);
+    m_plot->xAxis->setRange(0, maxValue > 0 ? maxValue * 1.3 : 1); // room for the largest bar's label
     m_selectedRow = -1;
     m_bars->setSelection(QCPDataSelection());
     // Many layers: smaller labels so every name stays readable.

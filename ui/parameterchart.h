@@ -5,6 +5,7 @@
 // layerClicked(row); setSelectedRow(row) highlights that layer's bar (or none for -1).
 #pragma once
 
+#include <QList>
 #include <QWidget>
 
 #include <vector>
@@ -13,6 +14,7 @@
 
 class QCustomPlot;
 class QCPBars;
+class QCPItemText;
 
 namespace cw::ui {
 
@@ -38,6 +40,7 @@ private:
 
     QCustomPlot *m_plot = nullptr;
     QCPBars *m_bars = nullptr;
+    QList<QCPItemText *> m_labels;
     std::vector<int> m_barRows; // bar index -> layer row
     int m_selectedRow = -1;
 };

@@ -56,8 +56,14 @@ QString heading(const QString &text)
     return QStringLiteral("<h3 style='margin-top:10px; margin-bottom:4px'>%1</h3>").arg(text.toHtmlEscaped());
 }
 
-// Metadata keys written by `cwb train` and common exporters, in the order a reader wants them.
-const char *const kPreferredKeys[] = {"architecture", "dataset", "accuracy", "description", "author", "license"};
+// "test_accuracy" -> "Test accuracy"
+QString metadataLabel(const std::string &key)
+{
+    QString label = QString::fromStdString(key).replace(QLatin1Char('_'), QLatin1Char(' '));
+    if (!label.isEmpty())
+        label[0] = label[0].toUpper();
+    return label;
+}
 
 } // namespace
 
@@ -70,12 +76,56 @@ void SummaryPanel::render()
         return;
     }
     const cw::Model &m = *m_model;
+    const auto meta = [&m](const char *key) -> QString {
+        auto it = m.metadata.find(key);
+        return it == m.metadata.end() ? QString() : QString::fromStdString(it->second);
+    };
+    const QString tableOpen = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
+    const QString tableClose = QStringLiteral("</table>");
+
+    // What a reader wants first: which model, how big, and (below) how good.
     html += heading(tr("Model"));
-    html += QStringLiteral("<table cellspacing='0' cellpadding='2'>");
+    html += tableOpen;
     html += row(tr("File"), QStringLiteral("<b>%1</b>").arg(m_displayName.toHtmlEscaped()));
+    std::set<std::string> shown;
+    for (const char *key : {"architecture", "dataset", "accuracy", "test_accuracy"}) {
+        const QString value = meta(key);
+        if (!value.isEmpty())
+            html += row(metadataLabel(key), value.toHtmlEscaped());
+        shown.insert(key);
+    }
+    html += row(tr("Parameters"), QStringLiteral("<b>%1</b>").arg(formatCount(m.graph.parameterCount())));
+    html += row(tr("Weights"), formatBytes(int64_t(m.graph.parameterBytes())));
+    if (m_fileSize >= 0)
+        html += row(tr("File size"), formatBytes(m_fileSize));
+    html += row(tr("Operators"), formatCount(int64_t(m.graph.nodes.size())));
+    for (const cw::ValueInfo &in : m.graph.inputs)
+        html += row(tr("Input"), QStringLiteral("%1 %2 %3")
+                                     .arg(QString::fromStdString(in.name).toHtmlEscaped(), formatShape(in.shape),
+                                          QString::fromUtf8(cw::dtypeName(in.dtype))));
+    for (const cw::ValueInfo &out : m.graph.outputs)
+        html += row(tr("Output"), QStringLiteral("%1 %2")
+                                      .arg(QString::fromStdString(out.name).toHtmlEscaped(), formatShape(out.shape)));
+    html += tableClose;
+
+    if (m_evaluation) {
+        const cw::EvalResult &r = m_evaluation->result;
+        html += heading(tr("Evaluation"));
+        html += tableOpen;
+        html += row(tr("Dataset"), m_evaluation->dataset.toHtmlEscaped());
+        html += row(tr("Accuracy"), QStringLiteral("<b>%1</b>").arg(formatPercent(r.accuracy)));
+        html += row(tr("Top-5"), formatPercent(r.top5));
+        html += row(tr("Loss"), displayLocale().toString(r.loss, 'f', 4));
+        html += row(tr("Samples"), formatCount(r.samples));
+        if (m_evaluation->elapsedMs > 0)
+            html += row(tr("Time"), tr("%1 s").arg(displayLocale().toString(m_evaluation->elapsedMs / 1000.0, 'f', 2)));
+        html += tableClose;
+    }
+
+    html += heading(tr("Details"));
+    html += tableOpen;
     if (!m.graph.name.empty())
         html += row(tr("Graph"), QString::fromStdString(m.graph.name).toHtmlEscaped());
-    html += row(tr("Operators"), formatCount(int64_t(m.graph.nodes.size())));
     std::set<std::string> opTypes;
     for (const cw::Node &n : m.graph.nodes)
         opTypes.insert(n.opType);
@@ -84,51 +134,18 @@ void SummaryPanel::render()
         ops << QString::fromStdString(op);
     if (!ops.isEmpty())
         html += row(tr("Op types"), ops.join(QStringLiteral(", ")).toHtmlEscaped());
-    html += row(tr("Parameters"), formatCount(m.graph.parameterCount()));
-    html += row(tr("Weights"), formatBytes(int64_t(m.graph.parameterBytes())));
-    if (m_fileSize >= 0)
-        html += row(tr("File size"), formatBytes(m_fileSize));
-    for (const cw::ValueInfo &in : m.graph.inputs)
-        html += row(tr("Input"), QStringLiteral("%1 %2 %3")
-                                     .arg(QString::fromStdString(in.name).toHtmlEscaped(), formatShape(in.shape),
-                                          QString::fromUtf8(cw::dtypeName(in.dtype))));
-    for (const cw::ValueInfo &out : m.graph.outputs)
-        html += row(tr("Output"), QStringLiteral("%1 %2")
-                                      .arg(QString::fromStdString(out.name).toHtmlEscaped(), formatShape(out.shape)));
     html += row(tr("Opset"), QString::number(m.opsetVersion));
     if (!m.producerName.empty())
         html += row(tr("Producer"), QString::fromStdString(m.producerName).toHtmlEscaped());
-
-    std::set<std::string> shown;
-    for (const char *key : kPreferredKeys) {
-        auto it = m.metadata.find(key);
-        if (it == m.metadata.end())
+    for (const auto &[key, raw] : m.metadata) {
+        if (shown.count(key))
             continue;
-        QString name = QString::fromUtf8(key);
-        name[0] = name[0].toUpper();
-        html += row(name, QString::fromStdString(it->second).toHtmlEscaped());
-        shown.insert(key);
+        QString value = QString::fromStdString(raw);
+        if (key == "classes" && !value.contains(QStringLiteral(", ")))
+            value.replace(QLatin1Char(','), QStringLiteral(", ")); // lets the list wrap
+        html += row(metadataLabel(key), value.toHtmlEscaped());
     }
-    for (const auto &[key, value] : m.metadata)
-        if (!shown.count(key))
-            html += row(QString::fromStdString(key), QString::fromStdString(value).toHtmlEscaped());
-    html += QStringLiteral("</table>");
-
-    if (m_evaluation) {
-        const cw::EvalResult &r = m_evaluation->result;
-        html += heading(tr("Evaluation"));
-        html += QStringLiteral("<table cellspacing='0' cellpadding='2'>");
-        html += row(tr("Dataset"), m_evaluation->dataset.toHtmlEscaped());
-        html += row(tr("Accuracy"), QStringLiteral("<b>%1</b>").arg(formatPercent(r.accuracy)));
-        html += row(tr("Top-5"), formatPercent(r.top5));
-        html += row(tr("Loss"), displayLocale().toString(r.loss, 'f', 4));
-        html += row(tr("Samples"), formatCount(r.samples));
-        if (m_evaluation->elapsedMs > 0)
-            html += row(tr("Time"), tr("%1 s").arg(displayLocale().toString(m_evaluation->elapsedMs / 1000.0, 'f', 2)));
-        html += QStringLiteral("</table>");
-    }
-    if (!m_noticeText.isEmpty())
-        html += QStringLiteral("<p style='color:#a33'>%1</p>").arg(m_noticeText.toHtmlEscaped());
+    html += tableClose;
     setHtml(html);
 }
 
