@@ -455,10 +455,23 @@ public:
             n.attrs.erase("noop_with_empty_axes");
         } else if (op == "Resize" && from == 10) {
             // Resize-10 has (X, scales) and asymmetric coordinates.
+            // Its nearest mode truncates when upsampling and rounds up when downsampling (onnxruntime's
+            // "simple"), which opset 17 expresses as floor or ceil once the scales are known.
             n.inputs = {n.inputs[0], "", n.inputs.size() > 1 ? n.inputs[1] : ""};
             n.attrs["coordinate_transformation_mode"] = Attribute::makeString("asymmetric");
-            if (n.attrString("mode", "nearest") == "nearest")
-                n.attrs["nearest_mode"] = Attribute::makeString("floor");
+            if (n.attrString("mode", "nearest") == "nearest") {
+                auto it = m_inits.find(n.inputs[2]);
+                if (it == m_inits.end())
+                    fail(n, "nearest Resize-10 needs constant scales to be written at opset 17");
+                bool up = false, down = false;
+                for (float s : it->second.toFloatVector()) {
+                    up = up || s > 1.f;
+                    down = down || s < 1.f;
+                }
+                if (up && down)
+                    fail(n, "nearest Resize-10 that upsamples one axis and downsamples another has no opset-17 form");
+                n.attrs["nearest_mode"] = Attribute::makeString(down ? "ceil" : "floor");
+            }
         } else if (op == "Resize" && from >= 18) {
             if (n.attrInt("antialias", 0) != 0 || n.hasAttr("axes") ||
                 n.attrString("keep_aspect_ratio_policy", "stretch") != "stretch")

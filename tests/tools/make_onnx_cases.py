@@ -239,6 +239,11 @@ add("ReduceMean/opset18/axes_input", 18, [node("ReduceMean", ["x", "a"], ["y"], 
 EMPTY = F("roi", np.zeros(0, dtype=np.float32))
 SC2 = F("sc", [1, 1, 2, 2])
 XR = [("x", [1, 2, 3, 4])]
+add("Resize/opset10/nearest_x2", 10, [node("Resize", ["x", "sc"], ["y"], mode="nearest")], XR, ["y"],
+    [F("sc", [1, 1, 2, 1.5])])
+add("Resize/opset10/nearest_down", 10, [node("Resize", ["x", "sc"], ["y"], mode="nearest")], [("x", [1, 2, 8, 8])],
+    ["y"], [F("sc", [1, 1, 0.6, 0.5])])
+add("Resize/opset10/linear_x2", 10, [node("Resize", ["x", "sc"], ["y"], mode="linear")], XR, ["y"], [SC2])
 add("Resize/opset11/nearest_x2", 11, [node("Resize", ["x", "roi", "sc"], ["y"], mode="nearest")], XR, ["y"],
     [EMPTY, SC2])
 add("Resize/opset11/linear_half_pixel", 11, [node("Resize", ["x", "roi", "sc"], ["y"], mode="linear")], XR, ["y"],
