@@ -3,6 +3,8 @@
 // shape-like inputs that moved from attributes to inputs across opsets.
 #pragma once
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -22,6 +24,26 @@ inline int threadsFor(const OpContext &ctx, int64_t work)
 {
     return work >= kParallelThreshold && ctx.threads > 1 ? ctx.threads : 1;
 }
+
+// Caps the OpenMP team that cw::gemm (Eigen) may use to the kernel's thread budget for the scope's lifetime.
+// Eigen sizes its team from omp_get_max_threads(), a per-thread setting, so this affects only the calling
+// thread and is restored on exit.
+class GemmThreads {
+public:
+    explicit GemmThreads(int threads) : m_previous(omp_get_max_threads()) { omp_set_num_threads(std::max(1, threads)); }
+    ~GemmThreads() { omp_set_num_threads(m_previous); }
+    GemmThreads(const GemmThreads &) = delete;
+    GemmThreads &operator=(const GemmThreads &) = delete;
+
+private:
+    int m_previous;
+};
+
+// Keeps freed tensor buffers in the process heap instead of returning them to the system. Every kernel
+// allocates its output while its inputs are alive; with glibc's defaults a multi-megabyte buffer is a
+// fresh mmap whose pages all fault on first touch, which made batch-64 element-wise ops several times
+// slower than the arithmetic. Called once when the kernel table is built.
+void keepFreedBuffersInHeap();
 
 // The ONNX opset the node was imported from. The ONNX importer stores it as an int attribute "_opset" on
 // every node because a few operators (Softmax, Resize) changed meaning between opsets without changing

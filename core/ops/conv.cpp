@@ -147,6 +147,7 @@ void convOp(OpContext &ctx)
                 image(n, col.data());
         }
     } else {
+        GemmThreads scope(threads);
         std::vector<float> col(colSize);
         for (int64_t n = 0; n < N; ++n)
             image(n, col.data());
@@ -196,6 +197,7 @@ void convTransposeOp(OpContext &ctx)
                 image(n, col.data());
         }
     } else {
+        GemmThreads scope(threads);
         std::vector<float> col(size_t(K * P));
         for (int64_t n = 0; n < N; ++n)
             image(n, col.data());

@@ -10,6 +10,8 @@
 //   ReduceMean, ReduceSum: axes from the attribute (before opset 18 / 13) or input 1; keepdims (default 1);
 //             noop_with_empty_axes (default 0: no axes means all axes)
 //   ArgMax:   axis, keepdims, select_last_index → int64
+#include <malloc.h>
+
 #include <cmath>
 #include <limits>
 
@@ -61,6 +63,7 @@ void gemmOp(OpContext &ctx)
                 y[i * N + j] = beta * pc[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
         gemmBeta = 1.f;
     }
+    GemmThreads scope(ctx.threads);
     gemm(transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
     ctx.outputs[0] = out;
 }
@@ -92,6 +95,7 @@ void matMulOp(OpContext &ctx)
         outShape.push_back(N);
     Tensor out(DType::Float32, outShape);
     const int64_t batchCount = shapeNumel(batch);
+    GemmThreads scope(ctx.threads);
     if (shapeNumel(bBatch) == 1 && batchCount > 0) {
         // B is shared by every batch entry and A's rows are contiguous: one [batch*M, K] x [K, N] product.
         if (shapeNumel(aBatch) == batchCount) {
@@ -452,8 +456,18 @@ void argMaxOp(OpContext &ctx)
 
 } // namespace
 
+namespace ops {
+void keepFreedBuffersInHeap()
+{
+    // 32 MiB is the largest mmap threshold glibc accepts; larger tensors still get their own mapping.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+} // namespace ops
+
 void registerMathOps(KernelTable &table)
 {
+    keepFreedBuffersInHeap();
     table["Gemm"] = gemmOp;
     table["MatMul"] = matMulOp;
     table["Add"] = binaryOp<BinOp::Add>;
