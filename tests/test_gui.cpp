@@ -19,7 +19,10 @@
 #include <QTest>
 #include <QThread>
 #include <QToolButton>
+#include <QComboBox>
 #include <QLineEdit>
+#include <QMimeData>
+#include <QSpinBox>
 
 #include <qcustomplot.h>
 
@@ -29,6 +32,7 @@
 #include "core/error.h"
 #include "core/model_io.h"
 #include "testutil.h"
+#include "ui/evaluatedialog.h"
 #include "ui/evaluatejob.h"
 #include "ui/job.h"
 #include "ui/layertablemodel.h"
@@ -142,6 +146,10 @@ private slots:
     void exportModel_data();
     void exportModel();
     void startupDemo();
+    void dropOpensModel_data();
+    void dropOpensModel();
+    void evaluateDialogChoices();
+    void geometryRemembered();
     void demoOnFashionMnist();
 
 private:
@@ -642,6 +650,74 @@ void TestGui::startupDemo()
         QVERIFY(window.summaryPanel()->toPlainText().contains("demo is not available"));
         QVERIFY(!window.model().has_value());
     }
+}
+
+void TestGui::dropOpensModel_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<bool>("accepted");
+    QTest::newRow("an .h5 model is accepted and opened") << "tiny.h5" << true;
+    QTest::newRow("an .onnx model is accepted and opened") << "tiny.onnx" << true;
+    QTest::newRow("a dataset is refused") << "small.npz" << false;
+}
+
+void TestGui::dropOpensModel()
+{
+    QFETCH(QString, file);
+    QFETCH(bool, accepted);
+    MainWindow window;
+    window.setErrorDialogsEnabled(false);
+    window.show();
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(path(file))});
+    QDragEnterEvent enter(QPoint(50, 50), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    enter.ignore();
+    QApplication::sendEvent(&window, &enter);
+    QCOMPARE(enter.isAccepted(), accepted);
+    if (!accepted)
+        return;
+    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+    QDropEvent drop(QPointF(50, 50), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &drop);
+    QVERIFY(loaded.wait(20000));
+    QCOMPARE(window.modelSpec(), path(file));
+    QCOMPARE(window.layerModel()->rowCount(), 4);
+}
+
+void TestGui::evaluateDialogChoices()
+{
+    EvaluateDialog dialog(path("small.npz"), 500, {path("large.npz"), path("small.npz")}, m_dir.path());
+    auto *combo = dialog.findChild<QComboBox *>(QStringLiteral("datasetCombo"));
+    auto *limit = dialog.findChild<QSpinBox *>(QStringLiteral("limitSpin"));
+    QVERIFY(combo && limit);
+    QCOMPARE(dialog.datasetSpec(), path("small.npz"));
+    QCOMPARE(dialog.limit(), qint64(500));
+    QCOMPARE(combo->itemText(0), QStringLiteral("Fashion-MNIST test set"));
+    QCOMPARE(combo->itemData(0).toString(), QStringLiteral("fashion-mnist"));
+    QCOMPARE(combo->findData(path("large.npz")) >= 0, true);
+    QCOMPARE(combo->itemText(combo->count() - 1), QStringLiteral("Browse…"));
+    QCOMPARE(combo->findData(path("small.npz")), combo->currentIndex()); // no duplicate entry
+    combo->setCurrentIndex(0);
+    limit->setValue(0);
+    QCOMPARE(dialog.datasetSpec(), QStringLiteral("fashion-mnist"));
+    QCOMPARE(dialog.limit(), qint64(0));
+    QCOMPARE(limit->text(), QStringLiteral("All samples"));
+}
+
+void TestGui::geometryRemembered()
+{
+    {
+        MainWindow window;
+        window.show();
+        window.resize(1000, 700);
+        QTRY_COMPARE(window.size(), QSize(1000, 700));
+        window.close();
+    }
+    MainWindow again;
+    QCOMPARE(again.size(), QSize(1000, 700));
+    QSettings().clear();
+    MainWindow fresh;
+    QCOMPARE(fresh.size(), QSize(1400, 900));
 }
 
 void TestGui::demoOnFashionMnist()
