@@ -441,6 +441,9 @@ public:
             n.attrs.erase("starts");
             n.attrs.erase("ends");
             n.attrs.erase("axes");
+        } else if (op == "ReduceSum" && from < 13 && n.hasAttr("axes")) {
+            setInput(n, 1, intsInit(n, "axes", n.attrInts("axes")));
+            n.attrs.erase("axes");
         } else if (op == "ReduceMean" && from >= 18) {
             if (n.hasInput(1)) {
                 auto it = m_inits.find(n.inputs[1]);

@@ -232,6 +232,8 @@ for opset in (9, 13):
 add("ReduceMean/opset9/axes_keepdims", 9, [node("ReduceMean", ["x"], ["y"], axes=[2, 3])], X4, ["y"])
 add("ReduceMean/opset13/no_keepdims", 13, [node("ReduceMean", ["x"], ["y"], axes=[1], keepdims=0)], X4, ["y"])
 add("ReduceMean/opset13/all_axes", 13, [node("ReduceMean", ["x"], ["y"])], X4, ["y"])
+add("ReduceSum/opset11/axes_attr", 11, [node("ReduceSum", ["x"], ["y"], axes=[1, 3], keepdims=0)], X4, ["y"])
+add("ReduceSum/opset13/axes_input", 13, [node("ReduceSum", ["x", "a"], ["y"])], X4, ["y"], [I64("a", [2])])
 add("ReduceMean/opset18/axes_input", 18, [node("ReduceMean", ["x", "a"], ["y"], keepdims=1)], X4, ["y"],
     [I64("a", [-1, 2])])
 
