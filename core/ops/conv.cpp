@@ -119,7 +119,7 @@ void convOp(OpContext &ctx)
     }
 
     const bool pointwise = g.isPointwise();
-    auto image = [&](int64_t n, float *col) {
+    auto image = [&](int64_t n, float *col, int gemmThreads) {
         for (int64_t gi = 0; gi < G; ++gi) {
             const float *src = px + (n * C + gi * Cg) * inPlane;
             if (!pointwise) {
@@ -127,7 +127,7 @@ void convOp(OpContext &ctx)
                 src = col;
             }
             float *dst = py + (n * M + gi * Mg) * P;
-            gemm(false, false, Mg, P, K, 1.f, pw + gi * Mg * K, K, src, P, 0.f, dst, P);
+            parallelGemm(gemmThreads, false, false, Mg, P, K, 1.f, pw + gi * Mg * K, K, src, P, 0.f, dst, P);
             if (bias)
                 for (int64_t m = 0; m < Mg; ++m) {
                     const float b = bias[gi * Mg + m];
@@ -144,13 +144,12 @@ void convOp(OpContext &ctx)
             std::vector<float> col(colSize);
 #pragma omp for schedule(static)
             for (int64_t n = 0; n < N; ++n)
-                image(n, col.data());
+                image(n, col.data(), 1);
         }
     } else {
-        GemmThreads scope(threads);
         std::vector<float> col(colSize);
         for (int64_t n = 0; n < N; ++n)
-            image(n, col.data());
+            image(n, col.data(), threads);
     }
     ctx.outputs[0] = out;
 }
@@ -173,10 +172,11 @@ void convTransposeOp(OpContext &ctx)
     const float *px = x.f32();
     const float *pw = w.f32();
     float *py = out.f32();
-    auto image = [&](int64_t n, float *col) {
+    auto image = [&](int64_t n, float *col, int gemmThreads) {
         for (int64_t gi = 0; gi < G; ++gi) {
             // col [Mg·kH·kW, H·W] = W_g^T [Mg·kH·kW, Cg] · x_g [Cg, H·W]
-            gemm(true, false, K, P, Cg, 1.f, pw + gi * Cg * K, K, px + (n * C + gi * Cg) * P, P, 0.f, col, P);
+            parallelGemm(gemmThreads, true, false, K, P, Cg, 1.f, pw + gi * Cg * K, K, px + (n * C + gi * Cg) * P, P, 0.f,
+                         col, P);
             float *dst = py + (n * M + gi * Mg) * outPlane;
             col2im(col, Mg, s, dst);
             if (bias)
@@ -194,13 +194,12 @@ void convTransposeOp(OpContext &ctx)
             std::vector<float> col(size_t(K * P));
 #pragma omp for schedule(static)
             for (int64_t n = 0; n < N; ++n)
-                image(n, col.data());
+                image(n, col.data(), 1);
         }
     } else {
-        GemmThreads scope(threads);
         std::vector<float> col(size_t(K * P));
         for (int64_t n = 0; n < N; ++n)
-            image(n, col.data());
+            image(n, col.data(), threads);
     }
     ctx.outputs[0] = out;
 }

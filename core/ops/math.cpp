@@ -63,8 +63,7 @@ void gemmOp(OpContext &ctx)
                 y[i * N + j] = beta * pc[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
         gemmBeta = 1.f;
     }
-    GemmThreads scope(ctx.threads);
-    gemm(transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
+    parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
     ctx.outputs[0] = out;
 }
 
@@ -95,11 +94,10 @@ void matMulOp(OpContext &ctx)
         outShape.push_back(N);
     Tensor out(DType::Float32, outShape);
     const int64_t batchCount = shapeNumel(batch);
-    GemmThreads scope(ctx.threads);
     if (shapeNumel(bBatch) == 1 && batchCount > 0) {
         // B is shared by every batch entry and A's rows are contiguous: one [batch*M, K] x [K, N] product.
         if (shapeNumel(aBatch) == batchCount) {
-            gemm(false, false, batchCount * M, N, K, 1.f, a.f32(), K, b.f32(), N, 0.f, out.f32(), N);
+            parallelGemm(ctx.threads, false, false, batchCount * M, N, K, 1.f, a.f32(), K, b.f32(), N, 0.f, out.f32(), N);
             ctx.outputs[0] = out;
             return;
         }
@@ -115,8 +113,8 @@ void matMulOp(OpContext &ctx)
             const int64_t ia = off[0] + i * plan.strides[0].back();
             const int64_t ib = off[1] + i * plan.strides[1].back();
             const int64_t io = r * plan.inner() + i;
-            gemm(false, false, M, N, K, 1.f, a.f32() + ia * M * K, K, b.f32() + ib * K * N, N, 0.f,
-                 out.f32() + io * M * N, N);
+            parallelGemm(ctx.threads, false, false, M, N, K, 1.f, a.f32() + ia * M * K, K, b.f32() + ib * K * N, N, 0.f,
+                         out.f32() + io * M * N, N);
         }
     }
     ctx.outputs[0] = out;
