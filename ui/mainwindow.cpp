@@ -57,6 +57,7 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
     createActions();
     createStatusBar();
     readSettings();
+    m_summary->setFocus(); // see setModel()
     updateTitle();
     updateStatus();
     updateActions();
@@ -601,7 +602,7 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     m_chart->setLayers(m_layerModel->layers());
     // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
     // current row and highlight a bar nobody chose).
-    m_mainSplitter->setFocus();
+    m_summary->setFocus();
 
     const QFileInfo file(spec);
     const bool onDisk = !cw::isDemoModel(spec.toStdString()) && file.exists();

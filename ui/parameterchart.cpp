@@ -76,6 +76,13 @@ ParameterChart::ParameterChart(QWidget *parent) : QWidget(parent), m_plot(new QC
     // QCustomPlot clears the selection on a click into empty space; keep showing the table's selection.
     connect(m_plot, &QCustomPlot::selectionChangedByUser, this, [this]() { setSelectedRow(m_selectedRow); });
 
+    m_emptyHint = new QCPItemText(m_plot);
+    m_emptyHint->position->setType(QCPItemPosition::ptAxisRectRatio);
+    m_emptyHint->position->setCoords(0.5, 0.5);
+    m_emptyHint->setPositionAlignment(Qt::AlignCenter);
+    m_emptyHint->setColor(palette().color(QPalette::Disabled, QPalette::Text));
+    m_emptyHint->setText(tr("No layers with parameters"));
+
     setMinimumHeight(180);
     setLayers({});
 }
@@ -133,6 +140,9 @@ void ParameterChart::setLayers(const std::vector<cw::LayerInfo> &layers)
     if (m_barRows.size() > 24)
         tickFont.setPointSizeF(std::max(6.0, tickFont.pointSizeF() - 1.5));
     m_plot->yAxis->setTickLabelFont(tickFont);
+    // An empty chart says why instead of showing a bare 0..1 axis.
+    m_emptyHint->setVisible(m_barRows.empty());
+    m_plot->xAxis->setTickLabels(!m_barRows.empty());
     m_plot->replot();
 }
 

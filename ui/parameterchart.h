@@ -41,6 +41,7 @@ private:
     QCustomPlot *m_plot = nullptr;
     QCPBars *m_bars = nullptr;
     QList<QCPItemText *> m_labels;
+    QCPItemText *m_emptyHint = nullptr;
     std::vector<int> m_barRows; // bar index -> layer row
     int m_selectedRow = -1;
 };
