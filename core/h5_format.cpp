@@ -126,6 +126,17 @@ std::string unescapeName(const std::string &name)
 
 // ---- writing -------------------------------------------------------------------------------------------------
 
+// Strings are written fixed-length (stored inline): a variable-length string lives in HDF5's global heap,
+// and libhdf5 1.10 crashes on a corrupt global heap instead of returning an error.
+Handle fixedStringType(const std::string &value)
+{
+    Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(t.get(), value.size() + 1);
+    H5Tset_strpad(t.get(), H5T_STR_NULLTERM);
+    H5Tset_cset(t.get(), H5T_CSET_UTF8);
+    return t;
+}
+
 Handle vlenStringType()
 {
     Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -136,13 +147,12 @@ Handle vlenStringType()
 
 void writeStringAttr(const Ctx &ctx, hid_t obj, const std::string &key, const std::string &value)
 {
-    Handle type = vlenStringType();
+    Handle type = fixedStringType(value);
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     Handle attr(ctx.check(H5Acreate2(obj, key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
                           "cannot create attribute " + q(key)),
                 H5Aclose);
-    const char *ptr = value.c_str();
-    ctx.check(H5Awrite(attr.get(), type.get(), &ptr), "cannot write attribute " + q(key), 0);
+    ctx.check(H5Awrite(attr.get(), type.get(), value.c_str()), "cannot write attribute " + q(key), 0);
 }
 
 void writeIntAttr(const Ctx &ctx, hid_t obj, const std::string &key, int64_t value)
@@ -156,13 +166,12 @@ void writeIntAttr(const Ctx &ctx, hid_t obj, const std::string &key, int64_t val
 
 void writeStringDataset(const Ctx &ctx, hid_t group, const std::string &key, const std::string &value)
 {
-    Handle type = vlenStringType();
+    Handle type = fixedStringType(value);
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     Handle ds(ctx.check(H5Dcreate2(group, key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                         "cannot create dataset " + q(key)),
               H5Dclose);
-    const char *ptr = value.c_str();
-    ctx.check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &ptr),
+    ctx.check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, value.c_str()),
               "cannot write dataset " + q(key), 0);
 }
 
@@ -541,6 +550,19 @@ Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::stri
     std::vector<hsize_t> dims(static_cast<size_t>(rank));
     if (rank > 0)
         H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    // A corrupt file may claim any shape: check it against the file's size before allocating.
+    hsize_t fileSize = 0;
+    {
+        Handle fid(H5Iget_file_id(ds.get()), H5Fclose);
+        if (!fid.valid() || H5Fget_filesize(fid.get(), &fileSize) < 0)
+            ctx.fail("cannot read the size of the file");
+    }
+    double bytes = double(dtypeSize(dtype));
+    for (hsize_t d : dims)
+        bytes *= double(d);
+    if (bytes > double(fileSize))
+        ctx.fail(what + " claims " + std::to_string(int64_t(bytes)) + " bytes, more than the whole file " +
+                 "(the file is truncated or corrupt)");
     Tensor t(dtype, Shape(dims.begin(), dims.end()));
     if (t.numel() > 0 &&
         H5Dread(ds.get(), nativeType(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.rawData()) < 0)

@@ -38,10 +38,16 @@ void normalise(Model &model)
     model.graph.ensureUniqueNodeNames();
     try {
         model.graph.sortTopologically();
+        inferShapes(model);
+    } catch (const Cancelled &) {
+        throw;
     } catch (const Error &e) {
-        throw Error("'" + model.sourcePath + "': " + e.what());
+        // Most messages already name the file (describeNode); the rest get it as a prefix.
+        const std::string quotedPath = "'" + model.sourcePath + "'";
+        if (std::string(e.what()).find(quotedPath) != std::string::npos)
+            throw;
+        throw Error(quotedPath + ": " + e.what());
     }
-    inferShapes(model);
 }
 
 } // namespace

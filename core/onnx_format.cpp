@@ -125,14 +125,34 @@ Tensor tensorFromProto(const onnx::TensorProto &p, const std::string &what, cons
         throw Error(where + " has data type " + onnxTypeName(type) +
                     ", which is not supported (float32, float64, int8, uint8, int32, int64 and bool are)");
     }
-    Tensor t(dtype, shape);
-    const int64_t n = t.numel();
+    // Check the element count against the data present before allocating: a corrupt file may claim any shape.
+    int64_t n = 1;
+    for (int64_t d : shape) {
+        if (d != 0 && n > (int64_t(1) << 40) / d)
+            throw Error(where + " claims an impossible shape " + shapeToString(shape) +
+                        " (the file may be truncated or corrupt)");
+        n *= d;
+    }
     if (p.has_raw_data()) {
-        const std::string &raw = p.raw_data();
-        if (raw.size() != size_t(n) * srcSize)
-            throw Error(where + " has " + std::to_string(raw.size()) + " bytes of data, expected " +
+        if (p.raw_data().size() != size_t(n) * srcSize)
+            throw Error(where + " has " + std::to_string(p.raw_data().size()) + " bytes of data, expected " +
                         std::to_string(size_t(n) * srcSize) + " for shape " + shapeToString(shape) +
                         " (the file may be truncated or corrupt)");
+    } else {
+        int64_t have = 0;
+        switch (type) {
+        case onnx::TensorProto::FLOAT: have = p.float_data_size(); break;
+        case onnx::TensorProto::DOUBLE: have = p.double_data_size(); break;
+        case onnx::TensorProto::INT64: have = p.int64_data_size(); break;
+        default: have = p.int32_data_size(); break;
+        }
+        if (have != n)
+            throw Error(where + " has " + std::to_string(have) + " values, expected " + std::to_string(n) +
+                        " for shape " + shapeToString(shape) + " (the file may be truncated or corrupt)");
+    }
+    Tensor t(dtype, shape);
+    if (p.has_raw_data()) {
+        const std::string &raw = p.raw_data();
         switch (type) {
         case onnx::TensorProto::DOUBLE: copyRaw<double>(raw, t.data<float>(), n); break;
         case onnx::TensorProto::BOOL: copyRaw<uint8_t>(raw, t.data<uint8_t>(), n); break;
@@ -143,39 +163,27 @@ Tensor tensorFromProto(const onnx::TensorProto &p, const std::string &what, cons
                 t.data<uint8_t>()[i] = t.data<uint8_t>()[i] != 0;
         return t;
     }
-    auto checkCount = [&](int64_t have) {
-        if (have != n)
-            throw Error(where + " has " + std::to_string(have) + " values, expected " + std::to_string(n) +
-                        " for shape " + shapeToString(shape) + " (the file may be truncated or corrupt)");
-    };
     switch (type) {
     case onnx::TensorProto::FLOAT:
-        checkCount(p.float_data_size());
         copyField(p.float_data(), t.data<float>(), n);
         break;
     case onnx::TensorProto::DOUBLE:
-        checkCount(p.double_data_size());
         copyField(p.double_data(), t.data<float>(), n);
         break;
     case onnx::TensorProto::UINT8:
-        checkCount(p.int32_data_size());
         copyField(p.int32_data(), t.data<uint8_t>(), n);
         break;
     case onnx::TensorProto::BOOL:
-        checkCount(p.int32_data_size());
         for (int64_t i = 0; i < n; ++i)
             t.data<uint8_t>()[i] = p.int32_data(int(i)) != 0;
         break;
     case onnx::TensorProto::INT8:
-        checkCount(p.int32_data_size());
         copyField(p.int32_data(), t.data<int8_t>(), n);
         break;
     case onnx::TensorProto::INT32:
-        checkCount(p.int32_data_size());
         copyField(p.int32_data(), t.data<int32_t>(), n);
         break;
     case onnx::TensorProto::INT64:
-        checkCount(p.int64_data_size());
         copyField(p.int64_data(), t.data<int64_t>(), n);
         break;
     }

@@ -370,6 +370,37 @@ private slots:
         }
     }
 
+    // Random damage comes back as cw::Error naming the source, never as a crash (libhdf5 itself crashes on
+    // some corrupt structures, e.g. a damaged global heap, which is why the format writes no vlen strings).
+    void corruptedBytesGiveErrors()
+    {
+        const std::string good = readAll(writeModel("fuzz.h5")).toStdString();
+        std::mt19937 gen(99);
+        int failures = 0, loaded = 0;
+        for (int round = 0; round < 300; ++round) {
+            std::string bytes = good;
+            const int flips = 1 + int(gen() % 8);
+            for (int i = 0; i < flips; ++i)
+                bytes[gen() % bytes.size()] = char(gen());
+            if (round % 3 == 0)
+                bytes.resize(gen() % bytes.size());
+            try {
+                readH5Bytes(bytes, "fuzzed.h5");
+                ++loaded;
+            } catch (const Error &e) {
+                if (!QString(e.what()).contains("fuzzed.h5")) {
+                    qWarning("round %d: message without the file name: %s", round, e.what());
+                    ++failures;
+                }
+            } catch (const std::exception &e) {
+                qWarning("round %d: %s", round, e.what());
+                ++failures;
+            }
+        }
+        QCOMPARE(failures, 0);
+        QVERIFY(loaded < 300);
+    }
+
     void readH5BytesMatchesFile()
     {
         const QString file = writeModel("bytes.h5");

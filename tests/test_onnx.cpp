@@ -291,6 +291,36 @@ private slots:
             QVERIFY2(message.contains(word), qPrintable("'" + word + "' missing from: " + message));
     }
 
+    // Corrupted files come back as cw::Error naming the file, never as a crash or another exception.
+    void corruptedBytesGiveErrors()
+    {
+        QFile f(path("Network_opset13_small_cnn.onnx"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const std::string good = f.readAll().toStdString();
+        std::mt19937 gen(2024);
+        int failures = 0;
+        for (int round = 0; round < 300; ++round) {
+            std::string bytes = good;
+            const int flips = 1 + int(gen() % 8);
+            for (int i = 0; i < flips; ++i)
+                bytes[gen() % bytes.size()] = char(gen());
+            if (round % 3 == 0)
+                bytes.resize(gen() % bytes.size());
+            try {
+                readOnnxBytes(bytes, "fuzzed.onnx");
+            } catch (const Error &e) {
+                if (!QString(e.what()).contains("fuzzed.onnx")) {
+                    qWarning("round %d: message without the file name: %s", round, e.what());
+                    ++failures;
+                }
+            } catch (const std::exception &e) {
+                qWarning("round %d: %s", round, e.what());
+                ++failures;
+            }
+        }
+        QCOMPARE(failures, 0);
+    }
+
     // ---- numerics against onnxruntime --------------------------------------------------------------------
 
     void compareWithOnnxruntime_data() { addCaseRows(); }
