@@ -1,5 +1,6 @@
 #include "core/backward.h"
 
+#include <Eigen/Core>
 #include <omp.h>
 
 #include <algorithm>
@@ -14,6 +15,9 @@
 namespace cw::detail {
 
 namespace {
+
+using Array = Eigen::Map<Eigen::ArrayXf>;
+using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 
 Tensor zerosLike(const Tensor &t)
 {
@@ -39,11 +43,9 @@ void reluBackward(BackwardContext &ctx)
         return;
     const Tensor &y = *ctx.outputs[0];
     Tensor dx = zerosLike(ctx.in(0));
-    const float *yp = y.f32(), *dy = ctx.outputGrad.f32();
-    float *d = dx.f32();
     const int64_t n = dx.numel();
-    for (int64_t i = 0; i < n; ++i)
-        d[i] = yp[i] > 0.f ? dy[i] : 0.f;
+    const ConstArray yv(y.f32(), n), dy(ctx.outputGrad.f32(), n);
+    Array(dx.f32(), n) = (yv > 0.f).select(dy, 0.f);
     ctx.inputGrads[0] = dx;
 }
 
@@ -252,28 +254,30 @@ void batchNormBackward(BackwardContext &ctx)
     const int threads = int(std::max<int64_t>(1, std::min<int64_t>(ctx.threads, v.channels)));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t c = 0; c < v.channels; ++c) {
-        double sumDy = 0, sumDyXhat = 0;
+        // Per image: a vectorised float reduction over the plane, accumulated across images in double.
+        double sumDy = 0, sumDyX = 0;
         for (int64_t n = 0; n < v.batch; ++n) {
             const int64_t base = (n * v.channels + c) * v.spatial;
-            for (int64_t p = 0; p < v.spatial; ++p) {
-                const double xhat = (X[base + p] - mean[c]) * invStd[c];
-                sumDy += dY[base + p];
-                sumDyXhat += dY[base + p] * xhat;
-            }
+            const ConstArray dy(dY + base, v.spatial), xs(X + base, v.spatial);
+            sumDy += dy.sum();
+            sumDyX += (dy * xs).sum();
         }
+        // sum(dy * xhat) = invStd * (sum(dy * x) - mean * sum(dy))
+        const double sumDyXhat = invStd[c] * (sumDyX - double(mean[c]) * sumDy);
         if (dScale.numel())
             dScale.f32()[c] = float(sumDyXhat);
         if (dBias.numel())
             dBias.f32()[c] = float(sumDy);
         if (dx.numel()) {
-            // dx = gamma * invStd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
+            // dx = gamma * invStd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)) = a * dy + b * x + k
             const double k = gamma[c] * invStd[c] / count;
+            const float a = float(k * count);
+            const float b = float(-k * sumDyXhat * invStd[c]);
+            const float k0 = float(-k * sumDy + k * sumDyXhat * invStd[c] * mean[c]);
             for (int64_t n = 0; n < v.batch; ++n) {
                 const int64_t base = (n * v.channels + c) * v.spatial;
-                for (int64_t p = 0; p < v.spatial; ++p) {
-                    const double xhat = (X[base + p] - mean[c]) * invStd[c];
-                    dx.f32()[base + p] = float(k * (count * dY[base + p] - sumDy - xhat * sumDyXhat));
-                }
+                Array(dx.f32() + base, v.spatial) = a * ConstArray(dY + base, v.spatial) +
+                                                    b * ConstArray(X + base, v.spatial) + k0;
             }
         }
     }
@@ -547,28 +551,21 @@ Tensor batchNormTraining(const Node &node, const Tensor &x, const Tensor &scale,
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < v.channels; ++c) {
         double sum = 0;
-        for (int64_t n = 0; n < v.batch; ++n) {
-            const float *p = X + (n * v.channels + c) * v.spatial;
-            for (int64_t i = 0; i < v.spatial; ++i)
-                sum += p[i];
-        }
+        for (int64_t n = 0; n < v.batch; ++n)
+            sum += ConstArray(X + (n * v.channels + c) * v.spatial, v.spatial).sum();
         const double mean = sum / double(count);
+        // Two passes (sum of squared deviations) so a large mean does not cancel the variance.
         double sq = 0;
-        for (int64_t n = 0; n < v.batch; ++n) {
-            const float *p = X + (n * v.channels + c) * v.spatial;
-            for (int64_t i = 0; i < v.spatial; ++i)
-                sq += (p[i] - mean) * (p[i] - mean);
-        }
+        for (int64_t n = 0; n < v.batch; ++n)
+            sq += (ConstArray(X + (n * v.channels + c) * v.spatial, v.spatial) - float(mean)).square().sum();
         const double var = sq / double(count);
         const double invStd = 1.0 / std::sqrt(var + double(epsilon));
         stats.f32()[c] = float(mean);
         stats.f32()[v.channels + c] = float(invStd);
-        const double a = scale.f32()[c] * invStd, b = bias.f32()[c] - a * mean;
+        const float a = float(scale.f32()[c] * invStd), b = float(bias.f32()[c] - a * mean);
         for (int64_t n = 0; n < v.batch; ++n) {
-            const float *p = X + (n * v.channels + c) * v.spatial;
-            float *q = Y + (n * v.channels + c) * v.spatial;
-            for (int64_t i = 0; i < v.spatial; ++i)
-                q[i] = float(a * p[i] + b);
+            const int64_t base = (n * v.channels + c) * v.spatial;
+            Array(Y + base, v.spatial) = a * ConstArray(X + base, v.spatial) + b;
         }
         if (updateRunning) {
             const double unbiased = count > 1 ? sq / double(count - 1) : var;

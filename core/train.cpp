@@ -114,7 +114,7 @@ float scheduledLr(const TrainOptions &options, int64_t step, int64_t totalSteps,
     return options.lr;
 }
 
-Trainer::Trainer(Model &model, const TrainOptions &options)
+Trainer::Trainer(Model &model, const TrainOptions &options, bool inputGradient)
     : m_model(model), m_options(options), m_threads(resolveThreads(options.threads))
 {
     Graph &g = m_model.graph;
@@ -139,7 +139,8 @@ Trainer::Trainer(Model &model, const TrainOptions &options)
         }
 
     // Values the gradient flows through; every node touching them needs a backward rule.
-    m_needsGrad = {m_inputName};
+    if (inputGradient)
+        m_needsGrad.insert(m_inputName);
     m_needsGrad.insert(m_paramSet.begin(), m_paramSet.end());
     for (const Node &n : g.nodes) {
         if (!n.domain.empty() && n.domain != "ai.onnx")
@@ -161,7 +162,7 @@ Trainer::Trainer(Model &model, const TrainOptions &options)
                 m_needsGrad.insert(o);
     }
     if (!m_needsGrad.count(m_outputName))
-        throw Error("the output '" + m_outputName + "' does not depend on the input or on any trainable weight");
+        throw Error("the output '" + m_outputName + "' does not depend on any trainable weight");
 
     for (const auto &[name, mask] : m_options.masks) {
         auto it = g.initializers.find(name);

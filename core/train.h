@@ -89,8 +89,10 @@ double softmaxCrossEntropy(const Tensor &logits, const std::vector<int64_t> &lab
 // weight buffers with another Model (use Model::deepCopy(); train() below does this for you).
 class Trainer {
 public:
-    // Validates the graph: every node on the gradient path must have a backward rule.
-    Trainer(Model &model, const TrainOptions &options);
+    // Validates the graph: every node on the gradient path must have a backward rule. inputGradient also
+    // computes d(loss)/d(input) (gradient checks, saliency); training does not need it, and without it the
+    // nodes between the input and the first trainable layer need no backward rule.
+    Trainer(Model &model, const TrainOptions &options, bool inputGradient = false);
 
     const std::string &inputName() const { return m_inputName; }
     const std::string &outputName() const { return m_outputName; }
@@ -104,7 +106,7 @@ public:
     void backward(const Tensor &outputGradient);
     // forward + softmax cross-entropy + backward. Returns the loss; *correct gets the top-1 hits.
     double computeGradients(const Tensor &input, const std::vector<int64_t> &labels, int64_t *correct = nullptr);
-    // Gradient by value name (parameters and the graph input); null tensor if none was computed.
+    // Gradient by value name (parameters, and the graph input with inputGradient); null if none was computed.
     Tensor gradient(const std::string &name) const;
 
     // One optimizer step with the current gradients at learning rate lr, then the masks are applied.

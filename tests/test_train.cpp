@@ -273,6 +273,24 @@ private slots:
         QVERIFY(std::any_of(var.begin(), var.end(), [](float v) { return v != 1.f; }));
     }
 
+    void learningRateSchedules()
+    {
+        TrainOptions o;
+        o.lr = 0.1f;
+        o.schedule = LrSchedule::Cosine;
+        QCOMPARE(scheduledLr(o, 0, 100, 0), 0.1f);
+        QVERIFY(std::abs(scheduledLr(o, 50, 100, 0) - 0.05f) < 1e-7f);
+        QVERIFY(std::abs(scheduledLr(o, 75, 100, 0) - 0.1f * (1 - std::sqrt(0.5f)) / 2) < 1e-7f);
+        o.schedule = LrSchedule::Step;
+        o.stepEpochs = 2;
+        o.stepGamma = 0.5f;
+        QCOMPARE(scheduledLr(o, 0, 100, 1), 0.1f);
+        QCOMPARE(scheduledLr(o, 0, 100, 2), 0.05f);
+        QVERIFY(std::abs(scheduledLr(o, 0, 100, 5) - 0.025f) < 1e-8f);
+        o.schedule = LrSchedule::Constant;
+        QCOMPARE(scheduledLr(o, 99, 100, 4), 0.1f);
+    }
+
     void demoModelsBuild_data()
     {
         QTest::addColumn<QString>("arch");
