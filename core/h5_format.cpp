@@ -2,7 +2,8 @@
 // metadata as string attributes. The layout is documented in docs/formats.md; readers ignore groups they do
 // not know, so later versions can add /compression, /results and /variants without breaking old readers.
 //
-// HDF5 is not guaranteed thread-safe (Debian's serial build), so every entry point holds one mutex.
+// libhdf5 is thread-safe only when built with --enable-threadsafe (Debian's is, others may not be), so every
+// entry point holds one mutex; error printing is switched off per call because that setting is per thread.
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
