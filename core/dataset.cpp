@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/hdf5lock.h"
 
 namespace cw {
 
@@ -284,6 +285,7 @@ struct Raw {
 
 Raw loadH5(const std::string &path)
 {
+    std::lock_guard lock(hdf5Mutex());
     H5Quiet quiet;
     if (H5Fis_hdf5(path.c_str()) <= 0) {
         if (!fs::exists(path))

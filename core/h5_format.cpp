@@ -16,9 +16,16 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/hdf5lock.h"
 #include "core/model_io.h"
 
 namespace cw {
+
+std::mutex &hdf5Mutex()
+{
+    static std::mutex m;
+    return m;
+}
 
 namespace {
 
@@ -26,12 +33,6 @@ constexpr const char *kFormatTag = "compression-workbench-model";
 constexpr int64_t kFormatVersion = 1;
 
 using json = nlohmann::json;
-
-std::mutex &h5Mutex()
-{
-    static std::mutex m;
-    return m;
-}
 
 std::string q(const std::string &s)
 {
@@ -666,13 +667,13 @@ public:
             if (ext == "h5" || ext == "hdf5")
                 return true;
         }
-        std::lock_guard lock(h5Mutex());
+        std::lock_guard lock(hdf5Mutex());
         quietErrors();
         return H5Fis_hdf5(path.c_str()) > 0;
     }
     Model read(const std::string &path) const override
     {
-        std::lock_guard lock(h5Mutex());
+        std::lock_guard lock(hdf5Mutex());
         quietErrors();
         Ctx ctx{path};
         if (FILE *f = std::fopen(path.c_str(), "rb"))
@@ -688,7 +689,7 @@ public:
     }
     void write(const Model &model, const std::string &path) const override
     {
-        std::lock_guard lock(h5Mutex());
+        std::lock_guard lock(hdf5Mutex());
         quietErrors();
         writeModel(model, path);
     }
@@ -703,7 +704,7 @@ std::unique_ptr<ModelFormat> createH5Format()
 
 Model parseH5Bytes(const std::string &bytes, const std::string &sourceName)
 {
-    std::lock_guard lock(h5Mutex());
+    std::lock_guard lock(hdf5Mutex());
     quietErrors();
     Ctx ctx{sourceName};
     if (!hasHdf5Signature(bytes))
