@@ -1,5 +1,8 @@
 #include "core/tensor.h"
 
+#include <malloc.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -8,20 +11,49 @@
 
 namespace cw {
 
+namespace {
+
+std::atomic<uint64_t> g_nextVersion{1};
+
+uint64_t nextVersion()
+{
+    return g_nextVersion.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Keeps freed tensor buffers in the process heap instead of returning them to the system. A session
+// allocates each output while the inputs are alive and frees intermediates right after; with glibc's
+// defaults every multi-megabyte buffer is a fresh mmap whose pages all fault on first touch, which made
+// batch-64 element-wise ops several times slower than their arithmetic. 32 MiB is the largest mmap
+// threshold glibc accepts; larger tensors still get their own mapping.
+void keepFreedBuffersInHeap()
+{
+    static const bool done = [] {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        return true;
+    }();
+    (void)done;
+}
+
+} // namespace
+
 struct Tensor::Buffer {
-    explicit Buffer(size_t bytes) : size(bytes)
+    Buffer(size_t bytes, bool zeroFill) : size(bytes)
     {
+        keepFreedBuffersInHeap();
         const size_t rounded = (bytes + 63) / 64 * 64;
         ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
         if (!ptr)
             throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-        std::memset(ptr, 0, rounded ? rounded : 64);
+        if (zeroFill)
+            std::memset(ptr, 0, rounded ? rounded : 64);
     }
     ~Buffer() { std::free(ptr); }
     Buffer(const Buffer &) = delete;
     Buffer &operator=(const Buffer &) = delete;
     std::byte *ptr = nullptr;
     size_t size = 0;
+    std::atomic<uint64_t> version{nextVersion()};
 };
 
 size_t dtypeSize(DType type)
@@ -83,18 +115,25 @@ std::string shapeToString(const Shape &shape)
     return out.str();
 }
 
-Tensor::Tensor(DType type, Shape shape) : m_dtype(type), m_shape(std::move(shape))
+Tensor::Tensor(DType type, Shape shape) : Tensor(type, std::move(shape), true) {}
+
+Tensor::Tensor(DType type, Shape shape, bool zeroFill) : m_dtype(type), m_shape(std::move(shape))
 {
     for (int64_t d : m_shape) {
         if (d < 0)
             throw Error("cannot allocate a tensor with a negative dimension " + shapeToString(m_shape));
     }
-    m_buffer = std::make_shared<Buffer>(byteSize());
+    m_buffer = std::make_shared<Buffer>(byteSize(), zeroFill);
+}
+
+Tensor Tensor::uninitialized(DType type, Shape shape)
+{
+    return Tensor(type, std::move(shape), false);
 }
 
 Tensor Tensor::fromFloats(Shape shape, const std::vector<float> &values)
 {
-    Tensor t(DType::Float32, std::move(shape));
+    Tensor t = uninitialized(DType::Float32, std::move(shape));
     if (size_t(t.numel()) != values.size())
         throw Error("fromFloats: " + std::to_string(values.size()) + " values for shape " + shapeToString(t.shape()));
     std::memcpy(t.rawData(), values.data(), values.size() * sizeof(float));
@@ -103,7 +142,7 @@ Tensor Tensor::fromFloats(Shape shape, const std::vector<float> &values)
 
 Tensor Tensor::fromInt64s(Shape shape, const std::vector<int64_t> &values)
 {
-    Tensor t(DType::Int64, std::move(shape));
+    Tensor t = uninitialized(DType::Int64, std::move(shape));
     if (size_t(t.numel()) != values.size())
         throw Error("fromInt64s: " + std::to_string(values.size()) + " values for shape " + shapeToString(t.shape()));
     std::memcpy(t.rawData(), values.data(), values.size() * sizeof(int64_t));
@@ -112,7 +151,15 @@ Tensor Tensor::fromInt64s(Shape shape, const std::vector<int64_t> &values)
 
 void *Tensor::rawData()
 {
-    return m_buffer ? m_buffer->ptr + m_offset : nullptr;
+    if (!m_buffer)
+        return nullptr;
+    m_buffer->version.store(nextVersion(), std::memory_order_relaxed);
+    return m_buffer->ptr + m_offset;
+}
+
+uint64_t Tensor::contentVersion() const
+{
+    return m_buffer ? m_buffer->version.load(std::memory_order_relaxed) : 0;
 }
 
 const void *Tensor::rawData() const
@@ -133,7 +180,7 @@ Tensor Tensor::clone() const
 {
     if (isNull())
         return {};
-    Tensor t(m_dtype, m_shape);
+    Tensor t = uninitialized(m_dtype, m_shape);
     std::memcpy(t.rawData(), rawData(), byteSize());
     return t;
 }
@@ -161,7 +208,7 @@ Tensor Tensor::castTo(DType type) const
 {
     if (type == m_dtype)
         return *this;
-    Tensor out(type, m_shape);
+    Tensor out = uninitialized(type, m_shape);
     const int64_t n = numel();
     switch (m_dtype) {
     case DType::Float32: convertFrom(data<float>(), out, n); break;

@@ -4,6 +4,11 @@
 // computations. Copies are shallow (they share the buffer, like an OrtValue); clone() makes a deep copy.
 // Kernels never write into their inputs, so sharing is safe: Reshape, Flatten and Identity return views.
 // Buffers are 64-byte aligned so Eigen maps and SIMD loads are aligned.
+//
+// Tensor(type, shape) zero-fills; Tensor::uninitialized() does not, for kernel outputs that are written
+// in full (a zero-fill of a batch-64 activation costs as much as the element-wise op that follows it).
+// contentVersion() lets caches of data derived from a tensor (oneDNN's packed conv weights) notice that
+// the buffer was replaced or may have been written.
 #pragma once
 
 #include <cassert>
@@ -36,6 +41,8 @@ class Tensor {
 public:
     Tensor() = default;
     Tensor(DType type, Shape shape); // zero-initialised
+    // Contents unspecified: every element must be written before it is read.
+    static Tensor uninitialized(DType type, Shape shape);
 
     static Tensor fromFloats(Shape shape, const std::vector<float> &values);
     static Tensor fromInt64s(Shape shape, const std::vector<int64_t> &values);
@@ -64,6 +71,12 @@ public:
     void *rawData();
     const void *rawData() const;
 
+    // A process-unique number for the buffer's current contents: it changes whenever the buffer is reached
+    // through a non-const accessor (rawData(), data(), f32()), and two buffers never share one. A cache
+    // keyed by it stays valid as long as nobody writes through a pointer obtained before the key was read.
+    // 0 for a null tensor.
+    uint64_t contentVersion() const;
+
     // A view with another shape over the same buffer (same element count).
     Tensor reshaped(Shape shape) const;
     Tensor clone() const;
@@ -75,6 +88,7 @@ public:
 
 private:
     struct Buffer;
+    Tensor(DType type, Shape shape, bool zeroFill);
     DType m_dtype = DType::Float32;
     Shape m_shape;
     std::shared_ptr<Buffer> m_buffer;

@@ -111,7 +111,7 @@ void clipOp(OpContext &ctx)
     }
     if (x.dtype() != DType::Int64 && x.dtype() != DType::Int32)
         ctx.fail(std::string("type ") + dtypeName(x.dtype()) + " is not supported");
-    Tensor out(x.dtype(), x.shape());
+    Tensor out = Tensor::uninitialized(x.dtype(), x.shape());
     visitDType(x.dtype(), [&](auto zero) {
         using T = decltype(zero);
         const T tlo = lo < double(std::numeric_limits<T>::lowest()) ? std::numeric_limits<T>::lowest() : T(lo);
@@ -140,7 +140,7 @@ template <bool Log> void softmaxOp(OpContext &ctx)
         else
             inner *= x.dim(d);
     }
-    Tensor out(DType::Float32, x.shape());
+    Tensor out = Tensor::uninitialized(DType::Float32, x.shape());
     const float *src = x.f32();
     float *dst = out.f32();
     const int threads = threadsFor(ctx, x.numel());

@@ -73,12 +73,6 @@ inline void parallelGemm(int threads, bool transA, bool transB, int64_t M, int64
     }
 }
 
-// Keeps freed tensor buffers in the process heap instead of returning them to the system. Every kernel
-// allocates its output while its inputs are alive; with glibc's defaults a multi-megabyte buffer is a
-// fresh mmap whose pages all fault on first touch, which made batch-64 element-wise ops several times
-// slower than the arithmetic. Called once when the kernel table is built.
-void keepFreedBuffersInHeap();
-
 // The ONNX opset the node was imported from. The ONNX importer stores it as an int attribute "_opset" on
 // every node because a few operators (Softmax, Resize) changed meaning between opsets without changing
 // their attributes. Nodes built by hand (tests, demo models) have none and get `fallback`.
@@ -302,7 +296,7 @@ void broadcastBinary(const OpContext &ctx, const Tensor &a, const Tensor &b, Ten
 // out[i] = f(in[i]) over a float tensor.
 template <typename F> Tensor unaryFloat(const OpContext &ctx, const Tensor &in, F f)
 {
-    Tensor out(DType::Float32, in.shape());
+    Tensor out = Tensor::uninitialized(DType::Float32, in.shape());
     const float *x = in.f32();
     float *y = out.f32();
     const int64_t n = in.numel();
@@ -334,7 +328,7 @@ template <typename F> decltype(auto) visitDType(DType type, F &&f)
 // Copies `in` broadcast to `outShape` (any dtype); used by Expand and as a fallback for broadcasting.
 inline Tensor broadcastTo(const OpContext &ctx, const Tensor &in, const Shape &outShape)
 {
-    Tensor out(in.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(in.dtype(), outShape);
     const Shape *shapes[1] = {&in.shape()};
     const BroadcastPlan<1> plan = makeBroadcastPlan<1>(outShape, shapes);
     const size_t es = dtypeSize(in.dtype());

@@ -97,7 +97,7 @@ void convOp(OpContext &ctx)
     const Tensor &w = ctx.input(1);
     const ConvGeometry g = geometry(ctx, x, w);
     const float *bias = biasInput(ctx, g.outChannels);
-    Tensor out(DType::Float32, spatialShape(g, g.batch, g.outChannels));
+    Tensor out = Tensor::uninitialized(DType::Float32, spatialShape(g, g.batch, g.outChannels));
     const int64_t N = g.batch, C = g.inChannels, M = g.outChannels, G = g.group;
     const int64_t Cg = C / G, Mg = M / G, K = g.colRows(), P = g.colCols(), inPlane = g.inH * g.inW;
     const float *px = x.f32();
@@ -229,7 +229,7 @@ void batchNormOp(OpContext &ctx)
         a[size_t(c)] = p[0][c] / std::sqrt(p[3][c] + eps);
         b[size_t(c)] = p[1][c] - p[2][c] * a[size_t(c)];
     }
-    Tensor out(DType::Float32, x.shape());
+    Tensor out = Tensor::uninitialized(DType::Float32, x.shape());
     const float *src = x.f32();
     float *dst = out.f32();
     const int threads = threadsFor(ctx, x.numel());

@@ -10,8 +10,6 @@
 //   ReduceMean, ReduceSum: axes from the attribute (before opset 18 / 13) or input 1; keepdims (default 1);
 //             noop_with_empty_axes (default 0: no axes means all axes)
 //   ArgMax:   axis, keepdims, select_last_index → int64
-#include <malloc.h>
-
 #include <cmath>
 #include <limits>
 
@@ -44,7 +42,7 @@ void gemmOp(OpContext &ctx)
     if (K != KB)
         ctx.fail("A " + shapeToString(a.shape()) + (transA ? " (transposed)" : "") + " and B " +
                  shapeToString(b.shape()) + (transB ? " (transposed)" : "") + " have different inner dimensions");
-    Tensor out(DType::Float32, {M, N});
+    Tensor out = Tensor::uninitialized(DType::Float32, {M, N});
     float *y = out.f32();
     float gemmBeta = 0.f;
     if (ctx.hasInput(2) && beta != 0.f) {
@@ -92,7 +90,7 @@ void matMulOp(OpContext &ctx)
         outShape.push_back(M);
     if (!bVec)
         outShape.push_back(N);
-    Tensor out(DType::Float32, outShape);
+    Tensor out = Tensor::uninitialized(DType::Float32, outShape);
     const int64_t batchCount = shapeNumel(batch);
     if (shapeNumel(bBatch) == 1 && batchCount > 0) {
         // B is shared by every batch entry and A's rows are contiguous: one [batch*M, K] x [K, N] product.
@@ -140,7 +138,7 @@ template <typename T> T applyBin(BinOp op, T x, T y)
 
 template <typename T> Tensor binaryTyped(const OpContext &ctx, BinOp op, const Tensor &a, const Tensor &b)
 {
-    Tensor out(dtypeOf<T>(), broadcastShapes(ctx, a.shape(), b.shape()));
+    Tensor out = Tensor::uninitialized(dtypeOf<T>(), broadcastShapes(ctx, a.shape(), b.shape()));
     if constexpr (std::is_integral_v<T>) {
         if (op == BinOp::Div) {
             const T *pb = b.data<T>();
@@ -209,7 +207,7 @@ template <CmpOp Op> void compareOp(OpContext &ctx)
     if (a.dtype() != b.dtype())
         ctx.fail(std::string("operands have different types ") + dtypeName(a.dtype()) + " and " +
                  dtypeName(b.dtype()));
-    Tensor out(DType::UInt8, broadcastShapes(ctx, a.shape(), b.shape()));
+    Tensor out = Tensor::uninitialized(DType::UInt8, broadcastShapes(ctx, a.shape(), b.shape()));
     visitDType(a.dtype(), [&](auto zero) {
         using T = decltype(zero);
         broadcastBinary<T, T, uint8_t>(ctx, a, b, out, [](T x, T y) -> uint8_t {
@@ -237,7 +235,7 @@ void whereOp(OpContext &ctx)
     if (x.dtype() != y.dtype())
         ctx.fail(std::string("X and Y have different types ") + dtypeName(x.dtype()) + " and " + dtypeName(y.dtype()));
     const Shape outShape = broadcastShapes(ctx, broadcastShapes(ctx, cond.shape(), x.shape()), y.shape());
-    Tensor out(x.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
     const Shape *shapes[3] = {&cond.shape(), &x.shape(), &y.shape()};
     const BroadcastPlan<3> plan = makeBroadcastPlan<3>(outShape, shapes);
     const auto *c = static_cast<const uint8_t *>(cond.rawData());
@@ -284,7 +282,7 @@ template <bool Abs> void signOp(OpContext &ctx)
         ctx.outputs[0] = unaryFloat(ctx, x, [](float v) { return Abs ? std::fabs(v) : -v; });
         return;
     }
-    Tensor out(x.dtype(), x.shape());
+    Tensor out = Tensor::uninitialized(x.dtype(), x.shape());
     visitDType(x.dtype(), [&](auto zero) {
         using T = decltype(zero);
         const T *src = x.data<T>();
@@ -454,18 +452,8 @@ void argMaxOp(OpContext &ctx)
 
 } // namespace
 
-namespace ops {
-void keepFreedBuffersInHeap()
-{
-    // 32 MiB is the largest mmap threshold glibc accepts; larger tensors still get their own mapping.
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-}
-} // namespace ops
-
 void registerMathOps(KernelTable &table)
 {
-    keepFreedBuffersInHeap();
     table["Gemm"] = gemmOp;
     table["MatMul"] = matMulOp;
     table["Add"] = binaryOp<BinOp::Add>;

@@ -122,7 +122,7 @@ template <bool Max> void poolOp(OpContext &ctx)
         ctx.fail("the Indices output of MaxPool is not supported");
     const PoolGeometry g = poolGeometry(ctx, x);
     const bool includePad = ctx.node.attrInt("count_include_pad", 0) != 0;
-    Tensor out(DType::Float32, pooledShape(g));
+    Tensor out = Tensor::uninitialized(DType::Float32, pooledShape(g));
     const float *src = x.f32();
     float *dst = out.f32();
     const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
@@ -179,7 +179,7 @@ template <bool Max> void globalPoolOp(OpContext &ctx)
     Shape outShape = x.shape();
     for (size_t d = 2; d < outShape.size(); ++d)
         outShape[d] = 1;
-    Tensor out(DType::Float32, outShape);
+    Tensor out = Tensor::uninitialized(DType::Float32, outShape);
     const int64_t planes = x.dim(0) * x.dim(1), plane = planes ? x.numel() / planes : 0;
     if (plane == 0)
         ctx.fail("input has an empty spatial extent " + shapeToString(x.shape()));

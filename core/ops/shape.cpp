@@ -177,7 +177,7 @@ void transposeOp(OpContext &ctx)
         outShape[size_t(d)] = x.dim(int(perm[size_t(d)]));
         inStrides[size_t(d)] = strides[size_t(perm[size_t(d)])];
     }
-    Tensor out(x.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
     visitDType(x.dtype(), [&](auto zero) {
         using T = decltype(zero);
         transposeTyped<T>(ctx, x.data<T>(), out.data<T>(), outShape, inStrides);
@@ -210,7 +210,7 @@ void concatOp(OpContext &ctx)
                      shapeToString(first.shape()) + " outside axis " + str(axis));
         outShape[size_t(axis)] += t.dim(axis);
     }
-    Tensor out(first.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(first.dtype(), outShape);
     const size_t es = dtypeSize(first.dtype());
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; ++d)
@@ -279,7 +279,7 @@ void splitOp(OpContext &ctx)
     for (size_t i = 0; i < sizes.size(); ++i) {
         Shape s = x.shape();
         s[size_t(axis)] = sizes[i];
-        Tensor out(x.dtype(), s);
+        Tensor out = Tensor::uninitialized(x.dtype(), s);
         const size_t row = size_t(sizes[i] * inner) * es;
         for (int64_t o = 0; o < outer; ++o)
             std::memcpy(bytesOf(out) + size_t(o) * row, bytesOf(x) + size_t(o) * inRow + offset, row);
@@ -393,7 +393,7 @@ void sliceOp(OpContext &ctx)
         step[size_t(a)] = s;
         outShape[size_t(a)] = len;
     }
-    Tensor out(x.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
     std::vector<std::vector<int64_t>> maps(static_cast<size_t>(rank));
     for (int d = 0; d < rank; ++d)
         for (int64_t i = 0; i < outShape[size_t(d)]; ++i)
@@ -510,7 +510,7 @@ void padOp(OpContext &ctx)
             maps[size_t(d)].push_back(j);
         }
     }
-    Tensor out(x.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
     gatherByMaps(x, out, maps, bytesOf(fill));
     ctx.outputs[0] = out;
 }
@@ -797,7 +797,7 @@ void gatherOp(OpContext &ctx)
     Shape outShape(data.shape().begin(), data.shape().begin() + axis);
     outShape.insert(outShape.end(), indices.shape().begin(), indices.shape().end());
     outShape.insert(outShape.end(), data.shape().begin() + axis + 1, data.shape().end());
-    Tensor out(data.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(data.dtype(), outShape);
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; ++d)
         outer *= data.dim(d);
@@ -825,7 +825,7 @@ void constantOfShapeOp(OpContext &ctx)
             ctx.fail("value must be a one-element tensor");
         value = a.t;
     }
-    Tensor out(value.dtype(), Shape(dims.begin(), dims.end()));
+    Tensor out = Tensor::uninitialized(value.dtype(), Shape(dims.begin(), dims.end()));
     const size_t es = dtypeSize(value.dtype());
     for (int64_t i = 0; i < out.numel(); ++i)
         std::memcpy(bytesOf(out) + size_t(i) * es, bytesOf(value), es);
@@ -875,7 +875,7 @@ void tileOp(OpContext &ctx)
         for (int64_t i = 0; i < outShape[size_t(d)]; ++i)
             maps[size_t(d)].push_back(i % x.dim(d));
     }
-    Tensor out(x.dtype(), outShape);
+    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
     gatherByMaps(x, out, maps, nullptr);
     ctx.outputs[0] = out;
 }
