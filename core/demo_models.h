@@ -17,8 +17,11 @@
 // classes (the ten Fashion-MNIST class names, comma-separated). The caller that trains the model adds
 // "training_command" and "test_accuracy".
 //
-// Recommended training (demoTrainOptions): Adam, lr 1e-3 with cosine decay, batch 64, 5 epochs, weight
-// decay 0; measured test accuracies are in docs/ (filled by the training run).
+// Recommended training (demoTrainOptions): Adam, lr 1e-3 with cosine decay over the run, batch 64, 5 epochs,
+// weight decay 0, seed 1. Measured with one epoch of that recipe (cosine over that epoch) on the full
+// Fashion-MNIST training split, 2 threads on a shared 2-core machine: cnn 89.2% test accuracy (~6 min
+// wall, ~2.7 min CPU), resnet 86.4% (~5.5 min wall, ~4 min CPU). Five epochs are expected to put cnn above 90% and
+// resnet close to it; the shipped demos record their own command and accuracy in their metadata.
 #pragma once
 
 #include <cstdint>
