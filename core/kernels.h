@@ -1,7 +1,8 @@
 // Shared numeric building blocks for the forward kernels (ops/) and the training backward pass (train/).
 //
-// All matrices are row-major float32. gemm() maps the buffers with Eigen (no copies); when called outside
-// an OpenMP parallel region it may use all OpenMP threads, inside one it runs single-threaded.
+// All matrices are row-major float32. gemm() runs oneDNN's sgemm (Eigen maps as the fallback); when called
+// outside an OpenMP parallel region it may use omp_get_max_threads() threads, inside one it runs
+// single-threaded.
 #pragma once
 
 #include <cstdint>

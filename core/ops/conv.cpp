@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/ops/common.h"
+#include "core/ops/onednn.h"
 
 namespace cw {
 namespace {
@@ -104,6 +105,12 @@ void convOp(OpContext &ctx)
     const float *pw = w.f32();
     float *py = out.f32();
     const int threads = std::max(1, ctx.threads);
+
+    if (onednn::convPreferred(g, threads) &&
+        onednn::convForward(g, x, w, bias, py, threads)) {
+        ctx.outputs[0] = out;
+        return;
+    }
 
     if (Cg == 1 && G > 1) {
         const int64_t planes = N * M;

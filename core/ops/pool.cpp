@@ -110,6 +110,25 @@ inline void validTaps(int64_t start, int64_t k, int64_t d, int64_t size, int64_t
     hi = size - start <= 0 ? 0 : std::min(k, (size - start + d - 1) / d);
 }
 
+// The 2×2 stride-2 max pool of most small CNNs, with every window inside the input: the general loop's
+// per-window bookkeeping cost more than the max itself.
+bool isPlainMax2x2(const PoolGeometry &g)
+{
+    return g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.dH == 1 && g.dW == 1 && g.padT == 0 && g.padL == 0 &&
+           g.outH * 2 <= g.inH && g.outW * 2 <= g.inW;
+}
+
+void maxPlane2x2(const float *in, const PoolGeometry &g, float *out)
+{
+    for (int64_t oh = 0; oh < g.outH; ++oh) {
+        const float *r0 = in + 2 * oh * g.inW;
+        const float *r1 = r0 + g.inW;
+        float *o = out + oh * g.outW;
+        for (int64_t ow = 0; ow < g.outW; ++ow)
+            o[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
+    }
+}
+
 Shape pooledShape(const PoolGeometry &g)
 {
     return g.oneD ? Shape{g.N, g.C, g.outW} : Shape{g.N, g.C, g.outH, g.outW};
@@ -126,6 +145,14 @@ template <bool Max> void poolOp(OpContext &ctx)
     const float *src = x.f32();
     float *dst = out.f32();
     const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
+    if (Max && isPlainMax2x2(g)) {
+        const int threads = threadsFor(ctx, x.numel());
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+        for (int64_t p = 0; p < planes; ++p)
+            maxPlane2x2(src + p * inPlane, g, dst + p * outPlane);
+        ctx.outputs[0] = out;
+        return;
+    }
     // Window bounds depend only on the output column, so compute them once.
     std::vector<int64_t> wLo(size_t(g.outW)), wHi(size_t(g.outW)), wPad(size_t(g.outW));
     for (int64_t ow = 0; ow < g.outW; ++ow) {
