@@ -2,7 +2,6 @@
 
 #include <malloc.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -12,13 +11,6 @@
 namespace cw {
 
 namespace {
-
-std::atomic<uint64_t> g_nextVersion{1};
-
-uint64_t nextVersion()
-{
-    return g_nextVersion.fetch_add(1, std::memory_order_relaxed);
-}
 
 // Keeps freed tensor buffers in the process heap instead of returning them to the system. A session
 // allocates each output while the inputs are alive and frees intermediates right after; with glibc's
@@ -53,7 +45,6 @@ struct Tensor::Buffer {
     Buffer &operator=(const Buffer &) = delete;
     std::byte *ptr = nullptr;
     size_t size = 0;
-    std::atomic<uint64_t> version{nextVersion()};
 };
 
 size_t dtypeSize(DType type)
@@ -151,15 +142,7 @@ Tensor Tensor::fromInt64s(Shape shape, const std::vector<int64_t> &values)
 
 void *Tensor::rawData()
 {
-    if (!m_buffer)
-        return nullptr;
-    m_buffer->version.store(nextVersion(), std::memory_order_relaxed);
-    return m_buffer->ptr + m_offset;
-}
-
-uint64_t Tensor::contentVersion() const
-{
-    return m_buffer ? m_buffer->version.load(std::memory_order_relaxed) : 0;
+    return m_buffer ? m_buffer->ptr + m_offset : nullptr;
 }
 
 const void *Tensor::rawData() const

@@ -7,8 +7,6 @@
 //
 // Tensor(type, shape) zero-fills; Tensor::uninitialized() does not, for kernel outputs that are written
 // in full (a zero-fill of a batch-64 activation costs as much as the element-wise op that follows it).
-// contentVersion() lets caches of data derived from a tensor (oneDNN's packed conv weights) notice that
-// the buffer was replaced or may have been written.
 #pragma once
 
 #include <cassert>
@@ -70,12 +68,6 @@ public:
     const float *f32() const { return data<float>(); }
     void *rawData();
     const void *rawData() const;
-
-    // A process-unique number for the buffer's current contents: it changes whenever the buffer is reached
-    // through a non-const accessor (rawData(), data(), f32()), and two buffers never share one. A cache
-    // keyed by it stays valid as long as nobody writes through a pointer obtained before the key was read.
-    // 0 for a null tensor.
-    uint64_t contentVersion() const;
 
     // A view with another shape over the same buffer (same element count).
     Tensor reshaped(Shape shape) const;

@@ -5,6 +5,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -88,10 +89,19 @@ struct ConvEntry {
     bool reorderSrc = false, reorderDst = false;
     dnnl::reorder srcReorder, dstReorder;
 
-    // Weights in the primitive's layout, by the weight tensor's contentVersion(). A few versions are kept
-    // because sessions of different models (or a model being trained) may share a geometry.
+    // Weights in the primitive's layout, with the plain values they were packed from. A hit needs the
+    // same source address *and* the same contents: callers may write weights in place through a pointer
+    // they hold (training, gradient checks, pruning), and a freed buffer's address can come back with
+    // another model's weights. Comparing is a fraction of the cost of repacking. A few entries are kept
+    // because sessions of different models may share a geometry.
+    struct Packed {
+        const void *source = nullptr;
+        std::vector<std::byte> plain;
+        dnnl::memory packed;
+    };
+    bool weightsPlainOk = false; // the primitive takes OIHW weights as they are
     std::mutex weightsMutex;
-    std::deque<std::pair<uint64_t, dnnl::memory>> weights;
+    std::deque<Packed> weights;
 };
 
 class ConvCache {
@@ -171,6 +181,7 @@ private:
                     continue;
                 e->pd = pd;
                 e->conv = dnnl::convolution_forward(e->pd);
+                e->weightsPlainOk = e->pd.weights_desc() == e->weightsPlain;
                 e->reorderSrc = e->pd.src_desc() != e->srcPlain;
                 e->reorderDst = e->pd.dst_desc() != e->dstPlain;
                 if (e->reorderSrc)
@@ -206,26 +217,26 @@ dnnl::stream &threadStream()
 
 dnnl::memory packedWeights(ConvEntry &e, const Tensor &w, dnnl::stream &stream)
 {
-    constexpr size_t kVersions = 4;
-    const uint64_t version = w.contentVersion();
+    if (e.weightsPlainOk)
+        return dnnl::memory(e.weightsPlain, cpuEngine(), const_cast<void *>(w.rawData()));
+    constexpr size_t kEntries = 4;
+    const auto *bytes = static_cast<const std::byte *>(w.rawData());
+    const size_t size = w.byteSize();
     std::lock_guard lock(e.weightsMutex);
-    for (const auto &[v, mem] : e.weights)
-        if (v == version)
-            return mem;
-    dnnl::memory plain(e.weightsPlain, cpuEngine(), const_cast<void *>(w.rawData()));
-    dnnl::memory packed;
-    if (e.pd.weights_desc() == e.weightsPlain) {
-        packed = dnnl::memory(e.weightsPlain, cpuEngine());
-        std::memcpy(packed.get_data_handle(), w.rawData(), w.byteSize());
-    } else {
-        packed = dnnl::memory(e.pd.weights_desc(), cpuEngine());
-        dnnl::reorder(plain, packed).execute(stream, plain, packed);
-        stream.wait();
-    }
-    if (e.weights.size() >= kVersions)
+    for (const ConvEntry::Packed &p : e.weights)
+        if (p.source == bytes && p.plain.size() == size && std::memcmp(p.plain.data(), bytes, size) == 0)
+            return p.packed;
+    ConvEntry::Packed p;
+    p.source = bytes;
+    p.plain.assign(bytes, bytes + size);
+    p.packed = dnnl::memory(e.pd.weights_desc(), cpuEngine());
+    dnnl::memory plain(e.weightsPlain, cpuEngine(), p.plain.data());
+    dnnl::reorder(plain, p.packed).execute(stream, plain, p.packed);
+    stream.wait();
+    if (e.weights.size() >= kEntries)
         e.weights.pop_front();
-    e.weights.emplace_back(version, packed);
-    return packed;
+    e.weights.push_back(std::move(p));
+    return e.weights.back().packed;
 }
 
 } // namespace

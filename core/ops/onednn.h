@@ -2,10 +2,11 @@
 //
 // Conv runs on oneDNN's JIT convolutions (AVX2 / AVX-512 picked at run time), which are several times
 // faster than im2col + Eigen gemm on the channel counts of small CNNs. Activations stay in the engine's
-// plain NCHW layout at the kernel boundary; oneDNN picks its own blocked layout for the weights, and the
-// reordered weights are cached by the weight tensor's contentVersion(), so a session reorders each weight
-// once. Primitives are cached by geometry and thread count in a small mutex-protected cache: a Session can
-// run from several threads at once and oneDNN primitives may execute concurrently.
+// plain NCHW layout at the kernel boundary (reordered to channel-blocked inside the call where that pays);
+// oneDNN picks its own blocked layout for the weights, and the packed weights are cached together with the
+// values they came from, so an unchanged weight is packed once. Primitives are cached by geometry and
+// thread count in a small mutex-protected cache: a Session can run from several threads at once and oneDNN
+// primitives may execute concurrently.
 //
 // oneDNN (Debian's build) threads with OpenMP: the kernel's thread budget is applied with
 // omp_set_num_threads on the calling thread for the call.
