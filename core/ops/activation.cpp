@@ -145,28 +145,29 @@ template <bool Log> void softmaxOp(OpContext &ctx)
     float *dst = out.f32();
     const int threads = threadsFor(ctx, x.numel());
     if (inner == 1) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && outer > 1)
-        for (int64_t o = 0; o < outer; ++o) {
-            const float *s = src + o * n;
-            float *d = dst + o * n;
-            float m = -std::numeric_limits<float>::infinity();
-            for (int64_t k = 0; k < n; ++k)
-                m = std::max(m, s[k]);
-            float sum = 0.f;
-            for (int64_t k = 0; k < n; ++k) {
-                d[k] = std::exp(s[k] - m);
-                sum += d[k];
-            }
-            if (Log) {
-                const float logSum = std::log(sum);
+        parallelRanges((threads > 1 && outer > 1) ? threads : 1, outer, 1, [&](int64_t oBegin, int64_t oEnd) {
+            for (int64_t o = oBegin; o < oEnd; ++o) {
+                const float *s = src + o * n;
+                float *d = dst + o * n;
+                float m = -std::numeric_limits<float>::infinity();
                 for (int64_t k = 0; k < n; ++k)
-                    d[k] = s[k] - m - logSum;
-            } else {
-                const float inv = 1.f / sum;
-                for (int64_t k = 0; k < n; ++k)
-                    d[k] *= inv;
+                    m = std::max(m, s[k]);
+                float sum = 0.f;
+                for (int64_t k = 0; k < n; ++k) {
+                    d[k] = std::exp(s[k] - m);
+                    sum += d[k];
+                }
+                if (Log) {
+                    const float logSum = std::log(sum);
+                    for (int64_t k = 0; k < n; ++k)
+                        d[k] = s[k] - m - logSum;
+                } else {
+                    const float inv = 1.f / sum;
+                    for (int64_t k = 0; k < n; ++k)
+                        d[k] *= inv;
+                }
             }
-        }
+        });
     } else {
         std::vector<float> m(static_cast<size_t>(inner)), sum(static_cast<size_t>(inner));
         for (int64_t o = 0; o < outer; ++o) {

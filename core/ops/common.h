@@ -26,9 +26,9 @@ inline int threadsFor(const OpContext &ctx, int64_t work)
     return work >= kParallelThreshold && ctx.threads > 1 ? ctx.threads : 1;
 }
 
-// Caps the OpenMP team that cw::gemm (Eigen) may use to the kernel's thread budget for the scope's lifetime.
-// Eigen sizes its team from omp_get_max_threads(), a per-thread setting, so this affects only the calling
-// thread and is restored on exit.
+// Caps the OpenMP team that cw::gemm (oneDNN's sgemm, or Eigen) may use to `threads` for the scope's
+// lifetime. Both size their team from omp_get_max_threads(), a per-thread setting, so this affects only the
+// calling thread and is restored on exit.
 class GemmThreads {
 public:
     explicit GemmThreads(int threads) : m_previous(omp_get_max_threads()) { omp_set_num_threads(std::max(1, threads)); }
@@ -40,11 +40,11 @@ private:
     int m_previous;
 };
 
-// gemm() with the work split across `threads` by the kernel itself: each thread multiplies a band of
-// columns (or rows) with a single-threaded Eigen call. Eigen's own parallel gemm synchronises its threads
-// with spin-waits, which collapses when the machine is oversubscribed (a busy GUI, several jobs): a
-// batch-64 dense layer ran 20x slower on two threads than on one. Independent bands only meet at the
-// region's end. Small products (under ~2M multiply-adds) stay on the calling thread.
+// gemm() with the work split across `threads` by the kernel itself: bands of columns (or rows), each a
+// single-threaded gemm, claimed through cw::parallelFor. A library's own parallel gemm synchronises its
+// threads at barriers, which collapses when the machine is oversubscribed (a busy GUI, several jobs): a
+// batch-64 dense layer ran 20x slower on two threads than on one. Small products (under ~2M
+// multiply-adds) stay on the calling thread.
 inline void parallelGemm(int threads, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -56,21 +56,21 @@ inline void parallelGemm(int threads, bool transA, bool transB, int64_t M, int64
     }
     const bool splitColumns = N >= M;
     const int64_t total = splitColumns ? N : M;
-#pragma omp parallel num_threads(t)
-    {
-        const int64_t parts = omp_get_num_threads();
-        const int64_t chunk = ((total + parts - 1) / parts + 15) / 16 * 16;
-        const int64_t begin = omp_get_thread_num() * chunk;
+    // Two bands per thread, multiples of 16 so the gemm kernels' vector blocks stay whole.
+    const int64_t bands = int64_t(t) * 2;
+    const int64_t chunk = ((total + bands - 1) / bands + 15) / 16 * 16;
+    const int64_t count = (total + chunk - 1) / chunk;
+    parallelFor(t, count, [&](int64_t band) {
+        GemmThreads inner(1); // helper threads have their own OpenMP setting
+        const int64_t begin = band * chunk;
         const int64_t len = std::min(chunk, total - begin);
-        if (len > 0) {
-            if (splitColumns)
-                gemm(transA, transB, M, len, K, alpha, A, lda, transB ? B + begin * ldb : B + begin, ldb, beta,
-                     C + begin, ldc);
-            else
-                gemm(transA, transB, len, N, K, alpha, transA ? A + begin : A + begin * lda, lda, B, ldb, beta,
-                     C + begin * ldc, ldc);
-        }
-    }
+        if (splitColumns)
+            gemm(transA, transB, M, len, K, alpha, A, lda, transB ? B + begin * ldb : B + begin, ldb, beta, C + begin,
+                 ldc);
+        else
+            gemm(transA, transB, len, N, K, alpha, transA ? A + begin : A + begin * lda, lda, B, ldb, beta,
+                 C + begin * ldc, ldc);
+    });
 }
 
 // The ONNX opset the node was imported from. The ONNX importer stores it as an int attribute "_opset" on
@@ -272,9 +272,10 @@ void broadcastBinary(const OpContext &ctx, const Tensor &a, const Tensor &b, Ten
     };
     const int threads = threadsFor(ctx, out.numel());
     if (threads > 1 && outer >= threads) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t r = 0; r < outer; ++r)
-            row(r);
+        parallelRanges(threads, outer, 1, [&](int64_t rBegin, int64_t rEnd) {
+            for (int64_t r = rBegin; r < rEnd; ++r)
+                row(r);
+        });
     } else if (threads > 1) {
         // Few long rows: split each row into chunks instead.
         for (int64_t r = 0; r < outer; ++r) {
@@ -283,9 +284,10 @@ void broadcastBinary(const OpContext &ctx, const Tensor &a, const Tensor &b, Ten
             const TA *x = pa + off[0];
             const TB *y = pb + off[1];
             TO *z = po + r * inner;
-#pragma omp parallel for num_threads(threads) schedule(static)
-            for (int64_t i = 0; i < inner; ++i)
-                z[i] = f(x[i * sa], y[i * sb]);
+            parallelRanges(threads, inner, 1, [&](int64_t iBegin, int64_t iEnd) {
+                for (int64_t i = iBegin; i < iEnd; ++i)
+                    z[i] = f(x[i * sa], y[i * sb]);
+            });
         }
     } else {
         for (int64_t r = 0; r < outer; ++r)
@@ -302,9 +304,10 @@ template <typename F> Tensor unaryFloat(const OpContext &ctx, const Tensor &in, 
     const int64_t n = in.numel();
     const int threads = threadsFor(ctx, n);
     if (threads > 1) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t i = 0; i < n; ++i)
-            y[i] = f(x[i]);
+        parallelRanges(threads, n, 1, [&](int64_t iBegin, int64_t iEnd) {
+            for (int64_t i = iBegin; i < iEnd; ++i)
+                y[i] = f(x[i]);
+        });
     } else {
         for (int64_t i = 0; i < n; ++i)
             y[i] = f(x[i]);

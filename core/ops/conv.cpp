@@ -11,7 +11,8 @@
 // Conv runs as im2col + gemm per image and group; a 1×1 stride-1 unpadded conv multiplies the image
 // directly, and a depthwise conv (one input channel per group) uses a direct loop, where im2col would
 // only copy. With at least as many images as threads, images run in parallel with one column buffer per
-// thread; otherwise images run in turn and gemm itself uses the threads.
+// range of images; otherwise images run in turn and gemm itself uses the threads. Convolutions that oneDNN
+// takes (ops/onednn.h) skip all of this.
 #include <cmath>
 
 #include "core/error.h"
@@ -115,12 +116,13 @@ void convOp(OpContext &ctx)
     if (Cg == 1 && G > 1) {
         const int64_t planes = N * M;
         const int t = planes * (P * g.kH * g.kW) >= kParallelThreshold ? threads : 1;
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
-        for (int64_t i = 0; i < planes; ++i) {
-            const int64_t n = i / M, m = i % M;
-            depthwisePlane(px + (n * C + m / Mg) * inPlane, pw + m * g.kH * g.kW, bias ? bias[m] : 0.f, g,
-                           py + i * P);
-        }
+        parallelRanges(t, planes, 1, [&](int64_t iBegin, int64_t iEnd) {
+            for (int64_t i = iBegin; i < iEnd; ++i) {
+                const int64_t n = i / M, m = i % M;
+                depthwisePlane(px + (n * C + m / Mg) * inPlane, pw + m * g.kH * g.kW, bias ? bias[m] : 0.f, g,
+                               py + i * P);
+            }
+        });
         ctx.outputs[0] = out;
         return;
     }
@@ -146,13 +148,12 @@ void convOp(OpContext &ctx)
     };
     const size_t colSize = pointwise ? 0 : size_t(K * P);
     if (threads > 1 && N >= threads) {
-#pragma omp parallel num_threads(threads)
-        {
+        // One column buffer per range of images (ranges run on whichever thread claims them).
+        parallelRanges(threads, N, 1, [&](int64_t begin, int64_t end) {
             std::vector<float> col(colSize);
-#pragma omp for schedule(static)
-            for (int64_t n = 0; n < N; ++n)
+            for (int64_t n = begin; n < end; ++n)
                 image(n, col.data(), 1);
-        }
+        });
     } else {
         std::vector<float> col(colSize);
         for (int64_t n = 0; n < N; ++n)
@@ -196,13 +197,11 @@ void convTransposeOp(OpContext &ctx)
     };
     const int threads = std::max(1, ctx.threads);
     if (threads > 1 && N >= threads) {
-#pragma omp parallel num_threads(threads)
-        {
+        parallelRanges(threads, N, 1, [&](int64_t begin, int64_t end) {
             std::vector<float> col(size_t(K * P));
-#pragma omp for schedule(static)
-            for (int64_t n = 0; n < N; ++n)
+            for (int64_t n = begin; n < end; ++n)
                 image(n, col.data(), 1);
-        }
+        });
     } else {
         std::vector<float> col(size_t(K * P));
         for (int64_t n = 0; n < N; ++n)
@@ -240,14 +239,15 @@ void batchNormOp(OpContext &ctx)
     const float *src = x.f32();
     float *dst = out.f32();
     const int threads = threadsFor(ctx, x.numel());
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t i = 0; i < N * C; ++i) {
-        const float ai = a[size_t(i % C)], bi = b[size_t(i % C)];
-        const float *s = src + i * plane;
-        float *d = dst + i * plane;
-        for (int64_t k = 0; k < plane; ++k)
-            d[k] = ai * s[k] + bi;
-    }
+    parallelRanges(threads, N * C, 1, [&](int64_t iBegin, int64_t iEnd) {
+        for (int64_t i = iBegin; i < iEnd; ++i) {
+            const float ai = a[size_t(i % C)], bi = b[size_t(i % C)];
+            const float *s = src + i * plane;
+            float *d = dst + i * plane;
+            for (int64_t k = 0; k < plane; ++k)
+                d[k] = ai * s[k] + bi;
+        }
+    });
     ctx.outputs[0] = out;
     // Opsets before 14 list running mean / var as optional outputs; in inference they are the inputs.
     for (size_t o = 1; o < ctx.outputs.size(); ++o) {

@@ -376,16 +376,17 @@ template <bool Mean> void reduceOp(OpContext &ctx)
                 }
                 const int64_t R = last < 0 ? 1 : count;
                 const int threads = threadsFor(ctx, x.numel());
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-                for (int64_t o = 0; o < outer; ++o) {
-                    T *row = dst + o * inner;
-                    std::fill(row, row + inner, T(0));
-                    for (int64_t k = 0; k < R; ++k) {
-                        const T *s = src + (o * R + k) * inner;
-                        for (int64_t i = 0; i < inner; ++i)
-                            row[i] += s[i];
+                parallelRanges(threads, outer, 1, [&](int64_t oBegin, int64_t oEnd) {
+                    for (int64_t o = oBegin; o < oEnd; ++o) {
+                        T *row = dst + o * inner;
+                        std::fill(row, row + inner, T(0));
+                        for (int64_t k = 0; k < R; ++k) {
+                            const T *s = src + (o * R + k) * inner;
+                            for (int64_t i = 0; i < inner; ++i)
+                                row[i] += s[i];
+                        }
                     }
-                }
+                });
             } else {
                 const std::vector<int64_t> outStrides = broadcastStrides(r.keptShape, x.shape());
                 std::vector<int64_t> idx(size_t(rank), 0);

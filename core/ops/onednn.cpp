@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -59,6 +60,35 @@ std::string layoutOverride()
     return layout;
 }
 
+// Primitives take their scratch memory from the caller. In oneDNN's default library mode, Debian's build
+// (without DNNL_ENABLE_CONCURRENT_EXEC) shares one scratchpad between primitives, and two threads executing
+// convolutions at once corrupted each other's buffers.
+dnnl::primitive_attr userScratchpad()
+{
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+// The calling thread's scratchpad for a primitive, grown as needed and kept for the thread's lifetime.
+dnnl::memory scratchpadFor(const dnnl::memory::desc &desc)
+{
+    struct Free {
+        void operator()(void *p) const { std::free(p); }
+    };
+    thread_local std::unique_ptr<void, Free> buffer;
+    thread_local size_t capacity = 0;
+    const size_t size = desc.get_size();
+    if (size > capacity) {
+        const size_t rounded = (size + 4095) / 4096 * 4096;
+        buffer.reset(std::aligned_alloc(64, rounded));
+        if (!buffer)
+            throw std::bad_alloc();
+        capacity = rounded;
+    }
+    return dnnl::memory(desc, cpuEngine(), buffer.get());
+}
+
 std::string algorithmOverride()
 {
     static const std::string name = [] {
@@ -97,6 +127,7 @@ struct ConvEntry {
     dnnl::memory::desc srcPlain, dstPlain, weightsPlain, biasDesc;
     bool reorderSrc = false, reorderDst = false;
     dnnl::reorder srcReorder, dstReorder;
+    dnnl::memory::desc srcReorderScratchpad, dstReorderScratchpad;
 
     // Weights in the primitive's layout, with the plain values they were packed from. A hit needs the
     // same source address *and* the same contents: callers may write weights in place through a pointer
@@ -189,7 +220,7 @@ private:
                                                            strides, dilates, padL, padR)
                          : dnnl::convolution_forward::desc(kind, alg, srcDesc, weightsAny, dstDesc, strides, dilates,
                                                            padL, padR);
-                dnnl::convolution_forward::primitive_desc pd(desc, cpuEngine());
+                dnnl::convolution_forward::primitive_desc pd(desc, userScratchpad(), cpuEngine());
                 if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0)
                     continue;
                 e->pd = pd;
@@ -197,12 +228,18 @@ private:
                 e->weightsPlainOk = e->pd.weights_desc() == e->weightsPlain;
                 e->reorderSrc = e->pd.src_desc() != e->srcPlain;
                 e->reorderDst = e->pd.dst_desc() != e->dstPlain;
-                if (e->reorderSrc)
-                    e->srcReorder = dnnl::reorder(
-                        dnnl::reorder::primitive_desc(cpuEngine(), e->srcPlain, cpuEngine(), e->pd.src_desc()));
-                if (e->reorderDst)
-                    e->dstReorder = dnnl::reorder(
-                        dnnl::reorder::primitive_desc(cpuEngine(), e->pd.dst_desc(), cpuEngine(), e->dstPlain));
+                if (e->reorderSrc) {
+                    const dnnl::reorder::primitive_desc rpd(cpuEngine(), e->srcPlain, cpuEngine(), e->pd.src_desc(),
+                                                            userScratchpad());
+                    e->srcReorder = dnnl::reorder(rpd);
+                    e->srcReorderScratchpad = rpd.scratchpad_desc();
+                }
+                if (e->reorderDst) {
+                    const dnnl::reorder::primitive_desc rpd(cpuEngine(), e->pd.dst_desc(), cpuEngine(), e->dstPlain,
+                                                            userScratchpad());
+                    e->dstReorder = dnnl::reorder(rpd);
+                    e->dstReorderScratchpad = rpd.scratchpad_desc();
+                }
                 e->ok = true;
                 break;
             } catch (const dnnl::error &) {
@@ -244,7 +281,11 @@ dnnl::memory packedWeights(ConvEntry &e, const Tensor &w, dnnl::stream &stream)
     p.plain.assign(bytes, bytes + size);
     p.packed = dnnl::memory(e.pd.weights_desc(), cpuEngine());
     dnnl::memory plain(e.weightsPlain, cpuEngine(), p.plain.data());
-    dnnl::reorder(plain, p.packed).execute(stream, plain, p.packed);
+    const dnnl::reorder::primitive_desc rpd(cpuEngine(), e.weightsPlain, cpuEngine(), e.pd.weights_desc(),
+                                            userScratchpad());
+    dnnl::reorder(rpd).execute(stream, {{DNNL_ARG_FROM, plain},
+                                        {DNNL_ARG_TO, p.packed},
+                                        {DNNL_ARG_SCRATCHPAD, scratchpadFor(rpd.scratchpad_desc())}});
     stream.wait();
     if (e.weights.size() >= kEntries)
         e.weights.pop_front();
@@ -265,6 +306,38 @@ bool convPreferred(const ConvGeometry &g, int threads)
     return true;
 }
 
+namespace {
+
+// One oneDNN execution of an entry's convolution on the calling thread's stream.
+void execute(ConvEntry &e, const float *x, const dnnl::memory &weights, const float *bias, float *y)
+{
+    dnnl::stream &stream = threadStream();
+    dnnl::memory src(e.srcPlain, cpuEngine(), const_cast<float *>(x));
+    dnnl::memory dst(e.dstPlain, cpuEngine(), y);
+    if (e.reorderSrc) {
+        dnnl::memory blocked(e.pd.src_desc(), cpuEngine());
+        e.srcReorder.execute(stream, {{DNNL_ARG_FROM, src},
+                                      {DNNL_ARG_TO, blocked},
+                                      {DNNL_ARG_SCRATCHPAD, scratchpadFor(e.srcReorderScratchpad)}});
+        src = blocked;
+    }
+    dnnl::memory out = e.reorderDst ? dnnl::memory(e.pd.dst_desc(), cpuEngine()) : dst;
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src},
+                                               {DNNL_ARG_WEIGHTS, weights},
+                                               {DNNL_ARG_DST, out},
+                                               {DNNL_ARG_SCRATCHPAD, scratchpadFor(e.pd.scratchpad_desc())}};
+    if (bias)
+        args[DNNL_ARG_BIAS] = dnnl::memory(e.biasDesc, cpuEngine(), const_cast<float *>(bias));
+    e.conv.execute(stream, args);
+    if (e.reorderDst)
+        e.dstReorder.execute(stream, {{DNNL_ARG_FROM, out},
+                                      {DNNL_ARG_TO, dst},
+                                      {DNNL_ARG_SCRATCHPAD, scratchpadFor(e.dstReorderScratchpad)}});
+    stream.wait();
+}
+
+} // namespace
+
 bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias, float *y, int threads)
 {
     // A thread has to get a few million multiply-adds before waking it pays: at batch 1 the demo models'
@@ -273,36 +346,42 @@ bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const 
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
                         double(g.inChannels / g.group) * double(g.kH * g.kW);
     threads = std::clamp(int(macs / kMacsPerThread), 1, std::max(1, threads));
-    OmpThreads ompThreads(threads);
-    std::shared_ptr<ConvEntry> e;
+    // oneDNN itself always runs single-threaded here. Several threads split the batch into slices (about
+    // four per thread) claimed through cw::parallelFor, rather than oneDNN's OpenMP team: a team waits at
+    // every barrier for members the OS has not scheduled, which on a loaded machine made two threads far
+    // slower than one. One image cannot be split, so a single image runs on one thread.
+    const int64_t slices = threads > 1 ? std::min<int64_t>(g.batch, int64_t(threads) * 4) : 1;
+    const int64_t sliceBatch = (g.batch + slices - 1) / slices;
+    const int64_t sliceCount = (g.batch + sliceBatch - 1) / sliceBatch;
+    const int64_t lastBatch = g.batch - (sliceCount - 1) * sliceBatch;
+    OmpThreads ompThreads(1);
     try {
-        e = convCache().get(g, bias != nullptr, threads);
-        if (!e->ok)
+        ConvGeometry full = g, last = g;
+        full.batch = sliceBatch;
+        last.batch = lastBatch;
+        std::shared_ptr<ConvEntry> e = convCache().get(full, bias != nullptr, 1);
+        std::shared_ptr<ConvEntry> eLast = lastBatch == sliceBatch ? e : convCache().get(last, bias != nullptr, 1);
+        if (!e->ok || !eLast->ok)
             return false;
-        dnnl::stream &stream = threadStream();
-        dnnl::memory weights = packedWeights(*e, w, stream);
-        dnnl::memory src(e->srcPlain, cpuEngine(), const_cast<void *>(x.rawData()));
-        dnnl::memory dst(e->dstPlain, cpuEngine(), y);
-        std::unordered_map<int, dnnl::memory> args;
-        if (e->reorderSrc) {
-            dnnl::memory blocked(e->pd.src_desc(), cpuEngine());
-            e->srcReorder.execute(stream, src, blocked);
-            src = blocked;
-        }
-        dnnl::memory out = e->reorderDst ? dnnl::memory(e->pd.dst_desc(), cpuEngine()) : dst;
-        args[DNNL_ARG_SRC] = src;
-        args[DNNL_ARG_WEIGHTS] = weights;
-        args[DNNL_ARG_DST] = out;
-        if (bias)
-            args[DNNL_ARG_BIAS] = dnnl::memory(e->biasDesc, cpuEngine(), const_cast<float *>(bias));
-        e->conv.execute(stream, args);
-        if (e->reorderDst)
-            e->dstReorder.execute(stream, out, dst);
-        stream.wait();
+        const dnnl::memory weights = packedWeights(*e, w, threadStream());
+        const dnnl::memory weightsLast = eLast == e ? weights : packedWeights(*eLast, w, threadStream());
+        const int64_t inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
+        const auto *px = static_cast<const float *>(x.rawData());
+        std::atomic<bool> failed{false};
+        parallelFor(threads, sliceCount, [&](int64_t i) {
+            OmpThreads single(1); // helper threads have their own OpenMP setting
+            const bool isLast = i == sliceCount - 1;
+            try {
+                execute(isLast ? *eLast : *e, px + i * sliceBatch * inImage, isLast ? weightsLast : weights, bias,
+                        y + i * sliceBatch * outImage);
+            } catch (const dnnl::error &) {
+                failed = true;
+            }
+        });
+        return !failed;
     } catch (const dnnl::error &) {
         return false;
     }
-    return true;
 }
 
 } // namespace cw::onednn

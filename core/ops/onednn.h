@@ -8,8 +8,12 @@
 // thread count in a small mutex-protected cache: a Session can run from several threads at once and oneDNN
 // primitives may execute concurrently.
 //
-// oneDNN (Debian's build) threads with OpenMP: the kernel's thread budget is applied with
-// omp_set_num_threads on the calling thread for the call.
+// Threads: oneDNN always runs single-threaded here; with a thread budget above one, the batch is cut into
+// slices claimed through cw::parallelFor (kernels.h). Debian's oneDNN threads with OpenMP, whose barriers
+// wait for team members the OS has not scheduled; on a loaded two-core machine that made two threads
+// several times slower than one. A single image runs on one thread, as do convolutions under ~4M
+// multiply-adds per thread. Scratch memory is per calling thread (user scratchpad mode): Debian's build
+// shares the library scratchpad between primitives, which is unsafe for concurrent execution.
 #pragma once
 
 #include "core/kernels.h"

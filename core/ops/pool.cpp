@@ -147,9 +147,10 @@ template <bool Max> void poolOp(OpContext &ctx)
     const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
     if (Max && isPlainMax2x2(g)) {
         const int threads = threadsFor(ctx, x.numel());
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int64_t p = 0; p < planes; ++p)
-            maxPlane2x2(src + p * inPlane, g, dst + p * outPlane);
+        parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
+            for (int64_t p = pBegin; p < pEnd; ++p)
+                maxPlane2x2(src + p * inPlane, g, dst + p * outPlane);
+        });
         ctx.outputs[0] = out;
         return;
     }
@@ -163,37 +164,38 @@ template <bool Max> void poolOp(OpContext &ctx)
         wPad[size_t(ow)] = hi; // taps before the end of the padded input (all start at or after -padL)
     }
     const int threads = threadsFor(ctx, x.numel());
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t p = 0; p < planes; ++p) {
-        const float *in = src + p * inPlane;
-        float *o = dst + p * outPlane;
-        for (int64_t oh = 0; oh < g.outH; ++oh) {
-            const int64_t hs = oh * g.sH - g.padT;
-            int64_t hLo, hHi, hPadLo, hPad;
-            validTaps(hs, g.kH, g.dH, g.inH, hLo, hHi);
-            validTaps(hs, g.kH, g.dH, g.inH + g.padB, hPadLo, hPad);
-            for (int64_t ow = 0; ow < g.outW; ++ow) {
-                const int64_t ws = ow * g.sW - g.padL;
-                const int64_t lo = wLo[size_t(ow)], hi = wHi[size_t(ow)];
-                float acc = Max ? std::numeric_limits<float>::lowest() : 0.f;
-                for (int64_t kh = hLo; kh < hHi; ++kh) {
-                    const float *row = in + (hs + kh * g.dH) * g.inW + ws;
-                    for (int64_t kw = lo; kw < hi; ++kw) {
-                        const float v = row[kw * g.dW];
-                        if (Max)
-                            acc = std::max(acc, v);
-                        else
-                            acc += v;
+    parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
+        for (int64_t p = pBegin; p < pEnd; ++p) {
+            const float *in = src + p * inPlane;
+            float *o = dst + p * outPlane;
+            for (int64_t oh = 0; oh < g.outH; ++oh) {
+                const int64_t hs = oh * g.sH - g.padT;
+                int64_t hLo, hHi, hPadLo, hPad;
+                validTaps(hs, g.kH, g.dH, g.inH, hLo, hHi);
+                validTaps(hs, g.kH, g.dH, g.inH + g.padB, hPadLo, hPad);
+                for (int64_t ow = 0; ow < g.outW; ++ow) {
+                    const int64_t ws = ow * g.sW - g.padL;
+                    const int64_t lo = wLo[size_t(ow)], hi = wHi[size_t(ow)];
+                    float acc = Max ? std::numeric_limits<float>::lowest() : 0.f;
+                    for (int64_t kh = hLo; kh < hHi; ++kh) {
+                        const float *row = in + (hs + kh * g.dH) * g.inW + ws;
+                        for (int64_t kw = lo; kw < hi; ++kw) {
+                            const float v = row[kw * g.dW];
+                            if (Max)
+                                acc = std::max(acc, v);
+                            else
+                                acc += v;
+                        }
                     }
+                    if (!Max) {
+                        const int64_t count = includePad ? hPad * wPad[size_t(ow)] : (hHi - hLo) * (hi - lo);
+                        acc = count > 0 ? acc / float(count) : 0.f;
+                    }
+                    o[oh * g.outW + ow] = acc;
                 }
-                if (!Max) {
-                    const int64_t count = includePad ? hPad * wPad[size_t(ow)] : (hHi - hLo) * (hi - lo);
-                    acc = count > 0 ? acc / float(count) : 0.f;
-                }
-                o[oh * g.outW + ow] = acc;
             }
         }
-    }
+    });
     ctx.outputs[0] = out;
 }
 
@@ -213,14 +215,15 @@ template <bool Max> void globalPoolOp(OpContext &ctx)
     const float *src = x.f32();
     float *dst = out.f32();
     const int threads = threadsFor(ctx, x.numel());
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t p = 0; p < planes; ++p) {
-        const float *s = src + p * plane;
-        float acc = Max ? s[0] : 0.f;
-        for (int64_t i = 0; i < plane; ++i)
-            acc = Max ? std::max(acc, s[i]) : acc + s[i];
-        dst[p] = Max ? acc : acc / float(plane);
-    }
+    parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
+        for (int64_t p = pBegin; p < pEnd; ++p) {
+            const float *s = src + p * plane;
+            float acc = Max ? s[0] : 0.f;
+            for (int64_t i = 0; i < plane; ++i)
+                acc = Max ? std::max(acc, s[i]) : acc + s[i];
+            dst[p] = Max ? acc : acc / float(plane);
+        }
+    });
     ctx.outputs[0] = out;
 }
 

@@ -136,21 +136,22 @@ void transposeTyped(const OpContext &ctx, const T *src, T *dst, const Shape &out
     const int64_t total = shapeNumel(outShape);
     const int64_t rows = inner ? total / inner : 0;
     const int threads = threadsFor(ctx, total);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-        int64_t rem = r, off = 0;
-        for (int d = rank - 2; d >= 0; --d) {
-            off += (rem % outShape[size_t(d)]) * inStrides[size_t(d)];
-            rem /= outShape[size_t(d)];
+    parallelRanges(threads, rows, 1, [&](int64_t rBegin, int64_t rEnd) {
+        for (int64_t r = rBegin; r < rEnd; ++r) {
+            int64_t rem = r, off = 0;
+            for (int d = rank - 2; d >= 0; --d) {
+                off += (rem % outShape[size_t(d)]) * inStrides[size_t(d)];
+                rem /= outShape[size_t(d)];
+            }
+            T *o = dst + r * inner;
+            const T *s = src + off;
+            if (innerStride == 1)
+                std::copy(s, s + inner, o);
+            else
+                for (int64_t i = 0; i < inner; ++i)
+                    o[i] = s[i * innerStride];
         }
-        T *o = dst + r * inner;
-        const T *s = src + off;
-        if (innerStride == 1)
-            std::copy(s, s + inner, o);
-        else
-            for (int64_t i = 0; i < inner; ++i)
-                o[i] = s[i * innerStride];
-    }
+    });
 }
 
 void transposeOp(OpContext &ctx)
@@ -683,25 +684,26 @@ void resizeOp(OpContext &ctx)
         const float *src = current.f32();
         float *dst = next.f32();
         const int threads = threadsFor(ctx, next.numel());
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int64_t p = 0; p < outer; ++p) {
-            const float *sp = src + p * in * inner;
-            float *dp = dst + p * out * inner;
-            for (int64_t o = 0; o < out; ++o) {
-                float *d = dp + o * inner;
-                const int64_t i0 = m.i0[size_t(o)], i1 = m.i1[size_t(o)];
-                const float w = m.w1[size_t(o)];
-                if (i0 < 0) {
-                    std::fill(d, d + inner, extrapolation);
-                } else if (w == 0.f) {
-                    std::copy(sp + i0 * inner, sp + (i0 + 1) * inner, d);
-                } else {
-                    const float *r0 = sp + i0 * inner, *r1 = sp + i1 * inner;
-                    for (int64_t i = 0; i < inner; ++i)
-                        d[i] = r0[i] + w * (r1[i] - r0[i]);
+        parallelRanges(threads, outer, 1, [&](int64_t pBegin, int64_t pEnd) {
+            for (int64_t p = pBegin; p < pEnd; ++p) {
+                const float *sp = src + p * in * inner;
+                float *dp = dst + p * out * inner;
+                for (int64_t o = 0; o < out; ++o) {
+                    float *d = dp + o * inner;
+                    const int64_t i0 = m.i0[size_t(o)], i1 = m.i1[size_t(o)];
+                    const float w = m.w1[size_t(o)];
+                    if (i0 < 0) {
+                        std::fill(d, d + inner, extrapolation);
+                    } else if (w == 0.f) {
+                        std::copy(sp + i0 * inner, sp + (i0 + 1) * inner, d);
+                    } else {
+                        const float *r0 = sp + i0 * inner, *r1 = sp + i1 * inner;
+                        for (int64_t i = 0; i < inner; ++i)
+                            d[i] = r0[i] + w * (r1[i] - r0[i]);
+                    }
                 }
             }
-        }
+        });
         current = next;
     }
     ctx.outputs[0] = current; // x itself when nothing changes, like Identity
