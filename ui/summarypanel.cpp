@@ -89,7 +89,12 @@ void SummaryPanel::render()
     html += row(tr("File"), QStringLiteral("<b>%1</b>").arg(m_displayName.toHtmlEscaped()));
     std::set<std::string> shown;
     for (const char *key : {"architecture", "dataset", "accuracy", "test_accuracy"}) {
-        const QString value = meta(key);
+        QString value = meta(key);
+        // Accuracies are stored as fractions ("0.9143"); show them as the percentages users read.
+        bool isNumber = false;
+        const double fraction = value.toDouble(&isNumber);
+        if (isNumber && QString::fromLatin1(key).endsWith(QLatin1String("accuracy")) && fraction >= 0 && fraction <= 1)
+            value = formatPercent(fraction);
         if (!value.isEmpty())
             html += row(metadataLabel(key), value.toHtmlEscaped());
         shown.insert(key);
