@@ -427,6 +427,15 @@ void writeModel(const Model &model, const std::string &path)
         for (const auto &[k, v] : model.metadata)
             writeStringAttr(ctx, meta.get(), k, v);
     }
+    if (!model.analysis.empty()) {
+        // One string dataset per result; names are escaped like initializer names.
+        Handle analysis = createGroup(ctx, file.get(), "analysis");
+        for (const auto &[k, v] : model.analysis) {
+            writeStringDataset(ctx, analysis.get(), escapeName(k), v);
+            Handle ds(H5Dopen2(analysis.get(), escapeName(k).c_str(), H5P_DEFAULT), H5Dclose);
+            writeStringAttr(ctx, ds.get(), "name", k);
+        }
+    }
     if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
         ctx.fail("cannot write the file (disk full?)");
 }
@@ -632,6 +641,15 @@ Model readModel(hid_t file, const Ctx &ctx)
             model.metadata[key] = readString(ctx, attr.get(), true, "/metadata attribute " + q(key));
         }
     }
+    if (linkExists(file, "analysis")) {
+        Handle analysis(ctx.check(H5Gopen2(file, "analysis", H5P_DEFAULT), "cannot open /analysis"), H5Gclose);
+        for (const std::string &key : childNames(ctx, analysis.get(), "/analysis")) {
+            Handle ds(ctx.check(H5Dopen2(analysis.get(), key.c_str(), H5P_DEFAULT), "cannot open /analysis/" + key),
+                      H5Dclose);
+            const std::string name = hasAttr(ds.get(), "name") ? readStringAttr(ctx, ds.get(), "name") : unescapeName(key);
+            model.analysis[name] = readString(ctx, ds.get(), false, "/analysis/" + key);
+        }
+    }
     g.ensureUniqueNodeNames();
     return model;
 }
@@ -659,14 +677,9 @@ public:
     std::string extension() const override { return "h5"; }
     bool supportsFile(const std::string &path) const override
     {
-        const auto dot = path.rfind('.');
-        if (dot != std::string::npos) {
-            std::string ext = path.substr(dot + 1);
-            for (char &c : ext)
-                c = char(std::tolower(static_cast<unsigned char>(c)));
-            if (ext == "h5" || ext == "hdf5")
-                return true;
-        }
+        const std::string ext = fileExtension(path);
+        if (ext == "h5" || ext == "hdf5")
+            return true;
         std::lock_guard lock(hdf5Mutex());
         quietErrors();
         return H5Fis_hdf5(path.c_str()) > 0;

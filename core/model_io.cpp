@@ -18,9 +18,7 @@ std::unique_ptr<ModelFormat> createH5Format();
 Model parseOnnxBytes(const std::string &bytes, const std::string &sourceName);
 Model parseH5Bytes(const std::string &bytes, const std::string &sourceName);
 
-namespace {
-
-std::string lowerExtension(const std::string &path)
+std::string fileExtension(const std::string &path)
 {
     const auto slash = path.find_last_of("/\\");
     const auto dot = path.rfind('.');
@@ -30,6 +28,8 @@ std::string lowerExtension(const std::string &path)
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
     return ext;
 }
+
+namespace {
 
 // Unique names, a topological order and the shape of every value. inferShapes also builds a Session, so an
 // unsupported operator fails here, with the node, op type and file in the message.
@@ -65,7 +65,7 @@ const std::vector<std::unique_ptr<ModelFormat>> &modelFormats()
 
 const ModelFormat *formatForFile(const std::string &path)
 {
-    const std::string ext = lowerExtension(path);
+    const std::string ext = fileExtension(path);
     for (const auto &f : modelFormats())
         if (!ext.empty() && (ext == f->extension() || (ext == "hdf5" && f->extension() == "h5")))
             return f.get();
@@ -110,7 +110,7 @@ Model loadModel(const std::string &spec)
 
 void saveModel(const Model &model, const std::string &path)
 {
-    const std::string ext = lowerExtension(path);
+    const std::string ext = fileExtension(path);
     for (const auto &f : modelFormats()) {
         if (ext == f->extension() || (ext == "hdf5" && f->extension() == "h5")) {
             if (!(f->capabilities() & ModelFormat::Write))

@@ -40,6 +40,9 @@ void saveModel(const Model &model, const std::string &path);
 Model readOnnxBytes(const std::string &bytes, const std::string &sourceName);
 Model readH5Bytes(const std::string &bytes, const std::string &sourceName);
 
+// Lower-case extension of a file name without the dot ("" when there is none): "Model.ONNX" -> "onnx".
+std::string fileExtension(const std::string &path);
+
 // Built-in demo models (resources/, compiled in): names and loader.
 std::vector<std::string> demoModelNames(); // {"demo", "demo-resnet"}
 bool isDemoModel(const std::string &spec);

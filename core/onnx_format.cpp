@@ -707,14 +707,9 @@ public:
     std::string extension() const override { return "onnx"; }
     bool supportsFile(const std::string &path) const override
     {
-        const auto dot = path.rfind('.');
-        if (dot != std::string::npos) {
-            std::string ext = path.substr(dot + 1);
-            for (char &c : ext)
-                c = char(std::tolower(static_cast<unsigned char>(c)));
-            if (ext == "onnx")
-                return true;
-        }
+        const std::string ext = fileExtension(path);
+        if (ext == "onnx")
+            return true;
         // Content sniffing: a ModelProto starts with field 1 (ir_version, varint) = tag byte 0x08.
         std::ifstream in(path, std::ios::binary);
         char first = 0;
