@@ -102,6 +102,9 @@ struct Model {
     std::string producerName;
     std::string sourcePath;  // file it was read from, "demo", ...
     std::map<std::string, std::string> metadata;
+    // Analysis results kept with the model (name -> JSON text, e.g. "sensitivity"): saved in the native .h5
+    // as /analysis, ignored by ONNX export.
+    std::map<std::string, std::string> analysis;
 
     Model deepCopy() const;
     std::vector<LayerInfo> layers() const;
