@@ -5,7 +5,9 @@
 // each block, so the Inspect view can draw the levels and clipping range and report the error the choice
 // would cause. Symmetric grids use levels q * scale, q in [-(2^(b-1) - 1), 2^(b-1) - 1] (no -2^(b-1), so the
 // grid is symmetric); asymmetric grids use (q - zeroPoint) * scale, q in [0, 2^b - 1], with zero exactly
-// representable. Scales come from the block's min / max (no clipping search in this version).
+// representable. Scales come from the block's min / max (no clipping search in this version); values round to
+// the nearest level, ties to even. NaN weights stay NaN, +-Inf clamp to the grid's ends, and neither counts
+// towards a block's range.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +56,9 @@ WeightError weightError(const Tensor &original, const Tensor &approx);
 int64_t quantizedBytes(const Shape &shape, const QuantSpec &spec, int channelAxis = 0);
 
 // Magnitude pruning: the threshold below which |w| is pruned so that `ratio` of the weights become zero
-// (ties at the threshold are pruned in index order until the count is exact).
+// (ties at the threshold are pruned in index order until the count is exact). The count is
+// round(ratio * numel); NaN weights rank as the largest. Throws cw::Error for a ratio outside [0, 1].
+// magnitudeThreshold returns the largest pruned magnitude (0 when nothing is pruned).
 float magnitudeThreshold(const Tensor &w, double ratio);
 Tensor pruneMagnitude(const Tensor &w, double ratio);
 

@@ -5,8 +5,8 @@
 // float initializer input of rank >= 2 (Model::layers()' weightName). Output channels are axis 0 of the
 // weight, except ConvTranspose (axis 1 per group) and Gemm with transB = 0 / MatMul (last axis).
 // Moments are merged from per-chunk partial sums, so the layers are processed in parallel in one sweep
-// over the weights (plus a second sweep of each chunk, still in cache, for the outlier count, which needs
-// the mean and std). NaN and Inf are counted and excluded from every other statistic.
+// over the weights (plus a second sweep for the outlier count, which needs the mean and std). NaN and Inf
+// are counted and excluded from every other statistic.
 #pragma once
 
 #include <cstdint>
