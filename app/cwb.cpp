@@ -36,6 +36,7 @@ commands:
   info MODEL [--json]                          nodes, op types, shapes, parameters, bytes
   run MODEL --input IN.npy --output OUT.npy    inference (other inputs/outputs: --input NAME=PATH, --output NAME=PATH)
   eval MODEL --data DATA [--limit N] [--batch B] [--threads T] [--json]
+       [--scale S] [--mean M[,M...]] [--std S[,S...]] [--layout nchw|nhwc|auto]   preprocessing of the data
   bench MODEL [--batch B] [--threads T] [--iterations N] [--warmup N] [--json]
   train --arch cnn|resnet -o OUT.h5 [--data DATA] [--epochs E] [--batch B] [--lr LR] [--seed S] [--limit N] [--threads T] [--json]
   export MODEL -o OUT.onnx|OUT.h5
@@ -280,14 +281,54 @@ int cmdRun(int argc, char **argv)
     return 0;
 }
 
+// "0.5" or "0.485,0.456,0.406" -> floats.
+std::vector<float> floatList(const Args &args, const std::string &key)
+{
+    std::vector<float> values;
+    auto v = args.value(key);
+    if (!v)
+        return values;
+    std::stringstream in(*v);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        try {
+            size_t used = 0;
+            values.push_back(std::stof(item, &used));
+            if (used != item.size())
+                throw std::invalid_argument("");
+        } catch (const std::exception &) {
+            throw cw::Error("--" + key + " expects comma-separated numbers, got '" + *v + "'");
+        }
+    }
+    return values;
+}
+
+// Dataset preprocessing from --scale, --mean, --std and --layout (see core/dataset.h).
+cw::Preprocess preprocessArgs(const Args &args)
+{
+    cw::Preprocess pre;
+    pre.scale = float(args.number("scale", pre.scale));
+    pre.mean = floatList(args, "mean");
+    pre.std = floatList(args, "std");
+    const std::string layout = args.value("layout").value_or("auto");
+    if (layout == "nchw")
+        pre.layout = cw::Preprocess::Layout::NCHW;
+    else if (layout == "nhwc")
+        pre.layout = cw::Preprocess::Layout::NHWC;
+    else if (layout != "auto")
+        throw cw::Error("--layout expects nchw, nhwc or auto, got '" + layout + "'");
+    return pre;
+}
+
 int cmdEval(int argc, char **argv)
 {
-    const Args args = parseArgs(argc, argv, 2, {"json"}, {"data", "limit", "batch", "threads"});
+    const Args args = parseArgs(argc, argv, 2, {"json"},
+                                {"data", "limit", "batch", "threads", "scale", "mean", "std", "layout"});
     const std::string modelSpec = modelArg(args);
     const std::string dataSpec = args.require("data");
     const int64_t limit = args.integer("limit", 0);
     cw::Session session(cw::loadModel(modelSpec), cw::SessionOptions{int(args.integer("threads", 0))});
-    const cw::Dataset data = cw::loadDataset(dataSpec, {}, limit);
+    const cw::Dataset data = cw::loadDataset(dataSpec, preprocessArgs(args), limit);
     cw::EvalOptions options;
     options.batchSize = args.integer("batch", options.batchSize);
     const cw::EvalResult r = cw::evaluate(session, data, options, terminalProgress());

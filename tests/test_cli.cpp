@@ -105,6 +105,13 @@ void TestCli::eval()
     QVERIFY(j["accuracy"].toDouble() > 0.8);
     QVERIFY(j["top5"].toDouble() >= j["accuracy"].toDouble());
     QVERIFY(j["loss"].toDouble() > 0);
+
+    // Preprocessing reaches the data: the demo was trained on [0, 1] pixels, so mean/std normalisation
+    // (pixels -> [-1, 1]) must change its loss.
+    const Result normalised = cwb({"eval", "demo", "--data", "fashion-mnist", "--limit", "500", "--mean", "0.5", "--std",
+                                   "0.5", "--json"});
+    QVERIFY2(normalised.exitCode == 0, normalised.err.constData());
+    QVERIFY(std::abs(json(normalised)["loss"].toDouble() - j["loss"].toDouble()) > 0.1);
 }
 
 void TestCli::bench()
@@ -164,6 +171,10 @@ void TestCli::errors_data()
     QTest::newRow("bad integer") << QStringList{"bench", "demo", "--batch", "many"} << 1 << "--batch";
     QTest::newRow("missing dataset") << QStringList{"eval", "demo", "--data", "/nonexistent/x.npz"} << 1
                                      << "/nonexistent/x.npz";
+    QTest::newRow("bad preprocessing layout") << QStringList{"eval", "demo", "--data", "fashion-mnist", "--layout", "hwc"}
+                                              << 1 << "--layout";
+    QTest::newRow("bad mean list") << QStringList{"eval", "demo", "--data", "fashion-mnist", "--mean", "0.5,x"} << 1
+                                   << "--mean";
     QTest::newRow("export to unknown extension") << QStringList{"export", "demo", "-o", "/tmp/x.unknown"} << 1
                                                  << "x.unknown";
 }
