@@ -21,6 +21,7 @@
 #include "core/model_io.h"
 #include "core/ops.h"
 #include "core/quantize.h"
+#include "core/sensitivity.h"
 #include "core/session.h"
 #include "core/stats.h"
 #include "core/train.h"
@@ -43,6 +44,9 @@ commands:
   ops                                          operators the engine supports
   stats MODEL [--layer NAME] [--outlier-k K] [--threads T] [--json]
                                                weight statistics per layer and output channel, bytes per bit-width
+  sensitivity MODEL --data DATA [--prune 0.3,0.5,0.7,0.9] [--bits 8,6,4,3,2] [--limit N] [--layer NAME]
+              [--granularity tensor|channel|group] [--batch B] [--threads T] [--no-cache] [-o OUT.h5] [--json]
+                                               accuracy drop when each layer alone is pruned / quantized
 
 MODEL is a .onnx or .h5 path, or "demo" / "demo-resnet" (built in).
 DATA is a path (IDX .gz, .npy, .npz, .h5) or "fashion-mnist" (test split) / "fashion-mnist:train".
@@ -440,6 +444,92 @@ int cmdExport(int argc, char **argv)
     return 0;
 }
 
+// "0.3,0.5" -> {0.3, 0.5}; "" -> {} (that kind of setting is skipped).
+std::vector<double> numberList(const std::string &key, const std::string &text)
+{
+    std::vector<double> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty())
+            continue;
+        try {
+            size_t used = 0;
+            out.push_back(std::stod(item, &used));
+            if (used != item.size())
+                throw std::invalid_argument("");
+        } catch (const std::exception &) {
+            throw cw::Error("--" + key + " expects a comma-separated list of numbers, got '" + text + "'");
+        }
+    }
+    return out;
+}
+
+int cmdSensitivity(int argc, char **argv)
+{
+    const Args args = parseArgs(argc, argv, 2, {"json", "no-cache"},
+                                {"data", "prune", "bits", "limit", "layer", "granularity", "batch", "threads", "output"});
+    const std::string modelSpec = modelArg(args);
+    const std::string dataSpec = args.require("data");
+    cw::SensitivityOptions options;
+    if (auto v = args.value("prune"))
+        options.pruneRatios = numberList("prune", *v);
+    if (auto v = args.value("bits")) {
+        options.bits.clear();
+        for (double b : numberList("bits", *v)) {
+            if (b != double(int(b)))
+                throw cw::Error("--bits expects whole bit-widths, got " + std::to_string(b));
+            options.bits.push_back(int(b));
+        }
+    }
+    options.limit = args.integer("limit", options.limit);
+    options.batchSize = args.integer("batch", options.batchSize);
+    options.threads = int(args.integer("threads", 0));
+    options.layers = args.values("layer");
+    options.cacheActivations = !args.flag("no-cache");
+    if (auto g = args.value("granularity")) {
+        if (*g == "tensor")
+            options.granularity = cw::Granularity::Tensor;
+        else if (*g == "channel")
+            options.granularity = cw::Granularity::Channel;
+        else if (*g == "group")
+            options.granularity = cw::Granularity::Group;
+        else
+            throw cw::Error("--granularity expects tensor, channel or group, got '" + *g + "'");
+    }
+    cw::Model model = cw::loadModel(modelSpec);
+    const cw::Dataset data = cw::loadDataset(dataSpec, {}, options.limit);
+    const cw::SensitivityResult r = cw::analyzeSensitivity(model, data, options, terminalProgress());
+    const std::string text = cw::sensitivityToJson(r);
+    if (auto out = args.value("output")) {
+        model.analysis[cw::kSensitivityKey] = text;
+        cw::saveModel(model, *out);
+    }
+    if (args.flag("json")) {
+        std::cout << json::parse(text).dump(2) << '\n';
+        return 0;
+    }
+    std::printf("baseline accuracy %.2f%%  loss %.4f  (%lld samples of %s, %.1f s)\n", r.baselineAccuracy * 100,
+                r.baselineLoss, (long long)r.samples, dataSpec.c_str(), r.seconds);
+    std::printf("%-24s", "accuracy drop (pp)");
+    for (double p : options.pruneRatios)
+        std::printf(" %7s", ("p" + cw::settingKey(p)).c_str());
+    for (int b : options.bits)
+        std::printf(" %7s", (std::to_string(b) + "-bit").c_str());
+    std::printf("\n");
+    for (const cw::LayerSensitivity &l : r.layers) {
+        std::printf("%-24s", l.name.c_str());
+        for (const cw::SensitivityTrial &t : l.prune)
+            std::printf(" %7.2f", t.drop * 100);
+        for (const cw::SensitivityTrial &t : l.bits)
+            std::printf(" %7.2f", t.drop * 100);
+        std::printf("\n");
+    }
+    std::printf("Spearman (proxy damage vs drop): prune sqnr %.2f, output error %.2f; bits sqnr %.2f, output error %.2f\n",
+                r.spearmanPrune.sqnr, r.spearmanPrune.outputError, r.spearmanBits.sqnr, r.spearmanBits.outputError);
+    return 0;
+}
+
 int cmdStats(int argc, char **argv)
 {
     const Args args = parseArgs(argc, argv, 2, {"json"}, {"layer", "outlier-k", "threads"});
@@ -539,6 +629,8 @@ int main(int argc, char **argv)
             return cmdOps(argc, argv);
         if (command == "stats")
             return cmdStats(argc, argv);
+        if (command == "sensitivity")
+            return cmdSensitivity(argc, argv);
         std::fprintf(stderr, "cwb: unknown command '%s' (try cwb --help)\n", command.c_str());
         return 2;
     } catch (const std::exception &e) {

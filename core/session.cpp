@@ -72,13 +72,31 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         if (!values.count(name))
             values[name] = t; // extra feeds may override intermediates (used by sensitivity caching)
     std::set<std::string> wantedSet(wanted.begin(), wanted.end());
+    // Only nodes the wanted outputs depend on run, and a value given as a feed is not recomputed: a
+    // sensitivity trial feeds the cached activations entering a layer and asks for the graph output, so only
+    // the network from that layer on runs. One backward pass over the node names, cheap next to any kernel.
+    std::vector<char> needed(g.nodes.size(), 1);
+    if (!keepAll) {
+        std::set<std::string> need = wantedSet;
+        for (size_t i = g.nodes.size(); i-- > 0;) {
+            const Node &node = g.nodes[i];
+            bool any = false;
+            for (const std::string &o : node.outputs)
+                any = any || (!o.empty() && need.count(o) && !values.count(o));
+            needed[i] = any;
+            if (any)
+                for (const std::string &in : node.inputs)
+                    if (!in.empty())
+                        need.insert(in);
+        }
+    }
 
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &node = g.nodes[i];
         bool computed = true;
         for (const std::string &o : node.outputs)
             computed = computed && !o.empty() && values.count(o);
-        if (computed)
+        if (computed || !needed[i])
             continue;
         OpContext ctx{node, {}, {}, m_threads};
         ctx.inputs.reserve(node.inputs.size());
