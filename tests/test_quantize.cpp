@@ -271,6 +271,60 @@ private slots:
         QCOMPARE(rc.grids[3].scale, 70.f / 127.f);  // channel 1, row 3
     }
 
+    void channelAxisLayouts_data()
+    {
+        QTest::addColumn<Shape>("shape");
+        QTest::addColumn<int>("axis");
+        QTest::addColumn<Granularity>("granularity");
+        QTest::addColumn<int64_t>("groupSize");
+        QTest::newRow("ConvTranspose [6,5,3,3] axis 1, channel") << Shape{6, 5, 3, 3} << 1 << Granularity::Channel << int64_t(0);
+        QTest::newRow("ConvTranspose [6,5,3,3] axis 1, group 4 (straddles kernels)")
+            << Shape{6, 5, 3, 3} << 1 << Granularity::Group << int64_t(4);
+        QTest::newRow("MatMul [70,33] axis 1, channel") << Shape{70, 33} << 1 << Granularity::Channel << int64_t(0);
+        QTest::newRow("MatMul [70,33] axis 1, group 16 (partial last)") << Shape{70, 33} << 1 << Granularity::Group << int64_t(16);
+        QTest::newRow("[4,7,9] axis 1, group 5") << Shape{4, 7, 9} << 1 << Granularity::Group << int64_t(5);
+        QTest::newRow("[7,1] axis 1, one channel") << Shape{7, 1} << 1 << Granularity::Group << int64_t(3);
+    }
+
+    void channelAxisLayouts()
+    {
+        // Any channel axis gives what axis 0 gives on the tensor with that axis moved to the front (the
+        // remaining axes flattened in order): the quantizer takes different paths for the two layouts.
+        QFETCH(Shape, shape);
+        QFETCH(int, axis);
+        QFETCH(Granularity, granularity);
+        QFETCH(int64_t, groupSize);
+        const Tensor w = gaussianTensor(shape, 11);
+        int64_t outer = 1, inner = 1;
+        for (int a = 0; a < axis; ++a)
+            outer *= shape[size_t(a)];
+        for (size_t a = size_t(axis) + 1; a < shape.size(); ++a)
+            inner *= shape[a];
+        const int64_t c = shape[size_t(axis)];
+        auto moveToFront = [&](const Tensor &t, bool back) {
+            Tensor out(DType::Float32, back ? shape : Shape{c, outer * inner});
+            for (int64_t o = 0; o < outer; ++o)
+                for (int64_t ch = 0; ch < c; ++ch)
+                    for (int64_t i = 0; i < inner; ++i) {
+                        const int64_t a = (o * c + ch) * inner + i, b = (ch * outer + o) * inner + i;
+                        out.data<float>()[back ? a : b] = t.data<float>()[back ? b : a];
+                    }
+            return out;
+        };
+        for (bool symmetric : {true, false}) {
+            const QuantSpec s = spec(3, granularity, symmetric, groupSize);
+            const QuantResult r = fakeQuantize(w, s, axis);
+            const QuantResult ref = fakeQuantize(moveToFront(w, false), s, 0);
+            QCOMPARE(r.grids.size(), ref.grids.size());
+            for (size_t g = 0; g < r.grids.size(); ++g) {
+                QCOMPARE(r.grids[g].scale, ref.grids[g].scale);
+                QCOMPARE(r.grids[g].zeroPoint, ref.grids[g].zeroPoint);
+            }
+            QCOMPARE(values(r.dequantized), values(moveToFront(ref.dequantized, true)));
+            QCOMPARE(cw::quantizedBytes(shape, s, axis), cw::quantizedBytes(ref.dequantized.shape(), s, 0));
+        }
+    }
+
     void nonFiniteWeights()
     {
         const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
