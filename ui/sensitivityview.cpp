@@ -598,8 +598,8 @@ void SensitivityView::redraw()
         line->setPen(QPen(Qt::darkGray, 1.2, Qt::DashLine));
         auto *label = new QCPItemText(m_lines);
         label->position->setType(QCPItemPosition::ptAxisRectRatio);
-        label->position->setCoords(0.02, 0.97);
-        label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+        label->position->setCoords(0.98, 0.97);
+        label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
         label->setText(m_selected.isEmpty() ? tr("baseline %1% (dashed)").arg(m_baseline * 100, 0, 'f', 1)
                                             : tr("%1 — baseline %2% (dashed)").arg(m_selected).arg(m_baseline * 100, 0, 'f', 1));
         label->setColor(m_selected.isEmpty() ? Qt::darkGray : kSelectedColor);
