@@ -20,7 +20,8 @@
 // output error) and the measured drops, over all layer × setting trials of one kind, says how far the fast
 // estimate can be trusted: +1 means it orders the trials exactly as the measurement does.
 //
-// Reproducible: data in file order, no randomness (pruning ties are broken by index). The stop token is
+// A weight initializer shared by several nodes is compressed for all of them in that layer's trials (the
+// trial replaces the initializer). Reproducible: data in file order, no randomness (pruning ties are broken by index). The stop token is
 // checked between trials and batches; a cancelled run throws cw::Cancelled and returns nothing.
 #pragma once
 

@@ -157,6 +157,22 @@ private slots:
         QVERIFY(cached.layers.size() >= 2);
     }
 
+    // The mechanism behind caching: a value given as an extra feed is used as is (the nodes before it do not
+    // run), so feeding batch B's activation with batch A's input gives batch B's logits.
+    void sessionUsesFedIntermediates()
+    {
+        const Session session(m_model);
+        const Graph &g = session.model().graph;
+        const std::string in = g.inputs.front().name, out = g.outputs.front().name;
+        const std::string mid = g.findNode("fc1")->inputs.front();
+        const Tensor a = m_data.batch(0, 8), b = m_data.batch(8, 8);
+        const Tensor midB = session.run({{in, b}}, {mid}).at(mid);
+        const Tensor expected = session.run({{in, b}}, {out}).at(out);
+        const Tensor mixed = session.run({{in, a}, {mid, midB}}, {out}).at(out);
+        QCOMPARE(testutil::mismatch(mixed, expected, 0, 0), QString());
+        QVERIFY(!testutil::mismatch(session.run({{in, a}}, {out}).at(out), expected, 0, 0).isEmpty());
+    }
+
     void spearmanHandComputed_data()
     {
         QTest::addColumn<QVector<double>>("a");
