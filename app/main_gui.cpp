@@ -1,10 +1,12 @@
 // compression-workbench: the Qt Widgets front end. Argument parsing and wiring only; the window lives in ui/.
 //
 //   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--screenshot PNG]
+//                         [--inspect LAYER [--bits N|float] [--prune RATIO]]
 //
 // Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.
 // --screenshot loads (and with --evaluate, evaluates), renders the window to a PNG and exits: 0 on
-// success, 1 with a message on stderr otherwise.
+// success, 1 with a message on stderr otherwise. --inspect selects a layer and shows the Inspect tab (its
+// activation histogram is collected before the screenshot); --bits / --prune set its what-if controls.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
@@ -14,6 +16,7 @@
 
 #include <cstdio>
 
+#include "ui/inspectview.h"
 #include "ui/mainwindow.h"
 
 #ifndef CW_VERSION
@@ -53,7 +56,14 @@ int main(int argc, char *argv[])
     const QCommandLineOption screenshotOption(QStringLiteral("screenshot"),
                                               QStringLiteral("Render the window to PNG once ready, then exit."),
                                               QStringLiteral("PNG"));
-    parser.addOptions({openOption, dataOption, limitOption, evaluateOption, screenshotOption});
+    const QCommandLineOption inspectOption(QStringLiteral("inspect"), QStringLiteral("Select LAYER and show the Inspect tab."),
+                                           QStringLiteral("LAYER"));
+    const QCommandLineOption bitsOption(QStringLiteral("bits"), QStringLiteral("Inspect what-if bit-width: 2..8 or \"float\"."),
+                                        QStringLiteral("N"));
+    const QCommandLineOption pruneOption(QStringLiteral("prune"), QStringLiteral("Inspect what-if pruning ratio, 0..0.95."),
+                                         QStringLiteral("RATIO"));
+    parser.addOptions({openOption, dataOption, limitOption, evaluateOption, screenshotOption, inspectOption, bitsOption,
+                       pruneOption});
     parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("Model to open (same as --open)."), QStringLiteral("[model]"));
     parser.process(app);
 
@@ -69,6 +79,25 @@ int main(int argc, char *argv[])
         std::fprintf(stderr, "compression-workbench: --limit expects a non-negative number\n");
         return 2;
     }
+    int bits = -1;
+    if (parser.isSet(bitsOption)) {
+        bool ok = false;
+        bits = parser.value(bitsOption) == QLatin1String("float") ? 0 : parser.value(bitsOption).toInt(&ok);
+        if (bits != 0 && (!ok || bits < 2 || bits > 8)) {
+            std::fprintf(stderr, "compression-workbench: --bits expects 2..8 or \"float\"\n");
+            return 2;
+        }
+    }
+    double prune = -1;
+    if (parser.isSet(pruneOption)) {
+        bool ok = false;
+        prune = parser.value(pruneOption).toDouble(&ok);
+        if (!ok || prune < 0 || prune > 0.95) {
+            std::fprintf(stderr, "compression-workbench: --prune expects a ratio in [0, 0.95]\n");
+            return 2;
+        }
+    }
+    const QString inspectLayer = parser.value(inspectOption);
     const QString screenshot = parser.value(screenshotOption);
     const bool evaluate = parser.isSet(evaluateOption);
     const bool batch = !screenshot.isEmpty();
@@ -99,6 +128,20 @@ int main(int argc, char *argv[])
     };
 
     QObject::connect(&window, &cw::ui::MainWindow::modelLoaded, &window, [&]() {
+        cw::ui::InspectView *inspect = window.inspectView();
+        if (bits >= 0)
+            inspect->setBits(bits);
+        if (prune >= 0)
+            inspect->setPruneRatio(prune);
+        if (!inspectLayer.isEmpty() && !window.showInspect(inspectLayer)) {
+            fail(QStringLiteral("no layer named '%1' in the model").arg(inspectLayer));
+            return;
+        }
+        if (batch && !evaluate && inspect->activationJob()) {
+            // The activation histogram belongs in the picture: wait for it (a failure shows as a note).
+            QObject::connect(inspect, &cw::ui::InspectView::activationsFinished, &window, takeScreenshot);
+            return;
+        }
         if (evaluate) {
             if (!window.evaluate())
                 fail(QStringLiteral("could not start the evaluation"));

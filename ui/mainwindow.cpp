@@ -21,6 +21,7 @@
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTableView>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -29,6 +30,8 @@
 #include "ui/evaluatedialog.h"
 #include "ui/evaluatejob.h"
 #include "ui/formatting.h"
+#include "ui/graphpanel.h"
+#include "ui/inspectview.h"
 #include "ui/layertablemodel.h"
 #include "ui/modeljobs.h"
 #include "ui/parameterchart.h"
@@ -41,6 +44,14 @@ const char kOpenDirKey[] = "lastDirs/open";
 const char kExportDirKey[] = "lastDirs/export";
 const char kDatasetDirKey[] = "lastDirs/dataset";
 const char kAppName[] = "Compression Workbench";
+
+// View-menu entry for analysis tab `index`: Ctrl+1 … Ctrl+9 in tab order.
+void addTabAction(QMenu *menu, QTabWidget *tabs, int index)
+{
+    QAction *action = menu->addAction(tabs->tabText(index), tabs, [tabs, index]() { tabs->setCurrentIndex(index); });
+    if (index < 9)
+        action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + index)));
+}
 
 QString settingsDir(const char *key)
 {
@@ -125,10 +136,20 @@ void MainWindow::createCentralWidget()
     m_chart->setObjectName(QStringLiteral("parameterChart"));
     connect(m_chart, &ParameterChart::layerClicked, this, &MainWindow::onChartLayerClicked);
 
+    m_graph = new GraphPanel;
+    connect(m_graph, &GraphPanel::layerClicked, this, &MainWindow::onChartLayerClicked);
+    m_overviewSplitter = new QSplitter(Qt::Horizontal);
+    m_overviewSplitter->setObjectName(QStringLiteral("overviewSplitter"));
+    m_overviewSplitter->addWidget(m_chart);
+    m_overviewSplitter->addWidget(m_graph);
+    m_overviewSplitter->setStretchFactor(0, 1);
+    m_overviewSplitter->setStretchFactor(1, 0);
+    m_overviewSplitter->setChildrenCollapsible(false);
+
     m_sideSplitter = new QSplitter(Qt::Vertical);
     m_sideSplitter->setObjectName(QStringLiteral("sideSplitter"));
     m_sideSplitter->addWidget(m_summary);
-    m_sideSplitter->addWidget(m_chart);
+    m_sideSplitter->addWidget(m_overviewSplitter);
     m_sideSplitter->setStretchFactor(0, 0);
     m_sideSplitter->setStretchFactor(1, 1);
     m_sideSplitter->setSizes({340, 520});
@@ -136,11 +157,18 @@ void MainWindow::createCentralWidget()
 
     m_mainSplitter = new QSplitter(Qt::Horizontal);
     m_mainSplitter->setObjectName(QStringLiteral("mainSplitter"));
+    m_inspect = new InspectView;
+    m_inspect->setDataset(m_datasetSpec);
+    m_tabs = new QTabWidget;
+    m_tabs->setObjectName(QStringLiteral("analysisTabs"));
+    m_tabs->setDocumentMode(true);
+    addAnalysisTab(m_sideSplitter, tr("Overview"));
+    addAnalysisTab(m_inspect, tr("Inspect"));
     m_mainSplitter->addWidget(left);
-    m_mainSplitter->addWidget(m_sideSplitter);
-    m_mainSplitter->setStretchFactor(0, 3);
-    m_mainSplitter->setStretchFactor(1, 2);
-    m_mainSplitter->setSizes({880, 520});
+    m_mainSplitter->addWidget(m_tabs);
+    m_mainSplitter->setStretchFactor(0, 2);
+    m_mainSplitter->setStretchFactor(1, 3);
+    m_mainSplitter->setSizes({560, 840});
     m_mainSplitter->setChildrenCollapsible(false);
     setCentralWidget(m_mainSplitter);
 }
@@ -166,6 +194,11 @@ void MainWindow::createActions()
     QMenu *modelMenu = menuBar()->addMenu(tr("&Model"));
     m_evaluateAct = modelMenu->addAction(tr("&Evaluate…"), this, &MainWindow::evaluateDialog);
     m_evaluateAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+
+    m_viewMenu = menuBar()->addMenu(tr("&View"));
+    m_viewMenu->setObjectName(QStringLiteral("viewMenu"));
+    for (int i = 0; i < m_tabs->count(); ++i)
+        addTabAction(m_viewMenu, m_tabs, i);
 
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     QAction *aboutAct = help->addAction(tr("&About Compression Workbench"), this, &MainWindow::about);
@@ -213,6 +246,8 @@ void MainWindow::readSettings()
     restoreState(settings.value(QStringLiteral("mainWindow/state")).toByteArray());
     m_mainSplitter->restoreState(settings.value(QStringLiteral("mainWindow/mainSplitter")).toByteArray());
     m_sideSplitter->restoreState(settings.value(QStringLiteral("mainWindow/sideSplitter")).toByteArray());
+    m_overviewSplitter->restoreState(settings.value(QStringLiteral("mainWindow/overviewSplitter")).toByteArray());
+    m_tabs->setCurrentIndex(settings.value(QStringLiteral("mainWindow/analysisTab"), 0).toInt());
     m_datasetSpec = settings.value(QStringLiteral("evaluate/dataset"), m_datasetSpec).toString();
     m_evalLimit = settings.value(QStringLiteral("evaluate/limit"), m_evalLimit).toLongLong();
     m_recentDatasets = settings.value(QStringLiteral("evaluate/recentDatasets")).toStringList();
@@ -225,6 +260,8 @@ void MainWindow::writeSettings()
     settings.setValue(QStringLiteral("mainWindow/state"), saveState());
     settings.setValue(QStringLiteral("mainWindow/mainSplitter"), m_mainSplitter->saveState());
     settings.setValue(QStringLiteral("mainWindow/sideSplitter"), m_sideSplitter->saveState());
+    settings.setValue(QStringLiteral("mainWindow/overviewSplitter"), m_overviewSplitter->saveState());
+    settings.setValue(QStringLiteral("mainWindow/analysisTab"), m_tabs->currentIndex());
     settings.setValue(QStringLiteral("evaluate/dataset"), m_datasetSpec);
     settings.setValue(QStringLiteral("evaluate/limit"), m_evalLimit);
     settings.setValue(QStringLiteral("evaluate/recentDatasets"), m_recentDatasets);
@@ -581,6 +618,7 @@ void MainWindow::setDataset(const QString &datasetSpec, qint64 limit)
 {
     m_datasetSpec = datasetSpec;
     m_evalLimit = qMax<qint64>(0, limit);
+    m_inspect->setDataset(datasetSpec);
 }
 
 void MainWindow::setModel(const cw::Model &model, const QString &spec)
@@ -600,6 +638,8 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     for (int c : {int(LayerTableModel::Op), int(LayerTableModel::Parameters), int(LayerTableModel::Bytes)})
         m_table->setColumnWidth(c, qMax(90, m_table->columnWidth(c) + 16));
     m_chart->setLayers(m_layerModel->layers());
+    m_graph->setModel(&*m_model);
+    m_inspect->setModel(m_model);
     // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
     // current row and highlight a bar nobody chose).
     m_summary->setFocus();
@@ -696,6 +736,40 @@ void MainWindow::onTableRowChanged()
     const QModelIndex current = m_table->selectionModel()->currentIndex();
     const int row = current.isValid() ? m_proxy->mapToSource(current).row() : -1;
     m_chart->setSelectedRow(row);
+    m_graph->setSelectedRow(row);
+    m_inspect->setLayer(row >= 0 ? QString::fromStdString(m_layerModel->layer(row).name) : QString());
+}
+
+int MainWindow::addAnalysisTab(QWidget *view, const QString &title)
+{
+    const int index = m_tabs->addTab(view, title);
+    if (m_viewMenu)
+        addTabAction(m_viewMenu, m_tabs, index);
+    return index;
+}
+
+bool MainWindow::selectLayer(const QString &name)
+{
+    const int row = m_layerModel->rowOfLayer(name);
+    if (row < 0)
+        return false;
+    onChartLayerClicked(row);
+    return true;
+}
+
+QString MainWindow::selectedLayer() const
+{
+    const QModelIndex current = m_table->selectionModel()->currentIndex();
+    return current.isValid() ? QString::fromStdString(m_layerModel->layer(m_proxy->mapToSource(current).row()).name)
+                             : QString();
+}
+
+bool MainWindow::showInspect(const QString &layer)
+{
+    if (!selectLayer(layer))
+        return false;
+    m_tabs->setCurrentWidget(m_inspect);
+    return true;
 }
 
 void MainWindow::onChartLayerClicked(int row)

@@ -5,6 +5,11 @@
 // shows the model's size and parameter count, the last evaluation, and a progress bar with a Cancel
 // button while a job runs. Loading, exporting and evaluating all run as Jobs on the thread pool; one job
 // runs at a time. A failed open reports the cw::Error message and leaves the previous model open.
+//
+// The right side is a tab widget of analysis views: "Overview" (summary, chart and the graph panel) and
+// "Inspect" (the selected layer up close); further views add themselves with addAnalysisTab(), which also
+// gives them a Ctrl+<n> shortcut in the View menu. The selected layer is one table row shared by every
+// view: the chart, the graph panel and the Inspect view follow the table, and clicks in them select it.
 #pragma once
 
 #include <QMainWindow>
@@ -24,11 +29,14 @@ class QMenu;
 class QProgressBar;
 class QSortFilterProxyModel;
 class QSplitter;
+class QTabWidget;
 class QTableView;
 class QToolButton;
 
 namespace cw::ui {
 
+class GraphPanel;
+class InspectView;
 class LayerTableModel;
 class ParameterChart;
 
@@ -78,6 +86,16 @@ public:
     QProgressBar *progressBar() const { return m_progress; }
     QToolButton *cancelButton() const { return m_cancel; }
     QString modelStatusText() const;
+
+    // Analysis tabs: appends a view (and a View-menu action with the next Ctrl+<n> shortcut); returns its index.
+    int addAnalysisTab(QWidget *view, const QString &title);
+    QTabWidget *analysisTabs() const { return m_tabs; }
+    InspectView *inspectView() const { return m_inspect; }
+    GraphPanel *graphPanel() const { return m_graph; }
+    // Selects the layer everywhere (-1 / unknown name: false). showInspect() also switches to Inspect.
+    bool selectLayer(const QString &name);
+    QString selectedLayer() const;
+    bool showInspect(const QString &layer);
     QString evaluationStatusText() const;
 
     // Formats the registered cw::modelFormats() as file dialog filters (Tiled-style).
@@ -149,6 +167,11 @@ private:
     QLineEdit *m_filter = nullptr;
     ParameterChart *m_chart = nullptr;
     SummaryPanel *m_summary = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    InspectView *m_inspect = nullptr;
+    GraphPanel *m_graph = nullptr;
+    QSplitter *m_overviewSplitter = nullptr;
+    QMenu *m_viewMenu = nullptr;
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_sideSplitter = nullptr;
     QLabel *m_modelStatus = nullptr;
