@@ -119,7 +119,7 @@ void ChannelRangePlot::setChannels(const std::vector<ChannelRange> &channels)
     const bool any = !channels.empty();
     m_tensorLo->setVisible(any);
     m_tensorHi->setVisible(any);
-    m_hint->setVisible(any);
+    m_hint->setVisible(false); // the view explains the plot in a caption above it
     if (any) {
         m_tensorLo->point1->setCoords(0, lo);
         m_tensorLo->point2->setCoords(1, lo);

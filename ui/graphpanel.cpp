@@ -4,6 +4,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QPainterPath>
+#include <QScrollBar>
 #include <QToolTip>
 
 #include <algorithm>
@@ -17,9 +18,21 @@ namespace {
 constexpr int kMargin = 10;
 constexpr int kRowHeight = 26;
 constexpr int kBoxHeight = 20;
-constexpr int kBoxWidth = 250;
+constexpr int kBoxWidth = 270;
 constexpr int kLaneWidth = 11;
-constexpr int kOpWidth = 86;
+constexpr int kOpWidth = 84;
+
+// Short op names for the chip; the tooltip has the full one.
+QString shortOp(const QString &op)
+{
+    if (op == QLatin1String("BatchNormalization"))
+        return QStringLiteral("BatchNorm");
+    if (op == QLatin1String("GlobalAveragePool"))
+        return QStringLiteral("GlobalAvg");
+    if (op == QLatin1String("ConvTranspose"))
+        return QStringLiteral("ConvT");
+    return op;
+}
 
 QColor opColor(const QString &op)
 {
@@ -57,6 +70,8 @@ public:
         const int w = kMargin * 2 + kBoxWidth + 14 + m_panel->m_lanes * kLaneWidth + kMargin;
         const int h = kMargin * 2 + std::max(1, m_panel->rowCount()) * kRowHeight;
         setFixedSize(w, h);
+        // Wide enough for the whole canvas next to a vertical scroll bar: no horizontal scrolling.
+        m_panel->setMinimumWidth(w + m_panel->verticalScrollBar()->sizeHint().width() + 2 * m_panel->frameWidth());
         update();
     }
 
@@ -142,12 +157,12 @@ protected:
             p.setPen(Qt::white);
             p.setFont(bold);
             p.drawText(chip.adjusted(4, 0, -3, 0), Qt::AlignVCenter | Qt::AlignLeft,
-                       QFontMetrics(bold).elidedText(row.op, Qt::ElideRight, chip.width() - 7));
+                       QFontMetrics(bold).elidedText(shortOp(row.op), Qt::ElideRight, chip.width() - 7));
             p.setFont(small);
             p.setPen(palette().color(QPalette::Text));
             const QRect text = box.adjusted(kOpWidth + 5, 0, -5, 0);
             const QFontMetrics fm(small);
-            const int shapeWidth = std::min(fm.horizontalAdvance(row.shape), text.width() / 2);
+            const int shapeWidth = std::min(fm.horizontalAdvance(row.shape), text.width() * 11 / 20);
             p.setPen(palette().color(QPalette::PlaceholderText));
             p.drawText(text, Qt::AlignVCenter | Qt::AlignRight, fm.elidedText(row.shape, Qt::ElideRight, shapeWidth));
             p.setPen(palette().color(QPalette::Text));

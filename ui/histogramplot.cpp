@@ -13,12 +13,13 @@ namespace {
 const QColor kBarColor(70, 130, 180);        // steel blue
 const QColor kLevelColor(230, 126, 34, 150); // orange, translucent: levels sit on top of the bars
 const QColor kClipColor(200, 60, 30);        // dark orange-red
-const QColor kPruneColor(150, 150, 150, 90); // grey wash: these weights become zero
+const QColor kPruneColor(235, 235, 235, 170); // grey wash: these weights become zero
 const QColor kPruneEdge(90, 90, 90);
 
 QCPItemStraightLine *verticalLine(QCustomPlot *plot, const QPen &pen)
 {
     auto *line = new QCPItemStraightLine(plot);
+    line->setLayer(QStringLiteral("lines"));
     line->setPen(pen);
     line->point1->setTypeX(QCPItemPosition::ptPlotCoords);
     line->point1->setTypeY(QCPItemPosition::ptAxisRectRatio);
@@ -52,8 +53,9 @@ HistogramPlot::HistogramPlot(QWidget *parent) : QWidget(parent)
     m_plot->yAxis->grid()->setSubGridVisible(false);
     m_plot->xAxis->grid()->setVisible(false);
 
-    // Items on a layer below the bars would be hidden by them; the prune wash goes below, lines above.
-    m_plot->addLayer(QStringLiteral("wash"), m_plot->layer(QStringLiteral("grid")), QCustomPlot::limAbove);
+    // The prune wash lies over the bars (translucent), so the bars that would be cut look greyed out.
+    m_plot->addLayer(QStringLiteral("wash"), m_plot->layer(QStringLiteral("main")), QCustomPlot::limAbove);
+    m_plot->addLayer(QStringLiteral("lines"), m_plot->layer(QStringLiteral("wash")), QCustomPlot::limAbove);
 
     m_bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
     m_bars->setName(tr("Weights"));
@@ -74,6 +76,7 @@ HistogramPlot::HistogramPlot(QWidget *parent) : QWidget(parent)
     m_clipHi = verticalLine(m_plot, QPen(kClipColor, 2.5));
 
     m_title = new QCPItemText(m_plot);
+    m_title->setLayer(QStringLiteral("legend")); // above the overlays
     m_title->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
     m_title->position->setType(QCPItemPosition::ptAxisRectRatio);
     m_title->position->setCoords(0.99, 0.02);
@@ -83,6 +86,7 @@ HistogramPlot::HistogramPlot(QWidget *parent) : QWidget(parent)
     m_title->setText(QString());
 
     m_notice = new QCPItemText(m_plot);
+    m_notice->setLayer(QStringLiteral("legend"));
     m_notice->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
     m_notice->position->setType(QCPItemPosition::ptAxisRectRatio);
     m_notice->position->setCoords(0.01, 0.02);
@@ -97,7 +101,7 @@ void HistogramPlot::setTitle(const QString &title)
 {
     m_title->setText(title);
     m_title->setVisible(!title.isEmpty());
-    m_plot->replot(QCustomPlot::rpQueuedReplot);
+    rescale();
 }
 
 void HistogramPlot::setAxisLabels(const QString &x, const QString &y)
@@ -174,7 +178,7 @@ void HistogramPlot::rescale()
     if (m_log)
         m_plot->yAxis->setRange(0.5, std::max(10.0, double(peak) * 3.0));
     else
-        m_plot->yAxis->setRange(0, std::max(1.0, double(peak) * 1.12)); // headroom for the title
+        m_plot->yAxis->setRange(0, std::max(1.0, double(peak) * (m_title->text().isEmpty() ? 1.08 : 1.3))); // headroom for the title
     updateOverlays();
 }
 

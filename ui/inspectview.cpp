@@ -204,7 +204,7 @@ void InspectView::buildUi()
     auto *numbersLayout = new QVBoxLayout(numbers);
     const auto addNumber = [numbersLayout](const QString &caption, QLabel *value, const QString &tip) {
         auto *c = new QLabel(caption);
-        c->setStyleSheet(QStringLiteral("QLabel { color: palette(mid); }"));
+        c->setStyleSheet(QStringLiteral("QLabel { color: #666; }"));
         c->setToolTip(tip);
         value->setToolTip(tip);
         numbersLayout->addWidget(c);
@@ -244,6 +244,10 @@ void InspectView::buildUi()
     auto *channelLayout = new QVBoxLayout(channelBox);
     channelLayout->setContentsMargins(0, 0, 0, 0);
     channelLayout->addWidget(new QLabel(tr("<b>Range per output channel</b>")));
+    auto *channelKey = new QLabel(tr("whisker min–max · box 1st–99th percentile · tick mean · dashed: per-tensor range"));
+    channelKey->setWordWrap(true);
+    channelKey->setStyleSheet(QStringLiteral("QLabel { color: #666; }"));
+    channelLayout->addWidget(channelKey);
     channelLayout->addWidget(m_channels, 1);
 
     m_activationPlot = new HistogramPlot;
@@ -293,6 +297,7 @@ void InspectView::buildUi()
     split->addWidget(bottom);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
+    split->setSizes({500, 330});
     split->setChildrenCollapsible(false);
 
     auto *layout = new QVBoxLayout(this);
@@ -737,7 +742,13 @@ void InspectView::recompute()
                           : QString();
     };
     m_weightBytesLabel->setText(formatBytes(w.weightBytes) + ratio(w.weightBytes, w.originalWeightBytes));
-    m_modelBytesLabel->setText(formatBytes(w.modelBytes) + ratio(w.modelBytes, w.originalModelBytes));
+    // The model changes by a few percent at most when one layer does: say by how much, not "1.0×".
+    const double change = w.originalModelBytes > 0 ? double(w.modelBytes - w.originalModelBytes) / double(w.originalModelBytes) : 0;
+    m_modelBytesLabel->setText(formatBytes(w.modelBytes) +
+                               (change == 0 ? QString()
+                                            : QStringLiteral("  (%1%2 %)")
+                                                  .arg(change < 0 ? QStringLiteral("−") : QStringLiteral("+"))
+                                                  .arg(displayLocale().toString(std::abs(change) * 100, 'f', 1))));
     m_weightBytesLabel->setToolTip(tr("%1 bytes (float32: %2)").arg(formatCount(w.weightBytes), formatCount(w.originalWeightBytes)));
     m_modelBytesLabel->setToolTip(tr("%1 bytes (float32: %2)").arg(formatCount(w.modelBytes), formatCount(w.originalModelBytes)));
 
