@@ -5,19 +5,23 @@
 //
 // Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.
 // --screenshot loads (and with --evaluate, evaluates), renders the window to a PNG and exits: 0 on
-// success, 1 with a message on stderr otherwise. --inspect selects a layer and shows the Inspect tab (its
+// success, 1 with a message on stderr otherwise. --sensitivity runs the sensitivity sweep and shows its tab
+// (the screenshot waits for the sweep). --inspect selects a layer and shows the Inspect tab (its
 // activation histogram is collected before the screenshot); --bits / --prune set its what-if controls.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
 #include <QImage>
 #include <QPixmap>
+#include <QSpinBox>
+#include <QTabWidget>
 #include <QTimer>
 
 #include <cstdio>
 
 #include "ui/inspectview.h"
 #include "ui/mainwindow.h"
+#include "ui/sensitivityview.h"
 
 #ifndef CW_VERSION
 #define CW_VERSION "0.1.0"
@@ -65,6 +69,10 @@ int main(int argc, char *argv[])
     parser.addOptions({openOption, dataOption, limitOption, evaluateOption, screenshotOption, inspectOption, bitsOption,
                        pruneOption});
     parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("Model to open (same as --open)."), QStringLiteral("[model]"));
+    const QCommandLineOption sensitivityOption(
+        QStringLiteral("sensitivity"),
+        QStringLiteral("Run the sensitivity analysis after loading (on --limit samples, 500 if unset) and show it."));
+    parser.addOption(sensitivityOption);
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -127,7 +135,24 @@ int main(int argc, char *argv[])
         });
     };
 
+    const bool sensitivity = parser.isSet(sensitivityOption);
+    QObject::connect(window.sensitivityView(), &cw::ui::SensitivityView::runFinished, &window, [&](bool ok) {
+        if (!batch || !sensitivity)
+            return;
+        if (ok)
+            takeScreenshot();
+        else
+            fail(window.sensitivityView()->statusText());
+    });
     QObject::connect(&window, &cw::ui::MainWindow::modelLoaded, &window, [&]() {
+        if (sensitivity) {
+            cw::ui::SensitivityView *view = window.sensitivityView();
+            window.analysisTabs()->setCurrentWidget(view);
+            view->limitSpin()->setValue(limit > 0 ? int(limit) : 500);
+            if (!view->run())
+                fail(QStringLiteral("could not start the sensitivity analysis: %1").arg(view->statusText()));
+            return;
+        }
         cw::ui::InspectView *inspect = window.inspectView();
         if (bits >= 0)
             inspect->setBits(bits);

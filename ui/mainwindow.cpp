@@ -35,6 +35,7 @@
 #include "ui/layertablemodel.h"
 #include "ui/modeljobs.h"
 #include "ui/parameterchart.h"
+#include "ui/sensitivityview.h"
 
 namespace cw::ui {
 
@@ -164,6 +165,16 @@ void MainWindow::createCentralWidget()
     m_tabs->setDocumentMode(true);
     addAnalysisTab(m_sideSplitter, tr("Overview"));
     addAnalysisTab(m_inspect, tr("Inspect"));
+    m_sensitivity = new SensitivityView;
+    m_sensitivity->setDataset(m_datasetSpec);
+    // A finished sweep becomes part of the open model, so Export to .h5 keeps it and reopening shows it.
+    connect(m_sensitivity, &SensitivityView::resultReady, this, [this](const QString &json) {
+        if (m_model)
+            m_model->analysis[cw::kSensitivityKey] = json.toStdString();
+    });
+    connect(m_sensitivity, &SensitivityView::layerSelected, this, [this](const QString &name) { selectLayer(name); });
+    addAnalysisTab(m_sensitivity, tr("Sensitivity"));
+
     m_mainSplitter->addWidget(left);
     m_mainSplitter->addWidget(m_tabs);
     m_mainSplitter->setStretchFactor(0, 2);
@@ -619,6 +630,7 @@ void MainWindow::setDataset(const QString &datasetSpec, qint64 limit)
     m_datasetSpec = datasetSpec;
     m_evalLimit = qMax<qint64>(0, limit);
     m_inspect->setDataset(datasetSpec);
+    m_sensitivity->setDataset(datasetSpec);
 }
 
 void MainWindow::setModel(const cw::Model &model, const QString &spec)
@@ -640,6 +652,7 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     m_chart->setLayers(m_layerModel->layers());
     m_graph->setModel(&*m_model);
     m_inspect->setModel(m_model);
+    m_sensitivity->setModel(&*m_model);
     // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
     // current row and highlight a bar nobody chose).
     m_summary->setFocus();
@@ -738,6 +751,8 @@ void MainWindow::onTableRowChanged()
     m_chart->setSelectedRow(row);
     m_graph->setSelectedRow(row);
     m_inspect->setLayer(row >= 0 ? QString::fromStdString(m_layerModel->layer(row).name) : QString());
+    if (row >= 0)
+        m_sensitivity->setSelectedLayer(QString::fromStdString(m_layerModel->layer(row).name));
 }
 
 int MainWindow::addAnalysisTab(QWidget *view, const QString &title)

@@ -39,6 +39,7 @@ class GraphPanel;
 class InspectView;
 class LayerTableModel;
 class ParameterChart;
+class SensitivityView;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -92,6 +93,8 @@ public:
     QTabWidget *analysisTabs() const { return m_tabs; }
     InspectView *inspectView() const { return m_inspect; }
     GraphPanel *graphPanel() const { return m_graph; }
+    // The "Sensitivity" tab; its finished sweeps are stored in the open model's analysis ("sensitivity").
+    SensitivityView *sensitivityView() const { return m_sensitivity; }
     // Selects the layer everywhere (-1 / unknown name: false). showInspect() also switches to Inspect.
     bool selectLayer(const QString &name);
     QString selectedLayer() const;
@@ -169,6 +172,7 @@ private:
     SummaryPanel *m_summary = nullptr;
     QTabWidget *m_tabs = nullptr;
     InspectView *m_inspect = nullptr;
+    SensitivityView *m_sensitivity = nullptr;
     GraphPanel *m_graph = nullptr;
     QSplitter *m_overviewSplitter = nullptr;
     QMenu *m_viewMenu = nullptr;

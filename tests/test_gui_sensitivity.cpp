@@ -1,0 +1,213 @@
+// SensitivityJob and SensitivityView on the demo CNN with a small Fashion-MNIST subset: the job delivers one
+// partial result per layer and then the same result as the core function; Cancel ends in cancelled() without
+// succeeded(); the view fills the heatmap cells and the table as results arrive and shows stored results
+// without running; in the main window a finished sweep is stored in the model, survives Export to .h5, and
+// reappears on reopening.
+#include <QtTest>
+
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardItemModel>
+#include <QTabWidget>
+#include <QTableView>
+
+#include <qcustomplot.h>
+
+#include <cmath>
+
+#include "core/model_io.h"
+#include "core/sensitivity.h"
+#include "ui/mainwindow.h"
+#include "ui/sensitivityjob.h"
+#include "ui/sensitivityview.h"
+#include "testutil.h"
+
+using namespace cw;
+using namespace cw::ui;
+
+namespace {
+
+SensitivityOptions tinyOptions()
+{
+    SensitivityOptions o;
+    o.pruneRatios = {0.5};
+    o.bits = {2};
+    o.limit = 300;
+    o.batchSize = 150;
+    return o;
+}
+
+std::string withoutTime(SensitivityResult r)
+{
+    r.seconds = 0;
+    return sensitivityToJson(r);
+}
+
+} // namespace
+
+class TestGuiSensitivity : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
+        QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench Sensitivity Test"));
+        QSettings().clear();
+        m_model = loadModel("demo");
+        m_layers = int(sensitivityLayers(m_model).size());
+        QVERIFY(m_layers >= 2);
+    }
+
+    void jobDeliversLayersThenResult()
+    {
+        SensitivityParams params;
+        params.model = m_model;
+        params.options = tinyOptions();
+        SensitivityJob job(params);
+        QSignalSpy layers(&job, &SensitivityJob::layerFinished);
+        QSignalSpy done(&job, &SensitivityJob::succeeded);
+        QSignalSpy failed(&job, &Job::failed);
+        QVERIFY(job.start());
+        QVERIFY(done.wait(120000));
+        QCOMPARE(failed.count(), 0);
+        QCOMPARE(layers.count(), m_layers);
+        QVERIFY(job.result().has_value());
+        const auto first = layers.first().first().value<LayerSensitivity>();
+        QCOMPARE(first.name, job.result()->layers.front().name);
+        // The same numbers as the core function on the same subset.
+        const Dataset data = loadDataset("fashion-mnist", {}, tinyOptions().limit);
+        QCOMPARE(withoutTime(*job.result()), withoutTime(analyzeSensitivity(m_model, data, tinyOptions())));
+    }
+
+    void cancelEmitsCancelled()
+    {
+        SensitivityParams params;
+        params.model = m_model;
+        params.options.limit = 10000; // the default settings: long enough to be cancelled mid-way
+        SensitivityJob job(params);
+        QSignalSpy cancelled(&job, &Job::cancelled), done(&job, &SensitivityJob::succeeded);
+        QVERIFY(job.start());
+        job.cancel();
+        QVERIFY(cancelled.wait(60000));
+        QCOMPARE(done.count(), 0);
+        QVERIFY(!job.result().has_value());
+    }
+
+    void viewFillsHeatmapAndTable()
+    {
+        SensitivityView view;
+        view.resize(1100, 600);
+        view.show();
+        view.setModel(&m_model);
+        view.limitSpin()->setValue(300);
+        view.pruneEdit()->setText(QStringLiteral("0.5"));
+        view.bitsEdit()->setText(QStringLiteral("2"));
+        QSignalSpy finished(&view, &SensitivityView::runFinished);
+        QSignalSpy ready(&view, &SensitivityView::resultReady);
+        QVERIFY(view.run());
+        QVERIFY(!view.runButton()->isEnabled());
+        QVERIFY(view.cancelButton()->isEnabled());
+        QVERIFY(!view.run()); // one sweep at a time
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(finished.first().first().toBool(), true);
+        QCOMPARE(ready.count(), 1);
+        QVERIFY(view.result().has_value());
+        QCOMPARE(view.layerCount(), m_layers);
+        QCOMPARE(view.tableModel()->rowCount(), m_layers);
+        // Layer, Op, Params, prune 0.5, 2-bit, Worst drop
+        QCOMPARE(view.tableModel()->columnCount(), 6);
+
+        // Heatmap: one row per layer, the prune column, a gap, the bits column; cells hold drops in points.
+        QCPColorMapData *cells = view.colorMap()->data();
+        QCOMPARE(cells->valueSize(), m_layers);
+        QCOMPARE(cells->keySize(), 3);
+        const SensitivityResult &r = *view.result();
+        for (int y = 0; y < m_layers; ++y) {
+            QCOMPARE(cells->cell(0, y), std::max(0.0, r.layers[size_t(y)].prune[0].drop) * 100);
+            QVERIFY(std::isnan(cells->cell(1, y)));
+            QCOMPARE(cells->cell(2, y), std::max(0.0, r.layers[size_t(y)].bits[0].drop) * 100);
+        }
+        // One line per layer; selecting a table row highlights that layer's line.
+        QCOMPARE(view.lineChart()->graphCount(), m_layers);
+        view.table()->selectRow(1);
+        QCOMPARE(view.selectedLayer(), QString::fromStdString(r.layers[1].name));
+        QVERIFY(view.statusText().contains(QStringLiteral("300 samples")));
+
+        // The emitted JSON is the documented document.
+        const QJsonObject doc = QJsonDocument::fromJson(ready.first().first().toString().toUtf8()).object();
+        QVERIFY(doc.contains("baseline") && doc.contains("layers") && doc.contains("spearman"));
+    }
+
+    void viewShowsStoredResultsWithoutRunning()
+    {
+        const Dataset data = loadDataset("fashion-mnist", {}, 300);
+        const SensitivityResult r = analyzeSensitivity(m_model, data, tinyOptions());
+        Model withResults = m_model;
+        withResults.analysis[kSensitivityKey] = sensitivityToJson(r);
+        SensitivityView view;
+        view.setModel(&withResults);
+        QVERIFY(!view.isRunning());
+        QVERIFY(view.result().has_value());
+        QCOMPARE(view.tableModel()->rowCount(), m_layers);
+        QVERIFY(view.statusText().contains(QStringLiteral("Stored")));
+        QVERIFY(!std::isnan(view.colorMap()->data()->cell(0, 0)));
+        // A model without results clears the views.
+        view.setModel(&m_model);
+        QVERIFY(!view.result().has_value());
+        QCOMPARE(view.tableModel()->rowCount(), 0);
+    }
+
+    void mainWindowKeepsResultsThroughExport()
+    {
+        QTemporaryDir dir;
+        const QString file = dir.filePath("with-sensitivity.h5");
+        {
+            MainWindow window;
+            window.setErrorDialogsEnabled(false);
+            QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+            QVERIFY(window.openModel(QStringLiteral("demo")));
+            QVERIFY(loaded.wait(60000));
+            SensitivityView *view = window.sensitivityView();
+            QVERIFY(view);
+            QVERIFY(window.analysisTabs()->indexOf(view) >= 0);
+            view->limitSpin()->setValue(200);
+            view->pruneEdit()->setText(QStringLiteral("0.9"));
+            view->bitsEdit()->setText(QString());
+            QSignalSpy finished(view, &SensitivityView::runFinished);
+            QVERIFY(view->run());
+            QVERIFY(finished.wait(120000));
+            QVERIFY(window.model()->analysis.count(kSensitivityKey));
+            QSignalSpy exported(&window, &MainWindow::exportFinished);
+            QVERIFY(window.exportModel(file));
+            QVERIFY(exported.wait(60000));
+            QCOMPARE(exported.first().first().toBool(), true);
+        }
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(file));
+        QVERIFY(loaded.wait(60000));
+        SensitivityView *view = window.sensitivityView();
+        QVERIFY(!view->isRunning());
+        QVERIFY(view->result().has_value());
+        QCOMPARE(view->result()->samples, int64_t(200));
+        QCOMPARE(view->tableModel()->rowCount(), m_layers);
+        // Selecting a layer in the heatmap's table selects it in the main window too.
+        view->setSelectedLayer(QString::fromStdString(view->result()->layers.back().name));
+        QCOMPARE(window.selectedLayer(), QString::fromStdString(view->result()->layers.back().name));
+    }
+
+private:
+    Model m_model;
+    int m_layers = 0;
+};
+
+QTEST_MAIN(TestGuiSensitivity)
+#include "test_gui_sensitivity.moc"
