@@ -1,6 +1,6 @@
 // compression-workbench: the Qt Widgets front end. Argument parsing and wiring only; the window lives in ui/.
 //
-//   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--screenshot PNG]
+//   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--sensitivity] [--screenshot PNG]
 //                         [--inspect LAYER [--bits N|float] [--prune RATIO]]
 //
 // Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.

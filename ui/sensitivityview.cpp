@@ -162,8 +162,8 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     m_lines->setBackground(palette().base());
     m_lines->setMinimumSize(300, 180);
     m_lines->plotLayout()->insertRow(0);
-    m_lines->plotLayout()->addElement(0, 0, new QCPTextElement(m_lines, tr("Accuracy per setting"),
-                                                               QFont(font().family(), font().pointSize() + 1, QFont::Bold)));
+    m_linesTitle = new QCPTextElement(m_lines, tr("Accuracy per setting"), QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+    m_lines->plotLayout()->addElement(0, 0, m_linesTitle);
     m_lines->yAxis->setLabel(tr("accuracy (%)"));
     m_lines->xAxis->setLabel(tr("pruning ratio  |  weight bits"));
     m_lines->legend->setVisible(false);
@@ -596,16 +596,15 @@ void SensitivityView::redraw()
         line->point1->setCoords(0, m_baseline * 100);
         line->point2->setCoords(1, m_baseline * 100);
         line->setPen(QPen(Qt::darkGray, 1.2, Qt::DashLine));
-        auto *label = new QCPItemText(m_lines);
-        label->position->setType(QCPItemPosition::ptAxisRectRatio);
-        label->position->setCoords(0.98, 0.97);
-        label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
-        label->setText(m_selected.isEmpty() ? tr("baseline %1% (dashed)").arg(m_baseline * 100, 0, 'f', 1)
-                                            : tr("%1 — baseline %2% (dashed)").arg(m_selected).arg(m_baseline * 100, 0, 'f', 1));
-        label->setColor(m_selected.isEmpty() ? Qt::darkGray : kSelectedColor);
         hi = std::max(hi, m_baseline * 100);
         lo = std::min(lo, m_baseline * 100);
     }
+    // The title names the highlighted layer and the dashed baseline, so no label covers the lines.
+    QString title = m_selected.isEmpty() ? tr("Accuracy per setting") : m_selected;
+    if (m_baseline >= 0)
+        title += tr(" · baseline %1% (dashed)").arg(m_baseline * 100, 0, 'f', 1);
+    m_linesTitle->setText(title);
+    m_linesTitle->setTextColor(m_selected.isEmpty() ? Qt::black : kSelectedColor.darker(120));
     if (hi < lo)
         lo = 0, hi = 100;
     const double pad = std::max(1.0, (hi - lo) * 0.06);

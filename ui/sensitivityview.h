@@ -24,6 +24,7 @@
 
 class QCPColorMap;
 class QCPColorScale;
+class QCPTextElement;
 class QCustomPlot;
 class QLabel;
 class QLineEdit;
@@ -113,6 +114,7 @@ private:
     QCPColorMap *m_map = nullptr;
     QCPColorScale *m_scale = nullptr;
     QCustomPlot *m_lines = nullptr;
+    QCPTextElement *m_linesTitle = nullptr;
     QTableView *m_table = nullptr;
     QStandardItemModel *m_tableModel = nullptr;
     QSortFilterProxyModel *m_proxy = nullptr;
