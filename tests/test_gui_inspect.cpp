@@ -246,6 +246,21 @@ void TestGuiInspect::granularityChangesNumbers()
     const cw::QuantResult q = cw::fakeQuantize(w, spec, 0);
     QCOMPARE(view->whatIf().gridChannel, 5);
     QCOMPARE(view->whatIf().grid.scale, q.grids[5].scale);
+    // ... and the histogram shows that channel's 32 * 3 * 3 weights alone, within its own range.
+    QCOMPARE(view->histogramChannel(), 5);
+    const cw::Histogram &h = view->histogram()->histogram();
+    int64_t binned = 0;
+    for (int64_t c : h.counts)
+        binned += c;
+    QCOMPARE(binned, int64_t(32 * 3 * 3));
+    QVERIFY(h.hi <= double(q.grids[5].hi()) + 1e-6 && h.lo >= double(q.grids[5].lo()) - 1e-6);
+    view->setGridChannel(-1); // widest: the whole weight again
+    QCOMPARE(view->histogramChannel(), -1);
+    QCOMPARE(view->histogram()->histogram().counts.size(), size_t(view->bins()));
+    binned = 0;
+    for (int64_t c : view->histogram()->histogram().counts)
+        binned += c;
+    QCOMPARE(binned, w.numel());
 }
 
 void TestGuiInspect::pruningShadesAndShrinksModel()

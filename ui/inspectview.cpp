@@ -507,6 +507,8 @@ void InspectView::loadLayer()
 {
     m_weight = {};
     m_finite = {};
+    m_channelValues.clear();
+    m_histogramChannel = -2;
     m_nan = m_inf = 0;
     m_outputName.clear();
     m_whatIf = {};
@@ -570,7 +572,8 @@ void InspectView::loadLayer()
         }
         m_otherBytes = int64_t(m_model->graph.parameterBytes()) - int64_t(m_weight.byteSize());
         m_channelSpin->setRange(-1, int(m_weight.dim(m_channelAxis)) - 1);
-        m_channels->setChannels(computeChannelRanges(gatherChannels(m_finite, m_channelAxis)));
+        m_channelValues = gatherChannels(m_weight, m_channelAxis);
+        m_channels->setChannels(computeChannelRanges(m_channelValues));
     } else {
         header += tr(" &nbsp;·&nbsp; no weights");
         m_channels->clear();
@@ -588,7 +591,16 @@ void InspectView::updateHistogram()
         m_histogram->setTitle(m_model && !m_layer.isEmpty() ? tr("This layer has no weights") : QString());
         return;
     }
-    m_histogram->setHistogram(cw::computeHistogram(m_weight.f32(), m_weight.numel(), bins()));
+    const int channel = granularity() != cw::Granularity::Tensor && bits() > 0 ? m_channelSpin->value() : -1;
+    m_histogramChannel = channel >= 0 && channel < int(m_channelValues.size()) ? channel : -1;
+    if (m_histogramChannel >= 0) {
+        const std::vector<float> &v = m_channelValues[size_t(m_histogramChannel)];
+        m_histogram->setHistogram(cw::computeHistogram(v.data(), int64_t(v.size()), bins()));
+        m_histogram->setAxisLabels(tr("Weight value (output channel %1 only)").arg(m_histogramChannel), tr("Count"));
+    } else {
+        m_histogram->setHistogram(cw::computeHistogram(m_weight.f32(), m_weight.numel(), bins()));
+        m_histogram->setAxisLabels(tr("Weight value"), tr("Count"));
+    }
     QString notice;
     if (m_nan + m_inf > 0)
         notice = tr("%1 NaN, %2 Inf in the weights — excluded from the histogram, counted as 0 in the numbers")
@@ -689,6 +701,11 @@ void InspectView::recompute()
         w.gridChannel = w.spec.granularity == cw::Granularity::Tensor ? -1 : int(best / perChannel);
     }
     m_whatIf = w;
+
+    // The histogram follows a picked channel (its grid fits that channel's values).
+    const int wantChannel = w.quantized && w.spec.granularity != cw::Granularity::Tensor ? m_channelSpin->value() : -1;
+    if (wantChannel != m_histogramChannel)
+        updateHistogram();
 
     // Overlay
     if (w.quantized && !grids.empty()) {

@@ -3,7 +3,8 @@
 // Top: the layer's weight histogram (bin count, linear / log count axis) with the what-if overlay of the
 // chosen setting: the quantization grid (levels as thin lines when there are at most
 // HistogramPlot::kMaxLevelLines, clipping range as two bold lines; for per-channel / per-group grids the
-// grid of the channel picked in the spin box, or of the widest channel) and the pruning cut region
+// grid of the widest channel, or of the channel picked in the spin box, whose values alone the histogram
+// then shows, so the grid sits on the data it was fitted to) and the pruning cut region
 // |w| < t shaded. Beside it the predicted cost, recomputed at once on every change: SQNR and relative
 // error of the weights (pruned first, then quantized, against the original), the weight's bytes at the
 // setting, and the whole model's weight bytes with only this layer changed. Pruned weights are counted as
@@ -110,6 +111,8 @@ public:
     QString noticeText() const;
 
     HistogramPlot *histogram() const { return m_histogram; }
+    // -1 while the histogram shows the whole weight; a channel when one is picked for a channel / group grid.
+    int histogramChannel() const { return m_histogramChannel; }
     ChannelRangePlot *channelPlot() const { return m_channels; }
     HistogramPlot *activationPlot() const { return m_activationPlot; }
 
@@ -144,6 +147,8 @@ private:
     // Current layer
     cw::Tensor m_weight;            // original (shared)
     cw::Tensor m_finite;            // NaN / Inf replaced by zero when there are any, else == m_weight
+    std::vector<std::vector<float>> m_channelValues; // per output channel (of m_weight, NaN / Inf kept)
+    int m_histogramChannel = -2;    // channel the histogram shows (-1: all), -2: not drawn yet
     int m_channelAxis = 0;
     int64_t m_otherBytes = 0;       // model bytes except this weight
     int64_t m_nan = 0, m_inf = 0;
