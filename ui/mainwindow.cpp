@@ -114,9 +114,12 @@ void MainWindow::createCentralWidget()
     m_table->verticalHeader()->setVisible(false);
     m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
     m_table->horizontalHeader()->setHighlightSections(false);
-    m_table->horizontalHeader()->setStretchLastSection(false);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
-    m_table->horizontalHeader()->setSectionResizeMode(LayerTableModel::Inputs, QHeaderView::Stretch);
+    // What compression changes (parameters, bytes) stays in view in a narrow pane; the input shapes, which
+    // repeat the previous row's output, go last.
+    m_table->horizontalHeader()->moveSection(m_table->horizontalHeader()->visualIndex(LayerTableModel::Inputs),
+                                             m_table->horizontalHeader()->count() - 1);
+    m_table->horizontalHeader()->setStretchLastSection(true);
     connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &MainWindow::onTableRowChanged);
     connect(m_proxy, &QAbstractItemModel::modelReset, this, &MainWindow::onTableRowChanged);
 
@@ -644,9 +647,11 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     m_table->sortByColumn(-1, Qt::AscendingOrder);
     m_proxy->sort(-1);
     m_table->resizeColumnsToContents();
-    // Names get what they need (up to a limit); the stretched input-shape column takes the rest.
+    // Every column gets what its contents need, within limits; a narrow pane scrolls sideways rather than
+    // eliding the shapes to "...".
     m_table->setColumnWidth(LayerTableModel::Name, qBound(120, m_table->columnWidth(LayerTableModel::Name) + 16, 320));
-    m_table->setColumnWidth(LayerTableModel::Outputs, qBound(110, m_table->columnWidth(LayerTableModel::Outputs) + 16, 240));
+    for (int c : {int(LayerTableModel::Inputs), int(LayerTableModel::Outputs)})
+        m_table->setColumnWidth(c, qBound(110, m_table->columnWidth(c) + 16, 240));
     for (int c : {int(LayerTableModel::Op), int(LayerTableModel::Parameters), int(LayerTableModel::Bytes)})
         m_table->setColumnWidth(c, qMax(90, m_table->columnWidth(c) + 16));
     m_chart->setLayers(m_layerModel->layers());
