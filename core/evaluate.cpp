@@ -17,6 +17,39 @@
 
 namespace cw {
 
+void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_t count, BatchScore &score)
+{
+    if (logits.rank() < 1 || logits.dim(0) != count || logits.numel() % std::max<int64_t>(count, 1) != 0)
+        throw Error("model output " + shapeToString(logits.shape()) + " is not one row of class scores per sample (batch of " +
+                    std::to_string(count) + ")");
+    const int64_t k = logits.numel() / count;
+    if (k < 1)
+        throw Error("model output " + shapeToString(logits.shape()) + " has no class scores");
+    const std::vector<float> scores = logits.toFloatVector();
+    for (int64_t r = 0; r < count; ++r) {
+        const float *row = scores.data() + r * k;
+        const int64_t label = data.labels[size_t(begin + r)];
+        if (label < 0 || label >= k)
+            throw Error("dataset '" + data.name + "': label " + std::to_string(label) + " of sample " +
+                        std::to_string(begin + r) + " is out of range for a model with " + std::to_string(k) +
+                        " outputs");
+        const float target = row[label];
+        float maxv = row[0];
+        int64_t rank = 0;
+        for (int64_t j = 0; j < k; ++j) {
+            maxv = std::max(maxv, row[j]);
+            if (row[j] > target || (row[j] == target && j < label))
+                ++rank;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < k; ++j)
+            sum += std::exp(double(row[j]) - maxv);
+        score.lossSum += double(maxv) + std::log(sum) - double(target);
+        score.correct += rank < 1;
+        score.correct5 += rank < 5;
+    }
+}
+
 EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options,
                     const ProgressFn &progress, const StopToken *stop)
 {
@@ -29,49 +62,19 @@ EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptio
         throw Error("dataset '" + data.name + "' has no labels (or fewer labels than samples): cannot measure accuracy");
     const int64_t batchSize = options.batchSize > 0 ? options.batchSize : 256;
 
-    int64_t correct = 0, correct5 = 0;
-    double lossSum = 0;
+    BatchScore score;
     for (int64_t begin = 0; begin < total; begin += batchSize) {
         checkStop(stop);
         const int64_t count = std::min(batchSize, total - begin);
-        const Tensor logits = session.run(data.batch(begin, count));
-        if (logits.rank() < 1 || logits.dim(0) != count || logits.numel() % std::max<int64_t>(count, 1) != 0)
-            throw Error("model output " + shapeToString(logits.shape()) + " is not one row of class scores per sample (batch of " +
-                        std::to_string(count) + ")");
-        const int64_t k = logits.numel() / count;
-        if (k < 1)
-            throw Error("model output " + shapeToString(logits.shape()) + " has no class scores");
-        const std::vector<float> scores = logits.toFloatVector();
-        for (int64_t r = 0; r < count; ++r) {
-            const float *row = scores.data() + r * k;
-            const int64_t label = data.labels[size_t(begin + r)];
-            if (label < 0 || label >= k)
-                throw Error("dataset '" + data.name + "': label " + std::to_string(label) + " of sample " +
-                            std::to_string(begin + r) + " is out of range for a model with " + std::to_string(k) +
-                            " outputs");
-            const float target = row[label];
-            float maxv = row[0];
-            int64_t rank = 0;
-            for (int64_t j = 0; j < k; ++j) {
-                maxv = std::max(maxv, row[j]);
-                if (row[j] > target || (row[j] == target && j < label))
-                    ++rank;
-            }
-            double sum = 0;
-            for (int64_t j = 0; j < k; ++j)
-                sum += std::exp(double(row[j]) - maxv);
-            lossSum += double(maxv) + std::log(sum) - double(target);
-            correct += rank < 1;
-            correct5 += rank < 5;
-        }
+        scoreBatch(session.run(data.batch(begin, count)), data, begin, count, score);
         if (progress)
             progress(double(begin + count) / double(total), "evaluating");
     }
     EvalResult result;
     result.samples = total;
-    result.accuracy = double(correct) / double(total);
-    result.top5 = double(correct5) / double(total);
-    result.loss = lossSum / double(total);
+    result.accuracy = double(score.correct) / double(total);
+    result.top5 = double(score.correct5) / double(total);
+    result.loss = score.lossSum / double(total);
     return result;
 }
 

@@ -26,6 +26,15 @@ struct EvalResult {
 EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options = {},
                     const ProgressFn &progress = {}, const StopToken *stop = nullptr);
 
+// Running totals over batches of logits [count, classes] against data.labels[begin, begin + count): top-1 and
+// top-5 hits and the summed softmax cross-entropy. evaluate() and the sensitivity trials both score with it, so
+// a trial's accuracy equals an evaluation of the same model exactly.
+struct BatchScore {
+    int64_t correct = 0, correct5 = 0;
+    double lossSum = 0;
+};
+void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_t count, BatchScore &score);
+
 struct BenchOptions {
     int64_t batch = 1;
     int threads = 0;       // 0 = all

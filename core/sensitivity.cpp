@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/evaluate.h"
 #include "core/session.h"
 #include "core/stats.h"
 
@@ -36,47 +37,9 @@ std::string floatWeightOf(const Node &node, const Graph &g)
     return {};
 }
 
-// Top-1 hits and summed cross-entropy of one batch of logits, exactly as cw::evaluate() counts them (same
-// tie rule, same summation order), so a trial's accuracy and loss equal an evaluation of the same model.
-struct Score {
-    int64_t correct = 0;
-    double lossSum = 0;
-};
-
-void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_t count, Score &score)
-{
-    if (logits.rank() < 1 || logits.dim(0) != count || logits.numel() % std::max<int64_t>(count, 1) != 0)
-        throw Error("model output " + shapeToString(logits.shape()) + " is not one row of class scores per sample (batch of " +
-                    std::to_string(count) + ")");
-    const int64_t k = logits.numel() / count;
-    if (k < 1)
-        throw Error("model output " + shapeToString(logits.shape()) + " has no class scores");
-    const std::vector<float> scores = logits.toFloatVector();
-    for (int64_t r = 0; r < count; ++r) {
-        const float *row = scores.data() + r * k;
-        const int64_t label = data.labels[size_t(begin + r)];
-        if (label < 0 || label >= k)
-            throw Error("dataset '" + data.name + "': label " + std::to_string(label) + " of sample " +
-                        std::to_string(begin + r) + " is out of range for a model with " + std::to_string(k) + " outputs");
-        const float target = row[label];
-        float maxv = row[0];
-        int64_t rank = 0;
-        for (int64_t j = 0; j < k; ++j) {
-            maxv = std::max(maxv, row[j]);
-            if (row[j] > target || (row[j] == target && j < label))
-                ++rank;
-        }
-        double sum = 0;
-        for (int64_t j = 0; j < k; ++j)
-            sum += std::exp(double(row[j]) - maxv);
-        score.lossSum += double(maxv) + std::log(sum) - double(target);
-        score.correct += rank < 1;
-    }
-}
-
 struct Trial {
     std::unique_ptr<Session> session;
-    Score score;
+    BatchScore score;
     double errNum = 0, errDen = 0; // output-error proxy: sum of squared differences / squared norms
     double sqnrDb = 0;
 };
@@ -278,7 +241,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 
     // Baseline.
     {
-        Score s;
+        BatchScore s;
         for (int64_t b = 0; b < batches; ++b) {
             checkStop(stop);
             const int64_t begin = b * batchSize, count = std::min(batchSize, total - begin);
