@@ -17,6 +17,18 @@
 
 namespace cw {
 
+int64_t labelledSamples(const Dataset &data, int64_t limit)
+{
+    int64_t total = data.size();
+    if (limit > 0)
+        total = std::min(total, limit);
+    if (total == 0)
+        throw Error("dataset '" + data.name + "' is empty: nothing to evaluate");
+    if (int64_t(data.labels.size()) < total)
+        throw Error("dataset '" + data.name + "' has no labels (or fewer labels than samples): cannot measure accuracy");
+    return total;
+}
+
 void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_t count, BatchScore &score)
 {
     if (logits.rank() < 1 || logits.dim(0) != count || logits.numel() % std::max<int64_t>(count, 1) != 0)
@@ -53,13 +65,7 @@ void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_
 EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options,
                     const ProgressFn &progress, const StopToken *stop)
 {
-    int64_t total = data.size();
-    if (options.limit > 0)
-        total = std::min(total, options.limit);
-    if (total == 0)
-        throw Error("dataset '" + data.name + "' is empty: nothing to evaluate");
-    if (int64_t(data.labels.size()) < total)
-        throw Error("dataset '" + data.name + "' has no labels (or fewer labels than samples): cannot measure accuracy");
+    const int64_t total = labelledSamples(data, options.limit);
     const int64_t batchSize = options.batchSize > 0 ? options.batchSize : 256;
 
     BatchScore score;

@@ -34,6 +34,9 @@ struct BatchScore {
     double lossSum = 0;
 };
 void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_t count, BatchScore &score);
+// Samples to score: the dataset's size, capped by limit > 0; throws cw::Error when there are none or when
+// labels are missing.
+int64_t labelledSamples(const Dataset &data, int64_t limit);
 
 struct BenchOptions {
     int64_t batch = 1;

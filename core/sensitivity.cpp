@@ -169,13 +169,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 {
     const auto t0 = std::chrono::steady_clock::now();
     validate(options);
-    int64_t total = data.size();
-    if (options.limit > 0)
-        total = std::min(total, options.limit);
-    if (total == 0)
-        throw Error("dataset '" + data.name + "' is empty: nothing to evaluate");
-    if (int64_t(data.labels.size()) < total)
-        throw Error("dataset '" + data.name + "' has no labels (or fewer labels than samples): cannot measure accuracy");
+    const int64_t total = labelledSamples(data, options.limit);
 
     SessionOptions sessionOptions;
     sessionOptions.threads = options.threads;
