@@ -17,6 +17,7 @@
 // computes with those channels' weights (and biases / BN shifts) zeroed, up to float rounding.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
