@@ -14,7 +14,9 @@
 // matching blocks of H*W inputs). Layers whose outputs meet in an Add (a residual) are pruned as one group
 // with a shared channel set ranked by the sum of their norms. A layer whose output reaches the graph output
 // directly (the logits) is never channel-pruned. The pruned model computes exactly what the unpruned model
-// computes with those channels' weights (and biases / BN shifts) zeroed, up to float rounding.
+// computes with those channels' weights (and biases, BN scales and shifts) zeroed, up to float rounding.
+// Graph surgery follows Flatten(axis 1), BatchNormalization, depthwise Conv, element-wise activations,
+// pooling and Add/Sub/Mul/Div/Max/Min; any other consumer (Reshape, Concat, ...) is a cw::Error naming it.
 #pragma once
 
 #include <functional>
@@ -45,7 +47,8 @@ struct PruneResult {
 };
 
 // Applies one pruning pass to every planned layer (LayerPlan::config.prune set, not skipped) at the given
-// ratio scale (1 = the configured ratios; iterative pruning passes smaller fractions). Layers sharing one
+// ratio scale (1 = the configured ratios; iterative pruning passes smaller fractions; N:M prunes
+// round((m - n) * scale) of every m, so the pattern is exactly n:m at scale 1). Layers sharing one
 // PruneConfig with scope Global share one magnitude threshold. Mutates `model` (call on a deep copy).
 PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double ratioScale = 1.0);
 

@@ -1,0 +1,530 @@
+// Pruning tests: exact sparsity counts (per layer and with one global threshold), valid N:M patterns, channel
+// ranking on hand-computed norms, channel pruning that keeps the graph consistent on both demo models and
+// computes what the unpruned model computes with those channels zeroed, errors that name the node, and
+// iterative pruning (masks keep zeros through fine-tuning; a cancelled run leaves the model untouched).
+#include <QtTest>
+
+#include <cmath>
+#include <set>
+
+#include "core/dataset.h"
+#include "core/error.h"
+#include "core/model_io.h"
+#include "core/prune.h"
+#include "core/quantize.h"
+#include "core/session.h"
+#include "core/stats.h"
+#include "testutil.h"
+
+using namespace cw;
+
+namespace {
+
+LayerPlan planFor(const Model &model, const std::string &node, const PruneConfig &config)
+{
+    LayerPlan p;
+    p.node = node;
+    const Node *n = model.graph.findNode(node);
+    p.op = n ? n->opType : "";
+    for (const LayerInfo &l : model.layers())
+        if (l.name == node)
+            p.weight = l.weightName;
+    p.config.prune = config;
+    return p;
+}
+
+// One plan entry per weighted layer, all with `config`.
+std::vector<LayerPlan> planAll(const Model &model, const PruneConfig &config)
+{
+    std::vector<LayerPlan> plan;
+    for (const LayerInfo &l : model.layers())
+        if (!l.weightName.empty() && l.weightShape.size() >= 2)
+            plan.push_back(planFor(model, l.name, config));
+    return plan;
+}
+
+PruneConfig config(PruneMethod method, double ratio, PruneScope scope = PruneScope::Layer)
+{
+    PruneConfig c;
+    c.method = method;
+    c.ratio = ratio;
+    c.scope = scope;
+    return c;
+}
+
+int64_t zerosOf(const Tensor &t)
+{
+    int64_t z = 0;
+    for (float v : t.toFloatVector())
+        z += v == 0.f;
+    return z;
+}
+
+const Tensor &init(const Model &m, const std::string &name)
+{
+    return m.graph.initializers.at(name);
+}
+
+// Zeroes index c along `axis` of an initializer (a fresh buffer, the original model is not touched).
+void zeroChannel(Model &m, const std::string &name, int axis, int64_t c)
+{
+    Tensor t = init(m, name).clone();
+    const Shape &s = t.shape();
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; ++d)
+        outer *= s[size_t(d)];
+    for (size_t d = size_t(axis) + 1; d < s.size(); ++d)
+        inner *= s[d];
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i)
+            t.f32()[(o * s[size_t(axis)] + c) * inner + i] = 0.f;
+    m.graph.initializers[name] = t;
+}
+
+// A conv channel "zeroed": its weights, and its BN's scale and shift, so the BN output is exactly 0.
+void zeroConvChannel(Model &m, const std::string &conv, const std::string &bn, int64_t c)
+{
+    zeroChannel(m, conv + ".weight", 0, c);
+    if (!bn.empty()) {
+        zeroChannel(m, bn + ".scale", 0, c);
+        zeroChannel(m, bn + ".bias", 0, c);
+    }
+}
+
+std::vector<int64_t> firstOf(const std::vector<int64_t> &order, size_t n)
+{
+    return std::vector<int64_t>(order.begin(), order.begin() + std::ptrdiff_t(n));
+}
+
+} // namespace
+
+class TestPrune : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase()
+    {
+        m_demo = loadModel("demo");
+        m_resnet = loadModel("demo-resnet");
+        m_data = loadDataset("fashion-mnist", {}, 32);
+        for (const auto &[name, t] : m_demo.graph.initializers)
+            if (t.rank() >= 2)
+                QCOMPARE(zerosOf(t), int64_t(0)); // the counts below assume no zeros before pruning
+    }
+
+    void magnitudeLayer_data()
+    {
+        QTest::addColumn<double>("ratio");
+        QTest::newRow("nothing") << 0.0;
+        QTest::newRow("30%") << 0.3;
+        QTest::newRow("half") << 0.5;
+        QTest::newRow("90%") << 0.9;
+        QTest::newRow("everything") << 1.0;
+    }
+    void magnitudeLayer()
+    {
+        QFETCH(double, ratio);
+        Model m = m_demo.deepCopy();
+        const PruneResult r = pruneModel(m, planAll(m, config(PruneMethod::Magnitude, ratio)));
+        QCOMPARE(r.layers.size(), size_t(4));
+        for (const PruneReport &rep : r.layers) {
+            const Tensor &before = init(m_demo, rep.weight);
+            const Tensor &after = init(m, rep.weight);
+            const int64_t expected = std::llround(ratio * double(before.numel()));
+            QCOMPARE(rep.params, before.numel());
+            QCOMPARE(rep.zeros, expected);
+            QCOMPARE(zerosOf(after), expected);
+            // Exactly what the per-tensor pruner computes, and the mask marks exactly the pruned weights.
+            QCOMPARE(after.toFloatVector(), pruneMagnitude(before, ratio).toFloatVector());
+            const std::vector<float> mask = r.masks.at(rep.weight).toFloatVector();
+            const std::vector<float> w = after.toFloatVector();
+            for (size_t i = 0; i < w.size(); ++i)
+                QCOMPARE(mask[i], w[i] == 0.f ? 0.f : 1.f);
+        }
+        // The base model's buffers are not written through.
+        QCOMPARE(zerosOf(init(m_demo, "fc1.weight")), int64_t(0));
+    }
+
+    void magnitudeGlobal()
+    {
+        Model m = m_demo.deepCopy();
+        const double ratio = 0.7;
+        const PruneResult r = pruneModel(m, planAll(m, config(PruneMethod::Magnitude, ratio, PruneScope::Global)));
+        int64_t total = 0, zeros = 0;
+        float maxPruned = 0, minKept = INFINITY;
+        std::set<double> layerRatios;
+        for (const PruneReport &rep : r.layers) {
+            total += rep.params;
+            zeros += rep.zeros;
+            const std::vector<float> before = init(m_demo, rep.weight).toFloatVector();
+            const std::vector<float> after = init(m, rep.weight).toFloatVector();
+            for (size_t i = 0; i < before.size(); ++i) {
+                if (after[i] == 0.f)
+                    maxPruned = std::max(maxPruned, std::abs(before[i]));
+                else
+                    minKept = std::min(minKept, std::abs(before[i]));
+                if (after[i] != 0.f)
+                    QCOMPARE(after[i], before[i]);
+            }
+            layerRatios.insert(std::round(1000.0 * double(rep.zeros) / double(rep.params)));
+        }
+        QCOMPARE(zeros, std::llround(ratio * double(total)));
+        QVERIFY2(maxPruned <= minKept, "one threshold: every pruned magnitude is at most every kept one");
+        QVERIFY2(layerRatios.size() > 1, "a global threshold prunes layers at different ratios");
+    }
+
+    void nmHandComputed()
+    {
+        // Rows of 10 with m = 4: two full groups and a dense tail of 2. Ties prune the lower index first.
+        const Tensor w = Tensor::fromFloats({2, 10}, {1, -3, 2, 0.5f, 4, 4, -4, 1, 9, 0,  //
+                                                      0, 0, 0, 0, -1, 2, -3, 4, 0.1f, 0.2f});
+        const Tensor p = pruneNM(w, 2, 4, 1);
+        const std::vector<float> expected = {0, -3, 2, 0, 0, 4, -4, 0, 9, 0,  //
+                                             0, 0, 0, 0, 0, 0, -3, 4, 0.1f, 0.2f};
+        QCOMPARE(p.toFloatVector(), expected);
+        QVERIFY_THROWS_EXCEPTION(Error, pruneNM(w, 5, 4, 1));
+        QVERIFY_THROWS_EXCEPTION(Error, pruneNM(w, 2, 4, 3));
+    }
+
+    void nmPatterns_data()
+    {
+        QTest::addColumn<int>("n");
+        QTest::addColumn<int>("m");
+        QTest::newRow("2:4") << 2 << 4;
+        QTest::newRow("4:8") << 4 << 8;
+        QTest::newRow("1:4") << 1 << 4;
+    }
+    void nmPatterns()
+    {
+        QFETCH(int, n);
+        QFETCH(int, m);
+        Model model = m_demo.deepCopy();
+        PruneConfig c = config(PruneMethod::NM, 0);
+        c.n = n;
+        c.m = m;
+        const PruneResult r = pruneModel(model, planAll(model, c));
+        for (const PruneReport &rep : r.layers) {
+            const Node &node = *model.graph.findNode(rep.node);
+            const Tensor &before = init(m_demo, rep.weight);
+            const Tensor &after = init(model, rep.weight);
+            QCOMPARE(outputChannelAxis(node, after.shape()), 0); // the demo's weights are [out, reduction...]
+            const int64_t rows = after.dim(0), len = after.numel() / rows;
+            const std::vector<float> a = after.toFloatVector(), b = before.toFloatVector();
+            int64_t expectedZeros = 0;
+            for (int64_t row = 0; row < rows; ++row)
+                for (int64_t g = 0; g < len; g += m) {
+                    const int64_t size = std::min<int64_t>(m, len - g);
+                    int kept = 0;
+                    float minKept = INFINITY, maxPruned = 0;
+                    for (int64_t i = 0; i < size; ++i) {
+                        const size_t at = size_t(row * len + g + i);
+                        if (a[at] != 0.f) {
+                            ++kept;
+                            QCOMPARE(a[at], b[at]);
+                            minKept = std::min(minKept, std::abs(b[at]));
+                        } else {
+                            maxPruned = std::max(maxPruned, std::abs(b[at]));
+                        }
+                    }
+                    QCOMPARE(kept, size == m ? n : int(size)); // a partial trailing group stays dense
+                    QVERIFY(maxPruned <= minKept);
+                    expectedZeros += size - kept;
+                }
+            QCOMPARE(rep.zeros, expectedZeros);
+            QCOMPARE(zerosOf(r.masks.at(rep.weight)), expectedZeros);
+        }
+    }
+
+    void nmAlongColumnsOfKN()
+    {
+        // Gemm with transB = 0 has B [K, N]: groups run down a column (the reduction axis is 0).
+        Model m;
+        m.graph.inputs = {ValueInfo{"x", DType::Float32, {-1, 8}, true}};
+        m.graph.outputs = {ValueInfo{"y", DType::Float32, {-1, 3}, true}};
+        m.graph.initializers["B"] = testutil::randomTensor({8, 3}, 7);
+        Node n;
+        n.name = "gemm";
+        n.opType = "Gemm";
+        n.inputs = {"x", "B"};
+        n.outputs = {"y"};
+        m.graph.nodes = {n};
+        inferShapes(m);
+        PruneConfig c = config(PruneMethod::NM, 0);
+        pruneModel(m, {planFor(m, "gemm", c)});
+        const std::vector<float> a = init(m, "B").toFloatVector();
+        for (int col = 0; col < 3; ++col)
+            for (int g = 0; g < 8; g += 4) {
+                int kept = 0;
+                for (int i = 0; i < 4; ++i)
+                    kept += a[size_t((g + i) * 3 + col)] != 0.f;
+                QCOMPARE(kept, 2);
+            }
+    }
+
+    void rankChannelsHandComputed()
+    {
+        // Channel L1 norms 6, 1, 4.5; L2 norms sqrt(14) = 3.74, 1, sqrt(20.25) = 4.5.
+        const Tensor w = Tensor::fromFloats({3, 3}, {1, -2, 3, 0, 1, 0, 4.5f, 0, 0});
+        QCOMPARE(rankChannels(w, 0, ChannelNorm::L1), (std::vector<int64_t>{1, 2, 0}));
+        QCOMPARE(rankChannels(w, 0, ChannelNorm::L2), (std::vector<int64_t>{1, 0, 2}));
+        // Axis 1 of the same matrix: columns' L1 norms 5.5, 3, 3 (a tie keeps index order).
+        QCOMPARE(rankChannels(w, 1, ChannelNorm::L1), (std::vector<int64_t>{1, 2, 0}));
+    }
+
+    void channelRemovalMatchesZeroedModel_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::newRow("demo: conv1, conv2 through flatten, fc1") << "demo";
+        QTest::newRow("demo-resnet: residual groups, block convs") << "demo-resnet";
+    }
+    void channelRemovalMatchesZeroedModel()
+    {
+        QFETCH(QString, model);
+        const Model &base = model == "demo" ? m_demo : m_resnet;
+        Model pruned = base.deepCopy();
+        Model zeroed = base.deepCopy();
+        auto weakest = [&](const std::string &conv, size_t n) {
+            return firstOf(rankChannels(init(base, conv + ".weight"), 0, ChannelNorm::L1), n);
+        };
+        struct Cut {
+            std::string node;
+            std::vector<std::pair<std::string, std::string>> zero; // conv, bn
+            std::vector<int64_t> channels;
+        };
+        std::vector<Cut> cuts;
+        if (model == "demo") {
+            cuts = {{"conv1", {{"conv1", "bn1"}}, weakest("conv1", 12)},
+                    {"conv2", {{"conv2", "bn2"}}, weakest("conv2", 40)},
+                    {"fc1", {{"fc1", ""}}, weakest("fc1", 100)}};
+        } else {
+            cuts = {{"conv1", {{"conv1", "bn1"}, {"block1.conv2", "block1.bn2"}}, {0, 3, 5, 31}},
+                    {"block1.conv1", {{"block1.conv1", "block1.bn1"}}, weakest("block1.conv1", 16)},
+                    {"block2.conv1", {{"block2.conv1", "block2.bn1"}}, weakest("block2.conv1", 20)},
+                    {"block2.shortcut.conv", {{"block2.conv2", "block2.bn2"}, {"block2.shortcut.conv", "block2.shortcut.bn"}},
+                     {1, 2, 8, 40, 63}}};
+        }
+        for (const Cut &cut : cuts) {
+            const int64_t before = init(pruned, cut.node + ".weight").dim(0);
+            removeChannels(pruned, cut.node, cut.channels);
+            for (const auto &[conv, bn] : cut.zero) {
+                QCOMPARE(init(pruned, conv + ".weight").dim(0), before - int64_t(cut.channels.size()));
+                for (int64_t c : cut.channels) {
+                    zeroConvChannel(zeroed, conv, bn, c);
+                    if (init(zeroed, conv + ".weight").rank() == 2)
+                        zeroChannel(zeroed, conv + ".bias", 0, c);
+                }
+            }
+        }
+        QVERIFY(pruned.graph.parameterCount() < base.graph.parameterCount());
+        // Shapes were re-inferred and agree with the weights.
+        for (const Node &n : pruned.graph.nodes)
+            if (n.opType == "Conv") {
+                const Tensor &w = init(pruned, n.inputs[1]);
+                QCOMPARE(pruned.graph.values.at(n.outputs[0]).shape[1], w.dim(0));
+                QCOMPARE(pruned.graph.values.at(n.inputs[0]).shape[1], w.dim(1));
+            }
+        QCOMPARE(pruned.graph.values.at("logits").shape, (Shape{-1, 10}));
+        const Tensor x = m_data.batch(0, 16);
+        const Tensor expected = Session(zeroed, {1}).run(x);
+        const Tensor actual = Session(pruned, {1}).run(x);
+        const Tensor original = Session(base, {1}).run(x);
+        QVERIFY2(testutil::mismatch(actual, expected, 1e-4, 1e-4).isEmpty(),
+                 qPrintable(testutil::mismatch(actual, expected, 1e-4, 1e-4)));
+        QVERIFY2(!testutil::mismatch(original, expected, 1e-4, 1e-4).isEmpty(), "the zeroed channels matter");
+    }
+
+    void channelPruneModel_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<int>("norm");
+        QTest::newRow("demo L1") << "demo" << int(ChannelNorm::L1);
+        QTest::newRow("demo L2") << "demo" << int(ChannelNorm::L2);
+        QTest::newRow("demo-resnet L1") << "demo-resnet" << int(ChannelNorm::L1);
+    }
+    void channelPruneModel()
+    {
+        QFETCH(QString, model);
+        QFETCH(int, norm);
+        const Model &base = model == "demo" ? m_demo : m_resnet;
+        Model m = base.deepCopy();
+        PruneConfig c = config(PruneMethod::Channel, 0.5);
+        c.norm = ChannelNorm(norm);
+        const PruneResult r = pruneModel(m, planAll(m, c));
+        QVERIFY(r.masks.empty());
+        for (const PruneReport &rep : r.layers) {
+            const bool logits = rep.node == "fc2" || rep.node == "fc";
+            QCOMPARE(rep.channelsAfter, logits ? rep.channelsBefore : rep.channelsBefore / 2);
+            QCOMPARE(init(m, rep.weight).dim(0), rep.channelsAfter);
+        }
+        if (model == "demo") {
+            // conv1 kept its strongest 16 filters, in their original order.
+            std::vector<int64_t> removed = firstOf(rankChannels(init(base, "conv1.weight"), 0, c.norm), 16);
+            std::vector<float> expected;
+            const std::vector<float> w = init(base, "conv1.weight").toFloatVector();
+            for (int64_t ch = 0; ch < 32; ++ch)
+                if (std::find(removed.begin(), removed.end(), ch) == removed.end())
+                    expected.insert(expected.end(), w.begin() + ch * 9, w.begin() + ch * 9 + 9);
+            QCOMPARE(init(m, "conv1.weight").toFloatVector(), expected);
+            QCOMPARE(init(m, "fc1.weight").shape(), (Shape{64, 32 * 7 * 7}));
+            QCOMPARE(init(m, "bn2.mean").shape(), (Shape{32}));
+        } else {
+            // The residual group shares one channel set.
+            QCOMPARE(init(m, "conv1.weight").dim(0), init(m, "block1.conv2.weight").dim(0));
+            QCOMPARE(init(m, "block2.conv2.weight").dim(0), init(m, "block2.shortcut.conv.weight").dim(0));
+            QCOMPARE(init(m, "fc.weight").shape(), (Shape{10, 32}));
+        }
+        const Tensor y = Session(m, {1}).run(m_data.batch(0, 8));
+        QCOMPARE(y.shape(), (Shape{8, 10}));
+    }
+
+    void channelErrorsNameTheNode()
+    {
+        Model m = m_demo.deepCopy();
+        // The logits layer.
+        try {
+            removeChannels(m, "fc2", {0});
+            QFAIL("pruning the logits did not throw");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains("fc2") && QString(e.what()).contains("logits"), e.what());
+        }
+        try {
+            removeChannels(m, "conv1", std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                                            17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31});
+            QFAIL("removing every channel did not throw");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains("conv1"), e.what());
+        }
+        QVERIFY_THROWS_EXCEPTION(Error, removeChannels(m, "conv1", {32}));
+        QVERIFY_THROWS_EXCEPTION(Error, removeChannels(m, "nothing", {0}));
+        // A Reshape (instead of the Flatten) between conv2's channels and fc1 cannot be followed.
+        for (Node &n : m.graph.nodes)
+            if (n.name == "flatten") {
+                n.opType = "Reshape";
+                n.attrs.clear();
+                n.inputs.push_back("flatten.shape");
+            }
+        m.graph.initializers["flatten.shape"] = Tensor::fromInt64s({2}, {-1, 3136});
+        inferShapes(m);
+        try {
+            removeChannels(m, "conv2", {0});
+            QFAIL("pruning through a Reshape did not throw");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains("'flatten' (Reshape)") && QString(e.what()).contains("conv2"),
+                     e.what());
+        }
+        // Unknown node in a plan.
+        try {
+            Model d = m_demo.deepCopy();
+            LayerPlan p = planFor(d, "conv1", config(PruneMethod::Magnitude, 0.5));
+            p.node = "conv9";
+            pruneModel(d, {p});
+            QFAIL("an unknown node did not throw");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains("conv9"), e.what());
+        }
+    }
+
+    void skippedLayersStayUntouched()
+    {
+        Model m = m_demo.deepCopy();
+        std::vector<LayerPlan> plan = planAll(m, config(PruneMethod::Magnitude, 0.5));
+        plan[1].config.skip = true;
+        const PruneResult r = pruneModel(m, plan);
+        QCOMPARE(r.layers.size(), size_t(3));
+        QCOMPARE(init(m, plan[1].weight).toFloatVector(), init(m_demo, plan[1].weight).toFloatVector());
+    }
+
+    void iterativeKeepsMasksThroughFineTuning()
+    {
+        const Dataset train = loadDataset("fashion-mnist:train", {}, 128);
+        Model m = m_demo.deepCopy();
+        PruneConfig c = config(PruneMethod::Magnitude, 0.6);
+        c.steps = 3;
+        c.power = 3;
+        FinetuneConfig f;
+        f.epochs = 1;
+        f.lr = 1e-3f;
+        f.batchSize = 64;
+        f.samples = 128;
+        std::vector<double> fractions;
+        std::vector<std::string> lines;
+        const PruneResult r = pruneIteratively(
+            m, planAll(m, c), c, f, &train, [&](double x, std::string_view) { fractions.push_back(x); }, nullptr,
+            [&](const std::string &line) { lines.push_back(line); });
+        QVERIFY(!fractions.empty());
+        QCOMPARE(fractions.back(), 1.0);
+        QVERIFY(std::is_sorted(fractions.begin(), fractions.end()));
+        QVERIFY(lines.size() >= 6); // a pruning line and a fine-tuning epoch per step
+        bool changed = false;
+        for (const PruneReport &rep : r.layers) {
+            const Tensor &w = init(m, rep.weight);
+            const std::vector<float> mask = r.masks.at(rep.weight).toFloatVector();
+            const std::vector<float> a = w.toFloatVector(), b = init(m_demo, rep.weight).toFloatVector();
+            const int64_t expected = std::llround(0.6 * double(w.numel()));
+            QCOMPARE(zerosOf(r.masks.at(rep.weight)), expected);
+            QCOMPARE(rep.zeros, zerosOf(w));
+            for (size_t i = 0; i < a.size(); ++i) {
+                if (mask[i] == 0.f)
+                    QCOMPARE(a[i], 0.f);
+                changed = changed || (mask[i] != 0.f && a[i] != b[i]);
+            }
+        }
+        QVERIFY2(changed, "fine-tuning moved the kept weights");
+    }
+
+    void iterativeChannelsReachTheRatio()
+    {
+        Model m = m_demo.deepCopy();
+        PruneConfig c = config(PruneMethod::Channel, 0.5);
+        c.steps = 2;
+        std::vector<std::string> lines;
+        const PruneResult r = pruneIteratively(m, planAll(m, c), c, {}, nullptr, {}, nullptr,
+                                               [&](const std::string &line) { lines.push_back(line); });
+        QCOMPARE(lines.size(), size_t(2));
+        QCOMPARE(init(m, "conv1.weight").dim(0), int64_t(16));
+        QCOMPARE(init(m, "conv2.weight").dim(0), int64_t(32));
+        QCOMPARE(init(m, "fc1.weight").shape(), (Shape{64, 32 * 49}));
+        QCOMPARE(r.layers.front().channelsBefore, int64_t(32));
+        QCOMPARE(r.layers.front().channelsAfter, int64_t(16));
+    }
+
+    void iterativeCancelLeavesModelUntouched_data()
+    {
+        QTest::addColumn<QString>("when");
+        QTest::newRow("before the first step") << "start";
+        QTest::newRow("during fine-tuning") << "fine-tuning";
+    }
+    void iterativeCancelLeavesModelUntouched()
+    {
+        QFETCH(QString, when);
+        const Dataset train = loadDataset("fashion-mnist:train", {}, 256);
+        Model m = m_demo.deepCopy();
+        const Model snapshot = m.deepCopy();
+        PruneConfig c = config(PruneMethod::Channel, 0.5);
+        c.steps = 2;
+        FinetuneConfig f;
+        f.epochs = 1;
+        f.samples = 256;
+        StopToken stop;
+        if (when == "start")
+            stop.requestStop();
+        const ProgressFn progress = [&](double, std::string_view stage) {
+            if (stage.find(when.toStdString()) != std::string_view::npos)
+                stop.requestStop();
+        };
+        QVERIFY_THROWS_EXCEPTION(Cancelled, pruneIteratively(m, planAll(m, c), c, f, &train, progress, &stop));
+        QCOMPARE(m.graph.nodes.size(), snapshot.graph.nodes.size());
+        QCOMPARE(m.graph.initializers.size(), snapshot.graph.initializers.size());
+        for (const auto &[name, t] : snapshot.graph.initializers) {
+            QCOMPARE(init(m, name).shape(), t.shape());
+            QCOMPARE(init(m, name).toFloatVector(), t.toFloatVector());
+        }
+    }
+
+private:
+    Model m_demo, m_resnet;
+    Dataset m_data;
+};
+
+QTEST_GUILESS_MAIN(TestPrune)
+#include "test_prune.moc"
