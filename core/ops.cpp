@@ -26,6 +26,7 @@ const KernelTable &table()
         registerConvOps(t);
         registerPoolOps(t);
         registerShapeOps(t);
+        registerQuantOps(t);
         return t;
     }();
     return kernels;
@@ -36,6 +37,11 @@ OpKernel findKernel(const std::string &opType)
 {
     auto it = table().find(opType);
     return it == table().end() ? nullptr : it->second;
+}
+
+OpKernel findKernel(const std::string &opType, const std::string &domain)
+{
+    return domain.empty() || domain == "ai.onnx" ? findKernel(opType) : findKernel(domain + ":" + opType);
 }
 
 std::vector<std::string> supportedOps()

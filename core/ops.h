@@ -35,6 +35,9 @@ using KernelTable = std::map<std::string, OpKernel>;
 
 // nullptr when the op type is not supported.
 OpKernel findKernel(const std::string &opType);
+// Kernel of an op type in a domain: "" / "ai.onnx" as above; other domains are registered as
+// "<domain>:<OpType>" (com.microsoft:QGemm). nullptr when not supported.
+OpKernel findKernel(const std::string &opType, const std::string &domain);
 std::vector<std::string> supportedOps();
 
 // Families (ops/*.cpp).
@@ -44,5 +47,7 @@ void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNo
 void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
                                                  // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Gather
+void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
+                                                 // com.microsoft:QGemm (ops/quant.cpp)
 
 } // namespace cw

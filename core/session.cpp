@@ -25,9 +25,9 @@ Session::Session(Model model, SessionOptions options) : m_model(std::move(model)
     g.ensureUniqueNodeNames();
     g.sortTopologically();
     for (const Node &n : g.nodes) {
-        if (!n.domain.empty() && n.domain != "ai.onnx")
+        if (!n.domain.empty() && n.domain != "ai.onnx" && !findKernel(n.opType, n.domain))
             throw Error(describeNode(n, m_model) + ": operator domain '" + n.domain + "' is not supported");
-        if (!findKernel(n.opType))
+        if (!findKernel(n.opType, n.domain))
             throw Error(describeNode(n, m_model) + ": operator '" + n.opType + "' is not supported");
     }
     // Free each intermediate after its last consumer; graph outputs are never freed.
@@ -117,7 +117,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         }
         ctx.outputs.resize(node.outputs.size());
         try {
-            findKernel(node.opType)(ctx);
+            findKernel(node.opType, node.domain)(ctx);
         } catch (const Cancelled &) {
             throw;
         } catch (const std::exception &e) {

@@ -7,6 +7,8 @@
 //                 count in the divisor. With count_include_pad the divisor still stops at the end of the
 //                 padded input (a ceil_mode window hanging past it is not padded further), as onnxruntime does.
 //   GlobalAveragePool, GlobalMaxPool: x [N, C, ...] → [N, C, 1, ...]
+// MaxPool also runs on uint8 / int8 (quantized activations: the max commutes with the monotonic
+// quantization, so pooling the integers equals quantizing the pooled floats).
 //
 // H' = floor or ceil((H + padBegin + padEnd - dilation·(k-1) - 1) / stride) + 1; with ceil_mode a last
 // window that would start inside the end padding is dropped (the PyTorch / onnxruntime rule).
@@ -27,9 +29,10 @@ struct PoolGeometry {
     bool oneD = false;
 };
 
-PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x)
+PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers = false)
 {
-    requireFloat(ctx, x, "X");
+    if (!integers || (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8))
+        requireFloat(ctx, x, "X");
     if (x.rank() != 3 && x.rank() != 4)
         ctx.fail("input must be [N, C, H, W] or [N, C, L], got " + shapeToString(x.shape()));
     const size_t spatial = size_t(x.rank() - 2);
@@ -118,12 +121,12 @@ bool isPlainMax2x2(const PoolGeometry &g)
            g.outH * 2 <= g.inH && g.outW * 2 <= g.inW;
 }
 
-void maxPlane2x2(const float *in, const PoolGeometry &g, float *out)
+template <typename T> void maxPlane2x2(const T *in, const PoolGeometry &g, T *out)
 {
     for (int64_t oh = 0; oh < g.outH; ++oh) {
-        const float *r0 = in + 2 * oh * g.inW;
-        const float *r1 = r0 + g.inW;
-        float *o = out + oh * g.outW;
+        const T *r0 = in + 2 * oh * g.inW;
+        const T *r1 = r0 + g.inW;
+        T *o = out + oh * g.outW;
         for (int64_t ow = 0; ow < g.outW; ++ow)
             o[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
     }
@@ -134,16 +137,16 @@ Shape pooledShape(const PoolGeometry &g)
     return g.oneD ? Shape{g.N, g.C, g.outW} : Shape{g.N, g.C, g.outH, g.outW};
 }
 
-template <bool Max> void poolOp(OpContext &ctx)
+template <bool Max, typename T = float> void poolOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
     if (Max && ctx.node.outputs.size() > 1 && !ctx.node.outputs[1].empty())
         ctx.fail("the Indices output of MaxPool is not supported");
-    const PoolGeometry g = poolGeometry(ctx, x);
+    const PoolGeometry g = poolGeometry(ctx, x, Max);
     const bool includePad = ctx.node.attrInt("count_include_pad", 0) != 0;
-    Tensor out = Tensor::uninitialized(DType::Float32, pooledShape(g));
-    const float *src = x.f32();
-    float *dst = out.f32();
+    Tensor out = Tensor::uninitialized(dtypeOf<T>(), pooledShape(g));
+    const T *src = x.data<T>();
+    T *dst = out.data<T>();
     const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
     if (Max && isPlainMax2x2(g)) {
         const int threads = threadsFor(ctx, x.numel());
@@ -166,8 +169,8 @@ template <bool Max> void poolOp(OpContext &ctx)
     const int threads = threadsFor(ctx, x.numel());
     parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
         for (int64_t p = pBegin; p < pEnd; ++p) {
-            const float *in = src + p * inPlane;
-            float *o = dst + p * outPlane;
+            const T *in = src + p * inPlane;
+            T *o = dst + p * outPlane;
             for (int64_t oh = 0; oh < g.outH; ++oh) {
                 const int64_t hs = oh * g.sH - g.padT;
                 int64_t hLo, hHi, hPadLo, hPad;
@@ -176,18 +179,18 @@ template <bool Max> void poolOp(OpContext &ctx)
                 for (int64_t ow = 0; ow < g.outW; ++ow) {
                     const int64_t ws = ow * g.sW - g.padL;
                     const int64_t lo = wLo[size_t(ow)], hi = wHi[size_t(ow)];
-                    float acc = Max ? std::numeric_limits<float>::lowest() : 0.f;
+                    T acc = Max ? std::numeric_limits<T>::lowest() : T(0);
                     for (int64_t kh = hLo; kh < hHi; ++kh) {
-                        const float *row = in + (hs + kh * g.dH) * g.inW + ws;
+                        const T *row = in + (hs + kh * g.dH) * g.inW + ws;
                         for (int64_t kw = lo; kw < hi; ++kw) {
-                            const float v = row[kw * g.dW];
+                            const T v = row[kw * g.dW];
                             if (Max)
                                 acc = std::max(acc, v);
                             else
                                 acc += v;
                         }
                     }
-                    if (!Max) {
+                    if constexpr (!Max) {
                         const int64_t count = includePad ? hPad * wPad[size_t(ow)] : (hHi - hLo) * (hi - lo);
                         acc = count > 0 ? acc / float(count) : 0.f;
                     }
@@ -197,6 +200,17 @@ template <bool Max> void poolOp(OpContext &ctx)
         }
     });
     ctx.outputs[0] = out;
+}
+
+void maxPoolOp(OpContext &ctx)
+{
+    const DType type = ctx.input(0).dtype();
+    if (type == DType::UInt8)
+        poolOp<true, uint8_t>(ctx);
+    else if (type == DType::Int8)
+        poolOp<true, int8_t>(ctx);
+    else
+        poolOp<true, float>(ctx);
 }
 
 template <bool Max> void globalPoolOp(OpContext &ctx)
@@ -231,7 +245,7 @@ template <bool Max> void globalPoolOp(OpContext &ctx)
 
 void registerPoolOps(KernelTable &table)
 {
-    table["MaxPool"] = poolOp<true>;
+    table["MaxPool"] = maxPoolOp;
     table["AveragePool"] = poolOp<false>;
     table["GlobalAveragePool"] = globalPoolOp<false>;
     table["GlobalMaxPool"] = globalPoolOp<true>;

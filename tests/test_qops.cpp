@@ -1,0 +1,475 @@
+// Quantized operators: hand-computed values, the fast integer kernels against the reference arithmetic (bit
+// for bit), and models from tests/tools/make_qop_cases.py against onnxruntime (within one LSB).
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <functional>
+
+#include "core/error.h"
+#include "core/model_io.h"
+#include "core/ops.h"
+#include "core/ops/quant.h"
+#include "core/session.h"
+#include "testutil.h"
+
+using namespace cw;
+
+namespace {
+
+using Tensors = std::vector<Tensor>;
+using Attrs = std::map<std::string, Attribute>;
+
+template <typename T> Tensor make(Shape shape, const std::vector<int64_t> &values)
+{
+    Tensor t(dtypeOf<T>(), std::move(shape));
+    for (size_t i = 0; i < values.size(); ++i)
+        t.data<T>()[i] = T(values[i]);
+    return t;
+}
+
+Tensor u8(Shape s, const std::vector<int64_t> &v) { return make<uint8_t>(std::move(s), v); }
+Tensor s8(Shape s, const std::vector<int64_t> &v) { return make<int8_t>(std::move(s), v); }
+Tensor s32(Shape s, const std::vector<int64_t> &v) { return make<int32_t>(std::move(s), v); }
+
+Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs = {}, const std::string &domain = "",
+              int threads = 1)
+{
+    Node node;
+    node.name = "test_" + op;
+    node.opType = op;
+    node.domain = domain;
+    node.attrs = attrs;
+    for (size_t i = 0; i < inputs.size(); ++i)
+        node.inputs.push_back(inputs[i].isNull() ? std::string() : "in" + std::to_string(i));
+    node.outputs = {"out"};
+    const OpKernel kernel = findKernel(op, domain);
+    if (!kernel)
+        throw Error("no kernel for " + op);
+    OpContext ctx{node, {}, {}, threads};
+    for (const Tensor &t : inputs)
+        ctx.inputs.push_back(t.isNull() ? nullptr : &t);
+    ctx.outputs.resize(1);
+    kernel(ctx);
+    return ctx.outputs;
+}
+
+QString errorOf(const std::function<void()> &body)
+{
+    try {
+        body();
+    } catch (const Error &e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
+
+// Deterministic integers in [lo, hi].
+template <typename T> Tensor randomInts(Shape shape, unsigned seed, int lo, int hi)
+{
+    Tensor t(dtypeOf<T>(), std::move(shape));
+    uint64_t state = seed * 2862933555777941757ULL + 3037000493ULL;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        t.data<T>()[i] = T(lo + int((state >> 33) % uint64_t(hi - lo + 1)));
+    }
+    return t;
+}
+
+// Largest |a - b| over two integer (or float) tensors of the same shape; -1 when shapes or types differ.
+double maxAbsDiff(const Tensor &a, const Tensor &b)
+{
+    if (a.shape() != b.shape() || a.dtype() != b.dtype())
+        return -1;
+    const std::vector<float> x = a.toFloatVector(), y = b.toFloatVector();
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i)
+        worst = std::max(worst, std::abs(double(x[i]) - double(y[i])));
+    return worst;
+}
+
+bool identical(const Tensor &a, const Tensor &b)
+{
+    return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.rawData(), b.rawData(), a.byteSize()) == 0;
+}
+
+// Runs `body` once on the fast kernels and once on the reference loops.
+struct BothPaths {
+    Tensors fast, reference;
+};
+BothPaths runBoth(const std::function<Tensors()> &body)
+{
+    BothPaths r;
+    quant::setReferenceOnly(false);
+    r.fast = body();
+    quant::setReferenceOnly(true);
+    r.reference = body();
+    quant::setReferenceOnly(false);
+    return r;
+}
+
+} // namespace
+
+class TestQOps : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QJsonArray m_cases;
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        QString error;
+        testutil::runProcess(testutil::python(),
+                             {testutil::sourcePath("tests/tools/make_qop_cases.py"), m_dir.path()}, &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable("generating the test models failed: " + error));
+        QFile f(m_dir.filePath("cases.json"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        m_cases = QJsonDocument::fromJson(f.readAll()).array();
+        QVERIFY(m_cases.size() > 20);
+    }
+
+    // ---- hand-computed values -----------------------------------------------------------------------------------
+
+    void quantizeRoundsHalfToEvenAndSaturates()
+    {
+        // x / 0.5 = -2, 0, 0.5, 1, 2.5, 3.5, 400 → nearbyint -2, 0, 0, 1, 2, 4, 400 → + 10, clamped to [0, 255].
+        const Tensor x = Tensor::fromFloats({7}, {-1.f, 0.f, 0.25f, 0.5f, 1.25f, 1.75f, 200.f});
+        const Tensor y = runOp("QuantizeLinear", {x, Tensor::scalar(0.5f), u8({}, {10})})[0];
+        QCOMPARE(y.dtype(), DType::UInt8);
+        QCOMPARE(y.toInt64Vector(), (std::vector<int64_t>{8, 10, 10, 11, 12, 14, 255}));
+        // int8 with a negative zero point; -200 saturates at -128.
+        const Tensor z = runOp("QuantizeLinear", {Tensor::fromFloats({3}, {-200.f, 0.3f, 1.f}), Tensor::scalar(0.1f),
+                                                  s8({}, {-3})})[0];
+        QCOMPARE(z.dtype(), DType::Int8);
+        QCOMPARE(z.toInt64Vector(), (std::vector<int64_t>{-128, 0, 7}));
+        // No zero point: uint8, zero point 0; output_dtype = 3 (opset 21) asks for int8.
+        QCOMPARE(runOp("QuantizeLinear", {Tensor::fromFloats({2}, {-1.f, 1.f}), Tensor::scalar(0.01f)})[0].toInt64Vector(),
+                 (std::vector<int64_t>{0, 100}));
+        const Tensor i8 = runOp("QuantizeLinear", {Tensor::fromFloats({2}, {-1.f, 1.f}), Tensor::scalar(0.01f)},
+                                {{"output_dtype", Attribute::makeInt(3)}})[0];
+        QCOMPARE(i8.dtype(), DType::Int8);
+        QCOMPARE(i8.toInt64Vector(), (std::vector<int64_t>{-100, 100}));
+    }
+
+    void quantizePerAxisAndBlocked()
+    {
+        // x [2, 3], per axis 1: column scales 1, 2, 4, zero points 0, 1, 2.
+        const Tensor x = Tensor::fromFloats({2, 3}, {1.f, 2.f, 4.f, -1.f, 6.f, 9.f});
+        const Tensor y = runOp("QuantizeLinear", {x, Tensor::fromFloats({3}, {1.f, 2.f, 4.f}), s8({3}, {0, 1, 2})},
+                               {{"axis", Attribute::makeInt(1)}})[0];
+        QCOMPARE(y.toInt64Vector(), (std::vector<int64_t>{1, 2, 3, -1, 4, 4})); // 9/4 = 2.25 → 2, + 2
+        // Blocked along axis 1 with block 2: x [1, 5], scale [1, 3].
+        const Tensor xb = Tensor::fromFloats({1, 5}, {1.f, 2.f, 3.f, 4.f, 5.f});
+        const Tensor yb = runOp("QuantizeLinear", {xb, Tensor::fromFloats({1, 3}, {1.f, 0.5f, 0.25f}), s8({1, 3}, {0, 0, 1})},
+                                {{"axis", Attribute::makeInt(1)}, {"block_size", Attribute::makeInt(2)}})[0];
+        QCOMPARE(yb.toInt64Vector(), (std::vector<int64_t>{1, 2, 6, 8, 21}));
+    }
+
+    void dequantizeForms()
+    {
+        // Per tensor uint8.
+        QCOMPARE(runOp("DequantizeLinear", {u8({3}, {0, 128, 255}), Tensor::scalar(0.5f), u8({}, {128})})[0].toFloatVector(),
+                 (std::vector<float>{-64.f, 0.f, 63.5f}));
+        // Per axis 0 of a [2, 2] weight.
+        QCOMPARE(runOp("DequantizeLinear", {s8({2, 2}, {1, -2, 3, -4}), Tensor::fromFloats({2}, {0.5f, 2.f}), s8({2}, {0, 1})},
+                       {{"axis", Attribute::makeInt(0)}})[0]
+                     .toFloatVector(),
+                 (std::vector<float>{0.5f, -1.f, 4.f, -10.f}));
+        // Blocked: [2, 3] with block 2 on axis 1 → scale [2, 2]; the last block is partial.
+        QCOMPARE(runOp("DequantizeLinear",
+                       {s8({2, 3}, {1, 2, 3, 4, 5, 6}), Tensor::fromFloats({2, 2}, {1.f, 10.f, 0.5f, 0.25f}),
+                        s8({2, 2}, {0, 1, 0, 2})},
+                       {{"axis", Attribute::makeInt(1)}, {"block_size", Attribute::makeInt(2)}})[0]
+                     .toFloatVector(),
+                 (std::vector<float>{1.f, 2.f, 20.f, 2.f, 2.5f, 1.f}));
+        // int32 (biases).
+        QCOMPARE(runOp("DequantizeLinear", {s32({2}, {-1000000, 7}), Tensor::scalar(0.25f)})[0].toFloatVector(),
+                 (std::vector<float>{-250000.f, 1.75f}));
+    }
+
+    void qlinearConvByHand()
+    {
+        // x 3x3 (zero point 2), w 2x2 (one output channel, zero point 0), pad 0: four windows.
+        const Tensor x = u8({1, 1, 3, 3}, {2, 3, 4, 5, 6, 7, 8, 9, 10});   // x - 2: 0 1 2 / 3 4 5 / 6 7 8
+        const Tensor w = s8({1, 1, 2, 2}, {1, -1, 2, 0});
+        // acc: (0 - 1 + 6) = 5, (1 - 2 + 8) = 7, (3 - 4 + 12) = 11, (4 - 5 + 14) = 13; + bias 3 → 8, 10, 14, 16.
+        // m = 0.5 * 0.25 / 0.5 = 0.25 → 2, 2.5 → 2, 3.5 → 4, 4 → + y_zp 100.
+        const Tensor y = runOp("QLinearConv", {x, Tensor::scalar(0.5f), u8({}, {2}), w, Tensor::scalar(0.25f), s8({}, {0}),
+                                               Tensor::scalar(0.5f), u8({}, {100}), s32({1}, {3})})[0];
+        QCOMPARE(y.shape(), (Shape{1, 1, 2, 2}));
+        QCOMPARE(y.toInt64Vector(), (std::vector<int64_t>{102, 102, 104, 104}));
+        // Padding contributes nothing: pad 1, 1x1 output corner of a 2x2 kernel sees only x[0][0] - zp = 0 · w[1][1].
+        const Tensor p = runOp("QLinearConv",
+                               {x, Tensor::scalar(0.5f), u8({}, {2}), w, Tensor::scalar(0.25f), s8({}, {0}),
+                                Tensor::scalar(0.5f), u8({}, {100})},
+                               {{"pads", Attribute::makeInts({1, 1, 1, 1})}})[0];
+        QCOMPARE(p.shape(), (Shape{1, 1, 4, 4}));
+        QCOMPARE(p.toInt64Vector()[0], int64_t(100));
+        // Per-channel scales and a ReLU through y_zp = 0: negative accumulators saturate at 0.
+        const Tensor w2 = s8({2, 1, 1, 1}, {1, -1});
+        const Tensor r = runOp("QLinearConv", {u8({1, 1, 1, 2}, {10, 20}), Tensor::scalar(1.f), u8({}, {0}), w2,
+                                               Tensor::fromFloats({2}, {1.f, 0.5f}), s8({2}, {0, 0}), Tensor::scalar(1.f),
+                                               u8({}, {0})})[0];
+        QCOMPARE(r.toInt64Vector(), (std::vector<int64_t>{10, 20, 0, 0}));
+    }
+
+    void qgemmByHand()
+    {
+        // A [1, 2] (zp 1), B [2, 2] transB (rows = output columns), C bias.
+        const Tensor a = u8({1, 2}, {3, 5});                 // a - 1 = 2, 4
+        const Tensor b = s8({2, 2}, {1, 2, -3, 1});          // col0 = (1, 2), col1 = (-3, 1)
+        const Attrs t{{"transB", Attribute::makeInt(1)}};
+        // acc = 2·1 + 4·2 + 10 = 20, 2·(-3) + 4·1 - 1 = -3; float output = acc · 0.5 · (0.1, 0.2).
+        const Tensor f = runOp("QGemm", {a, Tensor::scalar(0.5f), u8({}, {1}), b, Tensor::fromFloats({2}, {0.1f, 0.2f}),
+                                         s8({2}, {0, 0}), s32({2}, {10, -1})},
+                               t, "com.microsoft")[0];
+        QCOMPARE(f.dtype(), DType::Float32);
+        QCOMPARE(f.toFloatVector(), (std::vector<float>{20.f * (0.5f * 0.1f), -3.f * (0.5f * 0.2f)}));
+        // Quantized output with y_scale 0.25, y_zp 5: 1.0 / 0.25 = 4, -0.3 / 0.25 = -1.2 → 9, 4.
+        const Tensor q = runOp("QGemm", {a, Tensor::scalar(0.5f), u8({}, {1}), b, Tensor::fromFloats({2}, {0.1f, 0.2f}),
+                                         s8({2}, {0, 0}), s32({2}, {10, -1}), Tensor::scalar(0.25f), u8({}, {5})},
+                               t, "com.microsoft")[0];
+        QCOMPARE(q.dtype(), DType::UInt8);
+        QCOMPARE(q.toInt64Vector(), (std::vector<int64_t>{9, 4}));
+    }
+
+    void qlinearMatMulByHand()
+    {
+        const Tensor a = u8({2, 2}, {1, 2, 3, 4});
+        const Tensor b = s8({2, 1}, {1, -1});
+        // (a - 0) · b = -1, -1; m = 1 · 2 / 1 = 2 → -2 + 10 = 8.
+        const Tensor y = runOp("QLinearMatMul", {a, Tensor::scalar(1.f), u8({}, {0}), b, Tensor::scalar(2.f), s8({}, {0}),
+                                                 Tensor::scalar(1.f), u8({}, {10})})[0];
+        QCOMPARE(y.toInt64Vector(), (std::vector<int64_t>{8, 8}));
+    }
+
+    void integerDataMovement()
+    {
+        const Tensor x = u8({1, 1, 2, 4}, {1, 9, 3, 4, 250, 6, 7, 8});
+        const Attrs pool{{"kernel_shape", Attribute::makeInts({2, 2})}, {"strides", Attribute::makeInts({2, 2})}};
+        const Tensor p = runOp("MaxPool", {x}, pool)[0];
+        QCOMPARE(p.dtype(), DType::UInt8);
+        QCOMPARE(p.toInt64Vector(), (std::vector<int64_t>{250, 8}));
+        const Tensor xs = s8({1, 1, 1, 3}, {-5, -7, -1});
+        const Tensor ps = runOp("MaxPool", {xs}, {{"kernel_shape", Attribute::makeInts({1, 2})},
+                                                  {"pads", Attribute::makeInts({0, 1, 0, 1})}})[0];
+        QCOMPARE(ps.toInt64Vector(), (std::vector<int64_t>{-5, -5, -1, -1})); // padding never wins
+        const Tensor f = runOp("Flatten", {x}, {{"axis", Attribute::makeInt(1)}})[0];
+        QCOMPARE(f.dtype(), DType::UInt8);
+        QCOMPARE(f.shape(), (Shape{1, 8}));
+        const Tensor r = runOp("Reshape", {x, Tensor::fromInt64s({2}, {4, 2})})[0];
+        QCOMPARE(r.shape(), (Shape{4, 2}));
+        QCOMPARE(r.toInt64Vector(), x.toInt64Vector());
+        const Tensor t = runOp("Transpose", {u8({2, 2}, {1, 2, 3, 4})}, {{"perm", Attribute::makeInts({1, 0})}})[0];
+        QCOMPARE(t.toInt64Vector(), (std::vector<int64_t>{1, 3, 2, 4}));
+        QCOMPARE(runOp("Identity", {x})[0].toInt64Vector(), x.toInt64Vector());
+        const Tensor c = runOp("Concat", {u8({1, 2}, {1, 2}), u8({1, 1}, {3})}, {{"axis", Attribute::makeInt(1)}})[0];
+        QCOMPARE(c.toInt64Vector(), (std::vector<int64_t>{1, 2, 3}));
+    }
+
+    void errors_data()
+    {
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("per-axis scale of the wrong length") << "scale [2] must be a scalar or 1-D of 3";
+        QTest::newRow("blocked scale of the wrong shape") << "must be [2, 2] for input [2, 3] with block_size 2";
+        QTest::newRow("float weight in QLinearConv") << "w must be int8 or uint8, got float32";
+        QTest::newRow("bias of the wrong type") << "B must be int32, got float32";
+        QTest::newRow("zero scale") << "x_scale must be positive and finite";
+    }
+
+    void errors()
+    {
+        QFETCH(QString, expected);
+        const QString row = QTest::currentDataTag();
+        const Tensor x = u8({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+        QString e;
+        if (row.startsWith("per-axis"))
+            e = errorOf([] {
+                runOp("QuantizeLinear", {Tensor::fromFloats({2, 3}, {1, 2, 3, 4, 5, 6}), Tensor::fromFloats({2}, {1, 1})},
+                      {{"axis", Attribute::makeInt(1)}});
+            });
+        else if (row.startsWith("blocked"))
+            e = errorOf([] {
+                runOp("DequantizeLinear", {s8({2, 3}, {1, 2, 3, 4, 5, 6}), Tensor::fromFloats({2, 3}, {1, 1, 1, 1, 1, 1})},
+                      {{"axis", Attribute::makeInt(1)}, {"block_size", Attribute::makeInt(2)}});
+            });
+        else if (row.startsWith("float weight"))
+            e = errorOf([&] {
+                runOp("QLinearConv", {x, Tensor::scalar(1.f), u8({}, {0}), Tensor::fromFloats({1, 1, 1, 1}, {1.f}),
+                                      Tensor::scalar(1.f), s8({}, {0}), Tensor::scalar(1.f), u8({}, {0})});
+            });
+        else if (row.startsWith("bias"))
+            e = errorOf([&] {
+                runOp("QLinearConv", {x, Tensor::scalar(1.f), u8({}, {0}), s8({1, 1, 1, 1}, {1}), Tensor::scalar(1.f),
+                                      s8({}, {0}), Tensor::scalar(1.f), u8({}, {0}), Tensor::fromFloats({1}, {1.f})});
+            });
+        else
+            e = errorOf([&] {
+                runOp("QLinearConv", {x, Tensor::scalar(0.f), u8({}, {0}), s8({1, 1, 1, 1}, {1}), Tensor::scalar(1.f),
+                                      s8({}, {0}), Tensor::scalar(1.f), u8({}, {0})});
+            });
+        QVERIFY2(e.contains(expected), qPrintable(e));
+    }
+
+    // ---- the fast kernels equal the reference arithmetic bit for bit ------------------------------------------------
+
+    void qconvFastEqualsReference_data()
+    {
+        QTest::addColumn<Shape>("x");
+        QTest::addColumn<Shape>("w");
+        QTest::addColumn<QList<int>>("pads");
+        QTest::addColumn<int>("stride");
+        QTest::addColumn<int>("group");
+        QTest::addColumn<int>("xZp");
+        QTest::addColumn<int>("yZp");
+        QTest::addColumn<int>("threads");
+        QTest::newRow("demo conv1: 1->32 3x3 pad 1, ReLU") << Shape{1, 1, 28, 28} << Shape{32, 1, 3, 3}
+                                                            << QList<int>{1, 1, 1, 1} << 1 << 1 << 0 << 0 << 1;
+        QTest::newRow("demo conv2: 32->64 3x3 pad 1, ReLU") << Shape{1, 32, 14, 14} << Shape{64, 32, 3, 3}
+                                                             << QList<int>{1, 1, 1, 1} << 1 << 1 << 0 << 0 << 1;
+        QTest::newRow("batch 3, zero points, stride 2") << Shape{3, 8, 9, 9} << Shape{16, 8, 3, 3}
+                                                         << QList<int>{1, 0, 1, 0} << 2 << 1 << 128 << 128 << 2;
+        QTest::newRow("1x1 with odd channels") << Shape{2, 13, 5, 7} << Shape{11, 13, 1, 1} << QList<int>{0, 0, 0, 0}
+                                                << 1 << 1 << 3 << 17 << 1;
+        QTest::newRow("grouped") << Shape{1, 8, 6, 6} << Shape{8, 4, 3, 3} << QList<int>{1, 1, 1, 1} << 1 << 2 << 0
+                                 << 0 << 1;
+        QTest::newRow("batch 8, two threads") << Shape{8, 16, 7, 7} << Shape{24, 16, 3, 3} << QList<int>{1, 1, 1, 1}
+                                               << 1 << 1 << 0 << 0 << 2;
+    }
+
+    void qconvFastEqualsReference()
+    {
+        QFETCH(Shape, x);
+        QFETCH(Shape, w);
+        QFETCH(QList<int>, pads);
+        QFETCH(int, stride);
+        QFETCH(int, group);
+        QFETCH(int, xZp);
+        QFETCH(int, yZp);
+        QFETCH(int, threads);
+        const Tensor xq = randomInts<uint8_t>(x, 1, 0, 255);
+        const Tensor wq = randomInts<int8_t>(w, 2, -127, 127);
+        const Tensor bias = randomInts<int32_t>({w[0]}, 3, -5000, 5000);
+        std::vector<float> scales(static_cast<size_t>(w[0]));
+        for (size_t i = 0; i < scales.size(); ++i)
+            scales[i] = 0.001f + 0.0007f * float(i % 7);
+        const Attrs attrs{{"pads", Attribute::makeInts({pads[0], pads[1], pads[2], pads[3]})},
+                          {"strides", Attribute::makeInts({stride, stride})},
+                          {"group", Attribute::makeInt(group)}};
+        const BothPaths r = runBoth([&] {
+            return runOp("QLinearConv",
+                         {xq, Tensor::scalar(0.02f), u8({}, {xZp}), wq, Tensor::fromFloats({w[0]}, scales),
+                          s8({w[0]}, std::vector<int64_t>(size_t(w[0]), 0)), Tensor::scalar(0.07f), u8({}, {yZp}), bias},
+                         attrs, "", threads);
+        });
+        QVERIFY(identical(r.fast[0], r.reference[0]));
+        // Not all saturated: the test would pass trivially otherwise.
+        const std::vector<int64_t> v = r.reference[0].toInt64Vector();
+        QVERIFY(std::count_if(v.begin(), v.end(), [](int64_t q) { return q > 0 && q < 255; }) > int64_t(v.size() / 4));
+    }
+
+    void qgemmFastEqualsReference_data()
+    {
+        QTest::addColumn<int>("M");
+        QTest::addColumn<int>("K");
+        QTest::addColumn<int>("N");
+        QTest::addColumn<int>("aZp");
+        QTest::addColumn<bool>("floatOut");
+        QTest::newRow("demo fc1 batch 1") << 1 << 3136 << 128 << 0 << false;
+        QTest::newRow("demo fc2 batch 1, float") << 1 << 128 << 10 << 0 << true;
+        QTest::newRow("batch 64, zero point") << 64 << 300 << 50 << 128 << false;
+        QTest::newRow("odd sizes, float") << 7 << 33 << 9 << 5 << true;
+    }
+
+    void qgemmFastEqualsReference()
+    {
+        QFETCH(int, M);
+        QFETCH(int, K);
+        QFETCH(int, N);
+        QFETCH(int, aZp);
+        QFETCH(bool, floatOut);
+        const Tensor a = randomInts<uint8_t>({M, K}, 4, 0, 255);
+        const Tensor b = randomInts<int8_t>({N, K}, 5, -127, 127);
+        const Tensor c = randomInts<int32_t>({N}, 6, -20000, 20000);
+        std::vector<float> scales(static_cast<size_t>(N));
+        for (size_t i = 0; i < scales.size(); ++i)
+            scales[i] = 0.0001f + 0.00003f * float(i % 11);
+        Tensors in{a, Tensor::scalar(0.02f), u8({}, {aZp}), b, Tensor::fromFloats({N}, scales),
+                   s8({N}, std::vector<int64_t>(size_t(N), 0)), c};
+        if (!floatOut) {
+            in.push_back(Tensor::scalar(0.5f));
+            in.push_back(u8({}, {0}));
+        }
+        const BothPaths r = runBoth([&] { return runOp("QGemm", in, {{"transB", Attribute::makeInt(1)}}, "com.microsoft"); });
+        QVERIFY(identical(r.fast[0], r.reference[0]));
+        const BothPaths mm = runBoth([&] {
+            return runOp("QLinearMatMul", {a, Tensor::scalar(0.02f), u8({}, {aZp}), runOp("Transpose", {b}, {{"perm", Attribute::makeInts({1, 0})}})[0],
+                                           Tensor::fromFloats({N}, scales), s8({N}, std::vector<int64_t>(size_t(N), 0)),
+                                           Tensor::scalar(0.5f), u8({}, {100})});
+        });
+        QVERIFY(identical(mm.fast[0], mm.reference[0]));
+    }
+
+    // ---- against onnxruntime ---------------------------------------------------------------------------------------
+
+    void compareWithOnnxruntime_data()
+    {
+        QTest::addColumn<int>("index");
+        for (int i = 0; i < m_cases.size(); ++i)
+            QTest::newRow(m_cases[i].toObject()["name"].toString().toUtf8().constData()) << i;
+    }
+
+    void compareWithOnnxruntime()
+    {
+        QFETCH(int, index);
+        if (!testutil::ortAvailable())
+            QSKIP("onnxruntime-node or node is not installed");
+        const QJsonObject o = m_cases[index].toObject();
+        const QString file = m_dir.filePath(o["file"].toString());
+        std::vector<std::pair<std::string, Tensor>> feeds;
+        const QJsonArray inputs = o["inputs"].toArray();
+        for (int i = 0; i < inputs.size(); ++i) {
+            const QJsonArray in = inputs[i].toArray();
+            Shape shape;
+            for (const auto &d : in[1].toArray())
+                shape.push_back(d.toInteger());
+            feeds.emplace_back(in[0].toString().toStdString(),
+                               testutil::randomTensor(shape, unsigned(qHash(o["name"].toString()) + 31u * unsigned(i)),
+                                                      float(in[2].toDouble()), float(in[3].toDouble())));
+        }
+        std::map<std::string, Tensor> ours;
+        Model model;
+        try {
+            model = loadModel(file.toStdString());
+            ours = Session(model, SessionOptions{1}).run({feeds.begin(), feeds.end()});
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QString error;
+        const std::vector<Tensor> ref = testutil::runOrt(file, feeds, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const QJsonArray lsb = o["lsb"].toArray();
+        QCOMPARE(ref.size(), model.graph.outputs.size());
+        for (size_t i = 0; i < ref.size(); ++i) {
+            const Tensor &mine = ours.at(model.graph.outputs[i].name);
+            const double diff = maxAbsDiff(mine, ref[i]);
+            QVERIFY2(diff >= 0, qPrintable(QStringLiteral("output %1: %2 %3 vs onnxruntime %4 %5")
+                                               .arg(i)
+                                               .arg(dtypeName(mine.dtype()), QString::fromStdString(shapeToString(mine.shape())),
+                                                    dtypeName(ref[i].dtype()),
+                                                    QString::fromStdString(shapeToString(ref[i].shape())))));
+            QVERIFY2(diff <= lsb[int(i)].toDouble(),
+                     qPrintable(QStringLiteral("output %1 differs from onnxruntime by %2").arg(i).arg(diff)));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestQOps)
+#include "test_qops.moc"

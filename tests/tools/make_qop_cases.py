@@ -1,0 +1,204 @@
+"""Writes the quantized-operator test models used by tests/test_qops.cpp into OUT_DIR, plus OUT_DIR/cases.json.
+
+usage: /usr/bin/python3 make_qop_cases.py OUT_DIR
+
+Every model takes float inputs and quantizes them inside the graph (QuantizeLinear), so the C++ test feeds
+deterministic random floats like tests/test_onnx.cpp. Each case in cases.json:
+{"name": ..., "file": ..., "inputs": [[name, shape, low, high]], "lsb": [1, ...] (allowed difference per
+output, in units of the output's last bit; for float outputs the absolute tolerance)}.
+Built with onnx.helper only (python3-onnx 1.12 predates opset 21's blocked DequantizeLinear).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto as TP
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+OUT = sys.argv[1]
+rng = np.random.default_rng(4321)
+cases = []
+IR = {13: 7, 17: 8, 21: 10}
+
+
+def arr(name, values, dtype):
+    return nh.from_array(np.asarray(values, dtype=dtype), name)
+
+
+def f32(name, values):
+    return arr(name, values, np.float32)
+
+
+def add(name, opset, nodes, inputs, outputs, inits, tolerances, low=-1.0, high=1.0, ms=False):
+    """inputs: [(name, shape)] float32; outputs: [(name, TensorProto type)]."""
+    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
+    outs = [h.make_tensor_value_info(o, t, None) for o, t in outputs]
+    g = h.make_graph(nodes, name.replace("/", "_"), vis, outs, list(inits))
+    imports = [h.make_opsetid("", opset)]
+    if ms:
+        imports.append(h.make_opsetid("com.microsoft", 1))
+    m = h.make_model(g, opset_imports=imports, producer_name="make_qop_cases")
+    m.ir_version = IR[opset]
+    file = name.replace("/", "_") + ".onnx"
+    onnx.save(m, os.path.join(OUT, file))
+    cases.append({"name": name, "file": file, "inputs": [[n, s, low, high] for n, s in inputs], "lsb": tolerances})
+
+
+def qweights(shape, dtype=np.int8, lo=-127, hi=127):
+    return rng.integers(lo, hi + 1, size=shape).astype(dtype)
+
+
+# ---- QuantizeLinear / DequantizeLinear ------------------------------------------------------------------------
+
+add("QuantizeLinear/per_tensor_uint8", 13,
+    [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
+    [("x", [2, 3, 5])], [("y", TP.UINT8)], [f32("s", 0.0123), arr("z", 120, np.uint8)], [1], low=-2, high=2)
+add("QuantizeLinear/per_tensor_int8_saturating", 13,
+    [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
+    [("x", [4, 7])], [("y", TP.INT8)], [f32("s", 0.01), arr("z", -3, np.int8)], [1], low=-3, high=3)
+add("QuantizeLinear/no_zero_point", 13,
+    [h.make_node("QuantizeLinear", ["x", "s"], ["y"])],
+    [("x", [3, 4])], [("y", TP.UINT8)], [f32("s", 0.02)], [1], low=-1, high=4)
+add("QuantizeLinear/per_axis", 13,
+    [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1)],
+    [("x", [2, 3, 4])], [("y", TP.UINT8)], [f32("s", [0.01, 0.02, 0.05]), arr("z", [0, 128, 17], np.uint8)], [1])
+add("QuantizeLinear/blocked_opset21", 21,
+    [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1, block_size=4)],
+    [("x", [3, 10])], [("y", TP.INT8)],
+    [f32("s", rng.uniform(0.005, 0.02, size=(3, 3))), arr("z", rng.integers(-5, 5, size=(3, 3)), np.int8)], [1])
+
+w = qweights([4, 3, 3, 3])
+add("DequantizeLinear/per_axis_weight_plus_input", 13,
+    [h.make_node("DequantizeLinear", ["w", "s", "z"], ["wf"], axis=0), h.make_node("Add", ["wf", "x"], ["y"])],
+    [("x", [4, 3, 3, 3])], [("y", TP.FLOAT)],
+    [arr("w", w, np.int8), f32("s", [0.01, 0.02, 0.003, 0.1]), arr("z", [0, 0, 0, 0], np.int8)], [1e-6])
+add("DequantizeLinear/per_tensor_uint8", 13,
+    [h.make_node("DequantizeLinear", ["w", "s", "z"], ["wf"]), h.make_node("Add", ["wf", "x"], ["y"])],
+    [("x", [6, 5])], [("y", TP.FLOAT)],
+    [arr("w", qweights([6, 5], np.uint8, 0, 255), np.uint8), f32("s", 0.037), arr("z", 131, np.uint8)], [1e-6])
+add("DequantizeLinear/blocked_opset21", 21,
+    [h.make_node("DequantizeLinear", ["w", "s", "z"], ["wf"], axis=1, block_size=4),
+     h.make_node("Add", ["wf", "x"], ["y"])],
+    [("x", [5, 10])], [("y", TP.FLOAT)],
+    [arr("w", qweights([5, 10], np.int8, -7, 7), np.int8), f32("s", rng.uniform(0.01, 0.1, size=(5, 3))),
+     arr("z", rng.integers(-2, 3, size=(5, 3)), np.int8)], [1e-6])
+add("DequantizeLinear/int32_bias", 13,
+    [h.make_node("DequantizeLinear", ["b", "s"], ["bf"]), h.make_node("Add", ["bf", "x"], ["y"])],
+    [("x", [2, 5])], [("y", TP.FLOAT)], [arr("b", [-70000, -3, 0, 5, 123456], np.int32), f32("s", 0.0004)], [1e-5])
+
+
+# ---- QLinearConv -----------------------------------------------------------------------------------------------
+
+def qconv(name, x_shape, w_shape, per_channel, x_zp, y_zp, bias, ydtype=np.uint8, xdtype=np.uint8, **attrs):
+    m = w_shape[0]
+    ws = rng.uniform(0.002, 0.02, size=m).astype(np.float32) if per_channel else np.float32(0.01)
+    wz = np.zeros(m, np.int8) if per_channel else np.int8(0)
+    inits = [f32("xs", 0.02), arr("xz", x_zp, xdtype), arr("w", qweights(w_shape), np.int8), f32("ws", ws),
+             arr("wz", wz, np.int8), f32("ys", 0.05), arr("yz", y_zp, ydtype)]
+    ins = ["xq", "xs", "xz", "w", "ws", "wz", "ys", "yz"]
+    if bias:
+        inits.append(arr("B", rng.integers(-2000, 2000, size=m), np.int32))
+        ins.append("B")
+    ytype = TP.UINT8 if ydtype == np.uint8 else TP.INT8
+    add("QLinearConv/" + name, 13,
+        [h.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]), h.make_node("QLinearConv", ins, ["y"], **attrs)],
+        [("x", x_shape)], [("y", ytype)], inits, [1], low=-2, high=2)
+
+
+qconv("3x3_pad1_per_channel_bias", [1, 3, 8, 8], [6, 3, 3, 3], True, 128, 0, True, pads=[1, 1, 1, 1])
+qconv("3x3_per_tensor_zp", [2, 4, 7, 9], [5, 4, 3, 3], False, 100, 128, True)
+qconv("stride2_pad_asym", [1, 2, 9, 9], [4, 2, 3, 3], True, 128, 10, False, strides=[2, 2], pads=[0, 1, 1, 0])
+qconv("grouped_dilated", [1, 4, 10, 10], [6, 2, 3, 3], True, 128, 0, True, group=2, dilations=[2, 2],
+      pads=[2, 2, 2, 2])
+qconv("1x1", [2, 16, 5, 5], [8, 16, 1, 1], True, 128, 0, True)
+qconv("int8_activations", [1, 3, 6, 6], [4, 3, 3, 3], True, -4, -5, True, ydtype=np.int8, xdtype=np.int8,
+      pads=[1, 1, 1, 1])
+qconv("relu_fused_zp0", [1, 32, 8, 8], [16, 32, 3, 3], True, 0, 0, True, pads=[1, 1, 1, 1])
+qconv("1d", [1, 3, 12], [4, 3, 3], True, 128, 0, True, pads=[1, 1])
+
+
+# ---- QLinearMatMul and QGemm -------------------------------------------------------------------------------------
+
+def qmatmul(name, a_shape, b_shape, per_column):
+    n = b_shape[-1]
+    bs = rng.uniform(0.002, 0.02, size=n).astype(np.float32) if per_column else np.float32(0.01)
+    bz = np.zeros(n, np.int8) if per_column else np.int8(3)
+    add("QLinearMatMul/" + name, 13,
+        [h.make_node("QuantizeLinear", ["a", "as", "az"], ["aq"]),
+         h.make_node("QLinearMatMul", ["aq", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])],
+        [("a", a_shape)], [("y", TP.UINT8)],
+        [f32("as", 0.02), arr("az", 128, np.uint8), arr("b", qweights(b_shape), np.int8), f32("bs", bs),
+         arr("bz", bz, np.int8), f32("ys", 0.1), arr("yz", 128, np.uint8)], [1], low=-2, high=2)
+
+
+qmatmul("2d_per_tensor", [3, 16], [16, 5], False)
+qmatmul("2d_per_column", [4, 20], [20, 6], True)
+qmatmul("batched_a", [2, 3, 8], [8, 4], False)
+
+
+def qgemm(name, m, k, n, float_out, bias, trans_b=1, alpha=1.0, a_zp=128, y_zp=0):
+    bshape = [n, k] if trans_b else [k, n]
+    inits = [f32("as", 0.02), arr("az", a_zp, np.uint8), arr("b", qweights(bshape), np.int8),
+             f32("bs", rng.uniform(0.002, 0.02, size=n)), arr("bz", np.zeros(n), np.int8)]
+    ins = ["aq", "as", "az", "b", "bs", "bz"]
+    if bias:
+        inits.append(arr("c", rng.integers(-3000, 3000, size=n), np.int32))
+        ins.append("c")
+    else:
+        ins.append("")
+    outs = [("y", TP.FLOAT)]
+    tol = [1e-4]
+    if not float_out:
+        inits += [f32("ys", 0.08), arr("yz", y_zp, np.uint8)]
+        ins += ["ys", "yz"]
+        outs = [("y", TP.UINT8)]
+        tol = [1]
+    add("QGemm/" + name, 13,
+        [h.make_node("QuantizeLinear", ["a", "as", "az"], ["aq"]),
+         h.make_node("QGemm", ins, ["y"], domain="com.microsoft", transB=trans_b, alpha=alpha)],
+        [("a", [m, k])], outs, inits, tol, low=-2, high=2, ms=True)
+
+
+qgemm("float_output_bias", 3, 24, 10, True, True)
+qgemm("uint8_output_bias", 2, 32, 12, False, True)
+qgemm("uint8_output_relu_zp0", 4, 50, 7, False, True, a_zp=0, y_zp=0)
+qgemm("no_bias_transB0", 2, 16, 5, False, False, trans_b=0, y_zp=100)
+
+
+# ---- integer data movement and a chain -----------------------------------------------------------------------
+
+add("MaxPool/uint8_2x2", 13,
+    [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+     h.make_node("MaxPool", ["xq"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+    [("x", [1, 3, 8, 8])], [("y", TP.UINT8)], [f32("s", 0.02), arr("z", 128, np.uint8)], [0])
+add("MaxPool/int8_3x3_pad", 13,
+    [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+     h.make_node("MaxPool", ["xq"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
+    [("x", [2, 2, 7, 7])], [("y", TP.INT8)], [f32("s", 0.02), arr("z", 0, np.int8)], [0])
+
+# Quantize → conv (ReLU fused) → pool → flatten → QGemm (uint8) → QGemm (float logits): the int8 CNN pattern.
+c1w = qweights([8, 1, 3, 3])
+f1w = qweights([16, 8 * 4 * 4])
+f2w = qweights([5, 16])
+add("Chain/cnn_int8", 13,
+    [h.make_node("QuantizeLinear", ["x", "xs", "zu"], ["xq"]),
+     h.make_node("QLinearConv", ["xq", "xs", "zu", "c1w", "c1s", "c1z", "a1s", "zu", "c1b"], ["c1"], pads=[1, 1, 1, 1]),
+     h.make_node("MaxPool", ["c1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+     h.make_node("Flatten", ["p1"], ["fl"], axis=1),
+     h.make_node("QGemm", ["fl", "a1s", "zu", "f1w", "f1s", "f1z", "f1b", "a2s", "zu"], ["h1"], domain="com.microsoft",
+                 transB=1),
+     h.make_node("QGemm", ["h1", "a2s", "zu", "f2w", "f2s", "f2z", "f2b"], ["y"], domain="com.microsoft", transB=1)],
+    [("x", [2, 1, 8, 8])], [("y", TP.FLOAT)],
+    [f32("xs", 1 / 255), arr("zu", 0, np.uint8), arr("c1w", c1w, np.int8), f32("c1s", rng.uniform(0.002, 0.01, 8)),
+     arr("c1z", np.zeros(8), np.int8), arr("c1b", rng.integers(-100, 100, 8), np.int32), f32("a1s", 0.01),
+     arr("f1w", f1w, np.int8), f32("f1s", rng.uniform(0.001, 0.003, 16)), arr("f1z", np.zeros(16), np.int8),
+     arr("f1b", rng.integers(-500, 500, 16), np.int32), f32("a2s", 0.02), arr("f2w", f2w, np.int8),
+     f32("f2s", rng.uniform(0.002, 0.01, 5)), arr("f2z", np.zeros(5), np.int8),
+     arr("f2b", rng.integers(-500, 500, 5), np.int32)],
+    [0.05], low=0, high=1, ms=True)
+
+with open(os.path.join(OUT, "cases.json"), "w") as f:
+    json.dump(cases, f, indent=1)
