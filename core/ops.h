@@ -18,11 +18,15 @@
 
 namespace cw {
 
+struct SparseWeight; // ops/sparse.h
+
 struct OpContext {
     const Node &node;
     std::vector<const Tensor *> inputs; // nullptr for an omitted optional input
     std::vector<Tensor> outputs;        // one per node output, filled by the kernel
     int threads = 1;                    // threads the kernel may use (OpenMP num_threads)
+    // CSR form of the node's constant weight, set by the Session when it is sparse enough (ops/sparse.h).
+    const SparseWeight *sparse = nullptr;
 
     bool hasInput(int index) const { return index < int(inputs.size()) && inputs[size_t(index)] != nullptr; }
     const Tensor &input(int index) const; // fails if missing

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/ops.h"
+#include "core/ops/sparse.h"
 
 namespace cw {
 
@@ -43,6 +44,10 @@ Session::Session(Model model, SessionOptions options) : m_model(std::move(model)
     for (const auto &[name, i] : last)
         if (!keep.count(name))
             m_freeAfter[i].push_back(name);
+    // Pruned layers: the CSR form of each sparse-enough constant weight, built once per Session.
+    m_sparse.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        m_sparse[i] = sparse::prepare(g.nodes[i], g);
 }
 
 std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tensor> &feeds,
@@ -99,6 +104,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         if (computed || !needed[i])
             continue;
         OpContext ctx{node, {}, {}, m_threads};
+        ctx.sparse = m_sparse[i].get();
         ctx.inputs.reserve(node.inputs.size());
         for (const std::string &in : node.inputs) {
             if (in.empty()) {

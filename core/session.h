@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "core/tensor.h"
 
 namespace cw {
+
+struct SparseWeight; // ops/sparse.h
 
 struct SessionOptions {
     int threads = 0; // 0 = all hardware threads
@@ -40,6 +43,8 @@ private:
     Model m_model;
     int m_threads = 1;
     std::vector<std::vector<std::string>> m_freeAfter;
+    // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
+    std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
 };
 
 // Fills graph.values (dtype and shape of every value) by running the graph on zeros at batch 1 and 2;

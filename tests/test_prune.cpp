@@ -10,6 +10,8 @@
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/model_io.h"
+#include "core/ops.h"
+#include "core/ops/sparse.h"
 #include "core/prune.h"
 #include "core/quantize.h"
 #include "core/session.h"
@@ -518,6 +520,123 @@ private slots:
         for (const auto &[name, t] : snapshot.graph.initializers) {
             QCOMPARE(init(m, name).shape(), t.shape());
             QCOMPARE(init(m, name).toFloatVector(), t.toFloatVector());
+        }
+    }
+
+    // The CSR kernels against the dense ones, on the same node and inputs (within float tolerance: the sums
+    // run in another order).
+    void sparseKernelsMatchDense_data()
+    {
+        QTest::addColumn<QString>("op");
+        QTest::addColumn<int>("batch");
+        QTest::addColumn<int>("variant");
+        QTest::addColumn<double>("sparsity");
+        for (int batch : {1, 2, 3, 64}) {
+            QTest::addRow("Gemm transB batch %d", batch) << "Gemm" << batch << 0 << 0.9;
+            QTest::addRow("Gemm [K, N] alpha beta bias batch %d", batch) << "Gemm" << batch << 1 << 0.8;
+        }
+        QTest::newRow("Gemm all zero") << "Gemm" << 5 << 0 << 1.0;
+        QTest::newRow("Gemm dense") << "Gemm" << 5 << 1 << 0.0;
+        for (int batch : {1, 3}) {
+            QTest::addRow("Conv 3x3 pad 1 bias batch %d", batch) << "Conv" << batch << 0 << 0.85;
+            QTest::addRow("Conv 3x3 stride 2 batch %d", batch) << "Conv" << batch << 1 << 0.9;
+            QTest::addRow("Conv 1x1 batch %d", batch) << "Conv" << batch << 2 << 0.7;
+        }
+    }
+    void sparseKernelsMatchDense()
+    {
+        QFETCH(QString, op);
+        QFETCH(int, batch);
+        QFETCH(int, variant);
+        QFETCH(double, sparsity);
+        Node node;
+        node.name = "layer";
+        node.opType = op.toStdString();
+        Tensor x, w, b;
+        int64_t rows, cols;
+        bool transposed = false;
+        if (op == "Gemm") {
+            x = testutil::randomTensor({batch, 40}, 1);
+            if (variant == 0) {
+                node.attrs["transB"] = Attribute::makeInt(1);
+                w = testutil::randomTensor({30, 40}, 2);
+            } else {
+                node.attrs["alpha"] = Attribute::makeFloat(0.5f);
+                node.attrs["beta"] = Attribute::makeFloat(2.f);
+                w = testutil::randomTensor({40, 30}, 2);
+                b = testutil::randomTensor({30}, 3);
+                transposed = true;
+            }
+            rows = 30;
+            cols = 40;
+        } else {
+            const int64_t k = variant == 2 ? 1 : 3;
+            x = testutil::randomTensor({batch, 6, 9, 9}, 1);
+            w = testutil::randomTensor({8, 6, k, k}, 2);
+            node.attrs["kernel_shape"] = Attribute::makeInts({k, k});
+            if (variant == 0) {
+                node.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+                b = testutil::randomTensor({8}, 3);
+            }
+            if (variant == 1)
+                node.attrs["strides"] = Attribute::makeInts({2, 2});
+            rows = 8;
+            cols = 6 * k * k;
+        }
+        w = pruneMagnitude(w, sparsity);
+        const SparseWeight csr = sparse::toCsr(w.f32(), rows, cols, transposed);
+        QCOMPARE(int64_t(csr.values.size()), w.numel() - zerosOf(w));
+        QCOMPARE(csr.sparsity, double(zerosOf(w)) / double(w.numel()));
+        auto run = [&](const SparseWeight *s, int threads) {
+            OpContext ctx{node, {&x, &w, b.isNull() ? nullptr : &b}, {}, threads};
+            ctx.sparse = s;
+            ctx.outputs.resize(1);
+            findKernel(node.opType)(ctx);
+            return ctx.outputs[0];
+        };
+        const Tensor dense = run(nullptr, 1);
+        for (int threads : {1, 2}) {
+            Tensor actual;
+            if (op == "Gemm") {
+                // The kernel itself: the Gemm op takes it only above the measured threshold.
+                const float alpha = node.attrFloat("alpha", 1.f), beta = node.attrFloat("beta", 1.f);
+                actual = Tensor(DType::Float32, {batch, 30});
+                for (int64_t i = 0; !b.isNull() && i < actual.numel(); ++i)
+                    actual.f32()[i] = beta * b.f32()[i % 30];
+                sparse::gemm(csr, batch, x.f32(), alpha, !b.isNull(), actual.f32(), threads);
+            } else {
+                actual = run(&csr, threads);
+            }
+            QVERIFY2(testutil::mismatch(actual, dense, 1e-5, 1e-5).isEmpty(),
+                     qPrintable(testutil::mismatch(actual, dense, 1e-5, 1e-5)));
+        }
+    }
+
+    // A Session picks the CSR form for weights above the threshold only, and its results are the dense ones.
+    void sessionPicksSparseAboveThreshold()
+    {
+        Model m = m_demo.deepCopy();
+        std::vector<LayerPlan> plan;
+        plan.push_back(planFor(m, "conv2", config(PruneMethod::Magnitude, 0.9)));
+        plan.push_back(planFor(m, "fc1", config(PruneMethod::Magnitude, 0.92)));
+        plan.push_back(planFor(m, "fc2", config(PruneMethod::Magnitude, 0.5)));
+        pruneModel(m, plan);
+        QVERIFY(sparse::prepare(*m.graph.findNode("fc1"), m.graph) != nullptr);
+        QVERIFY(sparse::prepare(*m.graph.findNode("conv2"), m.graph) == nullptr); // oneDNN's dense conv wins
+        QVERIFY(sparse::gemmPreferred(*sparse::prepare(*m.graph.findNode("fc1"), m.graph), 1));
+        QVERIFY(sparse::prepare(*m.graph.findNode("fc2"), m.graph) == nullptr);
+        QVERIFY(sparse::prepare(*m.graph.findNode("conv1"), m.graph) == nullptr);
+        const Session session(m, {1});
+        const auto values = session.runAll({{"input", m_data.batch(0, 4)}});
+        for (const char *layer : {"conv2", "fc1", "fc2"}) {
+            const Node &node = *m.graph.findNode(layer);
+            OpContext ctx{node, {}, {}, 1};
+            for (const std::string &in : node.inputs)
+                ctx.inputs.push_back(&values.at(in));
+            ctx.outputs.resize(1);
+            findKernel(node.opType)(ctx); // dense: no CSR form given
+            const Tensor &actual = values.at(node.outputs[0]);
+            QVERIFY2(testutil::mismatch(actual, ctx.outputs[0], 1e-5, 1e-5).isEmpty(), layer);
         }
     }
 

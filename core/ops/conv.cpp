@@ -19,6 +19,7 @@
 #include "core/kernels.h"
 #include "core/ops/common.h"
 #include "core/ops/onednn.h"
+#include "core/ops/sparse.h"
 
 namespace cw {
 namespace {
@@ -106,6 +107,24 @@ void convOp(OpContext &ctx)
     const float *pw = w.f32();
     float *py = out.f32();
     const int threads = std::max(1, ctx.threads);
+
+    // A pruned constant weight runs on its CSR form (ops/sparse.h): im2col, then a sparse product per image.
+    if (ctx.sparse && G == 1 && ctx.sparse->rows == M && ctx.sparse->cols == K) {
+        const bool direct = g.isPointwise();
+        parallelRanges(threads > 1 && N > 1 ? threads : 1, N, 1, [&](int64_t begin, int64_t end) {
+            std::vector<float> col(direct ? 0 : size_t(K * P));
+            for (int64_t n = begin; n < end; ++n) {
+                const float *src = px + n * C * inPlane;
+                if (!direct) {
+                    im2col(src, C, g, col.data());
+                    src = col.data();
+                }
+                sparse::convImage(*ctx.sparse, src, P, bias, py + n * M * P);
+            }
+        });
+        ctx.outputs[0] = out;
+        return;
+    }
 
     if (onednn::convPreferred(g, threads) &&
         onednn::convForward(g, x, w, bias, py, threads)) {

@@ -15,6 +15,7 @@
 
 #include "core/kernels.h"
 #include "core/ops/common.h"
+#include "core/ops/sparse.h"
 
 namespace cw {
 namespace {
@@ -61,7 +62,11 @@ void gemmOp(OpContext &ctx)
                 y[i * N + j] = beta * pc[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
         gemmBeta = 1.f;
     }
-    parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
+    // A pruned constant B runs on its CSR form (ops/sparse.h); the Session built it for these shapes.
+    if (ctx.sparse && !transA && ctx.sparse->rows == N && ctx.sparse->cols == K && sparse::gemmPreferred(*ctx.sparse, M))
+        sparse::gemm(*ctx.sparse, M, a.f32(), alpha, gemmBeta != 0.f, y, ctx.threads);
+    else
+        parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
     ctx.outputs[0] = out;
 }
 

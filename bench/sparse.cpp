@@ -1,0 +1,125 @@
+// Dense vs sparse (CSR) kernels on magnitude-pruned random weights: the Gemm and Conv forward kernels run
+// once with the dense weight and once with its CSR form (what a Session hands them above the threshold),
+// single-threaded, at several sparsities and batch 1 / 64. Median of N runs; see bench/sparse.sh. The
+// sparse path must also give the dense result (checked here, max |difference| printed).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/ops.h"
+#include "core/ops/sparse.h"
+#include "core/quantize.h"
+
+using namespace cw;
+
+namespace {
+
+template <typename Fn> double medianMs(int runs, Fn &&fn)
+{
+    fn(); // warm-up
+    std::vector<double> ms;
+    for (int i = 0; i < runs; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        fn();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::nth_element(ms.begin(), ms.begin() + runs / 2, ms.end());
+    return ms[size_t(runs / 2)];
+}
+
+Tensor randomTensor(Shape shape, unsigned seed)
+{
+    Tensor t(DType::Float32, std::move(shape));
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = dist(rng);
+    return t;
+}
+
+struct Case {
+    std::string name;
+    Node node;
+    Shape x, w;
+    int64_t rows, cols; // CSR [output features, reduction]
+};
+
+Case gemmCase(int64_t batch, int64_t out, int64_t in)
+{
+    Case c;
+    c.name = "Gemm " + std::to_string(in) + "->" + std::to_string(out);
+    c.node.name = "gemm";
+    c.node.opType = "Gemm";
+    c.node.attrs["transB"] = Attribute::makeInt(1);
+    c.x = {batch, in};
+    c.w = {out, in};
+    c.rows = out;
+    c.cols = in;
+    return c;
+}
+
+Case convCase(int64_t batch, int64_t in, int64_t out, int64_t k, int64_t hw)
+{
+    Case c;
+    c.name = "Conv " + std::to_string(in) + "->" + std::to_string(out) + " " + std::to_string(k) + "x" +
+             std::to_string(k) + " @" + std::to_string(hw) + "x" + std::to_string(hw);
+    c.node.name = "conv";
+    c.node.opType = "Conv";
+    c.node.attrs["kernel_shape"] = Attribute::makeInts({k, k});
+    c.node.attrs["pads"] = Attribute::makeInts({k / 2, k / 2, k / 2, k / 2});
+    c.x = {batch, in, hw, hw};
+    c.w = {out, in, k, k};
+    c.rows = out;
+    c.cols = in * k * k;
+    return c;
+}
+
+Tensor runKernel(const Case &c, const Tensor &x, const Tensor &w, const SparseWeight *sparse)
+{
+    OpContext ctx{c.node, {&x, &w}, {}, 1};
+    ctx.sparse = sparse;
+    ctx.outputs.resize(1);
+    findKernel(c.node.opType)(ctx);
+    return ctx.outputs[0];
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    const int runs = argc > 1 ? std::atoi(argv[1]) : 30;
+    std::vector<Case> cases;
+    for (int64_t batch : {1, 64}) {
+        cases.push_back(gemmCase(batch, 128, 3136));
+        cases.push_back(gemmCase(batch, 512, 512));
+        cases.push_back(convCase(batch, 32, 64, 3, 14));
+        cases.push_back(convCase(batch, 64, 64, 3, 7));
+    }
+    std::printf("| layer | batch | sparsity | dense ms | sparse ms | sparse / dense | max abs diff |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    for (const Case &c : cases) {
+        const Tensor x = randomTensor(c.x, 1);
+        const Tensor w0 = randomTensor(c.w, 2);
+        for (double s : {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}) {
+            const Tensor w = pruneMagnitude(w0, s);
+            const SparseWeight csr = sparse::toCsr(w.f32(), c.rows, c.cols, false);
+            const Tensor yd = runKernel(c, x, w, nullptr);
+            const Tensor ys = runKernel(c, x, w, &csr);
+            double diff = 0;
+            for (int64_t i = 0; i < yd.numel(); ++i)
+                diff = std::max(diff, double(std::abs(yd.f32()[i] - ys.f32()[i])));
+            const int r = c.x[0] == 1 ? runs * 4 : runs;
+            const double dense = medianMs(r, [&] { runKernel(c, x, w, nullptr); });
+            const double sp = medianMs(r, [&] { runKernel(c, x, w, &csr); });
+            std::printf("| %s | %lld | %.2f | %.4f | %.4f | %.2f | %.1e |\n", c.name.c_str(), (long long)c.x[0], s,
+                        dense, sp, sp / dense, diff);
+            std::fflush(stdout);
+        }
+    }
+    return 0;
+}
