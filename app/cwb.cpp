@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compress.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/evaluate.h"
@@ -47,6 +48,14 @@ commands:
   sensitivity MODEL --data DATA [--prune 0.3,0.5,0.7,0.9] [--bits 8,6,4,3,2] [--limit N] [--layer NAME]
               [--granularity tensor|channel|group] [--batch B] [--threads T] [--no-cache] [-o OUT.h5] [--json]
                                                accuracy drop when each layer alone is pruned / quantized
+  compress MODEL --recipe R.json -o OUT.h5|OUT.onnx [--data DATA] [--train-data DATA] [--limit N]
+           [--train-limit N] [--threads T] [--bench-threads T] [--iterations N] [--no-measure] [--json]
+                                               prune / quantize / fine-tune by a recipe (docs/recipes.md), then
+                                               measure the variant and the base model the same way: accuracy,
+                                               top-5, loss on --data, saved file size, latency p50/p90 at batch
+                                               1 and 64 (--bench-threads, default 1); --train-data is used for
+                                               calibration and fine-tuning (default for --data fashion-mnist:
+                                               fashion-mnist:train)
 
 MODEL is a .onnx or .h5 path, or "demo" / "demo-resnet" (built in).
 DATA is a path (IDX .gz, .npy, .npz, .h5) or "fashion-mnist" (test split) / "fashion-mnist:train".
@@ -596,6 +605,90 @@ int cmdStats(int argc, char **argv)
     return 0;
 }
 
+json metricsJson(const cw::VariantMetrics &m) { return json::parse(cw::metricsToJson(m)); }
+
+int cmdCompress(int argc, char **argv)
+{
+    const Args args = parseArgs(argc, argv, 2, {"json", "no-measure"},
+                                {"recipe", "output", "data", "train-data", "limit", "train-limit", "threads",
+                                 "bench-threads", "iterations", "scale", "mean", "std", "layout"});
+    const std::string modelSpec = modelArg(args);
+    const std::string output = args.require("output");
+    const std::string ext = cw::fileExtension(output);
+    if (ext != "h5" && ext != "onnx")
+        throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
+    const cw::Recipe recipe = cw::loadRecipe(args.require("recipe"));
+    const cw::Model base = cw::loadModel(modelSpec);
+
+    cw::CompressOptions options;
+    options.threads = int(args.integer("threads", 0));
+    options.benchThreads = int(args.integer("bench-threads", 1));
+    options.benchIterations = int(args.integer("iterations", options.benchIterations));
+    options.evalLimit = args.integer("limit", 0);
+    options.measure = !args.flag("no-measure");
+    if (options.threads < 0 || options.benchThreads < 0 || options.benchIterations < 1 || options.evalLimit < 0)
+        throw cw::Error("--threads and --bench-threads must be non-negative, --iterations positive");
+
+    const cw::Preprocess pre = preprocessArgs(args);
+    const std::optional<std::string> dataSpec = args.value("data");
+    std::optional<std::string> trainSpec = args.value("train-data");
+    if (!trainSpec && dataSpec && *dataSpec == "fashion-mnist")
+        trainSpec = "fashion-mnist:train";
+    std::optional<cw::Dataset> eval, train;
+    if (dataSpec)
+        eval = cw::loadDataset(*dataSpec, pre, options.evalLimit);
+    if (trainSpec)
+        train = cw::loadDataset(*trainSpec, pre, args.integer("train-limit", 0));
+
+    const bool quiet = args.flag("json");
+    const cw::LogFn log = [quiet](const std::string &line) {
+        if (!quiet)
+            std::printf("%s\n", line.c_str());
+        else
+            std::fprintf(stderr, "%s\n", line.c_str());
+    };
+    cw::Variant variant = cw::compress(base, recipe, train ? &*train : nullptr, eval ? &*eval : nullptr, options,
+                                       terminalProgress(), nullptr, log);
+    cw::saveModel(variant.model, output);
+
+    std::optional<cw::VariantMetrics> baseMetrics;
+    if (options.measure) {
+        baseMetrics = cw::measureModel(base, eval ? &*eval : nullptr, options, terminalProgress());
+        baseMetrics->compressionRatio = 1.0;
+    }
+    if (quiet) {
+        json doc{{"model", modelSpec},
+                 {"recipe", json::parse(cw::recipeToJson(recipe))},
+                 {"output", output},
+                 {"data", dataSpec ? json(*dataSpec) : json(nullptr)},
+                 {"train_data", trainSpec ? json(*trainSpec) : json(nullptr)}};
+        if (options.measure) {
+            const cw::VariantMetrics &v = variant.metrics, &b = *baseMetrics;
+            doc["variant"] = metricsJson(v);
+            doc["base"] = metricsJson(b);
+            doc["accuracy_drop_points"] = (b.accuracy - v.accuracy) * 100.0;
+            doc["size_ratio"] = b.fileBytes > 0 ? double(v.fileBytes) / double(b.fileBytes) : 0.0;
+            doc["latency_ratio_batch1"] = b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0;
+            doc["latency_ratio_batch64"] = b.p50Batch64Ms > 0 ? v.p50Batch64Ms / b.p50Batch64Ms : 0.0;
+        }
+        std::cout << doc.dump(2) << '\n';
+    } else if (options.measure) {
+        const cw::VariantMetrics &v = variant.metrics, &b = *baseMetrics;
+        std::printf("%-10s %9s %9s %9s %12s %22s %22s\n", "", "accuracy", "top-5", "loss", "file", "batch 1 p50/p90 ms",
+                    "batch 64 p50/p90 ms");
+        for (const auto &[label, m] : {std::pair<const char *, const cw::VariantMetrics *>{"base", &b}, {"variant", &v}})
+            std::printf("%-10s %8.2f%% %8.2f%% %9.4f %12s %10.3f / %-9.3f %10.3f / %-9.3f\n", label, m->accuracy * 100,
+                        m->top5 * 100, m->loss, humanBytes(double(m->fileBytes)).c_str(), m->p50Batch1Ms,
+                        m->p90Batch1Ms, m->p50Batch64Ms, m->p90Batch64Ms);
+        std::printf("accuracy drop %.2f points, file %.3fx of the base (%.2fx smaller), batch-1 latency %.2fx; saved %s\n",
+                    (b.accuracy - v.accuracy) * 100, double(v.fileBytes) / double(std::max<int64_t>(1, b.fileBytes)),
+                    v.compressionRatio, b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0, output.c_str());
+    } else {
+        std::printf("saved %s\n", output.c_str());
+    }
+    return 0;
+}
+
 int cmdOps(int, char **)
 {
     for (const std::string &op : cw::supportedOps())
@@ -631,6 +724,8 @@ int main(int argc, char **argv)
             return cmdStats(argc, argv);
         if (command == "sensitivity")
             return cmdSensitivity(argc, argv);
+        if (command == "compress")
+            return cmdCompress(argc, argv);
         std::fprintf(stderr, "cwb: unknown command '%s' (try cwb --help)\n", command.c_str());
         return 2;
     } catch (const std::exception &e) {

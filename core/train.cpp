@@ -9,9 +9,11 @@
 #include <numbers>
 
 #include "core/backward.h"
+#include "core/calibrate.h"
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/ops.h"
+#include "core/qrewrite.h"
 #include "core/session.h"
 
 namespace cw {
@@ -98,6 +100,25 @@ double softmaxCrossEntropy(const Tensor &logits, const std::vector<int64_t> &lab
         *correct = hits;
     return N ? loss / double(N) : 0.0;
 }
+
+namespace {
+
+// QAT: x on the uint8 grid of [lo, hi] (the grid the integer graph will use), and that grid's ends.
+Tensor fakeQuantizeActivation(const Tensor &x, std::pair<float, float> range, float *lo, float *hi)
+{
+    const ActivationGrid grid = activationGrid({range.first, range.second});
+    *lo = (0.f - float(grid.zeroPoint)) * grid.scale;
+    *hi = (255.f - float(grid.zeroPoint)) * grid.scale;
+    Tensor y = Tensor::uninitialized(DType::Float32, x.shape());
+    const float *p = x.f32();
+    float *q = y.f32();
+    const float inv = 1.f / grid.scale, zp = float(grid.zeroPoint);
+    for (int64_t i = 0; i < x.numel(); ++i)
+        q[i] = (std::clamp(std::nearbyint(p[i] * inv) + zp, 0.f, 255.f) - zp) * grid.scale;
+    return y;
+}
+
+} // namespace
 
 float scheduledLr(const TrainOptions &options, int64_t step, int64_t totalSteps, int epoch)
 {
@@ -187,6 +208,29 @@ Tensor Trainer::forward(const Tensor &input, bool updateRunningStats)
         throw Error("graph input '" + info.name + "' expects shape " + shapeToString(info.shape) + ", got " +
                     shapeToString(input.shape()));
     m_values[m_inputName] = input;
+    m_fakeWeights.clear();
+    m_preQuant.clear();
+    for (const auto &[name, fq] : m_options.fakeQuantWeights) {
+        auto w = g.initializers.find(name);
+        if (w == g.initializers.end())
+            throw Error("fake quantization of '" + name + "', which is not an initializer of the model");
+        m_fakeWeights[name] = quantizeWeightInteger(w->second, fq.spec, fq.channelAxis, fq.reductionAxis).dequantize();
+    }
+    auto fakeQuantizeOutputs = [&](const Node &node) {
+        for (const std::string &o : node.outputs) {
+            auto r = m_options.fakeQuantActivations.find(o);
+            if (o.empty() || r == m_options.fakeQuantActivations.end())
+                continue;
+            float lo, hi;
+            m_preQuant[o] = m_values.at(o);
+            m_values[o] = fakeQuantizeActivation(m_values.at(o), r->second, &lo, &hi);
+        }
+    };
+
+    if (auto r = m_options.fakeQuantActivations.find(m_inputName); r != m_options.fakeQuantActivations.end()) {
+        float lo, hi;
+        m_values[m_inputName] = fakeQuantizeActivation(input, r->second, &lo, &hi);
+    }
 
     for (const Node &node : g.nodes) {
         auto lookup = [&](const std::string &name) -> Tensor * {
@@ -195,6 +239,9 @@ Tensor Trainer::forward(const Tensor &input, bool updateRunningStats)
             auto v = m_values.find(name);
             if (v != m_values.end())
                 return &v->second;
+            auto fq = m_fakeWeights.find(name);
+            if (fq != m_fakeWeights.end())
+                return &fq->second;
             auto init = g.initializers.find(name);
             if (init != g.initializers.end())
                 return &init->second;
@@ -211,6 +258,7 @@ Tensor Trainer::forward(const Tensor &input, bool updateRunningStats)
                                                      m_threads);
                 m_aux[node.name] = saved;
                 m_values[node.outputs[0]] = y;
+                fakeQuantizeOutputs(node);
                 continue;
             }
             OpContext ctx{node, {}, {}, m_threads};
@@ -221,6 +269,7 @@ Tensor Trainer::forward(const Tensor &input, bool updateRunningStats)
             for (size_t o = 0; o < node.outputs.size(); ++o)
                 if (!node.outputs[o].empty())
                     m_values[node.outputs[o]] = std::move(ctx.outputs[o]);
+            fakeQuantizeOutputs(node);
         } catch (const Cancelled &) {
             throw;
         } catch (const std::exception &e) {
@@ -263,7 +312,8 @@ void Trainer::backward(const Tensor &outputGradient)
             const Tensor *t = nullptr;
             if (!in.empty()) {
                 auto v = m_values.find(in);
-                t = v != m_values.end() ? &v->second : &g.initializers.at(in);
+                auto fq = m_fakeWeights.find(in);
+                t = v != m_values.end() ? &v->second : fq != m_fakeWeights.end() ? &fq->second : &g.initializers.at(in);
             }
             inputs.push_back(t);
             const bool w = !in.empty() && m_needsGrad.count(in);
@@ -272,10 +322,27 @@ void Trainer::backward(const Tensor &outputGradient)
         }
         if (!any)
             continue;
-        for (const std::string &o : node.outputs)
-            outputs.push_back(o.empty() ? nullptr : &m_values.at(o));
+        for (const std::string &o : node.outputs) {
+            auto pre = m_preQuant.find(o);
+            outputs.push_back(o.empty() ? nullptr : pre != m_preQuant.end() ? &pre->second : &m_values.at(o));
+        }
+        // Clipped straight-through estimator: the gradient of a fake-quantized output passes inside the grid's
+        // range and is zero where the value was clipped.
+        Tensor dyMasked = dy->second;
+        auto fqa = m_options.fakeQuantActivations.find(node.outputs[0]);
+        if (fqa != m_options.fakeQuantActivations.end() && m_preQuant.count(node.outputs[0])) {
+            const Tensor &x = m_preQuant.at(node.outputs[0]);
+            float lo, hi;
+            fakeQuantizeActivation(Tensor(DType::Float32, {1}), fqa->second, &lo, &hi);
+            dyMasked = dy->second.clone();
+            float *d = dyMasked.f32();
+            const float *xv = x.f32();
+            for (int64_t i = 0; i < x.numel(); ++i)
+                if (xv[i] < lo || xv[i] > hi)
+                    d[i] = 0.f;
+        }
         auto saved = m_aux.find(node.name);
-        detail::BackwardContext ctx{node, inputs, outputs, dy->second,
+        detail::BackwardContext ctx{node, inputs, outputs, dyMasked,
                                     saved != m_aux.end() ? &saved->second : nullptr, want, {}, m_threads};
         ctx.inputGrads.resize(inputs.size());
         try {

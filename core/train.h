@@ -35,6 +35,7 @@
 #include "core/dataset.h"
 #include "core/graph.h"
 #include "core/progress.h"
+#include "core/quantize.h"
 #include "core/tensor.h"
 
 namespace cw {
@@ -62,6 +63,18 @@ struct TrainOptions {
     // Pruning hook: initializer name -> mask of the same shape. After every optimizer step the weight is
     // multiplied by its mask, so weights pruned to zero stay zero while the rest keep training.
     std::map<std::string, Tensor> masks;
+    // Quantization-aware training with a straight-through estimator. fakeQuantWeights: weight initializer ->
+    // its QuantSpec and axes; forward and backward compute with the weight's quantized values (the same grid
+    // as the integer rewrite, core/qrewrite.h), and the gradient of that stand-in is applied unchanged to the
+    // float weight. fakeQuantActivations: value name -> [lo, hi]; the value is replaced by its uint8 fake
+    // quantization on that range, and its gradient passes where lo <= x <= hi and is zero outside (the
+    // clipped straight-through estimator).
+    struct FakeQuantWeight {
+        QuantSpec spec;
+        int channelAxis = 0, reductionAxis = 1;
+    };
+    std::map<std::string, FakeQuantWeight> fakeQuantWeights;
+    std::map<std::string, std::pair<float, float>> fakeQuantActivations;
 };
 
 // Statistics of one epoch on the training data, measured during training (training-mode BN, weights
@@ -129,6 +142,8 @@ private:
     std::map<std::string, Tensor> m_grads;
     std::map<std::string, Tensor> m_aux; // per-node saved data (BN batch mean / inverse std), by node name
     std::map<std::string, Tensor> m_state1, m_state2; // momentum / Adam moments, by parameter name
+    std::map<std::string, Tensor> m_fakeWeights;      // QAT: quantized stand-ins of this batch, by weight name
+    std::map<std::string, Tensor> m_preQuant;         // QAT: activations before fake quantization, by value
     int64_t m_step = 0;
 };
 

@@ -1,0 +1,481 @@
+// Compression pipeline tests on the demo CNN with small limits: integer weights by hand, the graph each recipe
+// class produces (weight-only, full int8, 4-bit, mixed, skip), bias correction, the QAT straight-through
+// gradient, cancel, file size and metrics, and `cwb compress` end to end.
+#include <QtTest>
+
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+
+#include <cmath>
+
+#include "core/compress.h"
+#include "core/error.h"
+#include "core/model_io.h"
+#include "core/qrewrite.h"
+#include "core/session.h"
+#include "core/train.h"
+#include "testutil.h"
+
+using namespace cw;
+
+namespace {
+
+const Dataset &trainData()
+{
+    static const Dataset d = loadDataset("fashion-mnist:train", {}, 256);
+    return d;
+}
+
+const Dataset &evalData()
+{
+    static const Dataset d = loadDataset("fashion-mnist", {}, 300);
+    return d;
+}
+
+const Model &demo()
+{
+    static const Model m = loadModel("demo");
+    return m;
+}
+
+CompressOptions smallOptions()
+{
+    CompressOptions o;
+    o.threads = 2;
+    o.benchIterations = 2;
+    return o;
+}
+
+int countOps(const Model &m, const std::string &op)
+{
+    int n = 0;
+    for (const Node &node : m.graph.nodes)
+        n += node.opType == op;
+    return n;
+}
+
+// Bitwise equality of two models' initializers.
+bool sameWeights(const Model &a, const Model &b)
+{
+    if (a.graph.initializers.size() != b.graph.initializers.size())
+        return false;
+    for (const auto &[name, t] : a.graph.initializers) {
+        auto it = b.graph.initializers.find(name);
+        if (it == b.graph.initializers.end() || it->second.dtype() != t.dtype() || it->second.shape() != t.shape() ||
+            std::memcmp(it->second.rawData(), t.rawData(), t.byteSize()) != 0)
+            return false;
+    }
+    return true;
+}
+
+Variant run(const std::string &recipeJson, const CompressOptions &options = smallOptions())
+{
+    return compress(demo(), recipeFromJson(recipeJson), &trainData(), &evalData(), options);
+}
+
+const Node *nodeNamed(const Model &m, const std::string &name)
+{
+    const Node *n = m.graph.findNode(name);
+    if (!n)
+        qWarning("no node %s", name.c_str());
+    return n;
+}
+
+} // namespace
+
+class TestCompress : public QObject {
+    Q_OBJECT
+
+    VariantMetrics m_base;
+
+private slots:
+    void initTestCase()
+    {
+        CompressOptions o = smallOptions();
+        m_base = measureModel(demo(), &evalData(), o);
+        QVERIFY(m_base.accuracy > 0.8);
+    }
+
+    void integerWeightsByHand()
+    {
+        // [2, 3] weight, symmetric 8-bit per channel: scale = absmax / 127.
+        const Tensor w = Tensor::fromFloats({2, 3}, {1.f, -0.5f, 0.25f, -2.f, 0.f, 1.f});
+        QuantSpec s;
+        s.bits = 8;
+        s.granularity = Granularity::Channel;
+        IntegerWeight iw = quantizeWeightInteger(w, s, 0, 1);
+        QVERIFY(iw.q.dtype() == DType::Int8);
+        QCOMPARE(iw.axis, 0);
+        QCOMPARE(iw.scale.shape(), Shape{2});
+        QCOMPARE(iw.scale.f32()[0], 1.f / 127.f);
+        QCOMPARE(iw.scale.f32()[1], 2.f / 127.f);
+        const std::vector<int64_t> q = iw.q.toInt64Vector();
+        QCOMPARE(q, (std::vector<int64_t>{127, -64, 32, -127, 0, 64})); // -63.5 -> -64, 31.75 -> 32, 63.5 -> 64 (ties to even)
+
+        // 4 bits per tensor: levels -7..7, scale 2 / 7 (w * 3.5, rounded).
+        s.bits = 4;
+        s.granularity = Granularity::Tensor;
+        iw = quantizeWeightInteger(Tensor::fromFloats({2, 3}, {0.9f, -0.5f, 0.25f, -2.f, 0.f, 1.2f}), s, 0, 1);
+        QCOMPARE(iw.axis, -1);
+        QCOMPARE(iw.scale.rank(), 0);
+        QCOMPARE(iw.q.toInt64Vector(), (std::vector<int64_t>{3, -2, 1, -7, 0, 4})); // 3.15, -1.75, 0.875, -7, 0, 4.2
+
+        // Asymmetric 8 bits per tensor: [-2, 1] -> scale 3 / 255, zero point round(2 / scale) = 170.
+        s.bits = 8;
+        s.symmetric = false;
+        iw = quantizeWeightInteger(w, s, 0, 1);
+        QVERIFY(iw.q.dtype() == DType::UInt8);
+        QCOMPARE(iw.zeroPoint.toInt64Vector(), (std::vector<int64_t>{170}));
+        QCOMPARE(iw.q.toInt64Vector()[3], int64_t(0));
+        QCOMPARE(iw.q.toInt64Vector()[4], int64_t(170));
+        QCOMPARE(iw.q.toInt64Vector()[5], int64_t(255));
+
+        // Groups of 2 along the reduction axis of a [2, 4] weight: scale [2, 2], block_size 2.
+        const Tensor g = Tensor::fromFloats({2, 4}, {1.f, 0.5f, 4.f, -2.f, 0.1f, 0.2f, -0.3f, 0.6f});
+        s = QuantSpec{};
+        s.granularity = Granularity::Group;
+        s.groupSize = 2;
+        iw = quantizeWeightInteger(g, s, 0, 1);
+        QCOMPARE(iw.axis, 1);
+        QCOMPARE(iw.blockSize, int64_t(2));
+        QCOMPARE(iw.scale.shape(), (Shape{2, 2}));
+        QCOMPARE(iw.scale.toFloatVector(), (std::vector<float>{1.f / 127, 4.f / 127, 0.2f / 127, 0.6f / 127}));
+        const Tensor back = iw.dequantize();
+        QVERIFY(testutil::mismatch(back, g, 0, 4.f / 127 / 2 + 1e-6).isEmpty());
+        // A row that fits in one group is quantized per channel.
+        s.groupSize = 8;
+        QCOMPARE(quantizeWeightInteger(g, s, 0, 1).blockSize, int64_t(0));
+    }
+
+    void weightOnlyInt8()
+    {
+        const Variant v = run(R"({"name": "w8", "quantize": {"weights": {"bits": 8}, "bias_correction": false}})");
+        const Model &m = v.model;
+        QCOMPARE(countOps(m, "DequantizeLinear"), 4);
+        QCOMPARE(countOps(m, "Conv"), 2);
+        QCOMPARE(countOps(m, "Gemm"), 2);
+        QCOMPARE(countOps(m, "BatchNormalization"), 0); // folded before quantizing
+        for (const auto &[name, t] : m.graph.initializers)
+            QVERIFY2(t.dtype() != DType::Float32 || t.rank() < 2, name.c_str()); // no float weight left
+        QVERIFY(v.measured);
+        QCOMPARE(v.metrics.samples, int64_t(300));
+        QVERIFY2(std::abs(v.metrics.accuracy - m_base.accuracy) <= 0.01,
+                 qPrintable(QString("%1 vs %2").arg(v.metrics.accuracy).arg(m_base.accuracy)));
+        QVERIFY(v.metrics.compressionRatio > 3.5);
+        QCOMPARE(v.name, std::string("w8"));
+    }
+
+    void fullInt8()
+    {
+        const Variant v = run(R"({"quantize": {"weights": {"bits": 8, "granularity": "channel"},
+                                  "activations": {"calibration": "percentile", "samples": 128}}})");
+        const Model &m = v.model;
+        QCOMPARE(countOps(m, "QLinearConv"), 2);
+        QCOMPARE(countOps(m, "QGemm"), 2);
+        QCOMPARE(countOps(m, "QuantizeLinear"), 1); // at the input only: everything after stays uint8
+        QCOMPARE(countOps(m, "Relu"), 0);           // fused into the layers' output zero points
+        QCOMPARE(countOps(m, "DequantizeLinear"), 0);
+        QVERIFY(m.graph.values.at("logits").dtype == DType::Float32); // the logits QGemm has a float output
+        const Node *fc2 = nodeNamed(m, "fc2");
+        QVERIFY(fc2 && fc2->domain == "com.microsoft" && fc2->inputCount() == 7);
+        // QLinearConv's bias is int32 in accumulator units, ReLU-fused outputs have zero point 0.
+        const Node *conv1 = nodeNamed(m, "conv1");
+        QVERIFY(conv1);
+        QVERIFY(m.graph.initializers.at(conv1->inputs[8]).dtype() == DType::Int32);
+        QCOMPARE(m.graph.initializers.at(conv1->inputs[7]).toInt64Vector(), std::vector<int64_t>{0});
+        QVERIFY2(m_base.accuracy - v.metrics.accuracy <= 0.015,
+                 qPrintable(QString("%1 vs %2").arg(v.metrics.accuracy).arg(m_base.accuracy)));
+        QVERIFY(v.metrics.p50Batch1Ms > 0 && v.metrics.p90Batch64Ms >= v.metrics.p50Batch64Ms);
+    }
+
+    void fourBit()
+    {
+        const Variant v = run(R"({"quantize": {"weights": {"bits": 4}, "activations": {"samples": 64}}})");
+        for (const Node &n : v.model.graph.nodes) {
+            if (n.opType != "QLinearConv" && n.opType != "QGemm")
+                continue;
+            const std::vector<int64_t> q = v.model.graph.initializers.at(n.inputs[3]).toInt64Vector();
+            const auto [lo, hi] = std::minmax_element(q.begin(), q.end());
+            QVERIFY2(*lo >= -7 && *hi <= 7, n.name.c_str());
+            QCOMPARE(*hi, int64_t(7)); // the range is used
+        }
+        QVERIFY(m_base.accuracy - v.metrics.accuracy <= 0.05);
+    }
+
+    void mixedAndSkip()
+    {
+        const Variant v = run(R"({"quantize": {"weights": {"bits": 8}},
+            "layers": {"conv1": {"quantize": {"weights": {"bits": 6, "granularity": "tensor"}}},
+                       "fc1": {"quantize": {"weights": {"bits": 3, "granularity": "group", "group_size": 64}}},
+                       "fc2": {"skip": true}}})");
+        const Model &m = v.model;
+        auto dqOf = [&](const std::string &layer) -> const Node * {
+            const std::string w = nodeNamed(m, layer)->inputs[1];
+            return m.graph.producer(w);
+        };
+        const Node *c1 = dqOf("conv1");
+        QVERIFY(c1 && c1->opType == "DequantizeLinear");
+        QVERIFY(!c1->hasAttr("axis"));
+        const std::vector<int64_t> q1 = m.graph.initializers.at(c1->inputs[0]).toInt64Vector();
+        QVERIFY(std::find_if(q1.begin(), q1.end(), [](int64_t x) { return std::abs(x) == 31; }) != q1.end());
+        for (int64_t x : q1)
+            QVERIFY(std::abs(x) <= 31);
+        const Node *f1 = dqOf("fc1");
+        QVERIFY(f1 && f1->attrInt("block_size", 0) == 64 && f1->attrInt("axis", 0) == 1);
+        QCOMPARE(m.graph.initializers.at(f1->inputs[1]).shape(), (Shape{128, 49}));
+        for (int64_t x : m.graph.initializers.at(f1->inputs[0]).toInt64Vector())
+            QVERIFY(std::abs(x) <= 3);
+        // The skipped layer is untouched: the same float weight, bitwise.
+        const std::string w2 = nodeNamed(demo(), "fc2")->inputs[1];
+        QVERIFY(m.graph.isInitializer(w2));
+        const Tensor &a = m.graph.initializers.at(w2), &b = demo().graph.initializers.at(w2);
+        QVERIFY(a.dtype() == DType::Float32);
+        QVERIFY(std::memcmp(a.rawData(), b.rawData(), a.byteSize()) == 0);
+        QVERIFY(m.graph.producer(w2) == nullptr);
+    }
+
+    // Bias correction pulls the mean output of a coarsely quantized model back towards the float model's.
+    void biasCorrection()
+    {
+        const std::string recipe =
+            R"({"quantize": {"weights": {"bits": 3, "granularity": "tensor"}, "bias_correction": %1}})";
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        const Variant with = run(QString::fromStdString(recipe).arg("true").toStdString(), o);
+        const Variant without = run(QString::fromStdString(recipe).arg("false").toStdString(), o);
+        const Tensor x = trainData().batch(0, 256);
+        const Tensor ref = Session(demo()).run(x);
+        auto meanShift = [&](const Model &m) {
+            const Tensor y = Session(m).run(x);
+            double total = 0;
+            for (int64_t c = 0; c < 10; ++c) {
+                double s = 0;
+                for (int64_t i = 0; i < 256; ++i)
+                    s += y.f32()[i * 10 + c] - ref.f32()[i * 10 + c];
+                total += std::abs(s / 256);
+            }
+            return total;
+        };
+        const double a = meanShift(with.model), b = meanShift(without.model);
+        QVERIFY2(a < 0.5 * b, qPrintable(QString("mean logit shift %1 with correction, %2 without").arg(a).arg(b)));
+    }
+
+    // The STE gradient of a fake-quantized weight is the float gradient at the quantized weight; the gradient
+    // of a fake-quantized activation is the float gradient inside its range and zero where it was clipped.
+    void qatStraightThroughGradient()
+    {
+        Model m;
+        m.graph.inputs = {ValueInfo{"x", DType::Float32, {-1, 4}, true}};
+        m.graph.outputs = {ValueInfo{"y", DType::Float32, {-1, 3}, true}};
+        const Tensor w = testutil::randomTensor({3, 4}, 3);
+        m.graph.initializers["w"] = w;
+        m.graph.initializers["b"] = Tensor::fromFloats({3}, {0.1f, -0.2f, 0.3f});
+        Node gemm;
+        gemm.name = "fc";
+        gemm.opType = "Gemm";
+        gemm.inputs = {"x", "w", "b"};
+        gemm.outputs = {"y"};
+        gemm.attrs["transB"] = Attribute::makeInt(1);
+        m.graph.nodes = {gemm};
+        inferShapes(m);
+
+        TrainOptions options;
+        options.threads = 1;
+        QuantSpec spec;
+        spec.bits = 3;
+        options.fakeQuantWeights["w"] = {spec, 0, 1};
+        const std::pair<float, float> range{-0.5f, 0.5f}; // clips some logits
+        options.fakeQuantActivations["y"] = range;
+        Model trained = m.deepCopy();
+        Trainer trainer(trained, options);
+        const int64_t n = 8;
+        const Tensor x = testutil::randomTensor({n, 4}, 9, -2.f, 2.f);
+        const std::vector<int64_t> labels{0, 1, 2, 0, 1, 2, 0, 1};
+        trainer.computeGradients(x, labels);
+        const Tensor dw = trainer.gradient("w");
+        QVERIFY(!dw.isNull());
+
+        // By hand: yf = x Wq^T + b; yq = fake-quantized yf; g = dCE/dyq masked where yf was clipped; dW = g^T x.
+        const Tensor wq = quantizeWeightInteger(w, spec, 0, 1).dequantize();
+        const ActivationGrid grid = activationGrid({range.first, range.second});
+        const float lo = -float(grid.zeroPoint) * grid.scale, hi = (255.f - float(grid.zeroPoint)) * grid.scale;
+        Tensor yf(DType::Float32, {n, 3}), yq(DType::Float32, {n, 3});
+        int clipped = 0;
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t o = 0; o < 3; ++o) {
+                float s = m.graph.initializers["b"].f32()[o];
+                for (int64_t k = 0; k < 4; ++k)
+                    s += x.f32()[i * 4 + k] * wq.f32()[o * 4 + k];
+                yf.f32()[i * 3 + o] = s;
+                const float q = std::clamp(std::nearbyint(s / grid.scale) + grid.zeroPoint, 0.f, 255.f);
+                yq.f32()[i * 3 + o] = (q - grid.zeroPoint) * grid.scale;
+                clipped += s < lo || s > hi;
+            }
+        QVERIFY(clipped > 0 && clipped < n * 3);
+        Tensor g;
+        softmaxCrossEntropy(yq, labels, &g);
+        Tensor expected(DType::Float32, {3, 4});
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t o = 0; o < 3; ++o) {
+                const float yv = yf.f32()[i * 3 + o];
+                const float gv = (yv < lo || yv > hi) ? 0.f : g.f32()[i * 3 + o];
+                for (int64_t k = 0; k < 4; ++k)
+                    expected.f32()[o * 4 + k] += gv * x.f32()[i * 4 + k];
+            }
+        QVERIFY2(testutil::mismatch(dw, expected, 1e-5, 1e-6).isEmpty(), qPrintable(testutil::mismatch(dw, expected, 1e-5, 1e-6)));
+
+        // Without clipping and with the weight on its grid already, the STE gradient equals the float gradient.
+        TrainOptions plain;
+        plain.threads = 1;
+        Model floatModel = m.deepCopy();
+        floatModel.graph.initializers["w"] = wq;
+        Trainer floatTrainer(floatModel, plain);
+        floatTrainer.computeGradients(x, labels);
+        TrainOptions weightsOnly = plain;
+        weightsOnly.fakeQuantWeights["w"] = {spec, 0, 1};
+        Model qatModel = m.deepCopy();
+        Trainer qatTrainer(qatModel, weightsOnly);
+        qatTrainer.computeGradients(x, labels);
+        QVERIFY(testutil::mismatch(qatTrainer.gradient("w"), floatTrainer.gradient("w"), 1e-6, 1e-7).isEmpty());
+        // And the step updates the float weight (not the quantized stand-in).
+        qatTrainer.step(0.1f);
+        QVERIFY(testutil::mismatch(qatModel.graph.initializers["w"], w, 0, 0).size() > 0);
+        QVERIFY(testutil::mismatch(qatModel.graph.initializers["w"], wq, 0, 0).size() > 0);
+    }
+
+    void qatPipeline()
+    {
+        const Variant v = run(R"({"quantize": {"weights": {"bits": 4}, "activations": {"samples": 64}},
+                                  "finetune": {"epochs": 1, "lr": 0.0001, "samples": 128, "qat": true}})");
+        QCOMPARE(countOps(v.model, "QLinearConv"), 2);
+        QVERIFY(m_base.accuracy - v.metrics.accuracy <= 0.05);
+    }
+
+    void cancelLeavesBaseUntouched()
+    {
+        const Model before = demo().deepCopy();
+        StopToken stop;
+        int calls = 0;
+        const ProgressFn progress = [&](double, std::string_view) {
+            if (++calls == 3)
+                stop.requestStop();
+        };
+        QVERIFY_THROWS_EXCEPTION(Cancelled,
+                                 compress(demo(), recipeFromJson(R"({"quantize": {"weights": {}, "activations": {"samples": 128}}})"),
+                                          &trainData(), &evalData(), smallOptions(), progress, &stop));
+        QVERIFY(calls >= 3);
+        QVERIFY(sameWeights(demo(), before));
+        QCOMPARE(demo().graph.nodes.size(), before.graph.nodes.size());
+        QVERIFY(demo().analysis == before.analysis);
+    }
+
+    void fileSizeAndMetricsRoundTrip()
+    {
+        const Variant v = run(R"({"name": "rt", "quantize": {"weights": {"bits": 8}, "activations": {"samples": 64}}})");
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("v.h5").toStdString();
+        saveModel(v.model, path);
+        QCOMPARE(v.metrics.fileBytes, int64_t(QFileInfo(QString::fromStdString(path)).size()));
+        QCOMPARE(savedSizeBytes(v.model), v.metrics.fileBytes);
+        QCOMPARE(v.metrics.compressionRatio, double(savedSizeBytes(demo())) / double(v.metrics.fileBytes));
+
+        const Model back = loadModel(path);
+        QVERIFY(back.analysis.count(kRecipeKey) && back.analysis.count(kMetricsKey));
+        QCOMPARE(QString::fromStdString(recipeToJson(recipeFromJson(back.analysis.at(kRecipeKey)))),
+                 QString::fromStdString(recipeToJson(v.recipe)));
+        const VariantMetrics m = metricsFromJson(back.analysis.at(kMetricsKey));
+        QCOMPARE(m.accuracy, v.metrics.accuracy);
+        QCOMPARE(m.top5, v.metrics.top5);
+        QCOMPARE(m.loss, v.metrics.loss);
+        QCOMPARE(m.samples, v.metrics.samples);
+        QCOMPARE(m.fileBytes, v.metrics.fileBytes);
+        QCOMPARE(m.compressionRatio, v.metrics.compressionRatio);
+        QCOMPARE(m.p50Batch1Ms, v.metrics.p50Batch1Ms);
+        QCOMPARE(m.p90Batch1Ms, v.metrics.p90Batch1Ms);
+        QCOMPARE(m.p50Batch64Ms, v.metrics.p50Batch64Ms);
+        QCOMPARE(m.p90Batch64Ms, v.metrics.p90Batch64Ms);
+        QCOMPARE(m.threads, v.metrics.threads);
+        // The saved variant evaluates to the measured accuracy.
+        const EvalResult r = evaluate(Session(back), evalData());
+        QCOMPARE(r.accuracy, v.metrics.accuracy);
+    }
+
+    void errors_data()
+    {
+        QTest::addColumn<QString>("recipe");
+        QTest::addColumn<bool>("withTrain");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("unknown layer") << R"({"layers": {"conv7": {"skip": true}}})" << true << "conv7";
+        QTest::newRow("calibration without data") << R"({"quantize": {"weights": {}, "activations": {}}})" << false
+                                                  << "training data";
+        QTest::newRow("fine-tuning without data") << R"({"prune": {}, "finetune": {"epochs": 1}})" << false
+                                                  << "training data";
+    }
+    void errors()
+    {
+        QFETCH(QString, recipe);
+        QFETCH(bool, withTrain);
+        QFETCH(QString, expected);
+        try {
+            compress(demo(), recipeFromJson(recipe.toStdString()), withTrain ? &trainData() : nullptr, nullptr,
+                     smallOptions());
+            QFAIL("compressed");
+        } catch (const Cancelled &) {
+            QFAIL("cancelled");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains(expected), e.what());
+        }
+    }
+
+    void cli()
+    {
+        QTemporaryDir dir;
+        const QString recipe = dir.filePath("r.json"), out = dir.filePath("v.h5");
+        {
+            QFile f(recipe);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(R"({"name": "cli", "quantize": {"weights": {"bits": 8}, "activations": {"samples": 64}}})");
+        }
+        QString error;
+        const QByteArray json = testutil::runProcess(
+            CW_CWB_PATH, {"compress", "demo", "--recipe", recipe, "--data", "fashion-mnist", "--limit", "200",
+                          "--train-limit", "128", "--iterations", "2", "--threads", "2", "-o", out, "--json"},
+            &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const QJsonObject doc = QJsonDocument::fromJson(json).object();
+        QCOMPARE(doc["train_data"].toString(), QString("fashion-mnist:train"));
+        const QJsonObject v = doc["variant"].toObject(), b = doc["base"].toObject();
+        for (const char *key : {"accuracy", "top5", "loss", "file_bytes", "compression_ratio", "latency_ms", "samples"}) {
+            QVERIFY2(v.contains(key), key);
+            QVERIFY2(b.contains(key), key);
+        }
+        QVERIFY(v["latency_ms"].toObject()["batch64"].toObject().contains("p90"));
+        QCOMPARE(qint64(v["file_bytes"].toDouble()), QFileInfo(out).size());
+        QCOMPARE(v["samples"].toInt(), 200);
+        QVERIFY(doc.contains("accuracy_drop_points") && doc.contains("size_ratio") && doc.contains("latency_ratio_batch1"));
+        QCOMPARE(doc["recipe"].toObject()["name"].toString(), QString("cli"));
+
+        // cwb eval runs the saved compressed file to the same accuracy.
+        const QByteArray eval = testutil::runProcess(
+            CW_CWB_PATH, {"eval", out, "--data", "fashion-mnist", "--limit", "200", "--json"}, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QCOMPARE(QJsonDocument::fromJson(eval).object()["accuracy"].toDouble(), v["accuracy"].toDouble());
+
+        // Clear errors: a recipe naming a missing layer, a bad output name, no recipe.
+        {
+            QFile f(recipe);
+            QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            f.write(R"({"layers": {"fc9": {"skip": true}}})");
+        }
+        testutil::runProcess(CW_CWB_PATH, {"compress", "demo", "--recipe", recipe, "-o", out}, &error);
+        QVERIFY2(error.contains("layers.fc9") && error.contains("exited with 1"), qPrintable(error));
+        testutil::runProcess(CW_CWB_PATH, {"compress", "demo", "--recipe", recipe, "-o", dir.filePath("v.txt")}, &error);
+        QVERIFY2(error.contains(".h5 or .onnx"), qPrintable(error));
+        testutil::runProcess(CW_CWB_PATH, {"compress", "demo", "-o", out}, &error);
+        QVERIFY2(error.contains("--recipe"), qPrintable(error));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCompress)
+#include "test_compress.moc"
