@@ -401,6 +401,37 @@ private slots:
         QCOMPARE(r.accuracy, v.metrics.accuracy);
     }
 
+    // The integer graph is standard ONNX (+ com.microsoft QGemm): onnxruntime runs the exported variant to the
+    // same logits as the workbench.
+    void onnxruntimeAgrees_data()
+    {
+        QTest::addColumn<QString>("recipe");
+        QTest::newRow("int8 weights + activations")
+            << R"({"quantize": {"weights": {"bits": 8}, "activations": {"calibration": "entropy", "samples": 64}}})";
+        QTest::newRow("4-bit weight-only, per tensor")
+            << R"({"quantize": {"weights": {"bits": 4, "granularity": "tensor"}, "bias_correction": false}})";
+    }
+    void onnxruntimeAgrees()
+    {
+        QFETCH(QString, recipe);
+        if (!testutil::ortAvailable())
+            QSKIP("onnxruntime-node is not installed");
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        const Variant v = run(recipe.toStdString(), o);
+        QTemporaryDir dir;
+        const QString path = dir.filePath("v.onnx");
+        saveModel(v.model, path.toStdString());
+        const Tensor x = evalData().batch(0, 16);
+        QString error;
+        const std::vector<Tensor> ort = testutil::runOrt(path, {{"input", x}}, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QCOMPARE(int(ort.size()), 1);
+        const Tensor ours = Session(loadModel(path.toStdString())).run(x);
+        const QString diff = testutil::mismatch(ours, ort[0], 1e-4, 1e-4);
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
+    }
+
     void errors_data()
     {
         QTest::addColumn<QString>("recipe");
