@@ -479,10 +479,17 @@ private slots:
         Model m = m_demo.deepCopy();
         PruneConfig c = config(PruneMethod::Channel, 0.5);
         c.steps = 2;
+        // Step 1 removes round(0.5 * (1 - 0.5^3) * 32) = 14 of conv1's channels, step 2 two more; the
+        // shrunken graph fine-tunes between them.
+        const Dataset train = loadDataset("fashion-mnist:train", {}, 64);
+        FinetuneConfig f;
+        f.epochs = 1;
+        f.samples = 64;
         std::vector<std::string> lines;
-        const PruneResult r = pruneIteratively(m, planAll(m, c), c, {}, nullptr, {}, nullptr,
+        const PruneResult r = pruneIteratively(m, planAll(m, c), c, f, &train, {}, nullptr,
                                                [&](const std::string &line) { lines.push_back(line); });
-        QCOMPARE(lines.size(), size_t(2));
+        QCOMPARE(lines.size(), size_t(4)); // per step: the pruning line and one epoch
+        QVERIFY2(QString::fromStdString(lines[0]).contains("step 1/2"), lines[0].c_str());
         QCOMPARE(init(m, "conv1.weight").dim(0), int64_t(16));
         QCOMPARE(init(m, "conv2.weight").dim(0), int64_t(32));
         QCOMPARE(init(m, "fc1.weight").shape(), (Shape{64, 32 * 49}));

@@ -16,7 +16,7 @@
 //   Conv  (group 1) y[m, :] = sum_k W[m, k] * col[k, :] over the im2col columns (the image itself for 1x1
 //         stride-1 convolutions), one image at a time.
 // Thresholds, measured with bench/sparse.sh against the dense kernels (docs/performance.md): a Gemm runs
-// sparse from 90% zeros at batch < 4 (a gathered dot product does ~1 multiply-add per cycle, oneDNN's
+// sparse from 89% zeros at batch < 4 (a gathered dot product does ~1 multiply-add per cycle, oneDNN's
 // dense sgemv ~6) and from 75% at larger batches. Conv stays on oneDNN: its dense convolution was faster
 // than im2col + CSR up to 90-95% zeros in every measured shape, so a Session never picks the sparse Conv
 // by itself. CW_SPARSE=0 turns the sparse path off, CW_SPARSE=1 forces it (Gemm and Conv) for every float
@@ -43,7 +43,7 @@ struct SparseWeight {
 
 namespace sparse {
 
-inline constexpr double kGemmThresholdSingle = 0.90; // batch < 4
+inline constexpr double kGemmThresholdSingle = 0.89; // batch < 4 (so a ratio of 0.9, rounded, qualifies)
 inline constexpr double kGemmThresholdBatch = 0.75;  // batch >= 4; also the least sparsity a CSR form is built for
 
 // CSR of a row-major [rows, cols] matrix (transposed: the matrix is stored [cols, rows]).
