@@ -522,6 +522,14 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
                         std::to_string(c.n) + ":" + std::to_string(c.m));
     }
 
+    // Weight elements before this pass, for the reports (channel surgery shrinks weights).
+    std::map<std::string, int64_t> paramsBefore;
+    for (const auto &[node, p] : byNode) {
+        auto w = model.graph.initializers.find(p->weight);
+        if (w != model.graph.initializers.end())
+            paramsBefore[node] = w->second.numel();
+    }
+
     // 1. Channel pruning first: it changes shapes, and masks must describe the final weights.
     std::map<std::string, PruneReport> channelReports;
     std::set<std::string> done;
@@ -592,7 +600,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             r.node = p.node;
             r.weight = p.weight;
             const Tensor &w = floatWeight(model, node, p.weight);
-            r.params = w.numel();
+            r.params = paramsBefore.count(p.node) ? paramsBefore[p.node] : w.numel();
             r.zeros = countZeros(w);
             if (!channelReports.count(p.node))
                 r.channelsBefore = r.channelsAfter = w.dim(outputChannelAxis(node, w.shape()));
@@ -711,13 +719,24 @@ PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, c
         }
         result.masks = pass.masks;
         if (log) {
+            std::string line = "pruning " + step + " (ratio scale " + std::to_string(scale).substr(0, 5) + ")";
+            std::string channels;
             int64_t params = 0, zeros = 0;
-            for (const PruneReport &r : pass.layers) {
-                params += r.params;
-                zeros += r.zeros;
+            for (size_t i = 0; i < pass.layers.size(); ++i) {
+                const PruneReport &r = pass.layers[i];
+                if (pass.masks.count(r.weight)) {
+                    params += pass.masks.at(r.weight).numel();
+                    zeros += r.zeros;
+                } else if (i < result.layers.size() && result.layers[i].channelsBefore != r.channelsAfter) {
+                    channels += (channels.empty() ? ": " : ", ") + r.node + " " + std::to_string(r.channelsAfter) +
+                                "/" + std::to_string(result.layers[i].channelsBefore) + " channels";
+                }
             }
-            log("pruning " + step + ": ratio scale " + std::to_string(scale) + ", " + std::to_string(zeros) +
-                " of " + std::to_string(params) + " pruned-layer weights are zero");
+            line += channels;
+            if (params > 0)
+                line += (channels.empty() ? ": " : "; ") + std::to_string(zeros) + " of " + std::to_string(params) +
+                        " weights zero in the unstructured / N:M layers";
+            log(line);
         }
         if (!tune)
             continue;

@@ -357,6 +357,7 @@ private slots:
             const bool logits = rep.node == "fc2" || rep.node == "fc";
             QCOMPARE(rep.channelsAfter, logits ? rep.channelsBefore : rep.channelsBefore / 2);
             QCOMPARE(init(m, rep.weight).dim(0), rep.channelsAfter);
+            QCOMPARE(rep.params, init(base, rep.weight).numel()); // weight elements before pruning
         }
         if (model == "demo") {
             // conv1 kept its strongest 16 filters, in their original order.
@@ -489,7 +490,10 @@ private slots:
         const PruneResult r = pruneIteratively(m, planAll(m, c), c, f, &train, {}, nullptr,
                                                [&](const std::string &line) { lines.push_back(line); });
         QCOMPARE(lines.size(), size_t(4)); // per step: the pruning line and one epoch
-        QVERIFY2(QString::fromStdString(lines[0]).contains("step 1/2"), lines[0].c_str());
+        QVERIFY2(QString::fromStdString(lines[0]).contains("step 1/2") &&
+                     QString::fromStdString(lines[0]).contains("conv1 18/32 channels"),
+                 lines[0].c_str());
+        QVERIFY2(QString::fromStdString(lines[2]).contains("conv1 16/32 channels"), lines[2].c_str());
         QCOMPARE(init(m, "conv1.weight").dim(0), int64_t(16));
         QCOMPARE(init(m, "conv2.weight").dim(0), int64_t(32));
         QCOMPARE(init(m, "fc1.weight").shape(), (Shape{64, 32 * 49}));
