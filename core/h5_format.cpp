@@ -7,6 +7,7 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -30,7 +31,7 @@ std::mutex &hdf5Mutex()
 namespace {
 
 constexpr const char *kFormatTag = "compression-workbench-model";
-constexpr int64_t kFormatVersion = 1;
+constexpr int64_t kFormatVersion = 2; // 2: bit-packed int8 / uint8 initializers (written only when present)
 
 using json = nlohmann::json;
 
@@ -373,8 +374,100 @@ std::vector<Node> nodesFromJson(const json &arr)
     return out;
 }
 
+// Bits per value when an int8 / uint8 tensor is stored bit-packed: the fewest b < 8 that hold every value
+// (two's complement for int8), 0 to store it plainly. Small tensors (zero points, biases) stay plain: the
+// attributes cost more than packing saves.
+int packedBits(const Tensor &t)
+{
+    if ((t.dtype() != DType::Int8 && t.dtype() != DType::UInt8) || t.numel() < 64 || t.rank() == 0)
+        return 0;
+    int lo = 0, hi = 0;
+    if (t.dtype() == DType::Int8) {
+        const int8_t *p = t.data<int8_t>();
+        const auto [mn, mx] = std::minmax_element(p, p + t.numel());
+        lo = *mn;
+        hi = *mx;
+    } else {
+        hi = *std::max_element(t.data<uint8_t>(), t.data<uint8_t>() + t.numel());
+    }
+    for (int b = 1; b < 8; ++b) {
+        const bool fits = t.dtype() == DType::Int8 ? lo >= -(1 << (b - 1)) && hi <= (1 << (b - 1)) - 1 : hi <= (1 << b) - 1;
+        if (fits)
+            return b;
+    }
+    return 0;
+}
+
+// Value i occupies bits [i*b, i*b + b) of the byte stream, least significant bit first.
+std::vector<uint8_t> packBits(const Tensor &t, int bits)
+{
+    const int64_t n = t.numel();
+    std::vector<uint8_t> out(size_t((n * bits + 7) / 8), 0);
+    const auto *raw = static_cast<const uint8_t *>(t.rawData());
+    const unsigned mask = (1u << bits) - 1;
+    for (int64_t i = 0; i < n; ++i) {
+        const uint64_t bit = uint64_t(i) * uint64_t(bits);
+        const unsigned v = (raw[i] & mask) << (bit % 8);
+        out[bit / 8] |= uint8_t(v);
+        if ((bit % 8) + unsigned(bits) > 8)
+            out[bit / 8 + 1] |= uint8_t(v >> 8);
+    }
+    return out;
+}
+
+void unpackBits(const std::vector<uint8_t> &in, int bits, Tensor &t)
+{
+    auto *raw = static_cast<uint8_t *>(t.rawData());
+    const unsigned mask = (1u << bits) - 1, sign = 1u << (bits - 1);
+    const bool isSigned = t.dtype() == DType::Int8;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+        const uint64_t bit = uint64_t(i) * uint64_t(bits);
+        unsigned v = in[bit / 8] >> (bit % 8);
+        if ((bit % 8) + unsigned(bits) > 8)
+            v |= unsigned(in[bit / 8 + 1]) << (8 - bit % 8);
+        v &= mask;
+        if (isSigned && (v & sign))
+            v |= ~mask; // sign extension; the low byte is the int8 value
+        raw[i] = uint8_t(v);
+    }
+}
+
+void writeInt64sAttr(const Ctx &ctx, hid_t obj, const std::string &key, const std::vector<int64_t> &values)
+{
+    const hsize_t n = values.size();
+    Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    Handle attr(ctx.check(H5Acreate2(obj, key.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                          "cannot create attribute " + q(key)),
+                H5Aclose);
+    ctx.check(H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()), "cannot write attribute " + q(key), 0);
+}
+
+// A bit-packed tensor: a 1-D uint8 dataset of ceil(numel * bits / 8) bytes with attributes name,
+// packed_bits, dtype ("int8" / "uint8") and shape (int64[rank]).
+void writePackedTensor(const Ctx &ctx, hid_t group, const std::string &name, const Tensor &t, int bits)
+{
+    const std::vector<uint8_t> bytes = packBits(t, bits);
+    const hsize_t n = bytes.size();
+    Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    ctx.check(space.get(), "cannot create the dataspace of tensor " + q(name));
+    const std::string key = escapeName(name);
+    Handle ds(ctx.check(H5Dcreate2(group, key.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        "cannot create dataset for tensor " + q(name)),
+              H5Dclose);
+    ctx.check(H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
+              "cannot write tensor " + q(name), 0);
+    writeStringAttr(ctx, ds.get(), "name", name);
+    writeIntAttr(ctx, ds.get(), "packed_bits", bits);
+    writeStringAttr(ctx, ds.get(), "dtype", dtypeName(t.dtype()));
+    writeInt64sAttr(ctx, ds.get(), "shape", t.shape());
+}
+
 void writeTensor(const Ctx &ctx, hid_t group, const std::string &name, const Tensor &t)
 {
+    if (const int bits = packedBits(t)) {
+        writePackedTensor(ctx, group, name, t, bits);
+        return;
+    }
     std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
     Handle space(t.rank() == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(t.rank(), dims.data(), nullptr), H5Sclose);
     ctx.check(space.get(), "cannot create the dataspace of tensor " + q(name));
@@ -404,7 +497,11 @@ void writeModel(const Model &model, const std::string &path)
     if (!file.valid())
         ctx.fail("cannot create the file (is the directory writable?)");
     writeStringAttr(ctx, file.get(), "format", kFormatTag);
-    writeIntAttr(ctx, file.get(), "format_version", kFormatVersion);
+    // Version 2 only when a tensor is bit-packed, so files without one stay readable by version-1 readers.
+    bool packed = false;
+    for (const auto &[name, t] : model.graph.initializers)
+        packed = packed || packedBits(t) > 0;
+    writeIntAttr(ctx, file.get(), "format_version", packed ? 2 : 1);
     writeIntAttr(ctx, file.get(), "opset", model.opsetVersion);
     writeStringAttr(ctx, file.get(), "producer", model.producerName);
     writeStringAttr(ctx, file.get(), "writer", "compression-workbench 0.1.0");
@@ -530,11 +627,51 @@ std::vector<std::string> childNames(const Ctx &ctx, hid_t group, const std::stri
     return names;
 }
 
+Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
+{
+    const int64_t bits = readIntAttr(ctx, ds, "packed_bits");
+    DType dtype;
+    if (!hasAttr(ds, "dtype") || !dtypeFromName(readStringAttr(ctx, ds, "dtype"), &dtype) ||
+        (dtype != DType::Int8 && dtype != DType::UInt8) || bits < 1 || bits > 7 || !hasAttr(ds, "shape"))
+        ctx.fail(what + " is bit-packed with a bad packed_bits, dtype or shape attribute");
+    Shape shape;
+    {
+        Handle attr(ctx.check(H5Aopen(ds, "shape", H5P_DEFAULT), "cannot open attribute 'shape' of " + what), H5Aclose);
+        Handle space(H5Aget_space(attr.get()), H5Sclose);
+        const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+        if (n < 0 || n > 32)
+            ctx.fail(what + " has a bad shape attribute");
+        shape.resize(size_t(n));
+        if (n > 0)
+            ctx.check(H5Aread(attr.get(), H5T_NATIVE_INT64, shape.data()), "cannot read the shape of " + what, 0);
+    }
+    double count = 1;
+    for (int64_t d : shape) {
+        if (d < 0)
+            ctx.fail(what + " has a negative dimension");
+        count *= double(d);
+    }
+    Handle space(H5Dget_space(ds), H5Sclose);
+    const hssize_t stored = H5Sget_simple_extent_npoints(space.get());
+    if (stored < 0 || double(stored) != std::ceil(count * double(bits) / 8.0))
+        ctx.fail(what + " holds " + std::to_string(stored) + " packed bytes, not the " +
+                 std::to_string(int64_t(std::ceil(count * double(bits) / 8.0))) + " its shape and packed_bits need " +
+                 "(the file is truncated or corrupt)");
+    std::vector<uint8_t> bytes(static_cast<size_t>(stored));
+    if (stored > 0 && H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) < 0)
+        ctx.fail("cannot read " + what + " (the file may be truncated or corrupt)");
+    Tensor t(dtype, shape);
+    unpackBits(bytes, int(bits), t);
+    return t;
+}
+
 Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::string *name)
 {
     Handle ds(ctx.check(H5Dopen2(group, key.c_str(), H5P_DEFAULT), "cannot open /initializers/" + key), H5Dclose);
     *name = hasAttr(ds.get(), "name") ? readStringAttr(ctx, ds.get(), "name") : unescapeName(key);
     const std::string what = "tensor " + q(*name);
+    if (hasAttr(ds.get(), "packed_bits"))
+        return readPackedTensor(ctx, ds.get(), what);
     Handle type(H5Dget_type(ds.get()), H5Tclose);
     const H5T_class_t cls = H5Tget_class(type.get());
     const size_t size = H5Tget_size(type.get());

@@ -397,6 +397,18 @@ public:
         Node n = in;
         const int64_t from = n.attrInt("_opset", m_model.opsetVersion);
         std::vector<Node> out;
+        if (n.domain.empty() && (n.opType == "DequantizeLinear" || n.opType == "QuantizeLinear") &&
+            n.attrInt("block_size", 0) > 0)
+            return decomposeBlockedDequantize(n);
+        if (n.domain.empty() && n.opType == "QuantizeLinear" && n.hasAttr("output_dtype")) {
+            // Opset 21's output_dtype: at 17 the zero point's type says it.
+            if (!n.hasInput(2)) {
+                const std::string zp = freshName(n.name + "_zero_point");
+                m_inits[zp] = Tensor(n.attrInt("output_dtype", 2) == 3 ? DType::Int8 : DType::UInt8, {});
+                setInput(n, 2, zp);
+            }
+            n.attrs.erase("output_dtype");
+        }
         if (!n.domain.empty() || from == kExportOpset) {
             out.push_back(std::move(n));
             return out;
@@ -593,6 +605,103 @@ private:
         return {flatten, n, shape, reshape};
     }
 
+    // Opset 21's blocked DequantizeLinear (group-wise weights) as opset-17 arithmetic on initializers:
+    // x [.., D, ..] viewed as [.., G, B, ..], Cast to float, minus the zero point and times the scale, each
+    // stored as [.., G, 1, ..] (the same values, so the file stays as small), then reshaped back. The result
+    // equals DequantizeLinear's float(q - zp) * scale exactly. A last partial block (B not dividing D) gets
+    // its scale and zero point expanded to the full shape.
+    std::vector<Node> decomposeBlockedDequantize(const Node &n)
+    {
+        if (n.opType != "DequantizeLinear")
+            fail(n, "a blocked QuantizeLinear has no opset-17 form");
+        const std::string x = n.inputs[0], y = n.outputs[0];
+        auto scaleIt = m_inits.find(n.inputs.size() > 1 ? n.inputs[1] : std::string());
+        if (scaleIt == m_inits.end())
+            fail(n, "its scale must be an initializer");
+        const Tensor scale = scaleIt->second;
+        Tensor zp;
+        if (n.hasInput(2)) {
+            auto zpIt = m_inits.find(n.inputs[2]);
+            if (zpIt == m_inits.end())
+                fail(n, "its zero point must be an initializer");
+            zp = zpIt->second;
+        }
+        const Shape shape = valueShape(n, x);
+        const int64_t rank = int64_t(shape.size());
+        int64_t axis = n.attrInt("axis", 1);
+        axis = axis < 0 ? axis + rank : axis;
+        const int64_t block = n.attrInt("block_size", 0);
+        if (axis < 0 || axis >= rank || scale.rank() != rank)
+            fail(n, "its axis or scale shape does not match the input " + shapeToString(shape));
+        for (int64_t d : shape)
+            if (d < 0)
+                fail(n, "its input shape " + shapeToString(shape) + " is not static");
+        const int64_t D = shape[size_t(axis)], G = scale.dim(int(axis));
+        std::vector<float> zpValues(size_t(scale.numel()), 0.f);
+        if (!zp.isNull())
+            zpValues = zp.toFloatVector();
+        std::vector<Node> out;
+        auto add = [&](const std::string &op, std::vector<std::string> inputs, const std::string &output = {}) {
+            Node m;
+            m.name = freshName(n.name + "_" + op);
+            m.opType = op;
+            m.inputs = std::move(inputs);
+            m.outputs = {output.empty() ? freshName(m.name + "_out") : output};
+            out.push_back(m);
+            return m.outputs[0];
+        };
+        std::string value = x;
+        Shape paramShape;
+        std::vector<float> scaleValues = scale.toFloatVector();
+        if (D % block == 0 && G * block == D) {
+            Shape blocked;
+            for (int64_t d = 0; d < rank; ++d) {
+                if (d == axis) {
+                    blocked.push_back(G);
+                    blocked.push_back(block);
+                    paramShape.push_back(G);
+                    paramShape.push_back(1);
+                } else {
+                    blocked.push_back(shape[size_t(d)]);
+                    paramShape.push_back(shape[size_t(d)]);
+                }
+            }
+            value = add("Reshape", {x, intsInit(n, "blocked_shape", blocked)});
+        } else {
+            // Partial last block: one scale and zero point per element.
+            paramShape = shape;
+            int64_t outer = 1, inner = 1;
+            for (int64_t d = 0; d < axis; ++d)
+                outer *= shape[size_t(d)];
+            for (int64_t d = axis + 1; d < rank; ++d)
+                inner *= shape[size_t(d)];
+            std::vector<float> s(size_t(shapeNumel(shape))), z(s.size());
+            for (int64_t o = 0; o < outer; ++o)
+                for (int64_t a = 0; a < D; ++a)
+                    for (int64_t j = 0; j < inner; ++j) {
+                        const size_t from = size_t((o * G + a / block) * inner + j), to = size_t((o * D + a) * inner + j);
+                        s[to] = scaleValues[from];
+                        z[to] = zpValues[from];
+                    }
+            scaleValues = std::move(s);
+            zpValues = std::move(z);
+        }
+        value = add("Cast", {value});
+        out.back().attrs["to"] = Attribute::makeInt(onnx::TensorProto::FLOAT);
+        const std::string zpName = freshName(n.name + "_zero_point_float");
+        m_inits[zpName] = Tensor::fromFloats(paramShape, zpValues);
+        const std::string scaleName = freshName(n.name + "_scale_blocked");
+        m_inits[scaleName] = Tensor::fromFloats(paramShape, scaleValues);
+        value = add("Sub", {value, zpName});
+        if (paramShape == shape) {
+            add("Mul", {value, scaleName}, y);
+        } else {
+            value = add("Mul", {value, scaleName});
+            add("Reshape", {value, intsInit(n, "shape", shape)}, y);
+        }
+        return out;
+    }
+
     // Gelu is opset 20: write it with Erf / Tanh, which opset 17 has.
     std::vector<Node> decomposeGelu(const Node &n)
     {
@@ -651,6 +760,14 @@ onnx::ModelProto modelToProto(const Model &model)
     for (const Node &n : g.nodes)
         for (Node &m : converter.convert(n))
             nodes.push_back(std::move(m));
+    // Operators of other domains (com.microsoft QGemm in quantized graphs) need their domain imported.
+    std::set<std::string> domains;
+    for (const Node &n : nodes)
+        if (!n.domain.empty() && n.domain != "ai.onnx" && domains.insert(n.domain).second) {
+            auto *custom = mp.add_opset_import();
+            custom->set_domain(n.domain);
+            custom->set_version(1);
+        }
 
     for (const Node &n : nodes) {
         auto *np = gp->add_node();

@@ -31,6 +31,39 @@ Session::Session(Model model, SessionOptions options) : m_model(std::move(model)
         if (!findKernel(n.opType, n.domain))
             throw Error(describeNode(n, m_model) + ": operator '" + n.opType + "' is not supported");
     }
+    // Constant folding: a node fed only by initializers (and earlier folded nodes) gives the same result on
+    // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
+    // matters: per call it would cost as much as the layer.
+    m_folded.assign(g.nodes.size(), 0);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &n = g.nodes[i];
+        bool constant = true;
+        for (const std::string &in : n.inputs)
+            constant = constant && (in.empty() || g.isInitializer(in) || m_foldedValues.count(in));
+        if (!constant)
+            continue;
+        OpContext ctx{n, {}, {}, m_threads};
+        for (const std::string &in : n.inputs) {
+            if (in.empty())
+                ctx.inputs.push_back(nullptr);
+            else if (g.isInitializer(in))
+                ctx.inputs.push_back(&g.initializers.at(in));
+            else
+                ctx.inputs.push_back(&m_foldedValues.at(in));
+        }
+        ctx.outputs.resize(n.outputs.size());
+        try {
+            findKernel(n.opType, n.domain)(ctx);
+        } catch (const Cancelled &) {
+            throw;
+        } catch (const std::exception &e) {
+            throw Error(describeNode(n, m_model) + ": " + e.what());
+        }
+        for (size_t o = 0; o < n.outputs.size(); ++o)
+            if (!n.outputs[o].empty())
+                m_foldedValues[n.outputs[o]] = std::move(ctx.outputs[o]);
+        m_folded[i] = 1;
+    }
     // Free each intermediate after its last consumer; graph outputs are never freed.
     std::set<std::string> keep;
     for (const ValueInfo &v : g.outputs)
@@ -101,7 +134,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         bool computed = true;
         for (const std::string &o : node.outputs)
             computed = computed && !o.empty() && values.count(o);
-        if (computed || !needed[i])
+        if (computed || !needed[i] || m_folded[i])
             continue;
         OpContext ctx{node, {}, {}, m_threads};
         ctx.sparse = m_sparse[i].get();
@@ -114,6 +147,11 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             auto v = values.find(in);
             if (v != values.end()) {
                 ctx.inputs.push_back(&v->second);
+                continue;
+            }
+            auto folded = m_foldedValues.find(in);
+            if (folded != m_foldedValues.end()) {
+                ctx.inputs.push_back(&folded->second);
                 continue;
             }
             auto init = g.initializers.find(in);
@@ -142,6 +180,8 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     if (keepAll) {
         for (auto &[name, t] : values)
             result[name] = std::move(t);
+        for (const auto &[name, t] : m_foldedValues)
+            result.emplace(name, t); // a feed that overrides a folded value wins
         for (const auto &[name, t] : g.initializers)
             result[name] = t;
         return result;
@@ -150,6 +190,11 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         auto it = values.find(name);
         if (it != values.end()) {
             result[name] = it->second;
+            continue;
+        }
+        auto folded = m_foldedValues.find(name);
+        if (folded != m_foldedValues.end()) {
+            result[name] = folded->second;
             continue;
         }
         auto init = g.initializers.find(name);

@@ -1,7 +1,10 @@
 // Session: executes a Model's graph in topological order on the CPU.
 //
 // Construction validates the graph (every op supported, every input produced) and plans the run: the
-// execution order and, for each intermediate value, the step after which it can be freed. run() is const
+// execution order and, for each intermediate value, the step after which it can be freed. Nodes whose
+// inputs are all initializers (a weight's DequantizeLinear, shape arithmetic on constants) run once here
+// (constant folding); their outputs are kept with the session, so a weight changed in place afterwards is
+// not seen by them: build a new Session after editing weights. run() is const
 // and thread-safe (no state is kept between runs), so one Session can serve several threads.
 // Failures name the node, its op type and the model's source file.
 #pragma once
@@ -43,6 +46,8 @@ private:
     Model m_model;
     int m_threads = 1;
     std::vector<std::vector<std::string>> m_freeAfter;
+    std::vector<char> m_folded;                   // per node: already run at construction
+    std::map<std::string, Tensor> m_foldedValues; // outputs of the folded nodes
     // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
     std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
 };

@@ -1,6 +1,7 @@
 // Quantized operators: hand-computed values, the fast integer kernels against the reference arithmetic (bit
 // for bit), and models from tests/tools/make_qop_cases.py against onnxruntime (within one LSB).
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -316,6 +317,202 @@ private slots:
                                       s8({}, {0}), Tensor::scalar(1.f), u8({}, {0})});
             });
         QVERIFY2(e.contains(expected), qPrintable(e));
+    }
+
+    // A weight-only layer: DequantizeLinear(W_q) → Conv. The dequantization runs once, when the Session is
+    // built: writing into W_q afterwards does not change the session's output (a new Session sees it).
+    void sessionFoldsConstantSubgraphs()
+    {
+        Model m;
+        Graph &g = m.graph;
+        g.initializers["wq"] = s8({2, 1, 1, 1}, {3, -4});
+        g.initializers["ws"] = Tensor::fromFloats({2}, {0.5f, 0.25f});
+        g.initializers["wz"] = s8({2}, {0, 0});
+        Node dq;
+        dq.name = "dq";
+        dq.opType = "DequantizeLinear";
+        dq.inputs = {"wq", "ws", "wz"};
+        dq.outputs = {"w"};
+        dq.attrs["axis"] = Attribute::makeInt(0);
+        Node conv;
+        conv.name = "conv";
+        conv.opType = "Conv";
+        conv.inputs = {"x", "w"};
+        conv.outputs = {"y"};
+        g.nodes = {dq, conv};
+        g.inputs = {ValueInfo{"x", DType::Float32, {-1, 1, 2, 2}, true}};
+        g.outputs = {ValueInfo{"y", DType::Float32, {}, false}};
+        inferShapes(m);
+        QCOMPARE(g.values.at("w").shape, (Shape{2, 1, 1, 1}));
+        const Tensor x = Tensor::fromFloats({1, 1, 2, 2}, {1.f, 2.f, 3.f, 4.f});
+        const Session session(m, SessionOptions{1});
+        const std::vector<float> expected{1.5f, 3.f, 4.5f, 6.f, -1.f, -2.f, -3.f, -4.f};
+        QCOMPARE(session.run(x).toFloatVector(), expected);
+        QCOMPARE(session.runAll({{"x", x}}).at("w").toFloatVector(), (std::vector<float>{1.5f, -1.f}));
+        m.graph.initializers.at("wq").data<int8_t>()[0] = 0; // shared buffer: the session's copy sees the write
+        QCOMPARE(session.run(x).toFloatVector(), expected);
+        QCOMPARE(Session(m, SessionOptions{1}).run(x).toFloatVector()[0], 0.f);
+    }
+
+    // load → export .onnx (opset 17 + com.microsoft; blocked DequantizeLinear as opset-17 arithmetic) →
+    // onnx.checker → onnxruntime on the export equals our output on the original (within one LSB).
+    void exportRoundTrip_data() { compareWithOnnxruntime_data(); }
+
+    void exportRoundTrip()
+    {
+        QFETCH(int, index);
+        if (!testutil::ortAvailable())
+            QSKIP("onnxruntime-node or node is not installed");
+        const QJsonObject o = m_cases[index].toObject();
+        const QString file = m_dir.filePath(o["file"].toString());
+        const QString exported = m_dir.filePath("exported_" + o["file"].toString());
+        std::vector<std::pair<std::string, Tensor>> feeds;
+        const QJsonArray inputs = o["inputs"].toArray();
+        for (int i = 0; i < inputs.size(); ++i) {
+            const QJsonArray in = inputs[i].toArray();
+            Shape shape;
+            for (const auto &d : in[1].toArray())
+                shape.push_back(d.toInteger());
+            feeds.emplace_back(in[0].toString().toStdString(),
+                               testutil::randomTensor(shape, unsigned(qHash(o["name"].toString()) + 17u * unsigned(i)),
+                                                      float(in[2].toDouble()), float(in[3].toDouble())));
+        }
+        Model model;
+        std::map<std::string, Tensor> ours;
+        if (o.contains("export_error")) {
+            const QString e = errorOf([&] { saveModel(loadModel(file.toStdString()), exported.toStdString()); });
+            QVERIFY2(e.contains(o["export_error"].toString()), qPrintable(e));
+            return;
+        }
+        try {
+            model = loadModel(file.toStdString());
+            saveModel(model, exported.toStdString());
+            ours = Session(model, SessionOptions{1}).run({feeds.begin(), feeds.end()});
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QString error;
+        const QString check = QStringLiteral("import onnx\n"
+                                             "m = onnx.load('%1')\n"
+                                             "onnx.checker.check_model(m, full_check=True)\n"
+                                             "ops = {(o.domain, o.version) for o in m.opset_import}\n"
+                                             "assert ('', 17) in ops, ops\n"
+                                             "ms = any(n.domain == 'com.microsoft' for n in m.graph.node)\n"
+                                             "assert ms == (('com.microsoft', 1) in ops), ops\n")
+                                  .arg(exported);
+        QVERIFY2(testutil::runPython(check, m_dir.path(), &error), qPrintable(error));
+        const std::vector<Tensor> ref = testutil::runOrt(exported, feeds, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const QJsonArray lsb = o["lsb"].toArray();
+        QCOMPARE(ref.size(), model.graph.outputs.size());
+        for (size_t i = 0; i < ref.size(); ++i) {
+            const double diff = maxAbsDiff(ours.at(model.graph.outputs[i].name), ref[i]);
+            QVERIFY2(diff >= 0 && diff <= lsb[int(i)].toDouble(),
+                     qPrintable(QStringLiteral("output %1 differs from onnxruntime on the export by %2").arg(i).arg(diff)));
+        }
+        // And the export loads back into the same graph function.
+        const Model back = loadModel(exported.toStdString());
+        const auto again = Session(back, SessionOptions{1}).run({feeds.begin(), feeds.end()});
+        for (const ValueInfo &v : model.graph.outputs)
+            QVERIFY2(identical(again.at(v.name), ours.at(v.name)), v.name.c_str());
+    }
+
+    // ---- .h5 storage of integer weights ---------------------------------------------------------------------------
+
+    // int8 / uint8 initializers whose values fit in fewer bits are stored bit-packed: the file shrinks by the
+    // saved bits, the values come back exactly, and h5py sees the documented layout.
+    void h5PacksNarrowIntegerWeights_data()
+    {
+        QTest::addColumn<int>("bits");
+        QTest::addColumn<int>("lo");
+        QTest::addColumn<int>("hi");
+        QTest::newRow("4-bit symmetric int8") << 4 << -7 << 7;
+        QTest::newRow("3-bit symmetric int8") << 3 << -3 << 3;
+        QTest::newRow("2-bit int8 with -2") << 2 << -2 << 1;
+        QTest::newRow("7-bit int8") << 7 << -64 << 63;
+        QTest::newRow("8-bit int8 stays plain") << 8 << -127 << 127;
+    }
+
+    void h5PacksNarrowIntegerWeights()
+    {
+        QFETCH(int, bits);
+        QFETCH(int, lo);
+        QFETCH(int, hi);
+        auto model = [&](const Tensor &w) {
+            Model m;
+            Graph &g = m.graph;
+            g.initializers["w"] = w;
+            g.initializers["ws"] = Tensor::fromFloats({256}, std::vector<float>(256, 0.01f));
+            g.initializers["wz"] = s8({256}, std::vector<int64_t>(256, 0));
+            g.initializers["u"] = randomInts<uint8_t>({100}, 9, 0, 3); // 2-bit uint8
+            g.initializers["us"] = Tensor::scalar(0.5f);
+            g.initializers["uz"] = u8({}, {1});
+            Node dq{"dq", "DequantizeLinear", "", {"w", "ws", "wz"}, {"wf"}, {{"axis", Attribute::makeInt(0)}}};
+            Node du{"du", "DequantizeLinear", "", {"u", "us", "uz"}, {"uf"}, {}};
+            Node add{"add", "Add", "", {"x", "wf"}, {"y"}, {}};
+            Node sum{"sum", "ReduceSum", "", {"uf"}, {"z"}, {}};
+            g.nodes = {dq, du, add, sum};
+            g.inputs = {ValueInfo{"x", DType::Float32, {-1, 256, 64}, true}};
+            g.outputs = {ValueInfo{"y", DType::Float32, {}, false}, ValueInfo{"z", DType::Float32, {}, false}};
+            inferShapes(m);
+            return m;
+        };
+        const Model narrow = model(randomInts<int8_t>({256, 64}, 8, lo, hi));
+        const Model wide = model(randomInts<int8_t>({256, 64}, 8, -127, 127));
+        const QString narrowFile = m_dir.filePath(QStringLiteral("packed_%1.h5").arg(bits));
+        const QString wideFile = m_dir.filePath(QStringLiteral("wide_%1.h5").arg(bits));
+        try {
+            saveModel(narrow, narrowFile.toStdString());
+            saveModel(wide, wideFile.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        const qint64 saved = QFileInfo(wideFile).size() - QFileInfo(narrowFile).size();
+        const qint64 expected = 256 * 64 * (8 - bits) / 8;
+        QVERIFY2(saved >= expected - 256 && saved <= expected + 512, // attributes cost a few hundred bytes
+                 qPrintable(QStringLiteral("%1 bits: the file shrank by %2 bytes, expected about %3")
+                                .arg(bits)
+                                .arg(saved)
+                                .arg(expected)));
+        Model back;
+        try {
+            back = loadModel(narrowFile.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        for (const char *name : {"w", "wz", "u", "uz"}) {
+            QVERIFY2(identical(back.graph.initializers.at(name), narrow.graph.initializers.at(name)), name);
+        }
+        const Tensor x = testutil::randomTensor({2, 256, 64}, 3);
+        const auto ours = Session(narrow, SessionOptions{1}).run({{"x", x}});
+        const auto theirs = Session(back, SessionOptions{1}).run({{"x", x}});
+        QVERIFY(identical(ours.at("y"), theirs.at("y")));
+        QVERIFY(identical(ours.at("z"), theirs.at("z")));
+        // The layout docs/formats.md describes, unpacked with numpy.
+        QString error;
+        const QString code = QStringLiteral(
+                                 "import h5py, numpy as np, sys\n"
+                                 "f = h5py.File('%1', 'r')\n"
+                                 "assert f.attrs['format_version'] == 2, f.attrs['format_version']  # 'u' is packed\n"
+                                 "d = [d for d in f['initializers'].values() if d.attrs['name'] in (b'w', 'w')][0]\n"
+                                 "if %2 < 8:\n"
+                                 "    b = int(d.attrs['packed_bits']); n = int(np.prod(d.attrs['shape']))\n"
+                                 "    assert b == %2 and d.dtype == np.uint8 and d.shape == ((n * b + 7) // 8,), (b, d.shape)\n"
+                                 "    bits = np.unpackbits(d[()], bitorder='little')[: n * b].reshape(n, b)\n"
+                                 "    v = (bits * (1 << np.arange(b))).sum(1)\n"
+                                 "    v = np.where(v >= 1 << (b - 1), v - (1 << b), v).reshape(d.attrs['shape'])\n"
+                                 "else:\n"
+                                 "    v = d[()]\n"
+                                 "np.save('unpacked_%2.npy', v.astype(np.int8))\n")
+                                 .arg(narrowFile)
+                                 .arg(bits);
+        if (!testutil::runPython(code, m_dir.path(), &error)) {
+            if (error.contains("No module named 'h5py'"))
+                QSKIP("h5py is not installed");
+            QFAIL(qPrintable(error));
+        }
+        const Tensor unpacked = readNpy(m_dir.filePath(QStringLiteral("unpacked_%1.npy").arg(bits)).toStdString());
+        QCOMPARE(unpacked.toInt64Vector(), narrow.graph.initializers.at("w").toInt64Vector());
     }
 
     // ---- the fast kernels equal the reference arithmetic bit for bit ------------------------------------------------

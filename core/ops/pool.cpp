@@ -12,6 +12,8 @@
 //
 // H' = floor or ceil((H + padBegin + padEnd - dilation·(k-1) - 1) / stride) + 1; with ceil_mode a last
 // window that would start inside the end padding is dropped (the PyTorch / onnxruntime rule).
+#include <immintrin.h>
+
 #include <cmath>
 #include <limits>
 
@@ -129,6 +131,40 @@ template <typename T> void maxPlane2x2(const T *in, const PoolGeometry &g, T *ou
         T *o = out + oh * g.outW;
         for (int64_t ow = 0; ow < g.outW; ++ow)
             o[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
+    }
+}
+
+// uint8 (quantized activations after a fused ReLU): 8 outputs per step; the scalar template lost 2.5x to
+// the float loop, which the compiler vectorises.
+template <> void maxPlane2x2<uint8_t>(const uint8_t *in, const PoolGeometry &g, uint8_t *out)
+{
+    const __m128i lowBytes = _mm_set1_epi16(0xFF);
+    for (int64_t oh = 0; oh < g.outH; ++oh) {
+        const uint8_t *r0 = in + 2 * oh * g.inW;
+        const uint8_t *r1 = r0 + g.inW;
+        uint8_t *o = out + oh * g.outW;
+        // Steps of 8 (or 4) outputs; the last step overlaps the previous one instead of a scalar tail.
+        if (g.outW >= 8) {
+            for (int64_t ow = 0; ow < g.outW; ow += 8) {
+                const int64_t at = std::min(ow, g.outW - 8);
+                const __m128i m = _mm_max_epu8(_mm_loadu_si128(reinterpret_cast<const __m128i *>(r0 + 2 * at)),
+                                               _mm_loadu_si128(reinterpret_cast<const __m128i *>(r1 + 2 * at)));
+                const __m128i pairs = _mm_max_epu16(_mm_and_si128(m, lowBytes), _mm_srli_epi16(m, 8));
+                _mm_storel_epi64(reinterpret_cast<__m128i *>(o + at), _mm_packus_epi16(pairs, pairs));
+            }
+        } else if (g.outW >= 4) {
+            for (int64_t ow = 0; ow < g.outW; ow += 4) {
+                const int64_t at = std::min(ow, g.outW - 4);
+                const __m128i m = _mm_max_epu8(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(r0 + 2 * at)),
+                                               _mm_loadl_epi64(reinterpret_cast<const __m128i *>(r1 + 2 * at)));
+                const __m128i pairs = _mm_max_epu16(_mm_and_si128(m, lowBytes), _mm_srli_epi16(m, 8));
+                const int32_t four = _mm_cvtsi128_si32(_mm_packus_epi16(pairs, pairs));
+                std::memcpy(o + at, &four, 4);
+            }
+        } else {
+            for (int64_t ow = 0; ow < g.outW; ++ow)
+                o[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
+        }
     }
 }
 

@@ -24,10 +24,17 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "core/ops/common.h"
 
@@ -42,7 +49,12 @@ void setReferenceOnly(bool on)
 }
 bool referenceOnly()
 {
-    return g_referenceOnly;
+    // CW_QKERNELS=ref in the environment: the reference loops only (for measurements).
+    static const bool env = [] {
+        const char *v = std::getenv("CW_QKERNELS");
+        return v && std::string(v) == "ref";
+    }();
+    return g_referenceOnly || env;
 }
 } // namespace quant
 
@@ -204,11 +216,41 @@ std::vector<int32_t> zeroPointsLike(const OpContext &ctx, int index, const Tenso
     return intValues(zp);
 }
 
+template <typename T> inline void store8(T *dst, __m256i q);
+
+// Per tensor: eight values per step (the same division, rounding and clamp as the scalar loop).
+template <typename T> void quantizeTensor(const float *x, int64_t n, float scale, int32_t zp, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m256 vs = _mm256_set1_ps(scale), vzp = _mm256_set1_ps(float(zp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+        v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+        const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        v = _mm256_blendv_ps(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi), vzp, nan);
+        store8(y + i, _mm256_cvttps_epi32(v));
+    }
+    for (; i < n; ++i) {
+        float v = std::nearbyint(x[i] / scale) + float(zp);
+        v = std::isnan(v) ? float(zp) : std::clamp(v, float(r.lo), float(r.hi));
+        y[i] = T(v);
+    }
+}
+
 template <typename T>
 void quantizeLoop(const OpContext &ctx, const float *x, const ParamLayout &p, const std::vector<float> &scale,
                   const std::vector<int32_t> &zp, T *y)
 {
     const QRange r = rangeOf(dtypeOf<T>());
+    if (p.kind == ParamLayout::Kind::Tensor && p.outer == 1 && p.axisDim == 1) {
+        const int threads = threadsFor(ctx, p.inner);
+        parallelRanges(threads, p.inner, 4096, [&](int64_t begin, int64_t end) {
+            quantizeTensor(x + begin, end - begin, scale[0], zp[0], y + begin);
+        });
+        return;
+    }
     const int threads = threadsFor(ctx, p.outer * p.axisDim * p.inner);
     parallelRanges(threads, p.outer * p.axisDim, 1, [&](int64_t begin, int64_t end) {
         for (int64_t row = begin; row < end; ++row) {
@@ -298,25 +340,34 @@ void dequantizeLinearOp(OpContext &ctx)
 
 // ---- requantization ---------------------------------------------------------------------------------------------
 
+// Eight int32 values already inside T's range, narrowed and stored.
+template <typename T> inline void store8(T *dst, __m256i q)
+{
+    __m256i p16 = _mm256_packs_epi32(q, q);              // lanes: q0..q3 q0..q3 | q4..q7 q4..q7
+    p16 = _mm256_permute4x64_epi64(p16, 0x08);           // q0..q7 in the low 128 bits
+    const __m128i lo = _mm256_castsi256_si128(p16);
+    const __m128i b = std::is_same_v<T, uint8_t> ? _mm_packus_epi16(lo, lo) : _mm_packs_epi16(lo, lo);
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), b);
+}
+
 // y[i] = requantize(acc[i], m, zp) for a row of accumulators sharing one multiplier; AVX2 for the bulk, the
 // scalar function for the tail: the same float operations in the same order, so the results are identical.
-template <typename T> void requantizeRow(const int32_t *acc, int64_t n, float m, int32_t zp, T *y)
+template <typename T> void requantizeRow(const int32_t *acc, int64_t n, float m, int32_t zp, T *y, int32_t bias = 0)
 {
     const QRange r = rangeOf(dtypeOf<T>());
     int64_t i = 0;
     const __m256 vm = _mm256_set1_ps(m), vzp = _mm256_set1_ps(float(zp));
     const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    const __m256i vbias = _mm256_set1_epi32(bias);
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + i))), vm);
+        const __m256i sum = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + i)), vbias);
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), vm);
         v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
         v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
-        alignas(32) int32_t q[8];
-        _mm256_store_si256(reinterpret_cast<__m256i *>(q), _mm256_cvttps_epi32(v));
-        for (int k = 0; k < 8; ++k)
-            y[i + k] = T(q[k]);
+        store8(y + i, _mm256_cvttps_epi32(v));
     }
     for (; i < n; ++i)
-        y[i] = T(quant::requantize(acc[i], m, zp, r.lo, r.hi));
+        y[i] = T(quant::requantize(acc[i] + bias, m, zp, r.lo, r.hi));
 }
 
 void requantizeRowTo(DType type, const int32_t *acc, int64_t n, float m, int32_t zp, void *y, int64_t offset)
@@ -573,16 +624,453 @@ void qgemmOp(OpContext &ctx)
 }
 
 // ---- fast paths -------------------------------------------------------------------------------------------------
+//
+// oneDNN int8 primitives (u8 activations × s8 weights → s32, VNNI where the CPU has it) compute the
+// accumulators; the bias, the activation zero point of the gemms and the requantization are ours, so the
+// result is the reference arithmetic exactly. As in ops/onednn.cpp: primitives cached by geometry, weights
+// packed once per content (address + bytes compared), per-thread scratchpads, oneDNN itself single-threaded
+// with the batch cut into slices through cw::parallelFor.
 
-bool qconvFast(const QConvParams &, const Tensor &, const Tensor &, Tensor &, int)
+namespace fast {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine &engine()
 {
-    return false;
+    static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+    return e;
 }
 
-bool integerGemmFast(int64_t, int64_t, int64_t, const Tensor &, int64_t, bool, int32_t, const Tensor &, bool,
-                     const std::vector<int32_t> &, int32_t *, int)
+dnnl::stream &threadStream()
 {
-    return false;
+    thread_local dnnl::stream stream(engine());
+    return stream;
+}
+
+// Growable 64-byte aligned per-thread buffers (slot 0: scratchpad, 1: reordered source, 2: s32 output,
+// 3: requantized pixel-major output), so a call allocates nothing once warm.
+void *threadBuffer(int slot, size_t size)
+{
+    struct Free {
+        void operator()(void *p) const { std::free(p); }
+    };
+    thread_local std::unique_ptr<void, Free> buffers[4];
+    thread_local size_t capacity[4] = {0, 0, 0, 0};
+    if (size > capacity[slot]) {
+        const size_t rounded = (size + 4095) / 4096 * 4096;
+        buffers[slot].reset(std::aligned_alloc(64, rounded));
+        if (!buffers[slot])
+            throw std::bad_alloc();
+        capacity[slot] = rounded;
+    }
+    return buffers[slot].get();
+}
+
+dnnl::memory scratchpad(const dnnl::memory::desc &d)
+{
+    return dnnl::memory(d, engine(), threadBuffer(0, std::max<size_t>(d.get_size(), 64)));
+}
+
+dnnl::primitive_attr userScratchpad()
+{
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+bool isReference(const char *impl)
+{
+    return std::string(impl).rfind("ref", 0) == 0;
+}
+
+// Weights in a primitive's layout, keyed by the plain bytes they came from, plus per-output sums of the
+// weights (the gemm's activation zero-point compensation).
+struct PackedWeights {
+    dnnl::memory packed;
+    std::shared_ptr<const std::vector<int32_t>> sums; // per output
+};
+
+// The entry keeps the source tensor's buffer alive, so its address cannot come back holding other
+// weights. Weights written in place are caught by a fingerprint of 256 sampled bytes (plus the first and
+// last 64), not byte for byte: comparing all of them on every call cost ~10% of the int8 CNN's batch-1 time.
+struct PackedEntry {
+    Tensor source;
+    uint64_t fingerprint = 0;
+    PackedWeights weights;
+};
+
+uint64_t fingerprint(const Tensor &w)
+{
+    const auto *b = static_cast<const unsigned char *>(w.rawData());
+    const size_t n = w.byteSize();
+    uint64_t h = 1469598103934665603ULL ^ n;
+    auto mix = [&](size_t i) { h = (h ^ b[i]) * 1099511628211ULL; };
+    for (size_t i = 0; i < std::min<size_t>(n, 64); ++i)
+        mix(i);
+    for (size_t i = n > 64 ? n - 64 : 0; i < n; ++i)
+        mix(i);
+    if (n > 0)
+        for (size_t k = 0; k < 256; ++k)
+            mix((k * 2654435761ULL + k * k * 40503ULL) % n);
+    return h;
+}
+
+struct WeightCache {
+    std::mutex mutex;
+    std::deque<PackedEntry> entries;
+
+    // n outputs × k inputs; `ioLayout`: the plain bytes are [k][n] (QLinearMatMul / QGemm transB = 0).
+    PackedWeights get(const Tensor &w, const dnnl::memory::desc &plainDesc, const dnnl::memory::desc &packedDesc,
+                             int64_t n, int64_t k, bool ioLayout)
+    {
+        const uint64_t print = fingerprint(w);
+        std::lock_guard lock(mutex);
+        for (const PackedEntry &p : entries)
+            if (p.source.rawData() == w.rawData() && p.source.byteSize() == w.byteSize() && p.fingerprint == print)
+                return p.weights;
+        PackedEntry p;
+        p.source = w;
+        p.fingerprint = print;
+        const Tensor plainCopy = w.clone();
+        dnnl::memory plain(plainDesc, engine(), const_cast<void *>(plainCopy.rawData()));
+        p.weights.packed = dnnl::memory(packedDesc, engine());
+        if (plainDesc == packedDesc) {
+            std::memcpy(p.weights.packed.get_data_handle(), plainCopy.rawData(), plainCopy.byteSize());
+        } else {
+            const dnnl::reorder::primitive_desc rpd(engine(), plainDesc, engine(), packedDesc, userScratchpad());
+            dnnl::reorder(rpd).execute(threadStream(), {{DNNL_ARG_FROM, plain},
+                                                        {DNNL_ARG_TO, p.weights.packed},
+                                                        {DNNL_ARG_SCRATCHPAD, scratchpad(rpd.scratchpad_desc())}});
+            threadStream().wait();
+        }
+        const auto *q = plainCopy.data<int8_t>();
+        auto sums = std::make_shared<std::vector<int32_t>>(size_t(n), 0);
+        for (int64_t o = 0; o < n; ++o)
+            for (int64_t i = 0; i < k; ++i)
+                (*sums)[size_t(o)] += ioLayout ? q[i * n + o] : q[o * k + i];
+        p.weights.sums = sums;
+        if (entries.size() >= 4)
+            entries.pop_front();
+        entries.push_back(std::move(p));
+        return entries.back().weights;
+    }
+};
+
+// ---- convolution ----
+
+struct ConvEntry {
+    bool ok = false;
+    dnnl::convolution_forward::primitive_desc pd;
+    dnnl::convolution_forward conv;
+    dnnl::memory::desc srcPlain, weightsPlain;
+    bool reorderSrc = false;
+    dnnl::reorder srcReorder;
+    dnnl::memory::desc srcReorderScratchpad;
+    bool dstNhwc = false; // otherwise plain NCHW
+    // Channel-last s32 accumulators → NCHW (oneDNN's JIT reorder transposes faster than a hand loop).
+    dnnl::memory::desc dstPlain;
+    dnnl::reorder dstReorder;
+    dnnl::memory::desc dstReorderScratchpad;
+    WeightCache weights;
+};
+
+using ConvKey = std::array<int64_t, 20>;
+
+std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
+{
+    auto e = std::make_shared<ConvEntry>();
+    const dnnl::memory::dims src = {g.batch, g.inChannels, g.inH, g.inW};
+    const dnnl::memory::dims dst = {g.batch, g.outChannels, g.outH, g.outW};
+    const dnnl::memory::dims strides = {g.strideH, g.strideW};
+    const dnnl::memory::dims dilates = {g.dilationH - 1, g.dilationW - 1};
+    const dnnl::memory::dims padL = {g.padTop, g.padLeft}, padR = {g.padBottom, g.padRight};
+    dnnl::memory::dims weights;
+    tag weightsTag;
+    if (g.group == 1) {
+        weights = {g.outChannels, g.inChannels, g.kH, g.kW};
+        weightsTag = tag::oihw;
+    } else {
+        weights = {g.group, g.outChannels / g.group, g.inChannels / g.group, g.kH, g.kW};
+        weightsTag = tag::goihw;
+    }
+    e->srcPlain = dnnl::memory::desc(src, dt::u8, tag::nchw);
+    e->weightsPlain = dnnl::memory::desc(weights, dt::s8, weightsTag);
+    dnnl::primitive_attr attr = userScratchpad();
+    if (xZp != 0)
+        attr.set_zero_points(DNNL_ARG_SRC, 0, {xZp});
+    // Channel-last activations are what oneDNN's int8 JIT convolutions run on; an NCHW s32 output saves
+    // the transposition in the requantization when the implementation writes it; the plain layout is the
+    // fallback (its gemm-based implementation) for geometries they refuse.
+    const char *forced = std::getenv("CW_QCONV_LAYOUT"); // measurements: "nhwc" skips the mixed layout
+    const bool mixed = !(forced && std::string(forced) == "nhwc");
+    const std::pair<tag, tag> layouts[] = {{tag::nhwc, tag::nchw}, {tag::nhwc, tag::nhwc}, {tag::nchw, tag::nchw}};
+    for (const auto &[srcLayout, dstLayout] : layouts) {
+        if (!mixed && dstLayout != srcLayout)
+            continue;
+        try {
+            const dnnl::memory::desc srcDesc(src, dt::u8, srcLayout);
+            const dnnl::memory::desc dstDesc(dst, dt::s32, dstLayout);
+            const dnnl::memory::desc weightsAny(weights, dt::s8, tag::any);
+            const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                                       dnnl::algorithm::convolution_direct, srcDesc, weightsAny,
+                                                       dstDesc, strides, dilates, padL, padR);
+            dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
+            if (isReference(pd.impl_info_str()))
+                continue;
+            e->pd = pd;
+            e->conv = dnnl::convolution_forward(pd);
+            e->dstNhwc = pd.dst_desc() != dnnl::memory::desc(dst, dt::s32, tag::nchw);
+            e->dstPlain = dnnl::memory::desc(dst, dt::s32, tag::nchw);
+            if (e->dstNhwc) {
+                const dnnl::reorder::primitive_desc rpd(engine(), pd.dst_desc(), engine(), e->dstPlain,
+                                                        userScratchpad());
+                e->dstReorder = dnnl::reorder(rpd);
+                e->dstReorderScratchpad = rpd.scratchpad_desc();
+            }
+            e->reorderSrc = pd.src_desc() != e->srcPlain;
+            if (e->reorderSrc) {
+                const dnnl::reorder::primitive_desc rpd(engine(), e->srcPlain, engine(), pd.src_desc(),
+                                                        userScratchpad());
+                e->srcReorder = dnnl::reorder(rpd);
+                e->srcReorderScratchpad = rpd.scratchpad_desc();
+            }
+            e->ok = true;
+            break;
+        } catch (const dnnl::error &) {
+        }
+    }
+    return e;
+}
+
+std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp)
+{
+    static std::mutex mutex;
+    static std::map<ConvKey, std::shared_ptr<ConvEntry>> cache;
+    const ConvKey key{g.batch,   g.inChannels, g.inH,      g.inW,       g.outChannels, g.outH,  g.outW,
+                      g.kH,      g.kW,         g.strideH,  g.strideW,   g.dilationH,   g.dilationW, g.padTop,
+                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp),  0};
+    {
+        std::lock_guard lock(mutex);
+        auto it = cache.find(key);
+        if (it != cache.end())
+            return it->second;
+    }
+    std::shared_ptr<ConvEntry> e = createConv(g, xZp);
+    std::lock_guard lock(mutex);
+    if (cache.size() >= 256)
+        cache.clear();
+    return cache.emplace(key, e).first->second;
+}
+
+template <typename T> void requantizeChannelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
+{
+    for (int64_t c = 0; c < C; ++c)
+        requantizeRow(acc + c * P, P, q.multiplier[size_t(c)], q.yZp, y + c * P, q.bias[size_t(c)]);
+}
+
+void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
+               void *y)
+{
+    const ConvGeometry &g = q.g;
+    dnnl::stream &stream = threadStream();
+    dnnl::memory src(e.srcPlain, engine(), const_cast<uint8_t *>(x));
+    if (e.reorderSrc) {
+        dnnl::memory reordered(e.pd.src_desc(), engine(), threadBuffer(1, e.pd.src_desc().get_size()));
+        e.srcReorder.execute(stream, {{DNNL_ARG_FROM, src},
+                                      {DNNL_ARG_TO, reordered},
+                                      {DNNL_ARG_SCRATCHPAD, scratchpad(e.srcReorderScratchpad)}});
+        src = reordered;
+    }
+    auto *acc = static_cast<int32_t *>(threadBuffer(2, e.pd.dst_desc().get_size()));
+    dnnl::memory dst(e.pd.dst_desc(), engine(), acc);
+    e.conv.execute(stream, {{DNNL_ARG_SRC, src},
+                            {DNNL_ARG_WEIGHTS, w.packed},
+                            {DNNL_ARG_DST, dst},
+                            {DNNL_ARG_SCRATCHPAD, scratchpad(e.pd.scratchpad_desc())}});
+    if (e.dstNhwc) {
+        auto *plain = static_cast<int32_t *>(threadBuffer(3, e.dstPlain.get_size()));
+        e.dstReorder.execute(stream, {{DNNL_ARG_FROM, dst},
+                                      {DNNL_ARG_TO, dnnl::memory(e.dstPlain, engine(), plain)},
+                                      {DNNL_ARG_SCRATCHPAD, scratchpad(e.dstReorderScratchpad)}});
+        acc = plain;
+    }
+    stream.wait();
+    const int64_t P = g.outH * g.outW, C = g.outChannels;
+    for (int64_t n = 0; n < batch; ++n) {
+        const int32_t *a = acc + n * P * C;
+        if (q.yType == DType::UInt8)
+            requantizeChannelMajor(a, P, C, q, static_cast<uint8_t *>(y) + n * P * C);
+        else
+            requantizeChannelMajor(a, P, C, q, static_cast<int8_t *>(y) + n * P * C);
+    }
+}
+
+} // namespace fast
+
+bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y, int threads)
+{
+    const ConvGeometry &g = q.g;
+    if (x.dtype() != DType::UInt8 || w.dtype() != DType::Int8)
+        return false;
+    for (int32_t z : q.wZp)
+        if (z != 0)
+            return false;
+    const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
+                        double(g.inChannels / g.group) * double(g.kH * g.kW);
+    threads = std::clamp(int(macs / 8e6), 1, std::max(1, threads));
+    const int64_t slices = threads > 1 ? std::min<int64_t>(g.batch, int64_t(threads) * 4) : 1;
+    const int64_t sliceBatch = (g.batch + slices - 1) / slices;
+    const int64_t sliceCount = (g.batch + sliceBatch - 1) / sliceBatch;
+    const int64_t lastBatch = g.batch - (sliceCount - 1) * sliceBatch;
+    GemmThreads single(1);
+    try {
+        ConvGeometry full = g, last = g;
+        full.batch = sliceBatch;
+        last.batch = lastBatch;
+        std::shared_ptr<fast::ConvEntry> e = fast::convEntry(full, q.xZp);
+        std::shared_ptr<fast::ConvEntry> eLast = lastBatch == sliceBatch ? e : fast::convEntry(last, q.xZp);
+        if (!e->ok || !eLast->ok)
+            return false;
+        const int64_t M = g.outChannels, K = g.inChannels / g.group * g.kH * g.kW;
+        const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
+        const fast::PackedWeights pwLast =
+            eLast == e ? pw : eLast->weights.get(w, eLast->weightsPlain, eLast->pd.weights_desc(), M, K, false);
+        const int64_t inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
+        const auto *px = x.data<uint8_t>();
+        auto *py = static_cast<std::byte *>(y.rawData());
+        std::atomic<bool> failed{false};
+        parallelFor(int(std::min<int64_t>(threads, sliceCount)), sliceCount, [&](int64_t i) {
+            GemmThreads inner(1);
+            const bool isLast = i == sliceCount - 1;
+            try {
+                fast::convSlice(isLast ? *eLast : *e, isLast ? pwLast : pw, px + i * sliceBatch * inImage, q,
+                                isLast ? lastBatch : sliceBatch, py + i * sliceBatch * outImage);
+            } catch (const dnnl::error &) {
+                failed = true;
+            }
+        });
+        return !failed;
+    } catch (const dnnl::error &) {
+        return false;
+    }
+}
+
+namespace fast {
+
+// ---- inner product (the gemms) ----
+
+struct GemmEntry {
+    bool ok = false;
+    dnnl::inner_product_forward::primitive_desc pd;
+    dnnl::inner_product_forward ip;
+    dnnl::memory::desc srcPlain, weightsPlain, dstPlain;
+    WeightCache weights;
+};
+
+std::shared_ptr<GemmEntry> gemmEntry(int64_t M, int64_t N, int64_t K, bool ioLayout)
+{
+    static std::mutex mutex;
+    static std::map<std::array<int64_t, 4>, std::shared_ptr<GemmEntry>> cache;
+    const std::array<int64_t, 4> key{M, N, K, ioLayout ? 1 : 0};
+    {
+        std::lock_guard lock(mutex);
+        auto it = cache.find(key);
+        if (it != cache.end())
+            return it->second;
+    }
+    auto e = std::make_shared<GemmEntry>();
+    try {
+        e->srcPlain = dnnl::memory::desc({M, K}, dt::u8, tag::nc);
+        e->weightsPlain = dnnl::memory::desc({N, K}, dt::s8, ioLayout ? tag::io : tag::oi);
+        e->dstPlain = dnnl::memory::desc({M, N}, dt::s32, tag::nc);
+        const dnnl::memory::desc weightsAny({N, K}, dt::s8, tag::any);
+        const dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, e->srcPlain, weightsAny,
+                                                     e->dstPlain);
+        e->pd = dnnl::inner_product_forward::primitive_desc(desc, userScratchpad(), engine());
+        if (!isReference(e->pd.impl_info_str()) && e->pd.src_desc() == e->srcPlain && e->pd.dst_desc() == e->dstPlain) {
+            e->ip = dnnl::inner_product_forward(e->pd);
+            e->ok = true;
+        }
+    } catch (const dnnl::error &) {
+        e->ok = false;
+    }
+    std::lock_guard lock(mutex);
+    if (cache.size() >= 256)
+        cache.clear();
+    return cache.emplace(key, e).first->second;
+}
+
+} // namespace fast
+
+// acc[M, N] += (A - aZp) · B for u8 A [M, K] (row-major at aOffset) and s8 B with zero zero points: oneDNN's
+// product of the raw values, minus aZp · (column sums of B), which is exactly the reference sum.
+bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
+                     const Tensor &b, bool transB, const std::vector<int32_t> &bZp, int32_t *acc, int threads)
+{
+    if (a.dtype() != DType::UInt8 || b.dtype() != DType::Int8 || transA)
+        return false;
+    for (int32_t z : bZp)
+        if (z != 0)
+            return false;
+    if (M * N * K <= 16384) {
+        // A classifier head: a plain loop beats a primitive call's fixed cost.
+        const uint8_t *pa = a.data<uint8_t>() + aOffset;
+        const int8_t *pb = b.data<int8_t>();
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                int32_t sum = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    sum += (int32_t(pa[m * K + k]) - aZp) * int32_t(transB ? pb[n * K + k] : pb[k * N + n]);
+                acc[m * N + n] += sum;
+            }
+        return true;
+    }
+    const bool ioLayout = !transB; // b stored [K, N]
+    threads = std::clamp(int(double(M) * double(N) * double(K) / 4e6), 1, std::max(1, threads));
+    const int64_t slices = threads > 1 ? std::min<int64_t>(M, int64_t(threads) * 4) : 1;
+    const int64_t sliceM = (M + slices - 1) / slices;
+    const int64_t sliceCount = (M + sliceM - 1) / sliceM;
+    const int64_t lastM = M - (sliceCount - 1) * sliceM;
+    GemmThreads single(1);
+    try {
+        std::shared_ptr<fast::GemmEntry> e = fast::gemmEntry(sliceM, N, K, ioLayout);
+        std::shared_ptr<fast::GemmEntry> eLast = lastM == sliceM ? e : fast::gemmEntry(lastM, N, K, ioLayout);
+        if (!e->ok || !eLast->ok)
+            return false;
+        const fast::PackedWeights pw = e->weights.get(b, e->weightsPlain, e->pd.weights_desc(), N, K, ioLayout);
+        const fast::PackedWeights pwLast =
+            eLast == e ? pw : eLast->weights.get(b, eLast->weightsPlain, eLast->pd.weights_desc(), N, K, ioLayout);
+        const uint8_t *pa = a.data<uint8_t>() + aOffset;
+        std::atomic<bool> failed{false};
+        parallelFor(int(std::min<int64_t>(threads, sliceCount)), sliceCount, [&](int64_t i) {
+            GemmThreads inner(1);
+            const bool isLast = i == sliceCount - 1;
+            fast::GemmEntry &entry = isLast ? *eLast : *e;
+            const fast::PackedWeights &w = isLast ? pwLast : pw;
+            const int64_t rows = isLast ? lastM : sliceM;
+            try {
+                auto *out = static_cast<int32_t *>(fast::threadBuffer(2, size_t(rows * N) * sizeof(int32_t)));
+                dnnl::stream &stream = fast::threadStream();
+                entry.ip.execute(stream,
+                                 {{DNNL_ARG_SRC, dnnl::memory(entry.srcPlain, fast::engine(),
+                                                              const_cast<uint8_t *>(pa + i * sliceM * K))},
+                                  {DNNL_ARG_WEIGHTS, w.packed},
+                                  {DNNL_ARG_DST, dnnl::memory(entry.dstPlain, fast::engine(), out)},
+                                  {DNNL_ARG_SCRATCHPAD, fast::scratchpad(entry.pd.scratchpad_desc())}});
+                stream.wait();
+                int32_t *dst = acc + i * sliceM * N;
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t n = 0; n < N; ++n)
+                        dst[r * N + n] += out[r * N + n] - aZp * (*w.sums)[size_t(n)];
+            } catch (const dnnl::error &) {
+                failed = true;
+            }
+        });
+        return !failed;
+    } catch (const dnnl::error &) {
+        return false;
+    }
 }
 
 } // namespace

@@ -26,6 +26,7 @@ inline int32_t requantize(int32_t acc, float multiplier, int32_t zeroPoint, int3
 
 // Tests: when set, QLinearConv / QLinearMatMul / QGemm run the plain reference loops only (the fast paths
 // are compared against them bit for bit). Not thread-safe against concurrent runs; tests only.
+// CW_QKERNELS=ref in the environment has the same effect (measurements).
 void setReferenceOnly(bool on);
 bool referenceOnly();
 

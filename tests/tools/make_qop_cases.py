@@ -69,6 +69,7 @@ add("QuantizeLinear/blocked_opset21", 21,
     [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1, block_size=4)],
     [("x", [3, 10])], [("y", TP.INT8)],
     [f32("s", rng.uniform(0.005, 0.02, size=(3, 3))), arr("z", rng.integers(-5, 5, size=(3, 3)), np.int8)], [1])
+cases[-1]["export_error"] = "a blocked QuantizeLinear has no opset-17 form"
 
 w = qweights([4, 3, 3, 3])
 add("DequantizeLinear/per_axis_weight_plus_input", 13,
@@ -85,6 +86,12 @@ add("DequantizeLinear/blocked_opset21", 21,
     [("x", [5, 10])], [("y", TP.FLOAT)],
     [arr("w", qweights([5, 10], np.int8, -7, 7), np.int8), f32("s", rng.uniform(0.01, 0.1, size=(5, 3))),
      arr("z", rng.integers(-2, 3, size=(5, 3)), np.int8)], [1e-6])
+add("DequantizeLinear/blocked_partial_last_block_conv_weight", 21,
+    [h.make_node("DequantizeLinear", ["w", "s", "z"], ["wf"], axis=1, block_size=4),
+     h.make_node("Add", ["wf", "x"], ["y"])],
+    [("x", [3, 6, 2, 2])], [("y", TP.FLOAT)],
+    [arr("w", qweights([3, 6, 2, 2], np.int8, -7, 7), np.int8), f32("s", rng.uniform(0.01, 0.1, size=(3, 2, 2, 2))),
+     arr("z", rng.integers(-2, 3, size=(3, 2, 2, 2)), np.int8)], [1e-6])
 add("DequantizeLinear/int32_bias", 13,
     [h.make_node("DequantizeLinear", ["b", "s"], ["bf"]), h.make_node("Add", ["bf", "x"], ["y"])],
     [("x", [2, 5])], [("y", TP.FLOAT)], [arr("b", [-70000, -3, 0, 5, 123456], np.int32), f32("s", 0.0004)], [1e-5])
@@ -174,6 +181,10 @@ add("MaxPool/uint8_2x2", 13,
     [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
      h.make_node("MaxPool", ["xq"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
     [("x", [1, 3, 8, 8])], [("y", TP.UINT8)], [f32("s", 0.02), arr("z", 128, np.uint8)], [0])
+add("MaxPool/uint8_2x2_wide_rows", 13,
+    [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+     h.make_node("MaxPool", ["xq"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+    [("x", [2, 3, 6, 31])], [("y", TP.UINT8)], [f32("s", 0.02), arr("z", 128, np.uint8)], [0])
 add("MaxPool/int8_3x3_pad", 13,
     [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
      h.make_node("MaxPool", ["xq"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
