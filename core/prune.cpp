@@ -209,6 +209,7 @@ struct ChannelSpace {
     std::vector<std::string> passNodes;   // BN, depthwise Conv, binary ops with a per-channel initializer
     std::vector<std::pair<std::string, int64_t>> sinks; // node, features per channel of its input
     std::string output;                   // a graph output the channels reach ("" if none)
+    std::vector<std::pair<std::string, int64_t>> reshapes; // flattening Reshapes, features per channel after
 };
 
 ChannelSpace traceChannels(const Model &model, const std::string &nodeName)
@@ -311,6 +312,32 @@ ChannelSpace traceChannels(const Model &model, const std::string &nodeName)
             }
             addValue(n.outputs[0], block * features, n);
             return;
+        }
+        // The input's shape read at run time (x.view(x.size(0), -1) exports as Shape -> Gather -> ... ->
+        // Reshape) follows the pruned shape by itself.
+        if (n.opType == "Shape" && !fromOutput)
+            return;
+        // A Reshape that flattens [N, C, ...] to [N, C * ...] (x.view(N, -1) in PyTorch) is a Flatten; a
+        // constant target shape that spells out the feature count is rewritten with the new count.
+        if (n.opType == "Reshape" && !fromOutput && n.inputs[0] == v) {
+            const Shape s = valueShape(v), o = valueShape(n.outputs[0]);
+            int64_t features = 1;
+            bool known = s.size() >= 2 && o.size() == 2;
+            for (size_t d = 1; known && d < s.size(); ++d) {
+                known = s[d] > 0;
+                features *= s[d];
+            }
+            if (known && o[1] == features && (o[0] == s[0])) {
+                const int64_t out = block * features / s[1];
+                if (n.hasInput(1) && g.isInitializer(n.inputs[1])) {
+                    const std::vector<int64_t> target = g.initializers.at(n.inputs[1]).toInt64Vector();
+                    if (target.size() != 2 || (target[1] != -1 && target[1] != features))
+                        fail(n, "has a target shape that cannot be rewritten");
+                }
+                space.reshapes.emplace_back(n.name, out);
+                addValue(n.outputs[0], out, n);
+                return;
+            }
         }
         fail(n, fromOutput ? "produces the channels and cannot be channel-pruned"
                            : "consumes the channels and cannot be channel-pruned");
@@ -443,6 +470,20 @@ void applyRemoval(Model &model, const ChannelSpace &space, const std::vector<int
     for (const auto &[name, block] : space.sinks) {
         const Node &n = *g.findNode(name);
         slicer.slice(n, n.inputs[1], sinkAxis(n), block);
+    }
+    for (const auto &[name, block] : space.reshapes) {
+        const Node &n = *g.findNode(name);
+        if (!n.hasInput(1) || !g.isInitializer(n.inputs[1]))
+            continue; // computed at run time from the input's shape
+        std::vector<int64_t> target = g.initializers.at(n.inputs[1]).toInt64Vector();
+        if (target[1] == -1)
+            continue;
+        for (const Node &other : g.nodes)
+            if (other.name != name && std::find(other.inputs.begin(), other.inputs.end(), n.inputs[1]) != other.inputs.end())
+                throw Error("channel pruning: " + nodeLabel(n) + " shares its target shape '" + n.inputs[1] + "' with " +
+                            nodeLabel(other));
+        target[1] = int64_t(keep.size()) * block;
+        g.initializers[n.inputs[1]] = Tensor::fromInt64s({2}, target);
     }
 }
 

@@ -15,8 +15,9 @@
 // with a shared channel set ranked by the sum of their norms. A layer whose output reaches the graph output
 // directly (the logits) is never channel-pruned. The pruned model computes exactly what the unpruned model
 // computes with those channels' weights (and biases, BN scales and shifts) zeroed, up to float rounding.
-// Graph surgery follows Flatten(axis 1), BatchNormalization, depthwise Conv, element-wise activations,
-// pooling and Add/Sub/Mul/Div/Max/Min; any other consumer (Reshape, Concat, ...) is a cw::Error naming it.
+// Graph surgery follows Flatten(axis 1), a Reshape that flattens [N, C, ...] to [N, C * ...] (its constant
+// target shape is rewritten), BatchNormalization, depthwise Conv, element-wise activations, pooling and
+// Add/Sub/Mul/Div/Max/Min; any other consumer (another Reshape, Concat, ...) is a cw::Error naming it.
 #pragma once
 
 #include <functional>

@@ -93,6 +93,22 @@ void zeroConvChannel(Model &m, const std::string &conv, const std::string &bn, i
     }
 }
 
+// The demo CNN with its Flatten replaced by a Reshape to `shape`.
+Model withReshape(const Model &demo, const std::vector<int64_t> &shape, bool infer = true)
+{
+    Model m = demo.deepCopy();
+    for (Node &n : m.graph.nodes)
+        if (n.name == "flatten") {
+            n.opType = "Reshape";
+            n.attrs.clear();
+            n.inputs.push_back("flatten.shape");
+        }
+    m.graph.initializers["flatten.shape"] = Tensor::fromInt64s({int64_t(shape.size())}, shape);
+    if (infer)
+        inferShapes(m);
+    return m;
+}
+
 std::vector<int64_t> firstOf(const std::vector<int64_t> &order, size_t n)
 {
     return std::vector<int64_t>(order.begin(), order.begin() + std::ptrdiff_t(n));
@@ -399,14 +415,16 @@ private slots:
         }
         QVERIFY_THROWS_EXCEPTION(Error, removeChannels(m, "conv1", {32}));
         QVERIFY_THROWS_EXCEPTION(Error, removeChannels(m, "nothing", {0}));
-        // A Reshape (instead of the Flatten) between conv2's channels and fc1 cannot be followed.
-        for (Node &n : m.graph.nodes)
-            if (n.name == "flatten") {
-                n.opType = "Reshape";
-                n.attrs.clear();
-                n.inputs.push_back("flatten.shape");
-            }
-        m.graph.initializers["flatten.shape"] = Tensor::fromInt64s({2}, {-1, 3136});
+        // A Reshape that does not flatten (to [N, 64, 49], then a Flatten) cannot be followed.
+        m = withReshape(m_demo, {-1, 64, 49}, false);
+        Node flatten;
+        flatten.name = "flatten2";
+        flatten.opType = "Flatten";
+        flatten.inputs = {"flatten"};
+        flatten.outputs = {"flatten2"};
+        m.graph.nodes.push_back(flatten);
+        m.graph.findNode("fc1")->inputs[0] = "flatten2";
+        m.graph.sortTopologically();
         inferShapes(m);
         try {
             removeChannels(m, "conv2", {0});
@@ -425,6 +443,33 @@ private slots:
         } catch (const Error &e) {
             QVERIFY2(QString(e.what()).contains("conv9"), e.what());
         }
+    }
+
+    // x.view(N, -1) instead of a Flatten: the same surgery, and a target shape that spells out the feature
+    // count is rewritten.
+    void channelsThroughFlatteningReshape_data()
+    {
+        QTest::addColumn<qlonglong>("features");
+        QTest::newRow("[-1, 3136]") << qlonglong(3136);
+        QTest::newRow("[-1, -1 placeholder]") << qlonglong(-1);
+    }
+    void channelsThroughFlatteningReshape()
+    {
+        QFETCH(qlonglong, features);
+        Model reshaped = withReshape(m_demo, {features == -1 ? 1 : -1, features == -1 ? -1 : 3136}, false);
+        if (features == -1) // [1, -1] spells out the batch: run at batch 1
+            reshaped.graph.inputs[0].shape[0] = 1;
+        inferShapes(reshaped);
+        Model flattened = m_demo.deepCopy();
+        const std::vector<int64_t> channels{0, 5, 9, 33, 63};
+        removeChannels(reshaped, "conv2", channels);
+        removeChannels(flattened, "conv2", channels);
+        QCOMPARE(init(reshaped, "fc1.weight").shape(), (Shape{128, 59 * 49}));
+        if (features != -1)
+            QCOMPARE(init(reshaped, "flatten.shape").toInt64Vector(), (std::vector<int64_t>{-1, 59 * 49}));
+        const Tensor x = m_data.batch(0, 1);
+        const Tensor a = Session(reshaped, {1}).run(x), b = Session(flattened, {1}).run(x);
+        QVERIFY2(testutil::mismatch(a, b, 1e-6, 1e-6).isEmpty(), qPrintable(testutil::mismatch(a, b, 1e-6, 1e-6)));
     }
 
     void skippedLayersStayUntouched()
