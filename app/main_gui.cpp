@@ -1,24 +1,28 @@
 // compression-workbench: the Qt Widgets front end. Argument parsing and wiring only; the window lives in ui/.
 //
 //   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--sensitivity] [--screenshot PNG]
-//                         [--inspect LAYER [--bits N|float] [--prune RATIO]]
+//                         [--inspect LAYER [--bits N|float] [--prune RATIO]] [--recipe R.json] [--compress]
 //
 // Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.
 // --screenshot loads (and with --evaluate, evaluates), renders the window to a PNG and exits: 0 on
 // success, 1 with a message on stderr otherwise. --sensitivity runs the sensitivity sweep and shows its tab
 // (the screenshot waits for the sweep). --inspect selects a layer and shows the Inspect tab (its
 // activation histogram is collected before the screenshot); --bits / --prune set its what-if controls.
+// --recipe loads a recipe into the Compress tab and shows it; --compress runs it as a compression job
+// (evaluated on --limit samples, 1000 if unset) and the screenshot waits for the variant.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
 #include <QImage>
 #include <QPixmap>
 #include <QSpinBox>
+#include <QSplitter>
 #include <QTabWidget>
 #include <QTimer>
 
 #include <cstdio>
 
+#include "ui/compressview.h"
 #include "ui/inspectview.h"
 #include "ui/mainwindow.h"
 #include "ui/sensitivityview.h"
@@ -73,6 +77,13 @@ int main(int argc, char *argv[])
         QStringLiteral("sensitivity"),
         QStringLiteral("Run the sensitivity analysis after loading (on --limit samples, 500 if unset) and show it."));
     parser.addOption(sensitivityOption);
+    const QCommandLineOption recipeOption(QStringLiteral("recipe"),
+                                          QStringLiteral("Load a compression recipe (JSON) and show the Compress tab."),
+                                          QStringLiteral("R.json"));
+    const QCommandLineOption compressOption(
+        QStringLiteral("compress"),
+        QStringLiteral("Run the recipe as a compression job after loading (on --limit samples, 1000 if unset)."));
+    parser.addOptions({recipeOption, compressOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -144,7 +155,36 @@ int main(int argc, char *argv[])
         else
             fail(window.sensitivityView()->statusText());
     });
+    const QString recipePath = parser.value(recipeOption);
+    const bool compress = parser.isSet(compressOption);
+    QObject::connect(window.compressView(), &cw::ui::CompressView::jobFinished, &window, [&](bool ok) {
+        if (!batch || !compress)
+            return;
+        if (ok)
+            takeScreenshot();
+        else
+            fail(window.compressView()->statusText());
+    });
     QObject::connect(&window, &cw::ui::MainWindow::modelLoaded, &window, [&]() {
+        if (!recipePath.isEmpty() || compress) {
+            cw::ui::CompressView *view = window.compressView();
+            window.analysisTabs()->setCurrentWidget(view);
+            // The recipe table, its chart and the variants want most of the width: narrow the layer list.
+            if (auto *split = window.findChild<QSplitter *>(QStringLiteral("mainSplitter")))
+                split->setSizes({360, qMax(600, window.width() - 360)});
+            if (!recipePath.isEmpty() && !view->loadRecipeFile(recipePath)) {
+                fail(view->statusText());
+                return;
+            }
+            if (compress) {
+                view->setEvaluationLimit(limit > 0 ? limit : 1000);
+                if (!view->compress())
+                    fail(QStringLiteral("could not start the compression job: %1").arg(view->statusText()));
+            } else if (batch) {
+                takeScreenshot();
+            }
+            return;
+        }
         if (sensitivity) {
             cw::ui::SensitivityView *view = window.sensitivityView();
             window.analysisTabs()->setCurrentWidget(view);

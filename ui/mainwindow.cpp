@@ -27,6 +27,7 @@
 #include <QVBoxLayout>
 
 #include "core/model_io.h"
+#include "ui/compressview.h"
 #include "ui/evaluatedialog.h"
 #include "ui/evaluatejob.h"
 #include "ui/formatting.h"
@@ -177,6 +178,11 @@ void MainWindow::createCentralWidget()
     });
     connect(m_sensitivity, &SensitivityView::layerSelected, this, [this](const QString &name) { selectLayer(name); });
     addAnalysisTab(m_sensitivity, tr("Sensitivity"));
+    m_compress = new CompressView;
+    m_compress->setDataset(m_datasetSpec);
+    // "Distribute by sensitivity" uses the sweep as soon as it is stored.
+    connect(m_sensitivity, &SensitivityView::resultReady, m_compress, &CompressView::setSensitivity);
+    addAnalysisTab(m_compress, tr("Compress"));
 
     m_mainSplitter->addWidget(left);
     m_mainSplitter->addWidget(m_tabs);
@@ -634,6 +640,7 @@ void MainWindow::setDataset(const QString &datasetSpec, qint64 limit)
     m_evalLimit = qMax<qint64>(0, limit);
     m_inspect->setDataset(datasetSpec);
     m_sensitivity->setDataset(datasetSpec);
+    m_compress->setDataset(datasetSpec);
 }
 
 void MainWindow::setModel(const cw::Model &model, const QString &spec)
@@ -658,6 +665,7 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     m_graph->setModel(&*m_model);
     m_inspect->setModel(m_model);
     m_sensitivity->setModel(&*m_model);
+    m_compress->setModel(&*m_model);
     // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
     // current row and highlight a bar nobody chose).
     m_summary->setFocus();

@@ -35,6 +35,7 @@ class QToolButton;
 
 namespace cw::ui {
 
+class CompressView;
 class GraphPanel;
 class InspectView;
 class LayerTableModel;
@@ -95,6 +96,8 @@ public:
     GraphPanel *graphPanel() const { return m_graph; }
     // The "Sensitivity" tab; its finished sweeps are stored in the open model's analysis ("sensitivity").
     SensitivityView *sensitivityView() const { return m_sensitivity; }
+    // The "Compress" tab: recipe table, compression jobs and the open model's variants.
+    CompressView *compressView() const { return m_compress; }
     // Selects the layer everywhere (-1 / unknown name: false). showInspect() also switches to Inspect.
     bool selectLayer(const QString &name);
     QString selectedLayer() const;
@@ -173,6 +176,7 @@ private:
     QTabWidget *m_tabs = nullptr;
     InspectView *m_inspect = nullptr;
     SensitivityView *m_sensitivity = nullptr;
+    CompressView *m_compress = nullptr;
     GraphPanel *m_graph = nullptr;
     QSplitter *m_overviewSplitter = nullptr;
     QMenu *m_viewMenu = nullptr;

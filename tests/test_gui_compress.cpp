@@ -1,0 +1,563 @@
+// The Compress tab on the demo CNN: in-place edits and global controls change the recipe and the predicted
+// size, and undo / redo (the stack and the Ctrl+Z / Ctrl+Shift+Z shortcuts) walk them back and forth; recipe
+// files round-trip and a bad one is reported without changing anything; "Distribute by sensitivity" meets
+// the target from a stored analysis and says so when there is none; a compression job on a small evaluation
+// subset adds a measured variant that can be exported; queued jobs run in order and can be removed; a
+// cancelled job leaves the model and the variants exactly as they were; the GUI thread never stalls for
+// 50 ms while a job runs (a QTimer probe); the controls are remembered.
+#include <QtTest>
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QCryptographicHash>
+#include <QDoubleSpinBox>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardItemModel>
+#include <QTabWidget>
+#include <QTableView>
+#include <QUndoStack>
+
+#include <qcustomplot.h>
+
+#include <cmath>
+#include <functional>
+
+#include "core/allocate.h"
+#include "core/model_io.h"
+#include "core/recipe.h"
+#include "core/sensitivity.h"
+#include "ui/compressview.h"
+#include "ui/mainwindow.h"
+#include "ui/recipetablemodel.h"
+#include "testutil.h"
+
+using namespace cw;
+using namespace cw::ui;
+
+namespace {
+
+constexpr int kJobTimeoutMs = 600000;
+
+// Everything that makes up the project's model: graph, weights (bit for bit), metadata and analysis.
+QByteArray fingerprint(const Model &m)
+{
+    QCryptographicHash h(QCryptographicHash::Sha256);
+    for (const Node &n : m.graph.nodes) {
+        h.addData(QByteArray::fromStdString(n.name + "/" + n.opType));
+        for (const std::string &i : n.inputs)
+            h.addData(QByteArray::fromStdString(i));
+    }
+    for (const auto &[name, t] : m.graph.initializers) {
+        h.addData(QByteArray::fromStdString(name));
+        h.addData(QByteArrayView(static_cast<const char *>(t.rawData()), qsizetype(t.byteSize())));
+    }
+    for (const auto &[k, v] : m.metadata)
+        h.addData(QByteArray::fromStdString(k + "=" + v));
+    for (const auto &[k, v] : m.analysis)
+        h.addData(QByteArray::fromStdString(k + "=" + v));
+    return h.result();
+}
+
+// Fast jobs: a few latency iterations, a small evaluation subset.
+CompressOptions fastOptions()
+{
+    CompressOptions o;
+    o.benchIterations = 3;
+    return o;
+}
+
+void prepare(CompressView &view, const Model &model, int evalLimit = 200)
+{
+    view.setModel(&model);
+    view.setEvaluationLimit(evalLimit);
+    view.setCompressOptions(fastOptions());
+}
+
+QModelIndex cell(CompressView &view, int row, int column)
+{
+    return view.tableModel()->index(row, column);
+}
+
+} // namespace
+
+class TestGuiCompress : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
+        QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench Compress Test"));
+        QSettings().clear();
+        m_model = loadModel("demo");
+        m_layers = int(planLayers(Recipe{}, m_model).size());
+        QVERIFY(m_layers >= 3);
+    }
+
+    // Every test starts from the default controls (a view writes its controls to the settings when it goes).
+    void init() { QSettings().clear(); }
+
+    void defaultRecipeFromControls()
+    {
+        CompressView view;
+        view.setModel(&m_model);
+        QCOMPARE(view.tableModel()->rowCount(), m_layers);
+        // Defaults: 8-bit per-channel weights, no pruning, float activations, no fine-tuning.
+        QVERIFY(view.recipe().weights.has_value());
+        QCOMPARE(view.recipe().weights->bits, 8);
+        QVERIFY(view.recipe().weights->granularity == Granularity::Channel);
+        QVERIFY(!view.recipe().prune);
+        QVERIFY(!view.recipe().activations);
+        QCOMPARE(view.undoStack()->count(), 0);
+        // The whole-model prediction is the core's prediction of the plan.
+        const ModelPrediction expected = predictModel(m_model, planLayers(view.recipe(), m_model));
+        QCOMPARE(view.prediction().bytes, expected.bytes);
+        QCOMPARE(view.prediction().baseBytes, int64_t(m_model.graph.parameterBytes()));
+        QVERIFY(view.prediction().ratio > 3.5 && view.prediction().ratio < 4.0);
+    }
+
+    void editsUndoRedo()
+    {
+        CompressView view;
+        view.resize(1000, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.setModel(&m_model);
+        RecipeTableModel *table = view.tableModel();
+        const std::string first = table->plan()[0].node, second = table->plan()[1].node;
+        const std::string initial = recipeToJson(view.recipe());
+        const int64_t bytes0 = view.prediction().bytes;
+
+        // Four edits in place, each one step on the stack.
+        QVERIFY(table->setData(cell(view, 0, RecipeTableModel::Bits), QStringLiteral("4")));
+        QCOMPARE(view.recipe().layers.at(first).weights->bits, 4);
+        const int64_t bytes1 = view.prediction().bytes;
+        QVERIFY(bytes1 < bytes0);
+        QVERIFY(table->setData(cell(view, 1, RecipeTableModel::Prune), QStringLiteral("channel")));
+        QVERIFY(view.recipe().layers.at(second).prune->method == PruneMethod::Channel);
+        QVERIFY(table->setData(cell(view, 1, RecipeTableModel::Ratio), 0.25));
+        QCOMPARE(view.recipe().layers.at(second).prune->ratio, 0.25);
+        QVERIFY(table->setData(cell(view, 0, RecipeTableModel::Skip), Qt::Checked, Qt::CheckStateRole));
+        QVERIFY(view.recipe().layers.at(first).skip);
+        QCOMPARE(view.undoStack()->count(), 4);
+        // A skipped layer is predicted at its float size, with no error.
+        QCOMPARE(view.prediction().layers[0].bytes, view.prediction().layers[0].floatBytes);
+        QVERIFY(!view.prediction().layers[0].compressed);
+        // An edit that changes nothing is not a step; an invalid value is refused.
+        QVERIFY(!table->setData(cell(view, 1, RecipeTableModel::Ratio), 0.25));
+        QVERIFY(!table->setData(cell(view, 1, RecipeTableModel::Ratio), 0.99));
+        QVERIFY(!table->setData(cell(view, 0, RecipeTableModel::Bits), QStringLiteral("9")));
+        QCOMPARE(view.undoStack()->count(), 4);
+        const std::string edited = recipeToJson(view.recipe());
+
+        // Undo by the shortcut, then by the stack; redo likewise.
+        view.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&view));
+        view.table()->setFocus();
+        QTest::keyClick(view.table(), Qt::Key_Z, Qt::ControlModifier);
+        QVERIFY(!view.recipe().layers.count(first) || !view.recipe().layers.at(first).skip);
+        QCOMPARE(view.undoStack()->index(), 3);
+        for (int i = 0; i < 3; ++i)
+            view.undoStack()->undo();
+        QCOMPARE(recipeToJson(view.recipe()), initial);
+        QCOMPARE(view.prediction().bytes, bytes0);
+        QTest::keyClick(view.table(), Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
+        QCOMPARE(view.recipe().layers.at(first).weights->bits, 4);
+        QCOMPARE(view.prediction().bytes, bytes1);
+        for (int i = 0; i < 3; ++i)
+            view.undoStack()->redo();
+        QCOMPARE(recipeToJson(view.recipe()), edited);
+    }
+
+    void delegatesEditInPlace()
+    {
+        CompressView view;
+        view.resize(1000, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.setModel(&m_model);
+        const std::string node = view.tableModel()->plan()[2].node;
+
+        // Bits: a combo box with float and 8 … 2; picking an entry commits at once.
+        const QModelIndex bits = cell(view, 2, RecipeTableModel::Bits);
+        view.table()->setCurrentIndex(bits);
+        view.table()->edit(bits);
+        auto *combo = view.table()->viewport()->findChild<QComboBox *>();
+        QVERIFY(combo);
+        QCOMPARE(combo->count(), 8);
+        QCOMPARE(combo->currentText(), QStringLiteral("8"));
+        combo->setCurrentText(QStringLiteral("3"));
+        emit combo->activated(combo->currentIndex());
+        QCOMPARE(view.recipe().layers.at(node).weights->bits, 3);
+        QCOMPARE(view.undoStack()->count(), 1);
+        QTRY_VERIFY(!view.table()->viewport()->findChild<QComboBox *>() ||
+                    !view.table()->viewport()->findChild<QComboBox *>()->isVisible());
+
+        // Pruning method, then the ratio in a spin box committed with Enter.
+        const QModelIndex prune = cell(view, 2, RecipeTableModel::Prune);
+        view.table()->setCurrentIndex(prune);
+        view.table()->edit(prune);
+        combo = nullptr;
+        for (QComboBox *c : view.table()->viewport()->findChildren<QComboBox *>())
+            if (c->isVisible())
+                combo = c;
+        QVERIFY(combo);
+        combo->setCurrentText(QStringLiteral("magnitude"));
+        emit combo->activated(combo->currentIndex());
+        QVERIFY(view.recipe().layers.at(node).prune->method == PruneMethod::Magnitude);
+        const QModelIndex ratio = cell(view, 2, RecipeTableModel::Ratio);
+        view.table()->setCurrentIndex(ratio);
+        view.table()->edit(ratio);
+        auto *spin = view.table()->viewport()->findChild<QDoubleSpinBox *>();
+        QVERIFY(spin);
+        spin->setValue(0.35);
+        QTest::keyClick(spin, Qt::Key_Return);
+        QTRY_COMPARE(view.recipe().layers.at(node).prune->ratio, 0.35);
+        QCOMPARE(view.undoStack()->count(), 3);
+    }
+
+    void globalControls()
+    {
+        CompressView view;
+        view.setModel(&m_model);
+        // Per-layer override first; "all layers" replaces it.
+        QVERIFY(view.tableModel()->setData(cell(view, 0, RecipeTableModel::Bits), QStringLiteral("3")));
+        view.bitsCombo()->setCurrentText(QStringLiteral("4"));
+        view.granularityCombo()->setCurrentText(QStringLiteral("tensor"));
+        view.applyBitsToAll();
+        for (const LayerPlan &p : view.tableModel()->plan()) {
+            QCOMPARE(p.config.weights->bits, 4);
+            QVERIFY(p.config.weights->granularity == Granularity::Tensor);
+        }
+        QVERIFY(view.recipe().layers.empty()); // overrides equal to the defaults are dropped
+        const int64_t four = view.prediction().bytes;
+        view.bitsCombo()->setCurrentText(QStringLiteral("float"));
+        view.applyBitsToAll();
+        QCOMPARE(view.prediction().bytes, view.prediction().baseBytes);
+        QVERIFY(std::isinf(view.prediction().sqnrDb));
+        view.undoStack()->undo();
+        QCOMPARE(view.prediction().bytes, four);
+        QVERIFY(view.predictionText().contains(QStringLiteral("Predicted size")));
+
+        view.pruneMethodCombo()->setCurrentText(QStringLiteral("magnitude"));
+        view.pruneRatioSpin()->setValue(0.6);
+        view.applyPruneToAll();
+        for (const LayerPlan &p : view.tableModel()->plan())
+            QCOMPARE(p.config.prune->ratio, 0.6);
+        // Activations and fine-tuning are recipe-wide and undoable too.
+        const int steps = view.undoStack()->count();
+        view.activationsCheck()->setChecked(true);
+        QVERIFY(view.recipe().activations.has_value());
+        view.epochsSpin()->setValue(2);
+        QCOMPARE(view.recipe().finetune.epochs, 2);
+        QCOMPARE(view.undoStack()->count(), steps + 2);
+        view.undoStack()->undo();
+        view.undoStack()->undo();
+        QVERIFY(!view.recipe().activations);
+        QVERIFY(!view.activationsCheck()->isChecked()); // the control follows the recipe
+        QCOMPARE(view.epochsSpin()->value(), 0);
+        // The chart shows now / predicted bytes for every layer.
+        QCOMPARE(view.chart()->plottableCount(), 2);
+        QCOMPARE(view.chart()->plottable(1)->interface1D()->dataCount(), m_layers);
+    }
+
+    void recipeFileRoundTrip()
+    {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("mixed.json");
+        std::string saved;
+        {
+            CompressView view;
+            view.setModel(&m_model);
+            QVERIFY(view.tableModel()->setData(cell(view, 0, RecipeTableModel::Granularity), QStringLiteral("group 32")));
+            QVERIFY(view.tableModel()->setData(cell(view, 1, RecipeTableModel::Prune), QStringLiteral("2:4")));
+            QVERIFY(view.tableModel()->setData(cell(view, 2, RecipeTableModel::Bits), QStringLiteral("float")));
+            view.epochsSpin()->setValue(1);
+            QVERIFY(view.saveRecipeFile(path));
+            saved = recipeToJson(view.recipe());
+        }
+        // The file is what core/recipe.h reads (and what cwb compress --recipe takes).
+        QCOMPARE(recipeToJson(loadRecipe(path.toStdString())), saved);
+        CompressView view;
+        view.setModel(&m_model);
+        QVERIFY(view.loadRecipeFile(path));
+        QCOMPARE(recipeToJson(view.recipe()), saved);
+        QCOMPARE(view.epochsSpin()->value(), 1);
+        QCOMPARE(view.tableModel()->data(cell(view, 1, RecipeTableModel::Prune)).toString(), QStringLiteral("2:4"));
+        QCOMPARE(view.tableModel()->data(cell(view, 2, RecipeTableModel::Bits)).toString(), QStringLiteral("float"));
+        // Loading is one undoable step.
+        view.undoStack()->undo();
+        QVERIFY(recipeToJson(view.recipe()) != saved);
+    }
+
+    void badRecipeFileShowsError_data()
+    {
+        QTest::addColumn<QByteArray>("content");
+        QTest::addColumn<QString>("mentions");
+        QTest::newRow("not JSON") << QByteArray("{ prune: ") << QString();
+        QTest::newRow("wrong type") << QByteArray(R"({"prune": {"ratio": "half"}})") << QStringLiteral("ratio");
+        QTest::newRow("unknown key") << QByteArray(R"({"quantize": {"weights": {"bitz": 4}}})") << QStringLiteral("bitz");
+        QTest::newRow("unknown layer") << QByteArray(R"({"layers": {"no_such_layer": {"skip": true}}})")
+                                       << QStringLiteral("no_such_layer");
+    }
+    void badRecipeFileShowsError()
+    {
+        QFETCH(QByteArray, content);
+        QFETCH(QString, mentions);
+        QTemporaryDir dir;
+        const QString path = dir.filePath("bad.json");
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(content);
+        f.close();
+        CompressView view;
+        view.setModel(&m_model);
+        const std::string before = recipeToJson(view.recipe());
+        QSignalSpy errors(&view, &CompressView::errorOccurred);
+        QVERIFY(!view.loadRecipeFile(path));
+        QCOMPARE(errors.count(), 1);
+        QVERIFY2(view.statusText().contains(QStringLiteral("Could not load the recipe")), qPrintable(view.statusText()));
+        if (!mentions.isEmpty())
+            QVERIFY2(view.statusText().contains(mentions), qPrintable(view.statusText()));
+        QCOMPARE(recipeToJson(view.recipe()), before);
+        QCOMPARE(view.undoStack()->count(), 0);
+        QVERIFY(!view.loadRecipeFile(dir.filePath("missing.json")));
+    }
+
+    void distributeBySensitivity()
+    {
+        // A stored analysis in which the first layer is fragile and the rest robust.
+        const std::vector<std::string> names = sensitivityLayers(m_model);
+        SensitivityResult s;
+        s.options.pruneRatios = {0.3, 0.5, 0.7, 0.9};
+        s.options.bits = {8, 4, 2};
+        s.samples = 500;
+        s.baselineAccuracy = 0.9;
+        for (size_t i = 0; i < names.size(); ++i) {
+            LayerSensitivity l;
+            l.name = names[i];
+            const double scale = i == 0 ? 1.0 : 0.01;
+            for (double r : s.options.pruneRatios)
+                l.prune.push_back(SensitivityTrial{0, 0, scale * r * r, 0, 0, 0});
+            for (int b : s.options.bits)
+                l.bits.push_back(SensitivityTrial{0, 0, scale * (8 - b) * 0.02, 0, 0, 0});
+            s.layers.push_back(l);
+        }
+        Model withAnalysis = m_model;
+        withAnalysis.analysis[kSensitivityKey] = sensitivityToJson(s);
+
+        CompressView view;
+        view.setModel(&withAnalysis);
+        view.targetKindCombo()->setCurrentIndex(0);
+        view.targetSpin()->setValue(0.6);
+        QVERIFY(view.distributeBySensitivity());
+        QCOMPARE(view.undoStack()->count(), 1);
+        const auto &plan = view.tableModel()->plan();
+        double pruned = 0, total = 0;
+        for (const LayerPlan &p : plan) {
+            const double n = double(m_model.graph.initializers.at(p.weight).numel());
+            pruned += p.config.prune->ratio * n;
+            total += n;
+        }
+        QVERIFY(std::abs(pruned / total - 0.6) < 1e-6);
+        QVERIFY(plan[0].config.prune->ratio < 0.6); // the fragile layer is spared
+        QVERIFY2(view.statusText().contains(QStringLiteral("sensitivity analysis")), qPrintable(view.statusText()));
+
+        view.targetKindCombo()->setCurrentIndex(1);
+        view.targetSpin()->setValue(4.0);
+        QVERIFY(view.distributeBySensitivity());
+        double bits = 0;
+        for (const LayerPlan &p : view.tableModel()->plan())
+            bits += p.config.weights->bits * double(m_model.graph.initializers.at(p.weight).numel());
+        QVERIFY(bits / total <= 4.0 + 1e-9);
+        QVERIFY(view.tableModel()->plan()[0].config.weights->bits > 4);
+
+        // Without an analysis: uniform, and the user is told where to get one.
+        CompressView plain;
+        plain.setModel(&m_model);
+        plain.targetSpin()->setValue(0.4);
+        QVERIFY(plain.distributeBySensitivity());
+        for (const LayerPlan &p : plain.tableModel()->plan())
+            QVERIFY(std::abs(p.config.prune->ratio - 0.4) < 1e-12);
+        QVERIFY2(plain.statusText().contains(QStringLiteral("Sensitivity tab")), qPrintable(plain.statusText()));
+    }
+
+    void compressAddsVariantAndExports()
+    {
+        CompressView view;
+        prepare(view, m_model);
+        QSignalSpy added(&view, &CompressView::variantAdded);
+        QSignalSpy finished(&view, &CompressView::jobFinished);
+        QVERIFY(view.compress(QStringLiteral("int8-weights")));
+        QVERIFY(view.isRunning());
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QVERIFY2(finished.first().first().toBool(), qPrintable(view.statusText()));
+        QCOMPARE(added.count(), 1);
+        QCOMPARE(view.variants().size(), size_t(1));
+        const Variant &v = *view.variants().front();
+        QCOMPARE(QString::fromStdString(v.name), QStringLiteral("int8-weights"));
+        QVERIFY(v.measured);
+        QCOMPARE(v.metrics.samples, int64_t(200));
+        QVERIFY2(v.metrics.accuracy > 0.8, qPrintable(QString::number(v.metrics.accuracy)));
+        QVERIFY(v.metrics.fileBytes > 0 && v.metrics.compressionRatio > 2.0);
+        QVERIFY(view.baseMetrics().has_value());
+        QCOMPARE(view.baseMetrics()->samples, int64_t(200));
+        // Base row + the variant, with the drop against the base in points.
+        QCOMPARE(view.variantModel()->rowCount(), 2);
+        QCOMPARE(view.variantModel()->item(1, 0)->text(), QStringLiteral("int8-weights"));
+        QVERIFY(view.variantModel()->item(1, 3)->text().endsWith(QStringLiteral(" pt")));
+        QVERIFY(!view.logPanel()->toPlainText().isEmpty());
+        QCOMPARE(view.progressBar()->value(), 1000);
+
+        QTemporaryDir dir;
+        const QString path = dir.filePath("int8.h5");
+        QSignalSpy exported(&view, &CompressView::exportFinished);
+        QVERIFY(view.exportVariant(0, path));
+        QVERIFY(exported.wait(60000));
+        QCOMPARE(exported.first().first().toBool(), true);
+        const Model reloaded = loadModel(path.toStdString());
+        QVERIFY(reloaded.analysis.count(kRecipeKey));
+        QVERIFY(!view.exportVariant(5, path));
+    }
+
+    void queueRunsInOrder()
+    {
+        CompressView view;
+        prepare(view, m_model, 100);
+        QStringList started;
+        connect(&view, &CompressView::jobStarted, this, [&started](const QString &name) { started << name; });
+        QSignalSpy finished(&view, &CompressView::jobFinished);
+        QVERIFY(view.compress(QStringLiteral("A")));
+        QVERIFY(view.compress(QStringLiteral("B")));
+        QVERIFY(view.compress(QStringLiteral("C")));
+        QVERIFY(view.compress(QStringLiteral("D")));
+        QCOMPARE(view.queuedNames(), (QStringList{"B", "C", "D"}));
+        QCOMPARE(view.queueList()->count(), 4); // the running job and three waiting
+        QVERIFY(view.removeQueued(1));          // C
+        QVERIFY(!view.removeQueued(7));
+        QCOMPARE(view.queuedNames(), (QStringList{"B", "D"}));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 3, kJobTimeoutMs);
+        QCOMPARE(started, (QStringList{"A", "B", "D"}));
+        QCOMPARE(view.variants().size(), size_t(3));
+        QCOMPARE(QString::fromStdString(view.variants()[2]->name), QStringLiteral("D"));
+        QVERIFY(view.queuedNames().isEmpty());
+        QVERIFY(!view.isRunning());
+    }
+
+    void cancelLeavesProjectUntouched()
+    {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(QStringLiteral("demo")));
+        QVERIFY(loaded.wait(60000));
+        CompressView *view = window.compressView();
+        QVERIFY(window.analysisTabs()->indexOf(view) >= 0);
+        view->setEvaluationLimit(100);
+        view->setCompressOptions(fastOptions());
+        QSignalSpy finished(view, &CompressView::jobFinished);
+        QVERIFY(view->compress(QStringLiteral("kept")));
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QCOMPARE(view->variants().size(), size_t(1));
+        const auto keptVariant = view->variants().front();
+        const QByteArray modelBefore = fingerprint(*window.model());
+        const QByteArray variantBefore = fingerprint(keptVariant->model);
+        const int rowsBefore = view->variantModel()->rowCount();
+        const std::string recipeBefore = recipeToJson(view->recipe());
+
+        // A job with more to do (all 10,000 test samples), cancelled once it is under way.
+        view->setEvaluationLimit(0);
+        QSignalSpy progress(view->progressBar(), &QProgressBar::valueChanged);
+        QSignalSpy added(view, &CompressView::variantAdded);
+        QVERIFY(view->compress(QStringLiteral("cancelled")));
+        QVERIFY(progress.wait(60000));
+        view->cancel();
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QCOMPARE(finished.last().first().toBool(), false);
+        QCOMPARE(added.count(), 0);
+        QVERIFY(view->statusText().contains(QStringLiteral("cancelled")));
+        QCOMPARE(fingerprint(*window.model()), modelBefore);
+        QCOMPARE(fingerprint(m_model), modelBefore); // the demo as loaded here
+        QCOMPARE(view->variants().size(), size_t(1));
+        QCOMPARE(view->variants().front(), keptVariant);
+        QCOMPARE(fingerprint(view->variants().front()->model), variantBefore);
+        QCOMPARE(view->variantModel()->rowCount(), rowsBefore);
+        QCOMPARE(recipeToJson(view->recipe()), recipeBefore);
+        QVERIFY(!view->isRunning());
+    }
+
+    // The one timed test the issue asks for: while a job runs, a 10 ms timer on the GUI thread never waits
+    // 50 ms for its next tick. The job leaves a core to the GUI (compressThreads()).
+    void guiThreadNeverStalls()
+    {
+        CompressView view;
+        view.resize(1000, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        prepare(view, m_model, 1000);
+        QElapsedTimer clock;
+        qint64 last = -1, worst = 0;
+        int ticks = 0;
+        QTimer probe;
+        probe.setTimerType(Qt::PreciseTimer);
+        probe.setInterval(10);
+        connect(&probe, &QTimer::timeout, this, [&]() {
+            const qint64 now = clock.elapsed();
+            if (last >= 0 && view.isRunning())
+                worst = std::max(worst, now - last);
+            last = now;
+            ++ticks;
+        });
+        QSignalSpy finished(&view, &CompressView::jobFinished);
+        clock.start();
+        probe.start();
+        QVERIFY(view.compress(QStringLiteral("probe")));
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        probe.stop();
+        QVERIFY2(finished.first().first().toBool(), qPrintable(view.statusText()));
+        QVERIFY2(ticks > 20, qPrintable(QStringLiteral("%1 ticks").arg(ticks)));
+        qInfo("job %lld ms, %d probe ticks, largest gap %lld ms (threads %d)", clock.elapsed(), ticks, worst,
+              compressThreads());
+        QVERIFY2(worst < 50, qPrintable(QStringLiteral("GUI thread stalled for %1 ms").arg(worst)));
+    }
+
+    void settingsRemembered()
+    {
+        {
+            CompressView view;
+            view.pruneMethodCombo()->setCurrentText(QStringLiteral("channel"));
+            view.pruneRatioSpin()->setValue(0.35);
+            view.bitsCombo()->setCurrentText(QStringLiteral("6"));
+            view.granularityCombo()->setCurrentText(QStringLiteral("group 64"));
+            view.epochsSpin()->setValue(3);
+            view.setEvaluationLimit(777);
+        }
+        CompressView view;
+        QCOMPARE(view.pruneMethodCombo()->currentText(), QStringLiteral("channel"));
+        QCOMPARE(view.pruneRatioSpin()->value(), 0.35);
+        QCOMPARE(view.bitsCombo()->currentText(), QStringLiteral("6"));
+        QCOMPARE(view.granularityCombo()->currentText(), QStringLiteral("group 64"));
+        QCOMPARE(view.epochsSpin()->value(), 3);
+        QCOMPARE(view.evaluationLimit(), qint64(777));
+        // A model opened now starts from these settings.
+        view.setModel(&m_model);
+        QVERIFY(view.recipe().prune && view.recipe().prune->method == PruneMethod::Channel);
+        QCOMPARE(view.recipe().weights->bits, 6);
+        QCOMPARE(view.recipe().finetune.epochs, 3);
+        QSettings().clear();
+    }
+
+private:
+    Model m_model;
+    int m_layers = 0;
+};
+
+QTEST_MAIN(TestGuiCompress)
+#include "test_gui_compress.moc"
