@@ -107,7 +107,11 @@ float scalarFloat(const OpContext &ctx, int index, const char *what)
     const Tensor &t = ctx.input(index);
     if (t.numel() != 1)
         ctx.fail(std::string(what) + " must be a scalar, got " + shapeToString(t.shape()));
-    return floatValues(ctx, t, what)[0];
+    requireFloat(ctx, t, what);
+    const float v = t.f32()[0];
+    if (!(v > 0.f) || !std::isfinite(v))
+        ctx.fail(std::string(what) + " must be positive and finite, got " + std::to_string(v));
+    return v;
 }
 
 // Zero point of an input with the given type (0 when absent); must be a scalar.
@@ -120,7 +124,7 @@ int32_t scalarZeroPoint(const OpContext &ctx, int index, DType type, const char 
         ctx.fail(std::string(what) + " must be a scalar, got " + shapeToString(t.shape()));
     if (t.dtype() != type)
         ctx.fail(std::string(what) + " must be " + dtypeName(type) + ", got " + dtypeName(t.dtype()));
-    return intValues(t)[0];
+    return type == DType::UInt8 ? int32_t(t.data<uint8_t>()[0]) : int32_t(t.data<int8_t>()[0]);
 }
 
 // Scale (and zero point) that are either per tensor or one value per channel: expanded to `channels`.
@@ -692,8 +696,8 @@ struct PackedWeights {
 };
 
 // The entry keeps the source tensor's buffer alive, so its address cannot come back holding other
-// weights. Weights written in place are caught by a fingerprint of 256 sampled bytes (plus the first and
-// last 64), not byte for byte: comparing all of them on every call cost ~10% of the int8 CNN's batch-1 time.
+// weights. Weights written in place are caught by a fingerprint of 256 evenly spaced bytes (plus the first
+// and last 64), not byte for byte: comparing all of them on every call cost ~10% of the int8 CNN's batch-1 time.
 struct PackedEntry {
     Tensor source;
     uint64_t fingerprint = 0;
@@ -710,9 +714,9 @@ uint64_t fingerprint(const Tensor &w)
         mix(i);
     for (size_t i = n > 64 ? n - 64 : 0; i < n; ++i)
         mix(i);
-    if (n > 0)
-        for (size_t k = 0; k < 256; ++k)
-            mix((k * 2654435761ULL + k * k * 40503ULL) % n);
+    const size_t step = std::max<size_t>(1, n / 256);
+    for (size_t i = step / 2; i < n; i += step)
+        mix(i);
     return h;
 }
 
@@ -767,7 +771,8 @@ struct ConvEntry {
     bool reorderSrc = false;
     dnnl::reorder srcReorder;
     dnnl::memory::desc srcReorderScratchpad;
-    bool dstNhwc = false; // otherwise plain NCHW
+    bool dstNhwc = false;    // otherwise plain NCHW
+    bool blockedDst = false; // neither: reordered to NCHW first
     // Channel-last s32 accumulators → NCHW (oneDNN's JIT reorder transposes faster than a hand loop).
     dnnl::memory::desc dstPlain;
     dnnl::reorder dstReorder;
@@ -802,11 +807,12 @@ std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
     // Channel-last activations are what oneDNN's int8 JIT convolutions run on; an NCHW s32 output saves
     // the transposition in the requantization when the implementation writes it; the plain layout is the
     // fallback (its gemm-based implementation) for geometries they refuse.
-    const char *forced = std::getenv("CW_QCONV_LAYOUT"); // measurements: "nhwc" skips the mixed layout
-    const bool mixed = !(forced && std::string(forced) == "nhwc");
+    const char *forcedEnv = std::getenv("CW_QCONV_LAYOUT"); // measurements: "nhwc" or "nchw" only
+    const std::string forced = forcedEnv ? forcedEnv : "";
     const std::pair<tag, tag> layouts[] = {{tag::nhwc, tag::nchw}, {tag::nhwc, tag::nhwc}, {tag::nchw, tag::nchw}};
     for (const auto &[srcLayout, dstLayout] : layouts) {
-        if (!mixed && dstLayout != srcLayout)
+        if ((forced == "nhwc" && (srcLayout != tag::nhwc || dstLayout != tag::nhwc)) ||
+            (forced == "nchw" && srcLayout != tag::nchw))
             continue;
         try {
             const dnnl::memory::desc srcDesc(src, dt::u8, srcLayout);
@@ -821,6 +827,7 @@ std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
             e->pd = pd;
             e->conv = dnnl::convolution_forward(pd);
             e->dstNhwc = pd.dst_desc() != dnnl::memory::desc(dst, dt::s32, tag::nchw);
+            e->blockedDst = e->dstNhwc && pd.dst_desc() != dnnl::memory::desc(dst, dt::s32, tag::nhwc);
             e->dstPlain = dnnl::memory::desc(dst, dt::s32, tag::nchw);
             if (e->dstNhwc) {
                 const dnnl::reorder::primitive_desc rpd(engine(), pd.dst_desc(), engine(), e->dstPlain,
@@ -863,6 +870,60 @@ std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp)
     return cache.emplace(key, e).first->second;
 }
 
+// Channel-last accumulators [P, C] (+ bias) requantized into channel-major [C, P] output in one pass:
+// 8 pixels × 8 channels per step, requantized as rows of channels, transposed in registers, stored as rows
+// of pixels. Same float operations per element as requantize().
+inline void transpose8x8(__m256i r[8])
+{
+    __m256 a[8], b[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
+        a[i + 1] = _mm256_unpackhi_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
+    }
+    for (int i = 0; i < 8; i += 4) {
+        b[i] = _mm256_shuffle_ps(a[i], a[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        b[i + 1] = _mm256_shuffle_ps(a[i], a[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        b[i + 2] = _mm256_shuffle_ps(a[i + 1], a[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        b[i + 3] = _mm256_shuffle_ps(a[i + 1], a[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm256_castps_si256(_mm256_permute2f128_ps(b[i], b[i + 4], 0x20));
+        r[i + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(b[i], b[i + 4], 0x31));
+    }
+}
+
+template <typename T> void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m256 vzp = _mm256_set1_ps(float(q.yZp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    const int64_t C8 = C / 8 * 8, P8 = P / 8 * 8;
+    for (int64_t c0 = 0; c0 < C8; c0 += 8) {
+        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c0));
+        const __m256 vm = _mm256_loadu_ps(q.multiplier.data() + c0);
+        for (int64_t p0 = 0; p0 < P8; p0 += 8) {
+            __m256i rows[8];
+            for (int i = 0; i < 8; ++i) {
+                const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + (p0 + i) * C + c0));
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, vb)), vm);
+                v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+                rows[i] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi));
+            }
+            transpose8x8(rows);
+            for (int j = 0; j < 8; ++j)
+                store8(y + (c0 + j) * P + p0, rows[j]);
+        }
+        for (int64_t p = P8; p < P; ++p)
+            for (int64_t c = c0; c < c0 + 8; ++c)
+                y[c * P + p] = T(quant::requantize(acc[p * C + c] + q.bias[size_t(c)], q.multiplier[size_t(c)], q.yZp,
+                                                   r.lo, r.hi));
+    }
+    for (int64_t c = C8; c < C; ++c)
+        for (int64_t p = 0; p < P; ++p)
+            y[c * P + p] = T(quant::requantize(acc[p * C + c] + q.bias[size_t(c)], q.multiplier[size_t(c)], q.yZp, r.lo,
+                                               r.hi));
+}
+
 template <typename T> void requantizeChannelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
 {
     for (int64_t c = 0; c < C; ++c)
@@ -888,7 +949,8 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
                             {DNNL_ARG_WEIGHTS, w.packed},
                             {DNNL_ARG_DST, dst},
                             {DNNL_ARG_SCRATCHPAD, scratchpad(e.pd.scratchpad_desc())}});
-    if (e.dstNhwc) {
+    const bool viaReorder = e.dstNhwc && e.blockedDst;
+    if (viaReorder) {
         auto *plain = static_cast<int32_t *>(threadBuffer(3, e.dstPlain.get_size()));
         e.dstReorder.execute(stream, {{DNNL_ARG_FROM, dst},
                                       {DNNL_ARG_TO, dnnl::memory(e.dstPlain, engine(), plain)},
@@ -896,13 +958,17 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
         acc = plain;
     }
     stream.wait();
+    const bool pixelMajor = e.dstNhwc && !viaReorder;
     const int64_t P = g.outH * g.outW, C = g.outChannels;
     for (int64_t n = 0; n < batch; ++n) {
         const int32_t *a = acc + n * P * C;
-        if (q.yType == DType::UInt8)
-            requantizeChannelMajor(a, P, C, q, static_cast<uint8_t *>(y) + n * P * C);
-        else
-            requantizeChannelMajor(a, P, C, q, static_cast<int8_t *>(y) + n * P * C);
+        if (q.yType == DType::UInt8) {
+            auto *out = static_cast<uint8_t *>(y) + n * P * C;
+            pixelMajor ? requantizePixelMajor(a, P, C, q, out) : requantizeChannelMajor(a, P, C, q, out);
+        } else {
+            auto *out = static_cast<int8_t *>(y) + n * P * C;
+            pixelMajor ? requantizePixelMajor(a, P, C, q, out) : requantizeChannelMajor(a, P, C, q, out);
+        }
     }
 }
 
