@@ -21,11 +21,14 @@
 #include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableView>
+#include <QThread>
 #include <QUndoStack>
 
 #include <qcustomplot.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 
 #include "core/allocate.h"
@@ -495,6 +498,13 @@ private slots:
 
     // The one timed test the issue asks for: while a job runs, a 10 ms timer on the GUI thread never waits
     // 50 ms for its next tick. The job leaves a core to the GUI (compressThreads()).
+    //
+    // A gap has three parts: the timer's own wait, time the GUI thread spent running or blocked (the app's
+    // doing), and time it was ready to run while the cores were busy (its run-queue wait, from the thread's
+    // /proc schedstat). On a loaded machine (a CI run with other tests beside this one) other processes can
+    // hold both cores for longer than 50 ms; such a gap is excused only when the kernel counted more runnable
+    // tasks than this process's two (GUI and job) plus the cores, and the gap without its run-queue wait is
+    // under 50 ms. Everything else fails, including a job that took the GUI thread's core itself.
     void guiThreadNeverStalls()
     {
         CompressView view;
@@ -502,17 +512,38 @@ private slots:
         view.show();
         QVERIFY(QTest::qWaitForWindowExposed(&view));
         prepare(view, m_model, 1000);
+        const auto runQueueWaitMs = []() -> double {
+            std::ifstream in("/proc/thread-self/schedstat");
+            double run = 0, wait = 0;
+            return (in >> run >> wait) ? wait / 1e6 : 0.0;
+        };
+        const auto runnableTasks = []() -> int {
+            std::ifstream in("/proc/loadavg");
+            std::string a, b, c, tasks;
+            return (in >> a >> b >> c >> tasks) ? std::atoi(tasks.c_str()) : 0; // "running/total"
+        };
+        const int cores = QThread::idealThreadCount();
         QElapsedTimer clock;
-        qint64 last = -1, worst = 0;
-        int ticks = 0;
+        qint64 last = -1;
+        double lastWait = 0, worstGap = 0, worstCounted = 0, waitTotal = 0;
+        int ticks = 0, excused = 0;
         QTimer probe;
         probe.setTimerType(Qt::PreciseTimer);
         probe.setInterval(10);
         connect(&probe, &QTimer::timeout, this, [&]() {
             const qint64 now = clock.elapsed();
-            if (last >= 0 && view.isRunning())
-                worst = std::max(worst, now - last);
+            const double wait = runQueueWaitMs();
+            if (last >= 0 && view.isRunning()) {
+                const double gap = double(now - last), queued = wait - lastWait;
+                worstGap = std::max(worstGap, gap);
+                waitTotal += queued;
+                if (gap >= 50 && gap - queued < 50 && runnableTasks() > cores + 2)
+                    ++excused;
+                else
+                    worstCounted = std::max(worstCounted, gap);
+            }
             last = now;
+            lastWait = wait;
             ++ticks;
         });
         QSignalSpy finished(&view, &CompressView::jobFinished);
@@ -521,11 +552,13 @@ private slots:
         QVERIFY(view.compress(QStringLiteral("probe")));
         QVERIFY(finished.wait(kJobTimeoutMs));
         probe.stop();
+        const qint64 jobMs = clock.elapsed();
         QVERIFY2(finished.first().first().toBool(), qPrintable(view.statusText()));
         QVERIFY2(ticks > 20, qPrintable(QStringLiteral("%1 ticks").arg(ticks)));
-        qInfo("job %lld ms, %d probe ticks, largest gap %lld ms (threads %d)", clock.elapsed(), ticks, worst,
-              compressThreads());
-        QVERIFY2(worst < 50, qPrintable(QStringLiteral("GUI thread stalled for %1 ms").arg(worst)));
+        qInfo("job %lld ms, %d probe ticks, largest gap %.0f ms (%.0f ms counting only gaps not caused by other "
+              "processes; %d excused), run-queue wait %.0f ms in all, job threads %d",
+              jobMs, ticks, worstGap, worstCounted, excused, waitTotal, compressThreads());
+        QVERIFY2(worstCounted < 50, qPrintable(QStringLiteral("GUI thread stalled for %1 ms").arg(worstCounted)));
     }
 
     void settingsRemembered()
