@@ -298,4 +298,16 @@ std::vector<LayerInfo> Model::layers() const
     return result;
 }
 
+std::string layerWeight(const Graph &graph, const Node &node)
+{
+    for (const std::string &in : node.inputs) {
+        if (in.empty())
+            continue;
+        auto it = graph.initializers.find(in);
+        if (it != graph.initializers.end() && it->second.dtype() == DType::Float32 && it->second.rank() >= 2)
+            return in;
+    }
+    return {};
+}
+
 } // namespace cw

@@ -84,6 +84,11 @@ struct Graph {
     size_t parameterBytes() const;   // bytes of all initializers
 };
 
+// The weight a layer compresses: the node's first float32 initializer input of rank >= 2, or "" when it has
+// none (BatchNormalization's vectors and shape inputs are not layer weights). Statistics, sensitivity, recipes,
+// the quantization rewrite and the Inspect view all use this one definition of a compressible layer.
+std::string layerWeight(const Graph &graph, const Node &node);
+
 // Per-node summary used by `cwb info` and the layer table.
 struct LayerInfo {
     std::string name;

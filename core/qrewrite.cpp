@@ -76,18 +76,6 @@ Tensor uint8Scalar(uint8_t v)
     return t;
 }
 
-std::string floatWeightOf(const Node &node, const Graph &g)
-{
-    for (const std::string &in : node.inputs) {
-        if (in.empty())
-            continue;
-        auto it = g.initializers.find(in);
-        if (it != g.initializers.end() && it->second.dtype() == DType::Float32 && it->second.rank() >= 2)
-            return in;
-    }
-    return {};
-}
-
 int consumerCount(const Graph &g, const std::string &value)
 {
     int n = 0;
@@ -109,7 +97,7 @@ bool integerCapable(const Node &node, const Graph &g, const LayerConfig &cfg)
 {
     if (!cfg.weights || cfg.skip || !cfg.weights->symmetric)
         return false;
-    if (node.inputs.size() < 2 || floatWeightOf(node, g) != node.inputs[1])
+    if (node.inputs.size() < 2 || layerWeight(g, node) != node.inputs[1])
         return false;
     const Tensor &w = g.initializers.at(node.inputs[1]);
     if (cfg.weights->granularity == Granularity::Group && w.numel() / w.dim(0) > cfg.weights->groupSize)
@@ -428,7 +416,7 @@ int rewriteQuantized(Model &model, const std::vector<LayerPlan> &plan,
         }
 
         if (quantizedWeights) {
-            const std::string wName = floatWeightOf(node, g);
+            const std::string wName = layerWeight(g, node);
             const Tensor &w = inits.at(wName);
             int chAxis = 0, redAxis = 1;
             layerAxes(node, w.shape(), &chAxis, &redAxis);

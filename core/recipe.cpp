@@ -258,20 +258,6 @@ ojson weightsJson(const QuantSpec &s)
     return j;
 }
 
-// The float weight a node compresses (stats.h's definition of a layer): the first float32 initializer input
-// of rank >= 2, or "" (BatchNormalization's vectors and shape inputs are not layers).
-std::string floatWeightOf(const Node &node, const Graph &g)
-{
-    for (const std::string &in : node.inputs) {
-        if (in.empty())
-            continue;
-        auto it = g.initializers.find(in);
-        if (it != g.initializers.end() && it->second.dtype() == DType::Float32 && it->second.rank() >= 2)
-            return in;
-    }
-    return {};
-}
-
 } // namespace
 
 std::string toString(PruneMethod method)
@@ -478,11 +464,11 @@ void validateRecipe(const Recipe &recipe, const Model &model)
         if (!node) {
             std::string list;
             for (const Node &n : g.nodes)
-                if (!floatWeightOf(n, g).empty())
+                if (!layerWeight(g, n).empty())
                     list += (list.empty() ? "" : ", ") + n.name;
             throw Error("recipe: layers." + name + ": the model has no node '" + name + "' (layers: " + list + ")");
         }
-        if (floatWeightOf(*node, g).empty())
+        if (layerWeight(g, *node).empty())
             throw Error("recipe: layers." + name + ": node '" + name + "' (" + node->opType +
                         ") has no float weight to compress");
     }
@@ -493,7 +479,7 @@ std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model)
     std::vector<LayerPlan> plan;
     const Graph &g = model.graph;
     for (const Node &node : g.nodes) {
-        const std::string weight = floatWeightOf(node, g);
+        const std::string weight = layerWeight(g, node);
         if (weight.empty())
             continue;
         LayerPlan p;

@@ -24,19 +24,6 @@ namespace {
 using ojson = nlohmann::ordered_json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The first float initializer input of rank >= 2 (stats.h's definition of a layer's weight), or "".
-std::string floatWeightOf(const Node &node, const Graph &g)
-{
-    for (const std::string &in : node.inputs) {
-        if (in.empty())
-            continue;
-        auto it = g.initializers.find(in);
-        if (it != g.initializers.end() && it->second.dtype() == DType::Float32 && it->second.rank() >= 2)
-            return in;
-    }
-    return {};
-}
-
 struct Trial {
     std::unique_ptr<Session> session;
     BatchScore score;
@@ -102,7 +89,7 @@ std::vector<std::string> sensitivityLayers(const Model &model)
     copy.graph.sortTopologically();
     std::vector<std::string> names;
     for (const Node &n : copy.graph.nodes)
-        if (!floatWeightOf(n, copy.graph).empty())
+        if (!layerWeight(copy.graph, n).empty())
             names.push_back(n.name);
     return names;
 }
@@ -189,11 +176,11 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
             const Node *n = g.findNode(name);
             if (!n)
                 throw Error("model has no node named '" + name + "'");
-            if (floatWeightOf(*n, g).empty())
+            if (layerWeight(g, *n).empty())
                 throw Error("node '" + name + "' (" + n->opType + ") has no float weight to prune or quantize");
         }
         for (size_t i = 0; i < g.nodes.size(); ++i)
-            if (!floatWeightOf(g.nodes[i], g).empty() && (only.empty() || only.count(g.nodes[i].name)))
+            if (!layerWeight(g, g.nodes[i]).empty() && (only.empty() || only.count(g.nodes[i].name)))
                 layerNodes.push_back(i);
     }
 
@@ -250,7 +237,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 
     for (size_t li = 0; li < layerNodes.size(); ++li) {
         const Node &node = g.nodes[layerNodes[li]];
-        const std::string weightName = floatWeightOf(node, g);
+        const std::string weightName = layerWeight(g, node);
         const Tensor &w = g.initializers.at(weightName);
         const std::string layerOut = node.outputs.empty() ? std::string() : node.outputs.front();
         const std::vector<std::string> frontier = frontierOf(layerNodes[li]);

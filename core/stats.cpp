@@ -132,21 +132,6 @@ TensorStats finish(const Partial &p, int64_t outliers = 0)
 
 double outlierLimit(const TensorStats &s, double k) { return s.std > 0 ? k * s.std : std::numeric_limits<double>::infinity(); }
 
-// The first float initializer input of rank >= 2 (the weight; BatchNorm scales and biases are vectors).
-const Tensor *layerWeight(const Graph &g, const Node &node, std::string *name)
-{
-    for (const std::string &in : node.inputs) {
-        if (in.empty())
-            continue;
-        auto it = g.initializers.find(in);
-        if (it != g.initializers.end() && it->second.dtype() == DType::Float32 && it->second.rank() >= 2) {
-            *name = in;
-            return &it->second;
-        }
-    }
-    return nullptr;
-}
-
 } // namespace
 
 TensorStats computeTensorStats(const float *data, int64_t n, double outlierK)
@@ -202,7 +187,8 @@ std::vector<LayerStats> computeLayerStats(const Model &model, const StatsOptions
         if (!options.layer.empty() && node.name != options.layer)
             continue;
         LayerStats ls;
-        const Tensor *w = layerWeight(g, node, &ls.tensor);
+        ls.tensor = layerWeight(g, node);
+        const Tensor *w = ls.tensor.empty() ? nullptr : &g.initializers.at(ls.tensor);
         if (!w) {
             if (!options.layer.empty())
                 throw Error("node '" + node.name + "' (" + node.opType + ") has no weight tensor of rank >= 2");

@@ -535,17 +535,9 @@ void InspectView::loadLayer()
     if (!node->outputs.empty())
         m_outputName = node->outputs.front();
 
-    // The layer's weight: the first float initializer of rank >= 2 (stats.h's definition).
-    std::string weightName;
-    for (const std::string &in : node->inputs) {
-        auto it = m_model->graph.initializers.find(in);
-        if (it != m_model->graph.initializers.end() && it->second.dtype() == cw::DType::Float32 &&
-            it->second.rank() >= 2) {
-            weightName = in;
-            m_weight = it->second;
-            break;
-        }
-    }
+    const std::string weightName = cw::layerWeight(m_model->graph, *node);
+    if (!weightName.empty())
+        m_weight = m_model->graph.initializers.at(weightName);
 
     QString header = tr("<span style='font-size:large'><b>%1</b></span> &nbsp;·&nbsp; %2")
                          .arg(m_layer.toHtmlEscaped(), QString::fromStdString(node->opType));
