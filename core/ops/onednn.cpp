@@ -19,6 +19,26 @@
 #include <vector>
 
 namespace cw::onednn {
+
+ConvDims convDims(const ConvGeometry &g)
+{
+    ConvDims d;
+    d.src = {g.batch, g.inChannels, g.inH, g.inW};
+    d.dst = {g.batch, g.outChannels, g.outH, g.outW};
+    d.strides = {g.strideH, g.strideW};
+    d.dilates = {g.dilationH - 1, g.dilationW - 1}; // oneDNN counts the gaps, ONNX the step
+    d.padL = {g.padTop, g.padLeft};
+    d.padR = {g.padBottom, g.padRight};
+    if (g.group == 1) {
+        d.weights = {g.outChannels, g.inChannels, g.kH, g.kW};
+        d.weightsTag = dnnl::memory::format_tag::oihw;
+    } else {
+        d.weights = {g.group, g.outChannels / g.group, g.inChannels / g.group, g.kH, g.kW};
+        d.weightsTag = dnnl::memory::format_tag::goihw;
+    }
+    return d;
+}
+
 namespace {
 
 using tag = dnnl::memory::format_tag;
@@ -169,20 +189,7 @@ private:
     static std::shared_ptr<ConvEntry> create(const ConvGeometry &g, bool bias)
     {
         auto e = std::make_shared<ConvEntry>();
-        const dnnl::memory::dims src = {g.batch, g.inChannels, g.inH, g.inW};
-        const dnnl::memory::dims dst = {g.batch, g.outChannels, g.outH, g.outW};
-        const dnnl::memory::dims strides = {g.strideH, g.strideW};
-        const dnnl::memory::dims dilates = {g.dilationH - 1, g.dilationW - 1};
-        const dnnl::memory::dims padL = {g.padTop, g.padLeft}, padR = {g.padBottom, g.padRight};
-        dnnl::memory::dims weights;
-        tag weightsTag;
-        if (g.group == 1) {
-            weights = {g.outChannels, g.inChannels, g.kH, g.kW};
-            weightsTag = tag::oihw;
-        } else {
-            weights = {g.group, g.outChannels / g.group, g.inChannels / g.group, g.kH, g.kW};
-            weightsTag = tag::goihw;
-        }
+        const auto [src, dst, weights, strides, dilates, padL, padR, weightsTag] = convDims(g);
         e->srcPlain = dnnl::memory::desc(src, dt::f32, tag::nchw);
         e->dstPlain = dnnl::memory::desc(dst, dt::f32, tag::nchw);
         e->weightsPlain = dnnl::memory::desc(weights, dt::f32, weightsTag);

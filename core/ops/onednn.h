@@ -16,10 +16,20 @@
 // shares the library scratchpad between primitives, which is unsafe for concurrent execution.
 #pragma once
 
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include "core/kernels.h"
 #include "core/tensor.h"
 
 namespace cw::onednn {
+
+// A convolution geometry in oneDNN's terms (plain NCHW activations; OIHW weights, GOIHW when grouped), shared by
+// the float convolutions here and the int8 ones in ops/quant.cpp.
+struct ConvDims {
+    dnnl::memory::dims src, dst, weights, strides, dilates, padL, padR;
+    dnnl::memory::format_tag weightsTag;
+};
+ConvDims convDims(const ConvGeometry &g);
 
 // y [N, M, H', W'] = conv(x, w) + bias for the geometry g (x, w and y plain NCHW / OIHW, bias [M] or null).
 // Returns false, leaving y untouched, when oneDNN does not take this convolution (the caller falls back).

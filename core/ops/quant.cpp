@@ -18,6 +18,7 @@
 // The fast paths (u8 activations × s8 weights with zero weight zero points, oneDNN's VNNI gemm) compute the
 // same int32 accumulators as the reference loops here and requantize with the same float operations.
 #include "core/ops/quant.h"
+#include "core/ops/onednn.h"
 
 #include <immintrin.h>
 
@@ -785,20 +786,7 @@ using ConvKey = std::array<int64_t, 20>;
 std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
 {
     auto e = std::make_shared<ConvEntry>();
-    const dnnl::memory::dims src = {g.batch, g.inChannels, g.inH, g.inW};
-    const dnnl::memory::dims dst = {g.batch, g.outChannels, g.outH, g.outW};
-    const dnnl::memory::dims strides = {g.strideH, g.strideW};
-    const dnnl::memory::dims dilates = {g.dilationH - 1, g.dilationW - 1};
-    const dnnl::memory::dims padL = {g.padTop, g.padLeft}, padR = {g.padBottom, g.padRight};
-    dnnl::memory::dims weights;
-    tag weightsTag;
-    if (g.group == 1) {
-        weights = {g.outChannels, g.inChannels, g.kH, g.kW};
-        weightsTag = tag::oihw;
-    } else {
-        weights = {g.group, g.outChannels / g.group, g.inChannels / g.group, g.kH, g.kW};
-        weightsTag = tag::goihw;
-    }
+    const auto [src, dst, weights, strides, dilates, padL, padR, weightsTag] = onednn::convDims(g);
     e->srcPlain = dnnl::memory::desc(src, dt::u8, tag::nchw);
     e->weightsPlain = dnnl::memory::desc(weights, dt::s8, weightsTag);
     dnnl::primitive_attr attr = userScratchpad();
