@@ -31,7 +31,8 @@ std::mutex &hdf5Mutex()
 namespace {
 
 constexpr const char *kFormatTag = "compression-workbench-model";
-constexpr int64_t kFormatVersion = 2; // 2: bit-packed int8 / uint8 initializers (written only when present)
+// 2: bit-packed int8 / uint8 initializers; 3: sparse initializers (each written only when such a tensor is present)
+constexpr int64_t kFormatVersion = 3;
 
 using json = nlohmann::json;
 
@@ -377,9 +378,9 @@ std::vector<Node> nodesFromJson(const json &arr)
 // Bits per value when an int8 / uint8 tensor is stored bit-packed: the fewest b < 8 that hold every value
 // (two's complement for int8), 0 to store it plainly. Small tensors (zero points, biases) stay plain: the
 // attributes cost more than packing saves.
-int packedBits(const Tensor &t)
+int fitBits(const Tensor &t)
 {
-    if ((t.dtype() != DType::Int8 && t.dtype() != DType::UInt8) || t.numel() < 64 || t.rank() == 0)
+    if ((t.dtype() != DType::Int8 && t.dtype() != DType::UInt8) || t.numel() == 0)
         return 0;
     int lo = 0, hi = 0;
     if (t.dtype() == DType::Int8) {
@@ -396,6 +397,58 @@ int packedBits(const Tensor &t)
             return b;
     }
     return 0;
+}
+
+int packedBits(const Tensor &t)
+{
+    if ((t.dtype() != DType::Int8 && t.dtype() != DType::UInt8) || t.numel() < 64 || t.rank() == 0)
+        return 0;
+    return fitBits(t);
+}
+
+// Sparse form of a float32 / int8 / uint8 tensor: a bitmask of the nonzero positions plus the nonzero values in
+// row-major order. "Zero" means all bits zero, so -0.0 (and NaN) are stored as values and the round trip is bit
+// exact. Chosen only when its payload is smaller than the dense (or bit-packed) payload by more than the ~200
+// bytes its three extra attributes cost in the object header, so no file grows.
+struct SparseForm {
+    Tensor values;     // 1-D, the nonzero values
+    int valueBits = 0; // int values bit-packed with this many bits (0: plain)
+    int64_t bytes = 0; // mask + values
+};
+
+bool sparseForm(const Tensor &t, SparseForm *out)
+{
+    if ((t.dtype() != DType::Float32 && t.dtype() != DType::Int8 && t.dtype() != DType::UInt8) || t.numel() < 64 ||
+        t.rank() == 0)
+        return false;
+    const int64_t n = t.numel(), size = int64_t(dtypeSize(t.dtype()));
+    const auto *raw = static_cast<const uint8_t *>(t.rawData());
+    int64_t nnz = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t v = 0;
+        std::memcpy(&v, raw + i * size, size_t(size));
+        nnz += v != 0;
+    }
+    const int dense = packedBits(t);
+    const int64_t denseBytes = dense ? (n * dense + 7) / 8 : n * size;
+    // Even with 1-bit values the mask alone bounds what can be saved: skip the copy when it cannot pay.
+    if ((n + 7) / 8 + (nnz + 7) / 8 + 256 >= denseBytes)
+        return false;
+    Tensor values(t.dtype(), Shape{nnz});
+    auto *dst = static_cast<uint8_t *>(values.rawData());
+    for (int64_t i = 0, k = 0; i < n; ++i) {
+        uint32_t v = 0;
+        std::memcpy(&v, raw + i * size, size_t(size));
+        if (v != 0)
+            std::memcpy(dst + (k++) * size, raw + i * size, size_t(size));
+    }
+    const int bits = fitBits(values);
+    const int64_t bytes = (n + 7) / 8 + (bits ? (nnz * bits + 7) / 8 : nnz * size);
+    if (bytes + 256 >= denseBytes)
+        return false;
+    if (out)
+        *out = SparseForm{std::move(values), bits, bytes};
+    return true;
 }
 
 // Value i occupies bits [i*b, i*b + b) of the byte stream, least significant bit first.
@@ -462,8 +515,52 @@ void writePackedTensor(const Ctx &ctx, hid_t group, const std::string &name, con
     writeInt64sAttr(ctx, ds.get(), "shape", t.shape());
 }
 
+// A sparse tensor: a 1-D uint8 dataset holding the mask (ceil(numel / 8) bytes, bit i least significant bit
+// first = element i is nonzero) followed by the nonzero values (little-endian, or bit-packed with value_bits),
+// with attributes name, encoding ("sparse"), dtype, shape (int64[rank]), nnz and value_bits (0 = plain).
+void writeSparseTensor(const Ctx &ctx, hid_t group, const std::string &name, const Tensor &t, const SparseForm &s)
+{
+    const int64_t n = t.numel();
+    std::vector<uint8_t> bytes(size_t((n + 7) / 8), 0);
+    const int64_t size = int64_t(dtypeSize(t.dtype()));
+    const auto *raw = static_cast<const uint8_t *>(t.rawData());
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t v = 0;
+        std::memcpy(&v, raw + i * size, size_t(size));
+        if (v != 0)
+            bytes[size_t(i / 8)] |= uint8_t(1u << (i % 8));
+    }
+    if (s.valueBits) {
+        const std::vector<uint8_t> packed = packBits(s.values, s.valueBits);
+        bytes.insert(bytes.end(), packed.begin(), packed.end());
+    } else {
+        // Values little-endian like every other dataset (the hosts this builds for are little-endian).
+        const auto *v = static_cast<const uint8_t *>(s.values.rawData());
+        bytes.insert(bytes.end(), v, v + s.values.numel() * size);
+    }
+    const hsize_t len = bytes.size();
+    Handle space(H5Screate_simple(1, &len, nullptr), H5Sclose);
+    ctx.check(space.get(), "cannot create the dataspace of tensor " + q(name));
+    const std::string key = escapeName(name);
+    Handle ds(ctx.check(H5Dcreate2(group, key.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        "cannot create dataset for tensor " + q(name)),
+              H5Dclose);
+    ctx.check(H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
+              "cannot write tensor " + q(name), 0);
+    writeStringAttr(ctx, ds.get(), "name", name);
+    writeStringAttr(ctx, ds.get(), "encoding", "sparse");
+    writeStringAttr(ctx, ds.get(), "dtype", dtypeName(t.dtype()));
+    writeInt64sAttr(ctx, ds.get(), "shape", t.shape());
+    writeIntAttr(ctx, ds.get(), "nnz", s.values.numel());
+    writeIntAttr(ctx, ds.get(), "value_bits", s.valueBits);
+}
+
 void writeTensor(const Ctx &ctx, hid_t group, const std::string &name, const Tensor &t)
 {
+    if (SparseForm s; sparseForm(t, &s)) {
+        writeSparseTensor(ctx, group, name, t, s);
+        return;
+    }
     if (const int bits = packedBits(t)) {
         writePackedTensor(ctx, group, name, t, bits);
         return;
@@ -497,11 +594,12 @@ void writeModel(const Model &model, const std::string &path)
     if (!file.valid())
         ctx.fail("cannot create the file (is the directory writable?)");
     writeStringAttr(ctx, file.get(), "format", kFormatTag);
-    // Version 2 only when a tensor is bit-packed, so files without one stay readable by version-1 readers.
-    bool packed = false;
+    // Version 2 only when a tensor is bit-packed and 3 only when one is sparse, so files without them stay
+    // readable by older readers (which refuse the newer versions instead of misreading them).
+    int64_t version = 1;
     for (const auto &[name, t] : model.graph.initializers)
-        packed = packed || packedBits(t) > 0;
-    writeIntAttr(ctx, file.get(), "format_version", packed ? 2 : 1);
+        version = std::max(version, sparseForm(t, nullptr) ? int64_t(3) : packedBits(t) > 0 ? int64_t(2) : int64_t(1));
+    writeIntAttr(ctx, file.get(), "format_version", version);
     writeIntAttr(ctx, file.get(), "opset", model.opsetVersion);
     writeStringAttr(ctx, file.get(), "producer", model.producerName);
     writeStringAttr(ctx, file.get(), "writer", "compression-workbench 0.1.0");
@@ -665,11 +763,81 @@ Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
     return t;
 }
 
+Tensor readSparseTensor(const Ctx &ctx, hid_t ds, const std::string &what)
+{
+    DType dtype;
+    if (!hasAttr(ds, "dtype") || !dtypeFromName(readStringAttr(ctx, ds, "dtype"), &dtype) ||
+        (dtype != DType::Float32 && dtype != DType::Int8 && dtype != DType::UInt8) || !hasAttr(ds, "shape") ||
+        !hasAttr(ds, "nnz"))
+        ctx.fail(what + " is sparse with a missing or bad dtype, shape or nnz attribute");
+    const int64_t valueBits = hasAttr(ds, "value_bits") ? readIntAttr(ctx, ds, "value_bits") : 0;
+    const int64_t nnz = readIntAttr(ctx, ds, "nnz");
+    if (valueBits < 0 || valueBits > 7 || (valueBits > 0 && dtype == DType::Float32))
+        ctx.fail(what + " is sparse with a bad value_bits attribute");
+    Shape shape;
+    {
+        Handle attr(ctx.check(H5Aopen(ds, "shape", H5P_DEFAULT), "cannot open attribute 'shape' of " + what), H5Aclose);
+        Handle space(H5Aget_space(attr.get()), H5Sclose);
+        const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+        if (n < 0 || n > 32)
+            ctx.fail(what + " has a bad shape attribute");
+        shape.resize(size_t(n));
+        if (n > 0)
+            ctx.check(H5Aread(attr.get(), H5T_NATIVE_INT64, shape.data()), "cannot read the shape of " + what, 0);
+    }
+    double count = 1;
+    for (int64_t d : shape) {
+        if (d < 0)
+            ctx.fail(what + " has a negative dimension");
+        count *= double(d);
+    }
+    const double size = double(dtypeSize(dtype));
+    if (nnz < 0 || double(nnz) > count)
+        ctx.fail(what + " has a bad nnz attribute");
+    const double maskBytes = std::ceil(count / 8.0);
+    const double need = maskBytes + (valueBits ? std::ceil(double(nnz) * double(valueBits) / 8.0) : double(nnz) * size);
+    Handle space(H5Dget_space(ds), H5Sclose);
+    const hssize_t stored = H5Sget_simple_extent_npoints(space.get());
+    if (stored < 0 || double(stored) != need)
+        ctx.fail(what + " holds " + std::to_string(stored) + " sparse bytes, not the " + std::to_string(int64_t(need)) +
+                 " its shape, nnz and value_bits need (the file is truncated or corrupt)");
+    std::vector<uint8_t> bytes(static_cast<size_t>(stored));
+    if (stored > 0 && H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()) < 0)
+        ctx.fail("cannot read " + what + " (the file may be truncated or corrupt)");
+    Tensor values(dtype, Shape{nnz});
+    const size_t mb = size_t(maskBytes);
+    if (valueBits)
+        unpackBits(std::vector<uint8_t>(bytes.begin() + mb, bytes.end()), int(valueBits), values);
+    else if (nnz > 0)
+        std::memcpy(values.rawData(), bytes.data() + mb, size_t(nnz) * size_t(size));
+    Tensor t(dtype, shape); // zero-filled
+    auto *dst = static_cast<uint8_t *>(t.rawData());
+    const auto *src = static_cast<const uint8_t *>(values.rawData());
+    int64_t k = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+        if (!(bytes[size_t(i / 8)] >> (i % 8) & 1))
+            continue;
+        if (k == nnz)
+            ctx.fail(what + " has more mask bits set than its nnz attribute (the file is corrupt)");
+        std::memcpy(dst + i * int64_t(size), src + (k++) * int64_t(size), size_t(size));
+    }
+    if (k != nnz)
+        ctx.fail(what + " has fewer mask bits set than its nnz attribute (the file is corrupt)");
+    return t;
+}
+
 Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::string *name)
 {
     Handle ds(ctx.check(H5Dopen2(group, key.c_str(), H5P_DEFAULT), "cannot open /initializers/" + key), H5Dclose);
     *name = hasAttr(ds.get(), "name") ? readStringAttr(ctx, ds.get(), "name") : unescapeName(key);
     const std::string what = "tensor " + q(*name);
+    if (hasAttr(ds.get(), "encoding")) {
+        const std::string encoding = readStringAttr(ctx, ds.get(), "encoding");
+        if (encoding == "sparse")
+            return readSparseTensor(ctx, ds.get(), what);
+        ctx.fail(what + " uses the encoding " + q(encoding) + ", which this build cannot read (it knows 'sparse'; " +
+                 "the file may have been written by a newer release)");
+    }
     if (hasAttr(ds.get(), "packed_bits"))
         return readPackedTensor(ctx, ds.get(), what);
     Handle type(H5Dget_type(ds.get()), H5Tclose);

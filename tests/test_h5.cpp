@@ -11,8 +11,10 @@
 #include <random>
 #include <thread>
 
+#include "core/dataset.h"
 #include "core/error.h"
 #include "core/model_io.h"
+#include "core/quantize.h"
 #include "core/session.h"
 #include "testutil.h"
 
@@ -206,6 +208,59 @@ void writeAll(const QString &path, const QByteArray &bytes)
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly));
     f.write(bytes);
+}
+
+// Weights for the sparse encoding: `zeroEvery` > 0 zeros every element whose index is a multiple of it.
+Tensor sparseFloats(int64_t n, int zeroEvery, unsigned seed)
+{
+    Tensor t = testutil::randomTensor({n / 8, 8}, seed);
+    float *p = t.data<float>();
+    for (int64_t i = 0; zeroEvery > 0 && i < n; i += zeroEvery)
+        p[i] = 0.f;
+    return t;
+}
+
+Tensor sparseInts(DType dtype, int64_t n, int zeroEvery, int lo, int hi, unsigned seed)
+{
+    Tensor t(dtype, {n});
+    std::mt19937 gen(seed);
+    for (int64_t i = 0; i < n; ++i) {
+        int v = lo + int(gen() % unsigned(hi - lo + 1));
+        if (v == 0)
+            v = hi; // zeros only where the pattern puts them
+        if (zeroEvery > 0 && i % zeroEvery == 0)
+            v = 0;
+        if (dtype == DType::Int8)
+            t.data<int8_t>()[i] = int8_t(v);
+        else
+            t.data<uint8_t>()[i] = uint8_t(v);
+    }
+    return t;
+}
+
+// A float tensor, half zeros, with the values a bitwise round trip must keep: NaN (with a payload), -0.0 (a
+// value, not a zero: only all-zero bits count as zero), infinities and a denormal.
+Tensor awkwardFloats()
+{
+    Tensor t = sparseFloats(256, 2, 21);
+    float *p = t.data<float>();
+    uint32_t payloadNan = 0x7fc00123u;
+    std::memcpy(&p[1], &payloadNan, 4);
+    p[3] = -0.f;
+    p[5] = INFINITY;
+    p[7] = -INFINITY;
+    p[9] = 1e-45f;
+    p[11] = -NAN;
+    return t;
+}
+
+Model singleTensorModel(const std::map<std::string, Tensor> &tensors)
+{
+    Model m;
+    m.opsetVersion = 17;
+    m.graph.name = "weights";
+    m.graph.initializers = tensors;
+    return m;
 }
 
 } // namespace
@@ -428,6 +483,172 @@ private slots:
             });
             QVERIFY2(e.isEmpty() || e.contains("is not built into this binary"), qPrintable(e));
         }
+    }
+
+    // ---- sparse initializers ---------------------------------------------------------------------------------
+
+    void sparseRoundTrip_data()
+    {
+        QTest::addColumn<Tensor>("tensor");
+        QTest::addColumn<bool>("sparse");
+        QTest::newRow("float32 half zeros, NaN / -0.0 / inf / denormal") << awkwardFloats() << true;
+        QTest::newRow("float32 50% pruned by magnitude")
+            << pruneMagnitude(testutil::randomTensor({32, 1, 3, 3}, 5), 0.5) << true;
+        QTest::newRow("float32 all zeros") << Tensor(DType::Float32, {16, 16}) << true;
+        QTest::newRow("float32 dense: no zeros") << testutil::randomTensor({32, 9}, 6) << false;
+        QTest::newRow("float32 3% zeros: sparse would grow") << sparseFloats(4096, 32, 7) << false;
+        QTest::newRow("float32 -0.0 everywhere is not sparse")
+            << Tensor::fromFloats({64, 4}, std::vector<float>(256, -0.f)) << false;
+        QTest::newRow("float32 too small (< 64 values)") << sparseFloats(56, 2, 8) << false;
+        QTest::newRow("int8 half zeros, 8-bit values") << sparseInts(DType::Int8, 4096, 2, -127, 127, 9) << true;
+        QTest::newRow("int8 half zeros, 4-bit values packed") << sparseInts(DType::Int8, 4096, 2, -7, 7, 10) << true;
+        QTest::newRow("int8 4-bit, 10% zeros: packed dense is smaller")
+            << sparseInts(DType::Int8, 4096, 10, -7, 7, 11) << false;
+        QTest::newRow("int8 dense") << sparseInts(DType::Int8, 4096, 0, -127, 127, 12) << false;
+        QTest::newRow("uint8 25% zeros, 8-bit values") << sparseInts(DType::UInt8, 4096, 4, 1, 255, 13) << true;
+        QTest::newRow("uint8 10% zeros: sparse would grow") << sparseInts(DType::UInt8, 4096, 10, 1, 255, 14) << false;
+        QTest::newRow("uint8 all zeros: 1-bit packing beats the mask")
+            << sparseInts(DType::UInt8, 8192, 1, 1, 255, 15) << false;
+    }
+
+    void sparseRoundTrip()
+    {
+        QFETCH(Tensor, tensor);
+        QFETCH(bool, sparse);
+        const QString file = path("sparse.h5");
+        const Model m = singleTensorModel({{"t", tensor}, {"dense", testutil::randomTensor({4, 4}, 1)}});
+        Model back;
+        try {
+            saveModel(m, file.toStdString());
+            back = formatForFile(file.toStdString())->read(file.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        const QString diff = compareTensors(tensor, back.graph.initializers.at("t"));
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        QVERIFY(compareTensors(m.graph.initializers.at("dense"), back.graph.initializers.at("dense")).isEmpty());
+        // Which form the writer chose, and the version it announced.
+        const QString h5dump = QStandardPaths::findExecutable("h5dump");
+        if (h5dump.isEmpty())
+            QSKIP("h5dump is not installed (Debian package hdf5-tools)");
+        QString error;
+        const QString header = QString::fromUtf8(testutil::runProcess(h5dump, {"-A", file}, &error));
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QCOMPARE(header.contains("ATTRIBUTE \"encoding\""), sparse);
+        const QString version = QString::fromUtf8(testutil::runProcess(h5dump, {"-a", "/format_version", file}, &error));
+        if (sparse)
+            QVERIFY2(version.contains("(0): 3"), qPrintable(version));
+        else
+            QVERIFY2(!version.contains("(0): 3"), qPrintable(version));
+    }
+
+    void prunedWeightShrinksTheFile()
+    {
+        const Tensor pruned = pruneMagnitude(testutil::randomTensor({64, 64}, 3), 0.5);
+        const Tensor dense = testutil::randomTensor({64, 64}, 3);
+        saveModel(singleTensorModel({{"t", pruned}}), path("p.h5").toStdString());
+        saveModel(singleTensorModel({{"t", dense}}), path("d.h5").toStdString());
+        const qint64 p = QFileInfo(path("p.h5")).size(), d = QFileInfo(path("d.h5")).size();
+        // 4096 floats: 16384 bytes dense, 512 + 2048 * 4 = 8704 sparse.
+        QVERIFY2(p < d - 7000, qPrintable(QStringLiteral("%1 vs %2").arg(p).arg(d)));
+    }
+
+    void prunedDemoIsSmaller()
+    {
+        Model demo;
+        try {
+            demo = loadModel("demo");
+        } catch (const Error &e) {
+            QSKIP(e.what());
+        }
+        Model pruned = demo;
+        int layers = 0;
+        for (const Node &n : pruned.graph.nodes) {
+            const std::string w = layerWeight(pruned.graph, n);
+            if (w.empty())
+                continue;
+            pruned.graph.initializers[w] = pruneMagnitude(pruned.graph.initializers.at(w), 0.5);
+            ++layers;
+        }
+        QVERIFY(layers >= 3);
+        saveModel(demo, path("demo.h5").toStdString());
+        saveModel(pruned, path("demo-pruned.h5").toStdString());
+        const qint64 denseSize = QFileInfo(path("demo.h5")).size(), prunedSize = QFileInfo(path("demo-pruned.h5")).size();
+        qInfo("demo .h5: %lld bytes dense, %lld bytes 50%% magnitude-pruned", denseSize, prunedSize);
+        // Half the float weights: about 4 + 1/8 + ... -> roughly 2.1 / 4 of the weight bytes.
+        QVERIFY2(prunedSize < denseSize * 6 / 10, qPrintable(QStringLiteral("%1 vs %2").arg(prunedSize).arg(denseSize)));
+        const Model back = loadModel(path("demo-pruned.h5").toStdString());
+        for (const auto &[name, t] : pruned.graph.initializers)
+            QVERIFY2(compareTensors(t, back.graph.initializers.at(name)).isEmpty(), name.c_str());
+        const Tensor x = testutil::randomTensor({2, 1, 28, 28}, 4);
+        QVERIFY(compareTensors(Session(pruned).run(x), Session(back).run(x)).isEmpty());
+    }
+
+    void numpyDecodesSparse()
+    {
+        // The layout docs/formats.md describes, decoded with its numpy snippet.
+        const std::map<std::string, Tensor> tensors = {
+            {"f/awkward", awkwardFloats()},
+            {"i8", sparseInts(DType::Int8, 1000, 2, -127, 127, 31)},
+            {"i8.4bit", sparseInts(DType::Int8, 4000, 2, -8, 7, 32)},
+            {"u8", sparseInts(DType::UInt8, 2000, 2, 1, 255, 33)},
+            {"u8.4bit", sparseInts(DType::UInt8, 8000, 2, 1, 15, 34)},
+        };
+        const QString file = path("numpy.h5");
+        saveModel(singleTensorModel(tensors), file.toStdString());
+        const QString code = QStringLiteral(
+                                 "import h5py, numpy as np\n"
+                                 "f = h5py.File('%1', 'r')\n"
+                                 "assert f.attrs['format_version'] == 3, f.attrs['format_version']\n"
+                                 "for i, d in enumerate(f['initializers'].values()):\n"
+                                 "    enc = d.attrs['encoding']\n"
+                                 "    assert enc in (b'sparse', 'sparse'), enc\n"
+                                 "    dtype, shape = d.attrs['dtype'], d.attrs['shape']\n"
+                                 "    dtype = np.dtype('<f4' if dtype in (b'float32', 'float32') else dtype.decode() "
+                                 "if isinstance(dtype, bytes) else dtype)\n"
+                                 "    n, nnz, b = int(np.prod(shape)), int(d.attrs['nnz']), int(d.attrs['value_bits'])\n"
+                                 "    raw = d[()]\n"
+                                 "    mask = np.unpackbits(raw[: (n + 7) // 8], bitorder='little')[:n].astype(bool)\n"
+                                 "    if b == 0:\n"
+                                 "        values = raw[(n + 7) // 8 :].view(dtype)\n"
+                                 "    else:\n"
+                                 "        bits = np.unpackbits(raw[(n + 7) // 8 :], bitorder='little')[: nnz * b].reshape(nnz, b)\n"
+                                 "        values = (bits * (1 << np.arange(b))).sum(1)\n"
+                                 "        if dtype == np.int8:\n"
+                                 "            values = np.where(values >= 1 << (b - 1), values - (1 << b), values)\n"
+                                 "    w = np.zeros(n, dtype)\n"
+                                 "    w[mask] = values\n"
+                                 "    w = w.reshape(shape)\n"
+                                 "    name = d.attrs['name']\n"
+                                 "    name = name.decode() if isinstance(name, bytes) else name\n"
+                                 "    np.save(name.replace('/', '_') + '.npy', w)\n")
+                                 .arg(file);
+        QString error;
+        if (!testutil::runPython(code, m_dir.path(), &error)) {
+            if (error.contains("No module named 'h5py'"))
+                QSKIP("h5py is not installed");
+            QFAIL(qPrintable(error));
+        }
+        for (const auto &[name, t] : tensors) {
+            QString npy = QString::fromStdString(name).replace('/', '_') + ".npy";
+            const Tensor decoded = readNpy(m_dir.filePath(npy).toStdString());
+            QCOMPARE(decoded.numel(), t.numel());
+            const QString diff = compareTensors(t, decoded.reshaped(t.shape()));
+            QVERIFY2(diff.isEmpty(), qPrintable(QString::fromStdString(name) + ": " + diff));
+        }
+    }
+
+    void unknownEncodingIsRejected()
+    {
+        const QString file = path("encoding.h5");
+        saveModel(singleTensorModel({{"layer.weight", awkwardFloats()}}), file.toStdString());
+        QByteArray bytes = readAll(file);
+        QVERIFY(bytes.contains("sparse"));
+        bytes.replace("sparse", "sparsy"); // same length: the file stays valid HDF5
+        writeAll(path("encoding2.h5"), bytes);
+        const QString message = errorOf([&] { loadModel(path("encoding2.h5").toStdString()); });
+        QVERIFY2(message.contains("'layer.weight'") && message.contains("'sparsy'") && message.contains("encoding"),
+                 qPrintable(message));
     }
 
     void concurrentReads()
