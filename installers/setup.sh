@@ -16,7 +16,7 @@ packages=(
   qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libeigen3-dev libdnnl-dev libhdf5-dev hdf5-tools libonnx-dev libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
-  python3-onnx python3-numpy xvfb xauth poppler-utils
+  python3-onnx python3-numpy python3-h5py xvfb xauth poppler-utils
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
