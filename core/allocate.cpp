@@ -125,6 +125,15 @@ LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool wit
     else if (prune && c.prune->method == PruneMethod::NM && c.prune->m > 0)
         p.nonzeros = p.kept - (p.kept / c.prune->m) * std::max(0, c.prune->m - c.prune->n);
     p.bytes = quant ? quantizedBytes(stored, *c.weights, axis) : p.kept * int64_t(sizeof(float));
+    // The .h5 stores a weight with enough zeros sparse: a bitmask of the nonzero positions plus the nonzero
+    // values, when that beats the dense payload by more than its ~256 bytes of attributes (docs/formats.md).
+    if (p.nonzeros < p.kept && p.kept >= 64) {
+        const int64_t valueBits = quant ? c.weights->bits : 32;
+        const int64_t dense = (p.kept * valueBits + 7) / 8;
+        const int64_t sparse = (p.kept + 7) / 8 + (p.nonzeros * valueBits + 7) / 8;
+        if (sparse + 256 < dense)
+            p.bytes -= dense - sparse;
+    }
 
     if (!withError || !p.compressed) {
         if (!p.compressed) {

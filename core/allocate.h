@@ -9,9 +9,9 @@
 //   - channel pruning removes round(ratio * channels) output channels (at least one stays), so the weight
 //     shrinks by those rows; the matching input channels of the consumer shrink too, which the estimate does
 //     not count (it looks at one layer at a time);
-//   - unstructured magnitude and N:M pruning zero weights but the file stores the tensor dense (a float
-//     weight keeps its 4 bytes per element; a quantized one its packed bits), so they change `nonzeros`, not
-//     the bytes;
+//   - unstructured magnitude and N:M pruning lower `nonzeros`; the file stores such a weight sparse (a bitmask
+//     of the nonzero positions plus the nonzero values at 32 bits for float, the bit-width when quantized) when
+//     that is smaller than dense by more than ~256 bytes of attributes, and dense otherwise;
 //   - every other initializer (biases, BatchNorm vectors, skipped layers) keeps its float bytes.
 // The proxy error is cw::weightError between the original weight and the weight the recipe would leave
 // (pruned, then fake-quantized): SQNR in dB and relative L2 error, per layer and over all planned weights

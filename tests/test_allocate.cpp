@@ -393,7 +393,7 @@ private slots:
         QTest::newRow("3-bit asymmetric per channel: 12 bytes + 4 x (scale + zp)") << 2 << 3 << int(Granularity::Channel) << false << qint64(12 + 20) << qint64(32);
         QTest::newRow("channel 0.5: two rows of float") << 3 << 8 << 0 << true << qint64(64) << qint64(16);
         QTest::newRow("channel 0.5 + 8-bit per channel: 16 + 2 scales") << 4 << 8 << int(Granularity::Channel) << true << qint64(16 + 8) << qint64(16);
-        QTest::newRow("magnitude 0.5: stored dense") << 5 << 8 << 0 << true << qint64(128) << qint64(16);
+        QTest::newRow("magnitude 0.5: 32 weights are too few to store sparse") << 5 << 8 << 0 << true << qint64(128) << qint64(16);
     }
     void predictBytes()
     {
@@ -424,6 +424,33 @@ private slots:
             QCOMPARE(mp.bytes, bytes + 16);
             QCOMPARE(mp.ratio, double(144) / double(bytes + 16));
         }
+    }
+
+    // A large enough pruned weight is stored sparse: mask + nonzero values instead of every value.
+    void predictSparseBytes_data()
+    {
+        QTest::addColumn<int>("bits"); // 0 = float
+        QTest::addColumn<qint64>("bytes");
+        // [64, 64]: 4096 weights, 2048 nonzero after magnitude 0.5; mask 512 bytes.
+        QTest::newRow("float: mask + 2048 floats") << 0 << qint64(512 + 2048 * 4);
+        QTest::newRow("8-bit per channel: mask + 2048 bytes + 64 scales") << 8 << qint64(512 + 2048 + 64 * 4);
+        // 2-bit: dense 1024 bytes; sparse 512 + 512 saves less than the attributes cost -> dense.
+        QTest::newRow("2-bit per channel: dense is smaller") << 2 << qint64(1024 + 64 * 4);
+    }
+    void predictSparseBytes()
+    {
+        QFETCH(int, bits);
+        QFETCH(qint64, bytes);
+        std::vector<float> w(4096);
+        for (size_t i = 0; i < w.size(); ++i)
+            w[i] = float(int(i % 97) - 48) / 48.f;
+        const Model m = oneGemm(w, 64, 64);
+        std::optional<QuantSpec> quant;
+        if (bits)
+            quant = quantSpec(bits, Granularity::Channel);
+        const LayerPrediction p = predictLayer(m, plan(pruneConfig(PruneMethod::Magnitude, 0.5), quant), false);
+        QCOMPARE(p.nonzeros, qint64(2048));
+        QCOMPARE(p.bytes, bytes);
     }
 
     void predictError()
