@@ -725,13 +725,10 @@ std::vector<std::string> childNames(const Ctx &ctx, hid_t group, const std::stri
     return names;
 }
 
-Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
+// The logical shape of a packed or sparse tensor (its "shape" attribute) and its element count (as a double,
+// so a corrupt shape cannot overflow the size checks).
+Shape readShapeAttr(const Ctx &ctx, hid_t ds, const std::string &what, double *count)
 {
-    const int64_t bits = readIntAttr(ctx, ds, "packed_bits");
-    DType dtype;
-    if (!hasAttr(ds, "dtype") || !dtypeFromName(readStringAttr(ctx, ds, "dtype"), &dtype) ||
-        (dtype != DType::Int8 && dtype != DType::UInt8) || bits < 1 || bits > 7 || !hasAttr(ds, "shape"))
-        ctx.fail(what + " is bit-packed with a bad packed_bits, dtype or shape attribute");
     Shape shape;
     {
         Handle attr(ctx.check(H5Aopen(ds, "shape", H5P_DEFAULT), "cannot open attribute 'shape' of " + what), H5Aclose);
@@ -743,12 +740,25 @@ Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
         if (n > 0)
             ctx.check(H5Aread(attr.get(), H5T_NATIVE_INT64, shape.data()), "cannot read the shape of " + what, 0);
     }
-    double count = 1;
+    double elements = 1;
     for (int64_t d : shape) {
         if (d < 0)
             ctx.fail(what + " has a negative dimension");
-        count *= double(d);
+        elements *= double(d);
     }
+    *count = elements;
+    return shape;
+}
+
+Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
+{
+    const int64_t bits = readIntAttr(ctx, ds, "packed_bits");
+    DType dtype;
+    if (!hasAttr(ds, "dtype") || !dtypeFromName(readStringAttr(ctx, ds, "dtype"), &dtype) ||
+        (dtype != DType::Int8 && dtype != DType::UInt8) || bits < 1 || bits > 7 || !hasAttr(ds, "shape"))
+        ctx.fail(what + " is bit-packed with a bad packed_bits, dtype or shape attribute");
+    double count = 0;
+    const Shape shape = readShapeAttr(ctx, ds, what, &count);
     Handle space(H5Dget_space(ds), H5Sclose);
     const hssize_t stored = H5Sget_simple_extent_npoints(space.get());
     if (stored < 0 || double(stored) != std::ceil(count * double(bits) / 8.0))
@@ -774,23 +784,8 @@ Tensor readSparseTensor(const Ctx &ctx, hid_t ds, const std::string &what)
     const int64_t nnz = readIntAttr(ctx, ds, "nnz");
     if (valueBits < 0 || valueBits > 7 || (valueBits > 0 && dtype == DType::Float32))
         ctx.fail(what + " is sparse with a bad value_bits attribute");
-    Shape shape;
-    {
-        Handle attr(ctx.check(H5Aopen(ds, "shape", H5P_DEFAULT), "cannot open attribute 'shape' of " + what), H5Aclose);
-        Handle space(H5Aget_space(attr.get()), H5Sclose);
-        const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-        if (n < 0 || n > 32)
-            ctx.fail(what + " has a bad shape attribute");
-        shape.resize(size_t(n));
-        if (n > 0)
-            ctx.check(H5Aread(attr.get(), H5T_NATIVE_INT64, shape.data()), "cannot read the shape of " + what, 0);
-    }
-    double count = 1;
-    for (int64_t d : shape) {
-        if (d < 0)
-            ctx.fail(what + " has a negative dimension");
-        count *= double(d);
-    }
+    double count = 0;
+    const Shape shape = readShapeAttr(ctx, ds, what, &count);
     const double size = double(dtypeSize(dtype));
     if (nnz < 0 || double(nnz) > count)
         ctx.fail(what + " has a bad nnz attribute");
