@@ -495,11 +495,9 @@ void writeInt64sAttr(const Ctx &ctx, hid_t obj, const std::string &key, const st
     ctx.check(H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()), "cannot write attribute " + q(key), 0);
 }
 
-// A bit-packed tensor: a 1-D uint8 dataset of ceil(numel * bits / 8) bytes with attributes name,
-// packed_bits, dtype ("int8" / "uint8") and shape (int64[rank]).
-void writePackedTensor(const Ctx &ctx, hid_t group, const std::string &name, const Tensor &t, int bits)
+// The 1-D uint8 dataset that holds a packed or sparse tensor's bytes; the caller adds the attributes.
+Handle writeByteDataset(const Ctx &ctx, hid_t group, const std::string &name, const std::vector<uint8_t> &bytes)
 {
-    const std::vector<uint8_t> bytes = packBits(t, bits);
     const hsize_t n = bytes.size();
     Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
     ctx.check(space.get(), "cannot create the dataspace of tensor " + q(name));
@@ -509,6 +507,15 @@ void writePackedTensor(const Ctx &ctx, hid_t group, const std::string &name, con
               H5Dclose);
     ctx.check(H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
               "cannot write tensor " + q(name), 0);
+    return ds;
+}
+
+// A bit-packed tensor: a 1-D uint8 dataset of ceil(numel * bits / 8) bytes with attributes name,
+// packed_bits, dtype ("int8" / "uint8") and shape (int64[rank]).
+void writePackedTensor(const Ctx &ctx, hid_t group, const std::string &name, const Tensor &t, int bits)
+{
+    const std::vector<uint8_t> bytes = packBits(t, bits);
+    Handle ds = writeByteDataset(ctx, group, name, bytes);
     writeStringAttr(ctx, ds.get(), "name", name);
     writeIntAttr(ctx, ds.get(), "packed_bits", bits);
     writeStringAttr(ctx, ds.get(), "dtype", dtypeName(t.dtype()));
@@ -538,15 +545,7 @@ void writeSparseTensor(const Ctx &ctx, hid_t group, const std::string &name, con
         const auto *v = static_cast<const uint8_t *>(s.values.rawData());
         bytes.insert(bytes.end(), v, v + s.values.numel() * size);
     }
-    const hsize_t len = bytes.size();
-    Handle space(H5Screate_simple(1, &len, nullptr), H5Sclose);
-    ctx.check(space.get(), "cannot create the dataspace of tensor " + q(name));
-    const std::string key = escapeName(name);
-    Handle ds(ctx.check(H5Dcreate2(group, key.c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                        "cannot create dataset for tensor " + q(name)),
-              H5Dclose);
-    ctx.check(H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()),
-              "cannot write tensor " + q(name), 0);
+    Handle ds = writeByteDataset(ctx, group, name, bytes);
     writeStringAttr(ctx, ds.get(), "name", name);
     writeStringAttr(ctx, ds.get(), "encoding", "sparse");
     writeStringAttr(ctx, ds.get(), "dtype", dtypeName(t.dtype()));

@@ -39,6 +39,14 @@ ConvDims convDims(const ConvGeometry &g)
     return d;
 }
 
+Slices sliceRows(int64_t n, int threads)
+{
+    const int64_t slices = threads > 1 ? std::min<int64_t>(n, int64_t(threads) * 4) : 1;
+    const int64_t size = (n + slices - 1) / slices;
+    const int64_t count = (n + size - 1) / size;
+    return {size, count, n - (count - 1) * size};
+}
+
 namespace {
 
 using tag = dnnl::memory::format_tag;
@@ -357,10 +365,8 @@ bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const 
     // four per thread) claimed through cw::parallelFor, rather than oneDNN's OpenMP team: a team waits at
     // every barrier for members the OS has not scheduled, which on a loaded machine made two threads far
     // slower than one. One image cannot be split, so a single image runs on one thread.
-    const int64_t slices = threads > 1 ? std::min<int64_t>(g.batch, int64_t(threads) * 4) : 1;
-    const int64_t sliceBatch = (g.batch + slices - 1) / slices;
-    const int64_t sliceCount = (g.batch + sliceBatch - 1) / sliceBatch;
-    const int64_t lastBatch = g.batch - (sliceCount - 1) * sliceBatch;
+    const Slices slices = sliceRows(g.batch, threads);
+    const int64_t sliceBatch = slices.size, sliceCount = slices.count, lastBatch = slices.last;
     OmpThreads ompThreads(1);
     try {
         ConvGeometry full = g, last = g;

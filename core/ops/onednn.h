@@ -31,6 +31,13 @@ struct ConvDims {
 };
 ConvDims convDims(const ConvGeometry &g);
 
+// n rows (images of a batch, rows of a product) cut for `threads` workers: about four slices per thread so
+// parallelFor can balance them, one slice when single-threaded. `count` slices of `size` rows, the last `last`.
+struct Slices {
+    int64_t size, count, last;
+};
+Slices sliceRows(int64_t n, int threads);
+
 // y [N, M, H', W'] = conv(x, w) + bias for the geometry g (x, w and y plain NCHW / OIHW, bias [M] or null).
 // Returns false, leaving y untouched, when oneDNN does not take this convolution (the caller falls back).
 bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias, float *y, int threads);

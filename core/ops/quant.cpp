@@ -973,10 +973,8 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
                         double(g.inChannels / g.group) * double(g.kH * g.kW);
     threads = std::clamp(int(macs / 8e6), 1, std::max(1, threads));
-    const int64_t slices = threads > 1 ? std::min<int64_t>(g.batch, int64_t(threads) * 4) : 1;
-    const int64_t sliceBatch = (g.batch + slices - 1) / slices;
-    const int64_t sliceCount = (g.batch + sliceBatch - 1) / sliceBatch;
-    const int64_t lastBatch = g.batch - (sliceCount - 1) * sliceBatch;
+    const onednn::Slices slices = onednn::sliceRows(g.batch, threads);
+    const int64_t sliceBatch = slices.size, sliceCount = slices.count, lastBatch = slices.last;
     GemmThreads single(1);
     try {
         ConvGeometry full = g, last = g;
@@ -1082,10 +1080,8 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     }
     const bool ioLayout = !transB; // b stored [K, N]
     threads = std::clamp(int(double(M) * double(N) * double(K) / 4e6), 1, std::max(1, threads));
-    const int64_t slices = threads > 1 ? std::min<int64_t>(M, int64_t(threads) * 4) : 1;
-    const int64_t sliceM = (M + slices - 1) / slices;
-    const int64_t sliceCount = (M + sliceM - 1) / sliceM;
-    const int64_t lastM = M - (sliceCount - 1) * sliceM;
+    const onednn::Slices slices = onednn::sliceRows(M, threads);
+    const int64_t sliceM = slices.size, sliceCount = slices.count, lastM = slices.last;
     GemmThreads single(1);
     try {
         std::shared_ptr<fast::GemmEntry> e = fast::gemmEntry(sliceM, N, K, ioLayout);
