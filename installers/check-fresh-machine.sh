@@ -37,6 +37,7 @@ fi
 
 mounted=()
 unmount_all() {
+  local -; set +e
   # Processes left inside the root (a stray Xvfb, say) would keep the mounts busy.
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null || true
@@ -46,7 +47,7 @@ unmount_all() {
   done
   mounted=()
   # Anything still mounted under the root (an earlier run that was killed) goes too.
-  grep -oE " $root/[^ ]+" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" || true; done
+  { grep -oE " $root/[^ ]+" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
 }
 trap unmount_all EXIT
 trap 'exit 130' INT TERM
