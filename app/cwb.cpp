@@ -15,18 +15,18 @@
 #include <string>
 #include <vector>
 
-#include "core/compress.h"
-#include "core/dataset.h"
-#include "core/error.h"
-#include "core/evaluate.h"
-#include "core/model_io.h"
-#include "core/ops.h"
-#include "core/quantize.h"
-#include "core/sensitivity.h"
-#include "core/session.h"
-#include "core/stats.h"
-#include "core/train.h"
-#include "core/demo_models.h"
+#include "core/analysis/evaluate.h"
+#include "core/analysis/stats.h"
+#include "core/base/error.h"
+#include "core/compress/compress.h"
+#include "core/compress/sensitivity.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "core/quant/quantize.h"
+#include "core/runtime/ops.h"
+#include "core/runtime/session.h"
+#include "core/train/demo_models.h"
+#include "core/train/train.h"
 
 using nlohmann::json;
 
@@ -316,7 +316,7 @@ std::vector<float> floatList(const Args &args, const std::string &key)
     return values;
 }
 
-// Dataset preprocessing from --scale, --mean, --std and --layout (see core/dataset.h).
+// Dataset preprocessing from --scale, --mean, --std and --layout (see core/io/dataset.h).
 cw::Preprocess preprocessArgs(const Args &args)
 {
     cw::Preprocess pre;

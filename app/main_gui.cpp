@@ -22,10 +22,10 @@
 
 #include <cstdio>
 
-#include "ui/compressview.h"
-#include "ui/inspectview.h"
 #include "ui/mainwindow.h"
-#include "ui/sensitivityview.h"
+#include "ui/views/compressview.h"
+#include "ui/views/inspectview.h"
+#include "ui/views/sensitivityview.h"
 
 #ifndef CW_VERSION
 #define CW_VERSION "0.1.0"

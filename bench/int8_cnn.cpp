@@ -10,11 +10,11 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/dataset.h"
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/session.h"
-#include "core/transform.h"
+#include "core/base/error.h"
+#include "core/graph/transform.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "core/runtime/session.h"
 
 using namespace cw;
 

@@ -7,9 +7,9 @@
 #include <set>
 #include <string>
 
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/prune.h"
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/io/model_io.h"
 
 using namespace cw;
 

@@ -11,9 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "core/ops.h"
-#include "core/ops/sparse.h"
-#include "core/quantize.h"
+#include "core/compress/prune.h"
+#include "core/quant/quantize.h"
+#include "core/runtime/ops.h"
+#include "core/runtime/sparse.h"
 
 using namespace cw;
 

@@ -8,8 +8,9 @@
 #include <random>
 #include <vector>
 
-#include "core/quantize.h"
-#include "core/stats.h"
+#include "core/analysis/stats.h"
+#include "core/compress/prune.h"
+#include "core/quant/quantize.h"
 
 using namespace cw;
 

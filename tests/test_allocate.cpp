@@ -14,11 +14,11 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/allocate.h"
-#include "core/error.h"
-#include "core/quantize.h"
-#include "core/recipe.h"
-#include "core/sensitivity.h"
+#include "core/base/error.h"
+#include "core/compress/allocate.h"
+#include "core/compress/recipe.h"
+#include "core/compress/sensitivity.h"
+#include "core/quant/quantize.h"
 #include "testutil.h"
 
 using namespace cw;

@@ -9,10 +9,10 @@
 #include <cmath>
 #include <random>
 
-#include "core/calibrate.h"
-#include "core/dataset.h"
-#include "core/error.h"
-#include "core/model_io.h"
+#include "core/base/error.h"
+#include "core/compress/calibrate.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
 #include "testutil.h"
 
 using namespace cw;

@@ -6,9 +6,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "core/dataset.h"
-#include "core/model_io.h"
-#include "core/session.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "core/runtime/session.h"
 #include "tests/testutil.h"
 
 namespace {

@@ -9,12 +9,12 @@
 
 #include <cmath>
 
-#include "core/compress.h"
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/qrewrite.h"
-#include "core/session.h"
-#include "core/train.h"
+#include "core/base/error.h"
+#include "core/compress/compress.h"
+#include "core/compress/qrewrite.h"
+#include "core/io/model_io.h"
+#include "core/runtime/session.h"
+#include "core/train/train.h"
 #include "testutil.h"
 
 using namespace cw;

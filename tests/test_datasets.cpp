@@ -14,8 +14,8 @@
 #include <hdf5/serial/hdf5.h>
 #include <zlib.h>
 
-#include "core/dataset.h"
-#include "core/error.h"
+#include "core/base/error.h"
+#include "core/io/dataset.h"
 #include "testutil.h"
 
 using namespace cw;

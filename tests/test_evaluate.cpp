@@ -5,11 +5,11 @@
 
 #include <cmath>
 
-#include "core/dataset.h"
-#include "core/error.h"
-#include "core/evaluate.h"
-#include "core/graph.h"
-#include "core/session.h"
+#include "core/analysis/evaluate.h"
+#include "core/base/error.h"
+#include "core/graph/graph.h"
+#include "core/io/dataset.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
 
 using namespace cw;

@@ -12,9 +12,9 @@
 #include <functional>
 #include <map>
 
-#include "core/backward.h"
-#include "core/error.h"
-#include "core/train.h"
+#include "core/base/error.h"
+#include "core/train/backward.h"
+#include "core/train/train.h"
 #include "testutil.h"
 
 using namespace cw;

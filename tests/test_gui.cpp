@@ -29,16 +29,16 @@
 #include <chrono>
 #include <thread>
 
-#include "core/error.h"
-#include "core/model_io.h"
+#include "core/base/error.h"
+#include "core/io/model_io.h"
 #include "testutil.h"
-#include "ui/evaluatedialog.h"
-#include "ui/evaluatejob.h"
-#include "ui/job.h"
-#include "ui/layertablemodel.h"
+#include "ui/charts/parameterchart.h"
+#include "ui/jobs/evaluatejob.h"
+#include "ui/jobs/job.h"
+#include "ui/jobs/modeljobs.h"
 #include "ui/mainwindow.h"
-#include "ui/modeljobs.h"
-#include "ui/parameterchart.h"
+#include "ui/models/layertablemodel.h"
+#include "ui/views/evaluatedialog.h"
 
 using namespace cw::ui;
 

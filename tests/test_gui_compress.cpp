@@ -31,14 +31,14 @@
 #include <fstream>
 #include <functional>
 
-#include "core/allocate.h"
-#include "core/model_io.h"
-#include "core/recipe.h"
-#include "core/sensitivity.h"
-#include "ui/compressview.h"
-#include "ui/mainwindow.h"
-#include "ui/recipetablemodel.h"
+#include "core/compress/allocate.h"
+#include "core/compress/recipe.h"
+#include "core/compress/sensitivity.h"
+#include "core/io/model_io.h"
 #include "testutil.h"
+#include "ui/mainwindow.h"
+#include "ui/models/recipetablemodel.h"
+#include "ui/views/compressview.h"
 
 using namespace cw;
 using namespace cw::ui;
@@ -286,7 +286,7 @@ private slots:
             QVERIFY(view.saveRecipeFile(path));
             saved = recipeToJson(view.recipe());
         }
-        // The file is what core/recipe.h reads (and what cwb compress --recipe takes).
+        // The file is what core/compress/recipe.h reads (and what cwb compress --recipe takes).
         QCOMPARE(recipeToJson(loadRecipe(path.toStdString())), saved);
         CompressView view;
         view.setModel(&m_model);

@@ -14,20 +14,21 @@
 #include <filesystem>
 #include <limits>
 
-#include "core/activations.h"
-#include "core/dataset.h"
-#include "core/model_io.h"
-#include "core/quantize.h"
-#include "core/session.h"
-#include "core/stats.h"
+#include "core/analysis/activations.h"
+#include "core/analysis/stats.h"
+#include "core/compress/prune.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "core/quant/quantize.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
-#include "ui/activationjob.h"
-#include "ui/channelrangeplot.h"
+#include "ui/charts/channelrangeplot.h"
+#include "ui/charts/histogramplot.h"
 #include "ui/formatting.h"
-#include "ui/graphpanel.h"
-#include "ui/histogramplot.h"
-#include "ui/inspectview.h"
+#include "ui/jobs/activationjob.h"
 #include "ui/mainwindow.h"
+#include "ui/views/graphpanel.h"
+#include "ui/views/inspectview.h"
 
 using namespace cw::ui;
 

@@ -20,12 +20,12 @@
 
 #include <cmath>
 
-#include "core/model_io.h"
-#include "core/sensitivity.h"
-#include "ui/mainwindow.h"
-#include "ui/sensitivityjob.h"
-#include "ui/sensitivityview.h"
+#include "core/compress/sensitivity.h"
+#include "core/io/model_io.h"
 #include "testutil.h"
+#include "ui/jobs/sensitivityjob.h"
+#include "ui/mainwindow.h"
+#include "ui/views/sensitivityview.h"
 
 using namespace cw;
 using namespace cw::ui;

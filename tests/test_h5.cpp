@@ -11,11 +11,12 @@
 #include <random>
 #include <thread>
 
-#include "core/dataset.h"
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/quantize.h"
-#include "core/session.h"
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "core/quant/quantize.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
 
 using namespace cw;

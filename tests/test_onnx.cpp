@@ -13,9 +13,9 @@
 #include <set>
 #include <tuple>
 
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/session.h"
+#include "core/base/error.h"
+#include "core/io/model_io.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
 
 using namespace cw;

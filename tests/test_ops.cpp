@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/graph.h"
-#include "core/ops.h"
-#include "core/session.h"
+#include "core/base/error.h"
+#include "core/graph/graph.h"
+#include "core/runtime/ops.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
 
 using cw::Attribute;

@@ -7,15 +7,15 @@
 #include <cmath>
 #include <set>
 
-#include "core/dataset.h"
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/ops.h"
-#include "core/ops/sparse.h"
-#include "core/prune.h"
-#include "core/quantize.h"
-#include "core/session.h"
-#include "core/stats.h"
+#include "core/analysis/stats.h"
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "core/quant/quantize.h"
+#include "core/runtime/ops.h"
+#include "core/runtime/session.h"
+#include "core/runtime/sparse.h"
 #include "testutil.h"
 
 using namespace cw;

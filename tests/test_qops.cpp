@@ -11,11 +11,11 @@
 #include <cmath>
 #include <functional>
 
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/ops.h"
-#include "core/ops/quant.h"
-#include "core/session.h"
+#include "core/base/error.h"
+#include "core/io/model_io.h"
+#include "core/runtime/ops.h"
+#include "core/runtime/ops/quant.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
 
 using namespace cw;

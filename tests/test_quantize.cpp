@@ -17,8 +17,9 @@
 #include <cmath>
 #include <random>
 
-#include "core/error.h"
-#include "core/quantize.h"
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/quant/quantize.h"
 #include "testutil.h"
 
 using namespace cw;

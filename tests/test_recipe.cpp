@@ -5,9 +5,9 @@
 
 #include <QTemporaryDir>
 
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/recipe.h"
+#include "core/base/error.h"
+#include "core/compress/recipe.h"
+#include "core/io/model_io.h"
 #include "testutil.h"
 
 using namespace cw;

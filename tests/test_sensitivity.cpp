@@ -11,14 +11,15 @@
 #include <cmath>
 #include <limits>
 
-#include "core/dataset.h"
-#include "core/error.h"
-#include "core/evaluate.h"
-#include "core/model_io.h"
-#include "core/quantize.h"
-#include "core/sensitivity.h"
-#include "core/session.h"
-#include "core/stats.h"
+#include "core/analysis/evaluate.h"
+#include "core/analysis/stats.h"
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/compress/sensitivity.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "core/quant/quantize.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
 
 using namespace cw;

@@ -15,10 +15,10 @@
 #include <limits>
 #include <random>
 
-#include "core/error.h"
-#include "core/model_io.h"
-#include "core/quantize.h"
-#include "core/stats.h"
+#include "core/analysis/stats.h"
+#include "core/base/error.h"
+#include "core/io/model_io.h"
+#include "core/quant/quantize.h"
 #include "testutil.h"
 
 using namespace cw;

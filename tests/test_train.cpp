@@ -6,12 +6,12 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/dataset.h"
-#include "core/demo_models.h"
-#include "core/error.h"
-#include "core/session.h"
-#include "core/train.h"
-#include "core/transform.h"
+#include "core/base/error.h"
+#include "core/graph/transform.h"
+#include "core/io/dataset.h"
+#include "core/runtime/session.h"
+#include "core/train/demo_models.h"
+#include "core/train/train.h"
 #include "testutil.h"
 
 using namespace cw;

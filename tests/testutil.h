@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/dataset.h"
-#include "core/tensor.h"
+#include "core/base/tensor.h"
+#include "core/io/dataset.h"
 
 namespace testutil {
 

@@ -26,17 +26,17 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
-#include "core/model_io.h"
-#include "ui/compressview.h"
-#include "ui/evaluatedialog.h"
-#include "ui/evaluatejob.h"
+#include "core/io/model_io.h"
+#include "ui/charts/parameterchart.h"
 #include "ui/formatting.h"
-#include "ui/graphpanel.h"
-#include "ui/inspectview.h"
-#include "ui/layertablemodel.h"
-#include "ui/modeljobs.h"
-#include "ui/parameterchart.h"
-#include "ui/sensitivityview.h"
+#include "ui/jobs/evaluatejob.h"
+#include "ui/jobs/modeljobs.h"
+#include "ui/models/layertablemodel.h"
+#include "ui/views/compressview.h"
+#include "ui/views/evaluatedialog.h"
+#include "ui/views/graphpanel.h"
+#include "ui/views/inspectview.h"
+#include "ui/views/sensitivityview.h"
 
 namespace cw::ui {
 

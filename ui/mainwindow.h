@@ -18,9 +18,9 @@
 
 #include <optional>
 
-#include "core/graph.h"
-#include "ui/job.h"
-#include "ui/summarypanel.h"
+#include "core/graph/graph.h"
+#include "ui/jobs/job.h"
+#include "ui/views/summarypanel.h"
 
 class QAction;
 class QLabel;

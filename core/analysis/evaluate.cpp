@@ -1,0 +1,172 @@
+// Classifier evaluation and latency benchmarking.
+//
+// evaluate() always treats the model's output as logits: the loss is the cross-entropy of softmax(output),
+// computed with log-sum-exp so large logits do not overflow. A model that already ends in Softmax therefore
+// gets softmax applied twice for the loss (accuracy and top-5 are unaffected, since softmax keeps the order);
+// that loss is still comparable between variants of the same model, which is what the workbench uses it for.
+// Ties are broken by class index: the label counts as rank r where r is the number of classes with a larger
+// score plus the number of lower-indexed classes with an equal score (what a stable descending sort gives).
+#include "core/analysis/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "core/base/error.h"
+
+namespace cw {
+
+int64_t labelledSamples(const Dataset &data, int64_t limit)
+{
+    int64_t total = data.size();
+    if (limit > 0)
+        total = std::min(total, limit);
+    if (total == 0)
+        throw Error("dataset '" + data.name + "' is empty: nothing to evaluate");
+    if (int64_t(data.labels.size()) < total)
+        throw Error("dataset '" + data.name + "' has no labels (or fewer labels than samples): cannot measure accuracy");
+    return total;
+}
+
+void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_t count, BatchScore &score)
+{
+    if (logits.rank() < 1 || logits.dim(0) != count || logits.numel() % std::max<int64_t>(count, 1) != 0)
+        throw Error("model output " + shapeToString(logits.shape()) + " is not one row of class scores per sample (batch of " +
+                    std::to_string(count) + ")");
+    const int64_t k = logits.numel() / count;
+    if (k < 1)
+        throw Error("model output " + shapeToString(logits.shape()) + " has no class scores");
+    const std::vector<float> scores = logits.toFloatVector();
+    for (int64_t r = 0; r < count; ++r) {
+        const float *row = scores.data() + r * k;
+        const int64_t label = data.labels[size_t(begin + r)];
+        if (label < 0 || label >= k)
+            throw Error("dataset '" + data.name + "': label " + std::to_string(label) + " of sample " +
+                        std::to_string(begin + r) + " is out of range for a model with " + std::to_string(k) +
+                        " outputs");
+        const float target = row[label];
+        float maxv = row[0];
+        int64_t rank = 0;
+        for (int64_t j = 0; j < k; ++j) {
+            maxv = std::max(maxv, row[j]);
+            if (row[j] > target || (row[j] == target && j < label))
+                ++rank;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < k; ++j)
+            sum += std::exp(double(row[j]) - maxv);
+        score.lossSum += double(maxv) + std::log(sum) - double(target);
+        score.correct += rank < 1;
+        score.correct5 += rank < 5;
+    }
+}
+
+EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options,
+                    const ProgressFn &progress, const StopToken *stop)
+{
+    const int64_t total = labelledSamples(data, options.limit);
+    const int64_t batchSize = options.batchSize > 0 ? options.batchSize : 256;
+
+    BatchScore score;
+    for (int64_t begin = 0; begin < total; begin += batchSize) {
+        checkStop(stop);
+        const int64_t count = std::min(batchSize, total - begin);
+        scoreBatch(session.run(data.batch(begin, count)), data, begin, count, score);
+        if (progress)
+            progress(double(begin + count) / double(total), "evaluating");
+    }
+    EvalResult result;
+    result.samples = total;
+    result.accuracy = double(score.correct) / double(total);
+    result.top5 = double(score.correct5) / double(total);
+    result.loss = score.lossSum / double(total);
+    return result;
+}
+
+namespace {
+
+Tensor randomInput(DType type, const Shape &shape, std::mt19937 &rng)
+{
+    Tensor t(type, shape);
+    const int64_t n = t.numel();
+    if (type == DType::Float32) {
+        std::uniform_real_distribution<float> dist(-1.f, 1.f);
+        for (int64_t i = 0; i < n; ++i)
+            t.f32()[i] = dist(rng);
+        return t;
+    }
+    // Integer inputs are usually indices or token ids: keep them small and non-negative.
+    std::uniform_int_distribution<int> dist(0, 9);
+    Tensor f(DType::Float32, shape);
+    for (int64_t i = 0; i < n; ++i)
+        f.f32()[i] = float(dist(rng));
+    return f.castTo(type);
+}
+
+} // namespace
+
+BenchResult benchmark(const Model &model, const BenchOptions &options, const ProgressFn &progress, const StopToken *stop)
+{
+    const Graph &g = model.graph;
+    if (g.inputs.empty())
+        throw Error("model has no graph input to benchmark");
+    if (options.batch < 1)
+        throw Error("benchmark batch size must be at least 1, got " + std::to_string(options.batch));
+    if (options.iterations < 1)
+        throw Error("benchmark needs at least one timed iteration");
+    const ValueInfo &in = g.inputs.front();
+    if (!in.shapeKnown || in.shape.empty())
+        throw Error("the shape of graph input '" + in.name + "' is unknown; cannot make a benchmark input");
+    Shape shape = in.shape;
+    shape[0] = options.batch; // whatever the batch dimension holds (-1, 1, N), it becomes the requested batch
+    for (size_t d = 1; d < shape.size(); ++d)
+        if (shape[d] < 0)
+            throw Error("graph input '" + in.name + "' has a dynamic dimension " + std::to_string(d) + " in " +
+                        shapeToString(in.shape) + "; only the batch dimension may be dynamic for a benchmark");
+
+    // A model exported with a fixed batch (often 1) still benchmarks at the requested batch: the input's
+    // batch dimension is declared dynamic in the session's copy.
+    Model copy = model;
+    copy.graph.inputs.front().shape[0] = -1;
+    Session session(std::move(copy), SessionOptions{options.threads});
+    std::mt19937 rng(12345);
+    const Tensor input = randomInput(in.dtype, shape, rng);
+    const int warmup = std::max(0, options.warmup);
+    const int total = warmup + options.iterations;
+    std::vector<double> times;
+    times.reserve(size_t(options.iterations));
+    for (int i = 0; i < total; ++i) {
+        checkStop(stop);
+        const auto t0 = std::chrono::steady_clock::now();
+        const Tensor out = session.run(input);
+        const auto t1 = std::chrono::steady_clock::now();
+        if (i >= warmup)
+            times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        if (progress)
+            progress(double(i + 1) / double(total), i < warmup ? "warming up" : "timing");
+    }
+
+    BenchResult r;
+    r.batch = options.batch;
+    r.threads = session.threads();
+    r.iterations = options.iterations;
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    // Nearest-rank percentile: the smallest value with at least p% of the samples at or below it.
+    auto percentile = [&](double p) {
+        const size_t rank = size_t(std::ceil(p / 100.0 * double(sorted.size())));
+        return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+    };
+    r.p50Ms = percentile(50);
+    r.p90Ms = percentile(90);
+    r.minMs = sorted.front();
+    double sum = 0;
+    for (double t : times)
+        sum += t;
+    r.meanMs = sum / double(times.size());
+    r.throughputPerS = r.meanMs > 0 ? double(options.batch) * 1000.0 / r.meanMs : 0;
+    return r;
+}
+
+} // namespace cw

@@ -1,0 +1,60 @@
+// Evaluation of a classifier on a labelled dataset, and latency benchmarking.
+#pragma once
+
+#include <cstdint>
+
+#include "core/base/progress.h"
+#include "core/io/dataset.h"
+#include "core/runtime/session.h"
+
+namespace cw {
+
+struct EvalOptions {
+    int64_t batchSize = 256;
+    int64_t limit = 0; // 0 = whole dataset
+};
+
+struct EvalResult {
+    double accuracy = 0;  // top-1, in [0, 1]
+    double top5 = 0;
+    double loss = 0;      // mean softmax cross-entropy of the logits
+    int64_t samples = 0;
+};
+
+// Runs the session's first input -> first output over the dataset in batches. Checks `stop` between
+// batches (throws cw::Cancelled) and reports progress after each batch.
+EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options = {},
+                    const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+
+// Running totals over batches of logits [count, classes] against data.labels[begin, begin + count): top-1 and
+// top-5 hits and the summed softmax cross-entropy. evaluate() and the sensitivity trials both score with it, so
+// a trial's accuracy equals an evaluation of the same model exactly.
+struct BatchScore {
+    int64_t correct = 0, correct5 = 0;
+    double lossSum = 0;
+};
+void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_t count, BatchScore &score);
+// Samples to score: the dataset's size, capped by limit > 0; throws cw::Error when there are none or when
+// labels are missing.
+int64_t labelledSamples(const Dataset &data, int64_t limit);
+
+struct BenchOptions {
+    int64_t batch = 1;
+    int threads = 0;       // 0 = all
+    int iterations = 100;
+    int warmup = 10;
+};
+
+struct BenchResult {
+    double p50Ms = 0, p90Ms = 0, meanMs = 0, minMs = 0;
+    double throughputPerS = 0; // samples per second at the mean latency
+    int64_t batch = 1;
+    int threads = 1;
+    int iterations = 0;
+};
+
+// Times Session::run on random input of the first graph input's shape (batch dimension = options.batch).
+BenchResult benchmark(const Model &model, const BenchOptions &options, const ProgressFn &progress = {},
+                      const StopToken *stop = nullptr);
+
+} // namespace cw

@@ -1,0 +1,450 @@
+// The pipeline owns the order of the stages and the bookkeeping between them (the plan is recomputed after
+// every stage that changes the graph: channel pruning renames nothing but reshapes weights, BN folding
+// replaces weight buffers). Each stage gets a slice of the overall progress.
+#include "core/compress/compress.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/analysis/evaluate.h"
+#include "core/analysis/stats.h"
+#include "core/base/error.h"
+#include "core/compress/calibrate.h"
+#include "core/compress/prune.h"
+#include "core/compress/qrewrite.h"
+#include "core/graph/transform.h"
+#include "core/io/model_io.h"
+#include "core/runtime/kernels.h"
+#include "core/runtime/session.h"
+#include "core/train/train.h"
+
+namespace cw {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// A slice [from, to) of the overall progress, reported with the stage's name.
+ProgressFn slice(const ProgressFn &progress, double from, double to, const std::string &stage)
+{
+    if (!progress)
+        return {};
+    return [progress, from, to, stage](double f, std::string_view sub) {
+        const std::string label = sub.empty() ? stage : stage + ": " + std::string(sub);
+        progress(from + (to - from) * std::clamp(f, 0.0, 1.0), label);
+    };
+}
+
+bool anyQuantized(const std::vector<LayerPlan> &plan)
+{
+    return std::any_of(plan.begin(), plan.end(), [](const LayerPlan &p) { return p.config.weights && !p.config.skip; });
+}
+
+bool anyPruned(const std::vector<LayerPlan> &plan)
+{
+    return std::any_of(plan.begin(), plan.end(), [](const LayerPlan &p) { return p.config.prune && !p.config.skip; });
+}
+
+// The model with every planned weight replaced by its quantized values (float, what the integer graph
+// computes with): calibration and bias correction measure on it.
+Model fakeQuantized(const Model &model, const std::vector<LayerPlan> &plan)
+{
+    Model m = model;
+    for (const LayerPlan &p : plan) {
+        if (!p.config.weights || p.config.skip)
+            continue;
+        const Node *node = m.graph.findNode(p.node);
+        const Tensor &w = m.graph.initializers.at(p.weight);
+        int ch = 0, red = 1;
+        layerAxes(*node, w.shape(), &ch, &red);
+        m.graph.initializers[p.weight] = quantizeWeightInteger(w, *p.config.weights, ch, red).dequantize();
+    }
+    return m;
+}
+
+// Bias correction: for each quantized layer, the mean over calibration samples of (W - W_q) x per output
+// channel, x being the layer's float input, is added to its bias, so the quantized layer's mean output equals
+// the float layer's. Measured by running the layer alone with the weight difference as its weight.
+void correctBiases(Model &model, const std::vector<LayerPlan> &plan, const Dataset &data, int64_t samples,
+                   int threads, const ProgressFn &progress, const StopToken *stop, const LogFn &log)
+{
+    Graph &g = model.graph;
+    struct Probe {
+        std::string node, input, bias;
+        std::unique_ptr<Session> session;
+        std::vector<double> sum;
+        int64_t count = 0;
+    };
+    std::vector<Probe> probes;
+    std::vector<std::string> inputs;
+    for (const LayerPlan &p : plan) {
+        if (!p.config.weights || p.config.skip)
+            continue;
+        Node *node = g.findNode(p.node);
+        if (!node || (node->opType != "Conv" && node->opType != "Gemm") || node->inputs.size() < 2 ||
+            node->inputs[1] != p.weight || g.isInitializer(node->inputs[0]))
+            continue;
+        if (node->opType == "Gemm" && node->attrInt("transB", 0) != 1)
+            continue;
+        const Tensor &w = g.initializers.at(p.weight);
+        int ch = 0, red = 1;
+        layerAxes(*node, w.shape(), &ch, &red);
+        const Tensor wq = quantizeWeightInteger(w, *p.config.weights, ch, red).dequantize();
+        Tensor diff(DType::Float32, w.shape());
+        for (int64_t i = 0; i < w.numel(); ++i)
+            diff.f32()[i] = w.f32()[i] - wq.f32()[i];
+        const int64_t channels = w.dim(0);
+        // The layer needs a bias to correct: give it one of zeros if it has none.
+        if (!node->hasInput(2)) {
+            std::string name = p.node + ".bias";
+            while (g.initializers.count(name))
+                name += "_";
+            g.initializers[name] = Tensor(DType::Float32, {channels});
+            node->inputs.resize(3);
+            node->inputs[2] = name;
+            if (node->opType == "Gemm")
+                node->attrs["beta"] = Attribute::makeFloat(1.f);
+        }
+        const Tensor &bias = g.initializers.at(node->inputs[2]);
+        if (bias.dtype() != DType::Float32 || bias.numel() != channels)
+            continue;
+        Model probe;
+        probe.sourcePath = model.sourcePath;
+        ValueInfo in;
+        in.name = node->inputs[0];
+        auto v = g.values.find(in.name);
+        if (v != g.values.end())
+            in = v->second;
+        probe.graph.inputs = {in};
+        Node n = *node;
+        n.inputs = {node->inputs[0], "diff"};
+        n.outputs = {"y"};
+        if (n.opType == "Gemm")
+            n.attrs.erase("beta");
+        probe.graph.initializers["diff"] = diff;
+        probe.graph.nodes = {n};
+        probe.graph.outputs = {ValueInfo{"y", DType::Float32, {}, false}};
+        Probe pr;
+        pr.node = p.node;
+        pr.input = node->inputs[0];
+        pr.bias = node->inputs[2];
+        pr.session = std::make_unique<Session>(probe, SessionOptions{threads});
+        pr.sum.assign(size_t(channels), 0.0);
+        probes.push_back(std::move(pr));
+        if (std::find(inputs.begin(), inputs.end(), in.name) == inputs.end())
+            inputs.push_back(in.name);
+    }
+    if (probes.empty())
+        return;
+    const Session session(model, SessionOptions{threads});
+    const std::string input = g.inputs.front().name;
+    const int64_t n = std::min(samples > 0 ? samples : data.size(), data.size());
+    const int64_t batch = 64;
+    for (int64_t b = 0; b < n; b += batch) {
+        checkStop(stop);
+        const int64_t count = std::min(batch, n - b);
+        const std::map<std::string, Tensor> acts = session.run({{input, data.batch(b, count)}}, inputs);
+        for (Probe &pr : probes) {
+            const Tensor y = pr.session->run(acts.at(pr.input));
+            const int64_t channels = int64_t(pr.sum.size());
+            const int64_t inner = y.numel() / (y.dim(0) * channels);
+            const float *p = y.f32();
+            for (int64_t i = 0; i < y.dim(0); ++i)
+                for (int64_t c = 0; c < channels; ++c) {
+                    double s = 0;
+                    for (int64_t k = 0; k < inner; ++k)
+                        s += p[(i * channels + c) * inner + k];
+                    pr.sum[size_t(c)] += s;
+                }
+            pr.count += y.dim(0) * inner;
+        }
+        if (progress)
+            progress(double(b + count) / double(n), "bias correction");
+    }
+    for (Probe &pr : probes) {
+        Tensor bias = g.initializers.at(pr.bias).clone();
+        double largest = 0;
+        for (size_t c = 0; c < pr.sum.size(); ++c) {
+            const double shift = pr.sum[c] / double(std::max<int64_t>(1, pr.count));
+            bias.f32()[c] += float(shift);
+            largest = std::max(largest, std::abs(shift));
+        }
+        g.initializers[pr.bias] = bias;
+        if (log) {
+            char line[160];
+            std::snprintf(line, sizeof line, "bias correction: %s, largest shift %.3g", pr.node.c_str(), largest);
+            log(line);
+        }
+    }
+}
+
+std::string shortFloat(double v)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+}
+
+} // namespace
+
+int64_t savedSizeBytes(const Model &model)
+{
+    static std::atomic<int> counter{0};
+    const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                       ("cw-size-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(counter.fetch_add(1)) + ".h5");
+    try {
+        saveModel(model, path.string());
+    } catch (...) {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+        throw;
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    std::filesystem::remove(path, ec);
+    if (ec)
+        throw Error("cannot measure the saved size of the model: " + ec.message());
+    return int64_t(size);
+}
+
+std::string metricsToJson(const VariantMetrics &m, int indent)
+{
+    ojson j;
+    j["accuracy"] = m.accuracy;
+    j["top5"] = m.top5;
+    j["loss"] = m.loss;
+    j["samples"] = m.samples;
+    j["file_bytes"] = m.fileBytes;
+    j["compression_ratio"] = m.compressionRatio;
+    j["latency_ms"] = {{"batch1", {{"p50", m.p50Batch1Ms}, {"p90", m.p90Batch1Ms}}},
+                       {"batch64", {{"p50", m.p50Batch64Ms}, {"p90", m.p90Batch64Ms}}}};
+    j["threads"] = m.threads;
+    return j.dump(indent);
+}
+
+VariantMetrics metricsFromJson(const std::string &text)
+{
+    VariantMetrics m;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        m.accuracy = j.value("accuracy", 0.0);
+        m.top5 = j.value("top5", 0.0);
+        m.loss = j.value("loss", 0.0);
+        m.samples = j.value("samples", int64_t(0));
+        m.fileBytes = j.value("file_bytes", int64_t(0));
+        m.compressionRatio = j.value("compression_ratio", 0.0);
+        if (j.contains("latency_ms")) {
+            const auto &l = j.at("latency_ms");
+            m.p50Batch1Ms = l.at("batch1").value("p50", 0.0);
+            m.p90Batch1Ms = l.at("batch1").value("p90", 0.0);
+            m.p50Batch64Ms = l.at("batch64").value("p50", 0.0);
+            m.p90Batch64Ms = l.at("batch64").value("p90", 0.0);
+        }
+        m.threads = j.value("threads", 1);
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(std::string("metrics: ") + e.what());
+    }
+    return m;
+}
+
+VariantMetrics measureModel(const Model &model, const Dataset *eval, const CompressOptions &options,
+                            const ProgressFn &progress, const StopToken *stop)
+{
+    VariantMetrics m;
+    m.fileBytes = savedSizeBytes(model);
+    if (eval) {
+        const Session session(model, SessionOptions{options.threads});
+        EvalOptions eo;
+        eo.limit = options.evalLimit;
+        const EvalResult r = evaluate(session, *eval, eo, slice(progress, 0.0, 0.6, "evaluating"), stop);
+        m.accuracy = r.accuracy;
+        m.top5 = r.top5;
+        m.loss = r.loss;
+        m.samples = r.samples;
+    }
+    checkStop(stop);
+    BenchOptions bo;
+    bo.threads = options.benchThreads;
+    bo.iterations = std::max(1, options.benchIterations);
+    bo.warmup = std::max(1, bo.iterations / 10);
+    bo.batch = 1;
+    const BenchResult b1 = benchmark(model, bo, slice(progress, 0.6, 0.8, "latency, batch 1"), stop);
+    bo.batch = 64;
+    bo.iterations = std::max(1, options.benchIterations / 2);
+    bo.warmup = std::max(1, bo.iterations / 10);
+    const BenchResult b64 = benchmark(model, bo, slice(progress, 0.8, 1.0, "latency, batch 64"), stop);
+    m.p50Batch1Ms = b1.p50Ms;
+    m.p90Batch1Ms = b1.p90Ms;
+    m.p50Batch64Ms = b64.p50Ms;
+    m.p90Batch64Ms = b64.p90Ms;
+    m.threads = b1.threads;
+    return m;
+}
+
+Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, const Dataset *eval,
+                 const CompressOptions &options, const ProgressFn &progress, const StopToken *stop,
+                 const LogFn &log)
+{
+    validateRecipe(recipe, base);
+    auto say = [&](const std::string &line) {
+        if (log)
+            log(line);
+    };
+    Variant variant;
+    variant.name = recipe.name.empty() ? "variant" : recipe.name;
+    variant.recipe = recipe;
+    Model m = base.deepCopy();
+    m.analysis.clear(); // the base's analysis results describe the base, not the variant
+    std::vector<LayerPlan> plan = planLayers(recipe, m);
+    const bool pruning = anyPruned(plan);
+    const bool quantizing = anyQuantized(plan);
+    const bool calibrating = quantizing && recipe.activations.has_value();
+    const bool qat = quantizing && recipe.finetune.qat && recipe.finetune.epochs > 0;
+    const bool finetuning = recipe.finetune.epochs > 0;
+    if (!train && (calibrating || finetuning || (quantizing && recipe.biasCorrection)))
+        throw Error(std::string("the recipe needs training data for ") +
+                    (calibrating ? "activation calibration" : finetuning ? "fine-tuning" : "bias correction") +
+                    " (give --train-data, or calibration data)");
+    const double measureShare = options.measure ? 0.2 : 0.0;
+    const double work = 1.0 - measureShare;
+
+    // 1. prune
+    std::map<std::string, Tensor> masks;
+    if (pruning) {
+        PruneConfig schedule = recipe.prune.value_or(PruneConfig{});
+        if (!recipe.prune)
+            for (const LayerPlan &p : plan)
+                if (p.config.prune && !p.config.skip) {
+                    schedule = *p.config.prune;
+                    break;
+                }
+        FinetuneConfig ft = recipe.finetune;
+        if (qat)
+            ft.epochs = 0; // the fine-tuning budget goes to quantization-aware training
+        say("prune: " + std::to_string(schedule.steps) + " step(s)" +
+            (ft.epochs > 0 && train ? ", " + std::to_string(ft.epochs) + " epoch(s) of fine-tuning per step" : ""));
+        const PruneResult pr = pruneIteratively(m, plan, schedule, ft, train,
+                                                slice(progress, 0.0, work * 0.5, "prune"), stop, log);
+        masks = pr.masks;
+        for (const PruneReport &r : pr.layers) {
+            if (r.channelsBefore != r.channelsAfter)
+                say("prune: " + r.node + " " + std::to_string(r.channelsBefore) + " -> " +
+                    std::to_string(r.channelsAfter) + " channels");
+            else if (r.params > 0)
+                say("prune: " + r.node + " " + shortFloat(100.0 * double(r.zeros) / double(r.params)) + "% zeros");
+        }
+        plan = planLayers(recipe, m);
+    } else if (finetuning && !qat) {
+        TrainOptions to;
+        to.epochs = recipe.finetune.epochs;
+        to.lr = recipe.finetune.lr;
+        to.batchSize = recipe.finetune.batchSize;
+        to.limit = recipe.finetune.samples;
+        to.threads = options.threads;
+        say("fine-tune: " + std::to_string(to.epochs) + " epoch(s)");
+        cw::train(m, *train, to, slice(progress, 0.0, work * 0.5, "fine-tune"), stop);
+    }
+    checkStop(stop);
+
+    if (quantizing) {
+        // 2. fold
+        const int folded = foldBatchNorm(m);
+        if (folded)
+            say("fold: " + std::to_string(folded) + " BatchNormalization node(s) folded into their layers");
+        inferShapes(m);
+        plan = planLayers(recipe, m);
+        checkStop(stop);
+
+        // 3. quantize (+ 4. qat): bias correction, calibration, rewrite
+        std::map<std::string, ActivationRange> ranges;
+        std::vector<std::string> values;
+        if (calibrating)
+            values = activationValuesToCalibrate(m, plan);
+        auto calibrate = [&](double from, double to) {
+            if (!calibrating)
+                return;
+            const Session s(fakeQuantized(m, plan), SessionOptions{options.threads});
+            ranges = calibrateActivations(s, *train, values, *recipe.activations, stop,
+                                          slice(progress, from, to, "calibrate"));
+            say("calibrate: " + std::to_string(ranges.size()) + " activation(s), " + toString(recipe.activations->calibration) +
+                " on " + std::to_string(std::min<int64_t>(recipe.activations->samples, train->size())) + " samples");
+        };
+        if (qat) {
+            calibrate(work * 0.5, work * 0.55);
+            TrainOptions to;
+            to.epochs = recipe.finetune.epochs;
+            to.lr = recipe.finetune.lr;
+            to.batchSize = recipe.finetune.batchSize;
+            to.limit = recipe.finetune.samples;
+            to.threads = options.threads;
+            to.masks = masks;
+            for (const LayerPlan &p : plan) {
+                if (!p.config.weights || p.config.skip)
+                    continue;
+                TrainOptions::FakeQuantWeight fq;
+                fq.spec = *p.config.weights;
+                int red = 1;
+                layerAxes(*m.graph.findNode(p.node), m.graph.initializers.at(p.weight).shape(), &fq.channelAxis, &red);
+                fq.reductionAxis = red;
+                to.fakeQuantWeights[p.weight] = fq;
+            }
+            for (const auto &[value, range] : ranges)
+                to.fakeQuantActivations[value] = {range.lo, range.hi};
+            say("qat: " + std::to_string(to.epochs) + " epoch(s), " + std::to_string(to.fakeQuantWeights.size()) +
+                " fake-quantized weight(s), " + std::to_string(to.fakeQuantActivations.size()) + " activation(s)");
+            cw::train(m, *train, to, slice(progress, work * 0.55, work * 0.9, "qat"), stop);
+        } else if (recipe.biasCorrection) {
+            correctBiases(m, plan, *train, recipe.activations ? recipe.activations->samples : 512, options.threads,
+                          slice(progress, work * 0.5, work * 0.7, "bias correction"), stop, log);
+        }
+        calibrate(work * 0.9, work * 0.95);
+        checkStop(stop);
+        const int integerLayers = rewriteQuantized(m, plan, ranges);
+        inferShapes(m);
+        int quantizedLayers = 0;
+        for (const LayerPlan &p : plan)
+            quantizedLayers += p.config.weights && !p.config.skip;
+        say("quantize: " + std::to_string(quantizedLayers) + " layer(s), " + std::to_string(integerLayers) +
+            " on integer kernels");
+    }
+    checkStop(stop);
+    if (progress)
+        progress(work, "compressed");
+
+    m.analysis[kRecipeKey] = recipeToJson(recipe);
+    if (options.measure) {
+        variant.metrics = measureModel(m, eval, options, slice(progress, work, 1.0, "measure"), stop);
+        const int64_t baseBytes = savedSizeBytes(base);
+        variant.metrics.compressionRatio =
+            variant.metrics.fileBytes > 0 ? double(baseBytes) / double(variant.metrics.fileBytes) : 0.0;
+        variant.measured = true;
+        // The saved file carries the metrics, so its size depends on them: iterate to the fixed point (the
+        // numbers' lengths settle after one or two rounds).
+        for (int round = 0; round < 5; ++round) {
+            m.analysis[kMetricsKey] = metricsToJson(variant.metrics);
+            const int64_t bytes = savedSizeBytes(m);
+            if (bytes == variant.metrics.fileBytes)
+                break;
+            variant.metrics.fileBytes = bytes;
+            variant.metrics.compressionRatio = double(baseBytes) / double(bytes);
+        }
+        say("measure: accuracy " + shortFloat(variant.metrics.accuracy * 100) + "%, " +
+            std::to_string(variant.metrics.fileBytes) + " bytes (" + shortFloat(variant.metrics.compressionRatio) +
+            "x smaller), batch-1 p50 " + shortFloat(variant.metrics.p50Batch1Ms) + " ms");
+    }
+    variant.model = std::move(m);
+    if (progress)
+        progress(1.0, "done");
+    return variant;
+}
+
+} // namespace cw

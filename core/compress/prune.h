@@ -1,0 +1,78 @@
+// Pruning: unstructured magnitude (per layer or one global threshold), N:M semi-structured, and structured
+// channel pruning that removes output channels from the graph for real, plus iterative pruning with
+// fine-tuning between steps.
+//
+// Unstructured and N:M pruning zero weights in place and return the masks (1 = kept) so fine-tuning keeps
+// them zero (TrainOptions::masks). N:M keeps the n largest-magnitude weights of every m consecutive weights
+// along the layer's reduction axis (Conv: input channel x kernel, Gemm: the input dimension), ties broken by
+// index; a reduction length that is not a multiple of m leaves the trailing partial group dense.
+//
+// Channel pruning ranks a layer's output channels by the L1 or L2 norm of their weights and removes the
+// weakest round(ratio * channels) (at least one channel always stays). Every consumer shrinks consistently:
+// the layer's bias, a following BatchNormalization's four vectors, element-wise ops and pooling pass the
+// channel set through, and the next Conv / Gemm loses the matching input channels (after a Flatten, the
+// matching blocks of H*W inputs). Layers whose outputs meet in an Add (a residual) are pruned as one group
+// with a shared channel set ranked by the sum of their norms. A layer whose output reaches the graph output
+// directly (the logits) is never channel-pruned. The pruned model computes exactly what the unpruned model
+// computes with those channels' weights (and biases, BN scales and shifts) zeroed, up to float rounding.
+// Graph surgery follows Flatten(axis 1), a Reshape that flattens [N, C, ...] to [N, C * ...] (its constant
+// target shape is rewritten), BatchNormalization, depthwise Conv, element-wise activations, pooling and
+// Add/Sub/Mul/Div/Max/Min; any other consumer (another Reshape, Concat, ...) is a cw::Error naming it.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/base/progress.h"
+#include "core/base/tensor.h"
+#include "core/compress/recipe.h"
+#include "core/graph/graph.h"
+#include "core/io/dataset.h"
+#include "core/train/train.h"
+
+namespace cw {
+
+// Magnitude pruning: the threshold below which |w| is pruned so that `ratio` of the weights become zero
+// (ties at the threshold are pruned in index order until the count is exact). The count is
+// round(ratio * numel); NaN weights rank as the largest. Throws cw::Error for a ratio outside [0, 1].
+// magnitudeThreshold returns the largest pruned magnitude (0 when nothing is pruned).
+float magnitudeThreshold(const Tensor &w, double ratio);
+Tensor pruneMagnitude(const Tensor &w, double ratio);
+
+struct PruneReport {
+    std::string node;
+    std::string weight;
+    int64_t params = 0;        // weight elements before
+    int64_t zeros = 0;         // exact zeros after (unstructured / N:M)
+    int64_t channelsBefore = 0, channelsAfter = 0; // channel pruning
+};
+
+struct PruneResult {
+    std::map<std::string, Tensor> masks;   // weight initializer -> mask (unstructured / N:M only)
+    std::vector<PruneReport> layers;
+};
+
+// Applies one pruning pass to every planned layer (LayerPlan::config.prune set, not skipped) at the given
+// ratio scale (1 = the configured ratios; iterative pruning passes smaller fractions; N:M prunes
+// round((m - n) * scale) of every m, so the pattern is exactly n:m at scale 1). Layers sharing one
+// PruneConfig with scope Global share one magnitude threshold. Mutates `model` (call on a deep copy).
+PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double ratioScale = 1.0);
+
+// Building blocks (also used by the GUI's what-if and by tests).
+Tensor pruneNM(const Tensor &w, int n, int m, int reductionAxisStart);  // axes >= start form the reduction
+std::vector<int64_t> rankChannels(const Tensor &w, int channelAxis, ChannelNorm norm); // weakest first
+// Removes the given output channels of `node` (and the group it belongs to) and updates every consumer.
+// Throws cw::Error naming the node when the graph around it cannot be pruned consistently.
+void removeChannels(Model &model, const std::string &node, const std::vector<int64_t> &channels);
+
+// Iterative pruning: `steps` passes with ratio_k = ratio * (1 - (1 - k / steps)^power), each followed by
+// `finetune.epochs` epochs of training on `train` with the masks applied (no fine-tuning when train is null
+// or epochs is 0). Checks `stop` between steps and batches; on cancel throws cw::Cancelled and leaves
+// `model` as it was.
+PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, const PruneConfig &schedule,
+                             const FinetuneConfig &finetune, const Dataset *train, const ProgressFn &progress = {},
+                             const StopToken *stop = nullptr, const std::function<void(const std::string &)> &log = {});
+
+} // namespace cw

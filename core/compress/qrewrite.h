@@ -1,0 +1,40 @@
+// The quantization rewrite: a float model (BatchNorm folded) + per-layer weight specs (+ activation ranges) →
+// a graph in the quantized contract of docs/formats.md, "Quantized graphs".
+//
+// Weight-only layers: the float weight W becomes W_q (int8 symmetric or uint8 asymmetric, values within the
+// layer's bit-width), W_scale, W_zp and a DequantizeLinear(W_q, W_scale, W_zp) node producing W for the
+// unchanged float Conv / Gemm (the Session constant-folds it). Scales are scalar (tensor), [C] along the
+// output-channel axis (channel), or ONNX-21 blocks along the reduction axis (group: block_size consecutive
+// input channels of one kernel position for Conv, consecutive inputs for Gemm; a layer whose whole row fits
+// in one group is quantized per channel instead, which is the same grid with fewer scales).
+//
+// With activation ranges (8-bit activations): every Conv (any group) and Gemm (transB = 1, alpha = beta = 1)
+// whose weights are symmetric per-tensor or per-channel becomes QLinearConv / com.microsoft QGemm on uint8
+// activations; a Relu that is its output's sole consumer is fused (y_zp = 0, the Relu is removed); the
+// logits Gemm (output is a graph output) keeps a float output. MaxPool, Flatten and Reshape run on the uint8
+// values as they are; every other consumer of a quantized value gets a DequantizeLinear in front of it, and a
+// float value entering a quantized layer a QuantizeLinear. Layers that cannot run on integer kernels
+// (group-wise or asymmetric weights, MatMul, ...) stay weight-only.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/compress/calibrate.h"
+#include "core/compress/recipe.h"
+#include "core/graph/graph.h"
+#include "core/quant/quantize.h"
+
+namespace cw {
+
+// The values that need activation ranges for a full integer rewrite of these layers: each integer layer's
+// input and its (fused) output.
+std::vector<std::string> activationValuesToCalibrate(const Model &model, const std::vector<LayerPlan> &plan);
+
+// Rewrites `model` in place. ranges empty: weight-only for every quantized layer. Returns the number of
+// layers that run on integer kernels.
+int rewriteQuantized(Model &model, const std::vector<LayerPlan> &plan,
+                     const std::map<std::string, ActivationRange> &ranges);
+
+} // namespace cw

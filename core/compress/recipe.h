@@ -1,0 +1,107 @@
+// Compression recipes: the whole configuration of one compression run — defaults, per-layer overrides,
+// the fine-tuning schedule and the calibration — as a value that round-trips through JSON (docs/recipes.md).
+//
+// JSON schema (every key optional; a missing block means "not applied"):
+//   {"name": "int8-pc",
+//    "prune": {"method": "magnitude"|"nm"|"channel", "ratio": 0.5, "n": 2, "m": 4, "scope": "layer"|"global",
+//              "norm": "l1"|"l2", "steps": 1, "power": 3},
+//    "quantize": {"weights": {"bits": 8, "granularity": "tensor"|"channel"|"group", "group_size": 64,
+//                             "symmetric": true},
+//                 "activations": {"bits": 8, "calibration": "minmax"|"percentile"|"mse"|"entropy",
+//                                 "samples": 512, "percentile": 99.99},
+//                 "bias_correction": true},
+//    "finetune": {"epochs": 1, "lr": 1e-4, "batch_size": 64, "samples": 0, "qat": false},
+//    "layers": {"NODE": {"prune": {...}, "quantize": {"weights": {...}}, "skip": true}}}
+//
+// A layer override is merged key by key onto the defaults (an override {"prune": {"ratio": 0.3}} keeps the
+// default method); "prune": null or "quantize": {"weights": null} in an override switches that technique
+// off for the layer; "skip": true leaves the layer exactly as it is (float, unpruned, float activations).
+// Parsing is strict: an unknown key, a value of the wrong type or out of range is a cw::Error whose message
+// names the key path ("recipe: quantize.weights.bits: expected an integer in 2..8, got \"8\"").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/graph/graph.h"
+#include "core/quant/quantize.h"
+
+namespace cw {
+
+enum class PruneMethod { Magnitude, NM, Channel };
+enum class PruneScope { Layer, Global };
+enum class ChannelNorm { L1, L2 };
+enum class Calibration { MinMax, Percentile, Mse, Entropy };
+
+struct PruneConfig {
+    PruneMethod method = PruneMethod::Magnitude;
+    double ratio = 0.5;          // magnitude: fraction of weights zeroed; channel: fraction of output channels removed
+    int n = 2, m = 4;            // nm: n of every m consecutive weights along the reduction axis are kept
+    PruneScope scope = PruneScope::Layer; // magnitude only: one threshold per layer or one for all layers
+    ChannelNorm norm = ChannelNorm::L1;   // channel only: ranking criterion
+    int steps = 1;               // iterative pruning: ratio_k = ratio * (1 - (1 - k / steps)^power), k = 1..steps,
+    double power = 3;            // with finetune.epochs of fine-tuning after every step
+};
+
+struct ActivationQuantConfig {
+    int bits = 8;                // 8 only in this version (int8 kernels)
+    Calibration calibration = Calibration::MinMax;
+    int64_t samples = 512;       // calibration samples (first ones of the training data)
+    double percentile = 99.99;   // for Calibration::Percentile
+};
+
+struct FinetuneConfig {
+    int epochs = 0;              // 0 = no fine-tuning
+    float lr = 1e-4f;
+    int64_t batchSize = 64;
+    int64_t samples = 0;         // > 0: fine-tune on the first `samples` training samples only
+    bool qat = false;            // quantization-aware fine-tuning (straight-through estimator) after quantizing
+};
+
+// Per-layer settings after merging an override onto the defaults.
+struct LayerConfig {
+    std::optional<PruneConfig> prune;   // nullopt: not pruned
+    std::optional<QuantSpec> weights;   // nullopt: float weights
+    bool skip = false;
+};
+
+struct Recipe {
+    std::string name;
+    std::optional<PruneConfig> prune;
+    std::optional<QuantSpec> weights;
+    std::optional<ActivationQuantConfig> activations; // requires weights (int8 kernels need int weights)
+    bool biasCorrection = true;
+    FinetuneConfig finetune;
+    std::map<std::string, LayerConfig> layers;        // node name -> fully merged settings
+};
+
+Recipe recipeFromJson(const std::string &text);
+Recipe loadRecipe(const std::string &path);           // errors name the file
+std::string recipeToJson(const Recipe &recipe, int indent = 2);
+void saveRecipe(const Recipe &recipe, const std::string &path);
+
+// Throws cw::Error naming the first override whose node does not exist in the model or has no float weight.
+void validateRecipe(const Recipe &recipe, const Model &model);
+
+// The effective settings of one compressible layer (a node with a float weight, Model::layers()' weightName).
+struct LayerPlan {
+    std::string node;
+    std::string op;
+    std::string weight;
+    LayerConfig config;
+};
+// One entry per compressible layer in execution order: the override if there is one, else the defaults.
+std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model);
+
+// Names used in JSON and the GUI ("magnitude", "nm", "channel", "minmax", ...); parse* throw cw::Error.
+std::string toString(PruneMethod method);
+std::string toString(Calibration calibration);
+std::string toString(Granularity granularity);
+PruneMethod parsePruneMethod(const std::string &text);
+Calibration parseCalibration(const std::string &text);
+Granularity parseGranularity(const std::string &text);
+
+} // namespace cw

@@ -1,0 +1,441 @@
+#include "core/compress/sensitivity.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/analysis/evaluate.h"
+#include "core/analysis/stats.h"
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/runtime/session.h"
+
+namespace cw {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct Trial {
+    std::unique_ptr<Session> session;
+    BatchScore score;
+    double errNum = 0, errDen = 0; // output-error proxy: sum of squared differences / squared norms
+    double sqnrDb = 0;
+};
+
+void validate(const SensitivityOptions &o)
+{
+    if (o.pruneRatios.empty() && o.bits.empty())
+        throw Error("sensitivity analysis needs at least one pruning ratio or bit-width");
+    for (double r : o.pruneRatios)
+        if (!(r >= 0 && r < 1))
+            throw Error("pruning ratio " + settingKey(r) + " is outside [0, 1)");
+    for (int b : o.bits)
+        if (b < 2 || b > 8)
+            throw Error("bit-width " + std::to_string(b) + " is outside 2..8");
+    if (o.limit < 0)
+        throw Error("sample limit must not be negative");
+    if (o.batchSize < 1)
+        throw Error("batch size must be at least 1");
+}
+
+ojson number(double v)
+{
+    return std::isfinite(v) ? ojson(v) : ojson(nullptr);
+}
+
+double numberFrom(const ojson &j, const char *key, double ifNull)
+{
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null())
+        return ifNull;
+    return it->get<double>();
+}
+
+const char *granularityName(Granularity g)
+{
+    switch (g) {
+    case Granularity::Tensor:
+        return "tensor";
+    case Granularity::Channel:
+        return "channel";
+    case Granularity::Group:
+        return "group";
+    }
+    return "channel";
+}
+
+} // namespace
+
+std::string settingKey(double pruneRatio)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", pruneRatio);
+    return buf;
+}
+
+std::vector<std::string> sensitivityLayers(const Model &model)
+{
+    Model copy = model;
+    copy.graph.ensureUniqueNodeNames();
+    copy.graph.sortTopologically();
+    std::vector<std::string> names;
+    for (const Node &n : copy.graph.nodes)
+        if (!layerWeight(copy.graph, n).empty())
+            names.push_back(n.name);
+    return names;
+}
+
+double spearman(const std::vector<double> &a, const std::vector<double> &b)
+{
+    std::vector<std::pair<double, double>> pairs;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        if (!std::isnan(a[i]) && !std::isnan(b[i]))
+            pairs.emplace_back(a[i], b[i]);
+    const size_t n = pairs.size();
+    if (n < 2)
+        return kNaN;
+    auto ranks = [&](bool first) {
+        std::vector<size_t> idx(n);
+        std::iota(idx.begin(), idx.end(), 0);
+        auto val = [&](size_t i) { return first ? pairs[i].first : pairs[i].second; };
+        std::sort(idx.begin(), idx.end(), [&](size_t x, size_t y) { return val(x) < val(y); });
+        std::vector<double> r(n);
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            while (j + 1 < n && val(idx[j + 1]) == val(idx[i]))
+                ++j;
+            const double avg = (double(i) + double(j)) / 2.0 + 1.0; // ties share the mean of their ranks
+            for (size_t k = i; k <= j; ++k)
+                r[idx[k]] = avg;
+            i = j + 1;
+        }
+        return r;
+    };
+    const std::vector<double> ra = ranks(true), rb = ranks(false);
+    const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / double(n);
+    const double mb = std::accumulate(rb.begin(), rb.end(), 0.0) / double(n);
+    double sab = 0, saa = 0, sbb = 0;
+    for (size_t i = 0; i < n; ++i) {
+        sab += (ra[i] - ma) * (rb[i] - mb);
+        saa += (ra[i] - ma) * (ra[i] - ma);
+        sbb += (rb[i] - mb) * (rb[i] - mb);
+    }
+    if (saa == 0 || sbb == 0)
+        return kNaN;
+    return sab / std::sqrt(saa * sbb);
+}
+
+void computeSpearman(SensitivityResult &result)
+{
+    auto pair = [&](bool prune) {
+        std::vector<double> drop, sqnrDamage, outErr;
+        for (const LayerSensitivity &l : result.layers)
+            for (const SensitivityTrial &t : prune ? l.prune : l.bits) {
+                drop.push_back(t.drop);
+                sqnrDamage.push_back(-t.sqnrDb); // higher SQNR = less damage
+                outErr.push_back(t.outputError);
+            }
+        return SpearmanPair{spearman(sqnrDamage, drop), spearman(outErr, drop)};
+    };
+    result.spearmanPrune = pair(true);
+    result.spearmanBits = pair(false);
+}
+
+SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, const SensitivityOptions &options,
+                                     const ProgressFn &progress, const StopToken *stop,
+                                     const std::function<void(const LayerSensitivity &)> &onLayer)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    validate(options);
+    const int64_t total = labelledSamples(data, options.limit);
+
+    SessionOptions sessionOptions;
+    sessionOptions.threads = options.threads;
+    const Session base(model, sessionOptions);
+    const Graph &g = base.model().graph;
+    if (g.inputs.empty() || g.outputs.empty())
+        throw Error("model has no graph input or output");
+    const std::string inputName = g.inputs.front().name;
+    const std::string outputName = g.outputs.front().name;
+
+    // Layers in execution order, optionally restricted.
+    std::vector<size_t> layerNodes;
+    {
+        std::set<std::string> only(options.layers.begin(), options.layers.end());
+        only.erase("");
+        for (const std::string &name : only) {
+            const Node *n = g.findNode(name);
+            if (!n)
+                throw Error("model has no node named '" + name + "'");
+            if (layerWeight(g, *n).empty())
+                throw Error("node '" + name + "' (" + n->opType + ") has no float weight to prune or quantize");
+        }
+        for (size_t i = 0; i < g.nodes.size(); ++i)
+            if (!layerWeight(g, g.nodes[i]).empty() && (only.empty() || only.count(g.nodes[i].name)))
+                layerNodes.push_back(i);
+    }
+
+    std::map<std::string, size_t> producedAt;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        for (const std::string &o : g.nodes[i].outputs)
+            if (!o.empty())
+                producedAt[o] = i;
+    // Values computed before node i that node i or a later node reads (or the wanted output itself).
+    auto frontierOf = [&](size_t i) {
+        std::set<std::string> f;
+        auto before = [&](const std::string &v) {
+            auto it = producedAt.find(v);
+            return it != producedAt.end() && it->second < i;
+        };
+        for (size_t j = i; j < g.nodes.size(); ++j)
+            for (const std::string &in : g.nodes[j].inputs)
+                if (!in.empty() && before(in))
+                    f.insert(in);
+        if (before(outputName))
+            f.insert(outputName);
+        return std::vector<std::string>(f.begin(), f.end());
+    };
+
+    const int64_t batchSize = options.batchSize;
+    const int64_t batches = (total + batchSize - 1) / batchSize;
+    const size_t settings = options.pruneRatios.size() + options.bits.size();
+    const double units = double(batches) * (1.0 + double(layerNodes.size()) * double(settings));
+    double done = 0;
+    auto report = [&](std::string_view stage) {
+        if (progress)
+            progress(std::min(1.0, done / units), stage);
+    };
+
+    SensitivityResult result;
+    result.options = options;
+    result.dataset = data.name;
+    result.samples = total;
+
+    // Baseline.
+    {
+        BatchScore s;
+        for (int64_t b = 0; b < batches; ++b) {
+            checkStop(stop);
+            const int64_t begin = b * batchSize, count = std::min(batchSize, total - begin);
+            const Tensor logits = base.run({{inputName, data.batch(begin, count)}}, {outputName}).at(outputName);
+            scoreBatch(logits, data, begin, count, s);
+            done += 1;
+            report("baseline");
+        }
+        result.baselineAccuracy = double(s.correct) / double(total);
+        result.baselineLoss = s.lossSum / double(total);
+    }
+
+    for (size_t li = 0; li < layerNodes.size(); ++li) {
+        const Node &node = g.nodes[layerNodes[li]];
+        const std::string weightName = layerWeight(g, node);
+        const Tensor &w = g.initializers.at(weightName);
+        const std::string layerOut = node.outputs.empty() ? std::string() : node.outputs.front();
+        const std::vector<std::string> frontier = frontierOf(layerNodes[li]);
+        const std::string stage = "layer " + std::to_string(li + 1) + "/" + std::to_string(layerNodes.size()) + ": " +
+                                  node.name;
+
+        LayerSensitivity layer;
+        layer.name = node.name;
+        layer.op = node.opType;
+        layer.weight = weightName;
+        layer.params = w.numel();
+
+        // One session per setting, sharing every weight but this layer's.
+        std::vector<Trial> trials(settings);
+        const int axis = outputChannelAxis(node, w.shape());
+        for (size_t s = 0; s < settings; ++s) {
+            checkStop(stop);
+            Tensor compressed;
+            if (s < options.pruneRatios.size()) {
+                compressed = pruneMagnitude(w, options.pruneRatios[s]);
+            } else {
+                QuantSpec spec;
+                spec.bits = options.bits[s - options.pruneRatios.size()];
+                spec.granularity = options.granularity;
+                spec.groupSize = options.groupSize;
+                compressed = fakeQuantize(w, spec, axis).dequantized;
+            }
+            trials[s].sqnrDb = weightError(w, compressed).sqnrDb;
+            Model copy = base.model();
+            copy.graph.initializers[weightName] = compressed;
+            trials[s].session = std::make_unique<Session>(std::move(copy), sessionOptions);
+        }
+
+        for (int64_t b = 0; b < batches; ++b) {
+            checkStop(stop);
+            const int64_t begin = b * batchSize, count = std::min(batchSize, total - begin);
+            std::map<std::string, Tensor> feeds{{inputName, data.batch(begin, count)}};
+            if (options.cacheActivations && !frontier.empty())
+                for (auto &[name, t] : base.run(feeds, frontier))
+                    feeds[name] = std::move(t);
+            const bool calibrate = b < options.calibrationBatches && !layerOut.empty();
+            Tensor reference;
+            if (calibrate)
+                reference = base.run(feeds, {layerOut}).at(layerOut);
+            for (Trial &trial : trials) {
+                checkStop(stop);
+                // Uncached, feeds holds only the input and the trial runs the whole network.
+                const Tensor logits = trial.session->run(feeds, {outputName}).at(outputName);
+                scoreBatch(logits, data, begin, count, trial.score);
+                if (calibrate) {
+                    const Tensor y = trial.session->run(feeds, {layerOut}).at(layerOut);
+                    const std::vector<float> a = y.toFloatVector(), r = reference.toFloatVector();
+                    for (size_t k = 0; k < std::min(a.size(), r.size()); ++k) {
+                        const double d = double(a[k]) - double(r[k]);
+                        trial.errNum += d * d;
+                        trial.errDen += double(r[k]) * double(r[k]);
+                    }
+                }
+                done += 1;
+                report(stage);
+            }
+        }
+
+        for (size_t s = 0; s < settings; ++s) {
+            SensitivityTrial t;
+            t.accuracy = double(trials[s].score.correct) / double(total);
+            t.loss = trials[s].score.lossSum / double(total);
+            t.drop = result.baselineAccuracy - t.accuracy;
+            t.lossDelta = t.loss - result.baselineLoss;
+            t.sqnrDb = trials[s].sqnrDb;
+            t.outputError = trials[s].errDen > 0 ? std::sqrt(trials[s].errNum / trials[s].errDen)
+                                                 : (trials[s].errNum > 0 ? kNaN : 0.0);
+            (s < options.pruneRatios.size() ? layer.prune : layer.bits).push_back(t);
+        }
+        result.layers.push_back(layer);
+        if (onLayer)
+            onLayer(result.layers.back());
+    }
+    computeSpearman(result);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return result;
+}
+
+std::string sensitivityToJson(const SensitivityResult &r, int indent)
+{
+    const SensitivityOptions &o = r.options;
+    ojson doc;
+    doc["baseline"] = {{"accuracy", r.baselineAccuracy}, {"loss", r.baselineLoss}};
+    ojson layers = ojson::array();
+    for (const LayerSensitivity &l : r.layers) {
+        ojson jl;
+        jl["name"] = l.name;
+        jl["op"] = l.op;
+        jl["weight"] = l.weight;
+        jl["params"] = l.params;
+        ojson prune = ojson::object(), bits = ojson::object(), pprune = ojson::object(), pbits = ojson::object();
+        auto trial = [](const SensitivityTrial &t) {
+            return ojson{{"accuracy", t.accuracy}, {"drop", t.drop}, {"loss", t.loss}, {"loss_delta", t.lossDelta}};
+        };
+        auto proxy = [](const SensitivityTrial &t) {
+            return ojson{{"sqnr_db", number(t.sqnrDb)}, {"output_error", number(t.outputError)}};
+        };
+        for (size_t i = 0; i < l.prune.size() && i < o.pruneRatios.size(); ++i) {
+            prune[settingKey(o.pruneRatios[i])] = trial(l.prune[i]);
+            pprune[settingKey(o.pruneRatios[i])] = proxy(l.prune[i]);
+        }
+        for (size_t i = 0; i < l.bits.size() && i < o.bits.size(); ++i) {
+            bits[std::to_string(o.bits[i])] = trial(l.bits[i]);
+            pbits[std::to_string(o.bits[i])] = proxy(l.bits[i]);
+        }
+        jl["prune"] = prune;
+        jl["bits"] = bits;
+        jl["proxy"] = {{"prune", pprune}, {"bits", pbits}};
+        layers.push_back(jl);
+    }
+    doc["layers"] = layers;
+    doc["spearman"] = {
+        {"prune", {{"sqnr", number(r.spearmanPrune.sqnr)}, {"output_error", number(r.spearmanPrune.outputError)}}},
+        {"bits", {{"sqnr", number(r.spearmanBits.sqnr)}, {"output_error", number(r.spearmanBits.outputError)}}}};
+    doc["dataset"] = r.dataset;
+    doc["samples"] = r.samples;
+    doc["seconds"] = r.seconds;
+    doc["options"] = {{"prune", o.pruneRatios},
+                      {"bits", o.bits},
+                      {"granularity", granularityName(o.granularity)},
+                      {"group_size", o.groupSize},
+                      {"limit", o.limit},
+                      {"batch_size", o.batchSize},
+                      {"calibration_batches", o.calibrationBatches}};
+    return doc.dump(indent);
+}
+
+SensitivityResult sensitivityFromJson(const std::string &text)
+{
+    SensitivityResult r;
+    try {
+        const ojson doc = ojson::parse(text);
+        r.baselineAccuracy = doc.at("baseline").at("accuracy").get<double>();
+        r.baselineLoss = doc.at("baseline").at("loss").get<double>();
+        r.dataset = doc.value("dataset", std::string());
+        r.samples = doc.value("samples", int64_t(0));
+        r.seconds = doc.value("seconds", 0.0);
+        SensitivityOptions &o = r.options;
+        if (doc.contains("options")) {
+            const ojson &jo = doc.at("options");
+            o.pruneRatios = jo.at("prune").get<std::vector<double>>();
+            o.bits = jo.at("bits").get<std::vector<int>>();
+            const std::string gran = jo.value("granularity", std::string("channel"));
+            o.granularity = gran == "tensor" ? Granularity::Tensor : gran == "group" ? Granularity::Group : Granularity::Channel;
+            o.groupSize = jo.value("group_size", int64_t(64));
+            o.limit = jo.value("limit", int64_t(0));
+            o.batchSize = jo.value("batch_size", int64_t(250));
+            o.calibrationBatches = jo.value("calibration_batches", 2);
+        } else if (!doc.at("layers").empty()) {
+            const ojson &first = doc.at("layers").front();
+            o.pruneRatios.clear();
+            o.bits.clear();
+            for (const auto &[k, v] : first.at("prune").items())
+                o.pruneRatios.push_back(std::stod(k));
+            for (const auto &[k, v] : first.at("bits").items())
+                o.bits.push_back(std::stoi(k));
+        }
+        for (const ojson &jl : doc.at("layers")) {
+            LayerSensitivity l;
+            l.name = jl.at("name").get<std::string>();
+            l.op = jl.value("op", std::string());
+            l.weight = jl.value("weight", std::string());
+            l.params = jl.value("params", int64_t(0));
+            auto trial = [&](const char *kind, const std::string &key) {
+                SensitivityTrial t;
+                const ojson &jt = jl.at(kind).at(key);
+                t.accuracy = jt.at("accuracy").get<double>();
+                t.drop = jt.at("drop").get<double>();
+                t.loss = numberFrom(jt, "loss", kNaN);
+                t.lossDelta = numberFrom(jt, "loss_delta", kNaN);
+                if (jl.contains("proxy") && jl.at("proxy").contains(kind) && jl.at("proxy").at(kind).contains(key)) {
+                    const ojson &jp = jl.at("proxy").at(kind).at(key);
+                    t.sqnrDb = numberFrom(jp, "sqnr_db", std::numeric_limits<double>::infinity());
+                    t.outputError = numberFrom(jp, "output_error", kNaN);
+                }
+                return t;
+            };
+            for (double ratio : o.pruneRatios)
+                l.prune.push_back(trial("prune", settingKey(ratio)));
+            for (int b : o.bits)
+                l.bits.push_back(trial("bits", std::to_string(b)));
+            r.layers.push_back(std::move(l));
+        }
+        const ojson &sp = doc.at("spearman");
+        r.spearmanPrune = {numberFrom(sp.at("prune"), "sqnr", kNaN), numberFrom(sp.at("prune"), "output_error", kNaN)};
+        r.spearmanBits = {numberFrom(sp.at("bits"), "sqnr", kNaN), numberFrom(sp.at("bits"), "output_error", kNaN)};
+    } catch (const Error &) {
+        throw;
+    } catch (const std::exception &e) {
+        throw Error(std::string("sensitivity results are malformed: ") + e.what());
+    }
+    return r;
+}
+
+} // namespace cw

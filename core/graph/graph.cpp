@@ -1,0 +1,338 @@
+#include "core/graph/graph.h"
+
+#include <algorithm>
+#include <deque>
+#include <set>
+#include <unordered_map>
+
+#include "core/base/error.h"
+
+namespace cw {
+
+Attribute Attribute::makeInt(int64_t v)
+{
+    Attribute a;
+    a.kind = Kind::Int;
+    a.i = v;
+    return a;
+}
+Attribute Attribute::makeFloat(float v)
+{
+    Attribute a;
+    a.kind = Kind::Float;
+    a.f = v;
+    return a;
+}
+Attribute Attribute::makeString(std::string v)
+{
+    Attribute a;
+    a.kind = Kind::String;
+    a.s = std::move(v);
+    return a;
+}
+Attribute Attribute::makeInts(std::vector<int64_t> v)
+{
+    Attribute a;
+    a.kind = Kind::Ints;
+    a.ints = std::move(v);
+    return a;
+}
+Attribute Attribute::makeFloats(std::vector<float> v)
+{
+    Attribute a;
+    a.kind = Kind::Floats;
+    a.floats = std::move(v);
+    return a;
+}
+Attribute Attribute::makeTensor(cw::Tensor v)
+{
+    Attribute a;
+    a.kind = Kind::Tensor;
+    a.t = std::move(v);
+    return a;
+}
+
+namespace {
+[[noreturn]] void wrongKind(const Node &node, const std::string &key, const char *wanted)
+{
+    throw Error("node '" + node.name + "' (" + node.opType + "): attribute '" + key + "' is not " + wanted);
+}
+} // namespace
+
+int64_t Node::attrInt(const std::string &key, int64_t fallback) const
+{
+    auto it = attrs.find(key);
+    if (it == attrs.end())
+        return fallback;
+    if (it->second.kind == Attribute::Kind::Int)
+        return it->second.i;
+    if (it->second.kind == Attribute::Kind::Float)
+        return int64_t(it->second.f);
+    wrongKind(*this, key, "an integer");
+}
+
+float Node::attrFloat(const std::string &key, float fallback) const
+{
+    auto it = attrs.find(key);
+    if (it == attrs.end())
+        return fallback;
+    if (it->second.kind == Attribute::Kind::Float)
+        return it->second.f;
+    if (it->second.kind == Attribute::Kind::Int)
+        return float(it->second.i);
+    wrongKind(*this, key, "a float");
+}
+
+std::string Node::attrString(const std::string &key, const std::string &fallback) const
+{
+    auto it = attrs.find(key);
+    if (it == attrs.end())
+        return fallback;
+    if (it->second.kind != Attribute::Kind::String)
+        wrongKind(*this, key, "a string");
+    return it->second.s;
+}
+
+std::vector<int64_t> Node::attrInts(const std::string &key, const std::vector<int64_t> &fallback) const
+{
+    auto it = attrs.find(key);
+    if (it == attrs.end())
+        return fallback;
+    if (it->second.kind == Attribute::Kind::Int)
+        return {it->second.i};
+    if (it->second.kind != Attribute::Kind::Ints)
+        wrongKind(*this, key, "a list of integers");
+    return it->second.ints;
+}
+
+std::vector<float> Node::attrFloats(const std::string &key, const std::vector<float> &fallback) const
+{
+    auto it = attrs.find(key);
+    if (it == attrs.end())
+        return fallback;
+    if (it->second.kind == Attribute::Kind::Float)
+        return {it->second.f};
+    if (it->second.kind != Attribute::Kind::Floats)
+        wrongKind(*this, key, "a list of floats");
+    return it->second.floats;
+}
+
+int Node::inputCount() const
+{
+    int n = int(inputs.size());
+    while (n > 0 && inputs[size_t(n - 1)].empty())
+        --n;
+    return n;
+}
+
+const Node *Graph::findNode(const std::string &nodeName) const
+{
+    for (const Node &n : nodes)
+        if (n.name == nodeName)
+            return &n;
+    return nullptr;
+}
+
+Node *Graph::findNode(const std::string &nodeName)
+{
+    for (Node &n : nodes)
+        if (n.name == nodeName)
+            return &n;
+    return nullptr;
+}
+
+const Node *Graph::producer(const std::string &value) const
+{
+    for (const Node &n : nodes)
+        for (const std::string &o : n.outputs)
+            if (o == value)
+                return &n;
+    return nullptr;
+}
+
+std::vector<const Node *> Graph::consumers(const std::string &value) const
+{
+    std::vector<const Node *> result;
+    for (const Node &n : nodes)
+        if (std::find(n.inputs.begin(), n.inputs.end(), value) != n.inputs.end())
+            result.push_back(&n);
+    return result;
+}
+
+void Graph::sortTopologically()
+{
+    std::set<std::string> available;
+    for (const ValueInfo &v : inputs)
+        available.insert(v.name);
+    for (const auto &[name, t] : initializers)
+        available.insert(name);
+
+    std::unordered_map<std::string, size_t> producerOf;
+    for (size_t i = 0; i < nodes.size(); ++i)
+        for (const std::string &o : nodes[i].outputs)
+            if (!o.empty())
+                producerOf[o] = i;
+
+    std::vector<int> pending(nodes.size(), 0);
+    std::unordered_map<std::string, std::vector<size_t>> waiting;
+    std::deque<size_t> ready;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        std::set<std::string> seen;
+        for (const std::string &in : nodes[i].inputs) {
+            if (in.empty() || available.count(in) || !seen.insert(in).second)
+                continue;
+            if (!producerOf.count(in))
+                throw Error("node '" + nodes[i].name + "' (" + nodes[i].opType + "): input '" + in +
+                            "' is produced by no node and is neither a graph input nor an initializer");
+            ++pending[i];
+            waiting[in].push_back(i);
+        }
+        if (pending[i] == 0)
+            ready.push_back(i);
+    }
+    std::vector<Node> sorted;
+    sorted.reserve(nodes.size());
+    while (!ready.empty()) {
+        size_t i = ready.front();
+        ready.pop_front();
+        sorted.push_back(nodes[i]);
+        for (const std::string &o : nodes[i].outputs) {
+            auto it = waiting.find(o);
+            if (it == waiting.end())
+                continue;
+            for (size_t j : it->second)
+                if (--pending[j] == 0)
+                    ready.push_back(j);
+            waiting.erase(it);
+        }
+    }
+    if (sorted.size() != nodes.size()) {
+        for (size_t i = 0; i < nodes.size(); ++i)
+            if (pending[i] > 0)
+                throw Error("graph has a cycle through node '" + nodes[i].name + "' (" + nodes[i].opType + ")");
+    }
+    nodes = std::move(sorted);
+}
+
+void Graph::ensureUniqueNodeNames()
+{
+    std::set<std::string> used;
+    for (const Node &n : nodes)
+        if (!n.name.empty())
+            used.insert(n.name);
+    std::set<std::string> taken;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        Node &n = nodes[i];
+        if (!n.name.empty() && taken.insert(n.name).second)
+            continue;
+        std::string base = n.name.empty() ? n.opType + "_" + std::to_string(i) : n.name;
+        std::string candidate = base;
+        for (int k = 1; used.count(candidate) || taken.count(candidate); ++k)
+            candidate = base + "_" + std::to_string(k);
+        n.name = candidate;
+        taken.insert(candidate);
+        used.insert(candidate);
+    }
+}
+
+int64_t Graph::parameterCount() const
+{
+    int64_t n = 0;
+    for (const auto &[name, t] : initializers)
+        n += t.numel();
+    return n;
+}
+
+size_t Graph::parameterBytes() const
+{
+    size_t n = 0;
+    for (const auto &[name, t] : initializers)
+        n += t.byteSize();
+    return n;
+}
+
+Model Model::deepCopy() const
+{
+    Model copy = *this;
+    for (auto &[name, t] : copy.graph.initializers)
+        t = t.clone();
+    return copy;
+}
+
+std::vector<LayerInfo> Model::layers() const
+{
+    std::vector<LayerInfo> result;
+    result.reserve(graph.nodes.size());
+    for (const Node &n : graph.nodes) {
+        LayerInfo info;
+        info.name = n.name;
+        info.opType = n.opType;
+        std::set<std::string> counted;
+        for (const std::string &in : n.inputs) {
+            if (in.empty())
+                continue;
+            auto init = graph.initializers.find(in);
+            if (init != graph.initializers.end()) {
+                if (!counted.insert(in).second)
+                    continue;
+                // Shape-like int64 inputs (Reshape's target, Slice's starts) are not parameters.
+                if (init->second.dtype() == DType::Int64)
+                    continue;
+                if (info.weightName.empty()) {
+                    info.weightName = in;
+                    info.weightShape = init->second.shape();
+                }
+                info.params += init->second.numel();
+                info.bytes += init->second.byteSize();
+            } else {
+                auto v = graph.values.find(in);
+                info.inputShapes.push_back(v != graph.values.end() ? v->second.shape : Shape{});
+            }
+        }
+        for (const std::string &out : n.outputs) {
+            auto v = graph.values.find(out);
+            info.outputShapes.push_back(v != graph.values.end() ? v->second.shape : Shape{});
+        }
+        result.push_back(std::move(info));
+    }
+    return result;
+}
+
+std::string layerWeight(const Graph &graph, const Node &node)
+{
+    for (const std::string &in : node.inputs) {
+        if (in.empty())
+            continue;
+        auto it = graph.initializers.find(in);
+        if (it != graph.initializers.end() && it->second.dtype() == DType::Float32 && it->second.rank() >= 2)
+            return in;
+    }
+    return {};
+}
+
+int outputChannelAxis(const Node &node, const Shape &weightShape)
+{
+    const int rank = int(weightShape.size());
+    if (rank < 2)
+        return 0;
+    if (node.opType == "ConvTranspose")
+        return 1;
+    if (node.opType == "Gemm")
+        return node.attrInt("transB", 0) ? 0 : 1;
+    if (node.opType == "MatMul")
+        return rank - 1;
+    return 0;
+}
+
+void layerAxes(const Node &node, const Shape &weightShape, int *channelAxis, int *reductionAxis)
+{
+    *channelAxis = outputChannelAxis(node, weightShape);
+    if (node.opType == "Conv")
+        *reductionAxis = 1;
+    else if (node.opType == "ConvTranspose")
+        *reductionAxis = 0;
+    else
+        *reductionAxis = *channelAxis == 0 ? 1 : 0;
+}
+
+} // namespace cw

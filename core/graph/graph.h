@@ -1,0 +1,127 @@
+// Graph model: named nodes in ONNX's vocabulary, initializers (weights), graph inputs and outputs.
+//
+// A Model is a value: copying it copies the graph and shares the weight buffers (Tensor copies are
+// shallow); call Model::deepCopy() before mutating weights of a copy. Every node has a unique name:
+// the importers generate "<OpType>_<index>" where a file has none. Value shapes are filled in at load
+// time by inferShapes() (session.h); a dimension that follows the batch size is stored as -1.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/base/tensor.h"
+
+namespace cw {
+
+struct Attribute {
+    enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor };
+    Kind kind = Kind::Int;
+    int64_t i = 0;
+    float f = 0.f;
+    std::string s;
+    std::vector<int64_t> ints;
+    std::vector<float> floats;
+    std::vector<std::string> strings;
+    cw::Tensor t;
+
+    static Attribute makeInt(int64_t v);
+    static Attribute makeFloat(float v);
+    static Attribute makeString(std::string v);
+    static Attribute makeInts(std::vector<int64_t> v);
+    static Attribute makeFloats(std::vector<float> v);
+    static Attribute makeTensor(cw::Tensor v);
+};
+
+struct Node {
+    std::string name;
+    std::string opType;
+    std::string domain; // "" = ai.onnx
+    std::vector<std::string> inputs;  // "" marks an omitted optional input
+    std::vector<std::string> outputs;
+    std::map<std::string, Attribute> attrs;
+
+    bool hasAttr(const std::string &key) const { return attrs.count(key) != 0; }
+    // Typed attribute access; a present attribute of the wrong kind throws cw::Error naming the node.
+    int64_t attrInt(const std::string &key, int64_t fallback) const;
+    float attrFloat(const std::string &key, float fallback) const;
+    std::string attrString(const std::string &key, const std::string &fallback) const;
+    std::vector<int64_t> attrInts(const std::string &key, const std::vector<int64_t> &fallback = {}) const;
+    std::vector<float> attrFloats(const std::string &key, const std::vector<float> &fallback = {}) const;
+    // Number of inputs actually given (trailing "" not counted).
+    int inputCount() const;
+    bool hasInput(int index) const { return index < int(inputs.size()) && !inputs[size_t(index)].empty(); }
+};
+
+struct ValueInfo {
+    std::string name;
+    DType dtype = DType::Float32;
+    Shape shape; // -1 = dynamic (batch)
+    bool shapeKnown = false;
+};
+
+struct Graph {
+    std::string name;
+    std::vector<Node> nodes; // in a valid topological order after sortTopologically()
+    std::map<std::string, Tensor> initializers;
+    std::vector<ValueInfo> inputs;  // real inputs only (initializers excluded)
+    std::vector<ValueInfo> outputs;
+    std::map<std::string, ValueInfo> values; // inferred shapes of every value, by name
+
+    const Node *findNode(const std::string &name) const;
+    Node *findNode(const std::string &name);
+    // The node producing a value, or nullptr for graph inputs and initializers.
+    const Node *producer(const std::string &value) const;
+    std::vector<const Node *> consumers(const std::string &value) const;
+    bool isInitializer(const std::string &value) const { return initializers.count(value) != 0; }
+    // Reorders nodes so each runs after its producers; throws cw::Error on a cycle or a missing input.
+    void sortTopologically();
+    // Gives every unnamed node a unique "<OpType>_<index>" name; renames duplicates.
+    void ensureUniqueNodeNames();
+    int64_t parameterCount() const;  // elements in all initializers
+    size_t parameterBytes() const;   // bytes of all initializers
+};
+
+// The weight a layer compresses: the node's first float32 initializer input of rank >= 2, or "" when it has
+// none (BatchNormalization's vectors and shape inputs are not layer weights). Statistics, sensitivity, recipes,
+// the quantization rewrite and the Inspect view all use this one definition of a compressible layer.
+std::string layerWeight(const Graph &graph, const Node &node);
+
+// The axis of a layer's weight that indexes output channels: 0, except ConvTranspose (1, per group) and Gemm
+// with transB = 0 / MatMul (the last axis); 0 for weights of rank < 2.
+int outputChannelAxis(const Node &node, const Shape &weightShape);
+
+// The output-channel and reduction axes of a layer's weight (Conv, ConvTranspose, Gemm, MatMul): the reduction
+// axis is the one quantization groups are cut along (Conv: 1, ConvTranspose: 0, Gemm / MatMul: the other of
+// the two matrix axes).
+void layerAxes(const Node &node, const Shape &weightShape, int *channelAxis, int *reductionAxis);
+
+// Per-node summary used by `cwb info` and the layer table.
+struct LayerInfo {
+    std::string name;
+    std::string opType;
+    std::vector<Shape> inputShapes;  // non-initializer inputs
+    std::vector<Shape> outputShapes;
+    std::string weightName;          // first initializer input (the weight), "" if none
+    Shape weightShape;
+    int64_t params = 0;              // elements of the node's initializer inputs
+    size_t bytes = 0;
+};
+
+struct Model {
+    Graph graph;
+    int64_t opsetVersion = 17;
+    std::string producerName;
+    std::string sourcePath;  // file it was read from, "demo", ...
+    std::map<std::string, std::string> metadata;
+    // Analysis results kept with the model (name -> JSON text, e.g. "sensitivity"): saved in the native .h5
+    // as /analysis, ignored by ONNX export.
+    std::map<std::string, std::string> analysis;
+
+    Model deepCopy() const;
+    std::vector<LayerInfo> layers() const;
+};
+
+} // namespace cw

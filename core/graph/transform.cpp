@@ -1,0 +1,160 @@
+#include "core/graph/transform.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/base/error.h"
+
+namespace cw {
+
+namespace {
+
+int consumerCount(const Graph &g, const std::string &value)
+{
+    int count = 0;
+    for (const Node &n : g.nodes)
+        count += int(std::count(n.inputs.begin(), n.inputs.end(), value));
+    return count;
+}
+
+bool isGraphOutput(const Graph &g, const std::string &value)
+{
+    return std::any_of(g.outputs.begin(), g.outputs.end(), [&](const ValueInfo &v) { return v.name == value; });
+}
+
+const Tensor *floatInitializer(const Graph &g, const std::string &name)
+{
+    auto it = g.initializers.find(name);
+    return it != g.initializers.end() && it->second.dtype() == DType::Float32 ? &it->second : nullptr;
+}
+
+std::string uniqueInitializerName(const Graph &g, const std::string &base)
+{
+    std::string name = base;
+    for (int k = 1; g.initializers.count(name) || g.values.count(name); ++k)
+        name = base + "_" + std::to_string(k);
+    return name;
+}
+
+// Tries to fold the BN node at index `bnIndex`; returns false (graph unchanged) when it does not qualify.
+bool foldOne(Graph &g, size_t bnIndex)
+{
+    const Node bn = g.nodes[bnIndex];
+    if (bn.inputCount() != 5 || bn.outputs.empty() || bn.outputs[0].empty())
+        return false;
+    for (size_t o = 1; o < bn.outputs.size(); ++o)
+        if (!bn.outputs[o].empty())
+            return false; // training-mode outputs (running statistics) are consumed
+    if (bn.attrInt("training_mode", 0) != 0)
+        return false;
+    const Tensor *scale = floatInitializer(g, bn.inputs[1]), *bias = floatInitializer(g, bn.inputs[2]);
+    const Tensor *mean = floatInitializer(g, bn.inputs[3]), *var = floatInitializer(g, bn.inputs[4]);
+    if (!scale || !bias || !mean || !var)
+        return false;
+    const int64_t channels = scale->numel();
+    if (bias->numel() != channels || mean->numel() != channels || var->numel() != channels)
+        return false;
+
+    const std::string &x = bn.inputs[0];
+    auto layerIt = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node &n) {
+        return std::find(n.outputs.begin(), n.outputs.end(), x) != n.outputs.end();
+    });
+    if (layerIt == g.nodes.end())
+        return false;
+    Node &layer = *layerIt;
+    if ((layer.opType != "Conv" && layer.opType != "Gemm") || !layer.domain.empty() || layer.outputs[0] != x)
+        return false;
+    if (consumerCount(g, x) != 1 || isGraphOutput(g, x))
+        return false;
+    if (!layer.hasInput(1))
+        return false;
+    const std::string weightName = layer.inputs[1];
+    const Tensor *weight = floatInitializer(g, weightName);
+    if (!weight || consumerCount(g, weightName) != 1)
+        return false;
+    const Tensor *oldBias = nullptr;
+    if (layer.hasInput(2)) {
+        oldBias = floatInitializer(g, layer.inputs[2]);
+        if (!oldBias || consumerCount(g, layer.inputs[2]) != 1)
+            return false;
+    }
+
+    const float epsilon = bn.attrFloat("epsilon", 1e-5f);
+    std::vector<double> s(static_cast<size_t>(channels)), t(static_cast<size_t>(channels));
+    for (int64_t c = 0; c < channels; ++c) {
+        s[size_t(c)] = double(scale->f32()[c]) / std::sqrt(double(var->f32()[c]) + double(epsilon));
+        t[size_t(c)] = double(bias->f32()[c]) - s[size_t(c)] * double(mean->f32()[c]);
+    }
+
+    Tensor newWeight = weight->clone();
+    float *w = newWeight.f32();
+    std::vector<double> b(size_t(channels), 0.0);
+    if (layer.opType == "Conv") {
+        if (weight->rank() < 3 || weight->dim(0) != channels)
+            return false;
+        if (oldBias && oldBias->numel() != channels)
+            return false;
+        const int64_t per = weight->numel() / channels;
+        for (int64_t m = 0; m < channels; ++m)
+            for (int64_t i = 0; i < per; ++i)
+                w[m * per + i] = float(w[m * per + i] * s[size_t(m)]);
+        for (int64_t m = 0; m < channels; ++m)
+            b[size_t(m)] = oldBias ? oldBias->f32()[m] : 0.0;
+    } else {
+        if (weight->rank() != 2)
+            return false;
+        const bool transB = layer.attrInt("transB", 0) != 0;
+        const int64_t N = transB ? weight->dim(0) : weight->dim(1), K = transB ? weight->dim(1) : weight->dim(0);
+        if (N != channels)
+            return false;
+        // C broadcasts to [M, N]; only a per-column (or scalar) bias folds into a per-column one.
+        if (oldBias && oldBias->numel() != channels && oldBias->numel() != 1)
+            return false;
+        const double beta = layer.attrFloat("beta", 1.f);
+        for (int64_t n = 0; n < N; ++n)
+            for (int64_t k = 0; k < K; ++k) {
+                float &v = transB ? w[n * K + k] : w[k * N + n];
+                v = float(v * s[size_t(n)]);
+            }
+        for (int64_t n = 0; n < N; ++n)
+            b[size_t(n)] = oldBias ? beta * oldBias->f32()[oldBias->numel() == 1 ? 0 : n] : 0.0;
+        layer.attrs["beta"] = Attribute::makeFloat(1.f);
+    }
+    Tensor newBias(DType::Float32, {channels});
+    for (int64_t c = 0; c < channels; ++c)
+        newBias.f32()[c] = float(s[size_t(c)] * b[size_t(c)] + t[size_t(c)]);
+
+    g.initializers[weightName] = newWeight;
+    std::string biasName = oldBias ? layer.inputs[2] : uniqueInitializerName(g, layer.name + ".bias");
+    if (layer.inputs.size() < 3)
+        layer.inputs.resize(3);
+    layer.inputs[2] = biasName;
+    g.initializers[biasName] = newBias;
+    layer.outputs[0] = bn.outputs[0];
+    g.values.erase(x);
+
+    g.nodes.erase(g.nodes.begin() + std::ptrdiff_t(bnIndex));
+    for (int i = 1; i < 5; ++i)
+        if (consumerCount(g, bn.inputs[size_t(i)]) == 0)
+            g.initializers.erase(bn.inputs[size_t(i)]);
+    return true;
+}
+
+} // namespace
+
+int foldBatchNorm(Model &model)
+{
+    Graph &g = model.graph;
+    int folded = 0;
+    for (size_t i = 0; i < g.nodes.size();) {
+        const Node &n = g.nodes[i];
+        if (n.opType == "BatchNormalization" && n.domain.empty() && foldOne(g, i)) {
+            ++folded;
+            continue; // the node at i is gone; the next one moved into its place
+        }
+        ++i;
+    }
+    return folded;
+}
+
+} // namespace cw

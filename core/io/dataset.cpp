@@ -1,0 +1,618 @@
+// Dataset readers (IDX, NumPy, HDF5) and the preprocessing that turns stored samples into float32 NCHW.
+//
+// Where the labels come from:
+//   IDX    (a directory means its t10k-images-idx3-ubyte[.gz]) the labels file beside the images file: "…images-idx3…" -> "…labels-idx1…", else "-images" ->
+//          "-labels" (else "images" -> "labels"). No such file: the dataset has no labels.
+//   .npz   arrays "x" and "y" (also accepted: "images"/"features"/"data" and "labels"/"targets");
+//          otherwise the first array holds the features and the second the labels; a single array: no labels.
+//   .npy   the features; labels from the first sibling that exists of "<stem>_labels.npy",
+//          "y<rest>.npy" when the stem is "x<rest>" (x_test.npy -> y_test.npy), and "y.npy".
+//   HDF5   root datasets "x" and "y" ("y" optional).
+// Labels stored as one-hot / probability rows [N, K] are reduced with argmax; float labels must be integral.
+// Labels must be non-negative; whether they are below the model's class count is checked by evaluate().
+#include "core/io/dataset.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include <hdf5.h>
+#include <zlib.h>
+
+#include "core/base/error.h"
+#include "core/base/hdf5lock.h"
+
+namespace cw {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void fail(const std::string &path, const std::string &what)
+{
+    throw Error("'" + path + "': " + what);
+}
+
+bool endsWith(const std::string &s, const std::string &suffix)
+{
+    return s.size() >= suffix.size() &&
+           std::equal(suffix.rbegin(), suffix.rend(), s.rbegin(),
+                      [](char a, char b) { return std::tolower((unsigned char)a) == std::tolower((unsigned char)b); });
+}
+
+// ---------------------------------------------------------------------------------------------- IDX
+
+struct GzCloser {
+    void operator()(gzFile f) const { gzclose(f); }
+};
+using GzPtr = std::unique_ptr<std::remove_pointer_t<gzFile>, GzCloser>;
+
+// gzread also reads uncompressed files transparently, so raw and .gz IDX files share one path.
+class IdxReader {
+public:
+    explicit IdxReader(std::string path) : m_path(std::move(path))
+    {
+        m_file.reset(gzopen(m_path.c_str(), "rb"));
+        if (!m_file)
+            fail(m_path, std::string("cannot open: ") + std::strerror(errno ? errno : ENOENT));
+        gzbuffer(m_file.get(), 1 << 17);
+        uint8_t magic[4];
+        read(magic, 4, "header");
+        if (magic[0] != 0 || magic[1] != 0)
+            fail(m_path, "not an IDX file (bad magic)");
+        m_type = magic[2];
+        switch (m_type) {
+        case 0x08: m_elem = 1; break; // unsigned byte
+        case 0x09: m_elem = 1; break; // signed byte
+        case 0x0B: m_elem = 2; break; // int16
+        case 0x0C: m_elem = 4; break; // int32
+        case 0x0D: m_elem = 4; break; // float32
+        case 0x0E: m_elem = 8; break; // float64
+        default: fail(m_path, "not an IDX file (unknown type code " + std::to_string(m_type) + ")");
+        }
+        const int rank = magic[3];
+        if (rank < 1)
+            fail(m_path, "IDX file with no dimensions");
+        for (int i = 0; i < rank; ++i) {
+            uint8_t d[4];
+            read(d, 4, "header");
+            const uint32_t v = uint32_t(d[0]) << 24 | uint32_t(d[1]) << 16 | uint32_t(d[2]) << 8 | d[3];
+            if (v > 0x7FFFFFFF)
+                fail(m_path, "IDX dimension too large");
+            m_shape.push_back(int64_t(v));
+        }
+    }
+
+    const Shape &shape() const { return m_shape; }
+    int typeCode() const { return m_type; }
+
+    // The first `count` samples (rows of dim 0) in the file's own dtype (int16 widens to int32, float64
+    // narrows to float32).
+    Tensor readSamples(int64_t count, const char *what)
+    {
+        Shape shape = m_shape;
+        shape[0] = count;
+        const int64_t n = shapeNumel(shape);
+        DType type = DType::UInt8;
+        switch (m_type) {
+        case 0x08: type = DType::UInt8; break;
+        case 0x09: type = DType::Int8; break;
+        case 0x0B: case 0x0C: type = DType::Int32; break;
+        case 0x0D: case 0x0E: type = DType::Float32; break;
+        }
+        Tensor out(type, shape);
+        if (m_elem == 1) {
+            read(out.rawData(), size_t(n), what);
+            return out;
+        }
+        std::vector<uint8_t> raw(size_t(n) * size_t(m_elem));
+        read(raw.data(), raw.size(), what);
+        const uint8_t *p = raw.data();
+        for (int64_t i = 0; i < n; ++i, p += m_elem) {
+            switch (m_type) {
+            case 0x0B: out.data<int32_t>()[i] = int16_t(uint16_t(p[0] << 8 | p[1])); break;
+            case 0x0C: out.data<int32_t>()[i] = int32_t(uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]); break;
+            case 0x0D: {
+                const uint32_t bits = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+                std::memcpy(&out.f32()[i], &bits, 4);
+                break;
+            }
+            case 0x0E: {
+                uint64_t bits = 0;
+                for (int b = 0; b < 8; ++b)
+                    bits = bits << 8 | p[b];
+                double d;
+                std::memcpy(&d, &bits, 8);
+                out.f32()[i] = float(d);
+                break;
+            }
+            }
+        }
+        return out;
+    }
+
+    // Unsigned-byte samples converted to float32 times `scale` while decompressing, in chunks that stay in
+    // cache: the 60k training images load without a 47 MB uint8 intermediate.
+    Tensor readBytesScaled(int64_t count, float scale, const char *what)
+    {
+        Shape shape = m_shape;
+        shape[0] = count;
+        Tensor out(DType::Float32, shape);
+        const int64_t n = out.numel();
+        float *dst = out.f32();
+        std::vector<uint8_t> chunk(size_t(1) << 18);
+        for (int64_t done = 0; done < n;) {
+            const size_t len = size_t(std::min<int64_t>(n - done, int64_t(chunk.size())));
+            read(chunk.data(), len, what, done, n);
+            for (size_t i = 0; i < len; ++i)
+                dst[done + int64_t(i)] = float(chunk[i]) * scale;
+            done += int64_t(len);
+        }
+        return out;
+    }
+
+private:
+    // `before`: bytes of the same section already read, so a truncation reports the section's totals.
+    void read(void *dst, size_t bytes, const char *what, int64_t before = 0, int64_t sectionBytes = 0)
+    {
+        auto *p = static_cast<uint8_t *>(dst);
+        size_t done = 0;
+        while (done < bytes) {
+            const unsigned chunk = unsigned(std::min<size_t>(bytes - done, size_t(1) << 30));
+            const int got = gzread(m_file.get(), p + done, chunk);
+            if (got < 0) {
+                int code = 0;
+                const char *msg = gzerror(m_file.get(), &code);
+                fail(m_path, std::string("corrupt or truncated file while reading the ") + what + ": " + (msg ? msg : "zlib error"));
+            }
+            if (got == 0)
+                break;
+            done += size_t(got);
+        }
+        if (done < bytes) {
+            int code = 0;
+            const char *msg = gzerror(m_file.get(), &code);
+            std::string detail = code != Z_OK && msg && *msg ? std::string(" (") + msg + ")" : std::string();
+            const int64_t need = sectionBytes > 0 ? sectionBytes : int64_t(bytes);
+            fail(m_path, std::string("truncated file: the ") + what + " needs " + std::to_string(need) +
+                             " bytes, only " + std::to_string(before + int64_t(done)) + " present" + detail);
+        }
+    }
+
+    std::string m_path;
+    GzPtr m_file;
+    int m_type = 0;
+    int m_elem = 1;
+    Shape m_shape;
+};
+
+std::string idxLabelsPath(const std::string &images)
+{
+    const fs::path p(images);
+    std::string name = p.filename().string();
+    for (const auto &[from, to] : {std::pair<std::string, std::string>{"images-idx3", "labels-idx1"},
+                                   {"-images", "-labels"}, {"_images", "_labels"}, {"images", "labels"}}) {
+        const size_t at = name.rfind(from);
+        if (at != std::string::npos) {
+            name.replace(at, from.size(), to);
+            return (p.parent_path() / name).string();
+        }
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------- HDF5
+
+struct H5Id {
+    hid_t id = H5I_INVALID_HID;
+    herr_t (*close)(hid_t) = nullptr;
+    H5Id(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+    ~H5Id()
+    {
+        if (id >= 0 && close)
+            close(id);
+    }
+    H5Id(const H5Id &) = delete;
+    H5Id &operator=(const H5Id &) = delete;
+};
+
+// HDF5 prints its error stack to stderr by default; we report errors ourselves.
+class H5Quiet {
+public:
+    H5Quiet()
+    {
+        H5Eget_auto2(H5E_DEFAULT, &m_func, &m_data);
+        H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    }
+    ~H5Quiet() { H5Eset_auto2(H5E_DEFAULT, m_func, m_data); }
+
+private:
+    H5E_auto2_t m_func = nullptr;
+    void *m_data = nullptr;
+};
+
+Tensor readH5Dataset(hid_t file, const std::string &name, const std::string &path)
+{
+    H5Id ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (ds.id < 0)
+        fail(path, "cannot open HDF5 dataset '" + name + "'");
+    H5Id space(H5Dget_space(ds.id), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.id);
+    if (rank < 0)
+        fail(path, "cannot read the shape of HDF5 dataset '" + name + "'");
+    std::vector<hsize_t> dims(static_cast<size_t>(rank));
+    H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+    Shape shape(dims.begin(), dims.end());
+    H5Id type(H5Dget_type(ds.id), H5Tclose);
+    const H5T_class_t cls = H5Tget_class(type.id);
+    DType dtype;
+    hid_t memType;
+    if (cls == H5T_FLOAT) {
+        dtype = DType::Float32;
+        memType = H5T_NATIVE_FLOAT;
+    } else if (cls == H5T_INTEGER || cls == H5T_ENUM) { // h5py stores bool as an enum over int8
+        const size_t size = H5Tget_size(type.id);
+        const bool isSigned = cls == H5T_INTEGER && H5Tget_sign(type.id) == H5T_SGN_2;
+        if (size == 1) {
+            dtype = isSigned ? DType::Int8 : DType::UInt8;
+            memType = isSigned ? H5T_NATIVE_INT8 : H5T_NATIVE_UINT8;
+        } else {
+            dtype = DType::Int64;
+            memType = H5T_NATIVE_INT64;
+        }
+        if (cls == H5T_ENUM) {
+            dtype = DType::Int64;
+            memType = H5T_NATIVE_INT64;
+        }
+    } else {
+        fail(path, "HDF5 dataset '" + name + "' has an unsupported element type (numbers only)");
+    }
+    Tensor out(dtype, shape);
+    if (out.numel() > 0 && H5Dread(ds.id, memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.rawData()) < 0)
+        fail(path, "cannot read HDF5 dataset '" + name + "' (corrupt or truncated file?)");
+    return out;
+}
+
+struct Raw {
+    Tensor x;
+    Tensor y; // null when there are no labels
+    std::string labelsSource;
+};
+
+Raw loadH5(const std::string &path)
+{
+    std::lock_guard lock(hdf5Mutex());
+    H5Quiet quiet;
+    if (H5Fis_hdf5(path.c_str()) <= 0) {
+        if (!fs::exists(path))
+            fail(path, "cannot open: no such file");
+        fail(path, "not an HDF5 file (or it is truncated)");
+    }
+    H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (file.id < 0)
+        fail(path, "cannot open HDF5 file");
+    if (H5Lexists(file.id, "x", H5P_DEFAULT) <= 0)
+        fail(path, "HDF5 file has no dataset 'x' (expected datasets 'x' with the features and 'y' with the labels)");
+    Raw raw;
+    raw.x = readH5Dataset(file.id, "x", path);
+    if (H5Lexists(file.id, "y", H5P_DEFAULT) > 0) {
+        raw.y = readH5Dataset(file.id, "y", path);
+        raw.labelsSource = path + ":y";
+    }
+    return raw;
+}
+
+// ---------------------------------------------------------------------------------------------- NumPy
+
+Raw loadNpz(const std::string &path)
+{
+    auto arrays = readNpz(path);
+    if (arrays.empty())
+        fail(path, "the archive holds no arrays");
+    auto find = [&](std::initializer_list<const char *> names) -> const Tensor * {
+        for (const char *n : names)
+            for (const auto &[k, t] : arrays)
+                if (k == n)
+                    return &t;
+        return nullptr;
+    };
+    Raw raw;
+    const Tensor *x = find({"x", "images", "features", "data"});
+    const Tensor *y = find({"y", "labels", "targets"});
+    if (x) {
+        raw.x = *x;
+        if (y) {
+            raw.y = *y;
+            raw.labelsSource = path + ":y";
+        }
+    } else {
+        raw.x = arrays[0].second;
+        if (arrays.size() > 1) {
+            raw.y = arrays[1].second;
+            raw.labelsSource = path + ":" + arrays[1].first;
+        }
+    }
+    return raw;
+}
+
+Raw loadNpy(const std::string &path)
+{
+    Raw raw;
+    raw.x = readNpy(path);
+    const fs::path p(path);
+    const std::string stem = p.stem().string();
+    std::vector<fs::path> candidates{p.parent_path() / (stem + "_labels.npy")};
+    if (!stem.empty() && (stem[0] == 'x' || stem[0] == 'X'))
+        candidates.push_back(p.parent_path() / ("y" + stem.substr(1) + ".npy"));
+    if (stem != "y")
+        candidates.push_back(p.parent_path() / "y.npy");
+    for (const fs::path &c : candidates) {
+        std::error_code ec;
+        if (fs::is_regular_file(c, ec) && !fs::equivalent(c, p, ec)) {
+            raw.y = readNpy(c.string());
+            raw.labelsSource = c.string();
+            break;
+        }
+    }
+    return raw;
+}
+
+// ---------------------------------------------------------------------------------------------- common
+
+std::vector<int64_t> labelsFrom(const Tensor &y, const std::string &source)
+{
+    std::vector<int64_t> labels;
+    if (y.isNull())
+        return labels;
+    if (y.rank() == 0)
+        fail(source, "labels must be an array with one entry per sample, got a scalar");
+    int64_t rows = y.dim(0);
+    int64_t cols = y.numel() / std::max<int64_t>(rows, 1);
+    if (y.rank() > 2)
+        fail(source, "labels must have shape [N] (or one-hot [N, K]), got " + shapeToString(y.shape()));
+    labels.resize(size_t(rows));
+    const std::vector<float> f = y.dtype() == DType::Float32 ? y.toFloatVector() : std::vector<float>{};
+    const std::vector<int64_t> v = y.dtype() == DType::Float32 ? std::vector<int64_t>{} : y.toInt64Vector();
+    for (int64_t i = 0; i < rows; ++i) {
+        if (y.rank() == 2 && cols > 1) {
+            // One-hot / probability rows: the class is the argmax.
+            int64_t best = 0;
+            for (int64_t j = 1; j < cols; ++j) {
+                const double a = f.empty() ? double(v[size_t(i * cols + j)]) : f[size_t(i * cols + j)];
+                const double b = f.empty() ? double(v[size_t(i * cols + best)]) : f[size_t(i * cols + best)];
+                if (a > b)
+                    best = j;
+            }
+            labels[size_t(i)] = best;
+            continue;
+        }
+        if (!f.empty()) {
+            const float lf = f[size_t(i * cols)];
+            if (!std::isfinite(lf) || lf != std::floor(lf))
+                fail(source, "label " + std::to_string(lf) + " at index " + std::to_string(i) + " is not an integer class index");
+            labels[size_t(i)] = int64_t(lf);
+        } else {
+            labels[size_t(i)] = v[size_t(i * cols)];
+        }
+        if (labels[size_t(i)] < 0)
+            fail(source, "label " + std::to_string(labels[size_t(i)]) + " at index " + std::to_string(i) +
+                             " is out of range (class indices start at 0)");
+    }
+    return labels;
+}
+
+bool isChannelCount(int64_t d) { return d == 1 || d == 3; }
+
+// Converts stored samples to float32 NCHW: integer data scaled, NHWC transposed, mean/std applied per channel.
+// Float input is modified in place (the caller hands over a tensor nobody else holds).
+Tensor preprocess(const Tensor &x, const Preprocess &pre, const std::string &path)
+{
+    if (x.rank() < 1)
+        fail(path, "features must have a sample dimension, got a scalar");
+    Shape shape = x.shape();
+    bool nhwc = false;
+    if (shape.size() == 4) {
+        if (pre.layout == Preprocess::Layout::NHWC)
+            nhwc = true;
+        else if (pre.layout == Preprocess::Layout::Auto)
+            nhwc = isChannelCount(shape[3]) && !isChannelCount(shape[1]);
+    } else if (shape.size() == 3) {
+        shape = {shape[0], 1, shape[1], shape[2]};
+    } else if (pre.layout == Preprocess::Layout::NHWC && shape.size() != 2 && shape.size() != 1) {
+        fail(path, "NHWC layout needs rank-4 data, got " + shapeToString(shape));
+    }
+
+    const int64_t n = x.numel();
+    Tensor flat = x.dtype() == DType::Float32 ? x : Tensor(DType::Float32, x.shape());
+    float *dst = flat.f32();
+    const float s = pre.scale;
+    switch (x.dtype()) {
+    case DType::Float32: break;
+    case DType::UInt8: {
+        const uint8_t *src = x.data<uint8_t>();
+        for (int64_t i = 0; i < n; ++i)
+            dst[i] = float(src[i]) * s;
+        break;
+    }
+    case DType::Int8: {
+        const int8_t *src = x.data<int8_t>();
+        for (int64_t i = 0; i < n; ++i)
+            dst[i] = float(src[i]) * s;
+        break;
+    }
+    case DType::Int32: {
+        const int32_t *src = x.data<int32_t>();
+        for (int64_t i = 0; i < n; ++i)
+            dst[i] = float(src[i]) * s;
+        break;
+    }
+    case DType::Int64: {
+        const int64_t *src = x.data<int64_t>();
+        for (int64_t i = 0; i < n; ++i)
+            dst[i] = float(src[i]) * s;
+        break;
+    }
+    }
+
+    Tensor out;
+    if (nhwc) {
+        const int64_t N = shape[0], H = shape[1], W = shape[2], C = shape[3];
+        out = Tensor(DType::Float32, {N, C, H, W});
+        float *o = out.f32();
+        for (int64_t b = 0; b < N; ++b) {
+            const float *in = dst + b * H * W * C;
+            float *ob = o + b * C * H * W;
+            for (int64_t hw = 0; hw < H * W; ++hw)
+                for (int64_t c = 0; c < C; ++c)
+                    ob[c * H * W + hw] = in[hw * C + c];
+        }
+    } else {
+        out = flat.reshaped(shape);
+    }
+
+    if (pre.mean.empty() && pre.std.empty())
+        return out;
+    const int64_t N = out.dim(0);
+    const int64_t C = out.rank() >= 2 ? out.dim(1) : 1;
+    const int64_t inner = N && C ? out.numel() / (N * C) : 0;
+    auto perChannel = [&](const std::vector<float> &v, const char *what, float fallback) {
+        if (v.empty())
+            return std::vector<float>(size_t(C), fallback);
+        if (v.size() == 1)
+            return std::vector<float>(size_t(C), v[0]);
+        if (int64_t(v.size()) != C)
+            fail(path, std::string("preprocessing ") + what + " has " + std::to_string(v.size()) +
+                           " values but the data has " + std::to_string(C) + " channels " + shapeToString(out.shape()));
+        return v;
+    };
+    const std::vector<float> mean = perChannel(pre.mean, "mean", 0.f);
+    const std::vector<float> stdv = perChannel(pre.std, "std", 1.f);
+    for (float v : stdv)
+        if (!(v != 0.f) || !std::isfinite(v))
+            fail(path, "preprocessing std must be finite and non-zero");
+    float *o = out.f32();
+    for (int64_t b = 0; b < N; ++b)
+        for (int64_t c = 0; c < C; ++c) {
+            const float m = mean[size_t(c)], inv = 1.f / stdv[size_t(c)];
+            float *p = o + (b * C + c) * inner;
+            for (int64_t i = 0; i < inner; ++i)
+                p[i] = (p[i] - m) * inv;
+        }
+    return out;
+}
+
+Tensor firstRows(const Tensor &t, int64_t count)
+{
+    if (t.isNull() || t.rank() == 0 || count >= t.dim(0))
+        return t;
+    Dataset d;
+    d.x = t;
+    return d.batch(0, count);
+}
+
+} // namespace
+
+std::string fashionMnistDir()
+{
+    const char *env = std::getenv("CW_FASHION_MNIST_DIR");
+    if (env && *env)
+        return env;
+    return "/usr/share/datasets/fashion-mnist";
+}
+
+Tensor Dataset::batch(int64_t begin, int64_t count) const
+{
+    const int64_t n = size();
+    if (begin < 0 || count < 0 || begin + count > n)
+        throw Error("dataset '" + name + "': rows [" + std::to_string(begin) + ", " + std::to_string(begin + count) +
+                    ") out of range (" + std::to_string(n) + " samples)");
+    Shape shape = x.shape();
+    shape[0] = count;
+    Tensor out(x.dtype(), shape);
+    const size_t rowBytes = n ? x.byteSize() / size_t(n) : 0;
+    if (count)
+        std::memcpy(out.rawData(), static_cast<const uint8_t *>(x.rawData()) + size_t(begin) * rowBytes, size_t(count) * rowBytes);
+    return out;
+}
+
+Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limit)
+{
+    std::string path = spec;
+    std::string name = fs::path(spec).filename().string();
+    if (spec == "fashion-mnist" || spec == "fashion-mnist:test" || spec == "fashion-mnist:train") {
+        const bool train = spec == "fashion-mnist:train";
+        path = (fs::path(fashionMnistDir()) / (train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz")).string();
+        name = train ? "fashion-mnist:train" : "fashion-mnist";
+        if (!fs::exists(path))
+            throw Error("Fashion-MNIST not found: '" + path + "' does not exist (install Debian's dataset-fashion-mnist "
+                        "or set CW_FASHION_MNIST_DIR)");
+    } else if (spec.rfind("fashion-mnist:", 0) == 0) {
+        throw Error("unknown Fashion-MNIST split '" + spec + "' (use fashion-mnist, fashion-mnist:test or fashion-mnist:train)");
+    }
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        fail(path, "cannot open dataset: no such file");
+    if (fs::is_directory(path, ec)) {
+        // A directory in the MNIST layout stands for its test split, like "fashion-mnist" does.
+        std::string found;
+        for (const char *f : {"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"})
+            if (found.empty() && fs::is_regular_file(fs::path(path) / f, ec))
+                found = (fs::path(path) / f).string();
+        if (found.empty())
+            fail(path, "is a directory without t10k-images-idx3-ubyte[.gz]; give the images file (IDX), a .npy / .npz "
+                       "or an .h5 file");
+        path = found;
+    }
+
+    Raw raw;
+    if (endsWith(path, ".npz")) {
+        raw = loadNpz(path);
+    } else if (endsWith(path, ".npy")) {
+        raw = loadNpy(path);
+    } else if (endsWith(path, ".h5") || endsWith(path, ".hdf5")) {
+        raw = loadH5(path);
+    } else {
+        IdxReader images(path);
+        int64_t count = images.shape()[0];
+        const std::string labelsPath = idxLabelsPath(path);
+        if (!labelsPath.empty() && fs::is_regular_file(labelsPath, ec) && labelsPath != path) {
+            IdxReader labels(labelsPath);
+            if (labels.shape().size() != 1)
+                fail(labelsPath, "labels file must be one-dimensional, got " + shapeToString(labels.shape()));
+            if (labels.shape()[0] != count)
+                fail(labelsPath, "label count mismatch: " + std::to_string(labels.shape()[0]) + " labels for " +
+                                     std::to_string(count) + " images in '" + path + "'");
+            if (limit > 0)
+                count = std::min(count, limit);
+            raw.y = labels.readSamples(count, "labels");
+            raw.labelsSource = labelsPath;
+        } else if (limit > 0) {
+            count = std::min(count, limit);
+        }
+        raw.x = images.typeCode() == 0x08 ? images.readBytesScaled(count, pre.scale, "image data")
+                                          : images.readSamples(count, "image data");
+    }
+    if (raw.x.rank() < 1)
+        fail(path, "features must have a sample dimension, got a scalar");
+    if (!raw.y.isNull()) {
+        if (raw.y.rank() < 1 || raw.y.dim(0) != raw.x.dim(0))
+            fail(raw.labelsSource, "label count mismatch: " + std::to_string(raw.y.rank() ? raw.y.dim(0) : 1) +
+                                       " labels for " + std::to_string(raw.x.dim(0)) + " samples in '" + path + "'");
+    }
+    if (limit > 0) {
+        raw.x = firstRows(raw.x, limit);
+        raw.y = firstRows(raw.y, limit);
+    }
+
+    Dataset data;
+    data.name = name;
+    data.labels = labelsFrom(raw.y, raw.labelsSource);
+    data.x = preprocess(raw.x, pre, path);
+    return data;
+}
+
+} // namespace cw

@@ -1,0 +1,139 @@
+// Format registry, loadModel / saveModel and the built-in demos.
+#include "core/io/model_io.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "core/base/error.h"
+#include "core/runtime/session.h"
+#include "resources/demo_data.h"
+
+namespace cw {
+
+// Defined next to each format (onnx_format.cpp, h5_format.cpp); they return the model as stored in the
+// file (unique node names, nothing else normalised).
+std::unique_ptr<ModelFormat> createOnnxFormat();
+std::unique_ptr<ModelFormat> createH5Format();
+Model parseOnnxBytes(const std::string &bytes, const std::string &sourceName);
+Model parseH5Bytes(const std::string &bytes, const std::string &sourceName);
+
+std::string fileExtension(const std::string &path)
+{
+    const auto slash = path.find_last_of("/\\");
+    const auto dot = path.rfind('.');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+        return {};
+    std::string ext = path.substr(dot + 1);
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return ext;
+}
+
+namespace {
+
+// Unique names, a topological order and the shape of every value. inferShapes also builds a Session, so an
+// unsupported operator fails here, with the node, op type and file in the message.
+void normalise(Model &model)
+{
+    model.graph.ensureUniqueNodeNames();
+    try {
+        model.graph.sortTopologically();
+        inferShapes(model);
+    } catch (const Cancelled &) {
+        throw;
+    } catch (const Error &e) {
+        // Most messages already name the file (describeNode); the rest get it as a prefix.
+        const std::string quotedPath = "'" + model.sourcePath + "'";
+        if (std::string(e.what()).find(quotedPath) != std::string::npos)
+            throw;
+        throw Error(quotedPath + ": " + e.what());
+    }
+}
+
+} // namespace
+
+const std::vector<std::unique_ptr<ModelFormat>> &modelFormats()
+{
+    static const std::vector<std::unique_ptr<ModelFormat>> formats = [] {
+        std::vector<std::unique_ptr<ModelFormat>> f;
+        f.push_back(createOnnxFormat());
+        f.push_back(createH5Format());
+        return f;
+    }();
+    return formats;
+}
+
+const ModelFormat *formatForFile(const std::string &path)
+{
+    const std::string ext = fileExtension(path);
+    for (const auto &f : modelFormats())
+        if (!ext.empty() && (ext == f->extension() || (ext == "hdf5" && f->extension() == "h5")))
+            return f.get();
+    // Unknown extension: sniff the content. HDF5 first, its signature is unambiguous.
+    for (auto it = modelFormats().rbegin(); it != modelFormats().rend(); ++it)
+        if ((*it)->supportsFile(path))
+            return it->get();
+    return nullptr;
+}
+
+std::vector<std::string> demoModelNames()
+{
+    return {"demo", "demo-resnet"};
+}
+
+bool isDemoModel(const std::string &spec)
+{
+    const auto names = demoModelNames();
+    return std::find(names.begin(), names.end(), spec) != names.end();
+}
+
+Model loadModel(const std::string &spec)
+{
+    Model model;
+    if (isDemoModel(spec)) {
+        const std::string_view bytes = demoModelBytes(spec);
+        if (bytes.empty())
+            throw Error("the demo model '" + spec + "' is not built into this binary");
+        model = parseH5Bytes(std::string(bytes), spec);
+    } else {
+        if (!std::ifstream(spec, std::ios::binary))
+            throw Error("cannot open '" + spec + "': no such file or it is not readable");
+        const ModelFormat *format = formatForFile(spec);
+        if (!format || !(format->capabilities() & ModelFormat::Read))
+            throw Error("'" + spec + "' is not a model file this program can read (expected .onnx or .h5)");
+        model = format->read(spec);
+    }
+    model.sourcePath = spec;
+    normalise(model);
+    return model;
+}
+
+void saveModel(const Model &model, const std::string &path)
+{
+    const std::string ext = fileExtension(path);
+    for (const auto &f : modelFormats()) {
+        if (ext == f->extension() || (ext == "hdf5" && f->extension() == "h5")) {
+            if (!(f->capabilities() & ModelFormat::Write))
+                break;
+            f->write(model, path);
+            return;
+        }
+    }
+    throw Error("cannot save '" + path + "': unknown model extension '" + ext + "' (use .onnx or .h5)");
+}
+
+Model readOnnxBytes(const std::string &bytes, const std::string &sourceName)
+{
+    Model model = parseOnnxBytes(bytes, sourceName);
+    normalise(model);
+    return model;
+}
+
+Model readH5Bytes(const std::string &bytes, const std::string &sourceName)
+{
+    Model model = parseH5Bytes(bytes, sourceName);
+    normalise(model);
+    return model;
+}
+
+} // namespace cw

@@ -1,0 +1,50 @@
+// oneDNN back end for the forward kernels (not a public header).
+//
+// Conv runs on oneDNN's JIT convolutions (AVX2 / AVX-512 picked at run time), which are several times
+// faster than im2col + Eigen gemm on the channel counts of small CNNs. Activations stay in the engine's
+// plain NCHW layout at the kernel boundary (reordered to channel-blocked inside the call where that pays);
+// oneDNN picks its own blocked layout for the weights, and the packed weights are cached together with the
+// values they came from, so an unchanged weight is packed once. Primitives are cached by geometry and
+// thread count in a small mutex-protected cache: a Session can run from several threads at once and oneDNN
+// primitives may execute concurrently.
+//
+// Threads: oneDNN always runs single-threaded here; with a thread budget above one, the batch is cut into
+// slices claimed through cw::parallelFor (kernels.h). Debian's oneDNN threads with OpenMP, whose barriers
+// wait for team members the OS has not scheduled; on a loaded two-core machine that made two threads
+// several times slower than one. A single image runs on one thread, as do convolutions under ~4M
+// multiply-adds per thread. Scratch memory is per calling thread (user scratchpad mode): Debian's build
+// shares the library scratchpad between primitives, which is unsafe for concurrent execution.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "core/base/parallel.h"
+#include "core/base/tensor.h"
+#include "core/runtime/kernels.h"
+
+namespace cw::onednn {
+
+// A convolution geometry in oneDNN's terms (plain NCHW activations; OIHW weights, GOIHW when grouped), shared by
+// the float convolutions here and the int8 ones in ops/quant.cpp.
+struct ConvDims {
+    dnnl::memory::dims src, dst, weights, strides, dilates, padL, padR;
+    dnnl::memory::format_tag weightsTag;
+};
+ConvDims convDims(const ConvGeometry &g);
+
+// n rows (images of a batch, rows of a product) cut for `threads` workers: about four slices per thread so
+// parallelFor can balance them, one slice when single-threaded. `count` slices of `size` rows, the last `last`.
+struct Slices {
+    int64_t size, count, last;
+};
+Slices sliceRows(int64_t n, int threads);
+
+// y [N, M, H', W'] = conv(x, w) + bias for the geometry g (x, w and y plain NCHW / OIHW, bias [M] or null).
+// Returns false, leaving y untouched, when oneDNN does not take this convolution (the caller falls back).
+bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias, float *y, int threads);
+
+// Whether convForward is expected to beat the im2col path for this geometry (measured; see
+// docs/performance.md). CW_ONEDNN=0 in the environment turns the oneDNN path off, CW_ONEDNN=1 forces it.
+bool convPreferred(const ConvGeometry &g, int threads);
+
+} // namespace cw::onednn

@@ -1,0 +1,57 @@
+// Operator kernels, by ONNX op type (default domain).
+//
+// A kernel validates shapes and attributes first and calls ctx.fail() with a message on bad input; then it
+// computes over Eigen maps of the input buffers. Kernels never modify their inputs; they may return a view
+// of an input (Reshape, Flatten, Identity). The Session prefixes every failure with the node name, op type
+// and model file, so kernels only say what is wrong ("input 1 has 3 channels, weight expects 4").
+//
+// Each family of operators registers itself in the table from one function (no static initialisers, so
+// nothing is dropped by the static linker).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/base/tensor.h"
+#include "core/graph/graph.h"
+
+namespace cw {
+
+struct SparseWeight; // ops/sparse.h
+
+struct OpContext {
+    const Node &node;
+    std::vector<const Tensor *> inputs; // nullptr for an omitted optional input
+    std::vector<Tensor> outputs;        // one per node output, filled by the kernel
+    int threads = 1;                    // threads the kernel may use (OpenMP num_threads)
+    // CSR form of the node's constant weight, set by the Session when it is sparse enough (ops/sparse.h).
+    const SparseWeight *sparse = nullptr;
+
+    bool hasInput(int index) const { return index < int(inputs.size()) && inputs[size_t(index)] != nullptr; }
+    const Tensor &input(int index) const; // fails if missing
+    // Throws cw::Error(message); the session adds node, op type and file.
+    [[noreturn]] void fail(const std::string &message) const;
+};
+
+using OpKernel = void (*)(OpContext &ctx);
+using KernelTable = std::map<std::string, OpKernel>;
+
+// nullptr when the op type is not supported.
+OpKernel findKernel(const std::string &opType);
+// Kernel of an op type in a domain: "" / "ai.onnx" as above; other domains are registered as
+// "<domain>:<OpType>" (com.microsoft:QGemm). nullptr when not supported.
+OpKernel findKernel(const std::string &opType, const std::string &domain);
+std::vector<std::string> supportedOps();
+
+// Families (ops/*.cpp).
+void registerMathOps(KernelTable &table);        // Gemm, MatMul, Add, Sub, Mul, Div, Pow, Sqrt, ReduceMean
+void registerActivationOps(KernelTable &table);  // Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Gelu, Softmax
+void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNormalization
+void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool
+void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
+                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Gather
+void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
+                                                 // com.microsoft:QGemm (ops/quant.cpp)
+
+} // namespace cw

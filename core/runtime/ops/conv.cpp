@@ -1,0 +1,290 @@
+// Convolutions and batch normalisation.
+//
+//   Conv:          x [N, C, H, W], w [M, C/group, kH, kW], b [M] (optional) → [N, M, H', W']
+//                  (1-D: x [N, C, L], w [M, C/group, k] → [N, M, L']); strides, pads, dilations, group,
+//                  auto_pad (NOTSET, SAME_UPPER, SAME_LOWER, VALID), kernel_shape must match w if given
+//   ConvTranspose: x [N, C, H, W], w [C, M/group, kH, kW], b [M] → [N, M, H', W'] with
+//                  H' = stride·(H-1) + output_padding + dilation·(kH-1) + 1 - pads, or output_shape
+//   BatchNormalization (inference): x [N, C, ...], scale/B/mean/var [C] → same shape as x;
+//                  y = (x - mean) / sqrt(var + epsilon) · scale + B
+//
+// Conv runs as im2col + gemm per image and group; a 1×1 stride-1 unpadded conv multiplies the image
+// directly, and a depthwise conv (one input channel per group) uses a direct loop, where im2col would
+// only copy. With at least as many images as threads, images run in parallel with one column buffer per
+// range of images; otherwise images run in turn and gemm itself uses the threads. Convolutions that oneDNN
+// takes (ops/onednn.h) skip all of this.
+#include <cmath>
+
+#include "core/base/error.h"
+#include "core/runtime/kernels.h"
+#include "core/runtime/onednn.h"
+#include "core/runtime/ops/common.h"
+#include "core/runtime/sparse.h"
+
+namespace cw {
+namespace {
+
+using namespace ops;
+
+Shape spatialShape(const ConvGeometry &g, int64_t batch, int64_t channels)
+{
+    return g.oneD ? Shape{batch, channels, g.outW} : Shape{batch, channels, g.outH, g.outW};
+}
+
+const float *biasInput(const OpContext &ctx, int64_t channels)
+{
+    if (!ctx.hasInput(2))
+        return nullptr;
+    const Tensor &b = ctx.input(2);
+    requireFloat(ctx, b, "bias");
+    if (b.rank() != 1 || b.dim(0) != channels)
+        ctx.fail("bias " + shapeToString(b.shape()) + " does not match " + str(channels) + " output channels");
+    return b.f32();
+}
+
+void checkKernelShape(const OpContext &ctx, const Tensor &w)
+{
+    const std::vector<int64_t> ks = ctx.node.attrInts("kernel_shape");
+    if (ks.empty())
+        return;
+    if (Shape(w.shape().begin() + 2, w.shape().end()) != Shape(ks.begin(), ks.end()))
+        ctx.fail("kernel_shape " + shapeToString(Shape(ks.begin(), ks.end())) + " does not match weight " +
+                 shapeToString(w.shape()));
+}
+
+ConvGeometry geometry(const OpContext &ctx, const Tensor &x, const Tensor &w)
+{
+    requireFloat(ctx, x, "X");
+    requireFloat(ctx, w, "W");
+    checkKernelShape(ctx, w);
+    try {
+        return convGeometry(ctx.node, x.shape(), w.shape());
+    } catch (const Error &e) {
+        ctx.fail(e.what());
+    }
+}
+
+// One output channel of a depthwise conv: out[oh, ow] = bias + Σ w[kh, kw] · in[oh·s + kh·d - pad, ...].
+// The valid ow range is computed per kernel tap so the inner loop has no bounds checks.
+void depthwisePlane(const float *in, const float *w, float bias, const ConvGeometry &g, float *out)
+{
+    std::fill(out, out + g.outH * g.outW, bias);
+    for (int64_t kw = 0; kw < g.kW; ++kw) {
+        const int64_t off = kw * g.dilationW - g.padLeft;
+        const int64_t lo = off >= 0 ? 0 : (-off + g.strideW - 1) / g.strideW;
+        const int64_t hi = g.inW - 1 - off < 0 ? 0 : std::min(g.outW, (g.inW - 1 - off) / g.strideW + 1);
+        if (hi <= lo)
+            continue;
+        for (int64_t oh = 0; oh < g.outH; ++oh) {
+            float *orow = out + oh * g.outW;
+            for (int64_t kh = 0; kh < g.kH; ++kh) {
+                const int64_t ih = oh * g.strideH - g.padTop + kh * g.dilationH;
+                if (ih < 0 || ih >= g.inH)
+                    continue;
+                const float wv = w[kh * g.kW + kw];
+                const float *irow = in + ih * g.inW + off;
+                if (g.strideW == 1)
+                    for (int64_t ow = lo; ow < hi; ++ow)
+                        orow[ow] += wv * irow[ow];
+                else
+                    for (int64_t ow = lo; ow < hi; ++ow)
+                        orow[ow] += wv * irow[ow * g.strideW];
+            }
+        }
+    }
+}
+
+void convOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    const Tensor &w = ctx.input(1);
+    const ConvGeometry g = geometry(ctx, x, w);
+    const float *bias = biasInput(ctx, g.outChannels);
+    Tensor out = Tensor::uninitialized(DType::Float32, spatialShape(g, g.batch, g.outChannels));
+    const int64_t N = g.batch, C = g.inChannels, M = g.outChannels, G = g.group;
+    const int64_t Cg = C / G, Mg = M / G, K = g.colRows(), P = g.colCols(), inPlane = g.inH * g.inW;
+    const float *px = x.f32();
+    const float *pw = w.f32();
+    float *py = out.f32();
+    const int threads = std::max(1, ctx.threads);
+
+    // A pruned constant weight runs on its CSR form (ops/sparse.h): im2col, then a sparse product per image.
+    if (ctx.sparse && G == 1 && ctx.sparse->rows == M && ctx.sparse->cols == K) {
+        const bool direct = g.isPointwise();
+        parallelRanges(threads > 1 && N > 1 ? threads : 1, N, 1, [&](int64_t begin, int64_t end) {
+            std::vector<float> col(direct ? 0 : size_t(K * P));
+            for (int64_t n = begin; n < end; ++n) {
+                const float *src = px + n * C * inPlane;
+                if (!direct) {
+                    im2col(src, C, g, col.data());
+                    src = col.data();
+                }
+                sparse::convImage(*ctx.sparse, src, P, bias, py + n * M * P);
+            }
+        });
+        ctx.outputs[0] = out;
+        return;
+    }
+
+    if (onednn::convPreferred(g, threads) &&
+        onednn::convForward(g, x, w, bias, py, threads)) {
+        ctx.outputs[0] = out;
+        return;
+    }
+
+    if (Cg == 1 && G > 1) {
+        const int64_t planes = N * M;
+        const int t = planes * (P * g.kH * g.kW) >= kParallelThreshold ? threads : 1;
+        parallelRanges(t, planes, 1, [&](int64_t iBegin, int64_t iEnd) {
+            for (int64_t i = iBegin; i < iEnd; ++i) {
+                const int64_t n = i / M, m = i % M;
+                depthwisePlane(px + (n * C + m / Mg) * inPlane, pw + m * g.kH * g.kW, bias ? bias[m] : 0.f, g,
+                               py + i * P);
+            }
+        });
+        ctx.outputs[0] = out;
+        return;
+    }
+
+    const bool pointwise = g.isPointwise();
+    auto image = [&](int64_t n, float *col, int gemmThreads) {
+        for (int64_t gi = 0; gi < G; ++gi) {
+            const float *src = px + (n * C + gi * Cg) * inPlane;
+            if (!pointwise) {
+                im2col(src, Cg, g, col);
+                src = col;
+            }
+            float *dst = py + (n * M + gi * Mg) * P;
+            parallelGemm(gemmThreads, false, false, Mg, P, K, 1.f, pw + gi * Mg * K, K, src, P, 0.f, dst, P);
+            if (bias)
+                for (int64_t m = 0; m < Mg; ++m) {
+                    const float b = bias[gi * Mg + m];
+                    float *row = dst + m * P;
+                    for (int64_t i = 0; i < P; ++i)
+                        row[i] += b;
+                }
+        }
+    };
+    const size_t colSize = pointwise ? 0 : size_t(K * P);
+    if (threads > 1 && N >= threads) {
+        // One column buffer per range of images (ranges run on whichever thread claims them).
+        parallelRanges(threads, N, 1, [&](int64_t begin, int64_t end) {
+            std::vector<float> col(colSize);
+            for (int64_t n = begin; n < end; ++n)
+                image(n, col.data(), 1);
+        });
+    } else {
+        std::vector<float> col(colSize);
+        for (int64_t n = 0; n < N; ++n)
+            image(n, col.data(), threads);
+    }
+    ctx.outputs[0] = out;
+}
+
+void convTransposeOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    const Tensor &w = ctx.input(1);
+    const ConvGeometry g = geometry(ctx, x, w);
+    const float *bias = biasInput(ctx, g.outChannels);
+    Tensor out(DType::Float32, spatialShape(g, g.batch, g.outChannels));
+    const int64_t N = g.batch, C = g.inChannels, M = g.outChannels, G = g.group;
+    const int64_t Cg = C / G, Mg = M / G, K = Mg * g.kH * g.kW, P = g.inH * g.inW, outPlane = g.outH * g.outW;
+    // col2im scatters from the input grid into the output image: swap the roles of input and output sizes.
+    ConvGeometry s = g;
+    s.inH = g.outH;
+    s.inW = g.outW;
+    s.outH = g.inH;
+    s.outW = g.inW;
+    const float *px = x.f32();
+    const float *pw = w.f32();
+    float *py = out.f32();
+    auto image = [&](int64_t n, float *col, int gemmThreads) {
+        for (int64_t gi = 0; gi < G; ++gi) {
+            // col [Mg·kH·kW, H·W] = W_g^T [Mg·kH·kW, Cg] · x_g [Cg, H·W]
+            parallelGemm(gemmThreads, true, false, K, P, Cg, 1.f, pw + gi * Cg * K, K, px + (n * C + gi * Cg) * P, P, 0.f,
+                         col, P);
+            float *dst = py + (n * M + gi * Mg) * outPlane;
+            col2im(col, Mg, s, dst);
+            if (bias)
+                for (int64_t m = 0; m < Mg; ++m) {
+                    const float b = bias[gi * Mg + m];
+                    for (int64_t i = 0; i < outPlane; ++i)
+                        dst[m * outPlane + i] += b;
+                }
+        }
+    };
+    const int threads = std::max(1, ctx.threads);
+    if (threads > 1 && N >= threads) {
+        parallelRanges(threads, N, 1, [&](int64_t begin, int64_t end) {
+            std::vector<float> col(size_t(K * P));
+            for (int64_t n = begin; n < end; ++n)
+                image(n, col.data(), 1);
+        });
+    } else {
+        std::vector<float> col(size_t(K * P));
+        for (int64_t n = 0; n < N; ++n)
+            image(n, col.data(), threads);
+    }
+    ctx.outputs[0] = out;
+}
+
+void batchNormOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    requireFloat(ctx, x, "X");
+    if (ctx.node.attrInt("training_mode", 0) != 0)
+        ctx.fail("training_mode is not supported (inference only)");
+    if (x.rank() < 2)
+        ctx.fail("input must be [N, C, ...], got " + shapeToString(x.shape()));
+    const int64_t N = x.dim(0), C = x.dim(1), plane = x.numel() / std::max<int64_t>(1, N * C);
+    const char *names[4] = {"scale", "B", "mean", "var"};
+    const float *p[4];
+    for (int i = 0; i < 4; ++i) {
+        const Tensor &t = ctx.input(i + 1);
+        requireFloat(ctx, t, names[i]);
+        if (t.numel() != C || t.rank() != 1)
+            ctx.fail(std::string(names[i]) + " " + shapeToString(t.shape()) + " does not match " + str(C) +
+                     " channels of input " + shapeToString(x.shape()));
+        p[i] = t.f32();
+    }
+    const float eps = ctx.node.attrFloat("epsilon", 1e-5f);
+    std::vector<float> a(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+        a[size_t(c)] = p[0][c] / std::sqrt(p[3][c] + eps);
+        b[size_t(c)] = p[1][c] - p[2][c] * a[size_t(c)];
+    }
+    Tensor out = Tensor::uninitialized(DType::Float32, x.shape());
+    const float *src = x.f32();
+    float *dst = out.f32();
+    const int threads = threadsFor(ctx, x.numel());
+    parallelRanges(threads, N * C, 1, [&](int64_t iBegin, int64_t iEnd) {
+        for (int64_t i = iBegin; i < iEnd; ++i) {
+            const float ai = a[size_t(i % C)], bi = b[size_t(i % C)];
+            const float *s = src + i * plane;
+            float *d = dst + i * plane;
+            for (int64_t k = 0; k < plane; ++k)
+                d[k] = ai * s[k] + bi;
+        }
+    });
+    ctx.outputs[0] = out;
+    // Opsets before 14 list running mean / var as optional outputs; in inference they are the inputs.
+    for (size_t o = 1; o < ctx.outputs.size(); ++o) {
+        if (o >= ctx.node.outputs.size() || ctx.node.outputs[o].empty())
+            continue;
+        if (o > 2)
+            ctx.fail("the saved mean / variance outputs exist only in training mode");
+        ctx.outputs[o] = ctx.input(int(o) + 2);
+    }
+}
+
+} // namespace
+
+void registerConvOps(KernelTable &table)
+{
+    table["Conv"] = convOp;
+    table["ConvTranspose"] = convTransposeOp;
+    table["BatchNormalization"] = batchNormOp;
+}
+
+} // namespace cw

@@ -1,0 +1,1137 @@
+// Quantized operators (the arithmetic conventions are in core/runtime/ops/quant.h and docs/formats.md).
+//
+//   QuantizeLinear(x float, y_scale, y_zero_point?) → y uint8 / int8 (the zero point's type; without one,
+//                  the opset-21 attribute output_dtype, else uint8). axis (1), block_size (0, opset 21).
+//   DequantizeLinear(x int8 / uint8 / int32, x_scale, x_zero_point?) → y float. axis (1), block_size (0).
+//                  Scale and zero point: a scalar (per tensor), 1-D of x.dim(axis) (per axis), or with
+//                  block_size > 0 x's shape with ceil(dim / block_size) along axis (blocked, ONNX 21).
+//   QLinearConv(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B?) → y (y_zp's type); Conv's
+//                  attributes; x [N, C, H, W] or [N, C, L] uint8 / int8, w int8 / uint8 [M, C/group, kH, kW];
+//                  w_scale and w_zp scalar or [M]; B int32 [M]. Padding contributes nothing (x_zp).
+//   QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp) → y: a [..., M, K], b [K, N] or with
+//                  a's batch dims; b_scale / b_zp scalar or [N] (per column).
+//   com.microsoft QGemm(A, a_scale, a_zp?, B, b_scale, b_zp?, C?, y_scale?, y_zp?) → Y: transA, transB,
+//                  alpha; A [M, K] (or [K, M]), B [K, N] (or [N, K] with transB); b_scale / b_zp scalar or
+//                  [N]; C int32 broadcast to [M, N] and added to the accumulator. With y_scale: requantized
+//                  to y_zp's type (uint8 without y_zp); without: float Y = float(acc) * (alpha·a_scale·b_scale[n]).
+//
+// The fast paths (u8 activations × s8 weights with zero weight zero points, oneDNN's VNNI gemm) compute the
+// same int32 accumulators as the reference loops here and requantize with the same float operations.
+#include "core/runtime/ops/quant.h"
+#include "core/runtime/onednn.h"
+
+#include <immintrin.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "core/runtime/ops/common.h"
+
+namespace cw {
+namespace quant {
+namespace {
+std::atomic<bool> g_referenceOnly{false};
+}
+void setReferenceOnly(bool on)
+{
+    g_referenceOnly = on;
+}
+bool referenceOnly()
+{
+    // CW_QKERNELS=ref in the environment: the reference loops only (for measurements).
+    static const bool env = [] {
+        const char *v = std::getenv("CW_QKERNELS");
+        return v && std::string(v) == "ref";
+    }();
+    return g_referenceOnly || env;
+}
+} // namespace quant
+
+namespace {
+
+using namespace ops;
+
+struct QRange {
+    int32_t lo = 0, hi = 255;
+};
+
+QRange rangeOf(DType t)
+{
+    switch (t) {
+    case DType::UInt8: return {0, 255};
+    case DType::Int8: return {-128, 127};
+    default: return {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
+    }
+}
+
+bool isQuantType(DType t)
+{
+    return t == DType::UInt8 || t == DType::Int8;
+}
+
+std::vector<float> floatValues(const OpContext &ctx, const Tensor &t, const char *what)
+{
+    requireFloat(ctx, t, what);
+    for (int64_t i = 0; i < t.numel(); ++i)
+        if (!(t.f32()[i] > 0.f) || !std::isfinite(t.f32()[i]))
+            ctx.fail(std::string(what) + " must be positive and finite, got " + std::to_string(t.f32()[i]));
+    return std::vector<float>(t.f32(), t.f32() + t.numel());
+}
+
+std::vector<int32_t> intValues(const Tensor &t)
+{
+    std::vector<int32_t> v(size_t(t.numel()));
+    visitDType(t.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        const T *p = t.data<T>();
+        for (size_t i = 0; i < v.size(); ++i)
+            v[i] = int32_t(p[i]);
+    });
+    return v;
+}
+
+// A per-tensor (scalar or one-element) parameter.
+float scalarFloat(const OpContext &ctx, int index, const char *what)
+{
+    const Tensor &t = ctx.input(index);
+    if (t.numel() != 1)
+        ctx.fail(std::string(what) + " must be a scalar, got " + shapeToString(t.shape()));
+    requireFloat(ctx, t, what);
+    const float v = t.f32()[0];
+    if (!(v > 0.f) || !std::isfinite(v))
+        ctx.fail(std::string(what) + " must be positive and finite, got " + std::to_string(v));
+    return v;
+}
+
+// Zero point of an input with the given type (0 when absent); must be a scalar.
+int32_t scalarZeroPoint(const OpContext &ctx, int index, DType type, const char *what)
+{
+    if (!ctx.hasInput(index))
+        return 0;
+    const Tensor &t = ctx.input(index);
+    if (t.numel() != 1)
+        ctx.fail(std::string(what) + " must be a scalar, got " + shapeToString(t.shape()));
+    if (t.dtype() != type)
+        ctx.fail(std::string(what) + " must be " + dtypeName(type) + ", got " + dtypeName(t.dtype()));
+    return type == DType::UInt8 ? int32_t(t.data<uint8_t>()[0]) : int32_t(t.data<int8_t>()[0]);
+}
+
+// Scale (and zero point) that are either per tensor or one value per channel: expanded to `channels`.
+std::vector<float> channelScales(const OpContext &ctx, int index, int64_t channels, const char *what)
+{
+    const Tensor &t = ctx.input(index);
+    if (t.numel() != 1 && !(t.rank() == 1 && t.dim(0) == channels))
+        ctx.fail(std::string(what) + " must be a scalar or [" + str(channels) + "], got " + shapeToString(t.shape()));
+    std::vector<float> v = floatValues(ctx, t, what);
+    if (v.size() == 1)
+        v.assign(size_t(channels), v[0]);
+    return v;
+}
+
+std::vector<int32_t> channelZeroPoints(const OpContext &ctx, int index, int64_t channels, DType type, const char *what)
+{
+    if (!ctx.hasInput(index))
+        return std::vector<int32_t>(size_t(channels), 0);
+    const Tensor &t = ctx.input(index);
+    if (t.numel() != 1 && !(t.rank() == 1 && t.dim(0) == channels))
+        ctx.fail(std::string(what) + " must be a scalar or [" + str(channels) + "], got " + shapeToString(t.shape()));
+    if (t.dtype() != type)
+        ctx.fail(std::string(what) + " must be " + dtypeName(type) + ", got " + dtypeName(t.dtype()));
+    std::vector<int32_t> v = intValues(t);
+    if (v.size() == 1)
+        v.assign(size_t(channels), v[0]);
+    return v;
+}
+
+// ---- QuantizeLinear / DequantizeLinear -----------------------------------------------------------------------
+
+// Where the scale / zero point of each element of x comes from: x is walked as [outer, axisDim, inner].
+struct ParamLayout {
+    enum class Kind { Tensor, Axis, Block } kind = Kind::Tensor;
+    int64_t outer = 1, axisDim = 1, inner = 1, block = 0, groups = 1;
+
+    int64_t index(int64_t o, int64_t a, int64_t j) const
+    {
+        switch (kind) {
+        case Kind::Tensor: return 0;
+        case Kind::Axis: return a;
+        case Kind::Block: return (o * groups + a / block) * inner + j;
+        }
+        return 0;
+    }
+};
+
+ParamLayout paramLayout(const OpContext &ctx, const Tensor &x, const Tensor &scale)
+{
+    ParamLayout p;
+    const int64_t blockSize = ctx.node.attrInt("block_size", 0);
+    if (blockSize < 0)
+        ctx.fail("block_size must not be negative, got " + str(blockSize));
+    if (scale.numel() == 1 && blockSize == 0 && scale.rank() <= 1)
+        return p;
+    if (x.rank() == 0)
+        ctx.fail("a scalar input needs a scalar scale, got " + shapeToString(scale.shape()));
+    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", 1), x.rank());
+    for (int d = 0; d < axis; ++d)
+        p.outer *= x.dim(d);
+    p.axisDim = x.dim(axis);
+    for (int d = axis + 1; d < x.rank(); ++d)
+        p.inner *= x.dim(d);
+    if (blockSize == 0) {
+        if (scale.rank() != 1 || scale.dim(0) != p.axisDim)
+            ctx.fail("scale " + shapeToString(scale.shape()) + " must be a scalar or 1-D of " + str(p.axisDim) +
+                     " (input " + shapeToString(x.shape()) + ", axis " + str(axis) + ")");
+        p.kind = ParamLayout::Kind::Axis;
+        return p;
+    }
+    p.kind = ParamLayout::Kind::Block;
+    p.block = blockSize;
+    p.groups = (p.axisDim + blockSize - 1) / blockSize;
+    Shape expected = x.shape();
+    expected[size_t(axis)] = p.groups;
+    if (scale.shape() != expected)
+        ctx.fail("scale " + shapeToString(scale.shape()) + " must be " + shapeToString(expected) + " for input " +
+                 shapeToString(x.shape()) + " with block_size " + str(blockSize) + " on axis " + str(axis));
+    return p;
+}
+
+// Zero points laid out like the scale (all zeros when absent).
+std::vector<int32_t> zeroPointsLike(const OpContext &ctx, int index, const Tensor &scale, DType type)
+{
+    if (!ctx.hasInput(index))
+        return std::vector<int32_t>(size_t(scale.numel()), 0);
+    const Tensor &zp = ctx.input(index);
+    if (zp.shape() != scale.shape() && !(zp.numel() == 1 && scale.numel() == 1))
+        ctx.fail("zero point " + shapeToString(zp.shape()) + " must have the scale's shape " +
+                 shapeToString(scale.shape()));
+    if (zp.dtype() != type)
+        ctx.fail(std::string("zero point must be ") + dtypeName(type) + ", got " + dtypeName(zp.dtype()));
+    return intValues(zp);
+}
+
+template <typename T> inline void store8(T *dst, __m256i q);
+
+// Per tensor: eight values per step (the same division, rounding and clamp as the scalar loop).
+template <typename T> void quantizeTensor(const float *x, int64_t n, float scale, int32_t zp, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m256 vs = _mm256_set1_ps(scale), vzp = _mm256_set1_ps(float(zp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), vs);
+        v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+        const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        v = _mm256_blendv_ps(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi), vzp, nan);
+        store8(y + i, _mm256_cvttps_epi32(v));
+    }
+    for (; i < n; ++i) {
+        float v = std::nearbyint(x[i] / scale) + float(zp);
+        v = std::isnan(v) ? float(zp) : std::clamp(v, float(r.lo), float(r.hi));
+        y[i] = T(v);
+    }
+}
+
+template <typename T>
+void quantizeLoop(const OpContext &ctx, const float *x, const ParamLayout &p, const std::vector<float> &scale,
+                  const std::vector<int32_t> &zp, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    if (p.kind == ParamLayout::Kind::Tensor && p.outer == 1 && p.axisDim == 1) {
+        const int threads = threadsFor(ctx, p.inner);
+        parallelRanges(threads, p.inner, 4096, [&](int64_t begin, int64_t end) {
+            quantizeTensor(x + begin, end - begin, scale[0], zp[0], y + begin);
+        });
+        return;
+    }
+    const int threads = threadsFor(ctx, p.outer * p.axisDim * p.inner);
+    parallelRanges(threads, p.outer * p.axisDim, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t row = begin; row < end; ++row) {
+            const int64_t o = row / p.axisDim, a = row % p.axisDim;
+            const float *xs = x + row * p.inner;
+            T *ys = y + row * p.inner;
+            for (int64_t j = 0; j < p.inner; ++j) {
+                const int64_t k = p.index(o, a, j);
+                float v = std::nearbyint(xs[j] / scale[size_t(k)]) + float(zp[size_t(k)]);
+                v = std::isnan(v) ? float(zp[size_t(k)]) : std::clamp(v, float(r.lo), float(r.hi));
+                ys[j] = T(v);
+            }
+        }
+    });
+}
+
+void quantizeLinearOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    requireFloat(ctx, x, "x");
+    const Tensor &scaleT = ctx.input(1);
+    DType outType = DType::UInt8;
+    if (ctx.hasInput(2)) {
+        outType = ctx.input(2).dtype();
+    } else if (ctx.node.hasAttr("output_dtype")) {
+        const int64_t code = ctx.node.attrInt("output_dtype", 2);
+        if (code == 3)
+            outType = DType::Int8;
+        else if (code != 2 && code != 0)
+            ctx.fail("output_dtype " + str(code) + " is not supported (uint8 = 2, int8 = 3)");
+    }
+    if (!isQuantType(outType))
+        ctx.fail(std::string("the zero point must be uint8 or int8, got ") + dtypeName(outType));
+    const ParamLayout p = paramLayout(ctx, x, scaleT);
+    const std::vector<float> scale = floatValues(ctx, scaleT, "y_scale");
+    const std::vector<int32_t> zp = zeroPointsLike(ctx, 2, scaleT, outType);
+    Tensor y = Tensor::uninitialized(outType, x.shape());
+    ParamLayout walk = p;
+    if (walk.kind == ParamLayout::Kind::Tensor) {
+        walk.outer = 1;
+        walk.axisDim = 1;
+        walk.inner = x.numel();
+    }
+    if (outType == DType::UInt8)
+        quantizeLoop(ctx, x.f32(), walk, scale, zp, y.data<uint8_t>());
+    else
+        quantizeLoop(ctx, x.f32(), walk, scale, zp, y.data<int8_t>());
+    ctx.outputs[0] = y;
+}
+
+void dequantizeLinearOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    if (!isQuantType(x.dtype()) && x.dtype() != DType::Int32)
+        ctx.fail(std::string("x must be uint8, int8 or int32, got ") + dtypeName(x.dtype()));
+    const Tensor &scaleT = ctx.input(1);
+    ParamLayout p = paramLayout(ctx, x, scaleT);
+    const std::vector<float> scale = floatValues(ctx, scaleT, "x_scale");
+    const std::vector<int32_t> zp = zeroPointsLike(ctx, 2, scaleT, x.dtype());
+    if (x.dtype() == DType::Int32)
+        for (int32_t z : zp)
+            if (z != 0)
+                ctx.fail("an int32 input needs a zero point of 0");
+    if (p.kind == ParamLayout::Kind::Tensor) {
+        p.outer = 1;
+        p.axisDim = 1;
+        p.inner = x.numel();
+    }
+    Tensor y = Tensor::uninitialized(DType::Float32, x.shape());
+    float *out = y.f32();
+    visitDType(x.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        const T *in = x.data<T>();
+        const int threads = threadsFor(ctx, x.numel());
+        parallelRanges(threads, p.outer * p.axisDim, 1, [&](int64_t begin, int64_t end) {
+            for (int64_t row = begin; row < end; ++row) {
+                const int64_t o = row / p.axisDim, a = row % p.axisDim;
+                for (int64_t j = 0; j < p.inner; ++j) {
+                    const int64_t k = p.index(o, a, j);
+                    out[row * p.inner + j] = float(int32_t(in[row * p.inner + j]) - zp[size_t(k)]) * scale[size_t(k)];
+                }
+            }
+        });
+    });
+    ctx.outputs[0] = y;
+}
+
+// ---- requantization ---------------------------------------------------------------------------------------------
+
+// Eight int32 values already inside T's range, narrowed and stored.
+template <typename T> inline void store8(T *dst, __m256i q)
+{
+    __m256i p16 = _mm256_packs_epi32(q, q);              // lanes: q0..q3 q0..q3 | q4..q7 q4..q7
+    p16 = _mm256_permute4x64_epi64(p16, 0x08);           // q0..q7 in the low 128 bits
+    const __m128i lo = _mm256_castsi256_si128(p16);
+    const __m128i b = std::is_same_v<T, uint8_t> ? _mm_packus_epi16(lo, lo) : _mm_packs_epi16(lo, lo);
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), b);
+}
+
+// y[i] = requantize(acc[i], m, zp) for a row of accumulators sharing one multiplier; AVX2 for the bulk, the
+// scalar function for the tail: the same float operations in the same order, so the results are identical.
+template <typename T> void requantizeRow(const int32_t *acc, int64_t n, float m, int32_t zp, T *y, int32_t bias = 0)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    int64_t i = 0;
+    const __m256 vm = _mm256_set1_ps(m), vzp = _mm256_set1_ps(float(zp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    const __m256i vbias = _mm256_set1_epi32(bias);
+    for (; i + 8 <= n; i += 8) {
+        const __m256i sum = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + i)), vbias);
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), vm);
+        v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+        v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+        store8(y + i, _mm256_cvttps_epi32(v));
+    }
+    for (; i < n; ++i)
+        y[i] = T(quant::requantize(acc[i] + bias, m, zp, r.lo, r.hi));
+}
+
+void requantizeRowTo(DType type, const int32_t *acc, int64_t n, float m, int32_t zp, void *y, int64_t offset)
+{
+    if (type == DType::UInt8)
+        requantizeRow(acc, n, m, zp, static_cast<uint8_t *>(y) + offset);
+    else
+        requantizeRow(acc, n, m, zp, static_cast<int8_t *>(y) + offset);
+}
+
+// ---- QLinearConv ------------------------------------------------------------------------------------------------
+
+struct QConvParams {
+    ConvGeometry g;
+    int32_t xZp = 0, yZp = 0;
+    std::vector<int32_t> wZp, bias; // [M]
+    std::vector<float> multiplier;  // [M]
+    DType yType = DType::UInt8;
+};
+
+// The reference: per image and group, the window values (x - x_zp, 0 in the padding) unfolded into an int32
+// column matrix, then per output channel acc = bias + Σ (w - w_zp) · col, then requantization.
+void qconvReference(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y, int threads)
+{
+    const ConvGeometry &g = q.g;
+    const int64_t cg = g.inChannels / g.group, mg = g.outChannels / g.group;
+    const int64_t K = cg * g.kH * g.kW, P = g.outH * g.outW;
+    const std::vector<int32_t> xv = intValues(x), wv = intValues(w);
+    const int64_t inImage = g.inChannels * g.inH * g.inW;
+    parallelFor(threads, g.batch * g.group, [&](int64_t item) {
+        const int64_t n = item / g.group, gr = item % g.group;
+        std::vector<int32_t> col(size_t(K * P), 0), acc(static_cast<size_t>(P));
+        for (int64_t c = 0; c < cg; ++c)
+            for (int64_t kh = 0; kh < g.kH; ++kh)
+                for (int64_t kw = 0; kw < g.kW; ++kw) {
+                    int32_t *row = col.data() + ((c * g.kH + kh) * g.kW + kw) * P;
+                    const int32_t *plane = xv.data() + n * inImage + (gr * cg + c) * g.inH * g.inW;
+                    for (int64_t oh = 0; oh < g.outH; ++oh) {
+                        const int64_t ih = oh * g.strideH - g.padTop + kh * g.dilationH;
+                        if (ih < 0 || ih >= g.inH)
+                            continue;
+                        for (int64_t ow = 0; ow < g.outW; ++ow) {
+                            const int64_t iw = ow * g.strideW - g.padLeft + kw * g.dilationW;
+                            if (iw >= 0 && iw < g.inW)
+                                row[oh * g.outW + ow] = plane[ih * g.inW + iw] - q.xZp;
+                        }
+                    }
+                }
+        for (int64_t mm = 0; mm < mg; ++mm) {
+            const int64_t m = gr * mg + mm;
+            std::fill(acc.begin(), acc.end(), q.bias[size_t(m)]);
+            for (int64_t k = 0; k < K; ++k) {
+                const int32_t wk = wv[size_t(m * K + k)] - q.wZp[size_t(m)];
+                if (wk == 0)
+                    continue;
+                const int32_t *row = col.data() + k * P;
+                for (int64_t p = 0; p < P; ++p)
+                    acc[size_t(p)] += wk * row[p];
+            }
+            requantizeRowTo(q.yType, acc.data(), P, q.multiplier[size_t(m)], q.yZp, y.rawData(),
+                            (n * g.outChannels + m) * P);
+        }
+    });
+}
+
+bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y, int threads);
+
+void qlinearConvOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    const Tensor &w = ctx.input(3);
+    if (!isQuantType(x.dtype()))
+        ctx.fail(std::string("x must be uint8 or int8, got ") + dtypeName(x.dtype()));
+    if (!isQuantType(w.dtype()))
+        ctx.fail(std::string("w must be int8 or uint8, got ") + dtypeName(w.dtype()));
+    QConvParams q;
+    q.g = convGeometry(ctx.node, x.shape(), w.shape());
+    const ConvGeometry &g = q.g;
+    const int64_t M = g.outChannels;
+    const float xScale = scalarFloat(ctx, 1, "x_scale");
+    q.xZp = scalarZeroPoint(ctx, 2, x.dtype(), "x_zero_point");
+    const std::vector<float> wScale = channelScales(ctx, 4, M, "w_scale");
+    q.wZp = channelZeroPoints(ctx, 5, M, w.dtype(), "w_zero_point");
+    const float yScale = scalarFloat(ctx, 6, "y_scale");
+    q.yType = ctx.hasInput(7) ? ctx.input(7).dtype() : DType::UInt8;
+    if (!isQuantType(q.yType))
+        ctx.fail(std::string("y_zero_point must be uint8 or int8, got ") + dtypeName(q.yType));
+    q.yZp = scalarZeroPoint(ctx, 7, q.yType, "y_zero_point");
+    q.bias.assign(size_t(M), 0);
+    if (ctx.hasInput(8)) {
+        const Tensor &b = ctx.input(8);
+        requireDType(ctx, b, DType::Int32, "B");
+        if (b.rank() != 1 || b.dim(0) != M)
+            ctx.fail("B must be [" + str(M) + "], got " + shapeToString(b.shape()));
+        q.bias.assign(b.data<int32_t>(), b.data<int32_t>() + M);
+    }
+    q.multiplier.resize(size_t(M));
+    for (int64_t m = 0; m < M; ++m)
+        q.multiplier[size_t(m)] = xScale * wScale[size_t(m)] / yScale;
+    const Shape outShape = g.oneD ? Shape{g.batch, M, g.outW} : Shape{g.batch, M, g.outH, g.outW};
+    Tensor y = Tensor::uninitialized(q.yType, outShape);
+    if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
+        qconvReference(q, x, w, y, ctx.threads);
+    ctx.outputs[0] = y;
+}
+
+// ---- QLinearMatMul and QGemm --------------------------------------------------------------------------------------
+
+// acc[M, N] (row-major, ldc = N) += (A - aZp)[M, K] · (B - bZp[n])[K, N] for A / B of any quantized type with
+// element strides (so transposes are free): the reference product.
+void integerGemmReference(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, int64_t aRow,
+                          int64_t aCol, int32_t aZp, const Tensor &b, int64_t bOffset, int64_t bRow, int64_t bCol,
+                          const std::vector<int32_t> &bZp, int32_t *acc)
+{
+    const std::vector<int32_t> av = intValues(a), bv = intValues(b);
+    std::vector<int32_t> bk(static_cast<size_t>(N));
+    for (int64_t k = 0; k < K; ++k) {
+        for (int64_t n = 0; n < N; ++n)
+            bk[size_t(n)] = bv[size_t(bOffset + k * bRow + n * bCol)] - bZp[size_t(n)];
+        for (int64_t m = 0; m < M; ++m) {
+            const int32_t x = av[size_t(aOffset + m * aRow + k * aCol)] - aZp;
+            if (x == 0)
+                continue;
+            int32_t *row = acc + m * N;
+            for (int64_t n = 0; n < N; ++n)
+                row[n] += x * bk[size_t(n)];
+        }
+    }
+}
+
+bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
+                     const Tensor &b, bool transB, const std::vector<int32_t> &bZp, int32_t *acc, int threads);
+
+void qlinearMatMulOp(OpContext &ctx)
+{
+    const Tensor &a = ctx.input(0);
+    const Tensor &b = ctx.input(3);
+    if (!isQuantType(a.dtype()) || !isQuantType(b.dtype()))
+        ctx.fail(std::string("a and b must be uint8 or int8, got ") + dtypeName(a.dtype()) + " and " +
+                 dtypeName(b.dtype()));
+    if (a.rank() < 2 || b.rank() < 2)
+        ctx.fail("a and b must be at least 2-D, got " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()));
+    const int64_t M = a.dim(-2), K = a.dim(-1), N = b.dim(-1);
+    if (b.dim(-2) != K)
+        ctx.fail("a " + shapeToString(a.shape()) + " and b " + shapeToString(b.shape()) + " do not multiply");
+    const int64_t batch = a.numel() / std::max<int64_t>(1, M * K);
+    const int64_t bBatch = b.numel() / std::max<int64_t>(1, K * N);
+    Shape outShape = a.shape();
+    if (b.rank() > 2) {
+        if (Shape(a.shape().begin(), a.shape().end() - 2) != Shape(b.shape().begin(), b.shape().end() - 2))
+            ctx.fail("batch dimensions of a " + shapeToString(a.shape()) + " and b " + shapeToString(b.shape()) +
+                     " must match (or b must be 2-D)");
+    }
+    outShape.back() = N;
+    const float aScale = scalarFloat(ctx, 1, "a_scale");
+    const int32_t aZp = scalarZeroPoint(ctx, 2, a.dtype(), "a_zero_point");
+    const std::vector<float> bScale = channelScales(ctx, 4, N, "b_scale");
+    const std::vector<int32_t> bZp = channelZeroPoints(ctx, 5, N, b.dtype(), "b_zero_point");
+    const float yScale = scalarFloat(ctx, 6, "y_scale");
+    const DType yType = ctx.hasInput(7) ? ctx.input(7).dtype() : DType::UInt8;
+    if (!isQuantType(yType))
+        ctx.fail(std::string("y_zero_point must be uint8 or int8, got ") + dtypeName(yType));
+    const int32_t yZp = scalarZeroPoint(ctx, 7, yType, "y_zero_point");
+    std::vector<float> mult(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n)
+        mult[size_t(n)] = aScale * bScale[size_t(n)] / yScale;
+    Tensor y = Tensor::uninitialized(yType, outShape);
+    std::vector<int32_t> acc(size_t(M * N));
+    const QRange r = rangeOf(yType);
+    for (int64_t i = 0; i < batch; ++i) {
+        std::fill(acc.begin(), acc.end(), 0);
+        const int64_t bOff = bBatch > 1 ? i * K * N : 0;
+        if (quant::referenceOnly() || bBatch > 1 ||
+            !integerGemmFast(M, N, K, a, i * M * K, false, aZp, b, false, bZp, acc.data(), ctx.threads))
+            integerGemmReference(M, N, K, a, i * M * K, K, 1, aZp, b, bOff, N, 1, bZp, acc.data());
+        visitDType(yType, [&](auto zero) {
+            using T = decltype(zero);
+            if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>) {
+                T *out = y.data<T>() + i * M * N;
+                for (int64_t m = 0; m < M; ++m)
+                    for (int64_t n = 0; n < N; ++n)
+                        out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], mult[size_t(n)], yZp, r.lo, r.hi));
+            }
+        });
+    }
+    ctx.outputs[0] = y;
+}
+
+void qgemmOp(OpContext &ctx)
+{
+    const Tensor &a = ctx.input(0);
+    const Tensor &b = ctx.input(3);
+    if (!isQuantType(a.dtype()) || !isQuantType(b.dtype()))
+        ctx.fail(std::string("A and B must be uint8 or int8, got ") + dtypeName(a.dtype()) + " and " +
+                 dtypeName(b.dtype()));
+    if (a.rank() != 2 || b.rank() != 2)
+        ctx.fail("A and B must be 2-D, got " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()));
+    const bool transA = ctx.node.attrInt("transA", 0) != 0, transB = ctx.node.attrInt("transB", 0) != 0;
+    const float alpha = ctx.node.attrFloat("alpha", 1.f);
+    const int64_t M = transA ? a.dim(1) : a.dim(0), K = transA ? a.dim(0) : a.dim(1);
+    const int64_t N = transB ? b.dim(0) : b.dim(1);
+    if ((transB ? b.dim(1) : b.dim(0)) != K)
+        ctx.fail("A " + shapeToString(a.shape()) + " and B " + shapeToString(b.shape()) + " do not multiply (transA " +
+                 str(transA) + ", transB " + str(transB) + ")");
+    const float aScale = scalarFloat(ctx, 1, "a_scale");
+    const int32_t aZp = scalarZeroPoint(ctx, 2, a.dtype(), "a_zero_point");
+    const std::vector<float> bScale = channelScales(ctx, 4, N, "b_scale");
+    const std::vector<int32_t> bZp = channelZeroPoints(ctx, 5, N, b.dtype(), "b_zero_point");
+    std::vector<int32_t> acc(size_t(M * N), 0);
+    if (ctx.hasInput(6)) {
+        const Tensor &c = ctx.input(6);
+        requireDType(ctx, c, DType::Int32, "C");
+        const Shape out{M, N};
+        if (broadcastShapes(ctx, c.shape(), out) != out)
+            ctx.fail("C " + shapeToString(c.shape()) + " does not broadcast to " + shapeToString(out));
+        Tensor full = broadcastTo(ctx, c, out);
+        std::memcpy(acc.data(), full.rawData(), acc.size() * sizeof(int32_t));
+    }
+    if (quant::referenceOnly() ||
+        !integerGemmFast(M, N, K, a, 0, transA, aZp, b, transB, bZp, acc.data(), ctx.threads))
+        integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, aZp, b, 0, transB ? 1 : N,
+                             transB ? K : 1, bZp, acc.data());
+    std::vector<float> scale(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n)
+        scale[size_t(n)] = alpha == 1.f ? aScale * bScale[size_t(n)] : alpha * aScale * bScale[size_t(n)];
+    if (!ctx.hasInput(7)) {
+        Tensor y = Tensor::uninitialized(DType::Float32, {M, N});
+        float *out = y.f32();
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n)
+                out[m * N + n] = float(acc[size_t(m * N + n)]) * scale[size_t(n)];
+        ctx.outputs[0] = y;
+        return;
+    }
+    const float yScale = scalarFloat(ctx, 7, "y_scale");
+    const DType yType = ctx.hasInput(8) ? ctx.input(8).dtype() : DType::UInt8;
+    if (!isQuantType(yType))
+        ctx.fail(std::string("y_zero_point must be uint8 or int8, got ") + dtypeName(yType));
+    const int32_t yZp = scalarZeroPoint(ctx, 8, yType, "y_zero_point");
+    const QRange r = rangeOf(yType);
+    Tensor y = Tensor::uninitialized(yType, {M, N});
+    for (int64_t n = 0; n < N; ++n)
+        scale[size_t(n)] /= yScale;
+    visitDType(yType, [&](auto zero) {
+        using T = decltype(zero);
+        if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>) {
+            T *out = y.data<T>();
+            for (int64_t m = 0; m < M; ++m)
+                for (int64_t n = 0; n < N; ++n)
+                    out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], scale[size_t(n)], yZp, r.lo, r.hi));
+        }
+    });
+    ctx.outputs[0] = y;
+}
+
+// ---- fast paths -------------------------------------------------------------------------------------------------
+//
+// oneDNN int8 primitives (u8 activations × s8 weights → s32, VNNI where the CPU has it) compute the
+// accumulators; the bias, the activation zero point of the gemms and the requantization are ours, so the
+// result is the reference arithmetic exactly. As in ops/onednn.cpp: primitives cached by geometry, weights
+// packed once per content (address + bytes compared), per-thread scratchpads, oneDNN itself single-threaded
+// with the batch cut into slices through cw::parallelFor.
+
+namespace fast {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine &engine()
+{
+    static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+    return e;
+}
+
+dnnl::stream &threadStream()
+{
+    thread_local dnnl::stream stream(engine());
+    return stream;
+}
+
+// Growable 64-byte aligned per-thread buffers (slot 0: scratchpad, 1: reordered source, 2: s32 output,
+// 3: requantized pixel-major output), so a call allocates nothing once warm.
+void *threadBuffer(int slot, size_t size)
+{
+    struct Free {
+        void operator()(void *p) const { std::free(p); }
+    };
+    thread_local std::unique_ptr<void, Free> buffers[4];
+    thread_local size_t capacity[4] = {0, 0, 0, 0};
+    if (size > capacity[slot]) {
+        const size_t rounded = (size + 4095) / 4096 * 4096;
+        buffers[slot].reset(std::aligned_alloc(64, rounded));
+        if (!buffers[slot])
+            throw std::bad_alloc();
+        capacity[slot] = rounded;
+    }
+    return buffers[slot].get();
+}
+
+dnnl::memory scratchpad(const dnnl::memory::desc &d)
+{
+    return dnnl::memory(d, engine(), threadBuffer(0, std::max<size_t>(d.get_size(), 64)));
+}
+
+dnnl::primitive_attr userScratchpad()
+{
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+bool isReference(const char *impl)
+{
+    return std::string(impl).rfind("ref", 0) == 0;
+}
+
+// Weights in a primitive's layout, keyed by the plain bytes they came from, plus per-output sums of the
+// weights (the gemm's activation zero-point compensation).
+struct PackedWeights {
+    dnnl::memory packed;
+    std::shared_ptr<const std::vector<int32_t>> sums; // per output
+};
+
+// The entry keeps the source tensor's buffer alive, so its address cannot come back holding other
+// weights. Weights written in place are caught by a fingerprint of 256 evenly spaced bytes (plus the first
+// and last 64), not byte for byte: comparing all of them on every call cost ~10% of the int8 CNN's batch-1 time.
+struct PackedEntry {
+    Tensor source;
+    uint64_t fingerprint = 0;
+    PackedWeights weights;
+};
+
+uint64_t fingerprint(const Tensor &w)
+{
+    const auto *b = static_cast<const unsigned char *>(w.rawData());
+    const size_t n = w.byteSize();
+    uint64_t h = 1469598103934665603ULL ^ n;
+    auto mix = [&](size_t i) { h = (h ^ b[i]) * 1099511628211ULL; };
+    for (size_t i = 0; i < std::min<size_t>(n, 64); ++i)
+        mix(i);
+    for (size_t i = n > 64 ? n - 64 : 0; i < n; ++i)
+        mix(i);
+    const size_t step = std::max<size_t>(1, n / 256);
+    for (size_t i = step / 2; i < n; i += step)
+        mix(i);
+    return h;
+}
+
+struct WeightCache {
+    std::mutex mutex;
+    std::deque<PackedEntry> entries;
+
+    // n outputs × k inputs; `ioLayout`: the plain bytes are [k][n] (QLinearMatMul / QGemm transB = 0).
+    PackedWeights get(const Tensor &w, const dnnl::memory::desc &plainDesc, const dnnl::memory::desc &packedDesc,
+                             int64_t n, int64_t k, bool ioLayout)
+    {
+        const uint64_t print = fingerprint(w);
+        std::lock_guard lock(mutex);
+        for (const PackedEntry &p : entries)
+            if (p.source.rawData() == w.rawData() && p.source.byteSize() == w.byteSize() && p.fingerprint == print)
+                return p.weights;
+        PackedEntry p;
+        p.source = w;
+        p.fingerprint = print;
+        const Tensor plainCopy = w.clone();
+        dnnl::memory plain(plainDesc, engine(), const_cast<void *>(plainCopy.rawData()));
+        p.weights.packed = dnnl::memory(packedDesc, engine());
+        if (plainDesc == packedDesc) {
+            std::memcpy(p.weights.packed.get_data_handle(), plainCopy.rawData(), plainCopy.byteSize());
+        } else {
+            const dnnl::reorder::primitive_desc rpd(engine(), plainDesc, engine(), packedDesc, userScratchpad());
+            dnnl::reorder(rpd).execute(threadStream(), {{DNNL_ARG_FROM, plain},
+                                                        {DNNL_ARG_TO, p.weights.packed},
+                                                        {DNNL_ARG_SCRATCHPAD, scratchpad(rpd.scratchpad_desc())}});
+            threadStream().wait();
+        }
+        const auto *q = plainCopy.data<int8_t>();
+        auto sums = std::make_shared<std::vector<int32_t>>(size_t(n), 0);
+        for (int64_t o = 0; o < n; ++o)
+            for (int64_t i = 0; i < k; ++i)
+                (*sums)[size_t(o)] += ioLayout ? q[i * n + o] : q[o * k + i];
+        p.weights.sums = sums;
+        if (entries.size() >= 4)
+            entries.pop_front();
+        entries.push_back(std::move(p));
+        return entries.back().weights;
+    }
+};
+
+// ---- convolution ----
+
+struct ConvEntry {
+    bool ok = false;
+    dnnl::convolution_forward::primitive_desc pd;
+    dnnl::convolution_forward conv;
+    dnnl::memory::desc srcPlain, weightsPlain;
+    bool reorderSrc = false;
+    dnnl::reorder srcReorder;
+    dnnl::memory::desc srcReorderScratchpad;
+    bool dstNhwc = false;    // otherwise plain NCHW
+    bool blockedDst = false; // neither: reordered to NCHW first
+    // Channel-last s32 accumulators → NCHW (oneDNN's JIT reorder transposes faster than a hand loop).
+    dnnl::memory::desc dstPlain;
+    dnnl::reorder dstReorder;
+    dnnl::memory::desc dstReorderScratchpad;
+    WeightCache weights;
+};
+
+using ConvKey = std::array<int64_t, 20>;
+
+std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
+{
+    auto e = std::make_shared<ConvEntry>();
+    const auto [src, dst, weights, strides, dilates, padL, padR, weightsTag] = onednn::convDims(g);
+    e->srcPlain = dnnl::memory::desc(src, dt::u8, tag::nchw);
+    e->weightsPlain = dnnl::memory::desc(weights, dt::s8, weightsTag);
+    dnnl::primitive_attr attr = userScratchpad();
+    if (xZp != 0)
+        attr.set_zero_points(DNNL_ARG_SRC, 0, {xZp});
+    // Channel-last activations are what oneDNN's int8 JIT convolutions run on; an NCHW s32 output saves
+    // the transposition in the requantization when the implementation writes it; the plain layout is the
+    // fallback (its gemm-based implementation) for geometries they refuse.
+    const char *forcedEnv = std::getenv("CW_QCONV_LAYOUT"); // measurements: "nhwc" or "nchw" only
+    const std::string forced = forcedEnv ? forcedEnv : "";
+    const std::pair<tag, tag> layouts[] = {{tag::nhwc, tag::nchw}, {tag::nhwc, tag::nhwc}, {tag::nchw, tag::nchw}};
+    for (const auto &[srcLayout, dstLayout] : layouts) {
+        if ((forced == "nhwc" && (srcLayout != tag::nhwc || dstLayout != tag::nhwc)) ||
+            (forced == "nchw" && srcLayout != tag::nchw))
+            continue;
+        try {
+            const dnnl::memory::desc srcDesc(src, dt::u8, srcLayout);
+            const dnnl::memory::desc dstDesc(dst, dt::s32, dstLayout);
+            const dnnl::memory::desc weightsAny(weights, dt::s8, tag::any);
+            const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                                       dnnl::algorithm::convolution_direct, srcDesc, weightsAny,
+                                                       dstDesc, strides, dilates, padL, padR);
+            dnnl::convolution_forward::primitive_desc pd(desc, attr, engine());
+            if (isReference(pd.impl_info_str()))
+                continue;
+            e->pd = pd;
+            e->conv = dnnl::convolution_forward(pd);
+            e->dstNhwc = pd.dst_desc() != dnnl::memory::desc(dst, dt::s32, tag::nchw);
+            e->blockedDst = e->dstNhwc && pd.dst_desc() != dnnl::memory::desc(dst, dt::s32, tag::nhwc);
+            e->dstPlain = dnnl::memory::desc(dst, dt::s32, tag::nchw);
+            if (e->dstNhwc) {
+                const dnnl::reorder::primitive_desc rpd(engine(), pd.dst_desc(), engine(), e->dstPlain,
+                                                        userScratchpad());
+                e->dstReorder = dnnl::reorder(rpd);
+                e->dstReorderScratchpad = rpd.scratchpad_desc();
+            }
+            e->reorderSrc = pd.src_desc() != e->srcPlain;
+            if (e->reorderSrc) {
+                const dnnl::reorder::primitive_desc rpd(engine(), e->srcPlain, engine(), pd.src_desc(),
+                                                        userScratchpad());
+                e->srcReorder = dnnl::reorder(rpd);
+                e->srcReorderScratchpad = rpd.scratchpad_desc();
+            }
+            e->ok = true;
+            break;
+        } catch (const dnnl::error &) {
+        }
+    }
+    return e;
+}
+
+std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp)
+{
+    static std::mutex mutex;
+    static std::map<ConvKey, std::shared_ptr<ConvEntry>> cache;
+    const ConvKey key{g.batch,   g.inChannels, g.inH,      g.inW,       g.outChannels, g.outH,  g.outW,
+                      g.kH,      g.kW,         g.strideH,  g.strideW,   g.dilationH,   g.dilationW, g.padTop,
+                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp),  0};
+    {
+        std::lock_guard lock(mutex);
+        auto it = cache.find(key);
+        if (it != cache.end())
+            return it->second;
+    }
+    std::shared_ptr<ConvEntry> e = createConv(g, xZp);
+    std::lock_guard lock(mutex);
+    if (cache.size() >= 256)
+        cache.clear();
+    return cache.emplace(key, e).first->second;
+}
+
+// Channel-last accumulators [P, C] (+ bias) requantized into channel-major [C, P] output in one pass:
+// 8 pixels × 8 channels per step, requantized as rows of channels, transposed in registers, stored as rows
+// of pixels. Same float operations per element as requantize().
+inline void transpose8x8(__m256i r[8])
+{
+    __m256 a[8], b[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
+        a[i + 1] = _mm256_unpackhi_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
+    }
+    for (int i = 0; i < 8; i += 4) {
+        b[i] = _mm256_shuffle_ps(a[i], a[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        b[i + 1] = _mm256_shuffle_ps(a[i], a[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        b[i + 2] = _mm256_shuffle_ps(a[i + 1], a[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        b[i + 3] = _mm256_shuffle_ps(a[i + 1], a[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm256_castps_si256(_mm256_permute2f128_ps(b[i], b[i + 4], 0x20));
+        r[i + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(b[i], b[i + 4], 0x31));
+    }
+}
+
+template <typename T> void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m256 vzp = _mm256_set1_ps(float(q.yZp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    const int64_t C8 = C / 8 * 8, P8 = P / 8 * 8;
+    for (int64_t c0 = 0; c0 < C8; c0 += 8) {
+        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c0));
+        const __m256 vm = _mm256_loadu_ps(q.multiplier.data() + c0);
+        for (int64_t p0 = 0; p0 < P8; p0 += 8) {
+            __m256i rows[8];
+            for (int i = 0; i < 8; ++i) {
+                const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + (p0 + i) * C + c0));
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, vb)), vm);
+                v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+                rows[i] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi));
+            }
+            transpose8x8(rows);
+            for (int j = 0; j < 8; ++j)
+                store8(y + (c0 + j) * P + p0, rows[j]);
+        }
+        for (int64_t p = P8; p < P; ++p)
+            for (int64_t c = c0; c < c0 + 8; ++c)
+                y[c * P + p] = T(quant::requantize(acc[p * C + c] + q.bias[size_t(c)], q.multiplier[size_t(c)], q.yZp,
+                                                   r.lo, r.hi));
+    }
+    for (int64_t c = C8; c < C; ++c)
+        for (int64_t p = 0; p < P; ++p)
+            y[c * P + p] = T(quant::requantize(acc[p * C + c] + q.bias[size_t(c)], q.multiplier[size_t(c)], q.yZp, r.lo,
+                                               r.hi));
+}
+
+template <typename T> void requantizeChannelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
+{
+    for (int64_t c = 0; c < C; ++c)
+        requantizeRow(acc + c * P, P, q.multiplier[size_t(c)], q.yZp, y + c * P, q.bias[size_t(c)]);
+}
+
+void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
+               void *y)
+{
+    const ConvGeometry &g = q.g;
+    dnnl::stream &stream = threadStream();
+    dnnl::memory src(e.srcPlain, engine(), const_cast<uint8_t *>(x));
+    if (e.reorderSrc) {
+        dnnl::memory reordered(e.pd.src_desc(), engine(), threadBuffer(1, e.pd.src_desc().get_size()));
+        e.srcReorder.execute(stream, {{DNNL_ARG_FROM, src},
+                                      {DNNL_ARG_TO, reordered},
+                                      {DNNL_ARG_SCRATCHPAD, scratchpad(e.srcReorderScratchpad)}});
+        src = reordered;
+    }
+    auto *acc = static_cast<int32_t *>(threadBuffer(2, e.pd.dst_desc().get_size()));
+    dnnl::memory dst(e.pd.dst_desc(), engine(), acc);
+    e.conv.execute(stream, {{DNNL_ARG_SRC, src},
+                            {DNNL_ARG_WEIGHTS, w.packed},
+                            {DNNL_ARG_DST, dst},
+                            {DNNL_ARG_SCRATCHPAD, scratchpad(e.pd.scratchpad_desc())}});
+    const bool viaReorder = e.dstNhwc && e.blockedDst;
+    if (viaReorder) {
+        auto *plain = static_cast<int32_t *>(threadBuffer(3, e.dstPlain.get_size()));
+        e.dstReorder.execute(stream, {{DNNL_ARG_FROM, dst},
+                                      {DNNL_ARG_TO, dnnl::memory(e.dstPlain, engine(), plain)},
+                                      {DNNL_ARG_SCRATCHPAD, scratchpad(e.dstReorderScratchpad)}});
+        acc = plain;
+    }
+    stream.wait();
+    const bool pixelMajor = e.dstNhwc && !viaReorder;
+    const int64_t P = g.outH * g.outW, C = g.outChannels;
+    for (int64_t n = 0; n < batch; ++n) {
+        const int32_t *a = acc + n * P * C;
+        if (q.yType == DType::UInt8) {
+            auto *out = static_cast<uint8_t *>(y) + n * P * C;
+            pixelMajor ? requantizePixelMajor(a, P, C, q, out) : requantizeChannelMajor(a, P, C, q, out);
+        } else {
+            auto *out = static_cast<int8_t *>(y) + n * P * C;
+            pixelMajor ? requantizePixelMajor(a, P, C, q, out) : requantizeChannelMajor(a, P, C, q, out);
+        }
+    }
+}
+
+} // namespace fast
+
+bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y, int threads)
+{
+    const ConvGeometry &g = q.g;
+    if (x.dtype() != DType::UInt8 || w.dtype() != DType::Int8)
+        return false;
+    for (int32_t z : q.wZp)
+        if (z != 0)
+            return false;
+    const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
+                        double(g.inChannels / g.group) * double(g.kH * g.kW);
+    threads = std::clamp(int(macs / 8e6), 1, std::max(1, threads));
+    const onednn::Slices slices = onednn::sliceRows(g.batch, threads);
+    const int64_t sliceBatch = slices.size, sliceCount = slices.count, lastBatch = slices.last;
+    GemmThreads single(1);
+    try {
+        ConvGeometry full = g, last = g;
+        full.batch = sliceBatch;
+        last.batch = lastBatch;
+        std::shared_ptr<fast::ConvEntry> e = fast::convEntry(full, q.xZp);
+        std::shared_ptr<fast::ConvEntry> eLast = lastBatch == sliceBatch ? e : fast::convEntry(last, q.xZp);
+        if (!e->ok || !eLast->ok)
+            return false;
+        const int64_t M = g.outChannels, K = g.inChannels / g.group * g.kH * g.kW;
+        const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
+        const fast::PackedWeights pwLast =
+            eLast == e ? pw : eLast->weights.get(w, eLast->weightsPlain, eLast->pd.weights_desc(), M, K, false);
+        const int64_t inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
+        const auto *px = x.data<uint8_t>();
+        auto *py = static_cast<std::byte *>(y.rawData());
+        std::atomic<bool> failed{false};
+        parallelFor(int(std::min<int64_t>(threads, sliceCount)), sliceCount, [&](int64_t i) {
+            GemmThreads inner(1);
+            const bool isLast = i == sliceCount - 1;
+            try {
+                fast::convSlice(isLast ? *eLast : *e, isLast ? pwLast : pw, px + i * sliceBatch * inImage, q,
+                                isLast ? lastBatch : sliceBatch, py + i * sliceBatch * outImage);
+            } catch (const dnnl::error &) {
+                failed = true;
+            }
+        });
+        return !failed;
+    } catch (const dnnl::error &) {
+        return false;
+    }
+}
+
+namespace fast {
+
+// ---- inner product (the gemms) ----
+
+struct GemmEntry {
+    bool ok = false;
+    dnnl::inner_product_forward::primitive_desc pd;
+    dnnl::inner_product_forward ip;
+    dnnl::memory::desc srcPlain, weightsPlain, dstPlain;
+    WeightCache weights;
+};
+
+std::shared_ptr<GemmEntry> gemmEntry(int64_t M, int64_t N, int64_t K, bool ioLayout)
+{
+    static std::mutex mutex;
+    static std::map<std::array<int64_t, 4>, std::shared_ptr<GemmEntry>> cache;
+    const std::array<int64_t, 4> key{M, N, K, ioLayout ? 1 : 0};
+    {
+        std::lock_guard lock(mutex);
+        auto it = cache.find(key);
+        if (it != cache.end())
+            return it->second;
+    }
+    auto e = std::make_shared<GemmEntry>();
+    try {
+        e->srcPlain = dnnl::memory::desc({M, K}, dt::u8, tag::nc);
+        e->weightsPlain = dnnl::memory::desc({N, K}, dt::s8, ioLayout ? tag::io : tag::oi);
+        e->dstPlain = dnnl::memory::desc({M, N}, dt::s32, tag::nc);
+        const dnnl::memory::desc weightsAny({N, K}, dt::s8, tag::any);
+        const dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, e->srcPlain, weightsAny,
+                                                     e->dstPlain);
+        e->pd = dnnl::inner_product_forward::primitive_desc(desc, userScratchpad(), engine());
+        if (!isReference(e->pd.impl_info_str()) && e->pd.src_desc() == e->srcPlain && e->pd.dst_desc() == e->dstPlain) {
+            e->ip = dnnl::inner_product_forward(e->pd);
+            e->ok = true;
+        }
+    } catch (const dnnl::error &) {
+        e->ok = false;
+    }
+    std::lock_guard lock(mutex);
+    if (cache.size() >= 256)
+        cache.clear();
+    return cache.emplace(key, e).first->second;
+}
+
+} // namespace fast
+
+// acc[M, N] += (A - aZp) · B for u8 A [M, K] (row-major at aOffset) and s8 B with zero zero points: oneDNN's
+// product of the raw values, minus aZp · (column sums of B), which is exactly the reference sum.
+bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
+                     const Tensor &b, bool transB, const std::vector<int32_t> &bZp, int32_t *acc, int threads)
+{
+    if (a.dtype() != DType::UInt8 || b.dtype() != DType::Int8 || transA)
+        return false;
+    for (int32_t z : bZp)
+        if (z != 0)
+            return false;
+    if (M * N * K <= 16384) {
+        // A classifier head: a plain loop beats a primitive call's fixed cost.
+        const uint8_t *pa = a.data<uint8_t>() + aOffset;
+        const int8_t *pb = b.data<int8_t>();
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                int32_t sum = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    sum += (int32_t(pa[m * K + k]) - aZp) * int32_t(transB ? pb[n * K + k] : pb[k * N + n]);
+                acc[m * N + n] += sum;
+            }
+        return true;
+    }
+    const bool ioLayout = !transB; // b stored [K, N]
+    threads = std::clamp(int(double(M) * double(N) * double(K) / 4e6), 1, std::max(1, threads));
+    const onednn::Slices slices = onednn::sliceRows(M, threads);
+    const int64_t sliceM = slices.size, sliceCount = slices.count, lastM = slices.last;
+    GemmThreads single(1);
+    try {
+        std::shared_ptr<fast::GemmEntry> e = fast::gemmEntry(sliceM, N, K, ioLayout);
+        std::shared_ptr<fast::GemmEntry> eLast = lastM == sliceM ? e : fast::gemmEntry(lastM, N, K, ioLayout);
+        if (!e->ok || !eLast->ok)
+            return false;
+        const fast::PackedWeights pw = e->weights.get(b, e->weightsPlain, e->pd.weights_desc(), N, K, ioLayout);
+        const fast::PackedWeights pwLast =
+            eLast == e ? pw : eLast->weights.get(b, eLast->weightsPlain, eLast->pd.weights_desc(), N, K, ioLayout);
+        const uint8_t *pa = a.data<uint8_t>() + aOffset;
+        std::atomic<bool> failed{false};
+        parallelFor(int(std::min<int64_t>(threads, sliceCount)), sliceCount, [&](int64_t i) {
+            GemmThreads inner(1);
+            const bool isLast = i == sliceCount - 1;
+            fast::GemmEntry &entry = isLast ? *eLast : *e;
+            const fast::PackedWeights &w = isLast ? pwLast : pw;
+            const int64_t rows = isLast ? lastM : sliceM;
+            try {
+                auto *out = static_cast<int32_t *>(fast::threadBuffer(2, size_t(rows * N) * sizeof(int32_t)));
+                dnnl::stream &stream = fast::threadStream();
+                entry.ip.execute(stream,
+                                 {{DNNL_ARG_SRC, dnnl::memory(entry.srcPlain, fast::engine(),
+                                                              const_cast<uint8_t *>(pa + i * sliceM * K))},
+                                  {DNNL_ARG_WEIGHTS, w.packed},
+                                  {DNNL_ARG_DST, dnnl::memory(entry.dstPlain, fast::engine(), out)},
+                                  {DNNL_ARG_SCRATCHPAD, fast::scratchpad(entry.pd.scratchpad_desc())}});
+                stream.wait();
+                int32_t *dst = acc + i * sliceM * N;
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t n = 0; n < N; ++n)
+                        dst[r * N + n] += out[r * N + n] - aZp * (*w.sums)[size_t(n)];
+            } catch (const dnnl::error &) {
+                failed = true;
+            }
+        });
+        return !failed;
+    } catch (const dnnl::error &) {
+        return false;
+    }
+}
+
+} // namespace
+
+void registerQuantOps(KernelTable &table)
+{
+    table["QuantizeLinear"] = quantizeLinearOp;
+    table["DequantizeLinear"] = dequantizeLinearOp;
+    table["QLinearConv"] = qlinearConvOp;
+    table["QLinearMatMul"] = qlinearMatMulOp;
+    table["com.microsoft:QGemm"] = qgemmOp;
+}
+
+} // namespace cw

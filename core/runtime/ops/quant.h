@@ -1,0 +1,33 @@
+// Quantized operators: the shared integer arithmetic (not a public header; core/runtime/ops/quant.cpp and the tests).
+//
+// The conventions every quantized kernel follows (docs/formats.md, "Quantized graphs"):
+//   quantize     q = saturate(nearbyint(x / scale) + zp)            (round half to even, float division)
+//   dequantize   x = float(q - zp) * scale
+//   requantize   y = saturate(nearbyint(float(acc) * m) + y_zp),   m = x_scale * w_scale[c] / y_scale
+// where acc is the exact int32 sum of (x - x_zp) * (w - w_zp) over the window, plus the int32 bias, and m is
+// computed in float once per output channel. The fast kernels (oneDNN's u8 x s8 -> s32 gemm / convolution
+// with VNNI) produce the same acc, then requantize with the same float operations (vectorised: convert,
+// multiply, round to nearest even, add, clamp), so they equal the reference bit for bit.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace cw::quant {
+
+// The requantization of one accumulator; qmin / qmax are the output type's range.
+inline int32_t requantize(int32_t acc, float multiplier, int32_t zeroPoint, int32_t qmin, int32_t qmax)
+{
+    float v = std::nearbyint(float(acc) * multiplier) + float(zeroPoint);
+    v = v < float(qmin) ? float(qmin) : v;
+    v = v > float(qmax) ? float(qmax) : v;
+    return int32_t(v);
+}
+
+// Tests: when set, QLinearConv / QLinearMatMul / QGemm run the plain reference loops only (the fast paths
+// are compared against them bit for bit). Not thread-safe against concurrent runs; tests only.
+// CW_QKERNELS=ref in the environment has the same effect (measurements).
+void setReferenceOnly(bool on);
+bool referenceOnly();
+
+} // namespace cw::quant

@@ -1,0 +1,283 @@
+#include "core/runtime/session.h"
+
+#include <omp.h>
+
+#include <set>
+#include <unordered_map>
+
+#include "core/base/error.h"
+#include "core/base/parallel.h"
+#include "core/runtime/kernels.h"
+#include "core/runtime/ops.h"
+#include "core/runtime/sparse.h"
+
+namespace cw {
+
+std::string describeNode(const Node &node, const Model &model)
+{
+    std::string s = "node '" + node.name + "' (" + node.opType + ")";
+    if (!model.sourcePath.empty())
+        s += " in '" + model.sourcePath + "'";
+    return s;
+}
+
+Session::Session(Model model, SessionOptions options) : m_model(std::move(model)), m_threads(resolveThreads(options.threads))
+{
+    Graph &g = m_model.graph;
+    g.ensureUniqueNodeNames();
+    g.sortTopologically();
+    for (const Node &n : g.nodes) {
+        if (!n.domain.empty() && n.domain != "ai.onnx" && !findKernel(n.opType, n.domain))
+            throw Error(describeNode(n, m_model) + ": operator domain '" + n.domain + "' is not supported");
+        if (!findKernel(n.opType, n.domain))
+            throw Error(describeNode(n, m_model) + ": operator '" + n.opType + "' is not supported");
+    }
+    // Constant folding: a node fed only by initializers (and earlier folded nodes) gives the same result on
+    // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
+    // matters: per call it would cost as much as the layer.
+    m_folded.assign(g.nodes.size(), 0);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &n = g.nodes[i];
+        bool constant = true;
+        for (const std::string &in : n.inputs)
+            constant = constant && (in.empty() || g.isInitializer(in) || m_foldedValues.count(in));
+        if (!constant)
+            continue;
+        OpContext ctx{n, {}, {}, m_threads};
+        for (const std::string &in : n.inputs) {
+            if (in.empty())
+                ctx.inputs.push_back(nullptr);
+            else if (g.isInitializer(in))
+                ctx.inputs.push_back(&g.initializers.at(in));
+            else
+                ctx.inputs.push_back(&m_foldedValues.at(in));
+        }
+        ctx.outputs.resize(n.outputs.size());
+        try {
+            findKernel(n.opType, n.domain)(ctx);
+        } catch (const Cancelled &) {
+            throw;
+        } catch (const std::exception &e) {
+            throw Error(describeNode(n, m_model) + ": " + e.what());
+        }
+        for (size_t o = 0; o < n.outputs.size(); ++o)
+            if (!n.outputs[o].empty())
+                m_foldedValues[n.outputs[o]] = std::move(ctx.outputs[o]);
+        m_folded[i] = 1;
+    }
+    // Free each intermediate after its last consumer; graph outputs are never freed.
+    std::set<std::string> keep;
+    for (const ValueInfo &v : g.outputs)
+        keep.insert(v.name);
+    std::unordered_map<std::string, size_t> last;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        for (const std::string &in : g.nodes[i].inputs)
+            if (!in.empty() && !g.isInitializer(in))
+                last[in] = i;
+    m_freeAfter.assign(g.nodes.size(), {});
+    for (const auto &[name, i] : last)
+        if (!keep.count(name))
+            m_freeAfter[i].push_back(name);
+    // Pruned layers: the CSR form of each sparse-enough constant weight, built once per Session.
+    m_sparse.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        m_sparse[i] = sparse::prepare(g.nodes[i], g);
+}
+
+std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tensor> &feeds,
+                                               const std::vector<std::string> &wanted, bool keepAll) const
+{
+    const Graph &g = m_model.graph;
+    // Sets this thread's OpenMP team size, which Eigen's gemm also follows.
+    omp_set_num_threads(m_threads);
+    std::unordered_map<std::string, Tensor> values;
+    values.reserve(g.nodes.size() * 2 + feeds.size());
+    for (const ValueInfo &in : g.inputs) {
+        auto it = feeds.find(in.name);
+        if (it == feeds.end())
+            throw Error("no value given for graph input '" + in.name + "'");
+        const Tensor &t = it->second;
+        if (in.shapeKnown) {
+            bool ok = t.rank() == int(in.shape.size());
+            for (size_t d = 0; ok && d < in.shape.size(); ++d)
+                ok = in.shape[d] < 0 || in.shape[d] == t.shape()[d];
+            if (!ok)
+                throw Error("graph input '" + in.name + "' expects shape " + shapeToString(in.shape) + ", got " +
+                            shapeToString(t.shape()));
+        }
+        values[in.name] = t.dtype() == in.dtype ? t : t.castTo(in.dtype);
+    }
+    for (const auto &[name, t] : feeds)
+        if (!values.count(name))
+            values[name] = t; // extra feeds may override intermediates (used by sensitivity caching)
+    std::set<std::string> wantedSet(wanted.begin(), wanted.end());
+    // Only nodes the wanted outputs depend on run, and a value given as a feed is not recomputed: a
+    // sensitivity trial feeds the cached activations entering a layer and asks for the graph output, so only
+    // the network from that layer on runs. One backward pass over the node names, cheap next to any kernel.
+    std::vector<char> needed(g.nodes.size(), 1);
+    if (!keepAll) {
+        std::set<std::string> need = wantedSet;
+        for (size_t i = g.nodes.size(); i-- > 0;) {
+            const Node &node = g.nodes[i];
+            bool any = false;
+            for (const std::string &o : node.outputs)
+                any = any || (!o.empty() && need.count(o) && !values.count(o));
+            needed[i] = any;
+            if (any)
+                for (const std::string &in : node.inputs)
+                    if (!in.empty())
+                        need.insert(in);
+        }
+    }
+
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &node = g.nodes[i];
+        bool computed = true;
+        for (const std::string &o : node.outputs)
+            computed = computed && !o.empty() && values.count(o);
+        if (computed || !needed[i] || m_folded[i])
+            continue;
+        OpContext ctx{node, {}, {}, m_threads};
+        ctx.sparse = m_sparse[i].get();
+        ctx.inputs.reserve(node.inputs.size());
+        for (const std::string &in : node.inputs) {
+            if (in.empty()) {
+                ctx.inputs.push_back(nullptr);
+                continue;
+            }
+            auto v = values.find(in);
+            if (v != values.end()) {
+                ctx.inputs.push_back(&v->second);
+                continue;
+            }
+            auto folded = m_foldedValues.find(in);
+            if (folded != m_foldedValues.end()) {
+                ctx.inputs.push_back(&folded->second);
+                continue;
+            }
+            auto init = g.initializers.find(in);
+            if (init == g.initializers.end())
+                throw Error(describeNode(node, m_model) + ": input '" + in + "' has no value");
+            ctx.inputs.push_back(&init->second);
+        }
+        ctx.outputs.resize(node.outputs.size());
+        try {
+            findKernel(node.opType, node.domain)(ctx);
+        } catch (const Cancelled &) {
+            throw;
+        } catch (const std::exception &e) {
+            throw Error(describeNode(node, m_model) + ": " + e.what());
+        }
+        for (size_t o = 0; o < node.outputs.size(); ++o)
+            if (!node.outputs[o].empty())
+                values[node.outputs[o]] = std::move(ctx.outputs[o]);
+        if (!keepAll)
+            for (const std::string &name : m_freeAfter[i])
+                if (!wantedSet.count(name))
+                    values.erase(name);
+    }
+
+    std::map<std::string, Tensor> result;
+    if (keepAll) {
+        for (auto &[name, t] : values)
+            result[name] = std::move(t);
+        for (const auto &[name, t] : m_foldedValues)
+            result.emplace(name, t); // a feed that overrides a folded value wins
+        for (const auto &[name, t] : g.initializers)
+            result[name] = t;
+        return result;
+    }
+    for (const std::string &name : wanted) {
+        auto it = values.find(name);
+        if (it != values.end()) {
+            result[name] = it->second;
+            continue;
+        }
+        auto folded = m_foldedValues.find(name);
+        if (folded != m_foldedValues.end()) {
+            result[name] = folded->second;
+            continue;
+        }
+        auto init = g.initializers.find(name);
+        if (init == g.initializers.end())
+            throw Error("requested output '" + name + "' is not a value of the graph");
+        result[name] = init->second;
+    }
+    return result;
+}
+
+std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor> &feeds,
+                                           const std::vector<std::string> &outputs) const
+{
+    std::vector<std::string> wanted = outputs;
+    if (wanted.empty())
+        for (const ValueInfo &v : m_model.graph.outputs)
+            wanted.push_back(v.name);
+    return execute(feeds, wanted, false);
+}
+
+Tensor Session::run(const Tensor &input) const
+{
+    const Graph &g = m_model.graph;
+    if (g.inputs.empty() || g.outputs.empty())
+        throw Error("model has no graph input or output");
+    auto out = run({{g.inputs.front().name, input}}, {g.outputs.front().name});
+    return out.begin()->second;
+}
+
+std::map<std::string, Tensor> Session::runAll(const std::map<std::string, Tensor> &feeds) const
+{
+    return execute(feeds, {}, true);
+}
+
+void inferShapes(Model &model)
+{
+    Graph &g = model.graph;
+    auto feedsFor = [&](int64_t batch) {
+        std::map<std::string, Tensor> feeds;
+        for (const ValueInfo &in : g.inputs) {
+            if (!in.shapeKnown || in.shape.empty())
+                throw Error("graph input '" + in.name + "' has no shape in '" + model.sourcePath + "'");
+            Shape s = in.shape;
+            for (size_t d = 0; d < s.size(); ++d) {
+                if (s[d] < 0) {
+                    if (d != 0)
+                        throw Error("graph input '" + in.name + "' has a dynamic dimension " + std::to_string(d) +
+                                    " other than the batch: " + shapeToString(in.shape));
+                    s[d] = batch;
+                }
+            }
+            feeds[in.name] = Tensor(in.dtype, s);
+        }
+        return feeds;
+    };
+    Session session(model, SessionOptions{1});
+    const auto one = session.runAll(feedsFor(1));
+    const auto two = session.runAll(feedsFor(2));
+    g.values.clear();
+    for (const auto &[name, t] : one) {
+        ValueInfo v;
+        v.name = name;
+        v.dtype = t.dtype();
+        v.shape = t.shape();
+        v.shapeKnown = true;
+        auto other = two.find(name);
+        if (other != two.end() && other->second.rank() == t.rank())
+            for (size_t d = 0; d < v.shape.size(); ++d)
+                if (other->second.shape()[d] != v.shape[d])
+                    v.shape[d] = -1;
+        g.values[name] = v;
+    }
+    for (ValueInfo &out : g.outputs) {
+        auto it = g.values.find(out.name);
+        if (it != g.values.end()) {
+            out.dtype = it->second.dtype;
+            out.shape = it->second.shape;
+            out.shapeKnown = true;
+        }
+    }
+    // Keep the session's normalised node order and names.
+    g.nodes = session.model().graph.nodes;
+}
+
+} // namespace cw

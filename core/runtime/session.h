@@ -1,0 +1,63 @@
+// Session: executes a Model's graph in topological order on the CPU.
+//
+// Construction validates the graph (every op supported, every input produced) and plans the run: the
+// execution order and, for each intermediate value, the step after which it can be freed. Nodes whose
+// inputs are all initializers (a weight's DequantizeLinear, shape arithmetic on constants) run once here
+// (constant folding); their outputs are kept with the session, so a weight changed in place afterwards is
+// not seen by them: build a new Session after editing weights. run() is const
+// and thread-safe (no state is kept between runs), so one Session can serve several threads.
+// Failures name the node, its op type and the model's source file.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/base/tensor.h"
+#include "core/graph/graph.h"
+
+namespace cw {
+
+struct SparseWeight; // ops/sparse.h
+
+struct SessionOptions {
+    int threads = 0; // 0 = all hardware threads
+};
+
+class Session {
+public:
+    explicit Session(Model model, SessionOptions options = {});
+
+    const Model &model() const { return m_model; }
+    int threads() const { return m_threads; }
+
+    // Runs the graph. feeds: graph input name -> tensor. outputs: names to return (default: graph outputs).
+    std::map<std::string, Tensor> run(const std::map<std::string, Tensor> &feeds,
+                                      const std::vector<std::string> &outputs = {}) const;
+    // First graph input -> first graph output.
+    Tensor run(const Tensor &input) const;
+    // Every value computed (graph inputs and initializers included), for training and activation statistics.
+    std::map<std::string, Tensor> runAll(const std::map<std::string, Tensor> &feeds) const;
+
+private:
+    std::map<std::string, Tensor> execute(const std::map<std::string, Tensor> &feeds,
+                                          const std::vector<std::string> &wanted, bool keepAll) const;
+    Model m_model;
+    int m_threads = 1;
+    std::vector<std::vector<std::string>> m_freeAfter;
+    std::vector<char> m_folded;                   // per node: already run at construction
+    std::map<std::string, Tensor> m_foldedValues; // outputs of the folded nodes
+    // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
+    std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
+};
+
+// Fills graph.values (dtype and shape of every value) by running the graph on zeros at batch 1 and 2;
+// dimensions that change with the batch are recorded as -1. Graph inputs whose shapes are unknown except for
+// the batch are required (throws cw::Error otherwise).
+void inferShapes(Model &model);
+
+// Prefix used in error messages: "node 'conv1' (Conv) in 'model.onnx'".
+std::string describeNode(const Node &node, const Model &model);
+
+} // namespace cw

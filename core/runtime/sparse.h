@@ -1,0 +1,65 @@
+// Sparse (CSR) execution of layers with pruned constant weights (not a public header).
+//
+// A Session looks at every Gemm whose B is a float initializer once, at construction: when the weight's
+// fraction of exact zeros reaches the measured threshold, it keeps the weight in compressed-sparse-row form
+// — rows = output features, columns = the reduction — and hands it to the kernel through
+// OpContext::sparse. The CSR form therefore lives as long as the Session and is built once per weight, not
+// per call: unlike oneDNN's packed weights (ops/onednn.cpp), it cannot be validated against the plain
+// values on every call, because reading the dense weight to compare costs as much as the dense product
+// the sparse kernel replaces. A Session's initializers are constant for its lifetime (training runs the
+// kernels without a Session and never gets a CSR form).
+//
+// Kernels:
+//   Gemm  y[M, N] = alpha * A[M, K] * W^T + beta * C, W the CSR [N, K]: fewer than 4 rows do a gathered
+//         dot product per output feature; more rows transpose A to [K, M] once and accumulate each output
+//         feature as a sum of contiguous rows held in vector registers (vectorised over the batch).
+//   Conv  (group 1) y[m, :] = sum_k W[m, k] * col[k, :] over the im2col columns (the image itself for 1x1
+//         stride-1 convolutions), one image at a time.
+// Thresholds, measured with bench/sparse.sh against the dense kernels (docs/performance.md): a Gemm runs
+// sparse from 89% zeros at batch < 4 (a gathered dot product does ~1 multiply-add per cycle, oneDNN's
+// dense sgemv ~6) and from 75% at larger batches. Conv stays on oneDNN: its dense convolution was faster
+// than im2col + CSR up to 90-95% zeros in every measured shape, so a Session never picks the sparse Conv
+// by itself. CW_SPARSE=0 turns the sparse path off, CW_SPARSE=1 forces it (Gemm and Conv) for every float
+// initializer weight, for measurements.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/base/tensor.h"
+#include "core/graph/graph.h"
+#include "core/runtime/kernels.h"
+
+namespace cw {
+
+struct SparseWeight {
+    int64_t rows = 0, cols = 0;     // [output features, reduction]
+    double sparsity = 0;            // fraction of exact zeros
+    std::vector<int32_t> rowStart;  // rows + 1 offsets into cols / values
+    std::vector<int32_t> colIndex;
+    std::vector<float> values;
+};
+
+namespace sparse {
+
+inline constexpr double kGemmThresholdSingle = 0.89; // batch < 4 (so a ratio of 0.9, rounded, qualifies)
+inline constexpr double kGemmThresholdBatch = 0.75;  // batch >= 4; also the least sparsity a CSR form is built for
+
+// CSR of a row-major [rows, cols] matrix (transposed: the matrix is stored [cols, rows]).
+SparseWeight toCsr(const float *w, int64_t rows, int64_t cols, bool transposed);
+
+// The CSR form for node's weight when the sparse kernel should run it; null otherwise.
+std::shared_ptr<const SparseWeight> prepare(const Node &node, const Graph &graph);
+
+// Whether the CSR kernel beats the dense one for a Gemm of M rows on this weight.
+bool gemmPreferred(const SparseWeight &w, int64_t M);
+
+// y[M, N] (+)= alpha * A[M, K] * W^T; accumulate: add to y (which holds beta * C), else overwrite.
+void gemm(const SparseWeight &w, int64_t M, const float *a, float alpha, bool accumulate, float *y, int threads);
+
+// One image: y[M, P] = W[M, K] * col[K, P] (+ bias[m]).
+void convImage(const SparseWeight &w, const float *col, int64_t P, const float *bias, float *y);
+
+} // namespace sparse
+} // namespace cw

@@ -1,0 +1,47 @@
+#include "ui/jobs/activationjob.h"
+
+#include "core/io/dataset.h"
+#include "core/runtime/session.h"
+
+namespace cw::ui {
+
+ActivationJob::ActivationJob(ActivationParams params, QObject *parent) : Job(parent), m_params(std::move(params))
+{
+    setTitle(tr("Collecting activations"));
+}
+
+std::vector<cw::ActivationSample> ActivationJob::run(const ActivationParams &params, const cw::StopToken &stop,
+                                                     const cw::ProgressFn &progress)
+{
+    constexpr double kLoadShare = 0.1;
+    if (progress)
+        progress(0.0, "loading dataset");
+    const cw::Dataset data = cw::loadDataset(params.datasetSpec, {}, params.samples);
+    stop.throwIfStopped();
+    const cw::Session session(params.model);
+    stop.throwIfStopped();
+    cw::ActivationOptions options;
+    options.batchSize = params.batchSize;
+    const cw::ProgressFn scaled = [&progress](double fraction, std::string_view stage) {
+        if (progress)
+            progress(kLoadShare + (1.0 - kLoadShare) * fraction, stage);
+    };
+    return cw::collectActivations(session, data, params.samples, params.valueNames, options, &stop, scaled);
+}
+
+bool ActivationJob::start()
+{
+    if (isRunning())
+        return false;
+    m_result.clear();
+    const ActivationParams params = m_params;
+    return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
+        auto result = std::make_shared<std::vector<cw::ActivationSample>>(run(params, stop, progress));
+        return [this, result]() {
+            m_result = std::move(*result);
+            emit succeeded();
+        };
+    });
+}
+
+} // namespace cw::ui

@@ -1,0 +1,1187 @@
+#include "ui/views/compressview.h"
+
+#include <QAction>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGridLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollBar>
+#include <QSettings>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStandardItemModel>
+#include <QTableView>
+#include <QToolButton>
+#include <QUndoCommand>
+#include <QUndoStack>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include <cmath>
+
+#include "core/base/error.h"
+#include "core/compress/allocate.h"
+#include "core/compress/sensitivity.h"
+#include "ui/formatting.h"
+#include "ui/jobs/modeljobs.h"
+#include "ui/models/recipetablemodel.h"
+
+namespace cw::ui {
+
+// One edit of the recipe: the whole recipe before and after (recipes are small), so table edits, global
+// changes and loaded files undo the same way.
+class RecipeCommand : public QUndoCommand {
+public:
+    RecipeCommand(CompressView *view, cw::Recipe before, cw::Recipe after, const QString &text)
+        : QUndoCommand(text), m_view(view), m_before(std::move(before)), m_after(std::move(after))
+    {
+    }
+    void redo() override { m_view->applyRecipe(m_after); }
+    void undo() override { m_view->applyRecipe(m_before); }
+
+private:
+    CompressView *m_view;
+    cw::Recipe m_before, m_after;
+};
+
+namespace {
+
+const char kSettingsGroup[] = "compress";
+const char kRecipeDirKey[] = "lastDirs/recipe";
+const char kVariantDirKey[] = "lastDirs/variant";
+
+enum VariantColumn { VName, VRecipe, VAccuracy, VDrop, VTop5, VLoss, VSize, VRatio, VP50b1, VP90b1, VP50b64, VP90b64, VCount };
+
+QString dirSetting(const char *key)
+{
+    const QString dir = QSettings().value(QLatin1String(key)).toString();
+    return dir.isEmpty() || !QFileInfo(dir).isDir() ? QDir::homePath() : dir;
+}
+
+QString formatMs(double ms)
+{
+    return ms <= 0 ? QStringLiteral("—") : QString::number(ms, 'f', ms < 10 ? 2 : 1);
+}
+
+QString granularityName(const cw::QuantSpec &s)
+{
+    return s.granularity == cw::Granularity::Tensor    ? QStringLiteral("tensor")
+           : s.granularity == cw::Granularity::Channel ? QStringLiteral("channel")
+                                                        : QStringLiteral("group %1").arg(s.groupSize);
+}
+
+} // namespace
+
+CompressView::CompressView(QWidget *parent) : QWidget(parent)
+{
+    setObjectName(QStringLiteral("compressView"));
+    qRegisterMetaType<std::shared_ptr<const cw::Variant>>();
+    qRegisterMetaType<std::optional<cw::VariantMetrics>>();
+    m_undo = new QUndoStack(this);
+    m_tableModel = new RecipeTableModel(this);
+    connect(m_tableModel, &RecipeTableModel::editRequested, this,
+            [this](const cw::Recipe &recipe, const QString &description) { edit(recipe, description); });
+
+    // ---- Global controls
+    m_pruneMethod = new QComboBox;
+    m_pruneMethod->setObjectName(QStringLiteral("globalPruneMethod"));
+    m_pruneMethod->addItems({QStringLiteral("none"), QStringLiteral("magnitude"), QStringLiteral("2:4"),
+                             QStringLiteral("4:8"), QStringLiteral("channel")});
+    m_pruneRatio = new QDoubleSpinBox;
+    m_pruneRatio->setObjectName(QStringLiteral("globalPruneRatio"));
+    m_pruneRatio->setRange(0.0, 0.95);
+    m_pruneRatio->setSingleStep(0.05);
+    m_pruneRatio->setDecimals(2);
+    m_pruneRatio->setValue(0.5);
+    m_applyPrune = new QPushButton(tr("All layers"));
+    m_applyPrune->setToolTip(tr("Set this pruning for every layer (overrides included)"));
+    connect(m_applyPrune, &QPushButton::clicked, this, &CompressView::applyPruneToAll);
+
+    m_bits = new QComboBox;
+    m_bits->setObjectName(QStringLiteral("globalBits"));
+    m_bits->addItems({QStringLiteral("float"), QStringLiteral("8"), QStringLiteral("7"), QStringLiteral("6"),
+                      QStringLiteral("5"), QStringLiteral("4"), QStringLiteral("3"), QStringLiteral("2")});
+    m_bits->setCurrentText(QStringLiteral("8"));
+    m_granularity = new QComboBox;
+    m_granularity->setObjectName(QStringLiteral("globalGranularity"));
+    m_granularity->addItems({QStringLiteral("tensor"), QStringLiteral("channel"), QStringLiteral("group 32"),
+                             QStringLiteral("group 64"), QStringLiteral("group 128")});
+    m_granularity->setCurrentText(QStringLiteral("channel"));
+    m_applyBits = new QPushButton(tr("All layers"));
+    m_applyBits->setToolTip(tr("Set this weight quantization for every layer (overrides included)"));
+    connect(m_applyBits, &QPushButton::clicked, this, &CompressView::applyBitsToAll);
+
+    m_activations = new QCheckBox(tr("8-bit activations"));
+    m_activations->setObjectName(QStringLiteral("activations"));
+    m_calibration = new QComboBox;
+    m_calibration->addItems({QStringLiteral("minmax"), QStringLiteral("percentile"), QStringLiteral("mse"),
+                             QStringLiteral("entropy")});
+    m_calibration->setToolTip(tr("Calibration of the activation ranges"));
+    m_calibrationSamples = new QSpinBox;
+    m_calibrationSamples->setRange(1, 60000);
+    m_calibrationSamples->setValue(512);
+    m_calibrationSamples->setSuffix(tr(" samples"));
+    m_calibrationSamples->setKeyboardTracking(false);
+    m_epochs = new QSpinBox;
+    m_epochs->setObjectName(QStringLiteral("finetuneEpochs"));
+    m_epochs->setRange(0, 100);
+    m_epochs->setSuffix(tr(" epochs"));
+    m_epochs->setKeyboardTracking(false);
+    const auto activationEdit = [this]() {
+        if (m_syncing)
+            return;
+        cw::Recipe r = recipe();
+        if (m_activations->isChecked()) {
+            cw::ActivationQuantConfig a = r.activations.value_or(cw::ActivationQuantConfig{});
+            a.calibration = cw::parseCalibration(m_calibration->currentText().toStdString());
+            a.samples = m_calibrationSamples->value();
+            r.activations = a;
+        } else {
+            r.activations.reset();
+        }
+        edit(r, m_activations->isChecked() ? tr("Activations: 8-bit, %1").arg(m_calibration->currentText())
+                                           : tr("Activations: float"));
+    };
+    connect(m_activations, &QCheckBox::toggled, this, activationEdit);
+    connect(m_calibration, &QComboBox::currentIndexChanged, this, activationEdit);
+    connect(m_calibrationSamples, &QSpinBox::valueChanged, this, activationEdit);
+    connect(m_epochs, &QSpinBox::valueChanged, this, [this](int epochs) {
+        if (m_syncing)
+            return;
+        cw::Recipe r = recipe();
+        r.finetune.epochs = epochs;
+        edit(r, tr("Fine-tune: %n epoch(s)", nullptr, epochs));
+    });
+
+    m_targetKind = new QComboBox;
+    m_targetKind->setObjectName(QStringLiteral("targetKind"));
+    m_targetKind->addItems({tr("mean pruning ratio"), tr("average bits")});
+    m_target = new QDoubleSpinBox;
+    m_target->setObjectName(QStringLiteral("target"));
+    m_target->setDecimals(2);
+    m_target->setRange(0.0, 0.95);
+    m_target->setSingleStep(0.05);
+    m_target->setValue(0.5);
+    connect(m_targetKind, &QComboBox::currentIndexChanged, this, [this](int kind) {
+        m_target->setRange(kind == 0 ? 0.0 : 2.0, kind == 0 ? 0.95 : 8.0);
+        m_target->setSingleStep(kind == 0 ? 0.05 : 0.5);
+        m_target->setValue(kind == 0 ? 0.5 : 4.0);
+    });
+    m_distribute = new QPushButton(tr("Distribute by sensitivity"));
+    m_distribute->setObjectName(QStringLiteral("distribute"));
+    m_distribute->setToolTip(tr("Per-layer settings that meet the target and spare the layers the Sensitivity tab "
+                                "found fragile"));
+    connect(m_distribute, &QPushButton::clicked, this, &CompressView::distributeBySensitivity);
+
+    // Short button labels; what would be undone goes in the tooltip.
+    const auto undoAction = [this](const QString &label, QKeySequence keys, bool redo) {
+        auto *action = new QAction(label, this);
+        action->setShortcut(keys);
+        action->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+        action->setEnabled(false);
+        addAction(action);
+        connect(action, &QAction::triggered, m_undo, redo ? &QUndoStack::redo : &QUndoStack::undo);
+        connect(m_undo, redo ? &QUndoStack::canRedoChanged : &QUndoStack::canUndoChanged, action, &QAction::setEnabled);
+        connect(m_undo, redo ? &QUndoStack::redoTextChanged : &QUndoStack::undoTextChanged, action,
+                [action, label, keys](const QString &text) {
+                    action->setToolTip(QStringLiteral("%1%2 (%3)")
+                                           .arg(label, text.isEmpty() ? QString() : QStringLiteral(": ") + text,
+                                                keys.toString(QKeySequence::NativeText)));
+                });
+        auto *button = new QToolButton;
+        button->setDefaultAction(action);
+        return button;
+    };
+    m_undoButton = undoAction(tr("Undo"), QKeySequence(Qt::CTRL | Qt::Key_Z), false);
+    m_redoButton = undoAction(tr("Redo"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), true);
+    m_loadRecipe = new QPushButton(tr("Load…"));
+    m_loadRecipe->setToolTip(tr("Load a recipe (JSON)"));
+    connect(m_loadRecipe, &QPushButton::clicked, this, &CompressView::loadDialog);
+    m_saveRecipe = new QPushButton(tr("Save…"));
+    m_saveRecipe->setToolTip(tr("Save the recipe as JSON (for cwb compress --recipe)"));
+    connect(m_saveRecipe, &QPushButton::clicked, this, &CompressView::saveDialog);
+
+    auto *controls = new QGridLayout;
+    controls->setContentsMargins(0, 0, 0, 0);
+    controls->setHorizontalSpacing(6);
+    controls->setVerticalSpacing(4);
+    int col = 0;
+    controls->addWidget(new QLabel(tr("Prune")), 0, col++);
+    controls->addWidget(m_pruneMethod, 0, col++);
+    controls->addWidget(m_pruneRatio, 0, col++);
+    controls->addWidget(m_applyPrune, 0, col++);
+    controls->addItem(new QSpacerItem(12, 1), 0, col++);
+    controls->addWidget(new QLabel(tr("Weights")), 0, col++);
+    controls->addWidget(m_bits, 0, col++);
+    controls->addWidget(m_granularity, 0, col++);
+    controls->addWidget(m_applyBits, 0, col++);
+    controls->setColumnStretch(col, 1);
+    auto *row1 = new QHBoxLayout;
+    row1->addWidget(m_activations);
+    row1->addWidget(m_calibration);
+    row1->addWidget(m_calibrationSamples);
+    row1->addSpacing(12);
+    row1->addWidget(new QLabel(tr("Fine-tune")));
+    row1->addWidget(m_epochs);
+    row1->addStretch(1);
+    row1->addWidget(m_undoButton);
+    row1->addWidget(m_redoButton);
+    row1->addWidget(new QLabel(tr("Recipe")));
+    row1->addWidget(m_loadRecipe);
+    row1->addWidget(m_saveRecipe);
+    auto *row2 = new QHBoxLayout;
+    row2->addWidget(new QLabel(tr("Target")));
+    row2->addWidget(m_targetKind);
+    row2->addWidget(m_target);
+    row2->addWidget(m_distribute);
+    row2->addStretch(1);
+
+    // ---- Table, prediction, chart
+    m_table = new QTableView;
+    m_table->setObjectName(QStringLiteral("recipeTable"));
+    m_table->setModel(m_tableModel);
+    m_table->setItemDelegate(new RecipeDelegate(m_table));
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::SelectedClicked |
+                             QAbstractItemView::EditKeyPressed);
+    m_table->setAlternatingRowColors(true);
+    m_table->setWordWrap(false);
+    m_table->verticalHeader()->setVisible(false);
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
+    m_table->horizontalHeader()->setHighlightSections(false);
+
+    m_predictionLabel = new QLabel;
+    m_predictionLabel->setObjectName(QStringLiteral("predictionLabel"));
+    m_predictionLabel->setWordWrap(true);
+    m_predictionLabel->setTextFormat(Qt::RichText);
+
+    m_chart = new QCustomPlot;
+    m_chart->setObjectName(QStringLiteral("predictionChart"));
+    m_chart->setMinimumHeight(150);
+    m_chart->setMinimumWidth(200);
+    m_chart->setNoAntialiasingOnDrag(true);
+    m_chart->plotLayout()->insertRow(0);
+    m_chart->plotLayout()->addElement(0, 0, new QCPTextElement(m_chart, tr("Weight bytes per layer"),
+                                                              QFont(font().family(), font().pointSize(), QFont::Bold)));
+    m_chart->yAxis->setScaleType(QCPAxis::stLogarithmic);
+    m_chart->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    m_chart->yAxis->setNumberFormat(QStringLiteral("eb"));
+    m_chart->yAxis->setNumberPrecision(0);
+    m_chart->yAxis->setLabel(tr("bytes"));
+    m_chart->legend->setVisible(true);
+    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+
+    // ---- Jobs
+    m_variantName = new QLineEdit;
+    m_variantName->setObjectName(QStringLiteral("variantName"));
+    m_variantName->setPlaceholderText(tr("Variant name (optional)"));
+    m_variantName->setMinimumWidth(160);
+    m_trainData = new QLineEdit(QStringLiteral("fashion-mnist:train"));
+    m_trainData->setToolTip(tr("Training data for calibration and fine-tuning"));
+    m_evalLimit = new QSpinBox;
+    m_evalLimit->setObjectName(QStringLiteral("evalLimit"));
+    m_evalLimit->setRange(0, 1000000);
+    m_evalLimit->setSpecialValueText(tr("all"));
+    m_evalLimit->setValue(0);
+    m_evalLimit->setToolTip(tr("Evaluation samples (first ones of the dataset; all = the whole set)"));
+    m_compressButton = new QPushButton(tr("Compress"));
+    m_compressButton->setObjectName(QStringLiteral("compressButton"));
+    m_compressButton->setDefault(true);
+    connect(m_compressButton, &QPushButton::clicked, this, [this]() { compress(m_variantName->text().trimmed()); });
+    m_cancelButton = new QPushButton(tr("Cancel"));
+    m_cancelButton->setObjectName(QStringLiteral("cancelCompress"));
+    connect(m_cancelButton, &QPushButton::clicked, this, &CompressView::cancel);
+    m_progress = new QProgressBar;
+    m_progress->setObjectName(QStringLiteral("compressProgress"));
+    m_progress->setRange(0, 1000);
+    m_progress->setValue(0);
+    m_progress->setFormat(tr("Idle"));
+    m_progress->setTextVisible(true);
+    m_queueList = new QListWidget;
+    m_queueList->setObjectName(QStringLiteral("compressQueue"));
+    m_queueList->setMaximumHeight(56);
+    m_removeQueued = new QPushButton(tr("Remove"));
+    m_removeQueued->setToolTip(tr("Remove the selected job from the queue"));
+    connect(m_removeQueued, &QPushButton::clicked, this, [this]() {
+        // Row 0 is the running job when there is one.
+        const int row = m_queueList->currentRow() - (m_job ? 1 : 0);
+        removeQueued(row);
+    });
+    connect(m_queueList, &QListWidget::currentRowChanged, this, &CompressView::updateControls);
+    m_log = new QPlainTextEdit;
+    m_log->setObjectName(QStringLiteral("compressLog"));
+    m_log->setReadOnly(true);
+    m_log->setMaximumBlockCount(5000);
+    m_log->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_log->setPlaceholderText(tr("Log of the compression jobs"));
+    m_statusLabel = new QLabel;
+    m_statusLabel->setObjectName(QStringLiteral("compressStatus"));
+    m_statusLabel->setWordWrap(true);
+
+    auto *jobBox = new QWidget;
+    auto *jobLayout = new QVBoxLayout(jobBox);
+    jobLayout->setContentsMargins(0, 0, 0, 0);
+    auto *queueRow = new QHBoxLayout;
+    queueRow->addWidget(m_queueList, 1);
+    queueRow->addWidget(m_removeQueued, 0, Qt::AlignTop);
+    jobLayout->addLayout(queueRow);
+    jobLayout->addWidget(m_log, 1);
+
+    // ---- Variants
+    m_variantModel = new QStandardItemModel(0, VCount, this);
+    m_variantModel->setHorizontalHeaderLabels({tr("Variant"), tr("Recipe"), tr("Accuracy"), tr("Drop"), tr("Top-5"),
+                                               tr("Loss"), tr("File"), tr("Ratio"), tr("p50 b1"), tr("p90 b1"),
+                                               tr("p50 b64"), tr("p90 b64")});
+    m_variantTable = new QTableView;
+    m_variantTable->setObjectName(QStringLiteral("variantTable"));
+    m_variantTable->setModel(m_variantModel);
+    m_variantTable->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_variantTable->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_variantTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_variantTable->verticalHeader()->setVisible(false);
+    m_variantTable->verticalHeader()->setDefaultSectionSize(m_variantTable->fontMetrics().height() + 8);
+    m_variantTable->horizontalHeader()->setStretchLastSection(true);
+    m_variantTable->setWordWrap(false);
+    connect(m_variantTable->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &CompressView::updateControls);
+    m_exportVariant = new QPushButton(tr("Export…"));
+    m_exportVariant->setObjectName(QStringLiteral("exportVariant"));
+    m_exportVariant->setToolTip(tr("Save the selected variant as .h5 or .onnx"));
+    connect(m_exportVariant, &QPushButton::clicked, this, &CompressView::exportDialog);
+    auto *variantsBox = new QWidget;
+    auto *variantsLayout = new QVBoxLayout(variantsBox);
+    variantsLayout->setContentsMargins(0, 0, 0, 0);
+    auto *variantsTitle = new QHBoxLayout;
+    auto *variantsLabel = new QLabel(tr("<b>Variants</b> — measured: accuracy on the evaluation data, file size, "
+                                        "latency in ms"));
+    variantsLabel->setToolTip(tr("Latency p50 / p90 in milliseconds at batch 1 and 64, single-threaded"));
+    variantsTitle->addWidget(variantsLabel, 1);
+    variantsTitle->addWidget(m_exportVariant);
+    variantsLayout->addLayout(variantsTitle);
+    variantsLayout->addWidget(m_variantTable, 1);
+
+    // ---- Layout
+    auto *tableArea = m_tableSplitter = new QSplitter(Qt::Horizontal);
+    tableArea->setObjectName(QStringLiteral("compressTableSplitter"));
+    tableArea->addWidget(m_table);
+    tableArea->addWidget(m_chart);
+    tableArea->setStretchFactor(0, 3);
+    tableArea->setStretchFactor(1, 2);
+    tableArea->setChildrenCollapsible(false);
+
+    auto *top = new QWidget;
+    auto *topLayout = new QVBoxLayout(top);
+    topLayout->setContentsMargins(0, 0, 0, 0);
+    topLayout->addLayout(controls);
+    topLayout->addLayout(row1);
+    topLayout->addLayout(row2);
+    topLayout->addWidget(tableArea, 1);
+    topLayout->addWidget(m_predictionLabel);
+
+    // Job controls across the whole width; below them the queue and log beside the variants.
+    auto *jobRow = new QHBoxLayout;
+    jobRow->addWidget(m_variantName);
+    jobRow->addWidget(m_compressButton);
+    jobRow->addWidget(m_cancelButton);
+    jobRow->addWidget(m_progress, 1);
+    auto *dataRow = new QHBoxLayout;
+    dataRow->addWidget(new QLabel(tr("Training data")));
+    dataRow->addWidget(m_trainData, 1);
+    dataRow->addSpacing(12);
+    dataRow->addWidget(new QLabel(tr("Evaluation samples")));
+    dataRow->addWidget(m_evalLimit);
+    auto *results = new QSplitter(Qt::Horizontal);
+    results->addWidget(jobBox);
+    results->addWidget(variantsBox);
+    results->setStretchFactor(0, 2);
+    results->setStretchFactor(1, 3);
+    results->setChildrenCollapsible(false);
+    auto *bottom = new QWidget;
+    auto *bottomLayout = new QVBoxLayout(bottom);
+    bottomLayout->setContentsMargins(0, 0, 0, 0);
+    bottomLayout->addLayout(jobRow);
+    bottomLayout->addLayout(dataRow);
+    bottomLayout->addWidget(results, 1);
+
+    auto *split = new QSplitter(Qt::Vertical);
+    split->setObjectName(QStringLiteral("compressSplitter"));
+    split->addWidget(top);
+    split->addWidget(bottom);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    split->setChildrenCollapsible(false);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(6, 6, 6, 6);
+    layout->addWidget(split, 1);
+    layout->addWidget(m_statusLabel);
+
+    readSettings();
+    setModel(nullptr);
+}
+
+CompressView::~CompressView()
+{
+    writeSettings();
+    m_queue.clear();
+    if (m_job)
+        m_job->cancel();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Model and recipe
+
+void CompressView::setModel(const cw::Model *model)
+{
+    m_queue.clear();
+    if (m_job) {
+        // The job belongs to the previous project: its result must not land in the new one.
+        disconnect(m_job, nullptr, this, nullptr);
+        m_job->cancel();
+        connect(m_job, &Job::finished, m_job, &QObject::deleteLater);
+        m_job = nullptr;
+    }
+    m_variants.clear();
+    m_baseMetrics.reset();
+    m_baseEvalLimit = -1;
+    m_jobCounter = 0;
+    m_log->clear();
+    m_progress->setValue(0);
+    m_progress->setFormat(tr("Idle"));
+    if (model)
+        m_model = *model;
+    else
+        m_model.reset();
+    m_tableModel->setModel(m_model ? &*m_model : nullptr);
+    m_undo->clear();
+    if (m_model) {
+        try {
+            applyRecipe(recipeFromControls());
+        } catch (const std::exception &e) {
+            setStatus(QString::fromUtf8(e.what()), true);
+        }
+        m_table->resizeColumnsToContents();
+        m_table->setColumnWidth(RecipeTableModel::Layer, qBound(80, m_table->columnWidth(RecipeTableModel::Layer) + 8, 200));
+        // Room for the values edits can bring (a ratio of "0.125", "group 128", "magnitude (global)").
+        for (int c : {int(RecipeTableModel::Prune), int(RecipeTableModel::Granularity)})
+            m_table->setColumnWidth(c, qMax(m_table->columnWidth(c) + 12, 84));
+        m_table->setColumnWidth(RecipeTableModel::Ratio, qMax(m_table->columnWidth(RecipeTableModel::Ratio), 50));
+        m_table->setColumnWidth(RecipeTableModel::Bits, qMax(m_table->columnWidth(RecipeTableModel::Bits), 40));
+        // The table as wide as its columns, the chart takes the rest.
+        int width = 2 * m_table->frameWidth() + m_table->verticalScrollBar()->sizeHint().width();
+        for (int c = 0; c < RecipeTableModel::ColumnCount; ++c)
+            width += m_table->columnWidth(c);
+        const int total = m_tableSplitter->width() > 100 ? m_tableSplitter->width() : 900;
+        m_tableSplitter->setSizes({width, qMax(200, total - width)});
+        setStatus(tr("Edit the settings per layer (double-click a cell) or for all layers above; Compress runs the "
+                     "recipe and measures the result."));
+    } else {
+        updatePrediction();
+        setStatus(tr("Open a model to configure its compression."));
+    }
+    updateQueue();
+    updateVariants();
+    updateControls();
+}
+
+void CompressView::setSensitivity(const QString &json)
+{
+    if (m_model)
+        m_model->analysis[cw::kSensitivityKey] = json.toStdString();
+}
+
+void CompressView::setTrainingData(const QString &spec)
+{
+    m_trainData->setText(spec);
+}
+
+QString CompressView::trainingData() const
+{
+    return m_trainData->text().trimmed();
+}
+
+void CompressView::setEvaluationLimit(qint64 limit)
+{
+    m_evalLimit->setValue(int(qBound<qint64>(0, limit, qint64(m_evalLimit->maximum()))));
+}
+
+qint64 CompressView::evaluationLimit() const
+{
+    return m_evalLimit->value();
+}
+
+const cw::Recipe &CompressView::recipe() const
+{
+    return m_tableModel->recipe();
+}
+
+const cw::ModelPrediction &CompressView::prediction() const
+{
+    return m_tableModel->prediction();
+}
+
+cw::Recipe CompressView::recipeFromControls() const
+{
+    cw::Recipe r;
+    const QString method = m_pruneMethod->currentText();
+    if (method != QLatin1String("none")) {
+        cw::PruneConfig p;
+        if (method == QLatin1String("channel")) {
+            p.method = cw::PruneMethod::Channel;
+        } else if (method.contains(':')) {
+            p.method = cw::PruneMethod::NM;
+            p.n = method.section(':', 0, 0).toInt();
+            p.m = method.section(':', 1, 1).toInt();
+        }
+        p.ratio = m_pruneRatio->value();
+        r.prune = p;
+    }
+    if (m_bits->currentText() != QLatin1String("float")) {
+        cw::QuantSpec q;
+        q.bits = m_bits->currentText().toInt();
+        const QString g = m_granularity->currentText();
+        q.granularity = g == QLatin1String("tensor")    ? cw::Granularity::Tensor
+                        : g == QLatin1String("channel") ? cw::Granularity::Channel
+                                                        : cw::Granularity::Group;
+        if (q.granularity == cw::Granularity::Group)
+            q.groupSize = g.section(' ', 1, 1).toLongLong();
+        r.weights = q;
+    }
+    if (m_activations->isChecked()) {
+        cw::ActivationQuantConfig a;
+        a.calibration = cw::parseCalibration(m_calibration->currentText().toStdString());
+        a.samples = m_calibrationSamples->value();
+        r.activations = a;
+    }
+    r.finetune.epochs = m_epochs->value();
+    return r;
+}
+
+void CompressView::edit(const cw::Recipe &next, const QString &description)
+{
+    if (!m_model)
+        return;
+    cw::Recipe r = next;
+    RecipeTableModel::compact(r);
+    if (cw::recipeToJson(r) == cw::recipeToJson(recipe()))
+        return;
+    m_undo->push(new RecipeCommand(this, recipe(), r, description));
+}
+
+void CompressView::applyRecipe(const cw::Recipe &recipe)
+{
+    m_tableModel->setRecipe(recipe);
+    syncControls();
+    updatePrediction();
+    emit recipeChanged();
+}
+
+bool CompressView::setRecipe(const cw::Recipe &next, const QString &description)
+{
+    if (!m_model) {
+        setStatus(tr("No model is open."), true);
+        return false;
+    }
+    try {
+        cw::validateRecipe(next, *m_model);
+    } catch (const std::exception &e) {
+        setStatus(QString::fromUtf8(e.what()), true);
+        emit errorOccurred(m_status);
+        return false;
+    }
+    edit(next, description);
+    return true;
+}
+
+// The controls that mirror recipe-wide settings follow the recipe (after an undo, a loaded file).
+void CompressView::syncControls()
+{
+    m_syncing = true;
+    const cw::Recipe &r = recipe();
+    m_activations->setChecked(r.activations.has_value());
+    if (r.activations) {
+        m_calibration->setCurrentText(QString::fromStdString(cw::toString(r.activations->calibration)));
+        m_calibrationSamples->setValue(int(qBound<int64_t>(1, r.activations->samples, int64_t(m_calibrationSamples->maximum()))));
+    }
+    m_epochs->setValue(r.finetune.epochs);
+    // The "all layers" controls start from the recipe's defaults.
+    if (r.prune) {
+        m_pruneMethod->setCurrentText(r.prune->method == cw::PruneMethod::NM
+                                          ? QStringLiteral("%1:%2").arg(r.prune->n).arg(r.prune->m)
+                                          : QString::fromStdString(cw::toString(r.prune->method)));
+        if (r.prune->method != cw::PruneMethod::NM)
+            m_pruneRatio->setValue(r.prune->ratio);
+    } else {
+        m_pruneMethod->setCurrentText(QStringLiteral("none"));
+    }
+    m_bits->setCurrentText(r.weights ? QString::number(r.weights->bits) : QStringLiteral("float"));
+    if (r.weights)
+        m_granularity->setCurrentText(granularityName(*r.weights));
+    m_syncing = false;
+}
+
+void CompressView::applyPruneToAll()
+{
+    if (!m_model)
+        return;
+    cw::Recipe r = recipe();
+    const cw::Recipe fromControls = recipeFromControls();
+    r.prune = fromControls.prune;
+    for (auto &[node, config] : r.layers)
+        config.prune = r.prune;
+    edit(r, r.prune ? tr("Prune all: %1 %2").arg(m_pruneMethod->currentText()).arg(m_pruneRatio->value())
+                    : tr("Prune all: none"));
+}
+
+void CompressView::applyBitsToAll()
+{
+    if (!m_model)
+        return;
+    cw::Recipe r = recipe();
+    r.weights = recipeFromControls().weights;
+    for (auto &[node, config] : r.layers)
+        config.weights = r.weights;
+    edit(r, r.weights ? tr("Weights all: %1 bits, %2").arg(m_bits->currentText(), m_granularity->currentText())
+                      : tr("Weights all: float"));
+}
+
+bool CompressView::distributeBySensitivity()
+{
+    if (!m_model) {
+        setStatus(tr("No model is open."), true);
+        return false;
+    }
+    std::optional<cw::SensitivityResult> sensitivity;
+    auto stored = m_model->analysis.find(cw::kSensitivityKey);
+    if (stored != m_model->analysis.end()) {
+        try {
+            sensitivity = cw::sensitivityFromJson(stored->second);
+        } catch (const std::exception &e) {
+            setStatus(tr("The stored sensitivity analysis cannot be read (%1); distributing uniformly.")
+                          .arg(QString::fromUtf8(e.what())),
+                      true);
+        }
+    }
+    const bool prune = m_targetKind->currentIndex() == 0;
+    const double target = m_target->value();
+    try {
+        cw::Recipe r = recipe();
+        const std::vector<cw::LayerPlan> &plan = m_tableModel->plan();
+        const std::vector<cw::AllocationLayer> layers = cw::allocationLayers(*m_model, plan);
+        cw::Allocation a;
+        if (prune) {
+            if (!r.prune || r.prune->method == cw::PruneMethod::NM) {
+                // N:M has a fixed ratio; a distributed ratio needs magnitude (or channel) pruning.
+                cw::PruneConfig p = r.prune.value_or(cw::PruneConfig{});
+                p.method = cw::PruneMethod::Magnitude;
+                r.prune = p;
+            }
+            a = cw::allocatePruneRatios(layers, target, sensitivity ? &*sensitivity : nullptr);
+            // Layers that prune N:M take the new method too, so the ratios apply.
+            for (auto &[node, config] : r.layers)
+                if (config.prune && config.prune->method == cw::PruneMethod::NM)
+                    config.prune->method = r.prune->method;
+            std::vector<cw::LayerPlan> p = plan;
+            for (cw::LayerPlan &lp : p)
+                if (lp.config.prune && lp.config.prune->method == cw::PruneMethod::NM)
+                    lp.config.prune->method = r.prune->method;
+            cw::applyPruneAllocation(r, p, layers, a);
+        } else {
+            if (!r.weights)
+                r.weights = recipeFromControls().weights.value_or(cw::QuantSpec{});
+            a = cw::allocateBitWidths(layers, target, sensitivity ? &*sensitivity : nullptr);
+            cw::applyBitAllocation(r, plan, layers, a);
+        }
+        edit(r, prune ? tr("Distribute mean ratio %1").arg(target) : tr("Distribute %1 bits").arg(target));
+        QString text = prune ? tr("Mean pruning ratio %1 distributed").arg(a.achieved, 0, 'f', 3)
+                             : tr("Average %1 bits per weight distributed").arg(a.achieved, 0, 'f', 2);
+        if (a.fromSensitivity)
+            text += tr(" by the sensitivity analysis (%1 samples): predicted drop %2 points if the layers' drops add up.")
+                        .arg(sensitivity->samples)
+                        .arg(a.predictedDrop * 100, 0, 'f', 2);
+        else if (!sensitivity)
+            text += tr(" uniformly: this model has no sensitivity analysis yet. Run it in the Sensitivity tab, then "
+                       "distribute again to spare the fragile layers.");
+        else
+            text += QStringLiteral(" uniformly: ") + QString::fromStdString(a.note) + '.';
+        if (a.fromSensitivity && !a.note.empty())
+            text += QStringLiteral(" (") + QString::fromStdString(a.note) + ')';
+        setStatus(text);
+        return true;
+    } catch (const std::exception &e) {
+        setStatus(QString::fromUtf8(e.what()), true);
+        emit errorOccurred(m_status);
+        return false;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Prediction
+
+QString CompressView::predictionText() const
+{
+    if (!m_model)
+        return {};
+    const cw::ModelPrediction &p = prediction();
+    const QString sqnr = std::isinf(p.sqnrDb) ? QStringLiteral("∞") : QString::number(p.sqnrDb, 'f', 1) + " dB";
+    return tr("Predicted size %1 → %2 (%3× smaller) · weight SQNR %4 · relative error %5")
+        .arg(formatBytes(p.baseBytes), formatBytes(p.bytes), QString::number(p.ratio, 'f', 2), sqnr,
+             formatPercent(p.relativeError));
+}
+
+void CompressView::updatePrediction()
+{
+    if (!m_model) {
+        m_predictionLabel->setText(QString());
+        updateChart();
+        return;
+    }
+    m_predictionLabel->setText(QStringLiteral("<b>%1</b> <span style='color:gray'>— %2</span>")
+                                   .arg(predictionText().toHtmlEscaped(),
+                                        tr("a prediction from the weights; a job measures the saved file")));
+    updateChart();
+}
+
+void CompressView::updateChart()
+{
+    m_chart->clearPlottables();
+    const cw::ModelPrediction &p = prediction();
+    const int n = int(p.layers.size());
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    QVector<double> keys, now, predicted;
+    for (int i = 0; i < n; ++i) {
+        keys << i;
+        now << double(std::max<int64_t>(1, p.layers[size_t(i)].floatBytes));
+        predicted << double(std::max<int64_t>(1, p.layers[size_t(i)].bytes));
+        ticker->addTick(i, QString::fromStdString(p.layers[size_t(i)].node));
+    }
+    m_chart->xAxis->setTicker(ticker);
+    m_chart->xAxis->setTickLabelRotation(n > 6 ? 40 : 0);
+    m_chart->xAxis->setSubTicks(false);
+    m_chart->xAxis->setTickLength(0, 4);
+    m_chart->xAxis->setRange(-0.6, std::max(0.6, n - 0.4));
+    if (n > 0) {
+        auto *group = new QCPBarsGroup(m_chart);
+        auto *before = new QCPBars(m_chart->xAxis, m_chart->yAxis);
+        before->setName(tr("now"));
+        before->setPen(Qt::NoPen);
+        before->setBrush(QColor(170, 170, 170));
+        before->setWidth(0.38);
+        before->setBaseValue(1);
+        before->setData(keys, now, true);
+        before->setBarsGroup(group);
+        auto *after = new QCPBars(m_chart->xAxis, m_chart->yAxis);
+        after->setName(tr("predicted"));
+        after->setPen(Qt::NoPen);
+        after->setBrush(QColor(52, 120, 190));
+        after->setWidth(0.38);
+        after->setBaseValue(1);
+        after->setData(keys, predicted, true);
+        after->setBarsGroup(group);
+        double hi = 1;
+        for (double v : now)
+            hi = std::max(hi, v);
+        double lo = hi;
+        for (double v : predicted)
+            lo = std::min(lo, v);
+        // Headroom above the tallest bar for the legend.
+        m_chart->yAxis->setRange(std::max(1.0, lo / 3), hi * 40);
+    }
+    m_chart->legend->setVisible(n > 0);
+    m_chart->replot(QCustomPlot::rpQueuedReplot);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Recipe files
+
+bool CompressView::loadRecipeFile(const QString &path)
+{
+    if (!m_model) {
+        setStatus(tr("Open a model before loading a recipe."), true);
+        return false;
+    }
+    cw::Recipe r;
+    try {
+        r = cw::loadRecipe(path.toStdString());
+        cw::validateRecipe(r, *m_model);
+    } catch (const std::exception &e) {
+        setStatus(tr("Could not load the recipe: %1").arg(QString::fromUtf8(e.what())), true);
+        emit errorOccurred(m_status);
+        return false;
+    }
+    edit(r, tr("Load recipe %1").arg(QFileInfo(path).fileName()));
+    setStatus(tr("Loaded %1").arg(QDir::toNativeSeparators(path)));
+    return true;
+}
+
+bool CompressView::saveRecipeFile(const QString &path)
+{
+    try {
+        cw::saveRecipe(recipe(), path.toStdString());
+    } catch (const std::exception &e) {
+        setStatus(tr("Could not save the recipe: %1").arg(QString::fromUtf8(e.what())), true);
+        emit errorOccurred(m_status);
+        return false;
+    }
+    setStatus(tr("Saved %1").arg(QDir::toNativeSeparators(path)));
+    return true;
+}
+
+void CompressView::loadDialog()
+{
+    const QString path = QFileDialog::getOpenFileName(this, tr("Load Recipe"), dirSetting(kRecipeDirKey),
+                                                      tr("Recipes (*.json);;All files (*)"));
+    if (path.isEmpty())
+        return;
+    QSettings().setValue(QLatin1String(kRecipeDirKey), QFileInfo(path).absolutePath());
+    loadRecipeFile(path);
+}
+
+void CompressView::saveDialog()
+{
+    QString path = QFileDialog::getSaveFileName(this, tr("Save Recipe"), dirSetting(kRecipeDirKey),
+                                                tr("Recipes (*.json)"));
+    if (path.isEmpty())
+        return;
+    if (QFileInfo(path).suffix().isEmpty())
+        path += QStringLiteral(".json");
+    QSettings().setValue(QLatin1String(kRecipeDirKey), QFileInfo(path).absolutePath());
+    saveRecipeFile(path);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Jobs
+
+bool CompressView::compress(const QString &name)
+{
+    if (!m_model) {
+        setStatus(tr("No model is open."), true);
+        return false;
+    }
+    try {
+        cw::validateRecipe(recipe(), *m_model);
+        if (recipe().activations && !recipe().weights) {
+            bool anyWeights = false;
+            for (const cw::LayerPlan &p : m_tableModel->plan())
+                anyWeights |= p.config.weights.has_value();
+            if (!anyWeights)
+                throw cw::Error("8-bit activations need quantized weights: choose a bit-width");
+        }
+    } catch (const std::exception &e) {
+        setStatus(QString::fromUtf8(e.what()), true);
+        emit errorOccurred(m_status);
+        return false;
+    }
+    CompressParams params;
+    params.base = *m_model;
+    params.recipe = recipe();
+    ++m_jobCounter;
+    params.name = name.isEmpty() ? (recipe().name.empty() ? tr("variant %1").arg(m_jobCounter)
+                                                          : QString::fromStdString(recipe().name))
+                                 : name;
+    params.recipe.name = params.name.toStdString();
+    params.trainSpec = trainingData().toStdString();
+    params.evalSpec = m_datasetSpec.toStdString();
+    params.evalLimit = m_evalLimit->value();
+    params.options = m_options;
+    m_variantName->clear();
+    if (m_job) {
+        m_queue.append(params);
+        setStatus(tr("Queued %1 behind %2").arg(params.name, m_job->params().name));
+        updateQueue();
+        updateControls();
+        return true;
+    }
+    launch(std::move(params));
+    return true;
+}
+
+void CompressView::launch(CompressParams params)
+{
+    // The base is measured once per evaluation subset, by the first job that needs it.
+    params.measureBase = !m_baseMetrics || m_baseEvalLimit != params.evalLimit;
+    auto *job = new CompressJob(std::move(params), this);
+    m_job = job;
+    m_jobSucceeded = false;
+    const QString name = job->params().name;
+    m_log->appendPlainText(tr("== %1: %2").arg(name, recipeSummary(job->params().recipe)));
+    connect(job, &Job::progress, this, [this, name](double fraction, const QString &stage) {
+        m_progress->setValue(int(qBound(0.0, fraction, 1.0) * 1000));
+        m_progress->setFormat(QStringLiteral("%1 — %2 %p%").arg(name, stage.isEmpty() ? tr("working") : stage));
+    });
+    connect(job, &CompressJob::logLine, this, [this](const QString &line) { m_log->appendPlainText(line); });
+    connect(job, &CompressJob::succeeded, this,
+            [this, job](std::shared_ptr<const cw::Variant> variant, std::optional<cw::VariantMetrics> base) {
+                if (base) {
+                    m_baseMetrics = base;
+                    m_baseEvalLimit = job->params().evalLimit;
+                }
+                m_jobSucceeded = true;
+                m_variants.push_back(std::move(variant));
+                const auto &v = *m_variants.back();
+                m_log->appendPlainText(tr("%1: accuracy %2, %3 (%4× smaller)")
+                                           .arg(QString::fromStdString(v.name), formatPercent(v.metrics.accuracy),
+                                                formatBytes(v.metrics.fileBytes))
+                                           .arg(v.metrics.compressionRatio, 0, 'f', 2));
+                updateVariants();
+                setStatus(tr("%1 finished in %2 s").arg(QString::fromStdString(v.name)).arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
+                emit variantAdded(int(m_variants.size()) - 1);
+            });
+    connect(job, &Job::failed, this, [this, job, name](const QString &error) {
+        m_log->appendPlainText(tr("%1 failed: %2").arg(name, error));
+        setStatus(tr("%1 failed: %2").arg(name, error), true);
+        emit errorOccurred(error);
+        Q_UNUSED(job);
+    });
+    connect(job, &Job::cancelled, this, [this, name]() {
+        m_log->appendPlainText(tr("%1 cancelled").arg(name));
+        setStatus(tr("%1 cancelled; nothing was changed").arg(name));
+    });
+    connect(job, &Job::finished, this, [this, job]() { onJobFinished(job); });
+    m_progress->setValue(0);
+    m_progress->setFormat(tr("%1 — starting %p%").arg(name));
+    job->start();
+    emit jobStarted(name);
+    updateQueue();
+    updateControls();
+}
+
+void CompressView::onJobFinished(CompressJob *job)
+{
+    if (job != m_job)
+        return;
+    const bool ok = m_jobSucceeded;
+    m_job = nullptr;
+    job->deleteLater();
+    m_progress->setValue(ok ? 1000 : 0);
+    m_progress->setFormat(ok ? tr("Done") : tr("Idle"));
+    updateQueue();
+    updateControls();
+    emit jobFinished(ok);
+    if (!m_queue.isEmpty() && !m_job)
+        launch(m_queue.takeFirst());
+}
+
+void CompressView::cancel()
+{
+    if (m_job) {
+        m_job->cancel();
+        m_progress->setFormat(tr("Cancelling…"));
+        m_cancelButton->setEnabled(false);
+    }
+}
+
+QStringList CompressView::queuedNames() const
+{
+    QStringList names;
+    for (const CompressParams &p : m_queue)
+        names << p.name;
+    return names;
+}
+
+bool CompressView::removeQueued(int index)
+{
+    if (index < 0 || index >= m_queue.size())
+        return false;
+    const QString name = m_queue[index].name;
+    m_queue.removeAt(index);
+    setStatus(tr("Removed %1 from the queue").arg(name));
+    updateQueue();
+    updateControls();
+    return true;
+}
+
+void CompressView::updateQueue()
+{
+    m_queueList->clear();
+    if (m_job)
+        m_queueList->addItem(tr("▶ %1 (running)").arg(m_job->params().name));
+    for (const CompressParams &p : m_queue)
+        m_queueList->addItem(tr("⏸ %1 — %2").arg(p.name, recipeSummary(p.recipe)));
+    emit queueChanged();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Variants
+
+QString CompressView::recipeSummary(const cw::Recipe &r)
+{
+    QStringList parts;
+    // Per-layer differences are summarised by count; the defaults are spelled out.
+    if (r.prune) {
+        if (r.prune->method == cw::PruneMethod::NM)
+            parts << QStringLiteral("%1:%2").arg(r.prune->n).arg(r.prune->m);
+        else
+            parts << QStringLiteral("%1 %2").arg(QString::fromStdString(cw::toString(r.prune->method)))
+                         .arg(r.prune->ratio, 0, 'g', 3);
+    }
+    if (r.weights)
+        parts << QStringLiteral("w%1 %2").arg(r.weights->bits).arg(granularityName(*r.weights));
+    if (r.activations)
+        parts << QStringLiteral("a8 %1").arg(QString::fromStdString(cw::toString(r.activations->calibration)));
+    if (r.finetune.epochs > 0)
+        parts << QStringLiteral("%1 ep%2").arg(r.finetune.epochs).arg(r.finetune.qat ? QStringLiteral(" QAT") : QString());
+    if (!r.layers.empty())
+        parts << QStringLiteral("%1 layer override%2").arg(r.layers.size()).arg(r.layers.size() == 1 ? "" : "s");
+    return parts.isEmpty() ? QStringLiteral("no compression") : parts.join(QStringLiteral(" · "));
+}
+
+void CompressView::updateVariants()
+{
+    m_variantModel->removeRows(0, m_variantModel->rowCount());
+    const auto addRow = [this](const QString &name, const QString &recipe, const cw::VariantMetrics &m, bool isBase) {
+        QList<QStandardItem *> items;
+        const auto item = [](const QString &text, bool right = true) {
+            auto *i = new QStandardItem(text);
+            if (right)
+                i->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+            return i;
+        };
+        items << item(name, false) << item(recipe, false);
+        const bool evaluated = m.samples > 0;
+        items << item(evaluated ? formatPercent(m.accuracy) : QStringLiteral("—"));
+        if (!isBase && evaluated && m_baseMetrics && m_baseMetrics->samples > 0)
+            items << item(QString::number((m_baseMetrics->accuracy - m.accuracy) * 100, 'f', 2) + QStringLiteral(" pt"));
+        else
+            items << item(QStringLiteral("—"));
+        items << item(evaluated ? formatPercent(m.top5) : QStringLiteral("—"))
+              << item(evaluated ? QString::number(m.loss, 'f', 3) : QStringLiteral("—"))
+              << item(m.fileBytes > 0 ? formatBytes(m.fileBytes) : QStringLiteral("—"))
+              << item(isBase ? QStringLiteral("1.00×") : QString::number(m.compressionRatio, 'f', 2) + QStringLiteral("×"))
+              << item(formatMs(m.p50Batch1Ms)) << item(formatMs(m.p90Batch1Ms)) << item(formatMs(m.p50Batch64Ms))
+              << item(formatMs(m.p90Batch64Ms));
+        if (isBase)
+            for (QStandardItem *i : items)
+                i->setForeground(QPalette().color(QPalette::Disabled, QPalette::Text));
+        m_variantModel->appendRow(items);
+    };
+    if (m_baseMetrics)
+        addRow(tr("base"), tr("fp32, as opened"), *m_baseMetrics, true);
+    for (const auto &v : m_variants)
+        addRow(QString::fromStdString(v->name), recipeSummary(v->recipe), v->metrics, false);
+    m_variantTable->resizeColumnsToContents();
+    m_variantTable->setColumnWidth(VRecipe, qMin(m_variantTable->columnWidth(VRecipe), 170));
+    updateControls();
+}
+
+bool CompressView::exportVariant(int index, const QString &path)
+{
+    if (index < 0 || index >= int(m_variants.size()) || m_exportJob)
+        return false;
+    auto *job = new SaveModelJob(m_variants[size_t(index)]->model, path, this);
+    m_exportJob = job;
+    connect(job, &SaveModelJob::succeeded, this, [this](const QString &written) {
+        setStatus(tr("Exported %1 (%2)").arg(QDir::toNativeSeparators(written), formatBytes(QFileInfo(written).size())));
+        emit exportFinished(true);
+    });
+    connect(job, &Job::failed, this, [this](const QString &error) {
+        setStatus(tr("Export failed: %1").arg(error), true);
+        emit errorOccurred(error);
+        emit exportFinished(false);
+    });
+    connect(job, &Job::cancelled, this, [this]() { emit exportFinished(false); });
+    connect(job, &Job::finished, job, &QObject::deleteLater);
+    job->start();
+    updateControls();
+    return true;
+}
+
+void CompressView::exportDialog()
+{
+    const QModelIndex current = m_variantTable->selectionModel()->currentIndex();
+    const int index = current.row() - (m_baseMetrics ? 1 : 0);
+    if (index < 0 || index >= int(m_variants.size()))
+        return;
+    const QString suggested = QDir(dirSetting(kVariantDirKey))
+                                  .filePath(QString::fromStdString(m_variants[size_t(index)]->name).replace(' ', '-') +
+                                            QStringLiteral(".h5"));
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export Variant"), suggested,
+                                                      tr("Workbench HDF5 (*.h5);;ONNX (*.onnx)"));
+    if (path.isEmpty())
+        return;
+    QSettings().setValue(QLatin1String(kVariantDirKey), QFileInfo(path).absolutePath());
+    exportVariant(index, path);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// State
+
+void CompressView::updateControls()
+{
+    const bool model = m_model.has_value();
+    for (QWidget *w : std::initializer_list<QWidget *>{m_applyPrune, m_applyBits, m_distribute, m_loadRecipe,
+                                                       m_saveRecipe, m_compressButton, m_activations, m_epochs})
+        w->setEnabled(model);
+    m_compressButton->setText(m_job ? tr("Queue") : tr("Compress"));
+    m_cancelButton->setEnabled(m_job != nullptr);
+    m_removeQueued->setEnabled(m_queueList->currentRow() >= (m_job ? 1 : 0) && !m_queue.isEmpty());
+    const QModelIndex current = m_variantTable->selectionModel()->currentIndex();
+    const int variant = current.isValid() ? current.row() - (m_baseMetrics ? 1 : 0) : -1;
+    m_exportVariant->setEnabled(variant >= 0 && variant < int(m_variants.size()) && !m_exportJob);
+}
+
+void CompressView::setStatus(const QString &text, bool error)
+{
+    m_status = text;
+    m_statusLabel->setText(text);
+    m_statusLabel->setStyleSheet(error ? QStringLiteral("color: #b00020;") : QString());
+}
+
+QString CompressView::statusText() const
+{
+    return m_status;
+}
+
+void CompressView::readSettings()
+{
+    QSettings s;
+    s.beginGroup(QLatin1String(kSettingsGroup));
+    m_pruneMethod->setCurrentText(s.value(QStringLiteral("pruneMethod"), QStringLiteral("none")).toString());
+    m_pruneRatio->setValue(s.value(QStringLiteral("pruneRatio"), 0.5).toDouble());
+    m_bits->setCurrentText(s.value(QStringLiteral("bits"), QStringLiteral("8")).toString());
+    m_granularity->setCurrentText(s.value(QStringLiteral("granularity"), QStringLiteral("channel")).toString());
+    m_activations->setChecked(s.value(QStringLiteral("activations"), false).toBool());
+    m_calibration->setCurrentText(s.value(QStringLiteral("calibration"), QStringLiteral("minmax")).toString());
+    m_calibrationSamples->setValue(s.value(QStringLiteral("calibrationSamples"), 512).toInt());
+    m_epochs->setValue(s.value(QStringLiteral("epochs"), 0).toInt());
+    m_targetKind->setCurrentIndex(s.value(QStringLiteral("targetKind"), 0).toInt() == 1 ? 1 : 0);
+    m_target->setValue(s.value(QStringLiteral("target"), m_target->value()).toDouble());
+    m_evalLimit->setValue(s.value(QStringLiteral("evalLimit"), 0).toInt());
+    m_trainData->setText(s.value(QStringLiteral("trainData"), QStringLiteral("fashion-mnist:train")).toString());
+    s.endGroup();
+}
+
+void CompressView::writeSettings() const
+{
+    QSettings s;
+    s.beginGroup(QLatin1String(kSettingsGroup));
+    s.setValue(QStringLiteral("pruneMethod"), m_pruneMethod->currentText());
+    s.setValue(QStringLiteral("pruneRatio"), m_pruneRatio->value());
+    s.setValue(QStringLiteral("bits"), m_bits->currentText());
+    s.setValue(QStringLiteral("granularity"), m_granularity->currentText());
+    s.setValue(QStringLiteral("activations"), m_activations->isChecked());
+    s.setValue(QStringLiteral("calibration"), m_calibration->currentText());
+    s.setValue(QStringLiteral("calibrationSamples"), m_calibrationSamples->value());
+    s.setValue(QStringLiteral("epochs"), m_epochs->value());
+    s.setValue(QStringLiteral("targetKind"), m_targetKind->currentIndex());
+    s.setValue(QStringLiteral("target"), m_target->value());
+    s.setValue(QStringLiteral("evalLimit"), m_evalLimit->value());
+    s.setValue(QStringLiteral("trainData"), m_trainData->text());
+    s.endGroup();
+}
+
+} // namespace cw::ui

@@ -1,0 +1,221 @@
+// CompressView: the "Compress" tab — configure a recipe layer by layer, see its predicted size and error
+// live, and run it as compression jobs whose measured variants are listed for comparison and export.
+//
+//   - Global controls set the recipe's defaults for every layer: a pruning method and ratio, a weight
+//     bit-width and granularity (each applied with its button), 8-bit activations with their calibration,
+//     and fine-tuning epochs. "Distribute by sensitivity" turns one global target (a mean pruning ratio or an
+//     average bit-width) into per-layer settings from the model's stored sensitivity analysis
+//     (core/compress/allocate.h); without one it distributes uniformly and says to run the Sensitivity tab.
+//   - The table (RecipeTableModel) edits each layer in place. Every change — in place, global, allocated,
+//     or a loaded recipe — is one step on a QUndoStack (Ctrl+Z / Ctrl+Shift+Z).
+//   - Below the table, the predicted model size and weight error (a prediction; the jobs measure the file)
+//     and a chart of each layer's bytes now and predicted.
+//   - Recipes are saved and loaded as JSON (core/compress/recipe.h); a bad file is reported, nothing changes.
+//   - Compress starts a CompressJob with stage and percent progress, Cancel and a log panel. Jobs started
+//     while one runs wait in a queue (and can be removed from it). A finished job adds a variant: the
+//     variants table shows its recipe summary and measured metrics next to the base model's, and a selected
+//     variant can be exported (.h5 / .onnx). A cancelled or failed job adds nothing; the base model is
+//     never modified.
+// The variants belong to the open model (the project): setModel() with another model starts a new list.
+// The controls' values are remembered across sessions (QSettings, "compress/…").
+#pragma once
+
+#include <QList>
+#include <QPointer>
+#include <QWidget>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/compress/allocate.h"
+#include "core/compress/compress.h"
+#include "core/compress/recipe.h"
+#include "core/graph/graph.h"
+#include "ui/jobs/compressjob.h"
+
+class QCheckBox;
+class QComboBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QSplitter;
+class QStandardItemModel;
+class QTableView;
+class QToolButton;
+class QUndoStack;
+
+namespace cw::ui {
+
+class RecipeTableModel;
+class SaveModelJob;
+
+class CompressView : public QWidget {
+    Q_OBJECT
+public:
+    explicit CompressView(QWidget *parent = nullptr);
+    ~CompressView() override;
+
+    // A new project: cancels the running job, empties the queue and the variants, and starts from the
+    // recipe the global controls describe. nullptr = no model.
+    void setModel(const cw::Model *model);
+    // The stored sensitivity analysis changed (JSON, as in Model::analysis["sensitivity"]).
+    void setSensitivity(const QString &json);
+    void setDataset(const QString &datasetSpec) { m_datasetSpec = datasetSpec; }
+    QString datasetSpec() const { return m_datasetSpec; }
+    void setTrainingData(const QString &spec);
+    QString trainingData() const;
+    void setEvaluationLimit(qint64 limit);
+    qint64 evaluationLimit() const;
+    // Pipeline options for the next jobs (threads 0 = compressThreads(); evalLimit comes from the control).
+    void setCompressOptions(const cw::CompressOptions &options) { m_options = options; }
+    const cw::CompressOptions &compressOptions() const { return m_options; }
+
+    // The recipe being edited.
+    const cw::Recipe &recipe() const;
+    // Replaces the recipe as one undoable step (false, with the reason in statusText(), if it does not fit
+    // the model).
+    bool setRecipe(const cw::Recipe &recipe, const QString &description);
+    const cw::ModelPrediction &prediction() const;
+    QString predictionText() const;
+    bool loadRecipeFile(const QString &path);
+    bool saveRecipeFile(const QString &path);
+
+    // The global controls' actions (also what their buttons do).
+    void applyPruneToAll();
+    void applyBitsToAll();
+    bool distributeBySensitivity();
+
+    // Starts a job with the current recipe, or queues it behind the running one. False (reason in
+    // statusText()) if no model is open or the recipe does not fit the model.
+    bool compress(const QString &name = {});
+    void cancel();
+    bool isRunning() const { return m_job != nullptr; }
+    CompressJob *job() const { return m_job; }
+    QStringList queuedNames() const;
+    bool removeQueued(int index);
+
+    const std::vector<std::shared_ptr<const cw::Variant>> &variants() const { return m_variants; }
+    const std::optional<cw::VariantMetrics> &baseMetrics() const { return m_baseMetrics; }
+    // Writes variant `index` (format by extension) on a worker thread; exportFinished() follows.
+    bool exportVariant(int index, const QString &path);
+
+    QString statusText() const;
+    QUndoStack *undoStack() const { return m_undo; }
+    RecipeTableModel *tableModel() const { return m_tableModel; }
+    QTableView *table() const { return m_table; }
+    QComboBox *pruneMethodCombo() const { return m_pruneMethod; }
+    QDoubleSpinBox *pruneRatioSpin() const { return m_pruneRatio; }
+    QComboBox *bitsCombo() const { return m_bits; }
+    QComboBox *granularityCombo() const { return m_granularity; }
+    QCheckBox *activationsCheck() const { return m_activations; }
+    QSpinBox *epochsSpin() const { return m_epochs; }
+    QComboBox *targetKindCombo() const { return m_targetKind; }
+    QDoubleSpinBox *targetSpin() const { return m_target; }
+    QPushButton *compressButton() const { return m_compressButton; }
+    QPushButton *cancelButton() const { return m_cancelButton; }
+    QProgressBar *progressBar() const { return m_progress; }
+    QPlainTextEdit *logPanel() const { return m_log; }
+    QListWidget *queueList() const { return m_queueList; }
+    QTableView *variantTable() const { return m_variantTable; }
+    QStandardItemModel *variantModel() const { return m_variantModel; }
+    QCustomPlot *chart() const { return m_chart; }
+
+    // One line describing a recipe ("prune magnitude 0.5 · int8 channel · act minmax · 1 epoch").
+    static QString recipeSummary(const cw::Recipe &recipe);
+
+signals:
+    void recipeChanged();
+    void jobStarted(const QString &name);
+    void jobFinished(bool succeeded); // after success, failure or cancel of each job
+    void variantAdded(int index);
+    void queueChanged();
+    void exportFinished(bool ok);
+    void errorOccurred(const QString &message);
+
+private:
+    friend class RecipeCommand;
+    void applyRecipe(const cw::Recipe &recipe); // from the undo commands
+    void edit(const cw::Recipe &recipe, const QString &description);
+    cw::Recipe recipeFromControls() const;
+    void syncControls();
+    void updatePrediction();
+    void updateChart();
+    void updateControls();
+    void updateQueue();
+    void updateVariants();
+    void setStatus(const QString &text, bool error = false);
+    void launch(CompressParams params);
+    void onJobFinished(CompressJob *job);
+    void readSettings();
+    void writeSettings() const;
+    void loadDialog();
+    void saveDialog();
+    void exportDialog();
+
+    std::optional<cw::Model> m_model;
+    QString m_datasetSpec = QStringLiteral("fashion-mnist");
+    cw::CompressOptions m_options;
+    QUndoStack *m_undo = nullptr;
+    RecipeTableModel *m_tableModel = nullptr;
+    bool m_syncing = false;
+
+    QPointer<CompressJob> m_job;
+    bool m_jobSucceeded = false;
+    QList<CompressParams> m_queue;
+    int m_jobCounter = 0;
+    std::vector<std::shared_ptr<const cw::Variant>> m_variants;
+    std::optional<cw::VariantMetrics> m_baseMetrics;
+    qint64 m_baseEvalLimit = -1;
+    QPointer<SaveModelJob> m_exportJob;
+    QString m_status;
+
+    // Global controls
+    QComboBox *m_pruneMethod = nullptr;
+    QDoubleSpinBox *m_pruneRatio = nullptr;
+    QPushButton *m_applyPrune = nullptr;
+    QComboBox *m_bits = nullptr;
+    QComboBox *m_granularity = nullptr;
+    QPushButton *m_applyBits = nullptr;
+    QCheckBox *m_activations = nullptr;
+    QComboBox *m_calibration = nullptr;
+    QSpinBox *m_calibrationSamples = nullptr;
+    QSpinBox *m_epochs = nullptr;
+    QComboBox *m_targetKind = nullptr;
+    QDoubleSpinBox *m_target = nullptr;
+    QPushButton *m_distribute = nullptr;
+    QToolButton *m_undoButton = nullptr;
+    QToolButton *m_redoButton = nullptr;
+    QPushButton *m_loadRecipe = nullptr;
+    QPushButton *m_saveRecipe = nullptr;
+
+    QTableView *m_table = nullptr;
+    QSplitter *m_tableSplitter = nullptr;
+    QLabel *m_predictionLabel = nullptr;
+    QCustomPlot *m_chart = nullptr;
+
+    // Jobs
+    QLineEdit *m_variantName = nullptr;
+    QLineEdit *m_trainData = nullptr;
+    QSpinBox *m_evalLimit = nullptr;
+    QPushButton *m_compressButton = nullptr;
+    QPushButton *m_cancelButton = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QListWidget *m_queueList = nullptr;
+    QPushButton *m_removeQueued = nullptr;
+    QPlainTextEdit *m_log = nullptr;
+    QLabel *m_statusLabel = nullptr;
+
+    // Variants
+    QTableView *m_variantTable = nullptr;
+    QStandardItemModel *m_variantModel = nullptr;
+    QPushButton *m_exportVariant = nullptr;
+};
+
+} // namespace cw::ui
