@@ -1,17 +1,25 @@
 // cwb: the headless twin of the workbench. Argument parsing and printing only; every computation is a core
 // function shared with the GUI. Human-readable output by default, JSON with --json; on failure one line on
-// stderr and a non-zero exit code.
+// stderr and a non-zero exit code (2: no or unknown command; 1: anything else).
+//
+// Arguments are declared once per command with CLI11, which generates each command's --help from the same
+// declarations, converts and range-checks values, and names the offending option in its errors. Options
+// that several commands take (MODEL, --data, --limit, --batch, --threads, -o/--output, --json and the
+// dataset preprocessing) are declared by one function each, so they are spelled and checked alike.
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,137 +35,123 @@
 #include "core/runtime/session.h"
 #include "core/train/demo_models.h"
 #include "core/train/train.h"
+#include "cw_version.h"
 
 using nlohmann::json;
 
 namespace {
 
-const char *kUsage = R"(usage: cwb COMMAND [options]
-
-commands:
-  info MODEL [--json]                          nodes, op types, shapes, parameters, bytes
-  run MODEL --input IN.npy --output OUT.npy    inference (other inputs/outputs: --input NAME=PATH, --output NAME=PATH)
-  eval MODEL --data DATA [--limit N] [--batch B] [--threads T] [--json]
-       [--scale S] [--mean M[,M...]] [--std S[,S...]] [--layout nchw|nhwc|auto]   preprocessing of the data
-  bench MODEL [--batch B] [--threads T] [--iterations N] [--warmup N] [--json]
-  train --arch cnn|resnet -o OUT.h5 [--data DATA] [--epochs E] [--batch B] [--lr LR] [--seed S] [--limit N] [--threads T] [--json]
-  export MODEL -o OUT.onnx|OUT.h5
-  ops                                          operators the engine supports
-  stats MODEL [--layer NAME] [--outlier-k K] [--threads T] [--json]
-                                               weight statistics per layer and output channel, bytes per bit-width
-  sensitivity MODEL --data DATA [--prune 0.3,0.5,0.7,0.9] [--bits 8,6,4,3,2] [--limit N] [--layer NAME]
-              [--granularity tensor|channel|group] [--batch B] [--threads T] [--no-cache] [-o OUT.h5] [--json]
-                                               accuracy drop when each layer alone is pruned / quantized
-  compress MODEL --recipe R.json -o OUT.h5|OUT.onnx [--data DATA] [--train-data DATA] [--limit N]
-           [--train-limit N] [--threads T] [--bench-threads T] [--iterations N] [--no-measure] [--json]
-                                               prune / quantize / fine-tune by a recipe (docs/recipes.md), then
-                                               measure the variant and the base model the same way: accuracy,
-                                               top-5, loss on --data, saved file size, latency p50/p90 at batch
-                                               1 and 64 (--bench-threads, default 1); --train-data is used for
-                                               calibration and fine-tuning (default for --data fashion-mnist:
-                                               fashion-mnist:train)
-
-MODEL is a .onnx or .h5 path, or "demo" / "demo-resnet" (built in).
+const char *kFooter = R"(MODEL is a .onnx or .h5 path, or "demo" / "demo-resnet" (built in).
 DATA is a path (IDX .gz, .npy, .npz, .h5) or "fashion-mnist" (test split) / "fashion-mnist:train".
-)";
+`cwb COMMAND --help` describes a command's options.)";
 
-// Parsed command line: positionals and --key value options (flags have an empty value).
-struct Args {
-    std::vector<std::string> positional;
-    std::multimap<std::string, std::string> options;
+// ---- Value checks. CLI11 prefixes the message with the option's name: "--bits: expected ... got 9".
 
-    bool flag(const std::string &key) const { return options.count(key) != 0; }
-    std::optional<std::string> value(const std::string &key) const
+// An integer in [lo, hi]; `name` is what the error message says was expected, `tag` what --help shows; ""
+// passes when `emptyOk` (an empty list).
+CLI::Validator integerIn(long long lo, long long hi, const std::string &name, const std::string &tag,
+                         bool emptyOk = false)
+{
+    return CLI::Validator(
+        [lo, hi, name, emptyOk](std::string &text) -> std::string {
+            if (text.empty() && emptyOk)
+                return {};
+            errno = 0;
+            char *end = nullptr;
+            const long long v = std::strtoll(text.c_str(), &end, 10);
+            if (text.empty() || *end || errno == ERANGE || v < lo || v > hi)
+                return "expected " + name + ", got '" + text + "'";
+            return {};
+        },
+        tag);
+}
+
+// A number in [lo, hi]; "" is allowed when `emptyOk` (an empty list).
+CLI::Validator numberIn(double lo, double hi, const std::string &name, const std::string &tag, bool emptyOk = false)
+{
+    return CLI::Validator(
+        [lo, hi, name, emptyOk](std::string &text) -> std::string {
+            if (text.empty() && emptyOk)
+                return {};
+            char *end = nullptr;
+            const double v = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end || !(v >= lo && v <= hi))
+                return "expected " + name + ", got '" + text + "'";
+            return {};
+        },
+        tag);
+}
+
+const long long kMaxCount = 1LL << 40;
+const CLI::Validator kPositive = integerIn(1, kMaxCount, "a positive integer", "POSITIVE");
+const CLI::Validator kNonNegative = integerIn(0, kMaxCount, "a non-negative integer", "NONNEGATIVE");
+const CLI::Validator kThreads = integerIn(1, 4096, "a positive integer", "POSITIVE");
+const CLI::Validator kPositiveNumber = numberIn(1e-30, 1e30, "a positive number", "POSITIVE");
+const CLI::Validator kAnyNumber = numberIn(-1e30, 1e30, "a number", "");
+
+// ---- Options several commands share: one declaration each.
+
+void addModel(CLI::App *cmd, std::string &model)
+{
+    cmd->add_option("MODEL", model, "a .onnx or .h5 file, or demo / demo-resnet (built in)")->required();
+}
+
+void addJson(CLI::App *cmd, bool &json) { cmd->add_flag("--json", json, "print the result as JSON"); }
+
+void addThreads(CLI::App *cmd, int &threads, const std::string &help = "worker threads (default: all cores)")
+{
+    cmd->add_option("--threads", threads, help)->check(kThreads);
+}
+
+template <typename T> CLI::Option *addData(CLI::App *cmd, T &data, const std::string &help)
+{
+    return cmd->add_option("--data", data, help + ": a path (IDX .gz, .npy, .npz, .h5) or fashion-mnist[:train]");
+}
+
+void addLimit(CLI::App *cmd, int64_t &limit, const std::string &help = "use only the first N samples (0: all)")
+{
+    cmd->add_option("--limit", limit, help)->check(kNonNegative);
+}
+
+void addBatch(CLI::App *cmd, int64_t &batch, const std::string &help)
+{
+    cmd->add_option("--batch", batch, help)->check(kPositive)->capture_default_str();
+}
+
+template <typename T> CLI::Option *addOutput(CLI::App *cmd, T &output, const std::string &help)
+{
+    return cmd->add_option("-o,--output", output, help);
+}
+
+// Dataset preprocessing (core/io/dataset.h): how stored values become the model's input.
+struct PreprocessArgs {
+    cw::Preprocess pre;
+    std::string layout = "auto";
+
+    cw::Preprocess resolved() const
     {
-        auto it = options.find(key);
-        if (it == options.end())
-            return std::nullopt;
-        return it->second;
-    }
-    std::vector<std::string> values(const std::string &key) const
-    {
-        std::vector<std::string> result;
-        auto [lo, hi] = options.equal_range(key);
-        for (auto it = lo; it != hi; ++it)
-            result.push_back(it->second);
-        return result;
-    }
-    std::string require(const std::string &key) const
-    {
-        auto v = value(key);
-        if (!v || v->empty())
-            throw cw::Error("missing required option --" + key);
-        return *v;
-    }
-    int64_t integer(const std::string &key, int64_t fallback) const
-    {
-        auto v = value(key);
-        if (!v)
-            return fallback;
-        try {
-            size_t used = 0;
-            const long long n = std::stoll(*v, &used);
-            if (used != v->size())
-                throw std::invalid_argument("");
-            return n;
-        } catch (const std::exception &) {
-            throw cw::Error("--" + key + " expects an integer, got '" + *v + "'");
-        }
-    }
-    double number(const std::string &key, double fallback) const
-    {
-        auto v = value(key);
-        if (!v)
-            return fallback;
-        try {
-            size_t used = 0;
-            const double n = std::stod(*v, &used);
-            if (used != v->size())
-                throw std::invalid_argument("");
-            return n;
-        } catch (const std::exception &) {
-            throw cw::Error("--" + key + " expects a number, got '" + *v + "'");
-        }
+        cw::Preprocess p = pre;
+        p.layout = layout == "nchw"   ? cw::Preprocess::Layout::NCHW
+                   : layout == "nhwc" ? cw::Preprocess::Layout::NHWC
+                                      : cw::Preprocess::Layout::Auto;
+        return p;
     }
 };
 
-Args parseArgs(int argc, char **argv, int first, const std::vector<std::string> &flags,
-               const std::vector<std::string> &valued)
+void addPreprocess(CLI::App *cmd, PreprocessArgs &p)
 {
-    Args args;
-    auto contains = [](const std::vector<std::string> &list, const std::string &s) {
-        return std::find(list.begin(), list.end(), s) != list.end();
-    };
-    for (int i = first; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "-o")
-            a = "--output";
-        if (a.rfind("--", 0) == 0 && a.size() > 2) {
-            std::string key = a.substr(2), val;
-            const size_t eq = key.find('=');
-            bool inlineValue = false;
-            if (eq != std::string::npos && contains(valued, key.substr(0, eq))) {
-                val = key.substr(eq + 1);
-                key = key.substr(0, eq);
-                inlineValue = true;
-            }
-            if (contains(flags, key)) {
-                args.options.emplace(key, "");
-            } else if (contains(valued, key)) {
-                if (!inlineValue) {
-                    if (i + 1 >= argc)
-                        throw cw::Error("option --" + key + " needs a value");
-                    val = argv[++i];
-                }
-                args.options.emplace(key, val);
-            } else {
-                throw cw::Error("unknown option " + a);
-            }
-        } else {
-            args.positional.push_back(a);
-        }
-    }
-    return args;
+    cmd->add_option("--scale", p.pre.scale, "factor applied first to integer data (default 1/255)")->check(kAnyNumber);
+    cmd->add_option("--mean", p.pre.mean, "per-channel mean(s) subtracted after scaling, e.g. 0.485,0.456,0.406")
+        ->delimiter(',')
+        ->allow_extra_args(false)
+        ->check(kAnyNumber);
+    cmd->add_option("--std", p.pre.std, "per-channel standard deviation(s) divided by after the mean")
+        ->delimiter(',')
+        ->allow_extra_args(false)
+        ->check(kPositiveNumber);
+    cmd->add_option("--layout", p.layout, "layout of the stored samples")
+        ->check(CLI::IsMember({"nchw", "nhwc", "auto"}))
+        ->capture_default_str();
 }
 
 std::string humanBytes(double bytes)
@@ -181,15 +175,6 @@ json shapeJson(const cw::Shape &s)
     return j;
 }
 
-std::string modelArg(const Args &args)
-{
-    if (args.positional.empty())
-        throw cw::Error("missing MODEL argument");
-    if (args.positional.size() > 1)
-        throw cw::Error("unexpected argument '" + args.positional[1] + "'");
-    return args.positional[0];
-}
-
 // Progress on stderr only when it is a terminal, so pipes and CI logs stay clean.
 cw::ProgressFn terminalProgress()
 {
@@ -203,13 +188,24 @@ cw::ProgressFn terminalProgress()
     };
 }
 
-int cmdInfo(int argc, char **argv)
+
+struct InfoArgs {
+    std::string model;
+    bool json = false;
+};
+
+void declareInfo(CLI::App *cmd, InfoArgs &a)
 {
-    const Args args = parseArgs(argc, argv, 2, {"json"}, {});
-    const cw::Model model = cw::loadModel(modelArg(args));
+    addModel(cmd, a.model);
+    addJson(cmd, a.json);
+}
+
+int cmdInfo(const InfoArgs &args)
+{
+    const cw::Model model = cw::loadModel(args.model);
     const auto layers = model.layers();
     const cw::Graph &g = model.graph;
-    if (args.flag("json")) {
+    if (args.json) {
         json j;
         j["model"] = model.sourcePath;
         j["opset"] = model.opsetVersion;
@@ -259,296 +255,27 @@ int cmdInfo(int argc, char **argv)
     return 0;
 }
 
-// "NAME=PATH" or "PATH" (the graph's first input / output).
-std::pair<std::string, std::string> namedPath(const std::string &arg, const std::string &defaultName)
-{
-    const size_t eq = arg.find('=');
-    if (eq == std::string::npos)
-        return {defaultName, arg};
-    return {arg.substr(0, eq), arg.substr(eq + 1)};
-}
-
-int cmdRun(int argc, char **argv)
-{
-    const Args args = parseArgs(argc, argv, 2, {}, {"input", "output", "threads"});
-    cw::Session session(cw::loadModel(modelArg(args)), cw::SessionOptions{int(args.integer("threads", 0))});
-    const cw::Graph &g = session.model().graph;
-    std::map<std::string, cw::Tensor> feeds;
-    for (const std::string &spec : args.values("input")) {
-        auto [name, path] = namedPath(spec, g.inputs.empty() ? "" : g.inputs.front().name);
-        feeds[name] = cw::readNpy(path);
-    }
-    if (feeds.empty())
-        throw cw::Error("missing --input IN.npy");
-    std::vector<std::pair<std::string, std::string>> outputs;
-    for (const std::string &spec : args.values("output"))
-        outputs.push_back(namedPath(spec, g.outputs.empty() ? "" : g.outputs.front().name));
-    if (outputs.empty())
-        throw cw::Error("missing --output OUT.npy");
-    std::vector<std::string> names;
-    for (const auto &o : outputs)
-        names.push_back(o.first);
-    const auto results = session.run(feeds, names);
-    for (const auto &[name, path] : outputs)
-        cw::writeNpy(results.at(name), path);
-    return 0;
-}
-
-// "0.5" or "0.485,0.456,0.406" -> floats.
-std::vector<float> floatList(const Args &args, const std::string &key)
-{
-    std::vector<float> values;
-    auto v = args.value(key);
-    if (!v)
-        return values;
-    std::stringstream in(*v);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        try {
-            size_t used = 0;
-            values.push_back(std::stof(item, &used));
-            if (used != item.size())
-                throw std::invalid_argument("");
-        } catch (const std::exception &) {
-            throw cw::Error("--" + key + " expects comma-separated numbers, got '" + *v + "'");
-        }
-    }
-    return values;
-}
-
-// Dataset preprocessing from --scale, --mean, --std and --layout (see core/io/dataset.h).
-cw::Preprocess preprocessArgs(const Args &args)
-{
-    cw::Preprocess pre;
-    pre.scale = float(args.number("scale", pre.scale));
-    pre.mean = floatList(args, "mean");
-    pre.std = floatList(args, "std");
-    const std::string layout = args.value("layout").value_or("auto");
-    if (layout == "nchw")
-        pre.layout = cw::Preprocess::Layout::NCHW;
-    else if (layout == "nhwc")
-        pre.layout = cw::Preprocess::Layout::NHWC;
-    else if (layout != "auto")
-        throw cw::Error("--layout expects nchw, nhwc or auto, got '" + layout + "'");
-    return pre;
-}
-
-int cmdEval(int argc, char **argv)
-{
-    const Args args = parseArgs(argc, argv, 2, {"json"},
-                                {"data", "limit", "batch", "threads", "scale", "mean", "std", "layout"});
-    const std::string modelSpec = modelArg(args);
-    const std::string dataSpec = args.require("data");
-    const int64_t limit = args.integer("limit", 0);
-    cw::Session session(cw::loadModel(modelSpec), cw::SessionOptions{int(args.integer("threads", 0))});
-    const cw::Dataset data = cw::loadDataset(dataSpec, preprocessArgs(args), limit);
-    cw::EvalOptions options;
-    options.batchSize = args.integer("batch", options.batchSize);
-    const cw::EvalResult r = cw::evaluate(session, data, options, terminalProgress());
-    if (args.flag("json")) {
-        std::cout << json{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}}.dump(2)
-                  << '\n';
-    } else {
-        std::printf("accuracy %.2f%%  top-5 %.2f%%  loss %.4f  (%lld samples of %s)\n", r.accuracy * 100, r.top5 * 100,
-                    r.loss, (long long)r.samples, dataSpec.c_str());
-    }
-    return 0;
-}
-
-int cmdBench(int argc, char **argv)
-{
-    const Args args = parseArgs(argc, argv, 2, {"json"}, {"batch", "threads", "iterations", "warmup"});
-    cw::BenchOptions options;
-    options.batch = args.integer("batch", options.batch);
-    options.threads = int(args.integer("threads", options.threads));
-    options.iterations = int(args.integer("iterations", options.iterations));
-    options.warmup = int(args.integer("warmup", options.warmup));
-    if (options.batch < 1 || options.iterations < 1 || options.warmup < 0 || options.threads < 0)
-        throw cw::Error("--batch and --iterations must be positive, --warmup and --threads non-negative");
-    const cw::BenchResult r = cw::benchmark(cw::loadModel(modelArg(args)), options, terminalProgress());
-    if (args.flag("json")) {
-        std::cout << json{{"p50_ms", r.p50Ms},       {"p90_ms", r.p90Ms},           {"mean_ms", r.meanMs},
-                          {"min_ms", r.minMs},       {"throughput_per_s", r.throughputPerS},
-                          {"batch", r.batch},        {"threads", r.threads},        {"iterations", r.iterations}}
-                         .dump(2)
-                  << '\n';
-    } else {
-        std::printf("batch %lld, %d thread(s), %d iterations: p50 %.3f ms  p90 %.3f ms  mean %.3f ms  %.1f samples/s\n",
-                    (long long)r.batch, r.threads, r.iterations, r.p50Ms, r.p90Ms, r.meanMs, r.throughputPerS);
-    }
-    return 0;
-}
-
-int cmdTrain(int argc, char **argv)
-{
-    const Args args = parseArgs(argc, argv, 2, {"json", "sgd"},
-                                {"arch", "output", "data", "test-data", "epochs", "batch", "lr", "seed", "limit",
-                                 "threads"});
-    if (!args.positional.empty())
-        throw cw::Error("unexpected argument '" + args.positional[0] + "'");
-    const std::string arch = args.require("arch");
-    const std::string output = args.require("output");
-    const uint64_t seed = uint64_t(args.integer("seed", 1));
-    cw::TrainOptions options = cw::demoTrainOptions(arch);
-    options.epochs = int(args.integer("epochs", options.epochs));
-    options.batchSize = args.integer("batch", options.batchSize);
-    options.lr = float(args.number("lr", options.lr));
-    options.threads = int(args.integer("threads", options.threads));
-    options.seed = seed;
-    if (args.flag("sgd"))
-        options.optimizer = cw::Optimizer::Sgd;
-    if (options.epochs < 1 || options.batchSize < 1 || !(options.lr > 0))
-        throw cw::Error("--epochs, --batch and --lr must be positive");
-
-    cw::Model model = cw::buildDemoModel(arch, seed);
-    const cw::Dataset train = cw::loadDataset(args.value("data").value_or("fashion-mnist:train"), {},
-                                              args.integer("limit", 0));
-    const bool quiet = args.flag("json");
-    json epochs = json::array();
-    const cw::TrainResult result =
-        cw::train(model, train, options, terminalProgress(), nullptr, [&](const cw::EpochStats &e) {
-            epochs.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"accuracy", e.accuracy}, {"lr", e.lr},
-                              {"seconds", e.seconds}});
-            if (!quiet)
-                std::printf("epoch %d/%d  loss %.4f  train accuracy %.2f%%  lr %.2g  %.1f s\n", e.epoch, e.epochs,
-                            e.loss, e.accuracy * 100, e.lr, e.seconds);
-        });
-
-    const std::string testSpec = args.value("test-data").value_or("fashion-mnist");
-    const cw::EvalResult test = cw::evaluate(cw::Session(model, cw::SessionOptions{options.threads}),
-                                             cw::loadDataset(testSpec), {}, terminalProgress());
-    std::string command = "cwb";
-    for (int i = 1; i < argc; ++i)
-        command += std::string(" ") + argv[i];
-    char accuracy[32];
-    std::snprintf(accuracy, sizeof accuracy, "%.4f", test.accuracy);
-    model.metadata["training_command"] = command;
-    model.metadata["test_accuracy"] = accuracy;
-    model.metadata["test_dataset"] = testSpec;
-    cw::saveModel(model, output);
-
-    if (quiet) {
-        std::cout << json{{"arch", arch},
-                          {"epochs", epochs},
-                          {"seconds", result.seconds},
-                          {"test_accuracy", test.accuracy},
-                          {"test_top5", test.top5},
-                          {"test_loss", test.loss},
-                          {"test_samples", test.samples},
-                          {"output", output}}
-                         .dump(2)
-                  << '\n';
-    } else {
-        std::printf("test accuracy %.2f%% (%lld samples of %s), %.1f s of training; saved %s\n", test.accuracy * 100,
-                    (long long)test.samples, testSpec.c_str(), result.seconds, output.c_str());
-    }
-    return 0;
-}
-
-int cmdExport(int argc, char **argv)
-{
-    const Args args = parseArgs(argc, argv, 2, {}, {"output"});
-    const cw::Model model = cw::loadModel(modelArg(args));
-    cw::saveModel(model, args.require("output"));
-    return 0;
-}
-
-// "0.3,0.5" -> {0.3, 0.5}; "" -> {} (that kind of setting is skipped).
-std::vector<double> numberList(const std::string &key, const std::string &text)
-{
-    std::vector<double> out;
-    std::stringstream ss(text);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (item.empty())
-            continue;
-        try {
-            size_t used = 0;
-            out.push_back(std::stod(item, &used));
-            if (used != item.size())
-                throw std::invalid_argument("");
-        } catch (const std::exception &) {
-            throw cw::Error("--" + key + " expects a comma-separated list of numbers, got '" + text + "'");
-        }
-    }
-    return out;
-}
-
-int cmdSensitivity(int argc, char **argv)
-{
-    const Args args = parseArgs(argc, argv, 2, {"json", "no-cache"},
-                                {"data", "prune", "bits", "limit", "layer", "granularity", "batch", "threads", "output"});
-    const std::string modelSpec = modelArg(args);
-    const std::string dataSpec = args.require("data");
-    cw::SensitivityOptions options;
-    if (auto v = args.value("prune"))
-        options.pruneRatios = numberList("prune", *v);
-    if (auto v = args.value("bits")) {
-        options.bits.clear();
-        for (double b : numberList("bits", *v)) {
-            if (b != double(int(b)))
-                throw cw::Error("--bits expects whole bit-widths, got " + std::to_string(b));
-            options.bits.push_back(int(b));
-        }
-    }
-    options.limit = args.integer("limit", options.limit);
-    options.batchSize = args.integer("batch", options.batchSize);
-    options.threads = int(args.integer("threads", 0));
-    options.layers = args.values("layer");
-    options.cacheActivations = !args.flag("no-cache");
-    if (auto g = args.value("granularity")) {
-        if (*g == "tensor")
-            options.granularity = cw::Granularity::Tensor;
-        else if (*g == "channel")
-            options.granularity = cw::Granularity::Channel;
-        else if (*g == "group")
-            options.granularity = cw::Granularity::Group;
-        else
-            throw cw::Error("--granularity expects tensor, channel or group, got '" + *g + "'");
-    }
-    cw::Model model = cw::loadModel(modelSpec);
-    const cw::Dataset data = cw::loadDataset(dataSpec, {}, options.limit);
-    const cw::SensitivityResult r = cw::analyzeSensitivity(model, data, options, terminalProgress());
-    const std::string text = cw::sensitivityToJson(r);
-    if (auto out = args.value("output")) {
-        model.analysis[cw::kSensitivityKey] = text;
-        cw::saveModel(model, *out);
-    }
-    if (args.flag("json")) {
-        std::cout << json::parse(text).dump(2) << '\n';
-        return 0;
-    }
-    std::printf("baseline accuracy %.2f%%  loss %.4f  (%lld samples of %s, %.1f s)\n", r.baselineAccuracy * 100,
-                r.baselineLoss, (long long)r.samples, dataSpec.c_str(), r.seconds);
-    std::printf("%-24s", "accuracy drop (pp)");
-    for (double p : options.pruneRatios)
-        std::printf(" %7s", ("p" + cw::settingKey(p)).c_str());
-    for (int b : options.bits)
-        std::printf(" %7s", (std::to_string(b) + "-bit").c_str());
-    std::printf("\n");
-    for (const cw::LayerSensitivity &l : r.layers) {
-        std::printf("%-24s", l.name.c_str());
-        for (const cw::SensitivityTrial &t : l.prune)
-            std::printf(" %7.2f", t.drop * 100);
-        for (const cw::SensitivityTrial &t : l.bits)
-            std::printf(" %7.2f", t.drop * 100);
-        std::printf("\n");
-    }
-    std::printf("Spearman (proxy damage vs drop): prune sqnr %.2f, output error %.2f; bits sqnr %.2f, output error %.2f\n",
-                r.spearmanPrune.sqnr, r.spearmanPrune.outputError, r.spearmanBits.sqnr, r.spearmanBits.outputError);
-    return 0;
-}
-
-int cmdStats(int argc, char **argv)
-{
-    const Args args = parseArgs(argc, argv, 2, {"json"}, {"layer", "outlier-k", "threads"});
-    const cw::Model model = cw::loadModel(modelArg(args));
+struct StatsArgs {
+    std::string model;
     cw::StatsOptions options;
-    options.layer = args.value("layer").value_or("");
-    options.outlierK = args.number("outlier-k", 3.0);
-    if (!(options.outlierK > 0))
-        throw cw::Error("--outlier-k must be positive");
-    options.threads = int(args.integer("threads", 0));
+    bool json = false;
+};
+
+void declareStats(CLI::App *cmd, StatsArgs &a)
+{
+    addModel(cmd, a.model);
+    cmd->add_option("--layer", a.options.layer, "one layer only, with its per-channel table");
+    cmd->add_option("--outlier-k", a.options.outlierK, "outliers are |w - mean| > K std")
+        ->check(kPositiveNumber)
+        ->capture_default_str();
+    addThreads(cmd, a.options.threads);
+    addJson(cmd, a.json);
+}
+
+int cmdStats(const StatsArgs &args)
+{
+    const cw::Model model = cw::loadModel(args.model);
+    const cw::StatsOptions &options = args.options;
     const std::vector<cw::LayerStats> layers = cw::computeLayerStats(model, options);
     const int bitWidths[] = {8, 6, 4, 3, 2};
     // Bytes at each bit-width: per-channel symmetric grids (the default a user would pick first).
@@ -557,7 +284,7 @@ int cmdStats(int argc, char **argv)
         spec.bits = bits;
         return cw::quantizedBytes(l.shape, spec, l.channelAxis);
     };
-    if (args.flag("json")) {
+    if (args.json) {
         // Keys in the order of the issue (ordered_json), so the output reads like the documentation.
         nlohmann::ordered_json j;
         j["layers"] = nlohmann::ordered_json::array();
@@ -605,42 +332,365 @@ int cmdStats(int argc, char **argv)
     return 0;
 }
 
+// "NAME=PATH" or "PATH" (the graph's first input / output).
+std::pair<std::string, std::string> namedPath(const std::string &arg, const std::string &defaultName)
+{
+    const size_t eq = arg.find('=');
+    if (eq == std::string::npos)
+        return {defaultName, arg};
+    return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+struct RunArgs {
+    std::string model;
+    std::vector<std::string> inputs, outputs;
+    int threads = 0;
+};
+
+void declareRun(CLI::App *cmd, RunArgs &a)
+{
+    addModel(cmd, a.model);
+    cmd->add_option("--input", a.inputs, "IN.npy for the first graph input, or NAME=IN.npy (repeatable)")
+        ->required()
+        ->allow_extra_args(false);
+    addOutput(cmd, a.outputs, "OUT.npy for the first graph output, or NAME=OUT.npy (repeatable)")
+        ->required()
+        ->allow_extra_args(false);
+    addThreads(cmd, a.threads);
+}
+
+int cmdRun(const RunArgs &args)
+{
+    cw::Session session(cw::loadModel(args.model), cw::SessionOptions{args.threads});
+    const cw::Graph &g = session.model().graph;
+    std::map<std::string, cw::Tensor> feeds;
+    for (const std::string &spec : args.inputs) {
+        auto [name, path] = namedPath(spec, g.inputs.empty() ? "" : g.inputs.front().name);
+        feeds[name] = cw::readNpy(path);
+    }
+    std::vector<std::pair<std::string, std::string>> outputs;
+    for (const std::string &spec : args.outputs)
+        outputs.push_back(namedPath(spec, g.outputs.empty() ? "" : g.outputs.front().name));
+    std::vector<std::string> names;
+    for (const auto &o : outputs)
+        names.push_back(o.first);
+    const auto results = session.run(feeds, names);
+    for (const auto &[name, path] : outputs)
+        cw::writeNpy(results.at(name), path);
+    return 0;
+}
+
+struct EvalArgs {
+    std::string model, data;
+    int64_t limit = 0;
+    cw::EvalOptions options;
+    int threads = 0;
+    PreprocessArgs preprocess;
+    bool json = false;
+};
+
+void declareEval(CLI::App *cmd, EvalArgs &a)
+{
+    addModel(cmd, a.model);
+    addData(cmd, a.data, "the labelled samples")->required();
+    addLimit(cmd, a.limit);
+    addBatch(cmd, a.options.batchSize, "samples per inference batch");
+    addThreads(cmd, a.threads);
+    addPreprocess(cmd, a.preprocess);
+    addJson(cmd, a.json);
+}
+
+int cmdEval(const EvalArgs &args)
+{
+    cw::Session session(cw::loadModel(args.model), cw::SessionOptions{args.threads});
+    const cw::Dataset data = cw::loadDataset(args.data, args.preprocess.resolved(), args.limit);
+    const cw::EvalResult r = cw::evaluate(session, data, args.options, terminalProgress());
+    if (args.json) {
+        std::cout << json{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}}.dump(2)
+                  << '\n';
+    } else {
+        std::printf("accuracy %.2f%%  top-5 %.2f%%  loss %.4f  (%lld samples of %s)\n", r.accuracy * 100, r.top5 * 100,
+                    r.loss, (long long)r.samples, args.data.c_str());
+    }
+    return 0;
+}
+
+struct BenchArgs {
+    std::string model;
+    cw::BenchOptions options;
+    bool json = false;
+};
+
+void declareBench(CLI::App *cmd, BenchArgs &a)
+{
+    addModel(cmd, a.model);
+    addBatch(cmd, a.options.batch, "samples per run");
+    addThreads(cmd, a.options.threads);
+    cmd->add_option("--iterations", a.options.iterations, "timed runs")->check(kPositive)->capture_default_str();
+    cmd->add_option("--warmup", a.options.warmup, "untimed runs first")->check(kNonNegative)->capture_default_str();
+    addJson(cmd, a.json);
+}
+
+int cmdBench(const BenchArgs &args)
+{
+    const cw::BenchResult r = cw::benchmark(cw::loadModel(args.model), args.options, terminalProgress());
+    if (args.json) {
+        std::cout << json{{"p50_ms", r.p50Ms},       {"p90_ms", r.p90Ms},           {"mean_ms", r.meanMs},
+                          {"min_ms", r.minMs},       {"throughput_per_s", r.throughputPerS},
+                          {"batch", r.batch},        {"threads", r.threads},        {"iterations", r.iterations}}
+                         .dump(2)
+                  << '\n';
+    } else {
+        std::printf("batch %lld, %d thread(s), %d iterations: p50 %.3f ms  p90 %.3f ms  mean %.3f ms  %.1f samples/s\n",
+                    (long long)r.batch, r.threads, r.iterations, r.p50Ms, r.p90Ms, r.meanMs, r.throughputPerS);
+    }
+    return 0;
+}
+
+struct TrainArgs {
+    std::string arch, output, data = "fashion-mnist:train", testData = "fashion-mnist";
+    std::optional<int> epochs;
+    std::optional<int64_t> batch;
+    std::optional<float> lr;
+    uint64_t seed = 1;
+    int64_t limit = 0;
+    int threads = 0;
+    bool sgd = false, json = false;
+    std::string commandLine; // recorded in the model's metadata
+};
+
+void declareTrain(CLI::App *cmd, TrainArgs &a)
+{
+    cmd->add_option("--arch", a.arch, "the demo architecture")->required()->check(CLI::IsMember({"cnn", "resnet"}));
+    addOutput(cmd, a.output, "the trained model (.h5 or .onnx)")->required();
+    addData(cmd, a.data, "training samples")->capture_default_str();
+    cmd->add_option("--test-data", a.testData, "samples the trained model is evaluated on")->capture_default_str();
+    cmd->add_option("--epochs", a.epochs, "passes over the data (default: the architecture's)")->check(kPositive);
+    cmd->add_option("--batch", a.batch, "samples per step (default: the architecture's)")->check(kPositive);
+    cmd->add_option("--lr", a.lr, "peak learning rate (default: the architecture's)")->check(kPositiveNumber);
+    cmd->add_option("--seed", a.seed, "initialisation and shuffling seed")->capture_default_str();
+    cmd->add_flag("--sgd", a.sgd, "SGD with momentum instead of Adam");
+    addLimit(cmd, a.limit, "train on the first N samples only (0: all)");
+    addThreads(cmd, a.threads);
+    addJson(cmd, a.json);
+}
+
+int cmdTrain(const TrainArgs &args)
+{
+    cw::TrainOptions options = cw::demoTrainOptions(args.arch);
+    options.epochs = args.epochs.value_or(options.epochs);
+    options.batchSize = args.batch.value_or(options.batchSize);
+    options.lr = args.lr.value_or(options.lr);
+    options.threads = args.threads ? args.threads : options.threads;
+    options.seed = args.seed;
+    if (args.sgd)
+        options.optimizer = cw::Optimizer::Sgd;
+
+    cw::Model model = cw::buildDemoModel(args.arch, args.seed);
+    const cw::Dataset train = cw::loadDataset(args.data, {}, args.limit);
+    const bool quiet = args.json;
+    json epochs = json::array();
+    const cw::TrainResult result =
+        cw::train(model, train, options, terminalProgress(), nullptr, [&](const cw::EpochStats &e) {
+            epochs.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"accuracy", e.accuracy}, {"lr", e.lr},
+                              {"seconds", e.seconds}});
+            if (!quiet)
+                std::printf("epoch %d/%d  loss %.4f  train accuracy %.2f%%  lr %.2g  %.1f s\n", e.epoch, e.epochs,
+                            e.loss, e.accuracy * 100, e.lr, e.seconds);
+        });
+
+    const std::string &testSpec = args.testData;
+    const cw::EvalResult test = cw::evaluate(cw::Session(model, cw::SessionOptions{options.threads}),
+                                             cw::loadDataset(testSpec), {}, terminalProgress());
+    char accuracy[32];
+    std::snprintf(accuracy, sizeof accuracy, "%.4f", test.accuracy);
+    model.metadata["training_command"] = args.commandLine;
+    model.metadata["test_accuracy"] = accuracy;
+    model.metadata["test_dataset"] = testSpec;
+    cw::saveModel(model, args.output);
+
+    if (quiet) {
+        std::cout << json{{"arch", args.arch},
+                          {"epochs", epochs},
+                          {"seconds", result.seconds},
+                          {"test_accuracy", test.accuracy},
+                          {"test_top5", test.top5},
+                          {"test_loss", test.loss},
+                          {"test_samples", test.samples},
+                          {"output", args.output}}
+                         .dump(2)
+                  << '\n';
+    } else {
+        std::printf("test accuracy %.2f%% (%lld samples of %s), %.1f s of training; saved %s\n", test.accuracy * 100,
+                    (long long)test.samples, testSpec.c_str(), result.seconds, args.output.c_str());
+    }
+    return 0;
+}
+
+struct ExportArgs {
+    std::string model, output;
+};
+
+void declareExport(CLI::App *cmd, ExportArgs &a)
+{
+    addModel(cmd, a.model);
+    addOutput(cmd, a.output, "OUT.onnx (ONNX) or OUT.h5 (the native format)")->required();
+}
+
+int cmdExport(const ExportArgs &args)
+{
+    cw::saveModel(cw::loadModel(args.model), args.output);
+    return 0;
+}
+
+struct SensitivityArgs {
+    std::string model, data, output, granularity = "channel";
+    cw::SensitivityOptions options;
+    bool noCache = false, json = false;
+};
+
+void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
+{
+    addModel(cmd, a.model);
+    addData(cmd, a.data, "the labelled samples the drops are measured on")->required();
+    // Lists whose "" means none of that kind: the values arrive as text, checked, then converted.
+    cmd->add_option_function<std::vector<std::string>>(
+           "--prune",
+           [&a](const std::vector<std::string> &items) {
+               a.options.pruneRatios.clear();
+               for (const std::string &item : items)
+                   if (!item.empty())
+                       a.options.pruneRatios.push_back(std::stod(item));
+           },
+           "magnitude-pruning ratios to try (\"\": none)")
+        ->delimiter(',')
+        ->allow_extra_args(false)
+        ->check(numberIn(0, 1, "ratios in [0, 1]", "0..1", true))
+        ->default_str("0.3,0.5,0.7,0.9");
+    cmd->add_option_function<std::vector<std::string>>(
+           "--bits",
+           [&a](const std::vector<std::string> &items) {
+               a.options.bits.clear();
+               for (const std::string &item : items)
+                   if (!item.empty())
+                       a.options.bits.push_back(std::stoi(item));
+           },
+           "weight bit-widths to try (\"\": none)")
+        ->delimiter(',')
+        ->allow_extra_args(false)
+        ->check(integerIn(2, 8, "bit-widths in 2..8", "2..8", true))
+        ->default_str("8,6,4,3,2");
+    cmd->add_option("--granularity", a.granularity, "quantization grid per tensor, output channel or group")
+        ->check(CLI::IsMember({"tensor", "channel", "group"}))
+        ->capture_default_str();
+    cmd->add_option("--layer", a.options.layers, "only this layer (repeatable)")->allow_extra_args(false);
+    addLimit(cmd, a.options.limit, "samples to evaluate each trial on (0: all)");
+    addBatch(cmd, a.options.batchSize, "samples per inference batch");
+    addThreads(cmd, a.options.threads);
+    cmd->add_flag("--no-cache", a.noCache, "evaluate the whole network in every trial (to measure the cache's gain)");
+    addOutput(cmd, a.output, "save the model with the result as its analysis (.h5)");
+    addJson(cmd, a.json);
+}
+
+int cmdSensitivity(const SensitivityArgs &args)
+{
+    cw::SensitivityOptions options = args.options;
+    options.cacheActivations = !args.noCache;
+    options.granularity = cw::parseGranularity(args.granularity);
+    cw::Model model = cw::loadModel(args.model);
+    const cw::Dataset data = cw::loadDataset(args.data, {}, options.limit);
+    const cw::SensitivityResult r = cw::analyzeSensitivity(model, data, options, terminalProgress());
+    const std::string text = cw::sensitivityToJson(r);
+    if (!args.output.empty()) {
+        model.analysis[cw::kSensitivityKey] = text;
+        cw::saveModel(model, args.output);
+    }
+    if (args.json) {
+        std::cout << json::parse(text).dump(2) << '\n';
+        return 0;
+    }
+    std::printf("baseline accuracy %.2f%%  loss %.4f  (%lld samples of %s, %.1f s)\n", r.baselineAccuracy * 100,
+                r.baselineLoss, (long long)r.samples, args.data.c_str(), r.seconds);
+    std::printf("%-24s", "accuracy drop (pp)");
+    for (double p : options.pruneRatios)
+        std::printf(" %7s", ("p" + cw::settingKey(p)).c_str());
+    for (int b : options.bits)
+        std::printf(" %7s", (std::to_string(b) + "-bit").c_str());
+    std::printf("\n");
+    for (const cw::LayerSensitivity &l : r.layers) {
+        std::printf("%-24s", l.name.c_str());
+        for (const cw::SensitivityTrial &t : l.prune)
+            std::printf(" %7.2f", t.drop * 100);
+        for (const cw::SensitivityTrial &t : l.bits)
+            std::printf(" %7.2f", t.drop * 100);
+        std::printf("\n");
+    }
+    std::printf("Spearman (proxy damage vs drop): prune sqnr %.2f, output error %.2f; bits sqnr %.2f, output error %.2f\n",
+                r.spearmanPrune.sqnr, r.spearmanPrune.outputError, r.spearmanBits.sqnr, r.spearmanBits.outputError);
+    return 0;
+}
+
 json metricsJson(const cw::VariantMetrics &m) { return json::parse(cw::metricsToJson(m)); }
 
-int cmdCompress(int argc, char **argv)
+struct CompressArgs {
+    std::string model, recipe, output;
+    std::optional<std::string> data, trainData;
+    int64_t trainLimit = 0;
+    cw::CompressOptions options;
+    PreprocessArgs preprocess;
+    bool noMeasure = false, json = false;
+};
+
+void declareCompress(CLI::App *cmd, CompressArgs &a)
 {
-    const Args args = parseArgs(argc, argv, 2, {"json", "no-measure"},
-                                {"recipe", "output", "data", "train-data", "limit", "train-limit", "threads",
-                                 "bench-threads", "iterations", "scale", "mean", "std", "layout"});
-    const std::string modelSpec = modelArg(args);
-    const std::string output = args.require("output");
+    addModel(cmd, a.model);
+    cmd->add_option("--recipe", a.recipe, "the compression recipe (JSON, docs/recipes.md)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    addOutput(cmd, a.output, "the variant: OUT.h5 (native) or OUT.onnx")->required();
+    addData(cmd, a.data, "evaluation samples (accuracy, top-5, loss of the variant and the base)");
+    cmd->add_option("--train-data", a.trainData,
+                    "calibration and fine-tuning samples (default with --data fashion-mnist: fashion-mnist:train)");
+    addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all)");
+    cmd->add_option("--train-limit", a.trainLimit, "use the first N training samples only (0: all)")->check(kNonNegative);
+    addThreads(cmd, a.options.threads, "worker threads for training, calibration and evaluation (default: all cores)");
+    cmd->add_option("--bench-threads", a.options.benchThreads, "threads the latency is measured with")
+        ->check(kThreads)
+        ->capture_default_str();
+    cmd->add_option("--iterations", a.options.benchIterations, "timed runs per latency measurement")
+        ->check(kPositive)
+        ->capture_default_str();
+    cmd->add_flag("--no-measure", a.noMeasure, "save the variant without measuring it");
+    addPreprocess(cmd, a.preprocess);
+    addJson(cmd, a.json);
+    cmd->footer("Prunes, quantizes and fine-tunes MODEL by the recipe, then measures the variant and the base the same\n"
+                "way: accuracy, top-5 and loss on --data, saved file size, latency p50 / p90 at batch 1 and 64.");
+}
+
+int cmdCompress(const CompressArgs &args)
+{
+    const std::string &output = args.output;
     const std::string ext = cw::fileExtension(output);
     if (ext != "h5" && ext != "onnx")
         throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
-    const cw::Recipe recipe = cw::loadRecipe(args.require("recipe"));
-    const cw::Model base = cw::loadModel(modelSpec);
+    const cw::Recipe recipe = cw::loadRecipe(args.recipe);
+    const cw::Model base = cw::loadModel(args.model);
 
-    cw::CompressOptions options;
-    options.threads = int(args.integer("threads", 0));
-    options.benchThreads = int(args.integer("bench-threads", 1));
-    options.benchIterations = int(args.integer("iterations", options.benchIterations));
-    options.evalLimit = args.integer("limit", 0);
-    options.measure = !args.flag("no-measure");
-    if (options.threads < 0 || options.benchThreads < 0 || options.benchIterations < 1 || options.evalLimit < 0)
-        throw cw::Error("--threads and --bench-threads must be non-negative, --iterations positive");
+    cw::CompressOptions options = args.options;
+    options.measure = !args.noMeasure;
 
-    const cw::Preprocess pre = preprocessArgs(args);
-    const std::optional<std::string> dataSpec = args.value("data");
-    std::optional<std::string> trainSpec = args.value("train-data");
+    const cw::Preprocess pre = args.preprocess.resolved();
+    const std::optional<std::string> &dataSpec = args.data;
+    std::optional<std::string> trainSpec = args.trainData;
     if (!trainSpec && dataSpec && *dataSpec == "fashion-mnist")
         trainSpec = "fashion-mnist:train";
     std::optional<cw::Dataset> eval, train;
     if (dataSpec)
         eval = cw::loadDataset(*dataSpec, pre, options.evalLimit);
     if (trainSpec)
-        train = cw::loadDataset(*trainSpec, pre, args.integer("train-limit", 0));
+        train = cw::loadDataset(*trainSpec, pre, args.trainLimit);
 
-    const bool quiet = args.flag("json");
+    const bool quiet = args.json;
     const cw::LogFn log = [quiet](const std::string &line) {
         if (!quiet)
             std::printf("%s\n", line.c_str());
@@ -657,7 +707,7 @@ int cmdCompress(int argc, char **argv)
         baseMetrics->compressionRatio = 1.0;
     }
     if (quiet) {
-        json doc{{"model", modelSpec},
+        json doc{{"model", args.model},
                  {"recipe", json::parse(cw::recipeToJson(recipe))},
                  {"output", output},
                  {"data", dataSpec ? json(*dataSpec) : json(nullptr)},
@@ -689,47 +739,96 @@ int cmdCompress(int argc, char **argv)
     return 0;
 }
 
-int cmdOps(int, char **)
+int cmdOps()
 {
     for (const std::string &op : cw::supportedOps())
         std::printf("%s\n", op.c_str());
     return 0;
 }
 
+// A subcommand and what running it does; its arguments live in a struct the declaration binds to.
+struct Command {
+    CLI::App *app = nullptr;
+    std::function<int()> run;
+};
+
+template <typename Args>
+Command addCommand(CLI::App &cwb, const char *name, const char *help, void (*declare)(CLI::App *, Args &),
+                   int (*run)(const Args &), std::shared_ptr<Args> args = std::make_shared<Args>())
+{
+    CLI::App *cmd = cwb.add_subcommand(name, help);
+    declare(cmd, *args);
+    return {cmd, [args, run] { return run(*args); }};
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
-        std::fputs(kUsage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const std::string command = argv[1];
-    try {
-        if (command == "info")
-            return cmdInfo(argc, argv);
-        if (command == "run")
-            return cmdRun(argc, argv);
-        if (command == "eval")
-            return cmdEval(argc, argv);
-        if (command == "bench")
-            return cmdBench(argc, argv);
-        if (command == "train")
-            return cmdTrain(argc, argv);
-        if (command == "export")
-            return cmdExport(argc, argv);
-        if (command == "ops")
-            return cmdOps(argc, argv);
-        if (command == "stats")
-            return cmdStats(argc, argv);
-        if (command == "sensitivity")
-            return cmdSensitivity(argc, argv);
-        if (command == "compress")
-            return cmdCompress(argc, argv);
-        std::fprintf(stderr, "cwb: unknown command '%s' (try cwb --help)\n", command.c_str());
+    CLI::App cwb("cwb: the headless twin of Compression Workbench. Inspect, evaluate, benchmark, train and compress\n"
+                 "neural networks from the command line.",
+                 "cwb");
+    cwb.footer(kFooter);
+    cwb.set_version_flag("--version", std::string("cwb ") + CW_VERSION + " (" + CW_GIT_COMMIT + ")",
+                         "print the version and the git commit it was built from");
+    cwb.require_subcommand(1);
+    cwb.get_formatter()->column_width(34);
+
+    auto train = std::make_shared<TrainArgs>();
+    train->commandLine = "cwb";
+    for (int i = 1; i < argc; ++i)
+        train->commandLine += std::string(" ") + argv[i];
+
+    const std::vector<Command> commands{
+        addCommand(cwb, "info", "nodes, op types, shapes, parameters, bytes", declareInfo, cmdInfo),
+        addCommand(cwb, "run", "inference on .npy inputs, outputs to .npy", declareRun, cmdRun),
+        addCommand(cwb, "eval", "accuracy, top-5 and loss on a labelled dataset", declareEval, cmdEval),
+        addCommand(cwb, "bench", "latency p50 / p90 / mean and throughput", declareBench, cmdBench),
+        addCommand(cwb, "train", "train a demo architecture (on Fashion-MNIST by default)", declareTrain, cmdTrain,
+                   train),
+        addCommand(cwb, "export", "save as ONNX or the native .h5", declareExport, cmdExport),
+        {cwb.add_subcommand("ops", "operators the engine supports"), cmdOps},
+        addCommand(cwb, "stats", "weight statistics per layer and output channel, bytes per bit-width", declareStats,
+                   cmdStats),
+        addCommand(cwb, "sensitivity", "accuracy drop when each layer alone is pruned / quantized",
+                   declareSensitivity, cmdSensitivity),
+        addCommand(cwb, "compress", "prune / quantize / fine-tune by a recipe, then measure the variant against the base",
+                   declareCompress, cmdCompress),
+    };
+
+    const std::string first = argc > 1 ? argv[1] : "";
+    if (argc < 2) {
+        std::fputs(cwb.help().c_str(), stderr);
         return 2;
+    }
+    if (first == "help") {
+        std::fputs(cwb.help().c_str(), stdout);
+        return 0;
+    }
+    const bool isCommand = std::any_of(commands.begin(), commands.end(),
+                                       [&](const Command &c) { return c.app->get_name() == first; });
+    if (!isCommand && first != "-h" && first != "--help" && first != "--version") {
+        std::fprintf(stderr, "cwb: unknown %s '%s' (try cwb --help)\n", first[0] == '-' ? "option" : "command",
+                     first.c_str());
+        return 2;
+    }
+
+    const std::string prefix = isCommand ? "cwb " + first : "cwb";
+    try {
+        cwb.parse(argc, argv);
+    } catch (const CLI::Success &e) { // --help, --version
+        return cwb.exit(e);
+    } catch (const CLI::ParseError &e) {
+        std::fprintf(stderr, "%s: %s\n", prefix.c_str(), e.what());
+        return isCommand ? 1 : 2;
+    }
+    try {
+        for (const Command &c : commands)
+            if (c.app->parsed())
+                return c.run();
+        return 2; // unreachable: require_subcommand(1)
     } catch (const std::exception &e) {
-        std::fprintf(stderr, "cwb %s: %s\n", command.c_str(), e.what());
+        std::fprintf(stderr, "%s: %s\n", prefix.c_str(), e.what());
         return 1;
     }
 }

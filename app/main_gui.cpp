@@ -22,14 +22,11 @@
 
 #include <cstdio>
 
+#include "cw_version.h"
 #include "ui/mainwindow.h"
 #include "ui/views/compressview.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/sensitivityview.h"
-
-#ifndef CW_VERSION
-#define CW_VERSION "0.1.0"
-#endif
 
 namespace {
 
@@ -46,7 +43,7 @@ int main(int argc, char *argv[])
     QApplication app(argc, argv);
     QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
     QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench"));
-    QCoreApplication::setApplicationVersion(QStringLiteral(CW_VERSION));
+    QCoreApplication::setApplicationVersion(QStringLiteral(CW_VERSION " (" CW_GIT_COMMIT ")"));
     QApplication::setDesktopFileName(QStringLiteral("compression-workbench"));
 
     QCommandLineParser parser;

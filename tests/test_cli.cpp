@@ -50,6 +50,9 @@ private slots:
     void train();
     void errors_data();
     void errors();
+    void help_data();
+    void help();
+    void version();
 
 private:
     QTemporaryDir m_dir;
@@ -177,6 +180,27 @@ void TestCli::errors_data()
                                    << "--mean";
     QTest::newRow("export to unknown extension") << QStringList{"export", "demo", "-o", "/tmp/x.unknown"} << 1
                                                  << "x.unknown";
+    QTest::newRow("unknown top-level option") << QStringList{"--bogus"} << 2 << "--bogus";
+    QTest::newRow("option without its value") << QStringList{"eval", "demo", "--data"} << 1 << "--data";
+    QTest::newRow("unexpected positional") << QStringList{"info", "demo", "extra"} << 1 << "extra";
+    QTest::newRow("bits above 8") << QStringList{"sensitivity", "demo", "--data", "fashion-mnist", "--bits", "8,9"} << 1
+                                  << "--bits";
+    QTest::newRow("bits not a number") << QStringList{"sensitivity", "demo", "--data", "fashion-mnist", "--bits", "4,x"}
+                                       << 1 << "--bits";
+    QTest::newRow("pruning ratio above 1") << QStringList{"sensitivity", "demo", "--data", "fashion-mnist", "--prune",
+                                                          "1.5"}
+                                           << 1 << "--prune";
+    QTest::newRow("zero threads") << QStringList{"bench", "demo", "--threads", "0"} << 1 << "--threads";
+    QTest::newRow("negative limit") << QStringList{"eval", "demo", "--data", "fashion-mnist", "--limit", "-1"} << 1
+                                    << "--limit";
+    QTest::newRow("zero std") << QStringList{"eval", "demo", "--data", "fashion-mnist", "--std", "0"} << 1 << "--std";
+    QTest::newRow("recipe file missing") << QStringList{"compress", "demo", "--recipe", "/nonexistent/r.json", "-o",
+                                                        "/tmp/x.h5"}
+                                         << 1 << "/nonexistent/r.json";
+    QTest::newRow("unknown architecture") << QStringList{"train", "--arch", "vgg", "-o", "/tmp/x.h5"} << 1 << "--arch";
+    QTest::newRow("unknown granularity") << QStringList{"sensitivity", "demo", "--data", "fashion-mnist",
+                                                        "--granularity", "row"}
+                                         << 1 << "--granularity";
 }
 
 void TestCli::errors()
@@ -189,6 +213,63 @@ void TestCli::errors()
     const QString err = QString::fromLocal8Bit(r.err).trimmed();
     QVERIFY2(err.contains(message), qPrintable(err));
     QVERIFY2(!err.contains('\n'), qPrintable("more than one line: " + err));
+}
+
+// Every command answers --help with its usage and options, generated from the same declarations the parser
+// uses; the options several commands share are spelled the same everywhere.
+void TestCli::help_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QStringList>("expected");
+    const QString model = QStringLiteral("MODEL"), json = QStringLiteral("--json"),
+                  threads = QStringLiteral("--threads"), data = QStringLiteral("--data"),
+                  limit = QStringLiteral("--limit"), output = QStringLiteral("-o,--output"),
+                  batch = QStringLiteral("--batch");
+    QTest::newRow("cwb") << QStringList{"--help"}
+                         << QStringList{"info", "run", "eval", "bench", "train", "export", "ops", "stats",
+                                        "sensitivity", "compress", "--version"};
+    QTest::newRow("help command") << QStringList{"help"} << QStringList{"compress", "sensitivity"};
+    QTest::newRow("info") << QStringList{"info", "--help"} << QStringList{model, json};
+    QTest::newRow("run") << QStringList{"run", "--help"} << QStringList{model, "--input", output, threads};
+    QTest::newRow("eval") << QStringList{"eval", "--help"}
+                          << QStringList{model, data, limit, batch, threads, json, "--scale", "--mean", "--std",
+                                         "--layout"};
+    QTest::newRow("bench") << QStringList{"bench", "--help"}
+                           << QStringList{model, batch, threads, "--iterations", "--warmup", json};
+    QTest::newRow("train") << QStringList{"train", "--help"}
+                           << QStringList{"--arch", output, data, limit, threads, "--epochs", "--seed", json};
+    QTest::newRow("export") << QStringList{"export", "--help"} << QStringList{model, output};
+    QTest::newRow("stats") << QStringList{"stats", "--help"} << QStringList{model, "--layer", threads, json};
+    QTest::newRow("sensitivity") << QStringList{"sensitivity", "--help"}
+                                 << QStringList{model, data, limit, batch, threads, output, json, "--prune", "--bits",
+                                                "2..8", "--granularity"};
+    QTest::newRow("compress") << QStringList{"compress", "--help"}
+                              << QStringList{model, "--recipe", output, data, limit, threads, json, "--train-data",
+                                             "--bench-threads", "--no-measure"};
+}
+
+void TestCli::help()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QStringList, expected);
+    const Result r = cwb(args);
+    QCOMPARE(r.exitCode, 0);
+    const QString out = QString::fromLocal8Bit(r.out);
+    QVERIFY2(out.contains(QStringLiteral("Usage: cwb")), qPrintable(out));
+    for (const QString &e : expected)
+        QVERIFY2(out.contains(e), qPrintable(e + " missing from:\n" + out));
+}
+
+void TestCli::version()
+{
+    const Result r = cwb({"--version"});
+    QCOMPARE(r.exitCode, 0);
+    const QString out = QString::fromLocal8Bit(r.out).trimmed();
+    // "cwb 0.1.0 (1a2b3c4d5e6f)": the project version and the commit (or "unknown" outside a git checkout).
+    QVERIFY2(QRegularExpression(QStringLiteral("^cwb \\d+\\.\\d+\\.\\d+ \\(([0-9a-f]{7,}(-dirty)?|unknown)\\)$"))
+                 .match(out)
+                 .hasMatch(),
+             qPrintable(out));
 }
 
 QTEST_GUILESS_MAIN(TestCli)
