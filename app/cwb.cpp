@@ -350,9 +350,16 @@ struct RunArgs {
 void declareRun(CLI::App *cmd, RunArgs &a)
 {
     addModel(cmd, a.model);
+    const CLI::Validator existingNamedFile(
+        [](std::string &text) {
+            std::string path = namedPath(text, "").second;
+            return CLI::ExistingFile(path);
+        },
+        "[NAME=]FILE");
     cmd->add_option("--input", a.inputs, "IN.npy for the first graph input, or NAME=IN.npy (repeatable)")
         ->required()
-        ->allow_extra_args(false);
+        ->allow_extra_args(false)
+        ->check(existingNamedFile);
     addOutput(cmd, a.outputs, "OUT.npy for the first graph output, or NAME=OUT.npy (repeatable)")
         ->required()
         ->allow_extra_args(false);

@@ -197,6 +197,8 @@ void TestCli::errors_data()
     QTest::newRow("recipe file missing") << QStringList{"compress", "demo", "--recipe", "/nonexistent/r.json", "-o",
                                                         "/tmp/x.h5"}
                                          << 1 << "/nonexistent/r.json";
+    QTest::newRow("input file missing") << QStringList{"run", "demo", "--input", "x=/nonexistent/in.npy", "-o", "/tmp/y.npy"}
+                                        << 1 << "/nonexistent/in.npy";
     QTest::newRow("unknown architecture") << QStringList{"train", "--arch", "vgg", "-o", "/tmp/x.h5"} << 1 << "--arch";
     QTest::newRow("unknown granularity") << QStringList{"sensitivity", "demo", "--data", "fashion-mnist",
                                                         "--granularity", "row"}
