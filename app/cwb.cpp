@@ -123,6 +123,26 @@ template <typename T> CLI::Option *addOutput(CLI::App *cmd, T &output, const std
     return cmd->add_option("-o,--output", output, help);
 }
 
+// A comma-separated list of numbers in which "" means none: each item is checked as text, then converted.
+template <typename T>
+void addList(CLI::App *cmd, const std::string &name, std::vector<T> &values, const std::string &help,
+             const CLI::Validator &check, const std::string &defaults)
+{
+    cmd->add_option_function<std::vector<std::string>>(
+           name,
+           [&values](const std::vector<std::string> &items) {
+               values.clear();
+               for (const std::string &item : items)
+                   if (!item.empty())
+                       values.push_back(T(std::stod(item)));
+           },
+           help)
+        ->delimiter(',')
+        ->allow_extra_args(false)
+        ->check(check)
+        ->default_str(defaults);
+}
+
 // Dataset preprocessing (core/io/dataset.h): how stored values become the model's input.
 struct PreprocessArgs {
     cw::Preprocess pre;
@@ -560,33 +580,10 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
 {
     addModel(cmd, a.model);
     addData(cmd, a.data, "the labelled samples the drops are measured on")->required();
-    // Lists whose "" means none of that kind: the values arrive as text, checked, then converted.
-    cmd->add_option_function<std::vector<std::string>>(
-           "--prune",
-           [&a](const std::vector<std::string> &items) {
-               a.options.pruneRatios.clear();
-               for (const std::string &item : items)
-                   if (!item.empty())
-                       a.options.pruneRatios.push_back(std::stod(item));
-           },
-           "magnitude-pruning ratios to try (\"\": none)")
-        ->delimiter(',')
-        ->allow_extra_args(false)
-        ->check(numberIn(0, 1, "ratios in [0, 1]", "0..1", true))
-        ->default_str("0.3,0.5,0.7,0.9");
-    cmd->add_option_function<std::vector<std::string>>(
-           "--bits",
-           [&a](const std::vector<std::string> &items) {
-               a.options.bits.clear();
-               for (const std::string &item : items)
-                   if (!item.empty())
-                       a.options.bits.push_back(std::stoi(item));
-           },
-           "weight bit-widths to try (\"\": none)")
-        ->delimiter(',')
-        ->allow_extra_args(false)
-        ->check(integerIn(2, 8, "bit-widths in 2..8", "2..8", true))
-        ->default_str("8,6,4,3,2");
+    addList(cmd, "--prune", a.options.pruneRatios, "magnitude-pruning ratios to try (\"\": none)",
+            numberIn(0, 1, "ratios in [0, 1]", "0..1", true), "0.3,0.5,0.7,0.9");
+    addList(cmd, "--bits", a.options.bits, "weight bit-widths to try (\"\": none)",
+            integerIn(2, 8, "bit-widths in 2..8", "2..8", true), "8,6,4,3,2");
     cmd->add_option("--granularity", a.granularity, "quantization grid per tensor, output channel or group")
         ->check(CLI::IsMember({"tensor", "channel", "group"}))
         ->capture_default_str();
