@@ -187,11 +187,16 @@ std::string humanBytes(double bytes)
     return buf;
 }
 
-json shapeJson(const cw::Shape &s)
+// A static shape as JSON: numbers, and symbols by name ("batch"; "N" when unnamed); null when unknown.
+json shapeJson(const cw::ValueInfo &v)
 {
+    if (!v.shapeKnown)
+        return nullptr;
     json j = json::array();
-    for (int64_t d : s)
-        j.push_back(d < 0 ? json("N") : json(d));
+    for (size_t d = 0; d < v.shape.size(); ++d) {
+        const std::string name = v.dimName(d);
+        j.push_back(v.shape[d] >= 0 ? json(v.shape[d]) : json(name.empty() ? "N" : name));
+    }
     return j;
 }
 
@@ -234,23 +239,23 @@ int cmdInfo(const InfoArgs &args)
         j["parameter_bytes"] = g.parameterBytes();
         j["metadata"] = model.metadata;
         for (const cw::ValueInfo &v : g.inputs)
-            j["inputs"].push_back({{"name", v.name}, {"dtype", cw::dtypeName(v.dtype)}, {"shape", shapeJson(v.shape)}});
+            j["inputs"].push_back({{"name", v.name}, {"dtype", cw::dtypeName(v.dtype)}, {"shape", shapeJson(v)}});
         for (const cw::ValueInfo &v : g.outputs)
-            j["outputs"].push_back({{"name", v.name}, {"dtype", cw::dtypeName(v.dtype)}, {"shape", shapeJson(v.shape)}});
+            j["outputs"].push_back({{"name", v.name}, {"dtype", cw::dtypeName(v.dtype)}, {"shape", shapeJson(v)}});
         std::map<std::string, int> opCounts;
         j["nodes"] = json::array();
         for (const cw::LayerInfo &l : layers) {
             ++opCounts[l.opType];
             json node{{"name", l.name}, {"op", l.opType}, {"params", l.params}, {"bytes", l.bytes}};
             node["input_shapes"] = json::array();
-            for (const cw::Shape &s : l.inputShapes)
-                node["input_shapes"].push_back(shapeJson(s));
+            for (const cw::ValueInfo &v : l.inputs)
+                node["input_shapes"].push_back(shapeJson(v));
             node["output_shapes"] = json::array();
-            for (const cw::Shape &s : l.outputShapes)
-                node["output_shapes"].push_back(shapeJson(s));
+            for (const cw::ValueInfo &v : l.outputs)
+                node["output_shapes"].push_back(shapeJson(v));
             if (!l.weightName.empty()) {
                 node["weight"] = l.weightName;
-                node["weight_shape"] = shapeJson(l.weightShape);
+                node["weight_shape"] = l.weightShape;
             }
             j["nodes"].push_back(node);
         }
@@ -261,14 +266,14 @@ int cmdInfo(const InfoArgs &args)
     std::printf("model      %s\n", model.sourcePath.c_str());
     std::printf("opset      %lld   producer %s\n", (long long)model.opsetVersion, model.producerName.c_str());
     for (const cw::ValueInfo &v : g.inputs)
-        std::printf("input      %s %s %s\n", v.name.c_str(), cw::dtypeName(v.dtype), cw::shapeToString(v.shape).c_str());
+        std::printf("input      %s %s %s\n", v.name.c_str(), cw::dtypeName(v.dtype), cw::shapeToString(v).c_str());
     for (const cw::ValueInfo &v : g.outputs)
-        std::printf("output     %s %s %s\n", v.name.c_str(), cw::dtypeName(v.dtype), cw::shapeToString(v.shape).c_str());
+        std::printf("output     %s %s %s\n", v.name.c_str(), cw::dtypeName(v.dtype), cw::shapeToString(v).c_str());
     std::printf("parameters %lld (%s)\n\n", (long long)g.parameterCount(), humanBytes(double(g.parameterBytes())).c_str());
     std::printf("%-28s %-20s %-22s %-22s %10s %12s\n", "node", "op", "input", "output", "params", "bytes");
     for (const cw::LayerInfo &l : layers) {
-        const std::string in = l.inputShapes.empty() ? "" : cw::shapeToString(l.inputShapes.front());
-        const std::string out = l.outputShapes.empty() ? "" : cw::shapeToString(l.outputShapes.front());
+        const std::string in = l.inputs.empty() ? "" : cw::shapeToString(l.inputs.front());
+        const std::string out = l.outputs.empty() ? "" : cw::shapeToString(l.outputs.front());
         std::printf("%-28s %-20s %-22s %-22s %10lld %12zu\n", l.name.c_str(), l.opType.c_str(), in.c_str(), out.c_str(),
                     (long long)l.params, l.bytes);
     }

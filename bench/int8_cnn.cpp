@@ -15,6 +15,7 @@
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 
 using namespace cw;
 

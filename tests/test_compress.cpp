@@ -14,6 +14,7 @@
 #include "core/compress/qrewrite.h"
 #include "core/io/model_io.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 #include "core/train/train.h"
 #include "testutil.h"
 

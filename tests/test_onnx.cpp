@@ -323,6 +323,39 @@ private slots:
 
     // ---- numerics against onnxruntime --------------------------------------------------------------------
 
+    // Static shape inference against the shapes a run produces: every value's rank and known dimensions are
+    // the run's, and dimensions that share a symbol are equal in the run.
+    void staticShapesMatchRun_data() { addCaseRows(); }
+    void staticShapesMatchRun()
+    {
+        QFETCH(int, index);
+        const Case c = caseFromRow(m_cases[index].toObject());
+        const Model model = loadModel(c.file.toStdString());
+        const std::map<std::string, Tensor> run = Session(model).runAll(toMap(c.feeds));
+        std::map<std::string, int64_t> symbols;
+        for (const auto &[name, info] : model.graph.values) {
+            auto actual = run.find(name);
+            if (actual == run.end() || model.graph.isInitializer(name))
+                continue;
+            const Shape &s = actual->second.shape();
+            QVERIFY2(info.shapeKnown, qPrintable(QString::fromStdString("no static shape for " + name)));
+            const QString where = QString::fromStdString(name + ": static " + shapeToString(info) + ", run " +
+                                                         shapeToString(s));
+            QVERIFY2(info.shape.size() == s.size(), qPrintable(where));
+            for (size_t d = 0; d < s.size(); ++d) {
+                if (info.shape[d] >= 0) {
+                    QVERIFY2(info.shape[d] == s[d], qPrintable(where));
+                } else if (const std::string sym = info.dimName(d); !sym.empty()) {
+                    auto [it, fresh] = symbols.emplace(sym, s[d]);
+                    QVERIFY2(fresh || it->second == s[d],
+                             qPrintable(where + QStringLiteral(": '%1' was %2 elsewhere")
+                                                    .arg(QString::fromStdString(sym))
+                                                    .arg(it->second)));
+                }
+            }
+        }
+    }
+
     void compareWithOnnxruntime_data() { addCaseRows(); }
 
     void compareWithOnnxruntime()
@@ -423,10 +456,11 @@ private slots:
             "assert {p.key: p.value for p in m.metadata_props} == {'author': 'tests', 'license': 'MIT'}\n"
             "for n in m.graph.node:\n"
             "    assert not any(a.name.startswith('_') for a in n.attribute), n\n"
+            // The input's symbolic dimension keeps its name, and shape inference carries it to the output.
             "d = m.graph.input[0].type.tensor_type.shape.dim\n"
-            "assert d[0].dim_param == 'N' and d[1].dim_value == 3, d\n"
+            "assert d[0].dim_param == 'batch' and d[1].dim_value == 3, d\n"
             "d = m.graph.output[0].type.tensor_type.shape.dim\n"
-            "assert d[0].dim_param == 'N' and d[1].dim_value == 3, d\n")
+            "assert d[0].dim_param == 'batch' and d[1].dim_value == 3, d\n")
                                  .arg(out);
         QVERIFY2(testutil::runPython(code, m_dir.path(), &error), qPrintable(error));
         // Initializers are written as raw_data.

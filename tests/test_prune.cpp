@@ -15,6 +15,7 @@
 #include "core/quant/quantize.h"
 #include "core/runtime/ops.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 #include "core/runtime/sparse.h"
 #include "testutil.h"
 

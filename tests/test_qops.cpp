@@ -16,6 +16,7 @@
 #include "core/runtime/ops.h"
 #include "core/runtime/ops/quant.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 #include "testutil.h"
 
 using namespace cw;

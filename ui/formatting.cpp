@@ -32,11 +32,16 @@ QString formatShape(const cw::Shape &shape)
     return QString::fromStdString(cw::shapeToString(shape));
 }
 
-QString formatShapes(const std::vector<cw::Shape> &shapes)
+QString formatShape(const cw::ValueInfo &value)
+{
+    return QString::fromStdString(cw::shapeToString(value));
+}
+
+QString formatShapes(const std::vector<cw::ValueInfo> &values)
 {
     QStringList parts;
-    for (const cw::Shape &s : shapes)
-        parts << formatShape(s);
+    for (const cw::ValueInfo &v : values)
+        parts << formatShape(v);
     return parts.join(QStringLiteral("; "));
 }
 

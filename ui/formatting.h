@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/base/tensor.h"
+#include "core/graph/graph.h"
 
 namespace cw::ui {
 
@@ -18,7 +19,8 @@ QLocale displayLocale();
 QString formatCount(int64_t value);           // "1,234,567"
 QString formatBytes(int64_t bytes);           // "1.18 MiB"
 QString formatPercent(double fraction, int decimals = 2); // 0.9123 -> "91.23 %"
-QString formatShape(const cw::Shape &shape);  // "[N, 1, 28, 28]"
-QString formatShapes(const std::vector<cw::Shape> &shapes); // joined with "; "
+QString formatShape(const cw::Shape &shape);  // "[1, 32, 3, 3]"
+QString formatShape(const cw::ValueInfo &value); // "[batch, 3, height, width]", "?" when unknown
+QString formatShapes(const std::vector<cw::ValueInfo> &values); // joined with "; "
 
 } // namespace cw::ui

@@ -24,6 +24,7 @@
 #include "core/io/model_io.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 #include "core/train/train.h"
 
 namespace cw {
@@ -131,7 +132,7 @@ void correctBiases(Model &model, const std::vector<LayerPlan> &plan, const Datas
             n.attrs.erase("beta");
         probe.graph.initializers["diff"] = diff;
         probe.graph.nodes = {n};
-        probe.graph.outputs = {ValueInfo{"y", DType::Float32, {}, false}};
+        probe.graph.outputs = {ValueInfo{"y", DType::Float32, {}, false, {}}};
         Probe pr;
         pr.node = p.node;
         pr.input = node->inputs[0];

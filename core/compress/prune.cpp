@@ -10,6 +10,7 @@
 #include "core/base/error.h"
 #include "core/quant/quantize.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 
 namespace cw {
 namespace {

@@ -285,17 +285,42 @@ std::vector<LayerInfo> Model::layers() const
                 info.params += init->second.numel();
                 info.bytes += init->second.byteSize();
             } else {
-                auto v = graph.values.find(in);
-                info.inputShapes.push_back(v != graph.values.end() ? v->second.shape : Shape{});
+                info.inputs.push_back(graph.valueInfo(in));
             }
         }
-        for (const std::string &out : n.outputs) {
-            auto v = graph.values.find(out);
-            info.outputShapes.push_back(v != graph.values.end() ? v->second.shape : Shape{});
-        }
+        for (const std::string &out : n.outputs)
+            info.outputs.push_back(graph.valueInfo(out));
         result.push_back(std::move(info));
     }
     return result;
+}
+
+std::string shapeToString(const ValueInfo &value)
+{
+    if (!value.shapeKnown)
+        return "?";
+    std::string s = "[";
+    for (size_t d = 0; d < value.shape.size(); ++d) {
+        if (d)
+            s += ", ";
+        const std::string name = value.dimName(d);
+        s += value.shape[d] >= 0 ? std::to_string(value.shape[d]) : name.empty() ? "N" : name;
+    }
+    return s + "]";
+}
+
+ValueInfo Graph::valueInfo(const std::string &value) const
+{
+    auto v = values.find(value);
+    if (v != values.end())
+        return v->second;
+    for (const std::vector<ValueInfo> *list : {&inputs, &outputs})
+        for (const ValueInfo &info : *list)
+            if (info.name == value)
+                return info;
+    ValueInfo unknown;
+    unknown.name = value;
+    return unknown;
 }
 
 std::string layerWeight(const Graph &graph, const Node &node)

@@ -3,7 +3,7 @@
 // A Model is a value: copying it copies the graph and shares the weight buffers (Tensor copies are
 // shallow); call Model::deepCopy() before mutating weights of a copy. Every node has a unique name:
 // the importers generate "<OpType>_<index>" where a file has none. Value shapes are filled in at load
-// time by inferShapes() (session.h); a dimension that follows the batch size is stored as -1.
+// time by inferShapes() (core/runtime/shape_inference.h), with symbolic dimensions where sizes vary.
 #pragma once
 
 #include <cstdint>
@@ -55,12 +55,22 @@ struct Node {
     bool hasInput(int index) const { return index < int(inputs.size()) && !inputs[size_t(index)].empty(); }
 };
 
+// What is known of a value before any run: its dtype and its static shape, in which a dimension is a number or
+// a symbol (core/runtime/shape_inference.h).
 struct ValueInfo {
     std::string name;
     DType dtype = DType::Float32;
-    Shape shape; // -1 = dynamic (batch)
-    bool shapeKnown = false;
+    Shape shape;                       // -1: a dimension without a fixed size
+    bool shapeKnown = false;           // false: not even the rank is known
+    std::vector<std::string> dimNames; // the symbol of each -1 dimension ("batch", "ceil(height/2)"); may be
+                                       // shorter than shape, "" or missing: unnamed
+
+    // The symbol of dimension d ("" when it is a number or unnamed).
+    std::string dimName(size_t d) const { return d < dimNames.size() && shape[d] < 0 ? dimNames[d] : std::string(); }
 };
+
+// "[batch, 3, height, width]": numbers, symbols, "N" for an unnamed dimension; "?" when the shape is unknown.
+std::string shapeToString(const ValueInfo &value);
 
 struct Graph {
     std::string name;
@@ -76,6 +86,9 @@ struct Graph {
     const Node *producer(const std::string &value) const;
     std::vector<const Node *> consumers(const std::string &value) const;
     bool isInitializer(const std::string &value) const { return initializers.count(value) != 0; }
+    // What is known of a value: values[value], else the graph input / output of that name, else a ValueInfo
+    // with only the name (unknown shape).
+    ValueInfo valueInfo(const std::string &value) const;
     // Reorders nodes so each runs after its producers; throws cw::Error on a cycle or a missing input.
     void sortTopologically();
     // Gives every unnamed node a unique "<OpType>_<index>" name; renames duplicates.
@@ -102,8 +115,8 @@ void layerAxes(const Node &node, const Shape &weightShape, int *channelAxis, int
 struct LayerInfo {
     std::string name;
     std::string opType;
-    std::vector<Shape> inputShapes;  // non-initializer inputs
-    std::vector<Shape> outputShapes;
+    std::vector<ValueInfo> inputs;   // non-initializer inputs (name, dtype, static shape)
+    std::vector<ValueInfo> outputs;
     std::string weightName;          // first initializer input (the weight), "" if none
     Shape weightShape;
     int64_t params = 0;              // elements of the node's initializer inputs

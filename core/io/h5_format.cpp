@@ -309,6 +309,8 @@ json valueInfosToJson(const std::vector<ValueInfo> &values)
         j["name"] = v.name;
         j["dtype"] = dtypeName(v.dtype);
         j["shape"] = v.shapeKnown ? json(v.shape) : json(nullptr);
+        if (std::any_of(v.dimNames.begin(), v.dimNames.end(), [](const std::string &n) { return !n.empty(); }))
+            j["dim_names"] = v.dimNames;
         arr.push_back(std::move(j));
     }
     return arr;
@@ -326,6 +328,8 @@ std::vector<ValueInfo> valueInfosFromJson(const json &arr)
             v.shape = j.at("shape").get<Shape>();
             v.shapeKnown = true;
         }
+        if (j.contains("dim_names"))
+            v.dimNames = j.at("dim_names").get<std::vector<std::string>>();
         out.push_back(std::move(v));
     }
     return out;

@@ -7,6 +7,7 @@
 
 #include "core/base/error.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 #include "resources/demo_data.h"
 
 namespace cw {
@@ -31,13 +32,14 @@ std::string fileExtension(const std::string &path)
 
 namespace {
 
-// Unique names, a topological order and the shape of every value. inferShapes also builds a Session, so an
-// unsupported operator fails here, with the node, op type and file in the message.
+// Unique names, a topological order, every operator supported (or an error naming the node, op type, opset
+// and file) and the static shape of every value. Nothing is executed.
 void normalise(Model &model)
 {
     model.graph.ensureUniqueNodeNames();
     try {
         model.graph.sortTopologically();
+        requireKernels(model);
         inferShapes(model);
     } catch (const Cancelled &) {
         throw;

@@ -210,8 +210,12 @@ ValueInfo valueInfoFromProto(const onnx::ValueInfoProto &v)
             info.dtype = d;
         if (tt.has_shape()) {
             info.shapeKnown = true;
-            for (const auto &dim : tt.shape().dim())
-                info.shape.push_back(dim.has_dim_value() && dim.dim_value() > 0 ? dim.dim_value() : -1);
+            for (const auto &dim : tt.shape().dim()) {
+                // dim_value 0 is what some exporters write for "unknown"; it is treated as such.
+                const bool fixed = dim.has_dim_value() && dim.dim_value() > 0;
+                info.shape.push_back(fixed ? dim.dim_value() : -1);
+                info.dimNames.push_back(!fixed && dim.has_dim_param() ? dim.dim_param() : std::string());
+            }
         }
     }
     return info;
@@ -378,6 +382,8 @@ void valueInfoToProto(const ValueInfo &v, onnx::ValueInfoProto *p)
         auto *dim = shape->add_dim();
         if (v.shape[d] >= 0)
             dim->set_dim_value(v.shape[d]);
+        else if (const std::string name = v.dimName(d); !name.empty())
+            dim->set_dim_param(name);
         else
             dim->set_dim_param(d == 0 ? "N" : "d" + std::to_string(d));
     }

@@ -21,17 +21,25 @@ std::string describeNode(const Node &node, const Model &model)
     return s;
 }
 
+void requireKernels(const Model &model)
+{
+    for (const Node &n : model.graph.nodes) {
+        if (findKernel(n.opType, n.domain))
+            continue;
+        const std::string opset = n.hasAttr("_opset") ? " at opset " + std::to_string(n.attrInt("_opset", 0)) : "";
+        if (!n.domain.empty() && n.domain != "ai.onnx")
+            throw Error(describeNode(n, model) + ": operator '" + n.opType + "' of domain '" + n.domain +
+                        "' is not supported");
+        throw Error(describeNode(n, model) + ": operator '" + n.opType + "'" + opset + " is not supported");
+    }
+}
+
 Session::Session(Model model, SessionOptions options) : m_model(std::move(model)), m_threads(resolveThreads(options.threads))
 {
     Graph &g = m_model.graph;
     g.ensureUniqueNodeNames();
     g.sortTopologically();
-    for (const Node &n : g.nodes) {
-        if (!n.domain.empty() && n.domain != "ai.onnx" && !findKernel(n.opType, n.domain))
-            throw Error(describeNode(n, m_model) + ": operator domain '" + n.domain + "' is not supported");
-        if (!findKernel(n.opType, n.domain))
-            throw Error(describeNode(n, m_model) + ": operator '" + n.opType + "' is not supported");
-    }
+    requireKernels(m_model);
     // Constant folding: a node fed only by initializers (and earlier folded nodes) gives the same result on
     // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
     // matters: per call it would cost as much as the layer.
@@ -230,54 +238,5 @@ std::map<std::string, Tensor> Session::runAll(const std::map<std::string, Tensor
     return execute(feeds, {}, true);
 }
 
-void inferShapes(Model &model)
-{
-    Graph &g = model.graph;
-    auto feedsFor = [&](int64_t batch) {
-        std::map<std::string, Tensor> feeds;
-        for (const ValueInfo &in : g.inputs) {
-            if (!in.shapeKnown || in.shape.empty())
-                throw Error("graph input '" + in.name + "' has no shape in '" + model.sourcePath + "'");
-            Shape s = in.shape;
-            for (size_t d = 0; d < s.size(); ++d) {
-                if (s[d] < 0) {
-                    if (d != 0)
-                        throw Error("graph input '" + in.name + "' has a dynamic dimension " + std::to_string(d) +
-                                    " other than the batch: " + shapeToString(in.shape));
-                    s[d] = batch;
-                }
-            }
-            feeds[in.name] = Tensor(in.dtype, s);
-        }
-        return feeds;
-    };
-    Session session(model, SessionOptions{1});
-    const auto one = session.runAll(feedsFor(1));
-    const auto two = session.runAll(feedsFor(2));
-    g.values.clear();
-    for (const auto &[name, t] : one) {
-        ValueInfo v;
-        v.name = name;
-        v.dtype = t.dtype();
-        v.shape = t.shape();
-        v.shapeKnown = true;
-        auto other = two.find(name);
-        if (other != two.end() && other->second.rank() == t.rank())
-            for (size_t d = 0; d < v.shape.size(); ++d)
-                if (other->second.shape()[d] != v.shape[d])
-                    v.shape[d] = -1;
-        g.values[name] = v;
-    }
-    for (ValueInfo &out : g.outputs) {
-        auto it = g.values.find(out.name);
-        if (it != g.values.end()) {
-            out.dtype = it->second.dtype;
-            out.shape = it->second.shape;
-            out.shapeKnown = true;
-        }
-    }
-    // Keep the session's normalised node order and names.
-    g.nodes = session.model().graph.nodes;
-}
 
 } // namespace cw

@@ -52,10 +52,8 @@ private:
     std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
 };
 
-// Fills graph.values (dtype and shape of every value) by running the graph on zeros at batch 1 and 2;
-// dimensions that change with the batch are recorded as -1. Graph inputs whose shapes are unknown except for
-// the batch are required (throws cw::Error otherwise).
-void inferShapes(Model &model);
+// Throws cw::Error naming the first node whose operator has no kernel (op type, domain, opset, file).
+void requireKernels(const Model &model);
 
 // Prefix used in error messages: "node 'conv1' (Conv) in 'model.onnx'".
 std::string describeNode(const Node &node, const Model &model);

@@ -5,6 +5,7 @@
 
 #include "core/base/error.h"
 #include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
 
 namespace cw {
 
@@ -214,8 +215,8 @@ Model buildDemoModel(const std::string &arch, uint64_t seed)
     m.graph.name = "demo-" + arch;
     m.producerName = "compression-workbench";
     m.sourcePath = "demo-" + arch;
-    m.graph.inputs = {ValueInfo{"input", DType::Float32, {-1, 1, 28, 28}, true}};
-    m.graph.outputs = {ValueInfo{"logits", DType::Float32, {-1, 10}, true}};
+    m.graph.inputs = {ValueInfo{"input", DType::Float32, {-1, 1, 28, 28}, true, {}}};
+    m.graph.outputs = {ValueInfo{"logits", DType::Float32, {-1, 10}, true, {}}};
     m.metadata["architecture"] = arch == "cnn"
                                      ? "cnn: conv(32)-bn-relu-maxpool, conv(64)-bn-relu-maxpool, fc(128)-relu, fc(10)"
                                      : "resnet: conv(32)-bn-relu-maxpool, residual block (32), downsampling residual "

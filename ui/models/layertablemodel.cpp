@@ -33,14 +33,15 @@ int LayerTableModel::columnCount(const QModelIndex &parent) const
 }
 
 namespace {
-int64_t totalElements(const std::vector<cw::Shape> &shapes)
+// Sort key of the shape columns: elements per sample, symbolic dimensions counted as 1.
+int64_t totalElements(const std::vector<cw::ValueInfo> &values)
 {
     int64_t n = 0;
-    for (const cw::Shape &s : shapes) {
+    for (const cw::ValueInfo &v : values) {
         int64_t e = 1;
-        for (int64_t d : s)
-            e *= d < 0 ? 1 : d; // the batch dimension does not order layers
-        n += s.empty() ? 0 : e;
+        for (int64_t d : v.shape)
+            e *= d < 0 ? 1 : d;
+        n += v.shape.empty() ? 0 : e;
     }
     return n;
 }
@@ -57,8 +58,8 @@ QVariant LayerTableModel::data(const QModelIndex &index, int role) const
         switch (column) {
         case Name: return QString::fromStdString(l.name);
         case Op: return QString::fromStdString(l.opType);
-        case Inputs: return formatShapes(l.inputShapes);
-        case Outputs: return formatShapes(l.outputShapes);
+        case Inputs: return formatShapes(l.inputs);
+        case Outputs: return formatShapes(l.outputs);
         case Parameters: return l.params ? formatCount(l.params) : QStringLiteral("—");
         case Bytes: return l.bytes ? formatBytes(int64_t(l.bytes)) : QStringLiteral("—");
         }
@@ -66,8 +67,8 @@ QVariant LayerTableModel::data(const QModelIndex &index, int role) const
         switch (column) {
         case Name: return QString::fromStdString(l.name);
         case Op: return QString::fromStdString(l.opType);
-        case Inputs: return qlonglong(totalElements(l.inputShapes));
-        case Outputs: return qlonglong(totalElements(l.outputShapes));
+        case Inputs: return qlonglong(totalElements(l.inputs));
+        case Outputs: return qlonglong(totalElements(l.outputs));
         case Parameters: return qlonglong(l.params);
         case Bytes: return qlonglong(l.bytes);
         }

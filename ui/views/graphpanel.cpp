@@ -251,7 +251,7 @@ void GraphPanel::setModel(const cw::Model *model)
             row.name = QString::fromStdString(node.name);
             row.op = QString::fromStdString(node.opType);
             if (i < layers.size()) {
-                row.shape = formatShapes(layers[i].outputShapes);
+                row.shape = formatShapes(layers[i].outputs);
                 row.params = layers[i].params;
             }
             for (const std::string &in : node.inputs) {

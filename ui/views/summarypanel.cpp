@@ -106,11 +106,11 @@ void SummaryPanel::render()
     html += row(tr("Operators"), formatCount(int64_t(m.graph.nodes.size())));
     for (const cw::ValueInfo &in : m.graph.inputs)
         html += row(tr("Input"), QStringLiteral("%1 %2 %3")
-                                     .arg(QString::fromStdString(in.name).toHtmlEscaped(), formatShape(in.shape),
+                                     .arg(QString::fromStdString(in.name).toHtmlEscaped(), formatShape(in),
                                           QString::fromUtf8(cw::dtypeName(in.dtype))));
     for (const cw::ValueInfo &out : m.graph.outputs)
         html += row(tr("Output"), QStringLiteral("%1 %2")
-                                      .arg(QString::fromStdString(out.name).toHtmlEscaped(), formatShape(out.shape)));
+                                      .arg(QString::fromStdString(out.name).toHtmlEscaped(), formatShape(out)));
     html += tableClose;
 
     if (m_evaluation) {
