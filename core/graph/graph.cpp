@@ -51,6 +51,59 @@ Attribute Attribute::makeTensor(cw::Tensor v)
     a.t = std::move(v);
     return a;
 }
+Attribute Attribute::makeGraph(cw::Graph g)
+{
+    Attribute a;
+    a.kind = Kind::Graph;
+    a.graph = std::make_shared<const cw::Graph>(std::move(g));
+    return a;
+}
+
+std::vector<const Graph *> Node::subgraphs() const
+{
+    std::vector<const Graph *> result;
+    for (const auto &[key, a] : attrs)
+        if (a.kind == Attribute::Kind::Graph && a.graph)
+            result.push_back(a.graph.get());
+    return result;
+}
+
+const Graph *Node::subgraph(const std::string &key) const
+{
+    auto it = attrs.find(key);
+    return it != attrs.end() && it->second.kind == Attribute::Kind::Graph ? it->second.graph.get() : nullptr;
+}
+
+std::vector<std::string> outerNames(const Graph &graph)
+{
+    std::set<std::string> defined, used;
+    for (const ValueInfo &v : graph.inputs)
+        defined.insert(v.name);
+    for (const auto &[name, t] : graph.initializers)
+        defined.insert(name);
+    for (const Node &n : graph.nodes) {
+        defined.insert(n.outputs.begin(), n.outputs.end());
+        for (const std::string &in : n.inputs)
+            if (!in.empty())
+                used.insert(in);
+        for (const std::string &in : implicitInputs(n))
+            used.insert(in);
+    }
+    for (const ValueInfo &v : graph.outputs)
+        used.insert(v.name);
+    std::vector<std::string> result;
+    std::set_difference(used.begin(), used.end(), defined.begin(), defined.end(), std::back_inserter(result));
+    return result;
+}
+
+std::vector<std::string> implicitInputs(const Node &node)
+{
+    std::set<std::string> names;
+    for (const Graph *g : node.subgraphs())
+        for (const std::string &n : outerNames(*g))
+            names.insert(n);
+    return {names.begin(), names.end()};
+}
 
 namespace {
 [[noreturn]] void wrongKind(const Node &node, const std::string &key, const char *wanted)
@@ -153,15 +206,21 @@ const Node *Graph::producer(const std::string &value) const
 std::vector<const Node *> Graph::consumers(const std::string &value) const
 {
     std::vector<const Node *> result;
-    for (const Node &n : nodes)
+    for (const Node &n : nodes) {
         if (std::find(n.inputs.begin(), n.inputs.end(), value) != n.inputs.end())
             result.push_back(&n);
+        else if (!n.subgraphs().empty()) {
+            const std::vector<std::string> implicit = implicitInputs(n);
+            if (std::binary_search(implicit.begin(), implicit.end(), value))
+                result.push_back(&n);
+        }
+    }
     return result;
 }
 
-void Graph::sortTopologically()
+void Graph::sortTopologically(const std::set<std::string> &outer)
 {
-    std::set<std::string> available;
+    std::set<std::string> available = outer;
     for (const ValueInfo &v : inputs)
         available.insert(v.name);
     for (const auto &[name, t] : initializers)
@@ -178,7 +237,10 @@ void Graph::sortTopologically()
     std::deque<size_t> ready;
     for (size_t i = 0; i < nodes.size(); ++i) {
         std::set<std::string> seen;
-        for (const std::string &in : nodes[i].inputs) {
+        std::vector<std::string> reads = nodes[i].inputs;
+        for (const std::string &in : implicitInputs(nodes[i]))
+            reads.push_back(in);
+        for (const std::string &in : reads) {
             if (in.empty() || available.count(in) || !seen.insert(in).second)
                 continue;
             if (!producerOf.count(in))

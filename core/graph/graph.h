@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,8 +18,10 @@
 
 namespace cw {
 
+struct Graph;
+
 struct Attribute {
-    enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor };
+    enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor, Graph };
     Kind kind = Kind::Int;
     int64_t i = 0;
     float f = 0.f;
@@ -26,6 +30,9 @@ struct Attribute {
     std::vector<float> floats;
     std::vector<std::string> strings;
     cw::Tensor t;
+    // A subgraph (If's branches, Loop's and Scan's body). Shared between copies of the model and never
+    // modified once built.
+    std::shared_ptr<const cw::Graph> graph;
 
     static Attribute makeInt(int64_t v);
     static Attribute makeFloat(float v);
@@ -33,6 +40,7 @@ struct Attribute {
     static Attribute makeInts(std::vector<int64_t> v);
     static Attribute makeFloats(std::vector<float> v);
     static Attribute makeTensor(cw::Tensor v);
+    static Attribute makeGraph(cw::Graph g);
 };
 
 struct Node {
@@ -53,6 +61,9 @@ struct Node {
     // Number of inputs actually given (trailing "" not counted).
     int inputCount() const;
     bool hasInput(int index) const { return index < int(inputs.size()) && !inputs[size_t(index)].empty(); }
+    // The node's subgraphs in attribute-name order (If: else_branch, then_branch; Loop, Scan: body).
+    std::vector<const Graph *> subgraphs() const;
+    const Graph *subgraph(const std::string &key) const; // null when the node has no such graph attribute
 };
 
 // What is known of a value before any run: its dtype and its static shape, in which a dimension is a number or
@@ -89,8 +100,10 @@ struct Graph {
     // What is known of a value: values[value], else the graph input / output of that name, else a ValueInfo
     // with only the name (unknown shape).
     ValueInfo valueInfo(const std::string &value) const;
-    // Reorders nodes so each runs after its producers; throws cw::Error on a cycle or a missing input.
-    void sortTopologically();
+    // Reorders nodes so each runs after its producers (the values a node's subgraphs read from this graph
+    // count as its inputs); throws cw::Error on a cycle or a missing input. `outer`: names a subgraph may
+    // read from its enclosing graphs.
+    void sortTopologically(const std::set<std::string> &outer = {});
     // Gives every unnamed node a unique "<OpType>_<index>" name; renames duplicates.
     void ensureUniqueNodeNames();
     int64_t parameterCount() const;  // elements in all initializers
@@ -110,6 +123,12 @@ int outputChannelAxis(const Node &node, const Shape &weightShape);
 // axis is the one quantization groups are cut along (Conv: 1, ConvTranspose: 0, Gemm / MatMul: the other of
 // the two matrix axes).
 void layerAxes(const Node &node, const Shape &weightShape, int *channelAxis, int *reductionAxis);
+
+// The values of the enclosing graph a control-flow node's subgraphs read (ONNX's outer-scope references),
+// sorted: for scheduling they are inputs of the node like its explicit ones.
+std::vector<std::string> implicitInputs(const Node &node);
+// The names a graph reads without defining them (neither its inputs, initializers nor node outputs).
+std::vector<std::string> outerNames(const Graph &graph);
 
 // Per-node summary used by `cwb info` and the layer table.
 struct LayerInfo {

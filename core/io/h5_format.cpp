@@ -250,6 +250,9 @@ Tensor tensorFromJson(const json &j)
     return Tensor::fromInt64s(shape, ints).castTo(dtype);
 }
 
+json graphToJson(const Graph &g);
+Graph graphFromJson(const json &j);
+
 json attributeToJson(const Attribute &a)
 {
     json j;
@@ -267,6 +270,7 @@ json attributeToJson(const Attribute &a)
     }
     case Attribute::Kind::Strings: j["strings"] = a.strings; break;
     case Attribute::Kind::Tensor: j["tensor"] = tensorToJson(a.t); break;
+    case Attribute::Kind::Graph: j["graph"] = graphToJson(*a.graph); break;
     }
     return j;
 }
@@ -298,6 +302,8 @@ Attribute attributeFromJson(const json &j)
     }
     if (kind == "tensor")
         return Attribute::makeTensor(tensorFromJson(v));
+    if (kind == "graph")
+        return Attribute::makeGraph(graphFromJson(v));
     throw Error("unknown attribute kind " + q(kind));
 }
 
@@ -377,6 +383,29 @@ std::vector<Node> nodesFromJson(const json &arr)
         out.push_back(std::move(n));
     }
     return out;
+}
+
+// A subgraph (an If branch, a Loop or Scan body) inside a node attribute: its nodes, inputs, outputs and
+// initializers (as tensors in JSON; subgraph weights are small).
+json graphToJson(const Graph &g)
+{
+    json inits = json::object();
+    for (const auto &[name, t] : g.initializers)
+        inits[name] = tensorToJson(t);
+    return json{{"name", g.name}, {"nodes", nodesToJson(g.nodes)}, {"inputs", valueInfosToJson(g.inputs)},
+                {"outputs", valueInfosToJson(g.outputs)}, {"initializers", inits}};
+}
+
+Graph graphFromJson(const json &j)
+{
+    Graph g;
+    g.name = j.value("name", "");
+    g.nodes = nodesFromJson(j.at("nodes"));
+    g.inputs = valueInfosFromJson(j.at("inputs"));
+    g.outputs = valueInfosFromJson(j.at("outputs"));
+    for (const auto &[name, t] : j.at("initializers").items())
+        g.initializers[name] = tensorFromJson(t);
+    return g;
 }
 
 // Bits per value when an int8 / uint8 tensor is stored bit-packed: the fewest b < 8 that hold every value

@@ -221,7 +221,9 @@ ValueInfo valueInfoFromProto(const onnx::ValueInfoProto &v)
     return info;
 }
 
-Attribute attributeFromProto(const onnx::AttributeProto &a, const Node &node, const std::string &file)
+Graph graphFromProto(const onnx::GraphProto &gp, int64_t opset, const std::string &file);
+
+Attribute attributeFromProto(const onnx::AttributeProto &a, const Node &node, int64_t opset, const std::string &file)
 {
     const std::string what = "attribute " + q(a.name()) + " of node " + q(node.name) + " (" + node.opType + ")";
     switch (a.type()) {
@@ -237,9 +239,9 @@ Attribute attributeFromProto(const onnx::AttributeProto &a, const Node &node, co
         return r;
     }
     case onnx::AttributeProto::TENSOR: return Attribute::makeTensor(tensorFromProto(a.t(), what, file));
-    case onnx::AttributeProto::GRAPH:
+    case onnx::AttributeProto::GRAPH: return Attribute::makeGraph(graphFromProto(a.g(), opset, file));
     case onnx::AttributeProto::GRAPHS:
-        throw Error(what + " in " + q(file) + " is a subgraph; control flow operators are not supported");
+        throw Error(what + " in " + q(file) + " is a list of subgraphs, which no supported operator takes");
     default:
         throw Error(what + " in " + q(file) + " has an unsupported attribute type");
     }
@@ -289,8 +291,15 @@ Model modelFromProto(const onnx::ModelProto &mp, const std::string &file)
     for (const auto &kv : mp.metadata_props())
         model.metadata[kv.key()] = kv.value();
 
-    const onnx::GraphProto &gp = mp.graph();
-    Graph &g = model.graph;
+    model.graph = graphFromProto(mp.graph(), model.opsetVersion, file);
+    return model;
+}
+
+// A graph or subgraph: Constant nodes become initializers of the graph they are in; every node records the
+// model's opset ("_opset").
+Graph graphFromProto(const onnx::GraphProto &gp, int64_t opset, const std::string &file)
+{
+    Graph g;
     g.name = gp.name();
     if (gp.sparse_initializer_size() > 0)
         throw Error(q(file) + " has sparse initializers, which are not supported");
@@ -314,9 +323,9 @@ Model modelFromProto(const onnx::ModelProto &mp, const std::string &file)
         for (const auto &a : np.attribute()) {
             Node named = node;
             named.name = label;
-            node.attrs[a.name()] = attributeFromProto(a, named, file);
+            node.attrs[a.name()] = attributeFromProto(a, named, opset, file);
         }
-        node.attrs["_opset"] = Attribute::makeInt(model.opsetVersion);
+        node.attrs["_opset"] = Attribute::makeInt(opset);
         g.nodes.push_back(std::move(node));
     }
     for (const auto &in : gp.input())
@@ -327,8 +336,9 @@ Model modelFromProto(const onnx::ModelProto &mp, const std::string &file)
     for (const auto &v : gp.value_info())
         g.values[v.name()] = valueInfoFromProto(v);
     g.ensureUniqueNodeNames();
-    return model;
+    return g;
 }
+
 
 // ---- export --------------------------------------------------------------------------------------------------
 
@@ -366,6 +376,8 @@ void attributeToProto(const std::string &key, const Attribute &a, onnx::Attribut
     case Attribute::Kind::Tensor:
         p->set_type(onnx::AttributeProto::TENSOR);
         tensorToProto(a.t, "", p->mutable_t());
+        break;
+    case Attribute::Kind::Graph: // written by graphToProto, which knows the model the subgraph belongs to
         break;
     }
 }
@@ -742,6 +754,54 @@ private:
     std::set<std::string> m_used;
 };
 
+// A graph (the model's, or a subgraph of one of its nodes) in its opset-17 form; `domains` collects the
+// operator domains other than the default one.
+void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std::set<std::string> &domains)
+{
+    gp->set_name(g.name.empty() ? "graph" : g.name);
+    Model scope; // the converter reads value shapes and the opset from the graph being converted
+    scope.opsetVersion = model.opsetVersion;
+    scope.sourcePath = model.sourcePath;
+    if (&g != &model.graph)
+        scope.graph = g;
+    std::map<std::string, Tensor> inits = g.initializers;
+    OpsetConverter converter(&g == &model.graph ? model : scope, inits);
+    std::vector<Node> nodes;
+    for (const Node &n : g.nodes)
+        for (Node &m : converter.convert(n))
+            nodes.push_back(std::move(m));
+    for (const Node &n : nodes)
+        if (!n.domain.empty() && n.domain != "ai.onnx")
+            domains.insert(n.domain);
+    for (const Node &n : nodes) {
+        auto *np = gp->add_node();
+        np->set_name(n.name);
+        np->set_op_type(n.opType);
+        if (!n.domain.empty())
+            np->set_domain(n.domain);
+        for (const std::string &in : n.inputs)
+            np->add_input(in);
+        for (const std::string &out : n.outputs)
+            np->add_output(out);
+        for (const auto &[key, a] : n.attrs) {
+            if (key.empty() || key[0] == '_')
+                continue;
+            auto *ap = np->add_attribute();
+            attributeToProto(key, a, ap);
+            if (a.kind == Attribute::Kind::Graph) {
+                ap->set_type(onnx::AttributeProto::GRAPH);
+                graphToProto(model, *a.graph, ap->mutable_g(), domains);
+            }
+        }
+    }
+    for (const ValueInfo &v : g.inputs)
+        valueInfoToProto(v, gp->add_input());
+    for (const auto &[name, t] : inits)
+        tensorToProto(t, name, gp->add_initializer());
+    for (const ValueInfo &v : g.outputs)
+        valueInfoToProto(v, gp->add_output());
+}
+
 onnx::ModelProto modelToProto(const Model &model)
 {
     onnx::ModelProto mp;
@@ -756,45 +816,14 @@ onnx::ModelProto modelToProto(const Model &model)
         kv->set_key(k);
         kv->set_value(v);
     }
-    const Graph &g = model.graph;
-    auto *gp = mp.mutable_graph();
-    gp->set_name(g.name.empty() ? "graph" : g.name);
-
-    std::map<std::string, Tensor> inits = g.initializers;
-    OpsetConverter converter(model, inits);
-    std::vector<Node> nodes;
-    for (const Node &n : g.nodes)
-        for (Node &m : converter.convert(n))
-            nodes.push_back(std::move(m));
-    // Operators of other domains (com.microsoft QGemm in quantized graphs) need their domain imported.
     std::set<std::string> domains;
-    for (const Node &n : nodes)
-        if (!n.domain.empty() && n.domain != "ai.onnx" && domains.insert(n.domain).second) {
-            auto *custom = mp.add_opset_import();
-            custom->set_domain(n.domain);
-            custom->set_version(1);
-        }
-
-    for (const Node &n : nodes) {
-        auto *np = gp->add_node();
-        np->set_name(n.name);
-        np->set_op_type(n.opType);
-        if (!n.domain.empty())
-            np->set_domain(n.domain);
-        for (const std::string &in : n.inputs)
-            np->add_input(in);
-        for (const std::string &out : n.outputs)
-            np->add_output(out);
-        for (const auto &[key, a] : n.attrs)
-            if (!key.empty() && key[0] != '_')
-                attributeToProto(key, a, np->add_attribute());
+    graphToProto(model, model.graph, mp.mutable_graph(), domains);
+    // Operators of other domains (com.microsoft QGemm in quantized graphs) need their domain imported.
+    for (const std::string &domain : domains) {
+        auto *custom = mp.add_opset_import();
+        custom->set_domain(domain);
+        custom->set_version(1);
     }
-    for (const ValueInfo &v : g.inputs)
-        valueInfoToProto(v, gp->add_input());
-    for (const auto &[name, t] : inits)
-        tensorToProto(t, name, gp->add_initializer());
-    for (const ValueInfo &v : g.outputs)
-        valueInfoToProto(v, gp->add_output());
     return mp;
 }
 

@@ -27,6 +27,7 @@ const KernelTable &table()
         registerPoolOps(t);
         registerShapeOps(t);
         registerQuantOps(t);
+        registerControlOps(t);
         return t;
     }();
     return kernels;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 namespace cw {
 
 struct SparseWeight; // ops/sparse.h
+class Session;       // session.h
 
 struct OpContext {
     const Node &node;
@@ -27,6 +29,10 @@ struct OpContext {
     int threads = 1;                    // threads the kernel may use (OpenMP num_threads)
     // CSR form of the node's constant weight, set by the Session when it is sparse enough (ops/sparse.h).
     const SparseWeight *sparse = nullptr;
+    // Control flow (If, Loop, Scan): a Session per subgraph attribute, by attribute name, and the values of
+    // the enclosing graph the subgraphs read (implicitInputs(node)), by name.
+    const std::map<std::string, std::shared_ptr<const Session>> *subgraphs = nullptr;
+    std::map<std::string, const Tensor *> outerValues{};
 
     bool hasInput(int index) const { return index < int(inputs.size()) && inputs[size_t(index)] != nullptr; }
     const Tensor &input(int index) const; // fails if missing
@@ -51,6 +57,7 @@ void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNo
 void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
                                                  // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Gather
+void registerControlOps(KernelTable &table);     // If, Loop, Scan (ops/control.cpp)
 void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
                                                  // com.microsoft:QGemm (ops/quant.cpp)
 

@@ -21,9 +21,13 @@ std::string describeNode(const Node &node, const Model &model)
     return s;
 }
 
-void requireKernels(const Model &model)
+namespace {
+
+void requireKernelsIn(const Graph &g, const Model &model)
 {
-    for (const Node &n : model.graph.nodes) {
+    for (const Node &n : g.nodes) {
+        for (const Graph *sub : n.subgraphs())
+            requireKernelsIn(*sub, model);
         if (findKernel(n.opType, n.domain))
             continue;
         const std::string opset = n.hasAttr("_opset") ? " at opset " + std::to_string(n.attrInt("_opset", 0)) : "";
@@ -34,7 +38,15 @@ void requireKernels(const Model &model)
     }
 }
 
-Session::Session(Model model, SessionOptions options) : m_model(std::move(model)), m_threads(resolveThreads(options.threads))
+} // namespace
+
+void requireKernels(const Model &model)
+{
+    requireKernelsIn(model.graph, model);
+}
+
+Session::Session(Model model, SessionOptions options)
+    : m_model(std::move(model)), m_threads(resolveThreads(options.threads)), m_outerInputs(options.outerInputs)
 {
     Graph &g = m_model.graph;
     g.ensureUniqueNodeNames();
@@ -44,9 +56,37 @@ Session::Session(Model model, SessionOptions options) : m_model(std::move(model)
     // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
     // matters: per call it would cost as much as the layer.
     m_folded.assign(g.nodes.size(), 0);
+    // Control flow: a Session per subgraph, whose graph inputs are the subgraph's own followed by the values
+    // it reads from this graph.
+    m_implicit.resize(g.nodes.size());
+    m_subgraphs.resize(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &n = g.nodes[i];
-        bool constant = true;
+        m_implicit[i] = implicitInputs(n);
+        for (const auto &[key, a] : n.attrs) {
+            if (a.kind != Attribute::Kind::Graph || !a.graph)
+                continue;
+            Model sub;
+            sub.graph = *a.graph;
+            sub.opsetVersion = m_model.opsetVersion;
+            sub.sourcePath = m_model.sourcePath;
+            const std::vector<std::string> outer = outerNames(sub.graph);
+            for (const std::string &name : outer) {
+                ValueInfo v;
+                v.name = name;
+                sub.graph.inputs.push_back(v);
+            }
+            try {
+                m_subgraphs[i][key] =
+                    std::make_shared<const Session>(std::move(sub), SessionOptions{m_threads, int(outer.size())});
+            } catch (const Error &e) {
+                throw Error(describeNode(n, m_model) + ", subgraph '" + key + "': " + e.what());
+            }
+        }
+    }
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &n = g.nodes[i];
+        bool constant = m_subgraphs[i].empty();
         for (const std::string &in : n.inputs)
             constant = constant && (in.empty() || g.isInitializer(in) || m_foldedValues.count(in));
         if (!constant)
@@ -78,10 +118,14 @@ Session::Session(Model model, SessionOptions options) : m_model(std::move(model)
     for (const ValueInfo &v : g.outputs)
         keep.insert(v.name);
     std::unordered_map<std::string, size_t> last;
-    for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
         for (const std::string &in : g.nodes[i].inputs)
             if (!in.empty() && !g.isInitializer(in))
                 last[in] = i;
+        for (const std::string &in : m_implicit[i])
+            if (!g.isInitializer(in))
+                last[in] = i;
+    }
     m_freeAfter.assign(g.nodes.size(), {});
     for (const auto &[name, i] : last)
         if (!keep.count(name))
@@ -100,11 +144,16 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     omp_set_num_threads(m_threads);
     std::unordered_map<std::string, Tensor> values;
     values.reserve(g.nodes.size() * 2 + feeds.size());
-    for (const ValueInfo &in : g.inputs) {
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+        const ValueInfo &in = g.inputs[k];
         auto it = feeds.find(in.name);
         if (it == feeds.end())
             throw Error("no value given for graph input '" + in.name + "'");
         const Tensor &t = it->second;
+        if (k + size_t(m_outerInputs) >= g.inputs.size()) { // a value of the enclosing graph
+            values[in.name] = t;
+            continue;
+        }
         if (in.shapeKnown) {
             bool ok = t.rank() == int(in.shape.size());
             for (size_t d = 0; ok && d < in.shape.size(); ++d)
@@ -131,10 +180,12 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             for (const std::string &o : node.outputs)
                 any = any || (!o.empty() && need.count(o) && !values.count(o));
             needed[i] = any;
-            if (any)
+            if (any) {
                 for (const std::string &in : node.inputs)
                     if (!in.empty())
                         need.insert(in);
+                need.insert(m_implicit[i].begin(), m_implicit[i].end());
+            }
         }
     }
 
@@ -148,25 +199,24 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         OpContext ctx{node, {}, {}, m_threads};
         ctx.sparse = m_sparse[i].get();
         ctx.inputs.reserve(node.inputs.size());
-        for (const std::string &in : node.inputs) {
-            if (in.empty()) {
-                ctx.inputs.push_back(nullptr);
-                continue;
-            }
+        auto lookup = [&](const std::string &in) -> const Tensor * {
             auto v = values.find(in);
-            if (v != values.end()) {
-                ctx.inputs.push_back(&v->second);
-                continue;
-            }
+            if (v != values.end())
+                return &v->second;
             auto folded = m_foldedValues.find(in);
-            if (folded != m_foldedValues.end()) {
-                ctx.inputs.push_back(&folded->second);
-                continue;
-            }
+            if (folded != m_foldedValues.end())
+                return &folded->second;
             auto init = g.initializers.find(in);
             if (init == g.initializers.end())
                 throw Error(describeNode(node, m_model) + ": input '" + in + "' has no value");
-            ctx.inputs.push_back(&init->second);
+            return &init->second;
+        };
+        for (const std::string &in : node.inputs)
+            ctx.inputs.push_back(in.empty() ? nullptr : lookup(in));
+        if (!m_subgraphs[i].empty()) {
+            ctx.subgraphs = &m_subgraphs[i];
+            for (const std::string &in : m_implicit[i])
+                ctx.outerValues[in] = lookup(in);
         }
         ctx.outputs.resize(node.outputs.size());
         try {
@@ -211,6 +261,29 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             throw Error("requested output '" + name + "' is not a value of the graph");
         result[name] = init->second;
     }
+    return result;
+}
+
+std::vector<Tensor> runSubgraph(const Session &session, const std::vector<Tensor> &formal,
+                                const std::map<std::string, const Tensor *> &outer)
+{
+    const Graph &g = session.model().graph;
+    std::map<std::string, Tensor> feeds;
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+        const std::string &name = g.inputs[k].name;
+        if (k < formal.size()) {
+            feeds[name] = formal[k];
+            continue;
+        }
+        auto it = outer.find(name);
+        if (it == outer.end() || !it->second)
+            throw Error("the subgraph reads '" + name + "', which the enclosing graph does not provide");
+        feeds[name] = *it->second;
+    }
+    std::map<std::string, Tensor> out = session.run(feeds);
+    std::vector<Tensor> result;
+    for (const ValueInfo &v : g.outputs)
+        result.push_back(out.at(v.name));
     return result;
 }
 

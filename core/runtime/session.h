@@ -22,7 +22,9 @@ namespace cw {
 struct SparseWeight; // ops/sparse.h
 
 struct SessionOptions {
-    int threads = 0; // 0 = all hardware threads
+    int threads = 0;     // 0 = all hardware threads
+    int outerInputs = 0; // a subgraph's Session: its last graph inputs are values of the enclosing graph,
+                         // taken as they come (any dtype and shape)
 };
 
 class Session {
@@ -45,12 +47,21 @@ private:
                                           const std::vector<std::string> &wanted, bool keepAll) const;
     Model m_model;
     int m_threads = 1;
+    int m_outerInputs = 0;
     std::vector<std::vector<std::string>> m_freeAfter;
     std::vector<char> m_folded;                   // per node: already run at construction
     std::map<std::string, Tensor> m_foldedValues; // outputs of the folded nodes
     // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
     std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
+    // Per node: the values its subgraphs read from this graph, and a Session per subgraph attribute.
+    std::vector<std::vector<std::string>> m_implicit;
+    std::vector<std::map<std::string, std::shared_ptr<const Session>>> m_subgraphs;
 };
+
+// Runs a subgraph's Session (OpContext::subgraphs): `formal` feeds the subgraph's own inputs in order, `outer`
+// the values it reads from the enclosing graph. Returns its outputs in order.
+std::vector<Tensor> runSubgraph(const Session &session, const std::vector<Tensor> &formal,
+                                const std::map<std::string, const Tensor *> &outer);
 
 // Throws cw::Error naming the first node whose operator has no kernel (op type, domain, opset, file).
 void requireKernels(const Model &model);

@@ -215,6 +215,7 @@ struct Rule {
     const Node &node;
     std::vector<const Info *> in; // one per node input; null for an omitted optional input
     std::vector<Info> out;        // one per node output
+    const std::map<std::string, Info> *scope = nullptr; // every value known at this node (for subgraphs)
 
     const Info &input(size_t k) const
     {
@@ -1148,6 +1149,11 @@ void dequantizeLinearOp(Rule &r)
     r.out[0] = o;
 }
 
+// Control flow (If, Loop, Scan): their subgraphs are inferred in the scope of the node.
+void ifOp(Rule &r);
+void loopOp(Rule &r);
+void scanOp(Rule &r);
+
 const std::map<std::string, RuleFn> &rules()
 {
     static const std::map<std::string, RuleFn> table = [] {
@@ -1183,6 +1189,9 @@ const std::map<std::string, RuleFn> &rules()
         t["Range"] = rangeOp;
         t["Pad"] = padOp;
         t["Gemm"] = gemmOp;
+        t["If"] = ifOp;
+        t["Loop"] = loopOp;
+        t["Scan"] = scanOp;
         t["com.microsoft:QGemm"] = gemmOp;
         t["MatMul"] = matMulOp;
         t["QLinearMatMul"] = matMulOp;
@@ -1231,6 +1240,191 @@ ValueInfo valueInfoOf(const std::string &name, const Info &i)
     return v;
 }
 
+// Infers the nodes of g in order, reading and extending `known` (every value visible from g: its own and
+// those of enclosing graphs); fills *values for the values g's nodes produce when given. fromFile: the
+// file's value_info of g.
+void inferNodes(const Graph &g, std::map<std::string, Info> &known, const std::map<std::string, ValueInfo> &fromFile,
+                std::map<std::string, ValueInfo> *values, const std::string &file)
+{
+    for (const auto &[name, t] : g.initializers) {
+        Info i;
+        i.present = true;
+        i.dtype = t.dtype();
+        i.rankKnown = true;
+        for (int64_t d : t.shape())
+            i.dims.push_back(Dim::of(d));
+        i.constant = &t;
+        i.values = valuesOf(t);
+        known[name] = i;
+    }
+    for (const Node &node : g.nodes) {
+        Rule r{node, {}, std::vector<Info>(node.outputs.size()), &known};
+        for (const std::string &in : node.inputs) {
+            auto it = in.empty() ? known.end() : known.find(in);
+            r.in.push_back(it == known.end() ? nullptr : &it->second);
+        }
+        const std::string key = node.domain.empty() || node.domain == "ai.onnx" ? node.opType
+                                                                                 : node.domain + ":" + node.opType;
+        auto rule = rules().find(key);
+        if (rule != rules().end() && !r.out.empty()) {
+            try {
+                rule->second(r);
+            } catch (const Error &e) {
+                throw Error("node '" + node.name + "' (" + node.opType + ")" +
+                            (file.empty() ? std::string() : " in '" + file + "'") + ": " + e.what());
+            }
+        }
+        for (size_t o = 0; o < node.outputs.size(); ++o) {
+            const std::string &name = node.outputs[o];
+            if (name.empty())
+                continue;
+            Info info = r.out[o];
+            if (!info.present || !info.rankKnown) {
+                auto fileInfo = fromFile.find(name);
+                if (fileInfo != fromFile.end() && fileInfo->second.shapeKnown) {
+                    info = infoOf(fileInfo->second);
+                    if (!r.out[o].present)
+                        info.dtype = fileInfo->second.dtype;
+                } else if (!info.present) {
+                    info = unknownOf(r.has(0) ? r.input(0).dtype : DType::Float32);
+                }
+            }
+            // Anonymous symbols get a name of their own, so equal-looking shapes are not taken as equal.
+            for (size_t d = 0; d < info.dims.size(); ++d)
+                if (!info.dims[d].known() && info.dims[d].sym.empty())
+                    info.dims[d] = Dim::named(name + "_dim" + std::to_string(d));
+            if (info.values)
+                for (Dim &v : *info.values)
+                    if (!v.known() && v.sym.empty())
+                        v = Dim::named(name + "_value");
+            known[name] = info;
+            if (values)
+                (*values)[name] = valueInfoOf(name, info);
+        }
+    }
+}
+
+// The outputs of a subgraph run with its formal inputs as given, in an enclosing scope.
+std::vector<Info> inferSubgraph(const Graph &g, const Rule &r, const std::vector<Info> &formal)
+{
+    std::map<std::string, Info> known = *r.scope;
+    for (size_t k = 0; k < g.inputs.size(); ++k)
+        known[g.inputs[k].name] = k < formal.size() && formal[k].present ? formal[k] : infoOf(g.inputs[k]);
+    inferNodes(g, known, g.values, nullptr, {});
+    std::vector<Info> out;
+    for (const ValueInfo &v : g.outputs) {
+        auto it = known.find(v.name);
+        out.push_back(it != known.end() ? it->second : v.shapeKnown ? infoOf(v) : unknownOf(v.dtype));
+        out.back().constant = nullptr;
+    }
+    return out;
+}
+
+// What two alternatives have in common: the dims they agree on, new symbols where they differ.
+Info merge(const Rule &r, size_t o, const Info &a, const Info &b)
+{
+    if (!a.rankKnown || !b.rankKnown || a.rank() != b.rank())
+        return unknownOf(a.dtype);
+    Info m = shaped(a.dtype, a.dims);
+    for (size_t d = 0; d < m.dims.size(); ++d)
+        if (!sameDim(a.dims[d], b.dims[d]))
+            m.dims[d] = r.fresh(o, d);
+    return m;
+}
+
+void ifOp(Rule &r)
+{
+    const Graph *thenBranch = r.node.subgraph("then_branch"), *elseBranch = r.node.subgraph("else_branch");
+    if (!thenBranch || !elseBranch)
+        r.fail("needs then_branch and else_branch");
+    const std::vector<Info> a = inferSubgraph(*thenBranch, r, {}), b = inferSubgraph(*elseBranch, r, {});
+    if (a.size() != r.out.size() || b.size() != r.out.size())
+        r.fail("the branches return " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+               " values for " + std::to_string(r.out.size()) + " outputs");
+    // A constant condition picks its branch; otherwise the outputs are what both branches agree on.
+    if (const auto cond = knownInts(r.input(0)); cond && cond->size() == 1) {
+        for (size_t o = 0; o < r.out.size(); ++o)
+            r.out[o] = (*cond)[0] ? a[o] : b[o];
+        return;
+    }
+    for (size_t o = 0; o < r.out.size(); ++o)
+        r.out[o] = merge(r, o, a[o], b[o]);
+}
+
+void loopOp(Rule &r)
+{
+    const Graph *body = r.node.subgraph("body");
+    if (!body)
+        r.fail("needs a body");
+    const size_t carried = r.in.size() > 2 ? r.in.size() - 2 : 0;
+    std::vector<Info> formal{shaped(DType::Int64, {}), shaped(DType::UInt8, {})};
+    for (size_t k = 0; k < carried; ++k)
+        formal.push_back(r.input(2 + k));
+    const std::vector<Info> out = inferSubgraph(*body, r, formal);
+    if (out.size() != r.out.size() + 1)
+        r.fail("the body returns " + std::to_string(out.size()) + " values for " + std::to_string(r.out.size()) +
+               " outputs and the condition");
+    // A loop-carried value keeps the dims the body does not change; the trip count of the scan outputs is a
+    // new symbol unless M is a known constant and there is no condition.
+    for (size_t k = 0; k < carried && k < r.out.size(); ++k)
+        r.out[k] = formal[2 + k].present ? merge(r, k, formal[2 + k], out[1 + k]) : out[1 + k];
+    Dim trips = r.fresh(carried, 0);
+    if (const auto m = r.has(0) ? knownInts(r.input(0)) : std::nullopt; m && m->size() == 1 && !r.has(1))
+        trips = Dim::of((*m)[0]);
+    for (size_t k = carried; k < r.out.size(); ++k) {
+        const Info &slice = out[1 + k];
+        if (!slice.rankKnown) {
+            r.out[k] = unknownOf(slice.dtype);
+            continue;
+        }
+        std::vector<Dim> dims{k == carried ? trips : r.fresh(k, 0)};
+        dims.insert(dims.end(), slice.dims.begin(), slice.dims.end());
+        r.out[k] = shaped(slice.dtype, dims);
+    }
+}
+
+void scanOp(Rule &r)
+{
+    const Graph *body = r.node.subgraph("body");
+    const int64_t m = r.node.attrInt("num_scan_inputs", -1);
+    if (!body || m < 1 || size_t(m) > r.in.size())
+        r.fail("needs a body and num_scan_inputs between 1 and the number of inputs");
+    const size_t states = r.in.size() - size_t(m);
+    const std::vector<int64_t> inAxes = r.node.attrInts("scan_input_axes", std::vector<int64_t>(size_t(m), 0));
+    std::vector<Info> formal;
+    for (size_t k = 0; k < states; ++k)
+        formal.push_back(r.input(k));
+    Dim length = r.fresh(states, 0);
+    for (size_t k = 0; k < size_t(m); ++k) {
+        Info x = r.input(states + k);
+        if (x.rankKnown && k < inAxes.size()) {
+            const int axis = r.normAxis(inAxes[k], x.rank());
+            if (k == 0)
+                length = x.dims[size_t(axis)];
+            x.dims.erase(x.dims.begin() + axis);
+        }
+        x.constant = nullptr;
+        x.values.reset();
+        formal.push_back(x);
+    }
+    const std::vector<Info> out = inferSubgraph(*body, r, formal);
+    const size_t scans = r.out.size() > states ? r.out.size() - states : 0;
+    const std::vector<int64_t> outAxes = r.node.attrInts("scan_output_axes", std::vector<int64_t>(scans, 0));
+    for (size_t k = 0; k < states && k < r.out.size(); ++k)
+        r.out[k] = k < out.size() ? merge(r, k, formal[k], out[k]) : unknownOf(formal[k].dtype);
+    for (size_t k = 0; k < scans; ++k) {
+        const Info &slice = states + k < out.size() ? out[states + k] : Info{};
+        if (!slice.rankKnown || k >= outAxes.size()) {
+            r.out[states + k] = unknownOf(slice.dtype);
+            continue;
+        }
+        std::vector<Dim> dims = slice.dims;
+        const int axis = r.normAxis(outAxes[k], slice.rank() + 1);
+        dims.insert(dims.begin() + axis, length);
+        r.out[states + k] = shaped(slice.dtype, dims);
+    }
+}
+
 } // namespace
 
 std::vector<std::string> shapeRuleOps()
@@ -1251,62 +1445,8 @@ void inferShapes(Model &model)
             nameInputDims(in);
         known[in.name] = infoOf(in);
     }
-    for (const auto &[name, t] : g.initializers) {
-        Info i;
-        i.present = true;
-        i.dtype = t.dtype();
-        i.rankKnown = true;
-        for (int64_t d : t.shape())
-            i.dims.push_back(Dim::of(d));
-        i.constant = &t;
-        i.values = valuesOf(t);
-        known[name] = i;
-    }
     g.values.clear();
-    for (const Node &node : g.nodes) {
-        Rule r{node, {}, std::vector<Info>(node.outputs.size())};
-        for (const std::string &in : node.inputs) {
-            auto it = in.empty() ? known.end() : known.find(in);
-            r.in.push_back(it == known.end() ? nullptr : &it->second);
-        }
-        const std::string key = node.domain.empty() || node.domain == "ai.onnx" ? node.opType
-                                                                                 : node.domain + ":" + node.opType;
-        auto rule = rules().find(key);
-        if (rule != rules().end() && !r.out.empty()) {
-            try {
-                rule->second(r);
-            } catch (const Error &e) {
-                throw Error("node '" + node.name + "' (" + node.opType + ")" +
-                            (model.sourcePath.empty() ? std::string() : " in '" + model.sourcePath + "'") + ": " + e.what());
-            }
-        }
-        for (size_t o = 0; o < node.outputs.size(); ++o) {
-            const std::string &name = node.outputs[o];
-            if (name.empty())
-                continue;
-            Info info = r.out[o];
-            if (!info.present || !info.rankKnown) {
-                auto file = fromFile.find(name);
-                if (file != fromFile.end() && file->second.shapeKnown) {
-                    info = infoOf(file->second);
-                    if (!r.out[o].present)
-                        info.dtype = file->second.dtype;
-                } else if (!info.present) {
-                    info = unknownOf(r.has(0) ? r.input(0).dtype : DType::Float32);
-                }
-            }
-            // Anonymous symbols get a name of their own, so equal-looking shapes are not taken as equal.
-            for (size_t d = 0; d < info.dims.size(); ++d)
-                if (!info.dims[d].known() && info.dims[d].sym.empty())
-                    info.dims[d] = Dim::named(name + "_dim" + std::to_string(d));
-            if (info.values)
-                for (Dim &v : *info.values)
-                    if (!v.known() && v.sym.empty())
-                        v = Dim::named(name + "_value");
-            known[name] = info;
-            g.values[name] = valueInfoOf(name, info);
-        }
-    }
+    inferNodes(g, known, fromFile, &g.values, model.sourcePath);
     for (const ValueInfo &in : g.inputs)
         g.values[in.name] = in;
     for (ValueInfo &out : g.outputs) {

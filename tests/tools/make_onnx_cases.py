@@ -116,6 +116,60 @@ add("ConvTranspose/opset17/kernel4_stride2_pad1", 17,
     ["y"], [W("w", [4, 5, 4, 4]), W("b", [5])])
 
 
+# ---- Control flow: If, Loop, Scan (subgraphs reading values of the enclosing graph) ---------------------------
+def vi(name, elem=TP.FLOAT, shape=None):
+    return h.make_tensor_value_info(name, elem, shape)
+
+
+def graph(nodes, name, inputs, outputs, inits=()):
+    return h.make_graph(nodes, name, inputs, outputs, list(inits))
+
+
+def if_model(cond_nodes, then_g, else_g, outputs=("y",)):
+    return cond_nodes + [node("If", ["cond"], list(outputs), then_branch=then_g, else_branch=else_g)]
+
+
+# cond = ReduceSum(x) > 0; then: x * 2 (a subgraph initializer); else: x - relu(x) (an outer value).
+cond_nodes = [node("ReduceSum", ["x"], ["s"], keepdims=0), node("Greater", ["s", "zero"], ["cond"]),
+              node("Relu", ["x"], ["r"])]
+then_g = graph([node("Mul", ["x", "two"], ["t"])], "then", [], [vi("t")], [F("two", 2.0, [])])
+else_g = graph([node("Sub", ["x", "r"], ["e"])], "else", [], [vi("e")])
+for branch, low, high in (("then", 0.1, 1.0), ("else", -1.0, -0.1)):
+    add(f"If/opset11/outer_scope_{branch}", 11, if_model(cond_nodes, then_g, else_g), [("x", [2, 3])], ["y"],
+        [F("zero", 0.0, [])], low=low, high=high)
+# A nested If in the then branch, reading the outer x and r; two outputs of different shapes per branch.
+inner = graph([node("If", ["cond"], ["u"],
+                    then_branch=graph([node("Add", ["x", "r"], ["a"])], "inner_then", [], [vi("a")]),
+                    else_branch=graph([node("Neg", ["r"], ["b"])], "inner_else", [], [vi("b")]))],
+              "outer_then", [], [vi("u")])
+add("If/opset16/nested", 16,
+    cond_nodes + [node("If", ["cond"], ["y"], then_branch=inner,
+                       else_branch=graph([node("Abs", ["x"], ["z"])], "outer_else", [], [vi("z")]))],
+    [("x", [2, 3])], ["y"], [F("zero", 0.0, [])], low=0.1, high=1.0)
+# Loop with a trip count: acc += x each iteration, scan output acc * acc.
+body = graph([node("Add", ["acc", "x"], ["acc_out"]), node("Identity", ["c_in"], ["c_out"]),
+              node("Mul", ["acc_out", "acc_out"], ["sq"])], "body",
+             [vi("i", TP.INT64, []), vi("c_in", TP.BOOL, []), vi("acc", TP.FLOAT, [2, 3])],
+             [vi("c_out", TP.BOOL, []), vi("acc_out", TP.FLOAT, [2, 3]), vi("sq", TP.FLOAT, [2, 3])])
+add("Loop/opset13/trip_count_scan_output", 13, [node("Loop", ["M", "", "x"], ["y", "scan"], body=body)],
+    [("x", [2, 3])], ["y", "scan"], [I64("M", 3)])
+# Loop that stops on its condition: cond_out = i < 2, with M larger; the iteration number feeds the math.
+body2 = graph([node("Less", ["i", "two"], ["c_out"]), node("Cast", ["i"], ["fi"], to=TP.FLOAT),
+               node("Mul", ["acc", "fi"], ["m"]), node("Add", ["m", "x"], ["acc_out"])], "body2",
+              [vi("i", TP.INT64, []), vi("c_in", TP.BOOL, []), vi("acc", TP.FLOAT, [3])],
+              [vi("c_out", TP.BOOL, []), vi("acc_out", TP.FLOAT, [3])], [I64("two", 2)])
+# (Not exported: a bool initializer is stored as uint8 and would be written back as uint8.)
+add("Loop/opset16/condition", 16, [node("Loop", ["M", "go", "x"], ["y"], body=body2)], [("x", [3])], ["y"],
+    [I64("M", 10), nh.from_array(np.array(True), "go")], export=False)
+# Scan: running sums over the scan axis, forward and reversed, axis 0 and 1.
+scan_body = graph([node("Add", ["s", "xi"], ["s_out"]), node("Mul", ["s_out", "k"], ["o"])], "scan_body",
+                  [vi("s", TP.FLOAT, [3]), vi("xi", TP.FLOAT, [3])], [vi("s_out", TP.FLOAT, [3]), vi("o", TP.FLOAT, [3])])
+for opset, axes, dirs, shape in ((11, [0], [0], [4, 3]), (16, [1], [1], [3, 5])):
+    add(f"Scan/opset{opset}/axis{axes[0]}_dir{dirs[0]}", opset,
+        [node("Scan", ["s0", "x"], ["s", "o"], body=scan_body, num_scan_inputs=1, scan_input_axes=axes,
+              scan_input_directions=dirs, scan_output_directions=dirs, scan_output_axes=[0])],
+        [("s0", [3]), ("x", shape)], ["s", "o"], [F("k", 0.5, [])])
+
 def bn_inits(c):
     return [W("scale", [c]), W("bias", [c]),
             W("mean", [c]), nh.from_array((rng.random(c) + 0.5).astype(np.float32), "var")]
@@ -404,7 +458,8 @@ big = nh.from_array(np.ones((64, 64), dtype=np.float32), "big_weight")
 save_special("external_data.onnx", [node("MatMul", ["x", "big_weight"], ["y"])], [("x", [2, 64])], ["y"], [big],
              save_as_external_data=True, all_tensors_to_one_file=True, location="external_data.bin",
              size_threshold=0)
-then_g = h.make_graph([node("Identity", ["x"], ["t"])], "then", [], [h.make_tensor_value_info("t", TP.FLOAT, None)])
+then_g = h.make_graph([node("Det", ["x"], ["t"], name="inner")], "then", [],
+                      [h.make_tensor_value_info("t", TP.FLOAT, None)])
 else_g = h.make_graph([node("Neg", ["x"], ["e"])], "else", [], [h.make_tensor_value_info("e", TP.FLOAT, None)])
 save_special("control_flow.onnx", [node("If", ["c"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)],
              [("x", [4])], ["y"], [nh.from_array(np.array(True), "c")])
