@@ -7,6 +7,10 @@
 // that became inputs, Softmax's old 2-D coercion, ...); attributes starting with '_' are internal and dropped.
 #include <onnx/onnx_pb.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -150,7 +154,7 @@ Tensor tensorFromProto(const onnx::TensorProto &p, const std::string &what, cons
             throw Error(where + " has " + std::to_string(have) + " values, expected " + std::to_string(n) +
                         " for shape " + shapeToString(shape) + " (the file may be truncated or corrupt)");
     }
-    Tensor t(dtype, shape);
+    Tensor t = Tensor::uninitialized(dtype, shape); // every element is written below
     if (p.has_raw_data()) {
         const std::string &raw = p.raw_data();
         switch (type) {
@@ -221,7 +225,7 @@ ValueInfo valueInfoFromProto(const onnx::ValueInfoProto &v)
     return info;
 }
 
-Graph graphFromProto(const onnx::GraphProto &gp, int64_t opset, const std::string &file);
+Graph graphFromProto(onnx::GraphProto &gp, int64_t opset, const std::string &file);
 
 Attribute attributeFromProto(const onnx::AttributeProto &a, const Node &node, int64_t opset, const std::string &file)
 {
@@ -239,7 +243,10 @@ Attribute attributeFromProto(const onnx::AttributeProto &a, const Node &node, in
         return r;
     }
     case onnx::AttributeProto::TENSOR: return Attribute::makeTensor(tensorFromProto(a.t(), what, file));
-    case onnx::AttributeProto::GRAPH: return Attribute::makeGraph(graphFromProto(a.g(), opset, file));
+    case onnx::AttributeProto::GRAPH: {
+        onnx::GraphProto sub = a.g(); // subgraphs are small: a copy keeps the attribute intact
+        return Attribute::makeGraph(graphFromProto(sub, opset, file));
+    }
     case onnx::AttributeProto::GRAPHS:
         throw Error(what + " in " + q(file) + " is a list of subgraphs, which no supported operator takes");
     default:
@@ -271,7 +278,9 @@ Tensor constantValue(const Node &node, const onnx::NodeProto &p, const std::stri
     throw Error("node " + q(node.name) + " (Constant) in " + q(file) + " has no value");
 }
 
-Model modelFromProto(const onnx::ModelProto &mp, const std::string &file)
+// Reads the model out of mp, releasing each initializer's bytes once it is a Tensor, so a large model
+// is held about once in memory, not twice.
+Model modelFromProto(onnx::ModelProto &mp, const std::string &file)
 {
     Model model;
     model.sourcePath = file;
@@ -291,20 +300,22 @@ Model modelFromProto(const onnx::ModelProto &mp, const std::string &file)
     for (const auto &kv : mp.metadata_props())
         model.metadata[kv.key()] = kv.value();
 
-    model.graph = graphFromProto(mp.graph(), model.opsetVersion, file);
+    model.graph = graphFromProto(*mp.mutable_graph(), model.opsetVersion, file);
     return model;
 }
 
 // A graph or subgraph: Constant nodes become initializers of the graph they are in; every node records the
 // model's opset ("_opset").
-Graph graphFromProto(const onnx::GraphProto &gp, int64_t opset, const std::string &file)
+Graph graphFromProto(onnx::GraphProto &gp, int64_t opset, const std::string &file)
 {
     Graph g;
     g.name = gp.name();
     if (gp.sparse_initializer_size() > 0)
         throw Error(q(file) + " has sparse initializers, which are not supported");
-    for (const auto &init : gp.initializer())
+    for (auto &init : *gp.mutable_initializer()) {
         g.initializers[init.name()] = tensorFromProto(init, "initializer " + q(init.name()), file);
+        std::string().swap(*init.mutable_raw_data()); // frees the bytes (clear() would keep the capacity)
+    }
 
     for (const auto &np : gp.node()) {
         Node node;
@@ -827,6 +838,12 @@ onnx::ModelProto modelToProto(const Model &model)
     return mp;
 }
 
+void checkParsed(const onnx::ModelProto &mp, const std::string &file)
+{
+    if (!mp.has_graph())
+        throw Error(q(file) + " is not a valid ONNX model (it has no graph)");
+}
+
 onnx::ModelProto parseProto(const std::string &bytes, const std::string &file)
 {
     onnx::ModelProto mp;
@@ -834,21 +851,27 @@ onnx::ModelProto parseProto(const std::string &bytes, const std::string &file)
         throw Error(q(file) + " is empty");
     if (!mp.ParseFromString(bytes))
         throw Error(q(file) + " is not a valid ONNX model (the file is truncated or corrupt)");
-    if (!mp.has_graph())
-        throw Error(q(file) + " is not a valid ONNX model (it has no graph)");
+    checkParsed(mp, file);
     return mp;
 }
 
-std::string readFileBytes(const std::string &path)
+// Parses straight from the file: no copy of its bytes is held beside the parsed message.
+onnx::ModelProto parseProtoFile(const std::string &path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         throw Error("cannot open " + q(path) + ": " + std::strerror(errno));
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    if (in.bad())
-        throw Error("cannot read " + q(path));
-    return buffer.str();
+    struct stat st {};
+    const bool empty = ::fstat(fd, &st) == 0 && st.st_size == 0;
+    onnx::ModelProto mp;
+    const bool parsed = !empty && mp.ParseFromFileDescriptor(fd);
+    ::close(fd);
+    if (empty)
+        throw Error(q(path) + " is empty");
+    if (!parsed)
+        throw Error(q(path) + " is not a valid ONNX model (the file is truncated or corrupt)");
+    checkParsed(mp, path);
+    return mp;
 }
 
 class OnnxFormat : public ModelFormat {
@@ -869,7 +892,8 @@ public:
     }
     Model read(const std::string &path) const override
     {
-        return modelFromProto(parseProto(readFileBytes(path), path), path);
+        onnx::ModelProto mp = parseProtoFile(path);
+        return modelFromProto(mp, path);
     }
     void write(const Model &model, const std::string &path) const override
     {
@@ -892,7 +916,8 @@ std::unique_ptr<ModelFormat> createOnnxFormat()
 
 Model parseOnnxBytes(const std::string &bytes, const std::string &sourceName)
 {
-    return modelFromProto(parseProto(bytes, sourceName), sourceName);
+    onnx::ModelProto mp = parseProto(bytes, sourceName);
+    return modelFromProto(mp, sourceName);
 }
 
 } // namespace cw
