@@ -262,6 +262,42 @@ void TestOps::kernel_data()
         {F({1, 2, 1}, {3.5f, 5.5f})});
     row("ReduceSum/axes input", "ReduceSum", {A23, I({1}, {0})}, {}, {F({1, 3}, {5, 7, 9})});
     row("ReduceSum/int64", "ReduceSum", {I({2, 2}, {1, 2, 3, 4})}, {{"keepdims", ai(0)}}, {I({}, {10})});
+    const float inf = std::numeric_limits<float>::infinity();
+    const Tensor X232 = iota({2, 3, 2}); // [[[1,2],[3,4],[5,6]],[[7,8],[9,10],[11,12]]]
+    row("ReduceMax/axis 1 keepdims", "ReduceMax", {A23}, {{"axes", ais({1})}}, {F({2, 1}, {3, 6})});
+    row("ReduceMax/leading axis", "ReduceMax", {F({2, 3}, {1, 9, 2, 4, 0, 7})}, {{"axes", ais({0})}, {"keepdims", ai(0)}},
+        {F({3}, {4, 9, 7})});
+    row("ReduceMax/non-adjacent axes", "ReduceMax", {X232}, {{"axes", ais({0, -1})}}, {F({1, 3, 1}, {8, 10, 12})});
+    row("ReduceMax/all axes", "ReduceMax", {F({2, 2}, {-3, -1, -7, -2})}, {{"keepdims", ai(0)}}, {F({}, {-1})});
+    row("ReduceMax/axes input", "ReduceMax", {X232, I({2}, {2, 0})}, {{"keepdims", ai(0)}}, {F({3}, {8, 10, 12})});
+    row("ReduceMax/empty axes input = all", "ReduceMax", {A23, I({0}, {})}, {}, {F({1, 1}, {6})});
+    row("ReduceMax/empty axes noop", "ReduceMax", {A23, I({0}, {})}, {{"noop_with_empty_axes", ai(1)}}, {A23});
+    row("ReduceMax/int64", "ReduceMax", {I({2, 2}, {kMin, -5, 3, kMax})}, {{"axes", ais({1})}, {"keepdims", ai(0)}},
+        {I({2}, {-5, kMax})});
+    row("ReduceMax/bool any", "ReduceMax", {U8({2, 2}, {0, 1, 0, 0})}, {{"axes", ais({1})}}, {U8({2, 1}, {1, 0})});
+    row("ReduceMax/empty set", "ReduceMax", {Tensor(DType::Float32, {2, 0})}, {{"axes", ais({1})}}, {F({2, 1}, {-inf, -inf})});
+    row("ReduceMin/axis 0", "ReduceMin", {F({2, 3}, {1, 9, 2, 4, 0, 7})}, {{"axes", ais({0})}}, {F({1, 3}, {1, 0, 2})});
+    row("ReduceMin/int64", "ReduceMin", {I({3}, {4, -2, 9})}, {{"keepdims", ai(0)}}, {I({}, {-2})});
+    row("ReduceMin/empty set", "ReduceMin", {Tensor(DType::Int64, {0, 2})}, {{"axes", ais({0})}, {"keepdims", ai(0)}},
+        {I({2}, {kMax, kMax})});
+    row("ReduceProd/axis 1", "ReduceProd", {A23}, {{"axes", ais({1})}, {"keepdims", ai(0)}}, {F({2}, {6, 120})});
+    row("ReduceProd/int64", "ReduceProd", {I({2, 2}, {2, 3, -4, 5})}, {{"keepdims", ai(0)}}, {I({}, {-120})});
+    row("ReduceProd/empty set", "ReduceProd", {Tensor(DType::Float32, {0})}, {{"keepdims", ai(0)}}, {F({}, {1})});
+    row("ReduceL1", "ReduceL1", {F({2, 2}, {-1, 2, -3, -4})}, {{"axes", ais({1})}}, {F({2, 1}, {3, 7})});
+    row("ReduceL1/int32", "ReduceL1", {I({2}, {-1, -2}).castTo(DType::Int32)}, {}, {I({1}, {3}).castTo(DType::Int32)});
+    row("ReduceL2", "ReduceL2", {F({2, 2}, {3, -4, 0, 5})}, {{"axes", ais({-1})}, {"keepdims", ai(0)}}, {F({2}, {5, 5})});
+    row("ReduceL2/empty set", "ReduceL2", {Tensor(DType::Float32, {0, 2})}, {{"axes", ais({0})}}, {F({1, 2}, {0, 0})});
+    row("ReduceSumSquare", "ReduceSumSquare", {X232}, {{"axes", ais({1})}}, {F({2, 1, 2}, {35, 56, 251, 308})});
+    row("ReduceSumSquare/int64", "ReduceSumSquare", {I({3}, {1, -2, 3})}, {}, {I({1}, {14})});
+    row("ReduceLogSum", "ReduceLogSum", {F({2, 2}, {1, 2, 3, 4})}, {{"axes", ais({0})}},
+        {F({1, 2}, {std::log(4.f), std::log(6.f)})});
+    row("ReduceLogSumExp/large values", "ReduceLogSumExp", {F({2, 2}, {1000, 1000, -1000, 0})}, {{"axes", ais({1})}},
+        {F({2, 1}, {1000 + std::log(2.f), 0})});
+    row("ReduceLogSumExp/non-adjacent axes", "ReduceLogSumExp", {F({2, 1, 2}, {0, 1, 2, 3})}, {{"axes", ais({0, 2})}},
+        {F({1, 1, 1}, {3 + std::log(1 + std::exp(-1.f) + std::exp(-2.f) + std::exp(-3.f))})});
+    row("ReduceLogSumExp/all -inf", "ReduceLogSumExp", {F({2}, {-inf, -inf})}, {{"keepdims", ai(0)}}, {F({}, {-inf})});
+    row("ReduceMean/int64 truncates", "ReduceMean", {I({3}, {1, 2, 4})}, {}, {I({1}, {2})});
+    row("ReduceSum/noop with empty axes", "ReduceSum", {A23}, {{"noop_with_empty_axes", ai(1)}}, {A23});
     row("ArgMax/axis 1", "ArgMax", {F({2, 3}, {1, 5, 2, 7, 0, 7})}, {{"axis", ai(1)}}, {I({2, 1}, {1, 0})});
     row("ArgMax/select last", "ArgMax", {F({2, 3}, {1, 5, 2, 7, 0, 7})},
         {{"axis", ai(-1)}, {"keepdims", ai(0)}, {"select_last_index", ai(1)}}, {I({2}, {1, 2})});
@@ -631,6 +667,15 @@ void TestOps::errors_data()
     row("Constant/no value", "Constant", {}, {}, "value");
     row("ReduceMean/duplicate axes", "ReduceMean", {iota({2, 2})}, {{"axes", ais({1, -1})}}, "duplicate");
     row("ReduceMean/axis out of range", "ReduceMean", {iota({2, 2})}, {{"axes", ais({2})}}, "out of range");
+    row("ReduceMax/axes not int", "ReduceMax", {iota({2, 2}), iota({1})}, {}, "int64");
+    row("ReduceMax/axes 2-D", "ReduceMax", {iota({2, 2}), I({1, 1}, {0})}, {}, "1-D");
+    row("ReduceL2/int64", "ReduceL2", {I({2}, {1, 2})}, {}, "not supported");
+    row("ReduceLogSumExp/int32", "ReduceLogSumExp", {I({2}, {1, 2}).castTo(DType::Int32)}, {}, "not supported");
+    row("ReduceProd/uint8", "ReduceProd", {U8({2}, {1, 2})}, {}, "not supported");
+    row("ReduceMin/axis out of range", "ReduceMin", {iota({2, 2})}, {{"axes", ais({-3})}}, "out of range");
+    row("ReduceSumSquare/duplicate axes", "ReduceSumSquare", {iota({2, 2})}, {{"axes", ais({0, -2})}}, "duplicate");
+    row("ArgMax/empty axis", "ArgMax", {Tensor(DType::Float32, {2, 0})}, {{"axis", ai(1)}}, "empty");
+    row("ArgMax/axis out of range", "ArgMax", {iota({2})}, {{"axis", ai(1)}}, "out of range");
     row("Where/type mismatch", "Where", {U8({1}, {1}), iota({1}), I({1}, {1})}, {}, "different types");
     row("Range/zero delta", "Range", {I({}, {0}), I({}, {5}), I({}, {0})}, {}, "delta");
     row("Expand/incompatible", "Expand", {iota({3}), I({1}, {2})}, {}, "cannot be broadcast");
@@ -755,6 +800,11 @@ void TestOps::parallelMatchesSerial_data()
     QTest::newRow("GlobalAveragePool") << QString("GlobalAveragePool") << Tensors{big} << Attrs{};
     QTest::newRow("Transpose") << QString("Transpose") << Tensors{big} << Attrs{{"perm", ais({0, 2, 3, 1})}};
     QTest::newRow("ReduceMean") << QString("ReduceMean") << Tensors{big} << Attrs{{"axes", ais({2, 3})}};
+    QTest::newRow("ReduceMax leading axis") << QString("ReduceMax") << Tensors{big} << Attrs{{"axes", ais({0})}};
+    QTest::newRow("ReduceSumSquare channels") << QString("ReduceSumSquare") << Tensors{big} << Attrs{{"axes", ais({1})}};
+    QTest::newRow("ReduceLogSumExp non-adjacent") << QString("ReduceLogSumExp") << Tensors{big} << Attrs{{"axes", ais({1, 3})}};
+    QTest::newRow("ReduceProd last axis") << QString("ReduceProd") << Tensors{big} << Attrs{{"axes", ais({-1})}};
+    QTest::newRow("ArgMax channels") << QString("ArgMax") << Tensors{big} << Attrs{{"axis", ai(1)}};
     QTest::newRow("BatchNormalization") << QString("BatchNormalization")
                                         << Tensors{big, testutil::randomTensor({8}, 11), testutil::randomTensor({8}, 12),
                                                    testutil::randomTensor({8}, 13), testutil::randomTensor({8}, 14, 0.5f, 2.f)}
@@ -867,7 +917,8 @@ void TestOps::everyRequiredOpIsRegistered()
                            "Unsqueeze", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "ReduceMean", "Pad", "Resize",
                            "Constant", "Identity", "Dropout", "Cast", "Shape", "Gather", "Equal", "Where",
                            "ConstantOfShape", "Range", "Expand", "Neg", "Exp", "Log", "Erf", "Min", "Max", "ReduceSum",
-                           "ArgMax", "Floor", "Ceil"})
+                           "ArgMax", "Floor", "Ceil", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
         QVERIFY2(cw::findKernel(op) != nullptr, op);
 }
 

@@ -22,6 +22,7 @@ const KernelTable &table()
     static const KernelTable kernels = [] {
         KernelTable t;
         registerMathOps(t);
+        registerReduceOps(t);
         registerActivationOps(t);
         registerConvOps(t);
         registerPoolOps(t);

@@ -45,12 +45,18 @@ OpKernel findKernel(const std::string &opType, const std::string &domain);
 std::vector<std::string> supportedOps();
 
 // Families (ops/*.cpp).
-void registerMathOps(KernelTable &table);        // Gemm, MatMul, Add, Sub, Mul, Div, Pow, Sqrt, ReduceMean
-void registerActivationOps(KernelTable &table);  // Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Gelu, Softmax
+void registerMathOps(KernelTable &table);        // Gemm, MatMul, Add, Sub, Mul, Div, Pow, Min, Max, Equal, Less, Greater,
+                                                 // LessOrEqual, GreaterOrEqual, Where, Sqrt, Exp, Log, Erf, Floor, Ceil,
+                                                 // Reciprocal, Neg, Abs
+void registerReduceOps(KernelTable &table);      // ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1,
+                                                 // ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare, ArgMax
+void registerActivationOps(KernelTable &table);  // Relu, Clip, LeakyRelu, Elu, Sigmoid, Tanh, HardSigmoid, HardSwish, Gelu,
+                                                 // Softmax, LogSoftmax
 void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNormalization
-void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool
+void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
-                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Gather
+                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Gather,
+                                                 // ConstantOfShape, Range, Expand, Tile
 void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
                                                  // com.microsoft:QGemm (ops/quant.cpp)
 

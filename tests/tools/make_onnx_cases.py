@@ -237,6 +237,64 @@ add("ReduceSum/opset13/axes_input", 13, [node("ReduceSum", ["x", "a"], ["y"])], 
 add("ReduceMean/opset18/axes_input", 18, [node("ReduceMean", ["x", "a"], ["y"], keepdims=1)], X4, ["y"],
     [I64("a", [-1, 2])])
 
+# The Reduce family: axes as attribute (before opset 18; ReduceSum before 13) or as input 1, keepdims,
+# noop_with_empty_axes, integer inputs (made in-graph by Cast). The exporter rewrites only ReduceSum / ReduceMean
+# into their opset-17 form, so the other operators' input-axes cases are not exported.
+X3 = [("x", [2, 3, 4])]
+
+
+def reduce_case(op, opset, variant, axes=None, keepdims=None, noop=None, to=None, low=-1.0, high=1.0):
+    axes_input = opset >= (13 if op == "ReduceSum" else 18)
+    attrs, inits, ins, nodes = {}, [], ["x"], []
+    if keepdims is not None:
+        attrs["keepdims"] = keepdims
+    if noop is not None:
+        attrs["noop_with_empty_axes"] = noop
+    if to is not None:
+        nodes.append(node("Cast", ["x"], ["xc"], to=to))
+        ins = ["xc"]
+    if axes is not None and axes_input:
+        inits.append(I64("axes", axes))
+        ins.append("axes")
+    elif axes is not None:
+        attrs["axes"] = axes
+    nodes.append(node(op, ins, ["y"], **attrs))
+    export = not axes_input or op in ("ReduceSum", "ReduceMean") or (axes is None and noop is None)
+    add(f"{op}/opset{opset}/{variant}", opset, nodes, X3, ["y"], inits, out_types=[to or TP.FLOAT], low=low,
+        high=high, export=export)
+
+
+for op in ("ReduceMax", "ReduceMin"):
+    reduce_case(op, 11, "axis1_no_keepdims", axes=[1], keepdims=0)
+    reduce_case(op, 12, "negative_axis", axes=[-1])
+    reduce_case(op, 13, "all_axes")
+    reduce_case(op, 13, "int64_axes_0_2", axes=[0, 2], to=TP.INT64, low=-5, high=5)
+    reduce_case(op, 18, "axes_input_non_adjacent", axes=[2, 0])
+    reduce_case(op, 18, "int64_axes_input", axes=[1], keepdims=0, to=TP.INT64, low=-5, high=5)
+    reduce_case(op, 18, "empty_axes_input_all", axes=[])
+    reduce_case(op, 18, "empty_axes_noop", axes=[], noop=1)
+reduce_case("ReduceMax", 13, "last_axis_no_keepdims", axes=[2], keepdims=0)  # openwakeword's melspectrogram form
+reduce_case("ReduceMax", 20, "axes_input", axes=[-2], keepdims=0)
+reduce_case("ReduceMin", 20, "noop_without_axes", noop=1)
+reduce_case("ReduceProd", 11, "axis1", axes=[1], low=0.5, high=1.5)
+reduce_case("ReduceProd", 13, "all_axes_no_keepdims", keepdims=0, low=0.8, high=1.2)
+reduce_case("ReduceProd", 13, "int64", axes=[2], to=TP.INT64, low=-3, high=3)
+reduce_case("ReduceProd", 18, "axes_input", axes=[0, -1], low=0.5, high=1.5)
+for op, low in (("ReduceL1", -1.0), ("ReduceL2", -1.0), ("ReduceLogSum", 0.1), ("ReduceLogSumExp", -5.0),
+                ("ReduceSumSquare", -1.0)):
+    high = 5.0 if op == "ReduceLogSumExp" else 1.0
+    reduce_case(op, 11, "axes_0_2", axes=[0, 2], low=low, high=high)
+    reduce_case(op, 13, "axis1_no_keepdims", axes=[1], keepdims=0, low=low, high=high)
+    reduce_case(op, 13, "all_axes", low=low, high=high)
+    reduce_case(op, 18, "axes_input_negative", axes=[-1], low=low, high=high)
+    reduce_case(op, 18, "empty_axes_input_all", axes=[], keepdims=0, low=low, high=high)
+reduce_case("ReduceL1", 13, "int64", axes=[1], to=TP.INT64, low=-5, high=5)
+reduce_case("ReduceSumSquare", 13, "int64", axes=[0], to=TP.INT64, low=-5, high=5)
+reduce_case("ReduceSum", 13, "int64_axes_input", axes=[-1, 0], keepdims=0, to=TP.INT64, low=-5, high=5)
+reduce_case("ReduceSum", 13, "noop_without_axes", noop=1)
+reduce_case("ReduceSum", 13, "empty_axes_input_all", axes=[])
+reduce_case("ReduceMean", 18, "noop_without_axes", noop=1)
+
 # ---- Resize / Pad --------------------------------------------------------------------------------------------
 EMPTY = F("roi", np.zeros(0, dtype=np.float32))
 SC2 = F("sc", [1, 1, 2, 2])

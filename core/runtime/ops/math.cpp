@@ -1,4 +1,4 @@
-// Arithmetic, matrix products and reductions.
+// Arithmetic, matrix products, comparisons and element-wise functions (reductions: ops/reduce.cpp).
 //
 //   Gemm:     A [M, K] (or [K, M] with transA), B [K, N] (or [N, K] with transB), C broadcastable to [M, N]
 //             → alpha·A'·B' + beta·C  [M, N]
@@ -7,9 +7,6 @@
 //   Add, Sub, Mul, Div, Pow, Min, Max, Equal, Less, Greater, Where: numpy broadcasting; Add/Sub/Mul/Div also
 //             run on int32/int64 because exporters compute shapes with them (integer Div truncates as in C)
 //   Sqrt, Neg, Abs, Exp, Log, Erf, Floor, Ceil, Reciprocal: element-wise, float (Neg/Abs also int64)
-//   ReduceMean, ReduceSum: axes from the attribute (before opset 18 / 13) or input 1; keepdims (default 1);
-//             noop_with_empty_axes (default 0: no axes means all axes)
-//   ArgMax:   axis, keepdims, select_last_index → int64
 #include <cmath>
 #include <limits>
 
@@ -298,164 +295,6 @@ template <bool Abs> void signOp(OpContext &ctx)
     ctx.outputs[0] = out;
 }
 
-// ---- Reductions ------------------------------------------------------------------------------------------
-
-// Resolved reduction: which axes, and the output shape with and without kept dimensions.
-struct Reduction {
-    std::vector<bool> reduced;
-    Shape keptShape;  // reduced axes as 1
-    Shape outShape;   // as requested by keepdims
-    bool noop = false;
-};
-
-Reduction resolveReduction(const OpContext &ctx, const Tensor &x, bool axesFromInput)
-{
-    std::vector<int64_t> axes;
-    if (ctx.hasInput(1))
-        axes = intsInput(ctx, 1, "axes");
-    else if (ctx.node.hasAttr("axes"))
-        axes = ctx.node.attrInts("axes");
-    (void)axesFromInput;
-    const bool keepdims = ctx.node.attrInt("keepdims", 1) != 0;
-    Reduction r;
-    const int rank = x.rank();
-    if (axes.empty() && ctx.node.attrInt("noop_with_empty_axes", 0) != 0) {
-        r.noop = true;
-        r.outShape = r.keptShape = x.shape();
-        r.reduced.assign(size_t(rank), false);
-        return r;
-    }
-    r.reduced.assign(size_t(rank), axes.empty());
-    for (int a : normalizeAxes(ctx, axes, rank))
-        r.reduced[size_t(a)] = true;
-    for (int d = 0; d < rank; ++d) {
-        r.keptShape.push_back(r.reduced[size_t(d)] ? 1 : x.dim(d));
-        if (!r.reduced[size_t(d)] || keepdims)
-            r.outShape.push_back(r.keptShape.back());
-    }
-    return r;
-}
-
-// Sum (or mean) over the reduced axes. Input is viewed as [outer, R, inner] when the reduced axes are
-// contiguous (the common case: spatial means, last-axis sums); otherwise each element is scattered into
-// its output slot.
-template <bool Mean> void reduceOp(OpContext &ctx)
-{
-    const Tensor &x = ctx.input(0);
-    if (x.dtype() != DType::Float32 && x.dtype() != DType::Int64)
-        ctx.fail(std::string("type ") + dtypeName(x.dtype()) + " is not supported");
-    const Reduction r = resolveReduction(ctx, x, true);
-    if (r.noop) {
-        ctx.outputs[0] = x;
-        return;
-    }
-    const int rank = x.rank();
-    int first = rank, last = -1;
-    for (int d = 0; d < rank; ++d)
-        if (r.reduced[size_t(d)] && x.dim(d) != 1) {
-            first = std::min(first, d);
-            last = d;
-        }
-    bool contiguous = true;
-    for (int d = first; d <= last; ++d)
-        contiguous = contiguous && (r.reduced[size_t(d)] || x.dim(d) == 1);
-    int64_t count = 1;
-    for (int d = 0; d < rank; ++d)
-        if (r.reduced[size_t(d)])
-            count *= x.dim(d);
-    visitDType(x.dtype(), [&](auto zero) {
-        using T = decltype(zero);
-        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int64_t>) {
-            Tensor out(x.dtype(), r.outShape);
-            const T *src = x.data<T>();
-            T *dst = out.data<T>();
-            if (contiguous) {
-                int64_t outer = 1, inner = 1;
-                for (int d = 0; d < rank; ++d) {
-                    if (last >= 0 && d < first)
-                        outer *= x.dim(d);
-                    else if (last >= 0 && d > last)
-                        inner *= x.dim(d);
-                    else if (last < 0)
-                        inner *= x.dim(d);
-                }
-                const int64_t R = last < 0 ? 1 : count;
-                const int threads = threadsFor(ctx, x.numel());
-                parallelRanges(threads, outer, 1, [&](int64_t oBegin, int64_t oEnd) {
-                    for (int64_t o = oBegin; o < oEnd; ++o) {
-                        T *row = dst + o * inner;
-                        std::fill(row, row + inner, T(0));
-                        for (int64_t k = 0; k < R; ++k) {
-                            const T *s = src + (o * R + k) * inner;
-                            for (int64_t i = 0; i < inner; ++i)
-                                row[i] += s[i];
-                        }
-                    }
-                });
-            } else {
-                const std::vector<int64_t> outStrides = broadcastStrides(r.keptShape, x.shape());
-                std::vector<int64_t> idx(size_t(rank), 0);
-                for (int64_t i = 0; i < x.numel(); ++i) {
-                    int64_t o = 0;
-                    for (int d = 0; d < rank; ++d)
-                        o += idx[size_t(d)] * outStrides[size_t(d)];
-                    dst[o] += src[i];
-                    for (int d = rank - 1; d >= 0; --d) {
-                        if (++idx[size_t(d)] < x.dim(d))
-                            break;
-                        idx[size_t(d)] = 0;
-                    }
-                }
-            }
-            if (Mean && count > 0)
-                for (int64_t i = 0; i < out.numel(); ++i)
-                    dst[i] = std::is_same_v<T, float> ? T(float(dst[i]) / float(count)) : T(dst[i] / count);
-            ctx.outputs[0] = out;
-        }
-    });
-}
-
-void argMaxOp(OpContext &ctx)
-{
-    const Tensor &x = ctx.input(0);
-    requireFloat(ctx, x);
-    if (x.rank() == 0)
-        ctx.fail("input must have rank >= 1");
-    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", 0), x.rank());
-    const bool keepdims = ctx.node.attrInt("keepdims", 1) != 0;
-    const bool lastIndex = ctx.node.attrInt("select_last_index", 0) != 0;
-    Shape outShape;
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < x.rank(); ++d) {
-        if (d != axis || keepdims)
-            outShape.push_back(d == axis ? 1 : x.dim(d));
-        if (d < axis)
-            outer *= x.dim(d);
-        if (d > axis)
-            inner *= x.dim(d);
-    }
-    const int64_t n = x.dim(axis);
-    if (n == 0)
-        ctx.fail("cannot take ArgMax over an empty axis");
-    Tensor out(DType::Int64, outShape);
-    const float *src = x.f32();
-    int64_t *dst = out.data<int64_t>();
-    for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < inner; ++i) {
-            int64_t best = 0;
-            float bestValue = src[o * n * inner + i];
-            for (int64_t k = 1; k < n; ++k) {
-                const float v = src[(o * n + k) * inner + i];
-                if (v > bestValue || (lastIndex && v == bestValue)) {
-                    bestValue = v;
-                    best = k;
-                }
-            }
-            dst[o * inner + i] = best;
-        }
-    ctx.outputs[0] = out;
-}
-
 } // namespace
 
 void registerMathOps(KernelTable &table)
@@ -484,9 +323,6 @@ void registerMathOps(KernelTable &table)
     table["Reciprocal"] = unaryOp<fReciprocal>;
     table["Neg"] = signOp<false>;
     table["Abs"] = signOp<true>;
-    table["ReduceMean"] = reduceOp<true>;
-    table["ReduceSum"] = reduceOp<false>;
-    table["ArgMax"] = argMaxOp;
 }
 
 } // namespace cw
