@@ -302,8 +302,101 @@ void TestOps::kernel_data()
     row("ArgMax/select last", "ArgMax", {F({2, 3}, {1, 5, 2, 7, 0, 7})},
         {{"axis", ai(-1)}, {"keepdims", ai(0)}, {"select_last_index", ai(1)}}, {I({2}, {1, 2})});
 
+    row("ArgMin/axis 1 first of ties", "ArgMin", {F({2, 3}, {1, 5, 1, 7, 0, 0})}, {{"axis", ai(1)}}, {I({2, 1}, {0, 1})});
+    row("ArgMin/select last", "ArgMin", {F({2, 3}, {1, 5, 1, 7, 0, 0})},
+        {{"axis", ai(1)}, {"keepdims", ai(0)}, {"select_last_index", ai(1)}}, {I({2}, {2, 2})});
+    row("ArgMin/int64 axis 0", "ArgMin", {I({2, 2}, {3, 1, 2, 5})}, {}, {I({1, 2}, {1, 0})});
+
+    // ---- Scans and selections
+    row("CumSum/axis 1", "CumSum", {A23, I({}, {1})}, {}, {F({2, 3}, {1, 3, 6, 4, 9, 15})});
+    row("CumSum/exclusive", "CumSum", {A23, I({}, {-1})}, {{"exclusive", ai(1)}}, {F({2, 3}, {0, 1, 3, 0, 4, 9})});
+    row("CumSum/reverse", "CumSum", {A23, I({1}, {1})}, {{"reverse", ai(1)}}, {F({2, 3}, {6, 5, 3, 15, 11, 6})});
+    row("CumSum/exclusive reverse", "CumSum", {A23, I({}, {1})}, {{"exclusive", ai(1)}, {"reverse", ai(1)}},
+        {F({2, 3}, {5, 3, 0, 11, 6, 0})});
+    row("CumSum/axis 0 int64, int32 axis", "CumSum", {I({2, 3}, {1, 2, 3, 4, 5, 6}), I({}, {0}).castTo(DType::Int32)}, {},
+        {I({2, 3}, {1, 2, 3, 5, 7, 9})});
+    row("TopK/largest, ties by index", "TopK", {F({2, 4}, {1, 4, 2, 4, 0, -1, 3, 3}), I({1}, {2})}, {},
+        {F({2, 2}, {4, 4, 3, 3}), I({2, 2}, {1, 3, 2, 3})});
+    row("TopK/smallest", "TopK", {F({2, 4}, {1, 4, 2, 4, 0, -1, 3, 3}), I({1}, {3})}, {{"largest", ai(0)}},
+        {F({2, 3}, {1, 2, 4, -1, 0, 3}), I({2, 3}, {0, 2, 1, 1, 0, 2})});
+    row("TopK/axis 0", "TopK", {F({2, 2}, {1, 5, 3, 2}), I({1}, {1})}, {{"axis", ai(0)}},
+        {F({1, 2}, {3, 5}), I({1, 2}, {1, 0})});
+    row("TopK/k attribute (opset 9)", "TopK", {I({3}, {7, 9, 8})}, {{"k", ai(2)}, {"_opset", ai(9)}},
+        {I({2}, {9, 8}), I({2}, {1, 2})});
+    row("TopK/k 0", "TopK", {iota({2, 3}), I({1}, {0})}, {}, {F({2, 0}, {}), I({2, 0}, {})});
+
+    // ---- Logical
+    row("Not", "Not", {U8({3}, {0, 1, 0})}, {}, {U8({3}, {1, 0, 1})});
+    row("And/broadcast", "And", {U8({2, 2}, {0, 1, 1, 1}), U8({2}, {1, 0})}, {}, {U8({2, 2}, {0, 0, 1, 0})});
+    row("Or/broadcast both", "Or", {U8({2}, {0, 1}), U8({2, 1}, {0, 1})}, {}, {U8({2, 2}, {0, 1, 1, 1})});
+    row("Xor/nonzero is true", "Xor", {U8({3}, {0, 1, 2}), U8({1}, {1})}, {}, {U8({3}, {1, 0, 0})});
+
+    // ---- Element-wise arithmetic
+    row("Sign/float", "Sign", {F({4}, {-2, 0, 3, -0.5f})}, {}, {F({4}, {-1, 0, 1, -1})});
+    row("Sign/int64", "Sign", {I({3}, {-5, 0, 7})}, {}, {I({3}, {-1, 0, 1})});
+    row("Mod/divisor's sign", "Mod", {I({4}, {-7, 7, -7, 7}), I({4}, {3, 3, -3, -3})}, {}, {I({4}, {2, 1, -1, -2})});
+    row("Mod/fmod int", "Mod", {I({4}, {-7, 7, -7, 7}), I({4}, {3, 3, -3, -3})}, {{"fmod", ai(1)}}, {I({4}, {-1, 1, -1, 1})});
+    row("Mod/fmod float broadcast", "Mod", {F({2}, {5.5f, -5.5f}), F({1}, {2})}, {{"fmod", ai(1)}}, {F({2}, {1.5f, -1.5f})});
+    row("Mod/int32 broadcast", "Mod", {I({2, 1}, {-1, 5}).castTo(DType::Int32), I({2}, {4, 3}).castTo(DType::Int32)}, {},
+        {I({2, 2}, {3, 2, 1, 2}).castTo(DType::Int32)});
+    row("Sum/three inputs broadcast", "Sum", {F({2}, {1, 2}), F({2, 1}, {10, 20}), F({1}, {100})}, {},
+        {F({2, 2}, {111, 112, 121, 122})});
+    row("Sum/one input", "Sum", {F({2}, {1, 2})}, {}, {F({2}, {1, 2})});
+    row("Mean/two inputs", "Mean", {F({2}, {1, 2}), F({2}, {3, 6})}, {}, {F({2}, {2, 4})});
+    row("Mean/broadcast", "Mean", {F({2, 1}, {0, 3}), F({3}, {3, 6, 9})}, {}, {F({2, 3}, {1.5f, 3, 4.5f, 3, 4.5f, 6})});
+
+    // ---- Einsum
+    row("Einsum/matmul", "Einsum", {A23, B32}, {{"equation", as("ij,jk->ik")}}, {F({2, 2}, {4, 5, 10, 11})});
+    row("Einsum/implicit matmul", "Einsum", {A23, B32}, {{"equation", as("ij,jk")}}, {F({2, 2}, {4, 5, 10, 11})});
+    row("Einsum/implicit order", "Einsum", {A23, B32}, {{"equation", as("kj,ji")}}, {F({2, 2}, {4, 10, 5, 11})});
+    row("Einsum/transpose", "Einsum", {A23}, {{"equation", as("ij->ji")}}, {F({3, 2}, {1, 4, 2, 5, 3, 6})});
+    row("Einsum/trace", "Einsum", {iota({2, 2})}, {{"equation", as("ii")}}, {F({}, {5})});
+    row("Einsum/diagonal", "Einsum", {iota({2, 2})}, {{"equation", as("ii->i")}}, {F({2}, {1, 4})});
+    row("Einsum/sum all", "Einsum", {A23}, {{"equation", as("ij->")}}, {F({}, {21})});
+    row("Einsum/row sums", "Einsum", {A23}, {{"equation", as("ij->i")}}, {F({2}, {6, 15})});
+    row("Einsum/batched", "Einsum", {iota({2, 1, 2}), iota({2, 2, 1})}, {{"equation", as("bij,bjk->bik")}},
+        {F({2, 1, 1}, {5, 25})});
+    row("Einsum/outer", "Einsum", {F({2}, {1, 2}), F({3}, {1, 10, 100})}, {{"equation", as("i,j->ij")}},
+        {F({2, 3}, {1, 10, 100, 2, 20, 200})});
+    row("Einsum/dot implicit", "Einsum", {F({3}, {1, 2, 3}), F({3}, {4, 5, 6})}, {{"equation", as("i,i")}}, {F({}, {32})});
+    row("Einsum/elementwise then reduce", "Einsum", {A23, iota({2, 3})}, {{"equation", as("ij,ij->i")}}, {F({2}, {14, 77})});
+    row("Einsum/ellipsis broadcast", "Einsum", {iota({2, 1, 2}), F({2, 1}, {1, 1})}, {{"equation", as("...ij,...jk->...ik")}},
+        {F({2, 1, 1}, {3, 7})});
+    row("Einsum/three operands", "Einsum", {A23, B32, F({2, 1}, {1, -1})}, {{"equation", as("ij,jk,kl->il")}},
+        {F({2, 1}, {-1, -1})});
+    row("Einsum/spaces and uppercase", "Einsum", {A23, B32}, {{"equation", as("iJ, Jk -> ki")}}, {F({2, 2}, {4, 10, 5, 11})});
+
+    // ---- Shape
+    row("Size", "Size", {A23}, {}, {I({}, {6})});
+    row("Size/empty", "Size", {Tensor(DType::Int64, {0, 4})}, {}, {I({}, {0})});
+    row("GatherElements/axis 1", "GatherElements", {iota({2, 2}), I({2, 2}, {0, 0, 1, 0})}, {{"axis", ai(1)}},
+        {F({2, 2}, {1, 1, 4, 3})});
+    row("GatherElements/axis 0 wider indices", "GatherElements", {iota({3, 3}), I({2, 3}, {1, 2, 0, 2, 0, 0})}, {},
+        {F({2, 3}, {4, 8, 3, 7, 2, 3})});
+    row("GatherElements/negative index, int32", "GatherElements", {iota({2, 2}), I({1, 1}, {-1}).castTo(DType::Int32)},
+        {{"axis", ai(-1)}}, {F({1, 1}, {2})});
+    row("GatherElements/int64 data", "GatherElements", {I({3}, {10, 20, 30}), I({4}, {2, 2, 0, 1})}, {},
+        {I({4}, {30, 30, 10, 20})});
+
+    // ---- Normalisations
+    row("InstanceNormalization", "InstanceNormalization", {F({1, 2, 2}, {1, 3, 0, 4}), F({2}, {1, 2}), F({2}, {0, 1})},
+        {{"epsilon", af(0.f)}}, {F({1, 2, 2}, {-1, 1, -1, 3})});
+    row("LayerNormalization/last axis with outputs", "LayerNormalization",
+        {F({2, 2}, {1, 3, 2, 6}), F({2}, {1, 2}), F({2}, {0, 1})}, {{"epsilon", af(0.f)}},
+        {F({2, 2}, {-1, 3, -1, 3}), F({2, 1}, {2, 4}), F({2, 1}, {1, 0.5f})});
+    row("LayerNormalization/axis 0, broadcast scale, no B", "LayerNormalization", {F({2, 2}, {1, 3, 2, 6}), F({1}, {2})},
+        {{"axis", ai(0)}, {"epsilon", af(0.f)}},
+        {F({2, 2}, {-4 / std::sqrt(3.5f), 0, -2 / std::sqrt(3.5f), 6 / std::sqrt(3.5f)})});
+
     // ---- Activations
     row("Relu", "Relu", {F({3}, {-1, 0, 2})}, {}, {F({3}, {0, 0, 2})});
+    row("Softplus", "Softplus", {F({3}, {0, 100, -100})}, {}, {F({3}, {std::log(2.f), 100, 0})});
+    row("Softsign", "Softsign", {F({2}, {1, -3})}, {}, {F({2}, {0.5f, -0.75f})});
+    row("Selu/defaults", "Selu", {F({2}, {1, -1})}, {},
+        {F({2}, {1.05070102f, 1.05070102f * 1.67326319f * (std::exp(-1.f) - 1.f)})});
+    row("Selu/attrs", "Selu", {F({2}, {1, -1})}, {{"alpha", af(2)}, {"gamma", af(3)}}, {F({2}, {3, 6 * (std::exp(-1.f) - 1.f)})});
+    row("PRelu/channel slope", "PRelu", {F({2, 2}, {-1, 2, -3, 4}), F({2}, {0.1f, 0.5f})}, {}, {F({2, 2}, {-0.1f, 2, -0.3f, 4})});
+    row("PRelu/scalar slope", "PRelu", {F({3}, {-4, 0, 4}), F({1}, {0.25f})}, {}, {F({3}, {-1, 0, 4})});
     row("Clip/attributes (opset 6)", "Clip", {F({3}, {-1, 3, 7})}, {{"min", af(0)}, {"max", af(6)}}, {F({3}, {0, 3, 6})});
     row("Clip/min input only", "Clip", {F({3}, {-1, 3, 7}), F({}, {1})}, {}, {F({3}, {1, 3, 7})});
     row("Clip/max input only", "Clip", {F({3}, {-1, 3, 7}), none(), F({}, {2})}, {}, {F({3}, {-1, 2, 2})});
@@ -676,6 +769,40 @@ void TestOps::errors_data()
     row("ReduceSumSquare/duplicate axes", "ReduceSumSquare", {iota({2, 2})}, {{"axes", ais({0, -2})}}, "duplicate");
     row("ArgMax/empty axis", "ArgMax", {Tensor(DType::Float32, {2, 0})}, {{"axis", ai(1)}}, "empty");
     row("ArgMax/axis out of range", "ArgMax", {iota({2})}, {{"axis", ai(1)}}, "out of range");
+    row("ArgMin/empty axis", "ArgMin", {Tensor(DType::Float32, {0})}, {}, "empty");
+    row("CumSum/no axis", "CumSum", {iota({2})}, {}, "axis");
+    row("CumSum/axis out of range", "CumSum", {iota({2}), I({}, {1})}, {}, "out of range");
+    row("CumSum/uint8", "CumSum", {U8({2}, {1, 2}), I({}, {0})}, {}, "not supported");
+    row("TopK/k too large", "TopK", {iota({2, 3}), I({1}, {4})}, {}, "outside");
+    row("TopK/negative k", "TopK", {iota({3}), I({1}, {-1})}, {}, "outside");
+    row("TopK/no K", "TopK", {iota({3})}, {}, "K", 2);
+    row("TopK/no k attribute", "TopK", {iota({3})}, {{"_opset", ai(9)}}, "k", 2);
+    row("Not/float", "Not", {iota({2})}, {}, "bool");
+    row("And/int64", "And", {U8({1}, {1}), I({1}, {1})}, {}, "bool");
+    row("Or/shape mismatch", "Or", {U8({2}, {1, 0}), U8({3}, {1, 0, 1})}, {}, "cannot be broadcast");
+    row("Mod/float without fmod", "Mod", {iota({2}), iota({2})}, {}, "fmod");
+    row("Mod/int by zero", "Mod", {I({2}, {1, 2}), I({2}, {1, 0})}, {}, "by zero");
+    row("Mod/type mismatch", "Mod", {I({2}, {1, 2}), iota({2})}, {{"fmod", ai(1)}}, "different types");
+    row("Sum/int64", "Sum", {iota({2}), I({2}, {1, 2})}, {}, "float32");
+    row("Mean/shape mismatch", "Mean", {iota({2}), iota({3})}, {}, "cannot be broadcast");
+    row("PRelu/slope larger than x", "PRelu", {iota({2}), iota({2, 2})}, {}, "does not broadcast");
+    row("Einsum/term count", "Einsum", {iota({2}), iota({2})}, {{"equation", as("i->i")}}, "input terms");
+    row("Einsum/rank", "Einsum", {iota({2, 2})}, {{"equation", as("i->i")}}, "rank");
+    row("Einsum/sizes", "Einsum", {iota({2}), iota({3})}, {{"equation", as("i,i->i")}}, "sizes");
+    row("Einsum/character", "Einsum", {iota({2})}, {{"equation", as("i1->i")}}, "unexpected character");
+    row("Einsum/output label", "Einsum", {iota({2})}, {{"equation", as("i->j")}}, "no input");
+    row("Einsum/repeated output label", "Einsum", {iota({2})}, {{"equation", as("i->ii")}}, "repeats");
+    row("Einsum/diagonal sizes", "Einsum", {iota({2, 3})}, {{"equation", as("ii->i")}}, "sizes");
+    row("Einsum/int input", "Einsum", {I({2}, {1, 2})}, {{"equation", as("i->i")}}, "float32");
+    row("Einsum/no equation", "Einsum", {iota({2})}, {}, "equation");
+    row("GatherElements/rank", "GatherElements", {iota({2, 2}), I({2}, {0, 1})}, {}, "same rank");
+    row("GatherElements/index out of range", "GatherElements", {iota({2, 2}), I({1, 1}, {2})}, {}, "out of range");
+    row("GatherElements/indices too wide", "GatherElements", {iota({2, 2}), I({1, 3}, {0, 0, 0})}, {}, "exceed");
+    row("InstanceNormalization/channels", "InstanceNormalization", {iota({1, 2, 2}), iota({3}), iota({3})}, {}, "channels");
+    row("InstanceNormalization/rank", "InstanceNormalization", {iota({2, 2}), iota({2}), iota({2})}, {}, "[N, C");
+    row("LayerNormalization/scale", "LayerNormalization", {iota({2, 3}), iota({2})}, {}, "normalized shape");
+    row("LayerNormalization/stash_type", "LayerNormalization", {iota({2, 3}), iota({3})}, {{"stash_type", ai(10)}},
+        "stash_type");
     row("Where/type mismatch", "Where", {U8({1}, {1}), iota({1}), I({1}, {1})}, {}, "different types");
     row("Range/zero delta", "Range", {I({}, {0}), I({}, {5}), I({}, {0})}, {}, "delta");
     row("Expand/incompatible", "Expand", {iota({3}), I({1}, {2})}, {}, "cannot be broadcast");
@@ -804,6 +931,18 @@ void TestOps::parallelMatchesSerial_data()
     QTest::newRow("ReduceSumSquare channels") << QString("ReduceSumSquare") << Tensors{big} << Attrs{{"axes", ais({1})}};
     QTest::newRow("ReduceLogSumExp non-adjacent") << QString("ReduceLogSumExp") << Tensors{big} << Attrs{{"axes", ais({1, 3})}};
     QTest::newRow("ReduceProd last axis") << QString("ReduceProd") << Tensors{big} << Attrs{{"axes", ais({-1})}};
+    QTest::newRow("ArgMin last axis") << QString("ArgMin") << Tensors{big} << Attrs{{"axis", ai(-1)}};
+    QTest::newRow("CumSum channels") << QString("CumSum") << Tensors{big, I({}, {1})} << Attrs{};
+    QTest::newRow("TopK rows") << QString("TopK") << Tensors{big, I({1}, {5})} << Attrs{};
+    QTest::newRow("LayerNormalization") << QString("LayerNormalization") << Tensors{big, testutil::randomTensor({96}, 26)}
+                                        << Attrs{};
+    QTest::newRow("InstanceNormalization") << QString("InstanceNormalization")
+                                           << Tensors{big, testutil::randomTensor({8}, 27), testutil::randomTensor({8}, 28)}
+                                           << Attrs{};
+    QTest::newRow("PRelu channel slope") << QString("PRelu") << Tensors{big, testutil::randomTensor({8, 1, 1}, 29)} << Attrs{};
+    QTest::newRow("Einsum batched") << QString("Einsum")
+                                    << Tensors{testutil::randomTensor({4, 64, 80}, 30), testutil::randomTensor({4, 96, 80}, 31)}
+                                    << Attrs{{"equation", as("bik,bjk->bij")}};
     QTest::newRow("ArgMax channels") << QString("ArgMax") << Tensors{big} << Attrs{{"axis", ai(1)}};
     QTest::newRow("BatchNormalization") << QString("BatchNormalization")
                                         << Tensors{big, testutil::randomTensor({8}, 11), testutil::randomTensor({8}, 12),
@@ -918,7 +1057,9 @@ void TestOps::everyRequiredOpIsRegistered()
                            "Constant", "Identity", "Dropout", "Cast", "Shape", "Gather", "Equal", "Where",
                            "ConstantOfShape", "Range", "Expand", "Neg", "Exp", "Log", "Erf", "Min", "Max", "ReduceSum",
                            "ArgMax", "Floor", "Ceil", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-                           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
+                           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMin", "CumSum", "TopK", "Not",
+                           "And", "Or", "Xor", "Sign", "Mod", "Sum", "Mean", "Einsum", "Size", "GatherElements",
+                           "Softplus", "Softsign", "Selu", "PRelu", "InstanceNormalization", "LayerNormalization"})
         QVERIFY2(cw::findKernel(op) != nullptr, op);
 }
 

@@ -295,6 +295,144 @@ reduce_case("ReduceSum", 13, "noop_without_axes", noop=1)
 reduce_case("ReduceSum", 13, "empty_axes_input_all", axes=[])
 reduce_case("ReduceMean", 18, "noop_without_axes", noop=1)
 
+# ---- logical, element-wise and selection operators -----------------------------------------------------------
+# Graph inputs are float: bools come from Greater(x, 0), integers from Cast (which truncates in both runtimes),
+# ties from Floor. Bool results are cast to float so the files stay exportable (bool graph outputs would be
+# written as uint8).
+ZERO = F("zero", 0.0, [])
+
+
+def gt0(x, out):
+    return node("Greater", [x, "zero"], [out])
+
+
+for op, opset in (("And", 9), ("Or", 13), ("Xor", 17)):
+    add(f"{op}/opset{opset}/broadcast", opset,
+        [gt0("a", "pa"), gt0("b", "pb"), node(op, ["pa", "pb"], ["r"]), node("Cast", ["r"], ["y"], to=TP.FLOAT)],
+        [("a", [2, 3, 4]), ("b", [3, 1])], ["y"], [ZERO])
+add("Not/opset13/of_and", 13,
+    [gt0("a", "pa"), gt0("b", "pb"), node("And", ["pa", "pb"], ["r"]), node("Not", ["r"], ["n"]),
+     node("Cast", ["n"], ["y"], to=TP.FLOAT)], [("a", [2, 3, 4]), ("b", [4])], ["y"], [ZERO])
+add("Not/opset9/plain", 9, [gt0("x", "p"), node("Not", ["p"], ["n"]), node("Cast", ["n"], ["y"], to=TP.FLOAT)],
+    [("x", [3, 5])], ["y"], [ZERO])
+for opset in (9, 13):
+    add(f"Sign/opset{opset}/float", opset, [node("Sign", ["x"], ["y"])], X4, ["y"])
+add("Sign/opset13/int64", 13, [node("Cast", ["x"], ["i"], to=TP.INT64), node("Sign", ["i"], ["y"])], X4, ["y"],
+    out_types=[TP.INT64], low=-3, high=3)
+add("Softplus/opset9/wide_range", 9, [node("Softplus", ["x"], ["y"])], X4, ["y"], low=-30, high=30)
+add("Softsign/opset9/plain", 9, [node("Softsign", ["x"], ["y"])], X4, ["y"], low=-5, high=5)
+add("Selu/opset9/default", 9, [node("Selu", ["x"], ["y"])], X4, ["y"], low=-3, high=3)
+add("Selu/opset13/attrs", 13, [node("Selu", ["x"], ["y"], alpha=2.0, gamma=0.5)], X4, ["y"], low=-3, high=3)
+add("PRelu/opset9/channel_slope", 9, [node("PRelu", ["x", "s"], ["y"])], X4, ["y"], [W("s", [4, 1, 1])])
+add("PRelu/opset16/scalar_slope", 16, [node("PRelu", ["x", "s"], ["y"])], X4, ["y"], [F("s", [0.2])])
+add("PRelu/opset16/slope_input", 16, [node("PRelu", ["x", "s"], ["y"])], [("x", [2, 3, 5]), ("s", [5])], ["y"])
+add("Mod/opset10/fmod_float", 10, [node("Mod", ["x", "d"], ["y"], fmod=1)], X4, ["y"],
+    [F("d", [0.7, -1.3, 2.0, 0.45], [4, 1, 1])], low=-5, high=5)
+for fmod in (0, 1):
+    add(f"Mod/opset13/int64_fmod{fmod}", 13,
+        [node("Cast", ["x"], ["i"], to=TP.INT64), node("Mod", ["i", "d"], ["y"], fmod=fmod)], [("x", [3, 4])], ["y"],
+        [I64("d", [3, -3, 5, -7])], out_types=[TP.INT64], low=-20, high=20)
+for opset in (9, 13):
+    for op in ("Sum", "Mean"):
+        add(f"{op}/opset{opset}/three_inputs_broadcast", opset, [node(op, ["a", "b", "c"], ["y"])],
+            [("a", [2, 3, 4]), ("b", [3, 1]), ("c", [4])], ["y"])
+add("Sum/opset13/one_input", 13, [node("Sum", ["x"], ["y"])], X4, ["y"])
+add("Mean/opset13/with_weight", 13, [node("Mean", ["x", "w"], ["y"])], X4, ["y"], [W("w", [7])])
+add("ArgMin/opset11/axis1", 11, [node("ArgMin", ["x"], ["y"], axis=1)], X4, ["y"], out_types=[TP.INT64])
+add("ArgMin/opset12/ties_select_last", 12,
+    [node("Floor", ["x"], ["f"]), node("ArgMin", ["f"], ["y"], axis=2, select_last_index=1)], X4, ["y"],
+    out_types=[TP.INT64], low=-2, high=2)
+add("ArgMin/opset13/ties_first_no_keepdims", 13,
+    [node("Floor", ["x"], ["f"]), node("ArgMin", ["f"], ["y"], axis=-1, keepdims=0)], X4, ["y"],
+    out_types=[TP.INT64], low=-2, high=2)
+add("ArgMax/opset12/ties_select_last", 12,
+    [node("Floor", ["x"], ["f"]), node("ArgMax", ["f"], ["y"], axis=0, select_last_index=1)], X4, ["y"],
+    out_types=[TP.INT64], low=-2, high=2)
+add("ArgMax/opset13/int64_ties", 13,
+    [node("Cast", ["x"], ["i"], to=TP.INT64), node("ArgMax", ["i"], ["y"], axis=1, keepdims=0)], X4, ["y"],
+    out_types=[TP.INT64], low=-3, high=3)
+add("CumSum/opset11/axis1", 11, [node("CumSum", ["x", "ax"], ["y"])], X4, ["y"],
+    [nh.from_array(np.array(1, dtype=np.int64), "ax")])
+add("CumSum/opset14/exclusive", 14, [node("CumSum", ["x", "ax"], ["y"], exclusive=1)], X4, ["y"],
+    [nh.from_array(np.array(3, dtype=np.int64), "ax")])
+add("CumSum/opset14/reverse_int32_axis", 14, [node("CumSum", ["x", "ax"], ["y"], reverse=1)], X4, ["y"],
+    [nh.from_array(np.array(-2, dtype=np.int32), "ax")])
+add("CumSum/opset14/exclusive_reverse_axis0", 14, [node("CumSum", ["x", "ax"], ["y"], exclusive=1, reverse=1)], X4,
+    ["y"], [I64("ax", [0])])
+add("CumSum/opset14/int64", 14, [node("Cast", ["x"], ["i"], to=TP.INT64), node("CumSum", ["i", "ax"], ["y"])], X4,
+    ["y"], [nh.from_array(np.array(2, dtype=np.int64), "ax")], out_types=[TP.INT64], low=-5, high=5)
+# TopK: several k (onnxruntime picks k = 1, heap and sort paths by k), ties from Floor, both directions.
+add("TopK/opset9/k_attribute", 9, [node("TopK", ["x"], ["v", "i"], k=3)], X4, ["v", "i"],
+    out_types=[TP.FLOAT, TP.INT64], export=False)
+add("TopK/opset10/k_input", 10, [node("TopK", ["x", "k"], ["v", "i"])], X4, ["v", "i"], [I64("k", [3])],
+    out_types=[TP.FLOAT, TP.INT64])
+for k, axis, largest in ((1, 1, 1), (2, -1, 0), (5, 2, 1), (7, 3, 0)):
+    add(f"TopK/opset11/ties_k{k}_axis{axis}_largest{largest}", 11,
+        [node("Floor", ["x"], ["f"]), node("TopK", ["f", "k"], ["v", "i"], axis=axis, largest=largest)], X4,
+        ["v", "i"], [I64("k", [k])], out_types=[TP.FLOAT, TP.INT64], low=-3, high=3)
+add("TopK/opset13/int64_values", 13,
+    [node("Cast", ["x"], ["c"], to=TP.INT64), node("TopK", ["c", "k"], ["v", "i"], axis=1)], X4, ["v", "i"],
+    [I64("k", [2])], out_types=[TP.INT64, TP.INT64], low=-5, high=5)
+# sorted = 0 leaves the order open: compare the sets, each sorted again by a sorted TopK.
+add("TopK/opset11/unsorted_as_sets", 11,
+    [node("TopK", ["x", "k"], ["v", "i"], axis=-1, sorted=0), node("TopK", ["v", "k"], ["vs", "unused1"], axis=-1),
+     node("Cast", ["i"], ["fi"], to=TP.FLOAT), node("TopK", ["fi", "k"], ["is", "unused2"], axis=-1)],
+    [("x", [3, 40])], ["vs", "is"], [I64("k", [6])])
+add("GatherElements/opset11/axis0", 11, [node("GatherElements", ["x", "i"], ["y"], axis=0)], [("x", [3, 4])], ["y"],
+    [I64("i", [[2, -1, 0, 1], [-3, 0, 2, 2]])])
+add("GatherElements/opset13/axis1_int32", 13, [node("GatherElements", ["x", "i"], ["y"], axis=-1)], [("x", [3, 4])],
+    ["y"], [nh.from_array(np.array([[3, 0], [1, -4], [2, 2]], dtype=np.int32), "i")])
+add("GatherElements/opset13/rank3", 13, [node("GatherElements", ["x", "i"], ["y"], axis=1)], [("x", [2, 3, 4])],
+    ["y"], [I64("i", rng.integers(-3, 3, size=(2, 5, 3)).tolist())])
+for opset in (9, 13, 19):
+    add(f"Size/opset{opset}/scalar", opset, [node("Size", ["x"], ["y"])], X4, ["y"], out_types=[TP.INT64])
+add("InstanceNormalization/opset9/eps1e-3", 9,
+    [node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)], X4, ["y"], [W("s", [4]), W("b", [4])])
+add("InstanceNormalization/opset13/3d", 13, [node("InstanceNormalization", ["x", "s", "b"], ["y"])],
+    [("x", [2, 3, 10])], ["y"], [W("s", [3]), W("b", [3])], low=-3, high=5)
+add("LayerNormalization/opset17/last_axis", 17, [node("LayerNormalization", ["x", "s", "b"], ["y"])],
+    [("x", [2, 5, 7])], ["y"], [W("s", [7]), W("b", [7])])
+add("LayerNormalization/opset17/axis1_all_outputs", 17,
+    [node("LayerNormalization", ["x", "s"], ["y", "m", "inv"], axis=1, epsilon=1e-3)], X4, ["y", "m", "inv"],
+    [W("s", [4, 7, 7])], low=-2, high=3)
+add("LayerNormalization/opset18/axis_neg2_invstd_only", 18,
+    [node("LayerNormalization", ["x", "s", "b"], ["y", "", "inv"], axis=-2)], X4, ["y", "inv"],
+    [W("s", [7, 7]), W("b", [7, 7])])
+add("LayerNormalization/opset20/broadcast_scale", 20,
+    [node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-2)], X4, ["y"], [W("s", [1, 7]), W("b", [7])])
+# Einsum: the forms exporters emit (matmul, batched matmul, attention scores, transposes, reductions).
+EINSUM = [
+    ("matmul", "ij,jk->ik", [[3, 4], [4, 5]]),
+    ("implicit_matmul", "ij,jk", [[3, 4], [4, 5]]),
+    ("implicit_order", "ba,bc", [[3, 4], [3, 2]]),
+    ("batched", "bij,bjk->bik", [[2, 3, 4], [2, 4, 5]]),
+    ("attention_scores", "bhid,bhjd->bhij", [[1, 2, 3, 4], [1, 2, 5, 4]]),
+    ("attention_values", "bhij,bhjd->bihd", [[1, 2, 3, 5], [1, 2, 5, 4]]),
+    ("transpose", "ij->ji", [[3, 4]]),
+    ("permute3", "abc->cab", [[2, 3, 4]]),
+    ("diagonal", "ii->i", [[4, 4]]),
+    ("trace", "ii", [[4, 4]]),
+    ("sum_all", "ij->", [[3, 4]]),
+    ("sum_middle", "bij->bj", [[2, 3, 4]]),
+    ("outer", "i,j->ij", [[3], [4]]),
+    ("dot", "i,i", [[5], [5]]),
+    ("rowwise_dot", "ij,ij->i", [[3, 4], [3, 4]]),
+    ("ellipsis_broadcast", "...ij,...jk->...ik", [[3, 3, 4], [1, 4, 5]]),
+    ("ellipsis_batch", "...ij,...jk", [[2, 2, 3, 4], [2, 1, 4, 5]]),
+    ("summed_operand_label", "ijk,jl->il", [[2, 3, 4], [3, 5]]),
+    ("three_operands", "ij,jk,kl->il", [[2, 3], [3, 4], [4, 5]]),
+    ("bilinear", "bn,anm,bm->ba", [[2, 3], [4, 3, 5], [2, 5]]),
+]
+for opset in (12, 13):
+    for variant, equation, shapes in EINSUM:
+        if opset == 13 and variant not in ("matmul", "attention_scores", "ellipsis_batch", "three_operands"):
+            continue
+        names = [f"x{i}" for i in range(len(shapes))]
+        add(f"Einsum/opset{opset}/{variant}", opset, [node("Einsum", names, ["y"], equation=equation)],
+            list(zip(names, shapes)), ["y"])
+add("Einsum/opset12/weight_operand", 12, [node("Einsum", ["x", "w"], ["y"], equation="bsd,hd->bsh")],
+    [("x", [2, 3, 4])], ["y"], [W("w", [6, 4])])
+
 # ---- Resize / Pad --------------------------------------------------------------------------------------------
 EMPTY = F("roi", np.zeros(0, dtype=np.float32))
 SC2 = F("sc", [1, 1, 2, 2])

@@ -1,4 +1,4 @@
-// Reductions along axes.
+// Reductions, scans and selections along axes.
 //
 //   ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp,
 //   ReduceSumSquare:
@@ -12,6 +12,12 @@
 //             (bool) also for Max and Min. Integer Mean truncates toward zero.
 //   ArgMax, ArgMin: axis (0), keepdims (1), select_last_index (0: the first extreme wins, 1: the last) → int64
 //             indices; any dtype.
+//   CumSum:   x (float, int32, int64), axis (input 1, one value) → running sums along axis; exclusive (0) starts
+//             each sum at 0 and leaves out the element itself, reverse (0) sums from the end
+//   TopK:     x, K (input 1, one int64 value; the attribute k before opset 10) → Values and int64 Indices with
+//             axis (default -1) cut to K: the K largest (largest = 1) or smallest, best first, ties by the lower
+//             index (onnxruntime's order); sorted = 0 returns the same order (ONNX leaves it unspecified)
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -300,6 +306,127 @@ template <bool Greater> void argExtremeOp(OpContext &ctx)
     ctx.outputs[0] = out;
 }
 
+
+// Splits x at `axis` into [outer, n, inner].
+void splitAtAxis(const Tensor &x, int axis, int64_t *outer, int64_t *n, int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < x.rank(); ++d) {
+        if (d < axis)
+            *outer *= x.dim(d);
+        else if (d > axis)
+            *inner *= x.dim(d);
+    }
+    *n = x.dim(axis);
+}
+
+void cumSumOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    if (x.dtype() != DType::Float32 && x.dtype() != DType::Int32 && x.dtype() != DType::Int64)
+        ctx.fail(std::string("type ") + dtypeName(x.dtype()) + " is not supported");
+    if (x.rank() == 0)
+        ctx.fail("input must have rank >= 1");
+    const std::vector<int64_t> axisValues = intsInput(ctx, 1, "axis");
+    if (!ctx.hasInput(1) || axisValues.size() != 1)
+        ctx.fail("axis (input 1) must hold one value");
+    const int axis = normalizeAxis(ctx, axisValues[0], x.rank());
+    const bool exclusive = ctx.node.attrInt("exclusive", 0) != 0;
+    const bool reverse = ctx.node.attrInt("reverse", 0) != 0;
+    int64_t outer, n, inner;
+    splitAtAxis(x, axis, &outer, &n, &inner);
+    Tensor out = Tensor::uninitialized(x.dtype(), x.shape());
+    visitDType(x.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        const T *src = x.data<T>();
+        T *dst = out.data<T>();
+        parallelRanges(threadsFor(ctx, x.numel()), outer, 1, [&](int64_t oBegin, int64_t oEnd) {
+            std::vector<T> acc(static_cast<size_t>(inner));
+            for (int64_t o = oBegin; o < oEnd; ++o) {
+                std::fill(acc.begin(), acc.end(), T(0));
+                for (int64_t step = 0; step < n; ++step) {
+                    const int64_t k = reverse ? n - 1 - step : step;
+                    const T *s = src + (o * n + k) * inner;
+                    T *d = dst + (o * n + k) * inner;
+                    for (int64_t i = 0; i < inner; ++i) {
+                        const T v = s[i];
+                        if (exclusive) {
+                            d[i] = acc[size_t(i)];
+                            acc[size_t(i)] += v;
+                        } else {
+                            acc[size_t(i)] += v;
+                            d[i] = acc[size_t(i)];
+                        }
+                    }
+                }
+            }
+        });
+    });
+    ctx.outputs[0] = out;
+}
+
+// TopK: the k largest (or smallest) along axis, ordered best first with ties broken by the lower index, as
+// onnxruntime does. sorted = 0 leaves the order unspecified in ONNX; this kernel returns the sorted order.
+void topKOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    if (x.rank() == 0)
+        ctx.fail("input must have rank >= 1");
+    int64_t k = 0;
+    if (nodeOpset(ctx.node) < 10 && !ctx.hasInput(1)) {
+        if (!ctx.node.hasAttr("k"))
+            ctx.fail("attribute k is missing");
+        k = ctx.node.attrInt("k", 0);
+    } else {
+        const std::vector<int64_t> kv = intsInput(ctx, 1, "K");
+        if (!ctx.hasInput(1) || kv.size() != 1)
+            ctx.fail("K (input 1) must hold one value");
+        k = kv[0];
+    }
+    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", -1), x.rank());
+    const bool largest = ctx.node.attrInt("largest", 1) != 0;
+    int64_t outer, n, inner;
+    splitAtAxis(x, axis, &outer, &n, &inner);
+    if (k < 0 || k > n)
+        ctx.fail("k = " + str(k) + " is outside [0, " + str(n) + "] for axis " + str(axis) + " of " +
+                 shapeToString(x.shape()));
+    Shape outShape = x.shape();
+    outShape[size_t(axis)] = k;
+    Tensor values = Tensor::uninitialized(x.dtype(), outShape);
+    Tensor indices = Tensor::uninitialized(DType::Int64, outShape);
+    int64_t *pi = indices.data<int64_t>();
+    visitDType(x.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        const T *src = x.data<T>();
+        T *pv = values.data<T>();
+        parallelRanges(threadsFor(ctx, x.numel()), outer * inner, 1, [&](int64_t begin, int64_t end) {
+            std::vector<int64_t> order(static_cast<size_t>(n));
+            for (int64_t r = begin; r < end; ++r) {
+                const int64_t o = r / inner, i = r % inner;
+                const T *s = src + o * n * inner + i;
+                for (int64_t j = 0; j < n; ++j)
+                    order[size_t(j)] = j;
+                auto better = [&](int64_t a, int64_t b) {
+                    const T va = s[a * inner], vb = s[b * inner];
+                    if (va != vb)
+                        return largest ? va > vb : va < vb;
+                    return a < b;
+                };
+                std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
+                for (int64_t j = 0; j < k; ++j) {
+                    const int64_t at = (o * k + j) * inner + i;
+                    pv[at] = s[order[size_t(j)] * inner];
+                    pi[at] = order[size_t(j)];
+                }
+            }
+        });
+    });
+    ctx.outputs[0] = values;
+    if (ctx.outputs.size() > 1)
+        ctx.outputs[1] = indices;
+}
+
 } // namespace
 
 void registerReduceOps(KernelTable &table)
@@ -315,6 +442,9 @@ void registerReduceOps(KernelTable &table)
     table["ReduceLogSumExp"] = reduceOp<Reduce::LogSumExp>;
     table["ReduceSumSquare"] = reduceOp<Reduce::SumSquare>;
     table["ArgMax"] = argExtremeOp<true>;
+    table["ArgMin"] = argExtremeOp<false>;
+    table["CumSum"] = cumSumOp;
+    table["TopK"] = topKOp;
 }
 
 } // namespace cw
