@@ -70,6 +70,13 @@ Attribute afs(std::vector<float> v)
 {
     return Attribute::makeFloats(std::move(v));
 }
+Attribute astrs(std::vector<std::string> v)
+{
+    Attribute a;
+    a.kind = Attribute::Kind::Strings;
+    a.strings = std::move(v);
+    return a;
+}
 Attribute at(Tensor t)
 {
     return Attribute::makeTensor(std::move(t));
@@ -387,6 +394,51 @@ void TestOps::kernel_data()
     row("LayerNormalization/axis 0, broadcast scale, no B", "LayerNormalization", {F({2, 2}, {1, 3, 2, 6}), F({1}, {2})},
         {{"axis", ai(0)}, {"epsilon", af(0.f)}},
         {F({2, 2}, {-4 / std::sqrt(3.5f), 0, -2 / std::sqrt(3.5f), 6 / std::sqrt(3.5f)})});
+
+    // ---- Recurrent layers (H = I = 1, so each gate is one number)
+    const auto sig = [](float v) { return 1.f / (1.f + std::exp(-v)); };
+    row("RNN/tanh forward", "RNN", {F({2, 1, 1}, {1, 2}), F({1, 1, 1}, {1}), F({1, 1, 1}, {0.5f})}, {},
+        {F({2, 1, 1, 1}, {std::tanh(1.f), std::tanh(2 + 0.5f * std::tanh(1.f))}), F({1, 1, 1}, {std::tanh(2 + 0.5f * std::tanh(1.f))})});
+    row("RNN/relu reverse, bias, initial_h", "RNN",
+        {F({2, 1, 1}, {1, 2}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), F({1, 2}, {0.5f, 0.5f}), none(), F({1, 1, 1}, {1})},
+        {{"direction", as("reverse")}, {"activations", astrs({"Relu"})}},
+        {F({2, 1, 1, 1}, {6, 4}), F({1, 1, 1}, {6})});
+    const Tensor X221 = F({2, 2, 1}, {1, 10, 2, 20}); // [t][b]
+    const Attribute relu1 = astrs({"relu"});
+    const Attribute relu2 = astrs({"Relu", "Relu"});
+    row("RNN/sequence_lens", "RNN", {X221, F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), none(), I({2}, {1, 2}).castTo(DType::Int32)},
+        {{"activations", relu1}}, {F({2, 1, 2, 1}, {1, 10, 0, 30}), F({1, 2, 1}, {1, 30})});
+    row("RNN/sequence_lens reverse", "RNN", {X221, F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), none(), I({2}, {1, 2})},
+        {{"activations", relu1}, {"direction", as("reverse")}}, {F({2, 1, 2, 1}, {1, 30, 0, 20}), F({1, 2, 1}, {1, 30})});
+    row("RNN/layout 1", "RNN", {F({2, 2, 1}, {1, 2, 10, 20}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), none(), I({2}, {1, 2})},
+        {{"activations", relu1}, {"layout", ai(1)}}, {F({2, 2, 1, 1}, {1, 0, 10, 30}), F({2, 1, 1}, {1, 30})});
+    row("RNN/bidirectional", "RNN", {F({2, 1, 1}, {1, 2}), F({2, 1, 1}, {1, 1}), F({2, 1, 1}, {1, 1})},
+        {{"activations", relu2}, {"direction", as("bidirectional")}}, {F({2, 2, 1, 1}, {1, 3, 3, 2}), F({2, 1, 1}, {3, 3})});
+    row("RNN/clip", "RNN", {F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1})}, {{"clip", af(0.5f)}},
+        {F({1, 1, 1, 1}, {std::tanh(0.5f)}), F({1, 1, 1}, {std::tanh(0.5f)})});
+    row("RNN/activation alpha", "RNN", {F({1, 1, 1}, {-2}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1})},
+        {{"activations", astrs({"LeakyRelu"})}, {"activation_alpha", afs({0.5f})}},
+        {F({1, 1, 1, 1}, {-1}), F({1, 1, 1}, {-1})});
+    // LSTM with only the cell gate weighted: i = f = o = sigmoid(peephole terms), c = tanh(x).
+    const float si = sig(1.f), cNew = si * 1 + si * std::tanh(1.f);
+    const Tensors lstmIn{F({1, 1, 1}, {1}), F({1, 4, 1}, {0, 0, 0, 1}), F({1, 4, 1}, {0, 0, 0, 0}), none(), none(),
+                         F({1, 1, 1}, {0}), F({1, 1, 1}, {1}), F({1, 3}, {1, 1, 1})};
+    row("LSTM/peepholes, initial_c", "LSTM", lstmIn, {},
+        {F({1, 1, 1, 1}, {sig(cNew) * std::tanh(cNew)}), F({1, 1, 1}, {sig(cNew) * std::tanh(cNew)}), F({1, 1, 1}, {cNew})});
+    const float cCoupled = (1 - si) * 1 + si * std::tanh(1.f);
+    row("LSTM/input_forget", "LSTM", lstmIn, {{"input_forget", ai(1)}},
+        {F({1, 1, 1, 1}, {sig(cCoupled) * std::tanh(cCoupled)}), F({1, 1, 1}, {sig(cCoupled) * std::tanh(cCoupled)}),
+         F({1, 1, 1}, {cCoupled})});
+    row("LSTM/empty sequence", "LSTM", {F({1, 1, 1}, {1}), F({1, 4, 1}, {1, 1, 1, 1}), F({1, 4, 1}, {1, 1, 1, 1}), none(),
+                                        I({1}, {0}), F({1, 1, 1}, {5}), F({1, 1, 1}, {5})}, {},
+        {F({1, 1, 1, 1}, {0}), F({1, 1, 1}, {0}), F({1, 1, 1}, {0})});
+    // GRU: z = r = 0.5, candidate from Wh = Rh = 1, Rbh = 1, H' = 1.
+    const Tensors gruIn{F({1, 1, 1}, {1}), F({1, 3, 1}, {0, 0, 1}), F({1, 3, 1}, {0, 0, 1}), F({1, 6}, {0, 0, 0, 0, 0, 1}),
+                        none(), F({1, 1, 1}, {1})};
+    row("GRU/reset before linear", "GRU", gruIn, {},
+        {F({1, 1, 1, 1}, {0.5f * std::tanh(2.5f) + 0.5f}), F({1, 1, 1}, {0.5f * std::tanh(2.5f) + 0.5f})});
+    row("GRU/linear_before_reset", "GRU", gruIn, {{"linear_before_reset", ai(1)}},
+        {F({1, 1, 1, 1}, {0.5f * std::tanh(2.f) + 0.5f}), F({1, 1, 1}, {0.5f * std::tanh(2.f) + 0.5f})});
 
     // ---- Activations
     row("Relu", "Relu", {F({3}, {-1, 0, 2})}, {}, {F({3}, {0, 0, 2})});
@@ -803,6 +855,25 @@ void TestOps::errors_data()
     row("LayerNormalization/scale", "LayerNormalization", {iota({2, 3}), iota({2})}, {}, "normalized shape");
     row("LayerNormalization/stash_type", "LayerNormalization", {iota({2, 3}), iota({3})}, {{"stash_type", ai(10)}},
         "stash_type");
+    const Tensor w111 = F({1, 1, 1}, {1});
+    row("RNN/X rank", "RNN", {iota({2, 1}), w111, w111}, {}, "3-D", 2);
+    row("RNN/W shape", "RNN", {iota({1, 1, 2}), w111, w111}, {}, "W must be", 2);
+    row("RNN/direction", "RNN", {iota({1, 1, 1}), w111, w111}, {{"direction", as("both")}}, "direction", 2);
+    row("RNN/sequence too long", "RNN", {iota({1, 1, 1}), w111, w111, none(), I({1}, {2})}, {}, "outside", 2);
+    row("RNN/sequence_lens float", "RNN", {iota({1, 1, 1}), w111, w111, none(), iota({1})}, {}, "int32", 2);
+    row("RNN/unknown activation", "RNN", {iota({1, 1, 1}), w111, w111},
+        {{"activations", astrs({"Swish"})}}, "not supported", 2);
+    row("RNN/activation count", "RNN", {iota({1, 1, 1}), w111, w111}, {{"activations", astrs({"Relu", "Relu", "Relu"})}},
+        "entries", 2);
+    row("LSTM/activation count", "LSTM", {iota({1, 1, 1}), F({1, 4, 1}, {0, 0, 0, 0}), F({1, 4, 1}, {0, 0, 0, 0})},
+        {{"activations", astrs({"Relu", "Relu"})}}, "entries", 3);
+    row("RNN/clip", "RNN", {iota({1, 1, 1}), w111, w111}, {{"clip", af(0)}}, "clip", 2);
+    row("RNN/hidden_size", "RNN", {iota({1, 1, 1}), w111, w111}, {{"hidden_size", ai(2)}}, "hidden_size", 2);
+    row("RNN/layout", "RNN", {iota({1, 1, 1}), w111, w111}, {{"layout", ai(2)}}, "layout", 2);
+    row("RNN/initial_h shape", "RNN", {iota({1, 1, 1}), w111, w111, none(), none(), iota({2, 1, 1})}, {}, "initial_h", 2);
+    row("LSTM/P shape", "LSTM", {iota({1, 1, 1}), F({1, 4, 1}, {0, 0, 0, 0}), F({1, 4, 1}, {0, 0, 0, 0}), none(), none(), none(),
+                                 none(), iota({1, 4})}, {}, "P must be", 3);
+    row("GRU/B shape", "GRU", {iota({1, 1, 1}), F({1, 3, 1}, {0, 0, 0}), F({1, 3, 1}, {0, 0, 0}), iota({1, 3})}, {}, "B must be", 2);
     row("Where/type mismatch", "Where", {U8({1}, {1}), iota({1}), I({1}, {1})}, {}, "different types");
     row("Range/zero delta", "Range", {I({}, {0}), I({}, {5}), I({}, {0})}, {}, "delta");
     row("Expand/incompatible", "Expand", {iota({3}), I({1}, {2})}, {}, "cannot be broadcast");
@@ -940,6 +1011,14 @@ void TestOps::parallelMatchesSerial_data()
                                            << Tensors{big, testutil::randomTensor({8}, 27), testutil::randomTensor({8}, 28)}
                                            << Attrs{};
     QTest::newRow("PRelu channel slope") << QString("PRelu") << Tensors{big, testutil::randomTensor({8, 1, 1}, 29)} << Attrs{};
+    QTest::newRow("LSTM bidirectional") << QString("LSTM")
+                                        << Tensors{testutil::randomTensor({6, 16, 128}, 32), testutil::randomTensor({2, 256, 128}, 33, -0.2f, 0.2f),
+                                                   testutil::randomTensor({2, 256, 64}, 34, -0.2f, 0.2f)}
+                                        << Attrs{{"direction", as("bidirectional")}};
+    QTest::newRow("GRU") << QString("GRU")
+                         << Tensors{testutil::randomTensor({6, 16, 128}, 35), testutil::randomTensor({1, 192, 128}, 36, -0.2f, 0.2f),
+                                    testutil::randomTensor({1, 192, 64}, 37, -0.2f, 0.2f)}
+                         << Attrs{};
     QTest::newRow("Einsum batched") << QString("Einsum")
                                     << Tensors{testutil::randomTensor({4, 64, 80}, 30), testutil::randomTensor({4, 96, 80}, 31)}
                                     << Attrs{{"equation", as("bik,bjk->bij")}};
@@ -1059,7 +1138,8 @@ void TestOps::everyRequiredOpIsRegistered()
                            "ArgMax", "Floor", "Ceil", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
                            "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMin", "CumSum", "TopK", "Not",
                            "And", "Or", "Xor", "Sign", "Mod", "Sum", "Mean", "Einsum", "Size", "GatherElements",
-                           "Softplus", "Softsign", "Selu", "PRelu", "InstanceNormalization", "LayerNormalization"})
+                           "Softplus", "Softsign", "Selu", "PRelu", "InstanceNormalization", "LayerNormalization",
+                           "LSTM", "GRU", "RNN"})
         QVERIFY2(cw::findKernel(op) != nullptr, op);
 }
 

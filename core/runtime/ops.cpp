@@ -27,6 +27,7 @@ const KernelTable &table()
         registerConvOps(t);
         registerPoolOps(t);
         registerShapeOps(t);
+        registerRecurrentOps(t);
         registerQuantOps(t);
         return t;
     }();

@@ -60,6 +60,7 @@ void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, Global
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
                                                  // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Size, Gather,
                                                  // GatherElements, ConstantOfShape, Range, Expand, Tile
+void registerRecurrentOps(KernelTable &table);   // LSTM, GRU, RNN
 void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
                                                  // com.microsoft:QGemm (ops/quant.cpp)
 

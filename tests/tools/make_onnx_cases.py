@@ -5,7 +5,9 @@ usage: /usr/bin/python3 make_onnx_cases.py OUT_DIR
 One small model per operator of the supported set, at the opsets where the operator's signature changed,
 plus a small CNN and residual blocks whose weights come partly from Constant nodes. Each case in cases.json:
 {"name": "Conv/opset11/depthwise", "file": "...onnx", "inputs": [[name, shape, low, high], ...],
- "export": true}. Inputs are filled by the C++ test with deterministic random values in [low, high].
+ "export": true}, and "reference": a file onnxruntime runs instead of "file" (an equivalent graph, for forms it
+does not implement, such as batch-first recurrent layers). Inputs are filled by the C++ test with deterministic
+random values in [low, high].
 Built with onnx.helper only (no onnx.checker at build time: python3-onnx 1.12 predates opsets 18-20).
 """
 import json
@@ -44,20 +46,26 @@ def node(op, inputs, outputs, name=None, **attrs):
 
 
 def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0, high=1.0, export=True,
-        graph_inputs_include_inits=False):
-    """inputs: [(name, shape)] float32 (a shape entry may be "N"); outputs: [name]."""
+        graph_inputs_include_inits=False, reference_nodes=None):
+    """inputs: [(name, shape)] float32 (a shape entry may be "N"); outputs: [name]. reference_nodes: an equivalent
+    graph that onnxruntime runs instead (for forms it does not implement); such a case is not exported."""
     vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
     if graph_inputs_include_inits:
         vis += [h.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
     types = out_types or [TP.FLOAT] * len(outputs)
     outs = [h.make_tensor_value_info(o, t, None) for o, t in zip(outputs, types)]
-    g = h.make_graph(nodes, name.replace("/", "_"), vis, outs, list(inits))
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="make_onnx_cases")
-    m.ir_version = IR[opset]
-    file = name.replace("/", "_") + ".onnx"
-    onnx.save(m, os.path.join(OUT, file))
-    shapes = [[n, [1 if d == "N" else d for d in s], low, high] for n, s in inputs]
-    cases.append({"name": name, "file": file, "inputs": shapes, "export": export})
+    case = {"name": name}
+    for key, graph_nodes in (("file", nodes), ("reference", reference_nodes)):
+        if graph_nodes is None:
+            continue
+        g = h.make_graph(graph_nodes, name.replace("/", "_"), vis, outs, list(inits))
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="make_onnx_cases")
+        m.ir_version = IR[opset]
+        case[key] = name.replace("/", "_") + ("_reference" if key == "reference" else "") + ".onnx"
+        onnx.save(m, os.path.join(OUT, case[key]))
+    case["inputs"] = [[n, [1 if d == "N" else d for d in s], low, high] for n, s in inputs]
+    case["export"] = export and reference_nodes is None
+    cases.append(case)
 
 
 X4 = [("x", [2, 4, 7, 7])]
@@ -432,6 +440,110 @@ for opset in (12, 13):
             list(zip(names, shapes)), ["y"])
 add("Einsum/opset12/weight_operand", 12, [node("Einsum", ["x", "w"], ["y"], equation="bsd,hd->bsh")],
     [("x", [2, 3, 4])], ["y"], [W("w", [6, 4])])
+
+# ---- recurrent layers -----------------------------------------------------------------------------------------
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def rnn_case(op, opset, variant, S=5, B=3, I=4, H=3, direction="forward", layout=0, bias=True, lens=None,
+             init_h=False, init_c=False, peep=False, outputs=("Y", "Y_h", "Y_c"), states_as_inputs=False, seed=None,
+             **attrs):
+    """One recurrent node; weights drawn from their own generator (seed) so several seeds cover one config."""
+    g = np.random.default_rng(seed if seed is not None else len(cases))
+    D = 2 if direction == "bidirectional" else 1
+    G = GATES[op]
+
+    def rand(name, shape, scale=0.6):
+        return nh.from_array((g.standard_normal(shape) * scale).astype(np.float32), name)
+
+    x_shape = [B, S, I] if layout else [S, B, I]
+    state = [B, D, H] if layout else [D, B, H]
+    inits = [rand("W", [D, G * H, I]), rand("R", [D, G * H, H])]
+    ins = ["x", "W", "R", "B" if bias else "", "lens" if lens is not None else "", "", "", ""]
+    if bias:
+        inits.append(rand("B", [D, 2 * G * H], 0.3))
+    if lens is not None:
+        inits.append(nh.from_array(np.array(lens, dtype=np.int32), "lens"))
+    graph_inputs = [("x", x_shape)]
+    for flag, name, index in ((init_h, "h0", 5), (init_c, "c0", 6)):
+        if flag:
+            ins[index] = name
+            if states_as_inputs:
+                graph_inputs.append((name, state))
+            else:
+                inits.append(rand(name, state))
+    if peep:
+        ins[7] = "P"
+        inits.append(rand("P", [D, 3 * H]))
+    while ins and ins[-1] == "":
+        ins.pop()
+    names = {"Y": "y", "Y_h": "yh", "Y_c": "yc"}
+    slots = ["Y", "Y_h", "Y_c"] if op == "LSTM" else ["Y", "Y_h"]
+    outs = [names[o] if o in outputs else "" for o in slots]
+    while outs and outs[-1] == "":
+        outs.pop()
+    if opset >= 14:
+        attrs["layout"] = layout
+    n = node(op, ins, outs, hidden_size=H, direction=direction, **attrs)
+    reference = None
+    if layout:
+        # onnxruntime runs only layout 0: the reference transposes into and out of it.
+        attrs["layout"] = 0
+        pre = [node("Transpose", [i], [i + "_t"], perm=[1, 0, 2]) for i in ins[:1] + ins[5:7] if i]
+        ref_ins = [i + "_t" if i and (k == 0 or k in (5, 6)) else i for k, i in enumerate(ins)]
+        ref_outs = [o + "_t" if o else "" for o in outs]
+        post = [node("Transpose", [o + "_t"], [o], perm=[2, 0, 1, 3] if k == 0 else [1, 0, 2])
+                for k, o in enumerate(outs) if o]
+        reference = pre + [node(op, ref_ins, ref_outs, hidden_size=H, direction=direction, **attrs)] + post
+    add(f"{op}/opset{opset}/{variant}", opset, [n], graph_inputs, [o for o in outs if o], inits, low=-1.5, high=1.5,
+        reference_nodes=reference)
+
+
+for seed in (1, 2):
+    rnn_case("LSTM", 9, f"forward_default_seed{seed}", seed=seed)
+rnn_case("LSTM", 14, "reverse_initial_states", direction="reverse", init_h=True, init_c=True)
+rnn_case("LSTM", 14, "bidirectional_lens_states", direction="bidirectional", lens=[3, 5, 1], init_h=True, init_c=True)
+rnn_case("LSTM", 14, "peepholes", peep=True, init_c=True)
+rnn_case("LSTM", 14, "input_forget_peepholes_reverse", direction="reverse", peep=True, input_forget=1, lens=[2, 5, 4])
+rnn_case("LSTM", 14, "clip_bidirectional", direction="bidirectional", clip=0.7)
+rnn_case("LSTM", 14, "layout1_bidirectional_lens", direction="bidirectional", layout=1, lens=[4, 2, 5], init_h=True,
+         init_c=True, peep=True)
+rnn_case("LSTM", 14, "no_bias_y_h_only", bias=False, outputs=("Y_h",))
+rnn_case("LSTM", 14, "y_c_only_zero_length", lens=[0, 3, 5], init_h=True, init_c=True, outputs=("Y_c",))
+rnn_case("LSTM", 14, "activations_alpha_beta", activations=["HardSigmoid", "Tanh", "Relu"], activation_alpha=[0.3],
+         activation_beta=[0.45])
+rnn_case("LSTM", 14, "activations_bidirectional", direction="bidirectional",
+         activations=["Sigmoid", "Tanh", "Tanh", "Sigmoid", "LeakyRelu", "Softsign"], activation_alpha=[0.2])
+# Silero VAD's form: batch 1, states fed as graph inputs, Y unused.
+for opset in (15, 16):
+    rnn_case("LSTM", opset, "silero_states_as_inputs", S=2, B=1, I=16, H=16, init_h=True, init_c=True,
+             states_as_inputs=True, outputs=("Y_h", "Y_c"))
+for seed in (1, 2):
+    rnn_case("GRU", 9, f"forward_default_seed{seed}", seed=seed)
+rnn_case("GRU", 14, "linear_before_reset_bidirectional", direction="bidirectional", linear_before_reset=1,
+         lens=[5, 2, 3], init_h=True)
+rnn_case("GRU", 14, "reverse_lens_initial_h", direction="reverse", lens=[1, 5, 3], init_h=True)
+rnn_case("GRU", 14, "linear_before_reset_reverse", direction="reverse", linear_before_reset=1, init_h=True)
+rnn_case("GRU", 14, "clip", clip=0.5, init_h=True)
+rnn_case("GRU", 14, "clip_linear_before_reset", clip=0.5, linear_before_reset=1)
+rnn_case("GRU", 14, "layout1_bidirectional", direction="bidirectional", layout=1, lens=[3, 5, 2], init_h=True)
+rnn_case("GRU", 14, "no_bias_y_h_only", bias=False, outputs=("Y_h",), init_h=True)
+rnn_case("GRU", 14, "zero_length", lens=[0, 4, 5], outputs=("Y", "Y_h"), init_h=True)
+rnn_case("GRU", 14, "activations", activations=["Sigmoid", "Relu"])
+rnn_case("GRU", 14, "activations_alpha_beta_bidirectional", direction="bidirectional",
+         activations=["HardSigmoid", "Tanh", "Sigmoid", "LeakyRelu"], activation_alpha=[0.3, 0.1],
+         activation_beta=[0.6])
+for seed in (1, 2):
+    rnn_case("RNN", 9, f"forward_default_seed{seed}", seed=seed)
+rnn_case("RNN", 14, "reverse_bias_lens_initial_h", direction="reverse", lens=[4, 1, 5], init_h=True)
+rnn_case("RNN", 14, "bidirectional_lens_clip", direction="bidirectional", lens=[2, 5, 3], clip=0.6, init_h=True)
+rnn_case("RNN", 14, "layout1", layout=1, lens=[5, 3, 1], init_h=True)
+rnn_case("RNN", 14, "layout1_bidirectional", direction="bidirectional", layout=1, init_h=True)
+rnn_case("RNN", 14, "relu", activations=["Relu"])
+rnn_case("RNN", 14, "sigmoid_y_h_only", activations=["Sigmoid"], outputs=("Y_h",))
+rnn_case("RNN", 14, "affine_bidirectional", direction="bidirectional", activations=["Affine", "Affine"],
+         activation_alpha=[0.5, 2.0], activation_beta=[0.1, -0.2])
+rnn_case("RNN", 14, "leakyrelu_alpha", activations=["LeakyRelu"], activation_alpha=[0.3])
 
 # ---- Resize / Pad --------------------------------------------------------------------------------------------
 EMPTY = F("roi", np.zeros(0, dtype=np.float32))
