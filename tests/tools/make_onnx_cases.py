@@ -281,7 +281,8 @@ for op in ("ReduceMax", "ReduceMin"):
     reduce_case(op, 18, "int64_axes_input", axes=[1], keepdims=0, to=TP.INT64, low=-5, high=5)
     reduce_case(op, 18, "empty_axes_input_all", axes=[])
     reduce_case(op, 18, "empty_axes_noop", axes=[], noop=1)
-reduce_case("ReduceMax", 13, "last_axis_no_keepdims", axes=[2], keepdims=0)  # openwakeword's melspectrogram form
+reduce_case("ReduceMax", 13, "last_axis_no_keepdims", axes=[2], keepdims=0)
+reduce_case("ReduceMax", 13, "all_axes_no_keepdims", keepdims=0)  # openwakeword's melspectrogram form
 reduce_case("ReduceMax", 20, "axes_input", axes=[-2], keepdims=0)
 reduce_case("ReduceMin", 20, "noop_without_axes", noop=1)
 reduce_case("ReduceProd", 11, "axis1", axes=[1], low=0.5, high=1.5)
