@@ -372,7 +372,10 @@ private slots:
             QFAIL(e.what());
         }
         QString error;
-        const std::vector<Tensor> ref = testutil::runOrt(c.file, c.feeds, &error);
+        // A case may name an equivalent graph for onnxruntime to run (one in a form it does not implement).
+        const QJsonObject row = m_cases[index].toObject();
+        const QString refFile = row.contains("reference") ? path(row["reference"].toString()) : c.file;
+        const std::vector<Tensor> ref = testutil::runOrt(refFile, c.feeds, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
         std::vector<Tensor> ours;
         try {
@@ -426,7 +429,10 @@ private slots:
     void exportedModelsPassOnnxChecker()
     {
         const QStringList files = QDir(m_dir.path()).entryList({"exported_*.onnx"}, QDir::Files);
-        QVERIFY2(files.size() >= m_cases.size() - 1, qPrintable(QString::number(files.size())));
+        int exportable = 0;
+        for (const auto &row : m_cases)
+            exportable += row.toObject()["export"].toBool();
+        QVERIFY2(files.size() >= exportable - 1, qPrintable(QString::number(files.size())));
         QString error;
         const QString code = QStringLiteral(
             "import glob, onnx, sys\n"

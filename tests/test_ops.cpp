@@ -70,6 +70,13 @@ Attribute afs(std::vector<float> v)
 {
     return Attribute::makeFloats(std::move(v));
 }
+Attribute astrs(std::vector<std::string> v)
+{
+    Attribute a;
+    a.kind = Attribute::Kind::Strings;
+    a.strings = std::move(v);
+    return a;
+}
 Attribute at(Tensor t)
 {
     return Attribute::makeTensor(std::move(t));
@@ -262,12 +269,186 @@ void TestOps::kernel_data()
         {F({1, 2, 1}, {3.5f, 5.5f})});
     row("ReduceSum/axes input", "ReduceSum", {A23, I({1}, {0})}, {}, {F({1, 3}, {5, 7, 9})});
     row("ReduceSum/int64", "ReduceSum", {I({2, 2}, {1, 2, 3, 4})}, {{"keepdims", ai(0)}}, {I({}, {10})});
+    const float inf = std::numeric_limits<float>::infinity();
+    const Tensor X232 = iota({2, 3, 2}); // [[[1,2],[3,4],[5,6]],[[7,8],[9,10],[11,12]]]
+    row("ReduceMax/axis 1 keepdims", "ReduceMax", {A23}, {{"axes", ais({1})}}, {F({2, 1}, {3, 6})});
+    row("ReduceMax/leading axis", "ReduceMax", {F({2, 3}, {1, 9, 2, 4, 0, 7})}, {{"axes", ais({0})}, {"keepdims", ai(0)}},
+        {F({3}, {4, 9, 7})});
+    row("ReduceMax/non-adjacent axes", "ReduceMax", {X232}, {{"axes", ais({0, -1})}}, {F({1, 3, 1}, {8, 10, 12})});
+    row("ReduceMax/all axes", "ReduceMax", {F({2, 2}, {-3, -1, -7, -2})}, {{"keepdims", ai(0)}}, {F({}, {-1})});
+    row("ReduceMax/axes input", "ReduceMax", {X232, I({2}, {2, 0})}, {{"keepdims", ai(0)}}, {F({3}, {8, 10, 12})});
+    row("ReduceMax/empty axes input = all", "ReduceMax", {A23, I({0}, {})}, {}, {F({1, 1}, {6})});
+    row("ReduceMax/empty axes noop", "ReduceMax", {A23, I({0}, {})}, {{"noop_with_empty_axes", ai(1)}}, {A23});
+    row("ReduceMax/int64", "ReduceMax", {I({2, 2}, {kMin, -5, 3, kMax})}, {{"axes", ais({1})}, {"keepdims", ai(0)}},
+        {I({2}, {-5, kMax})});
+    row("ReduceMax/bool any", "ReduceMax", {U8({2, 2}, {0, 1, 0, 0})}, {{"axes", ais({1})}}, {U8({2, 1}, {1, 0})});
+    row("ReduceMax/empty set", "ReduceMax", {Tensor(DType::Float32, {2, 0})}, {{"axes", ais({1})}}, {F({2, 1}, {-inf, -inf})});
+    row("ReduceMin/axis 0", "ReduceMin", {F({2, 3}, {1, 9, 2, 4, 0, 7})}, {{"axes", ais({0})}}, {F({1, 3}, {1, 0, 2})});
+    row("ReduceMin/int64", "ReduceMin", {I({3}, {4, -2, 9})}, {{"keepdims", ai(0)}}, {I({}, {-2})});
+    row("ReduceMin/empty set", "ReduceMin", {Tensor(DType::Int64, {0, 2})}, {{"axes", ais({0})}, {"keepdims", ai(0)}},
+        {I({2}, {kMax, kMax})});
+    row("ReduceProd/axis 1", "ReduceProd", {A23}, {{"axes", ais({1})}, {"keepdims", ai(0)}}, {F({2}, {6, 120})});
+    row("ReduceProd/int64", "ReduceProd", {I({2, 2}, {2, 3, -4, 5})}, {{"keepdims", ai(0)}}, {I({}, {-120})});
+    row("ReduceProd/empty set", "ReduceProd", {Tensor(DType::Float32, {0})}, {{"keepdims", ai(0)}}, {F({}, {1})});
+    row("ReduceL1", "ReduceL1", {F({2, 2}, {-1, 2, -3, -4})}, {{"axes", ais({1})}}, {F({2, 1}, {3, 7})});
+    row("ReduceL1/int32", "ReduceL1", {I({2}, {-1, -2}).castTo(DType::Int32)}, {}, {I({1}, {3}).castTo(DType::Int32)});
+    row("ReduceL2", "ReduceL2", {F({2, 2}, {3, -4, 0, 5})}, {{"axes", ais({-1})}, {"keepdims", ai(0)}}, {F({2}, {5, 5})});
+    row("ReduceL2/empty set", "ReduceL2", {Tensor(DType::Float32, {0, 2})}, {{"axes", ais({0})}}, {F({1, 2}, {0, 0})});
+    row("ReduceSumSquare", "ReduceSumSquare", {X232}, {{"axes", ais({1})}}, {F({2, 1, 2}, {35, 56, 251, 308})});
+    row("ReduceSumSquare/int64", "ReduceSumSquare", {I({3}, {1, -2, 3})}, {}, {I({1}, {14})});
+    row("ReduceLogSum", "ReduceLogSum", {F({2, 2}, {1, 2, 3, 4})}, {{"axes", ais({0})}},
+        {F({1, 2}, {std::log(4.f), std::log(6.f)})});
+    row("ReduceLogSumExp/large values", "ReduceLogSumExp", {F({2, 2}, {1000, 1000, -1000, 0})}, {{"axes", ais({1})}},
+        {F({2, 1}, {1000 + std::log(2.f), 0})});
+    row("ReduceLogSumExp/non-adjacent axes", "ReduceLogSumExp", {F({2, 1, 2}, {0, 1, 2, 3})}, {{"axes", ais({0, 2})}},
+        {F({1, 1, 1}, {3 + std::log(1 + std::exp(-1.f) + std::exp(-2.f) + std::exp(-3.f))})});
+    row("ReduceLogSumExp/all -inf", "ReduceLogSumExp", {F({2}, {-inf, -inf})}, {{"keepdims", ai(0)}}, {F({}, {-inf})});
+    row("ReduceMean/int64 truncates", "ReduceMean", {I({3}, {1, 2, 4})}, {}, {I({1}, {2})});
+    row("ReduceSum/noop with empty axes", "ReduceSum", {A23}, {{"noop_with_empty_axes", ai(1)}}, {A23});
     row("ArgMax/axis 1", "ArgMax", {F({2, 3}, {1, 5, 2, 7, 0, 7})}, {{"axis", ai(1)}}, {I({2, 1}, {1, 0})});
     row("ArgMax/select last", "ArgMax", {F({2, 3}, {1, 5, 2, 7, 0, 7})},
         {{"axis", ai(-1)}, {"keepdims", ai(0)}, {"select_last_index", ai(1)}}, {I({2}, {1, 2})});
 
+    row("ArgMin/axis 1 first of ties", "ArgMin", {F({2, 3}, {1, 5, 1, 7, 0, 0})}, {{"axis", ai(1)}}, {I({2, 1}, {0, 1})});
+    row("ArgMin/select last", "ArgMin", {F({2, 3}, {1, 5, 1, 7, 0, 0})},
+        {{"axis", ai(1)}, {"keepdims", ai(0)}, {"select_last_index", ai(1)}}, {I({2}, {2, 2})});
+    row("ArgMin/int64 axis 0", "ArgMin", {I({2, 2}, {3, 1, 2, 5})}, {}, {I({1, 2}, {1, 0})});
+
+    // ---- Scans and selections
+    row("CumSum/axis 1", "CumSum", {A23, I({}, {1})}, {}, {F({2, 3}, {1, 3, 6, 4, 9, 15})});
+    row("CumSum/exclusive", "CumSum", {A23, I({}, {-1})}, {{"exclusive", ai(1)}}, {F({2, 3}, {0, 1, 3, 0, 4, 9})});
+    row("CumSum/reverse", "CumSum", {A23, I({1}, {1})}, {{"reverse", ai(1)}}, {F({2, 3}, {6, 5, 3, 15, 11, 6})});
+    row("CumSum/exclusive reverse", "CumSum", {A23, I({}, {1})}, {{"exclusive", ai(1)}, {"reverse", ai(1)}},
+        {F({2, 3}, {5, 3, 0, 11, 6, 0})});
+    row("CumSum/axis 0 int64, int32 axis", "CumSum", {I({2, 3}, {1, 2, 3, 4, 5, 6}), I({}, {0}).castTo(DType::Int32)}, {},
+        {I({2, 3}, {1, 2, 3, 5, 7, 9})});
+    row("TopK/largest, ties by index", "TopK", {F({2, 4}, {1, 4, 2, 4, 0, -1, 3, 3}), I({1}, {2})}, {},
+        {F({2, 2}, {4, 4, 3, 3}), I({2, 2}, {1, 3, 2, 3})});
+    row("TopK/smallest", "TopK", {F({2, 4}, {1, 4, 2, 4, 0, -1, 3, 3}), I({1}, {3})}, {{"largest", ai(0)}},
+        {F({2, 3}, {1, 2, 4, -1, 0, 3}), I({2, 3}, {0, 2, 1, 1, 0, 2})});
+    row("TopK/axis 0", "TopK", {F({2, 2}, {1, 5, 3, 2}), I({1}, {1})}, {{"axis", ai(0)}},
+        {F({1, 2}, {3, 5}), I({1, 2}, {1, 0})});
+    row("TopK/k attribute (opset 9)", "TopK", {I({3}, {7, 9, 8})}, {{"k", ai(2)}, {"_opset", ai(9)}},
+        {I({2}, {9, 8}), I({2}, {1, 2})});
+    row("TopK/k 0", "TopK", {iota({2, 3}), I({1}, {0})}, {}, {F({2, 0}, {}), I({2, 0}, {})});
+
+    // ---- Logical
+    row("Not", "Not", {U8({3}, {0, 1, 0})}, {}, {U8({3}, {1, 0, 1})});
+    row("And/broadcast", "And", {U8({2, 2}, {0, 1, 1, 1}), U8({2}, {1, 0})}, {}, {U8({2, 2}, {0, 0, 1, 0})});
+    row("Or/broadcast both", "Or", {U8({2}, {0, 1}), U8({2, 1}, {0, 1})}, {}, {U8({2, 2}, {0, 1, 1, 1})});
+    row("Xor/nonzero is true", "Xor", {U8({3}, {0, 1, 2}), U8({1}, {1})}, {}, {U8({3}, {1, 0, 0})});
+
+    // ---- Element-wise arithmetic
+    row("Sign/float", "Sign", {F({4}, {-2, 0, 3, -0.5f})}, {}, {F({4}, {-1, 0, 1, -1})});
+    row("Sign/int64", "Sign", {I({3}, {-5, 0, 7})}, {}, {I({3}, {-1, 0, 1})});
+    row("Mod/divisor's sign", "Mod", {I({4}, {-7, 7, -7, 7}), I({4}, {3, 3, -3, -3})}, {}, {I({4}, {2, 1, -1, -2})});
+    row("Mod/fmod int", "Mod", {I({4}, {-7, 7, -7, 7}), I({4}, {3, 3, -3, -3})}, {{"fmod", ai(1)}}, {I({4}, {-1, 1, -1, 1})});
+    row("Mod/fmod float broadcast", "Mod", {F({2}, {5.5f, -5.5f}), F({1}, {2})}, {{"fmod", ai(1)}}, {F({2}, {1.5f, -1.5f})});
+    row("Mod/int32 broadcast", "Mod", {I({2, 1}, {-1, 5}).castTo(DType::Int32), I({2}, {4, 3}).castTo(DType::Int32)}, {},
+        {I({2, 2}, {3, 2, 1, 2}).castTo(DType::Int32)});
+    row("Sum/three inputs broadcast", "Sum", {F({2}, {1, 2}), F({2, 1}, {10, 20}), F({1}, {100})}, {},
+        {F({2, 2}, {111, 112, 121, 122})});
+    row("Sum/one input", "Sum", {F({2}, {1, 2})}, {}, {F({2}, {1, 2})});
+    row("Mean/two inputs", "Mean", {F({2}, {1, 2}), F({2}, {3, 6})}, {}, {F({2}, {2, 4})});
+    row("Mean/broadcast", "Mean", {F({2, 1}, {0, 3}), F({3}, {3, 6, 9})}, {}, {F({2, 3}, {1.5f, 3, 4.5f, 3, 4.5f, 6})});
+
+    // ---- Einsum
+    row("Einsum/matmul", "Einsum", {A23, B32}, {{"equation", as("ij,jk->ik")}}, {F({2, 2}, {4, 5, 10, 11})});
+    row("Einsum/implicit matmul", "Einsum", {A23, B32}, {{"equation", as("ij,jk")}}, {F({2, 2}, {4, 5, 10, 11})});
+    row("Einsum/implicit order", "Einsum", {A23, B32}, {{"equation", as("kj,ji")}}, {F({2, 2}, {4, 10, 5, 11})});
+    row("Einsum/transpose", "Einsum", {A23}, {{"equation", as("ij->ji")}}, {F({3, 2}, {1, 4, 2, 5, 3, 6})});
+    row("Einsum/trace", "Einsum", {iota({2, 2})}, {{"equation", as("ii")}}, {F({}, {5})});
+    row("Einsum/diagonal", "Einsum", {iota({2, 2})}, {{"equation", as("ii->i")}}, {F({2}, {1, 4})});
+    row("Einsum/sum all", "Einsum", {A23}, {{"equation", as("ij->")}}, {F({}, {21})});
+    row("Einsum/row sums", "Einsum", {A23}, {{"equation", as("ij->i")}}, {F({2}, {6, 15})});
+    row("Einsum/batched", "Einsum", {iota({2, 1, 2}), iota({2, 2, 1})}, {{"equation", as("bij,bjk->bik")}},
+        {F({2, 1, 1}, {5, 25})});
+    row("Einsum/outer", "Einsum", {F({2}, {1, 2}), F({3}, {1, 10, 100})}, {{"equation", as("i,j->ij")}},
+        {F({2, 3}, {1, 10, 100, 2, 20, 200})});
+    row("Einsum/dot implicit", "Einsum", {F({3}, {1, 2, 3}), F({3}, {4, 5, 6})}, {{"equation", as("i,i")}}, {F({}, {32})});
+    row("Einsum/elementwise then reduce", "Einsum", {A23, iota({2, 3})}, {{"equation", as("ij,ij->i")}}, {F({2}, {14, 77})});
+    row("Einsum/ellipsis broadcast", "Einsum", {iota({2, 1, 2}), F({2, 1}, {1, 1})}, {{"equation", as("...ij,...jk->...ik")}},
+        {F({2, 1, 1}, {3, 7})});
+    row("Einsum/three operands", "Einsum", {A23, B32, F({2, 1}, {1, -1})}, {{"equation", as("ij,jk,kl->il")}},
+        {F({2, 1}, {-1, -1})});
+    row("Einsum/spaces and uppercase", "Einsum", {A23, B32}, {{"equation", as("iJ, Jk -> ki")}}, {F({2, 2}, {4, 10, 5, 11})});
+
+    // ---- Shape
+    row("Size", "Size", {A23}, {}, {I({}, {6})});
+    row("Size/empty", "Size", {Tensor(DType::Int64, {0, 4})}, {}, {I({}, {0})});
+    row("GatherElements/axis 1", "GatherElements", {iota({2, 2}), I({2, 2}, {0, 0, 1, 0})}, {{"axis", ai(1)}},
+        {F({2, 2}, {1, 1, 4, 3})});
+    row("GatherElements/axis 0 wider indices", "GatherElements", {iota({3, 3}), I({2, 3}, {1, 2, 0, 2, 0, 0})}, {},
+        {F({2, 3}, {4, 8, 3, 7, 2, 3})});
+    row("GatherElements/negative index, int32", "GatherElements", {iota({2, 2}), I({1, 1}, {-1}).castTo(DType::Int32)},
+        {{"axis", ai(-1)}}, {F({1, 1}, {2})});
+    row("GatherElements/int64 data", "GatherElements", {I({3}, {10, 20, 30}), I({4}, {2, 2, 0, 1})}, {},
+        {I({4}, {30, 30, 10, 20})});
+
+    // ---- Normalisations
+    row("InstanceNormalization", "InstanceNormalization", {F({1, 2, 2}, {1, 3, 0, 4}), F({2}, {1, 2}), F({2}, {0, 1})},
+        {{"epsilon", af(0.f)}}, {F({1, 2, 2}, {-1, 1, -1, 3})});
+    row("LayerNormalization/last axis with outputs", "LayerNormalization",
+        {F({2, 2}, {1, 3, 2, 6}), F({2}, {1, 2}), F({2}, {0, 1})}, {{"epsilon", af(0.f)}},
+        {F({2, 2}, {-1, 3, -1, 3}), F({2, 1}, {2, 4}), F({2, 1}, {1, 0.5f})});
+    row("LayerNormalization/axis 0, broadcast scale, no B", "LayerNormalization", {F({2, 2}, {1, 3, 2, 6}), F({1}, {2})},
+        {{"axis", ai(0)}, {"epsilon", af(0.f)}},
+        {F({2, 2}, {-4 / std::sqrt(3.5f), 0, -2 / std::sqrt(3.5f), 6 / std::sqrt(3.5f)})});
+
+    // ---- Recurrent layers (H = I = 1, so each gate is one number)
+    const auto sig = [](float v) { return 1.f / (1.f + std::exp(-v)); };
+    row("RNN/tanh forward", "RNN", {F({2, 1, 1}, {1, 2}), F({1, 1, 1}, {1}), F({1, 1, 1}, {0.5f})}, {},
+        {F({2, 1, 1, 1}, {std::tanh(1.f), std::tanh(2 + 0.5f * std::tanh(1.f))}), F({1, 1, 1}, {std::tanh(2 + 0.5f * std::tanh(1.f))})});
+    row("RNN/relu reverse, bias, initial_h", "RNN",
+        {F({2, 1, 1}, {1, 2}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), F({1, 2}, {0.5f, 0.5f}), none(), F({1, 1, 1}, {1})},
+        {{"direction", as("reverse")}, {"activations", astrs({"Relu"})}},
+        {F({2, 1, 1, 1}, {6, 4}), F({1, 1, 1}, {6})});
+    const Tensor X221 = F({2, 2, 1}, {1, 10, 2, 20}); // [t][b]
+    const Attribute relu1 = astrs({"relu"});
+    const Attribute relu2 = astrs({"Relu", "Relu"});
+    row("RNN/sequence_lens", "RNN", {X221, F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), none(), I({2}, {1, 2}).castTo(DType::Int32)},
+        {{"activations", relu1}}, {F({2, 1, 2, 1}, {1, 10, 0, 30}), F({1, 2, 1}, {1, 30})});
+    row("RNN/sequence_lens reverse", "RNN", {X221, F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), none(), I({2}, {1, 2})},
+        {{"activations", relu1}, {"direction", as("reverse")}}, {F({2, 1, 2, 1}, {1, 30, 0, 20}), F({1, 2, 1}, {1, 30})});
+    row("RNN/layout 1", "RNN", {F({2, 2, 1}, {1, 2, 10, 20}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), none(), I({2}, {1, 2})},
+        {{"activations", relu1}, {"layout", ai(1)}}, {F({2, 2, 1, 1}, {1, 0, 10, 30}), F({2, 1, 1}, {1, 30})});
+    row("RNN/bidirectional", "RNN", {F({2, 1, 1}, {1, 2}), F({2, 1, 1}, {1, 1}), F({2, 1, 1}, {1, 1})},
+        {{"activations", relu2}, {"direction", as("bidirectional")}}, {F({2, 2, 1, 1}, {1, 3, 3, 2}), F({2, 1, 1}, {3, 3})});
+    row("RNN/clip", "RNN", {F({1, 1, 1}, {1}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1})}, {{"clip", af(0.5f)}},
+        {F({1, 1, 1, 1}, {std::tanh(0.5f)}), F({1, 1, 1}, {std::tanh(0.5f)})});
+    row("RNN/activation alpha", "RNN", {F({1, 1, 1}, {-2}), F({1, 1, 1}, {1}), F({1, 1, 1}, {1})},
+        {{"activations", astrs({"LeakyRelu"})}, {"activation_alpha", afs({0.5f})}},
+        {F({1, 1, 1, 1}, {-1}), F({1, 1, 1}, {-1})});
+    // LSTM with only the cell gate weighted: i = f = o = sigmoid(peephole terms), c = tanh(x).
+    const float si = sig(1.f), cNew = si * 1 + si * std::tanh(1.f);
+    const Tensors lstmIn{F({1, 1, 1}, {1}), F({1, 4, 1}, {0, 0, 0, 1}), F({1, 4, 1}, {0, 0, 0, 0}), none(), none(),
+                         F({1, 1, 1}, {0}), F({1, 1, 1}, {1}), F({1, 3}, {1, 1, 1})};
+    row("LSTM/peepholes, initial_c", "LSTM", lstmIn, {},
+        {F({1, 1, 1, 1}, {sig(cNew) * std::tanh(cNew)}), F({1, 1, 1}, {sig(cNew) * std::tanh(cNew)}), F({1, 1, 1}, {cNew})});
+    const float cCoupled = (1 - si) * 1 + si * std::tanh(1.f);
+    row("LSTM/input_forget", "LSTM", lstmIn, {{"input_forget", ai(1)}},
+        {F({1, 1, 1, 1}, {sig(cCoupled) * std::tanh(cCoupled)}), F({1, 1, 1}, {sig(cCoupled) * std::tanh(cCoupled)}),
+         F({1, 1, 1}, {cCoupled})});
+    row("LSTM/empty sequence", "LSTM", {F({1, 1, 1}, {1}), F({1, 4, 1}, {1, 1, 1, 1}), F({1, 4, 1}, {1, 1, 1, 1}), none(),
+                                        I({1}, {0}), F({1, 1, 1}, {5}), F({1, 1, 1}, {5})}, {},
+        {F({1, 1, 1, 1}, {0}), F({1, 1, 1}, {0}), F({1, 1, 1}, {0})});
+    // GRU: z = r = 0.5, candidate from Wh = Rh = 1, Rbh = 1, H' = 1.
+    const Tensors gruIn{F({1, 1, 1}, {1}), F({1, 3, 1}, {0, 0, 1}), F({1, 3, 1}, {0, 0, 1}), F({1, 6}, {0, 0, 0, 0, 0, 1}),
+                        none(), F({1, 1, 1}, {1})};
+    row("GRU/reset before linear", "GRU", gruIn, {},
+        {F({1, 1, 1, 1}, {0.5f * std::tanh(2.5f) + 0.5f}), F({1, 1, 1}, {0.5f * std::tanh(2.5f) + 0.5f})});
+    row("GRU/linear_before_reset", "GRU", gruIn, {{"linear_before_reset", ai(1)}},
+        {F({1, 1, 1, 1}, {0.5f * std::tanh(2.f) + 0.5f}), F({1, 1, 1}, {0.5f * std::tanh(2.f) + 0.5f})});
+
     // ---- Activations
     row("Relu", "Relu", {F({3}, {-1, 0, 2})}, {}, {F({3}, {0, 0, 2})});
+    row("Softplus", "Softplus", {F({3}, {0, 100, -100})}, {}, {F({3}, {std::log(2.f), 100, 0})});
+    row("Softsign", "Softsign", {F({2}, {1, -3})}, {}, {F({2}, {0.5f, -0.75f})});
+    row("Selu/defaults", "Selu", {F({2}, {1, -1})}, {},
+        {F({2}, {1.05070102f, 1.05070102f * 1.67326319f * (std::exp(-1.f) - 1.f)})});
+    row("Selu/attrs", "Selu", {F({2}, {1, -1})}, {{"alpha", af(2)}, {"gamma", af(3)}}, {F({2}, {3, 6 * (std::exp(-1.f) - 1.f)})});
+    row("PRelu/channel slope", "PRelu", {F({2, 2}, {-1, 2, -3, 4}), F({2}, {0.1f, 0.5f})}, {}, {F({2, 2}, {-0.1f, 2, -0.3f, 4})});
+    row("PRelu/scalar slope", "PRelu", {F({3}, {-4, 0, 4}), F({1}, {0.25f})}, {}, {F({3}, {-1, 0, 4})});
     row("Clip/attributes (opset 6)", "Clip", {F({3}, {-1, 3, 7})}, {{"min", af(0)}, {"max", af(6)}}, {F({3}, {0, 3, 6})});
     row("Clip/min input only", "Clip", {F({3}, {-1, 3, 7}), F({}, {1})}, {}, {F({3}, {1, 3, 7})});
     row("Clip/max input only", "Clip", {F({3}, {-1, 3, 7}), none(), F({}, {2})}, {}, {F({3}, {-1, 2, 2})});
@@ -631,6 +812,68 @@ void TestOps::errors_data()
     row("Constant/no value", "Constant", {}, {}, "value");
     row("ReduceMean/duplicate axes", "ReduceMean", {iota({2, 2})}, {{"axes", ais({1, -1})}}, "duplicate");
     row("ReduceMean/axis out of range", "ReduceMean", {iota({2, 2})}, {{"axes", ais({2})}}, "out of range");
+    row("ReduceMax/axes not int", "ReduceMax", {iota({2, 2}), iota({1})}, {}, "int64");
+    row("ReduceMax/axes 2-D", "ReduceMax", {iota({2, 2}), I({1, 1}, {0})}, {}, "1-D");
+    row("ReduceL2/int64", "ReduceL2", {I({2}, {1, 2})}, {}, "not supported");
+    row("ReduceLogSumExp/int32", "ReduceLogSumExp", {I({2}, {1, 2}).castTo(DType::Int32)}, {}, "not supported");
+    row("ReduceProd/uint8", "ReduceProd", {U8({2}, {1, 2})}, {}, "not supported");
+    row("ReduceMin/axis out of range", "ReduceMin", {iota({2, 2})}, {{"axes", ais({-3})}}, "out of range");
+    row("ReduceSumSquare/duplicate axes", "ReduceSumSquare", {iota({2, 2})}, {{"axes", ais({0, -2})}}, "duplicate");
+    row("ArgMax/empty axis", "ArgMax", {Tensor(DType::Float32, {2, 0})}, {{"axis", ai(1)}}, "empty");
+    row("ArgMax/axis out of range", "ArgMax", {iota({2})}, {{"axis", ai(1)}}, "out of range");
+    row("ArgMin/empty axis", "ArgMin", {Tensor(DType::Float32, {0})}, {}, "empty");
+    row("CumSum/no axis", "CumSum", {iota({2})}, {}, "axis");
+    row("CumSum/axis out of range", "CumSum", {iota({2}), I({}, {1})}, {}, "out of range");
+    row("CumSum/uint8", "CumSum", {U8({2}, {1, 2}), I({}, {0})}, {}, "not supported");
+    row("TopK/k too large", "TopK", {iota({2, 3}), I({1}, {4})}, {}, "outside");
+    row("TopK/negative k", "TopK", {iota({3}), I({1}, {-1})}, {}, "outside");
+    row("TopK/no K", "TopK", {iota({3})}, {}, "K", 2);
+    row("TopK/no k attribute", "TopK", {iota({3})}, {{"_opset", ai(9)}}, "k", 2);
+    row("Not/float", "Not", {iota({2})}, {}, "bool");
+    row("And/int64", "And", {U8({1}, {1}), I({1}, {1})}, {}, "bool");
+    row("Or/shape mismatch", "Or", {U8({2}, {1, 0}), U8({3}, {1, 0, 1})}, {}, "cannot be broadcast");
+    row("Mod/float without fmod", "Mod", {iota({2}), iota({2})}, {}, "fmod");
+    row("Mod/int by zero", "Mod", {I({2}, {1, 2}), I({2}, {1, 0})}, {}, "by zero");
+    row("Mod/type mismatch", "Mod", {I({2}, {1, 2}), iota({2})}, {{"fmod", ai(1)}}, "different types");
+    row("Sum/int64", "Sum", {iota({2}), I({2}, {1, 2})}, {}, "float32");
+    row("Mean/shape mismatch", "Mean", {iota({2}), iota({3})}, {}, "cannot be broadcast");
+    row("PRelu/slope larger than x", "PRelu", {iota({2}), iota({2, 2})}, {}, "does not broadcast");
+    row("Einsum/term count", "Einsum", {iota({2}), iota({2})}, {{"equation", as("i->i")}}, "input terms");
+    row("Einsum/rank", "Einsum", {iota({2, 2})}, {{"equation", as("i->i")}}, "rank");
+    row("Einsum/sizes", "Einsum", {iota({2}), iota({3})}, {{"equation", as("i,i->i")}}, "sizes");
+    row("Einsum/character", "Einsum", {iota({2})}, {{"equation", as("i1->i")}}, "unexpected character");
+    row("Einsum/output label", "Einsum", {iota({2})}, {{"equation", as("i->j")}}, "no input");
+    row("Einsum/repeated output label", "Einsum", {iota({2})}, {{"equation", as("i->ii")}}, "repeats");
+    row("Einsum/diagonal sizes", "Einsum", {iota({2, 3})}, {{"equation", as("ii->i")}}, "sizes");
+    row("Einsum/int input", "Einsum", {I({2}, {1, 2})}, {{"equation", as("i->i")}}, "float32");
+    row("Einsum/no equation", "Einsum", {iota({2})}, {}, "equation");
+    row("GatherElements/rank", "GatherElements", {iota({2, 2}), I({2}, {0, 1})}, {}, "same rank");
+    row("GatherElements/index out of range", "GatherElements", {iota({2, 2}), I({1, 1}, {2})}, {}, "out of range");
+    row("GatherElements/indices too wide", "GatherElements", {iota({2, 2}), I({1, 3}, {0, 0, 0})}, {}, "exceed");
+    row("InstanceNormalization/channels", "InstanceNormalization", {iota({1, 2, 2}), iota({3}), iota({3})}, {}, "channels");
+    row("InstanceNormalization/rank", "InstanceNormalization", {iota({2, 2}), iota({2}), iota({2})}, {}, "[N, C");
+    row("LayerNormalization/scale", "LayerNormalization", {iota({2, 3}), iota({2})}, {}, "normalized shape");
+    row("LayerNormalization/stash_type", "LayerNormalization", {iota({2, 3}), iota({3})}, {{"stash_type", ai(10)}},
+        "stash_type");
+    const Tensor w111 = F({1, 1, 1}, {1});
+    row("RNN/X rank", "RNN", {iota({2, 1}), w111, w111}, {}, "3-D", 2);
+    row("RNN/W shape", "RNN", {iota({1, 1, 2}), w111, w111}, {}, "W must be", 2);
+    row("RNN/direction", "RNN", {iota({1, 1, 1}), w111, w111}, {{"direction", as("both")}}, "direction", 2);
+    row("RNN/sequence too long", "RNN", {iota({1, 1, 1}), w111, w111, none(), I({1}, {2})}, {}, "outside", 2);
+    row("RNN/sequence_lens float", "RNN", {iota({1, 1, 1}), w111, w111, none(), iota({1})}, {}, "int32", 2);
+    row("RNN/unknown activation", "RNN", {iota({1, 1, 1}), w111, w111},
+        {{"activations", astrs({"Swish"})}}, "not supported", 2);
+    row("RNN/activation count", "RNN", {iota({1, 1, 1}), w111, w111}, {{"activations", astrs({"Relu", "Relu", "Relu"})}},
+        "entries", 2);
+    row("LSTM/activation count", "LSTM", {iota({1, 1, 1}), F({1, 4, 1}, {0, 0, 0, 0}), F({1, 4, 1}, {0, 0, 0, 0})},
+        {{"activations", astrs({"Relu", "Relu"})}}, "entries", 3);
+    row("RNN/clip", "RNN", {iota({1, 1, 1}), w111, w111}, {{"clip", af(0)}}, "clip", 2);
+    row("RNN/hidden_size", "RNN", {iota({1, 1, 1}), w111, w111}, {{"hidden_size", ai(2)}}, "hidden_size", 2);
+    row("RNN/layout", "RNN", {iota({1, 1, 1}), w111, w111}, {{"layout", ai(2)}}, "layout", 2);
+    row("RNN/initial_h shape", "RNN", {iota({1, 1, 1}), w111, w111, none(), none(), iota({2, 1, 1})}, {}, "initial_h", 2);
+    row("LSTM/P shape", "LSTM", {iota({1, 1, 1}), F({1, 4, 1}, {0, 0, 0, 0}), F({1, 4, 1}, {0, 0, 0, 0}), none(), none(), none(),
+                                 none(), iota({1, 4})}, {}, "P must be", 3);
+    row("GRU/B shape", "GRU", {iota({1, 1, 1}), F({1, 3, 1}, {0, 0, 0}), F({1, 3, 1}, {0, 0, 0}), iota({1, 3})}, {}, "B must be", 2);
     row("Where/type mismatch", "Where", {U8({1}, {1}), iota({1}), I({1}, {1})}, {}, "different types");
     row("Range/zero delta", "Range", {I({}, {0}), I({}, {5}), I({}, {0})}, {}, "delta");
     row("Expand/incompatible", "Expand", {iota({3}), I({1}, {2})}, {}, "cannot be broadcast");
@@ -755,6 +998,31 @@ void TestOps::parallelMatchesSerial_data()
     QTest::newRow("GlobalAveragePool") << QString("GlobalAveragePool") << Tensors{big} << Attrs{};
     QTest::newRow("Transpose") << QString("Transpose") << Tensors{big} << Attrs{{"perm", ais({0, 2, 3, 1})}};
     QTest::newRow("ReduceMean") << QString("ReduceMean") << Tensors{big} << Attrs{{"axes", ais({2, 3})}};
+    QTest::newRow("ReduceMax leading axis") << QString("ReduceMax") << Tensors{big} << Attrs{{"axes", ais({0})}};
+    QTest::newRow("ReduceSumSquare channels") << QString("ReduceSumSquare") << Tensors{big} << Attrs{{"axes", ais({1})}};
+    QTest::newRow("ReduceLogSumExp non-adjacent") << QString("ReduceLogSumExp") << Tensors{big} << Attrs{{"axes", ais({1, 3})}};
+    QTest::newRow("ReduceProd last axis") << QString("ReduceProd") << Tensors{big} << Attrs{{"axes", ais({-1})}};
+    QTest::newRow("ArgMin last axis") << QString("ArgMin") << Tensors{big} << Attrs{{"axis", ai(-1)}};
+    QTest::newRow("CumSum channels") << QString("CumSum") << Tensors{big, I({}, {1})} << Attrs{};
+    QTest::newRow("TopK rows") << QString("TopK") << Tensors{big, I({1}, {5})} << Attrs{};
+    QTest::newRow("LayerNormalization") << QString("LayerNormalization") << Tensors{big, testutil::randomTensor({96}, 26)}
+                                        << Attrs{};
+    QTest::newRow("InstanceNormalization") << QString("InstanceNormalization")
+                                           << Tensors{big, testutil::randomTensor({8}, 27), testutil::randomTensor({8}, 28)}
+                                           << Attrs{};
+    QTest::newRow("PRelu channel slope") << QString("PRelu") << Tensors{big, testutil::randomTensor({8, 1, 1}, 29)} << Attrs{};
+    QTest::newRow("LSTM bidirectional") << QString("LSTM")
+                                        << Tensors{testutil::randomTensor({6, 16, 128}, 32), testutil::randomTensor({2, 256, 128}, 33, -0.2f, 0.2f),
+                                                   testutil::randomTensor({2, 256, 64}, 34, -0.2f, 0.2f)}
+                                        << Attrs{{"direction", as("bidirectional")}};
+    QTest::newRow("GRU") << QString("GRU")
+                         << Tensors{testutil::randomTensor({6, 16, 128}, 35), testutil::randomTensor({1, 192, 128}, 36, -0.2f, 0.2f),
+                                    testutil::randomTensor({1, 192, 64}, 37, -0.2f, 0.2f)}
+                         << Attrs{};
+    QTest::newRow("Einsum batched") << QString("Einsum")
+                                    << Tensors{testutil::randomTensor({4, 64, 80}, 30), testutil::randomTensor({4, 96, 80}, 31)}
+                                    << Attrs{{"equation", as("bik,bjk->bij")}};
+    QTest::newRow("ArgMax channels") << QString("ArgMax") << Tensors{big} << Attrs{{"axis", ai(1)}};
     QTest::newRow("BatchNormalization") << QString("BatchNormalization")
                                         << Tensors{big, testutil::randomTensor({8}, 11), testutil::randomTensor({8}, 12),
                                                    testutil::randomTensor({8}, 13), testutil::randomTensor({8}, 14, 0.5f, 2.f)}
@@ -867,7 +1135,11 @@ void TestOps::everyRequiredOpIsRegistered()
                            "Unsqueeze", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "ReduceMean", "Pad", "Resize",
                            "Constant", "Identity", "Dropout", "Cast", "Shape", "Gather", "Equal", "Where",
                            "ConstantOfShape", "Range", "Expand", "Neg", "Exp", "Log", "Erf", "Min", "Max", "ReduceSum",
-                           "ArgMax", "Floor", "Ceil"})
+                           "ArgMax", "Floor", "Ceil", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMin", "CumSum", "TopK", "Not",
+                           "And", "Or", "Xor", "Sign", "Mod", "Sum", "Mean", "Einsum", "Size", "GatherElements",
+                           "Softplus", "Softsign", "Selu", "PRelu", "InstanceNormalization", "LayerNormalization",
+                           "LSTM", "GRU", "RNN"})
         QVERIFY2(cw::findKernel(op) != nullptr, op);
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/base/error.h"
 #include "core/io/model_io.h"
+#include "core/runtime/ops.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "testutil.h"
@@ -80,6 +81,7 @@ private slots:
     void contradictionsNameTheNode_data();
     void contradictionsNameTheNode();
     void unknownOperatorKeepsTheFilesShape();
+    void everyOperatorHasARule();
     void dynamicImageSizeRunsLikeOnnxRuntime();
 };
 
@@ -202,6 +204,17 @@ void TestShapes::unknownOperatorKeepsTheFilesShape()
     QCOMPARE(QString::fromStdString(shapeToString(m.graph.values.at("z"))), QStringLiteral("[batch, 2]"));
     QVERIFY(!m.graph.values.at("w").shapeKnown);
     QCOMPARE(QString::fromStdString(shapeToString(m.graph.values.at("w"))), QStringLiteral("?"));
+}
+
+// A new kernel comes with its shape rule, or models using it lose their static shapes from that node on.
+void TestShapes::everyOperatorHasARule()
+{
+    const std::vector<std::string> rules = shapeRuleOps();
+    QStringList missing;
+    for (const std::string &op : supportedOps())
+        if (std::find(rules.begin(), rules.end(), op) == rules.end())
+            missing << QString::fromStdString(op);
+    QVERIFY2(missing.isEmpty(), qPrintable("no shape rule for " + missing.join(", ")));
 }
 
 // demo-resnet ends in a global average pool, so it accepts any image size: with its input made

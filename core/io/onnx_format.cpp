@@ -493,12 +493,21 @@ public:
         } else if (op == "ReduceSum" && from < 13 && n.hasAttr("axes")) {
             setInput(n, 1, intsInit(n, "axes", n.attrInts("axes")));
             n.attrs.erase("axes");
-        } else if (op == "ReduceMean" && from >= 18) {
+        } else if (op == "TopK" && from < 10) {
+            setInput(n, 1, intsInit(n, "k", {n.attrInt("k", 1)}));
+            n.attrs.erase("k");
+        } else if (op.rfind("Reduce", 0) == 0 && op != "ReduceSum" && from >= 18) {
+            // Opset 18 moved the axes of every Reduce but ReduceSum (13) from an attribute to an input.
+            std::vector<int64_t> axes;
             if (n.hasInput(1)) {
                 auto it = m_inits.find(n.inputs[1]);
                 if (it == m_inits.end())
                     fail(n, "the axes input must be a constant to be written at opset 17");
-                n.attrs["axes"] = Attribute::makeInts(it->second.toInt64Vector());
+                axes = it->second.toInt64Vector();
+            }
+            // No axes: reduce everything, or nothing with noop_with_empty_axes (an Identity at 17).
+            if (!axes.empty()) {
+                n.attrs["axes"] = Attribute::makeInts(axes);
             } else if (n.attrInt("noop_with_empty_axes", 0) != 0) {
                 n.opType = "Identity";
                 n.attrs.clear();

@@ -22,10 +22,12 @@ const KernelTable &table()
     static const KernelTable kernels = [] {
         KernelTable t;
         registerMathOps(t);
+        registerReduceOps(t);
         registerActivationOps(t);
         registerConvOps(t);
         registerPoolOps(t);
         registerShapeOps(t);
+        registerRecurrentOps(t);
         registerQuantOps(t);
         registerControlOps(t);
         return t;

@@ -51,12 +51,22 @@ OpKernel findKernel(const std::string &opType, const std::string &domain);
 std::vector<std::string> supportedOps();
 
 // Families (ops/*.cpp).
-void registerMathOps(KernelTable &table);        // Gemm, MatMul, Add, Sub, Mul, Div, Pow, Sqrt, ReduceMean
-void registerActivationOps(KernelTable &table);  // Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Gelu, Softmax
-void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNormalization
-void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool
+void registerMathOps(KernelTable &table);        // Gemm, MatMul, Einsum, Add, Sub, Mul, Div, Pow, Mod, Min, Max, Sum,
+                                                 // Mean, Equal, Less, Greater, LessOrEqual, GreaterOrEqual, Where, Not,
+                                                 // And, Or, Xor, Sqrt, Exp, Log, Erf, Floor, Ceil, Reciprocal, Neg, Abs,
+                                                 // Sign
+void registerReduceOps(KernelTable &table);      // ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1,
+                                                 // ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare, ArgMax,
+                                                 // ArgMin, CumSum, TopK
+void registerActivationOps(KernelTable &table);  // Relu, Clip, LeakyRelu, Elu, Selu, PRelu, Sigmoid, Tanh, HardSigmoid,
+                                                 // HardSwish, Gelu, Softplus, Softsign, Softmax, LogSoftmax
+void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNormalization, InstanceNormalization,
+                                                 // LayerNormalization
+void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
-                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Gather
+                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Size, Gather,
+                                                 // GatherElements, ConstantOfShape, Range, Expand, Tile
+void registerRecurrentOps(KernelTable &table);   // LSTM, GRU, RNN
 void registerControlOps(KernelTable &table);     // If, Loop, Scan (ops/control.cpp)
 void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
                                                  // com.microsoft:QGemm (ops/quant.cpp)

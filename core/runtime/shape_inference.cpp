@@ -4,6 +4,7 @@
 #include "core/runtime/shape_inference.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -1149,6 +1150,145 @@ void dequantizeLinearOp(Rule &r)
     r.out[0] = o;
 }
 
+void topKOp(Rule &r)
+{
+    const Info &x = r.input(0);
+    if (!x.rankKnown) {
+        r.out[0] = unknownOf(x.dtype);
+        if (r.out.size() > 1)
+            r.out[1] = unknownOf(DType::Int64);
+        return;
+    }
+    const int axis = r.normAxis(r.node.attrInt("axis", -1), x.rank());
+    std::vector<Dim> dims = x.dims;
+    const auto k = r.node.hasAttr("k") ? std::optional(std::vector<int64_t>{r.node.attrInt("k", 0)}) : knownInts(r.input(1));
+    dims[size_t(axis)] = k && k->size() == 1 ? Dim::of((*k)[0]) : r.fresh(0, size_t(axis));
+    r.out[0] = shaped(x.dtype, dims);
+    if (r.out.size() > 1)
+        r.out[1] = shaped(DType::Int64, dims);
+}
+
+void gatherElementsOp(Rule &r)
+{
+    const Info &idx = r.input(1);
+    r.out[0] = idx.rankKnown ? shaped(r.input(0).dtype, idx.dims) : unknownOf(r.input(0).dtype);
+}
+
+void layerNormalizationOp(Rule &r)
+{
+    sameAsInput(r);
+    const Info &x = r.input(0);
+    if (r.out.size() < 2)
+        return;
+    // Mean and InvStdDev: the normalised axes (from `axis` on) become 1.
+    Info stats = unknownOf(DType::Float32);
+    if (x.rankKnown) {
+        const int axis = r.normAxis(r.node.attrInt("axis", -1), x.rank());
+        std::vector<Dim> dims = x.dims;
+        for (size_t d = size_t(axis); d < dims.size(); ++d)
+            dims[d] = Dim::of(1);
+        stats = shaped(DType::Float32, dims);
+    }
+    for (size_t o = 1; o < r.out.size(); ++o)
+        r.out[o] = stats;
+}
+
+// LSTM, GRU, RNN: X [seq, batch, input] (layout 1: [batch, seq, input]); Y [seq, dirs, batch, hidden]
+// (layout 1: [batch, seq, dirs, hidden]); Y_h, Y_c [dirs, batch, hidden] (layout 1: [batch, dirs, hidden]).
+void recurrentOp(Rule &r)
+{
+    const Info &x = r.input(0);
+    const bool layout1 = r.node.attrInt("layout", 0) != 0;
+    const Dim dirs = Dim::of(r.node.attrString("direction", "forward") == "bidirectional" ? 2 : 1);
+    Dim hidden = r.node.hasAttr("hidden_size") ? Dim::of(r.node.attrInt("hidden_size", 0)) : r.fresh(0, 3);
+    if (!x.rankKnown || x.rank() != 3) {
+        r.setAll(unknownOf(x.dtype));
+        return;
+    }
+    const Dim &seq = x.dims[layout1 ? 1 : 0], &batch = x.dims[layout1 ? 0 : 1];
+    r.out[0] = shaped(x.dtype, layout1 ? std::vector<Dim>{batch, seq, dirs, hidden} : std::vector<Dim>{seq, dirs, batch, hidden});
+    for (size_t o = 1; o < r.out.size(); ++o)
+        r.out[o] = shaped(x.dtype, layout1 ? std::vector<Dim>{batch, dirs, hidden} : std::vector<Dim>{dirs, batch, hidden});
+}
+
+// Einsum: each letter of the equation is one size; the output is the explicit right-hand side, or the
+// letters used once in alphabetical order; "..." stands for the broadcast leading dimensions.
+void einsumOp(Rule &r)
+{
+    std::string eq = r.node.attrString("equation", "");
+    eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
+    const size_t arrow = eq.find("->");
+    const std::string lhs = eq.substr(0, arrow);
+    std::vector<std::string> terms;
+    for (size_t start = 0;;) {
+        const size_t comma = lhs.find(',', start);
+        terms.push_back(lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
+    }
+    const DType dtype = r.input(0).dtype;
+    if (terms.size() != r.in.size()) {
+        r.out[0] = unknownOf(dtype);
+        return;
+    }
+    std::map<char, Dim> size;
+    std::map<char, int> count;
+    std::vector<Dim> ellipsis;
+    for (size_t k = 0; k < terms.size(); ++k) {
+        const Info &x = r.input(k);
+        if (!x.rankKnown) {
+            r.out[0] = unknownOf(dtype);
+            return;
+        }
+        std::string term = terms[k];
+        const size_t dots = term.find("...");
+        const int letters = int(term.size()) - (dots == std::string::npos ? 0 : 3);
+        const int spread = x.rank() - letters;
+        if (spread < 0 || (dots == std::string::npos && spread != 0))
+            r.fail("operand " + std::to_string(k) + " has rank " + std::to_string(x.rank()) + " for '" + term + "'");
+        int d = 0;
+        for (size_t c = 0; c < term.size(); ++c) {
+            if (term.compare(c, 3, "...") == 0) {
+                Info here = shaped(dtype, std::vector<Dim>(x.dims.begin() + d, x.dims.begin() + d + spread));
+                Info seen = shaped(dtype, ellipsis);
+                bool known;
+                ellipsis = broadcastAll(r, {&seen, &here}, &known);
+                d += spread;
+                c += 2;
+                continue;
+            }
+            const char l = term[c];
+            ++count[l];
+            auto it = size.find(l);
+            if (it == size.end() || it->second.is(1))
+                size[l] = x.dims[size_t(d)];
+            ++d;
+        }
+    }
+    std::string out;
+    if (arrow != std::string::npos) {
+        out = eq.substr(arrow + 2);
+    } else {
+        out = lhs.find("...") != std::string::npos ? "..." : "";
+        for (const auto &[l, n] : count)
+            if (n == 1 && std::isalpha(static_cast<unsigned char>(l)))
+                out += l;
+    }
+    std::vector<Dim> dims;
+    for (size_t c = 0; c < out.size(); ++c) {
+        if (out.compare(c, 3, "...") == 0) {
+            dims.insert(dims.end(), ellipsis.begin(), ellipsis.end());
+            c += 2;
+        } else if (size.count(out[c])) {
+            dims.push_back(size[out[c]]);
+        } else {
+            r.fail(std::string("output letter '") + out[c] + "' is in no operand");
+        }
+    }
+    r.out[0] = shaped(dtype, dims);
+}
+
 // Control flow (If, Loop, Scan): their subgraphs are inferred in the scope of the node.
 void ifOp(Rule &r);
 void loopOp(Rule &r);
@@ -1160,15 +1300,24 @@ const std::map<std::string, RuleFn> &rules()
         std::map<std::string, RuleFn> t;
         for (const char *op : {"Abs", "Ceil", "Clip", "Dropout", "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid",
                                "HardSwish", "Identity", "LeakyRelu", "Log", "LogSoftmax", "Neg", "Reciprocal", "Relu",
-                               "Sigmoid", "Softmax", "Sqrt", "Tanh", "BatchNormalization"})
+                               "Sigmoid", "Softmax", "Sqrt", "Tanh", "BatchNormalization", "Not", "Sign", "Softplus",
+                               "Softsign", "Selu", "CumSum", "InstanceNormalization"})
             t[op] = sameAsInput;
         for (const char *op : {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Less", "Greater",
-                               "LessOrEqual", "GreaterOrEqual", "Where"})
+                               "LessOrEqual", "GreaterOrEqual", "Where", "And", "Or", "Xor", "Mod", "Sum", "Mean",
+                               "PRelu"})
             t[op] = broadcastOp;
+        for (const char *op : {"LSTM", "GRU", "RNN"})
+            t[op] = recurrentOp;
+        t["TopK"] = topKOp;
+        t["GatherElements"] = gatherElementsOp;
+        t["LayerNormalization"] = layerNormalizationOp;
+        t["Einsum"] = einsumOp;
         for (const char *op : {"Conv", "ConvTranspose", "QLinearConv", "MaxPool", "AveragePool", "GlobalAveragePool",
                                "GlobalMaxPool"})
             t[op] = windowOp;
-        for (const char *op : {"ReduceMean", "ReduceSum", "ArgMax"})
+        for (const char *op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                               "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin"})
             t[op] = reduceOp;
         t["Cast"] = castOp;
         t["Shape"] = shapeOp;

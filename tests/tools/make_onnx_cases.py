@@ -5,7 +5,9 @@ usage: /usr/bin/python3 make_onnx_cases.py OUT_DIR
 One small model per operator of the supported set, at the opsets where the operator's signature changed,
 plus a small CNN and residual blocks whose weights come partly from Constant nodes. Each case in cases.json:
 {"name": "Conv/opset11/depthwise", "file": "...onnx", "inputs": [[name, shape, low, high], ...],
- "export": true}. Inputs are filled by the C++ test with deterministic random values in [low, high].
+ "export": true}, and "reference": a file onnxruntime runs instead of "file" (an equivalent graph, for forms it
+does not implement, such as batch-first recurrent layers). Inputs are filled by the C++ test with deterministic
+random values in [low, high].
 Built with onnx.helper only (no onnx.checker at build time: python3-onnx 1.12 predates opsets 18-20).
 """
 import json
@@ -44,20 +46,26 @@ def node(op, inputs, outputs, name=None, **attrs):
 
 
 def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0, high=1.0, export=True,
-        graph_inputs_include_inits=False):
-    """inputs: [(name, shape)] float32 (a shape entry may be "N"); outputs: [name]."""
+        graph_inputs_include_inits=False, reference_nodes=None):
+    """inputs: [(name, shape)] float32 (a shape entry may be "N"); outputs: [name]. reference_nodes: an equivalent
+    graph that onnxruntime runs instead (for forms it does not implement); such a case is not exported."""
     vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
     if graph_inputs_include_inits:
         vis += [h.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
     types = out_types or [TP.FLOAT] * len(outputs)
     outs = [h.make_tensor_value_info(o, t, None) for o, t in zip(outputs, types)]
-    g = h.make_graph(nodes, name.replace("/", "_"), vis, outs, list(inits))
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="make_onnx_cases")
-    m.ir_version = IR[opset]
-    file = name.replace("/", "_") + ".onnx"
-    onnx.save(m, os.path.join(OUT, file))
-    shapes = [[n, [1 if d == "N" else d for d in s], low, high] for n, s in inputs]
-    cases.append({"name": name, "file": file, "inputs": shapes, "export": export})
+    case = {"name": name}
+    for key, graph_nodes in (("file", nodes), ("reference", reference_nodes)):
+        if graph_nodes is None:
+            continue
+        g = h.make_graph(graph_nodes, name.replace("/", "_"), vis, outs, list(inits))
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="make_onnx_cases")
+        m.ir_version = IR[opset]
+        case[key] = name.replace("/", "_") + ("_reference" if key == "reference" else "") + ".onnx"
+        onnx.save(m, os.path.join(OUT, case[key]))
+    case["inputs"] = [[n, [1 if d == "N" else d for d in s], low, high] for n, s in inputs]
+    case["export"] = export and reference_nodes is None
+    cases.append(case)
 
 
 X4 = [("x", [2, 4, 7, 7])]
@@ -290,6 +298,306 @@ add("ReduceSum/opset11/axes_attr", 11, [node("ReduceSum", ["x"], ["y"], axes=[1,
 add("ReduceSum/opset13/axes_input", 13, [node("ReduceSum", ["x", "a"], ["y"])], X4, ["y"], [I64("a", [2])])
 add("ReduceMean/opset18/axes_input", 18, [node("ReduceMean", ["x", "a"], ["y"], keepdims=1)], X4, ["y"],
     [I64("a", [-1, 2])])
+
+# The Reduce family: axes as attribute (before opset 18; ReduceSum before 13) or as input 1, keepdims,
+# noop_with_empty_axes, integer inputs (made in-graph by Cast). The exporter rewrites only ReduceSum / ReduceMean
+# into their opset-17 form, so the other operators' input-axes cases are not exported.
+X3 = [("x", [2, 3, 4])]
+
+
+def reduce_case(op, opset, variant, axes=None, keepdims=None, noop=None, to=None, low=-1.0, high=1.0):
+    axes_input = opset >= (13 if op == "ReduceSum" else 18)
+    attrs, inits, ins, nodes = {}, [], ["x"], []
+    if keepdims is not None:
+        attrs["keepdims"] = keepdims
+    if noop is not None:
+        attrs["noop_with_empty_axes"] = noop
+    if to is not None:
+        nodes.append(node("Cast", ["x"], ["xc"], to=to))
+        ins = ["xc"]
+    if axes is not None and axes_input:
+        inits.append(I64("axes", axes))
+        ins.append("axes")
+    elif axes is not None:
+        attrs["axes"] = axes
+    nodes.append(node(op, ins, ["y"], **attrs))
+    add(f"{op}/opset{opset}/{variant}", opset, nodes, X3, ["y"], inits, out_types=[to or TP.FLOAT], low=low,
+        high=high)
+
+
+for op in ("ReduceMax", "ReduceMin"):
+    reduce_case(op, 11, "axis1_no_keepdims", axes=[1], keepdims=0)
+    reduce_case(op, 12, "negative_axis", axes=[-1])
+    reduce_case(op, 13, "all_axes")
+    reduce_case(op, 13, "int64_axes_0_2", axes=[0, 2], to=TP.INT64, low=-5, high=5)
+    reduce_case(op, 18, "axes_input_non_adjacent", axes=[2, 0])
+    reduce_case(op, 18, "int64_axes_input", axes=[1], keepdims=0, to=TP.INT64, low=-5, high=5)
+    reduce_case(op, 18, "empty_axes_input_all", axes=[])
+    reduce_case(op, 18, "empty_axes_noop", axes=[], noop=1)
+reduce_case("ReduceMax", 13, "last_axis_no_keepdims", axes=[2], keepdims=0)
+reduce_case("ReduceMax", 13, "all_axes_no_keepdims", keepdims=0)  # openwakeword's melspectrogram form
+reduce_case("ReduceMax", 20, "axes_input", axes=[-2], keepdims=0)
+reduce_case("ReduceMin", 20, "noop_without_axes", noop=1)
+reduce_case("ReduceProd", 11, "axis1", axes=[1], low=0.5, high=1.5)
+reduce_case("ReduceProd", 13, "all_axes_no_keepdims", keepdims=0, low=0.8, high=1.2)
+reduce_case("ReduceProd", 13, "int64", axes=[2], to=TP.INT64, low=-3, high=3)
+reduce_case("ReduceProd", 18, "axes_input", axes=[0, -1], low=0.5, high=1.5)
+for op, low in (("ReduceL1", -1.0), ("ReduceL2", -1.0), ("ReduceLogSum", 0.1), ("ReduceLogSumExp", -5.0),
+                ("ReduceSumSquare", -1.0)):
+    high = 5.0 if op == "ReduceLogSumExp" else 1.0
+    reduce_case(op, 11, "axes_0_2", axes=[0, 2], low=low, high=high)
+    reduce_case(op, 13, "axis1_no_keepdims", axes=[1], keepdims=0, low=low, high=high)
+    reduce_case(op, 13, "all_axes", low=low, high=high)
+    reduce_case(op, 18, "axes_input_negative", axes=[-1], low=low, high=high)
+    reduce_case(op, 18, "empty_axes_input_all", axes=[], keepdims=0, low=low, high=high)
+reduce_case("ReduceL1", 13, "int64", axes=[1], to=TP.INT64, low=-5, high=5)
+reduce_case("ReduceSumSquare", 13, "int64", axes=[0], to=TP.INT64, low=-5, high=5)
+reduce_case("ReduceSum", 13, "int64_axes_input", axes=[-1, 0], keepdims=0, to=TP.INT64, low=-5, high=5)
+reduce_case("ReduceSum", 13, "noop_without_axes", noop=1)
+reduce_case("ReduceSum", 13, "empty_axes_input_all", axes=[])
+reduce_case("ReduceMean", 18, "noop_without_axes", noop=1)
+
+# ---- logical, element-wise and selection operators -----------------------------------------------------------
+# Graph inputs are float: bools come from Greater(x, 0), integers from Cast (which truncates in both runtimes),
+# ties from Floor. Bool results are cast to float so the files stay exportable (bool graph outputs would be
+# written as uint8).
+ZERO = F("zero", 0.0, [])
+
+
+def gt0(x, out):
+    return node("Greater", [x, "zero"], [out])
+
+
+for op, opset in (("And", 9), ("Or", 13), ("Xor", 17)):
+    add(f"{op}/opset{opset}/broadcast", opset,
+        [gt0("a", "pa"), gt0("b", "pb"), node(op, ["pa", "pb"], ["r"]), node("Cast", ["r"], ["y"], to=TP.FLOAT)],
+        [("a", [2, 3, 4]), ("b", [3, 1])], ["y"], [ZERO])
+add("Not/opset13/of_and", 13,
+    [gt0("a", "pa"), gt0("b", "pb"), node("And", ["pa", "pb"], ["r"]), node("Not", ["r"], ["n"]),
+     node("Cast", ["n"], ["y"], to=TP.FLOAT)], [("a", [2, 3, 4]), ("b", [4])], ["y"], [ZERO])
+add("Not/opset9/plain", 9, [gt0("x", "p"), node("Not", ["p"], ["n"]), node("Cast", ["n"], ["y"], to=TP.FLOAT)],
+    [("x", [3, 5])], ["y"], [ZERO])
+for opset in (9, 13):
+    add(f"Sign/opset{opset}/float", opset, [node("Sign", ["x"], ["y"])], X4, ["y"])
+add("Sign/opset13/int64", 13, [node("Cast", ["x"], ["i"], to=TP.INT64), node("Sign", ["i"], ["y"])], X4, ["y"],
+    out_types=[TP.INT64], low=-3, high=3)
+add("Softplus/opset9/wide_range", 9, [node("Softplus", ["x"], ["y"])], X4, ["y"], low=-30, high=30)
+add("Softsign/opset9/plain", 9, [node("Softsign", ["x"], ["y"])], X4, ["y"], low=-5, high=5)
+add("Selu/opset9/default", 9, [node("Selu", ["x"], ["y"])], X4, ["y"], low=-3, high=3)
+add("Selu/opset13/attrs", 13, [node("Selu", ["x"], ["y"], alpha=2.0, gamma=0.5)], X4, ["y"], low=-3, high=3)
+add("PRelu/opset9/channel_slope", 9, [node("PRelu", ["x", "s"], ["y"])], X4, ["y"], [W("s", [4, 1, 1])])
+add("PRelu/opset16/scalar_slope", 16, [node("PRelu", ["x", "s"], ["y"])], X4, ["y"], [F("s", [0.2])])
+add("PRelu/opset16/slope_input", 16, [node("PRelu", ["x", "s"], ["y"])], [("x", [2, 3, 5]), ("s", [5])], ["y"])
+add("Mod/opset10/fmod_float", 10, [node("Mod", ["x", "d"], ["y"], fmod=1)], X4, ["y"],
+    [F("d", [0.7, -1.3, 2.0, 0.45], [4, 1, 1])], low=-5, high=5)
+for fmod in (0, 1):
+    add(f"Mod/opset13/int64_fmod{fmod}", 13,
+        [node("Cast", ["x"], ["i"], to=TP.INT64), node("Mod", ["i", "d"], ["y"], fmod=fmod)], [("x", [3, 4])], ["y"],
+        [I64("d", [3, -3, 5, -7])], out_types=[TP.INT64], low=-20, high=20)
+for opset in (9, 13):
+    for op in ("Sum", "Mean"):
+        add(f"{op}/opset{opset}/three_inputs_broadcast", opset, [node(op, ["a", "b", "c"], ["y"])],
+            [("a", [2, 3, 4]), ("b", [3, 1]), ("c", [4])], ["y"])
+add("Sum/opset13/one_input", 13, [node("Sum", ["x"], ["y"])], X4, ["y"])
+add("Mean/opset13/with_weight", 13, [node("Mean", ["x", "w"], ["y"])], X4, ["y"], [W("w", [7])])
+add("ArgMin/opset11/axis1", 11, [node("ArgMin", ["x"], ["y"], axis=1)], X4, ["y"], out_types=[TP.INT64])
+add("ArgMin/opset12/ties_select_last", 12,
+    [node("Floor", ["x"], ["f"]), node("ArgMin", ["f"], ["y"], axis=2, select_last_index=1)], X4, ["y"],
+    out_types=[TP.INT64], low=-2, high=2)
+add("ArgMin/opset13/ties_first_no_keepdims", 13,
+    [node("Floor", ["x"], ["f"]), node("ArgMin", ["f"], ["y"], axis=-1, keepdims=0)], X4, ["y"],
+    out_types=[TP.INT64], low=-2, high=2)
+add("ArgMax/opset12/ties_select_last", 12,
+    [node("Floor", ["x"], ["f"]), node("ArgMax", ["f"], ["y"], axis=0, select_last_index=1)], X4, ["y"],
+    out_types=[TP.INT64], low=-2, high=2)
+add("ArgMax/opset13/int64_ties", 13,
+    [node("Cast", ["x"], ["i"], to=TP.INT64), node("ArgMax", ["i"], ["y"], axis=1, keepdims=0)], X4, ["y"],
+    out_types=[TP.INT64], low=-3, high=3)
+add("CumSum/opset11/axis1", 11, [node("CumSum", ["x", "ax"], ["y"])], X4, ["y"],
+    [nh.from_array(np.array(1, dtype=np.int64), "ax")])
+add("CumSum/opset14/exclusive", 14, [node("CumSum", ["x", "ax"], ["y"], exclusive=1)], X4, ["y"],
+    [nh.from_array(np.array(3, dtype=np.int64), "ax")])
+add("CumSum/opset14/reverse_int32_axis", 14, [node("CumSum", ["x", "ax"], ["y"], reverse=1)], X4, ["y"],
+    [nh.from_array(np.array(-2, dtype=np.int32), "ax")])
+add("CumSum/opset14/exclusive_reverse_axis0", 14, [node("CumSum", ["x", "ax"], ["y"], exclusive=1, reverse=1)], X4,
+    ["y"], [I64("ax", [0])])
+add("CumSum/opset14/int64", 14, [node("Cast", ["x"], ["i"], to=TP.INT64), node("CumSum", ["i", "ax"], ["y"])], X4,
+    ["y"], [nh.from_array(np.array(2, dtype=np.int64), "ax")], out_types=[TP.INT64], low=-5, high=5)
+# TopK: several k (onnxruntime picks k = 1, heap and sort paths by k), ties from Floor, both directions.
+add("TopK/opset9/k_attribute", 9, [node("TopK", ["x"], ["v", "i"], k=3)], X4, ["v", "i"],
+    out_types=[TP.FLOAT, TP.INT64])
+add("TopK/opset10/k_input", 10, [node("TopK", ["x", "k"], ["v", "i"])], X4, ["v", "i"], [I64("k", [3])],
+    out_types=[TP.FLOAT, TP.INT64])
+for k, axis, largest in ((1, 1, 1), (2, -1, 0), (5, 2, 1), (7, 3, 0)):
+    add(f"TopK/opset11/ties_k{k}_axis{axis}_largest{largest}", 11,
+        [node("Floor", ["x"], ["f"]), node("TopK", ["f", "k"], ["v", "i"], axis=axis, largest=largest)], X4,
+        ["v", "i"], [I64("k", [k])], out_types=[TP.FLOAT, TP.INT64], low=-3, high=3)
+add("TopK/opset13/int64_values", 13,
+    [node("Cast", ["x"], ["c"], to=TP.INT64), node("TopK", ["c", "k"], ["v", "i"], axis=1)], X4, ["v", "i"],
+    [I64("k", [2])], out_types=[TP.INT64, TP.INT64], low=-5, high=5)
+# sorted = 0 leaves the order open: compare the sets, each sorted again by a sorted TopK.
+add("TopK/opset11/unsorted_as_sets", 11,
+    [node("TopK", ["x", "k"], ["v", "i"], axis=-1, sorted=0), node("TopK", ["v", "k"], ["vs", "unused1"], axis=-1),
+     node("Cast", ["i"], ["fi"], to=TP.FLOAT), node("TopK", ["fi", "k"], ["is", "unused2"], axis=-1)],
+    [("x", [3, 40])], ["vs", "is"], [I64("k", [6])])
+add("GatherElements/opset11/axis0", 11, [node("GatherElements", ["x", "i"], ["y"], axis=0)], [("x", [3, 4])], ["y"],
+    [I64("i", [[2, -1, 0, 1], [-3, 0, 2, 2]])])
+add("GatherElements/opset13/axis1_int32", 13, [node("GatherElements", ["x", "i"], ["y"], axis=-1)], [("x", [3, 4])],
+    ["y"], [nh.from_array(np.array([[3, 0], [1, -4], [2, 2]], dtype=np.int32), "i")])
+add("GatherElements/opset13/rank3", 13, [node("GatherElements", ["x", "i"], ["y"], axis=1)], [("x", [2, 3, 4])],
+    ["y"], [I64("i", rng.integers(-3, 3, size=(2, 5, 3)).tolist())])
+for opset in (9, 13, 19):
+    add(f"Size/opset{opset}/scalar", opset, [node("Size", ["x"], ["y"])], X4, ["y"], out_types=[TP.INT64])
+add("InstanceNormalization/opset9/eps1e-3", 9,
+    [node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)], X4, ["y"], [W("s", [4]), W("b", [4])])
+add("InstanceNormalization/opset13/3d", 13, [node("InstanceNormalization", ["x", "s", "b"], ["y"])],
+    [("x", [2, 3, 10])], ["y"], [W("s", [3]), W("b", [3])], low=-3, high=5)
+add("LayerNormalization/opset17/last_axis", 17, [node("LayerNormalization", ["x", "s", "b"], ["y"])],
+    [("x", [2, 5, 7])], ["y"], [W("s", [7]), W("b", [7])])
+add("LayerNormalization/opset17/axis1_all_outputs", 17,
+    [node("LayerNormalization", ["x", "s"], ["y", "m", "inv"], axis=1, epsilon=1e-3)], X4, ["y", "m", "inv"],
+    [W("s", [4, 7, 7])], low=-2, high=3)
+add("LayerNormalization/opset18/axis_neg2_invstd_only", 18,
+    [node("LayerNormalization", ["x", "s", "b"], ["y", "", "inv"], axis=-2)], X4, ["y", "inv"],
+    [W("s", [7, 7]), W("b", [7, 7])])
+add("LayerNormalization/opset20/broadcast_scale", 20,
+    [node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-2)], X4, ["y"], [W("s", [1, 7]), W("b", [7])])
+# Einsum: the forms exporters emit (matmul, batched matmul, attention scores, transposes, reductions).
+EINSUM = [
+    ("matmul", "ij,jk->ik", [[3, 4], [4, 5]]),
+    ("implicit_matmul", "ij,jk", [[3, 4], [4, 5]]),
+    ("implicit_order", "ba,bc", [[3, 4], [3, 2]]),
+    ("batched", "bij,bjk->bik", [[2, 3, 4], [2, 4, 5]]),
+    ("attention_scores", "bhid,bhjd->bhij", [[1, 2, 3, 4], [1, 2, 5, 4]]),
+    ("attention_values", "bhij,bhjd->bihd", [[1, 2, 3, 5], [1, 2, 5, 4]]),
+    ("transpose", "ij->ji", [[3, 4]]),
+    ("permute3", "abc->cab", [[2, 3, 4]]),
+    ("diagonal", "ii->i", [[4, 4]]),
+    ("trace", "ii", [[4, 4]]),
+    ("sum_all", "ij->", [[3, 4]]),
+    ("sum_middle", "bij->bj", [[2, 3, 4]]),
+    ("outer", "i,j->ij", [[3], [4]]),
+    ("dot", "i,i", [[5], [5]]),
+    ("rowwise_dot", "ij,ij->i", [[3, 4], [3, 4]]),
+    ("ellipsis_broadcast", "...ij,...jk->...ik", [[3, 3, 4], [1, 4, 5]]),
+    ("ellipsis_batch", "...ij,...jk", [[2, 2, 3, 4], [2, 1, 4, 5]]),
+    ("summed_operand_label", "ijk,jl->il", [[2, 3, 4], [3, 5]]),
+    ("three_operands", "ij,jk,kl->il", [[2, 3], [3, 4], [4, 5]]),
+    ("bilinear", "bn,anm,bm->ba", [[2, 3], [4, 3, 5], [2, 5]]),
+]
+for opset in (12, 13):
+    for variant, equation, shapes in EINSUM:
+        if opset == 13 and variant not in ("matmul", "attention_scores", "ellipsis_batch", "three_operands"):
+            continue
+        names = [f"x{i}" for i in range(len(shapes))]
+        add(f"Einsum/opset{opset}/{variant}", opset, [node("Einsum", names, ["y"], equation=equation)],
+            list(zip(names, shapes)), ["y"])
+add("Einsum/opset12/weight_operand", 12, [node("Einsum", ["x", "w"], ["y"], equation="bsd,hd->bsh")],
+    [("x", [2, 3, 4])], ["y"], [W("w", [6, 4])])
+
+# ---- recurrent layers -----------------------------------------------------------------------------------------
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def rnn_case(op, opset, variant, S=5, B=3, I=4, H=3, direction="forward", layout=0, bias=True, lens=None,
+             init_h=False, init_c=False, peep=False, outputs=("Y", "Y_h", "Y_c"), states_as_inputs=False, seed=None,
+             **attrs):
+    """One recurrent node; weights drawn from their own generator (seed) so several seeds cover one config."""
+    g = np.random.default_rng(seed if seed is not None else len(cases))
+    D = 2 if direction == "bidirectional" else 1
+    G = GATES[op]
+
+    def rand(name, shape, scale=0.6):
+        return nh.from_array((g.standard_normal(shape) * scale).astype(np.float32), name)
+
+    x_shape = [B, S, I] if layout else [S, B, I]
+    state = [B, D, H] if layout else [D, B, H]
+    inits = [rand("W", [D, G * H, I]), rand("R", [D, G * H, H])]
+    ins = ["x", "W", "R", "B" if bias else "", "lens" if lens is not None else "", "", "", ""]
+    if bias:
+        inits.append(rand("B", [D, 2 * G * H], 0.3))
+    if lens is not None:
+        inits.append(nh.from_array(np.array(lens, dtype=np.int32), "lens"))
+    graph_inputs = [("x", x_shape)]
+    for flag, name, index in ((init_h, "h0", 5), (init_c, "c0", 6)):
+        if flag:
+            ins[index] = name
+            if states_as_inputs:
+                graph_inputs.append((name, state))
+            else:
+                inits.append(rand(name, state))
+    if peep:
+        ins[7] = "P"
+        inits.append(rand("P", [D, 3 * H]))
+    while ins and ins[-1] == "":
+        ins.pop()
+    names = {"Y": "y", "Y_h": "yh", "Y_c": "yc"}
+    slots = ["Y", "Y_h", "Y_c"] if op == "LSTM" else ["Y", "Y_h"]
+    outs = [names[o] if o in outputs else "" for o in slots]
+    while outs and outs[-1] == "":
+        outs.pop()
+    if opset >= 14:
+        attrs["layout"] = layout
+    n = node(op, ins, outs, hidden_size=H, direction=direction, **attrs)
+    reference = None
+    if layout:
+        # onnxruntime runs only layout 0: the reference transposes into and out of it.
+        attrs["layout"] = 0
+        pre = [node("Transpose", [i], [i + "_t"], perm=[1, 0, 2]) for i in ins[:1] + ins[5:7] if i]
+        ref_ins = [i + "_t" if i and (k == 0 or k in (5, 6)) else i for k, i in enumerate(ins)]
+        ref_outs = [o + "_t" if o else "" for o in outs]
+        post = [node("Transpose", [o + "_t"], [o], perm=[2, 0, 1, 3] if k == 0 else [1, 0, 2])
+                for k, o in enumerate(outs) if o]
+        reference = pre + [node(op, ref_ins, ref_outs, hidden_size=H, direction=direction, **attrs)] + post
+    add(f"{op}/opset{opset}/{variant}", opset, [n], graph_inputs, [o for o in outs if o], inits, low=-1.5, high=1.5,
+        reference_nodes=reference)
+
+
+for seed in (1, 2):
+    rnn_case("LSTM", 9, f"forward_default_seed{seed}", seed=seed)
+rnn_case("LSTM", 14, "reverse_initial_states", direction="reverse", init_h=True, init_c=True)
+rnn_case("LSTM", 14, "bidirectional_lens_states", direction="bidirectional", lens=[3, 5, 1], init_h=True, init_c=True)
+rnn_case("LSTM", 14, "peepholes", peep=True, init_c=True)
+rnn_case("LSTM", 14, "input_forget_peepholes_reverse", direction="reverse", peep=True, input_forget=1, lens=[2, 5, 4])
+rnn_case("LSTM", 14, "clip_bidirectional", direction="bidirectional", clip=0.7)
+rnn_case("LSTM", 14, "layout1_bidirectional_lens", direction="bidirectional", layout=1, lens=[4, 2, 5], init_h=True,
+         init_c=True, peep=True)
+rnn_case("LSTM", 14, "no_bias_y_h_only", bias=False, outputs=("Y_h",))
+rnn_case("LSTM", 14, "y_c_only_zero_length", lens=[0, 3, 5], init_h=True, init_c=True, outputs=("Y_c",))
+rnn_case("LSTM", 14, "activations_alpha_beta", activations=["HardSigmoid", "Tanh", "Relu"], activation_alpha=[0.3],
+         activation_beta=[0.45])
+rnn_case("LSTM", 14, "activations_bidirectional", direction="bidirectional",
+         activations=["Sigmoid", "Tanh", "Tanh", "Sigmoid", "LeakyRelu", "Softsign"], activation_alpha=[0.2])
+# Silero VAD's form: batch 1, states fed as graph inputs, Y unused.
+for opset in (15, 16):
+    rnn_case("LSTM", opset, "silero_states_as_inputs", S=2, B=1, I=16, H=16, init_h=True, init_c=True,
+             states_as_inputs=True, outputs=("Y_h", "Y_c"))
+for seed in (1, 2):
+    rnn_case("GRU", 9, f"forward_default_seed{seed}", seed=seed)
+rnn_case("GRU", 14, "linear_before_reset_bidirectional", direction="bidirectional", linear_before_reset=1,
+         lens=[5, 2, 3], init_h=True)
+rnn_case("GRU", 14, "reverse_lens_initial_h", direction="reverse", lens=[1, 5, 3], init_h=True)
+rnn_case("GRU", 14, "linear_before_reset_reverse", direction="reverse", linear_before_reset=1, init_h=True)
+rnn_case("GRU", 14, "clip", clip=0.5, init_h=True)
+rnn_case("GRU", 14, "clip_linear_before_reset", clip=0.5, linear_before_reset=1)
+rnn_case("GRU", 14, "layout1_bidirectional", direction="bidirectional", layout=1, lens=[3, 5, 2], init_h=True)
+rnn_case("GRU", 14, "no_bias_y_h_only", bias=False, outputs=("Y_h",), init_h=True)
+rnn_case("GRU", 14, "zero_length", lens=[0, 4, 5], outputs=("Y", "Y_h"), init_h=True)
+rnn_case("GRU", 14, "activations", activations=["Sigmoid", "Relu"])
+rnn_case("GRU", 14, "activations_alpha_beta_bidirectional", direction="bidirectional",
+         activations=["HardSigmoid", "Tanh", "Sigmoid", "LeakyRelu"], activation_alpha=[0.3, 0.1],
+         activation_beta=[0.6])
+for seed in (1, 2):
+    rnn_case("RNN", 9, f"forward_default_seed{seed}", seed=seed)
+rnn_case("RNN", 14, "reverse_bias_lens_initial_h", direction="reverse", lens=[4, 1, 5], init_h=True)
+rnn_case("RNN", 14, "bidirectional_lens_clip", direction="bidirectional", lens=[2, 5, 3], clip=0.6, init_h=True)
+rnn_case("RNN", 14, "layout1", layout=1, lens=[5, 3, 1], init_h=True)
+rnn_case("RNN", 14, "layout1_bidirectional", direction="bidirectional", layout=1, init_h=True)
+rnn_case("RNN", 14, "relu", activations=["Relu"])
+rnn_case("RNN", 14, "sigmoid_y_h_only", activations=["Sigmoid"], outputs=("Y_h",))
+rnn_case("RNN", 14, "affine_bidirectional", direction="bidirectional", activations=["Affine", "Affine"],
+         activation_alpha=[0.5, 2.0], activation_beta=[0.1, -0.2])
+rnn_case("RNN", 14, "leakyrelu_alpha", activations=["LeakyRelu"], activation_alpha=[0.3])
 
 # ---- Resize / Pad --------------------------------------------------------------------------------------------
 EMPTY = F("roi", np.zeros(0, dtype=np.float32))

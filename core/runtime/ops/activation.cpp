@@ -4,6 +4,9 @@
 //   Clip:        bounds from attributes min/max (opset < 11) or optional inputs 1 and 2 (opset >= 11);
 //                float and int64
 //   LeakyRelu:   alpha (0.01)          Elu: alpha (1.0)
+//   Selu:        gamma·x for x > 0, gamma·(alpha·e^x - alpha) otherwise (alpha 1.6733, gamma 1.0507)
+//   PRelu:       x, slope broadcastable to x → x for x >= 0, slope·x otherwise
+//   Softplus:    log(1 + e^x)          Softsign: x / (1 + |x|)
 //   HardSigmoid: max(0, min(1, alpha·x + beta)), alpha 0.2, beta 0.5
 //   HardSwish:   x · max(0, min(1, x/6 + 1/2))
 //   Gelu:        approximate "none" (erf) or "tanh"
@@ -84,6 +87,41 @@ void geluOp(OpContext &ctx)
     } else {
         ctx.fail("approximate must be 'none' or 'tanh', got '" + approximate + "'");
     }
+}
+
+void softplusOp(OpContext &ctx)
+{
+    // log(1 + e^x) without overflow for large x.
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx),
+                                [](float v) { return v > 0.f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); });
+}
+
+void softsignOp(OpContext &ctx)
+{
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return v / (1.f + std::fabs(v)); });
+}
+
+void seluOp(OpContext &ctx)
+{
+    const float alpha = ctx.node.attrFloat("alpha", 1.67326319217681884765625f);
+    const float gamma = ctx.node.attrFloat("gamma", 1.05070102214813232421875f);
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [alpha, gamma](float v) {
+        return v > 0.f ? gamma * v : gamma * (alpha * std::exp(v) - alpha);
+    });
+}
+
+// PRelu: slope broadcasts to x (unidirectionally: the output has x's shape).
+void preluOp(OpContext &ctx)
+{
+    const Tensor &x = floatInput(ctx);
+    const Tensor &slope = ctx.input(1);
+    requireFloat(ctx, slope, "slope");
+    const Shape shape = broadcastShapes(ctx, x.shape(), slope.shape());
+    if (shape != x.shape())
+        ctx.fail("slope " + shapeToString(slope.shape()) + " does not broadcast to the input " + shapeToString(x.shape()));
+    Tensor out = Tensor::uninitialized(DType::Float32, shape);
+    broadcastBinary<float, float, float>(ctx, x, slope, out, [](float v, float a) { return v < 0.f ? a * v : v; });
+    ctx.outputs[0] = out;
 }
 
 void clipOp(OpContext &ctx)
@@ -200,6 +238,10 @@ void registerActivationOps(KernelTable &table)
     table["Clip"] = clipOp;
     table["LeakyRelu"] = leakyReluOp;
     table["Elu"] = eluOp;
+    table["Selu"] = seluOp;
+    table["PRelu"] = preluOp;
+    table["Softplus"] = softplusOp;
+    table["Softsign"] = softsignOp;
     table["Sigmoid"] = sigmoidOp;
     table["Tanh"] = tanhOp;
     table["HardSigmoid"] = hardSigmoidOp;

@@ -1,4 +1,4 @@
-// Convolutions and batch normalisation.
+// Convolutions and normalisations.
 //
 //   Conv:          x [N, C, H, W], w [M, C/group, kH, kW], b [M] (optional) → [N, M, H', W']
 //                  (1-D: x [N, C, L], w [M, C/group, k] → [N, M, L']); strides, pads, dilations, group,
@@ -7,6 +7,11 @@
 //                  H' = stride·(H-1) + output_padding + dilation·(kH-1) + 1 - pads, or output_shape
 //   BatchNormalization (inference): x [N, C, ...], scale/B/mean/var [C] → same shape as x;
 //                  y = (x - mean) / sqrt(var + epsilon) · scale + B
+//   InstanceNormalization: x [N, C, D1, ...], scale/B [C] → same shape; each (n, c) plane normalised by its own
+//                  mean and (biased) variance, epsilon (1e-5)
+//   LayerNormalization: X, Scale and B (optional) broadcastable to X.shape[axis:] → Y, and the optional Mean and
+//                  InvStdDev [X.shape[:axis], 1, ...]; axis (-1), epsilon (1e-5), stash_type 1 (11 accepted:
+//                  statistics are computed in double either way)
 //
 // Conv runs as im2col + gemm per image and group; a 1×1 stride-1 unpadded conv multiplies the image
 // directly, and a depthwise conv (one input channel per group) uses a direct loop, where im2col would
@@ -278,6 +283,108 @@ void batchNormOp(OpContext &ctx)
     }
 }
 
+// Mean and inverse standard deviation of n values, in double.
+void meanInvStd(const float *s, int64_t n, double eps, double *mean, double *invStd)
+{
+    double sum = 0;
+    for (int64_t k = 0; k < n; ++k)
+        sum += s[k];
+    const double m = n > 0 ? sum / double(n) : 0.0;
+    double sq = 0;
+    for (int64_t k = 0; k < n; ++k)
+        sq += (s[k] - m) * (s[k] - m);
+    *mean = m;
+    *invStd = 1.0 / std::sqrt((n > 0 ? sq / double(n) : 0.0) + eps);
+}
+
+void instanceNormOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    requireFloat(ctx, x, "input");
+    if (x.rank() < 3)
+        ctx.fail("input must be [N, C, D1, ...], got " + shapeToString(x.shape()));
+    const int64_t N = x.dim(0), C = x.dim(1), plane = x.numel() / std::max<int64_t>(1, N * C);
+    const Tensor &scale = ctx.input(1), &bias = ctx.input(2);
+    requireFloat(ctx, scale, "scale");
+    requireFloat(ctx, bias, "B");
+    for (const Tensor *t : {&scale, &bias})
+        if (t->rank() != 1 || t->dim(0) != C)
+            ctx.fail(std::string(t == &scale ? "scale " : "B ") + shapeToString(t->shape()) + " does not match " + str(C) +
+                     " channels of input " + shapeToString(x.shape()));
+    const double eps = ctx.node.attrFloat("epsilon", 1e-5f);
+    Tensor out = Tensor::uninitialized(DType::Float32, x.shape());
+    const float *src = x.f32();
+    float *dst = out.f32();
+    parallelRanges(threadsFor(ctx, x.numel()), N * C, 1, [&](int64_t iBegin, int64_t iEnd) {
+        for (int64_t i = iBegin; i < iEnd; ++i) {
+            double mean, invStd;
+            meanInvStd(src + i * plane, plane, eps, &mean, &invStd);
+            const float a = float(invStd * scale.f32()[i % C]);
+            const float b = float(bias.f32()[i % C] - mean * invStd * scale.f32()[i % C]);
+            const float *s = src + i * plane;
+            float *d = dst + i * plane;
+            for (int64_t k = 0; k < plane; ++k)
+                d[k] = a * s[k] + b;
+        }
+    });
+    ctx.outputs[0] = out;
+}
+
+// Scale / B of LayerNormalization broadcast to the normalised shape, as a contiguous copy.
+Tensor normalizedParameter(const OpContext &ctx, const Tensor &t, const Shape &normShape, const char *what)
+{
+    requireFloat(ctx, t, what);
+    bool fits = t.rank() <= int(normShape.size());
+    for (int d = 1; fits && d <= t.rank(); ++d)
+        fits = t.dim(-d) == 1 || t.dim(-d) == normShape[normShape.size() - size_t(d)];
+    if (!fits)
+        ctx.fail(std::string(what) + " " + shapeToString(t.shape()) + " does not broadcast to the normalized shape " +
+                 shapeToString(normShape));
+    return t.shape() == normShape ? t : broadcastTo(ctx, t, normShape);
+}
+
+void layerNormOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    requireFloat(ctx, x, "X");
+    if (x.rank() == 0)
+        ctx.fail("input must have rank >= 1");
+    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", -1), x.rank());
+    const int64_t stash = ctx.node.attrInt("stash_type", 1);
+    if (stash != 1 && stash != 11)
+        ctx.fail("stash_type " + str(stash) + " is not supported (1 float, 11 double)");
+    const Shape normShape(x.shape().begin() + axis, x.shape().end());
+    const Tensor scale = normalizedParameter(ctx, ctx.input(1), normShape, "Scale");
+    const Tensor bias = ctx.hasInput(2) ? normalizedParameter(ctx, ctx.input(2), normShape, "B") : Tensor();
+    const double eps = ctx.node.attrFloat("epsilon", 1e-5f);
+    const int64_t norm = shapeNumel(normShape);
+    const int64_t rows = norm > 0 ? x.numel() / norm : shapeNumel(Shape(x.shape().begin(), x.shape().begin() + axis));
+    Shape statShape(x.shape().begin(), x.shape().begin() + axis);
+    statShape.resize(size_t(x.rank()), 1);
+    Tensor out = Tensor::uninitialized(DType::Float32, x.shape());
+    Tensor meanOut = Tensor::uninitialized(DType::Float32, statShape);
+    Tensor invStdOut = Tensor::uninitialized(DType::Float32, statShape);
+    const float *src = x.f32(), *g = scale.f32(), *b = bias.isNull() ? nullptr : bias.f32();
+    float *dst = out.f32();
+    parallelRanges(threadsFor(ctx, x.numel()), rows, 1, [&](int64_t rBegin, int64_t rEnd) {
+        for (int64_t r = rBegin; r < rEnd; ++r) {
+            double mean, invStd;
+            const float *s = src + r * norm;
+            meanInvStd(s, norm, eps, &mean, &invStd);
+            float *d = dst + r * norm;
+            for (int64_t k = 0; k < norm; ++k)
+                d[k] = float((s[k] - mean) * invStd) * g[k] + (b ? b[k] : 0.f);
+            meanOut.f32()[r] = float(mean);
+            invStdOut.f32()[r] = float(invStd);
+        }
+    });
+    ctx.outputs[0] = out;
+    if (ctx.outputs.size() > 1)
+        ctx.outputs[1] = meanOut;
+    if (ctx.outputs.size() > 2)
+        ctx.outputs[2] = invStdOut;
+}
+
 } // namespace
 
 void registerConvOps(KernelTable &table)
@@ -285,6 +392,8 @@ void registerConvOps(KernelTable &table)
     table["Conv"] = convOp;
     table["ConvTranspose"] = convTransposeOp;
     table["BatchNormalization"] = batchNormOp;
+    table["InstanceNormalization"] = instanceNormOp;
+    table["LayerNormalization"] = layerNormOp;
 }
 
 } // namespace cw

@@ -1,4 +1,4 @@
-// Arithmetic, matrix products and reductions.
+// Arithmetic, matrix products, comparisons and element-wise functions (reductions: ops/reduce.cpp).
 //
 //   Gemm:     A [M, K] (or [K, M] with transA), B [K, N] (or [N, K] with transB), C broadcastable to [M, N]
 //             → alpha·A'·B' + beta·C  [M, N]
@@ -7,11 +7,18 @@
 //   Add, Sub, Mul, Div, Pow, Min, Max, Equal, Less, Greater, Where: numpy broadcasting; Add/Sub/Mul/Div also
 //             run on int32/int64 because exporters compute shapes with them (integer Div truncates as in C)
 //   Sqrt, Neg, Abs, Exp, Log, Erf, Floor, Ceil, Reciprocal: element-wise, float (Neg/Abs also int64)
-//   ReduceMean, ReduceSum: axes from the attribute (before opset 18 / 13) or input 1; keepdims (default 1);
-//             noop_with_empty_axes (default 0: no axes means all axes)
-//   ArgMax:   axis, keepdims, select_last_index → int64
+//   Sign:     -1 / 0 / 1 in the input's type (any dtype)
+//   Mod:      a, b of one type, numpy broadcasting; fmod = 0 (default) takes the divisor's sign (integers only),
+//             fmod = 1 the dividend's (C fmod; required for float); integer modulo by zero is an error
+//   Sum, Mean: any number of float inputs, numpy broadcasting
+//   Not, And, Or, Xor: bool tensors (uint8, any nonzero byte is true; And/Or/Xor broadcast) → bool (uint8 0/1)
+//   Einsum:   equation over float operands: explicit ("ij,jk->ik") or implicit output (labels used once, in
+//             alphabetical order, after the ellipsis dimensions); "..." broadcasts like numpy's leading
+//             dimensions, a repeated label within a term takes the diagonal, labels missing from the output
+//             are summed; any number of operands (contracted pairwise from the left, each pair as gemms)
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "core/runtime/kernels.h"
 #include "core/runtime/ops/common.h"
@@ -203,6 +210,25 @@ template <BinOp Op> void variadicOp(OpContext &ctx)
     ctx.outputs[0] = ctx.inputs.size() == 1 ? acc.clone() : acc;
 }
 
+// Sum / Mean: element-wise over any number of float inputs, numpy broadcasting.
+template <bool Mean> void sumOp(OpContext &ctx)
+{
+    if (ctx.inputs.empty())
+        ctx.fail("needs at least one input");
+    for (int i = 0; i < int(ctx.inputs.size()); ++i)
+        requireFloat(ctx, ctx.input(i), ("input " + str(i)).c_str());
+    Tensor acc = ctx.input(0);
+    for (int i = 1; i < int(ctx.inputs.size()); ++i)
+        acc = binary(ctx, BinOp::Add, acc, ctx.input(i));
+    if (Mean && ctx.inputs.size() > 1) {
+        const float n = float(ctx.inputs.size());
+        float *p = acc.f32(); // acc is a fresh tensor here
+        for (int64_t i = 0; i < acc.numel(); ++i)
+            p[i] /= n;
+    }
+    ctx.outputs[0] = ctx.inputs.size() == 1 ? acc.clone() : acc;
+}
+
 enum class CmpOp { Equal, Less, Greater, LessOrEqual, GreaterOrEqual };
 
 template <CmpOp Op> void compareOp(OpContext &ctx)
@@ -262,6 +288,42 @@ void whereOp(OpContext &ctx)
     ctx.outputs[0] = out;
 }
 
+// ---- Logical ------------------------------------------------------------------------------------------------
+
+const Tensor &boolInput(const OpContext &ctx, int index)
+{
+    const Tensor &t = ctx.input(index);
+    if (t.dtype() != DType::UInt8)
+        ctx.fail("input " + str(index) + " must be bool (stored as uint8), got " + dtypeName(t.dtype()));
+    return t;
+}
+
+void notOp(OpContext &ctx)
+{
+    const Tensor &x = boolInput(ctx, 0);
+    Tensor out = Tensor::uninitialized(DType::UInt8, x.shape());
+    const uint8_t *src = x.data<uint8_t>();
+    uint8_t *dst = out.data<uint8_t>();
+    for (int64_t i = 0; i < x.numel(); ++i)
+        dst[i] = src[i] == 0;
+    ctx.outputs[0] = out;
+}
+
+enum class LogicOp { And, Or, Xor };
+
+// Any nonzero byte reads as true; results are 0 / 1.
+template <LogicOp Op> void logicOp(OpContext &ctx)
+{
+    const Tensor &a = boolInput(ctx, 0);
+    const Tensor &b = boolInput(ctx, 1);
+    Tensor out = Tensor::uninitialized(DType::UInt8, broadcastShapes(ctx, a.shape(), b.shape()));
+    broadcastBinary<uint8_t, uint8_t, uint8_t>(ctx, a, b, out, [](uint8_t x, uint8_t y) -> uint8_t {
+        const bool p = x != 0, q = y != 0;
+        return Op == LogicOp::And ? (p && q) : Op == LogicOp::Or ? (p || q) : (p != q);
+    });
+    ctx.outputs[0] = out;
+}
+
 // ---- Element-wise unary ----------------------------------------------------------------------------------
 
 template <float (*F)(float)> void unaryOp(OpContext &ctx)
@@ -298,161 +360,307 @@ template <bool Abs> void signOp(OpContext &ctx)
     ctx.outputs[0] = out;
 }
 
-// ---- Reductions ------------------------------------------------------------------------------------------
 
-// Resolved reduction: which axes, and the output shape with and without kept dimensions.
-struct Reduction {
-    std::vector<bool> reduced;
-    Shape keptShape;  // reduced axes as 1
-    Shape outShape;   // as requested by keepdims
-    bool noop = false;
+// Sign: -1, 0 or 1 in the input's type (NaN stays NaN).
+void signumOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    if (x.dtype() == DType::Float32) {
+        ctx.outputs[0] = unaryFloat(ctx, x, [](float v) { return v > 0.f ? 1.f : v < 0.f ? -1.f : v; });
+        return;
+    }
+    Tensor out = Tensor::uninitialized(x.dtype(), x.shape());
+    visitDType(x.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        const T *src = x.data<T>();
+        T *dst = out.data<T>();
+        for (int64_t i = 0; i < x.numel(); ++i)
+            dst[i] = src[i] > 0 ? T(1) : src[i] < 0 ? T(-1) : T(0);
+    });
+    ctx.outputs[0] = out;
+}
+
+// Mod: fmod = 0 takes the divisor's sign (Python's %, integers only), fmod = 1 the dividend's (C's fmod).
+void modOp(OpContext &ctx)
+{
+    const Tensor &a = ctx.input(0);
+    const Tensor &b = ctx.input(1);
+    const bool cStyle = ctx.node.attrInt("fmod", 0) != 0;
+    if (a.dtype() != b.dtype())
+        ctx.fail(std::string("operands have different types ") + dtypeName(a.dtype()) + " and " + dtypeName(b.dtype()));
+    if (a.dtype() == DType::Float32 && !cStyle)
+        ctx.fail("fmod must be 1 for float inputs");
+    Tensor out = Tensor::uninitialized(a.dtype(), broadcastShapes(ctx, a.shape(), b.shape()));
+    visitDType(a.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        if constexpr (std::is_same_v<T, float>) {
+            broadcastBinary<float, float, float>(ctx, a, b, out, [](float x, float y) { return std::fmod(x, y); });
+        } else {
+            const T *pb = b.data<T>();
+            for (int64_t i = 0; i < b.numel(); ++i)
+                if (pb[i] == 0)
+                    ctx.fail("integer modulo by zero");
+            if (cStyle)
+                broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return T(x % y); });
+            else
+                broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) {
+                    const T r = T(x % y);
+                    return r != 0 && ((r < 0) != (y < 0)) ? T(r + y) : r;
+                });
+        }
+    });
+    ctx.outputs[0] = out;
+}
+
+
+// ---- Einsum ---------------------------------------------------------------------------------------------------
+//
+// Labels: 'a'-'z' are 0-25, 'A'-'Z' 26-51, the dimensions an ellipsis stands for 52... (right-aligned across
+// operands, so they broadcast like numpy's leading dimensions). An operand is described by its distinct labels
+// and one element stride per label: the strides of a repeated label add up (a diagonal), a dimension of size
+// 1 that broadcasts gets stride 0. Operands are contracted pairwise from the left; each pairwise product is
+// rearranged into [batch, kept, contracted] x [batch, contracted, kept] and runs as one gemm per batch entry.
+
+constexpr int kEllipsisLabel = 52;
+
+struct EinsumTerm {
+    std::vector<int> labels; // expanded: one per dimension
+    int ellipsisAt = -1;     // position of "..." among the letters, -1 when absent
+    int letters = 0;
 };
 
-Reduction resolveReduction(const OpContext &ctx, const Tensor &x, bool axesFromInput)
+struct EinsumOperand {
+    std::vector<int> labels;      // distinct
+    std::vector<int64_t> strides; // per distinct label
+    const float *data = nullptr;
+    std::vector<float> owned; // intermediate results own their data
+};
+
+EinsumTerm parseEinsumTerm(const OpContext &ctx, const std::string &term)
 {
-    std::vector<int64_t> axes;
-    if (ctx.hasInput(1))
-        axes = intsInput(ctx, 1, "axes");
-    else if (ctx.node.hasAttr("axes"))
-        axes = ctx.node.attrInts("axes");
-    (void)axesFromInput;
-    const bool keepdims = ctx.node.attrInt("keepdims", 1) != 0;
-    Reduction r;
-    const int rank = x.rank();
-    if (axes.empty() && ctx.node.attrInt("noop_with_empty_axes", 0) != 0) {
-        r.noop = true;
-        r.outShape = r.keptShape = x.shape();
-        r.reduced.assign(size_t(rank), false);
-        return r;
+    EinsumTerm t;
+    for (size_t i = 0; i < term.size(); ++i) {
+        const char c = term[i];
+        if (c >= 'a' && c <= 'z') {
+            t.labels.push_back(c - 'a');
+        } else if (c >= 'A' && c <= 'Z') {
+            t.labels.push_back(26 + (c - 'A'));
+        } else if (c == '.' && term.compare(i, 3, "...") == 0 && t.ellipsisAt < 0) {
+            t.ellipsisAt = int(t.labels.size());
+            i += 2;
+        } else {
+            ctx.fail("equation term '" + term + "' has an unexpected character '" + std::string(1, c) + "'");
+        }
     }
-    r.reduced.assign(size_t(rank), axes.empty());
-    for (int a : normalizeAxes(ctx, axes, rank))
-        r.reduced[size_t(a)] = true;
-    for (int d = 0; d < rank; ++d) {
-        r.keptShape.push_back(r.reduced[size_t(d)] ? 1 : x.dim(d));
-        if (!r.reduced[size_t(d)] || keepdims)
-            r.outShape.push_back(r.keptShape.back());
+    t.letters = int(t.labels.size());
+    return t;
+}
+
+// Contiguous copy of `op` laid out by `order` (a subset of op's labels), summed over op's other labels.
+std::vector<float> einsumArrange(const EinsumOperand &op, const std::vector<int> &order, const std::vector<int64_t> &size)
+{
+    const size_t n = op.labels.size();
+    std::vector<int64_t> dstStride(n, 0);
+    int64_t total = 1;
+    for (size_t j = order.size(); j-- > 0;) {
+        const size_t pos = size_t(std::find(op.labels.begin(), op.labels.end(), order[j]) - op.labels.begin());
+        dstStride[pos] = total;
+        total *= size[size_t(order[j])];
     }
+    std::vector<float> dst(size_t(total), 0.f);
+    int64_t count = 1;
+    for (int l : op.labels)
+        count *= size[size_t(l)];
+    std::vector<int64_t> idx(n, 0);
+    int64_t s = 0, d = 0;
+    for (int64_t i = 0; i < count; ++i) {
+        dst[size_t(d)] += op.data[s];
+        for (size_t j = n; j-- > 0;) {
+            const int64_t len = size[size_t(op.labels[j])];
+            if (++idx[j] < len) {
+                s += op.strides[j];
+                d += dstStride[j];
+                break;
+            }
+            s -= (len - 1) * op.strides[j];
+            d -= (len - 1) * dstStride[j];
+            idx[j] = 0;
+        }
+    }
+    return dst;
+}
+
+EinsumOperand einsumContiguous(std::vector<int> labels, std::vector<float> data, const std::vector<int64_t> &size)
+{
+    EinsumOperand r;
+    r.labels = std::move(labels);
+    r.strides.assign(r.labels.size(), 1);
+    for (size_t j = r.labels.size(); j-- > 1;)
+        r.strides[j - 1] = r.strides[j] * size[size_t(r.labels[j])];
+    r.owned = std::move(data);
+    r.data = r.owned.data();
     return r;
 }
 
-// Sum (or mean) over the reduced axes. Input is viewed as [outer, R, inner] when the reduced axes are
-// contiguous (the common case: spatial means, last-axis sums); otherwise each element is scattered into
-// its output slot.
-template <bool Mean> void reduceOp(OpContext &ctx)
+// a x b, keeping the labels in `keep` (those later operands or the output still need).
+EinsumOperand einsumContract(const OpContext &ctx, const EinsumOperand &a, const EinsumOperand &b, const std::vector<bool> &keep,
+                             const std::vector<int64_t> &size)
 {
-    const Tensor &x = ctx.input(0);
-    if (x.dtype() != DType::Float32 && x.dtype() != DType::Int64)
-        ctx.fail(std::string("type ") + dtypeName(x.dtype()) + " is not supported");
-    const Reduction r = resolveReduction(ctx, x, true);
-    if (r.noop) {
-        ctx.outputs[0] = x;
-        return;
+    auto has = [](const EinsumOperand &op, int l) { return std::find(op.labels.begin(), op.labels.end(), l) != op.labels.end(); };
+    std::vector<int> batch, contracted, aKept, bKept;
+    for (int l : a.labels) {
+        if (has(b, l))
+            (keep[size_t(l)] ? batch : contracted).push_back(l);
+        else if (keep[size_t(l)])
+            aKept.push_back(l);
     }
-    const int rank = x.rank();
-    int first = rank, last = -1;
-    for (int d = 0; d < rank; ++d)
-        if (r.reduced[size_t(d)] && x.dim(d) != 1) {
-            first = std::min(first, d);
-            last = d;
-        }
-    bool contiguous = true;
-    for (int d = first; d <= last; ++d)
-        contiguous = contiguous && (r.reduced[size_t(d)] || x.dim(d) == 1);
-    int64_t count = 1;
-    for (int d = 0; d < rank; ++d)
-        if (r.reduced[size_t(d)])
-            count *= x.dim(d);
-    visitDType(x.dtype(), [&](auto zero) {
-        using T = decltype(zero);
-        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int64_t>) {
-            Tensor out(x.dtype(), r.outShape);
-            const T *src = x.data<T>();
-            T *dst = out.data<T>();
-            if (contiguous) {
-                int64_t outer = 1, inner = 1;
-                for (int d = 0; d < rank; ++d) {
-                    if (last >= 0 && d < first)
-                        outer *= x.dim(d);
-                    else if (last >= 0 && d > last)
-                        inner *= x.dim(d);
-                    else if (last < 0)
-                        inner *= x.dim(d);
-                }
-                const int64_t R = last < 0 ? 1 : count;
-                const int threads = threadsFor(ctx, x.numel());
-                parallelRanges(threads, outer, 1, [&](int64_t oBegin, int64_t oEnd) {
-                    for (int64_t o = oBegin; o < oEnd; ++o) {
-                        T *row = dst + o * inner;
-                        std::fill(row, row + inner, T(0));
-                        for (int64_t k = 0; k < R; ++k) {
-                            const T *s = src + (o * R + k) * inner;
-                            for (int64_t i = 0; i < inner; ++i)
-                                row[i] += s[i];
-                        }
-                    }
-                });
-            } else {
-                const std::vector<int64_t> outStrides = broadcastStrides(r.keptShape, x.shape());
-                std::vector<int64_t> idx(size_t(rank), 0);
-                for (int64_t i = 0; i < x.numel(); ++i) {
-                    int64_t o = 0;
-                    for (int d = 0; d < rank; ++d)
-                        o += idx[size_t(d)] * outStrides[size_t(d)];
-                    dst[o] += src[i];
-                    for (int d = rank - 1; d >= 0; --d) {
-                        if (++idx[size_t(d)] < x.dim(d))
-                            break;
-                        idx[size_t(d)] = 0;
-                    }
-                }
-            }
-            if (Mean && count > 0)
-                for (int64_t i = 0; i < out.numel(); ++i)
-                    dst[i] = std::is_same_v<T, float> ? T(float(dst[i]) / float(count)) : T(dst[i] / count);
-            ctx.outputs[0] = out;
-        }
-    });
+    for (int l : b.labels)
+        if (!has(a, l) && keep[size_t(l)])
+            bKept.push_back(l);
+    auto product = [&](const std::vector<int> &labels) {
+        int64_t p = 1;
+        for (int l : labels)
+            p *= size[size_t(l)];
+        return p;
+    };
+    const int64_t nb = product(batch), M = product(aKept), K = product(contracted), N = product(bKept);
+    std::vector<int> aOrder = batch, bOrder = batch;
+    aOrder.insert(aOrder.end(), aKept.begin(), aKept.end());
+    aOrder.insert(aOrder.end(), contracted.begin(), contracted.end());
+    bOrder.insert(bOrder.end(), contracted.begin(), contracted.end());
+    bOrder.insert(bOrder.end(), bKept.begin(), bKept.end());
+    const std::vector<float> A = einsumArrange(a, aOrder, size), B = einsumArrange(b, bOrder, size);
+    std::vector<float> C(size_t(nb * M * N), 0.f);
+    if (K > 0 && M > 0 && N > 0)
+        for (int64_t i = 0; i < nb; ++i)
+            parallelGemm(ctx.threads, false, false, M, N, K, 1.f, A.data() + i * M * K, K, B.data() + i * K * N, N, 0.f,
+                         C.data() + i * M * N, N);
+    std::vector<int> labels = batch;
+    labels.insert(labels.end(), aKept.begin(), aKept.end());
+    labels.insert(labels.end(), bKept.begin(), bKept.end());
+    return einsumContiguous(std::move(labels), std::move(C), size);
 }
 
-void argMaxOp(OpContext &ctx)
+void einsumOp(OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
-    requireFloat(ctx, x);
-    if (x.rank() == 0)
-        ctx.fail("input must have rank >= 1");
-    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", 0), x.rank());
-    const bool keepdims = ctx.node.attrInt("keepdims", 1) != 0;
-    const bool lastIndex = ctx.node.attrInt("select_last_index", 0) != 0;
-    Shape outShape;
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < x.rank(); ++d) {
-        if (d != axis || keepdims)
-            outShape.push_back(d == axis ? 1 : x.dim(d));
-        if (d < axis)
-            outer *= x.dim(d);
-        if (d > axis)
-            inner *= x.dim(d);
+    std::string equation;
+    for (char c : ctx.node.attrString("equation", ""))
+        if (c != ' ')
+            equation += c;
+    if (equation.empty())
+        ctx.fail("the equation attribute is missing");
+    const size_t arrow = equation.find("->");
+    const std::string lhs = equation.substr(0, arrow);
+    std::vector<EinsumTerm> terms;
+    for (size_t start = 0;;) {
+        const size_t comma = lhs.find(',', start);
+        terms.push_back(parseEinsumTerm(ctx, lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
     }
-    const int64_t n = x.dim(axis);
-    if (n == 0)
-        ctx.fail("cannot take ArgMax over an empty axis");
-    Tensor out(DType::Int64, outShape);
-    const float *src = x.f32();
-    int64_t *dst = out.data<int64_t>();
-    for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < inner; ++i) {
-            int64_t best = 0;
-            float bestValue = src[o * n * inner + i];
-            for (int64_t k = 1; k < n; ++k) {
-                const float v = src[(o * n + k) * inner + i];
-                if (v > bestValue || (lastIndex && v == bestValue)) {
-                    bestValue = v;
-                    best = k;
-                }
-            }
-            dst[o * inner + i] = best;
+    const int n = int(ctx.inputs.size());
+    if (int(terms.size()) != n)
+        ctx.fail("the equation has " + str(int64_t(terms.size())) + " input terms for " + str(n) + " inputs");
+    // Expand the ellipses, right-aligned to the longest.
+    int ellipsisRank = 0;
+    for (int k = 0; k < n; ++k) {
+        const Tensor &x = ctx.input(k);
+        requireFloat(ctx, x, ("input " + str(k)).c_str());
+        EinsumTerm &t = terms[size_t(k)];
+        const int extra = x.rank() - t.letters;
+        if (extra < 0 || (extra > 0 && t.ellipsisAt < 0))
+            ctx.fail("input " + str(k) + " has rank " + str(x.rank()) + ", its equation term has " + str(t.letters) +
+                     " labels");
+        ellipsisRank = std::max(ellipsisRank, extra);
+    }
+    for (int k = 0; k < n; ++k) {
+        EinsumTerm &t = terms[size_t(k)];
+        if (t.ellipsisAt < 0)
+            continue;
+        const int extra = ctx.input(k).rank() - t.letters;
+        std::vector<int> dims;
+        for (int j = 0; j < extra; ++j)
+            dims.push_back(kEllipsisLabel + ellipsisRank - extra + j);
+        t.labels.insert(t.labels.begin() + t.ellipsisAt, dims.begin(), dims.end());
+    }
+    const int labelCount = kEllipsisLabel + ellipsisRank;
+    std::vector<int> uses(size_t(labelCount), 0);
+    for (const EinsumTerm &t : terms)
+        for (int l : t.labels)
+            ++uses[size_t(l)];
+    std::vector<int> output;
+    if (arrow == std::string::npos) {
+        // Implicit output: the ellipsis dimensions, then the labels used once, in label order.
+        for (int l = kEllipsisLabel; l < labelCount; ++l)
+            output.push_back(l);
+        for (int l = 0; l < kEllipsisLabel; ++l)
+            if (uses[size_t(l)] == 1)
+                output.push_back(l);
+    } else {
+        const EinsumTerm t = parseEinsumTerm(ctx, equation.substr(arrow + 2));
+        output = t.labels;
+        if (t.ellipsisAt >= 0)
+            for (int j = 0; j < ellipsisRank; ++j)
+                output.insert(output.begin() + t.ellipsisAt + j, kEllipsisLabel + j);
+        for (size_t i = 0; i < output.size(); ++i) {
+            if (uses[size_t(output[i])] == 0)
+                ctx.fail("output label " + str(i) + " of the equation appears in no input");
+            if (std::find(output.begin(), output.begin() + long(i), output[i]) != output.begin() + long(i))
+                ctx.fail("the equation's output repeats a label");
         }
+    }
+    // Label sizes (equal, or 1 to broadcast) and each operand's strides.
+    std::vector<int64_t> size(size_t(labelCount), 1);
+    for (int k = 0; k < n; ++k)
+        for (size_t d = 0; d < terms[size_t(k)].labels.size(); ++d) {
+            int64_t &s = size[size_t(terms[size_t(k)].labels[d])];
+            const int64_t dim = ctx.input(k).dim(int(d));
+            if (s == 1)
+                s = dim;
+            else if (dim != 1 && dim != s)
+                ctx.fail("a label has sizes " + str(s) + " and " + str(dim) + " in different dimensions");
+        }
+    std::vector<EinsumOperand> operands(static_cast<size_t>(n));
+    for (int k = 0; k < n; ++k) {
+        const Tensor &x = ctx.input(k);
+        const std::vector<int64_t> strides = stridesOf(x.shape());
+        EinsumOperand &op = operands[size_t(k)];
+        op.data = x.f32();
+        std::vector<int64_t> dims; // per distinct label
+        for (size_t d = 0; d < terms[size_t(k)].labels.size(); ++d) {
+            const int l = terms[size_t(k)].labels[d];
+            const int64_t stride = x.dim(int(d)) == 1 ? 0 : strides[d];
+            auto it = std::find(op.labels.begin(), op.labels.end(), l);
+            if (it == op.labels.end()) {
+                op.labels.push_back(l);
+                op.strides.push_back(stride);
+                dims.push_back(x.dim(int(d)));
+            } else {
+                const size_t j = size_t(it - op.labels.begin());
+                if (dims[j] != x.dim(int(d)))
+                    ctx.fail("a label repeated in input " + str(k) + " has sizes " + str(dims[j]) + " and " +
+                             str(x.dim(int(d))));
+                op.strides[j] += stride;
+            }
+        }
+    }
+    EinsumOperand acc = std::move(operands[0]);
+    for (int k = 1; k < n; ++k) {
+        std::vector<bool> keep(size_t(labelCount), false);
+        for (int l : output)
+            keep[size_t(l)] = true;
+        for (int j = k + 1; j < n; ++j)
+            for (int l : operands[size_t(j)].labels)
+                keep[size_t(l)] = true;
+        acc = einsumContract(ctx, acc, operands[size_t(k)], keep, size);
+    }
+    Shape outShape;
+    for (int l : output)
+        outShape.push_back(size[size_t(l)]);
+    const std::vector<float> values = einsumArrange(acc, output, size);
+    Tensor out = Tensor::uninitialized(DType::Float32, outShape);
+    std::copy(values.begin(), values.end(), out.f32());
     ctx.outputs[0] = out;
 }
 
@@ -484,9 +692,15 @@ void registerMathOps(KernelTable &table)
     table["Reciprocal"] = unaryOp<fReciprocal>;
     table["Neg"] = signOp<false>;
     table["Abs"] = signOp<true>;
-    table["ReduceMean"] = reduceOp<true>;
-    table["ReduceSum"] = reduceOp<false>;
-    table["ArgMax"] = argMaxOp;
+    table["Sign"] = signumOp;
+    table["Mod"] = modOp;
+    table["Sum"] = sumOp<false>;
+    table["Mean"] = sumOp<true>;
+    table["Not"] = notOp;
+    table["And"] = logicOp<LogicOp::And>;
+    table["Or"] = logicOp<LogicOp::Or>;
+    table["Xor"] = logicOp<LogicOp::Xor>;
+    table["Einsum"] = einsumOp;
 }
 
 } // namespace cw

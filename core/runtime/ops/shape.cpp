@@ -25,6 +25,9 @@
 //   Shape:      x → int64 [rank] (start / end, opset 15)
 //   Gather:     data, indices (int32/int64, negative allowed) along axis
 //               → data.shape[:axis] + indices.shape + data.shape[axis+1:]
+//   GatherElements: data, indices (int32/int64, same rank, no larger than data off the axis) along axis
+//               → indices' shape, each element picked from data at its own position with the axis index replaced
+//   Size:       x → its element count, an int64 scalar
 //   ConstantOfShape, Range, Expand, Tile
 #include <cmath>
 #include <limits>
@@ -814,6 +817,55 @@ void gatherOp(OpContext &ctx)
     ctx.outputs[0] = out;
 }
 
+// GatherElements: out[i0, .., ik, ..] = data[i0, .., indices[i0, .., ik, ..], ..] with k = axis.
+void gatherElementsOp(OpContext &ctx)
+{
+    const Tensor &data = ctx.input(0);
+    const Tensor &indices = ctx.input(1);
+    if (indices.dtype() != DType::Int64 && indices.dtype() != DType::Int32)
+        ctx.fail(std::string("indices must be int64 or int32, got ") + dtypeName(indices.dtype()));
+    if (data.rank() == 0)
+        ctx.fail("data must have rank >= 1");
+    if (indices.rank() != data.rank())
+        ctx.fail("indices " + shapeToString(indices.shape()) + " and data " + shapeToString(data.shape()) +
+                 " must have the same rank");
+    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", 0), data.rank());
+    for (int d = 0; d < data.rank(); ++d)
+        if (d != axis && indices.dim(d) > data.dim(d))
+            ctx.fail("indices " + shapeToString(indices.shape()) + " exceed data " + shapeToString(data.shape()) +
+                     " in dimension " + str(d));
+    const int64_t dim = data.dim(axis);
+    const std::vector<int64_t> idx = indices.toInt64Vector();
+    const std::vector<int64_t> dataStrides = stridesOf(data.shape());
+    Tensor out = Tensor::uninitialized(data.dtype(), indices.shape());
+    const size_t es = dtypeSize(data.dtype());
+    const Bytes *src = bytesOf(data);
+    Bytes *dst = bytesOf(out);
+    std::vector<int64_t> pos(size_t(indices.rank()), 0);
+    for (size_t i = 0; i < idx.size(); ++i) {
+        int64_t k = idx[i];
+        if (k < -dim || k >= dim)
+            ctx.fail("index " + str(k) + " is out of range for axis " + str(axis) + " of size " + str(dim));
+        if (k < 0)
+            k += dim;
+        int64_t off = 0;
+        for (int d = 0; d < indices.rank(); ++d)
+            off += (d == axis ? k : pos[size_t(d)]) * dataStrides[size_t(d)];
+        std::memcpy(dst + i * es, src + size_t(off) * es, es);
+        for (int d = indices.rank() - 1; d >= 0; --d) {
+            if (++pos[size_t(d)] < indices.dim(d))
+                break;
+            pos[size_t(d)] = 0;
+        }
+    }
+    ctx.outputs[0] = out;
+}
+
+void sizeOp(OpContext &ctx)
+{
+    ctx.outputs[0] = Tensor::fromInt64s({}, {ctx.input(0).numel()});
+}
+
 void constantOfShapeOp(OpContext &ctx)
 {
     const std::vector<int64_t> dims = intsInput(ctx, 0, "shape");
@@ -902,6 +954,8 @@ void registerShapeOps(KernelTable &table)
     table["Cast"] = castOp;
     table["Shape"] = shapeOp;
     table["Gather"] = gatherOp;
+    table["GatherElements"] = gatherElementsOp;
+    table["Size"] = sizeOp;
     table["ConstantOfShape"] = constantOfShapeOp;
     table["Range"] = rangeOp;
     table["Expand"] = expandOp;
