@@ -50,7 +50,7 @@ void registerActivationOps(KernelTable &table);  // Relu, Clip, LeakyRelu, Sigmo
 void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNormalization
 void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
-                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Gather
+                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, CastLike, Shape, Gather
 void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
                                                  // com.microsoft:QGemm (ops/quant.cpp)
 
