@@ -4,8 +4,9 @@ usage: /usr/bin/python3 make_onnx_cases.py OUT_DIR
 
 One small model per operator of the supported set, at the opsets where the operator's signature changed,
 plus a small CNN and residual blocks whose weights come partly from Constant nodes. Each case in cases.json:
-{"name": "Conv/opset11/depthwise", "file": "...onnx", "inputs": [[name, shape, low, high], ...],
- "export": true}. Inputs are filled by the C++ test with deterministic random values in [low, high].
+{"name": "Conv/opset11/depthwise", "file": "...onnx", "inputs": [[name, shape, low, high, dtype], ...],
+ "export": true}. Inputs are filled by the C++ test with deterministic random values in [low, high], then cast
+to dtype ("float32", "float16", "int64", "bool" = uint8 0 / 1, ...), which is the graph input's type.
 Built with onnx.helper only (no onnx.checker at build time: python3-onnx 1.12 predates opsets 18-20).
 """
 import json
@@ -43,10 +44,16 @@ def node(op, inputs, outputs, name=None, **attrs):
     return h.make_node(op, inputs, outputs, name=name if name is not None else "", **attrs)
 
 
+DTYPE_NAMES = {TP.FLOAT: "float32", TP.FLOAT16: "float16", TP.BFLOAT16: "bfloat16", TP.INT64: "int64",
+               TP.INT32: "int32", TP.INT8: "int8", TP.UINT8: "uint8", TP.BOOL: "bool"}
+
+
 def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0, high=1.0, export=True,
-        graph_inputs_include_inits=False):
-    """inputs: [(name, shape)] float32 (a shape entry may be "N"); outputs: [name]."""
-    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
+        graph_inputs_include_inits=False, in_types=None):
+    """inputs: [(name, shape)] (a shape entry may be "N"), float32 unless in_types gives TensorProto types;
+    outputs: [name]."""
+    in_types = in_types or [TP.FLOAT] * len(inputs)
+    vis = [h.make_tensor_value_info(n, t, s) for (n, s), t in zip(inputs, in_types)]
     if graph_inputs_include_inits:
         vis += [h.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
     types = out_types or [TP.FLOAT] * len(outputs)
@@ -56,7 +63,7 @@ def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0,
     m.ir_version = IR[opset]
     file = name.replace("/", "_") + ".onnx"
     onnx.save(m, os.path.join(OUT, file))
-    shapes = [[n, [1 if d == "N" else d for d in s], low, high] for n, s in inputs]
+    shapes = [[n, [1 if d == "N" else d for d in s], low, high, DTYPE_NAMES[t]] for (n, s), t in zip(inputs, in_types)]
     cases.append({"name": name, "file": file, "inputs": shapes, "export": export})
 
 
@@ -311,6 +318,57 @@ for opset in (11, 13):
          node("Unsqueeze", un_in, ["nu"], **ax), node("Concat", ["nu", "minus1"], ["shape"], axis=0),
          node("Reshape", ["x", "shape"], ["y"])], X4, ["y"], inits)
 
+# ---- float16 / bfloat16 storage: initializers (raw and typed), graph inputs and outputs, Cast, CastLike --------
+def bf16_raw(name, values, shape):
+    """A bfloat16 initializer in raw_data, rounded to nearest even from float32 (numpy has no bfloat16)."""
+    bits = np.array(values, dtype=np.float32).reshape(shape).view(np.uint32).astype(np.uint64)
+    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    t = TP()
+    t.name, t.data_type = name, TP.BFLOAT16
+    t.dims.extend(shape)
+    t.raw_data = bits.tobytes()
+    return t
+
+
+HALF_VALUES = [0.5, -1.25, 65504.0, 2.0 ** -24, -0.0, 3.0]
+add("Cast/opset13/float_float16_float", 13,
+    [node("Cast", ["x"], ["h"], to=TP.FLOAT16), node("Cast", ["h"], ["y"], to=TP.FLOAT)], X4, ["y"],
+    low=-70000, high=70000)
+# Subnormals: scaled by 2^24 afterwards (exactly) so that one unit of difference exceeds the comparison's tolerance.
+add("Cast/opset13/float_float16_float_tiny", 13,
+    [node("Cast", ["x"], ["h"], to=TP.FLOAT16), node("Cast", ["h"], ["f"], to=TP.FLOAT),
+     node("Mul", ["f", "scale"], ["y"])], X4, ["y"], [F("scale", 2.0 ** 24, [])], low=-2e-4, high=2e-4)
+add("Cast/opset13/float_bfloat16_float", 13,
+    [node("Cast", ["x"], ["h"], to=TP.BFLOAT16), node("Cast", ["h"], ["y"], to=TP.FLOAT)], X4, ["y"],
+    low=-3.4e38, high=3.4e38)
+add("Cast/opset13/float_bfloat16_float_unit", 13,
+    [node("Cast", ["x"], ["h"], to=TP.BFLOAT16), node("Cast", ["h"], ["y"], to=TP.FLOAT)], X4, ["y"])
+add("Cast/opset13/float16_output", 13, [node("Cast", ["x"], ["y"], to=TP.FLOAT16)], X4, ["y"],
+    out_types=[TP.FLOAT16], low=-10, high=10)
+add("Cast/opset13/float16_to_bfloat16", 13,
+    [node("Cast", ["x"], ["y"], to=TP.BFLOAT16), node("Cast", ["y"], ["z"], to=TP.FLOAT)], X4, ["z"],
+    in_types=[TP.FLOAT16], low=-300, high=300)
+add("Cast/opset19/float16_input_to_int32", 19, [node("Cast", ["x"], ["y"], to=TP.INT32)], X4, ["y"],
+    out_types=[TP.INT32], in_types=[TP.FLOAT16], low=-100, high=100)
+# Not exported: bool is stored as uint8, and a graph output is written back typed uint8.
+add("Cast/opset13/float16_input_to_bool", 13, [node("Cast", ["x"], ["y"], to=TP.BOOL)], X4, ["y"],
+    out_types=[TP.BOOL], in_types=[TP.FLOAT16], low=-0.001, high=0.001, export=False)
+add("CastLike/opset15/to_float16", 15, [node("CastLike", ["x", "like"], ["y"])], X4, ["y"],
+    [nh.from_array(np.zeros(1, np.float16), "like")], out_types=[TP.FLOAT16], low=-100, high=100)
+add("CastLike/opset15/float16_to_float", 15, [node("CastLike", ["x", "like"], ["y"])], X4, ["y"],
+    [F("like", [0.0])], in_types=[TP.FLOAT16])
+add("Float16/opset13/initializers_raw_and_typed", 13,
+    [node("Cast", [w], [w + "_f"], to=TP.FLOAT) for w in ("hr", "ht", "br", "bt")] +
+    [node("Add", ["x", "hr_f"], ["s0"]), node("Add", ["s0", "ht_f"], ["s1"]), node("Add", ["s1", "br_f"], ["s2"]),
+     node("Add", ["s2", "bt_f"], ["y"])],
+    [("x", [2, 6])], ["y"],
+    [nh.from_array(np.array(HALF_VALUES, np.float16), "hr"), h.make_tensor("ht", TP.FLOAT16, [6], HALF_VALUES),
+     bf16_raw("br", HALF_VALUES[:4] + [-0.0, 3.0e38], [6]),
+     h.make_tensor("bt", TP.BFLOAT16, [6], HALF_VALUES[:4] + [-0.0, 3.0e38])])
+add("Float16/opset13/io_and_initializer", 13, [node("Concat", ["x", "w"], ["y"], axis=0)], [("x", ["N", 3])], ["y"],
+    [nh.from_array(np.array([[1.5, -2.0, 1e-3]], np.float16), "w")], out_types=[TP.FLOAT16],
+    in_types=[TP.FLOAT16])
+
 # ---- small networks ------------------------------------------------------------------------------------------
 def small_cnn(opset):
     nodes = [
@@ -397,8 +455,8 @@ cases.append({"name": "Typed/opset13/raw_and_typed_fields", "file": "typed_field
               "export": True})
 
 save_special("unsupported_op.onnx", [node("Det", ["x"], ["y"], name="mystery")], [("x", [3, 3])], ["y"])
-save_special("float16_weight.onnx", [node("Cast", ["h"], ["hf"], to=TP.FLOAT), node("Add", ["x", "hf"], ["y"])],
-             [("x", [4])], ["y"], [nh.from_array(np.ones(4, dtype=np.float16), "half_weight")])
+save_special("uint16_weight.onnx", [node("Cast", ["wide_weight"], ["wf"], to=TP.FLOAT), node("Add", ["x", "wf"], ["y"])],
+             [("x", [4])], ["y"], [nh.from_array(np.ones(4, dtype=np.uint16), "wide_weight")])
 save_special("old_opset.onnx", [node("Relu", ["x"], ["y"])], [("x", [4])], ["y"], opset=7)
 big = nh.from_array(np.ones((64, 64), dtype=np.float32), "big_weight")
 save_special("external_data.onnx", [node("MatMul", ["x", "big_weight"], ["y"])], [("x", [2, 64])], ["y"], [big],
