@@ -26,6 +26,7 @@ struct Case {
     QString name;
     QString file;
     std::vector<std::pair<std::string, Tensor>> feeds;
+    double rtol = 1e-4, atol = 1e-5; // against onnxruntime; float16 graphs agree to about one float16 unit
 };
 
 // Runs `body` and returns the cw::Error message it throws ("" when it does not throw).
@@ -58,6 +59,10 @@ private:
         Case c;
         c.name = o["name"].toString();
         c.file = path(o["file"].toString());
+        if (o.contains("tolerance")) {
+            c.rtol = o["tolerance"].toArray()[0].toDouble();
+            c.atol = o["tolerance"].toArray()[1].toDouble();
+        }
         const QJsonArray inputs = o["inputs"].toArray();
         for (int i = 0; i < inputs.size(); ++i) {
             const QJsonArray in = inputs[i].toArray();
@@ -97,11 +102,11 @@ private:
             result.push_back(out.at(v.name));
         return result;
     }
-    void compareOutputs(const std::vector<Tensor> &ours, const std::vector<Tensor> &ref)
+    void compareOutputs(const std::vector<Tensor> &ours, const std::vector<Tensor> &ref, const Case &c)
     {
         QCOMPARE(ours.size(), ref.size());
         for (size_t i = 0; i < ours.size(); ++i) {
-            const QString m = testutil::mismatch(ours[i], ref[i], 1e-4, 1e-5);
+            const QString m = testutil::mismatch(ours[i], ref[i], c.rtol, c.atol);
             if (!m.isEmpty())
                 QFAIL(qPrintable(QStringLiteral("output %1: %2").arg(i).arg(m)));
         }
@@ -420,7 +425,7 @@ private slots:
         } catch (const Error &e) {
             QFAIL(e.what());
         }
-        compareOutputs(ours, ref);
+        compareOutputs(ours, ref, c);
     }
 
     // load -> export .onnx -> onnx.checker -> onnxruntime on the export equals our output on the original.
@@ -459,7 +464,7 @@ private slots:
         QString error;
         const std::vector<Tensor> ref = testutil::runOrt(exported, c.feeds, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
-        compareOutputs(ours, ref);
+        compareOutputs(ours, ref, c);
     }
 
     // One Python process for every file exportRoundTrip wrote (a process per file costs minutes).

@@ -40,6 +40,14 @@ Tensor U8(Shape shape, std::vector<int64_t> v)
 {
     return I(std::move(shape), v).castTo(DType::UInt8);
 }
+Tensor H(Shape shape, std::vector<float> v) // float16 (rounded from the float32 values)
+{
+    return F(std::move(shape), v).castTo(DType::Float16);
+}
+Tensor BF(Shape shape, std::vector<float> v) // bfloat16
+{
+    return F(std::move(shape), v).castTo(DType::BFloat16);
+}
 Tensor none()
 {
     return {};
@@ -188,6 +196,8 @@ private slots:
     void halfFloatWidening();
     void halfFloatBulkMatchesScalar();
     void halfFloatCasts();
+    void halfFloatGraph_data();
+    void halfFloatGraph();
 };
 
 void TestOps::kernel_data()
@@ -544,6 +554,33 @@ void TestOps::kernel_data()
         {F({2, 3, 2}, {1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3})});
     row("Expand/smaller shape", "Expand", {F({2, 2}, {1, 2, 3, 4}), I({1}, {1})}, {}, {F({2, 2}, {1, 2, 3, 4})});
     row("Tile", "Tile", {F({1, 2}, {1, 2}), I({2}, {2, 2})}, {}, {F({2, 4}, {1, 2, 1, 2, 1, 2, 1, 2})});
+
+    // ---- float16 / bfloat16 values: float32 kernels on widened inputs, float outputs rounded back (ops.cpp)
+    // 1 + 2^-8 is a float16 value but lies halfway between two bfloat16 values: the sum rounds to even (1).
+    row("Add/float16", "Add", {H({2}, {1, 3}), H({}, {0x1p-8f})}, {}, {H({2}, {1.00390625f, 3.00390625f})});
+    row("Add/bfloat16 rounds the sum", "Add", {BF({2}, {1, 3}), BF({}, {0x1p-8f})}, {}, {BF({2}, {1, 3})});
+    row("Relu/float16", "Relu", {H({3}, {-1, 0.5f, 2})}, {}, {H({3}, {0, 0.5f, 2})});
+    row("Sigmoid/bfloat16", "Sigmoid", {BF({2}, {0, 2})}, {}, {BF({2}, {0.5f, 0.87890625f})}); // 0.8808 rounded
+    row("Gemm/float16", "Gemm", {H({1, 2}, {1, 2}), H({2, 2}, {0.5f, 1, 1.5f, 2}), H({2}, {0.25f, 0})},
+        {}, {H({1, 2}, {3.75f, 5})});
+    // The node's float type is its first float input's: Pow with a float32 base stays float32.
+    row("Pow/float32 base float16 exponent", "Pow", {F({2}, {2, 3}), H({}, {2})}, {}, {F({2}, {4, 9})});
+    row("Pow/float16 base float32 exponent", "Pow", {H({2}, {2, 3}), F({}, {0.5f})}, {},
+        {H({2}, {1.4140625f, 1.732421875f})});
+    // DequantizeLinear's float type is its scale's: 3 * float16(0.1) = 0.29992675... rounds (a tie) to 0.2998046875.
+    row("DequantizeLinear/float16 scale", "DequantizeLinear",
+        {I({2}, {-2, 3}).castTo(DType::Int8), H({}, {0.1f}), I({}, {0}).castTo(DType::Int8)}, {},
+        {H({2}, {-0.199951171875f, 0.2998046875f})});
+    row("QuantizeLinear/float16 input", "QuantizeLinear", {H({3}, {0.5f, -1, 100}), H({}, {0.5f}), U8({}, {10})}, {},
+        {U8({3}, {11, 8, 210})});
+    row("Where/float16 branches", "Where", {U8({2}, {1, 0}), H({2}, {1.5f, 2}), H({}, {-0.1f})}, {},
+        {H({2}, {1.5f, -0.1f})});
+    row("Shape/float16 (int64 out)", "Shape", {H({2, 3}, {1, 2, 3, 4, 5, 6})}, {}, {I({2}, {2, 3})});
+    row("Transpose/float16", "Transpose", {H({2, 2}, {1, 2, 3, 65504})}, {}, {H({2, 2}, {1, 3, 2, 65504})});
+    row("Concat/bfloat16", "Concat", {BF({1}, {0.1f}), BF({2}, {2, 3})}, {{"axis", ai(0)}}, {BF({3}, {0.1f, 2, 3})});
+    row("Reshape/float16 view", "Reshape", {H({4}, {1, 2, 3, 4}), I({2}, {2, 2})}, {}, {H({2, 2}, {1, 2, 3, 4})});
+    row("Resize/float16 linear", "Resize", {H({1, 1, 1, 2}, {0, 1}), none(), F({4}, {1, 1, 1, 2})},
+        {{"mode", as("linear")}, {"coordinate_transformation_mode", as("asymmetric")}}, {H({1, 1, 1, 4}, {0, 0.5f, 1, 1})});
 }
 
 void TestOps::kernel()
@@ -1010,6 +1047,69 @@ void TestOps::halfFloatCasts()
     QCOMPARE(like.dtype(), DType::Float16);
     QCOMPARE(std::memcmp(like.rawData(), h.rawData(), h.byteSize()), 0);
     QCOMPARE(runOp("CastLike", {h, Tensor(DType::Int32, {})})[0].toInt64Vector().front(), int64_t(1));
+}
+
+void TestOps::halfFloatGraph_data()
+{
+    QTest::addColumn<int>("dtype");
+    QTest::newRow("float16") << int(DType::Float16);
+    QTest::newRow("bfloat16") << int(DType::BFloat16);
+}
+
+// A Session over a 16-bit float network (weights, input and output in that type) holds between the nodes
+// exactly the float32 results rounded to the type: the reference runs each node on float32 values and rounds
+// its output before the next node.
+void TestOps::halfFloatGraph()
+{
+    QFETCH(int, dtype);
+    const DType type = DType(dtype);
+    auto node = [](const char *name, const char *op, std::vector<std::string> in, std::string out, Attrs attrs = {}) {
+        cw::Node n;
+        n.name = name;
+        n.opType = op;
+        n.inputs = std::move(in);
+        n.outputs = {std::move(out)};
+        n.attrs = std::move(attrs);
+        return n;
+    };
+    cw::Model m;
+    m.sourcePath = "hand-built";
+    cw::Graph &g = m.graph;
+    g.nodes = {node("conv", "Conv", {"x", "w", "b"}, "c", {{"pads", ais({1, 1, 1, 1})}}),
+               node("relu", "Relu", {"c"}, "r"),
+               node("pool", "MaxPool", {"r"}, "p", {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}}),
+               node("gap", "GlobalAveragePool", {"p"}, "a"),
+               node("flatten", "Flatten", {"a"}, "f"),
+               node("fc", "Gemm", {"f", "fw", "fb"}, "logits", {{"transB", ai(1)}}),
+               node("softmax", "Softmax", {"logits"}, "y", {{"axis", ai(-1)}})};
+    g.initializers["w"] = testutil::randomTensor({4, 2, 3, 3}, 1).castTo(type);
+    g.initializers["b"] = testutil::randomTensor({4}, 2).castTo(type);
+    g.initializers["fw"] = testutil::randomTensor({3, 4}, 3, -2, 2).castTo(type);
+    g.initializers["fb"] = testutil::randomTensor({3}, 4).castTo(type);
+    g.inputs = {cw::ValueInfo{"x", type, {-1, 2, 6, 6}, true}};
+    g.outputs = {cw::ValueInfo{"y", type, {}, false}};
+    const Tensor x = testutil::randomTensor({2, 2, 6, 6}, 5, -3, 3).castTo(type);
+
+    // The reference: each node on float32 values, its output rounded to the 16-bit type and widened again.
+    std::map<std::string, Tensor> values{{"x", x.castTo(DType::Float32)}};
+    for (const auto &[name, t] : g.initializers)
+        values[name] = t.castTo(DType::Float32);
+    for (const cw::Node &n : g.nodes) {
+        Tensors in;
+        for (const std::string &i : n.inputs)
+            in.push_back(values.at(i));
+        values[n.outputs[0]] = runOp(n.opType, in, n.attrs)[0].castTo(type).castTo(DType::Float32);
+    }
+    Tensor y;
+    try {
+        y = cw::Session(m, cw::SessionOptions{1}).run(x);
+    } catch (const cw::Error &e) {
+        QFAIL(e.what());
+    }
+    QCOMPARE(y.dtype(), type);
+    const Tensor expected = values.at("y").castTo(type);
+    QCOMPARE(y.shape(), expected.shape());
+    QCOMPARE(std::memcmp(y.rawData(), expected.rawData(), y.byteSize()), 0);
 }
 
 QTEST_APPLESS_MAIN(TestOps)

@@ -7,6 +7,11 @@
 //
 // Each family of operators registers itself in the table from one function (no static initialisers, so
 // nothing is dropped by the static linker).
+//
+// float16 / bfloat16: kernels are written for float32 (and the integer types). findKernel wraps each kernel so
+// that 16-bit float inputs arrive widened to float32 and float32 outputs leave rounded back to the node's
+// float type (ops.cpp); only the operators that move bytes (Reshape, Concat, Gather, ...) and the casts see
+// the 16-bit values themselves.
 #pragma once
 
 #include <map>

@@ -49,9 +49,9 @@ DTYPE_NAMES = {TP.FLOAT: "float32", TP.FLOAT16: "float16", TP.BFLOAT16: "bfloat1
 
 
 def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0, high=1.0, export=True,
-        graph_inputs_include_inits=False, in_types=None):
+        graph_inputs_include_inits=False, in_types=None, tolerance=None):
     """inputs: [(name, shape)] (a shape entry may be "N"), float32 unless in_types gives TensorProto types;
-    outputs: [name]."""
+    outputs: [name]; tolerance: relative and absolute tolerance against onnxruntime (default 1e-4 / 1e-5)."""
     in_types = in_types or [TP.FLOAT] * len(inputs)
     vis = [h.make_tensor_value_info(n, t, s) for (n, s), t in zip(inputs, in_types)]
     if graph_inputs_include_inits:
@@ -64,7 +64,10 @@ def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0,
     file = name.replace("/", "_") + ".onnx"
     onnx.save(m, os.path.join(OUT, file))
     shapes = [[n, [1 if d == "N" else d for d in s], low, high, DTYPE_NAMES[t]] for (n, s), t in zip(inputs, in_types)]
-    cases.append({"name": name, "file": file, "inputs": shapes, "export": export})
+    case = {"name": name, "file": file, "inputs": shapes, "export": export}
+    if tolerance is not None:
+        case["tolerance"] = tolerance
+    cases.append(case)
 
 
 X4 = [("x", [2, 4, 7, 7])]
@@ -368,6 +371,70 @@ add("Float16/opset13/initializers_raw_and_typed", 13,
 add("Float16/opset13/io_and_initializer", 13, [node("Concat", ["x", "w"], ["y"], axis=0)], [("x", ["N", 3])], ["y"],
     [nh.from_array(np.array([[1.5, -2.0, 1e-3]], np.float16), "w")], out_types=[TP.FLOAT16],
     in_types=[TP.FLOAT16])
+
+# ---- float16 graphs: float32 kernels on widened values, outputs rounded back to float16 --------------------------
+# onnxruntime runs these with Casts around its float32-only kernels and may keep float32 between two of them, so
+# the outputs agree to about one float16 unit (2^-11 relative).
+def H(name, shape, scale=0.5):
+    return nh.from_array((rng.standard_normal(shape) * scale).astype(np.float16), name)
+
+
+def HV(name, values, shape=None):
+    a = np.array(values, dtype=np.float16)
+    return nh.from_array(a.reshape(shape) if shape is not None else a, name)
+
+
+F16 = TP.FLOAT16
+HALF_TOL = [4e-3, 4e-3]
+add("Float16/opset13/conv_relu", 13,
+    [node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"], ["y"])], X4, ["y"],
+    [H("w", [6, 4, 3, 3], 0.3), H("b", [6])], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/conv_groups_stride", 13,
+    [node("Conv", ["x", "w"], ["y"], group=2, strides=[2, 2], pads=[1, 1, 1, 1])], X4, ["y"],
+    [H("w", [4, 2, 3, 3], 0.3)], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/gemm_sigmoid", 13,
+    [node("Gemm", ["x", "w", "b"], ["g"], transB=1), node("Sigmoid", ["g"], ["y"])], [("x", [3, 8])], ["y"],
+    [H("w", [5, 8]), H("b", [5])], out_types=[F16], in_types=[F16], low=-3, high=3, tolerance=HALF_TOL)
+add("Float16/opset13/matmul", 13, [node("MatMul", ["x", "w"], ["y"])], [("x", [2, 3, 8])], ["y"], [H("w", [8, 4])],
+    out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset14/add_broadcast", 14, [node("Add", ["x", "c"], ["y"])], X4, ["y"], [H("c", [4, 1, 1], 2.0)],
+    out_types=[F16], in_types=[F16], low=-100, high=100, tolerance=HALF_TOL)
+add("Float16/opset14/mul_two_inputs", 14, [node("Mul", ["a", "b"], ["y"])], [("a", [2, 3, 4]), ("b", [3, 1])], ["y"],
+    out_types=[F16], in_types=[F16, F16], low=-30, high=30, tolerance=HALF_TOL)
+add("Float16/opset13/resize_linear", 13, [node("Resize", ["x", "", "sc"], ["y"], mode="linear")], XR, ["y"], [SC2],
+    out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/resize_nearest_sizes", 13, [node("Resize", ["x", "", "", "sz"], ["y"], mode="nearest")], XR,
+    ["y"], [I64("sz", [1, 2, 6, 7])], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/concat_transpose", 13,
+    [node("Concat", ["x", "c"], ["k"], axis=1), node("Transpose", ["k"], ["y"], perm=[0, 2, 3, 1])], X4, ["y"],
+    [H("c", [2, 2, 7, 7])], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/softmax_reduce", 13,
+    [node("Softmax", ["x"], ["s"], axis=-1), node("ReduceMean", ["s"], ["y"], axes=[1], keepdims=0)],
+    [("x", [2, 3, 5])], ["y"], out_types=[F16], in_types=[F16], low=-5, high=5, tolerance=HALF_TOL)
+add("Float16/opset13/pool_batchnorm", 13,
+    [node("BatchNormalization", ["x", "s", "b", "m", "v"], ["n"]),
+     node("MaxPool", ["n"], ["p"], kernel_shape=[2, 2], strides=[2, 2]), node("GlobalAveragePool", ["p"], ["y"])],
+    X8, ["y"], [H("s", [3]), H("b", [3]), H("m", [3], 0.1), HV("v", [0.5, 1.0, 2.0])], out_types=[F16],
+    in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/clip_pad", 13,
+    [node("Clip", ["x", "lo", "hi"], ["c"]), node("Pad", ["c", "p", "pv"], ["y"])], X4, ["y"],
+    [HV("lo", -0.5, []), HV("hi", 0.75, []), I64("p", [0, 0, 1, 1, 0, 0, 1, 1]), HV("pv", 0.25, [])],
+    out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+# A float16 network behind Casts, as converters write it (float32 in and out).
+add("Float16/opset13/cast_in_out_cnn", 13,
+    [node("Cast", ["x"], ["xh"], to=F16),
+     node("Conv", ["xh", "c1w", "c1b"], ["c1"], pads=[1, 1, 1, 1]), node("Relu", ["c1"], ["r1"]),
+     node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+     node("Resize", ["p1", "", "sc"], ["u1"], mode="linear"),
+     node("Concat", ["u1", "r1"], ["k"], axis=1),
+     node("Conv", ["k", "c2w"], ["c2"], pads=[1, 1, 1, 1]), node("Sigmoid", ["c2"], ["s2"]),
+     node("Add", ["s2", "bias2"], ["a2"]),
+     node("GlobalAveragePool", ["a2"], ["g"]), node("Flatten", ["g"], ["f"]),
+     node("Gemm", ["f", "fcw", "fcb"], ["logits"], transB=1),
+     node("Cast", ["logits"], ["y"], to=TP.FLOAT)],
+    [("x", ["N", 3, 8, 8])], ["y"],
+    [H("c1w", [4, 3, 3, 3], 0.4), H("c1b", [4]), SC2, H("c2w", [6, 8, 3, 3], 0.2), H("bias2", [6, 1, 1]),
+     H("fcw", [5, 6]), H("fcb", [5])], tolerance=HALF_TOL)
 
 # ---- small networks ------------------------------------------------------------------------------------------
 def small_cnn(opset):

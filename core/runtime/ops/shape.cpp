@@ -1,4 +1,5 @@
-// Shape manipulation, data movement and constants. All of these work on every dtype unless noted.
+// Shape manipulation, data movement and constants. All of these work on every dtype unless noted; the ones
+// that only move bytes see float16 / bfloat16 values as they are (ops.cpp lists them), the rest widened.
 //
 //   Flatten:    x, axis (1, may be negative or rank) → [prod(dims < axis), prod(dims >= axis)]   (a view)
 //   Reshape:    x, shape (int64) → shape; 0 copies the input dimension unless allowzero=1, one -1 is inferred
@@ -181,10 +182,14 @@ void transposeOp(OpContext &ctx)
         inStrides[size_t(d)] = strides[size_t(perm[size_t(d)])];
     }
     Tensor out = Tensor::uninitialized(x.dtype(), outShape);
-    visitDType(x.dtype(), [&](auto zero) {
-        using T = decltype(zero);
-        transposeTyped<T>(ctx, x.data<T>(), out.data<T>(), outShape, inStrides);
-    });
+    if (isHalfType(x.dtype())) // moved as 16-bit patterns
+        transposeTyped<uint16_t>(ctx, static_cast<const uint16_t *>(x.rawData()), static_cast<uint16_t *>(out.rawData()),
+                                 outShape, inStrides);
+    else
+        visitDType(x.dtype(), [&](auto zero) {
+            using T = decltype(zero);
+            transposeTyped<T>(ctx, x.data<T>(), out.data<T>(), outShape, inStrides);
+        });
     ctx.outputs[0] = out;
 }
 
