@@ -56,7 +56,8 @@ void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNo
 void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
                                                  // Pad, Resize, Constant, Identity, Dropout, Cast, CastLike, Shape, Gather
-void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
-                                                 // com.microsoft:QGemm (ops/quant.cpp)
+void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearConv,
+                                                 // QLinearMatMul, ConvInteger, MatMulInteger, com.microsoft:QGemm
+                                                 // (ops/quant.cpp)
 
 } // namespace cw
