@@ -436,6 +436,17 @@ add("Float16/opset13/cast_in_out_cnn", 13,
     [H("c1w", [4, 3, 3, 3], 0.4), H("c1b", [4]), SC2, H("c2w", [6, 8, 3, 3], 0.2), H("bias2", [6, 1, 1]),
      H("fcw", [5, 6]), H("fcb", [5])], tolerance=HALF_TOL)
 
+# ---- int64 and bool graph inputs (bool fed as uint8 0 / 1; not exported: bool is written back as uint8) -------
+add("Inputs/opset13/int64_and_bool", 13,
+    [node("Gather", ["x", "idx"], ["g"], axis=1), node("Where", ["mask", "g", "zero"], ["y"]),
+     node("Add", ["idx", "one"], ["idx1"]), node("Cast", ["mask"], ["nmf"], to=TP.FLOAT)],
+    [("x", ["N", 4]), ("idx", [3]), ("mask", ["N", 3])], ["y", "idx1", "nmf"],
+    [F("zero", -1.0, []), I64("one", [1])], out_types=[TP.FLOAT, TP.INT64, TP.FLOAT],
+    in_types=[TP.FLOAT, TP.INT64, TP.BOOL], low=0, high=3.99, export=False)
+add("Inputs/opset13/int64_shape_input", 13,
+    [node("Reshape", ["x", "shape"], ["y"])], [("x", [2, 8]), ("shape", [2])], ["y"], low=4, high=4.5,
+    in_types=[TP.FLOAT, TP.INT64])
+
 # ---- small networks ------------------------------------------------------------------------------------------
 def small_cnn(opset):
     nodes = [
@@ -487,8 +498,8 @@ add("Network/opset9/inits_listed_as_inputs", 9,
     [W("w", [3, 4, 3, 3]), W("b", [3])], graph_inputs_include_inits=True)
 
 # ---- models for the import / error tests (not in cases.json) -------------------------------------------------
-def save_special(file, nodes, inputs, outputs, inits=(), opset=13, out_types=None, **kw):
-    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
+def save_special(file, nodes, inputs, outputs, inits=(), opset=13, out_types=None, extra_inputs=(), **kw):
+    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs] + list(extra_inputs)
     types = out_types or [TP.FLOAT] * len(outputs)
     outs = [h.make_tensor_value_info(o, t, None) for o, t in zip(outputs, types)]
     g = h.make_graph(nodes, file.split(".")[0], vis, outs, list(inits))
@@ -533,6 +544,13 @@ then_g = h.make_graph([node("Identity", ["x"], ["t"])], "then", [], [h.make_tens
 else_g = h.make_graph([node("Neg", ["x"], ["e"])], "else", [], [h.make_tensor_value_info("e", TP.FLOAT, None)])
 save_special("control_flow.onnx", [node("If", ["c"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)],
              [("x", [4])], ["y"], [nh.from_array(np.array(True), "c")])
+# A scalar int64 graph input, as in voice-activity models that take the sample rate 'sr' (16000 or 8000).
+save_special("scalar_int64_input.onnx",
+             [node("Cast", ["sr"], ["srf"], to=TP.FLOAT), node("Mul", ["x", "srf"], ["scaled"]),
+              node("Equal", ["sr", "sr16k"], ["is16k"]), node("Where", ["is16k", "scaled", "x"], ["y"]),
+              node("Identity", ["sr"], ["sr_out"])],
+             [("x", [2, 3])], ["y", "sr_out"], [I64("sr16k", 16000)], out_types=[TP.FLOAT, TP.INT64],
+             extra_inputs=[h.make_tensor_value_info("sr", TP.INT64, [])])
 # Metadata and a dim_param batch for the export checks.
 m = save_special("with_metadata.onnx", [node("Relu", ["x"], ["y"], name="act")], [("x", ["batch", 3])], ["y"])
 onnx.helper.set_model_props(m, {"author": "tests", "license": "MIT"})
