@@ -385,7 +385,7 @@ def HV(name, values, shape=None):
 
 
 F16 = TP.FLOAT16
-HALF_TOL = [4e-3, 4e-3]
+HALF_TOL = [1e-3, 5e-4]
 add("Float16/opset13/conv_relu", 13,
     [node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"], ["y"])], X4, ["y"],
     [H("w", [6, 4, 3, 3], 0.3), H("b", [6])], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
