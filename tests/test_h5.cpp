@@ -101,6 +101,10 @@ Model makeModel()
     g.initializers["scalar"] = Tensor::scalar(-0.f);
     g.initializers["empty"] = Tensor(DType::Float32, {0, 3});
     g.initializers["."] = Tensor::scalar(1.f);
+    g.initializers["half"] = Tensor::fromFloats({2, 3}, {0.1f, -0.f, 65504.f, 0x1p-24f, INFINITY, NAN}).castTo(DType::Float16);
+    g.initializers["bf16"] = Tensor::fromFloats({3}, {0.1f, -3e38f, 1e-40f}).castTo(DType::BFloat16);
+    relu.attrs["_htensor"] = Attribute::makeTensor(Tensor::fromFloats({2}, {0.1f, -2.f}).castTo(DType::Float16));
+    g.nodes[1] = relu;
     return m;
 }
 
@@ -637,6 +641,57 @@ private slots:
             const QString diff = compareTensors(t, decoded.reshaped(t.shape()));
             QVERIFY2(diff.isEmpty(), qPrintable(QString::fromStdString(name) + ": " + diff));
         }
+    }
+
+    // float16 tensors are HDF5 16-bit IEEE floats that h5py reads as numpy float16, rounded as numpy rounds;
+    // bfloat16 ones a 16-bit float type with bfloat16's fields that h5py reads (widened by libhdf5) as float32.
+    void numpyDecodesHalfFloats()
+    {
+        std::mt19937 gen(16);
+        std::vector<float> values{0.f, -0.f, 1.f, 65504.f, 65519.f, 65520.f, 0x1p-24f, 0x1p-25f, 3 * 0x1p-25f,
+                                  0x1p-14f - 0x1p-25f, INFINITY, -INFINITY, NAN, 1e-40f, 3.4e38f};
+        while (values.size() < 20000) {
+            // Exponents 2^-27 .. 2^17: the float16 subnormals, normals and overflow, with random mantissas.
+            const uint32_t bits = (uint32_t(gen()) & 0x807fffffu) | ((100u + uint32_t(gen() % 45)) << 23);
+            float f;
+            std::memcpy(&f, &bits, 4);
+            values.push_back(f);
+        }
+        const Tensor source = Tensor::fromFloats({int64_t(values.size())}, values);
+        const Tensor half = source.castTo(DType::Float16), bf = source.castTo(DType::BFloat16);
+        const QString file = path("half.h5");
+        saveModel(singleTensorModel({{"h16", half}, {"bf16", bf}}), file.toStdString());
+        writeNpy(source, path("half_source.npy").toStdString());
+        const Model back = loadModel(file.toStdString());
+        QVERIFY(compareTensors(back.graph.initializers.at("h16"), half).isEmpty());
+        QVERIFY(compareTensors(back.graph.initializers.at("bf16"), bf).isEmpty());
+        const QString code = QStringLiteral(
+                                 "import h5py, numpy as np\n"
+                                 "f = h5py.File('%1', 'r')\n"
+                                 "src = np.load('half_source.npy')\n"
+                                 "h = f['initializers']['h16']\n"
+                                 "assert h.dtype == np.float16, h.dtype\n"
+                                 "a, ref = h[()], src.astype(np.float16)\n"
+                                 "nan = np.isnan(ref)\n"
+                                 "assert (np.isnan(a) == nan).all()\n"
+                                 "bad = np.nonzero(a.view(np.uint16)[~nan] != ref.view(np.uint16)[~nan])[0]\n"
+                                 "assert len(bad) == 0, (src[~nan][bad[:5]], a[~nan][bad[:5]], ref[~nan][bad[:5]])\n"
+                                 "b = f['initializers']['bf16']\n"
+                                 "assert b.dtype == np.float32, b.dtype\n"
+                                 "np.save('bf16_h5py.npy', b[()])\n")
+                                 .arg(file);
+        QString error;
+        if (!testutil::runPython(code, m_dir.path(), &error)) {
+            if (error.contains("No module named 'h5py'"))
+                QSKIP("h5py is not installed");
+            QFAIL(qPrintable(error));
+        }
+        const Tensor decoded = readNpy(path("bf16_h5py.npy").toStdString());
+        const std::vector<float> ours = bf.toFloatVector(), theirs = decoded.toFloatVector();
+        QCOMPARE(theirs.size(), ours.size());
+        for (size_t i = 0; i < ours.size(); ++i)
+            if (!sameFloat(ours[i], theirs[i]))
+                QFAIL(qPrintable(QStringLiteral("bfloat16 %1: h5py %2, ours %3").arg(i).arg(theirs[i]).arg(ours[i])));
     }
 
     void unknownEncodingIsRejected()

@@ -26,6 +26,7 @@ struct Case {
     QString name;
     QString file;
     std::vector<std::pair<std::string, Tensor>> feeds;
+    double rtol = 1e-4, atol = 1e-5; // against onnxruntime; float16 graphs agree to about one float16 unit
 };
 
 // Runs `body` and returns the cw::Error message it throws ("" when it does not throw).
@@ -58,6 +59,10 @@ private:
         Case c;
         c.name = o["name"].toString();
         c.file = path(o["file"].toString());
+        if (o.contains("tolerance")) {
+            c.rtol = o["tolerance"].toArray()[0].toDouble();
+            c.atol = o["tolerance"].toArray()[1].toDouble();
+        }
         const QJsonArray inputs = o["inputs"].toArray();
         for (int i = 0; i < inputs.size(); ++i) {
             const QJsonArray in = inputs[i].toArray();
@@ -65,8 +70,20 @@ private:
             for (const auto &d : in[1].toArray())
                 shape.push_back(d.toInteger());
             const unsigned seed = unsigned(qHash(c.name) + 7919u * unsigned(i));
-            c.feeds.emplace_back(in[0].toString().toStdString(),
-                                 testutil::randomTensor(shape, seed, float(in[2].toDouble()), float(in[3].toDouble())));
+            Tensor feed = testutil::randomTensor(shape, seed, float(in[2].toDouble()), float(in[3].toDouble()));
+            // The graph input's type: both runtimes get the same rounded values.
+            const std::string type = in.size() > 4 ? in[4].toString().toStdString() : "float32";
+            DType dtype = DType::Float32;
+            if (type == "bool") { // 0 / 1: the parity of the integer part
+                std::vector<int64_t> bits = feed.castTo(DType::Int64).toInt64Vector();
+                for (int64_t &v : bits)
+                    v &= 1;
+                feed = Tensor::fromInt64s(shape, bits).castTo(DType::UInt8);
+            } else if (dtypeFromName(type, &dtype))
+                feed = feed.castTo(dtype);
+            else
+                qFatal("cases.json: unknown input dtype %s", type.c_str());
+            c.feeds.emplace_back(in[0].toString().toStdString(), feed);
         }
         return c;
     }
@@ -88,11 +105,11 @@ private:
             result.push_back(out.at(v.name));
         return result;
     }
-    void compareOutputs(const std::vector<Tensor> &ours, const std::vector<Tensor> &ref)
+    void compareOutputs(const std::vector<Tensor> &ours, const std::vector<Tensor> &ref, const Case &c)
     {
         QCOMPARE(ours.size(), ref.size());
         for (size_t i = 0; i < ours.size(); ++i) {
-            const QString m = testutil::mismatch(ours[i], ref[i], 1e-4, 1e-5);
+            const QString m = testutil::mismatch(ours[i], ref[i], c.rtol, c.atol);
             if (!m.isEmpty())
                 QFAIL(qPrintable(QStringLiteral("output %1: %2").arg(i).arg(m)));
         }
@@ -204,6 +221,121 @@ private slots:
         QCOMPARE(in.at("flag").toInt64Vector(), (std::vector<int64_t>{1, 0, 1, 1, 0}));
     }
 
+    // float16 / bfloat16 initializers keep their bit patterns, from raw_data and from int32_data alike.
+    void halfFloatInitializers()
+    {
+        const std::string file = path("Float16_opset13_initializers_raw_and_typed.onnx").toStdString();
+        const Model m = formatForFile(file)->read(file);
+        const auto &in = m.graph.initializers;
+        const std::vector<float> half{0.5f, -1.25f, 65504.f, 0x1p-24f, -0.f, 3.f};
+        // bfloat16: 65504 rounds up to 65536, 3e38 to 0x7F62 (= 300613450595050653169853516389035139072).
+        const std::vector<float> bf{0.5f, -1.25f, 65536.f, 0x1p-24f, -0.f, bfloat16ToFloat(0x7F62)};
+        for (const char *name : {"hr", "ht"}) {
+            QCOMPARE(in.at(name).dtype(), DType::Float16);
+            QCOMPARE(in.at(name).toFloatVector(), half);
+            QCOMPARE(in.at(name).data<Float16>()[4].bits, uint16_t(0x8000)); // -0 keeps its sign
+        }
+        for (const char *name : {"br", "bt"}) {
+            QCOMPARE(in.at(name).dtype(), DType::BFloat16);
+            QCOMPARE(in.at(name).toFloatVector(), bf);
+        }
+    }
+
+    // A float16 model loads with float16 inputs, weights and outputs, and is saved (ONNX and .h5) as float16.
+    void float16ModelStaysFloat16()
+    {
+        const std::string file = path("Float16_opset13_io_and_initializer.onnx").toStdString();
+        const QString onnxOut = path("float16_resaved.onnx"), h5Out = path("float16_resaved.h5");
+        Model m;
+        try {
+            m = loadModel(file);
+            saveModel(m, onnxOut.toStdString());
+            saveModel(m, h5Out.toStdString());
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QCOMPARE(m.graph.inputs[0].dtype, DType::Float16);
+        QCOMPARE(m.graph.outputs[0].dtype, DType::Float16);
+        QCOMPARE(m.graph.initializers.at("w").dtype(), DType::Float16);
+        QCOMPARE(m.graph.values.at("y").dtype, DType::Float16);
+        for (const QString &saved : {onnxOut, h5Out}) {
+            const Model back = loadModel(saved.toStdString());
+            QCOMPARE(back.graph.inputs[0].dtype, DType::Float16);
+            QCOMPARE(back.graph.outputs[0].dtype, DType::Float16);
+            const Tensor &w = back.graph.initializers.at("w");
+            QCOMPARE(w.dtype(), DType::Float16);
+            QCOMPARE(std::memcmp(w.rawData(), m.graph.initializers.at("w").rawData(), w.byteSize()), 0);
+            const Tensor x = Tensor::fromFloats({2, 3}, {1, 2, 3, 4, 5, 6}).castTo(DType::Float16);
+            const Tensor y = Session(back).run(x);
+            QCOMPARE(y.dtype(), DType::Float16);
+            QCOMPARE(y.shape(), (Shape{3, 3}));
+        }
+        checkWithOnnxChecker(onnxOut);
+        QString error;
+        const QString code = QStringLiteral(
+                                 "import onnx\n"
+                                 "from onnx import numpy_helper\n"
+                                 "m = onnx.load('%1')\n"
+                                 "g = m.graph\n"
+                                 "assert g.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16, g.input[0]\n"
+                                 "assert g.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16, g.output[0]\n"
+                                 "w = [t for t in g.initializer if t.name == 'w'][0]\n"
+                                 "assert w.data_type == onnx.TensorProto.FLOAT16, w.data_type\n"
+                                 "assert numpy_helper.to_array(w).tolist() == [[1.5, -2.0, 0.0010004043579101562]], w\n")
+                                 .arg(onnxOut);
+        QVERIFY2(testutil::runPython(code, m_dir.path(), &error), qPrintable(error));
+    }
+
+    // A scalar int64 graph input ('sr', the sample rate of voice-activity models) is imported with its type and
+    // rank 0, and a Session fed an int64 scalar agrees with onnxruntime.
+    void scalarInt64Input()
+    {
+        const std::string file = path("scalar_int64_input.onnx").toStdString();
+        Model m;
+        try {
+            m = formatForFile(file)->read(file);
+        } catch (const Error &e) {
+            QFAIL(e.what());
+        }
+        QCOMPARE(int(m.graph.inputs.size()), 2);
+        const ValueInfo &sr = m.graph.inputs[1];
+        QCOMPARE(sr.name, std::string("sr"));
+        QCOMPARE(sr.dtype, DType::Int64);
+        QVERIFY(sr.shapeKnown);
+        QCOMPARE(sr.shape, Shape{});
+        // loadModel also infers shapes, by running the graph on zero-filled inputs of the declared shapes; that
+        // step does not take rank-0 inputs yet (it is being rewritten separately), so the Session is built on
+        // the imported graph here. A load that succeeds is checked the same way.
+        std::vector<Model> models{m};
+        try {
+            models.push_back(loadModel(file));
+        } catch (const Error &e) {
+            qInfo("loadModel: %s", e.what());
+        }
+        const Tensor x = testutil::randomTensor({2, 3}, 99);
+        for (int64_t rate : {16000, 8000}) {
+            const std::vector<std::pair<std::string, Tensor>> feeds{{"x", x}, {"sr", Tensor::fromInt64s({}, {rate})}};
+            for (const Model &model : models) {
+                std::vector<Tensor> ours;
+                try {
+                    ours = runOurs(model, feeds);
+                } catch (const Error &e) {
+                    QFAIL(e.what());
+                }
+                QCOMPARE(ours[1].dtype(), DType::Int64);
+                QCOMPARE(ours[1].toInt64Vector(), std::vector<int64_t>{rate});
+                QCOMPARE(ours[0].f32()[1], rate == 16000 ? x.f32()[1] * 16000.f : x.f32()[1]);
+                if (!testutil::ortAvailable())
+                    continue;
+                QString error;
+                const std::vector<Tensor> ref = testutil::runOrt(path("scalar_int64_input.onnx"), feeds, &error);
+                QVERIFY2(error.isEmpty(), qPrintable(error));
+                Case c;
+                compareOutputs(ours, ref, c);
+            }
+        }
+    }
+
     void metadataAndProducer()
     {
         const std::string file = path("with_metadata.onnx").toStdString();
@@ -256,8 +388,8 @@ private slots:
         QTest::newRow("empty file") << "empty.onnx" << QStringList{"empty.onnx", "empty"};
         QTest::newRow("missing file") << "does/not/exist.onnx" << QStringList{"does/not/exist.onnx"};
         QTest::newRow("unsupported op") << "unsupported_op.onnx" << QStringList{"unsupported_op.onnx", "mystery", "Det"};
-        QTest::newRow("float16 weight") << "float16_weight.onnx"
-                                        << QStringList{"float16_weight.onnx", "half_weight", "float16"};
+        QTest::newRow("uint16 weight") << "uint16_weight.onnx"
+                                       << QStringList{"uint16_weight.onnx", "wide_weight", "uint16"};
         QTest::newRow("external data") << "external_data.onnx" << QStringList{"external_data.onnx", "big_weight", "external"};
         QTest::newRow("opset 7") << "old_opset.onnx" << QStringList{"old_opset.onnx", "opset 7"};
         QTest::newRow("unsupported op in a subgraph") << "control_flow.onnx"
@@ -383,7 +515,7 @@ private slots:
         } catch (const Error &e) {
             QFAIL(e.what());
         }
-        compareOutputs(ours, ref);
+        compareOutputs(ours, ref, c);
     }
 
     // load -> export .onnx -> onnx.checker -> onnxruntime on the export equals our output on the original.
@@ -422,7 +554,7 @@ private slots:
         QString error;
         const std::vector<Tensor> ref = testutil::runOrt(exported, c.feeds, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
-        compareOutputs(ours, ref);
+        compareOutputs(ours, ref, c);
     }
 
     // One Python process for every file exportRoundTrip wrote (a process per file costs minutes).
@@ -431,8 +563,8 @@ private slots:
         const QStringList files = QDir(m_dir.path()).entryList({"exported_*.onnx"}, QDir::Files);
         int exportable = 0;
         for (const auto &row : m_cases)
-            exportable += row.toObject()["export"].toBool();
-        QVERIFY2(files.size() >= exportable - 1, qPrintable(QString::number(files.size())));
+            exportable += row.toObject()["export"].toBool() ? 1 : 0;
+        QVERIFY2(files.size() >= exportable, qPrintable(QString::number(files.size())));
         QString error;
         const QString code = QStringLiteral(
             "import glob, onnx, sys\n"

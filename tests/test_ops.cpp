@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <string>
@@ -38,6 +39,14 @@ Tensor I(Shape shape, std::vector<int64_t> v)
 Tensor U8(Shape shape, std::vector<int64_t> v)
 {
     return I(std::move(shape), v).castTo(DType::UInt8);
+}
+Tensor H(Shape shape, std::vector<float> v) // float16 (rounded from the float32 values)
+{
+    return F(std::move(shape), v).castTo(DType::Float16);
+}
+Tensor BF(Shape shape, std::vector<float> v) // bfloat16
+{
+    return F(std::move(shape), v).castTo(DType::BFloat16);
 }
 Tensor none()
 {
@@ -189,6 +198,13 @@ private slots:
     void viewsShareInput();
     void sessionRunsGraphAndNamesFailingNode();
     void everyRequiredOpIsRegistered();
+    void halfFloatRounding_data();
+    void halfFloatRounding();
+    void halfFloatWidening();
+    void halfFloatBulkMatchesScalar();
+    void halfFloatCasts();
+    void halfFloatGraph_data();
+    void halfFloatGraph();
 };
 
 void TestOps::kernel_data()
@@ -719,6 +735,33 @@ void TestOps::kernel_data()
         {F({2, 3, 2}, {1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3})});
     row("Expand/smaller shape", "Expand", {F({2, 2}, {1, 2, 3, 4}), I({1}, {1})}, {}, {F({2, 2}, {1, 2, 3, 4})});
     row("Tile", "Tile", {F({1, 2}, {1, 2}), I({2}, {2, 2})}, {}, {F({2, 4}, {1, 2, 1, 2, 1, 2, 1, 2})});
+
+    // ---- float16 / bfloat16 values: float32 kernels on widened inputs, float outputs rounded back (ops.cpp)
+    // 1 + 2^-8 is a float16 value but lies halfway between two bfloat16 values: the sum rounds to even (1).
+    row("Add/float16", "Add", {H({2}, {1, 3}), H({}, {0x1p-8f})}, {}, {H({2}, {1.00390625f, 3.00390625f})});
+    row("Add/bfloat16 rounds the sum", "Add", {BF({2}, {1, 3}), BF({}, {0x1p-8f})}, {}, {BF({2}, {1, 3})});
+    row("Relu/float16", "Relu", {H({3}, {-1, 0.5f, 2})}, {}, {H({3}, {0, 0.5f, 2})});
+    row("Sigmoid/bfloat16", "Sigmoid", {BF({2}, {0, 2})}, {}, {BF({2}, {0.5f, 0.87890625f})}); // 0.8808 rounded
+    row("Gemm/float16", "Gemm", {H({1, 2}, {1, 2}), H({2, 2}, {0.5f, 1, 1.5f, 2}), H({2}, {0.25f, 0})},
+        {}, {H({1, 2}, {3.75f, 5})});
+    // The node's float type is its first float input's: Pow with a float32 base stays float32.
+    row("Pow/float32 base float16 exponent", "Pow", {F({2}, {2, 3}), H({}, {2})}, {}, {F({2}, {4, 9})});
+    row("Pow/float16 base float32 exponent", "Pow", {H({2}, {2, 3}), F({}, {0.5f})}, {},
+        {H({2}, {1.4140625f, 1.732421875f})});
+    // DequantizeLinear's float type is its scale's: 3 * float16(0.1) = 0.29992675... rounds (a tie) to 0.2998046875.
+    row("DequantizeLinear/float16 scale", "DequantizeLinear",
+        {I({2}, {-2, 3}).castTo(DType::Int8), H({}, {0.1f}), I({}, {0}).castTo(DType::Int8)}, {},
+        {H({2}, {-0.199951171875f, 0.2998046875f})});
+    row("QuantizeLinear/float16 input", "QuantizeLinear", {H({3}, {0.5f, -1, 100}), H({}, {0.5f}), U8({}, {10})}, {},
+        {U8({3}, {11, 8, 210})});
+    row("Where/float16 branches", "Where", {U8({2}, {1, 0}), H({2}, {1.5f, 2}), H({}, {-0.1f})}, {},
+        {H({2}, {1.5f, -0.1f})});
+    row("Shape/float16 (int64 out)", "Shape", {H({2, 3}, {1, 2, 3, 4, 5, 6})}, {}, {I({2}, {2, 3})});
+    row("Transpose/float16", "Transpose", {H({2, 2}, {1, 2, 3, 65504})}, {}, {H({2, 2}, {1, 3, 2, 65504})});
+    row("Concat/bfloat16", "Concat", {BF({1}, {0.1f}), BF({2}, {2, 3})}, {{"axis", ai(0)}}, {BF({3}, {0.1f, 2, 3})});
+    row("Reshape/float16 view", "Reshape", {H({4}, {1, 2, 3, 4}), I({2}, {2, 2})}, {}, {H({2, 2}, {1, 2, 3, 4})});
+    row("Resize/float16 linear", "Resize", {H({1, 1, 1, 2}, {0, 1}), none(), F({4}, {1, 1, 1, 2})},
+        {{"mode", as("linear")}, {"coordinate_transformation_mode", as("asymmetric")}}, {H({1, 1, 1, 4}, {0, 0.5f, 1, 1})});
 }
 
 void TestOps::kernel()
@@ -808,7 +851,7 @@ void TestOps::errors_data()
     row("Resize/scales length", "Resize", {iota({1, 1, 2, 2}), none(), F({2}, {2, 2})}, {}, "scales");
     row("Gather/index out of range", "Gather", {iota({3}), I({1}, {3})}, {}, "out of range");
     row("Gather/float indices", "Gather", {iota({3}), iota({1})}, {}, "indices");
-    row("Cast/unsupported type", "Cast", {iota({2})}, {{"to", ai(10)}}, "not supported");
+    row("Cast/unsupported type", "Cast", {iota({2})}, {{"to", ai(8)}}, "not supported"); // string
     row("Constant/no value", "Constant", {}, {}, "value");
     row("ReduceMean/duplicate axes", "ReduceMean", {iota({2, 2})}, {{"axes", ais({1, -1})}}, "duplicate");
     row("ReduceMean/axis out of range", "ReduceMean", {iota({2, 2})}, {{"axes", ais({2})}}, "out of range");
@@ -1141,6 +1184,204 @@ void TestOps::everyRequiredOpIsRegistered()
                            "Softplus", "Softsign", "Selu", "PRelu", "InstanceNormalization", "LayerNormalization",
                            "LSTM", "GRU", "RNN"})
         QVERIFY2(cw::findKernel(op) != nullptr, op);
+}
+
+// float32 -> float16 / bfloat16 bit patterns, worked out by hand from the formats' definitions.
+void TestOps::halfFloatRounding_data()
+{
+    QTest::addColumn<float>("value");
+    QTest::addColumn<int>("half");
+    QTest::addColumn<int>("bfloat");
+    auto row = [](const char *name, float v, int h, int b) { QTest::newRow(name) << v << h << b; };
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    row("zero", 0.f, 0x0000, 0x0000);
+    row("negative zero", -0.f, 0x8000, 0x8000);
+    row("one", 1.f, 0x3C00, 0x3F80);
+    row("-2.5", -2.5f, 0xC100, 0xC020);
+    row("0.1", 0.1f, 0x2E66, 0x3DCD); // 0x3DCCCCCD: both round up
+    // Ties go to the even mantissa; anything above a tie rounds up.
+    row("1 + half ulp ties down", 1.f + 0x1p-11f, 0x3C00, 0x3F80);
+    row("1 + 1.5 ulp ties up", 1.f + 3 * 0x1p-11f, 0x3C02, 0x3F80);
+    row("just above a tie", 1.f + 0x1p-11f + 0x1p-20f, 0x3C01, 0x3F80);
+    row("bfloat16 tie down", 1.f + 0x1p-8f, 0x3C04, 0x3F80);
+    row("bfloat16 tie up", 1.f + 3 * 0x1p-8f, 0x3C0C, 0x3F82);
+    row("bfloat16 above tie", 1.f + 0x1p-8f + 0x1p-20f, 0x3C04, 0x3F81);
+    // float16 range: 65504 is the largest finite value, 65520 (65504 + half an ulp) ties to Inf.
+    row("65504", 65504.f, 0x7BFF, 0x4780);
+    row("65519", 65519.f, 0x7BFF, 0x4780);
+    row("65520 overflows", 65520.f, 0x7C00, 0x4780);
+    row("-1e6 overflows", -1e6f, 0xFC00, 0xC974);
+    row("float max", std::numeric_limits<float>::max(), 0x7C00, 0x7F80); // bfloat16 rounds up to Inf too
+    // float16 subnormals: unit 2^-24; 2^-25 ties to zero, 3 * 2^-25 to 2 units, and the largest subnormal
+    // plus half a unit carries into the smallest normal 2^-14.
+    row("smallest normal", 0x1p-14f, 0x0400, 0x3880);
+    row("smallest subnormal", 0x1p-24f, 0x0001, 0x3380);
+    row("2^-25 ties to zero", 0x1p-25f, 0x0000, 0x3300);
+    row("just above 2^-25", 0x1p-25f * (1 + 0x1p-23f), 0x0001, 0x3300);
+    row("3 * 2^-25 ties to even", 3 * 0x1p-25f, 0x0002, 0x33C0);
+    row("subnormal carries to normal", 0x1p-14f - 0x1p-25f, 0x0400, 0x3880);
+    row("below half a subnormal", -1e-8f, 0x8000, 0xB22C);
+    row("float32 subnormal", 1e-40f, 0x0000, 0x0001);
+    row("inf", inf, 0x7C00, 0x7F80);
+    row("-inf", -inf, 0xFC00, 0xFF80);
+    row("nan", nan, 0x7E00, 0x7FC0);
+    row("-nan", -nan, 0xFE00, 0xFFC0);
+}
+
+void TestOps::halfFloatRounding()
+{
+    QFETCH(float, value);
+    QFETCH(int, half);
+    QFETCH(int, bfloat);
+    QCOMPARE(int(cw::floatToFloat16(value)), half);
+    QCOMPARE(int(cw::floatToBFloat16(value)), bfloat);
+    // Through Tensor::castTo (the array paths) as well, inside a vector-sized block.
+    const Tensor t = F({9}, std::vector<float>(9, value));
+    for (int i : {0, 8}) {
+        QCOMPARE(int(t.castTo(DType::Float16).data<cw::Float16>()[i].bits), half);
+        QCOMPARE(int(t.castTo(DType::BFloat16).data<cw::BFloat16>()[i].bits), bfloat);
+    }
+}
+
+// Every float16 and bfloat16 value widens exactly and narrows back to itself (NaNs stay NaN).
+void TestOps::halfFloatWidening()
+{
+    QCOMPARE(cw::float16ToFloat(0x0001), 0x1p-24f);
+    QCOMPARE(cw::float16ToFloat(0x03FF), 1023 * 0x1p-24f);
+    QCOMPARE(cw::float16ToFloat(0x7BFF), 65504.f);
+    QCOMPARE(cw::float16ToFloat(0xFC00), -std::numeric_limits<float>::infinity());
+    QVERIFY(std::isnan(cw::float16ToFloat(0x7C01)));
+    QCOMPARE(cw::bfloat16ToFloat(0x3F81), 1.f + 0x1p-7f);
+    for (uint32_t b = 0; b < 0x10000; ++b) {
+        const uint16_t bits = uint16_t(b);
+        const float h = cw::float16ToFloat(bits), bf = cw::bfloat16ToFloat(bits);
+        if (std::isnan(h))
+            QVERIFY(std::isnan(cw::float16ToFloat(cw::floatToFloat16(h))));
+        else if (cw::floatToFloat16(h) != bits)
+            QFAIL(qPrintable(QStringLiteral("float16 0x%1 does not round-trip").arg(b, 4, 16, QChar('0'))));
+        if (std::isnan(bf))
+            QVERIFY(std::isnan(cw::bfloat16ToFloat(cw::floatToBFloat16(bf))));
+        else if (cw::floatToBFloat16(bf) != bits)
+            QFAIL(qPrintable(QStringLiteral("bfloat16 0x%1 does not round-trip").arg(b, 4, 16, QChar('0'))));
+    }
+}
+
+// The array conversions (F16C where the CPU has it) agree bit for bit with the scalar ones.
+void TestOps::halfFloatBulkMatchesScalar()
+{
+    std::vector<float> values;
+    for (uint64_t u = 0; u < (uint64_t(1) << 32); u += 4099)
+        values.push_back([&] {
+            float f;
+            const uint32_t v = uint32_t(u);
+            std::memcpy(&f, &v, 4);
+            return f;
+        }());
+    std::vector<uint16_t> bulk(values.size());
+    cw::floatToFloat16(values.data(), bulk.data(), int64_t(values.size()));
+    for (size_t i = 0; i < values.size(); ++i)
+        if (bulk[i] != cw::floatToFloat16(values[i]) && !std::isnan(values[i]))
+            QFAIL(qPrintable(QStringLiteral("float16 of %1: bulk 0x%2, scalar 0x%3")
+                                 .arg(double(values[i]))
+                                 .arg(bulk[i], 0, 16)
+                                 .arg(cw::floatToFloat16(values[i]), 0, 16)));
+    std::vector<uint16_t> all(0x10000);
+    for (uint32_t b = 0; b < 0x10000; ++b)
+        all[b] = uint16_t(b);
+    std::vector<float> wide(all.size());
+    cw::float16ToFloat(all.data(), wide.data(), int64_t(all.size()));
+    for (uint32_t b = 0; b < 0x10000; ++b) {
+        const float scalar = cw::float16ToFloat(uint16_t(b));
+        if (std::memcmp(&scalar, &wide[b], 4) != 0 && !std::isnan(scalar))
+            QFAIL(qPrintable(QStringLiteral("float16 0x%1 widens differently").arg(b, 0, 16)));
+    }
+}
+
+// Cast and CastLike to and from the 16-bit floats.
+void TestOps::halfFloatCasts()
+{
+    const Tensor x = F({4}, {1.7f, -2.5f, 65520.f, 0.f});
+    const Tensor h = runOp("Cast", {x}, {{"to", ai(10)}})[0];
+    QCOMPARE(h.dtype(), DType::Float16);
+    QCOMPARE(h.toFloatVector(), (std::vector<float>{1.7001953125f, -2.5f, std::numeric_limits<float>::infinity(), 0.f}));
+    const Tensor b = runOp("Cast", {x}, {{"to", ai(16)}})[0];
+    QCOMPARE(b.dtype(), DType::BFloat16);
+    QCOMPARE(b.toFloatVector(), (std::vector<float>{1.703125f, -2.5f, 65536.f, 0.f}));
+    QCOMPARE(compare(runOp("Cast", {h}, {{"to", ai(1)}})[0], h.castTo(DType::Float32)), QString());
+    const Tensor small = runOp("Cast", {F({2, 2}, {1.7f, -2.5f, 0.4f, -0.6f})}, {{"to", ai(10)}})[0];
+    QCOMPARE(compare(runOp("Cast", {small}, {{"to", ai(7)}})[0], I({2, 2}, {1, -2, 0, 0})), QString());
+    QCOMPARE(compare(runOp("Cast", {small}, {{"to", ai(3)}})[0], I({2, 2}, {1, -2, 0, 0}).castTo(DType::Int8)), QString());
+    QCOMPARE(compare(runOp("Cast", {b}, {{"to", ai(9)}})[0], U8({4}, {1, 1, 1, 0})), QString());
+    // float16 -> bfloat16 rounds once more: 1.7001953125 -> 1.703125.
+    QCOMPARE(runOp("Cast", {h}, {{"to", ai(16)}})[0].toFloatVector()[0], 1.703125f);
+    QCOMPARE(runOp("Cast", {I({2}, {2049, -3})}, {{"to", ai(10)}})[0].toFloatVector(), (std::vector<float>{2048.f, -3.f}));
+    const Tensor like = runOp("CastLike", {x, Tensor(DType::Float16, {1})})[0];
+    QCOMPARE(like.dtype(), DType::Float16);
+    QCOMPARE(std::memcmp(like.rawData(), h.rawData(), h.byteSize()), 0);
+    QCOMPARE(runOp("CastLike", {h, Tensor(DType::Int32, {})})[0].toInt64Vector().front(), int64_t(1));
+}
+
+void TestOps::halfFloatGraph_data()
+{
+    QTest::addColumn<int>("dtype");
+    QTest::newRow("float16") << int(DType::Float16);
+    QTest::newRow("bfloat16") << int(DType::BFloat16);
+}
+
+// A Session over a 16-bit float network (weights, input and output in that type) holds between the nodes
+// exactly the float32 results rounded to the type: the reference runs each node on float32 values and rounds
+// its output before the next node.
+void TestOps::halfFloatGraph()
+{
+    QFETCH(int, dtype);
+    const DType type = DType(dtype);
+    auto node = [](const char *name, const char *op, std::vector<std::string> in, std::string out, Attrs attrs = {}) {
+        cw::Node n;
+        n.name = name;
+        n.opType = op;
+        n.inputs = std::move(in);
+        n.outputs = {std::move(out)};
+        n.attrs = std::move(attrs);
+        return n;
+    };
+    cw::Model m;
+    m.sourcePath = "hand-built";
+    cw::Graph &g = m.graph;
+    g.nodes = {node("conv", "Conv", {"x", "w", "b"}, "c", {{"pads", ais({1, 1, 1, 1})}}),
+               node("relu", "Relu", {"c"}, "r"),
+               node("pool", "MaxPool", {"r"}, "p", {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}}),
+               node("gap", "GlobalAveragePool", {"p"}, "a"),
+               node("flatten", "Flatten", {"a"}, "f"),
+               node("fc", "Gemm", {"f", "fw", "fb"}, "logits", {{"transB", ai(1)}}),
+               node("softmax", "Softmax", {"logits"}, "y", {{"axis", ai(-1)}})};
+    g.initializers["w"] = testutil::randomTensor({4, 2, 3, 3}, 1).castTo(type);
+    g.initializers["b"] = testutil::randomTensor({4}, 2).castTo(type);
+    g.initializers["fw"] = testutil::randomTensor({3, 4}, 3, -2, 2).castTo(type);
+    g.initializers["fb"] = testutil::randomTensor({3}, 4).castTo(type);
+    g.inputs = {cw::ValueInfo{"x", type, {-1, 2, 6, 6}, true}};
+    g.outputs = {cw::ValueInfo{"y", type, {}, false}};
+    const Tensor x = testutil::randomTensor({2, 2, 6, 6}, 5, -3, 3).castTo(type);
+
+    // The reference: each node on float32 values, its output rounded to the 16-bit type and widened again.
+    std::map<std::string, Tensor> values{{"x", x.castTo(DType::Float32)}};
+    for (const auto &[name, t] : g.initializers)
+        values[name] = t.castTo(DType::Float32);
+    for (const cw::Node &n : g.nodes) {
+        Tensors in;
+        for (const std::string &i : n.inputs)
+            in.push_back(values.at(i));
+        values[n.outputs[0]] = runOp(n.opType, in, n.attrs)[0].castTo(type).castTo(DType::Float32);
+    }
+    Tensor y;
+    try {
+        y = cw::Session(m, cw::SessionOptions{1}).run(x);
+    } catch (const cw::Error &e) {
+        QFAIL(e.what());
+    }
+    QCOMPARE(y.dtype(), type);
+    const Tensor expected = values.at("y").castTo(type);
+    QCOMPARE(y.shape(), expected.shape());
+    QCOMPARE(std::memcmp(y.rawData(), expected.rawData(), y.byteSize()), 0);
 }
 
 QTEST_APPLESS_MAIN(TestOps)

@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "core/base/error.h"
+#include "core/io/dataset.h"
 #include "core/io/model_io.h"
 #include "core/runtime/ops.h"
 #include "core/runtime/ops/quant.h"
@@ -122,6 +123,19 @@ class TestQOps : public QObject {
 private:
     QTemporaryDir m_dir;
     QJsonArray m_cases;
+
+    // The case's numpy reference outputs (forms onnxruntime refuses), or onnxruntime's outputs on `file`.
+    std::vector<Tensor> reference(const QJsonObject &o, const QString &file,
+                                  const std::vector<std::pair<std::string, Tensor>> &feeds, QString *error) const
+    {
+        if (!o.contains("expected"))
+            return testutil::runOrt(file, feeds, error);
+        std::vector<Tensor> out;
+        for (const auto &npy : o["expected"].toArray())
+            out.push_back(readNpy(m_dir.filePath(npy.toString()).toStdString()));
+        error->clear();
+        return out;
+    }
 
 private slots:
     void initTestCase()
@@ -250,6 +264,77 @@ private slots:
         const Tensor y = runOp("QLinearMatMul", {a, Tensor::scalar(1.f), u8({}, {0}), b, Tensor::scalar(2.f), s8({}, {0}),
                                                  Tensor::scalar(1.f), u8({}, {10})})[0];
         QCOMPARE(y.toInt64Vector(), (std::vector<int64_t>{8, 8}));
+    }
+
+    void dynamicQuantizeLinearByHand()
+    {
+        // Range [-2.5, 252.5]: scale (252.5 + 2.5) / 255 = 1; zero point round(2.5) = 2 (half to even); then
+        // -2.5 → -2 + 2 = 0, 0.5 → 0 + 2, 252.5 → 252 + 2 (halves to even), 300 saturates.
+        Tensors out(3);
+        auto run = [&](const Tensor &x) {
+            Node node;
+            node.name = "dql";
+            node.opType = "DynamicQuantizeLinear";
+            node.inputs = {"x"};
+            node.outputs = {"y", "y_scale", "y_zero_point"};
+            OpContext ctx{node, {&x}, {}, 1};
+            ctx.outputs.resize(3);
+            findKernel("DynamicQuantizeLinear")(ctx);
+            out = ctx.outputs;
+        };
+        run(Tensor::fromFloats({4}, {-2.5f, 0.5f, 252.5f, 1.5f}));
+        QCOMPARE(out[0].dtype(), DType::UInt8);
+        QCOMPARE(out[0].toInt64Vector(), (std::vector<int64_t>{0, 2, 254, 4}));
+        QCOMPARE(out[1].rank(), 0);
+        QCOMPARE(out[1].f32()[0], 1.f);
+        QCOMPARE(out[2].dtype(), DType::UInt8);
+        QCOMPARE(out[2].toInt64Vector(), (std::vector<int64_t>{2}));
+        // Only positive values: the range still starts at 0, so the zero point is 0; only negative: 255.
+        run(Tensor::fromFloats({2}, {2.55f, 1.f}));
+        QCOMPARE(out[2].toInt64Vector(), (std::vector<int64_t>{0}));
+        QCOMPARE(out[1].f32()[0], 2.55f / 255.f);
+        run(Tensor::fromFloats({2}, {-5.1f, -1.f}));
+        QCOMPARE(out[2].toInt64Vector(), (std::vector<int64_t>{255}));
+        QCOMPARE(out[0].toInt64Vector(), (std::vector<int64_t>{0, 205})); // -1 / 0.02 = -50 → 205
+        // All zeros: scale 1 (as onnxruntime), zero point 0.
+        run(Tensor(DType::Float32, {3}));
+        QCOMPARE(out[1].f32()[0], 1.f);
+        QCOMPARE(out[0].toInt64Vector(), (std::vector<int64_t>{0, 0, 0}));
+    }
+
+    void convIntegerByHand()
+    {
+        // x - 1 = 0 1 / 2 3 and w - 1 = 0 0 / 0 1: the single window sums to 3.
+        const Tensor x = u8({1, 1, 2, 2}, {1, 2, 3, 4});
+        const Tensor y = runOp("ConvInteger", {x, u8({1, 1, 2, 2}, {1, 1, 1, 2}), u8({}, {1}), u8({}, {1})})[0];
+        QCOMPARE(y.dtype(), DType::Int32);
+        QCOMPARE(y.shape(), (Shape{1, 1, 1, 1}));
+        QCOMPARE(y.toInt64Vector(), (std::vector<int64_t>{3}));
+        // Per output channel weight zero points (int8 weights): w - zp = 0 and 1, so channel 1 is x - x_zp.
+        const Tensor c = runOp("ConvInteger", {x, s8({2, 1, 1, 1}, {-5, 7}), u8({}, {1}), s8({2}, {-5, 6})})[0];
+        QCOMPARE(c.toInt64Vector(), (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 2, 3}));
+        // Padding counts as x_zp: with pads 1 the corner windows see only x[0][0] - 1 = 0 against w[1][1].
+        const Tensor p = runOp("ConvInteger", {x, u8({1, 1, 2, 2}, {1, 1, 1, 2}), u8({}, {1}), u8({}, {1})},
+                               {{"pads", Attribute::makeInts({1, 1, 1, 1})}})[0];
+        QCOMPARE(p.shape(), (Shape{1, 1, 3, 3}));
+        QCOMPARE(p.toInt64Vector(), (std::vector<int64_t>{0, 1, 0, 2, 3, 0, 0, 0, 0}));
+    }
+
+    void matMulIntegerByHand()
+    {
+        // a int8 with per-row zero points (1, 3): rows (0, 1) and (0, 1); b uint8 with per-column zero points
+        // (5, 6): (0, 0) / (2, 2). Every product is 2.
+        const Tensor a = s8({2, 2}, {1, 2, 3, 4});
+        const Tensor b = u8({2, 2}, {5, 6, 7, 8});
+        const Tensor y = runOp("MatMulInteger", {a, b, s8({2}, {1, 3}), u8({2}, {5, 6})})[0];
+        QCOMPARE(y.dtype(), DType::Int32);
+        QCOMPARE(y.toInt64Vector(), (std::vector<int64_t>{2, 2, 2, 2}));
+        // No zero points, a 1-D a (one row, dropped from the shape), broadcast batch: b [2, 2, 1].
+        const Tensor v = runOp("MatMulInteger", {s8({2}, {1, -2}), s8({2, 2, 1}, {3, 4, -1, 5})})[0];
+        QCOMPARE(v.shape(), (Shape{2, 1}));
+        QCOMPARE(v.toInt64Vector(), (std::vector<int64_t>{3 - 8, -1 - 10}));
+        QVERIFY(errorOf([&] { runOp("MatMulInteger", {a, b, s8({3}, {1, 2, 3})}); }).contains("a_zero_point"));
+        QVERIFY(errorOf([&] { runOp("MatMulInteger", {a, s8({3, 2}, {1, 2, 3, 4, 5, 6})}); }).contains("do not multiply"));
     }
 
     void integerDataMovement()
@@ -402,7 +487,7 @@ private slots:
                                              "assert ms == (('com.microsoft', 1) in ops), ops\n")
                                   .arg(exported);
         QVERIFY2(testutil::runPython(check, m_dir.path(), &error), qPrintable(error));
-        const std::vector<Tensor> ref = testutil::runOrt(exported, feeds, &error);
+        const std::vector<Tensor> ref = reference(o, exported, feeds, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
         const QJsonArray lsb = o["lsb"].toArray();
         QCOMPARE(ref.size(), model.graph.outputs.size());
@@ -571,6 +656,10 @@ private slots:
         // Not all saturated: the test would pass trivially otherwise.
         const std::vector<int64_t> v = r.reference[0].toInt64Vector();
         QVERIFY(std::count_if(v.begin(), v.end(), [](int64_t q) { return q > 0 && q < 255; }) > int64_t(v.size() / 4));
+        // ConvInteger: the accumulators of the same convolution, without bias and requantization.
+        const BothPaths ci = runBoth([&] { return runOp("ConvInteger", {xq, wq, u8({}, {xZp})}, attrs, "", threads); });
+        QCOMPARE(ci.fast[0].dtype(), DType::Int32);
+        QVERIFY(identical(ci.fast[0], ci.reference[0]));
     }
 
     void qgemmFastEqualsReference_data()
@@ -613,6 +702,14 @@ private slots:
                                            Tensor::scalar(0.5f), u8({}, {100})});
         });
         QVERIFY(identical(mm.fast[0], mm.reference[0]));
+        // MatMulInteger: the same product as int32, one matrix and stacked as a batch of two.
+        const Tensor bt = runOp("Transpose", {b}, {{"perm", Attribute::makeInts({1, 0})}})[0];
+        const Tensor a2 = runOp("Concat", {a, a}, {{"axis", Attribute::makeInt(0)}})[0].reshaped({2, M, K});
+        for (const Tensor &lhs : {a, a2}) {
+            const BothPaths mi = runBoth([&] { return runOp("MatMulInteger", {lhs, bt, u8({}, {aZp})}, {}, "", 2); });
+            QCOMPARE(mi.fast[0].dtype(), DType::Int32);
+            QVERIFY(identical(mi.fast[0], mi.reference[0]));
+        }
     }
 
     // ---- against onnxruntime ---------------------------------------------------------------------------------------
@@ -651,7 +748,7 @@ private slots:
             QFAIL(e.what());
         }
         QString error;
-        const std::vector<Tensor> ref = testutil::runOrt(file, feeds, &error);
+        const std::vector<Tensor> ref = reference(o, file, feeds, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
         const QJsonArray lsb = o["lsb"].toArray();
         QCOMPARE(ref.size(), model.graph.outputs.size());

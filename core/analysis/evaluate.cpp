@@ -88,20 +88,19 @@ namespace {
 
 Tensor randomInput(DType type, const Shape &shape, std::mt19937 &rng)
 {
-    Tensor t(type, shape);
+    Tensor t(DType::Float32, shape);
     const int64_t n = t.numel();
-    if (type == DType::Float32) {
+    if (isFloatType(type)) {
         std::uniform_real_distribution<float> dist(-1.f, 1.f);
         for (int64_t i = 0; i < n; ++i)
             t.f32()[i] = dist(rng);
-        return t;
+        return t.castTo(type);
     }
     // Integer inputs are usually indices or token ids: keep them small and non-negative.
     std::uniform_int_distribution<int> dist(0, 9);
-    Tensor f(DType::Float32, shape);
     for (int64_t i = 0; i < n; ++i)
-        f.f32()[i] = float(dist(rng));
-    return f.castTo(type);
+        t.f32()[i] = float(dist(rng));
+    return t.castTo(type);
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "core/base/tensor.h"
 
+#include <immintrin.h>
 #include <malloc.h>
 
 #include <cstdlib>
@@ -55,6 +56,8 @@ size_t dtypeSize(DType type)
     case DType::UInt8: return 1;
     case DType::Int32: return 4;
     case DType::Int64: return 8;
+    case DType::Float16: return 2;
+    case DType::BFloat16: return 2;
     }
     return 0;
 }
@@ -67,19 +70,130 @@ const char *dtypeName(DType type)
     case DType::UInt8: return "uint8";
     case DType::Int32: return "int32";
     case DType::Int64: return "int64";
+    case DType::Float16: return "float16";
+    case DType::BFloat16: return "bfloat16";
     }
     return "?";
 }
 
 bool dtypeFromName(const std::string &name, DType *out)
 {
-    for (DType t : {DType::Float32, DType::Int8, DType::UInt8, DType::Int32, DType::Int64}) {
+    for (DType t : {DType::Float32, DType::Int8, DType::UInt8, DType::Int32, DType::Int64, DType::Float16,
+                    DType::BFloat16}) {
         if (name == dtypeName(t)) {
             *out = t;
             return true;
         }
     }
     return false;
+}
+
+// ---- 16-bit floats -------------------------------------------------------------------------------------------
+
+namespace {
+uint32_t bitsOf(float f)
+{
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+float floatOf(uint32_t u)
+{
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+} // namespace
+
+float float16ToFloat(uint16_t h)
+{
+    const uint32_t sign = uint32_t(h & 0x8000) << 16;
+    const uint32_t exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    if (exponent == 0x1f) // Inf / NaN (payload kept)
+        return floatOf(sign | 0x7f800000 | (mantissa << 13));
+    if (exponent == 0) { // zero / subnormal: mantissa * 2^-24, exact in float
+        const float v = float(mantissa) * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    return floatOf(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+uint16_t floatToFloat16(float value)
+{
+    const uint32_t x = bitsOf(value);
+    const uint16_t sign = uint16_t((x >> 16) & 0x8000);
+    const uint32_t a = x & 0x7fffffff;
+    if (a >= 0x7f800000) // Inf, or NaN made quiet with the top of its payload
+        return uint16_t(sign | (a > 0x7f800000 ? 0x7e00 | ((a >> 13) & 0x3ff) : 0x7c00));
+    if (a >= 0x477ff000) // >= 65520 = 65504 + half an ulp: rounds to Inf
+        return uint16_t(sign | 0x7c00);
+    if (a < 0x38800000) { // below 2^-14: a subnormal (unit 2^-24) or zero
+        if (a < 0x33000000) // below 2^-25 (half the smallest subnormal; 2^-25 itself ties to 0)
+            return sign;
+        const uint32_t exponent = a >> 23, mantissa = (a & 0x7fffff) | 0x800000;
+        const uint32_t shift = 126 - exponent; // 14..24
+        uint32_t r = mantissa >> shift;
+        const uint32_t rest = mantissa & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rest > half || (rest == half && (r & 1)))
+            ++r;
+        return uint16_t(sign | r);
+    }
+    const uint32_t v = a - 0x38000000; // rebias the exponent from 127 to 15
+    uint32_t r = v >> 13;
+    const uint32_t rest = v & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (r & 1)))
+        ++r; // a carry into the exponent is the right result
+    return uint16_t(sign | r);
+}
+
+float bfloat16ToFloat(uint16_t bits)
+{
+    return floatOf(uint32_t(bits) << 16);
+}
+
+uint16_t floatToBFloat16(float value)
+{
+    const uint32_t x = bitsOf(value);
+    if ((x & 0x7fffffff) > 0x7f800000)
+        return uint16_t((x >> 16) | 0x40); // NaN: keep it a (quiet) NaN whatever the low payload bits were
+    // Round to nearest even on the low 16 bits; overflow carries into the exponent and ends at Inf.
+    return uint16_t((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+void float16ToFloat(const uint16_t *src, float *dst, int64_t n)
+{
+    int64_t i = 0;
+#ifdef __F16C__
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src + i))));
+#endif
+    for (; i < n; ++i)
+        dst[i] = float16ToFloat(src[i]);
+}
+
+void floatToFloat16(const float *src, uint16_t *dst, int64_t n)
+{
+    int64_t i = 0;
+#ifdef __F16C__
+    // The immediate rounding mode overrides MXCSR; the hardware quiets NaNs the same way as the scalar code.
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+    for (; i < n; ++i)
+        dst[i] = floatToFloat16(src[i]);
+}
+
+void bfloat16ToFloat(const uint16_t *src, float *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i)
+        dst[i] = bfloat16ToFloat(src[i]);
+}
+
+void floatToBFloat16(const float *src, uint16_t *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i)
+        dst[i] = floatToBFloat16(src[i]);
 }
 
 int64_t shapeNumel(const Shape &shape)
@@ -183,6 +297,8 @@ template <typename Src> void convertFrom(const Src *src, Tensor &dst, int64_t n)
     case DType::UInt8: convert(src, dst.data<uint8_t>(), n); break;
     case DType::Int32: convert(src, dst.data<int32_t>(), n); break;
     case DType::Int64: convert(src, dst.data<int64_t>(), n); break;
+    case DType::Float16:
+    case DType::BFloat16: assert(false && "16-bit floats are converted through float32"); break;
     }
 }
 } // namespace
@@ -191,14 +307,36 @@ Tensor Tensor::castTo(DType type) const
 {
     if (type == m_dtype)
         return *this;
-    Tensor out = uninitialized(type, m_shape);
     const int64_t n = numel();
+    // The 16-bit floats go through float32: widening is exact, and float32 -> 16 bits rounds once.
+    if (isHalfType(m_dtype)) {
+        Tensor wide = uninitialized(DType::Float32, m_shape);
+        const auto *bits = static_cast<const uint16_t *>(rawData());
+        if (m_dtype == DType::Float16)
+            float16ToFloat(bits, wide.f32(), n);
+        else
+            bfloat16ToFloat(bits, wide.f32(), n);
+        return type == DType::Float32 ? wide : wide.castTo(type);
+    }
+    if (isHalfType(type)) {
+        const Tensor wide = castTo(DType::Float32);
+        Tensor out = uninitialized(type, m_shape);
+        auto *bits = static_cast<uint16_t *>(out.rawData());
+        if (type == DType::Float16)
+            floatToFloat16(wide.f32(), bits, n);
+        else
+            floatToBFloat16(wide.f32(), bits, n);
+        return out;
+    }
+    Tensor out = uninitialized(type, m_shape);
     switch (m_dtype) {
     case DType::Float32: convertFrom(data<float>(), out, n); break;
     case DType::Int8: convertFrom(data<int8_t>(), out, n); break;
     case DType::UInt8: convertFrom(data<uint8_t>(), out, n); break;
     case DType::Int32: convertFrom(data<int32_t>(), out, n); break;
     case DType::Int64: convertFrom(data<int64_t>(), out, n); break;
+    case DType::Float16:
+    case DType::BFloat16: break; // handled above
     }
     return out;
 }

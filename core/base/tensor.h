@@ -1,7 +1,8 @@
 // Tensor: a typed, shaped, reference-counted buffer.
 //
-// Storage is float32 for the math, and int8 / uint8 / int32 / int64 for quantized weights and shape
-// computations. Copies are shallow (they share the buffer, like an OrtValue); clone() makes a deep copy.
+// Storage is float32 for the math, int8 / uint8 / int32 / int64 for quantized weights and shape
+// computations, and float16 / bfloat16 for models stored in half precision (kept as bit patterns; kernels
+// compute on them in float32, see ops.h). Bool is uint8 0 / 1. Copies are shallow (they share the buffer, like an OrtValue); clone() makes a deep copy.
 // Kernels never write into their inputs, so sharing is safe: Reshape, Flatten and Identity return views.
 // Buffers are 64-byte aligned so Eigen maps and SIMD loads are aligned.
 //
@@ -18,12 +19,43 @@
 
 namespace cw {
 
-enum class DType { Float32, Int8, UInt8, Int32, Int64 };
+enum class DType { Float32, Int8, UInt8, Int32, Int64, Float16, BFloat16 };
+
+// The two 16-bit float formats, as their bit patterns: IEEE 754 binary16 (1 sign, 5 exponent, 10 mantissa
+// bits) and bfloat16 (the upper half of a float32: 1, 8, 7). No arithmetic: convert to float and back.
+struct Float16 {
+    uint16_t bits;
+};
+struct BFloat16 {
+    uint16_t bits;
+};
+
+// Exact widening, and narrowing with round-to-nearest-even. Overflow becomes +-Inf (float16: |x| >= 65520),
+// results below the smallest normal become subnormals (float16) or keep float32's (bfloat16), NaN stays a
+// (quiet) NaN with its sign.
+float float16ToFloat(uint16_t bits);
+uint16_t floatToFloat16(float value);
+float bfloat16ToFloat(uint16_t bits);
+uint16_t floatToBFloat16(float value);
+// The same over arrays (vectorised where the CPU has F16C).
+void float16ToFloat(const uint16_t *src, float *dst, int64_t n);
+void floatToFloat16(const float *src, uint16_t *dst, int64_t n);
+void bfloat16ToFloat(const uint16_t *src, float *dst, int64_t n);
+void floatToBFloat16(const float *src, uint16_t *dst, int64_t n);
+
+inline bool isFloatType(DType type)
+{
+    return type == DType::Float32 || type == DType::Float16 || type == DType::BFloat16;
+}
+inline bool isHalfType(DType type) // the 16-bit float types
+{
+    return type == DType::Float16 || type == DType::BFloat16;
+}
 
 using Shape = std::vector<int64_t>;
 
 size_t dtypeSize(DType type);
-const char *dtypeName(DType type);          // "float32", "int8", ...
+const char *dtypeName(DType type);          // "float32", "int8", ..., "float16", "bfloat16"
 bool dtypeFromName(const std::string &name, DType *out);
 int64_t shapeNumel(const Shape &shape);
 std::string shapeToString(const Shape &shape); // "[1, 3, 224, 224]"; dynamic dims (-1) print as "N"
@@ -34,6 +66,8 @@ template <> constexpr DType dtypeOf<int8_t>() { return DType::Int8; }
 template <> constexpr DType dtypeOf<uint8_t>() { return DType::UInt8; }
 template <> constexpr DType dtypeOf<int32_t>() { return DType::Int32; }
 template <> constexpr DType dtypeOf<int64_t>() { return DType::Int64; }
+template <> constexpr DType dtypeOf<Float16>() { return DType::Float16; }
+template <> constexpr DType dtypeOf<BFloat16>() { return DType::BFloat16; }
 
 class Tensor {
 public:
@@ -72,7 +106,8 @@ public:
     // A view with another shape over the same buffer (same element count).
     Tensor reshaped(Shape shape) const;
     Tensor clone() const;
-    // Element-wise conversion (float -> int truncates toward zero, as ONNX Cast does).
+    // Element-wise conversion (float -> int truncates toward zero, as ONNX Cast does; to float16 / bfloat16
+    // rounds to nearest even; integers reach the 16-bit floats through float32).
     Tensor castTo(DType type) const;
     // Values of an integer (or float) tensor as int64, for shape-computation inputs.
     std::vector<int64_t> toInt64Vector() const;

@@ -426,12 +426,16 @@ Tensor preprocess(const Tensor &x, const Preprocess &pre, const std::string &pat
         fail(path, "NHWC layout needs rank-4 data, got " + shapeToString(shape));
     }
 
+    if (isHalfType(x.dtype()))
+        return preprocess(x.castTo(DType::Float32), pre, path);
     const int64_t n = x.numel();
     Tensor flat = x.dtype() == DType::Float32 ? x : Tensor(DType::Float32, x.shape());
     float *dst = flat.f32();
     const float s = pre.scale;
     switch (x.dtype()) {
-    case DType::Float32: break;
+    case DType::Float32:
+    case DType::Float16:
+    case DType::BFloat16: break; // 16-bit floats were widened above
     case DType::UInt8: {
         const uint8_t *src = x.data<uint8_t>();
         for (int64_t i = 0; i < n; ++i)

@@ -83,6 +83,47 @@ struct Ctx {
     }
 };
 
+// The 16-bit floats as HDF5 float types (built once, like h5py's IEEE_F16LE): float16 is IEEE binary16
+// (sign bit 15, exponent bits 10-14 with bias 15, mantissa bits 0-9); bfloat16 the upper half of a float32
+// (exponent bits 7-14 with bias 127, mantissa bits 0-6). h5py reads the first as numpy float16 and the second
+// as float32 (libhdf5 widens it exactly).
+hid_t halfFloatType(DType t)
+{
+    static const hid_t types[2] = {[] {
+                                       hid_t h = H5Tcopy(H5T_IEEE_F32LE);
+                                       H5Tset_fields(h, 15, 10, 5, 0, 10);
+                                       H5Tset_size(h, 2);
+                                       H5Tset_ebias(h, 15);
+                                       H5Tlock(h);
+                                       return h;
+                                   }(),
+                                   [] {
+                                       hid_t h = H5Tcopy(H5T_IEEE_F32LE);
+                                       H5Tset_fields(h, 15, 7, 8, 0, 7);
+                                       H5Tset_size(h, 2);
+                                       H5Tset_ebias(h, 127);
+                                       H5Tlock(h);
+                                       return h;
+                                   }()};
+    return types[t == DType::Float16 ? 0 : 1];
+}
+
+// The 16-bit float dtype an HDF5 float type of size 2 stores, if it is one of the two layouts.
+bool halfFloatOf(hid_t type, DType *out)
+{
+    size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+    if (H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0)
+        return false;
+    const size_t bias = H5Tget_ebias(type);
+    if (spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 && bias == 15)
+        *out = DType::Float16;
+    else if (spos == 15 && epos == 7 && esize == 8 && mpos == 0 && msize == 7 && bias == 127)
+        *out = DType::BFloat16;
+    else
+        return false;
+    return true;
+}
+
 hid_t nativeType(DType t)
 {
     switch (t) {
@@ -91,6 +132,8 @@ hid_t nativeType(DType t)
     case DType::UInt8: return H5T_NATIVE_UINT8;
     case DType::Int32: return H5T_NATIVE_INT32;
     case DType::Int64: return H5T_NATIVE_INT64;
+    case DType::Float16:
+    case DType::BFloat16: return halfFloatType(t);
     }
     return H5T_NATIVE_FLOAT;
 }
@@ -217,7 +260,7 @@ json tensorToJson(const Tensor &t)
     j["dtype"] = dtypeName(t.dtype());
     j["shape"] = t.shape();
     json data = json::array();
-    if (t.dtype() == DType::Float32) {
+    if (isFloatType(t.dtype())) { // 16-bit floats widen exactly, and narrow back exactly on reading
         for (float v : t.toFloatVector())
             data.push_back(floatToJson(v));
     } else {
@@ -240,13 +283,13 @@ Tensor tensorFromJson(const json &j)
     std::vector<float> floats;
     std::vector<int64_t> ints;
     for (const json &v : data) {
-        if (dtype == DType::Float32)
+        if (isFloatType(dtype))
             floats.push_back(floatFromJson(v));
         else
             ints.push_back(v.get<int64_t>());
     }
-    if (dtype == DType::Float32)
-        return Tensor::fromFloats(shape, floats);
+    if (isFloatType(dtype))
+        return Tensor::fromFloats(shape, floats).castTo(dtype);
     return Tensor::fromInt64s(shape, ints).castTo(dtype);
 }
 
@@ -608,6 +651,8 @@ void writeTensor(const Ctx &ctx, hid_t group, const std::string &name, const Ten
     case DType::UInt8: fileType = H5T_STD_U8LE; break;
     case DType::Int32: fileType = H5T_STD_I32LE; break;
     case DType::Int64: fileType = H5T_STD_I64LE; break;
+    case DType::Float16:
+    case DType::BFloat16: fileType = halfFloatType(t.dtype()); break;
     }
     const std::string key = escapeName(name);
     Handle ds(ctx.check(H5Dcreate2(group, key.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
@@ -873,7 +918,10 @@ Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::stri
     DType dtype;
     if (cls == H5T_FLOAT && size == 4)
         dtype = DType::Float32;
-    else if (cls == H5T_INTEGER) {
+    else if (cls == H5T_FLOAT && size == 2) {
+        if (!halfFloatOf(type.get(), &dtype))
+            ctx.fail(what + " has a 16-bit float type that is neither float16 nor bfloat16");
+    } else if (cls == H5T_INTEGER) {
         const bool isSigned = H5Tget_sign(type.get()) == H5T_SGN_2;
         if (size == 1)
             dtype = isSigned ? DType::Int8 : DType::UInt8;
@@ -884,7 +932,8 @@ Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::stri
         else
             ctx.fail(what + " has an unsupported integer type (" + std::to_string(size) + " bytes)");
     } else {
-        ctx.fail(what + " has an unsupported data type (float32, int8, uint8, int32 and int64 are supported)");
+        ctx.fail(what + " has an unsupported data type (float32, float16, bfloat16, int8, uint8, int32 and int64 are "
+                        "supported)");
     }
     Handle space(H5Dget_space(ds.get()), H5Sclose);
     const int rank = H5Sget_simple_extent_ndims(space.get());

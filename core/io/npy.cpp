@@ -3,7 +3,8 @@
 // .npy: versions 1.0 / 2.0 / 3.0 headers; little-endian (or byte-order-free) <f4 |i1 |u1 <i4 <i8 map to the
 // Tensor dtypes directly. For convenience some neighbours are converted on read: <f8 and <f2 -> float32,
 // |b1 -> uint8, <i2 <u2 -> int32, <u4 <u8 -> int64; big-endian ('>') variants are byte-swapped. Fortran-order
-// arrays are rejected (we would have to transpose, and NumPy never writes them unless asked).
+// arrays are rejected (we would have to transpose, and NumPy never writes them unless asked). Writing: float16
+// tensors as <f2; bfloat16, which NumPy lacks, widened to <f4 (exact).
 // .npz: a zip archive parsed here (central directory, zip64 extras, stored or deflated entries) so that no
 // zip library is needed; np.savez writes entries with zip64 local headers, which is why zip64 is handled.
 #include <cerrno>
@@ -407,6 +408,8 @@ std::string npyDescr(DType t)
     case DType::UInt8: return "|u1";
     case DType::Int32: return "<i4";
     case DType::Int64: return "<i8";
+    case DType::Float16: return "<f2";
+    case DType::BFloat16: return "<f4"; // written widened (writeNpy)
     }
     return "";
 }
@@ -489,6 +492,8 @@ void writeNpy(const Tensor &tensor, const std::string &path)
 {
     if (tensor.isNull())
         fail(path, "cannot write an empty (null) tensor as .npy");
+    if (tensor.dtype() == DType::BFloat16)
+        return writeNpy(tensor.castTo(DType::Float32), path);
     std::string shape = "(";
     for (size_t i = 0; i < tensor.shape().size(); ++i) {
         shape += std::to_string(tensor.shape()[i]);

@@ -66,6 +66,8 @@ bool dtypeFromOnnx(int type, DType *out)
     case onnx::TensorProto::INT64: *out = DType::Int64; return true;
     case onnx::TensorProto::BOOL: *out = DType::UInt8; return true;
     case onnx::TensorProto::DOUBLE: *out = DType::Float32; return true;
+    case onnx::TensorProto::FLOAT16: *out = DType::Float16; return true;
+    case onnx::TensorProto::BFLOAT16: *out = DType::BFloat16; return true;
     default: return false;
     }
 }
@@ -78,6 +80,8 @@ int onnxFromDtype(DType type)
     case DType::UInt8: return onnx::TensorProto::UINT8;
     case DType::Int32: return onnx::TensorProto::INT32;
     case DType::Int64: return onnx::TensorProto::INT64;
+    case DType::Float16: return onnx::TensorProto::FLOAT16;
+    case DType::BFloat16: return onnx::TensorProto::BFLOAT16;
     }
     return onnx::TensorProto::UNDEFINED;
 }
@@ -125,9 +129,14 @@ Tensor tensorFromProto(const onnx::TensorProto &p, const std::string &what, cons
     case onnx::TensorProto::INT8: dtype = DType::Int8; srcSize = 1; break;
     case onnx::TensorProto::INT32: dtype = DType::Int32; srcSize = 4; break;
     case onnx::TensorProto::INT64: dtype = DType::Int64; srcSize = 8; break;
+    // float16 / bfloat16 keep their bit patterns: raw_data holds them as little-endian uint16, the typed form
+    // one pattern per int32_data entry.
+    case onnx::TensorProto::FLOAT16: dtype = DType::Float16; srcSize = 2; break;
+    case onnx::TensorProto::BFLOAT16: dtype = DType::BFloat16; srcSize = 2; break;
     default:
         throw Error(where + " has data type " + onnxTypeName(type) +
-                    ", which is not supported (float32, float64, int8, uint8, int32, int64 and bool are)");
+                    ", which is not supported (float32, float16, bfloat16, float64, int8, uint8, int32, int64 and "
+                    "bool are)");
     }
     // Check the element count against the data present before allocating: a corrupt file may claim any shape.
     int64_t n = 1;
@@ -190,6 +199,18 @@ Tensor tensorFromProto(const onnx::TensorProto &p, const std::string &what, cons
     case onnx::TensorProto::INT64:
         copyField(p.int64_data(), t.data<int64_t>(), n);
         break;
+    case onnx::TensorProto::FLOAT16:
+    case onnx::TensorProto::BFLOAT16: {
+        auto *bits = static_cast<uint16_t *>(t.rawData());
+        for (int64_t i = 0; i < n; ++i) {
+            const int32_t v = p.int32_data(int(i));
+            if (v < 0 || v > 0xffff)
+                throw Error(where + " holds " + std::to_string(v) + " in int32_data, not a 16-bit pattern " +
+                            "(the file may be corrupt)");
+            bits[i] = uint16_t(v);
+        }
+        break;
+    }
     }
     return t;
 }

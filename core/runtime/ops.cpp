@@ -1,5 +1,10 @@
 #include "core/runtime/ops.h"
 
+#include <array>
+#include <cassert>
+#include <set>
+#include <utility>
+
 #include "core/base/error.h"
 
 namespace cw {
@@ -17,6 +22,86 @@ void OpContext::fail(const std::string &message) const
 }
 
 namespace {
+
+// ---- float16 / bfloat16 at the kernel boundary ---------------------------------------------------------------
+//
+// The kernels compute in float32. A node fed float16 or bfloat16 values runs its float32 kernel on widened
+// copies of them (exact), and its float32 outputs are rounded back (to nearest even) to the node's float type,
+// so the values between nodes are exactly what a float16 graph holds; onnxruntime's CPU provider does the same
+// by inserting Casts around its float32-only kernels. The node's float type is that of its first floating
+// input: X for most operators, the scale for DequantizeLinear, the branches for Where; Pow(float32 x, float16
+// exponent) stays float32. Integer outputs (Shape, ArgMax, QuantizeLinear, ...) are left as they are.
+//
+// findKernel returns a plain function pointer, so each registered kernel gets its own small trampoline (one
+// template instantiation per table slot) that knows which kernel to widen for; a float32 node pays one scan
+// of its input dtypes.
+
+// Operators that only move bytes (or convert dtypes themselves) and take the 16-bit floats as they are.
+bool takesHalfFloats(const std::string &op)
+{
+    static const std::set<std::string> ops = {
+        "Cast",     "CastLike", "Concat", "ConstantOfShape", "Dropout", "Expand",    "Flatten", "Gather",
+        "GatherElements", "Identity", "Reshape", "Shape", "Size", "Slice", "Split", "Squeeze", "Tile",
+        "Transpose", "Unsqueeze",
+        // Control flow hands its subgraphs' values through as they are.
+        "If", "Loop", "Scan"};
+    return ops.count(op) != 0;
+}
+
+void runWidened(OpContext &ctx, OpKernel kernel)
+{
+    DType floatType = DType::Float32;
+    bool floatSeen = false, half = false;
+    for (const Tensor *t : ctx.inputs) {
+        if (!t)
+            continue;
+        if (!floatSeen && isFloatType(t->dtype())) {
+            floatType = t->dtype();
+            floatSeen = true;
+        }
+        half = half || isHalfType(t->dtype());
+    }
+    if (!half) {
+        kernel(ctx);
+        return;
+    }
+    const std::vector<const Tensor *> given = ctx.inputs;
+    std::vector<Tensor> wide(given.size());
+    for (size_t i = 0; i < given.size(); ++i) {
+        if (given[i] && isHalfType(given[i]->dtype())) {
+            wide[i] = given[i]->castTo(DType::Float32);
+            ctx.inputs[i] = &wide[i];
+        }
+    }
+    struct Restore { // the caller's input pointers, whether the kernel returns or throws
+        OpContext &ctx;
+        const std::vector<const Tensor *> &given;
+        ~Restore() { ctx.inputs = given; }
+    } restore{ctx, given};
+    kernel(ctx);
+    if (isHalfType(floatType))
+        for (Tensor &out : ctx.outputs)
+            if (!out.isNull() && out.dtype() == DType::Float32)
+                out = out.castTo(floatType);
+}
+
+// Room for every registered kernel (about a hundred today); table() asserts it suffices.
+constexpr size_t kSlots = 512;
+std::array<OpKernel, kSlots> g_slotKernels{}; // written once, inside table()'s initialisation
+
+template <size_t Slot> void widening(OpContext &ctx)
+{
+    runWidened(ctx, g_slotKernels[Slot]);
+}
+
+template <size_t... Slot> constexpr std::array<OpKernel, kSlots> makeWidening(std::index_sequence<Slot...>)
+{
+    return {&widening<Slot>...};
+}
+constexpr std::array<OpKernel, kSlots> kWidening = makeWidening(std::make_index_sequence<kSlots>{});
+
+// Registered kernel name -> what findKernel hands out: the kernel itself for operators that take the 16-bit
+// floats as they are, its widening trampoline for the rest.
 const KernelTable &table()
 {
     static const KernelTable kernels = [] {
@@ -30,10 +115,21 @@ const KernelTable &table()
         registerRecurrentOps(t);
         registerQuantOps(t);
         registerControlOps(t);
+        size_t slot = 0;
+        for (auto &[name, kernel] : t) {
+            if (takesHalfFloats(name))
+                continue;
+            assert(slot < kSlots && "more kernels than widening slots: raise kSlots");
+            if (slot >= kSlots)
+                break; // (release builds) the rest run without widening and refuse the 16-bit floats
+            g_slotKernels[slot] = kernel;
+            kernel = kWidening[slot++];
+        }
         return t;
     }();
     return kernels;
 }
+
 } // namespace
 
 OpKernel findKernel(const std::string &opType)

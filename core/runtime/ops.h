@@ -7,6 +7,11 @@
 //
 // Each family of operators registers itself in the table from one function (no static initialisers, so
 // nothing is dropped by the static linker).
+//
+// float16 / bfloat16: kernels are written for float32 (and the integer types). findKernel wraps each kernel so
+// that 16-bit float inputs arrive widened to float32 and float32 outputs leave rounded back to the node's
+// float type (ops.cpp); only the operators that move bytes (Reshape, Concat, Gather, ...) and the casts see
+// the 16-bit values themselves.
 #pragma once
 
 #include <map>
@@ -64,11 +69,12 @@ void registerConvOps(KernelTable &table);        // Conv, ConvTranspose, BatchNo
                                                  // LayerNormalization
 void registerPoolOps(KernelTable &table);        // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
-                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, Shape, Size, Gather,
-                                                 // GatherElements, ConstantOfShape, Range, Expand, Tile
+                                                 // Pad, Resize, Constant, Identity, Dropout, Cast, CastLike, Shape, Size,
+                                                 // Gather, GatherElements, ConstantOfShape, Range, Expand, Tile
 void registerRecurrentOps(KernelTable &table);   // LSTM, GRU, RNN
 void registerControlOps(KernelTable &table);     // If, Loop, Scan (ops/control.cpp)
-void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
-                                                 // com.microsoft:QGemm (ops/quant.cpp)
+void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearConv,
+                                                 // QLinearMatMul, ConvInteger, MatMulInteger, com.microsoft:QGemm
+                                                 // (ops/quant.cpp)
 
 } // namespace cw

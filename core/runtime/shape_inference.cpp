@@ -360,6 +360,8 @@ DType castTarget(int64_t to)
     case 3: return DType::Int8;
     case 6: return DType::Int32;
     case 7: return DType::Int64;
+    case 10: return DType::Float16;
+    case 16: return DType::BFloat16;
     default: return DType::Float32; // a type the engine does not store: the Cast kernel refuses it at run time
     }
 }
@@ -372,6 +374,28 @@ void castOp(Rule &r)
     if (!isIntegral(o.dtype))
         o.values.reset();
     r.out[0] = o.present ? o : unknownOf(o.dtype);
+}
+
+void castLikeOp(Rule &r)
+{
+    castOp(r);
+    r.out[0].dtype = r.input(1).dtype;
+    if (!isIntegral(r.out[0].dtype))
+        r.out[0].values.reset();
+}
+
+// y (uint8, x's shape), y_scale (float scalar), y_zero_point (uint8 scalar).
+void dynamicQuantizeLinearOp(Rule &r)
+{
+    Info y = r.input(0);
+    y.constant = nullptr;
+    y.values.reset();
+    y.dtype = DType::UInt8;
+    r.out[0] = y.present ? y : unknownOf(DType::UInt8);
+    if (r.out.size() > 1)
+        r.out[1] = shaped(DType::Float32, {});
+    if (r.out.size() > 2)
+        r.out[2] = shaped(DType::UInt8, {});
 }
 
 void shapeOp(Rule &r)
@@ -1320,6 +1344,10 @@ const std::map<std::string, RuleFn> &rules()
                                "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin"})
             t[op] = reduceOp;
         t["Cast"] = castOp;
+        t["CastLike"] = castLikeOp;
+        t["DynamicQuantizeLinear"] = dynamicQuantizeLinearOp;
+        t["ConvInteger"] = windowOp;
+        t["MatMulInteger"] = matMulOp;
         t["Shape"] = shapeOp;
         t["Size"] = sizeOp;
         t["Constant"] = constantOp;

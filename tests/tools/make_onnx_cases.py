@@ -4,10 +4,11 @@ usage: /usr/bin/python3 make_onnx_cases.py OUT_DIR
 
 One small model per operator of the supported set, at the opsets where the operator's signature changed,
 plus a small CNN and residual blocks whose weights come partly from Constant nodes. Each case in cases.json:
-{"name": "Conv/opset11/depthwise", "file": "...onnx", "inputs": [[name, shape, low, high], ...],
+{"name": "Conv/opset11/depthwise", "file": "...onnx", "inputs": [[name, shape, low, high, dtype], ...],
  "export": true}, and "reference": a file onnxruntime runs instead of "file" (an equivalent graph, for forms it
 does not implement, such as batch-first recurrent layers). Inputs are filled by the C++ test with deterministic
-random values in [low, high].
+random values in [low, high], then cast to dtype ("float32", "float16", "int64", "bool" = uint8 0 / 1, ...),
+which is the graph input's type.
 Built with onnx.helper only (no onnx.checker at build time: python3-onnx 1.12 predates opsets 18-20).
 """
 import json
@@ -45,11 +46,18 @@ def node(op, inputs, outputs, name=None, **attrs):
     return h.make_node(op, inputs, outputs, name=name if name is not None else "", **attrs)
 
 
+DTYPE_NAMES = {TP.FLOAT: "float32", TP.FLOAT16: "float16", TP.BFLOAT16: "bfloat16", TP.INT64: "int64",
+               TP.INT32: "int32", TP.INT8: "int8", TP.UINT8: "uint8", TP.BOOL: "bool"}
+
+
 def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0, high=1.0, export=True,
-        graph_inputs_include_inits=False, reference_nodes=None):
-    """inputs: [(name, shape)] float32 (a shape entry may be "N"); outputs: [name]. reference_nodes: an equivalent
-    graph that onnxruntime runs instead (for forms it does not implement); such a case is not exported."""
-    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
+        graph_inputs_include_inits=False, reference_nodes=None, in_types=None, tolerance=None):
+    """inputs: [(name, shape)] (a shape entry may be "N"), float32 unless in_types gives TensorProto types;
+    outputs: [name]; reference_nodes: an equivalent graph that onnxruntime runs instead (for forms it does not
+    implement), such a case is not exported; tolerance: relative and absolute tolerance against onnxruntime
+    (default 1e-4 / 1e-5)."""
+    in_types = in_types or [TP.FLOAT] * len(inputs)
+    vis = [h.make_tensor_value_info(n, t, s) for (n, s), t in zip(inputs, in_types)]
     if graph_inputs_include_inits:
         vis += [h.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
     types = out_types or [TP.FLOAT] * len(outputs)
@@ -63,8 +71,11 @@ def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0,
         m.ir_version = IR[opset]
         case[key] = name.replace("/", "_") + ("_reference" if key == "reference" else "") + ".onnx"
         onnx.save(m, os.path.join(OUT, case[key]))
-    case["inputs"] = [[n, [1 if d == "N" else d for d in s], low, high] for n, s in inputs]
+    case["inputs"] = [[n, [1 if d == "N" else d for d in s], low, high, DTYPE_NAMES[t]]
+                      for (n, s), t in zip(inputs, in_types)]
     case["export"] = export and reference_nodes is None
+    if tolerance is not None:
+        case["tolerance"] = tolerance
     cases.append(case)
 
 
@@ -673,6 +684,132 @@ for opset in (11, 13):
          node("Unsqueeze", un_in, ["nu"], **ax), node("Concat", ["nu", "minus1"], ["shape"], axis=0),
          node("Reshape", ["x", "shape"], ["y"])], X4, ["y"], inits)
 
+# ---- float16 / bfloat16 storage: initializers (raw and typed), graph inputs and outputs, Cast, CastLike --------
+def bf16_raw(name, values, shape):
+    """A bfloat16 initializer in raw_data, rounded to nearest even from float32 (numpy has no bfloat16)."""
+    bits = np.array(values, dtype=np.float32).reshape(shape).view(np.uint32).astype(np.uint64)
+    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    t = TP()
+    t.name, t.data_type = name, TP.BFLOAT16
+    t.dims.extend(shape)
+    t.raw_data = bits.tobytes()
+    return t
+
+
+HALF_VALUES = [0.5, -1.25, 65504.0, 2.0 ** -24, -0.0, 3.0]
+add("Cast/opset13/float_float16_float", 13,
+    [node("Cast", ["x"], ["h"], to=TP.FLOAT16), node("Cast", ["h"], ["y"], to=TP.FLOAT)], X4, ["y"],
+    low=-70000, high=70000)
+# Subnormals: scaled by 2^24 afterwards (exactly) so that one unit of difference exceeds the comparison's tolerance.
+add("Cast/opset13/float_float16_float_tiny", 13,
+    [node("Cast", ["x"], ["h"], to=TP.FLOAT16), node("Cast", ["h"], ["f"], to=TP.FLOAT),
+     node("Mul", ["f", "scale"], ["y"])], X4, ["y"], [F("scale", 2.0 ** 24, [])], low=-2e-4, high=2e-4)
+add("Cast/opset13/float_bfloat16_float", 13,
+    [node("Cast", ["x"], ["h"], to=TP.BFLOAT16), node("Cast", ["h"], ["y"], to=TP.FLOAT)], X4, ["y"],
+    low=-3.4e38, high=3.4e38)
+add("Cast/opset13/float_bfloat16_float_unit", 13,
+    [node("Cast", ["x"], ["h"], to=TP.BFLOAT16), node("Cast", ["h"], ["y"], to=TP.FLOAT)], X4, ["y"])
+add("Cast/opset13/float16_output", 13, [node("Cast", ["x"], ["y"], to=TP.FLOAT16)], X4, ["y"],
+    out_types=[TP.FLOAT16], low=-10, high=10)
+add("Cast/opset13/float16_to_bfloat16", 13,
+    [node("Cast", ["x"], ["y"], to=TP.BFLOAT16), node("Cast", ["y"], ["z"], to=TP.FLOAT)], X4, ["z"],
+    in_types=[TP.FLOAT16], low=-300, high=300)
+add("Cast/opset19/float16_input_to_int32", 19, [node("Cast", ["x"], ["y"], to=TP.INT32)], X4, ["y"],
+    out_types=[TP.INT32], in_types=[TP.FLOAT16], low=-100, high=100)
+# Not exported: bool is stored as uint8, and a graph output is written back typed uint8.
+add("Cast/opset13/float16_input_to_bool", 13, [node("Cast", ["x"], ["y"], to=TP.BOOL)], X4, ["y"],
+    out_types=[TP.BOOL], in_types=[TP.FLOAT16], low=-0.001, high=0.001, export=False)
+add("CastLike/opset15/to_float16", 15, [node("CastLike", ["x", "like"], ["y"])], X4, ["y"],
+    [nh.from_array(np.zeros(1, np.float16), "like")], out_types=[TP.FLOAT16], low=-100, high=100)
+add("CastLike/opset15/float16_to_float", 15, [node("CastLike", ["x", "like"], ["y"])], X4, ["y"],
+    [F("like", [0.0])], in_types=[TP.FLOAT16])
+add("Float16/opset13/initializers_raw_and_typed", 13,
+    [node("Cast", [w], [w + "_f"], to=TP.FLOAT) for w in ("hr", "ht", "br", "bt")] +
+    [node("Add", ["x", "hr_f"], ["s0"]), node("Add", ["s0", "ht_f"], ["s1"]), node("Add", ["s1", "br_f"], ["s2"]),
+     node("Add", ["s2", "bt_f"], ["y"])],
+    [("x", [2, 6])], ["y"],
+    [nh.from_array(np.array(HALF_VALUES, np.float16), "hr"), h.make_tensor("ht", TP.FLOAT16, [6], HALF_VALUES),
+     bf16_raw("br", HALF_VALUES[:4] + [-0.0, 3.0e38], [6]),
+     h.make_tensor("bt", TP.BFLOAT16, [6], HALF_VALUES[:4] + [-0.0, 3.0e38])])
+add("Float16/opset13/io_and_initializer", 13, [node("Concat", ["x", "w"], ["y"], axis=0)], [("x", ["N", 3])], ["y"],
+    [nh.from_array(np.array([[1.5, -2.0, 1e-3]], np.float16), "w")], out_types=[TP.FLOAT16],
+    in_types=[TP.FLOAT16])
+
+# ---- float16 graphs: float32 kernels on widened values, outputs rounded back to float16 --------------------------
+# onnxruntime runs these with Casts around its float32-only kernels and may keep float32 between two of them, so
+# the outputs agree to about one float16 unit (2^-11 relative).
+def H(name, shape, scale=0.5):
+    return nh.from_array((rng.standard_normal(shape) * scale).astype(np.float16), name)
+
+
+def HV(name, values, shape=None):
+    a = np.array(values, dtype=np.float16)
+    return nh.from_array(a.reshape(shape) if shape is not None else a, name)
+
+
+F16 = TP.FLOAT16
+HALF_TOL = [1e-3, 5e-4]
+add("Float16/opset13/conv_relu", 13,
+    [node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"], ["y"])], X4, ["y"],
+    [H("w", [6, 4, 3, 3], 0.3), H("b", [6])], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/conv_groups_stride", 13,
+    [node("Conv", ["x", "w"], ["y"], group=2, strides=[2, 2], pads=[1, 1, 1, 1])], X4, ["y"],
+    [H("w", [4, 2, 3, 3], 0.3)], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/gemm_sigmoid", 13,
+    [node("Gemm", ["x", "w", "b"], ["g"], transB=1), node("Sigmoid", ["g"], ["y"])], [("x", [3, 8])], ["y"],
+    [H("w", [5, 8]), H("b", [5])], out_types=[F16], in_types=[F16], low=-3, high=3, tolerance=HALF_TOL)
+add("Float16/opset13/matmul", 13, [node("MatMul", ["x", "w"], ["y"])], [("x", [2, 3, 8])], ["y"], [H("w", [8, 4])],
+    out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset14/add_broadcast", 14, [node("Add", ["x", "c"], ["y"])], X4, ["y"], [H("c", [4, 1, 1], 2.0)],
+    out_types=[F16], in_types=[F16], low=-100, high=100, tolerance=HALF_TOL)
+add("Float16/opset14/mul_two_inputs", 14, [node("Mul", ["a", "b"], ["y"])], [("a", [2, 3, 4]), ("b", [3, 1])], ["y"],
+    out_types=[F16], in_types=[F16, F16], low=-30, high=30, tolerance=HALF_TOL)
+add("Float16/opset13/resize_linear", 13, [node("Resize", ["x", "", "sc"], ["y"], mode="linear")], XR, ["y"], [SC2],
+    out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/resize_nearest_sizes", 13, [node("Resize", ["x", "", "", "sz"], ["y"], mode="nearest")], XR,
+    ["y"], [I64("sz", [1, 2, 6, 7])], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/concat_transpose", 13,
+    [node("Concat", ["x", "c"], ["k"], axis=1), node("Transpose", ["k"], ["y"], perm=[0, 2, 3, 1])], X4, ["y"],
+    [H("c", [2, 2, 7, 7])], out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/softmax_reduce", 13,
+    [node("Softmax", ["x"], ["s"], axis=-1), node("ReduceMean", ["s"], ["y"], axes=[1], keepdims=0)],
+    [("x", [2, 3, 5])], ["y"], out_types=[F16], in_types=[F16], low=-5, high=5, tolerance=HALF_TOL)
+add("Float16/opset13/pool_batchnorm", 13,
+    [node("BatchNormalization", ["x", "s", "b", "m", "v"], ["n"]),
+     node("MaxPool", ["n"], ["p"], kernel_shape=[2, 2], strides=[2, 2]), node("GlobalAveragePool", ["p"], ["y"])],
+    X8, ["y"], [H("s", [3]), H("b", [3]), H("m", [3], 0.1), HV("v", [0.5, 1.0, 2.0])], out_types=[F16],
+    in_types=[F16], tolerance=HALF_TOL)
+add("Float16/opset13/clip_pad", 13,
+    [node("Clip", ["x", "lo", "hi"], ["c"]), node("Pad", ["c", "p", "pv"], ["y"])], X4, ["y"],
+    [HV("lo", -0.5, []), HV("hi", 0.75, []), I64("p", [0, 0, 1, 1, 0, 0, 1, 1]), HV("pv", 0.25, [])],
+    out_types=[F16], in_types=[F16], tolerance=HALF_TOL)
+# A float16 network behind Casts, as converters write it (float32 in and out).
+add("Float16/opset13/cast_in_out_cnn", 13,
+    [node("Cast", ["x"], ["xh"], to=F16),
+     node("Conv", ["xh", "c1w", "c1b"], ["c1"], pads=[1, 1, 1, 1]), node("Relu", ["c1"], ["r1"]),
+     node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+     node("Resize", ["p1", "", "sc"], ["u1"], mode="linear"),
+     node("Concat", ["u1", "r1"], ["k"], axis=1),
+     node("Conv", ["k", "c2w"], ["c2"], pads=[1, 1, 1, 1]), node("Sigmoid", ["c2"], ["s2"]),
+     node("Add", ["s2", "bias2"], ["a2"]),
+     node("GlobalAveragePool", ["a2"], ["g"]), node("Flatten", ["g"], ["f"]),
+     node("Gemm", ["f", "fcw", "fcb"], ["logits"], transB=1),
+     node("Cast", ["logits"], ["y"], to=TP.FLOAT)],
+    [("x", ["N", 3, 8, 8])], ["y"],
+    [H("c1w", [4, 3, 3, 3], 0.4), H("c1b", [4]), SC2, H("c2w", [6, 8, 3, 3], 0.2), H("bias2", [6, 1, 1]),
+     H("fcw", [5, 6]), H("fcb", [5])], tolerance=HALF_TOL)
+
+# ---- int64 and bool graph inputs (bool fed as uint8 0 / 1; not exported: bool is written back as uint8) -------
+add("Inputs/opset13/int64_and_bool", 13,
+    [node("Gather", ["x", "idx"], ["g"], axis=1), node("Where", ["mask", "g", "zero"], ["y"]),
+     node("Add", ["idx", "one"], ["idx1"]), node("Cast", ["mask"], ["nmf"], to=TP.FLOAT)],
+    [("x", ["N", 4]), ("idx", [3]), ("mask", ["N", 3])], ["y", "idx1", "nmf"],
+    [F("zero", -1.0, []), I64("one", [1])], out_types=[TP.FLOAT, TP.INT64, TP.FLOAT],
+    in_types=[TP.FLOAT, TP.INT64, TP.BOOL], low=0, high=3.99, export=False)
+add("Inputs/opset13/int64_shape_input", 13,
+    [node("Reshape", ["x", "shape"], ["y"])], [("x", [2, 8]), ("shape", [2])], ["y"], low=4, high=4.5,
+    in_types=[TP.FLOAT, TP.INT64])
+
 # ---- small networks ------------------------------------------------------------------------------------------
 def small_cnn(opset):
     nodes = [
@@ -724,8 +861,8 @@ add("Network/opset9/inits_listed_as_inputs", 9,
     [W("w", [3, 4, 3, 3]), W("b", [3])], graph_inputs_include_inits=True)
 
 # ---- models for the import / error tests (not in cases.json) -------------------------------------------------
-def save_special(file, nodes, inputs, outputs, inits=(), opset=13, out_types=None, **kw):
-    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
+def save_special(file, nodes, inputs, outputs, inits=(), opset=13, out_types=None, extra_inputs=(), **kw):
+    vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs] + list(extra_inputs)
     types = out_types or [TP.FLOAT] * len(outputs)
     outs = [h.make_tensor_value_info(o, t, None) for o, t in zip(outputs, types)]
     g = h.make_graph(nodes, file.split(".")[0], vis, outs, list(inits))
@@ -759,8 +896,8 @@ cases.append({"name": "Typed/opset13/raw_and_typed_fields", "file": "typed_field
               "export": True})
 
 save_special("unsupported_op.onnx", [node("Det", ["x"], ["y"], name="mystery")], [("x", [3, 3])], ["y"])
-save_special("float16_weight.onnx", [node("Cast", ["h"], ["hf"], to=TP.FLOAT), node("Add", ["x", "hf"], ["y"])],
-             [("x", [4])], ["y"], [nh.from_array(np.ones(4, dtype=np.float16), "half_weight")])
+save_special("uint16_weight.onnx", [node("Cast", ["wide_weight"], ["wf"], to=TP.FLOAT), node("Add", ["x", "wf"], ["y"])],
+             [("x", [4])], ["y"], [nh.from_array(np.ones(4, dtype=np.uint16), "wide_weight")])
 save_special("old_opset.onnx", [node("Relu", ["x"], ["y"])], [("x", [4])], ["y"], opset=7)
 big = nh.from_array(np.ones((64, 64), dtype=np.float32), "big_weight")
 save_special("external_data.onnx", [node("MatMul", ["x", "big_weight"], ["y"])], [("x", [2, 64])], ["y"], [big],
@@ -771,6 +908,13 @@ then_g = h.make_graph([node("Det", ["x"], ["t"], name="inner")], "then", [],
 else_g = h.make_graph([node("Neg", ["x"], ["e"])], "else", [], [h.make_tensor_value_info("e", TP.FLOAT, None)])
 save_special("control_flow.onnx", [node("If", ["c"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)],
              [("x", [4])], ["y"], [nh.from_array(np.array(True), "c")])
+# A scalar int64 graph input, as in voice-activity models that take the sample rate 'sr' (16000 or 8000).
+save_special("scalar_int64_input.onnx",
+             [node("Cast", ["sr"], ["srf"], to=TP.FLOAT), node("Mul", ["x", "srf"], ["scaled"]),
+              node("Equal", ["sr", "sr16k"], ["is16k"]), node("Where", ["is16k", "scaled", "x"], ["y"]),
+              node("Identity", ["sr"], ["sr_out"])],
+             [("x", [2, 3])], ["y", "sr_out"], [I64("sr16k", 16000)], out_types=[TP.FLOAT, TP.INT64],
+             extra_inputs=[h.make_tensor_value_info("sr", TP.INT64, [])])
 # Metadata and a dim_param batch for the export checks.
 m = save_special("with_metadata.onnx", [node("Relu", ["x"], ["y"], name="act")], [("x", ["batch", 3])], ["y"])
 onnx.helper.set_model_props(m, {"author": "tests", "license": "MIT"})

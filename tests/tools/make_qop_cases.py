@@ -5,7 +5,9 @@ usage: /usr/bin/python3 make_qop_cases.py OUT_DIR
 Every model takes float inputs and quantizes them inside the graph (QuantizeLinear), so the C++ test feeds
 deterministic random floats like tests/test_onnx.cpp. Each case in cases.json:
 {"name": ..., "file": ..., "inputs": [[name, shape, low, high]], "lsb": [1, ...] (allowed difference per
-output, in units of the output's last bit; for float outputs the absolute tolerance)}.
+output, in units of the output's last bit; for float outputs the absolute tolerance)}. A case onnxruntime
+cannot run (a form ONNX allows and its CPU kernels refuse) has no inputs and lists "expected": .npy files of its
+outputs computed here with numpy, which the test compares against instead.
 Built with onnx.helper only (python3-onnx 1.12 predates opset 21's blocked DequantizeLinear).
 """
 import json
@@ -32,8 +34,9 @@ def f32(name, values):
     return arr(name, values, np.float32)
 
 
-def add(name, opset, nodes, inputs, outputs, inits, tolerances, low=-1.0, high=1.0, ms=False):
-    """inputs: [(name, shape)] float32; outputs: [(name, TensorProto type)]."""
+def add(name, opset, nodes, inputs, outputs, inits, tolerances, low=-1.0, high=1.0, ms=False, expected=None):
+    """inputs: [(name, shape)] float32; outputs: [(name, TensorProto type)]; expected: numpy outputs (the
+    reference instead of onnxruntime)."""
     vis = [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs]
     outs = [h.make_tensor_value_info(o, t, None) for o, t in outputs]
     g = h.make_graph(nodes, name.replace("/", "_"), vis, outs, list(inits))
@@ -44,7 +47,14 @@ def add(name, opset, nodes, inputs, outputs, inits, tolerances, low=-1.0, high=1
     m.ir_version = IR[opset]
     file = name.replace("/", "_") + ".onnx"
     onnx.save(m, os.path.join(OUT, file))
-    cases.append({"name": name, "file": file, "inputs": [[n, s, low, high] for n, s in inputs], "lsb": tolerances})
+    case = {"name": name, "file": file, "inputs": [[n, s, low, high] for n, s in inputs], "lsb": tolerances}
+    if expected is not None:
+        case["expected"] = []
+        for i, e in enumerate(expected):
+            npy = name.replace("/", "_") + f"_expected{i}.npy"
+            np.save(os.path.join(OUT, npy), e)
+            case["expected"].append(npy)
+    cases.append(case)
 
 
 def qweights(shape, dtype=np.int8, lo=-127, hi=127):
@@ -174,6 +184,127 @@ qgemm("uint8_output_bias", 2, 32, 12, False, True)
 qgemm("uint8_output_relu_zp0", 4, 50, 7, False, True, a_zp=0, y_zp=0)
 qgemm("no_bias_transB0", 2, 16, 5, False, False, trans_b=0, y_zp=100)
 
+
+# ---- dynamic quantization: DynamicQuantizeLinear → ConvInteger / MatMulInteger (int32 outputs, exact) ----------
+
+DQL = h.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"])
+add("DynamicQuantizeLinear/mixed_signs", 13, [h.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])],
+    [("x", [3, 7])], [("y", TP.UINT8), ("ys", TP.FLOAT), ("yz", TP.UINT8)], [], [0, 0, 0], low=-2, high=3)
+add("DynamicQuantizeLinear/positive_only", 13, [h.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])],
+    [("x", [2, 9])], [("y", TP.UINT8), ("ys", TP.FLOAT), ("yz", TP.UINT8)], [], [0, 0, 0], low=0.5, high=3)
+add("DynamicQuantizeLinear/negative_only", 13, [h.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])],
+    [("x", [2, 9])], [("y", TP.UINT8), ("ys", TP.FLOAT), ("yz", TP.UINT8)], [], [0, 0, 0], low=-3, high=-0.5)
+add("DynamicQuantizeLinear/large_4d", 13, [h.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])],
+    [("x", [4, 3, 33, 17])], [("y", TP.UINT8), ("ys", TP.FLOAT), ("yz", TP.UINT8)], [], [0, 0, 0], low=-1.3,
+    high=0.7)
+add("DynamicQuantizeLinear/all_zero", 13,
+    [h.make_node("Mul", ["x", "zero"], ["x0"]), h.make_node("DynamicQuantizeLinear", ["x0"], ["y", "ys", "yz"])],
+    [("x", [5])], [("y", TP.UINT8), ("ys", TP.FLOAT), ("yz", TP.UINT8)], [f32("zero", 0.0)], [0, 0, 0])
+
+
+def conv_integer(name, x_shape, w_shape, wdtype=np.int8, w_zp=None, x_zp=True, **attrs):
+    """DynamicQuantizeLinear(x) → ConvInteger(xq, w, xz, wz) → int32."""
+    lo, hi = (-127, 127) if wdtype == np.int8 else (0, 255)
+    inits = [arr("w", qweights(w_shape, wdtype, lo, hi), wdtype)]
+    ins = ["xq", "w", "xz" if x_zp else ""]
+    if w_zp is not None:
+        inits.append(arr("wz", w_zp, wdtype))
+        ins.append("wz")
+    add("ConvInteger/" + name, 13, [DQL, h.make_node("ConvInteger", ins, ["y"], **attrs)], [("x", x_shape)],
+        [("y", TP.INT32)], inits, [0], low=-2, high=1.5)
+
+
+conv_integer("3x3_pad1_int8", [2, 3, 8, 8], [6, 3, 3, 3], pads=[1, 1, 1, 1])
+conv_integer("3x3_int8_zero_zp", [1, 4, 7, 9], [5, 4, 3, 3], w_zp=0)
+conv_integer("uint8_weights_zp", [1, 3, 6, 6], [4, 3, 3, 3], wdtype=np.uint8, w_zp=131, pads=[1, 1, 1, 1])
+conv_integer("int8_weights_zp", [1, 3, 6, 6], [4, 3, 3, 3], w_zp=-3)
+conv_integer("grouped_dilated", [1, 4, 10, 10], [6, 2, 3, 3], group=2, dilations=[2, 2], pads=[2, 2, 2, 2])
+conv_integer("depthwise", [1, 4, 6, 6], [4, 1, 3, 3], group=4, pads=[1, 1, 1, 1])
+conv_integer("stride2_asym_pads", [1, 2, 9, 9], [4, 2, 3, 3], strides=[2, 2], pads=[0, 1, 1, 0])
+conv_integer("same_upper_stride2", [1, 3, 7, 8], [4, 3, 3, 3], strides=[2, 2], auto_pad="SAME_UPPER")
+conv_integer("same_lower", [1, 3, 6, 6], [4, 3, 2, 2], auto_pad="SAME_LOWER")
+conv_integer("valid_rect_kernel", [1, 3, 6, 7], [2, 3, 1, 3], auto_pad="VALID", strides=[1, 2])
+conv_integer("no_x_zero_point", [1, 2, 5, 5], [3, 2, 3, 3], x_zp=False)
+conv_integer("1d", [2, 3, 12], [4, 3, 3], pads=[1, 1], strides=[2])
+conv_integer("pointwise_wide", [2, 32, 9, 9], [48, 32, 1, 1])
+conv_integer("batch8_3x3", [8, 16, 12, 12], [24, 16, 3, 3], pads=[1, 1, 1, 1])
+
+
+def matmul_integer(name, a_shape, b_shape, bdtype=np.int8, b_zp=None, a_zp=True):
+    lo, hi = (-127, 127) if bdtype == np.int8 else (0, 255)
+    inits = [arr("b", qweights(b_shape, bdtype, lo, hi), bdtype)]
+    ins = ["xq", "b", "xz" if a_zp else ""]
+    if b_zp is not None:
+        inits.append(arr("bz", b_zp, bdtype))
+        ins.append("bz")
+    add("MatMulInteger/" + name, 13, [DQL, h.make_node("MatMulInteger", ins, ["y"])], [("x", a_shape)],
+        [("y", TP.INT32)], inits, [0], low=-1, high=2)
+
+
+matmul_integer("2d_int8", [3, 16], [16, 5])
+matmul_integer("2d_uint8_zp", [4, 20], [20, 6], bdtype=np.uint8, b_zp=128)
+matmul_integer("per_column_zp", [4, 20], [20, 6], bdtype=np.uint8, b_zp=rng.integers(100, 156, size=6))
+matmul_integer("batched_a", [2, 3, 8], [8, 4])
+matmul_integer("batched_both", [2, 3, 8], [2, 8, 4], b_zp=3)
+matmul_integer("broadcast_batches", [2, 1, 3, 8], [4, 8, 5])
+matmul_integer("per_batch_column_zp", [2, 3, 8], [2, 8, 4], bdtype=np.uint8,
+               b_zp=rng.integers(120, 136, size=(2, 1, 4)))
+matmul_integer("vector_a", [8], [8, 4])
+matmul_integer("vector_b", [3, 8], [8])
+matmul_integer("no_a_zero_point", [3, 8], [8, 4], a_zp=False)
+matmul_integer("large_fast_path", [2, 40, 256], [256, 96])
+
+
+# Forms onnxruntime's CPU kernels refuse, against numpy: all operands are initializers (no graph input).
+def int_matmul_ref(a, b, az, bz):
+    a = a.astype(np.int64) - az
+    b = b.astype(np.int64) - bz
+    return np.matmul(a, b).astype(np.int32)
+
+
+A = qweights([2, 3, 8], np.uint8, 0, 255)
+B = qweights([8, 5], np.int8)
+AZ = rng.integers(100, 156, size=(2, 3, 1)).astype(np.uint8)
+add("MatMulInteger/per_row_a_zp", 13, [h.make_node("MatMulInteger", ["a", "b", "az"], ["y"])], [], [("y", TP.INT32)],
+    [arr("a", A, np.uint8), arr("b", B, np.int8), arr("az", AZ, np.uint8)], [0],
+    expected=[int_matmul_ref(A, B, AZ, 0)])
+A2 = qweights([3, 8], np.uint8, 0, 255)
+AZ2 = rng.integers(100, 156, size=3).astype(np.uint8)
+def int_conv_ref(x, w, xz, wz, pads, stride=1, group=1):
+    """ConvInteger in numpy: (x - xz) padded with zeros, correlated with (w - wz[m])."""
+    x = x.astype(np.int64) - xz
+    w = w.astype(np.int64) - np.asarray(wz, np.int64).reshape(-1, 1, 1, 1)
+    n, _, _, _ = x.shape
+    m, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh, ow = (xp.shape[2] - kh) // stride + 1, (xp.shape[3] - kw) // stride + 1
+    mg = m // group
+    y = np.zeros((n, m, oh, ow), np.int64)
+    for g in range(group):
+        xs, ws = xp[:, g * cg:(g + 1) * cg], w[g * mg:(g + 1) * mg]
+        for i in range(oh):
+            for j in range(ow):
+                win = xs[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+                y[:, g * mg:(g + 1) * mg, i, j] = np.einsum("nckl,mckl->nm", win, ws)
+    return y.astype(np.int32)
+
+
+X = qweights([1, 3, 6, 6], np.uint8, 0, 255)
+W = qweights([4, 3, 3, 3], np.uint8, 0, 255)
+WZ = np.array([120, 128, 131, 140], np.uint8)
+add("ConvInteger/per_channel_w_zp", 13, [h.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[1, 1, 1, 1])],
+    [], [("y", TP.INT32)], [arr("x", X, np.uint8), arr("w", W, np.uint8), arr("xz", 7, np.uint8), arr("wz", WZ, np.uint8)],
+    [0], expected=[int_conv_ref(X, W, 7, WZ, [1, 1, 1, 1])])
+X2 = qweights([2, 4, 7, 7], np.int8)
+W2 = qweights([6, 2, 3, 3], np.int8)
+WZ2 = rng.integers(-4, 5, size=6).astype(np.int8)
+add("ConvInteger/per_channel_w_zp_int8_grouped_stride2", 13,
+    [h.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[1, 0, 1, 0], strides=[2, 2], group=2)], [],
+    [("y", TP.INT32)], [arr("x", X2, np.int8), arr("w", W2, np.int8), arr("xz", -3, np.int8), arr("wz", WZ2, np.int8)],
+    [0], expected=[int_conv_ref(X2, W2, -3, WZ2, [1, 0, 1, 0], stride=2, group=2)])
+add("MatMulInteger/per_row_a_zp_1d", 13, [h.make_node("MatMulInteger", ["a", "b", "az"], ["y"])], [],
+    [("y", TP.INT32)], [arr("a", A2, np.uint8), arr("b", B, np.int8), arr("az", AZ2, np.uint8)], [0],
+    expected=[int_matmul_ref(A2, B, AZ2.reshape(3, 1), 0)])
 
 # ---- integer data movement and a chain -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/error.h"
 #include "core/base/parallel.h"
 #include "core/base/tensor.h"
 #include "core/runtime/kernels.h"
@@ -121,7 +122,7 @@ inline void requireFloat(const OpContext &ctx, const Tensor &t, const char *what
 
 inline bool isIntegerType(DType t)
 {
-    return t != DType::Float32;
+    return !isFloatType(t);
 }
 
 // Values of an optional integer input (ONNX moved many attributes to inputs): empty when not given.
@@ -317,6 +318,7 @@ template <typename F> Tensor unaryFloat(const OpContext &ctx, const Tensor &in, 
 }
 
 // Dispatches a generic lambda on the C++ type of a dtype: f(T{}) for T in float/int8/uint8/int32/int64.
+// float16 / bfloat16 never get here: the dispatch widens them to float32 before a kernel runs (ops.cpp).
 template <typename F> decltype(auto) visitDType(DType type, F &&f)
 {
     switch (type) {
@@ -325,6 +327,8 @@ template <typename F> decltype(auto) visitDType(DType type, F &&f)
     case DType::UInt8: return f(uint8_t{});
     case DType::Int32: return f(int32_t{});
     case DType::Int64: return f(int64_t{});
+    case DType::Float16:
+    case DType::BFloat16: throw Error(std::string(dtypeName(type)) + " values reached a kernel that computes in float32");
     }
     return f(float{});
 }

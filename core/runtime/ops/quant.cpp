@@ -14,6 +14,16 @@
 //                  alpha; A [M, K] (or [K, M]), B [K, N] (or [N, K] with transB); b_scale / b_zp scalar or
 //                  [N]; C int32 broadcast to [M, N] and added to the accumulator. With y_scale: requantized
 //                  to y_zp's type (uint8 without y_zp); without: float Y = float(acc) * (alpha·a_scale·b_scale[n]).
+//   DynamicQuantizeLinear(x float) → y uint8, y_scale float [], y_zero_point uint8 []: the range
+//                  [min(0, min x), max(0, max x)] mapped onto 0..255 (quant.h's dynamicQuantParams), then
+//                  QuantizeLinear's arithmetic. What onnxruntime's dynamic quantizer puts before
+//                  ConvInteger / MatMulInteger.
+//   ConvInteger(x, w, x_zero_point?, w_zero_point?) → y int32: Conv's attributes and shapes; x and w uint8 or
+//                  int8 (any pairing); x_zp scalar, w_zp scalar or [M]; y = Σ (x - x_zp) · (w - w_zp), the
+//                  padding contributing nothing.
+//   MatMulInteger(a, b, a_zero_point?, b_zero_point?) → y int32: numpy matmul shapes (1-D operands, batch
+//                  broadcasting); a_zp scalar, per row ([M], or a's batch dims + [M, 1]), b_zp scalar or
+//                  per column ([N], or b's batch dims + [1, N]); y = Σ_k (a - a_zp) · (b - b_zp).
 //
 // The fast paths (u8 activations × s8 weights with zero weight zero points, oneDNN's VNNI gemm) compute the
 // same int32 accumulators as the reference loops here and requantize with the same float operations.
@@ -343,6 +353,44 @@ void dequantizeLinearOp(OpContext &ctx)
     ctx.outputs[0] = y;
 }
 
+void dynamicQuantizeLinearOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    requireFloat(ctx, x, "x");
+    const float *px = x.f32();
+    const int64_t n = x.numel();
+    // The extremes, with 0 in the range; min / max are exact whatever the order, so threads may split them.
+    const int threads = threadsFor(ctx, n);
+    std::vector<float> los(size_t(threads), 0.f), his(size_t(threads), 0.f);
+    parallelFor(threads, threads, [&](int64_t t) {
+        const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
+        float lo = 0.f, hi = 0.f;
+        for (int64_t i = begin; i < end; ++i) {
+            lo = px[i] < lo ? px[i] : lo;
+            hi = px[i] > hi ? px[i] : hi;
+        }
+        los[size_t(t)] = lo;
+        his[size_t(t)] = hi;
+    });
+    const float lo = *std::min_element(los.begin(), los.end()), hi = *std::max_element(his.begin(), his.end());
+    if (!std::isfinite(lo) || !std::isfinite(hi))
+        ctx.fail("x holds an infinite value: no uint8 range covers it");
+    float scale = 1.f;
+    int32_t zp = 0;
+    quant::dynamicQuantParams(lo, hi, &scale, &zp);
+    Tensor y = Tensor::uninitialized(DType::UInt8, x.shape());
+    parallelRanges(threads, n, 4096, [&](int64_t begin, int64_t end) {
+        quantizeTensor(px + begin, end - begin, scale, zp, y.data<uint8_t>() + begin);
+    });
+    Tensor zeroPoint(DType::UInt8, {});
+    zeroPoint.data<uint8_t>()[0] = uint8_t(zp);
+    ctx.outputs[0] = y;
+    if (ctx.outputs.size() > 1)
+        ctx.outputs[1] = Tensor::scalar(scale);
+    if (ctx.outputs.size() > 2)
+        ctx.outputs[2] = zeroPoint;
+}
+
 // ---- requantization ---------------------------------------------------------------------------------------------
 
 // Eight int32 values already inside T's range, narrowed and stored.
@@ -390,7 +438,7 @@ struct QConvParams {
     int32_t xZp = 0, yZp = 0;
     std::vector<int32_t> wZp, bias; // [M]
     std::vector<float> multiplier;  // [M]
-    DType yType = DType::UInt8;
+    DType yType = DType::UInt8;     // Int32: no requantization (ConvInteger)
 };
 
 // The reference: per image and group, the window values (x - x_zp, 0 in the padding) unfolded into an int32
@@ -432,8 +480,11 @@ void qconvReference(const QConvParams &q, const Tensor &x, const Tensor &w, Tens
                 for (int64_t p = 0; p < P; ++p)
                     acc[size_t(p)] += wk * row[p];
             }
-            requantizeRowTo(q.yType, acc.data(), P, q.multiplier[size_t(m)], q.yZp, y.rawData(),
-                            (n * g.outChannels + m) * P);
+            if (q.yType == DType::Int32) // ConvInteger: the accumulators themselves
+                std::copy(acc.begin(), acc.end(), y.data<int32_t>() + (n * g.outChannels + m) * P);
+            else
+                requantizeRowTo(q.yType, acc.data(), P, q.multiplier[size_t(m)], q.yZp, y.rawData(),
+                                (n * g.outChannels + m) * P);
         }
     });
 }
@@ -474,6 +525,31 @@ void qlinearConvOp(OpContext &ctx)
         q.multiplier[size_t(m)] = xScale * wScale[size_t(m)] / yScale;
     const Shape outShape = g.oneD ? Shape{g.batch, M, g.outW} : Shape{g.batch, M, g.outH, g.outW};
     Tensor y = Tensor::uninitialized(q.yType, outShape);
+    if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
+        qconvReference(q, x, w, y, ctx.threads);
+    ctx.outputs[0] = y;
+}
+
+// QLinearConv's accumulation without bias or requantization: the same reference loops and fast path.
+void convIntegerOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    const Tensor &w = ctx.input(1);
+    if (!isQuantType(x.dtype()))
+        ctx.fail(std::string("x must be uint8 or int8, got ") + dtypeName(x.dtype()));
+    if (!isQuantType(w.dtype()))
+        ctx.fail(std::string("w must be uint8 or int8, got ") + dtypeName(w.dtype()));
+    QConvParams q;
+    q.g = convGeometry(ctx.node, x.shape(), w.shape());
+    const ConvGeometry &g = q.g;
+    const int64_t M = g.outChannels;
+    q.xZp = scalarZeroPoint(ctx, 2, x.dtype(), "x_zero_point");
+    q.wZp = channelZeroPoints(ctx, 3, M, w.dtype(), "w_zero_point");
+    q.bias.assign(size_t(M), 0);
+    q.multiplier.assign(size_t(M), 1.f);
+    q.yType = DType::Int32;
+    const Shape outShape = g.oneD ? Shape{g.batch, M, g.outW} : Shape{g.batch, M, g.outH, g.outW};
+    Tensor y = Tensor::uninitialized(DType::Int32, outShape);
     if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
         qconvReference(q, x, w, y, ctx.threads);
     ctx.outputs[0] = y;
@@ -623,6 +699,109 @@ void qgemmOp(OpContext &ctx)
             for (int64_t m = 0; m < M; ++m)
                 for (int64_t n = 0; n < N; ++n)
                     out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], scale[size_t(n)], yZp, r.lo, r.hi));
+        }
+    });
+    ctx.outputs[0] = y;
+}
+
+// ---- MatMulInteger -----------------------------------------------------------------------------------------------
+
+// A zero point of MatMulInteger spread over its operand: one value per (batch matrix, row) of a, or per
+// (batch matrix, column) of b. `lead` is the operand's batch shape, `rows` the matrix dimension the zero
+// point follows (a: M rows, b: N columns); byRow selects a's [.., M, 1] form over b's [.., 1, N].
+std::vector<int32_t> matmulZeroPoints(const OpContext &ctx, int index, DType type, const Shape &lead, int64_t rows,
+                                      bool byRow, const char *what)
+{
+    const int64_t count = shapeNumel(lead) * rows;
+    if (!ctx.hasInput(index))
+        return std::vector<int32_t>(size_t(count), 0);
+    const Tensor &zp = ctx.input(index);
+    if (zp.dtype() != type)
+        ctx.fail(std::string(what) + " must be " + dtypeName(type) + ", got " + dtypeName(zp.dtype()));
+    if (zp.numel() == 1)
+        return std::vector<int32_t>(size_t(count), intValues(zp)[0]);
+    Shape target = lead;
+    target.push_back(byRow ? rows : 1);
+    target.push_back(byRow ? 1 : rows);
+    // A 1-D zero point lists one value per row (a) or per column (b) and applies to every batch matrix.
+    const Tensor shaped = zp.rank() == 1 && zp.dim(0) == rows ? zp.reshaped(byRow ? Shape{rows, 1} : Shape{1, rows}) : zp;
+    bool fits = shaped.rank() <= int(target.size());
+    for (int d = 1; fits && d <= shaped.rank(); ++d) {
+        const int64_t have = shaped.dim(-d), want = target[target.size() - size_t(d)];
+        fits = have == want || have == 1;
+    }
+    if (!fits)
+        ctx.fail(std::string(what) + " " + shapeToString(zp.shape()) + " is neither a scalar nor per " +
+                 (byRow ? "row: [M] or " : "column: [N] or ") + shapeToString(target));
+    return intValues(broadcastTo(ctx, shaped, target));
+}
+
+void matMulIntegerOp(OpContext &ctx)
+{
+    const Tensor &a = ctx.input(0);
+    const Tensor &b = ctx.input(1);
+    if (!isQuantType(a.dtype()) || !isQuantType(b.dtype()))
+        ctx.fail(std::string("a and b must be uint8 or int8, got ") + dtypeName(a.dtype()) + " and " +
+                 dtypeName(b.dtype()));
+    if (a.rank() < 1 || b.rank() < 1)
+        ctx.fail("a and b must not be scalars");
+    // numpy matmul: a 1-D a is one row, a 1-D b one column, and those dimensions are dropped from y.
+    Shape as = a.shape(), bs = b.shape();
+    if (as.size() == 1)
+        as.insert(as.begin(), 1);
+    if (bs.size() == 1)
+        bs.push_back(1);
+    const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+    if (bs[bs.size() - 2] != K)
+        ctx.fail("a " + shapeToString(a.shape()) + " and b " + shapeToString(b.shape()) + " do not multiply");
+    const Shape aLead(as.begin(), as.end() - 2), bLead(bs.begin(), bs.end() - 2);
+    const Shape lead = broadcastShapes(ctx, aLead, bLead);
+    const std::vector<int32_t> aZp = matmulZeroPoints(ctx, 2, a.dtype(), aLead, M, true, "a_zero_point");
+    const std::vector<int32_t> bZp = matmulZeroPoints(ctx, 3, b.dtype(), bLead, N, false, "b_zero_point");
+    Shape outShape = lead;
+    if (a.rank() > 1)
+        outShape.push_back(M);
+    if (b.rank() > 1)
+        outShape.push_back(N);
+    Tensor y(DType::Int32, outShape); // zeroed: the products accumulate into it
+    int32_t *acc = y.data<int32_t>();
+    const int64_t batches = shapeNumel(lead);
+    // The fast path: u8 activations × s8 weights shared by every batch matrix with zero b zero points and one a
+    // zero point (onnxruntime's dynamic quantization), all batch matrices stacked into one product.
+    const bool oneAZp = std::all_of(aZp.begin(), aZp.end(), [&](int32_t z) { return z == aZp[0]; });
+    const bool zeroBZp = std::all_of(bZp.begin(), bZp.end(), [](int32_t z) { return z == 0; });
+    if (!quant::referenceOnly() && shapeNumel(bLead) == 1 && shapeNumel(aLead) == batches && oneAZp && zeroBZp &&
+        integerGemmFast(batches * M, N, K, a, 0, false, aZp.empty() ? 0 : aZp[0], b, false,
+                        std::vector<int32_t>(size_t(N), 0), acc, ctx.threads)) {
+        ctx.outputs[0] = y;
+        return;
+    }
+    const std::vector<int32_t> av = intValues(a), bv = intValues(b);
+    // Batch matrix strides of a and b over the output's batch dimensions (0 where broadcast).
+    const std::vector<int64_t> aStride = broadcastStrides(aLead, lead), bStride = broadcastStrides(bLead, lead);
+    const std::vector<int64_t> leadStrides = stridesOf(lead);
+    parallelFor(threadsFor(ctx, batches * M * N * K / 16), batches, [&](int64_t i) {
+        int64_t ai = 0, bi = 0; // batch matrix of a and b feeding output matrix i
+        for (size_t d = 0; d < lead.size(); ++d) {
+            const int64_t idx = i / leadStrides[d] % lead[d];
+            ai += idx * aStride[d];
+            bi += idx * bStride[d];
+        }
+        const int32_t *pa = av.data() + ai * M * K, *pb = bv.data() + bi * K * N;
+        const int32_t *za = aZp.data() + ai * M, *zb = bZp.data() + bi * N;
+        int32_t *out = acc + i * M * N;
+        std::vector<int32_t> row(static_cast<size_t>(N));
+        for (int64_t k = 0; k < K; ++k) {
+            for (int64_t n = 0; n < N; ++n)
+                row[size_t(n)] = pb[k * N + n] - zb[n];
+            for (int64_t m = 0; m < M; ++m) {
+                const int32_t v = pa[m * K + k] - za[m];
+                if (v == 0)
+                    continue;
+                int32_t *o = out + m * N;
+                for (int64_t n = 0; n < N; ++n)
+                    o[n] += v * row[size_t(n)];
+            }
         }
     });
     ctx.outputs[0] = y;
@@ -950,7 +1129,15 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     const int64_t P = g.outH * g.outW, C = g.outChannels;
     for (int64_t n = 0; n < batch; ++n) {
         const int32_t *a = acc + n * P * C;
-        if (q.yType == DType::UInt8) {
+        if (q.yType == DType::Int32) { // ConvInteger: the accumulators, channel-major (there is no bias)
+            auto *out = static_cast<int32_t *>(y) + n * P * C;
+            if (!pixelMajor)
+                std::copy(a, a + P * C, out);
+            else
+                for (int64_t p = 0; p < P; ++p)
+                    for (int64_t c = 0; c < C; ++c)
+                        out[c * P + p] = a[p * C + c];
+        } else if (q.yType == DType::UInt8) {
             auto *out = static_cast<uint8_t *>(y) + n * P * C;
             pixelMajor ? requantizePixelMajor(a, P, C, q, out) : requantizeChannelMajor(a, P, C, q, out);
         } else {
@@ -991,13 +1178,14 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
         const int64_t inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
         const auto *px = x.data<uint8_t>();
         auto *py = static_cast<std::byte *>(y.rawData());
+        const int64_t outBytes = outImage * int64_t(dtypeSize(y.dtype())); // int32 for ConvInteger
         std::atomic<bool> failed{false};
         parallelFor(int(std::min<int64_t>(threads, sliceCount)), sliceCount, [&](int64_t i) {
             GemmThreads inner(1);
             const bool isLast = i == sliceCount - 1;
             try {
                 fast::convSlice(isLast ? *eLast : *e, isLast ? pwLast : pw, px + i * sliceBatch * inImage, q,
-                                isLast ? lastBatch : sliceBatch, py + i * sliceBatch * outImage);
+                                isLast ? lastBatch : sliceBatch, py + i * sliceBatch * outBytes);
             } catch (const dnnl::error &) {
                 failed = true;
             }
@@ -1132,6 +1320,9 @@ void registerQuantOps(KernelTable &table)
     table["QLinearConv"] = qlinearConvOp;
     table["QLinearMatMul"] = qlinearMatMulOp;
     table["com.microsoft:QGemm"] = qgemmOp;
+    table["DynamicQuantizeLinear"] = dynamicQuantizeLinearOp;
+    table["ConvInteger"] = convIntegerOp;
+    table["MatMulInteger"] = matMulIntegerOp;
 }
 
 } // namespace cw

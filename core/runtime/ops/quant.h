@@ -15,6 +15,17 @@
 
 namespace cw::quant {
 
+// DynamicQuantizeLinear's parameters for data whose extremes are lo <= 0 <= hi, as onnxruntime computes them
+// (float operations in this order): scale = (hi - lo) / 255, or 1 when hi == lo (all zeros); zero point =
+// round-half-even(clamp(0 - lo / scale, 0, 255)).
+inline void dynamicQuantParams(float lo, float hi, float *scale, int32_t *zeroPoint)
+{
+    *scale = hi == lo ? 1.f : (hi - lo) / 255.f;
+    float z = 0.f - lo / *scale;
+    z = z < 0.f ? 0.f : z > 255.f ? 255.f : z;
+    *zeroPoint = int32_t(std::nearbyint(z));
+}
+
 // The requantization of one accumulator; qmin / qmax are the output type's range.
 inline int32_t requantize(int32_t acc, float multiplier, int32_t zeroPoint, int32_t qmin, int32_t qmax)
 {

@@ -1,4 +1,5 @@
-// Shape manipulation, data movement and constants. All of these work on every dtype unless noted.
+// Shape manipulation, data movement and constants. All of these work on every dtype unless noted; the ones
+// that only move bytes see float16 / bfloat16 values as they are (ops.cpp lists them), the rest widened.
 //
 //   Flatten:    x, axis (1, may be negative or rank) → [prod(dims < axis), prod(dims >= axis)]   (a view)
 //   Reshape:    x, shape (int64) → shape; 0 copies the input dimension unless allowzero=1, one -1 is inferred
@@ -21,7 +22,9 @@
 //   Constant:   value (tensor), value_float(s), value_int(s) → that tensor
 //   Identity, Dropout (inference: identity; the optional mask output is all ones, uint8)
 //   Cast:       to = TensorProto dtype: 1 float, 2 uint8, 3 int8, 6 int32, 7 int64, 9 bool (stored as uint8),
-//               11 double (computed as float32)
+//               10 float16, 11 double (computed as float32), 16 bfloat16; to the 16-bit floats rounds to
+//               nearest even, from them is exact (then as from float32)
+//   CastLike:   x, target_type → x cast to target_type's dtype (a uint8 target casts as uint8, not bool)
 //   Shape:      x → int64 [rank] (start / end, opset 15)
 //   Gather:     data, indices (int32/int64, negative allowed) along axis
 //               → data.shape[:axis] + indices.shape + data.shape[axis+1:]
@@ -182,10 +185,14 @@ void transposeOp(OpContext &ctx)
         inStrides[size_t(d)] = strides[size_t(perm[size_t(d)])];
     }
     Tensor out = Tensor::uninitialized(x.dtype(), outShape);
-    visitDType(x.dtype(), [&](auto zero) {
-        using T = decltype(zero);
-        transposeTyped<T>(ctx, x.data<T>(), out.data<T>(), outShape, inStrides);
-    });
+    if (isHalfType(x.dtype())) // moved as 16-bit patterns
+        transposeTyped<uint16_t>(ctx, static_cast<const uint16_t *>(x.rawData()), static_cast<uint16_t *>(out.rawData()),
+                                 outShape, inStrides);
+    else
+        visitDType(x.dtype(), [&](auto zero) {
+            using T = decltype(zero);
+            transposeTyped<T>(ctx, x.data<T>(), out.data<T>(), outShape, inStrides);
+        });
     ctx.outputs[0] = out;
 }
 
@@ -739,8 +746,11 @@ void constantOp(OpContext &ctx)
 
 void castOp(OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
+    const Tensor &input = ctx.input(0);
     const int64_t to = ctx.node.attrInt("to", -1);
+    // castTo takes the 16-bit floats through float32, which holds their values exactly; the bool case below
+    // needs them widened first.
+    const Tensor x = isHalfType(input.dtype()) && to == 9 ? input.castTo(DType::Float32) : input;
     switch (to) {
     case 1:
     case 11: // double: computed in float32
@@ -750,6 +760,8 @@ void castOp(OpContext &ctx)
     case 3: ctx.outputs[0] = x.castTo(DType::Int8); break;
     case 6: ctx.outputs[0] = x.castTo(DType::Int32); break;
     case 7: ctx.outputs[0] = x.castTo(DType::Int64); break;
+    case 10: ctx.outputs[0] = x.castTo(DType::Float16); break;
+    case 16: ctx.outputs[0] = x.castTo(DType::BFloat16); break;
     case 9: { // bool: nonzero → 1, stored as uint8
         Tensor out(DType::UInt8, x.shape());
         visitDType(x.dtype(), [&](auto zero) {
@@ -761,8 +773,13 @@ void castOp(OpContext &ctx)
         ctx.outputs[0] = out;
         break;
     }
-    default: ctx.fail("cast to TensorProto type " + str(to) + " is not supported (1, 2, 3, 6, 7, 9, 11)");
+    default: ctx.fail("cast to TensorProto type " + str(to) + " is not supported (1, 2, 3, 6, 7, 9, 10, 11, 16)");
     }
+}
+
+void castLikeOp(OpContext &ctx)
+{
+    ctx.outputs[0] = ctx.input(0).castTo(ctx.input(1).dtype());
 }
 
 void shapeOp(OpContext &ctx)
@@ -952,6 +969,7 @@ void registerShapeOps(KernelTable &table)
     table["Identity"] = identityOp;
     table["Dropout"] = dropoutOp;
     table["Cast"] = castOp;
+    table["CastLike"] = castLikeOp;
     table["Shape"] = shapeOp;
     table["Gather"] = gatherOp;
     table["GatherElements"] = gatherElementsOp;
