@@ -388,6 +388,8 @@ private slots:
         QTest::newRow("empty file") << "empty.onnx" << QStringList{"empty.onnx", "empty"};
         QTest::newRow("missing file") << "does/not/exist.onnx" << QStringList{"does/not/exist.onnx"};
         QTest::newRow("unsupported op") << "unsupported_op.onnx" << QStringList{"unsupported_op.onnx", "mystery", "Det"};
+        QTest::newRow("every unsupported node named")
+            << "two_unsupported_ops.onnx" << QStringList{"two_unsupported_ops.onnx", "2 nodes", "'first' (Det", "'second' (Det"};
         QTest::newRow("uint16 weight") << "uint16_weight.onnx"
                                        << QStringList{"uint16_weight.onnx", "wide_weight", "uint16"};
         QTest::newRow("external data") << "external_data.onnx" << QStringList{"external_data.onnx", "big_weight", "external"};

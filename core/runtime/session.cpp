@@ -23,18 +23,20 @@ std::string describeNode(const Node &node, const Model &model)
 
 namespace {
 
-void requireKernelsIn(const Graph &g, const Model &model)
+// "node 'x' (Op at opset N)" for every node (subgraphs included) whose operator has no kernel.
+void unsupportedNodes(const Graph &g, std::vector<std::string> &out)
 {
     for (const Node &n : g.nodes) {
         for (const Graph *sub : n.subgraphs())
-            requireKernelsIn(*sub, model);
+            unsupportedNodes(*sub, out);
         if (findKernel(n.opType, n.domain))
             continue;
-        const std::string opset = n.hasAttr("_opset") ? " at opset " + std::to_string(n.attrInt("_opset", 0)) : "";
+        std::string what = "node '" + n.name + "' (" + n.opType;
         if (!n.domain.empty() && n.domain != "ai.onnx")
-            throw Error(describeNode(n, model) + ": operator '" + n.opType + "' of domain '" + n.domain +
-                        "' is not supported");
-        throw Error(describeNode(n, model) + ": operator '" + n.opType + "'" + opset + " is not supported");
+            what += " of domain '" + n.domain + "'";
+        else if (n.hasAttr("_opset"))
+            what += " at opset " + std::to_string(n.attrInt("_opset", 0));
+        out.push_back(what + ")");
     }
 }
 
@@ -42,7 +44,19 @@ void requireKernelsIn(const Graph &g, const Model &model)
 
 void requireKernels(const Model &model)
 {
-    requireKernelsIn(model.graph, model);
+    std::vector<std::string> nodes;
+    unsupportedNodes(model.graph, nodes);
+    if (nodes.empty())
+        return;
+    const std::string file = model.sourcePath.empty() ? std::string() : " in '" + model.sourcePath + "'";
+    if (nodes.size() == 1)
+        throw Error(nodes.front() + file + ": the operator is not supported");
+    std::string list;
+    for (size_t k = 0; k < nodes.size() && k < 5; ++k)
+        list += (k ? ", " : "") + nodes[k];
+    if (nodes.size() > 5)
+        list += " and " + std::to_string(nodes.size() - 5) + " more";
+    throw Error(std::to_string(nodes.size()) + " nodes" + file + " use operators that are not supported: " + list);
 }
 
 Session::Session(Model model, SessionOptions options)

@@ -63,7 +63,8 @@ private:
 std::vector<Tensor> runSubgraph(const Session &session, const std::vector<Tensor> &formal,
                                 const std::map<std::string, const Tensor *> &outer);
 
-// Throws cw::Error naming the first node whose operator has no kernel (op type, domain, opset, file).
+// Throws cw::Error naming every node (up to five, then a count) whose operator has no kernel, subgraphs
+// included: node name, op type, opset or domain, and the file.
 void requireKernels(const Model &model);
 
 // Prefix used in error messages: "node 'conv1' (Conv) in 'model.onnx'".

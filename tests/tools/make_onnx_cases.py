@@ -896,6 +896,9 @@ cases.append({"name": "Typed/opset13/raw_and_typed_fields", "file": "typed_field
               "export": True})
 
 save_special("unsupported_op.onnx", [node("Det", ["x"], ["y"], name="mystery")], [("x", [3, 3])], ["y"])
+save_special("two_unsupported_ops.onnx", [node("Det", ["x"], ["d"], name="first"), node("Relu", ["d"], ["r"]),
+                                         node("Det", ["x"], ["e"], name="second"), node("Add", ["r", "e"], ["y"])],
+             [("x", [3, 3])], ["y"])
 save_special("uint16_weight.onnx", [node("Cast", ["wide_weight"], ["wf"], to=TP.FLOAT), node("Add", ["x", "wf"], ["y"])],
              [("x", [4])], ["y"], [nh.from_array(np.ones(4, dtype=np.uint16), "wide_weight")])
 save_special("old_opset.onnx", [node("Relu", ["x"], ["y"])], [("x", [4])], ["y"], opset=7)

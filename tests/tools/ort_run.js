@@ -67,4 +67,7 @@ async function main() {
   session.outputNames.forEach((name, i) => writeNpy(path.join(outDir, `${i}.npy`), results[name]));
 }
 
-main().catch(e => { console.error(e.message || String(e)); process.exit(1); });
+module.exports = { readNpy, writeNpy };
+
+if (require.main === module)
+  main().catch(e => { console.error(e.message || String(e)); process.exit(1); });

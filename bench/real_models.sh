@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The real models of tests/real_models.json against onnxruntime, in one run: operators, file size, whether the
+# engine loads the model, the largest relative L2 error over its outputs (first input variant of the
+# manifest, seeded), and single-thread latency of `cwb bench` and onnxruntime on the same input files,
+# alternating between the two for 3 rounds (median p50). Ratios below 1 mean cwb is faster.
+# usage: bench/real_models.sh [BUILD_DIR]          (a Markdown table on stdout; docs/models.md keeps it)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build}"
+cwb="$build/app/cwb"
+iterations="${CW_BENCH_ITERATIONS:-50}"
+export NODE_PATH="$root/node_modules"
+cache="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py")"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+
+# Per model: NAME FILE and the input files of its first variant (NAME=PATH ...), one line each.
+/usr/bin/python3 - "$root/tests/real_models.json" "$cache" "$tmp" >"$tmp/models" <<'EOF'
+import json, os, sys
+import numpy as np
+manifest, cache, tmp = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+for k, m in enumerate(manifest['models']):
+    pkg = m['package'].lstrip('@').replace('/', '-').replace('@', '-')
+    args = []
+    rng = np.random.default_rng(k + 1)
+    for name, spec in m['variants'][0].items():
+        dtype = {'int64': np.int64, 'int32': np.int32, 'uint8': np.uint8}.get(spec.get('dtype', 'float32'), np.float32)
+        if 'value' in spec:
+            a = np.full(spec['shape'], spec['value'], dtype=dtype)
+        else:
+            a = rng.uniform(spec.get('low', -1), spec.get('high', 1), spec['shape']).astype(dtype)
+        path = os.path.join(tmp, f'{m["name"]}.{len(args)}.npy')
+        np.save(path, a)
+        args.append(f'{name}={path}')
+    print(m['name'], os.path.join(cache, pkg, m['file']), *args)
+EOF
+
+field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(sys.stdin)['$1'])"; }
+median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+
+echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) |"
+echo "|---|---:|---:|---|---:|---:|---:|---:|"
+while read -r name file inputs; do
+  read -ra pairs <<<"$inputs"
+  size=$(/usr/bin/python3 -c "import os; print('%.1f' % (os.path.getsize('$file') / 1e6))")
+  if ! "$cwb" info "$file" --json >"$tmp/info.json" 2>"$tmp/err"; then
+    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | |"
+    continue
+  fi
+  ops=$(/usr/bin/python3 -c "import json; print(len(json.load(open('$tmp/info.json'))['nodes']))")
+  # Every output of both engines, compared by relative L2.
+  outs=(); k=0
+  for o in $(/usr/bin/python3 -c "import json; print(' '.join(o['name'] for o in json.load(open('$tmp/info.json'))['outputs']))"); do
+    outs+=(-o "$o=$tmp/mine.$k.npy"); k=$((k + 1))
+  done
+  in_args=(); ort_in=()
+  for p in "${pairs[@]}"; do in_args+=(--input "$p"); done
+  mkdir -p "$tmp/ort"
+  "$cwb" run "$file" "${in_args[@]}" "${outs[@]}" --threads 1
+  node "$root/tests/tools/ort_run.js" "$file" "$tmp/ort" "${pairs[@]}"
+  err=$(/usr/bin/python3 -c "
+import numpy as np
+worst = 0.0
+for k in range($k):
+    a = np.load('$tmp/mine.%d.npy' % k).astype(np.float64); b = np.load('$tmp/ort/%d.npy' % k).astype(np.float64)
+    worst = max(worst, np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+print('%.1e' % worst)")
+  c=(); o=()
+  for _ in 1 2 3; do
+    c+=("$("$cwb" bench "$file" "${in_args[@]}" --threads 1 --iterations "$iterations" --warmup 5 --json | field p50_ms)")
+    o+=("$(node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads 1 --iterations "$iterations" --warmup 5 | field p50_ms)")
+  done
+  cm=$(median "${c[@]}"); om=$(median "${o[@]}")
+  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") |"
+done <"$tmp/models"
