@@ -42,6 +42,18 @@ void unsupportedNodes(const Graph &g, std::vector<std::string> &out)
 
 } // namespace
 
+void runNode(const Node &node, OpContext &ctx, const Model &model)
+{
+    ctx.outputs.resize(node.outputs.size());
+    try {
+        findKernel(node.opType, node.domain)(ctx);
+    } catch (const Cancelled &) {
+        throw;
+    } catch (const std::exception &e) {
+        throw Error(describeNode(node, model) + ": " + e.what());
+    }
+}
+
 void requireKernels(const Model &model)
 {
     std::vector<std::string> nodes;
@@ -114,14 +126,7 @@ Session::Session(Model model, SessionOptions options)
             else
                 ctx.inputs.push_back(&m_foldedValues.at(in));
         }
-        ctx.outputs.resize(n.outputs.size());
-        try {
-            findKernel(n.opType, n.domain)(ctx);
-        } catch (const Cancelled &) {
-            throw;
-        } catch (const std::exception &e) {
-            throw Error(describeNode(n, m_model) + ": " + e.what());
-        }
+        runNode(n, ctx, m_model);
         for (size_t o = 0; o < n.outputs.size(); ++o)
             if (!n.outputs[o].empty())
                 m_foldedValues[n.outputs[o]] = std::move(ctx.outputs[o]);
@@ -232,14 +237,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             for (const std::string &in : m_implicit[i])
                 ctx.outerValues[in] = lookup(in);
         }
-        ctx.outputs.resize(node.outputs.size());
-        try {
-            findKernel(node.opType, node.domain)(ctx);
-        } catch (const Cancelled &) {
-            throw;
-        } catch (const std::exception &e) {
-            throw Error(describeNode(node, m_model) + ": " + e.what());
-        }
+        runNode(node, ctx, m_model);
         for (size_t o = 0; o < node.outputs.size(); ++o)
             if (!node.outputs[o].empty())
                 values[node.outputs[o]] = std::move(ctx.outputs[o]);

@@ -67,6 +67,11 @@ std::vector<Tensor> runSubgraph(const Session &session, const std::vector<Tensor
 // included: node name, op type, opset or domain, and the file.
 void requireKernels(const Model &model);
 
+struct OpContext; // ops.h
+
+// Runs a node's kernel on ctx (outputs sized here); a failure is rethrown with describeNode as its prefix.
+void runNode(const Node &node, OpContext &ctx, const Model &model);
+
 // Prefix used in error messages: "node 'conv1' (Conv) in 'model.onnx'".
 std::string describeNode(const Node &node, const Model &model);
 
