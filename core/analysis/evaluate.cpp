@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <random>
 
 #include "core/base/error.h"
 
@@ -67,12 +66,18 @@ EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptio
 {
     const int64_t total = labelledSamples(data, options.limit);
     const int64_t batchSize = options.batchSize > 0 ? options.batchSize : 256;
+    const Graph &g = session.model().graph;
+    if (g.inputs.empty() || g.outputs.empty())
+        throw Error("model has no graph input or output to evaluate");
+    const std::string &output = g.outputs.front().name;
 
     BatchScore score;
     for (int64_t begin = 0; begin < total; begin += batchSize) {
         checkStop(stop);
         const int64_t count = std::min(batchSize, total - begin);
-        scoreBatch(session.run(data.batch(begin, count)), data, begin, count, score);
+        const Tensor logits =
+            session.run(makeBatchFeeds(g, options.inputs, data.batch(begin, count)), {output}).at(output);
+        scoreBatch(logits, data, begin, count, score);
         if (progress)
             progress(double(begin + count) / double(total), "evaluating");
     }
@@ -86,51 +91,50 @@ EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptio
 
 namespace {
 
-Tensor randomInput(DType type, const Shape &shape, std::mt19937 &rng)
-{
-    Tensor t(DType::Float32, shape);
-    const int64_t n = t.numel();
-    if (isFloatType(type)) {
-        std::uniform_real_distribution<float> dist(-1.f, 1.f);
-        for (int64_t i = 0; i < n; ++i)
-            t.f32()[i] = dist(rng);
-        return t.castTo(type);
-    }
-    // Integer inputs are usually indices or token ids: keep them small and non-negative.
-    std::uniform_int_distribution<int> dist(0, 9);
-    for (int64_t i = 0; i < n; ++i)
-        t.f32()[i] = float(dist(rng));
-    return t.castTo(type);
-}
-
-} // namespace
-
-BenchResult benchmark(const Model &model, const BenchOptions &options, const ProgressFn &progress, const StopToken *stop)
+// The model a benchmark runs: a fixed leading dimension of the first input becomes the batch when nothing else
+// is (declared dynamic in this copy), so a model exported at batch 1 can be timed at 64.
+Model benchmarkCopy(const Model &model, const BenchOptions &options)
 {
     const Graph &g = model.graph;
     if (g.inputs.empty())
         throw Error("model has no graph input to benchmark");
-    if (options.batch < 1)
-        throw Error("benchmark batch size must be at least 1, got " + std::to_string(options.batch));
+    if (options.batch < 0)
+        throw Error("benchmark batch size must not be negative, got " + std::to_string(options.batch));
+    Model copy = model;
+    ValueInfo &first = copy.graph.inputs.front();
+    const bool pinned = options.inputs.tensors.count(first.name) || options.inputs.shapes.count(first.name);
+    if (options.batch > 0 && batchSymbol(g).empty() && first.shapeKnown && !first.shape.empty() && !pinned &&
+        first.shape[0] != options.batch) {
+        first.shape[0] = -1;
+        if (!first.dimNames.empty())
+            first.dimNames[0].clear();
+    }
+    return copy;
+}
+
+FeedOptions benchmarkFeedOptions(const BenchOptions &options)
+{
+    FeedOptions f = options.inputs;
+    f.batch = options.batch;
+    return f;
+}
+
+} // namespace
+
+FeedPlan planBenchmark(const Model &model, const BenchOptions &options)
+{
+    return planFeeds(benchmarkCopy(model, options).graph, benchmarkFeedOptions(options));
+}
+
+BenchResult benchmark(const Model &model, const BenchOptions &options, const ProgressFn &progress, const StopToken *stop)
+{
     if (options.iterations < 1)
         throw Error("benchmark needs at least one timed iteration");
-    const ValueInfo &in = g.inputs.front();
-    if (!in.shapeKnown || in.shape.empty())
-        throw Error("the shape of graph input '" + in.name + "' is unknown; cannot make a benchmark input");
-    Shape shape = in.shape;
-    shape[0] = options.batch; // whatever the batch dimension holds (-1, 1, N), it becomes the requested batch
-    for (size_t d = 1; d < shape.size(); ++d)
-        if (shape[d] < 0)
-            throw Error("graph input '" + in.name + "' has a dynamic dimension " + std::to_string(d) + " in " +
-                        shapeToString(in.shape) + "; only the batch dimension may be dynamic for a benchmark");
-
-    // A model exported with a fixed batch (often 1) still benchmarks at the requested batch: the input's
-    // batch dimension is declared dynamic in the session's copy.
-    Model copy = model;
-    copy.graph.inputs.front().shape[0] = -1;
+    Model copy = benchmarkCopy(model, options);
+    const FeedOptions feedOptions = benchmarkFeedOptions(options);
+    const FeedPlan plan = planFeeds(copy.graph, feedOptions);
+    const std::map<std::string, Tensor> feeds = makeFeeds(plan, feedOptions);
     Session session(std::move(copy), SessionOptions{options.threads});
-    std::mt19937 rng(12345);
-    const Tensor input = randomInput(in.dtype, shape, rng);
     const int warmup = std::max(0, options.warmup);
     const int total = warmup + options.iterations;
     std::vector<double> times;
@@ -138,7 +142,7 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
     for (int i = 0; i < total; ++i) {
         checkStop(stop);
         const auto t0 = std::chrono::steady_clock::now();
-        const Tensor out = session.run(input);
+        const std::map<std::string, Tensor> out = session.run(feeds);
         const auto t1 = std::chrono::steady_clock::now();
         if (i >= warmup)
             times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
@@ -147,7 +151,8 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
     }
 
     BenchResult r;
-    r.batch = options.batch;
+    r.batch = plan.batch;
+    r.inputs = plan.inputs;
     r.threads = session.threads();
     r.iterations = options.iterations;
     std::vector<double> sorted = times;
@@ -164,7 +169,7 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
     for (double t : times)
         sum += t;
     r.meanMs = sum / double(times.size());
-    r.throughputPerS = r.meanMs > 0 ? double(options.batch) * 1000.0 / r.meanMs : 0;
+    r.throughputPerS = r.meanMs > 0 ? double(r.batch) * 1000.0 / r.meanMs : 0;
     return r;
 }
 

@@ -1,8 +1,14 @@
 // Evaluation of a classifier on a labelled dataset, and latency benchmarking.
+//
+// Both feed every graph input: evaluate() the first from the dataset and the others as feeds.h makes them
+// (given data, a value, or seeded random data whose symbols follow the dataset batch); benchmark() all of them
+// through feeds.h.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "core/analysis/feeds.h"
 #include "core/base/progress.h"
 #include "core/io/dataset.h"
 #include "core/runtime/session.h"
@@ -12,6 +18,10 @@ namespace cw {
 struct EvalOptions {
     int64_t batchSize = 256;
     int64_t limit = 0; // 0 = whole dataset
+    // The graph inputs after the first (a recurrent state, a sample rate): given data, values, shapes. The
+    // first input is the dataset's; naming it here is an error. `inputs.batch` is ignored: a batch of the
+    // dataset fixes the batch symbol.
+    FeedOptions inputs;
 };
 
 struct EvalResult {
@@ -21,8 +31,8 @@ struct EvalResult {
     int64_t samples = 0;
 };
 
-// Runs the session's first input -> first output over the dataset in batches. Checks `stop` between
-// batches (throws cw::Cancelled) and reports progress after each batch.
+// Runs the session's first input -> first output over the dataset in batches (the other inputs: options.inputs).
+// Checks `stop` between batches (throws cw::Cancelled) and reports progress after each batch.
 EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options = {},
                     const ProgressFn &progress = {}, const StopToken *stop = nullptr);
 
@@ -39,10 +49,11 @@ void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_
 int64_t labelledSamples(const Dataset &data, int64_t limit);
 
 struct BenchOptions {
-    int64_t batch = 1;
+    int64_t batch = 1;     // size of the batch symbol; 0: as inputs' data and shapes fix it, else 1
     int threads = 0;       // 0 = all
     int iterations = 100;
     int warmup = 10;
+    FeedOptions inputs;    // data, values and shapes of the graph inputs (inputs.batch is ignored: see batch)
 };
 
 struct BenchResult {
@@ -51,10 +62,16 @@ struct BenchResult {
     int64_t batch = 1;
     int threads = 1;
     int iterations = 0;
+    std::vector<ResolvedInput> inputs; // what each graph input was fed: shape, dtype, source
 };
 
-// Times Session::run on random input of the first graph input's shape (batch dimension = options.batch).
+// Times Session::run of every graph output on feeds made once by makeFeeds (feeds.h) with the batch symbol set
+// to options.batch. A model exported with a fixed leading dimension on its first input (often 1) and no
+// dynamic batch elsewhere still runs at the requested batch: that dimension is declared dynamic in the
+// session's copy. Throws cw::Error when the inputs cannot be made (a symbol without a size, a contradiction).
 BenchResult benchmark(const Model &model, const BenchOptions &options, const ProgressFn &progress = {},
                       const StopToken *stop = nullptr);
+// The inputs benchmark() would make, without running anything (to check options before long work).
+FeedPlan planBenchmark(const Model &model, const BenchOptions &options);
 
 } // namespace cw

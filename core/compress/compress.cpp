@@ -257,6 +257,22 @@ VariantMetrics metricsFromJson(const std::string &text)
     return m;
 }
 
+namespace {
+
+// The latency runs of stage 5: batch 1 with benchIterations timed runs, batch 64 with half as many.
+BenchOptions measureBenchOptions(const CompressOptions &options, int64_t batch)
+{
+    BenchOptions bo;
+    bo.threads = options.benchThreads;
+    bo.batch = batch;
+    bo.iterations = std::max(1, batch == 1 ? options.benchIterations : options.benchIterations / 2);
+    bo.warmup = std::max(1, bo.iterations / 10);
+    bo.inputs = options.inputs;
+    return bo;
+}
+
+} // namespace
+
 VariantMetrics measureModel(const Model &model, const Dataset *eval, const CompressOptions &options,
                             const ProgressFn &progress, const StopToken *stop)
 {
@@ -266,6 +282,7 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
         const Session session(model, SessionOptions{options.threads});
         EvalOptions eo;
         eo.limit = options.evalLimit;
+        eo.inputs = options.inputs;
         const EvalResult r = evaluate(session, *eval, eo, slice(progress, 0.0, 0.6, "evaluating"), stop);
         m.accuracy = r.accuracy;
         m.top5 = r.top5;
@@ -273,16 +290,10 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
         m.samples = r.samples;
     }
     checkStop(stop);
-    BenchOptions bo;
-    bo.threads = options.benchThreads;
-    bo.iterations = std::max(1, options.benchIterations);
-    bo.warmup = std::max(1, bo.iterations / 10);
-    bo.batch = 1;
-    const BenchResult b1 = benchmark(model, bo, slice(progress, 0.6, 0.8, "latency, batch 1"), stop);
-    bo.batch = 64;
-    bo.iterations = std::max(1, options.benchIterations / 2);
-    bo.warmup = std::max(1, bo.iterations / 10);
-    const BenchResult b64 = benchmark(model, bo, slice(progress, 0.8, 1.0, "latency, batch 64"), stop);
+    const BenchResult b1 =
+        benchmark(model, measureBenchOptions(options, 1), slice(progress, 0.6, 0.8, "latency, batch 1"), stop);
+    const BenchResult b64 =
+        benchmark(model, measureBenchOptions(options, 64), slice(progress, 0.8, 1.0, "latency, batch 64"), stop);
     m.p50Batch1Ms = b1.p50Ms;
     m.p90Batch1Ms = b1.p90Ms;
     m.p50Batch64Ms = b64.p50Ms;
@@ -296,6 +307,15 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
                  const LogFn &log)
 {
     validateRecipe(recipe, base);
+    if (options.measure) // inputs that cannot be made fail now, not after the compression
+        for (int64_t batch : {1, 64}) {
+            try {
+                planBenchmark(base, measureBenchOptions(options, batch));
+            } catch (const Error &e) {
+                throw Error("latency is measured at batch 1 and 64, and at batch " + std::to_string(batch) + ": " +
+                            e.what());
+            }
+        }
     auto say = [&](const std::string &line) {
         if (log)
             log(line);

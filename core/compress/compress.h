@@ -52,6 +52,10 @@ struct CompressOptions {
     bool measure = true;           // stage 5
     int benchThreads = 1;          // latency is measured single-threaded by default (comparable across machines)
     int benchIterations = 50;
+    // The graph inputs after the first (feeds.h): given data, values, shapes for the evaluation (where the data
+    // feeds the first input) and for the latency runs (which make the first input too). Calibration and
+    // fine-tuning feed the first input only.
+    FeedOptions inputs;
 };
 
 // train: calibration and fine-tuning data (may be null when the recipe needs neither); eval: evaluation data

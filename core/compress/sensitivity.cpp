@@ -165,7 +165,6 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
     const Graph &g = base.model().graph;
     if (g.inputs.empty() || g.outputs.empty())
         throw Error("model has no graph input or output");
-    const std::string inputName = g.inputs.front().name;
     const std::string outputName = g.outputs.front().name;
 
     // Layers in execution order, optionally restricted.
@@ -227,7 +226,8 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
         for (int64_t b = 0; b < batches; ++b) {
             checkStop(stop);
             const int64_t begin = b * batchSize, count = std::min(batchSize, total - begin);
-            const Tensor logits = base.run({{inputName, data.batch(begin, count)}}, {outputName}).at(outputName);
+            const Tensor logits =
+                base.run(makeBatchFeeds(g, options.inputs, data.batch(begin, count)), {outputName}).at(outputName);
             scoreBatch(logits, data, begin, count, s);
             done += 1;
             report("baseline");
@@ -275,7 +275,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
         for (int64_t b = 0; b < batches; ++b) {
             checkStop(stop);
             const int64_t begin = b * batchSize, count = std::min(batchSize, total - begin);
-            std::map<std::string, Tensor> feeds{{inputName, data.batch(begin, count)}};
+            std::map<std::string, Tensor> feeds = makeBatchFeeds(g, options.inputs, data.batch(begin, count));
             if (options.cacheActivations && !frontier.empty())
                 for (auto &[name, t] : base.run(feeds, frontier))
                     feeds[name] = std::move(t);
@@ -285,7 +285,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
                 reference = base.run(feeds, {layerOut}).at(layerOut);
             for (Trial &trial : trials) {
                 checkStop(stop);
-                // Uncached, feeds holds only the input and the trial runs the whole network.
+                // Uncached, feeds holds only the graph inputs and the trial runs the whole network.
                 const Tensor logits = trial.session->run(feeds, {outputName}).at(outputName);
                 scoreBatch(logits, data, begin, count, trial.score);
                 if (calibrate) {

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/feeds.h"
 #include "core/base/progress.h"
 #include "core/graph/graph.h"
 #include "core/io/dataset.h"
@@ -48,6 +49,7 @@ struct SensitivityOptions {
     int calibrationBatches = 2;        // for the output-error proxy
     bool cacheActivations = true;      // false: every trial evaluates the whole network (for measuring the gain)
     std::vector<std::string> layers;   // only these nodes ("" / empty = every layer with a float weight)
+    FeedOptions inputs;                // the graph inputs after the first, which the dataset feeds
 };
 
 struct SensitivityTrial {

@@ -1,0 +1,84 @@
+// Feeds: one concrete tensor for every graph input, for the analyses that run a model (latency, evaluation,
+// sensitivity, activation statistics, `cwb run`).
+//
+// Models declare inputs with symbolic dimensions ([batch, sequence], a recurrent state [2, batch, 64], a scalar
+// sample rate); a run needs sizes. For each graph input, in this order:
+//   1. a tensor the caller gives (FeedOptions::tensors: a file, a dataset batch) is used as it is;
+//   2. otherwise the input gets a concrete shape and is filled with FeedOptions::values[name] when there is one,
+//      else with seeded random data of its dtype.
+// The concrete shape of an input that is not given comes from
+//   - FeedOptions::shapes[input] (`--shape NAME=d0,d1,...`): its whole shape, checked against the declared one;
+//   - else its declaration, with each symbol resolved consistently across inputs: a symbol such as "batch" has
+//     one size for every input. A symbol's size is fixed by a given tensor or an explicit input shape in which
+//     it occurs, by FeedOptions::shapes[symbol] (`--shape sequence=512`), or, for the batch symbol only, by
+//     FeedOptions::batch (default 1). Two sources that disagree are an error naming both.
+// The batch symbol is the leading dimension of the first graph input whose leading dimension is symbolic
+// (silero-vad's "batch", an unnamed leading dimension "N"). A symbol nothing fixes throws cw::Error naming the
+// input, its declared shape and the symbol, and suggesting --shape.
+//
+// Random data: float inputs (float32, float16, bfloat16) uniform in [-1, 1); uint8 inputs, which is also how
+// ONNX bool inputs are held, 0 or 1; other integer inputs (int8, int32, int64) uniform integers in [0, 9]:
+// small non-negative values are valid indices, token ids and counts. An input whose value matters to the
+// model (silero-vad's sample rate `sr`, which selects the 8 kHz or 16 kHz branch) needs a given tensor or a
+// value (`--value sr=16000`). The data depends only on the seed, the input's position in the graph, its dtype
+// and its shape, so runs are reproducible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/base/tensor.h"
+#include "core/graph/graph.h"
+
+namespace cw {
+
+struct FeedOptions {
+    std::map<std::string, Tensor> tensors; // graph input name -> the data it is fed
+    std::map<std::string, double> values;  // graph input name -> every element of it (cast to its dtype)
+    // A graph input's name -> its whole concrete shape; or a dimension symbol's name -> {its size}. A name that
+    // is both an input and a symbol means the input.
+    std::map<std::string, Shape> shapes;
+    int64_t batch = 0; // size of the batch symbol; 0: as the tensors and shapes fix it, else 1
+    uint64_t seed = 1;
+};
+
+// Where an input's data comes from.
+enum class FeedSource { Given, Value, Random };
+
+struct ResolvedInput {
+    std::string name;
+    DType dtype = DType::Float32;
+    Shape shape; // concrete
+    FeedSource source = FeedSource::Random;
+};
+
+struct FeedPlan {
+    std::vector<ResolvedInput> inputs;      // in graph-input order
+    std::map<std::string, int64_t> symbols; // every symbol of the inputs' declarations, resolved
+    std::string batchSymbol;                // "" when no input has a symbolic leading dimension
+    int64_t batch = 1; // the batch symbol's size; without one, the first input's leading size (1 for a scalar)
+};
+
+// The batch symbol of a graph (see above), or "".
+std::string batchSymbol(const Graph &graph);
+
+// The concrete shape and source of every graph input, without making data. Throws cw::Error for a name in
+// `options` that is neither a graph input nor (for shapes) a symbol, an explicit shape that contradicts the
+// declaration, two sources giving one symbol different sizes, and a symbol nothing fixes.
+FeedPlan planFeeds(const Graph &graph, const FeedOptions &options);
+
+// The feeds themselves: the plan's inputs with the given tensors, the values or the random data.
+std::map<std::string, Tensor> makeFeeds(const Graph &graph, const FeedOptions &options);
+std::map<std::string, Tensor> makeFeeds(const FeedPlan &plan, const FeedOptions &options);
+
+// The feeds of one dataset batch: `batch` for the first graph input, the others as `options` make them, so
+// their batch symbol follows the batch's size. `options` may not name the first input (cw::Error); its batch is
+// ignored.
+std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch);
+
+// Seeded random data of a dtype and shape, as described above (`stream` separates the inputs of one seed).
+Tensor randomFeed(DType dtype, const Shape &shape, uint64_t seed, uint64_t stream = 0);
+
+} // namespace cw
