@@ -15,7 +15,8 @@
 //               constant value from attribute 'value' or input 2, axes input 3 (opset 18);
 //               modes constant, reflect, edge, wrap; negative pads crop
 //   Resize:     x [N, C, ...], roi (input 1, only for tf_crop_and_resize), scales (input 2) or sizes
-//               (input 3); opset 10 takes scales as input 1. Modes nearest and linear (separable, any rank);
+//               (input 3); opset 10 takes scales as input 1. Modes nearest and linear (separable, any rank;
+//               bilinear over [H, W] or [N, C, H, W] rounds as onnxruntime does, to the bit);
 //               coordinate_transformation_mode half_pixel, asymmetric, align_corners, pytorch_half_pixel,
 //               tf_half_pixel_for_nn, tf_crop_and_resize; nearest_mode round_prefer_floor, round_prefer_ceil,
 //               floor, ceil
@@ -637,7 +638,84 @@ void resizeOp(OpContext &ctx)
         return int64_t(std::round(v));
     };
 
-    // Resize is separable for nearest and (multi)linear, so apply a 1-D resize per changed axis.
+    // The source coordinate of output index o along axis a (before clamping).
+    auto sourceCoordinate = [&](int64_t o, int a) -> float {
+        const int64_t in = x.dim(a), out = outShape[size_t(a)];
+        const float s = scale[size_t(a)];
+        if (coord == "half_pixel")
+            return (float(o) + 0.5f) / s - 0.5f;
+        if (coord == "pytorch_half_pixel")
+            return out > 1 ? (float(o) + 0.5f) / s - 0.5f : 0.f;
+        if (coord == "align_corners")
+            return out > 1 ? float(o) * float(in - 1) / float(out - 1) : 0.f;
+        if (coord == "tf_half_pixel_for_nn")
+            return (float(o) + 0.5f) / s;
+        if (coord == "tf_crop_and_resize")
+            return out > 1 ? roiStart[size_t(a)] * float(in - 1) +
+                                 float(o) * (roiEnd[size_t(a)] - roiStart[size_t(a)]) * float(in - 1) / float(out - 1)
+                           : 0.5f * (roiStart[size_t(a)] + roiEnd[size_t(a)]) * float(in - 1);
+        return float(o) / s;
+    };
+
+    // Bilinear over the last two axes of [H, W] or [N, C, H, W] (N and C unchanged): onnxruntime's arithmetic,
+    // the four corners weighted by products of per-axis distances and summed in a fixed order, rather than
+    // one lerp per axis. The two agree to an ulp; the ulp matters when a DynamicQuantizeLinear follows (its
+    // range, and every value near a rounding midpoint, moves with it), and onnxruntime is the reference.
+    const bool planar = mode == "linear" && coord != "tf_crop_and_resize" &&
+                        (rank == 2 || (rank == 4 && outShape[0] == x.dim(0) && scale[0] == 1.f &&
+                                       outShape[1] == x.dim(1) && scale[1] == 1.f));
+    const bool changes = std::any_of(axes.begin(), axes.end(), [&](int a) {
+        return outShape[size_t(a)] != x.dim(a) || scale[size_t(a)] != 1.f;
+    });
+    if (planar && changes) {
+        struct Taps {
+            std::vector<int64_t> i1, i2; // the two source indices
+            std::vector<float> d1, d2;   // distances to them: i1's weight is d2, i2's is d1
+        };
+        auto taps = [&](int a) {
+            const int64_t in = x.dim(a), out = outShape[size_t(a)];
+            if (in == 0 && out > 0)
+                ctx.fail("cannot resize an empty axis " + str(a));
+            Taps t;
+            for (int64_t o = 0; o < out; ++o) {
+                float c = scale[size_t(a)] == 1.f ? float(o) : sourceCoordinate(o, a);
+                c = std::max(0.f, std::min(c, float(in - 1)));
+                const int64_t i1 = std::min<int64_t>(int64_t(c), in - 1), i2 = std::min<int64_t>(i1 + 1, in - 1);
+                t.i1.push_back(i1);
+                t.i2.push_back(i2);
+                t.d1.push_back(i1 == i2 ? 0.5f : std::fabs(c - float(i1)));
+                t.d2.push_back(i1 == i2 ? 0.5f : std::fabs(c - float(i2)));
+            }
+            return t;
+        };
+        const Taps ty = taps(rank - 2), tx = taps(rank - 1);
+        const int64_t inH = x.dim(rank - 2), inW = x.dim(rank - 1);
+        const int64_t outH = outShape[size_t(rank - 2)], outW = outShape[size_t(rank - 1)];
+        Tensor y(DType::Float32, outShape);
+        const int64_t planes = rank == 4 ? x.dim(0) * x.dim(1) : 1;
+        const float *src = x.f32();
+        float *dst = y.f32();
+        parallelRanges(threadsFor(ctx, y.numel()), planes * outH, 1, [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) {
+                const int64_t p = r / outH, oy = r % outH;
+                const float *row1 = src + (p * inH + ty.i1[size_t(oy)]) * inW;
+                const float *row2 = src + (p * inH + ty.i2[size_t(oy)]) * inW;
+                const float dy1 = ty.d1[size_t(oy)], dy2 = ty.d2[size_t(oy)];
+                float *d = dst + r * outW;
+                // shape.cpp is compiled without floating-point contraction: these products and sums round
+                // one by one, as onnxruntime's do.
+                for (int64_t ox = 0; ox < outW; ++ox) {
+                    const int64_t x1 = tx.i1[size_t(ox)], x2 = tx.i2[size_t(ox)];
+                    const float dx1 = tx.d1[size_t(ox)], dx2 = tx.d2[size_t(ox)];
+                    d[ox] = dx2 * dy2 * row1[x1] + dx1 * dy2 * row1[x2] + dx2 * dy1 * row2[x1] + dx1 * dy1 * row2[x2];
+                }
+            }
+        });
+        ctx.outputs[0] = y;
+        return;
+    }
+
+    // Otherwise Resize is separable for nearest and (multi)linear, so apply a 1-D resize per changed axis.
     Tensor current = x;
     for (int a = 0; a < rank; ++a) {
         const int64_t in = x.dim(a), out = outShape[size_t(a)];
@@ -648,21 +726,7 @@ void resizeOp(OpContext &ctx)
             ctx.fail("cannot resize an empty axis " + str(a));
         ResizeAxis m;
         for (int64_t o = 0; o < out; ++o) {
-            float c;
-            if (coord == "half_pixel")
-                c = (float(o) + 0.5f) / s - 0.5f;
-            else if (coord == "pytorch_half_pixel")
-                c = out > 1 ? (float(o) + 0.5f) / s - 0.5f : 0.f;
-            else if (coord == "align_corners")
-                c = out > 1 ? float(o) * float(in - 1) / float(out - 1) : 0.f;
-            else if (coord == "tf_half_pixel_for_nn")
-                c = (float(o) + 0.5f) / s;
-            else if (coord == "tf_crop_and_resize")
-                c = out > 1 ? roiStart[size_t(a)] * float(in - 1) +
-                                  float(o) * (roiEnd[size_t(a)] - roiStart[size_t(a)]) * float(in - 1) / float(out - 1)
-                            : 0.5f * (roiStart[size_t(a)] + roiEnd[size_t(a)]) * float(in - 1);
-            else
-                c = float(o) / s;
+            float c = sourceCoordinate(o, a);
             if (coord == "tf_crop_and_resize" && (c < 0.f || c > float(in - 1))) {
                 m.i0.push_back(-1);
                 m.i1.push_back(-1);
