@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/analysis/evaluate.h"
+#include "core/analysis/fidelity.h"
 #include "core/analysis/feeds.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
@@ -604,7 +605,7 @@ int cmdRun(const RunArgs &args)
 }
 
 struct EvalArgs {
-    std::string model, data;
+    std::string model, data, reference;
     int64_t limit = 0;
     cw::EvalOptions options;
     FeedArgs feeds;
@@ -616,7 +617,11 @@ struct EvalArgs {
 void declareEval(CLI::App *cmd, EvalArgs &a)
 {
     addModel(cmd, a.model);
-    addData(cmd, a.data, "the labelled samples (fed to the first graph input)")->required();
+    addData(cmd, a.data, "the samples (fed to the first graph input); labelled unless --reference is given")
+        ->required();
+    cmd->add_option("--reference", a.reference,
+                    "compare with this base model on the same samples instead of scoring labels: SQNR, cosine, "
+                    "max error and top-1 agreement per output");
     addLimit(cmd, a.limit);
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
@@ -631,6 +636,27 @@ int cmdEval(const EvalArgs &args)
     const cw::Dataset data = cw::loadDataset(args.data, args.preprocess.resolved(), args.limit);
     cw::EvalOptions options = args.options;
     options.inputs = args.feeds.resolve(session.model().graph);
+    if (!args.reference.empty()) {
+        const cw::Session base(cw::loadModel(args.reference), cw::SessionOptions{args.threads});
+        cw::FidelityOptions f;
+        f.batchSize = options.batchSize;
+        f.inputs = options.inputs;
+        const std::vector<cw::OutputFidelity> outputs =
+            cw::measureFidelity(base, session, data, f, terminalProgress());
+        if (args.json) {
+            std::cout << nlohmann::ordered_json::parse(cw::fidelityToJson(outputs)).dump(2) << '\n';
+            return 0;
+        }
+        std::printf("%-32s %10s %10s %12s %8s  (%lld samples of %s against %s)\n", "output", "SQNR dB", "cosine",
+                    "max |error|", "top-1", (long long)data.size(), args.data.c_str(), args.reference.c_str());
+        for (const cw::OutputFidelity &o : outputs) {
+            char top1[16] = "-";
+            if (o.top1Agreement >= 0)
+                std::snprintf(top1, sizeof top1, "%.1f%%", o.top1Agreement * 100);
+            std::printf("%-32s %10.2f %10.6f %12.4g %8s\n", o.name.c_str(), o.sqnrDb, o.cosine, o.maxAbsError, top1);
+        }
+        return 0;
+    }
     const cw::EvalResult r = cw::evaluate(session, data, options, terminalProgress());
     if (args.json) {
         std::cout << json{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}}.dump(2)

@@ -92,6 +92,7 @@ private slots:
     void info();
     void run();
     void eval();
+    void evalAgainstAReference();
     void bench();
     void exportFormats_data();
     void exportFormats();
@@ -209,6 +210,28 @@ void TestCli::eval()
                                    "0.5", "--json"});
     QVERIFY2(normalised.exitCode == 0, normalised.err.constData());
     QVERIFY(std::abs(json(normalised)["loss"].toDouble() - j["loss"].toDouble()) > 0.1);
+}
+
+// --reference: fidelity of one model against another on the same samples, labels unused. A model against
+// itself is exact; the two demo architectures agree on most images but not all.
+void TestCli::evalAgainstAReference()
+{
+    const Result same = cwb({"eval", "demo", "--data", "fashion-mnist", "--limit", "200", "--reference", "demo", "--json"});
+    QVERIFY2(same.exitCode == 0, same.err.constData());
+    const QJsonObject s = json(same)["outputs"].toArray().first().toObject();
+    QCOMPARE(s["name"].toString(), QStringLiteral("logits"));
+    QCOMPARE(s["sqnr_db"].toString(), QStringLiteral("inf"));
+    QCOMPARE(s["top1_agreement"].toDouble(), 1.0);
+    QCOMPARE(s["elements"].toInt(), 2000);
+    const Result other =
+        cwb({"eval", "demo-resnet", "--data", "fashion-mnist", "--limit", "200", "--reference", "demo", "--json"});
+    QVERIFY2(other.exitCode == 0, other.err.constData());
+    const QJsonObject o = json(other)["outputs"].toArray().first().toObject();
+    QVERIFY(o["sqnr_db"].isDouble() && o["sqnr_db"].toDouble() < 30);
+    QVERIFY(o["top1_agreement"].toDouble() > 0.7 && o["top1_agreement"].toDouble() < 1.0);
+    QVERIFY(o["cosine"].toDouble() < 1.0);
+    const Result text = cwb({"eval", "demo", "--data", "fashion-mnist", "--limit", "50", "--reference", "demo"});
+    QVERIFY2(text.exitCode == 0 && text.out.contains("SQNR dB") && text.out.contains("100.0%"), text.out.constData());
 }
 
 void TestCli::bench()

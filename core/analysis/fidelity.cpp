@@ -68,7 +68,6 @@ std::vector<OutputFidelity> measureFidelity(const Session &base, const Session &
     const Graph &g = base.model().graph;
     if (g.inputs.empty())
         throw Error("the base model has no graph input");
-    const std::string input = g.inputs.front().name;
     std::vector<std::string> outputs;
     for (const ValueInfo &v : g.outputs)
         outputs.push_back(v.name);
@@ -80,7 +79,7 @@ std::vector<OutputFidelity> measureFidelity(const Session &base, const Session &
     for (int64_t begin = 0; begin < total; begin += batch) {
         checkStop(stop);
         const int64_t count = std::min(batch, total - begin);
-        const std::map<std::string, Tensor> feeds{{input, data.batch(begin, count)}};
+        const std::map<std::string, Tensor> feeds = makeBatchFeeds(g, options.inputs, data.batch(begin, count));
         const auto a = base.run(feeds, outputs);
         const auto b = variant.run(feeds, outputs);
         for (const std::string &o : outputs)

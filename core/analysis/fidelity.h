@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/feeds.h"
 #include "core/base/progress.h"
 #include "core/base/tensor.h"
 #include "core/io/dataset.h"
@@ -51,7 +52,8 @@ private:
 
 struct FidelityOptions {
     int64_t batchSize = 64;
-    int64_t limit = 0; // samples, 0 = the whole dataset
+    int64_t limit = 0;  // samples, 0 = the whole dataset
+    FeedOptions inputs; // the graph inputs after the first (core/analysis/feeds.h), the same for both models
 };
 
 // Runs both sessions on the dataset's samples (their first graph input) and compares every graph output of
