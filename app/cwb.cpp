@@ -306,6 +306,16 @@ std::string humanBytes(double bytes)
     return buf;
 }
 
+// "98.3%", or "-" for an output that is not a class distribution (OutputFidelity::top1Agreement < 0).
+std::string top1Text(double agreement)
+{
+    if (agreement < 0)
+        return "-";
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1f%%", agreement * 100);
+    return buf;
+}
+
 // A static shape as JSON: numbers, and symbols by name ("batch"; "N" when unnamed); null when unknown.
 json shapeJson(const cw::ValueInfo &v)
 {
@@ -649,12 +659,9 @@ int cmdEval(const EvalArgs &args)
         }
         std::printf("%-32s %10s %10s %12s %8s  (%lld samples of %s against %s)\n", "output", "SQNR dB", "cosine",
                     "max |error|", "top-1", (long long)data.size(), args.data.c_str(), args.reference.c_str());
-        for (const cw::OutputFidelity &o : outputs) {
-            char top1[16] = "-";
-            if (o.top1Agreement >= 0)
-                std::snprintf(top1, sizeof top1, "%.1f%%", o.top1Agreement * 100);
-            std::printf("%-32s %10.2f %10.6f %12.4g %8s\n", o.name.c_str(), o.sqnrDb, o.cosine, o.maxAbsError, top1);
-        }
+        for (const cw::OutputFidelity &o : outputs)
+            std::printf("%-32s %10.2f %10.6f %12.4g %8s\n", o.name.c_str(), o.sqnrDb, o.cosine, o.maxAbsError,
+                        top1Text(o.top1Agreement).c_str());
         return 0;
     }
     const cw::EvalResult r = cw::evaluate(session, data, options, terminalProgress());
@@ -990,6 +997,9 @@ int cmdCompress(const CompressArgs &args)
             std::printf("%-10s %8.2f%% %8.2f%% %9.4f %12s %10.3f / %-9.3f %10.3f / %-9.3f\n", label, m->accuracy * 100,
                         m->top5 * 100, m->loss, humanBytes(double(m->fileBytes)).c_str(), m->p50Batch1Ms,
                         m->p90Batch1Ms, m->p50Batch64Ms, m->p90Batch64Ms);
+        for (const cw::OutputFidelity &f : v.fidelity)
+            std::printf("fidelity to the base, output %s: SQNR %.2f dB, cosine %.6f, max |error| %.4g, top-1 agreement %s\n",
+                        f.name.c_str(), f.sqnrDb, f.cosine, f.maxAbsError, top1Text(f.top1Agreement).c_str());
         std::printf("accuracy drop %.2f points, file %.3fx of the base (%.2fx smaller), batch-1 latency %.2fx; saved %s\n",
                     (b.accuracy - v.accuracy) * 100, double(v.fileBytes) / double(std::max<int64_t>(1, b.fileBytes)),
                     v.compressionRatio, b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0, output.c_str());

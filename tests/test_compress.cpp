@@ -165,6 +165,13 @@ private slots:
                  qPrintable(QString("%1 vs %2").arg(v.metrics.accuracy).arg(m_base.accuracy)));
         QVERIFY(v.metrics.compressionRatio > 3.5);
         QCOMPARE(v.name, std::string("w8"));
+        // Fidelity to the base on the same 300 samples: 8-bit weights barely move the logits.
+        QCOMPARE(int(v.metrics.fidelity.size()), 1);
+        const OutputFidelity &f = v.metrics.fidelity.front();
+        QCOMPARE(f.name, std::string("logits"));
+        QCOMPARE(f.elements, int64_t(300 * 10));
+        QVERIFY2(f.sqnrDb > 25 && std::isfinite(f.sqnrDb), qPrintable(QString::number(f.sqnrDb)));
+        QVERIFY(f.top1Agreement >= 0.98 && f.cosine > 0.99);
     }
 
     void fullInt8()
@@ -397,6 +404,9 @@ private slots:
         QCOMPARE(m.p50Batch64Ms, v.metrics.p50Batch64Ms);
         QCOMPARE(m.p90Batch64Ms, v.metrics.p90Batch64Ms);
         QCOMPARE(m.threads, v.metrics.threads);
+        QCOMPARE(int(m.fidelity.size()), int(v.metrics.fidelity.size()));
+        QCOMPARE(m.fidelity.front().sqnrDb, v.metrics.fidelity.front().sqnrDb);
+        QCOMPARE(m.fidelity.front().top1Agreement, v.metrics.fidelity.front().top1Agreement);
         // The saved variant evaluates to the measured accuracy.
         const EvalResult r = evaluate(Session(back), evalData());
         QCOMPARE(r.accuracy, v.metrics.accuracy);

@@ -27,6 +27,7 @@ private slots:
     void batchingDoesNotMatter();
     void shapeMismatchNamesTheOutput();
     void overADataset();
+    void jsonRoundTrip();
 };
 
 void TestFidelity::handComputed_data()
@@ -157,6 +158,23 @@ void TestFidelity::overADataset()
     QVERIFY(f.top1Agreement > 0.8 && f.top1Agreement <= 1.0);
     QVERIFY(std::abs(f.sqnrDb - g.sqnrDb) < 0.05);
     QCOMPARE(f.top1Agreement, g.top1Agreement);
+}
+
+// Infinite SQNR and an undefined top-1 survive the JSON a saved variant carries.
+void TestFidelity::jsonRoundTrip()
+{
+    OutputFidelity exact{"logits", std::numeric_limits<double>::infinity(), 1.0, 0.0, 1.0, 20};
+    OutputFidelity state{"state", 41.5, 0.9999, 0.003, -1.0, 256};
+    const std::vector<OutputFidelity> back = fidelityFromJson(fidelityToJson({exact, state}));
+    QCOMPARE(int(back.size()), 2);
+    QCOMPARE(back[0].name, std::string("logits"));
+    QVERIFY(std::isinf(back[0].sqnrDb) && back[0].sqnrDb > 0);
+    QCOMPARE(back[0].top1Agreement, 1.0);
+    QCOMPARE(back[1].sqnrDb, 41.5);
+    QCOMPARE(back[1].cosine, 0.9999);
+    QCOMPARE(back[1].maxAbsError, 0.003);
+    QCOMPARE(back[1].top1Agreement, -1.0);
+    QCOMPARE(back[1].elements, int64_t(256));
 }
 
 QTEST_GUILESS_MAIN(TestFidelity)

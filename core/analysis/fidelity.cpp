@@ -111,4 +111,34 @@ std::string fidelityToJson(const std::vector<OutputFidelity> &outputs)
     return j.dump();
 }
 
+std::vector<OutputFidelity> fidelityFromJson(const std::string &text)
+{
+    auto number = [](const nlohmann::json &v) {
+        if (v.is_string()) {
+            const std::string s = v.get<std::string>();
+            return s == "inf" ? std::numeric_limits<double>::infinity()
+                   : s == "-inf" ? -std::numeric_limits<double>::infinity()
+                                 : std::numeric_limits<double>::quiet_NaN();
+        }
+        return v.get<double>();
+    };
+    std::vector<OutputFidelity> out;
+    try {
+        const nlohmann::json doc = nlohmann::json::parse(text); // kept alive: range-for over a temporary's member dangles
+        for (const nlohmann::json &o : doc.at("outputs")) {
+            OutputFidelity f;
+            f.name = o.at("name").get<std::string>();
+            f.sqnrDb = number(o.at("sqnr_db"));
+            f.cosine = number(o.at("cosine"));
+            f.maxAbsError = number(o.at("max_abs_error"));
+            f.top1Agreement = o.at("top1_agreement").is_null() ? -1.0 : number(o.at("top1_agreement"));
+            f.elements = o.at("elements").get<int64_t>();
+            out.push_back(f);
+        }
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(std::string("fidelity: ") + e.what());
+    }
+    return out;
+}
+
 } // namespace cw

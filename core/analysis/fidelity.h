@@ -65,5 +65,7 @@ std::vector<OutputFidelity> measureFidelity(const Session &base, const Session &
 // {"outputs": [{"name", "sqnr_db", "cosine", "max_abs_error", "top1_agreement", "elements"}]}; infinities as
 // the strings "inf" / "-inf".
 std::string fidelityToJson(const std::vector<OutputFidelity> &outputs);
+// The inverse; throws cw::Error on malformed text.
+std::vector<OutputFidelity> fidelityFromJson(const std::string &text);
 
 } // namespace cw

@@ -229,6 +229,8 @@ std::string metricsToJson(const VariantMetrics &m, int indent)
     j["latency_ms"] = {{"batch1", {{"p50", m.p50Batch1Ms}, {"p90", m.p90Batch1Ms}}},
                        {"batch64", {{"p50", m.p50Batch64Ms}, {"p90", m.p90Batch64Ms}}}};
     j["threads"] = m.threads;
+    if (!m.fidelity.empty())
+        j["fidelity"] = ojson::parse(fidelityToJson(m.fidelity)).at("outputs");
     return j.dump(indent);
 }
 
@@ -251,6 +253,8 @@ VariantMetrics metricsFromJson(const std::string &text)
             m.p90Batch64Ms = l.at("batch64").value("p90", 0.0);
         }
         m.threads = j.value("threads", 1);
+        if (j.contains("fidelity"))
+            m.fidelity = fidelityFromJson(nlohmann::json{{"outputs", j.at("fidelity")}}.dump());
     } catch (const nlohmann::json::exception &e) {
         throw Error(std::string("metrics: ") + e.what());
     }
@@ -278,7 +282,7 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
 {
     VariantMetrics m;
     m.fileBytes = savedSizeBytes(model);
-    if (eval) {
+    if (eval && !eval->labels.empty()) {
         const Session session(model, SessionOptions{options.threads});
         EvalOptions eo;
         eo.limit = options.evalLimit;
@@ -443,7 +447,15 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
 
     m.analysis[kRecipeKey] = recipeToJson(recipe);
     if (options.measure) {
-        variant.metrics = measureModel(m, eval, options, slice(progress, work, 1.0, "measure"), stop);
+        variant.metrics = measureModel(m, eval, options, slice(progress, work, 0.9, "measure"), stop);
+        if (eval) {
+            FidelityOptions fo;
+            fo.limit = options.evalLimit;
+            fo.inputs = options.inputs;
+            variant.metrics.fidelity =
+                measureFidelity(Session(base, SessionOptions{options.threads}), Session(m, SessionOptions{options.threads}),
+                                *eval, fo, slice(progress, 0.9, 1.0, "fidelity to the base"), stop);
+        }
         const int64_t baseBytes = savedSizeBytes(base);
         variant.metrics.compressionRatio =
             variant.metrics.fileBytes > 0 ? double(baseBytes) / double(variant.metrics.fileBytes) : 0.0;

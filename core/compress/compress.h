@@ -19,6 +19,7 @@
 #include <string>
 
 #include "core/analysis/evaluate.h"
+#include "core/analysis/fidelity.h"
 #include "core/base/progress.h"
 #include "core/compress/recipe.h"
 #include "core/graph/graph.h"
@@ -36,6 +37,9 @@ struct VariantMetrics {
     double p50Batch1Ms = 0, p90Batch1Ms = 0;
     double p50Batch64Ms = 0, p90Batch64Ms = 0;
     int threads = 1;               // threads the latencies were measured with
+    // Per output, the variant against the base model on the evaluation data (empty without data); the measure
+    // for models whose data has no labels.
+    std::vector<OutputFidelity> fidelity;
 };
 
 struct Variant {
