@@ -416,6 +416,11 @@ private slots:
         QCOMPARE(view.variantModel()->rowCount(), 2);
         QCOMPARE(view.variantModel()->item(1, 0)->text(), QStringLiteral("int8-weights"));
         QVERIFY(view.variantModel()->item(1, 3)->text().endsWith(QStringLiteral(" pt")));
+        // Fidelity to the base: the logits' SQNR, every output's figures in the tooltip.
+        QVERIFY2(view.variantModel()->item(1, 4)->text().endsWith(QStringLiteral(" dB")),
+                 qPrintable(view.variantModel()->item(1, 4)->text()));
+        QVERIFY(view.variantModel()->item(1, 4)->toolTip().contains(QStringLiteral("logits: SQNR")));
+        QCOMPARE(view.variantModel()->item(0, 4)->text(), QStringLiteral("—"));
         QVERIFY(!view.logPanel()->toPlainText().isEmpty());
         QCOMPARE(view.progressBar()->value(), 1000);
 

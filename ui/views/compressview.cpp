@@ -64,7 +64,9 @@ const char kSettingsGroup[] = "compress";
 const char kRecipeDirKey[] = "lastDirs/recipe";
 const char kVariantDirKey[] = "lastDirs/variant";
 
-enum VariantColumn { VName, VRecipe, VAccuracy, VDrop, VTop5, VLoss, VSize, VRatio, VP50b1, VP90b1, VP50b64, VP90b64, VCount };
+enum VariantColumn {
+    VName, VRecipe, VAccuracy, VDrop, VSqnr, VTop5, VLoss, VSize, VRatio, VP50b1, VP90b1, VP50b64, VP90b64, VCount
+};
 
 QString dirSetting(const char *key)
 {
@@ -344,7 +346,7 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
 
     // ---- Variants
     m_variantModel = new QStandardItemModel(0, VCount, this);
-    m_variantModel->setHorizontalHeaderLabels({tr("Variant"), tr("Recipe"), tr("Accuracy"), tr("Drop"), tr("Top-5"),
+    m_variantModel->setHorizontalHeaderLabels({tr("Variant"), tr("Recipe"), tr("Accuracy"), tr("Drop"), tr("Output SQNR"), tr("Top-5"),
                                                tr("Loss"), tr("File"), tr("Ratio"), tr("p50 b1"), tr("p90 b1"),
                                                tr("p50 b64"), tr("p90 b64")});
     m_variantTable = new QTableView;
@@ -366,8 +368,8 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     auto *variantsLayout = new QVBoxLayout(variantsBox);
     variantsLayout->setContentsMargins(0, 0, 0, 0);
     auto *variantsTitle = new QHBoxLayout;
-    auto *variantsLabel = new QLabel(tr("<b>Variants</b> — measured: accuracy on the evaluation data, file size, "
-                                        "latency in ms"));
+    auto *variantsLabel = new QLabel(tr("<b>Variants</b> — measured: accuracy and fidelity to the base (SQNR) on "
+                                        "the evaluation data, file size, latency in ms"));
     variantsLabel->setToolTip(tr("Latency p50 / p90 in milliseconds at batch 1 and 64, single-threaded"));
     variantsTitle->addWidget(variantsLabel, 1);
     variantsTitle->addWidget(m_exportVariant);
@@ -1058,6 +1060,22 @@ void CompressView::updateVariants()
             items << item(QString::number((m_baseMetrics->accuracy - m.accuracy) * 100, 'f', 2) + QStringLiteral(" pt"));
         else
             items << item(QStringLiteral("—"));
+        // Fidelity to the base on the evaluation data: the first output's SQNR, every output in the tooltip.
+        QStandardItem *sqnr = item(QStringLiteral("—"));
+        if (!isBase && !m.fidelity.empty()) {
+            const auto db = [](double v) {
+                return std::isinf(v) ? QStringLiteral("exact") : QString::number(v, 'f', 1) + QStringLiteral(" dB");
+            };
+            sqnr->setText(db(m.fidelity.front().sqnrDb));
+            QStringList tip;
+            for (const cw::OutputFidelity &f : m.fidelity)
+                tip << tr("%1: SQNR %2, cosine %3, max |error| %4%5")
+                           .arg(QString::fromStdString(f.name).toHtmlEscaped(), db(f.sqnrDb),
+                                QString::number(f.cosine, 'f', 6), QString::number(f.maxAbsError, 'g', 4),
+                                f.top1Agreement < 0 ? QString() : tr(", top-1 agreement %1").arg(formatPercent(f.top1Agreement)));
+            sqnr->setToolTip(tr("Fidelity to the base on the evaluation data<br>") + tip.join(QStringLiteral("<br>")));
+        }
+        items << sqnr;
         items << item(evaluated ? formatPercent(m.top5) : QStringLiteral("—"))
               << item(evaluated ? QString::number(m.loss, 'f', 3) : QStringLiteral("—"))
               << item(m.fileBytes > 0 ? formatBytes(m.fileBytes) : QStringLiteral("—"))
