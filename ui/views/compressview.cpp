@@ -368,8 +368,8 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     auto *variantsLayout = new QVBoxLayout(variantsBox);
     variantsLayout->setContentsMargins(0, 0, 0, 0);
     auto *variantsTitle = new QHBoxLayout;
-    auto *variantsLabel = new QLabel(tr("<b>Variants</b> — measured: accuracy and fidelity to the base (SQNR) on "
-                                        "the evaluation data, file size, latency in ms"));
+    auto *variantsLabel = new QLabel(tr("<b>Variants</b> — measured: accuracy, SQNR vs the base, file size, "
+                                        "latency in ms"));
     variantsLabel->setToolTip(tr("Latency p50 / p90 in milliseconds at batch 1 and 64, single-threaded"));
     variantsTitle->addWidget(variantsLabel, 1);
     variantsTitle->addWidget(m_exportVariant);
