@@ -1,9 +1,7 @@
 #include "core/runtime/ops.h"
 
-#include <array>
 #include <cassert>
 #include <set>
-#include <utility>
 
 #include "core/base/error.h"
 
@@ -30,11 +28,8 @@ namespace {
 // so the values between nodes are exactly what a float16 graph holds; onnxruntime's CPU provider does the same
 // by inserting Casts around its float32-only kernels. The node's float type is that of its first floating
 // input: X for most operators, the scale for DequantizeLinear, the branches for Where; Pow(float32 x, float16
-// exponent) stays float32. Integer outputs (Shape, ArgMax, QuantizeLinear, ...) are left as they are.
-//
-// findKernel returns a plain function pointer, so each registered kernel gets its own small trampoline (one
-// template instantiation per table slot) that knows which kernel to widen for; a float32 node pays one scan
-// of its input dtypes.
+// exponent) stays float32. Integer outputs (Shape, ArgMax, QuantizeLinear, ...) are left as they are. A
+// float32 node pays one scan of its input dtypes.
 
 // Operators that only move bytes (or convert dtypes themselves) and take the 16-bit floats as they are.
 bool takesHalfFloats(const std::string &op)
@@ -48,7 +43,7 @@ bool takesHalfFloats(const std::string &op)
     return ops.count(op) != 0;
 }
 
-void runWidened(OpContext &ctx, OpKernel kernel)
+void runWidened(OpContext &ctx, void (*kernel)(OpContext &))
 {
     DType floatType = DType::Float32;
     bool floatSeen = false, half = false;
@@ -85,23 +80,8 @@ void runWidened(OpContext &ctx, OpKernel kernel)
                 out = out.castTo(floatType);
 }
 
-// Room for every registered kernel (about a hundred today); table() asserts it suffices.
-constexpr size_t kSlots = 512;
-std::array<OpKernel, kSlots> g_slotKernels{}; // written once, inside table()'s initialisation
-
-template <size_t Slot> void widening(OpContext &ctx)
-{
-    runWidened(ctx, g_slotKernels[Slot]);
-}
-
-template <size_t... Slot> constexpr std::array<OpKernel, kSlots> makeWidening(std::index_sequence<Slot...>)
-{
-    return {&widening<Slot>...};
-}
-constexpr std::array<OpKernel, kSlots> kWidening = makeWidening(std::make_index_sequence<kSlots>{});
-
 // Registered kernel name -> what findKernel hands out: the kernel itself for operators that take the 16-bit
-// floats as they are, its widening trampoline for the rest.
+// floats as they are, the kernel behind runWidened for the rest.
 const KernelTable &table()
 {
     static const KernelTable kernels = [] {
@@ -115,15 +95,14 @@ const KernelTable &table()
         registerRecurrentOps(t);
         registerQuantOps(t);
         registerControlOps(t);
-        size_t slot = 0;
+        // Families register plain functions; the wrapper keeps that pointer (small enough for std::function
+        // to hold without allocating, so handing a kernel out costs no allocation).
         for (auto &[name, kernel] : t) {
-            if (takesHalfFloats(name))
-                continue;
-            assert(slot < kSlots && "more kernels than widening slots: raise kSlots");
-            if (slot >= kSlots)
-                break; // (release builds) the rest run without widening and refuse the 16-bit floats
-            g_slotKernels[slot] = kernel;
-            kernel = kWidening[slot++];
+            using Plain = void (*)(OpContext &);
+            const Plain *plain = kernel.target<Plain>();
+            assert(plain && "kernels are registered as plain functions");
+            if (plain && !takesHalfFloats(name))
+                kernel = [k = *plain](OpContext &ctx) { runWidened(ctx, k); };
         }
         return t;
     }();

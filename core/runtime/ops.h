@@ -14,6 +14,7 @@
 // the 16-bit values themselves.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,7 +46,8 @@ struct OpContext {
     [[noreturn]] void fail(const std::string &message) const;
 };
 
-using OpKernel = void (*)(OpContext &ctx);
+// A kernel: a plain function when registered; findKernel may hand out a wrapper around it (see above).
+using OpKernel = std::function<void(OpContext &ctx)>;
 using KernelTable = std::map<std::string, OpKernel>;
 
 // nullptr when the op type is not supported.
