@@ -342,11 +342,13 @@ float fCeil(float v) { return std::ceil(v); }
 float fReciprocal(float v) { return 1.f / v; }
 
 // Neg and Abs also appear on int64 shape values.
-template <bool Abs> void signOp(OpContext &ctx)
+// An element-wise function in the input's own type: float32 through unaryFloat's parallel loop (f), every
+// other type through a plain loop (g, called with a value of that type).
+template <typename FloatFn, typename AnyFn> void unaryAnyType(OpContext &ctx, FloatFn f, AnyFn g)
 {
     const Tensor &x = ctx.input(0);
     if (x.dtype() == DType::Float32) {
-        ctx.outputs[0] = unaryFloat(ctx, x, [](float v) { return Abs ? std::fabs(v) : -v; });
+        ctx.outputs[0] = unaryFloat(ctx, x, f);
         return;
     }
     Tensor out = Tensor::uninitialized(x.dtype(), x.shape());
@@ -355,29 +357,22 @@ template <bool Abs> void signOp(OpContext &ctx)
         const T *src = x.data<T>();
         T *dst = out.data<T>();
         for (int64_t i = 0; i < x.numel(); ++i)
-            dst[i] = Abs ? (src[i] < 0 ? T(-src[i]) : src[i]) : T(-src[i]);
+            dst[i] = T(g(src[i]));
     });
     ctx.outputs[0] = out;
 }
 
+template <bool Abs> void signOp(OpContext &ctx)
+{
+    unaryAnyType(ctx, [](float v) { return Abs ? std::fabs(v) : -v; },
+                 [](auto v) -> decltype(v) { return Abs ? (v < 0 ? -v : v) : -v; });
+}
 
 // Sign: -1, 0 or 1 in the input's type (NaN stays NaN).
 void signumOp(OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
-    if (x.dtype() == DType::Float32) {
-        ctx.outputs[0] = unaryFloat(ctx, x, [](float v) { return v > 0.f ? 1.f : v < 0.f ? -1.f : v; });
-        return;
-    }
-    Tensor out = Tensor::uninitialized(x.dtype(), x.shape());
-    visitDType(x.dtype(), [&](auto zero) {
-        using T = decltype(zero);
-        const T *src = x.data<T>();
-        T *dst = out.data<T>();
-        for (int64_t i = 0; i < x.numel(); ++i)
-            dst[i] = src[i] > 0 ? T(1) : src[i] < 0 ? T(-1) : T(0);
-    });
-    ctx.outputs[0] = out;
+    unaryAnyType(ctx, [](float v) { return v > 0.f ? 1.f : v < 0.f ? -1.f : v; },
+                 [](auto v) -> decltype(v) { return v > 0 ? 1 : v < 0 ? -1 : 0; });
 }
 
 // Mod: fmod = 0 takes the divisor's sign (Python's %, integers only), fmod = 1 the dividend's (C's fmod).
