@@ -863,14 +863,20 @@ void shapeOp(OpContext &ctx)
     ctx.outputs[0] = Tensor::fromInt64s({int64_t(dims.size())}, dims);
 }
 
-void gatherOp(OpContext &ctx)
+// Gather and GatherElements: int64 / int32 indices into data of rank >= 1.
+void checkGatherInputs(const OpContext &ctx, const Tensor &data, const Tensor &indices)
 {
-    const Tensor &data = ctx.input(0);
-    const Tensor &indices = ctx.input(1);
     if (indices.dtype() != DType::Int64 && indices.dtype() != DType::Int32)
         ctx.fail(std::string("indices must be int64 or int32, got ") + dtypeName(indices.dtype()));
     if (data.rank() == 0)
         ctx.fail("data must have rank >= 1");
+}
+
+void gatherOp(OpContext &ctx)
+{
+    const Tensor &data = ctx.input(0);
+    const Tensor &indices = ctx.input(1);
+    checkGatherInputs(ctx, data, indices);
     const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", 0), data.rank());
     const int64_t dim = data.dim(axis);
     std::vector<int64_t> idx = indices.toInt64Vector();
@@ -903,10 +909,7 @@ void gatherElementsOp(OpContext &ctx)
 {
     const Tensor &data = ctx.input(0);
     const Tensor &indices = ctx.input(1);
-    if (indices.dtype() != DType::Int64 && indices.dtype() != DType::Int32)
-        ctx.fail(std::string("indices must be int64 or int32, got ") + dtypeName(indices.dtype()));
-    if (data.rank() == 0)
-        ctx.fail("data must have rank >= 1");
+    checkGatherInputs(ctx, data, indices);
     if (indices.rank() != data.rank())
         ctx.fail("indices " + shapeToString(indices.shape()) + " and data " + shapeToString(data.shape()) +
                  " must have the same rank");
