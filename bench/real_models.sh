@@ -10,16 +10,16 @@ build="${1:-$root/build}"
 cwb="$build/app/cwb"
 iterations="${CW_BENCH_ITERATIONS:-50}"
 export NODE_PATH="$root/node_modules"
-cache="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py")"
+paths="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py" --paths)"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 
 # Per model: NAME FILE and the input files of its first variant (NAME=PATH ...), one line each.
-/usr/bin/python3 - "$root/tests/real_models.json" "$cache" "$tmp" >"$tmp/models" <<'EOF'
+/usr/bin/python3 - "$root/tests/real_models.json" "$paths" "$tmp" >"$tmp/models" <<'EOF'
 import json, os, sys
 import numpy as np
-manifest, cache, tmp = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+manifest, tmp = json.load(open(sys.argv[1])), sys.argv[3]
+paths = dict(line.split('\t') for line in sys.argv[2].splitlines())
 for k, m in enumerate(manifest['models']):
-    pkg = m['package'].lstrip('@').replace('/', '-').replace('@', '-')
     args = []
     rng = np.random.default_rng(k + 1)
     for name, spec in m['variants'][0].items():
@@ -31,7 +31,7 @@ for k, m in enumerate(manifest['models']):
         path = os.path.join(tmp, f'{m["name"]}.{len(args)}.npy')
         np.save(path, a)
         args.append(f'{name}={path}')
-    print(m['name'], os.path.join(cache, pkg, m['file']), *args)
+    print(m['name'], paths[m['name']], *args)
 EOF
 
 field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(sys.stdin)['$1'])"; }

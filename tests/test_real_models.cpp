@@ -69,7 +69,7 @@ private slots:
     void matchesOnnxRuntime();
 
 private:
-    QString m_cache;
+    QMap<QString, QString> m_paths; // model name -> its file in the cache (fetch_models.py --paths)
     QJsonObject m_manifest;
 };
 
@@ -80,10 +80,14 @@ void TestRealModels::initTestCase()
     m_manifest = QJsonDocument::fromJson(f.readAll()).object();
     QVERIFY(!m_manifest["models"].toArray().isEmpty());
     QString error;
-    const QByteArray out = testutil::runProcess(testutil::python(), {testutil::sourcePath("tests/tools/fetch_models.py")},
-                                                &error, 30 * 60 * 1000);
+    const QByteArray out = testutil::runProcess(
+        testutil::python(), {testutil::sourcePath("tests/tools/fetch_models.py"), "--paths"}, &error, 30 * 60 * 1000);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    m_cache = QString::fromLocal8Bit(out).trimmed();
+    for (const QString &line : QString::fromLocal8Bit(out).split('\n', Qt::SkipEmptyParts)) {
+        const QStringList nameAndPath = line.split('\t');
+        QCOMPARE(nameAndPath.size(), 2);
+        m_paths[nameAndPath[0]] = nameAndPath[1];
+    }
     QVERIFY2(testutil::ortAvailable(), "onnxruntime-node is the reference: ./installers/setup.sh installs it");
 }
 
@@ -97,10 +101,7 @@ void TestRealModels::matchesOnnxRuntime_data()
     unsigned seed = 1;
     for (const QJsonValue &v : m_manifest["models"].toArray()) {
         const QJsonObject m = v.toObject();
-        // Package directory as fetch_models.py names it: "@scope/name@1.0" -> "scope-name-1.0".
-        QString package = m["package"].toString();
-        package = package.mid(package.startsWith('@') ? 1 : 0).replace('/', '-').replace('@', '-');
-        const QString file = m_cache + "/" + package + "/" + m["file"].toString();
+        const QString file = m_paths.value(m["name"].toString());
         const QJsonArray variants = m["variants"].toArray();
         for (qsizetype i = 0; i < variants.size(); ++i)
             QTest::addRow("%s/%lld", qPrintable(m["name"].toString()), qlonglong(i))

