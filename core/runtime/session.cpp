@@ -78,10 +78,6 @@ Session::Session(Model model, SessionOptions options)
     g.ensureUniqueNodeNames();
     g.sortTopologically();
     requireKernels(m_model);
-    // Constant folding: a node fed only by initializers (and earlier folded nodes) gives the same result on
-    // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
-    // matters: per call it would cost as much as the layer.
-    m_folded.assign(g.nodes.size(), 0);
     // Control flow: a Session per subgraph, whose graph inputs are the subgraph's own followed by the values
     // it reads from this graph.
     m_implicit.resize(g.nodes.size());
@@ -110,6 +106,10 @@ Session::Session(Model model, SessionOptions options)
             }
         }
     }
+    // Constant folding: a node fed only by initializers (and earlier folded nodes) gives the same result on
+    // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
+    // matters: per call it would cost as much as the layer. Control-flow nodes run their subgraphs per run.
+    m_folded.assign(g.nodes.size(), 0);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &n = g.nodes[i];
         bool constant = m_subgraphs[i].empty();
