@@ -828,7 +828,7 @@ int cmdExport(const ExportArgs &args)
 }
 
 struct SensitivityArgs {
-    std::string model, data, output, granularity = "channel";
+    std::string model, data, output, granularity = "channel", metric = "auto";
     cw::SensitivityOptions options;
     FeedArgs feeds;
     bool noCache = false, json = false;
@@ -837,7 +837,12 @@ struct SensitivityArgs {
 void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
 {
     addModel(cmd, a.model);
-    addData(cmd, a.data, "the labelled samples the drops are measured on")->required();
+    addData(cmd, a.data, "the samples the drops are measured on")->required();
+    cmd->add_option("--metric", a.metric,
+                    "damage measured: accuracy drop (labelled data), fidelity (output noise against the "
+                    "unmodified model; any data), auto (accuracy when the data has labels)")
+        ->check(CLI::IsMember({"auto", "accuracy", "fidelity"}))
+        ->capture_default_str();
     addList(cmd, "--prune", a.options.pruneRatios, "magnitude-pruning ratios to try (\"\": none)",
             numberIn(0, 1, "ratios in [0, 1]", "0..1", true), "0.3,0.5,0.7,0.9");
     addList(cmd, "--bits", a.options.bits, "weight bit-widths to try (\"\": none)",
@@ -860,6 +865,7 @@ int cmdSensitivity(const SensitivityArgs &args)
     cw::SensitivityOptions options = args.options;
     options.cacheActivations = !args.noCache;
     options.granularity = cw::parseGranularity(args.granularity);
+    options.metric = cw::parseSensitivityMetric(args.metric);
     cw::Model model = cw::loadModel(args.model);
     options.inputs = args.feeds.resolve(model.graph);
     const cw::Dataset data = cw::loadDataset(args.data, {}, options.limit);
@@ -873,9 +879,14 @@ int cmdSensitivity(const SensitivityArgs &args)
         std::cout << json::parse(text).dump(2) << '\n';
         return 0;
     }
-    std::printf("baseline accuracy %.2f%%  loss %.4f  (%lld samples of %s, %.1f s)\n", r.baselineAccuracy * 100,
-                r.baselineLoss, (long long)r.samples, args.data.c_str(), r.seconds);
-    std::printf("%-24s", "accuracy drop (pp)");
+    const bool fidelity = r.metric == cw::SensitivityMetric::Fidelity;
+    if (fidelity)
+        std::printf("fidelity to the unmodified model, first output  (%lld samples of %s, %.1f s)\n",
+                    (long long)r.samples, args.data.c_str(), r.seconds);
+    else
+        std::printf("baseline accuracy %.2f%%  loss %.4f  (%lld samples of %s, %.1f s)\n", r.baselineAccuracy * 100,
+                    r.baselineLoss, (long long)r.samples, args.data.c_str(), r.seconds);
+    std::printf("%-24s", fidelity ? "output SQNR (dB)" : "accuracy drop (pp)");
     for (double p : options.pruneRatios)
         std::printf(" %7s", ("p" + cw::settingKey(p)).c_str());
     for (int b : options.bits)
@@ -883,10 +894,9 @@ int cmdSensitivity(const SensitivityArgs &args)
     std::printf("\n");
     for (const cw::LayerSensitivity &l : r.layers) {
         std::printf("%-24s", l.name.c_str());
-        for (const cw::SensitivityTrial &t : l.prune)
-            std::printf(" %7.2f", t.drop * 100);
-        for (const cw::SensitivityTrial &t : l.bits)
-            std::printf(" %7.2f", t.drop * 100);
+        for (const auto *trials : {&l.prune, &l.bits})
+            for (const cw::SensitivityTrial &t : *trials)
+                std::printf(" %7.2f", fidelity ? t.outputSqnrDb : t.drop * 100);
         std::printf("\n");
     }
     std::printf("Spearman (proxy damage vs drop): prune sqnr %.2f, output error %.2f; bits sqnr %.2f, output error %.2f\n",
@@ -964,6 +974,13 @@ int cmdCompress(const CompressArgs &args)
         else
             std::fprintf(stderr, "%s\n", line.c_str());
     };
+    // Data without labels is compared with the base (fidelity), so it may also calibrate: nothing is trained
+    // on it that could flatter a score.
+    if (!train && eval && eval->labels.empty()) {
+        train = eval;
+        trainSpec = dataSpec;
+        log("calibration data: the samples of --data (no --train-data given; they have no labels)");
+    }
     cw::Variant variant = cw::compress(base, recipe, train ? &*train : nullptr, eval ? &*eval : nullptr, options,
                                        terminalProgress(), nullptr, log);
     cw::saveModel(variant.model, output);
@@ -983,7 +1000,7 @@ int cmdCompress(const CompressArgs &args)
             const cw::VariantMetrics &v = variant.metrics, &b = *baseMetrics;
             doc["variant"] = metricsJson(v);
             doc["base"] = metricsJson(b);
-            doc["accuracy_drop_points"] = (b.accuracy - v.accuracy) * 100.0;
+            doc["accuracy_drop_points"] = b.samples > 0 ? json((b.accuracy - v.accuracy) * 100.0) : json(nullptr);
             doc["size_ratio"] = b.fileBytes > 0 ? double(v.fileBytes) / double(b.fileBytes) : 0.0;
             doc["latency_ratio_batch1"] = b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0;
             doc["latency_ratio_batch64"] = b.p50Batch64Ms > 0 ? v.p50Batch64Ms / b.p50Batch64Ms : 0.0;
@@ -991,18 +1008,32 @@ int cmdCompress(const CompressArgs &args)
         std::cout << doc.dump(2) << '\n';
     } else if (options.measure) {
         const cw::VariantMetrics &v = variant.metrics, &b = *baseMetrics;
+        const bool scored = b.samples > 0; // labelled evaluation data
         std::printf("%-10s %9s %9s %9s %12s %22s %22s\n", "", "accuracy", "top-5", "loss", "file", "batch 1 p50/p90 ms",
                     "batch 64 p50/p90 ms");
+        for (const auto &[label, m] : {std::pair<const char *, const cw::VariantMetrics *>{"base", &b}, {"variant", &v}}) {
+            if (scored)
+                std::printf("%-10s %8.2f%% %8.2f%% %9.4f", label, m->accuracy * 100, m->top5 * 100, m->loss);
+            else
+                std::printf("%-10s %9s %9s %9s", label, "-", "-", "-");
+            std::printf(" %12s %10.3f / %-9.3f", humanBytes(double(m->fileBytes)).c_str(), m->p50Batch1Ms,
+                        m->p90Batch1Ms);
+            if (m->batch64Skipped.empty())
+                std::printf(" %10.3f / %-9.3f\n", m->p50Batch64Ms, m->p90Batch64Ms);
+            else
+                std::printf(" %22s\n", "-");
+        }
         for (const auto &[label, m] : {std::pair<const char *, const cw::VariantMetrics *>{"base", &b}, {"variant", &v}})
-            std::printf("%-10s %8.2f%% %8.2f%% %9.4f %12s %10.3f / %-9.3f %10.3f / %-9.3f\n", label, m->accuracy * 100,
-                        m->top5 * 100, m->loss, humanBytes(double(m->fileBytes)).c_str(), m->p50Batch1Ms,
-                        m->p90Batch1Ms, m->p50Batch64Ms, m->p90Batch64Ms);
+            if (!m->batch64Skipped.empty())
+                std::printf("%s: batch 64 not timed: %s\n", label, m->batch64Skipped.c_str());
         for (const cw::OutputFidelity &f : v.fidelity)
             std::printf("fidelity to the base, output %s: SQNR %.2f dB, cosine %.6f, max |error| %.4g, top-1 agreement %s\n",
                         f.name.c_str(), f.sqnrDb, f.cosine, f.maxAbsError, top1Text(f.top1Agreement).c_str());
-        std::printf("accuracy drop %.2f points, file %.3fx of the base (%.2fx smaller), batch-1 latency %.2fx; saved %s\n",
-                    (b.accuracy - v.accuracy) * 100, double(v.fileBytes) / double(std::max<int64_t>(1, b.fileBytes)),
-                    v.compressionRatio, b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0, output.c_str());
+        if (scored)
+            std::printf("accuracy drop %.2f points, ", (b.accuracy - v.accuracy) * 100);
+        std::printf("file %.3fx of the base (%.2fx smaller), batch-1 latency %.2fx; saved %s\n",
+                    double(v.fileBytes) / double(std::max<int64_t>(1, b.fileBytes)), v.compressionRatio,
+                    b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0, output.c_str());
     } else {
         std::printf("saved %s\n", output.c_str());
     }

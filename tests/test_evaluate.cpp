@@ -182,6 +182,10 @@ private slots:
     void feedData();
     void benchmarkSeveralInputs();
     void evaluateWithExtraInput();
+    void conformBatchToInput_data();
+    void conformBatchToInput();
+    void fixedBatchModelEvaluatedOneByOne();
+    void sampleShapeForLatency();
 };
 
 void TestEvaluate::handComputed_data()
@@ -605,6 +609,77 @@ void TestEvaluate::evaluateWithExtraInput()
     EvalOptions first;
     first.inputs.values["x"] = 0;
     QVERIFY_THROWS_EXCEPTION(Error, evaluate(session, handDataset(), first));
+}
+
+
+// Dataset rows reshaped for the first graph input when they differ only by axes of size 1.
+void TestEvaluate::conformBatchToInput_data()
+{
+    QTest::addColumn<Shape>("declared"); // -1: symbolic
+    QTest::addColumn<Shape>("rows");
+    QTest::addColumn<Shape>("expected");
+    QTest::newRow("fits as it is") << Shape{-1, 3, 8, 8} << Shape{4, 3, 8, 8} << Shape{4, 3, 8, 8};
+    QTest::newRow("promoted channel axis removed (wake-word features)") << Shape{1, 16, 96} << Shape{5, 1, 16, 96}
+                                                                        << Shape{5, 16, 96};
+    QTest::newRow("channel axis added (grey images)") << Shape{-1, 1, 28, 28} << Shape{2, 28, 28} << Shape{2, 1, 28, 28};
+    QTest::newRow("trailing unit axis (NHWC, one channel)") << Shape{-1, 76, 32, 1} << Shape{3, 76, 32}
+                                                            << Shape{3, 76, 32, 1};
+    QTest::newRow("symbolic sizes take the data's") << Shape{-1, 1, -1} << Shape{2, 512} << Shape{2, 1, 512};
+    QTest::newRow("other sizes are left for the session to name") << Shape{-1, 16, 96} << Shape{2, 96, 16}
+                                                                  << Shape{2, 96, 16};
+    QTest::newRow("other element counts too") << Shape{-1, 1, 28, 28} << Shape{2, 784, 2} << Shape{2, 784, 2};
+}
+
+void TestEvaluate::conformBatchToInput()
+{
+    QFETCH(Shape, declared);
+    QFETCH(Shape, rows);
+    QFETCH(Shape, expected);
+    std::vector<float> values(size_t(shapeNumel(rows)));
+    for (size_t i = 0; i < values.size(); ++i)
+        values[i] = float(i);
+    const Tensor batch = Tensor::fromFloats(rows, values);
+    const Tensor out = conformBatch(ValueInfo{"x", DType::Float32, declared, true}, batch);
+    QCOMPARE(out.shape(), expected);
+    QCOMPARE(out.toFloatVector(), values); // a reshape: the same elements in the same order
+}
+
+// A model exported for batch 1 ([1, 6] input, Flatten inside) is evaluated one sample at a time, with data stored
+// with an extra unit axis, and scores exactly as the batched model does.
+void TestEvaluate::fixedBatchModelEvaluatedOneByOne()
+{
+    const Model batched = linearModel(6, 2.f, 0.1f);
+    Model fixed = linearModel(6, 2.f, 0.1f, {1, 6});
+    QCOMPARE(datasetBatchSize(fixed.graph, 256), int64_t(1));
+    QCOMPARE(datasetBatchSize(batched.graph, 256), int64_t(256));
+    Dataset data = handDataset();
+    data.x = data.x.reshaped({data.x.dim(0), 1, data.x.dim(1)});
+    EvalOptions opt;
+    opt.batchSize = 4;
+    const EvalResult a = evaluate(Session(fixed), data, opt), b = evaluate(Session(batched), handDataset(), opt);
+    QCOMPARE(a.accuracy, b.accuracy);
+    QCOMPARE(a.top5, b.top5);
+    QCOMPARE(a.loss, b.loss);
+    QCOMPARE(a.samples, int64_t(5));
+}
+
+// Latency runs take the dataset's sample size for a symbol only the data fixes, and leave given sizes alone.
+void TestEvaluate::sampleShapeForLatency()
+{
+    Model m = linearModel(6, 1.f, 0.f);
+    m.graph.inputs.front() = ValueInfo{"x", DType::Float32, {-1, 1, -1}, true, {"batch", "", "samples"}};
+    const Tensor rows(DType::Float32, {3, 1280});
+    FeedOptions bound = withSampleShape(m.graph, {}, rows);
+    QCOMPARE(bound.shapes.size(), size_t(1));
+    QCOMPARE(bound.shapes.at("samples"), Shape{1280});
+    QCOMPARE(planFeeds(m.graph, bound).inputs.front().shape, (Shape{1, 1, 1280}));
+
+    FeedOptions given;
+    given.shapes["samples"] = {400};
+    QCOMPARE(withSampleShape(m.graph, given, rows).shapes.at("samples"), Shape{400});
+    given.shapes.clear();
+    given.shapes["x"] = {2, 1, 100};
+    QCOMPARE(withSampleShape(m.graph, given, rows).shapes.size(), size_t(1));
 }
 
 QTEST_GUILESS_MAIN(TestEvaluate)

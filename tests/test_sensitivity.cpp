@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "core/analysis/evaluate.h"
+#include "core/analysis/fidelity.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
 #include "core/compress/prune.h"
@@ -134,6 +135,76 @@ private slots:
                 QCOMPARE(trial->loss, e.loss);
             }
         }
+    }
+
+    // Data without labels: each trial's output SQNR is that of cw::measureFidelity between the base and a model
+    // whose only change is that layer's compressed weight (whole-network runs, the fidelity accumulator), and its
+    // drop is the relative noise power behind it. Cached and uncached sweeps agree; JSON round-trips.
+    void fidelityOnUnlabelledData()
+    {
+        Dataset unlabelled = m_data;
+        unlabelled.labels.clear();
+        SensitivityOptions o = smallOptions();
+        o.limit = 200;
+        o.batchSize = 100;
+        const SensitivityResult r = analyzeSensitivity(m_model, unlabelled, o);
+        QCOMPARE(r.metric, SensitivityMetric::Fidelity);
+        QVERIFY(std::isnan(r.baselineAccuracy));
+        QCOMPARE(r.samples, int64_t(200));
+        const Graph &g = m_model.graph;
+        FidelityOptions fo;
+        fo.batchSize = o.batchSize;
+        fo.limit = o.limit;
+        for (const LayerSensitivity &l : r.layers) {
+            const Node *node = g.findNode(l.name);
+            QVERIFY(node);
+            const Tensor &w = g.initializers.at(l.weight);
+            for (size_t s = 0; s < o.pruneRatios.size() + o.bits.size(); ++s) {
+                const bool prune = s < o.pruneRatios.size();
+                const SensitivityTrial &t = prune ? l.prune[s] : l.bits[s - o.pruneRatios.size()];
+                QuantSpec spec;
+                if (!prune)
+                    spec.bits = o.bits[s - o.pruneRatios.size()];
+                Model variant = m_model;
+                variant.graph.initializers[l.weight] =
+                    prune ? pruneMagnitude(w, o.pruneRatios[s])
+                          : fakeQuantize(w, spec, outputChannelAxis(*node, w.shape())).dequantized;
+                const OutputFidelity f = measureFidelity(Session(m_model), Session(variant), unlabelled, fo).front();
+                QVERIFY2(std::abs(t.outputSqnrDb - f.sqnrDb) < 1e-6,
+                         qPrintable(QStringLiteral("%1 setting %2: %3 dB vs %4 dB").arg(QString::fromStdString(l.name))
+                                        .arg(s).arg(t.outputSqnrDb).arg(f.sqnrDb)));
+                QVERIFY(std::abs(t.drop - std::pow(10.0, -t.outputSqnrDb / 10)) < 1e-9 * std::max(1.0, t.drop));
+                QVERIFY(std::isnan(t.accuracy));
+            }
+            QVERIFY(l.bits[1].drop > l.bits[0].drop); // 2-bit is noisier than 8-bit
+        }
+        o.cacheActivations = false;
+        const SensitivityResult full = analyzeSensitivity(m_model, unlabelled, o);
+        QCOMPARE(withoutTime(full), withoutTime(r));
+        QCOMPARE(withoutTime(sensitivityFromJson(sensitivityToJson(r))), withoutTime(r));
+    }
+
+    // The metric can be chosen: fidelity on labelled data measures the same as on the data without its labels;
+    // accuracy needs labels.
+    void metricChoice()
+    {
+        SensitivityOptions o = smallOptions();
+        o.limit = 100;
+        o.batchSize = 50;
+        o.pruneRatios = {0.5};
+        o.bits = {};
+        o.metric = SensitivityMetric::Fidelity;
+        const SensitivityResult labelled = analyzeSensitivity(m_model, m_data, o);
+        Dataset unlabelled = m_data;
+        unlabelled.labels.clear();
+        o.metric = SensitivityMetric::Auto;
+        const SensitivityResult automatic = analyzeSensitivity(m_model, unlabelled, o);
+        QCOMPARE(labelled.metric, SensitivityMetric::Fidelity);
+        QCOMPARE(withoutTime(labelled), withoutTime(automatic));
+        o.metric = SensitivityMetric::Accuracy;
+        QVERIFY_THROWS_EXCEPTION(Error, analyzeSensitivity(m_model, unlabelled, o));
+        QCOMPARE(parseSensitivityMetric("fidelity"), SensitivityMetric::Fidelity);
+        QVERIFY_THROWS_EXCEPTION(Error, parseSensitivityMetric("loss"));
     }
 
     void cachedEqualsUncached_data()

@@ -30,7 +30,7 @@ std::vector<ActivationSample> collectActivations(const Session &session, const D
     }
 
     const int64_t rows = samples <= 0 ? data.size() : std::min(samples, data.size());
-    const int64_t batchSize = std::max<int64_t>(1, options.batchSize);
+    const int64_t batchSize = datasetBatchSize(model.graph, std::max<int64_t>(1, options.batchSize));
     const int64_t cap = std::max<int64_t>(1, options.maxValuesPerName);
 
     std::vector<ActivationSample> result(valueNames.size());

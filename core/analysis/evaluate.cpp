@@ -65,10 +65,10 @@ EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptio
                     const ProgressFn &progress, const StopToken *stop)
 {
     const int64_t total = labelledSamples(data, options.limit);
-    const int64_t batchSize = options.batchSize > 0 ? options.batchSize : 256;
     const Graph &g = session.model().graph;
     if (g.inputs.empty() || g.outputs.empty())
         throw Error("model has no graph input or output to evaluate");
+    const int64_t batchSize = datasetBatchSize(g, options.batchSize > 0 ? options.batchSize : 256);
     const std::string &output = g.outputs.front().name;
 
     BatchScore score;

@@ -7,6 +7,7 @@
 // are not given read off their declarations.
 #include "core/analysis/feeds.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -322,13 +323,71 @@ std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptio
         throw Error("model has no graph input to feed the dataset to");
     const std::string &first = graph.inputs.front().name;
     if (graph.inputs.size() == 1 && options.tensors.empty() && options.values.empty() && options.shapes.empty())
-        return {{first, batch}};
+        return {{first, conformBatch(graph.inputs.front(), batch)}};
     if (options.tensors.count(first) || options.values.count(first) || options.shapes.count(first))
         throw Error("graph input '" + first + "' is fed from the dataset; it takes no other data, value or shape");
     FeedOptions o = options;
     o.batch = 0;
-    o.tensors[first] = batch;
+    o.tensors[first] = conformBatch(graph.inputs.front(), batch);
     return makeFeeds(graph, o);
+}
+
+Tensor conformBatch(const ValueInfo &input, const Tensor &batch)
+{
+    if (!input.shapeKnown || input.shape.empty() || batch.rank() < 1)
+        return batch;
+    const Shape &declared = input.shape;
+    const Shape &have = batch.shape();
+    bool fits = declared.size() == have.size();
+    for (size_t d = 1; fits && d < have.size(); ++d)
+        fits = declared[d] < 0 || declared[d] == have[d];
+    if (fits)
+        return batch;
+    // The non-unit sizes of both sample shapes must pair up, a symbolic declared size taking the data's.
+    std::vector<int64_t> sizes;
+    for (size_t d = 1; d < have.size(); ++d)
+        if (have[d] != 1)
+            sizes.push_back(have[d]);
+    Shape target{have[0]};
+    size_t next = 0;
+    for (size_t d = 1; d < declared.size(); ++d) {
+        if (declared[d] == 1) {
+            target.push_back(1);
+            continue;
+        }
+        if (next == sizes.size() || (declared[d] >= 0 && declared[d] != sizes[next]))
+            return batch;
+        target.push_back(sizes[next++]);
+    }
+    return next == sizes.size() ? batch.reshaped(target) : batch;
+}
+
+FeedOptions withSampleShape(const Graph &graph, FeedOptions options, const Tensor &rows)
+{
+    if (graph.inputs.empty() || rows.rank() < 1)
+        return options;
+    const ValueInfo &first = graph.inputs.front();
+    if (!first.shapeKnown || options.tensors.count(first.name) || options.shapes.count(first.name))
+        return options;
+    const Tensor sample = conformBatch(first, rows);
+    if (sample.rank() != int(first.shape.size()))
+        return options;
+    for (size_t d = 1; d < first.shape.size(); ++d) {
+        const std::string s = symbolOf(first, d);
+        if (!s.empty() && !options.shapes.count(s))
+            options.shapes[s] = {sample.dim(int(d))};
+    }
+    return options;
+}
+
+int64_t datasetBatchSize(const Graph &graph, int64_t wanted)
+{
+    if (graph.inputs.empty())
+        return wanted;
+    const ValueInfo &first = graph.inputs.front();
+    if (first.shapeKnown && !first.shape.empty() && first.shape[0] > 0 && batchSymbol(graph).empty())
+        return std::min(wanted, first.shape[0]);
+    return wanted;
 }
 
 } // namespace cw

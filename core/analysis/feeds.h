@@ -73,10 +73,27 @@ FeedPlan planFeeds(const Graph &graph, const FeedOptions &options);
 std::map<std::string, Tensor> makeFeeds(const Graph &graph, const FeedOptions &options);
 std::map<std::string, Tensor> makeFeeds(const FeedPlan &plan, const FeedOptions &options);
 
-// The feeds of one dataset batch: `batch` for the first graph input, the others as `options` make them, so
-// their batch symbol follows the batch's size. `options` may not name the first input (cw::Error); its batch is
-// ignored.
+// The feeds of one dataset batch: `batch` for the first graph input (through conformBatch), the others as
+// `options` make them, so their batch symbol follows the batch's size. `options` may not name the first input
+// (cw::Error); its batch is ignored.
 std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch);
+
+// Dataset rows shaped for a graph input: a batch [B, s...] whose sample shape s differs from the input's
+// declared sample shape only by axes of size 1 is reshaped to [B, declared...] (features stored [N, 16, 96] for
+// an input [1, 1, 16, 96]; Fashion-MNIST read as [N, 1, 28, 28] for an input [N, 28, 28]). A symbolic declared
+// dimension takes the size at the same place among the non-unit sizes. Any other batch is returned as it is,
+// and the session names the mismatch.
+Tensor conformBatch(const ValueInfo &input, const Tensor &batch);
+
+// `options` with the dimension symbols of the first graph input's non-leading axes bound to the sizes of the
+// dataset rows `rows` (through conformBatch) where nothing binds them yet, so that runs made without the dataset
+// (latency) use the size its samples have: an audio model declared [batch, samples] is timed on clips of the
+// dataset's length. Symbols already given a size and inputs given a shape or data are left alone.
+FeedOptions withSampleShape(const Graph &graph, FeedOptions options, const Tensor &rows);
+
+// Rows per dataset batch: `wanted`, or the fixed leading size of the first graph input when it has one (a model
+// exported for batch 1 is evaluated one sample at a time).
+int64_t datasetBatchSize(const Graph &graph, int64_t wanted);
 
 // Seeded random data of a dtype and shape, as described above (`stream` separates the inputs of one seed).
 Tensor randomFeed(DType dtype, const Shape &shape, uint64_t seed, uint64_t stream = 0);

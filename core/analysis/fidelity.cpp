@@ -74,7 +74,7 @@ std::vector<OutputFidelity> measureFidelity(const Session &base, const Session &
     const int64_t total = options.limit > 0 ? std::min(options.limit, data.size()) : data.size();
     if (total <= 0)
         throw Error("the dataset has no samples to compare the models on");
-    const int64_t batch = options.batchSize > 0 ? options.batchSize : 64;
+    const int64_t batch = datasetBatchSize(g, options.batchSize > 0 ? options.batchSize : 64);
     FidelityAccumulator acc;
     for (int64_t begin = 0; begin < total; begin += batch) {
         checkStop(stop);

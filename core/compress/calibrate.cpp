@@ -194,10 +194,13 @@ ActivationRange calibrateRange(const std::vector<float> &values, double observed
 std::map<std::string, ActivationRange> calibrateActivations(const Session &session, const Dataset &data,
                                                             const std::vector<std::string> &values,
                                                             const ActivationQuantConfig &config,
-                                                            const StopToken *stop, const ProgressFn &progress)
+                                                            const FeedOptions &inputs, const StopToken *stop,
+                                                            const ProgressFn &progress)
 {
+    ActivationOptions options;
+    options.inputs = inputs;
     const std::vector<ActivationSample> samples =
-        collectActivations(session, data, config.samples, values, {}, stop, progress);
+        collectActivations(session, data, config.samples, values, options, stop, progress);
     std::map<std::string, ActivationRange> ranges;
     for (const ActivationSample &s : samples)
         ranges[s.name] = calibrateRange(s.values, s.min, s.max, config.calibration, config.percentile, config.bits);

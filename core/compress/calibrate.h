@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/analysis/feeds.h"
 #include "core/base/progress.h"
 #include "core/compress/recipe.h"
 #include "core/io/dataset.h"
@@ -39,10 +40,12 @@ std::vector<double> calibrationHistogram(const std::vector<float> &values, doubl
 // The threshold (in bins, 1..bins) the entropy method picks on a histogram, for 2^bits / 2 or 2^bits levels.
 int entropyThresholdBins(const std::vector<double> &histogram, int levels);
 
-// Runs `session` on the first `samples` rows of `data` and calibrates every named value with `config`.
+// Runs `session` on the first `samples` rows of `data` (the graph inputs after the first fed as `inputs`
+// makes them, feeds.h) and calibrates every named value with `config`.
 std::map<std::string, ActivationRange> calibrateActivations(const Session &session, const Dataset &data,
                                                             const std::vector<std::string> &values,
                                                             const ActivationQuantConfig &config,
+                                                            const FeedOptions &inputs = {},
                                                             const StopToken *stop = nullptr,
                                                             const ProgressFn &progress = {});
 

@@ -9,8 +9,9 @@
 //                  arithmetic behind a DequantizeLinear of their integer weight;
 //   4. qat       — with finetune.qat, quantization-aware fine-tuning (straight-through estimator) before the
 //                  final rewrite;
-//   5. measure   — accuracy / top-5 / loss on the evaluation data, the byte size of the saved file, latency
-//                  p50 / p90 at batch 1 and batch 64.
+//   5. measure   — accuracy / top-5 / loss on labelled evaluation data, fidelity to the base on any evaluation
+//                  data, the byte size of the saved file, latency p50 / p90 at batch 1 and batch 64 (batch 64
+//                  is skipped, with the reason kept, for a model that cannot run it).
 // A cancelled run throws cw::Cancelled; the base model is never modified (the pipeline works on a deep copy).
 #pragma once
 
@@ -36,6 +37,9 @@ struct VariantMetrics {
     double compressionRatio = 0;   // base model's .h5 bytes / fileBytes
     double p50Batch1Ms = 0, p90Batch1Ms = 0;
     double p50Batch64Ms = 0, p90Batch64Ms = 0;
+    // Why batch 64 was not timed (a model whose graph fixes batch 1 inside, inputs whose batch cannot follow);
+    // "" when it was.
+    std::string batch64Skipped;
     int threads = 1;               // threads the latencies were measured with
     // Per output, the variant against the base model on the evaluation data (empty without data); the measure
     // for models whose data has no labels.
@@ -56,9 +60,9 @@ struct CompressOptions {
     bool measure = true;           // stage 5
     int benchThreads = 1;          // latency is measured single-threaded by default (comparable across machines)
     int benchIterations = 50;
-    // The graph inputs after the first (feeds.h): given data, values, shapes for the evaluation (where the data
-    // feeds the first input) and for the latency runs (which make the first input too). Calibration and
-    // fine-tuning feed the first input only.
+    // The graph inputs after the first (feeds.h): given data, values, shapes for calibration, bias correction
+    // and evaluation (where the data feeds the first input) and for the latency runs (which make the first
+    // input too). Fine-tuning feeds the first input only and refuses models with more.
     FeedOptions inputs;
 };
 

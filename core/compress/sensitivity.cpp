@@ -24,13 +24,26 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 struct Trial {
     std::unique_ptr<Session> session;
     BatchScore score;
     double errNum = 0, errDen = 0; // output-error proxy: sum of squared differences / squared norms
+    double noise = 0, signal = 0;  // fidelity: the same over the first graph output
     double sqnrDb = 0;
 };
+
+// Adds sum (a - r)^2 and sum r^2 over two tensors of the same values.
+void accumulateError(const Tensor &a, const Tensor &r, double &noise, double &signal)
+{
+    const std::vector<float> x = a.toFloatVector(), y = r.toFloatVector();
+    for (size_t k = 0; k < std::min(x.size(), y.size()); ++k) {
+        const double d = double(x[k]) - double(y[k]);
+        noise += d * d;
+        signal += double(y[k]) * double(y[k]);
+    }
+}
 
 void validate(const SensitivityOptions &o)
 {
@@ -75,6 +88,24 @@ const char *granularityName(Granularity g)
 }
 
 } // namespace
+
+const char *sensitivityMetricName(SensitivityMetric metric)
+{
+    switch (metric) {
+    case SensitivityMetric::Auto: return "auto";
+    case SensitivityMetric::Accuracy: return "accuracy";
+    case SensitivityMetric::Fidelity: return "fidelity";
+    }
+    return "auto";
+}
+
+SensitivityMetric parseSensitivityMetric(const std::string &name)
+{
+    for (SensitivityMetric m : {SensitivityMetric::Auto, SensitivityMetric::Accuracy, SensitivityMetric::Fidelity})
+        if (name == sensitivityMetricName(m))
+            return m;
+    throw Error("unknown sensitivity metric '" + name + "' (accuracy, fidelity or auto)");
+}
 
 std::string settingKey(double pruneRatio)
 {
@@ -157,7 +188,15 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 {
     const auto t0 = std::chrono::steady_clock::now();
     validate(options);
-    const int64_t total = labelledSamples(data, options.limit);
+    const SensitivityMetric metric =
+        options.metric != SensitivityMetric::Auto
+            ? options.metric
+            : (data.labels.empty() ? SensitivityMetric::Fidelity : SensitivityMetric::Accuracy);
+    const bool fidelity = metric == SensitivityMetric::Fidelity;
+    const int64_t total = fidelity ? (options.limit > 0 ? std::min(options.limit, data.size()) : data.size())
+                                   : labelledSamples(data, options.limit);
+    if (total <= 0)
+        throw Error("dataset '" + data.name + "' has no samples");
 
     SessionOptions sessionOptions;
     sessionOptions.threads = options.threads;
@@ -205,10 +244,10 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
         return std::vector<std::string>(f.begin(), f.end());
     };
 
-    const int64_t batchSize = options.batchSize;
+    const int64_t batchSize = datasetBatchSize(g, options.batchSize);
     const int64_t batches = (total + batchSize - 1) / batchSize;
     const size_t settings = options.pruneRatios.size() + options.bits.size();
-    const double units = double(batches) * (1.0 + double(layerNodes.size()) * double(settings));
+    const double units = double(batches) * ((fidelity ? 0.0 : 1.0) + double(layerNodes.size()) * double(settings));
     double done = 0;
     auto report = [&](std::string_view stage) {
         if (progress)
@@ -217,11 +256,14 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 
     SensitivityResult result;
     result.options = options;
+    result.metric = metric;
     result.dataset = data.name;
     result.samples = total;
 
-    // Baseline.
-    {
+    // Baseline (the fidelity metric compares each batch with the base model's output instead).
+    if (fidelity) {
+        result.baselineAccuracy = result.baselineLoss = kNaN;
+    } else {
         BatchScore s;
         for (int64_t b = 0; b < batches; ++b) {
             checkStop(stop);
@@ -276,9 +318,22 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
             checkStop(stop);
             const int64_t begin = b * batchSize, count = std::min(batchSize, total - begin);
             std::map<std::string, Tensor> feeds = makeBatchFeeds(g, options.inputs, data.batch(begin, count));
-            if (options.cacheActivations && !frontier.empty())
-                for (auto &[name, t] : base.run(feeds, frontier))
-                    feeds[name] = std::move(t);
+            Tensor baseOutput;
+            if (options.cacheActivations && !frontier.empty()) {
+                std::vector<std::string> wanted = frontier;
+                const bool outputInFrontier =
+                    std::find(frontier.begin(), frontier.end(), outputName) != frontier.end();
+                if (fidelity && !outputInFrontier)
+                    wanted.push_back(outputName);
+                for (auto &[name, t] : base.run(feeds, wanted)) {
+                    if (name == outputName)
+                        baseOutput = t;
+                    if (name != outputName || outputInFrontier)
+                        feeds[name] = std::move(t);
+                }
+            }
+            if (fidelity && baseOutput.isNull())
+                baseOutput = base.run(feeds, {outputName}).at(outputName);
             const bool calibrate = b < options.calibrationBatches && !layerOut.empty();
             Tensor reference;
             if (calibrate)
@@ -287,16 +342,13 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
                 checkStop(stop);
                 // Uncached, feeds holds only the graph inputs and the trial runs the whole network.
                 const Tensor logits = trial.session->run(feeds, {outputName}).at(outputName);
-                scoreBatch(logits, data, begin, count, trial.score);
-                if (calibrate) {
-                    const Tensor y = trial.session->run(feeds, {layerOut}).at(layerOut);
-                    const std::vector<float> a = y.toFloatVector(), r = reference.toFloatVector();
-                    for (size_t k = 0; k < std::min(a.size(), r.size()); ++k) {
-                        const double d = double(a[k]) - double(r[k]);
-                        trial.errNum += d * d;
-                        trial.errDen += double(r[k]) * double(r[k]);
-                    }
-                }
+                if (fidelity)
+                    accumulateError(logits, baseOutput, trial.noise, trial.signal);
+                else
+                    scoreBatch(logits, data, begin, count, trial.score);
+                if (calibrate)
+                    accumulateError(trial.session->run(feeds, {layerOut}).at(layerOut), reference, trial.errNum,
+                                    trial.errDen);
                 done += 1;
                 report(stage);
             }
@@ -304,10 +356,17 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 
         for (size_t s = 0; s < settings; ++s) {
             SensitivityTrial t;
-            t.accuracy = double(trials[s].score.correct) / double(total);
-            t.loss = trials[s].score.lossSum / double(total);
-            t.drop = result.baselineAccuracy - t.accuracy;
-            t.lossDelta = t.loss - result.baselineLoss;
+            if (fidelity) {
+                const Trial &tr = trials[s];
+                t.accuracy = t.loss = t.lossDelta = kNaN;
+                t.drop = tr.signal > 0 ? tr.noise / tr.signal : (tr.noise > 0 ? kInf : 0.0);
+                t.outputSqnrDb = t.drop > 0 ? -10.0 * std::log10(t.drop) : kInf;
+            } else {
+                t.accuracy = double(trials[s].score.correct) / double(total);
+                t.loss = trials[s].score.lossSum / double(total);
+                t.drop = result.baselineAccuracy - t.accuracy;
+                t.lossDelta = t.loss - result.baselineLoss;
+            }
             t.sqnrDb = trials[s].sqnrDb;
             t.outputError = trials[s].errDen > 0 ? std::sqrt(trials[s].errNum / trials[s].errDen)
                                                  : (trials[s].errNum > 0 ? kNaN : 0.0);
@@ -326,7 +385,8 @@ std::string sensitivityToJson(const SensitivityResult &r, int indent)
 {
     const SensitivityOptions &o = r.options;
     ojson doc;
-    doc["baseline"] = {{"accuracy", r.baselineAccuracy}, {"loss", r.baselineLoss}};
+    doc["metric"] = sensitivityMetricName(r.metric);
+    doc["baseline"] = {{"accuracy", number(r.baselineAccuracy)}, {"loss", number(r.baselineLoss)}};
     ojson layers = ojson::array();
     for (const LayerSensitivity &l : r.layers) {
         ojson jl;
@@ -335,7 +395,9 @@ std::string sensitivityToJson(const SensitivityResult &r, int indent)
         jl["weight"] = l.weight;
         jl["params"] = l.params;
         ojson prune = ojson::object(), bits = ojson::object(), pprune = ojson::object(), pbits = ojson::object();
-        auto trial = [](const SensitivityTrial &t) {
+        auto trial = [&](const SensitivityTrial &t) {
+            if (r.metric == SensitivityMetric::Fidelity)
+                return ojson{{"drop", number(t.drop)}, {"output_sqnr_db", number(t.outputSqnrDb)}};
             return ojson{{"accuracy", t.accuracy}, {"drop", t.drop}, {"loss", t.loss}, {"loss_delta", t.lossDelta}};
         };
         auto proxy = [](const SensitivityTrial &t) {
@@ -376,8 +438,11 @@ SensitivityResult sensitivityFromJson(const std::string &text)
     SensitivityResult r;
     try {
         const ojson doc = ojson::parse(text);
-        r.baselineAccuracy = doc.at("baseline").at("accuracy").get<double>();
-        r.baselineLoss = doc.at("baseline").at("loss").get<double>();
+        r.metric = parseSensitivityMetric(doc.value("metric", std::string("accuracy")));
+        if (r.metric == SensitivityMetric::Auto)
+            throw Error("sensitivity results name the metric 'auto'; a measured result has a definite one");
+        r.baselineAccuracy = numberFrom(doc.at("baseline"), "accuracy", kNaN);
+        r.baselineLoss = numberFrom(doc.at("baseline"), "loss", kNaN);
         r.dataset = doc.value("dataset", std::string());
         r.samples = doc.value("samples", int64_t(0));
         r.seconds = doc.value("seconds", 0.0);
@@ -410,8 +475,9 @@ SensitivityResult sensitivityFromJson(const std::string &text)
             auto trial = [&](const char *kind, const std::string &key) {
                 SensitivityTrial t;
                 const ojson &jt = jl.at(kind).at(key);
-                t.accuracy = jt.at("accuracy").get<double>();
-                t.drop = jt.at("drop").get<double>();
+                t.accuracy = numberFrom(jt, "accuracy", kNaN);
+                t.drop = numberFrom(jt, "drop", kInf); // null: an infinite noise power
+                t.outputSqnrDb = numberFrom(jt, "output_sqnr_db", kInf);
                 t.loss = numberFrom(jt, "loss", kNaN);
                 t.lossDelta = numberFrom(jt, "loss_delta", kNaN);
                 if (jl.contains("proxy") && jl.at("proxy").contains(kind) && jl.at("proxy").at(kind).contains(key)) {

@@ -5,6 +5,15 @@
 // cw::fakeQuantize), the model is evaluated on the first `limit` samples of the dataset, and the trial's
 // accuracy, loss and drop (baseline accuracy − trial accuracy) are recorded.
 //
+// Two measures of damage (SensitivityMetric):
+//   accuracy  labelled data: the drop in top-1 accuracy, as above;
+//   fidelity  any data, labels or not (detectors, voice activity, embeddings): the trial's first graph output is
+//             compared with the unmodified model's on the same samples. `drop` is the relative noise power
+//             sum (y' − y)² / sum y² (0 = identical; noise powers of independent errors add up, so the
+//             allocation below can sum them over layers) and `outputSqnrDb` the same as SQNR in dB,
+//             −10 log10(drop). Accuracy and loss are NaN.
+//   Auto picks accuracy when the dataset has labels, fidelity otherwise.
+//
 // Activation caching: a trial only changes one weight, so the network before that layer computes exactly what
 // the unmodified network computes. For each layer and batch the unmodified network runs once up to the
 // values the rest of the network needs (the layer's input, plus any value a residual branch carries past it:
@@ -38,7 +47,10 @@
 
 namespace cw {
 
+enum class SensitivityMetric { Auto, Accuracy, Fidelity };
+
 struct SensitivityOptions {
+    SensitivityMetric metric = SensitivityMetric::Auto;
     std::vector<double> pruneRatios{0.3, 0.5, 0.7, 0.9}; // each in [0, 1)
     std::vector<int> bits{8, 6, 4, 3, 2};                 // each in 2..8
     Granularity granularity = Granularity::Channel;
@@ -55,7 +67,8 @@ struct SensitivityOptions {
 struct SensitivityTrial {
     double accuracy = 0;
     double loss = 0;
-    double drop = 0;        // baseline accuracy − accuracy
+    double drop = 0;        // baseline accuracy − accuracy; fidelity: relative output noise power
+    double outputSqnrDb = 0; // fidelity: SQNR of the first graph output against the base model (+inf: identical)
     double lossDelta = 0;   // loss − baseline loss
     double sqnrDb = 0;      // weight-space SQNR (+inf when the weight is unchanged)
     double outputError = 0; // relative L2 error of the layer's output on the calibration batches
@@ -77,6 +90,7 @@ struct SpearmanPair {
 
 struct SensitivityResult {
     SensitivityOptions options;
+    SensitivityMetric metric = SensitivityMetric::Accuracy; // as measured (never Auto)
     std::string dataset;
     int64_t samples = 0;
     double baselineAccuracy = 0;
@@ -90,7 +104,8 @@ struct SensitivityResult {
 std::vector<std::string> sensitivityLayers(const Model &model);
 
 // onLayer is called from the calling thread once a layer's sweep is complete (partial results for live
-// views). Throws cw::Error for bad options, an unknown layer, or a dataset without labels.
+// views). Throws cw::Error for bad options, an unknown layer, or the accuracy metric on a dataset without
+// labels.
 SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, const SensitivityOptions &options = {},
                                      const ProgressFn &progress = {}, const StopToken *stop = nullptr,
                                      const std::function<void(const LayerSensitivity &)> &onLayer = {});
@@ -98,6 +113,10 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 // Spearman rank correlation with average ranks for ties; NaN when undefined. Pairs where either value is NaN
 // are left out.
 double spearman(const std::vector<double> &a, const std::vector<double> &b);
+
+// "accuracy" / "fidelity" (and "auto"); parseSensitivityMetric throws cw::Error for another name.
+const char *sensitivityMetricName(SensitivityMetric metric);
+SensitivityMetric parseSensitivityMetric(const std::string &name);
 // Fills spearmanPrune / spearmanBits from the layers' trials.
 void computeSpearman(SensitivityResult &result);
 

@@ -387,6 +387,11 @@ ValueInfo Graph::valueInfo(const std::string &value) const
 
 std::string layerWeight(const Graph &graph, const Node &node)
 {
+    static const std::set<std::string> layers{"Conv", "ConvTranspose", "Gemm", "MatMul"};
+    if (!node.domain.empty() && node.domain != "ai.onnx")
+        return {};
+    if (!layers.count(node.opType))
+        return {};
     for (const std::string &in : node.inputs) {
         if (in.empty())
             continue;

@@ -110,8 +110,9 @@ struct Graph {
     size_t parameterBytes() const;   // bytes of all initializers
 };
 
-// The weight a layer compresses: the node's first float32 initializer input of rank >= 2, or "" when it has
-// none (BatchNormalization's vectors and shape inputs are not layer weights). Statistics, sensitivity, recipes,
+// The weight a layer compresses: for Conv, ConvTranspose, Gemm and MatMul, the node's first float32
+// initializer input of rank >= 2; "" for every other node and for a layer without one (a constant operand of
+// an element-wise Max or Mul is not a layer weight, nor are BatchNormalization's vectors). Statistics, sensitivity, recipes,
 // the quantization rewrite and the Inspect view all use this one definition of a compressible layer.
 std::string layerWeight(const Graph &graph, const Node &node);
 

@@ -143,6 +143,9 @@ Trainer::Trainer(Model &model, const TrainOptions &options, bool inputGradient)
         throw Error("the model has no graph input or output to train");
     g.ensureUniqueNodeNames();
     g.sortTopologically();
+    if (g.inputs.size() > 1)
+        throw Error("training feeds the dataset to the first graph input, and the model has " +
+                    std::to_string(g.inputs.size()) + " inputs ('" + g.inputs[1].name + "' would have no data)");
     m_inputName = g.inputs.front().name;
     m_outputName = g.outputs.front().name;
 

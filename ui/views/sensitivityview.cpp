@@ -128,8 +128,9 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     m_heat->setBackground(palette().base());
     m_heat->setMinimumSize(360, 220);
     m_heat->plotLayout()->insertRow(0);
-    m_heat->plotLayout()->addElement(0, 0, new QCPTextElement(m_heat, tr("Accuracy drop per layer and setting"),
-                                                              QFont(font().family(), font().pointSize() + 1, QFont::Bold)));
+    m_heatTitle = new QCPTextElement(m_heat, tr("Accuracy drop per layer and setting"),
+                                     QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+    m_heat->plotLayout()->addElement(0, 0, m_heatTitle);
     m_map = new QCPColorMap(m_heat->xAxis, m_heat->yAxis);
     m_map->setInterpolate(false);
     m_map->setTightBoundary(false); // cells centred on their (setting, layer) coordinates
@@ -395,13 +396,24 @@ void SensitivityView::begin(const cw::SensitivityOptions &options, double baseli
         headers << tr("prune %1").arg(r);
     for (int b : m_options.bits)
         headers << tr("%1-bit").arg(b);
-    headers << tr("Worst drop");
+    headers << tr("Worst");
     m_tableModel->setHorizontalHeaderLabels(headers);
-    for (int c = 3; c < headers.size(); ++c)
-        m_tableModel->horizontalHeaderItem(c)->setToolTip(tr("Accuracy drop in percentage points"));
+    setFidelity(options.metric == cw::SensitivityMetric::Fidelity);
     rebuildAxes();
     updateSpearman();
     redraw();
+}
+
+void SensitivityView::setFidelity(bool fidelity)
+{
+    m_fidelity = fidelity;
+    m_heatTitle->setText(fidelity ? tr("Output SQNR (dB) per layer and setting") : tr("Accuracy drop per layer and setting"));
+    m_scale->axis()->setLabel(fidelity ? tr("output noise (% of the signal power)") : tr("accuracy drop (percentage points)"));
+    m_lines->yAxis->setLabel(fidelity ? tr("output SQNR (dB)") : tr("accuracy (%)"));
+    const QString tip = fidelity ? tr("SQNR in dB of the model's first output against the unmodified model; lower is worse")
+                                 : tr("Accuracy drop in percentage points");
+    for (int c = 3; c < m_tableModel->columnCount(); ++c)
+        m_tableModel->horizontalHeaderItem(c)->setToolTip(tip);
 }
 
 void SensitivityView::rebuildAxes()
@@ -433,7 +445,11 @@ void SensitivityView::rebuildAxes()
 void SensitivityView::addLayer(const cw::LayerSensitivity &layer)
 {
     m_layers.push_back(layer);
-    if (m_baseline < 0) {
+    const cw::SensitivityTrial *first =
+        !layer.prune.empty() ? &layer.prune.front() : layer.bits.empty() ? nullptr : &layer.bits.front();
+    if (first && std::isnan(first->accuracy) && !m_fidelity)
+        setFidelity(true); // an automatic metric resolved to fidelity
+    if (m_baseline < 0 && !m_fidelity) {
         const cw::SensitivityTrial *t = !layer.prune.empty() ? &layer.prune.front() : layer.bits.empty() ? nullptr : &layer.bits.front();
         if (t)
             m_baseline = t->accuracy + t->drop;
@@ -455,24 +471,39 @@ void SensitivityView::addLayer(const cw::LayerSensitivity &layer)
     row << text(QString::fromStdString(layer.op), QString::fromStdString(layer.op));
     row << text(QLocale().toString(qlonglong(layer.params)), qlonglong(layer.params));
     double worst = -std::numeric_limits<double>::infinity();
+    // The shown number: the accuracy drop in points, or the output SQNR in dB; sorted by damage either way.
+    auto shown = [&](const cw::SensitivityTrial &t) {
+        return m_fidelity ? QString::number(t.outputSqnrDb, 'f', 1) : QString::number(t.drop * 100, 'f', 2);
+    };
+    const cw::SensitivityTrial *worstTrial = nullptr;
     auto cell = [&](const cw::SensitivityTrial &t) {
-        worst = std::max(worst, t.drop);
-        auto *item = text(QString::number(t.drop * 100, 'f', 2), t.drop);
+        if (t.drop > worst) {
+            worst = t.drop;
+            worstTrial = &t;
+        }
+        auto *item = text(shown(t), t.drop);
         item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
-        item->setToolTip(tr("accuracy %1%, loss %2 (%3%4)\nweight SQNR %5 dB, layer-output error %6")
-                             .arg(t.accuracy * 100, 0, 'f', 2)
-                             .arg(t.loss, 0, 'f', 4)
-                             .arg(t.lossDelta >= 0 ? QStringLiteral("+") : QString())
-                             .arg(t.lossDelta, 0, 'f', 4)
-                             .arg(t.sqnrDb, 0, 'f', 1)
-                             .arg(t.outputError, 0, 'g', 3));
+        if (m_fidelity)
+            item->setToolTip(tr("output SQNR %1 dB (noise %2% of the signal power)\nweight SQNR %3 dB, layer-output error %4")
+                                 .arg(t.outputSqnrDb, 0, 'f', 2)
+                                 .arg(t.drop * 100, 0, 'g', 3)
+                                 .arg(t.sqnrDb, 0, 'f', 1)
+                                 .arg(t.outputError, 0, 'g', 3));
+        else
+            item->setToolTip(tr("accuracy %1%, loss %2 (%3%4)\nweight SQNR %5 dB, layer-output error %6")
+                                 .arg(t.accuracy * 100, 0, 'f', 2)
+                                 .arg(t.loss, 0, 'f', 4)
+                                 .arg(t.lossDelta >= 0 ? QStringLiteral("+") : QString())
+                                 .arg(t.lossDelta, 0, 'f', 4)
+                                 .arg(t.sqnrDb, 0, 'f', 1)
+                                 .arg(t.outputError, 0, 'g', 3));
         return item;
     };
     for (const auto &t : layer.prune)
         row << cell(t);
     for (const auto &t : layer.bits)
         row << cell(t);
-    auto *w = text(QString::number(worst * 100, 'f', 2), worst);
+    auto *w = text(worstTrial ? shown(*worstTrial) : QString(), worst);
     w->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
     row << w;
     m_tableModel->appendRow(row);
@@ -486,6 +517,7 @@ void SensitivityView::showResult(const cw::SensitivityResult &result)
         if (std::find(m_expectedLayers.begin(), m_expectedLayers.end(), l.name) == m_expectedLayers.end())
             m_expectedLayers.push_back(l.name);
     begin(result.options, result.baselineAccuracy);
+    setFidelity(result.metric == cw::SensitivityMetric::Fidelity);
     for (const auto &l : result.layers)
         addLayer(l);
     m_table->resizeColumnsToContents();
@@ -509,11 +541,12 @@ void SensitivityView::updateSpearman()
         parts << part(tr("pruning"), r.spearmanPrune);
     if (!r.options.bits.empty())
         parts << part(tr("quantization"), r.spearmanBits);
-    m_spearman->setText(tr("<b>Proxy trust</b> (Spearman ρ of predicted damage vs measured drop, 1 = same order): %1. "
-                           "Baseline accuracy %2% on %3 samples.")
-                            .arg(parts.join(QStringLiteral("; ")))
-                            .arg(r.baselineAccuracy * 100, 0, 'f', 2)
-                            .arg(r.samples));
+    const QString measured =
+        r.metric == cw::SensitivityMetric::Fidelity
+            ? tr("Fidelity to the unmodified model on %1 samples.").arg(r.samples)
+            : tr("Baseline accuracy %1% on %2 samples.").arg(r.baselineAccuracy * 100, 0, 'f', 2).arg(r.samples);
+    m_spearman->setText(tr("<b>Proxy trust</b> (Spearman ρ of predicted damage vs measured drop, 1 = same order): %1. %2")
+                            .arg(parts.join(QStringLiteral("; ")), measured));
 }
 
 void SensitivityView::redraw()
@@ -537,7 +570,10 @@ void SensitivityView::redraw()
                 return;
             auto *text = new QCPItemText(m_heat);
             text->position->setCoords(x, y);
-            text->setText(QString::number(drop * 100, 'f', 1));
+            if (m_fidelity)
+                text->setText(drop > 0 ? QString::number(-10.0 * std::log10(drop), 'f', 0) : QStringLiteral("∞"));
+            else
+                text->setText(QString::number(drop * 100, 'f', 1));
             text->setColor(drop > 0.6 * maxDrop ? Qt::white : Qt::black);
         };
         for (size_t i = 0; i < l.prune.size(); ++i)
@@ -563,11 +599,17 @@ void SensitivityView::redraw()
     m_lines->clearItems();
     double lo = 100, hi = 0;
     QCPGraph *selectedGraph = nullptr;
+    // Accuracy in %, or the output SQNR in dB (an unchanged output, +inf, is left out of the line).
+    auto metricValue = [&](const cw::SensitivityTrial &t) {
+        if (!m_fidelity)
+            return t.accuracy * 100;
+        return std::isfinite(t.outputSqnrDb) ? t.outputSqnrDb : kNaN;
+    };
     for (const auto &l : m_layers) {
         QVector<double> xs, ys;
         for (size_t i = 0; i < l.prune.size(); ++i) {
             xs << columnOf(true, int(i));
-            ys << l.prune[i].accuracy * 100;
+            ys << metricValue(l.prune[i]);
         }
         if (!l.prune.empty() && !l.bits.empty()) {
             xs << columnOf(true, int(l.prune.size()));
@@ -575,7 +617,7 @@ void SensitivityView::redraw()
         }
         for (size_t i = 0; i < l.bits.size(); ++i) {
             xs << columnOf(false, int(i));
-            ys << l.bits[i].accuracy * 100;
+            ys << metricValue(l.bits[i]);
         }
         for (double v : ys)
             if (!std::isnan(v))
@@ -600,7 +642,8 @@ void SensitivityView::redraw()
         lo = std::min(lo, m_baseline * 100);
     }
     // The title names the highlighted layer and the dashed baseline, so no label covers the lines.
-    QString title = m_selected.isEmpty() ? tr("Accuracy per setting") : m_selected;
+    QString title = m_selected.isEmpty() ? (m_fidelity ? tr("Output SQNR per setting") : tr("Accuracy per setting"))
+                                         : m_selected;
     if (m_baseline >= 0)
         title += tr(" · baseline %1% (dashed)").arg(m_baseline * 100, 0, 'f', 1);
     m_linesTitle->setText(title);
@@ -608,7 +651,10 @@ void SensitivityView::redraw()
     if (hi < lo)
         lo = 0, hi = 100;
     const double pad = std::max(1.0, (hi - lo) * 0.06);
-    m_lines->yAxis->setRange(std::max(0.0, lo - pad), std::min(100.0, hi + pad));
+    if (m_fidelity)
+        m_lines->yAxis->setRange(lo - pad, hi + pad);
+    else
+        m_lines->yAxis->setRange(std::max(0.0, lo - pad), std::min(100.0, hi + pad));
     m_lines->replot(QCustomPlot::rpQueuedReplot);
 }
 

@@ -82,6 +82,7 @@ signals:
 
 private:
     void begin(const cw::SensitivityOptions &options, double baseline);
+    void setFidelity(bool fidelity); // labels for the fidelity metric (output SQNR) or the accuracy drop
     void addLayer(const cw::LayerSensitivity &layer);
     void rebuildAxes();
     void redraw();
@@ -98,6 +99,7 @@ private:
     std::vector<std::string> m_expectedLayers;   // rows of the heatmap (all analysable layers)
     std::vector<cw::LayerSensitivity> m_layers;  // arrived so far
     double m_baseline = -1;                      // accuracy, -1 until known
+    bool m_fidelity = false;                     // the sweep measures output fidelity, not accuracy
     std::optional<cw::SensitivityResult> m_result;
     QString m_selected;
     QPointer<SensitivityJob> m_job;
@@ -111,6 +113,7 @@ private:
     QLabel *m_status = nullptr;
     QLabel *m_spearman = nullptr;
     QCustomPlot *m_heat = nullptr;
+    QCPTextElement *m_heatTitle = nullptr;
     QCPColorMap *m_map = nullptr;
     QCPColorScale *m_scale = nullptr;
     QCustomPlot *m_lines = nullptr;
