@@ -13,13 +13,25 @@ export NODE_PATH="$root/node_modules"
 paths="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py" --paths)"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 
-# Per model: NAME FILE and the input files of its first variant (NAME=PATH ...), one line each.
+# Per model: NAME FILE and the input files of its first variant (NAME=PATH ...), one line each; and in
+# $tmp/NAME.compress the arguments of its int8 compression (--data PATH --value NAME=V ...) or, for a model
+# whose compression is pending, the reason.
 /usr/bin/python3 - "$root/tests/real_models.json" "$paths" "$tmp" >"$tmp/models" <<'EOF'
 import json, os, sys
 import numpy as np
 manifest, tmp = json.load(open(sys.argv[1])), sys.argv[3]
 paths = dict(line.split('\t') for line in sys.argv[2].splitlines())
 for k, m in enumerate(manifest['models']):
+    c = m.get('compress', {})
+    with open(os.path.join(tmp, m['name'] + '.compress'), 'w') as f:
+        if 'data' in c:
+            spec = c['data']
+            data = np.random.default_rng(100 + k).uniform(spec['low'], spec['high'], spec['shape']).astype(np.float32)
+            np.save(os.path.join(tmp, m['name'] + '.data.npy'), data)
+            f.write(' '.join(['--data', os.path.join(tmp, m['name'] + '.data.npy')] +
+                             [f'--value={n}={v}' for n, v in c.get('values', {}).items()]))
+        else:
+            f.write('pending: ' + c.get('pending', 'no compression data in the manifest'))
     args = []
     rng = np.random.default_rng(k + 1)
     for name, spec in m['variants'][0].items():
@@ -37,13 +49,13 @@ EOF
 field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(sys.stdin)['$1'])"; }
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 
-echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) |"
-echo "|---|---:|---:|---|---:|---:|---:|---:|"
+echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | int8: output SQNR dB, size ratio |"
+echo "|---|---:|---:|---|---:|---:|---:|---:|---|"
 while read -r name file inputs; do
   read -ra pairs <<<"$inputs"
   size=$(/usr/bin/python3 -c "import os; print('%.1f' % (os.path.getsize('$file') / 1e6))")
   if ! "$cwb" info "$file" --json >"$tmp/info.json" 2>"$tmp/err"; then
-    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | |"
+    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | | |"
     continue
   fi
   ops=$(/usr/bin/python3 -c "import json; print(len(json.load(open('$tmp/info.json'))['nodes']))")
@@ -74,5 +86,17 @@ print('%.1e' % worst)")
     o+=("$(node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads 1 --iterations "$its" --warmup "$warm" | field p50_ms)")
   done
   cm=$(median "${c[@]}"); om=$(median "${o[@]}")
-  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") |"
+  # int8 (docs/recipes/int8.json) calibrated on the manifest's compression data, compared with the base on it.
+  read -r compress <"$tmp/$name.compress"
+  if [[ "$compress" == pending:* ]]; then
+    int8="${compress}"
+  else
+    read -ra cargs <<<"$compress"
+    "$cwb" compress "$file" --recipe "$root/docs/recipes/int8.json" -o "$tmp/int8.onnx" --no-measure "${cargs[@]}" >/dev/null
+    int8=$("$cwb" eval "$tmp/int8.onnx" --reference "$file" "${cargs[@]}" --json | /usr/bin/python3 -c "
+import json, os, sys
+f = json.load(sys.stdin)['outputs'][0]
+print('%.1f, %.2f' % (float(f['sqnr_db']), os.path.getsize('$tmp/int8.onnx') / os.path.getsize('$file')))")
+  fi
+  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") | $int8 |"
 done <"$tmp/models"

@@ -164,6 +164,28 @@ private slots:
         QCOMPARE(view.tableModel()->rowCount(), 0);
     }
 
+    // A sweep on data without labels: the table shows each trial's output SQNR in dB, the heat map its noise
+    // power in percent of the signal's, the line chart the SQNR.
+    void viewShowsFidelitySweeps()
+    {
+        Dataset data = loadDataset("fashion-mnist", {}, 300);
+        data.labels.clear();
+        const SensitivityResult r = analyzeSensitivity(m_model, data, tinyOptions());
+        QCOMPARE(r.metric, SensitivityMetric::Fidelity);
+        Model withResults = m_model;
+        withResults.analysis[kSensitivityKey] = sensitivityToJson(r);
+        SensitivityView view;
+        view.setModel(&withResults);
+        QVERIFY(view.result().has_value());
+        const LayerSensitivity &first = r.layers.front();
+        QCOMPARE(view.tableModel()->item(0, 3)->text(), QString::number(first.prune[0].outputSqnrDb, 'f', 1));
+        QCOMPARE(view.tableModel()->item(0, 4)->text(), QString::number(first.bits[0].outputSqnrDb, 'f', 1));
+        QVERIFY(view.tableModel()->horizontalHeaderItem(3)->toolTip().contains(QStringLiteral("SQNR")));
+        QCOMPARE(view.colorMap()->data()->cell(0, 0), first.prune[0].drop * 100);
+        QCOMPARE(view.lineChart()->yAxis->label(), QStringLiteral("output SQNR (dB)"));
+        QCOMPARE(view.lineChart()->graph(0)->data()->at(0)->value, first.prune[0].outputSqnrDb);
+    }
+
     void mainWindowKeepsResultsThroughExport()
     {
         QTemporaryDir dir;

@@ -20,7 +20,8 @@
 // Distribution by sensitivity (allocatePruneRatios / allocateBitWidths): given a global target — a mean
 // pruning ratio over the parameters of the listed layers, or an average number of bits per weight — and a
 // cw::SensitivityResult, choose per-layer settings that meet the target and put less compression on the layers
-// whose measured accuracy drop is larger. Each layer's drop is a piecewise-linear curve through (no
+// whose measured drop is larger (accuracy; for a fidelity sweep the relative output noise power, which adds
+// up over layers the way the allocation assumes). Each layer's drop is a piecewise-linear curve through (no
 // compression, 0) and its measured trials (negative drops, which are noise, count as 0; the curve is made
 // non-decreasing in compression), extended linearly past the last measured ratio. The cost of compressing a
 // layer further is the drop per parameter saved, so a large layer with a small drop absorbs most of the
@@ -83,7 +84,7 @@ struct Allocation {
     std::vector<double> ratios;  // allocatePruneRatios: one per layer
     std::vector<int> bits;       // allocateBitWidths: one per layer
     double achieved = 0;         // parameter-weighted mean ratio / average bits per weight
-    double predictedDrop = 0;    // sum of the layers' interpolated drops (accuracy fraction); 0 when uniform
+    double predictedDrop = 0;    // sum of the layers' interpolated drops (the sweep's unit); 0 when uniform
     bool fromSensitivity = false;
     std::string note;            // why the allocation is uniform, or which layers had no measurements
 };

@@ -711,7 +711,12 @@ bool CompressView::distributeBySensitivity()
         edit(r, prune ? tr("Distribute mean ratio %1").arg(target) : tr("Distribute %1 bits").arg(target));
         QString text = prune ? tr("Mean pruning ratio %1 distributed").arg(a.achieved, 0, 'f', 3)
                              : tr("Average %1 bits per weight distributed").arg(a.achieved, 0, 'f', 2);
-        if (a.fromSensitivity)
+        if (a.fromSensitivity && sensitivity->metric == cw::SensitivityMetric::Fidelity)
+            text += tr(" by the sensitivity analysis (%1 samples): predicted output SQNR %2 dB if the layers' noise "
+                       "powers add up.")
+                        .arg(sensitivity->samples)
+                        .arg(a.predictedDrop > 0 ? -10 * std::log10(a.predictedDrop) : INFINITY, 0, 'f', 1);
+        else if (a.fromSensitivity)
             text += tr(" by the sensitivity analysis (%1 samples): predicted drop %2 points if the layers' drops add up.")
                         .arg(sensitivity->samples)
                         .arg(a.predictedDrop * 100, 0, 'f', 2);
