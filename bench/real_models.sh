@@ -87,7 +87,7 @@ print('%.1e' % worst)")
   done
   cm=$(median "${c[@]}"); om=$(median "${o[@]}")
   # int8 (docs/recipes/int8.json) calibrated on the manifest's compression data, compared with the base on it.
-  read -r compress <"$tmp/$name.compress"
+  compress=$(cat "$tmp/$name.compress")
   if [[ "$compress" == pending:* ]]; then
     int8="${compress}"
   else

@@ -473,6 +473,38 @@ private slots:
         QVERIFY2(testutil::mismatch(a, b, 1e-6, 1e-6).isEmpty(), qPrintable(testutil::mismatch(a, b, 1e-6, 1e-6)));
     }
 
+    // A model whose conv2 channels meet a Reshape that does not flatten: channel pruning of the whole model
+    // leaves conv2 (and the logits layer, whose channels are the output) whole with the reason in the report,
+    // and prunes conv1 and fc1 as usual.
+    void unprunableChannelsAreReportedNotFatal()
+    {
+        Model m = withReshape(m_demo, {-1, 64, 49}, false);
+        Node flatten;
+        flatten.name = "flatten2";
+        flatten.opType = "Flatten";
+        flatten.inputs = {"flatten"};
+        flatten.outputs = {"flatten2"};
+        m.graph.nodes.push_back(flatten);
+        m.graph.findNode("fc1")->inputs[0] = "flatten2";
+        m.graph.sortTopologically();
+        inferShapes(m);
+        const Model before = m.deepCopy();
+        const PruneResult r = pruneModel(m, planAll(m, config(PruneMethod::Channel, 0.5)));
+        std::map<std::string, PruneReport> byNode;
+        for (const PruneReport &p : r.layers)
+            byNode[p.node] = p;
+        QVERIFY2(byNode.at("conv2").skipped.find("'flatten' (Reshape)") != std::string::npos,
+                 byNode.at("conv2").skipped.c_str());
+        QVERIFY2(byNode.at("fc2").skipped.find("graph output") != std::string::npos, byNode.at("fc2").skipped.c_str());
+        QCOMPARE(byNode.at("conv2").channelsAfter, byNode.at("conv2").channelsBefore);
+        QCOMPARE(init(m, "conv2.weight").dim(0), init(before, "conv2.weight").dim(0));
+        QVERIFY(byNode.at("conv1").skipped.empty());
+        QCOMPARE(byNode.at("conv1").channelsAfter, byNode.at("conv1").channelsBefore / 2);
+        QVERIFY(byNode.at("fc1").skipped.empty());
+        QCOMPARE(byNode.at("fc1").channelsAfter, byNode.at("fc1").channelsBefore / 2);
+        Session(m).run(m_data.batch(0, 2)); // the pruned graph still runs
+    }
+
     void skippedLayersStayUntouched()
     {
         Model m = m_demo.deepCopy();

@@ -371,7 +371,9 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
                                                 slice(progress, 0.0, work * 0.5, "prune"), stop, log);
         masks = pr.masks;
         for (const PruneReport &r : pr.layers) {
-            if (r.channelsBefore != r.channelsAfter)
+            if (!r.skipped.empty())
+                say("prune: " + r.node + " left whole: " + r.skipped);
+            else if (r.channelsBefore != r.channelsAfter)
                 say("prune: " + r.node + " " + std::to_string(r.channelsBefore) + " -> " +
                     std::to_string(r.channelsAfter) + " channels");
             else if (r.params > 0)

@@ -586,7 +586,22 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
         // Depthwise convolutions and other channel-preserving layers shrink with their producer's group.
         if (!isLayer(model, *model.graph.findNode(p.node)))
             continue;
-        const ChannelSpace space = traceChannels(model, p.node);
+        ChannelSpace space;
+        try {
+            space = traceChannels(model, p.node);
+        } catch (const Error &e) {
+            PruneReport r;
+            r.node = p.node;
+            r.weight = p.weight;
+            // The message names the layer for callers of removeChannels; the report belongs to it already.
+            const std::string prefix = "channel pruning of '" + p.node + "': ";
+            r.skipped = e.what();
+            if (r.skipped.compare(0, prefix.size(), prefix) == 0)
+                r.skipped.erase(0, prefix.size());
+            channelReports[p.node] = r;
+            done.insert(p.node);
+            continue;
+        }
         bool all = space.output.empty();
         for (const std::string &s : space.sources) {
             done.insert(s);
@@ -625,6 +640,8 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             r.weight = n.inputs[1];
             r.channelsBefore = current;
             r.channelsAfter = current - remove;
+            if (!space.output.empty())
+                r.skipped = "its channels reach the graph output '" + space.output + "'";
             channelReports[s] = r;
         }
     }
@@ -646,7 +663,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             const Tensor &w = floatWeight(model, node, p.weight);
             r.params = paramsBefore.count(p.node) ? paramsBefore[p.node] : w.numel();
             r.zeros = countZeros(w);
-            if (!channelReports.count(p.node))
+            if (!channelReports.count(p.node) || !r.skipped.empty())
                 r.channelsBefore = r.channelsAfter = w.dim(outputChannelAxis(node, w.shape()));
             result.layers.push_back(r);
             continue;

@@ -47,6 +47,9 @@ struct PruneReport {
     int64_t params = 0;        // weight elements before
     int64_t zeros = 0;         // exact zeros after (unstructured / N:M)
     int64_t channelsBefore = 0, channelsAfter = 0; // channel pruning
+    // Channel pruning that the graph around the layer does not allow (a Reshape, Concat or reduction consumes
+    // its channels, they reach a graph output, ...): why the layer was left whole. "" otherwise.
+    std::string skipped;
 };
 
 struct PruneResult {
@@ -55,7 +58,8 @@ struct PruneResult {
 };
 
 // Applies one pruning pass to every planned layer (LayerPlan::config.prune set, not skipped) at the given
-// ratio scale (1 = the configured ratios; iterative pruning passes smaller fractions; N:M prunes
+// ratio scale; a layer whose channels cannot be removed consistently is left whole with the reason in its
+// report (PruneReport::skipped), and the others are pruned (1 = the configured ratios; iterative pruning passes smaller fractions; N:M prunes
 // round((m - n) * scale) of every m, so the pattern is exactly n:m at scale 1). Layers sharing one
 // PruneConfig with scope Global share one magnitude threshold. Mutates `model` (call on a deep copy).
 PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double ratioScale = 1.0);
