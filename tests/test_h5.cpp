@@ -20,18 +20,9 @@
 #include "testutil.h"
 
 using namespace cw;
+using testutil::errorOf;
 
 namespace {
-
-QString errorOf(const std::function<void()> &body)
-{
-    try {
-        body();
-    } catch (const Error &e) {
-        return QString::fromStdString(e.what());
-    }
-    return {};
-}
 
 Node makeNode(std::string name, std::string op, std::vector<std::string> in, std::vector<std::string> out)
 {

@@ -19,6 +19,7 @@
 #include "testutil.h"
 
 using namespace cw;
+using testutil::errorOf;
 
 namespace {
 
@@ -28,17 +29,6 @@ struct Case {
     std::vector<std::pair<std::string, Tensor>> feeds;
     double rtol = 1e-4, atol = 1e-5; // against onnxruntime; float16 graphs agree to about one float16 unit
 };
-
-// Runs `body` and returns the cw::Error message it throws ("" when it does not throw).
-QString errorOf(const std::function<void()> &body)
-{
-    try {
-        body();
-    } catch (const Error &e) {
-        return QString::fromStdString(e.what());
-    }
-    return {};
-}
 
 std::map<std::string, Tensor> toMap(const std::vector<std::pair<std::string, Tensor>> &feeds)
 {

@@ -1,5 +1,6 @@
 // Quantized operators: hand-computed values, the fast integer kernels against the reference arithmetic (bit
-// for bit), and models from tests/tools/make_qop_cases.py against onnxruntime (within one LSB).
+// for bit), and models from tests/tools/make_qop_cases.py against onnxruntime (each case names its budget in
+// LSBs: bit-exact or one) with their static shapes.
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
@@ -21,6 +22,7 @@
 #include "testutil.h"
 
 using namespace cw;
+using testutil::errorOf;
 
 namespace {
 
@@ -59,16 +61,6 @@ Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs =
     ctx.outputs.resize(1);
     kernel(ctx);
     return ctx.outputs;
-}
-
-QString errorOf(const std::function<void()> &body)
-{
-    try {
-        body();
-    } catch (const Error &e) {
-        return QString::fromStdString(e.what());
-    }
-    return {};
 }
 
 // Deterministic integers in [lo, hi].
@@ -369,6 +361,9 @@ private slots:
         QTest::newRow("float weight in QLinearConv") << "w must be int8 or uint8, got float32";
         QTest::newRow("bias of the wrong type") << "B must be int32, got float32";
         QTest::newRow("zero scale") << "x_scale must be positive and finite";
+        QTest::newRow("QLinearAdd of uint8 and int8") << "A and B must have the same type, got uint8 and int8";
+        QTest::newRow("QLinearConcat without whole triples") << "expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got 4 inputs";
+        QTest::newRow("QLinearSoftmax without its opset") << "attribute opset (of the Softmax it replaces) is missing";
     }
 
     void errors()
@@ -392,6 +387,20 @@ private slots:
                 runOp("QLinearConv", {x, Tensor::scalar(1.f), u8({}, {0}), Tensor::fromFloats({1, 1, 1, 1}, {1.f}),
                                       Tensor::scalar(1.f), s8({}, {0}), Tensor::scalar(1.f), u8({}, {0})});
             });
+        else if (row.startsWith("QLinearAdd"))
+            e = errorOf([&] {
+                runOp("QLinearAdd", {x, Tensor::scalar(1.f), {}, s8({1}, {1}), Tensor::scalar(1.f), {}, Tensor::scalar(1.f)},
+                      {}, "com.microsoft");
+            });
+        else if (row.startsWith("QLinearConcat"))
+            e = errorOf([&] {
+                runOp("QLinearConcat", {Tensor::scalar(1.f), u8({}, {0}), x, Tensor::scalar(1.f)}, {}, "com.microsoft");
+            });
+        else if (row.startsWith("QLinearSoftmax"))
+            e = errorOf([&] {
+                runOp("QLinearSoftmax", {x, Tensor::scalar(1.f), u8({}, {0}), Tensor::scalar(1.f), u8({}, {0})}, {},
+                      "com.microsoft");
+            });
         else if (row.startsWith("bias"))
             e = errorOf([&] {
                 runOp("QLinearConv", {x, Tensor::scalar(1.f), u8({}, {0}), s8({1, 1, 1, 1}, {1}), Tensor::scalar(1.f),
@@ -403,6 +412,37 @@ private slots:
                                       s8({}, {0}), Tensor::scalar(1.f), u8({}, {0})});
             });
         QVERIFY2(e.contains(expected), qPrintable(e));
+    }
+
+    // com.microsoft QOperators on values worked out by hand.
+    void qoperatorsByHand()
+    {
+        const std::string ms = "com.microsoft";
+        // A: (10 - 100)·0.1 = -9, (200 - 100)·0.1 = 10; B: 0. C = sum / 0.5 + 10 → -8 (saturates to 0), 30.
+        Tensors y = runOp("QLinearAdd", {u8({2}, {10, 200}), Tensor::scalar(0.1f), u8({}, {100}), u8({}, {50}),
+                                         Tensor::scalar(0.2f), u8({}, {50}), Tensor::scalar(0.5f), u8({}, {10})},
+                          {}, ms);
+        QVERIFY(identical(y[0], u8({2}, {0, 30})));
+        // (10 + 20 + 30 + 41) / 4 = 25.25, / y_scale 2 = 12.625 → 13, + 5.
+        y = runOp("QLinearGlobalAveragePool", {u8({1, 1, 2, 2}, {10, 20, 30, 41}), Tensor::scalar(1.f), u8({}, {0}),
+                                               Tensor::scalar(2.f), u8({}, {5})},
+                  {}, ms);
+        QVERIFY(identical(y[0], u8({1, 1, 1, 1}, {18})));
+        // channels_last: [1, 2 (spatial), 2 (channels)].
+        y = runOp("QLinearGlobalAveragePool", {s8({1, 2, 2}, {-4, 10, 8, 20}), Tensor::scalar(1.f), s8({}, {0}),
+                                               Tensor::scalar(1.f), s8({}, {0})},
+                  {{"channels_last", Attribute::makeInt(1)}}, ms);
+        QVERIFY(identical(y[0], s8({1, 1, 2}, {2, 15})));
+        // The first input requantized ((4 - 2)·0.5 = 1), the second one already on Y's grid and copied.
+        y = runOp("QLinearConcat", {Tensor::scalar(1.f), u8({}, {0}), u8({1}, {4}), Tensor::scalar(0.5f), u8({}, {2}),
+                                    u8({1}, {7}), Tensor::scalar(1.f), u8({}, {0})},
+                  {{"axis", Attribute::makeInt(0)}}, ms);
+        QVERIFY(identical(y[0], u8({2}, {1, 7})));
+        // Two equal logits: 0.5 each, on a 1/256 grid → 128.
+        y = runOp("QLinearSoftmax", {u8({1, 2}, {9, 9}), Tensor::scalar(0.1f), u8({}, {0}), Tensor::scalar(1.f / 256),
+                                     u8({}, {0})},
+                  {{"opset", Attribute::makeInt(13)}}, ms);
+        QVERIFY(identical(y[0], u8({1, 2}, {128, 128})));
     }
 
     // A weight-only layer: DequantizeLinear(W_q) → Conv. The dequantization runs once, when the Session is
@@ -746,6 +786,14 @@ private slots:
             ours = Session(model, SessionOptions{1}).run({feeds.begin(), feeds.end()});
         } catch (const Error &e) {
             QFAIL(e.what());
+        }
+        // The static shapes from the per-operator rules (nothing run) are the run's.
+        for (const ValueInfo &v : model.graph.outputs) {
+            auto it = model.graph.values.find(v.name);
+            const ValueInfo &info = it == model.graph.values.end() ? v : it->second;
+            QVERIFY2(info.shapeKnown && Shape(info.shape.begin(), info.shape.end()) == ours.at(v.name).shape(),
+                     qPrintable(QString::fromStdString(v.name + ": static " + shapeToString(info) + ", run " +
+                                                       shapeToString(ours.at(v.name).shape()))));
         }
         QString error;
         const std::vector<Tensor> ref = reference(o, file, feeds, &error);

@@ -9,14 +9,27 @@
 #include <QTemporaryDir>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/base/error.h"
 #include "core/base/tensor.h"
 #include "core/io/dataset.h"
 
 namespace testutil {
+
+// Runs `body` and returns the cw::Error message it throws ("" when it does not throw).
+inline QString errorOf(const std::function<void()> &body)
+{
+    try {
+        body();
+    } catch (const cw::Error &e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
 
 inline QString sourcePath(const QString &relative)
 {

@@ -145,7 +145,9 @@ struct LayerInfo {
 
 struct Model {
     Graph graph;
-    int64_t opsetVersion = 17;
+    int64_t opsetVersion = 17; // of the default domain; nodes imported from ONNX also carry it as "_opset"
+    // The opsets of the other domains the ONNX file imports ("com.microsoft" -> 1); absent means version 1.
+    std::map<std::string, int64_t> domainOpsets;
     std::string producerName;
     std::string sourcePath;  // file it was read from, "demo", ...
     std::map<std::string, std::string> metadata;

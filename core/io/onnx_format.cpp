@@ -1,6 +1,8 @@
 // ONNX import and export (protobuf, Debian's libonnx).
 //
-// Import: opsets 9–21 of the default domain. Weights come from initializers and from Constant nodes (folded
+// Import: opsets kMinOpset–kMaxOpset (9–22, runtime/ops.h) of the default domain, and the versions of the other
+// domains imported (Model::domainOpsets); whether each node's operator is supported at its opset is
+// requireKernels' question (runtime/session.h). Weights come from initializers and from Constant nodes (folded
 // into initializers, the node dropped). Every node gets the int attribute "_opset" (the model's ai.onnx
 // opset), so kernels whose semantics changed between opsets (Softmax before 13, Resize 10, ...) can tell.
 // Export: opset 17. Nodes imported at another opset are rewritten into their opset-17 form first (attributes
@@ -18,13 +20,12 @@
 
 #include "core/base/error.h"
 #include "core/io/model_io.h"
+#include "core/runtime/ops.h"
 
 namespace cw {
 
 namespace {
 
-constexpr int64_t kMinOpset = 9;
-constexpr int64_t kMaxOpset = 21;
 constexpr int64_t kExportOpset = 17;
 constexpr int64_t kExportIrVersion = 8; // IR version that introduced opset 17
 
@@ -310,6 +311,8 @@ Model modelFromProto(onnx::ModelProto &mp, const std::string &file)
         if (op.domain().empty() || op.domain() == "ai.onnx") {
             model.opsetVersion = op.version();
             haveOpset = true;
+        } else {
+            model.domainOpsets[op.domain()] = op.version();
         }
     }
     if (!haveOpset && mp.graph().node_size() > 0)
@@ -534,8 +537,9 @@ public:
             }
             n.inputs.resize(1);
             n.attrs.erase("noop_with_empty_axes");
-        } else if (op == "Resize" && from == 10) {
-            // Resize-10 has (X, scales) and asymmetric coordinates.
+        } else if ((op == "Resize" && from == 10) || op == "Upsample") {
+            // Resize-10 (and Upsample-9, the same operator) has (X, scales) and asymmetric coordinates.
+            n.opType = "Resize";
             // Its nearest mode truncates when upsampling and rounds up when downsampling (onnxruntime's
             // "simple"), which opset 17 expresses as floor or ceil once the scales are known.
             n.inputs = {n.inputs[0], "", n.inputs.size() > 1 ? n.inputs[1] : ""};
@@ -555,8 +559,10 @@ public:
             }
         } else if (op == "Resize" && from >= 18) {
             if (n.attrInt("antialias", 0) != 0 || n.hasAttr("axes") ||
-                n.attrString("keep_aspect_ratio_policy", "stretch") != "stretch")
-                fail(n, "antialias, axes and keep_aspect_ratio_policy of Resize have no opset-17 form");
+                n.attrString("keep_aspect_ratio_policy", "stretch") != "stretch" ||
+                n.attrString("coordinate_transformation_mode", "") == "half_pixel_symmetric")
+                fail(n, "antialias, axes, keep_aspect_ratio_policy and half_pixel_symmetric of Resize have no "
+                        "opset-17 form");
             n.attrs.erase("antialias");
             n.attrs.erase("keep_aspect_ratio_policy");
         } else if (op == "Dropout" && from < 12) {

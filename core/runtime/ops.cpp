@@ -1,7 +1,9 @@
 #include "core/runtime/ops.h"
 
+#include <algorithm>
 #include <cassert>
 #include <set>
+#include <tuple>
 
 #include "core/base/error.h"
 
@@ -97,7 +99,9 @@ const KernelTable &table()
         registerControlOps(t);
         // Families register plain functions; the wrapper keeps that pointer (small enough for std::function
         // to hold without allocating, so handing a kernel out costs no allocation).
-        for (auto &[name, kernel] : t) {
+        for (auto &[name, entry] : t) {
+            assert(!entry.versions.empty() && std::is_sorted(entry.versions.begin(), entry.versions.end()));
+            OpKernel &kernel = entry.kernel;
             using Plain = void (*)(OpContext &);
             const Plain *plain = kernel.target<Plain>();
             assert(plain && "kernels are registered as plain functions");
@@ -109,12 +113,39 @@ const KernelTable &table()
     return kernels;
 }
 
+// Registered name -> domain and operator ("com.microsoft:QGemm" -> "com.microsoft", "QGemm").
+std::pair<std::string, std::string> splitName(const std::string &name)
+{
+    const size_t colon = name.rfind(':');
+    return colon == std::string::npos ? std::pair{std::string(), name}
+                                      : std::pair{name.substr(0, colon), name.substr(colon + 1)};
+}
+
 } // namespace
+
+const std::vector<OpSupport> &opSupport()
+{
+    static const std::vector<OpSupport> ops = [] {
+        std::vector<OpSupport> list;
+        for (const auto &[key, entry] : table()) {
+            auto [domain, name] = splitName(key);
+            // The default domain starts where the importer does; another domain at its first version.
+            const int64_t first = entry.versions.front();
+            const int64_t min = domain.empty() ? std::max(kMinOpset, first) : first;
+            list.push_back({name, domain, min, entry.maxOpset, entry.versions, entry.limits});
+        }
+        std::stable_sort(list.begin(), list.end(), [](const OpSupport &a, const OpSupport &b) {
+            return std::tie(a.domain, a.name) < std::tie(b.domain, b.name);
+        });
+        return list;
+    }();
+    return ops;
+}
 
 OpKernel findKernel(const std::string &opType)
 {
     auto it = table().find(opType);
-    return it == table().end() ? nullptr : it->second;
+    return it == table().end() ? nullptr : it->second.kernel;
 }
 
 OpKernel findKernel(const std::string &opType, const std::string &domain)
@@ -125,9 +156,18 @@ OpKernel findKernel(const std::string &opType, const std::string &domain)
 std::vector<std::string> supportedOps()
 {
     std::vector<std::string> names;
-    for (const auto &[name, kernel] : table())
+    for (const auto &[name, entry] : table())
         names.push_back(name);
     return names;
+}
+
+const OpSupport *findOpSupport(const std::string &opType, const std::string &domain)
+{
+    const std::string d = domain == "ai.onnx" ? std::string() : domain;
+    for (const OpSupport &op : opSupport())
+        if (op.name == opType && op.domain == d)
+            return &op;
+    return nullptr;
 }
 
 } // namespace cw

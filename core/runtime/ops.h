@@ -8,6 +8,19 @@
 // Each family of operators registers itself in the table from one function (no static initialisers, so
 // nothing is dropped by the static linker).
 //
+// Opsets. Each registration names the versions of the operator's schema (their since_version) the kernel
+// implements, each on purpose: {reluOp, {6, 13, 14}} runs Relu-6, Relu-13 and Relu-14. A model imports one
+// opset per domain; a node at opset N uses the schema version in effect at N (the largest since_version
+// <= N), so the kernel covers opsets max(kMinOpset, first version) .. maxOpset. maxOpset is kMaxOpset unless
+// a later version changed the operator in a way the kernel does not implement; then it is the opset before
+// that version. A version counts as implemented when its attributes, inputs, outputs and defaults are;
+// element types are a separate matter (a kernel refuses a type it does not compute, naming it), and the
+// options a kernel refuses at run time are listed in `limits`. kMaxOpset is the newest default-domain opset
+// the whole table has been checked against (ONNX's changelog); models declaring a newer one are refused at
+// import. Other domains are versioned on their own: com.microsoft operators are all version 1.
+// tests/test_opsets.cpp checks every range against the schema history (tests/tools/onnx_op_versions.py);
+// docs/ops.md is `cwb ops --markdown`.
+//
 // float16 / bfloat16: kernels are written for float32 (and the integer types). findKernel wraps each kernel so
 // that 16-bit float inputs arrive widened to float32 and float32 outputs leave rounded back to the node's
 // float type (ops.cpp); only the operators that move bytes (Reshape, Concat, Gather, ...) and the casts see
@@ -46,16 +59,42 @@ struct OpContext {
     [[noreturn]] void fail(const std::string &message) const;
 };
 
+// The default-domain opsets a model may declare (older ones are refused at import, see above for newer ones).
+constexpr int64_t kMinOpset = 9;
+constexpr int64_t kMaxOpset = 22;
+
 // A kernel: a plain function when registered; findKernel may hand out a wrapper around it (see above).
 using OpKernel = std::function<void(OpContext &ctx)>;
-using KernelTable = std::map<std::string, OpKernel>;
+
+// One registration: the kernel, the schema versions it implements, the last opset it covers.
+struct KernelEntry {
+    OpKernel kernel;
+    std::vector<int64_t> versions; // since_versions implemented, ascending
+    int64_t maxOpset = kMaxOpset;
+    const char *limits = "";       // what the kernel refuses at run time, for docs/ops.md
+};
+using KernelTable = std::map<std::string, KernelEntry>;
+
+// What `cwb ops` lists: an operator of a domain ("" is the default ONNX domain) and the opsets of that domain
+// its kernel covers.
+struct OpSupport {
+    std::string name, domain;
+    int64_t minOpset = 0, maxOpset = 0;
+    std::vector<int64_t> versions;
+    std::string limits;
+};
 
 // nullptr when the op type is not supported.
 OpKernel findKernel(const std::string &opType);
 // Kernel of an op type in a domain: "" / "ai.onnx" as above; other domains are registered as
 // "<domain>:<OpType>" (com.microsoft:QGemm). nullptr when not supported.
 OpKernel findKernel(const std::string &opType, const std::string &domain);
+// Registered names: "Relu", "com.microsoft:QGemm".
 std::vector<std::string> supportedOps();
+// Every registered operator with its opset range, default domain first, then by domain and name.
+const std::vector<OpSupport> &opSupport();
+// The opset range of a registered operator; nullptr when it has no kernel at all.
+const OpSupport *findOpSupport(const std::string &opType, const std::string &domain);
 
 // Families (ops/*.cpp).
 void registerMathOps(KernelTable &table);        // Gemm, MatMul, Einsum, Add, Sub, Mul, Div, Pow, Mod, Min, Max, Sum,
@@ -76,7 +115,9 @@ void registerShapeOps(KernelTable &table);       // Flatten, Reshape, Transpose,
 void registerRecurrentOps(KernelTable &table);   // LSTM, GRU, RNN
 void registerControlOps(KernelTable &table);     // If, Loop, Scan (ops/control.cpp)
 void registerQuantOps(KernelTable &table);       // QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearConv,
-                                                 // QLinearMatMul, ConvInteger, MatMulInteger, com.microsoft:QGemm
-                                                 // (ops/quant.cpp)
+                                                 // QLinearMatMul, ConvInteger, MatMulInteger; com.microsoft: QGemm,
+                                                 // QLinearAdd, QLinearMul, QLinearLeakyRelu, QLinearSigmoid,
+                                                 // QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat,
+                                                 // QLinearSoftmax (ops/quant.cpp)
 
 } // namespace cw

@@ -23,24 +23,52 @@ std::string describeNode(const Node &node, const Model &model)
 
 namespace {
 
-// "node 'x' (Op at opset N)" for every node (subgraphs included) whose operator has no kernel.
-void unsupportedNodes(const Graph &g, std::vector<std::string> &out)
+bool isDefaultDomain(const std::string &domain)
+{
+    return domain.empty() || domain == "ai.onnx";
+}
+
+void collectUnsupported(const Graph &g, const Model &model, std::vector<UnsupportedNode> &out)
 {
     for (const Node &n : g.nodes) {
         for (const Graph *sub : n.subgraphs())
-            unsupportedNodes(*sub, out);
-        if (findKernel(n.opType, n.domain))
-            continue;
-        std::string what = "node '" + n.name + "' (" + n.opType;
-        if (!n.domain.empty() && n.domain != "ai.onnx")
-            what += " of domain '" + n.domain + "'";
-        else if (n.hasAttr("_opset"))
-            what += " at opset " + std::to_string(n.attrInt("_opset", 0));
-        out.push_back(what + ")");
+            collectUnsupported(*sub, model, out);
+        const int64_t opset = nodeOpsetVersion(n, model);
+        const OpSupport *op = findOpSupport(n.opType, n.domain);
+        if (!op || opset < op->minOpset || opset > op->maxOpset)
+            out.push_back({n.name, n.opType, isDefaultDomain(n.domain) ? std::string() : n.domain, opset, op});
     }
 }
 
 } // namespace
+
+std::string UnsupportedNode::describe() const
+{
+    std::string what = "node '" + name + "' (" + opType;
+    if (domain.empty())
+        what += " at opset " + std::to_string(opset);
+    else
+        what += " of domain '" + domain + "' version " + std::to_string(opset);
+    if (kernel)
+        what += "; supported at " + std::string(domain.empty() ? "opsets " : "versions ") +
+                std::to_string(kernel->minOpset) + "–" + std::to_string(kernel->maxOpset);
+    return what + ")";
+}
+
+std::vector<UnsupportedNode> unsupportedNodes(const Model &model)
+{
+    std::vector<UnsupportedNode> nodes;
+    collectUnsupported(model.graph, model, nodes);
+    return nodes;
+}
+
+int64_t nodeOpsetVersion(const Node &node, const Model &model)
+{
+    if (isDefaultDomain(node.domain))
+        return node.attrInt("_opset", model.opsetVersion);
+    auto it = model.domainOpsets.find(node.domain);
+    return it == model.domainOpsets.end() ? 1 : it->second;
+}
 
 void runNode(const Node &node, OpContext &ctx, const Model &model)
 {
@@ -56,16 +84,15 @@ void runNode(const Node &node, OpContext &ctx, const Model &model)
 
 void requireKernels(const Model &model)
 {
-    std::vector<std::string> nodes;
-    unsupportedNodes(model.graph, nodes);
+    const std::vector<UnsupportedNode> nodes = unsupportedNodes(model);
     if (nodes.empty())
         return;
     const std::string file = model.sourcePath.empty() ? std::string() : " in '" + model.sourcePath + "'";
     if (nodes.size() == 1)
-        throw Error(nodes.front() + file + ": the operator is not supported");
+        throw Error(nodes.front().describe() + file + ": the operator is not supported");
     std::string list;
     for (size_t k = 0; k < nodes.size() && k < 5; ++k)
-        list += (k ? ", " : "") + nodes[k];
+        list += (k ? ", " : "") + nodes[k].describe();
     if (nodes.size() > 5)
         list += " and " + std::to_string(nodes.size() - 5) + " more";
     throw Error(std::to_string(nodes.size()) + " nodes" + file + " use operators that are not supported: " + list);
@@ -91,6 +118,7 @@ Session::Session(Model model, SessionOptions options)
             Model sub;
             sub.graph = *a.graph;
             sub.opsetVersion = m_model.opsetVersion;
+            sub.domainOpsets = m_model.domainOpsets;
             sub.sourcePath = m_model.sourcePath;
             const std::vector<std::string> outer = outerNames(sub.graph);
             for (const std::string &name : outer) {

@@ -63,9 +63,28 @@ private:
 std::vector<Tensor> runSubgraph(const Session &session, const std::vector<Tensor> &formal,
                                 const std::map<std::string, const Tensor *> &outer);
 
-// Throws cw::Error naming every node (up to five, then a count) whose operator has no kernel, subgraphs
-// included: node name, op type, opset or domain, and the file.
+struct OpSupport; // ops.h
+
+// A node the engine cannot run: its operator has no kernel (`kernel` null), or its kernel does not cover the
+// opset the node is read at (nodeOpsetVersion).
+struct UnsupportedNode {
+    std::string name, opType, domain; // domain "" for the default one
+    int64_t opset = 0;
+    const OpSupport *kernel = nullptr; // the kernel's opset range, when there is a kernel
+    // "node 'x' (Gelu at opset 17; supported at opsets 20–22)", "node 'y' (Foo of domain 'd' version 1)"
+    std::string describe() const;
+};
+
+// Every such node of the model, subgraphs included, in graph order (what a view marks as blocking).
+std::vector<UnsupportedNode> unsupportedNodes(const Model &model);
+
+// Throws cw::Error naming every unsupported node (up to five, then a count) and the file; nothing when all
+// nodes are supported.
 void requireKernels(const Model &model);
+
+// The opset of its own domain a node is read at: for the default domain the "_opset" the ONNX importer
+// stored, else the model's opsetVersion; for another domain Model::domainOpsets (1 when not imported).
+int64_t nodeOpsetVersion(const Node &node, const Model &model);
 
 struct OpContext; // ops.h
 

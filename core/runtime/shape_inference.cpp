@@ -1020,13 +1020,12 @@ void matMulOp(Rule &r)
 }
 
 // Conv, ConvTranspose, QLinearConv, ConvInteger and the pools: spatial sizes from the window arithmetic.
-void windowOp(Rule &r)
+void windowRule(Rule &r, const Info &x)
 {
     const std::string &op = r.node.opType;
     const bool qconv = op == "QLinearConv";
     const bool conv = op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || qconv;
     const bool transposed = op == "ConvTranspose";
-    const Info &x = r.input(0);
     const Info &w = r.input(qconv ? 3 : 1);
     const DType dtype = qconv ? r.input(7).dtype : op == "ConvInteger" ? DType::Int32 : x.dtype;
     if (!x.rankKnown || x.rank() < 3 || (conv && !w.rankKnown)) {
@@ -1061,7 +1060,7 @@ void windowOp(Rule &r)
                 }
                 kernel.push_back(w.dims[2 + k].n);
             }
-    } else if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+    } else if (op == "GlobalAveragePool" || op == "GlobalMaxPool" || op == "QLinearGlobalAveragePool") {
         for (size_t k = 0; k < spatial; ++k)
             dims.push_back(Dim::of(1));
         r.out[0] = shaped(dtype, dims);
@@ -1113,6 +1112,47 @@ void windowOp(Rule &r)
     r.out[0] = shaped(dtype, dims);
     for (size_t o = 1; o < r.out.size(); ++o) // MaxPool's Indices
         r.out[o] = shaped(DType::Int64, dims);
+}
+
+// com.microsoft's quantized pools with channels_last take and give [N, spatial..., C]: the rule above on the
+// channels-first view.
+void windowOp(Rule &r)
+{
+    const Info &x = r.input(0);
+    if (r.node.attrInt("channels_last", 0) == 0 || !x.rankKnown || x.rank() < 3) {
+        windowRule(r, x);
+        return;
+    }
+    auto move = [](std::vector<Dim> dims, size_t from, size_t to) {
+        const Dim d = dims[from];
+        dims.erase(dims.begin() + std::ptrdiff_t(from));
+        dims.insert(dims.begin() + std::ptrdiff_t(to), d);
+        return dims;
+    };
+    Info first = x;
+    first.dims = move(x.dims, x.dims.size() - 1, 1);
+    windowRule(r, first);
+    if (r.out[0].rankKnown)
+        r.out[0].dims = move(r.out[0].dims, 1, r.out[0].dims.size() - 1);
+}
+
+// com.microsoft QLinearAdd / QLinearMul: A (input 0) and B (input 3) broadcast.
+void qlinearBinaryOp(Rule &r)
+{
+    bool known;
+    const std::vector<Dim> dims =
+        broadcastAll(r, {r.in.size() > 0 ? r.in[0] : nullptr, r.in.size() > 3 ? r.in[3] : nullptr}, &known);
+    r.out[0] = known ? shaped(r.input(0).dtype, dims) : unknownOf(r.input(0).dtype);
+}
+
+// com.microsoft QLinearConcat: Concat's rule over the data inputs 2, 5, 8, ...
+void qlinearConcatOp(Rule &r)
+{
+    Rule data{r.node, {}, {Info()}, r.scope};
+    for (size_t k = 2; k < r.in.size(); k += 3)
+        data.in.push_back(r.in[k]);
+    concatOp(data);
+    r.out[0] = data.out[0];
 }
 
 void resizeOp(Rule &r)
@@ -1370,9 +1410,18 @@ const std::map<std::string, RuleFn> &rules()
         t["Loop"] = loopOp;
         t["Scan"] = scanOp;
         t["com.microsoft:QGemm"] = gemmOp;
+        for (const char *op : {"com.microsoft:QLinearAdd", "com.microsoft:QLinearMul"})
+            t[op] = qlinearBinaryOp;
+        for (const char *op :
+             {"com.microsoft:QLinearLeakyRelu", "com.microsoft:QLinearSigmoid", "com.microsoft:QLinearSoftmax"})
+            t[op] = sameAsInput;
+        for (const char *op : {"com.microsoft:QLinearAveragePool", "com.microsoft:QLinearGlobalAveragePool"})
+            t[op] = windowOp;
+        t["com.microsoft:QLinearConcat"] = qlinearConcatOp;
         t["MatMul"] = matMulOp;
         t["QLinearMatMul"] = matMulOp;
         t["Resize"] = resizeOp;
+        t["Upsample"] = resizeOp;
         t["QuantizeLinear"] = quantizeLinearOp;
         t["DequantizeLinear"] = dequantizeLinearOp;
         return t;

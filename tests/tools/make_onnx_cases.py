@@ -619,6 +619,9 @@ add("Resize/opset10/nearest_x2", 10, [node("Resize", ["x", "sc"], ["y"], mode="n
 add("Resize/opset10/nearest_down", 10, [node("Resize", ["x", "sc"], ["y"], mode="nearest")], [("x", [1, 2, 8, 8])],
     ["y"], [F("sc", [1, 1, 0.6, 0.5])])
 add("Resize/opset10/linear_x2", 10, [node("Resize", ["x", "sc"], ["y"], mode="linear")], XR, ["y"], [SC2])
+add("Upsample/opset9/nearest", 9, [node("Upsample", ["x", "sc"], ["y"], mode="nearest")], XR, ["y"],
+    [F("sc", [1, 1, 2, 1.5])])
+add("Upsample/opset9/linear", 9, [node("Upsample", ["x", "sc"], ["y"], mode="linear")], XR, ["y"], [SC2])
 add("Resize/opset11/nearest_x2", 11, [node("Resize", ["x", "roi", "sc"], ["y"], mode="nearest")], XR, ["y"],
     [EMPTY, SC2])
 add("Resize/opset11/linear_half_pixel", 11, [node("Resize", ["x", "roi", "sc"], ["y"], mode="linear")], XR, ["y"],
@@ -647,6 +650,13 @@ add("Resize/opset13/linear_height_only_exact", 13,
 add("Resize/opset13/linear_2d_exact", 13, [node("Resize", ["x", "", "", "sz"], ["y"], mode="linear")],
     [("x", [7, 9])], ["y"], [I64("sz", [12, 5])], low=-10, high=10, tolerance=EXACT)
 add("Resize/opset19/nearest_x2", 19, [node("Resize", ["x", "", "sc"], ["y"], mode="nearest")], XR, ["y"], [SC2])
+# half_pixel_symmetric (opset 19) differs from half_pixel when in * scale is not a whole number; opset 17 has no
+# form of it, so these are not exported. The scales keep every nearest coordinate away from a rounding tie
+# (at 0.6, width 7 puts one within an ulp of x.5, where float and exact arithmetic part ways).
+for mode in ("linear", "nearest"):
+    add(f"Resize/opset19/{mode}_half_pixel_symmetric", 19,
+        [node("Resize", ["x", "", "sc"], ["y"], mode=mode, coordinate_transformation_mode="half_pixel_symmetric")],
+        [("x", [1, 2, 5, 7])], ["y"], [F("sc", [1, 1, 1.7, 0.65])], export=False)
 add("Pad/opset9/attrs_constant", 9, [node("Pad", ["x"], ["y"], pads=[0, 0, 1, 2, 0, 0, 2, 1], value=0.5)], X4, ["y"])
 add("Pad/opset11/inputs_constant", 11, [node("Pad", ["x", "p", "v"], ["y"])], X4, ["y"],
     [I64("p", [0, 0, 1, 0, 0, 0, 0, 2]), F("v", -1.0, [])])

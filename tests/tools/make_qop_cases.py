@@ -342,5 +342,63 @@ add("Chain/cnn_int8", 13,
      arr("f2b", rng.integers(-500, 500, 5), np.int32)],
     [0.05], low=0, high=1, ms=True)
 
+# ---- com.microsoft QOperator family (onnxruntime's static quantizer, QOperator format) -------------------------
+# Float inputs are quantized in the graph; the operator under test reads them with its own (per-tensor)
+# parameters. Budget: bit-exact, except 1 LSB for QLinearMul (onnxruntime multiplies the dequantized operands in
+# float, the workbench requantizes the exact integer product) and QLinearAveragePool (a float sum in another
+# order), whose values near a rounding midpoint may land on either side.
+
+QT = {np.uint8: TP.UINT8, np.int8: TP.INT8}
+
+
+def qop(name, op, shapes, dtype, params, out_params, low=-1.0, high=1.0, layout=None, lsb=0, **attrs):
+    """shapes: the float inputs x0, x1, ...; params: (scale, zero point) of each; out_params: Y's, or None for
+    operators with no output parameters of their own. layout(quantized names, scale names, zp names) gives the
+    operator's input list; by default each input is (X, X_scale, X_zp) followed by (Y_scale, Y_zp)."""
+    nodes, inits, qs, ss, zs = [], [], [], [], []
+    for i, (shape, (scale, zp)) in enumerate(zip(shapes, params)):
+        inits += [f32(f"s{i}", scale), arr(f"z{i}", zp, dtype)]
+        nodes.append(h.make_node("QuantizeLinear", [f"x{i}", f"s{i}", f"z{i}"], [f"q{i}"]))
+        qs.append(f"q{i}"), ss.append(f"s{i}"), zs.append(f"z{i}")
+    if out_params is not None:
+        inits += [f32("sy", out_params[0]), arr("zy", out_params[1], dtype)]
+    ins = layout(qs, ss, zs) if layout else [v for t in zip(qs, ss, zs) for v in t] + ["sy", "zy"]
+    nodes.append(h.make_node(op, ins, ["y"], domain="com.microsoft", **attrs))
+    add(op + "/" + name, 13, nodes, [(f"x{i}", s) for i, s in enumerate(shapes)], [("y", QT[dtype])], inits, [lsb],
+        low=low, high=high, ms=True)
+
+
+for dt, tag, zp in ((np.uint8, "uint8", 128), (np.int8, "int8", 3)):
+    qop(f"{tag}_same_shape", "QLinearAdd", [[2, 3, 4], [2, 3, 4]], dt, [(0.01, zp), (0.02, zp - 5)], (0.025, zp + 2))
+    qop(f"{tag}_broadcast_channel", "QLinearAdd", [[2, 3, 4, 5], [1, 3, 1, 1]], dt, [(0.008, zp), (0.01, zp)],
+        (0.015, zp - 1))
+    qop(f"{tag}_scalar_b", "QLinearMul", [[3, 7], []], dt, [(0.01, zp), (0.02, zp)], (0.004, zp), lsb=1)
+    qop(f"{tag}_broadcast_rows", "QLinearMul", [[4, 1, 6], [5, 1]], dt, [(0.02, zp), (0.015, zp + 4)], (0.003, zp),
+        lsb=1)
+    qop(f"{tag}", "QLinearLeakyRelu", [[2, 3, 5, 5]], dt, [(0.02, zp)], (0.015, zp - 10), low=-2, high=2, alpha=0.1)
+    qop(f"{tag}", "QLinearSigmoid", [[2, 4, 9]], dt, [(0.05, zp)], (1 / 256, zp - 128 if dt == np.uint8 else -128),
+        low=-6, high=6)
+    qop(f"{tag}_nchw", "QLinearGlobalAveragePool", [[2, 3, 5, 7]], dt, [(0.02, zp)], (0.01, zp))
+    qop(f"{tag}_channels_last", "QLinearGlobalAveragePool", [[2, 6, 4, 5]], dt, [(0.02, zp)], (0.005, zp - 3),
+        channels_last=1)
+    qop(f"{tag}_3x3_pad", "QLinearAveragePool", [[2, 3, 7, 7]], dt, [(0.02, zp)], (0.01, zp), kernel_shape=[3, 3],
+        pads=[1, 1, 1, 1], lsb=1)
+    qop(f"{tag}_3x3_pad_count_include_pad_stride2_ceil", "QLinearAveragePool", [[1, 4, 8, 8]], dt, [(0.02, zp)],
+        (0.01, zp), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1, lsb=1)
+    qop(f"{tag}_channels_last_2x2", "QLinearAveragePool", [[2, 6, 6, 5]], dt, [(0.02, zp)], (0.03, zp + 1),
+        kernel_shape=[2, 2], strides=[2, 2], channels_last=1, lsb=1)
+    # Y's parameters first, then each input; the middle input shares Y's and is copied.
+    qop(f"{tag}_three_inputs_axis1", "QLinearConcat", [[2, 3, 4], [2, 1, 4], [2, 5, 4]], dt,
+        [(0.01, zp), (0.02, zp + 1), (0.03, zp - 7)], (0.02, zp + 1), axis=1,
+        layout=lambda q, s, z: ["sy", "zy"] + [v for t in zip(q, s, z) for v in t])
+    qop(f"{tag}_negative_axis", "QLinearConcat", [[3, 2], [3, 4]], dt, [(0.05, zp), (0.01, zp)], (0.02, zp), axis=-1,
+        layout=lambda q, s, z: ["sy", "zy"] + [v for t in zip(q, s, z) for v in t])
+    qop(f"{tag}_last_axis", "QLinearSoftmax", [[3, 4, 10]], dt, [(0.05, zp)], (1 / 256, 0 if dt == np.uint8 else -128),
+        low=-4, high=4, opset=13)
+    qop(f"{tag}_middle_axis", "QLinearSoftmax", [[2, 6, 5]], dt, [(0.04, zp)], (1 / 256, 0 if dt == np.uint8 else -128),
+        low=-4, high=4, opset=13, axis=1)
+    qop(f"{tag}_opset12_coerced", "QLinearSoftmax", [[2, 3, 4]], dt, [(0.05, zp)],
+        (1 / 256, 0 if dt == np.uint8 else -128), low=-4, high=4, opset=12, axis=1)
+
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=1)

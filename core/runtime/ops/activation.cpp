@@ -234,21 +234,21 @@ template <bool Log> void softmaxOp(OpContext &ctx)
 
 void registerActivationOps(KernelTable &table)
 {
-    table["Relu"] = reluOp;
-    table["Clip"] = clipOp;
-    table["LeakyRelu"] = leakyReluOp;
-    table["Elu"] = eluOp;
-    table["Selu"] = seluOp;
-    table["PRelu"] = preluOp;
-    table["Softplus"] = softplusOp;
-    table["Softsign"] = softsignOp;
-    table["Sigmoid"] = sigmoidOp;
-    table["Tanh"] = tanhOp;
-    table["HardSigmoid"] = hardSigmoidOp;
-    table["HardSwish"] = hardSwishOp;
-    table["Gelu"] = geluOp;
-    table["Softmax"] = softmaxOp<false>;
-    table["LogSoftmax"] = softmaxOp<true>;
+    table["Relu"] = {reluOp, {6, 13, 14}};
+    table["Clip"] = {clipOp, {6, 11, 12, 13}};
+    table["LeakyRelu"] = {leakyReluOp, {6, 16}};
+    table["Elu"] = {eluOp, {6, 22}};
+    table["Selu"] = {seluOp, {6, 22}};
+    table["PRelu"] = {preluOp, {9, 16}};
+    table["Softplus"] = {softplusOp, {1, 22}};
+    table["Softsign"] = {softsignOp, {1, 22}};
+    table["Sigmoid"] = {sigmoidOp, {6, 13}};
+    table["Tanh"] = {tanhOp, {6, 13}};
+    table["HardSigmoid"] = {hardSigmoidOp, {6, 22}};
+    table["HardSwish"] = {hardSwishOp, {14, 22}};
+    table["Gelu"] = {geluOp, {20}};
+    table["Softmax"] = {softmaxOp<false>, {1, 11, 13}};
+    table["LogSoftmax"] = {softmaxOp<true>, {1, 11, 13}};
 }
 
 } // namespace cw

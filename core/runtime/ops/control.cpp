@@ -199,9 +199,9 @@ void scanOp(OpContext &ctx)
 
 void registerControlOps(KernelTable &table)
 {
-    table["If"] = ifOp;
-    table["Loop"] = loopOp;
-    table["Scan"] = scanOp;
+    table["If"] = {ifOp, {1, 11, 13, 16, 19, 21}};
+    table["Loop"] = {loopOp, {1, 11, 13, 16, 19, 21}};
+    table["Scan"] = {scanOp, {9, 11, 16, 19, 21}};
 }
 
 } // namespace cw

@@ -389,11 +389,11 @@ void layerNormOp(OpContext &ctx)
 
 void registerConvOps(KernelTable &table)
 {
-    table["Conv"] = convOp;
-    table["ConvTranspose"] = convTransposeOp;
-    table["BatchNormalization"] = batchNormOp;
-    table["InstanceNormalization"] = instanceNormOp;
-    table["LayerNormalization"] = layerNormOp;
+    table["Conv"] = {convOp, {1, 11, 22}};
+    table["ConvTranspose"] = {convTransposeOp, {1, 11, 22}};
+    table["BatchNormalization"] = {batchNormOp, {9, 14, 15}, kMaxOpset, "training_mode"};
+    table["InstanceNormalization"] = {instanceNormOp, {6, 22}};
+    table["LayerNormalization"] = {layerNormOp, {17}};
 }
 
 } // namespace cw

@@ -663,39 +663,39 @@ void einsumOp(OpContext &ctx)
 
 void registerMathOps(KernelTable &table)
 {
-    table["Gemm"] = gemmOp;
-    table["MatMul"] = matMulOp;
-    table["Add"] = binaryOp<BinOp::Add>;
-    table["Sub"] = binaryOp<BinOp::Sub>;
-    table["Mul"] = binaryOp<BinOp::Mul>;
-    table["Div"] = binaryOp<BinOp::Div>;
-    table["Pow"] = binaryOp<BinOp::Pow>;
-    table["Min"] = variadicOp<BinOp::Min>;
-    table["Max"] = variadicOp<BinOp::Max>;
-    table["Equal"] = compareOp<CmpOp::Equal>;
-    table["Less"] = compareOp<CmpOp::Less>;
-    table["Greater"] = compareOp<CmpOp::Greater>;
-    table["LessOrEqual"] = compareOp<CmpOp::LessOrEqual>;
-    table["GreaterOrEqual"] = compareOp<CmpOp::GreaterOrEqual>;
-    table["Where"] = whereOp;
-    table["Sqrt"] = unaryOp<fSqrt>;
-    table["Exp"] = unaryOp<fExp>;
-    table["Log"] = unaryOp<fLog>;
-    table["Erf"] = unaryOp<fErf>;
-    table["Floor"] = unaryOp<fFloor>;
-    table["Ceil"] = unaryOp<fCeil>;
-    table["Reciprocal"] = unaryOp<fReciprocal>;
-    table["Neg"] = signOp<false>;
-    table["Abs"] = signOp<true>;
-    table["Sign"] = signumOp;
-    table["Mod"] = modOp;
-    table["Sum"] = sumOp<false>;
-    table["Mean"] = sumOp<true>;
-    table["Not"] = notOp;
-    table["And"] = logicOp<LogicOp::And>;
-    table["Or"] = logicOp<LogicOp::Or>;
-    table["Xor"] = logicOp<LogicOp::Xor>;
-    table["Einsum"] = einsumOp;
+    table["Gemm"] = {gemmOp, {9, 11, 13}};
+    table["MatMul"] = {matMulOp, {9, 13}};
+    table["Add"] = {binaryOp<BinOp::Add>, {7, 13, 14}};
+    table["Sub"] = {binaryOp<BinOp::Sub>, {7, 13, 14}};
+    table["Mul"] = {binaryOp<BinOp::Mul>, {7, 13, 14}};
+    table["Div"] = {binaryOp<BinOp::Div>, {7, 13, 14}};
+    table["Pow"] = {binaryOp<BinOp::Pow>, {7, 12, 13, 15}};
+    table["Min"] = {variadicOp<BinOp::Min>, {8, 12, 13}};
+    table["Max"] = {variadicOp<BinOp::Max>, {8, 12, 13}};
+    table["Equal"] = {compareOp<CmpOp::Equal>, {7, 11, 13, 19}};
+    table["Less"] = {compareOp<CmpOp::Less>, {9, 13}};
+    table["Greater"] = {compareOp<CmpOp::Greater>, {9, 13}};
+    table["LessOrEqual"] = {compareOp<CmpOp::LessOrEqual>, {12, 16}};
+    table["GreaterOrEqual"] = {compareOp<CmpOp::GreaterOrEqual>, {12, 16}};
+    table["Where"] = {whereOp, {9, 16}};
+    table["Sqrt"] = {unaryOp<fSqrt>, {6, 13}};
+    table["Exp"] = {unaryOp<fExp>, {6, 13}};
+    table["Log"] = {unaryOp<fLog>, {6, 13}};
+    table["Erf"] = {unaryOp<fErf>, {9, 13}};
+    table["Floor"] = {unaryOp<fFloor>, {6, 13}};
+    table["Ceil"] = {unaryOp<fCeil>, {6, 13}};
+    table["Reciprocal"] = {unaryOp<fReciprocal>, {6, 13}};
+    table["Neg"] = {signOp<false>, {6, 13}};
+    table["Abs"] = {signOp<true>, {6, 13}};
+    table["Sign"] = {signumOp, {9, 13}};
+    table["Mod"] = {modOp, {10, 13}};
+    table["Sum"] = {sumOp<false>, {8, 13}};
+    table["Mean"] = {sumOp<true>, {8, 13}};
+    table["Not"] = {notOp, {1}};
+    table["And"] = {logicOp<LogicOp::And>, {7}};
+    table["Or"] = {logicOp<LogicOp::Or>, {7}};
+    table["Xor"] = {logicOp<LogicOp::Xor>, {7}};
+    table["Einsum"] = {einsumOp, {12}};
 }
 
 } // namespace cw

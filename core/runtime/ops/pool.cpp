@@ -281,10 +281,10 @@ template <bool Max> void globalPoolOp(OpContext &ctx)
 
 void registerPoolOps(KernelTable &table)
 {
-    table["MaxPool"] = maxPoolOp;
-    table["AveragePool"] = poolOp<false>;
-    table["GlobalAveragePool"] = globalPoolOp<false>;
-    table["GlobalMaxPool"] = globalPoolOp<true>;
+    table["MaxPool"] = {maxPoolOp, {8, 10, 11, 12, 22}, kMaxOpset, "the Indices output"};
+    table["AveragePool"] = {poolOp<false>, {7, 10, 11, 19, 22}};
+    table["GlobalAveragePool"] = {globalPoolOp<false>, {1, 22}};
+    table["GlobalMaxPool"] = {globalPoolOp<true>, {1, 22}};
 }
 
 } // namespace cw

@@ -25,6 +25,27 @@
 //                  broadcasting); a_zp scalar, per row ([M], or a's batch dims + [M, 1]), b_zp scalar or
 //                  per column ([N], or b's batch dims + [1, N]); y = Σ_k (a - a_zp) · (b - b_zp).
 //
+// com.microsoft's QOperator family, what onnxruntime's static quantizer emits around QLinearConv / QGemm.
+// Every scale is a positive float scalar and every zero point a scalar of X's type (0 when omitted); X and Y
+// are uint8 or int8, Y of X's type. "quantize(v)" below is saturate(nearbyint(v / y_scale) + y_zp).
+//   QLinearAdd / QLinearMul(A, A_scale, A_zp?, B, B_scale, B_zp?, C_scale, C_zp?) → C: numpy broadcasting.
+//                  Add: saturate(nearbyint(A_scale/C_scale·(A - A_zp) + B_scale/C_scale·(B - B_zp)) + C_zp);
+//                  Mul: requantize((A - A_zp)·(B - B_zp)) with m = A_scale·B_scale / C_scale.
+//   QLinearLeakyRelu(X, X_scale, X_zp?, Y_scale, Y_zp?) → Y: alpha (0.01); QLinearSigmoid: the same inputs.
+//                  Y = quantize(f(dequantize(X))) through a 256-entry table, as onnxruntime computes it.
+//   QLinearGlobalAveragePool(X, x_scale, x_zp, y_scale, y_zp) → Y: X [N, C, spatial...] → [N, C, 1, ...], or
+//                  with channels_last = 1 X [N, spatial..., C] → [N, 1, ..., C]; Y = requantize(Σ X - n·x_zp)
+//                  with m = x_scale / (y_scale · n), n the spatial size (exact integer sum).
+//   QLinearAveragePool(X, x_scale, x_zp?, y_scale, y_zp?) → Y: AveragePool's attributes (kernel_shape, strides,
+//                  pads, auto_pad, ceil_mode, count_include_pad) and channels_last; Y = quantize(AveragePool
+//                  (dequantize(X))), the pooling in float. With ceil_mode and count_include_pad, a window that
+//                  runs past the end padding is divided by the kernel size, as onnxruntime does.
+//   QLinearConcat(Y_scale, Y_zp, (X, X_scale, X_zp)...) → Y: axis; each X requantized to Y's parameters
+//                  (copied when they are the same), then concatenated.
+//   QLinearSoftmax(X, X_scale, x_zp?, y_scale, y_zp?) → Y: axis, opset (of the Softmax it replaces: before 13
+//                  the input is coerced to 2-D at axis, default 1; from 13 one axis, default -1);
+//                  Y = quantize(e / Σ e) with e = exp((X - max X) · X_scale) along the softmax's extent.
+//
 // The fast paths (u8 activations × s8 weights with zero weight zero points, oneDNN's VNNI gemm) compute the
 // same int32 accumulators as the reference loops here and requantize with the same float operations.
 #include "core/runtime/ops/quant.h"
@@ -1311,18 +1332,296 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     }
 }
 
+// ---- com.microsoft QOperator family --------------------------------------------------------------------------
+
+struct QParams {
+    float scale = 1.f;
+    int32_t zp = 0;
+};
+
+// The type of a quantized data input (uint8 / int8).
+DType quantData(const OpContext &ctx, int index, const char *what)
+{
+    const Tensor &t = ctx.input(index);
+    if (!isQuantType(t.dtype()))
+        ctx.fail(std::string(what) + " must be uint8 or int8, got " + dtypeName(t.dtype()));
+    return t.dtype();
+}
+
+QParams qparams(const OpContext &ctx, int scaleIndex, DType type, const char *scale, const char *zeroPoint)
+{
+    return {scalarFloat(ctx, scaleIndex, scale), scalarZeroPoint(ctx, scaleIndex + 1, type, zeroPoint)};
+}
+
+// saturate(nearbyint(v / scale) + zp): QuantizeLinear's arithmetic on one value.
+inline int32_t quantizeValue(float v, const QParams &q, QRange r)
+{
+    float y = std::nearbyint(v / q.scale) + float(q.zp);
+    y = y < float(r.lo) ? float(r.lo) : y > float(r.hi) ? float(r.hi) : y;
+    return int32_t(y);
+}
+
+// The stored value of byte pattern b of an 8-bit type.
+inline int32_t valueOf(DType type, uint8_t b)
+{
+    return type == DType::UInt8 ? int32_t(b) : int32_t(int8_t(b));
+}
+
+// y = quantize(f(dequantize(x))) for each of the 256 values of x's type, indexed by byte pattern.
+template <typename F> std::array<uint8_t, 256> lookupTable(DType type, const QParams &x, const QParams &y, F f)
+{
+    std::array<uint8_t, 256> table{};
+    for (int b = 0; b < 256; ++b) {
+        const float v = float(valueOf(type, uint8_t(b)) - x.zp) * x.scale;
+        table[size_t(b)] = uint8_t(quantizeValue(f(v), y, rangeOf(type)));
+    }
+    return table;
+}
+
+Tensor applyTable(const Tensor &x, const std::array<uint8_t, 256> &table)
+{
+    Tensor y = Tensor::uninitialized(x.dtype(), x.shape());
+    const auto *src = static_cast<const uint8_t *>(x.rawData());
+    auto *dst = static_cast<uint8_t *>(y.rawData());
+    for (int64_t i = 0; i < x.numel(); ++i)
+        dst[i] = table[src[i]];
+    return y;
+}
+
+// Runs the default-domain kernel `op` on `inputs` under this node's name; its first output.
+Tensor runKernel(const OpContext &ctx, const char *op, std::vector<const Tensor *> inputs,
+                 std::map<std::string, Attribute> attrs)
+{
+    Node n;
+    n.name = ctx.node.name;
+    n.opType = op;
+    n.attrs = std::move(attrs);
+    n.outputs = {"y"};
+    OpContext sub{n, std::move(inputs), {}, ctx.threads};
+    sub.outputs.resize(1);
+    findKernel(op)(sub);
+    return std::move(sub.outputs[0]);
+}
+
+// channels_last: [N, spatial..., C] <-> [N, C, spatial...].
+Tensor channelsFirst(const OpContext &ctx, const Tensor &x, bool toFirst)
+{
+    const int rank = x.rank();
+    std::vector<int64_t> perm{0};
+    if (toFirst) {
+        perm.push_back(rank - 1);
+        for (int d = 1; d < rank - 1; ++d)
+            perm.push_back(d);
+    } else {
+        for (int d = 2; d < rank; ++d)
+            perm.push_back(d);
+        perm.push_back(1);
+    }
+    return runKernel(ctx, "Transpose", {&x}, {{"perm", Attribute::makeInts(perm)}});
+}
+
+template <bool Mul> void qlinearBinaryOp(OpContext &ctx)
+{
+    const DType type = quantData(ctx, 0, "A");
+    if (quantData(ctx, 3, "B") != type)
+        ctx.fail(std::string("A and B must have the same type, got ") + dtypeName(type) + " and " +
+                 dtypeName(ctx.input(3).dtype()));
+    const Tensor &a = ctx.input(0), &b = ctx.input(3);
+    const QParams qa = qparams(ctx, 1, type, "A_scale", "A_zero_point");
+    const QParams qb = qparams(ctx, 4, type, "B_scale", "B_zero_point");
+    const QParams qc = qparams(ctx, 6, type, "C_scale", "C_zero_point");
+    const QRange r = rangeOf(type);
+    Tensor c = Tensor::uninitialized(type, broadcastShapes(ctx, a.shape(), b.shape()));
+    const float ratioA = qa.scale / qc.scale, ratioB = qb.scale / qc.scale;
+    const float m = qa.scale * qb.scale / qc.scale;
+    visitDType(type, [&](auto zero) {
+        using T = decltype(zero);
+        if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>)
+            broadcastBinary<T, T, T>(ctx, a, b, c, [&](T x, T y) {
+                if (Mul)
+                    return T(quant::requantize((int32_t(x) - qa.zp) * (int32_t(y) - qb.zp), m, qc.zp, r.lo, r.hi));
+                const float v = ratioA * float(int32_t(x) - qa.zp) + ratioB * float(int32_t(y) - qb.zp);
+                return T(std::clamp(int32_t(std::nearbyint(v)) + qc.zp, r.lo, r.hi));
+            });
+    });
+    ctx.outputs[0] = std::move(c);
+}
+
+// QLinearLeakyRelu, QLinearSigmoid: a table over the 256 input values.
+template <bool Sigmoid> void qlinearTableOp(OpContext &ctx)
+{
+    const DType type = quantData(ctx, 0, "X");
+    const QParams x = qparams(ctx, 1, type, "X_scale", "X_zero_point");
+    const QParams y = qparams(ctx, 3, type, "Y_scale", "Y_zero_point");
+    const float alpha = ctx.node.attrFloat("alpha", 0.01f);
+    ctx.outputs[0] = applyTable(ctx.input(0), lookupTable(type, x, y, [&](float v) {
+                                    return Sigmoid ? 1.f / (1.f + std::exp(-v)) : v >= 0.f ? v : alpha * v;
+                                }));
+}
+
+void qlinearGlobalAveragePoolOp(OpContext &ctx)
+{
+    const DType type = quantData(ctx, 0, "X");
+    const Tensor &x = ctx.input(0);
+    if (x.rank() < 3)
+        ctx.fail("X must have a batch, a channel and at least one spatial axis, got " + shapeToString(x.shape()));
+    const QParams qx = qparams(ctx, 1, type, "x_scale", "x_zero_point");
+    const QParams qy = qparams(ctx, 3, type, "y_scale", "y_zero_point");
+    const bool last = ctx.node.attrInt("channels_last", 0) != 0;
+    const int64_t N = x.dim(0), C = last ? x.dim(x.rank() - 1) : x.dim(1);
+    const int64_t size = x.numel() / std::max<int64_t>(1, N * C);
+    if (size == 0)
+        ctx.fail("X has an empty spatial extent " + shapeToString(x.shape()));
+    Shape outShape(size_t(x.rank()), 1);
+    outShape[0] = N;
+    outShape[last ? size_t(x.rank() - 1) : 1] = C;
+    Tensor y = Tensor::uninitialized(type, outShape);
+    const QRange r = rangeOf(type);
+    const float m = qx.scale / (qy.scale * float(size));
+    const auto *src = static_cast<const uint8_t *>(x.rawData());
+    auto *dst = static_cast<uint8_t *>(y.rawData());
+    // Channel c of image n sums `size` values `step` apart from `first`.
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c) {
+            const int64_t first = last ? n * size * C + c : (n * C + c) * size, step = last ? C : 1;
+            int32_t acc = -qx.zp * int32_t(size);
+            for (int64_t i = 0; i < size; ++i)
+                acc += valueOf(type, src[first + i * step]);
+            dst[n * C + c] = uint8_t(quant::requantize(acc, m, qy.zp, r.lo, r.hi));
+        }
+    ctx.outputs[0] = std::move(y);
+}
+
+void qlinearAveragePoolOp(OpContext &ctx)
+{
+    const DType type = quantData(ctx, 0, "X");
+    const QParams qx = qparams(ctx, 1, type, "x_scale", "x_zero_point");
+    const QParams qy = qparams(ctx, 3, type, "y_scale", "y_zero_point");
+    const bool last = ctx.node.attrInt("channels_last", 0) != 0;
+    if (last && ctx.input(0).rank() < 3)
+        ctx.fail("X must be [N, spatial..., C], got " + shapeToString(ctx.input(0).shape()));
+    Tensor x = last ? channelsFirst(ctx, ctx.input(0), true) : ctx.input(0);
+    Tensor xf = Tensor::uninitialized(DType::Float32, x.shape());
+    const auto *src = static_cast<const uint8_t *>(x.rawData());
+    for (int64_t i = 0; i < x.numel(); ++i)
+        xf.f32()[i] = float(valueOf(type, src[i]) - qx.zp) * qx.scale;
+    std::map<std::string, Attribute> attrs = ctx.node.attrs;
+    attrs.erase("channels_last");
+    const std::vector<int64_t> kernel = ctx.node.attrInts("kernel_shape");
+    const size_t spatial = size_t(std::max(0, x.rank() - 2));
+    std::vector<int64_t> pads = ctx.node.attrInts("pads", std::vector<int64_t>(2 * spatial, 0));
+    const std::vector<int64_t> strides = ctx.node.attrInts("strides", std::vector<int64_t>(spatial, 1));
+    if (ctx.node.attrInt("ceil_mode", 0) != 0 && ctx.node.attrInt("count_include_pad", 0) != 0 &&
+        ctx.node.attrString("auto_pad", "NOTSET") == "NOTSET" && kernel.size() == spatial &&
+        pads.size() == 2 * spatial && strides.size() == spatial) {
+        // onnxruntime divides a ceil-mode window that runs past the end padding by the whole kernel size (the
+        // float AveragePool by the part inside the padded input): the same windows with the end padding
+        // widened to hold them, and the floor of the output size then equal to the ceiling.
+        for (size_t i = 0; i < spatial; ++i) {
+            const int64_t in = x.dim(int(i) + 2), s = std::max<int64_t>(1, strides[i]);
+            const int64_t span = in + pads[i] + pads[i + spatial] - kernel[i];
+            if (span < 0)
+                continue; // AveragePool refuses it
+            int64_t o = (span + s - 1) / s + 1;
+            if ((o - 1) * s >= in + pads[i])
+                --o;
+            pads[i + spatial] = std::max(pads[i + spatial], (o - 1) * s + kernel[i] - in - pads[i]);
+        }
+        attrs["pads"] = Attribute::makeInts(pads);
+        attrs["ceil_mode"] = Attribute::makeInt(0);
+    }
+    const Tensor pooled = runKernel(ctx, "AveragePool", {&xf}, std::move(attrs));
+    Tensor y = Tensor::uninitialized(type, pooled.shape());
+    auto *dst = static_cast<uint8_t *>(y.rawData());
+    const QRange r = rangeOf(type);
+    for (int64_t i = 0; i < y.numel(); ++i)
+        dst[i] = uint8_t(quantizeValue(pooled.f32()[i], qy, r));
+    ctx.outputs[0] = last ? channelsFirst(ctx, y, false) : std::move(y);
+}
+
+void qlinearConcatOp(OpContext &ctx)
+{
+    const int count = int(ctx.inputs.size());
+    if (count < 5 || (count - 2) % 3 != 0)
+        ctx.fail("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " + str(count) + " inputs");
+    const DType type = quantData(ctx, 2, "X");
+    const QParams qy = qparams(ctx, 0, type, "Y_scale", "Y_zero_point");
+    std::vector<Tensor> parts;
+    for (int i = 2; i < count; i += 3) {
+        if (quantData(ctx, i, "X") != type)
+            ctx.fail("input " + str(i) + " has type " + dtypeName(ctx.input(i).dtype()) + ", the first X " +
+                     dtypeName(type));
+        const QParams qx = qparams(ctx, i + 1, type, "X_scale", "X_zero_point");
+        const Tensor &x = ctx.input(i);
+        parts.push_back(qx.scale == qy.scale && qx.zp == qy.zp ? x
+                                                               : applyTable(x, lookupTable(type, qx, qy, [](float v) {
+                                                                                return v;
+                                                                            })));
+    }
+    std::vector<const Tensor *> inputs;
+    for (const Tensor &t : parts)
+        inputs.push_back(&t);
+    ctx.outputs[0] = runKernel(ctx, "Concat", inputs, {{"axis", Attribute::makeInt(ctx.node.attrInt("axis", 0))}});
+}
+
+void qlinearSoftmaxOp(OpContext &ctx)
+{
+    const DType type = quantData(ctx, 0, "X");
+    const Tensor &x = ctx.input(0);
+    const QParams qx = qparams(ctx, 1, type, "X_scale", "x_zero_point");
+    const QParams qy = qparams(ctx, 3, type, "y_scale", "y_zero_point");
+    if (!ctx.node.hasAttr("opset"))
+        ctx.fail("attribute opset (of the Softmax it replaces) is missing");
+    const bool coerced = ctx.node.attrInt("opset", 13) < 13;
+    const int rank = std::max(1, x.rank());
+    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", coerced ? 1 : -1), rank);
+    // Softmax over `n` values `inner` apart, for each of outer × inner starting points.
+    int64_t outer = 1, n = 1, inner = 1;
+    for (int d = 0; d < x.rank(); ++d)
+        (d < axis ? outer : d == axis || coerced ? n : inner) *= x.dim(d);
+    Tensor y = Tensor::uninitialized(type, x.shape());
+    const auto *src = static_cast<const uint8_t *>(x.rawData());
+    auto *dst = static_cast<uint8_t *>(y.rawData());
+    const QRange r = rangeOf(type);
+    std::vector<float> e(static_cast<size_t>(n));
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            const int64_t first = o * n * inner + i;
+            int32_t top = r.lo;
+            for (int64_t k = 0; k < n; ++k)
+                top = std::max(top, valueOf(type, src[first + k * inner]));
+            float sum = 0.f;
+            for (int64_t k = 0; k < n; ++k)
+                sum += e[size_t(k)] = std::exp(float(valueOf(type, src[first + k * inner]) - top) * qx.scale);
+            const float inv = 1.f / sum / qy.scale;
+            for (int64_t k = 0; k < n; ++k) {
+                float v = std::nearbyint(e[size_t(k)] * inv) + float(qy.zp);
+                dst[first + k * inner] = uint8_t(int32_t(std::clamp(v, float(r.lo), float(r.hi))));
+            }
+        }
+    ctx.outputs[0] = std::move(y);
+}
+
 } // namespace
 
 void registerQuantOps(KernelTable &table)
 {
-    table["QuantizeLinear"] = quantizeLinearOp;
-    table["DequantizeLinear"] = dequantizeLinearOp;
-    table["QLinearConv"] = qlinearConvOp;
-    table["QLinearMatMul"] = qlinearMatMulOp;
-    table["com.microsoft:QGemm"] = qgemmOp;
-    table["DynamicQuantizeLinear"] = dynamicQuantizeLinearOp;
-    table["ConvInteger"] = convIntegerOp;
-    table["MatMulInteger"] = matMulIntegerOp;
+    table["QuantizeLinear"] = {quantizeLinearOp, {10, 13, 19, 21}};
+    table["DequantizeLinear"] = {dequantizeLinearOp, {10, 13, 19, 21}};
+    table["QLinearConv"] = {qlinearConvOp, {10}};
+    table["QLinearMatMul"] = {qlinearMatMulOp, {10, 21}};
+    table["com.microsoft:QGemm"] = {qgemmOp, {1}, 1};
+    table["DynamicQuantizeLinear"] = {dynamicQuantizeLinearOp, {11}};
+    table["ConvInteger"] = {convIntegerOp, {10}};
+    table["MatMulInteger"] = {matMulIntegerOp, {10}};
+    table["com.microsoft:QLinearAdd"] = {qlinearBinaryOp<false>, {1}, 1};
+    table["com.microsoft:QLinearMul"] = {qlinearBinaryOp<true>, {1}, 1};
+    table["com.microsoft:QLinearLeakyRelu"] = {qlinearTableOp<false>, {1}, 1};
+    table["com.microsoft:QLinearSigmoid"] = {qlinearTableOp<true>, {1}, 1};
+    table["com.microsoft:QLinearGlobalAveragePool"] = {qlinearGlobalAveragePoolOp, {1}, 1};
+    table["com.microsoft:QLinearAveragePool"] = {qlinearAveragePoolOp, {1}, 1};
+    table["com.microsoft:QLinearConcat"] = {qlinearConcatOp, {1}, 1};
+    table["com.microsoft:QLinearSoftmax"] = {qlinearSoftmaxOp, {1}, 1};
 }
 
 } // namespace cw

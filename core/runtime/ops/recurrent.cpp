@@ -366,9 +366,9 @@ template <Cell C> void recurrentOp(OpContext &ctx)
 
 void registerRecurrentOps(KernelTable &table)
 {
-    table["LSTM"] = recurrentOp<Cell::LSTM>;
-    table["GRU"] = recurrentOp<Cell::GRU>;
-    table["RNN"] = recurrentOp<Cell::RNN>;
+    table["LSTM"] = {recurrentOp<Cell::LSTM>, {7, 14, 22}};
+    table["GRU"] = {recurrentOp<Cell::GRU>, {7, 14, 22}};
+    table["RNN"] = {recurrentOp<Cell::RNN>, {7, 14, 22}};
 }
 
 } // namespace cw

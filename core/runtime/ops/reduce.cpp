@@ -431,20 +431,20 @@ void topKOp(OpContext &ctx)
 
 void registerReduceOps(KernelTable &table)
 {
-    table["ReduceSum"] = reduceOp<Reduce::Sum>;
-    table["ReduceMean"] = reduceOp<Reduce::Mean>;
-    table["ReduceMax"] = reduceOp<Reduce::Max>;
-    table["ReduceMin"] = reduceOp<Reduce::Min>;
-    table["ReduceProd"] = reduceOp<Reduce::Prod>;
-    table["ReduceL1"] = reduceOp<Reduce::L1>;
-    table["ReduceL2"] = reduceOp<Reduce::L2>;
-    table["ReduceLogSum"] = reduceOp<Reduce::LogSum>;
-    table["ReduceLogSumExp"] = reduceOp<Reduce::LogSumExp>;
-    table["ReduceSumSquare"] = reduceOp<Reduce::SumSquare>;
-    table["ArgMax"] = argExtremeOp<true>;
-    table["ArgMin"] = argExtremeOp<false>;
-    table["CumSum"] = cumSumOp;
-    table["TopK"] = topKOp;
+    table["ReduceSum"] = {reduceOp<Reduce::Sum>, {1, 11, 13}};
+    table["ReduceMean"] = {reduceOp<Reduce::Mean>, {1, 11, 13, 18}};
+    table["ReduceMax"] = {reduceOp<Reduce::Max>, {1, 11, 12, 13, 18, 20}};
+    table["ReduceMin"] = {reduceOp<Reduce::Min>, {1, 11, 12, 13, 18, 20}};
+    table["ReduceProd"] = {reduceOp<Reduce::Prod>, {1, 11, 13, 18}};
+    table["ReduceL1"] = {reduceOp<Reduce::L1>, {1, 11, 13}};
+    table["ReduceL2"] = {reduceOp<Reduce::L2>, {1, 11, 13}};
+    table["ReduceLogSum"] = {reduceOp<Reduce::LogSum>, {1, 11, 13, 18}};
+    table["ReduceLogSumExp"] = {reduceOp<Reduce::LogSumExp>, {1, 11, 13, 18}};
+    table["ReduceSumSquare"] = {reduceOp<Reduce::SumSquare>, {1, 11, 13, 18}};
+    table["ArgMax"] = {argExtremeOp<true>, {1, 11, 12, 13}};
+    table["ArgMin"] = {argExtremeOp<false>, {1, 11, 12, 13}};
+    table["CumSum"] = {cumSumOp, {11, 14}};
+    table["TopK"] = {topKOp, {1, 10, 11}};
 }
 
 } // namespace cw

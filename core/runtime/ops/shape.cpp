@@ -15,11 +15,11 @@
 //               constant value from attribute 'value' or input 2, axes input 3 (opset 18);
 //               modes constant, reflect, edge, wrap; negative pads crop
 //   Resize:     x [N, C, ...], roi (input 1, only for tf_crop_and_resize), scales (input 2) or sizes
-//               (input 3); opset 10 takes scales as input 1. Modes nearest and linear (separable, any rank;
+//               (input 3); opset 10 takes scales as input 1, and so does Upsample (opset 9), the same kernel. Modes nearest and linear (separable, any rank;
 //               bilinear over [H, W] or [N, C, H, W] rounds as onnxruntime does, to the bit);
-//               coordinate_transformation_mode half_pixel, asymmetric, align_corners, pytorch_half_pixel,
-//               tf_half_pixel_for_nn, tf_crop_and_resize; nearest_mode round_prefer_floor, round_prefer_ceil,
-//               floor, ceil
+//               coordinate_transformation_mode half_pixel, half_pixel_symmetric (opset 19), asymmetric,
+//               align_corners, pytorch_half_pixel, tf_half_pixel_for_nn, tf_crop_and_resize; nearest_mode
+//               round_prefer_floor, round_prefer_ceil, floor, ceil
 //   Constant:   value (tensor), value_float(s), value_int(s) → that tensor
 //   Identity, Dropout (inference: identity; the optional mask output is all ones, uint8)
 //   Cast:       to = TensorProto dtype: 1 float, 2 uint8, 3 int8, 6 int32, 7 int64, 9 bool (stored as uint8),
@@ -547,8 +547,8 @@ void resizeOp(OpContext &ctx)
     const std::string nearestMode = ctx.node.attrString("nearest_mode", opset < 11 ? "simple" : "round_prefer_floor");
     if (mode != "nearest" && mode != "linear")
         ctx.fail("mode '" + mode + "' is not supported (nearest, linear)");
-    if (coord != "half_pixel" && coord != "asymmetric" && coord != "align_corners" && coord != "pytorch_half_pixel" &&
-        coord != "tf_half_pixel_for_nn" && coord != "tf_crop_and_resize")
+    if (coord != "half_pixel" && coord != "half_pixel_symmetric" && coord != "asymmetric" && coord != "align_corners" &&
+        coord != "pytorch_half_pixel" && coord != "tf_half_pixel_for_nn" && coord != "tf_crop_and_resize")
         ctx.fail("coordinate_transformation_mode '" + coord + "' is not supported");
     if (nearestMode != "round_prefer_floor" && nearestMode != "round_prefer_ceil" && nearestMode != "floor" &&
         nearestMode != "ceil" && !(nearestMode == "simple" && opset < 11))
@@ -644,6 +644,10 @@ void resizeOp(OpContext &ctx)
         const float s = scale[size_t(a)];
         if (coord == "half_pixel")
             return (float(o) + 0.5f) / s - 0.5f;
+        if (coord == "half_pixel_symmetric") { // opset 19: half_pixel about the centre of the input
+            const float adjustment = float(out) / (s * float(in));
+            return float(in) / 2 * (1 - adjustment) + (float(o) + 0.5f) / s - 0.5f;
+        }
         if (coord == "pytorch_half_pixel")
             return out > 1 ? (float(o) + 0.5f) / s - 0.5f : 0.f;
         if (coord == "align_corners")
@@ -1022,29 +1026,31 @@ void tileOp(OpContext &ctx)
 
 void registerShapeOps(KernelTable &table)
 {
-    table["Flatten"] = flattenOp;
-    table["Reshape"] = reshapeOp;
-    table["Transpose"] = transposeOp;
-    table["Concat"] = concatOp;
-    table["Split"] = splitOp;
-    table["Slice"] = sliceOp;
-    table["Squeeze"] = squeezeOp;
-    table["Unsqueeze"] = unsqueezeOp;
-    table["Pad"] = padOp;
-    table["Resize"] = resizeOp;
-    table["Constant"] = constantOp;
-    table["Identity"] = identityOp;
-    table["Dropout"] = dropoutOp;
-    table["Cast"] = castOp;
-    table["CastLike"] = castLikeOp;
-    table["Shape"] = shapeOp;
-    table["Gather"] = gatherOp;
-    table["GatherElements"] = gatherElementsOp;
-    table["Size"] = sizeOp;
-    table["ConstantOfShape"] = constantOfShapeOp;
-    table["Range"] = rangeOp;
-    table["Expand"] = expandOp;
-    table["Tile"] = tileOp;
+    table["Flatten"] = {flattenOp, {9, 11, 13, 21}};
+    table["Reshape"] = {reshapeOp, {5, 13, 14, 19, 21}};
+    table["Transpose"] = {transposeOp, {1, 13, 21}};
+    table["Concat"] = {concatOp, {4, 11, 13}};
+    table["Split"] = {splitOp, {2, 11, 13, 18}};
+    table["Slice"] = {sliceOp, {1, 10, 11, 13}};
+    table["Squeeze"] = {squeezeOp, {1, 11, 13, 21}};
+    table["Unsqueeze"] = {unsqueezeOp, {1, 11, 13, 21}};
+    table["Pad"] = {padOp, {2, 11, 13, 18, 19, 21}};
+    table["Resize"] = {resizeOp, {10, 11, 13, 18, 19}, kMaxOpset, "mode cubic; antialias"};
+    // Upsample-9 is Resize-10 under another name; opset 10 deprecated it.
+    table["Upsample"] = {resizeOp, {9}, 9};
+    table["Constant"] = {constantOp, {9, 11, 12, 13, 19, 21}, kMaxOpset, "sparse_value; value_string(s)"};
+    table["Identity"] = {identityOp, {1, 13, 14, 16, 19, 21}};
+    table["Dropout"] = {dropoutOp, {7, 10, 12, 13, 22}, kMaxOpset, "training_mode (runs as the identity)"};
+    table["Cast"] = {castOp, {9, 13, 19, 21}};
+    table["CastLike"] = {castLikeOp, {15, 19, 21}};
+    table["Shape"] = {shapeOp, {1, 13, 15, 19, 21}};
+    table["Gather"] = {gatherOp, {1, 11, 13}};
+    table["GatherElements"] = {gatherElementsOp, {11, 13}};
+    table["Size"] = {sizeOp, {1, 13, 19, 21}};
+    table["ConstantOfShape"] = {constantOfShapeOp, {9, 20, 21}};
+    table["Range"] = {rangeOp, {11}};
+    table["Expand"] = {expandOp, {8, 13}};
+    table["Tile"] = {tileOp, {6, 13}};
 }
 
 } // namespace cw
