@@ -46,7 +46,8 @@ using nlohmann::json;
 namespace {
 
 const char *kFooter = R"(MODEL is a .onnx or .h5 path, or "demo" / "demo-resnet" (built in).
-DATA is a path (IDX .gz, .npy, .npz, .h5) or "fashion-mnist" (test split) / "fashion-mnist:train".
+DATA is a path (IDX .gz, .npy, .npz, .h5, a folder of PNG / JPEG images) or "fashion-mnist" (test split) /
+"fashion-mnist:train". An image folder holds one sub-folder per class (labelled) or the images themselves.
 `cwb COMMAND --help` describes a command's options.)";
 
 // ---- Value checks. CLI11 prefixes the message with the option's name: "--bits: expected ... got 9".
@@ -112,7 +113,8 @@ void addThreads(CLI::App *cmd, int &threads, const std::string &help = "worker t
 
 template <typename T> CLI::Option *addData(CLI::App *cmd, T &data, const std::string &help)
 {
-    return cmd->add_option("--data", data, help + ": a path (IDX .gz, .npy, .npz, .h5) or fashion-mnist[:train]");
+    return cmd->add_option("--data", data,
+                           help + ": a path (IDX .gz, .npy, .npz, .h5, a folder of images) or fashion-mnist[:train]");
 }
 
 void addLimit(CLI::App *cmd, int64_t &limit, const std::string &help = "use only the first N samples (0: all)")
@@ -156,35 +158,82 @@ void addList(CLI::App *cmd, const std::string &name, std::vector<T> &values, con
         ->default_str(defaults);
 }
 
-// Dataset preprocessing (core/io/dataset.h): how stored values become the model's input.
+// The first graph input's shape as --shape gives it (the whole input, or its symbols' sizes), else as declared.
+cw::Shape firstInputShape(const cw::Graph &graph, const cw::FeedOptions &feeds)
+{
+    if (graph.inputs.empty() || !graph.inputs.front().shapeKnown)
+        return {};
+    const cw::ValueInfo &in = graph.inputs.front();
+    if (const auto whole = feeds.shapes.find(in.name); whole != feeds.shapes.end())
+        return whole->second;
+    cw::Shape shape = in.shape;
+    for (size_t d = 0; d < shape.size(); ++d)
+        if (const auto sym = feeds.shapes.find(in.dimName(d)); shape[d] < 0 && sym != feeds.shapes.end() &&
+                                                               sym->second.size() == 1)
+            shape[d] = sym->second[0];
+    return shape;
+}
+
+// Dataset preprocessing (core/io/dataset.h): how stored values or image files become the model's input.
 struct PreprocessArgs {
     cw::Preprocess pre;
-    std::string layout = "auto";
+    std::string layout = "auto", normalize;
+    std::vector<int64_t> imageSize;
 
-    cw::Preprocess resolved() const
+    // The image geometry the options leave open comes from the model's first input (`feeds`: its --shape).
+    cw::Preprocess resolved(const cw::Graph &graph, const cw::FeedOptions &feeds = {}) const
     {
         cw::Preprocess p = pre;
         p.layout = layout == "nchw"   ? cw::Preprocess::Layout::NCHW
                    : layout == "nhwc" ? cw::Preprocess::Layout::NHWC
                                       : cw::Preprocess::Layout::Auto;
+        if (!normalize.empty())
+            cw::setNormalization(p, cw::parseNormalization(normalize));
+        if (!imageSize.empty()) {
+            p.imageHeight = imageSize.front();
+            p.imageWidth = imageSize.back();
+        }
+        cw::fitImageInput(p, firstInputShape(graph, feeds));
         return p;
     }
 };
 
 void addPreprocess(CLI::App *cmd, PreprocessArgs &p)
 {
-    cmd->add_option("--scale", p.pre.scale, "factor applied first to integer data (default 1/255)")->check(kAnyNumber);
-    cmd->add_option("--mean", p.pre.mean, "per-channel mean(s) subtracted after scaling, e.g. 0.485,0.456,0.406")
-        ->delimiter(',')
-        ->allow_extra_args(false)
-        ->check(kAnyNumber);
-    cmd->add_option("--std", p.pre.std, "per-channel standard deviation(s) divided by after the mean")
-        ->delimiter(',')
-        ->allow_extra_args(false)
-        ->check(kPositiveNumber);
-    cmd->add_option("--layout", p.layout, "layout of the stored samples")
+    CLI::Option *scale =
+        cmd->add_option("--scale", p.pre.scale, "factor applied first to integer data and 8-bit pixels (default 1/255)")
+            ->check(kAnyNumber);
+    CLI::Option *mean =
+        cmd->add_option("--mean", p.pre.mean, "per-channel mean(s) subtracted after scaling, e.g. 0.485,0.456,0.406")
+            ->delimiter(',')
+            ->allow_extra_args(false)
+            ->check(kAnyNumber);
+    CLI::Option *stdev = cmd->add_option("--std", p.pre.std, "per-channel standard deviation(s) divided by after the mean")
+                             ->delimiter(',')
+                             ->allow_extra_args(false)
+                             ->check(kPositiveNumber);
+    cmd->add_option("--normalize", p.normalize,
+                    "a preset instead of --scale / --mean / --std: unit [0, 1], symmetric [-1, 1], imagenet (mean / "
+                    "std of ImageNet after [0, 1])")
+        ->check(CLI::IsMember({"unit", "symmetric", "imagenet"}))
+        ->excludes(scale)
+        ->excludes(mean)
+        ->excludes(stdev);
+    cmd->add_option("--layout", p.layout,
+                    "arrays (.npy, .npz, .h5, IDX): the layout they are stored in (given to the model as NCHW); image "
+                    "folders: the layout the model takes (auto: nchw)")
         ->check(CLI::IsMember({"nchw", "nhwc", "auto"}))
         ->capture_default_str();
+    cmd->add_option("--image-size", p.imageSize,
+                    "image folders: crop to H,W (or one size for both) (default: the model input's height and width)")
+        ->delimiter(',')
+        ->expected(1, 2)
+        ->allow_extra_args(false)
+        ->check(kPositive);
+    cmd->add_option("--resize", p.pre.resizeShorter,
+                    "image folders: resize the shorter side to this before the centre crop (default: the crop's "
+                    "larger side * 256 / 224, rounded)")
+        ->check(kPositive);
 }
 
 // "NAME=VALUE" split at the first '='; without one, {defaultName, arg}.
@@ -643,9 +692,10 @@ void declareEval(CLI::App *cmd, EvalArgs &a)
 int cmdEval(const EvalArgs &args)
 {
     cw::Session session(cw::loadModel(args.model), cw::SessionOptions{args.threads});
-    const cw::Dataset data = cw::loadDataset(args.data, args.preprocess.resolved(), args.limit);
     cw::EvalOptions options = args.options;
     options.inputs = args.feeds.resolve(session.model().graph);
+    const cw::Dataset data =
+        cw::loadDataset(args.data, args.preprocess.resolved(session.model().graph, options.inputs), args.limit);
     if (!args.reference.empty()) {
         const cw::Session base(cw::loadModel(args.reference), cw::SessionOptions{args.threads});
         cw::FidelityOptions f;
@@ -666,11 +716,15 @@ int cmdEval(const EvalArgs &args)
     }
     const cw::EvalResult r = cw::evaluate(session, data, options, terminalProgress());
     if (args.json) {
-        std::cout << json{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}}.dump(2)
-                  << '\n';
+        json doc{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}};
+        if (!data.classes.empty())
+            doc["classes"] = data.classes;
+        std::cout << doc.dump(2) << '\n';
     } else {
-        std::printf("accuracy %.2f%%  top-5 %.2f%%  loss %.4f  (%lld samples of %s)\n", r.accuracy * 100, r.top5 * 100,
-                    r.loss, (long long)r.samples, args.data.c_str());
+        const std::string classes =
+            data.classes.empty() ? std::string() : ", " + std::to_string(data.classes.size()) + " classes";
+        std::printf("accuracy %.2f%%  top-5 %.2f%%  loss %.4f  (%lld samples of %s%s)\n", r.accuracy * 100,
+                    r.top5 * 100, r.loss, (long long)r.samples, args.data.c_str(), classes.c_str());
     }
     return 0;
 }
@@ -739,6 +793,7 @@ struct TrainArgs {
     uint64_t seed = 1;
     int64_t limit = 0;
     int threads = 0;
+    PreprocessArgs preprocess;
     bool sgd = false, json = false;
     std::string commandLine; // recorded in the model's metadata
 };
@@ -756,6 +811,7 @@ void declareTrain(CLI::App *cmd, TrainArgs &a)
     cmd->add_flag("--sgd", a.sgd, "SGD with momentum instead of Adam");
     addLimit(cmd, a.limit, "train on the first N samples only (0: all)");
     addThreads(cmd, a.threads);
+    addPreprocess(cmd, a.preprocess);
     addJson(cmd, a.json);
 }
 
@@ -771,7 +827,8 @@ int cmdTrain(const TrainArgs &args)
         options.optimizer = cw::Optimizer::Sgd;
 
     cw::Model model = cw::buildDemoModel(args.arch, args.seed);
-    const cw::Dataset train = cw::loadDataset(args.data, {}, args.limit);
+    const cw::Preprocess pre = args.preprocess.resolved(model.graph);
+    const cw::Dataset train = cw::loadDataset(args.data, pre, args.limit);
     const bool quiet = args.json;
     json epochs = json::array();
     const cw::TrainResult result =
@@ -785,7 +842,7 @@ int cmdTrain(const TrainArgs &args)
 
     const std::string &testSpec = args.testData;
     const cw::EvalResult test = cw::evaluate(cw::Session(model, cw::SessionOptions{options.threads}),
-                                             cw::loadDataset(testSpec), {}, terminalProgress());
+                                             cw::loadDataset(testSpec, pre), {}, terminalProgress());
     char accuracy[32];
     std::snprintf(accuracy, sizeof accuracy, "%.4f", test.accuracy);
     model.metadata["training_command"] = args.commandLine;
@@ -831,6 +888,7 @@ struct SensitivityArgs {
     std::string model, data, output, granularity = "channel", metric = "auto";
     cw::SensitivityOptions options;
     FeedArgs feeds;
+    PreprocessArgs preprocess;
     bool noCache = false, json = false;
 };
 
@@ -856,6 +914,7 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
     addThreads(cmd, a.options.threads);
     cmd->add_flag("--no-cache", a.noCache, "evaluate the whole network in every trial (to measure the cache's gain)");
+    addPreprocess(cmd, a.preprocess);
     addOutput(cmd, a.output, "save the model with the result as its analysis (.h5)");
     addJson(cmd, a.json);
 }
@@ -868,7 +927,8 @@ int cmdSensitivity(const SensitivityArgs &args)
     options.metric = cw::parseSensitivityMetric(args.metric);
     cw::Model model = cw::loadModel(args.model);
     options.inputs = args.feeds.resolve(model.graph);
-    const cw::Dataset data = cw::loadDataset(args.data, {}, options.limit);
+    const cw::Dataset data =
+        cw::loadDataset(args.data, args.preprocess.resolved(model.graph, options.inputs), options.limit);
     const cw::SensitivityResult r = cw::analyzeSensitivity(model, data, options, terminalProgress());
     const std::string text = cw::sensitivityToJson(r);
     if (!args.output.empty()) {
@@ -956,7 +1016,7 @@ int cmdCompress(const CompressArgs &args)
     options.measure = !args.noMeasure;
     options.inputs = args.feeds.resolve(base.graph);
 
-    const cw::Preprocess pre = args.preprocess.resolved();
+    const cw::Preprocess pre = args.preprocess.resolved(base.graph, options.inputs);
     const std::optional<std::string> &dataSpec = args.data;
     std::optional<std::string> trainSpec = args.trainData;
     if (!trainSpec && dataSpec && *dataSpec == "fashion-mnist")

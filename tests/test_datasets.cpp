@@ -1,11 +1,14 @@
 // Dataset I/O: .npy / .npz against NumPy in both directions, IDX (raw and gzip) written here, Fashion-MNIST
 // against Python's own gzip + NumPy parse, preprocessing against hand-computed values, HDF5 x/y written
-// with the HDF5 C API, and the errors a user sees for broken files.
+// with the HDF5 C API, and the errors a user sees for broken files. Image folders: PNGs written by
+// tests/tools/image_reference.py from known pixels, JPEGs made by cjpeg and decoded by djpeg for reference,
+// resize + crop against the same file's NumPy implementation and by hand, the folder layouts, and streaming.
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -16,6 +19,7 @@
 
 #include "core/base/error.h"
 #include "core/io/dataset.h"
+#include "core/io/images.h"
 #include "testutil.h"
 
 using namespace cw;
@@ -181,6 +185,39 @@ void expectError(const std::function<void()> &fn, const QStringList &mustContain
     QFAIL("no cw::Error thrown");
 }
 
+// Runs `code` after importing numpy as np and tests/tools/image_reference as ir, in `dir`.
+bool imagePython(const QString &code, const QString &dir, QString *error)
+{
+    return testutil::runPython("import sys\nsys.path.insert(0, '" + testutil::sourcePath("tests/tools") +
+                                   "')\nimport numpy as np\nimport image_reference as ir\nrng = np.random.default_rng(7)\n" +
+                                   code,
+                               dir, error);
+}
+
+// `actual` against the float32 [H, W, C] array NumPy saved in `expectedNpy`.
+QString imageMismatch(const Image &actual, const QString &expectedNpy, float tolerance)
+{
+    const Tensor expected = readNpy(expectedNpy.toStdString());
+    const Shape shape{actual.height, actual.width, actual.channels};
+    if (expected.shape() != shape)
+        return QStringLiteral("shape %1, expected %2")
+            .arg(QString::fromStdString(shapeToString(shape)), QString::fromStdString(shapeToString(expected.shape())));
+    for (int64_t i = 0; i < expected.numel(); ++i)
+        if (!(std::abs(actual.pixels[size_t(i)] - expected.f32()[i]) <= tolerance))
+            return QStringLiteral("sample %1: %2, expected %3").arg(i).arg(actual.pixels[size_t(i)]).arg(expected.f32()[i]);
+    return {};
+}
+
+Image imageOf(int64_t h, int64_t w, int64_t c, std::vector<float> pixels)
+{
+    Image image;
+    image.height = h;
+    image.width = w;
+    image.channels = c;
+    image.pixels = std::move(pixels);
+    return image;
+}
+
 } // namespace
 
 Q_DECLARE_METATYPE(cw::Shape)
@@ -210,6 +247,22 @@ private slots:
     void batchCopiesRows();
     void errors_data();
     void errors();
+    void pngDecode_data();
+    void pngDecode();
+    void jpegDecode_data();
+    void jpegDecode();
+    void resizeCropByHand_data();
+    void resizeCropByHand();
+    void resizeCrop_data();
+    void resizeCrop();
+    void imageChannels_data();
+    void imageChannels();
+    void imageNormalization_data();
+    void imageNormalization();
+    void imageFolderLayouts();
+    void imageFolderErrors_data();
+    void imageFolderErrors();
+    void imageFolderStreams();
 };
 
 void TestDatasets::npyReadNumpyFile_data()
@@ -705,6 +758,439 @@ void TestDatasets::errors()
             truncateFile(dir.filePath(file), 16 + 250);
     }
     expectError([&] { loadDataset(dir.filePath(file).toStdString()); }, mustContain);
+}
+
+// ---------------------------------------------------------------------------------------------- image folders
+
+void TestDatasets::pngDecode_data()
+{
+    // Python writes img.png from known samples and expected.npy: what the decoder must return (alpha dropped,
+    // palette looked up, low bit depths expanded, 16-bit mapped onto 0..255).
+    QTest::addColumn<QString>("code");
+    QTest::addColumn<float>("tolerance");
+    QTest::newRow("grey 8-bit") << "s = rng.integers(0, 256, (5, 7)); ir.write_png('img.png', s, ir.PNG_GREY)\n"
+                                   "e = s[..., None]" << 0.f;
+    QTest::newRow("grey 1-bit") << "s = rng.integers(0, 2, (5, 9)); ir.write_png('img.png', s, ir.PNG_GREY, 1)\n"
+                                   "e = s[..., None] * 255" << 0.f;
+    QTest::newRow("grey 4-bit") << "s = rng.integers(0, 16, (4, 5)); ir.write_png('img.png', s, ir.PNG_GREY, 4)\n"
+                                   "e = s[..., None] * 17" << 0.f;
+    QTest::newRow("grey + alpha") << "s = rng.integers(0, 256, (5, 7, 2)); ir.write_png('img.png', s, ir.PNG_GREY_ALPHA)\n"
+                                     "e = s[..., :1]" << 0.f;
+    QTest::newRow("RGB 8-bit") << "s = rng.integers(0, 256, (6, 5, 3)); ir.write_png('img.png', s, ir.PNG_RGB)\n"
+                                  "e = s" << 0.f;
+    QTest::newRow("RGBA 8-bit") << "s = rng.integers(0, 256, (6, 5, 4)); ir.write_png('img.png', s, ir.PNG_RGBA)\n"
+                                   "e = s[..., :3]" << 0.f;
+    QTest::newRow("palette 8-bit with tRNS")
+        << "pal = rng.integers(0, 256, (40, 3)); i = rng.integers(0, 40, (5, 7))\n"
+           "ir.write_png('img.png', i, ir.PNG_PALETTE, 8, palette=pal, trns=[0, 128])\ne = pal[i]"
+        << 0.f;
+    QTest::newRow("palette 4-bit") << "pal = rng.integers(0, 256, (16, 3)); i = rng.integers(0, 16, (3, 5))\n"
+                                      "ir.write_png('img.png', i, ir.PNG_PALETTE, 4, palette=pal)\ne = pal[i]"
+                                   << 0.f;
+    QTest::newRow("grey 16-bit") << "s = rng.integers(0, 65536, (5, 7)); ir.write_png('img.png', s, ir.PNG_GREY, 16)\n"
+                                    "e = s[..., None] * 255.0 / 65535.0" << 1e-4f;
+    QTest::newRow("RGB 16-bit") << "s = rng.integers(0, 65536, (4, 6, 3)); ir.write_png('img.png', s, ir.PNG_RGB, 16)\n"
+                                   "e = s * 255.0 / 65535.0" << 1e-4f;
+    QTest::newRow("RGBA 16-bit") << "s = rng.integers(0, 65536, (4, 6, 4)); ir.write_png('img.png', s, ir.PNG_RGBA, 16)\n"
+                                    "e = s[..., :3] * 255.0 / 65535.0" << 1e-4f;
+}
+
+void TestDatasets::pngDecode()
+{
+    QFETCH(QString, code);
+    QFETCH(float, tolerance);
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY2(imagePython(code + "\nnp.save('expected.npy', np.asarray(e, np.float32))", dir.path(), &error),
+             qPrintable(error));
+    const Image image = decodeImage(dir.filePath("img.png").toStdString());
+    const QString bad = imageMismatch(image, dir.filePath("expected.npy"), tolerance);
+    QVERIFY2(bad.isEmpty(), qPrintable(bad));
+}
+
+void TestDatasets::jpegDecode_data()
+{
+    QTest::addColumn<int>("height");
+    QTest::addColumn<int>("width");
+    QTest::addColumn<bool>("colour");
+    QTest::addColumn<QStringList>("cjpegArgs");
+    QTest::addColumn<float>("meanError"); // mean |decoded - source| must stay below: the file holds the picture
+    QTest::newRow("grey q90") << 16 << 24 << false << QStringList{"-quality", "90"} << 4.f;
+    QTest::newRow("colour 4:2:0 q90") << 24 << 32 << true << QStringList{"-quality", "90", "-sample", "2x2"} << 6.f;
+    QTest::newRow("colour 4:2:2 odd size q95") << 13 << 17 << true << QStringList{"-quality", "95", "-sample", "2x1"}
+                                               << 6.f;
+    QTest::newRow("colour 4:4:4 q100") << 20 << 20 << true << QStringList{"-quality", "100", "-sample", "1x1"} << 1.5f;
+    QTest::newRow("colour progressive q80") << 32 << 24 << true << QStringList{"-quality", "80", "-progressive"} << 8.f;
+}
+
+void TestDatasets::jpegDecode()
+{
+    QFETCH(int, height);
+    QFETCH(int, width);
+    QFETCH(bool, colour);
+    QFETCH(QStringList, cjpegArgs);
+    QFETCH(float, meanError);
+    const QString cjpeg = QStandardPaths::findExecutable("cjpeg"), djpeg = QStandardPaths::findExecutable("djpeg");
+    if (cjpeg.isEmpty() || djpeg.isEmpty())
+        QSKIP("cjpeg / djpeg not installed (Debian's libjpeg-turbo-progs; installers/setup.sh installs it)");
+    QTemporaryDir dir;
+    QString error;
+    // A smooth picture with some noise, so that the DCT and the chroma upsampling both have work to do.
+    QVERIFY2(imagePython(QStringLiteral("h, w = %1, %2\nshape = (h, w, 3) if %3 else (h, w)\n"
+                                        "y, x = np.mgrid[0:h, 0:w]\nbase = 128 + 60 * np.sin(y / 3) + 40 * np.cos(x / 5)\n"
+                                        "s = np.clip((base if len(shape) == 2 else base[..., None] * [1, 0.7, 0.4]) + "
+                                        "rng.normal(0, 8, shape), 0, 255).astype(np.uint8)\n"
+                                        "ir.write_pnm('src.pnm', s)\n"
+                                        "np.save('src.npy', s.reshape(h, w, -1).astype(np.float32))")
+                             .arg(height)
+                             .arg(width)
+                             .arg(colour ? "True" : "False"),
+                         dir.path(), &error),
+             qPrintable(error));
+    testutil::runProcess(cjpeg, cjpegArgs + QStringList{"-outfile", "img.jpg", "src.pnm"}, &error, 60000, dir.path());
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    testutil::runProcess(djpeg, {"-pnm", "-outfile", "ref.pnm", "img.jpg"}, &error, 60000, dir.path());
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY2(imagePython("np.save('expected.npy', ir.read_pnm('ref.pnm'))", dir.path(), &error), qPrintable(error));
+
+    const Image image = decodeImage(dir.filePath("img.jpg").toStdString());
+    QCOMPARE(image.channels, colour ? 3 : 1);
+    const QString bad = imageMismatch(image, dir.filePath("expected.npy"), 0.f);
+    QVERIFY2(bad.isEmpty(), qPrintable(bad));
+    const Tensor source = readNpy(dir.filePath("src.npy").toStdString());
+    double sum = 0;
+    for (int64_t i = 0; i < source.numel(); ++i)
+        sum += std::abs(double(image.pixels[size_t(i)]) - double(source.f32()[i]));
+    QVERIFY2(sum / double(source.numel()) < meanError, qPrintable(QString::number(sum / double(source.numel()))));
+}
+
+void TestDatasets::resizeCropByHand_data()
+{
+    QTest::addColumn<int>("height");
+    QTest::addColumn<int>("width");
+    QTest::addColumn<QList<float>>("pixels"); // one channel
+    QTest::addColumn<int>("shorter");
+    QTest::addColumn<int>("cropHeight");
+    QTest::addColumn<int>("cropWidth");
+    QTest::addColumn<QList<float>>("expected");
+    // 4 -> 2: output column 0 is centred on input 1.0 with radius 2: weights 0.75, 0.75, 0.25 (-> 3/7, 3/7, 1/7)
+    // on columns 0..2, so 70 * 3/7 + 140 / 7 = 50; column 1 symmetrically 70 / 7 + (140 + 210) * 3/7 = 160.
+    QTest::newRow("downscale 4 to 2 averages") << 4 << 4 << QList<float>{0, 70, 140, 210, 0, 70, 140, 210, 0, 70, 140, 210, 0, 70, 140, 210}
+                                               << 2 << 2 << 2 << QList<float>{50, 160, 50, 160};
+    // 2 -> 4: centres 0.25, 0.75, 1.25, 1.75: the outer ones see one pixel, the inner ones 3:1 and 1:3 mixes.
+    QTest::newRow("upscale 2 to 4 bilinear") << 2 << 2 << QList<float>{0, 100, 0, 100} << 4 << 4 << 4
+                                             << QList<float>{0, 25, 75, 100, 0, 25, 75, 100, 0, 25, 75, 100, 0, 25, 75, 100};
+    // 2 x 3 with shorter side 4 becomes 4 x 6: [0, 10, 30, 50, 70, 80]; the centre crop keeps columns 1..4.
+    QTest::newRow("longer side scaled, then cropped") << 2 << 3 << QList<float>{0, 40, 80, 0, 40, 80} << 4 << 4 << 4
+                                                      << QList<float>{10, 30, 50, 70, 10, 30, 50, 70, 10, 30, 50, 70, 10, 30, 50, 70};
+    QTest::newRow("crop only, centred") << 2 << 6 << QList<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11} << 2 << 2 << 2
+                                        << QList<float>{2, 3, 8, 9};
+    QTest::newRow("odd margin rounds down") << 3 << 3 << QList<float>{0, 1, 2, 3, 4, 5, 6, 7, 8} << 3 << 2 << 2
+                                            << QList<float>{0, 1, 3, 4};
+}
+
+void TestDatasets::resizeCropByHand()
+{
+    QFETCH(int, height);
+    QFETCH(int, width);
+    QFETCH(QList<float>, pixels);
+    QFETCH(int, shorter);
+    QFETCH(int, cropHeight);
+    QFETCH(int, cropWidth);
+    QFETCH(QList<float>, expected);
+    const Image out = resizeCentreCrop(imageOf(height, width, 1, {pixels.begin(), pixels.end()}), shorter, cropHeight,
+                                       cropWidth);
+    QCOMPARE(out.height, int64_t(cropHeight));
+    QCOMPARE(out.width, int64_t(cropWidth));
+    QCOMPARE(int64_t(out.pixels.size()), int64_t(expected.size()));
+    for (int i = 0; i < expected.size(); ++i)
+        QVERIFY2(std::abs(out.pixels[size_t(i)] - expected[i]) < 1e-4f,
+                 qPrintable(QStringLiteral("pixel %1: %2, expected %3").arg(i).arg(out.pixels[size_t(i)]).arg(expected[i])));
+}
+
+void TestDatasets::resizeCrop_data()
+{
+    QTest::addColumn<Shape>("shape"); // H, W, C of the source
+    QTest::addColumn<int>("shorter");
+    QTest::addColumn<int>("cropHeight");
+    QTest::addColumn<int>("cropWidth");
+    QTest::newRow("downscale by a non-integer factor") << Shape{50, 37, 1} << 16 << 16 << 12;
+    QTest::newRow("downscale RGB, ImageNet 256/224 rule") << Shape{60, 90, 3} << 37 << 32 << 32;
+    QTest::newRow("portrait, square crop") << Shape{40, 20, 3} << 9 << 9 << 9;
+    QTest::newRow("upscale RGB") << Shape{5, 7, 3} << 12 << 11 << 12;
+    QTest::newRow("same size: crop only") << Shape{9, 13, 1} << 9 << 9 << 9;
+}
+
+void TestDatasets::resizeCrop()
+{
+    QFETCH(Shape, shape);
+    QFETCH(int, shorter);
+    QFETCH(int, cropHeight);
+    QFETCH(int, cropWidth);
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY2(imagePython(QStringLiteral("img = rng.integers(0, 256, %1).astype(np.float32)\nnp.save('img.npy', img)\n"
+                                        "np.save('expected.npy', ir.resize_crop(img, %2, %3, %4).astype(np.float32))")
+                             .arg(pyShape(shape))
+                             .arg(shorter)
+                             .arg(cropHeight)
+                             .arg(cropWidth),
+                         dir.path(), &error),
+             qPrintable(error));
+    const Tensor img = readNpy(dir.filePath("img.npy").toStdString());
+    const Image out = resizeCentreCrop(imageOf(shape[0], shape[1], shape[2], img.toFloatVector()), shorter, cropHeight,
+                                       cropWidth);
+    const QString bad = imageMismatch(out, dir.filePath("expected.npy"), 2e-3f);
+    QVERIFY2(bad.isEmpty(), qPrintable(bad));
+}
+
+void TestDatasets::imageChannels_data()
+{
+    QTest::addColumn<QString>("code"); // writes data/img.png and e: the [H, W, C] pixels the model must get
+    QTest::addColumn<int>("channels");
+    QTest::newRow("grey to RGB: replicated") << "s = rng.integers(0, 256, (4, 5)); ir.write_png('data/img.png', s, ir.PNG_GREY)\n"
+                                                "e = np.repeat(s[..., None], 3, -1)" << 3;
+    QTest::newRow("RGB to grey: BT.601 luma") << "s = rng.integers(0, 256, (4, 5, 3)); ir.write_png('data/img.png', s, ir.PNG_RGB)\n"
+                                                 "e = ir.luma(s)" << 1;
+    QTest::newRow("RGBA to grey: alpha dropped") << "s = rng.integers(0, 256, (4, 5, 4)); ir.write_png('data/img.png', s, ir.PNG_RGBA)\n"
+                                                    "e = ir.luma(s[..., :3])" << 1;
+    QTest::newRow("palette to RGB") << "pal = rng.integers(0, 256, (8, 3)); i = rng.integers(0, 8, (4, 5))\n"
+                                       "ir.write_png('data/img.png', i, ir.PNG_PALETTE, 8, palette=pal)\ne = pal[i]" << 3;
+    QTest::newRow("16-bit grey to RGB") << "s = rng.integers(0, 65536, (4, 5)); ir.write_png('data/img.png', s, ir.PNG_GREY, 16)\n"
+                                           "e = np.repeat(s[..., None], 3, -1) * 255.0 / 65535.0" << 3;
+}
+
+void TestDatasets::imageChannels()
+{
+    QFETCH(QString, code);
+    QFETCH(int, channels);
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY(QDir(dir.path()).mkdir("data"));
+    QVERIFY2(imagePython(code + "\nnp.save('expected.npy', np.asarray(e, np.float32))", dir.path(), &error),
+             qPrintable(error));
+    Preprocess pre;
+    pre.scale = 1.f; // compare on the 0..255 scale
+    pre.imageChannels = channels;
+    pre.imageHeight = 4;
+    pre.imageWidth = 5;
+    pre.resizeShorter = 4;
+    pre.layout = Preprocess::Layout::NHWC;
+    const Dataset d = loadDataset(dir.filePath("data").toStdString(), pre);
+    QCOMPARE(d.size(), int64_t(1));
+    QCOMPARE(d.sampleShape(), Shape({4, 5, channels}));
+    const Tensor row = d.batch(0, 1);
+    const QString bad = imageMismatch(imageOf(4, 5, channels, row.toFloatVector()), dir.filePath("expected.npy"), 1e-3f);
+    QVERIFY2(bad.isEmpty(), qPrintable(bad));
+}
+
+void TestDatasets::imageNormalization_data()
+{
+    QTest::addColumn<int>("preset");
+    QTest::addColumn<Preprocess::Layout>("layout");
+    QTest::addColumn<QList<float>>("mean");
+    QTest::addColumn<QList<float>>("stdev");
+    const QList<float> none, half{0.5f, 0.5f, 0.5f}, one{1.f, 1.f, 1.f}, zero{0.f, 0.f, 0.f};
+    const QList<float> imMean{0.485f, 0.456f, 0.406f}, imStd{0.229f, 0.224f, 0.225f};
+    QTest::newRow("unit, NCHW") << int(Normalization::Unit) << Preprocess::Layout::NCHW << zero << one;
+    QTest::newRow("unit, auto is NCHW") << int(Normalization::Unit) << Preprocess::Layout::Auto << zero << one;
+    QTest::newRow("symmetric, NHWC") << int(Normalization::Symmetric) << Preprocess::Layout::NHWC << half << half;
+    QTest::newRow("imagenet, NCHW") << int(Normalization::ImageNet) << Preprocess::Layout::NCHW << imMean << imStd;
+    QTest::newRow("imagenet, NHWC") << int(Normalization::ImageNet) << Preprocess::Layout::NHWC << imMean << imStd;
+}
+
+void TestDatasets::imageNormalization()
+{
+    QFETCH(int, preset);
+    QFETCH(Preprocess::Layout, layout);
+    QFETCH(QList<float>, mean);
+    QFETCH(QList<float>, stdev);
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY(QDir(dir.path()).mkdir("data"));
+    QVERIFY2(imagePython("s = rng.integers(0, 256, (2, 3, 3)); ir.write_png('data/a.png', s, ir.PNG_RGB)\n"
+                         "np.save('pixels.npy', s.astype(np.float32))",
+                         dir.path(), &error),
+             qPrintable(error));
+    Preprocess pre;
+    pre.layout = layout;
+    setNormalization(pre, Normalization(preset));
+    fitImageInput(pre, layout == Preprocess::Layout::NHWC ? Shape{-1, 2, 3, 3} : Shape{-1, 3, 2, 3});
+    QCOMPARE(pre.imageChannels, int64_t(3));
+    QCOMPARE(pre.imageHeight, int64_t(2));
+    QCOMPARE(pre.imageWidth, int64_t(3));
+    pre.resizeShorter = 2;
+    const Dataset d = loadDataset(dir.filePath("data").toStdString(), pre);
+    const bool nhwc = layout == Preprocess::Layout::NHWC;
+    QCOMPARE(d.sampleShape(), nhwc ? Shape({2, 3, 3}) : Shape({3, 2, 3}));
+    const Tensor row = d.batch(0, 1);
+    const Tensor pixels = readNpy(dir.filePath("pixels.npy").toStdString());
+    for (int64_t p = 0; p < 6; ++p)
+        for (int64_t c = 0; c < 3; ++c) {
+            const float expected = (pixels.f32()[p * 3 + c] / 255.f - mean[c]) / stdev[c];
+            const float actual = row.f32()[nhwc ? p * 3 + c : c * 6 + p];
+            QVERIFY2(std::abs(actual - expected) < 1e-5f,
+                     qPrintable(QStringLiteral("pixel %1 channel %2: %3, expected %4").arg(p).arg(c).arg(actual).arg(expected)));
+        }
+}
+
+void TestDatasets::imageFolderLayouts()
+{
+    QTemporaryDir dir;
+    QString error;
+    // Every image is 2 x 2 of one grey value that identifies it. Byte-wise order: "C" < "a" < "b" < "d";
+    // "10.png" < "2.png"; "Z.PNG" < "w.JPEG" (a PNG under a JPEG name: the signature decides) < "y.png".
+    QVERIFY2(imagePython("import os\n"
+                         "def img(path, v):\n"
+                         "    os.makedirs(os.path.dirname(path), exist_ok=True)\n"
+                         "    ir.write_png(path, np.full((2, 2), v), ir.PNG_GREY)\n"
+                         "for path, v in [('a/2.png', 20), ('a/10.png', 10), ('C/c.png', 30), ('b/y.png', 50),\n"
+                         "                ('b/Z.PNG', 40), ('b/w.JPEG', 45), ('b/.hidden.png', 99)]:\n"
+                         "    img('labelled/' + path, v)\n"
+                         "os.makedirs('labelled/d')\nos.makedirs('labelled/.git')\n"
+                         "open('labelled/a/notes.txt', 'w').write('not an image')\n"
+                         "img('flat/b.png', 2)\nimg('flat/a.jpg', 1)\nopen('flat/readme.md', 'w').write('x')",
+                         dir.path(), &error),
+             qPrintable(error));
+    Preprocess pre;
+    pre.scale = 1.f;
+    fitImageInput(pre, Shape{-1, 1, 2, 2});
+    pre.resizeShorter = 2;
+
+    const Dataset labelled = loadDataset(dir.filePath("labelled").toStdString(), pre);
+    QCOMPARE(labelled.name, std::string("labelled"));
+    QCOMPARE(labelled.classes, std::vector<std::string>({"C", "a", "b", "d"}));
+    QCOMPARE(labelled.labels, std::vector<int64_t>({0, 1, 1, 2, 2, 2}));
+    QVERIFY(labelled.x.isNull()); // streamed, nothing held in memory
+    const Tensor all = labelled.batch(0, labelled.size());
+    QCOMPARE(all.shape(), Shape({6, 1, 2, 2}));
+    const std::vector<float> values{30, 10, 20, 40, 45, 50};
+    for (int64_t i = 0; i < 6; ++i)
+        for (int64_t k = 0; k < 4; ++k)
+            QCOMPARE(all.f32()[i * 4 + k], values[size_t(i)]);
+
+    const Dataset limited = loadDataset(dir.filePath("labelled").toStdString(), pre, 2);
+    QCOMPARE(limited.size(), int64_t(2));
+    QCOMPARE(limited.labels, std::vector<int64_t>({0, 1}));
+
+    const Dataset flat = loadDataset(dir.filePath("flat").toStdString(), pre);
+    QCOMPARE(flat.size(), int64_t(2));
+    QVERIFY(flat.labels.empty());
+    QVERIFY(flat.classes.empty());
+    const Tensor rows = flat.batch(0, 2);
+    QCOMPARE(rows.f32()[0], 1.f); // a.jpg (a PNG inside) before b.png
+    QCOMPARE(rows.f32()[4], 2.f);
+}
+
+void TestDatasets::imageFolderErrors_data()
+{
+    QTest::addColumn<QString>("code");  // makes the folder "data"
+    QTest::addColumn<int>("channels");  // the model input: channels, size (square)
+    QTest::addColumn<int>("size");
+    QTest::addColumn<int>("resize");    // 0: the default
+    QTest::addColumn<bool>("imagenet");
+    QTest::addColumn<bool>("onRead");   // the error comes when the row is read, not when the folder is opened
+    QTest::addColumn<QStringList>("parts");
+    const QString good = "ir.write_png('data/a.png', np.zeros((4, 4)), ir.PNG_GREY)\n";
+    QTest::newRow("corrupt PNG") << good + "open('data/bad.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + bytes(range(60)))"
+                                 << 1 << 4 << 0 << false << true << QStringList{"bad.png", "corrupt"};
+    QTest::newRow("truncated PNG") << good + "ir.write_png('data/bad.png', rng.integers(0, 256, (30, 30)), ir.PNG_GREY)\n"
+                                             "b = open('data/bad.png', 'rb').read(); open('data/bad.png', 'wb').write(b[:len(b) // 2])"
+                                   << 1 << 4 << 0 << false << true << QStringList{"bad.png", "truncated"};
+    QTest::newRow("CRC error") << good + "ir.write_png('data/bad.png', np.zeros((4, 4)), ir.PNG_GREY)\n"
+                                         "b = bytearray(open('data/bad.png', 'rb').read()); b[29] ^= 0xFF\n"
+                                         "open('data/bad.png', 'wb').write(bytes(b))"
+                               << 1 << 4 << 0 << false << true << QStringList{"bad.png", "PNG"};
+    QTest::newRow("truncated JPEG") << good + "import subprocess\nir.write_pnm('s.ppm', rng.integers(0, 256, (32, 32, 3)))\n"
+                                              "subprocess.run(['cjpeg', '-outfile', 's.jpg', 's.ppm'], check=True)\n"
+                                              "b = open('s.jpg', 'rb').read(); open('data/bad.jpg', 'wb').write(b[:len(b) // 2])"
+                                    << 3 << 4 << 0 << false << true << QStringList{"bad.jpg", "JPEG"};
+    QTest::newRow("not an image") << good + "open('data/bad.png', 'w').write('hello')" << 1 << 4 << 0 << false << true
+                                  << QStringList{"bad.png", "not a PNG or JPEG"};
+    QTest::newRow("empty file") << good + "open('data/bad.jpeg', 'w').close()" << 1 << 4 << 0 << false << true
+                                << QStringList{"bad.jpeg", "empty"};
+    QTest::newRow("resize smaller than the crop") << good << 1 << 4 << 3 << false << true
+                                                  << QStringList{"a.png", "smaller than the crop 4 x 4"};
+    QTest::newRow("images and sub-folders mixed") << good + "import os\nos.makedirs('data/cat')" << 1 << 4 << 0 << false
+                                                  << false << QStringList{"data", "both images and sub-folders"};
+    QTest::newRow("no images") << "open('data/x.txt', 'w').write('x')" << 1 << 4 << 0 << false << false
+                               << QStringList{"data", "without .png / .jpg / .jpeg images"};
+    QTest::newRow("ImageNet preset on a grey model") << good << 1 << 4 << 0 << true << false
+                                                      << QStringList{"mean has 3 values", "1 channel(s)"};
+    QTest::newRow("model with 7 channels") << good << 7 << 4 << 0 << false << false
+                                           << QStringList{"1 or 3 channels", "NCHW has 7"};
+    QTest::newRow("crop size unknown") << good << 1 << -1 << 0 << false << false << QStringList{"--image-size"};
+}
+
+void TestDatasets::imageFolderErrors()
+{
+    QFETCH(QString, code);
+    QFETCH(int, channels);
+    QFETCH(int, size);
+    QFETCH(int, resize);
+    QFETCH(bool, imagenet);
+    QFETCH(bool, onRead);
+    QFETCH(QStringList, parts);
+    if (code.contains("cjpeg") && QStandardPaths::findExecutable("cjpeg").isEmpty())
+        QSKIP("cjpeg not installed (Debian's libjpeg-turbo-progs)");
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY(QDir(dir.path()).mkdir("data"));
+    QVERIFY2(imagePython(code, dir.path(), &error), qPrintable(error));
+    Preprocess pre;
+    fitImageInput(pre, Shape{1, channels, size, size});
+    pre.resizeShorter = resize;
+    if (imagenet)
+        setNormalization(pre, Normalization::ImageNet);
+    const std::string path = dir.filePath("data").toStdString();
+    if (!onRead) {
+        expectError([&] { loadDataset(path, pre); }, parts);
+        return;
+    }
+    const Dataset d = loadDataset(path, pre);
+    expectError([&] { d.batch(0, d.size()); }, parts);
+}
+
+void TestDatasets::imageFolderStreams()
+{
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY2(imagePython("import os\nos.makedirs('data')\n"
+                         "for i in range(40): ir.write_png('data/%03d.png' % i, np.full((3, 3), 6 * i), ir.PNG_GREY)",
+                         dir.path(), &error),
+             qPrintable(error));
+    Preprocess pre;
+    pre.scale = 1.f;
+    fitImageInput(pre, Shape{-1, 1, 3, 3});
+    pre.resizeShorter = 3;
+    const Dataset d = loadDataset(dir.filePath("data").toStdString(), pre);
+    QCOMPARE(d.size(), int64_t(40));
+    QCOMPARE(d.sampleShape(), Shape({1, 3, 3}));
+    const Dataset copy = d;
+    QCOMPARE(copy.source.get(), d.source.get()); // copies share the source, no pixels
+
+    // Nothing was decoded on load: a file removed afterwards fails only the batches that reach it.
+    QVERIFY(QFile::remove(dir.filePath("data/030.png")));
+    const Tensor first = d.batch(0, 30);
+    QCOMPARE(first.shape(), Shape({30, 1, 3, 3}));
+    for (int64_t i = 0; i < 30; ++i)
+        QCOMPARE(first.f32()[i * 9 + 4], float(6 * i));
+    expectError([&] { d.batch(25, 10); }, {"030.png", "cannot open"});
+
+    const Tensor picked = d.gather({39, 5, 2, 5});
+    QCOMPARE(picked.shape(), Shape({4, 1, 3, 3}));
+    QCOMPARE(picked.f32()[0], 6.f * 39);
+    QCOMPARE(picked.f32()[9], 6.f * 5);
+    QCOMPARE(picked.f32()[18], 6.f * 2);
+    QCOMPARE(picked.f32()[27], 6.f * 5);
+    expectError([&] { d.gather({40}); }, {"out of range"});
+
+    // In-memory datasets gather the same way.
+    Dataset memory;
+    memory.x = Tensor::fromFloats({3, 2}, {0, 1, 2, 3, 4, 5});
+    const Tensor rows = memory.gather({2, 0});
+    QCOMPARE(rows.shape(), Shape({2, 2}));
+    QCOMPARE(rows.toFloatVector(), std::vector<float>({4, 5, 0, 1}));
 }
 
 QTEST_GUILESS_MAIN(TestDatasets)

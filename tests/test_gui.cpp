@@ -695,6 +695,7 @@ void TestGui::evaluateDialogChoices()
     QCOMPARE(combo->itemText(0), QStringLiteral("Fashion-MNIST test set"));
     QCOMPARE(combo->itemData(0).toString(), QStringLiteral("fashion-mnist"));
     QCOMPARE(combo->findData(path("large.npz")) >= 0, true);
+    QCOMPARE(combo->itemText(combo->count() - 2), QStringLiteral("Image Folder…"));
     QCOMPARE(combo->itemText(combo->count() - 1), QStringLiteral("Browse…"));
     QCOMPARE(combo->findData(path("small.npz")), combo->currentIndex()); // no duplicate entry
     combo->setCurrentIndex(0);

@@ -1,6 +1,7 @@
 // Training end to end: a tiny model learns a separable problem, runs are reproducible, cancelling leaves
 // the model untouched, unsupported operators are reported, BN folding keeps outputs, and the demo
 // architectures build and (when Debian's Fashion-MNIST is installed) learn from a slice of it.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cmath>
@@ -412,6 +413,43 @@ private slots:
         train(model, trainData, options);
         const double acc = accuracy(model, testData);
         QVERIFY2(acc > 0.7, qPrintable(QString::number(acc)));
+    }
+
+    // Shuffled batches of a streamed image folder (Dataset::gather decoding on demand) train exactly as the
+    // same rows held in memory do.
+    void streamedDatasetTrainsLikeInMemory()
+    {
+        if (!fashionMnistAvailable())
+            QSKIP("Debian's dataset-fashion-mnist is not installed");
+        QTemporaryDir dir;
+        QString error;
+        QVERIFY2(testutil::runPython("import sys\nsys.path.insert(0, '" + testutil::sourcePath("tests/tools") +
+                                         "')\nimport image_reference\nimage_reference.fashion_mnist_pngs('pngs', 96)",
+                                     dir.path(), &error),
+                 qPrintable(error));
+        Preprocess pre;
+        fitImageInput(pre, buildDemoModel("cnn", 1).graph);
+        pre.resizeShorter = 28;
+        const Dataset streamed = loadDataset(dir.filePath("pngs").toStdString(), pre);
+        QVERIFY(streamed.x.isNull());
+        QCOMPARE(streamed.size(), int64_t(96));
+        Dataset memory;
+        memory.x = streamed.batch(0, streamed.size());
+        memory.labels = streamed.labels;
+
+        TrainOptions options = demoTrainOptions("cnn");
+        options.epochs = 2;
+        options.batchSize = 16;
+        options.threads = 1;
+        Model a = buildDemoModel("cnn", 1), b = buildDemoModel("cnn", 1);
+        const TrainResult ra = train(a, streamed, options), rb = train(b, memory, options);
+        for (size_t e = 0; e < 2; ++e) {
+            QCOMPARE(ra.epochs[e].loss, rb.epochs[e].loss);
+            QCOMPARE(ra.epochs[e].accuracy, rb.epochs[e].accuracy);
+        }
+        const Tensor x = memory.batch(0, 8);
+        const QString mm = testutil::mismatch(Session(a, SessionOptions{1}).run(x), Session(b, SessionOptions{1}).run(x), 0, 0);
+        QVERIFY2(mm.isEmpty(), qPrintable(mm));
     }
 };
 

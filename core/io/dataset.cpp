@@ -1,4 +1,5 @@
-// Dataset readers (IDX, NumPy, HDF5) and the preprocessing that turns stored samples into float32 NCHW.
+// Dataset readers (IDX, NumPy, HDF5) and the preprocessing that turns stored samples into float32 NCHW; image
+// folders are handed to core/io/images.
 //
 // Where the labels come from:
 //   IDX    (a directory means its t10k-images-idx3-ubyte[.gz]) the labels file beside the images file: "…images-idx3…" -> "…labels-idx1…", else "-images" ->
@@ -25,6 +26,8 @@
 
 #include "core/base/error.h"
 #include "core/base/hdf5lock.h"
+#include "core/graph/graph.h"
+#include "core/io/images.h"
 
 namespace cw {
 
@@ -483,21 +486,8 @@ Tensor preprocess(const Tensor &x, const Preprocess &pre, const std::string &pat
     const int64_t N = out.dim(0);
     const int64_t C = out.rank() >= 2 ? out.dim(1) : 1;
     const int64_t inner = N && C ? out.numel() / (N * C) : 0;
-    auto perChannel = [&](const std::vector<float> &v, const char *what, float fallback) {
-        if (v.empty())
-            return std::vector<float>(size_t(C), fallback);
-        if (v.size() == 1)
-            return std::vector<float>(size_t(C), v[0]);
-        if (int64_t(v.size()) != C)
-            fail(path, std::string("preprocessing ") + what + " has " + std::to_string(v.size()) +
-                           " values but the data has " + std::to_string(C) + " channels " + shapeToString(out.shape()));
-        return v;
-    };
-    const std::vector<float> mean = perChannel(pre.mean, "mean", 0.f);
-    const std::vector<float> stdv = perChannel(pre.std, "std", 1.f);
-    for (float v : stdv)
-        if (!(v != 0.f) || !std::isfinite(v))
-            fail(path, "preprocessing std must be finite and non-zero");
+    const std::vector<float> mean = channelValues(pre.mean, C, 0.f, false, path);
+    const std::vector<float> stdv = channelValues(pre.std, C, 1.f, true, path);
     float *o = out.f32();
     for (int64_t b = 0; b < N; ++b)
         for (int64_t c = 0; c < C; ++c) {
@@ -528,12 +518,40 @@ std::string fashionMnistDir()
     return "/usr/share/datasets/fashion-mnist";
 }
 
+std::vector<float> channelValues(const std::vector<float> &values, int64_t channels, float fallback, bool isStd,
+                                 const std::string &path)
+{
+    const char *what = isStd ? "std" : "mean";
+    if (values.size() > 1 && int64_t(values.size()) != channels)
+        fail(path, std::string("preprocessing ") + what + " has " + std::to_string(values.size()) +
+                       " values but the data has " + std::to_string(channels) + " channel(s)");
+    for (float v : values)
+        if (isStd && (!(v != 0.f) || !std::isfinite(v)))
+            fail(path, "preprocessing std must be finite and non-zero");
+    if (values.size() > 1)
+        return values;
+    return std::vector<float>(size_t(channels), values.empty() ? fallback : values[0]);
+}
+
+Shape Dataset::sampleShape() const
+{
+    if (source)
+        return source->sampleShape();
+    return x.isNull() ? Shape{} : Shape(x.shape().begin() + 1, x.shape().end());
+}
+
 Tensor Dataset::batch(int64_t begin, int64_t count) const
 {
     const int64_t n = size();
     if (begin < 0 || count < 0 || begin + count > n)
         throw Error("dataset '" + name + "': rows [" + std::to_string(begin) + ", " + std::to_string(begin + count) +
                     ") out of range (" + std::to_string(n) + " samples)");
+    if (source) {
+        std::vector<int64_t> indices(static_cast<size_t>(count));
+        for (int64_t i = 0; i < count; ++i)
+            indices[size_t(i)] = begin + i;
+        return gather(indices);
+    }
     Shape shape = x.shape();
     shape[0] = count;
     Tensor out(x.dtype(), shape);
@@ -541,6 +559,83 @@ Tensor Dataset::batch(int64_t begin, int64_t count) const
     if (count)
         std::memcpy(out.rawData(), static_cast<const uint8_t *>(x.rawData()) + size_t(begin) * rowBytes, size_t(count) * rowBytes);
     return out;
+}
+
+Tensor Dataset::gather(const std::vector<int64_t> &indices) const
+{
+    const int64_t n = size();
+    for (int64_t i : indices)
+        if (i < 0 || i >= n)
+            throw Error("dataset '" + name + "': row " + std::to_string(i) + " out of range (" + std::to_string(n) +
+                        " samples)");
+    Shape shape = sampleShape();
+    shape.insert(shape.begin(), int64_t(indices.size()));
+    if (source) {
+        Tensor out = Tensor::uninitialized(DType::Float32, shape);
+        source->read(indices.data(), int64_t(indices.size()), out.f32());
+        return out;
+    }
+    Tensor out = Tensor::uninitialized(x.dtype(), shape);
+    const size_t rowBytes = n ? x.byteSize() / size_t(n) : 0;
+    const auto *src = static_cast<const uint8_t *>(x.rawData());
+    auto *dst = static_cast<uint8_t *>(out.rawData());
+    for (size_t i = 0; i < indices.size(); ++i)
+        std::memcpy(dst + i * rowBytes, src + size_t(indices[i]) * rowBytes, rowBytes);
+    return out;
+}
+
+void setNormalization(Preprocess &pre, Normalization preset)
+{
+    pre.scale = 1.f / 255.f;
+    switch (preset) {
+    case Normalization::Unit:
+        pre.mean.clear();
+        pre.std.clear();
+        break;
+    case Normalization::Symmetric:
+        pre.mean = {0.5f};
+        pre.std = {0.5f};
+        break;
+    case Normalization::ImageNet:
+        pre.mean = {0.485f, 0.456f, 0.406f};
+        pre.std = {0.229f, 0.224f, 0.225f};
+        break;
+    }
+}
+
+Normalization parseNormalization(const std::string &name)
+{
+    if (name == "unit")
+        return Normalization::Unit;
+    if (name == "symmetric")
+        return Normalization::Symmetric;
+    if (name == "imagenet")
+        return Normalization::ImageNet;
+    throw Error("unknown normalisation '" + name + "' (use unit, symmetric or imagenet)");
+}
+
+void fitImageInput(Preprocess &pre, const Shape &modelInput)
+{
+    auto fill = [](int64_t &field, int64_t dim) {
+        if (field == 0 && dim > 0)
+            field = dim;
+    };
+    if (modelInput.size() == 3) {
+        fill(pre.imageChannels, 1);
+        fill(pre.imageHeight, modelInput[1]);
+        fill(pre.imageWidth, modelInput[2]);
+    } else if (modelInput.size() == 4) {
+        const bool nhwc = pre.layout == Preprocess::Layout::NHWC;
+        fill(pre.imageChannels, modelInput[nhwc ? 3 : 1]);
+        fill(pre.imageHeight, modelInput[nhwc ? 1 : 2]);
+        fill(pre.imageWidth, modelInput[nhwc ? 2 : 3]);
+    }
+}
+
+void fitImageInput(Preprocess &pre, const Graph &graph)
+{
+    if (!graph.inputs.empty() && graph.inputs.front().shapeKnown)
+        fitImageInput(pre, graph.inputs.front().shape);
 }
 
 Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limit)
@@ -561,14 +656,14 @@ Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limi
     if (!fs::exists(path, ec))
         fail(path, "cannot open dataset: no such file");
     if (fs::is_directory(path, ec)) {
-        // A directory in the MNIST layout stands for its test split, like "fashion-mnist" does.
+        // A directory in the MNIST layout stands for its test split, like "fashion-mnist" does; any other
+        // directory is a folder of images.
         std::string found;
         for (const char *f : {"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"})
             if (found.empty() && fs::is_regular_file(fs::path(path) / f, ec))
                 found = (fs::path(path) / f).string();
         if (found.empty())
-            fail(path, "is a directory without t10k-images-idx3-ubyte[.gz]; give the images file (IDX), a .npy / .npz "
-                       "or an .h5 file");
+            return openImageFolder(path, pre, limit);
         path = found;
     }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <numbers>
 
 #include "core/base/error.h"
@@ -442,7 +441,7 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
         throw Error("the training dataset '" + data.name + "' is empty");
     if (int64_t(data.labels.size()) < samples)
         throw Error("the training dataset '" + data.name + "' has no labels (or fewer labels than samples)");
-    if (data.x.dtype() != DType::Float32)
+    if (!data.source && data.x.dtype() != DType::Float32)
         throw Error("the training dataset's features must be float32");
 
     // Train a private copy: the caller's model (and any Model sharing its buffers) stays untouched until
@@ -454,8 +453,8 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
 
     // Per-sample layout: the model's input shape when it has the same element count (e.g. [N, 784] data
     // for a [N, 1, 28, 28] model), the data's own otherwise.
-    const int64_t rowSize = data.x.numel() / data.size();
-    Shape sampleShape(data.x.shape().begin() + 1, data.x.shape().end());
+    Shape sampleShape = data.sampleShape();
+    const int64_t rowSize = shapeNumel(sampleShape);
     const ValueInfo &in = work.graph.inputs.front();
     if (in.shapeKnown && in.shape.size() >= 2) {
         Shape s(in.shape.begin() + 1, in.shape.end());
@@ -490,13 +489,11 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
             const int64_t count = std::min(options.batchSize, samples - begin);
             Shape shape{count};
             shape.insert(shape.end(), sampleShape.begin(), sampleShape.end());
-            Tensor x(DType::Float32, shape);
+            const std::vector<int64_t> rows(order.begin() + begin, order.begin() + begin + count);
+            const Tensor x = data.gather(rows).reshaped(shape);
             std::vector<int64_t> labels(static_cast<size_t>(count));
-            for (int64_t i = 0; i < count; ++i) {
-                const int64_t src = order[size_t(begin + i)];
-                std::memcpy(x.f32() + i * rowSize, data.x.f32() + src * rowSize, size_t(rowSize) * sizeof(float));
-                labels[size_t(i)] = data.labels[size_t(src)];
-            }
+            for (int64_t i = 0; i < count; ++i)
+                labels[size_t(i)] = data.labels[size_t(rows[size_t(i)])];
             lr = scheduledLr(options, stepIndex, totalSteps, epoch);
             int64_t correct = 0;
             const double loss = trainer.computeGradients(x, labels, &correct);

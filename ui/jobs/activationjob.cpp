@@ -16,7 +16,9 @@ std::vector<cw::ActivationSample> ActivationJob::run(const ActivationParams &par
     constexpr double kLoadShare = 0.1;
     if (progress)
         progress(0.0, "loading dataset");
-    const cw::Dataset data = cw::loadDataset(params.datasetSpec, {}, params.samples);
+    cw::Preprocess pre;
+    cw::fitImageInput(pre, params.model.graph);
+    const cw::Dataset data = cw::loadDataset(params.datasetSpec, pre, params.samples);
     stop.throwIfStopped();
     const cw::Session session(params.model);
     stop.throwIfStopped();

@@ -97,16 +97,18 @@ bool CompressJob::start()
         if (progress)
             progress(0.0, "loading data");
         const int64_t trainSamples = trainingSamples(params.recipe);
+        cw::Preprocess pre = params.preprocess;
+        cw::fitImageInput(pre, params.base.graph);
         std::optional<cw::Dataset> train;
         if (trainSamples != 0) {
             log("loading training data " + params.trainSpec +
                 (trainSamples > 0 ? " (" + std::to_string(trainSamples) + " samples)" : std::string()));
-            train = cw::loadDataset(params.trainSpec, params.preprocess, std::max<int64_t>(0, trainSamples));
+            train = cw::loadDataset(params.trainSpec, pre, std::max<int64_t>(0, trainSamples));
             stop.throwIfStopped();
         }
         std::optional<cw::Dataset> eval;
         if (!params.evalSpec.empty()) {
-            eval = cw::loadDataset(params.evalSpec, params.preprocess, params.evalLimit);
+            eval = cw::loadDataset(params.evalSpec, pre, params.evalLimit);
             stop.throwIfStopped();
         }
         const double baseShare = params.measureBase ? 0.15 : 0.0;

@@ -20,7 +20,9 @@ cw::EvalResult EvaluateJob::run(const EvaluateParams &params, const cw::StopToke
     stop.throwIfStopped();
     if (progress)
         progress(kLoadShare / 2, "loading dataset");
-    const cw::Dataset data = cw::loadDataset(params.datasetSpec, params.preprocess, params.limit);
+    cw::Preprocess pre = params.preprocess;
+    cw::fitImageInput(pre, model.graph);
+    const cw::Dataset data = cw::loadDataset(params.datasetSpec, pre, params.limit);
     stop.throwIfStopped();
     if (data.size() == 0)
         throw cw::Error("dataset '" + params.datasetSpec + "' has no samples");

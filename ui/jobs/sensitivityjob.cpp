@@ -17,7 +17,9 @@ bool SensitivityJob::start()
         // Loading the subset is quick next to the sweep: it gets the first percent of the bar.
         if (progress)
             progress(0.0, "loading dataset");
-        const cw::Dataset data = cw::loadDataset(params.datasetSpec, params.preprocess, params.options.limit);
+        cw::Preprocess pre = params.preprocess;
+        cw::fitImageInput(pre, params.model.graph);
+        const cw::Dataset data = cw::loadDataset(params.datasetSpec, pre, params.options.limit);
         stop.throwIfStopped();
         const cw::ProgressFn scaled = [&progress](double fraction, std::string_view stage) {
             if (progress)

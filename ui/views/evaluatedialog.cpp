@@ -13,7 +13,9 @@
 namespace cw::ui {
 
 namespace {
-const char *const kBrowse = "\x01browse"; // item data of the "Browse…" entry, never a valid spec
+// Item data of the "Image Folder…" and "Browse…" entries, never valid specs.
+const char *const kBrowseFolder = "\x01folder";
+const char *const kBrowse = "\x01browse";
 }
 
 EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const QStringList &recentDatasets,
@@ -28,6 +30,10 @@ EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const Q
     for (const QString &spec : recentDatasets)
         addDataset(spec);
     m_dataset->insertSeparator(m_dataset->count());
+    m_dataset->addItem(tr("Image Folder…"), QString::fromLatin1(kBrowseFolder));
+    m_dataset->setItemData(m_dataset->count() - 1,
+                           tr("A folder of PNG / JPEG images: one sub-folder per class, or the images themselves"),
+                           Qt::ToolTipRole);
     m_dataset->addItem(tr("Browse…"), QString::fromLatin1(kBrowse));
     m_dataset->setCurrentIndex(std::max(0, addDataset(datasetSpec)));
     m_previousIndex = m_dataset->currentIndex();
@@ -43,7 +49,9 @@ EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const Q
     auto *form = new QFormLayout;
     form->addRow(tr("&Dataset:"), m_dataset);
     form->addRow(tr("Sample &limit:"), m_limit);
-    auto *hint = new QLabel(tr("Features are scaled to [0, 1]; images are read as NCHW. Labels are required."), this);
+    auto *hint = new QLabel(tr("Features are scaled to [0, 1]; arrays are read as NCHW; image folders are resized and "
+                               "centre-cropped to the model's input. Labels are required."),
+                            this);
     hint->setWordWrap(true);
     hint->setStyleSheet(QStringLiteral("color: palette(mid)"));
 
@@ -79,9 +87,9 @@ int EvaluateDialog::addDataset(const QString &spec)
     const int existing = m_dataset->findData(spec);
     if (existing >= 0)
         return existing;
-    // Files go after the built-in sets and before the separator / "Browse…".
+    // Files and folders go after the built-in sets and before the separator / "Image Folder…" / "Browse…".
     int at = m_dataset->count();
-    const int browse = m_dataset->findData(QString::fromLatin1(kBrowse));
+    const int browse = m_dataset->findData(QString::fromLatin1(kBrowseFolder));
     if (browse >= 0)
         at = browse - 1;
     m_dataset->insertItem(at, displayName(spec), spec);
@@ -91,16 +99,19 @@ int EvaluateDialog::addDataset(const QString &spec)
 
 void EvaluateDialog::onDatasetActivated(int index)
 {
-    if (m_dataset->itemData(index).toString() != QLatin1String(kBrowse)) {
+    const QString data = m_dataset->itemData(index).toString();
+    const bool folder = data == QLatin1String(kBrowseFolder);
+    if (!folder && data != QLatin1String(kBrowse)) {
         m_previousIndex = index;
         return;
     }
-    const QString file = QFileDialog::getOpenFileName(this, tr("Choose Dataset"), m_browseDir, fileFilter());
+    const QString file = folder ? QFileDialog::getExistingDirectory(this, tr("Choose Image Folder"), m_browseDir)
+                                : QFileDialog::getOpenFileName(this, tr("Choose Dataset"), m_browseDir, fileFilter());
     if (file.isEmpty()) {
         m_dataset->setCurrentIndex(m_previousIndex);
         return;
     }
-    m_browseDir = QFileInfo(file).absolutePath();
+    m_browseDir = folder ? file : QFileInfo(file).absolutePath();
     const int at = addDataset(file);
     m_dataset->setCurrentIndex(at);
     m_previousIndex = at;

@@ -1,5 +1,6 @@
-// EvaluateDialog: picks the dataset (the built-in Fashion-MNIST splits, recently used files, or
-// "Browse…" for a .npy / .npz / .h5 / IDX .gz file) and a sample limit for Model → Evaluate….
+// EvaluateDialog: picks the dataset (the built-in Fashion-MNIST splits, recently used files and folders,
+// "Image Folder…" for a folder of images, or "Browse…" for a .npy / .npz / .h5 / IDX .gz file) and a sample
+// limit for Model → Evaluate….
 #pragma once
 
 #include <QDialog>
