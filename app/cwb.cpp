@@ -1034,13 +1034,6 @@ int cmdCompress(const CompressArgs &args)
         else
             std::fprintf(stderr, "%s\n", line.c_str());
     };
-    // Data without labels is compared with the base (fidelity), so it may also calibrate: nothing is trained
-    // on it that could flatter a score.
-    if (!train && eval && eval->labels.empty()) {
-        train = eval;
-        trainSpec = dataSpec;
-        log("calibration data: the samples of --data (no --train-data given; they have no labels)");
-    }
     cw::Variant variant = cw::compress(base, recipe, train ? &*train : nullptr, eval ? &*eval : nullptr, options,
                                        terminalProgress(), nullptr, log);
     cw::saveModel(variant.model, output);

@@ -345,6 +345,12 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     const bool calibrating = quantizing && recipe.activations.has_value();
     const bool qat = quantizing && recipe.finetune.qat && recipe.finetune.epochs > 0;
     const bool finetuning = recipe.finetune.epochs > 0;
+    // Evaluation data without labels is compared with the base (fidelity), so it may also calibrate: nothing
+    // that could flatter a score is trained on it (fine-tuning needs labels and refuses it).
+    if (!train && eval && eval->labels.empty() && (calibrating || (quantizing && recipe.biasCorrection))) {
+        train = eval;
+        say("calibration data: the evaluation samples (no training data given; they have no labels)");
+    }
     if (!train && (calibrating || finetuning || (quantizing && recipe.biasCorrection)))
         throw Error(std::string("the recipe needs training data for ") +
                     (calibrating ? "activation calibration" : finetuning ? "fine-tuning" : "bias correction") +

@@ -66,8 +66,9 @@ struct CompressOptions {
     FeedOptions inputs;
 };
 
-// train: calibration and fine-tuning data (may be null when the recipe needs neither); eval: evaluation data
-// (may be null: accuracy is then left at 0 and `measured` only covers size and latency).
+// train: calibration and fine-tuning data (may be null when the recipe needs neither; evaluation data without
+// labels then calibrates); eval: evaluation data (may be null: accuracy is then left at 0 and `measured` only
+// covers size and latency).
 // Throws cw::Error for a recipe that does not fit the model (validateRecipe), data the recipe needs but
 // was not given, or a model the stages cannot handle (the message names the node).
 Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, const Dataset *eval,
