@@ -1085,8 +1085,13 @@ void CompressView::updateVariants()
               << item(evaluated ? QString::number(m.loss, 'f', 3) : QStringLiteral("—"))
               << item(m.fileBytes > 0 ? formatBytes(m.fileBytes) : QStringLiteral("—"))
               << item(isBase ? QStringLiteral("1.00×") : QString::number(m.compressionRatio, 'f', 2) + QStringLiteral("×"))
-              << item(formatMs(m.p50Batch1Ms)) << item(formatMs(m.p90Batch1Ms)) << item(formatMs(m.p50Batch64Ms))
-              << item(formatMs(m.p90Batch64Ms));
+              << item(formatMs(m.p50Batch1Ms)) << item(formatMs(m.p90Batch1Ms));
+        for (double ms : {m.p50Batch64Ms, m.p90Batch64Ms}) {
+            QStandardItem *cell = item(formatMs(ms));
+            if (!m.batch64Skipped.empty())
+                cell->setToolTip(tr("Not timed at batch 64: %1").arg(QString::fromStdString(m.batch64Skipped).toHtmlEscaped()));
+            items << cell;
+        }
         if (isBase)
             for (QStandardItem *i : items)
                 i->setForeground(QPalette().color(QPalette::Disabled, QPalette::Text));
