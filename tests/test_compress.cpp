@@ -13,6 +13,7 @@
 #include "core/base/error.h"
 #include "core/compress/compress.h"
 #include "core/compress/qrewrite.h"
+#include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
@@ -125,6 +126,34 @@ Model twoInputModel()
     node("clamp1", "Max", {"r", "c"}, "m1");
     node("clamp2", "Max", {"m1", "c"}, "m2");
     node("fc2", "Gemm", {"m2", "W2", "B2"}, "y");
+    inferShapes(m);
+    return m;
+}
+
+// A half-precision network as exporters write them: float32 in and out, Casts at the ends, a Conv whose
+// weight, bias and arithmetic are float16:  y = Cast32(Relu(Conv(Cast16(x), W16, B16)))
+Model halfModel()
+{
+    Model m;
+    m.sourcePath = "half-test";
+    Graph &g = m.graph;
+    g.inputs = {ValueInfo{"x", DType::Float32, {-1, 2, 6, 6}, true, {"N"}}};
+    g.outputs = {ValueInfo{"y", DType::Float32, {-1, 4, 6, 6}, true, {"N"}}};
+    g.initializers["W"] = Tensor::fromFloats({4, 2, 3, 3}, randomValues(72, 11, 0.5f)).castTo(DType::Float16);
+    g.initializers["B"] = Tensor::fromFloats({4}, randomValues(4, 12, 0.1f)).castTo(DType::Float16);
+    auto node = [&](const std::string &name, const std::string &op, std::vector<std::string> in, std::string out) {
+        Node n;
+        n.name = name;
+        n.opType = op;
+        n.inputs = std::move(in);
+        n.outputs = {std::move(out)};
+        g.nodes.push_back(n);
+        return &g.nodes.back();
+    };
+    node("to16", "Cast", {"x"}, "x16")->attrs["to"] = Attribute::makeInt(10);
+    node("conv", "Conv", {"x16", "W", "B"}, "c")->attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    node("relu", "Relu", {"c"}, "r");
+    node("to32", "Cast", {"r"}, "y")->attrs["to"] = Attribute::makeInt(1);
     inferShapes(m);
     return m;
 }
@@ -282,6 +311,51 @@ private slots:
         QCOMPARE(v.metrics.fidelity.size(), size_t(1));
         QVERIFY(v.metrics.fidelity.front().sqnrDb > 30);
         QVERIFY(v.metrics.p50Batch64Ms > 0 && v.metrics.batch64Skipped.empty());
+    }
+
+    // float16 weights are layers: quantized behind a DequantizeLinear and a Cast back to float16 (the activations
+    // stay float16, so no integer kernel), pruned in place as float16; the exported variant runs in onnxruntime
+    // as in the engine, and stays faithful to the base.
+    void halfPrecisionLayers()
+    {
+        const Model base = halfModel();
+        QCOMPARE(sensitivityLayers(base), std::vector<std::string>{"conv"});
+        QCOMPARE(whyNoLayers(base), std::string());
+        Dataset data;
+        data.name = "unlabelled";
+        data.x = Tensor::fromFloats({8, 2, 6, 6}, randomValues(8 * 72, 13));
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        FidelityOptions fo;
+
+        const Variant q = compress(base, recipeFromJson(R"({"quantize": {"weights": {"bits": 8},
+                                   "activations": {"calibration": "minmax"}}})"), &data, nullptr, o);
+        QCOMPARE(countOps(q.model, "QLinearConv"), 0);
+        QCOMPARE(countOps(q.model, "DequantizeLinear"), 1);
+        const Node *conv = q.model.graph.findNode("conv");
+        QVERIFY(conv);
+        const Node *cast = q.model.graph.producer(conv->inputs[1]);
+        QVERIFY(cast && cast->opType == "Cast" && cast->attrInt("to", 0) == 10);
+        QVERIFY(q.model.graph.values.at(conv->inputs[1]).dtype == DType::Float16);
+        QVERIFY(measureFidelity(Session(base), Session(q.model), data, fo).front().sqnrDb > 35);
+
+        const Variant p = compress(base, recipeFromJson(R"({"prune": {"ratio": 0.5}})"), &data, nullptr, o);
+        const Tensor &w = p.model.graph.initializers.at("W");
+        QVERIFY(w.dtype() == DType::Float16);
+        const std::vector<float> values = w.toFloatVector();
+        QCOMPARE(std::count(values.begin(), values.end(), 0.f), std::ptrdiff_t(36));
+
+        if (!testutil::ortAvailable())
+            QSKIP("onnxruntime-node is not installed");
+        QTemporaryDir dir;
+        const QString path = dir.filePath("half-int8.onnx");
+        saveModel(q.model, path.toStdString());
+        QString error;
+        const std::vector<Tensor> ort = testutil::runOrt(path, {{"x", data.x}}, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const Tensor ours = Session(loadModel(path.toStdString())).run(data.x);
+        const QString diff = testutil::mismatch(ours, ort[0], 2e-3, 2e-3); // float16 rounding of the products
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
     }
 
     void fourBit()

@@ -321,7 +321,12 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
                  const CompressOptions &options, const ProgressFn &progress, const StopToken *stop,
                  const LogFn &log)
 {
-    validateRecipe(recipe, base);
+    // The pipeline works on a deep copy whose 16-bit layer weights are widened to float32 (transform.h); they are
+    // narrowed back before the variant is measured.
+    Model m = base.deepCopy();
+    m.analysis.clear(); // the base's analysis results describe the base, not the variant
+    const std::map<std::string, DType> widened = widenLayerWeights(m);
+    validateRecipe(recipe, m);
     if (options.measure) // inputs that cannot be made fail now, not after the compression
         try {
             planBenchmark(base, measureBenchOptions(base.graph, options, eval, 1));
@@ -335,8 +340,6 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     Variant variant;
     variant.name = recipe.name.empty() ? "variant" : recipe.name;
     variant.recipe = recipe;
-    Model m = base.deepCopy();
-    m.analysis.clear(); // the base's analysis results describe the base, not the variant
     std::vector<LayerPlan> plan = planLayers(recipe, m);
     if (plan.empty())
         say(whyNoLayers(m));
@@ -465,6 +468,10 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     if (progress)
         progress(work, "compressed");
 
+    if (!widened.empty()) {
+        narrowLayerWeights(m, widened);
+        inferShapes(m);
+    }
     m.analysis[kRecipeKey] = recipeToJson(recipe);
     if (options.measure) {
         variant.metrics = measureModel(m, eval, options, slice(progress, work, 0.9, "measure"), stop);

@@ -45,6 +45,9 @@ bool integerCapable(const Node &node, const Graph &g, const LayerConfig &cfg)
         return false;
     if (node.inputs.size() < 2 || layerWeight(g, node) != node.inputs[1])
         return false;
+    // QuantizeLinear takes float32 (a float16 model's layers keep float arithmetic behind their weights).
+    if (auto in = g.values.find(node.inputs[0]); in != g.values.end() && in->second.dtype != DType::Float32)
+        return false;
     const Tensor &w = g.initializers.at(node.inputs[1]);
     if (cfg.weights->granularity == Granularity::Group && w.numel() / w.dim(0) > cfg.weights->groupSize)
         return false;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/graph/transform.h"
 
 namespace cw {
 
@@ -477,24 +478,17 @@ void validateRecipe(const Recipe &recipe, const Model &model)
 
 std::string whyNoLayers(const Model &model)
 {
-    for (const Node &n : model.graph.nodes)
-        if (!layerWeight(model.graph, n).empty())
+    Model widened = model;
+    widenLayerWeights(widened); // 16-bit weights are compressed in float32 (transform.h)
+    for (const Node &n : widened.graph.nodes)
+        if (!layerWeight(widened.graph, n).empty())
             return {};
-    int halfWeights = 0, integerLayers = 0, nestedLayers = 0;
-    // The top level counts half-precision and integer layers; subgraphs, at any depth, their float32 layers.
+    int integerLayers = 0, nestedLayers = 0;
+    // The top level counts integer layers; subgraphs, at any depth, their float32 layers.
     std::function<void(const Graph &, bool)> visit = [&](const Graph &g, bool nested) {
         for (const Node &n : g.nodes) {
             if (nested && !layerWeight(g, n).empty())
                 ++nestedLayers;
-            if (!nested && (n.opType == "Conv" || n.opType == "Gemm" || n.opType == "MatMul" ||
-                            n.opType == "ConvTranspose"))
-                for (const std::string &in : n.inputs) {
-                    auto it = g.initializers.find(in);
-                    if (it != g.initializers.end() && isHalfType(it->second.dtype()) && it->second.rank() >= 2) {
-                        ++halfWeights;
-                        break;
-                    }
-                }
             if (!nested && (n.opType == "QLinearConv" || n.opType == "QLinearMatMul" || n.opType == "QGemm" ||
                             n.opType == "ConvInteger" || n.opType == "MatMulInteger"))
                 ++integerLayers;
@@ -504,9 +498,6 @@ std::string whyNoLayers(const Model &model)
     };
     visit(model.graph, false);
     std::vector<std::string> reasons;
-    if (halfWeights)
-        reasons.push_back(std::to_string(halfWeights) + " layer(s) with float16 / bfloat16 weights, which are not "
-                          "compressed yet");
     if (integerLayers)
         reasons.push_back("it is already quantized (" + std::to_string(integerLayers) + " integer layer(s))");
     if (nestedLayers)

@@ -96,9 +96,9 @@ struct LayerPlan {
 // One entry per compressible layer in execution order: the override if there is one, else the defaults.
 std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model);
 
-// Why a model has no layer to compress (planLayers is empty), in words: its Conv / Gemm / MatMul weights are
-// float16 or bfloat16, it is already quantized (integer layers), or its layers sit inside control-flow
-// subgraphs (If, Loop, Scan), which compression does not enter yet. "" when it has layers.
+// Why a model has no layer to compress, in words: it is already quantized (integer layers), or its layers sit
+// inside control-flow subgraphs (If, Loop, Scan), which compression does not enter yet. "" when it has layers
+// (16-bit weights count: the pipeline compresses them in float32, transform.h).
 std::string whyNoLayers(const Model &model);
 
 // Names used in JSON and the GUI ("magnitude", "nm", "channel", "minmax", ...); parse* throw cw::Error.

@@ -16,6 +16,7 @@
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
 #include "core/compress/prune.h"
+#include "core/graph/transform.h"
 #include "core/runtime/session.h"
 
 namespace cw {
@@ -117,6 +118,7 @@ std::string settingKey(double pruneRatio)
 std::vector<std::string> sensitivityLayers(const Model &model)
 {
     Model copy = model;
+    widenLayerWeights(copy);
     copy.graph.ensureUniqueNodeNames();
     copy.graph.sortTopologically();
     std::vector<std::string> names;
@@ -200,7 +202,9 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 
     SessionOptions sessionOptions;
     sessionOptions.threads = options.threads;
-    const Session base(model, sessionOptions);
+    Model widened = model;
+    widenLayerWeights(widened); // 16-bit weights are compressed in float32; widening changes no value
+    const Session base(std::move(widened), sessionOptions);
     const Graph &g = base.model().graph;
     if (g.inputs.empty() || g.outputs.empty())
         throw Error("model has no graph input or output");

@@ -157,4 +157,63 @@ int foldBatchNorm(Model &model)
     return folded;
 }
 
+std::map<std::string, DType> widenLayerWeights(Model &model)
+{
+    Graph &g = model.graph;
+    std::map<std::string, DType> widened;
+    for (const Node &n : g.nodes) {
+        if ((!n.domain.empty() && n.domain != "ai.onnx") ||
+            (n.opType != "Conv" && n.opType != "ConvTranspose" && n.opType != "Gemm" && n.opType != "MatMul"))
+            continue;
+        for (const std::string &in : n.inputs) {
+            auto it = g.initializers.find(in);
+            if (it == g.initializers.end() || !isHalfType(it->second.dtype()) || it->second.rank() < 2)
+                continue;
+            widened.emplace(in, it->second.dtype());
+            it->second = it->second.castTo(DType::Float32);
+            auto v = g.values.find(in);
+            if (v != g.values.end())
+                v->second.dtype = DType::Float32;
+            break; // the layer's weight; a second 16-bit operand stays as it is
+        }
+    }
+    return widened;
+}
+
+void narrowLayerWeights(Model &model, const std::map<std::string, DType> &widened)
+{
+    Graph &g = model.graph;
+    for (const auto &[name, dtype] : widened) {
+        auto it = g.initializers.find(name);
+        if (it != g.initializers.end()) {
+            if (it->second.dtype() == DType::Float32)
+                it->second = it->second.castTo(dtype);
+            continue;
+        }
+        // Produced by a node now (the DequantizeLinear of a quantized weight): that node's float32 result goes
+        // through a Cast that gives the consumers the name and the type they had.
+        for (size_t i = 0; i < g.nodes.size(); ++i) {
+            auto out = std::find(g.nodes[i].outputs.begin(), g.nodes[i].outputs.end(), name);
+            if (out == g.nodes[i].outputs.end())
+                continue;
+            std::string wide = name + "_float32";
+            while (g.initializers.count(wide) || g.values.count(wide) || g.producer(wide))
+                wide += "_";
+            *out = wide;
+            Node cast;
+            cast.name = g.nodes[i].name + "_cast";
+            while (g.findNode(cast.name))
+                cast.name += "_";
+            cast.opType = "Cast";
+            cast.inputs = {wide};
+            cast.outputs = {name};
+            cast.attrs["to"] = Attribute::makeInt(dtype == DType::BFloat16 ? 16 : 10); // ONNX BFLOAT16 / FLOAT16
+            if (auto opset = g.nodes[i].attrs.find("_opset"); opset != g.nodes[i].attrs.end())
+                cast.attrs["_opset"] = opset->second;
+            g.nodes.insert(g.nodes.begin() + std::ptrdiff_t(i) + 1, cast);
+            break;
+        }
+    }
+}
+
 } // namespace cw

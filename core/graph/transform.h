@@ -4,7 +4,18 @@
 // output channel, so it can be absorbed into that layer's weight and bias:
 //   s = scale / sqrt(var + epsilon),  W'[m, ...] = s[m] * W[m, ...],  b'[m] = s[m] * (b[m] - mean[m]) + B[m].
 // Folded weights are new buffers (Models sharing the old ones are not affected).
+//
+// widenLayerWeights() / narrowLayerWeights(): pruning, quantization and the sensitivity sweep work on float32
+// weights (layerWeight), and half-precision models store them as float16 or bfloat16. Widening replaces such a
+// weight of a Conv, ConvTranspose, Gemm or MatMul by its float32 value (exact); the engine runs the mixed graph
+// as it is, since kernels widen 16-bit inputs anyway, so every analysis sees the model's own numbers. ONNX
+// wants a layer's operands in one type, so narrowing restores it: a widened weight still held as an
+// initializer is rounded back to its type (unchanged values round back exactly, pruned zeros stay zero), and
+// one that a DequantizeLinear now produces gets a Cast to its type after that node.
 #pragma once
+
+#include <map>
+#include <string>
 
 #include "core/graph/graph.h"
 
@@ -16,5 +27,9 @@ namespace cw {
 // initializers no other node uses are dropped. A Conv without bias gets one ("<node>.bias"); a folded
 // Gemm gets beta = 1 and a [N] bias. Returns the number of BN nodes folded.
 int foldBatchNorm(Model &model);
+
+// Returns the widened initializers with their original types (empty when the model has none to widen).
+std::map<std::string, DType> widenLayerWeights(Model &model);
+void narrowLayerWeights(Model &model, const std::map<std::string, DType> &widened);
 
 } // namespace cw
