@@ -159,7 +159,7 @@ void TestGuiShapes::blockedModelOpens()
     QVERIFY2(panel->title().contains("2 nodes cannot run"), qPrintable(panel->title()));
     QCOMPARE(panel->list()->count(), 2);
     QCOMPARE(panel->list()->item(0)->text(), QStringLiteral("det1 — Det, opset 13"));
-    QCOMPARE(panel->list()->item(1)->text(), QStringLiteral("custom1 — Mystery, domain com.example"));
+    QCOMPARE(panel->list()->item(1)->text(), QStringLiteral("custom1 — Mystery, domain com.example version 1"));
     QCOMPARE(window->blockingNodes().size(), size_t(2));
     // The layer table marks them too.
     LayerTableModel *layers = window->layerModel();
@@ -172,7 +172,7 @@ void TestGuiShapes::blockedModelOpens()
 
     // Every action that runs the model is off, saying why.
     const QString reason = window->runInputs().blocked;
-    QVERIFY2(reason.startsWith("2 nodes cannot run: det1 (Det, opset 13), custom1 (Mystery, domain com.example)"),
+    QVERIFY2(reason.startsWith("2 nodes cannot run: det1 (Det, opset 13), custom1 (Mystery, domain com.example version 1)"),
              qPrintable(reason));
     QVERIFY(!window->evaluateAction()->isEnabled());
     QCOMPARE(window->evaluateAction()->toolTip(), reason);

@@ -8,6 +8,8 @@
 #include <QStringList>
 #include <QVariantMap>
 
+#include "core/runtime/ops.h"
+
 namespace cw::ui {
 
 namespace {
@@ -53,9 +55,11 @@ QString describeBlocking(const cw::UnsupportedNode &node)
 {
     QString text = QString::fromStdString(node.opType);
     if (!node.domain.empty())
-        text += tr(", domain %1").arg(QString::fromStdString(node.domain));
-    else if (node.opset > 0)
+        text += tr(", domain %1 version %2").arg(QString::fromStdString(node.domain)).arg(node.opset);
+    else
         text += tr(", opset %1").arg(node.opset);
+    if (node.kernel) // a kernel exists, for other opsets
+        text += tr(", supported at %1–%2").arg(node.kernel->minOpset).arg(node.kernel->maxOpset);
     if (!node.subgraph.empty())
         text += tr(", inside '%1'").arg(QString::fromStdString(node.subgraph));
     return text;

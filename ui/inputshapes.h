@@ -43,7 +43,8 @@ struct RunInputs {
 
 // "3 nodes cannot run: Det_0 (Det, opset 17), …" (at most `listed` named, then a count); "" for none.
 QString blockedReason(const std::vector<cw::UnsupportedNode> &nodes, int listed = 3);
-// "Det, opset 17" / "MyOp, domain com.example" (+ ", inside 'loop'" for a subgraph's node).
+// "Det, opset 17" / "MyOp, domain com.example version 1" (+ ", supported at 1–12" when a kernel exists for
+// other opsets, ", inside 'loop'" for a subgraph's node).
 QString describeBlocking(const cw::UnsupportedNode &node);
 
 // "1,3,640,640" and back: sizes of at least 1, separated by commas (spaces allowed); false when malformed or

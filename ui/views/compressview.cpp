@@ -879,8 +879,8 @@ bool CompressView::compress(const QString &name)
         setStatus(tr("No model is open."), true);
         return false;
     }
-    // The latency runs make the first input too: every symbol needs a size.
-    if (const QString refusal = m_runInputs.refusal(m_model->graph, false); !refusal.isEmpty()) {
+    // The evaluation data sizes the first input, for the latency runs too (cw::withSampleShape).
+    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
         setStatus(refusal, true);
         if (m_runInputs.blocked.isEmpty())
             emit inputShapesNeeded(refusal);
