@@ -178,6 +178,10 @@ private slots:
     void benchmarkCancel();
     void feedPlans_data();
     void feedPlans();
+    void symbolSizesFromShapes_data();
+    void symbolSizesFromShapes();
+    void unsizedSymbolsFound_data();
+    void unsizedSymbolsFound();
     void feedData_data();
     void feedData();
     void benchmarkSeveralInputs();
@@ -496,6 +500,94 @@ void TestEvaluate::feedPlans()
         if (plan.inputs[k].source != FeedSource::Given)
             QCOMPARE(t.dtype(), g.inputs[k].dtype);
     }
+}
+
+// symbolSizes: whole input shapes (the GUI's input-shape editor) become the sizes of their symbols, the batch
+// symbol left to the run; expected "symbol=size" joined by "; ", or a piece of the error message.
+void TestEvaluate::symbolSizesFromShapes_data()
+{
+    QTest::addColumn<QString>("inputs");
+    QTest::addColumn<QString>("shapes");
+    QTest::addColumn<QString>("expected");
+    const QString silero = kSilero;
+    QTest::newRow("every symbol but the batch") << silero << "input=2,512; h=2,2,64" << "sequence=512";
+    QTest::newRow("a shared symbol given twice alike") << "x:float32[b,k]; y:float32[b,k]" << "x=1,5; y=3,5" << "k=5";
+    QTest::newRow("unnamed dimensions") << "x:float32[_,_]" << "x=2,7" << "x_dim1=7";
+    QTest::newRow("fixed shapes give nothing") << "x:float32[b,3]" << "x=4,3" << "";
+    QTest::newRow("error: a symbol given two sizes")
+        << "x:float32[b,k]; y:float32[b,k]" << "x=1,5; y=1,6"
+        << "error: dimension 'k' is 5 in the shape of input 'x' but 6 in that of 'y'";
+    QTest::newRow("error: a fixed size changed")
+        << silero << "h=2,1,32" << "error: shape [2, 1, 32] given for graph input 'h' does not fit its declared shape [2, batch, 64]";
+    QTest::newRow("error: another rank") << silero << "input=512" << "error: does not fit its declared shape [batch, sequence]";
+    QTest::newRow("error: a zero size") << silero << "input=1,0" << "error: (sizes of at least 1)";
+    QTest::newRow("error: not an input") << silero << "sequence=5"
+                                         << "error: 'sequence', which is not a graph input with a declared shape";
+    QTest::newRow("error: an undeclared shape") << "x:float32?" << "x=2,2" << "error: which is not a graph input";
+}
+
+void TestEvaluate::symbolSizesFromShapes()
+{
+    QFETCH(QString, inputs);
+    QFETCH(QString, shapes);
+    QFETCH(QString, expected);
+    const Graph g = inputsGraph(inputs);
+    if (expected.startsWith("error: ")) {
+        try {
+            symbolSizes(g, shapesFrom(shapes));
+            QFAIL("no error");
+        } catch (const Error &e) {
+            QVERIFY2(QString::fromStdString(e.what()).contains(expected.mid(7)), e.what());
+        }
+        return;
+    }
+    const FeedOptions sizes = symbolSizes(g, shapesFrom(shapes));
+    QStringList got;
+    for (const auto &[symbol, size] : sizes.shapes)
+        got << QStringLiteral("%1=%2").arg(QString::fromStdString(symbol)).arg(size.front());
+    QCOMPARE(got.join("; "), expected);
+    // What the sizes fix is what a plan at any batch uses.
+    if (!sizes.shapes.empty() && unsizedSymbols(g, sizes, false).empty()) {
+        FeedOptions options = sizes;
+        options.batch = 3;
+        const FeedPlan plan = planFeeds(g, options);
+        for (const auto &[symbol, size] : sizes.shapes)
+            QCOMPARE(plan.symbols.at(symbol), size.front());
+    }
+}
+
+// unsizedSymbols: the symbols a run would still need, given options.shapes (inputs and symbols) and whether
+// a dataset feeds the first input.
+void TestEvaluate::unsizedSymbolsFound_data()
+{
+    QTest::addColumn<QString>("inputs");
+    QTest::addColumn<QString>("shapes");
+    QTest::addColumn<bool>("firstFromData");
+    QTest::addColumn<QString>("expected");
+    const QString silero = kSilero;
+    QTest::newRow("a sequence to size") << silero << "" << false << "sequence";
+    QTest::newRow("the data sizes the first input") << silero << "" << true << "";
+    QTest::newRow("a symbol's size") << silero << "sequence=512" << false << "";
+    QTest::newRow("an input's whole shape") << silero << "input=1,512" << false << "";
+    QTest::newRow("symbols of later inputs stay")
+        << "x:float32[b,3,height,width]; m:float32[b,height,depth]" << "" << true << "depth";
+    QTest::newRow("in order of appearance")
+        << "x:float32[b,3,height,width]; m:float32[b,height,depth]" << "width=8" << false << "height, depth";
+    QTest::newRow("fixed shapes need nothing") << "x:float32[1,3,8,8]" << "" << false << "";
+}
+
+void TestEvaluate::unsizedSymbolsFound()
+{
+    QFETCH(QString, inputs);
+    QFETCH(QString, shapes);
+    QFETCH(bool, firstFromData);
+    QFETCH(QString, expected);
+    FeedOptions options;
+    options.shapes = shapesFrom(shapes);
+    QStringList got;
+    for (const std::string &s : unsizedSymbols(inputsGraph(inputs), options, firstFromData))
+        got << QString::fromStdString(s);
+    QCOMPARE(got.join(", "), expected);
 }
 
 // The data made for each dtype: its range, a value's exact fill, and reproducibility (same seed and input

@@ -416,6 +416,38 @@ private slots:
             QVERIFY2(message.contains(word), qPrintable("'" + word + "' missing from: " + message));
     }
 
+    // Without requireKernels the same files load, for everything that does not run them, and
+    // unsupportedNodes() names what blocks them; a Session still refuses them.
+    void loadsWithoutKernels_data()
+    {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<QStringList>("blocking"); // "name op domain opset subgraph"
+        QTest::newRow("one node") << "unsupported_op.onnx" << QStringList{"mystery Det - 13 -"};
+        QTest::newRow("two nodes") << "two_unsupported_ops.onnx"
+                                   << QStringList{"first Det - 13 -", "second Det - 13 -"};
+        QTest::newRow("in a subgraph") << "control_flow.onnx" << QStringList{"inner Det - 13 branch"};
+    }
+
+    void loadsWithoutKernels()
+    {
+        QFETCH(QString, file);
+        QFETCH(QStringList, blocking);
+        LoadOptions options;
+        options.requireKernels = false;
+        const Model model = loadModel(path(file).toStdString(), options);
+        QVERIFY(!model.graph.nodes.empty());
+        QStringList got;
+        for (const UnsupportedNode &n : unsupportedNodes(model))
+            got << QStringLiteral("%1 %2 %3 %4 %5")
+                       .arg(QString::fromStdString(n.name), QString::fromStdString(n.opType),
+                            n.domain.empty() ? QStringLiteral("-") : QString::fromStdString(n.domain))
+                       .arg(n.opset)
+                       .arg(n.subgraph.empty() ? QStringLiteral("-") : QString::fromStdString(n.subgraph));
+        QCOMPARE(got, blocking);
+        const QString message = errorOf([&] { Session session(model); });
+        QVERIFY2(message.contains(file) && message.contains("Det"), qPrintable(message));
+    }
+
     // Corrupted files come back as cw::Error naming the file, never as a crash or another exception.
     void corruptedBytesGiveErrors()
     {

@@ -26,15 +26,18 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "core/base/error.h"
 #include "core/io/model_io.h"
 #include "ui/charts/parameterchart.h"
 #include "ui/formatting.h"
 #include "ui/jobs/evaluatejob.h"
 #include "ui/jobs/modeljobs.h"
 #include "ui/models/layertablemodel.h"
+#include "ui/views/blockednodespanel.h"
 #include "ui/views/compressview.h"
 #include "ui/views/evaluatedialog.h"
 #include "ui/views/graphpanel.h"
+#include "ui/views/inputshapesdialog.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/sensitivityview.h"
 
@@ -183,6 +186,11 @@ void MainWindow::createCentralWidget()
     // "Distribute by sensitivity" uses the sweep as soon as it is stored.
     connect(m_sensitivity, &SensitivityView::resultReady, m_compress, &CompressView::setSensitivity);
     addAnalysisTab(m_compress, tr("Compress"));
+    // A run that lacks input sizes asks for them.
+    const auto askForShapes = [this](const QString &reason) { openInputShapes(reason); };
+    connect(m_inspect, &InspectView::inputShapesNeeded, this, askForShapes);
+    connect(m_sensitivity, &SensitivityView::inputShapesNeeded, this, askForShapes);
+    connect(m_compress, &CompressView::inputShapesNeeded, this, askForShapes);
 
     m_mainSplitter->addWidget(left);
     m_mainSplitter->addWidget(m_tabs);
@@ -190,7 +198,19 @@ void MainWindow::createCentralWidget()
     m_mainSplitter->setStretchFactor(1, 3);
     m_mainSplitter->setSizes({560, 840});
     m_mainSplitter->setChildrenCollapsible(false);
-    setCentralWidget(m_mainSplitter);
+
+    m_blockedPanel = new BlockedNodesPanel;
+    connect(m_blockedPanel, &BlockedNodesPanel::nodeActivated, this, [this](const QString &name) { selectLayer(name); });
+    auto *central = new QWidget;
+    auto *centralLayout = new QVBoxLayout(central);
+    centralLayout->setContentsMargins(0, 0, 0, 0);
+    centralLayout->setSpacing(0);
+    auto *bannerRow = new QHBoxLayout;
+    bannerRow->setContentsMargins(6, 6, 6, 0);
+    bannerRow->addWidget(m_blockedPanel);
+    centralLayout->addLayout(bannerRow);
+    centralLayout->addWidget(m_mainSplitter, 1);
+    setCentralWidget(central);
 }
 
 void MainWindow::createActions()
@@ -214,6 +234,10 @@ void MainWindow::createActions()
     QMenu *modelMenu = menuBar()->addMenu(tr("&Model"));
     m_evaluateAct = modelMenu->addAction(tr("&Evaluate…"), this, &MainWindow::evaluateDialog);
     m_evaluateAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_inputShapesAct = modelMenu->addAction(tr("&Input Shapes…"), this, [this]() { openInputShapes(); });
+    m_inputShapesAct->setObjectName(QStringLiteral("inputShapesAction"));
+    m_inputShapesAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+    modelMenu->setToolTipsVisible(true); // why an action is off
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
     m_viewMenu->setObjectName(QStringLiteral("viewMenu"));
@@ -534,8 +558,15 @@ bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
     if (!m_model || m_job)
         return false;
     setDataset(datasetSpec, limit);
+    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
+        statusBar()->showMessage(refusal, 10000);
+        if (m_runInputs.blocked.isEmpty())
+            openInputShapes(refusal);
+        return false;
+    }
     EvaluateParams params;
     params.model = *m_model;
+    params.inputs = m_runInputs.feeds;
     params.datasetSpec = datasetSpec.toStdString();
     params.limit = limit;
     auto *job = new EvaluateJob(std::move(params), this);
@@ -648,6 +679,18 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     m_model = model;
     m_modelSpec = spec;
     m_evaluation.reset();
+    if (m_shapesDialog)
+        m_shapesDialog->reject(); // it edits the previous model's inputs
+    m_blocking = cw::unsupportedNodes(model);
+    m_blockedPanel->setNodes(m_blocking);
+    m_layerModel->setBlocked(m_blocking);
+    m_inputShapes = loadInputShapes(spec);
+    try {
+        cw::symbolSizes(model.graph, m_inputShapes);
+    } catch (const cw::Error &) {
+        m_inputShapes.clear(); // saved for an earlier version of the model
+    }
+    updateRunInputs(); // before the views see the model: Inspect may start collecting at once
 
     m_filter->clear();
     m_layerModel->setLayers(model.layers());
@@ -680,6 +723,52 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     updateActions();
 }
 
+void MainWindow::updateRunInputs()
+{
+    m_runInputs.blocked = blockedReason(m_blocking);
+    m_runInputs.feeds = m_model ? cw::symbolSizes(m_model->graph, m_inputShapes) : cw::FeedOptions{};
+    m_inspect->setRunInputs(m_runInputs);
+    m_sensitivity->setRunInputs(m_runInputs);
+    m_compress->setRunInputs(m_runInputs);
+    updateActions();
+}
+
+bool MainWindow::setInputShapes(const InputShapes &shapes)
+{
+    if (!m_model)
+        return false;
+    try {
+        cw::symbolSizes(m_model->graph, shapes);
+    } catch (const cw::Error &e) {
+        showError(tr("Input Shapes"), QString::fromUtf8(e.what()));
+        return false;
+    }
+    m_inputShapes = shapes;
+    saveInputShapes(m_modelSpec, shapes);
+    updateRunInputs();
+    QStringList sizes;
+    for (const auto &[symbol, size] : m_runInputs.feeds.shapes)
+        sizes << QStringLiteral("%1 = %2").arg(QString::fromStdString(symbol)).arg(size.front());
+    statusBar()->showMessage(sizes.isEmpty() ? tr("Input shapes cleared") : tr("Input sizes: %1").arg(sizes.join(QStringLiteral(", "))), 8000);
+    return true;
+}
+
+InputShapesDialog *MainWindow::openInputShapes(const QString &reason)
+{
+    if (!m_model || !m_inputShapesAct->isEnabled())
+        return nullptr;
+    if (!m_shapesDialog) {
+        auto *dialog = new InputShapesDialog(m_model->graph, m_inputShapes, this);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        connect(dialog, &QDialog::accepted, this, [this, dialog]() { setInputShapes(dialog->shapes()); });
+        m_shapesDialog = dialog;
+        dialog->open();
+    }
+    m_shapesDialog->setReason(reason);
+    m_shapesDialog->raise();
+    return m_shapesDialog;
+}
+
 void MainWindow::showError(const QString &title, const QString &message)
 {
     m_lastError = message;
@@ -702,7 +791,15 @@ void MainWindow::updateActions()
     m_openDemoResnetAct->setEnabled(idle);
     m_recentMenu->setEnabled(idle && !recentFiles().isEmpty());
     m_exportAct->setEnabled(idle && m_model.has_value());
-    m_evaluateAct->setEnabled(idle && m_model.has_value());
+    m_evaluateAct->setEnabled(idle && m_model.has_value() && m_runInputs.blocked.isEmpty());
+    m_evaluateAct->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
+                                                            : m_runInputs.blocked);
+    // Only symbols besides the batch need the user: the jobs size the batch themselves.
+    const bool symbolic = m_model && !cw::unsizedSymbols(m_model->graph, {}, false).empty();
+    m_inputShapesAct->setEnabled(symbolic);
+    m_inputShapesAct->setToolTip(symbolic || !m_model ? tr("Concrete sizes for the inputs' symbolic dimensions")
+                                                      : tr("Every input size of this model is fixed; the batch "
+                                                           "follows each job"));
 }
 
 QString MainWindow::displayName(const QString &spec)

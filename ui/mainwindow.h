@@ -10,6 +10,13 @@
 // "Inspect" (the selected layer up close); further views add themselves with addAnalysisTab(), which also
 // gives them a Ctrl+<n> shortcut in the View menu. The selected layer is one table row shared by every
 // view: the chart, the graph panel and the Inspect view follow the table, and clicks in them select it.
+//
+// A model with operators that have no kernel still opens (cw::LoadOptions::requireKernels off): a banner above
+// the content lists the nodes that block it (double-click selects one), and every action that runs the model
+// (Evaluate, activation statistics, sensitivity, compression) is disabled with the reason as its tooltip.
+// Model → Input Shapes… (Ctrl+I) gives concrete sizes to symbolic input dimensions; they are remembered per
+// model file (ui/inputshapes.h) and feed every job that runs the model. A run that still lacks a size opens
+// that dialog instead of starting.
 #pragma once
 
 #include <QMainWindow>
@@ -19,6 +26,8 @@
 #include <optional>
 
 #include "core/graph/graph.h"
+#include "core/runtime/session.h"
+#include "ui/inputshapes.h"
 #include "ui/jobs/job.h"
 #include "ui/views/summarypanel.h"
 
@@ -35,7 +44,9 @@ class QToolButton;
 
 namespace cw::ui {
 
+class BlockedNodesPanel;
 class CompressView;
+class InputShapesDialog;
 class GraphPanel;
 class InspectView;
 class LayerTableModel;
@@ -56,12 +67,28 @@ public:
     // Like openModel(), but a failure is explained in the summary panel and the status bar instead of a
     // dialog: used for the demo opened at start-up, which may not be built into this binary.
     bool openStartupModel(const QString &spec);
-    // Evaluates the open model on the chosen dataset. Returns false if no model is open or a job runs.
+    // Evaluates the open model on the chosen dataset. Returns false if no model is open, a job runs, the model
+    // cannot run, or input sizes are missing (the Input Shapes dialog then opens).
     bool evaluate(const QString &datasetSpec, qint64 limit);
     bool evaluate() { return evaluate(m_datasetSpec, m_evalLimit); }
     // Writes the open model (format by extension) on a worker thread.
     bool exportModel(const QString &path);
     void cancelJob();
+
+    // The open model's nodes without a kernel (empty: it can run), and the banner that lists them.
+    const std::vector<cw::UnsupportedNode> &blockingNodes() const { return m_blocking; }
+    BlockedNodesPanel *blockedNodesPanel() const { return m_blockedPanel; }
+    // Concrete shapes of the open model's inputs (Model → Input Shapes…). setInputShapes() checks them
+    // (cw::symbolSizes), remembers them for the model file and hands them to every view that runs the model;
+    // false (with the error reported) when they do not fit the model.
+    bool setInputShapes(const InputShapes &shapes);
+    const InputShapes &inputShapes() const { return m_inputShapes; }
+    const RunInputs &runInputs() const { return m_runInputs; }
+    // Opens the Input Shapes dialog (window-modal, non-blocking), with `reason` above its table; accepting it
+    // calls setInputShapes(). Null when no model with symbolic input sizes is open.
+    InputShapesDialog *openInputShapes(const QString &reason = {});
+    QAction *evaluateAction() const { return m_evaluateAct; }
+    QAction *inputShapesAction() const { return m_inputShapesAct; }
 
     // Dataset preselected for Evaluate….
     void setDataset(const QString &datasetSpec, qint64 limit);
@@ -131,6 +158,7 @@ private:
 
     bool startModelLoad(const QString &spec, bool startup);
     void setModel(const cw::Model &model, const QString &spec);
+    void updateRunInputs();
     void startJob(Job *job);
     void onJobProgress(double fraction, const QString &stage);
     // Idempotent: the result handlers call it first, so a slot reacting to modelLoaded() can start the
@@ -158,6 +186,9 @@ private:
     std::optional<cw::Model> m_model;
     QString m_modelSpec;
     std::optional<EvaluationSummary> m_evaluation;
+    std::vector<cw::UnsupportedNode> m_blocking;
+    InputShapes m_inputShapes;
+    RunInputs m_runInputs;
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
     qint64 m_evalLimit = 0;
     QStringList m_recentDatasets;
@@ -167,6 +198,8 @@ private:
     QString m_lastError;
 
     // Views
+    BlockedNodesPanel *m_blockedPanel = nullptr;
+    QPointer<InputShapesDialog> m_shapesDialog;
     LayerTableModel *m_layerModel = nullptr;
     QSortFilterProxyModel *m_proxy = nullptr;
     QTableView *m_table = nullptr;
@@ -194,6 +227,7 @@ private:
     QAction *m_openDemoResnetAct = nullptr;
     QAction *m_exportAct = nullptr;
     QAction *m_evaluateAct = nullptr;
+    QAction *m_inputShapesAct = nullptr;
     QMenu *m_recentMenu = nullptr;
 };
 

@@ -276,6 +276,60 @@ FeedPlan planFeeds(const Graph &graph, const FeedOptions &options)
     return plan;
 }
 
+FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &inputShapes)
+{
+    const std::string batch = batchSymbol(graph);
+    FeedOptions sizes;
+    std::map<std::string, std::string> sources;
+    for (const auto &[name, shape] : inputShapes) {
+        const auto in = std::find_if(graph.inputs.begin(), graph.inputs.end(),
+                                     [&](const ValueInfo &v) { return v.name == name; });
+        if (in == graph.inputs.end() || !in->shapeKnown)
+            throw Error("a shape is given for '" + name + "', which is not a graph input with a declared shape");
+        bool fits = shape.size() == in->shape.size();
+        for (size_t d = 0; fits && d < shape.size(); ++d)
+            fits = shape[d] >= 1 && (in->shape[d] < 0 || in->shape[d] == shape[d]);
+        if (!fits)
+            throw Error("shape " + shapeToString(shape) + " given for graph input '" + name +
+                        "' does not fit its declared shape " + shapeToString(*in) + " (sizes of at least 1)");
+        for (size_t d = 0; d < shape.size(); ++d) {
+            const std::string s = symbolOf(*in, d);
+            if (s.empty() || s == batch)
+                continue;
+            auto [it, fresh] = sizes.shapes.emplace(s, Shape{shape[d]});
+            if (fresh)
+                sources[s] = name;
+            else if (it->second[0] != shape[d])
+                throw Error("dimension '" + s + "' is " + std::to_string(it->second[0]) + " in the shape of input '" +
+                            sources[s] + "' but " + std::to_string(shape[d]) + " in that of '" + name + "'");
+        }
+    }
+    return sizes;
+}
+
+std::vector<std::string> unsizedSymbols(const Graph &graph, const FeedOptions &options, bool firstFromData)
+{
+    const std::string batch = batchSymbol(graph);
+    std::set<std::string> fixed;
+    for (size_t k = 0; k < graph.inputs.size(); ++k) {
+        const ValueInfo &in = graph.inputs[k];
+        if ((k == 0 && firstFromData) || options.tensors.count(in.name) || options.shapes.count(in.name))
+            for (size_t d = 0; d < in.shape.size(); ++d)
+                fixed.insert(symbolOf(in, d));
+    }
+    std::vector<std::string> missing;
+    for (const ValueInfo &in : graph.inputs) {
+        for (size_t d = 0; in.shapeKnown && d < in.shape.size(); ++d) {
+            const std::string s = symbolOf(in, d);
+            if (s.empty() || s == batch || fixed.count(s) || options.shapes.count(s) ||
+                std::find(missing.begin(), missing.end(), s) != missing.end())
+                continue;
+            missing.push_back(s);
+        }
+    }
+    return missing;
+}
+
 Tensor randomFeed(DType dtype, const Shape &shape, uint64_t seed, uint64_t stream)
 {
     std::seed_seq seq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(stream), uint32_t(stream >> 32)};

@@ -95,6 +95,18 @@ FeedOptions withSampleShape(const Graph &graph, FeedOptions options, const Tenso
 // exported for batch 1 is evaluated one sample at a time).
 int64_t datasetBatchSize(const Graph &graph, int64_t wanted);
 
+// The sizes that concrete shapes of graph inputs give the symbols of their declarations, the batch symbol
+// excepted, as FeedOptions::shapes entries (symbol -> {size}). They fix a model's other dimensions for runs
+// whose batch is set elsewhere (a dataset batch, a benchmark's batch): the GUI's input-shape editor feeds every
+// job this way. Throws cw::Error for a name that is not a graph input with a declared shape, a shape whose rank
+// or fixed sizes differ from the declaration, a size below 1, and two sizes for one symbol.
+FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &inputShapes);
+
+// The symbols of the graph inputs' declarations, the batch symbol excepted, that neither `options` (a given
+// tensor, an input's or the symbol's shape) nor, with firstFromData, the first input (which a dataset batch
+// feeds) fixes; in order of first appearance. A run with these options fails for want of their sizes.
+std::vector<std::string> unsizedSymbols(const Graph &graph, const FeedOptions &options, bool firstFromData);
+
 // Seeded random data of a dtype and shape, as described above (`stream` separates the inputs of one seed).
 Tensor randomFeed(DType dtype, const Shape &shape, uint64_t seed, uint64_t stream = 0);
 

@@ -33,13 +33,14 @@ std::string fileExtension(const std::string &path)
 namespace {
 
 // Unique names, a topological order, every operator supported (or an error naming the node, op type, opset
-// and file) and the static shape of every value. Nothing is executed.
-void normalise(Model &model)
+// and file; unless options.requireKernels is off) and the static shape of every value. Nothing is executed.
+void normalise(Model &model, const LoadOptions &options = {})
 {
     model.graph.ensureUniqueNodeNames();
     try {
         model.graph.sortTopologically();
-        requireKernels(model);
+        if (options.requireKernels)
+            requireKernels(model);
         inferShapes(model);
     } catch (const Cancelled &) {
         throw;
@@ -89,7 +90,7 @@ bool isDemoModel(const std::string &spec)
     return std::find(names.begin(), names.end(), spec) != names.end();
 }
 
-Model loadModel(const std::string &spec)
+Model loadModel(const std::string &spec, const LoadOptions &options)
 {
     Model model;
     if (isDemoModel(spec)) {
@@ -106,7 +107,7 @@ Model loadModel(const std::string &spec)
         model = format->read(spec);
     }
     model.sourcePath = spec;
-    normalise(model);
+    normalise(model, options);
     return model;
 }
 

@@ -2,7 +2,8 @@
 //
 // Each format states its capabilities, a name filter for file dialogs, and reads / writes a Model.
 // loadModel() picks the format by content and extension, resolves the built-in demos ("demo",
-// "demo-resnet"), normalises the graph (unique node names, topological order) and infers shapes.
+// "demo-resnet"), normalises the graph (unique node names, topological order, every operator supported unless
+// LoadOptions say otherwise) and infers shapes.
 // Every failure is a cw::Error whose message names the file (and node / op where one is at fault).
 #pragma once
 
@@ -31,8 +32,15 @@ public:
 const std::vector<std::unique_ptr<ModelFormat>> &modelFormats();
 const ModelFormat *formatForFile(const std::string &path); // by extension, then by content; nullptr if none
 
+struct LoadOptions {
+    // false: a model with operators that have no kernel loads anyway, for everything that does not run it
+    // (layers, weights, statistics, the graph); cw::unsupportedNodes (runtime/session.h) lists what blocks it
+    // and a Session on it throws. The GUI opens models this way; the CLI refuses them at load.
+    bool requireKernels = true;
+};
+
 // Reads, normalises and shape-infers. spec: a path, "demo" or "demo-resnet".
-Model loadModel(const std::string &spec);
+Model loadModel(const std::string &spec, const LoadOptions &options = {});
 // Writes by extension (.onnx, .h5); throws for an unknown extension or a write error.
 void saveModel(const Model &model, const std::string &path);
 

@@ -28,15 +28,16 @@ bool isDefaultDomain(const std::string &domain)
     return domain.empty() || domain == "ai.onnx";
 }
 
-void collectUnsupported(const Graph &g, const Model &model, std::vector<UnsupportedNode> &out)
+void collectUnsupported(const Graph &g, const Model &model, const std::string &subgraph,
+                        std::vector<UnsupportedNode> &out)
 {
     for (const Node &n : g.nodes) {
         for (const Graph *sub : n.subgraphs())
-            collectUnsupported(*sub, model, out);
+            collectUnsupported(*sub, model, subgraph.empty() ? n.name : subgraph, out);
         const int64_t opset = nodeOpsetVersion(n, model);
         const OpSupport *op = findOpSupport(n.opType, n.domain);
         if (!op || opset < op->minOpset || opset > op->maxOpset)
-            out.push_back({n.name, n.opType, isDefaultDomain(n.domain) ? std::string() : n.domain, opset, op});
+            out.push_back({n.name, n.opType, isDefaultDomain(n.domain) ? std::string() : n.domain, opset, op, subgraph});
     }
 }
 
@@ -58,7 +59,7 @@ std::string UnsupportedNode::describe() const
 std::vector<UnsupportedNode> unsupportedNodes(const Model &model)
 {
     std::vector<UnsupportedNode> nodes;
-    collectUnsupported(model.graph, model, nodes);
+    collectUnsupported(model.graph, model, {}, nodes);
     return nodes;
 }
 

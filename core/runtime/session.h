@@ -71,6 +71,7 @@ struct UnsupportedNode {
     std::string name, opType, domain; // domain "" for the default one
     int64_t opset = 0;
     const OpSupport *kernel = nullptr; // the kernel's opset range, when there is a kernel
+    std::string subgraph;              // "" at the top level, else the top-level node whose subgraph holds it
     // "node 'x' (Gelu at opset 17; supported at opsets 20–22)", "node 'y' (Foo of domain 'd' version 1)"
     std::string describe() const;
 };

@@ -24,6 +24,7 @@ std::vector<cw::ActivationSample> ActivationJob::run(const ActivationParams &par
     stop.throwIfStopped();
     cw::ActivationOptions options;
     options.batchSize = params.batchSize;
+    options.inputs = params.inputs;
     const cw::ProgressFn scaled = [&progress](double fraction, std::string_view stage) {
         if (progress)
             progress(kLoadShare + (1.0 - kLoadShare) * fraction, stage);

@@ -21,6 +21,7 @@ struct ActivationParams {
     int64_t samples = 256;
     std::vector<std::string> valueNames;
     int64_t batchSize = 64;
+    cw::FeedOptions inputs; // the graph inputs after the first (ActivationOptions::inputs)
 };
 
 class ActivationJob : public Job {

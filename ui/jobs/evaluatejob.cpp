@@ -37,6 +37,7 @@ cw::EvalResult EvaluateJob::run(const EvaluateParams &params, const cw::StopToke
     cw::EvalOptions options;
     options.batchSize = params.batchSize;
     options.limit = params.limit;
+    options.inputs = params.inputs;
     const cw::ProgressFn scaled = [&progress](double fraction, std::string_view stage) {
         if (progress)
             progress(kLoadShare + (1.0 - kLoadShare) * fraction, stage);

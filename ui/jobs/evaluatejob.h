@@ -26,6 +26,7 @@ struct EvaluateParams {
     int64_t limit = 0;              // 0 = every sample
     int64_t batchSize = 256;
     int threads = 0;                // 0 = all hardware threads
+    cw::FeedOptions inputs;         // the graph inputs after the first (EvalOptions::inputs)
 };
 
 class EvaluateJob : public Job {

@@ -18,7 +18,9 @@ bool LoadModelJob::start()
     return startWork([this, spec](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
         progress(0.0, "reading");
         // loadModel has no stop checks of its own; a cancel during the read discards the result.
-        auto model = std::make_shared<cw::Model>(cw::loadModel(spec));
+        cw::LoadOptions options;
+        options.requireKernels = false;
+        auto model = std::make_shared<cw::Model>(cw::loadModel(spec, options));
         stop.throwIfStopped();
         progress(1.0, "done");
         return [this, model]() {

@@ -13,7 +13,8 @@
 
 namespace cw::ui {
 
-// Loads a model with cw::loadModel. spec: a path, "demo" or "demo-resnet".
+// Loads a model with cw::loadModel. spec: a path, "demo" or "demo-resnet". Operators without a kernel do not
+// fail the load (cw::LoadOptions::requireKernels off): the window shows the model and which nodes block runs.
 class LoadModelJob : public Job {
     Q_OBJECT
 public:

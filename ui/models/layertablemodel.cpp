@@ -1,6 +1,9 @@
 #include "ui/models/layertablemodel.h"
 
+#include <QColor>
+
 #include "ui/formatting.h"
+#include "ui/inputshapes.h"
 
 namespace cw::ui {
 
@@ -11,6 +14,18 @@ void LayerTableModel::setLayers(std::vector<cw::LayerInfo> layers)
     beginResetModel();
     m_layers = std::move(layers);
     endResetModel();
+}
+
+void LayerTableModel::setBlocked(const std::vector<cw::UnsupportedNode> &nodes)
+{
+    m_blocked.clear();
+    for (const cw::UnsupportedNode &n : nodes) {
+        QString &text = m_blocked[n.subgraph.empty() ? n.name : n.subgraph];
+        text += (text.isEmpty() ? QString() : QStringLiteral("; ")) +
+                QStringLiteral("%1 (%2)").arg(QString::fromStdString(n.name), describeBlocking(n));
+    }
+    if (!m_layers.empty())
+        emit dataChanged(index(0, 0), index(rowCount() - 1, ColumnCount - 1), {Qt::ForegroundRole, Qt::ToolTipRole});
 }
 
 int LayerTableModel::rowOfLayer(const QString &name) const
@@ -76,6 +91,9 @@ QVariant LayerTableModel::data(const QModelIndex &index, int role) const
         if (column == Parameters || column == Bytes)
             return int(Qt::AlignRight | Qt::AlignVCenter);
         return int(Qt::AlignLeft | Qt::AlignVCenter);
+    } else if (role == Qt::ForegroundRole) {
+        if ((column == Name || column == Op) && m_blocked.count(l.name))
+            return QColor(0xb0, 0x00, 0x20);
     } else if (role == Qt::ToolTipRole) {
         QString tip = QStringLiteral("<b>%1</b> (%2)").arg(QString::fromStdString(l.name).toHtmlEscaped(),
                                                            QString::fromStdString(l.opType).toHtmlEscaped());
@@ -83,6 +101,8 @@ QVariant LayerTableModel::data(const QModelIndex &index, int role) const
             tip += tr("<br>weight %1 %2").arg(QString::fromStdString(l.weightName).toHtmlEscaped(), formatShape(l.weightShape));
         if (l.params)
             tip += tr("<br>%1 parameters, %2").arg(formatCount(l.params), formatBytes(int64_t(l.bytes)));
+        if (auto blocked = m_blocked.find(l.name); blocked != m_blocked.end())
+            tip += tr("<br><span style='color:#b00020'>Cannot run: %1</span>").arg(blocked->second.toHtmlEscaped());
         return tip;
     }
     return {};

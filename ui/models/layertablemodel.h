@@ -1,5 +1,6 @@
 // LayerTableModel: one row per graph node (cw::Model::layers()): name, op, input and output shapes,
-// parameter count and parameter bytes.
+// parameter count and parameter bytes. Rows of nodes that block the model from running (no kernel for their
+// operator, or a subgraph holding such a node) show their name and op in red, with the reason in the tooltip.
 //
 // Qt::DisplayRole gives formatted text; SortRole gives the raw value (numbers as qint64) so a
 // QSortFilterProxyModel sorts parameters numerically and shapes by element count.
@@ -7,9 +8,12 @@
 
 #include <QAbstractTableModel>
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "core/graph/graph.h"
+#include "core/runtime/session.h"
 
 namespace cw::ui {
 
@@ -23,6 +27,9 @@ public:
 
     void setLayers(std::vector<cw::LayerInfo> layers);
     void clear() { setLayers({}); }
+    // The nodes without a kernel (cw::unsupportedNodes): their rows, or those of the control-flow nodes whose
+    // subgraphs hold them, are marked. Empty: every node can run.
+    void setBlocked(const std::vector<cw::UnsupportedNode> &nodes);
     const std::vector<cw::LayerInfo> &layers() const { return m_layers; }
     const cw::LayerInfo &layer(int row) const { return m_layers[size_t(row)]; }
     // Row of the layer with this name, or -1.
@@ -35,6 +42,7 @@ public:
 
 private:
     std::vector<cw::LayerInfo> m_layers;
+    std::map<std::string, QString> m_blocked; // node name -> "det1 (Det, opset 13)"
 };
 
 } // namespace cw::ui

@@ -879,6 +879,13 @@ bool CompressView::compress(const QString &name)
         setStatus(tr("No model is open."), true);
         return false;
     }
+    // The evaluation data sizes the first input, for the latency runs too (cw::withSampleShape).
+    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
+        setStatus(refusal, true);
+        if (m_runInputs.blocked.isEmpty())
+            emit inputShapesNeeded(refusal);
+        return false;
+    }
     try {
         cw::validateRecipe(recipe(), *m_model);
         if (recipe().activations && !recipe().weights) {
@@ -905,6 +912,7 @@ bool CompressView::compress(const QString &name)
     params.evalSpec = m_datasetSpec.toStdString();
     params.evalLimit = m_evalLimit->value();
     params.options = m_options;
+    params.options.inputs = m_runInputs.feeds;
     m_variantName->clear();
     if (m_job) {
         m_queue.append(params);
@@ -1152,14 +1160,22 @@ void CompressView::updateControls()
 {
     const bool model = m_model.has_value();
     for (QWidget *w : std::initializer_list<QWidget *>{m_applyPrune, m_applyBits, m_distribute, m_loadRecipe,
-                                                       m_saveRecipe, m_compressButton, m_activations, m_epochs})
+                                                       m_saveRecipe, m_activations, m_epochs})
         w->setEnabled(model);
+    m_compressButton->setEnabled(model && m_runInputs.blocked.isEmpty());
+    m_compressButton->setToolTip(m_runInputs.blocked);
     m_compressButton->setText(m_job ? tr("Queue") : tr("Compress"));
     m_cancelButton->setEnabled(m_job != nullptr);
     m_removeQueued->setEnabled(m_queueList->currentRow() >= (m_job ? 1 : 0) && !m_queue.isEmpty());
     const QModelIndex current = m_variantTable->selectionModel()->currentIndex();
     const int variant = current.isValid() ? current.row() - (m_baseMetrics ? 1 : 0) : -1;
     m_exportVariant->setEnabled(variant >= 0 && variant < int(m_variants.size()) && !m_exportJob);
+}
+
+void CompressView::setRunInputs(const RunInputs &inputs)
+{
+    m_runInputs = inputs;
+    updateControls();
 }
 
 void CompressView::setStatus(const QString &text, bool error)

@@ -32,6 +32,7 @@
 #include "core/compress/compress.h"
 #include "core/compress/recipe.h"
 #include "core/graph/graph.h"
+#include "ui/inputshapes.h"
 #include "ui/jobs/compressjob.h"
 
 class QCheckBox;
@@ -76,6 +77,9 @@ public:
     // Pipeline options for the next jobs (threads 0 = compressThreads(); evalLimit comes from the control).
     void setCompressOptions(const cw::CompressOptions &options) { m_options = options; }
     const cw::CompressOptions &compressOptions() const { return m_options; }
+    // Sizes for the graph inputs (they replace compressOptions().inputs in each job) and whether the model can
+    // run (inputshapes.h).
+    void setRunInputs(const RunInputs &inputs);
 
     // The recipe being edited.
     const cw::Recipe &recipe() const;
@@ -93,7 +97,8 @@ public:
     bool distributeBySensitivity();
 
     // Starts a job with the current recipe, or queues it behind the running one. False (reason in
-    // statusText()) if no model is open or the recipe does not fit the model.
+    // statusText()) if no model is open, the model cannot run, the recipe does not fit the model, or input
+    // sizes for the latency runs are missing (then inputShapesNeeded() is emitted too).
     bool compress(const QString &name = {});
     void cancel();
     bool isRunning() const { return m_job != nullptr; }
@@ -138,6 +143,7 @@ signals:
     void queueChanged();
     void exportFinished(bool ok);
     void errorOccurred(const QString &message);
+    void inputShapesNeeded(const QString &reason);
 
 private:
     friend class RecipeCommand;
@@ -162,6 +168,7 @@ private:
     std::optional<cw::Model> m_model;
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
     cw::CompressOptions m_options;
+    RunInputs m_runInputs;
     QUndoStack *m_undo = nullptr;
     RecipeTableModel *m_tableModel = nullptr;
     bool m_syncing = false;

@@ -388,6 +388,15 @@ void InspectView::updateControls()
     m_groupCombo->setEnabled(quantized && g == cw::Granularity::Group);
     m_groupCombo->setVisible(g == cw::Granularity::Group);
     m_channelSpin->setEnabled(quantized && g != cw::Granularity::Tensor);
+    m_collectButton->setEnabled(!m_activationJob && m_runInputs.blocked.isEmpty());
+    m_collectButton->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Run the model on the samples and record every layer's output")
+                                                              : m_runInputs.blocked);
+}
+
+void InspectView::setRunInputs(const RunInputs &inputs)
+{
+    m_runInputs = inputs;
+    updateControls();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -493,7 +502,11 @@ void InspectView::maybeAutoCollect()
     if (!m_autoCollect || m_autoTried || !m_model || !isVisible() || m_activationJob || !m_activations.empty())
         return;
     m_autoTried = true;
-    collectActivations();
+    // Unattended: a model that cannot run or lacks sizes says so here instead of asking.
+    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty())
+        m_activationStatus->setText(refusal);
+    else
+        collectActivations();
 }
 
 void InspectView::setLayer(const QString &name)
@@ -773,8 +786,15 @@ bool InspectView::collectActivations()
 {
     if (!m_model || m_activationJob || m_model->graph.inputs.empty())
         return false;
+    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
+        m_activationStatus->setText(refusal);
+        if (m_runInputs.blocked.isEmpty())
+            emit inputShapesNeeded(refusal);
+        return false;
+    }
     ActivationParams params;
     params.model = *m_model;
+    params.inputs = m_runInputs.feeds;
     params.datasetSpec = m_datasetSpec.toStdString();
     params.samples = m_samplesSpin->value();
     params.batchSize = 64;
@@ -808,8 +828,8 @@ bool InspectView::collectActivations()
     m_activationProgress->setValue(0);
     m_activationProgress->setVisible(true);
     m_cancelButton->setVisible(true);
-    m_collectButton->setEnabled(false);
     job->start();
+    updateControls();
     return true;
 }
 
@@ -817,7 +837,7 @@ void InspectView::onActivationsDone()
 {
     m_activationProgress->setVisible(false);
     m_cancelButton->setVisible(false);
-    m_collectButton->setEnabled(true);
+    updateControls();
     emit activationsFinished();
 }
 

@@ -32,6 +32,7 @@
 #include "core/analysis/activations.h"
 #include "core/graph/graph.h"
 #include "core/quant/quantize.h"
+#include "ui/inputshapes.h"
 #include "ui/jobs/activationjob.h"
 
 class QCheckBox;
@@ -80,6 +81,8 @@ public:
     QString layer() const { return m_layer; }
     void setDataset(const QString &datasetSpec) { m_datasetSpec = datasetSpec; }
     QString datasetSpec() const { return m_datasetSpec; }
+    // Sizes for the graph inputs and whether the model can run (inputshapes.h); set before setModel().
+    void setRunInputs(const RunInputs &inputs);
 
     // What-if controls. bits: 2..8, or 0 for float (no quantization).
     void setBits(int bits);
@@ -95,7 +98,8 @@ public:
     int bins() const;
     void setLogScale(bool log);
 
-    // Activation collection on the dataset. Returns false without a model or while a collection runs.
+    // Activation collection on the dataset. Returns false without a model, while a collection runs, when the
+    // model cannot run (the reason goes to the status) or lacks input sizes (inputShapesNeeded() is emitted).
     bool collectActivations();
     void setActivationSamples(int samples);
     ActivationJob *activationJob() const { return m_activationJob; }
@@ -124,6 +128,7 @@ public:
 signals:
     void whatIfChanged();
     void activationsFinished(); // collected, failed or cancelled
+    void inputShapesNeeded(const QString &reason);
 
 protected:
     void showEvent(QShowEvent *event) override;
@@ -143,6 +148,7 @@ private:
     std::optional<cw::Model> m_model;
     QString m_layer;
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
+    RunInputs m_runInputs;
 
     // Current layer
     cw::Tensor m_weight;            // original (shared)

@@ -293,6 +293,12 @@ bool SensitivityView::run()
     }
     if (m_job)
         return false;
+    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
+        setStatus(refusal);
+        if (m_runInputs.blocked.isEmpty())
+            emit inputShapesNeeded(refusal);
+        return false;
+    }
     SensitivityOptions o;
     std::vector<double> prune, bits;
     if (!parseList(m_pruneEdit->text(), prune) || !parseList(m_bitsEdit->text(), bits)) {
@@ -318,6 +324,7 @@ bool SensitivityView::run()
         return false;
     }
     o.limit = m_limit->value();
+    o.inputs = m_runInputs.feeds;
 
     SensitivityParams params;
     params.model = *m_model;
@@ -360,6 +367,12 @@ bool SensitivityView::run()
     return true;
 }
 
+void SensitivityView::setRunInputs(const RunInputs &inputs)
+{
+    m_runInputs = inputs;
+    updateControls();
+}
+
 void SensitivityView::cancel()
 {
     if (m_job)
@@ -369,7 +382,8 @@ void SensitivityView::cancel()
 void SensitivityView::updateControls()
 {
     const bool busy = m_job != nullptr;
-    m_run->setEnabled(m_model.has_value() && !busy);
+    m_run->setEnabled(m_model.has_value() && !busy && m_runInputs.blocked.isEmpty());
+    m_run->setToolTip(m_runInputs.blocked);
     m_cancel->setEnabled(busy);
     m_limit->setEnabled(!busy);
     m_pruneEdit->setEnabled(!busy);
