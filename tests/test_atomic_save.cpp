@@ -60,6 +60,14 @@ CwbResult cwb(const QStringList &args)
             QString::fromLocal8Bit(p.readAllStandardError()).trimmed()};
 }
 
+// The model formats cwb writes, as data rows.
+void addFormatRows()
+{
+    QTest::addColumn<QString>("extension");
+    QTest::newRow("native h5") << "h5";
+    QTest::newRow("onnx") << "onnx";
+}
+
 size_t nodeCount(const QString &path)
 {
     return cw::loadModel(path.toStdString()).graph.nodes.size();
@@ -184,9 +192,7 @@ void TestAtomicSave::staleTemporaries()
 
 void TestAtomicSave::killedSaves_data()
 {
-    QTest::addColumn<QString>("extension");
-    QTest::newRow("native h5") << "h5";
-    QTest::newRow("onnx") << "onnx";
+    addFormatRows();
 }
 
 // `cwb export demo -o existing` killed with SIGKILL after a random delay, 40 times: the file always loads
@@ -235,7 +241,7 @@ void TestAtomicSave::killedSaves()
         }
     }
     const int stale = int(temporaries(dir.path()).size());
-    qInfo("40 exports killed: %d before they exited, %d after replacing the file; %d temporaries left behind", killed,
+    qInfo("40 exports killed: %d before exiting; the file was replaced %d times; %d temporaries left behind", killed,
           replaced, stale);
     QVERIFY2(killed > 0, "no export was killed: the delays are longer than an export");
 
@@ -248,13 +254,12 @@ void TestAtomicSave::killedSaves()
 
 void TestAtomicSave::fullDisk_data()
 {
-    QTest::addColumn<QString>("extension");
-    QTest::newRow("native h5") << "h5";
-    QTest::newRow("onnx") << "onnx";
+    addFormatRows();
 }
 
 // Exporting a model larger than the free space over an existing one, on a 4 MB tmpfs: the export fails
-// naming the file and the full disk, the old file still loads, nothing else is left behind.
+// naming the file and the full disk, the old file still loads, nothing else is left behind; the same for a
+// new file, and for `cwb run -o OUT.npy` on a disk with no block left.
 void TestAtomicSave::fullDisk()
 {
     QFETCH(QString, extension);
@@ -290,7 +295,18 @@ void TestAtomicSave::fullDisk()
     QCOMPARE(r.exitCode, 1);
     QVERIFY2(r.stderrText.contains("no space left on device"), qPrintable(r.stderrText));
     QVERIFY(!QFileInfo::exists(fresh));
-    QCOMPARE(QDir(dir.path()).entryList(QDir::Files | QDir::Hidden).size(), 2); // model + filler
+
+    // The last free blocks too: `cwb run`'s .npy output fails the same way and leaves no file.
+    QFile rest(dir.filePath("filler2"));
+    QVERIFY(rest.open(QIODevice::WriteOnly));
+    rest.write(QByteArray(512 * 1024, 'x'));
+    rest.close();
+    const QString npy = dir.filePath("out.npy");
+    r = cwb({"run", "demo", "-o", npy});
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.stderrText.contains("'" + npy + "': no space left on device"), qPrintable(r.stderrText));
+    QVERIFY(!QFileInfo::exists(npy));
+    QCOMPARE(QDir(dir.path()).entryList(QDir::Files | QDir::Hidden).size(), 3); // model + fillers
 }
 
 QTEST_GUILESS_MAIN(TestAtomicSave)
