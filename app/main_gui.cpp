@@ -15,6 +15,7 @@
 #include <QFileInfo>
 #include <QImage>
 #include <QPixmap>
+#include <QSaveFile>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTabWidget>
@@ -134,7 +135,11 @@ int main(int argc, char *argv[])
         // Let queued replots and layout passes settle before rendering.
         QTimer::singleShot(150, &window, [&window, screenshot]() {
             const QPixmap pixmap = window.grab();
-            if (pixmap.isNull() || !pixmap.save(screenshot)) {
+            // QSaveFile: written to a temporary and renamed, so a failed save keeps an older screenshot.
+            QSaveFile file(screenshot);
+            const QByteArray suffix = QFileInfo(screenshot).suffix().toLatin1();
+            if (pixmap.isNull() || !file.open(QIODevice::WriteOnly) ||
+                !pixmap.save(&file, suffix.isEmpty() ? "PNG" : suffix.constData()) || !file.commit()) {
                 fail(QStringLiteral("could not write screenshot %1").arg(screenshot));
                 return;
             }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One-step set-up on Debian 12: installs what is missing, builds, then either launches the GUI on the
 # built-in demo (`setup.sh run`) or runs the whole test suite (`setup.sh test`). Idempotent: a second run
-# installs nothing and rebuilds only what changed.
+# installs nothing and rebuilds only what changed. `setup.sh fuzz [SECONDS] [TARGET...]` also installs clang
+# and libFuzzer, then runs bench/fuzz.sh (its own build folder, build-fuzz/) instead of the regular build.
 set -euo pipefail
 
 mode="${1:-run}"
-case "$mode" in run|test|build) ;; *) echo "usage: $0 [run|test|build]" >&2; exit 2 ;; esac
+case "$mode" in run|test|build|fuzz) ;; *) echo "usage: $0 [run|test|build|fuzz [SECONDS] [TARGET...]]" >&2; exit 2 ;; esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${CW_BUILD_DIR:-$root/build}"
@@ -18,6 +19,8 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libpng-dev libturbojpeg0-dev libjpeg-turbo-progs git dataset-fashion-mnist
   python3-onnx python3-numpy python3-h5py xvfb xauth poppler-utils
 )
+# The fuzzers only (bench/fuzz.sh): the regular build and the tests do not need clang.
+[ "$mode" = fuzz ] && packages+=(clang libclang-rt-14-dev libomp-14-dev)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
@@ -39,6 +42,8 @@ if [ ! -f "$root/node_modules/onnxruntime-node/package.json" ] ||
   echo "== npm install onnxruntime-node"
   (cd "$root" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
+
+[ "$mode" = fuzz ] && exec "$root/bench/fuzz.sh" "${@:2}"
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/graph/transform.h"
 
@@ -450,12 +451,7 @@ std::string recipeToJson(const Recipe &recipe, int indent)
 
 void saveRecipe(const Recipe &recipe, const std::string &path)
 {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!out)
-        throw Error("cannot write recipe '" + path + "'");
-    out << recipeToJson(recipe) << '\n';
-    if (!out)
-        throw Error("cannot write recipe '" + path + "'");
+    writeFileAtomically(path, recipeToJson(recipe) + '\n');
 }
 
 void validateRecipe(const Recipe &recipe, const Model &model)

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/base/hdf5lock.h"
 #include "core/io/model_io.h"
@@ -57,6 +59,12 @@ public:
     }
     hid_t get() const { return m_id; }
     bool valid() const { return m_id >= 0; }
+    hid_t release()
+    {
+        const hid_t id = m_id;
+        m_id = -1;
+        return id;
+    }
 
 private:
     hid_t m_id = -1;
@@ -664,12 +672,8 @@ void writeTensor(const Ctx &ctx, hid_t group, const std::string &name, const Ten
     writeStringAttr(ctx, ds.get(), "name", name);
 }
 
-void writeModel(const Model &model, const std::string &path)
+void writeModelTo(const Ctx &ctx, const Handle &file, const Model &model)
 {
-    Ctx ctx{path};
-    Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    if (!file.valid())
-        ctx.fail("cannot create the file (is the directory writable?)");
     writeStringAttr(ctx, file.get(), "format", kFormatTag);
     // Version 2 only when a tensor is bit-packed and 3 only when one is sparse, so files without them stay
     // readable by older readers (which refuse the newer versions instead of misreading them).
@@ -708,8 +712,27 @@ void writeModel(const Model &model, const std::string &path)
             writeStringAttr(ctx, ds.get(), "name", k);
         }
     }
-    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
-        ctx.fail("cannot write the file (disk full?)");
+}
+
+// HDF5 writes the temporary of an AtomicFile by name. A failure is checked for a full disk before the file is
+// closed: closing truncates the file to what HDF5 allocated, which frees the space again.
+void writeModel(const Model &model, const std::string &path)
+{
+    const Ctx ctx{path};
+    AtomicFile out(path);
+    Handle file(H5Fcreate(out.tempPath().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    try {
+        if (!file.valid())
+            ctx.fail("cannot create the file");
+        writeModelTo(ctx, file, model);
+        // Closing writes the metadata HDF5 still caches: its failure must be seen before the rename.
+        if (H5Fclose(file.release()) < 0)
+            ctx.fail("cannot write the file");
+    } catch (const Error &) {
+        out.failIfDiskFull(errno);
+        throw;
+    }
+    out.commit();
 }
 
 // ---- reading -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 
 #include <zlib.h>
 
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/io/dataset.h"
 
@@ -521,12 +522,10 @@ void writeNpy(const Tensor &tensor, const std::string &path)
         out += char((len >> 24) & 0xFF);
     }
     out += header;
-    FilePtr f = openFile(path, "wb");
-    if (std::fwrite(out.data(), 1, out.size(), f.get()) != out.size() ||
-        std::fwrite(tensor.rawData(), 1, tensor.byteSize(), f.get()) != tensor.byteSize())
-        fail(path, "write error");
-    if (std::fflush(f.get()) != 0)
-        fail(path, std::string("write error: ") + std::strerror(errno));
+    AtomicFile file(path);
+    file.write(out);
+    file.write(tensor.rawData(), tensor.byteSize());
+    file.commit();
 }
 
 std::vector<std::pair<std::string, Tensor>> readNpz(const std::string &path)

@@ -13,11 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <set>
 
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/io/model_io.h"
 #include "core/runtime/ops.h"
@@ -933,11 +935,11 @@ public:
     void write(const Model &model, const std::string &path) const override
     {
         const onnx::ModelProto mp = modelToProto(model);
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        if (!out)
-            throw Error("cannot write " + q(path) + ": " + std::strerror(errno));
-        if (!mp.SerializeToOstream(&out) || !out.flush())
-            throw Error("cannot write " + q(path) + " (disk full?)");
+        AtomicFile out(path);
+        errno = 0;
+        if (!mp.SerializeToFileDescriptor(out.fd()))
+            out.fail("write error", errno);
+        out.commit();
     }
 };
 

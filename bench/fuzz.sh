@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds the fuzz targets (tests/fuzz: one per parser) with clang, libFuzzer, AddressSanitizer and
+# UndefinedBehaviorSanitizer into build-fuzz/, then runs each for SECONDS (default 60) on a working copy of its
+# seed corpus. Fork mode with crashes, out-of-memory and timeouts ignored, so one finding does not end a
+# target's run: every input that crashed, leaked, ran out of the memory limit or timed out is saved under
+# build-fuzz/findings/TARGET/ (crash-*, leak-*, oom-*, timeout-*; emptied at the start of the target's next
+# run) and counted in the summary. The working corpus, build-fuzz/corpus/TARGET/, grows from run to run.
+#   bench/fuzz.sh [SECONDS] [TARGET...]        (targets: onnx h5_model npy npz idx h5_dataset recipe image)
+# Reproduce one finding: build-fuzz/tests/fuzz/fuzz_TARGET FILE. Needs clang, libclang-rt-14-dev and
+# libomp-14-dev (installers/setup.sh fuzz installs them). Exit status 1 when any target found something.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${1:-60}"
+shift || true
+build="${CW_FUZZ_BUILD_DIR:-$root/build-fuzz}"
+jobs="${CW_FUZZ_JOBS:-2}"
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  for src in "$root"/tests/fuzz/fuzz_*.cpp; do
+    name="$(basename "$src" .cpp)"
+    targets+=("${name#fuzz_}")
+  done
+fi
+
+command -v clang++ >/dev/null || { echo "clang++ not found: run installers/setup.sh fuzz" >&2; exit 2; }
+if [ ! -f "$build/build.ninja" ]; then
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_FUZZ=ON
+fi
+cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}"
+
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+found=0
+summary=()
+for t in "${targets[@]}"; do
+  corpus="$build/corpus/$t"
+  findings="$build/findings/$t"
+  rm -rf "$findings"
+  mkdir -p "$corpus" "$findings"
+  log="$build/findings/$t.log"
+  echo "== fuzz_$t for ${seconds}s (log: $log)"
+  # New inputs go into the first folder (the working corpus); the checked-in seeds are only read.
+  (cd "$findings" && "$build/tests/fuzz/fuzz_$t" "$corpus" "$root/tests/fuzz/corpus/$t" \
+      -max_total_time="$seconds" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+      -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -artifact_prefix="$findings/" -print_final_stats=1) \
+      >"$log" 2>&1 || true
+  execs="$(grep -oE 'exec/s:? [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)"
+  runs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || echo 0)"
+  n_crash="$(find "$findings" -maxdepth 1 -name 'crash-*' | wc -l)"
+  n_leak="$(find "$findings" -maxdepth 1 -name 'leak-*' | wc -l)"
+  n_oom="$(find "$findings" -maxdepth 1 -name 'oom-*' | wc -l)"
+  n_timeout="$(find "$findings" -maxdepth 1 -name 'timeout-*' | wc -l)"
+  total=$((n_crash + n_leak + n_oom + n_timeout))
+  ((total > 0)) && found=1
+  summary+=("$(printf '%-11s %10s runs %7s exec/s   crash %d  leak %d  oom %d  timeout %d' \
+      "$t" "${runs:-0}" "${execs:-0}" "$n_crash" "$n_leak" "$n_oom" "$n_timeout")")
+done
+echo
+echo "== summary (${seconds}s per target; findings in $build/findings/)"
+printf '%s\n' "${summary[@]}"
+exit "$found"

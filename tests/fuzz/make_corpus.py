@@ -1,0 +1,201 @@
+"""Writes the seed corpora of the fuzz targets: tests/fuzz/corpus/TARGET/, a few small valid files each.
+
+    /usr/bin/python3 tests/fuzz/make_corpus.py [CWB]
+
+CWB (default build/app/cwb) converts the ONNX seeds to the native .h5 format, so the h5_model seeds are what
+the program itself writes. Every seed must be accepted by its target: the CTest tests fuzz_corpus_TARGET
+check that. The output is deterministic (fixed values, no random data), except the object timestamps HDF5
+stores in the .h5 models cwb writes.
+"""
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
+from image_reference import PNG_GREY, PNG_GREY_ALPHA, PNG_PALETTE, PNG_RGB, PNG_RGBA, write_png, write_pnm  # noqa: E402
+
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def target_dir(name):
+    d = os.path.join(CORPUS, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def pattern(shape, dtype=np.float32, scale=0.1):
+    """Deterministic values of a shape: a small ramp, varied in sign."""
+    n = int(np.prod(shape))
+    return ((np.arange(n) % 7 - 3) * scale).reshape(shape).astype(dtype)
+
+
+def save_model(graph, path, opset=13):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="make_corpus")
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def onnx_seeds(d):
+    f32 = TensorProto.FLOAT
+    # Gemm + Relu + Softmax: a classifier head.
+    save_model(helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1),
+         helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("Softmax", ["r"], ["y"], axis=1)],
+        "gemm", [helper.make_tensor_value_info("x", f32, ["batch", 4])],
+        [helper.make_tensor_value_info("y", f32, ["batch", 3])],
+        [numpy_helper.from_array(pattern((3, 4)), "w"), numpy_helper.from_array(pattern((3,)), "b")]),
+        os.path.join(d, "gemm.onnx"))
+    # Conv + BatchNormalization + MaxPool + Flatten: a small CNN.
+    save_model(helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["n"]),
+         helper.make_node("MaxPool", ["n"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+         helper.make_node("Flatten", ["p"], ["y"])],
+        "cnn", [helper.make_tensor_value_info("x", f32, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info("y", f32, ["N", 8])],
+        [numpy_helper.from_array(pattern((2, 1, 3, 3)), "w"), numpy_helper.from_array(pattern((2,)), "b"),
+         numpy_helper.from_array(np.ones(2, np.float32), "g"), numpy_helper.from_array(np.zeros(2, np.float32), "beta"),
+         numpy_helper.from_array(np.zeros(2, np.float32), "mean"), numpy_helper.from_array(np.ones(2, np.float32), "var")]),
+        os.path.join(d, "cnn.onnx"))
+    # Shape arithmetic: Shape, Gather, Concat, Reshape; Range, ConstantOfShape and Expand sized by values.
+    i64 = TensorProto.INT64
+    save_model(helper.make_graph(
+        [helper.make_node("Shape", ["x"], ["s"]),
+         helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+         helper.make_node("Concat", ["n", "minus1"], ["target"], axis=0),
+         helper.make_node("Reshape", ["x", "target"], ["flat"]),
+         helper.make_node("Range", ["start", "limit", "delta"], ["r"]),
+         helper.make_node("ConstantOfShape", ["three"], ["ones"], value=helper.make_tensor("v", f32, [1], [1.0])),
+         helper.make_node("Expand", ["ones", "shape2"], ["e"]),
+         helper.make_node("Add", ["flat", "e"], ["y"])],
+        "shapes", [helper.make_tensor_value_info("x", f32, ["N", 3])],
+        [helper.make_tensor_value_info("y", f32, ["N", 3]), helper.make_tensor_value_info("r", i64, [4])],
+        [numpy_helper.from_array(np.array([0], np.int64), "zero"), numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+         numpy_helper.from_array(np.array(0, np.int64), "start"), numpy_helper.from_array(np.array(4, np.int64), "limit"),
+         numpy_helper.from_array(np.array(1, np.int64), "delta"), numpy_helper.from_array(np.array([3], np.int64), "three"),
+         numpy_helper.from_array(np.array([1, 3], np.int64), "shape2")]),
+        os.path.join(d, "shapes.onnx"))
+    # Quantized: DequantizeLinear of int8 weights into a MatMul.
+    save_model(helper.make_graph(
+        [helper.make_node("DequantizeLinear", ["wq", "scale", "zp"], ["w"]),
+         helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "dq", [helper.make_tensor_value_info("x", f32, [1, 4])], [helper.make_tensor_value_info("y", f32, [1, 2])],
+        [numpy_helper.from_array(np.arange(-4, 4, dtype=np.int8).reshape(4, 2), "wq"),
+         numpy_helper.from_array(np.array(0.05, np.float32), "scale"), numpy_helper.from_array(np.array(0, np.int8), "zp")]),
+        os.path.join(d, "dequantize.onnx"))
+
+
+def h5_model_seeds(d, onnx_dir, cwb):
+    for name in sorted(os.listdir(onnx_dir)):
+        out = os.path.join(d, name.replace(".onnx", ".h5"))
+        subprocess.run([cwb, "export", os.path.join(onnx_dir, name), "-o", out], check=True)
+
+
+def npy_seeds(d):
+    np.save(os.path.join(d, "uint8_nhwc.npy"), np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1))
+    np.save(os.path.join(d, "float32_nchw.npy"), pattern((3, 1, 2, 2)))
+    np.save(os.path.join(d, "int64_rows.npy"), np.arange(6, dtype=np.int64).reshape(3, 2))
+    np.save(os.path.join(d, "float16.npy"), pattern((2, 3), np.float16))
+    np.save(os.path.join(d, "int8_flat.npy"), np.arange(-3, 3, dtype=np.int8))
+
+
+def npz_seeds(d):
+    x = np.arange(3 * 2 * 2, dtype=np.uint8).reshape(3, 1, 2, 2)
+    np.savez(os.path.join(d, "stored_xy.npz"), x=x, y=np.array([0, 2, 1], np.int64))
+    np.savez_compressed(os.path.join(d, "deflated_xy.npz"), x=pattern((2, 4)), y=np.array([1, 0], np.int32))
+    np.savez(os.path.join(d, "onehot.npz"), images=pattern((2, 3)), labels=np.eye(2, dtype=np.float32))
+    np.savez(os.path.join(d, "features_only.npz"), pattern((4, 2)))
+
+
+def idx_bytes(type_code, shape, payload):
+    return struct.pack(">BBBB", 0, 0, type_code, len(shape)) + b"".join(struct.pack(">I", s) for s in shape) + payload
+
+
+def idx_seeds(d):
+    images = idx_bytes(0x08, (2, 3, 3), bytes(range(18)))
+    with open(os.path.join(d, "uint8-images-idx3-ubyte"), "wb") as f:
+        f.write(images)
+    with open(os.path.join(d, "uint8-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(gzip.compress(images, mtime=0))
+    with open(os.path.join(d, "float32-idx2"), "wb") as f:
+        f.write(idx_bytes(0x0D, (2, 2), pattern((2, 2)).astype(">f4").tobytes()))
+    with open(os.path.join(d, "int16-idx2"), "wb") as f:
+        f.write(idx_bytes(0x0B, (3, 2), np.arange(-3, 3, dtype=">i2").tobytes()))
+
+
+def h5_dataset_seeds(d):
+    with h5py.File(os.path.join(d, "uint8_xy.h5"), "w") as f:
+        f["x"] = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 1, 4, 4)
+        f["y"] = np.array([1, 0], np.int64)
+    with h5py.File(os.path.join(d, "float_onehot.h5"), "w") as f:
+        f["x"] = pattern((3, 2))
+        f["y"] = np.eye(3, dtype=np.float32)
+    with h5py.File(os.path.join(d, "x_only.h5"), "w") as f:
+        f["x"] = pattern((2, 2, 2, 3))
+
+
+def recipe_seeds(d):
+    recipes = {
+        "empty.json": {},
+        "int8.json": {"name": "int8-pc", "quantize": {
+            "weights": {"bits": 8, "granularity": "channel", "symmetric": True},
+            "activations": {"bits": 8, "calibration": "percentile", "samples": 64, "percentile": 99.9},
+            "bias_correction": True}},
+        "prune_finetune.json": {"name": "p", "prune": {"method": "magnitude", "ratio": 0.5, "scope": "global",
+                                                      "steps": 3, "power": 3},
+                                "finetune": {"epochs": 1, "lr": 0.001, "batch_size": 32, "samples": 100, "qat": False}},
+        "layers.json": {"prune": {"method": "nm", "n": 2, "m": 4},
+                        "quantize": {"weights": {"bits": 4, "granularity": "group", "group_size": 32}},
+                        "layers": {"conv1": {"prune": None, "quantize": {"weights": {"bits": 8}}},
+                                   "fc": {"skip": True}, "conv2": {"prune": {"method": "channel", "norm": "l2"}}}},
+    }
+    for name, recipe in recipes.items():
+        with open(os.path.join(d, name), "w") as f:
+            json.dump(recipe, f, indent=1)
+
+
+def image_seeds(d):
+    grey = (np.arange(5 * 6) * 8 % 256).reshape(5, 6)
+    rgb = np.stack([grey, grey[::-1], 255 - grey], axis=-1)
+    write_png(os.path.join(d, "grey.png"), grey, PNG_GREY)
+    write_png(os.path.join(d, "rgb16.png"), rgb * 257, PNG_RGB, bit_depth=16)
+    write_png(os.path.join(d, "grey_alpha.png"), np.stack([grey, 255 - grey], axis=-1), PNG_GREY_ALPHA)
+    write_png(os.path.join(d, "rgba.png"), np.concatenate([rgb, grey[..., None]], axis=-1), PNG_RGBA)
+    write_png(os.path.join(d, "palette.png"), grey % 4, PNG_PALETTE,
+              palette=[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], trns=[255, 128])
+    write_png(os.path.join(d, "grey2bit.png"), grey % 4, PNG_GREY, bit_depth=2)
+    tmp = os.path.join(d, "tmp.pnm")
+    for name, pixels, extra in [("grey.jpg", grey, []), ("rgb.jpg", rgb, []), ("progressive.jpg", rgb, ["-progressive"])]:
+        write_pnm(tmp, pixels)
+        subprocess.run(["cjpeg", "-quality", "90", *extra, "-outfile", os.path.join(d, name), tmp], check=True)
+    os.remove(tmp)
+
+
+def main():
+    cwb = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "app", "cwb")
+    onnx_seeds(target_dir("onnx"))
+    h5_model_seeds(target_dir("h5_model"), os.path.join(CORPUS, "onnx"), cwb)
+    npy_seeds(target_dir("npy"))
+    npz_seeds(target_dir("npz"))
+    idx_seeds(target_dir("idx"))
+    h5_dataset_seeds(target_dir("h5_dataset"))
+    recipe_seeds(target_dir("recipe"))
+    image_seeds(target_dir("image"))
+
+
+if __name__ == "__main__":
+    main()
