@@ -920,6 +920,25 @@ void TestOps::errors_data()
     row("Where/type mismatch", "Where", {U8({1}, {1}), iota({1}), I({1}, {1})}, {}, "different types");
     row("Range/zero delta", "Range", {I({}, {0}), I({}, {5}), I({}, {0})}, {}, "delta");
     row("Expand/incompatible", "Expand", {iota({3}), I({1}, {2})}, {}, "cannot be broadcast");
+    // Sizes from attributes and shape inputs (issue 10): overflow-checked, and held to the memory budget (2^50
+    // bytes and more exceed any machine's) before anything is allocated or an index table is built.
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    row("Range/infinite limit", "Range", {F({}, {0}), F({}, {inf}), F({}, {1})}, {}, "no element count that fits");
+    row("Range/NaN delta", "Range", {F({}, {0}), F({}, {1}), F({}, {nan})}, {}, "no element count that fits");
+    row("Range/huge count", "Range", {I({}, {0}), I({}, {int64_t(1) << 55}), I({}, {1})}, {}, "memory budget");
+    row("ConstantOfShape/huge", "ConstantOfShape", {I({3}, {1 << 20, 1 << 20, 1 << 20})}, {}, "memory budget");
+    row("ConstantOfShape/numel overflow", "ConstantOfShape", {I({3}, {int64_t(1) << 40, int64_t(1) << 40, 1 << 20})}, {},
+        "fit 64 bits");
+    row("Expand/huge", "Expand", {iota({1}), I({2}, {1 << 30, 1 << 30})}, {}, "memory budget");
+    row("Tile/huge", "Tile", {iota({2}), I({1}, {int64_t(1) << 50})}, {}, "memory budget");
+    row("Tile/overflow", "Tile", {iota({2}), I({1}, {kMax})}, {}, "overflow");
+    row("Pad/huge pads", "Pad", {iota({2}), I({2}, {0, int64_t(1) << 50})}, {}, "memory budget");
+    row("Pad/overflowing pads", "Pad", {iota({2}), I({2}, {kMax, kMax})}, {}, "overflow");
+    row("Reshape/overflowing target", "Reshape", {iota({1}), I({3}, {int64_t(1) << 40, int64_t(1) << 40, -1})}, {},
+        "overflow");
+    row("Resize/huge sizes", "Resize", {iota({1, 1, 2, 2}), none(), none(), I({4}, {1, 1, 1 << 25, 1 << 25})}, {},
+        "memory budget");
+    row("Resize/infinite scale", "Resize", {iota({1, 1, 2, 2}), none(), F({4}, {1, 1, inf, 1})}, {}, "finite");
     row("attribute of the wrong kind", "Softmax", {iota({2})}, {{"axis", as("last")}}, "integer");
     row("missing required input", "Add", {iota({2})}, {}, "missing");
 }

@@ -3,6 +3,11 @@
 #include <immintrin.h>
 #include <malloc.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -28,6 +33,18 @@ void keepFreedBuffersInHeap()
     (void)done;
 }
 
+std::string byteText(uint64_t bytes)
+{
+    std::string s = std::to_string(bytes) + " bytes";
+    if (bytes >= (uint64_t(1) << 20)) {
+        const bool gib = bytes >= (uint64_t(1) << 30);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " (%.1f %s)", double(bytes) / double(gib ? 1 << 30 : 1 << 20), gib ? "GiB" : "MiB");
+        s += buf;
+    }
+    return s;
+}
+
 } // namespace
 
 struct Tensor::Buffer {
@@ -37,7 +54,7 @@ struct Tensor::Buffer {
         const size_t rounded = (bytes + 63) / 64 * 64;
         ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
         if (!ptr)
-            throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
+            throw Error("out of memory allocating " + byteText(bytes));
         if (zeroFill)
             std::memset(ptr, 0, rounded ? rounded : 64);
     }
@@ -196,12 +213,104 @@ void floatToBFloat16(const float *src, uint16_t *dst, int64_t n)
         dst[i] = floatToBFloat16(src[i]);
 }
 
+int64_t checkedMul(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r))
+        throw Error("size overflow: " + std::to_string(a) + " * " + std::to_string(b) + " does not fit 64 bits");
+    return r;
+}
+
+int64_t checkedAdd(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        throw Error("size overflow: " + std::to_string(a) + " + " + std::to_string(b) + " does not fit 64 bits");
+    return r;
+}
+
 int64_t shapeNumel(const Shape &shape)
 {
     int64_t n = 1;
-    for (int64_t d : shape)
-        n *= d;
+    for (int64_t d : shape) {
+        if (d < 0)
+            throw Error("shape " + shapeToString(shape) + " has a negative dimension");
+        if (__builtin_mul_overflow(n, d, &n))
+            throw Error("shape " + shapeToString(shape) + " has more elements than fit 64 bits");
+    }
     return n;
+}
+
+size_t shapeByteSize(const Shape &shape, DType type)
+{
+    int64_t bytes;
+    if (__builtin_mul_overflow(shapeNumel(shape), int64_t(dtypeSize(type)), &bytes))
+        throw Error("a " + std::string(dtypeName(type)) + " tensor of shape " + shapeToString(shape) +
+                    " has more bytes than fit 64 bits");
+    return size_t(bytes);
+}
+
+namespace {
+
+std::atomic<uint64_t> g_budget{0}; // 0: not read yet
+
+// "123", "512M", "8g", "1.5G": bytes (suffixes are powers of 1024); 0 when the text is not a size.
+uint64_t parseByteSize(const char *text)
+{
+    char *end = nullptr;
+    const double v = std::strtod(text, &end);
+    if (end == text || !(v > 0))
+        return 0;
+    double scale = 1;
+    switch (std::toupper(static_cast<unsigned char>(*end))) {
+    case '\0': break;
+    case 'K': scale = 1024.0; break;
+    case 'M': scale = 1024.0 * 1024; break;
+    case 'G': scale = 1024.0 * 1024 * 1024; break;
+    case 'T': scale = 1024.0 * 1024 * 1024 * 1024; break;
+    default: return 0;
+    }
+    if (*end && end[1])
+        return 0;
+    const double bytes = v * scale;
+    return bytes >= 1.8e19 ? UINT64_MAX : uint64_t(bytes);
+}
+
+uint64_t defaultMemoryBudget()
+{
+    if (const char *env = std::getenv("CW_MEMORY_BUDGET"); env && *env) {
+        if (const uint64_t bytes = parseByteSize(env))
+            return bytes;
+    }
+    const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || pageSize <= 0)
+        return uint64_t(8) << 30;
+    return uint64_t(pages) * uint64_t(pageSize) / 2;
+}
+
+} // namespace
+
+uint64_t memoryBudget()
+{
+    uint64_t b = g_budget.load(std::memory_order_relaxed);
+    if (b == 0) {
+        b = defaultMemoryBudget();
+        g_budget.store(b, std::memory_order_relaxed);
+    }
+    return b;
+}
+
+void setMemoryBudget(uint64_t bytes)
+{
+    g_budget.store(bytes, std::memory_order_relaxed);
+}
+
+void checkMemoryBudget(uint64_t bytes, const std::string &what)
+{
+    const uint64_t budget = memoryBudget();
+    if (bytes > budget)
+        throw Error(what + " needs " + byteText(bytes) + ", more than the memory budget of " + byteText(budget) +
+                    " (set CW_MEMORY_BUDGET to allow more)");
 }
 
 std::string shapeToString(const Shape &shape)
@@ -228,7 +337,9 @@ Tensor::Tensor(DType type, Shape shape, bool zeroFill) : m_dtype(type), m_shape(
         if (d < 0)
             throw Error("cannot allocate a tensor with a negative dimension " + shapeToString(m_shape));
     }
-    m_buffer = std::make_shared<Buffer>(byteSize(), zeroFill);
+    const size_t bytes = shapeByteSize(m_shape, m_dtype);
+    checkMemoryBudget(bytes, "a " + std::string(dtypeName(m_dtype)) + " tensor of shape " + shapeToString(m_shape));
+    m_buffer = std::make_shared<Buffer>(bytes, zeroFill);
 }
 
 Tensor Tensor::uninitialized(DType type, Shape shape)
@@ -241,7 +352,8 @@ Tensor Tensor::fromFloats(Shape shape, const std::vector<float> &values)
     Tensor t = uninitialized(DType::Float32, std::move(shape));
     if (size_t(t.numel()) != values.size())
         throw Error("fromFloats: " + std::to_string(values.size()) + " values for shape " + shapeToString(t.shape()));
-    std::memcpy(t.rawData(), values.data(), values.size() * sizeof(float));
+    if (!values.empty()) // memcpy from an empty vector's null data is undefined even for 0 bytes
+        std::memcpy(t.rawData(), values.data(), values.size() * sizeof(float));
     return t;
 }
 
@@ -250,7 +362,8 @@ Tensor Tensor::fromInt64s(Shape shape, const std::vector<int64_t> &values)
     Tensor t = uninitialized(DType::Int64, std::move(shape));
     if (size_t(t.numel()) != values.size())
         throw Error("fromInt64s: " + std::to_string(values.size()) + " values for shape " + shapeToString(t.shape()));
-    std::memcpy(t.rawData(), values.data(), values.size() * sizeof(int64_t));
+    if (!values.empty())
+        std::memcpy(t.rawData(), values.data(), values.size() * sizeof(int64_t));
     return t;
 }
 

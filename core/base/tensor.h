@@ -8,6 +8,13 @@
 //
 // Tensor(type, shape) zero-fills; Tensor::uninitialized() does not, for kernel outputs that are written
 // in full (a zero-fill of a batch-64 activation costs as much as the element-wise op that follows it).
+//
+// Sizes from untrusted input (a file's header, a graph's shape computation) go through the checked helpers
+// below: shapeNumel / shapeByteSize / checkedMul / checkedAdd throw cw::Error on a negative dimension or an
+// int64 overflow instead of wrapping. Every allocation of a tensor is also held to the memory budget
+// (memoryBudget(): the largest single allocation allowed, by default half of the physical memory, set with the
+// environment variable CW_MEMORY_BUDGET, e.g. "512M" or "8G"); readers check sizes a file declares against the
+// bytes the file holds and against the budget before they allocate, so that the error names the file.
 #pragma once
 
 #include <cassert>
@@ -57,7 +64,21 @@ using Shape = std::vector<int64_t>;
 size_t dtypeSize(DType type);
 const char *dtypeName(DType type);          // "float32", "int8", ..., "float16", "bfloat16"
 bool dtypeFromName(const std::string &name, DType *out);
+// The element count; cw::Error when a dimension is negative or the count overflows int64.
 int64_t shapeNumel(const Shape &shape);
+// The bytes of a tensor of that shape and type; cw::Error as shapeNumel, or when the bytes overflow int64.
+size_t shapeByteSize(const Shape &shape, DType type);
+// a * b and a + b of sizes; cw::Error ("size overflow") when the result does not fit int64.
+int64_t checkedMul(int64_t a, int64_t b);
+int64_t checkedAdd(int64_t a, int64_t b);
+
+// The memory budget: the most bytes one allocation driven by a declared size may take. The default is half of
+// the physical memory; CW_MEMORY_BUDGET (bytes, or with a K / M / G / T suffix, powers of 1024) overrides it,
+// and so does setMemoryBudget (0 restores the default). Read once, then cached; safe from any thread.
+uint64_t memoryBudget();
+void setMemoryBudget(uint64_t bytes);
+// cw::Error "<what> needs N bytes, more than the memory budget of M bytes (...)" when bytes > memoryBudget().
+void checkMemoryBudget(uint64_t bytes, const std::string &what);
 std::string shapeToString(const Shape &shape); // "[1, 3, 224, 224]"; dynamic dims (-1) print as "N"
 
 template <typename T> constexpr DType dtypeOf();
@@ -72,7 +93,8 @@ template <> constexpr DType dtypeOf<BFloat16>() { return DType::BFloat16; }
 class Tensor {
 public:
     Tensor() = default;
-    Tensor(DType type, Shape shape); // zero-initialised
+    // Zero-initialised. cw::Error for a negative dimension, an overflowing size or one above memoryBudget().
+    Tensor(DType type, Shape shape);
     // Contents unspecified: every element must be written before it is read.
     static Tensor uninitialized(DType type, Shape shape);
 
@@ -85,7 +107,13 @@ public:
     const Shape &shape() const { return m_shape; }
     int rank() const { return int(m_shape.size()); }
     int64_t dim(int axis) const { return m_shape[size_t(axis < 0 ? axis + rank() : axis)]; }
-    int64_t numel() const { return shapeNumel(m_shape); }
+    int64_t numel() const // unchecked: the shape was checked when the tensor was made
+    {
+        int64_t n = 1;
+        for (int64_t d : m_shape)
+            n *= d;
+        return n;
+    }
     size_t byteSize() const { return size_t(numel()) * dtypeSize(m_dtype); }
 
     template <typename T> T *data()

@@ -3,8 +3,10 @@
 // Every check names the key path from the document root, so the message points at the offending line.
 #include "core/compress/recipe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -176,8 +178,12 @@ FinetuneConfig parseFinetune(const json &j, const std::string &path)
     checkKeys(j, path, {"epochs", "lr", "batch_size", "samples", "qat"});
     if (j.contains("epochs"))
         f.epochs = int(integerIn(j["epochs"], join(path, "epochs"), 0, 1000));
-    if (j.contains("lr"))
+    if (j.contains("lr")) {
         f.lr = float(numberIn(j["lr"], join(path, "lr"), 0, 10, true, false, "a number in (0, 10]"));
+        if (f.lr == 0.f) // stored as float: a value that rounds to 0 would not load again once saved
+            fail(join(path, "lr"), "expected a number in (0, 10], got " + shown(j["lr"]) +
+                                       ", which rounds to 0 as a 32-bit float (smallest: 1e-45)");
+    }
     if (j.contains("batch_size"))
         f.batchSize = integerIn(j["batch_size"], join(path, "batch_size"), 1, INT64_MAX);
     if (j.contains("samples"))
@@ -332,13 +338,25 @@ Granularity parseGranularity(const std::string &text)
 Recipe recipeFromJson(const std::string &text)
 {
     json doc;
+    std::vector<std::string> keys; // the key path being parsed, for a number that does not fit a double
     try {
-        doc = json::parse(text);
+        doc = json::parse(text, [&keys](int depth, json::parse_event_t event, json &parsed) {
+            if (event == json::parse_event_t::key) {
+                keys.resize(size_t(std::max(depth - 1, 0)));
+                keys.push_back(parsed.get<std::string>());
+            }
+            return true;
+        });
     } catch (const json::parse_error &e) {
         // nlohmann's what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
         std::string what = e.what();
         const size_t at = what.find("parse error");
         throw Error("recipe: invalid JSON: " + (at == std::string::npos ? what : what.substr(at)));
+    } catch (const json::out_of_range &) { // 406: a number beyond double's range, such as 1e400
+        std::string path;
+        for (const std::string &k : keys)
+            path = join(path, k);
+        fail(path, "a number is out of range (beyond +-1.8e308)");
     }
     checkKeys(doc, "", {"name", "prune", "quantize", "finetune", "layers"});
 
@@ -381,6 +399,9 @@ Recipe recipeFromJson(const std::string &text)
 
 Recipe loadRecipe(const std::string &path)
 {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        throw Error("recipe '" + path + "' is a directory, not a file");
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw Error("cannot open recipe '" + path + "'");

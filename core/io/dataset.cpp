@@ -59,6 +59,12 @@ class IdxReader {
 public:
     explicit IdxReader(std::string path) : m_path(std::move(path))
     {
+        std::error_code ec;
+        if (fs::is_directory(m_path, ec))
+            fail(m_path, "is a directory, not a file");
+        m_fileSize = fs::file_size(m_path, ec);
+        if (ec)
+            m_fileSize = UINT64_MAX; // not a regular file: only the memory budget bounds it
         m_file.reset(gzopen(m_path.c_str(), "rb"));
         if (!m_file)
             fail(m_path, std::string("cannot open: ") + std::strerror(errno ? errno : ENOENT));
@@ -93,13 +99,37 @@ public:
     const Shape &shape() const { return m_shape; }
     int typeCode() const { return m_type; }
 
+    // The shape of the first `count` samples, after checking that the file can hold their data (uncompressed:
+    // the bytes after the header; gzip: at most 1032 times its size, deflate's largest ratio) and that
+    // `outElem`-byte elements fit the memory budget.
+    Shape checkedShape(int64_t count, size_t outElem, const char *what) const
+    {
+        Shape shape = m_shape;
+        shape[0] = count;
+        int64_t bytes = 0, outBytes = 0;
+        try {
+            bytes = checkedMul(shapeNumel(shape), m_elem);
+            outBytes = checkedMul(shapeNumel(shape), int64_t(outElem));
+        } catch (const Error &) {
+            fail(m_path, "impossible IDX shape " + shapeToString(m_shape) + " (the file is corrupt)");
+        }
+        const uint64_t header = 4 + 4 * m_shape.size();
+        const uint64_t available = m_fileSize == UINT64_MAX ? UINT64_MAX
+                                   : gzdirect(m_file.get())   ? (m_fileSize > header ? m_fileSize - header : 0)
+                                   : m_fileSize >= UINT64_MAX / 1032 ? UINT64_MAX
+                                                                      : m_fileSize * 1032;
+        if (uint64_t(bytes) > available)
+            fail(m_path, std::string("truncated file: the ") + what + " of shape " + shapeToString(shape) + " needs " +
+                             std::to_string(bytes) + " bytes, the file holds " +
+                             (gzdirect(m_file.get()) ? "only " : "at most ") + std::to_string(available));
+        checkMemoryBudget(uint64_t(outBytes), "'" + m_path + "': the " + what + " " + shapeToString(shape));
+        return shape;
+    }
+
     // The first `count` samples (rows of dim 0) in the file's own dtype (int16 widens to int32, float64
     // narrows to float32).
     Tensor readSamples(int64_t count, const char *what)
     {
-        Shape shape = m_shape;
-        shape[0] = count;
-        const int64_t n = shapeNumel(shape);
         DType type = DType::UInt8;
         switch (m_type) {
         case 0x08: type = DType::UInt8; break;
@@ -107,6 +137,8 @@ public:
         case 0x0B: case 0x0C: type = DType::Int32; break;
         case 0x0D: case 0x0E: type = DType::Float32; break;
         }
+        const Shape shape = checkedShape(count, std::max(dtypeSize(type), size_t(m_elem)), what);
+        const int64_t n = shapeNumel(shape);
         Tensor out(type, shape);
         if (m_elem == 1) {
             read(out.rawData(), size_t(n), what);
@@ -142,9 +174,7 @@ public:
     // cache: the 60k training images load without a 47 MB uint8 intermediate.
     Tensor readBytesScaled(int64_t count, float scale, const char *what)
     {
-        Shape shape = m_shape;
-        shape[0] = count;
-        Tensor out(DType::Float32, shape);
+        Tensor out(DType::Float32, checkedShape(count, sizeof(float), what));
         const int64_t n = out.numel();
         float *dst = out.f32();
         std::vector<uint8_t> chunk(size_t(1) << 18);
@@ -187,6 +217,7 @@ private:
     }
 
     std::string m_path;
+    uint64_t m_fileSize = 0;
     GzPtr m_file;
     int m_type = 0;
     int m_elem = 1;
@@ -274,6 +305,22 @@ Tensor readH5Dataset(hid_t file, const std::string &name, const std::string &pat
     } else {
         fail(path, "HDF5 dataset '" + name + "' has an unsupported element type (numbers only)");
     }
+    // A corrupt file may declare any shape: the stored bytes (times deflate's largest ratio 1032 when the dataset
+    // is filtered) must be able to hold it, and it must fit the memory budget, before anything is allocated.
+    int64_t bytes = 0, outBytes = 0;
+    try {
+        bytes = checkedMul(shapeNumel(shape), int64_t(H5Tget_size(type.id)));
+        outBytes = int64_t(shapeByteSize(shape, dtype));
+    } catch (const Error &) {
+        fail(path, "HDF5 dataset '" + name + "' has an impossible shape " + shapeToString(shape) + " (the file is corrupt)");
+    }
+    H5Id plist(H5Dget_create_plist(ds.id), H5Pclose);
+    const bool filtered = plist.id >= 0 && H5Pget_nfilters(plist.id) > 0;
+    const uint64_t stored = H5Dget_storage_size(ds.id);
+    if (bytes > 0 && uint64_t(bytes) / (filtered ? 1032 : 1) > stored)
+        fail(path, "HDF5 dataset '" + name + "' of shape " + shapeToString(shape) + " needs " + std::to_string(bytes) +
+                       " bytes but the file stores only " + std::to_string(stored) + " (the file is truncated or corrupt)");
+    checkMemoryBudget(uint64_t(outBytes), "'" + path + "': HDF5 dataset '" + name + "' " + shapeToString(shape));
     Tensor out(dtype, shape);
     if (out.numel() > 0 && H5Dread(ds.id, memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.rawData()) < 0)
         fail(path, "cannot read HDF5 dataset '" + name + "' (corrupt or truncated file?)");
@@ -377,6 +424,9 @@ std::vector<int64_t> labelsFrom(const Tensor &y, const std::string &source)
     int64_t cols = y.numel() / std::max<int64_t>(rows, 1);
     if (y.rank() > 2)
         fail(source, "labels must have shape [N] (or one-hot [N, K]), got " + shapeToString(y.shape()));
+    if (rows > 0 && cols == 0)
+        fail(source, "labels of shape " + shapeToString(y.shape()) + " hold no class for each sample (expected [N] or "
+                     "one-hot [N, K] with K >= 1)");
     labels.resize(size_t(rows));
     const std::vector<float> f = y.dtype() == DType::Float32 ? y.toFloatVector() : std::vector<float>{};
     const std::vector<int64_t> v = y.dtype() == DType::Float32 ? std::vector<int64_t>{} : y.toInt64Vector();
@@ -638,7 +688,9 @@ void fitImageInput(Preprocess &pre, const Graph &graph)
         fitImageInput(pre, graph.inputs.front().shape);
 }
 
-Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limit)
+namespace {
+
+Dataset loadDatasetFrom(const std::string &spec, const Preprocess &pre, int64_t limit)
 {
     std::string path = spec;
     std::string name = fs::path(spec).filename().string();
@@ -712,6 +764,23 @@ Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limi
     data.labels = labelsFrom(raw.y, raw.labelsSource);
     data.x = preprocess(raw.x, pre, path);
     return data;
+}
+
+} // namespace
+
+Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limit)
+{
+    try {
+        return loadDatasetFrom(spec, pre, limit);
+    } catch (const Cancelled &) {
+        throw;
+    } catch (const Error &e) {
+        // The readers' messages start with the file's name; the rest (an allocation over the memory budget while
+        // converting, ...) get the dataset's.
+        if (e.what()[0] == '\'' || spec.rfind("fashion-mnist", 0) == 0)
+            throw;
+        fail(spec, e.what());
+    }
 }
 
 } // namespace cw

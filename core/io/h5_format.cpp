@@ -330,7 +330,11 @@ Attribute attributeFromJson(const json &j)
 {
     if (!j.is_object() || j.size() != 1)
         throw Error("an attribute must be an object with one key (its kind)");
-    const auto &[kind, v] = *j.items().begin();
+    // Not `const auto &[kind, v] = *j.items().begin()`: that binds to a temporary iterator that is destroyed at
+    // the end of the statement. j.begin() points into j, which outlives both references.
+    const auto it = j.begin();
+    const std::string &kind = it.key();
+    const json &v = it.value();
     if (kind == "int")
         return Attribute::makeInt(v.get<int64_t>());
     if (kind == "float")
@@ -422,6 +426,8 @@ std::vector<Node> nodesFromJson(const json &arr)
         n.domain = j.value("domain", std::string());
         n.inputs = j.at("inputs").get<std::vector<std::string>>();
         n.outputs = j.at("outputs").get<std::vector<std::string>>();
+        if (n.outputs.empty())
+            throw Error("node " + q(n.name) + " (" + n.opType + ") has no outputs");
         if (j.contains("attrs")) {
             for (const auto &[k, a] : j.at("attrs").items()) {
                 try {
@@ -825,9 +831,9 @@ std::vector<std::string> childNames(const Ctx &ctx, hid_t group, const std::stri
     return names;
 }
 
-// The logical shape of a packed or sparse tensor (its "shape" attribute) and its element count (as a double,
-// so a corrupt shape cannot overflow the size checks).
-Shape readShapeAttr(const Ctx &ctx, hid_t ds, const std::string &what, double *count)
+// The logical shape of a packed or sparse tensor (its "shape" attribute) and its element count, checked for
+// overflow and against the memory budget (as `dtype`) before the caller allocates anything.
+Shape readShapeAttr(const Ctx &ctx, hid_t ds, const std::string &what, DType dtype, double *count)
 {
     Shape shape;
     {
@@ -840,13 +846,14 @@ Shape readShapeAttr(const Ctx &ctx, hid_t ds, const std::string &what, double *c
         if (n > 0)
             ctx.check(H5Aread(attr.get(), H5T_NATIVE_INT64, shape.data()), "cannot read the shape of " + what, 0);
     }
-    double elements = 1;
-    for (int64_t d : shape) {
-        if (d < 0)
-            ctx.fail(what + " has a negative dimension");
-        elements *= double(d);
+    size_t bytes = 0;
+    try {
+        bytes = shapeByteSize(shape, dtype);
+    } catch (const Error &e) {
+        ctx.fail(what + ": " + e.what());
     }
-    *count = elements;
+    checkMemoryBudget(bytes, q(ctx.file) + ": " + what + " " + shapeToString(shape));
+    *count = double(shapeNumel(shape));
     return shape;
 }
 
@@ -858,7 +865,7 @@ Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
         (dtype != DType::Int8 && dtype != DType::UInt8) || bits < 1 || bits > 7 || !hasAttr(ds, "shape"))
         ctx.fail(what + " is bit-packed with a bad packed_bits, dtype or shape attribute");
     double count = 0;
-    const Shape shape = readShapeAttr(ctx, ds, what, &count);
+    const Shape shape = readShapeAttr(ctx, ds, what, dtype, &count);
     Handle space(H5Dget_space(ds), H5Sclose);
     const hssize_t stored = H5Sget_simple_extent_npoints(space.get());
     if (stored < 0 || double(stored) != std::ceil(count * double(bits) / 8.0))
@@ -885,7 +892,7 @@ Tensor readSparseTensor(const Ctx &ctx, hid_t ds, const std::string &what)
     if (valueBits < 0 || valueBits > 7 || (valueBits > 0 && dtype == DType::Float32))
         ctx.fail(what + " is sparse with a bad value_bits attribute");
     double count = 0;
-    const Shape shape = readShapeAttr(ctx, ds, what, &count);
+    const Shape shape = readShapeAttr(ctx, ds, what, dtype, &count);
     const double size = double(dtypeSize(dtype));
     if (nnz < 0 || double(nnz) > count)
         ctx.fail(what + " has a bad nnz attribute");
@@ -972,13 +979,18 @@ Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::stri
         if (!fid.valid() || H5Fget_filesize(fid.get(), &fileSize) < 0)
             ctx.fail("cannot read the size of the file");
     }
-    double bytes = double(dtypeSize(dtype));
-    for (hsize_t d : dims)
-        bytes *= double(d);
-    if (bytes > double(fileSize))
-        ctx.fail(what + " claims " + std::to_string(int64_t(bytes)) + " bytes, more than the whole file " +
+    const Shape shape(dims.begin(), dims.end());
+    size_t bytes = 0;
+    try {
+        bytes = shapeByteSize(shape, dtype);
+    } catch (const Error &e) {
+        ctx.fail(what + ": " + e.what());
+    }
+    if (bytes > fileSize)
+        ctx.fail(what + " claims " + std::to_string(bytes) + " bytes, more than the whole file " +
                  "(the file is truncated or corrupt)");
-    Tensor t(dtype, Shape(dims.begin(), dims.end()));
+    checkMemoryBudget(bytes, q(ctx.file) + ": " + what + " " + shapeToString(shape));
+    Tensor t(dtype, shape);
     if (t.numel() > 0 &&
         H5Dread(ds.get(), nativeType(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.rawData()) < 0)
         ctx.fail("cannot read " + what + " (the file may be truncated or corrupt)");

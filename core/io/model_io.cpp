@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 
 #include "core/base/error.h"
@@ -32,6 +33,15 @@ std::string fileExtension(const std::string &path)
 
 namespace {
 
+// Rethrows `e` with the file's name in front unless the message names it already.
+[[noreturn]] void rethrowNamingFile(const Error &e, const std::string &path)
+{
+    const std::string quotedPath = "'" + path + "'";
+    if (std::string(e.what()).find(quotedPath) != std::string::npos)
+        throw e;
+    throw Error(quotedPath + ": " + e.what());
+}
+
 // Unique names, a topological order, every operator supported (or an error naming the node, op type, opset
 // and file; unless options.requireKernels is off) and the static shape of every value. Nothing is executed.
 void normalise(Model &model, const LoadOptions &options = {})
@@ -46,10 +56,7 @@ void normalise(Model &model, const LoadOptions &options = {})
         throw;
     } catch (const Error &e) {
         // Most messages already name the file (describeNode); the rest get it as a prefix.
-        const std::string quotedPath = "'" + model.sourcePath + "'";
-        if (std::string(e.what()).find(quotedPath) != std::string::npos)
-            throw;
-        throw Error(quotedPath + ": " + e.what());
+        rethrowNamingFile(e, model.sourcePath);
     }
 }
 
@@ -99,12 +106,21 @@ Model loadModel(const std::string &spec, const LoadOptions &options)
             throw Error("the demo model '" + spec + "' is not built into this binary");
         model = parseH5Bytes(std::string(bytes), spec);
     } else {
+        std::error_code ec;
+        if (std::filesystem::is_directory(spec, ec))
+            throw Error("'" + spec + "' is a directory, not a model file");
         if (!std::ifstream(spec, std::ios::binary))
             throw Error("cannot open '" + spec + "': no such file or it is not readable");
         const ModelFormat *format = formatForFile(spec);
         if (!format || !(format->capabilities() & ModelFormat::Read))
             throw Error("'" + spec + "' is not a model file this program can read (expected .onnx or .h5)");
-        model = format->read(spec);
+        try {
+            model = format->read(spec);
+        } catch (const Cancelled &) {
+            throw;
+        } catch (const Error &e) {
+            rethrowNamingFile(e, spec);
+        }
     }
     model.sourcePath = spec;
     normalise(model, options);

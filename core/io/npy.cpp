@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "core/base/atomic_file.h"
@@ -45,6 +46,9 @@ struct NpyHeader {
 uint16_t readLe16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
 uint32_t readLe32(const uint8_t *p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24); }
 uint64_t readLe64(const uint8_t *p) { return uint64_t(readLe32(p)) | (uint64_t(readLe32(p + 4)) << 32); }
+
+// [offset, offset + length) lies inside a buffer of `size` bytes (no wrap-around for any 64-bit values).
+bool fits(uint64_t offset, uint64_t length, uint64_t size) { return offset <= size && length <= size - offset; }
 
 // Small parser for the Python dict literal NumPy writes: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 class DictParser {
@@ -279,6 +283,24 @@ DType targetType(const NpyHeader &h)
     return DType::Float32;
 }
 
+// Bytes of the payload the header declares (checked), after making sure the file holds them (`available`) and
+// that the array fits the memory budget: a 128-byte file cannot make us allocate gigabytes.
+size_t declaredBytes(const NpyHeader &h, uint64_t available, const std::string &path)
+{
+    size_t bytes = 0, target = 0;
+    try {
+        bytes = size_t(checkedMul(shapeNumel(h.shape), h.itemSize));
+        target = shapeByteSize(h.shape, targetType(h));
+    } catch (const Error &) {
+        fail(path, "impossible .npy shape " + shapeToString(h.shape) + " for " + h.descr + " (the file is corrupt)");
+    }
+    if (bytes > available)
+        fail(path, "truncated .npy data: expected " + std::to_string(bytes) + " bytes for " + h.descr + " " +
+                       shapeToString(h.shape) + ", found " + std::to_string(available));
+    checkMemoryBudget(std::max(bytes, target), "'" + path + "': array " + h.descr + " " + shapeToString(h.shape));
+    return bytes;
+}
+
 bool isDirect(const NpyHeader &h)
 {
     if (h.bigEndian)
@@ -319,6 +341,8 @@ float halfToFloat(uint16_t h)
 void convertElements(const NpyHeader &h, const uint8_t *raw, Tensor &out, const std::string &path)
 {
     const int64_t n = out.numel();
+    if (n == 0) // `raw` may be an empty vector's null data: no memcpy from it, even of 0 bytes
+        return;
     const int sz = h.itemSize;
     std::vector<uint8_t> swapped;
     if (h.bigEndian) {
@@ -392,11 +416,8 @@ Tensor npyFromMemory(const uint8_t *p, size_t size, const std::string &path)
 {
     NpyHeader h;
     parseNpyHeader(p, size, path, h, nullptr);
+    declaredBytes(h, size - h.dataOffset, path);
     Tensor out(targetType(h), h.shape);
-    const size_t need = size_t(out.numel()) * size_t(h.itemSize);
-    if (size - h.dataOffset < need)
-        fail(path, "truncated .npy data: expected " + std::to_string(need) + " bytes for " + h.descr + " " +
-                       shapeToString(h.shape) + ", found " + std::to_string(size - h.dataOffset));
     convertElements(h, p + h.dataOffset, out, path);
     return out;
 }
@@ -425,6 +446,9 @@ FilePtr openFile(const std::string &path, const char *mode)
     FilePtr f(std::fopen(path.c_str(), mode));
     if (!f)
         fail(path, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f.get()), &st) == 0 && S_ISDIR(st.st_mode))
+        fail(path, "is a directory, not a file");
     return f;
 }
 
@@ -462,30 +486,29 @@ Tensor readNpy(const std::string &path)
             fail(path, have < 10 ? "truncated .npy (no header)" : "truncated .npy header");
         have = need;
     }
+    struct stat st;
+    uint64_t available = UINT64_MAX; // a pipe: the size is unknown, only the memory budget bounds it
+    if (fstat(fileno(f.get()), &st) == 0 && S_ISREG(st.st_mode))
+        available = uint64_t(st.st_size) > h.dataOffset ? uint64_t(st.st_size) - h.dataOffset : 0;
+    const size_t bytes = declaredBytes(h, available, path);
     Tensor out(targetType(h), h.shape);
-    const size_t bytes = size_t(out.numel()) * size_t(h.itemSize);
     // Bytes of the payload that were read together with the header.
     const size_t already = have > h.dataOffset ? have - h.dataOffset : 0;
-    if (isDirect(h)) {
-        auto *dst = static_cast<uint8_t *>(out.rawData());
-        const size_t first = std::min(already, bytes);
-        if (first)
-            std::memcpy(dst, head.data() + h.dataOffset, first);
-        const size_t got = bytes > first ? std::fread(dst + first, 1, bytes - first, f.get()) : 0;
-        if (first + got != bytes)
-            fail(path, "truncated .npy data: expected " + std::to_string(bytes) + " bytes for " + h.descr + " " +
-                           shapeToString(h.shape) + ", found " + std::to_string(first + got));
-        return out;
+    std::vector<uint8_t> raw;
+    auto *dst = static_cast<uint8_t *>(out.rawData());
+    if (!isDirect(h)) {
+        raw.resize(bytes);
+        dst = raw.data();
     }
-    std::vector<uint8_t> raw(bytes);
     const size_t first = std::min(already, bytes);
     if (first)
-        std::memcpy(raw.data(), head.data() + h.dataOffset, first);
-    const size_t got = bytes > first ? std::fread(raw.data() + first, 1, bytes - first, f.get()) : 0;
+        std::memcpy(dst, head.data() + h.dataOffset, first);
+    const size_t got = bytes > first ? std::fread(dst + first, 1, bytes - first, f.get()) : 0;
     if (first + got != bytes)
         fail(path, "truncated .npy data: expected " + std::to_string(bytes) + " bytes for " + h.descr + " " +
                        shapeToString(h.shape) + ", found " + std::to_string(first + got));
-    convertElements(h, raw.data(), out, path);
+    if (!isDirect(h))
+        convertElements(h, raw.data(), out, path);
     return out;
 }
 
@@ -554,19 +577,19 @@ std::vector<std::pair<std::string, Tensor>> readNpz(const std::string &path)
         if (eocd < 20 || readLe32(p + eocd - 20) != 0x07064b50)
             fail(path, "malformed zip64 archive (no locator)");
         const uint64_t z64 = readLe64(p + eocd - 20 + 8);
-        if (z64 + 56 > size || readLe32(p + z64) != 0x06064b50)
+        if (!fits(z64, 56, size) || readLe32(p + z64) != 0x06064b50)
             fail(path, "malformed zip64 archive (bad end record)");
         entries = readLe64(p + z64 + 32);
         cdSize = readLe64(p + z64 + 40);
         cdOffset = readLe64(p + z64 + 48);
     }
-    if (cdOffset + cdSize > size)
+    if (!fits(cdOffset, cdSize, size))
         fail(path, "truncated .npz archive (central directory out of bounds)");
 
     std::vector<std::pair<std::string, Tensor>> out;
     size_t pos = size_t(cdOffset);
     for (uint64_t e = 0; e < entries; ++e) {
-        if (pos + 46 > size || readLe32(p + pos) != 0x02014b50)
+        if (!fits(pos, 46, size) || readLe32(p + pos) != 0x02014b50)
             fail(path, "malformed .npz central directory");
         const uint16_t flags = readLe16(p + pos + 8);
         const uint16_t method = readLe16(p + pos + 10);
@@ -577,7 +600,7 @@ std::vector<std::pair<std::string, Tensor>> readNpz(const std::string &path)
         const uint16_t extraLen = readLe16(p + pos + 30);
         const uint16_t commentLen = readLe16(p + pos + 32);
         uint64_t localOffset = readLe32(p + pos + 42);
-        if (pos + 46 + nameLen + extraLen + commentLen > size)
+        if (!fits(pos, 46 + uint64_t(nameLen) + extraLen + commentLen, size))
             fail(path, "malformed .npz central directory");
         std::string name(reinterpret_cast<const char *>(p + pos + 46), nameLen);
         // Zip64 extended information: present fields follow the order usize, csize, offset, only for those
@@ -606,10 +629,10 @@ std::vector<std::pair<std::string, Tensor>> readNpz(const std::string &path)
 
         if (flags & 1)
             fail(path, "entry '" + name + "' is encrypted");
-        if (localOffset + 30 > size || readLe32(p + localOffset) != 0x04034b50)
+        if (!fits(localOffset, 30, size) || readLe32(p + localOffset) != 0x04034b50)
             fail(path, "malformed .npz: bad local header for '" + name + "'");
         const uint64_t dataStart = localOffset + 30 + readLe16(p + localOffset + 26) + readLe16(p + localOffset + 28);
-        if (dataStart + csize > size)
+        if (!fits(dataStart, csize, size))
             fail(path, "truncated .npz: entry '" + name + "' extends past the end of the file");
         const uint8_t *data = p + dataStart;
         const std::string entryPath = path + ":" + name;
@@ -618,6 +641,11 @@ std::vector<std::pair<std::string, Tensor>> readNpz(const std::string &path)
         const uint8_t *npy = data;
         size_t npySize = size_t(csize);
         if (method == 8) {
+            // Deflate expands at most 1032:1; a larger declared size is a lie, and the budget bounds the rest.
+            if (usize / 1032 > csize + 1)
+                fail(path, "malformed .npz: entry '" + name + "' claims " + std::to_string(usize) +
+                               " bytes from " + std::to_string(csize) + " compressed bytes");
+            checkMemoryBudget(usize, "'" + path + "': entry '" + name + "'");
             inflated.resize(size_t(usize));
             z_stream zs{};
             if (inflateInit2(&zs, -15) != Z_OK)

@@ -140,13 +140,14 @@ Tensor tensorFromProto(const onnx::TensorProto &p, const std::string &what, cons
                     ", which is not supported (float32, float16, bfloat16, float64, int8, uint8, int32, int64 and "
                     "bool are)");
     }
-    // Check the element count against the data present before allocating: a corrupt file may claim any shape.
-    int64_t n = 1;
-    for (int64_t d : shape) {
-        if (d != 0 && n > (int64_t(1) << 40) / d)
-            throw Error(where + " claims an impossible shape " + shapeToString(shape) +
-                        " (the file may be truncated or corrupt)");
-        n *= d;
+    // Check the element count against the data present, then against the memory budget, before allocating: a
+    // corrupt file may claim any shape.
+    int64_t n = 0;
+    try {
+        n = shapeNumel(shape);
+        checkedMul(n, int64_t(std::max(srcSize, dtypeSize(dtype))));
+    } catch (const Error &) {
+        throw Error(where + " claims an impossible shape " + shapeToString(shape) + " (the file may be truncated or corrupt)");
     }
     if (p.has_raw_data()) {
         if (p.raw_data().size() != size_t(n) * srcSize)
@@ -165,6 +166,7 @@ Tensor tensorFromProto(const onnx::TensorProto &p, const std::string &what, cons
             throw Error(where + " has " + std::to_string(have) + " values, expected " + std::to_string(n) +
                         " for shape " + shapeToString(shape) + " (the file may be truncated or corrupt)");
     }
+    checkMemoryBudget(uint64_t(n) * dtypeSize(dtype), where + ", " + shapeToString(shape));
     Tensor t = Tensor::uninitialized(dtype, shape); // every element is written below
     if (p.has_raw_data()) {
         const std::string &raw = p.raw_data();
@@ -350,6 +352,8 @@ Graph graphFromProto(onnx::GraphProto &gp, int64_t opset, const std::string &fil
         node.inputs.assign(np.input().begin(), np.input().end());
         node.outputs.assign(np.output().begin(), np.output().end());
         const std::string label = node.name.empty() ? "<unnamed " + node.opType + ">" : node.name;
+        if (node.outputs.empty())
+            throw Error("node " + q(label) + " (" + node.opType + ") in " + q(file) + " has no outputs");
         if (node.opType == "Constant" && node.domain.empty()) {
             Node named = node;
             named.name = label;

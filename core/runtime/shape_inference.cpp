@@ -61,7 +61,7 @@ std::string operand(const Dim &d)
 Dim addDims(const Dim &a, const Dim &b)
 {
     if (a.known() && b.known())
-        return Dim::of(a.n + b.n);
+        return Dim::of(checkedAdd(a.n, b.n));
     if (b.is(0))
         return a;
     if (a.is(0))
@@ -76,7 +76,7 @@ Dim addDims(const Dim &a, const Dim &b)
 Dim addConst(const Dim &a, int64_t c)
 {
     if (a.known())
-        return Dim::of(a.n + c);
+        return Dim::of(checkedAdd(a.n, c));
     if (c == 0 || a.sym.empty())
         return a;
     return Dim::named(a.text() + (c > 0 ? "+" : "-") + std::to_string(c > 0 ? c : -c));
@@ -85,7 +85,7 @@ Dim addConst(const Dim &a, int64_t c)
 Dim mulDims(const Dim &a, const Dim &b)
 {
     if (a.known() && b.known())
-        return Dim::of(a.n * b.n);
+        return Dim::of(checkedMul(a.n, b.n));
     if (a.is(0) || b.is(0))
         return Dim::of(0);
     if (a.is(1))
@@ -111,7 +111,7 @@ Dim ceilDiv(const Dim &a, int64_t k)
     if (k == 1)
         return a;
     if (a.known())
-        return Dim::of((a.n + k - 1) / k);
+        return Dim::of(checkedAdd(a.n, k - 1) / k);
     return a.sym.empty() ? a : Dim::named("ceil(" + a.text() + "/" + std::to_string(k) + ")");
 }
 
@@ -119,8 +119,8 @@ Dim ceilDiv(const Dim &a, int64_t k)
 Dim windowDim(const Dim &a, int64_t c, int64_t s, bool ceilMode)
 {
     if (a.known()) {
-        const int64_t span = a.n + c;
-        return Dim::of((ceilMode ? (span + s - 1) / s : span / s) + 1);
+        const int64_t span = checkedAdd(a.n, c);
+        return Dim::of((ceilMode ? checkedAdd(span, s - 1) / s : span / s) + 1);
     }
     if (s == 1)
         return addConst(a, c + 1);
@@ -187,6 +187,9 @@ Info unknownOf(DType dtype)
 bool isIntegral(DType t) { return t == DType::Int64 || t == DType::Int32; }
 
 constexpr int64_t kMaxTrackedValues = 64;
+// A shape input longer than this leaves the output's rank unknown (a file may declare any length; one Dim per
+// entry would be allocated).
+constexpr int64_t kMaxRank = 1024;
 
 std::optional<std::vector<Dim>> valuesOf(const Tensor &t)
 {
@@ -309,9 +312,9 @@ std::optional<std::vector<Dim>> combineValues(const Info &a, const Info &b, Dim 
 Dim subDims(const Dim &a, const Dim &b)
 {
     if (a.known() && b.known())
-        return Dim::of(a.n - b.n);
+        return Dim::of(checkedAdd(a.n, checkedMul(b.n, -1)));
     if (b.known())
-        return addConst(a, -b.n);
+        return addConst(a, checkedMul(b.n, -1));
     if (sameDim(a, b))
         return Dim::of(0);
     return a.sym.empty() || b.sym.empty() ? Dim::named({}) : Dim::named(a.text() + "-" + operand(b));
@@ -472,7 +475,7 @@ void constantOfShapeOp(Rule &r)
         return;
     }
     Info o = shaped(dtype, *s.values);
-    if (o.dims.size() <= 1 && isIntegral(dtype) && o.dims.size() == 1 && o.dims[0].known() &&
+    if (o.dims.size() == 1 && isIntegral(dtype) && o.dims[0].known() && o.dims[0].n >= 0 &&
         o.dims[0].n <= kMaxTrackedValues && r.node.hasAttr("value")) {
         const int64_t fill = r.node.attrs.at("value").t.toInt64Vector().at(0);
         o.values = std::vector<Dim>(size_t(o.dims[0].n), Dim::of(fill));
@@ -486,7 +489,7 @@ void reshapeOp(Rule &r)
     const DType dtype = x.dtype;
     const std::optional<std::vector<Dim>> &target = s.values;
     if (!target) {
-        if (s.rankKnown && s.rank() == 1 && s.dims[0].known()) {
+        if (s.rankKnown && s.rank() == 1 && s.dims[0].known() && s.dims[0].n <= kMaxRank) {
             std::vector<Dim> dims;
             for (int64_t k = 0; k < s.dims[0].n; ++k)
                 dims.push_back(r.fresh(0, size_t(k)));
@@ -543,7 +546,7 @@ void reshapeOp(Rule &r)
             bool divisible = true;
             for (const Dim &d : num) {
                 if (d.known())
-                    top *= d.n;
+                    top = checkedMul(top, d.n);
                 else
                     symbols = mulDims(symbols, d);
             }
@@ -551,7 +554,7 @@ void reshapeOp(Rule &r)
                 if (!d.known())
                     divisible = false;
                 else
-                    bottom *= d.n;
+                    bottom = checkedMul(bottom, d.n);
             }
             if (divisible && bottom > 0) {
                 if (symbols.known() && top % bottom != 0)
@@ -857,7 +860,7 @@ void expandOp(Rule &r)
 {
     const Info &x = r.input(0), &s = r.input(1);
     if (!x.rankKnown || !s.values) {
-        if (s.rankKnown && s.rank() == 1 && s.dims[0].known()) {
+        if (s.rankKnown && s.rank() == 1 && s.dims[0].known() && s.dims[0].n <= kMaxRank) {
             std::vector<Dim> dims;
             for (int64_t k = 0; k < s.dims[0].n; ++k)
                 dims.push_back(r.fresh(0, size_t(k)));
@@ -892,6 +895,15 @@ void tileOp(Rule &r)
     r.out[0] = shaped(x.dtype, dims);
 }
 
+// Range's element count from ceil((limit - start) / delta): cw::Error when it is not finite or absurdly large
+// (an infinite or NaN delta), 0 when negative.
+int64_t rangeCount(const Rule &r, long double count)
+{
+    if (!(count < 0x1p62))
+        r.fail("start, limit and delta give no element count that fits (infinite, NaN or above 2^62)");
+    return std::max<int64_t>(0, int64_t(count));
+}
+
 void rangeOp(Rule &r)
 {
     const DType dtype = r.input(0).dtype;
@@ -900,10 +912,11 @@ void rangeOp(Rule &r)
         const double start = r.input(0).constant->toFloatVector().at(0), limit = r.input(1).constant->toFloatVector().at(0),
                      delta = r.input(2).constant->toFloatVector().at(0);
         if (delta != 0)
-            n = Dim::of(std::max<int64_t>(0, int64_t(std::ceil((limit - start) / delta))));
+            n = Dim::of(rangeCount(r, std::ceil((limit - start) / delta)));
     } else if (const auto s = knownInts(r.input(0)), l = knownInts(r.input(1)), d = knownInts(r.input(2));
-               s && l && d && !d->empty() && (*d)[0] != 0) {
-        n = Dim::of(std::max<int64_t>(0, ((*l)[0] - (*s)[0] + (*d)[0] - ((*d)[0] > 0 ? 1 : -1)) / (*d)[0]));
+               s && l && d && !s->empty() && !l->empty() && !d->empty() && (*d)[0] != 0) {
+        // In long double: limit - start of two int64 values overflows int64.
+        n = Dim::of(rangeCount(r, std::ceil((static_cast<long double>((*l)[0]) - (*s)[0]) / (*d)[0])));
     }
     r.out[0] = shaped(dtype, {n});
 }
@@ -935,7 +948,7 @@ void padOp(Rule &r)
             dims[size_t(a)] = r.fresh(0, size_t(a));
     } else {
         for (size_t k = 0; k < axes.size(); ++k)
-            dims[size_t(axes[k])] = addConst(dims[size_t(axes[k])], (*pads)[k] + (*pads)[k + axes.size()]);
+            dims[size_t(axes[k])] = addConst(dims[size_t(axes[k])], checkedAdd((*pads)[k], (*pads)[k + axes.size()]));
     }
     r.out[0] = shaped(x.dtype, dims);
 }
@@ -1177,8 +1190,14 @@ void resizeOp(Rule &r)
         for (size_t k = 0; k < axes.size(); ++k) {
             Dim &d = dims[size_t(r.normAxis(axes[k], x.rank()))];
             const float s = scales[k];
-            if (d.known())
-                d = Dim::of(int64_t(std::floor(double(d.n) * double(s))));
+            if (!(s > 0) || !std::isfinite(s))
+                r.fail("scales must be positive and finite");
+            if (d.known()) {
+                const double size = std::floor(double(d.n) * double(s));
+                if (!(size < 0x1p62))
+                    r.fail("the output size " + std::to_string(size) + " is out of range");
+                d = Dim::of(int64_t(size));
+            }
             else if (s == std::floor(s) && s >= 1)
                 d = mulDims(d, Dim::of(int64_t(s)));
             else if (s > 0 && std::floor(1.0 / s) == 1.0 / s)
@@ -1491,13 +1510,15 @@ void inferNodes(const Graph &g, std::map<std::string, Info> &known, const std::m
         }
         const std::string key = node.domain.empty() || node.domain == "ai.onnx" ? node.opType
                                                                                  : node.domain + ":" + node.opType;
+        auto where = [&] {
+            return "node '" + node.name + "' (" + node.opType + ")" + (file.empty() ? std::string() : " in '" + file + "'");
+        };
         auto rule = rules().find(key);
         if (rule != rules().end() && !r.out.empty()) {
             try {
                 rule->second(r);
             } catch (const Error &e) {
-                throw Error("node '" + node.name + "' (" + node.opType + ")" +
-                            (file.empty() ? std::string() : " in '" + file + "'") + ": " + e.what());
+                throw Error(where() + ": " + e.what());
             }
         }
         for (size_t o = 0; o < node.outputs.size(); ++o) {
@@ -1515,6 +1536,9 @@ void inferNodes(const Graph &g, std::map<std::string, Info> &known, const std::m
                     info = unknownOf(r.has(0) ? r.input(0).dtype : DType::Float32);
                 }
             }
+            for (const Dim &d : info.dims)
+                if (d.known() && d.n < 0)
+                    throw Error(where() + ": output '" + name + "' would have a negative dimension " + std::to_string(d.n));
             // Anonymous symbols get a name of their own, so equal-looking shapes are not taken as equal.
             for (size_t d = 0; d < info.dims.size(); ++d)
                 if (!info.dims[d].known() && info.dims[d].sym.empty())

@@ -96,7 +96,7 @@ void reshapeOp(OpContext &ctx)
         } else if (shape[i] < 0) {
             ctx.fail("shape has a negative dimension " + str(shape[i]));
         } else {
-            known *= shape[i];
+            known = checkedMul(known, shape[i]);
         }
     }
     if (inferred >= 0) {
@@ -495,10 +495,9 @@ void padOp(OpContext &ctx)
         fill = Tensor::scalar(ctx.node.attrFloat("value", 0.f)).castTo(x.dtype());
     }
     Shape outShape(static_cast<size_t>(rank));
-    std::vector<std::vector<int64_t>> maps(static_cast<size_t>(rank));
     for (int d = 0; d < rank; ++d) {
         const int64_t dim = x.dim(d);
-        const int64_t outDim = dim + padBegin[size_t(d)] + padEnd[size_t(d)];
+        const int64_t outDim = checkedAdd(dim, checkedAdd(padBegin[size_t(d)], padEnd[size_t(d)]));
         if (outDim < 0)
             ctx.fail("pads remove more than the " + str(dim) + " elements of axis " + str(d));
         outShape[size_t(d)] = outDim;
@@ -507,7 +506,16 @@ void padOp(OpContext &ctx)
             ctx.fail("cannot pad an empty axis in " + mode + " mode");
         if (padded && mode == "reflect" && (padBegin[size_t(d)] >= dim || padEnd[size_t(d)] >= dim))
             ctx.fail("reflect pads must be smaller than the axis size " + str(dim) + " (axis " + str(d) + ")");
-        for (int64_t i = 0; i < outDim; ++i) {
+    }
+    // The output first (checked against the memory budget): the index maps below are as long as its axes.
+    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
+    ctx.outputs[0] = out;
+    if (out.numel() == 0)
+        return;
+    std::vector<std::vector<int64_t>> maps(static_cast<size_t>(rank));
+    for (int d = 0; d < rank; ++d) {
+        const int64_t dim = x.dim(d);
+        for (int64_t i = 0; i < outShape[size_t(d)]; ++i) {
             int64_t j = i - padBegin[size_t(d)];
             if (j < 0 || j >= dim) {
                 if (mode == "constant")
@@ -522,9 +530,7 @@ void padOp(OpContext &ctx)
             maps[size_t(d)].push_back(j);
         }
     }
-    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
     gatherByMaps(x, out, maps, bytesOf(fill));
-    ctx.outputs[0] = out;
 }
 
 // ---- Resize ----------------------------------------------------------------------------------------------
@@ -594,12 +600,18 @@ void resizeOp(OpContext &ctx)
 
     std::vector<float> scale(size_t(rank), 1.f), roiStart(size_t(rank), 0.f), roiEnd(size_t(rank), 1.f);
     Shape outShape = x.shape();
+    // An output size from a scale: finite and below 2^62, or the node fails (int64_t(inf) is undefined).
+    auto outDim = [&](double v) {
+        if (!(v >= 0 && v < 0x1p62))
+            ctx.fail("the output size " + std::to_string(v) + " is out of range");
+        return int64_t(v);
+    };
     if (!scalesIn.empty()) {
         for (size_t i = 0; i < k; ++i) {
-            if (!(scalesIn[i] > 0.f))
-                ctx.fail("scales must be positive");
+            if (!(scalesIn[i] > 0.f) || !std::isfinite(scalesIn[i]))
+                ctx.fail("scales must be positive and finite");
             scale[size_t(axes[i])] = scalesIn[i];
-            outShape[size_t(axes[i])] = int64_t(std::floor(float(x.dim(axes[i])) * scalesIn[i]));
+            outShape[size_t(axes[i])] = outDim(std::floor(float(x.dim(axes[i])) * scalesIn[i]));
         }
     } else {
         float policyScale = aspect == "not_larger" ? std::numeric_limits<float>::max() : 0.f;
@@ -616,9 +628,15 @@ void resizeOp(OpContext &ctx)
                 outShape[size_t(a)] = sizesIn[i];
             } else {
                 scale[size_t(a)] = policyScale;
-                outShape[size_t(a)] = int64_t(std::round(float(x.dim(a)) * policyScale));
+                outShape[size_t(a)] = outDim(std::round(float(x.dim(a)) * policyScale));
             }
         }
+    }
+    // The output's size against the memory budget before the per-axis tables (as long as its axes) are built.
+    checkMemoryBudget(shapeByteSize(outShape, DType::Float32), "the output " + shapeToString(outShape));
+    if (shapeNumel(outShape) == 0) {
+        ctx.outputs[0] = Tensor(DType::Float32, outShape);
+        return;
     }
     for (size_t i = 0; i < k && !roiIn.empty() && roiIn.size() == 2 * k; ++i) {
         roiStart[size_t(axes[i])] = roiIn[i];
@@ -986,7 +1004,11 @@ void rangeOp(OpContext &ctx)
         const T s = start.data<T>()[0], l = limit.data<T>()[0], d = delta.data<T>()[0];
         if (d == T(0))
             ctx.fail("delta must not be 0");
-        const int64_t n = std::max<int64_t>(0, int64_t(std::ceil((double(l) - double(s)) / double(d))));
+        const double count = std::ceil((double(l) - double(s)) / double(d));
+        if (!(count < 0x1p62)) // also NaN, from infinite start, limit or delta
+            ctx.fail("start " + std::to_string(double(s)) + ", limit " + std::to_string(double(l)) + " and delta " +
+                     std::to_string(double(d)) + " give no element count that fits (infinite, NaN or above 2^62)");
+        const int64_t n = std::max<int64_t>(0, int64_t(count));
         Tensor out(start.dtype(), {n});
         for (int64_t i = 0; i < n; ++i)
             out.data<T>()[i] = T(s + T(i) * d);
@@ -1008,18 +1030,22 @@ void tileOp(OpContext &ctx)
     const std::vector<int64_t> repeats = intsInput(ctx, 1, "repeats");
     if (int(repeats.size()) != x.rank())
         ctx.fail("repeats has " + str(int64_t(repeats.size())) + " values for rank " + str(x.rank()));
-    std::vector<std::vector<int64_t>> maps(static_cast<size_t>(x.rank()));
     Shape outShape(static_cast<size_t>(x.rank()));
     for (int d = 0; d < x.rank(); ++d) {
         if (repeats[size_t(d)] < 0)
             ctx.fail("repeats must not be negative");
-        outShape[size_t(d)] = x.dim(d) * repeats[size_t(d)];
+        outShape[size_t(d)] = checkedMul(x.dim(d), repeats[size_t(d)]);
+    }
+    // The output first (checked against the memory budget): the index maps below are as long as its axes.
+    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
+    ctx.outputs[0] = out;
+    if (out.numel() == 0)
+        return;
+    std::vector<std::vector<int64_t>> maps(static_cast<size_t>(x.rank()));
+    for (int d = 0; d < x.rank(); ++d)
         for (int64_t i = 0; i < outShape[size_t(d)]; ++i)
             maps[size_t(d)].push_back(i % x.dim(d));
-    }
-    Tensor out = Tensor::uninitialized(x.dtype(), outShape);
     gatherByMaps(x, out, maps, nullptr);
-    ctx.outputs[0] = out;
 }
 
 } // namespace
