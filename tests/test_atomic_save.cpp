@@ -46,19 +46,8 @@ QStringList temporaries(const QString &dir)
     return QDir(dir).entryList({QStringLiteral(".*.cwtmp-*")}, QDir::Files | QDir::Hidden | QDir::System);
 }
 
-struct CwbResult {
-    int exitCode = -1;
-    QString stderrText;
-};
-
-CwbResult cwb(const QStringList &args)
-{
-    QProcess p;
-    p.start(QStringLiteral(CW_CWB_PATH), args);
-    p.waitForFinished(120000);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1,
-            QString::fromLocal8Bit(p.readAllStandardError()).trimmed()};
-}
+using testutil::CwbResult;
+using testutil::runCwb;
 
 // The model formats cwb writes, as data rows.
 void addFormatRows()
@@ -203,8 +192,8 @@ void TestAtomicSave::killedSaves()
     QFETCH(QString, extension);
     QTemporaryDir dir;
     const QString path = dir.filePath("existing." + extension);
-    CwbResult r = cwb({"export", "demo-resnet", "-o", path});
-    QVERIFY2(r.exitCode == 0, qPrintable(r.stderrText));
+    CwbResult r = runCwb({"export", "demo-resnet", "-o", path});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
     const size_t oldNodes = nodeCount(path);
     const size_t newNodes = cw::loadModel("demo").graph.nodes.size();
     QVERIFY(oldNodes != newNodes);
@@ -212,12 +201,12 @@ void TestAtomicSave::killedSaves()
     // How long a whole export takes here; the kills land anywhere in that span.
     QElapsedTimer timer;
     timer.start();
-    r = cwb({"export", "demo", "-o", dir.filePath("timing." + extension)});
-    QVERIFY2(r.exitCode == 0, qPrintable(r.stderrText));
+    r = runCwb({"export", "demo", "-o", dir.filePath("timing." + extension)});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
     const int spanMs = std::max<int>(int(timer.elapsed() * 12 / 10), 20);
 
-    r = cwb({"export", "demo-resnet", "-o", path});
-    QVERIFY2(r.exitCode == 0, qPrintable(r.stderrText));
+    r = runCwb({"export", "demo-resnet", "-o", path});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
     int killed = 0, replaced = 0;
     QRandomGenerator rng(20261129);
     for (int i = 0; i < 40; ++i) {
@@ -236,8 +225,8 @@ void TestAtomicSave::killedSaves()
         for (const QString &t : temporaries(dir.path()))
             QVERIFY2(t.startsWith(".existing." + extension + ".cwtmp-"), qPrintable(t));
         if (nodes == newNodes) { // back to the old model for the next round
-            r = cwb({"export", "demo-resnet", "-o", path});
-            QVERIFY2(r.exitCode == 0, qPrintable(r.stderrText));
+            r = runCwb({"export", "demo-resnet", "-o", path});
+            QVERIFY2(r.exitCode == 0, r.err.constData());
         }
     }
     const int stale = int(temporaries(dir.path()).size());
@@ -246,8 +235,8 @@ void TestAtomicSave::killedSaves()
     QVERIFY2(killed > 0, "no export was killed: the delays are longer than an export");
 
     // A save that completes cleans up after the killed ones.
-    r = cwb({"export", "demo", "-o", path});
-    QVERIFY2(r.exitCode == 0, qPrintable(r.stderrText));
+    r = runCwb({"export", "demo", "-o", path});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
     QCOMPARE(nodeCount(path), newNodes);
     QVERIFY2(temporaries(dir.path()).isEmpty(), qPrintable(temporaries(dir.path()).join(", ")));
 }
@@ -272,8 +261,8 @@ void TestAtomicSave::fullDisk()
     const auto unmount = qScopeGuard([&] { ::umount2(mountPoint.constData(), MNT_DETACH); });
 
     const QString path = dir.filePath("model." + extension);
-    CwbResult r = cwb({"export", "demo-resnet", "-o", path});
-    QVERIFY2(r.exitCode == 0, qPrintable(r.stderrText));
+    CwbResult r = runCwb({"export", "demo-resnet", "-o", path});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
     const size_t oldNodes = nodeCount(path);
     // Fill the disk up to 256 KB, less than the 1.7 MB model about to be written.
     struct statvfs st;
@@ -282,18 +271,18 @@ void TestAtomicSave::fullDisk()
     QVERIFY(free > 256 * 1024);
     writeAll(dir.filePath("filler"), QByteArray(free - 256 * 1024, 'x'));
 
-    r = cwb({"export", "demo", "-o", path});
+    r = runCwb({"export", "demo", "-o", path});
     QCOMPARE(r.exitCode, 1);
-    QVERIFY2(r.stderrText.contains("'" + path + "'") && r.stderrText.contains("no space left on device"),
-             qPrintable(r.stderrText));
+    QVERIFY2(QString::fromLocal8Bit(r.err).contains("'" + path + "'") && QString::fromLocal8Bit(r.err).contains("no space left on device"),
+             r.err.constData());
     QCOMPARE(nodeCount(path), oldNodes);
     QVERIFY2(temporaries(dir.path()).isEmpty(), qPrintable(temporaries(dir.path()).join(", ")));
 
     // A new file on the full disk: no empty or partial file stays behind.
     const QString fresh = dir.filePath("fresh." + extension);
-    r = cwb({"export", "demo", "-o", fresh});
+    r = runCwb({"export", "demo", "-o", fresh});
     QCOMPARE(r.exitCode, 1);
-    QVERIFY2(r.stderrText.contains("no space left on device"), qPrintable(r.stderrText));
+    QVERIFY2(QString::fromLocal8Bit(r.err).contains("no space left on device"), r.err.constData());
     QVERIFY(!QFileInfo::exists(fresh));
 
     // The last free blocks too: `cwb run`'s .npy output fails the same way and leaves no file.
@@ -302,9 +291,9 @@ void TestAtomicSave::fullDisk()
     rest.write(QByteArray(512 * 1024, 'x'));
     rest.close();
     const QString npy = dir.filePath("out.npy");
-    r = cwb({"run", "demo", "-o", npy});
+    r = runCwb({"run", "demo", "-o", npy});
     QCOMPARE(r.exitCode, 1);
-    QVERIFY2(r.stderrText.contains("'" + npy + "': no space left on device"), qPrintable(r.stderrText));
+    QVERIFY2(QString::fromLocal8Bit(r.err).contains("'" + npy + "': no space left on device"), r.err.constData());
     QVERIFY(!QFileInfo::exists(npy));
     QCOMPARE(QDir(dir.path()).entryList(QDir::Files | QDir::Hidden).size(), 3); // model + fillers
 }

@@ -14,20 +14,9 @@
 #include "tests/testutil.h"
 
 namespace {
-struct Result {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
+using Result = testutil::CwbResult;
 
-Result cwb(const QStringList &args)
-{
-    QProcess p;
-    p.start(QStringLiteral(CW_CWB_PATH), args);
-    p.waitForFinished(600000);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
-            p.readAllStandardError()};
-}
+Result cwb(const QStringList &args) { return testutil::runCwb(args, 600000); }
 
 QJsonObject json(const Result &r)
 {

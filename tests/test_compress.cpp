@@ -95,6 +95,17 @@ std::vector<float> randomValues(size_t n, uint32_t seed, float scale = 1.f)
     return v;
 }
 
+Node *addNode(Graph &g, std::string name, std::string op, std::vector<std::string> inputs, std::string output)
+{
+    Node n;
+    n.name = std::move(name);
+    n.opType = std::move(op);
+    n.inputs = std::move(inputs);
+    n.outputs = {std::move(output)};
+    g.nodes.push_back(std::move(n));
+    return &g.nodes.back();
+}
+
 // A model shaped like the real ones rather than the demo: a second graph input (a gain s the data does not
 // carry), and element-wise Max nodes that share a constant [1, 1] operand (tf2onnx's clamp), around two Gemms:
 //   y = Gemm(Max(Max(Relu(Gemm(x * s)), c), c)),  x [N, 8], s [] → y [N, 4]
@@ -110,15 +121,10 @@ Model twoInputModel()
     g.initializers["W2"] = Tensor::fromFloats({4, 16}, randomValues(64, 3, 0.3f));
     g.initializers["B2"] = Tensor::fromFloats({4}, randomValues(4, 4, 0.1f));
     g.initializers["c"] = Tensor::fromFloats({1, 1}, {0.05f});
-    auto node = [&](const std::string &name, const std::string &op, std::vector<std::string> in, std::string out) {
-        Node n;
-        n.name = name;
-        n.opType = op;
-        n.inputs = std::move(in);
-        n.outputs = {std::move(out)};
-        if (op == "Gemm")
-            n.attrs["transB"] = Attribute::makeInt(1);
-        g.nodes.push_back(n);
+    auto node = [&](const char *name, const char *op, std::vector<std::string> in, const char *out) {
+        Node *n = addNode(g, name, op, std::move(in), out);
+        if (n->opType == "Gemm")
+            n->attrs["transB"] = Attribute::makeInt(1);
     };
     node("gain", "Mul", {"x", "s"}, "h");
     node("fc1", "Gemm", {"h", "W1", "B1"}, "a");
@@ -141,14 +147,8 @@ Model halfModel()
     g.outputs = {ValueInfo{"y", DType::Float32, {-1, 4, 6, 6}, true, {"N"}}};
     g.initializers["W"] = Tensor::fromFloats({4, 2, 3, 3}, randomValues(72, 11, 0.5f)).castTo(DType::Float16);
     g.initializers["B"] = Tensor::fromFloats({4}, randomValues(4, 12, 0.1f)).castTo(DType::Float16);
-    auto node = [&](const std::string &name, const std::string &op, std::vector<std::string> in, std::string out) {
-        Node n;
-        n.name = name;
-        n.opType = op;
-        n.inputs = std::move(in);
-        n.outputs = {std::move(out)};
-        g.nodes.push_back(n);
-        return &g.nodes.back();
+    const auto node = [&](const char *name, const char *op, std::vector<std::string> in, const char *out) {
+        return addNode(g, name, op, std::move(in), out);
     };
     node("to16", "Cast", {"x"}, "x16")->attrs["to"] = Attribute::makeInt(10);
     node("conv", "Conv", {"x16", "W", "B"}, "c")->attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});

@@ -24,19 +24,7 @@ using testutil::errorOf;
 
 namespace {
 
-struct Result {
-    int exitCode = -1;
-    QByteArray out, err;
-};
-
-Result cwb(const QStringList &args)
-{
-    QProcess p;
-    p.start(QStringLiteral(CW_CWB_PATH), args);
-    p.waitForFinished(120000);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
-            p.readAllStandardError()};
-}
+using testutil::runCwb;
 
 // A one-node model: x → op → y, the node at `nodeOpset` ("_opset", as the importer writes it; 0: none, the
 // model's opset applies).
@@ -289,7 +277,7 @@ private slots:
         QFETCH(int, opset);
         QFETCH(QStringList, present);
         QFETCH(QStringList, absent);
-        const Result r = cwb({"ops", "--opset", QString::number(opset), "--json"});
+        const testutil::CwbResult r = runCwb({"ops", "--opset", QString::number(opset), "--json"});
         QCOMPARE(r.exitCode, 0);
         QStringList listed;
         for (const auto &v : QJsonDocument::fromJson(r.out).array()) {
@@ -305,19 +293,19 @@ private slots:
             QVERIFY2(!listed.contains(op), qPrintable(op));
         // Without --opset every registered operator is listed.
         if (opset == 22)
-            QCOMPARE(cwb({"ops", "--json"}).out.count("\"op\""), qsizetype(opSupport().size()));
+            QCOMPARE(runCwb({"ops", "--json"}).out.count("\"op\""), qsizetype(opSupport().size()));
     }
 
     void cwbOpsRefusesAnOpsetOutsideTheRange()
     {
-        const Result r = cwb({"ops", "--opset", "8"});
+        const testutil::CwbResult r = runCwb({"ops", "--opset", "8"});
         QVERIFY(r.exitCode != 0);
         QVERIFY2(r.err.contains("--opset"), r.err.constData());
     }
 
     void docsOpsMdIsTheCommandsOutput()
     {
-        const Result r = cwb({"ops", "--markdown"});
+        const testutil::CwbResult r = runCwb({"ops", "--markdown"});
         QCOMPARE(r.exitCode, 0);
         QFile f(testutil::sourcePath("docs/ops.md"));
         QVERIFY(f.open(QIODevice::ReadOnly));

@@ -110,6 +110,23 @@ Model withReshape(const Model &demo, const std::vector<int64_t> &shape, bool inf
     return m;
 }
 
+// conv2's channels meet a Reshape that does not flatten (to [N, 64, 49], then a Flatten): channel pruning
+// cannot follow them.
+Model unflattenedReshape(const Model &demo)
+{
+    Model m = withReshape(demo, {-1, 64, 49}, false);
+    Node flatten;
+    flatten.name = "flatten2";
+    flatten.opType = "Flatten";
+    flatten.inputs = {"flatten"};
+    flatten.outputs = {"flatten2"};
+    m.graph.nodes.push_back(flatten);
+    m.graph.findNode("fc1")->inputs[0] = "flatten2";
+    m.graph.sortTopologically();
+    inferShapes(m);
+    return m;
+}
+
 std::vector<int64_t> firstOf(const std::vector<int64_t> &order, size_t n)
 {
     return std::vector<int64_t>(order.begin(), order.begin() + std::ptrdiff_t(n));
@@ -416,17 +433,8 @@ private slots:
         }
         QVERIFY_THROWS_EXCEPTION(Error, removeChannels(m, "conv1", {32}));
         QVERIFY_THROWS_EXCEPTION(Error, removeChannels(m, "nothing", {0}));
-        // A Reshape that does not flatten (to [N, 64, 49], then a Flatten) cannot be followed.
-        m = withReshape(m_demo, {-1, 64, 49}, false);
-        Node flatten;
-        flatten.name = "flatten2";
-        flatten.opType = "Flatten";
-        flatten.inputs = {"flatten"};
-        flatten.outputs = {"flatten2"};
-        m.graph.nodes.push_back(flatten);
-        m.graph.findNode("fc1")->inputs[0] = "flatten2";
-        m.graph.sortTopologically();
-        inferShapes(m);
+        // A Reshape that does not flatten cannot be followed.
+        m = unflattenedReshape(m_demo);
         try {
             removeChannels(m, "conv2", {0});
             QFAIL("pruning through a Reshape did not throw");
@@ -478,16 +486,7 @@ private slots:
     // and prunes conv1 and fc1 as usual.
     void unprunableChannelsAreReportedNotFatal()
     {
-        Model m = withReshape(m_demo, {-1, 64, 49}, false);
-        Node flatten;
-        flatten.name = "flatten2";
-        flatten.opType = "Flatten";
-        flatten.inputs = {"flatten"};
-        flatten.outputs = {"flatten2"};
-        m.graph.nodes.push_back(flatten);
-        m.graph.findNode("fc1")->inputs[0] = "flatten2";
-        m.graph.sortTopologically();
-        inferShapes(m);
+        Model m = unflattenedReshape(m_demo);
         const Model before = m.deepCopy();
         const PruneResult r = pruneModel(m, planAll(m, config(PruneMethod::Channel, 0.5)));
         std::map<std::string, PruneReport> byNode;

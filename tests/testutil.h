@@ -54,6 +54,22 @@ inline bool ortAvailable()
 }
 
 // Runs `program args`, returns stdout; on failure sets *error to stderr and the exit code.
+// `cwb ARGS` (the binary this build made): its exit code (-1 when it crashed or did not finish), stdout and
+// stderr.
+struct CwbResult {
+    int exitCode = -1;
+    QByteArray out, err;
+};
+
+inline CwbResult runCwb(const QStringList &args, int timeoutMs = 120000)
+{
+    QProcess p;
+    p.start(QStringLiteral(CW_CWB_PATH), args);
+    p.waitForFinished(timeoutMs);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+            p.readAllStandardError()};
+}
+
 inline QByteArray runProcess(const QString &program, const QStringList &args, QString *error, int timeoutMs = 120000,
                              const QString &workingDir = {})
 {
