@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets (tests/fuzz: one per parser) with clang, libFuzzer, AddressSanitizer and
-# UndefinedBehaviorSanitizer into build-fuzz/, then runs each for SECONDS (default 60) on a working copy of its
+# UndefinedBehaviorSanitizer in build-asan/ (the sanitizer build of installers/setup.sh sanitize), then runs each for SECONDS (default 60) on a working copy of its
 # seed corpus. Fork mode with crashes, out-of-memory and timeouts ignored, so one finding does not end a
 # target's run: every input that crashed, leaked, ran out of the memory limit or timed out is saved under
-# build-fuzz/findings/TARGET/ (crash-*, leak-*, oom-*, timeout-*; emptied at the start of the target's next
-# run) and counted in the summary. The working corpus, build-fuzz/corpus/TARGET/, grows from run to run.
+# build-asan/findings/TARGET/ (crash-*, leak-*, oom-*, timeout-*; emptied at the start of the target's next
+# run) and counted in the summary. The working corpus, build-asan/corpus/TARGET/, grows from run to run.
 #   bench/fuzz.sh [SECONDS] [TARGET...]        (targets: onnx h5_model npy npz idx h5_dataset recipe image)
-# Reproduce one finding: build-fuzz/tests/fuzz/fuzz_TARGET FILE. Needs clang, libclang-rt-14-dev and
+# Reproduce one finding: build-asan/tests/fuzz/fuzz_TARGET FILE. Leaks inside libraries are suppressed by
+# tests/sanitizers/lsan.supp. Needs clang, libclang-rt-14-dev and
 # libomp-14-dev (installers/setup.sh fuzz installs them). Exit status 1 when any target found something.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
 shift || true
-build="${CW_FUZZ_BUILD_DIR:-$root/build-fuzz}"
+build="${CW_ASAN_BUILD_DIR:-$root/build-asan}"
 jobs="${CW_FUZZ_JOBS:-2}"
 targets=("$@")
 if ((${#targets[@]} == 0)); then
@@ -24,11 +25,12 @@ fi
 
 command -v clang++ >/dev/null || { echo "clang++ not found: run installers/setup.sh fuzz" >&2; exit 2; }
 if [ ! -f "$build/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_FUZZ=ON
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCW_FUZZ=ON
 fi
 cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}"
 
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
 found=0
 summary=()
 for t in "${targets[@]}"; do

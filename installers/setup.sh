@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # One-step set-up on Debian 12: installs what is missing, builds, then either launches the GUI on the
 # built-in demo (`setup.sh run`) or runs the whole test suite (`setup.sh test`). Idempotent: a second run
-# installs nothing and rebuilds only what changed. `setup.sh fuzz [SECONDS] [TARGET...]` also installs clang
-# and libFuzzer, then runs bench/fuzz.sh (its own build folder, build-fuzz/) instead of the regular build.
+# installs nothing and rebuilds only what changed. Two more modes install clang, its sanitizer runtimes and
+# libFuzzer, and use build folders of their own (docs/reliability.md):
+#   setup.sh sanitize                  the whole test suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+#                                      (build-asan/), then the job, GUI and training tests with ThreadSanitizer
+#                                      (build-tsan/); leaks in project code fail it, library noise is suppressed
+#                                      by tests/sanitizers/*.supp;
+#   setup.sh fuzz [SECONDS] [TARGET...] bench/fuzz.sh: every fuzz target for SECONDS (build-asan/).
 set -euo pipefail
 
 mode="${1:-run}"
-case "$mode" in run|test|build|fuzz) ;; *) echo "usage: $0 [run|test|build|fuzz [SECONDS] [TARGET...]]" >&2; exit 2 ;; esac
+case "$mode" in run|test|build|sanitize|fuzz) ;;
+  *) echo "usage: $0 [run|test|build|sanitize|fuzz [SECONDS] [TARGET...]]" >&2; exit 2 ;;
+esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${CW_BUILD_DIR:-$root/build}"
@@ -19,8 +26,8 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libpng-dev libturbojpeg0-dev libjpeg-turbo-progs git dataset-fashion-mnist
   python3-onnx python3-numpy python3-h5py xvfb xauth poppler-utils
 )
-# The fuzzers only (bench/fuzz.sh): the regular build and the tests do not need clang.
-[ "$mode" = fuzz ] && packages+=(clang libclang-rt-14-dev libomp-14-dev)
+# The sanitizer builds and the fuzzers only: the regular build and the tests do not need clang.
+case "$mode" in sanitize|fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;; esac
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
@@ -44,6 +51,32 @@ if [ ! -f "$root/node_modules/onnxruntime-node/package.json" ] ||
 fi
 
 [ "$mode" = fuzz ] && exec "$root/bench/fuzz.sh" "${@:2}"
+
+if [ "$mode" = sanitize ]; then
+  supp="$root/tests/sanitizers"
+  asan="${CW_ASAN_BUILD_DIR:-$root/build-asan}"
+  tsan="${CW_TSAN_BUILD_DIR:-$root/build-tsan}"
+  # The tests that run threads: the GUI's jobs, the training loop and its gradient checks.
+  tsan_tests='^test_(gui.*|train|gradients)$'
+  [ -f "$asan/build.ninja" ] ||
+    CC=clang CXX=clang++ cmake -S "$root" -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCW_FUZZ=ON
+  cmake --build "$asan" -j "$jobs"
+  echo "== the whole test suite with AddressSanitizer + UndefinedBehaviorSanitizer ($asan)"
+  (cd "$asan" &&
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0" \
+    LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --output-on-failure -j "$jobs" --timeout 2400)
+  [ -f "$tsan/build.ninja" ] ||
+    CC=clang CXX=clang++ cmake -S "$root" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCW_SANITIZE=thread
+  mapfile -t targets < <(cd "$root/tests" && ls test_gui*.cpp test_train.cpp test_gradients.cpp | sed 's/\.cpp$//')
+  cmake --build "$tsan" -j "$jobs" --target cwb "${targets[@]}"
+  echo "== job, GUI and training tests with ThreadSanitizer ($tsan)"
+  (cd "$tsan" &&
+    TSAN_OPTIONS="suppressions=$supp/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
+    ctest --output-on-failure -j "$jobs" --timeout 2400 -R "$tsan_tests")
+  exit 0
+fi
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release

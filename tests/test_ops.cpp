@@ -1338,6 +1338,14 @@ void TestOps::halfFloatCasts()
     QCOMPARE(like.dtype(), DType::Float16);
     QCOMPARE(std::memcmp(like.rawData(), h.rawData(), h.byteSize()), 0);
     QCOMPARE(runOp("CastLike", {h, Tensor(DType::Int32, {})})[0].toInt64Vector().front(), int64_t(1));
+    // Out of an integer type's range saturates, NaN becomes 0 (a plain C++ conversion would be undefined).
+    const float inf = std::numeric_limits<float>::infinity();
+    QCOMPARE(runOp("Cast", {F({5}, {inf, -inf, std::nanf(""), 3e9f, -300.f})}, {{"to", ai(6)}})[0].toInt64Vector(),
+             (std::vector<int64_t>{INT32_MAX, INT32_MIN, 0, INT32_MAX, -300}));
+    QCOMPARE(runOp("Cast", {F({3}, {300.f, -300.f, 1e30f})}, {{"to", ai(3)}})[0].toInt64Vector(),
+             (std::vector<int64_t>{127, -128, 127}));
+    QCOMPARE(runOp("Cast", {F({2}, {1e30f, -1e30f})}, {{"to", ai(7)}})[0].toInt64Vector(),
+             (std::vector<int64_t>{INT64_MAX, INT64_MIN}));
 }
 
 void TestOps::halfFloatGraph_data()

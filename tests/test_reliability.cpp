@@ -10,6 +10,7 @@
 #include <QtTest>
 
 #include "core/base/error.h"
+#include "core/base/rehearse.h"
 #include "core/compress/recipe.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
@@ -154,6 +155,7 @@ private slots:
     void recipes_data();
     void recipes();
     void recipeLrRoundTrips();
+    void crashIsolation();
     void cli_data();
     void cli();
 
@@ -169,6 +171,8 @@ void TestReliability::initTestCase()
     saveModel(loadModel("demo"), path("h5model/base.h5").toStdString());
     QString error;
     QVERIFY2(testutil::runPython(kMakeFiles, m_dir.path(), &error), qPrintable(error));
+    // A fuzzer's find that crashes libhdf5 1.10.8 itself (an out-of-bounds read in a group's local heap).
+    QVERIFY(QFile::copy(CW_SOURCE_DIR "/tests/fuzz/findings/h5_dataset-libhdf5-segv.h5", path("libhdf5_segv.h5")));
 }
 
 void TestReliability::sizeArithmetic()
@@ -330,6 +334,40 @@ void TestReliability::recipeLrRoundTrips()
     QCOMPARE(recipeFromJson(recipeToJson(small)).finetune.lr, small.finetune.lr);
 }
 
+void TestReliability::crashIsolation()
+{
+    // The helper's outcome decides: a helper that dies is an error naming the file, one that exits 0 is not, and
+    // bytes reach it as a readable file. Stand-in helpers are shell scripts (CW_H5CHECK), then the real one.
+    auto script = [&](const char *name, const QByteArray &body) {
+        QFile f(path(name));
+        f.open(QIODevice::WriteOnly);
+        f.write("#!/bin/sh\n" + body + "\n");
+        f.close();
+        f.setPermissions(f.permissions() | QFileDevice::ExeOwner);
+        return path(name).toUtf8();
+    };
+    const QByteArray dies = script("dies.sh", "kill -SEGV $$");
+    const QByteArray checks = script("checks.sh", "[ \"$1\" = model-image ] && [ \"$(cat \"$2\")\" = HDF5BYTES ] || kill -SEGV $$");
+    qputenv("CW_H5CHECK", dies);
+    const QString crashed = testutil::errorOf([] { rehearseRead(RehearsalKind::Dataset, "f.h5", "'f.h5': it crashed"); });
+    qputenv("CW_H5CHECK", checks);
+    const QString bytesError = testutil::errorOf(
+        [] { rehearseReadBytes(RehearsalKind::ModelImage, "HDF5BYTES", "'mem': it crashed"); });
+    const QString otherBytes = testutil::errorOf(
+        [] { rehearseReadBytes(RehearsalKind::ModelImage, "OTHER", "'mem': it crashed"); });
+    qunsetenv("CW_H5CHECK");
+    QCOMPARE(crashed, QString("'f.h5': it crashed (signal 11, Segmentation fault); the file is corrupt"));
+    QCOMPARE(bytesError, QString());
+    QVERIFY2(otherBytes.startsWith("'mem': it crashed (signal 11"), qPrintable(otherBytes));
+
+    // The file that crashes libhdf5, as a dataset: an error naming it, and the process goes on.
+    const QString error = testutil::errorOf([&] { loadDataset(path("libhdf5_segv.h5").toStdString()); });
+    QVERIFY2(error.contains("libhdf5_segv.h5") && error.contains("the HDF5 library crashed reading this file"),
+             qPrintable(error));
+    QCOMPARE(loadModel(path("h5model/base.h5").toStdString()).graph.nodes.size(),
+             loadModel("demo").graph.nodes.size()); // a sound file still loads, after its rehearsal
+}
+
 void TestReliability::cli_data()
 {
     QTest::addColumn<QStringList>("args"); // "@" + a relative path stands for the file the test wrote
@@ -343,6 +381,9 @@ void TestReliability::cli_data()
         << QByteArray() << "no class";
     QTest::newRow("eval: .npy declaring 2.9 GB") << QStringList{"eval", "demo", "--data", "@npy_no_data/x.npy"}
                                                  << QByteArray() << "truncated .npy data";
+    QTest::newRow("eval: a file that crashes libhdf5")
+        << QStringList{"eval", "demo", "--data", "@libhdf5_segv.h5"} << QByteArray()
+        << "the HDF5 library crashed reading this file";
     QTest::newRow("info: Range to infinity") << QStringList{"info", "@onnx/range_inf.onnx"} << QByteArray()
                                              << "no element count that fits";
     QTest::newRow("info: ConstantOfShape of 2^120") << QStringList{"info", "@onnx/constant_of_shape_huge.onnx"}

@@ -281,9 +281,10 @@ FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &
     const std::string batch = batchSymbol(graph);
     FeedOptions sizes;
     std::map<std::string, std::string> sources;
-    for (const auto &[name, shape] : inputShapes) {
+    for (const auto &entry : inputShapes) {
+        const auto &[name, shape] = entry;
         const auto in = std::find_if(graph.inputs.begin(), graph.inputs.end(),
-                                     [&](const ValueInfo &v) { return v.name == name; });
+                                     [&](const ValueInfo &v) { return v.name == entry.first; });
         if (in == graph.inputs.end() || !in->shapeKnown)
             throw Error("a shape is given for '" + name + "', which is not a graph input with a declared shape");
         bool fits = shape.size() == in->shape.size();

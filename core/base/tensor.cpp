@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "core/base/error.h"
 
@@ -396,10 +398,20 @@ Tensor Tensor::clone() const
 }
 
 namespace {
+// Floating point to integer saturates to the integer type's range and maps NaN to 0: a plain conversion of a
+// value outside the range (an infinity, a float16 overflow) is undefined behaviour in C++.
 template <typename Src, typename Dst> void convert(const Src *src, Dst *dst, int64_t n)
 {
-    for (int64_t i = 0; i < n; ++i)
-        dst[i] = static_cast<Dst>(src[i]);
+    if constexpr (std::is_floating_point_v<Src> && std::is_integral_v<Dst>) {
+        constexpr Dst lo = std::numeric_limits<Dst>::lowest(), hi = std::numeric_limits<Dst>::max();
+        for (int64_t i = 0; i < n; ++i) {
+            const Src v = src[i];
+            dst[i] = v != v ? Dst(0) : v <= Src(lo) ? lo : v >= Src(hi) ? hi : static_cast<Dst>(v);
+        }
+    } else {
+        for (int64_t i = 0; i < n; ++i)
+            dst[i] = static_cast<Dst>(src[i]);
+    }
 }
 
 template <typename Src> void convertFrom(const Src *src, Tensor &dst, int64_t n)

@@ -26,6 +26,7 @@
 
 #include "core/base/error.h"
 #include "core/base/hdf5lock.h"
+#include "core/base/rehearse.h"
 #include "core/graph/graph.h"
 #include "core/io/images.h"
 
@@ -335,6 +336,8 @@ struct Raw {
 
 Raw loadH5(const std::string &path)
 {
+    // libhdf5 1.10 can crash on a corrupt file: a helper process reads it first (core/base/rehearse.h).
+    rehearseRead(RehearsalKind::Dataset, path, "'" + path + "': the HDF5 library crashed reading this file");
     std::lock_guard lock(hdf5Mutex());
     H5Quiet quiet;
     if (H5Fis_hdf5(path.c_str()) <= 0) {

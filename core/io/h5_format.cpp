@@ -20,6 +20,7 @@
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/base/hdf5lock.h"
+#include "core/base/rehearse.h"
 #include "core/io/model_io.h"
 
 namespace cw {
@@ -1102,6 +1103,8 @@ public:
     }
     Model read(const std::string &path) const override
     {
+        // libhdf5 1.10 can crash on a corrupt file: a helper process reads it first (core/base/rehearse.h).
+        rehearseRead(RehearsalKind::ModelFile, path, q(path) + ": the HDF5 library crashed reading this file");
         std::lock_guard lock(hdf5Mutex());
         quietErrors();
         Ctx ctx{path};

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/base/rehearse.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "resources/demo_data.h"
@@ -150,6 +151,10 @@ Model readOnnxBytes(const std::string &bytes, const std::string &sourceName)
 
 Model readH5Bytes(const std::string &bytes, const std::string &sourceName)
 {
+    // libhdf5 1.10 can crash on corrupt bytes: a helper process reads them first (core/base/rehearse.h). The
+    // built-in demos (parseH5Bytes above) are the program's own bytes and are not rehearsed.
+    rehearseReadBytes(RehearsalKind::ModelImage, bytes,
+                      "'" + sourceName + "': the HDF5 library crashed reading these bytes");
     Model model = parseH5Bytes(bytes, sourceName);
     normalise(model);
     return model;

@@ -1,0 +1,134 @@
+#include "core/base/rehearse.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/base/error.h"
+
+extern char **environ;
+
+namespace cw {
+namespace {
+
+std::atomic<bool> g_disabled{false};
+
+bool executable(const std::string &path)
+{
+    return !path.empty() && access(path.c_str(), X_OK) == 0;
+}
+
+// $CW_H5CHECK, else beside the running executable, else the build tree's (CW_H5CHECK_BUILD_PATH).
+std::string helperPath()
+{
+    if (const char *env = std::getenv("CW_H5CHECK"); env && *env)
+        return env;
+    char self[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        std::string dir(self, size_t(n));
+        dir.erase(dir.find_last_of('/') + 1);
+        if (executable(dir + "cw-h5check"))
+            return dir + "cw-h5check";
+    }
+#ifdef CW_H5CHECK_BUILD_PATH
+    if (executable(CW_H5CHECK_BUILD_PATH))
+        return CW_H5CHECK_BUILD_PATH;
+#endif
+    return {};
+}
+
+// Runs `helper KIND PATH`; the helper's standard output is discarded, its standard error (a sanitizer's
+// report) kept.
+void runHelper(RehearsalKind kind, const std::string &path, const std::string &what)
+{
+    if (g_disabled.load())
+        return;
+    const std::string helper = helperPath();
+    if (helper.empty())
+        return;
+    std::vector<std::string> args{helper, rehearsalKindName(kind), path};
+    std::vector<char *> argv;
+    for (std::string &a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        return; // no process to spare (the process limit): read unrehearsed
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return;
+    const std::string how = WIFSIGNALED(status)
+                                ? "signal " + std::to_string(WTERMSIG(status)) + ", " + strsignal(WTERMSIG(status))
+                                : "exit status " + std::to_string(WEXITSTATUS(status));
+    throw Error(what + " (" + how + "); the file is corrupt");
+}
+
+} // namespace
+
+const char *rehearsalKindName(RehearsalKind kind)
+{
+    switch (kind) {
+    case RehearsalKind::ModelFile: return "model-file";
+    case RehearsalKind::ModelImage: return "model-image";
+    case RehearsalKind::Dataset: return "dataset";
+    }
+    return "";
+}
+
+void rehearseRead(RehearsalKind kind, const std::string &path, const std::string &what)
+{
+    runHelper(kind, path, what);
+}
+
+void rehearseReadBytes(RehearsalKind kind, const std::string &bytes, const std::string &what)
+{
+    if (g_disabled.load())
+        return;
+    // An anonymous in-memory file, inherited by the helper (no close-on-exec) and named by its descriptor.
+    const int fd = memfd_create("cw-rehearsal", 0);
+    if (fd < 0)
+        return;
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t w = write(fd, bytes.data() + done, bytes.size() - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += size_t(w);
+    }
+    try {
+        if (done == bytes.size())
+            runHelper(kind, "/proc/self/fd/" + std::to_string(fd), what);
+    } catch (...) {
+        close(fd);
+        throw;
+    }
+    close(fd);
+}
+
+void disableRehearsal()
+{
+    g_disabled.store(true);
+}
+
+} // namespace cw
