@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets (tests/fuzz: one per parser) with clang, libFuzzer, AddressSanitizer and
-# UndefinedBehaviorSanitizer in build-asan/ (the sanitizer build of installers/setup.sh sanitize), then runs each for SECONDS (default 60) on a working copy of its
-# seed corpus. Fork mode with crashes, out-of-memory and timeouts ignored, so one finding does not end a
-# target's run: every input that crashed, leaked, ran out of the memory limit or timed out is saved under
-# build-asan/findings/TARGET/ (crash-*, leak-*, oom-*, timeout-*; emptied at the start of the target's next
-# run) and counted in the summary. The working corpus, build-asan/corpus/TARGET/, grows from run to run.
+# UndefinedBehaviorSanitizer in build-asan/ (the sanitizer build of installers/setup.sh sanitize), then runs
+# each for SECONDS (default 60) on a working copy of its seed corpus, CW_FUZZ_JOBS targets at a time (default 2).
+# Fork mode with crashes, out-of-memory and timeouts ignored, so one finding does not end a target's run: every
+# input that crashed, leaked, ran out of the memory limit or timed out is saved under build-asan/findings/TARGET/
+# (crash-*, leak-*, oom-*, timeout-*; emptied at the start of the target's next run) and counted in the summary.
+# The working corpus, build-asan/corpus/TARGET/, grows from run to run.
 #   bench/fuzz.sh [SECONDS] [TARGET...]        (targets: onnx h5_model npy npz idx h5_dataset recipe image)
 # Reproduce one finding: build-asan/tests/fuzz/fuzz_TARGET FILE. Leaks inside libraries are suppressed by
-# tests/sanitizers/lsan.supp. Needs clang, libclang-rt-14-dev and
-# libomp-14-dev (installers/setup.sh fuzz installs them). Exit status 1 when any target found something.
+# tests/sanitizers/lsan.supp. Needs clang, libclang-rt-14-dev and libomp-14-dev (installers/setup.sh fuzz
+# installs them). Exit status 1 when any target found something.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
@@ -31,32 +32,47 @@ cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}"
 
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
-found=0
-summary=()
-for t in "${targets[@]}"; do
-  corpus="$build/corpus/$t"
-  findings="$build/findings/$t"
+# One target: its run, then one summary line in findings/TARGET.summary.
+fuzz_one() {
+  local t="$1"
+  local corpus="$build/corpus/$t" findings="$build/findings/$t"
   rm -rf "$findings"
   mkdir -p "$corpus" "$findings"
-  log="$build/findings/$t.log"
+  local log="$build/findings/$t.log"
   echo "== fuzz_$t for ${seconds}s (log: $log)"
   # New inputs go into the first folder (the working corpus); the checked-in seeds are only read.
   (cd "$findings" && "$build/tests/fuzz/fuzz_$t" "$corpus" "$root/tests/fuzz/corpus/$t" \
       -max_total_time="$seconds" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
       -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -artifact_prefix="$findings/" -print_final_stats=1) \
       >"$log" 2>&1 || true
+  local execs runs n_crash n_leak n_oom n_timeout
   execs="$(grep -oE 'exec/s:? [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)"
   runs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || echo 0)"
   n_crash="$(find "$findings" -maxdepth 1 -name 'crash-*' | wc -l)"
   n_leak="$(find "$findings" -maxdepth 1 -name 'leak-*' | wc -l)"
   n_oom="$(find "$findings" -maxdepth 1 -name 'oom-*' | wc -l)"
   n_timeout="$(find "$findings" -maxdepth 1 -name 'timeout-*' | wc -l)"
-  total=$((n_crash + n_leak + n_oom + n_timeout))
-  ((total > 0)) && found=1
-  summary+=("$(printf '%-11s %10s runs %7s exec/s   crash %d  leak %d  oom %d  timeout %d' \
-      "$t" "${runs:-0}" "${execs:-0}" "$n_crash" "$n_leak" "$n_oom" "$n_timeout")")
+  printf '%-11s %10s runs %7s exec/s   crash %d  leak %d  oom %d  timeout %d\n' \
+      "$t" "${runs:-0}" "${execs:-0}" "$n_crash" "$n_leak" "$n_oom" "$n_timeout" >"$build/findings/$t.summary"
+}
+
+# CW_FUZZ_JOBS targets at a time (default 2), each on one core.
+mkdir -p "$build/findings"
+running=0
+for t in "${targets[@]}"; do
+  fuzz_one "$t" &
+  running=$((running + 1))
+  if ((running >= jobs)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
 done
+wait
 echo
 echo "== summary (${seconds}s per target; findings in $build/findings/)"
-printf '%s\n' "${summary[@]}"
+found=0
+for t in "${targets[@]}"; do
+  cat "$build/findings/$t.summary"
+  grep -qE 'crash 0  leak 0  oom 0  timeout 0' "$build/findings/$t.summary" || found=1
+done
 exit "$found"
