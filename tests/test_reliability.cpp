@@ -69,6 +69,7 @@ put('npz/zip64_wrap.npz', b[:e] + record + locator + bytes(eocd))
 # IDX: four dimensions of 2^31 - 1; 40 GB of float32 declared by a 16-byte header, raw and gzip.
 put('idx_numel/d-images-idx3-ubyte', bytes([0, 0, 8, 4]) + struct.pack('>IIII', *[0x7FFFFFFF] * 4))
 put('idx_no_data/d-images-idx3-ubyte', bytes([0, 0, 0x0D, 3]) + struct.pack('>III', 10000, 1000, 1000))
+put('idx_empty/d-images-idx3-ubyte', bytes([0, 0, 8, 3]) + struct.pack('>III', 620757039, 0, 3))
 put('idx_gz_no_data/d-images-idx3-ubyte.gz', gzip.compress(bytes([0, 0, 8, 3]) + struct.pack('>III', 100000, 1000, 1000)))
 
 # HDF5 datasets: 4 GB declared, nothing stored (plain and deflated); labels [3, 0].
@@ -216,6 +217,7 @@ void TestReliability::datasets_data()
     row("npz a directory", "npz", "dir/x.npy", {"is a directory"});
     row("IDX element count overflows", "dataset", "idx_numel/d-images-idx3-ubyte", {"impossible IDX shape"});
     row("IDX declares 40 GB", "dataset", "idx_no_data/d-images-idx3-ubyte", {"truncated file", "only 0"});
+    row("IDX 620 million empty samples", "dataset", "idx_empty/d-images-idx3-ubyte", {"[0, 3]", "no elements"});
     row("IDX gzip declares 100 GB", "dataset", "idx_gz_no_data/d-images-idx3-ubyte.gz", {"truncated file", "at most"});
     row("HDF5 declares 4 GB, stores nothing", "dataset", "h5/no_data.h5", {"dataset 'x'", "stores only 0"});
     row("HDF5 deflated, stores nothing", "dataset", "h5/no_data_deflated.h5", {"dataset 'x'", "stores only 0"});

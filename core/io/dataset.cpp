@@ -114,6 +114,11 @@ public:
         } catch (const Error &) {
             fail(m_path, "impossible IDX shape " + shapeToString(m_shape) + " (the file is corrupt)");
         }
+        // Empty samples (a dimension 0 after the first) hold nothing to learn or evaluate, and would still cost
+        // one step each for a count of up to 2^32.
+        if (count > 0 && bytes == 0)
+            fail(m_path, "IDX samples of shape " + shapeToString(Shape(m_shape.begin() + 1, m_shape.end())) +
+                             " have no elements (the file is corrupt)");
         const uint64_t header = 4 + 4 * m_shape.size();
         const uint64_t available = m_fileSize == UINT64_MAX ? UINT64_MAX
                                    : gzdirect(m_file.get())   ? (m_fileSize > header ? m_fileSize - header : 0)
@@ -321,7 +326,9 @@ Tensor readH5Dataset(hid_t file, const std::string &name, const std::string &pat
     if (bytes > 0 && uint64_t(bytes) / (filtered ? 1032 : 1) > stored)
         fail(path, "HDF5 dataset '" + name + "' of shape " + shapeToString(shape) + " needs " + std::to_string(bytes) +
                        " bytes but the file stores only " + std::to_string(stored) + " (the file is truncated or corrupt)");
-    checkMemoryBudget(uint64_t(outBytes), "'" + path + "': HDF5 dataset '" + name + "' " + shapeToString(shape));
+    // HDF5 converts through a buffer of the file's element type, which may be wider than ours.
+    checkMemoryBudget(uint64_t(std::max(outBytes, bytes)),
+                      "'" + path + "': HDF5 dataset '" + name + "' " + shapeToString(shape));
     Tensor out(dtype, shape);
     if (out.numel() > 0 && H5Dread(ds.id, memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.rawData()) < 0)
         fail(path, "cannot read HDF5 dataset '" + name + "' (corrupt or truncated file?)");
