@@ -40,6 +40,7 @@ def npy_header(descr, shape):
 put('npy_numel/x.npy', npy_header('<f4', '(1099511627776, 1099511627776, 16)'))
 put('npy_bytes/x.npy', npy_header('<f8', '(2147483648, 1073741824)'))
 put('npy_no_data/x.npy', npy_header('<f4', '(1000, 1000, 727)'))
+put('npy_descr/x.npy', npy_header('<f8888888888888888884', '(2,)'))
 os.makedirs('npy_labels', exist_ok=True)
 np.save('npy_labels/x.npy', np.ones((3, 4), 'f4'))
 np.save('npy_labels/y.npy', np.zeros((3, 0), 'i8'))
@@ -207,6 +208,7 @@ void TestReliability::datasets_data()
         QTest::newRow(name) << QString(reader) << QString(file) << message;
     };
     row("npy element count overflows", "dataset", "npy_numel/x.npy", {"impossible .npy shape"});
+    row("npy item size overflows", "dataset", "npy_descr/x.npy", {"unsupported dtype '<f8888888888888888884'"});
     row("npy byte count overflows", "dataset", "npy_bytes/x.npy", {"impossible .npy shape"});
     row("npy declares 2.9 GB in 128 bytes", "dataset", "npy_no_data/x.npy", {"truncated .npy data", "2908000000"});
     row("npy labels [3, 0]", "dataset", "npy_labels/x.npy", {"y.npy", "[3, 0]", "no class"});

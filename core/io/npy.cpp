@@ -202,6 +202,9 @@ void decodeDescr(NpyHeader &h, const std::string &path)
     const char order = d[0];
     const char kind = d[1];
     const std::string sizeText = d.substr(2);
+    // Item sizes are 1 to 8 bytes: more than two digits is no dtype this reader knows (and could overflow).
+    if (sizeText.size() > 2)
+        fail(path, "unsupported dtype '" + d + "'");
     int size = 0;
     for (char c : sizeText) {
         if (c < '0' || c > '9')
