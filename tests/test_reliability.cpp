@@ -103,7 +103,7 @@ def init(name, array):
 save('onnx/relu_no_outputs.onnx', [helper.make_node('Relu', ['x'], [])], [f32('x', [1])], [f32('x', [1])])
 save('onnx/constant_no_outputs.onnx', [helper.make_node('Constant', [], [], value=init('', np.ones(1, 'f4')))],
      [f32('x', [1])], [f32('x', [1])])
-for name, limit, delta in [('range_inf', np.inf, 1), ('range_nan', 1, np.nan)]:
+for name, limit, delta in [('range_inf', np.inf, 1), ('range_nan', 1, np.nan), ('range_neg_inf', -np.inf, 1)]:
     save('onnx/%s.onnx' % name, [helper.make_node('Range', ['s', 'l', 'd'], ['y'])], [], [f32('y')],
          [init('s', np.float32(0)), init('l', np.float32(limit)), init('d', np.float32(delta))])
 save('onnx/range_int64_span.onnx', [helper.make_node('Range', ['s', 'l', 'd'], ['y'])], [], [i64('y')],
@@ -274,6 +274,7 @@ void TestReliability::models_data()
     row("Constant without outputs", "onnx/constant_no_outputs.onnx", {"Constant", "has no outputs"});
     row("Range to infinity", "onnx/range_inf.onnx", {"Range", "no element count that fits"});
     row("Range with NaN delta", "onnx/range_nan.onnx", {"Range", "no element count that fits"});
+    row("Range to minus infinity (empty)", "onnx/range_neg_inf.onnx", {});
     row("Range over 2^63 int64s", "onnx/range_int64_span.onnx", {"Range", "no element count that fits"});
     row("ConstantOfShape negative", "onnx/constant_of_shape_negative.onnx", {"ConstantOfShape", "negative dimension -5"});
     row("ConstantOfShape huge (not run at load)", "onnx/constant_of_shape_huge.onnx", {});

@@ -901,7 +901,7 @@ int64_t rangeCount(const Rule &r, long double count)
 {
     if (!(count < 0x1p62))
         r.fail("start, limit and delta give no element count that fits (infinite, NaN or above 2^62)");
-    return std::max<int64_t>(0, int64_t(count));
+    return count <= 0 ? 0 : int64_t(count); // converting below -2^63 would be undefined
 }
 
 void rangeOp(Rule &r)

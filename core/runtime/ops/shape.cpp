@@ -1008,7 +1008,7 @@ void rangeOp(OpContext &ctx)
         if (!(count < 0x1p62)) // also NaN, from infinite start, limit or delta
             ctx.fail("start " + std::to_string(double(s)) + ", limit " + std::to_string(double(l)) + " and delta " +
                      std::to_string(double(d)) + " give no element count that fits (infinite, NaN or above 2^62)");
-        const int64_t n = std::max<int64_t>(0, int64_t(count));
+        const int64_t n = count <= 0 ? 0 : int64_t(count); // converting below -2^63 would be undefined
         Tensor out(start.dtype(), {n});
         for (int64_t i = 0; i < n; ++i)
             out.data<T>()[i] = T(s + T(i) * d);
