@@ -278,6 +278,7 @@ void TestGuiInspect::pruningShadesAndShrinksModel()
     QVERIFY(window->showInspect(QStringLiteral("fc1")));
     InspectView *view = window->inspectView();
     view->setBits(0);
+    QTRY_VERIFY(!view->recomputePending()); // the float32 size, not the default setting's (a debounced recompute)
     QVERIFY(!view->histogram()->pruneRegionVisible());
     const int64_t before = view->whatIf().modelBytes;
 
