@@ -106,6 +106,8 @@ save('onnx/constant_no_outputs.onnx', [helper.make_node('Constant', [], [], valu
 for name, limit, delta in [('range_inf', np.inf, 1), ('range_nan', 1, np.nan), ('range_neg_inf', -np.inf, 1)]:
     save('onnx/%s.onnx' % name, [helper.make_node('Range', ['s', 'l', 'd'], ['y'])], [], [f32('y')],
          [init('s', np.float32(0)), init('l', np.float32(limit)), init('d', np.float32(delta))])
+save('onnx/range_empty_start.onnx', [helper.make_node('Range', ['s', 'l', 'd'], ['y'])], [], [f32('y')],
+     [init('s', np.zeros(0, 'f4')), init('l', np.float32(1)), init('d', np.float32(1))])
 save('onnx/range_int64_span.onnx', [helper.make_node('Range', ['s', 'l', 'd'], ['y'])], [], [i64('y')],
      [init('s', np.int64(-2**62)), init('l', np.int64(2**62)), init('d', np.int64(1))])
 save('onnx/constant_of_shape_negative.onnx', [helper.make_node('ConstantOfShape', ['s'], ['y'])], [], [f32('y')],
@@ -275,6 +277,7 @@ void TestReliability::models_data()
     row("Range to infinity", "onnx/range_inf.onnx", {"Range", "no element count that fits"});
     row("Range with NaN delta", "onnx/range_nan.onnx", {"Range", "no element count that fits"});
     row("Range to minus infinity (empty)", "onnx/range_neg_inf.onnx", {});
+    row("Range of an empty start", "onnx/range_empty_start.onnx", {"Range", "must be scalars"});
     row("Range over 2^63 int64s", "onnx/range_int64_span.onnx", {"Range", "no element count that fits"});
     row("ConstantOfShape negative", "onnx/constant_of_shape_negative.onnx", {"ConstantOfShape", "negative dimension -5"});
     row("ConstantOfShape huge (not run at load)", "onnx/constant_of_shape_huge.onnx", {});

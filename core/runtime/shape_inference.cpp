@@ -909,6 +909,9 @@ void rangeOp(Rule &r)
     const DType dtype = r.input(0).dtype;
     Dim n = r.fresh(0, 0);
     if (r.input(0).constant && r.input(1).constant && r.input(2).constant) {
+        for (int i = 0; i < 3; ++i)
+            if (r.input(i).constant->numel() != 1)
+                r.fail("start, limit and delta must be scalars");
         const double start = r.input(0).constant->toFloatVector().at(0), limit = r.input(1).constant->toFloatVector().at(0),
                      delta = r.input(2).constant->toFloatVector().at(0);
         if (delta != 0)
