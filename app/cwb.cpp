@@ -158,22 +158,6 @@ void addList(CLI::App *cmd, const std::string &name, std::vector<T> &values, con
         ->default_str(defaults);
 }
 
-// The first graph input's shape as --shape gives it (the whole input, or its symbols' sizes), else as declared.
-cw::Shape firstInputShape(const cw::Graph &graph, const cw::FeedOptions &feeds)
-{
-    if (graph.inputs.empty() || !graph.inputs.front().shapeKnown)
-        return {};
-    const cw::ValueInfo &in = graph.inputs.front();
-    if (const auto whole = feeds.shapes.find(in.name); whole != feeds.shapes.end())
-        return whole->second;
-    cw::Shape shape = in.shape;
-    for (size_t d = 0; d < shape.size(); ++d)
-        if (const auto sym = feeds.shapes.find(in.dimName(d)); shape[d] < 0 && sym != feeds.shapes.end() &&
-                                                               sym->second.size() == 1)
-            shape[d] = sym->second[0];
-    return shape;
-}
-
 // Dataset preprocessing (core/io/dataset.h): how stored values or image files become the model's input.
 struct PreprocessArgs {
     cw::Preprocess pre;
@@ -193,7 +177,7 @@ struct PreprocessArgs {
             p.imageHeight = imageSize.front();
             p.imageWidth = imageSize.back();
         }
-        cw::fitImageInput(p, firstInputShape(graph, feeds));
+        cw::fitImageInput(p, cw::firstInputShape(graph, feeds));
         return p;
     }
 };

@@ -179,6 +179,31 @@ private slots:
         QCOMPARE(recipeToJson(view.recipe()), edited);
     }
 
+    // A layer channel pruning would leave whole says so in the table before any run (the other side of a
+    // residual Add is not channel-pruned), and is predicted unpruned; pruning both sides clears it.
+    void channelObstacleShownInTable()
+    {
+        const Model resnet = loadModel("demo-resnet");
+        CompressView view;
+        view.setModel(&resnet);
+        RecipeTableModel *table = view.tableModel();
+        const int conv2 = table->rowOfLayer(QStringLiteral("block2.conv2"));
+        const int shortcut = table->rowOfLayer(QStringLiteral("block2.shortcut.conv"));
+        QVERIFY(conv2 >= 0 && shortcut >= 0);
+        const int64_t unpruned = view.prediction().layers[size_t(conv2)].bytes;
+        QVERIFY(table->setData(cell(view, conv2, RecipeTableModel::Prune), QStringLiteral("channel")));
+        QCOMPARE(cell(view, conv2, RecipeTableModel::Prune).data().toString(), QStringLiteral("channel (left whole)"));
+        QCOMPARE(cell(view, conv2, RecipeTableModel::Prune).data(Qt::EditRole).toString(), QStringLiteral("channel"));
+        const QString tip = cell(view, conv2, RecipeTableModel::Prune).data(Qt::ToolTipRole).toString();
+        QVERIFY2(tip.contains(QStringLiteral("'block2.shortcut.conv'")), qPrintable(tip));
+        QCOMPARE(view.prediction().layers[size_t(conv2)].bytes, unpruned);
+
+        QVERIFY(table->setData(cell(view, shortcut, RecipeTableModel::Prune), QStringLiteral("channel")));
+        QCOMPARE(cell(view, conv2, RecipeTableModel::Prune).data().toString(), QStringLiteral("channel"));
+        QVERIFY(cell(view, conv2, RecipeTableModel::Prune).data(Qt::ToolTipRole).toString().isEmpty());
+        QVERIFY(view.prediction().layers[size_t(conv2)].bytes < unpruned);
+    }
+
     void delegatesEditInPlace()
     {
         CompressView view;

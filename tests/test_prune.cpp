@@ -504,6 +504,51 @@ private slots:
         Session(m).run(m_data.batch(0, 2)); // the pruned graph still runs
     }
 
+    // channelPruneObstacle predicts, before any rewrite, the reason a run gives each layer it leaves whole —
+    // also for a residual block half planned, where the run would otherwise remove nothing without a word.
+    void obstaclesPredictSkips_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QStringList>("channelLayers"); // empty: every layer
+        QTest::addColumn<QString>("layer");
+        QTest::addColumn<QString>("reason"); // in the obstacle of `layer`; "" for none
+        QTest::newRow("reshape") << "unflattened" << QStringList() << "conv2" << "'flatten' (Reshape)";
+        QTest::newRow("output") << "unflattened" << QStringList() << "fc2" << "graph output 'logits'";
+        QTest::newRow("prunable") << "unflattened" << QStringList() << "conv1" << "";
+        QTest::newRow("residual, both sides") << "demo-resnet" << QStringList() << "block2.conv2" << "";
+        QTest::newRow("residual, one side") << "demo-resnet" << QStringList{"block2.conv2"} << "block2.conv2"
+                                            << "also produced by 'block2.shortcut.conv'";
+    }
+    void obstaclesPredictSkips()
+    {
+        QFETCH(QString, model);
+        QFETCH(QStringList, channelLayers);
+        QFETCH(QString, layer);
+        QFETCH(QString, reason);
+        Model m = model == "unflattened" ? unflattenedReshape(m_demo) : loadModel(model.toStdString()).deepCopy();
+        std::vector<LayerPlan> plan = planAll(m, config(PruneMethod::Channel, 0.5));
+        for (LayerPlan &p : plan)
+            if (!channelLayers.isEmpty() && !channelLayers.contains(QString::fromStdString(p.node)))
+                p.config.prune.reset();
+        const std::string predicted = channelPruneObstacle(m, layer.toStdString(), plan);
+        if (reason.isEmpty())
+            QVERIFY2(predicted.empty(), predicted.c_str());
+        else
+            QVERIFY2(predicted.find(reason.toStdString()) != std::string::npos, predicted.c_str());
+        // The run reports exactly what was predicted, for every layer, and removes nothing where it said so.
+        std::map<std::string, std::string> expected;
+        for (const LayerPlan &p : plan)
+            if (p.config.prune)
+                expected[p.node] = channelPruneObstacle(m, p.node, plan);
+        const PruneResult r = pruneModel(m, plan);
+        QCOMPARE(r.layers.size(), expected.size());
+        for (const PruneReport &rep : r.layers) {
+            QCOMPARE(QString::fromStdString(rep.skipped), QString::fromStdString(expected.at(rep.node)));
+            if (!rep.skipped.empty())
+                QCOMPARE(rep.channelsAfter, rep.channelsBefore);
+        }
+    }
+
     void skippedLayersStayUntouched()
     {
         Model m = m_demo.deepCopy();

@@ -428,7 +428,7 @@ private slots:
                                      dir.path(), &error),
                  qPrintable(error));
         Preprocess pre;
-        fitImageInput(pre, buildDemoModel("cnn", 1).graph);
+        fitImageInput(pre, buildDemoModel("cnn", 1).graph.inputs.front().shape);
         pre.resizeShorter = 28;
         const Dataset streamed = loadDataset(dir.filePath("pngs").toStdString(), pre);
         QVERIFY(streamed.x.isNull());

@@ -285,8 +285,16 @@ FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &
         const auto &[name, shape] = entry;
         const auto in = std::find_if(graph.inputs.begin(), graph.inputs.end(),
                                      [&](const ValueInfo &v) { return v.name == entry.first; });
-        if (in == graph.inputs.end() || !in->shapeKnown)
-            throw Error("a shape is given for '" + name + "', which is not a graph input with a declared shape");
+        if (in == graph.inputs.end())
+            throw Error("a shape is given for '" + name + "', which is not a graph input");
+        if (!in->shapeKnown) { // nothing to check it against; the input keeps its whole shape
+            for (int64_t d : shape)
+                if (d < 1)
+                    throw Error("shape " + shapeToString(shape) + " given for graph input '" + name +
+                                "' has a size below 1");
+            sizes.shapes[name] = shape;
+            continue;
+        }
         bool fits = shape.size() == in->shape.size();
         for (size_t d = 0; fits && d < shape.size(); ++d)
             fits = shape[d] >= 1 && (in->shape[d] < 0 || in->shape[d] == shape[d]);
@@ -306,6 +314,21 @@ FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &
         }
     }
     return sizes;
+}
+
+Shape firstInputShape(const Graph &graph, const FeedOptions &options)
+{
+    if (graph.inputs.empty() || !graph.inputs.front().shapeKnown)
+        return {};
+    const ValueInfo &in = graph.inputs.front();
+    if (const auto whole = options.shapes.find(in.name); whole != options.shapes.end())
+        return whole->second;
+    Shape shape = in.shape;
+    for (size_t d = 0; d < shape.size(); ++d)
+        if (const auto sym = options.shapes.find(symbolOf(in, d));
+            shape[d] < 0 && sym != options.shapes.end() && sym->second.size() == 1)
+            shape[d] = sym->second[0];
+    return shape;
 }
 
 std::vector<std::string> unsizedSymbols(const Graph &graph, const FeedOptions &options, bool firstFromData)

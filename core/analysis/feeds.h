@@ -96,11 +96,17 @@ FeedOptions withSampleShape(const Graph &graph, FeedOptions options, const Tenso
 int64_t datasetBatchSize(const Graph &graph, int64_t wanted);
 
 // The sizes that concrete shapes of graph inputs give the symbols of their declarations, the batch symbol
-// excepted, as FeedOptions::shapes entries (symbol -> {size}). They fix a model's other dimensions for runs
-// whose batch is set elsewhere (a dataset batch, a benchmark's batch): the GUI's input-shape editor feeds every
-// job this way. Throws cw::Error for a name that is not a graph input with a declared shape, a shape whose rank
-// or fixed sizes differ from the declaration, a size below 1, and two sizes for one symbol.
+// excepted, as FeedOptions::shapes entries (symbol -> {size}); an input that declares no shape keeps its whole
+// shape (input -> shape). They fix a model's other dimensions for runs whose batch is set elsewhere (a dataset
+// batch, a benchmark's batch): the GUI's input editor feeds every job this way. Throws cw::Error for a name that
+// is not a graph input, a shape whose rank or fixed sizes differ from the declaration, a size below 1, and two
+// sizes for one symbol.
 FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &inputShapes);
+
+// The first graph input's declared shape with the sizes `options` give: its whole shape when options.shapes
+// names it, else each symbol that options.shapes sizes replaced by its size (others stay -1); empty when the
+// graph has no input or the first declares no shape. Image folders are cropped to its height and width.
+Shape firstInputShape(const Graph &graph, const FeedOptions &options);
 
 // The symbols of the graph inputs' declarations, the batch symbol excepted, that neither `options` (a given
 // tensor, an input's or the symbol's shape) nor, with firstFromData, the first input (which a dataset batch

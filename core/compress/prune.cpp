@@ -542,6 +542,28 @@ std::vector<int64_t> checkedRemoval(const ChannelSpace &space, const std::string
     return channels;
 }
 
+// Why the channels of `space` cannot be removed as planned ("" when they can): they reach a graph output, or
+// another layer that produces them is not channel-pruned (`planned` says which are).
+std::string spaceObstacle(const ChannelSpace &space, const std::function<bool(const std::string &)> &planned)
+{
+    if (!space.output.empty())
+        return "its channels reach the graph output '" + space.output + "'";
+    for (const std::string &s : space.sources)
+        if (!planned(s))
+            return "its channels are also produced by '" + s + "' (they meet in an Add, Sum or similar), which is "
+                   "not channel-pruned";
+    return {};
+}
+
+// traceChannels' and removeChannels' messages name the layer for other callers; a report belongs to it already.
+std::string withoutNodePrefix(std::string message, const std::string &node)
+{
+    const std::string prefix = "channel pruning of '" + node + "': ";
+    if (message.compare(0, prefix.size(), prefix) == 0)
+        message.erase(0, prefix.size());
+    return message;
+}
+
 // pruneModel with the channel counts to prune towards taken relative to `originalChannels` (node -> output
 // channels before the first iterative step; missing nodes use their current count).
 PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, double ratioScale,
@@ -566,6 +588,11 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
                         std::to_string(c.n) + ":" + std::to_string(c.m));
     }
 
+    const auto isChannelPlanned = [&byNode](const std::string &node) {
+        auto q = byNode.find(node);
+        return q != byNode.end() && q->second->config.prune->method == PruneMethod::Channel;
+    };
+
     // Weight elements before this pass, for the reports (channel surgery shrinks weights).
     std::map<std::string, int64_t> paramsBefore;
     for (const auto &[node, p] : byNode) {
@@ -587,27 +614,25 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
         if (!isLayer(model, *model.graph.findNode(p.node)))
             continue;
         ChannelSpace space;
+        std::string obstacle;
         try {
             space = traceChannels(model, p.node);
+            obstacle = spaceObstacle(space, isChannelPlanned);
         } catch (const Error &e) {
+            obstacle = withoutNodePrefix(e.what(), p.node);
+        }
+        if (!obstacle.empty() && space.sources.empty()) { // the trace failed: only this layer is known
             PruneReport r;
             r.node = p.node;
             r.weight = p.weight;
-            // The message names the layer for callers of removeChannels; the report belongs to it already.
-            const std::string prefix = "channel pruning of '" + p.node + "': ";
-            r.skipped = e.what();
-            if (r.skipped.compare(0, prefix.size(), prefix) == 0)
-                r.skipped.erase(0, prefix.size());
+            r.skipped = obstacle;
             channelReports[p.node] = r;
             done.insert(p.node);
             continue;
         }
-        bool all = space.output.empty();
-        for (const std::string &s : space.sources) {
+        for (const std::string &s : space.sources)
             done.insert(s);
-            auto q = byNode.find(s);
-            all = all && q != byNode.end() && q->second->config.prune->method == PruneMethod::Channel;
-        }
+        const bool all = obstacle.empty();
         const int64_t current = space.channels;
         int64_t remove = 0;
         if (all) {
@@ -640,8 +665,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             r.weight = n.inputs[1];
             r.channelsBefore = current;
             r.channelsAfter = current - remove;
-            if (!space.output.empty())
-                r.skipped = "its channels reach the graph output '" + space.output + "'";
+            r.skipped = obstacle;
             channelReports[s] = r;
         }
     }
@@ -796,6 +820,19 @@ void removeChannels(Model &model, const std::string &node, const std::vector<int
         return;
     applyRemoval(model, space, remove);
     inferShapes(model);
+}
+
+std::string channelPruneObstacle(const Model &model, const std::string &node, const std::vector<LayerPlan> &plan)
+{
+    std::set<std::string> channel;
+    for (const LayerPlan &p : plan)
+        if (p.config.prune && !p.config.skip && p.config.prune->method == PruneMethod::Channel)
+            channel.insert(p.node);
+    try {
+        return spaceObstacle(traceChannels(model, node), [&channel](const std::string &s) { return channel.count(s) > 0; });
+    } catch (const Error &e) {
+        return withoutNodePrefix(e.what(), node);
+    }
 }
 
 PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double ratioScale)

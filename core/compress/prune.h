@@ -64,6 +64,12 @@ struct PruneResult {
 // PruneConfig with scope Global share one magnitude threshold. Mutates `model` (call on a deep copy).
 PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double ratioScale = 1.0);
 
+// Why channel pruning would leave `node` whole under `plan` (PruneReport::skipped of a pruneModel run), "" when
+// its channels can be removed: the graph around it cannot be rewritten (a Reshape, Concat or reduction consumes
+// them), they reach a graph output, or another layer producing the same channels (the other side of a residual
+// Add) is not channel-pruned in `plan`. Nothing is modified; the recipe table shows it before a run.
+std::string channelPruneObstacle(const Model &model, const std::string &node, const std::vector<LayerPlan> &plan);
+
 // Building blocks (also used by the GUI's what-if and by tests).
 Tensor pruneNM(const Tensor &w, int n, int m, int reductionAxisStart);  // axes >= start form the reduction
 std::vector<int64_t> rankChannels(const Tensor &w, int channelAxis, ChannelNorm norm); // weakest first

@@ -27,7 +27,6 @@
 #include "core/base/error.h"
 #include "core/base/hdf5lock.h"
 #include "core/base/rehearse.h"
-#include "core/graph/graph.h"
 #include "core/io/images.h"
 
 namespace cw {
@@ -690,12 +689,6 @@ void fitImageInput(Preprocess &pre, const Shape &modelInput)
         fill(pre.imageHeight, modelInput[nhwc ? 1 : 2]);
         fill(pre.imageWidth, modelInput[nhwc ? 2 : 3]);
     }
-}
-
-void fitImageInput(Preprocess &pre, const Graph &graph)
-{
-    if (!graph.inputs.empty() && graph.inputs.front().shapeKnown)
-        fitImageInput(pre, graph.inputs.front().shape);
 }
 
 namespace {

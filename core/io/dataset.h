@@ -19,8 +19,6 @@
 
 namespace cw {
 
-struct Graph;
-
 struct Preprocess {
     float scale = 1.f / 255.f;  // applied first to raw integer data (uint8 images, pixels 0..255); float data
                                  // is left as is
@@ -55,8 +53,6 @@ Normalization parseNormalization(const std::string &name);
 // fixed): [N, C, H, W], or [N, H, W, C] when pre.layout is NHWC; [N, H, W] means one channel. Dimensions
 // that are not fixed stay unset. Arrays ignore these fields, so callers may apply it to any dataset.
 void fitImageInput(Preprocess &pre, const Shape &modelInput);
-// The same with the graph's first input as declared (nothing when the graph has none or its shape is unknown).
-void fitImageInput(Preprocess &pre, const Graph &graph);
 
 // Rows decoded on demand (image folders). Immutable after construction and shared by copies of a Dataset;
 // read() may be called from several threads at once.

@@ -16,8 +16,8 @@ std::vector<cw::ActivationSample> ActivationJob::run(const ActivationParams &par
     constexpr double kLoadShare = 0.1;
     if (progress)
         progress(0.0, "loading dataset");
-    cw::Preprocess pre;
-    cw::fitImageInput(pre, params.model.graph);
+    cw::Preprocess pre = params.preprocess;
+    cw::fitImageInput(pre, cw::firstInputShape(params.model.graph, params.inputs));
     const cw::Dataset data = cw::loadDataset(params.datasetSpec, pre, params.samples);
     stop.throwIfStopped();
     const cw::Session session(params.model);

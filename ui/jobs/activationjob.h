@@ -18,6 +18,7 @@ namespace cw::ui {
 struct ActivationParams {
     cw::Model model;                      // shallow copy; weights shared read-only
     std::string datasetSpec = "fashion-mnist";
+    cw::Preprocess preprocess;
     int64_t samples = 256;
     std::vector<std::string> valueNames;
     int64_t batchSize = 64;

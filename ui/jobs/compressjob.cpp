@@ -98,7 +98,7 @@ bool CompressJob::start()
             progress(0.0, "loading data");
         const int64_t trainSamples = trainingSamples(params.recipe);
         cw::Preprocess pre = params.preprocess;
-        cw::fitImageInput(pre, params.base.graph);
+        cw::fitImageInput(pre, cw::firstInputShape(params.base.graph, params.options.inputs));
         std::optional<cw::Dataset> train;
         if (trainSamples != 0) {
             log("loading training data " + params.trainSpec +

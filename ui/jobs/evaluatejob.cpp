@@ -21,7 +21,7 @@ cw::EvalResult EvaluateJob::run(const EvaluateParams &params, const cw::StopToke
     if (progress)
         progress(kLoadShare / 2, "loading dataset");
     cw::Preprocess pre = params.preprocess;
-    cw::fitImageInput(pre, model.graph);
+    cw::fitImageInput(pre, cw::firstInputShape(model.graph, params.inputs));
     const cw::Dataset data = cw::loadDataset(params.datasetSpec, pre, params.limit);
     stop.throwIfStopped();
     if (data.size() == 0)

@@ -18,7 +18,7 @@ bool SensitivityJob::start()
         if (progress)
             progress(0.0, "loading dataset");
         cw::Preprocess pre = params.preprocess;
-        cw::fitImageInput(pre, params.model.graph);
+        cw::fitImageInput(pre, cw::firstInputShape(params.model.graph, params.options.inputs));
         const cw::Dataset data = cw::loadDataset(params.datasetSpec, pre, params.options.limit);
         stop.throwIfStopped();
         const cw::ProgressFn scaled = [&progress](double fraction, std::string_view stage) {

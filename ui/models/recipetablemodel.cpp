@@ -1,12 +1,14 @@
 #include "ui/models/recipetablemodel.h"
 
 #include <QBrush>
+#include <QColor>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QPalette>
 
 #include <cmath>
 
+#include "core/compress/prune.h"
 #include "ui/formatting.h"
 
 namespace cw::ui {
@@ -92,9 +94,16 @@ void RecipeTableModel::recompute()
     if (!m_model)
         return;
     m_plan = cw::planLayers(m_recipe, *m_model);
+    m_obstacles.assign(m_plan.size(), {});
     std::vector<cw::LayerPrediction> layers;
     layers.reserve(m_plan.size());
-    for (const cw::LayerPlan &p : m_plan) {
+    for (size_t i = 0; i < m_plan.size(); ++i) {
+        cw::LayerPlan p = m_plan[i];
+        if (!p.config.skip && p.config.prune && p.config.prune->method == cw::PruneMethod::Channel) {
+            m_obstacles[i] = QString::fromStdString(cw::channelPruneObstacle(*m_model, p.node, m_plan));
+            if (!m_obstacles[i].isEmpty())
+                p.config.prune.reset(); // the job will leave it whole: predict that
+        }
         const std::string key = settingsKey(p);
         auto it = m_cache.find(key);
         if (it == m_cache.end())
@@ -184,6 +193,8 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
                               (col == Granularity && !c.weights);
         if (inactive)
             return QBrush(QPalette().color(QPalette::Disabled, QPalette::Text));
+        if (col == Prune && !m_obstacles[size_t(index.row())].isEmpty())
+            return QBrush(QColor(0xb3, 0x5c, 0x00)); // a warning: the setting will not take effect
         return {};
     }
     if (role == Qt::ToolTipRole) {
@@ -198,6 +209,10 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
                      formatPercent(pred.relativeError));
         if (col == Layer)
             return QString::fromStdString(p.node + " (" + p.weight + ")");
+        if (col == Prune && !m_obstacles[size_t(index.row())].isEmpty())
+            return tr("Channel pruning will leave this layer whole: %1.\nIts size and error are predicted "
+                      "without pruning.")
+                .arg(m_obstacles[size_t(index.row())]);
         return {};
     }
     if (role == SortRole) {
@@ -216,7 +231,10 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
     case Layer: return QString::fromStdString(p.node);
     case Op: return QString::fromStdString(p.op);
     case Params: return formatCount(pred.params);
-    case Prune: return pruneText(c.prune);
+    case Prune:
+        return role == Qt::DisplayRole && !m_obstacles[size_t(index.row())].isEmpty()
+                   ? tr("%1 (left whole)").arg(pruneText(c.prune))
+                   : pruneText(c.prune);
     case Ratio:
         if (!c.prune)
             return role == Qt::EditRole ? QVariant(0.0) : QVariant(QStringLiteral("—"));

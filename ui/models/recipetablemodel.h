@@ -2,7 +2,8 @@
 // predicted bytes and proxy error of each layer (core/compress/allocate.h).
 //
 // One row per compressible layer (cw::planLayers, execution order). Columns: layer, op, parameters, pruning
-// (none / magnitude / 2:4 / 4:8 / channel), ratio, weight bits (float, 8 … 2), granularity (tensor, channel,
+// (none / magnitude / 2:4 / 4:8 / channel; a layer channel pruning would leave whole says so, with the reason
+// as tooltip), ratio, weight bits (float, 8 … 2), granularity (tensor, channel,
 // group 32 / 64 / 128), skip (a check box), predicted bytes and SQNR of the weight. The model never changes
 // the recipe itself: setData() works out the recipe the edit would give and emits editRequested(recipe,
 // description); the owner pushes that onto its QUndoStack, whose commands call setRecipe(). So every edit
@@ -74,6 +75,9 @@ private:
     std::vector<cw::LayerPlan> m_plan;
     cw::ModelPrediction m_prediction;
     std::map<std::string, cw::LayerPrediction> m_cache; // node + settings -> prediction
+    // Per row: why channel pruning would leave the layer whole (cw::channelPruneObstacle), "" otherwise. Such a
+    // row shows "channel (left whole)" with the reason as tooltip, and is predicted unpruned.
+    std::vector<QString> m_obstacles;
 };
 
 // In-place editors for the table: combo boxes for pruning, bits and granularity (committing on selection),
