@@ -180,6 +180,8 @@ private slots:
     void feedPlans();
     void symbolSizesFromShapes_data();
     void symbolSizesFromShapes();
+    void firstInputShapeSized_data();
+    void firstInputShapeSized();
     void unsizedSymbolsFound_data();
     void unsizedSymbolsFound();
     void feedData_data();
@@ -521,9 +523,9 @@ void TestEvaluate::symbolSizesFromShapes_data()
         << silero << "h=2,1,32" << "error: shape [2, 1, 32] given for graph input 'h' does not fit its declared shape [2, batch, 64]";
     QTest::newRow("error: another rank") << silero << "input=512" << "error: does not fit its declared shape [batch, sequence]";
     QTest::newRow("error: a zero size") << silero << "input=1,0" << "error: (sizes of at least 1)";
-    QTest::newRow("error: not an input") << silero << "sequence=5"
-                                         << "error: 'sequence', which is not a graph input with a declared shape";
-    QTest::newRow("error: an undeclared shape") << "x:float32?" << "x=2,2" << "error: which is not a graph input";
+    QTest::newRow("error: not an input") << silero << "sequence=5" << "error: 'sequence', which is not a graph input";
+    QTest::newRow("an undeclared shape is kept whole") << "x:float32?; y:float32[b,k]" << "x=2,2; y=1,3" << "k=3; x=2,2";
+    QTest::newRow("error: an undeclared shape with a zero") << "x:float32?" << "x=2,0" << "error: has a size below 1";
 }
 
 void TestEvaluate::symbolSizesFromShapes()
@@ -543,17 +545,56 @@ void TestEvaluate::symbolSizesFromShapes()
     }
     const FeedOptions sizes = symbolSizes(g, shapesFrom(shapes));
     QStringList got;
-    for (const auto &[symbol, size] : sizes.shapes)
-        got << QStringLiteral("%1=%2").arg(QString::fromStdString(symbol)).arg(size.front());
+    for (const auto &[name, size] : sizes.shapes) {
+        QStringList dims;
+        for (int64_t d : size)
+            dims << QString::number(d);
+        got << QStringLiteral("%1=%2").arg(QString::fromStdString(name), dims.join(','));
+    }
     QCOMPARE(got.join("; "), expected);
-    // What the sizes fix is what a plan at any batch uses.
+    // What the sizes fix is what a plan at any batch uses: a symbol's size, an undeclared input's whole shape.
     if (!sizes.shapes.empty() && unsizedSymbols(g, sizes, false).empty()) {
         FeedOptions options = sizes;
         options.batch = 3;
         const FeedPlan plan = planFeeds(g, options);
-        for (const auto &[symbol, size] : sizes.shapes)
-            QCOMPARE(plan.symbols.at(symbol), size.front());
+        for (const auto &[name, size] : sizes.shapes) {
+            const auto input = std::find_if(plan.inputs.begin(), plan.inputs.end(),
+                                            [&name](const ResolvedInput &r) { return r.name == name; });
+            if (input != plan.inputs.end())
+                QCOMPARE(input->shape, size);
+            else
+                QCOMPARE(plan.symbols.at(name), size.front());
+        }
     }
+}
+
+// firstInputShape: the first input's declaration with the sizes the options give (what image folders crop to);
+// expected as "d0,d1,..." with -1 for a symbol left open, "" for none.
+void TestEvaluate::firstInputShapeSized_data()
+{
+    QTest::addColumn<QString>("inputs");
+    QTest::addColumn<QString>("shapes");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("declared") << "x:float32[1,3,224,224]" << "" << "1,3,224,224";
+    QTest::newRow("symbols sized") << "x:float32[b,3,h,w]" << "h=640; w=480" << "-1,3,640,480";
+    QTest::newRow("one symbol left") << "x:float32[b,3,h,w]" << "h=640" << "-1,3,640,-1";
+    QTest::newRow("the whole input") << "x:float32[b,3,h,w]; y:float32[b]" << "x=2,3,32,16" << "2,3,32,16";
+    QTest::newRow("another input's shape") << "x:float32[b,3,h,w]; y:float32[b,h]" << "y=1,50" << "-1,3,-1,-1";
+    QTest::newRow("unnamed dimensions") << "x:float32[_,3,_,_]" << "x_dim2=8; x_dim3=9" << "-1,3,8,9";
+    QTest::newRow("undeclared") << "x:float32?" << "" << "";
+}
+
+void TestEvaluate::firstInputShapeSized()
+{
+    QFETCH(QString, inputs);
+    QFETCH(QString, shapes);
+    QFETCH(QString, expected);
+    FeedOptions options;
+    options.shapes = shapesFrom(shapes);
+    QStringList dims;
+    for (int64_t d : firstInputShape(inputsGraph(inputs), options))
+        dims << QString::number(d);
+    QCOMPARE(dims.join(','), expected);
 }
 
 // unsizedSymbols: the symbols a run would still need, given options.shapes (inputs and symbols) and whether

@@ -686,7 +686,12 @@ void TestGui::dropOpensModel()
 
 void TestGui::evaluateDialogChoices()
 {
-    EvaluateDialog dialog(path("small.npz"), 500, {path("large.npz"), path("small.npz")}, m_dir.path());
+    PreprocessChoice pre;
+    pre.normalization = cw::Normalization::ImageNet;
+    pre.layout = cw::Preprocess::Layout::NHWC;
+    pre.cropHeight = 224;
+    pre.resizeShorter = 256;
+    EvaluateDialog dialog(path("small.npz"), 500, pre, {path("large.npz"), path("small.npz")}, m_dir.path());
     auto *combo = dialog.findChild<QComboBox *>(QStringLiteral("datasetCombo"));
     auto *limit = dialog.findChild<QSpinBox *>(QStringLiteral("limitSpin"));
     QVERIFY(combo && limit);
@@ -703,6 +708,30 @@ void TestGui::evaluateDialogChoices()
     QCOMPARE(dialog.datasetSpec(), QStringLiteral("fashion-mnist"));
     QCOMPARE(dialog.limit(), qint64(0));
     QCOMPARE(limit->text(), QStringLiteral("All samples"));
+
+    // The preprocessing controls start from the choice given and return what they show.
+    QVERIFY(dialog.preprocess() == pre);
+    auto *normalize = dialog.findChild<QComboBox *>(QStringLiteral("normalizeCombo"));
+    auto *width = dialog.findChild<QSpinBox *>(QStringLiteral("cropWidthSpin"));
+    QVERIFY(normalize && width);
+    QCOMPARE(width->text(), QStringLiteral("model input"));
+    normalize->setCurrentIndex(1);
+    width->setValue(200);
+    QVERIFY(dialog.preprocess().normalization == cw::Normalization::Symmetric);
+    QCOMPARE(dialog.preprocess().cropWidth, 200);
+    const cw::Preprocess p = dialog.preprocess().preprocess();
+    QCOMPARE(p.mean, std::vector<float>{0.5f});
+    QCOMPARE(p.imageHeight, int64_t(224));
+    QCOMPARE(p.imageWidth, int64_t(200));
+    QCOMPARE(p.resizeShorter, int64_t(256));
+    QVERIFY(p.layout == cw::Preprocess::Layout::NHWC);
+
+    // Remembered across sessions.
+    {
+        QSettings settings;
+        dialog.preprocess().save(settings);
+    }
+    QVERIFY(PreprocessChoice::load(QSettings()) == dialog.preprocess());
 }
 
 void TestGui::geometryRemembered()

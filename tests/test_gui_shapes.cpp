@@ -6,6 +6,9 @@
 //   blocked.onnx  x [batch, 1, 4, 4] → Conv "conv1" → Det "det1" → com.example Mystery "custom1"
 //   dynamic.onnx  x [batch, 16], extra [batch, k], extra2 [batch, k] → Concat "join" (axis 1) → Relu "act":
 //                 the concatenation has 16 + 2k values per sample, so a run shows which k it was given.
+//   valued.onnx   x [batch, 16] (in [0, 1)), sr int64 [] → Mul "scale" (x * float(sr)): its largest value
+//                 shows which sr it was given.
+//   undeclared.onnx x [batch, 16], extra (no shape declared) → Add "add".
 #include <QAction>
 #include <QDialogButtonBox>
 #include <QFile>
@@ -27,7 +30,7 @@
 #include "ui/models/layertablemodel.h"
 #include "ui/views/blockednodespanel.h"
 #include "ui/views/compressview.h"
-#include "ui/views/inputshapesdialog.h"
+#include "ui/views/inputsdialog.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/sensitivityview.h"
 
@@ -61,6 +64,14 @@ save("dynamic",
       h.make_tensor_value_info("extra", TP.FLOAT, ["batch", "k"]),
       h.make_tensor_value_info("extra2", TP.FLOAT, ["batch", "k"])],
      [h.make_tensor_value_info("out", TP.FLOAT, None)])
+save("valued",
+     [h.make_node("Cast", ["sr"], ["srf"], name="cast", to=TP.FLOAT),
+      h.make_node("Mul", ["x", "srf"], ["out"], name="scale")],
+     [h.make_tensor_value_info("x", TP.FLOAT, ["batch", 16]), h.make_tensor_value_info("sr", TP.INT64, [])],
+     [h.make_tensor_value_info("out", TP.FLOAT, None)])
+save("undeclared", [h.make_node("Add", ["x", "extra"], ["out"], name="add")],
+     [h.make_tensor_value_info("x", TP.FLOAT, ["batch", 16]), h.make_tensor_value_info("extra", TP.FLOAT, None)],
+     [h.make_tensor_value_info("out", TP.FLOAT, None)])
 save("old_opset", [h.make_node("Relu", ["x"], ["y"])], [h.make_tensor_value_info("x", TP.FLOAT, [4])],
      [h.make_tensor_value_info("y", TP.FLOAT, None)], opsets=(("", 7),))
 np.savez("data.npz", x=rng.rand(40, 16).astype(np.float32), y=rng.randint(0, 4, 40).astype(np.int64))
@@ -86,11 +97,15 @@ private slots:
     void shapesRememberedPerModelFile();
     void runWithoutSizesAsksForThem();
     void activationsUseEditorShapes();
+    void valueEditorValidation_data();
+    void valueEditorValidation();
+    void valuesRememberedAndFed();
+    void undeclaredShapeGiven();
 
 private:
     QString path(const QString &name) const { return m_dir.filePath(name); }
     std::unique_ptr<MainWindow> openWindow(const QString &model);
-    InputShapesDialog *editShapes(MainWindow &window, const QStringList &rows);
+    InputsDialog *editShapes(MainWindow &window, const QStringList &rows);
 
     QTemporaryDir m_dir;
 };
@@ -131,14 +146,14 @@ std::unique_ptr<MainWindow> TestGuiShapes::openWindow(const QString &model)
 }
 
 // Opens Model → Input Shapes…, types one row per graph input (in order) and returns the dialog.
-InputShapesDialog *TestGuiShapes::editShapes(MainWindow &window, const QStringList &rows)
+InputsDialog *TestGuiShapes::editShapes(MainWindow &window, const QStringList &rows)
 {
-    window.inputShapesAction()->trigger();
-    auto *dialog = window.findChild<InputShapesDialog *>(QStringLiteral("inputShapesDialog"));
+    window.inputsAction()->trigger();
+    auto *dialog = window.findChild<InputsDialog *>(QStringLiteral("inputsDialog"));
     if (!dialog)
         return nullptr;
     for (int r = 0; r < rows.size(); ++r)
-        dialog->table()->item(r, InputShapesDialog::Shape)->setText(rows[r]);
+        dialog->table()->item(r, InputsDialog::Shape)->setText(rows[r]);
     return dialog;
 }
 
@@ -283,29 +298,29 @@ void TestGuiShapes::shapeEditorValidation()
     QFETCH(QStringList, rows);
     QFETCH(QString, error);
     const cw::Model model = cw::loadModel(path("dynamic.onnx").toStdString());
-    InputShapesDialog dialog(model.graph, {});
+    InputsDialog dialog(model.graph, {});
     QTableWidget *table = dialog.table();
     QCOMPARE(table->rowCount(), 3);
     // Name, dtype, declaration; the editable shape starts from the declaration, batch 1, symbols by name.
-    QCOMPARE(table->item(1, InputShapesDialog::Name)->text(), QStringLiteral("extra"));
-    QCOMPARE(table->item(1, InputShapesDialog::Type)->text(), QStringLiteral("float32"));
-    QCOMPARE(table->item(1, InputShapesDialog::Declared)->text(), QStringLiteral("[batch, k]"));
-    QCOMPARE(table->item(1, InputShapesDialog::Shape)->text(), QStringLiteral("1,k"));
+    QCOMPARE(table->item(1, InputsDialog::Name)->text(), QStringLiteral("extra"));
+    QCOMPARE(table->item(1, InputsDialog::Type)->text(), QStringLiteral("float32"));
+    QCOMPARE(table->item(1, InputsDialog::Declared)->text(), QStringLiteral("[batch, k]"));
+    QCOMPARE(table->item(1, InputsDialog::Shape)->text(), QStringLiteral("1,k"));
     QVERIFY(!dialog.error().isEmpty()); // k has no size yet
     QPushButton *ok = dialog.buttons()->button(QDialogButtonBox::Ok);
     QVERIFY(!ok->isEnabled());
 
     for (int r = 0; r < rows.size(); ++r)
-        table->item(r, InputShapesDialog::Shape)->setText(rows[r]);
+        table->item(r, InputsDialog::Shape)->setText(rows[r]);
     if (error.isEmpty()) {
         QVERIFY2(dialog.error().isEmpty(), qPrintable(dialog.error()));
         QVERIFY(ok->isEnabled());
-        QCOMPARE(dialog.shapes().size(), size_t(3));
-        QCOMPARE(dialog.shapes().at("extra").back(), int64_t(5));
+        QCOMPARE(dialog.inputs().shapes.size(), size_t(3));
+        QCOMPARE(dialog.inputs().shapes.at("extra").back(), int64_t(5));
     } else {
         QVERIFY2(dialog.error().contains(error), qPrintable(dialog.error()));
         QVERIFY(!ok->isEnabled());
-        QVERIFY(dialog.shapes().empty());
+        QVERIFY(dialog.inputs().shapes.empty());
     }
 }
 
@@ -317,13 +332,13 @@ void TestGuiShapes::shapesRememberedPerModelFile()
     {
         auto window = openWindow(file);
         QVERIFY(window);
-        QVERIFY(window->inputShapesAction()->isEnabled());
-        QVERIFY(window->inputShapes().empty());
-        InputShapesDialog *dialog = editShapes(*window, {"1,16", "1,7", "1,7"});
+        QVERIFY(window->inputsAction()->isEnabled());
+        QVERIFY(window->modelInputs().shapes.empty());
+        InputsDialog *dialog = editShapes(*window, {"1,16", "1,7", "1,7"});
         QVERIFY(dialog);
         QVERIFY2(dialog->error().isEmpty(), qPrintable(dialog->error()));
         dialog->buttons()->button(QDialogButtonBox::Ok)->click();
-        QCOMPARE(window->inputShapes().at("extra"), (cw::Shape{1, 7}));
+        QCOMPARE(window->modelInputs().shapes.at("extra"), (cw::Shape{1, 7}));
         QCOMPARE(window->runInputs().feeds.shapes.at("k"), (cw::Shape{7}));
         QCOMPARE(window->runInputs().feeds.shapes.count("batch"), size_t(0)); // the jobs size the batch
     }
@@ -331,19 +346,19 @@ void TestGuiShapes::shapesRememberedPerModelFile()
         // Reopened: the same shapes, and the editor starts from them.
         auto window = openWindow(file);
         QVERIFY(window);
-        QCOMPARE(window->inputShapes().size(), size_t(3));
-        QCOMPARE(window->inputShapes().at("extra2"), (cw::Shape{1, 7}));
+        QCOMPARE(window->modelInputs().shapes.size(), size_t(3));
+        QCOMPARE(window->modelInputs().shapes.at("extra2"), (cw::Shape{1, 7}));
         QCOMPARE(window->runInputs().feeds.shapes.at("k"), (cw::Shape{7}));
-        InputShapesDialog *dialog = window->openInputShapes();
+        InputsDialog *dialog = window->openInputs();
         QVERIFY(dialog);
-        QCOMPARE(dialog->table()->item(1, InputShapesDialog::Shape)->text(), QStringLiteral("1,7"));
+        QCOMPARE(dialog->table()->item(1, InputsDialog::Shape)->text(), QStringLiteral("1,7"));
         dialog->reject();
 
         // Another model has its own (none).
         QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
         QVERIFY(window->openModel(path("dynamic.onnx")));
         QVERIFY(loaded.wait(20000));
-        QVERIFY(window->inputShapes().empty());
+        QVERIFY(window->modelInputs().shapes.empty());
         QVERIFY(window->runInputs().feeds.shapes.empty());
     }
     {
@@ -354,14 +369,14 @@ void TestGuiShapes::shapesRememberedPerModelFile()
         f.close();
         auto window = openWindow(file);
         QVERIFY(window);
-        QVERIFY(window->inputShapes().empty());
+        QVERIFY(window->modelInputs().shapes.empty());
     }
     {
         // Fixed inputs (besides the batch) need no editor.
         auto window = openWindow(path("blocked.onnx"));
         QVERIFY(window);
-        QVERIFY(!window->inputShapesAction()->isEnabled());
-        QVERIFY(!window->openInputShapes());
+        QVERIFY(!window->inputsAction()->isEnabled());
+        QVERIFY(!window->openInputs());
     }
 }
 
@@ -369,24 +384,24 @@ void TestGuiShapes::runWithoutSizesAsksForThem()
 {
     auto window = openWindow(path("dynamic.onnx"));
     QVERIFY(window);
-    QSignalSpy asked(window->inspectView(), &InspectView::inputShapesNeeded);
+    QSignalSpy asked(window->inspectView(), &InspectView::inputsNeeded);
     QVERIFY(!window->inspectView()->collectActivations());
     QCOMPARE(asked.size(), 1);
     QVERIFY2(asked.first().first().toString().contains("a size for k"), qPrintable(asked.first().first().toString()));
     QVERIFY(!window->isBusy());
-    auto *dialog = window->findChild<InputShapesDialog *>(QStringLiteral("inputShapesDialog"));
+    auto *dialog = window->findChild<InputsDialog *>(QStringLiteral("inputsDialog"));
     QVERIFY(dialog);
     QTRY_VERIFY(dialog->isVisible());
-    auto *reason = dialog->findChild<QLabel *>(QStringLiteral("inputShapesReason"));
+    auto *reason = dialog->findChild<QLabel *>(QStringLiteral("inputsReason"));
     QVERIFY(reason && reason->isVisible());
     QVERIFY2(reason->text().contains("a size for k"), qPrintable(reason->text()));
     dialog->reject();
 
     // Evaluate and Compress ask the same way; Sensitivity refuses with the message too.
     QVERIFY(!window->evaluate());
-    QTRY_VERIFY(window->findChild<InputShapesDialog *>(QStringLiteral("inputShapesDialog")));
-    window->findChild<InputShapesDialog *>(QStringLiteral("inputShapesDialog"))->reject();
-    QSignalSpy compressAsked(window->compressView(), &CompressView::inputShapesNeeded);
+    QTRY_VERIFY(window->findChild<InputsDialog *>(QStringLiteral("inputsDialog")));
+    window->findChild<InputsDialog *>(QStringLiteral("inputsDialog"))->reject();
+    QSignalSpy compressAsked(window->compressView(), &CompressView::inputsNeeded);
     QVERIFY(!window->compressView()->compress());
     QCOMPARE(compressAsked.size(), 1);
     QVERIFY(!window->sensitivityView()->run());
@@ -398,7 +413,7 @@ void TestGuiShapes::activationsUseEditorShapes()
 {
     auto window = openWindow(path("dynamic.onnx"));
     QVERIFY(window);
-    InputShapesDialog *dialog = editShapes(*window, {"1,16", "1,5", "1,5"});
+    InputsDialog *dialog = editShapes(*window, {"1,16", "1,5", "1,5"});
     QVERIFY(dialog);
     dialog->buttons()->button(QDialogButtonBox::Ok)->click();
     QCOMPARE(window->runInputs().feeds.shapes.at("k"), (cw::Shape{5}));
@@ -416,6 +431,136 @@ void TestGuiShapes::activationsUseEditorShapes()
     for (int64_t c : h.counts)
         values += c;
     QCOMPARE(values, int64_t(kSamples * (16 + 2 * 5)));
+}
+
+
+// ---------------------------------------------------------------------------------------------------
+// Values and undeclared shapes
+
+void TestGuiShapes::valueEditorValidation_data()
+{
+    QTest::addColumn<QString>("text"); // the Data cell of sr (int64)
+    QTest::addColumn<QString>("error"); // "" = valid
+    QTest::addColumn<double>("value");  // NaN: random
+    QTest::newRow("random") << "random" << "" << qQNaN();
+    QTest::newRow("empty is random") << " " << "" << qQNaN();
+    QTest::newRow("a rate") << "16000" << "" << 16000.0;
+    QTest::newRow("negative") << "-3" << "" << -3.0;
+    QTest::newRow("fraction for an integer") << "16000.5" << "sr is int64: give a whole number" << 0.0;
+    QTest::newRow("text") << "fast" << "sr: 'fast' is not a value" << 0.0;
+    QTest::newRow("infinite") << "inf" << "sr: 'inf' is not a value" << 0.0;
+}
+
+void TestGuiShapes::valueEditorValidation()
+{
+    QFETCH(QString, text);
+    QFETCH(QString, error);
+    QFETCH(double, value);
+    const cw::Model model = cw::loadModel(path("valued.onnx").toStdString());
+    InputsDialog dialog(model.graph, {});
+    QTableWidget *table = dialog.table();
+    // The first input takes the dataset: its data is not editable; sr starts random; no shape to give.
+    QCOMPARE(table->item(0, InputsDialog::Data)->text(), QStringLiteral("dataset"));
+    QVERIFY(!(table->item(0, InputsDialog::Data)->flags() & Qt::ItemIsEditable));
+    QCOMPARE(table->item(1, InputsDialog::Data)->text(), QStringLiteral("random"));
+    QVERIFY(table->item(1, InputsDialog::Data)->flags() & Qt::ItemIsEditable);
+    QVERIFY(!(table->item(1, InputsDialog::Shape)->flags() & Qt::ItemIsEditable));
+    QVERIFY(dialog.error().isEmpty());
+
+    table->item(1, InputsDialog::Data)->setText(text);
+    QPushButton *ok = dialog.buttons()->button(QDialogButtonBox::Ok);
+    if (error.isEmpty()) {
+        QVERIFY2(dialog.error().isEmpty(), qPrintable(dialog.error()));
+        QVERIFY(ok->isEnabled());
+        if (qIsNaN(value))
+            QVERIFY(dialog.inputs().values.empty());
+        else
+            QCOMPARE(dialog.inputs().values.at("sr"), value);
+    } else {
+        QVERIFY2(dialog.error().contains(error), qPrintable(dialog.error()));
+        QVERIFY(!ok->isEnabled());
+        QVERIFY(dialog.inputs().empty());
+    }
+}
+
+// A value given in the editor is remembered for the file and reaches the jobs: activation statistics of
+// x * sr on data in [0, 1) reach above 500 only with sr = 1000 (random sr is at most 9).
+void TestGuiShapes::valuesRememberedAndFed()
+{
+    const QString file = path("valued-remembered.onnx");
+    QFile::remove(file);
+    QVERIFY(QFile::copy(path("valued.onnx"), file));
+    {
+        auto window = openWindow(file);
+        QVERIFY(window);
+        QVERIFY(window->inputsAction()->isEnabled()); // no symbol to size, but an input to give a value
+        window->inputsAction()->trigger();
+        auto *dialog = window->findChild<InputsDialog *>(QStringLiteral("inputsDialog"));
+        QVERIFY(dialog);
+        dialog->table()->item(1, InputsDialog::Data)->setText(QStringLiteral("1000"));
+        dialog->buttons()->button(QDialogButtonBox::Ok)->click();
+        QCOMPARE(window->runInputs().feeds.values.at("sr"), 1000.0);
+    }
+    auto window = openWindow(file);
+    QVERIFY(window);
+    QCOMPARE(window->modelInputs().values.at("sr"), 1000.0);
+    QCOMPARE(window->runInputs().feeds.values.at("sr"), 1000.0);
+    InputsDialog *dialog = window->openInputs();
+    QVERIFY(dialog);
+    QCOMPARE(dialog->table()->item(1, InputsDialog::Data)->text(), QStringLiteral("1000"));
+    dialog->reject();
+
+    InspectView *inspect = window->inspectView();
+    inspect->setActivationSamples(kSamples);
+    QVERIFY(window->showInspect(QStringLiteral("scale")));
+    QSignalSpy done(inspect, &InspectView::activationsFinished);
+    QVERIFY(inspect->collectActivations());
+    QVERIFY(done.wait(60000));
+    const cw::Histogram &h = inspect->activationPlot()->histogram();
+    QVERIFY2(h.hi > 500 && h.hi < 1000, qPrintable(QString::number(h.hi)));
+    QVERIFY(h.lo >= 0);
+
+    // The preprocessing chosen for the dataset reaches the jobs: [-1, 1] maps x from [0, 1) below zero.
+    PreprocessChoice symmetric;
+    symmetric.normalization = cw::Normalization::Symmetric;
+    window->setPreprocessing(symmetric);
+    QVERIFY(inspect->collectActivations());
+    QVERIFY(done.wait(60000));
+    const cw::Histogram &shifted = inspect->activationPlot()->histogram();
+    QVERIFY2(shifted.lo < -500, qPrintable(QString::number(shifted.lo)));
+}
+
+// An input after the first that declares no shape needs one before a run, and runs with it.
+void TestGuiShapes::undeclaredShapeGiven()
+{
+    auto window = openWindow(path("undeclared.onnx"));
+    QVERIFY(window);
+    InspectView *inspect = window->inspectView();
+    QSignalSpy asked(inspect, &InspectView::inputsNeeded);
+    QVERIFY(!inspect->collectActivations());
+    QCOMPARE(asked.size(), 1);
+    QVERIFY2(asked.first().first().toString().contains("a shape for input 'extra'"),
+             qPrintable(asked.first().first().toString()));
+    auto *dialog = window->findChild<InputsDialog *>(QStringLiteral("inputsDialog"));
+    QVERIFY(dialog);
+    QVERIFY(dialog->table()->item(1, InputsDialog::Shape)->flags() & Qt::ItemIsEditable);
+    QVERIFY2(dialog->error().contains("extra: the model does not declare its shape"), qPrintable(dialog->error()));
+    dialog->table()->item(1, InputsDialog::Shape)->setText(QStringLiteral("1,16,2"));
+    QVERIFY(dialog->error().isEmpty()); // any shape: nothing to check it against before a run
+    dialog->table()->item(1, InputsDialog::Shape)->setText(QStringLiteral("16"));
+    QVERIFY(dialog->error().isEmpty());
+    dialog->buttons()->button(QDialogButtonBox::Ok)->click();
+    QCOMPARE(window->runInputs().feeds.shapes.at("extra"), (cw::Shape{16}));
+
+    inspect->setActivationSamples(kSamples);
+    QVERIFY(window->showInspect(QStringLiteral("add")));
+    QSignalSpy done(inspect, &InspectView::activationsFinished);
+    QVERIFY(inspect->collectActivations());
+    QVERIFY(done.wait(60000));
+    int64_t values = 0;
+    for (int64_t c : inspect->activationPlot()->histogram().counts)
+        values += c;
+    QCOMPARE(values, int64_t(kSamples * 16));
 }
 
 QTEST_MAIN(TestGuiShapes)

@@ -37,7 +37,7 @@
 #include "ui/views/compressview.h"
 #include "ui/views/evaluatedialog.h"
 #include "ui/views/graphpanel.h"
-#include "ui/views/inputshapesdialog.h"
+#include "ui/views/inputsdialog.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/sensitivityview.h"
 
@@ -187,10 +187,10 @@ void MainWindow::createCentralWidget()
     connect(m_sensitivity, &SensitivityView::resultReady, m_compress, &CompressView::setSensitivity);
     addAnalysisTab(m_compress, tr("Compress"));
     // A run that lacks input sizes asks for them.
-    const auto askForShapes = [this](const QString &reason) { openInputShapes(reason); };
-    connect(m_inspect, &InspectView::inputShapesNeeded, this, askForShapes);
-    connect(m_sensitivity, &SensitivityView::inputShapesNeeded, this, askForShapes);
-    connect(m_compress, &CompressView::inputShapesNeeded, this, askForShapes);
+    const auto askForInputs = [this](const QString &reason) { openInputs(reason); };
+    connect(m_inspect, &InspectView::inputsNeeded, this, askForInputs);
+    connect(m_sensitivity, &SensitivityView::inputsNeeded, this, askForInputs);
+    connect(m_compress, &CompressView::inputsNeeded, this, askForInputs);
 
     m_mainSplitter->addWidget(left);
     m_mainSplitter->addWidget(m_tabs);
@@ -234,9 +234,9 @@ void MainWindow::createActions()
     QMenu *modelMenu = menuBar()->addMenu(tr("&Model"));
     m_evaluateAct = modelMenu->addAction(tr("&Evaluate…"), this, &MainWindow::evaluateDialog);
     m_evaluateAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
-    m_inputShapesAct = modelMenu->addAction(tr("&Input Shapes…"), this, [this]() { openInputShapes(); });
-    m_inputShapesAct->setObjectName(QStringLiteral("inputShapesAction"));
-    m_inputShapesAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+    m_inputsAct = modelMenu->addAction(tr("&Inputs…"), this, [this]() { openInputs(); });
+    m_inputsAct->setObjectName(QStringLiteral("inputsAction"));
+    m_inputsAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
     modelMenu->setToolTipsVisible(true); // why an action is off
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
@@ -295,6 +295,7 @@ void MainWindow::readSettings()
     m_datasetSpec = settings.value(QStringLiteral("evaluate/dataset"), m_datasetSpec).toString();
     m_evalLimit = settings.value(QStringLiteral("evaluate/limit"), m_evalLimit).toLongLong();
     m_recentDatasets = settings.value(QStringLiteral("evaluate/recentDatasets")).toStringList();
+    m_preprocess = PreprocessChoice::load(settings);
 }
 
 void MainWindow::writeSettings()
@@ -309,6 +310,7 @@ void MainWindow::writeSettings()
     settings.setValue(QStringLiteral("evaluate/dataset"), m_datasetSpec);
     settings.setValue(QStringLiteral("evaluate/limit"), m_evalLimit);
     settings.setValue(QStringLiteral("evaluate/recentDatasets"), m_recentDatasets);
+    m_preprocess.save(settings);
 }
 
 void MainWindow::closeEvent(QCloseEvent *event)
@@ -392,7 +394,7 @@ void MainWindow::evaluateDialog()
 {
     if (!m_model)
         return;
-    EvaluateDialog dialog(m_datasetSpec, m_evalLimit, m_recentDatasets, settingsDir(kDatasetDirKey), this);
+    EvaluateDialog dialog(m_datasetSpec, m_evalLimit, m_preprocess, m_recentDatasets, settingsDir(kDatasetDirKey), this);
     if (dialog.exec() != QDialog::Accepted)
         return;
     QSettings().setValue(QLatin1String(kDatasetDirKey), dialog.browseDir());
@@ -404,6 +406,7 @@ void MainWindow::evaluateDialog()
             m_recentDatasets.removeLast();
     }
     setDataset(spec, dialog.limit());
+    setPreprocessing(dialog.preprocess());
     evaluate();
 }
 
@@ -561,12 +564,13 @@ bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
     if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
         statusBar()->showMessage(refusal, 10000);
         if (m_runInputs.blocked.isEmpty())
-            openInputShapes(refusal);
+            openInputs(refusal);
         return false;
     }
     EvaluateParams params;
     params.model = *m_model;
     params.inputs = m_runInputs.feeds;
+    params.preprocess = m_runInputs.preprocess;
     params.datasetSpec = datasetSpec.toStdString();
     params.limit = limit;
     auto *job = new EvaluateJob(std::move(params), this);
@@ -674,21 +678,27 @@ void MainWindow::setDataset(const QString &datasetSpec, qint64 limit)
     m_compress->setDataset(datasetSpec);
 }
 
+void MainWindow::setPreprocessing(const PreprocessChoice &choice)
+{
+    m_preprocess = choice;
+    updateRunInputs();
+}
+
 void MainWindow::setModel(const cw::Model &model, const QString &spec)
 {
     m_model = model;
     m_modelSpec = spec;
     m_evaluation.reset();
-    if (m_shapesDialog)
-        m_shapesDialog->reject(); // it edits the previous model's inputs
+    if (m_inputsDialog)
+        m_inputsDialog->reject(); // it edits the previous model's inputs
     m_blocking = cw::unsupportedNodes(model);
     m_blockedPanel->setNodes(m_blocking);
     m_layerModel->setBlocked(m_blocking);
-    m_inputShapes = loadInputShapes(spec);
+    m_modelInputs = loadModelInputs(spec);
     try {
-        cw::symbolSizes(model.graph, m_inputShapes);
+        feedOptions(model.graph, m_modelInputs);
     } catch (const cw::Error &) {
-        m_inputShapes.clear(); // saved for an earlier version of the model
+        m_modelInputs = {}; // saved for an earlier version of the model
     }
     updateRunInputs(); // before the views see the model: Inspect may start collecting at once
 
@@ -726,47 +736,52 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
 void MainWindow::updateRunInputs()
 {
     m_runInputs.blocked = blockedReason(m_blocking);
-    m_runInputs.feeds = m_model ? cw::symbolSizes(m_model->graph, m_inputShapes) : cw::FeedOptions{};
+    m_runInputs.preprocess = m_preprocess.preprocess();
+    m_runInputs.feeds = m_model ? feedOptions(m_model->graph, m_modelInputs) : cw::FeedOptions{};
     m_inspect->setRunInputs(m_runInputs);
     m_sensitivity->setRunInputs(m_runInputs);
     m_compress->setRunInputs(m_runInputs);
     updateActions();
 }
 
-bool MainWindow::setInputShapes(const InputShapes &shapes)
+bool MainWindow::setModelInputs(const ModelInputs &inputs)
 {
     if (!m_model)
         return false;
     try {
-        cw::symbolSizes(m_model->graph, shapes);
+        feedOptions(m_model->graph, inputs);
     } catch (const cw::Error &e) {
-        showError(tr("Input Shapes"), QString::fromUtf8(e.what()));
+        showError(tr("Model Inputs"), QString::fromUtf8(e.what()));
         return false;
     }
-    m_inputShapes = shapes;
-    saveInputShapes(m_modelSpec, shapes);
+    m_modelInputs = inputs;
+    saveModelInputs(m_modelSpec, inputs);
     updateRunInputs();
-    QStringList sizes;
+    QStringList given;
     for (const auto &[symbol, size] : m_runInputs.feeds.shapes)
-        sizes << QStringLiteral("%1 = %2").arg(QString::fromStdString(symbol)).arg(size.front());
-    statusBar()->showMessage(sizes.isEmpty() ? tr("Input shapes cleared") : tr("Input sizes: %1").arg(sizes.join(QStringLiteral(", "))), 8000);
+        given << QStringLiteral("%1 = %2").arg(QString::fromStdString(symbol), size.size() == 1 ? QString::number(size.front()) : formatDims(size));
+    for (const auto &[name, value] : m_runInputs.feeds.values)
+        given << QStringLiteral("%1 = %2").arg(QString::fromStdString(name)).arg(value, 0, 'g', 10);
+    statusBar()->showMessage(given.isEmpty() ? tr("Inputs: random data, sizes from the dataset")
+                                             : tr("Inputs: %1").arg(given.join(QStringLiteral(", "))),
+                             8000);
     return true;
 }
 
-InputShapesDialog *MainWindow::openInputShapes(const QString &reason)
+InputsDialog *MainWindow::openInputs(const QString &reason)
 {
-    if (!m_model || !m_inputShapesAct->isEnabled())
+    if (!m_model || !m_inputsAct->isEnabled())
         return nullptr;
-    if (!m_shapesDialog) {
-        auto *dialog = new InputShapesDialog(m_model->graph, m_inputShapes, this);
+    if (!m_inputsDialog) {
+        auto *dialog = new InputsDialog(m_model->graph, m_modelInputs, this);
         dialog->setAttribute(Qt::WA_DeleteOnClose);
-        connect(dialog, &QDialog::accepted, this, [this, dialog]() { setInputShapes(dialog->shapes()); });
-        m_shapesDialog = dialog;
+        connect(dialog, &QDialog::accepted, this, [this, dialog]() { setModelInputs(dialog->inputs()); });
+        m_inputsDialog = dialog;
         dialog->open();
     }
-    m_shapesDialog->setReason(reason);
-    m_shapesDialog->raise();
-    return m_shapesDialog;
+    m_inputsDialog->setReason(reason);
+    m_inputsDialog->raise();
+    return m_inputsDialog;
 }
 
 void MainWindow::showError(const QString &title, const QString &message)
@@ -794,12 +809,13 @@ void MainWindow::updateActions()
     m_evaluateAct->setEnabled(idle && m_model.has_value() && m_runInputs.blocked.isEmpty());
     m_evaluateAct->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
                                                             : m_runInputs.blocked);
-    // Only symbols besides the batch need the user: the jobs size the batch themselves.
-    const bool symbolic = m_model && !cw::unsizedSymbols(m_model->graph, {}, false).empty();
-    m_inputShapesAct->setEnabled(symbolic);
-    m_inputShapesAct->setToolTip(symbolic || !m_model ? tr("Concrete sizes for the inputs' symbolic dimensions")
-                                                      : tr("Every input size of this model is fixed; the batch "
-                                                           "follows each job"));
+    // Only symbols besides the batch and inputs after the first (which may take a value) need the user: the
+    // jobs size the batch themselves, and the dataset feeds the first input.
+    const bool editable = m_model && (m_model->graph.inputs.size() > 1 || !cw::unsizedSymbols(m_model->graph, {}, false).empty());
+    m_inputsAct->setEnabled(editable);
+    m_inputsAct->setToolTip(editable || !m_model ? tr("Shapes and values the runs feed the model's inputs")
+                                                 : tr("This model's one input has fixed sizes and takes the dataset; "
+                                                      "the batch follows each job"));
 }
 
 QString MainWindow::displayName(const QString &spec)

@@ -14,9 +14,9 @@
 // A model with operators that have no kernel still opens (cw::LoadOptions::requireKernels off): a banner above
 // the content lists the nodes that block it (double-click selects one), and every action that runs the model
 // (Evaluate, activation statistics, sensitivity, compression) is disabled with the reason as its tooltip.
-// Model → Input Shapes… (Ctrl+I) gives concrete sizes to symbolic input dimensions; they are remembered per
-// model file (ui/inputshapes.h) and feed every job that runs the model. A run that still lacks a size opens
-// that dialog instead of starting.
+// Model → Inputs… (Ctrl+I) gives concrete sizes to symbolic input dimensions and values to inputs; they are
+// remembered per model file (ui/modelinputs.h) and feed every job that runs the model. A run that still lacks
+// a size opens that dialog instead of starting. The Evaluate dialog's dataset and preprocessing serve every job.
 #pragma once
 
 #include <QMainWindow>
@@ -27,8 +27,9 @@
 
 #include "core/graph/graph.h"
 #include "core/runtime/session.h"
-#include "ui/inputshapes.h"
+#include "ui/modelinputs.h"
 #include "ui/jobs/job.h"
+#include "ui/views/evaluatedialog.h"
 #include "ui/views/summarypanel.h"
 
 class QAction;
@@ -46,7 +47,7 @@ namespace cw::ui {
 
 class BlockedNodesPanel;
 class CompressView;
-class InputShapesDialog;
+class InputsDialog;
 class GraphPanel;
 class InspectView;
 class LayerTableModel;
@@ -68,7 +69,7 @@ public:
     // dialog: used for the demo opened at start-up, which may not be built into this binary.
     bool openStartupModel(const QString &spec);
     // Evaluates the open model on the chosen dataset. Returns false if no model is open, a job runs, the model
-    // cannot run, or input sizes are missing (the Input Shapes dialog then opens).
+    // cannot run, or input sizes are missing (the Inputs dialog then opens).
     bool evaluate(const QString &datasetSpec, qint64 limit);
     bool evaluate() { return evaluate(m_datasetSpec, m_evalLimit); }
     // Writes the open model (format by extension) on a worker thread.
@@ -78,22 +79,25 @@ public:
     // The open model's nodes without a kernel (empty: it can run), and the banner that lists them.
     const std::vector<cw::UnsupportedNode> &blockingNodes() const { return m_blocking; }
     BlockedNodesPanel *blockedNodesPanel() const { return m_blockedPanel; }
-    // Concrete shapes of the open model's inputs (Model → Input Shapes…). setInputShapes() checks them
-    // (cw::symbolSizes), remembers them for the model file and hands them to every view that runs the model;
+    // What runs feed the open model's inputs (Model → Inputs…): shapes and values. setModelInputs() checks them
+    // (feedOptions), remembers them for the model file and hands them to every view that runs the model;
     // false (with the error reported) when they do not fit the model.
-    bool setInputShapes(const InputShapes &shapes);
-    const InputShapes &inputShapes() const { return m_inputShapes; }
+    bool setModelInputs(const ModelInputs &inputs);
+    const ModelInputs &modelInputs() const { return m_modelInputs; }
     const RunInputs &runInputs() const { return m_runInputs; }
-    // Opens the Input Shapes dialog (window-modal, non-blocking), with `reason` above its table; accepting it
-    // calls setInputShapes(). Null when no model with symbolic input sizes is open.
-    InputShapesDialog *openInputShapes(const QString &reason = {});
+    // Opens the Inputs dialog (window-modal, non-blocking), with `reason` above its table; accepting it calls
+    // setModelInputs(). Null when no model with symbolic input sizes or inputs after the first is open.
+    InputsDialog *openInputs(const QString &reason = {});
     QAction *evaluateAction() const { return m_evaluateAct; }
-    QAction *inputShapesAction() const { return m_inputShapesAct; }
+    QAction *inputsAction() const { return m_inputsAct; }
 
     // Dataset preselected for Evaluate….
     void setDataset(const QString &datasetSpec, qint64 limit);
     QString datasetSpec() const { return m_datasetSpec; }
     qint64 evaluationLimit() const { return m_evalLimit; }
+    // How the dataset's rows become the model's input, for every job (Evaluate dialog; remembered).
+    void setPreprocessing(const PreprocessChoice &choice);
+    const PreprocessChoice &preprocessing() const { return m_preprocess; }
 
     // Off: errors only go to the status bar and errorOccurred() (tests, --screenshot runs).
     void setErrorDialogsEnabled(bool enabled) { m_errorDialogs = enabled; }
@@ -187,10 +191,11 @@ private:
     QString m_modelSpec;
     std::optional<EvaluationSummary> m_evaluation;
     std::vector<cw::UnsupportedNode> m_blocking;
-    InputShapes m_inputShapes;
+    ModelInputs m_modelInputs;
     RunInputs m_runInputs;
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
     qint64 m_evalLimit = 0;
+    PreprocessChoice m_preprocess;
     QStringList m_recentDatasets;
 
     QPointer<Job> m_job;
@@ -199,7 +204,7 @@ private:
 
     // Views
     BlockedNodesPanel *m_blockedPanel = nullptr;
-    QPointer<InputShapesDialog> m_shapesDialog;
+    QPointer<InputsDialog> m_inputsDialog;
     LayerTableModel *m_layerModel = nullptr;
     QSortFilterProxyModel *m_proxy = nullptr;
     QTableView *m_table = nullptr;
@@ -227,7 +232,7 @@ private:
     QAction *m_openDemoResnetAct = nullptr;
     QAction *m_exportAct = nullptr;
     QAction *m_evaluateAct = nullptr;
-    QAction *m_inputShapesAct = nullptr;
+    QAction *m_inputsAct = nullptr;
     QMenu *m_recentMenu = nullptr;
 };
 

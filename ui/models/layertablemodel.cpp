@@ -3,7 +3,7 @@
 #include <QColor>
 
 #include "ui/formatting.h"
-#include "ui/inputshapes.h"
+#include "ui/modelinputs.h"
 
 namespace cw::ui {
 

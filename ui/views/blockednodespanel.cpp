@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "ui/inputshapes.h"
+#include "ui/modelinputs.h"
 
 namespace cw::ui {
 

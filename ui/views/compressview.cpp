@@ -883,7 +883,7 @@ bool CompressView::compress(const QString &name)
     if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
         setStatus(refusal, true);
         if (m_runInputs.blocked.isEmpty())
-            emit inputShapesNeeded(refusal);
+            emit inputsNeeded(refusal);
         return false;
     }
     try {
@@ -913,6 +913,7 @@ bool CompressView::compress(const QString &name)
     params.evalLimit = m_evalLimit->value();
     params.options = m_options;
     params.options.inputs = m_runInputs.feeds;
+    params.preprocess = m_runInputs.preprocess;
     m_variantName->clear();
     if (m_job) {
         m_queue.append(params);

@@ -32,7 +32,7 @@
 #include "core/compress/compress.h"
 #include "core/compress/recipe.h"
 #include "core/graph/graph.h"
-#include "ui/inputshapes.h"
+#include "ui/modelinputs.h"
 #include "ui/jobs/compressjob.h"
 
 class QCheckBox;
@@ -78,7 +78,7 @@ public:
     void setCompressOptions(const cw::CompressOptions &options) { m_options = options; }
     const cw::CompressOptions &compressOptions() const { return m_options; }
     // Sizes for the graph inputs (they replace compressOptions().inputs in each job) and whether the model can
-    // run (inputshapes.h).
+    // run (modelinputs.h).
     void setRunInputs(const RunInputs &inputs);
 
     // The recipe being edited.
@@ -98,7 +98,7 @@ public:
 
     // Starts a job with the current recipe, or queues it behind the running one. False (reason in
     // statusText()) if no model is open, the model cannot run, the recipe does not fit the model, or input
-    // sizes for the latency runs are missing (then inputShapesNeeded() is emitted too).
+    // sizes for the latency runs are missing (then inputsNeeded() is emitted too).
     bool compress(const QString &name = {});
     void cancel();
     bool isRunning() const { return m_job != nullptr; }
@@ -143,7 +143,7 @@ signals:
     void queueChanged();
     void exportFinished(bool ok);
     void errorOccurred(const QString &message);
-    void inputShapesNeeded(const QString &reason);
+    void inputsNeeded(const QString &reason);
 
 private:
     friend class RecipeCommand;

@@ -5,21 +5,65 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
+#include <QSettings>
 #include <QVBoxLayout>
 #include <QSpinBox>
+
+#include <algorithm>
 
 namespace cw::ui {
 
 namespace {
+constexpr int kMaxImageSide = 16384;
 // Item data of the "Image Folder…" and "Browse…" entries, never valid specs.
 const char *const kBrowseFolder = "\x01folder";
 const char *const kBrowse = "\x01browse";
 }
 
-EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const QStringList &recentDatasets,
-                               const QString &browseDir, QWidget *parent)
+cw::Preprocess PreprocessChoice::preprocess() const
+{
+    cw::Preprocess pre;
+    cw::setNormalization(pre, normalization);
+    pre.layout = layout;
+    pre.imageHeight = cropHeight;
+    pre.imageWidth = cropWidth;
+    pre.resizeShorter = resizeShorter;
+    return pre;
+}
+
+PreprocessChoice PreprocessChoice::load(const QSettings &settings)
+{
+    PreprocessChoice c;
+    const int norm = settings.value(QStringLiteral("evaluate/normalize"), 0).toInt();
+    const int layout = settings.value(QStringLiteral("evaluate/layout"), 0).toInt();
+    if (norm >= 0 && norm <= int(cw::Normalization::ImageNet))
+        c.normalization = cw::Normalization(norm);
+    if (layout >= 0 && layout <= int(cw::Preprocess::Layout::NHWC))
+        c.layout = cw::Preprocess::Layout(layout);
+    const auto size = [&settings](const char *key) {
+        return std::clamp(settings.value(QLatin1String(key), 0).toInt(), 0, kMaxImageSide);
+    };
+    c.cropHeight = size("evaluate/cropHeight");
+    c.cropWidth = size("evaluate/cropWidth");
+    c.resizeShorter = size("evaluate/resize");
+    return c;
+}
+
+void PreprocessChoice::save(QSettings &settings) const
+{
+    settings.setValue(QStringLiteral("evaluate/normalize"), int(normalization));
+    settings.setValue(QStringLiteral("evaluate/layout"), int(layout));
+    settings.setValue(QStringLiteral("evaluate/cropHeight"), cropHeight);
+    settings.setValue(QStringLiteral("evaluate/cropWidth"), cropWidth);
+    settings.setValue(QStringLiteral("evaluate/resize"), resizeShorter);
+}
+
+EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const PreprocessChoice &preprocess,
+                               const QStringList &recentDatasets, const QString &browseDir, QWidget *parent)
     : QDialog(parent), m_dataset(new QComboBox(this)), m_limit(new QSpinBox(this)), m_browseDir(browseDir)
 {
     setWindowTitle(tr("Evaluate Model"));
@@ -46,11 +90,57 @@ EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const Q
     m_limit->setValue(int(std::min<qint64>(limit, m_limit->maximum())));
     m_limit->setToolTip(tr("Evaluate only the first N samples (0 = all)"));
 
+    m_normalize = new QComboBox(this);
+    m_normalize->setObjectName(QStringLiteral("normalizeCombo"));
+    m_normalize->addItem(tr("[0, 1] (pixels / 255)"), int(cw::Normalization::Unit));
+    m_normalize->addItem(tr("[-1, 1]"), int(cw::Normalization::Symmetric));
+    m_normalize->addItem(tr("ImageNet mean and std"), int(cw::Normalization::ImageNet));
+    m_normalize->setCurrentIndex(std::max(0, m_normalize->findData(int(preprocess.normalization))));
+    m_normalize->setToolTip(tr("How 8-bit pixels and integer arrays are scaled (float arrays are used as stored, "
+                               "then normalised)"));
+    m_layout = new QComboBox(this);
+    m_layout->setObjectName(QStringLiteral("layoutCombo"));
+    m_layout->addItem(tr("Auto"), int(cw::Preprocess::Layout::Auto));
+    m_layout->addItem(tr("NCHW"), int(cw::Preprocess::Layout::NCHW));
+    m_layout->addItem(tr("NHWC"), int(cw::Preprocess::Layout::NHWC));
+    m_layout->setCurrentIndex(std::max(0, m_layout->findData(int(preprocess.layout))));
+    m_layout->setToolTip(tr("Arrays: the layout they are stored in (the model gets NCHW). Image folders: the layout "
+                            "the model takes."));
+    const auto sizeSpin = [this](const char *name, int value, const QString &special, const QString &tip) {
+        auto *spin = new QSpinBox(this);
+        spin->setObjectName(QLatin1String(name));
+        spin->setRange(0, kMaxImageSide);
+        spin->setSpecialValueText(special);
+        spin->setSuffix(tr(" px"));
+        spin->setValue(value);
+        spin->setToolTip(tip);
+        return spin;
+    };
+    m_cropHeight = sizeSpin("cropHeightSpin", preprocess.cropHeight, tr("model input"),
+                            tr("Image folders: the height of the centre crop (model input: its declared or given height)"));
+    m_cropWidth = sizeSpin("cropWidthSpin", preprocess.cropWidth, tr("model input"),
+                           tr("Image folders: the width of the centre crop (model input: its declared or given width)"));
+    m_resize = sizeSpin("resizeSpin", preprocess.resizeShorter, tr("crop × 256 / 224"),
+                        tr("Image folders: the shorter side is resized to this before the centre crop"));
+    auto *crop = new QHBoxLayout;
+    crop->addWidget(m_cropHeight);
+    crop->addWidget(new QLabel(QStringLiteral("×"), this));
+    crop->addWidget(m_cropWidth);
+
     auto *form = new QFormLayout;
     form->addRow(tr("&Dataset:"), m_dataset);
     form->addRow(tr("Sample &limit:"), m_limit);
-    auto *hint = new QLabel(tr("Features are scaled to [0, 1]; arrays are read as NCHW; image folders are resized and "
-                               "centre-cropped to the model's input. Labels are required."),
+    auto *pre = new QGroupBox(tr("Preprocessing"), this);
+    auto *preForm = new QFormLayout(pre);
+    preForm->addRow(tr("&Normalize:"), m_normalize);
+    preForm->addRow(tr("La&yout:"), m_layout);
+    auto *cropLabel = new QLabel(tr("&Crop (H × W):"), pre);
+    cropLabel->setBuddy(m_cropHeight);
+    preForm->addRow(cropLabel, crop);
+    preForm->addRow(tr("&Resize shorter side:"), m_resize);
+    auto *hint = new QLabel(tr("Image folders are resized, then centre-cropped to the model's input. The dataset and "
+                               "its preprocessing serve every job (statistics, sensitivity, compression). Evaluation "
+                               "needs labels."),
                             this);
     hint->setWordWrap(true);
     hint->setStyleSheet(QStringLiteral("color: palette(mid)"));
@@ -62,6 +152,7 @@ EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const Q
 
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
+    layout->addWidget(pre);
     layout->addWidget(hint);
     layout->addWidget(buttons);
 }
@@ -125,6 +216,17 @@ QString EvaluateDialog::datasetSpec() const
 qint64 EvaluateDialog::limit() const
 {
     return m_limit->value();
+}
+
+PreprocessChoice EvaluateDialog::preprocess() const
+{
+    PreprocessChoice c;
+    c.normalization = cw::Normalization(m_normalize->currentData().toInt());
+    c.layout = cw::Preprocess::Layout(m_layout->currentData().toInt());
+    c.cropHeight = m_cropHeight->value();
+    c.cropWidth = m_cropWidth->value();
+    c.resizeShorter = m_resize->value();
+    return c;
 }
 
 } // namespace cw::ui

@@ -789,12 +789,13 @@ bool InspectView::collectActivations()
     if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
         m_activationStatus->setText(refusal);
         if (m_runInputs.blocked.isEmpty())
-            emit inputShapesNeeded(refusal);
+            emit inputsNeeded(refusal);
         return false;
     }
     ActivationParams params;
     params.model = *m_model;
     params.inputs = m_runInputs.feeds;
+    params.preprocess = m_runInputs.preprocess;
     params.datasetSpec = m_datasetSpec.toStdString();
     params.samples = m_samplesSpin->value();
     params.batchSize = 64;

@@ -32,7 +32,7 @@
 #include "core/analysis/activations.h"
 #include "core/graph/graph.h"
 #include "core/quant/quantize.h"
-#include "ui/inputshapes.h"
+#include "ui/modelinputs.h"
 #include "ui/jobs/activationjob.h"
 
 class QCheckBox;
@@ -81,7 +81,7 @@ public:
     QString layer() const { return m_layer; }
     void setDataset(const QString &datasetSpec) { m_datasetSpec = datasetSpec; }
     QString datasetSpec() const { return m_datasetSpec; }
-    // Sizes for the graph inputs and whether the model can run (inputshapes.h); set before setModel().
+    // Sizes for the graph inputs and whether the model can run (modelinputs.h); set before setModel().
     void setRunInputs(const RunInputs &inputs);
 
     // What-if controls. bits: 2..8, or 0 for float (no quantization).
@@ -99,7 +99,7 @@ public:
     void setLogScale(bool log);
 
     // Activation collection on the dataset. Returns false without a model, while a collection runs, when the
-    // model cannot run (the reason goes to the status) or lacks input sizes (inputShapesNeeded() is emitted).
+    // model cannot run (the reason goes to the status) or lacks input sizes (inputsNeeded() is emitted).
     bool collectActivations();
     void setActivationSamples(int samples);
     ActivationJob *activationJob() const { return m_activationJob; }
@@ -128,7 +128,7 @@ public:
 signals:
     void whatIfChanged();
     void activationsFinished(); // collected, failed or cancelled
-    void inputShapesNeeded(const QString &reason);
+    void inputsNeeded(const QString &reason);
 
 protected:
     void showEvent(QShowEvent *event) override;

@@ -296,7 +296,7 @@ bool SensitivityView::run()
     if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
         setStatus(refusal);
         if (m_runInputs.blocked.isEmpty())
-            emit inputShapesNeeded(refusal);
+            emit inputsNeeded(refusal);
         return false;
     }
     SensitivityOptions o;
@@ -329,6 +329,7 @@ bool SensitivityView::run()
     SensitivityParams params;
     params.model = *m_model;
     params.datasetSpec = m_datasetSpec.toStdString();
+    params.preprocess = m_runInputs.preprocess;
     params.options = o;
     auto *job = new SensitivityJob(std::move(params), this);
     m_job = job;

@@ -20,7 +20,7 @@
 
 #include "core/compress/sensitivity.h"
 #include "core/graph/graph.h"
-#include "ui/inputshapes.h"
+#include "ui/modelinputs.h"
 #include "ui/jobs/sensitivityjob.h"
 
 class QCPColorMap;
@@ -48,12 +48,12 @@ public:
     void setModel(const cw::Model *model);
     void setDataset(const QString &datasetSpec) { m_datasetSpec = datasetSpec; }
     QString datasetSpec() const { return m_datasetSpec; }
-    // Sizes for the graph inputs and whether the model can run (inputshapes.h).
+    // Sizes for the graph inputs and whether the model can run (modelinputs.h).
     void setRunInputs(const RunInputs &inputs);
 
     // Starts a sweep with the controls' settings. False (with the reason in statusText()) when no model is
     // open, a sweep runs, the model cannot run, the settings do not parse, or input sizes are missing (then
-    // inputShapesNeeded() is emitted too).
+    // inputsNeeded() is emitted too).
     bool run();
     void cancel();
     bool isRunning() const { return m_job != nullptr; }
@@ -83,7 +83,7 @@ signals:
     void resultReady(const QString &json);
     void runFinished(bool succeeded); // after success, failure or cancel
     void layerSelected(const QString &name);
-    void inputShapesNeeded(const QString &reason);
+    void inputsNeeded(const QString &reason);
 
 private:
     void begin(const cw::SensitivityOptions &options, double baseline);

@@ -1,4 +1,4 @@
-#include "ui/inputshapes.h"
+#include "ui/modelinputs.h"
 
 #include <QCoreApplication>
 #include <QCryptographicHash>
@@ -8,17 +8,20 @@
 #include <QStringList>
 #include <QVariantMap>
 
+#include <cmath>
+
+#include "core/base/error.h"
 #include "core/runtime/ops.h"
 
 namespace cw::ui {
 
 namespace {
 
-const char kGroup[] = "inputShapes";
+const char kGroup[] = "inputShapes"; // the name from before values were kept: earlier entries still load
 
 QString tr(const char *text, const char *disambiguation = nullptr, int n = -1)
 {
-    return QCoreApplication::translate("cw::ui::InputShapes", text, disambiguation, n);
+    return QCoreApplication::translate("cw::ui::ModelInputs", text, disambiguation, n);
 }
 
 // The settings entry of a model: its canonical path (hashed: a path is not a valid key), and the stamp that
@@ -39,16 +42,34 @@ ModelKey modelKey(const QString &spec)
 
 } // namespace
 
+cw::FeedOptions feedOptions(const cw::Graph &graph, const ModelInputs &inputs)
+{
+    cw::FeedOptions feeds = cw::symbolSizes(graph, inputs.shapes);
+    for (const auto &[name, value] : inputs.values) {
+        bool found = false;
+        for (size_t k = 1; k < graph.inputs.size(); ++k)
+            found = found || graph.inputs[k].name == name;
+        if (!found)
+            throw cw::Error("a value is given for '" + name +
+                            "', which is not a graph input after the first (the dataset feeds the first)");
+        feeds.values[name] = value;
+    }
+    return feeds;
+}
+
 QString RunInputs::missingSizes(const cw::Graph &graph, bool firstFromData) const
 {
-    const std::vector<std::string> symbols = cw::unsizedSymbols(graph, feeds, firstFromData);
-    if (symbols.empty())
+    QStringList missing;
+    for (const std::string &s : cw::unsizedSymbols(graph, feeds, firstFromData))
+        missing << tr("a size for %1").arg(QString::fromStdString(s));
+    for (size_t k = firstFromData ? 1 : 0; k < graph.inputs.size(); ++k) {
+        const cw::ValueInfo &in = graph.inputs[k];
+        if (!in.shapeKnown && !feeds.shapes.count(in.name) && !feeds.tensors.count(in.name))
+            missing << tr("a shape for input '%1', which the model does not declare").arg(QString::fromStdString(in.name));
+    }
+    if (missing.isEmpty())
         return {};
-    QStringList names;
-    for (const std::string &s : symbols)
-        names << QString::fromStdString(s);
-    return tr("Running the model needs a size for %1 (Model → Input Shapes…, Ctrl+I).")
-        .arg(names.join(QStringLiteral(", ")));
+    return tr("Running the model needs %1 (Model → Inputs…, Ctrl+I).").arg(missing.join(QStringLiteral(", ")));
 }
 
 QString describeBlocking(const cw::UnsupportedNode &node)
@@ -99,37 +120,61 @@ bool parseDims(const QString &text, cw::Shape &shape)
     return true;
 }
 
-InputShapes loadInputShapes(const QString &spec)
+bool parseValue(const QString &text, std::optional<double> &value)
+{
+    value.reset();
+    const QString t = text.trimmed();
+    if (t.isEmpty() || t.compare(QLatin1String("random"), Qt::CaseInsensitive) == 0)
+        return true;
+    bool ok = false;
+    const double v = t.toDouble(&ok);
+    if (!ok || !std::isfinite(v))
+        return false;
+    value = v;
+    return true;
+}
+
+ModelInputs loadModelInputs(const QString &spec)
 {
     const ModelKey key = modelKey(spec);
     QSettings settings;
     settings.beginGroup(QLatin1String(kGroup));
     const QVariantMap entry = settings.value(key.key).toMap();
-    InputShapes shapes;
+    ModelInputs inputs;
     if (entry.value(QStringLiteral("file")).toString() != key.stamp)
-        return shapes;
-    const QVariantMap stored = entry.value(QStringLiteral("shapes")).toMap();
-    for (auto it = stored.begin(); it != stored.end(); ++it) {
+        return inputs;
+    const QVariantMap shapes = entry.value(QStringLiteral("shapes")).toMap();
+    for (auto it = shapes.begin(); it != shapes.end(); ++it) {
         cw::Shape shape;
         if (parseDims(it.value().toString(), shape))
-            shapes[it.key().toStdString()] = shape;
+            inputs.shapes[it.key().toStdString()] = shape;
     }
-    return shapes;
+    const QVariantMap values = entry.value(QStringLiteral("values")).toMap();
+    for (auto it = values.begin(); it != values.end(); ++it) {
+        std::optional<double> value;
+        if (parseValue(it.value().toString(), value) && value)
+            inputs.values[it.key().toStdString()] = *value;
+    }
+    return inputs;
 }
 
-void saveInputShapes(const QString &spec, const InputShapes &shapes)
+void saveModelInputs(const QString &spec, const ModelInputs &inputs)
 {
     const ModelKey key = modelKey(spec);
     QSettings settings;
     settings.beginGroup(QLatin1String(kGroup));
-    if (shapes.empty()) {
+    if (inputs.empty()) {
         settings.remove(key.key);
         return;
     }
-    QVariantMap stored;
-    for (const auto &[name, shape] : shapes)
-        stored[QString::fromStdString(name)] = formatDims(shape);
-    settings.setValue(key.key, QVariantMap{{QStringLiteral("file"), key.stamp}, {QStringLiteral("shapes"), stored}});
+    QVariantMap shapes, values;
+    for (const auto &[name, shape] : inputs.shapes)
+        shapes[QString::fromStdString(name)] = formatDims(shape);
+    for (const auto &[name, value] : inputs.values)
+        values[QString::fromStdString(name)] = QString::number(value, 'g', 17);
+    settings.setValue(key.key, QVariantMap{{QStringLiteral("file"), key.stamp},
+                                           {QStringLiteral("shapes"), shapes},
+                                           {QStringLiteral("values"), values}});
 }
 
 } // namespace cw::ui
