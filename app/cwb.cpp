@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -271,7 +272,10 @@ struct FeedArgs {
         }
         for (const std::string &spec : shapes) {
             const auto [name, text] = namedValue(spec, "");
-            parseDims(text, f.shapes[name]);
+            if (cw::Shape dims; parseDims(text, dims))
+                f.shapes[name] = dims;
+            else
+                f.sameSize[name] = text; // SYMBOL=OTHER: the size of another symbol
         }
         return f;
     }
@@ -297,8 +301,10 @@ void addFeeds(CLI::App *cmd, FeedArgs &a, const std::string &inputHelp)
         [](std::string &text) -> std::string {
             const auto [name, dims] = namedValue(text, "");
             cw::Shape shape;
-            if (name.empty() || !parseDims(dims, shape))
-                return "expected NAME=d0,d1,... (non-negative integers), got '" + text + "'";
+            const bool symbol = !dims.empty() && dims.find_first_of(", ") == std::string::npos &&
+                                !std::isdigit(static_cast<unsigned char>(dims[0]));
+            if (name.empty() || (!parseDims(dims, shape) && !symbol))
+                return "expected NAME=d0,d1,... (non-negative integers) or SYMBOL=OTHER_SYMBOL, got '" + text + "'";
             return {};
         },
         "NAME=DIMS");
@@ -310,8 +316,9 @@ void addFeeds(CLI::App *cmd, FeedArgs &a, const std::string &inputHelp)
         ->allow_extra_args(false)
         ->check(namedNumber);
     cmd->add_option("--shape", a.shapes,
-                    "sizes for the inputs not given: NAME=1,3,640,640 (a graph input's shape) or SYMBOL=512 (a "
-                    "dimension symbol, e.g. sequence) (repeatable)")
+                    "sizes for the inputs not given: NAME=1,3,640,640 (a graph input's shape), SYMBOL=512 (a "
+                    "dimension symbol, e.g. sequence), or SYMBOL=OTHER (the size of another symbol, e.g. a state's "
+                    "state_dim1=N when it is the batch) (repeatable)")
         ->allow_extra_args(false)
         ->check(namedDims);
 }

@@ -14,7 +14,7 @@ paths="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py" --paths)"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 
 # Per model: NAME FILE and the input files of its first variant (NAME=PATH ...), one line each; and in
-# $tmp/NAME.compress the arguments of its int8 compression (--data PATH --value NAME=V ...) or, for a model
+# $tmp/NAME.compress the arguments of its int8 compression (--data PATH --value NAME=V --shape S=OTHER ...) or, for a model
 # whose compression is pending, the reason.
 /usr/bin/python3 - "$root/tests/real_models.json" "$paths" "$tmp" >"$tmp/models" <<'EOF'
 import json, os, sys
@@ -29,7 +29,8 @@ for k, m in enumerate(manifest['models']):
             data = np.random.default_rng(100 + k).uniform(spec['low'], spec['high'], spec['shape']).astype(np.float32)
             np.save(os.path.join(tmp, m['name'] + '.data.npy'), data)
             f.write(' '.join(['--data', os.path.join(tmp, m['name'] + '.data.npy')] +
-                             [f'--value={n}={v}' for n, v in c.get('values', {}).items()]))
+                             [f'--value={n}={v}' for n, v in c.get('values', {}).items()] +
+                             [f'--shape={n}={v}' for n, v in c.get('same_size', {}).items()]))
         else:
             f.write('pending: ' + c.get('pending', 'no compression data in the manifest'))
     args = []

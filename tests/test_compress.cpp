@@ -12,6 +12,7 @@
 
 #include "core/base/error.h"
 #include "core/compress/compress.h"
+#include "core/compress/prune.h"
 #include "core/compress/qrewrite.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
@@ -132,6 +133,38 @@ Model twoInputModel()
     node("clamp1", "Max", {"r", "c"}, "m1");
     node("clamp2", "Max", {"m1", "c"}, "m2");
     node("fc2", "Gemm", {"m2", "W2", "B2"}, "y");
+    inferShapes(m);
+    return m;
+}
+
+// Layers inside If branches, as exporters write them: a gain s > 0 picks the branch.
+//   then: Gemm "tgemm" with its own weight Wt and bias Bt (branch initializers; the weight moves to the main
+//         graph at load)
+//   else: Gemm "egemm" on We, Be (main-graph initializers the branch reads by outer-scope reference), Relu
+Model branchModel()
+{
+    Model m;
+    m.sourcePath = "branch-test";
+    Graph &g = m.graph;
+    g.inputs = {ValueInfo{"x", DType::Float32, {-1, 8}, true, {"N"}}, ValueInfo{"s", DType::Float32, {}, true}};
+    g.outputs = {ValueInfo{"y", DType::Float32, {-1, 4}, true, {"N"}}};
+    g.initializers["zero"] = Tensor::scalar(0.f);
+    g.initializers["We"] = Tensor::fromFloats({4, 8}, randomValues(32, 21, 0.5f));
+    g.initializers["Be"] = Tensor::fromFloats({4}, randomValues(4, 22, 0.1f));
+    Graph then, otherwise;
+    then.name = "then";
+    then.initializers["Wt"] = Tensor::fromFloats({4, 8}, randomValues(32, 23, 0.5f));
+    then.initializers["Bt"] = Tensor::fromFloats({4}, randomValues(4, 24, 0.1f));
+    addNode(then, "tgemm", "Gemm", {"x", "Wt", "Bt"}, "yt")->attrs["transB"] = Attribute::makeInt(1);
+    then.outputs = {ValueInfo{"yt", DType::Float32, {-1, 4}, true, {"N"}}};
+    otherwise.name = "else";
+    addNode(otherwise, "egemm", "Gemm", {"x", "We", "Be"}, "ye0")->attrs["transB"] = Attribute::makeInt(1);
+    addNode(otherwise, "erelu", "Relu", {"ye0"}, "ye");
+    otherwise.outputs = {ValueInfo{"ye", DType::Float32, {-1, 4}, true, {"N"}}};
+    addNode(g, "positive", "Greater", {"s", "zero"}, "cond");
+    Node *branch = addNode(g, "branch", "If", {"cond"}, "y");
+    branch->attrs["then_branch"] = Attribute::makeGraph(then);
+    branch->attrs["else_branch"] = Attribute::makeGraph(otherwise);
     inferShapes(m);
     return m;
 }
@@ -356,6 +389,114 @@ private slots:
         const Tensor ours = Session(loadModel(path.toStdString())).run(data.x);
         const QString diff = testutil::mismatch(ours, ort[0], 2e-3, 2e-3); // float16 rounding of the products
         QVERIFY2(diff.isEmpty(), qPrintable(diff));
+    }
+
+    // Layers inside If branches compress weight-only where their weights are stored (a branch's own weights
+    // are moved to the main graph at load, which changes no output): quantized behind a DequantizeLinear in the
+    // main graph, pruned in place, left whole by channel pruning with the reason; the exported variant runs in
+    // onnxruntime as in the engine, on both branches.
+    void nestedLayers()
+    {
+        QTemporaryDir dir;
+        const QString original = dir.filePath("branches.onnx");
+        saveModel(branchModel(), original.toStdString());
+        const Model base = loadModel(original.toStdString());
+        const Node *branch = base.graph.findNode("branch");
+        QVERIFY(branch);
+        // The weight moved; the bias, no layer weight, stays in the branch.
+        QVERIFY(base.graph.initializers.count("Wt") && !base.graph.initializers.count("Bt"));
+        QCOMPARE(branch->subgraph("then_branch")->initializers.size(), size_t(1));
+        QCOMPARE(base.graph.parameterCount(), int64_t(1 + 32 + 4 + 32));
+        std::vector<std::string> layers;
+        for (const LayerPlan &p : planLayers(Recipe{}, base)) {
+            layers.push_back(p.node);
+            QVERIFY(p.nested);
+        }
+        QCOMPARE(layers, (std::vector<std::string>{"egemm", "tgemm"})); // attribute order: else, then
+        QCOMPARE(sensitivityLayers(base), layers);
+
+        Dataset data;
+        data.name = "unlabelled";
+        data.x = Tensor::fromFloats({16, 8}, randomValues(16 * 8, 25));
+        const auto feeds = [&](float s) {
+            return std::map<std::string, Tensor>{{"x", data.x}, {"s", Tensor::scalar(s)}};
+        };
+        const bool ort = testutil::ortAvailable();
+        // Moving the weight changed nothing: the original file in onnxruntime, the loaded model in the engine.
+        for (float s : {1.f, -1.f}) {
+            if (!ort)
+                break;
+            QString error;
+            const std::vector<Tensor> ref = testutil::runOrt(original, {{"x", data.x}, {"s", Tensor::scalar(s)}}, &error);
+            QVERIFY2(error.isEmpty(), qPrintable(error));
+            const QString diff = testutil::mismatch(Session(base).run(feeds(s)).at("y"), ref[0], 1e-5);
+            QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        }
+
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        const Variant q = compress(base, recipeFromJson(R"({"quantize": {"weights": {"bits": 8},
+                                   "activations": {"calibration": "minmax"}}})"), &data, nullptr, o);
+        QCOMPARE(countOps(q.model, "DequantizeLinear"), 2);
+        QCOMPARE(countOps(q.model, "QGemm"), 0);
+        QVERIFY(!q.model.graph.initializers.count("Wt") && !q.model.graph.initializers.count("We"));
+        const QString path = dir.filePath("branches-int8.onnx");
+        saveModel(q.model, path.toStdString());
+        const Model reloaded = loadModel(path.toStdString());
+        for (float s : {1.f, -1.f}) {
+            const Tensor before = Session(base).run(feeds(s)).at("y");
+            const Tensor after = Session(reloaded).run(feeds(s)).at("y");
+            const WeightError e = weightError(before, after);
+            QVERIFY2(e.sqnrDb > 30 && std::isfinite(e.sqnrDb), qPrintable(QString::number(e.sqnrDb)));
+            if (!ort)
+                continue;
+            QString error;
+            const std::vector<Tensor> ref = testutil::runOrt(path, {{"x", data.x}, {"s", Tensor::scalar(s)}}, &error);
+            QVERIFY2(error.isEmpty(), qPrintable(error));
+            const QString diff = testutil::mismatch(after, ref[0], 1e-5);
+            QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        }
+
+        const Variant p = compress(base, recipeFromJson(R"({"prune": {"ratio": 0.5}})"), &data, nullptr, o);
+        for (const char *w : {"Wt", "We"}) {
+            const std::vector<float> v = p.model.graph.initializers.at(w).toFloatVector();
+            QCOMPARE(std::count(v.begin(), v.end(), 0.f), std::ptrdiff_t(16));
+        }
+        const std::vector<LayerPlan> channel =
+            planLayers(recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.5}})"), base);
+        for (const LayerPlan &l : channel) {
+            const std::string why = channelPruneObstacle(base, l.node, channel);
+            QVERIFY2(why.find("inside a control-flow subgraph") != std::string::npos, why.c_str());
+        }
+        Model channelPruned = base.deepCopy();
+        for (const PruneReport &r : pruneModel(channelPruned, channel).layers)
+            QCOMPARE(r.skipped, channelPruneObstacle(base, r.node, channel));
+    }
+
+    // A branch weight named like a main-graph value moves under a fresh name, and the branch reads that name.
+    void hoistedNamesStayUnique()
+    {
+        Model m = branchModel();
+        Node &branch = *m.graph.findNode("branch");
+        Graph then = *branch.subgraph("then_branch");
+        then.initializers["We"] = then.initializers.at("Wt");
+        then.initializers.erase("Wt");
+        then.nodes[0].inputs[1] = "We";
+        branch.attrs["then_branch"] = Attribute::makeGraph(then);
+        QTemporaryDir dir;
+        const QString file = dir.filePath("collide.onnx");
+        saveModel(m, file.toStdString());
+        const Model loaded = loadModel(file.toStdString());
+        QVERIFY(loaded.graph.initializers.count("We_1"));
+        QCOMPARE(loaded.graph.initializers.at("We").toFloatVector(), m.graph.initializers.at("We").toFloatVector());
+        QCOMPARE(loaded.graph.initializers.at("We_1").toFloatVector(), then.initializers.at("We").toFloatVector());
+        QCOMPARE(loaded.graph.findNode("branch")->subgraph("then_branch")->nodes[0].inputs[1], std::string("We_1"));
+        const Tensor x = Tensor::fromFloats({3, 8}, randomValues(24, 26));
+        for (float s : {1.f, -1.f}) {
+            const std::map<std::string, Tensor> feeds{{"x", x}, {"s", Tensor::scalar(s)}};
+            const QString diff = testutil::mismatch(Session(loaded).run(feeds).at("y"), Session(m).run(feeds).at("y"), 0);
+            QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        }
     }
 
     void fourBit()

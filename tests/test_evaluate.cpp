@@ -180,6 +180,7 @@ private slots:
     void feedPlans();
     void symbolSizesFromShapes_data();
     void symbolSizesFromShapes();
+    void sameSizeSymbolsAreSized();
     void firstInputShapeSized_data();
     void firstInputShapeSized();
     void unsizedSymbolsFound_data();
@@ -411,6 +412,21 @@ void TestEvaluate::feedPlans_data()
         << "x:float32[n,4]; y:float32[n]" << "x=3,2,2" << "" << "n=5" << qint64(0) << "x [3, 2, 2] given; y [5] random"
         << qint64(5);
 
+    const QString twoNames = "input:float32[N,s]; state:float32[2,d,128]"; // silero-vad's batch under two names
+    QTest::newRow("a symbol of the batch's size") << twoNames << "" << "" << "s=512; d=N" << qint64(3)
+                                                  << "input [3, 512] random; state [2, 3, 128] random" << qint64(3);
+    QTest::newRow("a symbol of the batch's size follows the data")
+        << twoNames << "input=4,512" << "" << "d=N" << qint64(0) << "input [4, 512] given; state [2, 4, 128] random"
+        << qint64(4);
+    QTest::newRow("a sized symbol sizes the batch") << twoNames << "" << "" << "s=5; state=2,3,128; d=N" << qint64(0)
+                                                    << "input [3, 5] random; state [2, 3, 128] random" << qint64(3);
+    QTest::newRow("error: symbols of one size disagree")
+        << twoNames << "input=4,5" << "" << "state=2,3,128; d=N" << qint64(0)
+        << "error: dimension 'd' is 3 by the shape given for input 'state' [2, 3, 128] but 4 by 'N'" << qint64(0);
+    QTest::newRow("error: the size of no symbol") << twoNames << "" << "" << "s=5; d=M" << qint64(0)
+                                                  << "error: 'd' is given the size of 'M', but 'M' is not a dimension "
+                                                     "symbol of a graph input (N, s, d)"
+                                                  << qint64(0);
     QTest::newRow("error: symbol without a size")
         << silero << "" << "" << "" << qint64(1) << "error: graph input 'input' [batch, sequence] has no size for its "
                                                     "dimension 'sequence': give --shape sequence=SIZE (or the whole "
@@ -472,7 +488,16 @@ void TestEvaluate::feedPlans()
         options.tensors[name] = Tensor(DType::Float32, shape);
     for (const auto &[name, shape] : shapesFrom(values))
         options.values[name] = shape.empty() ? 0.0 : double(shape[0]);
-    options.shapes = shapesFrom(shapes);
+    // "d=N": the size of another symbol.
+    QStringList sizes;
+    for (const QString &item : shapes.split(';', Qt::SkipEmptyParts)) {
+        const QStringList kv = item.trimmed().split('=');
+        if (kv.size() == 2 && !kv[1].isEmpty() && kv[1][0].isLetter())
+            options.sameSize[kv[0].toStdString()] = kv[1].toStdString();
+        else
+            sizes << item;
+    }
+    options.shapes = shapesFrom(sizes.join(';'));
     options.batch = batch;
     if (expected.startsWith("error: ")) {
         const QString message = expected.mid(7);
@@ -566,6 +591,17 @@ void TestEvaluate::symbolSizesFromShapes()
                 QCOMPARE(plan.symbols.at(name), size.front());
         }
     }
+}
+
+// unsizedSymbols: a symbol of another's size is sized once that one is (here the batch, which runs set).
+void TestEvaluate::sameSizeSymbolsAreSized()
+{
+    const Graph g = inputsGraph("input:float32[N,s]; state:float32[2,d,128]");
+    FeedOptions o;
+    o.shapes["s"] = {5};
+    QCOMPARE(unsizedSymbols(g, o, false), std::vector<std::string>{"d"});
+    o.sameSize["d"] = "N";
+    QCOMPARE(unsizedSymbols(g, o, false), std::vector<std::string>{});
 }
 
 // firstInputShape: the first input's declaration with the sizes the options give (what image folders crop to);

@@ -186,13 +186,16 @@ Dataset compressionData(const QJsonObject &compress, const QString &name)
     return d;
 }
 
-// The other graph inputs: the constants the manifest gives them.
+// The other graph inputs: the constants the manifest gives them, and the symbols that have another's size.
 FeedOptions compressionInputs(const QJsonObject &compress)
 {
     FeedOptions f;
     const QJsonObject values = compress["values"].toObject();
     for (auto it = values.begin(); it != values.end(); ++it)
         f.values[it.key().toStdString()] = it.value().toDouble();
+    const QJsonObject same = compress["same_size"].toObject();
+    for (auto it = same.begin(); it != same.end(); ++it)
+        f.sameSize[it.key().toStdString()] = it.value().toString().toStdString();
     return f;
 }
 

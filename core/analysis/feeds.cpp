@@ -151,6 +151,12 @@ FeedPlan planFeeds(const Graph &graph, const FeedOptions &options)
             throw Error("'" + name + "' is a dimension symbol: give it one size, not " + shapeToString(shape));
     }
 
+    for (const auto &[symbol, other] : options.sameSize)
+        for (const std::string &s : {symbol, other})
+            if (!known.count(s))
+                throw Error("'" + symbol + "' is given the size of '" + other + "', but '" + s +
+                            "' is not a dimension symbol of a graph input (" + joinNames(symbols) + ")");
+
     std::map<std::string, Binding> bound;
     auto bind = [&](const std::string &symbol, int64_t size, const std::string &source) {
         auto [it, fresh] = bound.emplace(symbol, Binding{size, source});
@@ -194,14 +200,33 @@ FeedPlan planFeeds(const Graph &graph, const FeedOptions &options)
         if (!byName.count(name))
             bind(name, shape[0], "the size given for '" + name + "'");
 
+    // Symbols of one size: bound from each other until nothing changes (a chain binds in as many passes).
+    auto bindSameSize = [&]() {
+        for (bool changed = true; changed;) {
+            changed = false;
+            for (const auto &[a, b] : options.sameSize) {
+                const auto ia = bound.find(a), ib = bound.find(b);
+                if (ia != bound.end() && ib != bound.end()) {
+                    bind(a, ib->second.size, "'" + b + "' (" + ib->second.source + "), whose size it has");
+                } else if (ia != bound.end() || ib != bound.end()) {
+                    const bool fromB = ib != bound.end();
+                    const Binding from = fromB ? ib->second : ia->second;
+                    bind(fromB ? a : b, from.size, "'" + (fromB ? b : a) + "' (" + from.source + "), whose size it has");
+                    changed = true;
+                }
+            }
+        }
+    };
+
     FeedPlan plan;
     plan.batchSymbol = batchSymbol(graph);
+    if (!plan.batchSymbol.empty() && options.batch > 0)
+        bind(plan.batchSymbol, options.batch, "the batch size");
+    bindSameSize();
     if (!plan.batchSymbol.empty()) {
-        if (options.batch > 0)
-            bind(plan.batchSymbol, options.batch, "the batch size");
-        else
-            bound.emplace(plan.batchSymbol, Binding{1, "the default batch size"});
+        bound.emplace(plan.batchSymbol, Binding{1, "the default batch size"});
         plan.batch = bound.at(plan.batchSymbol).size;
+        bindSameSize();
     }
 
     for (const ValueInfo &in : graph.inputs) {
@@ -341,11 +366,23 @@ std::vector<std::string> unsizedSymbols(const Graph &graph, const FeedOptions &o
             for (size_t d = 0; d < in.shape.size(); ++d)
                 fixed.insert(symbolOf(in, d));
     }
+    fixed.insert(batch);
+    for (const auto &[symbol, size] : options.shapes)
+        fixed.insert(symbol);
+    for (bool changed = true; changed;) { // a symbol of one size with a fixed one is fixed
+        changed = false;
+        for (const auto &[a, b] : options.sameSize)
+            if (fixed.count(a) != fixed.count(b)) {
+                fixed.insert(a);
+                fixed.insert(b);
+                changed = true;
+            }
+    }
     std::vector<std::string> missing;
     for (const ValueInfo &in : graph.inputs) {
         for (size_t d = 0; in.shapeKnown && d < in.shape.size(); ++d) {
             const std::string s = symbolOf(in, d);
-            if (s.empty() || s == batch || fixed.count(s) || options.shapes.count(s) ||
+            if (s.empty() || fixed.count(s) ||
                 std::find(missing.begin(), missing.end(), s) != missing.end())
                 continue;
             missing.push_back(s);

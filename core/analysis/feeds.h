@@ -12,6 +12,7 @@
 //     one size for every input. A symbol's size is fixed by a given tensor or an explicit input shape in which
 //     it occurs, by FeedOptions::shapes[symbol] (`--shape sequence=512`), or, for the batch symbol only, by
 //     FeedOptions::batch (default 1). Two sources that disagree are an error naming both.
+// A symbol in FeedOptions::sameSize takes the size of the symbol it names once either is fixed.
 // The batch symbol is the leading dimension of the first graph input whose leading dimension is symbolic
 // (silero-vad's "batch", an unnamed leading dimension "N"). A symbol nothing fixes throws cw::Error naming the
 // input, its declared shape and the symbol, and suggesting --shape.
@@ -40,6 +41,10 @@ struct FeedOptions {
     // A graph input's name -> its whole concrete shape; or a dimension symbol's name -> {its size}. A name that
     // is both an input and a symbol means the input.
     std::map<std::string, Shape> shapes;
+    // A dimension symbol -> another symbol whose size it has in every run (`--shape state_dim1=N`): for models
+    // that declare one dimension under two names, such as silero-vad's state [2, state_dim1, 128] whose
+    // state_dim1 is the batch N of its input [N, samples].
+    std::map<std::string, std::string> sameSize;
     int64_t batch = 0; // size of the batch symbol; 0: as the tensors and shapes fix it, else 1
     uint64_t seed = 1;
 };

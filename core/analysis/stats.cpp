@@ -167,19 +167,18 @@ std::vector<LayerStats> computeLayerStats(const Model &model, const StatsOptions
     const Graph &g = model.graph;
     std::vector<LayerStats> result;
     std::vector<const Tensor *> weights;
-    if (!options.layer.empty() && !g.findNode(options.layer))
+    if (!options.layer.empty() && !findLayer(g, options.layer)) {
+        if (const Node *n = g.findNode(options.layer))
+            throw Error("node '" + n->name + "' (" + n->opType + ") has no weight tensor of rank >= 2");
         throw Error("no node named '" + options.layer + "' in " + model.sourcePath);
-    for (const Node &node : g.nodes) {
+    }
+    for (const LayerNode &layer : layerNodes(g)) {
+        const Node &node = *layer.node;
         if (!options.layer.empty() && node.name != options.layer)
             continue;
         LayerStats ls;
-        ls.tensor = layerWeight(g, node);
-        const Tensor *w = ls.tensor.empty() ? nullptr : &g.initializers.at(ls.tensor);
-        if (!w) {
-            if (!options.layer.empty())
-                throw Error("node '" + node.name + "' (" + node.opType + ") has no weight tensor of rank >= 2");
-            continue;
-        }
+        ls.tensor = layer.weight;
+        const Tensor *w = &g.initializers.at(ls.tensor);
         ls.name = node.name;
         ls.op = node.opType;
         ls.shape = w->shape();

@@ -83,7 +83,7 @@ int64_t channelsRemoved(int64_t channels, double ratio)
 LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool withError)
 {
     const Graph &g = model.graph;
-    const Node *node = g.findNode(plan.node);
+    const Node *node = findLayerNode(g, plan.node);
     if (!node)
         throw Error("prediction: no node named '" + plan.node + "'");
     auto it = g.initializers.find(plan.weight);

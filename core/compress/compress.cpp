@@ -62,7 +62,7 @@ Model fakeQuantized(const Model &model, const std::vector<LayerPlan> &plan)
     for (const LayerPlan &p : plan) {
         if (!p.config.weights || p.config.skip)
             continue;
-        const Node *node = m.graph.findNode(p.node);
+        const Node *node = findLayerNode(m.graph, p.node);
         const Tensor &w = m.graph.initializers.at(p.weight);
         int ch = 0, red = 1;
         layerAxes(*node, w.shape(), &ch, &red);
@@ -87,7 +87,7 @@ void correctBiases(Model &model, const std::vector<LayerPlan> &plan, const Datas
     std::vector<Probe> probes;
     std::vector<std::string> inputs;
     for (const LayerPlan &p : plan) {
-        if (!p.config.weights || p.config.skip)
+        if (!p.config.weights || p.config.skip || p.nested) // a nested layer's input is not a value to probe
             continue;
         Node *node = g.findNode(p.node);
         if (!node || (node->opType != "Conv" && node->opType != "Gemm") || node->inputs.size() < 2 ||
@@ -441,7 +441,7 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
                 TrainOptions::FakeQuantWeight fq;
                 fq.spec = *p.config.weights;
                 int red = 1;
-                layerAxes(*m.graph.findNode(p.node), m.graph.initializers.at(p.weight).shape(), &fq.channelAxis, &red);
+                layerAxes(*findLayerNode(m.graph, p.node), m.graph.initializers.at(p.weight).shape(), &fq.channelAxis, &red);
                 fq.reductionAxis = red;
                 to.fakeQuantWeights[p.weight] = fq;
             }

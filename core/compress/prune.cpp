@@ -219,6 +219,9 @@ ChannelSpace traceChannels(const Model &model, const std::string &nodeName)
 {
     const Graph &g = model.graph;
     const Node *start = g.findNode(nodeName);
+    if (!start && findLayer(g, nodeName))
+        throw Error("channel pruning of '" + nodeName + "': it is inside a control-flow subgraph (If, Loop or Scan), "
+                    "whose channels the surgery does not rewrite");
     if (!start)
         throw Error("channel pruning: no node named '" + nodeName + "'");
     if (!isLayer(model, *start))
@@ -576,7 +579,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
     for (const LayerPlan &p : plan) {
         if (!p.config.prune || p.config.skip)
             continue;
-        if (!model.graph.findNode(p.node))
+        if (!findLayerNode(model.graph, p.node))
             throw Error("pruning: no node named '" + p.node + "' in the model");
         byNode[p.node] = &p;
         const PruneConfig &c = *p.config.prune;
@@ -611,7 +614,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             continue;
         const PruneConfig &c = *p.config.prune;
         // Depthwise convolutions and other channel-preserving layers shrink with their producer's group.
-        if (!isLayer(model, *model.graph.findNode(p.node)))
+        if (const Node *n = model.graph.findNode(p.node); n && !isLayer(model, *n))
             continue;
         ChannelSpace space;
         std::string obstacle;
@@ -679,7 +682,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
         if (!byNode.count(p.node))
             continue;
         const PruneConfig &c = *p.config.prune;
-        const Node &node = *model.graph.findNode(p.node);
+        const Node &node = *findLayerNode(model.graph, p.node);
         if (c.method == PruneMethod::Channel) {
             PruneReport r = channelReports.count(p.node) ? channelReports[p.node] : PruneReport{};
             r.node = p.node;
@@ -852,7 +855,7 @@ PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, c
     std::map<std::string, int64_t> original;
     for (const LayerPlan &p : plan)
         if (p.config.prune && !p.config.skip && p.config.prune->method == PruneMethod::Channel) {
-            const Node *n = work.graph.findNode(p.node);
+            const Node *n = findLayerNode(work.graph, p.node);
             auto w = work.graph.initializers.find(p.weight);
             if (n && w != work.graph.initializers.end())
                 original[p.node] = w->second.dim(outputChannelAxis(*n, w->second.shape()));

@@ -172,6 +172,36 @@ int rewriteQuantized(Model &model, const std::vector<LayerPlan> &plan,
         return qv;
     };
 
+    // Weight-only: the float weight becomes integers and a DequantizeLinear producing it under its own name.
+    auto dequantizedWeight = [&](const Node &node, const std::string &wName, const QuantSpec &spec) {
+        const Tensor &w = inits.at(wName);
+        int chAxis = 0, redAxis = 1;
+        layerAxes(node, w.shape(), &chAxis, &redAxis);
+        const IntegerWeight iw = quantizeWeightInteger(w, spec, chAxis, redAxis);
+        const std::string wq = uniqueName(wName + "_quantized"), ws = uniqueName(wName + "_scale"),
+                          wz = uniqueName(wName + "_zero_point");
+        inits[wq] = iw.q;
+        inits[ws] = iw.scale;
+        inits[wz] = iw.zeroPoint;
+        Node dq;
+        dq.name = uniqueName(node.name + "_weight_dequantize");
+        dq.opType = "DequantizeLinear";
+        dq.inputs = {wq, ws, wz};
+        dq.outputs = {wName};
+        if (iw.axis >= 0)
+            dq.attrs["axis"] = Attribute::makeInt(iw.axis);
+        if (iw.blockSize > 0)
+            dq.attrs["block_size"] = Attribute::makeInt(iw.blockSize);
+        nodes.push_back(dq);
+        inits.erase(wName); // now a value, produced by the DequantizeLinear
+        floatReady.insert(wName);
+    };
+    // Layers inside control-flow subgraphs read their weight from this graph: it is dequantized up front and
+    // the subgraph stays as it is.
+    for (const LayerPlan &p : plan)
+        if (p.nested && p.config.weights && !p.config.skip)
+            dequantizedWeight(*findLayerNode(g, p.node), p.weight, *p.config.weights);
+
     std::set<std::string> replaced; // float initializers no longer used
     for (const Node &original : g.nodes) {
         if (fusedRelus.count(original.name))
@@ -251,30 +281,8 @@ int rewriteQuantized(Model &model, const std::vector<LayerPlan> &plan,
             continue;
         }
 
-        if (quantizedWeights) {
-            const std::string wName = layerWeight(g, node);
-            const Tensor &w = inits.at(wName);
-            int chAxis = 0, redAxis = 1;
-            layerAxes(node, w.shape(), &chAxis, &redAxis);
-            const IntegerWeight iw = quantizeWeightInteger(w, *cfg->weights, chAxis, redAxis);
-            const std::string wq = uniqueName(wName + "_quantized"), ws = uniqueName(wName + "_scale"),
-                              wz = uniqueName(wName + "_zero_point");
-            inits[wq] = iw.q;
-            inits[ws] = iw.scale;
-            inits[wz] = iw.zeroPoint;
-            Node dq;
-            dq.name = uniqueName(node.name + "_weight_dequantize");
-            dq.opType = "DequantizeLinear";
-            dq.inputs = {wq, ws, wz};
-            dq.outputs = {wName};
-            if (iw.axis >= 0)
-                dq.attrs["axis"] = Attribute::makeInt(iw.axis);
-            if (iw.blockSize > 0)
-                dq.attrs["block_size"] = Attribute::makeInt(iw.blockSize);
-            nodes.push_back(dq);
-            inits.erase(wName); // now a value, produced by the DequantizeLinear
-            floatReady.insert(wName);
-        }
+        if (quantizedWeights)
+            dequantizedWeight(node, layerWeight(g, node), *cfg->weights);
 
         // Pure data movement runs on uint8 as it is (the grid passes through unchanged).
         const bool passThrough = (node.opType == "MaxPool" || node.opType == "Flatten" || node.opType == "Reshape") &&
@@ -294,6 +302,8 @@ int rewriteQuantized(Model &model, const std::vector<LayerPlan> &plan,
 
         for (const std::string &in : node.inputs)
             needFloat(in);
+        for (const std::string &in : implicitInputs(node)) // what its subgraphs read of this graph
+            needFloat(in);
         for (const std::string &o : node.outputs)
             if (!o.empty())
                 floatReady.insert(o);
@@ -304,9 +314,11 @@ int rewriteQuantized(Model &model, const std::vector<LayerPlan> &plan,
 
     g.nodes = std::move(nodes);
     std::set<std::string> used;
-    for (const Node &n : g.nodes)
-        for (const std::string &in : n.inputs)
+    for (const Node &n : g.nodes) {
+        used.insert(n.inputs.begin(), n.inputs.end());
+        for (const std::string &in : implicitInputs(n))
             used.insert(in);
+    }
     for (const std::string &name : replaced)
         if (!used.count(name))
             inits.erase(name);

@@ -478,18 +478,17 @@ void saveRecipe(const Recipe &recipe, const std::string &path)
 void validateRecipe(const Recipe &recipe, const Model &model)
 {
     const Graph &g = model.graph;
+    const std::vector<LayerNode> layers = layerNodes(g);
     for (const auto &[name, layer] : recipe.layers) {
-        const Node *node = g.findNode(name);
-        if (!node) {
-            std::string list;
-            for (const Node &n : g.nodes)
-                if (!layerWeight(g, n).empty())
-                    list += (list.empty() ? "" : ", ") + n.name;
-            throw Error("recipe: layers." + name + ": the model has no node '" + name + "' (layers: " + list + ")");
-        }
-        if (layerWeight(g, *node).empty())
+        if (std::any_of(layers.begin(), layers.end(), [&](const LayerNode &l) { return l.node->name == name; }))
+            continue;
+        if (const Node *node = g.findNode(name))
             throw Error("recipe: layers." + name + ": node '" + name + "' (" + node->opType +
                         ") has no float weight to compress");
+        std::string list;
+        for (const LayerNode &l : layers)
+            list += (list.empty() ? "" : ", ") + l.node->name;
+        throw Error("recipe: layers." + name + ": the model has no node '" + name + "' (layers: " + list + ")");
     }
 }
 
@@ -497,14 +496,14 @@ std::string whyNoLayers(const Model &model)
 {
     Model widened = model;
     widenLayerWeights(widened); // 16-bit weights are compressed in float32 (transform.h)
-    for (const Node &n : widened.graph.nodes)
-        if (!layerWeight(widened.graph, n).empty())
-            return {};
+    if (!layerNodes(widened.graph).empty())
+        return {};
     int integerLayers = 0, nestedLayers = 0;
-    // The top level counts integer layers; subgraphs, at any depth, their float32 layers.
+    // The top level counts integer layers; subgraphs, at any depth, the nodes with a main-graph weight that
+    // layerNodes left out.
     std::function<void(const Graph &, bool)> visit = [&](const Graph &g, bool nested) {
         for (const Node &n : g.nodes) {
-            if (nested && !layerWeight(g, n).empty())
+            if (nested && !layerWeight(widened.graph, n).empty())
                 ++nestedLayers;
             if (!nested && (n.opType == "QLinearConv" || n.opType == "QLinearMatMul" || n.opType == "QGemm" ||
                             n.opType == "ConvInteger" || n.opType == "MatMulInteger"))
@@ -518,8 +517,8 @@ std::string whyNoLayers(const Model &model)
     if (integerLayers)
         reasons.push_back("it is already quantized (" + std::to_string(integerLayers) + " integer layer(s))");
     if (nestedLayers)
-        reasons.push_back(std::to_string(nestedLayers) + " layer(s) inside If / Loop / Scan subgraphs, which "
-                          "compression does not enter yet");
+        reasons.push_back(std::to_string(nestedLayers) + " layer(s) inside If / Loop / Scan subgraphs that share "
+                          "their name or their weight with another node");
     std::string text = "no layer to compress: the model has no Conv, ConvTranspose, Gemm or MatMul with a float32 "
                        "weight";
     for (size_t i = 0; i < reasons.size(); ++i)
@@ -530,15 +529,13 @@ std::string whyNoLayers(const Model &model)
 std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model)
 {
     std::vector<LayerPlan> plan;
-    const Graph &g = model.graph;
-    for (const Node &node : g.nodes) {
-        const std::string weight = layerWeight(g, node);
-        if (weight.empty())
-            continue;
+    for (const LayerNode &layer : layerNodes(model.graph)) {
+        const Node &node = *layer.node;
         LayerPlan p;
         p.node = node.name;
         p.op = node.opType;
-        p.weight = weight;
+        p.weight = layer.weight;
+        p.nested = layer.nested;
         auto it = recipe.layers.find(node.name);
         if (it != recipe.layers.end()) {
             p.config = it->second;

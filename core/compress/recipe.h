@@ -92,13 +92,17 @@ struct LayerPlan {
     std::string op;
     std::string weight;
     LayerConfig config;
+    // Inside a control-flow subgraph (LayerNode::nested): weight-only quantization and unstructured / N:M
+    // pruning; channel pruning leaves it whole and 8-bit activations do not reach it.
+    bool nested = false;
 };
-// One entry per compressible layer in execution order: the override if there is one, else the defaults.
+// One entry per compressible layer (cw::layerNodes) in execution order: the override if there is one, else the
+// defaults.
 std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model);
 
-// Why a model has no layer to compress, in words: it is already quantized (integer layers), or its layers sit
-// inside control-flow subgraphs (If, Loop, Scan), which compression does not enter yet. "" when it has layers
-// (16-bit weights count: the pipeline compresses them in float32, transform.h).
+// Why a model has no layer to compress, in words: it is already quantized (integer layers), or the layers of
+// its control-flow subgraphs share their names or weights with other nodes (layerNodes). "" when it has
+// layers (16-bit weights count: the pipeline compresses them in float32, transform.h).
 std::string whyNoLayers(const Model &model);
 
 // Names used in JSON and the GUI ("magnitude", "nm", "channel", "minmax", ...); parse* throw cw::Error.

@@ -122,9 +122,8 @@ std::vector<std::string> sensitivityLayers(const Model &model)
     copy.graph.ensureUniqueNodeNames();
     copy.graph.sortTopologically();
     std::vector<std::string> names;
-    for (const Node &n : copy.graph.nodes)
-        if (!layerWeight(copy.graph, n).empty())
-            names.push_back(n.name);
+    for (const LayerNode &l : layerNodes(copy.graph))
+        names.push_back(l.node->name);
     return names;
 }
 
@@ -211,20 +210,20 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
     const std::string outputName = g.outputs.front().name;
 
     // Layers in execution order, optionally restricted.
-    std::vector<size_t> layerNodes;
+    std::vector<LayerNode> layers;
     {
         std::set<std::string> only(options.layers.begin(), options.layers.end());
         only.erase("");
         for (const std::string &name : only) {
-            const Node *n = g.findNode(name);
-            if (!n)
-                throw Error("model has no node named '" + name + "'");
-            if (layerWeight(g, *n).empty())
+            if (findLayer(g, name))
+                continue;
+            if (const Node *n = g.findNode(name))
                 throw Error("node '" + name + "' (" + n->opType + ") has no float weight to prune or quantize");
+            throw Error("model has no node named '" + name + "'");
         }
-        for (size_t i = 0; i < g.nodes.size(); ++i)
-            if (!layerWeight(g, g.nodes[i]).empty() && (only.empty() || only.count(g.nodes[i].name)))
-                layerNodes.push_back(i);
+        for (const LayerNode &l : layerNodes(g))
+            if (only.empty() || only.count(l.node->name))
+                layers.push_back(l);
     }
 
     std::map<std::string, size_t> producedAt;
@@ -239,10 +238,14 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
             auto it = producedAt.find(v);
             return it != producedAt.end() && it->second < i;
         };
-        for (size_t j = i; j < g.nodes.size(); ++j)
+        for (size_t j = i; j < g.nodes.size(); ++j) {
             for (const std::string &in : g.nodes[j].inputs)
                 if (!in.empty() && before(in))
                     f.insert(in);
+            for (const std::string &in : implicitInputs(g.nodes[j]))
+                if (before(in))
+                    f.insert(in);
+        }
         if (before(outputName))
             f.insert(outputName);
         return std::vector<std::string>(f.begin(), f.end());
@@ -251,7 +254,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
     const int64_t batchSize = datasetBatchSize(g, options.batchSize);
     const int64_t batches = (total + batchSize - 1) / batchSize;
     const size_t settings = options.pruneRatios.size() + options.bits.size();
-    const double units = double(batches) * ((fidelity ? 0.0 : 1.0) + double(layerNodes.size()) * double(settings));
+    const double units = double(batches) * ((fidelity ? 0.0 : 1.0) + double(layers.size()) * double(settings));
     double done = 0;
     auto report = [&](std::string_view stage) {
         if (progress)
@@ -282,13 +285,15 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
         result.baselineLoss = s.lossSum / double(total);
     }
 
-    for (size_t li = 0; li < layerNodes.size(); ++li) {
-        const Node &node = g.nodes[layerNodes[li]];
-        const std::string weightName = layerWeight(g, node);
+    for (size_t li = 0; li < layers.size(); ++li) {
+        const Node &node = *layers[li].node;
+        const std::string weightName = layers[li].weight;
         const Tensor &w = g.initializers.at(weightName);
-        const std::string layerOut = node.outputs.empty() ? std::string() : node.outputs.front();
-        const std::vector<std::string> frontier = frontierOf(layerNodes[li]);
-        const std::string stage = "layer " + std::to_string(li + 1) + "/" + std::to_string(layerNodes.size()) + ": " +
+        // A nested layer's output is no value of this graph (no output-error proxy); its trials rerun the
+        // control-flow node that contains it.
+        const std::string layerOut = node.outputs.empty() || layers[li].nested ? std::string() : node.outputs.front();
+        const std::vector<std::string> frontier = frontierOf(layers[li].top);
+        const std::string stage = "layer " + std::to_string(li + 1) + "/" + std::to_string(layers.size()) + ": " +
                                   node.name;
 
         LayerSensitivity layer;
@@ -372,8 +377,9 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
                 t.lossDelta = t.loss - result.baselineLoss;
             }
             t.sqnrDb = trials[s].sqnrDb;
-            t.outputError = trials[s].errDen > 0 ? std::sqrt(trials[s].errNum / trials[s].errDen)
-                                                 : (trials[s].errNum > 0 ? kNaN : 0.0);
+            t.outputError = layerOut.empty()        ? kNaN
+                            : trials[s].errDen > 0 ? std::sqrt(trials[s].errNum / trials[s].errDen)
+                                                   : (trials[s].errNum > 0 ? kNaN : 0.0);
             (s < options.pruneRatios.size() ? layer.prune : layer.bits).push_back(t);
         }
         result.layers.push_back(layer);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <set>
 #include <unordered_map>
 
@@ -400,6 +401,67 @@ std::string layerWeight(const Graph &graph, const Node &node)
             return in;
     }
     return {};
+}
+
+std::vector<LayerNode> layerNodes(const Graph &graph)
+{
+    std::vector<LayerNode> layers;
+    std::set<std::string> claimed;      // weights that have their layer
+    std::map<std::string, int> names;   // node name -> occurrences in the whole model
+    std::function<void(const Graph &)> count = [&](const Graph &g) {
+        for (const Node &n : g.nodes) {
+            ++names[n.name];
+            for (const Graph *sub : n.subgraphs())
+                count(*sub);
+        }
+    };
+    count(graph);
+    // `defined`: the names the enclosing subgraphs define, which shadow main-graph initializers.
+    std::function<void(const Graph &, std::set<std::string>, size_t)> visit = [&](const Graph &g,
+                                                                                   std::set<std::string> defined,
+                                                                                   size_t top) {
+        for (const ValueInfo &v : g.inputs)
+            defined.insert(v.name);
+        for (const auto &[name, t] : g.initializers)
+            defined.insert(name);
+        for (const Node &n : g.nodes)
+            defined.insert(n.outputs.begin(), n.outputs.end());
+        for (const Node &n : g.nodes) {
+            const std::string w = layerWeight(graph, n);
+            if (!w.empty() && !defined.count(w) && !claimed.count(w) && names[n.name] == 1) {
+                claimed.insert(w);
+                layers.push_back({&n, w, top, true});
+            }
+            for (const Graph *sub : n.subgraphs())
+                visit(*sub, defined, top);
+        }
+    };
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+        const Node &n = graph.nodes[i];
+        if (const std::string w = layerWeight(graph, n); !w.empty()) {
+            claimed.insert(w);
+            layers.push_back({&n, w, i, false});
+        }
+        for (const Graph *sub : n.subgraphs())
+            visit(*sub, {}, i);
+    }
+    return layers;
+}
+
+std::optional<LayerNode> findLayer(const Graph &graph, const std::string &name)
+{
+    for (const LayerNode &l : layerNodes(graph))
+        if (l.node->name == name)
+            return l;
+    return std::nullopt;
+}
+
+const Node *findLayerNode(const Graph &graph, const std::string &name)
+{
+    if (const Node *n = graph.findNode(name))
+        return n;
+    const std::optional<LayerNode> layer = findLayer(graph, name);
+    return layer ? layer->node : nullptr;
 }
 
 int outputChannelAxis(const Node &node, const Shape &weightShape)

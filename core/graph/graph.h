@@ -116,6 +116,26 @@ struct Graph {
 // the quantization rewrite and the Inspect view all use this one definition of a compressible layer.
 std::string layerWeight(const Graph &graph, const Node &node);
 
+// A compressible layer: a node with a layerWeight in the main graph, or a node inside a control-flow subgraph
+// (If's branches, Loop's and Scan's body, at any depth) whose weight, as layerWeight defines it, is a main-graph
+// initializer the subgraph reads by outer-scope reference (hoistSubgraphWeights, core/graph/transform.h, moves
+// a subgraph's own weights there at load). Such a nested layer is compressed weight-only: its weight is
+// pruned or quantized where it is stored, and the subgraph is left as it is.
+struct LayerNode {
+    const Node *node = nullptr;
+    std::string weight; // a main-graph initializer
+    size_t top = 0;     // index in graph.nodes of the node itself or of the control-flow node containing it
+    bool nested = false;
+};
+// Every layer of `graph` (a main graph): in node order, a control-flow node's nested layers right after the
+// layers before it. A weight belongs to one layer: a nested node whose weight an earlier layer has is left
+// out, and so is a nested node whose name another node of the model has (layers are found by name).
+std::vector<LayerNode> layerNodes(const Graph &graph);
+// The layer named `name` among layerNodes(graph); null when there is none.
+std::optional<LayerNode> findLayer(const Graph &graph, const std::string &name);
+// A main-graph node of that name, else a nested layer's node; null when neither exists.
+const Node *findLayerNode(const Graph &graph, const std::string &name);
+
 // The axis of a layer's weight that indexes output channels: 0, except ConvTranspose (1, per group) and Gemm
 // with transB = 0 / MatMul (the last axis); 0 for weights of rank < 2.
 int outputChannelAxis(const Node &node, const Shape &weightShape);

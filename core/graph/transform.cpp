@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "core/base/error.h"
 
@@ -141,6 +142,120 @@ bool foldOne(Graph &g, size_t bnIndex)
 }
 
 } // namespace
+
+namespace {
+
+void collectNames(const Graph &g, std::map<std::string, int> &defined)
+{
+    for (const ValueInfo &v : g.inputs)
+        ++defined[v.name];
+    for (const auto &[name, t] : g.initializers)
+        ++defined[name];
+    for (const Node &n : g.nodes) {
+        for (const std::string &o : n.outputs)
+            ++defined[o];
+        for (const std::string &in : n.inputs)
+            defined.emplace(in, 0); // read, not defined here: the name is in use
+        for (const Graph *sub : n.subgraphs())
+            collectNames(*sub, defined);
+    }
+}
+
+bool definesName(const Graph &g, const std::string &name)
+{
+    if (g.initializers.count(name))
+        return true;
+    for (const ValueInfo &v : g.inputs)
+        if (v.name == name)
+            return true;
+    for (const Node &n : g.nodes)
+        if (std::find(n.outputs.begin(), n.outputs.end(), name) != n.outputs.end())
+            return true;
+    return false;
+}
+
+// Renames the reads of `from` in `g` and in the subgraphs that do not define it themselves (copied on write).
+void renameReads(Graph &g, const std::string &from, const std::string &to)
+{
+    for (Node &n : g.nodes) {
+        std::replace(n.inputs.begin(), n.inputs.end(), from, to);
+        for (auto &[key, a] : n.attrs) {
+            if (a.kind != Attribute::Kind::Graph || !a.graph || definesName(*a.graph, from))
+                continue;
+            const std::vector<std::string> outer = outerNames(*a.graph);
+            if (!std::binary_search(outer.begin(), outer.end(), from))
+                continue;
+            auto copy = std::make_shared<Graph>(*a.graph);
+            renameReads(*copy, from, to);
+            a.graph = std::move(copy);
+        }
+    }
+    for (ValueInfo &o : g.outputs)
+        if (o.name == from)
+            o.name = to;
+}
+
+// Hoists the layer weights `g` (a subgraph) holds, and those of its own subgraphs; returns how many.
+int hoistFrom(Graph &g, std::map<std::string, Tensor> &mainInits, std::map<std::string, int> &names)
+{
+    int moved = 0;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const std::string w = layerWeight(g, g.nodes[i]);
+        if (!w.empty()) {
+            // The name stays when this is its only definition; a new one must be unused anywhere.
+            const auto taken = [&](const std::string &n) {
+                auto it = names.find(n);
+                return mainInits.count(n) > 0 || (it != names.end() && (n != w || it->second > 1));
+            };
+            std::string name = w;
+            for (int k = 1; taken(name); ++k)
+                name = w + "_" + std::to_string(k);
+            names[name] = 1;
+            mainInits[name] = g.initializers.at(w);
+            g.initializers.erase(w);
+            g.values.erase(w);
+            if (name != w)
+                renameReads(g, w, name);
+            ++moved;
+        }
+        for (auto &[key, a] : g.nodes[i].attrs) {
+            if (a.kind != Attribute::Kind::Graph || !a.graph)
+                continue;
+            auto copy = std::make_shared<Graph>(*a.graph);
+            if (const int n = hoistFrom(*copy, mainInits, names); n > 0) {
+                a.graph = std::move(copy);
+                moved += n;
+            }
+        }
+    }
+    return moved;
+}
+
+} // namespace
+
+int hoistSubgraphWeights(Model &model)
+{
+    Graph &g = model.graph;
+    bool any = false;
+    for (const Node &n : g.nodes)
+        any = any || !n.subgraphs().empty();
+    if (!any)
+        return 0;
+    std::map<std::string, int> names;
+    collectNames(g, names);
+    int moved = 0;
+    for (Node &n : g.nodes)
+        for (auto &[key, a] : n.attrs) {
+            if (a.kind != Attribute::Kind::Graph || !a.graph)
+                continue;
+            auto copy = std::make_shared<Graph>(*a.graph);
+            if (const int k = hoistFrom(*copy, g.initializers, names); k > 0) {
+                a.graph = std::move(copy);
+                moved += k;
+            }
+        }
+    return moved;
+}
 
 int foldBatchNorm(Model &model)
 {

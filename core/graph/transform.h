@@ -28,6 +28,15 @@ namespace cw {
 // Gemm gets beta = 1 and a [N] bias. Returns the number of BN nodes folded.
 int foldBatchNorm(Model &model);
 
+// Moves the weights of layers inside control-flow subgraphs (If's branches, Loop's and Scan's body, any depth)
+// that a subgraph holds itself — its initializers, which is also what its Constant nodes become at import — to
+// the main graph's initializers, and renames the subgraph's references to them (ONNX lets a subgraph read the
+// values of its enclosing graphs). The name stays when no other value of the model has it, else gets a
+// suffix. So every layer weight is a main-graph initializer (layerNodes): statistics, pruning, quantization
+// and the sensitivity sweep reach the layers of silero-vad's sample-rate branches. Subgraphs are copied where
+// they change (they are shared between copies of a model). Returns the number of weights moved.
+int hoistSubgraphWeights(Model &model);
+
 // Returns the widened initializers with their original types (empty when the model has none to widen).
 std::map<std::string, DType> widenLayerWeights(Model &model);
 void narrowLayerWeights(Model &model, const std::map<std::string, DType> &widened);

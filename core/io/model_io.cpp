@@ -8,6 +8,7 @@
 
 #include "core/base/error.h"
 #include "core/base/rehearse.h"
+#include "core/graph/transform.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "resources/demo_data.h"
@@ -43,11 +44,13 @@ namespace {
     throw Error(quotedPath + ": " + e.what());
 }
 
-// Unique names, a topological order, every operator supported (or an error naming the node, op type, opset
-// and file; unless options.requireKernels is off) and the static shape of every value. Nothing is executed.
+// Unique names, subgraph layer weights in the main graph (hoistSubgraphWeights), a topological order, every
+// operator supported (or an error naming the node, op type, opset and file; unless options.requireKernels is
+// off) and the static shape of every value. Nothing is executed.
 void normalise(Model &model, const LoadOptions &options = {})
 {
     model.graph.ensureUniqueNodeNames();
+    hoistSubgraphWeights(model);
     try {
         model.graph.sortTopologically();
         if (options.requireKernels)

@@ -445,8 +445,10 @@ void valueInfoToProto(const ValueInfo &v, onnx::ValueInfoProto *p)
 // names derived from the node's name, so the result is deterministic.
 class OpsetConverter {
 public:
-    OpsetConverter(const Model &model, std::map<std::string, Tensor> &initializers)
-        : m_model(model), m_inits(initializers)
+    // `outer`: the initializers of the enclosing graphs, innermost last, which a subgraph reads by name.
+    OpsetConverter(const Model &model, std::map<std::string, Tensor> &initializers,
+                   std::vector<const std::map<std::string, Tensor> *> outer = {})
+        : m_model(model), m_inits(initializers), m_outer(std::move(outer))
     {
     }
 
@@ -529,10 +531,10 @@ public:
             // Opset 18 moved the axes of every Reduce but ReduceSum (13) from an attribute to an input.
             std::vector<int64_t> axes;
             if (n.hasInput(1)) {
-                auto it = m_inits.find(n.inputs[1]);
-                if (it == m_inits.end())
+                const Tensor *constantAxes = constant(n.inputs[1]);
+                if (!constantAxes)
                     fail(n, "the axes input must be a constant to be written at opset 17");
-                axes = it->second.toInt64Vector();
+                axes = constantAxes->toInt64Vector();
             }
             // No axes: reduce everything, or nothing with noop_with_empty_axes (an Identity at 17).
             if (!axes.empty()) {
@@ -551,11 +553,11 @@ public:
             n.inputs = {n.inputs[0], "", n.inputs.size() > 1 ? n.inputs[1] : ""};
             n.attrs["coordinate_transformation_mode"] = Attribute::makeString("asymmetric");
             if (n.attrString("mode", "nearest") == "nearest") {
-                auto it = m_inits.find(n.inputs[2]);
-                if (it == m_inits.end())
+                const Tensor *scales = constant(n.inputs[2]);
+                if (!scales)
                     fail(n, "nearest Resize-10 needs constant scales to be written at opset 17");
                 bool up = false, down = false;
-                for (float s : it->second.toFloatVector()) {
+                for (float s : scales->toFloatVector()) {
                     up = up || s > 1.f;
                     down = down || s < 1.f;
                 }
@@ -597,6 +599,23 @@ private:
         throw Error("cannot export node " + q(n.name) + " (" + n.opType + ") of opset " +
                     std::to_string(n.attrInt("_opset", m_model.opsetVersion)) + " at opset " +
                     std::to_string(kExportOpset) + ": " + why);
+    }
+
+    // An initializer of this graph, else (unless this graph defines the name) of an enclosing one; null when
+    // the value is not a constant.
+    const Tensor *constant(const std::string &name) const
+    {
+        if (auto it = m_inits.find(name); it != m_inits.end())
+            return &it->second;
+        if (m_model.graph.producer(name))
+            return nullptr;
+        for (const ValueInfo &v : m_model.graph.inputs)
+            if (v.name == name)
+                return nullptr;
+        for (auto g = m_outer.rbegin(); g != m_outer.rend(); ++g)
+            if (auto it = (*g)->find(name); it != (*g)->end())
+                return &it->second;
+        return nullptr;
     }
 
     std::string freshName(const std::string &base)
@@ -803,12 +822,14 @@ private:
 
     const Model &m_model;
     std::map<std::string, Tensor> &m_inits;
+    std::vector<const std::map<std::string, Tensor> *> m_outer;
     std::set<std::string> m_used;
 };
 
 // A graph (the model's, or a subgraph of one of its nodes) in its opset-17 form; `domains` collects the
-// operator domains other than the default one.
-void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std::set<std::string> &domains)
+// operator domains other than the default one; `outer` holds the initializers of the enclosing graphs.
+void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std::set<std::string> &domains,
+                  std::vector<const std::map<std::string, Tensor> *> outer = {})
 {
     gp->set_name(g.name.empty() ? "graph" : g.name);
     Model scope; // the converter reads value shapes and the opset from the graph being converted
@@ -817,7 +838,8 @@ void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std:
     if (&g != &model.graph)
         scope.graph = g;
     std::map<std::string, Tensor> inits = g.initializers;
-    OpsetConverter converter(&g == &model.graph ? model : scope, inits);
+    OpsetConverter converter(&g == &model.graph ? model : scope, inits, outer);
+    outer.push_back(&inits); // for the subgraphs of this graph's nodes
     std::vector<Node> nodes;
     for (const Node &n : g.nodes)
         for (Node &m : converter.convert(n))
@@ -842,7 +864,7 @@ void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std:
             attributeToProto(key, a, ap);
             if (a.kind == Attribute::Kind::Graph) {
                 ap->set_type(onnx::AttributeProto::GRAPH);
-                graphToProto(model, *a.graph, ap->mutable_g(), domains);
+                graphToProto(model, *a.graph, ap->mutable_g(), domains, outer);
             }
         }
     }
