@@ -9,6 +9,7 @@
 //   valued.onnx   x [batch, 16] (in [0, 1)), sr int64 [] → Mul "scale" (x * float(sr)): its largest value
 //                 shows which sr it was given.
 //   undeclared.onnx x [batch, 16], extra (no shape declared) → Add "add".
+//   renamed.onnx  x [N, 16], state [d, 16] → Add "sum": d is the batch under another name (silero-vad's state).
 #include <QAction>
 #include <QDialogButtonBox>
 #include <QFile>
@@ -72,6 +73,9 @@ save("valued",
 save("undeclared", [h.make_node("Add", ["x", "extra"], ["out"], name="add")],
      [h.make_tensor_value_info("x", TP.FLOAT, ["batch", 16]), h.make_tensor_value_info("extra", TP.FLOAT, None)],
      [h.make_tensor_value_info("out", TP.FLOAT, None)])
+save("renamed", [h.make_node("Add", ["x", "state"], ["out"], name="sum")],
+     [h.make_tensor_value_info("x", TP.FLOAT, ["N", 16]), h.make_tensor_value_info("state", TP.FLOAT, ["d", 16])],
+     [h.make_tensor_value_info("out", TP.FLOAT, None)])
 save("old_opset", [h.make_node("Relu", ["x"], ["y"])], [h.make_tensor_value_info("x", TP.FLOAT, [4])],
      [h.make_tensor_value_info("y", TP.FLOAT, None)], opsets=(("", 7),))
 np.savez("data.npz", x=rng.rand(40, 16).astype(np.float32), y=rng.randint(0, 4, 40).astype(np.int64))
@@ -101,6 +105,7 @@ private slots:
     void valueEditorValidation();
     void valuesRememberedAndFed();
     void undeclaredShapeGiven();
+    void symbolOfAnothersSize();
 
 private:
     QString path(const QString &name) const { return m_dir.filePath(name); }
@@ -561,6 +566,50 @@ void TestGuiShapes::undeclaredShapeGiven()
     for (int64_t c : inspect->activationPlot()->histogram().counts)
         values += c;
     QCOMPARE(values, int64_t(kSamples * 16));
+}
+
+// A dimension given as another symbol's name has that size in every run: the state follows the data's batch.
+void TestGuiShapes::symbolOfAnothersSize()
+{
+    const QString file = path("renamed-remembered.onnx");
+    QFile::remove(file);
+    QVERIFY(QFile::copy(path("renamed.onnx"), file));
+    {
+        auto window = openWindow(file);
+        QVERIFY(window);
+        InspectView *inspect = window->inspectView();
+        QVERIFY(!inspect->collectActivations()); // d has no size: the editor opens
+        auto *dialog = window->findChild<InputsDialog *>(QStringLiteral("inputsDialog"));
+        QVERIFY(dialog);
+        QCOMPARE(dialog->table()->item(1, InputsDialog::Shape)->text(), QStringLiteral("d,16"));
+        dialog->table()->item(1, InputsDialog::Shape)->setText(QStringLiteral("M,16"));
+        QVERIFY2(dialog->error().contains("'M' is not a size"), qPrintable(dialog->error()));
+        dialog->table()->item(1, InputsDialog::Shape)->setText(QStringLiteral("N,17"));
+        QVERIFY2(dialog->error().contains("dimension 1 is fixed at 16"), qPrintable(dialog->error()));
+        dialog->table()->item(1, InputsDialog::Shape)->setText(QStringLiteral("N, 16"));
+        QVERIFY2(dialog->error().isEmpty(), qPrintable(dialog->error()));
+        QCOMPARE(dialog->inputs().sameSize.at("d"), std::string("N"));
+        dialog->buttons()->button(QDialogButtonBox::Ok)->click();
+        QCOMPARE(window->runInputs().feeds.sameSize.at("d"), std::string("N"));
+        QVERIFY(window->runInputs().missingSizes(cw::loadModel(file.toStdString()).graph, true).isEmpty());
+    }
+    auto window = openWindow(file);
+    QVERIFY(window);
+    QCOMPARE(window->modelInputs().sameSize.at("d"), std::string("N"));
+    InputsDialog *dialog = window->openInputs();
+    QVERIFY(dialog);
+    QCOMPARE(dialog->table()->item(1, InputsDialog::Shape)->text(), QStringLiteral("N,16"));
+    dialog->reject();
+    InspectView *inspect = window->inspectView();
+    inspect->setActivationSamples(kSamples);
+    QVERIFY(window->showInspect(QStringLiteral("sum")));
+    QSignalSpy done(inspect, &InspectView::activationsFinished);
+    QVERIFY(inspect->collectActivations());
+    QVERIFY(done.wait(60000));
+    int64_t values = 0;
+    for (int64_t c : inspect->activationPlot()->histogram().counts)
+        values += c;
+    QCOMPARE(values, int64_t(kSamples * 16)); // x + state, both [batch, 16]
 }
 
 QTEST_MAIN(TestGuiShapes)

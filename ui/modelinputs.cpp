@@ -45,6 +45,13 @@ ModelKey modelKey(const QString &spec)
 cw::FeedOptions feedOptions(const cw::Graph &graph, const ModelInputs &inputs)
 {
     cw::FeedOptions feeds = cw::symbolSizes(graph, inputs.shapes);
+    for (const auto &[symbol, size] : inputs.sizes) {
+        auto [it, fresh] = feeds.shapes.emplace(symbol, cw::Shape{size});
+        if (!fresh && it->second != cw::Shape{size})
+            throw cw::Error("dimension '" + symbol + "' is given " + std::to_string(it->second.front()) + " and " +
+                            std::to_string(size));
+    }
+    feeds.sameSize = inputs.sameSize;
     for (const auto &[name, value] : inputs.values) {
         bool found = false;
         for (size_t k = 1; k < graph.inputs.size(); ++k)
@@ -149,6 +156,13 @@ ModelInputs loadModelInputs(const QString &spec)
         if (parseDims(it.value().toString(), shape))
             inputs.shapes[it.key().toStdString()] = shape;
     }
+    const QVariantMap same = entry.value(QStringLiteral("sameSize")).toMap();
+    for (auto it = same.begin(); it != same.end(); ++it)
+        inputs.sameSize[it.key().toStdString()] = it.value().toString().toStdString();
+    const QVariantMap sizes = entry.value(QStringLiteral("sizes")).toMap();
+    for (auto it = sizes.begin(); it != sizes.end(); ++it)
+        if (const qlonglong v = it.value().toLongLong(); v >= 1)
+            inputs.sizes[it.key().toStdString()] = v;
     const QVariantMap values = entry.value(QStringLiteral("values")).toMap();
     for (auto it = values.begin(); it != values.end(); ++it) {
         std::optional<double> value;
@@ -167,13 +181,19 @@ void saveModelInputs(const QString &spec, const ModelInputs &inputs)
         settings.remove(key.key);
         return;
     }
-    QVariantMap shapes, values;
+    QVariantMap shapes, values, same, sizes;
     for (const auto &[name, shape] : inputs.shapes)
         shapes[QString::fromStdString(name)] = formatDims(shape);
+    for (const auto &[symbol, other] : inputs.sameSize)
+        same[QString::fromStdString(symbol)] = QString::fromStdString(other);
+    for (const auto &[symbol, size] : inputs.sizes)
+        sizes[QString::fromStdString(symbol)] = qlonglong(size);
     for (const auto &[name, value] : inputs.values)
         values[QString::fromStdString(name)] = QString::number(value, 'g', 17);
     settings.setValue(key.key, QVariantMap{{QStringLiteral("file"), key.stamp},
                                            {QStringLiteral("shapes"), shapes},
+                                           {QStringLiteral("sameSize"), same},
+                                           {QStringLiteral("sizes"), sizes},
                                            {QStringLiteral("values"), values}});
 }
 

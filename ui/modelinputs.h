@@ -35,11 +35,16 @@ using InputValues = std::map<std::string, double>;    // graph input name -> the
 struct ModelInputs {
     InputShapes shapes; // inputs with symbolic dimensions or no declared shape
     InputValues values; // inputs after the first (which the dataset feeds) fed a constant, not random data
-    bool empty() const { return shapes.empty() && values.empty(); }
+    // A row that names another symbol ("2,N,128" for a state [2, state_dim1, 128]) gives its symbol that
+    // symbol's size in every run (FeedOptions::sameSize), and its numbers size the row's other symbols.
+    std::map<std::string, std::string> sameSize;
+    std::map<std::string, int64_t> sizes;
+    bool empty() const { return shapes.empty() && values.empty() && sameSize.empty() && sizes.empty(); }
 };
 
-// The feeds the inputs give every job: cw::symbolSizes of the shapes, and the values. Throws cw::Error when
-// they do not fit the graph (see symbolSizes; a value for an input that is not a graph input after the first).
+// The feeds the inputs give every job: cw::symbolSizes of the shapes, the sizes, symbols of one size and the
+// values. Throws cw::Error when they do not fit the graph (see symbolSizes; two sizes for one symbol; a value
+// for an input that is not a graph input after the first).
 cw::FeedOptions feedOptions(const cw::Graph &graph, const ModelInputs &inputs);
 
 struct RunInputs {

@@ -8,6 +8,7 @@
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <set>
 
 #include "core/base/error.h"
 #include "ui/formatting.h"
@@ -33,10 +34,18 @@ bool isFloat(cw::DType t)
 
 } // namespace
 
-QString InputsDialog::initialText(const cw::ValueInfo &input, const std::string &batchSymbol, const InputShapes &shapes)
+std::string InputsDialog::symbolName(const cw::ValueInfo &input, size_t d)
 {
-    auto given = shapes.find(input.name);
-    if (given != shapes.end())
+    std::string name = input.dimName(d);
+    if (name.empty())
+        name = d == 0 ? std::string("N") : input.name + "_dim" + std::to_string(d);
+    return name;
+}
+
+QString InputsDialog::initialText(const cw::ValueInfo &input, const std::string &batchSymbol, const ModelInputs &inputs)
+{
+    auto given = inputs.shapes.find(input.name);
+    if (given != inputs.shapes.end())
         return formatDims(given->second);
     if (!input.shapeKnown)
         return {};
@@ -46,11 +55,13 @@ QString InputsDialog::initialText(const cw::ValueInfo &input, const std::string 
             dims << QString::number(input.shape[d]);
             continue;
         }
-        // The symbol as feeds.h names it: unnamed dimensions are "N" when leading, else "<input>_dim<k>".
-        std::string name = input.dimName(d);
-        if (name.empty())
-            name = d == 0 ? std::string("N") : input.name + "_dim" + std::to_string(d);
-        dims << (name == batchSymbol ? QStringLiteral("1") : QString::fromStdString(name));
+        const std::string name = symbolName(input, d);
+        if (auto same = inputs.sameSize.find(name); same != inputs.sameSize.end())
+            dims << QString::fromStdString(same->second);
+        else if (auto size = inputs.sizes.find(name); size != inputs.sizes.end())
+            dims << QString::number(size->second);
+        else
+            dims << (name == batchSymbol ? QStringLiteral("1") : QString::fromStdString(name));
     }
     return dims.join(QLatin1Char(','));
 }
@@ -94,7 +105,7 @@ InputsDialog::InputsDialog(const cw::Graph &graph, const ModelInputs &inputs, QW
         const auto value = inputs.values.find(in.name);
         const QString cells[ColumnCount] = {
             QString::fromStdString(in.name), QString::fromLatin1(cw::dtypeName(in.dtype)), formatShape(in),
-            shapeEdit ? initialText(in, batch, inputs.shapes) : in.shapeKnown ? tr("fixed") : tr("not declared"),
+            shapeEdit ? initialText(in, batch, inputs) : in.shapeKnown ? tr("fixed") : tr("not declared"),
             !valueEdit                    ? tr("dataset")
             : value != inputs.values.end() ? QString::number(value->second, 'g', 17)
                                            : tr("random")};
@@ -145,13 +156,45 @@ QString InputsDialog::checkShape(const cw::ValueInfo &in, const QString &text)
 {
     const QString name = QString::fromStdString(in.name);
     cw::Shape shape;
+    // A symbolic dimension that names another symbol: the row gives symbols of one size and sizes.
+    std::set<std::string> symbols;
+    for (const cw::ValueInfo &v : m_graph.inputs)
+        for (size_t d = 0; v.shapeKnown && d < v.shape.size(); ++d)
+            if (v.shape[d] < 0)
+                symbols.insert(symbolName(v, d));
+    const QStringList parts = text.split(QLatin1Char(','));
+    bool named = false;
+    for (int d = 0; in.shapeKnown && d < parts.size() && d < int(in.shape.size()); ++d)
+        named = named || (in.shape[size_t(d)] < 0 && symbols.count(parts[d].trimmed().toStdString()) &&
+                          parts[d].trimmed().toStdString() != symbolName(in, size_t(d)));
+    if (named && parts.size() == int(in.shape.size())) {
+        std::map<std::string, std::string> same;
+        std::map<std::string, int64_t> sizes;
+        for (size_t d = 0; d < in.shape.size(); ++d) {
+            const std::string part = parts[int(d)].trimmed().toStdString(), own = symbolName(in, d);
+            cw::Shape one;
+            if (in.shape[d] < 0 && symbols.count(part) && part != own)
+                same[own] = part;
+            else if (!parseDims(parts[int(d)], one))
+                return tr("%1: '%2' is not a size or another dimension's name.").arg(name, QString::fromStdString(part));
+            else if (in.shape[d] >= 0 && one[0] != in.shape[d])
+                return tr("%1: dimension %2 is fixed at %3 by the model.").arg(name).arg(d).arg(in.shape[d]);
+            else if (in.shape[d] < 0)
+                sizes[own] = one[0];
+        }
+        m_inputs.sameSize.insert(same.begin(), same.end());
+        for (const auto &[symbol, size] : sizes)
+            if (!m_inputs.sizes.emplace(symbol, size).second && m_inputs.sizes[symbol] != size)
+                return tr("%1: dimension '%2' is given two sizes.").arg(name, QString::fromStdString(symbol));
+        return {};
+    }
     if (!parseDims(text, shape)) {
         QString bad;
         for (const QString &part : text.split(QLatin1Char(',')))
             if (cw::Shape one; bad.isEmpty() && !parseDims(part, one))
                 bad = part.trimmed();
         // A symbol's name as the row first offered it.
-        const bool symbol = in.shapeKnown && initialText(in, {}, {}).split(QLatin1Char(',')).contains(bad);
+        const bool symbol = in.shapeKnown && initialText(in, {}, ModelInputs{}).split(QLatin1Char(',')).contains(bad);
         if (symbol)
             return tr("%1: replace %2 with its size, a whole number of at least 1.").arg(name, bad);
         if (!in.shapeKnown && text.trimmed().isEmpty())

@@ -5,8 +5,10 @@
 // One row per graph input: its name, dtype, declared shape, the shape, and the data.
 //   Shape: editable for an input with a symbolic dimension ("1,3,640,640") or, after the first, one that
 //   declares none. A row starts from the shape given before, else from the declaration with the batch
-//   dimension at 1 and each other symbol by name ("1,3,height,width"), to be replaced by a size. Other inputs
-//   show "fixed" / "not declared" read-only.
+//   dimension at 1 and each other symbol by name ("1,3,height,width"), to be replaced by a size. A symbolic
+//   dimension may also name another input's symbol ("2,N,128" for a state [2, state_dim1, 128] whose
+//   state_dim1 is the batch N of the first input): it then has that symbol's size in every run
+//   (ModelInputs::sameSize). Other inputs show "fixed" / "not declared" read-only.
 //   Data: "random" or a number every element takes (cast to the input's type), for every input after the
 //   first; the first input takes the dataset's rows ("dataset", read-only).
 // Validation runs on every edit: each size a whole number of at least 1, the declared rank, the fixed sizes
@@ -43,8 +45,11 @@ public:
     QTableWidget *table() const { return m_table; }
     QDialogButtonBox *buttons() const { return m_buttons; }
 
-    // The first text a row offers: the given shape, else the declaration with batch 1 and symbols by name.
-    static QString initialText(const cw::ValueInfo &input, const std::string &batchSymbol, const InputShapes &shapes);
+    // The first text a row offers: the given shape, else the declaration with its given sizes and symbols of
+    // one size, the batch at 1 and other symbols by name.
+    static QString initialText(const cw::ValueInfo &input, const std::string &batchSymbol, const ModelInputs &inputs);
+    // A dimension's symbol as feeds.h names it: its name, else "N" when leading, else "<input>_dim<k>".
+    static std::string symbolName(const cw::ValueInfo &input, size_t d);
     // Whether row `index` of `graph` takes a shape / a value in the editor.
     static bool shapeEditable(const cw::Graph &graph, size_t index);
     static bool valueEditable(const cw::Graph &graph, size_t index) { return index > 0 && index < graph.inputs.size(); }
