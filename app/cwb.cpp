@@ -252,6 +252,13 @@ bool parseDims(const std::string &text, cw::Shape &shape)
     }
 }
 
+// `--shape SYMBOL=OTHER`: a name (a letter or '_' first, no commas or spaces), not sizes.
+bool isSymbolName(const std::string &text)
+{
+    return !text.empty() && (std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_') &&
+           text.find_first_of(", ") == std::string::npos;
+}
+
 // The graph inputs of a run (core/analysis/feeds.h): files, values and concrete shapes. An input given none of
 // them gets seeded random data of its dtype, with its symbolic dimensions resolved across inputs.
 struct FeedArgs {
@@ -272,10 +279,10 @@ struct FeedArgs {
         }
         for (const std::string &spec : shapes) {
             const auto [name, text] = namedValue(spec, "");
-            if (cw::Shape dims; parseDims(text, dims))
-                f.shapes[name] = dims;
-            else
+            if (isSymbolName(text))
                 f.sameSize[name] = text; // SYMBOL=OTHER: the size of another symbol
+            else
+                parseDims(text, f.shapes[name]);
         }
         return f;
     }
@@ -301,8 +308,7 @@ void addFeeds(CLI::App *cmd, FeedArgs &a, const std::string &inputHelp)
         [](std::string &text) -> std::string {
             const auto [name, dims] = namedValue(text, "");
             cw::Shape shape;
-            const bool symbol = !dims.empty() && dims.find_first_of(", ") == std::string::npos &&
-                                !std::isdigit(static_cast<unsigned char>(dims[0]));
+            const bool symbol = isSymbolName(dims);
             if (name.empty() || (!parseDims(dims, shape) && !symbol))
                 return "expected NAME=d0,d1,... (non-negative integers) or SYMBOL=OTHER_SYMBOL, got '" + text + "'";
             return {};

@@ -488,6 +488,14 @@ void TestCli::severalInputs_data()
         << QStringList{"stdout:batch 1,", "stdout:inputs: a float32 [1, 6] random, b float32 [2, 1, 4] random, "
                                           "c int64 [] value"};
 
+    QTest::newRow("bench: a symbol of another's size")
+        << QStringList{"bench", "MODEL", "--shape", "n=batch", "--batch", "3", "--iterations", "2", "--warmup", "0",
+                       "--json"}
+        << 0 << QStringList{"batch=3", "inputs.a=[3,3]", "inputs.b=[2,3,4]"};
+    QTest::newRow("error: the size of no symbol")
+        << QStringList{"run", "MODEL", "--shape", "n=m"} << 1
+        << QStringList{"stderr:'n' is given the size of 'm', but 'm' is not a dimension symbol of a graph input "
+                       "(batch, n)"};
     QTest::newRow("error: a symbol without a size")
         << QStringList{"bench", "MODEL"} << 1
         << QStringList{"stderr:cwb bench: graph input 'a' [batch, n] has no size for its dimension 'n': give --shape "
