@@ -479,7 +479,8 @@ void validateRecipe(const Recipe &recipe, const Model &model)
 {
     const Graph &g = model.graph;
     const std::vector<LayerNode> layers = layerNodes(g);
-    for (const auto &[name, layer] : recipe.layers) {
+    for (const auto &entry : recipe.layers) {
+        const std::string &name = entry.first;
         if (std::any_of(layers.begin(), layers.end(), [&](const LayerNode &l) { return l.node->name == name; }))
             continue;
         if (const Node *node = g.findNode(name))
