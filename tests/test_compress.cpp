@@ -169,6 +169,41 @@ Model branchModel()
     return m;
 }
 
+// onnxruntime's dynamic quantization of  y = Relu(Conv(x, W) + B)  written by hand, as quantize_dynamic does:
+// DynamicQuantizeLinear(x) -> ConvInteger(x_q, Wq uint8, x_zp, Wzp) -> Cast -> Mul(., x_scale * Ws) -> Add(B) -> Relu,
+// with Wq, Wzp, Ws per tensor (`perChannel` false) or per output channel.
+Model dynamicModel(bool perChannel)
+{
+    Model m;
+    m.sourcePath = "dynamic-test";
+    m.opsetVersion = 13;
+    Graph &g = m.graph;
+    g.inputs = {ValueInfo{"x", DType::Float32, {-1, 2, 6, 6}, true, {"N"}}};
+    g.outputs = {ValueInfo{"y", DType::Float32, {-1, 4, 6, 6}, true, {"N"}}};
+    Tensor wq(DType::UInt8, {4, 2, 3, 3});
+    for (int64_t i = 0; i < wq.numel(); ++i)
+        wq.data<uint8_t>()[i] = uint8_t((i * 37 + 11) % 256);
+    g.initializers["W_quantized"] = wq;
+    Tensor zp(DType::UInt8, perChannel ? Shape{4} : Shape{});
+    for (int64_t i = 0; i < zp.numel(); ++i)
+        zp.data<uint8_t>()[i] = uint8_t(120 + 5 * i);
+    g.initializers["W_zero_point"] = zp;
+    g.initializers["W_scale"] = perChannel ? Tensor::fromFloats({4, 1, 1}, {0.004f, 0.003f, 0.005f, 0.002f})
+                                           : Tensor::scalar(0.004f);
+    g.initializers["B"] = Tensor::fromFloats({1, 4, 1, 1}, randomValues(4, 31, 0.1f));
+    Node *dq = addNode(g, "x_dq", "DynamicQuantizeLinear", {"x"}, "x_q");
+    dq->outputs = {"x_q", "x_scale", "x_zp"};
+    Node *conv = addNode(g, "conv_quant", "ConvInteger", {"x_q", "W_quantized", "x_zp", "W_zero_point"}, "acc");
+    conv->attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    addNode(g, "cast", "Cast", {"acc"}, "accf")->attrs["to"] = Attribute::makeInt(1);
+    addNode(g, "scales", "Mul", {"x_scale", "W_scale"}, "s");
+    addNode(g, "scaled", "Mul", {"accf", "s"}, "c");
+    addNode(g, "bias", "Add", {"c", "B"}, "cb");
+    addNode(g, "relu", "Relu", {"cb"}, "y");
+    inferShapes(m);
+    return m;
+}
+
 // A half-precision network as exporters write them: float32 in and out, Casts at the ends, a Conv whose
 // weight, bias and arithmetic are float16:  y = Cast32(Relu(Conv(Cast16(x), W16, B16)))
 Model halfModel()
@@ -497,6 +532,64 @@ private slots:
             const QString diff = testutil::mismatch(Session(loaded).run(feeds).at("y"), Session(m).run(feeds).at("y"), 0);
             QVERIFY2(diff.isEmpty(), qPrintable(diff));
         }
+    }
+
+    // A layer of onnxruntime's dynamic quantization is a float layer again for compression: its weight is
+    // (Wq - zp) * scale exactly, the integer nodes are gone, the float model follows the dynamic one (which
+    // onnxruntime runs) to the activation rounding, and the int8 recipe turns it into a static integer layer.
+    void dynamicLayersDequantized_data()
+    {
+        QTest::addColumn<bool>("perChannel");
+        QTest::newRow("per tensor") << false;
+        QTest::newRow("per channel") << true;
+    }
+    void dynamicLayersDequantized()
+    {
+        QFETCH(bool, perChannel);
+        const Model base = dynamicModel(perChannel);
+        QCOMPARE(whyNoLayers(base), std::string());
+        const Model f = compressionForm(base);
+        QCOMPARE(countOps(f, "ConvInteger") + countOps(f, "DynamicQuantizeLinear") + countOps(f, "Cast"), 0);
+        QCOMPARE(countOps(f, "Mul"), 0);
+        const Node *conv = f.graph.findNode("conv_quant");
+        QVERIFY(conv && conv->opType == "Conv" && conv->inputs[0] == "x" && conv->outputs[0] == "c");
+        const Tensor &w = f.graph.initializers.at(conv->inputs[1]);
+        QCOMPARE(conv->inputs[1], std::string("W"));
+        const Tensor &q = base.graph.initializers.at("W_quantized");
+        const std::vector<float> zp = base.graph.initializers.at("W_zero_point").toFloatVector();
+        const std::vector<float> s = base.graph.initializers.at("W_scale").toFloatVector();
+        for (int64_t i = 0; i < w.numel(); ++i) {
+            const size_t c = size_t(i / 18);
+            const float expected = (float(q.data<uint8_t>()[i]) - zp[perChannel ? c : 0]) * s[perChannel ? c : 0];
+            QCOMPARE(w.f32()[i], expected);
+        }
+        QVERIFY(!f.graph.initializers.count("W_quantized") && !f.graph.initializers.count("W_scale"));
+        QCOMPARE(sensitivityLayers(base), std::vector<std::string>{"conv_quant"});
+
+        Dataset data;
+        data.name = "unlabelled";
+        data.x = Tensor::fromFloats({8, 2, 6, 6}, randomValues(8 * 72, 32));
+        const Tensor dynamic = Session(base).run(data.x), dequantized = Session(f).run(data.x);
+        const double sqnr = weightError(dynamic, dequantized).sqnrDb;
+        QVERIFY2(sqnr > 30, qPrintable(QString::number(sqnr)));
+        if (testutil::ortAvailable() && !perChannel) { // onnxruntime's ConvInteger takes one weight zero point
+            QTemporaryDir dir;
+            const QString path = dir.filePath("dynamic.onnx");
+            saveModel(base, path.toStdString());
+            QString error;
+            const std::vector<Tensor> ort = testutil::runOrt(path, {{"x", data.x}}, &error);
+            QVERIFY2(error.isEmpty(), qPrintable(error));
+            const QString diff = testutil::mismatch(dynamic, ort[0], 1e-5);
+            QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        }
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        const Variant v = compress(base, recipeFromJson(R"({"quantize": {"weights": {"bits": 8},
+                                   "activations": {"calibration": "minmax"}}})"), &data, nullptr, o);
+        QCOMPARE(countOps(v.model, "QLinearConv"), 1);
+        QCOMPARE(countOps(v.model, "DynamicQuantizeLinear"), 0);
+        const double vs = weightError(dynamic, Session(v.model).run(data.x)).sqnrDb;
+        QVERIFY2(vs > 25, qPrintable(QString::number(vs)));
     }
 
     void fourBit()

@@ -582,7 +582,9 @@ void TestEvaluate::symbolSizesFromShapes()
         FeedOptions options = sizes;
         options.batch = 3;
         const FeedPlan plan = planFeeds(g, options);
-        for (const auto &[name, size] : sizes.shapes) {
+        for (const auto &entry : sizes.shapes) {
+            const std::string &name = entry.first;
+            const Shape &size = entry.second;
             const auto input = std::find_if(plan.inputs.begin(), plan.inputs.end(),
                                             [&name](const ResolvedInput &r) { return r.name == name; });
             if (input != plan.inputs.end())

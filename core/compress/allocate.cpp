@@ -196,10 +196,24 @@ LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool wit
     return p;
 }
 
-ModelPrediction summarizePrediction(const Model &model, std::vector<LayerPrediction> layers)
+ModelPrediction summarizePrediction(const Model &model, std::vector<LayerPrediction> layers, const Model *stored)
 {
     ModelPrediction m;
-    m.baseBytes = int64_t(model.graph.parameterBytes());
+    m.baseBytes = int64_t((stored ? *stored : model).graph.parameterBytes());
+    if (stored) {
+        const Graph &g = stored->graph;
+        for (LayerPrediction &l : layers) {
+            auto same = g.initializers.find(l.weight); // a widened weight: narrowed back unless compressed
+            const Node *integer = same == g.initializers.end() ? g.findNode(l.node) : nullptr;
+            if (same != g.initializers.end()) {
+                if (!l.compressed)
+                    l.bytes = int64_t(same->second.byteSize());
+                l.floatBytes = int64_t(same->second.byteSize());
+            } else if (integer && integer->inputs.size() > 1 && g.isInitializer(integer->inputs[1])) {
+                l.floatBytes = int64_t(g.initializers.at(integer->inputs[1]).byteSize()); // stays float if left
+            }
+        }
+    }
     m.bytes = m.baseBytes;
     double signal = 0, noise = 0;
     // A weight shared by several nodes is stored once: the first plan entry for it decides.

@@ -73,7 +73,12 @@ struct ModelPrediction {
 LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool withError = true);
 ModelPrediction predictModel(const Model &model, const std::vector<LayerPlan> &plan, bool withError = true);
 // Aggregates already computed layer predictions (the GUI recomputes only the layers whose settings changed).
-ModelPrediction summarizePrediction(const Model &model, std::vector<LayerPrediction> layers);
+// `model` is what the layers were predicted on; `stored`, when given, the model as saved, of which `model` is
+// the compressionForm (recipe.h): base bytes and each layer's bytes now are then those it stores (a float16
+// weight, a dynamic int8 layer's uint8 weight), and a layer left uncompressed keeps its stored bytes when the
+// pipeline narrows it back (16-bit weights), else its float32 bytes (a dequantized integer layer).
+ModelPrediction summarizePrediction(const Model &model, std::vector<LayerPrediction> layers,
+                                    const Model *stored = nullptr);
 
 struct AllocationLayer {
     std::string node;

@@ -321,11 +321,11 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
                  const CompressOptions &options, const ProgressFn &progress, const StopToken *stop,
                  const LogFn &log)
 {
-    // The pipeline works on a deep copy whose 16-bit layer weights are widened to float32 (transform.h); they are
-    // narrowed back before the variant is measured.
-    Model m = base.deepCopy();
+    // The pipeline works on a deep copy of the model's compressionForm: 16-bit layer weights widened to float32,
+    // narrowed back before the variant is measured; layers of dynamic quantization turned back into float.
+    std::map<std::string, DType> widened;
+    Model m = compressionForm(base, &widened).deepCopy();
     m.analysis.clear(); // the base's analysis results describe the base, not the variant
-    const std::map<std::string, DType> widened = widenLayerWeights(m);
     validateRecipe(recipe, m);
     if (options.measure) // inputs that cannot be made fail now, not after the compression
         try {

@@ -17,6 +17,7 @@
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/graph/transform.h"
+#include "core/runtime/shape_inference.h"
 
 namespace cw {
 
@@ -493,10 +494,20 @@ void validateRecipe(const Recipe &recipe, const Model &model)
     }
 }
 
+Model compressionForm(const Model &model, std::map<std::string, DType> *widened)
+{
+    Model m = model;
+    const std::map<std::string, DType> types = widenLayerWeights(m);
+    if (widened)
+        *widened = types;
+    if (dequantizeIntegerLayers(m) > 0)
+        inferShapes(m);
+    return m;
+}
+
 std::string whyNoLayers(const Model &model)
 {
-    Model widened = model;
-    widenLayerWeights(widened); // 16-bit weights are compressed in float32 (transform.h)
+    const Model widened = compressionForm(model);
     if (!layerNodes(widened.graph).empty())
         return {};
     int integerLayers = 0, nestedLayers = 0;

@@ -96,11 +96,19 @@ struct LayerPlan {
     // pruning; channel pruning leaves it whole and 8-bit activations do not reach it.
     bool nested = false;
 };
+// The form of a model the compression stages work on: a copy (sharing the weights it leaves alone) whose 16-bit
+// layer weights are widened to float32 (`widened`, when given, receives their types; widenLayerWeights) and
+// whose layers from onnxruntime's dynamic quantization are float again (dequantizeIntegerLayers), with shapes
+// inferred. Recipes, plans, sensitivity and the recipe table name its layers; a model without such weights
+// or layers comes back as it is.
+Model compressionForm(const Model &model, std::map<std::string, DType> *widened = nullptr);
+
 // One entry per compressible layer (cw::layerNodes) in execution order: the override if there is one, else the
 // defaults.
 std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model);
 
-// Why a model has no layer to compress, in words: it is already quantized (integer layers), or the layers of
+// Why a model has no layer to compress (in its compressionForm), in words: it is already quantized (integer
+// layers of another form than dynamic quantization's), or the layers of
 // its control-flow subgraphs share their names or weights with other nodes (layerNodes). "" when it has
 // layers (16-bit weights count: the pipeline compresses them in float32, transform.h).
 std::string whyNoLayers(const Model &model);

@@ -117,8 +117,7 @@ std::string settingKey(double pruneRatio)
 
 std::vector<std::string> sensitivityLayers(const Model &model)
 {
-    Model copy = model;
-    widenLayerWeights(copy);
+    Model copy = compressionForm(model);
     copy.graph.ensureUniqueNodeNames();
     copy.graph.sortTopologically();
     std::vector<std::string> names;
@@ -201,8 +200,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
 
     SessionOptions sessionOptions;
     sessionOptions.threads = options.threads;
-    Model widened = model;
-    widenLayerWeights(widened); // 16-bit weights are compressed in float32; widening changes no value
+    Model widened = compressionForm(model); // 16-bit weights widened (no value changes), dynamic int8 layers float
     const Session base(std::move(widened), sessionOptions);
     const Graph &g = base.model().graph;
     if (g.inputs.empty() || g.outputs.empty())

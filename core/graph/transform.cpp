@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <set>
 
 #include "core/base/error.h"
 
@@ -255,6 +256,131 @@ int hoistSubgraphWeights(Model &model)
             }
         }
     return moved;
+}
+
+namespace {
+
+// The float weight of an integer layer: (q - zp) * scale, zp and scale of one value or one per output channel
+// (`axis` of q); false when the shapes do not say which.
+bool floatWeight(const Tensor &q, const Tensor *zp, const Tensor &scale, int axis, Tensor &w)
+{
+    if ((q.dtype() != DType::UInt8 && q.dtype() != DType::Int8) || q.rank() < 2 || scale.dtype() != DType::Float32)
+        return false;
+    if (zp && zp->dtype() != q.dtype())
+        return false;
+    const int64_t channels = q.dim(axis);
+    const int64_t zpCount = zp ? zp->numel() : 1, scaleCount = scale.numel();
+    if ((zpCount != 1 && zpCount != channels) || (scaleCount != 1 && scaleCount != channels))
+        return false;
+    const std::vector<float> qv = q.toFloatVector(), s = scale.toFloatVector();
+    const std::vector<float> z = zp ? zp->toFloatVector() : std::vector<float>{0.f};
+    int64_t inner = 1;
+    for (int d = axis + 1; d < q.rank(); ++d)
+        inner *= q.dim(d);
+    w = Tensor(DType::Float32, q.shape());
+    float *out = w.f32();
+    for (int64_t i = 0; i < q.numel(); ++i) {
+        const int64_t c = (i / inner) % channels;
+        out[i] = (qv[size_t(i)] - z[zpCount == 1 ? 0 : size_t(c)]) * s[scaleCount == 1 ? 0 : size_t(c)];
+    }
+    return true;
+}
+
+const Node *soleConsumer(const Graph &g, const std::string &value, const char *op)
+{
+    const std::vector<const Node *> c = g.consumers(value);
+    return c.size() == 1 && c[0]->opType == op && c[0]->domain.empty() ? c[0] : nullptr;
+}
+
+} // namespace
+
+int dequantizeIntegerLayers(Model &model)
+{
+    Graph &g = model.graph;
+    std::set<std::string> removed;       // names of the nodes replaced
+    std::map<std::string, Node> placed;  // Mul node name -> the float layer taking its place
+    for (const Node &n : g.nodes) {
+        if (!n.domain.empty() || (n.opType != "ConvInteger" && n.opType != "MatMulInteger") || n.inputs.size() < 2)
+            continue;
+        const Node *dq = g.producer(n.inputs[0]);
+        if (!dq || dq->opType != "DynamicQuantizeLinear" || dq->outputs.size() < 3 ||
+            (n.hasInput(2) && n.inputs[2] != dq->outputs[2]))
+            continue;
+        auto wq = g.initializers.find(n.inputs[1]);
+        const Tensor *zp = n.hasInput(3) && g.isInitializer(n.inputs[3]) ? &g.initializers.at(n.inputs[3]) : nullptr;
+        if (wq == g.initializers.end() || (n.hasInput(3) && !zp))
+            continue;
+        const Node *cast = soleConsumer(g, n.outputs[0], "Cast");
+        if (!cast || cast->attrInt("to", 0) != 1)
+            continue;
+        const Node *mul = soleConsumer(g, cast->outputs[0], "Mul");
+        if (!mul || mul->inputs.size() != 2)
+            continue;
+        const std::string &scales = mul->inputs[0] == cast->outputs[0] ? mul->inputs[1] : mul->inputs[0];
+        const Node *scaleMul = g.producer(scales);
+        if (!scaleMul || scaleMul->opType != "Mul" || scaleMul->inputs.size() != 2)
+            continue;
+        const std::string &wScale = scaleMul->inputs[0] == dq->outputs[1] ? scaleMul->inputs[1]
+                                    : scaleMul->inputs[1] == dq->outputs[1] ? scaleMul->inputs[0]
+                                                                            : std::string();
+        if (wScale.empty() || !g.isInitializer(wScale))
+            continue;
+        const bool conv = n.opType == "ConvInteger";
+        Tensor w;
+        if (!floatWeight(wq->second, zp, g.initializers.at(wScale), conv ? 0 : wq->second.rank() - 1, w))
+            continue;
+        std::string name = n.inputs[1];
+        const std::string suffix = "_quantized";
+        if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+            name.erase(name.size() - suffix.size());
+        for (int k = 1; g.initializers.count(name) || g.values.count(name); ++k)
+            name = n.inputs[1] + "_float" + (k > 1 ? "_" + std::to_string(k) : std::string());
+        g.initializers[name] = w;
+        Node layer;
+        layer.name = n.name;
+        layer.opType = conv ? "Conv" : "MatMul";
+        layer.inputs = {dq->inputs[0], name};
+        layer.outputs = {mul->outputs[0]};
+        for (const auto &[key, a] : n.attrs)
+            if (conv || key[0] == '_')
+                layer.attrs[key] = a;
+        removed.insert(n.name);
+        removed.insert(cast->name);
+        placed[mul->name] = std::move(layer);
+    }
+    if (placed.empty())
+        return 0;
+    std::vector<Node> nodes;
+    for (Node &n : g.nodes) {
+        if (auto p = placed.find(n.name); p != placed.end())
+            nodes.push_back(std::move(p->second));
+        else if (!removed.count(n.name))
+            nodes.push_back(std::move(n));
+    }
+    const int rewritten = int(placed.size());
+    g.nodes = std::move(nodes);
+    // What nothing reads any more: the scale products, the DynamicQuantizeLinear nodes, then initializers.
+    for (bool changed = true; changed;) {
+        changed = false;
+        std::set<std::string> used;
+        for (const Node &n : g.nodes) {
+            used.insert(n.inputs.begin(), n.inputs.end());
+            for (const std::string &in : implicitInputs(n))
+                used.insert(in);
+        }
+        for (const ValueInfo &o : g.outputs)
+            used.insert(o.name);
+        const auto dead = [&](const Node &n) {
+            return (n.opType == "DynamicQuantizeLinear" || n.opType == "Mul") &&
+                   std::none_of(n.outputs.begin(), n.outputs.end(), [&](const std::string &o) { return used.count(o) > 0; });
+        };
+        const size_t before = g.nodes.size();
+        g.nodes.erase(std::remove_if(g.nodes.begin(), g.nodes.end(), dead), g.nodes.end());
+        changed = g.nodes.size() != before;
+        for (auto it = g.initializers.begin(); it != g.initializers.end();)
+            it = used.count(it->first) ? std::next(it) : g.initializers.erase(it);
+    }
+    return rewritten;
 }
 
 int foldBatchNorm(Model &model)

@@ -37,6 +37,16 @@ int foldBatchNorm(Model &model);
 // they change (they are shared between copies of a model). Returns the number of weights moved.
 int hoistSubgraphWeights(Model &model);
 
+// Turns layers that onnxruntime's dynamic quantization wrote back into float layers, so that a model quantized
+// elsewhere can be compressed again (pruned, quantized statically per channel, to other bit-widths):
+//   DynamicQuantizeLinear(x) -> ConvInteger / MatMulInteger(x_q, W_q, x_zp, w_zp) -> Cast(float)
+//     -> Mul(., Mul(x_scale, w_scale))
+// becomes Conv / MatMul(x, W) with W = (W_q - w_zp) * w_scale (exact in float32; w_zp and w_scale per tensor or
+// per output channel), named as the integer node and producing the Mul's output. DynamicQuantizeLinear nodes
+// and initializers left unused go. The float layer computes what the integer one approximates (without the
+// activation rounding). Value shapes are not updated: run inferShapes afterwards. Returns the layers rewritten.
+int dequantizeIntegerLayers(Model &model);
+
 // Returns the widened initializers with their original types (empty when the model has none to widen).
 std::map<std::string, DType> widenLayerWeights(Model &model);
 void narrowLayerWeights(Model &model, const std::map<std::string, DType> &widened);

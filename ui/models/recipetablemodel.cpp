@@ -62,10 +62,11 @@ std::string settingsKey(const cw::LayerPlan &p)
 
 RecipeTableModel::RecipeTableModel(QObject *parent) : QAbstractTableModel(parent) {}
 
-void RecipeTableModel::setModel(const cw::Model *model)
+void RecipeTableModel::setModel(const cw::Model *model, const cw::Model *stored)
 {
     beginResetModel();
     m_model = model;
+    m_stored = stored;
     m_cache.clear();
     m_recipe = cw::Recipe{};
     recompute();
@@ -110,7 +111,7 @@ void RecipeTableModel::recompute()
             it = m_cache.emplace(key, cw::predictLayer(*m_model, p)).first;
         layers.push_back(it->second);
     }
-    m_prediction = cw::summarizePrediction(*m_model, std::move(layers));
+    m_prediction = cw::summarizePrediction(*m_model, std::move(layers), m_stored);
 }
 
 int RecipeTableModel::rowOfLayer(const QString &name) const

@@ -38,8 +38,9 @@ public:
 
     explicit RecipeTableModel(QObject *parent = nullptr);
 
-    // The model must outlive its use here (the owner keeps it); nullptr clears the table.
-    void setModel(const cw::Model *model);
+    // `model`: the compressionForm (core/compress/recipe.h) of `stored`, the model as saved, which sizes the
+    // bytes now; both must outlive their use here (the owner keeps them); nullptr clears the table.
+    void setModel(const cw::Model *model, const cw::Model *stored = nullptr);
     // Replaces the recipe (called by the undo commands); recomputes the plan and the predictions.
     void setRecipe(const cw::Recipe &recipe);
     const cw::Recipe &recipe() const { return m_recipe; }
@@ -71,6 +72,7 @@ private:
     void recompute();
 
     const cw::Model *m_model = nullptr;
+    const cw::Model *m_stored = nullptr;
     cw::Recipe m_recipe;
     std::vector<cw::LayerPlan> m_plan;
     cw::ModelPrediction m_prediction;

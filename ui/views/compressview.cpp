@@ -464,11 +464,14 @@ void CompressView::setModel(const cw::Model *model)
     m_log->clear();
     m_progress->setValue(0);
     m_progress->setFormat(tr("Idle"));
-    if (model)
+    if (model) {
         m_model = *model;
-    else
+        m_form = cw::compressionForm(*model);
+    } else {
         m_model.reset();
-    m_tableModel->setModel(m_model ? &*m_model : nullptr);
+        m_form.reset();
+    }
+    m_tableModel->setModel(m_form ? &*m_form : nullptr, m_model ? &*m_model : nullptr);
     m_undo->clear();
     if (m_model) {
         try {
@@ -599,7 +602,7 @@ bool CompressView::setRecipe(const cw::Recipe &next, const QString &description)
         return false;
     }
     try {
-        cw::validateRecipe(next, *m_model);
+        cw::validateRecipe(next, *m_form);
     } catch (const std::exception &e) {
         setStatus(QString::fromUtf8(e.what()), true);
         emit errorOccurred(m_status);
@@ -683,7 +686,7 @@ bool CompressView::distributeBySensitivity()
     try {
         cw::Recipe r = recipe();
         const std::vector<cw::LayerPlan> &plan = m_tableModel->plan();
-        const std::vector<cw::AllocationLayer> layers = cw::allocationLayers(*m_model, plan);
+        const std::vector<cw::AllocationLayer> layers = cw::allocationLayers(*m_form, plan);
         cw::Allocation a;
         if (prune) {
             if (!r.prune || r.prune->method == cw::PruneMethod::NM) {
@@ -824,7 +827,7 @@ bool CompressView::loadRecipeFile(const QString &path)
     cw::Recipe r;
     try {
         r = cw::loadRecipe(path.toStdString());
-        cw::validateRecipe(r, *m_model);
+        cw::validateRecipe(r, *m_form);
     } catch (const std::exception &e) {
         setStatus(tr("Could not load the recipe: %1").arg(QString::fromUtf8(e.what())), true);
         emit errorOccurred(m_status);
@@ -887,7 +890,7 @@ bool CompressView::compress(const QString &name)
         return false;
     }
     try {
-        cw::validateRecipe(recipe(), *m_model);
+        cw::validateRecipe(recipe(), *m_form);
         if (recipe().activations && !recipe().weights) {
             bool anyWeights = false;
             for (const cw::LayerPlan &p : m_tableModel->plan())

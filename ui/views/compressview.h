@@ -166,6 +166,7 @@ private:
     void exportDialog();
 
     std::optional<cw::Model> m_model;
+    std::optional<cw::Model> m_form; // its compressionForm: what the recipe table plans and predicts
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
     cw::CompressOptions m_options;
     RunInputs m_runInputs;
