@@ -508,6 +508,31 @@ private slots:
             QCOMPARE(r.skipped, channelPruneObstacle(base, r.node, channel));
     }
 
+    // A weight that a top-level layer and a branch both read belongs to the top-level layer: one layer, one
+    // rewrite of the weight.
+    void sharedWeightOneLayer()
+    {
+        Model m = branchModel();
+        addNode(m.graph, "mgemm", "Gemm", {"x", "We", "Be"}, "z")->attrs["transB"] = Attribute::makeInt(1);
+        m.graph.outputs.push_back(ValueInfo{"z", DType::Float32, {-1, 4}, true, {"N"}});
+        inferShapes(m);
+        std::vector<std::string> layers;
+        for (const LayerNode &l : layerNodes(m.graph))
+            layers.push_back(l.node->name);
+        QCOMPARE(layers, (std::vector<std::string>{"mgemm"})); // egemm shares We; tgemm's Wt is not moved (not loaded)
+        Dataset data;
+        data.name = "unlabelled";
+        data.x = Tensor::fromFloats({4, 8}, randomValues(32, 27));
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        o.inputs.values["s"] = -1; // the else branch, which reads We
+        const Variant q = compress(m, recipeFromJson(R"({"quantize": {"weights": {"bits": 8}}})"), &data, nullptr, o);
+        QCOMPARE(countOps(q.model, "DequantizeLinear"), 1);
+        const Tensor before = Session(m).run({{"x", data.x}, {"s", Tensor::scalar(-1.f)}}).at("y");
+        const Tensor after = Session(q.model).run({{"x", data.x}, {"s", Tensor::scalar(-1.f)}}).at("y");
+        QVERIFY(weightError(before, after).sqnrDb > 30); // the branch reads the dequantized We
+    }
+
     // A branch weight named like a main-graph value moves under a fresh name, and the branch reads that name.
     void hoistedNamesStayUnique()
     {

@@ -620,6 +620,7 @@ void TestEvaluate::firstInputShapeSized_data()
     QTest::newRow("another input's shape") << "x:float32[b,3,h,w]; y:float32[b,h]" << "y=1,50" << "-1,3,-1,-1";
     QTest::newRow("unnamed dimensions") << "x:float32[_,3,_,_]" << "x_dim2=8; x_dim3=9" << "-1,3,8,9";
     QTest::newRow("undeclared") << "x:float32?" << "" << "";
+    QTest::newRow("undeclared, given whole") << "x:float32?" << "x=2,3" << "2,3";
 }
 
 void TestEvaluate::firstInputShapeSized()

@@ -610,6 +610,17 @@ void TestGuiShapes::symbolOfAnothersSize()
     for (int64_t c : inspect->activationPlot()->histogram().counts)
         values += c;
     QCOMPARE(values, int64_t(kSamples * 16)); // x + state, both [batch, 16]
+
+    // A row naming another symbol leaves its batch dimension to the jobs, and one symbol takes one other's size.
+    cw::Graph g;
+    g.inputs = {cw::ValueInfo{"x", cw::DType::Float32, {-1, 16}, true, {"N"}},
+                cw::ValueInfo{"state", cw::DType::Float32, {2, -1, -1, -1}, true, {"", "N", "d", "e"}}};
+    InputsDialog editor(g, {});
+    QCOMPARE(editor.table()->item(1, InputsDialog::Shape)->text(), QStringLiteral("2,1,d,e"));
+    editor.table()->item(1, InputsDialog::Shape)->setText(QStringLiteral("2,1,N,5"));
+    QVERIFY2(editor.error().isEmpty(), qPrintable(editor.error()));
+    QCOMPARE(editor.inputs().sameSize.at("d"), std::string("N"));
+    QCOMPARE(editor.inputs().sizes, (std::map<std::string, int64_t>{{"e", 5}})); // no size for the batch
 }
 
 QTEST_MAIN(TestGuiShapes)

@@ -19,18 +19,6 @@ namespace cw {
 
 namespace {
 
-// The name a dimension is bound under: its symbol, or for an unnamed one what the loader would call it ("N"
-// when leading, else "<input>_dim<k>"). "" for a fixed dimension.
-std::string symbolOf(const ValueInfo &in, size_t d)
-{
-    if (d >= in.shape.size() || in.shape[d] >= 0)
-        return {};
-    const std::string name = in.dimName(d);
-    if (!name.empty())
-        return name;
-    return d == 0 ? std::string("N") : in.name + "_dim" + std::to_string(d);
-}
-
 std::string joinNames(const std::vector<std::string> &names)
 {
     std::string s;
@@ -92,6 +80,16 @@ bool fitsIn(DType dtype, double v)
 }
 
 } // namespace
+
+std::string symbolOf(const ValueInfo &in, size_t d)
+{
+    if (d >= in.shape.size() || in.shape[d] >= 0)
+        return {};
+    const std::string name = in.dimName(d);
+    if (!name.empty())
+        return name;
+    return d == 0 ? std::string("N") : in.name + "_dim" + std::to_string(d);
+}
 
 std::string batchSymbol(const Graph &graph)
 {
@@ -343,16 +341,34 @@ FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &
 
 Shape firstInputShape(const Graph &graph, const FeedOptions &options)
 {
-    if (graph.inputs.empty() || !graph.inputs.front().shapeKnown)
+    if (graph.inputs.empty())
         return {};
     const ValueInfo &in = graph.inputs.front();
     if (const auto whole = options.shapes.find(in.name); whole != options.shapes.end())
         return whole->second;
+    if (!in.shapeKnown)
+        return {};
+    // A symbol's size, also through the symbols of one size (sameSize, either direction).
+    const auto sizeOf = [&options](const std::string &symbol) -> int64_t {
+        std::set<std::string> seen{symbol};
+        for (bool grew = true; grew;) {
+            grew = false;
+            for (const auto &[a, b] : options.sameSize)
+                if (seen.count(a) != seen.count(b)) {
+                    seen.insert(a);
+                    seen.insert(b);
+                    grew = true;
+                }
+        }
+        for (const std::string &s : seen)
+            if (const auto it = options.shapes.find(s); it != options.shapes.end() && it->second.size() == 1)
+                return it->second[0];
+        return -1;
+    };
     Shape shape = in.shape;
     for (size_t d = 0; d < shape.size(); ++d)
-        if (const auto sym = options.shapes.find(symbolOf(in, d));
-            shape[d] < 0 && sym != options.shapes.end() && sym->second.size() == 1)
-            shape[d] = sym->second[0];
+        if (shape[d] < 0)
+            shape[d] = sizeOf(symbolOf(in, d));
     return shape;
 }
 

@@ -66,6 +66,10 @@ struct FeedPlan {
     int64_t batch = 1; // the batch symbol's size; without one, the first input's leading size (1 for a scalar)
 };
 
+// The name a dimension of a declared input is bound under: its symbol, or for an unnamed one "N" when leading,
+// else "<input>_dim<k>"; "" for a fixed dimension.
+std::string symbolOf(const ValueInfo &input, size_t d);
+
 // The batch symbol of a graph (see above), or "".
 std::string batchSymbol(const Graph &graph);
 
@@ -109,8 +113,8 @@ int64_t datasetBatchSize(const Graph &graph, int64_t wanted);
 FeedOptions symbolSizes(const Graph &graph, const std::map<std::string, Shape> &inputShapes);
 
 // The first graph input's declared shape with the sizes `options` give: its whole shape when options.shapes
-// names it, else each symbol that options.shapes sizes replaced by its size (others stay -1); empty when the
-// graph has no input or the first declares no shape. Image folders are cropped to its height and width.
+// names it, else each symbol that options.shapes sizes (itself or through sameSize) replaced by its size
+// (others stay -1); empty when the graph has no input or the first declares no shape and none is given. Image folders are cropped to its height and width.
 Shape firstInputShape(const Graph &graph, const FeedOptions &options);
 
 // The symbols of the graph inputs' declarations, the batch symbol excepted, that neither `options` (a given

@@ -210,7 +210,8 @@ ModelPrediction summarizePrediction(const Model &model, std::vector<LayerPredict
                     l.bytes = int64_t(same->second.byteSize());
                 l.floatBytes = int64_t(same->second.byteSize());
             } else if (integer && integer->inputs.size() > 1 && g.isInitializer(integer->inputs[1])) {
-                l.floatBytes = int64_t(g.initializers.at(integer->inputs[1]).byteSize()); // stays float if left
+                // A dequantized integer layer: stored as its integer weight; left uncompressed, it stays float.
+                l.floatBytes = int64_t(g.initializers.at(integer->inputs[1]).byteSize());
             }
         }
     }

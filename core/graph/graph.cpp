@@ -428,7 +428,7 @@ std::vector<LayerNode> layerNodes(const Graph &graph)
             defined.insert(n.outputs.begin(), n.outputs.end());
         for (const Node &n : g.nodes) {
             const std::string w = layerWeight(graph, n);
-            if (!w.empty() && !defined.count(w) && !claimed.count(w) && names[n.name] == 1) {
+            if (!w.empty() && !defined.count(w) && !claimed.count(w) && !n.name.empty() && names[n.name] == 1) {
                 claimed.insert(w);
                 layers.push_back({&n, w, top, true});
             }
@@ -436,12 +436,14 @@ std::vector<LayerNode> layerNodes(const Graph &graph)
                 visit(*sub, defined, top);
         }
     };
+    // Main-graph layers own their weights first, wherever a subgraph also reads one.
+    for (const Node &n : graph.nodes)
+        if (const std::string w = layerWeight(graph, n); !w.empty())
+            claimed.insert(w);
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
         const Node &n = graph.nodes[i];
-        if (const std::string w = layerWeight(graph, n); !w.empty()) {
-            claimed.insert(w);
+        if (const std::string w = layerWeight(graph, n); !w.empty())
             layers.push_back({&n, w, i, false});
-        }
         for (const Graph *sub : n.subgraphs())
             visit(*sub, {}, i);
     }

@@ -112,8 +112,9 @@ struct Graph {
 
 // The weight a layer compresses: for Conv, ConvTranspose, Gemm and MatMul, the node's first float32
 // initializer input of rank >= 2; "" for every other node and for a layer without one (a constant operand of
-// an element-wise Max or Mul is not a layer weight, nor are BatchNormalization's vectors). Statistics, sensitivity, recipes,
-// the quantization rewrite and the Inspect view all use this one definition of a compressible layer.
+// an element-wise Max or Mul is not a layer weight, nor are BatchNormalization's vectors). layerNodes applies it
+// to the whole model (subgraphs too) for statistics, sensitivity, recipes and the quantization rewrite; the
+// Inspect view applies it to the top-level nodes.
 std::string layerWeight(const Graph &graph, const Node &node);
 
 // A compressible layer: a node with a layerWeight in the main graph, or a node inside a control-flow subgraph
@@ -128,8 +129,9 @@ struct LayerNode {
     bool nested = false;
 };
 // Every layer of `graph` (a main graph): in node order, a control-flow node's nested layers right after the
-// layers before it. A weight belongs to one layer: a nested node whose weight an earlier layer has is left
-// out, and so is a nested node whose name another node of the model has (layers are found by name).
+// layers before it. A weight belongs to one layer: a nested node whose weight a main-graph layer or an earlier
+// nested one has is left out, and so is a nested node without a name or whose name another node of the model
+// has (layers are found by name). Nested 16-bit weights are not layers (only main-graph ones are widened).
 std::vector<LayerNode> layerNodes(const Graph &graph);
 // The layer named `name` among layerNodes(graph); null when there is none.
 std::optional<LayerNode> findLayer(const Graph &graph, const std::string &name);

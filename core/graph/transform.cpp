@@ -297,8 +297,10 @@ const Node *soleConsumer(const Graph &g, const std::string &value, const char *o
 int dequantizeIntegerLayers(Model &model)
 {
     Graph &g = model.graph;
-    std::set<std::string> removed;       // names of the nodes replaced
-    std::map<std::string, Node> placed;  // Mul node name -> the float layer taking its place
+    std::set<const Node *> removed;       // the integer layers and their Casts
+    std::map<const Node *, Node> placed;  // the scaling Mul -> the float layer taking its place
+    std::set<std::string> orphans;        // DynamicQuantizeLinear / scale Mul nodes and initializers that may be
+                                          // left unused
     for (const Node &n : g.nodes) {
         if (!n.domain.empty() || (n.opType != "ConvInteger" && n.opType != "MatMulInteger") || n.inputs.size() < 2)
             continue;
@@ -344,24 +346,26 @@ int dequantizeIntegerLayers(Model &model)
         for (const auto &[key, a] : n.attrs)
             if (conv || key[0] == '_')
                 layer.attrs[key] = a;
-        removed.insert(n.name);
-        removed.insert(cast->name);
-        placed[mul->name] = std::move(layer);
+        removed.insert(&n);
+        removed.insert(cast);
+        placed[mul] = std::move(layer);
+        orphans.insert({dq->name, scaleMul->name, n.inputs[1], wScale});
+        if (n.hasInput(3))
+            orphans.insert(n.inputs[3]);
     }
     if (placed.empty())
         return 0;
     std::vector<Node> nodes;
     for (Node &n : g.nodes) {
-        if (auto p = placed.find(n.name); p != placed.end())
+        if (auto p = placed.find(&n); p != placed.end())
             nodes.push_back(std::move(p->second));
-        else if (!removed.count(n.name))
+        else if (!removed.count(&n))
             nodes.push_back(std::move(n));
     }
     const int rewritten = int(placed.size());
     g.nodes = std::move(nodes);
-    // What nothing reads any more: the scale products, the DynamicQuantizeLinear nodes, then initializers.
+    // What the rewrite left unread: the scale products, the DynamicQuantizeLinear nodes, their initializers.
     for (bool changed = true; changed;) {
-        changed = false;
         std::set<std::string> used;
         for (const Node &n : g.nodes) {
             used.insert(n.inputs.begin(), n.inputs.end());
@@ -371,14 +375,14 @@ int dequantizeIntegerLayers(Model &model)
         for (const ValueInfo &o : g.outputs)
             used.insert(o.name);
         const auto dead = [&](const Node &n) {
-            return (n.opType == "DynamicQuantizeLinear" || n.opType == "Mul") &&
+            return orphans.count(n.name) &&
                    std::none_of(n.outputs.begin(), n.outputs.end(), [&](const std::string &o) { return used.count(o) > 0; });
         };
         const size_t before = g.nodes.size();
         g.nodes.erase(std::remove_if(g.nodes.begin(), g.nodes.end(), dead), g.nodes.end());
         changed = g.nodes.size() != before;
         for (auto it = g.initializers.begin(); it != g.initializers.end();)
-            it = used.count(it->first) ? std::next(it) : g.initializers.erase(it);
+            it = orphans.count(it->first) && !used.count(it->first) ? g.initializers.erase(it) : std::next(it);
     }
     return rewritten;
 }

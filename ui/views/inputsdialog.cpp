@@ -34,14 +34,6 @@ bool isFloat(cw::DType t)
 
 } // namespace
 
-std::string InputsDialog::symbolName(const cw::ValueInfo &input, size_t d)
-{
-    std::string name = input.dimName(d);
-    if (name.empty())
-        name = d == 0 ? std::string("N") : input.name + "_dim" + std::to_string(d);
-    return name;
-}
-
 QString InputsDialog::initialText(const cw::ValueInfo &input, const std::string &batchSymbol, const ModelInputs &inputs)
 {
     auto given = inputs.shapes.find(input.name);
@@ -55,7 +47,7 @@ QString InputsDialog::initialText(const cw::ValueInfo &input, const std::string 
             dims << QString::number(input.shape[d]);
             continue;
         }
-        const std::string name = symbolName(input, d);
+        const std::string name = cw::symbolOf(input, d);
         if (auto same = inputs.sameSize.find(name); same != inputs.sameSize.end())
             dims << QString::fromStdString(same->second);
         else if (auto size = inputs.sizes.find(name); size != inputs.sizes.end())
@@ -161,17 +153,18 @@ QString InputsDialog::checkShape(const cw::ValueInfo &in, const QString &text)
     for (const cw::ValueInfo &v : m_graph.inputs)
         for (size_t d = 0; v.shapeKnown && d < v.shape.size(); ++d)
             if (v.shape[d] < 0)
-                symbols.insert(symbolName(v, d));
+                symbols.insert(cw::symbolOf(v, d));
     const QStringList parts = text.split(QLatin1Char(','));
     bool named = false;
     for (int d = 0; in.shapeKnown && d < parts.size() && d < int(in.shape.size()); ++d)
         named = named || (in.shape[size_t(d)] < 0 && symbols.count(parts[d].trimmed().toStdString()) &&
-                          parts[d].trimmed().toStdString() != symbolName(in, size_t(d)));
+                          parts[d].trimmed().toStdString() != cw::symbolOf(in, size_t(d)));
     if (named && parts.size() == int(in.shape.size())) {
         std::map<std::string, std::string> same;
         std::map<std::string, int64_t> sizes;
+        const std::string batch = cw::batchSymbol(m_graph);
         for (size_t d = 0; d < in.shape.size(); ++d) {
-            const std::string part = parts[int(d)].trimmed().toStdString(), own = symbolName(in, d);
+            const std::string part = parts[int(d)].trimmed().toStdString(), own = cw::symbolOf(in, d);
             cw::Shape one;
             if (in.shape[d] < 0 && symbols.count(part) && part != own)
                 same[own] = part;
@@ -179,10 +172,12 @@ QString InputsDialog::checkShape(const cw::ValueInfo &in, const QString &text)
                 return tr("%1: '%2' is not a size or another dimension's name.").arg(name, QString::fromStdString(part));
             else if (in.shape[d] >= 0 && one[0] != in.shape[d])
                 return tr("%1: dimension %2 is fixed at %3 by the model.").arg(name).arg(d).arg(in.shape[d]);
-            else if (in.shape[d] < 0)
+            else if (in.shape[d] < 0 && own != batch) // the batch follows each job
                 sizes[own] = one[0];
         }
-        m_inputs.sameSize.insert(same.begin(), same.end());
+        for (const auto &[symbol, other] : same)
+            if (!m_inputs.sameSize.emplace(symbol, other).second && m_inputs.sameSize[symbol] != other)
+                return tr("%1: dimension '%2' is given the size of two others.").arg(name, QString::fromStdString(symbol));
         for (const auto &[symbol, size] : sizes)
             if (!m_inputs.sizes.emplace(symbol, size).second && m_inputs.sizes[symbol] != size)
                 return tr("%1: dimension '%2' is given two sizes.").arg(name, QString::fromStdString(symbol));

@@ -48,8 +48,6 @@ public:
     // The first text a row offers: the given shape, else the declaration with its given sizes and symbols of
     // one size, the batch at 1 and other symbols by name.
     static QString initialText(const cw::ValueInfo &input, const std::string &batchSymbol, const ModelInputs &inputs);
-    // A dimension's symbol as feeds.h names it: its name, else "N" when leading, else "<input>_dim<k>".
-    static std::string symbolName(const cw::ValueInfo &input, size_t d);
     // Whether row `index` of `graph` takes a shape / a value in the editor.
     static bool shapeEditable(const cw::Graph &graph, size_t index);
     static bool valueEditable(const cw::Graph &graph, size_t index) { return index > 0 && index < graph.inputs.size(); }
