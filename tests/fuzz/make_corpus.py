@@ -97,6 +97,33 @@ def onnx_seeds(d):
         [numpy_helper.from_array(np.arange(-4, 4, dtype=np.int8).reshape(4, 2), "wq"),
          numpy_helper.from_array(np.array(0.05, np.float32), "scale"), numpy_helper.from_array(np.array(0, np.int8), "zp")]),
         os.path.join(d, "dequantize.onnx"))
+    # Layers inside If branches: a weight held by the branch (a Constant node) and one read from the main graph.
+    then_branch = helper.make_graph(
+        [helper.make_node("Constant", [], ["wt"], value=numpy_helper.from_array(pattern((2, 4)), "wt")),
+         helper.make_node("Gemm", ["x", "wt"], ["yt"], transB=1)],
+        "then", [], [helper.make_tensor_value_info("yt", f32, ["N", 2])])
+    else_branch = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "we"], ["ye"], transB=1)],
+        "else", [], [helper.make_tensor_value_info("ye", f32, ["N", 2])])
+    save_model(helper.make_graph(
+        [helper.make_node("Greater", ["s", "zero_f"], ["cond"]),
+         helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch)],
+        "branches", [helper.make_tensor_value_info("x", f32, ["N", 4]), helper.make_tensor_value_info("s", f32, [])],
+        [helper.make_tensor_value_info("y", f32, ["N", 2])],
+        [numpy_helper.from_array(pattern((2, 4)), "we"), numpy_helper.from_array(np.array(0, np.float32), "zero_f")]),
+        os.path.join(d, "branches.onnx"))
+    # onnxruntime's dynamic quantization of a Conv (what the compression form turns back into float).
+    save_model(helper.make_graph(
+        [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+         helper.make_node("ConvInteger", ["xq", "wq", "xz", "wz"], ["acc"], pads=[1, 1, 1, 1]),
+         helper.make_node("Cast", ["acc"], ["accf"], to=f32),
+         helper.make_node("Mul", ["xs", "ws"], ["scale"]),
+         helper.make_node("Mul", ["accf", "scale"], ["y"])],
+        "dynamic", [helper.make_tensor_value_info("x", f32, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info("y", f32, ["N", 2, 4, 4])],
+        [numpy_helper.from_array((np.arange(18) * 13 % 256).astype(np.uint8).reshape(2, 1, 3, 3), "wq"),
+         numpy_helper.from_array(np.array(128, np.uint8), "wz"), numpy_helper.from_array(np.array(0.01, np.float32), "ws")]),
+        os.path.join(d, "dynamic.onnx"))
 
 
 def h5_model_seeds(d, onnx_dir, cwb):
