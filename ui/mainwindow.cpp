@@ -892,9 +892,15 @@ int MainWindow::addAnalysisTab(QWidget *view, const QString &title)
 bool MainWindow::selectLayer(const QString &name)
 {
     const int row = m_layerModel->rowOfLayer(name);
-    if (row < 0)
+    if (row >= 0) {
+        onChartLayerClicked(row);
+        return true;
+    }
+    // A layer inside an If / Loop / Scan has no row in the table: Inspect shows it alone.
+    if (!m_model || !cw::findLayer(m_model->graph, name.toStdString()))
         return false;
-    onChartLayerClicked(row);
+    m_table->selectionModel()->clear();
+    m_inspect->setLayer(name);
     return true;
 }
 

@@ -129,7 +129,8 @@ public:
     SensitivityView *sensitivityView() const { return m_sensitivity; }
     // The "Compress" tab: recipe table, compression jobs and the open model's variants.
     CompressView *compressView() const { return m_compress; }
-    // Selects the layer everywhere (-1 / unknown name: false). showInspect() also switches to Inspect.
+    // Selects the layer everywhere (-1 / unknown name: false); a layer inside an If / Loop / Scan, which has no
+    // row in the table, in Inspect alone. showInspect() also switches to Inspect.
     bool selectLayer(const QString &name);
     QString selectedLayer() const;
     bool showInspect(const QString &layer);

@@ -234,6 +234,68 @@ int hoistFrom(Graph &g, std::map<std::string, Tensor> &mainInits, std::map<std::
 
 } // namespace
 
+namespace {
+
+void collectNodeNames(const Graph &g, std::set<std::string> &names)
+{
+    for (const Node &n : g.nodes) {
+        names.insert(n.name);
+        for (const Graph *sub : n.subgraphs())
+            collectNodeNames(*sub, names);
+    }
+}
+
+// Renames the nodes of `g` and of its subgraphs that have no name or one a node seen before has (`seen`; `all`:
+// every name in the model, which a new name must avoid too); returns how many.
+int nameNodes(Graph &g, std::set<std::string> &seen, std::set<std::string> &all)
+{
+    int named = 0;
+    for (Node &n : g.nodes) {
+        if (n.name.empty() || seen.count(n.name)) {
+            const std::string base = n.name.empty() ? n.opType : n.name;
+            std::string name;
+            for (int k = 0; name.empty() || all.count(name) || seen.count(name); ++k)
+                name = base + "_" + std::to_string(k);
+            n.name = name;
+            all.insert(name);
+            ++named;
+        }
+        seen.insert(n.name);
+        for (auto &[key, a] : n.attrs) {
+            if (a.kind != Attribute::Kind::Graph || !a.graph)
+                continue;
+            auto copy = std::make_shared<Graph>(*a.graph);
+            if (const int k = nameNodes(*copy, seen, all); k > 0) {
+                a.graph = std::move(copy);
+                named += k;
+            }
+        }
+    }
+    return named;
+}
+
+} // namespace
+
+int nameSubgraphNodes(Model &model)
+{
+    std::set<std::string> all, seen;
+    collectNodeNames(model.graph, all);
+    for (const Node &n : model.graph.nodes)
+        seen.insert(n.name); // the main graph's names are unique (Graph::ensureUniqueNodeNames)
+    int named = 0;
+    for (Node &n : model.graph.nodes)
+        for (auto &[key, a] : n.attrs) {
+            if (a.kind != Attribute::Kind::Graph || !a.graph)
+                continue;
+            auto copy = std::make_shared<Graph>(*a.graph);
+            if (const int k = nameNodes(*copy, seen, all); k > 0) {
+                a.graph = std::move(copy);
+                named += k;
+            }
+        }
+    return named;
+}
+
 int hoistSubgraphWeights(Model &model)
 {
     Graph &g = model.graph;

@@ -28,6 +28,12 @@ namespace cw {
 // Gemm gets beta = 1 and a [N] bias. Returns the number of BN nodes folded.
 int foldBatchNorm(Model &model);
 
+// Gives the nodes of control-flow subgraphs (any depth) names unique in the whole model: an unnamed node
+// "<OpType>_<k>", one whose name an earlier node has "<name>_<k>" (the importer names each graph's nodes on
+// its own, so two branches both have a "Gemm_0"), so that their layers can be named in recipes and tables.
+// Subgraphs are copied where they change. Returns the number of nodes renamed.
+int nameSubgraphNodes(Model &model);
+
 // Moves the weights of layers inside control-flow subgraphs (If's branches, Loop's and Scan's body, any depth)
 // that a subgraph holds itself — its initializers, which is also what its Constant nodes become at import — to
 // the main graph's initializers, and renames the subgraph's references to them (ONNX lets a subgraph read the

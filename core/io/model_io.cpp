@@ -44,12 +44,13 @@ namespace {
     throw Error(quotedPath + ": " + e.what());
 }
 
-// Unique names, subgraph layer weights in the main graph (hoistSubgraphWeights), a topological order, every
+// Unique names (subgraphs' nodes too), subgraph layer weights in the main graph (hoistSubgraphWeights), a topological order, every
 // operator supported (or an error naming the node, op type, opset and file; unless options.requireKernels is
 // off) and the static shape of every value. Nothing is executed.
 void normalise(Model &model, const LoadOptions &options = {})
 {
     model.graph.ensureUniqueNodeNames();
+    nameSubgraphNodes(model);
     hoistSubgraphWeights(model);
     try {
         model.graph.sortTopologically();

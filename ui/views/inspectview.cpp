@@ -528,7 +528,13 @@ void InspectView::loadLayer()
     m_whatIf = {};
     m_debounce->stop();
 
-    const cw::Node *node = m_model && !m_layer.isEmpty() ? m_model->graph.findNode(m_layer.toStdString()) : nullptr;
+    // A layer of the model (also one inside an If / Loop / Scan), else any top-level node.
+    const std::optional<cw::LayerNode> layer =
+        m_model && !m_layer.isEmpty() ? cw::findLayer(m_model->graph, m_layer.toStdString()) : std::nullopt;
+    const cw::Node *node = layer                                ? layer->node
+                           : m_model && !m_layer.isEmpty() ? m_model->graph.findNode(m_layer.toStdString())
+                                                           : nullptr;
+    m_nested = layer && layer->nested;
     if (!node) {
         m_header->setText(m_model ? tr("<h3>Select a layer</h3><p>Pick a layer in the table, the chart or the graph to "
                                        "see its weights and what compression would do to them.</p>")
@@ -546,15 +552,17 @@ void InspectView::loadLayer()
         emit whatIfChanged();
         return;
     }
-    if (!node->outputs.empty())
+    if (!node->outputs.empty() && !m_nested) // a subgraph's values are not recorded
         m_outputName = node->outputs.front();
 
-    const std::string weightName = cw::layerWeight(m_model->graph, *node);
+    const std::string weightName = layer ? layer->weight : std::string();
     if (!weightName.empty())
         m_weight = m_model->graph.initializers.at(weightName);
 
     QString header = tr("<span style='font-size:large'><b>%1</b></span> &nbsp;·&nbsp; %2")
                          .arg(m_layer.toHtmlEscaped(), QString::fromStdString(node->opType));
+    if (m_nested)
+        header += tr(" &nbsp;·&nbsp; inside an If / Loop / Scan");
     if (!m_weight.isNull()) {
         m_channelAxis = cw::outputChannelAxis(*node, m_weight.shape());
         header += tr(" &nbsp;·&nbsp; weight <tt>%1</tt> %2 &nbsp;·&nbsp; %3 weights, %4 output channels")
@@ -588,6 +596,11 @@ void InspectView::loadLayer()
     updateHistogram();
     updateActivationPlot();
     recompute();
+}
+
+QString InspectView::headerText() const
+{
+    return m_header->text();
 }
 
 void InspectView::updateHistogram()
@@ -847,7 +860,8 @@ void InspectView::updateActivationPlot()
     auto it = m_activations.find(m_outputName);
     if (it == m_activations.end() || it->second.values.empty()) {
         m_activationPlot->clear();
-        m_activationPlot->setTitle(m_outputName.empty() || !m_model ? QString()
+        m_activationPlot->setTitle(m_nested ? tr("Activations inside an If / Loop / Scan are not recorded")
+                                   : m_outputName.empty() || !m_model ? QString()
                                    : m_activations.empty() ? tr("Press Collect to run %1 samples of the dataset")
                                                                  .arg(m_samplesSpin->value())
                                                            : tr("No values recorded for this output"));

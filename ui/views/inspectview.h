@@ -113,6 +113,7 @@ public:
     QString weightBytesText() const;
     QString modelBytesText() const;
     QString noticeText() const;
+    QString headerText() const; // the layer, its op and weight, as shown above the histogram
 
     HistogramPlot *histogram() const { return m_histogram; }
     // -1 while the histogram shows the whole weight; a channel when one is picked for a channel / group grid.
@@ -159,6 +160,7 @@ private:
     int64_t m_otherBytes = 0;       // model bytes except this weight
     int64_t m_nan = 0, m_inf = 0;
     std::string m_outputName;
+    bool m_nested = false; // the layer sits inside a control-flow subgraph (cw::LayerNode::nested)
 
     WhatIf m_whatIf;
     qint64 m_lastMs = 0;
