@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -146,6 +147,23 @@ bool foldOne(Graph &g, size_t bnIndex)
 
 namespace {
 
+// Applies `change` to a copy of each subgraph of `node` and keeps the copies it changed (subgraphs are shared
+// between copies of a model and never modified in place); returns the sum of what `change` returned.
+int changeSubgraphs(Node &node, const std::function<int(Graph &)> &change)
+{
+    int total = 0;
+    for (auto &[key, a] : node.attrs) {
+        if (a.kind != Attribute::Kind::Graph || !a.graph)
+            continue;
+        auto copy = std::make_shared<Graph>(*a.graph);
+        if (const int k = change(*copy); k > 0) {
+            a.graph = std::move(copy);
+            total += k;
+        }
+    }
+    return total;
+}
+
 void collectNames(const Graph &g, std::map<std::string, int> &defined)
 {
     for (const ValueInfo &v : g.inputs)
@@ -219,22 +237,10 @@ int hoistFrom(Graph &g, std::map<std::string, Tensor> &mainInits, std::map<std::
                 renameReads(g, w, name);
             ++moved;
         }
-        for (auto &[key, a] : g.nodes[i].attrs) {
-            if (a.kind != Attribute::Kind::Graph || !a.graph)
-                continue;
-            auto copy = std::make_shared<Graph>(*a.graph);
-            if (const int n = hoistFrom(*copy, mainInits, names); n > 0) {
-                a.graph = std::move(copy);
-                moved += n;
-            }
-        }
+        moved += changeSubgraphs(g.nodes[i], [&](Graph &sub) { return hoistFrom(sub, mainInits, names); });
     }
     return moved;
 }
-
-} // namespace
-
-namespace {
 
 void collectNodeNames(const Graph &g, std::set<std::string> &names)
 {
@@ -261,15 +267,7 @@ int nameNodes(Graph &g, std::set<std::string> &seen, std::set<std::string> &all)
             ++named;
         }
         seen.insert(n.name);
-        for (auto &[key, a] : n.attrs) {
-            if (a.kind != Attribute::Kind::Graph || !a.graph)
-                continue;
-            auto copy = std::make_shared<Graph>(*a.graph);
-            if (const int k = nameNodes(*copy, seen, all); k > 0) {
-                a.graph = std::move(copy);
-                named += k;
-            }
-        }
+        named += changeSubgraphs(n, [&](Graph &sub) { return nameNodes(sub, seen, all); });
     }
     return named;
 }
@@ -284,15 +282,7 @@ int nameSubgraphNodes(Model &model)
         seen.insert(n.name); // the main graph's names are unique (Graph::ensureUniqueNodeNames)
     int named = 0;
     for (Node &n : model.graph.nodes)
-        for (auto &[key, a] : n.attrs) {
-            if (a.kind != Attribute::Kind::Graph || !a.graph)
-                continue;
-            auto copy = std::make_shared<Graph>(*a.graph);
-            if (const int k = nameNodes(*copy, seen, all); k > 0) {
-                a.graph = std::move(copy);
-                named += k;
-            }
-        }
+        named += changeSubgraphs(n, [&](Graph &sub) { return nameNodes(sub, seen, all); });
     return named;
 }
 
@@ -308,15 +298,7 @@ int hoistSubgraphWeights(Model &model)
     collectNames(g, names);
     int moved = 0;
     for (Node &n : g.nodes)
-        for (auto &[key, a] : n.attrs) {
-            if (a.kind != Attribute::Kind::Graph || !a.graph)
-                continue;
-            auto copy = std::make_shared<Graph>(*a.graph);
-            if (const int k = hoistFrom(*copy, g.initializers, names); k > 0) {
-                a.graph = std::move(copy);
-                moved += k;
-            }
-        }
+        moved += changeSubgraphs(n, [&](Graph &sub) { return hoistFrom(sub, g.initializers, names); });
     return moved;
 }
 
