@@ -154,6 +154,7 @@ private slots:
     void datasets_data();
     void datasets();
     void memoryBudget();
+    void memoryBudgetCountsEveryTensor();
     void models_data();
     void models();
     void recipes_data();
@@ -246,6 +247,24 @@ void TestReliability::datasets()
     QVERIFY2(error.contains(QFileInfo(file).path()), qPrintable(error)); // the features' or the labels' file
     for (const QString &m : message)
         QVERIFY2(error.contains(m), qPrintable("'" + error + "' lacks '" + m + "'"));
+}
+
+// The budget holds for all tensors alive together: one within it is refused when the others already hold the
+// rest, and allowed again once they are freed.
+void TestReliability::memoryBudgetCountsEveryTensor()
+{
+    setMemoryBudget(liveTensorBytes() + (3 << 20)); // 3 MiB more than what this process holds now
+    QString error;
+    {
+        const Tensor a(DType::Float32, {512, 1024}); // 2 MiB
+        QCOMPARE(a.numel(), int64_t(512 * 1024));
+        error = testutil::errorOf([] { Tensor b(DType::Float32, {512, 1024}); });
+    }
+    const QString after = testutil::errorOf([] { Tensor c(DType::Float32, {512, 1024}); });
+    setMemoryBudget(0);
+    QVERIFY2(error.contains("would bring the tensors in memory to") && error.contains("memory budget"),
+             qPrintable(error));
+    QVERIFY2(after.isEmpty(), qPrintable(after));
 }
 
 void TestReliability::memoryBudget()

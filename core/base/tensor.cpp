@@ -49,18 +49,35 @@ std::string byteText(uint64_t bytes)
 
 } // namespace
 
+std::atomic<uint64_t> g_liveBytes{0}; // held by every tensor buffer alive
+
 struct Tensor::Buffer {
     Buffer(size_t bytes, bool zeroFill) : size(bytes)
     {
         keepFreedBuffersInHeap();
+        // The budget holds for all tensors together too: many allocations within it one by one (a graph whose
+        // every node makes a tensor just below it) end in a cw::Error, not in the kernel's out-of-memory kill.
+        const uint64_t budget = memoryBudget(), before = g_liveBytes.fetch_add(bytes);
+        if (before + bytes > budget) {
+            g_liveBytes.fetch_sub(bytes);
+            throw Error("a tensor of " + byteText(bytes) + " would bring the tensors in memory to " +
+                        byteText(before + bytes) + ", more than the memory budget of " + byteText(budget) +
+                        " (set CW_MEMORY_BUDGET to allow more)");
+        }
         const size_t rounded = (bytes + 63) / 64 * 64;
         ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
-        if (!ptr)
+        if (!ptr) {
+            g_liveBytes.fetch_sub(bytes);
             throw Error("out of memory allocating " + byteText(bytes));
+        }
         if (zeroFill)
             std::memset(ptr, 0, rounded ? rounded : 64);
     }
-    ~Buffer() { std::free(ptr); }
+    ~Buffer()
+    {
+        std::free(ptr);
+        g_liveBytes.fetch_sub(size);
+    }
     Buffer(const Buffer &) = delete;
     Buffer &operator=(const Buffer &) = delete;
     std::byte *ptr = nullptr;
@@ -305,6 +322,11 @@ uint64_t memoryBudget()
 void setMemoryBudget(uint64_t bytes)
 {
     g_budget.store(bytes, std::memory_order_relaxed);
+}
+
+uint64_t liveTensorBytes()
+{
+    return g_liveBytes.load(std::memory_order_relaxed);
 }
 
 void checkMemoryBudget(uint64_t bytes, const std::string &what)

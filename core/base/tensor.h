@@ -12,9 +12,10 @@
 // Sizes from untrusted input (a file's header, a graph's shape computation) go through the checked helpers
 // below: shapeNumel / shapeByteSize / checkedMul / checkedAdd throw cw::Error on a negative dimension or an
 // int64 overflow instead of wrapping. Every allocation of a tensor is also held to the memory budget
-// (memoryBudget(): the largest single allocation allowed, by default half of the physical memory, set with the
-// environment variable CW_MEMORY_BUDGET, e.g. "512M" or "8G"); readers check sizes a file declares against the
-// bytes the file holds and against the budget before they allocate, so that the error names the file.
+// (memoryBudget(): the largest single allocation allowed and the most all tensors alive may hold together, by
+// default half of the physical memory, set with the environment variable CW_MEMORY_BUDGET, e.g. "512M" or
+// "8G"); readers check sizes a file declares against the bytes the file holds and against the budget before
+// they allocate, so that the error names the file.
 #pragma once
 
 #include <cassert>
@@ -72,11 +73,14 @@ size_t shapeByteSize(const Shape &shape, DType type);
 int64_t checkedMul(int64_t a, int64_t b);
 int64_t checkedAdd(int64_t a, int64_t b);
 
-// The memory budget: the most bytes one allocation driven by a declared size may take. The default is half of
-// the physical memory; CW_MEMORY_BUDGET (bytes, or with a K / M / G / T suffix, powers of 1024) overrides it,
-// and so does setMemoryBudget (0 restores the default). Read once, then cached; safe from any thread.
+// The memory budget: the most bytes one allocation driven by a declared size may take, and the most all tensors
+// alive together may hold (a tensor allocation beyond it throws cw::Error). The default is half of the
+// physical memory; CW_MEMORY_BUDGET (bytes, or with a K / M / G / T suffix, powers of 1024) overrides it, and so
+// does setMemoryBudget (0 restores the default). Read once, then cached; safe from any thread.
 uint64_t memoryBudget();
 void setMemoryBudget(uint64_t bytes);
+// Bytes held by all tensor buffers alive now (what the budget's total counts).
+uint64_t liveTensorBytes();
 // cw::Error "<what> needs N bytes, more than the memory budget of M bytes (...)" when bytes > memoryBudget().
 void checkMemoryBudget(uint64_t bytes, const std::string &what);
 std::string shapeToString(const Shape &shape); // "[1, 3, 224, 224]"; dynamic dims (-1) print as "N"
