@@ -79,6 +79,20 @@ bool fitsIn(DType dtype, double v)
     }
 }
 
+// Adds to `symbols` every symbol that FeedOptions::sameSize ties to one of them, through chains too.
+void addSameSize(std::set<std::string> &symbols, const std::map<std::string, std::string> &sameSize)
+{
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (const auto &[a, b] : sameSize)
+            if (symbols.count(a) != symbols.count(b)) {
+                symbols.insert(a);
+                symbols.insert(b);
+                grew = true;
+            }
+    }
+}
+
 } // namespace
 
 std::string symbolOf(const ValueInfo &in, size_t d)
@@ -351,15 +365,7 @@ Shape firstInputShape(const Graph &graph, const FeedOptions &options)
     // A symbol's size, also through the symbols of one size (sameSize, either direction).
     const auto sizeOf = [&options](const std::string &symbol) -> int64_t {
         std::set<std::string> seen{symbol};
-        for (bool grew = true; grew;) {
-            grew = false;
-            for (const auto &[a, b] : options.sameSize)
-                if (seen.count(a) != seen.count(b)) {
-                    seen.insert(a);
-                    seen.insert(b);
-                    grew = true;
-                }
-        }
+        addSameSize(seen, options.sameSize);
         for (const std::string &s : seen)
             if (const auto it = options.shapes.find(s); it != options.shapes.end() && it->second.size() == 1)
                 return it->second[0];
@@ -385,15 +391,7 @@ std::vector<std::string> unsizedSymbols(const Graph &graph, const FeedOptions &o
     fixed.insert(batch);
     for (const auto &[symbol, size] : options.shapes)
         fixed.insert(symbol);
-    for (bool changed = true; changed;) { // a symbol of one size with a fixed one is fixed
-        changed = false;
-        for (const auto &[a, b] : options.sameSize)
-            if (fixed.count(a) != fixed.count(b)) {
-                fixed.insert(a);
-                fixed.insert(b);
-                changed = true;
-            }
-    }
+    addSameSize(fixed, options.sameSize); // a symbol of one size with a fixed one is fixed
     std::vector<std::string> missing;
     for (const ValueInfo &in : graph.inputs) {
         for (size_t d = 0; in.shapeKnown && d < in.shape.size(); ++d) {
