@@ -1,21 +1,25 @@
-// cw-h5check KIND PATH — the rehearsal of core/base/rehearse.h: reads PATH the way the program is about to
-// (KIND: model-file, a native .h5 model; model-image, the same format read from memory; dataset, an HDF5 dataset)
-// and exits 0, whether the read gave a result or a cw::Error. A corrupt file that crashes libhdf5 crashes this
-// process instead of the program that asked. Not meant to be run by hand.
+// cw-h5check KIND PATH NAME — the rehearsal of core/base/rehearse.h: reads PATH the way the program is about to
+// (KIND: model-file, a native .h5 model; model-image, the same format read from memory; dataset, an HDF5 dataset;
+// NAME: what error messages call the file)
+// and exits 0 when the read gave a result; when it failed with a cw::Error, prints the message and exits
+// kRehearsalReadFailed. A corrupt file that crashes libhdf5 crashes this process instead of the program that asked.
+// Not meant to be run by hand.
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
 
+#include "core/base/error.h"
 #include "core/base/rehearse.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
 
 int main(int argc, char **argv)
 {
-    if (argc != 3)
+    if (argc != 4)
         return 2;
-    const std::string kind = argv[1], path = argv[2];
+    const std::string kind = argv[1], path = argv[2], name = argv[3];
     cw::disableRehearsal();
     try {
         if (kind == cw::rehearsalKindName(cw::RehearsalKind::ModelFile)) {
@@ -25,14 +29,19 @@ int main(int argc, char **argv)
         } else if (kind == cw::rehearsalKindName(cw::RehearsalKind::ModelImage)) {
             std::ifstream in(path, std::ios::binary);
             const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-            cw::readH5Bytes(bytes, path);
+            cw::readH5Bytes(bytes, name);
         } else if (kind == cw::rehearsalKindName(cw::RehearsalKind::Dataset)) {
-            cw::loadDataset(path);
+            cw::readH5Arrays(path);
         } else {
             return 2;
         }
+    } catch (const cw::Error &e) {
+        // An error is an answer, not a crash: the program reports it without reading the file itself.
+        std::fputs(e.what(), stdout);
+        std::fflush(stdout);
+        std::_Exit(cw::kRehearsalReadFailed);
     } catch (...) {
-        // An error is an answer, not a crash: the program's own read reports it.
+        // Anything else (out of memory here) the program's own read meets and reports in its own way.
     }
     // No exit-time work: a leak check here would report the library's leaks on malformed files as a crash of the
     // read; the program's own read of the same file runs under the same checks.

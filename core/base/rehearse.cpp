@@ -47,26 +47,44 @@ std::string helperPath()
     return {};
 }
 
-// Runs `helper KIND PATH`; the helper's standard output is discarded, its standard error (a sanitizer's
-// report) kept.
-void runHelper(RehearsalKind kind, const std::string &path, const std::string &what)
+// Runs `helper KIND PATH NAME`. Its standard output (the message of a read that failed) comes back through a
+// pipe; its standard error (a sanitizer's report) is kept.
+void runHelper(RehearsalKind kind, const std::string &path, const std::string &sourceName, const std::string &what)
 {
     if (g_disabled.load())
         return;
     const std::string helper = helperPath();
     if (helper.empty())
         return;
-    std::vector<std::string> args{helper, rehearsalKindName(kind), path};
+    std::vector<std::string> args{helper, rehearsalKindName(kind), path, sourceName};
     std::vector<char *> argv;
     for (std::string &a : args)
         argv.push_back(a.data());
     argv.push_back(nullptr);
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0)
+        return; // no descriptor to spare: read unrehearsed
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     pid_t pid = 0;
     const int rc = posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    std::string message;
+    if (rc == 0) {
+        char buffer[4096];
+        for (;;) {
+            const ssize_t n = read(out[0], buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            if (message.size() < 65536)
+                message.append(buffer, size_t(n));
+        }
+    }
+    close(out[0]);
     if (rc != 0)
         return; // no process to spare (the process limit): read unrehearsed
     int status = 0;
@@ -76,6 +94,8 @@ void runHelper(RehearsalKind kind, const std::string &path, const std::string &w
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kRehearsalReadFailed && !message.empty())
+        throw Error(message);
     const std::string how = WIFSIGNALED(status)
                                 ? "signal " + std::to_string(WTERMSIG(status)) + ", " + strsignal(WTERMSIG(status))
                                 : "exit status " + std::to_string(WEXITSTATUS(status));
@@ -96,10 +116,11 @@ const char *rehearsalKindName(RehearsalKind kind)
 
 void rehearseRead(RehearsalKind kind, const std::string &path, const std::string &what)
 {
-    runHelper(kind, path, what);
+    runHelper(kind, path, path, what);
 }
 
-void rehearseReadBytes(RehearsalKind kind, const std::string &bytes, const std::string &what)
+void rehearseReadBytes(RehearsalKind kind, const std::string &bytes, const std::string &sourceName,
+                       const std::string &what)
 {
     if (g_disabled.load())
         return;
@@ -118,7 +139,7 @@ void rehearseReadBytes(RehearsalKind kind, const std::string &bytes, const std::
     }
     try {
         if (done == bytes.size())
-            runHelper(kind, "/proc/self/fd/" + std::to_string(fd), what);
+            runHelper(kind, "/proc/self/fd/" + std::to_string(fd), sourceName, what);
     } catch (...) {
         close(fd);
         throw;

@@ -3,11 +3,14 @@
 // and a crash inside a library cannot be caught. So before the program reads a file the user gave with such a
 // library, a helper process, cw-h5check (app/h5check.cpp, installed beside cwb), makes the same read and exits.
 // If the helper dies (a signal, a sanitizer report), the read is refused with a cw::Error and the program goes
-// on; if it ends normally, with a result or with an error, the program reads the file itself, which behaves the
-// same: the same code on the same bytes.
+// on. If its read fails with a cw::Error, the program throws the same message without reading the file at all:
+// libhdf5 1.10 keeps state from a corrupt file that can crash a later read of another file in the same process
+// (tests/fuzz/findings/h5_model-libhdf5-carryover-*), so the program's own libhdf5 only reads files the helper
+// read through without an error. Only then does the program read the file itself, with the same code on the
+// same bytes.
 //
 // The helper is a fresh process (posix_spawn), not a fork: it inherits no lock another thread held and no
-// thread pool, and it writes nothing back. It inherits the environment (CW_MEMORY_BUDGET included).
+// thread pool, and it writes back nothing but an error message. It inherits the environment (CW_MEMORY_BUDGET included).
 // Which helper: $CW_H5CHECK if set, else cw-h5check beside the running executable, else the one of the build
 // tree this library was built in. Without any, reads are not rehearsed (nothing else changes).
 // Cost: the file is read twice, plus the helper's start (a few milliseconds).
@@ -25,11 +28,16 @@ enum class RehearsalKind {
 
 const char *rehearsalKindName(RehearsalKind kind); // "model-file", "model-image", "dataset"
 
+// The helper's exit status when its read failed with a cw::Error; the message is its standard output.
+constexpr int kRehearsalReadFailed = 3;
+
 // Runs the helper on `path` and waits. Throws cw::Error("<what> (signal 11, Segmentation fault); the file is
-// corrupt") when it did not end normally; returns otherwise.
+// corrupt") when it did not end normally, the helper's message when its read failed; returns otherwise.
 void rehearseRead(RehearsalKind kind, const std::string &path, const std::string &what);
-// The same for bytes in memory: the helper reads them from an anonymous in-memory file.
-void rehearseReadBytes(RehearsalKind kind, const std::string &bytes, const std::string &what);
+// The same for bytes in memory: the helper reads them from an anonymous in-memory file; its error messages name
+// them `sourceName`.
+void rehearseReadBytes(RehearsalKind kind, const std::string &bytes, const std::string &sourceName,
+                       const std::string &what);
 
 // For the helper itself: its reads are the rehearsal and must not start another one.
 void disableRehearsal();

@@ -340,7 +340,9 @@ struct Raw {
     std::string labelsSource;
 };
 
-Raw loadH5(const std::string &path)
+} // namespace
+
+std::pair<Tensor, Tensor> readH5Arrays(const std::string &path)
 {
     // libhdf5 1.10 can crash on a corrupt file: a helper process reads it first (core/base/rehearse.h).
     rehearseRead(RehearsalKind::Dataset, path, "'" + path + "': the HDF5 library crashed reading this file");
@@ -356,12 +358,21 @@ Raw loadH5(const std::string &path)
         fail(path, "cannot open HDF5 file");
     if (H5Lexists(file.id, "x", H5P_DEFAULT) <= 0)
         fail(path, "HDF5 file has no dataset 'x' (expected datasets 'x' with the features and 'y' with the labels)");
+    Tensor x = readH5Dataset(file.id, "x", path);
+    Tensor y;
+    if (H5Lexists(file.id, "y", H5P_DEFAULT) > 0)
+        y = readH5Dataset(file.id, "y", path);
+    return {std::move(x), std::move(y)};
+}
+
+namespace {
+
+Raw loadH5(const std::string &path)
+{
     Raw raw;
-    raw.x = readH5Dataset(file.id, "x", path);
-    if (H5Lexists(file.id, "y", H5P_DEFAULT) > 0) {
-        raw.y = readH5Dataset(file.id, "y", path);
+    std::tie(raw.x, raw.y) = readH5Arrays(path);
+    if (!raw.y.isNull())
         raw.labelsSource = path + ":y";
-    }
     return raw;
 }
 

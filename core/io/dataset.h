@@ -94,5 +94,7 @@ Tensor readNpy(const std::string &path);
 void writeNpy(const Tensor &tensor, const std::string &path);
 // NumPy .npz (stored or deflated zip): name -> array.
 std::vector<std::pair<std::string, Tensor>> readNpz(const std::string &path);
+// An HDF5 dataset file: its arrays 'x' (required) and 'y' (a null Tensor when absent), as stored.
+std::pair<Tensor, Tensor> readH5Arrays(const std::string &path);
 
 } // namespace cw

@@ -157,7 +157,7 @@ Model readH5Bytes(const std::string &bytes, const std::string &sourceName)
 {
     // libhdf5 1.10 can crash on corrupt bytes: a helper process reads them first (core/base/rehearse.h). The
     // built-in demos (parseH5Bytes above) are the program's own bytes and are not rehearsed.
-    rehearseReadBytes(RehearsalKind::ModelImage, bytes,
+    rehearseReadBytes(RehearsalKind::ModelImage, bytes, sourceName,
                       "'" + sourceName + "': the HDF5 library crashed reading these bytes");
     Model model = parseH5Bytes(bytes, sourceName);
     normalise(model);
