@@ -371,9 +371,12 @@ void TestGuiInspect::activationsMatchSession()
     QCOMPARE(succeeded.count(), 1);
     QVERIFY(view.hasActivations());
 
-    // Reference: the same 100 samples through a Session directly.
+    // Reference: the same 100 samples through a Session directly. Activations are the values of the graph as it
+    // is (the job reads every node's output, which the fusions of an inference Session would remove).
     const cw::Dataset data = cw::loadDataset("fashion-mnist", {}, 100);
-    const cw::Session session(model);
+    cw::SessionOptions unfused;
+    unfused.fuse = false;
+    const cw::Session session(model, unfused);
     const std::string out = model.graph.findNode("relu3")->outputs.front();
     const cw::Tensor ref = session.run({{model.graph.inputs.front().name, data.batch(0, 100)}}, {out}).at(out);
     double mn = INFINITY, mx = -INFINITY;

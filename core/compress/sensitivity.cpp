@@ -224,23 +224,32 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
                 layers.push_back(l);
     }
 
+    // Cached activations are values of the graph the Session runs (its fused form, runtime/fusion.h), where a
+    // layer keeps its name and its input; a value fusion removed is never cached.
+    const Graph &planned = base.executedGraph();
     std::map<std::string, size_t> producedAt;
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-        for (const std::string &o : g.nodes[i].outputs)
+    for (size_t i = 0; i < planned.nodes.size(); ++i)
+        for (const std::string &o : planned.nodes[i].outputs)
             if (!o.empty())
                 producedAt[o] = i;
-    // Values computed before node i that node i or a later node reads (or the wanted output itself).
-    auto frontierOf = [&](size_t i) {
+    // Values computed before the node named `name` that it or a later node reads (or the wanted output itself);
+    // none when the planned graph has no such node.
+    auto frontierOf = [&](const std::string &name) {
         std::set<std::string> f;
+        size_t i = 0;
+        while (i < planned.nodes.size() && planned.nodes[i].name != name)
+            ++i;
+        if (i == planned.nodes.size())
+            return std::vector<std::string>();
         auto before = [&](const std::string &v) {
             auto it = producedAt.find(v);
             return it != producedAt.end() && it->second < i;
         };
-        for (size_t j = i; j < g.nodes.size(); ++j) {
-            for (const std::string &in : g.nodes[j].inputs)
+        for (size_t j = i; j < planned.nodes.size(); ++j) {
+            for (const std::string &in : planned.nodes[j].inputs)
                 if (!in.empty() && before(in))
                     f.insert(in);
-            for (const std::string &in : implicitInputs(g.nodes[j]))
+            for (const std::string &in : implicitInputs(planned.nodes[j]))
                 if (before(in))
                     f.insert(in);
         }
@@ -290,7 +299,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
         // A nested layer's output is no value of this graph (no output-error proxy); its trials rerun the
         // control-flow node that contains it.
         const std::string layerOut = node.outputs.empty() || layers[li].nested ? std::string() : node.outputs.front();
-        const std::vector<std::string> frontier = frontierOf(layers[li].top);
+        const std::vector<std::string> frontier = frontierOf(g.nodes[layers[li].top].name);
         const std::string stage = "layer " + std::to_string(li + 1) + "/" + std::to_string(layers.size()) + ": " +
                                   node.name;
 
@@ -325,6 +334,10 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
             checkStop(stop);
             const int64_t begin = b * batchSize, count = std::min(batchSize, total - begin);
             std::map<std::string, Tensor> feeds = makeBatchFeeds(g, options.inputs, data.batch(begin, count));
+            // The output-error proxy reads the layer's own output, which an inference Session's fusions may
+            // remove (runtime/fusion.h); such a run takes the unfused graph, and from the graph inputs, so that it
+            // computes the same with and without cached activations (which the fused graph computed).
+            const std::map<std::string, Tensor> inputFeeds = feeds;
             Tensor baseOutput;
             if (options.cacheActivations && !frontier.empty()) {
                 std::vector<std::string> wanted = frontier;
@@ -344,7 +357,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
             const bool calibrate = b < options.calibrationBatches && !layerOut.empty();
             Tensor reference;
             if (calibrate)
-                reference = base.run(feeds, {layerOut}).at(layerOut);
+                reference = base.run(inputFeeds, {layerOut}).at(layerOut);
             for (Trial &trial : trials) {
                 checkStop(stop);
                 // Uncached, feeds holds only the graph inputs and the trial runs the whole network.
@@ -354,7 +367,7 @@ SensitivityResult analyzeSensitivity(const Model &model, const Dataset &data, co
                 else
                     scoreBatch(logits, data, begin, count, trial.score);
                 if (calibrate)
-                    accumulateError(trial.session->run(feeds, {layerOut}).at(layerOut), reference, trial.errNum,
+                    accumulateError(trial.session->run(inputFeeds, {layerOut}).at(layerOut), reference, trial.errNum,
                                     trial.errDen);
                 done += 1;
                 report(stage);

@@ -137,15 +137,44 @@ int envMode()
     return mode;
 }
 
-// Everything that determines the primitive: geometry, bias presence and the thread count (oneDNN splits
-// work by the thread count it sees at creation).
-using ConvKey = std::array<int64_t, 20>;
+// Everything that determines the primitive: geometry, bias presence, the fused activations and the thread
+// count (oneDNN splits work by the thread count it sees at creation).
+using ConvKey = std::vector<int64_t>;
 
-ConvKey convKey(const ConvGeometry &g, bool bias, int threads)
+ConvKey convKey(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations, int threads)
 {
-    return {g.batch,    g.inChannels, g.inH,    g.inW,      g.outChannels, g.outH,         g.outW,
-            g.kH,       g.kW,         g.strideH, g.strideW, g.dilationH,   g.dilationW,   g.padTop,
-            g.padLeft,  g.padBottom,  g.padRight, g.group,  bias ? 1 : 0,  int64_t(threads)};
+    ConvKey key{g.batch,    g.inChannels, g.inH,    g.inW,      g.outChannels, g.outH,         g.outW,
+                g.kH,       g.kW,         g.strideH, g.strideW, g.dilationH,   g.dilationW,   g.padTop,
+                g.padLeft,  g.padBottom,  g.padRight, g.group,  bias ? 1 : 0,  int64_t(threads)};
+    for (const Activation &a : activations) {
+        uint32_t alpha, beta;
+        std::memcpy(&alpha, &a.alpha, 4);
+        std::memcpy(&beta, &a.beta, 4);
+        key.insert(key.end(), {int64_t(a.kind), int64_t(alpha), int64_t(beta)});
+    }
+    return key;
+}
+
+// The activations as oneDNN post-ops, applied to the convolution's output before it is stored.
+dnnl::post_ops postOps(const std::vector<Activation> &activations)
+{
+    using alg = dnnl::algorithm;
+    dnnl::post_ops ops;
+    for (const Activation &a : activations) {
+        switch (a.kind) {
+        case Activation::Kind::Relu: ops.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f); break;
+        case Activation::Kind::LeakyRelu: ops.append_eltwise(1.f, alg::eltwise_relu, a.alpha, 0.f); break;
+        case Activation::Kind::Clip: ops.append_eltwise(1.f, alg::eltwise_clip, a.alpha, a.beta); break;
+        case Activation::Kind::HardSwish: ops.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f); break;
+        case Activation::Kind::HardSigmoid:
+            ops.append_eltwise(1.f, alg::eltwise_linear, a.alpha, a.beta);
+            ops.append_eltwise(1.f, alg::eltwise_clip, 0.f, 1.f);
+            break;
+        case Activation::Kind::Sigmoid: ops.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
+        case Activation::Kind::Tanh: ops.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f); break;
+        }
+    }
+    return ops;
 }
 
 struct ConvEntry {
@@ -154,6 +183,10 @@ struct ConvEntry {
     dnnl::convolution_forward conv;
     dnnl::memory::desc srcPlain, dstPlain, weightsPlain, biasDesc;
     bool reorderSrc = false, reorderDst = false;
+    // Activations applied after the primitive, on the plain output, when it does not take them as post-ops
+    // cheaply: oneDNN 2.6's gemm-based convolution (plain layouts) applies post-ops element by element in
+    // reference code, ~14x the time of the convolution on the demos' first layer.
+    std::vector<Activation> after;
     dnnl::reorder srcReorder, dstReorder;
     dnnl::memory::desc srcReorderScratchpad, dstReorderScratchpad;
 
@@ -174,9 +207,10 @@ struct ConvEntry {
 
 class ConvCache {
 public:
-    std::shared_ptr<ConvEntry> get(const ConvGeometry &g, bool bias, int threads)
+    std::shared_ptr<ConvEntry> get(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations,
+                                   int threads)
     {
-        const ConvKey key = convKey(g, bias, threads);
+        const ConvKey key = convKey(g, bias, activations, threads);
         {
             std::lock_guard lock(m_mutex);
             auto it = m_entries.find(key);
@@ -184,7 +218,7 @@ public:
                 return it->second;
         }
         // Built outside the lock: primitive creation (JIT code generation) takes a while.
-        std::shared_ptr<ConvEntry> entry = create(g, bias);
+        std::shared_ptr<ConvEntry> entry = create(g, bias, activations);
         std::lock_guard lock(m_mutex);
         if (m_entries.size() >= kMaxEntries)
             m_entries.clear(); // crude but bounded; a workload rarely has this many distinct convolutions
@@ -194,7 +228,7 @@ public:
 private:
     static constexpr size_t kMaxEntries = 512;
 
-    static std::shared_ptr<ConvEntry> create(const ConvGeometry &g, bool bias)
+    static std::shared_ptr<ConvEntry> create(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations)
     {
         auto e = std::make_shared<ConvEntry>();
         const auto [src, dst, weights, strides, dilates, padL, padR, weightsTag] = convDims(g);
@@ -219,7 +253,9 @@ private:
             layouts = {tag::nChw16c, tag::nchw};
         else
             layouts = {tag::nchw};
+        // The plain layout runs on oneDNN's gemm-based convolution: its activations are applied afterwards.
         for (tag layout : layouts) {
+            const bool postOpsHere = layout != tag::nchw;
             try {
                 const dnnl::memory::desc srcDesc(src, dt::f32, layout);
                 const dnnl::memory::desc dstDesc(dst, dt::f32, layout);
@@ -235,11 +271,15 @@ private:
                                                            strides, dilates, padL, padR)
                          : dnnl::convolution_forward::desc(kind, alg, srcDesc, weightsAny, dstDesc, strides, dilates,
                                                            padL, padR);
-                dnnl::convolution_forward::primitive_desc pd(desc, userScratchpad(), cpuEngine());
+                dnnl::primitive_attr attr = userScratchpad();
+                if (!activations.empty() && postOpsHere)
+                    attr.set_post_ops(postOps(activations));
+                dnnl::convolution_forward::primitive_desc pd(desc, attr, cpuEngine());
                 if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0)
                     continue;
                 e->pd = pd;
                 e->conv = dnnl::convolution_forward(e->pd);
+                e->after = postOpsHere ? std::vector<Activation>() : activations;
                 e->weightsPlainOk = e->pd.weights_desc() == e->weightsPlain;
                 e->reorderSrc = e->pd.src_desc() != e->srcPlain;
                 e->reorderDst = e->pd.dst_desc() != e->dstPlain;
@@ -349,11 +389,14 @@ void execute(ConvEntry &e, const float *x, const dnnl::memory &weights, const fl
                                       {DNNL_ARG_TO, dst},
                                       {DNNL_ARG_SCRATCHPAD, scratchpadFor(e.dstReorderScratchpad)}});
     stream.wait();
+    if (!e.after.empty())
+        applyActivations(e.after, y, int64_t(e.dstPlain.get_size() / sizeof(float)));
 }
 
 } // namespace
 
-bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias, float *y, int threads)
+bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias,
+                 const std::vector<Activation> &activations, float *y, int threads)
 {
     // A thread has to get a few million multiply-adds before waking it pays: at batch 1 the demo models'
     // convolutions (0.1-2M each) ran 1.5-5x slower on two threads than on one.
@@ -372,8 +415,9 @@ bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const 
         ConvGeometry full = g, last = g;
         full.batch = sliceBatch;
         last.batch = lastBatch;
-        std::shared_ptr<ConvEntry> e = convCache().get(full, bias != nullptr, 1);
-        std::shared_ptr<ConvEntry> eLast = lastBatch == sliceBatch ? e : convCache().get(last, bias != nullptr, 1);
+        std::shared_ptr<ConvEntry> e = convCache().get(full, bias != nullptr, activations, 1);
+        std::shared_ptr<ConvEntry> eLast =
+            lastBatch == sliceBatch ? e : convCache().get(last, bias != nullptr, activations, 1);
         if (!e->ok || !eLast->ok)
             return false;
         const dnnl::memory weights = packedWeights(*e, w, threadStream());

@@ -20,6 +20,7 @@
 
 #include "core/base/parallel.h"
 #include "core/base/tensor.h"
+#include "core/runtime/fusion.h"
 #include "core/runtime/kernels.h"
 
 namespace cw::onednn {
@@ -39,9 +40,11 @@ struct Slices {
 };
 Slices sliceRows(int64_t n, int threads);
 
-// y [N, M, H', W'] = conv(x, w) + bias for the geometry g (x, w and y plain NCHW / OIHW, bias [M] or null).
-// Returns false, leaving y untouched, when oneDNN does not take this convolution (the caller falls back).
-bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias, float *y, int threads);
+// y [N, M, H', W'] = activations(conv(x, w) + bias) for the geometry g (x, w and y plain NCHW / OIHW, bias [M]
+// or null; the activations as oneDNN post-ops). Returns false, leaving y untouched, when oneDNN does not take
+// this convolution (the caller falls back).
+bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias,
+                 const std::vector<Activation> &activations, float *y, int threads);
 
 // Whether convForward is expected to beat the im2col path for this geometry (measured; see
 // docs/performance.md). CW_ONEDNN=0 in the environment turns the oneDNN path off, CW_ONEDNN=1 forces it.

@@ -2,11 +2,13 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <set>
 #include <unordered_map>
 
 #include "core/base/error.h"
 #include "core/base/parallel.h"
+#include "core/runtime/fusion.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/ops.h"
 #include "core/runtime/sparse.h"
@@ -102,10 +104,34 @@ void requireKernels(const Model &model)
 Session::Session(Model model, SessionOptions options)
     : m_model(std::move(model)), m_threads(resolveThreads(options.threads)), m_outerInputs(options.outerInputs)
 {
-    Graph &g = m_model.graph;
-    g.ensureUniqueNodeNames();
-    g.sortTopologically();
+    m_model.graph.ensureUniqueNodeNames();
+    m_model.graph.sortTopologically();
     requireKernels(m_model);
+    m_options = options;
+    m_options.threads = m_threads;
+    // CW_FUSE=0 in the environment turns the fusions off (for measurements, docs/performance.md).
+    static const bool fusionOff = [] {
+        const char *v = std::getenv("CW_FUSE");
+        return v && std::string(v) == "0";
+    }();
+    if (options.fuse && !fusionOff) {
+        int fused = 0;
+        Model f = fuseForInference(m_model, &fused);
+        if (fused > 0) {
+            std::set<std::string> kept;
+            for (const Node &n : f.graph.nodes)
+                kept.insert(n.outputs.begin(), n.outputs.end());
+            for (const Node &n : m_model.graph.nodes)
+                for (const std::string &o : n.outputs)
+                    if (!o.empty() && !kept.count(o))
+                        m_fusedAway.insert(o);
+            for (const auto &entry : m_model.graph.initializers)
+                if (!f.graph.initializers.count(entry.first))
+                    m_fusedAway.insert(entry.first);
+            m_fused = std::make_unique<const Model>(std::move(f));
+        }
+    }
+    const Graph &g = executed().graph;
     // Control flow: a Session per subgraph, whose graph inputs are the subgraph's own followed by the values
     // it reads from this graph.
     m_implicit.resize(g.nodes.size());
@@ -155,7 +181,7 @@ Session::Session(Model model, SessionOptions options)
             else
                 ctx.inputs.push_back(&m_foldedValues.at(in));
         }
-        runNode(n, ctx, m_model);
+        runNode(n, ctx, executed());
         for (size_t o = 0; o < n.outputs.size(); ++o)
             if (!n.outputs[o].empty())
                 m_foldedValues[n.outputs[o]] = std::move(ctx.outputs[o]);
@@ -187,7 +213,7 @@ Session::Session(Model model, SessionOptions options)
 std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tensor> &feeds,
                                                const std::vector<std::string> &wanted, bool keepAll) const
 {
-    const Graph &g = m_model.graph;
+    const Graph &g = executed().graph;
     // Sets this thread's OpenMP team size, which Eigen's gemm also follows.
     omp_set_num_threads(m_threads);
     std::unordered_map<std::string, Tensor> values;
@@ -266,7 +292,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             for (const std::string &in : m_implicit[i])
                 ctx.outerValues[in] = lookup(in);
         }
-        runNode(node, ctx, m_model);
+        runNode(node, ctx, executed());
         for (size_t o = 0; o < node.outputs.size(); ++o)
             if (!node.outputs[o].empty())
                 values[node.outputs[o]] = std::move(ctx.outputs[o]);
@@ -335,7 +361,26 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor> &
     if (wanted.empty())
         for (const ValueInfo &v : m_model.graph.outputs)
             wanted.push_back(v.name);
+    if (m_fused) {
+        bool served = true;
+        for (const std::string &name : wanted)
+            served = served && !m_fusedAway.count(name);
+        for (const auto &feed : feeds)
+            served = served && !m_fusedAway.count(feed.first);
+        if (!served)
+            return unfused().execute(feeds, wanted, false);
+    }
     return execute(feeds, wanted, false);
+}
+
+const Session &Session::unfused() const
+{
+    std::call_once(m_unfusedOnce, [this] {
+        SessionOptions options = m_options;
+        options.fuse = false;
+        m_unfused = std::make_unique<const Session>(m_model, options);
+    });
+    return *m_unfused;
 }
 
 Tensor Session::run(const Tensor &input) const
@@ -349,7 +394,7 @@ Tensor Session::run(const Tensor &input) const
 
 std::map<std::string, Tensor> Session::runAll(const std::map<std::string, Tensor> &feeds) const
 {
-    return execute(feeds, {}, true);
+    return m_fused ? unfused().execute(feeds, {}, true) : execute(feeds, {}, true);
 }
 
 

@@ -6,11 +6,18 @@
 // (constant folding); their outputs are kept with the session, so a weight changed in place afterwards is
 // not seen by them: build a new Session after editing weights. run() is const
 // and thread-safe (no state is kept between runs), so one Session can serve several threads.
+//
+// For inference the Session runs an optimised copy of the graph (runtime/fusion.h: BatchNormalization folded
+// into the layer before it, activations fused into convolutions), which also means a folded weight is a copy:
+// build a new Session after editing weights. runAll(), and a run() that names a value the fusions removed
+// (as an output or a feed), run the graph as it is, on a second plan built the first time one is needed.
 // Failures name the node, its op type and the model's source file.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,13 +32,17 @@ struct SessionOptions {
     int threads = 0;     // 0 = all hardware threads
     int outerInputs = 0; // a subgraph's Session: its last graph inputs are values of the enclosing graph,
                          // taken as they come (any dtype and shape)
+    bool fuse = true;    // run the optimised graph where it serves (runtime/fusion.h)
 };
 
 class Session {
 public:
     explicit Session(Model model, SessionOptions options = {});
 
-    const Model &model() const { return m_model; }
+    const Model &model() const { return m_model; } // the graph as given (never the fused one)
+    // The graph run() executes when the values it is given and asked for are all values of it (the fused one
+    // for an inference Session): where a caller that feeds intermediate values should take them from.
+    const Graph &executedGraph() const { return executed().graph; }
     int threads() const { return m_threads; }
 
     // Runs the graph. feeds: graph input name -> tensor. outputs: names to return (default: graph outputs).
@@ -45,7 +56,16 @@ public:
 private:
     std::map<std::string, Tensor> execute(const std::map<std::string, Tensor> &feeds,
                                           const std::vector<std::string> &wanted, bool keepAll) const;
+    // The graph this Session's plan runs: the fused one when fusion changed anything, else m_model.
+    const Model &executed() const { return m_fused ? *m_fused : m_model; }
+    // The Session of the unfused graph, for what the fused one cannot serve (built on first use).
+    const Session &unfused() const;
     Model m_model;
+    SessionOptions m_options;
+    std::unique_ptr<const Model> m_fused;
+    std::set<std::string> m_fusedAway; // values of m_model that the fused graph does not have
+    mutable std::once_flag m_unfusedOnce;
+    mutable std::unique_ptr<const Session> m_unfused;
     int m_threads = 1;
     int m_outerInputs = 0;
     std::vector<std::vector<std::string>> m_freeAfter;

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/runtime/fusion.h"
 #include "core/runtime/ops/common.h"
 
 namespace cw {
@@ -32,12 +33,12 @@ const Tensor &floatInput(const OpContext &ctx)
 
 void reluOp(OpContext &ctx)
 {
-    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return v > 0.f ? v : 0.f; });
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return act::relu(v); });
 }
 
 void sigmoidOp(OpContext &ctx)
 {
-    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return 1.f / (1.f + std::exp(-v)); });
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return act::sigmoid(v); });
 }
 
 void tanhOp(OpContext &ctx)
@@ -48,7 +49,7 @@ void tanhOp(OpContext &ctx)
 void leakyReluOp(OpContext &ctx)
 {
     const float alpha = ctx.node.attrFloat("alpha", 0.01f);
-    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [alpha](float v) { return v >= 0.f ? v : alpha * v; });
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [alpha](float v) { return act::leakyRelu(v, alpha); });
 }
 
 void eluOp(OpContext &ctx)
@@ -62,15 +63,12 @@ void hardSigmoidOp(OpContext &ctx)
 {
     const float alpha = ctx.node.attrFloat("alpha", 0.2f);
     const float beta = ctx.node.attrFloat("beta", 0.5f);
-    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx),
-                                [alpha, beta](float v) { return std::max(0.f, std::min(1.f, alpha * v + beta)); });
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [alpha, beta](float v) { return act::hardSigmoid(v, alpha, beta); });
 }
 
 void hardSwishOp(OpContext &ctx)
 {
-    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) {
-        return v * std::max(0.f, std::min(1.f, v * (1.f / 6.f) + 0.5f));
-    });
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return act::hardSwish(v); });
 }
 
 void geluOp(OpContext &ctx)
@@ -143,8 +141,7 @@ void clipOp(OpContext &ctx)
     const double lo = bound(1, "min", -inf), hi = bound(2, "max", inf);
     if (x.dtype() == DType::Float32) {
         const float flo = float(lo), fhi = float(hi);
-        // ONNX applies min first, then max: with min > max every element becomes max.
-        ctx.outputs[0] = unaryFloat(ctx, x, [flo, fhi](float v) { return std::min(std::max(v, flo), fhi); });
+        ctx.outputs[0] = unaryFloat(ctx, x, [flo, fhi](float v) { return act::clip(v, flo, fhi); });
         return;
     }
     if (x.dtype() != DType::Int64 && x.dtype() != DType::Int32)

@@ -105,6 +105,9 @@ void convOp(OpContext &ctx)
     const Tensor &w = ctx.input(1);
     const ConvGeometry g = geometry(ctx, x, w);
     const float *bias = biasInput(ctx, g.outChannels);
+    // Activations fused into this node at session creation (runtime/fusion.h): post-ops on oneDNN, applied per
+    // image or plane while it is in cache on the other paths.
+    const std::vector<Activation> activations = fusedActivations(ctx.node);
     Tensor out = Tensor::uninitialized(DType::Float32, spatialShape(g, g.batch, g.outChannels));
     const int64_t N = g.batch, C = g.inChannels, M = g.outChannels, G = g.group;
     const int64_t Cg = C / G, Mg = M / G, K = g.colRows(), P = g.colCols(), inPlane = g.inH * g.inW;
@@ -125,6 +128,7 @@ void convOp(OpContext &ctx)
                     src = col.data();
                 }
                 sparse::convImage(*ctx.sparse, src, P, bias, py + n * M * P);
+                applyActivations(activations, py + n * M * P, M * P);
             }
         });
         ctx.outputs[0] = out;
@@ -132,7 +136,7 @@ void convOp(OpContext &ctx)
     }
 
     if (onednn::convPreferred(g, threads) &&
-        onednn::convForward(g, x, w, bias, py, threads)) {
+        onednn::convForward(g, x, w, bias, activations, py, threads)) {
         ctx.outputs[0] = out;
         return;
     }
@@ -145,6 +149,7 @@ void convOp(OpContext &ctx)
                 const int64_t n = i / M, m = i % M;
                 depthwisePlane(px + (n * C + m / Mg) * inPlane, pw + m * g.kH * g.kW, bias ? bias[m] : 0.f, g,
                                py + i * P);
+                applyActivations(activations, py + i * P, P);
             }
         });
         ctx.outputs[0] = out;
@@ -168,6 +173,7 @@ void convOp(OpContext &ctx)
                     for (int64_t i = 0; i < P; ++i)
                         row[i] += b;
                 }
+            applyActivations(activations, dst, Mg * P);
         }
     };
     const size_t colSize = pointwise ? 0 : size_t(K * P);

@@ -1,0 +1,190 @@
+#include "core/runtime/fusion.h"
+
+#include <limits>
+#include <set>
+#include <unordered_map>
+
+#include "core/graph/transform.h"
+
+namespace cw {
+
+namespace {
+
+const char *const kKinds = "_activations";
+const char *const kAlpha = "_activation_alpha";
+const char *const kBeta = "_activation_beta";
+
+bool isDefault(const Node &n)
+{
+    return n.domain.empty() || n.domain == "ai.onnx";
+}
+
+// The value of a one-element float32 initializer, if `name` is one.
+bool scalarInitializer(const Graph &g, const std::string &name, float *value)
+{
+    auto it = g.initializers.find(name);
+    if (it == g.initializers.end() || it->second.dtype() != DType::Float32 || it->second.numel() != 1 ||
+        it->second.rank() > 1)
+        return false;
+    *value = it->second.f32()[0];
+    return true;
+}
+
+// What `n`, reading `x` as its data input, is as an Activation; false when it is none of them.
+bool activationOf(const Graph &g, const Node &n, const std::string &x, Activation *a)
+{
+    if (!isDefault(n) || n.outputs.size() != 1 || n.outputs[0].empty())
+        return false;
+    const std::string &op = n.opType;
+    const float inf = std::numeric_limits<float>::infinity();
+    if (op == "Max" || op == "Min") {
+        // Max(x, c) = clip(x, c, inf), Min(x, c) = clip(x, -inf, c), c a one-element constant (of rank <= 1, so
+        // the output keeps x's shape).
+        if (n.inputs.size() != 2)
+            return false;
+        const std::string &other = n.inputs[0] == x ? n.inputs[1] : n.inputs[1] == x ? n.inputs[0] : std::string();
+        float c = 0.f;
+        if (other.empty() || other == x || !scalarInitializer(g, other, &c))
+            return false;
+        *a = op == "Max" ? Activation{Activation::Kind::Clip, c, inf} : Activation{Activation::Kind::Clip, -inf, c};
+        return true;
+    }
+    if (n.inputs.empty() || n.inputs[0] != x)
+        return false;
+    for (size_t k = 1; k < n.inputs.size(); ++k)
+        if (n.inputs[k] == x)
+            return false;
+    if (op == "Relu") {
+        *a = {Activation::Kind::Relu};
+    } else if (op == "LeakyRelu") {
+        *a = {Activation::Kind::LeakyRelu, n.attrFloat("alpha", 0.01f)};
+    } else if (op == "Clip") {
+        // Bounds from inputs 1 and 2 (opset >= 11) or the attributes min / max (earlier opsets).
+        float lo = -inf, hi = inf;
+        if (n.hasInput(1) && !scalarInitializer(g, n.inputs[1], &lo))
+            return false;
+        if (n.hasInput(2) && !scalarInitializer(g, n.inputs[2], &hi))
+            return false;
+        if (!n.hasInput(1) && n.hasAttr("min"))
+            lo = n.attrFloat("min", -inf);
+        if (!n.hasInput(2) && n.hasAttr("max"))
+            hi = n.attrFloat("max", inf);
+        *a = {Activation::Kind::Clip, lo, hi};
+    } else if (op == "HardSwish") {
+        *a = {Activation::Kind::HardSwish};
+    } else if (op == "HardSigmoid") {
+        *a = {Activation::Kind::HardSigmoid, n.attrFloat("alpha", 0.2f), n.attrFloat("beta", 0.5f)};
+    } else if (op == "Sigmoid") {
+        *a = {Activation::Kind::Sigmoid};
+    } else if (op == "Tanh") {
+        *a = {Activation::Kind::Tanh};
+    } else {
+        return false;
+    }
+    return n.inputCount() <= (op == "Clip" ? 3 : 1);
+}
+
+template <typename F> void applyEach(float *y, int64_t n, F f)
+{
+    for (int64_t i = 0; i < n; ++i)
+        y[i] = f(y[i]);
+}
+
+} // namespace
+
+std::vector<Activation> fusedActivations(const Node &node)
+{
+    auto it = node.attrs.find(kKinds);
+    if (it == node.attrs.end())
+        return {};
+    const std::vector<int64_t> kinds = node.attrInts(kKinds);
+    const std::vector<float> alpha = node.attrFloats(kAlpha), beta = node.attrFloats(kBeta);
+    std::vector<Activation> out;
+    for (size_t k = 0; k < kinds.size() && k < alpha.size() && k < beta.size(); ++k)
+        out.push_back({Activation::Kind(kinds[k]), alpha[k], beta[k]});
+    return out;
+}
+
+void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n)
+{
+    for (const Activation &a : activations) {
+        const float alpha = a.alpha, beta = a.beta;
+        switch (a.kind) {
+        case Activation::Kind::Relu: applyEach(y, n, [](float v) { return act::relu(v); }); break;
+        case Activation::Kind::LeakyRelu: applyEach(y, n, [alpha](float v) { return act::leakyRelu(v, alpha); }); break;
+        case Activation::Kind::Clip: applyEach(y, n, [alpha, beta](float v) { return act::clip(v, alpha, beta); }); break;
+        case Activation::Kind::HardSwish: applyEach(y, n, [](float v) { return act::hardSwish(v); }); break;
+        case Activation::Kind::HardSigmoid:
+            applyEach(y, n, [alpha, beta](float v) { return act::hardSigmoid(v, alpha, beta); });
+            break;
+        case Activation::Kind::Sigmoid: applyEach(y, n, [](float v) { return act::sigmoid(v); }); break;
+        case Activation::Kind::Tanh: applyEach(y, n, [](float v) { return std::tanh(v); }); break;
+        }
+    }
+}
+
+Model fuseForInference(const Model &model, int *fused)
+{
+    Model m = model;
+    Graph &g = m.graph;
+    int removed = foldBatchNorm(m);
+
+    // Who reads each value (implicit reads of control-flow subgraphs included), and which values must stay.
+    std::unordered_map<std::string, std::vector<size_t>> readers;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        std::set<std::string> names(g.nodes[i].inputs.begin(), g.nodes[i].inputs.end());
+        for (const std::string &in : implicitInputs(g.nodes[i]))
+            names.insert(in);
+        for (const std::string &name : names)
+            if (!name.empty())
+                readers[name].push_back(i);
+    }
+    std::set<std::string> outputs;
+    for (const ValueInfo &v : g.outputs)
+        outputs.insert(v.name);
+
+    std::vector<char> gone(g.nodes.size(), 0);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        Node &conv = g.nodes[i];
+        if (gone[i] || conv.opType != "Conv" || !isDefault(conv) || conv.outputs.size() != 1)
+            continue;
+        // float32 only: a float16 Conv rounds its output to float16 before the activation reads it.
+        auto info = g.values.find(conv.outputs[0]);
+        if (info == g.values.end() || info->second.dtype != DType::Float32)
+            continue;
+        std::vector<int64_t> kinds = conv.attrInts(kKinds);
+        std::vector<float> alpha = conv.attrFloats(kAlpha), beta = conv.attrFloats(kBeta);
+        for (;;) {
+            const std::string &y = conv.outputs[0];
+            auto r = readers.find(y);
+            if (outputs.count(y) || r == readers.end() || r->second.size() != 1)
+                break;
+            const size_t next = r->second.front();
+            Activation a;
+            if (gone[next] || !activationOf(g, g.nodes[next], y, &a))
+                break;
+            kinds.push_back(int64_t(a.kind));
+            alpha.push_back(a.alpha);
+            beta.push_back(a.beta);
+            conv.outputs[0] = g.nodes[next].outputs[0];
+            gone[next] = 1;
+            ++removed;
+        }
+        if (!kinds.empty()) {
+            conv.attrs[kKinds] = Attribute::makeInts(kinds);
+            conv.attrs[kAlpha] = Attribute::makeFloats(alpha);
+            conv.attrs[kBeta] = Attribute::makeFloats(beta);
+        }
+    }
+    std::vector<Node> nodes;
+    nodes.reserve(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        if (!gone[i])
+            nodes.push_back(std::move(g.nodes[i]));
+    g.nodes = std::move(nodes);
+    if (fused)
+        *fused = removed;
+    return m;
+}
+
+} // namespace cw

@@ -1,0 +1,63 @@
+// Graph-level optimisation for inference, applied when a Session is built (core/runtime/session.h).
+//
+// fuseForInference() rewrites a copy of the graph into fewer, larger steps that compute the same function:
+//   - a BatchNormalization after a Conv or Gemm is folded into the layer's weight and bias (foldBatchNorm,
+//     core/graph/transform.h);
+//   - a chain of element-wise activations right after a float32 Conv — Relu, LeakyRelu, Clip, HardSwish,
+//     HardSigmoid, Sigmoid, Tanh, and Max / Min with a one-element constant (a clip on one side) — becomes part
+//     of the Conv: oneDNN applies it as post-ops while the output is still in registers, and the engine's own
+//     convolution paths apply it to each output plane while it is in cache.
+// A value is fused away only when its one consumer is the next step of the chain and it is not a graph output,
+// so every value a caller can name in the fused graph has the same meaning as in the original. The Session keeps
+// the original graph for the callers that read the values in between (runAll, or outputs and feeds named by an
+// intermediate value).
+//
+// The activations of a fused Conv travel as internal node attributes ("_activations": the kinds,
+// "_activation_alpha" / "_activation_beta": their parameters), read by the Conv kernel through
+// fusedActivations(); they exist only in a Session's private copy and are never written to a file.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "core/graph/graph.h"
+
+namespace cw {
+
+// One element-wise function applied to a layer's output inside its kernel.
+struct Activation {
+    enum class Kind : int64_t { Relu = 1, LeakyRelu, Clip, HardSwish, HardSigmoid, Sigmoid, Tanh };
+    Kind kind = Kind::Relu;
+    float alpha = 0.f; // LeakyRelu: the slope; Clip: the lower bound; HardSigmoid: alpha
+    float beta = 0.f;  // Clip: the upper bound; HardSigmoid: beta
+};
+
+// The element-wise formulas, shared by the standalone kernels (ops/activation.cpp) and the fused ones. Each is
+// written so that the compiler can vectorise a loop over it (both sides of a select computed).
+namespace act {
+inline float relu(float v) { return v > 0.f ? v : 0.f; }
+inline float leakyRelu(float v, float alpha)
+{
+    const float scaled = alpha * v;
+    return v >= 0.f ? v : scaled;
+}
+// ONNX applies the lower bound first, then the upper: with lo > hi every element becomes hi.
+inline float clip(float v, float lo, float hi) { return std::min(std::max(v, lo), hi); }
+inline float hardSigmoid(float v, float alpha, float beta) { return std::max(0.f, std::min(1.f, alpha * v + beta)); }
+inline float hardSwish(float v) { return v * hardSigmoid(v, 1.f / 6.f, 0.5f); }
+inline float sigmoid(float v) { return 1.f / (1.f + std::exp(-v)); }
+} // namespace act
+
+// The activations fused into `node` (empty for a node without any), in the order they apply.
+std::vector<Activation> fusedActivations(const Node &node);
+
+// y[i] = a_k(...a_1(y[i])) for i < n, with the formulas of the standalone kernels (ops/activation.cpp).
+void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n);
+
+// The model with the fusions above applied (the input is not changed); `fused` receives the number of nodes
+// removed. The graph must be sorted topologically.
+Model fuseForInference(const Model &model, int *fused = nullptr);
+
+} // namespace cw

@@ -1,0 +1,224 @@
+// Graph-level fusion for inference (core/runtime/fusion.h): a fused Session gives the outputs of the graph as it
+// is, on every convolution path (oneDNN blocked with post-ops, oneDNN plain with the activations applied after,
+// the depthwise loop, the 1-D form), for every fusable activation and chain; values a
+// fusion removed are still served (by the unfused plan); what must not fuse does not.
+#include <QTest>
+
+#include <random>
+
+#include "core/runtime/fusion.h"
+#include "core/runtime/session.h"
+#include "core/runtime/shape_inference.h"
+#include "tests/testutil.h"
+
+using namespace cw;
+
+namespace {
+
+Tensor randomTensor(Shape shape, uint32_t seed, float lo = -1.f, float hi = 1.f)
+{
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> d(lo, hi);
+    Tensor t(DType::Float32, std::move(shape));
+    for (int64_t i = 0; i < t.numel(); ++i)
+        t.f32()[i] = d(rng);
+    return t;
+}
+
+Node node(std::string name, std::string op, std::vector<std::string> in, std::vector<std::string> out)
+{
+    Node n;
+    n.name = std::move(name);
+    n.opType = std::move(op);
+    n.inputs = std::move(in);
+    n.outputs = std::move(out);
+    return n;
+}
+
+struct Geometry {
+    Shape x, w;
+    int64_t group = 1;
+};
+
+// x → Conv(w, b) → the chain → y, shapes inferred as at load.
+Model convChain(const Geometry &geo, const QStringList &chain)
+{
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    Shape xShape = geo.x;
+    xShape[0] = -1;
+    g.inputs.push_back({"x", DType::Float32, xShape, true, {"batch"}});
+    g.initializers["w"] = randomTensor(geo.w, 2);
+    g.initializers["b"] = randomTensor({geo.w[0]}, 3);
+    Node conv = node("conv", "Conv", {"x", "w", "b"}, {"c"});
+    const size_t spatial = geo.w.size() - 2;
+    conv.attrs["pads"] = Attribute::makeInts(std::vector<int64_t>(spatial * 2, 1));
+    conv.attrs["group"] = Attribute::makeInt(geo.group);
+    g.nodes.push_back(conv);
+    std::string value = "c";
+    const int64_t channels = geo.w[0];
+    for (int k = 0; k < chain.size(); ++k) {
+        const std::string op = chain[k].toStdString(), out = "a" + std::to_string(k);
+        Node n = node(out, op, {value}, {out});
+        if (op == "BatchNormalization") {
+            for (const char *p : {"scale", "bias", "mean", "var"}) {
+                const std::string name = out + "." + p;
+                g.initializers[name] = randomTensor({channels}, uint32_t(k * 7 + p[0]), 0.5f, 1.5f);
+                n.inputs.push_back(name);
+            }
+        } else if (op == "LeakyRelu") {
+            n.attrs["alpha"] = Attribute::makeFloat(0.2f);
+        } else if (op == "Max" || op == "Min") {
+            g.initializers[out + ".c"] = Tensor::fromFloats({1}, {op == "Max" ? -0.1f : 0.3f});
+            n.inputs.push_back(out + ".c");
+        } else if (op == "ClipAttrs") { // bounds as attributes, opset 9
+            n.opType = "Clip";
+            n.attrs["min"] = Attribute::makeFloat(-0.5f);
+            n.attrs["max"] = Attribute::makeFloat(0.75f);
+            n.attrs["_opset"] = Attribute::makeInt(9);
+        } else if (op == "ClipInputs") { // bounds as inputs, the upper one omitted
+            n.opType = "Clip";
+            g.initializers[out + ".lo"] = Tensor::scalar(0.f);
+            n.inputs.push_back(out + ".lo");
+        } else if (op == "HardSigmoid") {
+            n.attrs["alpha"] = Attribute::makeFloat(0.3f);
+            n.attrs["beta"] = Attribute::makeFloat(0.4f);
+        }
+        g.nodes.push_back(n);
+        value = out;
+    }
+    g.outputs.push_back({value, DType::Float32, {}, false});
+    inferShapes(m);
+    return m;
+}
+
+QString compareTensors(const Tensor &a, const Tensor &b, double tolerance)
+{
+    if (a.shape() != b.shape())
+        return "shapes differ: " + QString::fromStdString(shapeToString(a.shape()) + " vs " + shapeToString(b.shape()));
+    double worst = 0, scale = 1;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        worst = std::max(worst, std::abs(double(a.f32()[i]) - double(b.f32()[i])));
+        scale = std::max(scale, std::abs(double(b.f32()[i])));
+    }
+    return worst <= tolerance * scale ? QString() : QStringLiteral("max difference %1 (scale %2)").arg(worst).arg(scale);
+}
+
+SessionOptions unfusedOptions()
+{
+    SessionOptions o;
+    o.fuse = false;
+    return o;
+}
+
+} // namespace
+
+class TestFusion : public QObject {
+    Q_OBJECT
+
+private slots:
+    void fusedEqualsUnfused_data();
+    void fusedEqualsUnfused();
+    void removedValuesStillServed();
+    void notFused();
+};
+
+void TestFusion::fusedEqualsUnfused_data()
+{
+    QTest::addColumn<QString>("geometry");
+    QTest::addColumn<QStringList>("chain");
+    const QList<QStringList> chains{{"Relu"},
+                                    {"LeakyRelu"},
+                                    {"LeakyRelu", "Max"},
+                                    {"BatchNormalization", "Relu"},
+                                    {"BatchNormalization"},
+                                    {"ClipAttrs"},
+                                    {"ClipInputs"},
+                                    {"HardSwish"},
+                                    {"HardSigmoid"},
+                                    {"Sigmoid"},
+                                    {"Tanh"},
+                                    {"Min", "Relu"}};
+    for (const char *geometry : {"blocked", "plain", "depthwise", "1-D", "1x3"})
+        for (const QStringList &chain : chains)
+            QTest::addRow("%s %s", geometry, qPrintable(chain.join('+'))) << QString(geometry) << chain;
+}
+
+void TestFusion::fusedEqualsUnfused()
+{
+    QFETCH(QString, geometry);
+    QFETCH(QStringList, chain);
+    const std::map<QString, Geometry> geometries{
+        {"blocked", {{2, 16, 9, 9}, {24, 16, 3, 3}}},       // oneDNN, channel-blocked: post-ops
+        {"plain", {{2, 1, 12, 12}, {8, 1, 3, 3}}},           // oneDNN, plain layout: activations applied after
+        {"depthwise", {{2, 8, 10, 10}, {8, 1, 3, 3}, 8}},    // the engine's direct loop
+        {"1-D", {{2, 4, 20}, {6, 4, 3}}},                    // [N, C, L]
+        {"1x3", {{2, 24, 8, 16}, {24, 24, 1, 3}}},          // openwakeword's 1×k convolutions
+    };
+    const Geometry &geo = geometries.at(geometry);
+    const Model m = convChain(geo, chain);
+    const Session fused(m), plain(m, unfusedOptions());
+    QCOMPARE(fused.executedGraph().nodes.size(), size_t(1)); // the whole chain is one Conv
+    QCOMPARE(plain.executedGraph().nodes.size(), m.graph.nodes.size());
+    QCOMPARE(fused.model().graph.nodes.size(), m.graph.nodes.size()); // model() is the graph as given
+    const Tensor x = randomTensor(geo.x, 1, -2.f, 2.f);
+    const Tensor a = fused.run(x), b = plain.run(x);
+    // Folding BatchNormalization rounds differently, and oneDNN's post-ops evaluate Sigmoid, Tanh and HardSwish
+    // with their own approximations; the rest is the same arithmetic.
+    const QString diff = compareTensors(a, b, 2e-6);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+void TestFusion::removedValuesStillServed()
+{
+    const Model m = convChain({{2, 16, 9, 9}, {24, 16, 3, 3}}, {"BatchNormalization", "Relu"});
+    const Session fused(m), plain(m, unfusedOptions());
+    const Tensor x = randomTensor({2, 16, 9, 9}, 1);
+    // The Conv's own output and the BatchNormalization's are gone from the fused graph, yet can be asked for
+    // (the unfused plan serves them) and fed; runAll has every value.
+    for (const std::string name : {"c", "a0"}) {
+        const Tensor viaFused = fused.run({{"x", x}}, {name}).at(name);
+        QCOMPARE(compareTensors(viaFused, plain.run({{"x", x}}, {name}).at(name), 0), QString());
+    }
+    const Tensor c = plain.run({{"x", x}}, {"c"}).at("c");
+    QCOMPARE(compareTensors(fused.run({{"x", x}, {"c", c}}, {"a1"}).at("a1"),
+                            plain.run({{"x", x}, {"c", c}}, {"a1"}).at("a1"), 0),
+             QString());
+    const std::map<std::string, Tensor> all = fused.runAll({{"x", x}});
+    for (const char *name : {"c", "a0", "a1"})
+        QVERIFY2(all.count(name), name);
+}
+
+void TestFusion::notFused()
+{
+    // The Conv's output read twice, or a graph output: nothing fuses, and the outputs are those of the graph.
+    Model twice = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"Relu"});
+    twice.graph.nodes.push_back(node("add", "Add", {"c", "a0"}, {"sum"}));
+    twice.graph.outputs = {{"sum", DType::Float32, {}, false}};
+    inferShapes(twice);
+    Model exposed = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"Relu"});
+    exposed.graph.outputs.push_back({"c", DType::Float32, {}, false});
+    // A float16 Conv rounds its output before the activation reads it.
+    Model half = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"Relu"});
+    half.graph.initializers["w"] = half.graph.initializers["w"].castTo(DType::Float16);
+    half.graph.initializers["b"] = half.graph.initializers["b"].castTo(DType::Float16);
+    half.graph.inputs[0].dtype = DType::Float16;
+    inferShapes(half);
+    for (const Model *m : {&twice, &exposed, &half}) {
+        const Session s(*m);
+        QCOMPARE(s.executedGraph().nodes.size(), m->graph.nodes.size());
+    }
+    // Fusion leaves the model it is given alone.
+    int fused = -1;
+    const Model original = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"LeakyRelu", "Max"});
+    const Model f = fuseForInference(original, &fused);
+    QCOMPARE(fused, 2);
+    QCOMPARE(original.graph.nodes.size(), size_t(3));
+    QCOMPARE(f.graph.nodes.size(), size_t(1));
+    QCOMPARE(fusedActivations(f.graph.nodes[0]).size(), size_t(2));
+    QVERIFY(fusedActivations(original.graph.nodes[0]).empty());
+}
+
+QTEST_GUILESS_MAIN(TestFusion)
+#include "test_fusion.moc"
