@@ -767,12 +767,14 @@ int cmdBench(const BenchArgs &args)
         std::cout << json{{"p50_ms", r.p50Ms},       {"p90_ms", r.p90Ms},           {"mean_ms", r.meanMs},
                           {"min_ms", r.minMs},       {"throughput_per_s", r.throughputPerS},
                           {"batch", r.batch},        {"threads", r.threads},        {"iterations", r.iterations},
-                          {"inputs", inputs}}
+                          {"peak_rss_bytes", r.peakRssBytes}, {"inputs", inputs}}
                          .dump(2)
                   << '\n';
     } else {
-        std::printf("batch %lld, %d thread(s), %d iterations: p50 %.3f ms  p90 %.3f ms  mean %.3f ms  %.1f samples/s\n",
-                    (long long)r.batch, r.threads, r.iterations, r.p50Ms, r.p90Ms, r.meanMs, r.throughputPerS);
+        std::printf("batch %lld, %d thread(s), %d iterations: p50 %.3f ms  p90 %.3f ms  mean %.3f ms  %.1f samples/s  "
+                    "peak RSS %.1f MiB\n",
+                    (long long)r.batch, r.threads, r.iterations, r.p50Ms, r.p90Ms, r.meanMs, r.throughputPerS,
+                    double(r.peakRssBytes) / (1024.0 * 1024.0));
         std::string line;
         for (const cw::ResolvedInput &in : r.inputs)
             line += (line.empty() ? "" : ", ") + in.name + " " + cw::dtypeName(in.dtype) + " " +

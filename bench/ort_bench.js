@@ -49,7 +49,8 @@ async function main() {
   const rank = p => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   console.log(JSON.stringify({ p50_ms: rank(0.5), p90_ms: rank(0.9), mean_ms: mean, min_ms: sorted[0],
-    throughput_per_s: batch * 1000 / mean, batch, threads, iterations }));
+    throughput_per_s: batch * 1000 / mean, batch, threads, iterations,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024 }));
 }
 
 main().catch(e => { console.error(e.message || String(e)); process.exit(1); });

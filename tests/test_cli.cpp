@@ -271,9 +271,11 @@ void TestCli::bench()
                           "--json"});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     const QJsonObject j = json(r);
-    for (const char *key : {"p50_ms", "p90_ms", "mean_ms", "throughput_per_s"})
+    for (const char *key : {"p50_ms", "p90_ms", "mean_ms", "throughput_per_s", "peak_rss_bytes"})
         QVERIFY2(j[key].toDouble() > 0, key);
     QVERIFY(j["p50_ms"].toDouble() <= j["p90_ms"].toDouble());
+    // The process's high-water mark: at least the demo's weights, and far below a gigabyte.
+    QVERIFY(j["peak_rss_bytes"].toDouble() > 1e6 && j["peak_rss_bytes"].toDouble() < 1e9);
     QCOMPARE(j["batch"].toInt(), 4);
 }
 

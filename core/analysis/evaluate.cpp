@@ -170,6 +170,7 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
         sum += t;
     r.meanMs = sum / double(times.size());
     r.throughputPerS = r.meanMs > 0 ? double(r.batch) * 1000.0 / r.meanMs : 0;
+    r.peakRssBytes = peakRssBytes();
     return r;
 }
 

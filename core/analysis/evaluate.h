@@ -62,6 +62,7 @@ struct BenchResult {
     int64_t batch = 1;
     int threads = 1;
     int iterations = 0;
+    uint64_t peakRssBytes = 0;         // the process's peak resident set after the timed runs (loading included)
     std::vector<ResolvedInput> inputs; // what each graph input was fed: shape, dtype, source
 };
 

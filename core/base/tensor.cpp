@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <unistd.h>
 
@@ -327,6 +328,12 @@ void setMemoryBudget(uint64_t bytes)
 uint64_t liveTensorBytes()
 {
     return g_liveBytes.load(std::memory_order_relaxed);
+}
+
+uint64_t peakRssBytes()
+{
+    rusage usage{};
+    return getrusage(RUSAGE_SELF, &usage) == 0 ? uint64_t(usage.ru_maxrss) * 1024 : 0; // ru_maxrss is in KiB
 }
 
 void checkMemoryBudget(uint64_t bytes, const std::string &what)

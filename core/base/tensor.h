@@ -81,6 +81,8 @@ uint64_t memoryBudget();
 void setMemoryBudget(uint64_t bytes);
 // Bytes held by all tensor buffers alive now (what the budget's total counts).
 uint64_t liveTensorBytes();
+// The process's peak resident set size so far, in bytes (getrusage's ru_maxrss): what `cwb bench` reports.
+uint64_t peakRssBytes();
 // cw::Error "<what> needs N bytes, more than the memory budget of M bytes (...)" when bytes > memoryBudget().
 void checkMemoryBudget(uint64_t bytes, const std::string &what);
 std::string shapeToString(const Shape &shape); // "[1, 3, 224, 224]"; dynamic dims (-1) print as "N"

@@ -34,15 +34,13 @@ struct Activation {
     float beta = 0.f;  // Clip: the upper bound; HardSigmoid: beta
 };
 
-// The element-wise formulas, shared by the standalone kernels (ops/activation.cpp) and the fused ones. Each is
-// written so that the compiler can vectorise a loop over it (both sides of a select computed).
+// The element-wise formulas, shared by the standalone kernels (ops/activation.cpp) and the fused ones, written
+// so that the compiler can vectorise a loop over them.
 namespace act {
 inline float relu(float v) { return v > 0.f ? v : 0.f; }
-inline float leakyRelu(float v, float alpha)
-{
-    const float scaled = alpha * v;
-    return v >= 0.f ? v : scaled;
-}
+// A select between two constants and one multiply (v · 1 is v, exactly): GCC turns a select between v and
+// alpha · v back into a branch, which mispredicts on every other element of real activations.
+inline float leakyRelu(float v, float alpha) { return v * (v >= 0.f ? 1.f : alpha); }
 // ONNX applies the lower bound first, then the upper: with lo > hi every element becomes hi.
 inline float clip(float v, float lo, float hi) { return std::min(std::max(v, lo), hi); }
 inline float hardSigmoid(float v, float alpha, float beta) { return std::max(0.f, std::min(1.f, alpha * v + beta)); }
