@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
+#include <vector>
+#include <mutex>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +51,62 @@ std::string byteText(uint64_t bytes)
     return s;
 }
 
+// Buffers from 32 MiB up come from mmap (above) and go back to the kernel when freed, so a model with large
+// activations (imgly's network at 1024 x 1024: 256 MiB each) had every one of them page-faulted and zeroed by the
+// kernel on every run, a third of its time. Freed buffers of that size are kept here for the next allocation of
+// the same rounded size (a model's runs allocate the same sizes in the same order), up to a quarter of the memory
+// budget and at most 2 GiB; beyond that the oldest go back to the system.
+class LargeBuffers {
+public:
+    static constexpr size_t kMin = size_t(32) << 20;
+    static size_t rounded(size_t bytes) { return (bytes + (size_t(1) << 20) - 1) >> 20 << 20; } // whole MiB
+
+    std::byte *take(size_t size)
+    {
+        std::lock_guard lock(m_mutex);
+        for (auto it = m_free.begin(); it != m_free.end(); ++it)
+            if (it->first == size) {
+                std::byte *p = it->second;
+                m_cached -= size;
+                m_free.erase(it);
+                return p;
+            }
+        return nullptr;
+    }
+    void give(std::byte *p, size_t size)
+    {
+        const size_t cap = size_t(std::min<uint64_t>(memoryBudget() / 4, uint64_t(2) << 30));
+        std::vector<std::byte *> release;
+        {
+            std::lock_guard lock(m_mutex);
+            if (size > cap) {
+                release.push_back(p);
+            } else {
+                m_free.emplace_back(size, p);
+                m_cached += size;
+                while (m_cached > cap) { // the oldest first
+                    release.push_back(m_free.front().second);
+                    m_cached -= m_free.front().first;
+                    m_free.erase(m_free.begin());
+                }
+            }
+        }
+        for (std::byte *r : release)
+            std::free(r);
+    }
+
+private:
+    std::mutex m_mutex;
+    std::vector<std::pair<size_t, std::byte *>> m_free; // oldest first
+    size_t m_cached = 0;
+};
+
+LargeBuffers &largeBuffers()
+{
+    static LargeBuffers *cache = new LargeBuffers; // never destroyed: buffers may be freed during exit
+    return *cache;
+}
+
 } // namespace
 
 std::atomic<uint64_t> g_liveBytes{0}; // held by every tensor buffer alive
@@ -65,8 +124,14 @@ struct Tensor::Buffer {
                         byteText(before + bytes) + ", more than the memory budget of " + byteText(budget) +
                         " (set CW_MEMORY_BUDGET to allow more)");
         }
-        const size_t rounded = (bytes + 63) / 64 * 64;
-        ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
+        size_t rounded = (bytes + 63) / 64 * 64;
+        if (rounded >= LargeBuffers::kMin) {
+            rounded = LargeBuffers::rounded(rounded);
+            ptr = largeBuffers().take(rounded);
+            capacity = rounded;
+        }
+        if (!ptr)
+            ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
         if (!ptr) {
             g_liveBytes.fetch_sub(bytes);
             throw Error("out of memory allocating " + byteText(bytes));
@@ -76,13 +141,17 @@ struct Tensor::Buffer {
     }
     ~Buffer()
     {
-        std::free(ptr);
+        if (capacity)
+            largeBuffers().give(ptr, capacity);
+        else
+            std::free(ptr);
         g_liveBytes.fetch_sub(size);
     }
     Buffer(const Buffer &) = delete;
     Buffer &operator=(const Buffer &) = delete;
     std::byte *ptr = nullptr;
     size_t size = 0;
+    size_t capacity = 0; // a large buffer's allocated size (LargeBuffers), else 0
 };
 
 size_t dtypeSize(DType type)
