@@ -700,6 +700,18 @@ private slots:
         const BothPaths ci = runBoth([&] { return runOp("ConvInteger", {xq, wq, u8({}, {xZp})}, attrs, "", threads); });
         QCOMPARE(ci.fast[0].dtype(), DType::Int32);
         QVERIFY(identical(ci.fast[0], ci.reference[0]));
+        // uint8 weights with a zero point (onnxruntime's dynamic quantization), and int8 weights with per-channel
+        // zero points: the fast path shifts the weights and corrects with the window sums.
+        const Tensor wu = randomInts<uint8_t>(w, 4, 0, 255);
+        const BothPaths cu =
+            runBoth([&] { return runOp("ConvInteger", {xq, wu, u8({}, {xZp}), u8({}, {121})}, attrs, "", threads); });
+        QVERIFY(identical(cu.fast[0], cu.reference[0]));
+        std::vector<int64_t> zps(static_cast<size_t>(w[0]));
+        for (size_t i = 0; i < zps.size(); ++i)
+            zps[i] = int64_t(i % 5) - 2;
+        const BothPaths cs =
+            runBoth([&] { return runOp("ConvInteger", {xq, wq, u8({}, {xZp}), s8({w[0]}, zps)}, attrs, "", threads); });
+        QVERIFY(identical(cs.fast[0], cs.reference[0]));
     }
 
     void qgemmFastEqualsReference_data()

@@ -67,6 +67,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "core/runtime/ops/common.h"
 
@@ -990,8 +991,10 @@ std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
     e->srcPlain = dnnl::memory::desc(src, dt::u8, tag::nchw);
     e->weightsPlain = dnnl::memory::desc(weights, dt::s8, weightsTag);
     dnnl::primitive_attr attr = userScratchpad();
+    // The input's zero point is given per execution: a dynamically quantized input (DynamicQuantizeLinear) has
+    // a new one for every input, and a primitive per value would be compiled again and again.
     if (xZp != 0)
-        attr.set_zero_points(DNNL_ARG_SRC, 0, {xZp});
+        attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     // Channel-last activations are what oneDNN's int8 JIT convolutions run on; an NCHW s32 output saves
     // the transposition in the requantization when the implementation writes it; the plain layout is the
     // fallback (its gemm-based implementation) for geometries they refuse.
@@ -1044,7 +1047,7 @@ std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp)
     static std::map<ConvKey, std::shared_ptr<ConvEntry>> cache;
     const ConvKey key{g.batch,   g.inChannels, g.inH,      g.inW,       g.outChannels, g.outH,  g.outW,
                       g.kH,      g.kW,         g.strideH,  g.strideW,   g.dilationH,   g.dilationW, g.padTop,
-                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp),  0};
+                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp != 0), 0};
     {
         std::lock_guard lock(mutex);
         auto it = cache.find(key);
@@ -1133,10 +1136,15 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     }
     auto *acc = static_cast<int32_t *>(threadBuffer(2, e.pd.dst_desc().get_size()));
     dnnl::memory dst(e.pd.dst_desc(), engine(), acc);
-    e.conv.execute(stream, {{DNNL_ARG_SRC, src},
-                            {DNNL_ARG_WEIGHTS, w.packed},
-                            {DNNL_ARG_DST, dst},
-                            {DNNL_ARG_SCRATCHPAD, scratchpad(e.pd.scratchpad_desc())}});
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src},
+                                               {DNNL_ARG_WEIGHTS, w.packed},
+                                               {DNNL_ARG_DST, dst},
+                                               {DNNL_ARG_SCRATCHPAD, scratchpad(e.pd.scratchpad_desc())}};
+    int32_t xZp = q.xZp;
+    if (xZp != 0)
+        args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] =
+            dnnl::memory(dnnl::memory::desc({1}, dt::s32, tag::x), engine(), &xZp);
+    e.conv.execute(stream, args);
     const bool viaReorder = e.dstNhwc && e.blockedDst;
     if (viaReorder) {
         auto *plain = static_cast<int32_t *>(threadBuffer(3, e.dstPlain.get_size()));
@@ -1170,14 +1178,110 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
 
 } // namespace fast
 
+namespace fast {
+
+// int8 weights w - c (c = 128 for uint8 weights, else 0) for the accumulator-only path of qconvFast, made once per
+// weight tensor: kept with the source (so its address cannot be reused) and a fingerprint of its contents, so that
+// the packed form WeightCache keeps for the result is found again on the next run.
+Tensor shiftedWeights(const Tensor &w, int32_t c)
+{
+    struct Entry {
+        Tensor source, shifted;
+        uint64_t fingerprint = 0;
+    };
+    static std::mutex mutex;
+    static std::deque<Entry> entries;
+    static size_t bytes = 0;
+    constexpr size_t kMaxBytes = size_t(512) << 20;
+    const uint64_t print = fingerprint(w);
+    std::lock_guard lock(mutex);
+    for (const Entry &e : entries)
+        if (e.source.rawData() == w.rawData() && e.source.byteSize() == w.byteSize() && e.fingerprint == print)
+            return e.shifted;
+    Tensor shifted = Tensor::uninitialized(DType::Int8, w.shape());
+    auto *out = shifted.data<int8_t>();
+    if (w.dtype() == DType::UInt8) {
+        const auto *in = w.data<uint8_t>();
+        for (int64_t i = 0; i < w.numel(); ++i)
+            out[i] = int8_t(int32_t(in[i]) - c);
+    } else {
+        const auto *in = w.data<int8_t>();
+        for (int64_t i = 0; i < w.numel(); ++i)
+            out[i] = int8_t(int32_t(in[i]) - c);
+    }
+    entries.push_back({w, shifted, print});
+    bytes += size_t(w.byteSize());
+    while (bytes > kMaxBytes && entries.size() > 1) {
+        bytes -= size_t(entries.front().source.byteSize());
+        entries.pop_front();
+    }
+    return shifted;
+}
+
+// All-ones int8 weights [group, C / group, kH, kW] (or [group, C / group, k]): a convolution with them sums the
+// window of (x - x_zp) per group.
+Tensor onesWeights(const Shape &shape)
+{
+    static std::mutex mutex;
+    static std::map<Shape, Tensor> cache;
+    std::lock_guard lock(mutex);
+    auto it = cache.find(shape);
+    if (it == cache.end()) {
+        Tensor ones = Tensor::uninitialized(DType::Int8, shape);
+        std::fill(ones.data<int8_t>(), ones.data<int8_t>() + ones.numel(), int8_t(1));
+        it = cache.emplace(shape, ones).first;
+    }
+    return it->second;
+}
+
+} // namespace fast
+
 bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y, int threads)
 {
     const ConvGeometry &g = q.g;
-    if (x.dtype() != DType::UInt8 || w.dtype() != DType::Int8)
+    if (x.dtype() != DType::UInt8 || !isQuantType(w.dtype()))
         return false;
-    for (int32_t z : q.wZp)
-        if (z != 0)
+    const bool zeroZp = std::all_of(q.wZp.begin(), q.wZp.end(), [](int32_t z) { return z == 0; });
+    if (w.dtype() != DType::Int8 || !zeroZp) {
+        // oneDNN takes int8 weights without a zero point. For the accumulators alone (ConvInteger, e.g. onnxruntime's
+        // dynamic quantization, which stores uint8 weights with a zero point), with c = 128 for uint8 weights:
+        //   Σ (x - x_zp)(w - w_zp) = Σ (x - x_zp)(w - c) + (c - w_zp) · Σ (x - x_zp),
+        // the first an int8 convolution, the second the window sums, a convolution with all-ones weights (one output
+        // channel per group); both exact in int32.
+        if (q.yType != DType::Int32)
             return false;
+        const int32_t c = w.dtype() == DType::UInt8 ? 128 : 0;
+        QConvParams shifted = q;
+        shifted.wZp.assign(q.wZp.size(), 0);
+        if (!qconvFast(shifted, x, fast::shiftedWeights(w, c), y, threads))
+            return false;
+        QConvParams sums = shifted;
+        sums.g.outChannels = g.group;
+        sums.wZp.assign(size_t(g.group), 0);
+        sums.bias.assign(size_t(g.group), 0);
+        sums.multiplier.assign(size_t(g.group), 1.f);
+        Shape onesShape = w.shape();
+        onesShape[0] = g.group;
+        Shape sumShape = y.shape();
+        sumShape[1] = g.group;
+        Tensor windows = Tensor::uninitialized(DType::Int32, sumShape);
+        if (!qconvFast(sums, x, fast::onesWeights(onesShape), windows, threads))
+            return false;
+        const int64_t M = g.outChannels, Mg = M / g.group, P = g.outH * g.outW;
+        int32_t *py = y.data<int32_t>();
+        const int32_t *ps = windows.data<int32_t>();
+        for (int64_t n = 0; n < g.batch; ++n)
+            for (int64_t m = 0; m < M; ++m) {
+                const int32_t k = c - q.wZp[size_t(m)];
+                if (k == 0)
+                    continue;
+                int32_t *row = py + (n * M + m) * P;
+                const int32_t *sum = ps + (n * g.group + m / Mg) * P;
+                for (int64_t i = 0; i < P; ++i)
+                    row[i] += k * sum[i];
+            }
+        return true;
+    }
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
                         double(g.inChannels / g.group) * double(g.kH * g.kW);
     threads = std::clamp(int(macs / 8e6), 1, std::max(1, threads));
