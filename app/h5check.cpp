@@ -18,7 +18,7 @@
 int main(int argc, char **argv)
 {
     if (argc != 4)
-        return 2;
+        return cw::kRehearsalUnavailable;
     const std::string kind = argv[1], path = argv[2], name = argv[3];
     cw::disableRehearsal();
     try {
@@ -28,12 +28,14 @@ int main(int argc, char **argv)
                     format->read(path);
         } else if (kind == cw::rehearsalKindName(cw::RehearsalKind::ModelImage)) {
             std::ifstream in(path, std::ios::binary);
+            if (!in)
+                std::_Exit(cw::kRehearsalUnavailable);
             const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
             cw::readH5Bytes(bytes, name);
         } else if (kind == cw::rehearsalKindName(cw::RehearsalKind::Dataset)) {
             cw::readH5Arrays(path);
         } else {
-            return 2;
+            return cw::kRehearsalUnavailable;
         }
     } catch (const cw::Error &e) {
         // An error is an answer, not a crash: the program reports it without reading the file itself.
@@ -41,7 +43,7 @@ int main(int argc, char **argv)
         std::fflush(stdout);
         std::_Exit(cw::kRehearsalReadFailed);
     } catch (...) {
-        // Anything else (out of memory here) the program's own read meets and reports in its own way.
+        // Anything else (std::bad_alloc from a container) the program's own read meets in its own way.
     }
     // No exit-time work: a leak check here would report the library's leaks on malformed files as a crash of the
     // read; the program's own read of the same file runs under the same checks.

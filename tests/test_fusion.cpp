@@ -4,6 +4,7 @@
 // fusion removed are still served (by the unfused plan); what must not fuse does not.
 #include <QTest>
 
+#include <cstring>
 #include <random>
 
 #include "core/runtime/fusion.h"
@@ -113,6 +114,18 @@ QString compareTensors(const Tensor &a, const Tensor &b, double tolerance, doubl
     return worst <= tolerance * scale ? QString() : QStringLiteral("max difference %1 (scale %2)").arg(worst).arg(scale);
 }
 
+// The model with its weights, bias, constants and input in float16.
+Model halfPrecision(Model m)
+{
+    for (auto &entry : m.graph.initializers)
+        if (entry.second.dtype() == DType::Float32)
+            entry.second = entry.second.castTo(DType::Float16);
+    m.graph.inputs[0].dtype = DType::Float16;
+    m.graph.outputs[0].dtype = DType::Float16;
+    inferShapes(m);
+    return m;
+}
+
 SessionOptions unfusedOptions()
 {
     SessionOptions o;
@@ -130,6 +143,7 @@ private slots:
     void fusedEqualsUnfused();
     void removedValuesStillServed();
     void notFused();
+    void halfPrecisionClipsFuseExactly();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -198,6 +212,15 @@ void TestFusion::removedValuesStillServed()
     const std::map<std::string, Tensor> all = fused.runAll({{"x", x}});
     for (const char *name : {"c", "a0", "a1"})
         QVERIFY2(all.count(name), name);
+    // The Conv's weight and bias keep their names with BatchNormalization folded in: asked for, they are the
+    // graph's own; fed (a weight edited for one run), the graph as it is computes with them.
+    for (const std::string name : {"w", "b"})
+        QCOMPARE(compareTensors(fused.run({{"x", x}}, {name}).at(name), m.graph.initializers.at(name), 0), QString());
+    Tensor doubled = m.graph.initializers.at("w").clone();
+    for (int64_t i = 0; i < doubled.numel(); ++i)
+        doubled.f32()[i] *= 2.f;
+    QCOMPARE(compareTensors(fused.run({{"x", x}, {"w", doubled}}).at("a1"), plain.run({{"x", x}, {"w", doubled}}).at("a1"), 0),
+             QString());
 }
 
 void TestFusion::notFused()
@@ -209,12 +232,8 @@ void TestFusion::notFused()
     inferShapes(twice);
     Model exposed = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"Relu"});
     exposed.graph.outputs.push_back({"c", DType::Float32, {}, false});
-    // A float16 Conv rounds its output before the activation reads it.
-    Model half = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"Relu"});
-    half.graph.initializers["w"] = half.graph.initializers["w"].castTo(DType::Float16);
-    half.graph.initializers["b"] = half.graph.initializers["b"].castTo(DType::Float16);
-    half.graph.inputs[0].dtype = DType::Float16;
-    inferShapes(half);
+    // A float16 Conv rounds its output before the activation reads it: LeakyRelu computes, so it does not fuse.
+    Model half = halfPrecision(convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"LeakyRelu"}));
     for (const Model *m : {&twice, &exposed, &half}) {
         const Session s(*m);
         QCOMPARE(s.executedGraph().nodes.size(), m->graph.nodes.size());
@@ -228,6 +247,23 @@ void TestFusion::notFused()
     QCOMPARE(f.graph.nodes.size(), size_t(1));
     QCOMPARE(fusedActivations(f.graph.nodes[0]).size(), size_t(2));
     QVERIFY(fusedActivations(original.graph.nodes[0]).empty());
+}
+
+void TestFusion::halfPrecisionClipsFuseExactly()
+{
+    // After a float16 Conv, Relu and clips to float16 bounds fuse, and the single rounding of the fused node gives
+    // the graph's values bit for bit (the 0.3 of Min rounds to a float16 number when the constant is made). A 1x3
+    // kernel: a fused and an unfused 3x3 convolution may take different algorithms (Winograd or direct).
+    for (const QStringList &chain : {QStringList{"Relu"}, QStringList{"Min", "Relu"}, QStringList{"ClipInputs"}}) {
+        const Model m = halfPrecision(convChain({{2, 16, 9, 9}, {24, 16, 1, 3}}, chain));
+        const Session fused(m), plain(m, unfusedOptions());
+        QCOMPARE(fused.executedGraph().nodes.size(), size_t(1));
+        const Tensor x = randomTensor({2, 16, 9, 9}, 1, -2.f, 2.f).castTo(DType::Float16);
+        const Tensor a = fused.run(x), b = plain.run(x);
+        QCOMPARE(a.dtype(), DType::Float16);
+        QCOMPARE(a.shape(), b.shape());
+        QVERIFY(std::memcmp(a.rawData(), b.rawData(), size_t(a.byteSize())) == 0);
+    }
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

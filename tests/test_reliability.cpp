@@ -378,6 +378,7 @@ void TestReliability::crashIsolation()
         "checks.sh", "[ \"$1\" = model-image ] && [ \"$(cat \"$2\")\" = HDF5BYTES ] && [ \"$3\" = mem ] || kill -SEGV $$");
     const QByteArray fails = script("fails.sh", "printf \"'%s': no dataset 'x'\" \"$3\"; exit 3");
     const QByteArray exits = script("exits.sh", "exit 3");
+    const QByteArray unavailable = script("unavailable.sh", "exit 4");
     qputenv("CW_H5CHECK", dies);
     const QString crashed = testutil::errorOf([] { rehearseRead(RehearsalKind::Dataset, "f.h5", "'f.h5': it crashed"); });
     qputenv("CW_H5CHECK", checks);
@@ -389,12 +390,16 @@ void TestReliability::crashIsolation()
     const QString failed = testutil::errorOf([] { rehearseRead(RehearsalKind::Dataset, "f.h5", "'f.h5': it crashed"); });
     qputenv("CW_H5CHECK", exits);
     const QString silent = testutil::errorOf([] { rehearseRead(RehearsalKind::Dataset, "f.h5", "'f.h5': it crashed"); });
+    qputenv("CW_H5CHECK", unavailable);
+    const QString unrehearsed =
+        testutil::errorOf([] { rehearseRead(RehearsalKind::Dataset, "f.h5", "'f.h5': it crashed"); });
     qunsetenv("CW_H5CHECK");
     QCOMPARE(crashed, QString("'f.h5': it crashed (signal 11, Segmentation fault); the file is corrupt"));
     QCOMPARE(bytesError, QString());
     QVERIFY2(otherBytes.startsWith("'mem': it crashed (signal 11"), qPrintable(otherBytes));
     QCOMPARE(failed, QString("'f.h5': no dataset 'x'")); // the helper's error is the read's error
     QCOMPARE(silent, QString("'f.h5': it crashed (exit status 3); the file is corrupt"));
+    QCOMPARE(unrehearsed, QString()); // a helper that could not read: the program reads unrehearsed
 
     // Corrupt files the helper reads to an error are never read by the program's own libhdf5, which would keep
     // state from them that crashes a later read of another file (libhdf5 1.10.8): read twice each, in turn.

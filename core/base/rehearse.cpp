@@ -89,10 +89,13 @@ void runHelper(RehearsalKind kind, const std::string &path, const std::string &s
         return; // no process to spare (the process limit): read unrehearsed
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return;
+        if (errno == EINTR)
+            continue;
+        if (!message.empty()) // no status (SIGCHLD ignored), but the helper said why the read fails
+            throw Error(message);
+        return;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == kRehearsalUnavailable))
         return;
     if (WIFEXITED(status) && WEXITSTATUS(status) == kRehearsalReadFailed && !message.empty())
         throw Error(message);

@@ -30,6 +30,9 @@ const char *rehearsalKindName(RehearsalKind kind); // "model-file", "model-image
 
 // The helper's exit status when its read failed with a cw::Error; the message is its standard output.
 constexpr int kRehearsalReadFailed = 3;
+// The helper's exit status when it could not make the read at all (its arguments, or the bytes not reaching it):
+// the program reads unrehearsed, as without a helper.
+constexpr int kRehearsalUnavailable = 4;
 
 // Runs the helper on `path` and waits. Throws cw::Error("<what> (signal 11, Segmentation fault); the file is
 // corrupt") when it did not end normally, the helper's message when its read failed; returns otherwise.

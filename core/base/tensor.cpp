@@ -73,26 +73,33 @@ public:
             }
         return nullptr;
     }
-    void give(std::byte *p, size_t size)
+    // Called from a destructor: never throws (a buffer it cannot keep is freed).
+    void give(std::byte *p, size_t size) noexcept
     {
         const size_t cap = size_t(std::min<uint64_t>(memoryBudget() / 4, uint64_t(2) << 30));
-        std::vector<std::byte *> release;
-        {
-            std::lock_guard lock(m_mutex);
-            if (size > cap) {
-                release.push_back(p);
-            } else {
-                m_free.emplace_back(size, p);
-                m_cached += size;
-                while (m_cached > cap) { // the oldest first
-                    release.push_back(m_free.front().second);
-                    m_cached -= m_free.front().first;
-                    m_free.erase(m_free.begin());
-                }
-            }
+        std::lock_guard lock(m_mutex);
+        try {
+            if (size > cap)
+                throw std::bad_alloc();
+            m_free.emplace_back(size, p);
+            m_cached += size;
+        } catch (...) {
+            std::free(p);
         }
-        for (std::byte *r : release)
-            std::free(r);
+        while (m_cached > cap) { // the oldest first
+            std::free(m_free.front().second);
+            m_cached -= m_free.front().first;
+            m_free.erase(m_free.begin());
+        }
+    }
+    // Frees every kept buffer (an allocation failed: the memory may be needed elsewhere).
+    void flush() noexcept
+    {
+        std::lock_guard lock(m_mutex);
+        for (const auto &entry : m_free)
+            std::free(entry.second);
+        m_free.clear();
+        m_cached = 0;
     }
 
 private:
@@ -132,6 +139,10 @@ struct Tensor::Buffer {
         }
         if (!ptr)
             ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
+        if (!ptr) {
+            largeBuffers().flush();
+            ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
+        }
         if (!ptr) {
             g_liveBytes.fetch_sub(bytes);
             throw Error("out of memory allocating " + byteText(bytes));

@@ -420,7 +420,11 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         auto calibrate = [&](double from, double to) {
             if (!calibrating || values.empty())
                 return;
-            const Session s(fakeQuantized(m, plan), SessionOptions{options.threads});
+            // The ranges are those of the graph's own values (the quantization rewrite works on them), which an
+            // inference Session's fusions would partly remove: the graph as it is.
+            SessionOptions unfused{options.threads};
+            unfused.fuse = false;
+            const Session s(fakeQuantized(m, plan), unfused);
             ranges = calibrateActivations(s, *train, values, *recipe.activations, options.inputs, stop,
                                           slice(progress, from, to, "calibrate"));
             say("calibrate: " + std::to_string(ranges.size()) + " activation(s), " + toString(recipe.activations->calibration) +

@@ -43,6 +43,12 @@ struct Attribute {
     static Attribute makeGraph(cw::Graph g);
 };
 
+// The ONNX default operator set's domain: "" or "ai.onnx".
+inline bool isDefaultDomain(const std::string &domain)
+{
+    return domain.empty() || domain == "ai.onnx";
+}
+
 struct Node {
     std::string name;
     std::string opType;

@@ -12,11 +12,15 @@ namespace cw {
 
 namespace {
 
+// Reads of `value` by the nodes of g, a control-flow node's subgraphs reading it counting as one more.
 int consumerCount(const Graph &g, const std::string &value)
 {
     int count = 0;
-    for (const Node &n : g.nodes)
+    for (const Node &n : g.nodes) {
         count += int(std::count(n.inputs.begin(), n.inputs.end(), value));
+        const std::vector<std::string> implicit = implicitInputs(n);
+        count += int(std::count(implicit.begin(), implicit.end(), value));
+    }
     return count;
 }
 

@@ -14,26 +14,34 @@ const char *const kKinds = "_activations";
 const char *const kAlpha = "_activation_alpha";
 const char *const kBeta = "_activation_beta";
 
-bool isDefault(const Node &n)
-{
-    return n.domain.empty() || n.domain == "ai.onnx";
-}
-
-// The value of a one-element float32 initializer, if `name` is one.
+// The value of a one-element float initializer (float32, float16 or bfloat16), if `name` is one.
 bool scalarInitializer(const Graph &g, const std::string &name, float *value)
 {
     auto it = g.initializers.find(name);
-    if (it == g.initializers.end() || it->second.dtype() != DType::Float32 || it->second.numel() != 1 ||
+    if (it == g.initializers.end() || !isFloatType(it->second.dtype()) || it->second.numel() != 1 ||
         it->second.rank() > 1)
         return false;
-    *value = it->second.f32()[0];
+    *value = it->second.castTo(DType::Float32).f32()[0];
     return true;
+}
+
+// Whether applying `a` before rounding to the 16-bit type `type` gives what applying it after does: a 16-bit
+// Conv's kernel computes in float32 and rounds its result, so the fused node rounds once, after the activations,
+// where the graph rounds after the Conv and again after each activation. Rounding is monotone, so a clip to
+// bounds the type holds exactly (Relu, Clip, Max / Min) commutes with it; anything that computes does not.
+bool commutesWithRounding(const Activation &a, DType type)
+{
+    const auto representable = [type](float v) {
+        return std::isinf(v) || Tensor::scalar(v).castTo(type).castTo(DType::Float32).f32()[0] == v;
+    };
+    return a.kind == Activation::Kind::Relu ||
+           (a.kind == Activation::Kind::Clip && representable(a.alpha) && representable(a.beta));
 }
 
 // What `n`, reading `x` as its data input, is as an Activation; false when it is none of them.
 bool activationOf(const Graph &g, const Node &n, const std::string &x, Activation *a)
 {
-    if (!isDefault(n) || n.outputs.size() != 1 || n.outputs[0].empty())
+    if (!isDefaultDomain(n.domain) || n.outputs.size() != 1 || n.outputs[0].empty())
         return false;
     const std::string &op = n.opType;
     const float inf = std::numeric_limits<float>::infinity();
@@ -146,12 +154,14 @@ Model fuseForInference(const Model &model, int *fused)
     std::vector<char> gone(g.nodes.size(), 0);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         Node &conv = g.nodes[i];
-        if (gone[i] || conv.opType != "Conv" || !isDefault(conv) || conv.outputs.size() != 1)
+        if (gone[i] || conv.opType != "Conv" || !isDefaultDomain(conv.domain) || conv.outputs.size() != 1)
             continue;
-        // float32 only: a float16 Conv rounds its output to float16 before the activation reads it.
+        // A 16-bit Conv rounds its output before the activation reads it: only activations that commute with
+        // that rounding fuse there.
         auto info = g.values.find(conv.outputs[0]);
-        if (info == g.values.end() || info->second.dtype != DType::Float32)
+        if (info == g.values.end() || !isFloatType(info->second.dtype))
             continue;
+        const DType type = info->second.dtype;
         std::vector<int64_t> kinds = conv.attrInts(kKinds);
         std::vector<float> alpha = conv.attrFloats(kAlpha), beta = conv.attrFloats(kBeta);
         for (;;) {
@@ -161,7 +171,8 @@ Model fuseForInference(const Model &model, int *fused)
                 break;
             const size_t next = r->second.front();
             Activation a;
-            if (gone[next] || !activationOf(g, g.nodes[next], y, &a))
+            if (gone[next] || !activationOf(g, g.nodes[next], y, &a) ||
+                (type != DType::Float32 && !commutesWithRounding(a, type)))
                 break;
             kinds.push_back(int64_t(a.kind));
             alpha.push_back(a.alpha);

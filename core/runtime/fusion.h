@@ -6,7 +6,9 @@
 //   - a chain of element-wise activations right after a float32 Conv — Relu, LeakyRelu, Clip, HardSwish,
 //     HardSigmoid, Sigmoid, Tanh, and Max / Min with a one-element constant (a clip on one side) — becomes part
 //     of the Conv: oneDNN applies it as post-ops while the output is still in registers, and the engine's own
-//     convolution paths apply it to each output plane while it is in cache.
+//     convolution paths apply it to each output plane while it is in cache. After a float16 / bfloat16 Conv
+//     only the clips fuse (Relu, Clip, Max / Min with bounds the type holds): they commute with the rounding
+//     of the Conv's output, so the fused node's single rounding gives the graph's values exactly.
 // A value is fused away only when its one consumer is the next step of the chain and it is not a graph output,
 // so every value a caller can name in the fused graph has the same meaning as in the original. The Session keeps
 // the original graph for the callers that read the values in between (runAll, or outputs and feeds named by an

@@ -184,7 +184,9 @@ dnnl::post_ops postOps(const std::vector<Activation> &activations)
         case Activation::Kind::Relu: ops.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f); break;
         case Activation::Kind::LeakyRelu: ops.append_eltwise(1.f, alg::eltwise_relu, a.alpha, 0.f); break;
         case Activation::Kind::Clip: ops.append_eltwise(1.f, alg::eltwise_clip, a.alpha, a.beta); break;
-        case Activation::Kind::HardSwish: ops.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f); break;
+        case Activation::Kind::HardSwish: // oneDNN 2.6 ignores alpha and beta; later versions use them
+            ops.append_eltwise(1.f, alg::eltwise_hardswish, 1.f / 6.f, 0.5f);
+            break;
         case Activation::Kind::HardSigmoid:
             ops.append_eltwise(1.f, alg::eltwise_linear, a.alpha, a.beta);
             ops.append_eltwise(1.f, alg::eltwise_clip, 0.f, 1.f);

@@ -150,7 +150,7 @@ OpKernel findKernel(const std::string &opType)
 
 OpKernel findKernel(const std::string &opType, const std::string &domain)
 {
-    return domain.empty() || domain == "ai.onnx" ? findKernel(opType) : findKernel(domain + ":" + opType);
+    return isDefaultDomain(domain) ? findKernel(opType) : findKernel(domain + ":" + opType);
 }
 
 std::vector<std::string> supportedOps()

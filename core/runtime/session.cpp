@@ -25,11 +25,6 @@ std::string describeNode(const Node &node, const Model &model)
 
 namespace {
 
-bool isDefaultDomain(const std::string &domain)
-{
-    return domain.empty() || domain == "ai.onnx";
-}
-
 void collectUnsupported(const Graph &g, const Model &model, const std::string &subgraph,
                         std::vector<UnsupportedNode> &out)
 {
@@ -125,9 +120,13 @@ Session::Session(Model model, SessionOptions options)
                 for (const std::string &o : n.outputs)
                     if (!o.empty() && !kept.count(o))
                         m_fusedAway.insert(o);
-            for (const auto &entry : m_model.graph.initializers)
-                if (!f.graph.initializers.count(entry.first))
+            // Initializers fusion dropped or changed (a weight and bias with BatchNormalization folded in keep
+            // their names): asked for or fed by name, they are the graph's own, so the unfused plan serves them.
+            for (const auto &entry : m_model.graph.initializers) {
+                auto it = f.graph.initializers.find(entry.first);
+                if (it == f.graph.initializers.end() || it->second.rawData() != entry.second.rawData())
                     m_fusedAway.insert(entry.first);
+            }
             m_fused = std::make_unique<const Model>(std::move(f));
         }
     }
@@ -154,8 +153,9 @@ Session::Session(Model model, SessionOptions options)
                 sub.graph.inputs.push_back(v);
             }
             try {
-                m_subgraphs[i][key] =
-                    std::make_shared<const Session>(std::move(sub), SessionOptions{m_threads, int(outer.size())});
+                SessionOptions subOptions = m_options;
+                subOptions.outerInputs = int(outer.size());
+                m_subgraphs[i][key] = std::make_shared<const Session>(std::move(sub), subOptions);
             } catch (const Error &e) {
                 throw Error(describeNode(n, m_model) + ", subgraph '" + key + "': " + e.what());
             }

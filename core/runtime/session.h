@@ -5,7 +5,8 @@
 // inputs are all initializers (a weight's DequantizeLinear, shape arithmetic on constants) run once here
 // (constant folding); their outputs are kept with the session, so a weight changed in place afterwards is
 // not seen by them: build a new Session after editing weights. run() is const
-// and thread-safe (no state is kept between runs), so one Session can serve several threads.
+// and thread-safe (no values are kept between runs; the unfused plan below is built once, under a once-flag), so
+// one Session can serve several threads.
 //
 // For inference the Session runs an optimised copy of the graph (runtime/fusion.h: BatchNormalization folded
 // into the layer before it, activations fused into convolutions), which also means a folded weight is a copy:

@@ -1511,7 +1511,7 @@ void inferNodes(const Graph &g, std::map<std::string, Info> &known, const std::m
             auto it = in.empty() ? known.end() : known.find(in);
             r.in.push_back(it == known.end() ? nullptr : &it->second);
         }
-        const std::string key = node.domain.empty() || node.domain == "ai.onnx" ? node.opType
+        const std::string key = isDefaultDomain(node.domain) ? node.opType
                                                                                  : node.domain + ":" + node.opType;
         auto where = [&] {
             return "node '" + node.name + "' (" + node.opType + ")" + (file.empty() ? std::string() : " in '" + file + "'");

@@ -20,7 +20,10 @@ std::vector<cw::ActivationSample> ActivationJob::run(const ActivationParams &par
     cw::fitImageInput(pre, cw::firstInputShape(params.model.graph, params.inputs));
     const cw::Dataset data = cw::loadDataset(params.datasetSpec, pre, params.samples);
     stop.throwIfStopped();
-    const cw::Session session(params.model);
+    // Every node's output, as the graph defines it: not the fused inference form (core/runtime/fusion.h).
+    cw::SessionOptions unfused;
+    unfused.fuse = false;
+    const cw::Session session(params.model, unfused);
     stop.throwIfStopped();
     cw::ActivationOptions options;
     options.batchSize = params.batchSize;

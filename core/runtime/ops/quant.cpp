@@ -46,8 +46,9 @@
 //                  the input is coerced to 2-D at axis, default 1; from 13 one axis, default -1);
 //                  Y = quantize(e / Σ e) with e = exp((X - max X) · X_scale) along the softmax's extent.
 //
-// The fast paths (u8 activations × s8 weights with zero weight zero points, oneDNN's VNNI gemm) compute the
-// same int32 accumulators as the reference loops here and requantize with the same float operations.
+// The fast paths (u8 activations × s8 weights with zero weight zero points, oneDNN's VNNI gemm; for ConvInteger
+// also uint8 weights and weight zero points, through shifted weights and window sums) compute the same int32
+// accumulators as the reference loops here and requantize with the same float operations.
 #include "core/runtime/ops/quant.h"
 #include "core/runtime/onednn.h"
 
@@ -1277,8 +1278,8 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
                     continue;
                 int32_t *row = py + (n * M + m) * P;
                 const int32_t *sum = ps + (n * g.group + m / Mg) * P;
-                for (int64_t i = 0; i < P; ++i)
-                    row[i] += k * sum[i];
+                for (int64_t i = 0; i < P; ++i) // wrapping like the int32 accumulators, without overflow
+                    row[i] = int32_t(uint32_t(row[i]) + uint32_t(k) * uint32_t(sum[i]));
             }
         return true;
     }
