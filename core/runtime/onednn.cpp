@@ -211,14 +211,18 @@ struct ConvEntry {
     dnnl::reorder srcReorder, dstReorder;
     dnnl::memory::desc srcReorderScratchpad, dstReorderScratchpad;
 
-    // Weights in the primitive's layout, with the plain values they were packed from. A hit needs the
-    // same source address *and* the same contents: callers may write weights in place through a pointer
-    // they hold (training, gradient checks, pruning), and a freed buffer's address can come back with
-    // another model's weights. Comparing is a fraction of the cost of repacking. A few entries are kept
-    // because sessions of different models may share a geometry.
+    // Weights in the primitive's layout. A Session's weights (`constant`: not written while it lives) are found
+    // again by their buffer, which the entry keeps alive so that its address cannot come back holding other
+    // weights, and a fingerprint of their bytes (weightFingerprint), as the int8 kernels do: comparing every
+    // byte on each call was 13 % of silero-vad's run. Other callers may write weights in place through a
+    // pointer they hold (training, gradient checks), so their entries keep the plain values and a hit needs
+    // the same address and the same contents. A few entries are kept because sessions of different models
+    // may share a geometry.
     struct Packed {
         const void *source = nullptr;
-        std::vector<std::byte> plain;
+        std::vector<std::byte> plain; // the values packed (callers that may write in place)
+        Tensor holder;                // the weight itself (a Session's)
+        uint64_t fingerprint = 0;
         dnnl::memory packed;
     };
     bool weightsPlainOk = false; // the primitive takes OIHW weights as they are
@@ -358,22 +362,32 @@ dnnl::stream &threadStream()
     return stream;
 }
 
-dnnl::memory packedWeights(ConvEntry &e, const Tensor &w, dnnl::stream &stream)
+dnnl::memory packedWeights(ConvEntry &e, const Tensor &w, bool constant, dnnl::stream &stream)
 {
     if (e.weightsPlainOk)
         return dnnl::memory(e.weightsPlain, cpuEngine(), const_cast<void *>(w.rawData()));
     constexpr size_t kEntries = 4;
     const auto *bytes = static_cast<const std::byte *>(w.rawData());
     const size_t size = w.byteSize();
+    const uint64_t print = constant ? weightFingerprint(w) : 0;
     std::lock_guard lock(e.weightsMutex);
-    for (const ConvEntry::Packed &p : e.weights)
-        if (p.source == bytes && p.plain.size() == size && std::memcmp(p.plain.data(), bytes, size) == 0)
+    for (const ConvEntry::Packed &p : e.weights) {
+        if (p.source != bytes)
+            continue;
+        if (constant ? !p.holder.isNull() && p.holder.byteSize() == size && p.fingerprint == print
+                     : p.holder.isNull() && p.plain.size() == size && std::memcmp(p.plain.data(), bytes, size) == 0)
             return p.packed;
+    }
     ConvEntry::Packed p;
     p.source = bytes;
-    p.plain.assign(bytes, bytes + size);
+    if (constant) {
+        p.holder = w;
+        p.fingerprint = print;
+    } else {
+        p.plain.assign(bytes, bytes + size);
+    }
     p.packed = dnnl::memory(e.pd.weights_desc(), cpuEngine());
-    dnnl::memory plain(e.weightsPlain, cpuEngine(), p.plain.data());
+    dnnl::memory plain(e.weightsPlain, cpuEngine(), constant ? const_cast<std::byte *>(bytes) : p.plain.data());
     const dnnl::reorder::primitive_desc rpd(cpuEngine(), e.weightsPlain, cpuEngine(), e.pd.weights_desc(),
                                             userScratchpad());
     dnnl::reorder(rpd).execute(stream, {{DNNL_ARG_FROM, plain},
@@ -433,7 +447,23 @@ void execute(ConvEntry &e, const float *x, const dnnl::memory &weights, const fl
 
 } // namespace
 
-bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias,
+uint64_t weightFingerprint(const Tensor &w)
+{
+    const auto *b = static_cast<const unsigned char *>(w.rawData());
+    const size_t n = w.byteSize();
+    uint64_t h = 1469598103934665603ULL ^ n;
+    auto mix = [&](size_t i) { h = (h ^ b[i]) * 1099511628211ULL; };
+    for (size_t i = 0; i < std::min<size_t>(n, 64); ++i)
+        mix(i);
+    for (size_t i = n > 64 ? n - 64 : 0; i < n; ++i)
+        mix(i);
+    const size_t step = std::max<size_t>(1, n / 256);
+    for (size_t i = step / 2; i < n; i += step)
+        mix(i);
+    return h;
+}
+
+bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool constantWeights, const float *bias,
                  const std::vector<Activation> &activations, float *y, int threads)
 {
     // A thread has to get a few million multiply-adds before waking it pays: at batch 1 the demo models'
@@ -458,8 +488,9 @@ bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const 
             lastBatch == sliceBatch ? e : convCache().get(last, bias != nullptr, activations, 1);
         if (!e->ok || !eLast->ok)
             return false;
-        const dnnl::memory weights = packedWeights(*e, w, threadStream());
-        const dnnl::memory weightsLast = eLast == e ? weights : packedWeights(*eLast, w, threadStream());
+        const dnnl::memory weights = packedWeights(*e, w, constantWeights, threadStream());
+        const dnnl::memory weightsLast =
+            eLast == e ? weights : packedWeights(*eLast, w, constantWeights, threadStream());
         const int64_t inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
         const auto *px = static_cast<const float *>(x.rawData());
         std::atomic<bool> failed{false};

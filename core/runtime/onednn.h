@@ -41,10 +41,15 @@ struct Slices {
 Slices sliceRows(int64_t n, int threads);
 
 // y [N, M, H', W'] = activations(conv(x, w) + bias) for the geometry g (x, w and y plain NCHW / OIHW, bias [M]
-// or null; the activations as oneDNN post-ops). Returns false, leaving y untouched, when oneDNN does not take
-// this convolution (the caller falls back).
-bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, const float *bias,
+// or null; the activations as oneDNN post-ops). `constantWeights`: w is not written in place while it lives (a
+// Session's), so its packed form is found again by buffer and fingerprint rather than by comparing every byte.
+// Returns false, leaving y untouched, when oneDNN does not take this convolution (the caller falls back).
+bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool constantWeights, const float *bias,
                  const std::vector<Activation> &activations, float *y, int threads);
+
+// A hash of a weight's size, first and last 64 bytes and 256 evenly spaced bytes: how the packed-weight caches
+// tell a weight written in place from the one they packed, without comparing every byte.
+uint64_t weightFingerprint(const Tensor &w);
 
 // Whether convForward is expected to beat the im2col path for this geometry (measured; see
 // docs/performance.md). CW_ONEDNN=0 in the environment turns the oneDNN path off, CW_ONEDNN=1 forces it.

@@ -48,6 +48,9 @@ struct OpContext {
     int threads = 1;                    // threads the kernel may use (OpenMP num_threads)
     // CSR form of the node's constant weight, set by the Session when it is sparse enough (ops/sparse.h).
     const SparseWeight *sparse = nullptr;
+    // Set by a Session: no input is written in place while the Session lives (its weights are packed once per
+    // buffer); kernels called directly (training, gradient checks) may see weights change in place.
+    bool constantInputs = false;
     // Control flow (If, Loop, Scan): a Session per subgraph attribute, by attribute name, and the values of
     // the enclosing graph the subgraphs read (implicitInputs(node)), by name.
     const std::map<std::string, std::shared_ptr<const Session>> *subgraphs = nullptr;

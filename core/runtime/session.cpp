@@ -272,6 +272,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             continue;
         OpContext ctx{node, {}, {}, m_threads};
         ctx.sparse = m_sparse[i].get();
+        ctx.constantInputs = true;
         ctx.inputs.reserve(node.inputs.size());
         auto lookup = [&](const std::string &in) -> const Tensor * {
             auto v = values.find(in);

@@ -909,18 +909,7 @@ struct PackedEntry {
 
 uint64_t fingerprint(const Tensor &w)
 {
-    const auto *b = static_cast<const unsigned char *>(w.rawData());
-    const size_t n = w.byteSize();
-    uint64_t h = 1469598103934665603ULL ^ n;
-    auto mix = [&](size_t i) { h = (h ^ b[i]) * 1099511628211ULL; };
-    for (size_t i = 0; i < std::min<size_t>(n, 64); ++i)
-        mix(i);
-    for (size_t i = n > 64 ? n - 64 : 0; i < n; ++i)
-        mix(i);
-    const size_t step = std::max<size_t>(1, n / 256);
-    for (size_t i = step / 2; i < n; i += step)
-        mix(i);
-    return h;
+    return onednn::weightFingerprint(w);
 }
 
 struct WeightCache {
