@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <unordered_map>
@@ -204,10 +205,48 @@ Session::Session(Model model, SessionOptions options)
     for (const auto &[name, i] : last)
         if (!keep.count(name))
             m_freeAfter[i].push_back(name);
+    // What each node reads that does not change between runs, and what the graph outputs need.
+    for (const auto &entry : g.initializers)
+        m_constantNames.insert(entry.first);
+    for (const auto &entry : m_foldedValues)
+        m_constantNames.insert(entry.first);
+    m_constantInputs.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        for (const std::string &in : g.nodes[i].inputs) {
+            const Tensor *t = nullptr;
+            if (auto folded = m_foldedValues.find(in); folded != m_foldedValues.end())
+                t = &folded->second;
+            else if (auto init = g.initializers.find(in); init != g.initializers.end())
+                t = &init->second;
+            m_constantInputs[i].push_back(t);
+        }
+    m_neededForOutputs = neededNodes(keep, [](const std::string &) { return false; });
     // Pruned layers: the CSR form of each sparse-enough constant weight, built once per Session.
     m_sparse.resize(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i)
         m_sparse[i] = sparse::prepare(g.nodes[i], g);
+}
+
+std::vector<char> Session::neededNodes(const std::set<std::string> &wanted,
+                                       const std::function<bool(const std::string &)> &given) const
+{
+    const Graph &g = executed().graph;
+    std::vector<char> needed(g.nodes.size(), 0);
+    std::set<std::string> need = wanted;
+    for (size_t i = g.nodes.size(); i-- > 0;) {
+        const Node &node = g.nodes[i];
+        bool any = false;
+        for (const std::string &o : node.outputs)
+            any = any || (!o.empty() && need.count(o) && !given(o));
+        needed[i] = any;
+        if (any) {
+            for (const std::string &in : node.inputs)
+                if (!in.empty())
+                    need.insert(in);
+            need.insert(m_implicit[i].begin(), m_implicit[i].end());
+        }
+    }
+    return needed;
 }
 
 std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tensor> &feeds,
@@ -245,23 +284,19 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     // Only nodes the wanted outputs depend on run, and a value given as a feed is not recomputed: a
     // sensitivity trial feeds the cached activations entering a layer and asks for the graph output, so only
     // the network from that layer on runs. One backward pass over the node names, cheap next to any kernel.
+    // The common run (the graph inputs in, every graph output out) takes the answer worked out at construction.
     std::vector<char> needed(g.nodes.size(), 1);
     if (!keepAll) {
-        std::set<std::string> need = wantedSet;
-        for (size_t i = g.nodes.size(); i-- > 0;) {
-            const Node &node = g.nodes[i];
-            bool any = false;
-            for (const std::string &o : node.outputs)
-                any = any || (!o.empty() && need.count(o) && !values.count(o));
-            needed[i] = any;
-            if (any) {
-                for (const std::string &in : node.inputs)
-                    if (!in.empty())
-                        need.insert(in);
-                need.insert(m_implicit[i].begin(), m_implicit[i].end());
-            }
-        }
+        const bool plainRun = values.size() == g.inputs.size() && wantedSet.size() == g.outputs.size() &&
+                              std::all_of(g.outputs.begin(), g.outputs.end(),
+                                          [&](const ValueInfo &v) { return wantedSet.count(v.name) > 0; });
+        needed = plainRun ? m_neededForOutputs
+                          : neededNodes(wantedSet, [&](const std::string &v) { return values.count(v) > 0; });
     }
+    // Inputs that do not change between runs were resolved at construction, unless a feed overrides one.
+    const bool constantsFed = std::any_of(feeds.begin(), feeds.end(), [&](const auto &feed) {
+        return m_constantNames.count(feed.first) > 0;
+    });
 
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &node = g.nodes[i];
@@ -286,8 +321,11 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
                 throw Error(describeNode(node, m_model) + ": input '" + in + "' has no value");
             return &init->second;
         };
-        for (const std::string &in : node.inputs)
-            ctx.inputs.push_back(in.empty() ? nullptr : lookup(in));
+        for (size_t k = 0; k < node.inputs.size(); ++k) {
+            const std::string &in = node.inputs[k];
+            const Tensor *constant = constantsFed ? nullptr : m_constantInputs[i][k];
+            ctx.inputs.push_back(in.empty() ? nullptr : constant ? constant : lookup(in));
+        }
         if (!m_subgraphs[i].empty()) {
             ctx.subgraphs = &m_subgraphs[i];
             for (const std::string &in : m_implicit[i])

@@ -15,6 +15,7 @@
 // Failures name the node, its op type and the model's source file.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,9 @@ public:
 private:
     std::map<std::string, Tensor> execute(const std::map<std::string, Tensor> &feeds,
                                           const std::vector<std::string> &wanted, bool keepAll) const;
+    // Per node: whether the values `wanted` depend on it, values `given` not recomputed.
+    std::vector<char> neededNodes(const std::set<std::string> &wanted,
+                                  const std::function<bool(const std::string &)> &given) const;
     // The graph this Session's plan runs: the fused one when fusion changed anything, else m_model.
     const Model &executed() const { return m_fused ? *m_fused : m_model; }
     // The Session of the unfused graph, for what the fused one cannot serve (built on first use).
@@ -70,6 +74,12 @@ private:
     int m_threads = 1;
     int m_outerInputs = 0;
     std::vector<std::vector<std::string>> m_freeAfter;
+    // Per node and input: the initializer or folded value it reads, resolved once here (null for a value
+    // computed per run); used unless a run's feeds override such a value by name.
+    std::vector<std::vector<const Tensor *>> m_constantInputs;
+    std::set<std::string> m_constantNames; // every initializer and folded value
+    // Per node: whether the graph outputs depend on it (the run of every output without intermediate feeds).
+    std::vector<char> m_neededForOutputs;
     std::vector<char> m_folded;                   // per node: already run at construction
     std::map<std::string, Tensor> m_foldedValues; // outputs of the folded nodes
     // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
