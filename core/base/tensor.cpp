@@ -449,7 +449,8 @@ Tensor::Tensor(DType type, Shape shape, bool zeroFill) : m_dtype(type), m_shape(
             throw Error("cannot allocate a tensor with a negative dimension " + shapeToString(m_shape));
     }
     const size_t bytes = shapeByteSize(m_shape, m_dtype);
-    checkMemoryBudget(bytes, "a " + std::string(dtypeName(m_dtype)) + " tensor of shape " + shapeToString(m_shape));
+    if (bytes > memoryBudget()) // the message only when it is needed: this runs for every tensor made
+        checkMemoryBudget(bytes, "a " + std::string(dtypeName(m_dtype)) + " tensor of shape " + shapeToString(m_shape));
     m_buffer = std::make_shared<Buffer>(bytes, zeroFill);
 }
 
