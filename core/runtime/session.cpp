@@ -110,7 +110,8 @@ Session::Session(Model model, SessionOptions options)
         const char *v = std::getenv("CW_FUSE");
         return v && std::string(v) == "0";
     }();
-    if (options.fuse && !fusionOff) {
+    m_options.fuse = options.fuse && !fusionOff;
+    if (m_options.fuse) {
         int fused = 0;
         Model f = fuseForInference(m_model, &fused);
         if (fused > 0) {
@@ -147,15 +148,26 @@ Session::Session(Model model, SessionOptions options)
             sub.opsetVersion = m_model.opsetVersion;
             sub.domainOpsets = m_model.domainOpsets;
             sub.sourcePath = m_model.sourcePath;
-            const std::vector<std::string> outer = outerNames(sub.graph);
-            for (const std::string &name : outer) {
+            // What the subgraph reads from this graph: for inference, an initializer here is one there too (the
+            // same buffer), so that the subgraph's Session folds what it computes from it once (silero's branches
+            // slice their convolution weights, hoisted to the main graph at load, on every run otherwise); a run
+            // that feeds such a value by name takes the unfused plan, which passes it in. The rest are inputs fed
+            // per run.
+            int outerInputs = 0;
+            for (const std::string &name : outerNames(sub.graph)) {
+                if (auto init = g.initializers.find(name); m_options.fuse && init != g.initializers.end()) {
+                    sub.graph.initializers[name] = init->second;
+                    m_fusedAway.insert(name);
+                    continue;
+                }
                 ValueInfo v;
                 v.name = name;
                 sub.graph.inputs.push_back(v);
+                ++outerInputs;
             }
             try {
                 SessionOptions subOptions = m_options;
-                subOptions.outerInputs = int(outer.size());
+                subOptions.outerInputs = outerInputs;
                 m_subgraphs[i][key] = std::make_shared<const Session>(std::move(sub), subOptions);
             } catch (const Error &e) {
                 throw Error(describeNode(n, m_model) + ", subgraph '" + key + "': " + e.what());
@@ -400,7 +412,7 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor> &
     if (wanted.empty())
         for (const ValueInfo &v : m_model.graph.outputs)
             wanted.push_back(v.name);
-    if (m_fused) {
+    if (!m_fusedAway.empty()) {
         bool served = true;
         for (const std::string &name : wanted)
             served = served && !m_fusedAway.count(name);

@@ -68,7 +68,9 @@ private:
     Model m_model;
     SessionOptions m_options;
     std::unique_ptr<const Model> m_fused;
-    std::set<std::string> m_fusedAway; // values of m_model that the fused graph does not have
+    // Values of m_model that the optimised plan does not have (fused away, or folded into a weight) or holds as
+    // constants inside its subgraphs' Sessions: fed or asked for by name, the unfused plan serves them.
+    std::set<std::string> m_fusedAway;
     mutable std::once_flag m_unfusedOnce;
     mutable std::unique_ptr<const Session> m_unfused;
     int m_threads = 1;
