@@ -470,6 +470,17 @@ void TestGui::chartAndTableSelection()
     const QModelIndex current = table->selectionModel()->currentIndex();
     QVERIFY(current.isValid());
     QCOMPARE(current.siblingAtColumn(LayerTableModel::Name).data().toString(), QStringLiteral("conv1"));
+
+    // A node whose only parameter is a one-element constant gets no bar.
+    cw::LayerInfo conv, max;
+    conv.name = "conv";
+    conv.params = 240;
+    max.name = "max";
+    max.params = 1;
+    chart->setLayers({conv, max, conv});
+    QCOMPARE(chart->barForRow(0), 0);
+    QCOMPARE(chart->barForRow(1), -1);
+    QCOMPARE(chart->barForRow(2), 1);
 }
 
 void TestGui::evaluateFromWindow()

@@ -94,7 +94,9 @@ void ParameterChart::setLayers(const std::vector<cw::LayerInfo> &layers)
     auto ticker = QSharedPointer<QCPAxisTickerText>::create();
     double maxValue = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
-        if (layers[i].params <= 0)
+        // A node whose only parameter is a one-element constant (tf2onnx's Max(x, c) after every activation, a
+        // Mul by a scalar) is an operation, not a layer: a bar of 1 would only crowd the chart.
+        if (layers[i].params <= 1)
             continue;
         const double key = double(m_barRows.size() + 1);
         m_barRows.push_back(int(i));
