@@ -98,39 +98,20 @@ dnnl::primitive_attr userScratchpad()
     return attr;
 }
 
-// The calling thread's memory for what one convolution needs besides its operands, grown as needed and kept for
-// the thread's lifetime: the primitive's scratchpad and the blocked copies of its input and output. Allocating
-// the blocked copies per call (as oneDNN does for a memory object without a handle) cost a page fault per 4 KiB
-// on every call once they pass glibc's mmap threshold: a fifth of the time of imgly's network at 1024 x 1024.
-enum class Slot { Scratchpad, BlockedSrc, BlockedDst, Count };
+// Slots of threadBuffer for a float convolution: its scratchpad and the blocked copies of its input and output.
+// Allocating the blocked copies per call (as oneDNN does for a memory object without a handle) cost a page fault
+// per 4 KiB on every call once they pass glibc's mmap threshold: a fifth of the time of imgly's network at
+// 1024 x 1024.
+enum Slot { kScratchpad = 0, kBlockedSrc = 1, kBlockedDst = 2 };
 
 dnnl::memory threadMemory(Slot slot, const dnnl::memory::desc &desc)
 {
-    struct Free {
-        void operator()(void *p) const { std::free(p); }
-    };
-    struct Buffer {
-        std::unique_ptr<void, Free> data;
-        size_t capacity = 0;
-    };
-    thread_local std::array<Buffer, size_t(Slot::Count)> buffers;
-    Buffer &b = buffers[size_t(slot)];
-    const size_t size = desc.get_size();
-    if (size > b.capacity) {
-        const size_t rounded = (size + 4095) / 4096 * 4096;
-        b.data.reset(); // the old one first: the peak is the new size, not both
-        b.capacity = 0;
-        b.data.reset(std::aligned_alloc(64, rounded));
-        if (!b.data)
-            throw std::bad_alloc();
-        b.capacity = rounded;
-    }
-    return dnnl::memory(desc, cpuEngine(), b.data.get());
+    return dnnl::memory(desc, cpuEngine(), threadBuffer(slot, desc.get_size()));
 }
 
 dnnl::memory scratchpadFor(const dnnl::memory::desc &desc)
 {
-    return threadMemory(Slot::Scratchpad, desc);
+    return threadMemory(kScratchpad, desc);
 }
 
 std::string algorithmOverride()
@@ -422,13 +403,13 @@ void execute(ConvEntry &e, const float *x, const dnnl::memory &weights, const fl
     dnnl::memory src(e.srcPlain, cpuEngine(), const_cast<float *>(x));
     dnnl::memory dst(e.dstPlain, cpuEngine(), y);
     if (e.reorderSrc) {
-        dnnl::memory blocked = threadMemory(Slot::BlockedSrc, e.pd.src_desc());
+        dnnl::memory blocked = threadMemory(kBlockedSrc, e.pd.src_desc());
         e.srcReorder.execute(stream, {{DNNL_ARG_FROM, src},
                                       {DNNL_ARG_TO, blocked},
                                       {DNNL_ARG_SCRATCHPAD, scratchpadFor(e.srcReorderScratchpad)}});
         src = blocked;
     }
-    dnnl::memory out = e.reorderDst ? threadMemory(Slot::BlockedDst, e.pd.dst_desc()) : dst;
+    dnnl::memory out = e.reorderDst ? threadMemory(kBlockedDst, e.pd.dst_desc()) : dst;
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src},
                                                {DNNL_ARG_WEIGHTS, weights},
                                                {DNNL_ARG_DST, out},
@@ -446,6 +427,30 @@ void execute(ConvEntry &e, const float *x, const dnnl::memory &weights, const fl
 }
 
 } // namespace
+
+void *threadBuffer(int slot, size_t size)
+{
+    struct Free {
+        void operator()(void *p) const { std::free(p); }
+    };
+    struct Buffer {
+        std::unique_ptr<void, Free> data;
+        size_t capacity = 0;
+    };
+    thread_local std::array<Buffer, kThreadBufferSlots> buffers;
+    Buffer &b = buffers[size_t(slot)];
+    size = std::max<size_t>(size, 64);
+    if (size > b.capacity) {
+        const size_t rounded = (size + 4095) / 4096 * 4096;
+        b.data.reset(); // the old one first: the peak is the new size, not both
+        b.capacity = 0;
+        b.data.reset(std::aligned_alloc(64, rounded));
+        if (!b.data)
+            throw std::bad_alloc();
+        b.capacity = rounded;
+    }
+    return b.data.get();
+}
 
 uint64_t weightFingerprint(const Tensor &w)
 {

@@ -47,6 +47,12 @@ Slices sliceRows(int64_t n, int threads);
 bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool constantWeights, const float *bias,
                  const std::vector<Activation> &activations, float *y, int threads);
 
+// The calling thread's 64-byte-aligned buffer number `slot` (< kThreadBufferSlots), grown to at least `bytes`
+// and kept for the thread's lifetime, so that a warm call allocates nothing: scratchpads, reordered operands,
+// accumulators. A slot's contents last until the thread's next call for that slot.
+constexpr int kThreadBufferSlots = 4;
+void *threadBuffer(int slot, size_t bytes);
+
 // A hash of a weight's size, first and last 64 bytes and 256 evenly spaced bytes: how the packed-weight caches
 // tell a weight written in place from the one they packed, without comparing every byte.
 uint64_t weightFingerprint(const Tensor &w);

@@ -855,28 +855,13 @@ dnnl::stream &threadStream()
     return stream;
 }
 
-// Growable 64-byte aligned per-thread buffers (slot 0: scratchpad, 1: reordered source, 2: s32 output,
-// 3: requantized pixel-major output), so a call allocates nothing once warm.
-void *threadBuffer(int slot, size_t size)
-{
-    struct Free {
-        void operator()(void *p) const { std::free(p); }
-    };
-    thread_local std::unique_ptr<void, Free> buffers[4];
-    thread_local size_t capacity[4] = {0, 0, 0, 0};
-    if (size > capacity[slot]) {
-        const size_t rounded = (size + 4095) / 4096 * 4096;
-        buffers[slot].reset(std::aligned_alloc(64, rounded));
-        if (!buffers[slot])
-            throw std::bad_alloc();
-        capacity[slot] = rounded;
-    }
-    return buffers[slot].get();
-}
+// Per-thread buffers (onednn::threadBuffer) by slot: 0 the scratchpad, 1 the reordered source, 2 the s32
+// output, 3 the requantized pixel-major output, so a call allocates nothing once warm.
+using onednn::threadBuffer;
 
 dnnl::memory scratchpad(const dnnl::memory::desc &d)
 {
-    return dnnl::memory(d, engine(), threadBuffer(0, std::max<size_t>(d.get_size(), 64)));
+    return dnnl::memory(d, engine(), threadBuffer(0, d.get_size()));
 }
 
 dnnl::primitive_attr userScratchpad()
@@ -907,11 +892,6 @@ struct PackedEntry {
     PackedWeights weights;
 };
 
-uint64_t fingerprint(const Tensor &w)
-{
-    return onednn::weightFingerprint(w);
-}
-
 struct WeightCache {
     std::mutex mutex;
     std::deque<PackedEntry> entries;
@@ -920,7 +900,7 @@ struct WeightCache {
     PackedWeights get(const Tensor &w, const dnnl::memory::desc &plainDesc, const dnnl::memory::desc &packedDesc,
                              int64_t n, int64_t k, bool ioLayout)
     {
-        const uint64_t print = fingerprint(w);
+        const uint64_t print = onednn::weightFingerprint(w);
         std::lock_guard lock(mutex);
         for (const PackedEntry &p : entries)
             if (p.source.rawData() == w.rawData() && p.source.byteSize() == w.byteSize() && p.fingerprint == print)
@@ -1183,7 +1163,7 @@ Tensor shiftedWeights(const Tensor &w, int32_t c)
     static std::deque<Entry> entries;
     static size_t bytes = 0;
     constexpr size_t kMaxBytes = size_t(512) << 20;
-    const uint64_t print = fingerprint(w);
+    const uint64_t print = onednn::weightFingerprint(w);
     std::lock_guard lock(mutex);
     for (const Entry &e : entries)
         if (e.source.rawData() == w.rawData() && e.source.byteSize() == w.byteSize() && e.fingerprint == print)
