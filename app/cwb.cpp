@@ -831,7 +831,7 @@ int cmdTrain(const TrainArgs &args)
     const bool quiet = args.json;
     json epochs = json::array();
     const cw::TrainResult result =
-        cw::train(model, train, options, terminalProgress(), nullptr, [&](const cw::EpochStats &e) {
+        cw::train(model, train, options, terminalProgress(), nullptr, [&](const cw::EpochStats &e, const cw::Model &) {
             epochs.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"accuracy", e.accuracy}, {"lr", e.lr},
                               {"seconds", e.seconds}});
             if (!quiet)

@@ -134,7 +134,7 @@ private slots:
         std::vector<EpochStats> seen;
         std::vector<double> fractions;
         const TrainResult result = train(model, data, options, [&](double f, std::string_view) { fractions.push_back(f); },
-                                         nullptr, [&](const EpochStats &s) { seen.push_back(s); });
+                                         nullptr, [&](const EpochStats &s, const Model &) { seen.push_back(s); });
         QCOMPARE(int(result.epochs.size()), 15);
         QCOMPARE(int(seen.size()), 15);
         QCOMPARE(result.steps, int64_t(15 * 19)); // 300 samples / 16 = 18.75 batches

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include <unistd.h>
@@ -32,17 +33,6 @@ namespace cw {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-
-// A slice [from, to) of the overall progress, reported with the stage's name.
-ProgressFn slice(const ProgressFn &progress, double from, double to, const std::string &stage)
-{
-    if (!progress)
-        return {};
-    return [progress, from, to, stage](double f, std::string_view sub) {
-        const std::string label = sub.empty() ? stage : stage + ": " + std::string(sub);
-        progress(from + (to - from) * std::clamp(f, 0.0, 1.0), label);
-    };
-}
 
 bool anyQuantized(const std::vector<LayerPlan> &plan)
 {
@@ -292,7 +282,7 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
         EvalOptions eo;
         eo.limit = options.evalLimit;
         eo.inputs = options.inputs;
-        const EvalResult r = evaluate(session, *eval, eo, slice(progress, 0.0, 0.6, "evaluating"), stop);
+        const EvalResult r = evaluate(session, *eval, eo, progressSlice(progress, 0.0, 0.6, "evaluating"), stop);
         m.accuracy = r.accuracy;
         m.top5 = r.top5;
         m.loss = r.loss;
@@ -300,13 +290,13 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
     }
     checkStop(stop);
     const BenchResult b1 = benchmark(model, measureBenchOptions(model.graph, options, eval, 1),
-                                     slice(progress, 0.6, 0.8, "latency, batch 1"), stop);
+                                     progressSlice(progress, 0.6, 0.8, "latency, batch 1"), stop);
     m.p50Batch1Ms = b1.p50Ms;
     m.p90Batch1Ms = b1.p90Ms;
     m.threads = b1.threads;
     try {
         const BenchResult b64 = benchmark(model, measureBenchOptions(model.graph, options, eval, 64),
-                                          slice(progress, 0.8, 1.0, "latency, batch 64"), stop);
+                                          progressSlice(progress, 0.8, 1.0, "latency, batch 64"), stop);
         m.p50Batch64Ms = b64.p50Ms;
         m.p90Batch64Ms = b64.p90Ms;
     } catch (const Cancelled &) {
@@ -315,6 +305,33 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
         m.batch64Skipped = e.what();
     }
     return m;
+}
+
+VariantMetrics measureVariant(Model &variant, const Model &reference, const Dataset *eval,
+                              const CompressOptions &options, const ProgressFn &progress, const StopToken *stop)
+{
+    VariantMetrics metrics = measureModel(variant, eval, options, progressSlice(progress, 0.0, 0.85, ""), stop);
+    if (eval) {
+        FidelityOptions fo;
+        fo.limit = options.evalLimit;
+        fo.inputs = options.inputs;
+        metrics.fidelity = measureFidelity(Session(reference, SessionOptions{options.threads}),
+                                           Session(variant, SessionOptions{options.threads}), *eval, fo,
+                                           progressSlice(progress, 0.85, 1.0, "fidelity"), stop);
+    }
+    const int64_t referenceBytes = savedSizeBytes(reference);
+    metrics.compressionRatio = metrics.fileBytes > 0 ? double(referenceBytes) / double(metrics.fileBytes) : 0.0;
+    // The saved file carries the metrics, so its size depends on them: iterate to the fixed point (the numbers'
+    // lengths settle after one or two rounds).
+    for (int round = 0; round < 5; ++round) {
+        variant.analysis[kMetricsKey] = metricsToJson(metrics);
+        const int64_t bytes = savedSizeBytes(variant);
+        if (bytes == metrics.fileBytes)
+            break;
+        metrics.fileBytes = bytes;
+        metrics.compressionRatio = double(referenceBytes) / double(bytes);
+    }
+    return metrics;
 }
 
 Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, const Dataset *eval,
@@ -361,6 +378,16 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     const double measureShare = options.measure ? 0.2 : 0.0;
     const double work = 1.0 - measureShare;
 
+    // The teacher of distilling fine-tuning: the base in the form the pipeline starts from (same node and value
+    // names); after BatchNorm folding, a folded copy, so that features compare like with like.
+    std::optional<Model> teacher;
+    if (recipe.finetune.distill && finetuning) {
+        teacher = compressionForm(base);
+        say("distill: the base model teaches every fine-tuning stage (T " + shortFloat(recipe.finetune.distill->temperature) +
+            ", alpha " + shortFloat(recipe.finetune.distill->alpha) + ")");
+    }
+    const Model *teacherPtr = teacher ? &*teacher : nullptr;
+
     // 1. prune
     std::map<std::string, Tensor> masks;
     if (pruning) {
@@ -377,7 +404,7 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         say("prune: " + std::to_string(schedule.steps) + " step(s)" +
             (ft.epochs > 0 && train ? ", " + std::to_string(ft.epochs) + " epoch(s) of fine-tuning per step" : ""));
         const PruneResult pr = pruneIteratively(m, plan, schedule, ft, train,
-                                                slice(progress, 0.0, work * 0.5, "prune"), stop, log);
+                                                progressSlice(progress, 0.0, work * 0.5, "prune"), stop, log, teacherPtr);
         masks = pr.masks;
         for (const PruneReport &r : pr.layers) {
             if (!r.skipped.empty())
@@ -390,14 +417,9 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         }
         plan = planLayers(recipe, m);
     } else if (finetuning && !qat) {
-        TrainOptions to;
-        to.epochs = recipe.finetune.epochs;
-        to.lr = recipe.finetune.lr;
-        to.batchSize = recipe.finetune.batchSize;
-        to.limit = recipe.finetune.samples;
-        to.threads = options.threads;
+        const TrainOptions to = finetuneOptions(recipe.finetune, options.threads, teacherPtr);
         say("fine-tune: " + std::to_string(to.epochs) + " epoch(s)");
-        cw::train(m, *train, to, slice(progress, 0.0, work * 0.5, "fine-tune"), stop);
+        cw::train(m, *train, to, progressSlice(progress, 0.0, work * 0.5, "fine-tune"), stop);
     }
     checkStop(stop);
 
@@ -426,18 +448,19 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
             unfused.fuse = false;
             const Session s(fakeQuantized(m, plan), unfused);
             ranges = calibrateActivations(s, *train, values, *recipe.activations, options.inputs, stop,
-                                          slice(progress, from, to, "calibrate"));
+                                          progressSlice(progress, from, to, "calibrate"));
             say("calibrate: " + std::to_string(ranges.size()) + " activation(s), " + toString(recipe.activations->calibration) +
                 " on " + std::to_string(std::min<int64_t>(recipe.activations->samples, train->size())) + " samples");
         };
         if (qat) {
             calibrate(work * 0.5, work * 0.55);
-            TrainOptions to;
-            to.epochs = recipe.finetune.epochs;
-            to.lr = recipe.finetune.lr;
-            to.batchSize = recipe.finetune.batchSize;
-            to.limit = recipe.finetune.samples;
-            to.threads = options.threads;
+            if (teacher && folded) {
+                Model foldedTeacher = teacher->deepCopy();
+                foldBatchNorm(foldedTeacher);
+                inferShapes(foldedTeacher);
+                teacher = std::move(foldedTeacher);
+            }
+            TrainOptions to = finetuneOptions(recipe.finetune, options.threads, teacherPtr);
             to.masks = masks;
             for (const LayerPlan &p : plan) {
                 if (!p.config.weights || p.config.skip)
@@ -453,10 +476,10 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
                 to.fakeQuantActivations[value] = {range.lo, range.hi};
             say("qat: " + std::to_string(to.epochs) + " epoch(s), " + std::to_string(to.fakeQuantWeights.size()) +
                 " fake-quantized weight(s), " + std::to_string(to.fakeQuantActivations.size()) + " activation(s)");
-            cw::train(m, *train, to, slice(progress, work * 0.55, work * 0.9, "qat"), stop);
+            cw::train(m, *train, to, progressSlice(progress, work * 0.55, work * 0.9, "qat"), stop);
         } else if (recipe.biasCorrection) {
             correctBiases(m, plan, *train, recipe.activations ? recipe.activations->samples : 512, options,
-                          slice(progress, work * 0.5, work * 0.7, "bias correction"), stop, log);
+                          progressSlice(progress, work * 0.5, work * 0.7, "bias correction"), stop, log);
         }
         calibrate(work * 0.9, work * 0.95);
         checkStop(stop);
@@ -478,29 +501,8 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     }
     m.analysis[kRecipeKey] = recipeToJson(recipe);
     if (options.measure) {
-        variant.metrics = measureModel(m, eval, options, slice(progress, work, 0.9, "measure"), stop);
-        if (eval) {
-            FidelityOptions fo;
-            fo.limit = options.evalLimit;
-            fo.inputs = options.inputs;
-            variant.metrics.fidelity =
-                measureFidelity(Session(base, SessionOptions{options.threads}), Session(m, SessionOptions{options.threads}),
-                                *eval, fo, slice(progress, 0.9, 1.0, "fidelity to the base"), stop);
-        }
-        const int64_t baseBytes = savedSizeBytes(base);
-        variant.metrics.compressionRatio =
-            variant.metrics.fileBytes > 0 ? double(baseBytes) / double(variant.metrics.fileBytes) : 0.0;
+        variant.metrics = measureVariant(m, base, eval, options, progressSlice(progress, work, 1.0, "measure"), stop);
         variant.measured = true;
-        // The saved file carries the metrics, so its size depends on them: iterate to the fixed point (the
-        // numbers' lengths settle after one or two rounds).
-        for (int round = 0; round < 5; ++round) {
-            m.analysis[kMetricsKey] = metricsToJson(variant.metrics);
-            const int64_t bytes = savedSizeBytes(m);
-            if (bytes == variant.metrics.fileBytes)
-                break;
-            variant.metrics.fileBytes = bytes;
-            variant.metrics.compressionRatio = double(baseBytes) / double(bytes);
-        }
         say("measure: " +
             (variant.metrics.samples > 0 ? "accuracy " + shortFloat(variant.metrics.accuracy * 100) + "%, "
                                          : std::string()) +

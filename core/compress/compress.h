@@ -79,6 +79,13 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
 VariantMetrics measureModel(const Model &model, const Dataset *eval, const CompressOptions &options = {},
                             const ProgressFn &progress = {}, const StopToken *stop = nullptr);
 
+// Stage 5 for a finished variant: measureModel, its fidelity to `reference` (the base, or a distillation's
+// teacher) on the evaluation data, the compression ratio against the reference's saved size; the metrics are
+// stored in variant.analysis["metrics"] (the saved size includes them).
+VariantMetrics measureVariant(Model &variant, const Model &reference, const Dataset *eval,
+                              const CompressOptions &options = {}, const ProgressFn &progress = {},
+                              const StopToken *stop = nullptr);
+
 // The variant's recipe and metrics travel with its model: Model::analysis["recipe"] (recipeToJson) and
 // ["metrics"] (metricsToJson), so a saved .h5 variant carries both.
 std::string metricsToJson(const VariantMetrics &metrics, int indent = -1);

@@ -845,8 +845,11 @@ PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double 
 
 PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, const PruneConfig &schedule,
                              const FinetuneConfig &finetune, const Dataset *train, const ProgressFn &progress,
-                             const StopToken *stop, const std::function<void(const std::string &)> &log)
+                             const StopToken *stop, const std::function<void(const std::string &)> &log,
+                             const Model *teacher)
 {
+    if (finetune.distill && finetune.epochs > 0 && train && !teacher)
+        throw Error("the recipe distils during fine-tuning, and no teacher model was given");
     const int steps = std::max(1, schedule.steps);
     if (!(schedule.power > 0))
         throw Error("pruning schedule: power must be positive, got " + std::to_string(schedule.power));
@@ -899,17 +902,13 @@ PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, c
         }
         if (!tune)
             continue;
-        TrainOptions options;
-        options.epochs = finetune.epochs;
-        options.lr = finetune.lr;
-        options.batchSize = finetune.batchSize;
-        options.limit = finetune.samples;
+        TrainOptions options = finetuneOptions(finetune, 0, teacher);
         options.masks = result.masks;
         const ProgressFn trainProgress = [&](double f, std::string_view stage) {
             if (progress)
                 progress((double(k - 1) + 0.05 + 0.95 * f) / steps, "fine-tuning, " + step + ", " + std::string(stage));
         };
-        const std::function<void(const EpochStats &)> onEpoch = [&](const EpochStats &e) {
+        const EpochFn onEpoch = [&](const EpochStats &e, const Model &) {
             if (log)
                 log("fine-tuning " + step + ", epoch " + std::to_string(e.epoch) + "/" + std::to_string(e.epochs) +
                     ": loss " + std::to_string(e.loss) + ", accuracy " + std::to_string(e.accuracy));

@@ -79,10 +79,11 @@ void removeChannels(Model &model, const std::string &node, const std::vector<int
 
 // Iterative pruning: `steps` passes with ratio_k = ratio * (1 - (1 - k / steps)^power), each followed by
 // `finetune.epochs` epochs of training on `train` with the masks applied (no fine-tuning when train is null
-// or epochs is 0). Checks `stop` between steps and batches; on cancel throws cw::Cancelled and leaves
-// `model` as it was.
+// or epochs is 0), distilled from `teacher` when finetune.distill is set (the teacher is then required).
+// Checks `stop` between steps and batches; on cancel throws cw::Cancelled and leaves `model` as it was.
 PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, const PruneConfig &schedule,
                              const FinetuneConfig &finetune, const Dataset *train, const ProgressFn &progress = {},
-                             const StopToken *stop = nullptr, const std::function<void(const std::string &)> &log = {});
+                             const StopToken *stop = nullptr, const std::function<void(const std::string &)> &log = {},
+                             const Model *teacher = nullptr);
 
 } // namespace cw

@@ -4,6 +4,7 @@
 #include "core/compress/recipe.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -173,10 +174,38 @@ ActivationQuantConfig parseActivations(const json &j, const std::string &path)
     return a;
 }
 
+DistillConfig parseDistill(const json &j, const std::string &path)
+{
+    DistillConfig d;
+    checkKeys(j, path, {"temperature", "alpha", "features", "feature_loss", "feature_weight"});
+    if (j.contains("temperature"))
+        d.temperature = float(numberIn(j["temperature"], join(path, "temperature"), 0, 1000, true, false,
+                                       "a number in (0, 1000]"));
+    if (j.contains("alpha"))
+        d.alpha = float(numberIn(j["alpha"], join(path, "alpha"), 0, 1, false, false, "a number in [0, 1]"));
+    if (j.contains("features")) {
+        const json &f = j["features"];
+        if (!f.is_array())
+            fail(join(path, "features"), "expected a list of value or node names, got " + shown(f));
+        for (size_t i = 0; i < f.size(); ++i) {
+            const std::string name = string(f[i], join(path, "features") + "[" + std::to_string(i) + "]");
+            if (name.empty())
+                fail(join(path, "features") + "[" + std::to_string(i) + "]", "expected a value or node name, got \"\"");
+            d.features.push_back(name);
+        }
+    }
+    if (j.contains("feature_loss"))
+        d.featureLoss = named(j["feature_loss"], join(path, "feature_loss"), parseFeatureLoss);
+    if (j.contains("feature_weight"))
+        d.featureWeight = float(numberIn(j["feature_weight"], join(path, "feature_weight"), 0, 1e6, false, false,
+                                         "a number in [0, 1e6]"));
+    return d;
+}
+
 FinetuneConfig parseFinetune(const json &j, const std::string &path)
 {
     FinetuneConfig f;
-    checkKeys(j, path, {"epochs", "lr", "batch_size", "samples", "qat"});
+    checkKeys(j, path, {"epochs", "lr", "batch_size", "samples", "qat", "distill"});
     if (j.contains("epochs"))
         f.epochs = int(integerIn(j["epochs"], join(path, "epochs"), 0, 1000));
     if (j.contains("lr")) {
@@ -191,6 +220,8 @@ FinetuneConfig parseFinetune(const json &j, const std::string &path)
         f.samples = integerIn(j["samples"], join(path, "samples"), 0, INT64_MAX);
     if (j.contains("qat"))
         f.qat = boolean(j["qat"], join(path, "qat"));
+    if (j.contains("distill") && !j["distill"].is_null())
+        f.distill = parseDistill(j["distill"], join(path, "distill"));
     return f;
 }
 
@@ -254,6 +285,19 @@ ojson pruneJson(const PruneConfig &c)
         j["norm"] = c.norm == ChannelNorm::L2 ? "l2" : "l1";
     j["steps"] = c.steps;
     j["power"] = c.power;
+    return j;
+}
+
+ojson distillJson(const DistillConfig &d)
+{
+    ojson j;
+    j["temperature"] = shortest(d.temperature);
+    j["alpha"] = shortest(d.alpha);
+    if (!d.features.empty()) {
+        j["features"] = d.features;
+        j["feature_loss"] = toString(d.featureLoss);
+        j["feature_weight"] = shortest(d.featureWeight);
+    }
     return j;
 }
 
@@ -376,8 +420,11 @@ Recipe recipeFromJson(const std::string &text)
         if (q.contains("bias_correction"))
             r.biasCorrection = boolean(q["bias_correction"], "quantize.bias_correction");
     }
-    if (doc.contains("finetune") && !doc["finetune"].is_null())
+    if (doc.contains("finetune") && !doc["finetune"].is_null()) {
         r.finetune = parseFinetune(doc["finetune"], "finetune");
+        if (r.finetune.distill && r.finetune.epochs == 0)
+            fail("finetune.distill", "distillation happens during fine-tuning: set finetune.epochs to at least 1");
+    }
     if (doc.contains("layers") && !doc["layers"].is_null()) {
         const json &layers = doc["layers"];
         if (!layers.is_object())
@@ -442,7 +489,7 @@ std::string recipeToJson(const Recipe &recipe, int indent)
     const FinetuneConfig defaults;
     const FinetuneConfig &f = recipe.finetune;
     if (f.epochs != defaults.epochs || f.lr != defaults.lr || f.batchSize != defaults.batchSize ||
-        f.samples != defaults.samples || f.qat != defaults.qat) {
+        f.samples != defaults.samples || f.qat != defaults.qat || f.distill) {
         ojson fj;
         fj["epochs"] = f.epochs;
         fj["lr"] = shortest(f.lr);
@@ -450,6 +497,8 @@ std::string recipeToJson(const Recipe &recipe, int indent)
         if (f.samples > 0)
             fj["samples"] = f.samples;
         fj["qat"] = f.qat;
+        if (f.distill)
+            fj["distill"] = distillJson(*f.distill);
         doc["finetune"] = fj;
     }
     if (!recipe.layers.empty()) {
@@ -558,6 +607,22 @@ std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model)
         plan.push_back(std::move(p));
     }
     return plan;
+}
+
+TrainOptions finetuneOptions(const FinetuneConfig &finetune, int threads, const Model *teacher)
+{
+    TrainOptions to;
+    to.epochs = finetune.epochs;
+    to.lr = finetune.lr;
+    to.batchSize = finetune.batchSize;
+    to.limit = finetune.samples;
+    to.threads = threads;
+    if (finetune.distill) {
+        assert(teacher);
+        to.teacher = teacher;
+        to.distill = *finetune.distill;
+    }
+    return to;
 }
 
 } // namespace cw

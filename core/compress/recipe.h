@@ -10,7 +10,9 @@
 //                 "activations": {"bits": 8, "calibration": "minmax"|"percentile"|"mse"|"entropy",
 //                                 "samples": 512, "percentile": 99.99},
 //                 "bias_correction": true},
-//    "finetune": {"epochs": 1, "lr": 1e-4, "batch_size": 64, "samples": 0, "qat": false},
+//    "finetune": {"epochs": 1, "lr": 1e-4, "batch_size": 64, "samples": 0, "qat": false,
+//                 "distill": {"temperature": 4, "alpha": 0.7, "features": ["conv2"], "feature_loss": "l2",
+//                             "feature_weight": 1}},
 //    "layers": {"NODE": {"prune": {...}, "quantize": {"weights": {...}}, "skip": true}}}
 //
 // A layer override is merged key by key onto the defaults (an override {"prune": {"ratio": 0.3}} keeps the
@@ -28,6 +30,7 @@
 
 #include "core/graph/graph.h"
 #include "core/quant/quantize.h"
+#include "core/train/train.h"
 
 namespace cw {
 
@@ -59,7 +62,14 @@ struct FinetuneConfig {
     int64_t batchSize = 64;
     int64_t samples = 0;         // > 0: fine-tune on the first `samples` training samples only
     bool qat = false;            // quantization-aware fine-tuning (straight-through estimator) after quantizing
+    // With the base model as teacher (knowledge distillation, core/train/distill.h): every fine-tuning stage
+    // (after pruning, between iterative pruning steps, quantization-aware training).
+    std::optional<DistillConfig> distill;
 };
+
+// The TrainOptions of a recipe's fine-tuning stage: its epochs, learning rate, batch size and samples, and the
+// teacher when the recipe distils (teacher is then required).
+TrainOptions finetuneOptions(const FinetuneConfig &finetune, int threads, const Model *teacher);
 
 // Per-layer settings after merging an override onto the defaults.
 struct LayerConfig {

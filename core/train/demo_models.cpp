@@ -1,21 +1,22 @@
 #include "core/train/demo_models.h"
 
+#include <algorithm>
 #include <cmath>
-#include <numbers>
 
 #include "core/base/error.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
+#include "core/train/init.h"
 
 namespace cw {
 
 namespace {
 
-// Builds nodes and He-initialised weights from a seeded generator (splitmix64 + Box-Muller), so the same
-// seed gives the same weights on every platform.
+// Builds nodes and He-initialised weights from a seeded generator (init.h), so the same seed gives the same
+// weights on every platform.
 class Builder {
 public:
-    explicit Builder(uint64_t seed) : m_state(seed * 0x2545F4914F6CDD1DULL + 0x9E3779B97F4A7C15ULL) {}
+    explicit Builder(uint64_t seed) : m_rng(seed) {}
 
     Model model;
 
@@ -98,27 +99,9 @@ private:
         return n.name;
     }
 
-    double uniform()
-    {
-        uint64_t z = (m_state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        z ^= z >> 31;
-        return (double(z >> 11) + 0.5) / 9007199254740992.0; // (0, 1)
-    }
-
-    double normal()
-    {
-        return std::sqrt(-2.0 * std::log(uniform())) * std::cos(2.0 * std::numbers::pi * uniform());
-    }
-
     std::string he(const std::string &name, Shape shape, int64_t fanIn)
     {
-        Tensor t(DType::Float32, std::move(shape));
-        const double stddev = std::sqrt(2.0 / double(fanIn));
-        for (int64_t i = 0; i < t.numel(); ++i)
-            t.f32()[i] = float(normal() * stddev);
-        model.graph.initializers[name] = t;
+        model.graph.initializers[name] = heNormal(shape, fanIn, m_rng);
         return name;
     }
 
@@ -134,58 +117,66 @@ private:
         return name;
     }
 
-    uint64_t m_state;
+    SeededNormal m_rng;
 };
 
-void buildCnn(Builder &b)
+// Channel count of a layer at a width multiplier (at least one channel).
+int64_t scaled(int64_t channels, double width)
 {
+    return std::max<int64_t>(1, std::llround(double(channels) * width));
+}
+
+void buildCnn(Builder &b, double width)
+{
+    const int64_t c1 = scaled(32, width), c2 = scaled(64, width), f1 = scaled(128, width);
     std::string x = "input";
-    x = b.conv("conv1", x, 1, 32, 3, 1, 1, false);
-    x = b.bn("bn1", x, 32);
+    x = b.conv("conv1", x, 1, c1, 3, 1, 1, false);
+    x = b.bn("bn1", x, c1);
     x = b.unary("Relu", "relu1", x);
     x = b.maxPool("pool1", x);
-    x = b.conv("conv2", x, 32, 64, 3, 1, 1, false);
-    x = b.bn("bn2", x, 64);
+    x = b.conv("conv2", x, c1, c2, 3, 1, 1, false);
+    x = b.bn("bn2", x, c2);
     x = b.unary("Relu", "relu2", x);
     x = b.maxPool("pool2", x);
     x = b.unary("Flatten", "flatten", x);
-    x = b.gemm("fc1", x, 64 * 7 * 7, 128);
+    x = b.gemm("fc1", x, c2 * 7 * 7, f1);
     x = b.unary("Relu", "relu3", x);
-    b.gemm("fc2", x, 128, 10);
+    b.gemm("fc2", x, f1, 10);
     b.renameLastOutput("logits");
 }
 
-void buildResnet(Builder &b)
+void buildResnet(Builder &b, double width)
 {
+    const int64_t c1 = scaled(32, width), c2 = scaled(64, width);
     std::string x = "input";
-    x = b.conv("conv1", x, 1, 32, 3, 1, 1, false);
-    x = b.bn("bn1", x, 32);
+    x = b.conv("conv1", x, 1, c1, 3, 1, 1, false);
+    x = b.bn("bn1", x, c1);
     x = b.unary("Relu", "relu1", x);
     x = b.maxPool("pool1", x);
 
     // block1: identity shortcut, 32 channels at 14x14.
-    std::string y = b.conv("block1.conv1", x, 32, 32, 3, 1, 1, false);
-    y = b.bn("block1.bn1", y, 32);
+    std::string y = b.conv("block1.conv1", x, c1, c1, 3, 1, 1, false);
+    y = b.bn("block1.bn1", y, c1);
     y = b.unary("Relu", "block1.relu1", y);
-    y = b.conv("block1.conv2", y, 32, 32, 3, 1, 1, false);
-    y = b.bn("block1.bn2", y, 32);
+    y = b.conv("block1.conv2", y, c1, c1, 3, 1, 1, false);
+    y = b.bn("block1.bn2", y, c1);
     y = b.sum("block1.add", y, x);
     x = b.unary("Relu", "block1.relu", y);
 
     // block2: downsampling to 64 channels at 7x7, projection shortcut.
-    y = b.conv("block2.conv1", x, 32, 64, 3, 2, 1, false);
-    y = b.bn("block2.bn1", y, 64);
+    y = b.conv("block2.conv1", x, c1, c2, 3, 2, 1, false);
+    y = b.bn("block2.bn1", y, c2);
     y = b.unary("Relu", "block2.relu1", y);
-    y = b.conv("block2.conv2", y, 64, 64, 3, 1, 1, false);
-    y = b.bn("block2.bn2", y, 64);
-    std::string s = b.conv("block2.shortcut.conv", x, 32, 64, 1, 2, 0, false);
-    s = b.bn("block2.shortcut.bn", s, 64);
+    y = b.conv("block2.conv2", y, c2, c2, 3, 1, 1, false);
+    y = b.bn("block2.bn2", y, c2);
+    std::string s = b.conv("block2.shortcut.conv", x, c1, c2, 1, 2, 0, false);
+    s = b.bn("block2.shortcut.bn", s, c2);
     y = b.sum("block2.add", y, s);
     x = b.unary("Relu", "block2.relu", y);
 
     x = b.unary("GlobalAveragePool", "gap", x);
     x = b.unary("Flatten", "flatten", x);
-    b.gemm("fc", x, 64, 10);
+    b.gemm("fc", x, c2, 10);
     b.renameLastOutput("logits");
 }
 
@@ -201,13 +192,15 @@ std::vector<std::string> fashionMnistClassNames()
     return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
 }
 
-Model buildDemoModel(const std::string &arch, uint64_t seed)
+Model buildDemoModel(const std::string &arch, uint64_t seed, double width)
 {
+    if (!(width > 0.0 && width <= 4.0))
+        throw Error("the width multiplier must be in (0, 4], got " + std::to_string(width));
     Builder b(seed);
     if (arch == "cnn")
-        buildCnn(b);
+        buildCnn(b, width);
     else if (arch == "resnet")
-        buildResnet(b);
+        buildResnet(b, width);
     else
         throw Error("unknown demo architecture '" + arch + "' (expected \"cnn\" or \"resnet\")");
 
@@ -228,6 +221,11 @@ Model buildDemoModel(const std::string &arch, uint64_t seed)
         classes += (classes.empty() ? "" : ",") + c;
     m.metadata["classes"] = classes;
     m.metadata["seed"] = std::to_string(seed);
+    if (width != 1.0) {
+        m.graph.name += "-w" + std::to_string(width).substr(0, 4);
+        m.metadata["width"] = std::to_string(width).substr(0, 4);
+        m.metadata["architecture"] += " (channels x " + std::to_string(width).substr(0, 4) + ")";
+    }
     inferShapes(m);
     return m;
 }

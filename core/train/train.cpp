@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cmath>
 #include <numbers>
 
@@ -289,16 +290,33 @@ Tensor Trainer::forward(const Tensor &input, bool updateRunningStats)
 
 void Trainer::backward(const Tensor &outputGradient)
 {
+    backward(std::map<std::string, Tensor>{{m_outputName, outputGradient}});
+}
+
+const Tensor *Trainer::value(const std::string &name) const
+{
+    auto it = m_values.find(name);
+    return it == m_values.end() ? nullptr : &it->second;
+}
+
+void Trainer::backward(const std::map<std::string, Tensor> &valueGradients)
+{
     OmpThreadsGuard guard(m_threads);
     Graph &g = m_model.graph;
     m_grads.clear();
-    auto out = m_values.find(m_outputName);
-    if (out == m_values.end())
+    if (!m_values.count(m_outputName))
         throw Error("backward() needs a forward() first");
-    if (outputGradient.shape() != out->second.shape())
-        throw Error("output gradient " + shapeToString(outputGradient.shape()) + " does not match the output " +
-                    shapeToString(out->second.shape()));
-    m_grads[m_outputName] = outputGradient;
+    for (const auto &[name, gradient] : valueGradients) {
+        auto v = m_values.find(name);
+        if (v == m_values.end())
+            throw Error("a gradient for '" + name + "', which the last forward() did not compute");
+        if (gradient.shape() != v->second.shape())
+            throw Error("the gradient of '" + name + "' is " + shapeToString(gradient.shape()) +
+                        ", the value is " + shapeToString(v->second.shape()));
+        if (!m_needsGrad.count(name))
+            throw Error("'" + name + "' does not depend on any trainable weight: a gradient there trains nothing");
+        m_grads[name] = gradient;
+    }
 
     for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it) {
         const Node &node = *it;
@@ -373,48 +391,50 @@ Tensor Trainer::gradient(const std::string &name) const
     return it == m_grads.end() ? Tensor() : it->second;
 }
 
+void optimizerUpdate(const TrainOptions &options, int64_t step, float lr, float decay, float *p, const float *grad,
+                     float *m, float *v, int64_t n)
+{
+    if (options.optimizer == Optimizer::Adam) {
+        const double b1 = options.adamBeta1, b2 = options.adamBeta2;
+        const float correction1 = float(1.0 - std::pow(b1, double(step)));
+        const float correction2 = float(1.0 - std::pow(b2, double(step)));
+        const float fb1 = float(b1), fb2 = float(b2), eps = options.adamEpsilon;
+        for (int64_t i = 0; i < n; ++i) {
+            const float gr = grad[i] + decay * p[i];
+            m[i] = fb1 * m[i] + (1.f - fb1) * gr;
+            v[i] = fb2 * v[i] + (1.f - fb2) * gr * gr;
+            p[i] -= lr * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + eps);
+        }
+    } else {
+        const float mu = options.momentum;
+        for (int64_t i = 0; i < n; ++i) {
+            const float gr = grad[i] + decay * p[i];
+            m[i] = mu * m[i] + gr;
+            p[i] -= lr * m[i];
+        }
+    }
+}
+
 void Trainer::step(float lr)
 {
     Graph &g = m_model.graph;
     ++m_step;
-    const float wd = m_options.weightDecay;
     const bool adam = m_options.optimizer == Optimizer::Adam;
-    const double b1 = m_options.adamBeta1, b2 = m_options.adamBeta2;
-    const float correction1 = float(1.0 - std::pow(b1, double(m_step)));
-    const float correction2 = float(1.0 - std::pow(b2, double(m_step)));
     for (const std::string &name : m_params) {
         Tensor &w = g.initializers.at(name);
         auto gi = m_grads.find(name);
         if (gi == m_grads.end())
             continue; // not on the path to the loss
-        const float *grad = gi->second.f32();
-        float *p = w.f32();
         const int64_t n = w.numel();
-        const float decay = w.rank() >= 2 ? wd : 0.f;
         Tensor &s1 = m_state1[name];
         if (s1.isNull())
             s1 = Tensor(DType::Float32, w.shape());
-        float *m = s1.f32();
-        if (adam) {
-            Tensor &s2 = m_state2[name];
-            if (s2.isNull())
-                s2 = Tensor(DType::Float32, w.shape());
-            float *v = s2.f32();
-            const float fb1 = float(b1), fb2 = float(b2), eps = m_options.adamEpsilon;
-            for (int64_t i = 0; i < n; ++i) {
-                const float gr = grad[i] + decay * p[i];
-                m[i] = fb1 * m[i] + (1.f - fb1) * gr;
-                v[i] = fb2 * v[i] + (1.f - fb2) * gr * gr;
-                p[i] -= lr * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + eps);
-            }
-        } else {
-            const float mu = m_options.momentum;
-            for (int64_t i = 0; i < n; ++i) {
-                const float gr = grad[i] + decay * p[i];
-                m[i] = mu * m[i] + gr;
-                p[i] -= lr * m[i];
-            }
-        }
+        Tensor &s2 = m_state2[name];
+        if (adam && s2.isNull())
+            s2 = Tensor(DType::Float32, w.shape());
+        float *p = w.f32();
+        optimizerUpdate(m_options, m_step, lr, w.rank() >= 2 ? m_options.weightDecay : 0.f, p, gi->second.f32(),
+                        s1.f32(), adam ? s2.f32() : nullptr, n);
         auto mask = m_options.masks.find(name);
         if (mask != m_options.masks.end()) {
             const float *k = mask->second.f32();
@@ -426,7 +446,7 @@ void Trainer::step(float lr)
 }
 
 TrainResult train(Model &model, const Dataset &data, const TrainOptions &options, const ProgressFn &progress,
-                  const StopToken *stop, const std::function<void(const EpochStats &)> &onEpoch)
+                  const StopToken *stop, const EpochFn &onEpoch, const StepFn &onStep)
 {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
@@ -439,8 +459,12 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
         samples = std::min(samples, options.limit);
     if (samples == 0)
         throw Error("the training dataset '" + data.name + "' is empty");
-    if (int64_t(data.labels.size()) < samples)
-        throw Error("the training dataset '" + data.name + "' has no labels (or fewer labels than samples)");
+    const bool labelled = int64_t(data.labels.size()) >= samples;
+    if (!labelled && !(options.teacher && options.distill.alpha == 1.f))
+        throw Error("the training dataset '" + data.name + "' has no labels (or fewer labels than samples)" +
+                    (options.teacher ? std::string(": distillation without labels needs alpha = 1 (the teacher as the "
+                                                   "only target)")
+                                     : std::string()));
     if (!data.source && data.x.dtype() != DType::Float32)
         throw Error("the training dataset's features must be float32");
 
@@ -448,6 +472,9 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
     // the run completes.
     Model work = model.deepCopy();
     Trainer trainer(work, options);
+    std::unique_ptr<Distiller> distiller;
+    if (options.teacher)
+        distiller = std::make_unique<Distiller>(*options.teacher, work, trainer, options.distill, options);
     const int threads = resolveThreads(options.threads);
     OmpThreadsGuard guard(threads);
 
@@ -481,6 +508,7 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
                 std::swap(order[size_t(i)], order[size_t(splitMix(rng) % uint64_t(i + 1))]);
         const std::string stage = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs);
         double lossSum = 0;
+        DistillLossParts partSums;
         int64_t hits = 0, seen = 0;
         float lr = options.lr;
         for (int64_t b = 0; b < batchesPerEpoch; ++b) {
@@ -491,20 +519,45 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
             shape.insert(shape.end(), sampleShape.begin(), sampleShape.end());
             const std::vector<int64_t> rows(order.begin() + begin, order.begin() + begin + count);
             const Tensor x = data.gather(rows).reshaped(shape);
-            std::vector<int64_t> labels(static_cast<size_t>(count));
-            for (int64_t i = 0; i < count; ++i)
-                labels[size_t(i)] = data.labels[size_t(rows[size_t(i)])];
+            std::vector<int64_t> labels;
+            if (labelled)
+                for (int64_t row : rows)
+                    labels.push_back(data.labels[size_t(row)]);
             lr = scheduledLr(options, stepIndex, totalSteps, epoch);
             int64_t correct = 0;
-            const double loss = trainer.computeGradients(x, labels, &correct);
+            double loss = 0;
+            DistillLossParts parts;
+            if (distiller) {
+                trainer.forward(x);
+                std::map<std::string, Tensor> seeds;
+                loss = distiller->loss(x, trainer, labelled ? &labels : nullptr, &seeds, &parts, &correct);
+                trainer.backward(seeds);
+            } else {
+                loss = parts.hard = trainer.computeGradients(x, labels, &correct);
+            }
             if (!std::isfinite(loss))
                 throw Error("training diverged (loss is " + std::to_string(loss) + " at " + stage +
                             "); try a lower learning rate");
             trainer.step(lr);
+            if (distiller)
+                distiller->step(lr);
             ++stepIndex;
             lossSum += loss * double(count);
+            partSums.hard += parts.hard * double(count);
+            partSums.soft += parts.soft * double(count);
+            partSums.feature += parts.feature * double(count);
             hits += correct;
             seen += count;
+            if (onStep) {
+                StepStats st;
+                st.step = stepIndex;
+                st.steps = totalSteps;
+                st.epoch = epoch + 1;
+                st.loss = loss;
+                st.parts = parts;
+                st.lr = lr;
+                onStep(st);
+            }
             if (progress)
                 progress(double(stepIndex) / double(totalSteps), stage);
         }
@@ -512,13 +565,14 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
         stats.epoch = epoch + 1;
         stats.epochs = options.epochs;
         stats.loss = lossSum / double(seen);
+        stats.parts = {partSums.hard / double(seen), partSums.soft / double(seen), partSums.feature / double(seen)};
         stats.accuracy = double(hits) / double(seen);
         stats.lr = lr;
         stats.samples = seen;
         stats.seconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
         result.epochs.push_back(stats);
         if (onEpoch)
-            onEpoch(stats);
+            onEpoch(stats, work);
     }
     // Swap in only now: a run cancelled or failed above leaves the caller's model as it was.
     model.graph.initializers = work.graph.initializers;

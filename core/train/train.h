@@ -4,7 +4,8 @@
 // ops.h; BatchNormalization in training mode with batch statistics), keeps every activation of the batch,
 // then walks the nodes in reverse and accumulates gradients for every trainable initializer and for the
 // graph input. The loss is softmax cross-entropy on the first graph output (the logits), averaged over the
-// batch. An optimizer (SGD with momentum or Adam) then updates the initializers in place.
+// batch, or with a teacher (TrainOptions::teacher) the distillation loss of distill.h. An optimizer (SGD
+// with momentum or Adam) then updates the initializers in place.
 //
 // Supported on the gradient path (anything else there is a cw::Error naming the node and operator):
 //   Gemm, MatMul (2-D), Conv, BatchNormalization, Relu, LeakyRelu, Clip, MaxPool, AveragePool,
@@ -37,6 +38,7 @@
 #include "core/graph/graph.h"
 #include "core/io/dataset.h"
 #include "core/quant/quantize.h"
+#include "core/train/distill.h"
 
 namespace cw {
 
@@ -75,18 +77,39 @@ struct TrainOptions {
     };
     std::map<std::string, FakeQuantWeight> fakeQuantWeights;
     std::map<std::string, std::pair<float, float>> fakeQuantActivations;
+    // Knowledge distillation: with a teacher, the loss is distill.h's (hard + soft + feature parts) and the
+    // teacher runs (inference mode) on every batch; its outputs are never kept beyond the batch. The training
+    // data may then have no labels when distill.alpha is 1. The teacher must outlive the call.
+    const Model *teacher = nullptr;
+    DistillConfig distill;
 };
+
+// One optimizer step's update of n parameters from their gradient (Adam or SGD with momentum, by options);
+// m and v hold the moments (v is unused by SGD), step is the 1-based step count, decay the L2 weight decay.
+void optimizerUpdate(const TrainOptions &options, int64_t step, float lr, float decay, float *p, const float *grad,
+                     float *m, float *v, int64_t n);
 
 // Statistics of one epoch on the training data, measured during training (training-mode BN, weights
 // changing within the epoch).
 struct EpochStats {
     int epoch = 0;        // 1-based
     int epochs = 0;
-    double loss = 0;      // mean softmax cross-entropy
-    double accuracy = 0;  // top-1, in [0, 1]
+    double loss = 0;      // mean loss (softmax cross-entropy, or the distillation loss with a teacher)
+    DistillLossParts parts; // with a teacher: the loss's hard / soft / feature parts (means)
+    double accuracy = 0;  // top-1 against the labels (against the teacher's top-1 without labels), in [0, 1]
     double lr = 0;        // learning rate at the end of the epoch
     double seconds = 0;
     int64_t samples = 0;
+};
+
+// One optimizer step (the live curves of a training job).
+struct StepStats {
+    int64_t step = 0;     // 1-based over the run
+    int64_t steps = 0;    // of the run
+    int epoch = 0;        // 1-based
+    double loss = 0;      // of this batch
+    DistillLossParts parts;
+    double lr = 0;
 };
 
 struct TrainResult {
@@ -121,6 +144,11 @@ public:
     Tensor forward(const Tensor &input, bool updateRunningStats = true);
     // Backward from d(loss)/d(output): fills gradients() for every parameter and the graph input.
     void backward(const Tensor &outputGradient);
+    // Backward from gradients of several values (the output and intermediate activations a loss reads).
+    void backward(const std::map<std::string, Tensor> &valueGradients);
+    // An activation of the last forward() (null if it was not computed), and whether gradients flow through it.
+    const Tensor *value(const std::string &name) const;
+    bool carriesGradient(const std::string &name) const { return m_needsGrad.count(name) > 0; }
     // forward + softmax cross-entropy + backward. Returns the loss; *correct gets the top-1 hits.
     double computeGradients(const Tensor &input, const std::vector<int64_t> &labels, int64_t *correct = nullptr);
     // Gradient by value name (parameters, and the graph input with inputGradient); null if none was computed.
@@ -151,9 +179,12 @@ private:
 // [0, classes)) and, only when training completes, replaces the model's initializers with the trained
 // ones; a cancelled or failed run leaves `model` exactly as it was. Other Models sharing weight buffers
 // with `model` are never modified. Checks `stop` between batches (throws cw::Cancelled), reports progress
-// after each batch and calls onEpoch after each epoch.
+// after each batch, calls onStep after each optimizer step and onEpoch after each epoch with the model as
+// trained so far (a private copy: valid during the call only; validation runs on it).
+using EpochFn = std::function<void(const EpochStats &, const Model &current)>;
+using StepFn = std::function<void(const StepStats &)>;
 TrainResult train(Model &model, const Dataset &data, const TrainOptions &options, const ProgressFn &progress = {},
-                  const StopToken *stop = nullptr, const std::function<void(const EpochStats &)> &onEpoch = {});
+                  const StopToken *stop = nullptr, const EpochFn &onEpoch = {}, const StepFn &onStep = {});
 
 // Learning rate at a given step (0-based) and epoch (0-based) under the options' schedule.
 float scheduledLr(const TrainOptions &options, int64_t step, int64_t totalSteps, int epoch);

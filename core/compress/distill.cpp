@@ -1,0 +1,209 @@
+#include "core/compress/distill.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "core/analysis/evaluate.h"
+#include "core/analysis/fidelity.h"
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/io/model_io.h"
+#include "core/runtime/shape_inference.h"
+#include "core/train/demo_models.h"
+#include "core/train/init.h"
+
+namespace cw {
+
+namespace {
+
+std::string percent(double fraction)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f%%", fraction * 100.0);
+    return buf;
+}
+
+void requireFit(const Model &teacher, const Model &student)
+{
+    const Graph &t = teacher.graph, &s = student.graph;
+    if (s.inputs.size() != 1 || s.outputs.empty())
+        throw Error("the student must have one graph input and an output, it has " + std::to_string(s.inputs.size()) +
+                    " inputs and " + std::to_string(s.outputs.size()) + " outputs");
+    auto fits = [](const ValueInfo &a, const ValueInfo &b) {
+        if (!a.shapeKnown || !b.shapeKnown)
+            return true;
+        if (a.shape.size() != b.shape.size())
+            return false;
+        for (size_t i = 1; i < a.shape.size(); ++i)
+            if (a.shape[i] > 0 && b.shape[i] > 0 && a.shape[i] != b.shape[i])
+                return false;
+        return true;
+    };
+    if (t.inputs.empty() || t.outputs.empty())
+        throw Error("the teacher has no graph input or output");
+    if (!fits(t.inputs.front(), s.inputs.front()))
+        throw Error("the student's input " + shapeToString(s.inputs.front()) + " does not fit the teacher's " +
+                    shapeToString(t.inputs.front()));
+    if (!fits(t.outputs.front(), s.outputs.front()))
+        throw Error("the student's output " + shapeToString(s.outputs.front()) + " does not fit the teacher's " +
+                    shapeToString(t.outputs.front()));
+}
+
+} // namespace
+
+Model makeStudent(const Model &teacher, const StudentSpec &spec, std::vector<std::string> *notes)
+{
+    Model student;
+    switch (spec.kind) {
+    case StudentKind::Slim: {
+        if (!(spec.factor > 0.0 && spec.factor < 1.0))
+            throw Error("the slim factor (channels kept per layer) must be in (0, 1), got " + std::to_string(spec.factor));
+        student = teacher.deepCopy();
+        Recipe r;
+        r.prune = PruneConfig{};
+        r.prune->method = PruneMethod::Channel;
+        r.prune->ratio = 1.0 - spec.factor;
+        const std::vector<LayerPlan> plan = planLayers(r, student);
+        const PruneResult pruned = pruneModel(student, plan);
+        int slimmed = 0;
+        for (const PruneReport &rep : pruned.layers) {
+            if (!rep.skipped.empty() && notes)
+                notes->push_back(rep.node + " kept whole: " + rep.skipped);
+            slimmed += rep.channelsAfter < rep.channelsBefore;
+        }
+        if (slimmed == 0)
+            throw Error("no layer of the teacher can be slimmed (channel pruning leaves every layer whole)");
+        if (spec.fresh)
+            heInitialize(student, spec.seed);
+        break;
+    }
+    case StudentKind::File:
+        student = loadModel(spec.path);
+        if (spec.fresh)
+            heInitialize(student, spec.seed);
+        break;
+    case StudentKind::Arch:
+        student = buildDemoModel(spec.arch, spec.seed, spec.width);
+        break;
+    }
+    student.analysis.clear(); // the teacher's analyses describe the teacher
+    inferShapes(student);
+    requireFit(teacher, student);
+    return student;
+}
+
+DistillResult distill(const Model &teacher, const Model &student, const Dataset &train, const Dataset *eval,
+                      const DistillJobOptions &options, const ProgressFn &progress, const StopToken *stop,
+                      const LogFn &log, const StepFn &onStep, const DistillEpochFn &onEpoch)
+{
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto say = [&](const std::string &line) {
+        if (log)
+            log(line);
+    };
+    requireFit(teacher, student);
+    DistillResult result;
+    result.teacherParameters = teacher.graph.parameterCount();
+    result.studentParameters = student.graph.parameterCount();
+    result.labelledValidation = eval && !eval->labels.empty();
+    const bool measuring = options.measure.measure;
+    const double trainEnd = measuring ? 0.85 : 1.0;
+
+    const int threads = options.measure.threads;
+    const Session teacherSession(teacher, SessionOptions{threads});
+    auto validate = [&](const Model &model, const ProgressFn &p) -> double {
+        if (!eval)
+            return -1;
+        if (result.labelledValidation) {
+            EvalOptions eo;
+            eo.limit = options.measure.evalLimit;
+            return evaluate(Session(model, SessionOptions{threads}), *eval, eo, p, stop).accuracy;
+        }
+        FidelityOptions fo;
+        fo.limit = options.measure.evalLimit;
+        const std::vector<OutputFidelity> f =
+            measureFidelity(teacherSession, Session(model, SessionOptions{threads}), *eval, fo, p, stop);
+        return f.empty() || f.front().top1Agreement < 0 ? -1 : f.front().top1Agreement;
+    };
+    const std::string measure = result.labelledValidation ? "accuracy" : "top-1 agreement with the teacher";
+    if (eval) {
+        result.teacherValidation =
+            result.labelledValidation ? validate(teacher, progressSlice(progress, 0.0, 0.05, "teacher")) : 1.0;
+        say("teacher: " + std::to_string(result.teacherParameters) + " parameters" +
+            (result.labelledValidation ? ", validation accuracy " + percent(result.teacherValidation) : std::string()));
+    }
+    say("student: " + std::to_string(result.studentParameters) + " parameters (" +
+        percent(double(result.studentParameters) / double(std::max<int64_t>(1, result.teacherParameters))) +
+        " of the teacher)");
+
+    TrainOptions to = options.train;
+    to.teacher = &teacher;
+    to.distill = options.distill;
+    Model work = student.deepCopy();
+    const double perEpoch = (trainEnd - 0.05) / double(std::max(1, to.epochs));
+    const EpochFn epochDone = [&](const EpochStats &stats, const Model &current) {
+        DistillEpoch e;
+        e.train = stats;
+        const double at = 0.05 + perEpoch * stats.epoch;
+        e.validation = validate(current, progressSlice(progress, at - perEpoch * 0.1, at, "validation"));
+        result.epochs.push_back(e);
+        say("epoch " + std::to_string(stats.epoch) + "/" + std::to_string(stats.epochs) + ": loss " +
+            std::to_string(stats.loss) + " (hard " + std::to_string(stats.parts.hard) + ", soft " +
+            std::to_string(stats.parts.soft) + ", feature " + std::to_string(stats.parts.feature) + ")" +
+            (e.validation >= 0 ? ", validation " + measure + " " + percent(e.validation) : std::string()));
+        if (onEpoch)
+            onEpoch(e);
+    };
+    // Training takes 90% of each epoch's share of the progress, validation the rest.
+    const ProgressFn trainProgress = progress ? ProgressFn([&](double f, std::string_view stage) {
+        const double epochs = double(std::max(1, to.epochs)), e = std::floor(std::min(f * epochs, epochs - 1e-9));
+        progress(0.05 + perEpoch * (e + (f * epochs - e) * 0.9), std::string("distill, ") + std::string(stage));
+    })
+                                              : ProgressFn();
+    cw::train(work, train, to, trainProgress, stop, epochDone, onStep);
+
+    nlohmann::ordered_json doc;
+    doc["teacher"] = teacher.sourcePath;
+    doc["temperature"] = to.distill.temperature;
+    doc["alpha"] = to.distill.alpha;
+    doc["features"] = to.distill.features;
+    doc["feature_loss"] = toString(to.distill.featureLoss);
+    doc["feature_weight"] = to.distill.featureWeight;
+    doc["epochs"] = to.epochs;
+    doc["lr"] = to.lr;
+    doc["batch_size"] = to.batchSize;
+    doc["seed"] = to.seed;
+    doc["train_data"] = train.name;
+    doc["validation"] = eval ? (result.labelledValidation ? "accuracy" : "top1_agreement") : "none";
+    doc["teacher_validation"] = result.teacherValidation;
+    doc["teacher_parameters"] = result.teacherParameters;
+    doc["student_parameters"] = result.studentParameters;
+    nlohmann::ordered_json curve = nlohmann::ordered_json::array();
+    for (const DistillEpoch &e : result.epochs)
+        curve.push_back({{"epoch", e.train.epoch},
+                         {"loss", e.train.loss},
+                         {"hard", e.train.parts.hard},
+                         {"soft", e.train.parts.soft},
+                         {"feature", e.train.parts.feature},
+                         {"train_accuracy", e.train.accuracy},
+                         {"validation", e.validation}});
+    doc["curve"] = curve;
+    work.analysis[kDistillationKey] = doc.dump();
+
+    Variant &variant = result.variant;
+    variant.name = "distilled";
+    if (measuring) {
+        variant.metrics = measureVariant(work, teacher, eval, options.measure, progressSlice(progress, trainEnd, 1.0, "measure"), stop);
+        variant.measured = true;
+    }
+    variant.model = std::move(work);
+    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (progress)
+        progress(1.0, "done");
+    return result;
+}
+
+} // namespace cw

@@ -1,0 +1,76 @@
+// Distillation jobs: a teacher model trains a smaller student (the losses: core/train/distill.h), and the student
+// comes back as a variant measured like any compression variant.
+//
+// Students:
+//   slim    a copy of the teacher with every layer's output channels x factor, by the channel-pruning surgery
+//           (prune.h: the weakest channels by L1 norm go; layers whose channels cannot be removed, and the
+//           logits, stay whole), starting from the teacher's remaining weights or fresh (He init);
+//   file    any model (.onnx / .h5) whose input and output fit the teacher's, with its own weights or fresh;
+//   arch    a demo architecture (demo_models.h) at a width multiplier, fresh.
+// The job: validation of the teacher once, then training with the teacher on every batch (train.h); after each
+// epoch the student is validated on the evaluation data (accuracy with labels, top-1 agreement with the teacher
+// without); at the end it is measured like a compression variant (measureVariant, with the teacher as the
+// reference). The run, its settings and its curves travel in the variant's Model::analysis["distillation"].
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/compress/compress.h"
+#include "core/train/train.h"
+
+namespace cw {
+
+enum class StudentKind { Slim, File, Arch };
+
+struct StudentSpec {
+    StudentKind kind = StudentKind::Slim;
+    double factor = 0.5;      // slim: fraction of every layer's channels kept, in (0, 1)
+    std::string path;         // file
+    std::string arch = "cnn"; // arch
+    double width = 0.25;      // arch: channel multiplier
+    bool fresh = false;       // slim / file: He-initialised weights instead of the teacher's / the file's (arch
+                              // students are always fresh)
+    uint64_t seed = 1;        // fresh weights
+};
+
+// The student a spec describes, shapes inferred. *notes (when given) receives what the surgery left whole.
+// Throws cw::Error for a factor out of range, an unknown architecture, a file that does not load, or a
+// student whose input or output does not fit the teacher's (naming both shapes).
+Model makeStudent(const Model &teacher, const StudentSpec &spec, std::vector<std::string> *notes = nullptr);
+
+struct DistillJobOptions {
+    DistillConfig distill;
+    TrainOptions train;        // epochs, lr, batch size, seed, threads, limit; teacher / distill are set by the job
+    CompressOptions measure;   // validation limit (evalLimit), threads, latency settings; measure = false skips
+                               // the final measurement
+};
+
+// Validation after an epoch: the student's accuracy (or top-1 agreement with the teacher without labels).
+struct DistillEpoch {
+    EpochStats train;
+    double validation = -1;    // -1: no evaluation data
+};
+
+struct DistillResult {
+    Variant variant;
+    std::vector<DistillEpoch> epochs;
+    double teacherValidation = -1; // the teacher's accuracy on the evaluation data (1 for agreement: itself)
+    bool labelledValidation = false;
+    int64_t teacherParameters = 0, studentParameters = 0; // Graph::parameterCount()
+    double seconds = 0;
+};
+
+using DistillEpochFn = std::function<void(const DistillEpoch &)>;
+
+// Trains `student` with `teacher` on `train` (labels optional when alpha is 1) and measures it on `eval` (may be
+// null). Checks `stop` between batches; a cancelled run throws cw::Cancelled and nothing is kept.
+DistillResult distill(const Model &teacher, const Model &student, const Dataset &train, const Dataset *eval,
+                      const DistillJobOptions &options, const ProgressFn &progress = {}, const StopToken *stop = nullptr,
+                      const LogFn &log = {}, const StepFn &onStep = {}, const DistillEpochFn &onEpoch = {});
+
+inline constexpr const char *kDistillationKey = "distillation";
+
+} // namespace cw
