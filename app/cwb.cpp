@@ -32,6 +32,7 @@
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
 #include "core/compress/compress.h"
+#include "core/compress/distill.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
@@ -965,6 +966,33 @@ int cmdSensitivity(const SensitivityArgs &args)
 
 json metricsJson(const cw::VariantMetrics &m) { return json::parse(cw::metricsToJson(m)); }
 
+// The measured rows side by side (accuracy, top-5, loss when labelled; file size; latencies), then why a batch-64
+// latency is missing and the second row's fidelity to the first.
+void printMetricsTable(const std::vector<std::pair<const char *, const cw::VariantMetrics *>> &rows,
+                       const std::string &reference)
+{
+    const bool scored = rows.front().second->samples > 0;
+    std::printf("%-10s %9s %9s %9s %12s %22s %22s\n", "", "accuracy", "top-5", "loss", "file", "batch 1 p50/p90 ms",
+                "batch 64 p50/p90 ms");
+    for (const auto &[label, m] : rows) {
+        if (scored)
+            std::printf("%-10s %8.2f%% %8.2f%% %9.4f", label, m->accuracy * 100, m->top5 * 100, m->loss);
+        else
+            std::printf("%-10s %9s %9s %9s", label, "-", "-", "-");
+        std::printf(" %12s %10.3f / %-9.3f", humanBytes(double(m->fileBytes)).c_str(), m->p50Batch1Ms, m->p90Batch1Ms);
+        if (m->batch64Skipped.empty())
+            std::printf(" %10.3f / %-9.3f\n", m->p50Batch64Ms, m->p90Batch64Ms);
+        else
+            std::printf(" %22s\n", "-");
+    }
+    for (const auto &[label, m] : rows)
+        if (!m->batch64Skipped.empty())
+            std::printf("%s: batch 64 not timed: %s\n", label, m->batch64Skipped.c_str());
+    for (const cw::OutputFidelity &f : rows.back().second->fidelity)
+        std::printf("fidelity to %s, output %s: SQNR %.2f dB, cosine %.6f, max |error| %.4g, top-1 agreement %s\n",
+                    reference.c_str(), f.name.c_str(), f.sqnrDb, f.cosine, f.maxAbsError, top1Text(f.top1Agreement).c_str());
+}
+
 struct CompressArgs {
     std::string model, recipe, output;
     std::optional<std::string> data, trainData;
@@ -1061,26 +1089,7 @@ int cmdCompress(const CompressArgs &args)
     } else if (options.measure) {
         const cw::VariantMetrics &v = variant.metrics, &b = *baseMetrics;
         const bool scored = b.samples > 0; // labelled evaluation data
-        std::printf("%-10s %9s %9s %9s %12s %22s %22s\n", "", "accuracy", "top-5", "loss", "file", "batch 1 p50/p90 ms",
-                    "batch 64 p50/p90 ms");
-        for (const auto &[label, m] : {std::pair<const char *, const cw::VariantMetrics *>{"base", &b}, {"variant", &v}}) {
-            if (scored)
-                std::printf("%-10s %8.2f%% %8.2f%% %9.4f", label, m->accuracy * 100, m->top5 * 100, m->loss);
-            else
-                std::printf("%-10s %9s %9s %9s", label, "-", "-", "-");
-            std::printf(" %12s %10.3f / %-9.3f", humanBytes(double(m->fileBytes)).c_str(), m->p50Batch1Ms,
-                        m->p90Batch1Ms);
-            if (m->batch64Skipped.empty())
-                std::printf(" %10.3f / %-9.3f\n", m->p50Batch64Ms, m->p90Batch64Ms);
-            else
-                std::printf(" %22s\n", "-");
-        }
-        for (const auto &[label, m] : {std::pair<const char *, const cw::VariantMetrics *>{"base", &b}, {"variant", &v}})
-            if (!m->batch64Skipped.empty())
-                std::printf("%s: batch 64 not timed: %s\n", label, m->batch64Skipped.c_str());
-        for (const cw::OutputFidelity &f : v.fidelity)
-            std::printf("fidelity to the base, output %s: SQNR %.2f dB, cosine %.6f, max |error| %.4g, top-1 agreement %s\n",
-                        f.name.c_str(), f.sqnrDb, f.cosine, f.maxAbsError, top1Text(f.top1Agreement).c_str());
+        printMetricsTable({{"base", &b}, {"variant", &v}}, "the base");
         if (scored)
             std::printf("accuracy drop %.2f points, ", (b.accuracy - v.accuracy) * 100);
         std::printf("file %.3fx of the base (%.2fx smaller), batch-1 latency %.2fx; saved %s\n",
@@ -1088,6 +1097,181 @@ int cmdCompress(const CompressArgs &args)
                     b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0, output.c_str());
     } else {
         std::printf("saved %s\n", output.c_str());
+    }
+    return 0;
+}
+
+struct DistillArgs {
+    std::string teacher, output, student, arch = "cnn", featureLoss = "l2";
+    std::optional<double> slim, width;
+    std::optional<std::string> data, trainData;
+    std::optional<float> alpha;
+    float temperature = 4.f, featureWeight = 1.f, lr = 1e-3f;
+    std::vector<std::string> features;
+    int epochs = 2;
+    int64_t batch = 64, trainLimit = 0;
+    uint64_t seed = 1;
+    bool fresh = false, noMeasure = false, json = false;
+    cw::CompressOptions options;
+    PreprocessArgs preprocess;
+};
+
+void declareDistill(CLI::App *cmd, DistillArgs &a)
+{
+    addModel(cmd, a.teacher);
+    auto *student = cmd->add_option("--student", a.student, "a student model whose input and output fit the teacher's")
+                        ->check(CLI::ExistingFile);
+    auto *slim = cmd->add_option("--slim", a.slim, "student: the teacher with every layer's channels x FACTOR")
+                     ->check(numberIn(0, 1, "a factor in (0, 1)", "FACTOR"));
+    auto *arch = cmd->add_option("--arch", a.arch, "student: a demo architecture (with --width)")
+                     ->check(CLI::IsMember({"cnn", "resnet"}));
+    cmd->add_option("--width", a.width, "the --arch student's channel multiplier (default 0.25)")
+        ->check(numberIn(0, 4, "a multiplier in (0, 4]", "W"))
+        ->needs(arch);
+    student->excludes(slim)->excludes(arch);
+    slim->excludes(arch);
+    cmd->add_flag("--fresh", a.fresh, "He-initialise the --slim / --student weights instead of keeping them");
+    addOutput(cmd, a.output, "the trained student: OUT.h5 (native) or OUT.onnx")->required();
+    addData(cmd, a.data, "evaluation samples (validation after every epoch, then the final measurement)");
+    cmd->add_option("--train-data", a.trainData,
+                    "training samples, labelled or not (default with --data fashion-mnist: fashion-mnist:train)");
+    cmd->add_option("--temperature", a.temperature, "softmax temperature T of the soft targets")
+        ->check(numberIn(1e-3, 1000, "a number in (0, 1000]", "T"))
+        ->capture_default_str();
+    cmd->add_option("--alpha", a.alpha,
+                    "weight of the teacher: alpha * T^2 * KL + (1 - alpha) * CE (default 0.7; 1 without labels)")
+        ->check(numberIn(0, 1, "a number in [0, 1]", "A"));
+    cmd->add_option("--features", a.features, "intermediate values or nodes to match (NAME or STUDENT=TEACHER, comma-separated)")
+        ->delimiter(',')
+        ->allow_extra_args(false);
+    cmd->add_option("--feature-loss", a.featureLoss, "l2, cosine or attention")
+        ->check(CLI::IsMember({"l2", "cosine", "attention"}))
+        ->capture_default_str();
+    cmd->add_option("--feature-weight", a.featureWeight, "weight of the feature loss")
+        ->check(numberIn(0, 1e6, "a number in [0, 1e6]", "W"))
+        ->capture_default_str();
+    cmd->add_option("--epochs", a.epochs, "passes over the training data")->check(kPositive)->capture_default_str();
+    cmd->add_option("--lr", a.lr, "peak learning rate (Adam, cosine decay)")->check(kPositiveNumber)->capture_default_str();
+    cmd->add_option("--batch", a.batch, "samples per step")->check(kPositive)->capture_default_str();
+    cmd->add_option("--seed", a.seed, "shuffling and initialisation seed")->capture_default_str();
+    addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all)");
+    cmd->add_option("--train-limit", a.trainLimit, "train on the first N samples only (0: all)")->check(kNonNegative);
+    addThreads(cmd, a.options.threads, "worker threads for training and evaluation (default: all cores)");
+    cmd->add_option("--bench-threads", a.options.benchThreads, "threads the latency is measured with")
+        ->check(kThreads)
+        ->capture_default_str();
+    cmd->add_flag("--no-measure", a.noMeasure, "save the student without the final measurement");
+    addPreprocess(cmd, a.preprocess);
+    addJson(cmd, a.json);
+    cmd->footer("Trains a student to imitate MODEL, the teacher (knowledge distillation): the student is --student MODEL, the\n"
+                "teacher slimmed (--slim 0.5) or a demo architecture (--arch cnn --width 0.25; the default). Training\n"
+                "data without labels trains on the teacher alone (alpha 1). The student is measured like a\n"
+                "compression variant, next to the teacher.");
+}
+
+int cmdDistill(const DistillArgs &args)
+{
+    const std::string ext = cw::fileExtension(args.output);
+    if (ext != "h5" && ext != "onnx")
+        throw cw::Error("-o expects a .h5 or .onnx file name, got '" + args.output + "'");
+    const cw::Model teacher = cw::loadModel(args.teacher);
+    cw::StudentSpec spec;
+    spec.seed = args.seed;
+    spec.fresh = args.fresh;
+    if (!args.student.empty()) {
+        spec.kind = cw::StudentKind::File;
+        spec.path = args.student;
+    } else if (args.slim) {
+        spec.kind = cw::StudentKind::Slim;
+        spec.factor = *args.slim;
+    } else {
+        spec.kind = cw::StudentKind::Arch;
+        spec.arch = args.arch;
+        spec.width = args.width.value_or(0.25);
+    }
+    const bool quiet = args.json;
+    const cw::LogFn log = [quiet](const std::string &line) { std::fprintf(quiet ? stderr : stdout, "%s\n", line.c_str()); };
+    std::vector<std::string> notes;
+    const cw::Model student = cw::makeStudent(teacher, spec, &notes);
+    for (const std::string &n : notes)
+        log("student: " + n);
+
+    const cw::Preprocess pre = args.preprocess.resolved(teacher.graph);
+    std::optional<std::string> trainSpec = args.trainData;
+    if (!trainSpec && args.data && *args.data == "fashion-mnist")
+        trainSpec = "fashion-mnist:train";
+    if (!trainSpec)
+        throw cw::Error("distillation needs training data: give --train-data (labels optional)");
+    const cw::Dataset train = cw::loadDataset(*trainSpec, pre, args.trainLimit);
+    std::optional<cw::Dataset> eval;
+    if (args.data)
+        eval = cw::loadDataset(*args.data, pre, args.options.evalLimit);
+
+    cw::DistillJobOptions options;
+    options.distill.temperature = args.temperature;
+    options.distill.alpha = args.alpha.value_or(train.labels.empty() ? 1.f : 0.7f);
+    if (train.labels.empty() && !args.alpha)
+        log("training data '" + train.name + "' has no labels: the teacher is the only target (alpha 1)");
+    options.distill.features = args.features;
+    options.distill.featureLoss = cw::parseFeatureLoss(args.featureLoss);
+    options.distill.featureWeight = args.featureWeight;
+    options.train.epochs = args.epochs;
+    options.train.lr = args.lr;
+    options.train.batchSize = args.batch;
+    options.train.seed = args.seed;
+    options.train.threads = args.options.threads;
+    options.measure = args.options;
+    options.measure.measure = !args.noMeasure;
+
+    cw::DistillResult result = cw::distill(teacher, student, train, eval ? &*eval : nullptr, options,
+                                           terminalProgress(), nullptr, log);
+    cw::saveModel(result.variant.model, args.output);
+
+    std::optional<cw::VariantMetrics> teacherMetrics;
+    if (options.measure.measure) {
+        teacherMetrics = cw::measureModel(teacher, eval ? &*eval : nullptr, options.measure, terminalProgress());
+        teacherMetrics->compressionRatio = 1.0;
+    }
+    if (quiet) {
+        json curve = json::array();
+        for (const cw::DistillEpoch &e : result.epochs)
+            curve.push_back({{"epoch", e.train.epoch},
+                             {"loss", e.train.loss},
+                             {"hard", e.train.parts.hard},
+                             {"soft", e.train.parts.soft},
+                             {"feature", e.train.parts.feature},
+                             {"train_accuracy", e.train.accuracy},
+                             {"validation", e.validation >= 0 ? json(e.validation) : json(nullptr)}});
+        json doc{{"teacher", args.teacher},
+                 {"output", args.output},
+                 {"data", args.data ? json(*args.data) : json(nullptr)},
+                 {"train_data", *trainSpec},
+                 {"temperature", options.distill.temperature},
+                 {"alpha", options.distill.alpha},
+                 {"features", options.distill.features},
+                 {"feature_loss", args.featureLoss},
+                 {"teacher_parameters", result.teacherParameters},
+                 {"student_parameters", result.studentParameters},
+                 {"validation", eval ? json(result.labelledValidation ? "accuracy" : "top1_agreement") : json(nullptr)},
+                 {"teacher_validation", result.teacherValidation >= 0 ? json(result.teacherValidation) : json(nullptr)},
+                 {"epochs", curve},
+                 {"seconds", result.seconds}};
+        if (teacherMetrics) {
+            doc["student"] = metricsJson(result.variant.metrics);
+            doc["teacher_metrics"] = metricsJson(*teacherMetrics);
+        }
+        std::cout << doc.dump(2) << '\n';
+    } else if (teacherMetrics) {
+        const cw::VariantMetrics &v = result.variant.metrics, &t = *teacherMetrics;
+        printMetricsTable({{"teacher", &t}, {"student", &v}}, "the teacher");
+        if (t.samples > 0)
+            std::printf("accuracy gap to the teacher %.2f points, ", (t.accuracy - v.accuracy) * 100);
+        std::printf("%lld of %lld parameters (%.1f%%), file %.2fx smaller; saved %s\n",
+                    (long long)result.studentParameters, (long long)result.teacherParameters,
+                    100.0 * double(result.studentParameters) / double(std::max<int64_t>(1, result.teacherParameters)),
+                    v.compressionRatio, args.output.c_str());
+    } else {
+        std::printf("saved %s\n", args.output.c_str());
     }
     return 0;
 }
@@ -1215,6 +1399,8 @@ int main(int argc, char **argv)
                    declareSensitivity, cmdSensitivity),
         addCommand(cwb, "compress", "prune / quantize / fine-tune by a recipe, then measure the variant against the base",
                    declareCompress, cmdCompress),
+        addCommand(cwb, "distill", "train a smaller student to imitate a teacher (knowledge distillation)",
+                   declareDistill, cmdDistill),
     };
 
     const std::string first = argc > 1 ? argv[1] : "";

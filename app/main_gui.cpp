@@ -26,6 +26,7 @@
 #include "cw_version.h"
 #include "ui/mainwindow.h"
 #include "ui/views/compressview.h"
+#include "ui/views/distillview.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/sensitivityview.h"
 
@@ -81,7 +82,11 @@ int main(int argc, char *argv[])
     const QCommandLineOption compressOption(
         QStringLiteral("compress"),
         QStringLiteral("Run the recipe as a compression job after loading (on --limit samples, 1000 if unset)."));
-    parser.addOptions({recipeOption, compressOption});
+    const QCommandLineOption distillOption(
+        QStringLiteral("distill"),
+        QStringLiteral("Run a distillation job with the Distill tab's settings after loading (validation on --limit "
+                       "samples, 1000 if unset) and show it."));
+    parser.addOptions({recipeOption, compressOption, distillOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -167,7 +172,26 @@ int main(int argc, char *argv[])
         else
             fail(window.compressView()->statusText());
     });
+    const bool distill = parser.isSet(distillOption);
+    QObject::connect(window.distillView(), &cw::ui::DistillView::jobFinished, &window, [&](bool ok) {
+        if (!batch || !distill)
+            return;
+        if (ok)
+            takeScreenshot();
+        else
+            fail(window.distillView()->statusText());
+    });
     QObject::connect(&window, &cw::ui::MainWindow::modelLoaded, &window, [&]() {
+        if (distill) {
+            cw::ui::DistillView *view = window.distillView();
+            window.analysisTabs()->setCurrentWidget(view);
+            if (auto *split = window.findChild<QSplitter *>(QStringLiteral("mainSplitter")))
+                split->setSizes({360, qMax(600, window.width() - 360)});
+            view->evalLimitSpin()->setValue(limit > 0 ? int(limit) : 1000);
+            if (!view->distill())
+                fail(QStringLiteral("could not start the distillation: %1").arg(view->statusText()));
+            return;
+        }
         if (!recipePath.isEmpty() || compress) {
             cw::ui::CompressView *view = window.compressView();
             window.analysisTabs()->setCurrentWidget(view);

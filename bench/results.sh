@@ -87,6 +87,12 @@ for r in recipes:
         verdict.append(f"batch-1 latency {b1 / fp32_b1:.2f}x <= 0.6x: {'yes' if b1 / fp32_b1 <= 0.6 else 'NO'}")
     checks.append(f"- `{r}`: " + "; ".join(verdict))
 
+# bench/distill.sh owns the "Knowledge distillation" section at the end of the file: keep it.
+marker = "## Knowledge distillation"
+try:
+    kept = marker + open(out).read().split(marker, 1)[1]
+except (FileNotFoundError, IndexError):
+    kept = ""
 with open(out, "w") as f:
     f.write(f"""# Compression results on the demo CNN
 
@@ -103,5 +109,7 @@ p50 {fp32_b1:.4f} ms at batch 1, {fp32_b64:.3f} ms at batch 64.
 |---|---|---|---|---|---|---|---|---|---|
 """)
     f.write("\n".join(rows) + "\n\nAgainst the targets of the compression issue:\n\n" + "\n".join(checks) + "\n")
+    if kept:
+        f.write("\n" + kept)
 print(open(out).read())
 EOF

@@ -35,6 +35,7 @@
 #include "ui/models/layertablemodel.h"
 #include "ui/views/blockednodespanel.h"
 #include "ui/views/compressview.h"
+#include "ui/views/distillview.h"
 #include "ui/views/evaluatedialog.h"
 #include "ui/views/graphpanel.h"
 #include "ui/views/inputsdialog.h"
@@ -186,6 +187,11 @@ void MainWindow::createCentralWidget()
     // "Distribute by sensitivity" uses the sweep as soon as it is stored.
     connect(m_sensitivity, &SensitivityView::resultReady, m_compress, &CompressView::setSensitivity);
     addAnalysisTab(m_compress, tr("Compress"));
+    m_distill = new DistillView;
+    m_distill->setDataset(m_datasetSpec);
+    // A distilled student is a variant like any other: exported, compared and measured in the Compress tab.
+    connect(m_distill, &DistillView::variantReady, m_compress, &CompressView::addVariant);
+    addAnalysisTab(m_distill, tr("Distill"));
     // A run that lacks input sizes asks for them.
     const auto askForInputs = [this](const QString &reason) { openInputs(reason); };
     connect(m_inspect, &InspectView::inputsNeeded, this, askForInputs);
@@ -676,6 +682,7 @@ void MainWindow::setDataset(const QString &datasetSpec, qint64 limit)
     m_inspect->setDataset(datasetSpec);
     m_sensitivity->setDataset(datasetSpec);
     m_compress->setDataset(datasetSpec);
+    m_distill->setDataset(datasetSpec);
 }
 
 void MainWindow::setPreprocessing(const PreprocessChoice &choice)
@@ -719,6 +726,7 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     m_inspect->setModel(m_model);
     m_sensitivity->setModel(&*m_model);
     m_compress->setModel(&*m_model);
+    m_distill->setModel(&*m_model);
     // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
     // current row and highlight a bar nobody chose).
     m_summary->setFocus();
@@ -741,6 +749,7 @@ void MainWindow::updateRunInputs()
     m_inspect->setRunInputs(m_runInputs);
     m_sensitivity->setRunInputs(m_runInputs);
     m_compress->setRunInputs(m_runInputs);
+    m_distill->setRunInputs(m_runInputs);
     updateActions();
 }
 

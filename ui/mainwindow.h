@@ -47,6 +47,7 @@ namespace cw::ui {
 
 class BlockedNodesPanel;
 class CompressView;
+class DistillView;
 class InputsDialog;
 class GraphPanel;
 class InspectView;
@@ -129,6 +130,7 @@ public:
     SensitivityView *sensitivityView() const { return m_sensitivity; }
     // The "Compress" tab: recipe table, compression jobs and the open model's variants.
     CompressView *compressView() const { return m_compress; }
+    DistillView *distillView() const { return m_distill; }
     // Selects the layer everywhere (-1 / unknown name: false); a layer inside an If / Loop / Scan, which has no
     // row in the table, in Inspect alone. showInspect() also switches to Inspect.
     bool selectLayer(const QString &name);
@@ -216,6 +218,7 @@ private:
     InspectView *m_inspect = nullptr;
     SensitivityView *m_sensitivity = nullptr;
     CompressView *m_compress = nullptr;
+    DistillView *m_distill = nullptr;
     GraphPanel *m_graph = nullptr;
     QSplitter *m_overviewSplitter = nullptr;
     QMenu *m_viewMenu = nullptr;

@@ -149,6 +149,7 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
         e.train = stats;
         const double at = 0.05 + perEpoch * stats.epoch;
         e.validation = validate(current, progressSlice(progress, at - perEpoch * 0.1, at, "validation"));
+        e.teacherValidation = result.teacherValidation;
         result.epochs.push_back(e);
         say("epoch " + std::to_string(stats.epoch) + "/" + std::to_string(stats.epochs) + ": loss " +
             std::to_string(stats.loss) + " (hard " + std::to_string(stats.parts.hard) + ", soft " +

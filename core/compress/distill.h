@@ -52,6 +52,7 @@ struct DistillJobOptions {
 struct DistillEpoch {
     EpochStats train;
     double validation = -1;    // -1: no evaluation data
+    double teacherValidation = -1; // the teacher's on the same data (DistillResult::teacherValidation)
 };
 
 struct DistillResult {

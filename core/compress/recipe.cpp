@@ -205,7 +205,7 @@ DistillConfig parseDistill(const json &j, const std::string &path)
 FinetuneConfig parseFinetune(const json &j, const std::string &path)
 {
     FinetuneConfig f;
-    checkKeys(j, path, {"epochs", "lr", "batch_size", "samples", "qat", "distill"});
+    checkKeys(j, path, {"epochs", "lr", "batch_size", "samples", "qat", "seed", "distill"});
     if (j.contains("epochs"))
         f.epochs = int(integerIn(j["epochs"], join(path, "epochs"), 0, 1000));
     if (j.contains("lr")) {
@@ -220,6 +220,8 @@ FinetuneConfig parseFinetune(const json &j, const std::string &path)
         f.samples = integerIn(j["samples"], join(path, "samples"), 0, INT64_MAX);
     if (j.contains("qat"))
         f.qat = boolean(j["qat"], join(path, "qat"));
+    if (j.contains("seed"))
+        f.seed = uint64_t(integerIn(j["seed"], join(path, "seed"), 0, INT64_MAX));
     if (j.contains("distill") && !j["distill"].is_null())
         f.distill = parseDistill(j["distill"], join(path, "distill"));
     return f;
@@ -489,7 +491,7 @@ std::string recipeToJson(const Recipe &recipe, int indent)
     const FinetuneConfig defaults;
     const FinetuneConfig &f = recipe.finetune;
     if (f.epochs != defaults.epochs || f.lr != defaults.lr || f.batchSize != defaults.batchSize ||
-        f.samples != defaults.samples || f.qat != defaults.qat || f.distill) {
+        f.samples != defaults.samples || f.qat != defaults.qat || f.seed != defaults.seed || f.distill) {
         ojson fj;
         fj["epochs"] = f.epochs;
         fj["lr"] = shortest(f.lr);
@@ -497,6 +499,8 @@ std::string recipeToJson(const Recipe &recipe, int indent)
         if (f.samples > 0)
             fj["samples"] = f.samples;
         fj["qat"] = f.qat;
+        if (f.seed != defaults.seed)
+            fj["seed"] = f.seed;
         if (f.distill)
             fj["distill"] = distillJson(*f.distill);
         doc["finetune"] = fj;
@@ -616,6 +620,7 @@ TrainOptions finetuneOptions(const FinetuneConfig &finetune, int threads, const 
     to.lr = finetune.lr;
     to.batchSize = finetune.batchSize;
     to.limit = finetune.samples;
+    to.seed = finetune.seed;
     to.threads = threads;
     if (finetune.distill) {
         assert(teacher);

@@ -10,7 +10,7 @@
 //                 "activations": {"bits": 8, "calibration": "minmax"|"percentile"|"mse"|"entropy",
 //                                 "samples": 512, "percentile": 99.99},
 //                 "bias_correction": true},
-//    "finetune": {"epochs": 1, "lr": 1e-4, "batch_size": 64, "samples": 0, "qat": false,
+//    "finetune": {"epochs": 1, "lr": 1e-4, "batch_size": 64, "samples": 0, "qat": false, "seed": 1,
 //                 "distill": {"temperature": 4, "alpha": 0.7, "features": ["conv2"], "feature_loss": "l2",
 //                             "feature_weight": 1}},
 //    "layers": {"NODE": {"prune": {...}, "quantize": {"weights": {...}}, "skip": true}}}
@@ -62,6 +62,7 @@ struct FinetuneConfig {
     int64_t batchSize = 64;
     int64_t samples = 0;         // > 0: fine-tune on the first `samples` training samples only
     bool qat = false;            // quantization-aware fine-tuning (straight-through estimator) after quantizing
+    uint64_t seed = 1;           // shuffling order (and a distillation adapter's initial weights)
     // With the base model as teacher (knowledge distillation, core/train/distill.h): every fine-tuning stage
     // (after pruning, between iterative pruning steps, quantization-aware training).
     std::optional<DistillConfig> distill;

@@ -3,57 +3,8 @@
 #include <QThread>
 
 #include <algorithm>
-#include <cerrno>
-
-#ifdef Q_OS_LINUX
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace cw::ui {
-
-namespace {
-
-// Lowers the calling pool thread's scheduling priority for the duration of a job (restored after, since
-// pool threads are reused): on a busy machine the GUI thread then wins the core whenever it wakes up.
-class NicerThread {
-public:
-    NicerThread()
-    {
-#ifdef Q_OS_LINUX
-        m_tid = pid_t(syscall(SYS_gettid));
-        errno = 0;
-        m_old = getpriority(PRIO_PROCESS, id_t(m_tid));
-        if (errno != 0)
-            return;
-        // Only when the old priority can be restored afterwards (root, or RLIMIT_NICE allows it); otherwise a
-        // reused pool thread would get nicer with every job.
-        rlimit limit{};
-        const bool canRestore = geteuid() == 0 || (getrlimit(RLIMIT_NICE, &limit) == 0 &&
-                                                   (limit.rlim_cur == RLIM_INFINITY || 20 - int(limit.rlim_cur) <= m_old));
-        m_ok = canRestore && setpriority(PRIO_PROCESS, id_t(m_tid), std::min(19, m_old + 5)) == 0;
-#endif
-    }
-    ~NicerThread()
-    {
-#ifdef Q_OS_LINUX
-        if (m_ok)
-            (void)setpriority(PRIO_PROCESS, id_t(m_tid), m_old);
-#endif
-    }
-    NicerThread(const NicerThread &) = delete;
-    NicerThread &operator=(const NicerThread &) = delete;
-
-private:
-#ifdef Q_OS_LINUX
-    pid_t m_tid = 0;
-    int m_old = 0;
-    bool m_ok = false;
-#endif
-};
-
-} // namespace
 
 int compressThreads()
 {

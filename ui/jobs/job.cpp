@@ -3,10 +3,18 @@
 #include <QPointer>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <exception>
 #include <string>
+
+#ifdef Q_OS_LINUX
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/base/error.h"
 
@@ -104,6 +112,31 @@ bool Job::startWork(Work work)
             Qt::QueuedConnection);
     });
     return true;
+}
+
+NicerThread::NicerThread()
+{
+#ifdef Q_OS_LINUX
+    m_tid = int(syscall(SYS_gettid));
+    errno = 0;
+    m_old = getpriority(PRIO_PROCESS, id_t(m_tid));
+    if (errno != 0)
+        return;
+    // Only when the old priority can be restored afterwards (root, or RLIMIT_NICE allows it); otherwise a reused
+    // pool thread would get nicer with every job.
+    rlimit limit{};
+    const bool canRestore = geteuid() == 0 || (getrlimit(RLIMIT_NICE, &limit) == 0 &&
+                                               (limit.rlim_cur == RLIM_INFINITY || 20 - int(limit.rlim_cur) <= m_old));
+    m_ok = canRestore && setpriority(PRIO_PROCESS, id_t(m_tid), std::min(19, m_old + 5)) == 0;
+#endif
+}
+
+NicerThread::~NicerThread()
+{
+#ifdef Q_OS_LINUX
+    if (m_ok)
+        (void)setpriority(PRIO_PROCESS, id_t(m_tid), m_old);
+#endif
 }
 
 } // namespace cw::ui

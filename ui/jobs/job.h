@@ -75,4 +75,20 @@ private:
     bool m_running = false;
 };
 
+// Lowers the calling pool thread's scheduling priority for the duration of a job (restored after, since pool
+// threads are reused): on a busy machine the GUI thread then wins the core whenever it wakes up. Long jobs
+// (compress, distill) create one at the start of their work.
+class NicerThread {
+public:
+    NicerThread();
+    ~NicerThread();
+    NicerThread(const NicerThread &) = delete;
+    NicerThread &operator=(const NicerThread &) = delete;
+
+private:
+    int m_tid = 0;
+    int m_old = 0;
+    bool m_ok = false;
+};
+
 } // namespace cw::ui

@@ -166,8 +166,52 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
             return;
         cw::Recipe r = recipe();
         r.finetune.epochs = epochs;
+        if (epochs == 0)
+            r.finetune.distill.reset();
+        else if (m_teacher->isChecked())
+            r.finetune.distill = distillFromControls(r.finetune.distill);
         edit(r, tr("Fine-tune: %n epoch(s)", nullptr, epochs));
     });
+    // Distillation as recovery: the base model teaches the fine-tuning stages.
+    m_teacher = new QCheckBox(tr("base model as teacher"));
+    m_teacher->setObjectName(QStringLiteral("finetuneTeacher"));
+    m_teacher->setToolTip(tr("Knowledge distillation while fine-tuning: the compressed model learns from the base "
+                             "model's outputs (soft targets) as well as from the labels, which wins back more of "
+                             "the accuracy pruning and quantization cost"));
+    m_temperature = new QDoubleSpinBox;
+    m_temperature->setObjectName(QStringLiteral("finetuneTemperature"));
+    m_temperature->setRange(0.5, 20.0);
+    m_temperature->setSingleStep(0.5);
+    m_temperature->setValue(4.0);
+    m_temperature->setPrefix(tr("T "));
+    m_temperature->setKeyboardTracking(false);
+    m_temperature->setToolTip(tr("Temperature: higher values soften the teacher's outputs, so the student also "
+                                 "learns how the teacher ranks the wrong classes"));
+    m_alpha = new QDoubleSpinBox;
+    m_alpha->setObjectName(QStringLiteral("finetuneAlpha"));
+    m_alpha->setRange(0.0, 1.0);
+    m_alpha->setSingleStep(0.1);
+    m_alpha->setValue(0.7);
+    m_alpha->setPrefix(tr("α "));
+    m_alpha->setKeyboardTracking(false);
+    m_alpha->setToolTip(tr("Weight of the teacher in the loss: 0 trains on the labels alone, 1 on the teacher alone"));
+    const auto teacherEdit = [this]() {
+        if (m_syncing)
+            return;
+        cw::Recipe r = recipe();
+        if (m_teacher->isChecked() && r.finetune.epochs == 0)
+            r.finetune.epochs = 1;
+        r.finetune.distill.reset();
+        if (m_teacher->isChecked())
+            r.finetune.distill = distillFromControls(recipe().finetune.distill);
+        edit(r, m_teacher->isChecked() ? tr("Fine-tune with the base as teacher (T %1, α %2)")
+                                             .arg(m_temperature->value())
+                                             .arg(m_alpha->value())
+                                       : tr("Fine-tune without a teacher"));
+    };
+    connect(m_teacher, &QCheckBox::toggled, this, teacherEdit);
+    connect(m_temperature, &QDoubleSpinBox::valueChanged, this, teacherEdit);
+    connect(m_alpha, &QDoubleSpinBox::valueChanged, this, teacherEdit);
 
     m_targetKind = new QComboBox;
     m_targetKind->setObjectName(QStringLiteral("targetKind"));
@@ -239,6 +283,9 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     row1->addSpacing(12);
     row1->addWidget(new QLabel(tr("Fine-tune")));
     row1->addWidget(m_epochs);
+    row1->addWidget(m_teacher);
+    row1->addWidget(m_temperature);
+    row1->addWidget(m_alpha);
     row1->addStretch(1);
     row1->addWidget(m_undoButton);
     row1->addWidget(m_redoButton);
@@ -578,7 +625,29 @@ cw::Recipe CompressView::recipeFromControls() const
         r.activations = a;
     }
     r.finetune.epochs = m_epochs->value();
+    if (r.finetune.epochs > 0 && m_teacher->isChecked())
+        r.finetune.distill = distillFromControls({});
     return r;
+}
+
+void CompressView::addVariant(std::shared_ptr<const cw::Variant> variant)
+{
+    m_variants.push_back(std::move(variant));
+    const auto &v = *m_variants.back();
+    m_log->appendPlainText(tr("%1: accuracy %2, %3 (%4× smaller)")
+                               .arg(QString::fromStdString(v.name), formatPercent(v.metrics.accuracy),
+                                    formatBytes(v.metrics.fileBytes))
+                               .arg(v.metrics.compressionRatio, 0, 'f', 2));
+    updateVariants();
+    emit variantAdded(int(m_variants.size()) - 1);
+}
+
+cw::DistillConfig CompressView::distillFromControls(const std::optional<cw::DistillConfig> &current) const
+{
+    cw::DistillConfig d = current.value_or(cw::DistillConfig{}); // features set in a recipe file stay
+    d.temperature = float(m_temperature->value());
+    d.alpha = float(m_alpha->value());
+    return d;
 }
 
 void CompressView::edit(const cw::Recipe &next, const QString &description)
@@ -628,6 +697,13 @@ void CompressView::syncControls()
         m_calibrationSamples->setValue(int(qBound<int64_t>(1, r.activations->samples, int64_t(m_calibrationSamples->maximum()))));
     }
     m_epochs->setValue(r.finetune.epochs);
+    m_teacher->setChecked(r.finetune.distill.has_value());
+    if (r.finetune.distill) {
+        m_temperature->setValue(r.finetune.distill->temperature);
+        m_alpha->setValue(r.finetune.distill->alpha);
+    }
+    m_temperature->setEnabled(m_model.has_value() && r.finetune.distill.has_value());
+    m_alpha->setEnabled(m_model.has_value() && r.finetune.distill.has_value());
     // The "all layers" controls start from the recipe's defaults.
     if (r.prune) {
         m_pruneMethod->setCurrentText(r.prune->method == cw::PruneMethod::NM
@@ -955,15 +1031,10 @@ void CompressView::launch(CompressParams params)
                     m_baseEvalLimit = job->params().evalLimit;
                 }
                 m_jobSucceeded = true;
-                m_variants.push_back(std::move(variant));
-                const auto &v = *m_variants.back();
-                m_log->appendPlainText(tr("%1: accuracy %2, %3 (%4× smaller)")
-                                           .arg(QString::fromStdString(v.name), formatPercent(v.metrics.accuracy),
-                                                formatBytes(v.metrics.fileBytes))
-                                           .arg(v.metrics.compressionRatio, 0, 'f', 2));
-                updateVariants();
-                setStatus(tr("%1 finished in %2 s").arg(QString::fromStdString(v.name)).arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
-                emit variantAdded(int(m_variants.size()) - 1);
+                addVariant(std::move(variant));
+                setStatus(tr("%1 finished in %2 s")
+                              .arg(QString::fromStdString(m_variants.back()->name))
+                              .arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
             });
     connect(job, &Job::failed, this, [this, job, name](const QString &error) {
         m_log->appendPlainText(tr("%1 failed: %2").arg(name, error));
@@ -1169,8 +1240,10 @@ void CompressView::updateControls()
 {
     const bool model = m_model.has_value();
     for (QWidget *w : std::initializer_list<QWidget *>{m_applyPrune, m_applyBits, m_distribute, m_loadRecipe,
-                                                       m_saveRecipe, m_activations, m_epochs})
+                                                       m_saveRecipe, m_activations, m_epochs, m_teacher})
         w->setEnabled(model);
+    m_temperature->setEnabled(model && m_teacher->isChecked());
+    m_alpha->setEnabled(model && m_teacher->isChecked());
     m_compressButton->setEnabled(model && m_runInputs.blocked.isEmpty());
     m_compressButton->setToolTip(m_runInputs.blocked);
     m_compressButton->setText(m_job ? tr("Queue") : tr("Compress"));
@@ -1211,6 +1284,9 @@ void CompressView::readSettings()
     m_calibration->setCurrentText(s.value(QStringLiteral("calibration"), QStringLiteral("minmax")).toString());
     m_calibrationSamples->setValue(s.value(QStringLiteral("calibrationSamples"), 512).toInt());
     m_epochs->setValue(s.value(QStringLiteral("epochs"), 0).toInt());
+    m_temperature->setValue(s.value(QStringLiteral("teacherTemperature"), 4.0).toDouble());
+    m_alpha->setValue(s.value(QStringLiteral("teacherAlpha"), 0.7).toDouble());
+    m_teacher->setChecked(s.value(QStringLiteral("teacher"), false).toBool());
     m_targetKind->setCurrentIndex(s.value(QStringLiteral("targetKind"), 0).toInt() == 1 ? 1 : 0);
     m_target->setValue(s.value(QStringLiteral("target"), m_target->value()).toDouble());
     m_evalLimit->setValue(s.value(QStringLiteral("evalLimit"), 0).toInt());
@@ -1230,6 +1306,9 @@ void CompressView::writeSettings() const
     s.setValue(QStringLiteral("calibration"), m_calibration->currentText());
     s.setValue(QStringLiteral("calibrationSamples"), m_calibrationSamples->value());
     s.setValue(QStringLiteral("epochs"), m_epochs->value());
+    s.setValue(QStringLiteral("teacher"), m_teacher->isChecked());
+    s.setValue(QStringLiteral("teacherTemperature"), m_temperature->value());
+    s.setValue(QStringLiteral("teacherAlpha"), m_alpha->value());
     s.setValue(QStringLiteral("targetKind"), m_targetKind->currentIndex());
     s.setValue(QStringLiteral("target"), m_target->value());
     s.setValue(QStringLiteral("evalLimit"), m_evalLimit->value());

@@ -107,6 +107,8 @@ public:
     bool removeQueued(int index);
 
     const std::vector<std::shared_ptr<const cw::Variant>> &variants() const { return m_variants; }
+    // A variant made elsewhere (a distilled student) joins the table like a compression result.
+    void addVariant(std::shared_ptr<const cw::Variant> variant);
     const std::optional<cw::VariantMetrics> &baseMetrics() const { return m_baseMetrics; }
     // Writes variant `index` (format by extension) on a worker thread; exportFinished() follows.
     bool exportVariant(int index, const QString &path);
@@ -121,6 +123,7 @@ public:
     QComboBox *granularityCombo() const { return m_granularity; }
     QCheckBox *activationsCheck() const { return m_activations; }
     QSpinBox *epochsSpin() const { return m_epochs; }
+    QCheckBox *teacherCheck() const { return m_teacher; }
     QComboBox *targetKindCombo() const { return m_targetKind; }
     QDoubleSpinBox *targetSpin() const { return m_target; }
     QPushButton *compressButton() const { return m_compressButton; }
@@ -150,6 +153,8 @@ private:
     void applyRecipe(const cw::Recipe &recipe); // from the undo commands
     void edit(const cw::Recipe &recipe, const QString &description);
     cw::Recipe recipeFromControls() const;
+    // The fine-tuning teacher's settings from the T and α controls (features of `current` kept).
+    cw::DistillConfig distillFromControls(const std::optional<cw::DistillConfig> &current) const;
     void syncControls();
     void updatePrediction();
     void updateChart();
@@ -195,6 +200,8 @@ private:
     QComboBox *m_calibration = nullptr;
     QSpinBox *m_calibrationSamples = nullptr;
     QSpinBox *m_epochs = nullptr;
+    QCheckBox *m_teacher = nullptr;          // fine-tune with the base model as teacher
+    QDoubleSpinBox *m_temperature = nullptr, *m_alpha = nullptr;
     QComboBox *m_targetKind = nullptr;
     QDoubleSpinBox *m_target = nullptr;
     QPushButton *m_distribute = nullptr;

@@ -1,0 +1,187 @@
+// The Distill tab on the demo CNN: a job on a small unlabelled set draws the live curves (every step's loss parts,
+// every epoch's validation next to the teacher's) and its student joins the Compress tab's variants; Cancel keeps
+// nothing and leaves the model as it was; a student that cannot be built is reported, not crashed on; the
+// Compress tab's "base model as teacher" switch edits the recipe's finetune.distill; the controls are remembered.
+#include <QtTest>
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTabWidget>
+#include <QTemporaryDir>
+
+#include <qcustomplot.h>
+
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "testutil.h"
+#include "ui/mainwindow.h"
+#include "ui/views/compressview.h"
+#include "ui/views/distillview.h"
+
+using namespace cw;
+using namespace cw::ui;
+
+namespace {
+
+constexpr int kJobTimeoutMs = 600000;
+
+QByteArray weightsFingerprint(const Model &m)
+{
+    QCryptographicHash h(QCryptographicHash::Sha256);
+    for (const auto &[name, t] : m.graph.initializers) {
+        h.addData(QByteArray::fromStdString(name));
+        h.addData(QByteArrayView(static_cast<const char *>(t.rawData()), qsizetype(t.byteSize())));
+    }
+    return h.result();
+}
+
+} // namespace
+
+class TestGuiDistill : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_data; // 64 random images without labels
+
+    void openDemo(MainWindow &window)
+    {
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(QStringLiteral("demo")));
+        QVERIFY(loaded.wait(60000));
+        DistillView *view = window.distillView();
+        QVERIFY(window.analysisTabs()->indexOf(view) >= 0);
+        view->setDataset(m_data);
+        view->trainDataEdit()->setText(m_data);
+        view->evalLimitSpin()->setValue(0);
+        view->studentKindCombo()->setCurrentIndex(int(StudentKind::Slim));
+        view->slimSpin()->setValue(0.5);
+        view->epochsSpin()->setValue(2);
+        view->findChild<QSpinBox *>(QStringLiteral("batch"))->setValue(16);
+    }
+
+private slots:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
+        QSettings().clear();
+        QVERIFY(m_dir.isValid());
+        m_data = m_dir.filePath(QStringLiteral("x.npy"));
+        writeNpy(testutil::randomTensor({64, 1, 28, 28}, 1, 0.f, 1.f), m_data.toStdString());
+    }
+
+    void jobDrawsCurvesAndAddsAVariant()
+    {
+        MainWindow window;
+        openDemo(window);
+        DistillView *view = window.distillView();
+        QVERIFY(view->predictionLabel()->text().contains(QStringLiteral("parameters")));
+        QSignalSpy finished(view, &DistillView::jobFinished);
+        QSignalSpy ready(view, &DistillView::variantReady);
+        QVERIFY(view->distill());
+        QVERIFY(!view->distillButton()->isEnabled());
+        QVERIFY(view->cancelButton()->isEnabled());
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QVERIFY2(finished.last().first().toBool(), qPrintable(view->statusText()));
+        QCOMPARE(ready.count(), 1);
+        // 64 samples in batches of 16 for 2 epochs: 8 steps, each with its loss parts.
+        QCustomPlot *loss = view->lossChart();
+        QCOMPARE(loss->graph(0)->dataCount(), 8);
+        QVERIFY(loss->graph(2)->data()->at(0)->value > 0); // soft (teacher)
+        QCOMPARE(loss->graph(1)->data()->at(0)->value, 0.0); // no labels: no hard part
+        QCustomPlot *accuracy = view->accuracyChart();
+        QCOMPARE(accuracy->graph(0)->dataCount(), 2);
+        QVERIFY(accuracy->graph(1)->dataCount() > 0); // the teacher's dashed line
+        QVERIFY(view->logPanel()->toPlainText().contains(QStringLiteral("no labels")));
+        // The student is a variant of the Compress tab.
+        QCOMPARE(window.compressView()->variants().size(), size_t(1));
+        QVERIFY(window.compressView()->variants().front()->measured);
+        QVERIFY(window.compressView()->variants().front()->model.analysis.count(kDistillationKey));
+        QVERIFY(view->distillButton()->isEnabled());
+    }
+
+    void cancelKeepsNothing()
+    {
+        MainWindow window;
+        openDemo(window);
+        DistillView *view = window.distillView();
+        view->epochsSpin()->setValue(200);
+        const QByteArray before = weightsFingerprint(*window.model());
+        QSignalSpy finished(view, &DistillView::jobFinished);
+        QSignalSpy ready(view, &DistillView::variantReady);
+        QSignalSpy progress(view->progressBar(), &QProgressBar::valueChanged);
+        QVERIFY(view->distill());
+        QVERIFY(progress.wait(60000));
+        view->cancel();
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QCOMPARE(finished.last().first().toBool(), false);
+        QCOMPARE(ready.count(), 0);
+        QVERIFY(view->statusText().contains(QStringLiteral("cancelled")));
+        QCOMPARE(window.compressView()->variants().size(), size_t(0));
+        QCOMPARE(weightsFingerprint(*window.model()), before);
+    }
+
+    void badStudentIsReported()
+    {
+        MainWindow window;
+        openDemo(window);
+        DistillView *view = window.distillView();
+        view->studentKindCombo()->setCurrentIndex(int(StudentKind::File));
+        auto *file = view->findChild<QLineEdit *>(QStringLiteral("studentFile"));
+        QVERIFY(file);
+        file->setText(m_dir.filePath(QStringLiteral("missing.onnx")));
+        emit file->editingFinished();
+        QVERIFY2(view->predictionLabel()->text().contains(QStringLiteral("cannot be used")),
+                 qPrintable(view->predictionLabel()->text()));
+        QSignalSpy finished(view, &DistillView::jobFinished);
+        QVERIFY(view->distill());
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QCOMPARE(finished.last().first().toBool(), false);
+        QVERIFY2(view->statusText().contains(QStringLiteral("missing.onnx")), qPrintable(view->statusText()));
+        view->studentKindCombo()->setCurrentIndex(int(StudentKind::Slim));
+    }
+
+    void compressTabTeacherSwitch()
+    {
+        MainWindow window;
+        openDemo(window);
+        CompressView *compress = window.compressView();
+        QVERIFY(!compress->recipe().finetune.distill);
+        compress->teacherCheck()->setChecked(true);
+        QVERIFY(compress->recipe().finetune.distill);
+        QVERIFY(compress->recipe().finetune.epochs >= 1);
+        QCOMPARE(compress->recipe().finetune.distill->temperature, 4.f);
+        compress->findChild<QDoubleSpinBox *>(QStringLiteral("finetuneAlpha"))->setValue(0.5);
+        QCOMPARE(compress->recipe().finetune.distill->alpha, 0.5f);
+        compress->undoStack()->undo();
+        QCOMPARE(compress->recipe().finetune.distill->alpha, 0.7f);
+        compress->teacherCheck()->setChecked(false);
+        QVERIFY(!compress->recipe().finetune.distill);
+    }
+
+    void settingsAreRemembered()
+    {
+        {
+            DistillView view;
+            view.temperatureSpin()->setValue(6.5);
+            view.alphaSpin()->setValue(0.9);
+            view.featuresEdit()->setText(QStringLiteral("conv2"));
+        }
+        DistillView view;
+        QCOMPARE(view.temperatureSpin()->value(), 6.5);
+        QCOMPARE(view.alphaSpin()->value(), 0.9);
+        QCOMPARE(view.featuresEdit()->text(), QStringLiteral("conv2"));
+        QCOMPARE(view.jobOptions().distill.features, std::vector<std::string>{"conv2"});
+    }
+};
+
+QTEST_MAIN(TestGuiDistill)
+#include "test_gui_distill.moc"
