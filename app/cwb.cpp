@@ -1160,6 +1160,9 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
     cmd->add_option("--bench-threads", a.options.benchThreads, "threads the latency is measured with")
         ->check(kThreads)
         ->capture_default_str();
+    cmd->add_option("--iterations", a.options.benchIterations, "timed runs per latency measurement")
+        ->check(kPositive)
+        ->capture_default_str();
     cmd->add_flag("--no-measure", a.noMeasure, "save the student without the final measurement");
     addPreprocess(cmd, a.preprocess);
     addJson(cmd, a.json);
@@ -1246,8 +1249,8 @@ int cmdDistill(const DistillArgs &args)
                  {"output", args.output},
                  {"data", args.data ? json(*args.data) : json(nullptr)},
                  {"train_data", *trainSpec},
-                 {"temperature", options.distill.temperature},
-                 {"alpha", options.distill.alpha},
+                 {"temperature", cw::floatForJson(options.distill.temperature)},
+                 {"alpha", cw::floatForJson(options.distill.alpha)},
                  {"features", options.distill.features},
                  {"feature_loss", args.featureLoss},
                  {"teacher_parameters", result.teacherParameters},

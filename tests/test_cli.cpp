@@ -87,6 +87,7 @@ private slots:
     void exportFormats_data();
     void exportFormats();
     void train();
+    void distill();
     void errors_data();
     void errors();
     void help_data();
@@ -312,6 +313,44 @@ void TestCli::train()
     QCOMPARE(model.graph.parameterCount(), cw::loadModel("demo").graph.parameterCount());
 }
 
+void TestCli::distill()
+{
+    // A demo-architecture student from a slice of the training split, measured next to the teacher.
+    const QString path = m_dir.filePath("student.h5");
+    Result r = cwb({"distill", "demo", "--arch", "cnn", "--width", "0.25", "--data", "fashion-mnist", "--limit", "200",
+                    "--train-limit", "256", "--epochs", "2", "--batch", "32", "--iterations", "3", "-o", path, "--json"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QJsonObject j = json(r);
+    QCOMPARE(j["epochs"].toArray().size(), 2);
+    QCOMPARE(j["validation"].toString(), QStringLiteral("accuracy"));
+    QVERIFY(j["student_parameters"].toDouble() * 8 <= j["teacher_parameters"].toDouble());
+    QVERIFY(j["student"].toObject()["accuracy"].toDouble() > 0.2);
+    QCOMPARE(j["alpha"].toDouble(), 0.7);
+    const QJsonObject first = j["epochs"].toArray().first().toObject();
+    QVERIFY(first["hard"].toDouble() > 0 && first["soft"].toDouble() > 0);
+    const cw::Model student = cw::loadModel(path.toStdString());
+    QVERIFY(student.analysis.count("distillation"));
+    QVERIFY(student.analysis.count("metrics"));
+
+    // Unlabelled training data: the teacher alone, validated as top-1 agreement with it; a slimmed student with a
+    // feature pair through an adapter.
+    const QString x = m_dir.filePath("images.npy");
+    cw::writeNpy(testutil::randomTensor({48, 1, 28, 28}, 5, 0.f, 1.f), x.toStdString());
+    r = cwb({"distill", "demo", "--slim", "0.5", "--train-data", x, "--data", x, "--epochs", "1", "--batch", "16",
+             "--features", "conv2", "--no-measure", "-o", m_dir.filePath("slim.h5")});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    verifyChecks(r, {"stdout:the teacher is the only target", "stdout:top-1 agreement with the teacher",
+                     "stdout:fc2 kept whole"});
+    r = cwb({"distill", "demo", "--slim", "0.5", "--train-data", x, "--epochs", "1", "--features", "nope",
+             "--no-measure", "-o", m_dir.filePath("bad.h5")});
+    QCOMPARE(r.exitCode, 1);
+    verifyChecks(r, {"stderr:'nope'"});
+    r = cwb({"distill", "demo", "--slim", "0.5", "--train-data", x, "--alpha", "0.5", "--no-measure", "-o",
+             m_dir.filePath("bad.h5")});
+    QCOMPARE(r.exitCode, 1);
+    verifyChecks(r, {"stderr:alpha = 1"});
+}
+
 void TestCli::errors_data()
 {
     QTest::addColumn<QStringList>("args");
@@ -341,6 +380,15 @@ void TestCli::errors_data()
                                                           "1.5"}
                                            << 1 << "--prune";
     QTest::newRow("zero threads") << QStringList{"bench", "demo", "--threads", "0"} << 1 << "--threads";
+    QTest::newRow("distill: two students") << QStringList{"distill", "demo", "--slim", "0.5", "--arch", "cnn", "-o", "/tmp/s.h5"}
+                                          << 1 << "excludes";
+    QTest::newRow("distill: slim factor 1") << QStringList{"distill", "demo", "--slim", "1", "-o", "/tmp/s.h5"} << 1
+                                           << "slim factor";
+    QTest::newRow("distill: alpha above 1") << QStringList{"distill", "demo", "--alpha", "1.5", "-o", "/tmp/s.h5"} << 1
+                                           << "--alpha";
+    QTest::newRow("distill: no training data") << QStringList{"distill", "demo", "-o", "/tmp/s.h5"} << 1 << "--train-data";
+    QTest::newRow("distill: unknown feature loss") << QStringList{"distill", "demo", "--feature-loss", "kl", "-o", "/tmp/s.h5"}
+                                                  << 1 << "--feature-loss";
     QTest::newRow("negative limit") << QStringList{"eval", "demo", "--data", "fashion-mnist", "--limit", "-1"} << 1
                                     << "--limit";
     QTest::newRow("zero std") << QStringList{"eval", "demo", "--data", "fashion-mnist", "--std", "0"} << 1 << "--std";

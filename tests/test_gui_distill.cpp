@@ -1,7 +1,8 @@
 // The Distill tab on the demo CNN: a job on a small unlabelled set draws the live curves (every step's loss parts,
 // every epoch's validation next to the teacher's) and its student joins the Compress tab's variants; Cancel keeps
 // nothing and leaves the model as it was; a student that cannot be built is reported, not crashed on; the
-// Compress tab's "base model as teacher" switch edits the recipe's finetune.distill; the controls are remembered.
+// Compress tab's "base model as teacher" switch edits the recipe's finetune.distill; a student opens as the model
+// to be compressed further; the controls are remembered.
 #include <QtTest>
 
 #include <QCheckBox>
@@ -20,6 +21,7 @@
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
 #include "testutil.h"
+#include "ui/formatting.h"
 #include "ui/mainwindow.h"
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
@@ -106,6 +108,13 @@ private slots:
         QVERIFY(window.compressView()->variants().front()->measured);
         QVERIFY(window.compressView()->variants().front()->model.analysis.count(kDistillationKey));
         QVERIFY(view->distillButton()->isEnabled());
+
+        // Distil, then compress further: the student becomes the open model (the teacher of the next run).
+        const int64_t teacherParameters = window.model()->graph.parameterCount();
+        QVERIFY(window.openVariant(window.compressView()->variants().front()));
+        QVERIFY(window.model()->graph.parameterCount() < teacherParameters / 2);
+        QVERIFY(window.compressView()->variants().empty());
+        QVERIFY(view->predictionLabel()->text().contains(formatCount(window.model()->graph.parameterCount())));
     }
 
     void cancelKeepsNothing()

@@ -192,6 +192,7 @@ void MainWindow::createCentralWidget()
     // A distilled student is a variant like any other: exported, compared and measured in the Compress tab.
     connect(m_distill, &DistillView::variantReady, m_compress, &CompressView::addVariant);
     addAnalysisTab(m_distill, tr("Distill"));
+    connect(m_compress, &CompressView::openVariantRequested, this, &MainWindow::openVariant);
     // A run that lacks input sizes asks for them.
     const auto askForInputs = [this](const QString &reason) { openInputs(reason); };
     connect(m_inspect, &InspectView::inputsNeeded, this, askForInputs);
@@ -791,6 +792,26 @@ InputsDialog *MainWindow::openInputs(const QString &reason)
     m_inputsDialog->setReason(reason);
     m_inputsDialog->raise();
     return m_inputsDialog;
+}
+
+bool MainWindow::openVariant(std::shared_ptr<const cw::Variant> variant)
+{
+    if (!variant || m_job || m_compress->isRunning() || m_distill->isRunning()) {
+        showError(tr("Open as Model"), tr("Wait for the running job to finish (or cancel it) first."));
+        return false;
+    }
+    const QString name = QString::fromStdString(variant->name);
+    if (m_errorDialogs && m_compress->variants().size() > 1) {
+        const auto answer = QMessageBox::question(
+            this, tr("Open as Model"),
+            tr("Open %1 as the model? The other %n variant(s) in the Compress tab are not kept: export the ones you "
+               "need first.", nullptr, int(m_compress->variants().size()) - 1)
+                .arg(name));
+        if (answer != QMessageBox::Yes)
+            return false;
+    }
+    setModel(variant->model, name);
+    return true;
 }
 
 void MainWindow::showError(const QString &title, const QString &message)

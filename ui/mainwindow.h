@@ -23,6 +23,7 @@
 #include <QPointer>
 #include <QStringList>
 
+#include <memory>
 #include <optional>
 
 #include "core/graph/graph.h"
@@ -42,6 +43,10 @@ class QSplitter;
 class QTabWidget;
 class QTableView;
 class QToolButton;
+
+namespace cw {
+struct Variant;
+}
 
 namespace cw::ui {
 
@@ -131,6 +136,9 @@ public:
     // The "Compress" tab: recipe table, compression jobs and the open model's variants.
     CompressView *compressView() const { return m_compress; }
     DistillView *distillView() const { return m_distill; }
+    // Makes a variant the open model (to compress a distilled student further); asks before dropping the other
+    // variants. False when a job runs or the user declines.
+    bool openVariant(std::shared_ptr<const cw::Variant> variant);
     // Selects the layer everywhere (-1 / unknown name: false); a layer inside an If / Loop / Scan, which has no
     // row in the table, in Inspect alone. showInspect() also switches to Inspect.
     bool selectLayer(const QString &name);

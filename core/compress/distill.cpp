@@ -168,13 +168,13 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
 
     nlohmann::ordered_json doc;
     doc["teacher"] = teacher.sourcePath;
-    doc["temperature"] = to.distill.temperature;
-    doc["alpha"] = to.distill.alpha;
+    doc["temperature"] = floatForJson(to.distill.temperature);
+    doc["alpha"] = floatForJson(to.distill.alpha);
     doc["features"] = to.distill.features;
     doc["feature_loss"] = toString(to.distill.featureLoss);
-    doc["feature_weight"] = to.distill.featureWeight;
+    doc["feature_weight"] = floatForJson(to.distill.featureWeight);
     doc["epochs"] = to.epochs;
-    doc["lr"] = to.lr;
+    doc["lr"] = floatForJson(to.lr);
     doc["batch_size"] = to.batchSize;
     doc["seed"] = to.seed;
     doc["train_data"] = train.name;

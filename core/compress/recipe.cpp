@@ -261,16 +261,6 @@ LayerConfig parseLayer(const json &j, const std::string &path, const Recipe &def
 }
 
 // Shortest decimal that reads back as the same float (1e-4f prints as 0.0001, not 9.99999974737875e-05).
-double shortest(float f)
-{
-    char buf[32];
-    for (int precision = 1; precision <= 9; ++precision) {
-        std::snprintf(buf, sizeof buf, "%.*g", precision, double(f));
-        if (std::strtof(buf, nullptr) == f)
-            return std::strtod(buf, nullptr);
-    }
-    return double(f);
-}
 
 ojson pruneJson(const PruneConfig &c)
 {
@@ -293,12 +283,12 @@ ojson pruneJson(const PruneConfig &c)
 ojson distillJson(const DistillConfig &d)
 {
     ojson j;
-    j["temperature"] = shortest(d.temperature);
-    j["alpha"] = shortest(d.alpha);
+    j["temperature"] = floatForJson(d.temperature);
+    j["alpha"] = floatForJson(d.alpha);
     if (!d.features.empty()) {
         j["features"] = d.features;
         j["feature_loss"] = toString(d.featureLoss);
-        j["feature_weight"] = shortest(d.featureWeight);
+        j["feature_weight"] = floatForJson(d.featureWeight);
     }
     return j;
 }
@@ -494,7 +484,7 @@ std::string recipeToJson(const Recipe &recipe, int indent)
         f.samples != defaults.samples || f.qat != defaults.qat || f.seed != defaults.seed || f.distill) {
         ojson fj;
         fj["epochs"] = f.epochs;
-        fj["lr"] = shortest(f.lr);
+        fj["lr"] = floatForJson(f.lr);
         fj["batch_size"] = f.batchSize;
         if (f.samples > 0)
             fj["samples"] = f.samples;
@@ -628,6 +618,17 @@ TrainOptions finetuneOptions(const FinetuneConfig &finetune, int threads, const 
         to.distill = *finetune.distill;
     }
     return to;
+}
+
+double floatForJson(float f)
+{
+    char buf[32];
+    for (int precision = 1; precision <= 9; ++precision) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, double(f));
+        if (std::strtof(buf, nullptr) == f)
+            return std::strtod(buf, nullptr);
+    }
+    return double(f);
 }
 
 } // namespace cw

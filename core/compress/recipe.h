@@ -124,6 +124,10 @@ std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model);
 // layers (16-bit weights count: the pipeline compresses them in float32, transform.h).
 std::string whyNoLayers(const Model &model);
 
+// The shortest decimal that reads back as `f`, as a double: how a float setting is written to JSON (0.7, not
+// 0.699999988).
+double floatForJson(float f);
+
 // Names used in JSON and the GUI ("magnitude", "nm", "channel", "minmax", ...); parse* throw cw::Error.
 std::string toString(PruneMethod method);
 std::string toString(Calibration calibration);

@@ -411,6 +411,15 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     m_exportVariant->setObjectName(QStringLiteral("exportVariant"));
     m_exportVariant->setToolTip(tr("Save the selected variant as .h5 or .onnx"));
     connect(m_exportVariant, &QPushButton::clicked, this, &CompressView::exportDialog);
+    m_openVariant = new QPushButton(tr("Open as Model"));
+    m_openVariant->setObjectName(QStringLiteral("openVariant"));
+    m_openVariant->setToolTip(tr("Make the selected variant the open model, to compress it further (distil, then "
+                                 "quantize)"));
+    connect(m_openVariant, &QPushButton::clicked, this, [this]() {
+        const int index = selectedVariant();
+        if (index >= 0)
+            emit openVariantRequested(m_variants[size_t(index)]);
+    });
     auto *variantsBox = new QWidget;
     auto *variantsLayout = new QVBoxLayout(variantsBox);
     variantsLayout->setContentsMargins(0, 0, 0, 0);
@@ -419,6 +428,7 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
                                         "latency in ms"));
     variantsLabel->setToolTip(tr("Latency p50 / p90 in milliseconds at batch 1 and 64, single-threaded"));
     variantsTitle->addWidget(variantsLabel, 1);
+    variantsTitle->addWidget(m_openVariant);
     variantsTitle->addWidget(m_exportVariant);
     variantsLayout->addLayout(variantsTitle);
     variantsLayout->addWidget(m_variantTable, 1);
@@ -1218,9 +1228,8 @@ bool CompressView::exportVariant(int index, const QString &path)
 
 void CompressView::exportDialog()
 {
-    const QModelIndex current = m_variantTable->selectionModel()->currentIndex();
-    const int index = current.row() - (m_baseMetrics ? 1 : 0);
-    if (index < 0 || index >= int(m_variants.size()))
+    const int index = selectedVariant();
+    if (index < 0)
         return;
     const QString suggested = QDir(dirSetting(kVariantDirKey))
                                   .filePath(QString::fromStdString(m_variants[size_t(index)]->name).replace(' ', '-') +
@@ -1249,9 +1258,16 @@ void CompressView::updateControls()
     m_compressButton->setText(m_job ? tr("Queue") : tr("Compress"));
     m_cancelButton->setEnabled(m_job != nullptr);
     m_removeQueued->setEnabled(m_queueList->currentRow() >= (m_job ? 1 : 0) && !m_queue.isEmpty());
+    const int variant = selectedVariant();
+    m_exportVariant->setEnabled(variant >= 0 && !m_exportJob);
+    m_openVariant->setEnabled(variant >= 0 && !m_job);
+}
+
+int CompressView::selectedVariant() const
+{
     const QModelIndex current = m_variantTable->selectionModel()->currentIndex();
     const int variant = current.isValid() ? current.row() - (m_baseMetrics ? 1 : 0) : -1;
-    m_exportVariant->setEnabled(variant >= 0 && variant < int(m_variants.size()) && !m_exportJob);
+    return variant >= 0 && variant < int(m_variants.size()) ? variant : -1;
 }
 
 void CompressView::setRunInputs(const RunInputs &inputs)

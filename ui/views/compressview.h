@@ -143,6 +143,8 @@ signals:
     void jobStarted(const QString &name);
     void jobFinished(bool succeeded); // after success, failure or cancel of each job
     void variantAdded(int index);
+    // "Open as Model" on a variant: the window makes it the open model (to compress a distilled student, say).
+    void openVariantRequested(std::shared_ptr<const cw::Variant> variant);
     void queueChanged();
     void exportFinished(bool ok);
     void errorOccurred(const QString &message);
@@ -159,6 +161,8 @@ private:
     void updatePrediction();
     void updateChart();
     void updateControls();
+    // Index into variants() of the selected row, -1 for none (or the base row).
+    int selectedVariant() const;
     void updateQueue();
     void updateVariants();
     void setStatus(const QString &text, bool error = false);
@@ -231,6 +235,7 @@ private:
     QTableView *m_variantTable = nullptr;
     QStandardItemModel *m_variantModel = nullptr;
     QPushButton *m_exportVariant = nullptr;
+    QPushButton *m_openVariant = nullptr;
 };
 
 } // namespace cw::ui

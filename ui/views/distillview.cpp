@@ -469,7 +469,7 @@ void DistillView::clearCurves()
         m_accuracyChart->graph(i)->data()->clear();
     m_lossChart->xAxis->setRange(0, 10);
     m_lossChart->yAxis->setRange(0.01, 10);
-    m_accuracyChart->xAxis->setRange(0, std::max(2, m_epochs->value()));
+    m_accuracyChart->xAxis->setRange(0, std::max(2, m_epochs->value()) + 0.3);
     m_accuracyChart->yAxis->setRange(0, 100);
     m_lossChart->replot();
     m_accuracyChart->replot();
@@ -508,7 +508,7 @@ void DistillView::addEpoch(const cw::DistillEpoch &epoch)
         teacher->addData(0, epoch.teacherValidation * 100.0);
         teacher->addData(double(epoch.train.epochs), epoch.teacherValidation * 100.0);
     }
-    m_accuracyChart->xAxis->setRange(0, std::max(1, epoch.train.epochs));
+    m_accuracyChart->xAxis->setRange(0, std::max(1, epoch.train.epochs) + 0.3);
     bool found = false;
     double lo = 100, hi = 0;
     for (int i = 0; i < 2; ++i) {
