@@ -1111,7 +1111,7 @@ struct DistillArgs {
     int epochs = 2;
     int64_t batch = 64, trainLimit = 0;
     uint64_t seed = 1;
-    bool fresh = false, noMeasure = false, json = false;
+    bool fresh = false, dropBlocks = false, noMeasure = false, json = false;
     cw::CompressOptions options;
     PreprocessArgs preprocess;
 };
@@ -1128,8 +1128,12 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
     cmd->add_option("--width", a.width, "the --arch student's channel multiplier (default 0.25)")
         ->check(numberIn(0, 4, "a multiplier in (0, 4]", "W"))
         ->needs(arch);
-    student->excludes(slim)->excludes(arch);
+    auto *drop = cmd->add_flag("--drop-blocks", a.dropBlocks,
+                               "student: the teacher without its residual blocks that have an identity shortcut "
+                               "(with --slim, also slimmed)");
+    student->excludes(slim)->excludes(arch)->excludes(drop);
     slim->excludes(arch);
+    arch->excludes(drop);
     cmd->add_flag("--fresh", a.fresh, "He-initialise the --slim / --student weights instead of keeping them");
     addOutput(cmd, a.output, "the trained student: OUT.h5 (native) or OUT.onnx")->required();
     addData(cmd, a.data, "evaluation samples (validation after every epoch, then the final measurement)");
@@ -1184,9 +1188,10 @@ int cmdDistill(const DistillArgs &args)
     if (!args.student.empty()) {
         spec.kind = cw::StudentKind::File;
         spec.path = args.student;
-    } else if (args.slim) {
+    } else if (args.slim || args.dropBlocks) {
         spec.kind = cw::StudentKind::Slim;
-        spec.factor = *args.slim;
+        spec.factor = args.slim.value_or(1.0);
+        spec.dropBlocks = args.dropBlocks;
     } else {
         spec.kind = cw::StudentKind::Arch;
         spec.arch = args.arch;

@@ -365,6 +365,25 @@ private slots:
         const Model tiny = makeStudent(teacher, arch);
         QVERIFY(tiny.graph.parameterCount() * 8 <= teacher.graph.parameterCount());
         QVERIFY_THROWS_EXCEPTION(Error, makeStudent(teacher, {StudentKind::Slim, 1.0}));
+        // Residual blocks with an identity shortcut go whole; the projection-shortcut block stays.
+        const Model resnet = buildDemoModel("resnet", 1);
+        StudentSpec blocks{StudentKind::Slim, 1.0};
+        blocks.dropBlocks = true;
+        std::vector<std::string> notes;
+        const Model shallow = makeStudent(resnet, blocks, &notes);
+        QCOMPARE(notes.size(), size_t(1));
+        QVERIFY(QString::fromStdString(notes[0]).contains("block1.add"));
+        for (const Node &n : shallow.graph.nodes)
+            QVERIFY2(n.name.rfind("block1.", 0) != 0 || n.name == "block1.relu", n.name.c_str());
+        QVERIFY(!shallow.graph.initializers.count("block1.conv1.weight"));
+        QVERIFY(shallow.graph.initializers.count("block2.conv1.weight"));
+        const Tensor x = testutil::randomTensor({2, 1, 28, 28}, 3, 0.f, 1.f);
+        QCOMPARE(Session(shallow).run(x).shape(), (Shape{2, 10}));
+        blocks.factor = 0.5; // both: blocks removed, the rest slimmed
+        QVERIFY(makeStudent(resnet, blocks).graph.parameterCount() < shallow.graph.parameterCount() / 2);
+        StudentSpec noBlocks{StudentKind::Slim, 1.0};
+        noBlocks.dropBlocks = true;
+        QVERIFY_THROWS_EXCEPTION(Error, makeStudent(teacher, noBlocks)); // the cnn has none
         // A student whose output does not fit.
         try {
             distill(teacher, mlp(4, 1), images(8, 1), nullptr, {});

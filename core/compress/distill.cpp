@@ -58,23 +58,33 @@ Model makeStudent(const Model &teacher, const StudentSpec &spec, std::vector<std
     Model student;
     switch (spec.kind) {
     case StudentKind::Slim: {
-        if (!(spec.factor > 0.0 && spec.factor < 1.0))
-            throw Error("the slim factor (channels kept per layer) must be in (0, 1), got " + std::to_string(spec.factor));
+        if (!(spec.factor > 0.0 && (spec.factor < 1.0 || (spec.factor == 1.0 && spec.dropBlocks))))
+            throw Error("the slim factor (channels kept per layer) must be in (0, 1), got " + std::to_string(spec.factor) +
+                        " (1 only with residual blocks removed)");
         student = teacher.deepCopy();
-        Recipe r;
-        r.prune = PruneConfig{};
-        r.prune->method = PruneMethod::Channel;
-        r.prune->ratio = 1.0 - spec.factor;
-        const std::vector<LayerPlan> plan = planLayers(r, student);
-        const PruneResult pruned = pruneModel(student, plan);
-        int slimmed = 0;
-        for (const PruneReport &rep : pruned.layers) {
-            if (!rep.skipped.empty() && notes)
-                notes->push_back(rep.node + " kept whole: " + rep.skipped);
-            slimmed += rep.channelsAfter < rep.channelsBefore;
+        if (spec.dropBlocks) {
+            const std::vector<std::string> blocks = removeResidualBlocks(student);
+            if (blocks.empty())
+                throw Error("the teacher has no residual block with an identity shortcut to remove");
+            if (notes)
+                for (const std::string &b : blocks)
+                    notes->push_back("residual block ending in " + b + " removed");
         }
-        if (slimmed == 0)
-            throw Error("no layer of the teacher can be slimmed (channel pruning leaves every layer whole)");
+        if (spec.factor < 1.0) {
+            Recipe r;
+            r.prune = PruneConfig{};
+            r.prune->method = PruneMethod::Channel;
+            r.prune->ratio = 1.0 - spec.factor;
+            const PruneResult pruned = pruneModel(student, planLayers(r, student));
+            int slimmed = 0;
+            for (const PruneReport &rep : pruned.layers) {
+                if (!rep.skipped.empty() && notes)
+                    notes->push_back(rep.node + " kept whole: " + rep.skipped);
+                slimmed += rep.channelsAfter < rep.channelsBefore;
+            }
+            if (slimmed == 0)
+                throw Error("no layer of the teacher can be slimmed (channel pruning leaves every layer whole)");
+        }
         if (spec.fresh)
             heInitialize(student, spec.seed);
         break;

@@ -4,7 +4,8 @@
 // Students:
 //   slim    a copy of the teacher with every layer's output channels x factor, by the channel-pruning surgery
 //           (prune.h: the weakest channels by L1 norm go; layers whose channels cannot be removed, and the
-//           logits, stay whole), starting from the teacher's remaining weights or fresh (He init);
+//           logits, stay whole), and / or without its residual blocks that have an identity shortcut
+//           (removeResidualBlocks), starting from the teacher's remaining weights or fresh (He init);
 //   file    any model (.onnx / .h5) whose input and output fit the teacher's, with its own weights or fresh;
 //   arch    a demo architecture (demo_models.h) at a width multiplier, fresh.
 // The job: validation of the teacher once, then training with the teacher on every batch (train.h); after each
@@ -27,7 +28,8 @@ enum class StudentKind { Slim, File, Arch };
 
 struct StudentSpec {
     StudentKind kind = StudentKind::Slim;
-    double factor = 0.5;      // slim: fraction of every layer's channels kept, in (0, 1)
+    double factor = 0.5;      // slim: fraction of every layer's channels kept, in (0, 1]; 1 with dropBlocks only
+    bool dropBlocks = false;  // slim: also remove the residual blocks with an identity shortcut
     std::string path;         // file
     std::string arch = "cnn"; // arch
     double width = 0.25;      // arch: channel multiplier

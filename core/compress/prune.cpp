@@ -838,6 +838,107 @@ std::string channelPruneObstacle(const Model &model, const std::string &node, co
     }
 }
 
+std::vector<std::string> removeResidualBlocks(Model &model)
+{
+    Graph &g = model.graph;
+    g.sortTopologically();
+    std::vector<std::string> removed;
+    auto isInitializer = [&](const std::string &v) { return g.initializers.count(v) > 0; };
+    bool changed = true;
+    while (changed) {
+        changed = false;
+        std::map<std::string, size_t> producer;
+        std::map<std::string, std::vector<size_t>> consumers;
+        std::set<std::string> readBySubgraphs;
+        for (size_t i = 0; i < g.nodes.size(); ++i) {
+            for (const std::string &o : g.nodes[i].outputs)
+                producer[o] = i;
+            for (const std::string &in : g.nodes[i].inputs)
+                if (!in.empty())
+                    consumers[in].push_back(i);
+            for (const std::string &in : implicitInputs(g.nodes[i])) {
+                consumers[in].push_back(i);
+                readBySubgraphs.insert(in);
+            }
+        }
+        std::set<std::string> graphOutputs;
+        for (const ValueInfo &o : g.outputs)
+            graphOutputs.insert(o.name);
+        // The nodes of f when `y` is f(x) by a block that only x feeds; empty when it is not such a block.
+        auto block = [&](const std::string &x, const std::string &y) -> std::set<size_t> {
+            std::set<size_t> nodes;
+            std::vector<std::string> todo{y};
+            while (!todo.empty()) {
+                const std::string v = todo.back();
+                todo.pop_back();
+                if (v == x || isInitializer(v))
+                    continue;
+                auto p = producer.find(v);
+                if (p == producer.end() || !g.nodes[p->second].domain.empty() || !g.nodes[p->second].subgraphs().empty())
+                    return {}; // a graph input other than x, or a node of another domain / with subgraphs
+                if (!nodes.insert(p->second).second)
+                    continue;
+                for (const std::string &in : g.nodes[p->second].inputs)
+                    if (!in.empty())
+                        todo.push_back(in);
+            }
+            bool layer = false;
+            for (size_t i : nodes) {
+                const Node &n = g.nodes[i];
+                layer = layer || n.opType == "Conv" || n.opType == "Gemm" || n.opType == "MatMul";
+                for (const std::string &o : n.outputs) {
+                    if (graphOutputs.count(o))
+                        return {};
+                    for (size_t c : consumers[o])
+                        if (!nodes.count(c) && !(o == y && g.nodes[c].opType == "Add"))
+                            return {};
+                }
+            }
+            return layer ? nodes : std::set<size_t>{};
+        };
+        for (size_t a = 0; a < g.nodes.size() && !changed; ++a) {
+            const Node &add = g.nodes[a];
+            if (add.opType != "Add" || !add.domain.empty() || add.inputs.size() != 2 || add.outputs.size() != 1 ||
+                graphOutputs.count(add.outputs[0]) || readBySubgraphs.count(add.outputs[0]) ||
+                isInitializer(add.inputs[0]) || isInitializer(add.inputs[1]))
+                continue;
+            for (int side = 0; side < 2 && !changed; ++side) {
+                const std::string &x = add.inputs[size_t(1 - side)], &y = add.inputs[size_t(side)];
+                const std::set<size_t> nodes = block(x, y);
+                if (nodes.empty() || consumers[y].size() != 1)
+                    continue;
+                const ValueInfo xi = g.valueInfo(x), yi = g.valueInfo(y);
+                if (!xi.shapeKnown || !yi.shapeKnown || xi.shape != yi.shape)
+                    continue; // the shortcut must be the identity, shape for shape
+                const std::string out = add.outputs[0], addName = add.name;
+                for (Node &n : g.nodes)
+                    for (std::string &in : n.inputs)
+                        if (in == out)
+                            in = x;
+                std::vector<Node> kept;
+                for (size_t i = 0; i < g.nodes.size(); ++i)
+                    if (i != a && !nodes.count(i))
+                        kept.push_back(std::move(g.nodes[i]));
+                g.nodes = std::move(kept);
+                removed.push_back(addName);
+                changed = true;
+            }
+        }
+    }
+    if (!removed.empty()) {
+        std::set<std::string> used;
+        for (const Node &n : g.nodes) {
+            used.insert(n.inputs.begin(), n.inputs.end());
+            for (const std::string &v : implicitInputs(n))
+                used.insert(v);
+        }
+        for (auto it = g.initializers.begin(); it != g.initializers.end();)
+            it = used.count(it->first) ? std::next(it) : g.initializers.erase(it);
+        inferShapes(model);
+    }
+    return removed;
+}
+
 PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double ratioScale)
 {
     return pruneModelFrom(model, plan, ratioScale, {});

@@ -70,6 +70,13 @@ PruneResult pruneModel(Model &model, const std::vector<LayerPlan> &plan, double 
 // Add) is not channel-pruned in `plan`. Nothing is modified; the recipe table shows it before a run.
 std::string channelPruneObstacle(const Model &model, const std::string &node, const std::vector<LayerPlan> &plan);
 
+// Block pruning (students of distillation): removes every residual block with an identity shortcut, y = x + f(x),
+// where f is a chain of nodes fed by x alone (and weights) whose values nothing outside the block reads, with at
+// least one Conv / Gemm / MatMul: the Add's consumers read x instead, and f's nodes and weights go. Blocks with a
+// projection shortcut (both Add inputs computed from x) change the shape and stay. Returns the removed Add
+// nodes' names, in graph order; shapes are inferred again when any was removed.
+std::vector<std::string> removeResidualBlocks(Model &model);
+
 // Building blocks (also used by the GUI's what-if and by tests).
 Tensor pruneNM(const Tensor &w, int n, int m, int reductionAxisStart);  // axes >= start form the reduction
 std::vector<int64_t> rankChannels(const Tensor &w, int channelAxis, ChannelNorm norm); // weakest first

@@ -73,7 +73,7 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     m_kind = new QComboBox;
     m_kind->setObjectName(QStringLiteral("studentKind"));
     m_kind->addItems({tr("Slimmed copy of the teacher"), tr("Demo architecture"), tr("Model file")});
-    m_slim = doubleSpin(QStringLiteral("slimFactor"), 0.25, 0.75, 0.05, 2, 0.5);
+    m_slim = doubleSpin(QStringLiteral("slimFactor"), 0.25, 1.0, 0.05, 2, 0.5);
     m_slim->setPrefix(tr("channels × "));
     m_slim->setToolTip(tr("Every layer keeps this fraction of its output channels (the strongest, by L1 norm)"));
     m_arch = new QComboBox;
@@ -84,8 +84,17 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     m_studentFile->setObjectName(QStringLiteral("studentFile"));
     m_studentFile->setPlaceholderText(tr("a .onnx or .h5 model with the teacher's input and output"));
     auto *browse = new QPushButton(tr("Browse…"));
+    m_dropBlocks = new QCheckBox(tr("remove residual blocks"));
+    m_dropBlocks->setObjectName(QStringLiteral("dropBlocks"));
+    m_dropBlocks->setToolTip(tr("Also remove every residual block with an identity shortcut (y = x + f(x) becomes "
+                                "y = x); channels × 1.00 removes blocks only"));
     m_kindPages = new QStackedWidget;
-    m_kindPages->addWidget(m_slim);
+    auto *slimPage = new QWidget;
+    auto *slimRow = new QHBoxLayout(slimPage);
+    slimRow->setContentsMargins(0, 0, 0, 0);
+    slimRow->addWidget(m_slim, 1);
+    slimRow->addWidget(m_dropBlocks);
+    m_kindPages->addWidget(slimPage);
     auto *archPage = new QWidget;
     auto *archRow = new QHBoxLayout(archPage);
     archRow->setContentsMargins(0, 0, 0, 0);
@@ -243,6 +252,7 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
         updatePrediction();
     });
     connect(m_slim, &QDoubleSpinBox::valueChanged, this, &DistillView::updatePrediction);
+    connect(m_dropBlocks, &QCheckBox::toggled, this, &DistillView::updatePrediction);
     connect(m_arch, &QComboBox::currentIndexChanged, this, &DistillView::updatePrediction);
     connect(m_width, &QDoubleSpinBox::valueChanged, this, &DistillView::updatePrediction);
     connect(m_studentFile, &QLineEdit::editingFinished, this, &DistillView::updatePrediction);
@@ -298,6 +308,7 @@ cw::StudentSpec DistillView::studentSpec() const
     cw::StudentSpec spec;
     spec.kind = cw::StudentKind(m_kind->currentIndex());
     spec.factor = m_slim->value();
+    spec.dropBlocks = m_dropBlocks->isChecked();
     spec.arch = m_arch->currentText().toStdString();
     spec.width = m_width->value();
     spec.path = m_studentFile->text().toStdString();
@@ -359,7 +370,7 @@ void DistillView::updateControls()
     m_run->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Train the student with the open model as teacher (Ctrl+Shift+D)")
                                                      : m_runInputs.blocked);
     m_cancel->setEnabled(m_job != nullptr);
-    for (QWidget *w : std::initializer_list<QWidget *>{m_kind, m_kindPages, m_fresh, m_temperature, m_alpha, m_features,
+    for (QWidget *w : std::initializer_list<QWidget *>{m_kind, m_kindPages, m_dropBlocks, m_fresh, m_temperature, m_alpha, m_features,
                                                        m_featureLoss, m_featureWeight, m_epochs, m_lr, m_batch, m_seed,
                                                        m_trainData, m_evalLimit})
         w->setEnabled(!m_job);
@@ -536,6 +547,7 @@ void DistillView::readSettings()
     s.beginGroup(QLatin1String(kSettingsGroup));
     m_kind->setCurrentIndex(qBound(0, s.value(QStringLiteral("studentKind"), 0).toInt(), 2));
     m_slim->setValue(s.value(QStringLiteral("slim"), 0.5).toDouble());
+    m_dropBlocks->setChecked(s.value(QStringLiteral("dropBlocks"), false).toBool());
     m_arch->setCurrentText(s.value(QStringLiteral("arch"), QStringLiteral("cnn")).toString());
     m_width->setValue(s.value(QStringLiteral("width"), 0.25).toDouble());
     m_studentFile->setText(s.value(QStringLiteral("studentFile")).toString());
@@ -560,6 +572,7 @@ void DistillView::writeSettings() const
     s.beginGroup(QLatin1String(kSettingsGroup));
     s.setValue(QStringLiteral("studentKind"), m_kind->currentIndex());
     s.setValue(QStringLiteral("slim"), m_slim->value());
+    s.setValue(QStringLiteral("dropBlocks"), m_dropBlocks->isChecked());
     s.setValue(QStringLiteral("arch"), m_arch->currentText());
     s.setValue(QStringLiteral("width"), m_width->value());
     s.setValue(QStringLiteral("studentFile"), m_studentFile->text());

@@ -100,6 +100,7 @@ private:
     QComboBox *m_kind = nullptr;
     QStackedWidget *m_kindPages = nullptr;
     QDoubleSpinBox *m_slim = nullptr;
+    QCheckBox *m_dropBlocks = nullptr;
     QComboBox *m_arch = nullptr;
     QDoubleSpinBox *m_width = nullptr;
     QLineEdit *m_studentFile = nullptr;
