@@ -283,9 +283,6 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     row1->addSpacing(12);
     row1->addWidget(new QLabel(tr("Fine-tune")));
     row1->addWidget(m_epochs);
-    row1->addWidget(m_teacher);
-    row1->addWidget(m_temperature);
-    row1->addWidget(m_alpha);
     row1->addStretch(1);
     row1->addWidget(m_undoButton);
     row1->addWidget(m_redoButton);
@@ -297,6 +294,10 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     row2->addWidget(m_targetKind);
     row2->addWidget(m_target);
     row2->addWidget(m_distribute);
+    row2->addSpacing(12);
+    row2->addWidget(m_teacher);
+    row2->addWidget(m_temperature);
+    row2->addWidget(m_alpha);
     row2->addStretch(1);
 
     // ---- Table, prediction, chart

@@ -13,6 +13,7 @@
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSettings>
 #include <QShortcut>
 #include <QSpinBox>
@@ -161,7 +162,26 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     trainForm->addRow(tr("Learning rate"), m_lr);
     trainForm->addRow(tr("Batch"), m_batch);
     trainForm->addRow(tr("Seed"), m_seed);
-    trainForm->addRow(tr("Training data"), m_trainData);
+    auto *trainFile = new QPushButton(tr("File…"));
+    trainFile->setToolTip(tr("A dataset file: IDX, .npy (inputs only: no labels needed), .npz, .h5"));
+    auto *trainFolder = new QPushButton(tr("Folder…"));
+    trainFolder->setToolTip(tr("A folder of images: one sub-folder per class, or unlabelled images directly inside"));
+    connect(trainFile, &QPushButton::clicked, this, [this]() {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Training Data"), QString(),
+                                                          tr("Datasets (*.gz *.npy *.npz *.h5 *.hdf5 *-ubyte);;All files (*)"));
+        if (!path.isEmpty())
+            m_trainData->setText(path);
+    });
+    connect(trainFolder, &QPushButton::clicked, this, [this]() {
+        const QString path = QFileDialog::getExistingDirectory(this, tr("Training Images"));
+        if (!path.isEmpty())
+            m_trainData->setText(path);
+    });
+    auto *trainRow = new QHBoxLayout;
+    trainRow->addWidget(m_trainData, 1);
+    trainRow->addWidget(trainFile);
+    trainRow->addWidget(trainFolder);
+    trainForm->addRow(tr("Training data"), trainRow);
     trainForm->addRow(tr("Validation samples"), m_evalLimit);
 
     m_run = new QPushButton(tr("Distil"));
@@ -191,7 +211,7 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     // Curves
     m_lossChart = new QCustomPlot;
     m_lossChart->setObjectName(QStringLiteral("distillLossChart"));
-    m_lossChart->setMinimumHeight(200);
+    m_lossChart->setMinimumSize(200, 120);
     m_lossChart->xAxis->setLabel(tr("step"));
     m_lossChart->yAxis->setLabel(tr("training loss (log scale)"));
     // The first steps' loss is many times the rest: a log scale keeps the later progress readable.
@@ -208,7 +228,7 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     }
     m_accuracyChart = new QCustomPlot;
     m_accuracyChart->setObjectName(QStringLiteral("distillAccuracyChart"));
-    m_accuracyChart->setMinimumHeight(180);
+    m_accuracyChart->setMinimumSize(200, 100);
     m_accuracyChart->xAxis->setLabel(tr("epoch"));
     auto epochTicks = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);
     epochTicks->setTickStep(1.0);
@@ -236,8 +256,15 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     right->setStretchFactor(1, 2);
     right->setStretchFactor(2, 1);
 
+    // The settings scroll when the window is small; the curves take what is left.
+    auto *leftScroll = new QScrollArea;
+    leftScroll->setWidget(left);
+    leftScroll->setWidgetResizable(true);
+    leftScroll->setFrameShape(QFrame::NoFrame);
+    leftScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    leftScroll->setMinimumWidth(280);
     auto *splitter = new QSplitter(Qt::Horizontal);
-    splitter->addWidget(left);
+    splitter->addWidget(leftScroll);
     splitter->addWidget(right);
     splitter->setStretchFactor(0, 2);
     splitter->setStretchFactor(1, 3);
