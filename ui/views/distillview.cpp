@@ -371,6 +371,15 @@ void DistillView::updatePrediction()
         return;
     }
     const int64_t teacherParams = m_teacher->graph.parameterCount();
+    // Building the student copies the teacher: on the GUI thread only while that is quick.
+    constexpr size_t kPredictBytes = size_t(256) << 20;
+    if (m_kind->currentIndex() == int(cw::StudentKind::Slim) && m_teacher->graph.parameterBytes() > kPredictBytes) {
+        m_prediction->setText(tr("The teacher has %1 parameters (%2); the student's size is reported when the job "
+                                 "starts.")
+                                  .arg(formatCount(teacherParams), formatBytes(int64_t(m_teacher->graph.parameterBytes()))));
+        m_prediction->setStyleSheet(QString());
+        return;
+    }
     if (m_kind->currentIndex() == int(cw::StudentKind::File) && m_studentFile->text().isEmpty()) {
         m_prediction->setText(tr("Choose the student's model file."));
         return;
