@@ -25,32 +25,6 @@ std::string percent(double fraction)
     return buf;
 }
 
-void requireFit(const Model &teacher, const Model &student)
-{
-    const Graph &t = teacher.graph, &s = student.graph;
-    if (s.inputs.size() != 1 || s.outputs.empty())
-        throw Error("the student must have one graph input and an output, it has " + std::to_string(s.inputs.size()) +
-                    " inputs and " + std::to_string(s.outputs.size()) + " outputs");
-    auto fits = [](const ValueInfo &a, const ValueInfo &b) {
-        if (!a.shapeKnown || !b.shapeKnown)
-            return true;
-        if (a.shape.size() != b.shape.size())
-            return false;
-        for (size_t i = 1; i < a.shape.size(); ++i)
-            if (a.shape[i] > 0 && b.shape[i] > 0 && a.shape[i] != b.shape[i])
-                return false;
-        return true;
-    };
-    if (t.inputs.empty() || t.outputs.empty())
-        throw Error("the teacher has no graph input or output");
-    if (!fits(t.inputs.front(), s.inputs.front()))
-        throw Error("the student's input " + shapeToString(s.inputs.front()) + " does not fit the teacher's " +
-                    shapeToString(t.inputs.front()));
-    if (!fits(t.outputs.front(), s.outputs.front()))
-        throw Error("the student's output " + shapeToString(s.outputs.front()) + " does not fit the teacher's " +
-                    shapeToString(t.outputs.front()));
-}
-
 } // namespace
 
 Model makeStudent(const Model &teacher, const StudentSpec &spec, std::vector<std::string> *notes)
@@ -100,7 +74,7 @@ Model makeStudent(const Model &teacher, const StudentSpec &spec, std::vector<std
     }
     student.analysis.clear(); // the teacher's analyses describe the teacher
     inferShapes(student);
-    requireFit(teacher, student);
+    requireStudentFits(teacher, student);
     return student;
 }
 
@@ -114,7 +88,7 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
         if (log)
             log(line);
     };
-    requireFit(teacher, student);
+    requireStudentFits(teacher, student);
     DistillResult result;
     result.teacherParameters = teacher.graph.parameterCount();
     result.studentParameters = student.graph.parameterCount();

@@ -297,6 +297,33 @@ Tensor FeatureAdapter::backward(const Tensor &x, const Tensor &dy, Tensor *dWeig
     return dx;
 }
 
+void requireStudentFits(const Model &teacher, const Model &student)
+{
+    const Graph &t = teacher.graph, &s = student.graph;
+    if (t.inputs.size() != 1 || t.outputs.empty())
+        throw Error("the teacher must have one graph input and an output, it has " + std::to_string(t.inputs.size()) +
+                    " inputs and " + std::to_string(t.outputs.size()) + " outputs");
+    if (s.inputs.size() != 1 || s.outputs.empty())
+        throw Error("the student must have one graph input and an output, it has " + std::to_string(s.inputs.size()) +
+                    " inputs and " + std::to_string(s.outputs.size()) + " outputs");
+    auto fits = [](const ValueInfo &a, const ValueInfo &b) {
+        if (!a.shapeKnown || !b.shapeKnown)
+            return true;
+        if (a.shape.size() != b.shape.size())
+            return false;
+        for (size_t i = 1; i < a.shape.size(); ++i) // the batch may be written differently
+            if (a.shape[i] > 0 && b.shape[i] > 0 && a.shape[i] != b.shape[i])
+                return false;
+        return true;
+    };
+    if (!fits(t.inputs.front(), s.inputs.front()))
+        throw Error("the student's input " + shapeToString(s.inputs.front()) + " does not fit the teacher's " +
+                    shapeToString(t.inputs.front()));
+    if (!fits(t.outputs.front(), s.outputs.front()))
+        throw Error("the student's output " + shapeToString(s.outputs.front()) + " does not fit the teacher's " +
+                    shapeToString(t.outputs.front()));
+}
+
 Distiller::Distiller(const Model &teacher, const Model &student, const Trainer &trainer, const DistillConfig &config,
                      const TrainOptions &options)
     : m_config(config), m_options(options)
@@ -307,26 +334,8 @@ Distiller::Distiller(const Model &teacher, const Model &student, const Trainer &
         throw Error("distillation: alpha must be in [0, 1], got " + std::to_string(config.alpha));
     if (!(config.featureWeight >= 0.f) || !std::isfinite(config.featureWeight))
         throw Error("distillation: the feature weight must be >= 0, got " + std::to_string(config.featureWeight));
-    const Graph &tg = teacher.graph;
-    if (tg.inputs.size() != 1 || tg.outputs.empty())
-        throw Error("the teacher must have one graph input and an output, it has " + std::to_string(tg.inputs.size()) +
-                    " inputs and " + std::to_string(tg.outputs.size()) + " outputs");
-    const ValueInfo &ti = tg.inputs.front(), &si = student.graph.inputs.front();
-    const ValueInfo &to = tg.outputs.front(), &so = student.graph.outputs.front();
-    auto fits = [](const ValueInfo &a, const ValueInfo &b) {
-        if (!a.shapeKnown || !b.shapeKnown)
-            return true;
-        if (a.shape.size() != b.shape.size())
-            return false;
-        for (size_t i = 1; i < a.shape.size(); ++i) // the batch may differ in how it is written
-            if (a.shape[i] > 0 && b.shape[i] > 0 && a.shape[i] != b.shape[i])
-                return false;
-        return true;
-    };
-    if (!fits(ti, si))
-        throw Error("the student's input " + shapeToString(si) + " does not match the teacher's " + shapeToString(ti));
-    if (!fits(to, so))
-        throw Error("the student's output " + shapeToString(so) + " does not match the teacher's " + shapeToString(to));
+    requireStudentFits(teacher, student);
+    const ValueInfo &to = teacher.graph.outputs.front();
     m_teacherOutput = to.name;
     m_studentOutput = trainer.outputName();
 

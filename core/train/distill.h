@@ -65,6 +65,10 @@ double distillationLoss(const Tensor &studentLogits, const Tensor &teacherLogits
 // *gradient (d loss / d student) when given. Attention needs rank >= 3 and equal spatial sizes only.
 double featureLoss(FeatureLoss kind, const Tensor &student, const Tensor &teacher, Tensor *gradient = nullptr);
 
+// Throws cw::Error (naming both shapes) unless both models have one graph input and an output, and the student's
+// input and first output have the teacher's shapes (batch aside; unknown dimensions fit anything).
+void requireStudentFits(const Model &teacher, const Model &student);
+
 // The learned map from the student's channels to the teacher's: y[n, o, p] = sum_i w[o, i] x[n, i, p] + b[o]
 // (axis 1 is the channel axis; p runs over the remaining axes).
 struct FeatureAdapter {
