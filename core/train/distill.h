@@ -97,8 +97,6 @@ public:
     // The adapters' optimizer step (after Trainer::step, with the same learning rate).
     void step(float lr);
 
-    const DistillConfig &config() const { return m_config; }
-
 private:
     struct Pair {
         std::string student, teacher; // value names

@@ -49,7 +49,6 @@ public:
     bool distill();
     void cancel();
     bool isRunning() const { return m_job != nullptr; }
-    DistillJob *job() const { return m_job; }
     QString statusText() const { return m_status; }
 
     // The student and losses the controls describe.
