@@ -993,6 +993,17 @@ void printMetricsTable(const std::vector<std::pair<const char *, const cw::Varia
                     reference.c_str(), f.name.c_str(), f.sqnrDb, f.cosine, f.maxAbsError, top1Text(f.top1Agreement).c_str());
 }
 
+// How a variant's latency is measured (cw::CompressOptions): compress and distill.
+void addLatencyOptions(CLI::App *cmd, cw::CompressOptions &options)
+{
+    cmd->add_option("--bench-threads", options.benchThreads, "threads the latency is measured with")
+        ->check(kThreads)
+        ->capture_default_str();
+    cmd->add_option("--iterations", options.benchIterations, "timed runs per latency measurement")
+        ->check(kPositive)
+        ->capture_default_str();
+}
+
 struct CompressArgs {
     std::string model, recipe, output;
     std::optional<std::string> data, trainData;
@@ -1016,12 +1027,7 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
     addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all)");
     cmd->add_option("--train-limit", a.trainLimit, "use the first N training samples only (0: all)")->check(kNonNegative);
     addThreads(cmd, a.options.threads, "worker threads for training, calibration and evaluation (default: all cores)");
-    cmd->add_option("--bench-threads", a.options.benchThreads, "threads the latency is measured with")
-        ->check(kThreads)
-        ->capture_default_str();
-    cmd->add_option("--iterations", a.options.benchIterations, "timed runs per latency measurement")
-        ->check(kPositive)
-        ->capture_default_str();
+    addLatencyOptions(cmd, a.options);
     cmd->add_flag("--no-measure", a.noMeasure, "save the variant without measuring it");
     addFeeds(cmd, a.feeds, "data for a graph input --data does not feed (evaluation and latency)");
     addPreprocess(cmd, a.preprocess);
@@ -1161,12 +1167,7 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
     addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all)");
     cmd->add_option("--train-limit", a.trainLimit, "train on the first N samples only (0: all)")->check(kNonNegative);
     addThreads(cmd, a.options.threads, "worker threads for training and evaluation (default: all cores)");
-    cmd->add_option("--bench-threads", a.options.benchThreads, "threads the latency is measured with")
-        ->check(kThreads)
-        ->capture_default_str();
-    cmd->add_option("--iterations", a.options.benchIterations, "timed runs per latency measurement")
-        ->check(kPositive)
-        ->capture_default_str();
+    addLatencyOptions(cmd, a.options);
     cmd->add_flag("--no-measure", a.noMeasure, "save the student without the final measurement");
     addPreprocess(cmd, a.preprocess);
     addJson(cmd, a.json);
@@ -1241,15 +1242,8 @@ int cmdDistill(const DistillArgs &args)
         teacherMetrics->compressionRatio = 1.0;
     }
     if (quiet) {
-        json curve = json::array();
-        for (const cw::DistillEpoch &e : result.epochs)
-            curve.push_back({{"epoch", e.train.epoch},
-                             {"loss", e.train.loss},
-                             {"hard", e.train.parts.hard},
-                             {"soft", e.train.parts.soft},
-                             {"feature", e.train.parts.feature},
-                             {"train_accuracy", e.train.accuracy},
-                             {"validation", e.validation >= 0 ? json(e.validation) : json(nullptr)}});
+        // The run's curve as the student carries it (analysis "distillation", docs/formats.md).
+        const json curve = json::parse(result.variant.model.analysis.at(cw::kDistillationKey))["curve"];
         json doc{{"teacher", args.teacher},
                  {"output", args.output},
                  {"data", args.data ? json(*args.data) : json(nullptr)},

@@ -16,31 +16,10 @@
 #include "testutil.h"
 
 using namespace cw;
+using testutil::blobs;
+using testutil::sameWeights;
 
 namespace {
-
-// Three Gaussian blobs in 2-D (centres on a triangle, spread 0.35): linearly separable with margin.
-Dataset blobs(int64_t perClass, uint64_t seed)
-{
-    Dataset d;
-    d.name = "blobs";
-    const int64_t n = perClass * 3;
-    d.x = Tensor(DType::Float32, {n, 2});
-    const float cx[3] = {0.f, 2.f, 1.f}, cy[3] = {0.f, 0.f, 1.8f};
-    uint64_t s = seed;
-    auto uniform = [&] {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        return (double(s >> 11) + 0.5) / 9007199254740992.0;
-    };
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t c = i % 3;
-        const double r = 0.35 * std::sqrt(-2 * std::log(uniform())), a = 2 * M_PI * uniform();
-        d.x.f32()[2 * i] = cx[c] + float(r * std::cos(a));
-        d.x.f32()[2 * i + 1] = cy[c] + float(r * std::sin(a));
-        d.labels.push_back(c);
-    }
-    return d;
-}
 
 Model mlp()
 {
@@ -58,19 +37,6 @@ Model mlp()
     Node fc2{"fc2", "Gemm", "", {"r", "W2", "b2"}, {"logits"}, {{"transB", Attribute::makeInt(1)}}};
     g.nodes = {fc1, relu, fc2};
     return m;
-}
-
-bool sameWeights(const Model &a, const Model &b)
-{
-    if (a.graph.initializers.size() != b.graph.initializers.size())
-        return false;
-    for (const auto &[name, t] : a.graph.initializers) {
-        auto it = b.graph.initializers.find(name);
-        if (it == b.graph.initializers.end() || it->second.shape() != t.shape() ||
-            std::memcmp(it->second.rawData(), t.rawData(), t.byteSize()) != 0)
-            return false;
-    }
-    return true;
 }
 
 // Gives every BN non-trivial statistics so that folding has something to get wrong.

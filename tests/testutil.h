@@ -9,6 +9,7 @@
 #include <QTemporaryDir>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 
 #include "core/base/error.h"
 #include "core/base/tensor.h"
+#include "core/graph/graph.h"
 #include "core/io/dataset.h"
 
 namespace testutil {
@@ -161,6 +163,43 @@ inline cw::Tensor randomTensor(const cw::Shape &shape, unsigned seed, float lo =
         t.f32()[i] = lo + (hi - lo) * float((state >> 40) & 0xFFFFFF) / float(0xFFFFFF);
     }
     return t;
+}
+
+// Three Gaussian blobs in 2-D (centres on a triangle, spread 0.35): linearly separable with margin.
+inline cw::Dataset blobs(int64_t perClass, uint64_t seed)
+{
+    cw::Dataset d;
+    d.name = "blobs";
+    const int64_t n = perClass * 3;
+    d.x = cw::Tensor(cw::DType::Float32, {n, 2});
+    const float cx[3] = {0.f, 2.f, 1.f}, cy[3] = {0.f, 0.f, 1.8f};
+    uint64_t s = seed;
+    auto uniform = [&] {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        return (double(s >> 11) + 0.5) / 9007199254740992.0;
+    };
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t c = i % 3;
+        const double r = 0.35 * std::sqrt(-2 * std::log(uniform())), a = 2 * M_PI * uniform();
+        d.x.f32()[2 * i] = cx[c] + float(r * std::cos(a));
+        d.x.f32()[2 * i + 1] = cy[c] + float(r * std::sin(a));
+        d.labels.push_back(c);
+    }
+    return d;
+}
+
+// Bit for bit the same initializers (names, shapes, bytes).
+inline bool sameWeights(const cw::Model &a, const cw::Model &b)
+{
+    if (a.graph.initializers.size() != b.graph.initializers.size())
+        return false;
+    for (const auto &[name, t] : a.graph.initializers) {
+        auto it = b.graph.initializers.find(name);
+        if (it == b.graph.initializers.end() || it->second.shape() != t.shape() ||
+            std::memcmp(it->second.rawData(), t.rawData(), t.byteSize()) != 0)
+            return false;
+    }
+    return true;
 }
 
 } // namespace testutil

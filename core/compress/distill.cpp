@@ -163,7 +163,8 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
     doc["seed"] = to.seed;
     doc["train_data"] = train.name;
     doc["validation"] = eval ? (result.labelledValidation ? "accuracy" : "top1_agreement") : "none";
-    doc["teacher_validation"] = result.teacherValidation;
+    auto orNull = [](double v) { return v >= 0 ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr); };
+    doc["teacher_validation"] = orNull(result.teacherValidation);
     doc["teacher_parameters"] = result.teacherParameters;
     doc["student_parameters"] = result.studentParameters;
     nlohmann::ordered_json curve = nlohmann::ordered_json::array();
@@ -174,7 +175,7 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
                          {"soft", e.train.parts.soft},
                          {"feature", e.train.parts.feature},
                          {"train_accuracy", e.train.accuracy},
-                         {"validation", e.validation}});
+                         {"validation", orNull(e.validation)}});
     doc["curve"] = curve;
     work.analysis[kDistillationKey] = doc.dump();
 

@@ -867,10 +867,10 @@ std::vector<std::string> removeResidualBlocks(Model &model)
         // The nodes of f when `y` is f(x) by a block that only x feeds; empty when it is not such a block.
         auto block = [&](const std::string &x, const std::string &y) -> std::set<size_t> {
             std::set<size_t> nodes;
-            std::vector<std::string> todo{y};
-            while (!todo.empty()) {
-                const std::string v = todo.back();
-                todo.pop_back();
+            std::vector<std::string> pending{y}; // values whose producers still need a look, depth first
+            while (!pending.empty()) {
+                const std::string v = pending.back();
+                pending.pop_back();
                 if (v == x || isInitializer(v))
                     continue;
                 auto p = producer.find(v);
@@ -880,7 +880,7 @@ std::vector<std::string> removeResidualBlocks(Model &model)
                     continue;
                 for (const std::string &in : g.nodes[p->second].inputs)
                     if (!in.empty())
-                        todo.push_back(in);
+                        pending.push_back(in);
             }
             bool layer = false;
             for (size_t i : nodes) {

@@ -355,6 +355,9 @@ Distiller::Distiller(const Model &teacher, const Model &student, const Trainer &
                         "' does not depend on any trainable weight");
         m_pairs.push_back(std::move(pair));
     }
+    m_teacherValues = {m_teacherOutput};
+    for (const Pair &p : m_pairs)
+        m_teacherValues.push_back(p.teacher);
     m_teacher = std::make_unique<Session>(teacher, SessionOptions{resolveThreads(options.threads)});
 }
 
@@ -363,11 +366,8 @@ Distiller::~Distiller() = default;
 double Distiller::loss(const Tensor &input, const Trainer &trainer, const std::vector<int64_t> *labels,
                        std::map<std::string, Tensor> *seeds, DistillLossParts *parts, int64_t *correct)
 {
-    std::vector<std::string> wanted{m_teacherOutput};
-    for (const Pair &p : m_pairs)
-        wanted.push_back(p.teacher);
     const std::map<std::string, Tensor> teacher =
-        m_teacher->run({{m_teacher->model().graph.inputs.front().name, input}}, wanted);
+        m_teacher->run({{m_teacher->model().graph.inputs.front().name, input}}, m_teacherValues);
     const Tensor *studentLogits = trainer.value(m_studentOutput);
     Tensor grad;
     DistillLossParts p;

@@ -108,6 +108,7 @@ private:
     const TrainOptions &m_options;
     std::unique_ptr<Session> m_teacher;
     std::string m_teacherOutput, m_studentOutput;
+    std::vector<std::string> m_teacherValues; // what each batch asks of the teacher: its output, then the features
     std::vector<Pair> m_pairs;
     int64_t m_step = 0;
 };

@@ -64,6 +64,18 @@ QSpinBox *intSpin(const QString &name, int lo, int hi, int value)
     return s;
 }
 
+// A page of widgets side by side, without margins; `stretch` names the one that takes the spare width (-1: none).
+QWidget *row(std::initializer_list<QWidget *> widgets, int stretch)
+{
+    auto *page = new QWidget;
+    auto *layout = new QHBoxLayout(page);
+    layout->setContentsMargins(0, 0, 0, 0);
+    int i = 0;
+    for (QWidget *w : widgets)
+        layout->addWidget(w, i++ == stretch ? 1 : 0);
+    return page;
+}
+
 const QColor kTotal(40, 40, 40), kHard(31, 119, 180), kSoft(214, 39, 40), kFeature(44, 160, 44);
 
 } // namespace
@@ -90,24 +102,9 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     m_dropBlocks->setToolTip(tr("Also remove every residual block with an identity shortcut (y = x + f(x) becomes "
                                 "y = x); channels × 1.00 removes blocks only"));
     m_kindPages = new QStackedWidget;
-    auto *slimPage = new QWidget;
-    auto *slimRow = new QHBoxLayout(slimPage);
-    slimRow->setContentsMargins(0, 0, 0, 0);
-    slimRow->addWidget(m_slim, 1);
-    slimRow->addWidget(m_dropBlocks);
-    m_kindPages->addWidget(slimPage);
-    auto *archPage = new QWidget;
-    auto *archRow = new QHBoxLayout(archPage);
-    archRow->setContentsMargins(0, 0, 0, 0);
-    archRow->addWidget(m_arch);
-    archRow->addWidget(m_width);
-    m_kindPages->addWidget(archPage);
-    auto *filePage = new QWidget;
-    auto *fileRow = new QHBoxLayout(filePage);
-    fileRow->setContentsMargins(0, 0, 0, 0);
-    fileRow->addWidget(m_studentFile, 1);
-    fileRow->addWidget(browse);
-    m_kindPages->addWidget(filePage);
+    m_kindPages->addWidget(row({m_slim, m_dropBlocks}, 0)); // the pages in StudentKind order
+    m_kindPages->addWidget(row({m_arch, m_width}, -1));
+    m_kindPages->addWidget(row({m_studentFile, browse}, 0));
     m_fresh = new QCheckBox(tr("fresh weights (He initialisation)"));
     m_fresh->setToolTip(tr("Start the slimmed copy or the file's model from random weights instead of its own"));
     m_prediction = new QLabel;
