@@ -18,6 +18,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -31,17 +33,18 @@
 #include "core/analysis/feeds.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
+#include "core/base/version.h"
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
+#include "core/project/project.h"
 #include "core/quant/quantize.h"
 #include "core/runtime/ops.h"
 #include "core/runtime/session.h"
 #include "core/train/demo_models.h"
 #include "core/train/train.h"
-#include "cw_version.h"
 
 using nlohmann::json;
 
@@ -374,6 +377,22 @@ json shapeJson(const cw::ValueInfo &v)
         j.push_back(v.shape[d] >= 0 ? json(v.shape[d]) : json(name.empty() ? "N" : name));
     }
     return j;
+}
+
+// This run's command line, shell-quoted where needed: what a variant's provenance says rebuilds it.
+std::string g_commandLine = "cwb";
+
+std::string shellQuoted(const std::string &arg)
+{
+    const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::strchr("-_./:=,+@%", c);
+    });
+    if (plain)
+        return arg;
+    std::string out = "'";
+    for (char c : arg)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
 }
 
 // Progress on stderr only when it is a terminal, so pipes and CI logs stay clean.
@@ -795,7 +814,6 @@ struct TrainArgs {
     int threads = 0;
     PreprocessArgs preprocess;
     bool sgd = false, json = false;
-    std::string commandLine; // recorded in the model's metadata
 };
 
 void declareTrain(CLI::App *cmd, TrainArgs &a)
@@ -845,7 +863,7 @@ int cmdTrain(const TrainArgs &args)
                                              cw::loadDataset(testSpec, pre), {}, terminalProgress());
     char accuracy[32];
     std::snprintf(accuracy, sizeof accuracy, "%.4f", test.accuracy);
-    model.metadata["training_command"] = args.commandLine;
+    model.metadata["training_command"] = g_commandLine;
     model.metadata["test_accuracy"] = accuracy;
     model.metadata["test_dataset"] = testSpec;
     cw::saveModel(model, args.output);
@@ -993,6 +1011,68 @@ void printMetricsTable(const std::vector<std::pair<const char *, const cw::Varia
                     reference.c_str(), f.name.c_str(), f.sqnrDb, f.cosine, f.maxAbsError, top1Text(f.top1Agreement).c_str());
 }
 
+// ---- Projects (core/project/project.h)
+
+void addProject(CLI::App *cmd, std::optional<std::string> &project)
+{
+    cmd->add_option("--project", project, "add the variant to this project (.cwproj; created when missing)");
+}
+
+// A variant goes to -o, to --project, or both.
+void checkVariantOutput(const std::string &output, const std::optional<std::string> &project)
+{
+    if (output.empty() && !project)
+        throw cw::Error("give -o OUT.h5 / OUT.onnx, --project P.cwproj, or both");
+    const std::string ext = cw::fileExtension(output);
+    if (!output.empty() && ext != "h5" && ext != "onnx")
+        throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
+    if (project && cw::fileExtension(*project) != cw::kProjectExtension)
+        throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + *project +
+                        "'");
+}
+
+// Before a long run: a project that exists must be one of this base model.
+void checkProjectBase(const std::optional<std::string> &project, const std::string &baseSpec)
+{
+    std::error_code ec;
+    if (project && std::filesystem::exists(*project, ec))
+        cw::requireBase(cw::loadProject(*project), baseSpec);
+}
+
+std::string savedWhere(const std::string &output, const std::optional<std::string> &project)
+{
+    if (!project)
+        return output;
+    return (output.empty() ? "" : output + " and ") + "project " + *project;
+}
+
+// Adds a variant of `baseSpec` to the project at `path` (created on `baseSpec` when missing), with the datasets it
+// was measured on and the base's metrics when the project has none yet.
+void addToProject(const std::string &path, const std::string &baseSpec, const cw::Variant &variant,
+                  const std::string &origin, const std::optional<cw::VariantMetrics> &baseMetrics,
+                  const std::optional<std::string> &evalData, const std::optional<std::string> &trainData,
+                  const cw::LogFn &log)
+{
+    std::string added;
+    cw::updateProject(
+        path, [&] { return cw::newProject(baseSpec); },
+        [&](cw::Project &p) {
+            cw::requireBase(p, baseSpec);
+            if (baseMetrics && !p.baseMetrics)
+                p.baseMetrics = baseMetrics;
+            if (evalData)
+                cw::recordDataset(p, "evaluation", *evalData);
+            if (trainData)
+                cw::recordDataset(p, "training", *trainData);
+            cw::ProjectVariant pv{variant, origin, cw::currentProvenance()};
+            pv.provenance.command = g_commandLine;
+            pv.provenance.evalData = evalData.value_or("");
+            pv.provenance.trainData = trainData.value_or("");
+            added = p.variants[cw::addVariant(p, std::move(pv))].variant.name;
+        });
+    log("added variant '" + added + "' to " + path);
+}
+
 // How a variant's latency is measured (cw::CompressOptions): compress and distill.
 void addLatencyOptions(CLI::App *cmd, cw::CompressOptions &options)
 {
@@ -1006,7 +1086,7 @@ void addLatencyOptions(CLI::App *cmd, cw::CompressOptions &options)
 
 struct CompressArgs {
     std::string model, recipe, output;
-    std::optional<std::string> data, trainData;
+    std::optional<std::string> data, trainData, project;
     int64_t trainLimit = 0;
     cw::CompressOptions options;
     FeedArgs feeds;
@@ -1020,7 +1100,8 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
     cmd->add_option("--recipe", a.recipe, "the compression recipe (JSON, docs/recipes.md)")
         ->required()
         ->check(CLI::ExistingFile);
-    addOutput(cmd, a.output, "the variant: OUT.h5 (native) or OUT.onnx")->required();
+    addOutput(cmd, a.output, "the variant: OUT.h5 (native) or OUT.onnx");
+    addProject(cmd, a.project);
     addData(cmd, a.data, "evaluation samples (accuracy, top-5, loss of the variant and the base)");
     cmd->add_option("--train-data", a.trainData,
                     "calibration and fine-tuning samples (default with --data fashion-mnist: fashion-mnist:train)");
@@ -1039,9 +1120,8 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
 int cmdCompress(const CompressArgs &args)
 {
     const std::string &output = args.output;
-    const std::string ext = cw::fileExtension(output);
-    if (ext != "h5" && ext != "onnx")
-        throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
+    checkVariantOutput(output, args.project);
+    checkProjectBase(args.project, args.model);
     const cw::Recipe recipe = cw::loadRecipe(args.recipe);
     const cw::Model base = cw::loadModel(args.model);
 
@@ -1069,17 +1149,21 @@ int cmdCompress(const CompressArgs &args)
     };
     cw::Variant variant = cw::compress(base, recipe, train ? &*train : nullptr, eval ? &*eval : nullptr, options,
                                        terminalProgress(), nullptr, log);
-    cw::saveModel(variant.model, output);
+    if (!output.empty())
+        cw::saveModel(variant.model, output);
 
     std::optional<cw::VariantMetrics> baseMetrics;
     if (options.measure) {
         baseMetrics = cw::measureModel(base, eval ? &*eval : nullptr, options, terminalProgress());
         baseMetrics->compressionRatio = 1.0;
     }
+    if (args.project)
+        addToProject(*args.project, args.model, variant, "compress", baseMetrics, dataSpec, trainSpec, log);
     if (quiet) {
         json doc{{"model", args.model},
                  {"recipe", json::parse(cw::recipeToJson(recipe))},
-                 {"output", output},
+                 {"output", output.empty() ? json(nullptr) : json(output)},
+                 {"project", args.project ? json(*args.project) : json(nullptr)},
                  {"data", dataSpec ? json(*dataSpec) : json(nullptr)},
                  {"train_data", trainSpec ? json(*trainSpec) : json(nullptr)}};
         if (options.measure) {
@@ -1100,9 +1184,9 @@ int cmdCompress(const CompressArgs &args)
             std::printf("accuracy drop %.2f points, ", (b.accuracy - v.accuracy) * 100);
         std::printf("file %.3fx of the base (%.2fx smaller), batch-1 latency %.2fx; saved %s\n",
                     double(v.fileBytes) / double(std::max<int64_t>(1, b.fileBytes)), v.compressionRatio,
-                    b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0, output.c_str());
+                    b.p50Batch1Ms > 0 ? v.p50Batch1Ms / b.p50Batch1Ms : 0.0, savedWhere(output, args.project).c_str());
     } else {
-        std::printf("saved %s\n", output.c_str());
+        std::printf("saved %s\n", savedWhere(output, args.project).c_str());
     }
     return 0;
 }
@@ -1110,7 +1194,7 @@ int cmdCompress(const CompressArgs &args)
 struct DistillArgs {
     std::string teacher, output, student, arch = "cnn", featureLoss = "l2";
     std::optional<double> slim, width;
-    std::optional<std::string> data, trainData;
+    std::optional<std::string> data, trainData, project;
     std::optional<float> alpha;
     float temperature = 4.f, featureWeight = 1.f, lr = 1e-3f;
     std::vector<std::string> features;
@@ -1141,7 +1225,8 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
     slim->excludes(arch);
     arch->excludes(drop);
     cmd->add_flag("--fresh", a.fresh, "He-initialise the --slim / --student weights instead of keeping them");
-    addOutput(cmd, a.output, "the trained student: OUT.h5 (native) or OUT.onnx")->required();
+    addOutput(cmd, a.output, "the trained student: OUT.h5 (native) or OUT.onnx");
+    addProject(cmd, a.project);
     addData(cmd, a.data, "evaluation samples (validation after every epoch, then the final measurement)");
     cmd->add_option("--train-data", a.trainData,
                     "training samples, labelled or not (default with --data fashion-mnist: fashion-mnist:train)");
@@ -1179,9 +1264,8 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
 
 int cmdDistill(const DistillArgs &args)
 {
-    const std::string ext = cw::fileExtension(args.output);
-    if (ext != "h5" && ext != "onnx")
-        throw cw::Error("-o expects a .h5 or .onnx file name, got '" + args.output + "'");
+    checkVariantOutput(args.output, args.project);
+    checkProjectBase(args.project, args.teacher);
     const cw::Model teacher = cw::loadModel(args.teacher);
     cw::StudentSpec spec;
     spec.seed = args.seed;
@@ -1234,18 +1318,22 @@ int cmdDistill(const DistillArgs &args)
 
     cw::DistillResult result = cw::distill(teacher, student, train, eval ? &*eval : nullptr, options,
                                            terminalProgress(), nullptr, log);
-    cw::saveModel(result.variant.model, args.output);
+    if (!args.output.empty())
+        cw::saveModel(result.variant.model, args.output);
 
     std::optional<cw::VariantMetrics> teacherMetrics;
     if (options.measure.measure) {
         teacherMetrics = cw::measureModel(teacher, eval ? &*eval : nullptr, options.measure, terminalProgress());
         teacherMetrics->compressionRatio = 1.0;
     }
+    if (args.project)
+        addToProject(*args.project, args.teacher, result.variant, "distill", teacherMetrics, args.data, trainSpec, log);
     if (quiet) {
         // The run's curve as the student carries it (analysis "distillation", docs/formats.md).
         const json curve = json::parse(result.variant.model.analysis.at(cw::kDistillationKey))["curve"];
         json doc{{"teacher", args.teacher},
-                 {"output", args.output},
+                 {"output", args.output.empty() ? json(nullptr) : json(args.output)},
+                 {"project", args.project ? json(*args.project) : json(nullptr)},
                  {"data", args.data ? json(*args.data) : json(nullptr)},
                  {"train_data", *trainSpec},
                  {"temperature", cw::floatForJson(options.distill.temperature)},
@@ -1271,9 +1359,234 @@ int cmdDistill(const DistillArgs &args)
         std::printf("%lld of %lld parameters (%.1f%%), file %.2fx smaller; saved %s\n",
                     (long long)result.studentParameters, (long long)result.teacherParameters,
                     100.0 * double(result.studentParameters) / double(std::max<int64_t>(1, result.teacherParameters)),
-                    v.compressionRatio, args.output.c_str());
+                    v.compressionRatio, savedWhere(args.output, args.project).c_str());
     } else {
-        std::printf("saved %s\n", args.output.c_str());
+        std::printf("saved %s\n", savedWhere(args.output, args.project).c_str());
+    }
+    return 0;
+}
+
+// Limits the variants are held to (cw::Constraints): project new / show.
+struct ConstraintArgs {
+    std::optional<std::string> maxSize;
+    std::optional<double> maxLatency, maxDrop;
+    // Sets the limits given on the command line; the others stay.
+    void applyTo(cw::Constraints &c) const
+    {
+        if (maxSize)
+            c.maxBytes = parseBytes(*maxSize);
+        if (maxLatency)
+            c.maxLatencyMs = *maxLatency;
+        if (maxDrop)
+            c.maxDropPoints = *maxDrop;
+    }
+    // "200K", "1.5M", "4096" → bytes (K, M, G: KiB, MiB, GiB).
+    static int64_t parseBytes(const std::string &text)
+    {
+        char *end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        const std::string unit = end ? end : "";
+        const double scale = unit.empty() || unit == "B" ? 1 : unit == "K" || unit == "KiB" ? 1024
+                             : unit == "M" || unit == "MiB"                             ? 1024.0 * 1024
+                             : unit == "G" || unit == "GiB"                             ? 1024.0 * 1024 * 1024
+                                                                                        : -1;
+        if (text.empty() || scale < 0 || !(v > 0) || v * scale > 1e18)
+            throw cw::Error("--max-size: expected a size such as 4096, 200K or 1.5M, got '" + text + "'");
+        return int64_t(v * scale);
+    }
+};
+
+void addConstraints(CLI::App *cmd, ConstraintArgs &a)
+{
+    cmd->add_option("--max-size", a.maxSize, "largest acceptable file (bytes, or with K / M / G)");
+    cmd->add_option("--max-latency", a.maxLatency, "largest acceptable batch-1 latency p50, ms")->check(kPositiveNumber);
+    cmd->add_option("--max-drop", a.maxDrop, "largest acceptable accuracy (or agreement) drop, percentage points")
+        ->check(numberIn(0, 100, "a number of points in [0, 100]", "POINTS"));
+}
+
+void addProjectFile(CLI::App *cmd, std::string &project)
+{
+    cmd->add_option("PROJECT", project, "the project file (.cwproj)")->required();
+}
+
+struct ProjectNewArgs {
+    std::string project, model;
+    bool embed = false, force = false;
+    ConstraintArgs constraints;
+};
+
+void declareProjectNew(CLI::App *cmd, ProjectNewArgs &a)
+{
+    addProjectFile(cmd, a.project);
+    addModel(cmd, a.model);
+    cmd->add_flag("--embed", a.embed, "keep a copy of the base model in the project (else its path and SHA-256)");
+    cmd->add_flag("--force", a.force, "replace an existing project file");
+    addConstraints(cmd, a.constraints);
+}
+
+int cmdProjectNew(const ProjectNewArgs &args)
+{
+    if (cw::fileExtension(args.project) != cw::kProjectExtension)
+        throw cw::Error("expected a ." + std::string(cw::kProjectExtension) + " file name, got '" + args.project + "'");
+    std::error_code ec;
+    if (!args.force && std::filesystem::exists(args.project, ec))
+        throw cw::Error("'" + args.project + "' exists already (--force replaces it)");
+    cw::Project p = cw::newProject(args.model);
+    p.embedBase = args.embed && !cw::isDemoModel(args.model);
+    args.constraints.applyTo(p.constraints);
+    cw::saveProject(p, args.project);
+    std::printf("created %s: base %s (%s, SHA-256 %.12s…%s)\n", args.project.c_str(), p.baseSpec.c_str(),
+                humanBytes(double(p.baseFile.bytes)).c_str(), p.baseFile.sha256.c_str(),
+                p.embedBase ? ", embedded" : "");
+    return 0;
+}
+
+struct ProjectAddArgs {
+    std::string project, variant, name;
+};
+
+void declareProjectAdd(CLI::App *cmd, ProjectAddArgs &a)
+{
+    addProjectFile(cmd, a.project);
+    cmd->add_option("VARIANT", a.variant, "a variant of the project's base made elsewhere (.h5 or .onnx)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--name", a.name, "its name in the project (default: the file's name)");
+}
+
+int cmdProjectAdd(const ProjectAddArgs &args)
+{
+    cw::ProjectVariant pv;
+    pv.origin = "import";
+    pv.variant.model = cw::loadModel(args.variant);
+    pv.variant.name = args.name.empty() ? std::filesystem::path(args.variant).stem().string() : args.name;
+    // A variant saved by compress / distill carries its recipe and metrics (docs/formats.md).
+    const auto &analysis = pv.variant.model.analysis;
+    if (auto r = analysis.find(cw::kRecipeKey); r != analysis.end())
+        pv.variant.recipe = cw::recipeFromJson(r->second);
+    if (auto m = analysis.find(cw::kMetricsKey); m != analysis.end()) {
+        pv.variant.metrics = cw::metricsFromJson(m->second);
+        pv.variant.measured = true;
+    }
+    pv.provenance = cw::currentProvenance();
+    pv.provenance.command = g_commandLine;
+    std::string added;
+    cw::updateProject(
+        args.project, [&]() -> cw::Project { throw cw::Error("'" + args.project + "': no such project (cwb project new)"); },
+        [&](cw::Project &p) { added = p.variants[cw::addVariant(p, std::move(pv))].variant.name; });
+    std::printf("added variant '%s' to %s%s\n", added.c_str(), args.project.c_str(),
+                analysis.count(cw::kMetricsKey) ? "" : " (not measured: the file carries no metrics)");
+    return 0;
+}
+
+struct ProjectShowArgs {
+    std::string project;
+    bool json = false;
+    ConstraintArgs constraints;
+};
+
+void declareProjectShow(CLI::App *cmd, ProjectShowArgs &a)
+{
+    addProjectFile(cmd, a.project);
+    addConstraints(cmd, a.constraints);
+    addJson(cmd, a.json, "print the project (without its models) as JSON");
+}
+
+std::string percentText(const json &v)
+{
+    if (v.is_null())
+        return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f%%", v.get<double>() * 100);
+    return buf;
+}
+
+// The variants table of `list` and `show`, from the project's JSON (cw::projectToJson).
+void printVariants(const json &doc)
+{
+    std::printf("%-28s %-8s %-16s %10s %11s %12s %12s  %-7s %s\n", "variant", "origin", "quality", "value", "file",
+                "b1 p50 ms", "b64 p50 ms", "pareto", "verdict");
+    auto latency = [](const json &m, const char *batch) {
+        if (m.is_null() || !m["latency_ms"][batch].contains("p50"))
+            return std::string("-");
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.3f", m["latency_ms"][batch]["p50"].get<double>());
+        return std::string(buf);
+    };
+    auto row = [&](const std::string &name, const std::string &origin, const json &quality, const json &m,
+                   const std::string &pareto, const std::string &verdict) {
+        std::printf("%-28s %-8s %-16s %10s %11s %12s %12s  %-7s %s\n", name.c_str(), origin.c_str(),
+                    quality["measure"].get<std::string>().c_str(), percentText(quality["value"]).c_str(),
+                    m.is_null() ? "-" : humanBytes(m["file_bytes"].get<double>()).c_str(), latency(m, "batch1").c_str(),
+                    latency(m, "batch64").c_str(), pareto.c_str(), verdict.c_str());
+    };
+    const json &base = doc["base"];
+    if (!base["metrics"].is_null()) {
+        const json &m = base["metrics"];
+        const bool labelled = m["samples"].get<int64_t>() > 0;
+        row("(base)", "", {{"measure", labelled ? "accuracy" : "-"}, {"value", labelled ? m["accuracy"] : json(nullptr)}},
+            m, "", "");
+    }
+    for (const json &v : doc["variants"]) {
+        const std::string pareto = std::string(v["pareto"]["size"].get<bool>() ? "S" : "") +
+                                   (v["pareto"]["latency_batch1"].get<bool>() ? "L" : "");
+        row(v["name"], v["origin"], v["quality"], v["metrics"], pareto.empty() ? "-" : pareto,
+            v["verdict"]["verdict"].get<std::string>() + ": " + v["verdict"]["reason"].get<std::string>());
+    }
+    std::printf("pareto: S on the size frontier, L on the batch-1 latency frontier\n");
+}
+
+int cmdProjectList(const ProjectShowArgs &args)
+{
+    cw::Project p = cw::loadProject(args.project);
+    args.constraints.applyTo(p.constraints);
+    const json doc = json::parse(cw::projectToJson(p));
+    if (args.json) {
+        std::cout << doc["variants"].dump(2) << '\n';
+        return 0;
+    }
+    printVariants(doc);
+    return 0;
+}
+
+int cmdProjectShow(const ProjectShowArgs &args)
+{
+    cw::Project p = cw::loadProject(args.project);
+    args.constraints.applyTo(p.constraints);
+    const json doc = json::parse(cw::projectToJson(p));
+    if (args.json) {
+        std::cout << doc.dump(2) << '\n';
+        return 0;
+    }
+    std::printf("project %s\n", args.project.c_str());
+    std::printf("base    %s (%s, SHA-256 %.12s…%s)\n", p.baseSpec.c_str(), humanBytes(double(p.baseFile.bytes)).c_str(),
+                p.baseFile.sha256.c_str(), p.embedBase ? ", embedded" : "");
+    for (const auto &[name, text] : p.base.analysis)
+        std::printf("        analysis '%s' (%zu bytes)\n", name.c_str(), text.size());
+    for (const cw::DatasetRecord &d : p.datasets)
+        std::printf("data    %-10s %s (%zu file%s, first SHA-256 %.12s…)\n", d.role.c_str(), d.spec.c_str(),
+                    d.files.size(), d.files.size() == 1 ? "" : "s", d.files.empty() ? "" : d.files[0].sha256.c_str());
+    const cw::Constraints &c = p.constraints;
+    auto limit = [](const std::optional<double> &v, const char *unit) {
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%g %s", v.value_or(0), unit);
+        return v ? std::string(buf) : std::string("-");
+    };
+    std::printf("limits  size %s, batch-1 latency %s, drop %s\n",
+                c.maxBytes ? humanBytes(double(*c.maxBytes)).c_str() : "-", limit(c.maxLatencyMs, "ms").c_str(),
+                limit(c.maxDropPoints, "points").c_str());
+    std::printf("\n");
+    printVariants(doc);
+    const json &rec = doc["recommendation"];
+    std::printf("\nrecommended: %s — %s\n", rec["variant"].is_null() ? "none" : rec["variant"].get<std::string>().c_str(),
+                rec["reason"].get<std::string>().c_str());
+    for (const cw::ProjectVariant &v : p.variants) {
+        const cw::Provenance &pr = v.provenance;
+        std::printf("\n%s (%s)\n  recipe   %s\n  made     %s with %s on %s (%d threads)\n  command  %s\n"
+                    "  in       %s\n",
+                    v.variant.name.c_str(), v.origin.c_str(), cw::recipeToJson(v.variant.recipe, -1).c_str(),
+                    pr.date.c_str(), pr.tool.c_str(), pr.machine.c_str(), pr.cores, pr.command.c_str(),
+                    pr.directory.c_str());
     }
     return 0;
 }
@@ -1376,23 +1689,24 @@ int main(int argc, char **argv)
                  "neural networks from the command line.",
                  "cwb");
     cwb.footer(kFooter);
-    cwb.set_version_flag("--version", std::string("cwb ") + CW_VERSION + " (" + CW_GIT_COMMIT + ")",
+    cwb.set_version_flag("--version", std::string("cwb ") + cw::toolVersion() + " (" + cw::gitCommit() + ")",
                          "print the version and the git commit it was built from");
     cwb.require_subcommand(1);
     cwb.get_formatter()->column_width(34);
 
-    auto train = std::make_shared<TrainArgs>();
-    train->commandLine = "cwb";
     for (int i = 1; i < argc; ++i)
-        train->commandLine += std::string(" ") + argv[i];
+        g_commandLine += " " + shellQuoted(argv[i]);
 
+    CLI::App *project = cwb.add_subcommand("project", "a model's variants with their metrics and provenance (.cwproj)");
+    project->require_subcommand(1);
+    project->footer("A project holds one base model, its analyses and every variant made from it; `cwb compress` and\n"
+                    "`cwb distill` add to it with --project. Layout: docs/formats.md.");
     const std::vector<Command> commands{
         addCommand(cwb, "info", "nodes, op types, shapes, parameters, bytes", declareInfo, cmdInfo),
         addCommand(cwb, "run", "inference once: every output summarised, or written to .npy", declareRun, cmdRun),
         addCommand(cwb, "eval", "accuracy, top-5 and loss on a labelled dataset", declareEval, cmdEval),
         addCommand(cwb, "bench", "latency p50 / p90 / mean and throughput", declareBench, cmdBench),
-        addCommand(cwb, "train", "train a demo architecture (on Fashion-MNIST by default)", declareTrain, cmdTrain,
-                   train),
+        addCommand(cwb, "train", "train a demo architecture (on Fashion-MNIST by default)", declareTrain, cmdTrain),
         addCommand(cwb, "export", "save as ONNX or the native .h5", declareExport, cmdExport),
         addCommand(cwb, "ops", "operators the engine supports, with the opsets of each", declareOps, cmdOps),
         addCommand(cwb, "stats", "weight statistics per layer and output channel, bytes per bit-width", declareStats,
@@ -1403,6 +1717,12 @@ int main(int argc, char **argv)
                    declareCompress, cmdCompress),
         addCommand(cwb, "distill", "train a smaller student to imitate a teacher (knowledge distillation)",
                    declareDistill, cmdDistill),
+        addCommand(*project, "new", "create a project on a base model", declareProjectNew, cmdProjectNew),
+        addCommand(*project, "add", "add a variant file made elsewhere", declareProjectAdd, cmdProjectAdd),
+        addCommand(*project, "list", "the variants: quality, size, latency, Pareto and verdict marks",
+                   declareProjectShow, cmdProjectList),
+        addCommand(*project, "show", "everything: base, data, limits, variants, recommendation, provenance",
+                   declareProjectShow, cmdProjectShow),
     };
 
     const std::string first = argc > 1 ? argv[1] : "";
@@ -1414,15 +1734,18 @@ int main(int argc, char **argv)
         std::fputs(cwb.help().c_str(), stdout);
         return 0;
     }
-    const bool isCommand = std::any_of(commands.begin(), commands.end(),
-                                       [&](const Command &c) { return c.app->get_name() == first; });
+    const bool isCommand = std::any_of(commands.begin(), commands.end(), [&](const Command &c) {
+        return c.app->get_name() == first || c.app->get_parent()->get_name() == first;
+    });
     if (!isCommand && first != "-h" && first != "--help" && first != "--version") {
         std::fprintf(stderr, "cwb: unknown %s '%s' (try cwb --help)\n", first[0] == '-' ? "option" : "command",
                      first.c_str());
         return 2;
     }
 
-    const std::string prefix = isCommand ? "cwb " + first : "cwb";
+    std::string prefix = isCommand ? "cwb " + first : "cwb";
+    if (first == "project" && argc > 2 && argv[2][0] != '-')
+        prefix += std::string(" ") + argv[2];
     try {
         cwb.parse(argc, argv);
     } catch (const CLI::Success &e) { // --help, --version

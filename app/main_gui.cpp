@@ -23,7 +23,7 @@
 
 #include <cstdio>
 
-#include "cw_version.h"
+#include "core/base/version.h"
 #include "ui/mainwindow.h"
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
@@ -45,7 +45,7 @@ int main(int argc, char *argv[])
     QApplication app(argc, argv);
     QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
     QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench"));
-    QCoreApplication::setApplicationVersion(QStringLiteral(CW_VERSION " (" CW_GIT_COMMIT ")"));
+    QCoreApplication::setApplicationVersion(QString::fromStdString(std::string(cw::toolVersion()) + " (" + cw::gitCommit() + ")"));
     QApplication::setDesktopFileName(QStringLiteral("compression-workbench"));
 
     QCommandLineParser parser;

@@ -113,6 +113,8 @@ const char *rehearsalKindName(RehearsalKind kind)
     case RehearsalKind::ModelFile: return "model-file";
     case RehearsalKind::ModelImage: return "model-image";
     case RehearsalKind::Dataset: return "dataset";
+    case RehearsalKind::BundleFile: return "bundle-file";
+    case RehearsalKind::BundleImage: return "bundle-image";
     }
     return "";
 }

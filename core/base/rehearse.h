@@ -24,9 +24,11 @@ enum class RehearsalKind {
     ModelFile,  // a native .h5 model, read from its file
     ModelImage, // a native .h5 model held in memory (readH5Bytes)
     Dataset,    // an HDF5 dataset file (x, y)
+    BundleFile, // a bundle of models and a document (core/io/bundle.h: the project file), read from its file
+    BundleImage, // the same held in memory
 };
 
-const char *rehearsalKindName(RehearsalKind kind); // "model-file", "model-image", "dataset"
+const char *rehearsalKindName(RehearsalKind kind); // "model-file", "model-image", "dataset", "bundle-file", ...
 
 // The helper's exit status when its read failed with a cw::Error; the message is its standard output.
 constexpr int kRehearsalReadFailed = 3;

@@ -409,10 +409,9 @@ Raw loadNpz(const std::string &path)
     return raw;
 }
 
-Raw loadNpy(const std::string &path)
+// The labels beside a .npy of features: NAME_labels.npy, y*.npy for x*.npy, or y.npy; "" when there are none.
+std::string npyLabelsPath(const std::string &path)
 {
-    Raw raw;
-    raw.x = readNpy(path);
     const fs::path p(path);
     const std::string stem = p.stem().string();
     std::vector<fs::path> candidates{p.parent_path() / (stem + "_labels.npy")};
@@ -422,11 +421,19 @@ Raw loadNpy(const std::string &path)
         candidates.push_back(p.parent_path() / "y.npy");
     for (const fs::path &c : candidates) {
         std::error_code ec;
-        if (fs::is_regular_file(c, ec) && !fs::equivalent(c, p, ec)) {
-            raw.y = readNpy(c.string());
-            raw.labelsSource = c.string();
-            break;
-        }
+        if (fs::is_regular_file(c, ec) && !fs::equivalent(c, p, ec))
+            return c.string();
+    }
+    return {};
+}
+
+Raw loadNpy(const std::string &path)
+{
+    Raw raw;
+    raw.x = readNpy(path);
+    if (const std::string labels = npyLabelsPath(path); !labels.empty()) {
+        raw.y = readNpy(labels);
+        raw.labelsSource = labels;
     }
     return raw;
 }
@@ -704,14 +711,16 @@ void fitImageInput(Preprocess &pre, const Shape &modelInput)
 
 namespace {
 
-Dataset loadDatasetFrom(const std::string &spec, const Preprocess &pre, int64_t limit)
+// The file a spec names (Fashion-MNIST's images file for "fashion-mnist", the test split's images for an IDX
+// folder) or the image folder itself; `name` gets the dataset's name.
+std::string datasetPath(const std::string &spec, std::string *name)
 {
     std::string path = spec;
-    std::string name = fs::path(spec).filename().string();
+    *name = fs::path(spec).filename().string();
     if (spec == "fashion-mnist" || spec == "fashion-mnist:test" || spec == "fashion-mnist:train") {
         const bool train = spec == "fashion-mnist:train";
         path = (fs::path(fashionMnistDir()) / (train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz")).string();
-        name = train ? "fashion-mnist:train" : "fashion-mnist";
+        *name = train ? "fashion-mnist:train" : "fashion-mnist";
         if (!fs::exists(path))
             throw Error("Fashion-MNIST not found: '" + path + "' does not exist (install Debian's dataset-fashion-mnist "
                         "or set CW_FASHION_MNIST_DIR)");
@@ -724,14 +733,20 @@ Dataset loadDatasetFrom(const std::string &spec, const Preprocess &pre, int64_t 
     if (fs::is_directory(path, ec)) {
         // A directory in the MNIST layout stands for its test split, like "fashion-mnist" does; any other
         // directory is a folder of images.
-        std::string found;
         for (const char *f : {"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"})
-            if (found.empty() && fs::is_regular_file(fs::path(path) / f, ec))
-                found = (fs::path(path) / f).string();
-        if (found.empty())
-            return openImageFolder(path, pre, limit);
-        path = found;
+            if (fs::is_regular_file(fs::path(path) / f, ec))
+                return (fs::path(path) / f).string();
     }
+    return path;
+}
+
+Dataset loadDatasetFrom(const std::string &spec, const Preprocess &pre, int64_t limit)
+{
+    std::string name;
+    const std::string path = datasetPath(spec, &name);
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+        return openImageFolder(path, pre, limit);
 
     Raw raw;
     if (endsWith(path, ".npz")) {
@@ -781,6 +796,30 @@ Dataset loadDatasetFrom(const std::string &spec, const Preprocess &pre, int64_t 
 }
 
 } // namespace
+
+std::vector<std::string> datasetFiles(const std::string &spec)
+{
+    std::string name;
+    const std::string path = datasetPath(spec, &name);
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_regular_file(ec))
+                files.push_back(it->path().string());
+        std::sort(files.begin(), files.end());
+        return files;
+    }
+    files.push_back(path);
+    const std::string labels = endsWith(path, ".npy") ? npyLabelsPath(path)
+                               : endsWith(path, ".npz") || endsWith(path, ".h5") || endsWith(path, ".hdf5")
+                                   ? std::string()
+                                   : idxLabelsPath(path);
+    if (!labels.empty() && labels != path && fs::is_regular_file(labels, ec))
+        files.push_back(labels);
+    return files;
+}
 
 Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limit)
 {

@@ -86,6 +86,10 @@ struct Dataset {
 // "fashion-mnist", "fashion-mnist:train". limit > 0 keeps only the first `limit` samples.
 Dataset loadDataset(const std::string &spec, const Preprocess &pre = {}, int64_t limit = 0);
 
+// The files loadDataset(spec) reads: the data file and the labels file beside it, or every file of an image folder
+// (recursively, sorted). Throws cw::Error like loadDataset for a spec that names nothing.
+std::vector<std::string> datasetFiles(const std::string &spec);
+
 // Directory holding Debian's Fashion-MNIST files; CW_FASHION_MNIST_DIR overrides it.
 std::string fashionMnistDir();
 

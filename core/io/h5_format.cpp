@@ -21,6 +21,8 @@
 #include "core/base/error.h"
 #include "core/base/hdf5lock.h"
 #include "core/base/rehearse.h"
+#include "core/base/version.h"
+#include "core/io/bundle.h"
 #include "core/io/model_io.h"
 
 namespace cw {
@@ -690,7 +692,7 @@ void writeModelTo(const Ctx &ctx, const Handle &file, const Model &model)
     writeIntAttr(ctx, file.get(), "format_version", version);
     writeIntAttr(ctx, file.get(), "opset", model.opsetVersion);
     writeStringAttr(ctx, file.get(), "producer", model.producerName);
-    writeStringAttr(ctx, file.get(), "writer", "compression-workbench 0.1.0");
+    writeStringAttr(ctx, file.get(), "writer", std::string("compression-workbench ") + toolVersion());
 
     const Graph &g = model.graph;
     {
@@ -1127,6 +1129,61 @@ public:
     }
 };
 
+// ---- bundles (core/io/bundle.h) ---------------------------------------------------------------------------------
+
+constexpr const char *kBundleModels = "models";
+
+void writeBundleTo(const Ctx &ctx, const Handle &file, const BundleContents &contents)
+{
+    writeStringAttr(ctx, file.get(), "format", contents.format);
+    writeIntAttr(ctx, file.get(), "format_version", contents.version);
+    writeStringAttr(ctx, file.get(), "writer", std::string("compression-workbench ") + toolVersion());
+    writeStringDataset(ctx, file.get(), "document", contents.document);
+    Handle models = createGroup(ctx, file.get(), kBundleModels);
+    for (const auto &[key, model] : contents.models) {
+        Handle group = createGroup(ctx, models.get(), escapeName(key));
+        writeStringAttr(ctx, group.get(), "name", key);
+        writeModelTo(ctx, group, *model);
+    }
+}
+
+Bundle readBundleFrom(hid_t file, const Ctx &ctx, const std::string &format, int64_t maxVersion)
+{
+    Bundle b;
+    if (!hasAttr(file, "format"))
+        ctx.fail("this HDF5 file has no root attribute 'format': it is not a " +
+                 (format.empty() ? std::string("Compression Workbench file") : q(format)));
+    b.format = readStringAttr(ctx, file, "format");
+    if (!format.empty() && b.format != format)
+        ctx.fail("this HDF5 file is a " + q(b.format) + ", not a " + q(format));
+    b.version = hasAttr(file, "format_version") ? readIntAttr(ctx, file, "format_version") : 0;
+    if (b.version < 1 || b.version > maxVersion)
+        ctx.fail(b.format + " version " + std::to_string(b.version) + " is not supported (this build reads up to " +
+                 "version " + std::to_string(maxVersion) + "; it may have been written by a newer release)");
+    if (!linkExists(file, "document"))
+        ctx.fail("the file has no /document");
+    {
+        Handle ds(ctx.check(H5Dopen2(file, "document", H5P_DEFAULT), "cannot open /document"), H5Dclose);
+        b.document = readString(ctx, ds.get(), false, "/document");
+    }
+    if (!linkExists(file, kBundleModels))
+        return b;
+    Handle models(ctx.check(H5Gopen2(file, kBundleModels, H5P_DEFAULT), "cannot open /models"), H5Gclose);
+    for (const std::string &key : childNames(ctx, models.get(), "/models")) {
+        Handle group(ctx.check(H5Gopen2(models.get(), key.c_str(), H5P_DEFAULT), "cannot open /models/" + key),
+                     H5Gclose);
+        const std::string name = hasAttr(group.get(), "name") ? readStringAttr(ctx, group.get(), "name")
+                                                               : unescapeName(key);
+        try {
+            b.models[name] = readModel(group.get(), ctx);
+        } catch (const Error &e) {
+            const std::string msg = e.what(), prefix = q(ctx.file) + ": ";
+            ctx.fail("model " + q(name) + ": " + (msg.rfind(prefix, 0) == 0 ? msg.substr(prefix.size()) : msg));
+        }
+    }
+    return b;
+}
+
 } // namespace
 
 std::unique_ptr<ModelFormat> createH5Format()
@@ -1146,6 +1203,61 @@ Model parseH5Bytes(const std::string &bytes, const std::string &sourceName)
     if (!file.valid())
         ctx.fail("cannot open the HDF5 image (it may be truncated or corrupt)");
     return readModel(file.get(), ctx);
+}
+
+} // namespace cw
+
+namespace cw {
+
+void writeBundleFile(const BundleContents &contents, const std::string &path)
+{
+    std::lock_guard lock(hdf5Mutex());
+    quietErrors();
+    const Ctx ctx{path};
+    AtomicFile out(path);
+    Handle file(H5Fcreate(out.tempPath().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    try {
+        if (!file.valid())
+            ctx.fail("cannot create the file");
+        writeBundleTo(ctx, file, contents);
+        if (H5Fclose(file.release()) < 0)
+            ctx.fail("cannot write the file");
+    } catch (const Error &) {
+        out.failIfDiskFull(errno);
+        throw;
+    }
+    out.commit();
+}
+
+Bundle parseBundleFile(const std::string &path, const std::string &format, int64_t maxVersion)
+{
+    std::lock_guard lock(hdf5Mutex());
+    quietErrors();
+    const Ctx ctx{path};
+    if (FILE *f = std::fopen(path.c_str(), "rb"))
+        std::fclose(f);
+    else
+        ctx.fail(std::string("cannot open the file: ") + std::strerror(errno));
+    if (H5Fis_hdf5(path.c_str()) <= 0)
+        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
+    Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!file.valid())
+        ctx.fail("cannot open the HDF5 file (it may be truncated or corrupt)");
+    return readBundleFrom(file.get(), ctx, format, maxVersion);
+}
+
+Bundle parseBundleBytes(const std::string &bytes, const std::string &sourceName, const std::string &format,
+                        int64_t maxVersion)
+{
+    std::lock_guard lock(hdf5Mutex());
+    quietErrors();
+    const Ctx ctx{sourceName};
+    if (!hasHdf5Signature(bytes))
+        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
+    Handle file(H5LTopen_file_image(const_cast<char *>(bytes.data()), bytes.size(), 0), H5Fclose);
+    if (!file.valid())
+        ctx.fail("cannot open the HDF5 image (it may be truncated or corrupt)");
+    return readBundleFrom(file.get(), ctx, format, maxVersion);
 }
 
 } // namespace cw

@@ -9,6 +9,7 @@
 #include "core/base/error.h"
 #include "core/base/rehearse.h"
 #include "core/graph/transform.h"
+#include "core/io/bundle.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "resources/demo_data.h"
@@ -21,6 +22,10 @@ std::unique_ptr<ModelFormat> createOnnxFormat();
 std::unique_ptr<ModelFormat> createH5Format();
 Model parseOnnxBytes(const std::string &bytes, const std::string &sourceName);
 Model parseH5Bytes(const std::string &bytes, const std::string &sourceName);
+void writeBundleFile(const BundleContents &contents, const std::string &path);
+Bundle parseBundleFile(const std::string &path, const std::string &format, int64_t maxVersion);
+Bundle parseBundleBytes(const std::string &bytes, const std::string &sourceName, const std::string &format,
+                        int64_t maxVersion);
 
 std::string fileExtension(const std::string &path)
 {
@@ -162,6 +167,43 @@ Model readH5Bytes(const std::string &bytes, const std::string &sourceName)
     Model model = parseH5Bytes(bytes, sourceName);
     normalise(model);
     return model;
+}
+
+void writeBundle(const BundleContents &contents, const std::string &path)
+{
+    writeBundleFile(contents, path);
+}
+
+namespace {
+
+Bundle normalised(Bundle bundle, const LoadOptions &options)
+{
+    for (auto &[key, model] : bundle.models) {
+        try {
+            normalise(model, options);
+        } catch (const Cancelled &) {
+            throw;
+        } catch (const Error &e) {
+            throw Error("model '" + key + "': " + e.what());
+        }
+    }
+    return bundle;
+}
+
+} // namespace
+
+Bundle readBundle(const std::string &path, const std::string &format, int64_t maxVersion, const LoadOptions &options)
+{
+    rehearseRead(RehearsalKind::BundleFile, path, "'" + path + "': the HDF5 library crashed reading this file");
+    return normalised(parseBundleFile(path, format, maxVersion), options);
+}
+
+Bundle readBundleBytes(const std::string &bytes, const std::string &sourceName, const std::string &format,
+                       int64_t maxVersion, const LoadOptions &options)
+{
+    rehearseReadBytes(RehearsalKind::BundleImage, bytes, sourceName,
+                      "'" + sourceName + "': the HDF5 library crashed reading these bytes");
+    return normalised(parseBundleBytes(bytes, sourceName, format, maxVersion), options);
 }
 
 } // namespace cw

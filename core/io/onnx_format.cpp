@@ -21,6 +21,7 @@
 
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
+#include "core/base/version.h"
 #include "core/io/model_io.h"
 #include "core/runtime/ops.h"
 
@@ -881,7 +882,7 @@ onnx::ModelProto modelToProto(const Model &model)
     onnx::ModelProto mp;
     mp.set_ir_version(kExportIrVersion);
     mp.set_producer_name("compression-workbench");
-    mp.set_producer_version("0.1.0");
+    mp.set_producer_version(toolVersion());
     auto *opset = mp.add_opset_import();
     opset->set_domain("");
     opset->set_version(kExportOpset);

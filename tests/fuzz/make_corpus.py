@@ -3,7 +3,7 @@
     /usr/bin/python3 tests/fuzz/make_corpus.py [CWB]
 
 CWB (default build/app/cwb) converts the ONNX seeds to the native .h5 format, so the h5_model seeds are what
-the program itself writes. Every seed must be accepted by its target: the CTest tests fuzz_corpus_TARGET
+the program itself writes, and makes the project seeds. Every seed must be accepted by its target: the CTest tests fuzz_corpus_TARGET
 check that. The output is deterministic (fixed values, no random data), except the object timestamps HDF5
 stores in the .h5 models cwb writes.
 """
@@ -132,6 +132,17 @@ def h5_model_seeds(d, onnx_dir, cwb):
         subprocess.run([cwb, "export", os.path.join(onnx_dir, name), "-o", out], check=True)
 
 
+def project_seeds(d, onnx_dir, h5_dir, cwb):
+    """Projects on an embedded seed model with a variant, and on the built-in demo without one."""
+    embedded = os.path.join(d, "embedded.cwproj")
+    subprocess.run([cwb, "project", "new", embedded, os.path.join(onnx_dir, "cnn.onnx"), "--embed", "--max-drop", "1"],
+                   check=True)
+    subprocess.run([cwb, "project", "add", embedded, os.path.join(h5_dir, "gemm.h5"), "--name", "gemm"], check=True)
+    subprocess.run([cwb, "project", "new", os.path.join(d, "demo.cwproj"), "demo", "--max-size", "100K"], check=True)
+    for lock in [f for f in os.listdir(d) if f.endswith(".lock")]:
+        os.remove(os.path.join(d, lock))
+
+
 def npy_seeds(d):
     np.save(os.path.join(d, "uint8_nhwc.npy"), np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1))
     np.save(os.path.join(d, "float32_nchw.npy"), pattern((3, 1, 2, 2)))
@@ -216,6 +227,7 @@ def main():
     cwb = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "app", "cwb")
     onnx_seeds(target_dir("onnx"))
     h5_model_seeds(target_dir("h5_model"), os.path.join(CORPUS, "onnx"), cwb)
+    project_seeds(target_dir("project"), os.path.join(CORPUS, "onnx"), os.path.join(CORPUS, "h5_model"), cwb)
     npy_seeds(target_dir("npy"))
     npz_seeds(target_dir("npz"))
     idx_seeds(target_dir("idx"))

@@ -16,6 +16,7 @@ ALLOWED = {
     'analysis': {'base', 'graph', 'runtime', 'io'},
     'train': {'base', 'graph', 'runtime', 'io', 'quant'},
     'compress': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train'},
+    'project': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress'},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 QT = re.compile(r'^(Q[A-Za-z]+|Qt[A-Za-z]*/.*|qcustomplot\.h)$')

@@ -1,5 +1,6 @@
-# Writes OUTPUT (cw_version.h): the project VERSION and the git commit of SOURCE_DIR (`git describe --always
-# --dirty`, "unknown" outside a git checkout). Runs on every build; the file changes only when they do.
+# Writes OUTPUT (cw_version.h, read by core/base/version.cpp): the project VERSION and the git commit of
+# SOURCE_DIR (`git describe --always --dirty`, "unknown" outside a git checkout). Runs on every build; the file
+# changes only when they do.
 set(commit "unknown")
 find_package(Git QUIET)
 if(GIT_FOUND)

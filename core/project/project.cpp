@@ -1,0 +1,411 @@
+#include "core/project/project.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/base/error.h"
+#include "core/base/sha256.h"
+#include "core/base/version.h"
+#include "core/io/bundle.h"
+#include "core/io/dataset.h"
+#include "resources/demo_data.h"
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+namespace cw {
+
+namespace {
+
+constexpr const char *kBaseKey = "base";
+
+std::string q(const std::string &s)
+{
+    return "'" + s + "'";
+}
+
+std::string cpuModel()
+{
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("model name", 0) == 0) {
+            const auto colon = line.find(':');
+            if (colon != std::string::npos) {
+                const auto start = line.find_first_not_of(' ', colon + 1);
+                return start == std::string::npos ? std::string() : line.substr(start);
+            }
+        }
+    return "unknown";
+}
+
+std::string variantKey(size_t index)
+{
+    std::string key = std::to_string(index + 1);
+    key.insert(key.begin(), 'v'); // not "v" + …: GCC 12 warns about that concatenation (-Wrestrict, a false alarm)
+    return key;
+}
+
+ojson optionalJson(const std::optional<double> &v)
+{
+    return v ? ojson(*v) : ojson(nullptr);
+}
+
+ojson digestJson(const FileDigest &d)
+{
+    return {{"path", d.path}, {"bytes", d.bytes}, {"sha256", d.sha256}};
+}
+
+FileDigest digestFrom(const nlohmann::json &j)
+{
+    return {j.at("path").get<std::string>(), j.at("bytes").get<int64_t>(), j.at("sha256").get<std::string>()};
+}
+
+ojson provenanceJson(const Provenance &p)
+{
+    return {{"tool", p.tool},       {"date", p.date},   {"machine", p.machine},     {"cores", p.cores},
+            {"command", p.command}, {"directory", p.directory}, {"data", p.evalData}, {"train_data", p.trainData}};
+}
+
+Provenance provenanceFrom(const nlohmann::json &j)
+{
+    Provenance p;
+    p.tool = j.value("tool", "");
+    p.date = j.value("date", "");
+    p.machine = j.value("machine", "");
+    p.cores = j.value("cores", 0);
+    p.command = j.value("command", "");
+    p.directory = j.value("directory", "");
+    p.evalData = j.value("data", "");
+    p.trainData = j.value("train_data", "");
+    return p;
+}
+
+ojson constraintsJson(const Constraints &c)
+{
+    return {{"max_bytes", c.maxBytes ? ojson(*c.maxBytes) : ojson(nullptr)},
+            {"max_latency_ms", optionalJson(c.maxLatencyMs)},
+            {"max_drop_points", optionalJson(c.maxDropPoints)}};
+}
+
+Constraints constraintsFrom(const nlohmann::json &j)
+{
+    Constraints c;
+    if (j.contains("max_bytes") && !j["max_bytes"].is_null())
+        c.maxBytes = j["max_bytes"].get<int64_t>();
+    if (j.contains("max_latency_ms") && !j["max_latency_ms"].is_null())
+        c.maxLatencyMs = j["max_latency_ms"].get<double>();
+    if (j.contains("max_drop_points") && !j["max_drop_points"].is_null())
+        c.maxDropPoints = j["max_drop_points"].get<double>();
+    return c;
+}
+
+// The document of the file (everything but the models).
+std::string documentOf(const Project &p, const std::string &projectPath)
+{
+    ojson base{{"spec", p.baseSpec}, {"file", digestJson(p.baseFile)}, {"embedded", p.embedBase}};
+    if (!isDemoModel(p.baseSpec)) {
+        std::error_code ec;
+        const fs::path dir = fs::absolute(projectPath, ec).parent_path();
+        base["relative_path"] = fs::path(p.baseSpec).lexically_relative(dir).generic_string();
+    }
+    base["metrics"] = p.baseMetrics ? ojson::parse(metricsToJson(*p.baseMetrics)) : ojson(nullptr);
+    if (!p.embedBase || isDemoModel(p.baseSpec)) // an embedded base carries its own analyses
+        base["analysis"] = p.base.analysis;
+    ojson datasets = ojson::array();
+    for (const DatasetRecord &d : p.datasets) {
+        ojson files = ojson::array();
+        for (const FileDigest &f : d.files)
+            files.push_back(digestJson(f));
+        datasets.push_back({{"role", d.role}, {"spec", d.spec}, {"files", files}});
+    }
+    ojson variants = ojson::array();
+    for (size_t i = 0; i < p.variants.size(); ++i) {
+        const ProjectVariant &v = p.variants[i];
+        variants.push_back({{"name", v.variant.name},
+                            {"model", variantKey(i)},
+                            {"origin", v.origin},
+                            {"measured", v.variant.measured},
+                            {"provenance", provenanceJson(v.provenance)}});
+    }
+    ojson doc{{"base", base}, {"datasets", datasets}, {"constraints", constraintsJson(p.constraints)},
+              {"variants", variants}};
+    return doc.dump(2);
+}
+
+// The base model of a reopened project whose base is not embedded: from its path, else from its relative path or
+// file name beside the project; it must be the same file.
+Model locateBase(const Project &p, const nlohmann::json &base, const std::string &projectPath,
+                 const LoadOptions &options)
+{
+    std::error_code ec;
+    const fs::path dir = fs::absolute(projectPath, ec).parent_path();
+    std::vector<fs::path> candidates{p.baseSpec};
+    if (base.contains("relative_path"))
+        candidates.push_back(dir / base["relative_path"].get<std::string>());
+    candidates.push_back(dir / fs::path(p.baseSpec).filename());
+    for (const fs::path &c : candidates) {
+        if (!fs::is_regular_file(c, ec))
+            continue;
+        const FileDigest d = digestFile(c.string());
+        if (d.sha256 != p.baseFile.sha256)
+            throw Error("the base model " + q(c.string()) + " has changed since the project was saved (its SHA-256 " +
+                        "is " + d.sha256.substr(0, 12) + "…, the project's " + p.baseFile.sha256.substr(0, 12) +
+                        "…); restore the original file or save projects with the base embedded");
+        return loadModel(c.string(), options);
+    }
+    throw Error("the base model " + q(p.baseSpec) + " is not there any more (nor beside the project), and the " +
+                "project does not embed it; put the file back or save projects with the base embedded");
+}
+
+Project projectFrom(Bundle bundle, const std::string &path, const LoadOptions &options, bool fromBytes)
+{
+    Project p;
+    try {
+        const nlohmann::json doc = nlohmann::json::parse(bundle.document);
+        const nlohmann::json &base = doc.at("base");
+        p.baseSpec = base.at("spec").get<std::string>();
+        p.baseFile = digestFrom(base.at("file"));
+        p.embedBase = base.value("embedded", false);
+        if (base.contains("metrics") && !base["metrics"].is_null())
+            p.baseMetrics = metricsFromJson(base["metrics"].dump());
+        for (const auto &d : doc.at("datasets")) {
+            DatasetRecord r{d.at("role").get<std::string>(), d.at("spec").get<std::string>(), {}};
+            for (const auto &f : d.at("files"))
+                r.files.push_back(digestFrom(f));
+            p.datasets.push_back(std::move(r));
+        }
+        p.constraints = constraintsFrom(doc.value("constraints", nlohmann::json::object()));
+
+        if (auto it = bundle.models.find(kBaseKey); it != bundle.models.end())
+            p.base = std::move(it->second);
+        else if (isDemoModel(p.baseSpec))
+            p.base = loadModel(p.baseSpec, options);
+        else if (fromBytes)
+            throw Error("the base model is not embedded");
+        else
+            p.base = locateBase(p, base, path, options);
+        if (base.contains("analysis"))
+            p.base.analysis = base["analysis"].get<std::map<std::string, std::string>>();
+
+        for (const auto &v : doc.at("variants")) {
+            ProjectVariant pv;
+            pv.variant.name = v.at("name").get<std::string>();
+            const std::string key = v.at("model").get<std::string>();
+            auto it = bundle.models.find(key);
+            if (it == bundle.models.end())
+                throw Error("variant " + q(pv.variant.name) + ": its model /models/" + key + " is missing");
+            pv.variant.model = std::move(it->second);
+            pv.variant.measured = v.value("measured", false);
+            pv.origin = v.value("origin", "compress");
+            pv.provenance = provenanceFrom(v.value("provenance", nlohmann::json::object()));
+            const auto &analysis = pv.variant.model.analysis;
+            try {
+                if (auto r = analysis.find(kRecipeKey); r != analysis.end())
+                    pv.variant.recipe = recipeFromJson(r->second);
+                if (auto m = analysis.find(kMetricsKey); m != analysis.end())
+                    pv.variant.metrics = metricsFromJson(m->second);
+            } catch (const Error &e) {
+                throw Error("variant " + q(pv.variant.name) + ": " + e.what());
+            }
+            p.variants.push_back(std::move(pv));
+        }
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(q(path) + ": the project document is malformed: " + e.what());
+    } catch (const Cancelled &) {
+        throw;
+    } catch (const Error &e) {
+        const std::string msg = e.what();
+        if (msg.rfind(q(path), 0) == 0)
+            throw;
+        throw Error(q(path) + ": " + msg);
+    }
+    return p;
+}
+
+} // namespace
+
+FileDigest digestFile(const std::string &path)
+{
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    if (ec)
+        throw Error(q(path) + ": " + ec.message());
+    return {path, int64_t(size), sha256File(path)};
+}
+
+Provenance currentProvenance()
+{
+    Provenance p;
+    p.tool = toolDescription();
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    p.date = buf;
+    p.machine = cpuModel();
+    p.cores = int(std::thread::hardware_concurrency());
+    std::error_code ec;
+    p.directory = fs::current_path(ec).string();
+    return p;
+}
+
+Project newProject(const std::string &baseSpec, const LoadOptions &options)
+{
+    Project p;
+    if (isDemoModel(baseSpec)) {
+        p.baseSpec = baseSpec;
+        p.base = loadModel(baseSpec, options);
+        const std::string_view bytes = demoModelBytes(baseSpec);
+        p.baseFile = {"", int64_t(bytes.size()), sha256Hex(bytes)};
+        return p;
+    }
+    std::error_code ec;
+    p.baseSpec = fs::absolute(baseSpec, ec).lexically_normal().string();
+    p.base = loadModel(p.baseSpec, options);
+    p.baseFile = digestFile(p.baseSpec);
+    return p;
+}
+
+void requireBase(const Project &project, const std::string &spec)
+{
+    const bool same = isDemoModel(spec) || isDemoModel(project.baseSpec)
+                          ? spec == project.baseSpec
+                          : digestFile(spec).sha256 == project.baseFile.sha256;
+    if (!same)
+        throw Error("the project's base model is " + q(project.baseSpec) + ", not " + q(spec) +
+                    " (a project holds the variants of one model)");
+}
+
+size_t addVariant(Project &project, ProjectVariant variant)
+{
+    Variant &v = variant.variant;
+    const std::string stem = v.name.empty() ? std::string("variant") : v.name;
+    auto taken = [&](const std::string &name) {
+        return std::any_of(project.variants.begin(), project.variants.end(),
+                           [&](const ProjectVariant &o) { return o.variant.name == name; });
+    };
+    v.name = stem;
+    for (int n = 2; taken(v.name); ++n)
+        v.name = stem + " (" + std::to_string(n) + ")";
+    v.model.analysis[kRecipeKey] = recipeToJson(v.recipe);
+    if (v.measured)
+        v.model.analysis[kMetricsKey] = metricsToJson(v.metrics);
+    project.variants.push_back(std::move(variant));
+    return project.variants.size() - 1;
+}
+
+void recordDataset(Project &project, const std::string &role, const std::string &spec)
+{
+    DatasetRecord r{role, spec, {}};
+    for (const std::string &f : datasetFiles(spec))
+        r.files.push_back(digestFile(f));
+    auto it = std::find_if(project.datasets.begin(), project.datasets.end(),
+                           [&](const DatasetRecord &d) { return d.role == role && d.spec == spec; });
+    if (it != project.datasets.end())
+        *it = std::move(r);
+    else
+        project.datasets.push_back(std::move(r));
+}
+
+void saveProject(const Project &project, const std::string &path)
+{
+    BundleContents contents;
+    contents.format = kProjectFormat;
+    contents.version = kProjectFormatVersion;
+    contents.document = documentOf(project, path);
+    if (project.embedBase && !isDemoModel(project.baseSpec))
+        contents.models.emplace_back(kBaseKey, &project.base);
+    for (size_t i = 0; i < project.variants.size(); ++i)
+        contents.models.emplace_back(variantKey(i), &project.variants[i].variant.model);
+    writeBundle(contents, path);
+}
+
+Project loadProject(const std::string &path, const LoadOptions &options)
+{
+    return projectFrom(readBundle(path, kProjectFormat, kProjectFormatVersion, options), path, options, false);
+}
+
+Project loadProjectBytes(const std::string &bytes, const std::string &sourceName, const LoadOptions &options)
+{
+    return projectFrom(readBundleBytes(bytes, sourceName, kProjectFormat, kProjectFormatVersion, options), sourceName,
+                       options, true);
+}
+
+void updateProject(const std::string &path, const std::function<Project()> &create,
+                   const std::function<void(Project &)> &edit, const LoadOptions &options)
+{
+    const fs::path target(path);
+    const fs::path lockPath = target.parent_path() / ("." + target.filename().string() + ".lock");
+    const int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        throw Error(q(lockPath.string()) + ": cannot create the project's lock file: " + std::strerror(errno));
+    struct Unlock {
+        int fd;
+        ~Unlock() { ::close(fd); } // closing releases the lock
+    } unlock{fd};
+    while (::flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            throw Error(q(lockPath.string()) + ": cannot lock the project: " + std::strerror(errno));
+    std::error_code ec;
+    Project project = fs::exists(target, ec) ? loadProject(path, options) : create();
+    edit(project);
+    saveProject(project, path);
+}
+
+std::string projectToJson(const Project &p, int indent)
+{
+    ojson doc = ojson::parse(documentOf(p, "."));
+    doc["base"].erase("relative_path");
+    std::vector<const VariantMetrics *> metrics;
+    for (const ProjectVariant &v : p.variants)
+        metrics.push_back(&v.variant.metrics);
+    const VariantMetrics base = p.baseMetrics.value_or(VariantMetrics{});
+    const Recommendation rec = recommend(base, metrics, p.constraints);
+    auto frontierOf = [&](Cost cost) {
+        std::vector<TradeoffPoint> points;
+        std::vector<size_t> index;
+        for (size_t i = 0; i < p.variants.size(); ++i) {
+            const auto c = variantCost(p.variants[i].variant.metrics, cost);
+            const Quality qv = variantQuality(p.variants[i].variant.metrics);
+            if (c && qv.kind != QualityKind::None) {
+                points.push_back({*c, qv.value});
+                index.push_back(i);
+            }
+        }
+        std::vector<bool> on(p.variants.size(), false);
+        for (size_t k : paretoFrontier(points))
+            on[index[k]] = true;
+        return on;
+    };
+    const std::vector<bool> bySize = frontierOf(Cost::FileBytes), byLatency = frontierOf(Cost::LatencyBatch1);
+    for (size_t i = 0; i < p.variants.size(); ++i) {
+        const Variant &v = p.variants[i].variant;
+        ojson &j = doc["variants"][i];
+        j.erase("model");
+        j["recipe"] = ojson::parse(recipeToJson(v.recipe));
+        j["metrics"] = v.measured ? ojson::parse(metricsToJson(v.metrics)) : ojson(nullptr);
+        const Quality qv = variantQuality(v.metrics);
+        j["quality"] = {{"measure", qualityName(qv.kind)},
+                        {"value", qv.kind == QualityKind::None ? ojson(nullptr) : ojson(qv.value)}};
+        j["pareto"] = {{"size", bool(bySize[i])}, {"latency_batch1", bool(byLatency[i])}};
+        j["verdict"] = {{"verdict", verdictName(rec.assessments[i].verdict)}, {"reason", rec.assessments[i].reason}};
+    }
+    doc["recommendation"] = {{"variant", rec.best >= 0 ? ojson(p.variants[size_t(rec.best)].variant.name) : ojson(nullptr)},
+                             {"reason", rec.reason}};
+    return doc.dump(indent);
+}
+
+} // namespace cw

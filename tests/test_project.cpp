@@ -1,0 +1,522 @@
+// Projects (core/project): SHA-256 against coreutils, the Pareto frontier and the recommendation on hand-computed
+// cases, the .cwproj round trip field by field, the base model found, moved or changed, h5py reading the file,
+// saves killed with SIGKILL, concurrent additions, and the `cwb project` commands.
+#include <QtTest>
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QRandomGenerator>
+#include <QThread>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/base/sha256.h"
+#include "core/compress/compress.h"
+#include "core/compress/sensitivity.h"
+#include "core/io/model_io.h"
+#include "core/project/compare.h"
+#include "core/project/project.h"
+#include "tests/testutil.h"
+
+using namespace testutil;
+
+namespace {
+
+cw::VariantMetrics metrics(double accuracy, int64_t bytes, double p50)
+{
+    cw::VariantMetrics m;
+    m.accuracy = accuracy;
+    m.top5 = 0.99;
+    m.loss = 0.25;
+    m.samples = 1000;
+    m.fileBytes = bytes;
+    m.compressionRatio = 1664000.0 / double(bytes);
+    m.p50Batch1Ms = p50;
+    m.p90Batch1Ms = p50 * 1.1;
+    m.p50Batch64Ms = p50 * 40;
+    m.p90Batch64Ms = p50 * 44;
+    m.threads = 1;
+    m.fidelity = {{"logits", 41.5, 0.9999, 0.125, 0.987, 10000}};
+    return m;
+}
+
+// A variant of the demo with hand-made metrics (nothing here measures anything).
+cw::ProjectVariant variantOf(const cw::Model &base, const std::string &name, const cw::VariantMetrics &m)
+{
+    cw::ProjectVariant pv;
+    pv.variant.name = name;
+    pv.variant.recipe = cw::recipeFromJson(R"({"name": ")" + name +
+                                           R"(", "quantize": {"weights": {"bits": 8, "granularity": "channel"}}})");
+    pv.variant.model = base.deepCopy();
+    pv.variant.model.graph.initializers.begin()->second.data<float>()[0] += 0.5f; // not the base's weights
+    pv.variant.metrics = m;
+    pv.variant.measured = true;
+    pv.origin = "compress";
+    pv.provenance = cw::currentProvenance();
+    pv.provenance.command = "cwb compress demo --recipe " + name + ".json --project p.cwproj";
+    pv.provenance.evalData = "fashion-mnist";
+    return pv;
+}
+
+QString fileText(const QString &path)
+{
+    QFile f(path);
+    f.open(QIODevice::ReadOnly);
+    return QString::fromUtf8(f.readAll());
+}
+
+size_t variantCount(const QString &path)
+{
+    return cw::loadProject(path.toStdString()).variants.size();
+}
+
+} // namespace
+
+class TestProject : public QObject {
+    Q_OBJECT
+private slots:
+    void sha256_data();
+    void sha256();
+    void sha256File();
+    void pareto_data();
+    void pareto();
+    void recommendation();
+    void roundTrip();
+    void baseLocated();
+    void readByH5py();
+    void refusesOtherFiles();
+    void killedSaves();
+    void concurrentAdds();
+    void cli();
+};
+
+void TestProject::sha256_data()
+{
+    QTest::addColumn<QByteArray>("input");
+    QTest::addColumn<QString>("digest");
+    // FIPS 180-4 examples, and lengths around the 55 / 56 / 64-byte padding boundaries (digests from sha256sum).
+    QTest::newRow("empty") << QByteArray() << "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    QTest::newRow("abc") << QByteArray("abc") << "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    QTest::newRow("two blocks")
+        << QByteArray("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+        << "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+    QTest::newRow("55 bytes") << QByteArray(55, 'a') << "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318";
+    QTest::newRow("56 bytes") << QByteArray(56, 'a') << "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a";
+    QTest::newRow("64 bytes") << QByteArray(64, 'a') << "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb";
+    QTest::newRow("a million") << QByteArray(1000000, 'a')
+                               << "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+}
+
+void TestProject::sha256()
+{
+    QFETCH(QByteArray, input);
+    QFETCH(QString, digest);
+    QCOMPARE(QString::fromStdString(cw::sha256Hex(std::string_view(input.constData(), size_t(input.size())))), digest);
+    // Fed in uneven pieces, across block boundaries.
+    cw::Sha256 h;
+    for (qsizetype i = 0; i < input.size();) {
+        const qsizetype n = std::min<qsizetype>(input.size() - i, 1 + (i * 7) % 97);
+        h.update(input.constData() + i, size_t(n));
+        i += n;
+    }
+    QCOMPARE(QString::fromStdString(h.hexDigest()), digest);
+}
+
+// A file of 3 MiB + 17 bytes (several read blocks) against coreutils' sha256sum.
+void TestProject::sha256File()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath("blob.bin");
+    {
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        QByteArray bytes(3 * 1024 * 1024 + 17, Qt::Uninitialized);
+        QRandomGenerator rng(7);
+        for (char &c : bytes)
+            c = char(rng.bounded(256));
+        f.write(bytes);
+    }
+    QString error;
+    const QByteArray out = runProcess("sha256sum", {path}, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(QString::fromStdString(cw::sha256File(path.toStdString())), QString::fromLatin1(out.left(64)));
+    QVERIFY(errorOf([&] { cw::sha256File(dir.filePath("missing").toStdString()); }).contains("missing"));
+}
+
+void TestProject::pareto_data()
+{
+    QTest::addColumn<QList<QPointF>>("points"); // (cost, quality)
+    QTest::addColumn<QList<int>>("frontier");   // by cost
+    QTest::newRow("empty") << QList<QPointF>{} << QList<int>{};
+    QTest::newRow("one") << QList<QPointF>{{5, 0.5}} << QList<int>{0};
+    // Worked by hand: 1 (cost 1, 0.80) and 3 (2, 0.90) and 0 (4, 0.95) form the frontier; 2 (3, 0.85) is beaten
+    // by 3, which is cheaper and better; 4 (5, 0.95) by 0 (cheaper, as good).
+    QTest::newRow("five") << QList<QPointF>{{4, 0.95}, {1, 0.80}, {3, 0.85}, {2, 0.90}, {5, 0.95}}
+                          << QList<int>{1, 3, 0};
+    QTest::newRow("equal points both stay") << QList<QPointF>{{2, 0.9}, {2, 0.9}, {3, 0.8}} << QList<int>{0, 1};
+    QTest::newRow("same cost, better wins") << QList<QPointF>{{2, 0.8}, {2, 0.9}} << QList<int>{1};
+    QTest::newRow("dearer and better stays") << QList<QPointF>{{1, 0.5}, {9, 0.51}} << QList<int>{0, 1};
+}
+
+void TestProject::pareto()
+{
+    QFETCH(QList<QPointF>, points);
+    QFETCH(QList<int>, frontier);
+    std::vector<cw::TradeoffPoint> pts;
+    for (const QPointF &p : points)
+        pts.push_back({p.x(), p.y()});
+    QList<int> got;
+    for (size_t i : cw::paretoFrontier(pts))
+        got.push_back(int(i));
+    QCOMPARE(got, frontier);
+}
+
+void TestProject::recommendation()
+{
+    const cw::VariantMetrics base = metrics(0.92, 1664000, 0.06);
+    const cw::VariantMetrics a = metrics(0.918, 440000, 0.065), b = metrics(0.905, 180000, 0.064),
+                             c = metrics(0.80, 90000, 0.05);
+    cw::VariantMetrics unmeasured;
+    const std::vector<const cw::VariantMetrics *> all{&a, &b, &c, &unmeasured};
+
+    // No limits: the most accurate measured variant; the unmeasured one is red.
+    cw::Recommendation r = cw::recommend(base, all, {});
+    QCOMPARE(r.best, 0);
+    QCOMPARE(r.assessments[0].verdict, cw::Verdict::Green);
+    QCOMPARE(r.assessments[3].verdict, cw::Verdict::Red);
+
+    // 200 KiB and 1.6 points: a breaks the size (429.7 KiB), c the drop (12 points); b passes with room on size
+    // (175.8 KiB, below 90 % of the limit) but not on the drop (1.5 points, above 90 % of 1.6): amber.
+    cw::Constraints limits;
+    limits.maxBytes = 200 * 1024;
+    limits.maxDropPoints = 1.6;
+    r = cw::recommend(base, all, limits);
+    QCOMPARE(r.best, 1);
+    QCOMPARE(r.assessments[0].verdict, cw::Verdict::Red);
+    QVERIFY2(QString::fromStdString(r.assessments[0].reason).startsWith("size 429.69 > 200.00 KiB"),
+             r.assessments[0].reason.c_str());
+    QCOMPARE(r.assessments[1].verdict, cw::Verdict::Amber);
+    QVERIFY2(QString::fromStdString(r.assessments[1].reason).startsWith("drop 1.50 within 10% of 1.60 points"),
+             r.assessments[1].reason.c_str());
+    QCOMPARE(r.assessments[2].verdict, cw::Verdict::Red);
+    QCOMPARE(r.assessments[3].verdict, cw::Verdict::Red);
+    QVERIFY2(QString::fromStdString(r.reason).contains("90.50%"), r.reason.c_str());
+
+    // Nothing passes.
+    limits.maxBytes = 1000;
+    r = cw::recommend(base, all, limits);
+    QCOMPARE(r.best, -1);
+    QCOMPARE(QString::fromStdString(r.reason), QStringLiteral("no variant meets the limits"));
+
+    // Without labels: the top-1 agreement against the base's 1.
+    cw::VariantMetrics unlabelled = a;
+    unlabelled.samples = 0;
+    QCOMPARE(cw::variantQuality(unlabelled).kind, cw::QualityKind::Agreement);
+    QCOMPARE(cw::variantQuality(unlabelled).value, 0.987);
+    cw::Constraints drop;
+    drop.maxDropPoints = 1.0;
+    r = cw::recommend(cw::VariantMetrics{}, {&unlabelled}, drop);
+    QCOMPARE(r.assessments[0].verdict, cw::Verdict::Red); // 1.3 points of agreement lost
+    unlabelled.fidelity[0].top1Agreement = -1;             // not a classifier: cosine
+    QCOMPARE(cw::variantQuality(unlabelled).kind, cw::QualityKind::Cosine);
+}
+
+// Everything a project holds survives save and load: base (spec, digest, analyses, metrics), datasets,
+// constraints, and per variant its name, origin, recipe, metrics, provenance and weights.
+void TestProject::roundTrip()
+{
+    QTemporaryDir dir;
+    cw::Project p = cw::newProject("demo");
+    QCOMPARE(p.baseFile.sha256.size(), size_t(64));
+    p.base.analysis[cw::kSensitivityKey] = R"({"layers": [], "note": "made by hand"})";
+    p.baseMetrics = metrics(0.92, 1664000, 0.06);
+    cw::recordDataset(p, "evaluation", "fashion-mnist");
+    QCOMPARE(p.datasets.size(), size_t(1));
+    QCOMPARE(p.datasets[0].files.size(), size_t(2)); // images and labels
+    p.constraints.maxBytes = 300000;
+    p.constraints.maxDropPoints = 1.0;
+    cw::addVariant(p, variantOf(p.base, "int8", metrics(0.918, 440000, 0.065)));
+    cw::VariantMetrics skipped = metrics(0.90, 180000, 0.064);
+    skipped.batch64Skipped = "the graph fixes batch 1";
+    skipped.fidelity.push_back({"features", 30.25, 0.998, 0.5, -1, 64});
+    cw::addVariant(p, variantOf(p.base, "int8", skipped)); // the name is taken: "int8 (2)"
+    QCOMPARE(p.variants[1].variant.name, std::string("int8 (2)"));
+    cw::ProjectVariant unmeasured = variantOf(p.base, "draft", {});
+    unmeasured.variant.measured = false;
+    unmeasured.origin = "distill";
+    cw::addVariant(p, unmeasured);
+
+    const std::string path = dir.filePath("p.cwproj").toStdString();
+    cw::saveProject(p, path);
+    const cw::Project q = cw::loadProject(path);
+    QCOMPARE(q.baseSpec, p.baseSpec);
+    QVERIFY(q.baseFile == p.baseFile);
+    QCOMPARE(q.embedBase, p.embedBase);
+    QVERIFY(q.base.analysis == p.base.analysis);
+    QVERIFY(sameWeights(q.base, p.base));
+    QVERIFY(q.baseMetrics);
+    QCOMPARE(cw::metricsToJson(*q.baseMetrics), cw::metricsToJson(*p.baseMetrics));
+    QVERIFY(q.datasets == p.datasets);
+    QVERIFY(q.constraints == p.constraints);
+    QCOMPARE(q.variants.size(), p.variants.size());
+    for (size_t i = 0; i < p.variants.size(); ++i) {
+        const cw::ProjectVariant &a = p.variants[i], &b = q.variants[i];
+        QCOMPARE(b.variant.name, a.variant.name);
+        QCOMPARE(b.origin, a.origin);
+        QVERIFY(b.provenance == a.provenance);
+        QCOMPARE(b.variant.measured, a.variant.measured);
+        QCOMPARE(cw::recipeToJson(b.variant.recipe), cw::recipeToJson(a.variant.recipe));
+        QCOMPARE(cw::metricsToJson(b.variant.metrics), cw::metricsToJson(a.variant.metrics));
+        QVERIFY(sameWeights(b.variant.model, a.variant.model));
+        QVERIFY(!sameWeights(b.variant.model, q.base));
+        QCOMPARE(b.variant.model.graph.nodes.size(), a.variant.model.graph.nodes.size());
+        QVERIFY(b.variant.model.analysis == a.variant.model.analysis);
+    }
+    QVERIFY(!q.variants[2].variant.model.analysis.count(cw::kMetricsKey));
+    QCOMPARE(q.variants[1].variant.metrics.batch64Skipped, std::string("the graph fixes batch 1"));
+    // Saved again unchanged, the JSON view is the same.
+    cw::saveProject(q, path);
+    QCOMPARE(cw::projectToJson(cw::loadProject(path)), cw::projectToJson(p));
+}
+
+// A base that is a file: embedded, it travels with the project; referenced, it is found where it was or beside
+// the project after both moved, and refused when missing or changed.
+void TestProject::baseLocated()
+{
+    QTemporaryDir dir;
+    const QString modelPath = dir.filePath("work/model.h5");
+    QVERIFY(QDir().mkpath(dir.filePath("work")));
+    cw::saveModel(cw::loadModel("demo"), modelPath.toStdString());
+    const QString projectPath = dir.filePath("work/p.cwproj");
+    cw::Project p = cw::newProject(modelPath.toStdString());
+    QVERIFY(QString::fromStdString(p.baseSpec).startsWith('/'));
+    cw::addVariant(p, variantOf(p.base, "int8", metrics(0.918, 440000, 0.065)));
+    cw::saveProject(p, projectPath.toStdString());
+    QCOMPARE(variantCount(projectPath), size_t(1));
+
+    // Moved together: found by the path relative to the project.
+    QVERIFY(QDir().rename(dir.filePath("work"), dir.filePath("moved")));
+    const QString movedProject = dir.filePath("moved/p.cwproj");
+    cw::Project moved = cw::loadProject(movedProject.toStdString());
+    QVERIFY(sameWeights(moved.base, p.base));
+
+    // Changed: refused, naming the file.
+    {
+        cw::Model other = cw::loadModel("demo-resnet");
+        cw::saveModel(other, dir.filePath("moved/model.h5").toStdString());
+    }
+    QString error = errorOf([&] { cw::loadProject(movedProject.toStdString()); });
+    QVERIFY2(error.contains("has changed since the project was saved"), qPrintable(error));
+    QVERIFY2(error.contains("model.h5"), qPrintable(error));
+
+    // Missing: refused with what to do.
+    QVERIFY(QFile::remove(dir.filePath("moved/model.h5")));
+    error = errorOf([&] { cw::loadProject(movedProject.toStdString()); });
+    QVERIFY2(error.contains("is not there any more") && error.contains("p.cwproj"), qPrintable(error));
+
+    // Embedded: needs no file.
+    cw::saveModel(cw::loadModel("demo"), dir.filePath("base.h5").toStdString());
+    cw::Project e = cw::newProject(dir.filePath("base.h5").toStdString());
+    e.embedBase = true;
+    e.base.analysis["note"] = "embedded analysis";
+    cw::saveProject(e, dir.filePath("e.cwproj").toStdString());
+    QVERIFY(QFile::remove(dir.filePath("base.h5")));
+    const cw::Project back = cw::loadProject(dir.filePath("e.cwproj").toStdString());
+    QVERIFY(back.embedBase);
+    QVERIFY(sameWeights(back.base, e.base));
+    QCOMPARE(back.base.analysis.at("note"), std::string("embedded analysis"));
+}
+
+// The layout docs/formats.md gives, read with h5py: the document, each variant's recipe and metrics, the weights.
+void TestProject::readByH5py()
+{
+    QTemporaryDir dir;
+    cw::Project p = cw::newProject("demo");
+    cw::addVariant(p, variantOf(p.base, "int8", metrics(0.918, 440000, 0.065)));
+    cw::saveProject(p, dir.filePath("p.cwproj").toStdString());
+    const std::string firstWeight = p.variants[0].variant.model.graph.initializers.begin()->first;
+    const float firstValue = p.variants[0].variant.model.graph.initializers.begin()->second.data<float>()[0];
+    QString error;
+    const QString code = QStringLiteral(R"(
+import h5py, json
+text = lambda v: v.decode() if isinstance(v, bytes) else v
+f = h5py.File('p.cwproj', 'r')
+assert text(f.attrs['format']) == 'compression-workbench-project', f.attrs['format']
+assert f.attrs['format_version'] == 1
+doc = json.loads(f['document'][()])
+v = doc['variants'][0]
+assert v['name'] == 'int8' and v['origin'] == 'compress', v
+g = f['models'][v['model']]
+metrics = json.loads(g['analysis']['metrics'][()])
+assert abs(metrics['accuracy'] - 0.918) < 1e-12, metrics
+recipe = json.loads(g['analysis']['recipe'][()])
+assert recipe['quantize']['weights']['bits'] == 8, recipe
+w = g['initializers'][list(g['initializers'].keys())[0]]
+assert text(w.attrs['name']) == '%1', w.attrs['name']
+assert abs(float(w[()].flat[0]) - %2) < 1e-6, float(w[()].flat[0])
+assert doc['base']['spec'] == 'demo' and len(doc['base']['file']['sha256']) == 64
+)")
+                             .arg(QString::fromStdString(firstWeight))
+                             .arg(double(firstValue), 0, 'g', 9);
+    QVERIFY2(runPython(code, dir.path(), &error), qPrintable(error));
+}
+
+void TestProject::refusesOtherFiles()
+{
+    QTemporaryDir dir;
+    const std::string model = dir.filePath("model.h5").toStdString();
+    cw::saveModel(cw::loadModel("demo"), model);
+    QString error = errorOf([&] { cw::loadProject(model); });
+    QVERIFY2(error.contains("not a 'compression-workbench-project'") || error.contains("no /document") ||
+                 error.contains("is a 'compression-workbench-model'"),
+             qPrintable(error));
+    std::ofstream(dir.filePath("junk.cwproj").toStdString()) << "not hdf5";
+    error = errorOf([&] { cw::loadProject(dir.filePath("junk.cwproj").toStdString()); });
+    QVERIFY2(error.contains("junk.cwproj") && error.contains("not an HDF5 file"), qPrintable(error));
+    error = errorOf([&] { cw::loadProject(dir.filePath("none.cwproj").toStdString()); });
+    QVERIFY2(error.contains("none.cwproj"), qPrintable(error));
+    // A variant of another model cannot join.
+    const cw::Project p = cw::newProject("demo");
+    error = errorOf([&] { cw::requireBase(p, "demo-resnet"); });
+    QVERIFY2(error.contains("base model is 'demo'"), qPrintable(error));
+    error = errorOf([&] { cw::requireBase(p, model); });
+    QVERIFY2(error.contains("not '" + QString::fromStdString(model) + "'"), qPrintable(error));
+}
+
+// `cwb project add` killed with SIGKILL at random moments, 30 times: the project always loads, with the variants it
+// had or one more; a completed save leaves no temporary behind.
+void TestProject::killedSaves()
+{
+    QTemporaryDir dir;
+    const QString project = dir.filePath("p.cwproj"), variant = dir.filePath("v.h5");
+    cw::saveModel(cw::loadModel("demo"), variant.toStdString());
+    CwbResult r = runCwb({"project", "new", project, "demo"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    r = runCwb({"project", "add", project, variant});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+
+    QElapsedTimer timer;
+    timer.start();
+    r = runCwb({"project", "add", project, variant});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    const int spanMs = std::max<int>(int(timer.elapsed() * 12 / 10), 20);
+    size_t count = variantCount(project);
+    QCOMPARE(count, size_t(2));
+    int killed = 0;
+    QRandomGenerator rng(20261130);
+    for (int i = 0; i < 30; ++i) {
+        QProcess p;
+        p.start(QStringLiteral(CW_CWB_PATH), {"project", "add", project, variant});
+        QVERIFY(p.waitForStarted());
+        QThread::msleep(rng.bounded(spanMs));
+        p.kill();
+        QVERIFY(p.waitForFinished());
+        killed += p.exitStatus() == QProcess::CrashExit;
+        size_t now = 0;
+        const QString error = errorOf([&] { now = variantCount(project); });
+        QVERIFY2(error.isEmpty(), qPrintable(QStringLiteral("iteration %1: %2").arg(i).arg(error)));
+        QVERIFY2(now == count || now == count + 1, qPrintable(QStringLiteral("iteration %1: %2 variants").arg(i).arg(now)));
+        count = now;
+    }
+    qInfo("30 additions killed, %d before exiting; the project has %zu variants", killed, count);
+    QVERIFY2(killed > 0, "no addition was killed: the delays are longer than an addition");
+    r = runCwb({"project", "add", project, variant});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    const QStringList left = QDir(dir.path()).entryList({"*cwtmp*"}, QDir::Files | QDir::Hidden);
+    QVERIFY2(left.isEmpty(), qPrintable(left.join(", ")));
+}
+
+// Six `cwb project add` at once on one project: the lock serialises them and none is lost.
+void TestProject::concurrentAdds()
+{
+    QTemporaryDir dir;
+    const QString project = dir.filePath("p.cwproj"), variant = dir.filePath("v.h5");
+    cw::saveModel(cw::loadModel("demo"), variant.toStdString());
+    CwbResult r = runCwb({"project", "new", project, "demo"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    std::vector<std::unique_ptr<QProcess>> runs;
+    for (int i = 0; i < 6; ++i) {
+        runs.push_back(std::make_unique<QProcess>());
+        runs.back()->start(QStringLiteral(CW_CWB_PATH), {"project", "add", project, variant, "--name", "v"});
+    }
+    for (auto &p : runs) {
+        QVERIFY(p->waitForFinished(120000));
+        QVERIFY2(p->exitCode() == 0, p->readAllStandardError().constData());
+    }
+    const cw::Project p = cw::loadProject(project.toStdString());
+    QCOMPARE(p.variants.size(), size_t(6));
+    QStringList names;
+    for (const auto &v : p.variants)
+        names << QString::fromStdString(v.variant.name);
+    names.sort();
+    QCOMPARE(names, (QStringList{"v", "v (2)", "v (3)", "v (4)", "v (5)", "v (6)"}));
+}
+
+// The commands end to end: compress two recipes into a project (a batch run), list and show it, limits given
+// on the command line, errors for a foreign model and a missing project.
+void TestProject::cli()
+{
+    QTemporaryDir dir;
+    const QString project = dir.filePath("p.cwproj");
+    auto writeRecipe = [&](const QString &name, const QByteArray &json) {
+        QFile f(dir.filePath(name));
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(json);
+    };
+    writeRecipe("int8.json", R"({"name": "int8", "quantize": {"weights": {"bits": 8, "granularity": "channel"}}})");
+    writeRecipe("p50.json", R"({"name": "p50-int4", "prune": {"method": "magnitude", "ratio": 0.5},
+                               "quantize": {"weights": {"bits": 4, "granularity": "channel"}}})");
+    CwbResult r = runCwb({"project", "new", project, "demo", "--max-drop", "1"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    r = runCwb({"project", "new", project, "demo"});
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains("exists already"), r.err.constData());
+    for (const char *recipe : {"int8.json", "p50.json"}) {
+        r = runCwb({"compress", "demo", "--recipe", dir.filePath(recipe), "--project", project, "--data", "fashion-mnist",
+                    "--limit", "500", "--train-limit", "500", "--iterations", "5"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains("added variant"), r.out.constData());
+    }
+    r = runCwb({"project", "show", project, "--json"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    const QJsonObject doc = QJsonDocument::fromJson(r.out).object();
+    const QJsonArray variants = doc["variants"].toArray();
+    QCOMPARE(variants.size(), 2);
+    QCOMPARE(variants[0].toObject()["name"].toString(), QStringLiteral("int8"));
+    QVERIFY(variants[0].toObject()["provenance"].toObject()["command"].toString().contains("--recipe"));
+    QCOMPARE(variants[0].toObject()["provenance"].toObject()["data"].toString(), QStringLiteral("fashion-mnist"));
+    QVERIFY(!doc["base"].toObject()["metrics"].isNull());
+    QCOMPARE(doc["datasets"].toArray().size(), 2); // evaluation and training
+    // int8 keeps the accuracy within a point; 50 % pruning plus 4 bits without fine-tuning does not.
+    QCOMPARE(variants[0].toObject()["verdict"].toObject()["verdict"].toString(), QStringLiteral("green"));
+    QCOMPARE(variants[1].toObject()["verdict"].toObject()["verdict"].toString(), QStringLiteral("red"));
+    QCOMPARE(doc["recommendation"].toObject()["variant"].toString(), QStringLiteral("int8"));
+    QVERIFY(variants[1].toObject()["pareto"].toObject()["size"].toBool()); // the smallest file is on the frontier
+
+    // A size limit on the command line turns int8 red too.
+    r = runCwb({"project", "list", project, "--max-size", "100K"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QVERIFY2(r.out.contains("red: size"), r.out.constData());
+    r = runCwb({"project", "show", project});
+    QVERIFY2(r.exitCode == 0 && r.out.contains("recommended: int8"), r.out.constData() + r.err);
+    r = runCwb({"project", "list", project, "--max-size", "lots"});
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains("--max-size"), r.err.constData());
+
+    // A variant of another model, a project that does not exist, no output at all.
+    r = runCwb({"compress", "demo-resnet", "--recipe", dir.filePath("int8.json"), "--project", project, "--no-measure"});
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains("base model is 'demo'"), r.err.constData());
+    r = runCwb({"project", "add", dir.filePath("none.cwproj"), dir.filePath("int8.json")});
+    QCOMPARE(r.exitCode, 1);
+    r = runCwb({"compress", "demo", "--recipe", dir.filePath("int8.json")});
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains("--project"), r.err.constData());
+    QCOMPARE(variantCount(project), size_t(2));
+}
+
+QTEST_GUILESS_MAIN(TestProject)
+#include "test_project.moc"
