@@ -382,19 +382,6 @@ json shapeJson(const cw::ValueInfo &v)
 // This run's command line, shell-quoted where needed: what a variant's provenance says rebuilds it.
 std::string g_commandLine = "cwb";
 
-std::string shellQuoted(const std::string &arg)
-{
-    const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](unsigned char c) {
-        return std::isalnum(c) || std::strchr("-_./:=,+@%", c);
-    });
-    if (plain)
-        return arg;
-    std::string out = "'";
-    for (char c : arg)
-        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 // Progress on stderr only when it is a terminal, so pipes and CI logs stay clean.
 cw::ProgressFn terminalProgress()
 {
@@ -1396,6 +1383,18 @@ struct ConstraintArgs {
     }
 };
 
+// "size 300.00 KiB, batch-1 latency none, drop 1 points"
+std::string limitsText(const cw::Constraints &c)
+{
+    auto limit = [](const std::optional<double> &v, const char *unit) {
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%g %s", v.value_or(0), unit);
+        return v ? std::string(buf) : std::string("none");
+    };
+    return "size " + (c.maxBytes ? humanBytes(double(*c.maxBytes)) : std::string("none")) + ", batch-1 latency " +
+           limit(c.maxLatencyMs, "ms") + ", drop " + limit(c.maxDropPoints, "points");
+}
+
 void addConstraints(CLI::App *cmd, ConstraintArgs &a)
 {
     cmd->add_option("--max-size", a.maxSize, "largest acceptable file (bytes, or with K / M / G)");
@@ -1438,6 +1437,34 @@ int cmdProjectNew(const ProjectNewArgs &args)
     std::printf("created %s: base %s (%s, SHA-256 %.12s…%s)\n", args.project.c_str(), p.baseSpec.c_str(),
                 humanBytes(double(p.baseFile.bytes)).c_str(), p.baseFile.sha256.c_str(),
                 p.embedBase ? ", embedded" : "");
+    return 0;
+}
+
+struct ProjectLimitsArgs {
+    std::string project;
+    ConstraintArgs constraints;
+    bool clear = false;
+};
+
+void declareProjectLimits(CLI::App *cmd, ProjectLimitsArgs &a)
+{
+    addProjectFile(cmd, a.project);
+    addConstraints(cmd, a.constraints);
+    cmd->add_flag("--clear", a.clear, "remove every limit first");
+}
+
+int cmdProjectLimits(const ProjectLimitsArgs &args)
+{
+    cw::Constraints now;
+    cw::updateProject(
+        args.project, [&]() -> cw::Project { throw cw::Error("'" + args.project + "': no such project (cwb project new)"); },
+        [&](cw::Project &p) {
+            if (args.clear)
+                p.constraints = {};
+            args.constraints.applyTo(p.constraints);
+            now = p.constraints;
+        });
+    std::printf("limits of %s: %s\n", args.project.c_str(), limitsText(now).c_str());
     return 0;
 }
 
@@ -1566,15 +1593,7 @@ int cmdProjectShow(const ProjectShowArgs &args)
     for (const cw::DatasetRecord &d : p.datasets)
         std::printf("data    %-10s %s (%zu file%s, first SHA-256 %.12s…)\n", d.role.c_str(), d.spec.c_str(),
                     d.files.size(), d.files.size() == 1 ? "" : "s", d.files.empty() ? "" : d.files[0].sha256.c_str());
-    const cw::Constraints &c = p.constraints;
-    auto limit = [](const std::optional<double> &v, const char *unit) {
-        char buf[48];
-        std::snprintf(buf, sizeof buf, "%g %s", v.value_or(0), unit);
-        return v ? std::string(buf) : std::string("-");
-    };
-    std::printf("limits  size %s, batch-1 latency %s, drop %s\n",
-                c.maxBytes ? humanBytes(double(*c.maxBytes)).c_str() : "-", limit(c.maxLatencyMs, "ms").c_str(),
-                limit(c.maxDropPoints, "points").c_str());
+    std::printf("limits  %s\n", limitsText(p.constraints).c_str());
     std::printf("\n");
     printVariants(doc);
     const json &rec = doc["recommendation"];
@@ -1695,7 +1714,7 @@ int main(int argc, char **argv)
     cwb.get_formatter()->column_width(34);
 
     for (int i = 1; i < argc; ++i)
-        g_commandLine += " " + shellQuoted(argv[i]);
+        g_commandLine += " " + cw::shellQuoted(argv[i]);
 
     CLI::App *project = cwb.add_subcommand("project", "a model's variants with their metrics and provenance (.cwproj)");
     project->require_subcommand(1);
@@ -1719,6 +1738,8 @@ int main(int argc, char **argv)
                    declareDistill, cmdDistill),
         addCommand(*project, "new", "create a project on a base model", declareProjectNew, cmdProjectNew),
         addCommand(*project, "add", "add a variant file made elsewhere", declareProjectAdd, cmdProjectAdd),
+        addCommand(*project, "limits", "set the limits the variants are held to (size, latency, drop)",
+                   declareProjectLimits, cmdProjectLimits),
         addCommand(*project, "list", "the variants: quality, size, latency, Pareto and verdict marks",
                    declareProjectShow, cmdProjectList),
         addCommand(*project, "show", "everything: base, data, limits, variants, recommendation, provenance",

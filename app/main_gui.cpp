@@ -25,6 +25,7 @@
 
 #include "core/base/version.h"
 #include "ui/mainwindow.h"
+#include "ui/views/compareview.h"
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
 #include "ui/views/inspectview.h"
@@ -52,7 +53,8 @@ int main(int argc, char *argv[])
     parser.setApplicationDescription(QStringLiteral("Compress neural networks and see what each choice costs."));
     parser.addHelpOption();
     parser.addVersionOption();
-    const QCommandLineOption openOption(QStringLiteral("open"), QStringLiteral("Model to open: a path, \"demo\" or \"demo-resnet\"."),
+    const QCommandLineOption openOption(QStringLiteral("open"),
+                                        QStringLiteral("Model or project (.cwproj) to open: a path, \"demo\" or \"demo-resnet\"."),
                                         QStringLiteral("MODEL"));
     const QCommandLineOption dataOption(QStringLiteral("data"),
                                         QStringLiteral("Dataset for Evaluate: \"fashion-mnist\" or a .npy/.npz/.h5/IDX file."),
@@ -86,7 +88,9 @@ int main(int argc, char *argv[])
         QStringLiteral("distill"),
         QStringLiteral("Run a distillation job with the Distill tab's settings after loading (validation on --limit "
                        "samples, 1000 if unset) and show it."));
-    parser.addOptions({recipeOption, compressOption, distillOption});
+    const QCommandLineOption compareOption(QStringLiteral("compare"),
+                                           QStringLiteral("Show the Compare tab after loading (a project's variants)."));
+    parser.addOptions({recipeOption, compressOption, distillOption, compareOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -211,6 +215,14 @@ int main(int argc, char *argv[])
             }
             return;
         }
+        if (parser.isSet(compareOption)) {
+            window.analysisTabs()->setCurrentWidget(window.compareView());
+            if (auto *split = window.findChild<QSplitter *>(QStringLiteral("mainSplitter")))
+                split->setSizes({360, qMax(600, window.width() - 360)});
+            if (batch)
+                takeScreenshot();
+            return;
+        }
         if (sensitivity) {
             cw::ui::SensitivityView *view = window.sensitivityView();
             window.analysisTabs()->setCurrentWidget(view);
@@ -250,8 +262,10 @@ int main(int argc, char *argv[])
         });
     }
 
-    if (startupDemo && !batch)
-        window.openStartupModel(modelSpec);
+    if (startupDemo && !batch) {
+        const QString last = window.lastProjectToReopen();
+        window.openStartupModel(last.isEmpty() ? modelSpec : last);
+    }
     else
         window.openModel(modelSpec);
     return app.exec();

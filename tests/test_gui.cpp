@@ -546,7 +546,7 @@ void TestGui::failedOpenKeepsModel()
     box->close();
 
     QCOMPARE(window->modelSpec(), path("tiny.h5"));
-    QVERIFY(window->model().has_value());
+    QVERIFY(window->model() != nullptr);
     QCOMPARE(window->layerModel()->rowCount(), 4);
     QVERIFY(window->windowTitle().startsWith("tiny.h5"));
     QVERIFY(!window->recentFiles().contains(path("corrupt.onnx")));
@@ -659,7 +659,7 @@ void TestGui::startupDemo()
         QVERIFY(failed.wait(20000));
         QVERIFY(window.findChildren<QMessageBox *>().isEmpty());
         QVERIFY(window.summaryPanel()->toPlainText().contains("demo is not available"));
-        QVERIFY(!window.model().has_value());
+        QVERIFY(window.model() == nullptr);
     }
 }
 

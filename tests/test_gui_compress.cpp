@@ -429,7 +429,7 @@ private slots:
         QVERIFY2(finished.first().first().toBool(), qPrintable(view.statusText()));
         QCOMPARE(added.count(), 1);
         QCOMPARE(view.variants().size(), size_t(1));
-        const Variant &v = *view.variants().front();
+        const Variant &v = view.variants().front().variant;
         QCOMPARE(QString::fromStdString(v.name), QStringLiteral("int8-weights"));
         QVERIFY(v.measured);
         QCOMPARE(v.metrics.samples, int64_t(200));
@@ -479,7 +479,7 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 3, kJobTimeoutMs);
         QCOMPARE(started, (QStringList{"A", "B", "D"}));
         QCOMPARE(view.variants().size(), size_t(3));
-        QCOMPARE(QString::fromStdString(view.variants()[2]->name), QStringLiteral("D"));
+        QCOMPARE(QString::fromStdString(view.variants()[2].variant.name), QStringLiteral("D"));
         QVERIFY(view.queuedNames().isEmpty());
         QVERIFY(!view.isRunning());
     }
@@ -499,9 +499,9 @@ private slots:
         QVERIFY(view->compress(QStringLiteral("kept")));
         QVERIFY(finished.wait(kJobTimeoutMs));
         QCOMPARE(view->variants().size(), size_t(1));
-        const auto keptVariant = view->variants().front();
+        const std::string keptName = view->variants().front().variant.name;
         const QByteArray modelBefore = fingerprint(*window.model());
-        const QByteArray variantBefore = fingerprint(keptVariant->model);
+        const QByteArray variantBefore = fingerprint(view->variants().front().variant.model);
         const int rowsBefore = view->variantModel()->rowCount();
         const std::string recipeBefore = recipeToJson(view->recipe());
 
@@ -519,8 +519,8 @@ private slots:
         QCOMPARE(fingerprint(*window.model()), modelBefore);
         QCOMPARE(fingerprint(m_model), modelBefore); // the demo as loaded here
         QCOMPARE(view->variants().size(), size_t(1));
-        QCOMPARE(view->variants().front(), keptVariant);
-        QCOMPARE(fingerprint(view->variants().front()->model), variantBefore);
+        QCOMPARE(view->variants().front().variant.name, keptName);
+        QCOMPARE(fingerprint(view->variants().front().variant.model), variantBefore);
         QCOMPARE(view->variantModel()->rowCount(), rowsBefore);
         QCOMPARE(recipeToJson(view->recipe()), recipeBefore);
         QVERIFY(!view->isRunning());

@@ -105,13 +105,13 @@ private slots:
         QVERIFY(view->logPanel()->toPlainText().contains(QStringLiteral("no labels")));
         // The student is a variant of the Compress tab.
         QCOMPARE(window.compressView()->variants().size(), size_t(1));
-        QVERIFY(window.compressView()->variants().front()->measured);
-        QVERIFY(window.compressView()->variants().front()->model.analysis.count(kDistillationKey));
+        QVERIFY(window.compressView()->variants().front().variant.measured);
+        QVERIFY(window.compressView()->variants().front().variant.model.analysis.count(kDistillationKey));
         QVERIFY(view->distillButton()->isEnabled());
 
         // Distil, then compress further: the student becomes the open model (the teacher of the next run).
         const int64_t teacherParameters = window.model()->graph.parameterCount();
-        QVERIFY(window.openVariant(window.compressView()->variants().front()));
+        QVERIFY(window.openVariant(0));
         QVERIFY(window.model()->graph.parameterCount() < teacherParameters / 2);
         QVERIFY(window.compressView()->variants().empty());
         QVERIFY(view->predictionLabel()->text().contains(formatCount(window.model()->graph.parameterCount())));

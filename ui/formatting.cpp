@@ -25,6 +25,11 @@ QString formatPercent(double fraction, int decimals)
     return displayLocale().toString(fraction * 100.0, 'f', decimals) + QStringLiteral(" %");
 }
 
+QString formatMs(double ms)
+{
+    return ms <= 0 ? QStringLiteral("—") : QString::number(ms, 'f', ms < 1 ? 3 : ms < 10 ? 2 : 1);
+}
+
 QString formatShape(const cw::Shape &shape)
 {
     if (shape.empty())

@@ -32,8 +32,10 @@
 #include "ui/formatting.h"
 #include "ui/jobs/evaluatejob.h"
 #include "ui/jobs/modeljobs.h"
+#include "ui/projectdocument.h"
 #include "ui/models/layertablemodel.h"
 #include "ui/views/blockednodespanel.h"
+#include "ui/views/compareview.h"
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
 #include "ui/views/evaluatedialog.h"
@@ -50,6 +52,9 @@ const char kOpenDirKey[] = "lastDirs/open";
 const char kExportDirKey[] = "lastDirs/export";
 const char kDatasetDirKey[] = "lastDirs/dataset";
 const char kAppName[] = "Compression Workbench";
+const char kReopenLastKey[] = "project/reopenLast";
+const char kLastProjectKey[] = "project/last";
+const char kProjectDirKey[] = "lastDirs/project";
 
 // View-menu entry for analysis tab `index`: Ctrl+1 … Ctrl+9 in tab order.
 void addTabAction(QMenu *menu, QTabWidget *tabs, int index)
@@ -66,10 +71,15 @@ QString settingsDir(const char *key)
 }
 } // namespace
 
-MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
+MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent), m_document(new ProjectDocument(this))
 {
     setObjectName(QStringLiteral("mainWindow"));
     setAcceptDrops(true);
+    connect(m_document, &ProjectDocument::modifiedChanged, this, &MainWindow::updateTitle);
+    connect(m_document, &ProjectDocument::fileNameChanged, this, [this]() {
+        updateTitle();
+        updateActions();
+    });
     createCentralWidget();
     createActions();
     createStatusBar();
@@ -175,24 +185,40 @@ void MainWindow::createCentralWidget()
     addAnalysisTab(m_inspect, tr("Inspect"));
     m_sensitivity = new SensitivityView;
     m_sensitivity->setDataset(m_datasetSpec);
-    // A finished sweep becomes part of the open model, so Export to .h5 keeps it and reopening shows it.
+    // A finished sweep becomes part of the project's base model, so saving keeps it and reopening shows it.
     connect(m_sensitivity, &SensitivityView::resultReady, this, [this](const QString &json) {
-        if (m_model)
-            m_model->analysis[cw::kSensitivityKey] = json.toStdString();
+        m_document->setAnalysis(QString::fromLatin1(cw::kSensitivityKey), json);
     });
     connect(m_sensitivity, &SensitivityView::layerSelected, this, [this](const QString &name) { selectLayer(name); });
     addAnalysisTab(m_sensitivity, tr("Sensitivity"));
-    m_compress = new CompressView;
+    m_compress = new CompressView(m_document);
     m_compress->setDataset(m_datasetSpec);
-    // "Distribute by sensitivity" uses the sweep as soon as it is stored.
-    connect(m_sensitivity, &SensitivityView::resultReady, m_compress, &CompressView::setSensitivity);
     addAnalysisTab(m_compress, tr("Compress"));
     m_distill = new DistillView;
     m_distill->setDataset(m_datasetSpec);
     // A distilled student is a variant like any other: exported, compared and measured in the Compress tab.
-    connect(m_distill, &DistillView::variantReady, m_compress, &CompressView::addVariant);
+    connect(m_distill, &DistillView::variantReady, this,
+            [this](std::shared_ptr<const cw::Variant> variant, const QString &command) {
+                cw::ProjectVariant pv{*variant, "distill", cw::currentProvenance()};
+                pv.provenance.command = command.toStdString();
+                pv.provenance.evalData = m_datasetSpec.toStdString();
+                pv.provenance.trainData = m_distill->trainDataEdit()->text().trimmed().toStdString();
+                m_document->addVariant(std::move(pv));
+            });
     addAnalysisTab(m_distill, tr("Distill"));
+    m_compare = new CompareView(m_document);
+    addAnalysisTab(m_compare, tr("Compare"));
+    connect(m_compare, &CompareView::variantSelected, m_compress, &CompressView::selectVariant);
     connect(m_compress, &CompressView::openVariantRequested, this, &MainWindow::openVariant);
+    // An undone or redone sweep shows as stored.
+    connect(m_document, &ProjectDocument::analysisChanged, this, [this](const QString &key) {
+        if (key != QLatin1String(cw::kSensitivityKey) || !base() || m_sensitivity->isRunning())
+            return;
+        const auto stored = base()->analysis.find(cw::kSensitivityKey);
+        const QString json = stored == base()->analysis.end() ? QString() : QString::fromStdString(stored->second);
+        if (json != m_sensitivity->resultJson())
+            m_sensitivity->setModel(base());
+    });
     // A run that lacks input sizes asks for them.
     const auto askForInputs = [this](const QString &reason) { openInputs(reason); };
     connect(m_inspect, &InspectView::inputsNeeded, this, askForInputs);
@@ -225,11 +251,27 @@ void MainWindow::createActions()
     QMenu *file = menuBar()->addMenu(tr("&File"));
     m_openAct = file->addAction(tr("&Open…"), this, &MainWindow::openDialog);
     m_openAct->setShortcut(QKeySequence::Open);
+    m_openAct->setToolTip(tr("Open a model (a new project on it) or a project file"));
     m_openDemoAct = file->addAction(tr("Open Demo (&CNN)"), this, [this]() { openModel(QStringLiteral("demo")); });
     m_openDemoResnetAct =
         file->addAction(tr("Open Demo (&ResNet)"), this, [this]() { openModel(QStringLiteral("demo-resnet")); });
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     m_recentMenu->setObjectName(QStringLiteral("recentMenu"));
+    file->addSeparator();
+    m_newProjectAct = file->addAction(tr("&New Project"), this, [this]() { newProject(); });
+    m_newProjectAct->setShortcut(QKeySequence::New);
+    m_newProjectAct->setToolTip(tr("Start again on the open model: its variants and analyses are dropped"));
+    m_saveProjectAct = file->addAction(tr("&Save Project"), this, [this]() { saveProject(); });
+    m_saveProjectAct->setShortcut(QKeySequence::Save);
+    m_saveProjectAsAct = file->addAction(tr("Save Project &As…"), this, [this]() { saveProject(QString()); });
+    m_saveProjectAsAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
+    m_closeProjectAct = file->addAction(tr("&Close Project"), this, [this]() { closeProject(); });
+    m_closeProjectAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
+    m_reopenLastAct = file->addAction(tr("Reopen the Last Project at Start"));
+    m_reopenLastAct->setCheckable(true);
+    m_reopenLastAct->setChecked(QSettings().value(QLatin1String(kReopenLastKey), true).toBool());
+    connect(m_reopenLastAct, &QAction::toggled, this,
+            [](bool on) { QSettings().setValue(QLatin1String(kReopenLastKey), on); });
     file->addSeparator();
     m_exportAct = file->addAction(tr("&Export…"), this, &MainWindow::exportDialog);
     m_exportAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
@@ -322,6 +364,10 @@ void MainWindow::writeSettings()
 
 void MainWindow::closeEvent(QCloseEvent *event)
 {
+    if (!confirmDiscard(tr("Quit"))) {
+        event->ignore();
+        return;
+    }
     writeSettings();
     if (m_job)
         m_job->cancel();
@@ -342,7 +388,9 @@ QString MainWindow::openFilter()
     }
     if (patterns.isEmpty())
         patterns << QStringLiteral("*.onnx") << QStringLiteral("*.h5");
-    filters.prepend(tr("All supported models (%1)").arg(patterns.join(QLatin1Char(' '))));
+    const QString project = QStringLiteral("*.") + QLatin1String(cw::kProjectExtension);
+    filters.prepend(tr("Projects (%1)").arg(project));
+    filters.prepend(tr("Models and projects (%1 %2)").arg(patterns.join(QLatin1Char(' ')), project));
     filters << tr("All files (*)");
     return filters.join(QStringLiteral(";;"));
 }
@@ -359,6 +407,8 @@ QString MainWindow::exportFilter()
 bool MainWindow::isModelFile(const QString &path)
 {
     const QString suffix = QFileInfo(path).suffix().toLower();
+    if (suffix == QLatin1String(cw::kProjectExtension))
+        return true;
     for (const auto &format : cw::modelFormats())
         if ((format->capabilities() & cw::ModelFormat::Read) && suffix == QString::fromStdString(format->extension()))
             return true;
@@ -367,7 +417,8 @@ bool MainWindow::isModelFile(const QString &path)
 
 void MainWindow::openDialog()
 {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open Model"), settingsDir(kOpenDirKey), openFilter());
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open Model or Project"), settingsDir(kOpenDirKey),
+                                                      openFilter());
     if (path.isEmpty())
         return;
     QSettings().setValue(QLatin1String(kOpenDirKey), QFileInfo(path).absolutePath());
@@ -376,11 +427,11 @@ void MainWindow::openDialog()
 
 void MainWindow::exportDialog()
 {
-    if (!m_model)
+    if (!base())
         return;
-    QString base = QFileInfo(m_modelSpec).completeBaseName();
-    if (cw::isDemoModel(m_modelSpec.toStdString()))
-        base = m_modelSpec;
+    QString base = QFileInfo(modelSpec()).completeBaseName();
+    if (cw::isDemoModel(modelSpec().toStdString()))
+        base = modelSpec();
     QString selected;
     QString path = QFileDialog::getSaveFileName(this, tr("Export Model"),
                                                 QDir(settingsDir(kExportDirKey)).filePath(base + QStringLiteral(".onnx")),
@@ -399,7 +450,7 @@ void MainWindow::exportDialog()
 
 void MainWindow::evaluateDialog()
 {
-    if (!m_model)
+    if (!base())
         return;
     EvaluateDialog dialog(m_datasetSpec, m_evalLimit, m_preprocess, m_recentDatasets, settingsDir(kDatasetDirKey), this);
     if (dialog.exec() != QDialog::Accepted)
@@ -430,6 +481,15 @@ void MainWindow::about()
 
 // ---------------------------------------------------------------------------------------------------
 // Recent files
+
+QString MainWindow::lastProjectToReopen() const
+{
+    QSettings settings;
+    const QString last = settings.value(QLatin1String(kLastProjectKey)).toString();
+    return settings.value(QLatin1String(kReopenLastKey), true).toBool() && !last.isEmpty() && QFileInfo::exists(last)
+               ? last
+               : QString();
+}
 
 QStringList MainWindow::recentFiles() const
 {
@@ -532,10 +592,15 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
         statusBar()->showMessage(tr("Busy: %1. Cancel it or wait before opening another model.").arg(m_job->title()), 5000);
         return false;
     }
-    auto *job = new LoadModelJob(spec, this);
-    connect(job, &LoadModelJob::succeeded, this, [this, job, spec](const cw::Model &model) {
+    if (!startup && !confirmDiscard(tr("Open %1").arg(displayName(spec))))
+        return false;
+    auto *job = new OpenJob(spec, this);
+    connect(job, &OpenJob::succeeded, this, [this, job, spec]() {
         releaseJob(job);
-        setModel(model, spec);
+        const bool projectFile = OpenJob::isProjectFile(spec);
+        setProject(job->takeProject(), projectFile ? QFileInfo(spec).absoluteFilePath() : QString());
+        if (projectFile)
+            QSettings().setValue(QLatin1String(kLastProjectKey), QFileInfo(spec).absoluteFilePath());
         if (QFileInfo::exists(spec) && !cw::isDemoModel(spec.toStdString()))
             addRecentFile(spec);
         statusBar()->showMessage(tr("Opened %1").arg(displayName(spec)), 5000);
@@ -543,7 +608,7 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
     });
     connect(job, &Job::failed, this, [this, job, spec, startup](const QString &error) {
         releaseJob(job);
-        if (startup && !m_model) {
+        if (startup && !base()) {
             const bool demo = cw::isDemoModel(spec.toStdString());
             const QString title = demo ? tr("The built-in demo is not available") : tr("Could not open %1").arg(spec);
             const QString text = demo ? tr("%1\n\nThis build has no demo weights compiled in yet. Open a model "
@@ -565,17 +630,17 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
 
 bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
 {
-    if (!m_model || m_job)
+    if (!base() || m_job)
         return false;
     setDataset(datasetSpec, limit);
-    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
+    if (const QString refusal = m_runInputs.refusal(base()->graph, true); !refusal.isEmpty()) {
         statusBar()->showMessage(refusal, 10000);
         if (m_runInputs.blocked.isEmpty())
             openInputs(refusal);
         return false;
     }
     EvaluateParams params;
-    params.model = *m_model;
+    params.model = *base();
     params.inputs = m_runInputs.feeds;
     params.preprocess = m_runInputs.preprocess;
     params.datasetSpec = datasetSpec.toStdString();
@@ -605,9 +670,9 @@ bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
 
 bool MainWindow::exportModel(const QString &path)
 {
-    if (!m_model || m_job)
+    if (!base() || m_job)
         return false;
-    auto *job = new SaveModelJob(*m_model, path, this);
+    auto *job = new SaveModelJob(*base(), path, this);
     connect(job, &SaveModelJob::succeeded, this, [this, job](const QString &written) {
         releaseJob(job);
         statusBar()->showMessage(tr("Exported %1 (%2)").arg(written, formatBytes(QFileInfo(written).size())), 8000);
@@ -692,13 +757,45 @@ void MainWindow::setPreprocessing(const PreprocessChoice &choice)
     updateRunInputs();
 }
 
-void MainWindow::setModel(const cw::Model &model, const QString &spec)
+const cw::Model *MainWindow::model() const
 {
-    m_model = model;
-    m_modelSpec = spec;
+    return m_document->base();
+}
+
+QString MainWindow::modelSpec() const
+{
+    return m_document->baseSpec();
+}
+
+void MainWindow::setProject(std::optional<cw::Project> project, const QString &fileName)
+{
+    m_document->reset(std::move(project), fileName);
     m_evaluation.reset();
     if (m_inputsDialog)
         m_inputsDialog->reject(); // it edits the previous model's inputs
+    if (!base()) { // closed
+        m_blocking.clear();
+        m_blockedPanel->setNodes(m_blocking);
+        m_layerModel->setBlocked(m_blocking);
+        m_modelInputs = {};
+        updateRunInputs();
+        m_filter->clear();
+        m_layerModel->setLayers({});
+        m_chart->setLayers({});
+        m_graph->setModel(nullptr);
+        m_inspect->setModel(std::nullopt);
+        m_sensitivity->setModel(nullptr);
+        m_compress->setModel(nullptr);
+        m_distill->setModel(nullptr);
+        m_summary->setNotice(tr("No model is open"), tr("Open a model or a project with File → Open…, or drop a file "
+                                                        "onto this window."));
+        updateTitle();
+        updateStatus();
+        updateActions();
+        return;
+    }
+    const cw::Model &model = *base();
+    const QString spec = modelSpec();
     m_blocking = cw::unsupportedNodes(model);
     m_blockedPanel->setNodes(m_blocking);
     m_layerModel->setBlocked(m_blocking);
@@ -723,11 +820,11 @@ void MainWindow::setModel(const cw::Model &model, const QString &spec)
     for (int c : {int(LayerTableModel::Op), int(LayerTableModel::Parameters), int(LayerTableModel::Bytes)})
         m_table->setColumnWidth(c, qMax(90, m_table->columnWidth(c) + 16));
     m_chart->setLayers(m_layerModel->layers());
-    m_graph->setModel(&*m_model);
-    m_inspect->setModel(m_model);
-    m_sensitivity->setModel(&*m_model);
-    m_compress->setModel(&*m_model);
-    m_distill->setModel(&*m_model);
+    m_graph->setModel(base());
+    m_inspect->setModel(*base());
+    m_sensitivity->setModel(base());
+    m_compress->setModel(base());
+    m_distill->setModel(base());
     // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
     // current row and highlight a bar nobody chose).
     m_summary->setFocus();
@@ -746,7 +843,7 @@ void MainWindow::updateRunInputs()
 {
     m_runInputs.blocked = blockedReason(m_blocking);
     m_runInputs.preprocess = m_preprocess.preprocess();
-    m_runInputs.feeds = m_model ? feedOptions(m_model->graph, m_modelInputs) : cw::FeedOptions{};
+    m_runInputs.feeds = base() ? feedOptions(base()->graph, m_modelInputs) : cw::FeedOptions{};
     m_inspect->setRunInputs(m_runInputs);
     m_sensitivity->setRunInputs(m_runInputs);
     m_compress->setRunInputs(m_runInputs);
@@ -756,16 +853,16 @@ void MainWindow::updateRunInputs()
 
 bool MainWindow::setModelInputs(const ModelInputs &inputs)
 {
-    if (!m_model)
+    if (!base())
         return false;
     try {
-        feedOptions(m_model->graph, inputs);
+        feedOptions(base()->graph, inputs);
     } catch (const cw::Error &e) {
         showError(tr("Model Inputs"), QString::fromUtf8(e.what()));
         return false;
     }
     m_modelInputs = inputs;
-    saveModelInputs(m_modelSpec, inputs);
+    saveModelInputs(modelSpec(), inputs);
     updateRunInputs();
     QStringList given;
     for (const auto &[symbol, size] : m_runInputs.feeds.shapes)
@@ -780,10 +877,10 @@ bool MainWindow::setModelInputs(const ModelInputs &inputs)
 
 InputsDialog *MainWindow::openInputs(const QString &reason)
 {
-    if (!m_model || !m_inputsAct->isEnabled())
+    if (!base() || !m_inputsAct->isEnabled())
         return nullptr;
     if (!m_inputsDialog) {
-        auto *dialog = new InputsDialog(m_model->graph, m_modelInputs, this);
+        auto *dialog = new InputsDialog(base()->graph, m_modelInputs, this);
         dialog->setAttribute(Qt::WA_DeleteOnClose);
         connect(dialog, &QDialog::accepted, this, [this, dialog]() { setModelInputs(dialog->inputs()); });
         m_inputsDialog = dialog;
@@ -794,23 +891,127 @@ InputsDialog *MainWindow::openInputs(const QString &reason)
     return m_inputsDialog;
 }
 
-bool MainWindow::openVariant(std::shared_ptr<const cw::Variant> variant)
+bool MainWindow::openVariant(int index)
 {
-    if (!variant || m_job || m_compress->isRunning() || m_distill->isRunning()) {
+    if (index < 0 || index >= m_document->variantCount())
+        return false;
+    if (anyJobRunning()) {
         showError(tr("Open as Model"), tr("Wait for the running job to finish (or cancel it) first."));
         return false;
     }
-    const QString name = QString::fromStdString(variant->name);
-    if (m_errorDialogs && m_compress->variants().size() > 1) {
-        const auto answer = QMessageBox::question(
-            this, tr("Open as Model"),
-            tr("Open %1 as the model? The other %n variant(s) in the Compress tab are not kept: export the ones you "
-               "need first.", nullptr, int(m_compress->variants().size()) - 1)
-                .arg(name));
-        if (answer != QMessageBox::Yes)
+    const cw::Variant variant = m_document->variants()[size_t(index)].variant;
+    if (!confirmDiscard(tr("Open %1 as the model").arg(QString::fromStdString(variant.name))))
+        return false;
+    // A model that lives in no file of its own: the new project keeps a copy of it.
+    cw::Project project;
+    project.baseSpec = variant.name;
+    project.base = variant.model;
+    project.base.sourcePath = variant.name;
+    project.embedBase = true;
+    setProject(std::move(project), {});
+    return true;
+}
+
+bool MainWindow::anyJobRunning() const
+{
+    return m_job || m_compress->isRunning() || m_distill->isRunning() || m_sensitivity->isRunning();
+}
+
+bool MainWindow::confirmDiscard(const QString &action)
+{
+    const bool busy = anyJobRunning(), modified = m_document->isModified();
+    if (!busy && !modified)
+        return true;
+    QStringList why;
+    if (modified)
+        why << tr("The project has changes that are not saved.");
+    if (busy)
+        why << tr("A job is running; it will be stopped and its result lost.");
+    const QString text = why.join(QLatin1Char(' ')) + QLatin1Char(' ') + tr("%1 anyway?").arg(action);
+    Question ask = m_question;
+    if (!ask && !m_errorDialogs) // no dialogs (tests, --screenshot runs): go ahead, as before projects existed
+        ask = [](const QString &, const QString &, bool) { return int(QMessageBox::Discard); };
+    if (!ask)
+        ask = [this](const QString &title, const QString &body, bool canSave) {
+            QMessageBox box(QMessageBox::Warning, title, body,
+                            (canSave ? QMessageBox::Save : QMessageBox::NoButton) | QMessageBox::Discard |
+                                QMessageBox::Cancel,
+                            this);
+            box.setObjectName(QStringLiteral("confirmDiscard"));
+            box.setDefaultButton(canSave ? QMessageBox::Save : QMessageBox::Cancel);
+            return box.exec();
+        };
+    switch (ask(action, text, modified)) {
+    case QMessageBox::Save:
+        if (!saveProject())
             return false;
+        break;
+    case QMessageBox::Discard: break;
+    default: return false;
     }
-    setModel(variant->model, name);
+    // Stop what runs: its result belongs to the project about to go.
+    if (m_job)
+        m_job->cancel();
+    m_compress->cancelAll();
+    m_distill->cancel();
+    m_sensitivity->cancel();
+    return true;
+}
+
+bool MainWindow::saveProject(const QString &path)
+{
+    if (!m_document->hasProject())
+        return false;
+    QString target = path;
+    if (target.isEmpty()) {
+        const QString suggested = QDir(settingsDir(kProjectDirKey))
+                                      .filePath(QFileInfo(modelSpec()).completeBaseName() + QStringLiteral(".") +
+                                                QLatin1String(cw::kProjectExtension));
+        target = QFileDialog::getSaveFileName(this, tr("Save Project"), suggested,
+                                              tr("Projects (*.%1)").arg(QLatin1String(cw::kProjectExtension)));
+        if (target.isEmpty())
+            return false;
+        if (QFileInfo(target).suffix().isEmpty())
+            target += QStringLiteral(".") + QLatin1String(cw::kProjectExtension);
+        QSettings().setValue(QLatin1String(kProjectDirKey), QFileInfo(target).absolutePath());
+    }
+    QString error;
+    if (!m_document->save(QFileInfo(target).absoluteFilePath(), &error)) {
+        showError(tr("Save Project"), error);
+        return false;
+    }
+    QSettings().setValue(QLatin1String(kLastProjectKey), m_document->fileName());
+    addRecentFile(m_document->fileName());
+    statusBar()->showMessage(tr("Saved %1 (%2)").arg(QDir::toNativeSeparators(m_document->fileName()),
+                                                     formatBytes(QFileInfo(m_document->fileName()).size())),
+                             5000);
+    return true;
+}
+
+bool MainWindow::saveProject()
+{
+    return saveProject(m_document->fileName());
+}
+
+bool MainWindow::newProject()
+{
+    if (!base() || !confirmDiscard(tr("New Project")))
+        return false;
+    // The same base model, nothing made from it: its analyses and variants go.
+    cw::Project project = *m_document->project();
+    project.variants.clear();
+    project.datasets.clear();
+    project.baseMetrics.reset();
+    project.base.analysis.clear();
+    setProject(std::move(project), {});
+    return true;
+}
+
+bool MainWindow::closeProject()
+{
+    if (!m_document->hasProject() || !confirmDiscard(tr("Close Project")))
+        return false;
+    setProject(std::nullopt, {});
     return true;
 }
 
@@ -835,15 +1036,19 @@ void MainWindow::updateActions()
     m_openDemoAct->setEnabled(idle);
     m_openDemoResnetAct->setEnabled(idle);
     m_recentMenu->setEnabled(idle && !recentFiles().isEmpty());
-    m_exportAct->setEnabled(idle && m_model.has_value());
-    m_evaluateAct->setEnabled(idle && m_model.has_value() && m_runInputs.blocked.isEmpty());
+    m_exportAct->setEnabled(idle && (base() != nullptr));
+    m_newProjectAct->setEnabled(idle && base() != nullptr);
+    m_saveProjectAct->setEnabled(m_document->hasProject());
+    m_saveProjectAsAct->setEnabled(m_document->hasProject());
+    m_closeProjectAct->setEnabled(idle && m_document->hasProject());
+    m_evaluateAct->setEnabled(idle && (base() != nullptr) && m_runInputs.blocked.isEmpty());
     m_evaluateAct->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
                                                             : m_runInputs.blocked);
     // Only symbols besides the batch and inputs after the first (which may take a value) need the user: the
     // jobs size the batch themselves, and the dataset feeds the first input.
-    const bool editable = m_model && (m_model->graph.inputs.size() > 1 || !cw::unsizedSymbols(m_model->graph, {}, false).empty());
+    const bool editable = base() && (base()->graph.inputs.size() > 1 || !cw::unsizedSymbols(base()->graph, {}, false).empty());
     m_inputsAct->setEnabled(editable);
-    m_inputsAct->setToolTip(editable || !m_model ? tr("Shapes and values the runs feed the model's inputs")
+    m_inputsAct->setToolTip(editable || !base() ? tr("Shapes and values the runs feed the model's inputs")
                                                  : tr("This model's one input has fixed sizes and takes the dataset; "
                                                       "the batch follows each job"));
 }
@@ -859,23 +1064,28 @@ QString MainWindow::displayName(const QString &spec)
 
 void MainWindow::updateTitle()
 {
-    if (!m_model) {
+    if (!base()) {
         setWindowTitle(QLatin1String(kAppName));
+        setWindowModified(false);
         return;
     }
-    QString name = displayName(m_modelSpec);
-    auto arch = m_model->metadata.find("architecture");
-    if (cw::isDemoModel(m_modelSpec.toStdString()) && arch != m_model->metadata.end())
+    QString name = displayName(modelSpec());
+    auto arch = base()->metadata.find("architecture");
+    if (cw::isDemoModel(modelSpec().toStdString()) && arch != base()->metadata.end())
         name += QStringLiteral(" — ") + QString::fromStdString(arch->second);
-    setWindowTitle(QStringLiteral("%1 — %2").arg(name, QLatin1String(kAppName)));
+    // The project's file when it has one; "[*]" shows the modified mark.
+    const QString project = m_document->fileName().isEmpty() ? tr("unsaved project")
+                                                             : QFileInfo(m_document->fileName()).fileName();
+    setWindowTitle(QStringLiteral("%1[*] (%2) — %3").arg(name, project, QLatin1String(kAppName)));
+    setWindowModified(m_document->isModified());
 }
 
 QString MainWindow::modelStatusText() const
 {
-    if (!m_model)
+    if (!base())
         return tr("No model");
-    return tr("%1 parameters · %2").arg(formatCount(m_model->graph.parameterCount()),
-                                         formatBytes(int64_t(m_model->graph.parameterBytes())));
+    return tr("%1 parameters · %2").arg(formatCount(base()->graph.parameterCount()),
+                                         formatBytes(int64_t(base()->graph.parameterBytes())));
 }
 
 QString MainWindow::evaluationStatusText() const
@@ -891,7 +1101,7 @@ QString MainWindow::evaluationStatusText() const
 void MainWindow::updateStatus()
 {
     m_modelStatus->setText(modelStatusText());
-    m_modelStatus->setToolTip(m_model ? tr("Parameter count and weight bytes of the open model") : QString());
+    m_modelStatus->setToolTip(base() ? tr("Parameter count and weight bytes of the open model") : QString());
     const QString eval = evaluationStatusText();
     m_evalStatus->setText(eval);
     m_evalStatus->setVisible(!eval.isEmpty());
@@ -927,7 +1137,7 @@ bool MainWindow::selectLayer(const QString &name)
         return true;
     }
     // A layer inside an If / Loop / Scan has no row in the table: Inspect shows it alone.
-    if (!m_model || !cw::findLayer(m_model->graph, name.toStdString()))
+    if (!base() || !cw::findLayer(base()->graph, name.toStdString()))
         return false;
     m_table->selectionModel()->clear();
     m_inspect->setLayer(name);

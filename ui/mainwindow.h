@@ -11,6 +11,11 @@
 // gives them a Ctrl+<n> shortcut in the View menu. The selected layer is one table row shared by every
 // view: the chart, the graph panel and the Inspect view follow the table, and clicks in them select it.
 //
+// The open model is the base of a project (ui/projectdocument.h): opening a model starts a new, unsaved project on
+// it; File → Open Project / Save Project (As) read and write .cwproj files. Anything that would drop unsaved
+// changes or stop a running job (opening another model or project, New / Close Project, quitting) asks first.
+// The last project reopens at start-up when "Reopen the last project" (File menu) is on.
+//
 // A model with operators that have no kernel still opens (cw::LoadOptions::requireKernels off): a banner above
 // the content lists the nodes that block it (double-click selects one), and every action that runs the model
 // (Evaluate, activation statistics, sensitivity, compression) is disabled with the reason as its tooltip.
@@ -23,10 +28,12 @@
 #include <QPointer>
 #include <QStringList>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
 #include "core/graph/graph.h"
+#include "core/project/project.h"
 #include "core/runtime/session.h"
 #include "ui/modelinputs.h"
 #include "ui/jobs/job.h"
@@ -51,6 +58,7 @@ struct Variant;
 namespace cw::ui {
 
 class BlockedNodesPanel;
+class CompareView;
 class CompressView;
 class DistillView;
 class InputsDialog;
@@ -58,6 +66,7 @@ class GraphPanel;
 class InspectView;
 class LayerTableModel;
 class ParameterChart;
+class ProjectDocument;
 class SensitivityView;
 
 class MainWindow : public QMainWindow {
@@ -68,9 +77,24 @@ public:
     explicit MainWindow(QWidget *parent = nullptr);
     ~MainWindow() override;
 
-    // Starts loading a model (a path, "demo" or "demo-resnet"). Returns false if another job is running.
+    // Starts loading a model (a path, "demo" or "demo-resnet") as a new project, or a project file (.cwproj).
+    // Returns false if another job is running or the user keeps the unsaved project (see confirmDiscard).
     // Emits modelLoaded() or, after reporting the error, modelLoadFailed().
     bool openModel(const QString &spec);
+    // Writes the project (.cwproj). False, with the error reported, when it fails.
+    bool saveProject(const QString &path);
+    bool saveProject(); // to its file; asks for one (Save As) when it has none
+    // A new project on the open base model (its variants and analyses dropped), or none at all; both confirm first.
+    bool newProject();
+    bool closeProject();
+    // Whether the unsaved project and running jobs may be dropped: true when there is nothing to lose or the
+    // user says so (saving first if they choose Save). `action` names what is about to happen.
+    bool confirmDiscard(const QString &action);
+    // What confirmDiscard asks (tests answer it): returns QMessageBox::Save, Discard or Cancel.
+    using Question = std::function<int(const QString &title, const QString &text, bool canSave)>;
+    void setQuestionHandler(Question handler) { m_question = std::move(handler); }
+    // Any job running anywhere in the window (opening, evaluation, sensitivity, compression, distillation, …).
+    bool anyJobRunning() const;
     // Like openModel(), but a failure is explained in the summary panel and the status bar instead of a
     // dialog: used for the demo opened at start-up, which may not be built into this binary.
     bool openStartupModel(const QString &spec);
@@ -108,8 +132,10 @@ public:
     // Off: errors only go to the status bar and errorOccurred() (tests, --screenshot runs).
     void setErrorDialogsEnabled(bool enabled) { m_errorDialogs = enabled; }
 
-    const std::optional<cw::Model> &model() const { return m_model; }
-    QString modelSpec() const { return m_modelSpec; }
+    // The open project's base model (null when none is open) and how it was opened.
+    const cw::Model *model() const;
+    QString modelSpec() const;
+    ProjectDocument *document() const { return m_document; }
     const std::optional<EvaluationSummary> &evaluation() const { return m_evaluation; }
     QStringList recentFiles() const;
     QString lastError() const { return m_lastError; }
@@ -135,10 +161,15 @@ public:
     SensitivityView *sensitivityView() const { return m_sensitivity; }
     // The "Compress" tab: recipe table, compression jobs and the open model's variants.
     CompressView *compressView() const { return m_compress; }
+    // The "Compare" tab: the project's variants on trade-off charts, the limits and the recommendation.
+    CompareView *compareView() const { return m_compare; }
+    // The project to open at start-up instead of the demo ("" for none): the last one opened or saved, when
+    // File → Reopen the Last Project at Start is on and it still exists.
+    QString lastProjectToReopen() const;
     DistillView *distillView() const { return m_distill; }
-    // Makes a variant the open model (to compress a distilled student further); asks before dropping the other
-    // variants. False when a job runs or the user declines.
-    bool openVariant(std::shared_ptr<const cw::Variant> variant);
+    // Makes variant `index` of the project the open model, in a new project (to compress a distilled student
+    // further); confirms like opening a model. False when a job runs or the user declines.
+    bool openVariant(int index);
     // Selects the layer everywhere (-1 / unknown name: false); a layer inside an If / Loop / Scan, which has no
     // row in the table, in Inspect alone. showInspect() also switches to Inspect.
     bool selectLayer(const QString &name);
@@ -172,7 +203,9 @@ private:
     void writeSettings();
 
     bool startModelLoad(const QString &spec, bool startup);
-    void setModel(const cw::Model &model, const QString &spec);
+    // The document holds a new project (or none): every view follows.
+    void setProject(std::optional<cw::Project> project, const QString &fileName);
+    const cw::Model *base() const { return model(); }
     void updateRunInputs();
     void startJob(Job *job);
     void onJobProgress(double fraction, const QString &stage);
@@ -198,8 +231,8 @@ private:
     static QString displayName(const QString &spec);
 
     // Model state
-    std::optional<cw::Model> m_model;
-    QString m_modelSpec;
+    ProjectDocument *m_document = nullptr;
+    Question m_question;
     std::optional<EvaluationSummary> m_evaluation;
     std::vector<cw::UnsupportedNode> m_blocking;
     ModelInputs m_modelInputs;
@@ -226,6 +259,7 @@ private:
     InspectView *m_inspect = nullptr;
     SensitivityView *m_sensitivity = nullptr;
     CompressView *m_compress = nullptr;
+    CompareView *m_compare = nullptr;
     DistillView *m_distill = nullptr;
     GraphPanel *m_graph = nullptr;
     QSplitter *m_overviewSplitter = nullptr;
@@ -243,6 +277,11 @@ private:
     QAction *m_openDemoAct = nullptr;
     QAction *m_openDemoResnetAct = nullptr;
     QAction *m_exportAct = nullptr;
+    QAction *m_newProjectAct = nullptr;
+    QAction *m_saveProjectAct = nullptr;
+    QAction *m_saveProjectAsAct = nullptr;
+    QAction *m_closeProjectAct = nullptr;
+    QAction *m_reopenLastAct = nullptr;
     QAction *m_evaluateAct = nullptr;
     QAction *m_inputsAct = nullptr;
     QMenu *m_recentMenu = nullptr;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -243,6 +244,19 @@ FileDigest digestFile(const std::string &path)
     if (ec)
         throw Error(q(path) + ": " + ec.message());
     return {path, int64_t(size), sha256File(path)};
+}
+
+std::string shellQuoted(const std::string &arg)
+{
+    const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::strchr("-_./:=,+@%", c);
+    });
+    if (plain)
+        return arg;
+    std::string out = "'";
+    for (char c : arg)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
 }
 
 Provenance currentProvenance()

@@ -55,6 +55,9 @@ struct Provenance {
     bool operator==(const Provenance &) const = default;
 };
 
+// An argument as a POSIX shell reads it back: unchanged when it is plain, else in single quotes.
+std::string shellQuoted(const std::string &arg);
+
 // Tool, date, machine and working directory of this run; the caller adds the command and the data.
 Provenance currentProvenance();
 

@@ -4,7 +4,33 @@
 
 #include <algorithm>
 
+#include "core/project/project.h"
+
 namespace cw::ui {
+
+namespace {
+
+QString quoted(const std::string &arg)
+{
+    return QString::fromStdString(cw::shellQuoted(arg));
+}
+
+} // namespace
+
+QString cwbCommand(const CompressParams &p)
+{
+    QStringList args{QStringLiteral("cwb compress"), quoted(p.base.sourcePath.empty() ? "MODEL" : p.base.sourcePath),
+                     QStringLiteral("--recipe"), quoted(p.name.toStdString() + ".json")};
+    if (!p.evalSpec.empty())
+        args << QStringLiteral("--data") << quoted(p.evalSpec);
+    if (!p.trainSpec.empty())
+        args << QStringLiteral("--train-data") << quoted(p.trainSpec);
+    if (p.evalLimit > 0)
+        args << QStringLiteral("--limit") << QString::number(p.evalLimit);
+    args << QStringLiteral("--bench-threads") << QString::number(p.options.benchThreads) << QStringLiteral("--iterations")
+         << QString::number(p.options.benchIterations);
+    return args.join(QLatin1Char(' '));
+}
 
 int compressThreads()
 {

@@ -38,6 +38,10 @@ struct CompressParams {
     bool measureBase = false;
 };
 
+// The cwb command that makes the same variant (a project's provenance): the recipe is the variant's own, saved
+// as NAME.json (`cwb project show` prints it).
+QString cwbCommand(const CompressParams &params);
+
 // Threads a job uses by default: all but one core, at least one.
 int compressThreads();
 

@@ -2,7 +2,50 @@
 
 #include "ui/jobs/compressjob.h"
 
+#include "core/project/project.h"
+
 namespace cw::ui {
+
+QString cwbCommand(const DistillParams &p)
+{
+    const auto quoted = [](const std::string &arg) { return QString::fromStdString(cw::shellQuoted(arg)); };
+    const auto number = [](double v) { return QString::number(v, 'g', 6); };
+    QStringList args{QStringLiteral("cwb distill"),
+                     quoted(p.teacher.sourcePath.empty() ? "MODEL" : p.teacher.sourcePath)};
+    const cw::StudentSpec &s = p.student;
+    switch (s.kind) {
+    case cw::StudentKind::Slim:
+        if (s.factor < 1.0)
+            args << QStringLiteral("--slim") << number(s.factor);
+        if (s.dropBlocks)
+            args << QStringLiteral("--drop-blocks");
+        break;
+    case cw::StudentKind::File: args << QStringLiteral("--student") << quoted(s.path); break;
+    case cw::StudentKind::Arch:
+        args << QStringLiteral("--arch") << quoted(s.arch) << QStringLiteral("--width") << number(s.width);
+        break;
+    }
+    if (s.fresh && s.kind != cw::StudentKind::Arch)
+        args << QStringLiteral("--fresh");
+    const cw::DistillConfig &d = p.options.distill;
+    const cw::TrainOptions &t = p.options.train;
+    args << QStringLiteral("--temperature") << number(d.temperature) << QStringLiteral("--alpha") << number(d.alpha);
+    if (!d.features.empty()) {
+        std::string features;
+        for (const std::string &f : d.features)
+            features += (features.empty() ? "" : ",") + f;
+        args << QStringLiteral("--features") << quoted(features) << QStringLiteral("--feature-loss")
+             << quoted(cw::toString(d.featureLoss)) << QStringLiteral("--feature-weight") << number(d.featureWeight);
+    }
+    args << QStringLiteral("--epochs") << QString::number(t.epochs) << QStringLiteral("--lr") << number(t.lr)
+         << QStringLiteral("--batch") << QString::number(t.batchSize) << QStringLiteral("--seed") << QString::number(t.seed);
+    if (!p.evalSpec.empty())
+        args << QStringLiteral("--data") << quoted(p.evalSpec);
+    args << QStringLiteral("--train-data") << quoted(p.trainSpec);
+    if (p.evalLimit > 0)
+        args << QStringLiteral("--limit") << QString::number(p.evalLimit);
+    return args.join(QLatin1Char(' '));
+}
 
 DistillJob::DistillJob(DistillParams params, QObject *parent) : Job(parent), m_params(std::move(params))
 {

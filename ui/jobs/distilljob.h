@@ -30,6 +30,9 @@ struct DistillParams {
     int64_t evalLimit = 1000;                        // 0 = all
 };
 
+// The cwb command that trains the same student (a project's provenance).
+QString cwbCommand(const DistillParams &params);
+
 class DistillJob : public Job {
     Q_OBJECT
 public:

@@ -4,28 +4,35 @@
 
 namespace cw::ui {
 
-LoadModelJob::LoadModelJob(QString spec, QObject *parent) : Job(parent), m_spec(std::move(spec))
+OpenJob::OpenJob(QString spec, QObject *parent) : Job(parent), m_spec(std::move(spec))
 {
-    setTitle(tr("Opening model"));
+    setTitle(isProjectFile(m_spec) ? tr("Opening project") : tr("Opening model"));
 }
 
-bool LoadModelJob::start()
+bool OpenJob::isProjectFile(const QString &path)
+{
+    return cw::fileExtension(path.toStdString()) == cw::kProjectExtension;
+}
+
+bool OpenJob::start()
 {
     if (isRunning())
         return false;
-    m_model.reset();
+    m_project.reset();
     const std::string spec = m_spec.toStdString();
-    return startWork([this, spec](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
+    const bool projectFile = isProjectFile(m_spec);
+    return startWork([this, spec, projectFile](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
         progress(0.0, "reading");
-        // loadModel has no stop checks of its own; a cancel during the read discards the result.
+        // The readers have no stop checks of their own; a cancel during the read discards the result.
         cw::LoadOptions options;
         options.requireKernels = false;
-        auto model = std::make_shared<cw::Model>(cw::loadModel(spec, options));
+        auto project = std::make_shared<cw::Project>(projectFile ? cw::loadProject(spec, options)
+                                                                 : cw::newProject(spec, options));
         stop.throwIfStopped();
         progress(1.0, "done");
-        return [this, model]() {
-            m_model = *model;
-            emit succeeded(*m_model);
+        return [this, project]() {
+            m_project = std::move(*project);
+            emit succeeded();
         };
     });
 }

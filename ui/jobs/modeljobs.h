@@ -9,27 +9,32 @@
 #include <string>
 
 #include "core/graph/graph.h"
+#include "core/project/project.h"
 #include "ui/jobs/job.h"
 
 namespace cw::ui {
 
-// Loads a model with cw::loadModel. spec: a path, "demo" or "demo-resnet". Operators without a kernel do not
-// fail the load (cw::LoadOptions::requireKernels off): the window shows the model and which nodes block runs.
-class LoadModelJob : public Job {
+// Opens what the user chose as a project: a project file (.cwproj, cw::loadProject), or a model (a path, "demo"
+// or "demo-resnet") as a new project on it (cw::newProject, which also hashes the file). Operators without a
+// kernel do not fail the load (cw::LoadOptions::requireKernels off): the window shows the model and which nodes
+// block runs.
+class OpenJob : public Job {
     Q_OBJECT
 public:
-    explicit LoadModelJob(QString spec, QObject *parent = nullptr);
+    explicit OpenJob(QString spec, QObject *parent = nullptr);
 
     QString spec() const { return m_spec; }
-    const std::optional<cw::Model> &model() const { return m_model; }
+    static bool isProjectFile(const QString &path);
     bool start() override;
+    // The result after succeeded(); moved out, so it can be taken once.
+    cw::Project takeProject() { return std::move(*m_project); }
 
 signals:
-    void succeeded(const cw::Model &model);
+    void succeeded();
 
 private:
     QString m_spec;
-    std::optional<cw::Model> m_model;
+    std::optional<cw::Project> m_project;
 };
 
 // Writes a model with cw::saveModel; the format follows the path's extension (.onnx, .h5).

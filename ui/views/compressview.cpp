@@ -20,6 +20,7 @@
 #include <QPushButton>
 #include <QScrollBar>
 #include <QSettings>
+#include <QShortcut>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStandardItemModel>
@@ -39,6 +40,7 @@
 #include "ui/formatting.h"
 #include "ui/jobs/modeljobs.h"
 #include "ui/models/recipetablemodel.h"
+#include "ui/projectdocument.h"
 
 namespace cw::ui {
 
@@ -74,11 +76,6 @@ QString dirSetting(const char *key)
     return dir.isEmpty() || !QFileInfo(dir).isDir() ? QDir::homePath() : dir;
 }
 
-QString formatMs(double ms)
-{
-    return ms <= 0 ? QStringLiteral("—") : QString::number(ms, 'f', ms < 10 ? 2 : 1);
-}
-
 QString granularityName(const cw::QuantSpec &s)
 {
     return s.granularity == cw::Granularity::Tensor    ? QStringLiteral("tensor")
@@ -88,9 +85,13 @@ QString granularityName(const cw::QuantSpec &s)
 
 } // namespace
 
-CompressView::CompressView(QWidget *parent) : QWidget(parent)
+CompressView::CompressView(ProjectDocument *document, QWidget *parent)
+    : QWidget(parent), m_document(document ? document : new ProjectDocument(this)), m_ownsDocument(!document)
 {
     setObjectName(QStringLiteral("compressView"));
+    connect(m_document, &ProjectDocument::variantAdded, this, &CompressView::onVariantAdded);
+    connect(m_document, &ProjectDocument::variantRemoved, this, &CompressView::updateVariants);
+    connect(m_document, &ProjectDocument::baseMetricsChanged, this, &CompressView::updateVariants);
     qRegisterMetaType<std::shared_ptr<const cw::Variant>>();
     qRegisterMetaType<std::optional<cw::VariantMetrics>>();
     m_undo = new QUndoStack(this);
@@ -412,6 +413,12 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     m_exportVariant->setObjectName(QStringLiteral("exportVariant"));
     m_exportVariant->setToolTip(tr("Save the selected variant as .h5 or .onnx"));
     connect(m_exportVariant, &QPushButton::clicked, this, &CompressView::exportDialog);
+    m_removeVariant = new QPushButton(tr("Remove"));
+    m_removeVariant->setObjectName(QStringLiteral("removeVariant"));
+    m_removeVariant->setToolTip(tr("Remove the selected variant from the project (Delete; Edit → Undo brings it back)"));
+    connect(m_removeVariant, &QPushButton::clicked, this, [this]() { m_document->removeVariant(selectedVariant()); });
+    auto *removeShortcut = new QShortcut(QKeySequence::Delete, m_variantTable, nullptr, nullptr, Qt::WidgetShortcut);
+    connect(removeShortcut, &QShortcut::activated, m_removeVariant, &QPushButton::click);
     m_openVariant = new QPushButton(tr("Open as Model"));
     m_openVariant->setObjectName(QStringLiteral("openVariant"));
     m_openVariant->setToolTip(tr("Make the selected variant the open model, to compress it further (distil, then "
@@ -419,7 +426,7 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     connect(m_openVariant, &QPushButton::clicked, this, [this]() {
         const int index = selectedVariant();
         if (index >= 0)
-            emit openVariantRequested(m_variants[size_t(index)]);
+            emit openVariantRequested(index);
     });
     auto *variantsBox = new QWidget;
     auto *variantsLayout = new QVBoxLayout(variantsBox);
@@ -428,7 +435,9 @@ CompressView::CompressView(QWidget *parent) : QWidget(parent)
     auto *variantsLabel = new QLabel(tr("<b>Variants</b> — measured: accuracy, SQNR vs the base, file size, "
                                         "latency in ms"));
     variantsLabel->setToolTip(tr("Latency p50 / p90 in milliseconds at batch 1 and 64, single-threaded"));
+    variantsLabel->setWordWrap(true); // the buttons beside it keep their room in a narrow window
     variantsTitle->addWidget(variantsLabel, 1);
+    variantsTitle->addWidget(m_removeVariant);
     variantsTitle->addWidget(m_openVariant);
     variantsTitle->addWidget(m_exportVariant);
     variantsLayout->addLayout(variantsTitle);
@@ -515,15 +524,21 @@ void CompressView::setModel(const cw::Model *model)
         connect(m_job, &Job::finished, m_job, &QObject::deleteLater);
         m_job = nullptr;
     }
-    m_variants.clear();
-    m_baseMetrics.reset();
+    if (m_ownsDocument) { // a view on its own (tests): its document holds a project on the model
+        std::optional<cw::Project> project;
+        if (model) {
+            project.emplace();
+            project->baseSpec = model->sourcePath;
+            project->base = *model;
+        }
+        m_document->reset(std::move(project));
+    }
     m_baseEvalLimit = -1;
     m_jobCounter = 0;
     m_log->clear();
     m_progress->setValue(0);
     m_progress->setFormat(tr("Idle"));
     if (model) {
-        m_model = *model;
         try {
             m_form = cw::compressionForm(*model);
         } catch (const cw::Error &e) { // a rewrite whose shapes do not infer: the recipe table plans the model as is
@@ -531,12 +546,11 @@ void CompressView::setModel(const cw::Model *model)
             setStatus(QString::fromUtf8(e.what()), true);
         }
     } else {
-        m_model.reset();
         m_form.reset();
     }
-    m_tableModel->setModel(m_form ? &*m_form : nullptr, m_model ? &*m_model : nullptr);
+    m_tableModel->setModel(m_form ? &*m_form : nullptr, base());
     m_undo->clear();
-    if (m_model) {
+    if (base()) {
         try {
             applyRecipe(recipeFromControls());
         } catch (const std::exception &e) {
@@ -564,12 +578,6 @@ void CompressView::setModel(const cw::Model *model)
     updateQueue();
     updateVariants();
     updateControls();
-}
-
-void CompressView::setSensitivity(const QString &json)
-{
-    if (m_model)
-        m_model->analysis[cw::kSensitivityKey] = json.toStdString();
 }
 
 void CompressView::setTrainingData(const QString &spec)
@@ -641,16 +649,31 @@ cw::Recipe CompressView::recipeFromControls() const
     return r;
 }
 
-void CompressView::addVariant(std::shared_ptr<const cw::Variant> variant)
+void CompressView::onVariantAdded(int index)
 {
-    m_variants.push_back(std::move(variant));
-    const auto &v = *m_variants.back();
+    const cw::Variant &v = variants()[size_t(index)].variant;
     m_log->appendPlainText(tr("%1: accuracy %2, %3 (%4× smaller)")
                                .arg(QString::fromStdString(v.name), formatPercent(v.metrics.accuracy),
                                     formatBytes(v.metrics.fileBytes))
                                .arg(v.metrics.compressionRatio, 0, 'f', 2));
     updateVariants();
-    emit variantAdded(int(m_variants.size()) - 1);
+    emit variantAdded(index);
+}
+
+const std::vector<cw::ProjectVariant> &CompressView::variants() const
+{
+    return m_document->variants();
+}
+
+const std::optional<cw::VariantMetrics> &CompressView::baseMetrics() const
+{
+    static const std::optional<cw::VariantMetrics> none;
+    return m_document->hasProject() ? m_document->project()->baseMetrics : none;
+}
+
+const cw::Model *CompressView::base() const
+{
+    return m_document->base();
 }
 
 cw::DistillConfig CompressView::distillFromControls(const std::optional<cw::DistillConfig> &current) const
@@ -663,7 +686,7 @@ cw::DistillConfig CompressView::distillFromControls(const std::optional<cw::Dist
 
 void CompressView::edit(const cw::Recipe &next, const QString &description)
 {
-    if (!m_model)
+    if (!base())
         return;
     cw::Recipe r = next;
     RecipeTableModel::compact(r);
@@ -682,7 +705,7 @@ void CompressView::applyRecipe(const cw::Recipe &recipe)
 
 bool CompressView::setRecipe(const cw::Recipe &next, const QString &description)
 {
-    if (!m_model) {
+    if (!base()) {
         setStatus(tr("No model is open."), true);
         return false;
     }
@@ -713,8 +736,8 @@ void CompressView::syncControls()
         m_temperature->setValue(r.finetune.distill->temperature);
         m_alpha->setValue(r.finetune.distill->alpha);
     }
-    m_temperature->setEnabled(m_model.has_value() && r.finetune.distill.has_value());
-    m_alpha->setEnabled(m_model.has_value() && r.finetune.distill.has_value());
+    m_temperature->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
+    m_alpha->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
     // The "all layers" controls start from the recipe's defaults.
     if (r.prune) {
         m_pruneMethod->setCurrentText(r.prune->method == cw::PruneMethod::NM
@@ -733,7 +756,7 @@ void CompressView::syncControls()
 
 void CompressView::applyPruneToAll()
 {
-    if (!m_model)
+    if (!base())
         return;
     cw::Recipe r = recipe();
     const cw::Recipe fromControls = recipeFromControls();
@@ -746,7 +769,7 @@ void CompressView::applyPruneToAll()
 
 void CompressView::applyBitsToAll()
 {
-    if (!m_model)
+    if (!base())
         return;
     cw::Recipe r = recipe();
     r.weights = recipeFromControls().weights;
@@ -758,13 +781,13 @@ void CompressView::applyBitsToAll()
 
 bool CompressView::distributeBySensitivity()
 {
-    if (!m_model) {
+    if (!base()) {
         setStatus(tr("No model is open."), true);
         return false;
     }
     std::optional<cw::SensitivityResult> sensitivity;
-    auto stored = m_model->analysis.find(cw::kSensitivityKey);
-    if (stored != m_model->analysis.end()) {
+    auto stored = base()->analysis.find(cw::kSensitivityKey);
+    if (stored != base()->analysis.end()) {
         try {
             sensitivity = cw::sensitivityFromJson(stored->second);
         } catch (const std::exception &e) {
@@ -836,7 +859,7 @@ bool CompressView::distributeBySensitivity()
 
 QString CompressView::predictionText() const
 {
-    if (!m_model)
+    if (!base())
         return {};
     const cw::ModelPrediction &p = prediction();
     const QString sqnr = std::isinf(p.sqnrDb) ? QStringLiteral("∞") : QString::number(p.sqnrDb, 'f', 1) + " dB";
@@ -847,7 +870,7 @@ QString CompressView::predictionText() const
 
 void CompressView::updatePrediction()
 {
-    if (!m_model) {
+    if (!base()) {
         m_predictionLabel->setText(QString());
         updateChart();
         return;
@@ -912,7 +935,7 @@ void CompressView::updateChart()
 
 bool CompressView::loadRecipeFile(const QString &path)
 {
-    if (!m_model) {
+    if (!base()) {
         setStatus(tr("Open a model before loading a recipe."), true);
         return false;
     }
@@ -970,12 +993,12 @@ void CompressView::saveDialog()
 
 bool CompressView::compress(const QString &name)
 {
-    if (!m_model) {
+    if (!base()) {
         setStatus(tr("No model is open."), true);
         return false;
     }
     // The evaluation data sizes the first input, for the latency runs too (cw::withSampleShape).
-    if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
+    if (const QString refusal = m_runInputs.refusal(base()->graph, true); !refusal.isEmpty()) {
         setStatus(refusal, true);
         if (m_runInputs.blocked.isEmpty())
             emit inputsNeeded(refusal);
@@ -996,7 +1019,7 @@ bool CompressView::compress(const QString &name)
         return false;
     }
     CompressParams params;
-    params.base = *m_model;
+    params.base = *base();
     params.recipe = recipe();
     ++m_jobCounter;
     params.name = name.isEmpty() ? (recipe().name.empty() ? tr("variant %1").arg(m_jobCounter)
@@ -1024,7 +1047,7 @@ bool CompressView::compress(const QString &name)
 void CompressView::launch(CompressParams params)
 {
     // The base is measured once per evaluation subset, by the first job that needs it.
-    params.measureBase = !m_baseMetrics || m_baseEvalLimit != params.evalLimit;
+    params.measureBase = !baseMetrics() || m_baseEvalLimit != params.evalLimit;
     auto *job = new CompressJob(std::move(params), this);
     m_job = job;
     m_jobSucceeded = false;
@@ -1037,14 +1060,19 @@ void CompressView::launch(CompressParams params)
     connect(job, &CompressJob::logLine, this, [this](const QString &line) { m_log->appendPlainText(line); });
     connect(job, &CompressJob::succeeded, this,
             [this, job](std::shared_ptr<const cw::Variant> variant, std::optional<cw::VariantMetrics> base) {
+                const CompressParams &params = job->params();
                 if (base) {
-                    m_baseMetrics = base;
-                    m_baseEvalLimit = job->params().evalLimit;
+                    m_document->setBaseMetrics(base);
+                    m_baseEvalLimit = params.evalLimit;
                 }
                 m_jobSucceeded = true;
-                addVariant(std::move(variant));
+                cw::ProjectVariant pv{*variant, "compress", cw::currentProvenance()};
+                pv.provenance.command = cwbCommand(params).toStdString();
+                pv.provenance.evalData = params.evalSpec;
+                pv.provenance.trainData = params.trainSpec;
+                m_document->addVariant(std::move(pv));
                 setStatus(tr("%1 finished in %2 s")
-                              .arg(QString::fromStdString(m_variants.back()->name))
+                              .arg(QString::fromStdString(variants().back().variant.name))
                               .arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
             });
     connect(job, &Job::failed, this, [this, job, name](const QString &error) {
@@ -1080,6 +1108,13 @@ void CompressView::onJobFinished(CompressJob *job)
     emit jobFinished(ok);
     if (!m_queue.isEmpty() && !m_job)
         launch(m_queue.takeFirst());
+}
+
+void CompressView::cancelAll()
+{
+    m_queue.clear();
+    updateQueue();
+    cancel();
 }
 
 void CompressView::cancel()
@@ -1124,6 +1159,14 @@ void CompressView::updateQueue()
 // ---------------------------------------------------------------------------------------------------
 // Variants
 
+QString CompressView::variantSummary(const cw::ProjectVariant &v)
+{
+    const QString recipe = recipeSummary(v.variant.recipe);
+    if (v.origin != "distill")
+        return recipe;
+    return v.variant.recipe.prune || v.variant.recipe.weights ? tr("distilled · %1").arg(recipe) : tr("distilled");
+}
+
 QString CompressView::recipeSummary(const cw::Recipe &r)
 {
     QStringList parts;
@@ -1160,8 +1203,9 @@ void CompressView::updateVariants()
         items << item(name, false) << item(recipe, false);
         const bool evaluated = m.samples > 0;
         items << item(evaluated ? formatPercent(m.accuracy) : QStringLiteral("—"));
-        if (!isBase && evaluated && m_baseMetrics && m_baseMetrics->samples > 0)
-            items << item(QString::number((m_baseMetrics->accuracy - m.accuracy) * 100, 'f', 2) + QStringLiteral(" pt"));
+        const std::optional<cw::VariantMetrics> &baseRow = baseMetrics();
+        if (!isBase && evaluated && baseRow && baseRow->samples > 0)
+            items << item(QString::number((baseRow->accuracy - m.accuracy) * 100, 'f', 2) + QStringLiteral(" pt"));
         else
             items << item(QStringLiteral("—"));
         // Fidelity to the base on the evaluation data: the first output's SQNR, every output in the tooltip.
@@ -1196,10 +1240,10 @@ void CompressView::updateVariants()
                 i->setForeground(QPalette().color(QPalette::Disabled, QPalette::Text));
         m_variantModel->appendRow(items);
     };
-    if (m_baseMetrics)
-        addRow(tr("base"), tr("fp32, as opened"), *m_baseMetrics, true);
-    for (const auto &v : m_variants)
-        addRow(QString::fromStdString(v->name), recipeSummary(v->recipe), v->metrics, false);
+    if (baseMetrics())
+        addRow(tr("base"), tr("fp32, as opened"), *baseMetrics(), true);
+    for (const cw::ProjectVariant &v : variants())
+        addRow(QString::fromStdString(v.variant.name), variantSummary(v), v.variant.metrics, false);
     m_variantTable->resizeColumnsToContents();
     m_variantTable->setColumnWidth(VRecipe, qMin(m_variantTable->columnWidth(VRecipe), 170));
     updateControls();
@@ -1207,9 +1251,9 @@ void CompressView::updateVariants()
 
 bool CompressView::exportVariant(int index, const QString &path)
 {
-    if (index < 0 || index >= int(m_variants.size()) || m_exportJob)
+    if (index < 0 || index >= int(variants().size()) || m_exportJob)
         return false;
-    auto *job = new SaveModelJob(m_variants[size_t(index)]->model, path, this);
+    auto *job = new SaveModelJob(variants()[size_t(index)].variant.model, path, this);
     m_exportJob = job;
     connect(job, &SaveModelJob::succeeded, this, [this](const QString &written) {
         setStatus(tr("Exported %1 (%2)").arg(QDir::toNativeSeparators(written), formatBytes(QFileInfo(written).size())));
@@ -1233,7 +1277,7 @@ void CompressView::exportDialog()
     if (index < 0)
         return;
     const QString suggested = QDir(dirSetting(kVariantDirKey))
-                                  .filePath(QString::fromStdString(m_variants[size_t(index)]->name).replace(' ', '-') +
+                                  .filePath(QString::fromStdString(variants()[size_t(index)].variant.name).replace(' ', '-') +
                                             QStringLiteral(".h5"));
     const QString path = QFileDialog::getSaveFileName(this, tr("Export Variant"), suggested,
                                                       tr("Workbench HDF5 (*.h5);;ONNX (*.onnx)"));
@@ -1248,7 +1292,7 @@ void CompressView::exportDialog()
 
 void CompressView::updateControls()
 {
-    const bool model = m_model.has_value();
+    const bool model = (base() != nullptr);
     for (QWidget *w : std::initializer_list<QWidget *>{m_applyPrune, m_applyBits, m_distribute, m_loadRecipe,
                                                        m_saveRecipe, m_activations, m_epochs, m_teacher})
         w->setEnabled(model);
@@ -1261,14 +1305,24 @@ void CompressView::updateControls()
     m_removeQueued->setEnabled(m_queueList->currentRow() >= (m_job ? 1 : 0) && !m_queue.isEmpty());
     const int variant = selectedVariant();
     m_exportVariant->setEnabled(variant >= 0 && !m_exportJob);
+    m_removeVariant->setEnabled(variant >= 0);
     m_openVariant->setEnabled(variant >= 0 && !m_job);
+}
+
+void CompressView::selectVariant(int index)
+{
+    const int row = index + (baseMetrics() ? 1 : 0);
+    if (index >= 0 && row < m_variantModel->rowCount())
+        m_variantTable->selectRow(row);
+    else
+        m_variantTable->clearSelection();
 }
 
 int CompressView::selectedVariant() const
 {
     const QModelIndex current = m_variantTable->selectionModel()->currentIndex();
-    const int variant = current.isValid() ? current.row() - (m_baseMetrics ? 1 : 0) : -1;
-    return variant >= 0 && variant < int(m_variants.size()) ? variant : -1;
+    const int variant = current.isValid() ? current.row() - (baseMetrics() ? 1 : 0) : -1;
+    return variant >= 0 && variant < int(variants().size()) ? variant : -1;
 }
 
 void CompressView::setRunInputs(const RunInputs &inputs)

@@ -12,11 +12,14 @@
 //     and a chart of each layer's bytes now and predicted.
 //   - Recipes are saved and loaded as JSON (core/compress/recipe.h); a bad file is reported, nothing changes.
 //   - Compress starts a CompressJob with stage and percent progress, Cancel and a log panel. Jobs started
-//     while one runs wait in a queue (and can be removed from it). A finished job adds a variant: the
-//     variants table shows its recipe summary and measured metrics next to the base model's, and a selected
-//     variant can be exported (.h5 / .onnx). A cancelled or failed job adds nothing; the base model is
-//     never modified.
-// The variants belong to the open model (the project): setModel() with another model starts a new list.
+//     while one runs wait in a queue (and can be removed from it). A finished job adds a variant to the project
+//     (ProjectDocument, with its provenance): the variants table lists the project's variants with their recipe
+//     summary and measured metrics next to the base model's; a selected variant can be exported (.h5 / .onnx),
+//     removed (Delete; undoable on the document's stack) or opened as the model. A cancelled or failed job adds
+//     nothing; the base model is never modified.
+// The view reads the base model and the variants from the document and keeps no copy of them. setModel() tells
+// it the document holds another project (it cancels the jobs of the previous one); a view made without a
+// document (tests) keeps one of its own, which setModel() fills.
 // The controls' values are remembered across sessions (QSettings, "compress/…").
 #pragma once
 
@@ -32,6 +35,7 @@
 #include "core/compress/compress.h"
 #include "core/compress/recipe.h"
 #include "core/graph/graph.h"
+#include "core/project/project.h"
 #include "ui/modelinputs.h"
 #include "ui/jobs/compressjob.h"
 
@@ -54,20 +58,19 @@ class QUndoStack;
 
 namespace cw::ui {
 
+class ProjectDocument;
 class RecipeTableModel;
 class SaveModelJob;
 
 class CompressView : public QWidget {
     Q_OBJECT
 public:
-    explicit CompressView(QWidget *parent = nullptr);
+    explicit CompressView(ProjectDocument *document = nullptr, QWidget *parent = nullptr);
     ~CompressView() override;
 
-    // A new project: cancels the running job, empties the queue and the variants, and starts from the
-    // recipe the global controls describe. nullptr = no model.
+    // A new project: cancels the running job, empties the queue, and starts from the recipe the global controls
+    // describe. nullptr = no model.
     void setModel(const cw::Model *model);
-    // The stored sensitivity analysis changed (JSON, as in Model::analysis["sensitivity"]).
-    void setSensitivity(const QString &json);
     void setDataset(const QString &datasetSpec) { m_datasetSpec = datasetSpec; }
     QString datasetSpec() const { return m_datasetSpec; }
     void setTrainingData(const QString &spec);
@@ -101,15 +104,18 @@ public:
     // sizes for the latency runs are missing (then inputsNeeded() is emitted too).
     bool compress(const QString &name = {});
     void cancel();
+    void cancelAll(); // the queue and the running job
     bool isRunning() const { return m_job != nullptr; }
     CompressJob *job() const { return m_job; }
     QStringList queuedNames() const;
     bool removeQueued(int index);
 
-    const std::vector<std::shared_ptr<const cw::Variant>> &variants() const { return m_variants; }
-    // A variant made elsewhere (a distilled student) joins the table like a compression result.
-    void addVariant(std::shared_ptr<const cw::Variant> variant);
-    const std::optional<cw::VariantMetrics> &baseMetrics() const { return m_baseMetrics; }
+    ProjectDocument *document() const { return m_document; }
+    // The project's variants and the base's metrics (the document's).
+    const std::vector<cw::ProjectVariant> &variants() const;
+    const std::optional<cw::VariantMetrics> &baseMetrics() const;
+    // Selects variant `index` in the variants table (-1: none).
+    void selectVariant(int index);
     // Writes variant `index` (format by extension) on a worker thread; exportFinished() follows.
     bool exportVariant(int index, const QString &path);
 
@@ -137,14 +143,16 @@ public:
 
     // One line describing a recipe ("prune magnitude 0.5 · int8 channel · act minmax · 1 epoch").
     static QString recipeSummary(const cw::Recipe &recipe);
+    // The same for a project's variant ("distilled" for a student).
+    static QString variantSummary(const cw::ProjectVariant &variant);
 
 signals:
     void recipeChanged();
     void jobStarted(const QString &name);
     void jobFinished(bool succeeded); // after success, failure or cancel of each job
     void variantAdded(int index);
-    // "Open as Model" on a variant: the window makes it the open model (to compress a distilled student, say).
-    void openVariantRequested(std::shared_ptr<const cw::Variant> variant);
+    // "Open as Model" on variant `index`: the window makes it the open model (to compress a distilled student).
+    void openVariantRequested(int index);
     void queueChanged();
     void exportFinished(bool ok);
     void errorOccurred(const QString &message);
@@ -153,6 +161,8 @@ signals:
 private:
     friend class RecipeCommand;
     void applyRecipe(const cw::Recipe &recipe); // from the undo commands
+    const cw::Model *base() const;              // the document's base model
+    void onVariantAdded(int index);
     void edit(const cw::Recipe &recipe, const QString &description);
     cw::Recipe recipeFromControls() const;
     // The fine-tuning teacher's settings from the T and α controls (features of `current` kept).
@@ -174,8 +184,9 @@ private:
     void saveDialog();
     void exportDialog();
 
-    std::optional<cw::Model> m_model;
-    std::optional<cw::Model> m_form; // its compressionForm: what the recipe table plans and predicts
+    ProjectDocument *m_document;
+    bool m_ownsDocument;
+    std::optional<cw::Model> m_form; // the base's compressionForm: what the recipe table plans and predicts
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
     cw::CompressOptions m_options;
     RunInputs m_runInputs;
@@ -187,9 +198,7 @@ private:
     bool m_jobSucceeded = false;
     QList<CompressParams> m_queue;
     int m_jobCounter = 0;
-    std::vector<std::shared_ptr<const cw::Variant>> m_variants;
-    std::optional<cw::VariantMetrics> m_baseMetrics;
-    qint64 m_baseEvalLimit = -1;
+    qint64 m_baseEvalLimit = -1; // the evaluation subset the base's metrics were measured on (-1: unknown)
     QPointer<SaveModelJob> m_exportJob;
     QString m_status;
 
@@ -236,6 +245,7 @@ private:
     QStandardItemModel *m_variantModel = nullptr;
     QPushButton *m_exportVariant = nullptr;
     QPushButton *m_openVariant = nullptr;
+    QPushButton *m_removeVariant = nullptr;
 };
 
 } // namespace cw::ui

@@ -473,7 +473,7 @@ bool DistillView::distill()
         setStatus(tr("%1 finished in %2 s; it is in the Compress tab's variants")
                       .arg(QString::fromStdString(v.name))
                       .arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
-        emit variantReady(variant);
+        emit variantReady(variant, cwbCommand(job->params()));
     });
     connect(job, &Job::failed, this, [this, name](const QString &error) {
         m_log->appendPlainText(tr("%1 failed: %2").arg(name, error));

@@ -5,8 +5,8 @@
 // their loss and weight), training settings and data. Right: live curves — the training loss of every step
 // split into its hard / soft / feature parts, and per epoch the student's validation accuracy (or top-1
 // agreement with the teacher when the evaluation data has no labels) with the teacher's as a dashed line —
-// and the job's log. A finished student is a variant (variantReady), which the window adds to the Compress
-// tab's table, where it can be exported or compared. Settings are remembered (QSettings group "distill").
+// and the job's log. A finished student is a variant (variantReady), which the window adds to the project; the
+// Compress tab's table lists it, where it can be exported or compared. Settings are remembered (QSettings group "distill").
 #pragma once
 
 #include <QWidget>
@@ -73,7 +73,8 @@ public:
     QPlainTextEdit *logPanel() const { return m_log; }
 
 signals:
-    void variantReady(std::shared_ptr<const cw::Variant> variant);
+    // `command`: the cwb command that trains the same student (the variant's provenance).
+    void variantReady(std::shared_ptr<const cw::Variant> variant, const QString &command);
     void jobStarted(const QString &name);
     void jobFinished(bool succeeded);
     void errorOccurred(const QString &message);

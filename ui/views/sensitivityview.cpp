@@ -275,6 +275,11 @@ void SensitivityView::setModel(const cw::Model *model)
     updateControls();
 }
 
+QString SensitivityView::resultJson() const
+{
+    return m_result ? QString::fromStdString(cw::sensitivityToJson(*m_result)) : QString();
+}
+
 QString SensitivityView::statusText() const
 {
     return m_status->text();

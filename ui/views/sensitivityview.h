@@ -57,6 +57,8 @@ public:
     bool run();
     void cancel();
     bool isRunning() const { return m_job != nullptr; }
+    // The result shown, as stored in Model::analysis["sensitivity"] ("" for none).
+    QString resultJson() const;
 
     // Replaces the views with a complete result (used on reopening and when a sweep succeeds).
     void showResult(const cw::SensitivityResult &result);

@@ -1,0 +1,181 @@
+#include "ui/charts/tradeoffchart.h"
+
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace cw::ui {
+
+namespace {
+
+QColor verdictColor(cw::Verdict v)
+{
+    switch (v) {
+    case cw::Verdict::Green: return QColor(0x2e, 0x7d, 0x32);
+    case cw::Verdict::Amber: return QColor(0xef, 0x8f, 0x00);
+    case cw::Verdict::Red: return QColor(0xc6, 0x28, 0x28);
+    }
+    return Qt::black;
+}
+
+QCPGraph *scatter(QCustomPlot *plot, const QString &name, QCPScatterStyle style)
+{
+    QCPGraph *g = plot->addGraph();
+    g->setName(name);
+    g->setLineStyle(QCPGraph::lsNone);
+    g->setScatterStyle(style);
+    return g;
+}
+
+} // namespace
+
+TradeoffChart::TradeoffChart(QWidget *parent) : QWidget(parent)
+{
+    m_plot = new QCustomPlot(this);
+    m_plot->setObjectName(QStringLiteral("tradeoffPlot"));
+    m_plot->setMinimumHeight(220);
+    m_plot->legend->setVisible(true);
+    m_plot->legend->setFont(font());
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+    m_plot->setMouseTracking(true);
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(m_plot);
+    connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent *event) {
+        const int index = variantAt(event->pos());
+        if (index >= 0)
+            QToolTip::showText(event->globalPosition().toPoint(), m_points[size_t(index)]->details, m_plot);
+        else
+            QToolTip::hideText();
+    });
+    connect(m_plot, &QCustomPlot::mousePress, this, [this](QMouseEvent *event) {
+        const int index = variantAt(event->pos());
+        if (index >= 0)
+            emit variantClicked(index);
+    });
+}
+
+int TradeoffChart::pointCount() const
+{
+    return int(std::count_if(m_points.begin(), m_points.end(), [](const auto &p) { return p.has_value(); }));
+}
+
+int TradeoffChart::variantAt(const QPoint &pos) const
+{
+    int best = -1;
+    double bestDistance = 10; // pixels
+    for (size_t i = 0; i < m_points.size(); ++i) {
+        if (!m_points[i])
+            continue;
+        const double x = m_plot->xAxis->coordToPixel(axisValue(m_points[i]->cost));
+        const double y = m_plot->yAxis->coordToPixel(m_points[i]->quality * 100.0);
+        const double d = std::hypot(x - pos.x(), y - pos.y());
+        if (d < bestDistance) {
+            bestDistance = d;
+            best = int(i);
+        }
+    }
+    return best;
+}
+
+void TradeoffChart::setData(cw::Cost cost, cw::QualityKind quality, const std::vector<std::optional<Point>> &points,
+                            const std::optional<Point> &base, int recommended, int selected)
+{
+    m_points = points;
+    m_plot->clearGraphs();
+    m_plot->clearItems();
+
+    double maxCost = base ? base->cost : 0;
+    for (const auto &p : points)
+        if (p)
+            maxCost = std::max(maxCost, p->cost);
+    QString unit = QStringLiteral("ms");
+    m_costScale = 1;
+    if (cost == cw::Cost::FileBytes) {
+        const bool mib = maxCost >= 4.0 * 1024 * 1024;
+        m_costScale = mib ? 1024.0 * 1024 : 1024.0;
+        unit = mib ? QStringLiteral("MiB") : QStringLiteral("KiB");
+    }
+    m_plot->xAxis->setLabel(tr("%1 (%2)").arg(QString::fromStdString(cw::costName(cost)), unit));
+    m_plot->yAxis->setLabel(tr("%1 (%)").arg(QString::fromStdString(cw::qualityName(quality))));
+
+    // The frontier first, under the points: a staircase through its members by cost.
+    std::vector<const Point *> frontier;
+    for (const auto &p : points)
+        if (p && p->frontier)
+            frontier.push_back(&*p);
+    std::sort(frontier.begin(), frontier.end(), [](const Point *a, const Point *b) { return a->cost < b->cost; });
+    if (!frontier.empty()) {
+        QCPGraph *line = m_plot->addGraph();
+        line->setName(tr("Pareto frontier"));
+        line->setLineStyle(QCPGraph::lsStepLeft);
+        line->setPen(QPen(QColor(0x15, 0x65, 0xc0), 1.5, Qt::DashLine));
+        for (const Point *p : frontier)
+            line->addData(axisValue(p->cost), p->quality * 100.0);
+    }
+    const QCPScatterStyle dot(QCPScatterStyle::ssDisc, 9);
+    for (cw::Verdict v : {cw::Verdict::Green, cw::Verdict::Amber, cw::Verdict::Red}) {
+        QCPGraph *g = nullptr;
+        for (const auto &p : points) {
+            if (!p || p->verdict != v)
+                continue;
+            if (!g) {
+                QCPScatterStyle style = dot;
+                style.setPen(QPen(verdictColor(v).darker(130)));
+                style.setBrush(verdictColor(v));
+                g = scatter(m_plot, tr("%1 variant").arg(QString::fromStdString(cw::verdictName(v))), style);
+            }
+            g->addData(axisValue(p->cost), p->quality * 100.0);
+        }
+    }
+    if (base) {
+        QCPScatterStyle style(QCPScatterStyle::ssDiamond, 12);
+        style.setPen(QPen(Qt::darkGray, 1.5));
+        style.setBrush(QColor(0xbd, 0xbd, 0xbd));
+        scatter(m_plot, tr("base model"), style)->addData(axisValue(base->cost), base->quality * 100.0);
+    }
+    auto ring = [this](const Point &p, const QString &name, const QColor &color, double size) {
+        QCPScatterStyle style(QCPScatterStyle::ssCircle, size);
+        style.setPen(QPen(color, 2.5));
+        scatter(m_plot, name, style)->addData(axisValue(p.cost), p.quality * 100.0);
+    };
+    if (recommended >= 0 && recommended < int(points.size()) && points[size_t(recommended)])
+        ring(*points[size_t(recommended)], tr("recommended"), QColor(0x15, 0x65, 0xc0), 18);
+    if (selected >= 0 && selected < int(points.size()) && points[size_t(selected)]) {
+        ring(*points[size_t(selected)], tr("selected"), Qt::black, 24);
+        m_plot->graph(m_plot->graphCount() - 1)->removeFromLegend();
+    }
+
+    // Names beside the points.
+    auto label = [this](const Point &p) {
+        auto *text = new QCPItemText(m_plot);
+        text->position->setCoords(axisValue(p.cost), p.quality * 100.0);
+        text->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+        text->setPadding(QMargins(7, 0, 0, 5));
+        text->setText(p.name);
+        QFont f = font();
+        f.setPointSizeF(f.pointSizeF() * 0.85);
+        text->setFont(f);
+        text->setClipToAxisRect(false);
+    };
+    for (const auto &p : points)
+        if (p)
+            label(*p);
+    if (base)
+        label(*base);
+
+    m_plot->rescaleAxes();
+    // Room around the points for the labels and the rings.
+    const QCPRange x = m_plot->xAxis->range(), y = m_plot->yAxis->range();
+    const double dx = std::max(x.size() * 0.12, std::abs(x.upper) * 0.05 + 1e-9);
+    const double dy = std::max(y.size() * 0.15, 0.5);
+    m_plot->xAxis->setRange(std::max(0.0, x.lower - dx), x.upper + dx * 1.8);
+    m_plot->yAxis->setRange(y.lower - dy, y.upper + dy);
+    m_plot->replot();
+}
+
+} // namespace cw::ui

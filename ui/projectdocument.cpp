@@ -1,0 +1,231 @@
+#include "ui/projectdocument.h"
+
+#include <QApplication>
+#include <QUndoCommand>
+#include <QUndoStack>
+
+namespace cw::ui {
+
+// ---- the commands: each changes the document through its store / insert / take functions
+
+class AddVariantCommand : public QUndoCommand {
+public:
+    AddVariantCommand(ProjectDocument *doc, cw::ProjectVariant variant)
+        : m_doc(doc), m_variant(std::move(variant))
+    {
+        setText(QObject::tr("Add Variant %1").arg(QString::fromStdString(m_variant.variant.name)));
+    }
+    void redo() override { m_index = m_doc->insertVariant(-1, m_variant); }
+    void undo() override { m_doc->takeVariant(m_index); }
+
+private:
+    ProjectDocument *m_doc;
+    cw::ProjectVariant m_variant;
+    int m_index = -1;
+};
+
+class RemoveVariantCommand : public QUndoCommand {
+public:
+    RemoveVariantCommand(ProjectDocument *doc, int index) : m_doc(doc), m_index(index)
+    {
+        setText(QObject::tr("Remove Variant %1").arg(QString::fromStdString(doc->variants()[size_t(index)].variant.name)));
+    }
+    void redo() override { m_variant = m_doc->takeVariant(m_index); }
+    void undo() override { m_doc->insertVariant(m_index, std::move(m_variant)); }
+
+private:
+    ProjectDocument *m_doc;
+    int m_index;
+    cw::ProjectVariant m_variant;
+};
+
+class SetAnalysisCommand : public QUndoCommand {
+public:
+    SetAnalysisCommand(ProjectDocument *doc, std::string key, std::optional<std::string> before,
+                       std::optional<std::string> after)
+        : m_doc(doc), m_key(std::move(key)), m_before(std::move(before)), m_after(std::move(after))
+    {
+        setText(QObject::tr("Store %1 Analysis").arg(QString::fromStdString(m_key)));
+    }
+    void redo() override { m_doc->storeAnalysis(m_key, m_after); }
+    void undo() override { m_doc->storeAnalysis(m_key, m_before); }
+
+private:
+    ProjectDocument *m_doc;
+    std::string m_key;
+    std::optional<std::string> m_before, m_after;
+};
+
+class ChangeConstraintsCommand : public QUndoCommand {
+public:
+    ChangeConstraintsCommand(ProjectDocument *doc, cw::Constraints before, cw::Constraints after)
+        : m_doc(doc), m_before(before), m_after(after)
+    {
+        setText(QObject::tr("Change Limits"));
+    }
+    void redo() override { m_doc->storeConstraints(m_after); }
+    void undo() override { m_doc->storeConstraints(m_before); }
+
+private:
+    ProjectDocument *m_doc;
+    cw::Constraints m_before, m_after;
+};
+
+class SetBaseMetricsCommand : public QUndoCommand {
+public:
+    SetBaseMetricsCommand(ProjectDocument *doc, std::optional<cw::VariantMetrics> before,
+                          std::optional<cw::VariantMetrics> after)
+        : m_doc(doc), m_before(std::move(before)), m_after(std::move(after))
+    {
+        setText(QObject::tr("Measure Base Model"));
+    }
+    void redo() override { m_doc->storeBaseMetrics(m_after); }
+    void undo() override { m_doc->storeBaseMetrics(m_before); }
+
+private:
+    ProjectDocument *m_doc;
+    std::optional<cw::VariantMetrics> m_before, m_after;
+};
+
+// ---- the document
+
+ProjectDocument::ProjectDocument(QObject *parent) : QObject(parent), m_undo(new QUndoStack(this))
+{
+    connect(m_undo, &QUndoStack::cleanChanged, this, [this](bool clean) { emit modifiedChanged(!clean); });
+}
+
+ProjectDocument::~ProjectDocument() = default;
+
+QString ProjectDocument::baseSpec() const
+{
+    return m_project ? QString::fromStdString(m_project->baseSpec) : QString();
+}
+
+const std::vector<cw::ProjectVariant> &ProjectDocument::variants() const
+{
+    static const std::vector<cw::ProjectVariant> none;
+    return m_project ? m_project->variants : none;
+}
+
+bool ProjectDocument::isModified() const
+{
+    return !m_undo->isClean();
+}
+
+void ProjectDocument::reset(std::optional<cw::Project> project, const QString &fileName)
+{
+    m_undo->clear(); // the commands refer to the old project; emits cleanChanged (modifiedChanged) if it was not clean
+    m_project = std::move(project);
+    if (m_fileName != fileName) {
+        m_fileName = fileName;
+        emit fileNameChanged(m_fileName);
+    }
+    emit projectReset();
+}
+
+bool ProjectDocument::save(const QString &path, QString *error)
+{
+    if (!m_project) {
+        *error = tr("No project is open.");
+        return false;
+    }
+    QApplication::setOverrideCursor(Qt::WaitCursor);
+    try {
+        cw::saveProject(*m_project, path.toStdString());
+    } catch (const std::exception &e) {
+        QApplication::restoreOverrideCursor();
+        *error = QString::fromUtf8(e.what());
+        return false;
+    }
+    QApplication::restoreOverrideCursor();
+    m_undo->setClean();
+    if (m_fileName != path) {
+        m_fileName = path;
+        emit fileNameChanged(path);
+    }
+    return true;
+}
+
+void ProjectDocument::addVariant(cw::ProjectVariant variant)
+{
+    if (m_project)
+        m_undo->push(new AddVariantCommand(this, std::move(variant)));
+}
+
+void ProjectDocument::removeVariant(int index)
+{
+    if (m_project && index >= 0 && index < variantCount())
+        m_undo->push(new RemoveVariantCommand(this, index));
+}
+
+void ProjectDocument::setAnalysis(const QString &key, const QString &json)
+{
+    if (!m_project)
+        return;
+    const std::string k = key.toStdString();
+    const auto &analysis = m_project->base.analysis;
+    std::optional<std::string> before;
+    if (auto it = analysis.find(k); it != analysis.end())
+        before = it->second;
+    std::optional<std::string> after;
+    if (!json.isEmpty())
+        after = json.toStdString();
+    if (before != after)
+        m_undo->push(new SetAnalysisCommand(this, k, before, after));
+}
+
+void ProjectDocument::setConstraints(const cw::Constraints &constraints)
+{
+    if (m_project && !(m_project->constraints == constraints))
+        m_undo->push(new ChangeConstraintsCommand(this, m_project->constraints, constraints));
+}
+
+void ProjectDocument::setBaseMetrics(const std::optional<cw::VariantMetrics> &metrics)
+{
+    if (m_project)
+        m_undo->push(new SetBaseMetricsCommand(this, m_project->baseMetrics, metrics));
+}
+
+int ProjectDocument::insertVariant(int index, cw::ProjectVariant variant)
+{
+    auto &list = m_project->variants;
+    if (index < 0) {
+        index = int(cw::addVariant(*m_project, std::move(variant)));
+    } else {
+        list.insert(list.begin() + index, std::move(variant));
+    }
+    emit variantAdded(index);
+    return index;
+}
+
+cw::ProjectVariant ProjectDocument::takeVariant(int index)
+{
+    auto &list = m_project->variants;
+    cw::ProjectVariant v = std::move(list[size_t(index)]);
+    list.erase(list.begin() + index);
+    emit variantRemoved(index);
+    return v;
+}
+
+void ProjectDocument::storeAnalysis(const std::string &key, const std::optional<std::string> &json)
+{
+    if (json)
+        m_project->base.analysis[key] = *json;
+    else
+        m_project->base.analysis.erase(key);
+    emit analysisChanged(QString::fromStdString(key));
+}
+
+void ProjectDocument::storeConstraints(const cw::Constraints &constraints)
+{
+    m_project->constraints = constraints;
+    emit constraintsChanged();
+}
+
+void ProjectDocument::storeBaseMetrics(const std::optional<cw::VariantMetrics> &metrics)
+{
+    m_project->baseMetrics = metrics;
+    emit baseMetricsChanged();
+}
+
+} // namespace cw::ui

@@ -1,0 +1,85 @@
+// ProjectDocument: the open project (core/project/project.h) — the base model, its analyses, the variants made
+// from it, the limits they are held to — with its file name, modified flag and undo stack (after Tiled's
+// Document). The window and the views read the project from here and never keep their own copy of the model or
+// the variants; they change it through the edit functions below, each one small undoable command (AddVariant,
+// RemoveVariant, SetAnalysis, ChangeConstraints, SetBaseMetrics), and follow it through the signals.
+//
+// Opening a model makes a new, unsaved project on it; File → Save Project writes the .cwproj (atomically, on the
+// GUI thread: a project of the demo saves in well under a second). modified() is true from the first edit after
+// opening or saving until the next save.
+#pragma once
+
+#include <QObject>
+#include <QString>
+
+#include <optional>
+
+#include "core/project/project.h"
+
+class QUndoStack;
+
+namespace cw::ui {
+
+class ProjectDocument : public QObject {
+    Q_OBJECT
+public:
+    explicit ProjectDocument(QObject *parent = nullptr);
+    ~ProjectDocument() override;
+
+    bool hasProject() const { return m_project.has_value(); }
+    // Null without a project. The pointers stay valid until the next reset().
+    const cw::Project *project() const { return m_project ? &*m_project : nullptr; }
+    const cw::Model *base() const { return m_project ? &m_project->base : nullptr; }
+    QString baseSpec() const;
+    const std::vector<cw::ProjectVariant> &variants() const;
+    int variantCount() const { return int(variants().size()); }
+
+    // The .cwproj the project was read from or last saved to; "" for a project never saved.
+    QString fileName() const { return m_fileName; }
+    bool isModified() const;
+    QUndoStack *undoStack() const { return m_undo; }
+
+    // A whole new project (a model or project file opened) or none: the undo history starts again and the
+    // project counts as unmodified.
+    void reset(std::optional<cw::Project> project, const QString &fileName = {});
+    // Writes the project (cw::saveProject); on success the file name is `path` and the project unmodified.
+    // Returns false with the error in *error.
+    bool save(const QString &path, QString *error);
+
+    // ---- edits (undoable)
+    void addVariant(cw::ProjectVariant variant); // the name is made unique (cw::addVariant)
+    void removeVariant(int index);
+    // A stored analysis of the base model (Model::analysis; "sensitivity", …); an empty text removes it.
+    void setAnalysis(const QString &key, const QString &json);
+    void setConstraints(const cw::Constraints &constraints);
+    void setBaseMetrics(const std::optional<cw::VariantMetrics> &metrics);
+
+signals:
+    void projectReset();          // a new project or none: everything changed
+    void variantAdded(int index);
+    void variantRemoved(int index);
+    void analysisChanged(const QString &key);
+    void constraintsChanged();
+    void baseMetricsChanged();
+    void modifiedChanged(bool modified);
+    void fileNameChanged(const QString &fileName);
+
+private:
+    friend class AddVariantCommand;
+    friend class RemoveVariantCommand;
+    friend class SetAnalysisCommand;
+    friend class ChangeConstraintsCommand;
+    friend class SetBaseMetricsCommand;
+    // What the commands call.
+    int insertVariant(int index, cw::ProjectVariant variant);
+    cw::ProjectVariant takeVariant(int index);
+    void storeAnalysis(const std::string &key, const std::optional<std::string> &json);
+    void storeConstraints(const cw::Constraints &constraints);
+    void storeBaseMetrics(const std::optional<cw::VariantMetrics> &metrics);
+
+    std::optional<cw::Project> m_project;
+    QString m_fileName;
+    QUndoStack *m_undo = nullptr;
+};
+
+} // namespace cw::ui
