@@ -76,6 +76,7 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent), m_document(new Pr
     setObjectName(QStringLiteral("mainWindow"));
     setAcceptDrops(true);
     connect(m_document, &ProjectDocument::modifiedChanged, this, &MainWindow::updateTitle);
+    connect(m_document, &ProjectDocument::projectReset, this, &MainWindow::onProjectReset);
     connect(m_document, &ProjectDocument::fileNameChanged, this, [this]() {
         updateTitle();
         updateActions();
@@ -769,7 +770,11 @@ QString MainWindow::modelSpec() const
 
 void MainWindow::setProject(std::optional<cw::Project> project, const QString &fileName)
 {
-    m_document->reset(std::move(project), fileName);
+    m_document->reset(std::move(project), fileName); // onProjectReset() follows
+}
+
+void MainWindow::onProjectReset()
+{
     m_evaluation.reset();
     if (m_inputsDialog)
         m_inputsDialog->reject(); // it edits the previous model's inputs

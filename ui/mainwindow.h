@@ -203,8 +203,9 @@ private:
     void writeSettings();
 
     bool startModelLoad(const QString &spec, bool startup);
-    // The document holds a new project (or none): every view follows.
+    // The document holds a new project (or none); onProjectReset() makes every view follow.
     void setProject(std::optional<cw::Project> project, const QString &fileName);
+    void onProjectReset();
     const cw::Model *base() const { return model(); }
     void updateRunInputs();
     void startJob(Job *job);

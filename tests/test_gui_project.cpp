@@ -1,0 +1,333 @@
+// Projects in the window (ui/projectdocument.h) and the Compare tab (ui/views/compareview.h): save and reopen with
+// everything in place, the modified mark, the prompts before unsaved work or a running job is dropped, undo of
+// variant removal and limit changes, the chart, the recommendation, clicks that select, and the exports.
+#include <QtTest>
+
+#include <QImage>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QStandardItemModel>
+#include <QTableView>
+#include <QUndoStack>
+
+#include <qcustomplot.h>
+
+#include "core/compress/compress.h"
+#include "core/io/model_io.h"
+#include "core/project/project.h"
+#include "tests/testutil.h"
+#include "ui/charts/tradeoffchart.h"
+#include "ui/mainwindow.h"
+#include "ui/projectdocument.h"
+#include "ui/views/compareview.h"
+#include "ui/views/compressview.h"
+
+using namespace cw;
+using namespace cw::ui;
+
+namespace {
+
+constexpr int kJobTimeoutMs = 300000;
+
+CompressOptions fastOptions()
+{
+    CompressOptions o;
+    o.benchIterations = 3;
+    return o;
+}
+
+VariantMetrics metrics(double accuracy, int64_t bytes, double p50)
+{
+    VariantMetrics m;
+    m.accuracy = accuracy;
+    m.samples = 1000;
+    m.fileBytes = bytes;
+    m.compressionRatio = 1700000.0 / double(bytes);
+    m.p50Batch1Ms = p50;
+    m.p90Batch1Ms = p50;
+    m.p50Batch64Ms = p50 * 40;
+    m.p90Batch64Ms = p50 * 40;
+    return m;
+}
+
+// A project on the demo with four hand-measured variants: a (431 KiB, 92.0 %), b (176 KiB, 90.5 %),
+// c (90 KiB, 80 %), d (400 KiB, 89 %: beaten by a on both counts).
+Project handMadeProject()
+{
+    Project p = newProject("demo");
+    p.baseMetrics = metrics(0.92, 1700000, 0.064);
+    const std::vector<std::tuple<std::string, double, int64_t, double>> rows{
+        {"a", 0.920, 441000, 0.063}, {"b", 0.905, 180000, 0.064}, {"c", 0.80, 90000, 0.05}, {"d", 0.89, 409600, 0.07}};
+    for (const auto &[name, acc, bytes, ms] : rows) {
+        ProjectVariant v;
+        v.variant.name = name;
+        v.variant.model = p.base;
+        v.variant.metrics = metrics(acc, bytes, ms);
+        v.variant.measured = true;
+        v.origin = "compress";
+        addVariant(p, std::move(v));
+    }
+    return p;
+}
+
+// Opens `spec` in the window and waits for it.
+bool open(MainWindow &window, const QString &spec)
+{
+    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+    return window.openModel(spec) && loaded.wait(60000);
+}
+
+} // namespace
+
+class TestGuiProject : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase()
+    {
+        QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbenchTests"));
+        QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench Project Test"));
+    }
+    void init() { QSettings().clear(); }
+
+    // A compression in the window, saved, reopened in another window: the variant, its metrics and provenance, the
+    // base's analyses and the limits are back, nothing recomputed; the modified mark follows edits and saves.
+    void saveAndReopen()
+    {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("demo.cwproj");
+        std::string metricsBefore, recipeBefore;
+        {
+            MainWindow window;
+            window.setErrorDialogsEnabled(false);
+            QVERIFY(open(window, QStringLiteral("demo")));
+            QVERIFY(window.windowTitle().contains(QStringLiteral("unsaved project")));
+            QVERIFY(!window.isWindowModified());
+            CompressView *view = window.compressView();
+            view->setEvaluationLimit(100);
+            view->setCompressOptions(fastOptions());
+            QSignalSpy finished(view, &CompressView::jobFinished);
+            QVERIFY(view->compress(QStringLiteral("int8")));
+            QVERIFY(finished.wait(kJobTimeoutMs));
+            QVERIFY2(finished.first().first().toBool(), qPrintable(view->statusText()));
+            QVERIFY(window.isWindowModified());
+            window.document()->setAnalysis(QStringLiteral("note"), QStringLiteral(R"({"kept": true})"));
+            Constraints c;
+            c.maxDropPoints = 2.0;
+            window.document()->setConstraints(c);
+            const ProjectVariant &v = window.document()->variants().front();
+            QCOMPARE(v.origin, std::string("compress"));
+            QVERIFY2(QString::fromStdString(v.provenance.command).startsWith(QStringLiteral("cwb compress demo --recipe int8.json")),
+                     v.provenance.command.c_str());
+            metricsBefore = metricsToJson(v.variant.metrics);
+            recipeBefore = recipeToJson(v.variant.recipe);
+
+            QVERIFY(window.saveProject(path));
+            QVERIFY(!window.isWindowModified());
+            QVERIFY(window.windowTitle().contains(QStringLiteral("demo.cwproj")));
+            QCOMPARE(window.lastProjectToReopen(), QFileInfo(path).absoluteFilePath());
+            // An undo after the save marks the project modified again; a redo brings it back to the saved state.
+            window.document()->undoStack()->undo();
+            QVERIFY(window.isWindowModified());
+            window.document()->undoStack()->redo();
+            QVERIFY(!window.isWindowModified());
+        }
+        MainWindow again;
+        again.setErrorDialogsEnabled(false);
+        QVERIFY(open(again, path));
+        QCOMPARE(again.document()->fileName(), QFileInfo(path).absoluteFilePath());
+        QVERIFY(!again.isWindowModified());
+        QCOMPARE(again.compressView()->variants().size(), size_t(1));
+        const Variant &v = again.compressView()->variants().front().variant;
+        QCOMPARE(metricsToJson(v.metrics), metricsBefore);
+        QCOMPARE(recipeToJson(v.recipe), recipeBefore);
+        QVERIFY(again.compressView()->baseMetrics().has_value());
+        QCOMPARE(again.compressView()->variantModel()->rowCount(), 2); // base and variant, straight from the file
+        QCOMPARE(again.model()->analysis.at("note"), std::string(R"({"kept": true})"));
+        QCOMPARE(again.compareView()->tableModel()->rowCount(), 1);
+        QCOMPARE(again.compareView()->maxDropSpin()->value(), 2.0);
+        QCOMPARE(again.modelSpec(), QStringLiteral("demo"));
+
+        // Reopen at start is a setting.
+        QSettings().setValue(QStringLiteral("project/reopenLast"), false);
+        QCOMPARE(again.lastProjectToReopen(), QString());
+    }
+
+    // Unsaved work: Cancel keeps everything, Discard goes ahead; the question is asked once per action, with Save
+    // offered; closing the window asks too.
+    void promptsBeforeDroppingWork()
+    {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(open(window, QStringLiteral("demo")));
+        window.document()->addVariant({});
+        QVERIFY(window.isWindowModified());
+        int asked = 0;
+        int answer = QMessageBox::Cancel;
+        bool offeredSave = false;
+        window.setQuestionHandler([&](const QString &, const QString &text, bool canSave) {
+            ++asked;
+            offeredSave = canSave;
+            Q_UNUSED(text);
+            return answer;
+        });
+        QVERIFY(!window.openModel(QStringLiteral("demo-resnet")));
+        QCOMPARE(asked, 1);
+        QVERIFY(offeredSave);
+        QCOMPARE(window.document()->variantCount(), 1);
+        QVERIFY(!window.newProject());
+        QVERIFY(!window.closeProject());
+        QCOMPARE(window.document()->variantCount(), 1);
+        window.show();
+        QVERIFY(!window.close()); // the close event is ignored
+        QVERIFY(window.isVisible());
+        QCOMPARE(asked, 4);
+
+        answer = QMessageBox::Discard;
+        QVERIFY(window.newProject());
+        QCOMPARE(window.document()->variantCount(), 0);
+        QVERIFY(!window.isWindowModified());
+        QVERIFY(window.model() != nullptr);
+        QVERIFY(window.closeProject()); // nothing to lose: no question
+        QVERIFY(window.model() == nullptr);
+        QCOMPARE(asked, 5);
+    }
+
+    // A running compression: closing the project asks (without Save: nothing is modified yet), Cancel lets the job
+    // go on, Discard stops it and closes.
+    void promptsBeforeStoppingAJob()
+    {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(open(window, QStringLiteral("demo")));
+        CompressView *view = window.compressView();
+        view->setEvaluationLimit(0); // all 10,000 samples: long enough to be caught running
+        QVERIFY(view->compress(QStringLiteral("slow")));
+        QVERIFY(window.anyJobRunning());
+        int answer = QMessageBox::Cancel;
+        bool offeredSave = true;
+        window.setQuestionHandler([&](const QString &, const QString &text, bool canSave) {
+            offeredSave = canSave;
+            return text.contains(QStringLiteral("job is running")) ? answer : int(QMessageBox::Cancel);
+        });
+        QVERIFY(!window.closeProject());
+        QVERIFY(!offeredSave);
+        QVERIFY(view->isRunning());
+        answer = QMessageBox::Discard;
+        QSignalSpy finished(view, &CompressView::jobFinished);
+        QVERIFY(window.closeProject());
+        QVERIFY(window.model() == nullptr);
+        QTRY_VERIFY_WITH_TIMEOUT(!view->isRunning(), kJobTimeoutMs);
+        QCOMPARE(window.document()->variantCount(), 0);
+    }
+
+    // Removing a variant and changing a limit are undoable; the Compare tab follows both.
+    void undoRedo()
+    {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(open(window, QStringLiteral("demo")));
+        ProjectDocument *doc = window.document();
+        doc->reset(handMadeProject());
+        CompareView *compare = window.compareView();
+        QCOMPARE(compare->tableModel()->rowCount(), 4);
+        doc->removeVariant(1);
+        QCOMPARE(compare->tableModel()->rowCount(), 3);
+        QCOMPARE(window.compressView()->variants().size(), size_t(3));
+        doc->undoStack()->undo();
+        QCOMPARE(compare->tableModel()->rowCount(), 4);
+        QCOMPARE(compare->tableModel()->item(1, CompareView::CName)->text(), QStringLiteral("b"));
+
+        compare->maxDropSpin()->setValue(1.6);
+        QVERIFY(doc->project()->constraints.maxDropPoints.has_value());
+        QCOMPARE(*doc->project()->constraints.maxDropPoints, 1.6);
+        doc->undoStack()->undo();
+        QVERIFY(!doc->project()->constraints.maxDropPoints.has_value());
+        QCOMPARE(compare->maxDropSpin()->value(), 0.0);
+    }
+
+    // The chart and the recommendation on the hand-made project (Pareto by size: c, b, a; by latency: c, a; d is
+    // beaten by a on both), then
+    // under limits of 200 KiB and 1.6 points: only b passes (amber: its drop of 1.5 is within 10 % of the limit).
+    void compareChartAndRecommendation()
+    {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        window.resize(1400, 900);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(open(window, QStringLiteral("demo")));
+        window.document()->reset(handMadeProject());
+        CompareView *compare = window.compareView();
+        window.analysisTabs()->setCurrentWidget(compare);
+        compare->setCost(Cost::FileBytes);
+        QCOMPARE(compare->chart()->pointCount(), 4);
+        QStandardItemModel *table = compare->tableModel();
+        // a is on both frontiers (also the fastest after c), b on the size one only (a is faster and better).
+        QCOMPARE(table->item(0, CompareView::CPareto)->text(), QStringLiteral("size, latency"));
+        QCOMPARE(table->item(1, CompareView::CPareto)->text(), QStringLiteral("size"));
+        QCOMPARE(table->item(3, CompareView::CPareto)->text(), QStringLiteral("—")); // d
+        QCOMPARE(compare->recommendation().best, 0); // no limits: the most accurate
+        QVERIFY(compare->recommendationLabel()->text().contains(QStringLiteral("<b>a</b>")));
+
+        compare->maxSizeSpin()->setValue(200);
+        compare->maxDropSpin()->setValue(1.6);
+        QCOMPARE(compare->recommendation().best, 1);
+        QVERIFY(table->item(1, CompareView::CVerdict)->text().startsWith(QStringLiteral("amber")));
+        QVERIFY(table->item(0, CompareView::CVerdict)->text().startsWith(QStringLiteral("red: size")));
+        QVERIFY(table->item(1, CompareView::CName)->text().contains(QStringLiteral("★")));
+
+        // A click on b's point selects it here and in the Compress tab.
+        compare->chart()->plot()->replot();
+        QCustomPlot *plot = compare->chart()->plot();
+        const QPoint at(int(plot->xAxis->coordToPixel(180000 / 1024.0)), int(plot->yAxis->coordToPixel(90.5)));
+        QCOMPARE(compare->chart()->variantAt(at), 1);
+        QSignalSpy selected(compare, &CompareView::variantSelected);
+        QTest::mouseClick(plot, Qt::LeftButton, Qt::NoModifier, at);
+        QCOMPARE(selected.count(), 1);
+        QCOMPARE(compare->selectedVariant(), 1);
+        QCOMPARE(window.compressView()->variantTable()->currentIndex().row(), 2); // after the base row
+        QCOMPARE(compare->chart()->variantAt(QPoint(2, 2)), -1);
+
+        // Latency as the cost: d (0.07 ms) is beaten; c is the fastest.
+        compare->setCost(Cost::LatencyBatch1);
+        QCOMPARE(compare->chart()->plot()->xAxis->label(), QStringLiteral("latency (batch 1) (ms)"));
+    }
+
+    void exports()
+    {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(open(window, QStringLiteral("demo")));
+        window.document()->reset(handMadeProject());
+        CompareView *compare = window.compareView();
+        QTemporaryDir dir;
+        QVERIFY2(compare->exportChart(dir.filePath("chart.png")), qPrintable(compare->statusText()));
+        const QImage image(dir.filePath("chart.png"));
+        QCOMPARE(image.size(), QSize(1350, 840));
+        QVERIFY2(compare->exportChart(dir.filePath("chart.pdf")), qPrintable(compare->statusText()));
+        QFile pdf(dir.filePath("chart.pdf"));
+        QVERIFY(pdf.open(QIODevice::ReadOnly));
+        QVERIFY(pdf.read(5) == "%PDF-");
+        QVERIFY(!compare->exportChart(dir.filePath("chart.bmp")));
+        QVERIFY(compare->statusText().contains(QStringLiteral(".png or .pdf")));
+
+        QVERIFY(compare->exportTable(dir.filePath("variants.csv")));
+        QFile csv(dir.filePath("variants.csv"));
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(csv.readAll()).trimmed().split(QLatin1Char('\n'));
+        QCOMPARE(lines.size(), 5); // header and four variants
+        QVERIFY(lines[0].startsWith(QStringLiteral("Variant,Origin,Recipe,Quality")));
+        QVERIFY(lines[1].startsWith(QStringLiteral("a,compress,")));
+        QVERIFY(compare->exportTable(dir.filePath("variants.json")));
+        QFile json(dir.filePath("variants.json"));
+        QVERIFY(json.open(QIODevice::ReadOnly));
+        const QJsonObject doc = QJsonDocument::fromJson(json.readAll()).object();
+        QCOMPARE(doc["variants"].toArray().size(), 4);
+        QCOMPARE(doc["recommendation"].toObject()["variant"].toString(), QStringLiteral("a"));
+        QVERIFY(QDir(dir.path()).entryList({"*cwtmp*"}, QDir::Files | QDir::Hidden).isEmpty());
+    }
+};
+
+QTEST_MAIN(TestGuiProject)
+#include "test_gui_project.moc"
