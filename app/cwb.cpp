@@ -10,6 +10,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +35,7 @@
 #include "core/analysis/feeds.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
+#include "core/base/format.h"
 #include "core/base/version.h"
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
@@ -343,18 +346,7 @@ const char *feedSourceName(cw::FeedSource source)
     return "";
 }
 
-std::string humanBytes(double bytes)
-{
-    const char *units[] = {"B", "KiB", "MiB", "GiB"};
-    int u = 0;
-    while (bytes >= 1024 && u < 3) {
-        bytes /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
-    return buf;
-}
+using cw::humanBytes;
 
 // "98.3%", or "-" for an output that is not a class distribution (OutputFidelity::top1Agreement < 0).
 std::string top1Text(double agreement)
@@ -889,8 +881,72 @@ int cmdExport(const ExportArgs &args)
     return 0;
 }
 
+// ---- Projects (core/project/project.h)
+
+void addProject(CLI::App *cmd, std::optional<std::string> &project,
+                const std::string &help = "add the variant to this project (.cwproj; created when missing)")
+{
+    cmd->add_option("--project", project, help);
+}
+
+// A variant goes to -o, to --project, or both.
+void checkVariantOutput(const std::string &output, const std::optional<std::string> &project)
+{
+    if (output.empty() && !project)
+        throw cw::Error("give -o OUT.h5 / OUT.onnx, --project P.cwproj, or both");
+    const std::string ext = cw::fileExtension(output);
+    if (!output.empty() && ext != "h5" && ext != "onnx")
+        throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
+    if (project && cw::fileExtension(*project) != cw::kProjectExtension)
+        throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + *project +
+                        "'");
+}
+
+// Before a long run: a project that exists must be one of this base model.
+void checkProjectBase(const std::optional<std::string> &project, const std::string &baseSpec)
+{
+    std::error_code ec;
+    if (project && std::filesystem::exists(*project, ec))
+        cw::requireBase(cw::loadProject(*project), baseSpec);
+}
+
+std::string savedWhere(const std::string &output, const std::optional<std::string> &project)
+{
+    if (!project)
+        return output;
+    return (output.empty() ? "" : output + " and ") + "project " + *project;
+}
+
+// Adds a variant of `baseSpec` to the project at `path` (created on `baseSpec` when missing), with the datasets it
+// was measured on and the base's metrics when the project has none yet.
+void addToProject(const std::string &path, const std::string &baseSpec, const cw::Variant &variant,
+                  const std::string &origin, const std::optional<cw::VariantMetrics> &baseMetrics,
+                  const std::optional<std::string> &evalData, const std::optional<std::string> &trainData,
+                  const cw::LogFn &log)
+{
+    std::string added;
+    cw::updateProject(
+        path, [&] { return cw::newProject(baseSpec); },
+        [&](cw::Project &p) {
+            cw::requireBase(p, baseSpec);
+            if (baseMetrics && !p.baseMetrics)
+                p.baseMetrics = baseMetrics;
+            if (evalData)
+                cw::recordDataset(p, "evaluation", *evalData);
+            if (trainData)
+                cw::recordDataset(p, "training", *trainData);
+            cw::ProjectVariant pv{variant, origin, cw::currentProvenance()};
+            pv.provenance.command = g_commandLine;
+            pv.provenance.evalData = evalData.value_or("");
+            pv.provenance.trainData = trainData.value_or("");
+            added = p.variants[cw::addVariant(p, std::move(pv))].variant.name;
+        });
+    log("added variant '" + added + "' to " + path);
+}
+
 struct SensitivityArgs {
     std::string model, data, output, granularity = "channel", metric = "auto";
+    std::optional<std::string> project;
     cw::SensitivityOptions options;
     FeedArgs feeds;
     PreprocessArgs preprocess;
@@ -921,6 +977,7 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     cmd->add_flag("--no-cache", a.noCache, "evaluate the whole network in every trial (to measure the cache's gain)");
     addPreprocess(cmd, a.preprocess);
     addOutput(cmd, a.output, "save the model with the result as its analysis (.h5)");
+    addProject(cmd, a.project, "store the result as the analysis of this project's base (.cwproj; created when missing)");
     addJson(cmd, a.json);
 }
 
@@ -930,6 +987,9 @@ int cmdSensitivity(const SensitivityArgs &args)
     options.cacheActivations = !args.noCache;
     options.granularity = cw::parseGranularity(args.granularity);
     options.metric = cw::parseSensitivityMetric(args.metric);
+    if (args.project && cw::fileExtension(*args.project) != cw::kProjectExtension)
+        throw cw::Error("--project expects a .cwproj file name, got '" + *args.project + "'");
+    checkProjectBase(args.project, args.model);
     cw::Model model = cw::loadModel(args.model);
     options.inputs = args.feeds.resolve(model.graph);
     const cw::Dataset data =
@@ -940,6 +1000,14 @@ int cmdSensitivity(const SensitivityArgs &args)
         model.analysis[cw::kSensitivityKey] = text;
         cw::saveModel(model, args.output);
     }
+    if (args.project)
+        cw::updateProject(
+            *args.project, [&] { return cw::newProject(args.model); },
+            [&](cw::Project &p) {
+                cw::requireBase(p, args.model);
+                p.base.analysis[cw::kSensitivityKey] = text;
+                cw::recordDataset(p, "evaluation", args.data);
+            });
     if (args.json) {
         std::cout << json::parse(text).dump(2) << '\n';
         return 0;
@@ -996,68 +1064,6 @@ void printMetricsTable(const std::vector<std::pair<const char *, const cw::Varia
     for (const cw::OutputFidelity &f : rows.back().second->fidelity)
         std::printf("fidelity to %s, output %s: SQNR %.2f dB, cosine %.6f, max |error| %.4g, top-1 agreement %s\n",
                     reference.c_str(), f.name.c_str(), f.sqnrDb, f.cosine, f.maxAbsError, top1Text(f.top1Agreement).c_str());
-}
-
-// ---- Projects (core/project/project.h)
-
-void addProject(CLI::App *cmd, std::optional<std::string> &project)
-{
-    cmd->add_option("--project", project, "add the variant to this project (.cwproj; created when missing)");
-}
-
-// A variant goes to -o, to --project, or both.
-void checkVariantOutput(const std::string &output, const std::optional<std::string> &project)
-{
-    if (output.empty() && !project)
-        throw cw::Error("give -o OUT.h5 / OUT.onnx, --project P.cwproj, or both");
-    const std::string ext = cw::fileExtension(output);
-    if (!output.empty() && ext != "h5" && ext != "onnx")
-        throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
-    if (project && cw::fileExtension(*project) != cw::kProjectExtension)
-        throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + *project +
-                        "'");
-}
-
-// Before a long run: a project that exists must be one of this base model.
-void checkProjectBase(const std::optional<std::string> &project, const std::string &baseSpec)
-{
-    std::error_code ec;
-    if (project && std::filesystem::exists(*project, ec))
-        cw::requireBase(cw::loadProject(*project), baseSpec);
-}
-
-std::string savedWhere(const std::string &output, const std::optional<std::string> &project)
-{
-    if (!project)
-        return output;
-    return (output.empty() ? "" : output + " and ") + "project " + *project;
-}
-
-// Adds a variant of `baseSpec` to the project at `path` (created on `baseSpec` when missing), with the datasets it
-// was measured on and the base's metrics when the project has none yet.
-void addToProject(const std::string &path, const std::string &baseSpec, const cw::Variant &variant,
-                  const std::string &origin, const std::optional<cw::VariantMetrics> &baseMetrics,
-                  const std::optional<std::string> &evalData, const std::optional<std::string> &trainData,
-                  const cw::LogFn &log)
-{
-    std::string added;
-    cw::updateProject(
-        path, [&] { return cw::newProject(baseSpec); },
-        [&](cw::Project &p) {
-            cw::requireBase(p, baseSpec);
-            if (baseMetrics && !p.baseMetrics)
-                p.baseMetrics = baseMetrics;
-            if (evalData)
-                cw::recordDataset(p, "evaluation", *evalData);
-            if (trainData)
-                cw::recordDataset(p, "training", *trainData);
-            cw::ProjectVariant pv{variant, origin, cw::currentProvenance()};
-            pv.provenance.command = g_commandLine;
-            pv.provenance.evalData = evalData.value_or("");
-            pv.provenance.trainData = trainData.value_or("");
-            added = p.variants[cw::addVariant(p, std::move(pv))].variant.name;
-        });
-    log("added variant '" + added + "' to " + path);
 }
 
 // How a variant's latency is measured (cw::CompressOptions): compress and distill.
@@ -1383,18 +1389,6 @@ struct ConstraintArgs {
     }
 };
 
-// "size 300.00 KiB, batch-1 latency none, drop 1 points"
-std::string limitsText(const cw::Constraints &c)
-{
-    auto limit = [](const std::optional<double> &v, const char *unit) {
-        char buf[48];
-        std::snprintf(buf, sizeof buf, "%g %s", v.value_or(0), unit);
-        return v ? std::string(buf) : std::string("none");
-    };
-    return "size " + (c.maxBytes ? humanBytes(double(*c.maxBytes)) : std::string("none")) + ", batch-1 latency " +
-           limit(c.maxLatencyMs, "ms") + ", drop " + limit(c.maxDropPoints, "points");
-}
-
 void addConstraints(CLI::App *cmd, ConstraintArgs &a)
 {
     cmd->add_option("--max-size", a.maxSize, "largest acceptable file (bytes, or with K / M / G)");
@@ -1464,7 +1458,7 @@ int cmdProjectLimits(const ProjectLimitsArgs &args)
             args.constraints.applyTo(p.constraints);
             now = p.constraints;
         });
-    std::printf("limits of %s: %s\n", args.project.c_str(), limitsText(now).c_str());
+    std::printf("limits of %s: %s\n", args.project.c_str(), cw::describeConstraints(now).c_str());
     return 0;
 }
 
@@ -1593,7 +1587,7 @@ int cmdProjectShow(const ProjectShowArgs &args)
     for (const cw::DatasetRecord &d : p.datasets)
         std::printf("data    %-10s %s (%zu file%s, first SHA-256 %.12s…)\n", d.role.c_str(), d.spec.c_str(),
                     d.files.size(), d.files.size() == 1 ? "" : "s", d.files.empty() ? "" : d.files[0].sha256.c_str());
-    std::printf("limits  %s\n", limitsText(p.constraints).c_str());
+    std::printf("limits  %s\n", cw::describeConstraints(p.constraints).c_str());
     std::printf("\n");
     printVariants(doc);
     const json &rec = doc["recommendation"];
@@ -1607,6 +1601,72 @@ int cmdProjectShow(const ProjectShowArgs &args)
                     pr.date.c_str(), pr.tool.c_str(), pr.machine.c_str(), pr.cores, pr.command.c_str(),
                     pr.directory.c_str());
     }
+    return 0;
+}
+
+// ---- Reports: rendered by the GUI binary run headless (the charts and the PDF are Qt's; cwb links no Qt).
+
+struct ReportArgs {
+    std::string project, output;
+};
+
+void declareReport(CLI::App *cmd, ReportArgs &a)
+{
+    addProjectFile(cmd, a.project);
+    addOutput(cmd, a.output, "the report: OUT.pdf or OUT.html (self-contained)")->required();
+    cmd->footer("The recommendation under the project's limits (cwb project limits), the trade-off charts, the\n"
+                "variants, their per-layer settings, the sensitivity heatmap and how to reproduce each variant.\n"
+                "Rendered by compression-workbench (beside cwb, or $CW_GUI) without a display.");
+}
+
+// compression-workbench: $CW_GUI, else beside this executable, else the one of this build tree.
+std::string guiPath()
+{
+    if (const char *env = std::getenv("CW_GUI"); env && *env)
+        return env;
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        const std::filesystem::path beside = std::filesystem::path(self).parent_path() / "compression-workbench";
+        if (::access(beside.c_str(), X_OK) == 0)
+            return beside.string();
+    }
+    return CW_GUI_BUILD_PATH;
+}
+
+int cmdReport(const ReportArgs &args)
+{
+    const std::string ext = cw::fileExtension(args.output);
+    if (ext != "pdf" && ext != "html" && ext != "htm")
+        throw cw::Error("-o expects a .pdf or .html file name, got '" + args.output + "'");
+    cw::loadProject(args.project); // the project's own errors, in cwb's words, before the renderer starts
+    const std::string gui = guiPath();
+    if (::access(gui.c_str(), X_OK) != 0)
+        throw cw::Error("cannot find compression-workbench, which renders reports ('" + gui + "'; set CW_GUI)");
+    const pid_t pid = ::fork();
+    if (pid < 0)
+        throw cw::Error(std::string("cannot start the renderer: ") + std::strerror(errno));
+    if (pid == 0) {
+        ::setenv("QT_QPA_PLATFORM", "offscreen", 1);
+        const int devnull = ::open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            ::dup2(devnull, STDOUT_FILENO); // it prints the path; cwb says what it wrote
+        ::execl(gui.c_str(), gui.c_str(), "--open", args.project.c_str(), "--report", args.output.c_str(), nullptr);
+        std::_Exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            throw cw::Error(std::string("cannot wait for the renderer: ") + std::strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw cw::Error("the report was not written (compression-workbench " +
+                        (WIFEXITED(status) ? "exited with " + std::to_string(WEXITSTATUS(status))
+                                           : std::string("was killed by signal ") + std::to_string(WTERMSIG(status))) +
+                        ")");
+    std::error_code ec;
+    std::printf("wrote %s (%s)\n", args.output.c_str(),
+                humanBytes(double(std::filesystem::file_size(args.output, ec))).c_str());
     return 0;
 }
 
@@ -1736,6 +1796,7 @@ int main(int argc, char **argv)
                    declareCompress, cmdCompress),
         addCommand(cwb, "distill", "train a smaller student to imitate a teacher (knowledge distillation)",
                    declareDistill, cmdDistill),
+        addCommand(cwb, "report", "a PDF or HTML report of a project, for a reviewer", declareReport, cmdReport),
         addCommand(*project, "new", "create a project on a base model", declareProjectNew, cmdProjectNew),
         addCommand(*project, "add", "add a variant file made elsewhere", declareProjectAdd, cmdProjectAdd),
         addCommand(*project, "limits", "set the limits the variants are held to (size, latency, drop)",

@@ -90,7 +90,11 @@ int main(int argc, char *argv[])
                        "samples, 1000 if unset) and show it."));
     const QCommandLineOption compareOption(QStringLiteral("compare"),
                                            QStringLiteral("Show the Compare tab after loading (a project's variants)."));
-    parser.addOptions({recipeOption, compressOption, distillOption, compareOption});
+    const QCommandLineOption reportOption(QStringLiteral("report"),
+                                          QStringLiteral("Write the report of the opened project (.pdf or .html), "
+                                                         "then exit without showing a window."),
+                                          QStringLiteral("OUT"));
+    parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -126,7 +130,7 @@ int main(int argc, char *argv[])
     const QString inspectLayer = parser.value(inspectOption);
     const QString screenshot = parser.value(screenshotOption);
     const bool evaluate = parser.isSet(evaluateOption);
-    const bool batch = !screenshot.isEmpty();
+    const bool batch = !screenshot.isEmpty() || parser.isSet(reportOption);
 
     cw::ui::MainWindow window;
     if (parser.isSet(dataOption) || startupDemo)
@@ -138,7 +142,8 @@ int main(int argc, char *argv[])
         window.setErrorDialogsEnabled(false);
         window.resize(1400, 900);
     }
-    window.show();
+    if (!parser.isSet(reportOption))
+        window.show();
 
     const auto takeScreenshot = [&window, screenshot]() {
         // Let queued replots and layout passes settle before rendering.
@@ -185,7 +190,17 @@ int main(int argc, char *argv[])
         else
             fail(window.distillView()->statusText());
     });
+    const QString report = parser.value(reportOption);
     QObject::connect(&window, &cw::ui::MainWindow::modelLoaded, &window, [&]() {
+        if (!report.isEmpty()) {
+            if (!window.exportReport(report)) {
+                fail(window.lastError());
+                return;
+            }
+            std::printf("%s\n", qPrintable(QFileInfo(report).absoluteFilePath()));
+            QCoreApplication::exit(0);
+            return;
+        }
         if (distill) {
             cw::ui::DistillView *view = window.distillView();
             window.analysisTabs()->setCurrentWidget(view);

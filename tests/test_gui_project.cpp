@@ -294,6 +294,65 @@ private slots:
         QCOMPARE(compare->chart()->plot()->xAxis->label(), QStringLiteral("latency (batch 1) (ms)"));
     }
 
+    // `cwb report` on a project made by cwb (two compressions and a sensitivity sweep): the PDF's text, read back
+    // with pdftotext as a reviewer's viewer would, has the summary, every variant, the charts' axes, the heatmap
+    // and the commands; the HTML is one file with the charts embedded.
+    void reportFromCli()
+    {
+        QTemporaryDir dir;
+        const QString project = dir.filePath("p.cwproj");
+        auto writeRecipe = [&](const QString &name, const QByteArray &json) {
+            QFile f(dir.filePath(name));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(json);
+        };
+        writeRecipe("int8.json", R"({"name": "int8", "quantize": {"weights": {"bits": 8, "granularity": "channel"}}})");
+        writeRecipe("w4.json", R"({"name": "w4-tensor", "quantize": {"weights": {"bits": 4, "granularity": "tensor"}}})");
+        for (const char *recipe : {"int8.json", "w4.json"}) {
+            const testutil::CwbResult r =
+                testutil::runCwb({"compress", "demo", "--recipe", dir.filePath(recipe), "--project", project, "--data",
+                                  "fashion-mnist", "--limit", "300", "--train-limit", "300", "--iterations", "3"});
+            QVERIFY2(r.exitCode == 0, r.err.constData());
+        }
+        testutil::CwbResult r = testutil::runCwb({"sensitivity", "demo", "--data", "fashion-mnist", "--limit", "100",
+                                                  "--bits", "8,4", "--prune", "0.5", "--project", project});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        r = testutil::runCwb({"project", "limits", project, "--max-drop", "1"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+
+        const QString pdf = dir.filePath("report.pdf");
+        r = testutil::runCwb({"report", project, "-o", pdf});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.startsWith("wrote "), r.out.constData());
+        QString error;
+        const QString text = QString::fromUtf8(testutil::runProcess("pdftotext", {pdf, "-"}, &error));
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        for (const QString &expected :
+             {QStringLiteral("Compression report: p.cwproj"), QStringLiteral("Summary"), QStringLiteral("Verdicts"),
+              QStringLiteral("int8"), QStringLiteral("w4-tensor"), QStringLiteral("size (KiB)"), // "file" is set with the fi ligature
+              QStringLiteral("latency (batch 1) (ms)"), QStringLiteral("Per-layer settings"),
+              QStringLiteral("Sensitivity"), QStringLiteral("Reproducibility"), QStringLiteral("cwb compress demo"),
+              QStringLiteral("fashion-mnist"), QStringLiteral("quality drop at most 1 pt")})
+            QVERIFY2(text.contains(expected), qPrintable(expected));
+        QVERIFY2(text.contains(QStringLiteral("Recommended: int8")) || text.contains(QStringLiteral("Recommended:")),
+                 qPrintable(text.left(600)));
+
+        const QString html = dir.filePath("report.html");
+        r = testutil::runCwb({"report", project, "-o", html});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QFile f(html);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray page = f.readAll();
+        QCOMPARE(page.count("src=\"data:image/png;base64,"), 2);
+        QVERIFY(!page.contains("chart:"));
+        QVERIFY(page.contains("w4-tensor"));
+
+        r = testutil::runCwb({"report", project, "-o", dir.filePath("report.docx")});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY(r.err.contains(".pdf or .html"));
+        QVERIFY(QDir(dir.path()).entryList({"*cwtmp*"}, QDir::Files | QDir::Hidden).isEmpty());
+    }
+
     void exports()
     {
         MainWindow window;

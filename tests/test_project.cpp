@@ -19,6 +19,7 @@
 #include "core/io/model_io.h"
 #include "core/project/compare.h"
 #include "core/project/project.h"
+#include "core/project/report.h"
 #include "tests/testutil.h"
 
 using namespace testutil;
@@ -91,6 +92,7 @@ private slots:
     void killedSaves();
     void concurrentAdds();
     void cli();
+    void reportText();
 };
 
 void TestProject::sha256_data()
@@ -516,6 +518,47 @@ void TestProject::cli()
     QCOMPARE(r.exitCode, 1);
     QVERIFY2(r.err.contains("--project"), r.err.constData());
     QCOMPARE(variantCount(project), size_t(2));
+}
+
+// The report's text (core/project/report.h): summary with the recommendation and a verdict per variant, the
+// chart placeholders, every variant's row, settings and command, the heatmap only with a stored sweep, the data's
+// hashes; names are escaped.
+void TestProject::reportText()
+{
+    cw::Project p = cw::newProject("demo");
+    p.baseMetrics = metrics(0.92, 1664000, 0.06);
+    cw::recordDataset(p, "evaluation", "fashion-mnist");
+    cw::addVariant(p, variantOf(p.base, "int8", metrics(0.918, 440000, 0.065)));
+    cw::addVariant(p, variantOf(p.base, "w4 <tensor>", metrics(0.85, 230000, 0.064)));
+    p.constraints.maxDropPoints = 1.0;
+    std::string html = cw::reportHtml(p, "demo.cwproj");
+    const QString h = QString::fromStdString(html);
+    QVERIFY(h.contains("<h1>Compression report: demo.cwproj</h1>"));
+    QVERIFY2(h.contains("Recommended: <b>int8</b>"), qPrintable(h.left(2000)));
+    QVERIFY(h.contains("quality drop at most 1 pt"));
+    QVERIFY(h.contains("w4 &lt;tensor&gt;") && !h.contains("w4 <tensor>"));
+    QCOMPARE(h.count("src=\"chart:"), int(cw::reportCharts().size()));
+    QVERIFY(h.contains("bgcolor=\"#ffcdd2\"")); // the red row of w4 (7 points lost)
+    QVERIFY(h.contains(QString::fromStdString(p.datasets[0].files[0].sha256)));
+    QVERIFY(h.contains("cwb compress demo --recipe int8.json"));
+    QVERIFY(h.contains("Per-layer settings") && h.contains("8 bit, channel"));
+    QVERIFY(!h.contains("<h2 style=\"page-break-before: always\">Sensitivity"));
+    // A stored sweep adds the heatmap.
+    cw::SensitivityResult s;
+    s.options.pruneRatios = {0.5};
+    s.options.bits = {4};
+    s.samples = 100;
+    s.dataset = "fashion-mnist";
+    cw::LayerSensitivity l;
+    l.name = "conv1";
+    l.prune = {cw::SensitivityTrial{}};
+    l.prune[0].drop = 0.05;
+    l.bits = {cw::SensitivityTrial{}};
+    s.layers = {l};
+    p.base.analysis[cw::kSensitivityKey] = cw::sensitivityToJson(s);
+    const QString withSweep = QString::fromStdString(cw::reportHtml(p, "demo.cwproj"));
+    QVERIFY(withSweep.contains("Sensitivity</h2>"));
+    QVERIFY(withSweep.contains("bgcolor=\"#ff5350\">5.00")); // 5 points: the darkest red
 }
 
 QTEST_GUILESS_MAIN(TestProject)

@@ -33,6 +33,7 @@
 #include "ui/jobs/evaluatejob.h"
 #include "ui/jobs/modeljobs.h"
 #include "ui/projectdocument.h"
+#include "ui/report/reportwriter.h"
 #include "ui/models/layertablemodel.h"
 #include "ui/views/blockednodespanel.h"
 #include "ui/views/compareview.h"
@@ -266,6 +267,10 @@ void MainWindow::createActions()
     m_saveProjectAct->setShortcut(QKeySequence::Save);
     m_saveProjectAsAct = file->addAction(tr("Save Project &As…"), this, [this]() { saveProject(QString()); });
     m_saveProjectAsAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
+    m_exportReportAct = file->addAction(tr("Export &Report…"), this, &MainWindow::exportReportDialog);
+    m_exportReportAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R));
+    m_exportReportAct->setToolTip(tr("A PDF or HTML report of the project: recommendation, charts, variants, "
+                                     "settings and how to reproduce them"));
     m_closeProjectAct = file->addAction(tr("&Close Project"), this, [this]() { closeProject(); });
     m_closeProjectAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
     m_reopenLastAct = file->addAction(tr("Reopen the Last Project at Start"));
@@ -998,6 +1003,42 @@ bool MainWindow::saveProject()
     return saveProject(m_document->fileName());
 }
 
+QString MainWindow::projectName() const
+{
+    return m_document->fileName().isEmpty() ? displayName(modelSpec()) : QFileInfo(m_document->fileName()).fileName();
+}
+
+bool MainWindow::exportReport(const QString &path)
+{
+    if (!m_document->hasProject())
+        return false;
+    QApplication::setOverrideCursor(Qt::WaitCursor);
+    QString error;
+    const bool ok = writeReport(*m_document->project(), projectName(), path, &error);
+    QApplication::restoreOverrideCursor();
+    if (!ok) {
+        showError(tr("Export Report"), error);
+        return false;
+    }
+    statusBar()->showMessage(tr("Wrote the report %1").arg(QDir::toNativeSeparators(path)), 5000);
+    return true;
+}
+
+void MainWindow::exportReportDialog()
+{
+    const QString suggested = QDir(settingsDir(kProjectDirKey)).filePath(QFileInfo(projectName()).completeBaseName() +
+                                                                         QStringLiteral("-report.pdf"));
+    QString selected;
+    QString path = QFileDialog::getSaveFileName(this, tr("Export Report"), suggested,
+                                                tr("PDF document (*.pdf);;HTML page (*.html)"), &selected);
+    if (path.isEmpty())
+        return;
+    if (QFileInfo(path).suffix().isEmpty())
+        path += selected.contains(QLatin1String("html")) ? QStringLiteral(".html") : QStringLiteral(".pdf");
+    QSettings().setValue(QLatin1String(kProjectDirKey), QFileInfo(path).absolutePath());
+    exportReport(path);
+}
+
 bool MainWindow::newProject()
 {
     if (!base() || !confirmDiscard(tr("New Project")))
@@ -1046,6 +1087,7 @@ void MainWindow::updateActions()
     m_saveProjectAct->setEnabled(m_document->hasProject());
     m_saveProjectAsAct->setEnabled(m_document->hasProject());
     m_closeProjectAct->setEnabled(idle && m_document->hasProject());
+    m_exportReportAct->setEnabled(m_document->hasProject());
     m_evaluateAct->setEnabled(idle && (base() != nullptr) && m_runInputs.blocked.isEmpty());
     m_evaluateAct->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
                                                             : m_runInputs.blocked);

@@ -84,6 +84,10 @@ public:
     // Writes the project (.cwproj). False, with the error reported, when it fails.
     bool saveProject(const QString &path);
     bool saveProject(); // to its file; asks for one (Save As) when it has none
+    // Writes the project's report (.pdf or .html, ui/report/reportwriter.h); false with the error reported.
+    bool exportReport(const QString &path);
+    // What the report and the title call the project: its file name, or the model's for an unsaved one.
+    QString projectName() const;
     // A new project on the open base model (its variants and analyses dropped), or none at all; both confirm first.
     bool newProject();
     bool closeProject();
@@ -219,6 +223,7 @@ private:
     void updateStatus();
 
     void openDialog();
+    void exportReportDialog();
     void exportDialog();
     void evaluateDialog();
     void about();
@@ -282,6 +287,7 @@ private:
     QAction *m_saveProjectAct = nullptr;
     QAction *m_saveProjectAsAct = nullptr;
     QAction *m_closeProjectAct = nullptr;
+    QAction *m_exportReportAct = nullptr;
     QAction *m_reopenLastAct = nullptr;
     QAction *m_evaluateAct = nullptr;
     QAction *m_inputsAct = nullptr;

@@ -631,4 +631,38 @@ double floatForJson(float f)
     return double(f);
 }
 
+std::string granularityLabel(const QuantSpec &s)
+{
+    return s.granularity == Granularity::Tensor    ? "tensor"
+           : s.granularity == Granularity::Channel ? "channel"
+                                                   : "group " + std::to_string(s.groupSize);
+}
+
+std::string recipeSummary(const Recipe &r)
+{
+    std::vector<std::string> parts;
+    // Per-layer differences are summarised by count; the defaults are spelled out.
+    if (r.prune) {
+        if (r.prune->method == PruneMethod::NM) {
+            parts.push_back(std::to_string(r.prune->n) + ":" + std::to_string(r.prune->m));
+        } else {
+            char ratio[32];
+            std::snprintf(ratio, sizeof ratio, "%.3g", r.prune->ratio);
+            parts.push_back(toString(r.prune->method) + " " + ratio);
+        }
+    }
+    if (r.weights)
+        parts.push_back("w" + std::to_string(r.weights->bits) + " " + granularityLabel(*r.weights));
+    if (r.activations)
+        parts.push_back("a8 " + toString(r.activations->calibration));
+    if (r.finetune.epochs > 0)
+        parts.push_back(std::to_string(r.finetune.epochs) + " ep" + (r.finetune.qat ? " QAT" : ""));
+    if (!r.layers.empty())
+        parts.push_back(std::to_string(r.layers.size()) + " layer override" + (r.layers.size() == 1 ? "" : "s"));
+    std::string out;
+    for (const std::string &p : parts)
+        out += (out.empty() ? "" : " · ") + p;
+    return out.empty() ? "no compression" : out;
+}
+
 } // namespace cw

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <numeric>
 
+#include "core/base/format.h"
+
 namespace cw {
 
 Quality variantQuality(const VariantMetrics &m)
@@ -17,6 +19,14 @@ Quality variantQuality(const VariantMetrics &m)
         return {QualityKind::Cosine, f.cosine};
     }
     return {};
+}
+
+QualityKind commonQuality(const std::vector<const VariantMetrics *> &variants)
+{
+    for (const VariantMetrics *m : variants)
+        if (const Quality q = variantQuality(*m); q.kind != QualityKind::None)
+            return q.kind;
+    return QualityKind::None;
 }
 
 Quality baseQuality(const VariantMetrics &base, QualityKind kind)
@@ -84,6 +94,44 @@ std::vector<size_t> paretoFrontier(const std::vector<TradeoffPoint> &points)
             frontier.push_back(i);
     }
     return frontier;
+}
+
+std::vector<bool> onFrontier(const std::vector<const VariantMetrics *> &variants, Cost cost)
+{
+    std::vector<TradeoffPoint> points;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < variants.size(); ++i) {
+        const auto c = variantCost(*variants[i], cost);
+        const Quality q = variantQuality(*variants[i]);
+        if (c && q.kind != QualityKind::None) {
+            points.push_back({*c, q.value});
+            index.push_back(i);
+        }
+    }
+    std::vector<bool> on(variants.size(), false);
+    for (size_t k : paretoFrontier(points))
+        on[index[k]] = true;
+    return on;
+}
+
+std::string describeConstraints(const Constraints &c)
+{
+    if (!c.any())
+        return "none set";
+    std::string out;
+    auto add = [&](const std::string &part) { out += (out.empty() ? "" : ", ") + part; };
+    char buf[64];
+    if (c.maxBytes)
+        add("file at most " + humanBytes(double(*c.maxBytes)));
+    if (c.maxLatencyMs) {
+        std::snprintf(buf, sizeof buf, "batch-1 latency at most %g ms", *c.maxLatencyMs);
+        add(buf);
+    }
+    if (c.maxDropPoints) {
+        std::snprintf(buf, sizeof buf, "quality drop at most %g pt", *c.maxDropPoints);
+        add(buf);
+    }
+    return out;
 }
 
 std::string verdictName(Verdict verdict)
@@ -190,7 +238,7 @@ Recommendation recommend(const VariantMetrics &base, const std::vector<const Var
         char buf[200];
         std::snprintf(buf, sizeof buf, "the highest %s (%.2f%%) of the %zu variant%s %s", qualityName(q.kind).c_str(),
                       q.value * 100.0, passing, passing == 1 ? "" : "s",
-                      c.any() ? "that meet the limits" : "measured (no limits set)");
+                      !c.any() ? "measured (no limits set)" : passing == 1 ? "that meets the limits" : "that meet the limits");
         r.reason = buf;
     }
     return r;

@@ -20,6 +20,8 @@ struct Quality {
     double value = 0; // a fraction: 0.912 for 91.2 %
 };
 Quality variantQuality(const VariantMetrics &metrics);
+// The measure a set of variants is compared by: that of the first one measured (None without any).
+QualityKind commonQuality(const std::vector<const VariantMetrics *> &variants);
 // The base model's quality under the same measure (accuracy, or 1: it agrees with itself).
 Quality baseQuality(const VariantMetrics &base, QualityKind kind);
 std::string qualityName(QualityKind kind); // "accuracy", "top-1 agreement", "cosine", "none"
@@ -37,6 +39,9 @@ struct TradeoffPoint {
 // better in one), ordered by cost. Equal points are all on the frontier.
 std::vector<size_t> paretoFrontier(const std::vector<TradeoffPoint> &points);
 
+// Which of `variants` lie on the frontier of quality against `cost` (only those with both measured can).
+std::vector<bool> onFrontier(const std::vector<const VariantMetrics *> &variants, Cost cost);
+
 // What a variant must meet to ship; unset limits do not apply.
 struct Constraints {
     std::optional<int64_t> maxBytes;     // file size
@@ -45,6 +50,9 @@ struct Constraints {
     bool any() const { return maxBytes || maxLatencyMs || maxDropPoints; }
     bool operator==(const Constraints &) const = default;
 };
+
+// "file at most 300.00 KiB, quality drop at most 1.5 pt", or "none set".
+std::string describeConstraints(const Constraints &constraints);
 
 enum class Verdict { Green, Amber, Red };
 std::string verdictName(Verdict verdict); // "green", "amber", "red"

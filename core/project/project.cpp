@@ -293,6 +293,14 @@ Project newProject(const std::string &baseSpec, const LoadOptions &options)
     return p;
 }
 
+std::string variantSummary(const ProjectVariant &v)
+{
+    const std::string recipe = recipeSummary(v.variant.recipe);
+    if (v.origin != "distill")
+        return recipe;
+    return v.variant.recipe.prune || v.variant.recipe.weights ? "distilled · " + recipe : "distilled";
+}
+
 void requireBase(const Project &project, const std::string &spec)
 {
     const bool same = isDemoModel(spec) || isDemoModel(project.baseSpec)
@@ -388,23 +396,8 @@ std::string projectToJson(const Project &p, int indent)
         metrics.push_back(&v.variant.metrics);
     const VariantMetrics base = p.baseMetrics.value_or(VariantMetrics{});
     const Recommendation rec = recommend(base, metrics, p.constraints);
-    auto frontierOf = [&](Cost cost) {
-        std::vector<TradeoffPoint> points;
-        std::vector<size_t> index;
-        for (size_t i = 0; i < p.variants.size(); ++i) {
-            const auto c = variantCost(p.variants[i].variant.metrics, cost);
-            const Quality qv = variantQuality(p.variants[i].variant.metrics);
-            if (c && qv.kind != QualityKind::None) {
-                points.push_back({*c, qv.value});
-                index.push_back(i);
-            }
-        }
-        std::vector<bool> on(p.variants.size(), false);
-        for (size_t k : paretoFrontier(points))
-            on[index[k]] = true;
-        return on;
-    };
-    const std::vector<bool> bySize = frontierOf(Cost::FileBytes), byLatency = frontierOf(Cost::LatencyBatch1);
+    const std::vector<bool> bySize = onFrontier(metrics, Cost::FileBytes),
+                            byLatency = onFrontier(metrics, Cost::LatencyBatch1);
     for (size_t i = 0; i < p.variants.size(); ++i) {
         const Variant &v = p.variants[i].variant;
         ojson &j = doc["variants"][i];

@@ -81,6 +81,9 @@ struct Project {
 // A project on `baseSpec` (loaded and hashed; the demos are always available and never embedded).
 Project newProject(const std::string &baseSpec, const LoadOptions &options = {});
 
+// One line for the variants tables: the recipe's summary (recipeSummary), "distilled" for a student.
+std::string variantSummary(const ProjectVariant &variant);
+
 // Throws cw::Error unless `spec` names the project's base model: the same demo, or a file with the same SHA-256.
 void requireBase(const Project &project, const std::string &spec);
 

@@ -5,6 +5,8 @@
 
 #include <qcustomplot.h>
 
+#include "ui/formatting.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -38,9 +40,15 @@ TradeoffChart::TradeoffChart(QWidget *parent) : QWidget(parent)
     m_plot = new QCustomPlot(this);
     m_plot->setObjectName(QStringLiteral("tradeoffPlot"));
     m_plot->setMinimumHeight(220);
+    // The legend in a row of its own under the chart, where it hides no point.
     m_plot->legend->setVisible(true);
     m_plot->legend->setFont(font());
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+    m_plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    m_plot->legend->setWrap(6);
+    m_plot->legend->setBorderPen(Qt::NoPen);
+    m_plot->axisRect()->insetLayout()->take(m_plot->legend);
+    m_plot->plotLayout()->addElement(1, 0, m_plot->legend);
+    m_plot->plotLayout()->setRowStretchFactor(1, 0.001);
     m_plot->setMouseTracking(true);
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -80,6 +88,50 @@ int TradeoffChart::variantAt(const QPoint &pos) const
         }
     }
     return best;
+}
+
+void TradeoffChart::showProject(const cw::Project *project, cw::Cost cost, int selected)
+{
+    static const std::vector<cw::ProjectVariant> none;
+    const std::vector<cw::ProjectVariant> &variants = project ? project->variants : none;
+    std::vector<const cw::VariantMetrics *> metrics;
+    for (const cw::ProjectVariant &v : variants)
+        metrics.push_back(&v.variant.metrics);
+    const cw::VariantMetrics base = project && project->baseMetrics ? *project->baseMetrics : cw::VariantMetrics{};
+    const cw::Recommendation rec = cw::recommend(base, metrics, project ? project->constraints : cw::Constraints{});
+    const std::vector<bool> frontier = cw::onFrontier(metrics, cost);
+    const cw::QualityKind kind = cw::commonQuality(metrics);
+    std::vector<std::optional<Point>> points(variants.size());
+    for (size_t i = 0; i < variants.size(); ++i) {
+        const cw::VariantMetrics &m = *metrics[i];
+        const auto c = cw::variantCost(m, cost);
+        const cw::Quality q = cw::variantQuality(m);
+        if (!c || q.kind == cw::QualityKind::None)
+            continue;
+        Point p;
+        p.name = QString::fromStdString(variants[i].variant.name);
+        p.cost = *c;
+        p.quality = q.value;
+        p.verdict = rec.assessments[i].verdict;
+        p.frontier = frontier[i];
+        p.details = tr("<b>%1</b><br>%2 %3 · %4 · batch 1 %5 ms<br>%6: %7")
+                        .arg(p.name.toHtmlEscaped(), QString::fromStdString(cw::qualityName(q.kind)),
+                             formatPercent(q.value), formatBytes(m.fileBytes), formatMs(m.p50Batch1Ms),
+                             QString::fromStdString(cw::verdictName(p.verdict)),
+                             QString::fromStdString(rec.assessments[i].reason).toHtmlEscaped());
+        points[i] = p;
+    }
+    std::optional<Point> basePoint;
+    if (project && project->baseMetrics) {
+        const auto c = cw::variantCost(base, cost);
+        const cw::Quality q = cw::baseQuality(base, kind);
+        if (c && q.kind != cw::QualityKind::None)
+            basePoint = Point{tr("base"), *c, q.value, cw::Verdict::Green, false,
+                              tr("<b>base model</b><br>%1 · batch 1 %2 ms")
+                                  .arg(formatBytes(base.fileBytes), formatMs(base.p50Batch1Ms))};
+    }
+    setData(cost, kind == cw::QualityKind::None ? cw::QualityKind::Accuracy : kind, points, basePoint, rec.best,
+            selected);
 }
 
 void TradeoffChart::setData(cw::Cost cost, cw::QualityKind quality, const std::vector<std::optional<Point>> &points,

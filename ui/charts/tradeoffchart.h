@@ -1,4 +1,4 @@
-// TradeoffChart: the variants of a project as points of quality (accuracy, or agreement with the base) against a
+// TradeoffChart: the variants of a project (core/project) as points of quality (accuracy, or agreement with the base) against a
 // cost (file size or latency), one point per measured variant coloured by its verdict (green / amber / red),
 // the base model as a grey diamond, the Pareto frontier as a staircase through its members, the recommended
 // variant ringed, each point labelled with its name, and a legend. Hovering a point shows its figures; clicking
@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/project/compare.h"
+#include "core/project/project.h"
 
 class QCustomPlot;
 
@@ -31,9 +31,9 @@ public:
 
     explicit TradeoffChart(QWidget *parent = nullptr);
 
-    // `points` by variant index (a variant without the cost or the quality measured has none: nullopt).
-    void setData(cw::Cost cost, cw::QualityKind quality, const std::vector<std::optional<Point>> &points,
-                 const std::optional<Point> &base, int recommended, int selected);
+    // Draws the project's variants against `cost` (null: an empty chart); `selected` is ringed (-1: none). Used by
+    // the Compare tab and the report.
+    void showProject(const cw::Project *project, cw::Cost cost, int selected = -1);
     QCustomPlot *plot() const { return m_plot; }
     // The variant of the point at widget position `pos` (within a few pixels), -1 for none.
     int variantAt(const QPoint &pos) const;
@@ -43,6 +43,9 @@ signals:
     void variantClicked(int index);
 
 private:
+    // `points` by variant index (a variant without the cost or the quality measured has none: nullopt).
+    void setData(cw::Cost cost, cw::QualityKind quality, const std::vector<std::optional<Point>> &points,
+                 const std::optional<Point> &base, int recommended, int selected);
     // Cost in the axis unit: KiB or MiB for sizes (chosen from the largest), ms for latency.
     double axisValue(double cost) const { return cost / m_costScale; }
 

@@ -25,7 +25,6 @@
 #include "ui/charts/tradeoffchart.h"
 #include "ui/formatting.h"
 #include "ui/projectdocument.h"
-#include "ui/views/compressview.h"
 
 namespace cw::ui {
 
@@ -284,63 +283,10 @@ void CompareView::refresh()
     const cw::Constraints constraints = project ? project->constraints : cw::Constraints{};
     m_recommendation = cw::recommend(base, metrics, constraints);
 
-    // The frontiers: by the charted cost, and by size and batch-1 latency for the table.
-    auto frontierOf = [&](cw::Cost cost) {
-        std::vector<cw::TradeoffPoint> points;
-        std::vector<size_t> index;
-        for (size_t i = 0; i < variants.size(); ++i) {
-            const auto c = cw::variantCost(variants[i].variant.metrics, cost);
-            const cw::Quality q = cw::variantQuality(variants[i].variant.metrics);
-            if (c && q.kind != cw::QualityKind::None) {
-                points.push_back({*c, q.value});
-                index.push_back(i);
-            }
-        }
-        std::vector<bool> on(variants.size(), false);
-        for (size_t k : cw::paretoFrontier(points))
-            on[index[k]] = true;
-        return on;
-    };
-    const std::vector<bool> bySize = frontierOf(cw::Cost::FileBytes), byLatency = frontierOf(cw::Cost::LatencyBatch1),
-                            charted = frontierOf(cost());
-
-    // Chart.
-    cw::QualityKind kind = cw::QualityKind::None;
-    for (const cw::ProjectVariant &v : variants)
-        if (kind == cw::QualityKind::None)
-            kind = cw::variantQuality(v.variant.metrics).kind;
-    std::vector<std::optional<TradeoffChart::Point>> points(variants.size());
-    for (size_t i = 0; i < variants.size(); ++i) {
-        const cw::VariantMetrics &m = variants[i].variant.metrics;
-        const auto c = cw::variantCost(m, cost());
-        const cw::Quality q = cw::variantQuality(m);
-        if (!c || q.kind == cw::QualityKind::None)
-            continue;
-        TradeoffChart::Point p;
-        p.name = QString::fromStdString(variants[i].variant.name);
-        p.cost = *c;
-        p.quality = q.value;
-        p.verdict = m_recommendation.assessments[i].verdict;
-        p.frontier = charted[i];
-        p.details = tr("<b>%1</b><br>%2 %3 · %4 · batch 1 %5 ms<br>%6: %7")
-                        .arg(p.name.toHtmlEscaped(), QString::fromStdString(cw::qualityName(q.kind)),
-                             formatPercent(q.value), formatBytes(m.fileBytes), formatMs(m.p50Batch1Ms),
-                             QString::fromStdString(cw::verdictName(p.verdict)),
-                             QString::fromStdString(m_recommendation.assessments[i].reason).toHtmlEscaped());
-        points[i] = p;
-    }
-    std::optional<TradeoffChart::Point> basePoint;
-    if (project && project->baseMetrics) {
-        const auto c = cw::variantCost(base, cost());
-        const cw::Quality q = cw::baseQuality(base, kind);
-        if (c && q.kind != cw::QualityKind::None) {
-            basePoint = TradeoffChart::Point{tr("base"), *c, q.value, cw::Verdict::Green, false,
-                                             tr("<b>base model</b><br>%1 · batch 1 %2 ms")
-                                                 .arg(formatBytes(base.fileBytes), formatMs(base.p50Batch1Ms))};
-        }
-    }
-    m_chart->setData(cost(), kind == cw::QualityKind::None ? cw::QualityKind::Accuracy : kind, points, basePoint,
-                     m_recommendation.best, m_selected);
+    const std::vector<bool> bySize = cw::onFrontier(metrics, cw::Cost::FileBytes),
+                            byLatency = cw::onFrontier(metrics, cw::Cost::LatencyBatch1);
+    const cw::QualityKind kind = cw::commonQuality(metrics);
+    m_chart->showProject(project, cost(), m_selected);
 
     // Recommendation.
     if (!project) {
@@ -388,7 +334,7 @@ void CompareView::refresh()
         QList<QStandardItem *> row{
             item(QString::fromStdString(pv.variant.name), false),
             item(QString::fromStdString(pv.origin), false),
-            item(CompressView::variantSummary(pv), false),
+            item(QString::fromStdString(cw::variantSummary(pv)), false),
             item(q.kind == cw::QualityKind::None ? QStringLiteral("—")
                                                  : QStringLiteral("%1 %2").arg(formatPercent(q.value),
                                                                                q.kind == cw::QualityKind::Accuracy

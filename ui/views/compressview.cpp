@@ -76,11 +76,9 @@ QString dirSetting(const char *key)
     return dir.isEmpty() || !QFileInfo(dir).isDir() ? QDir::homePath() : dir;
 }
 
-QString granularityName(const cw::QuantSpec &s)
+QString summaryOf(const cw::Recipe &recipe)
 {
-    return s.granularity == cw::Granularity::Tensor    ? QStringLiteral("tensor")
-           : s.granularity == cw::Granularity::Channel ? QStringLiteral("channel")
-                                                        : QStringLiteral("group %1").arg(s.groupSize);
+    return QString::fromStdString(cw::recipeSummary(recipe));
 }
 
 } // namespace
@@ -750,7 +748,7 @@ void CompressView::syncControls()
     }
     m_bits->setCurrentText(r.weights ? QString::number(r.weights->bits) : QStringLiteral("float"));
     if (r.weights)
-        m_granularity->setCurrentText(granularityName(*r.weights));
+        m_granularity->setCurrentText(QString::fromStdString(cw::granularityLabel(*r.weights)));
     m_syncing = false;
 }
 
@@ -1052,7 +1050,7 @@ void CompressView::launch(CompressParams params)
     m_job = job;
     m_jobSucceeded = false;
     const QString name = job->params().name;
-    m_log->appendPlainText(tr("== %1: %2").arg(name, recipeSummary(job->params().recipe)));
+    m_log->appendPlainText(tr("== %1: %2").arg(name, summaryOf(job->params().recipe)));
     connect(job, &Job::progress, this, [this, name](double fraction, const QString &stage) {
         m_progress->setValue(int(qBound(0.0, fraction, 1.0) * 1000));
         m_progress->setFormat(QStringLiteral("%1 — %2 %p%").arg(name, stage.isEmpty() ? tr("working") : stage));
@@ -1152,42 +1150,12 @@ void CompressView::updateQueue()
     if (m_job)
         m_queueList->addItem(tr("▶ %1 (running)").arg(m_job->params().name));
     for (const CompressParams &p : m_queue)
-        m_queueList->addItem(tr("⏸ %1 — %2").arg(p.name, recipeSummary(p.recipe)));
+        m_queueList->addItem(tr("⏸ %1 — %2").arg(p.name, summaryOf(p.recipe)));
     emit queueChanged();
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Variants
-
-QString CompressView::variantSummary(const cw::ProjectVariant &v)
-{
-    const QString recipe = recipeSummary(v.variant.recipe);
-    if (v.origin != "distill")
-        return recipe;
-    return v.variant.recipe.prune || v.variant.recipe.weights ? tr("distilled · %1").arg(recipe) : tr("distilled");
-}
-
-QString CompressView::recipeSummary(const cw::Recipe &r)
-{
-    QStringList parts;
-    // Per-layer differences are summarised by count; the defaults are spelled out.
-    if (r.prune) {
-        if (r.prune->method == cw::PruneMethod::NM)
-            parts << QStringLiteral("%1:%2").arg(r.prune->n).arg(r.prune->m);
-        else
-            parts << QStringLiteral("%1 %2").arg(QString::fromStdString(cw::toString(r.prune->method)))
-                         .arg(r.prune->ratio, 0, 'g', 3);
-    }
-    if (r.weights)
-        parts << QStringLiteral("w%1 %2").arg(r.weights->bits).arg(granularityName(*r.weights));
-    if (r.activations)
-        parts << QStringLiteral("a8 %1").arg(QString::fromStdString(cw::toString(r.activations->calibration)));
-    if (r.finetune.epochs > 0)
-        parts << QStringLiteral("%1 ep%2").arg(r.finetune.epochs).arg(r.finetune.qat ? QStringLiteral(" QAT") : QString());
-    if (!r.layers.empty())
-        parts << QStringLiteral("%1 layer override%2").arg(r.layers.size()).arg(r.layers.size() == 1 ? "" : "s");
-    return parts.isEmpty() ? QStringLiteral("no compression") : parts.join(QStringLiteral(" · "));
-}
 
 void CompressView::updateVariants()
 {
@@ -1243,7 +1211,7 @@ void CompressView::updateVariants()
     if (baseMetrics())
         addRow(tr("base"), tr("fp32, as opened"), *baseMetrics(), true);
     for (const cw::ProjectVariant &v : variants())
-        addRow(QString::fromStdString(v.variant.name), variantSummary(v), v.variant.metrics, false);
+        addRow(QString::fromStdString(v.variant.name), QString::fromStdString(cw::variantSummary(v)), v.variant.metrics, false);
     m_variantTable->resizeColumnsToContents();
     m_variantTable->setColumnWidth(VRecipe, qMin(m_variantTable->columnWidth(VRecipe), 170));
     updateControls();

@@ -141,10 +141,6 @@ public:
     QStandardItemModel *variantModel() const { return m_variantModel; }
     QCustomPlot *chart() const { return m_chart; }
 
-    // One line describing a recipe ("prune magnitude 0.5 · int8 channel · act minmax · 1 epoch").
-    static QString recipeSummary(const cw::Recipe &recipe);
-    // The same for a project's variant ("distilled" for a student).
-    static QString variantSummary(const cw::ProjectVariant &variant);
 
 signals:
     void recipeChanged();
