@@ -9,6 +9,7 @@
 #include <QJsonObject>
 #include <QStandardItemModel>
 #include <QTableView>
+#include <QUndoGroup>
 #include <QUndoStack>
 
 #include <qcustomplot.h>
@@ -234,7 +235,15 @@ private slots:
         doc->removeVariant(1);
         QCOMPARE(compare->tableModel()->rowCount(), 3);
         QCOMPARE(window.compressView()->variants().size(), size_t(3));
-        doc->undoStack()->undo();
+        // Edit → Undo follows the tab in front: the recipe's stack in Compress, the project's elsewhere.
+        window.analysisTabs()->setCurrentWidget(window.compressView());
+        QCOMPARE(window.undoGroup()->activeStack(), window.compressView()->undoStack());
+        window.analysisTabs()->setCurrentWidget(compare);
+        QCOMPARE(window.undoGroup()->activeStack(), doc->undoStack());
+        auto *undo = window.findChild<QAction *>(QStringLiteral("undoAction"));
+        QVERIFY(undo && undo->isEnabled());
+        QVERIFY(undo->text().contains(QStringLiteral("Remove Variant b")));
+        undo->trigger();
         QCOMPARE(compare->tableModel()->rowCount(), 4);
         QCOMPARE(compare->tableModel()->item(1, CompareView::CName)->text(), QStringLiteral("b"));
 

@@ -24,6 +24,8 @@
 #include <QTabWidget>
 #include <QTableView>
 #include <QToolButton>
+#include <QUndoGroup>
+#include <QUndoStack>
 #include <QVBoxLayout>
 
 #include "core/base/error.h"
@@ -285,6 +287,28 @@ void MainWindow::createActions()
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
     quit->setMenuRole(QAction::QuitRole);
+
+    // Edit → Undo / Redo follow the view in front: the Compress tab's recipe edits there, the project's changes
+    // (variants, limits, stored analyses) everywhere else.
+    QMenu *edit = menuBar()->addMenu(tr("&Edit"));
+    m_undoGroup = new QUndoGroup(this);
+    m_undoGroup->addStack(m_document->undoStack());
+    m_undoGroup->addStack(m_compress->undoStack());
+    m_compress->setUndoShortcutsEnabled(false); // the Edit menu's take their place
+    QAction *undo = m_undoGroup->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    undo->setObjectName(QStringLiteral("undoAction"));
+    QAction *redo = m_undoGroup->createRedoAction(this, tr("&Redo"));
+    redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
+    redo->setObjectName(QStringLiteral("redoAction"));
+    edit->addAction(undo);
+    edit->addAction(redo);
+    const auto followTab = [this]() {
+        m_undoGroup->setActiveStack(m_tabs->currentWidget() == m_compress ? m_compress->undoStack()
+                                                                          : m_document->undoStack());
+    };
+    connect(m_tabs, &QTabWidget::currentChanged, this, followTab);
+    followTab();
 
     QMenu *modelMenu = menuBar()->addMenu(tr("&Model"));
     m_evaluateAct = modelMenu->addAction(tr("&Evaluate…"), this, &MainWindow::evaluateDialog);

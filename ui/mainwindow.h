@@ -49,6 +49,7 @@ class QSortFilterProxyModel;
 class QSplitter;
 class QTabWidget;
 class QTableView;
+class QUndoGroup;
 class QToolButton;
 
 namespace cw {
@@ -159,6 +160,8 @@ public:
     // Analysis tabs: appends a view (and a View-menu action with the next Ctrl+<n> shortcut); returns its index.
     int addAnalysisTab(QWidget *view, const QString &title);
     QTabWidget *analysisTabs() const { return m_tabs; }
+    // Edit → Undo / Redo: the Compress tab's recipe stack while that tab is in front, else the project's.
+    QUndoGroup *undoGroup() const { return m_undoGroup; }
     InspectView *inspectView() const { return m_inspect; }
     GraphPanel *graphPanel() const { return m_graph; }
     // The "Sensitivity" tab; its finished sweeps are stored in the open model's analysis ("sensitivity").
@@ -270,6 +273,7 @@ private:
     GraphPanel *m_graph = nullptr;
     QSplitter *m_overviewSplitter = nullptr;
     QMenu *m_viewMenu = nullptr;
+    QUndoGroup *m_undoGroup = nullptr;
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_sideSplitter = nullptr;
     QLabel *m_modelStatus = nullptr;

@@ -15,9 +15,10 @@
 
 #include <qcustomplot.h>
 
-#include <filesystem>
 #include <map>
 
+#include "core/base/atomic_file.h"
+#include "core/base/error.h"
 #include "core/project/report.h"
 #include "ui/charts/tradeoffchart.h"
 
@@ -180,17 +181,15 @@ bool writeReport(const cw::Project &project, const QString &projectName, const Q
     if (suffix == QLatin1String("html") || suffix == QLatin1String("htm")) {
         ok = writeHtml(project, html, path, error);
     } else if (suffix == QLatin1String("pdf")) {
-        // QPdfWriter writes the file as it goes: write a temporary beside it, then rename.
-        const QString temp = QFileInfo(path).dir().filePath(QStringLiteral(".%1.cwtmp").arg(QFileInfo(path).fileName()));
-        ok = writePdf(project, html, temp, error);
-        std::error_code ec;
-        if (ok)
-            std::filesystem::rename(QFile::encodeName(temp).toStdString(), QFile::encodeName(path).toStdString(), ec);
-        if (!ok || ec) {
-            QFile::remove(temp);
-            if (ec)
-                *error = QString::fromStdString(ec.message());
-            ok = false;
+        // QPdfWriter writes the file as it goes: into the temporary of an AtomicFile, renamed when complete.
+        try {
+            cw::AtomicFile out(QFile::encodeName(path).toStdString());
+            ok = writePdf(project, html, QFile::decodeName(out.tempPath().c_str()), error);
+            if (ok)
+                out.commit();
+        } catch (const cw::Error &e) {
+            *error = QString::fromUtf8(e.what());
+            return false;
         }
     } else {
         *error = QObject::tr("a report is written as .pdf or .html, not '%1'").arg(QFileInfo(path).fileName());

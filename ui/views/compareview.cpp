@@ -20,8 +20,8 @@
 
 #include <qcustomplot.h>
 
-#include <filesystem>
-
+#include "core/base/atomic_file.h"
+#include "core/base/error.h"
 #include "ui/charts/tradeoffchart.h"
 #include "ui/formatting.h"
 #include "ui/projectdocument.h"
@@ -56,21 +56,19 @@ QColor verdictTint(cw::Verdict v)
     return {};
 }
 
-// Writes through a temporary beside `path` and a rename, like every file the program writes: a failed export
-// leaves an older file whole.
+// Writes through the temporary of an AtomicFile, like every file the program writes: a failed export leaves an
+// older file whole. `write` writes the temporary by name (QCustomPlot's savePng / savePdf).
 bool writeAtomically(const QString &path, const std::function<bool(const QString &temp)> &write, QString *error)
 {
-    const QString temp = QFileInfo(path).dir().filePath(QStringLiteral(".%1.cwtmp").arg(QFileInfo(path).fileName()));
-    if (!write(temp)) {
-        QFile::remove(temp);
-        *error = QObject::tr("could not write %1").arg(path);
-        return false;
-    }
-    std::error_code ec;
-    std::filesystem::rename(QFile::encodeName(temp).toStdString(), QFile::encodeName(path).toStdString(), ec);
-    if (ec) {
-        QFile::remove(temp);
-        *error = QObject::tr("could not write %1: %2").arg(path, QString::fromStdString(ec.message()));
+    try {
+        cw::AtomicFile out(QFile::encodeName(path).toStdString());
+        if (!write(QFile::decodeName(out.tempPath().c_str()))) {
+            *error = QObject::tr("could not write %1").arg(path);
+            return false;
+        }
+        out.commit();
+    } catch (const cw::Error &e) {
+        *error = QString::fromUtf8(e.what());
         return false;
     }
     return true;

@@ -252,6 +252,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
         return button;
     };
     m_undoButton = undoAction(tr("Undo"), QKeySequence(Qt::CTRL | Qt::Key_Z), false);
+    m_undoButton->defaultAction()->setObjectName(QStringLiteral("recipeUndo"));
     m_redoButton = undoAction(tr("Redo"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), true);
     m_loadRecipe = new QPushButton(tr("Load…"));
     m_loadRecipe->setToolTip(tr("Load a recipe (JSON)"));
@@ -1106,6 +1107,13 @@ void CompressView::onJobFinished(CompressJob *job)
     emit jobFinished(ok);
     if (!m_queue.isEmpty() && !m_job)
         launch(m_queue.takeFirst());
+}
+
+void CompressView::setUndoShortcutsEnabled(bool enabled)
+{
+    m_undoButton->defaultAction()->setShortcut(enabled ? QKeySequence(Qt::CTRL | Qt::Key_Z) : QKeySequence());
+    m_redoButton->defaultAction()->setShortcut(enabled ? QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)
+                                                       : QKeySequence());
 }
 
 void CompressView::cancelAll()

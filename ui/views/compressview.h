@@ -120,7 +120,10 @@ public:
     bool exportVariant(int index, const QString &path);
 
     QString statusText() const;
+    // The recipe edits' stack; its Undo / Redo buttons take Ctrl+Z / Ctrl+Shift+Z unless the window's Edit menu
+    // does (setUndoShortcutsEnabled(false)).
     QUndoStack *undoStack() const { return m_undo; }
+    void setUndoShortcutsEnabled(bool enabled);
     RecipeTableModel *tableModel() const { return m_tableModel; }
     QTableView *table() const { return m_table; }
     QComboBox *pruneMethodCombo() const { return m_pruneMethod; }
