@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -897,17 +898,25 @@ void checkVariantOutput(const std::string &output, const std::optional<std::stri
     const std::string ext = cw::fileExtension(output);
     if (!output.empty() && ext != "h5" && ext != "onnx")
         throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
-    if (project && cw::fileExtension(*project) != cw::kProjectExtension)
-        throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + *project +
-                        "'");
 }
 
-// Before a long run: a project that exists must be one of this base model.
+// Before a long run: --project names a .cwproj, and one that exists is a project of this base model.
 void checkProjectBase(const std::optional<std::string> &project, const std::string &baseSpec)
 {
+    if (!project)
+        return;
+    if (cw::fileExtension(*project) != cw::kProjectExtension)
+        throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + *project +
+                        "'");
     std::error_code ec;
-    if (project && std::filesystem::exists(*project, ec))
+    if (std::filesystem::exists(*project, ec))
         cw::requireBase(cw::loadProject(*project), baseSpec);
+}
+
+// updateProject's `create` for commands that only change an existing project.
+std::function<cw::Project()> existingProject(const std::string &path)
+{
+    return [path]() -> cw::Project { throw cw::Error("'" + path + "': no such project (cwb project new)"); };
 }
 
 std::string savedWhere(const std::string &output, const std::optional<std::string> &project)
@@ -932,9 +941,9 @@ void addToProject(const std::string &path, const std::string &baseSpec, const cw
             if (baseMetrics && !p.baseMetrics)
                 p.baseMetrics = baseMetrics;
             if (evalData)
-                cw::recordDataset(p, "evaluation", *evalData);
+                cw::recordDataset(p, cw::datasetRecord("evaluation", *evalData));
             if (trainData)
-                cw::recordDataset(p, "training", *trainData);
+                cw::recordDataset(p, cw::datasetRecord("training", *trainData));
             cw::ProjectVariant pv{variant, origin, cw::currentProvenance()};
             pv.provenance.command = g_commandLine;
             pv.provenance.evalData = evalData.value_or("");
@@ -987,8 +996,6 @@ int cmdSensitivity(const SensitivityArgs &args)
     options.cacheActivations = !args.noCache;
     options.granularity = cw::parseGranularity(args.granularity);
     options.metric = cw::parseSensitivityMetric(args.metric);
-    if (args.project && cw::fileExtension(*args.project) != cw::kProjectExtension)
-        throw cw::Error("--project expects a .cwproj file name, got '" + *args.project + "'");
     checkProjectBase(args.project, args.model);
     cw::Model model = cw::loadModel(args.model);
     options.inputs = args.feeds.resolve(model.graph);
@@ -1006,7 +1013,7 @@ int cmdSensitivity(const SensitivityArgs &args)
             [&](cw::Project &p) {
                 cw::requireBase(p, args.model);
                 p.base.analysis[cw::kSensitivityKey] = text;
-                cw::recordDataset(p, "evaluation", args.data);
+                cw::recordDataset(p, cw::datasetRecord("evaluation", args.data));
             });
     if (args.json) {
         std::cout << json::parse(text).dump(2) << '\n';
@@ -1359,7 +1366,7 @@ int cmdDistill(const DistillArgs &args)
     return 0;
 }
 
-// Limits the variants are held to (cw::Constraints): project new / show.
+// Limits the variants are held to (cw::Constraints): project new, limits, list and show.
 struct ConstraintArgs {
     std::optional<std::string> maxSize;
     std::optional<double> maxLatency, maxDrop;
@@ -1451,7 +1458,7 @@ int cmdProjectLimits(const ProjectLimitsArgs &args)
 {
     cw::Constraints now;
     cw::updateProject(
-        args.project, [&]() -> cw::Project { throw cw::Error("'" + args.project + "': no such project (cwb project new)"); },
+        args.project, existingProject(args.project),
         [&](cw::Project &p) {
             if (args.clear)
                 p.constraints = {};
@@ -1479,24 +1486,18 @@ int cmdProjectAdd(const ProjectAddArgs &args)
 {
     cw::ProjectVariant pv;
     pv.origin = "import";
-    pv.variant.model = cw::loadModel(args.variant);
-    pv.variant.name = args.name.empty() ? std::filesystem::path(args.variant).stem().string() : args.name;
     // A variant saved by compress / distill carries its recipe and metrics (docs/formats.md).
-    const auto &analysis = pv.variant.model.analysis;
-    if (auto r = analysis.find(cw::kRecipeKey); r != analysis.end())
-        pv.variant.recipe = cw::recipeFromJson(r->second);
-    if (auto m = analysis.find(cw::kMetricsKey); m != analysis.end()) {
-        pv.variant.metrics = cw::metricsFromJson(m->second);
-        pv.variant.measured = true;
-    }
+    pv.variant = cw::variantFromModel(cw::loadModel(args.variant),
+                                      args.name.empty() ? std::filesystem::path(args.variant).stem().string() : args.name);
+    const bool measured = pv.variant.measured;
     pv.provenance = cw::currentProvenance();
     pv.provenance.command = g_commandLine;
     std::string added;
     cw::updateProject(
-        args.project, [&]() -> cw::Project { throw cw::Error("'" + args.project + "': no such project (cwb project new)"); },
+        args.project, existingProject(args.project),
         [&](cw::Project &p) { added = p.variants[cw::addVariant(p, std::move(pv))].variant.name; });
     std::printf("added variant '%s' to %s%s\n", added.c_str(), args.project.c_str(),
-                analysis.count(cw::kMetricsKey) ? "" : " (not measured: the file carries no metrics)");
+                measured ? "" : " (not measured: the file carries no metrics)");
     return 0;
 }
 
@@ -1644,17 +1645,28 @@ int cmdReport(const ReportArgs &args)
     const std::string gui = guiPath();
     if (::access(gui.c_str(), X_OK) != 0)
         throw cw::Error("cannot find compression-workbench, which renders reports ('" + gui + "'; set CW_GUI)");
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        throw cw::Error(std::string("cannot start the renderer: ") + std::strerror(errno));
-    if (pid == 0) {
-        ::setenv("QT_QPA_PLATFORM", "offscreen", 1);
-        const int devnull = ::open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-            ::dup2(devnull, STDOUT_FILENO); // it prints the path; cwb says what it wrote
-        ::execl(gui.c_str(), gui.c_str(), "--open", args.project.c_str(), "--report", args.output.c_str(), nullptr);
-        std::_Exit(127);
-    }
+    // Without a display; its standard output (the path it prints) goes nowhere: cwb says what it wrote.
+    std::vector<std::string> env{"QT_QPA_PLATFORM=offscreen"};
+    for (char **e = environ; *e; ++e)
+        if (std::strncmp(*e, "QT_QPA_PLATFORM=", 16) != 0)
+            env.emplace_back(*e);
+    std::vector<char *> envp;
+    for (std::string &e : env)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argStrings{gui, "--open", args.project, "--report", args.output};
+    std::vector<char *> argv;
+    for (std::string &a : argStrings)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    const int spawned = posix_spawn(&pid, gui.c_str(), &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0)
+        throw cw::Error(std::string("cannot start the renderer: ") + std::strerror(spawned));
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)

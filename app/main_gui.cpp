@@ -140,6 +140,7 @@ int main(int argc, char *argv[])
     if (batch) {
         // A picture of a known size, independent of the geometry remembered from interactive sessions.
         window.setErrorDialogsEnabled(false);
+        window.setRememberOpenedFiles(false);
         window.resize(1400, 900);
     }
     if (!parser.isSet(reportOption))

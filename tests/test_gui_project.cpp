@@ -121,6 +121,11 @@ private slots:
             QVERIFY2(QString::fromStdString(v.provenance.command).startsWith(QStringLiteral("cwb compress demo --recipe int8.json")),
                      v.provenance.command.c_str());
             metricsBefore = metricsToJson(v.variant.metrics);
+            // The data it came from is recorded (hashed) with it.
+            const auto &datasets = window.document()->project()->datasets;
+            QVERIFY(std::any_of(datasets.begin(), datasets.end(), [](const DatasetRecord &d) {
+                return d.role == "evaluation" && d.spec == "fashion-mnist" && d.files.size() == 2;
+            }));
             recipeBefore = recipeToJson(v.variant.recipe);
 
             QVERIFY(window.saveProject(path));

@@ -224,6 +224,18 @@ void TestProject::recommendation()
     QCOMPARE(r.assessments[0].verdict, cw::Verdict::Red); // 1.3 points of agreement lost
     unlabelled.fidelity[0].top1Agreement = -1;             // not a classifier: cosine
     QCOMPARE(cw::variantQuality(unlabelled).kind, cw::QualityKind::Cosine);
+
+    // Accuracy and agreement do not rank together: the variant measured differently from the first is red, and is
+    // on no frontier, however high its figure.
+    cw::VariantMetrics agreeing = a;
+    agreeing.samples = 0; // its 0.987 agreement would beat every accuracy
+    r = cw::recommend(base, {&a, &agreeing, &b}, {});
+    QCOMPARE(r.best, 0);
+    QCOMPARE(r.assessments[1].verdict, cw::Verdict::Red);
+    QVERIFY2(QString::fromStdString(r.assessments[1].reason).contains("not comparable"), r.assessments[1].reason.c_str());
+    QCOMPARE(cw::onFrontier({&a, &agreeing, &b}, cw::Cost::FileBytes), (std::vector<bool>{true, false, true}));
+    QCOMPARE(*cw::qualityDrop(base, b), (0.92 - 0.905) * 100);
+    QCOMPARE(*cw::speedup(base, c), 0.06 / 0.05);
 }
 
 // Everything a project holds survives save and load: base (spec, digest, analyses, metrics), datasets,
@@ -235,7 +247,7 @@ void TestProject::roundTrip()
     QCOMPARE(p.baseFile.sha256.size(), size_t(64));
     p.base.analysis[cw::kSensitivityKey] = R"({"layers": [], "note": "made by hand"})";
     p.baseMetrics = metrics(0.92, 1664000, 0.06);
-    cw::recordDataset(p, "evaluation", "fashion-mnist");
+    cw::recordDataset(p, cw::datasetRecord("evaluation", "fashion-mnist"));
     QCOMPARE(p.datasets.size(), size_t(1));
     QCOMPARE(p.datasets[0].files.size(), size_t(2)); // images and labels
     p.constraints.maxBytes = 300000;
@@ -304,6 +316,15 @@ void TestProject::baseLocated()
     const QString movedProject = dir.filePath("moved/p.cwproj");
     cw::Project moved = cw::loadProject(movedProject.toStdString());
     QVERIFY(sameWeights(moved.base, p.base));
+
+    // A different file where the model was, the right one beside the moved project: the right one is taken, and
+    // the project now refers to it there.
+    QVERIFY(QDir().mkpath(dir.filePath("work")));
+    cw::saveModel(cw::loadModel("demo-resnet"), modelPath.toStdString());
+    moved = cw::loadProject(movedProject.toStdString());
+    QCOMPARE(QString::fromStdString(moved.baseSpec), QFileInfo(dir.filePath("moved/model.h5")).absoluteFilePath());
+    QVERIFY(sameWeights(moved.base, p.base));
+    QVERIFY(QFile::remove(modelPath));
 
     // Changed: refused, naming the file.
     {
@@ -518,6 +539,17 @@ void TestProject::cli()
     QCOMPARE(r.exitCode, 1);
     QVERIFY2(r.err.contains("--project"), r.err.constData());
     QCOMPARE(variantCount(project), size_t(2));
+
+    // A variant saved by compress carries its metrics into the project it is added to.
+    r = runCwb({"compress", "demo", "--recipe", dir.filePath("int8.json"), "-o", dir.filePath("int8.h5"), "--data",
+                "fashion-mnist", "--limit", "200", "--iterations", "3"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    r = runCwb({"project", "add", project, dir.filePath("int8.h5")});
+    QVERIFY2(r.exitCode == 0 && r.out.contains("added variant 'int8 (2)'") && !r.out.contains("not measured"),
+             r.out.constData());
+    const cw::Project added = cw::loadProject(project.toStdString());
+    QVERIFY(added.variants.back().variant.measured);
+    QCOMPARE(added.variants.back().origin, std::string("import"));
 }
 
 // The report's text (core/project/report.h): summary with the recommendation and a verdict per variant, the
@@ -527,7 +559,7 @@ void TestProject::reportText()
 {
     cw::Project p = cw::newProject("demo");
     p.baseMetrics = metrics(0.92, 1664000, 0.06);
-    cw::recordDataset(p, "evaluation", "fashion-mnist");
+    cw::recordDataset(p, cw::datasetRecord("evaluation", "fashion-mnist"));
     cw::addVariant(p, variantOf(p.base, "int8", metrics(0.918, 440000, 0.065)));
     cw::addVariant(p, variantOf(p.base, "w4 <tensor>", metrics(0.85, 230000, 0.064)));
     p.constraints.maxDropPoints = 1.0;

@@ -96,6 +96,8 @@ MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent), m_document(new Pr
 
 MainWindow::~MainWindow()
 {
+    // The children's destructors move the focus: follow() must not run on a half-destroyed window.
+    disconnect(m_focusConnection);
     // A running job is a child and waits for its worker in its destructor; ask it to stop first.
     if (m_job)
         m_job->cancel();
@@ -201,14 +203,8 @@ void MainWindow::createCentralWidget()
     m_distill = new DistillView;
     m_distill->setDataset(m_datasetSpec);
     // A distilled student is a variant like any other: exported, compared and measured in the Compress tab.
-    connect(m_distill, &DistillView::variantReady, this,
-            [this](std::shared_ptr<const cw::Variant> variant, const QString &command) {
-                cw::ProjectVariant pv{*variant, "distill", cw::currentProvenance()};
-                pv.provenance.command = command.toStdString();
-                pv.provenance.evalData = m_datasetSpec.toStdString();
-                pv.provenance.trainData = m_distill->trainDataEdit()->text().trimmed().toStdString();
-                m_document->addVariant(std::move(pv));
-            });
+    connect(m_distill, &DistillView::variantReady, m_document,
+            [this](const cw::ProjectVariant &variant) { m_document->addVariant(variant); });
     addAnalysisTab(m_distill, tr("Distill"));
     m_compare = new CompareView(m_document);
     addAnalysisTab(m_compare, tr("Compare"));
@@ -303,12 +299,17 @@ void MainWindow::createActions()
     redo->setObjectName(QStringLiteral("redoAction"));
     edit->addAction(undo);
     edit->addAction(redo);
-    const auto followTab = [this]() {
-        m_undoGroup->setActiveStack(m_tabs->currentWidget() == m_compress ? m_compress->undoStack()
-                                                                          : m_document->undoStack());
+    // In the Compress tab, the variants table is the project's too (Delete removes a variant there).
+    const auto follow = [this]() {
+        const QWidget *focus = QApplication::focusWidget();
+        const bool inVariants = focus && (focus == m_compress->variantTable() ||
+                                          m_compress->variantTable()->isAncestorOf(focus));
+        m_undoGroup->setActiveStack(m_tabs->currentWidget() == m_compress && !inVariants ? m_compress->undoStack()
+                                                                                          : m_document->undoStack());
     };
-    connect(m_tabs, &QTabWidget::currentChanged, this, followTab);
-    followTab();
+    connect(m_tabs, &QTabWidget::currentChanged, this, follow);
+    m_focusConnection = connect(qApp, &QApplication::focusChanged, this, follow);
+    follow();
 
     QMenu *modelMenu = menuBar()->addMenu(tr("&Model"));
     m_evaluateAct = modelMenu->addAction(tr("&Evaluate…"), this, &MainWindow::evaluateDialog);
@@ -629,9 +630,9 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
         releaseJob(job);
         const bool projectFile = OpenJob::isProjectFile(spec);
         setProject(job->takeProject(), projectFile ? QFileInfo(spec).absoluteFilePath() : QString());
-        if (projectFile)
+        if (m_rememberFiles && projectFile)
             QSettings().setValue(QLatin1String(kLastProjectKey), QFileInfo(spec).absoluteFilePath());
-        if (QFileInfo::exists(spec) && !cw::isDemoModel(spec.toStdString()))
+        if (m_rememberFiles && QFileInfo::exists(spec) && !cw::isDemoModel(spec.toStdString()))
             addRecentFile(spec);
         statusBar()->showMessage(tr("Opened %1").arg(displayName(spec)), 5000);
         emit modelLoaded(spec);
@@ -934,13 +935,15 @@ bool MainWindow::openVariant(int index)
         return false;
     }
     const cw::Variant variant = m_document->variants()[size_t(index)].variant;
+    const std::string previous = m_document->project()->baseSpec;
     if (!confirmDiscard(tr("Open %1 as the model").arg(QString::fromStdString(variant.name))))
         return false;
-    // A model that lives in no file of its own: the new project keeps a copy of it.
+    // A model that lives in no file of its own: the new project keeps a copy of it, and its name (never a demo's)
+    // says where it came from.
     cw::Project project;
-    project.baseSpec = variant.name;
+    project.baseSpec = variant.name + " (a variant of " + previous + ")";
     project.base = variant.model;
-    project.base.sourcePath = variant.name;
+    project.base.sourcePath.clear(); // no file: the commands of its variants say MODEL
     project.embedBase = true;
     setProject(std::move(project), {});
     return true;
@@ -1038,7 +1041,12 @@ bool MainWindow::exportReport(const QString &path)
         return false;
     QApplication::setOverrideCursor(Qt::WaitCursor);
     QString error;
-    const bool ok = writeReport(*m_document->project(), projectName(), path, &error);
+    bool ok = false;
+    try {
+        ok = writeReport(*m_document->project(), projectName(), path, &error);
+    } catch (const std::exception &e) { // nothing may escape the slot that called this
+        error = QString::fromUtf8(e.what());
+    }
     QApplication::restoreOverrideCursor();
     if (!ok) {
         showError(tr("Export Report"), error);
@@ -1082,6 +1090,7 @@ bool MainWindow::closeProject()
     if (!m_document->hasProject() || !confirmDiscard(tr("Close Project")))
         return false;
     setProject(std::nullopt, {});
+    QSettings().remove(QLatin1String(kLastProjectKey)); // closed on purpose: the next start opens the demo
     return true;
 }
 

@@ -134,8 +134,10 @@ public:
     void setPreprocessing(const PreprocessChoice &choice);
     const PreprocessChoice &preprocessing() const { return m_preprocess; }
 
-    // Off: errors only go to the status bar and errorOccurred() (tests, --screenshot runs).
+    // Off: errors only go to the status bar and errorOccurred(), and the prompts go ahead (tests, --screenshot runs).
     void setErrorDialogsEnabled(bool enabled) { m_errorDialogs = enabled; }
+    // Off: opening a file leaves the recent files and the last project alone (--screenshot and --report runs).
+    void setRememberOpenedFiles(bool remember) { m_rememberFiles = remember; }
 
     // The open project's base model (null when none is open) and how it was opened.
     const cw::Model *model() const;
@@ -253,6 +255,7 @@ private:
 
     QPointer<Job> m_job;
     bool m_errorDialogs = true;
+    bool m_rememberFiles = true;
     QString m_lastError;
 
     // Views
@@ -274,6 +277,7 @@ private:
     QSplitter *m_overviewSplitter = nullptr;
     QMenu *m_viewMenu = nullptr;
     QUndoGroup *m_undoGroup = nullptr;
+    QMetaObject::Connection m_focusConnection; // the undo group following the focus
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_sideSplitter = nullptr;
     QLabel *m_modelStatus = nullptr;

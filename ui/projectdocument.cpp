@@ -4,23 +4,38 @@
 #include <QUndoCommand>
 #include <QUndoStack>
 
+#include "core/base/error.h"
+
 namespace cw::ui {
 
 // ---- the commands: each changes the document through its store / insert / take functions
 
+// With the records of the datasets it was made from (undo restores the project's list as it was).
 class AddVariantCommand : public QUndoCommand {
 public:
-    AddVariantCommand(ProjectDocument *doc, cw::ProjectVariant variant)
-        : m_doc(doc), m_variant(std::move(variant))
+    AddVariantCommand(ProjectDocument *doc, cw::ProjectVariant variant, std::vector<cw::DatasetRecord> datasets,
+                      QUndoCommand *parent)
+        : QUndoCommand(parent), m_doc(doc), m_variant(std::move(variant)), m_datasets(std::move(datasets))
     {
         setText(QObject::tr("Add Variant %1").arg(QString::fromStdString(m_variant.variant.name)));
     }
-    void redo() override { m_index = m_doc->insertVariant(-1, m_variant); }
-    void undo() override { m_doc->takeVariant(m_index); }
+    void redo() override
+    {
+        m_before = m_doc->m_project->datasets;
+        for (const cw::DatasetRecord &r : m_datasets)
+            cw::recordDataset(*m_doc->m_project, r);
+        m_index = m_doc->insertVariant(-1, m_variant);
+    }
+    void undo() override
+    {
+        m_doc->takeVariant(m_index);
+        m_doc->m_project->datasets = m_before;
+    }
 
 private:
     ProjectDocument *m_doc;
     cw::ProjectVariant m_variant;
+    std::vector<cw::DatasetRecord> m_datasets, m_before;
     int m_index = -1;
 };
 
@@ -74,8 +89,8 @@ private:
 class SetBaseMetricsCommand : public QUndoCommand {
 public:
     SetBaseMetricsCommand(ProjectDocument *doc, std::optional<cw::VariantMetrics> before,
-                          std::optional<cw::VariantMetrics> after)
-        : m_doc(doc), m_before(std::move(before)), m_after(std::move(after))
+                          std::optional<cw::VariantMetrics> after, QUndoCommand *parent = nullptr)
+        : QUndoCommand(parent), m_doc(doc), m_before(std::move(before)), m_after(std::move(after))
     {
         setText(QObject::tr("Measure Base Model"));
     }
@@ -146,10 +161,28 @@ bool ProjectDocument::save(const QString &path, QString *error)
     return true;
 }
 
-void ProjectDocument::addVariant(cw::ProjectVariant variant)
+void ProjectDocument::addVariant(cw::ProjectVariant variant, const std::optional<cw::VariantMetrics> &baseMetrics)
 {
-    if (m_project)
-        m_undo->push(new AddVariantCommand(this, std::move(variant)));
+    if (!m_project)
+        return;
+    // The data it was measured and trained on, hashed for the report; a dataset that cannot be read any more
+    // (moved since the job started) is left out.
+    std::vector<cw::DatasetRecord> datasets;
+    for (const auto &[role, spec] : {std::pair{"evaluation", variant.provenance.evalData},
+                                     std::pair{"training", variant.provenance.trainData}}) {
+        if (spec.empty())
+            continue;
+        try {
+            datasets.push_back(cw::datasetRecord(role, spec));
+        } catch (const cw::Error &) {
+        }
+    }
+    // One step: the base measured with it and the variant.
+    auto *step = new QUndoCommand(QObject::tr("Add Variant %1").arg(QString::fromStdString(variant.variant.name)));
+    if (baseMetrics)
+        new SetBaseMetricsCommand(this, m_project->baseMetrics, baseMetrics, step);
+    new AddVariantCommand(this, std::move(variant), std::move(datasets), step);
+    m_undo->push(step);
 }
 
 void ProjectDocument::removeVariant(int index)
@@ -178,12 +211,6 @@ void ProjectDocument::setConstraints(const cw::Constraints &constraints)
 {
     if (m_project && !(m_project->constraints == constraints))
         m_undo->push(new ChangeConstraintsCommand(this, m_project->constraints, constraints));
-}
-
-void ProjectDocument::setBaseMetrics(const std::optional<cw::VariantMetrics> &metrics)
-{
-    if (m_project)
-        m_undo->push(new SetBaseMetricsCommand(this, m_project->baseMetrics, metrics));
 }
 
 int ProjectDocument::insertVariant(int index, cw::ProjectVariant variant)

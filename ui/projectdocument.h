@@ -1,12 +1,13 @@
 // ProjectDocument: the open project (core/project/project.h) — the base model, its analyses, the variants made
 // from it, the limits they are held to — with its file name, modified flag and undo stack (after Tiled's
 // Document). The window and the views read the project from here and never keep their own copy of the model or
-// the variants; they change it through the edit functions below, each one small undoable command (AddVariant,
-// RemoveVariant, SetAnalysis, ChangeConstraints, SetBaseMetrics), and follow it through the signals.
+// the variants; they change it through the edit functions below, each one undoable step (AddVariant with the
+// datasets it was made from and, when measured with it, SetBaseMetrics; RemoveVariant, SetAnalysis,
+// ChangeConstraints), and follow it through the signals.
 //
-// Opening a model makes a new, unsaved project on it; File → Save Project writes the .cwproj (atomically, on the
-// GUI thread: a project of the demo saves in well under a second). modified() is true from the first edit after
-// opening or saving until the next save.
+// Opening a model makes a new, unsaved project on it; File → Save Project writes the .cwproj (atomically and under
+// the project's lock, on the GUI thread: a project of the demo saves in well under a second). isModified() is true
+// from the first edit after opening or saving until the next save.
 #pragma once
 
 #include <QObject>
@@ -47,12 +48,13 @@ public:
     bool save(const QString &path, QString *error);
 
     // ---- edits (undoable)
-    void addVariant(cw::ProjectVariant variant); // the name is made unique (cw::addVariant)
+    // The name is made unique (cw::addVariant); the datasets of its provenance are recorded (hashed) with it, and
+    // `baseMetrics`, when given, replace the base's in the same step.
+    void addVariant(cw::ProjectVariant variant, const std::optional<cw::VariantMetrics> &baseMetrics = std::nullopt);
     void removeVariant(int index);
     // A stored analysis of the base model (Model::analysis; "sensitivity", …); an empty text removes it.
     void setAnalysis(const QString &key, const QString &json);
     void setConstraints(const cw::Constraints &constraints);
-    void setBaseMetrics(const std::optional<cw::VariantMetrics> &metrics);
 
 signals:
     void projectReset();          // a new project or none: everything changed

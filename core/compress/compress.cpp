@@ -229,13 +229,21 @@ std::string metricsToJson(const VariantMetrics &m, int indent)
 VariantMetrics metricsFromJson(const std::string &text)
 {
     VariantMetrics m;
+    // A count must be a JSON integer: a float such as 1e300 would not convert to int64 (a read file can hold any).
+    const auto count = [](const nlohmann::json &j, const char *key) -> int64_t {
+        if (!j.contains(key))
+            return 0;
+        if (!j.at(key).is_number_integer())
+            throw Error(std::string("metrics: '") + key + "' is not an integer");
+        return j.at(key).get<int64_t>();
+    };
     try {
         const nlohmann::json j = nlohmann::json::parse(text);
         m.accuracy = j.value("accuracy", 0.0);
         m.top5 = j.value("top5", 0.0);
         m.loss = j.value("loss", 0.0);
-        m.samples = j.value("samples", int64_t(0));
-        m.fileBytes = j.value("file_bytes", int64_t(0));
+        m.samples = count(j, "samples");
+        m.fileBytes = count(j, "file_bytes");
         m.compressionRatio = j.value("compression_ratio", 0.0);
         if (j.contains("latency_ms")) {
             const auto &l = j.at("latency_ms");
@@ -245,7 +253,7 @@ VariantMetrics metricsFromJson(const std::string &text)
             m.p90Batch64Ms = l.at("batch64").value("p90", 0.0);
             m.batch64Skipped = l.at("batch64").value("skipped", std::string());
         }
-        m.threads = j.value("threads", 1);
+        m.threads = j.contains("threads") ? int(std::clamp<int64_t>(count(j, "threads"), 1, 4096)) : 1;
         if (j.contains("fidelity"))
             m.fidelity = fidelityFromJson(nlohmann::json{{"outputs", j.at("fidelity")}}.dump());
     } catch (const nlohmann::json::exception &e) {

@@ -128,10 +128,11 @@ std::string whyNoLayers(const Model &model);
 // 0.699999988).
 double floatForJson(float f);
 
-// Names used in JSON and the GUI ("magnitude", "nm", "channel", "minmax", ...); parse* throw cw::Error.
 // One line describing a recipe: "magnitude 0.5 · w4 channel · a8 minmax · 1 ep" ("no compression" for none).
 std::string recipeSummary(const Recipe &recipe);
 std::string granularityLabel(const QuantSpec &spec); // "tensor", "channel", "group 64"
+
+// Names used in JSON and the GUI ("magnitude", "nm", "channel", "minmax", ...); parse* throw cw::Error.
 std::string toString(PruneMethod method);
 std::string toString(Calibration calibration);
 std::string toString(Granularity granularity);

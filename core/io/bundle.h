@@ -38,7 +38,8 @@ struct Bundle {
     std::map<std::string, Model> models;
 };
 // `format`: the expected root "format" attribute ("" accepts any); `maxVersion`: the newest version this build
-// reads. Throws cw::Error naming the file (and the part at fault) for anything else.
+// reads. Throws cw::Error for anything else, naming the file and the part at fault (a model's normalisation
+// errors name the model: "model 'v3': …"; core/project puts the file in front).
 Bundle readBundle(const std::string &path, const std::string &format, int64_t maxVersion,
                   const LoadOptions &options = {});
 // The same from bytes in memory (fuzzing); error messages name them `sourceName`.

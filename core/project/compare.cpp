@@ -51,6 +51,22 @@ std::string qualityName(QualityKind kind)
     return "none";
 }
 
+std::optional<double> qualityDrop(const VariantMetrics &base, const VariantMetrics &variant)
+{
+    const Quality q = variantQuality(variant);
+    const Quality b = baseQuality(base, q.kind);
+    if (q.kind == QualityKind::None || b.kind != q.kind)
+        return std::nullopt;
+    return (b.value - q.value) * 100.0;
+}
+
+std::optional<double> speedup(const VariantMetrics &base, const VariantMetrics &variant)
+{
+    if (base.p50Batch1Ms <= 0 || variant.p50Batch1Ms <= 0)
+        return std::nullopt;
+    return base.p50Batch1Ms / variant.p50Batch1Ms;
+}
+
 std::string costName(Cost cost)
 {
     switch (cost) {
@@ -100,10 +116,11 @@ std::vector<bool> onFrontier(const std::vector<const VariantMetrics *> &variants
 {
     std::vector<TradeoffPoint> points;
     std::vector<size_t> index;
+    const QualityKind kind = commonQuality(variants);
     for (size_t i = 0; i < variants.size(); ++i) {
         const auto c = variantCost(*variants[i], cost);
         const Quality q = variantQuality(*variants[i]);
-        if (c && q.kind != QualityKind::None) {
+        if (c && q.kind != QualityKind::None && q.kind == kind) {
             points.push_back({*c, q.value});
             index.push_back(i);
         }
@@ -169,19 +186,24 @@ Recommendation recommend(const VariantMetrics &base, const std::vector<const Var
 {
     Recommendation r;
     std::vector<Quality> quality;
+    const QualityKind kind = commonQuality(variants);
     for (const VariantMetrics *m : variants) {
         const Quality q = variantQuality(*m);
         quality.push_back(q);
+        if (q.kind != QualityKind::None && q.kind != kind) { // accuracy and agreement do not rank together
+            r.assessments.push_back({Verdict::Red, "measured by " + qualityName(q.kind) + ", the others by " +
+                                                       qualityName(kind) + ": not comparable"});
+            continue;
+        }
         std::vector<Check> checks;
         if (c.maxBytes)
             checks.push_back({variantCost(*m, Cost::FileBytes), double(*c.maxBytes), "KiB", 1024.0, "size"});
         if (c.maxLatencyMs)
             checks.push_back({variantCost(*m, Cost::LatencyBatch1), *c.maxLatencyMs, "ms", 1.0, "batch-1 latency"});
         if (c.maxDropPoints) {
-            const Quality b = baseQuality(base, q.kind);
-            std::optional<double> drop;
-            if (q.kind != QualityKind::None && b.kind == q.kind)
-                drop = std::max(0.0, (b.value - q.value) * 100.0);
+            std::optional<double> drop = qualityDrop(base, *m);
+            if (drop)
+                *drop = std::max(0.0, *drop); // a variant that scores higher has no drop
             checks.push_back({drop, *c.maxDropPoints, "points", 1.0, "drop"});
         }
         Assessment a;

@@ -25,6 +25,11 @@ QualityKind commonQuality(const std::vector<const VariantMetrics *> &variants);
 // The base model's quality under the same measure (accuracy, or 1: it agrees with itself).
 Quality baseQuality(const VariantMetrics &base, QualityKind kind);
 std::string qualityName(QualityKind kind); // "accuracy", "top-1 agreement", "cosine", "none"
+// The base's quality minus the variant's, in percentage points (negative: the variant scored higher); nullopt
+// when either was not measured that way.
+std::optional<double> qualityDrop(const VariantMetrics &base, const VariantMetrics &variant);
+// How many times as fast as the base at batch 1 (p50); nullopt when either was not timed.
+std::optional<double> speedup(const VariantMetrics &base, const VariantMetrics &variant);
 
 enum class Cost { FileBytes, LatencyBatch1, LatencyBatch64 };
 std::string costName(Cost cost); // "file size", "latency (batch 1)", "latency (batch 64)"
@@ -39,7 +44,8 @@ struct TradeoffPoint {
 // better in one), ordered by cost. Equal points are all on the frontier.
 std::vector<size_t> paretoFrontier(const std::vector<TradeoffPoint> &points);
 
-// Which of `variants` lie on the frontier of quality against `cost` (only those with both measured can).
+// Which of `variants` lie on the frontier of quality against `cost` (only those with both measured, by the
+// common quality, can).
 std::vector<bool> onFrontier(const std::vector<const VariantMetrics *> &variants, Cost cost);
 
 // What a variant must meet to ship; unset limits do not apply.
@@ -59,7 +65,7 @@ std::string verdictName(Verdict verdict); // "green", "amber", "red"
 
 struct Assessment {
     Verdict verdict = Verdict::Green;
-    std::string reason; // "meets every limit", "within 10% of the size limit (…)", "2.31 points drop > 1.00"
+    std::string reason; // "meets every limit", "size 279.47 within 10% of 300.00 KiB", "drop 2.31 > 1.00 points"
 };
 
 struct Recommendation {
@@ -68,10 +74,11 @@ struct Recommendation {
     std::vector<Assessment> assessments; // one per variant
 };
 
-// Red: breaks a limit (or was not measured for a limited quantity); amber: meets every limit, but one with less
-// than 10 % to spare; green: meets all with room. The best: the highest quality among the variants that are not
-// red, then the smallest file, then the lowest latency. Without constraints every measured variant is green
-// and the best is the one of highest quality.
+// Red: breaks a limit, was not measured (for a limited quantity, or at all), or was measured by another quality
+// than the rest (commonQuality); amber: meets every limit, but one with less than 10 % to spare; green: meets
+// all with room. The best: the highest quality among the variants that are not red, then the smallest file, then
+// the lowest latency. Without constraints every measured variant is green and the best is the one of highest
+// quality.
 Recommendation recommend(const VariantMetrics &base, const std::vector<const VariantMetrics *> &variants,
                          const Constraints &constraints);
 

@@ -68,9 +68,19 @@ ojson digestJson(const FileDigest &d)
     return {{"path", d.path}, {"bytes", d.bytes}, {"sha256", d.sha256}};
 }
 
+// A JSON integer (a float such as 1e300 would not convert: the file is untrusted); `fallback` when absent.
+int64_t integerFrom(const nlohmann::json &j, const char *key, int64_t fallback)
+{
+    if (!j.contains(key) || j.at(key).is_null())
+        return fallback;
+    if (!j.at(key).is_number_integer())
+        throw Error(std::string("'") + key + "' is not an integer");
+    return j.at(key).get<int64_t>();
+}
+
 FileDigest digestFrom(const nlohmann::json &j)
 {
-    return {j.at("path").get<std::string>(), j.at("bytes").get<int64_t>(), j.at("sha256").get<std::string>()};
+    return {j.at("path").get<std::string>(), integerFrom(j, "bytes", 0), j.at("sha256").get<std::string>()};
 }
 
 ojson provenanceJson(const Provenance &p)
@@ -85,7 +95,7 @@ Provenance provenanceFrom(const nlohmann::json &j)
     p.tool = j.value("tool", "");
     p.date = j.value("date", "");
     p.machine = j.value("machine", "");
-    p.cores = j.value("cores", 0);
+    p.cores = int(std::clamp<int64_t>(integerFrom(j, "cores", 0), 0, 1 << 20));
     p.command = j.value("command", "");
     p.directory = j.value("directory", "");
     p.evalData = j.value("data", "");
@@ -104,7 +114,7 @@ Constraints constraintsFrom(const nlohmann::json &j)
 {
     Constraints c;
     if (j.contains("max_bytes") && !j["max_bytes"].is_null())
-        c.maxBytes = j["max_bytes"].get<int64_t>();
+        c.maxBytes = integerFrom(j, "max_bytes", 0);
     if (j.contains("max_latency_ms") && !j["max_latency_ms"].is_null())
         c.maxLatencyMs = j["max_latency_ms"].get<double>();
     if (j.contains("max_drop_points") && !j["max_drop_points"].is_null())
@@ -147,8 +157,7 @@ std::string documentOf(const Project &p, const std::string &projectPath)
 
 // The base model of a reopened project whose base is not embedded: from its path, else from its relative path or
 // file name beside the project; it must be the same file.
-Model locateBase(const Project &p, const nlohmann::json &base, const std::string &projectPath,
-                 const LoadOptions &options)
+Model locateBase(Project &p, const nlohmann::json &base, const std::string &projectPath, const LoadOptions &options)
 {
     std::error_code ec;
     const fs::path dir = fs::absolute(projectPath, ec).parent_path();
@@ -156,24 +165,58 @@ Model locateBase(const Project &p, const nlohmann::json &base, const std::string
     if (base.contains("relative_path"))
         candidates.push_back(dir / base["relative_path"].get<std::string>());
     candidates.push_back(dir / fs::path(p.baseSpec).filename());
+    std::string changed; // a file found with other contents
     for (const fs::path &c : candidates) {
         if (!fs::is_regular_file(c, ec))
             continue;
         const FileDigest d = digestFile(c.string());
-        if (d.sha256 != p.baseFile.sha256)
-            throw Error("the base model " + q(c.string()) + " has changed since the project was saved (its SHA-256 " +
-                        "is " + d.sha256.substr(0, 12) + "…, the project's " + p.baseFile.sha256.substr(0, 12) +
-                        "…); restore the original file or save projects with the base embedded");
-        return loadModel(c.string(), options);
+        if (d.sha256 != p.baseFile.sha256) {
+            if (changed.empty())
+                changed = c.string() + " (its SHA-256 is " + d.sha256.substr(0, 12) + "…, the project's " +
+                          p.baseFile.sha256.substr(0, 12) + "…)";
+            continue;
+        }
+        // Found, perhaps moved with the project: the project now refers to it where it is.
+        p.baseSpec = fs::absolute(c, ec).lexically_normal().string();
+        p.baseFile.path = p.baseSpec;
+        return loadModel(p.baseSpec, options);
     }
+    if (!changed.empty())
+        throw Error("the base model " + q(p.baseSpec) + " has changed since the project was saved: " + changed +
+                    "; restore the original file or save projects with the base embedded");
     throw Error("the base model " + q(p.baseSpec) + " is not there any more (nor beside the project), and the " +
                 "project does not embed it; put the file back or save projects with the base embedded");
+}
+
+// Deeper nesting than any project document has: refused before parsing, so no recursion over it can exhaust the
+// stack (a fuzzed file).
+void checkJsonDepth(const std::string &text, int limit)
+{
+    int depth = 0;
+    bool inString = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (inString) {
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                inString = false;
+        } else if (c == '"') {
+            inString = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit)
+                throw Error("the project document nests deeper than " + std::to_string(limit) + " levels");
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
 }
 
 Project projectFrom(Bundle bundle, const std::string &path, const LoadOptions &options, bool fromBytes)
 {
     Project p;
     try {
+        checkJsonDepth(bundle.document, 32);
         const nlohmann::json doc = nlohmann::json::parse(bundle.document);
         const nlohmann::json &base = doc.at("base");
         p.baseSpec = base.at("spec").get<std::string>();
@@ -189,8 +232,10 @@ Project projectFrom(Bundle bundle, const std::string &path, const LoadOptions &o
         }
         p.constraints = constraintsFrom(doc.value("constraints", nlohmann::json::object()));
 
-        if (auto it = bundle.models.find(kBaseKey); it != bundle.models.end())
+        if (auto it = bundle.models.find(kBaseKey); it != bundle.models.end()) {
             p.base = std::move(it->second);
+            bundle.models.erase(it);
+        }
         else if (isDemoModel(p.baseSpec))
             p.base = loadModel(p.baseSpec, options);
         else if (fromBytes)
@@ -202,24 +247,15 @@ Project projectFrom(Bundle bundle, const std::string &path, const LoadOptions &o
 
         for (const auto &v : doc.at("variants")) {
             ProjectVariant pv;
-            pv.variant.name = v.at("name").get<std::string>();
+            const std::string name = v.at("name").get<std::string>();
             const std::string key = v.at("model").get<std::string>();
             auto it = bundle.models.find(key);
-            if (it == bundle.models.end())
-                throw Error("variant " + q(pv.variant.name) + ": its model /models/" + key + " is missing");
-            pv.variant.model = std::move(it->second);
-            pv.variant.measured = v.value("measured", false);
+            if (it == bundle.models.end() || key == kBaseKey)
+                throw Error("variant " + q(name) + ": its model /models/" + key + " is missing");
+            pv.variant = variantFromModel(std::move(it->second), name);
+            bundle.models.erase(it); // each model belongs to one variant
             pv.origin = v.value("origin", "compress");
             pv.provenance = provenanceFrom(v.value("provenance", nlohmann::json::object()));
-            const auto &analysis = pv.variant.model.analysis;
-            try {
-                if (auto r = analysis.find(kRecipeKey); r != analysis.end())
-                    pv.variant.recipe = recipeFromJson(r->second);
-                if (auto m = analysis.find(kMetricsKey); m != analysis.end())
-                    pv.variant.metrics = metricsFromJson(m->second);
-            } catch (const Error &e) {
-                throw Error("variant " + q(pv.variant.name) + ": " + e.what());
-            }
             p.variants.push_back(std::move(pv));
         }
     } catch (const nlohmann::json::exception &e) {
@@ -329,20 +365,85 @@ size_t addVariant(Project &project, ProjectVariant variant)
     return project.variants.size() - 1;
 }
 
-void recordDataset(Project &project, const std::string &role, const std::string &spec)
+DatasetRecord datasetRecord(const std::string &role, const std::string &spec)
 {
     DatasetRecord r{role, spec, {}};
     for (const std::string &f : datasetFiles(spec))
         r.files.push_back(digestFile(f));
-    auto it = std::find_if(project.datasets.begin(), project.datasets.end(),
-                           [&](const DatasetRecord &d) { return d.role == role && d.spec == spec; });
-    if (it != project.datasets.end())
-        *it = std::move(r);
-    else
-        project.datasets.push_back(std::move(r));
+    return r;
 }
 
-void saveProject(const Project &project, const std::string &path)
+void recordDataset(Project &project, DatasetRecord record)
+{
+    auto it = std::find_if(project.datasets.begin(), project.datasets.end(), [&](const DatasetRecord &d) {
+        return d.role == record.role && d.spec == record.spec;
+    });
+    if (it != project.datasets.end())
+        *it = std::move(record);
+    else
+        project.datasets.push_back(std::move(record));
+}
+
+Variant variantFromModel(Model model, const std::string &name)
+{
+    Variant v;
+    v.name = name;
+    v.model = std::move(model);
+    const auto &analysis = v.model.analysis;
+    try {
+        if (auto r = analysis.find(kRecipeKey); r != analysis.end())
+            v.recipe = recipeFromJson(r->second);
+        if (auto m = analysis.find(kMetricsKey); m != analysis.end()) {
+            v.metrics = metricsFromJson(m->second);
+            v.measured = true;
+        }
+    } catch (const Error &e) {
+        throw Error("variant " + q(name) + ": " + e.what());
+    }
+    return v;
+}
+
+ProjectComparison compareProject(const Project &project)
+{
+    ProjectComparison c;
+    c.base = project.baseMetrics.value_or(VariantMetrics{});
+    for (const ProjectVariant &v : project.variants)
+        c.metrics.push_back(&v.variant.metrics);
+    c.kind = commonQuality(c.metrics);
+    c.recommendation = recommend(c.base, c.metrics, project.constraints);
+    return c;
+}
+
+namespace {
+
+// The project's lock: flock on a hidden ".NAME.lock" beside the file, held while it lives (closing releases it).
+// Every save and every load-modify-save takes it, so concurrent writers take turns.
+class ProjectLock {
+public:
+    explicit ProjectLock(const std::string &path)
+    {
+        const fs::path target(path);
+        const fs::path lockPath = target.parent_path() / ("." + target.filename().string() + ".lock");
+        m_fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (m_fd < 0)
+            throw Error(q(lockPath.string()) + ": cannot create the project's lock file: " + std::strerror(errno));
+        while (::flock(m_fd, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                const int err = errno;
+                ::close(m_fd);
+                throw Error(q(lockPath.string()) + ": cannot lock the project: " + std::strerror(err));
+            }
+        }
+    }
+    ~ProjectLock() { ::close(m_fd); }
+    ProjectLock(const ProjectLock &) = delete;
+    ProjectLock &operator=(const ProjectLock &) = delete;
+
+private:
+    int m_fd = -1;
+};
+
+void writeProject(const Project &project, const std::string &path)
 {
     BundleContents contents;
     contents.format = kProjectFormat;
@@ -355,49 +456,65 @@ void saveProject(const Project &project, const std::string &path)
     writeBundle(contents, path);
 }
 
+// The bundle's errors name the file; its models' normalisation errors ("model 'v3': …") get its name in front.
+Bundle readProjectBundle(const std::function<Bundle()> &read, const std::string &name)
+{
+    try {
+        return read();
+    } catch (const Cancelled &) {
+        throw;
+    } catch (const Error &e) {
+        if (std::string(e.what()).find(q(name)) != std::string::npos)
+            throw;
+        throw Error(q(name) + ": " + e.what());
+    }
+}
+
+} // namespace
+
+void saveProject(const Project &project, const std::string &path)
+{
+    const ProjectLock lock(path);
+    writeProject(project, path);
+}
+
 Project loadProject(const std::string &path, const LoadOptions &options)
 {
-    return projectFrom(readBundle(path, kProjectFormat, kProjectFormatVersion, options), path, options, false);
+    return projectFrom(
+        readProjectBundle([&] { return readBundle(path, kProjectFormat, kProjectFormatVersion, options); }, path), path,
+        options, false);
 }
 
 Project loadProjectBytes(const std::string &bytes, const std::string &sourceName, const LoadOptions &options)
 {
-    return projectFrom(readBundleBytes(bytes, sourceName, kProjectFormat, kProjectFormatVersion, options), sourceName,
-                       options, true);
+    return projectFrom(readProjectBundle(
+                           [&] {
+                               return readBundleBytes(bytes, sourceName, kProjectFormat, kProjectFormatVersion, options);
+                           },
+                           sourceName),
+                       sourceName, options, true);
 }
 
 void updateProject(const std::string &path, const std::function<Project()> &create,
                    const std::function<void(Project &)> &edit, const LoadOptions &options)
 {
-    const fs::path target(path);
-    const fs::path lockPath = target.parent_path() / ("." + target.filename().string() + ".lock");
-    const int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        throw Error(q(lockPath.string()) + ": cannot create the project's lock file: " + std::strerror(errno));
-    struct Unlock {
-        int fd;
-        ~Unlock() { ::close(fd); } // closing releases the lock
-    } unlock{fd};
-    while (::flock(fd, LOCK_EX) != 0)
-        if (errno != EINTR)
-            throw Error(q(lockPath.string()) + ": cannot lock the project: " + std::strerror(errno));
+    const ProjectLock lock(path);
     std::error_code ec;
-    Project project = fs::exists(target, ec) ? loadProject(path, options) : create();
+    const bool exists = fs::exists(path, ec);
+    if (ec) // never taken for "absent": that would replace the project
+        throw Error(q(path) + ": " + ec.message());
+    Project project = exists ? loadProject(path, options) : create();
     edit(project);
-    saveProject(project, path);
+    writeProject(project, path);
 }
 
 std::string projectToJson(const Project &p, int indent)
 {
     ojson doc = ojson::parse(documentOf(p, "."));
     doc["base"].erase("relative_path");
-    std::vector<const VariantMetrics *> metrics;
-    for (const ProjectVariant &v : p.variants)
-        metrics.push_back(&v.variant.metrics);
-    const VariantMetrics base = p.baseMetrics.value_or(VariantMetrics{});
-    const Recommendation rec = recommend(base, metrics, p.constraints);
-    const std::vector<bool> bySize = onFrontier(metrics, Cost::FileBytes),
-                            byLatency = onFrontier(metrics, Cost::LatencyBatch1);
+    const ProjectComparison c = compareProject(p);
+    const Recommendation &rec = c.recommendation;
+    const std::vector<bool> bySize = c.frontier(Cost::FileBytes), byLatency = c.frontier(Cost::LatencyBatch1);
     for (size_t i = 0; i < p.variants.size(); ++i) {
         const Variant &v = p.variants[i].variant;
         ojson &j = doc["variants"][i];

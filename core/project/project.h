@@ -91,15 +91,32 @@ void requireBase(const Project &project, const std::string &spec);
 // model's analysis so that the model saved alone carries them too. Returns its index.
 size_t addVariant(Project &project, ProjectVariant variant);
 
-// Records a dataset the project's numbers come from (hashing its files); the same role and spec again replace the
-// earlier record. Throws cw::Error when the dataset's files cannot be found or read.
-void recordDataset(Project &project, const std::string &role, const std::string &spec);
+// The record of a dataset the project's numbers come from: its files (datasetFiles) hashed. Throws cw::Error when
+// they cannot be found or read.
+DatasetRecord datasetRecord(const std::string &role, const std::string &spec);
+// Adds the record; one with the same role and spec replaces the earlier.
+void recordDataset(Project &project, DatasetRecord record);
+
+// A variant from a model that carries its recipe and metrics in Model::analysis (a variant saved by compress or
+// distill; measured when it has metrics). Throws cw::Error naming `name` for a malformed recipe or metrics.
+Variant variantFromModel(Model model, const std::string &name);
+
+// What the comparisons of a project share (the Compare tab, the report, `cwb project show`).
+struct ProjectComparison {
+    VariantMetrics base;                         // the base's metrics (empty when not measured)
+    std::vector<const VariantMetrics *> metrics; // per variant, into the project
+    QualityKind kind = QualityKind::None;        // commonQuality
+    Recommendation recommendation;               // under the project's constraints
+    std::vector<bool> frontier(Cost cost) const { return onFrontier(metrics, cost); }
+};
+ProjectComparison compareProject(const Project &project);
 
 inline constexpr const char *kProjectFormat = "compression-workbench-project";
 inline constexpr int64_t kProjectFormatVersion = 1;
 inline constexpr const char *kProjectExtension = "cwproj";
 
-// Atomic (see above). Throws cw::Error naming the file on failure; the previous file is then untouched.
+// Atomic (see above), under the project's lock (updateProject). Throws cw::Error naming the file on failure; the
+// previous file is then untouched.
 void saveProject(const Project &project, const std::string &path);
 // Throws cw::Error naming the file and the part at fault (a variant, the base model's path or hash).
 Project loadProject(const std::string &path, const LoadOptions &options = {});

@@ -179,25 +179,21 @@ std::vector<ReportChart> reportCharts()
 std::string reportHtml(const Project &p, const std::string &projectName)
 {
     const Provenance now = currentProvenance();
-    std::vector<const VariantMetrics *> metrics;
-    for (const ProjectVariant &v : p.variants)
-        metrics.push_back(&v.variant.metrics);
-    const VariantMetrics base = p.baseMetrics.value_or(VariantMetrics{});
-    const Recommendation rec = recommend(base, metrics, p.constraints);
-    const QualityKind kind = commonQuality(metrics);
+    const ProjectComparison comparison = compareProject(p);
+    const VariantMetrics &base = comparison.base;
+    const Recommendation &rec = comparison.recommendation;
+    const QualityKind kind = comparison.kind;
     const Quality baseQ = baseQuality(base, kind);
     auto drop = [&](const VariantMetrics &m) -> std::string {
-        const Quality q = variantQuality(m);
-        if (q.kind == QualityKind::None || baseQ.kind != q.kind)
-            return "—";
-        return fmt("%.2f", (baseQ.value - q.value) * 100) + " pt";
+        const auto d = qualityDrop(base, m);
+        return d ? fmt("%.2f", *d) + " pt" : "—";
     };
 
     std::string h = "<html><head><meta charset=\"utf-8\"><title>Compression report: " + esc(projectName) +
                     "</title></head><body style=\"font-family: sans-serif\">\n";
     h += "<h1>Compression report: " + esc(projectName) + "</h1>\n";
     h += "<p>Base model <b>" + esc(p.baseSpec) + "</b> (" + humanBytes(double(p.baseFile.bytes)) +
-         (p.baseFile.sha256.empty() ? std::string() : ", SHA-256 " + p.baseFile.sha256.substr(0, 16) + "…") + "), " +
+         (p.baseFile.sha256.empty() ? std::string(", embedded") : ", SHA-256 " + esc(p.baseFile.sha256.substr(0, 16)) + "…") + "), " +
          std::to_string(p.base.graph.parameterCount()) + " parameters; " + std::to_string(p.variants.size()) +
          " variant" + (p.variants.size() == 1 ? "" : "s") + ". Made " + now.date + " by " + esc(now.tool) + ".</p>\n";
 
@@ -213,9 +209,7 @@ std::string reportHtml(const Project &p, const std::string &projectName)
                                                  ? fmt("%.2f×", double(base.fileBytes) / double(m.fileBytes))
                                                  : std::string("—")) +
                                         "</b> smaller file",
-                                    "<b>" + (base.p50Batch1Ms > 0 && m.p50Batch1Ms > 0
-                                                 ? fmt("%.2f×", base.p50Batch1Ms / m.p50Batch1Ms)
-                                                 : std::string("—")) +
+                                    "<b>" + (speedup(base, m) ? fmt("%.2f×", *speedup(base, m)) : std::string("—")) +
                                         "</b> as fast at batch 1",
                                     "<b>" + drop(m) + "</b> " + qualityName(kind) + " drop"},
                                    "#e3f2fd"}};
@@ -250,8 +244,8 @@ std::string reportHtml(const Project &p, const std::string &projectName)
 
     // ---- 3. variants table
     {
-        const std::vector<bool> bySize = onFrontier(metrics, Cost::FileBytes),
-                                byLatency = onFrontier(metrics, Cost::LatencyBatch1);
+        const std::vector<bool> bySize = comparison.frontier(Cost::FileBytes),
+                                byLatency = comparison.frontier(Cost::LatencyBatch1);
         std::vector<Row> rows;
         if (p.baseMetrics)
             rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", humanBytes(double(base.fileBytes)), "1.00×",
@@ -304,7 +298,7 @@ std::string reportHtml(const Project &p, const std::string &projectName)
         for (const DatasetRecord &d : p.datasets)
             for (const FileDigest &f : d.files)
                 rows.push_back({{esc(d.role), esc(d.spec), esc(f.path), humanBytes(double(f.bytes)),
-                                 "<tt>" + f.sha256 + "</tt>"},
+                                 "<tt>" + esc(f.sha256) + "</tt>"},
                                 ""});
         h += "<h3>Data</h3>\n" + table({"Role", "Dataset", "File", "Size", "SHA-256"}, rows, true);
     }

@@ -92,15 +92,14 @@ int TradeoffChart::variantAt(const QPoint &pos) const
 
 void TradeoffChart::showProject(const cw::Project *project, cw::Cost cost, int selected)
 {
-    static const std::vector<cw::ProjectVariant> none;
-    const std::vector<cw::ProjectVariant> &variants = project ? project->variants : none;
-    std::vector<const cw::VariantMetrics *> metrics;
-    for (const cw::ProjectVariant &v : variants)
-        metrics.push_back(&v.variant.metrics);
-    const cw::VariantMetrics base = project && project->baseMetrics ? *project->baseMetrics : cw::VariantMetrics{};
-    const cw::Recommendation rec = cw::recommend(base, metrics, project ? project->constraints : cw::Constraints{});
-    const std::vector<bool> frontier = cw::onFrontier(metrics, cost);
-    const cw::QualityKind kind = cw::commonQuality(metrics);
+    static const cw::Project none;
+    const std::vector<cw::ProjectVariant> &variants = project ? project->variants : none.variants;
+    const cw::ProjectComparison comparison = cw::compareProject(project ? *project : none);
+    const std::vector<const cw::VariantMetrics *> &metrics = comparison.metrics;
+    const cw::VariantMetrics &base = comparison.base;
+    const cw::Recommendation &rec = comparison.recommendation;
+    const std::vector<bool> frontier = comparison.frontier(cost);
+    const cw::QualityKind kind = comparison.kind;
     std::vector<std::optional<Point>> points(variants.size());
     for (size_t i = 0; i < variants.size(); ++i) {
         const cw::VariantMetrics &m = *metrics[i];

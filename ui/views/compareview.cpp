@@ -89,7 +89,7 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
                           tr("Largest acceptable drop in accuracy (or agreement with the base), percentage points; "
                              "none at 0"));
     for (QDoubleSpinBox *spin : {m_maxSize, m_maxLatency, m_maxDrop})
-        connect(spin, &QDoubleSpinBox::valueChanged, this, &CompareView::applyLimits);
+        connect(spin, &QDoubleSpinBox::valueChanged, this, [this, spin]() { applyLimits(spin); });
     m_cost = new QComboBox;
     m_cost->setObjectName(QStringLiteral("costCombo"));
     m_cost->addItem(tr("File size"), int(cw::Cost::FileBytes));
@@ -256,34 +256,35 @@ void CompareView::syncLimits()
     m_syncing = false;
 }
 
-void CompareView::applyLimits()
+void CompareView::applyLimits(QDoubleSpinBox *changed)
 {
     if (m_syncing || !m_document->hasProject())
         return;
-    cw::Constraints c;
-    if (m_maxSize->value() > 0)
-        c.maxBytes = int64_t(m_maxSize->value() * 1024.0);
-    if (m_maxLatency->value() > 0)
-        c.maxLatencyMs = m_maxLatency->value();
-    if (m_maxDrop->value() > 0)
-        c.maxDropPoints = m_maxDrop->value();
+    // Only the edited limit changes: the others keep their exact values (a size set by cwb in bytes is shown
+    // rounded to KiB).
+    cw::Constraints c = m_document->project()->constraints;
+    const auto value = [](const QDoubleSpinBox *spin) {
+        return spin->value() > 0 ? std::optional<double>(spin->value()) : std::nullopt;
+    };
+    if (changed == m_maxSize)
+        c.maxBytes = value(m_maxSize) ? std::optional<int64_t>(int64_t(*value(m_maxSize) * 1024.0)) : std::nullopt;
+    else if (changed == m_maxLatency)
+        c.maxLatencyMs = value(m_maxLatency);
+    else if (changed == m_maxDrop)
+        c.maxDropPoints = value(m_maxDrop);
     m_document->setConstraints(c);
 }
 
 void CompareView::refresh()
 {
+    static const cw::Project none;
     const cw::Project *project = m_document->project();
     const std::vector<cw::ProjectVariant> &variants = m_document->variants();
-    std::vector<const cw::VariantMetrics *> metrics;
-    for (const cw::ProjectVariant &v : variants)
-        metrics.push_back(&v.variant.metrics);
-    const cw::VariantMetrics base = project && project->baseMetrics ? *project->baseMetrics : cw::VariantMetrics{};
-    const cw::Constraints constraints = project ? project->constraints : cw::Constraints{};
-    m_recommendation = cw::recommend(base, metrics, constraints);
-
-    const std::vector<bool> bySize = cw::onFrontier(metrics, cw::Cost::FileBytes),
-                            byLatency = cw::onFrontier(metrics, cw::Cost::LatencyBatch1);
-    const cw::QualityKind kind = cw::commonQuality(metrics);
+    const cw::ProjectComparison comparison = cw::compareProject(project ? *project : none);
+    const cw::VariantMetrics &base = comparison.base;
+    m_recommendation = comparison.recommendation;
+    const std::vector<bool> bySize = comparison.frontier(cw::Cost::FileBytes),
+                            byLatency = comparison.frontier(cw::Cost::LatencyBatch1);
     m_chart->showProject(project, cost(), m_selected);
 
     // Recommendation.
@@ -295,9 +296,9 @@ void CompareView::refresh()
         const cw::VariantMetrics &b = variants[size_t(m_recommendation.best)].variant.metrics;
         QString ratios;
         if (project->baseMetrics && b.fileBytes > 0 && base.fileBytes > 0)
-            ratios = tr(" — %1× smaller, latency ×%2 at batch 1")
+            ratios = tr(" — %1× smaller, %2× as fast at batch 1")
                          .arg(double(base.fileBytes) / double(b.fileBytes), 0, 'f', 2)
-                         .arg(base.p50Batch1Ms > 0 ? b.p50Batch1Ms / base.p50Batch1Ms : 0.0, 0, 'f', 2);
+                         .arg(cw::speedup(base, b).value_or(0.0), 0, 'f', 2);
         m_recommendationLabel->setText(
             tr("Recommended: <b>%1</b>, %2%3.")
                 .arg(QString::fromStdString(variants[size_t(m_recommendation.best)].variant.name).toHtmlEscaped(),
@@ -311,7 +312,6 @@ void CompareView::refresh()
     // Table.
     m_table->selectionModel()->blockSignals(true);
     m_model->removeRows(0, m_model->rowCount());
-    const cw::Quality baseQ = cw::baseQuality(base, kind);
     for (size_t i = 0; i < variants.size(); ++i) {
         const cw::ProjectVariant &pv = variants[i];
         const cw::VariantMetrics &m = pv.variant.metrics;
@@ -339,9 +339,8 @@ void CompareView::refresh()
                                                                                    ? QString()
                                                                                    : tr("(%1)").arg(QString::fromStdString(
                                                                                          cw::qualityName(q.kind))))),
-            item(q.kind != cw::QualityKind::None && baseQ.kind == q.kind
-                     ? QString::number((baseQ.value - q.value) * 100.0, 'f', 2) + tr(" pt")
-                     : QStringLiteral("—")),
+            item(cw::qualityDrop(base, m) ? QString::number(*cw::qualityDrop(base, m), 'f', 2) + tr(" pt")
+                                          : QStringLiteral("—")),
             item(measured && m.fileBytes > 0 ? formatBytes(m.fileBytes) : QStringLiteral("—")),
             item(measured && m.compressionRatio > 0 ? QString::number(m.compressionRatio, 'f', 2) + QStringLiteral("×")
                                                     : QStringLiteral("—")),

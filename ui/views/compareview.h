@@ -68,7 +68,7 @@ signals:
 private:
     void refresh();
     void syncLimits();
-    void applyLimits();
+    void applyLimits(QDoubleSpinBox *changed);
     void setStatus(const QString &text, bool error = false);
 
     ProjectDocument *m_document;

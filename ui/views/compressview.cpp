@@ -1060,16 +1060,14 @@ void CompressView::launch(CompressParams params)
     connect(job, &CompressJob::succeeded, this,
             [this, job](std::shared_ptr<const cw::Variant> variant, std::optional<cw::VariantMetrics> base) {
                 const CompressParams &params = job->params();
-                if (base) {
-                    m_document->setBaseMetrics(base);
+                if (base)
                     m_baseEvalLimit = params.evalLimit;
-                }
                 m_jobSucceeded = true;
                 cw::ProjectVariant pv{*variant, "compress", cw::currentProvenance()};
                 pv.provenance.command = cwbCommand(params).toStdString();
                 pv.provenance.evalData = params.evalSpec;
                 pv.provenance.trainData = params.trainSpec;
-                m_document->addVariant(std::move(pv));
+                m_document->addVariant(std::move(pv), base);
                 setStatus(tr("%1 finished in %2 s")
                               .arg(QString::fromStdString(variants().back().variant.name))
                               .arg(job->elapsedMs() / 1000.0, 0, 'f', 1));

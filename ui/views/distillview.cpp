@@ -311,7 +311,14 @@ DistillView::~DistillView()
 
 void DistillView::setModel(const cw::Model *model)
 {
-    cancel();
+    if (m_job) {
+        // The job belongs to the previous project: its student must not land in the new one.
+        disconnect(m_job, nullptr, this, nullptr);
+        m_job->cancel();
+        connect(m_job, &Job::finished, m_job, &QObject::deleteLater);
+        m_job = nullptr;
+        updateControls();
+    }
     if (model)
         m_teacher = *model;
     else
@@ -473,7 +480,12 @@ bool DistillView::distill()
         setStatus(tr("%1 finished in %2 s; it is in the Compress tab's variants")
                       .arg(QString::fromStdString(v.name))
                       .arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
-        emit variantReady(variant, cwbCommand(job->params()));
+        const DistillParams &params = job->params();
+        cw::ProjectVariant pv{v, "distill", cw::currentProvenance()};
+        pv.provenance.command = cwbCommand(params).toStdString();
+        pv.provenance.evalData = params.evalSpec;
+        pv.provenance.trainData = params.trainSpec;
+        emit variantReady(pv);
     });
     connect(job, &Job::failed, this, [this, name](const QString &error) {
         m_log->appendPlainText(tr("%1 failed: %2").arg(name, error));

@@ -16,6 +16,7 @@
 
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
+#include "core/project/project.h"
 #include "ui/modelinputs.h"
 
 class QCheckBox;
@@ -73,8 +74,8 @@ public:
     QPlainTextEdit *logPanel() const { return m_log; }
 
 signals:
-    // `command`: the cwb command that trains the same student (the variant's provenance).
-    void variantReady(std::shared_ptr<const cw::Variant> variant, const QString &command);
+    // The student with its provenance (the cwb command that trains it again, the data).
+    void variantReady(const cw::ProjectVariant &variant);
     void jobStarted(const QString &name);
     void jobFinished(bool succeeded);
     void errorOccurred(const QString &message);
@@ -119,3 +120,5 @@ private:
 };
 
 } // namespace cw::ui
+
+Q_DECLARE_METATYPE(cw::ProjectVariant)
