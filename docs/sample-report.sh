@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the sample project and report of docs/projects.md: five variants of the built-in demo CNN compressed by
 # the recipes in docs/recipes/, measured on the whole Fashion-MNIST test set, a sensitivity sweep, limits of
-# 300 KiB and 1 point of accuracy, then the report as PDF and the first two pages as PNG.
+# 300 KiB and 1 point of accuracy, then the report as PDF, its first two pages as PNG, and the Compare tab on the
+# project (docs/screenshots/compare.png).
 #   docs/sample-report.sh [OUT_DIR]      (default: docs/; needs a build in build/, or CWB=path/to/cwb)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,3 +20,5 @@ done
 "$cwb" project show demo.cwproj
 "$cwb" report demo.cwproj -o "$out/report-sample.pdf"
 pdftoppm -r 70 -png -f 1 -l 2 "$out/report-sample.pdf" "$out/screenshots/report-page"
+XDG_CONFIG_HOME="$work/config" QT_QPA_PLATFORM=offscreen "$(dirname "$cwb")/compression-workbench" \
+  --open demo.cwproj --compare --screenshot "$out/screenshots/compare.png"

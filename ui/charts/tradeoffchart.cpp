@@ -53,6 +53,7 @@ TradeoffChart::TradeoffChart(QWidget *parent) : QWidget(parent)
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_plot);
+    connect(m_plot, &QCustomPlot::afterLayout, this, &TradeoffChart::placeLabels);
     connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent *event) {
         const int index = variantAt(event->pos());
         if (index >= 0)
@@ -139,6 +140,7 @@ void TradeoffChart::setData(cw::Cost cost, cw::QualityKind quality, const std::v
     m_points = points;
     m_plot->clearGraphs();
     m_plot->clearItems();
+    m_labels.clear();
 
     double maxCost = base ? base->cost : 0;
     for (const auto &p : points)
@@ -201,24 +203,6 @@ void TradeoffChart::setData(cw::Cost cost, cw::QualityKind quality, const std::v
         m_plot->graph(m_plot->graphCount() - 1)->removeFromLegend();
     }
 
-    // Names beside the points.
-    auto label = [this](const Point &p) {
-        auto *text = new QCPItemText(m_plot);
-        text->position->setCoords(axisValue(p.cost), p.quality * 100.0);
-        text->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
-        text->setPadding(QMargins(7, 0, 0, 5));
-        text->setText(p.name);
-        QFont f = font();
-        f.setPointSizeF(f.pointSizeF() * 0.85);
-        text->setFont(f);
-        text->setClipToAxisRect(false);
-    };
-    for (const auto &p : points)
-        if (p)
-            label(*p);
-    if (base)
-        label(*base);
-
     m_plot->rescaleAxes();
     // Room around the points for the labels and the rings.
     const QCPRange x = m_plot->xAxis->range(), y = m_plot->yAxis->range();
@@ -226,7 +210,54 @@ void TradeoffChart::setData(cw::Cost cost, cw::QualityKind quality, const std::v
     const double dy = std::max(y.size() * 0.15, 0.5);
     m_plot->xAxis->setRange(std::max(0.0, x.lower - dx), x.upper + dx * 1.8);
     m_plot->yAxis->setRange(y.lower - dy, y.upper + dy);
+
+    // Names beside the points (placed in pixels on every layout: placeLabels).
+    QFont labelFont = font();
+    labelFont.setPointSizeF(labelFont.pointSizeF() * 0.85);
+    auto label = [&](const Point &p) {
+        auto *text = new QCPItemText(m_plot);
+        text->position->setCoords(axisValue(p.cost), p.quality * 100.0);
+        text->setText(p.name);
+        text->setFont(labelFont);
+        text->setClipToAxisRect(false);
+        m_labels.push_back(text);
+    };
+    if (base)
+        label(*base);
+    for (const auto &p : points)
+        if (p)
+            label(*p);
     m_plot->replot();
+}
+
+void TradeoffChart::placeLabels()
+{
+    // Above right of its point, else in the first other corner where the name overlaps no name placed before it:
+    // close points (two variants of about the same size) keep legible names.
+    std::vector<QRect> placed;
+    for (QCPItemText *text : m_labels) {
+        const QPointF at = text->position->pixelPosition();
+        const QFontMetrics metrics(text->font());
+        const QSize size(metrics.horizontalAdvance(text->text()) + 2, metrics.height());
+        const std::pair<Qt::Alignment, QPoint> corners[] = {
+            {Qt::AlignLeft | Qt::AlignBottom, QPoint(7, -5 - size.height())},
+            {Qt::AlignLeft | Qt::AlignTop, QPoint(7, 5)},
+            {Qt::AlignRight | Qt::AlignBottom, QPoint(-7 - size.width(), -5 - size.height())},
+            {Qt::AlignRight | Qt::AlignTop, QPoint(-7 - size.width(), 5)}};
+        size_t choice = 0;
+        for (size_t i = 0; i < std::size(corners); ++i) {
+            const QRect r(at.toPoint() + corners[i].second, size);
+            if (std::none_of(placed.begin(), placed.end(), [&](const QRect &o) { return o.intersects(r); })) {
+                choice = i;
+                break;
+            }
+        }
+        placed.emplace_back(at.toPoint() + corners[choice].second, size);
+        const Qt::Alignment align = corners[choice].first;
+        text->setPositionAlignment(align);
+        const bool left = align & Qt::AlignLeft, bottom = align & Qt::AlignBottom;
+        text->setPadding(QMargins(left ? 7 : 0, bottom ? 0 : 5, left ? 0 : 7, bottom ? 5 : 0));
+    }
 }
 
 } // namespace cw::ui

@@ -13,6 +13,7 @@
 
 #include "core/project/project.h"
 
+class QCPItemText;
 class QCustomPlot;
 
 namespace cw::ui {
@@ -46,11 +47,13 @@ private:
     // `points` by variant index (a variant without the cost or the quality measured has none: nullopt).
     void setData(cw::Cost cost, cw::QualityKind quality, const std::vector<std::optional<Point>> &points,
                  const std::optional<Point> &base, int recommended, int selected);
+    void placeLabels(); // after each layout, where the points are in pixels
     // Cost in the axis unit: KiB or MiB for sizes (chosen from the largest), ms for latency.
     double axisValue(double cost) const { return cost / m_costScale; }
 
     QCustomPlot *m_plot = nullptr;
     std::vector<std::optional<Point>> m_points;
+    std::vector<QCPItemText *> m_labels; // owned by the plot
     double m_costScale = 1;
 };
 
