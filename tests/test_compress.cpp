@@ -807,6 +807,11 @@ private slots:
         QCOMPARE(v.metrics.fileBytes, int64_t(QFileInfo(QString::fromStdString(path)).size()));
         QCOMPARE(savedSizeBytes(v.model), v.metrics.fileBytes);
         QCOMPARE(v.metrics.compressionRatio, double(savedSizeBytes(demo())) / double(v.metrics.fileBytes));
+        // The ONNX export's size too: what Export… writes.
+        const std::string onnx = dir.filePath("v.onnx").toStdString();
+        saveModel(v.model, onnx);
+        QVERIFY(v.metrics.onnxSkipped.empty());
+        QCOMPARE(v.metrics.onnxBytes, int64_t(QFileInfo(QString::fromStdString(onnx)).size()));
 
         const Model back = loadModel(path);
         QVERIFY(back.analysis.count(kRecipeKey) && back.analysis.count(kMetricsKey));

@@ -134,8 +134,12 @@ private slots:
             QVERIFY(std::isnan(cells->cell(1, y)));
             QCOMPARE(cells->cell(2, y), std::max(0.0, r.layers[size_t(y)].bits[0].drop) * 100);
         }
-        // One line per layer; selecting a table row highlights that layer's line.
-        QCOMPARE(view.lineChart()->graphCount(), m_layers);
+        // One line per layer, plus the legend's entry for the dashed baseline (a graph without data); the legend
+        // lists the kinds of line, not every layer. Selecting a table row highlights that layer's line.
+        QCOMPARE(view.lineChart()->graphCount(), m_layers + 1);
+        QCOMPARE(view.lineChart()->graph(m_layers)->dataCount(), 0);
+        // The highlighted layer (when one is), the others, the unmodified model.
+        QCOMPARE(view.lineChart()->legend->itemCount(), view.selectedLayer().isEmpty() ? 2 : 3);
         view.table()->selectRow(1);
         QCOMPARE(view.selectedLayer(), QString::fromStdString(r.layers[1].name));
         QVERIFY(view.statusText().contains(QStringLiteral("300 samples")));

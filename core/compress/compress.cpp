@@ -186,12 +186,12 @@ std::string shortFloat(double v)
 
 } // namespace
 
-int64_t savedSizeBytes(const Model &model)
+int64_t savedSizeBytes(const Model &model, const std::string &extension)
 {
     static std::atomic<int> counter{0};
     const std::filesystem::path path = std::filesystem::temp_directory_path() /
                                        ("cw-size-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter.fetch_add(1)) + ".h5");
+                                        std::to_string(counter.fetch_add(1)) + "." + extension);
     try {
         saveModel(model, path.string());
     } catch (...) {
@@ -215,6 +215,9 @@ std::string metricsToJson(const VariantMetrics &m, int indent)
     j["loss"] = m.loss;
     j["samples"] = m.samples;
     j["file_bytes"] = m.fileBytes;
+    j["onnx_bytes"] = m.onnxSkipped.empty() && m.onnxBytes > 0 ? ojson(m.onnxBytes) : ojson(nullptr);
+    if (!m.onnxSkipped.empty())
+        j["onnx_skipped"] = m.onnxSkipped;
     j["compression_ratio"] = m.compressionRatio;
     j["latency_ms"] = {{"batch1", {{"p50", m.p50Batch1Ms}, {"p90", m.p90Batch1Ms}}},
                        {"batch64", m.batch64Skipped.empty()
@@ -244,6 +247,8 @@ VariantMetrics metricsFromJson(const std::string &text)
         m.loss = j.value("loss", 0.0);
         m.samples = count(j, "samples");
         m.fileBytes = count(j, "file_bytes");
+        m.onnxBytes = j.contains("onnx_bytes") && !j["onnx_bytes"].is_null() ? count(j, "onnx_bytes") : 0;
+        m.onnxSkipped = j.value("onnx_skipped", std::string());
         m.compressionRatio = j.value("compression_ratio", 0.0);
         if (j.contains("latency_ms")) {
             const auto &l = j.at("latency_ms");
@@ -285,6 +290,11 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
 {
     VariantMetrics m;
     m.fileBytes = savedSizeBytes(model);
+    try { // the size a user gets from Export… as ONNX, which stores integer weights unpacked
+        m.onnxBytes = savedSizeBytes(model, "onnx");
+    } catch (const Error &e) {
+        m.onnxSkipped = e.what();
+    }
     if (eval && !eval->labels.empty()) {
         const Session session(model, SessionOptions{options.threads});
         EvalOptions eo;

@@ -34,6 +34,8 @@ struct VariantMetrics {
     double accuracy = 0, top5 = 0, loss = 0; // on the evaluation data
     int64_t samples = 0;
     int64_t fileBytes = 0;         // bytes of the model saved as .h5
+    int64_t onnxBytes = 0;         // bytes of the model exported as .onnx (0: not measured, see onnxSkipped)
+    std::string onnxSkipped;       // why the ONNX export could not be sized ("" when it was)
     double compressionRatio = 0;   // base model's .h5 bytes / fileBytes
     double p50Batch1Ms = 0, p90Batch1Ms = 0;
     double p50Batch64Ms = 0, p90Batch64Ms = 0;
@@ -93,7 +95,8 @@ VariantMetrics metricsFromJson(const std::string &text);
 inline constexpr const char *kRecipeKey = "recipe";
 inline constexpr const char *kMetricsKey = "metrics";
 
-// Byte size of the model written in the native .h5 format (through a temporary file).
-int64_t savedSizeBytes(const Model &model);
+// Byte size of the model written in the native .h5 format, or another one by extension ("onnx"), through a
+// temporary file.
+int64_t savedSizeBytes(const Model &model, const std::string &extension = "h5");
 
 } // namespace cw

@@ -248,7 +248,8 @@ std::string reportHtml(const Project &p, const std::string &projectName)
                                 byLatency = comparison.frontier(Cost::LatencyBatch1);
         std::vector<Row> rows;
         if (p.baseMetrics)
-            rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", humanBytes(double(base.fileBytes)), "1.00×",
+            rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", humanBytes(double(base.fileBytes)),
+                             base.onnxBytes > 0 ? humanBytes(double(base.onnxBytes)) : "—", "1.00×",
                              msText(base.p50Batch1Ms) + " / " + msText(base.p90Batch1Ms),
                              base.batch64Skipped.empty() ? msText(base.p50Batch64Ms) : "—", "—"},
                             "#f5f5f5"});
@@ -264,16 +265,18 @@ std::string reportHtml(const Project &p, const std::string &projectName)
             rows.push_back({{esc(p.variants[i].variant.name), esc(variantSummary(p.variants[i])),
                              qualityText(variantQuality(m)), drop(m), sqnr,
                              m.fileBytes > 0 ? humanBytes(double(m.fileBytes)) : "—",
+                             m.onnxBytes > 0 ? humanBytes(double(m.onnxBytes)) : "—",
                              m.compressionRatio > 0 ? fmt("%.2f×", m.compressionRatio) : "—",
                              msText(m.p50Batch1Ms) + " / " + msText(m.p90Batch1Ms),
                              m.batch64Skipped.empty() ? msText(m.p50Batch64Ms) : "—", pareto.empty() ? "—" : pareto},
                             ""});
         }
-        h += "<h2>Variants</h2>\n<p>File: the variant saved in the native .h5 format. Latency p50 / p90 in ms, "
-             "measured on the machine named under Reproducibility. SQNR: the first output against the base on the "
-             "evaluation data.</p>\n" +
-             table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File", "Smaller", "Batch 1 ms", "Batch 64 ms",
-                    "Pareto"},
+        h += "<h2>Variants</h2>\n<p>File: the variant saved in the native .h5 format (bit-packed integer weights, "
+             "sparse weights stored sparse), the size the limits and charts use; ONNX: exported as ONNX (integer "
+             "weights one byte each, pruned weights dense). Latency p50 / p90 in ms, measured on the machine named "
+             "under Reproducibility. SQNR: the first output against the base on the evaluation data.</p>\n" +
+             table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File (.h5)", "ONNX", "Smaller", "Batch 1 ms",
+                    "Batch 64 ms", "Pareto"},
                    rows, true);
     }
 

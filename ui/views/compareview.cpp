@@ -124,9 +124,12 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
     });
     m_model = new QStandardItemModel(0, ColumnCount, this);
     m_model->setHorizontalHeaderLabels({tr("Variant"), tr("Origin"), tr("Recipe"), tr("Quality"), tr("Drop"),
-                                        tr("File (.h5)"), tr("Smaller"), tr("Batch 1 ms"), tr("Batch 64 ms"),
-                                        tr("Pareto"), tr("Verdict")});
-    m_model->horizontalHeaderItem(CFile)->setToolTip(tr("Bytes of the variant saved in the native .h5 format"));
+                                        tr("File (.h5)"), tr("ONNX"), tr("Smaller"), tr("Batch 1 ms"),
+                                        tr("Batch 64 ms"), tr("Pareto"), tr("Verdict")});
+    m_model->horizontalHeaderItem(CFile)->setToolTip(tr("Bytes of the variant saved in the native .h5 format (the size "
+                                                        "the chart, the limits and \"Smaller\" use)"));
+    m_model->horizontalHeaderItem(COnnx)->setToolTip(tr("Bytes of the variant exported as ONNX: integer weights one "
+                                                        "byte each, pruned weights stored dense"));
     m_model->horizontalHeaderItem(CPareto)->setToolTip(
         tr("On the Pareto frontier of quality against file size and / or batch-1 latency: no other variant is as "
            "good and cheaper"));
@@ -342,6 +345,7 @@ void CompareView::refresh()
             item(cw::qualityDrop(base, m) ? QString::number(*cw::qualityDrop(base, m), 'f', 2) + tr(" pt")
                                           : QStringLiteral("—")),
             item(measured && m.fileBytes > 0 ? formatBytes(m.fileBytes) : QStringLiteral("—")),
+            item(measured && m.onnxBytes > 0 ? formatBytes(m.onnxBytes) : QStringLiteral("—")),
             item(measured && m.compressionRatio > 0 ? QString::number(m.compressionRatio, 'f', 2) + QStringLiteral("×")
                                                     : QStringLiteral("—")),
             item(formatMs(m.p50Batch1Ms)),

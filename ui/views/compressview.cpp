@@ -67,7 +67,8 @@ const char kRecipeDirKey[] = "lastDirs/recipe";
 const char kVariantDirKey[] = "lastDirs/variant";
 
 enum VariantColumn {
-    VName, VRecipe, VAccuracy, VDrop, VSqnr, VTop5, VLoss, VSize, VRatio, VP50b1, VP90b1, VP50b64, VP90b64, VCount
+    VName, VRecipe, VAccuracy, VDrop, VSqnr, VTop5, VLoss, VSize, VOnnx, VRatio, VP50b1, VP90b1, VP50b64, VP90b64,
+    VCount
 };
 
 QString dirSetting(const char *key)
@@ -395,8 +396,12 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     // ---- Variants
     m_variantModel = new QStandardItemModel(0, VCount, this);
     m_variantModel->setHorizontalHeaderLabels({tr("Variant"), tr("Recipe"), tr("Accuracy"), tr("Drop"), tr("Output SQNR"), tr("Top-5"),
-                                               tr("Loss"), tr("File"), tr("Ratio"), tr("p50 b1"), tr("p90 b1"),
-                                               tr("p50 b64"), tr("p90 b64")});
+                                               tr("Loss"), tr("File (.h5)"), tr("ONNX"), tr("Ratio"), tr("p50 b1"),
+                                               tr("p90 b1"), tr("p50 b64"), tr("p90 b64")});
+    m_variantModel->horizontalHeaderItem(VSize)->setToolTip(tr("Saved in the workbench's .h5 format (bit-packed integer "
+                                                               "weights, sparse weights stored sparse)"));
+    m_variantModel->horizontalHeaderItem(VOnnx)->setToolTip(tr("Exported as ONNX (Export…): integer weights one byte "
+                                                               "each, pruned weights stored dense"));
     m_variantTable = new QTableView;
     m_variantTable->setObjectName(QStringLiteral("variantTable"));
     m_variantTable->setModel(m_variantModel);
@@ -1201,6 +1206,7 @@ void CompressView::updateVariants()
         items << item(evaluated ? formatPercent(m.top5) : QStringLiteral("—"))
               << item(evaluated ? QString::number(m.loss, 'f', 3) : QStringLiteral("—"))
               << item(m.fileBytes > 0 ? formatBytes(m.fileBytes) : QStringLiteral("—"))
+              << item(m.onnxBytes > 0 ? formatBytes(m.onnxBytes) : QStringLiteral("—"))
               << item(isBase ? QStringLiteral("1.00×") : QString::number(m.compressionRatio, 'f', 2) + QStringLiteral("×"))
               << item(formatMs(m.p50Batch1Ms)) << item(formatMs(m.p90Batch1Ms));
         for (double ms : {m.p50Batch64Ms, m.p90Batch64Ms}) {

@@ -167,7 +167,13 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     m_lines->plotLayout()->addElement(0, 0, m_linesTitle);
     m_lines->yAxis->setLabel(tr("accuracy (%)"));
     m_lines->xAxis->setLabel(tr("pruning ratio  |  weight bits"));
-    m_lines->legend->setVisible(false);
+    // The legend, in a row under the chart: the highlighted layer, the others, the baseline.
+    m_lines->legend->setVisible(true);
+    m_lines->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    m_lines->legend->setBorderPen(Qt::NoPen);
+    m_lines->axisRect()->insetLayout()->take(m_lines->legend);
+    m_lines->plotLayout()->addElement(2, 0, m_lines->legend);
+    m_lines->plotLayout()->setRowStretchFactor(2, 0.001);
 
     // Table
     m_tableModel = new QStandardItemModel(this);
@@ -653,11 +659,26 @@ void SensitivityView::redraw()
     }
     if (selectedGraph)
         selectedGraph->setLayer(QStringLiteral("overlay"));
+    // One legend entry per kind of line, not per layer: every other layer is drawn alike.
+    bool othersListed = false;
+    for (int i = 0; i < m_lines->graphCount(); ++i) {
+        QCPGraph *g = m_lines->graph(i);
+        if (g == selectedGraph || othersListed) {
+            if (g != selectedGraph)
+                g->removeFromLegend();
+            continue;
+        }
+        g->setName(m_selected.isEmpty() ? tr("layers") : tr("other layers"));
+        othersListed = true;
+    }
     if (m_baseline >= 0) {
         auto *line = new QCPItemStraightLine(m_lines);
         line->point1->setCoords(0, m_baseline * 100);
         line->point2->setCoords(1, m_baseline * 100);
         line->setPen(QPen(Qt::darkGray, 1.2, Qt::DashLine));
+        QCPGraph *entry = m_lines->addGraph(); // no data: the line's entry in the legend
+        entry->setName(tr("unmodified model"));
+        entry->setPen(line->pen());
         hi = std::max(hi, m_baseline * 100);
         lo = std::min(lo, m_baseline * 100);
     }
