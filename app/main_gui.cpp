@@ -94,7 +94,10 @@ int main(int argc, char *argv[])
                                           QStringLiteral("Write the report of the opened project (.pdf or .html), "
                                                          "then exit without showing a window."),
                                           QStringLiteral("OUT"));
-    parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption});
+    const QCommandLineOption sizeOption(QStringLiteral("window-size"),
+                                        QStringLiteral("Window size of a --screenshot run (default 1400x900)."),
+                                        QStringLiteral("WxH"), QStringLiteral("1400x900"));
+    parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption, sizeOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -141,7 +144,13 @@ int main(int argc, char *argv[])
         // A picture of a known size, independent of the geometry remembered from interactive sessions.
         window.setErrorDialogsEnabled(false);
         window.setRememberOpenedFiles(false);
-        window.resize(1400, 900);
+        const QStringList size = parser.value(sizeOption).split(QLatin1Char('x'));
+        const int w = size.value(0).toInt(), h = size.value(1).toInt();
+        if (size.size() != 2 || w < 200 || h < 200) {
+            std::fprintf(stderr, "compression-workbench: --window-size expects WIDTHxHEIGHT, such as 1280x720\n");
+            return 2;
+        }
+        window.resize(w, h);
     }
     if (!parser.isSet(reportOption))
         window.show();

@@ -47,8 +47,7 @@ TradeoffChart::TradeoffChart(QWidget *parent) : QWidget(parent)
     m_plot->legend->setWrap(6);
     m_plot->legend->setBorderPen(Qt::NoPen);
     m_plot->axisRect()->insetLayout()->take(m_plot->legend);
-    m_plot->plotLayout()->addElement(1, 0, m_plot->legend);
-    m_plot->plotLayout()->setRowStretchFactor(1, 0.001);
+    placeLegend(false); // until there is something to explain
     m_plot->setMouseTracking(true);
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -66,6 +65,28 @@ TradeoffChart::TradeoffChart(QWidget *parent) : QWidget(parent)
         if (index >= 0)
             emit variantClicked(index);
     });
+}
+
+void TradeoffChart::setShowLegend(bool show)
+{
+    m_showLegend = show;
+    placeLegend(show && m_plot->graphCount() > 0);
+}
+
+void TradeoffChart::placeLegend(bool show)
+{
+    // In its row under the chart, or out of the layout altogether: an empty legend left in the grid squeezes the
+    // axes into a sliver.
+    QCPLayoutGrid *layout = m_plot->plotLayout();
+    const bool placed = layout->hasElement(1, 0) && layout->element(1, 0) == m_plot->legend;
+    if (show && !placed) {
+        layout->addElement(1, 0, m_plot->legend);
+        layout->setRowStretchFactor(1, 0.001);
+    } else if (!show && placed) {
+        layout->take(m_plot->legend);
+        layout->simplify();
+    }
+    m_plot->legend->setVisible(show);
 }
 
 int TradeoffChart::pointCount() const
@@ -203,6 +224,19 @@ void TradeoffChart::setData(cw::Cost cost, cw::QualityKind quality, const std::v
         m_plot->graph(m_plot->graphCount() - 1)->removeFromLegend();
     }
 
+    if (m_plot->graphCount() == 0) { // nothing measured yet: empty axes and a word why
+        placeLegend(false);
+        m_plot->xAxis->setRange(0, 1);
+        m_plot->yAxis->setRange(0, 100);
+        auto *empty = new QCPItemText(m_plot);
+        empty->position->setType(QCPItemPosition::ptAxisRectRatio);
+        empty->position->setCoords(0.5, 0.5);
+        empty->setText(tr("No measured variants yet"));
+        empty->setColor(Qt::gray);
+        m_plot->replot();
+        return;
+    }
+    placeLegend(m_showLegend);
     m_plot->rescaleAxes();
     // Room around the points for the labels and the rings.
     const QCPRange x = m_plot->xAxis->range(), y = m_plot->yAxis->range();

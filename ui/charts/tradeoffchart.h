@@ -36,6 +36,8 @@ public:
     // the Compare tab and the report.
     void showProject(const cw::Project *project, cw::Cost cost, int selected = -1);
     QCustomPlot *plot() const { return m_plot; }
+    // The legend under the chart (on by default; the report, whose text explains the marks, goes without).
+    void setShowLegend(bool show);
     // The variant of the point at widget position `pos` (within a few pixels), -1 for none.
     int variantAt(const QPoint &pos) const;
     int pointCount() const; // variants drawn
@@ -48,6 +50,7 @@ private:
     void setData(cw::Cost cost, cw::QualityKind quality, const std::vector<std::optional<Point>> &points,
                  const std::optional<Point> &base, int recommended, int selected);
     void placeLabels(); // after each layout, where the points are in pixels
+    void placeLegend(bool show);
     // Cost in the axis unit: KiB or MiB for sizes (chosen from the largest), ms for latency.
     double axisValue(double cost) const { return cost / m_costScale; }
 
@@ -55,6 +58,7 @@ private:
     std::vector<std::optional<Point>> m_points;
     std::vector<QCPItemText *> m_labels; // owned by the plot
     double m_costScale = 1;
+    bool m_showLegend = true;
 };
 
 } // namespace cw::ui

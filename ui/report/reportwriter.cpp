@@ -74,9 +74,7 @@ std::unique_ptr<TradeoffChart> makeChart(const cw::Project &project, const cw::R
     auto chart = std::make_unique<TradeoffChart>();
     // No legend: the report's text says what the marks mean, and replayed at the PDF's resolution the legend's
     // text would be clipped by the item boxes laid out at screen resolution.
-    chart->plot()->legend->setVisible(false);
-    chart->plot()->plotLayout()->take(chart->plot()->legend);
-    chart->plot()->plotLayout()->simplify();
+    chart->setShowLegend(false);
     chart->resize(spec.width, spec.height);
     chart->plot()->resize(spec.width, spec.height);
     chart->showProject(&project, spec.cost);

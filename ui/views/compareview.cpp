@@ -356,6 +356,8 @@ void CompareView::refresh()
                  false)};
         if (int(i) == m_recommendation.best)
             row[CName]->setText(row[CName]->text() + tr("  ★"));
+        for (int c : {int(CRecipe), int(CVerdict)}) // the columns a narrow window cuts short
+            row[c]->setToolTip(row[c]->text());
         for (QStandardItem *it : row)
             it->setBackground(verdictTint(a.verdict));
         if (!pareto.isEmpty()) {
@@ -369,7 +371,7 @@ void CompareView::refresh()
         m_table->selectRow(m_selected);
     m_table->selectionModel()->blockSignals(false);
     m_table->resizeColumnsToContents();
-    m_table->setColumnWidth(CRecipe, qMin(m_table->columnWidth(CRecipe), 220));
+    m_table->setColumnWidth(CRecipe, qMin(m_table->columnWidth(CRecipe), 160));
 
     const bool any = m_chart->pointCount() > 0;
     m_exportChart->setEnabled(any);

@@ -892,14 +892,20 @@ void CompressView::updateChart()
     const int n = int(p.layers.size());
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
     QVector<double> keys, now, predicted;
+    const QFontMetrics metrics(m_chart->xAxis->tickLabelFont());
+    int widest = 0;
     for (int i = 0; i < n; ++i) {
         keys << i;
         now << double(std::max<int64_t>(1, p.layers[size_t(i)].floatBytes));
         predicted << double(std::max<int64_t>(1, p.layers[size_t(i)].bytes));
-        ticker->addTick(i, QString::fromStdString(p.layers[size_t(i)].node));
+        const QString name = QString::fromStdString(p.layers[size_t(i)].node);
+        ticker->addTick(i, name);
+        widest = std::max(widest, metrics.horizontalAdvance(name));
     }
     m_chart->xAxis->setTicker(ticker);
-    m_chart->xAxis->setTickLabelRotation(n > 6 ? 40 : 0);
+    // Slanted names when they would run into each other (many layers, or a narrow chart).
+    const int room = n > 0 ? m_chart->axisRect()->width() / n : 0;
+    m_chart->xAxis->setTickLabelRotation(n > 6 || widest + 6 > room ? 40 : 0);
     m_chart->xAxis->setSubTicks(false);
     m_chart->xAxis->setTickLength(0, 4);
     m_chart->xAxis->setRange(-0.6, std::max(0.6, n - 0.4));
