@@ -212,12 +212,12 @@ void MainWindow::createCentralWidget()
     connect(m_compress, &CompressView::openVariantRequested, this, &MainWindow::openVariant);
     // An undone or redone sweep shows as stored.
     connect(m_document, &ProjectDocument::analysisChanged, this, [this](const QString &key) {
-        if (key != QLatin1String(cw::kSensitivityKey) || !base() || m_sensitivity->isRunning())
+        if (key != QLatin1String(cw::kSensitivityKey) || !model() || m_sensitivity->isRunning())
             return;
-        const auto stored = base()->analysis.find(cw::kSensitivityKey);
-        const QString json = stored == base()->analysis.end() ? QString() : QString::fromStdString(stored->second);
+        const auto stored = model()->analysis.find(cw::kSensitivityKey);
+        const QString json = stored == model()->analysis.end() ? QString() : QString::fromStdString(stored->second);
         if (json != m_sensitivity->resultJson())
-            m_sensitivity->setModel(base());
+            m_sensitivity->setModel(model());
     });
     // A run that lacks input sizes asks for them.
     const auto askForInputs = [this](const QString &reason) { openInputs(reason); };
@@ -458,7 +458,7 @@ void MainWindow::openDialog()
 
 void MainWindow::exportDialog()
 {
-    if (!base())
+    if (!model())
         return;
     QString base = QFileInfo(modelSpec()).completeBaseName();
     if (cw::isDemoModel(modelSpec().toStdString()))
@@ -481,7 +481,7 @@ void MainWindow::exportDialog()
 
 void MainWindow::evaluateDialog()
 {
-    if (!base())
+    if (!model())
         return;
     EvaluateDialog dialog(m_datasetSpec, m_evalLimit, m_preprocess, m_recentDatasets, settingsDir(kDatasetDirKey), this);
     if (dialog.exec() != QDialog::Accepted)
@@ -639,7 +639,7 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
     });
     connect(job, &Job::failed, this, [this, job, spec, startup](const QString &error) {
         releaseJob(job);
-        if (startup && !base()) {
+        if (startup && !model()) {
             const bool demo = cw::isDemoModel(spec.toStdString());
             const QString title = demo ? tr("The built-in demo is not available") : tr("Could not open %1").arg(spec);
             const QString text = demo ? tr("%1\n\nThis build has no demo weights compiled in yet. Open a model "
@@ -661,17 +661,17 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
 
 bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
 {
-    if (!base() || m_job)
+    if (!model() || m_job)
         return false;
     setDataset(datasetSpec, limit);
-    if (const QString refusal = m_runInputs.refusal(base()->graph, true); !refusal.isEmpty()) {
+    if (const QString refusal = m_runInputs.refusal(model()->graph, true); !refusal.isEmpty()) {
         statusBar()->showMessage(refusal, 10000);
         if (m_runInputs.blocked.isEmpty())
             openInputs(refusal);
         return false;
     }
     EvaluateParams params;
-    params.model = *base();
+    params.model = *model();
     params.inputs = m_runInputs.feeds;
     params.preprocess = m_runInputs.preprocess;
     params.datasetSpec = datasetSpec.toStdString();
@@ -701,9 +701,9 @@ bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
 
 bool MainWindow::exportModel(const QString &path)
 {
-    if (!base() || m_job)
+    if (!model() || m_job)
         return false;
-    auto *job = new SaveModelJob(*base(), path, this);
+    auto *job = new SaveModelJob(*model(), path, this);
     connect(job, &SaveModelJob::succeeded, this, [this, job](const QString &written) {
         releaseJob(job);
         statusBar()->showMessage(tr("Exported %1 (%2)").arg(written, formatBytes(QFileInfo(written).size())), 8000);
@@ -808,7 +808,7 @@ void MainWindow::onProjectReset()
     m_evaluation.reset();
     if (m_inputsDialog)
         m_inputsDialog->reject(); // it edits the previous model's inputs
-    if (!base()) { // closed
+    if (!model()) { // closed
         m_blocking.clear();
         m_blockedPanel->setNodes(m_blocking);
         m_layerModel->setBlocked(m_blocking);
@@ -829,21 +829,21 @@ void MainWindow::onProjectReset()
         updateActions();
         return;
     }
-    const cw::Model &model = *base();
+    const cw::Model &opened = *model();
     const QString spec = modelSpec();
-    m_blocking = cw::unsupportedNodes(model);
+    m_blocking = cw::unsupportedNodes(opened);
     m_blockedPanel->setNodes(m_blocking);
     m_layerModel->setBlocked(m_blocking);
     m_modelInputs = loadModelInputs(spec);
     try {
-        feedOptions(model.graph, m_modelInputs);
+        feedOptions(opened.graph, m_modelInputs);
     } catch (const cw::Error &) {
         m_modelInputs = {}; // saved for an earlier version of the model
     }
     updateRunInputs(); // before the views see the model: Inspect may start collecting at once
 
     m_filter->clear();
-    m_layerModel->setLayers(model.layers());
+    m_layerModel->setLayers(opened.layers());
     m_table->sortByColumn(-1, Qt::AscendingOrder);
     m_proxy->sort(-1);
     m_table->resizeColumnsToContents();
@@ -855,18 +855,18 @@ void MainWindow::onProjectReset()
     for (int c : {int(LayerTableModel::Op), int(LayerTableModel::Parameters), int(LayerTableModel::Bytes)})
         m_table->setColumnWidth(c, qMax(90, m_table->columnWidth(c) + 16));
     m_chart->setLayers(m_layerModel->layers());
-    m_graph->setModel(base());
-    m_inspect->setModel(*base());
-    m_sensitivity->setModel(base());
-    m_compress->setModel(base());
-    m_distill->setModel(base());
+    m_graph->setModel(model());
+    m_inspect->setModel(*model());
+    m_sensitivity->setModel(model());
+    m_compress->setModel(model());
+    m_distill->setModel(model());
     // Keep keyboard focus off the filter (its placeholder would vanish) and off the table (it would pick a
     // current row and highlight a bar nobody chose).
     m_summary->setFocus();
 
     const QFileInfo file(spec);
     const bool onDisk = !cw::isDemoModel(spec.toStdString()) && file.exists();
-    m_summary->setModel(model, onDisk ? file.fileName() : displayName(spec), onDisk ? file.size() : -1);
+    m_summary->setModel(opened, onDisk ? file.fileName() : displayName(spec), onDisk ? file.size() : -1);
     m_summary->setToolTip(onDisk ? file.absoluteFilePath() : QString());
 
     updateTitle();
@@ -878,7 +878,7 @@ void MainWindow::updateRunInputs()
 {
     m_runInputs.blocked = blockedReason(m_blocking);
     m_runInputs.preprocess = m_preprocess.preprocess();
-    m_runInputs.feeds = base() ? feedOptions(base()->graph, m_modelInputs) : cw::FeedOptions{};
+    m_runInputs.feeds = model() ? feedOptions(model()->graph, m_modelInputs) : cw::FeedOptions{};
     m_inspect->setRunInputs(m_runInputs);
     m_sensitivity->setRunInputs(m_runInputs);
     m_compress->setRunInputs(m_runInputs);
@@ -888,10 +888,10 @@ void MainWindow::updateRunInputs()
 
 bool MainWindow::setModelInputs(const ModelInputs &inputs)
 {
-    if (!base())
+    if (!model())
         return false;
     try {
-        feedOptions(base()->graph, inputs);
+        feedOptions(model()->graph, inputs);
     } catch (const cw::Error &e) {
         showError(tr("Model Inputs"), QString::fromUtf8(e.what()));
         return false;
@@ -912,10 +912,10 @@ bool MainWindow::setModelInputs(const ModelInputs &inputs)
 
 InputsDialog *MainWindow::openInputs(const QString &reason)
 {
-    if (!base() || !m_inputsAct->isEnabled())
+    if (!model() || !m_inputsAct->isEnabled())
         return nullptr;
     if (!m_inputsDialog) {
-        auto *dialog = new InputsDialog(base()->graph, m_modelInputs, this);
+        auto *dialog = new InputsDialog(model()->graph, m_modelInputs, this);
         dialog->setAttribute(Qt::WA_DeleteOnClose);
         connect(dialog, &QDialog::accepted, this, [this, dialog]() { setModelInputs(dialog->inputs()); });
         m_inputsDialog = dialog;
@@ -1073,7 +1073,7 @@ void MainWindow::exportReportDialog()
 
 bool MainWindow::newProject()
 {
-    if (!base() || !confirmDiscard(tr("New Project")))
+    if (!model() || !confirmDiscard(tr("New Project")))
         return false;
     // The same base model, nothing made from it: its analyses and variants go.
     cw::Project project = *m_document->project();
@@ -1115,20 +1115,20 @@ void MainWindow::updateActions()
     m_openDemoAct->setEnabled(idle);
     m_openDemoResnetAct->setEnabled(idle);
     m_recentMenu->setEnabled(idle && !recentFiles().isEmpty());
-    m_exportAct->setEnabled(idle && (base() != nullptr));
-    m_newProjectAct->setEnabled(idle && base() != nullptr);
+    m_exportAct->setEnabled(idle && model());
+    m_newProjectAct->setEnabled(idle && model());
     m_saveProjectAct->setEnabled(m_document->hasProject());
     m_saveProjectAsAct->setEnabled(m_document->hasProject());
     m_closeProjectAct->setEnabled(idle && m_document->hasProject());
     m_exportReportAct->setEnabled(m_document->hasProject());
-    m_evaluateAct->setEnabled(idle && (base() != nullptr) && m_runInputs.blocked.isEmpty());
+    m_evaluateAct->setEnabled(idle && model() && m_runInputs.blocked.isEmpty());
     m_evaluateAct->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
                                                             : m_runInputs.blocked);
     // Only symbols besides the batch and inputs after the first (which may take a value) need the user: the
     // jobs size the batch themselves, and the dataset feeds the first input.
-    const bool editable = base() && (base()->graph.inputs.size() > 1 || !cw::unsizedSymbols(base()->graph, {}, false).empty());
+    const bool editable = model() && (model()->graph.inputs.size() > 1 || !cw::unsizedSymbols(model()->graph, {}, false).empty());
     m_inputsAct->setEnabled(editable);
-    m_inputsAct->setToolTip(editable || !base() ? tr("Shapes and values the runs feed the model's inputs")
+    m_inputsAct->setToolTip(editable || !model() ? tr("Shapes and values the runs feed the model's inputs")
                                                  : tr("This model's one input has fixed sizes and takes the dataset; "
                                                       "the batch follows each job"));
 }
@@ -1144,14 +1144,14 @@ QString MainWindow::displayName(const QString &spec)
 
 void MainWindow::updateTitle()
 {
-    if (!base()) {
+    if (!model()) {
         setWindowTitle(QLatin1String(kAppName));
         setWindowModified(false);
         return;
     }
     QString name = displayName(modelSpec());
-    auto arch = base()->metadata.find("architecture");
-    if (cw::isDemoModel(modelSpec().toStdString()) && arch != base()->metadata.end())
+    auto arch = model()->metadata.find("architecture");
+    if (cw::isDemoModel(modelSpec().toStdString()) && arch != model()->metadata.end())
         name += QStringLiteral(" — ") + QString::fromStdString(arch->second);
     // The project's file when it has one; "[*]" shows the modified mark.
     const QString project = m_document->fileName().isEmpty() ? tr("unsaved project")
@@ -1162,10 +1162,10 @@ void MainWindow::updateTitle()
 
 QString MainWindow::modelStatusText() const
 {
-    if (!base())
+    if (!model())
         return tr("No model");
-    return tr("%1 parameters · %2").arg(formatCount(base()->graph.parameterCount()),
-                                         formatBytes(int64_t(base()->graph.parameterBytes())));
+    return tr("%1 parameters · %2").arg(formatCount(model()->graph.parameterCount()),
+                                         formatBytes(int64_t(model()->graph.parameterBytes())));
 }
 
 QString MainWindow::evaluationStatusText() const
@@ -1181,7 +1181,7 @@ QString MainWindow::evaluationStatusText() const
 void MainWindow::updateStatus()
 {
     m_modelStatus->setText(modelStatusText());
-    m_modelStatus->setToolTip(base() ? tr("Parameter count and weight bytes of the open model") : QString());
+    m_modelStatus->setToolTip(model() ? tr("Parameter count and weight bytes of the open model") : QString());
     const QString eval = evaluationStatusText();
     m_evalStatus->setText(eval);
     m_evalStatus->setVisible(!eval.isEmpty());
@@ -1217,7 +1217,7 @@ bool MainWindow::selectLayer(const QString &name)
         return true;
     }
     // A layer inside an If / Loop / Scan has no row in the table: Inspect shows it alone.
-    if (!base() || !cw::findLayer(base()->graph, name.toStdString()))
+    if (!model() || !cw::findLayer(model()->graph, name.toStdString()))
         return false;
     m_table->selectionModel()->clear();
     m_inspect->setLayer(name);

@@ -215,7 +215,6 @@ private:
     // The document holds a new project (or none); onProjectReset() makes every view follow.
     void setProject(std::optional<cw::Project> project, const QString &fileName);
     void onProjectReset();
-    const cw::Model *base() const { return model(); }
     void updateRunInputs();
     void startJob(Job *job);
     void onJobProgress(double fraction, const QString &stage);
