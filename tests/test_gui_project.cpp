@@ -367,6 +367,34 @@ private slots:
         QVERIFY(QDir(dir.path()).entryList({"*cwtmp*"}, QDir::Files | QDir::Hidden).isEmpty());
     }
 
+    // View → Zoom scales the application font and every chart's fonts, is remembered, and Reset brings both back.
+    void zoom()
+    {
+        const double before = QApplication::font().pointSizeF();
+        double tickBefore = 0;
+        {
+            MainWindow window;
+            window.setErrorDialogsEnabled(false);
+            QVERIFY(open(window, QStringLiteral("demo")));
+            window.document()->reset(handMadeProject());
+            QCustomPlot *plot = window.compareView()->chart()->plot();
+            tickBefore = plot->xAxis->tickLabelFont().pointSizeF();
+            window.setZoom(1.5);
+            QCOMPARE(QApplication::font().pointSizeF(), before * 1.5);
+            QCOMPARE(plot->xAxis->tickLabelFont().pointSizeF(), tickBefore * 1.5);
+            QCOMPARE(QSettings().value(QStringLiteral("view/zoom")).toDouble(), 1.5);
+            window.setZoom(1.0);
+            QCOMPARE(QApplication::font().pointSizeF(), before);
+            QCOMPARE(plot->xAxis->tickLabelFont().pointSizeF(), tickBefore);
+            window.setZoom(1.2);
+        }
+        QCOMPARE(QApplication::font().pointSizeF(), before); // a closed window gives the font back
+        MainWindow again; // and the next one starts at the zoom remembered
+        QCOMPARE(again.zoom(), 1.2);
+        QVERIFY(std::abs(QApplication::font().pointSizeF() - before * 1.2) < 1e-9);
+        again.setZoom(1.0);
+    }
+
     void exports()
     {
         MainWindow window;

@@ -28,8 +28,11 @@
 #include <QUndoStack>
 #include <QVBoxLayout>
 
+#include <qcustomplot.h>
+
 #include "core/base/error.h"
 #include "core/io/model_io.h"
+#include "ui/charts/chartfonts.h"
 #include "ui/charts/parameterchart.h"
 #include "ui/formatting.h"
 #include "ui/jobs/evaluatejob.h"
@@ -74,7 +77,8 @@ QString settingsDir(const char *key)
 }
 } // namespace
 
-MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent), m_document(new ProjectDocument(this))
+MainWindow::MainWindow(QWidget *parent)
+    : QMainWindow(parent), m_document(new ProjectDocument(this)), m_unzoomedPointSize(QApplication::font().pointSizeF())
 {
     setObjectName(QStringLiteral("mainWindow"));
     setAcceptDrops(true);
@@ -98,6 +102,11 @@ MainWindow::~MainWindow()
 {
     // The children's destructors move the focus: follow() must not run on a half-destroyed window.
     disconnect(m_focusConnection);
+    if (m_zoom != 1.0) { // the application font is the process's, not this window's
+        QFont font = QApplication::font();
+        font.setPointSizeF(m_unzoomedPointSize);
+        QApplication::setFont(font);
+    }
     // A running job is a child and waits for its worker in its destructor; ask it to stop first.
     if (m_job)
         m_job->cancel();
@@ -323,6 +332,18 @@ void MainWindow::createActions()
     m_viewMenu->setObjectName(QStringLiteral("viewMenu"));
     for (int i = 0; i < m_tabs->count(); ++i)
         addTabAction(m_viewMenu, m_tabs, i);
+    m_viewMenu->addSeparator();
+    QAction *zoomIn = m_viewMenu->addAction(tr("Zoom &In"), this, [this]() { setZoom(m_zoom * 1.15); });
+    zoomIn->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Equal), QKeySequence::ZoomIn});
+    QAction *zoomOut = m_viewMenu->addAction(tr("Zoom &Out"), this, [this]() { setZoom(m_zoom / 1.15); });
+    zoomOut->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Minus), QKeySequence::ZoomOut});
+    QAction *zoomReset = m_viewMenu->addAction(tr("&Reset Zoom"), this, [this]() { setZoom(1.0); });
+    zoomReset->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+    QAction *fullScreen = m_viewMenu->addAction(tr("&Full Screen"));
+    fullScreen->setCheckable(true);
+    fullScreen->setShortcut(QKeySequence::FullScreen);
+    connect(fullScreen, &QAction::toggled, this, [this](bool on) { on ? showFullScreen() : showNormal(); });
+    m_viewMenu->addSeparator();
 
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     QAction *aboutAct = help->addAction(tr("&About Compression Workbench"), this, &MainWindow::about);
@@ -376,6 +397,7 @@ void MainWindow::readSettings()
     m_evalLimit = settings.value(QStringLiteral("evaluate/limit"), m_evalLimit).toLongLong();
     m_recentDatasets = settings.value(QStringLiteral("evaluate/recentDatasets")).toStringList();
     m_preprocess = PreprocessChoice::load(settings);
+    setZoom(settings.value(QStringLiteral("view/zoom"), 1.0).toDouble());
 }
 
 void MainWindow::writeSettings()
@@ -1199,6 +1221,23 @@ void MainWindow::onTableRowChanged()
     m_inspect->setLayer(row >= 0 ? QString::fromStdString(m_layerModel->layer(row).name) : QString());
     if (row >= 0)
         m_sensitivity->setSelectedLayer(QString::fromStdString(m_layerModel->layer(row).name));
+}
+
+void MainWindow::setZoom(double factor)
+{
+    factor = qBound(0.5, factor, 3.0);
+    const double ratio = factor / m_zoom;
+    if (qFuzzyCompare(ratio, 1.0))
+        return;
+    // The widgets follow the application font; the charts copied theirs when they were made.
+    QFont font = QApplication::font();
+    font.setPointSizeF(m_unzoomedPointSize * factor);
+    QApplication::setFont(font);
+    for (QCustomPlot *plot : findChildren<QCustomPlot *>())
+        scaleChartFonts(plot, ratio);
+    m_zoom = factor;
+    QSettings().setValue(QStringLiteral("view/zoom"), factor);
+    statusBar()->showMessage(tr("Zoom %1%").arg(qRound(factor * 100)), 3000);
 }
 
 int MainWindow::addAnalysisTab(QWidget *view, const QString &title)

@@ -159,6 +159,11 @@ public:
     QToolButton *cancelButton() const { return m_cancel; }
     QString modelStatusText() const;
 
+    // View → Zoom In / Out / Reset (Ctrl+= / Ctrl+- / Ctrl+0): the application font and every chart's fonts
+    // scaled by `factor` (0.5–3) of the size at start; remembered.
+    void setZoom(double factor);
+    double zoom() const { return m_zoom; }
+
     // Analysis tabs: appends a view (and a View-menu action with the next Ctrl+<n> shortcut); returns its index.
     int addAnalysisTab(QWidget *view, const QString &title);
     QTabWidget *analysisTabs() const { return m_tabs; }
@@ -243,6 +248,8 @@ private:
     // Model state
     ProjectDocument *m_document = nullptr;
     Question m_question;
+    double m_unzoomedPointSize;
+    double m_zoom = 1.0;
     std::optional<EvaluationSummary> m_evaluation;
     std::vector<cw::UnsupportedNode> m_blocking;
     ModelInputs m_modelInputs;
