@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include <QImage>
+#include <QPlainTextEdit>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -112,6 +113,10 @@ private slots:
             QVERIFY(finished.wait(kJobTimeoutMs));
             QVERIFY2(finished.first().first().toBool(), qPrintable(view->statusText()));
             QVERIFY(window.isWindowModified());
+            // View → Log has every job's lines: the opening, and the compression's own log.
+            const QString log = window.logPanel()->toPlainText();
+            QVERIFY2(log.contains(QStringLiteral("Opening model: done")) && log.contains(QStringLiteral("compress: == int8")),
+                     qPrintable(log));
             window.document()->setAnalysis(QStringLiteral("note"), QStringLiteral(R"({"kept": true})"));
             Constraints c;
             c.maxDropPoints = 2.0;

@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -16,6 +17,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QSettings>
 #include <QSortFilterProxyModel>
@@ -23,6 +25,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTime>
 #include <QToolButton>
 #include <QUndoGroup>
 #include <QUndoStack>
@@ -89,6 +92,7 @@ MainWindow::MainWindow(QWidget *parent)
         updateActions();
     });
     createCentralWidget();
+    createLogPanel();
     createActions();
     createStatusBar();
     readSettings();
@@ -333,6 +337,10 @@ void MainWindow::createActions()
     for (int i = 0; i < m_tabs->count(); ++i)
         addTabAction(m_viewMenu, m_tabs, i);
     m_viewMenu->addSeparator();
+    QAction *logAction = m_logDock->toggleViewAction();
+    logAction->setText(tr("&Log"));
+    logAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    m_viewMenu->addAction(logAction);
     QAction *zoomIn = m_viewMenu->addAction(tr("Zoom &In"), this, [this]() { setZoom(m_zoom * 1.15); });
     zoomIn->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Equal), QKeySequence::ZoomIn});
     QAction *zoomOut = m_viewMenu->addAction(tr("Zoom &Out"), this, [this]() { setZoom(m_zoom / 1.15); });
@@ -351,6 +359,26 @@ void MainWindow::createActions()
     help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
 
     updateRecentMenu();
+}
+
+void MainWindow::createLogPanel()
+{
+    // Every job's lines in one place: opening, evaluation, sensitivity, compression, distillation.
+    m_logPanel = new QPlainTextEdit;
+    m_logPanel->setObjectName(QStringLiteral("logPanel"));
+    m_logPanel->setReadOnly(true);
+    m_logPanel->setMaximumBlockCount(5000);
+    m_logPanel->setPlaceholderText(tr("What every job did and said"));
+    m_logDock = new QDockWidget(tr("Log"), this);
+    m_logDock->setObjectName(QStringLiteral("logDock"));
+    m_logDock->setWidget(m_logPanel);
+    addDockWidget(Qt::BottomDockWidgetArea, m_logDock);
+    m_logDock->hide();
+    const auto tagged = [this](const QString &tag) { return [this, tag](const QString &line) { appendLog(tag + line); }; };
+    connect(m_compress, &CompressView::logged, this, tagged(tr("compress: ")));
+    connect(m_distill, &DistillView::logged, this, tagged(tr("distill: ")));
+    connect(m_sensitivity, &SensitivityView::runFinished, this,
+            [this](bool) { appendLog(tr("sensitivity: %1").arg(m_sensitivity->statusText())); });
 }
 
 void MainWindow::createStatusBar()
@@ -756,6 +784,7 @@ void MainWindow::cancelJob()
 void MainWindow::startJob(Job *job)
 {
     m_job = job;
+    appendLog(tr("%1…").arg(job->title()));
     connect(job, &Job::progress, this, &MainWindow::onJobProgress);
     connect(job, &Job::finished, this, [this, job]() { releaseJob(job); });
     m_progress->setValue(0);
@@ -785,10 +814,16 @@ void MainWindow::releaseJob(Job *job)
     if (!job || job != m_job)
         return;
     m_job = nullptr;
+    appendLog(tr("%1: done in %2 s").arg(job->title()).arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
     job->deleteLater();
     m_progress->setVisible(false);
     m_cancel->setVisible(false);
     updateActions();
+}
+
+void MainWindow::appendLog(const QString &line)
+{
+    m_logPanel->appendPlainText(QStringLiteral("%1  %2").arg(QTime::currentTime().toString(QStringLiteral("HH:mm:ss")), line));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1119,6 +1154,7 @@ bool MainWindow::closeProject()
 void MainWindow::showError(const QString &title, const QString &message)
 {
     m_lastError = message;
+    appendLog(tr("%1 failed: %2").arg(title, message));
     statusBar()->showMessage(message, 10000);
     emit errorOccurred(message);
     if (!m_errorDialogs)

@@ -50,6 +50,8 @@ class QSplitter;
 class QTabWidget;
 class QTableView;
 class QUndoGroup;
+class QDockWidget;
+class QPlainTextEdit;
 class QToolButton;
 
 namespace cw {
@@ -156,6 +158,8 @@ public:
     ParameterChart *chart() const { return m_chart; }
     SummaryPanel *summaryPanel() const { return m_summary; }
     QProgressBar *progressBar() const { return m_progress; }
+    // View → Log (Ctrl+L): a dock with the lines of every job, timed.
+    QPlainTextEdit *logPanel() const { return m_logPanel; }
     QToolButton *cancelButton() const { return m_cancel; }
     QString modelStatusText() const;
 
@@ -213,6 +217,8 @@ private:
     void createActions();
     void createCentralWidget();
     void createStatusBar();
+    void createLogPanel();
+    void appendLog(const QString &line); // with the time of day
     void readSettings();
     void writeSettings();
 
@@ -283,6 +289,8 @@ private:
     QSplitter *m_overviewSplitter = nullptr;
     QMenu *m_viewMenu = nullptr;
     QUndoGroup *m_undoGroup = nullptr;
+    QDockWidget *m_logDock = nullptr;
+    QPlainTextEdit *m_logPanel = nullptr;
     QMetaObject::Connection m_focusConnection; // the undo group following the focus
     QSplitter *m_mainSplitter = nullptr;
     QSplitter *m_sideSplitter = nullptr;

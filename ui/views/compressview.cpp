@@ -656,7 +656,7 @@ cw::Recipe CompressView::recipeFromControls() const
 void CompressView::onVariantAdded(int index)
 {
     const cw::Variant &v = variants()[size_t(index)].variant;
-    m_log->appendPlainText(tr("%1: accuracy %2, %3 (%4× smaller)")
+    log(tr("%1: accuracy %2, %3 (%4× smaller)")
                                .arg(QString::fromStdString(v.name), formatPercent(v.metrics.accuracy),
                                     formatBytes(v.metrics.fileBytes))
                                .arg(v.metrics.compressionRatio, 0, 'f', 2));
@@ -1062,12 +1062,12 @@ void CompressView::launch(CompressParams params)
     m_job = job;
     m_jobSucceeded = false;
     const QString name = job->params().name;
-    m_log->appendPlainText(tr("== %1: %2").arg(name, summaryOf(job->params().recipe)));
+    log(tr("== %1: %2").arg(name, summaryOf(job->params().recipe)));
     connect(job, &Job::progress, this, [this, name](double fraction, const QString &stage) {
         m_progress->setValue(int(qBound(0.0, fraction, 1.0) * 1000));
         m_progress->setFormat(QStringLiteral("%1 — %2 %p%").arg(name, stage.isEmpty() ? tr("working") : stage));
     });
-    connect(job, &CompressJob::logLine, this, [this](const QString &line) { m_log->appendPlainText(line); });
+    connect(job, &CompressJob::logLine, this, [this](const QString &line) { log(line); });
     connect(job, &CompressJob::succeeded, this,
             [this, job](std::shared_ptr<const cw::Variant> variant, std::optional<cw::VariantMetrics> base) {
                 const CompressParams &params = job->params();
@@ -1084,13 +1084,13 @@ void CompressView::launch(CompressParams params)
                               .arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
             });
     connect(job, &Job::failed, this, [this, job, name](const QString &error) {
-        m_log->appendPlainText(tr("%1 failed: %2").arg(name, error));
+        log(tr("%1 failed: %2").arg(name, error));
         setStatus(tr("%1 failed: %2").arg(name, error), true);
         emit errorOccurred(error);
         Q_UNUSED(job);
     });
     connect(job, &Job::cancelled, this, [this, name]() {
-        m_log->appendPlainText(tr("%1 cancelled").arg(name));
+        log(tr("%1 cancelled").arg(name));
         setStatus(tr("%1 cancelled; nothing was changed").arg(name));
     });
     connect(job, &Job::finished, this, [this, job]() { onJobFinished(job); });
@@ -1371,6 +1371,12 @@ void CompressView::writeSettings() const
     s.setValue(QStringLiteral("evalLimit"), m_evalLimit->value());
     s.setValue(QStringLiteral("trainData"), m_trainData->text());
     s.endGroup();
+}
+
+void CompressView::log(const QString &line)
+{
+    m_log->appendPlainText(line);
+    emit logged(line);
 }
 
 } // namespace cw::ui

@@ -146,6 +146,8 @@ public:
 
 
 signals:
+    // Every line of the job log, also for the window's Log panel.
+    void logged(const QString &line);
     void recipeChanged();
     void jobStarted(const QString &name);
     void jobFinished(bool succeeded); // after success, failure or cancel of each job
@@ -158,6 +160,7 @@ signals:
     void inputsNeeded(const QString &reason);
 
 private:
+    void log(const QString &line); // into the log panel, and logged()
     friend class RecipeCommand;
     void applyRecipe(const cw::Recipe &recipe); // from the undo commands
     const cw::Model *base() const;              // the document's base model

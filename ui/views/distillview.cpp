@@ -462,18 +462,18 @@ bool DistillView::distill()
         featureCurve->addToLegend();
     else
         featureCurve->removeFromLegend();
-    m_log->appendPlainText(tr("== %1: %2, T %3, α %4").arg(name, m_kind->currentText()).arg(m_temperature->value()).arg(m_alpha->value()));
+    log(tr("== %1: %2, T %3, α %4").arg(name, m_kind->currentText()).arg(m_temperature->value()).arg(m_alpha->value()));
     connect(job, &Job::progress, this, [this, name](double fraction, const QString &stage) {
         m_progress->setValue(int(qBound(0.0, fraction, 1.0) * 1000));
         m_progress->setFormat(QStringLiteral("%1 — %2 %p%").arg(name, stage.isEmpty() ? tr("working") : stage));
     });
-    connect(job, &DistillJob::logLine, this, [this](const QString &line) { m_log->appendPlainText(line); });
+    connect(job, &DistillJob::logLine, this, [this](const QString &line) { log(line); });
     connect(job, &DistillJob::stepDone, this, &DistillView::addStep);
     connect(job, &DistillJob::epochDone, this, &DistillView::addEpoch);
     connect(job, &DistillJob::succeeded, this, [this, job](std::shared_ptr<const cw::Variant> variant) {
         const cw::Variant &v = *variant;
         m_succeeded = true;
-        m_log->appendPlainText(tr("%1: accuracy %2, %3 (%4× smaller than the teacher)")
+        log(tr("%1: accuracy %2, %3 (%4× smaller than the teacher)")
                                    .arg(QString::fromStdString(v.name), formatPercent(v.metrics.accuracy),
                                         formatBytes(v.metrics.fileBytes))
                                    .arg(v.metrics.compressionRatio, 0, 'f', 2));
@@ -488,12 +488,12 @@ bool DistillView::distill()
         emit variantReady(pv);
     });
     connect(job, &Job::failed, this, [this, name](const QString &error) {
-        m_log->appendPlainText(tr("%1 failed: %2").arg(name, error));
+        log(tr("%1 failed: %2").arg(name, error));
         setStatus(tr("%1 failed: %2").arg(name, error), true);
         emit errorOccurred(error);
     });
     connect(job, &Job::cancelled, this, [this, name]() {
-        m_log->appendPlainText(tr("%1 cancelled").arg(name));
+        log(tr("%1 cancelled").arg(name));
         setStatus(tr("%1 cancelled: nothing was kept").arg(name));
     });
     connect(job, &Job::finished, this, [this, job]() {
@@ -634,6 +634,12 @@ void DistillView::writeSettings() const
     s.setValue(QStringLiteral("trainData"), m_trainData->text());
     s.setValue(QStringLiteral("evalLimit"), m_evalLimit->value());
     s.endGroup();
+}
+
+void DistillView::log(const QString &line)
+{
+    m_log->appendPlainText(line);
+    emit logged(line);
 }
 
 } // namespace cw::ui

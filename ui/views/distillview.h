@@ -74,6 +74,8 @@ public:
     QPlainTextEdit *logPanel() const { return m_log; }
 
 signals:
+    // Every line of the job log, also for the window's Log panel.
+    void logged(const QString &line);
     // The student with its provenance (the cwb command that trains it again, the data).
     void variantReady(const cw::ProjectVariant &variant);
     void jobStarted(const QString &name);
@@ -81,6 +83,7 @@ signals:
     void errorOccurred(const QString &message);
 
 private:
+    void log(const QString &line); // into the log panel, and logged()
     void updatePrediction();
     void updateControls();
     void clearCurves();
