@@ -321,9 +321,7 @@ private slots:
         QTemporaryDir dir;
         const QString project = dir.filePath("p.cwproj");
         auto writeRecipe = [&](const QString &name, const QByteArray &json) {
-            QFile f(dir.filePath(name));
-            QVERIFY(f.open(QIODevice::WriteOnly));
-            f.write(json);
+            QVERIFY(testutil::writeFile(dir.filePath(name), json));
         };
         writeRecipe("int8.json", R"({"name": "int8", "quantize": {"weights": {"bits": 8, "granularity": "channel"}}})");
         writeRecipe("w4.json", R"({"name": "w4-tensor", "quantize": {"weights": {"bits": 4, "granularity": "tensor"}}})");

@@ -485,9 +485,7 @@ void TestProject::cli()
     QTemporaryDir dir;
     const QString project = dir.filePath("p.cwproj");
     auto writeRecipe = [&](const QString &name, const QByteArray &json) {
-        QFile f(dir.filePath(name));
-        QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write(json);
+        QVERIFY(testutil::writeFile(dir.filePath(name), json));
     };
     writeRecipe("int8.json", R"({"name": "int8", "quantize": {"weights": {"bits": 8, "granularity": "channel"}}})");
     writeRecipe("p50.json", R"({"name": "p50-int4", "prune": {"method": "magnitude", "ratio": 0.5},

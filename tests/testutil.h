@@ -2,6 +2,7 @@
 #pragma once
 
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QProcess>
 #include <QStandardPaths>
@@ -31,6 +32,13 @@ inline QString errorOf(const std::function<void()> &body)
         return QString::fromStdString(e.what());
     }
     return {};
+}
+
+// Writes `bytes` to `path` (a test's input file); false when it cannot.
+inline bool writeFile(const QString &path, const QByteArray &bytes)
+{
+    QFile f(path);
+    return f.open(QIODevice::WriteOnly) && f.write(bytes) == bytes.size();
 }
 
 inline QString sourcePath(const QString &relative)

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -723,9 +724,10 @@ void writeModelTo(const Ctx &ctx, const Handle &file, const Model &model)
     }
 }
 
-// HDF5 writes the temporary of an AtomicFile by name. A failure is checked for a full disk before the file is
-// closed: closing truncates the file to what HDF5 allocated, which frees the space again.
-void writeModel(const Model &model, const std::string &path)
+// HDF5 writes the temporary of an AtomicFile by name; `body` fills the new file (a model, a bundle). A failure is
+// checked for a full disk before the file is closed: closing truncates the file to what HDF5 allocated, which
+// frees the space again.
+void writeFile(const std::string &path, const std::function<void(const Ctx &, const Handle &)> &body)
 {
     const Ctx ctx{path};
     AtomicFile out(path);
@@ -733,7 +735,7 @@ void writeModel(const Model &model, const std::string &path)
     try {
         if (!file.valid())
             ctx.fail("cannot create the file");
-        writeModelTo(ctx, file, model);
+        body(ctx, file);
         // Closing writes the metadata HDF5 still caches: its failure must be seen before the rename.
         if (H5Fclose(file.release()) < 0)
             ctx.fail("cannot write the file");
@@ -1088,6 +1090,32 @@ bool hasHdf5Signature(const std::string &bytes)
     return false;
 }
 
+// A file the user gave (ctx.file), opened read-only after the checks that give a clear message.
+Handle openFile(const Ctx &ctx)
+{
+    if (FILE *f = std::fopen(ctx.file.c_str(), "rb"))
+        std::fclose(f);
+    else
+        ctx.fail(std::string("cannot open the file: ") + std::strerror(errno));
+    if (H5Fis_hdf5(ctx.file.c_str()) <= 0)
+        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
+    Handle file(H5Fopen(ctx.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!file.valid())
+        ctx.fail("cannot open the HDF5 file (it may be truncated or corrupt)");
+    return file;
+}
+
+// Bytes in memory as an HDF5 file. Flags 0: HDF5 copies the buffer, so the const_cast never leads to a write.
+Handle openImage(const Ctx &ctx, const std::string &bytes)
+{
+    if (!hasHdf5Signature(bytes))
+        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
+    Handle file(H5LTopen_file_image(const_cast<char *>(bytes.data()), bytes.size(), 0), H5Fclose);
+    if (!file.valid())
+        ctx.fail("cannot open the HDF5 image (it may be truncated or corrupt)");
+    return file;
+}
+
 class H5Format : public ModelFormat {
 public:
     int capabilities() const override { return Read | Write; }
@@ -1109,23 +1137,14 @@ public:
         rehearseRead(RehearsalKind::ModelFile, path, q(path) + ": the HDF5 library crashed reading this file");
         std::lock_guard lock(hdf5Mutex());
         quietErrors();
-        Ctx ctx{path};
-        if (FILE *f = std::fopen(path.c_str(), "rb"))
-            std::fclose(f);
-        else
-            ctx.fail(std::string("cannot open the file: ") + std::strerror(errno));
-        if (H5Fis_hdf5(path.c_str()) <= 0)
-            ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
-        Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-        if (!file.valid())
-            ctx.fail("cannot open the HDF5 file (it may be truncated or corrupt)");
-        return readModel(file.get(), ctx);
+        const Ctx ctx{path};
+        return readModel(openFile(ctx).get(), ctx);
     }
     void write(const Model &model, const std::string &path) const override
     {
         std::lock_guard lock(hdf5Mutex());
         quietErrors();
-        writeModel(model, path);
+        writeFile(path, [&](const Ctx &ctx, const Handle &file) { writeModelTo(ctx, file, model); });
     }
 };
 
@@ -1195,14 +1214,8 @@ Model parseH5Bytes(const std::string &bytes, const std::string &sourceName)
 {
     std::lock_guard lock(hdf5Mutex());
     quietErrors();
-    Ctx ctx{sourceName};
-    if (!hasHdf5Signature(bytes))
-        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
-    // Flags 0: HDF5 copies the buffer, so the const_cast never leads to a write.
-    Handle file(H5LTopen_file_image(const_cast<char *>(bytes.data()), bytes.size(), 0), H5Fclose);
-    if (!file.valid())
-        ctx.fail("cannot open the HDF5 image (it may be truncated or corrupt)");
-    return readModel(file.get(), ctx);
+    const Ctx ctx{sourceName};
+    return readModel(openImage(ctx, bytes).get(), ctx);
 }
 
 } // namespace cw
@@ -1213,20 +1226,7 @@ void writeBundleFile(const BundleContents &contents, const std::string &path)
 {
     std::lock_guard lock(hdf5Mutex());
     quietErrors();
-    const Ctx ctx{path};
-    AtomicFile out(path);
-    Handle file(H5Fcreate(out.tempPath().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    try {
-        if (!file.valid())
-            ctx.fail("cannot create the file");
-        writeBundleTo(ctx, file, contents);
-        if (H5Fclose(file.release()) < 0)
-            ctx.fail("cannot write the file");
-    } catch (const Error &) {
-        out.failIfDiskFull(errno);
-        throw;
-    }
-    out.commit();
+    writeFile(path, [&](const Ctx &ctx, const Handle &file) { writeBundleTo(ctx, file, contents); });
 }
 
 Bundle parseBundleFile(const std::string &path, const std::string &format, int64_t maxVersion)
@@ -1234,16 +1234,7 @@ Bundle parseBundleFile(const std::string &path, const std::string &format, int64
     std::lock_guard lock(hdf5Mutex());
     quietErrors();
     const Ctx ctx{path};
-    if (FILE *f = std::fopen(path.c_str(), "rb"))
-        std::fclose(f);
-    else
-        ctx.fail(std::string("cannot open the file: ") + std::strerror(errno));
-    if (H5Fis_hdf5(path.c_str()) <= 0)
-        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
-    Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    if (!file.valid())
-        ctx.fail("cannot open the HDF5 file (it may be truncated or corrupt)");
-    return readBundleFrom(file.get(), ctx, format, maxVersion);
+    return readBundleFrom(openFile(ctx).get(), ctx, format, maxVersion);
 }
 
 Bundle parseBundleBytes(const std::string &bytes, const std::string &sourceName, const std::string &format,
@@ -1252,12 +1243,7 @@ Bundle parseBundleBytes(const std::string &bytes, const std::string &sourceName,
     std::lock_guard lock(hdf5Mutex());
     quietErrors();
     const Ctx ctx{sourceName};
-    if (!hasHdf5Signature(bytes))
-        ctx.fail("not an HDF5 file (or the file is truncated or corrupt)");
-    Handle file(H5LTopen_file_image(const_cast<char *>(bytes.data()), bytes.size(), 0), H5Fclose);
-    if (!file.valid())
-        ctx.fail("cannot open the HDF5 image (it may be truncated or corrupt)");
-    return readBundleFrom(file.get(), ctx, format, maxVersion);
+    return readBundleFrom(openImage(ctx, bytes).get(), ctx, format, maxVersion);
 }
 
 } // namespace cw
