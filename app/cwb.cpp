@@ -472,6 +472,17 @@ void declareStats(CLI::App *cmd, StatsArgs &a)
     addJson(cmd, a.json);
 }
 
+// A quantized layer's stored form in a few characters: "int8 4b/ch" (type, bits used, scale granularity).
+std::string storedText(const std::optional<cw::LayerStats::Stored> &s, int64_t channels)
+{
+    if (!s)
+        return "float";
+    const std::string granularity = s->blockSize > 0 ? "g" + std::to_string(s->blockSize)
+                                    : s->scales == 1 ? "t"
+                                    : s->scales == channels ? "ch" : std::to_string(s->scales);
+    return std::string(cw::dtypeName(s->dtype)) + " " + std::to_string(s->bits) + "b/" + granularity;
+}
+
 int cmdStats(const StatsArgs &args)
 {
     const cw::Model model = cw::loadModel(args.model);
@@ -495,6 +506,13 @@ int cmdStats(const StatsArgs &args)
                        {"mean", s.mean}, {"std", s.std}, {"abs_max", s.absMax}, {"kurtosis", s.kurtosis},
                        {"zero_fraction", s.zeroFraction}, {"outlier_fraction", s.outlierFraction},
                        {"nan_count", s.nanCount}, {"inf_count", s.infCount}};
+            if (l.stored) {
+                const cw::LayerStats::Stored &st = *l.stored;
+                layer["stored"] = {{"op", st.op}, {"dtype", cw::dtypeName(st.dtype)}, {"qmin", st.qmin}, {"qmax", st.qmax},
+                                   {"bits", st.bits}, {"zero_point_min", st.zeroPointMin}, {"zero_point_max", st.zeroPointMax},
+                                   {"scales", st.scales}, {"block_size", st.blockSize}, {"scale_min", st.scaleMin},
+                                   {"scale_max", st.scaleMax}};
+            }
             layer["bytes"]["32"] = l.params * 4;
             for (int bits : bitWidths)
                 layer["bytes"][std::to_string(bits)] = bytesAt(l, bits);
@@ -507,14 +525,15 @@ int cmdStats(const StatsArgs &args)
         std::cout << j.dump(2) << '\n';
         return 0;
     }
-    std::printf("%-24s %-14s %9s %10s %10s %10s %10s %9s %7s %7s %11s %11s\n", "layer", "op", "params", "min", "max",
-                "mean", "std", "kurtosis", "zeros", "outl.", "fp32", "int4/ch");
+    std::printf("%-24s %-14s %9s %10s %10s %10s %10s %9s %7s %7s %-12s %11s %11s\n", "layer", "op", "params", "min",
+                "max", "mean", "std", "kurtosis", "zeros", "outl.", "stored", "fp32", "int4/ch");
     for (const cw::LayerStats &l : layers) {
         const cw::TensorStats &s = l.all;
-        std::printf("%-24s %-14s %9lld %10.4g %10.4g %10.3g %10.4g %9.3f %6.2f%% %6.2f%% %11s %11s\n", l.name.c_str(),
-                    l.op.c_str(), (long long)l.params, s.min, s.max, s.mean, s.std, s.kurtosis, s.zeroFraction * 100,
-                    s.outlierFraction * 100, humanBytes(double(l.params) * 4).c_str(),
-                    humanBytes(double(bytesAt(l, 4))).c_str());
+        std::printf("%-24s %-14s %9lld %10.4g %10.4g %10.3g %10.4g %9.3f %6.2f%% %6.2f%% %-12s %11s %11s\n",
+                    l.name.c_str(), l.op.c_str(), (long long)l.params, s.min, s.max, s.mean, s.std, s.kurtosis,
+                    s.zeroFraction * 100, s.outlierFraction * 100,
+                    storedText(l.stored, l.shape.empty() ? 1 : l.shape[size_t(l.channelAxis)]).c_str(),
+                    humanBytes(double(l.params) * 4).c_str(), humanBytes(double(bytesAt(l, 4))).c_str());
         if (s.nanCount || s.infCount)
             std::printf("%-24s   %lld NaN and %lld Inf weights (excluded from the statistics)\n", "",
                         (long long)s.nanCount, (long long)s.infCount);

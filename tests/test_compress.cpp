@@ -15,6 +15,8 @@
 #include "core/compress/prune.h"
 #include "core/compress/qrewrite.h"
 #include "core/compress/sensitivity.h"
+#include "core/analysis/stats.h"
+#include "core/graph/transform.h"
 #include "core/io/model_io.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
@@ -615,6 +617,108 @@ private slots:
         QCOMPARE(countOps(v.model, "DynamicQuantizeLinear"), 0);
         const double vs = weightError(dynamic, Session(v.model).run(data.x)).sqnrDb;
         QVERIFY2(vs > 25, qPrintable(QString::number(vs)));
+    }
+
+    // A quantized variant read back — native .h5 and ONNX — shows each layer's integers as its weight: the
+    // recognised integer weight of every layer, its float values within half a grid step of the float weight it
+    // was quantized from (the quantizer's error budget), the levels it uses, and for weight-only layers a float
+    // form that computes exactly what the quantized graph computes. Layers without a row of their own for the
+    // DequantizeLinear in the layer table; the stored bytes count as the layer's.
+    void quantizedVariantsReadBack_data()
+    {
+        QTest::addColumn<QString>("recipe");
+        QTest::addColumn<QString>("suffix");
+        QTest::addColumn<int>("bits");
+        QTest::addColumn<QString>("op");       // of the reader of the integers
+        QTest::addColumn<bool>("grouped");
+        const char *w4 = R"({"quantize": {"weights": {"bits": 4}, "bias_correction": false}})";
+        const char *g4 = R"({"quantize": {"weights": {"bits": 4, "granularity": "group", "group_size": 32,
+                            "symmetric": false}, "bias_correction": false}})";
+        const char *a8 = R"({"quantize": {"weights": {"bits": 8}, "activations": {"samples": 64}, "bias_correction": false}})";
+        QTest::newRow("4-bit per channel, .h5") << w4 << ".h5" << 4 << "DequantizeLinear" << false;
+        QTest::newRow("4-bit per channel, ONNX") << w4 << ".onnx" << 4 << "DequantizeLinear" << false;
+        QTest::newRow("4-bit groups of 32 asymmetric, .h5 (block_size)") << g4 << ".h5" << 4 << "DequantizeLinear" << true;
+        QTest::newRow("4-bit groups of 32 asymmetric, ONNX (opset-17 arithmetic)") << g4 << ".onnx" << 4 << "DequantizeLinear" << true;
+        QTest::newRow("int8 with activations, .h5 (QLinearConv, QGemm)") << a8 << ".h5" << 8 << "integer" << false;
+        QTest::newRow("int8 with activations, ONNX") << a8 << ".onnx" << 8 << "integer" << false;
+    }
+    void quantizedVariantsReadBack()
+    {
+        QFETCH(QString, recipe);
+        QFETCH(QString, suffix);
+        QFETCH(int, bits);
+        QFETCH(QString, op);
+        QFETCH(bool, grouped);
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        const Variant v = compress(demo(), recipeFromJson(recipe.toStdString()), &trainData(), nullptr, o);
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("variant" + suffix).toStdString();
+        saveModel(v.model, path);
+        const Model m = loadModel(path);
+
+        Model reference = demo().deepCopy(); // the float weights quantized: BatchNorm folded first
+        foldBatchNorm(reference);
+        const std::vector<IntegerLayerWeight> stored = integerLayerWeights(m.graph);
+        QStringList layers;
+        for (const IntegerLayerWeight &w : stored) {
+            layers << QString::fromStdString(w.layer);
+            if (op == "integer")
+                QVERIFY2(w.op == "QLinearConv" || w.op == "QGemm", w.op.c_str());
+            else
+                QCOMPARE(w.op, op.toStdString());
+            QCOMPARE(w.blockSize > 0, grouped && w.layer != "conv1"); // conv1's rows (9 weights) fit one group
+            const Tensor values = dequantizeLayerWeight(m.graph, w);
+            const Tensor &original = reference.graph.initializers.at(findLayer(reference.graph, w.layer)->weight);
+            QCOMPARE(values.shape(), original.shape());
+            // Half a step of the coarsest scale bounds every element's rounding error.
+            const std::vector<float> scales = m.graph.initializers.at(w.scale).toFloatVector();
+            const double step = *std::max_element(scales.begin(), scales.end());
+            double worst = 0;
+            for (int64_t i = 0; i < values.numel(); ++i)
+                worst = std::max(worst, double(std::abs(values.f32()[i] - original.f32()[i])));
+            QVERIFY2(worst <= 0.5 * step * (1 + 1e-5), qPrintable(QStringLiteral("%1: %2 > %3").arg(layers.back()).arg(worst).arg(0.5 * step)));
+        }
+        QCOMPARE(layers, QStringList({"conv1", "conv2", "fc1", "fc2"}));
+
+        // Statistics are of the float values, with the stored form described.
+        const std::vector<LayerStats> stats = computeLayerStats(m);
+        QCOMPARE(int(stats.size()), 4);
+        for (size_t l = 0; l < stats.size(); ++l) {
+            QVERIFY(stats[l].stored.has_value());
+            QCOMPARE(stats[l].stored->bits, bits);
+            QCOMPARE(stats[l].tensor, stored[l].q);
+            QCOMPARE(stats[l].params, m.graph.initializers.at(stored[l].q).numel());
+            const Tensor values = dequantizeLayerWeight(m.graph, stored[l]);
+            const TensorStats direct = computeTensorStats(values.f32(), values.numel());
+            QCOMPARE(stats[l].all.min, direct.min);
+            QCOMPARE(stats[l].all.max, direct.max);
+        }
+
+        // The layer table: no DequantizeLinear (or blocked arithmetic) rows; each layer carries its stored bytes.
+        for (const LayerInfo &info : m.layers()) {
+            QVERIFY2(info.opType != "DequantizeLinear" && info.opType != "Sub", info.name.c_str());
+            for (const IntegerLayerWeight &w : stored)
+                if (w.layer == info.name) {
+                    QCOMPARE(info.weightName, w.q);
+                    QVERIFY(info.bytes >= m.graph.initializers.at(w.q).byteSize() + m.graph.initializers.at(w.scale).byteSize());
+                }
+        }
+
+        // Weight-only layers become float layers that compute exactly what the quantized graph does; integer
+        // layers stay as they are.
+        int dequantized = 0;
+        const Model form = floatWeightForm(m, nullptr, &dequantized);
+        const Tensor x = Tensor::fromFloats({4, 1, 28, 28}, randomValues(4 * 784, 5));
+        if (op == "integer") {
+            QCOMPARE(dequantized, 0);
+        } else {
+            QCOMPARE(dequantized, 4);
+            QCOMPARE(int(layerNodes(form.graph).size()), 4);
+            QCOMPARE(countOps(form, "DequantizeLinear") + countOps(form, "Sub") + countOps(form, "Reshape"), 0);
+            const QString diff = testutil::mismatch(Session(m).run(x), Session(form).run(x), 0.0);
+            QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        }
     }
 
     void fourBit()

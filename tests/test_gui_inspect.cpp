@@ -2,6 +2,7 @@
 // the quantizer and pruner themselves, granularity and pruning changes, NaN / Inf and constant weights
 // read back from a saved .h5, the activation job (values against a direct Session run, and its cancel
 // path), and selection shared between the graph panel, the table and the Inspect view.
+#include <QCheckBox>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -16,7 +17,9 @@
 
 #include "core/analysis/activations.h"
 #include "core/analysis/stats.h"
+#include "core/compress/compress.h"
 #include "core/compress/prune.h"
+#include "core/graph/transform.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
 #include "core/quant/quantize.h"
@@ -78,6 +81,8 @@ private slots:
     void granularityChangesNumbers();
     void pruningShadesAndShrinksModel();
     void nonFiniteAndConstantWeights();
+    void resultHistogramOverOriginal();
+    void quantizedModelShowsIntegerWeights();
     void activationsMatchSession();
     void activationJobCancel();
     void graphPanelSelectsLayer();
@@ -350,6 +355,94 @@ void TestGuiInspect::nonFiniteAndConstantWeights()
     QVERIFY(window->showInspect(QStringLiteral("flatten")));
     QVERIFY(!view->whatIf().valid);
     QCOMPARE(view->sqnrText(), QStringLiteral("—"));
+}
+
+// The what-if's result drawn over the original, in the same bins: pruning piles the cut weights at zero,
+// quantization puts every weight on one of the grid's levels; "Show result" off, or no what-if, removes it.
+void TestGuiInspect::resultHistogramOverOriginal()
+{
+    auto window = openWindow(QStringLiteral("demo"));
+    QVERIFY(window);
+    QVERIFY(window->showInspect(QStringLiteral("fc1")));
+    InspectView *view = window->inspectView();
+    HistogramPlot *plot = view->histogram();
+    view->setBits(0);
+    view->setPruneRatio(0);
+    QTRY_VERIFY(!view->recomputePending());
+    QVERIFY(!plot->resultVisible());
+
+    const cw::Tensor &w = window->model()->graph.initializers.at("fc1.weight");
+    view->setPruneRatio(0.5);
+    QTRY_VERIFY(!view->recomputePending());
+    QVERIFY(plot->resultVisible());
+    const cw::Histogram &before = plot->histogram(), &after = plot->result();
+    QCOMPARE(after.counts.size(), before.counts.size());
+    QCOMPARE(after.lo, before.lo);
+    QCOMPARE(after.hi, before.hi);
+    const cw::Tensor pruned = cw::pruneMagnitude(w, 0.5);
+    const cw::Histogram expected = cw::computeHistogram(pruned.f32(), pruned.numel(), int(before.counts.size()), before.lo, before.hi);
+    QCOMPARE(after.counts, expected.counts);
+    const int64_t zeroBin = int64_t(std::floor((0.0 - after.lo) / after.binWidth()));
+    QVERIFY(after.counts[size_t(zeroBin)] >= w.numel() / 2);
+
+    // 3 bits per tensor: the result sits in at most 7 bins (one per level).
+    view->setPruneRatio(0);
+    view->setGranularity(cw::Granularity::Tensor);
+    view->setBits(3);
+    QTRY_VERIFY(!view->recomputePending());
+    QVERIFY(plot->resultVisible());
+    const auto used = std::count_if(plot->result().counts.begin(), plot->result().counts.end(), [](int64_t c) { return c > 0; });
+    QVERIFY2(used >= 2 && used <= 7, qPrintable(QString::number(used)));
+    int64_t total = 0;
+    for (int64_t c : plot->result().counts)
+        total += c;
+    QCOMPARE(total + plot->result().below + plot->result().above, w.numel());
+
+    auto *check = view->findChild<QCheckBox *>(QStringLiteral("resultCheck"));
+    QVERIFY(check && check->isChecked());
+    check->setChecked(false);
+    QVERIFY(!plot->resultVisible());
+    QCOMPARE(QSettings().value(QStringLiteral("inspect/showResult")).toBool(), false);
+    check->setChecked(true);
+    QVERIFY(plot->resultVisible());
+}
+
+// A quantized variant reopened: each layer shows its integers' values as its weight, the header says how
+// they are stored, and "This weight" starts from the stored bytes, not float32's.
+void TestGuiInspect::quantizedModelShowsIntegerWeights()
+{
+    cw::CompressOptions o;
+    o.measure = false;
+    o.threads = 2;
+    const cw::Variant v = cw::compress(cw::loadModel("demo"), cw::recipeFromJson(R"({"quantize": {"weights": {"bits": 4},
+                                       "bias_correction": false}})"), nullptr, nullptr, o);
+    const QString file = m_dir.filePath(QStringLiteral("w4.h5"));
+    cw::saveModel(v.model, file.toStdString());
+    auto window = openWindow(file);
+    QVERIFY(window);
+    InspectView *view = window->inspectView();
+    QVERIFY(window->showInspect(QStringLiteral("conv2")));
+    QVERIFY2(view->headerText().contains(QStringLiteral("stored as <b>int8</b>")), qPrintable(view->headerText()));
+    QVERIFY(view->headerText().contains(QStringLiteral("<b>4 bits</b> used")));
+    const cw::IntegerLayerWeight stored = cw::integerLayerWeights(window->model()->graph)[1];
+    QCOMPARE(stored.layer, std::string("conv2"));
+    const cw::Tensor values = cw::dequantizeLayerWeight(window->model()->graph, stored);
+    view->setBits(0);
+    view->setPruneRatio(0);
+    QTRY_VERIFY(!view->recomputePending());
+    int64_t binned = 0;
+    for (int64_t c : view->histogram()->histogram().counts)
+        binned += c;
+    QCOMPARE(binned, values.numel());
+    QCOMPARE(view->histogram()->histogram().lo, double(*std::min_element(values.f32(), values.f32() + values.numel())));
+    const auto &inits = window->model()->graph.initializers;
+    const int64_t storedBytes = int64_t(inits.at(stored.q).byteSize() + inits.at(stored.scale).byteSize() +
+                                        inits.at(stored.zeroPoint).byteSize());
+    QCOMPARE(view->whatIf().originalWeightBytes, storedBytes);
+    QCOMPARE(view->whatIf().weightBytes, values.numel() * 4); // float32, the what-if's "float"
+    // The table has the layer's row, no DequantizeLinear rows.
+    QVERIFY(window->selectLayer(QStringLiteral("conv2")));
+    QVERIFY(!window->selectLayer(QStringLiteral("conv2_weight_dequantize")));
 }
 
 void TestGuiInspect::activationsMatchSession()

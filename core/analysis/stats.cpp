@@ -11,6 +11,7 @@
 
 #include "core/base/error.h"
 #include "core/base/parallel.h"
+#include "core/graph/transform.h"
 
 namespace cw {
 
@@ -162,30 +163,82 @@ TensorStats computeTensorStats(const float *data, int64_t n, double outlierK)
     return s;
 }
 
+std::optional<LayerStats::Stored> storedLevels(const Graph &g, const IntegerLayerWeight &iw)
+{
+    LayerStats::Stored s;
+    s.op = iw.op;
+    const Tensor &q = g.initializers.at(iw.q);
+    s.dtype = q.dtype();
+    const std::vector<float> qv = q.toFloatVector();
+    if (qv.empty())
+        return std::nullopt;
+    const auto [lo, hi] = std::minmax_element(qv.begin(), qv.end());
+    s.qmin = int32_t(*lo);
+    s.qmax = int32_t(*hi);
+    s.bits = std::max(1, int(std::ceil(std::log2(double(s.qmax - s.qmin + 1)))));
+    const std::vector<float> scales = g.initializers.at(iw.scale).toFloatVector();
+    const auto [smin, smax] = std::minmax_element(scales.begin(), scales.end());
+    s.scales = int64_t(scales.size());
+    s.scaleMin = *smin;
+    s.scaleMax = *smax;
+    s.blockSize = iw.blockSize;
+    if (!iw.zeroPoint.empty()) {
+        const std::vector<float> z = g.initializers.at(iw.zeroPoint).toFloatVector();
+        const auto [zmin, zmax] = std::minmax_element(z.begin(), z.end());
+        s.zeroPointMin = int32_t(*zmin);
+        s.zeroPointMax = int32_t(*zmax);
+    }
+    return s;
+}
+
 std::vector<LayerStats> computeLayerStats(const Model &model, const StatsOptions &options)
 {
-    const Graph &g = model.graph;
+    // Float values of quantized and 16-bit weights; what the file stores is described per layer.
+    const Model form = floatWeightForm(model);
+    const Graph &g = form.graph;
+    std::map<std::string, IntegerLayerWeight> stored;
+    for (IntegerLayerWeight &iw : integerLayerWeights(model.graph))
+        stored.emplace(iw.layer, std::move(iw));
+    // Integer layers that stay integer (QLinearConv & co.): their float values, held here.
+    std::vector<std::pair<const Node *, Tensor>> integerOnly;
+    for (const auto &[name, iw] : stored)
+        if (const Node *n = g.findNode(name); n && n->opType == iw.op)
+            integerOnly.emplace_back(n, dequantizeLayerWeight(model.graph, iw));
+    const auto isIntegerOnly = [&](const std::string &name) {
+        return std::any_of(integerOnly.begin(), integerOnly.end(), [&](const auto &e) { return e.first->name == name; });
+    };
     std::vector<LayerStats> result;
     std::vector<const Tensor *> weights;
-    if (!options.layer.empty() && !findLayer(g, options.layer)) {
+    if (!options.layer.empty() && !findLayer(g, options.layer) && !isIntegerOnly(options.layer)) {
         if (const Node *n = g.findNode(options.layer))
             throw Error("node '" + n->name + "' (" + n->opType + ") has no weight tensor of rank >= 2");
         throw Error("no node named '" + options.layer + "' in " + model.sourcePath);
     }
-    for (const LayerNode &layer : layerNodes(g)) {
-        const Node &node = *layer.node;
+    const auto add = [&](const Node &node, const std::string &tensor, const Tensor *w, int channelAxis) {
         if (!options.layer.empty() && node.name != options.layer)
-            continue;
+            return;
         LayerStats ls;
-        ls.tensor = layer.weight;
-        const Tensor *w = &g.initializers.at(ls.tensor);
+        ls.tensor = tensor;
         ls.name = node.name;
         ls.op = node.opType;
         ls.shape = w->shape();
-        ls.channelAxis = outputChannelAxis(node, ls.shape);
+        ls.channelAxis = channelAxis;
         ls.params = w->numel();
+        if (auto s = stored.find(node.name); s != stored.end()) {
+            ls.tensor = s->second.q;
+            ls.stored = storedLevels(model.graph, s->second);
+        }
         result.push_back(std::move(ls));
         weights.push_back(w);
+    };
+    for (const LayerNode &layer : layerNodes(g)) {
+        const Tensor *w = &g.initializers.at(layer.weight);
+        add(*layer.node, layer.weight, w, outputChannelAxis(*layer.node, w->shape()));
+    }
+    for (const auto &[node, w] : integerOnly) {
+        // Output channels: QLinearConv's and a transB QGemm's first axis, else the last (a [K, N] matrix).
+        const bool columns = node->opType == "QLinearMatMul" || (node->opType == "QGemm" && node->attrInt("transB", 0) == 0);
+        add(*node, {}, &w, columns ? w.rank() - 1 : 0);
     }
     const int threads = resolveThreads(options.threads);
 

@@ -3,12 +3,16 @@
 //
 // A "layer" is a node with a float weight initializer (Conv, ConvTranspose, Gemm, MatMul, ...): its first
 // float initializer input of rank >= 2 (Model::layers()' weightName); its output channels are on outputChannelAxis (graph.h).
+// A quantized model's layers are layers too, with the float values of their integer weights: those a
+// DequantizeLinear feeds, dynamic-int8 ConvInteger / MatMulInteger, QLinearConv, QLinearMatMul and QGemm
+// (integerLayerWeights); 16-bit weights count in float32 (floatWeightForm, graph/transform.h).
 // Moments are merged from per-chunk partial sums, so the layers are processed in parallel in one sweep
 // over the weights (plus a second sweep for the outlier count, which needs the mean and std). NaN and Inf
 // are counted and excluded from every other statistic.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +42,19 @@ struct LayerStats {
     int64_t params = 0;  // weight elements
     TensorStats all;
     std::vector<TensorStats> channels; // per output channel
+    // How the file stores a quantized layer's weight (integerLayerWeights, graph.h); the statistics above are
+    // of its float values, (q - zero point) * scale.
+    struct Stored {
+        std::string op;            // the node reading the integers: DequantizeLinear, QLinearConv, ConvInteger, ...
+        DType dtype = DType::Int8; // Int8 or UInt8
+        int32_t qmin = 0, qmax = 0; // the smallest and largest integer stored
+        int32_t zeroPointMin = 0, zeroPointMax = 0;
+        int bits = 0;              // what the stored range needs: ceil(log2(qmax - qmin + 1))
+        int64_t scales = 0;        // 1 (per tensor), one per output channel, or one per block
+        int64_t blockSize = 0;
+        double scaleMin = 0, scaleMax = 0;
+    };
+    std::optional<Stored> stored;
 };
 
 struct StatsOptions {
@@ -48,6 +65,9 @@ struct StatsOptions {
 };
 
 std::vector<LayerStats> computeLayerStats(const Model &model, const StatsOptions &options = {});
+
+// What LayerStats::stored says of one integer weight of `graph`; nullopt for an empty one.
+std::optional<LayerStats::Stored> storedLevels(const Graph &graph, const IntegerLayerWeight &weight);
 
 struct Histogram {
     double lo = 0, hi = 0;          // range covered; bin i spans [lo + i*w, lo + (i+1)*w), the last bin includes hi

@@ -539,11 +539,9 @@ void validateRecipe(const Recipe &recipe, const Model &model)
 
 Model compressionForm(const Model &model, std::map<std::string, DType> *widened)
 {
-    Model m = model;
-    const std::map<std::string, DType> types = widenLayerWeights(m);
-    if (widened)
-        *widened = types;
-    if (dequantizeIntegerLayers(m) > 0)
+    int dequantized = 0;
+    Model m = floatWeightForm(model, widened, &dequantized);
+    if (dequantized > 0)
         inferShapes(m);
     return m;
 }

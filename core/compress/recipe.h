@@ -107,9 +107,9 @@ struct LayerPlan {
     // pruning; channel pruning leaves it whole and 8-bit activations do not reach it.
     bool nested = false;
 };
-// The form of a model the compression stages work on: a copy (sharing the weights it leaves alone) whose 16-bit
-// layer weights are widened to float32 (`widened`, when given, receives their types; widenLayerWeights) and
-// whose layers from onnxruntime's dynamic quantization are float again (dequantizeIntegerLayers), with shapes
+// The form of a model the compression stages work on: floatWeightForm (graph/transform.h) — a copy (sharing
+// the weights it leaves alone) whose 16-bit layer weights are widened to float32 (`widened`, when given,
+// receives their types) and whose weight-only quantized and dynamic-int8 layers are float again — with shapes
 // inferred. Recipes, plans, sensitivity and the recipe table name its layers; a model without such weights
 // or layers comes back as it is.
 Model compressionForm(const Model &model, std::map<std::string, DType> *widened = nullptr);

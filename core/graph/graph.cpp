@@ -324,14 +324,31 @@ Model Model::deepCopy() const
 
 std::vector<LayerInfo> Model::layers() const
 {
+    // A weight-only quantized layer's DequantizeLinear is part of its layer: no row of its own, and its integer
+    // weight, scale and zero point count as the layer's.
+    // Any quantized layer's weight is its integer tensor (QLinearConv's first initializer input is a scale).
+    std::map<std::string, const IntegerLayerWeight> stored;
+    std::set<std::string> dequantizers;
+    for (IntegerLayerWeight &w : integerLayerWeights(graph)) {
+        dequantizers.insert(w.dequantize.begin(), w.dequantize.end());
+        stored.emplace(w.layer, std::move(w));
+    }
     std::vector<LayerInfo> result;
     result.reserve(graph.nodes.size());
     for (const Node &n : graph.nodes) {
+        if (dequantizers.count(n.name))
+            continue;
+        std::vector<std::string> inputs = n.inputs;
+        const auto integer = stored.find(n.name);
+        if (integer != stored.end() && !integer->second.dequantize.empty()) {
+            std::replace(inputs.begin(), inputs.end(), integer->second.value, integer->second.q);
+            inputs.insert(inputs.end(), {integer->second.scale, integer->second.zeroPoint});
+        }
         LayerInfo info;
         info.name = n.name;
         info.opType = n.opType;
         std::set<std::string> counted;
-        for (const std::string &in : n.inputs) {
+        for (const std::string &in : inputs) {
             if (in.empty())
                 continue;
             auto init = graph.initializers.find(in);
@@ -350,6 +367,10 @@ std::vector<LayerInfo> Model::layers() const
             } else {
                 info.inputs.push_back(graph.valueInfo(in));
             }
+        }
+        if (integer != stored.end()) {
+            info.weightName = integer->second.q;
+            info.weightShape = graph.initializers.at(info.weightName).shape();
         }
         for (const std::string &out : n.outputs)
             info.outputs.push_back(graph.valueInfo(out));
@@ -456,6 +477,186 @@ std::optional<LayerNode> findLayer(const Graph &graph, const std::string &name)
         if (l.node->name == name)
             return l;
     return std::nullopt;
+}
+
+std::optional<DynamicQuantChain> dynamicQuantChain(const Graph &g, const Node &n)
+{
+    if (!n.domain.empty() || (n.opType != "ConvInteger" && n.opType != "MatMulInteger") || n.inputs.size() < 2 ||
+        !g.isInitializer(n.inputs[1]) || (n.hasInput(3) && !g.isInitializer(n.inputs[3])))
+        return std::nullopt;
+    const auto sole = [&](const std::string &value, const char *op) -> const Node * {
+        const std::vector<const Node *> c = g.consumers(value);
+        return c.size() == 1 && c[0]->opType == op && c[0]->domain.empty() ? c[0] : nullptr;
+    };
+    DynamicQuantChain chain;
+    chain.quantize = g.producer(n.inputs[0]);
+    if (!chain.quantize || chain.quantize->opType != "DynamicQuantizeLinear" || chain.quantize->outputs.size() < 3 ||
+        (n.hasInput(2) && n.inputs[2] != chain.quantize->outputs[2]))
+        return std::nullopt;
+    chain.cast = sole(n.outputs.empty() ? std::string() : n.outputs[0], "Cast");
+    if (!chain.cast || chain.cast->attrInt("to", 0) != 1)
+        return std::nullopt;
+    chain.mul = sole(chain.cast->outputs[0], "Mul");
+    if (!chain.mul || chain.mul->inputs.size() != 2)
+        return std::nullopt;
+    const std::string &scales = chain.mul->inputs[0] == chain.cast->outputs[0] ? chain.mul->inputs[1] : chain.mul->inputs[0];
+    chain.scaleMul = g.producer(scales);
+    if (!chain.scaleMul || chain.scaleMul->opType != "Mul" || chain.scaleMul->inputs.size() != 2)
+        return std::nullopt;
+    const std::string &xScale = chain.quantize->outputs[1];
+    const std::vector<std::string> &in = chain.scaleMul->inputs;
+    chain.weightScale = in[0] == xScale ? in[1] : in[1] == xScale ? in[0] : std::string();
+    if (chain.weightScale.empty() || !g.isInitializer(chain.weightScale))
+        return std::nullopt;
+    return chain;
+}
+
+namespace {
+
+// The opset-17 form of a blocked DequantizeLinear (ONNX export) producing `value`:
+// Reshape(W_q, [.., G, B, ..]) -> Cast(float) -> Sub(zp)? -> Mul(scale) -> Reshape, every operand an initializer.
+bool blockedDequantize(const Graph &g, const std::string &value, IntegerLayerWeight &w)
+{
+    const auto made = [&](const std::string &v, const char *op) -> const Node * {
+        const Node *n = g.producer(v);
+        return n && n->opType == op && n->domain.empty() && g.consumers(v).size() == 1 ? n : nullptr;
+    };
+    const auto other = [&](const Node &n, const std::string &known) {
+        return n.inputs.size() == 2 ? (n.inputs[0] == known ? n.inputs[1] : n.inputs[0]) : std::string();
+    };
+    const Node *back = g.producer(value);
+    if (!back || back->opType != "Reshape" || back->inputs.size() != 2 || !g.isInitializer(back->inputs[1]))
+        return false;
+    const Node *mul = made(back->inputs[0], "Mul");
+    if (!mul || mul->inputs.size() != 2)
+        return false;
+    const Node *sub = g.producer(mul->inputs[0]);
+    const Node *cast = nullptr;
+    std::string scale;
+    if (sub && sub->opType == "Sub" && g.isInitializer(mul->inputs[1])) {
+        scale = mul->inputs[1];
+        if (made(mul->inputs[0], "Sub") != sub || sub->inputs.size() != 2 || !g.isInitializer(sub->inputs[1]))
+            return false;
+        w.zeroPoint = sub->inputs[1];
+        cast = made(sub->inputs[0], "Cast");
+    } else {
+        for (const std::string &in : mul->inputs)
+            if (g.isInitializer(in))
+                scale = in;
+        cast = made(other(*mul, scale), "Cast");
+    }
+    if (scale.empty() || !cast || cast->attrInt("to", 0) != 1)
+        return false;
+    const Node *split = made(cast->inputs[0], "Reshape");
+    if (!split || split->inputs.size() != 2 || !g.isInitializer(split->inputs[0]) || !g.isInitializer(split->inputs[1]))
+        return false;
+    const Tensor &q = g.initializers.at(split->inputs[0]);
+    const std::vector<float> blockedShape = g.initializers.at(split->inputs[1]).toFloatVector();
+    if (int(blockedShape.size()) != q.rank() + 1)
+        return false;
+    int axis = 0;
+    while (axis < q.rank() && int64_t(blockedShape[size_t(axis)]) == q.dim(axis))
+        ++axis;
+    if (axis >= q.rank())
+        return false;
+    const float groups = blockedShape[size_t(axis)], block = blockedShape[size_t(axis) + 1];
+    if (!(groups >= 1 && block >= 1 && groups <= float(q.dim(axis)) && block <= float(q.dim(axis))) ||
+        int64_t(groups) * int64_t(block) != q.dim(axis))
+        return false;
+    w.q = split->inputs[0];
+    w.scale = scale;
+    w.axis = axis;
+    w.blockSize = int64_t(blockedShape[size_t(axis) + 1]);
+    w.dequantize = {split->name, cast->name};
+    if (!w.zeroPoint.empty())
+        w.dequantize.push_back(sub->name);
+    w.dequantize.insert(w.dequantize.end(), {mul->name, back->name});
+    return true;
+}
+
+} // namespace
+
+std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &g)
+{
+    static const std::set<std::string> floatLayers{"Conv", "ConvTranspose", "Gemm", "MatMul"};
+    // The weight, scale and zero point must be initializers of fitting types and sizes.
+    const auto fits = [&](IntegerLayerWeight &w) {
+        auto q = g.initializers.find(w.q);
+        auto s = g.initializers.find(w.scale);
+        if (q == g.initializers.end() || s == g.initializers.end() || q->second.rank() < 2 ||
+            (q->second.dtype() != DType::Int8 && q->second.dtype() != DType::UInt8) || s->second.dtype() != DType::Float32)
+            return false;
+        if (!w.zeroPoint.empty()) {
+            auto z = g.initializers.find(w.zeroPoint);
+            if (z == g.initializers.end() || z->second.numel() != s->second.numel() ||
+                (z->second.dtype() != q->second.dtype() && z->second.dtype() != DType::Float32))
+                return false;
+        }
+        const Tensor &qt = q->second;
+        const int64_t scales = s->second.numel();
+        if (scales == 1) {
+            w.axis = -1;
+            w.blockSize = 0;
+            return true;
+        }
+        w.axis = w.axis < 0 ? w.axis + qt.rank() : w.axis;
+        if (w.axis < 0 || w.axis >= qt.rank() || qt.dim(w.axis) == 0)
+            return false;
+        if (w.blockSize <= 0)
+            return scales == qt.dim(w.axis);
+        const int64_t d = qt.dim(w.axis);
+        return scales == qt.numel() / d * ((d + w.blockSize - 1) / w.blockSize);
+    };
+    const auto input = [](const Node &n, int i) { return n.hasInput(i) ? n.inputs[size_t(i)] : std::string(); };
+    std::vector<IntegerLayerWeight> result;
+    for (const Node &n : g.nodes) {
+        IntegerLayerWeight w;
+        w.op = n.opType;
+        w.layer = n.name;
+        if (n.domain.empty() && (n.opType == "QLinearConv" || n.opType == "QLinearMatMul")) {
+            w.q = input(n, 3);
+            w.scale = input(n, 4);
+            w.zeroPoint = input(n, 5);
+            w.axis = n.opType == "QLinearMatMul" ? -1 : 0; // -1: the last axis, once the rank is known
+        } else if (n.domain == "com.microsoft" && n.opType == "QGemm") {
+            w.q = input(n, 3);
+            w.scale = input(n, 4);
+            w.zeroPoint = input(n, 5);
+            w.axis = n.attrInt("transB", 0) ? 0 : -1;
+        } else if (auto chain = dynamicQuantChain(g, n)) {
+            w.q = n.inputs[1];
+            w.scale = chain->weightScale;
+            w.zeroPoint = input(n, 3);
+            w.axis = n.opType == "ConvInteger" ? 0 : -1;
+        } else if (floatLayers.count(n.opType) && (n.domain.empty() || n.domain == "ai.onnx") && layerWeight(g, n).empty()) {
+            // A weight-only layer: its weight comes from a DequantizeLinear (or its opset-17 blocked form).
+            w.op = "DequantizeLinear";
+            for (const std::string &in : n.inputs) {
+                const Node *dq = in.empty() ? nullptr : g.producer(in);
+                if (!dq || g.consumers(in).size() != 1)
+                    continue;
+                w.value = in;
+                if (dq->opType == "DequantizeLinear" && dq->domain.empty() && dq->inputs.size() >= 2) {
+                    w.q = dq->inputs[0];
+                    w.scale = dq->inputs[1];
+                    w.zeroPoint = input(*dq, 2);
+                    w.axis = int(dq->attrInt("axis", 1));
+                    w.blockSize = dq->attrInt("block_size", 0);
+                    w.dequantize = {dq->name};
+                    break;
+                }
+                if (blockedDequantize(g, in, w))
+                    break;
+            }
+            if (w.dequantize.empty())
+                continue;
+        } else {
+            continue;
+        }
+        if (fits(w))
+            result.push_back(std::move(w));
+    }
+    return result;
 }
 
 const Node *findLayerNode(const Graph &graph, const std::string &name)

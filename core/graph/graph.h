@@ -144,6 +144,40 @@ std::optional<LayerNode> findLayer(const Graph &graph, const std::string &name);
 // A main-graph node of that name, else a nested layer's node; null when neither exists.
 const Node *findLayerNode(const Graph &graph, const std::string &name);
 
+// A layer whose weight the model stores as integers, as the file has it:
+//   weight-only:  DequantizeLinear(W_q, scale[, zero point]) producing the weight of a Conv, ConvTranspose, Gemm
+//                 or MatMul (the variants this tool writes, onnxruntime's QDQ files; `axis`, and opset 21's
+//                 `block_size` in the native .h5), or the opset-17 form of a blocked one that ONNX export
+//                 writes: Reshape(W_q, [.., G, B, ..]) -> Cast(float) -> Sub(zero point) -> Mul(scale) -> Reshape;
+//   integer ops:  QLinearConv, QLinearMatMul and com.microsoft QGemm, whose inputs are the weight, its scale and
+//                 zero point; ConvInteger / MatMulInteger after a DynamicQuantizeLinear, whose weight scale is
+//                 an operand of the Mul that rescales their Cast output (onnxruntime's dynamic quantization,
+//                 dynamicQuantChain).
+// The integer weight, its scale and zero point are main-graph initializers. `layer` names the node whose
+// weight it is; the float layer dequantizeIntegerLayers (transform.h) makes of it keeps that name.
+struct IntegerLayerWeight {
+    std::string layer;
+    std::string op;                  // DequantizeLinear (weight-only), QLinearConv, ConvInteger, ...
+    std::vector<std::string> dequantize; // weight-only: the nodes from the integers to the weight, the last
+                                         // producing `value`, the float weight the layer reads
+    std::string value;
+    std::string q, scale, zeroPoint; // initializers (the scale and zero point hold one value per scale, in
+                                     // order, in whatever shape); zeroPoint "" means 0
+    int axis = -1;                   // the axis of q the scales run along; -1: one scale
+    int64_t blockSize = 0;           // > 0: one scale per block of blockSize along `axis`
+};
+// In node order (main graph only).
+std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &graph);
+
+// onnxruntime's dynamic quantization around a ConvInteger / MatMulInteger `n`:
+//   DynamicQuantizeLinear(x) -> n(x_q, W_q, x_zp, w_zp) -> Cast(float) -> Mul(., Mul(x_scale, w_scale)),
+// with W_q, w_zp and w_scale initializers; nullopt when `n` is not in that form.
+struct DynamicQuantChain {
+    const Node *quantize = nullptr, *cast = nullptr, *mul = nullptr, *scaleMul = nullptr;
+    std::string weightScale;
+};
+std::optional<DynamicQuantChain> dynamicQuantChain(const Graph &graph, const Node &n);
+
 // The axis of a layer's weight that indexes output channels: 0, except ConvTranspose (1, per group) and Gemm
 // with transB = 0 / MatMul (the last axis); 0 for weights of rank < 2.
 int outputChannelAxis(const Node &node, const Shape &weightShape);
@@ -170,6 +204,9 @@ struct LayerInfo {
     int64_t params = 0;              // elements of the node's initializer inputs
     size_t bytes = 0;
 };
+// layers(): one per node, except that a weight-only quantized layer's DequantizeLinear (integerLayerWeights)
+// has none: its integer weight, scale and zero point are the layer's. A quantized layer's weightName is its
+// integer weight.
 
 struct Model {
     Graph graph;

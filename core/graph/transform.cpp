@@ -306,102 +306,85 @@ int hoistSubgraphWeights(Model &model)
     return moved;
 }
 
-namespace {
-
-// The float weight of an integer layer: (q - zp) * scale, zp and scale of one value or one per output channel
-// (`axis` of q); false when the shapes do not say which.
-bool floatWeight(const Tensor &q, const Tensor *zp, const Tensor &scale, int axis, Tensor &w)
+Tensor dequantizeLayerWeight(const Graph &g, const IntegerLayerWeight &w)
 {
-    if ((q.dtype() != DType::UInt8 && q.dtype() != DType::Int8) || q.rank() < 2 || scale.dtype() != DType::Float32)
-        return false;
-    if (zp && zp->dtype() != q.dtype())
-        return false;
-    const int64_t channels = q.dim(axis);
-    const int64_t zpCount = zp ? zp->numel() : 1, scaleCount = scale.numel();
-    if ((zpCount != 1 && zpCount != channels) || (scaleCount != 1 && scaleCount != channels))
-        return false;
-    const std::vector<float> qv = q.toFloatVector(), s = scale.toFloatVector();
-    const std::vector<float> z = zp ? zp->toFloatVector() : std::vector<float>{0.f};
-    int64_t inner = 1;
-    for (int d = axis + 1; d < q.rank(); ++d)
-        inner *= q.dim(d);
-    w = Tensor(DType::Float32, q.shape());
-    float *out = w.f32();
-    for (int64_t i = 0; i < q.numel(); ++i) {
-        const int64_t c = (i / inner) % channels;
-        out[i] = (qv[size_t(i)] - z[zpCount == 1 ? 0 : size_t(c)]) * s[scaleCount == 1 ? 0 : size_t(c)];
+    const Tensor &q = g.initializers.at(w.q);
+    const std::vector<float> s = g.initializers.at(w.scale).toFloatVector();
+    const std::vector<float> z = w.zeroPoint.empty() ? std::vector<float>(s.size(), 0.f)
+                                                     : g.initializers.at(w.zeroPoint).toFloatVector();
+    // Element e's scale: one for all, one per index along the axis, or one per block along it (the scale then
+    // has q's shape with the axis divided into blocks).
+    int64_t inner = 1, d = 1;
+    if (w.axis >= 0) {
+        d = q.dim(w.axis);
+        for (int a = w.axis + 1; a < q.rank(); ++a)
+            inner *= q.dim(a);
     }
-    return true;
+    const int64_t blocks = w.blockSize > 0 ? (d + w.blockSize - 1) / w.blockSize : d;
+    const std::vector<float> qv = q.toFloatVector();
+    Tensor out(DType::Float32, q.shape());
+    float *o = out.f32();
+    for (int64_t e = 0; e < q.numel(); ++e) {
+        size_t k = 0;
+        if (w.axis >= 0) {
+            const int64_t along = (e / inner) % d, outer = e / (inner * d);
+            k = w.blockSize > 0 ? size_t((outer * blocks + along / w.blockSize) * inner + e % inner) : size_t(along);
+        }
+        o[e] = (qv[size_t(e)] - z[k]) * s[k];
+    }
+    return out;
 }
-
-const Node *soleConsumer(const Graph &g, const std::string &value, const char *op)
-{
-    const std::vector<const Node *> c = g.consumers(value);
-    return c.size() == 1 && c[0]->opType == op && c[0]->domain.empty() ? c[0] : nullptr;
-}
-
-} // namespace
 
 int dequantizeIntegerLayers(Model &model)
 {
     Graph &g = model.graph;
-    std::set<const Node *> removed;       // the integer layers and their Casts
+    std::set<const Node *> removed;       // integer layers, their Casts, the weights' DequantizeLinear nodes
     std::map<const Node *, Node> placed;  // the scaling Mul -> the float layer taking its place
     std::set<std::string> orphans;        // DynamicQuantizeLinear / scale Mul nodes and initializers that may be
                                           // left unused
-    for (const Node &n : g.nodes) {
-        if (!n.domain.empty() || (n.opType != "ConvInteger" && n.opType != "MatMulInteger") || n.inputs.size() < 2)
+    int rewritten = 0;
+    for (const IntegerLayerWeight &iw : integerLayerWeights(g)) {
+        const Node &n = *g.findNode(iw.layer);
+        orphans.insert({iw.q, iw.scale, iw.zeroPoint});
+        if (!iw.dequantize.empty()) {
+            // The weight's values become an initializer under the name the layer reads.
+            g.initializers[iw.value] = dequantizeLayerWeight(g, iw);
+            if (auto v = g.values.find(iw.value); v != g.values.end())
+                v->second.dtype = DType::Float32;
+            for (const std::string &name : iw.dequantize) {
+                const Node *dq = g.findNode(name);
+                removed.insert(dq);
+                orphans.insert(dq->inputs.begin(), dq->inputs.end());
+            }
+            ++rewritten;
             continue;
-        const Node *dq = g.producer(n.inputs[0]);
-        if (!dq || dq->opType != "DynamicQuantizeLinear" || dq->outputs.size() < 3 ||
-            (n.hasInput(2) && n.inputs[2] != dq->outputs[2]))
-            continue;
-        auto wq = g.initializers.find(n.inputs[1]);
-        const Tensor *zp = n.hasInput(3) && g.isInitializer(n.inputs[3]) ? &g.initializers.at(n.inputs[3]) : nullptr;
-        if (wq == g.initializers.end() || (n.hasInput(3) && !zp))
-            continue;
-        const Node *cast = soleConsumer(g, n.outputs[0], "Cast");
-        if (!cast || cast->attrInt("to", 0) != 1)
-            continue;
-        const Node *mul = soleConsumer(g, cast->outputs[0], "Mul");
-        if (!mul || mul->inputs.size() != 2)
-            continue;
-        const std::string &scales = mul->inputs[0] == cast->outputs[0] ? mul->inputs[1] : mul->inputs[0];
-        const Node *scaleMul = g.producer(scales);
-        if (!scaleMul || scaleMul->opType != "Mul" || scaleMul->inputs.size() != 2)
-            continue;
-        const std::string &wScale = scaleMul->inputs[0] == dq->outputs[1] ? scaleMul->inputs[1]
-                                    : scaleMul->inputs[1] == dq->outputs[1] ? scaleMul->inputs[0]
-                                                                            : std::string();
-        if (wScale.empty() || !g.isInitializer(wScale))
-            continue;
+        }
+        const std::optional<DynamicQuantChain> chain = dynamicQuantChain(g, n);
+        if (!chain)
+            continue; // QLinearConv & co. stay integer layers
         const bool conv = n.opType == "ConvInteger";
-        Tensor w;
-        if (!floatWeight(wq->second, zp, g.initializers.at(wScale), conv ? 0 : wq->second.rank() - 1, w))
-            continue;
         std::string name = n.inputs[1];
         const std::string suffix = "_quantized";
         if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
             name.erase(name.size() - suffix.size());
         for (int k = 1; g.initializers.count(name) || g.values.count(name); ++k)
             name = n.inputs[1] + "_float" + (k > 1 ? "_" + std::to_string(k) : std::string());
-        g.initializers[name] = w;
+        g.initializers[name] = dequantizeLayerWeight(g, iw);
         Node layer;
         layer.name = n.name;
         layer.opType = conv ? "Conv" : "MatMul";
-        layer.inputs = {dq->inputs[0], name};
-        layer.outputs = {mul->outputs[0]};
+        layer.inputs = {chain->quantize->inputs[0], name};
+        layer.outputs = {chain->mul->outputs[0]};
         for (const auto &[key, a] : n.attrs)
             if (conv || key[0] == '_')
                 layer.attrs[key] = a;
         removed.insert(&n);
-        removed.insert(cast);
-        placed[mul] = std::move(layer);
-        orphans.insert({dq->name, scaleMul->name, n.inputs[1], wScale});
-        if (n.hasInput(3))
-            orphans.insert(n.inputs[3]);
+        removed.insert(chain->cast);
+        placed[chain->mul] = std::move(layer);
+        orphans.insert({chain->quantize->name, chain->scaleMul->name});
+        ++rewritten;
     }
-    if (placed.empty())
+    if (!rewritten)
         return 0;
     std::vector<Node> nodes;
     for (Node &n : g.nodes) {
@@ -410,9 +393,8 @@ int dequantizeIntegerLayers(Model &model)
         else if (!removed.count(&n))
             nodes.push_back(std::move(n));
     }
-    const int rewritten = int(placed.size());
     g.nodes = std::move(nodes);
-    // What the rewrite left unread: the scale products, the DynamicQuantizeLinear nodes, their initializers.
+    // What the rewrite left unread: integer weights, scale products, DynamicQuantizeLinear nodes, their inputs.
     for (bool changed = true; changed;) {
         std::set<std::string> used;
         for (const Node &n : g.nodes) {
@@ -433,6 +415,18 @@ int dequantizeIntegerLayers(Model &model)
             it = orphans.count(it->first) && !used.count(it->first) ? g.initializers.erase(it) : std::next(it);
     }
     return rewritten;
+}
+
+Model floatWeightForm(const Model &model, std::map<std::string, DType> *widened, int *dequantized)
+{
+    Model m = model;
+    std::map<std::string, DType> types = widenLayerWeights(m);
+    const int rewritten = dequantizeIntegerLayers(m);
+    if (widened)
+        *widened = std::move(types);
+    if (dequantized)
+        *dequantized = rewritten;
+    return m;
 }
 
 int foldBatchNorm(Model &model)

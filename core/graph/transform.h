@@ -43,18 +43,29 @@ int nameSubgraphNodes(Model &model);
 // they change (they are shared between copies of a model). Returns the number of weights moved.
 int hoistSubgraphWeights(Model &model);
 
-// Turns layers that onnxruntime's dynamic quantization wrote back into float layers, so that a model quantized
-// elsewhere can be compressed again (pruned, quantized statically per channel, to other bit-widths):
-//   DynamicQuantizeLinear(x) -> ConvInteger / MatMulInteger(x_q, W_q, x_zp, w_zp) -> Cast(float)
-//     -> Mul(., Mul(x_scale, w_scale))
-// becomes Conv / MatMul(x, W) with W = (W_q - w_zp) * w_scale (exact in float32; w_zp and w_scale per tensor or
-// per output channel), named as the integer node and producing the Mul's output. DynamicQuantizeLinear nodes
-// and initializers left unused go. The float layer computes what the integer one approximates (without the
-// activation rounding). Value shapes are not updated: run inferShapes afterwards. Returns the layers rewritten.
+// The float values of a layer's integer weight (graph.h, integerLayerWeights): (W_q - zero point) * scale,
+// per tensor, per index along the axis or per block, exact in float32.
+Tensor dequantizeLayerWeight(const Graph &graph, const IntegerLayerWeight &weight);
+
+// Turns quantized layers back into float layers, so that a model quantized by this tool or elsewhere can be
+// inspected and compressed again (pruned, quantized to other bit-widths and granularities):
+//  - a weight-only layer's DequantizeLinear(W_q, scale, zp) becomes an initializer holding its values, under
+//    the name the layer reads;
+//  - onnxruntime's dynamic quantization, DynamicQuantizeLinear(x) -> ConvInteger / MatMulInteger(x_q, W_q,
+//    x_zp, w_zp) -> Cast(float) -> Mul(., Mul(x_scale, w_scale)), becomes Conv / MatMul(x, W), named as the
+//    integer node and producing the Mul's output. The float layer computes what the integer one approximates
+//    (without the activation rounding).
+// QLinearConv, QLinearMatMul and QGemm stay as they are. Nodes and initializers left unused go. Value shapes are
+// not updated: run inferShapes afterwards. Returns the layers rewritten.
 int dequantizeIntegerLayers(Model &model);
 
 // Returns the widened initializers with their original types (empty when the model has none to widen).
 std::map<std::string, DType> widenLayerWeights(Model &model);
 void narrowLayerWeights(Model &model, const std::map<std::string, DType> &widened);
+
+// The form analyses read layer weights in: 16-bit weights widened (widenLayerWeights, the original types in
+// *widened) and quantized layers made float (dequantizeIntegerLayers, their count in *dequantized). Value
+// shapes of rewritten layers are not updated (compressionForm, compress/recipe.h, also infers them).
+Model floatWeightForm(const Model &model, std::map<std::string, DType> *widened = nullptr, int *dequantized = nullptr);
 
 } // namespace cw

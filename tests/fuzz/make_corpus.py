@@ -124,6 +124,31 @@ def onnx_seeds(d):
         [numpy_helper.from_array((np.arange(18) * 13 % 256).astype(np.uint8).reshape(2, 1, 3, 3), "wq"),
          numpy_helper.from_array(np.array(128, np.uint8), "wz"), numpy_helper.from_array(np.array(0.01, np.float32), "ws")]),
         os.path.join(d, "dynamic.onnx"))
+    # A group-wise weight as ONNX export writes it at opset 17 (blocked DequantizeLinear as arithmetic), and an
+    # integer QLinearMatMul: the integer weights Inspect and the statistics read.
+    save_model(helper.make_graph(
+        [helper.make_node("Reshape", ["wq", "blocked"], ["wb"]),
+         helper.make_node("Cast", ["wb"], ["wf"], to=f32),
+         helper.make_node("Sub", ["wf", "zp"], ["wc"]),
+         helper.make_node("Mul", ["wc", "scale"], ["ws"]),
+         helper.make_node("Reshape", ["ws", "shape"], ["w"]),
+         helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)],
+        "blocked", [helper.make_tensor_value_info("x", f32, ["N", 8])], [helper.make_tensor_value_info("y", f32, ["N", 2])],
+        [numpy_helper.from_array((np.arange(16) % 16).astype(np.uint8).reshape(2, 8), "wq"),
+         numpy_helper.from_array(np.array([2, 2, 4], np.int64), "blocked"),
+         numpy_helper.from_array(np.array([2, 8], np.int64), "shape"),
+         numpy_helper.from_array(np.full((2, 2, 1), 8, np.float32), "zp"),
+         numpy_helper.from_array(np.array([0.1, 0.2, 0.3, 0.4], np.float32).reshape(2, 2, 1), "scale")]),
+        os.path.join(d, "blocked.onnx"))
+    save_model(helper.make_graph(
+        [helper.make_node("QLinearMatMul", ["xq", "xs", "xz", "wq", "ws", "wz", "ys", "yz"], ["y"])],
+        "qlinear", [helper.make_tensor_value_info("xq", TensorProto.UINT8, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 2])],
+        [numpy_helper.from_array(np.array(0.02, np.float32), "xs"), numpy_helper.from_array(np.array(128, np.uint8), "xz"),
+         numpy_helper.from_array(np.arange(-4, 4, dtype=np.int8).reshape(4, 2), "wq"),
+         numpy_helper.from_array(np.array([0.05, 0.1], np.float32), "ws"), numpy_helper.from_array(np.zeros(2, np.int8), "wz"),
+         numpy_helper.from_array(np.array(0.1, np.float32), "ys"), numpy_helper.from_array(np.array(128, np.uint8), "yz")]),
+        os.path.join(d, "qlinear.onnx"))
 
 
 def h5_model_seeds(d, onnx_dir, cwb):

@@ -11,6 +11,7 @@ namespace cw::ui {
 
 namespace {
 const QColor kBarColor(70, 130, 180);        // steel blue
+const QColor kAfterColor(214, 39, 40, 190);  // red, slightly translucent: the result over the original
 const QColor kLevelColor(230, 126, 34, 150); // orange, translucent: levels sit on top of the bars
 const QColor kClipColor(200, 60, 30);        // dark orange-red
 const QColor kPruneColor(235, 235, 235, 170); // grey wash: these weights become zero
@@ -63,6 +64,16 @@ HistogramPlot::HistogramPlot(QWidget *parent) : QWidget(parent)
     m_bars->setBrush(kBarColor);
     m_bars->setWidthType(QCPBars::wtPlotCoords);
 
+    m_after = new QCPBars(m_plot->xAxis, m_plot->yAxis);
+    m_after->setName(tr("After the what-if"));
+    m_after->setPen(QPen(kAfterColor.darker(130), 0.5));
+    m_after->setBrush(kAfterColor);
+    m_after->setWidthType(QCPBars::wtPlotCoords);
+    m_after->setVisible(false);
+    m_plot->legend->setVisible(false);
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    m_plot->legend->setBrush(QColor(255, 255, 255, 210));
+
     m_pruneRect = new QCPItemRect(m_plot);
     m_pruneRect->setLayer(QStringLiteral("wash"));
     m_pruneRect->setPen(Qt::NoPen);
@@ -84,6 +95,16 @@ HistogramPlot::HistogramPlot(QWidget *parent) : QWidget(parent)
     m_title->setBrush(QColor(255, 255, 255, 210));
     m_title->setPadding(QMargins(4, 2, 4, 2));
     m_title->setText(QString());
+
+    m_zeroNote = new QCPItemText(m_plot);
+    m_zeroNote->setLayer(QStringLiteral("legend"));
+    m_zeroNote->setPositionAlignment(Qt::AlignRight | Qt::AlignTop); // left of the zero bar: the title is right
+    m_zeroNote->position->setTypeX(QCPItemPosition::ptPlotCoords);
+    m_zeroNote->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    m_zeroNote->setColor(kAfterColor.darker(130));
+    m_zeroNote->setBrush(QColor(255, 255, 255, 210));
+    m_zeroNote->setPadding(QMargins(3, 1, 3, 1));
+    m_zeroNote->setVisible(false);
 
     m_notice = new QCPItemText(m_plot);
     m_notice->setLayer(QStringLiteral("legend"));
@@ -110,28 +131,62 @@ void HistogramPlot::setAxisLabels(const QString &x, const QString &y)
     m_plot->yAxis->setLabel(y);
 }
 
-void HistogramPlot::setHistogram(const cw::Histogram &histogram)
+namespace {
+void fillBars(QCPBars *bars, const cw::Histogram &histogram, bool log, double widthShare)
 {
-    m_histogram = histogram;
     QVector<double> keys, values;
     const double w = histogram.binWidth();
     keys.reserve(int(histogram.counts.size()));
     values.reserve(int(histogram.counts.size()));
     for (size_t i = 0; i < histogram.counts.size(); ++i) {
-        if (m_log && histogram.counts[i] == 0)
+        if (log && histogram.counts[i] == 0)
             continue; // an empty bin has no bar on a log axis
         keys << histogram.lo + (double(i) + 0.5) * w;
         values << double(histogram.counts[i]);
     }
-    m_bars->setWidth(w > 0 ? w : 1.0);
-    m_bars->setData(keys, values, true);
+    bars->setWidth(w > 0 ? w * widthShare : 1.0);
+    bars->setData(keys, values, true);
+}
+} // namespace
+
+void HistogramPlot::setHistogram(const cw::Histogram &histogram)
+{
+    m_histogram = histogram;
+    fillBars(m_bars, histogram, m_log, 1.0);
     rescale();
+}
+
+void HistogramPlot::setResult(const cw::Histogram &after)
+{
+    m_result = after;
+    // Narrower than the original's bars, so the original shows at both sides of each result bar.
+    fillBars(m_after, after, m_log, 0.6);
+    m_after->setVisible(true);
+    m_plot->legend->setVisible(true);
+    rescale();
+}
+
+void HistogramPlot::clearResult()
+{
+    if (!m_after->visible())
+        return;
+    m_result = {};
+    m_after->data()->clear();
+    m_after->setVisible(false);
+    m_plot->legend->setVisible(false);
+    rescale();
+}
+
+bool HistogramPlot::resultVisible() const
+{
+    return m_after->visible();
 }
 
 void HistogramPlot::clear()
 {
     m_histogram = {};
     m_bars->data()->clear();
+    clearResult();
     clearQuantGrid();
     setPruneThreshold(0);
     setNotice(QString());
@@ -149,14 +204,18 @@ void HistogramPlot::setLogScale(bool log)
         m_plot->yAxis->setNumberFormat(QStringLiteral("eb"));
         m_plot->yAxis->setNumberPrecision(0);
         m_bars->setBaseValue(0.5);
+        m_after->setBaseValue(0.5);
     } else {
         m_plot->yAxis->setScaleType(QCPAxis::stLinear);
         m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
         m_plot->yAxis->setNumberFormat(QStringLiteral("gb"));
         m_plot->yAxis->setNumberPrecision(6);
         m_bars->setBaseValue(0);
+        m_after->setBaseValue(0);
     }
     setHistogram(m_histogram);
+    if (m_after->visible())
+        setResult(m_result);
 }
 
 void HistogramPlot::rescale()
@@ -175,10 +234,29 @@ void HistogramPlot::rescale()
     int64_t peak = 0;
     for (int64_t c : m_histogram.counts)
         peak = std::max(peak, c);
+    // The result's bins count too, except the pruned weights' bin at zero: it would flatten everything else, so
+    // it may run off the top, its count written there.
+    int64_t zeros = 0;
+    if (m_after->visible()) {
+        const double w = m_result.binWidth();
+        const int64_t zeroBin = m_threshold > 0 && w > 0 ? int64_t(std::floor((0.0 - m_result.lo) / w)) : -1;
+        for (size_t i = 0; i < m_result.counts.size(); ++i) {
+            if (int64_t(i) == zeroBin)
+                zeros = m_result.counts[i];
+            else
+                peak = std::max(peak, m_result.counts[i]);
+        }
+    }
     if (m_log)
         m_plot->yAxis->setRange(0.5, std::max(10.0, double(peak) * 3.0));
     else
         m_plot->yAxis->setRange(0, std::max(1.0, double(peak) * (m_title->text().isEmpty() ? 1.08 : 1.3))); // headroom for the title
+    const bool offTop = zeros > 0 && double(zeros) > m_plot->yAxis->range().upper;
+    if (offTop) {
+        m_zeroNote->position->setCoords(0, 0.02);
+        m_zeroNote->setText(tr("%L1 at 0 ↑").arg(zeros));
+    }
+    m_zeroNote->setVisible(offTop);
     updateOverlays();
 }
 
@@ -208,6 +286,8 @@ void HistogramPlot::setNotice(const QString &text)
 {
     m_notice->setText(text);
     m_notice->setVisible(!text.isEmpty());
+    // The legend sits top-left, where the notice goes: it moves down while there is one.
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignLeft | (text.isEmpty() ? Qt::AlignTop : Qt::AlignVCenter));
     m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
 

@@ -4,6 +4,9 @@
 //   - the quantization grid: each level as a thin vertical line (only when there are few enough to tell
 //     apart, kMaxLevelLines) and the clipping range [lo, hi] as two bold lines;
 //   - the pruning threshold: the cut region |w| < t shaded, with the two edges dashed;
+//   - the result: a second histogram (the weights after the what-if, in the same bins) as narrower bars in
+//     another colour over the original, with a legend naming both; a bar of pruned zeros taller than the rest
+//     runs off the top with its count written there;
 //   - a notice (e.g. "3 NaN, 1 Inf excluded") in the top-left corner.
 // The count axis is linear or logarithmic (bars then start at 0.5 so single counts stay visible).
 #pragma once
@@ -40,6 +43,11 @@ public:
     // levels: the grid's representable values (drawn when <= kMaxLevelLines); lo / hi: clipping range.
     void setQuantGrid(const std::vector<double> &levels, double lo, double hi);
     void clearQuantGrid();
+    // The weights after the what-if, binned like the histogram (same lo, hi and bin count).
+    void setResult(const cw::Histogram &after);
+    void clearResult();
+    bool resultVisible() const;
+    const cw::Histogram &result() const { return m_result; }
     // t > 0 shades (-t, t); t <= 0 removes the shading.
     void setPruneThreshold(double t);
     void setNotice(const QString &text);
@@ -59,13 +67,16 @@ private:
 
     QCustomPlot *m_plot = nullptr;
     QCPBars *m_bars = nullptr;
+    QCPBars *m_after = nullptr;
     QCPItemText *m_title = nullptr;
     QCPItemText *m_notice = nullptr;
+    QCPItemText *m_zeroNote = nullptr; // the pruned weights' count when their bar runs off the top
     QCPItemRect *m_pruneRect = nullptr;
     QCPItemStraightLine *m_pruneLo = nullptr, *m_pruneHi = nullptr;
     QCPItemStraightLine *m_clipLo = nullptr, *m_clipHi = nullptr;
     std::vector<QCPItemStraightLine *> m_levelLines;
     cw::Histogram m_histogram;
+    cw::Histogram m_result;
     std::vector<double> m_levels;
     double m_gridLo = 0, m_gridHi = 0;
     bool m_hasGrid = false;

@@ -70,8 +70,10 @@ public:
         const int w = kMargin * 2 + kBoxWidth + 14 + m_panel->m_lanes * kLaneWidth + kMargin;
         const int h = kMargin * 2 + std::max(1, m_panel->rowCount()) * kRowHeight;
         setFixedSize(w, h);
-        // Wide enough for the whole canvas next to a vertical scroll bar: no horizontal scrolling.
-        m_panel->setMinimumWidth(w + m_panel->verticalScrollBar()->sizeHint().width() + 2 * m_panel->frameWidth());
+        // Wide enough for the whole canvas next to a vertical scroll bar (no horizontal scrolling), up to a
+        // limit: a U-Net's many long skips would otherwise widen the window past the screen.
+        constexpr int kMaxWidth = 480;
+        m_panel->setMinimumWidth(std::min(kMaxWidth, w + m_panel->verticalScrollBar()->sizeHint().width() + 2 * m_panel->frameWidth()));
         update();
     }
 
@@ -242,7 +244,9 @@ void GraphPanel::setModel(const cw::Model *model)
     m_lanes = 0;
     m_selected = -1;
     if (model) {
-        const auto layers = model->layers();
+        std::map<std::string, cw::LayerInfo> layers; // a weight-only layer's DequantizeLinear has none
+        for (cw::LayerInfo &l : model->layers())
+            layers[l.name] = std::move(l);
         std::map<std::string, int> producerRow;
         const auto &nodes = model->graph.nodes;
         for (size_t i = 0; i < nodes.size(); ++i) {
@@ -250,9 +254,14 @@ void GraphPanel::setModel(const cw::Model *model)
             Row row;
             row.name = QString::fromStdString(node.name);
             row.op = QString::fromStdString(node.opType);
-            if (i < layers.size()) {
-                row.shape = formatShapes(layers[i].outputs);
-                row.params = layers[i].params;
+            if (auto l = layers.find(node.name); l != layers.end()) {
+                row.shape = formatShapes(l->second.outputs);
+                row.params = l->second.params;
+            } else {
+                std::vector<cw::ValueInfo> outputs;
+                for (const std::string &out : node.outputs)
+                    outputs.push_back(model->graph.valueInfo(out));
+                row.shape = formatShapes(outputs);
             }
             for (const std::string &in : node.inputs) {
                 auto it = producerRow.find(in);

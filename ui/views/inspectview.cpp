@@ -24,6 +24,7 @@
 
 #include "core/analysis/stats.h"
 #include "core/compress/prune.h"
+#include "core/graph/transform.h"
 #include "ui/charts/channelrangeplot.h"
 #include "ui/charts/histogramplot.h"
 #include "ui/formatting.h"
@@ -34,6 +35,7 @@ namespace cw::ui {
 namespace {
 const char kBinsKey[] = "inspect/bins";
 const char kLogKey[] = "inspect/logScale";
+const char kResultKey[] = "inspect/showResult";
 const char kBitsKey[] = "inspect/bits";
 const char kGranularityKey[] = "inspect/granularity";
 const char kGroupKey[] = "inspect/groupSize";
@@ -178,6 +180,10 @@ void InspectView::buildUi()
     m_binsSpin->setSuffix(tr(" bins"));
     m_logCheck = new QCheckBox(tr("Log count axis"));
     m_logCheck->setObjectName(QStringLiteral("logCheck"));
+    m_resultCheck = new QCheckBox(tr("Show result"));
+    m_resultCheck->setObjectName(QStringLiteral("resultCheck"));
+    m_resultCheck->setToolTip(tr("Draw the weights after the what-if (quantized and pruned) over the original: "
+                                 "the distribution collapses onto the grid's levels, pruned weights onto zero"));
 
     m_histogram = new HistogramPlot;
     m_histogram->setObjectName(QStringLiteral("weightHistogram"));
@@ -224,6 +230,7 @@ void InspectView::buildUi()
     histControls->addWidget(new QLabel(tr("<b>Weight histogram</b>")));
     histControls->addStretch(1);
     histControls->addWidget(m_binsSpin);
+    histControls->addWidget(m_resultCheck);
     histControls->addWidget(m_logCheck);
 
     auto *histRow = new QHBoxLayout;
@@ -273,6 +280,8 @@ void InspectView::buildUi()
     m_activationProgress->setVisible(false);
     m_activationStatus = new QLabel;
     m_activationStatus->setObjectName(QStringLiteral("activationStatus"));
+    // A long refusal wraps in the space there is rather than widening the window.
+    m_activationStatus->setWordWrap(true);
     auto *actControls = new QHBoxLayout;
     actControls->addWidget(new QLabel(tr("<b>Output activations</b>")));
     actControls->addStretch(1);
@@ -332,11 +341,16 @@ void InspectView::buildUi()
         writeSettings();
         updateHistogram();
         updateActivationPlot();
+        scheduleRecompute(); // the result histogram takes the new bins
     });
     connect(m_logCheck, &QCheckBox::toggled, this, [this](bool on) {
         writeSettings();
         m_histogram->setLogScale(on);
         m_activationPlot->setLogScale(on);
+    });
+    connect(m_resultCheck, &QCheckBox::toggled, this, [this]() {
+        writeSettings();
+        recompute();
     });
     connect(m_samplesSpin, &QSpinBox::valueChanged, this, [this]() { writeSettings(); });
     connect(m_collectButton, &QPushButton::clicked, this, [this]() { collectActivations(); });
@@ -356,6 +370,7 @@ void InspectView::readSettings()
     m_logCheck->setChecked(log);
     m_histogram->setLogScale(log);
     m_activationPlot->setLogScale(log);
+    m_resultCheck->setChecked(s.value(QLatin1String(kResultKey), true).toBool());
     setBits(s.value(QLatin1String(kBitsKey), 8).toInt());
     setGranularity(cw::Granularity(std::clamp(s.value(QLatin1String(kGranularityKey), 1).toInt(), 0, 2)));
     setGroupSize(s.value(QLatin1String(kGroupKey), 64).toInt());
@@ -372,6 +387,7 @@ void InspectView::writeSettings()
     QSettings s;
     s.setValue(QLatin1String(kBinsKey), m_binsSpin->value());
     s.setValue(QLatin1String(kLogKey), m_logCheck->isChecked());
+    s.setValue(QLatin1String(kResultKey), m_resultCheck->isChecked());
     s.setValue(QLatin1String(kBitsKey), bits());
     s.setValue(QLatin1String(kGranularityKey), int(granularity()));
     s.setValue(QLatin1String(kGroupKey), m_groupCombo->currentData().toInt());
@@ -483,6 +499,13 @@ void InspectView::setModel(const std::optional<cw::Model> &model)
     if (m_activationJob)
         m_activationJob->cancel();
     m_model = model;
+    m_form.reset();
+    m_stored.clear();
+    if (m_model) {
+        m_form = cw::floatWeightForm(*m_model);
+        for (cw::IntegerLayerWeight &w : cw::integerLayerWeights(m_model->graph))
+            m_stored.emplace(w.layer, std::move(w));
+    }
     m_activations.clear();
     m_activationSamplesUsed = 0;
     m_autoTried = false;
@@ -528,12 +551,14 @@ void InspectView::loadLayer()
     m_whatIf = {};
     m_debounce->stop();
 
-    // A layer of the model (also one inside an If / Loop / Scan), else any top-level node.
-    const std::optional<cw::LayerNode> layer =
-        m_model && !m_layer.isEmpty() ? cw::findLayer(m_model->graph, m_layer.toStdString()) : std::nullopt;
-    const cw::Node *node = layer                                ? layer->node
-                           : m_model && !m_layer.isEmpty() ? m_model->graph.findNode(m_layer.toStdString())
-                                                           : nullptr;
+    // A layer of the model (also one inside an If / Loop / Scan; a quantized one by its float values), else any
+    // top-level node.
+    const std::string name = m_layer.toStdString();
+    const std::optional<cw::LayerNode> layer = m_form && !name.empty() ? cw::findLayer(m_form->graph, name) : std::nullopt;
+    const auto stored = m_stored.find(name);
+    const cw::Node *node = layer                     ? layer->node
+                           : m_model && !name.empty() ? m_model->graph.findNode(name)
+                                                      : nullptr;
     m_nested = layer && layer->nested;
     if (!node) {
         m_header->setText(m_model ? tr("<h3>Select a layer</h3><p>Pick a layer in the table, the chart or the graph to "
@@ -555,9 +580,21 @@ void InspectView::loadLayer()
     if (!node->outputs.empty() && !m_nested) // a subgraph's values are not recorded
         m_outputName = node->outputs.front();
 
-    const std::string weightName = layer ? layer->weight : std::string();
+    std::string weightName = layer ? layer->weight : std::string();
     if (!weightName.empty())
-        m_weight = m_model->graph.initializers.at(weightName);
+        m_weight = m_form->graph.initializers.at(weightName);
+    std::optional<cw::LayerStats::Stored> levels;
+    int64_t storedBytes = 0;
+    if (stored != m_stored.end()) {
+        const cw::IntegerLayerWeight &iw = stored->second;
+        if (m_weight.isNull()) // an integer layer (QLinearConv & co.)
+            m_weight = cw::dequantizeLayerWeight(m_model->graph, iw);
+        weightName = iw.q;
+        levels = cw::storedLevels(m_model->graph, iw);
+        for (const std::string &t : {iw.q, iw.scale, iw.zeroPoint})
+            if (!t.empty())
+                storedBytes += int64_t(m_model->graph.initializers.at(t).byteSize());
+    }
 
     QString header = tr("<span style='font-size:large'><b>%1</b></span> &nbsp;·&nbsp; %2")
                          .arg(m_layer.toHtmlEscaped(), QString::fromStdString(node->opType));
@@ -565,9 +602,26 @@ void InspectView::loadLayer()
         header += tr(" &nbsp;·&nbsp; inside an If / Loop / Scan");
     if (!m_weight.isNull()) {
         m_channelAxis = cw::outputChannelAxis(*node, m_weight.shape());
+        if (!layer && stored != m_stored.end() && stored->second.axis >= 0 && stored->second.blockSize == 0)
+            m_channelAxis = stored->second.axis; // an integer op's weight: its scales run along the output channels
         header += tr(" &nbsp;·&nbsp; weight <tt>%1</tt> %2 &nbsp;·&nbsp; %3 weights, %4 output channels")
                       .arg(QString::fromStdString(weightName).toHtmlEscaped(), formatShape(m_weight.shape()),
                            formatCount(m_weight.numel()), formatCount(m_weight.dim(m_channelAxis)));
+        if (levels) {
+            const QString scales = levels->blockSize > 0 ? tr("%1 scales, one per group of %2").arg(formatCount(levels->scales)).arg(levels->blockSize)
+                                   : levels->scales == 1 ? tr("one scale")
+                                                         : tr("%1 scales, one per channel").arg(formatCount(levels->scales));
+            const QString zeroPoint = levels->zeroPointMin == levels->zeroPointMax
+                                          ? tr("zero point %1").arg(levels->zeroPointMin)
+                                          : tr("zero points %1…%2").arg(levels->zeroPointMin).arg(levels->zeroPointMax);
+            header += tr("<br>stored as <b>%1</b> by %2: integers %3…%4 (<b>%5 bits</b> used), %6 %7…%8, %9 — the "
+                         "values shown are (q − zero point) × scale")
+                          .arg(QString::fromLatin1(cw::dtypeName(levels->dtype)), QString::fromStdString(levels->op))
+                          .arg(levels->qmin)
+                          .arg(levels->qmax)
+                          .arg(levels->bits)
+                          .arg(scales, formatNumber(levels->scaleMin), formatNumber(levels->scaleMax), zeroPoint);
+        }
         const float *p = m_weight.f32();
         const int64_t n = m_weight.numel();
         for (int64_t i = 0; i < n; ++i) {
@@ -584,7 +638,8 @@ void InspectView::loadLayer()
                 if (!std::isfinite(q[i]))
                     q[i] = 0.f;
         }
-        m_otherBytes = int64_t(m_model->graph.parameterBytes()) - int64_t(m_weight.byteSize());
+        m_storedBytes = storedBytes > 0 ? storedBytes : int64_t(m_weight.byteSize());
+        m_otherBytes = int64_t(m_model->graph.parameterBytes()) - m_storedBytes;
         m_channelSpin->setRange(-1, int(m_weight.dim(m_channelAxis)) - 1);
         m_channelValues = gatherChannels(m_weight, m_channelAxis);
         m_channels->setChannels(computeChannelRanges(m_channelValues));
@@ -687,7 +742,7 @@ void InspectView::recompute()
     w.error = cw::weightError(m_finite, approx);
 
     // Bytes: dense at the setting; with pruning, a one-bit mask plus the surviving values when smaller.
-    w.originalWeightBytes = int64_t(m_weight.byteSize());
+    w.originalWeightBytes = m_storedBytes;
     const int64_t dense = w.quantized ? cw::quantizedBytes(m_weight.shape(), w.spec, m_channelAxis) : n * 4;
     w.weightBytes = dense;
     if (w.pruneRatio > 0) {
@@ -739,6 +794,18 @@ void InspectView::recompute()
     }
     m_histogram->setPruneThreshold(w.threshold);
     m_channels->setHighlightedChannel(w.gridChannel);
+    // The result over the original, in the same bins (of the channel the histogram shows, if one).
+    if (m_resultCheck->isChecked() && (w.quantized || w.pruneRatio > 0)) {
+        const cw::Histogram &before = m_histogram->histogram();
+        std::vector<float> channel;
+        if (m_histogramChannel >= 0)
+            channel = gatherChannels(approx, m_channelAxis)[size_t(m_histogramChannel)];
+        const float *values = m_histogramChannel >= 0 ? channel.data() : approx.f32();
+        const int64_t count = m_histogramChannel >= 0 ? int64_t(channel.size()) : approx.numel();
+        m_histogram->setResult(cw::computeHistogram(values, count, int(before.counts.size()), before.lo, before.hi));
+    } else {
+        m_histogram->clearResult();
+    }
 
     {
         QStringList plain;

@@ -147,6 +147,8 @@ private:
     void onActivationsDone();
 
     std::optional<cw::Model> m_model;
+    std::optional<cw::Model> m_form;  // floatWeightForm of m_model: the float values of quantized weights
+    std::map<std::string, cw::IntegerLayerWeight> m_stored; // layer -> its integer weight, when quantized
     QString m_layer;
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
     RunInputs m_runInputs;
@@ -158,6 +160,7 @@ private:
     int m_histogramChannel = -2;    // channel the histogram shows (-1: all), -2: not drawn yet
     int m_channelAxis = 0;
     int64_t m_otherBytes = 0;       // model bytes except this weight
+    int64_t m_storedBytes = 0;      // this weight's bytes as stored (a quantized one's integers, scales, zero points)
     int64_t m_nan = 0, m_inf = 0;
     std::string m_outputName;
     bool m_nested = false; // the layer sits inside a control-flow subgraph (cw::LayerNode::nested)
@@ -181,6 +184,7 @@ private:
     QLabel *m_pruneLabel = nullptr;
     QSpinBox *m_binsSpin = nullptr;
     QCheckBox *m_logCheck = nullptr;
+    QCheckBox *m_resultCheck = nullptr;
     HistogramPlot *m_histogram = nullptr;
     ChannelRangePlot *m_channels = nullptr;
     HistogramPlot *m_activationPlot = nullptr;
