@@ -282,6 +282,7 @@ void InspectView::buildUi()
     m_activationStatus->setObjectName(QStringLiteral("activationStatus"));
     // A long refusal wraps in the space there is rather than widening the window.
     m_activationStatus->setWordWrap(true);
+    m_activationStatus->setMinimumWidth(m_activationStatus->fontMetrics().horizontalAdvance(tr("256 samples in 1000 ms")));
     auto *actControls = new QHBoxLayout;
     actControls->addWidget(new QLabel(tr("<b>Output activations</b>")));
     actControls->addStretch(1);
