@@ -43,6 +43,7 @@
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
+#include "core/project/diff.h"
 #include "core/project/project.h"
 #include "core/quant/quantize.h"
 #include "core/runtime/ops.h"
@@ -1624,6 +1625,78 @@ int cmdProjectShow(const ProjectShowArgs &args)
     return 0;
 }
 
+struct ProjectDiffArgs {
+    std::string project, a, b;
+    bool json = false;
+};
+
+void declareProjectDiff(CLI::App *cmd, ProjectDiffArgs &a)
+{
+    addProjectFile(cmd, a.project);
+    cmd->add_option("A", a.a, "\"base\", or a variant's name or number (1 = the first)")->required();
+    cmd->add_option("B", a.b, "the same for the other side")->required();
+    addJson(cmd, a.json);
+    cmd->footer("Per layer: the settings each recipe gave it, the weight's SQNR against the base's (BatchNorm\n"
+                "folded; measured on the weights as stored), its stored bytes and zero fraction. '*' marks layers\n"
+                "where A and B differ.");
+}
+
+// "base" -> -1; a variant's name, or its 1-based number -> its index.
+int projectSide(const cw::Project &p, const std::string &which)
+{
+    if (which == "base")
+        return -1;
+    for (size_t i = 0; i < p.variants.size(); ++i)
+        if (p.variants[i].variant.name == which)
+            return int(i);
+    char *end = nullptr;
+    const long n = std::strtol(which.c_str(), &end, 10);
+    if (end && *end == 0 && n >= 1 && size_t(n) <= p.variants.size())
+        return int(n - 1);
+    throw cw::Error("the project has no variant '" + which + "' (give base, a name or a number 1.." +
+                    std::to_string(p.variants.size()) + ")");
+}
+
+int cmdProjectDiff(const ProjectDiffArgs &args)
+{
+    const cw::Project p = cw::loadProject(args.project);
+    const int a = projectSide(p, args.a), b = projectSide(p, args.b);
+    const std::vector<cw::LayerComparison> rows = cw::compareLayers(p, a, b);
+    const auto sideJson = [](const cw::LayerSide &s) {
+        if (!s.present)
+            return nlohmann::ordered_json(nullptr);
+        nlohmann::ordered_json j{{"settings", s.settings}, {"shape", s.shape}, {"stored_bytes", s.storedBytes},
+                                 {"zero_fraction", s.zeroFraction}};
+        j["sqnr_db"] = s.error && std::isfinite(s.error->sqnrDb) ? json(s.error->sqnrDb) : json(nullptr);
+        j["relative_error"] = s.error ? json(s.error->relativeError) : json(nullptr);
+        return j;
+    };
+    if (args.json) {
+        nlohmann::ordered_json j{{"a", args.a}, {"b", args.b}, {"layers", nlohmann::ordered_json::array()}};
+        for (const cw::LayerComparison &r : rows)
+            j["layers"].push_back({{"layer", r.layer}, {"op", r.op}, {"differs", r.differs}, {"a", sideJson(r.a)},
+                                   {"b", sideJson(r.b)}});
+        std::cout << j.dump(2) << '\n';
+        return 0;
+    }
+    const auto sqnr = [](const cw::LayerSide &s) -> std::string {
+        if (!s.present)
+            return "absent";
+        if (!s.error)
+            return "reshaped";
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1f dB", s.error->sqnrDb);
+        return std::isinf(s.error->sqnrDb) ? "exact" : text;
+    };
+    std::printf("  %-20s %-8s | A: %-26s %10s %11s | B: %-26s %10s %11s\n", "layer", "op", args.a.c_str(), "SQNR",
+                "bytes", args.b.c_str(), "SQNR", "bytes");
+    for (const cw::LayerComparison &r : rows)
+        std::printf("%s %-20s %-8s | %-29s %10s %11s | %-29s %10s %11s\n", r.differs ? "*" : " ", r.layer.c_str(),
+                    r.op.c_str(), r.a.settings.c_str(), sqnr(r.a).c_str(), humanBytes(double(r.a.storedBytes)).c_str(),
+                    r.b.settings.c_str(), sqnr(r.b).c_str(), humanBytes(double(r.b.storedBytes)).c_str());
+    return 0;
+}
+
 // ---- Reports: rendered by the GUI binary run headless (the charts and the PDF are Qt's; cwb links no Qt).
 
 struct ReportArgs {
@@ -1836,6 +1909,8 @@ int main(int argc, char **argv)
                    declareProjectShow, cmdProjectList),
         addCommand(*project, "show", "everything: base, data, limits, variants, recommendation, provenance",
                    declareProjectShow, cmdProjectShow),
+        addCommand(*project, "diff", "two variants (or the base and one) layer by layer: settings, weight error, bytes",
+                   declareProjectDiff, cmdProjectDiff),
     };
 
     const std::string first = argc > 1 ? argv[1] : "";

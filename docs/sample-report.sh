@@ -2,7 +2,7 @@
 # Makes the sample project and report of docs/projects.md: five variants of the built-in demo CNN compressed by
 # the recipes in docs/recipes/, measured on the whole Fashion-MNIST test set, a sensitivity sweep, limits of
 # 300 KiB and 1 point of accuracy, then the report as PDF, its first two pages as PNG, and the Compare tab on the
-# project (docs/screenshots/compare.png).
+# project (docs/screenshots/compare.png, and its side-by-side page at 1280x720: compare-side-by-side.png).
 #   docs/sample-report.sh [OUT_DIR]      (default: docs/; needs a build in build/, or CWB=path/to/cwb)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,3 +22,7 @@ done
 pdftoppm -r 70 -png -f 1 -l 2 "$out/report-sample.pdf" "$out/screenshots/report-page"
 XDG_CONFIG_HOME="$work/config" QT_QPA_PLATFORM=offscreen "$(dirname "$cwb")/compression-workbench" \
   --open demo.cwproj --compare --screenshot "$out/screenshots/compare.png"
+mkdir -p "$work/config-side/CompressionWorkbench"   # the Compare tab's remembered page: side by side
+printf '[compare]\npage=1\n' > "$work/config-side/CompressionWorkbench/Compression Workbench.conf"
+XDG_CONFIG_HOME="$work/config-side" QT_QPA_PLATFORM=offscreen "$(dirname "$cwb")/compression-workbench" \
+  --open demo.cwproj --compare --window-size 1280x720 --screenshot "$out/screenshots/compare-side-by-side.png"

@@ -24,6 +24,9 @@
 #include "ui/projectdocument.h"
 #include "ui/views/compareview.h"
 #include "ui/views/compressview.h"
+#include "ui/views/variantdiffpanel.h"
+#include "ui/charts/histogramplot.h"
+#include "core/project/diff.h"
 
 using namespace cw;
 using namespace cw::ui;
@@ -311,6 +314,69 @@ private slots:
         // Latency as the cost: d (0.07 ms) is beaten; c is the fastest.
         compare->setCost(Cost::LatencyBatch1);
         QCOMPARE(compare->chart()->plot()->xAxis->label(), QStringLiteral("latency (batch 1) (ms)"));
+    }
+
+    // Side by side: the base against a 4-bit variant, layer by layer, and the selected layer's two histograms in
+    // the same bins; B follows the variant selected in the Compare tab; the page is remembered.
+    void sideBySide()
+    {
+        Project p = newProject("demo");
+        CompressOptions o;
+        o.measure = false;
+        ProjectVariant w4;
+        w4.variant = compress(p.base, recipeFromJson(R"({"quantize": {"weights": {"bits": 4}, "bias_correction": false}})"),
+                              nullptr, nullptr, o);
+        w4.variant.name = "w4";
+        w4.origin = "compress";
+        addVariant(p, w4);
+        ProjectVariant same = w4;
+        same.variant.name = "w4 again";
+        addVariant(p, same);
+
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        window.resize(1280, 720);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(open(window, QStringLiteral("demo")));
+        window.document()->reset(p);
+        CompareView *compare = window.compareView();
+        window.analysisTabs()->setCurrentWidget(compare);
+        compare->pages()->setCurrentWidget(compare->diffPanel());
+        VariantDiffPanel *diff = compare->diffPanel();
+        QCOMPARE(diff->sideA(), -1);
+        QCOMPARE(diff->sideB(), 0);
+        QCOMPARE(diff->tableModel()->rowCount(), 4);
+        QCOMPARE(diff->tableModel()->item(1, VariantDiffPanel::CLayer)->text(), QStringLiteral("conv2"));
+        QCOMPARE(diff->tableModel()->item(1, VariantDiffPanel::CSettingsB)->text().left(14), QStringLiteral("4 bit, channel"));
+        QCOMPARE(diff->tableModel()->item(1, VariantDiffPanel::CErrorA)->text(), QStringLiteral("reference"));
+        QVERIFY(diff->tableModel()->item(1, VariantDiffPanel::CErrorB)->text().endsWith(QStringLiteral(" dB")));
+        QVERIFY(diff->tableModel()->item(1, VariantDiffPanel::CLayer)->font().bold());
+        QVERIFY(diff->summaryText().startsWith(QStringLiteral("4 layer(s) differ")));
+
+        QVERIFY(diff->selectLayer(QStringLiteral("fc1")));
+        const Tensor a = layerWeightValues(*window.document()->project(), -1, "fc1");
+        const Histogram &ha = diff->histogram()->histogram(), &hb = diff->histogram()->result();
+        QVERIFY(diff->histogram()->resultVisible());
+        QCOMPARE(ha.lo, hb.lo);
+        QCOMPARE(ha.hi, hb.hi);
+        int64_t total = 0;
+        for (int64_t c : hb.counts)
+            total += c;
+        QCOMPARE(total, a.numel());
+        const Tensor b = layerWeightValues(*window.document()->project(), 0, "fc1");
+        QCOMPARE(hb.counts, computeHistogram(b.f32(), b.numel(), int(hb.counts.size()), hb.lo, hb.hi).counts);
+        QCOMPARE(ha.counts, computeHistogram(a.f32(), a.numel(), int(ha.counts.size()), ha.lo, ha.hi).counts);
+        QVERIFY(!diff->selectLayer(QStringLiteral("relu1")));
+
+        // The same weights on both sides: nothing differs.
+        diff->setSides(0, 1);
+        QVERIFY(diff->summaryText().startsWith(QStringLiteral("0 layer(s) differ")));
+        QVERIFY(!diff->tableModel()->item(0, VariantDiffPanel::CLayer)->font().bold());
+        // Selecting a variant in the Compare tab makes it B.
+        compare->selectVariant(0);
+        QCOMPARE(diff->sideB(), 0);
+        QCOMPARE(QSettings().value(QStringLiteral("compare/page")).toInt(), 1);
     }
 
     // `cwb report` on a project made by cwb (two compressions and a sensitivity sweep): the PDF's text, read back

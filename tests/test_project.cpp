@@ -17,7 +17,9 @@
 #include "core/compress/compress.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
+#include "core/graph/transform.h"
 #include "core/project/compare.h"
+#include "core/project/diff.h"
 #include "core/project/project.h"
 #include "core/project/report.h"
 #include "tests/testutil.h"
@@ -93,6 +95,7 @@ private slots:
     void concurrentAdds();
     void cli();
     void reportText();
+    void layerComparison();
 };
 
 void TestProject::sha256_data()
@@ -527,6 +530,27 @@ void TestProject::cli()
     QCOMPARE(r.exitCode, 1);
     QVERIFY2(r.err.contains("--max-size"), r.err.constData());
 
+    // Layer by layer, what compareLayers says; variants by name or number.
+    r = runCwb({"project", "diff", project, "int8", "2", "--json"});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    const QJsonArray layers = QJsonDocument::fromJson(r.out).object()["layers"].toArray();
+    const std::vector<cw::LayerComparison> rows = cw::compareLayers(cw::loadProject(project.toStdString()), 0, 1);
+    QCOMPARE(layers.size(), qsizetype(rows.size()));
+    for (qsizetype l = 0; l < layers.size(); ++l) {
+        const QJsonObject j = layers[l].toObject();
+        QCOMPARE(j["layer"].toString().toStdString(), rows[size_t(l)].layer);
+        QCOMPARE(j["differs"].toBool(), rows[size_t(l)].differs);
+        QCOMPARE(j["a"].toObject()["settings"].toString(), QStringLiteral("8 bit, channel"));
+        QCOMPARE(j["b"].toObject()["settings"].toString(), QStringLiteral("magnitude 0.5 · 4 bit, channel"));
+        QCOMPARE(j["b"].toObject()["sqnr_db"].toDouble(), rows[size_t(l)].b.error->sqnrDb);
+        QCOMPARE(j["b"].toObject()["stored_bytes"].toInteger(), rows[size_t(l)].b.storedBytes);
+    }
+    r = runCwb({"project", "diff", project, "base", "int8"});
+    QVERIFY2(r.exitCode == 0 && r.out.contains("* conv1") && r.out.contains("exact"), r.out.constData());
+    r = runCwb({"project", "diff", project, "base", "3"});
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains("no variant '3'"), r.err.constData());
+
     // A variant of another model, a project that does not exist, no output at all.
     r = runCwb({"compress", "demo-resnet", "--recipe", dir.filePath("int8.json"), "--project", project, "--no-measure"});
     QCOMPARE(r.exitCode, 1);
@@ -589,6 +613,67 @@ void TestProject::reportText()
     const QString withSweep = QString::fromStdString(cw::reportHtml(p, "demo.cwproj"));
     QVERIFY(withSweep.contains("Sensitivity</h2>"));
     QVERIFY(withSweep.contains("bgcolor=\"#ff5350\">5.00")); // 5 points: the darkest red
+}
+
+// Two models side by side: the settings come from each recipe, the errors from the weights as stored (a 4-bit
+// variant's integers dequantized) against the base with BatchNorm folded, computed here independently.
+void TestProject::layerComparison()
+{
+    cw::Project p = cw::newProject("demo");
+    cw::CompressOptions o;
+    o.measure = false;
+    o.threads = 2;
+    const auto add = [&](const char *name, const char *recipe) {
+        cw::ProjectVariant pv;
+        pv.variant = cw::compress(p.base, cw::recipeFromJson(recipe), nullptr, nullptr, o);
+        pv.variant.name = name;
+        pv.origin = "compress";
+        cw::addVariant(p, pv);
+    };
+    add("w4", R"({"quantize": {"weights": {"bits": 4}, "bias_correction": false}})");
+    add("p50", R"({"prune": {"method": "magnitude", "ratio": 0.5}})");
+
+    cw::Model folded = p.base.deepCopy();
+    cw::foldBatchNorm(folded);
+    const std::vector<cw::LayerComparison> rows = cw::compareLayers(p, -1, 0);
+    QCOMPARE(int(rows.size()), 4);
+    const std::vector<cw::IntegerLayerWeight> stored = cw::integerLayerWeights(p.variants[0].variant.model.graph);
+    QCOMPARE(int(stored.size()), 4);
+    for (size_t l = 0; l < rows.size(); ++l) {
+        const cw::LayerComparison &r = rows[l];
+        QCOMPARE(r.layer, stored[l].layer);
+        QCOMPARE(r.a.settings, std::string("base"));
+        QCOMPARE(r.b.settings, std::string("4 bit, channel"));
+        QVERIFY(r.differs);
+        QVERIFY(r.a.error && std::isinf(r.a.error->sqnrDb)); // the base against itself
+        const cw::Tensor &reference = folded.graph.initializers.at(cw::findLayer(folded.graph, r.layer)->weight);
+        const cw::Tensor values = cw::dequantizeLayerWeight(p.variants[0].variant.model.graph, stored[l]);
+        QVERIFY(r.b.error);
+        QCOMPARE(r.b.error->sqnrDb, cw::weightError(reference, values).sqnrDb);
+        QVERIFY(r.b.error->sqnrDb > 10 && r.b.error->sqnrDb < 40);
+        const auto &inits = p.variants[0].variant.model.graph.initializers;
+        // 4-bit integers packed, a float scale and an int8 zero point per output channel.
+        const int64_t n = inits.at(stored[l].q).numel(), channels = inits.at(stored[l].scale).numel();
+        QCOMPARE(r.b.storedBytes, (n * 4 + 7) / 8 + channels * 5);
+        QCOMPARE(r.a.storedBytes, int64_t(reference.byteSize()));
+        const cw::Tensor shown = cw::layerWeightValues(p, 0, r.layer);
+        QCOMPARE(shown.numel(), values.numel());
+        QVERIFY(std::equal(values.f32(), values.f32() + values.numel(), shown.f32()));
+    }
+
+    // Two variants: the pruned one holds half zeros in every layer, float bytes.
+    const std::vector<cw::LayerComparison> pair = cw::compareLayers(p, 0, 1);
+    for (const cw::LayerComparison &r : pair) {
+        QCOMPARE(r.b.settings, std::string("magnitude 0.5"));
+        QVERIFY2(std::abs(r.b.zeroFraction - 0.5) < 0.01, qPrintable(QString::number(r.b.zeroFraction)));
+        QCOMPARE(r.b.storedBytes, int64_t(r.b.shape.empty() ? 0 : cw::shapeNumel(r.b.shape) * 4));
+        QVERIFY(r.differs);
+    }
+    // The same model on both sides differs nowhere.
+    for (const cw::LayerComparison &r : cw::compareLayers(p, 1, 1))
+        QVERIFY(!r.differs);
+    QVERIFY_THROWS_EXCEPTION(cw::Error, cw::compareLayers(p, -1, 2));
+    QVERIFY(cw::layerWeightValues(p, 0, "relu1").isNull());
 }
 
 QTEST_GUILESS_MAIN(TestProject)

@@ -1,5 +1,7 @@
 #include "ui/formatting.h"
 
+#include <cmath>
+
 namespace cw::ui {
 
 QLocale displayLocale()
@@ -23,6 +25,15 @@ QString formatBytes(int64_t bytes)
 QString formatPercent(double fraction, int decimals)
 {
     return displayLocale().toString(fraction * 100.0, 'f', decimals) + QStringLiteral(" %");
+}
+
+QString formatDb(double db)
+{
+    if (std::isinf(db))
+        return db > 0 ? QStringLiteral("∞ dB (exact)") : QStringLiteral("−∞ dB");
+    if (std::isnan(db))
+        return QStringLiteral("—");
+    return displayLocale().toString(db, 'f', 1) + QStringLiteral(" dB");
 }
 
 QString formatMs(double ms)

@@ -636,19 +636,31 @@ std::string granularityLabel(const QuantSpec &s)
                                                    : "group " + std::to_string(s.groupSize);
 }
 
+std::string pruneLabel(const PruneConfig &p)
+{
+    if (p.method == PruneMethod::NM)
+        return std::to_string(p.n) + ":" + std::to_string(p.m);
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.3g", p.ratio);
+    return toString(p.method) + " " + ratio;
+}
+
+std::string layerSettingsLabel(const LayerConfig &c)
+{
+    if (c.skip)
+        return "skipped";
+    std::string out = c.prune ? pruneLabel(*c.prune) : std::string();
+    if (c.weights)
+        out += (out.empty() ? "" : " · ") + std::to_string(c.weights->bits) + " bit, " + granularityLabel(*c.weights);
+    return out.empty() ? "float" : out;
+}
+
 std::string recipeSummary(const Recipe &r)
 {
     std::vector<std::string> parts;
     // Per-layer differences are summarised by count; the defaults are spelled out.
-    if (r.prune) {
-        if (r.prune->method == PruneMethod::NM) {
-            parts.push_back(std::to_string(r.prune->n) + ":" + std::to_string(r.prune->m));
-        } else {
-            char ratio[32];
-            std::snprintf(ratio, sizeof ratio, "%.3g", r.prune->ratio);
-            parts.push_back(toString(r.prune->method) + " " + ratio);
-        }
-    }
+    if (r.prune)
+        parts.push_back(pruneLabel(*r.prune));
     if (r.weights)
         parts.push_back("w" + std::to_string(r.weights->bits) + " " + granularityLabel(*r.weights));
     if (r.activations)

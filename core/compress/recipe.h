@@ -131,6 +131,9 @@ double floatForJson(float f);
 // One line describing a recipe: "magnitude 0.5 · w4 channel · a8 minmax · 1 ep" ("no compression" for none).
 std::string recipeSummary(const Recipe &recipe);
 std::string granularityLabel(const QuantSpec &spec); // "tensor", "channel", "group 64"
+std::string pruneLabel(const PruneConfig &prune);    // "magnitude 0.5", "2:4"
+// One layer's settings: "magnitude 0.5 · 4 bit, channel", "8 bit, group 64", "float", "skipped".
+std::string layerSettingsLabel(const LayerConfig &config);
 
 // Names used in JSON and the GUI ("magnitude", "nm", "channel", "minmax", ...); parse* throw cw::Error.
 std::string toString(PruneMethod method);

@@ -115,9 +115,7 @@ std::string layersSection(const Project &p, const ProjectVariant &v)
             const LayerPrediction &l = pred.layers[i];
             std::string prune = "—", bits = "float";
             if (c.prune)
-                prune = c.prune->method == PruneMethod::NM
-                            ? std::to_string(c.prune->n) + ":" + std::to_string(c.prune->m)
-                            : toString(c.prune->method) + " " + fmt("%.3g", c.prune->ratio);
+                prune = pruneLabel(*c.prune);
             if (c.weights)
                 bits = std::to_string(c.weights->bits) + " bit, " + granularityLabel(*c.weights);
             rows.push_back({{esc(plan[i].node), esc(plan[i].op), prune, bits, humanBytes(double(l.floatBytes)),

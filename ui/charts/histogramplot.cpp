@@ -177,6 +177,13 @@ void HistogramPlot::clearResult()
     rescale();
 }
 
+void HistogramPlot::setSeriesNames(const QString &histogram, const QString &result)
+{
+    m_bars->setName(histogram);
+    m_after->setName(result);
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
 bool HistogramPlot::resultVisible() const
 {
     return m_after->visible();

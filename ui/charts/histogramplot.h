@@ -47,6 +47,8 @@ public:
     void setResult(const cw::Histogram &after);
     void clearResult();
     bool resultVisible() const;
+    // The legend's names of the two (default: "Weights", "After the what-if").
+    void setSeriesNames(const QString &histogram, const QString &result);
     const cw::Histogram &result() const { return m_result; }
     // t > 0 shades (-t, t); t <= 0 removes the shading.
     void setPruneThreshold(double t);

@@ -15,6 +15,7 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QStandardItemModel>
+#include <QTabWidget>
 #include <QTableView>
 #include <QVBoxLayout>
 
@@ -25,6 +26,7 @@
 #include "ui/charts/tradeoffchart.h"
 #include "ui/formatting.h"
 #include "ui/projectdocument.h"
+#include "ui/views/variantdiffpanel.h"
 
 namespace cw::ui {
 
@@ -32,6 +34,7 @@ namespace {
 
 const char kExportDirKey[] = "lastDirs/compare";
 const char kCostKey[] = "compare/cost";
+const char kPageKey[] = "compare/page"; // Trade-off or Side by side
 
 QDoubleSpinBox *limitSpin(const QString &name, const QString &suffix, double max, int decimals, const QString &tip)
 {
@@ -196,12 +199,27 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
     split->setStretchFactor(1, 2);
     split->setChildrenCollapsible(false);
 
+    auto *tradeoff = new QWidget;
+    auto *tradeoffLayout = new QVBoxLayout(tradeoff);
+    tradeoffLayout->setContentsMargins(0, 4, 0, 0);
+    tradeoffLayout->addWidget(split, 1);
+    tradeoffLayout->addLayout(buttons);
+    m_diff = new VariantDiffPanel(m_document);
+    m_pages = new QTabWidget;
+    m_pages->setObjectName(QStringLiteral("comparePages"));
+    m_pages->setDocumentMode(true);
+    m_pages->addTab(tradeoff, tr("Trade-off"));
+    m_pages->addTab(m_diff, tr("Side by side"));
+    m_pages->setTabToolTip(1, tr("Two variants (or the base and one) layer by layer: settings, weight error, bytes, and "
+                                 "the selected layer's weight histograms"));
+    m_pages->setCurrentIndex(qBound(0, QSettings().value(QLatin1String(kPageKey), 0).toInt(), 1));
+    connect(m_pages, &QTabWidget::currentChanged, this, [](int page) { QSettings().setValue(QLatin1String(kPageKey), page); });
+
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 6, 6);
     layout->addLayout(limits);
     layout->addWidget(m_recommendationLabel);
-    layout->addWidget(split, 1);
-    layout->addLayout(buttons);
+    layout->addWidget(m_pages, 1);
 
     connect(m_document, &ProjectDocument::projectReset, this, [this]() {
         m_selected = -1;
@@ -237,6 +255,8 @@ void CompareView::selectVariant(int index)
     if (index == m_selected)
         return;
     m_selected = index;
+    if (index >= 0) // side by side: the selected variant against what A is
+        m_diff->setSides(m_diff->sideA(), index);
     m_table->selectionModel()->blockSignals(true);
     if (index >= 0 && index < m_model->rowCount())
         m_table->selectRow(index);

@@ -12,6 +12,8 @@
 //     verdict.
 //   - Export: the chart as PNG or PDF (vector) and to the clipboard; the table as CSV, or the whole comparison as
 //     JSON (the same document `cwb project show --json` prints).
+//   - The chart, table and export sit on the "Trade-off" page; "Side by side" (VariantDiffPanel) compares two
+//     variants layer by layer, B following the variant selected here.
 // Everything is read from the document and redrawn when it changes; the view keeps no copy of the variants.
 #pragma once
 
@@ -24,12 +26,14 @@ class QDoubleSpinBox;
 class QLabel;
 class QPushButton;
 class QStandardItemModel;
+class QTabWidget;
 class QTableView;
 
 namespace cw::ui {
 
 class ProjectDocument;
 class TradeoffChart;
+class VariantDiffPanel;
 
 class CompareView : public QWidget {
     Q_OBJECT
@@ -60,6 +64,8 @@ public:
     QDoubleSpinBox *maxLatencySpin() const { return m_maxLatency; }
     QDoubleSpinBox *maxDropSpin() const { return m_maxDrop; }
     QComboBox *costCombo() const { return m_cost; }
+    VariantDiffPanel *diffPanel() const { return m_diff; }
+    QTabWidget *pages() const { return m_pages; }
     QLabel *recommendationLabel() const { return m_recommendationLabel; }
 
 signals:
@@ -84,6 +90,8 @@ private:
     QStandardItemModel *m_model = nullptr;
     QPushButton *m_exportChart = nullptr, *m_copyChart = nullptr, *m_exportTable = nullptr;
     QLabel *m_status = nullptr;
+    QTabWidget *m_pages = nullptr;
+    VariantDiffPanel *m_diff = nullptr;
 };
 
 } // namespace cw::ui

@@ -68,15 +68,6 @@ std::vector<std::vector<float>> gatherChannels(const cw::Tensor &w, int axis)
     return out;
 }
 
-QString formatDb(double db)
-{
-    if (std::isinf(db))
-        return db > 0 ? QStringLiteral("∞ dB (exact)") : QStringLiteral("−∞ dB");
-    if (std::isnan(db))
-        return QStringLiteral("—");
-    return displayLocale().toString(db, 'f', 1) + QStringLiteral(" dB");
-}
-
 QString formatNumber(double v, int precision = 4)
 {
     return displayLocale().toString(v, 'g', precision);
