@@ -4,6 +4,8 @@
 #include <QtTest>
 
 #include <QImage>
+#include <QPainter>
+#include <QSvgRenderer>
 #include <QPlainTextEdit>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -25,6 +27,8 @@
 #include "ui/views/compareview.h"
 #include "ui/views/compressview.h"
 #include "ui/views/variantdiffpanel.h"
+#include "ui/views/inspectview.h"
+#include "ui/charts/chartexport.h"
 #include "ui/charts/histogramplot.h"
 #include "core/project/diff.h"
 
@@ -479,8 +483,34 @@ private slots:
         QFile pdf(dir.filePath("chart.pdf"));
         QVERIFY(pdf.open(QIODevice::ReadOnly));
         QVERIFY(pdf.read(5) == "%PDF-");
+        // SVG: a vector drawing Qt SVG reads back at the chart's size, with the axis labels as text.
+        QVERIFY2(compare->exportChart(dir.filePath("chart.svg")), qPrintable(compare->statusText()));
+        QSvgRenderer svg(dir.filePath("chart.svg"));
+        QVERIFY(svg.isValid());
+        QCOMPARE(svg.viewBox().size(), QSize(900, 560));
+        QImage drawn(450, 280, QImage::Format_RGB32);
+        drawn.fill(Qt::white);
+        QPainter painter(&drawn);
+        svg.render(&painter);
+        painter.end();
+        int inked = 0;
+        for (int y = 0; y < drawn.height(); ++y)
+            for (int x = 0; x < drawn.width(); ++x)
+                inked += drawn.pixel(x, y) != qRgb(255, 255, 255);
+        QVERIFY2(inked > 2000, qPrintable(QString::number(inked)));
+        QFile svgText(dir.filePath("chart.svg"));
+        QVERIFY(svgText.open(QIODevice::ReadOnly));
+        QVERIFY(svgText.readAll().contains("file size"));
         QVERIFY(!compare->exportChart(dir.filePath("chart.bmp")));
-        QVERIFY(compare->statusText().contains(QStringLiteral(".png or .pdf")));
+        QVERIFY(compare->statusText().contains(QStringLiteral(".png, .svg or .pdf")));
+        // Every chart of the window has the right-click menu; any of them saves the same way.
+        const QList<QCustomPlot *> plots = window.findChildren<QCustomPlot *>();
+        QVERIFY(plots.size() >= 9);
+        for (QCustomPlot *plot : plots)
+            QCOMPARE(plot->contextMenuPolicy(), Qt::CustomContextMenu);
+        QString error;
+        QVERIFY2(saveChart(window.inspectView()->histogram()->plot(), dir.filePath("histogram.svg"), &error), qPrintable(error));
+        QVERIFY(QSvgRenderer(dir.filePath("histogram.svg")).isValid());
 
         QVERIFY(compare->exportTable(dir.filePath("variants.csv")));
         QFile csv(dir.filePath("variants.csv"));

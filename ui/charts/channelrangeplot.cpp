@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ui/charts/chartexport.h"
+
 namespace cw::ui {
 
 namespace {
@@ -61,6 +63,7 @@ std::vector<ChannelRange> computeChannelRanges(const std::vector<std::vector<flo
 ChannelRangePlot::ChannelRangePlot(QWidget *parent) : QWidget(parent)
 {
     m_plot = new QCustomPlot(this);
+    enableChartExport(m_plot, QStringLiteral("channel-ranges"));
     m_plot->setObjectName(QStringLiteral("channelRangeCustomPlot"));
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);

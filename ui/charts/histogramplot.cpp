@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ui/charts/chartexport.h"
+
 namespace cw::ui {
 
 namespace {
@@ -42,6 +44,7 @@ void placeVertical(QCPItemStraightLine *line, double x)
 HistogramPlot::HistogramPlot(QWidget *parent) : QWidget(parent)
 {
     m_plot = new QCustomPlot(this);
+    enableChartExport(m_plot, QStringLiteral("histogram"));
     m_plot->setObjectName(QStringLiteral("histogramCustomPlot"));
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
 
 namespace cw::ui {
@@ -35,6 +36,7 @@ const QColor kSelectedColor(232, 126, 36);
 
 ParameterChart::ParameterChart(QWidget *parent) : QWidget(parent), m_plot(new QCustomPlot(this))
 {
+    enableChartExport(m_plot, QStringLiteral("parameters"));
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_plot);

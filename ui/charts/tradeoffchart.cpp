@@ -5,6 +5,7 @@
 
 #include <qcustomplot.h>
 
+#include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
 
 #include <algorithm>
@@ -38,6 +39,7 @@ QCPGraph *scatter(QCustomPlot *plot, const QString &name, QCPScatterStyle style)
 TradeoffChart::TradeoffChart(QWidget *parent) : QWidget(parent)
 {
     m_plot = new QCustomPlot(this);
+    enableChartExport(m_plot, QStringLiteral("tradeoff"));
     m_plot->setObjectName(QStringLiteral("tradeoffPlot"));
     m_plot->setMinimumHeight(220);
     // The legend in a row of its own under the chart, where it hides no point.

@@ -23,6 +23,7 @@
 
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
+#include "ui/charts/chartexport.h"
 #include "ui/charts/tradeoffchart.h"
 #include "ui/formatting.h"
 #include "ui/projectdocument.h"
@@ -57,24 +58,6 @@ QColor verdictTint(cw::Verdict v)
     case cw::Verdict::Red: return QColor(0xff, 0xeb, 0xee);
     }
     return {};
-}
-
-// Writes through the temporary of an AtomicFile, like every file the program writes: a failed export leaves an
-// older file whole. `write` writes the temporary by name (QCustomPlot's savePng / savePdf).
-bool writeAtomically(const QString &path, const std::function<bool(const QString &temp)> &write, QString *error)
-{
-    try {
-        cw::AtomicFile out(QFile::encodeName(path).toStdString());
-        if (!write(QFile::decodeName(out.tempPath().c_str()))) {
-            *error = QObject::tr("could not write %1").arg(path);
-            return false;
-        }
-        out.commit();
-    } catch (const cw::Error &e) {
-        *error = QString::fromUtf8(e.what());
-        return false;
-    }
-    return true;
 }
 
 } // namespace
@@ -156,7 +139,7 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
 
     m_exportChart = new QPushButton(tr("Export Chart…"));
     m_exportChart->setObjectName(QStringLiteral("exportChart"));
-    m_exportChart->setToolTip(tr("Save the chart as PNG or PDF (vector)"));
+    m_exportChart->setToolTip(tr("Save the chart as PNG, or as SVG or PDF (vector)"));
     m_copyChart = new QPushButton(tr("Copy Chart"));
     m_copyChart->setObjectName(QStringLiteral("copyChart"));
     m_exportTable = new QPushButton(tr("Export Table…"));
@@ -167,7 +150,7 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
         const QString path = QFileDialog::getSaveFileName(
             this, tr("Export Chart"), QDir(QSettings().value(QLatin1String(kExportDirKey), QDir::homePath()).toString())
                                           .filePath(QStringLiteral("tradeoff.png")),
-            tr("PNG image (*.png);;PDF document (*.pdf)"));
+            tr("PNG image (*.png);;SVG drawing (*.svg);;PDF document (*.pdf)"));
         if (path.isEmpty())
             return;
         QSettings().setValue(QLatin1String(kExportDirKey), QFileInfo(path).absolutePath());
@@ -401,18 +384,8 @@ void CompareView::refresh()
 
 bool CompareView::exportChart(const QString &path)
 {
-    const QString suffix = QFileInfo(path).suffix().toLower();
-    QCustomPlot *plot = m_chart->plot();
     QString error;
-    bool ok = false;
-    if (suffix == QLatin1String("pdf")) {
-        ok = writeAtomically(path, [plot](const QString &temp) { return plot->savePdf(temp, 900, 560); }, &error);
-    } else if (suffix == QLatin1String("png")) {
-        ok = writeAtomically(path, [plot](const QString &temp) { return plot->savePng(temp, 1350, 840, 1.0); },
-                             &error);
-    } else {
-        error = tr("the chart exports as .png or .pdf, not '%1'").arg(QFileInfo(path).fileName());
-    }
+    const bool ok = saveChart(m_chart->plot(), path, &error);
     setStatus(ok ? tr("Saved %1").arg(QDir::toNativeSeparators(path)) : error, !ok);
     return ok;
 }
@@ -457,7 +430,7 @@ bool CompareView::exportTable(const QString &path)
 
 void CompareView::copyChart()
 {
-    QApplication::clipboard()->setPixmap(m_chart->plot()->toPixmap(1350, 840));
+    cw::ui::copyChart(m_chart->plot());
     setStatus(tr("The chart is on the clipboard."));
 }
 

@@ -37,6 +37,7 @@
 #include "core/base/error.h"
 #include "core/compress/allocate.h"
 #include "core/compress/sensitivity.h"
+#include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
 #include "ui/jobs/modeljobs.h"
 #include "ui/models/recipetablemodel.h"
@@ -322,6 +323,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_predictionLabel->setTextFormat(Qt::RichText);
 
     m_chart = new QCustomPlot;
+    enableChartExport(m_chart, QStringLiteral("layer-bytes"));
     m_chart->setObjectName(QStringLiteral("predictionChart"));
     m_chart->setMinimumHeight(150);
     m_chart->setMinimumWidth(200);

@@ -24,6 +24,7 @@
 #include <qcustomplot.h>
 
 #include "core/compress/compress.h"
+#include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
 #include "ui/jobs/distilljob.h"
 
@@ -207,6 +208,7 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
 
     // Curves
     m_lossChart = new QCustomPlot;
+    enableChartExport(m_lossChart, QStringLiteral("distill-loss"));
     m_lossChart->setObjectName(QStringLiteral("distillLossChart"));
     m_lossChart->setMinimumSize(200, 120);
     m_lossChart->xAxis->setLabel(tr("step"));
@@ -224,6 +226,7 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
         g->setPen(QPen(color, name == tr("total") ? 2.0 : 1.3));
     }
     m_accuracyChart = new QCustomPlot;
+    enableChartExport(m_accuracyChart, QStringLiteral("distill-quality"));
     m_accuracyChart->setObjectName(QStringLiteral("distillAccuracyChart"));
     m_accuracyChart->setMinimumSize(200, 100);
     m_accuracyChart->xAxis->setLabel(tr("epoch"));

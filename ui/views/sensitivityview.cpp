@@ -19,6 +19,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ui/charts/chartexport.h"
 #include "ui/jobs/sensitivityjob.h"
 
 namespace cw::ui {
@@ -124,6 +125,7 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
 
     // Heatmap
     m_heat = new QCustomPlot;
+    enableChartExport(m_heat, QStringLiteral("sensitivity-heatmap"));
     m_heat->setObjectName(QStringLiteral("sensitivityHeatmap"));
     m_heat->setBackground(palette().base());
     m_heat->setMinimumSize(360, 220);
@@ -159,6 +161,7 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
 
     // Line chart
     m_lines = new QCustomPlot;
+    enableChartExport(m_lines, QStringLiteral("sensitivity"));
     m_lines->setObjectName(QStringLiteral("sensitivityLines"));
     m_lines->setBackground(palette().base());
     m_lines->setMinimumSize(300, 180);

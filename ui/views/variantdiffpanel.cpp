@@ -76,8 +76,8 @@ VariantDiffPanel::VariantDiffPanel(ProjectDocument *document, QWidget *parent) :
     split->setObjectName(QStringLiteral("diffSplitter"));
     split->addWidget(m_table);
     split->addWidget(m_histogram);
-    split->setStretchFactor(0, 1);
-    split->setStretchFactor(1, 1);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
     split->setChildrenCollapsible(false);
 
     auto *layout = new QVBoxLayout(this);
