@@ -615,6 +615,14 @@ private slots:
                                    "activations": {"calibration": "minmax"}}})"), &data, nullptr, o);
         QCOMPARE(countOps(v.model, "QLinearConv"), 1);
         QCOMPARE(countOps(v.model, "DynamicQuantizeLinear"), 0);
+        // Pruned only, the layer keeps its stored grid (uint8, asymmetric, the same granularity), weight-only.
+        const Variant pruned = compress(base, recipeFromJson(R"({"prune": {"method": "magnitude", "ratio": 0.5}})"),
+                                        nullptr, nullptr, o);
+        const std::vector<IntegerLayerWeight> kept = integerLayerWeights(pruned.model.graph);
+        QCOMPARE(int(kept.size()), 1);
+        QCOMPARE(kept[0].op, std::string("DequantizeLinear"));
+        QCOMPARE(pruned.model.graph.initializers.at(kept[0].q).dtype(), DType::UInt8);
+        QCOMPARE(kept[0].axis >= 0, perChannel);
         const double vs = weightError(dynamic, Session(v.model).run(data.x)).sqnrDb;
         QVERIFY2(vs > 25, qPrintable(QString::number(vs)));
     }
@@ -718,6 +726,27 @@ private slots:
             QCOMPARE(countOps(form, "DequantizeLinear") + countOps(form, "Sub") + countOps(form, "Reshape"), 0);
             const QString diff = testutil::mismatch(Session(m).run(x), Session(form).run(x), 0.0);
             QVERIFY2(diff.isEmpty(), qPrintable(diff));
+
+            // Pruning it keeps every layer quantized as it was stored (bits, groups), without data for bias
+            // correction, and the variant carries no trace of the base's storage marks.
+            const Variant pruned = compress(m, recipeFromJson(R"({"prune": {"method": "magnitude", "ratio": 0.5}})"),
+                                            nullptr, nullptr, o);
+            const std::vector<IntegerLayerWeight> kept = integerLayerWeights(pruned.model.graph);
+            QCOMPARE(int(kept.size()), 4);
+            for (size_t l = 0; l < kept.size(); ++l) {
+                QCOMPARE(kept[l].layer, stored[l].layer);
+                QCOMPARE(kept[l].blockSize, stored[l].blockSize);
+                QCOMPARE(storedLevels(pruned.model.graph, kept[l])->bits, bits);
+                const TensorStats s = computeLayerStats(pruned.model)[l].all;
+                QVERIFY2(s.zeroFraction >= 0.49, qPrintable(QString::number(s.zeroFraction)));
+            }
+            for (const Node &n : pruned.model.graph.nodes)
+                QVERIFY2(!n.hasAttr(kStoredBits), n.name.c_str());
+            // A recipe that quantizes sets the width itself.
+            const Variant w8 = compress(m, recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "bias_correction": false}})"),
+                                        nullptr, nullptr, o);
+            for (const IntegerLayerWeight &w : integerLayerWeights(w8.model.graph))
+                QCOMPARE(storedLevels(w8.model.graph, w)->bits, 8);
         }
     }
 

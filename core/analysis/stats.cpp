@@ -175,7 +175,7 @@ std::optional<LayerStats::Stored> storedLevels(const Graph &g, const IntegerLaye
     const auto [lo, hi] = std::minmax_element(qv.begin(), qv.end());
     s.qmin = int32_t(*lo);
     s.qmax = int32_t(*hi);
-    s.bits = std::max(1, int(std::ceil(std::log2(double(s.qmax - s.qmin + 1)))));
+    s.bits = integerBitsUsed(q);
     const std::vector<float> scales = g.initializers.at(iw.scale).toFloatVector();
     const auto [smin, smax] = std::minmax_element(scales.begin(), scales.end());
     s.scales = int64_t(scales.size());

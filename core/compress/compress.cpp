@@ -380,16 +380,25 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         say(whyNoLayers(m));
     const bool pruning = anyPruned(plan);
     const bool quantizing = anyQuantized(plan);
+    // Bias correction needs data; layers that only keep the quantization the base stores them with (planLayers)
+    // go without it when there is none.
+    const bool recipeQuantizes =
+        recipe.weights.has_value() || std::any_of(recipe.layers.begin(), recipe.layers.end(), [](const auto &entry) {
+            return entry.second.weights && !entry.second.skip;
+        });
+    const bool correcting = quantizing && recipe.biasCorrection && (recipeQuantizes || train);
     const bool calibrating = quantizing && recipe.activations.has_value();
     const bool qat = quantizing && recipe.finetune.qat && recipe.finetune.epochs > 0;
     const bool finetuning = recipe.finetune.epochs > 0;
     // Evaluation data without labels is compared with the base (fidelity), so it may also calibrate: nothing
     // that could flatter a score is trained on it (fine-tuning needs labels and refuses it).
-    if (!train && eval && eval->labels.empty() && (calibrating || (quantizing && recipe.biasCorrection))) {
+    if (quantizing && !recipeQuantizes)
+        say("quantize: the layers keep the quantization the base stores them with (give \"quantize\" to change it)");
+    if (!train && eval && eval->labels.empty() && (calibrating || correcting)) {
         train = eval;
         say("calibration data: the evaluation samples (no training data given; they have no labels)");
     }
-    if (!train && (calibrating || finetuning || (quantizing && recipe.biasCorrection)))
+    if (!train && (calibrating || finetuning || correcting))
         throw Error(std::string("the recipe needs training data for ") +
                     (calibrating ? "activation calibration" : finetuning ? "fine-tuning" : "bias correction") +
                     " (give --train-data, or calibration data)");
@@ -495,7 +504,7 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
             say("qat: " + std::to_string(to.epochs) + " epoch(s), " + std::to_string(to.fakeQuantWeights.size()) +
                 " fake-quantized weight(s), " + std::to_string(to.fakeQuantActivations.size()) + " activation(s)");
             cw::train(m, *train, to, progressSlice(progress, work * 0.55, work * 0.9, "qat"), stop);
-        } else if (recipe.biasCorrection) {
+        } else if (correcting) {
             correctBiases(m, plan, *train, recipe.activations ? recipe.activations->samples : 512, options,
                           progressSlice(progress, work * 0.5, work * 0.7, "bias correction"), stop, log);
         }
@@ -517,6 +526,7 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         narrowLayerWeights(m, widened);
         inferShapes(m);
     }
+    clearStoredMarks(m); // how the base stored its layers: no longer true of the variant's
     m.analysis[kRecipeKey] = recipeToJson(recipe);
     if (options.measure) {
         variant.metrics = measureVariant(m, base, eval, options, progressSlice(progress, work, 1.0, "measure"), stop);

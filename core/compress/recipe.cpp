@@ -596,6 +596,16 @@ std::vector<LayerPlan> planLayers(const Recipe &recipe, const Model &model)
             p.config.prune = recipe.prune;
             p.config.weights = recipe.weights;
         }
+        // A layer the model stores quantized keeps that quantization unless the recipe sets its weights: pruning a
+        // quantized model keeps it quantized (dequantizeIntegerLayers marks such layers, graph/transform.h).
+        if (!p.config.weights && !p.config.skip && node.hasAttr(kStoredBits)) {
+            QuantSpec kept;
+            kept.bits = int(std::clamp<int64_t>(node.attrInt(kStoredBits, 8), 2, 8));
+            kept.granularity = Granularity(std::clamp<int64_t>(node.attrInt(kStoredGranularity, 1), 0, 2));
+            kept.groupSize = std::max<int64_t>(1, node.attrInt(kStoredGroup, 64));
+            kept.symmetric = node.attrInt(kStoredSymmetric, 1) != 0;
+            p.config.weights = kept;
+        }
         plan.push_back(std::move(p));
     }
     return plan;

@@ -1,6 +1,7 @@
 #include "core/graph/graph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <functional>
 #include <set>
@@ -575,6 +576,15 @@ bool blockedDequantize(const Graph &g, const std::string &value, IntegerLayerWei
 }
 
 } // namespace
+
+int integerBitsUsed(const Tensor &q)
+{
+    const std::vector<float> v = q.toFloatVector();
+    if (v.empty())
+        return 1;
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    return std::max(1, int(std::ceil(std::log2(double(*hi) - double(*lo) + 1))));
+}
 
 std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &g)
 {

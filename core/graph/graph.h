@@ -168,6 +168,8 @@ struct IntegerLayerWeight {
 };
 // In node order (main graph only).
 std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &graph);
+// The bits an integer tensor's range needs: ceil(log2(max - min + 1)), at least 1 (−7…7: 4; 0…255: 8).
+int integerBitsUsed(const Tensor &q);
 
 // onnxruntime's dynamic quantization around a ConvInteger / MatMulInteger `n`:
 //   DynamicQuantizeLinear(x) -> n(x_q, W_q, x_zp, w_zp) -> Cast(float) -> Mul(., Mul(x_scale, w_scale)),

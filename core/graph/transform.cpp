@@ -335,6 +335,30 @@ Tensor dequantizeLayerWeight(const Graph &g, const IntegerLayerWeight &w)
     return out;
 }
 
+namespace {
+// How a quantized layer's weight was stored, on the float layer that replaces it: planLayers
+// (compress/recipe.h) keeps that quantization for a layer the recipe does not quantize.
+void markStored(Node &layer, const Graph &g, const IntegerLayerWeight &w)
+{
+    const Tensor &q = g.initializers.at(w.q);
+    bool symmetric = q.dtype() == DType::Int8;
+    if (!w.zeroPoint.empty())
+        for (float z : g.initializers.at(w.zeroPoint).toFloatVector())
+            symmetric = symmetric && z == 0.f;
+    layer.attrs[kStoredBits] = Attribute::makeInt(integerBitsUsed(q));
+    layer.attrs[kStoredGranularity] = Attribute::makeInt(w.blockSize > 0 ? 2 : w.axis >= 0 ? 1 : 0);
+    layer.attrs[kStoredGroup] = Attribute::makeInt(w.blockSize);
+    layer.attrs[kStoredSymmetric] = Attribute::makeInt(symmetric);
+}
+} // namespace
+
+void clearStoredMarks(Model &model)
+{
+    for (Node &n : model.graph.nodes)
+        for (const char *key : {kStoredBits, kStoredGranularity, kStoredGroup, kStoredSymmetric})
+            n.attrs.erase(key);
+}
+
 int dequantizeIntegerLayers(Model &model)
 {
     Graph &g = model.graph;
@@ -344,13 +368,14 @@ int dequantizeIntegerLayers(Model &model)
                                           // left unused
     int rewritten = 0;
     for (const IntegerLayerWeight &iw : integerLayerWeights(g)) {
-        const Node &n = *g.findNode(iw.layer);
+        Node &n = *g.findNode(iw.layer);
         orphans.insert({iw.q, iw.scale, iw.zeroPoint});
         if (!iw.dequantize.empty()) {
             // The weight's values become an initializer under the name the layer reads.
             g.initializers[iw.value] = dequantizeLayerWeight(g, iw);
             if (auto v = g.values.find(iw.value); v != g.values.end())
                 v->second.dtype = DType::Float32;
+            markStored(n, g, iw);
             for (const std::string &name : iw.dequantize) {
                 const Node *dq = g.findNode(name);
                 removed.insert(dq);
@@ -378,6 +403,7 @@ int dequantizeIntegerLayers(Model &model)
         for (const auto &[key, a] : n.attrs)
             if (conv || key[0] == '_')
                 layer.attrs[key] = a;
+        markStored(layer, g, iw);
         removed.insert(&n);
         removed.insert(chain->cast);
         placed[chain->mul] = std::move(layer);

@@ -57,7 +57,13 @@ Tensor dequantizeLayerWeight(const Graph &graph, const IntegerLayerWeight &weigh
 //    (without the activation rounding).
 // QLinearConv, QLinearMatMul and QGemm stay as they are. Nodes and initializers left unused go. Value shapes are
 // not updated: run inferShapes afterwards. Returns the layers rewritten.
+// Each rewritten layer remembers how its weight was stored, in internal attributes (the bits its integers use,
+// the granularity — 0 tensor, 1 channel, 2 group — the group size, symmetric or not), so that a recipe that
+// does not quantize it keeps that quantization (planLayers, compress/recipe.h); clearStoredMarks removes them.
 int dequantizeIntegerLayers(Model &model);
+inline constexpr const char *kStoredBits = "_stored_bits", *kStoredGranularity = "_stored_granularity",
+                            *kStoredGroup = "_stored_group", *kStoredSymmetric = "_stored_symmetric";
+void clearStoredMarks(Model &model);
 
 // Returns the widened initializers with their original types (empty when the model has none to widen).
 std::map<std::string, DType> widenLayerWeights(Model &model);
