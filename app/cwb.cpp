@@ -1072,8 +1072,8 @@ void printMetricsTable(const std::vector<std::pair<const char *, const cw::Varia
                        const std::string &reference)
 {
     const bool scored = rows.front().second->samples > 0;
-    std::printf("%-10s %9s %9s %9s %12s %22s %22s\n", "", "accuracy", "top-5", "loss", "file", "batch 1 p50/p90 ms",
-                "batch 64 p50/p90 ms");
+    std::printf("%-10s %9s %9s %9s %12s %22s %22s %12s\n", "", "accuracy", "top-5", "loss", "file", "batch 1 p50/p90 ms",
+                "batch 64 p50/p90 ms", "memory");
     for (const auto &[label, m] : rows) {
         if (scored)
             std::printf("%-10s %8.2f%% %8.2f%% %9.4f", label, m->accuracy * 100, m->top5 * 100, m->loss);
@@ -1081,9 +1081,10 @@ void printMetricsTable(const std::vector<std::pair<const char *, const cw::Varia
             std::printf("%-10s %9s %9s %9s", label, "-", "-", "-");
         std::printf(" %12s %10.3f / %-9.3f", humanBytes(double(m->fileBytes)).c_str(), m->p50Batch1Ms, m->p90Batch1Ms);
         if (m->batch64Skipped.empty())
-            std::printf(" %10.3f / %-9.3f\n", m->p50Batch64Ms, m->p90Batch64Ms);
+            std::printf(" %10.3f / %-9.3f", m->p50Batch64Ms, m->p90Batch64Ms);
         else
-            std::printf(" %22s\n", "-");
+            std::printf(" %22s", "-");
+        std::printf(" %12s\n", m->memoryBytes > 0 ? humanBytes(double(m->memoryBytes)).c_str() : "-");
     }
     for (const auto &[label, m] : rows)
         if (!m->batch64Skipped.empty())

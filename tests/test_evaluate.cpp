@@ -176,6 +176,7 @@ private slots:
     void benchmarkPercentiles_data();
     void benchmarkPercentiles();
     void benchmarkCancel();
+    void memoryMeasured();
     void feedPlans_data();
     void feedPlans();
     void symbolSizesFromShapes_data();
@@ -852,6 +853,37 @@ void TestEvaluate::sampleShapeForLatency()
     given.shapes.clear();
     given.shapes["x"] = {2, 1, 100};
     QCOMPARE(withSampleShape(m.graph, given, rows).shapes.size(), size_t(1));
+}
+
+// The memory figure against a hand count: x [1, 256] → a = x·x → b = a·a → y = (a + b) · w. After the Add, a, b
+// and the sum are alive at once (3 × 1 KiB; a and b are then freed), and the weight w (1 KiB) is the constant;
+// a weight-only quantized weight counts its integers and the float weight folded from them.
+void TestEvaluate::memoryMeasured()
+{
+    Model m;
+    m.graph.inputs.push_back({"x", DType::Float32, {1, 256}, true});
+    m.graph.outputs.push_back({"y", DType::Float32, {1, 256}, true});
+    m.graph.initializers["w"] = Tensor::fromFloats({1, 256}, std::vector<float>(256, 0.5f));
+    m.graph.nodes = {Node{"m1", "Mul", "", {"x", "x"}, {"a"}, {}}, Node{"m2", "Mul", "", {"a", "a"}, {"b"}, {}},
+                     Node{"add", "Add", "", {"a", "b"}, {"s"}, {}}, Node{"scale", "Mul", "", {"s", "w"}, {"y"}, {}}};
+    const Session session(m, SessionOptions{1});
+    const std::map<std::string, Tensor> feeds{{"x", Tensor::fromFloats({1, 256}, std::vector<float>(256, 1.f))}};
+    QCOMPARE(session.constantBytes(), int64_t(1024));
+    QCOMPARE(session.peakIntermediateBytes(feeds), int64_t(3 * 1024));
+    BenchOptions bo;
+    bo.iterations = 2;
+    bo.warmup = 0;
+    QCOMPARE(benchmark(m, bo).memoryBytes, int64_t(4 * 1024));
+
+    // The weight as int8 behind a DequantizeLinear: 256 int8 + a float scale + an int8 zero point, and its
+    // float form (1 KiB), folded once when the Session is built.
+    Model q = m;
+    q.graph.initializers.erase("w");
+    q.graph.initializers["w_q"] = Tensor::fromFloats({1, 256}, std::vector<float>(256, 64.f)).castTo(DType::Int8);
+    q.graph.initializers["w_scale"] = Tensor::fromFloats({}, {1.f / 128});
+    q.graph.initializers["w_zp"] = Tensor::fromFloats({}, {0.f}).castTo(DType::Int8);
+    q.graph.nodes.insert(q.graph.nodes.begin(), Node{"dq", "DequantizeLinear", "", {"w_q", "w_scale", "w_zp"}, {"w"}, {}});
+    QCOMPARE(Session(q, SessionOptions{1}).constantBytes(), int64_t(256 + 4 + 1 + 1024));
 }
 
 QTEST_GUILESS_MAIN(TestEvaluate)

@@ -36,6 +36,12 @@ QString formatDb(double db)
     return displayLocale().toString(db, 'f', 1) + QStringLiteral(" dB");
 }
 
+QString memoryColumnTip()
+{
+    return QObject::tr("Peak memory of a batch-1 run, measured: the weights as the engine holds them (a weight-only "
+                       "quantized layer also keeps its float weight) and the most activations alive at once");
+}
+
 QString formatMs(double ms)
 {
     return ms <= 0 ? QStringLiteral("—") : QString::number(ms, 'f', ms < 1 ? 3 : ms < 10 ? 2 : 1);

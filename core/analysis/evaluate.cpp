@@ -171,6 +171,7 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
     r.meanMs = sum / double(times.size());
     r.throughputPerS = r.meanMs > 0 ? double(r.batch) * 1000.0 / r.meanMs : 0;
     r.peakRssBytes = peakRssBytes();
+    r.memoryBytes = session.constantBytes() + session.peakIntermediateBytes(feeds);
     return r;
 }
 

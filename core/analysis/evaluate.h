@@ -63,6 +63,9 @@ struct BenchResult {
     int threads = 1;
     int iterations = 0;
     uint64_t peakRssBytes = 0;         // the process's peak resident set after the timed runs (loading included)
+    // The model's own peak memory at this batch, measured on one more run (Session: constantBytes plus
+    // peakIntermediateBytes): its weights as the engine holds them and the most activations alive at once.
+    int64_t memoryBytes = 0;
     std::vector<ResolvedInput> inputs; // what each graph input was fed: shape, dtype, source
 };
 

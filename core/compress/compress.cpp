@@ -224,6 +224,7 @@ std::string metricsToJson(const VariantMetrics &m, int indent)
                                        ? ojson{{"p50", m.p50Batch64Ms}, {"p90", m.p90Batch64Ms}}
                                        : ojson{{"skipped", m.batch64Skipped}}}};
     j["threads"] = m.threads;
+    j["memory_bytes"] = m.memoryBytes > 0 ? ojson(m.memoryBytes) : ojson(nullptr);
     if (!m.fidelity.empty())
         j["fidelity"] = ojson::parse(fidelityToJson(m.fidelity)).at("outputs");
     return j.dump(indent);
@@ -259,6 +260,7 @@ VariantMetrics metricsFromJson(const std::string &text)
             m.batch64Skipped = l.at("batch64").value("skipped", std::string());
         }
         m.threads = j.contains("threads") ? int(std::clamp<int64_t>(count(j, "threads"), 1, 4096)) : 1;
+        m.memoryBytes = j.contains("memory_bytes") && !j["memory_bytes"].is_null() ? count(j, "memory_bytes") : 0;
         if (j.contains("fidelity"))
             m.fidelity = fidelityFromJson(nlohmann::json{{"outputs", j.at("fidelity")}}.dump());
     } catch (const nlohmann::json::exception &e) {
@@ -311,6 +313,7 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
                                      progressSlice(progress, 0.6, 0.8, "latency, batch 1"), stop);
     m.p50Batch1Ms = b1.p50Ms;
     m.p90Batch1Ms = b1.p90Ms;
+    m.memoryBytes = b1.memoryBytes;
     m.threads = b1.threads;
     try {
         const BenchResult b64 = benchmark(model, measureBenchOptions(model.graph, options, eval, 64),

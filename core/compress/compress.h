@@ -39,6 +39,7 @@ struct VariantMetrics {
     double compressionRatio = 0;   // base model's .h5 bytes / fileBytes
     double p50Batch1Ms = 0, p90Batch1Ms = 0;
     double p50Batch64Ms = 0, p90Batch64Ms = 0;
+    int64_t memoryBytes = 0;       // peak memory of a batch-1 run (BenchResult::memoryBytes); 0: not measured
     // Why batch 64 was not timed (a model whose graph fixes batch 1 inside, inputs whose batch cannot follow);
     // "" when it was.
     std::string batch64Skipped;

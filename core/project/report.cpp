@@ -91,6 +91,11 @@ std::string table(const std::vector<std::string> &header, const std::vector<Row>
     return h + "</table>\n";
 }
 
+std::string memoryText(const VariantMetrics &m)
+{
+    return m.memoryBytes > 0 ? humanBytes(double(m.memoryBytes)) : "—";
+}
+
 std::string qualityText(const Quality &q)
 {
     if (q.kind == QualityKind::None)
@@ -249,7 +254,7 @@ std::string reportHtml(const Project &p, const std::string &projectName)
             rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", humanBytes(double(base.fileBytes)),
                              base.onnxBytes > 0 ? humanBytes(double(base.onnxBytes)) : "—", "1.00×",
                              msText(base.p50Batch1Ms) + " / " + msText(base.p90Batch1Ms),
-                             base.batch64Skipped.empty() ? msText(base.p50Batch64Ms) : "—", "—"},
+                             base.batch64Skipped.empty() ? msText(base.p50Batch64Ms) : "—", memoryText(base), "—"},
                             "#f5f5f5"});
         for (size_t i = 0; i < p.variants.size(); ++i) {
             const VariantMetrics &m = p.variants[i].variant.metrics;
@@ -266,15 +271,18 @@ std::string reportHtml(const Project &p, const std::string &projectName)
                              m.onnxBytes > 0 ? humanBytes(double(m.onnxBytes)) : "—",
                              m.compressionRatio > 0 ? fmt("%.2f×", m.compressionRatio) : "—",
                              msText(m.p50Batch1Ms) + " / " + msText(m.p90Batch1Ms),
-                             m.batch64Skipped.empty() ? msText(m.p50Batch64Ms) : "—", pareto.empty() ? "—" : pareto},
+                             m.batch64Skipped.empty() ? msText(m.p50Batch64Ms) : "—", memoryText(m),
+                             pareto.empty() ? "—" : pareto},
                             ""});
         }
         h += "<h2>Variants</h2>\n<p>File: the variant saved in the native .h5 format (bit-packed integer weights, "
              "sparse weights stored sparse), the size the limits and charts use; ONNX: exported as ONNX (integer "
              "weights one byte each, pruned weights dense). Latency p50 / p90 in ms, measured on the machine named "
-             "under Reproducibility. SQNR: the first output against the base on the evaluation data.</p>\n" +
+             "under Reproducibility. Memory: the peak of a batch-1 run, measured (the weights as the engine holds them "
+             "and the most activations alive at once). SQNR: the first output against the base on the evaluation "
+             "data.</p>\n" +
              table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File (.h5)", "ONNX", "Smaller", "Batch 1 ms",
-                    "Batch 64 ms", "Pareto"},
+                    "Batch 64 ms", "Memory", "Pareto"},
                    rows, true);
     }
 

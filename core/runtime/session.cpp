@@ -262,8 +262,31 @@ std::vector<char> Session::neededNodes(const std::set<std::string> &wanted,
 }
 
 std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tensor> &feeds,
-                                               const std::vector<std::string> &wanted, bool keepAll) const
+                                               const std::vector<std::string> &wanted, bool keepAll,
+                                               int64_t *peak) const
 {
+    // Live intermediate buffers (by address, with the number of values holding each) for `peak`.
+    std::unordered_map<const void *, std::pair<int, int64_t>> live;
+    int64_t liveBytes = 0;
+    const auto hold = [&](const Tensor &t) {
+        if (!peak || t.isNull() || t.byteSize() == 0)
+            return;
+        auto &[refs, bytes] = live[t.rawData()];
+        if (refs++ == 0) {
+            bytes = int64_t(t.byteSize());
+            liveBytes += bytes;
+            *peak = std::max(*peak, liveBytes);
+        }
+    };
+    const auto release = [&](const Tensor &t) {
+        if (!peak || t.isNull() || t.byteSize() == 0)
+            return;
+        auto it = live.find(t.rawData());
+        if (it != live.end() && --it->second.first == 0) {
+            liveBytes -= it->second.second;
+            live.erase(it);
+        }
+    };
     const Graph &g = executed().graph;
     // Sets this thread's OpenMP team size, which Eigen's gemm also follows.
     omp_set_num_threads(m_threads);
@@ -345,12 +368,17 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         }
         runNode(node, ctx, executed());
         for (size_t o = 0; o < node.outputs.size(); ++o)
-            if (!node.outputs[o].empty())
+            if (!node.outputs[o].empty()) {
+                hold(ctx.outputs[o]);
                 values[node.outputs[o]] = std::move(ctx.outputs[o]);
+            }
         if (!keepAll)
             for (const std::string &name : m_freeAfter[i])
                 if (!wantedSet.count(name))
-                    values.erase(name);
+                    if (auto v = values.find(name); v != values.end()) {
+                        release(v->second);
+                        values.erase(v);
+                    }
     }
 
     std::map<std::string, Tensor> result;
@@ -446,6 +474,31 @@ Tensor Session::run(const Tensor &input) const
 std::map<std::string, Tensor> Session::runAll(const std::map<std::string, Tensor> &feeds) const
 {
     return m_fused ? unfused().execute(feeds, {}, true) : execute(feeds, {}, true);
+}
+
+int64_t Session::constantBytes() const
+{
+    std::set<const void *> seen; // a folded value may be an initializer itself
+    int64_t bytes = 0;
+    const auto count = [&](const Tensor &t) {
+        if (!t.isNull() && t.byteSize() > 0 && seen.insert(t.rawData()).second)
+            bytes += int64_t(t.byteSize());
+    };
+    for (const auto &[name, t] : executed().graph.initializers)
+        count(t);
+    for (const auto &[name, t] : m_foldedValues)
+        count(t);
+    return bytes;
+}
+
+int64_t Session::peakIntermediateBytes(const std::map<std::string, Tensor> &feeds) const
+{
+    std::vector<std::string> wanted;
+    for (const ValueInfo &v : m_model.graph.outputs)
+        wanted.push_back(v.name);
+    int64_t peak = 0;
+    execute(feeds, wanted, false, &peak);
+    return peak;
 }
 
 

@@ -55,9 +55,19 @@ public:
     // Every value computed (graph inputs and initializers included), for training and activation statistics.
     std::map<std::string, Tensor> runAll(const std::map<std::string, Tensor> &feeds) const;
 
+    // Memory, measured rather than estimated: the bytes this Session holds for every run — the weights of the
+    // graph it runs and the values folded at construction (a weight-only quantized layer's float weight) — and
+    // the largest total of intermediate values alive at once during a run on `feeds` (a buffer two values share
+    // counted once; the feeds, the kernels' scratch space, the CSR forms of sparse weights and oneDNN's reordered
+    // copies of int8 weights in its primitive cache not counted).
+    int64_t constantBytes() const;
+    int64_t peakIntermediateBytes(const std::map<std::string, Tensor> &feeds) const;
+
 private:
+    // peak: when given, receives the largest total of intermediate bytes alive at once.
     std::map<std::string, Tensor> execute(const std::map<std::string, Tensor> &feeds,
-                                          const std::vector<std::string> &wanted, bool keepAll) const;
+                                          const std::vector<std::string> &wanted, bool keepAll,
+                                          int64_t *peak = nullptr) const;
     // Per node: whether the values `wanted` depend on it, values `given` not recomputed.
     std::vector<char> neededNodes(const std::set<std::string> &wanted,
                                   const std::function<bool(const std::string &)> &given) const;

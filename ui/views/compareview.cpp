@@ -111,7 +111,8 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
     m_model = new QStandardItemModel(0, ColumnCount, this);
     m_model->setHorizontalHeaderLabels({tr("Variant"), tr("Origin"), tr("Recipe"), tr("Quality"), tr("Drop"),
                                         tr("File (.h5)"), tr("ONNX"), tr("Smaller"), tr("Batch 1 ms"),
-                                        tr("Batch 64 ms"), tr("Pareto"), tr("Verdict")});
+                                        tr("Batch 64 ms"), tr("Memory"), tr("Pareto"), tr("Verdict")});
+    m_model->horizontalHeaderItem(CMemory)->setToolTip(memoryColumnTip());
     m_model->horizontalHeaderItem(CFile)->setToolTip(tr("Bytes of the variant saved in the native .h5 format (the size "
                                                         "the chart, the limits and \"Smaller\" use)"));
     m_model->horizontalHeaderItem(COnnx)->setToolTip(tr("Bytes of the variant exported as ONNX: integer weights one "
@@ -353,6 +354,7 @@ void CompareView::refresh()
                                                     : QStringLiteral("—")),
             item(formatMs(m.p50Batch1Ms)),
             item(m.batch64Skipped.empty() ? formatMs(m.p50Batch64Ms) : QStringLiteral("—")),
+            item(measured && m.memoryBytes > 0 ? formatBytes(m.memoryBytes) : QStringLiteral("—")),
             item(pareto.isEmpty() ? QStringLiteral("—") : pareto.join(QStringLiteral(", ")), false),
             item(QStringLiteral("%1: %2").arg(QString::fromStdString(cw::verdictName(a.verdict)),
                                               QString::fromStdString(a.reason)),

@@ -38,8 +38,8 @@ class VariantDiffPanel;
 class CompareView : public QWidget {
     Q_OBJECT
 public:
-    enum Column { CName, COrigin, CRecipe, CQuality, CDrop, CFile, COnnx, CSmaller, CBatch1, CBatch64, CPareto,
-                  CVerdict, ColumnCount };
+    enum Column { CName, COrigin, CRecipe, CQuality, CDrop, CFile, COnnx, CSmaller, CBatch1, CBatch64, CMemory,
+                  CPareto, CVerdict, ColumnCount };
 
     explicit CompareView(ProjectDocument *document, QWidget *parent = nullptr);
 
