@@ -337,7 +337,12 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_chart->yAxis->setNumberPrecision(0);
     m_chart->yAxis->setLabel(tr("bytes"));
     m_chart->legend->setVisible(true);
-    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    // The legend in a row of its own under the title: inside the axis rect it covered the tallest bars.
+    m_chart->plotLayout()->insertRow(1);
+    m_chart->plotLayout()->addElement(1, 0, m_chart->legend);
+    m_chart->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    m_chart->legend->setBorderPen(Qt::NoPen);
+    m_chart->plotLayout()->setRowStretchFactor(1, 0.001);
 
     // ---- Jobs
     m_variantName = new QLineEdit;
