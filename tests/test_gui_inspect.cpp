@@ -452,7 +452,7 @@ void TestGuiInspect::activationsMatchSession()
     const cw::Model model = cw::loadModel("demo");
     InspectView view;
     view.setAutoCollect(false);
-    view.setModel(model);
+    view.setModel(&model);
     view.setDataset(QStringLiteral("fashion-mnist"));
     view.setActivationSamples(100);
     view.setLayer(QStringLiteral("relu3"));
@@ -508,9 +508,10 @@ void TestGuiInspect::activationJobCancel()
 {
     if (!fashionMnistAvailable())
         QSKIP("Fashion-MNIST is not installed");
+    const cw::Model resnet = cw::loadModel("demo-resnet"); // outlives the view, which keeps a pointer to it
     InspectView view;
     view.setAutoCollect(false);
-    view.setModel(cw::loadModel("demo-resnet"));
+    view.setModel(&resnet);
     view.setDataset(QStringLiteral("fashion-mnist"));
     view.setActivationSamples(10000);
     QSignalSpy finished(&view, &InspectView::activationsFinished);

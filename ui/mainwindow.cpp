@@ -875,7 +875,7 @@ void MainWindow::onProjectReset()
         m_layerModel->setLayers({});
         m_chart->setLayers({});
         m_graph->setModel(nullptr);
-        m_inspect->setModel(std::nullopt);
+        m_inspect->setModel(nullptr);
         m_sensitivity->setModel(nullptr);
         m_compress->setModel(nullptr);
         m_distill->setModel(nullptr);
@@ -913,7 +913,7 @@ void MainWindow::onProjectReset()
         m_table->setColumnWidth(c, qMax(90, m_table->columnWidth(c) + 16));
     m_chart->setLayers(m_layerModel->layers());
     m_graph->setModel(model());
-    m_inspect->setModel(*model());
+    m_inspect->setModel(model());
     m_sensitivity->setModel(model());
     m_compress->setModel(model());
     m_distill->setModel(model());
@@ -923,7 +923,7 @@ void MainWindow::onProjectReset()
 
     const QFileInfo file(spec);
     const bool onDisk = !cw::isDemoModel(spec.toStdString()) && file.exists();
-    m_summary->setModel(opened, onDisk ? file.fileName() : displayName(spec), onDisk ? file.size() : -1);
+    m_summary->setModel(&opened, onDisk ? file.fileName() : displayName(spec), onDisk ? file.size() : -1);
     m_summary->setToolTip(onDisk ? file.absoluteFilePath() : QString());
 
     updateTitle();

@@ -326,8 +326,8 @@ Model Model::deepCopy() const
 std::vector<LayerInfo> Model::layers() const
 {
     // A weight-only quantized layer's DequantizeLinear is part of its layer: no row of its own, and its integer
-    // weight, scale and zero point count as the layer's.
-    // Any quantized layer's weight is its integer tensor (QLinearConv's first initializer input is a scale).
+    // weight, scale and zero point count as the layer's. Any quantized layer's weight is its integer tensor
+    // (QLinearConv's first initializer input is a scale).
     std::map<std::string, const IntegerLayerWeight> stored;
     std::set<std::string> dequantizers;
     for (IntegerLayerWeight &w : integerLayerWeights(graph)) {
@@ -556,7 +556,7 @@ bool blockedDequantize(const Graph &g, const std::string &value, IntegerLayerWei
     if (int(blockedShape.size()) != q.rank() + 1)
         return false;
     int axis = 0;
-    while (axis < q.rank() && int64_t(blockedShape[size_t(axis)]) == q.dim(axis))
+    while (axis < q.rank() && double(blockedShape[size_t(axis)]) == double(q.dim(axis))) // no cast of a wild value
         ++axis;
     if (axis >= q.rank())
         return false;

@@ -322,10 +322,7 @@ void DistillView::setModel(const cw::Model *model)
         m_job = nullptr;
         updateControls();
     }
-    if (model)
-        m_teacher = *model;
-    else
-        m_teacher.reset();
+    m_teacher = model;
     clearCurves();
     updatePrediction();
     updateControls();
@@ -408,7 +405,7 @@ void DistillView::updatePrediction()
 
 void DistillView::updateControls()
 {
-    const bool ready = m_teacher.has_value() && m_runInputs.blocked.isEmpty();
+    const bool ready = m_teacher != nullptr && m_runInputs.blocked.isEmpty();
     m_run->setEnabled(ready && !m_job);
     m_run->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Train the student with the open model as teacher (Ctrl+Shift+D)")
                                                      : m_runInputs.blocked);

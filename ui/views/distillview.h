@@ -93,7 +93,7 @@ private:
     void readSettings();
     void writeSettings() const;
 
-    std::optional<cw::Model> m_teacher;
+    const cw::Model *m_teacher = nullptr; // the window's model (the document's base): valid until the next setModel
     QString m_evalSpec = QStringLiteral("fashion-mnist");
     RunInputs m_runInputs;
     DistillJob *m_job = nullptr;

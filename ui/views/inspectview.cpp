@@ -486,7 +486,7 @@ QString InspectView::noticeText() const { return m_noticeLabel->isVisibleTo(this
 // ---------------------------------------------------------------------------------------------------
 // Model and layer
 
-void InspectView::setModel(const std::optional<cw::Model> &model)
+void InspectView::setModel(const cw::Model *model)
 {
     if (m_activationJob)
         m_activationJob->cancel();

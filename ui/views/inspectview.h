@@ -75,7 +75,8 @@ public:
     explicit InspectView(QWidget *parent = nullptr);
     ~InspectView() override;
 
-    void setModel(const std::optional<cw::Model> &model);
+    // The window's model (the project document's base), not a copy: valid until the next setModel (null: none).
+    void setModel(const cw::Model *model);
     // Node name ("" = none). Layers without a float weight show a notice instead of the weight plots.
     void setLayer(const QString &name);
     QString layer() const { return m_layer; }
@@ -146,8 +147,8 @@ private:
     void updateControls();
     void onActivationsDone();
 
-    std::optional<cw::Model> m_model;
-    std::optional<cw::Model> m_form;  // floatWeightForm of m_model: the float values of quantized weights
+    const cw::Model *m_model = nullptr;
+    std::optional<cw::Model> m_form;  // floatWeightForm of *m_model: the float values of quantized weights
     std::map<std::string, cw::IntegerLayerWeight> m_stored; // layer -> its integer weight, when quantized
     QString m_layer;
     QString m_datasetSpec = QStringLiteral("fashion-mnist");

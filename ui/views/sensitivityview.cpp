@@ -239,14 +239,12 @@ void SensitivityView::setModel(const cw::Model *model)
         m_job->deleteLater();
         m_job = nullptr;
     }
-    m_model.reset();
+    m_model = model;
     m_result.reset();
     m_layers.clear();
     m_expectedLayers.clear();
     m_baseline = -1;
     m_selected.clear();
-    if (model)
-        m_model = *model;
     m_progress->setValue(0);
     if (m_model) {
         m_expectedLayers = cw::sensitivityLayers(*m_model);
@@ -397,7 +395,7 @@ void SensitivityView::cancel()
 void SensitivityView::updateControls()
 {
     const bool busy = m_job != nullptr;
-    m_run->setEnabled(m_model.has_value() && !busy && m_runInputs.blocked.isEmpty());
+    m_run->setEnabled(m_model && !busy && m_runInputs.blocked.isEmpty());
     m_run->setToolTip(m_runInputs.blocked);
     m_cancel->setEnabled(busy);
     m_limit->setEnabled(!busy);

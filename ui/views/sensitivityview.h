@@ -100,7 +100,7 @@ private:
     void onHeatmapClicked(QMouseEvent *event);
     int columnOf(bool prune, int index) const;
 
-    std::optional<cw::Model> m_model;
+    const cw::Model *m_model = nullptr; // the window's (the document's base): valid until the next setModel
     QString m_datasetSpec = QStringLiteral("fashion-mnist");
     RunInputs m_runInputs;
     cw::SensitivityOptions m_options;            // of the sweep shown

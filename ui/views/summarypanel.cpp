@@ -16,9 +16,8 @@ SummaryPanel::SummaryPanel(QWidget *parent) : QTextBrowser(parent)
     setNotice(tr("No model open"), tr("Use File → Open… or drop an .onnx / .h5 file here."));
 }
 
-void SummaryPanel::setModel(const cw::Model &model, const QString &displayName, qint64 fileSize)
+void SummaryPanel::setModel(const cw::Model *model, const QString &displayName, qint64 fileSize)
 {
-    // Only the graph's summary is needed; a shallow copy keeps the weights shared with the window's model.
     m_model = model;
     m_displayName = displayName;
     m_fileSize = fileSize;
@@ -36,7 +35,7 @@ void SummaryPanel::setEvaluation(const std::optional<EvaluationSummary> &evaluat
 
 void SummaryPanel::setNotice(const QString &title, const QString &text)
 {
-    m_model.reset();
+    m_model = nullptr;
     m_evaluation.reset();
     m_noticeTitle = title;
     m_noticeText = text;

@@ -24,7 +24,8 @@ public:
     explicit SummaryPanel(QWidget *parent = nullptr);
 
     // fileSize < 0 when the model has no file (built-in demo).
-    void setModel(const cw::Model &model, const QString &displayName, qint64 fileSize);
+    // The window's model (the document's base), not a copy: valid until the next setModel or setNotice.
+    void setModel(const cw::Model *model, const QString &displayName, qint64 fileSize);
     void setEvaluation(const std::optional<EvaluationSummary> &evaluation);
     // Shown instead of a model (no model open, the demo is missing, ...).
     void setNotice(const QString &title, const QString &text);
@@ -32,7 +33,7 @@ public:
 private:
     void render();
 
-    std::optional<cw::Model> m_model;
+    const cw::Model *m_model = nullptr;
     QString m_displayName;
     qint64 m_fileSize = -1;
     std::optional<EvaluationSummary> m_evaluation;
