@@ -491,14 +491,14 @@ std::optional<DynamicQuantChain> dynamicQuantChain(const Graph &g, const Node &n
     };
     DynamicQuantChain chain;
     chain.quantize = g.producer(n.inputs[0]);
-    if (!chain.quantize || chain.quantize->opType != "DynamicQuantizeLinear" || chain.quantize->outputs.size() < 3 ||
-        (n.hasInput(2) && n.inputs[2] != chain.quantize->outputs[2]))
+    if (!chain.quantize || chain.quantize->opType != "DynamicQuantizeLinear" || !chain.quantize->hasInput(0) ||
+        chain.quantize->outputs.size() < 3 || (n.hasInput(2) && n.inputs[2] != chain.quantize->outputs[2]))
         return std::nullopt;
     chain.cast = sole(n.outputs.empty() ? std::string() : n.outputs[0], "Cast");
-    if (!chain.cast || chain.cast->attrInt("to", 0) != 1)
+    if (!chain.cast || chain.cast->attrInt("to", 0) != 1 || chain.cast->outputs.size() != 1)
         return std::nullopt;
     chain.mul = sole(chain.cast->outputs[0], "Mul");
-    if (!chain.mul || chain.mul->inputs.size() != 2)
+    if (!chain.mul || chain.mul->inputs.size() != 2 || chain.mul->outputs.size() != 1)
         return std::nullopt;
     const std::string &scales = chain.mul->inputs[0] == chain.cast->outputs[0] ? chain.mul->inputs[1] : chain.mul->inputs[0];
     chain.scaleMul = g.producer(scales);
@@ -546,7 +546,7 @@ bool blockedDequantize(const Graph &g, const std::string &value, IntegerLayerWei
                 scale = in;
         cast = made(other(*mul, scale), "Cast");
     }
-    if (scale.empty() || !cast || cast->attrInt("to", 0) != 1)
+    if (scale.empty() || !cast || cast->attrInt("to", 0) != 1 || !cast->hasInput(0))
         return false;
     const Node *split = made(cast->inputs[0], "Reshape");
     if (!split || split->inputs.size() != 2 || !g.isInitializer(split->inputs[0]) || !g.isInitializer(split->inputs[1]))
