@@ -5,6 +5,7 @@
 
 #include <QImage>
 #include <QPainter>
+#include <QStatusBar>
 #include <QSvgRenderer>
 #include <QPlainTextEdit>
 #include <QJsonArray>
@@ -318,6 +319,42 @@ private slots:
         // Latency as the cost: d (0.07 ms) is beaten; c is the fastest.
         compare->setCost(Cost::LatencyBatch1);
         QCOMPARE(compare->chart()->plot()->xAxis->label(), QStringLiteral("latency (batch 1) (ms)"));
+    }
+
+    // The project open in the window while `cwb compress --project` adds to its file: saving keeps that variant
+    // (it joins the window's project), the variant removed in the window stays removed, the save is clean.
+    void saveKeepsWhatCwbAdded()
+    {
+        QTemporaryDir dir;
+        const QString path = QFileInfo(dir.filePath("p.cwproj")).absoluteFilePath();
+        saveProject(handMadeProject(), path.toStdString());
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(open(window, path));
+        QCOMPARE(window.document()->variantCount(), 4);
+        updateProject(path.toStdString(), [] { return Project{}; }, [](Project &disk) {
+            ProjectVariant v = disk.variants.back();
+            v.variant.name = "cli";
+            v.variant.metrics.accuracy = 0.5; // another run: other figures
+            v.provenance.command = "cwb compress demo --recipe other.json --project p.cwproj";
+            addVariant(disk, v);
+        });
+        window.document()->removeVariant(0); // "a"
+        QSignalSpy added(window.document(), &ProjectDocument::variantAdded);
+        QVERIFY(window.saveProject());
+        QCOMPARE(added.count(), 1);
+        QStringList names;
+        for (const ProjectVariant &v : window.document()->variants())
+            names << QString::fromStdString(v.variant.name);
+        QCOMPARE(names, (QStringList{"b", "c", "d", "cli"}));
+        QVERIFY(!window.document()->isModified());
+        QVERIFY2(window.statusBar()->currentMessage().contains(QStringLiteral("cli")),
+                 qPrintable(window.statusBar()->currentMessage()));
+        QCOMPARE(loadProject(path.toStdString()).variants.size(), size_t(4));
+        QCOMPARE(window.compareView()->tableModel()->rowCount(), 4);
+        // Saved again with nothing new: nothing merged.
+        QVERIFY(window.saveProject());
+        QCOMPARE(added.count(), 1);
     }
 
     // Side by side: the base against a 4-bit variant, layer by layer, and the selected layer's two histograms in

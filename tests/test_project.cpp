@@ -97,6 +97,7 @@ private slots:
     void cli();
     void reportText();
     void layerComparison();
+    void saveKeepsWhatOthersAdded();
 };
 
 void TestProject::sha256_data()
@@ -675,6 +676,53 @@ void TestProject::layerComparison()
         QVERIFY(!r.differs);
     QVERIFY_THROWS_EXCEPTION(cw::Error, cw::compareLayers(p, -1, 2));
     QVERIFY(cw::layerWeightValues(p, 0, "relu1").isNull());
+}
+
+// A program holding a project read from a file saves it while another added to the file meanwhile: the other's
+// variants are kept (also two identical ones), the variant this program removed stays removed, its own addition
+// is written; a file that is gone is simply written.
+void TestProject::saveKeepsWhatOthersAdded()
+{
+    QTemporaryDir dir;
+    const std::string path = dir.filePath("p.cwproj").toStdString();
+    cw::Project p = cw::newProject("demo");
+    cw::addVariant(p, variantOf(p.base, "a", metrics(0.92, 440000, 0.06)));
+    cw::addVariant(p, variantOf(p.base, "b", metrics(0.91, 300000, 0.05)));
+    cw::saveProject(p, path);
+
+    cw::Project held = cw::loadProject(path); // what the GUI holds
+    std::multiset<std::string> known;
+    for (const cw::ProjectVariant &v : held.variants)
+        known.insert(cw::variantIdentity(v));
+    const cw::ProjectVariant other = variantOf(held.base, "from cwb", metrics(0.90, 200000, 0.04));
+    cw::updateProject(path, [] { return cw::Project{}; }, [&](cw::Project &disk) {
+        cw::addVariant(disk, other);
+        cw::addVariant(disk, other); // a second, identical run
+        disk.datasets.push_back({"evaluation", "fashion-mnist", {}});
+    });
+    held.variants.erase(held.variants.begin()); // the GUI removes "a"...
+    cw::addVariant(held, variantOf(held.base, "gui", metrics(0.89, 100000, 0.03))); // ...and adds "gui"
+    const std::vector<cw::ProjectVariant> added = cw::saveProjectMerging(held, path, known);
+    QCOMPARE(int(added.size()), 2);
+    QCOMPARE(added[0].variant.name, std::string("from cwb"));
+    QCOMPARE(added[1].variant.name, std::string("from cwb (2)"));
+    const cw::Project back = cw::loadProject(path);
+    QStringList names;
+    for (const cw::ProjectVariant &v : back.variants)
+        names << QString::fromStdString(v.variant.name);
+    QCOMPARE(names, (QStringList{"b", "gui", "from cwb", "from cwb (2)"}));
+    QCOMPARE(held.variants.size(), back.variants.size());
+    QCOMPARE(int(back.datasets.size()), 1); // the record the merged variants were measured on
+    QCOMPARE(cw::variantIdentity(back.variants[2]), cw::variantIdentity(other));
+
+    // Nothing new: nothing added; the file gone: written as it is.
+    known.clear();
+    for (const cw::ProjectVariant &v : held.variants)
+        known.insert(cw::variantIdentity(v));
+    QVERIFY(cw::saveProjectMerging(held, path, known).empty());
+    QVERIFY(std::filesystem::remove(path));
+    QVERIFY(cw::saveProjectMerging(held, path, known).empty());
+    QCOMPARE(cw::loadProject(path).variants.size(), size_t(4));
 }
 
 QTEST_GUILESS_MAIN(TestProject)

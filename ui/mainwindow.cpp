@@ -1069,16 +1069,18 @@ bool MainWindow::saveProject(const QString &path)
             target += QStringLiteral(".") + QLatin1String(cw::kProjectExtension);
         QSettings().setValue(QLatin1String(kProjectDirKey), QFileInfo(target).absolutePath());
     }
-    QString error;
-    if (!m_document->save(QFileInfo(target).absoluteFilePath(), &error)) {
+    QString error, merged;
+    if (!m_document->save(QFileInfo(target).absoluteFilePath(), &error, &merged)) {
         showError(tr("Save Project"), error);
         return false;
     }
     QSettings().setValue(QLatin1String(kLastProjectKey), m_document->fileName());
     addRecentFile(m_document->fileName());
-    statusBar()->showMessage(tr("Saved %1 (%2)").arg(QDir::toNativeSeparators(m_document->fileName()),
-                                                     formatBytes(QFileInfo(m_document->fileName()).size())),
-                             5000);
+    const QString saved = tr("Saved %1 (%2)").arg(QDir::toNativeSeparators(m_document->fileName()),
+                                                  formatBytes(QFileInfo(m_document->fileName()).size()));
+    if (!merged.isEmpty())
+        appendLog(merged);
+    statusBar()->showMessage(merged.isEmpty() ? saved : saved + QStringLiteral(" · ") + merged, merged.isEmpty() ? 5000 : 15000);
     return true;
 }
 

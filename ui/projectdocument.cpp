@@ -131,6 +131,10 @@ void ProjectDocument::reset(std::optional<cw::Project> project, const QString &f
 {
     m_undo->clear(); // the commands refer to the old project; emits cleanChanged (modifiedChanged) if it was not clean
     m_project = std::move(project);
+    m_known.clear();
+    if (m_project && !fileName.isEmpty())
+        for (const cw::ProjectVariant &v : m_project->variants)
+            m_known.insert(cw::variantIdentity(v));
     if (m_fileName != fileName) {
         m_fileName = fileName;
         emit fileNameChanged(m_fileName);
@@ -138,21 +142,41 @@ void ProjectDocument::reset(std::optional<cw::Project> project, const QString &f
     emit projectReset();
 }
 
-bool ProjectDocument::save(const QString &path, QString *error)
+bool ProjectDocument::save(const QString &path, QString *error, QString *merged)
 {
     if (!m_project) {
         *error = tr("No project is open.");
         return false;
     }
     QApplication::setOverrideCursor(Qt::WaitCursor);
+    cw::Project written = *m_project;
+    std::vector<cw::ProjectVariant> added;
     try {
-        cw::saveProject(*m_project, path.toStdString());
+        if (path == m_fileName) // the file it came from: keep what others added to it meanwhile
+            added = cw::saveProjectMerging(written, path.toStdString(), m_known);
+        else
+            cw::saveProject(written, path.toStdString()); // Save As: the user chose to replace that file
     } catch (const std::exception &e) {
         QApplication::restoreOverrideCursor();
         *error = QString::fromUtf8(e.what());
         return false;
     }
     QApplication::restoreOverrideCursor();
+    // The merged variants join this project (after its own, so the undo history's indices still hold).
+    m_project->datasets = written.datasets;
+    QStringList names;
+    for (cw::ProjectVariant &v : added) {
+        names << QString::fromStdString(v.variant.name);
+        m_project->variants.push_back(std::move(v));
+        emit variantAdded(int(m_project->variants.size()) - 1);
+    }
+    if (merged)
+        *merged = names.isEmpty() ? QString()
+                                  : tr("%n variant(s) another program added to the file kept: %1", nullptr, int(names.size()))
+                                        .arg(names.join(QStringLiteral(", ")));
+    m_known.clear();
+    for (const cw::ProjectVariant &v : m_project->variants)
+        m_known.insert(cw::variantIdentity(v));
     m_undo->setClean();
     if (m_fileName != path) {
         m_fileName = path;

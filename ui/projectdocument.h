@@ -14,6 +14,8 @@
 #include <QString>
 
 #include <optional>
+#include <set>
+#include <string>
 
 #include "core/project/project.h"
 
@@ -43,9 +45,11 @@ public:
     // A whole new project (a model or project file opened) or none: the undo history starts again and the
     // project counts as unmodified.
     void reset(std::optional<cw::Project> project, const QString &fileName = {});
-    // Writes the project (cw::saveProject); on success the file name is `path` and the project unmodified.
-    // Returns false with the error in *error.
-    bool save(const QString &path, QString *error);
+    // Writes the project; on success the file name is `path` and the project unmodified. Returns false with the
+    // error in *error. Saving to the file the project came from keeps what another program (cwb compress
+    // --project) added to it meanwhile (cw::saveProjectMerging): those variants join this project too, and
+    // *merged, when given, says so ("" when there were none).
+    bool save(const QString &path, QString *error, QString *merged = nullptr);
 
     // ---- edits (undoable)
     // The name is made unique (cw::addVariant); the datasets of its provenance are recorded (hashed) with it, and
@@ -81,6 +85,7 @@ private:
 
     std::optional<cw::Project> m_project;
     QString m_fileName;
+    std::multiset<std::string> m_known; // identities of the variants m_fileName held when read or last written
     QUndoStack *m_undo = nullptr;
 };
 

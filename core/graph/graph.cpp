@@ -601,6 +601,11 @@ std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &g)
             if (z == g.initializers.end() || z->second.numel() != s->second.numel() ||
                 (z->second.dtype() != q->second.dtype() && z->second.dtype() != DType::Float32))
                 return false;
+            // A float zero point (the opset-17 form) must still be one of the integer type's values.
+            const bool s8 = q->second.dtype() == DType::Int8;
+            for (float v : z->second.toFloatVector())
+                if (!(v == std::floor(v) && v >= (s8 ? -128.f : 0.f) && v <= (s8 ? 127.f : 255.f)))
+                    return false;
         }
         const Tensor &qt = q->second;
         const int64_t scales = s->second.numel();

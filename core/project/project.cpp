@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -476,6 +477,45 @@ void saveProject(const Project &project, const std::string &path)
 {
     const ProjectLock lock(path);
     writeProject(project, path);
+}
+
+std::string variantIdentity(const ProjectVariant &v)
+{
+    const Provenance &p = v.provenance;
+    return v.origin + '\n' + p.tool + '\n' + p.date + '\n' + p.machine + '\n' + p.command + '\n' + p.directory + '\n' +
+           recipeToJson(v.variant.recipe, -1) + '\n' + (v.variant.measured ? metricsToJson(v.variant.metrics, -1) : "");
+}
+
+std::vector<ProjectVariant> saveProjectMerging(Project &project, const std::string &path,
+                                               const std::multiset<std::string> &known)
+{
+    const ProjectLock lock(path);
+    std::vector<ProjectVariant> added;
+    std::error_code ec;
+    if (fs::exists(path, ec)) {
+        std::optional<Project> disk;
+        try {
+            disk = loadProject(path);
+        } catch (const Error &) {
+            // unreadable now (a moved base, a damaged file): replaced, as saveProject would
+        }
+        if (disk) {
+            std::multiset<std::string> unseen = known;
+            for (ProjectVariant &v : disk->variants) {
+                if (auto seen = unseen.find(variantIdentity(v)); seen != unseen.end()) {
+                    unseen.erase(seen); // there when this program read or wrote the file
+                    continue;
+                }
+                for (const DatasetRecord &d : disk->datasets)
+                    if ((d.spec == v.provenance.evalData || d.spec == v.provenance.trainData) &&
+                        std::find(project.datasets.begin(), project.datasets.end(), d) == project.datasets.end())
+                        project.datasets.push_back(d);
+                added.push_back(project.variants[addVariant(project, std::move(v))]);
+            }
+        }
+    }
+    writeProject(project, path);
+    return added;
 }
 
 Project loadProject(const std::string &path, const LoadOptions &options)

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,19 @@ inline constexpr const char *kProjectExtension = "cwproj";
 // Atomic (see above), under the project's lock (updateProject). Throws cw::Error naming the file on failure; the
 // previous file is then untouched.
 void saveProject(const Project &project, const std::string &path);
+
+// What identifies a variant across saves and programs: its origin, provenance, recipe and metrics — not its
+// name, which addVariant may have made unique another way.
+std::string variantIdentity(const ProjectVariant &variant);
+
+// saveProject for a program that holds a project read from `path` while others may add to the file (a GUI while
+// `cwb compress --project` runs): under the lock, the variants of the file on disk beyond those `known` holds
+// (the identities the file had when this program read or last wrote it, counted: two identical runs are two
+// variants) are added to `project` (addVariant) with the dataset records they need, then the project is written.
+// Variants this program removed stay removed. Returns the variants added; a file that does not exist or cannot
+// be read any more is simply replaced.
+std::vector<ProjectVariant> saveProjectMerging(Project &project, const std::string &path,
+                                               const std::multiset<std::string> &known);
 // Throws cw::Error naming the file and the part at fault (a variant, the base model's path or hash).
 Project loadProject(const std::string &path, const LoadOptions &options = {});
 // The same from the file's bytes (fuzzing); the base must be embedded or a demo.
