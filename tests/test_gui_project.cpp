@@ -357,6 +357,50 @@ private slots:
         QCOMPARE(added.count(), 1);
     }
 
+    // Activation histograms collected in Inspect are kept with the project — without counting as a change — and a
+    // reopened project shows them at once, from the stored bins, running nothing.
+    void activationsKeptWithTheProject()
+    {
+        QTemporaryDir dir;
+        const QString path = QFileInfo(dir.filePath("p.cwproj")).absoluteFilePath();
+        cw::Histogram collected;
+        {
+            MainWindow window;
+            window.setErrorDialogsEnabled(false);
+            QVERIFY(open(window, QStringLiteral("demo")));
+            InspectView *inspect = window.inspectView();
+            inspect->setAutoCollect(false);
+            QVERIFY(window.showInspect(QStringLiteral("conv2")));
+            inspect->setActivationSamples(64);
+            QSignalSpy finished(inspect, &InspectView::activationsFinished);
+            QVERIFY(inspect->collectActivations());
+            QVERIFY(finished.wait(kJobTimeoutMs));
+            QVERIFY(window.document()->base()->analysis.count(kActivationsKey));
+            QVERIFY(!window.document()->isModified());
+            collected = inspect->activationPlot()->histogram();
+            QVERIFY(window.saveProject(path));
+        }
+        MainWindow again;
+        again.setErrorDialogsEnabled(false);
+        QVERIFY(open(again, path));
+        InspectView *inspect = again.inspectView();
+        inspect->setAutoCollect(false);
+        QVERIFY(again.showInspect(QStringLiteral("conv2")));
+        QVERIFY2(again.document()->base()->analysis.count(kActivationsKey), "not restored");
+        QVERIFY2(inspect->activationStatusText().startsWith(QStringLiteral("Stored: 64 samples")),
+                 qPrintable(inspect->activationStatusText()));
+        QVERIFY(!inspect->activationJob());
+        const cw::Histogram &shown = inspect->activationPlot()->histogram();
+        QCOMPARE(shown.counts.size(), collected.counts.size());
+        int64_t a = 0, b = 0;
+        for (int64_t c : shown.counts)
+            a += c;
+        for (int64_t c : collected.counts)
+            b += c;
+        QCOMPARE(a, b); // the same values, binned twice
+        QVERIFY(std::abs(shown.lo - collected.lo) < 1e-6 && std::abs(shown.hi - collected.hi) < 1e-6);
+    }
+
     // Side by side: the base against a 4-bit variant, layer by layer, and the selected layer's two histograms in
     // the same bins; B follows the variant selected in the Compare tab; the page is remembered.
     void sideBySide()

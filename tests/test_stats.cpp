@@ -15,6 +15,7 @@
 #include <limits>
 #include <random>
 
+#include "core/analysis/activations.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
 #include "core/io/model_io.h"
@@ -355,6 +356,56 @@ private slots:
         QCOMPARE(h.below, nanInfBelowAbove[2]);
         QCOMPARE(h.above, nanInfBelowAbove[3]);
         QCOMPARE(h.binWidth(), (expectHi - expectLo) / bins);
+    }
+
+    // Rebinning keeps every count, puts each in the bin holding its old bin's centre (hand-checked), and is the
+    // identity at the same bin count.
+    void rebin()
+    {
+        const float v[] = {0.f, 0.1f, 0.2f, 0.3f, 0.55f, 0.6f, 0.9f, 1.f};
+        const Histogram fine = computeHistogram(v, 8, 10, 0.0, 1.0); // bins of 0.1
+        const Histogram coarse = rebinHistogram(fine, 2);             // [0, 0.5), [0.5, 1]
+        QCOMPARE(coarse.counts, (std::vector<int64_t>{4, 4}));
+        QCOMPARE(coarse.lo, 0.0);
+        QCOMPARE(coarse.hi, 1.0);
+        QCOMPARE(rebinHistogram(fine, 10).counts, fine.counts);
+        const Histogram three = rebinHistogram(fine, 3); // centres 0.05..0.95 into thirds
+        QCOMPARE(three.counts, (std::vector<int64_t>{3, 3, 2}));
+        QVERIFY_THROWS_EXCEPTION(Error, rebinHistogram(fine, 0));
+    }
+
+    // Activation samples kept with a model: binned, read back with every count and range, and refused when
+    // malformed.
+    void storedActivations()
+    {
+        ActivationSample a;
+        a.name = "relu1";
+        a.values = {0.f, 0.f, 1.f, 2.f, 3.f};
+        a.total = 10;
+        a.nanCount = 1;
+        a.min = 0;
+        a.max = 3;
+        a.stride = 2;
+        ActivationSample empty; // nothing finite kept: left out
+        empty.name = "nan_only";
+        const std::string text = activationsToJson({a, empty}, "fashion-mnist", 256);
+        const StoredActivations back = activationsFromJson(text);
+        QCOMPARE(back.dataset, std::string("fashion-mnist"));
+        QCOMPARE(back.samples, int64_t(256));
+        QCOMPARE(int(back.values.size()), 1);
+        const ActivationSample &s = back.values[0];
+        QCOMPARE(s.name, a.name);
+        QCOMPARE(s.total, a.total);
+        QCOMPARE(s.nanCount, a.nanCount);
+        QCOMPARE(s.stride, a.stride);
+        QCOMPARE(s.max, 3.0);
+        QVERIFY(s.values.empty());
+        QCOMPARE(int(s.binned.counts.size()), kStoredActivationBins);
+        const Histogram direct = computeHistogram(a.values.data(), 5, 4);
+        QCOMPARE(rebinHistogram(s.binned, 4).counts, direct.counts);
+        QVERIFY_THROWS_EXCEPTION(Error, activationsFromJson("{"));
+        QVERIFY_THROWS_EXCEPTION(Error, activationsFromJson(R"({"dataset": "d", "samples": 1, "values": [{"name": "x",
+            "total": 1, "nan": 0, "inf": 0, "min": 0, "max": 1, "stride": 1, "lo": 1, "hi": 0, "counts": [1]}]})"));
     }
 
     void histogramErrors()

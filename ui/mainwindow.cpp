@@ -232,6 +232,10 @@ void MainWindow::createCentralWidget()
         if (json != m_sensitivity->resultJson())
             m_sensitivity->setModel(model());
     });
+    // Activation histograms Inspect collects are kept with the project (saved with it; not a modification).
+    connect(m_inspect, &InspectView::activationsCollected, this, [this](const QString &json) {
+        m_document->cacheAnalysis(QString::fromLatin1(cw::kActivationsKey), json);
+    });
     // A run that lacks input sizes asks for them.
     const auto askForInputs = [this](const QString &reason) { openInputs(reason); };
     connect(m_inspect, &InspectView::inputsNeeded, this, askForInputs);

@@ -215,6 +215,17 @@ void ProjectDocument::removeVariant(int index)
         m_undo->push(new RemoveVariantCommand(this, index));
 }
 
+void ProjectDocument::cacheAnalysis(const QString &key, const QString &json)
+{
+    if (!m_project)
+        return;
+    if (json.isEmpty())
+        m_project->base.analysis.erase(key.toStdString());
+    else
+        m_project->base.analysis[key.toStdString()] = json.toStdString();
+    emit analysisChanged(key);
+}
+
 void ProjectDocument::setAnalysis(const QString &key, const QString &json)
 {
     if (!m_project)

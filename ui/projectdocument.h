@@ -58,6 +58,9 @@ public:
     void removeVariant(int index);
     // A stored analysis of the base model (Model::analysis; "sensitivity", …); an empty text removes it.
     void setAnalysis(const QString &key, const QString &json);
+    // The same for a result that only saves work to recompute (the activation histograms Inspect collects on
+    // its own): kept with the project when it is saved, but neither an undo step nor a modification.
+    void cacheAnalysis(const QString &key, const QString &json);
     void setConstraints(const cw::Constraints &constraints);
 
 signals:

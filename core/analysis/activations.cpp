@@ -5,6 +5,8 @@
 #include <limits>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "core/base/error.h"
 
 namespace cw {
@@ -91,6 +93,54 @@ std::vector<ActivationSample> collectActivations(const Session &session, const D
         if (s.total == s.nanCount + s.infCount)
             s.min = s.max = 0;
     return result;
+}
+
+std::string activationsToJson(const std::vector<ActivationSample> &samples, const std::string &dataset, int64_t rows)
+{
+    nlohmann::ordered_json j{{"dataset", dataset}, {"samples", rows}, {"values", nlohmann::ordered_json::array()}};
+    for (const ActivationSample &s : samples) {
+        if (s.values.empty() && s.binned.counts.empty())
+            continue; // nothing finite kept
+        const Histogram h = s.values.empty() ? s.binned
+                                             : computeHistogram(s.values.data(), int64_t(s.values.size()),
+                                                                kStoredActivationBins);
+        j["values"].push_back({{"name", s.name}, {"total", s.total}, {"nan", s.nanCount}, {"inf", s.infCount},
+                               {"min", s.min}, {"max", s.max}, {"stride", s.stride}, {"lo", h.lo}, {"hi", h.hi},
+                               {"counts", h.counts}});
+    }
+    return j.dump();
+}
+
+StoredActivations activationsFromJson(const std::string &text)
+{
+    StoredActivations out;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        out.dataset = j.at("dataset").get<std::string>();
+        out.samples = j.at("samples").get<int64_t>();
+        for (const nlohmann::json &v : j.at("values")) {
+            ActivationSample s;
+            s.name = v.at("name").get<std::string>();
+            s.total = v.at("total").get<int64_t>();
+            s.nanCount = v.at("nan").get<int64_t>();
+            s.infCount = v.at("inf").get<int64_t>();
+            s.min = v.at("min").get<double>();
+            s.max = v.at("max").get<double>();
+            s.stride = v.at("stride").get<int64_t>();
+            s.binned.lo = v.at("lo").get<double>();
+            s.binned.hi = v.at("hi").get<double>();
+            s.binned.counts = v.at("counts").get<std::vector<int64_t>>();
+            if (!std::isfinite(s.binned.lo) || !std::isfinite(s.binned.hi) || s.binned.hi < s.binned.lo ||
+                s.binned.counts.empty() || s.binned.counts.size() > 4096)
+                throw Error("value '" + s.name + "' has no valid histogram");
+            out.values.push_back(std::move(s));
+        }
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(std::string("stored activations: ") + e.what());
+    } catch (const Error &e) {
+        throw Error(std::string("stored activations: ") + e.what());
+    }
+    return out;
 }
 
 } // namespace cw

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/analysis/feeds.h"
+#include "core/analysis/stats.h"
 #include "core/base/progress.h"
 #include "core/io/dataset.h"
 #include "core/runtime/session.h"
@@ -27,6 +28,8 @@ struct ActivationSample {
     int64_t nanCount = 0, infCount = 0;
     double min = 0, max = 0;   // over every finite element seen
     int64_t stride = 1;        // one kept value per `stride` elements
+    Histogram binned;          // read back from a model's analysis (activationsFromJson): the kept values binned,
+                               // `values` then empty
 };
 
 struct ActivationOptions {
@@ -41,5 +44,20 @@ std::vector<ActivationSample> collectActivations(const Session &session, const D
                                                  const std::vector<std::string> &valueNames,
                                                  const ActivationOptions &options = {},
                                                  const StopToken *stop = nullptr, const ProgressFn &progress = {});
+
+// Kept with a model (Model::analysis[kActivationsKey], so with a project's base) so that a reopened project
+// shows its activation histograms without running the model again: per value its counts, exact range and stride,
+// and the kept values binned, kStoredActivationBins bins over their range (the values themselves would take
+// megabytes; a value with no finite one kept is left out). Views rebin them to the bins they show (rebinHistogram, stats.h).
+inline constexpr const char *kActivationsKey = "activations";
+inline constexpr int kStoredActivationBins = 512;
+struct StoredActivations {
+    std::string dataset;                  // the data they were collected on
+    int64_t samples = 0;                  // rows of it
+    std::vector<ActivationSample> values; // each with `binned`, `values` empty
+};
+std::string activationsToJson(const std::vector<ActivationSample> &samples, const std::string &dataset, int64_t rows);
+// Throws cw::Error for malformed text.
+StoredActivations activationsFromJson(const std::string &text);
 
 } // namespace cw

@@ -398,4 +398,19 @@ Histogram computeHistogram(const float *data, int64_t n, int bins, double lo, do
     return h;
 }
 
+Histogram rebinHistogram(const Histogram &h, int bins)
+{
+    if (bins < 1)
+        throw Error("a histogram needs at least one bin, got " + std::to_string(bins));
+    Histogram out = h;
+    out.counts.assign(size_t(bins), 0);
+    const double from = h.binWidth(), to = out.binWidth();
+    for (size_t i = 0; i < h.counts.size(); ++i) {
+        const double centre = h.lo + (double(i) + 0.5) * from;
+        const int64_t j = to > 0 ? int64_t(std::floor((centre - h.lo) / to)) : 0;
+        out.counts[size_t(std::clamp<int64_t>(j, 0, bins - 1))] += h.counts[i];
+    }
+    return out;
+}
+
 } // namespace cw

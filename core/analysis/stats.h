@@ -80,5 +80,7 @@ struct Histogram {
 // bins >= 1. With lo == hi == 0 the range is the finite min / max of the data (a constant tensor gets a
 // unit-wide range centred on its value, so it still draws as one bar).
 Histogram computeHistogram(const float *data, int64_t n, int bins, double lo = 0, double hi = 0);
+// The same range in `bins` bins (>= 1): each bin's count goes to the new bin holding its centre.
+Histogram rebinHistogram(const Histogram &histogram, int bins);
 
 } // namespace cw

@@ -503,6 +503,20 @@ void InspectView::setModel(const cw::Model *model)
     m_autoTried = false;
     m_layer.clear();
     loadLayer();
+    // Histograms kept with the model (a reopened project) show at once, without running it.
+    if (m_model)
+        if (auto stored = m_model->analysis.find(cw::kActivationsKey); stored != m_model->analysis.end()) {
+            try {
+                cw::StoredActivations a = cw::activationsFromJson(stored->second);
+                for (cw::ActivationSample &s : a.values)
+                    m_activations[s.name] = std::move(s);
+                m_activationSamplesUsed = a.samples;
+                m_activationStatus->setText(tr("Stored: %1 samples of %2")
+                                                .arg(formatCount(a.samples), QString::fromStdString(a.dataset)));
+            } catch (const cw::Error &) {
+                // unreadable: collected again when shown
+            }
+        }
     maybeAutoCollect();
 }
 
@@ -643,6 +657,11 @@ void InspectView::loadLayer()
     updateHistogram();
     updateActivationPlot();
     recompute();
+}
+
+QString InspectView::activationStatusText() const
+{
+    return m_activationStatus->text();
 }
 
 QString InspectView::headerText() const
@@ -886,6 +905,8 @@ bool InspectView::collectActivations()
         m_activationSamplesUsed = job->params().samples;
         m_activationStatus->setText(tr("%1 samples in %2 ms").arg(formatCount(job->params().samples)).arg(job->elapsedMs()));
         updateActivationPlot();
+        emit activationsCollected(QString::fromStdString(
+            cw::activationsToJson(job->result(), job->params().datasetSpec, job->params().samples)));
     });
     connect(job, &Job::failed, this, [this](const QString &error) {
         m_activationStatus->setText(tr("<span style='color:#a01e1e'>%1</span>").arg(error.toHtmlEscaped()));
@@ -917,7 +938,7 @@ void InspectView::onActivationsDone()
 void InspectView::updateActivationPlot()
 {
     auto it = m_activations.find(m_outputName);
-    if (it == m_activations.end() || it->second.values.empty()) {
+    if (it == m_activations.end() || (it->second.values.empty() && it->second.binned.counts.empty())) {
         m_activationPlot->clear();
         m_activationPlot->setTitle(m_nested ? tr("Activations inside an If / Loop / Scan are not recorded")
                                    : m_outputName.empty() || !m_model ? QString()
@@ -927,7 +948,8 @@ void InspectView::updateActivationPlot()
         return;
     }
     const cw::ActivationSample &s = it->second;
-    m_activationPlot->setHistogram(cw::computeHistogram(s.values.data(), int64_t(s.values.size()), bins()));
+    m_activationPlot->setHistogram(s.values.empty() ? cw::rebinHistogram(s.binned, bins())
+                                                    : cw::computeHistogram(s.values.data(), int64_t(s.values.size()), bins()));
     QString title = tr("%1 · %2 samples · %3 values")
                         .arg(QString::fromStdString(s.name))
                         .arg(formatCount(m_activationSamplesUsed))

@@ -103,6 +103,7 @@ public:
     // model cannot run (the reason goes to the status) or lacks input sizes (inputsNeeded() is emitted).
     bool collectActivations();
     void setActivationSamples(int samples);
+    QString activationStatusText() const;
     ActivationJob *activationJob() const { return m_activationJob; }
     bool hasActivations() const { return !m_activations.empty(); }
     // On (the default): the first time the view is shown with a model, collection starts by itself.
@@ -130,6 +131,8 @@ public:
 signals:
     void whatIfChanged();
     void activationsFinished(); // collected, failed or cancelled
+    // Collected on the model: the samples as stored with it (cw::activationsToJson), for the project to keep.
+    void activationsCollected(const QString &json);
     void inputsNeeded(const QString &reason);
 
 protected:
