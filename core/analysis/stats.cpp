@@ -191,6 +191,16 @@ std::optional<LayerStats::Stored> storedLevels(const Graph &g, const IntegerLaye
     return s;
 }
 
+int64_t storedWeightBytes(const Graph &g, const IntegerLayerWeight &w)
+{
+    const Tensor &q = g.initializers.at(w.q);
+    int64_t bytes = (q.numel() * integerBitsUsed(q) + 7) / 8;
+    for (const std::string &t : {w.scale, w.zeroPoint})
+        if (!t.empty())
+            bytes += int64_t(g.initializers.at(t).byteSize());
+    return bytes;
+}
+
 std::vector<LayerStats> computeLayerStats(const Model &model, const StatsOptions &options)
 {
     // Float values of quantized and 16-bit weights; what the file stores is described per layer.

@@ -68,6 +68,9 @@ std::vector<LayerStats> computeLayerStats(const Model &model, const StatsOptions
 
 // What LayerStats::stored says of one integer weight of `graph`; nullopt for an empty one.
 std::optional<LayerStats::Stored> storedLevels(const Graph &graph, const IntegerLayerWeight &weight);
+// The bytes such a weight takes as the native .h5 keeps it: the integers at the bits they use (bit-packed), the
+// scales and the zero points.
+int64_t storedWeightBytes(const Graph &graph, const IntegerLayerWeight &weight);
 
 struct Histogram {
     double lo = 0, hi = 0;          // range covered; bin i spans [lo + i*w, lo + (i+1)*w), the last bin includes hi

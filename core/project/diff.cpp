@@ -38,16 +38,8 @@ std::map<std::string, LayerWeight> layerWeights(const Model &model, bool foldNor
     for (IntegerLayerWeight &w : integerLayerWeights(model.graph))
         stored.emplace(w.layer, std::move(w));
     const auto bytesOf = [&](const std::string &layer, const std::string &weight, const Tensor &values) {
-        if (auto s = stored.find(layer); s != stored.end()) {
-            // The integers at the bits they use (the native .h5 packs them so), then the scales and zero points.
-            const Tensor &q = model.graph.initializers.at(s->second.q);
-            const std::optional<LayerStats::Stored> levels = storedLevels(model.graph, s->second);
-            int64_t bytes = levels ? (q.numel() * levels->bits + 7) / 8 : int64_t(q.byteSize());
-            for (const std::string &t : {s->second.scale, s->second.zeroPoint})
-                if (!t.empty())
-                    bytes += int64_t(model.graph.initializers.at(t).byteSize());
-            return bytes;
-        }
+        if (auto s = stored.find(layer); s != stored.end())
+            return storedWeightBytes(model.graph, s->second);
         auto own = model.graph.initializers.find(weight); // a 16-bit weight keeps its size
         return int64_t(own != model.graph.initializers.end() ? own->second.byteSize() : values.byteSize());
     };

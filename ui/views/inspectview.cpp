@@ -597,9 +597,7 @@ void InspectView::loadLayer()
             m_weight = cw::dequantizeLayerWeight(m_model->graph, iw);
         weightName = iw.q;
         levels = cw::storedLevels(m_model->graph, iw);
-        for (const std::string &t : {iw.q, iw.scale, iw.zeroPoint})
-            if (!t.empty())
-                storedBytes += int64_t(m_model->graph.initializers.at(t).byteSize());
+        storedBytes = cw::storedWeightBytes(m_model->graph, iw);
     }
 
     QString header = tr("<span style='font-size:large'><b>%1</b></span> &nbsp;·&nbsp; %2")

@@ -85,14 +85,10 @@ VariantDiffPanel::VariantDiffPanel(ProjectDocument *document, QWidget *parent) :
     layout->addLayout(sides);
     layout->addWidget(split, 1);
 
-    const auto changed = [this]() {
-        fillCombos();
-        m_stale = true;
-        refresh();
-    };
-    connect(m_document, &ProjectDocument::projectReset, this, changed);
+    // The sides offered change with the variants; fillCombos picks the sides again, which recomputes.
+    connect(m_document, &ProjectDocument::projectReset, this, &VariantDiffPanel::fillCombos);
     for (auto signal : {&ProjectDocument::variantAdded, &ProjectDocument::variantRemoved})
-        connect(m_document, signal, this, changed);
+        connect(m_document, signal, this, &VariantDiffPanel::fillCombos);
     fillCombos();
 }
 
