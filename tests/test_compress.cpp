@@ -3,6 +3,7 @@
 // gradient, cancel, file size and metrics, and `cwb compress` end to end.
 #include <QtTest>
 
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTemporaryDir>
@@ -689,8 +690,19 @@ private slots:
         }
         QCOMPARE(layers, QStringList({"conv1", "conv2", "fc1", "fc2"}));
 
-        // Statistics are of the float values, with the stored form described.
+        // Statistics are of the float values, with the stored form described (`cwb stats --json` prints the same).
         const std::vector<LayerStats> stats = computeLayerStats(m);
+        const testutil::CwbResult cli = testutil::runCwb({"stats", QString::fromStdString(path), "--json"});
+        QVERIFY2(cli.exitCode == 0, cli.err.constData());
+        const QJsonArray cliLayers = QJsonDocument::fromJson(cli.out).object()["layers"].toArray();
+        QCOMPARE(cliLayers.size(), qsizetype(stats.size()));
+        for (qsizetype l = 0; l < cliLayers.size(); ++l) {
+            const QJsonObject st = cliLayers[l].toObject()["stored"].toObject();
+            QCOMPARE(st["bits"].toInt(), bits);
+            QCOMPARE(st["op"].toString().toStdString(), stats[size_t(l)].stored->op);
+            QCOMPARE(st["scales"].toInteger(), stats[size_t(l)].stored->scales);
+            QCOMPARE(st["block_size"].toInteger(), stats[size_t(l)].stored->blockSize);
+        }
         QCOMPARE(int(stats.size()), 4);
         for (size_t l = 0; l < stats.size(); ++l) {
             QVERIFY(stats[l].stored.has_value());
