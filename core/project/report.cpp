@@ -6,10 +6,10 @@
 
 #include "core/base/format.h"
 #include "core/base/version.h"
-#include "core/compress/allocate.h"
 #include "core/compress/recipe.h"
 #include "core/compress/sensitivity.h"
 #include "core/project/compare.h"
+#include "core/project/diff.h"
 
 namespace cw {
 
@@ -103,32 +103,28 @@ std::string qualityText(const Quality &q)
     return fmt("%.2f%%", q.value * 100) + (q.kind == QualityKind::Accuracy ? "" : " (" + qualityName(q.kind) + ")");
 }
 
-// Per-layer settings of a recipe on the base and the weight error they cause (allocate.h's prediction on the
-// base weights, the same figures the Compress tab shows).
-std::string layersSection(const Project &p, const ProjectVariant &v)
+// Per-layer settings of a variant's recipe and what became of each layer's weight, measured on the weights as
+// stored (core/project/diff.h, the Compare tab's side-by-side page): bytes before and after, zeros, SQNR.
+std::string layersSection(const Project &p, size_t index)
 {
+    const ProjectVariant &v = p.variants[index];
     if (v.origin == "distill" && !v.variant.recipe.prune && !v.variant.recipe.weights)
         return "<p>A distilled student: " + std::to_string(v.variant.model.graph.parameterCount()) +
                " parameters (the base has " + std::to_string(p.base.graph.parameterCount()) + ").</p>\n";
     try {
-        const Model form = compressionForm(p.base);
-        const std::vector<LayerPlan> plan = planLayers(v.variant.recipe, form);
-        const ModelPrediction pred = predictModel(form, plan);
         std::vector<Row> rows;
-        for (size_t i = 0; i < plan.size(); ++i) {
-            const LayerConfig &c = plan[i].config;
-            const LayerPrediction &l = pred.layers[i];
-            std::string prune = "—", bits = "float";
-            if (c.prune)
-                prune = pruneLabel(*c.prune);
-            if (c.weights)
-                bits = std::to_string(c.weights->bits) + " bit, " + granularityLabel(*c.weights);
-            rows.push_back({{esc(plan[i].node), esc(plan[i].op), prune, bits, humanBytes(double(l.floatBytes)),
-                             humanBytes(double(l.bytes)),
-                             !l.compressed ? "—" : std::isinf(l.sqnrDb) ? "exact" : fmt("%.1f dB", l.sqnrDb)},
+        for (const LayerComparison &l : compareLayers(p, -1, int(index))) {
+            const LayerSide &after = l.b;
+            const std::string sqnr = !after.present ? "absent"
+                                     : !after.error ? "reshaped"
+                                     : std::isinf(after.error->sqnrDb) ? "exact"
+                                                                       : fmt("%.1f dB", after.error->sqnrDb);
+            rows.push_back({{esc(l.layer), esc(l.op), esc(after.settings), humanBytes(double(l.a.storedBytes)),
+                             after.present ? humanBytes(double(after.storedBytes)) : "—",
+                             after.present ? fmt("%.0f%%", after.zeroFraction * 100) : "—", sqnr},
                             ""});
         }
-        return table({"Layer", "Op", "Pruning", "Weights", "Bytes before", "Bytes after", "Weight SQNR"}, rows);
+        return table({"Layer", "Op", "Settings", "Bytes before", "Bytes after", "Zeros", "Weight SQNR"}, rows);
     } catch (const Error &e) {
         return "<p>The per-layer settings cannot be shown: " + esc(e.what()) + "</p>\n";
     }
@@ -289,10 +285,11 @@ std::string reportHtml(const Project &p, const std::string &projectName)
     // ---- 4. per-layer settings
     if (!p.variants.empty()) {
         h += "<h2 style=\"page-break-before: always\">Per-layer settings</h2>\n<p>What each recipe does to each "
-             "layer, and the error it causes in that layer's weights (SQNR of the compressed against the original "
-             "weights; higher is closer).</p>\n";
-        for (const ProjectVariant &v : p.variants)
-            h += "<h3>" + esc(v.variant.name) + "</h3>\n" + layersSection(p, v);
+             "layer, and what became of that layer's weights, measured on the variant as stored: their bytes (a "
+             "quantized weight's integers at the bits they use, with its scales), the share of zeros, and the SQNR "
+             "against the base's weights with BatchNorm folded (higher is closer; fine-tuning counts).</p>\n";
+        for (size_t i = 0; i < p.variants.size(); ++i)
+            h += "<h3>" + esc(p.variants[i].variant.name) + "</h3>\n" + layersSection(p, i);
     }
 
     // ---- 5. sensitivity

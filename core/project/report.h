@@ -4,7 +4,8 @@
 //      (size ×, latency ×, quality drop), and a red / amber / green verdict per variant with the reason.
 //   2. Trade-off charts: quality against file size and against batch-1 latency (the Compare tab's chart).
 //   3. The variants table with every measured figure and the Pareto marks.
-//   4. Per variant, its per-layer settings (method, ratio, bits, granularity) and the weight error they cause.
+//   4. Per variant, its per-layer settings (method, ratio, bits, granularity) and what became of each layer's
+//      weight, measured on the variant as stored (diff.h): bytes before and after, zeros, SQNR against the base.
 //   5. The sensitivity heatmap, when the base model has a stored sweep.
 //   6. Reproducibility: tool version and commit, machine, the datasets with the SHA-256 of their files, and per
 //      variant its recipe JSON and the cwb command that rebuilds it.
