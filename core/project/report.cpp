@@ -247,8 +247,8 @@ std::string reportHtml(const Project &p, const std::string &projectName)
                                 byLatency = comparison.frontier(Cost::LatencyBatch1);
         std::vector<Row> rows;
         if (p.baseMetrics)
-            rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", humanBytes(double(base.fileBytes)),
-                             base.onnxBytes > 0 ? humanBytes(double(base.onnxBytes)) : "—", "1.00×",
+            rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", humanBytes(double(base.fileBytes)) + "<br>1.00×",
+                             base.onnxBytes > 0 ? humanBytes(double(base.onnxBytes)) : "—",
                              msText(base.p50Batch1Ms) + " / " + msText(base.p90Batch1Ms),
                              base.batch64Skipped.empty() ? msText(base.p50Batch64Ms) : "—", memoryText(base), "—"},
                             "#f5f5f5"});
@@ -263,9 +263,9 @@ std::string reportHtml(const Project &p, const std::string &projectName)
                                          : fmt("%.1f dB", m.fidelity.front().sqnrDb);
             rows.push_back({{esc(p.variants[i].variant.name), esc(variantSummary(p.variants[i])),
                              qualityText(variantQuality(m)), drop(m), sqnr,
-                             m.fileBytes > 0 ? humanBytes(double(m.fileBytes)) : "—",
+                             (m.fileBytes > 0 ? humanBytes(double(m.fileBytes)) : "—") +
+                                 (m.compressionRatio > 0 ? fmt("<br>%.2f× smaller", m.compressionRatio) : ""),
                              m.onnxBytes > 0 ? humanBytes(double(m.onnxBytes)) : "—",
-                             m.compressionRatio > 0 ? fmt("%.2f×", m.compressionRatio) : "—",
                              msText(m.p50Batch1Ms) + " / " + msText(m.p90Batch1Ms),
                              m.batch64Skipped.empty() ? msText(m.p50Batch64Ms) : "—", memoryText(m),
                              pareto.empty() ? "—" : pareto},
@@ -277,8 +277,8 @@ std::string reportHtml(const Project &p, const std::string &projectName)
              "under Reproducibility. Memory: the peak of a batch-1 run, measured (the weights as the engine holds them "
              "and the most activations alive at once). SQNR: the first output against the base on the evaluation "
              "data.</p>\n" +
-             table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File (.h5)", "ONNX", "Smaller", "Batch 1 ms",
-                    "Batch 64 ms", "Memory", "Pareto"},
+             table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File (.h5)", "ONNX", "Batch 1 ms", "Batch 64 ms",
+                    "Memory", "Pareto"},
                    rows, true);
     }
 
