@@ -43,6 +43,7 @@
 #include "ui/projectdocument.h"
 #include "ui/report/reportwriter.h"
 #include "ui/models/layertablemodel.h"
+#include "ui/rowtable.h"
 #include "ui/views/blockednodespanel.h"
 #include "ui/views/compareview.h"
 #include "ui/views/compressview.h"
@@ -134,18 +135,12 @@ void MainWindow::createCentralWidget()
     m_filter->setClearButtonEnabled(true);
     connect(m_filter, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
 
-    m_table = new QTableView;
-    m_table->setObjectName(QStringLiteral("layerTable"));
-    m_table->setModel(m_proxy);
+    m_table = newRowTable(QStringLiteral("layerTable"), m_proxy);
     m_table->setSortingEnabled(true);
     m_table->sortByColumn(-1, Qt::AscendingOrder); // graph order until the user clicks a header
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setAlternatingRowColors(true);
     m_table->setWordWrap(false);
     m_table->setTextElideMode(Qt::ElideMiddle);
-    m_table->verticalHeader()->setVisible(false);
     m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
     m_table->horizontalHeader()->setHighlightSections(false);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);

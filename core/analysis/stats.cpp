@@ -169,13 +169,12 @@ std::optional<LayerStats::Stored> storedLevels(const Graph &g, const IntegerLaye
     s.op = iw.op;
     const Tensor &q = g.initializers.at(iw.q);
     s.dtype = q.dtype();
-    const std::vector<float> qv = q.toFloatVector();
-    if (qv.empty())
+    if (q.numel() == 0)
         return std::nullopt;
-    const auto [lo, hi] = std::minmax_element(qv.begin(), qv.end());
-    s.qmin = int32_t(*lo);
-    s.qmax = int32_t(*hi);
-    s.bits = integerBitsUsed(q);
+    const IntegerRange range = integerRange(q);
+    s.qmin = range.min;
+    s.qmax = range.max;
+    s.bits = range.bits;
     const std::vector<float> scales = g.initializers.at(iw.scale).toFloatVector();
     const auto [smin, smax] = std::minmax_element(scales.begin(), scales.end());
     s.scales = int64_t(scales.size());
@@ -194,7 +193,7 @@ std::optional<LayerStats::Stored> storedLevels(const Graph &g, const IntegerLaye
 int64_t storedWeightBytes(const Graph &g, const IntegerLayerWeight &w)
 {
     const Tensor &q = g.initializers.at(w.q);
-    int64_t bytes = (q.numel() * integerBitsUsed(q) + 7) / 8;
+    int64_t bytes = (q.numel() * integerRange(q).bits + 7) / 8;
     for (const std::string &t : {w.scale, w.zeroPoint})
         if (!t.empty())
             bytes += int64_t(g.initializers.at(t).byteSize());

@@ -577,13 +577,17 @@ bool blockedDequantize(const Graph &g, const std::string &value, IntegerLayerWei
 
 } // namespace
 
-int integerBitsUsed(const Tensor &q)
+IntegerRange integerRange(const Tensor &q)
 {
     const std::vector<float> v = q.toFloatVector();
+    IntegerRange r;
     if (v.empty())
-        return 1;
+        return r;
     const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-    return std::max(1, int(std::ceil(std::log2(double(*hi) - double(*lo) + 1))));
+    r.min = int32_t(*lo);
+    r.max = int32_t(*hi);
+    r.bits = std::max(1, int(std::ceil(std::log2(double(r.max) - double(r.min) + 1))));
+    return r;
 }
 
 std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &g)

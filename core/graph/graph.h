@@ -168,8 +168,13 @@ struct IntegerLayerWeight {
 };
 // In node order (main graph only).
 std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &graph);
-// The bits an integer tensor's range needs: ceil(log2(max - min + 1)), at least 1 (−7…7: 4; 0…255: 8).
-int integerBitsUsed(const Tensor &q);
+// An integer tensor's smallest and largest value and the bits that range needs: ceil(log2(max - min + 1)), at
+// least 1 (−7…7: 4; 0…255: 8). One pass; an empty tensor gives 0, 0 and 1 bit.
+struct IntegerRange {
+    int32_t min = 0, max = 0;
+    int bits = 1;
+};
+IntegerRange integerRange(const Tensor &q);
 
 // onnxruntime's dynamic quantization around a ConvInteger / MatMulInteger `n`:
 //   DynamicQuantizeLinear(x) -> n(x_q, W_q, x_zp, w_zp) -> Cast(float) -> Mul(., Mul(x_scale, w_scale)),

@@ -345,7 +345,7 @@ void markStored(Node &layer, const Graph &g, const IntegerLayerWeight &w)
     if (!w.zeroPoint.empty())
         for (float z : g.initializers.at(w.zeroPoint).toFloatVector())
             symmetric = symmetric && z == 0.f;
-    layer.attrs[kStoredBits] = Attribute::makeInt(integerBitsUsed(q));
+    layer.attrs[kStoredBits] = Attribute::makeInt(integerRange(q).bits);
     layer.attrs[kStoredGranularity] = Attribute::makeInt(w.blockSize > 0 ? 2 : w.axis >= 0 ? 1 : 0);
     layer.attrs[kStoredGroup] = Attribute::makeInt(w.blockSize);
     layer.attrs[kStoredSymmetric] = Attribute::makeInt(symmetric);

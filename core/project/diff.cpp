@@ -24,16 +24,10 @@ struct LayerWeight {
     int64_t storedBytes = 0;
 };
 
-// A model's layer weights by layer name: the float values (quantized ones dequantized, 16-bit ones widened) and
-// the bytes the model stores them in. `foldNorms`: BatchNorm folded into the layers first (the base, as the
-// pipeline sees it).
-std::map<std::string, LayerWeight> layerWeights(const Model &model, bool foldNorms)
+// A model's layer weights by layer name: the float values, read from `form` (the model's floatWeightForm, for the
+// base with BatchNorm folded), and the bytes the model stores them in.
+std::map<std::string, LayerWeight> layerWeights(const Model &model, const Model &form)
 {
-    Model form = floatWeightForm(model);
-    if (foldNorms) {
-        form = form.deepCopy();
-        foldBatchNorm(form);
-    }
     std::map<std::string, IntegerLayerWeight> stored;
     for (IntegerLayerWeight &w : integerLayerWeights(model.graph))
         stored.emplace(w.layer, std::move(w));
@@ -54,6 +48,20 @@ std::map<std::string, LayerWeight> layerWeights(const Model &model, bool foldNor
             result[layer] = {values, bytesOf(layer, {}, values)};
         }
     return result;
+}
+
+// The base as the pipeline sees it: BatchNorm folded into its layers (the folded weights are new buffers, so the
+// base's own stay as they are).
+Model foldedNorms(Model form)
+{
+    foldBatchNorm(form);
+    return form;
+}
+
+std::map<std::string, LayerWeight> weightsOf(const Project &p, int which)
+{
+    const Model &m = modelOf(p, which);
+    return layerWeights(m, which < 0 ? foldedNorms(floatWeightForm(m)) : floatWeightForm(m));
 }
 
 // The settings the side's recipe gives each layer of the base.
@@ -101,11 +109,14 @@ LayerSide side(const std::map<std::string, LayerWeight> &weights, const std::map
 
 std::vector<LayerComparison> compareLayers(const Project &project, int a, int b)
 {
-    const Model &ma = modelOf(project, a), &mb = modelOf(project, b);
-    const Model baseForm = compressionForm(project.base);
-    const std::map<std::string, LayerWeight> reference = layerWeights(project.base, true);
-    const std::map<std::string, LayerWeight> wa = a < 0 ? reference : layerWeights(ma, false);
-    const std::map<std::string, LayerWeight> wb = b < 0 ? reference : layerWeights(mb, false);
+    modelOf(project, a); // an index out of range is an error, also -2
+    modelOf(project, b);
+    // Recipes name the layers of the base's float form (planLayers reads no shapes, so compressionForm's shape
+    // inference is not needed); the reference is that form with BatchNorm folded.
+    const Model baseForm = floatWeightForm(project.base);
+    const std::map<std::string, LayerWeight> reference = layerWeights(project.base, foldedNorms(baseForm));
+    const std::map<std::string, LayerWeight> wa = a < 0 ? reference : weightsOf(project, a);
+    const std::map<std::string, LayerWeight> wb = b < 0 ? reference : weightsOf(project, b);
     const std::map<std::string, std::string> sa = settingsOf(project, a, baseForm), sb = settingsOf(project, b, baseForm);
     const auto fallback = [&](int which) {
         return which < 0 ? std::string("base") : project.variants[size_t(which)].origin == "distill" ? "student" : "float";
@@ -126,7 +137,7 @@ std::vector<LayerComparison> compareLayers(const Project &project, int a, int b)
 
 Tensor layerWeightValues(const Project &project, int which, const std::string &layer)
 {
-    const std::map<std::string, LayerWeight> weights = layerWeights(modelOf(project, which), which < 0);
+    const std::map<std::string, LayerWeight> weights = weightsOf(project, which);
     auto w = weights.find(layer);
     return w != weights.end() ? w->second.values : Tensor();
 }

@@ -27,6 +27,7 @@
 #include "ui/charts/tradeoffchart.h"
 #include "ui/formatting.h"
 #include "ui/projectdocument.h"
+#include "ui/rowtable.h"
 #include "ui/views/variantdiffpanel.h"
 
 namespace cw::ui {
@@ -120,13 +121,7 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
     m_model->horizontalHeaderItem(CPareto)->setToolTip(
         tr("On the Pareto frontier of quality against file size and / or batch-1 latency: no other variant is as "
            "good and cheaper"));
-    m_table = new QTableView;
-    m_table->setObjectName(QStringLiteral("compareTable"));
-    m_table->setModel(m_model);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_table->verticalHeader()->setVisible(false);
+    m_table = newRowTable(QStringLiteral("compareTable"), m_model);
     m_table->horizontalHeader()->setStretchLastSection(true);
     m_table->setWordWrap(false);
     connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex &current) {

@@ -42,6 +42,7 @@
 #include "ui/jobs/modeljobs.h"
 #include "ui/models/recipetablemodel.h"
 #include "ui/projectdocument.h"
+#include "ui/rowtable.h"
 
 namespace cw::ui {
 
@@ -410,13 +411,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
                                                                "weights, sparse weights stored sparse)"));
     m_variantModel->horizontalHeaderItem(VOnnx)->setToolTip(tr("Exported as ONNX (Export…): integer weights one byte "
                                                                "each, pruned weights stored dense"));
-    m_variantTable = new QTableView;
-    m_variantTable->setObjectName(QStringLiteral("variantTable"));
-    m_variantTable->setModel(m_variantModel);
-    m_variantTable->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_variantTable->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_variantTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_variantTable->verticalHeader()->setVisible(false);
+    m_variantTable = newRowTable(QStringLiteral("variantTable"), m_variantModel);
     m_variantTable->verticalHeader()->setDefaultSectionSize(m_variantTable->fontMetrics().height() + 8);
     m_variantTable->horizontalHeader()->setStretchLastSection(true);
     m_variantTable->setWordWrap(false);

@@ -21,6 +21,7 @@
 
 #include "ui/charts/chartexport.h"
 #include "ui/jobs/sensitivityjob.h"
+#include "ui/rowtable.h"
 
 namespace cw::ui {
 
@@ -183,16 +184,10 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     m_proxy = new QSortFilterProxyModel(this);
     m_proxy->setSourceModel(m_tableModel);
     m_proxy->setSortRole(kSortRole);
-    m_table = new QTableView;
-    m_table->setObjectName(QStringLiteral("sensitivityTable"));
-    m_table->setModel(m_proxy);
+    m_table = newRowTable(QStringLiteral("sensitivityTable"), m_proxy);
     m_table->setSortingEnabled(true);
     m_table->sortByColumn(-1, Qt::AscendingOrder);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setAlternatingRowColors(true);
-    m_table->verticalHeader()->setVisible(false);
     m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &SensitivityView::onTableRowChanged);

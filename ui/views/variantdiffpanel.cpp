@@ -17,6 +17,7 @@
 #include "ui/charts/histogramplot.h"
 #include "ui/formatting.h"
 #include "ui/projectdocument.h"
+#include "ui/rowtable.h"
 
 namespace cw::ui {
 
@@ -48,13 +49,7 @@ VariantDiffPanel::VariantDiffPanel(ProjectDocument *document, QWidget *parent) :
     m_model = new QStandardItemModel(0, ColumnCount, this);
     m_model->setHorizontalHeaderLabels({tr("Layer"), tr("Op"), tr("A"), tr("A SQNR"), tr("A bytes"), tr("B"),
                                         tr("B SQNR"), tr("B bytes")});
-    m_table = new QTableView;
-    m_table->setObjectName(QStringLiteral("diffTable"));
-    m_table->setModel(m_model);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_table->verticalHeader()->setVisible(false);
+    m_table = newRowTable(QStringLiteral("diffTable"), m_model);
     m_table->horizontalHeader()->setStretchLastSection(true);
     m_table->setToolTip(tr("Each layer as the two recipes set it, and its weight's SQNR against the base (BatchNorm "
                            "folded), measured on the weights. Bold: A and B differ."));
