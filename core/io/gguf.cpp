@@ -1,0 +1,843 @@
+#include "core/io/gguf.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "core/base/atomic_file.h"
+#include "core/base/error.h"
+
+namespace cw::gguf {
+
+namespace {
+
+constexpr uint32_t kMagic = 0x46554747; // "GGUF" little-endian
+constexpr int kMaxDims = 4;             // GGML_MAX_DIMS
+constexpr int64_t QK_K = 256;
+
+const TypeTraits kTraits[] = {
+    /* 0 */ {"F32", 1, 4, true},
+    /* 1 */ {"F16", 1, 2, true},
+    /* 2 */ {"Q4_0", 32, 18, true},
+    /* 3 */ {"Q4_1", 32, 20, true},
+    /* 4 */ {},
+    /* 5 */ {},
+    /* 6 */ {"Q5_0", 32, 22, true},
+    /* 7 */ {"Q5_1", 32, 24, true},
+    /* 8 */ {"Q8_0", 32, 34, true},
+    /* 9 */ {"Q8_1", 32, 36, false},
+    /* 10 */ {"Q2_K", QK_K, 84, true},
+    /* 11 */ {"Q3_K", QK_K, 110, true},
+    /* 12 */ {"Q4_K", QK_K, 144, true},
+    /* 13 */ {"Q5_K", QK_K, 176, true},
+    /* 14 */ {"Q6_K", QK_K, 210, true},
+    /* 15 */ {"Q8_K", QK_K, 292, true},
+    /* 16 */ {"IQ2_XXS", QK_K, 66, false},
+    /* 17 */ {"IQ2_XS", QK_K, 74, false},
+    /* 18 */ {"IQ3_XXS", QK_K, 98, false},
+    /* 19 */ {"IQ1_S", QK_K, 50, false},
+    /* 20 */ {"IQ4_NL", 32, 18, false},
+    /* 21 */ {"IQ3_S", QK_K, 110, false},
+    /* 22 */ {"IQ2_S", QK_K, 82, false},
+    /* 23 */ {"IQ4_XS", QK_K, 136, false},
+    /* 24 */ {"I8", 1, 1, false},
+    /* 25 */ {"I16", 1, 2, false},
+    /* 26 */ {"I32", 1, 4, false},
+    /* 27 */ {"I64", 1, 8, false},
+    /* 28 */ {"F64", 1, 8, false},
+    /* 29 */ {"IQ1_M", QK_K, 56, false},
+    /* 30 */ {"BF16", 1, 2, true},
+    /* 31-33: removed Q4_0_4_4 / 4_8 / 8_8 */ {}, {}, {},
+    /* 34 */ {"TQ1_0", QK_K, 54, false},
+    /* 35 */ {"TQ2_0", QK_K, 66, false},
+    /* 36-38: removed IQ4_NL_4_4 / 4_8 / 8_8 */ {}, {}, {},
+    /* 39 */ {"MXFP4", 32, 17, false},
+};
+
+inline float h2f(const uint8_t *p)
+{
+    uint16_t bits;
+    std::memcpy(&bits, p, 2);
+    return float16ToFloat(bits);
+}
+
+// ---- dequantization, block by block, in the order and precision of ggml-quants.c -------------------------
+
+void deqQ4_0(const uint8_t *b, float *y)
+{
+    const float d = h2f(b);
+    const uint8_t *qs = b + 2;
+    for (int j = 0; j < 16; ++j) {
+        y[j] = float((qs[j] & 0x0F) - 8) * d;
+        y[j + 16] = float((qs[j] >> 4) - 8) * d;
+    }
+}
+
+void deqQ4_1(const uint8_t *b, float *y)
+{
+    const float d = h2f(b), m = h2f(b + 2);
+    const uint8_t *qs = b + 4;
+    for (int j = 0; j < 16; ++j) {
+        y[j] = float(qs[j] & 0x0F) * d + m;
+        y[j + 16] = float(qs[j] >> 4) * d + m;
+    }
+}
+
+void deqQ5_0(const uint8_t *b, float *y)
+{
+    const float d = h2f(b);
+    uint32_t qh;
+    std::memcpy(&qh, b + 2, 4);
+    const uint8_t *qs = b + 6;
+    for (int j = 0; j < 16; ++j) {
+        const uint8_t xh0 = uint8_t(((qh >> (j + 0)) << 4) & 0x10);
+        const uint8_t xh1 = uint8_t((qh >> (j + 12)) & 0x10);
+        const int32_t x0 = ((qs[j] & 0x0F) | xh0) - 16;
+        const int32_t x1 = ((qs[j] >> 4) | xh1) - 16;
+        y[j] = float(x0) * d;
+        y[j + 16] = float(x1) * d;
+    }
+}
+
+void deqQ5_1(const uint8_t *b, float *y)
+{
+    const float d = h2f(b), m = h2f(b + 2);
+    uint32_t qh;
+    std::memcpy(&qh, b + 4, 4);
+    const uint8_t *qs = b + 8;
+    for (int j = 0; j < 16; ++j) {
+        const uint8_t xh0 = uint8_t(((qh >> (j + 0)) << 4) & 0x10);
+        const uint8_t xh1 = uint8_t((qh >> (j + 12)) & 0x10);
+        const int x0 = (qs[j] & 0x0F) | xh0;
+        const int x1 = (qs[j] >> 4) | xh1;
+        y[j] = float(x0) * d + m;
+        y[j + 16] = float(x1) * d + m;
+    }
+}
+
+void deqQ8_0(const uint8_t *b, float *y)
+{
+    const float d = h2f(b);
+    const int8_t *qs = reinterpret_cast<const int8_t *>(b + 2);
+    for (int j = 0; j < 32; ++j)
+        y[j] = float(qs[j]) * d;
+}
+
+// block_q2_K: scales[16], qs[64], d, dmin
+void deqQ2_K(const uint8_t *b, float *y)
+{
+    const uint8_t *scales = b, *q = b + 16;
+    const float d = h2f(b + 80), min = h2f(b + 82);
+    int is = 0;
+    for (int n = 0; n < QK_K; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+            uint8_t sc = scales[is++];
+            float dl = d * float(sc & 0xF), ml = min * float(sc >> 4);
+            for (int l = 0; l < 16; ++l)
+                *y++ = dl * float(int8_t((q[l] >> shift) & 3)) - ml;
+            sc = scales[is++];
+            dl = d * float(sc & 0xF);
+            ml = min * float(sc >> 4);
+            for (int l = 0; l < 16; ++l)
+                *y++ = dl * float(int8_t((q[l + 16] >> shift) & 3)) - ml;
+            shift += 2;
+        }
+        q += 32;
+    }
+}
+
+// block_q3_K: hmask[32], qs[64], scales[12], d
+void deqQ3_K(const uint8_t *b, float *y)
+{
+    const uint8_t *hm = b, *q = b + 32;
+    const float dAll = h2f(b + 108);
+    constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    uint32_t aux[4];
+    std::memcpy(aux, b + 96, 12);
+    const uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    int8_t scales[16];
+    std::memcpy(scales, aux, 16);
+    int is = 0;
+    uint8_t m = 1;
+    for (int n = 0; n < QK_K; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+            float dl = dAll * float(scales[is++] - 32);
+            for (int l = 0; l < 16; ++l)
+                *y++ = dl * float(int8_t((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+            dl = dAll * float(scales[is++] - 32);
+            for (int l = 0; l < 16; ++l)
+                *y++ = dl * float(int8_t((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+            shift += 2;
+            m = uint8_t(m << 1);
+        }
+        q += 32;
+    }
+}
+
+inline void scaleMinK4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+// block_q4_K: d, dmin, scales[12], qs[128]
+void deqQ4_K(const uint8_t *b, float *y)
+{
+    const float d = h2f(b), min = h2f(b + 2);
+    const uint8_t *scales = b + 4, *q = b + 16;
+    int is = 0;
+    uint8_t sc, m;
+    for (int j = 0; j < QK_K; j += 64) {
+        scaleMinK4(is + 0, scales, &sc, &m);
+        const float d1 = d * float(sc), m1 = min * float(m);
+        scaleMinK4(is + 1, scales, &sc, &m);
+        const float d2 = d * float(sc), m2 = min * float(m);
+        for (int l = 0; l < 32; ++l)
+            *y++ = d1 * float(q[l] & 0xF) - m1;
+        for (int l = 0; l < 32; ++l)
+            *y++ = d2 * float(q[l] >> 4) - m2;
+        q += 32;
+        is += 2;
+    }
+}
+
+// block_q5_K: d, dmin, scales[12], qh[32], qs[128]
+void deqQ5_K(const uint8_t *b, float *y)
+{
+    const float d = h2f(b), min = h2f(b + 2);
+    const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
+    int is = 0;
+    uint8_t sc, m, u1 = 1, u2 = 2;
+    for (int j = 0; j < QK_K; j += 64) {
+        scaleMinK4(is + 0, scales, &sc, &m);
+        const float d1 = d * float(sc), m1 = min * float(m);
+        scaleMinK4(is + 1, scales, &sc, &m);
+        const float d2 = d * float(sc), m2 = min * float(m);
+        for (int l = 0; l < 32; ++l)
+            *y++ = d1 * float((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l)
+            *y++ = d2 * float((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+        ql += 32;
+        is += 2;
+        u1 = uint8_t(u1 << 2);
+        u2 = uint8_t(u2 << 2);
+    }
+}
+
+// block_q6_K: ql[128], qh[64], scales[16] (int8), d
+void deqQ6_K(const uint8_t *b, float *y)
+{
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *sc = reinterpret_cast<const int8_t *>(b + 192);
+    const float d = h2f(b + 208);
+    for (int n = 0; n < QK_K; n += 128) {
+        for (int l = 0; l < 32; ++l) {
+            const int is = l / 16;
+            const int8_t q1 = int8_t(((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            const int8_t q2 = int8_t(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            const int8_t q3 = int8_t(((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            const int8_t q4 = int8_t(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            y[l + 0] = d * float(sc[is + 0]) * float(q1);
+            y[l + 32] = d * float(sc[is + 2]) * float(q2);
+            y[l + 64] = d * float(sc[is + 4]) * float(q3);
+            y[l + 96] = d * float(sc[is + 6]) * float(q4);
+        }
+        y += 128;
+        ql += 64;
+        qh += 32;
+        sc += 8;
+    }
+}
+
+// block_q8_K: d (float32), qs[256] (int8), bsums[16] (int16)
+void deqQ8_K(const uint8_t *b, float *y)
+{
+    float d;
+    std::memcpy(&d, b, 4);
+    const int8_t *qs = reinterpret_cast<const int8_t *>(b + 4);
+    for (int j = 0; j < QK_K; ++j)
+        y[j] = d * float(qs[j]);
+}
+
+// ---- the reader -------------------------------------------------------------------------------------------
+
+class Cursor {
+public:
+    Cursor(const MappedFile &f) : m_f(f) {}
+    uint64_t pos() const { return m_pos; }
+    template <typename T> T read(const char *what)
+    {
+        T v;
+        std::memcpy(&v, need(sizeof(T), what), sizeof(T));
+        m_pos += sizeof(T);
+        return v;
+    }
+    std::string string(const char *what)
+    {
+        const uint64_t n = read<uint64_t>(what);
+        std::string s(reinterpret_cast<const char *>(need(n, what)), size_t(n));
+        m_pos += n;
+        return s;
+    }
+    // The bytes at the cursor, after checking that n of them are in the file.
+    const uint8_t *need(uint64_t n, const char *what) const
+    {
+        const uint8_t *base = m_f.data();
+        if (!base || !m_f.contains(m_pos, n))
+            throw Error("'" + m_f.path() + "': truncated at byte " + std::to_string(m_pos) + " (reading " + what +
+                        ", " + std::to_string(n) + " bytes needed, the file has " + std::to_string(m_f.size()) +
+                        ")");
+        return base + m_pos;
+    }
+    uint64_t remaining() const { return m_f.size() - m_pos; }
+
+private:
+    const MappedFile &m_f;
+    uint64_t m_pos = 0;
+};
+
+size_t scalarSize(ValueType t)
+{
+    switch (t) {
+    case ValueType::UInt8: case ValueType::Int8: case ValueType::Bool: return 1;
+    case ValueType::UInt16: case ValueType::Int16: return 2;
+    case ValueType::UInt32: case ValueType::Int32: case ValueType::Float32: return 4;
+    case ValueType::UInt64: case ValueType::Int64: case ValueType::Float64: return 8;
+    default: return 0;
+    }
+}
+
+bool isIntegerType(ValueType t)
+{
+    return t == ValueType::UInt8 || t == ValueType::Int8 || t == ValueType::UInt16 || t == ValueType::Int16 ||
+           t == ValueType::UInt32 || t == ValueType::Int32 || t == ValueType::UInt64 || t == ValueType::Int64 ||
+           t == ValueType::Bool;
+}
+
+// One scalar of type t at the cursor: integers (and bools) into *i, floats into *f.
+void readScalar(Cursor &c, ValueType t, int64_t *i, double *f, const std::string &key, const std::string &path)
+{
+    const char *what = "a metadata value";
+    switch (t) {
+    case ValueType::UInt8: *i = c.read<uint8_t>(what); break;
+    case ValueType::Int8: *i = c.read<int8_t>(what); break;
+    case ValueType::UInt16: *i = c.read<uint16_t>(what); break;
+    case ValueType::Int16: *i = c.read<int16_t>(what); break;
+    case ValueType::UInt32: *i = c.read<uint32_t>(what); break;
+    case ValueType::Int32: *i = c.read<int32_t>(what); break;
+    case ValueType::Int64: *i = c.read<int64_t>(what); break;
+    case ValueType::UInt64: {
+        const uint64_t u = c.read<uint64_t>(what);
+        if (u > uint64_t(INT64_MAX))
+            throw Error("'" + path + "': metadata '" + key + "' holds " + std::to_string(u) + ", beyond int64");
+        *i = int64_t(u);
+        break;
+    }
+    case ValueType::Bool: {
+        const uint8_t b = c.read<uint8_t>(what);
+        if (b > 1)
+            throw Error("'" + path + "': metadata '" + key + "' is a bool of value " + std::to_string(b));
+        *i = b;
+        break;
+    }
+    case ValueType::Float32: *f = c.read<float>(what); break;
+    case ValueType::Float64: *f = c.read<double>(what); break;
+    default: throw Error("'" + path + "': metadata '" + key + "' has an unknown type");
+    }
+}
+
+bool knownValueType(uint32_t t) { return t <= uint32_t(ValueType::Float64); }
+
+uint64_t alignUp(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+} // namespace
+
+const TypeTraits *typeTraits(uint32_t type)
+{
+    if (type >= std::size(kTraits) || !kTraits[type].name)
+        return nullptr;
+    return &kTraits[type];
+}
+
+std::string typeName(uint32_t type)
+{
+    const TypeTraits *t = typeTraits(type);
+    return t ? t->name : "type " + std::to_string(type);
+}
+
+void dequantizeRow(uint32_t type, const uint8_t *src, float *dst, int64_t n)
+{
+    const TypeTraits *tr = typeTraits(type);
+    if (!tr || !tr->dequantizable)
+        throw Error("cannot dequantize tensors of type " + typeName(type));
+    if (n % tr->blockSize)
+        throw Error(std::to_string(n) + " values are not whole blocks of " + typeName(type));
+    const int64_t blocks = n / tr->blockSize;
+    void (*block)(const uint8_t *, float *) = nullptr;
+    switch (type) {
+    case F32: std::memcpy(dst, src, size_t(n) * 4); return;
+    case F16: float16ToFloat(reinterpret_cast<const uint16_t *>(src), dst, n); return;
+    case BF16: bfloat16ToFloat(reinterpret_cast<const uint16_t *>(src), dst, n); return;
+    case Q4_0: block = deqQ4_0; break;
+    case Q4_1: block = deqQ4_1; break;
+    case Q5_0: block = deqQ5_0; break;
+    case Q5_1: block = deqQ5_1; break;
+    case Q8_0: block = deqQ8_0; break;
+    case Q2_K: block = deqQ2_K; break;
+    case Q3_K: block = deqQ3_K; break;
+    case Q4_K: block = deqQ4_K; break;
+    case Q5_K: block = deqQ5_K; break;
+    case Q6_K: block = deqQ6_K; break;
+    case Q8_K: block = deqQ8_K; break;
+    default: throw Error("cannot dequantize tensors of type " + typeName(type));
+    }
+    for (int64_t b = 0; b < blocks; ++b)
+        block(src + b * tr->blockBytes, dst + b * tr->blockSize);
+}
+
+const char *valueTypeName(ValueType type)
+{
+    static const char *names[] = {"uint8", "int8",  "uint16", "int16", "uint32", "int32", "float32",
+                                  "bool",  "string", "array", "uint64", "int64", "float64"};
+    return uint32_t(type) < std::size(names) ? names[uint32_t(type)] : "unknown";
+}
+
+bool Value::isInteger() const { return isIntegerType(type); }
+bool Value::isFloat() const { return type == ValueType::Float32 || type == ValueType::Float64; }
+
+size_t Value::arraySize() const
+{
+    if (type != ValueType::Array)
+        return 0;
+    return elementType == ValueType::String ? strings.size()
+           : isIntegerType(elementType)     ? integers.size()
+                                            : numbers.size();
+}
+
+std::string Value::summary(size_t maxItems) const
+{
+    auto quoted = [](const std::string &s) {
+        std::string out = "\"";
+        for (char c : s.substr(0, 40))
+            out += (c == '\n') ? std::string("\\n") : std::string(1, c);
+        return out + (s.size() > 40 ? "...\"" : "\"");
+    };
+    auto num = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", v);
+        return std::string(buf);
+    };
+    if (type == ValueType::String)
+        return quoted(text);
+    if (isInteger())
+        return type == ValueType::Bool ? (integer ? "true" : "false") : std::to_string(integer);
+    if (isFloat())
+        return num(number);
+    const size_t n = arraySize();
+    std::string out = "[";
+    for (size_t i = 0; i < std::min(n, maxItems); ++i) {
+        if (i)
+            out += ", ";
+        out += elementType == ValueType::String ? quoted(strings[i])
+               : isIntegerType(elementType)     ? std::to_string(integers[i])
+                                                : num(numbers[i]);
+    }
+    if (n > maxItems)
+        out += ", ... " + std::to_string(n) + " items";
+    return out + "]";
+}
+
+Shape TensorInfo::shape() const { return Shape(ne.rbegin(), ne.rend()); }
+
+File File::open(const std::string &path)
+{
+    File f;
+    f.m_file = MappedFile(path);
+    Cursor c(f.m_file);
+    auto fail = [&](const std::string &what) -> Error { return Error("'" + path + "': " + what); };
+    if (f.m_file.size() < 4 || c.read<uint32_t>("the magic") != kMagic)
+        throw fail("not a GGUF file (no 'GGUF' magic)");
+    f.m_version = c.read<uint32_t>("the version");
+    if (f.m_version == 1)
+        throw fail("GGUF version 1 is not supported (versions 2 and 3 are)");
+    if (f.m_version != 2 && f.m_version != 3)
+        throw fail("unknown GGUF version " + std::to_string(f.m_version));
+    const uint64_t nTensors = c.read<uint64_t>("the tensor count");
+    const uint64_t nKv = c.read<uint64_t>("the metadata count");
+    // Every key/value takes at least 12 bytes and every tensor info at least 24: counts beyond what the file
+    // could hold are refused before anything is reserved.
+    if (nKv > c.remaining() / 12 || nTensors > c.remaining() / 24)
+        throw fail("declares " + std::to_string(nKv) + " metadata entries and " + std::to_string(nTensors) +
+                   " tensors, more than its " + std::to_string(f.m_file.size()) + " bytes can hold");
+
+    std::set<std::string> keys;
+    f.m_metadata.reserve(size_t(nKv));
+    for (uint64_t k = 0; k < nKv; ++k) {
+        const uint64_t at = c.pos();
+        std::string key = c.string("a metadata key");
+        if (!keys.insert(key).second)
+            throw fail("metadata key '" + key + "' appears twice (byte " + std::to_string(at) + ")");
+        const uint32_t t = c.read<uint32_t>("a metadata type");
+        if (!knownValueType(t))
+            throw fail("metadata '" + key + "' has unknown type " + std::to_string(t) + " (byte " +
+                       std::to_string(at) + ")");
+        Value v;
+        v.type = ValueType(t);
+        if (v.type == ValueType::String) {
+            v.text = c.string("a metadata string");
+        } else if (v.type == ValueType::Array) {
+            const uint32_t et = c.read<uint32_t>("an array type");
+            if (!knownValueType(et) || ValueType(et) == ValueType::Array)
+                throw fail("metadata '" + key + "' is an array of " +
+                           (knownValueType(et) ? std::string("arrays (not supported)") : "unknown type " + std::to_string(et)));
+            v.elementType = ValueType(et);
+            const uint64_t n = c.read<uint64_t>("an array length");
+            const uint64_t minBytes = v.elementType == ValueType::String ? 8 : scalarSize(v.elementType);
+            if (n > c.remaining() / minBytes)
+                throw fail("metadata '" + key + "' declares " + std::to_string(n) + " items at byte " +
+                           std::to_string(c.pos()) + ", beyond the end of the file");
+            if (v.elementType == ValueType::String) {
+                v.strings.reserve(size_t(n));
+                for (uint64_t i = 0; i < n; ++i)
+                    v.strings.push_back(c.string("a metadata string"));
+            } else if (isIntegerType(v.elementType)) {
+                v.integers.resize(size_t(n));
+                double unused;
+                for (uint64_t i = 0; i < n; ++i)
+                    readScalar(c, v.elementType, &v.integers[i], &unused, key, path);
+            } else {
+                v.numbers.resize(size_t(n));
+                int64_t unused;
+                for (uint64_t i = 0; i < n; ++i)
+                    readScalar(c, v.elementType, &unused, &v.numbers[i], key, path);
+            }
+        } else {
+            readScalar(c, v.type, &v.integer, &v.number, key, path);
+        }
+        f.m_metadata.emplace_back(std::move(key), std::move(v));
+    }
+
+    if (const Value *a = f.find("general.alignment")) {
+        if (!a->isInteger() || a->integer <= 0 || (a->integer & (a->integer - 1)) || a->integer > (1 << 20))
+            throw fail("general.alignment must be a power of two, not " + a->summary());
+        f.m_alignment = uint64_t(a->integer);
+    }
+
+    std::set<std::string> names;
+    f.m_tensors.reserve(size_t(nTensors));
+    for (uint64_t i = 0; i < nTensors; ++i) {
+        const uint64_t at = c.pos();
+        TensorInfo t;
+        t.name = c.string("a tensor name");
+        if (!names.insert(t.name).second)
+            throw fail("tensor '" + t.name + "' appears twice");
+        const uint32_t nd = c.read<uint32_t>("a tensor's dimension count");
+        if (nd > kMaxDims)
+            throw fail("tensor '" + t.name + "' (byte " + std::to_string(at) + ") has " + std::to_string(nd) +
+                       " dimensions, more than " + std::to_string(kMaxDims));
+        int64_t numel = 1;
+        for (uint32_t d = 0; d < nd; ++d) {
+            const uint64_t n = c.read<uint64_t>("a tensor dimension");
+            if (n > uint64_t(INT64_MAX))
+                throw fail("tensor '" + t.name + "' has dimension " + std::to_string(n));
+            t.ne.push_back(int64_t(n));
+            try {
+                numel = checkedMul(numel, int64_t(n));
+            } catch (const Error &) {
+                throw fail("tensor '" + t.name + "': its element count overflows");
+            }
+        }
+        t.numel = numel;
+        t.type = c.read<uint32_t>("a tensor type");
+        const TypeTraits *tr = typeTraits(t.type);
+        if (!tr)
+            throw fail("tensor '" + t.name + "' has unknown ggml type " + std::to_string(t.type));
+        if (t.rowLength() % tr->blockSize)
+            throw fail("tensor '" + t.name + "': its rows of " + std::to_string(t.rowLength()) +
+                       " values are not whole " + tr->name + " blocks of " + std::to_string(tr->blockSize));
+        const uint64_t relative = c.read<uint64_t>("a tensor offset");
+        if (relative % f.m_alignment)
+            throw fail("tensor '" + t.name + "' at offset " + std::to_string(relative) + " is not aligned to " +
+                       std::to_string(f.m_alignment) + " bytes");
+        t.bytes = uint64_t(numel / tr->blockSize) * uint64_t(tr->blockBytes); // numel/blockSize <= 2^63
+        t.offset = relative; // made absolute below
+        f.m_tensors.push_back(std::move(t));
+    }
+    const uint64_t dataStart = alignUp(c.pos(), f.m_alignment);
+    for (TensorInfo &t : f.m_tensors) {
+        if (t.offset > UINT64_MAX - dataStart || !f.m_file.contains(dataStart + t.offset, t.bytes))
+            throw fail("tensor '" + t.name + "' (" + std::to_string(t.bytes) + " bytes at offset " +
+                       std::to_string(t.offset) + " of the data section, which starts at byte " +
+                       std::to_string(dataStart) + ") lies beyond the end of the file (" +
+                       std::to_string(f.m_file.size()) + " bytes): the file is truncated or corrupt");
+        t.offset += dataStart;
+    }
+    return f;
+}
+
+const Value *File::find(const std::string &key) const
+{
+    for (const auto &[k, v] : m_metadata)
+        if (k == key)
+            return &v;
+    return nullptr;
+}
+
+const Value &File::require(const std::string &key) const
+{
+    const Value *v = find(key);
+    if (!v)
+        throw Error("'" + path() + "' has no metadata '" + key + "'");
+    return *v;
+}
+
+std::string File::text(const std::string &key, const std::string &fallback) const
+{
+    const Value *v = find(key);
+    if (!v)
+        return fallback;
+    if (v->type != ValueType::String)
+        throw Error("'" + path() + "': metadata '" + key + "' is " + valueTypeName(v->type) + ", not a string");
+    return v->text;
+}
+
+int64_t File::integer(const std::string &key, int64_t fallback) const
+{
+    const Value *v = find(key);
+    if (!v)
+        return fallback;
+    if (!v->isInteger())
+        throw Error("'" + path() + "': metadata '" + key + "' is " + valueTypeName(v->type) + ", not an integer");
+    return v->integer;
+}
+
+int64_t File::requireInteger(const std::string &key) const
+{
+    require(key);
+    return integer(key, 0);
+}
+
+double File::number(const std::string &key, double fallback) const
+{
+    const Value *v = find(key);
+    if (!v)
+        return fallback;
+    if (v->isInteger())
+        return double(v->integer);
+    if (!v->isFloat())
+        throw Error("'" + path() + "': metadata '" + key + "' is " + valueTypeName(v->type) + ", not a number");
+    return v->number;
+}
+
+const TensorInfo *File::tensor(const std::string &name) const
+{
+    for (const TensorInfo &t : m_tensors)
+        if (t.name == name)
+            return &t;
+    return nullptr;
+}
+
+void File::readRows(const TensorInfo &t, int64_t row0, int64_t count, float *dst) const
+{
+    if (row0 < 0 || count < 0 || row0 > t.rows() || count > t.rows() - row0)
+        throw Error("rows " + std::to_string(row0) + "+" + std::to_string(count) + " of tensor '" + t.name +
+                    "' (" + std::to_string(t.rows()) + " rows)");
+    const TypeTraits *tr = typeTraits(t.type);
+    const int64_t rowBytes = t.rowLength() / tr->blockSize * tr->blockBytes;
+    for (int64_t r = 0; r < count; ++r)
+        dequantizeRow(t.type, data(t) + (row0 + r) * rowBytes, dst + r * t.rowLength(), t.rowLength());
+}
+
+Tensor File::toFloat(const TensorInfo &t) const
+{
+    if (!typeTraits(t.type)->dequantizable)
+        throw Error("tensor '" + t.name + "' of '" + path() + "' has type " + typeName(t.type) +
+                    ", which the workbench cannot read yet");
+    Tensor out = Tensor::uninitialized(DType::Float32, t.shape());
+    readRows(t, 0, t.rows(), out.data<float>());
+    return out;
+}
+
+// ---- the writer -------------------------------------------------------------------------------------------
+
+namespace {
+
+struct Buffer {
+    std::string bytes;
+    template <typename T> void put(T v) { bytes.append(reinterpret_cast<const char *>(&v), sizeof(T)); }
+    void str(const std::string &s)
+    {
+        put<uint64_t>(s.size());
+        bytes += s;
+    }
+    void pad(uint64_t alignment) { bytes.resize(size_t(alignUp(bytes.size(), alignment)), '\0'); }
+};
+
+void putScalar(Buffer &b, ValueType t, int64_t i, double f)
+{
+    switch (t) {
+    case ValueType::UInt8: b.put<uint8_t>(uint8_t(i)); break;
+    case ValueType::Int8: b.put<int8_t>(int8_t(i)); break;
+    case ValueType::UInt16: b.put<uint16_t>(uint16_t(i)); break;
+    case ValueType::Int16: b.put<int16_t>(int16_t(i)); break;
+    case ValueType::UInt32: b.put<uint32_t>(uint32_t(i)); break;
+    case ValueType::Int32: b.put<int32_t>(int32_t(i)); break;
+    case ValueType::UInt64: b.put<uint64_t>(uint64_t(i)); break;
+    case ValueType::Int64: b.put<int64_t>(i); break;
+    case ValueType::Bool: b.put<uint8_t>(i ? 1 : 0); break;
+    case ValueType::Float32: b.put<float>(float(f)); break;
+    case ValueType::Float64: b.put<double>(f); break;
+    default: throw Error("cannot write a GGUF value of type " + std::string(valueTypeName(t)));
+    }
+}
+
+} // namespace
+
+void write(const std::string &path, const std::vector<WriteValue> &metadata, const std::vector<WriteTensor> &tensors)
+{
+    constexpr uint64_t alignment = 32;
+    Buffer h;
+    h.put<uint32_t>(kMagic);
+    h.put<uint32_t>(3);
+    h.put<uint64_t>(tensors.size());
+    h.put<uint64_t>(metadata.size());
+    for (const WriteValue &kv : metadata) {
+        if (kv.key == "general.alignment")
+            throw Error("general.alignment is set by the writer");
+        h.str(kv.key);
+        const Value &v = kv.value;
+        h.put<uint32_t>(uint32_t(v.type));
+        if (v.type == ValueType::String) {
+            h.str(v.text);
+        } else if (v.type == ValueType::Array) {
+            h.put<uint32_t>(uint32_t(v.elementType));
+            h.put<uint64_t>(v.arraySize());
+            if (v.elementType == ValueType::String)
+                for (const std::string &s : v.strings)
+                    h.str(s);
+            else if (isIntegerType(v.elementType))
+                for (int64_t i : v.integers)
+                    putScalar(h, v.elementType, i, 0);
+            else
+                for (double x : v.numbers)
+                    putScalar(h, v.elementType, 0, x);
+        } else {
+            putScalar(h, v.type, v.integer, v.number);
+        }
+    }
+    uint64_t offset = 0;
+    std::vector<uint64_t> offsets;
+    for (const WriteTensor &t : tensors) {
+        if (t.type != F32 && t.type != F16)
+            throw Error("tensor '" + t.name + "': the GGUF writer stores F32 or F16, not " + typeName(t.type));
+        if (t.value.dtype() != DType::Float32)
+            throw Error("tensor '" + t.name + "' to write is not float32");
+        const Shape &s = t.value.shape();
+        if (s.size() > size_t(kMaxDims))
+            throw Error("tensor '" + t.name + "' has more than 4 dimensions");
+        h.str(t.name);
+        h.put<uint32_t>(uint32_t(s.size()));
+        for (auto it = s.rbegin(); it != s.rend(); ++it)
+            h.put<uint64_t>(uint64_t(*it));
+        h.put<uint32_t>(t.type);
+        h.put<uint64_t>(offset);
+        offsets.push_back(offset);
+        offset = alignUp(offset + uint64_t(t.value.numel()) * (t.type == F32 ? 4 : 2), alignment);
+    }
+    h.pad(alignment);
+    AtomicFile out(path);
+    out.write(h.bytes);
+    uint64_t written = 0;
+    std::vector<uint16_t> half;
+    static const char zeros[alignment] = {};
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const WriteTensor &t = tensors[i];
+        out.write(zeros, size_t(offsets[i] - written));
+        const int64_t n = t.value.numel();
+        if (t.type == F32) {
+            out.write(t.value.data<float>(), size_t(n) * 4);
+            written = offsets[i] + uint64_t(n) * 4;
+        } else {
+            half.resize(size_t(n));
+            floatToFloat16(t.value.data<float>(), half.data(), n);
+            out.write(half.data(), size_t(n) * 2);
+            written = offsets[i] + uint64_t(n) * 2;
+        }
+    }
+    out.write(zeros, size_t(alignUp(written, alignment) - written));
+    out.commit();
+}
+
+Value makeString(const std::string &s)
+{
+    Value v;
+    v.type = ValueType::String;
+    v.text = s;
+    return v;
+}
+Value makeUInt32(uint32_t x)
+{
+    Value v;
+    v.type = ValueType::UInt32;
+    v.integer = x;
+    return v;
+}
+Value makeInt32(int32_t x)
+{
+    Value v;
+    v.type = ValueType::Int32;
+    v.integer = x;
+    return v;
+}
+Value makeFloat32(float x)
+{
+    Value v;
+    v.type = ValueType::Float32;
+    v.number = x;
+    return v;
+}
+Value makeBool(bool x)
+{
+    Value v;
+    v.type = ValueType::Bool;
+    v.integer = x;
+    return v;
+}
+Value makeStringArray(std::vector<std::string> x)
+{
+    Value v;
+    v.type = ValueType::Array;
+    v.elementType = ValueType::String;
+    v.strings = std::move(x);
+    return v;
+}
+Value makeInt32Array(std::vector<int64_t> x)
+{
+    Value v;
+    v.type = ValueType::Array;
+    v.elementType = ValueType::Int32;
+    v.integers = std::move(x);
+    return v;
+}
+Value makeFloat32Array(std::vector<double> x)
+{
+    Value v;
+    v.type = ValueType::Array;
+    v.elementType = ValueType::Float32;
+    v.numbers = std::move(x);
+    return v;
+}
+
+} // namespace cw::gguf
