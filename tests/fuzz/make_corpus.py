@@ -248,6 +248,53 @@ def image_seeds(d):
     os.remove(tmp)
 
 
+def gguf_bytes(kv, tensors):
+    """A GGUF v3 file: kv is [(key, type code, packed value bytes)], tensors [(name, ne, ggml type, data bytes)]."""
+    def s(text):
+        b = text.encode()
+        return struct.pack("<Q", len(b)) + b
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    for key, code, value in kv:
+        out += s(key) + struct.pack("<I", code) + value
+    offset, data = 0, b""
+    for name, ne, gtype, payload in tensors:
+        out += s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne)
+        out += struct.pack("<IQ", gtype, offset)
+        padded = payload + b"\0" * (-len(payload) % 32)
+        data += padded
+        offset += len(padded)
+    return out + b"\0" * (-len(out) % 32) + data
+
+
+def gguf_seeds(d):
+    """Metadata of every value type and a tensor of every block format (bytes a ramp, scales 0x3c00 = 1.0)."""
+    def s(text):
+        b = text.encode()
+        return struct.pack("<Q", len(b)) + b
+    kv = [("general.architecture", 8, s("llama")), ("u8", 0, b"\x07"), ("i8", 1, b"\xf9"), ("u16", 2, b"\x01\x02"),
+          ("i16", 3, b"\xff\xff"), ("u32", 4, struct.pack("<I", 7)), ("i32", 5, struct.pack("<i", -7)),
+          ("f32", 6, struct.pack("<f", 0.5)), ("bool", 7, b"\x01"), ("u64", 10, struct.pack("<Q", 9)),
+          ("i64", 11, struct.pack("<q", -9)), ("f64", 12, struct.pack("<d", 2.5)),
+          ("strings", 9, struct.pack("<IQ", 8, 2) + s("<s>") + s("a")),
+          ("ints", 9, struct.pack("<IQ", 5, 2) + struct.pack("<ii", 1, 2))]
+    # ggml type: (values per block, bytes per block, byte offsets of float16 scales)
+    formats = {0: (1, 4, []), 1: (1, 2, []), 30: (1, 2, []), 2: (32, 18, [0]), 3: (32, 20, [0, 2]), 6: (32, 22, [0]),
+               7: (32, 24, [0, 2]), 8: (32, 34, [0]), 10: (256, 84, [80, 82]), 11: (256, 110, [108]),
+               12: (256, 144, [0, 2]), 13: (256, 176, [0, 2]), 14: (256, 210, [208])}
+    tensors = []
+    for gtype, (block, size, scales) in formats.items():
+        blk = bytearray(i % 251 for i in range(size))
+        for off in scales:
+            blk[off:off + 2] = b"\x00\x3c"
+        if block == 1:
+            blk = bytearray(struct.pack("<f", 0.25) if size == 4 else b"\x00\x3c")
+        tensors.append((f"t{gtype}", [block, 2], gtype, bytes(blk) * 2))
+    with open(os.path.join(d, "every_type.gguf"), "wb") as f:
+        f.write(gguf_bytes(kv, tensors))
+    with open(os.path.join(d, "metadata_only.gguf"), "wb") as f:
+        f.write(gguf_bytes(kv[:3], []))
+
+
 def main():
     cwb = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "app", "cwb")
     onnx_seeds(target_dir("onnx"))
@@ -259,6 +306,7 @@ def main():
     h5_dataset_seeds(target_dir("h5_dataset"))
     recipe_seeds(target_dir("recipe"))
     image_seeds(target_dir("image"))
+    gguf_seeds(target_dir("gguf"))
 
 
 if __name__ == "__main__":
