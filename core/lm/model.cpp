@@ -1,0 +1,645 @@
+#include "core/lm/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/base/error.h"
+#include "core/base/parallel.h"
+#include "core/io/gguf.h"
+#include "core/io/safetensors.h"
+#include "core/runtime/kernels.h"
+
+namespace cw::lm {
+
+namespace fs = std::filesystem;
+
+// One block's weights, every matrix [out, in] row-major. Absent tensors stay null (isNull()).
+struct BlockWeights {
+    Tensor attnNorm, attnNormB, q, k, v, qB, kB, vB, qkv, qkvB, o, oB;
+    Tensor ffnNorm, ffnNormB, gate, up, upB, down, downB;
+};
+
+// ---- the checkpoint behind a model: GGUF or safetensors, under one naming ------------------------------------
+//
+// Tensors are addressed by role (llama.cpp's names: "token_embd", "blk.N.attn_q.weight", ...); a safetensors
+// checkpoint's Hugging Face names are mapped onto them at open.
+
+struct LanguageModel::Source {
+    std::optional<gguf::File> gguf;
+    std::optional<safetensors::Checkpoint> st;
+    std::map<std::string, std::string> fileName; // role name -> the name in the file
+    std::map<std::string, Shape> shapes;         // role name -> row-major shape as stored
+    bool transposed = false;                     // GPT-2's Conv1D matrices are stored [in, out]
+
+    bool has(const std::string &role) const { return fileName.count(role) > 0; }
+    Tensor read(const std::string &role) const
+    {
+        const std::string &name = fileName.at(role);
+        if (gguf)
+            return gguf->toFloat(*gguf->tensor(name));
+        return st->toFloat(*st->tensor(name));
+    }
+};
+
+namespace {
+
+std::string blockRole(int b, const std::string &role) { return "blk." + std::to_string(b) + "." + role; }
+
+// Hugging Face names -> llama.cpp's (the same map as llama.cpp's converter, for the architectures supported).
+std::optional<std::pair<std::string, int>> hfToRole(const std::string &hf, Arch arch)
+{
+    static const std::regex llamaBlock(R"(^model\.layers\.(\d+)\.(.+)$)");
+    static const std::regex gptBlock(R"(^(?:transformer\.)?h\.(\d+)\.(.+)$)");
+    static const std::map<std::string, std::string> llamaInBlock = {
+        {"input_layernorm.weight", "attn_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.q_proj.bias", "attn_q.bias"},
+        {"self_attn.k_proj.bias", "attn_k.bias"},
+        {"self_attn.v_proj.bias", "attn_v.bias"},
+        {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"},
+    };
+    static const std::map<std::string, std::string> gptInBlock = {
+        {"ln_1.weight", "attn_norm.weight"},     {"ln_1.bias", "attn_norm.bias"},
+        {"attn.c_attn.weight", "attn_qkv.weight"}, {"attn.c_attn.bias", "attn_qkv.bias"},
+        {"attn.c_proj.weight", "attn_output.weight"}, {"attn.c_proj.bias", "attn_output.bias"},
+        {"ln_2.weight", "ffn_norm.weight"},      {"ln_2.bias", "ffn_norm.bias"},
+        {"mlp.c_fc.weight", "ffn_up.weight"},    {"mlp.c_fc.bias", "ffn_up.bias"},
+        {"mlp.c_proj.weight", "ffn_down.weight"}, {"mlp.c_proj.bias", "ffn_down.bias"},
+    };
+    std::smatch m;
+    if (arch == Arch::Llama) {
+        if (hf == "model.embed_tokens.weight")
+            return std::pair<std::string, int>{"token_embd.weight", -1};
+        if (hf == "model.norm.weight")
+            return std::pair<std::string, int>{"output_norm.weight", -1};
+        if (hf == "lm_head.weight")
+            return std::pair<std::string, int>{"output.weight", -1};
+        if (std::regex_match(hf, m, llamaBlock)) {
+            const auto it = llamaInBlock.find(m[2]);
+            if (it != llamaInBlock.end())
+                return std::pair<std::string, int>{it->second, std::stoi(m[1])};
+        }
+        return std::nullopt;
+    }
+    std::string name = hf;
+    if (name.rfind("transformer.", 0) == 0)
+        name = name.substr(12);
+    if (name == "wte.weight")
+        return std::pair<std::string, int>{"token_embd.weight", -1};
+    if (name == "wpe.weight")
+        return std::pair<std::string, int>{"position_embd.weight", -1};
+    if (name == "ln_f.weight")
+        return std::pair<std::string, int>{"output_norm.weight", -1};
+    if (name == "ln_f.bias")
+        return std::pair<std::string, int>{"output_norm.bias", -1};
+    if (name == "lm_head.weight")
+        return std::pair<std::string, int>{"output.weight", -1};
+    if (std::regex_match(hf, m, gptBlock)) {
+        const auto it = gptInBlock.find(m[2]);
+        if (it != gptInBlock.end())
+            return std::pair<std::string, int>{it->second, std::stoi(m[1])};
+    }
+    return std::nullopt;
+}
+
+// "blk.3.attn_q.weight" -> role "attn_q", block 3; "token_embd.weight" -> "embedding".
+void describe(const std::string &role, std::string *what, int *block)
+{
+    static const std::regex re(R"(^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$)");
+    std::smatch m;
+    if (std::regex_match(role, m, re)) {
+        *block = std::stoi(m[1]);
+        *what = std::string(m[2]) + (m[3] == "bias" ? ".bias" : "");
+        return;
+    }
+    *block = -1;
+    if (role == "token_embd.weight")
+        *what = "embedding";
+    else if (role == "position_embd.weight")
+        *what = "position_embedding";
+    else if (role == "output.weight")
+        *what = "output";
+    else if (role.rfind("output_norm", 0) == 0)
+        *what = role == "output_norm.bias" ? "output_norm.bias" : "output_norm";
+    else
+        *what = "";
+}
+
+int64_t jsonInt(const nlohmann::json &j, const char *key, int64_t fallback, const std::string &path)
+{
+    if (!j.contains(key) || j[key].is_null())
+        return fallback;
+    if (!j[key].is_number_integer())
+        throw Error("'" + path + "': \"" + key + "\" is not an integer");
+    return j[key].get<int64_t>();
+}
+
+double jsonNumber(const nlohmann::json &j, const char *key, double fallback, const std::string &path)
+{
+    if (!j.contains(key) || j[key].is_null())
+        return fallback;
+    if (!j[key].is_number())
+        throw Error("'" + path + "': \"" + key + "\" is not a number");
+    return j[key].get<double>();
+}
+
+} // namespace
+
+LanguageModel::LanguageModel() = default;
+LanguageModel::~LanguageModel() = default;
+
+std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
+{
+    std::shared_ptr<LanguageModel> model(new LanguageModel);
+    model->m_path = path;
+    model->m_source = std::make_unique<Source>();
+    Source &src = *model->m_source;
+    Config &c = model->m_config;
+    auto fail = [&](const std::string &what) { return Error("'" + path + "': " + what); };
+
+    std::error_code ec;
+    const bool isGguf = !fs::is_directory(path, ec) && fs::path(path).extension() == ".gguf";
+    if (isGguf) {
+        src.gguf = gguf::File::open(path);
+        const gguf::File &f = *src.gguf;
+        c.format = "gguf";
+        c.archName = f.text("general.architecture");
+        if (c.archName.empty())
+            throw fail("has no general.architecture: not a language model");
+        const std::string a = c.archName + ".";
+        if (c.archName == "llama" || c.archName == "qwen2" || c.archName == "mistral") {
+            c.arch = Arch::Llama;
+            c.ropeHalves = c.archName == "qwen2"; // llama.cpp's rope type NEOX for qwen2, NORM for llama
+            c.normEps = f.number(a + "attention.layer_norm_rms_epsilon", 1e-5);
+        } else if (c.archName == "gpt2") {
+            c.arch = Arch::Gpt2;
+            c.normEps = f.number(a + "attention.layer_norm_epsilon", 1e-5);
+        } else {
+            throw fail("architecture '" + c.archName + "' is not supported (llama, qwen2, mistral and gpt2 are)");
+        }
+        c.name = f.text("general.name", fs::path(path).stem().string());
+        c.contextLength = f.integer(a + "context_length", 0);
+        c.dim = f.requireInteger(a + "embedding_length");
+        c.layers = f.requireInteger(a + "block_count");
+        c.ffn = f.requireInteger(a + "feed_forward_length");
+        c.heads = f.requireInteger(a + "attention.head_count");
+        c.kvHeads = f.integer(a + "attention.head_count_kv", c.heads);
+        c.ropeTheta = f.number(a + "rope.freq_base", 10000);
+        if (c.heads > 0 && c.dim % c.heads == 0 && f.integer(a + "rope.dimension_count", c.dim / c.heads) != c.dim / c.heads)
+            throw fail("rotary embeddings over part of each head (rope.dimension_count) are not supported");
+        for (const gguf::TensorInfo &t : f.tensors()) {
+            src.fileName[t.name] = t.name;
+            src.shapes[t.name] = t.shape();
+            model->m_entries.push_back({t.name, t.shape(), gguf::typeName(t.type), t.numel, t.bytes, "", -1});
+        }
+    } else {
+        src.st = safetensors::Checkpoint::open(path);
+        const safetensors::Checkpoint &ck = *src.st;
+        c.format = "safetensors";
+        const std::string configPath = (fs::path(ck.folder()) / "config.json").string();
+        std::ifstream in(configPath);
+        if (!in)
+            throw fail("has no config.json beside it (" + configPath + "): the architecture is unknown");
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception &e) {
+            throw Error("'" + configPath + "' is not valid JSON: " + e.what());
+        }
+        c.archName = j.value("model_type", "");
+        c.name = fs::path(ck.folder()).filename().string();
+        if (c.archName == "llama" || c.archName == "mistral" || c.archName == "qwen2") {
+            c.arch = Arch::Llama;
+            c.ropeHalves = true;
+            c.dim = jsonInt(j, "hidden_size", 0, configPath);
+            c.layers = jsonInt(j, "num_hidden_layers", 0, configPath);
+            c.heads = jsonInt(j, "num_attention_heads", 0, configPath);
+            c.kvHeads = jsonInt(j, "num_key_value_heads", c.heads, configPath);
+            c.ffn = jsonInt(j, "intermediate_size", 0, configPath);
+            c.normEps = jsonNumber(j, "rms_norm_eps", 1e-6, configPath);
+            c.ropeTheta = jsonNumber(j, "rope_theta", 10000, configPath);
+            c.contextLength = jsonInt(j, "max_position_embeddings", 0, configPath);
+            if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+                throw Error("'" + configPath + "': rope_scaling is not supported");
+        } else if (c.archName == "gpt2") {
+            c.arch = Arch::Gpt2;
+            src.transposed = true;
+            c.dim = jsonInt(j, "n_embd", 0, configPath);
+            c.layers = jsonInt(j, "n_layer", 0, configPath);
+            c.heads = jsonInt(j, "n_head", 0, configPath);
+            c.kvHeads = c.heads;
+            c.ffn = jsonInt(j, "n_inner", 4 * c.dim, configPath);
+            c.normEps = jsonNumber(j, "layer_norm_epsilon", 1e-5, configPath);
+            c.contextLength = jsonInt(j, "n_positions", 0, configPath);
+        } else {
+            throw Error("'" + configPath + "': model_type '" + c.archName +
+                        "' is not supported (llama, mistral, qwen2 and gpt2 are)");
+        }
+        for (const safetensors::TensorInfo &t : ck.tensors()) {
+            const auto role = hfToRole(t.name, c.arch);
+            std::string roleName;
+            if (role) {
+                roleName = role->second >= 0 ? blockRole(role->second, role->first) : role->first;
+                src.fileName[roleName] = t.name;
+                Shape s = t.shape;
+                if (src.transposed && s.size() == 2 && roleName.find(".weight") != std::string::npos &&
+                    roleName.find("embd") == std::string::npos && roleName.find("output.") != 0)
+                    std::reverse(s.begin(), s.end());
+                src.shapes[roleName] = s;
+            }
+            model->m_entries.push_back({t.name, t.shape, t.dtype, t.numel, t.bytes, "", -1});
+            if (role)
+                model->m_entries.back().role = roleName; // replaced by the role below
+        }
+    }
+
+    // The roles of the entries, for grouping in the views.
+    for (TensorEntry &e : model->m_entries) {
+        const std::string role = isGguf ? e.name : e.role;
+        describe(role, &e.role, &e.block);
+        if (!role.empty() && !src.has(role))
+            e.role.clear();
+        c.parameters += e.numel;
+        c.storedBytes += int64_t(e.bytes);
+    }
+
+    // The shapes the architecture needs.
+    if (c.dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kvHeads <= 0 || c.ffn <= 0 || c.dim % c.heads ||
+        c.heads % c.kvHeads)
+        throw fail("inconsistent configuration: dim " + std::to_string(c.dim) + ", layers " +
+                   std::to_string(c.layers) + ", heads " + std::to_string(c.heads) + " (kv " +
+                   std::to_string(c.kvHeads) + "), ffn " + std::to_string(c.ffn));
+    if (!src.has("token_embd.weight"))
+        throw fail("has no token embedding (token_embd.weight / model.embed_tokens.weight / wte.weight)");
+    const Shape &emb = src.shapes["token_embd.weight"];
+    if (emb.size() != 2 || emb[1] != c.dim)
+        throw fail("the token embedding's shape does not match the embedding length " + std::to_string(c.dim));
+    c.vocab = emb[0];
+    const int64_t hd = c.headDim();
+    auto expect = [&](const std::string &role, const Shape &shape, bool required = true) {
+        if (!src.has(role)) {
+            if (required)
+                throw fail("has no tensor " + role + " (" + c.archName + " needs it)");
+            return;
+        }
+        if (src.shapes[role] != shape) {
+            std::string got, want;
+            for (int64_t d : src.shapes[role])
+                got += (got.empty() ? "" : "x") + std::to_string(d);
+            for (int64_t d : shape)
+                want += (want.empty() ? "" : "x") + std::to_string(d);
+            throw fail("tensor " + src.fileName[role] + " is " + got + ", " + c.archName + " needs " + want);
+        }
+    };
+    expect("output_norm.weight", {c.dim});
+    expect("output.weight", {c.vocab, c.dim}, false);
+    if (c.arch == Arch::Gpt2) {
+        expect("output_norm.bias", {c.dim});
+        expect("position_embd.weight", {c.contextLength > 0 ? c.contextLength : src.shapes["position_embd.weight"].at(0), c.dim});
+        if (c.contextLength <= 0)
+            c.contextLength = src.shapes["position_embd.weight"][0];
+    }
+    for (int b = 0; b < c.layers; ++b) {
+        auto r = [&](const char *role) { return blockRole(b, role); };
+        expect(r("attn_norm.weight"), {c.dim});
+        expect(r("attn_output.weight"), {c.dim, c.heads * hd});
+        expect(r("ffn_norm.weight"), {c.dim});
+        expect(r("ffn_up.weight"), {c.ffn, c.dim});
+        expect(r("ffn_down.weight"), {c.dim, c.ffn});
+        if (c.arch == Arch::Llama) {
+            expect(r("attn_q.weight"), {c.heads * hd, c.dim});
+            expect(r("attn_k.weight"), {c.kvHeads * hd, c.dim});
+            expect(r("attn_v.weight"), {c.kvHeads * hd, c.dim});
+            expect(r("attn_q.bias"), {c.heads * hd}, false);
+            expect(r("attn_k.bias"), {c.kvHeads * hd}, false);
+            expect(r("attn_v.bias"), {c.kvHeads * hd}, false);
+            expect(r("ffn_gate.weight"), {c.ffn, c.dim});
+        } else {
+            expect(r("attn_norm.bias"), {c.dim});
+            expect(r("attn_qkv.weight"), {3 * c.dim, c.dim});
+            expect(r("attn_qkv.bias"), {3 * c.dim});
+            expect(r("attn_output.bias"), {c.dim});
+            expect(r("ffn_norm.bias"), {c.dim});
+            expect(r("ffn_up.bias"), {c.ffn});
+            expect(r("ffn_down.bias"), {c.dim});
+        }
+    }
+    return model;
+}
+
+Tensor LanguageModel::readTensor(const std::string &name) const
+{
+    if (m_source->gguf) {
+        const gguf::TensorInfo *t = m_source->gguf->tensor(name);
+        if (!t)
+            throw Error("'" + m_path + "' has no tensor '" + name + "'");
+        return m_source->gguf->toFloat(*t);
+    }
+    const safetensors::TensorInfo *t = m_source->st->tensor(name);
+    if (!t)
+        throw Error("'" + m_path + "' has no tensor '" + name + "'");
+    return m_source->st->toFloat(*t);
+}
+
+namespace {
+
+Tensor transpose2d(const Tensor &t)
+{
+    const int64_t r = t.shape()[0], c = t.shape()[1];
+    Tensor out = Tensor::uninitialized(DType::Float32, {c, r});
+    const float *s = t.data<float>();
+    float *d = out.data<float>();
+    for (int64_t i = 0; i < r; ++i)
+        for (int64_t j = 0; j < c; ++j)
+            d[j * r + i] = s[i * c + j];
+    return out;
+}
+
+} // namespace
+
+void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
+{
+    if (m_loaded)
+        return;
+    const Source &src = *m_source;
+    const Config &c = m_config;
+    int64_t done = 0;
+    auto get = [&](const std::string &role) -> Tensor {
+        checkStop(stop);
+        if (!src.has(role))
+            return Tensor();
+        Tensor t = src.read(role);
+        if (src.transposed && t.shape().size() == 2 && role.find("embd") == std::string::npos &&
+            role.rfind("output.", 0) != 0)
+            t = transpose2d(t);
+        done += t.numel();
+        if (progress)
+            progress(double(done) / double(std::max<int64_t>(c.parameters, 1)), "reading weights");
+        return t;
+    };
+    m_tokenEmbedding = get("token_embd.weight");
+    m_positionEmbedding = get("position_embd.weight");
+    m_outputNorm = get("output_norm.weight");
+    m_outputNormBias = get("output_norm.bias");
+    m_output = src.has("output.weight") ? get("output.weight") : m_tokenEmbedding; // tied embeddings
+    std::vector<BlockWeights> blocks(size_t(c.layers));
+    for (int b = 0; b < c.layers; ++b) {
+        BlockWeights &w = blocks[size_t(b)];
+        auto r = [&](const char *role) { return get(blockRole(b, role)); };
+        w.attnNorm = r("attn_norm.weight");
+        w.attnNormB = r("attn_norm.bias");
+        w.q = r("attn_q.weight");
+        w.k = r("attn_k.weight");
+        w.v = r("attn_v.weight");
+        w.qB = r("attn_q.bias");
+        w.kB = r("attn_k.bias");
+        w.vB = r("attn_v.bias");
+        w.qkv = r("attn_qkv.weight");
+        w.qkvB = r("attn_qkv.bias");
+        w.o = r("attn_output.weight");
+        w.oB = r("attn_output.bias");
+        w.ffnNorm = r("ffn_norm.weight");
+        w.ffnNormB = r("ffn_norm.bias");
+        w.gate = r("ffn_gate.weight");
+        w.up = r("ffn_up.weight");
+        w.upB = r("ffn_up.bias");
+        w.down = r("ffn_down.weight");
+        w.downB = r("ffn_down.bias");
+    }
+    m_blocks = std::move(blocks);
+    m_loaded = true;
+}
+
+// ---- the runner ----------------------------------------------------------------------------------------------
+
+namespace {
+
+// y[n, out] = x[n, in] * W[out, in]^T (+ bias)
+void linear(const float *x, int64_t n, const Tensor &w, const Tensor &bias, float *y)
+{
+    const int64_t out = w.shape()[0], in = w.shape()[1];
+    gemm(false, true, n, out, in, 1.f, x, in, w.data<float>(), in, 0.f, y, out);
+    if (!bias.isNull()) {
+        const float *b = bias.data<float>();
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < out; ++j)
+                y[i * out + j] += b[j];
+    }
+}
+
+void rmsNorm(const float *x, int64_t n, int64_t dim, const Tensor &w, double eps, float *y)
+{
+    const float *g = w.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+        const float *xi = x + i * dim;
+        double sum = 0;
+        for (int64_t j = 0; j < dim; ++j)
+            sum += double(xi[j]) * xi[j];
+        const float scale = 1.f / std::sqrt(float(sum / double(dim)) + float(eps));
+        for (int64_t j = 0; j < dim; ++j)
+            y[i * dim + j] = xi[j] * scale * g[j];
+    }
+}
+
+void layerNorm(const float *x, int64_t n, int64_t dim, const Tensor &w, const Tensor &b, double eps, float *y)
+{
+    const float *g = w.data<float>(), *bb = b.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+        const float *xi = x + i * dim;
+        double sum = 0;
+        for (int64_t j = 0; j < dim; ++j)
+            sum += xi[j];
+        const float mean = float(sum / double(dim));
+        double var = 0;
+        for (int64_t j = 0; j < dim; ++j)
+            var += double(xi[j] - mean) * double(xi[j] - mean);
+        const float scale = 1.f / std::sqrt(float(var / double(dim)) + float(eps));
+        for (int64_t j = 0; j < dim; ++j)
+            y[i * dim + j] = (xi[j] - mean) * scale * g[j] + bb[j];
+    }
+}
+
+// Rotary embedding of one head vector at position pos.
+void rope(float *v, int64_t hd, int64_t pos, double theta, bool halves)
+{
+    const int64_t half = hd / 2;
+    for (int64_t i = 0; i < half; ++i) {
+        const double freq = std::pow(theta, -2.0 * double(i) / double(hd));
+        const double a = double(pos) * freq;
+        const float cs = float(std::cos(a)), sn = float(std::sin(a));
+        float *x0 = halves ? v + i : v + 2 * i;
+        float *x1 = halves ? v + i + half : v + 2 * i + 1;
+        const float a0 = *x0, a1 = *x1;
+        *x0 = a0 * cs - a1 * sn;
+        *x1 = a0 * sn + a1 * cs;
+    }
+}
+
+inline float geluTanh(float x)
+{
+    return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+
+} // namespace
+
+Context::Context(std::shared_ptr<const LanguageModel> model, int64_t nCtx, int threads)
+    : m_model(std::move(model)), m_threads(resolveThreads(threads))
+{
+    if (!m_model->loaded())
+        throw Error("the language model's weights are not loaded");
+    const Config &c = m_model->config();
+    if (nCtx <= 0)
+        throw Error("a context of " + std::to_string(nCtx) + " tokens");
+    if (c.contextLength > 0 && nCtx > c.contextLength && c.arch == Arch::Gpt2)
+        throw Error("a context of " + std::to_string(nCtx) + " tokens is beyond the model's " +
+                    std::to_string(c.contextLength) + " learned positions");
+    m_nCtx = nCtx;
+    const int64_t row = c.kvHeads * c.headDim();
+    checkedMul(checkedMul(nCtx, row), c.layers * 8);
+    m_k.assign(size_t(c.layers), std::vector<float>(size_t(nCtx * row)));
+    m_v.assign(size_t(c.layers), std::vector<float>(size_t(nCtx * row)));
+}
+
+Context::~Context() = default;
+
+Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
+{
+    const LanguageModel &m = *m_model;
+    const Config &c = m.config();
+    const int64_t n = int64_t(tokens.size());
+    if (n == 0)
+        throw Error("no tokens to evaluate");
+    if (m_pos + n > m_nCtx)
+        throw Error("the context holds " + std::to_string(m_nCtx) + " tokens; " + std::to_string(m_pos) + " + " +
+                    std::to_string(n) + " do not fit");
+    for (int32_t t : tokens)
+        if (t < 0 || t >= c.vocab)
+            throw Error("token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab));
+
+    const int64_t dim = c.dim, hd = c.headDim(), H = c.heads, KVH = c.kvHeads, group = H / KVH;
+    const int64_t kvRow = KVH * hd;
+    std::vector<float> x(size_t(n * dim)), h(size_t(n * dim)), q(size_t(n * H * hd)), att(size_t(n * H * hd));
+    std::vector<float> qkv, up(size_t(n * c.ffn)), gate;
+    if (c.arch == Arch::Gpt2)
+        qkv.resize(size_t(n * 3 * dim));
+    else
+        gate.resize(size_t(n * c.ffn));
+
+    const float *emb = m.m_tokenEmbedding.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+        std::memcpy(&x[size_t(i * dim)], emb + int64_t(tokens[size_t(i)]) * dim, size_t(dim) * 4);
+        if (c.arch == Arch::Gpt2) {
+            const float *pe = m.m_positionEmbedding.data<float>() + (m_pos + i) * dim;
+            for (int64_t j = 0; j < dim; ++j)
+                x[size_t(i * dim + j)] += pe[j];
+        }
+    }
+
+    const int64_t T = m_pos + n; // keys visible to the last query
+    const float scale = 1.f / std::sqrt(float(hd));
+    for (int64_t l = 0; l < c.layers; ++l) {
+        const BlockWeights &w = m.m_blocks[size_t(l)];
+        float *kc = m_k[size_t(l)].data(), *vc = m_v[size_t(l)].data();
+        if (c.arch == Arch::Llama) {
+            rmsNorm(x.data(), n, dim, w.attnNorm, c.normEps, h.data());
+            linear(h.data(), n, w.q, w.qB, q.data());
+            linear(h.data(), n, w.k, w.kB, kc + m_pos * kvRow);
+            linear(h.data(), n, w.v, w.vB, vc + m_pos * kvRow);
+            for (int64_t i = 0; i < n; ++i) {
+                for (int64_t hh = 0; hh < H; ++hh)
+                    rope(&q[size_t((i * H + hh) * hd)], hd, m_pos + i, c.ropeTheta, c.ropeHalves);
+                for (int64_t hh = 0; hh < KVH; ++hh)
+                    rope(kc + (m_pos + i) * kvRow + hh * hd, hd, m_pos + i, c.ropeTheta, c.ropeHalves);
+            }
+        } else {
+            layerNorm(x.data(), n, dim, w.attnNorm, w.attnNormB, c.normEps, h.data());
+            linear(h.data(), n, w.qkv, w.qkvB, qkv.data());
+            for (int64_t i = 0; i < n; ++i) {
+                const float *r = &qkv[size_t(i * 3 * dim)];
+                std::memcpy(&q[size_t(i * dim)], r, size_t(dim) * 4);
+                std::memcpy(kc + (m_pos + i) * kvRow, r + dim, size_t(dim) * 4);
+                std::memcpy(vc + (m_pos + i) * kvRow, r + 2 * dim, size_t(dim) * 4);
+            }
+        }
+        // Causal attention, one head at a time: scores = Q K^T / sqrt(d), softmax over the visible keys, · V.
+        parallelFor(m_threads, H, [&](int64_t hh) {
+            const int64_t kvh = hh / group;
+            std::vector<float> s(static_cast<size_t>(T));
+            for (int64_t i = 0; i < n; ++i) {
+                const float *qi = &q[size_t((i * H + hh) * hd)];
+                const int64_t visible = m_pos + i + 1;
+                float mx = -INFINITY;
+                for (int64_t t = 0; t < visible; ++t) {
+                    const float *kt = kc + t * kvRow + kvh * hd;
+                    float dot = 0;
+                    for (int64_t d = 0; d < hd; ++d)
+                        dot += qi[d] * kt[d];
+                    s[size_t(t)] = dot * scale;
+                    mx = std::max(mx, s[size_t(t)]);
+                }
+                double sum = 0;
+                for (int64_t t = 0; t < visible; ++t) {
+                    s[size_t(t)] = std::exp(s[size_t(t)] - mx);
+                    sum += s[size_t(t)];
+                }
+                const float inv = float(1.0 / sum);
+                float *out = &att[size_t((i * H + hh) * hd)];
+                std::fill(out, out + hd, 0.f);
+                for (int64_t t = 0; t < visible; ++t) {
+                    const float p = s[size_t(t)] * inv;
+                    const float *vt = vc + t * kvRow + kvh * hd;
+                    for (int64_t d = 0; d < hd; ++d)
+                        out[d] += p * vt[d];
+                }
+            }
+        });
+        linear(att.data(), n, w.o, w.oB, h.data());
+        for (int64_t i = 0; i < n * dim; ++i)
+            x[size_t(i)] += h[size_t(i)];
+
+        if (c.arch == Arch::Llama) {
+            rmsNorm(x.data(), n, dim, w.ffnNorm, c.normEps, h.data());
+            linear(h.data(), n, w.gate, Tensor(), gate.data());
+            linear(h.data(), n, w.up, w.upB, up.data());
+            for (int64_t i = 0; i < n * c.ffn; ++i) {
+                const float g = gate[size_t(i)];
+                up[size_t(i)] *= g / (1.f + std::exp(-g));
+            }
+        } else {
+            layerNorm(x.data(), n, dim, w.ffnNorm, w.ffnNormB, c.normEps, h.data());
+            linear(h.data(), n, w.up, w.upB, up.data());
+            for (int64_t i = 0; i < n * c.ffn; ++i)
+                up[size_t(i)] = geluTanh(up[size_t(i)]);
+        }
+        linear(up.data(), n, w.down, w.downB, h.data());
+        for (int64_t i = 0; i < n * dim; ++i)
+            x[size_t(i)] += h[size_t(i)];
+    }
+    m_pos += n;
+
+    const int64_t rows = allLogits ? n : 1;
+    const float *last = x.data() + (n - rows) * dim;
+    if (c.arch == Arch::Llama)
+        rmsNorm(last, rows, dim, m.m_outputNorm, c.normEps, h.data());
+    else
+        layerNorm(last, rows, dim, m.m_outputNorm, m.m_outputNormBias, c.normEps, h.data());
+    Tensor logits = Tensor::uninitialized(DType::Float32, {rows, c.vocab});
+    linear(h.data(), rows, m.m_output, Tensor(), logits.data<float>());
+    return logits;
+}
+
+} // namespace cw::lm

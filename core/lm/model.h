@@ -1,0 +1,108 @@
+// LanguageModel: a decoder-only transformer checkpoint (GGUF or safetensors) and its runner.
+//
+// Architectures: the llama family (RMSNorm, rotary embeddings, SwiGLU MLP, grouped-query attention; qwen2's
+// Q/K/V biases) and GPT-2 (LayerNorm, learned positions, GELU MLP, fused QKV with biases). open() reads the
+// configuration and the tensor table only (GGUF metadata, or config.json beside the safetensors), checks that
+// every tensor the architecture needs is there with the right shape, and maps the file: a 13 GB checkpoint
+// opens in a fraction of a second. load() then reads the weights into float32 (dequantizing block formats as
+// llama.cpp does); the runner computes in float32 with the engine's gemm.
+//
+// Context: a KV cache of n_ctx positions for one sequence. eval() takes a batch of tokens at the next
+// positions (a prompt at once, or one token per generation step) and returns the logits of every token of
+// the batch, or of the last only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/base/progress.h"
+#include "core/base/tensor.h"
+
+namespace cw::lm {
+
+enum class Arch { Llama, Gpt2 };
+
+struct Config {
+    Arch arch = Arch::Llama;
+    std::string archName; // as the file says: "llama", "qwen2", "gpt2", ...
+    std::string format;   // "gguf" or "safetensors"
+    std::string name;     // general.name, or the folder
+    int64_t vocab = 0, contextLength = 0, dim = 0, layers = 0, heads = 0, kvHeads = 0, ffn = 0;
+    int64_t headDim() const { return heads ? dim / heads : 0; }
+    double normEps = 1e-5;
+    double ropeTheta = 10000;
+    // Rotary pairs: false = adjacent (x[2i], x[2i+1]), llama.cpp's "norm" for GGUF llama (whose converter
+    // permuted Q/K); true = halves (x[i], x[i + d/2]), the Hugging Face layout and qwen2 in GGUF.
+    bool ropeHalves = false;
+    int64_t parameters = 0;  // weight values in the checkpoint
+    int64_t storedBytes = 0; // their bytes as stored
+};
+
+struct BlockWeights; // one transformer block, float32 after load()
+
+class LanguageModel {
+public:
+    // PATH: a .gguf file, or a safetensors checkpoint (a .safetensors file, an index, or a Hugging Face
+    // folder) with config.json. cw::Error naming the file and what is missing or unsupported.
+    static std::shared_ptr<LanguageModel> open(const std::string &path);
+    ~LanguageModel();
+
+    const std::string &path() const { return m_path; }
+    const Config &config() const { return m_config; }
+
+    // The tensors as the checkpoint names them, in file order, with their row-major shapes and stored types.
+    struct TensorEntry {
+        std::string name;
+        Shape shape;
+        std::string type; // "F32", "Q4_K", "BF16", ...
+        int64_t numel = 0;
+        uint64_t bytes = 0;
+        std::string role; // "attn_q", "ffn_down", "embedding", "norm", ... ("" when unused)
+        int block = -1;   // the transformer block, -1 outside the blocks
+    };
+    const std::vector<TensorEntry> &tensors() const { return m_entries; }
+    // A tensor's values as float32 (read on demand, streamed from the map).
+    Tensor readTensor(const std::string &name) const;
+
+    // Reads every weight the runner needs into float32 memory (held to the memory budget). Idempotent.
+    void load(const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+    bool loaded() const { return m_loaded; }
+
+private:
+    LanguageModel();
+    friend class Context;
+    struct Source;
+    std::string m_path;
+    Config m_config;
+    std::vector<TensorEntry> m_entries;
+    std::unique_ptr<Source> m_source;
+    bool m_loaded = false;
+    // after load()
+    Tensor m_tokenEmbedding, m_positionEmbedding, m_outputNorm, m_outputNormBias, m_output; // [rows, cols]
+    std::vector<BlockWeights> m_blocks;
+};
+
+class Context {
+public:
+    // A cache of nCtx positions (at most the model's context length, when it has one). The model must be loaded.
+    Context(std::shared_ptr<const LanguageModel> model, int64_t nCtx, int threads = 0);
+    ~Context();
+
+    int64_t position() const { return m_pos; } // tokens in the cache
+    int64_t capacity() const { return m_nCtx; }
+    void reset() { m_pos = 0; }
+
+    // Evaluates tokens at positions [position(), position() + n); returns logits [n, vocab] (allLogits) or
+    // [1, vocab] (the last token's). cw::Error when the cache would overflow or a token id is out of range.
+    Tensor eval(const std::vector<int32_t> &tokens, bool allLogits = true);
+
+private:
+    std::shared_ptr<const LanguageModel> m_model;
+    int64_t m_nCtx = 0, m_pos = 0;
+    int m_threads = 1;
+    std::vector<std::vector<float>> m_k, m_v; // per layer: [nCtx, kvHeads * headDim]
+};
+
+} // namespace cw::lm

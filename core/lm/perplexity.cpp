@@ -1,0 +1,133 @@
+#include "core/lm/perplexity.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "core/base/error.h"
+
+namespace cw::lm {
+
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// log softmax(logits)[token], in double as llama.cpp accumulates it.
+double logProbability(const float *logits, int64_t vocab, int32_t token)
+{
+    float mx = logits[0];
+    for (int64_t v = 1; v < vocab; ++v)
+        mx = std::max(mx, logits[v]);
+    double sum = 0;
+    for (int64_t v = 0; v < vocab; ++v)
+        sum += std::exp(double(logits[v]) - mx);
+    return double(logits[token]) - mx - std::log(sum);
+}
+
+} // namespace
+
+PerplexityResult perplexity(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &tokens,
+                            const PerplexityOptions &o, const ProgressFn &progress, const StopToken *stop)
+{
+    if (o.ctx < 4)
+        throw Error("a perplexity context of " + std::to_string(o.ctx) + " tokens (at least 4)");
+    if (int64_t(tokens.size()) < 2 * o.ctx)
+        throw Error("the text has " + std::to_string(tokens.size()) + " tokens; perplexity with a context of " +
+                    std::to_string(o.ctx) + " needs at least " + std::to_string(2 * o.ctx));
+    const int64_t available = int64_t(tokens.size()) / o.ctx;
+    const int64_t chunks = o.chunks > 0 ? std::min(o.chunks, available) : available;
+    const int64_t vocab = model->config().vocab, first = o.ctx / 2;
+    Context ctx(model, o.ctx, o.threads);
+    PerplexityResult r;
+    double nll = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t c = 0; c < chunks; ++c) {
+        checkStop(stop);
+        std::vector<int32_t> chunk(tokens.begin() + c * o.ctx, tokens.begin() + (c + 1) * o.ctx);
+        if (o.bos >= 0)
+            chunk[0] = o.bos;
+        ctx.reset();
+        const Tensor logits = ctx.eval(chunk, true);
+        for (int64_t i = first; i < o.ctx - 1; ++i) {
+            nll -= logProbability(logits.data<float>() + i * vocab, vocab, tokens[size_t(c * o.ctx + i + 1)]);
+            ++r.scored;
+        }
+        r.chunkPerplexity.push_back(std::exp(nll / double(r.scored)));
+        if (progress)
+            progress(double(c + 1) / double(chunks), "chunk " + std::to_string(c + 1) + " of " + std::to_string(chunks));
+    }
+    r.chunks = chunks;
+    r.nll = nll / double(r.scored);
+    r.perplexity = std::exp(r.nll);
+    r.seconds = secondsSince(t0);
+    r.tokensPerSecond = r.seconds > 0 ? double(chunks * o.ctx) / r.seconds : 0;
+    return r;
+}
+
+SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads)
+{
+    if (prompt < 1 || generate < 0)
+        throw Error("speed needs a prompt of at least one token");
+    const int64_t vocab = model->config().vocab;
+    std::vector<int32_t> ids(static_cast<size_t>(prompt));
+    for (int64_t i = 0; i < prompt; ++i)
+        ids[size_t(i)] = int32_t((i * 7919 + 13) % vocab);
+    Context ctx(model, prompt + generate, threads);
+    SpeedResult r;
+    r.promptTokens = prompt;
+    r.generatedTokens = generate;
+    auto t0 = std::chrono::steady_clock::now();
+    ctx.eval(ids, false);
+    r.promptTokensPerSecond = double(prompt) / secondsSince(t0);
+    int32_t next = ids.back();
+    t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < generate; ++i)
+        ctx.eval({next}, false);
+    if (generate)
+        r.generationTokensPerSecond = double(generate) / secondsSince(t0);
+    return r;
+}
+
+std::vector<int32_t> generate(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &prompt,
+                              const GenerateOptions &o, const std::function<bool(int32_t)> &onToken,
+                              const StopToken *stop)
+{
+    if (prompt.empty())
+        throw Error("generation needs a prompt of at least one token");
+    int64_t capacity = int64_t(prompt.size()) + o.maxTokens;
+    if (model->config().contextLength > 0)
+        capacity = std::min(capacity, model->config().contextLength);
+    if (int64_t(prompt.size()) >= capacity)
+        throw Error("the prompt fills the model's context of " + std::to_string(capacity) + " tokens");
+    Context ctx(model, capacity, o.threads);
+    std::mt19937_64 rng(o.seed);
+    std::vector<int32_t> out;
+    Tensor logits = ctx.eval(prompt, false);
+    const int64_t vocab = model->config().vocab;
+    while (int64_t(out.size()) < o.maxTokens && ctx.position() < capacity) {
+        checkStop(stop);
+        const float *l = logits.data<float>();
+        int32_t next = 0;
+        if (o.temperature <= 0) {
+            next = int32_t(std::max_element(l, l + vocab) - l);
+        } else {
+            const float mx = *std::max_element(l, l + vocab);
+            std::vector<double> p(static_cast<size_t>(vocab));
+            for (int64_t v = 0; v < vocab; ++v)
+                p[size_t(v)] = std::exp((double(l[v]) - mx) / o.temperature);
+            std::discrete_distribution<int32_t> pick(p.begin(), p.end());
+            next = pick(rng);
+        }
+        out.push_back(next);
+        if ((onToken && !onToken(next)) || next == o.stopToken || ctx.position() >= capacity)
+            break;
+        logits = ctx.eval({next}, false);
+    }
+    return out;
+}
+
+} // namespace cw::lm

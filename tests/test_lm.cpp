@@ -1,0 +1,498 @@
+// Language models: the runner against llama.cpp itself. Small random-weight checkpoints of each supported
+// architecture (llama with grouped-query attention, qwen2 with Q/K/V biases and split-half rotary pairs,
+// GPT-2) carry a real vocabulary copied from llama.cpp's test vocabularies; llama.cpp (tests/tools/llama_ref,
+// its prebuilt library) evaluates the same file on the same tokens, and every logit must agree to 1e-3 of the
+// position's largest. Also: the KV cache (token by token = all at once), the Hugging Face safetensors layout
+// of the same weights (same logits), perplexity as llama-perplexity computes it, and the errors of bad input.
+#include <QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "core/base/error.h"
+#include "core/io/gguf.h"
+#include "core/io/safetensors.h"
+#include "core/lm/model.h"
+#include "core/lm/perplexity.h"
+#include "tests/testutil.h"
+
+namespace {
+
+struct Spec {
+    std::string arch = "llama";
+    std::string vocabFile = "ggml-vocab-llama-spm.gguf";
+    int64_t dim = 64, layers = 2, heads = 4, kvHeads = 2, ffn = 96, ctx = 256;
+    bool biases = false;
+    uint32_t type = cw::gguf::F32;
+};
+
+// Writes a random-weight checkpoint of `spec` with the vocabulary of llama.cpp's test file; returns the
+// weights by llama.cpp name (row-major [out, in]).
+std::map<std::string, cw::Tensor> writeRandomLm(const Spec &s, const std::string &vocabPath, const std::string &out)
+{
+    const cw::gguf::File vocab = cw::gguf::File::open(vocabPath);
+    std::vector<cw::gguf::WriteValue> kv;
+    const std::string a = s.arch + ".";
+    kv.push_back({"general.architecture", cw::gguf::makeString(s.arch)});
+    kv.push_back({"general.name", cw::gguf::makeString("random " + s.arch)});
+    kv.push_back({a + "context_length", cw::gguf::makeUInt32(uint32_t(s.ctx))});
+    kv.push_back({a + "embedding_length", cw::gguf::makeUInt32(uint32_t(s.dim))});
+    kv.push_back({a + "block_count", cw::gguf::makeUInt32(uint32_t(s.layers))});
+    kv.push_back({a + "feed_forward_length", cw::gguf::makeUInt32(uint32_t(s.ffn))});
+    kv.push_back({a + "attention.head_count", cw::gguf::makeUInt32(uint32_t(s.heads))});
+    if (s.arch == "gpt2") {
+        kv.push_back({a + "attention.layer_norm_epsilon", cw::gguf::makeFloat32(1e-5f)});
+    } else {
+        kv.push_back({a + "attention.head_count_kv", cw::gguf::makeUInt32(uint32_t(s.kvHeads))});
+        kv.push_back({a + "attention.layer_norm_rms_epsilon", cw::gguf::makeFloat32(1e-6f)});
+        kv.push_back({a + "rope.freq_base", cw::gguf::makeFloat32(10000.f)});
+    }
+    for (const auto &[key, value] : vocab.metadata())
+        if (key.rfind("tokenizer.", 0) == 0)
+            kv.push_back({key, value});
+    const int64_t nVocab = int64_t(vocab.require("tokenizer.ggml.tokens").strings.size());
+    std::map<std::string, cw::Tensor> w;
+    unsigned seed = 1;
+    auto matrix = [&](const std::string &name, int64_t rows, int64_t cols) {
+        const float a = std::sqrt(3.f / float(cols));
+        w[name] = testutil::randomTensor({rows, cols}, seed++, -a, a);
+    };
+    auto vec = [&](const std::string &name, int64_t n, float lo, float hi) {
+        w[name] = testutil::randomTensor({n}, seed++, lo, hi);
+    };
+    w["token_embd.weight"] = testutil::randomTensor({nVocab, s.dim}, seed++, -1.f, 1.f);
+    const int64_t hd = s.dim / s.heads;
+    if (s.arch == "gpt2")
+        w["position_embd.weight"] = testutil::randomTensor({s.ctx, s.dim}, seed++, -0.5f, 0.5f);
+    for (int64_t b = 0; b < s.layers; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".";
+        vec(p + "attn_norm.weight", s.dim, 0.5f, 1.5f);
+        vec(p + "ffn_norm.weight", s.dim, 0.5f, 1.5f);
+        matrix(p + "attn_output.weight", s.dim, s.dim);
+        matrix(p + "ffn_up.weight", s.ffn, s.dim);
+        matrix(p + "ffn_down.weight", s.dim, s.ffn);
+        if (s.arch == "gpt2") {
+            vec(p + "attn_norm.bias", s.dim, -0.1f, 0.1f);
+            vec(p + "ffn_norm.bias", s.dim, -0.1f, 0.1f);
+            matrix(p + "attn_qkv.weight", 3 * s.dim, s.dim);
+            vec(p + "attn_qkv.bias", 3 * s.dim, -0.1f, 0.1f);
+            vec(p + "attn_output.bias", s.dim, -0.1f, 0.1f);
+            vec(p + "ffn_up.bias", s.ffn, -0.1f, 0.1f);
+            vec(p + "ffn_down.bias", s.dim, -0.1f, 0.1f);
+        } else {
+            matrix(p + "attn_q.weight", s.heads * hd, s.dim);
+            matrix(p + "attn_k.weight", s.kvHeads * hd, s.dim);
+            matrix(p + "attn_v.weight", s.kvHeads * hd, s.dim);
+            matrix(p + "ffn_gate.weight", s.ffn, s.dim);
+            if (s.biases) {
+                vec(p + "attn_q.bias", s.heads * hd, -0.5f, 0.5f);
+                vec(p + "attn_k.bias", s.kvHeads * hd, -0.5f, 0.5f);
+                vec(p + "attn_v.bias", s.kvHeads * hd, -0.5f, 0.5f);
+            }
+        }
+    }
+    vec("output_norm.weight", s.dim, 0.5f, 1.5f);
+    if (s.arch == "gpt2")
+        vec("output_norm.bias", s.dim, -0.1f, 0.1f);
+    matrix("output.weight", nVocab, s.dim);
+    std::vector<cw::gguf::WriteTensor> ts;
+    for (const auto &[name, t] : w)
+        ts.push_back({name, t, t.shape().size() == 2 ? s.type : uint32_t(cw::gguf::F32)});
+    cw::gguf::write(out, kv, ts);
+    return w;
+}
+
+std::vector<float> readFloats(const QString &path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    const QByteArray b = f.readAll();
+    std::vector<float> v(size_t(b.size()) / 4);
+    std::memcpy(v.data(), b.data(), v.size() * 4);
+    return v;
+}
+
+// The largest |ours - theirs| over a position's logits, relative to that position's largest |theirs|.
+double worstRelative(const float *ours, const float *theirs, int64_t n, int64_t vocab)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        double scale = 0, diff = 0;
+        for (int64_t v = 0; v < vocab; ++v) {
+            scale = std::max(scale, double(std::fabs(theirs[i * vocab + v])));
+            diff = std::max(diff, double(std::fabs(ours[i * vocab + v] - theirs[i * vocab + v])));
+        }
+        worst = std::max(worst, diff / scale);
+    }
+    return worst;
+}
+
+} // namespace
+
+class TestLm : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void logitsMatchLlamaCpp_data();
+    void logitsMatchLlamaCpp();
+    void cacheGivesTheSameLogits();
+    void safetensorsLayoutGivesTheSameLogits();
+    void perplexityMatchesLlamaCpp();
+    void refusesBadInput();
+    void opensA7BCheckpointWithoutReadingIt();
+
+private:
+    QString vocabPath(const std::string &file) const { return m_source + "/models/" + QString::fromStdString(file); }
+    QTemporaryDir m_dir;
+    QString m_source, m_llamaRef, m_corpus, m_skip;
+};
+
+void TestLm::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    QString error;
+    const QByteArray paths = testutil::runProcess(
+        testutil::python(), {testutil::sourcePath("tests/tools/fetch_models.py"), "--paths"}, &error, 30 * 60 * 1000);
+    for (const QString &line : QString::fromLocal8Bit(paths).split('\n', Qt::SkipEmptyParts)) {
+        const QStringList kv = line.split('\t');
+        if (kv.size() == 2 && kv[0] == "llama.cpp-source")
+            m_source = kv[1];
+        if (kv.size() == 2 && kv[0] == "brown-corpus")
+            m_corpus = QFileInfo(kv[1]).path();
+    }
+    if (m_source.isEmpty()) {
+        m_skip = "llama.cpp's reference cannot be fetched (tests/tools/fetch_models.py): " + error;
+        return;
+    }
+    m_llamaRef = QString::fromLocal8Bit(
+                     testutil::runProcess("/bin/sh", {testutil::sourcePath("tests/tools/llama_ref.sh")}, &error, 600000))
+                     .trimmed();
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+}
+
+void TestLm::logitsMatchLlamaCpp_data()
+{
+    QTest::addColumn<int>("arch"); // 0 llama, 1 llama F16, 2 qwen2, 3 gpt2
+    QTest::newRow("llama, GQA 4/2, F32") << 0;
+    QTest::newRow("llama, F16 weights") << 1;
+    QTest::newRow("qwen2, QKV biases") << 2;
+    QTest::newRow("gpt2") << 3;
+}
+
+void TestLm::logitsMatchLlamaCpp()
+{
+    if (m_llamaRef.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    QFETCH(int, arch);
+    Spec s;
+    if (arch == 1)
+        s.type = cw::gguf::F16;
+    if (arch == 2) {
+        s.arch = "qwen2";
+        s.vocabFile = "ggml-vocab-qwen2.gguf";
+        s.dim = 32;
+        s.heads = 4;
+        s.kvHeads = 1;
+        s.biases = true;
+    }
+    if (arch == 3) {
+        s.arch = "gpt2";
+        s.vocabFile = "ggml-vocab-gpt-2.gguf";
+        s.heads = 4;
+        s.kvHeads = 4;
+    }
+    const QString path = m_dir.filePath(QStringLiteral("random-%1.gguf").arg(arch));
+    writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), path.toStdString());
+
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    QCOMPARE(model->config().layers, s.layers);
+    model->load();
+    const int64_t vocab = model->config().vocab;
+    std::vector<int32_t> ids;
+    QStringList args{"logits", path, m_dir.filePath("ref.f32")};
+    for (int i = 0; i < 24; ++i) {
+        ids.push_back(int32_t((i * 7919 + 17) % vocab));
+        args << QString::number(ids.back());
+    }
+    QString error;
+    testutil::runProcess(m_llamaRef, args, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const std::vector<float> ref = readFloats(m_dir.filePath("ref.f32"));
+    QCOMPARE(int64_t(ref.size()), int64_t(ids.size()) * vocab);
+
+    cw::lm::Context ctx(model, 64);
+    const cw::Tensor logits = ctx.eval(ids, true);
+    const double worst = worstRelative(logits.data<float>(), ref.data(), int64_t(ids.size()), vocab);
+    qInfo("largest logit difference relative to the position's largest logit: %.2e", worst);
+    QVERIFY2(worst <= 1e-3, qPrintable(QString::number(worst)));
+}
+
+void TestLm::cacheGivesTheSameLogits()
+{
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    Spec s;
+    const QString path = m_dir.filePath("cache.gguf");
+    writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), path.toStdString());
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    model->load();
+    const std::vector<int32_t> ids{1, 500, 29871, 13, 2000, 7, 31999, 42};
+    cw::lm::Context all(model, 16), one(model, 16);
+    const cw::Tensor whole = all.eval(ids, true);
+    const int64_t vocab = model->config().vocab;
+    // A prompt of three, then one token at a time; and only the last row when asked.
+    const cw::Tensor first = one.eval({ids[0], ids[1], ids[2]}, false);
+    QCOMPARE(first.shape(), (cw::Shape{1, vocab}));
+    QVERIFY(worstRelative(first.data<float>(), whole.data<float>() + 2 * vocab, 1, vocab) < 1e-5);
+    for (size_t i = 3; i < ids.size(); ++i) {
+        const cw::Tensor l = one.eval({ids[i]}, true);
+        QVERIFY(worstRelative(l.data<float>(), whole.data<float>() + int64_t(i) * vocab, 1, vocab) < 1e-5);
+    }
+    QCOMPARE(one.position(), int64_t(ids.size()));
+}
+
+void TestLm::safetensorsLayoutGivesTheSameLogits()
+{
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    Spec s;
+    const QString gguf = m_dir.filePath("hf.gguf");
+    std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
+    // The Hugging Face layout of the same model: names, config.json, and Q / K rows in split-half rotary order
+    // (llama.cpp's converter permutes them the other way when it writes GGUF).
+    const int64_t hd = s.dim / s.heads;
+    auto unpermute = [&](const cw::Tensor &t, int64_t heads) {
+        cw::Tensor out = t.clone();
+        const int64_t cols = t.shape()[1];
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < hd / 2; ++i)
+                for (int64_t pair = 0; pair < 2; ++pair) {
+                    const float *src = t.data<float>() + (h * hd + 2 * i + pair) * cols;
+                    std::memcpy(out.data<float>() + (h * hd + pair * hd / 2 + i) * cols, src, size_t(cols) * 4);
+                }
+        return out;
+    };
+    std::vector<std::pair<std::string, cw::Tensor>> hf{{"model.embed_tokens.weight", w["token_embd.weight"]},
+                                                       {"model.norm.weight", w["output_norm.weight"]},
+                                                       {"lm_head.weight", w["output.weight"]}};
+    for (int64_t b = 0; b < s.layers; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".", h = "model.layers." + std::to_string(b) + ".";
+        hf.push_back({h + "input_layernorm.weight", w[p + "attn_norm.weight"]});
+        hf.push_back({h + "self_attn.q_proj.weight", unpermute(w[p + "attn_q.weight"], s.heads)});
+        hf.push_back({h + "self_attn.k_proj.weight", unpermute(w[p + "attn_k.weight"], s.kvHeads)});
+        hf.push_back({h + "self_attn.v_proj.weight", w[p + "attn_v.weight"]});
+        hf.push_back({h + "self_attn.o_proj.weight", w[p + "attn_output.weight"]});
+        hf.push_back({h + "post_attention_layernorm.weight", w[p + "ffn_norm.weight"]});
+        hf.push_back({h + "mlp.gate_proj.weight", w[p + "ffn_gate.weight"]});
+        hf.push_back({h + "mlp.up_proj.weight", w[p + "ffn_up.weight"]});
+        hf.push_back({h + "mlp.down_proj.weight", w[p + "ffn_down.weight"]});
+    }
+    const QString folder = m_dir.filePath("hf-llama");
+    QVERIFY(QDir().mkpath(folder));
+    // Two shards and an index, as large checkpoints come.
+    std::vector<std::pair<std::string, cw::Tensor>> first(hf.begin(), hf.begin() + 5), second(hf.begin() + 5, hf.end());
+    cw::safetensors::write((folder + "/model-00001-of-00002.safetensors").toStdString(), first, false);
+    cw::safetensors::write((folder + "/model-00002-of-00002.safetensors").toStdString(), second, true);
+    QJsonObject map;
+    for (size_t i = 0; i < hf.size(); ++i)
+        map[QString::fromStdString(hf[i].first)] = i < 5 ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    QVERIFY(testutil::writeFile(folder + "/model.safetensors.index.json", QJsonDocument(QJsonObject{{"weight_map", map}}).toJson()));
+    QVERIFY(testutil::writeFile(folder + "/config.json",
+                                QJsonDocument(QJsonObject{{"model_type", "llama"},
+                                                          {"hidden_size", int(s.dim)},
+                                                          {"num_hidden_layers", int(s.layers)},
+                                                          {"num_attention_heads", int(s.heads)},
+                                                          {"num_key_value_heads", int(s.kvHeads)},
+                                                          {"intermediate_size", int(s.ffn)},
+                                                          {"rms_norm_eps", 1e-6},
+                                                          {"max_position_embeddings", int(s.ctx)}})
+                                    .toJson()));
+    auto a = cw::lm::LanguageModel::open(gguf.toStdString());
+    auto b = cw::lm::LanguageModel::open(folder.toStdString());
+    QCOMPARE(b->config().format, std::string("safetensors"));
+    QCOMPARE(b->config().vocab, a->config().vocab);
+    a->load();
+    b->load();
+    const std::vector<int32_t> ids{1, 450, 4996, 17354, 1701, 432, 17204, 975, 278, 17366, 11203};
+    cw::lm::Context ca(a, 16), cb(b, 16);
+    const cw::Tensor la = ca.eval(ids), lb = cb.eval(ids);
+    // The second shard holds float16: its rounding is the only difference.
+    const double worst = worstRelative(lb.data<float>(), la.data<float>(), int64_t(ids.size()), a->config().vocab);
+    QVERIFY2(worst < 5e-3, qPrintable(QString::number(worst)));
+    // The tensor table names Hugging Face's tensors with llama.cpp's roles.
+    bool found = false;
+    for (const auto &e : b->tensors())
+        if (e.name == "model.layers.1.mlp.down_proj.weight") {
+            found = true;
+            QCOMPARE(e.role, std::string("ffn_down"));
+            QCOMPARE(e.block, 1);
+            QCOMPARE(e.type, std::string("F16"));
+        }
+    QVERIFY(found);
+}
+
+void TestLm::perplexityMatchesLlamaCpp()
+{
+    if (m_llamaRef.isEmpty() || m_corpus.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    Spec s;
+    const QString path = m_dir.filePath("ppl.gguf");
+    writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), path.toStdString());
+    // A page of the Brown corpus as plain text (its part-of-speech tags stripped).
+    QFile page(m_corpus + "/ca01");
+    QVERIFY(page.open(QIODevice::ReadOnly));
+    QString text;
+    for (const QString &word : QString::fromUtf8(page.readAll()).split(QRegularExpression("\\s+"), Qt::SkipEmptyParts))
+        text += word.section('/', 0, 0) + ' ';
+    const QString textPath = m_dir.filePath("ca01.txt");
+    QVERIFY(testutil::writeFile(textPath, text.toUtf8()));
+    QString error;
+    const QStringList tokens = QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"tokenize", path, textPath, "--bos"}, &error))
+                                   .split(' ', Qt::SkipEmptyParts);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QStringList ref =
+        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"perplexity", path, textPath, "64", "4"}, &error))
+            .split(' ', Qt::SkipEmptyParts);
+    QVERIFY2(error.isEmpty() && ref.size() == 2, qPrintable(error));
+    std::vector<int32_t> ids;
+    for (const QString &t : tokens)
+        ids.push_back(t.toInt());
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    model->load();
+    cw::lm::PerplexityOptions o;
+    o.ctx = 64;
+    o.chunks = 4;
+    o.bos = 1;
+    int calls = 0;
+    const cw::lm::PerplexityResult r = cw::lm::perplexity(model, ids, o, [&](double, std::string_view) { ++calls; });
+    qInfo("perplexity %.4f, llama.cpp %s (%lld tokens scored)", r.perplexity, qPrintable(ref[0]), (long long)r.scored);
+    QCOMPARE(r.scored, ref[1].toLongLong());
+    QCOMPARE(calls, 4);
+    QVERIFY2(std::fabs(r.perplexity / ref[0].toDouble() - 1) <= 0.005, qPrintable(QString::number(r.perplexity)));
+    // Cancel between chunks.
+    cw::StopToken stop;
+    stop.requestStop();
+    QVERIFY_THROWS_EXCEPTION(cw::Cancelled, cw::lm::perplexity(model, ids, o, {}, &stop));
+    // Too short a text for the context.
+    o.ctx = int64_t(ids.size());
+    QVERIFY(testutil::errorOf([&] { cw::lm::perplexity(model, ids, o); }).contains("needs at least"));
+}
+
+void TestLm::refusesBadInput()
+{
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    // A vocabulary file is a GGUF without a model: the error says what is missing.
+    QString e = testutil::errorOf([&] { cw::lm::LanguageModel::open(vocabPath("ggml-vocab-llama-spm.gguf").toStdString()); });
+    QVERIFY2(e.contains("has no token embedding"), qPrintable(e));
+    Spec s;
+    const QString path = m_dir.filePath("bad.gguf");
+    std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), path.toStdString());
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    e = testutil::errorOf([&] { cw::lm::Context(model, 8); });
+    QVERIFY2(e.contains("not loaded"), qPrintable(e));
+    model->load();
+    cw::lm::Context ctx(model, 4);
+    e = testutil::errorOf([&] { ctx.eval({1, 2, 3, 4, 5}); });
+    QVERIFY2(e.contains("do not fit"), qPrintable(e));
+    e = testutil::errorOf([&] { ctx.eval({40000}); });
+    QVERIFY2(e.contains("outside the vocabulary"), qPrintable(e));
+    // A wrong shape names the tensor and both shapes.
+    const cw::gguf::File f = cw::gguf::File::open(path.toStdString());
+    std::vector<cw::gguf::WriteValue> kv;
+    for (const auto &[k, v] : f.metadata())
+        if (k != "general.alignment")
+            kv.push_back({k, v});
+    std::vector<cw::gguf::WriteTensor> ts;
+    for (auto &[name, t] : w)
+        ts.push_back({name, name == "blk.1.ffn_up.weight" ? testutil::randomTensor({95, 64}, 1) : t, cw::gguf::F32});
+    cw::gguf::write(path.toStdString(), kv, ts);
+    e = testutil::errorOf([&] { cw::lm::LanguageModel::open(path.toStdString()); });
+    QVERIFY2(e.contains("blk.1.ffn_up.weight is 95x64, llama needs 96x64"), qPrintable(e));
+}
+
+void TestLm::opensA7BCheckpointWithoutReadingIt()
+{
+    // The configuration and tensor table of a llama-2-7B checkpoint (F16, 13.5 GB) as a sparse file: open()
+    // checks every tensor's shape, maps the file and reads none of it.
+    const int64_t dim = 4096, ff = 11008, vocab = 32000, layers = 32;
+    std::vector<cw::gguf::WriteValue> kv{{"general.architecture", cw::gguf::makeString("llama")},
+                                         {"llama.context_length", cw::gguf::makeUInt32(4096)},
+                                         {"llama.embedding_length", cw::gguf::makeUInt32(uint32_t(dim))},
+                                         {"llama.block_count", cw::gguf::makeUInt32(uint32_t(layers))},
+                                         {"llama.feed_forward_length", cw::gguf::makeUInt32(uint32_t(ff))},
+                                         {"llama.attention.head_count", cw::gguf::makeUInt32(32)}};
+    // Tensors of one element each, written small, then the header patched to the real shapes would be fragile:
+    // instead write the header by hand (test_gguf does the same for the reader alone).
+    std::string b;
+    auto put = [&](auto v) { b.append(reinterpret_cast<const char *>(&v), sizeof v); };
+    auto str = [&](const std::string &s) {
+        put(uint64_t(s.size()));
+        b += s;
+    };
+    std::vector<std::pair<std::string, std::vector<uint64_t>>> ts{{"token_embd.weight", {dim, vocab}},
+                                                                  {"output_norm.weight", {dim}},
+                                                                  {"output.weight", {dim, vocab}}};
+    for (int64_t l = 0; l < layers; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        for (const char *n : {"attn_q", "attn_k", "attn_v", "attn_output"})
+            ts.push_back({p + n + ".weight", {dim, dim}});
+        ts.push_back({p + "ffn_gate.weight", {dim, ff}});
+        ts.push_back({p + "ffn_up.weight", {dim, ff}});
+        ts.push_back({p + "ffn_down.weight", {ff, dim}});
+        ts.push_back({p + "attn_norm.weight", {dim}});
+        ts.push_back({p + "ffn_norm.weight", {dim}});
+    }
+    put(uint32_t(0x46554747));
+    put(uint32_t(3));
+    put(uint64_t(ts.size()));
+    put(uint64_t(kv.size()));
+    for (const auto &[k, v] : kv) {
+        str(k);
+        put(uint32_t(v.type));
+        if (v.type == cw::gguf::ValueType::String)
+            str(v.text);
+        else
+            put(uint32_t(v.integer));
+    }
+    uint64_t offset = 0;
+    for (const auto &[name, ne] : ts) {
+        str(name);
+        put(uint32_t(ne.size()));
+        uint64_t n = 1;
+        for (uint64_t d : ne) {
+            put(d);
+            n *= d;
+        }
+        const uint32_t type = ne.size() == 1 ? cw::gguf::F32 : cw::gguf::F16;
+        put(type);
+        put(offset);
+        offset += (n * (type == cw::gguf::F32 ? 4 : 2) + 31) / 32 * 32;
+    }
+    b.resize((b.size() + 31) / 32 * 32, '\0');
+    const QString path = m_dir.filePath("llama-7b.gguf");
+    {
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        QCOMPARE(f.write(b.data(), qint64(b.size())), qint64(b.size()));
+        QVERIFY(f.resize(qint64(b.size() + offset)));
+    }
+    QElapsedTimer timer;
+    timer.start();
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    QVERIFY2(timer.elapsed() < 2000, qPrintable(QString("open took %1 ms").arg(timer.elapsed())));
+    QCOMPARE(model->config().parameters, int64_t(6738415616));
+    QCOMPARE(model->config().kvHeads, int64_t(32));
+    QCOMPARE(model->config().vocab, vocab);
+    QVERIFY(model->config().storedBytes > 13'000'000'000LL);
+    // The views group the tensors by block and role.
+    QCOMPARE(model->tensors()[3 + 9 * 5 + 4].role, std::string("ffn_gate"));
+    QCOMPARE(model->tensors()[3 + 9 * 5 + 4].block, 5);
+}
+
+QTEST_GUILESS_MAIN(TestLm)
+#include "test_lm.moc"
