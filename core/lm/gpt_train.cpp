@@ -1,0 +1,472 @@
+#include "core/lm/gpt_train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "core/base/error.h"
+#include "core/base/parallel.h"
+#include "core/runtime/kernels.h"
+#include "core/train/train.h"
+
+namespace cw::lm {
+
+namespace gpt {
+
+void layerNormForward(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd, int64_t n,
+                      int64_t d, float eps)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const float *xi = x + i * d;
+        double m = 0;
+        for (int64_t j = 0; j < d; ++j)
+            m += xi[j];
+        m /= double(d);
+        double v = 0;
+        for (int64_t j = 0; j < d; ++j)
+            v += (xi[j] - m) * (xi[j] - m);
+        const float s = float(1.0 / std::sqrt(v / double(d) + double(eps)));
+        for (int64_t j = 0; j < d; ++j)
+            y[i * d + j] = (xi[j] - float(m)) * s * w[j] + b[j];
+        mean[i] = float(m);
+        rstd[i] = s;
+    }
+}
+
+void layerNormBackward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
+                       float *dx, float *dw, float *db, int64_t n, int64_t d)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const float *dyi = dy + i * d, *xi = x + i * d;
+        double dnormMean = 0, dnormNormMean = 0;
+        for (int64_t j = 0; j < d; ++j) {
+            const float norm = (xi[j] - mean[i]) * rstd[i];
+            const float dnorm = w[j] * dyi[j];
+            dnormMean += dnorm;
+            dnormNormMean += double(dnorm) * norm;
+        }
+        dnormMean /= double(d);
+        dnormNormMean /= double(d);
+        for (int64_t j = 0; j < d; ++j) {
+            const float norm = (xi[j] - mean[i]) * rstd[i];
+            const float dnorm = w[j] * dyi[j];
+            dw[j] += norm * dyi[j];
+            db[j] += dyi[j];
+            dx[i * d + j] += (dnorm - float(dnormMean) - norm * float(dnormNormMean)) * rstd[i];
+        }
+    }
+}
+
+void linearForward(const float *x, const float *w, const float *b, float *y, int64_t n, int64_t in, int64_t out)
+{
+    gemm(false, true, n, out, in, 1.f, x, in, w, in, 0.f, y, out);
+    if (b)
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < out; ++j)
+                y[i * out + j] += b[j];
+}
+
+void linearBackward(const float *dy, const float *x, const float *w, float *dx, float *dw, float *db, int64_t n,
+                    int64_t in, int64_t out)
+{
+    if (dx) // dx[n, in] += dy[n, out] W[out, in]
+        gemm(false, false, n, in, out, 1.f, dy, out, w, in, 1.f, dx, in);
+    if (dw) // dW[out, in] += dy^T[out, n] x[n, in]
+        gemm(true, false, out, in, n, 1.f, dy, out, x, in, 1.f, dw, in);
+    if (db)
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < out; ++j)
+                db[j] += dy[i * out + j];
+}
+
+void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64_t T, int64_t D, int64_t H, int threads)
+{
+    const int64_t hd = D / H;
+    const float scale = 1.f / std::sqrt(float(hd));
+    parallelFor(threads, B * H, [&](int64_t bh) {
+        const int64_t b = bh / H, h = bh % H;
+        for (int64_t t = 0; t < T; ++t) {
+            const float *q = qkv + (b * T + t) * 3 * D + h * hd;
+            float *a = att + ((b * H + h) * T + t) * T;
+            float mx = -INFINITY;
+            for (int64_t u = 0; u <= t; ++u) {
+                const float *k = qkv + (b * T + u) * 3 * D + D + h * hd;
+                float dot = 0;
+                for (int64_t e = 0; e < hd; ++e)
+                    dot += q[e] * k[e];
+                a[u] = dot * scale;
+                mx = std::max(mx, a[u]);
+            }
+            float sum = 0;
+            for (int64_t u = 0; u <= t; ++u) {
+                a[u] = std::exp(a[u] - mx);
+                sum += a[u];
+            }
+            const float inv = 1.f / sum;
+            for (int64_t u = 0; u <= t; ++u)
+                a[u] *= inv;
+            for (int64_t u = t + 1; u < T; ++u)
+                a[u] = 0;
+            float *o = out + (b * T + t) * D + h * hd;
+            std::fill(o, o + hd, 0.f);
+            for (int64_t u = 0; u <= t; ++u) {
+                const float *v = qkv + (b * T + u) * 3 * D + 2 * D + h * hd;
+                for (int64_t e = 0; e < hd; ++e)
+                    o[e] += a[u] * v[e];
+            }
+        }
+    });
+}
+
+void attentionBackward(const float *dout, const float *qkv, const float *att, float *dqkv, int64_t B, int64_t T,
+                       int64_t D, int64_t H, int threads)
+{
+    const int64_t hd = D / H;
+    const float scale = 1.f / std::sqrt(float(hd));
+    // Each (b, h) writes only its own head's slices of dqkv.
+    parallelFor(threads, B * H, [&](int64_t bh) {
+        const int64_t b = bh / H, h = bh % H;
+        std::vector<float> datt(static_cast<size_t>(T));
+        for (int64_t t = 0; t < T; ++t) {
+            const float *a = att + ((b * H + h) * T + t) * T;
+            const float *dq = dout + (b * T + t) * D + h * hd;
+            // out_t = sum_u a[u] v_u
+            float dot = 0;
+            for (int64_t u = 0; u <= t; ++u) {
+                const float *v = qkv + (b * T + u) * 3 * D + 2 * D + h * hd;
+                float *dv = dqkv + (b * T + u) * 3 * D + 2 * D + h * hd;
+                float s = 0;
+                for (int64_t e = 0; e < hd; ++e) {
+                    s += dq[e] * v[e];
+                    dv[e] += a[u] * dq[e];
+                }
+                datt[size_t(u)] = s;
+                dot += a[u] * s;
+            }
+            // softmax, then the scaled dot products
+            const float *q = qkv + (b * T + t) * 3 * D + h * hd;
+            float *dqq = dqkv + (b * T + t) * 3 * D + h * hd;
+            for (int64_t u = 0; u <= t; ++u) {
+                const float dpre = a[u] * (datt[size_t(u)] - dot) * scale;
+                const float *k = qkv + (b * T + u) * 3 * D + D + h * hd;
+                float *dk = dqkv + (b * T + u) * 3 * D + D + h * hd;
+                for (int64_t e = 0; e < hd; ++e) {
+                    dqq[e] += dpre * k[e];
+                    dk[e] += dpre * q[e];
+                }
+            }
+        }
+    });
+}
+
+namespace {
+constexpr float kGeluS = 0.7978845608028654f; // sqrt(2 / pi)
+}
+
+void geluForward(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        y[i] = 0.5f * v * (1.f + std::tanh(kGeluS * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void geluBackward(const float *dy, const float *x, float *dx, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        const float u = kGeluS * (v + 0.044715f * v * v * v);
+        const float th = std::tanh(u);
+        const float sech2 = 1.f - th * th;
+        dx[i] += dy[i] * (0.5f * (1.f + th) + 0.5f * v * sech2 * kGeluS * (1.f + 3.f * 0.044715f * v * v));
+    }
+}
+
+void embedForward(const int32_t *tokens, const float *wte, const float *wpe, float *x, int64_t B, int64_t T, int64_t D)
+{
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t) {
+            const float *e = wte + int64_t(tokens[b * T + t]) * D, *p = wpe + t * D;
+            float *o = x + (b * T + t) * D;
+            for (int64_t j = 0; j < D; ++j)
+                o[j] = e[j] + p[j];
+        }
+}
+
+void embedBackward(const float *dx, const int32_t *tokens, float *dwte, float *dwpe, int64_t B, int64_t T, int64_t D)
+{
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t) {
+            const float *g = dx + (b * T + t) * D;
+            float *e = dwte + int64_t(tokens[b * T + t]) * D, *p = dwpe + t * D;
+            for (int64_t j = 0; j < D; ++j) {
+                e[j] += g[j];
+                p[j] += g[j];
+            }
+        }
+}
+
+} // namespace gpt
+
+namespace {
+
+constexpr float kEps = 1e-5f;
+
+std::string blk(int64_t l, const char *role) { return "blk." + std::to_string(l) + "." + role; }
+
+} // namespace
+
+Gpt::Gpt(const GptShape &s, uint64_t seed) : m_shape(s)
+{
+    if (s.vocab < 2 || s.ctx < 2 || s.dim < 1 || s.layers < 1 || s.heads < 1 || s.dim % s.heads || s.ffn < 1)
+        throw Error("an inconsistent GPT shape");
+    std::mt19937_64 rng(seed);
+    auto normal = [&](const Shape &shape, float stddev) {
+        Tensor t(DType::Float32, shape);
+        std::normal_distribution<float> dist(0.f, stddev);
+        for (int64_t i = 0; i < t.numel(); ++i)
+            t.data<float>()[i] = dist(rng);
+        return t;
+    };
+    auto ones = [&](int64_t n) {
+        Tensor t(DType::Float32, {n});
+        std::fill(t.data<float>(), t.data<float>() + n, 1.f);
+        return t;
+    };
+    const float residual = 0.02f / std::sqrt(2.f * float(s.layers));
+    m_params["token_embd.weight"] = normal({s.vocab, s.dim}, 0.02f);
+    m_params["position_embd.weight"] = normal({s.ctx, s.dim}, 0.01f);
+    for (int64_t l = 0; l < s.layers; ++l) {
+        m_params[blk(l, "attn_norm.weight")] = ones(s.dim);
+        m_params[blk(l, "attn_norm.bias")] = Tensor(DType::Float32, {s.dim});
+        m_params[blk(l, "attn_qkv.weight")] = normal({3 * s.dim, s.dim}, 0.02f);
+        m_params[blk(l, "attn_qkv.bias")] = Tensor(DType::Float32, {3 * s.dim});
+        m_params[blk(l, "attn_output.weight")] = normal({s.dim, s.dim}, residual);
+        m_params[blk(l, "attn_output.bias")] = Tensor(DType::Float32, {s.dim});
+        m_params[blk(l, "ffn_norm.weight")] = ones(s.dim);
+        m_params[blk(l, "ffn_norm.bias")] = Tensor(DType::Float32, {s.dim});
+        m_params[blk(l, "ffn_up.weight")] = normal({s.ffn, s.dim}, 0.02f);
+        m_params[blk(l, "ffn_up.bias")] = Tensor(DType::Float32, {s.ffn});
+        m_params[blk(l, "ffn_down.weight")] = normal({s.dim, s.ffn}, residual);
+        m_params[blk(l, "ffn_down.bias")] = Tensor(DType::Float32, {s.dim});
+    }
+    m_params["output_norm.weight"] = ones(s.dim);
+    m_params["output_norm.bias"] = Tensor(DType::Float32, {s.dim});
+}
+
+int64_t Gpt::parameterCount() const
+{
+    int64_t n = 0;
+    for (const auto &[name, t] : m_params)
+        n += t.numel();
+    return n;
+}
+
+double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::string, Tensor> *grads, int threads) const
+{
+    const GptShape &s = m_shape;
+    if (T < 1 || T > s.ctx)
+        throw Error("sequences of " + std::to_string(T) + " tokens for a context of " + std::to_string(s.ctx));
+    const int64_t D = s.dim, F = s.ffn, V = s.vocab, L = s.layers, N = B * T;
+    threads = resolveThreads(threads);
+    auto P = [&](const std::string &name) { return m_params.at(name).data<float>(); };
+    // inputs and targets
+    std::vector<int32_t> in(size_t(N), 0);
+    std::vector<int64_t> target(static_cast<size_t>(N));
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t) {
+            in[size_t(b * T + t)] = tokens[b * (T + 1) + t];
+            target[size_t(b * T + t)] = tokens[b * (T + 1) + t + 1];
+        }
+    for (int32_t t : in)
+        if (t < 0 || t >= V)
+            throw Error("token id " + std::to_string(t) + " outside the vocabulary");
+
+    // Forward, keeping what the backward needs.
+    struct LayerActs {
+        std::vector<float> xin, ln1, mean1, rstd1, qkv, att, attOut, x1, ln2, mean2, rstd2, fc, fcGelu;
+    };
+    std::vector<LayerActs> acts(static_cast<size_t>(L));
+    std::vector<float> x(static_cast<size_t>(N * D));
+    gpt::embedForward(in.data(), P("token_embd.weight"), P("position_embd.weight"), x.data(), B, T, D);
+    std::vector<float> tmp(static_cast<size_t>(N * D));
+    for (int64_t l = 0; l < L; ++l) {
+        LayerActs &a = acts[size_t(l)];
+        a.xin = x;
+        a.ln1.resize(size_t(N * D));
+        a.mean1.resize(size_t(N));
+        a.rstd1.resize(size_t(N));
+        gpt::layerNormForward(x.data(), P(blk(l, "attn_norm.weight")), P(blk(l, "attn_norm.bias")), a.ln1.data(),
+                              a.mean1.data(), a.rstd1.data(), N, D, kEps);
+        a.qkv.resize(size_t(N * 3 * D));
+        gpt::linearForward(a.ln1.data(), P(blk(l, "attn_qkv.weight")), P(blk(l, "attn_qkv.bias")), a.qkv.data(), N, D,
+                           3 * D);
+        a.att.resize(size_t(B * s.heads * T * T));
+        a.attOut.resize(size_t(N * D));
+        gpt::attentionForward(a.qkv.data(), a.attOut.data(), a.att.data(), B, T, D, s.heads, threads);
+        gpt::linearForward(a.attOut.data(), P(blk(l, "attn_output.weight")), P(blk(l, "attn_output.bias")), tmp.data(),
+                           N, D, D);
+        for (int64_t i = 0; i < N * D; ++i)
+            x[size_t(i)] += tmp[size_t(i)];
+        a.x1 = x;
+        a.ln2.resize(size_t(N * D));
+        a.mean2.resize(size_t(N));
+        a.rstd2.resize(size_t(N));
+        gpt::layerNormForward(x.data(), P(blk(l, "ffn_norm.weight")), P(blk(l, "ffn_norm.bias")), a.ln2.data(),
+                              a.mean2.data(), a.rstd2.data(), N, D, kEps);
+        a.fc.resize(size_t(N * F));
+        gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_up.weight")), P(blk(l, "ffn_up.bias")), a.fc.data(), N, D, F);
+        a.fcGelu.resize(size_t(N * F));
+        gpt::geluForward(a.fc.data(), a.fcGelu.data(), N * F);
+        gpt::linearForward(a.fcGelu.data(), P(blk(l, "ffn_down.weight")), P(blk(l, "ffn_down.bias")), tmp.data(), N, F,
+                           D);
+        for (int64_t i = 0; i < N * D; ++i)
+            x[size_t(i)] += tmp[size_t(i)];
+    }
+    std::vector<float> lnf(static_cast<size_t>(N * D)), meanf(static_cast<size_t>(N)), rstdf(static_cast<size_t>(N));
+    gpt::layerNormForward(x.data(), P("output_norm.weight"), P("output_norm.bias"), lnf.data(), meanf.data(),
+                          rstdf.data(), N, D, kEps);
+    Tensor logits = Tensor::uninitialized(DType::Float32, {N, V});
+    gpt::linearForward(lnf.data(), P("token_embd.weight"), nullptr, logits.data<float>(), N, D, V);
+    if (!grads)
+        return softmaxCrossEntropy(logits, target);
+    Tensor dlogits;
+    const double loss = softmaxCrossEntropy(logits, target, &dlogits);
+    logits = Tensor();
+
+    // Backward.
+    for (const auto &[name, t] : m_params)
+        if (!grads->count(name))
+            (*grads)[name] = Tensor(DType::Float32, t.shape());
+    auto G = [&](const std::string &name) { return grads->at(name).data<float>(); };
+    std::vector<float> dlnf(size_t(N * D), 0.f), dx(size_t(N * D), 0.f);
+    gpt::linearBackward(dlogits.data<float>(), lnf.data(), P("token_embd.weight"), dlnf.data(), G("token_embd.weight"),
+                        nullptr, N, D, V);
+    dlogits = Tensor();
+    gpt::layerNormBackward(dlnf.data(), x.data(), P("output_norm.weight"), meanf.data(), rstdf.data(), dx.data(),
+                           G("output_norm.weight"), G("output_norm.bias"), N, D);
+    std::vector<float> dfcGelu, dfc, dln(size_t(N * D)), dattOut(size_t(N * D)), dqkv;
+    for (int64_t l = L - 1; l >= 0; --l) {
+        LayerActs &a = acts[size_t(l)];
+        // x2 = x1 + down(gelu(up(ln2(x1))))
+        dfcGelu.assign(size_t(N * F), 0.f);
+        gpt::linearBackward(dx.data(), a.fcGelu.data(), P(blk(l, "ffn_down.weight")), dfcGelu.data(),
+                            G(blk(l, "ffn_down.weight")), G(blk(l, "ffn_down.bias")), N, F, D);
+        dfc.assign(size_t(N * F), 0.f);
+        gpt::geluBackward(dfcGelu.data(), a.fc.data(), dfc.data(), N * F);
+        std::fill(dln.begin(), dln.end(), 0.f);
+        gpt::linearBackward(dfc.data(), a.ln2.data(), P(blk(l, "ffn_up.weight")), dln.data(), G(blk(l, "ffn_up.weight")),
+                            G(blk(l, "ffn_up.bias")), N, D, F);
+        gpt::layerNormBackward(dln.data(), a.x1.data(), P(blk(l, "ffn_norm.weight")), a.mean2.data(), a.rstd2.data(),
+                               dx.data(), G(blk(l, "ffn_norm.weight")), G(blk(l, "ffn_norm.bias")), N, D);
+        // x1 = x + proj(attention(qkv(ln1(x))))
+        std::fill(dattOut.begin(), dattOut.end(), 0.f);
+        gpt::linearBackward(dx.data(), a.attOut.data(), P(blk(l, "attn_output.weight")), dattOut.data(),
+                            G(blk(l, "attn_output.weight")), G(blk(l, "attn_output.bias")), N, D, D);
+        dqkv.assign(size_t(N * 3 * D), 0.f);
+        gpt::attentionBackward(dattOut.data(), a.qkv.data(), a.att.data(), dqkv.data(), B, T, D, s.heads, threads);
+        std::fill(dln.begin(), dln.end(), 0.f);
+        gpt::linearBackward(dqkv.data(), a.ln1.data(), P(blk(l, "attn_qkv.weight")), dln.data(),
+                            G(blk(l, "attn_qkv.weight")), G(blk(l, "attn_qkv.bias")), N, D, 3 * D);
+        gpt::layerNormBackward(dln.data(), a.xin.data(), P(blk(l, "attn_norm.weight")), a.mean1.data(), a.rstd1.data(),
+                               dx.data(), G(blk(l, "attn_norm.weight")), G(blk(l, "attn_norm.bias")), N, D);
+        a = LayerActs();
+    }
+    gpt::embedBackward(dx.data(), in.data(), G("token_embd.weight"), G("position_embd.weight"), B, T, D);
+    return loss;
+}
+
+void Gpt::save(const std::string &path, const std::vector<gguf::WriteValue> &metadata, bool f16) const
+{
+    const GptShape &s = m_shape;
+    std::vector<gguf::WriteValue> kv{
+        {"general.architecture", gguf::makeString("gpt2")},
+        {"gpt2.context_length", gguf::makeUInt32(uint32_t(s.ctx))},
+        {"gpt2.embedding_length", gguf::makeUInt32(uint32_t(s.dim))},
+        {"gpt2.feed_forward_length", gguf::makeUInt32(uint32_t(s.ffn))},
+        {"gpt2.block_count", gguf::makeUInt32(uint32_t(s.layers))},
+        {"gpt2.attention.head_count", gguf::makeUInt32(uint32_t(s.heads))},
+        {"gpt2.attention.layer_norm_epsilon", gguf::makeFloat32(kEps)},
+    };
+    kv.insert(kv.end(), metadata.begin(), metadata.end());
+    std::vector<gguf::WriteTensor> tensors;
+    for (const auto &[name, t] : m_params)
+        tensors.push_back({name, t, f16 && t.shape().size() == 2 ? uint32_t(gguf::F16) : uint32_t(gguf::F32)});
+    gguf::write(path, kv, tensors);
+}
+
+void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<int32_t> &heldOut,
+              const GptTrainOptions &o, const std::function<void(const GptTrainStep &)> &onStep, const StopToken *stop)
+{
+    const GptShape &s = model.shape();
+    const int64_t T = s.ctx;
+    if (int64_t(train.size()) < T + 2)
+        throw Error("the training text has " + std::to_string(train.size()) + " tokens, fewer than a context of " +
+                    std::to_string(T + 1));
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<int64_t> start(0, int64_t(train.size()) - T - 1);
+    std::map<std::string, Tensor> grads, m, v;
+    for (const auto &[name, t] : model.parameters()) {
+        m[name] = Tensor(DType::Float32, t.shape());
+        v[name] = Tensor(DType::Float32, t.shape());
+    }
+    TrainOptions adam;
+    adam.optimizer = Optimizer::Adam;
+    adam.adamBeta2 = 0.95f;
+    std::vector<int32_t> batch(size_t(o.batch * (T + 1)));
+    // Held-out windows: consecutive, fixed.
+    const int64_t heldWindows = std::min<int64_t>(o.evalBatches * o.batch, int64_t(heldOut.size()) / (T + 1));
+    auto heldOutLoss = [&] {
+        double sum = 0;
+        int64_t n = 0;
+        for (int64_t w = 0; w + o.batch <= heldWindows; w += o.batch, ++n)
+            sum += model.loss(heldOut.data() + w * (T + 1), o.batch, T, nullptr, o.threads);
+        return n ? sum / double(n) : -1.0;
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t step = 1; step <= o.steps; ++step) {
+        checkStop(stop);
+        for (int64_t b = 0; b < o.batch; ++b) {
+            const int64_t at = start(rng);
+            std::copy(train.begin() + at, train.begin() + at + T + 1, batch.begin() + b * (T + 1));
+        }
+        for (auto &[name, g] : grads)
+            std::fill(g.data<float>(), g.data<float>() + g.numel(), 0.f);
+        GptTrainStep info;
+        info.step = step;
+        info.steps = o.steps;
+        info.loss = model.loss(batch.data(), o.batch, T, &grads, o.threads);
+        // Global gradient-norm clipping.
+        double norm2 = 0;
+        for (const auto &[name, g] : grads)
+            for (int64_t i = 0; i < g.numel(); ++i)
+                norm2 += double(g.data<float>()[i]) * g.data<float>()[i];
+        const float clipScale = o.clip > 0 && std::sqrt(norm2) > o.clip ? float(o.clip / std::sqrt(norm2)) : 1.f;
+        // Linear warm-up, then cosine decay to minLr.
+        double lr = o.lr;
+        if (step <= o.warmup)
+            lr = o.lr * double(step) / double(std::max<int64_t>(o.warmup, 1));
+        else
+            lr = o.minLr + 0.5 * (o.lr - o.minLr) *
+                               (1 + std::cos(M_PI * double(step - o.warmup) / double(std::max<int64_t>(o.steps - o.warmup, 1))));
+        info.lr = lr;
+        for (auto &[name, p] : model.parameters()) {
+            Tensor &g = grads.at(name);
+            if (clipScale != 1.f)
+                for (int64_t i = 0; i < g.numel(); ++i)
+                    g.data<float>()[i] *= clipScale;
+            const float decay = p.shape().size() >= 2 ? o.weightDecay : 0.f;
+            optimizerUpdate(adam, step, float(lr), decay, p.data<float>(), g.data<float>(), m.at(name).data<float>(),
+                            v.at(name).data<float>(), p.numel());
+        }
+        if ((o.evalEvery > 0 && step % o.evalEvery == 0) || step == o.steps)
+            info.heldOutLoss = heldOutLoss();
+        info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (onStep)
+            onStep(info);
+    }
+}
+
+} // namespace cw::lm

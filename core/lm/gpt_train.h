@@ -1,0 +1,98 @@
+// Training a small GPT-2-style language model from scratch (the demo language model, and the student of a
+// language-model distillation later): the differentiable layers with their backward rules, a trainer over
+// token sequences (Adam, warm-up then cosine learning rate, gradient clipping), and the model as a GGUF file
+// that both the workbench's runner (core/lm/model.h) and llama.cpp load.
+//
+// The layers are plain functions over row-major float arrays, exposed so that each has its gradient check
+// (tests/test_lm_train.cpp). Backward functions accumulate (+=) into the gradients they are given.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/base/progress.h"
+#include "core/base/tensor.h"
+#include "core/io/gguf.h"
+
+namespace cw::lm {
+
+namespace gpt {
+
+// y = (x - mean) / sqrt(var + eps) * w + b over rows of d; keeps mean and 1/std per row for the backward.
+void layerNormForward(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd, int64_t n,
+                      int64_t d, float eps);
+void layerNormBackward(const float *dy, const float *x, const float *w, const float *mean, const float *rstd,
+                       float *dx, float *dw, float *db, int64_t n, int64_t d);
+// y[n, out] = x[n, in] W[out, in]^T + b (b may be null).
+void linearForward(const float *x, const float *w, const float *b, float *y, int64_t n, int64_t in, int64_t out);
+void linearBackward(const float *dy, const float *x, const float *w, float *dx, float *dw, float *db, int64_t n,
+                    int64_t in, int64_t out);
+// Causal multi-head self-attention. qkv: [B, T, 3D] (queries, keys, values, heads of D / H each); out: [B, T, D];
+// att: [B, H, T, T] the attention probabilities (zero above the diagonal), kept for the backward.
+void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64_t T, int64_t D, int64_t H, int threads);
+void attentionBackward(const float *dout, const float *qkv, const float *att, float *dqkv, int64_t B, int64_t T,
+                       int64_t D, int64_t H, int threads);
+// GELU, tanh approximation (GPT-2's, and llama.cpp's for gpt2).
+void geluForward(const float *x, float *y, int64_t n);
+void geluBackward(const float *dy, const float *x, float *dx, int64_t n);
+// x[b, t] = wte[token] + wpe[t].
+void embedForward(const int32_t *tokens, const float *wte, const float *wpe, float *x, int64_t B, int64_t T, int64_t D);
+void embedBackward(const float *dx, const int32_t *tokens, float *dwte, float *dwpe, int64_t B, int64_t T, int64_t D);
+
+} // namespace gpt
+
+struct GptShape {
+    int64_t vocab = 4096, ctx = 128, dim = 128, layers = 4, heads = 4, ffn = 512;
+};
+
+// The parameters by llama.cpp's GPT-2 tensor names ("token_embd.weight", "blk.0.attn_qkv.weight", ...); the
+// output projection is tied to the token embedding.
+class Gpt {
+public:
+    // GPT-2's initialisation: weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 * layers)), biases 0,
+    // norms 1; seeded.
+    Gpt(const GptShape &shape, uint64_t seed);
+    const GptShape &shape() const { return m_shape; }
+    std::map<std::string, Tensor> &parameters() { return m_params; }
+    const std::map<std::string, Tensor> &parameters() const { return m_params; }
+    int64_t parameterCount() const;
+
+    // Mean cross-entropy of predicting tokens[b, t + 1] from tokens[b, 0..t], over B sequences of T + 1 tokens
+    // (T <= ctx). With grads, accumulates the gradient of that mean into grads (same names and shapes).
+    double loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::string, Tensor> *grads, int threads) const;
+
+    // Writes the model as a GGUF "gpt2" checkpoint (float32 or float16 matrices) with the given metadata
+    // besides the architecture's own (the tokenizer's keys, the training provenance).
+    void save(const std::string &path, const std::vector<gguf::WriteValue> &metadata, bool f16) const;
+
+private:
+    GptShape m_shape;
+    std::map<std::string, Tensor> m_params;
+};
+
+struct GptTrainOptions {
+    int64_t steps = 2000, batch = 16;
+    float lr = 1e-3f, minLr = 1e-4f, weightDecay = 0.01f, clip = 1.f;
+    int64_t warmup = 100;
+    uint64_t seed = 1;
+    int threads = 0;
+    int64_t evalEvery = 200; // steps between held-out evaluations (0: only at the end)
+    int64_t evalBatches = 8;
+};
+
+struct GptTrainStep {
+    int64_t step = 0, steps = 0;
+    double loss = 0, lr = 0, seconds = 0;
+    double heldOutLoss = -1; // when measured at this step
+};
+
+// Trains on random windows of ctx + 1 tokens of `train` (seeded), measuring the held-out loss on fixed
+// windows of `heldOut`. onStep after every step; Cancel between steps.
+void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<int32_t> &heldOut,
+              const GptTrainOptions &options, const std::function<void(const GptTrainStep &)> &onStep = {},
+              const StopToken *stop = nullptr);
+
+} // namespace cw::lm

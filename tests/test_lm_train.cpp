@@ -1,0 +1,320 @@
+// Training a GPT: every layer's backward rule against its numeric gradient (layer norm, linear, causal
+// attention, GELU, embeddings, and the whole model's loss with the tied output), training that learns, and the
+// trained model saved as GGUF and run by the workbench's runner with the trainer's own loss.
+#include <QtTest>
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "core/base/error.h"
+#include "core/lm/gpt_train.h"
+#include "core/lm/model.h"
+#include "core/lm/perplexity.h"
+#include "tests/testutil.h"
+
+namespace {
+
+std::vector<float> randomVector(size_t n, unsigned seed, float lo = -1.f, float hi = 1.f)
+{
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(n);
+    for (float &x : v)
+        x = d(rng);
+    return v;
+}
+
+// Checks the analytic gradient of f with respect to `param` against central differences: f(param) must
+// return the scalar loss; analytic[i] is d loss / d param[i]. Every element is checked (the arrays are small).
+QString gradientMismatch(std::vector<float> &param, const std::vector<float> &analytic, const std::function<double()> &f,
+                         float eps = 1e-3f, double tol = 2e-2)
+{
+    for (size_t i = 0; i < param.size(); ++i) {
+        const float keep = param[i];
+        param[i] = keep + eps;
+        const double up = f();
+        param[i] = keep - eps;
+        const double down = f();
+        param[i] = keep;
+        const double numeric = (up - down) / (2.0 * double(eps));
+        if (std::abs(numeric - analytic[i]) > tol * (std::abs(numeric) + 1e-2))
+            return QStringLiteral("element %1: analytic %2, numeric %3").arg(i).arg(analytic[i]).arg(numeric);
+    }
+    return {};
+}
+
+// loss = sum(r * y), so d loss / d y = r.
+double dot(const std::vector<float> &r, const std::vector<float> &y)
+{
+    double s = 0;
+    for (size_t i = 0; i < r.size(); ++i)
+        s += double(r[i]) * y[i];
+    return s;
+}
+
+} // namespace
+
+class TestLmTrain : public QObject {
+    Q_OBJECT
+
+private slots:
+    void layerNormGradient();
+    void linearGradient();
+    void attentionGradient();
+    void geluGradient();
+    void embeddingGradient();
+    void modelGradient_data();
+    void modelGradient();
+    void learnsASequence();
+    void savedModelRunsWithTheSameLoss();
+    void cancels();
+};
+
+void TestLmTrain::layerNormGradient()
+{
+    const int64_t n = 3, d = 6;
+    std::vector<float> x = randomVector(n * d, 1, -2, 2), w = randomVector(d, 2, 0.5, 1.5), b = randomVector(d, 3);
+    const std::vector<float> r = randomVector(n * d, 4);
+    auto f = [&] {
+        std::vector<float> y(n * d), mean(n), rstd(n);
+        cw::lm::gpt::layerNormForward(x.data(), w.data(), b.data(), y.data(), mean.data(), rstd.data(), n, d, 1e-5f);
+        return dot(r, y);
+    };
+    std::vector<float> y(n * d), mean(n), rstd(n), dx(n * d), dw(d), db(d);
+    cw::lm::gpt::layerNormForward(x.data(), w.data(), b.data(), y.data(), mean.data(), rstd.data(), n, d, 1e-5f);
+    cw::lm::gpt::layerNormBackward(r.data(), x.data(), w.data(), mean.data(), rstd.data(), dx.data(), dw.data(),
+                                   db.data(), n, d);
+    QString e = gradientMismatch(x, dx, f);
+    QVERIFY2(e.isEmpty(), qPrintable("dx " + e));
+    e = gradientMismatch(w, dw, f);
+    QVERIFY2(e.isEmpty(), qPrintable("dw " + e));
+    e = gradientMismatch(b, db, f);
+    QVERIFY2(e.isEmpty(), qPrintable("db " + e));
+}
+
+void TestLmTrain::linearGradient()
+{
+    const int64_t n = 4, in = 5, out = 3;
+    std::vector<float> x = randomVector(n * in, 5), w = randomVector(out * in, 6), b = randomVector(out, 7);
+    const std::vector<float> r = randomVector(n * out, 8);
+    auto f = [&] {
+        std::vector<float> y(n * out);
+        cw::lm::gpt::linearForward(x.data(), w.data(), b.data(), y.data(), n, in, out);
+        return dot(r, y);
+    };
+    std::vector<float> dx(n * in), dw(out * in), db(out);
+    cw::lm::gpt::linearBackward(r.data(), x.data(), w.data(), dx.data(), dw.data(), db.data(), n, in, out);
+    for (auto [p, g, name] : {std::tuple{&x, &dx, "dx"}, {&w, &dw, "dw"}, {&b, &db, "db"}}) {
+        const QString e = gradientMismatch(*p, *g, f);
+        QVERIFY2(e.isEmpty(), qPrintable(QString(name) + " " + e));
+    }
+}
+
+void TestLmTrain::attentionGradient()
+{
+    const int64_t B = 2, T = 4, D = 6, H = 2;
+    std::vector<float> qkv = randomVector(B * T * 3 * D, 9, -1.5, 1.5);
+    const std::vector<float> r = randomVector(B * T * D, 10);
+    auto f = [&] {
+        std::vector<float> out(B * T * D), att(B * H * T * T);
+        cw::lm::gpt::attentionForward(qkv.data(), out.data(), att.data(), B, T, D, H, 1);
+        return dot(r, out);
+    };
+    std::vector<float> out(B * T * D), att(B * H * T * T), dqkv(B * T * 3 * D);
+    cw::lm::gpt::attentionForward(qkv.data(), out.data(), att.data(), B, T, D, H, 2);
+    // Causal: no weight above the diagonal, rows sum to one.
+    for (int64_t t = 0; t < T; ++t) {
+        double sum = 0;
+        for (int64_t u = 0; u < T; ++u) {
+            if (u > t)
+                QCOMPARE(att[size_t(t * T + u)], 0.f);
+            sum += att[size_t(t * T + u)];
+        }
+        QVERIFY(std::abs(sum - 1) < 1e-5);
+    }
+    cw::lm::gpt::attentionBackward(r.data(), qkv.data(), att.data(), dqkv.data(), B, T, D, H, 2);
+    const QString e = gradientMismatch(qkv, dqkv, f);
+    QVERIFY2(e.isEmpty(), qPrintable(e));
+}
+
+void TestLmTrain::geluGradient()
+{
+    std::vector<float> x = randomVector(40, 11, -4, 4);
+    const std::vector<float> r = randomVector(40, 12);
+    auto f = [&] {
+        std::vector<float> y(40);
+        cw::lm::gpt::geluForward(x.data(), y.data(), 40);
+        return dot(r, y);
+    };
+    std::vector<float> dx(40);
+    cw::lm::gpt::geluBackward(r.data(), x.data(), dx.data(), 40);
+    const QString e = gradientMismatch(x, dx, f);
+    QVERIFY2(e.isEmpty(), qPrintable(e));
+    // Hand-computed values: GELU(1) = 0.5 (1 + tanh(sqrt(2/pi) 1.044715)) = 0.841192, GELU(0) = 0.
+    const float in[2] = {1.f, 0.f};
+    float y[2];
+    cw::lm::gpt::geluForward(in, y, 2);
+    QVERIFY(std::abs(y[0] - 0.841192f) < 1e-5f);
+    QCOMPARE(y[1], 0.f);
+}
+
+void TestLmTrain::embeddingGradient()
+{
+    const int64_t B = 2, T = 3, D = 4, V = 5;
+    const int32_t tokens[B * T] = {1, 4, 1, 0, 3, 3}; // repeated tokens accumulate
+    std::vector<float> wte = randomVector(V * D, 13), wpe = randomVector(T * D, 14);
+    const std::vector<float> r = randomVector(B * T * D, 15);
+    auto f = [&] {
+        std::vector<float> x(B * T * D);
+        cw::lm::gpt::embedForward(tokens, wte.data(), wpe.data(), x.data(), B, T, D);
+        return dot(r, x);
+    };
+    std::vector<float> dwte(V * D), dwpe(T * D);
+    cw::lm::gpt::embedBackward(r.data(), tokens, dwte.data(), dwpe.data(), B, T, D);
+    QString e = gradientMismatch(wte, dwte, f);
+    QVERIFY2(e.isEmpty(), qPrintable("wte " + e));
+    e = gradientMismatch(wpe, dwpe, f);
+    QVERIFY2(e.isEmpty(), qPrintable("wpe " + e));
+}
+
+void TestLmTrain::modelGradient_data()
+{
+    QTest::addColumn<QString>("parameter");
+    for (const char *p : {"token_embd.weight", "position_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_qkv.weight",
+                          "blk.0.attn_qkv.bias", "blk.1.attn_output.weight", "blk.1.ffn_up.weight", "blk.1.ffn_down.bias",
+                          "blk.0.ffn_norm.bias", "output_norm.weight"})
+        QTest::newRow(p) << QString(p);
+}
+
+void TestLmTrain::modelGradient()
+{
+    // The whole model: the cross-entropy of next-token prediction through two blocks and the tied output.
+    QFETCH(QString, parameter);
+    cw::lm::GptShape s;
+    s.vocab = 11;
+    s.ctx = 5;
+    s.dim = 8;
+    s.layers = 2;
+    s.heads = 2;
+    s.ffn = 12;
+    cw::lm::Gpt model(s, 3);
+    // Larger weights than the initialisation, so that every path carries gradient.
+    for (auto &[name, t] : model.parameters()) {
+        const std::vector<float> v = randomVector(size_t(t.numel()), unsigned(qHash(QString::fromStdString(name))), -0.5, 0.5);
+        for (int64_t i = 0; i < t.numel(); ++i)
+            t.data<float>()[i] += v[size_t(i)];
+    }
+    const int32_t tokens[2 * 6] = {1, 5, 2, 10, 0, 3, 7, 7, 4, 9, 1, 2};
+    std::map<std::string, cw::Tensor> grads;
+    model.loss(tokens, 2, 5, &grads, 1);
+    cw::Tensor &p = model.parameters().at(parameter.toStdString());
+    std::vector<float> values(p.data<float>(), p.data<float>() + p.numel());
+    const cw::Tensor &g = grads.at(parameter.toStdString());
+    const std::vector<float> analytic(g.data<float>(), g.data<float>() + g.numel());
+    auto f = [&] {
+        std::copy(values.begin(), values.end(), p.data<float>());
+        return model.loss(tokens, 2, 5, nullptr, 1);
+    };
+    const QString e = gradientMismatch(values, analytic, f, 1e-2f, 3e-2);
+    QVERIFY2(e.isEmpty(), qPrintable(e));
+}
+
+void TestLmTrain::learnsASequence()
+{
+    // A text that repeats a 7-token phrase: a model that learns drives the loss near zero (chance: log 13 = 2.56).
+    cw::lm::GptShape s;
+    s.vocab = 13;
+    s.ctx = 16;
+    s.dim = 32;
+    s.layers = 2;
+    s.heads = 2;
+    s.ffn = 64;
+    cw::lm::Gpt model(s, 1);
+    std::vector<int32_t> text;
+    for (int i = 0; i < 400; ++i)
+        text.push_back(int32_t(std::vector<int>{3, 1, 4, 1, 5, 9, 2}[size_t(i % 7)]));
+    cw::lm::GptTrainOptions o;
+    o.steps = 150;
+    o.batch = 8;
+    o.lr = 3e-3f;
+    o.warmup = 10;
+    o.evalEvery = 50;
+    o.evalBatches = 2;
+    o.threads = 1;
+    std::vector<cw::lm::GptTrainStep> log;
+    cw::lm::trainGpt(model, text, text, o, [&](const cw::lm::GptTrainStep &st) { log.push_back(st); });
+    QCOMPARE(int64_t(log.size()), o.steps);
+    QVERIFY(log.front().loss > 2.0);
+    QVERIFY2(log.back().heldOutLoss >= 0 && log.back().heldOutLoss < 0.1, qPrintable(QString::number(log.back().heldOutLoss)));
+    QVERIFY(log[49].heldOutLoss >= 0 && log[48].heldOutLoss < 0); // measured every evalEvery steps only
+}
+
+void TestLmTrain::savedModelRunsWithTheSameLoss()
+{
+    // The trainer's forward and the runner (core/lm/model.h) are separate code: the same weights through both
+    // give the same next-token loss.
+    cw::lm::GptShape s;
+    s.vocab = 50;
+    s.ctx = 24;
+    s.dim = 16;
+    s.layers = 2;
+    s.heads = 4;
+    s.ffn = 40;
+    cw::lm::Gpt model(s, 5);
+    for (auto &[name, t] : model.parameters()) {
+        const std::vector<float> v = randomVector(size_t(t.numel()), 99, -0.3f, 0.3f);
+        for (int64_t i = 0; i < t.numel(); ++i)
+            t.data<float>()[i] += v[size_t(i)];
+    }
+    QTemporaryDir dir;
+    const std::string path = dir.filePath("gpt.gguf").toStdString();
+    model.save(path, {{"general.name", cw::gguf::makeString("test gpt")}}, false);
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 25; ++i)
+        ids.push_back((i * 17 + 3) % 50);
+    const double trainerLoss = model.loss(ids.data(), 1, 24, nullptr, 1);
+    auto lm = cw::lm::LanguageModel::open(path);
+    QCOMPARE(lm->config().arch, cw::lm::Arch::Gpt2);
+    QCOMPARE(lm->config().parameters, model.parameterCount());
+    lm->load();
+    cw::lm::Context ctx(lm, 24);
+    const cw::Tensor logits = ctx.eval(std::vector<int32_t>(ids.begin(), ids.begin() + 24));
+    double nll = 0;
+    for (int t = 0; t < 24; ++t) {
+        const float *l = logits.data<float>() + t * 50;
+        const float mx = *std::max_element(l, l + 50);
+        double sum = 0;
+        for (int v = 0; v < 50; ++v)
+            sum += std::exp(double(l[v] - mx));
+        nll -= double(l[ids[size_t(t + 1)]] - mx) - std::log(sum);
+    }
+    QVERIFY2(std::abs(nll / 24 - trainerLoss) < 1e-4, qPrintable(QString("%1 vs %2").arg(nll / 24).arg(trainerLoss)));
+}
+
+void TestLmTrain::cancels()
+{
+    cw::lm::GptShape s;
+    s.vocab = 13;
+    s.ctx = 8;
+    s.dim = 8;
+    s.layers = 1;
+    s.heads = 1;
+    s.ffn = 8;
+    cw::lm::Gpt model(s, 1);
+    std::vector<int32_t> text(100, 1);
+    cw::StopToken stop;
+    int steps = 0;
+    cw::lm::GptTrainOptions o;
+    o.steps = 1000;
+    o.batch = 2;
+    QVERIFY_THROWS_EXCEPTION(cw::Cancelled, cw::lm::trainGpt(model, text, text, o, [&](const cw::lm::GptTrainStep &) {
+        if (++steps == 3)
+            stop.requestStop();
+    }, &stop));
+    QCOMPARE(steps, 3);
+    QVERIFY(testutil::errorOf([&] { cw::lm::trainGpt(model, {1, 2}, {}, o); }).contains("fewer than a context"));
+}
+
+QTEST_GUILESS_MAIN(TestLmTrain)
+#include "test_lm_train.moc"
