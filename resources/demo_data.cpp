@@ -13,6 +13,9 @@ CW_EMBED(cw_demo_cnn, CW_DEMO_CNN_PATH)
 #ifdef CW_DEMO_RESNET_PATH
 CW_EMBED(cw_demo_resnet, CW_DEMO_RESNET_PATH)
 #endif
+#ifdef CW_DEMO_LM_PATH
+CW_EMBED(cw_demo_lm, CW_DEMO_LM_PATH)
+#endif
 
 namespace cw {
 
@@ -25,6 +28,10 @@ std::string_view demoModelBytes(std::string_view name)
 #ifdef CW_DEMO_RESNET_PATH
     if (name == "demo-resnet")
         return {cw_demo_resnet_begin, size_t(cw_demo_resnet_end - cw_demo_resnet_begin)};
+#endif
+#ifdef CW_DEMO_LM_PATH
+    if (name == "demo-lm")
+        return {cw_demo_lm_begin, size_t(cw_demo_lm_end - cw_demo_lm_begin)};
 #endif
     return {};
 }

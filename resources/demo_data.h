@@ -4,6 +4,7 @@
 #include <string_view>
 
 namespace cw {
-// name: "demo" (small CNN) or "demo-resnet"; empty when that demo was not built in.
+// name: "demo" (small CNN), "demo-resnet" or "demo-lm" (the GGUF language model trained by `cwb train-lm`);
+// empty when that demo was not built in.
 std::string_view demoModelBytes(std::string_view name);
 } // namespace cw

@@ -13,8 +13,19 @@ namespace cw {
 
 MappedFile::Mapping::~Mapping()
 {
-    if (data && size)
+    if (owned && data && size)
         munmap(const_cast<uint8_t *>(data), size);
+}
+
+MappedFile MappedFile::view(const std::string &name, const void *data, uint64_t size)
+{
+    MappedFile f;
+    f.m_path = name;
+    f.m_map = std::make_shared<Mapping>();
+    f.m_map->data = static_cast<const uint8_t *>(data);
+    f.m_map->size = size;
+    f.m_map->owned = false;
+    return f;
 }
 
 MappedFile::MappedFile(const std::string &path) : m_path(path)

@@ -15,6 +15,8 @@ public:
     MappedFile() = default;
     // cw::Error naming the path when the file cannot be opened or mapped. An empty file maps to size 0.
     explicit MappedFile(const std::string &path);
+    // Bytes the program already holds (a built-in model), under a name for messages; not copied, not unmapped.
+    static MappedFile view(const std::string &name, const void *data, uint64_t size);
 
     const uint8_t *data() const { return m_map ? m_map->data : nullptr; }
     uint64_t size() const { return m_map ? m_map->size : 0; }
@@ -28,6 +30,7 @@ private:
     struct Mapping {
         const uint8_t *data = nullptr;
         uint64_t size = 0;
+        bool owned = true;
         ~Mapping();
     };
     std::shared_ptr<Mapping> m_map;

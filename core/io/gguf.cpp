@@ -461,10 +461,13 @@ std::string Value::summary(size_t maxItems) const
 
 Shape TensorInfo::shape() const { return Shape(ne.rbegin(), ne.rend()); }
 
-File File::open(const std::string &path)
+File File::open(const std::string &path) { return open(MappedFile(path)); }
+
+File File::open(const MappedFile &bytes)
 {
+    const std::string &path = bytes.path();
     File f;
-    f.m_file = MappedFile(path);
+    f.m_file = bytes;
     Cursor c(f.m_file);
     auto fail = [&](const std::string &what) -> Error { return Error("'" + path + "': " + what); };
     if (f.m_file.size() < 4 || c.read<uint32_t>("the magic") != kMagic)

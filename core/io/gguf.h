@@ -83,6 +83,8 @@ public:
     // Reads the header, metadata and tensor infos. cw::Error naming the file (and the key or tensor, and the
     // byte offset) on anything malformed, truncated or beyond the file.
     static File open(const std::string &path);
+    // The same over bytes already in memory (a built-in model, MappedFile::view), named in messages by its path().
+    static File open(const MappedFile &bytes);
 
     const std::string &path() const { return m_file.path(); }
     uint32_t version() const { return m_version; }

@@ -16,6 +16,7 @@
 #include "core/io/gguf.h"
 #include "core/io/safetensors.h"
 #include "core/runtime/kernels.h"
+#include "resources/demo_data.h"
 
 namespace cw::lm {
 
@@ -171,10 +172,18 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
     Config &c = model->m_config;
     auto fail = [&](const std::string &what) { return Error("'" + path + "': " + what); };
 
+    // A built-in model by name, a .gguf file (or any file that starts with GGUF's magic), else safetensors.
+    const std::string_view builtIn = demoModelBytes(path);
     std::error_code ec;
-    const bool isGguf = !fs::is_directory(path, ec) && fs::path(path).extension() == ".gguf";
+    bool isGguf = !builtIn.empty() || fs::path(path).extension() == ".gguf";
+    if (!isGguf && fs::is_regular_file(path, ec)) {
+        std::ifstream in(path, std::ios::binary);
+        char magic[4] = {};
+        isGguf = in.read(magic, 4) && std::string(magic, 4) == "GGUF";
+    }
     if (isGguf) {
-        src.gguf = gguf::File::open(path);
+        src.gguf = builtIn.empty() ? gguf::File::open(path)
+                                   : gguf::File::open(MappedFile::view(path, builtIn.data(), builtIn.size()));
         const gguf::File &f = *src.gguf;
         c.format = "gguf";
         c.archName = f.text("general.architecture");

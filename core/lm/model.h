@@ -44,8 +44,9 @@ struct BlockWeights; // one transformer block, float32 after load()
 
 class LanguageModel {
 public:
-    // PATH: a .gguf file, or a safetensors checkpoint (a .safetensors file, an index, or a Hugging Face
-    // folder) with config.json. cw::Error naming the file and what is missing or unsupported.
+    // PATH: a .gguf file, "demo-lm" (the built-in demo), or a safetensors checkpoint (a .safetensors file, an
+    // index, or a Hugging Face folder) with config.json. cw::Error naming the file and what is missing or
+    // unsupported.
     static std::shared_ptr<LanguageModel> open(const std::string &path);
     ~LanguageModel();
 
