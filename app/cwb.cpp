@@ -42,7 +42,9 @@
 #include "core/compress/distill.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
+#include "core/io/gguf.h"
 #include "core/io/model_io.h"
+#include "core/lm/tokenizer.h"
 #include "core/project/diff.h"
 #include "core/project/project.h"
 #include "core/quant/quantize.h"
@@ -1850,6 +1852,64 @@ int cmdOps(const OpsArgs &args)
     return 0;
 }
 
+struct TokenizeArgs {
+    std::string model;
+    std::string text;
+    bool bos = false;
+    bool json = false;
+};
+
+void declareTokenize(CLI::App *cmd, TokenizeArgs &a)
+{
+    cmd->add_option("MODEL", a.model, "a .gguf file: its own vocabulary (tokenizer.ggml.*)")->required();
+    cmd->add_option("--text", a.text, "the text to tokenize (UTF-8; special tokens in it are plain text)")->required();
+    cmd->add_flag("--bos", a.bos, "put the BOS token first");
+    addJson(cmd, a.json, "print {\"ids\": [...], \"pieces\": [...]} (bytes that are not UTF-8 on their own as U+FFFD)");
+}
+
+// A token's bytes for a terminal: control characters, backslashes and bytes that are not UTF-8 escaped.
+std::string escapedPiece(const std::string &s)
+{
+    std::string out;
+    for (size_t i = 0; i < s.size();) {
+        const auto b = uint8_t(s[i]);
+        const size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+        bool valid = len > 0 && i + len <= s.size();
+        for (size_t k = 1; valid && k < len; ++k)
+            valid = (uint8_t(s[i + k]) & 0xc0) == 0x80;
+        if (valid && len > 1) {
+            out.append(s, i, len);
+            i += len;
+            continue;
+        }
+        char buf[8];
+        if (b == '\n' || b == '\t' || b == '\r' || b == '\\')
+            out += b == '\n' ? "\\n" : b == '\t' ? "\\t" : b == '\r' ? "\\r" : "\\\\";
+        else if (b < 0x20 || b >= 0x7f)
+            out += (std::snprintf(buf, sizeof buf, "\\x%02x", b), buf);
+        else
+            out += char(b);
+        ++i;
+    }
+    return out;
+}
+
+int cmdTokenize(const TokenizeArgs &args)
+{
+    const cw::lm::Tokenizer tok = cw::lm::Tokenizer::fromGguf(cw::gguf::File::open(args.model));
+    const std::vector<int32_t> ids = tok.encode(args.text, args.bos);
+    if (args.json) {
+        nlohmann::ordered_json j{{"ids", ids}, {"pieces", nlohmann::ordered_json::array()}};
+        for (int32_t id : ids)
+            j["pieces"].push_back(tok.piece(id));
+        std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+        return 0;
+    }
+    for (int32_t id : ids)
+        std::printf("%d\t%s\n", id, escapedPiece(tok.piece(id)).c_str());
+    return 0;
+}
+
 // A subcommand and what running it does; its arguments live in a struct the declaration binds to.
 struct Command {
     CLI::App *app = nullptr;
@@ -1902,6 +1962,7 @@ int main(int argc, char **argv)
         addCommand(cwb, "distill", "train a smaller student to imitate a teacher (knowledge distillation)",
                    declareDistill, cmdDistill),
         addCommand(cwb, "report", "a PDF or HTML report of a project, for a reviewer", declareReport, cmdReport),
+        addCommand(cwb, "tokenize", "text to token ids with a GGUF model's own tokenizer", declareTokenize, cmdTokenize),
         addCommand(*project, "new", "create a project on a base model", declareProjectNew, cmdProjectNew),
         addCommand(*project, "add", "add a variant file made elsewhere", declareProjectAdd, cmdProjectAdd),
         addCommand(*project, "limits", "set the limits the variants are held to (size, latency, drop)",
