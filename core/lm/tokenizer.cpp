@@ -814,9 +814,7 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
             }
             return false;
         };
-        std::vector<int32_t> endOfGeneration;
-        auto detect = [&](std::initializer_list<const char *> keys, std::initializer_list<const char *> candidates,
-                          bool endsGeneration) {
+        auto detect = [&](std::initializer_list<const char *> keys, std::initializer_list<const char *> candidates) {
             if (keyValid(keys))
                 return;
             int32_t found = -1;
@@ -825,56 +823,45 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
                 if (id >= 0 && (found < 0 || id < found))
                     found = id;
             }
-            if (found >= 0) {
+            if (found >= 0)
                 m.attrs[size_t(found)] |= kAttrControl;
-                if (endsGeneration)
-                    endOfGeneration.push_back(found);
-            }
         };
         detect({"tokenizer.ggml.eot_token_id"},
                {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
-                "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"},
-               false);
-        detect({"tokenizer.ggml.eom_token_id"}, {"<|eom_id|>"}, false);
+                "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"});
+        detect({"tokenizer.ggml.eom_token_id"}, {"<|eom_id|>"});
         detect({"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"},
                {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-                "<|code_prefix|>", "<|prefix|>"},
-               false);
+                "<|code_prefix|>", "<|prefix|>"});
         detect({"tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"},
                {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
-                "<|code_suffix|>", "<|suffix|>"},
-               false);
+                "<|code_suffix|>", "<|suffix|>"});
         detect({"tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"},
                {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
-                "<|code_middle|>", "<|middle|>"},
-               false);
-        detect({"tokenizer.ggml.fim_pad_token_id"}, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}, true);
+                "<|code_middle|>", "<|middle|>"});
+        detect({"tokenizer.ggml.fim_pad_token_id"}, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"});
         detect({"tokenizer.ggml.fim_rep_token_id"},
-               {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}, true);
-        detect({"tokenizer.ggml.fim_sep_token_id"}, {"<|file_sep|>"}, true);
+               {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
+        detect({"tokenizer.ggml.fim_sep_token_id"}, {"<|file_sep|>"});
         for (const char *text :
              {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
               "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
               "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
               "<｜end▁of▁sentence｜>", "[e~["}) {
             const int32_t id = idOf(text);
-            if (id >= 0) {
+            if (id >= 0)
                 m.attrs[size_t(id)] |= kAttrControl;
-                endOfGeneration.push_back(id);
-            }
         }
         for (const char *text : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})
             if (const int32_t id = idOf(text); id >= 0)
                 m.attrs[size_t(id)] = kAttrUserDefined;
-        auto endsGeneration = [&](const char *text) {
-            const int32_t id = idOf(text);
-            return id >= 0 && std::find(endOfGeneration.begin(), endOfGeneration.end(), id) != endOfGeneration.end();
-        };
-        if (endsGeneration("<|end|>") && ((endsGeneration("<|return|>") && (endsGeneration("<|call|>") || endsGeneration("<|calls|>"))) ||
-                                          ((endsGeneration("<|call|>") || endsGeneration("<|calls|>")) && endsGeneration("<|flush|>"))))
-            m.attrs[size_t(idOf("<|end|>"))] = kAttrUserDefined;
-        if (endsGeneration("<|tool_response>") && endsGeneration("</s>"))
-            m.attrs[size_t(idOf("</s>"))] = kAttrNormal;
+        // Every text below is in the end-of-generation list above: present means it ends generation.
+        auto has = [&](const char *text) { return idOf(text) >= 0; };
+        const bool call = has("<|call|>") || has("<|calls|>");
+        if (has("<|end|>") && ((has("<|return|>") && call) || (call && has("<|flush|>"))))
+            m.attrs[size_t(idOf("<|end|>"))] = kAttrUserDefined; // llama.cpp: <|end|> does not end a harmony turn
+        if (has("<|tool_response>") && has("</s>"))
+            m.attrs[size_t(idOf("</s>"))] = kAttrNormal; // llama.cpp's Gemma 4 workaround
 
         // Per-model strip attributes (llama.cpp sets them by name; the files do not carry them).
         std::string name = file.text("general.name");
@@ -887,7 +874,8 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
             if (const int32_t id = idOf(text); id >= 0)
                 m.attrs[size_t(id)] = on ? (m.attrs[size_t(id)] | attr) : (m.attrs[size_t(id)] & ~attr);
         };
-        if (contains(preKey, {"jina-v2-de", "jina-v2-es", "jina-v2-code"}) || contains(arch, {"nomic-bert-moe", "jina-bert-v3"})) {
+        if (contains(preKey, {"jina-v2-de", "jina-v2-es", "jina-v2-code"}) ||
+            contains(arch, {"nomic-bert-moe", "jina-bert-v3"})) {
             setAttr("<mask>", kAttrLstrip, true);
         } else if (contains(name, {"phi-3", "phi3"})) {
             for (size_t i = 0; i < n; ++i)
