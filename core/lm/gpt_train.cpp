@@ -8,6 +8,10 @@
 
 #include "core/base/error.h"
 #include "core/base/parallel.h"
+#include "core/lm/corpus.h"
+#include "core/lm/model.h"
+#include "core/lm/perplexity.h"
+#include "core/lm/tokenizer.h"
 #include "core/runtime/kernels.h"
 #include "core/train/train.h"
 
@@ -467,6 +471,120 @@ void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<i
         if (onStep)
             onStep(info);
     }
+}
+
+} // namespace cw::lm
+
+namespace cw::lm {
+
+LanguageModelTrained trainLanguageModel(const LanguageModelTraining &o, const std::string &output,
+                                        const std::function<void(const GptTrainStep &)> &onStep,
+                                        const ProgressFn &progress, const StopToken *stop)
+{
+    if (o.trainDocuments.empty() || o.heldOutDocuments.empty())
+        throw Error("training a language model needs training and held-out text");
+    const auto t0 = std::chrono::steady_clock::now();
+    // The vocabulary: GPT-2's pre-tokenizer over the training text, merges learned until vocabSize - 1
+    // tokens, then <|endoftext|>.
+    if (progress)
+        progress(0, "learning the vocabulary");
+    std::vector<std::string> words;
+    for (const std::string &doc : o.trainDocuments) {
+        std::vector<std::string> w = preTokenize(doc, "gpt-2");
+        words.insert(words.end(), std::make_move_iterator(w.begin()), std::make_move_iterator(w.end()));
+    }
+    const BpeVocabulary vocab = trainBpe(words, o.vocabSize - 1);
+    words.clear();
+    std::vector<std::string> tokens = vocab.tokens;
+    std::vector<int64_t> types(tokens.size(), 1); // normal
+    const int32_t eot = int32_t(tokens.size());
+    tokens.push_back("<|endoftext|>");
+    types.push_back(3); // control
+    std::vector<gguf::WriteValue> metadata{
+        {"general.name", gguf::makeString("demo-lm")},
+        {"tokenizer.ggml.model", gguf::makeString("gpt2")},
+        {"tokenizer.ggml.pre", gguf::makeString("gpt-2")},
+        {"tokenizer.ggml.tokens", gguf::makeStringArray(tokens)},
+        {"tokenizer.ggml.token_type", gguf::makeInt32Array(types)},
+        {"tokenizer.ggml.merges", gguf::makeStringArray(vocab.merges)},
+        {"tokenizer.ggml.bos_token_id", gguf::makeUInt32(uint32_t(eot))},
+        {"tokenizer.ggml.eos_token_id", gguf::makeUInt32(uint32_t(eot))},
+        {"tokenizer.ggml.add_bos_token", gguf::makeBool(true)},
+    };
+    GptShape shape = o.shape;
+    shape.vocab = int64_t(tokens.size());
+    Gpt model(shape, o.train.seed);
+    // The vocabulary file alone, to tokenize with (the tokenizer reads GGUF metadata).
+    const std::string vocabPath = output + ".vocab.tmp";
+    {
+        Gpt empty = model;
+        empty.parameters().clear();
+        empty.save(vocabPath, metadata, false);
+    }
+    Tokenizer tokenizer;
+    try {
+        tokenizer = Tokenizer::fromGguf(gguf::File::open(vocabPath));
+    } catch (...) {
+        std::remove(vocabPath.c_str());
+        throw;
+    }
+    std::remove(vocabPath.c_str());
+    auto encodeAll = [&](const std::vector<std::string> &docs) {
+        std::vector<int32_t> ids;
+        for (const std::string &d : docs) {
+            checkStop(stop);
+            ids.push_back(eot);
+            const std::vector<int32_t> e = tokenizer.encode(d, false);
+            ids.insert(ids.end(), e.begin(), e.end());
+        }
+        return ids;
+    };
+    if (progress)
+        progress(0.02, "tokenizing");
+    const std::vector<int32_t> train = encodeAll(o.trainDocuments), heldOut = encodeAll(o.heldOutDocuments);
+    // The held-out text as `cwb perplexity --text brown:heldout` reads it: documents joined by newlines, BOS first.
+    std::string heldOutText;
+    for (const std::string &d : o.heldOutDocuments)
+        heldOutText += d + "\n";
+    const std::vector<int32_t> heldOutForPerplexity = tokenizer.encode(heldOutText, true);
+
+    LanguageModelTrained r;
+    r.parameters = model.parameterCount();
+    r.trainTokens = int64_t(train.size());
+    r.heldOutTokens = int64_t(heldOut.size());
+    trainGpt(model, train, heldOut, o.train,
+             [&](const GptTrainStep &s) {
+                 if (progress)
+                     progress(0.05 + 0.9 * double(s.step) / double(s.steps), "training");
+                 if (onStep)
+                     onStep(s);
+             },
+             stop);
+
+    // Held-out perplexity as `cwb perplexity` measures it, on the saved file.
+    model.save(output, metadata, o.f16);
+    if (progress)
+        progress(0.95, "held-out perplexity");
+    auto saved = LanguageModel::open(output);
+    saved->load();
+    PerplexityOptions po;
+    po.ctx = shape.ctx;
+    po.bos = eot;
+    po.threads = o.train.threads;
+    r.heldOutPerplexity = perplexity(saved, heldOutForPerplexity, po, {}, stop).perplexity;
+    saved.reset();
+    char ppl[32];
+    std::snprintf(ppl, sizeof ppl, "%.4f", r.heldOutPerplexity);
+    metadata.push_back({"workbench.training_command", gguf::makeString(o.command)});
+    metadata.push_back({"workbench.seed", gguf::makeUInt32(uint32_t(o.train.seed))});
+    metadata.push_back({"workbench.corpus", gguf::makeString(o.corpusName)});
+    metadata.push_back({"workbench.heldout_perplexity", gguf::makeString(ppl)});
+    metadata.push_back({"workbench.heldout_context", gguf::makeUInt32(uint32_t(shape.ctx))});
+    model.save(output, metadata, o.f16);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (progress)
+        progress(1, "done");
+    return r;
 }
 
 } // namespace cw::lm

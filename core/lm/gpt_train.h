@@ -95,4 +95,26 @@ void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<i
               const GptTrainOptions &options, const std::function<void(const GptTrainStep &)> &onStep = {},
               const StopToken *stop = nullptr);
 
+// A language model from a corpus, end to end (`cwb train-lm`, which made the built-in demo-lm): a byte-level
+// BPE vocabulary of vocabSize tokens (GPT-2's pre-tokenizer, <|endoftext|> between documents and as BOS)
+// learned on the training split, the GPT trained on it, its held-out perplexity measured as `cwb perplexity`
+// measures it (chunks of the model's context), and the GGUF written with the tokenizer and the provenance
+// (workbench.* keys: the command, the seed, the corpus, the held-out perplexity).
+struct LanguageModelTraining {
+    std::vector<std::string> trainDocuments, heldOutDocuments;
+    std::string corpusName;
+    int64_t vocabSize = 4096;
+    GptShape shape;
+    GptTrainOptions train;
+    bool f16 = false;
+    std::string command; // recorded in the file
+};
+struct LanguageModelTrained {
+    int64_t parameters = 0, trainTokens = 0, heldOutTokens = 0;
+    double heldOutPerplexity = 0, seconds = 0;
+};
+LanguageModelTrained trainLanguageModel(const LanguageModelTraining &options, const std::string &output,
+                                        const std::function<void(const GptTrainStep &)> &onStep = {},
+                                        const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+
 } // namespace cw::lm

@@ -160,6 +160,30 @@ double jsonNumber(const nlohmann::json &j, const char *key, double fallback, con
 
 } // namespace
 
+bool isLanguageModel(const std::string &spec)
+{
+    if (!demoModelBytes(spec).empty())
+        return spec == "demo-lm";
+    const fs::path p(spec);
+    std::error_code ec;
+    if (fs::is_directory(p, ec))
+        return fs::exists(p / "config.json", ec);
+    const std::string ext = p.extension().string();
+    if (ext == ".gguf" || ext == ".safetensors" || p.filename() == "model.safetensors.index.json")
+        return true;
+    std::ifstream in(spec, std::ios::binary);
+    char magic[4] = {};
+    return in.read(magic, 4) && std::string(magic, 4) == "GGUF";
+}
+
+gguf::File openGguf(const std::string &spec)
+{
+    const std::string_view builtIn = demoModelBytes(spec);
+    if (!builtIn.empty())
+        return gguf::File::open(MappedFile::view(spec, builtIn.data(), builtIn.size()));
+    return gguf::File::open(spec);
+}
+
 LanguageModel::LanguageModel() = default;
 LanguageModel::~LanguageModel() = default;
 
@@ -173,17 +197,11 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
     auto fail = [&](const std::string &what) { return Error("'" + path + "': " + what); };
 
     // A built-in model by name, a .gguf file (or any file that starts with GGUF's magic), else safetensors.
-    const std::string_view builtIn = demoModelBytes(path);
     std::error_code ec;
-    bool isGguf = !builtIn.empty() || fs::path(path).extension() == ".gguf";
-    if (!isGguf && fs::is_regular_file(path, ec)) {
-        std::ifstream in(path, std::ios::binary);
-        char magic[4] = {};
-        isGguf = in.read(magic, 4) && std::string(magic, 4) == "GGUF";
-    }
+    const bool isGguf = isLanguageModel(path) && !fs::is_directory(path, ec) &&
+                        fs::path(path).extension() != ".safetensors" && fs::path(path).extension() != ".json";
     if (isGguf) {
-        src.gguf = builtIn.empty() ? gguf::File::open(path)
-                                   : gguf::File::open(MappedFile::view(path, builtIn.data(), builtIn.size()));
+        src.gguf = openGguf(path);
         const gguf::File &f = *src.gguf;
         c.format = "gguf";
         c.archName = f.text("general.architecture");
@@ -210,6 +228,11 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
         c.ropeTheta = f.number(a + "rope.freq_base", 10000);
         if (c.heads > 0 && c.dim % c.heads == 0 && f.integer(a + "rope.dimension_count", c.dim / c.heads) != c.dim / c.heads)
             throw fail("rotary embeddings over part of each head (rope.dimension_count) are not supported");
+        for (const auto &[key, value] : f.metadata())
+            if (key.rfind("tokenizer.ggml.", 0) != 0 || value.type != gguf::ValueType::Array)
+                model->m_metadata.emplace_back(key, value.summary(4));
+        if (f.find("tokenizer.ggml.model"))
+            model->m_tokenizer = std::make_shared<const Tokenizer>(Tokenizer::fromGguf(f));
         for (const gguf::TensorInfo &t : f.tensors()) {
             src.fileName[t.name] = t.name;
             src.shapes[t.name] = t.shape();
@@ -229,6 +252,9 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
         } catch (const nlohmann::json::exception &e) {
             throw Error("'" + configPath + "' is not valid JSON: " + e.what());
         }
+        for (auto it = j.begin(); it != j.end(); ++it)
+            if (!it->is_object() && !it->is_array())
+                model->m_metadata.emplace_back(it.key(), it->dump());
         c.archName = j.value("model_type", "");
         c.name = fs::path(ck.folder()).filename().string();
         if (c.archName == "llama" || c.archName == "mistral" || c.archName == "qwen2") {
@@ -362,6 +388,23 @@ Tensor LanguageModel::readTensor(const std::string &name) const
     if (!t)
         throw Error("'" + m_path + "' has no tensor '" + name + "'");
     return m_source->st->toFloat(*t);
+}
+
+void exportGguf(const LanguageModel &model, const std::string &path, bool f16)
+{
+    if (model.config().format != "gguf")
+        throw Error("'" + model.path() + "': exporting a " + model.config().format +
+                    " checkpoint to GGUF needs its tokenizer in GGUF form, which the workbench cannot make yet");
+    const gguf::File f = openGguf(model.path());
+    std::vector<gguf::WriteValue> kv;
+    for (const auto &[key, value] : f.metadata())
+        if (key != "general.alignment" && key != "general.file_type")
+            kv.push_back({key, value});
+    kv.push_back({"general.file_type", gguf::makeUInt32(f16 ? 1 : 0)}); // llama.cpp's ALL_F32 / MOSTLY_F16
+    std::vector<gguf::WriteTensor> tensors;
+    for (const gguf::TensorInfo &t : f.tensors())
+        tensors.push_back({t.name, f.toFloat(t), f16 && t.ne.size() >= 2 ? uint32_t(gguf::F16) : uint32_t(gguf::F32)});
+    gguf::write(path, kv, tensors);
 }
 
 namespace {

@@ -19,8 +19,16 @@
 
 #include "core/base/progress.h"
 #include "core/base/tensor.h"
+#include "core/io/gguf.h"
+#include "core/lm/tokenizer.h"
 
 namespace cw::lm {
+
+// Whether a model spec names a language model: "demo-lm", a .gguf / .safetensors file, a file starting with
+// GGUF's magic, or a folder with config.json (a Hugging Face checkpoint).
+bool isLanguageModel(const std::string &spec);
+// A GGUF file by spec: a path or a built-in model's name ("demo-lm").
+gguf::File openGguf(const std::string &spec);
 
 enum class Arch { Llama, Gpt2 };
 
@@ -52,6 +60,10 @@ public:
 
     const std::string &path() const { return m_path; }
     const Config &config() const { return m_config; }
+    // The tokenizer the checkpoint carries (GGUF metadata); nullptr when it has none (safetensors for now).
+    const Tokenizer *tokenizer() const { return m_tokenizer.get(); }
+    // Metadata to show (GGUF keys, or config.json's), as key -> short text.
+    const std::vector<std::pair<std::string, std::string>> &metadata() const { return m_metadata; }
 
     // The tensors as the checkpoint names them, in file order, with their row-major shapes and stored types.
     struct TensorEntry {
@@ -78,12 +90,19 @@ private:
     std::string m_path;
     Config m_config;
     std::vector<TensorEntry> m_entries;
+    std::vector<std::pair<std::string, std::string>> m_metadata;
+    std::shared_ptr<const Tokenizer> m_tokenizer;
     std::unique_ptr<Source> m_source;
     bool m_loaded = false;
     // after load()
     Tensor m_tokenEmbedding, m_positionEmbedding, m_outputNorm, m_outputNormBias, m_output; // [rows, cols]
     std::vector<BlockWeights> m_blocks;
 };
+
+// Writes a GGUF checkpoint of the model with F32 (or, with f16, F16 matrices and F32 vectors) tensors under the
+// same names and metadata, which llama.cpp loads. The source must be a GGUF checkpoint (a safetensors one has
+// no tokenizer the workbench can carry over yet: cw::Error).
+void exportGguf(const LanguageModel &model, const std::string &path, bool f16);
 
 class Context {
 public:

@@ -1246,6 +1246,8 @@ std::vector<size_t> pieceEnds(const Text &t, const std::vector<Pass> &passes)
 
 } // namespace
 
+const std::string &byteLevelCharacter(uint8_t byte) { return byteLevel().text[byte]; }
+
 std::vector<std::string> preTokenize(const std::string &utf8, const std::string &preTokenizer)
 {
     PreTokenizer pre;

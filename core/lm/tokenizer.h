@@ -83,4 +83,7 @@ private:
 // not turned into ▁). Invalid UTF-8 reads as U+FFFD. cw::Error naming a pre-tokenizer that is not supported.
 std::vector<std::string> preTokenize(const std::string &utf8, const std::string &preTokenizer);
 
+// GPT-2's byte-level character for a byte, as UTF-8 ("Ġ" for the space): how bpe vocabularies spell bytes.
+const std::string &byteLevelCharacter(uint8_t byte);
+
 } // namespace cw::lm

@@ -8,7 +8,9 @@
 // (float16 cache, flash attention on): the speed a user gets.
 //
 //   llama_ref logits MODEL OUT.f32 ID...        every position's logits of one batch, float32 [n, vocab]
-//   llama_ref tokenize MODEL TEXTFILE [--bos]   the token ids, one line
+//   llama_ref tokenize MODEL TEXTFILE [--bos]   the token ids, one line, as llama.cpp's test-tokenizer-0 makes
+//       them (llama_tokenize, parse_special = false); loads the vocabulary only, so llama.cpp's
+//       models/ggml-vocab-*.gguf work too; stderr says how long the call took
 //   llama_ref perplexity MODEL TEXTFILE CTX CHUNKS
 //       perplexity as llama.cpp's llama-perplexity computes it (tokenized with BOS when the vocabulary adds
 //       one; chunks of CTX tokens, each starting from an empty cache with its first token replaced by BOS;
@@ -28,6 +30,8 @@
 #include "llama.h"
 
 namespace {
+
+void quiet(enum ggml_log_level, const char *, void *) {}
 
 void die(const std::string &what)
 {
@@ -129,11 +133,31 @@ int main(int argc, char **argv)
         return out ? 0 : 1;
     }
     if (cmd == "tokenize" && argc >= 4) {
-        Session s(argv[2], 64, 1);
+        llama_log_set(quiet, nullptr);
+        llama_model_params mp = llama_model_default_params();
+        mp.vocab_only = true;
+        llama_model *model = llama_model_load_from_file(argv[2], mp);
+        if (!model)
+            die(std::string("cannot load ") + argv[2]);
+        const llama_vocab *vocab = llama_model_get_vocab(model);
+        const std::string text = readText(argv[3]);
         const bool bos = argc >= 5 && std::string(argv[4]) == "--bos";
-        for (llama_token t : s.tokenize(readText(argv[3]), bos))
-            std::printf("%d ", t);
-        std::printf("\n");
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<llama_token> ids(text.size() + 16);
+        int n = llama_tokenize(vocab, text.data(), int32_t(text.size()), ids.data(), int32_t(ids.size()), bos, false);
+        if (n < 0) {
+            ids.resize(size_t(-n));
+            n = llama_tokenize(vocab, text.data(), int32_t(text.size()), ids.data(), int32_t(ids.size()), bos, false);
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ids.resize(size_t(n < 0 ? 0 : n));
+        std::string out;
+        for (size_t i = 0; i < ids.size(); ++i)
+            out += (i ? " " : "") + std::to_string(ids[i]);
+        out += '\n';
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        std::fprintf(stderr, "%d tokens in %.2f s\n", n, seconds);
+        llama_model_free(model);
         return 0;
     }
     if (cmd == "perplexity" && argc >= 6) {
