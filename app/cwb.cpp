@@ -49,6 +49,7 @@
 #include "core/lm/gpt_train.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
+#include "core/lm/stats.h"
 #include "core/lm/tokenizer.h"
 #include "core/project/diff.h"
 #include "core/project/project.h"
@@ -499,8 +500,12 @@ std::string storedText(const std::optional<cw::LayerStats::Stored> &s, int64_t c
     return std::string(cw::dtypeName(s->dtype)) + " " + std::to_string(s->bits) + "b/" + granularity;
 }
 
+int lmStats(const StatsArgs &args);
+
 int cmdStats(const StatsArgs &args)
 {
+    if (cw::lm::isLanguageModel(args.model))
+        return lmStats(args);
     const cw::Model model = cw::loadModel(args.model);
     const cw::StatsOptions &options = args.options;
     const std::vector<cw::LayerStats> layers = cw::computeLayerStats(model, options);
@@ -2030,6 +2035,50 @@ int lmBench(const BenchArgs &args)
                     threads, (long long)r.promptTokens, r.promptTokensPerSecond, (long long)r.generatedTokens,
                     r.generationTokensPerSecond);
     }
+    return 0;
+}
+
+// Per tensor of a language model (or --layer one tensor, with its outlier columns): range, spread, the input
+// channels far above the typical one.
+int lmStats(const StatsArgs &args)
+{
+    const auto model = openLanguageModel(args.model, false);
+    json rows = json::array();
+    if (!args.json)
+        std::printf("%-6s %-20s %-40s %-6s %10s %10s %10s %9s %9s  %s\n", "block", "role", "tensor", "type", "min", "max",
+                    "std", "kurtosis", "outliers", "largest input channels (|w| max / typical)");
+    bool found = args.options.layer.empty();
+    for (const auto &e : model->tensors()) {
+        if (!args.options.layer.empty() && e.name != args.options.layer)
+            continue;
+        found = true;
+        const cw::lm::WeightStats s = cw::lm::weightStats(*model, e.name, 64, 6.0);
+        if (args.json) {
+            json outliers = json::array();
+            for (int64_t c : s.outlierColumns)
+                outliers.push_back({{"column", c}, {"abs_max", s.columnAbsMax[size_t(c)]}});
+            rows.push_back({{"tensor", e.name}, {"role", e.role}, {"block", e.block}, {"type", e.type},
+                            {"shape", e.shape}, {"min", s.all.min}, {"max", s.all.max}, {"mean", s.all.mean},
+                            {"std", s.all.std}, {"kurtosis", s.all.kurtosis}, {"zero_fraction", s.all.zeroFraction},
+                            {"typical_column_abs_max", s.typicalColumnAbsMax}, {"outlier_columns", outliers}});
+            continue;
+        }
+        std::string top;
+        for (size_t i = 0; i < std::min<size_t>(3, s.outlierColumns.size()); ++i) {
+            char buf[64];
+            const int64_t c = s.outlierColumns[i];
+            std::snprintf(buf, sizeof buf, "%s%lld (%.1fx)", i ? ", " : "", (long long)c,
+                          s.columnAbsMax[size_t(c)] / std::max(s.typicalColumnAbsMax, 1e-30f));
+            top += buf;
+        }
+        std::printf("%-6s %-20s %-40s %-6s %10.4g %10.4g %10.4g %9.2f %9zu  %s\n",
+                    e.block >= 0 ? std::to_string(e.block).c_str() : "", e.role.c_str(), e.name.c_str(), e.type.c_str(),
+                    s.all.min, s.all.max, s.all.std, s.all.kurtosis, s.outlierColumns.size(), top.c_str());
+    }
+    if (!found)
+        throw cw::Error("'" + args.model + "' has no tensor '" + args.options.layer + "'");
+    if (args.json)
+        std::cout << json{{"model", args.model}, {"tensors", rows}}.dump(2) << '\n';
     return 0;
 }
 

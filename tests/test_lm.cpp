@@ -15,7 +15,10 @@
 #include "core/io/gguf.h"
 #include "core/io/safetensors.h"
 #include "core/lm/model.h"
+#include "core/lm/corpus.h"
 #include "core/lm/perplexity.h"
+#include "core/lm/stats.h"
+#include "resources/demo_data.h"
 #include "tests/testutil.h"
 
 namespace {
@@ -142,6 +145,8 @@ private slots:
     void cacheGivesTheSameLogits();
     void safetensorsLayoutGivesTheSameLogits();
     void perplexityMatchesLlamaCpp();
+    void demoLmMatchesLlamaCpp();
+    void weightStatsFindOutlierChannels();
     void refusesBadInput();
     void opensA7BCheckpointWithoutReadingIt();
 
@@ -380,6 +385,106 @@ void TestLm::perplexityMatchesLlamaCpp()
     // Too short a text for the context.
     o.ctx = int64_t(ids.size());
     QVERIFY(testutil::errorOf([&] { cw::lm::perplexity(model, ids, o); }).contains("needs at least"));
+}
+
+void TestLm::demoLmMatchesLlamaCpp()
+{
+    // The built-in demo language model, as llama.cpp evaluates the same file: the same tokens for the held-out
+    // text, the same logits, the same perplexity.
+    const std::string_view bytes = cw::demoModelBytes("demo-lm");
+    if (bytes.empty())
+        QSKIP("demo-lm is not built in (resources/demo_lm.gguf is missing)");
+    if (m_llamaRef.isEmpty() || m_corpus.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    const QString path = m_dir.filePath("demo-lm.gguf");
+    QVERIFY(testutil::writeFile(path, QByteArray(bytes.data(), qsizetype(bytes.size()))));
+    qputenv("CW_BROWN_CORPUS", m_corpus.toLocal8Bit());
+    const std::string text = cw::lm::loadText("brown:heldout");
+    const QString textPath = m_dir.filePath("heldout.txt");
+    QVERIFY(testutil::writeFile(textPath, QByteArray::fromStdString(text)));
+
+    auto model = cw::lm::LanguageModel::open("demo-lm");
+    QVERIFY(model->tokenizer());
+    model->load();
+    const cw::lm::Tokenizer &tok = *model->tokenizer();
+    const std::vector<int32_t> ids = tok.encode(text, tok.addsBos());
+    QString error;
+    const QStringList theirs =
+        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"tokenize", path, textPath, "--bos"}, &error, 600000))
+            .split(' ', Qt::SkipEmptyParts);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(qsizetype(ids.size()), theirs.size());
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] != theirs[qsizetype(i)].toInt())
+            QFAIL(qPrintable(QStringLiteral("token %1: %2, llama.cpp %3").arg(i).arg(ids[i]).arg(theirs[qsizetype(i)])));
+
+    // Logits of the first 64 tokens.
+    const int64_t vocab = model->config().vocab, n = 64;
+    QStringList args{"logits", path, m_dir.filePath("demo.f32")};
+    for (int64_t i = 0; i < n; ++i)
+        args << QString::number(ids[size_t(i)]);
+    testutil::runProcess(m_llamaRef, args, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const std::vector<float> ref = readFloats(m_dir.filePath("demo.f32"));
+    QCOMPARE(int64_t(ref.size()), n * vocab);
+    cw::lm::Context ctx(model, n);
+    const cw::Tensor logits = ctx.eval(std::vector<int32_t>(ids.begin(), ids.begin() + n));
+    const double worst = worstRelative(logits.data<float>(), ref.data(), n, vocab);
+    qInfo("demo-lm logits: largest difference %.2e of the position's largest logit", worst);
+    QVERIFY2(worst <= 1e-3, qPrintable(QString::number(worst)));
+
+    // Perplexity over the first 40 chunks of the model's context.
+    const QString ctxText = QString::number(model->config().contextLength);
+    const QStringList ppl =
+        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"perplexity", path, textPath, ctxText, "40"}, &error, 600000))
+            .split(' ', Qt::SkipEmptyParts);
+    QVERIFY2(error.isEmpty() && ppl.size() == 2, qPrintable(error));
+    cw::lm::PerplexityOptions o;
+    o.ctx = model->config().contextLength;
+    o.chunks = 40;
+    o.bos = tok.bos();
+    const cw::lm::PerplexityResult r = cw::lm::perplexity(model, ids, o);
+    qInfo("demo-lm perplexity %.4f, llama.cpp %s (%lld tokens)", r.perplexity, qPrintable(ppl[0]), (long long)r.scored);
+    QCOMPARE(r.scored, ppl[1].toLongLong());
+    QVERIFY2(std::fabs(r.perplexity / ppl[0].toDouble() - 1) <= 0.005, qPrintable(QString::number(r.perplexity)));
+}
+
+void TestLm::weightStatsFindOutlierChannels()
+{
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    // Input channels 7 and 30 of one block's query matrix scaled up 20x and 10x: the statistics name them, the
+    // largest first, and no other tensor has any.
+    Spec s;
+    const QString path = m_dir.filePath("outliers.gguf");
+    std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), path.toStdString());
+    cw::Tensor q = w["blk.1.attn_q.weight"].clone();
+    for (int64_t r = 0; r < q.shape()[0]; ++r) {
+        q.data<float>()[r * s.dim + 7] *= 20.f;
+        q.data<float>()[r * s.dim + 30] *= 10.f;
+    }
+    const cw::gguf::File f = cw::gguf::File::open(path.toStdString());
+    std::vector<cw::gguf::WriteValue> kv;
+    for (const auto &[k, v] : f.metadata())
+        if (k != "general.alignment")
+            kv.push_back({k, v});
+    std::vector<cw::gguf::WriteTensor> ts;
+    for (auto &[name, t] : w)
+        ts.push_back({name, name == "blk.1.attn_q.weight" ? q : t, cw::gguf::F32});
+    cw::gguf::write(path.toStdString(), kv, ts);
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    for (const auto &e : model->tensors()) {
+        const cw::lm::WeightStats st = cw::lm::weightStats(*model, e.name);
+        if (e.name == "blk.1.attn_q.weight") {
+            QCOMPARE(st.outlierColumns, (std::vector<int64_t>{7, 30}));
+            QCOMPARE(int64_t(st.rowMin.size()), s.dim);
+            QCOMPARE(int64_t(st.columnAbsMax.size()), s.dim);
+            QCOMPARE(st.all.count, s.dim * s.dim);
+        } else {
+            QVERIFY2(st.outlierColumns.empty(), e.name.c_str());
+        }
+    }
+    QVERIFY(testutil::errorOf([&] { cw::lm::weightStats(*model, "nope"); }).contains("has no tensor 'nope'"));
 }
 
 void TestLm::refusesBadInput()

@@ -42,7 +42,7 @@ struct SpeedResult {
     double promptTokensPerSecond = 0, generationTokensPerSecond = 0;
 };
 // A prompt of `prompt` tokens evaluated at once, then `generate` tokens one at a time (the same token ids as
-// llama_ref bench uses, so both measure the same work).
+// llama_ref bench uses, so both measure the same work), after one untimed pass.
 SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads);
 
 struct GenerateOptions {

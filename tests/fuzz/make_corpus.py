@@ -293,6 +293,56 @@ def gguf_seeds(d):
         f.write(gguf_bytes(kv, tensors))
     with open(os.path.join(d, "metadata_only.gguf"), "wb") as f:
         f.write(gguf_bytes(kv[:3], []))
+    # A one-block GPT-2 of width 4 with a byte-level vocabulary (256 bytes, one merge, <|endoftext|>).
+    def u32(v):
+        return struct.pack("<I", v)
+    def f32(v):
+        return struct.pack("<f", v)
+    def str_array(items):
+        return struct.pack("<IQ", 8, len(items)) + b"".join(s(t) for t in items)
+    def byte_char(b):
+        printable = 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255
+        return chr(b) if printable else chr(256 + sum(1 for x in range(b) if not (33 <= x <= 126 or 161 <= x <= 172 or 174 <= x <= 255)))
+    tokens = [byte_char(b) for b in range(256)] + ["\u0120t", "<|endoftext|>"]
+    lm_kv = [("general.architecture", 8, s("gpt2")), ("gpt2.context_length", 4, u32(8)),
+             ("gpt2.embedding_length", 4, u32(4)), ("gpt2.feed_forward_length", 4, u32(8)),
+             ("gpt2.block_count", 4, u32(1)), ("gpt2.attention.head_count", 4, u32(1)),
+             ("gpt2.attention.layer_norm_epsilon", 6, f32(1e-5)), ("tokenizer.ggml.model", 8, s("gpt2")),
+             ("tokenizer.ggml.pre", 8, s("gpt-2")), ("tokenizer.ggml.tokens", 9, str_array(tokens)),
+             ("tokenizer.ggml.merges", 9, str_array(["\u0120 t"])),
+             ("tokenizer.ggml.bos_token_id", 4, u32(257)), ("tokenizer.ggml.eos_token_id", 4, u32(257))]
+    def weights(*shape):
+        return pattern(shape).tobytes()
+    lm_tensors = [("token_embd.weight", [4, 258], 0, weights(258, 4)), ("position_embd.weight", [4, 8], 0, weights(8, 4)),
+                  ("output_norm.weight", [4], 0, weights(4)), ("output_norm.bias", [4], 0, weights(4))]
+    for name, ne in [("attn_norm.weight", [4]), ("attn_norm.bias", [4]), ("attn_qkv.weight", [4, 12]),
+                     ("attn_qkv.bias", [12]), ("attn_output.weight", [4, 4]), ("attn_output.bias", [4]),
+                     ("ffn_norm.weight", [4]), ("ffn_norm.bias", [4]), ("ffn_up.weight", [4, 8]), ("ffn_up.bias", [8]),
+                     ("ffn_down.weight", [8, 4]), ("ffn_down.bias", [4])]:
+        lm_tensors.append(("blk.0." + name, ne, 0, weights(*reversed(ne))))
+    with open(os.path.join(d, "tiny_gpt2.gguf"), "wb") as f:
+        f.write(gguf_bytes(lm_kv, lm_tensors))
+
+
+def safetensors_seeds(d):
+    """A float32, a float16 and a bfloat16 tensor with metadata; an empty checkpoint."""
+    def write(path, tensors, metadata=None):
+        header, data = {}, b""
+        if metadata:
+            header["__metadata__"] = metadata
+        for name, dtype, shape, payload in tensors:
+            header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(payload)]}
+            data += payload
+        text = json.dumps(header).encode()
+        text += b" " * (-len(text) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text + data)
+    write(os.path.join(d, "three_dtypes.safetensors"),
+          [("a", "F32", [2, 3], pattern((2, 3)).tobytes()),
+           ("b", "F16", [4], pattern((4,), np.float16).tobytes()),
+           ("c", "BF16", [2, 2], (pattern((2, 2)).view(np.uint32) >> 16).astype(np.uint16).tobytes())],
+          {"format": "pt"})
+    write(os.path.join(d, "empty.safetensors"), [])
 
 
 def main():
@@ -307,6 +357,7 @@ def main():
     recipe_seeds(target_dir("recipe"))
     image_seeds(target_dir("image"))
     gguf_seeds(target_dir("gguf"))
+    safetensors_seeds(target_dir("safetensors"))
 
 
 if __name__ == "__main__":
