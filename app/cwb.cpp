@@ -2229,9 +2229,11 @@ int cmdTrainLm(const TrainLmArgs &args)
             if (s.heldOutLoss >= 0) {
                 log.push_back({{"step", s.step}, {"loss", s.loss}, {"heldout_loss", s.heldOutLoss}, {"lr", s.lr},
                                {"seconds", s.seconds}});
-                if (!quiet)
+                if (!quiet) {
                     std::printf("step %lld/%lld  loss %.4f  held-out loss %.4f  lr %.2g  %.0f s\n", (long long)s.step,
                                 (long long)s.steps, s.loss, s.heldOutLoss, s.lr, s.seconds);
+                    std::fflush(stdout); // a log file follows the run
+                }
             }
         },
         quiet ? cw::ProgressFn() : terminalProgress());

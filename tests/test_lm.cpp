@@ -144,6 +144,9 @@ private slots:
     void logitsMatchLlamaCpp();
     void cacheGivesTheSameLogits();
     void safetensorsLayoutGivesTheSameLogits();
+    void gpt2SafetensorsLayoutGivesTheSameLogits();
+    void safetensorsRefusesCorruptFiles_data();
+    void safetensorsRefusesCorruptFiles();
     void perplexityMatchesLlamaCpp();
     void demoLmMatchesLlamaCpp();
     void weightStatsFindOutlierChannels();
@@ -338,6 +341,128 @@ void TestLm::safetensorsLayoutGivesTheSameLogits()
             QCOMPARE(e.type, std::string("F16"));
         }
     QVERIFY(found);
+}
+
+void TestLm::gpt2SafetensorsLayoutGivesTheSameLogits()
+{
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    // GPT-2 as Hugging Face stores it: Conv1D matrices [in, out], "transformer." prefixes, the output tied to
+    // the token embedding (no lm_head), n_embd / n_head / n_layer in config.json.
+    Spec s;
+    s.arch = "gpt2";
+    s.vocabFile = "ggml-vocab-gpt-2.gguf";
+    s.kvHeads = s.heads;
+    const QString gguf = m_dir.filePath("gpt2-hf.gguf");
+    std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
+    // The GGUF file with the output tied too, so that both describe one model.
+    {
+        const cw::gguf::File f = cw::gguf::File::open(gguf.toStdString());
+        std::vector<cw::gguf::WriteValue> kv;
+        for (const auto &[k, v] : f.metadata())
+            if (k != "general.alignment")
+                kv.push_back({k, v});
+        std::vector<cw::gguf::WriteTensor> ts;
+        for (auto &[name, t] : w)
+            if (name != "output.weight")
+                ts.push_back({name, t, cw::gguf::F32});
+        cw::gguf::write(gguf.toStdString(), kv, ts);
+    }
+    auto transposed = [](const cw::Tensor &t) {
+        const int64_t r = t.shape()[0], c = t.shape()[1];
+        cw::Tensor out(cw::DType::Float32, {c, r});
+        for (int64_t i = 0; i < r; ++i)
+            for (int64_t j = 0; j < c; ++j)
+                out.data<float>()[j * r + i] = t.data<float>()[i * c + j];
+        return out;
+    };
+    std::vector<std::pair<std::string, cw::Tensor>> hf{{"transformer.wte.weight", w["token_embd.weight"]},
+                                                       {"transformer.wpe.weight", w["position_embd.weight"]},
+                                                       {"transformer.ln_f.weight", w["output_norm.weight"]},
+                                                       {"transformer.ln_f.bias", w["output_norm.bias"]}};
+    for (int64_t b = 0; b < s.layers; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".", h = "transformer.h." + std::to_string(b) + ".";
+        hf.push_back({h + "ln_1.weight", w[p + "attn_norm.weight"]});
+        hf.push_back({h + "ln_1.bias", w[p + "attn_norm.bias"]});
+        hf.push_back({h + "attn.c_attn.weight", transposed(w[p + "attn_qkv.weight"])});
+        hf.push_back({h + "attn.c_attn.bias", w[p + "attn_qkv.bias"]});
+        hf.push_back({h + "attn.c_proj.weight", transposed(w[p + "attn_output.weight"])});
+        hf.push_back({h + "attn.c_proj.bias", w[p + "attn_output.bias"]});
+        hf.push_back({h + "ln_2.weight", w[p + "ffn_norm.weight"]});
+        hf.push_back({h + "ln_2.bias", w[p + "ffn_norm.bias"]});
+        hf.push_back({h + "mlp.c_fc.weight", transposed(w[p + "ffn_up.weight"])});
+        hf.push_back({h + "mlp.c_fc.bias", w[p + "ffn_up.bias"]});
+        hf.push_back({h + "mlp.c_proj.weight", transposed(w[p + "ffn_down.weight"])});
+        hf.push_back({h + "mlp.c_proj.bias", w[p + "ffn_down.bias"]});
+    }
+    const QString folder = m_dir.filePath("hf-gpt2");
+    QVERIFY(QDir().mkpath(folder));
+    cw::safetensors::write((folder + "/model.safetensors").toStdString(), hf, false);
+    QVERIFY(testutil::writeFile(folder + "/config.json",
+                                QJsonDocument(QJsonObject{{"model_type", "gpt2"},
+                                                          {"n_embd", int(s.dim)},
+                                                          {"n_layer", int(s.layers)},
+                                                          {"n_head", int(s.heads)},
+                                                          {"n_inner", int(s.ffn)},
+                                                          {"n_positions", int(s.ctx)},
+                                                          {"layer_norm_epsilon", 1e-5}})
+                                    .toJson()));
+    auto a = cw::lm::LanguageModel::open(gguf.toStdString());
+    auto b = cw::lm::LanguageModel::open(folder.toStdString());
+    QCOMPARE(b->config().arch, cw::lm::Arch::Gpt2);
+    QCOMPARE(b->config().ffn, s.ffn);
+    a->load();
+    b->load();
+    const std::vector<int32_t> ids{464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13};
+    cw::lm::Context ca(a, 16), cb(b, 16);
+    const cw::Tensor la = ca.eval(ids), lb = cb.eval(ids);
+    const double worst = worstRelative(lb.data<float>(), la.data<float>(), int64_t(ids.size()), a->config().vocab);
+    QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+}
+
+void TestLm::safetensorsRefusesCorruptFiles_data()
+{
+    QTest::addColumn<QByteArray>("header"); // the JSON header; the data section is 64 zero bytes
+    QTest::addColumn<QString>("error");
+    QTest::newRow("not JSON") << QByteArray("{\"a\": ") << "not valid JSON";
+    QTest::newRow("not an object") << QByteArray("[1, 2]") << "not a JSON object";
+    QTest::newRow("bytes do not match")
+        << QByteArray(R"({"w": {"dtype": "F32", "shape": [3, 3], "data_offsets": [0, 32]}})")
+        << "tensor 'w' of F32 shape holds 9 values but 32 bytes";
+    QTest::newRow("beyond the end")
+        << QByteArray(R"({"w": {"dtype": "F32", "shape": [32], "data_offsets": [0, 128]}})")
+        << "tensor 'w' (bytes 0 to 128 of the data";
+    QTest::newRow("overlap") << QByteArray(R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                                              "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}})")
+                             << "two tensors overlap";
+    QTest::newRow("unknown dtype") << QByteArray(R"({"w": {"dtype": "F7", "shape": [1], "data_offsets": [0, 1]}})")
+                                   << "unknown dtype 'F7'";
+    QTest::newRow("negative dimension")
+        << QByteArray(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})") << "negative dimension";
+    QTest::newRow("no offsets") << QByteArray(R"({"w": {"dtype": "F32", "shape": [1]}})") << "tensor 'w'";
+    QTest::newRow("header beyond the file") << QByteArray() << "beyond the end of the file";
+}
+
+void TestLm::safetensorsRefusesCorruptFiles()
+{
+    QFETCH(QByteArray, header);
+    QFETCH(QString, error);
+    QByteArray bytes;
+    const uint64_t n = header.isEmpty() ? 1u << 20 : uint64_t(header.size());
+    bytes.append(reinterpret_cast<const char *>(&n), 8);
+    bytes += header + QByteArray(64, '\0');
+    const QString path = m_dir.filePath("corrupt.safetensors");
+    QVERIFY(testutil::writeFile(path, bytes));
+    const QString got = testutil::errorOf([&] { cw::safetensors::Checkpoint::open(path.toStdString()); });
+    QVERIFY2(got.contains(error) && got.contains(path), qPrintable(got));
+    // A shard index that names a file outside its folder, or a tensor its shard does not hold.
+    const QString folder = m_dir.filePath("bad-index");
+    QVERIFY(QDir().mkpath(folder));
+    cw::safetensors::write((folder + "/a.safetensors").toStdString(), {{"x", testutil::randomTensor({2}, 1)}}, false);
+    QVERIFY(testutil::writeFile(folder + "/model.safetensors.index.json", R"({"weight_map": {"x": "../a.safetensors"}})"));
+    QVERIFY(testutil::errorOf([&] { cw::safetensors::Checkpoint::open(folder.toStdString()); }).contains("not a file beside the index"));
+    QVERIFY(testutil::writeFile(folder + "/model.safetensors.index.json", R"({"weight_map": {"y": "a.safetensors"}})"));
+    QVERIFY(testutil::errorOf([&] { cw::safetensors::Checkpoint::open(folder.toStdString()); }).contains("which does not hold it"));
 }
 
 void TestLm::perplexityMatchesLlamaCpp()
