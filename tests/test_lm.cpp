@@ -16,6 +16,7 @@
 #include "core/io/safetensors.h"
 #include "core/lm/model.h"
 #include "core/lm/corpus.h"
+#include "core/lm/hf_tokenizer.h"
 #include "core/lm/perplexity.h"
 #include "core/lm/stats.h"
 #include "resources/demo_data.h"
@@ -145,6 +146,8 @@ private slots:
     void cacheGivesTheSameLogits();
     void safetensorsLayoutGivesTheSameLogits();
     void gpt2SafetensorsLayoutGivesTheSameLogits();
+    void huggingFaceTokenizerEncodesLikeLlamaCpp_data();
+    void huggingFaceTokenizerEncodesLikeLlamaCpp();
     void safetensorsRefusesCorruptFiles_data();
     void safetensorsRefusesCorruptFiles();
     void perplexityMatchesLlamaCpp();
@@ -418,6 +421,96 @@ void TestLm::gpt2SafetensorsLayoutGivesTheSameLogits()
     const cw::Tensor la = ca.eval(ids), lb = cb.eval(ids);
     const double worst = worstRelative(lb.data<float>(), la.data<float>(), int64_t(ids.size()), a->config().vocab);
     QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+}
+
+void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp_data()
+{
+    QTest::addColumn<QString>("vocab");
+    QTest::addColumn<QByteArray>("preTokenizer"); // tokenizer.json's "pre_tokenizer", as the real files spell it
+    QTest::newRow("gpt-2") << "gpt-2" << QByteArray(R"({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true})");
+    QTest::newRow("llama-bpe")
+        << "llama-bpe"
+        << QByteArray(R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]})");
+    QTest::newRow("qwen2")
+        << "qwen2"
+        << QByteArray(R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]})");
+}
+
+void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp()
+{
+    // A Hugging Face tokenizer.json (vocab, merges — as [a, b] pairs —, added tokens) and tokenizer_config.json
+    // holding the same vocabulary as llama.cpp's test file: every one of llama.cpp's test pairs encodes alike.
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    QFETCH(QString, vocab);
+    QFETCH(QByteArray, preTokenizer);
+    const QString base = m_source + "/models/ggml-vocab-" + vocab + ".gguf";
+    const cw::gguf::File f = cw::gguf::File::open(base.toStdString());
+    const std::vector<std::string> &tokens = f.require("tokenizer.ggml.tokens").strings;
+    const std::vector<int64_t> &types = f.require("tokenizer.ggml.token_type").integers;
+    QJsonObject vocabMap;
+    QJsonArray added, merges;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        const QString text = QString::fromStdString(tokens[i]);
+        if (types[i] == 3 || types[i] == 4)
+            added.append(QJsonObject{{"id", int(i)}, {"content", text}, {"special", types[i] == 3}});
+        else
+            vocabMap[text] = int(i);
+    }
+    for (const std::string &m : f.require("tokenizer.ggml.merges").strings) {
+        const QString s = QString::fromStdString(m);
+        const qsizetype space = s.indexOf(' ', 1);
+        merges.append(QJsonArray{s.left(space), s.mid(space + 1)});
+    }
+    const QString folder = m_dir.filePath("hf-tok-" + vocab);
+    QVERIFY(QDir().mkpath(folder));
+    QJsonObject json{{"version", "1.0"},
+                     {"added_tokens", added},
+                     {"pre_tokenizer", QJsonDocument::fromJson(preTokenizer).object()},
+                     {"model", QJsonObject{{"type", "BPE"}, {"vocab", vocabMap}, {"merges", merges}}}};
+    QVERIFY(testutil::writeFile(folder + "/tokenizer.json", QJsonDocument(json).toJson()));
+    const int64_t bos = f.integer("tokenizer.ggml.bos_token_id", -1);
+    QVERIFY(testutil::writeFile(folder + "/tokenizer_config.json",
+                                QJsonDocument(QJsonObject{{"bos_token", QString::fromStdString(tokens[size_t(bos)])},
+                                                          {"add_bos_token", true}})
+                                    .toJson()));
+    const std::string bytes = cw::gguf::metadataOnly(cw::lm::huggingFaceVocabulary(folder.toStdString()));
+    const cw::lm::Tokenizer tok =
+        cw::lm::Tokenizer::fromGguf(cw::gguf::File::open(cw::MappedFile::view("tokenizer.json", bytes.data(), bytes.size())));
+    QCOMPARE(tok.bos(), int32_t(bos));
+    QVERIFY(tok.addsBos());
+    // llama.cpp's test pairs.
+    QFile inp(base + ".inp"), out(base + ".out");
+    QVERIFY(inp.open(QIODevice::ReadOnly) && out.open(QIODevice::ReadOnly));
+    const QList<QByteArray> inputs = inp.readAll().split('\n');
+    QList<QByteArray> texts;
+    QByteArray current;
+    bool first = true;
+    for (const QByteArray &line : inputs) {
+        if (line == "__ggml_vocab_test__") {
+            texts.append(current);
+            current.clear();
+            first = true;
+            continue;
+        }
+        current += (first ? "" : "\n") + line;
+        first = false;
+    }
+    const QList<QByteArray> expected = out.readAll().split('\n');
+    QVERIFY(texts.size() > 30);
+    for (qsizetype i = 0; i < texts.size(); ++i) {
+        std::vector<int32_t> want;
+        for (const QByteArray &id : expected[i].split(' '))
+            if (!id.trimmed().isEmpty())
+                want.push_back(id.trimmed().toInt());
+        const std::vector<int32_t> got = tok.encode(texts[i].toStdString(), false);
+        QVERIFY2(got == want, qPrintable(QString("input %1: '%2'").arg(i).arg(QString::fromUtf8(texts[i]))));
+    }
+    // A Unigram or SentencePiece-style file is refused by name.
+    json["model"] = QJsonObject{{"type", "Unigram"}};
+    QVERIFY(testutil::writeFile(folder + "/tokenizer.json", QJsonDocument(json).toJson()));
+    const QString e = testutil::errorOf([&] { cw::lm::huggingFaceVocabulary(folder.toStdString()); });
+    QVERIFY2(e.contains("a Unigram tokenizer is not supported"), qPrintable(e));
 }
 
 void TestLm::safetensorsRefusesCorruptFiles_data()

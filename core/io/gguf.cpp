@@ -708,9 +708,16 @@ void putScalar(Buffer &b, ValueType t, int64_t i, double f)
 
 } // namespace
 
-void write(const std::string &path, const std::vector<WriteValue> &metadata, const std::vector<WriteTensor> &tensors)
+namespace {
+
+constexpr uint64_t kWriteAlignment = 32;
+
+// The header, metadata and tensor infos of a GGUF v3 file (padded to the alignment); *offsets: each tensor's
+// offset in the data section.
+std::string header(const std::vector<WriteValue> &metadata, const std::vector<WriteTensor> &tensors,
+                   std::vector<uint64_t> *offsets)
 {
-    constexpr uint64_t alignment = 32;
+    constexpr uint64_t alignment = kWriteAlignment;
     Buffer h;
     h.put<uint32_t>(kMagic);
     h.put<uint32_t>(3);
@@ -741,7 +748,6 @@ void write(const std::string &path, const std::vector<WriteValue> &metadata, con
         }
     }
     uint64_t offset = 0;
-    std::vector<uint64_t> offsets;
     for (const WriteTensor &t : tensors) {
         if (t.type != F32 && t.type != F16)
             throw Error("tensor '" + t.name + "': the GGUF writer stores F32 or F16, not " + typeName(t.type));
@@ -756,12 +762,28 @@ void write(const std::string &path, const std::vector<WriteValue> &metadata, con
             h.put<uint64_t>(uint64_t(*it));
         h.put<uint32_t>(t.type);
         h.put<uint64_t>(offset);
-        offsets.push_back(offset);
+        offsets->push_back(offset);
         offset = alignUp(offset + uint64_t(t.value.numel()) * (t.type == F32 ? 4 : 2), alignment);
     }
     h.pad(alignment);
+    return std::move(h.bytes);
+}
+
+} // namespace
+
+std::string metadataOnly(const std::vector<WriteValue> &metadata)
+{
+    std::vector<uint64_t> offsets;
+    return header(metadata, {}, &offsets);
+}
+
+void write(const std::string &path, const std::vector<WriteValue> &metadata, const std::vector<WriteTensor> &tensors)
+{
+    constexpr uint64_t alignment = kWriteAlignment;
+    std::vector<uint64_t> offsets;
+    const std::string h = header(metadata, tensors, &offsets);
     AtomicFile out(path);
-    out.write(h.bytes);
+    out.write(h);
     uint64_t written = 0;
     std::vector<uint16_t> half;
     static const char zeros[alignment] = {};

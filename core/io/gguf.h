@@ -130,6 +130,8 @@ struct WriteValue {
 };
 // Writes a GGUF v3 file (alignment 32) atomically. cw::Error on an unsupported type or an I/O failure.
 void write(const std::string &path, const std::vector<WriteValue> &metadata, const std::vector<WriteTensor> &tensors);
+// The bytes of a GGUF file of metadata alone (a vocabulary, as llama.cpp's ggml-vocab-*.gguf), in memory.
+std::string metadataOnly(const std::vector<WriteValue> &metadata);
 
 // Value constructors for writing.
 Value makeString(const std::string &s);

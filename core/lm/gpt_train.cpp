@@ -514,21 +514,10 @@ LanguageModelTrained trainLanguageModel(const LanguageModelTraining &o, const st
     GptShape shape = o.shape;
     shape.vocab = int64_t(tokens.size());
     Gpt model(shape, o.train.seed);
-    // The vocabulary file alone, to tokenize with (the tokenizer reads GGUF metadata).
-    const std::string vocabPath = output + ".vocab.tmp";
-    {
-        Gpt empty = model;
-        empty.parameters().clear();
-        empty.save(vocabPath, metadata, false);
-    }
-    Tokenizer tokenizer;
-    try {
-        tokenizer = Tokenizer::fromGguf(gguf::File::open(vocabPath));
-    } catch (...) {
-        std::remove(vocabPath.c_str());
-        throw;
-    }
-    std::remove(vocabPath.c_str());
+    // The vocabulary alone as GGUF bytes, to tokenize with (the tokenizer reads GGUF metadata).
+    const std::string vocabBytes = gguf::metadataOnly(metadata);
+    const Tokenizer tokenizer =
+        Tokenizer::fromGguf(gguf::File::open(MappedFile::view("the learned vocabulary", vocabBytes.data(), vocabBytes.size())));
     auto encodeAll = [&](const std::vector<std::string> &docs) {
         std::vector<int32_t> ids;
         for (const std::string &d : docs) {

@@ -15,6 +15,7 @@
 #include "core/base/parallel.h"
 #include "core/io/gguf.h"
 #include "core/io/safetensors.h"
+#include "core/lm/hf_tokenizer.h"
 #include "core/runtime/kernels.h"
 #include "resources/demo_data.h"
 
@@ -255,6 +256,13 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
         for (auto it = j.begin(); it != j.end(); ++it)
             if (!it->is_object() && !it->is_array())
                 model->m_metadata.emplace_back(it.key(), it->dump());
+        const std::vector<gguf::WriteValue> vocabulary = huggingFaceVocabulary(ck.folder());
+        if (!vocabulary.empty()) {
+            const std::string bytes = gguf::metadataOnly(vocabulary);
+            const std::string name = (fs::path(ck.folder()) / "tokenizer.json").string();
+            model->m_tokenizer = std::make_shared<const Tokenizer>(
+                Tokenizer::fromGguf(gguf::File::open(MappedFile::view(name, bytes.data(), bytes.size()))));
+        }
         c.archName = j.value("model_type", "");
         c.name = fs::path(ck.folder()).filename().string();
         if (c.archName == "llama" || c.archName == "mistral" || c.archName == "qwen2") {

@@ -60,7 +60,8 @@ public:
 
     const std::string &path() const { return m_path; }
     const Config &config() const { return m_config; }
-    // The tokenizer the checkpoint carries (GGUF metadata); nullptr when it has none (safetensors for now).
+    // The tokenizer the checkpoint carries (GGUF metadata, or a Hugging Face tokenizer.json: hf_tokenizer.h);
+    // nullptr when it has none.
     const Tokenizer *tokenizer() const { return m_tokenizer.get(); }
     // Metadata to show (GGUF keys, or config.json's), as key -> short text.
     const std::vector<std::pair<std::string, std::string>> &metadata() const { return m_metadata; }
