@@ -35,6 +35,7 @@
 #include "core/analysis/fidelity.h"
 #include "core/analysis/feeds.h"
 #include "core/analysis/stats.h"
+#include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/base/format.h"
 #include "core/base/parallel.h"
@@ -932,7 +933,7 @@ void declareExport(CLI::App *cmd, ExportArgs &a)
 int cmdExport(const ExportArgs &args)
 {
     if (cw::lm::isLanguageModel(args.model)) {
-        if (cw::fileExtension(args.output) != ".gguf")
+        if (cw::fileExtension(args.output) != "gguf")
             throw cw::Error("a language model exports to OUT.gguf");
         cw::lm::exportGguf(*cw::lm::LanguageModel::open(args.model), args.output, args.f16);
         return 0;
@@ -2173,6 +2174,26 @@ int cmdGenerate(const GenerateArgs &args)
     return 0;
 }
 
+struct TextArgs {
+    std::string text, output;
+};
+
+void declareText(CLI::App *cmd, TextArgs &a)
+{
+    cmd->add_option("TEXT", a.text, "brown, brown:train, brown:heldout, or a text file")->required();
+    addOutput(cmd, a.output, "the plain text (UTF-8)")->required();
+    cmd->footer("Writes an evaluation text as the language-model commands read it, so that other tools (llama.cpp's\n"
+                "llama-perplexity) can be run on exactly the same text.");
+}
+
+int cmdText(const TextArgs &args)
+{
+    cw::AtomicFile out(args.output);
+    out.write(cw::lm::loadText(args.text));
+    out.commit();
+    return 0;
+}
+
 struct TrainLmArgs {
     std::string output, corpus = "brown";
     cw::lm::GptShape shape;
@@ -2220,7 +2241,7 @@ int cmdTrainLm(const TrainLmArgs &args)
     o.shape = args.shape;
     o.train = args.train;
     o.f16 = args.f16;
-    o.command = "cwb" + g_commandLine;
+    o.command = g_commandLine;
     const bool quiet = args.json;
     json log = json::array();
     const cw::lm::LanguageModelTrained r = cw::lm::trainLanguageModel(
@@ -2308,6 +2329,8 @@ int main(int argc, char **argv)
                    declarePerplexity, cmdPerplexity),
         addCommand(cwb, "generate", "continue a prompt with a language model (greedy or sampled)", declareGenerate,
                    cmdGenerate),
+        addCommand(cwb, "text", "write an evaluation text (the Brown corpus's splits) as plain UTF-8", declareText,
+                   cmdText),
         addCommand(cwb, "train-lm", "train a small GPT on the Brown corpus (how demo-lm was made)", declareTrainLm,
                    cmdTrainLm),
         addCommand(cwb, "tokenize", "text to token ids with a GGUF model's own tokenizer", declareTokenize, cmdTokenize),

@@ -6,7 +6,7 @@
 # input that crashed, leaked, ran out of the memory limit or timed out is saved under build-asan/findings/TARGET/
 # (crash-*, leak-*, oom-*, timeout-*; emptied at the start of the target's next run) and counted in the summary.
 # The working corpus, build-asan/corpus/TARGET/, grows from run to run.
-#   bench/fuzz.sh [SECONDS] [TARGET...]        (targets: onnx h5_model npy npz idx h5_dataset recipe image)
+#   bench/fuzz.sh [SECONDS] [TARGET...]        (targets: every tests/fuzz/fuzz_TARGET.cpp: onnx, h5_model, gguf, ...)
 # Reproduce one finding: build-asan/tests/fuzz/fuzz_TARGET FILE. Leaks inside libraries are suppressed by
 # tests/sanitizers/lsan.supp. Needs clang, libclang-rt-14-dev and libomp-14-dev (installers/setup.sh fuzz
 # installs them). Exit status 1 when any target found something.

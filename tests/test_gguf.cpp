@@ -13,25 +13,13 @@
 
 #include "core/base/error.h"
 #include "core/io/gguf.h"
+#include "tests/lmtestutil.h"
 #include "tests/testutil.h"
 
 namespace {
 
-// The language-model references fetched with the real models (tests/tools/fetch_models.py --paths).
-QMap<QString, QString> referencePaths(QString *error)
-{
-    QMap<QString, QString> paths;
-    const QByteArray out = testutil::runProcess(
-        testutil::python(), {testutil::sourcePath("tests/tools/fetch_models.py"), "--paths"}, error, 30 * 60 * 1000);
-    if (!error->isEmpty())
-        return paths;
-    for (const QString &line : QString::fromLocal8Bit(out).split('\n', Qt::SkipEmptyParts)) {
-        const QStringList kv = line.split('\t');
-        if (kv.size() == 2)
-            paths[kv[0]] = kv[1];
-    }
-    return paths;
-}
+using lmtestutil::handHeader;
+using lmtestutil::handString;
 
 QByteArray readAll(const QString &path)
 {
@@ -45,50 +33,6 @@ long rssKb()
     long pages = 0, resident = 0;
     statm >> pages >> resident;
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-// A GGUF header by hand: metadata (string values) and tensor infos; data offsets laid out in order.
-struct HandTensor {
-    std::string name;
-    std::vector<uint64_t> ne;
-    uint32_t type;
-};
-std::string handHeader(const std::vector<std::pair<std::string, std::string>> &kv, const std::vector<HandTensor> &ts,
-                       uint64_t *dataBytes)
-{
-    std::string b;
-    auto put = [&](auto v) { b.append(reinterpret_cast<const char *>(&v), sizeof v); };
-    auto str = [&](const std::string &s) {
-        put(uint64_t(s.size()));
-        b += s;
-    };
-    put(uint32_t(0x46554747));
-    put(uint32_t(3));
-    put(uint64_t(ts.size()));
-    put(uint64_t(kv.size()));
-    for (const auto &[k, v] : kv) {
-        str(k);
-        put(uint32_t(8));
-        str(v);
-    }
-    uint64_t offset = 0;
-    for (const HandTensor &t : ts) {
-        str(t.name);
-        put(uint32_t(t.ne.size()));
-        uint64_t n = 1;
-        for (uint64_t d : t.ne) {
-            put(d);
-            n *= d;
-        }
-        put(t.type);
-        put(offset);
-        const auto *tr = cw::gguf::typeTraits(t.type);
-        const uint64_t bytes = tr ? n / uint64_t(tr->blockSize) * uint64_t(tr->blockBytes) : n * 4;
-        offset += (bytes + 31) / 32 * 32;
-    }
-    b.resize((b.size() + 31) / 32 * 32, '\0');
-    *dataBytes = offset;
-    return b;
 }
 
 } // namespace
@@ -118,7 +62,7 @@ void TestGguf::initTestCase()
 {
     QVERIFY(m_dir.isValid());
     QString error;
-    const QMap<QString, QString> paths = referencePaths(&error);
+    const QMap<QString, QString> paths = lmtestutil::referencePaths(&error);
     if (!error.isEmpty() || !paths.contains("llama.cpp-source") || !paths.contains("llama.cpp-lib")) {
         m_skip = "llama.cpp's reference cannot be fetched (tests/tools/fetch_models.py): " + error;
         return;
@@ -244,7 +188,7 @@ void TestGguf::refusesCorruptFiles_data()
     QTest::addColumn<QByteArray>("bytes");
     QTest::addColumn<QString>("error");
     uint64_t data = 0;
-    const std::string okHeader = handHeader({{"general.architecture", "llama"}}, {{"w", {64, 2}, cw::gguf::Q8_0}}, &data);
+    const std::string okHeader = handHeader({handString("general.architecture", "llama")}, {{"w", {64, 2}, cw::gguf::Q8_0}}, &data);
     QTest::newRow("empty") << QByteArray() << "not a GGUF file";
     QTest::newRow("not gguf") << QByteArray("GGML\3\0\0\0") << "not a GGUF file";
     QByteArray v1("GGUF\1\0\0\0", 8);
@@ -271,7 +215,7 @@ void TestGguf::refusesCorruptFiles_data()
     QTest::newRow("element count overflow") << QByteArray::fromStdString(overflow) << "element count overflows";
     const std::string twice = handHeader({}, {{"w", {32}, cw::gguf::F32}, {"w", {32}, cw::gguf::F32}}, &data);
     QTest::newRow("duplicate tensor") << QByteArray::fromStdString(twice) << "tensor 'w' appears twice";
-    std::string longString = handHeader({{"k", "v"}}, {}, &data);
+    std::string longString = handHeader({handString("k", "v")}, {}, &data);
     const uint64_t longLength = uint64_t(1) << 50; // the key's length
     std::memcpy(longString.data() + 24, &longLength, 8);
     QTest::newRow("string beyond the end") << QByteArray::fromStdString(longString) << "truncated at byte 32";
@@ -307,30 +251,11 @@ void TestGguf::truncatedAtEveryByteOfTheHeader()
 void TestGguf::opensA7BCheckpointWithoutReadingIt()
 {
     // The tensors of a llama-2-7B checkpoint in F16 (6.7 G parameters, 13.5 GB), written as a sparse file.
-    std::vector<HandTensor> ts;
-    const uint64_t dim = 4096, ff = 11008, vocab = 32000;
-    ts.push_back({"token_embd.weight", {dim, vocab}, cw::gguf::F16});
-    for (int b = 0; b < 32; ++b) {
-        const std::string p = "blk." + std::to_string(b) + ".";
-        for (const char *n : {"attn_q", "attn_k", "attn_v", "attn_output"})
-            ts.push_back({p + n + ".weight", {dim, dim}, cw::gguf::F16});
-        ts.push_back({p + "ffn_gate.weight", {dim, ff}, cw::gguf::F16});
-        ts.push_back({p + "ffn_up.weight", {dim, ff}, cw::gguf::F16});
-        ts.push_back({p + "ffn_down.weight", {ff, dim}, cw::gguf::F16});
-        ts.push_back({p + "attn_norm.weight", {dim}, cw::gguf::F32});
-        ts.push_back({p + "ffn_norm.weight", {dim}, cw::gguf::F32});
-    }
-    ts.push_back({"output_norm.weight", {dim}, cw::gguf::F32});
-    ts.push_back({"output.weight", {dim, vocab}, cw::gguf::F16});
+    const uint64_t dim = 4096, vocab = 32000;
     uint64_t data = 0;
-    const std::string header = handHeader({{"general.architecture", "llama"}}, ts, &data);
+    const std::string header = handHeader({handString("general.architecture", "llama")}, lmtestutil::llama7bTensors(), &data);
     const QString path = m_dir.filePath("llama-7b-shaped.gguf");
-    {
-        QFile f(path);
-        QVERIFY(f.open(QIODevice::WriteOnly));
-        QCOMPARE(f.write(header.data(), qint64(header.size())), qint64(header.size()));
-        QVERIFY(f.resize(qint64(header.size() + data))); // a hole: no blocks on disk
-    }
+    QVERIFY(lmtestutil::writeSparse(path, header, data));
     QVERIFY(data > 13'000'000'000ULL);
     const long before = rssKb();
     QElapsedTimer timer;
@@ -342,9 +267,9 @@ void TestGguf::opensA7BCheckpointWithoutReadingIt()
     // Opening maps the file and reads only its header (a few KB): not seconds, not gigabytes.
     QVERIFY2(ms < 2000, qPrintable(QString("open took %1 ms").arg(ms)));
     QVERIFY2(rssKb() - before < 64 * 1024, qPrintable(QString("RSS grew by %1 KB").arg(rssKb() - before)));
-    // A row of the last tensor streams in on its own.
+    // A row of the output matrix streams in on its own.
     std::vector<float> row(dim);
-    f.readRows(f.tensors().back(), vocab - 1, 1, row.data());
+    f.readRows(*f.tensor("output.weight"), vocab - 1, 1, row.data());
     QCOMPARE(row[0], 0.f);
     QVERIFY2(rssKb() - before < 64 * 1024, qPrintable(QString("RSS grew by %1 KB").arg(rssKb() - before)));
 }

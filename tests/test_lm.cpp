@@ -20,6 +20,7 @@
 #include "core/lm/perplexity.h"
 #include "core/lm/stats.h"
 #include "resources/demo_data.h"
+#include "tests/lmtestutil.h"
 #include "tests/testutil.h"
 
 namespace {
@@ -166,15 +167,10 @@ void TestLm::initTestCase()
 {
     QVERIFY(m_dir.isValid());
     QString error;
-    const QByteArray paths = testutil::runProcess(
-        testutil::python(), {testutil::sourcePath("tests/tools/fetch_models.py"), "--paths"}, &error, 30 * 60 * 1000);
-    for (const QString &line : QString::fromLocal8Bit(paths).split('\n', Qt::SkipEmptyParts)) {
-        const QStringList kv = line.split('\t');
-        if (kv.size() == 2 && kv[0] == "llama.cpp-source")
-            m_source = kv[1];
-        if (kv.size() == 2 && kv[0] == "brown-corpus")
-            m_corpus = QFileInfo(kv[1]).path();
-    }
+    const QMap<QString, QString> paths = lmtestutil::referencePaths(&error);
+    m_source = paths.value("llama.cpp-source");
+    if (paths.contains("brown-corpus"))
+        m_corpus = QFileInfo(paths["brown-corpus"]).path();
     if (m_source.isEmpty()) {
         m_skip = "llama.cpp's reference cannot be fetched (tests/tools/fetch_models.py): " + error;
         return;
@@ -480,32 +476,11 @@ void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp()
     QCOMPARE(tok.bos(), int32_t(bos));
     QVERIFY(tok.addsBos());
     // llama.cpp's test pairs.
-    QFile inp(base + ".inp"), out(base + ".out");
-    QVERIFY(inp.open(QIODevice::ReadOnly) && out.open(QIODevice::ReadOnly));
-    const QList<QByteArray> inputs = inp.readAll().split('\n');
-    QList<QByteArray> texts;
-    QByteArray current;
-    bool first = true;
-    for (const QByteArray &line : inputs) {
-        if (line == "__ggml_vocab_test__") {
-            texts.append(current);
-            current.clear();
-            first = true;
-            continue;
-        }
-        current += (first ? "" : "\n") + line;
-        first = false;
-    }
-    const QList<QByteArray> expected = out.readAll().split('\n');
-    QVERIFY(texts.size() > 30);
-    for (qsizetype i = 0; i < texts.size(); ++i) {
-        std::vector<int32_t> want;
-        for (const QByteArray &id : expected[i].split(' '))
-            if (!id.trimmed().isEmpty())
-                want.push_back(id.trimmed().toInt());
-        const std::vector<int32_t> got = tok.encode(texts[i].toStdString(), false);
-        QVERIFY2(got == want, qPrintable(QString("input %1: '%2'").arg(i).arg(QString::fromUtf8(texts[i]))));
-    }
+    QString error;
+    const std::vector<lmtestutil::VocabPair> pairs = lmtestutil::readVocabPairs(base, &error);
+    QVERIFY2(error.isEmpty() && pairs.size() > 30, qPrintable(error));
+    for (const lmtestutil::VocabPair &p : pairs)
+        QVERIFY2(tok.encode(p.text, false) == p.ids, p.text.c_str());
     // A Unigram or SentencePiece-style file is refused by name.
     json["model"] = QJsonObject{{"type", "Unigram"}};
     QVERIFY(testutil::writeFile(folder + "/tokenizer.json", QJsonDocument(json).toJson()));
@@ -742,68 +717,17 @@ void TestLm::opensA7BCheckpointWithoutReadingIt()
 {
     // The configuration and tensor table of a llama-2-7B checkpoint (F16, 13.5 GB) as a sparse file: open()
     // checks every tensor's shape, maps the file and reads none of it.
-    const int64_t dim = 4096, ff = 11008, vocab = 32000, layers = 32;
-    std::vector<cw::gguf::WriteValue> kv{{"general.architecture", cw::gguf::makeString("llama")},
-                                         {"llama.context_length", cw::gguf::makeUInt32(4096)},
-                                         {"llama.embedding_length", cw::gguf::makeUInt32(uint32_t(dim))},
-                                         {"llama.block_count", cw::gguf::makeUInt32(uint32_t(layers))},
-                                         {"llama.feed_forward_length", cw::gguf::makeUInt32(uint32_t(ff))},
-                                         {"llama.attention.head_count", cw::gguf::makeUInt32(32)}};
-    // Tensors of one element each, written small, then the header patched to the real shapes would be fragile:
-    // instead write the header by hand (test_gguf does the same for the reader alone).
-    std::string b;
-    auto put = [&](auto v) { b.append(reinterpret_cast<const char *>(&v), sizeof v); };
-    auto str = [&](const std::string &s) {
-        put(uint64_t(s.size()));
-        b += s;
-    };
-    std::vector<std::pair<std::string, std::vector<uint64_t>>> ts{{"token_embd.weight", {dim, vocab}},
-                                                                  {"output_norm.weight", {dim}},
-                                                                  {"output.weight", {dim, vocab}}};
-    for (int64_t l = 0; l < layers; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        for (const char *n : {"attn_q", "attn_k", "attn_v", "attn_output"})
-            ts.push_back({p + n + ".weight", {dim, dim}});
-        ts.push_back({p + "ffn_gate.weight", {dim, ff}});
-        ts.push_back({p + "ffn_up.weight", {dim, ff}});
-        ts.push_back({p + "ffn_down.weight", {ff, dim}});
-        ts.push_back({p + "attn_norm.weight", {dim}});
-        ts.push_back({p + "ffn_norm.weight", {dim}});
-    }
-    put(uint32_t(0x46554747));
-    put(uint32_t(3));
-    put(uint64_t(ts.size()));
-    put(uint64_t(kv.size()));
-    for (const auto &[k, v] : kv) {
-        str(k);
-        put(uint32_t(v.type));
-        if (v.type == cw::gguf::ValueType::String)
-            str(v.text);
-        else
-            put(uint32_t(v.integer));
-    }
-    uint64_t offset = 0;
-    for (const auto &[name, ne] : ts) {
-        str(name);
-        put(uint32_t(ne.size()));
-        uint64_t n = 1;
-        for (uint64_t d : ne) {
-            put(d);
-            n *= d;
-        }
-        const uint32_t type = ne.size() == 1 ? cw::gguf::F32 : cw::gguf::F16;
-        put(type);
-        put(offset);
-        offset += (n * (type == cw::gguf::F32 ? 4 : 2) + 31) / 32 * 32;
-    }
-    b.resize((b.size() + 31) / 32 * 32, '\0');
+    const int64_t vocab = 32000;
+    uint64_t data = 0;
+    const std::string header = lmtestutil::handHeader({lmtestutil::handString("general.architecture", "llama"),
+                                                       lmtestutil::handUInt32("llama.context_length", 4096),
+                                                       lmtestutil::handUInt32("llama.embedding_length", 4096),
+                                                       lmtestutil::handUInt32("llama.block_count", 32),
+                                                       lmtestutil::handUInt32("llama.feed_forward_length", 11008),
+                                                       lmtestutil::handUInt32("llama.attention.head_count", 32)},
+                                                      lmtestutil::llama7bTensors(), &data);
     const QString path = m_dir.filePath("llama-7b.gguf");
-    {
-        QFile f(path);
-        QVERIFY(f.open(QIODevice::WriteOnly));
-        QCOMPARE(f.write(b.data(), qint64(b.size())), qint64(b.size()));
-        QVERIFY(f.resize(qint64(b.size() + offset)));
-    }
+    QVERIFY(lmtestutil::writeSparse(path, header, data));
     QElapsedTimer timer;
     timer.start();
     auto model = cw::lm::LanguageModel::open(path.toStdString());

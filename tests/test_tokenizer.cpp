@@ -20,50 +20,13 @@
 #include "core/base/error.h"
 #include "core/io/gguf.h"
 #include "core/lm/tokenizer.h"
+#include "tests/lmtestutil.h"
 #include "tests/testutil.h"
 
 namespace {
 
-struct Pair {
-    std::string text;
-    std::vector<int32_t> ids;
-};
+using Pair = lmtestutil::VocabPair;
 
-// llama.cpp's test pairs: inputs separated by "\n__ggml_vocab_test__\n", one line of ids per input.
-std::vector<Pair> readPairs(const QString &vocab, QString *error)
-{
-    QFile inp(vocab + ".inp"), out(vocab + ".out");
-    if (!inp.open(QIODevice::ReadOnly) || !out.open(QIODevice::ReadOnly)) {
-        *error = "cannot read " + vocab + ".inp / .out";
-        return {};
-    }
-    const std::string raw = inp.readAll().toStdString();
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> inputs;
-    for (size_t pos = 0; pos < raw.size();) {
-        const size_t next = raw.find(sep, pos);
-        if (next == std::string::npos) {
-            inputs.push_back(raw.substr(pos));
-            break;
-        }
-        inputs.push_back(raw.substr(pos, next - pos));
-        pos = next + sep.size();
-    }
-    const QList<QByteArray> lines = out.readAll().split('\n');
-    std::vector<Pair> pairs;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-        if (qsizetype(i) >= lines.size()) {
-            *error = QString("%1.out has fewer lines than the %2 inputs").arg(vocab).arg(inputs.size());
-            return {};
-        }
-        Pair p{inputs[i], {}};
-        for (const QByteArray &id : lines[qsizetype(i)].simplified().split(' '))
-            if (!id.isEmpty())
-                p.ids.push_back(id.toInt());
-        pairs.push_back(std::move(p));
-    }
-    return pairs;
-}
 
 // Text for a failure message: control characters escaped.
 QString shown(const std::string &s)
@@ -140,15 +103,10 @@ void TestTokenizer::initTestCase()
 {
     QVERIFY(m_dir.isValid());
     QString error;
-    const QByteArray paths = testutil::runProcess(
-        testutil::python(), {testutil::sourcePath("tests/tools/fetch_models.py"), "--paths"}, &error, 30 * 60 * 1000);
-    for (const QString &line : QString::fromLocal8Bit(paths).split('\n', Qt::SkipEmptyParts)) {
-        const QStringList kv = line.split('\t');
-        if (kv.size() == 2 && kv[0] == "llama.cpp-source")
-            m_source = kv[1];
-        if (kv.size() == 2 && kv[0] == "brown-corpus")
-            m_corpus = QFileInfo(kv[1]).path();
-    }
+    const QMap<QString, QString> paths = lmtestutil::referencePaths(&error);
+    m_source = paths.value("llama.cpp-source");
+    if (paths.contains("brown-corpus"))
+        m_corpus = QFileInfo(paths["brown-corpus"]).path();
     if (m_source.isEmpty() || !QFileInfo::exists(m_source + "/models/ggml-vocab-gpt-2.gguf"))
         m_skip = "llama.cpp's source with its test vocabularies cannot be fetched (tests/tools/fetch_models.py): " +
                  error;
@@ -177,7 +135,7 @@ void TestTokenizer::matchesLlamaCppVectors()
         return;
     }
     QString error;
-    const std::vector<Pair> pairs = readPairs(vocab(name), &error);
+    const std::vector<Pair> pairs = lmtestutil::readVocabPairs(vocab(name), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QVERIFY(pairs.size() >= 40);
     const cw::lm::Tokenizer tok = load(vocab(name));
@@ -222,7 +180,7 @@ void TestTokenizer::otherVocabularies()
     const cw::lm::Tokenizer tok = load(vocab(name));
     QCOMPARE(QString::fromStdString(tok.kind()), kind);
     QString error;
-    for (const Pair &p : readPairs(vocab("llama-spm"), &error)) {
+    for (const Pair &p : lmtestutil::readVocabPairs(vocab("llama-spm"), &error)) {
         const std::vector<int32_t> ids = tok.encode(p.text, false);
         QCOMPARE(tok.decode(ids), p.text);
     }
@@ -245,7 +203,7 @@ void TestTokenizer::roundTrips()
     QFETCH(QString, name);
     const cw::lm::Tokenizer tok = load(vocab(name));
     QString error;
-    const std::vector<Pair> pairs = readPairs(vocab(name), &error);
+    const std::vector<Pair> pairs = lmtestutil::readVocabPairs(vocab(name), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     for (const Pair &p : pairs) {
         const std::vector<int32_t> ids = tok.encode(p.text, false);
@@ -554,7 +512,7 @@ void TestTokenizer::cliTokenize()
 {
     requireSource();
     QString error;
-    const std::vector<Pair> pairs = readPairs(vocab("gpt-2"), &error);
+    const std::vector<Pair> pairs = lmtestutil::readVocabPairs(vocab("gpt-2"), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const cw::lm::Tokenizer tok = load(vocab("gpt-2"));
     for (size_t i : {size_t(9), size_t(17), size_t(18), size_t(24), size_t(pairs.size() - 1)}) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <regex>
 
+#include <Eigen/Core>
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
@@ -231,7 +232,8 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
             throw fail("rotary embeddings over part of each head (rope.dimension_count) are not supported");
         for (const auto &[key, value] : f.metadata())
             if (key.rfind("tokenizer.ggml.", 0) != 0 || value.type != gguf::ValueType::Array)
-                model->m_metadata.emplace_back(key, value.summary(4));
+                model->m_metadata.emplace_back(key, value.type == gguf::ValueType::String ? value.text.substr(0, 400)
+                                                                                         : value.summary(4));
         if (f.find("tokenizer.ggml.model"))
             model->m_tokenizer = std::make_shared<const Tokenizer>(Tokenizer::fromGguf(f));
         for (const gguf::TensorInfo &t : f.tensors()) {
@@ -549,9 +551,12 @@ void rope(float *v, int64_t hd, int64_t pos, double theta, bool halves)
     }
 }
 
-inline float geluTanh(float x)
+// GELU, tanh approximation, in place over n values (Eigen's vectorised tanh: a scalar std::tanh per value cost
+// as much as the matrix products of a small model's prompt).
+void geluTanh(float *x, int64_t n)
 {
-    return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    Eigen::Map<Eigen::ArrayXf> v(x, n);
+    v = 0.5f * v * (1.f + (0.7978845608028654f * (v + 0.044715f * v * v * v)).tanh());
 }
 
 } // namespace
@@ -682,8 +687,7 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
         } else {
             layerNorm(x.data(), n, dim, w.ffnNorm, w.ffnNormB, c.normEps, h.data());
             linear(h.data(), n, w.up, w.upB, up.data());
-            for (int64_t i = 0; i < n * c.ffn; ++i)
-                up[size_t(i)] = geluTanh(up[size_t(i)]);
+            geluTanh(up.data(), n * c.ffn);
         }
         linear(up.data(), n, w.down, w.downB, h.data());
         for (int64_t i = 0; i < n * dim; ++i)

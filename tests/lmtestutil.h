@@ -1,0 +1,164 @@
+// Shared by the language-model tests (test_gguf, test_lm, test_tokenizer, test_gui_lm): where the llama.cpp
+// references are, llama.cpp's tokenizer test pairs, and GGUF headers written by hand (for files too large or too
+// malformed for the writer).
+#pragma once
+
+#include <QFile>
+#include <QMap>
+#include <QString>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/io/gguf.h"
+#include "tests/testutil.h"
+
+namespace lmtestutil {
+
+// The references fetched with the real models (tests/tools/fetch_models.py --paths): "llama.cpp-source",
+// "llama.cpp-lib", "brown-corpus", and the ONNX models, by name. Empty with *error set when the fetch fails.
+inline QMap<QString, QString> referencePaths(QString *error)
+{
+    QMap<QString, QString> paths;
+    const QByteArray out = testutil::runProcess(
+        testutil::python(), {testutil::sourcePath("tests/tools/fetch_models.py"), "--paths"}, error, 30 * 60 * 1000);
+    if (!error->isEmpty())
+        return paths;
+    for (const QString &line : QString::fromLocal8Bit(out).split('\n', Qt::SkipEmptyParts)) {
+        const QStringList kv = line.split('\t');
+        if (kv.size() == 2)
+            paths[kv[0]] = kv[1];
+    }
+    return paths;
+}
+
+struct VocabPair {
+    std::string text;
+    std::vector<int32_t> ids;
+};
+
+// llama.cpp's test pairs of a vocabulary file (VOCAB.inp / VOCAB.out, made by its tests/test-tokenizer-0):
+// inputs separated by "\n__ggml_vocab_test__\n", one line of ids per input.
+inline std::vector<VocabPair> readVocabPairs(const QString &vocab, QString *error)
+{
+    QFile inp(vocab + ".inp"), out(vocab + ".out");
+    if (!inp.open(QIODevice::ReadOnly) || !out.open(QIODevice::ReadOnly)) {
+        *error = "cannot read " + vocab + ".inp / .out";
+        return {};
+    }
+    const std::string raw = inp.readAll().toStdString();
+    const std::string sep = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> inputs;
+    for (size_t pos = 0; pos < raw.size();) {
+        const size_t next = raw.find(sep, pos);
+        if (next == std::string::npos) {
+            inputs.push_back(raw.substr(pos));
+            break;
+        }
+        inputs.push_back(raw.substr(pos, next - pos));
+        pos = next + sep.size();
+    }
+    const QList<QByteArray> lines = out.readAll().split('\n');
+    std::vector<VocabPair> pairs;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        if (qsizetype(i) >= lines.size()) {
+            *error = QString("%1.out has fewer lines than the %2 inputs").arg(vocab).arg(inputs.size());
+            return {};
+        }
+        VocabPair p{inputs[i], {}};
+        for (const QByteArray &id : lines[qsizetype(i)].simplified().split(' '))
+            if (!id.isEmpty())
+                p.ids.push_back(id.toInt());
+        pairs.push_back(std::move(p));
+    }
+    return pairs;
+}
+
+// A GGUF v3 header by hand: metadata (key, type, value bytes as the format stores them) and tensor infos, data
+// offsets laid out in order with 32-byte alignment; *dataBytes: the size of the data section it declares.
+struct HandTensor {
+    std::string name;
+    std::vector<uint64_t> ne;
+    uint32_t type;
+};
+struct HandValue {
+    std::string key;
+    uint32_t type; // cw::gguf::ValueType
+    std::string bytes;
+};
+inline HandValue handString(const std::string &key, const std::string &value)
+{
+    const uint64_t n = value.size();
+    return {key, uint32_t(cw::gguf::ValueType::String), std::string(reinterpret_cast<const char *>(&n), 8) + value};
+}
+inline HandValue handUInt32(const std::string &key, uint32_t value)
+{
+    return {key, uint32_t(cw::gguf::ValueType::UInt32), std::string(reinterpret_cast<const char *>(&value), 4)};
+}
+inline std::string handHeader(const std::vector<HandValue> &kv, const std::vector<HandTensor> &ts, uint64_t *dataBytes)
+{
+    std::string b;
+    auto put = [&](auto v) { b.append(reinterpret_cast<const char *>(&v), sizeof v); };
+    auto str = [&](const std::string &s) {
+        put(uint64_t(s.size()));
+        b += s;
+    };
+    put(uint32_t(0x46554747));
+    put(uint32_t(3));
+    put(uint64_t(ts.size()));
+    put(uint64_t(kv.size()));
+    for (const HandValue &v : kv) {
+        str(v.key);
+        put(v.type);
+        b += v.bytes;
+    }
+    uint64_t offset = 0;
+    for (const HandTensor &t : ts) {
+        str(t.name);
+        put(uint32_t(t.ne.size()));
+        uint64_t n = 1;
+        for (uint64_t d : t.ne) {
+            put(d);
+            n *= d;
+        }
+        put(t.type);
+        put(offset);
+        const auto *tr = cw::gguf::typeTraits(t.type);
+        const uint64_t bytes = tr ? n / uint64_t(tr->blockSize) * uint64_t(tr->blockBytes) : n * 4;
+        offset += (bytes + 31) / 32 * 32;
+    }
+    b.resize((b.size() + 31) / 32 * 32, '\0');
+    *dataBytes = offset;
+    return b;
+}
+
+// The tensors of a llama-2-7B checkpoint (F16 matrices, F32 norms: 6.74 G parameters, 13.5 GB).
+inline std::vector<HandTensor> llama7bTensors()
+{
+    const uint64_t dim = 4096, ff = 11008, vocab = 32000;
+    std::vector<HandTensor> ts{{"token_embd.weight", {dim, vocab}, cw::gguf::F16},
+                               {"output_norm.weight", {dim}, cw::gguf::F32},
+                               {"output.weight", {dim, vocab}, cw::gguf::F16}};
+    for (int b = 0; b < 32; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".";
+        for (const char *n : {"attn_q", "attn_k", "attn_v", "attn_output"})
+            ts.push_back({p + n + ".weight", {dim, dim}, cw::gguf::F16});
+        ts.push_back({p + "ffn_gate.weight", {dim, ff}, cw::gguf::F16});
+        ts.push_back({p + "ffn_up.weight", {dim, ff}, cw::gguf::F16});
+        ts.push_back({p + "ffn_down.weight", {ff, dim}, cw::gguf::F16});
+        ts.push_back({p + "attn_norm.weight", {dim}, cw::gguf::F32});
+        ts.push_back({p + "ffn_norm.weight", {dim}, cw::gguf::F32});
+    }
+    return ts;
+}
+
+// Writes header + a hole of dataBytes (a sparse file: no blocks on disk). False when it cannot.
+inline bool writeSparse(const QString &path, const std::string &header, uint64_t dataBytes)
+{
+    QFile f(path);
+    return f.open(QIODevice::WriteOnly) && f.write(header.data(), qint64(header.size())) == qint64(header.size()) &&
+           f.resize(qint64(header.size() + dataBytes));
+}
+
+} // namespace lmtestutil
