@@ -1,0 +1,164 @@
+#include "ui/jobs/lmjobs.h"
+
+#include <chrono>
+
+#include "core/lm/corpus.h"
+#include "core/lm/defaults.h"
+
+namespace cw::ui {
+
+OpenLanguageModelJob::OpenLanguageModelJob(QString spec, QObject *parent) : Job(parent), m_spec(std::move(spec))
+{
+    setTitle(tr("Opening language model"));
+}
+
+bool OpenLanguageModelJob::start()
+{
+    if (isRunning())
+        return false;
+    m_model.reset();
+    const std::string spec = m_spec.toStdString();
+    return startWork([this, spec](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
+        progress(0.0, "reading the tensor table");
+        LanguageModelPtr model = cw::lm::LanguageModel::open(spec);
+        stop.throwIfStopped();
+        progress(1.0, "done");
+        return [this, model]() {
+            m_model = model;
+            emit succeeded();
+        };
+    });
+}
+
+WeightStatsJob::WeightStatsJob(LanguageModelPtr model, QString tensor, int bins, double outlierFactor, QObject *parent)
+    : Job(parent), m_model(std::move(model)), m_tensor(std::move(tensor)), m_bins(bins), m_outlierFactor(outlierFactor)
+{
+    setTitle(tr("Weight statistics"));
+}
+
+bool WeightStatsJob::start()
+{
+    if (isRunning())
+        return false;
+    m_result.reset();
+    const LanguageModelPtr model = m_model;
+    const std::string name = m_tensor.toStdString();
+    const int bins = m_bins;
+    const double factor = m_outlierFactor;
+    return startWork([this, model, name, bins, factor](const cw::StopToken &, const cw::ProgressFn &progress) -> Deliver {
+        progress(0.0, "reading " + name);
+        // One pass over the tensor, with no stop checks of its own: a cancel discards the result.
+        auto stats = std::make_shared<cw::lm::WeightStats>(cw::lm::weightStats(*model, name, bins, factor));
+        return [this, stats]() {
+            m_result = std::move(*stats);
+            emit succeeded();
+        };
+    });
+}
+
+PerplexityJob::PerplexityJob(PerplexityParams params, QObject *parent) : Job(parent), m_params(std::move(params))
+{
+    setTitle(tr("Perplexity"));
+}
+
+PerplexityOutcome PerplexityJob::run(const PerplexityParams &params, const cw::StopToken &stop,
+                                     const cw::ProgressFn &progress)
+{
+    // Reading and tokenizing the text and the weights take the first part of the bar; the chunks the rest.
+    constexpr double kTextShare = 0.03, kWeightsShare = 0.12;
+    if (progress)
+        progress(0.0, "reading the text");
+    cw::lm::LanguageModel &model = *params.model;
+    const std::vector<int32_t> tokens = cw::lm::encodeText(model, cw::lm::loadText(params.textSpec));
+    stop.throwIfStopped();
+    model.load(cw::progressSlice(progress, kTextShare, kTextShare + kWeightsShare, ""), &stop);
+    cw::lm::PerplexityOptions options = cw::lm::defaultPerplexityOptions(model);
+    if (params.ctx > 0)
+        options.ctx = params.ctx;
+    options.chunks = params.chunks;
+    options.threads = params.threads;
+    PerplexityOutcome out;
+    out.textTokens = int64_t(tokens.size());
+    out.ctx = options.ctx;
+    out.result = cw::lm::perplexity(params.model, tokens, options,
+                                    cw::progressSlice(progress, kTextShare + kWeightsShare, 1.0, ""), &stop);
+    return out;
+}
+
+bool PerplexityJob::start()
+{
+    if (isRunning())
+        return false;
+    m_result.reset();
+    const PerplexityParams params = m_params;
+    return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
+        const PerplexityOutcome outcome = run(params, stop, progress);
+        return [this, outcome]() {
+            m_result = outcome;
+            emit succeeded();
+        };
+    });
+}
+
+GenerateJob::GenerateJob(GenerateParams params, QObject *parent) : Job(parent), m_params(std::move(params))
+{
+    setTitle(tr("Generating"));
+}
+
+double GenerateJob::generationSeconds() const
+{
+    return m_delivered >= 2 && m_lastTokenAt > m_firstTokenAt ? m_lastTokenAt - m_firstTokenAt : 0;
+}
+
+bool GenerateJob::start()
+{
+    if (isRunning())
+        return false;
+    m_delivered = 0;
+    m_firstTokenAt = m_lastTokenAt = -1;
+    m_completed = false;
+    const GenerateParams params = m_params;
+    return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
+        using Clock = std::chrono::steady_clock;
+        const Clock::time_point t0 = Clock::now();
+        cw::lm::LanguageModel &model = *params.model;
+        const std::vector<int32_t> prompt = cw::lm::encodeText(model, params.prompt);
+        // The job outlives its worker (its destructor waits), so queued calls on `this` are safe; they run on the
+        // job's thread, in the order they were posted, before the result.
+        const int promptTokens = int(prompt.size());
+        QMetaObject::invokeMethod(this, [this, promptTokens]() { emit promptEncoded(promptTokens); }, Qt::QueuedConnection);
+        model.load(progress, &stop);
+        cw::lm::GenerateOptions options = cw::lm::defaultGenerateOptions(model);
+        options.maxTokens = params.maxTokens;
+        options.temperature = params.temperature;
+        options.seed = params.seed;
+        options.threads = params.threads;
+        const cw::lm::Tokenizer &tok = *model.tokenizer(); // encodeText has checked it is there
+        int64_t count = 0;
+        cw::lm::generate(
+            params.model, prompt, options,
+            [&](int32_t id) {
+                const double at = std::chrono::duration<double>(Clock::now() - t0).count();
+                const QByteArray piece = id == options.stopToken ? QByteArray() : QByteArray::fromStdString(tok.piece(id));
+                QMetaObject::invokeMethod(
+                    this,
+                    [this, id, piece, at]() {
+                        if (m_delivered++ == 0)
+                            m_firstTokenAt = at;
+                        m_lastTokenAt = at;
+                        emit tokenGenerated(id, piece);
+                    },
+                    Qt::QueuedConnection);
+                ++count;
+                progress(double(count) / double(std::max<int64_t>(options.maxTokens, 1)), "generating");
+                return true;
+            },
+            &stop);
+        return [this]() {
+            m_completed = true;
+            emit succeeded();
+        };
+    });
+}
+
+} // namespace cw::ui

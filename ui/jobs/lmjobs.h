@@ -1,0 +1,146 @@
+// Jobs over a language model (core/lm), each a thin adapter over one core function on a worker thread:
+//
+//   OpenLanguageModelJob  cw::lm::LanguageModel::open (configuration and tensor table; no weights read)
+//   WeightStatsJob        cw::lm::weightStats of one tensor (read and dequantized from the mapped checkpoint)
+//   PerplexityJob         the text read (cw::lm::loadText) and tokenized, the weights loaded, cw::lm::perplexity
+//   GenerateJob           the prompt tokenized, the weights loaded, cw::lm::generate, every new token delivered
+//                         as it comes (tokenGenerated, queued to the job's thread)
+//
+// The model is shared (std::shared_ptr): a job keeps it alive while it runs, even when the window has moved
+// on to another model. PerplexityJob and GenerateJob load the weights (LanguageModel::load, which is not safe
+// to run twice at once): their owner runs one of them at a time.
+#pragma once
+
+#include <QByteArray>
+#include <QMetaType>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/lm/model.h"
+#include "core/lm/perplexity.h"
+#include "core/lm/stats.h"
+#include "ui/jobs/job.h"
+
+namespace cw::ui {
+
+using LanguageModelPtr = std::shared_ptr<cw::lm::LanguageModel>;
+
+class OpenLanguageModelJob : public Job {
+    Q_OBJECT
+public:
+    // spec: a .gguf / .safetensors file, a Hugging Face folder, or "demo-lm".
+    explicit OpenLanguageModelJob(QString spec, QObject *parent = nullptr);
+
+    QString spec() const { return m_spec; }
+    bool start() override;
+    // Set once succeeded() has been emitted.
+    LanguageModelPtr model() const { return m_model; }
+
+signals:
+    void succeeded();
+
+private:
+    QString m_spec;
+    LanguageModelPtr m_model;
+};
+
+class WeightStatsJob : public Job {
+    Q_OBJECT
+public:
+    WeightStatsJob(LanguageModelPtr model, QString tensor, int bins, double outlierFactor, QObject *parent = nullptr);
+
+    QString tensor() const { return m_tensor; }
+    int bins() const { return m_bins; }
+    double outlierFactor() const { return m_outlierFactor; }
+    bool start() override;
+    // Set once succeeded() has been emitted.
+    const std::optional<cw::lm::WeightStats> &result() const { return m_result; }
+
+signals:
+    void succeeded();
+
+private:
+    LanguageModelPtr m_model;
+    QString m_tensor;
+    int m_bins;
+    double m_outlierFactor;
+    std::optional<cw::lm::WeightStats> m_result;
+};
+
+struct PerplexityParams {
+    LanguageModelPtr model;
+    std::string textSpec;  // cw::lm::loadText: a text file, "brown:heldout", ...
+    int64_t ctx = 0;       // 0: cw::lm::defaultPerplexityOptions
+    int64_t chunks = -1;   // -1: every whole chunk
+    int threads = 0;
+};
+
+struct PerplexityOutcome {
+    cw::lm::PerplexityResult result;
+    int64_t textTokens = 0; // the whole text, tokenized
+    int64_t ctx = 0;        // the context used
+};
+
+class PerplexityJob : public Job {
+    Q_OBJECT
+public:
+    explicit PerplexityJob(PerplexityParams params, QObject *parent = nullptr);
+
+    const PerplexityParams &params() const { return m_params; }
+    bool start() override;
+    // Set once succeeded() has been emitted.
+    const std::optional<PerplexityOutcome> &result() const { return m_result; }
+
+    // The work itself, callable without Qt (and from tests). Progress: "reading the text", "reading weights",
+    // then "chunk i of n".
+    static PerplexityOutcome run(const PerplexityParams &params, const cw::StopToken &stop, const cw::ProgressFn &progress);
+
+signals:
+    void succeeded();
+
+private:
+    PerplexityParams m_params;
+    std::optional<PerplexityOutcome> m_result;
+};
+
+struct GenerateParams {
+    LanguageModelPtr model;
+    std::string prompt;             // UTF-8, tokenized with cw::lm::encodeText
+    int64_t maxTokens = 64;
+    double temperature = 0;         // 0: greedy
+    uint64_t seed = 1;
+    int threads = 0;
+};
+
+class GenerateJob : public Job {
+    Q_OBJECT
+public:
+    explicit GenerateJob(GenerateParams params, QObject *parent = nullptr);
+
+    const GenerateParams &params() const { return m_params; }
+    bool start() override;
+    // Seconds from the first token delivered to the last, as the worker timed them (the prompt's processing and the
+    // weights' reading excluded); 0 before two.
+    double generationSeconds() const;
+    // Whether the last run went to its end (succeeded() emitted).
+    bool completed() const { return m_completed; }
+
+signals:
+    void promptEncoded(int tokens);
+    // A new token and its bytes (a piece may end inside a UTF-8 character: decode with a stateful decoder). The
+    // end-of-sequence token comes with an empty piece.
+    void tokenGenerated(int id, const QByteArray &piece);
+    void succeeded();
+
+private:
+    GenerateParams m_params;
+    int64_t m_delivered = 0;
+    double m_firstTokenAt = -1, m_lastTokenAt = -1; // seconds since the work started, as the worker saw them
+    bool m_completed = false;
+};
+
+} // namespace cw::ui

@@ -1,0 +1,109 @@
+// LmEvaluateView: the perplexity of a language model on a text, as llama.cpp's llama-perplexity computes it
+// (cw::lm::perplexity through a PerplexityJob, the same computation as `cwb perplexity`).
+//
+// Controls: the text (the Brown corpus's held-out split when cw::lm::brownFolder() finds the corpus, a text file
+// chosen by the user, or one of the recent ones), the context (tokens per chunk; the model's default from
+// cw::lm::defaultPerplexityOptions) and the number of chunks (0: every whole chunk). Evaluate runs the job with a
+// progress bar (reading the text, the weights, then chunk by chunk); Cancel (or Escape) stops it between chunks.
+// The result: perplexity, mean negative log-likelihood, tokens scored, tokens per second, time, and a chart of the
+// running perplexity after each chunk, the final value dashed. Text, context and chunks are remembered.
+#pragma once
+
+#include <QPointer>
+#include <QWidget>
+
+#include <map>
+#include <optional>
+
+#include "ui/jobs/lmjobs.h"
+
+class QComboBox;
+class QCustomPlot;
+class QLabel;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+
+namespace cw::ui {
+
+class LmEvaluateView : public QWidget {
+    Q_OBJECT
+public:
+    static constexpr int kMaxRecentTexts = 8;
+
+    explicit LmEvaluateView(QWidget *parent = nullptr);
+    ~LmEvaluateView() override;
+
+    // Cancels a running evaluation and clears the result. nullptr: none.
+    void setModel(LanguageModelPtr model);
+    // Non-empty while the model's runner is busy elsewhere (a generation): Evaluate is off with this reason.
+    void setBlockedReason(const QString &reason);
+
+    // The text: "brown:heldout" or a path to a UTF-8 text file (added to the recent ones).
+    void setTextSpec(const QString &spec);
+    QString textSpec() const;
+    // How the text is called on screen ("Brown corpus, held-out split", a file name).
+    static QString textDisplayName(const QString &spec);
+    void setContext(int tokens);
+    int context() const;
+    void setChunks(int chunks); // 0: all
+    int chunks() const;
+
+    // Starts a PerplexityJob with the controls' settings. False (the reason in statusText()) without a model or
+    // tokenizer, while a job runs or the runner is busy, or without a text.
+    bool evaluate();
+    void cancel();
+    bool isRunning() const { return m_job != nullptr; }
+    PerplexityJob *job() const { return m_job; }
+    const std::optional<PerplexityOutcome> &result() const { return m_result; }
+    QString statusText() const;
+    // A result value as shown ("Perplexity", "NLL", "Scored", "Speed", "Time").
+    QString valueText(const QString &label) const;
+
+    QComboBox *textCombo() const { return m_textCombo; }
+    QSpinBox *contextSpin() const { return m_contextSpin; }
+    QSpinBox *chunksSpin() const { return m_chunksSpin; }
+    QPushButton *evaluateButton() const { return m_run; }
+    QPushButton *cancelButton() const { return m_cancel; }
+    QProgressBar *progressBar() const { return m_progress; }
+    QCustomPlot *chart() const { return m_chart; }
+
+signals:
+    void runningChanged(bool running);
+    // After a successful run: the outcome and the text's display name.
+    void evaluated(const PerplexityOutcome &outcome, const QString &text);
+    void finished(bool ok); // succeeded, failed or cancelled
+
+private:
+    // Lets a running job go: cancelled, its signals cut off, deleted when it ends.
+    void detachJob();
+    void buildUi();
+    void fillTextCombo(const QString &select);
+    void chooseTextFile();
+    void showResult(const PerplexityOutcome &outcome);
+    void clearResult();
+    void updateControls();
+    void setStatus(const QString &text);
+    void writeSettings();
+
+    LanguageModelPtr m_model;
+    QPointer<PerplexityJob> m_job;
+    std::optional<PerplexityOutcome> m_result;
+    QString m_blocked;
+    QString m_brownError; // why the Brown corpus is not offered ("" when it is)
+    QStringList m_recentTexts;
+    int m_lastTextIndex = 0;
+    bool m_loading = false;
+
+    QComboBox *m_textCombo = nullptr;
+    QSpinBox *m_contextSpin = nullptr;
+    QSpinBox *m_chunksSpin = nullptr;
+    QPushButton *m_run = nullptr;
+    QPushButton *m_cancel = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QLabel *m_status = nullptr;
+    std::map<QString, QLabel *> m_values;
+    QCustomPlot *m_chart = nullptr;
+};
+
+} // namespace cw::ui
