@@ -2,6 +2,7 @@
 //
 //   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--sensitivity] [--screenshot PNG]
 //                         [--inspect LAYER [--bits N|float] [--prune RATIO]] [--recipe R.json] [--compress]
+//                         [--generate PROMPT]
 //
 // Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.
 // --screenshot loads (and with --evaluate, evaluates), renders the window to a PNG and exits: 0 on
@@ -10,6 +11,9 @@
 // activation histogram is collected before the screenshot); --bits / --prune set its what-if controls.
 // --recipe loads a recipe into the Compress tab and shows it; --compress runs it as a compression job
 // (evaluated on --limit samples, 1000 if unset) and the screenshot waits for the variant.
+// A language model (a .gguf / .safetensors file, a Hugging Face folder, "demo-lm") takes --inspect TENSOR (its
+// statistics computed before the screenshot), --evaluate (perplexity on --data TEXT, "brown:heldout" or a text
+// file, at most --limit chunks) and --generate PROMPT (the screenshot waits for the text).
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
@@ -29,6 +33,10 @@
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
 #include "ui/views/inspectview.h"
+#include "ui/views/lmevaluateview.h"
+#include "ui/views/lmgenerateview.h"
+#include "ui/views/lminspectview.h"
+#include "ui/views/lmworkspace.h"
 #include "ui/views/sensitivityview.h"
 
 namespace {
@@ -54,18 +62,22 @@ int main(int argc, char *argv[])
     parser.addHelpOption();
     parser.addVersionOption();
     const QCommandLineOption openOption(QStringLiteral("open"),
-                                        QStringLiteral("Model or project (.cwproj) to open: a path, \"demo\" or \"demo-resnet\"."),
+                                        QStringLiteral("Model or project (.cwproj) to open: a path, a Hugging Face "
+                                                       "folder, \"demo\", \"demo-resnet\" or \"demo-lm\"."),
                                         QStringLiteral("MODEL"));
     const QCommandLineOption dataOption(QStringLiteral("data"),
-                                        QStringLiteral("Dataset for Evaluate: \"fashion-mnist\" or a .npy/.npz/.h5/IDX file."),
+                                        QStringLiteral("Dataset for Evaluate: \"fashion-mnist\" or a .npy/.npz/.h5/IDX file; "
+                                                       "for a language model, the text: \"brown:heldout\" or a text file."),
                                         QStringLiteral("DATA"));
-    const QCommandLineOption limitOption(QStringLiteral("limit"), QStringLiteral("Evaluate at most N samples (0 = all)."),
+    const QCommandLineOption limitOption(QStringLiteral("limit"),
+                                         QStringLiteral("Evaluate at most N samples (a language model: N chunks; 0 = all)."),
                                          QStringLiteral("N"), QStringLiteral("0"));
     const QCommandLineOption evaluateOption(QStringLiteral("evaluate"), QStringLiteral("Evaluate right after loading."));
     const QCommandLineOption screenshotOption(QStringLiteral("screenshot"),
                                               QStringLiteral("Render the window to PNG once ready, then exit."),
                                               QStringLiteral("PNG"));
-    const QCommandLineOption inspectOption(QStringLiteral("inspect"), QStringLiteral("Select LAYER and show the Inspect tab."),
+    const QCommandLineOption inspectOption(QStringLiteral("inspect"),
+                                           QStringLiteral("Select LAYER (a language model's tensor) and show the Inspect tab."),
                                            QStringLiteral("LAYER"));
     const QCommandLineOption bitsOption(QStringLiteral("bits"), QStringLiteral("Inspect what-if bit-width: 2..8 or \"float\"."),
                                         QStringLiteral("N"));
@@ -97,7 +109,10 @@ int main(int argc, char *argv[])
     const QCommandLineOption sizeOption(QStringLiteral("window-size"),
                                         QStringLiteral("Window size of a --screenshot run (default 1400x900)."),
                                         QStringLiteral("WxH"), QStringLiteral("1400x900"));
-    parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption, sizeOption});
+    const QCommandLineOption generateOption(QStringLiteral("generate"),
+                                            QStringLiteral("A language model: continue PROMPT in the Generate tab."),
+                                            QStringLiteral("PROMPT"));
+    parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption, sizeOption, generateOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -209,6 +224,57 @@ int main(int argc, char *argv[])
             }
             std::printf("%s\n", qPrintable(QFileInfo(report).absoluteFilePath()));
             QCoreApplication::exit(0);
+            return;
+        }
+        if (cw::ui::LmWorkspace *lm = window.languageModelView(); window.languageModel()) {
+            if (!inspectLayer.isEmpty()) {
+                QObject::connect(lm->inspectView(), &cw::ui::LmInspectView::statsFinished, &window,
+                                 [&, inspectLayer](const QString &tensor, bool) {
+                                     if (batch && tensor == inspectLayer)
+                                         takeScreenshot();
+                                 });
+                if (!lm->showInspect(inspectLayer))
+                    fail(QStringLiteral("no tensor named '%1' in the model").arg(inspectLayer));
+                return;
+            }
+            if (evaluate) {
+                cw::ui::LmEvaluateView *view = lm->evaluateView();
+                if (parser.isSet(dataOption))
+                    view->setTextSpec(parser.value(dataOption));
+                if (parser.isSet(limitOption))
+                    view->setChunks(int(limit));
+                QObject::connect(view, &cw::ui::LmEvaluateView::finished, &window, [&, view](bool ok) {
+                    if (!batch)
+                        return;
+                    if (ok)
+                        takeScreenshot();
+                    else
+                        fail(view->statusText());
+                });
+                if (!lm->evaluate())
+                    fail(QStringLiteral("could not start the evaluation: %1").arg(view->statusText()));
+                return;
+            }
+            if (parser.isSet(generateOption)) {
+                cw::ui::LmGenerateView *view = lm->generateView();
+                lm->setCurrentWidget(view);
+                view->setPrompt(parser.value(generateOption));
+                QObject::connect(view, &cw::ui::LmGenerateView::finished, &window, [&, view](bool ok) {
+                    if (!batch)
+                        return;
+                    if (ok)
+                        takeScreenshot();
+                    else
+                        fail(view->statusText());
+                });
+                if (!view->generate())
+                    fail(QStringLiteral("could not start the generation: %1").arg(view->statusText()));
+                return;
+            }
+            if (batch) {
+                lm->setCurrentIndex(0);
+                takeScreenshot();
+            }
             return;
         }
         if (distill) {

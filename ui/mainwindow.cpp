@@ -22,6 +22,7 @@
 #include <QSettings>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
+#include <QStackedWidget>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
@@ -35,6 +36,8 @@
 
 #include "core/base/error.h"
 #include "core/io/model_io.h"
+#include "core/lm/model.h"
+#include "resources/demo_data.h"
 #include "ui/charts/chartfonts.h"
 #include "ui/charts/parameterchart.h"
 #include "ui/formatting.h"
@@ -52,6 +55,7 @@
 #include "ui/views/graphpanel.h"
 #include "ui/views/inputsdialog.h"
 #include "ui/views/inspectview.h"
+#include "ui/views/lmworkspace.h"
 #include "ui/views/sensitivityview.h"
 
 namespace cw::ui {
@@ -67,11 +71,12 @@ const char kLastProjectKey[] = "project/last";
 const char kProjectDirKey[] = "lastDirs/project";
 
 // View-menu entry for analysis tab `index`: Ctrl+1 … Ctrl+9 in tab order.
-void addTabAction(QMenu *menu, QTabWidget *tabs, int index)
+QAction *addTabAction(QMenu *menu, QTabWidget *tabs, int index)
 {
     QAction *action = menu->addAction(tabs->tabText(index), tabs, [tabs, index]() { tabs->setCurrentIndex(index); });
     if (index < 9)
         action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + index)));
+    return action;
 }
 
 QString settingsDir(const char *key)
@@ -244,6 +249,13 @@ void MainWindow::createCentralWidget()
     m_mainSplitter->setSizes({560, 840});
     m_mainSplitter->setChildrenCollapsible(false);
 
+    m_lm = new LmWorkspace;
+    m_pages = new QStackedWidget;
+    m_pages->setObjectName(QStringLiteral("pages"));
+    m_pages->addWidget(m_mainSplitter);
+    m_pages->addWidget(m_lm);
+    connect(m_lm, &LmWorkspace::evaluationChanged, this, &MainWindow::updateStatus);
+
     m_blockedPanel = new BlockedNodesPanel;
     connect(m_blockedPanel, &BlockedNodesPanel::nodeActivated, this, [this](const QString &name) { selectLayer(name); });
     auto *central = new QWidget;
@@ -254,7 +266,7 @@ void MainWindow::createCentralWidget()
     bannerRow->setContentsMargins(6, 6, 6, 0);
     bannerRow->addWidget(m_blockedPanel);
     centralLayout->addLayout(bannerRow);
-    centralLayout->addWidget(m_mainSplitter, 1);
+    centralLayout->addWidget(m_pages, 1);
     setCentralWidget(central);
 }
 
@@ -264,9 +276,16 @@ void MainWindow::createActions()
     m_openAct = file->addAction(tr("&Open…"), this, &MainWindow::openDialog);
     m_openAct->setShortcut(QKeySequence::Open);
     m_openAct->setToolTip(tr("Open a model (a new project on it) or a project file"));
+    m_openFolderAct = file->addAction(tr("Open &Folder…"), this, &MainWindow::openFolderDialog);
+    m_openFolderAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    m_openFolderAct->setToolTip(tr("Open a Hugging Face checkpoint folder (config.json and .safetensors files)"));
     m_openDemoAct = file->addAction(tr("Open Demo (&CNN)"), this, [this]() { openModel(QStringLiteral("demo")); });
     m_openDemoResnetAct =
         file->addAction(tr("Open Demo (&ResNet)"), this, [this]() { openModel(QStringLiteral("demo-resnet")); });
+    m_openDemoLmAct =
+        file->addAction(tr("Open Demo (&Language Model)"), this, [this]() { openModel(QStringLiteral("demo-lm")); });
+    m_openDemoLmAct->setObjectName(QStringLiteral("openDemoLmAction"));
+    file->setToolTipsVisible(true); // why the demo language model is off
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     m_recentMenu->setObjectName(QStringLiteral("recentMenu"));
     file->addSeparator();
@@ -334,7 +353,10 @@ void MainWindow::createActions()
     m_viewMenu = menuBar()->addMenu(tr("&View"));
     m_viewMenu->setObjectName(QStringLiteral("viewMenu"));
     for (int i = 0; i < m_tabs->count(); ++i)
-        addTabAction(m_viewMenu, m_tabs, i);
+        m_tabActions << addTabAction(m_viewMenu, m_tabs, i);
+    for (int i = 0; i < m_lm->count(); ++i)
+        m_lmTabActions << addTabAction(m_viewMenu, m_lm, i);
+    updateTabActions();
     m_viewMenu->addSeparator();
     QAction *logAction = m_logDock->toggleViewAction();
     logAction->setText(tr("&Log"));
@@ -378,6 +400,7 @@ void MainWindow::createLogPanel()
     connect(m_distill, &DistillView::logged, this, tagged(tr("distill: ")));
     connect(m_sensitivity, &SensitivityView::runFinished, this,
             [this](bool) { appendLog(tr("sensitivity: %1").arg(m_sensitivity->statusText())); });
+    connect(m_lm, &LmWorkspace::logged, this, &MainWindow::appendLog);
 }
 
 void MainWindow::createStatusBar()
@@ -469,8 +492,11 @@ QString MainWindow::openFilter()
     if (patterns.isEmpty())
         patterns << QStringLiteral("*.onnx") << QStringLiteral("*.h5");
     const QString project = QStringLiteral("*.") + QLatin1String(cw::kProjectExtension);
+    // Language models are no ModelFormat (cw::lm reads them); a Hugging Face folder opens with Open Folder….
+    const QString languageModels = QStringLiteral("*.gguf *.safetensors");
+    filters << tr("Language models (%1)").arg(languageModels);
     filters.prepend(tr("Projects (%1)").arg(project));
-    filters.prepend(tr("Models and projects (%1 %2)").arg(patterns.join(QLatin1Char(' ')), project));
+    filters.prepend(tr("Models and projects (%1 %2 %3)").arg(patterns.join(QLatin1Char(' ')), languageModels, project));
     filters << tr("All files (*)");
     return filters.join(QStringLiteral(";;"));
 }
@@ -492,7 +518,7 @@ bool MainWindow::isModelFile(const QString &path)
     for (const auto &format : cw::modelFormats())
         if ((format->capabilities() & cw::ModelFormat::Read) && suffix == QString::fromStdString(format->extension()))
             return true;
-    return suffix == QLatin1String("onnx") || suffix == QLatin1String("h5");
+    return suffix == QLatin1String("onnx") || suffix == QLatin1String("h5") || cw::lm::isLanguageModel(path.toStdString());
 }
 
 void MainWindow::openDialog()
@@ -503,6 +529,21 @@ void MainWindow::openDialog()
         return;
     QSettings().setValue(QLatin1String(kOpenDirKey), QFileInfo(path).absolutePath());
     openModel(path);
+}
+
+void MainWindow::openFolderDialog()
+{
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Hugging Face Checkpoint Folder"),
+                                                          settingsDir(kOpenDirKey));
+    if (dir.isEmpty())
+        return;
+    QSettings().setValue(QLatin1String(kOpenDirKey), QFileInfo(dir).absolutePath());
+    if (!cw::lm::isLanguageModel(dir.toStdString())) {
+        showError(tr("Open Folder"), tr("%1 is not a Hugging Face checkpoint: it has no config.json.")
+                                         .arg(QDir::toNativeSeparators(dir)));
+        return;
+    }
+    openModel(dir);
 }
 
 void MainWindow::exportDialog()
@@ -530,6 +571,10 @@ void MainWindow::exportDialog()
 
 void MainWindow::evaluateDialog()
 {
+    if (m_lm->model()) { // the Evaluate tab holds the settings
+        m_lm->evaluate();
+        return;
+    }
     if (!model())
         return;
     EvaluateDialog dialog(m_datasetSpec, m_evalLimit, m_preprocess, m_recentDatasets, settingsDir(kDatasetDirKey), this);
@@ -674,6 +719,10 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
     }
     if (!startup && !confirmDiscard(tr("Open %1").arg(displayName(spec))))
         return false;
+    if (cw::lm::isLanguageModel(spec.toStdString())) {
+        startLanguageModelLoad(spec, startup);
+        return true;
+    }
     auto *job = new OpenJob(spec, this);
     connect(job, &OpenJob::succeeded, this, [this, job, spec]() {
         releaseJob(job);
@@ -688,24 +737,76 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
     });
     connect(job, &Job::failed, this, [this, job, spec, startup](const QString &error) {
         releaseJob(job);
-        if (startup && !model()) {
-            const bool demo = cw::isDemoModel(spec.toStdString());
-            const QString title = demo ? tr("The built-in demo is not available") : tr("Could not open %1").arg(spec);
-            const QString text = demo ? tr("%1\n\nThis build has no demo weights compiled in yet. Open a model "
-                                           "with File → Open… or drop an .onnx / .h5 file onto this window.")
-                                            .arg(error)
-                                      : error;
-            m_summary->setNotice(title, text);
-            m_lastError = error;
-            statusBar()->showMessage(title + QStringLiteral(": ") + error);
-            emit errorOccurred(error);
-        } else {
-            showError(tr("Open Model"), error);
-        }
-        emit modelLoadFailed(error);
+        reportOpenFailure(spec, startup, error);
     });
     startJob(job);
     return true;
+}
+
+void MainWindow::startLanguageModelLoad(const QString &spec, bool startup)
+{
+    auto *job = new OpenLanguageModelJob(spec, this);
+    connect(job, &OpenLanguageModelJob::succeeded, this, [this, job, spec]() {
+        releaseJob(job);
+        setLanguageModel(job->model(), spec);
+        if (m_rememberFiles && QFileInfo::exists(spec))
+            addRecentFile(spec);
+        statusBar()->showMessage(tr("Opened %1").arg(displayName(spec)), 5000);
+        emit modelLoaded(spec);
+    });
+    connect(job, &Job::failed, this, [this, job, spec, startup](const QString &error) {
+        releaseJob(job);
+        reportOpenFailure(spec, startup, error);
+    });
+    startJob(job);
+}
+
+void MainWindow::reportOpenFailure(const QString &spec, bool startup, const QString &error)
+{
+    if (startup && !model() && !m_lm->model()) {
+        const bool demo = cw::isDemoModel(spec.toStdString()) || spec == QLatin1String("demo-lm");
+        const QString title = demo ? tr("The built-in demo is not available") : tr("Could not open %1").arg(spec);
+        const QString text = demo ? tr("%1\n\nThis build has no demo weights compiled in yet. Open a model "
+                                       "with File → Open… or drop an .onnx / .h5 / .gguf file onto this window.")
+                                        .arg(error)
+                                  : error;
+        m_summary->setNotice(title, text);
+        m_lastError = error;
+        statusBar()->showMessage(title + QStringLiteral(": ") + error);
+        emit errorOccurred(error);
+    } else {
+        showError(tr("Open Model"), error);
+    }
+    emit modelLoadFailed(error);
+}
+
+void MainWindow::setLanguageModel(LanguageModelPtr model, const QString &spec)
+{
+    if (model)
+        setProject(std::nullopt, {}); // the CNN views let go of theirs (onProjectReset)
+    m_lmSpec = model ? spec : QString();
+    const QFileInfo file(spec);
+    const bool onDisk = model && spec != QLatin1String("demo-lm") && file.isFile();
+    m_lm->setModel(std::move(model), onDisk ? file.fileName() : displayName(spec), onDisk ? file.size() : -1);
+    m_pages->setCurrentWidget(m_lm->model() ? static_cast<QWidget *>(m_lm) : m_mainSplitter);
+    updateTabActions();
+    updateTitle();
+    updateStatus();
+    updateActions();
+}
+
+const LanguageModelPtr &MainWindow::languageModel() const
+{
+    return m_lm->model();
+}
+
+void MainWindow::updateTabActions()
+{
+    const bool lm = m_pages->currentWidget() == m_lm;
+    for (QAction *action : std::as_const(m_tabActions))
+        action->setVisible(!lm);
+    for (QAction *action : std::as_const(m_lmTabActions))
+        action->setVisible(lm);
 }
 
 bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
@@ -851,7 +952,7 @@ const cw::Model *MainWindow::model() const
 
 QString MainWindow::modelSpec() const
 {
-    return m_document->baseSpec();
+    return m_lm->model() ? m_lmSpec : m_document->baseSpec();
 }
 
 void MainWindow::setProject(std::optional<cw::Project> project, const QString &fileName)
@@ -885,6 +986,8 @@ void MainWindow::onProjectReset()
         updateActions();
         return;
     }
+    if (m_lm->model())
+        setLanguageModel(nullptr, {}); // a CNN model or a project replaces the language model
     const cw::Model &opened = *model();
     const QString spec = modelSpec();
     m_blocking = cw::unsupportedNodes(opened);
@@ -1007,7 +1110,7 @@ bool MainWindow::openVariant(int index)
 
 bool MainWindow::anyJobRunning() const
 {
-    return m_job || m_compress->isRunning() || m_distill->isRunning() || m_sensitivity->isRunning();
+    return m_job || m_compress->isRunning() || m_distill->isRunning() || m_sensitivity->isRunning() || m_lm->isRunning();
 }
 
 bool MainWindow::confirmDiscard(const QString &action)
@@ -1048,6 +1151,7 @@ bool MainWindow::confirmDiscard(const QString &action)
     m_compress->cancelAll();
     m_distill->cancel();
     m_sensitivity->cancel();
+    m_lm->cancelAll();
     return true;
 }
 
@@ -1145,6 +1249,14 @@ bool MainWindow::newProject()
 
 bool MainWindow::closeProject()
 {
+    if (m_lm->model()) {
+        if (!confirmDiscard(tr("Close %1").arg(displayName(m_lmSpec))))
+            return false;
+        setLanguageModel(nullptr, {});
+        m_summary->setNotice(tr("No model is open"), tr("Open a model or a project with File → Open…, or drop a file "
+                                                        "onto this window."));
+        return true;
+    }
     if (!m_document->hasProject() || !confirmDiscard(tr("Close Project")))
         return false;
     setProject(std::nullopt, {});
@@ -1173,16 +1285,25 @@ void MainWindow::updateActions()
     m_openAct->setEnabled(idle);
     m_openDemoAct->setEnabled(idle);
     m_openDemoResnetAct->setEnabled(idle);
+    m_openFolderAct->setEnabled(idle);
+    const bool demoLm = !cw::demoModelBytes("demo-lm").empty();
+    m_openDemoLmAct->setEnabled(idle && demoLm);
+    m_openDemoLmAct->setToolTip(demoLm ? tr("The small GPT-2 the workbench trained on the Brown corpus")
+                                       : tr("This build has no demo language model: `cwb train-lm -o "
+                                            "resources/demo_lm.gguf` makes one, and the next build embeds it"));
+    const bool lm = m_lm->model() != nullptr;
     m_recentMenu->setEnabled(idle && !recentFiles().isEmpty());
     m_exportAct->setEnabled(idle && model());
     m_newProjectAct->setEnabled(idle && model());
     m_saveProjectAct->setEnabled(m_document->hasProject());
     m_saveProjectAsAct->setEnabled(m_document->hasProject());
-    m_closeProjectAct->setEnabled(idle && m_document->hasProject());
+    m_closeProjectAct->setEnabled(idle && (m_document->hasProject() || lm));
+    m_closeProjectAct->setText(lm ? tr("&Close Model") : tr("&Close Project"));
     m_exportReportAct->setEnabled(m_document->hasProject());
-    m_evaluateAct->setEnabled(idle && model() && m_runInputs.blocked.isEmpty());
-    m_evaluateAct->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
-                                                            : m_runInputs.blocked);
+    m_evaluateAct->setEnabled(idle && ((model() && m_runInputs.blocked.isEmpty()) || lm));
+    m_evaluateAct->setToolTip(lm ? tr("Perplexity on the Evaluate tab's text")
+                              : m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
+                                                              : m_runInputs.blocked);
     // Only symbols besides the batch and inputs after the first (which may take a value) need the user: the
     // jobs size the batch themselves, and the dataset feeds the first input.
     const bool editable = model() && (model()->graph.inputs.size() > 1 || !cw::unsizedSymbols(model()->graph, {}, false).empty());
@@ -1198,11 +1319,20 @@ QString MainWindow::displayName(const QString &spec)
         return tr("Built-in demo (CNN)");
     if (spec == QLatin1String("demo-resnet"))
         return tr("Built-in demo (ResNet)");
+    if (spec == QLatin1String("demo-lm"))
+        return tr("Built-in demo (language model)");
     return QFileInfo(spec).fileName();
 }
 
 void MainWindow::updateTitle()
 {
+    if (m_lm->model()) { // no project: nothing to save, nothing modified
+        setWindowTitle(tr("%1 — %2 language model — %3")
+                           .arg(displayName(m_lmSpec), QString::fromStdString(m_lm->model()->config().archName),
+                                QLatin1String(kAppName)));
+        setWindowModified(false);
+        return;
+    }
     if (!model()) {
         setWindowTitle(QLatin1String(kAppName));
         setWindowModified(false);
@@ -1221,6 +1351,8 @@ void MainWindow::updateTitle()
 
 QString MainWindow::modelStatusText() const
 {
+    if (const LanguageModelPtr &lm = m_lm->model())
+        return tr("%1 parameters · %2").arg(formatCount(lm->config().parameters), formatBytes(lm->config().storedBytes));
     if (!model())
         return tr("No model");
     return tr("%1 parameters · %2").arg(formatCount(model()->graph.parameterCount()),
@@ -1229,6 +1361,8 @@ QString MainWindow::modelStatusText() const
 
 QString MainWindow::evaluationStatusText() const
 {
+    if (m_lm->model())
+        return m_lm->evaluationStatusText();
     if (!m_evaluation)
         return {};
     const cw::EvalResult &r = m_evaluation->result;
@@ -1240,13 +1374,15 @@ QString MainWindow::evaluationStatusText() const
 void MainWindow::updateStatus()
 {
     m_modelStatus->setText(modelStatusText());
-    m_modelStatus->setToolTip(model() ? tr("Parameter count and weight bytes of the open model") : QString());
+    m_modelStatus->setToolTip(model() || m_lm->model() ? tr("Parameter count and weight bytes of the open model") : QString());
     const QString eval = evaluationStatusText();
     m_evalStatus->setText(eval);
     m_evalStatus->setVisible(!eval.isEmpty());
     m_evalSeparator->setVisible(!eval.isEmpty());
     if (m_evaluation)
         m_evalStatus->setToolTip(tr("Last evaluation on %1").arg(m_evaluation->dataset));
+    else if (m_lm->model())
+        m_evalStatus->setToolTip(tr("Last perplexity measured (Evaluate tab)"));
 }
 
 void MainWindow::onTableRowChanged()
@@ -1280,8 +1416,11 @@ void MainWindow::setZoom(double factor)
 int MainWindow::addAnalysisTab(QWidget *view, const QString &title)
 {
     const int index = m_tabs->addTab(view, title);
-    if (m_viewMenu)
-        addTabAction(m_viewMenu, m_tabs, index);
+    if (m_viewMenu) {
+        QAction *action = addTabAction(m_viewMenu, m_tabs, index);
+        m_tabActions << action;
+        action->setVisible(m_pages->currentWidget() != m_lm);
+    }
     return index;
 }
 

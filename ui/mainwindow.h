@@ -22,6 +22,12 @@
 // Model → Inputs… (Ctrl+I) gives concrete sizes to symbolic input dimensions and values to inputs; they are
 // remembered per model file (ui/modelinputs.h) and feed every job that runs the model. A run that still lacks
 // a size opens that dialog instead of starting. The Evaluate dialog's dataset and preprocessing serve every job.
+//
+// A language model (cw::lm::isLanguageModel: a .gguf / .safetensors file, a Hugging Face folder — File → Open
+// Folder… — or the built-in "demo-lm") opens on a worker thread too, without a project: the window then shows
+// the LmWorkspace (ui/views/lmworkspace.h: Overview, Inspect, Evaluate, Generate) in place of the layer table and
+// the CNN tabs, the View menu's Ctrl+<n> switch its tabs, and Model → Evaluate (Ctrl+R) measures its perplexity.
+// Opening a CNN model or a project brings the CNN views back.
 #pragma once
 
 #include <QMainWindow>
@@ -37,6 +43,7 @@
 #include "core/runtime/session.h"
 #include "ui/modelinputs.h"
 #include "ui/jobs/job.h"
+#include "ui/jobs/lmjobs.h"
 #include "ui/views/evaluatedialog.h"
 #include "ui/views/summarypanel.h"
 
@@ -47,6 +54,7 @@ class QMenu;
 class QProgressBar;
 class QSortFilterProxyModel;
 class QSplitter;
+class QStackedWidget;
 class QTabWidget;
 class QTableView;
 class QUndoGroup;
@@ -68,6 +76,7 @@ class InputsDialog;
 class GraphPanel;
 class InspectView;
 class LayerTableModel;
+class LmWorkspace;
 class ParameterChart;
 class ProjectDocument;
 class SensitivityView;
@@ -80,7 +89,8 @@ public:
     explicit MainWindow(QWidget *parent = nullptr);
     ~MainWindow() override;
 
-    // Starts loading a model (a path, "demo" or "demo-resnet") as a new project, or a project file (.cwproj).
+    // Starts loading a model (a path, "demo" or "demo-resnet") as a new project, a project file (.cwproj), or a
+    // language model (cw::lm::isLanguageModel: .gguf, .safetensors, a Hugging Face folder, "demo-lm").
     // Returns false if another job is running or the user keeps the unsaved project (see confirmDiscard).
     // Emits modelLoaded() or, after reporting the error, modelLoadFailed().
     bool openModel(const QString &spec);
@@ -141,9 +151,13 @@ public:
     // Off: opening a file leaves the recent files and the last project alone (--screenshot and --report runs).
     void setRememberOpenedFiles(bool remember) { m_rememberFiles = remember; }
 
-    // The open project's base model (null when none is open) and how it was opened.
+    // The open project's base model (null when none is open, or a language model is) and how the open model (of
+    // either kind) was opened.
     const cw::Model *model() const;
     QString modelSpec() const;
+    // The open language model (null when none is) and the views over it.
+    const LanguageModelPtr &languageModel() const;
+    LmWorkspace *languageModelView() const { return m_lm; }
     ProjectDocument *document() const { return m_document; }
     const std::optional<EvaluationSummary> &evaluation() const { return m_evaluation; }
     QStringList recentFiles() const;
@@ -223,6 +237,12 @@ private:
     void writeSettings();
 
     bool startModelLoad(const QString &spec, bool startup);
+    void startLanguageModelLoad(const QString &spec, bool startup);
+    // A failed open: the start-up demo's failure explained in the summary panel, any other in a dialog.
+    void reportOpenFailure(const QString &spec, bool startup, const QString &error);
+    // Shows a language model (nullptr: back to the CNN views, with none open).
+    void setLanguageModel(LanguageModelPtr model, const QString &spec);
+    void updateTabActions(); // the View menu's Ctrl+<n> follow the tabs on screen
     // The document holds a new project (or none); onProjectReset() makes every view follow.
     void setProject(std::optional<cw::Project> project, const QString &fileName);
     void onProjectReset();
@@ -238,6 +258,7 @@ private:
     void updateStatus();
 
     void openDialog();
+    void openFolderDialog();
     void exportReportDialog();
     void exportDialog();
     void evaluateDialog();
@@ -293,6 +314,10 @@ private:
     QPlainTextEdit *m_logPanel = nullptr;
     QMetaObject::Connection m_focusConnection; // the undo group following the focus
     QSplitter *m_mainSplitter = nullptr;
+    QStackedWidget *m_pages = nullptr; // m_mainSplitter (CNN models and projects) or m_lm
+    LmWorkspace *m_lm = nullptr;
+    QString m_lmSpec;
+    QList<QAction *> m_tabActions, m_lmTabActions; // View → the CNN tabs, the language-model tabs
     QSplitter *m_sideSplitter = nullptr;
     QLabel *m_modelStatus = nullptr;
     QLabel *m_evalStatus = nullptr;
@@ -304,6 +329,8 @@ private:
     QAction *m_openAct = nullptr;
     QAction *m_openDemoAct = nullptr;
     QAction *m_openDemoResnetAct = nullptr;
+    QAction *m_openDemoLmAct = nullptr;
+    QAction *m_openFolderAct = nullptr;
     QAction *m_exportAct = nullptr;
     QAction *m_newProjectAct = nullptr;
     QAction *m_saveProjectAct = nullptr;
