@@ -1,0 +1,617 @@
+// Language models in the window, on the offscreen platform: random-weight GPT-2 checkpoints written with
+// cw::gguf::write (the byte-level vocabulary of the fuzz seed tiny_gpt2.gguf) open on a worker thread and replace
+// the CNN views; the Overview shows the configuration; Inspect's tree groups the tensors by block and shows
+// cw::lm::weightStats of the selected one (an input channel scaled up shows as the outlier), cached; Evaluate's
+// perplexity equals cw::lm::perplexity on the same tokens and its Cancel keeps nothing; Generate streams exactly
+// the tokens cw::lm::generate makes (greedy and sampled) and Stop keeps what came; a corrupt or truncated .gguf is
+// an error message, not a crash; opening a CNN model brings the CNN views back.
+#include <QtTest>
+
+#include <QAction>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QLabel>
+#include <QMenu>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QSpinBox>
+#include <QStackedWidget>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTextEdit>
+#include <QTreeView>
+
+#include <qcustomplot.h>
+
+#include <cmath>
+
+#include "core/io/gguf.h"
+#include "core/lm/defaults.h"
+#include "core/lm/model.h"
+#include "core/lm/perplexity.h"
+#include "core/lm/stats.h"
+#include "resources/demo_data.h"
+#include "testutil.h"
+#include "ui/charts/channelprofileplot.h"
+#include "ui/charts/histogramplot.h"
+#include "ui/formatting.h"
+#include "ui/mainwindow.h"
+#include "ui/models/layertablemodel.h"
+#include "ui/models/lmtensormodel.h"
+#include "ui/projectdocument.h"
+#include "ui/views/lmevaluateview.h"
+#include "ui/views/lmgenerateview.h"
+#include "ui/views/lminspectview.h"
+#include "ui/views/lmoverview.h"
+#include "ui/views/lmworkspace.h"
+
+using namespace cw::ui;
+
+namespace {
+
+constexpr int kJobTimeoutMs = 120000;
+constexpr int64_t kOutlierColumn = 5;
+
+struct Gpt2Shape {
+    int64_t dim = 32, layers = 2, ctx = 64, ffn = 64;
+};
+
+// A random-weight GPT-2 with the byte-level vocabulary of tests/fuzz/corpus/gguf/tiny_gpt2.gguf (256 bytes, one
+// merge, <|endoftext|>). Input channel kOutlierColumn of blk.0.attn_qkv.weight is 20 times the others.
+void writeGpt2(const QString &path, const Gpt2Shape &s)
+{
+    const cw::gguf::File vocab = cw::gguf::File::open(testutil::sourcePath("tests/fuzz/corpus/gguf/tiny_gpt2.gguf").toStdString());
+    std::vector<cw::gguf::WriteValue> kv = {
+        {"general.architecture", cw::gguf::makeString("gpt2")},
+        {"general.name", cw::gguf::makeString("random gpt2")},
+        {"gpt2.context_length", cw::gguf::makeUInt32(uint32_t(s.ctx))},
+        {"gpt2.embedding_length", cw::gguf::makeUInt32(uint32_t(s.dim))},
+        {"gpt2.block_count", cw::gguf::makeUInt32(uint32_t(s.layers))},
+        {"gpt2.feed_forward_length", cw::gguf::makeUInt32(uint32_t(s.ffn))},
+        {"gpt2.attention.head_count", cw::gguf::makeUInt32(4)},
+        {"gpt2.attention.layer_norm_epsilon", cw::gguf::makeFloat32(1e-5f)},
+    };
+    for (const auto &[key, value] : vocab.metadata())
+        if (key.rfind("tokenizer.", 0) == 0)
+            kv.push_back({key, value});
+    const int64_t nVocab = int64_t(vocab.require("tokenizer.ggml.tokens").strings.size());
+    unsigned seed = 1;
+    std::vector<cw::gguf::WriteTensor> ts;
+    const auto add = [&](const std::string &name, const cw::Shape &shape, float range) {
+        ts.push_back({name, testutil::randomTensor(shape, seed++, -range, range)});
+    };
+    add("token_embd.weight", {nVocab, s.dim}, 1.f);
+    add("position_embd.weight", {s.ctx, s.dim}, 0.5f);
+    const float a = std::sqrt(3.f / float(s.dim));
+    for (int64_t b = 0; b < s.layers; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".";
+        add(p + "attn_norm.weight", {s.dim}, 1.f);
+        add(p + "attn_norm.bias", {s.dim}, 0.1f);
+        add(p + "attn_qkv.weight", {3 * s.dim, s.dim}, a);
+        add(p + "attn_qkv.bias", {3 * s.dim}, 0.1f);
+        add(p + "attn_output.weight", {s.dim, s.dim}, a);
+        add(p + "attn_output.bias", {s.dim}, 0.1f);
+        add(p + "ffn_norm.weight", {s.dim}, 1.f);
+        add(p + "ffn_norm.bias", {s.dim}, 0.1f);
+        add(p + "ffn_up.weight", {s.ffn, s.dim}, a);
+        add(p + "ffn_up.bias", {s.ffn}, 0.1f);
+        add(p + "ffn_down.weight", {s.dim, s.ffn}, std::sqrt(3.f / float(s.ffn)));
+        add(p + "ffn_down.bias", {s.dim}, 0.1f);
+    }
+    add("output_norm.weight", {s.dim}, 1.f);
+    add("output_norm.bias", {s.dim}, 0.1f);
+    add("output.weight", {nVocab, s.dim}, a);
+    for (cw::gguf::WriteTensor &t : ts)
+        if (t.name == "blk.0.attn_qkv.weight")
+            for (int64_t r = 0; r < 3 * s.dim; ++r)
+                t.value.f32()[r * s.dim + kOutlierColumn] *= 20.f;
+    cw::gguf::write(path.toStdString(), kv, ts);
+}
+
+QString readAll(const QString &path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
+}
+
+} // namespace
+
+class TestGuiLm : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void cleanup();
+
+    void opensAndShowsOverview();
+    void tensorTreeGroupsByBlock();
+    void inspectShowsWeightStats();
+    void evaluateMatchesPerplexity();
+    void evaluateCancel();
+    void generateMatchesCore_data();
+    void generateMatchesCore();
+    void generateStop();
+    void corruptFilesAreErrors_data();
+    void corruptFilesAreErrors();
+    void cnnModelReplacesLanguageModel();
+    void openingOffersLanguageModels();
+
+private:
+    std::unique_ptr<MainWindow> openWindow(const QString &spec);
+
+    QTemporaryDir m_dir;
+    QString m_small, m_slow; // checkpoints: quick to run, and slow enough to cancel
+    QString m_text, m_longText;
+};
+
+void TestGuiLm::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("CompressionWorkbench"));
+    QCoreApplication::setApplicationName(QStringLiteral("Compression Workbench LM Test"));
+    QSettings().clear();
+    QVERIFY(m_dir.isValid());
+    m_small = m_dir.filePath(QStringLiteral("small.gguf"));
+    m_slow = m_dir.filePath(QStringLiteral("slow.gguf"));
+    writeGpt2(m_small, Gpt2Shape{});
+    writeGpt2(m_slow, Gpt2Shape{256, 4, 2048, 1024});
+    const QString paragraph = QStringLiteral(
+        "The jury said it did find that many of the city's registration and election laws are outmoded or "
+        "inadequate and often ambiguous. It recommended that the legislators act to have these laws studied. ");
+    m_text = m_dir.filePath(QStringLiteral("text.txt"));
+    QVERIFY(testutil::writeFile(m_text, paragraph.repeated(3).toUtf8()));
+    m_longText = m_dir.filePath(QStringLiteral("long.txt"));
+    QVERIFY(testutil::writeFile(m_longText, paragraph.repeated(400).toUtf8()));
+}
+
+void TestGuiLm::cleanup()
+{
+    QSettings().clear();
+}
+
+std::unique_ptr<MainWindow> TestGuiLm::openWindow(const QString &spec)
+{
+    auto window = std::make_unique<MainWindow>();
+    window->setErrorDialogsEnabled(false);
+    window->resize(1280, 720);
+    window->show();
+    QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
+    if (!window->openModel(spec) || !loaded.wait(kJobTimeoutMs))
+        return nullptr;
+    return window;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+void TestGuiLm::opensAndShowsOverview()
+{
+    auto window = openWindow(m_small);
+    QVERIFY2(window, qPrintable(m_small));
+    QVERIFY(window->languageModel());
+    QVERIFY(!window->model()); // no CNN project behind it
+    QCOMPARE(window->modelSpec(), m_small);
+    auto *pages = window->findChild<QStackedWidget *>(QStringLiteral("pages"));
+    QVERIFY(pages);
+    QCOMPARE(pages->currentWidget(), window->languageModelView());
+    QVERIFY(window->windowTitle().contains(QStringLiteral("gpt2 language model")));
+
+    const auto model = cw::lm::LanguageModel::open(m_small.toStdString());
+    const cw::lm::Config &c = model->config();
+    LmOverview *overview = window->languageModelView()->overview();
+    QCOMPARE(overview->value(QStringLiteral("Name")), QStringLiteral("random gpt2"));
+    QCOMPARE(overview->value(QStringLiteral("Format")), QStringLiteral("GGUF"));
+    QCOMPARE(overview->value(QStringLiteral("Architecture")), QStringLiteral("gpt2"));
+    QCOMPARE(overview->value(QStringLiteral("Parameters")), formatCount(c.parameters));
+    QVERIFY(overview->value(QStringLiteral("Stored")).startsWith(formatBytes(c.storedBytes)));
+    QCOMPARE(overview->value(QStringLiteral("Vocabulary")), QStringLiteral("258 tokens (bpe/gpt-2)"));
+    QCOMPARE(overview->value(QStringLiteral("Context")), QStringLiteral("64 tokens"));
+    QCOMPARE(overview->value(QStringLiteral("Embedding")), QStringLiteral("32"));
+    QCOMPARE(overview->value(QStringLiteral("Blocks")), QStringLiteral("2"));
+    QCOMPARE(overview->value(QStringLiteral("Heads")), QStringLiteral("4 (4 key / value; 8 per head)"));
+    QCOMPARE(overview->value(QStringLiteral("Feed-forward")), QStringLiteral("64"));
+    QCOMPARE(overview->value(QStringLiteral("Tensor types")), QStringLiteral("F32 × %1").arg(model->tensors().size()));
+    // The metadata, strings without their quotes.
+    QCOMPARE(overview->value(QStringLiteral("general.name")), QStringLiteral("random gpt2"));
+    QCOMPARE(overview->value(QStringLiteral("gpt2.block_count")), QStringLiteral("2"));
+    // Where the parameters are: one stacked bar per group, the total the model's parameters.
+    QCustomPlot *chart = overview->chart();
+    double total = 0;
+    for (int i = 0; i < chart->plottableCount(); ++i)
+        for (auto it = static_cast<QCPBars *>(chart->plottable(i))->data()->constBegin();
+             it != static_cast<QCPBars *>(chart->plottable(i))->data()->constEnd(); ++it)
+            total += it->value;
+    QCOMPARE(total, double(c.parameters));
+    QCOMPARE(window->modelStatusText(), tr("%1 parameters · %2").arg(formatCount(c.parameters), formatBytes(c.storedBytes)));
+    QVERIFY(window->recentFiles().contains(QFileInfo(m_small).absoluteFilePath()));
+
+    // The View menu's tab shortcuts switch the language-model tabs.
+    auto *viewMenu = window->findChild<QMenu *>(QStringLiteral("viewMenu"));
+    QVERIFY(viewMenu);
+    QAction *generateTab = nullptr, *compressTab = nullptr;
+    for (QAction *a : viewMenu->actions()) {
+        if (a->text() == QStringLiteral("Generate"))
+            generateTab = a;
+        if (a->text() == QStringLiteral("Compress"))
+            compressTab = a;
+    }
+    QVERIFY(generateTab && compressTab);
+    QVERIFY(generateTab->isVisible() && !compressTab->isVisible());
+    QCOMPARE(generateTab->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_4));
+    generateTab->trigger();
+    QCOMPARE(window->languageModelView()->currentWidget(), window->languageModelView()->generateView());
+
+    // Close Model: back to the CNN page, nothing open.
+    QVERIFY(window->closeProject());
+    QVERIFY(!window->languageModel());
+    QCOMPARE(pages->currentWidget()->objectName(), QStringLiteral("mainSplitter"));
+    QVERIFY(compressTab->isVisible() && !generateTab->isVisible());
+}
+
+void TestGuiLm::tensorTreeGroupsByBlock()
+{
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmTensorModel *tree = window->languageModelView()->tensorModel();
+    QCOMPARE(tree->rowCount(), 4); // embeddings, two blocks, output
+    QCOMPARE(tree->index(0, LmTensorModel::Part).data().toString(), QStringLiteral("Embeddings"));
+    QCOMPARE(tree->index(1, LmTensorModel::Part).data().toString(), QStringLiteral("Block 0"));
+    QCOMPARE(tree->index(3, LmTensorModel::Part).data().toString(), QStringLiteral("Output"));
+    // A block in the order data flows through it, each bias after its weight.
+    const QModelIndex block = tree->index(2, 0);
+    QStringList parts;
+    for (int r = 0; r < tree->rowCount(block); ++r)
+        parts << tree->index(r, LmTensorModel::Part, block).data().toString();
+    QCOMPARE(parts, QStringList({"Attention norm", "Attention norm bias", "Attention QKV", "Attention QKV bias",
+                                 "Attention output", "Attention output bias", "MLP norm", "MLP norm bias", "MLP up",
+                                 "MLP up bias", "MLP down", "MLP down bias"}));
+    QCOMPARE(tree->tensorName(tree->index(2, 0, block)), QStringLiteral("blk.1.attn_qkv.weight"));
+    QCOMPARE(tree->index(2, LmTensorModel::Shape, block).data().toString(), QStringLiteral("[96, 32]"));
+    // A group row sums its tensors.
+    const auto model = window->languageModel();
+    int64_t parameters = 0;
+    for (const auto &t : model->tensors())
+        if (t.block == 1)
+            parameters += t.numel;
+    QCOMPARE(tree->index(2, LmTensorModel::Parameters).data().toString(), formatCount(parameters));
+    QVERIFY(tree->tensorName(block).isEmpty());
+    QCOMPARE(tree->indexOfTensor(QStringLiteral("output.weight")).parent().row(), 3);
+    QVERIFY(!tree->indexOfTensor(QStringLiteral("no.such.tensor")).isValid());
+
+    // The filter keeps the groups of the tensors that match.
+    LmInspectView *inspect = window->languageModelView()->inspectView();
+    inspect->filterEdit()->setText(QStringLiteral("ffn_down.weight"));
+    auto *proxy = qobject_cast<QSortFilterProxyModel *>(inspect->tree()->model());
+    QVERIFY(proxy);
+    QCOMPARE(proxy->rowCount(), 2);
+    QCOMPARE(proxy->rowCount(proxy->index(0, 0)), 1);
+}
+
+void TestGuiLm::inspectShowsWeightStats()
+{
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmWorkspace *lm = window->languageModelView();
+    LmInspectView *inspect = lm->inspectView();
+    const QString name = QStringLiteral("blk.0.attn_qkv.weight");
+    QSignalSpy finished(inspect, &LmInspectView::statsFinished);
+    QVERIFY(!lm->showInspect(QStringLiteral("no.such.tensor")));
+    QVERIFY(lm->showInspect(name));
+    QCOMPARE(lm->currentWidget(), inspect);
+    QVERIFY(inspect->isComputing()); // on a worker thread
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QCOMPARE(finished.last().at(0).toString(), name);
+    QVERIFY(finished.last().at(1).toBool());
+
+    const cw::lm::WeightStats expected =
+        cw::lm::weightStats(*window->languageModel(), name.toStdString(), inspect->bins(), inspect->outlierFactor());
+    const cw::lm::WeightStats *shown = inspect->shownStats();
+    QVERIFY(shown);
+    QCOMPARE(shown->histogram.counts, expected.histogram.counts);
+    QCOMPARE(shown->rowMin, expected.rowMin);
+    QCOMPARE(shown->columnAbsMax, expected.columnAbsMax);
+    QCOMPARE(shown->outlierColumns, expected.outlierColumns);
+    QCOMPARE(expected.outlierColumns, std::vector<int64_t>{kOutlierColumn}); // the column scaled up, alone
+    QCOMPARE(inspect->numberText(QStringLiteral("Min")), displayLocale().toString(expected.all.min, 'g', 4));
+    QCOMPARE(inspect->numberText(QStringLiteral("Max")), displayLocale().toString(expected.all.max, 'g', 4));
+    QCOMPARE(inspect->numberText(QStringLiteral("Outliers")), QStringLiteral("1 of 32"));
+    QVERIFY(inspect->headerText().contains(name));
+    QCOMPARE(inspect->histogram()->histogram().counts, expected.histogram.counts);
+    QCOMPARE(inspect->rowRangePlot()->channelCount(), 96);
+    QCOMPARE(inspect->columnPlot()->channelCount(), 32);
+    QCOMPARE(inspect->columnPlot()->markedOutliers(), 1);
+    QTableView *outliers = inspect->outlierTable();
+    QCOMPARE(outliers->model()->rowCount(), 1);
+    QCOMPARE(outliers->model()->index(0, 0).data().toString(), QString::number(kOutlierColumn));
+
+    // A vector: no channel plots, its values in the histogram.
+    QVERIFY(lm->showInspect(QStringLiteral("blk.0.attn_norm.weight")));
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(inspect->shownStats());
+    QCOMPARE(inspect->columnPlot()->channelCount(), 0);
+    QCOMPARE(inspect->numberText(QStringLiteral("Outliers")), QStringLiteral("—"));
+
+    // Back to the matrix: from the cache, at once.
+    QVERIFY(lm->showInspect(name));
+    QVERIFY(!inspect->isComputing());
+    QVERIFY(inspect->shownStats());
+    QCOMPARE(inspect->shownStats()->outlierColumns, expected.outlierColumns);
+
+    // A lower factor recomputes with it.
+    inspect->setOutlierFactor(1.5);
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(inspect->shownStats());
+    QCOMPARE(inspect->shownStats()->outlierColumns,
+             cw::lm::weightStats(*window->languageModel(), name.toStdString(), inspect->bins(), 1.5).outlierColumns);
+
+    // A group row shows what the group holds.
+    inspect->tree()->setCurrentIndex(inspect->tree()->model()->index(1, 0));
+    QVERIFY(!inspect->shownStats());
+    QVERIFY(inspect->headerText().contains(QStringLiteral("Block 0")));
+}
+
+void TestGuiLm::evaluateMatchesPerplexity()
+{
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmEvaluateView *view = window->languageModelView()->evaluateView();
+    view->setTextSpec(m_text);
+    QCOMPARE(view->textSpec(), QFileInfo(m_text).absoluteFilePath());
+    view->setContext(16);
+    view->setChunks(0);
+    QSignalSpy finished(view, &LmEvaluateView::finished);
+    // Model → Evaluate (Ctrl+R) runs it.
+    QVERIFY(window->evaluateAction()->isEnabled());
+    QCOMPARE(window->evaluateAction()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_R));
+    window->evaluateAction()->trigger();
+    QCOMPARE(window->languageModelView()->currentWidget(), view);
+    QVERIFY(view->isRunning());
+    QVERIFY(!view->evaluateButton()->isEnabled());
+    QVERIFY(!window->languageModelView()->generateView()->generateButton()->isEnabled()); // one runner
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
+    QVERIFY(window->languageModelView()->generateView()->generateButton()->isEnabled());
+
+    // The same function on the same tokens.
+    const auto model = cw::lm::LanguageModel::open(m_small.toStdString());
+    model->load();
+    const std::vector<int32_t> tokens = cw::lm::encodeText(*model, readAll(m_text).toStdString());
+    cw::lm::PerplexityOptions options = cw::lm::defaultPerplexityOptions(*model);
+    options.ctx = 16;
+    const cw::lm::PerplexityResult expected = cw::lm::perplexity(model, tokens, options);
+    QVERIFY(view->result());
+    const cw::lm::PerplexityResult &got = view->result()->result;
+    QVERIFY2(std::fabs(got.perplexity - expected.perplexity) <= 1e-9 * expected.perplexity,
+             qPrintable(QStringLiteral("%1 vs %2").arg(got.perplexity, 0, 'g', 17).arg(expected.perplexity, 0, 'g', 17)));
+    QCOMPARE(got.chunks, expected.chunks);
+    QCOMPARE(got.scored, expected.scored);
+    QCOMPARE(view->result()->textTokens, int64_t(tokens.size()));
+    QCOMPARE(view->valueText(QStringLiteral("Perplexity")), displayLocale().toString(expected.perplexity, 'f', 3));
+    QVERIFY(view->valueText(QStringLiteral("Speed")).endsWith(QStringLiteral("tokens/s")));
+    QCOMPARE(view->chart()->graph(0)->dataCount(), int(expected.chunks));
+    // The overview and the status bar tell it too.
+    QCOMPARE(window->languageModelView()->overview()->value(QStringLiteral("Perplexity")),
+             displayLocale().toString(expected.perplexity, 'f', 3));
+    QVERIFY(window->evaluationStatusText().startsWith(QStringLiteral("Perplexity ")));
+
+    // A text shorter than two chunks is refused with the core's reason.
+    const QString shortText = m_dir.filePath(QStringLiteral("short.txt"));
+    QVERIFY(testutil::writeFile(shortText, "Too short."));
+    view->setTextSpec(shortText);
+    QVERIFY(view->evaluate());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(!finished.last().at(0).toBool());
+    QVERIFY2(view->statusText().contains(QStringLiteral("needs at least 32")), qPrintable(view->statusText()));
+    QVERIFY(!view->result());
+    view->setTextSpec(m_text);
+
+    // The settings are remembered.
+    LmEvaluateView again;
+    QCOMPARE(again.textSpec(), QFileInfo(m_text).absoluteFilePath());
+    QCOMPARE(again.chunks(), 0);
+}
+
+void TestGuiLm::evaluateCancel()
+{
+    auto window = openWindow(m_slow);
+    QVERIFY(window);
+    LmEvaluateView *view = window->languageModelView()->evaluateView();
+    view->setTextSpec(m_longText);
+    view->setContext(512);
+    view->setChunks(0);
+    QSignalSpy finished(view, &LmEvaluateView::finished);
+    QVERIFY(view->evaluate());
+    QSignalSpy progress(view->job(), &Job::progress);
+    QTRY_VERIFY_WITH_TIMEOUT(!progress.isEmpty() && progress.last().at(1).toString().startsWith(QStringLiteral("chunk")),
+                             kJobTimeoutMs);
+    QVERIFY(window->anyJobRunning());
+    QTest::mouseClick(view->cancelButton(), Qt::LeftButton);
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(!finished.last().at(0).toBool());
+    QVERIFY(!view->result());
+    QVERIFY2(view->statusText().startsWith(QStringLiteral("Cancelled")), qPrintable(view->statusText()));
+    QCOMPARE(view->valueText(QStringLiteral("Perplexity")), QStringLiteral("—"));
+    QVERIFY(view->evaluateButton()->isEnabled());
+    QVERIFY(!view->cancelButton()->isEnabled());
+    QVERIFY(!window->anyJobRunning());
+}
+
+void TestGuiLm::generateMatchesCore_data()
+{
+    QTest::addColumn<double>("temperature");
+    QTest::addColumn<int>("seed");
+    QTest::newRow("greedy") << 0.0 << 1;
+    QTest::newRow("temperature 0.8, seed 7") << 0.8 << 7;
+}
+
+void TestGuiLm::generateMatchesCore()
+{
+    QFETCH(double, temperature);
+    QFETCH(int, seed);
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmGenerateView *view = window->languageModelView()->generateView();
+    const QString prompt = QStringLiteral("The jury said");
+    view->setPrompt(prompt);
+    view->setMaxTokens(20);
+    view->setTemperature(temperature);
+    view->setSeed(seed);
+    QSignalSpy finished(view, &LmGenerateView::finished);
+    QVERIFY(view->generate());
+    QSignalSpy tokens(view->job(), &GenerateJob::tokenGenerated);
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
+
+    const auto model = cw::lm::LanguageModel::open(m_small.toStdString());
+    model->load();
+    cw::lm::GenerateOptions options = cw::lm::defaultGenerateOptions(*model);
+    options.maxTokens = 20;
+    options.temperature = temperature;
+    options.seed = uint64_t(seed);
+    const std::vector<int32_t> expected =
+        cw::lm::generate(model, cw::lm::encodeText(*model, prompt.toStdString()), options);
+    QCOMPARE(view->generatedTokens(), expected);
+    QCOMPARE(tokens.size(), int(expected.size())); // streamed one by one
+    std::string pieces;
+    for (int32_t id : expected)
+        if (id != options.stopToken)
+            pieces += model->tokenizer()->piece(id);
+    // Shown as the pieces' bytes decode (random weights make invalid UTF-8 too).
+    QCOMPARE(view->generatedText(), QString::fromUtf8(pieces));
+    QVERIFY(view->output()->toPlainText().startsWith(prompt));
+    QVERIFY2(view->statusText().contains(QStringLiteral("%1 new").arg(expected.size())), qPrintable(view->statusText()));
+}
+
+void TestGuiLm::generateStop()
+{
+    auto window = openWindow(m_slow);
+    QVERIFY(window);
+    LmGenerateView *view = window->languageModelView()->generateView();
+    window->languageModelView()->setCurrentWidget(view);
+    window->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(window.get()));
+    view->setPrompt(QStringLiteral("The jury"));
+    view->setMaxTokens(2000);
+    view->setTemperature(0);
+    QSignalSpy finished(view, &LmGenerateView::finished);
+    QVERIFY(view->generate());
+    QVERIFY(!window->languageModelView()->evaluateView()->evaluateButton()->isEnabled()); // one runner
+    QSignalSpy tokens(view->job(), &GenerateJob::tokenGenerated);
+    QVERIFY(tokens.wait(kJobTimeoutMs));
+    view->promptEdit()->setFocus();
+    QTest::keyClick(view->promptEdit(), Qt::Key_Escape); // Stop
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(!finished.last().at(0).toBool(), qPrintable(view->statusText()));
+    const size_t kept = view->generatedTokens().size();
+    QVERIFY(kept >= 1 && kept < 2000);
+    QVERIFY2(view->statusText().endsWith(QStringLiteral("stopped")), qPrintable(view->statusText()));
+    QVERIFY(view->output()->toPlainText().startsWith(QStringLiteral("The jury")));
+    QVERIFY(view->generateButton()->isEnabled());
+    QVERIFY(window->languageModelView()->evaluateView()->evaluateButton()->isEnabled());
+    // What came stays, and it is what greedy decoding makes.
+    const auto model = cw::lm::LanguageModel::open(m_slow.toStdString());
+    model->load();
+    cw::lm::GenerateOptions options = cw::lm::defaultGenerateOptions(*model);
+    options.maxTokens = int64_t(kept);
+    const std::vector<int32_t> expected = cw::lm::generate(model, cw::lm::encodeText(*model, "The jury"), options);
+    QCOMPARE(view->generatedTokens(), expected);
+}
+
+void TestGuiLm::corruptFilesAreErrors_data()
+{
+    QTest::addColumn<QString>("file");
+    QTest::addColumn<QByteArray>("bytes");
+    const auto read = [](const QString &path) {
+        QFile f(path);
+        return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+    };
+    QTest::newRow("garbage after the magic") << "garbage.gguf" << QByteArrayLiteral("GGUF\x03\x00\x00\x00 not a real header at all");
+    const QByteArray small = read(m_small);
+    QTest::newRow("truncated") << "truncated.gguf" << small.left(small.size() / 2);
+    QTest::newRow("no architecture") << "metadata_only.gguf"
+                                     << read(testutil::sourcePath("tests/fuzz/corpus/gguf/metadata_only.gguf"));
+}
+
+void TestGuiLm::corruptFilesAreErrors()
+{
+    QFETCH(QString, file);
+    QFETCH(QByteArray, bytes);
+    const QString path = m_dir.filePath(file);
+    QVERIFY(!bytes.isEmpty());
+    QVERIFY(testutil::writeFile(path, bytes));
+
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    QSignalSpy failed(window.get(), &MainWindow::modelLoadFailed), errors(window.get(), &MainWindow::errorOccurred);
+    QVERIFY(window->openModel(path));
+    QVERIFY(failed.wait(kJobTimeoutMs));
+    const QString error = failed.first().first().toString();
+    QVERIFY2(error.contains(file), qPrintable(error)); // the message names the file
+    QCOMPARE(errors.size(), 1);
+    QCOMPARE(window->lastError(), error);
+    // The model that was open stays.
+    QCOMPARE(window->modelSpec(), m_small);
+    QVERIFY(window->languageModel());
+    QCOMPARE(window->languageModelView()->overview()->value(QStringLiteral("Name")), QStringLiteral("random gpt2"));
+    QVERIFY(!window->recentFiles().contains(QFileInfo(path).absoluteFilePath()));
+}
+
+void TestGuiLm::cnnModelReplacesLanguageModel()
+{
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    auto *pages = window->findChild<QStackedWidget *>(QStringLiteral("pages"));
+    QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
+    QVERIFY(window->openModel(QStringLiteral("demo")));
+    QVERIFY(loaded.wait(kJobTimeoutMs));
+    QVERIFY(window->model());
+    QVERIFY(!window->languageModel());
+    QCOMPARE(window->modelSpec(), QStringLiteral("demo"));
+    QCOMPARE(pages->currentWidget()->objectName(), QStringLiteral("mainSplitter"));
+    QVERIFY(window->layerModel()->rowCount() > 0);
+    QVERIFY(!window->windowTitle().contains(QStringLiteral("language model")));
+
+    // And back: the CNN project goes, the language model comes.
+    QVERIFY(window->openModel(m_small));
+    QVERIFY(loaded.wait(kJobTimeoutMs));
+    QVERIFY(!window->model());
+    QVERIFY(!window->document()->hasProject());
+    QCOMPARE(pages->currentWidget(), window->languageModelView());
+}
+
+void TestGuiLm::openingOffersLanguageModels()
+{
+    QVERIFY(MainWindow::openFilter().contains(QStringLiteral("*.gguf")));
+    QVERIFY(MainWindow::openFilter().contains(QStringLiteral("*.safetensors")));
+    QVERIFY(MainWindow::isModelFile(m_small)); // dropped files
+    QVERIFY(MainWindow::isModelFile(m_dir.filePath(QStringLiteral("model.safetensors"))));
+    const QString folder = m_dir.filePath(QStringLiteral("hf"));
+    QVERIFY(QDir().mkpath(folder));
+    QVERIFY(!MainWindow::isModelFile(folder));
+    QVERIFY(testutil::writeFile(QDir(folder).filePath(QStringLiteral("config.json")), "{}"));
+    QVERIFY(MainWindow::isModelFile(folder)); // a Hugging Face folder
+    QVERIFY(!MainWindow::isModelFile(m_text));
+
+    // File → Open Demo (Language Model), offered when the demo is built in.
+    MainWindow window;
+    QAction *demo = window.findChild<QAction *>(QStringLiteral("openDemoLmAction"));
+    QVERIFY(demo);
+    const bool builtIn = !cw::demoModelBytes("demo-lm").empty();
+    QCOMPARE(demo->isEnabled(), builtIn);
+    if (!builtIn)
+        QSKIP("this build has no demo language model (resources/demo_lm.gguf)");
+    window.setErrorDialogsEnabled(false);
+    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+    demo->trigger();
+    QVERIFY(loaded.wait(kJobTimeoutMs));
+    QVERIFY(window.languageModel());
+    QVERIFY(window.windowTitle().startsWith(QStringLiteral("Built-in demo (language model)")));
+    QVERIFY(window.recentFiles().isEmpty()); // not a file
+    bool provenance = false;
+    for (const auto &[key, value] : window.languageModel()->metadata())
+        provenance = provenance || key.rfind("workbench.", 0) == 0;
+    QVERIFY(provenance);
+}
+
+QTEST_MAIN(TestGuiLm)
+#include "test_gui_lm.moc"
