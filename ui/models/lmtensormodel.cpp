@@ -150,7 +150,7 @@ QVariant LmTensorModel::data(const QModelIndex &index, int role) const
             case Part: return g.title;
             case Parameters: return formatCount(g.parameters);
             case Bytes: return formatBytes(g.bytes);
-            case Type: return tr("%n tensor(s)", nullptr, int(g.tensors.size()));
+            case Shape: return tr("%n tensor(s)", nullptr, int(g.tensors.size()));
             default: return {};
             }
         case TensorNameRole: return QString();

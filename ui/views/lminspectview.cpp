@@ -238,7 +238,7 @@ void LmInspectView::buildUi()
     split->addWidget(rightSplit);
     split->setStretchFactor(0, 2);
     split->setStretchFactor(1, 5);
-    split->setSizes({380, 900});
+    split->setSizes({430, 850});
     split->setChildrenCollapsible(false);
     connect(split, &QSplitter::splitterMoved, this,
             [split]() { QSettings().setValue(QLatin1String(kSplitKey), split->saveState()); });
@@ -321,7 +321,6 @@ void LmInspectView::setModel(LanguageModelPtr model)
             m_tree->expand(m_proxy->index(1, 0));
         for (int c = 0; c < LmTensorModel::Name; ++c)
             m_tree->resizeColumnToContents(c);
-        m_tree->setColumnWidth(LmTensorModel::Part, std::max(m_tree->columnWidth(LmTensorModel::Part) + 24, 150));
     }
     m_header->setText(m_model ? tr("Select a tensor on the left to see its statistics.") : QString());
     setStatus(QString());
