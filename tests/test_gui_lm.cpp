@@ -494,11 +494,13 @@ void TestGuiLm::generateStop()
     view->setMaxTokens(2000);
     view->setTemperature(0);
     QSignalSpy finished(view, &LmGenerateView::finished);
-    QVERIFY(view->generate());
+    view->promptEdit()->setFocus();
+    QTest::keyClick(view->promptEdit(), Qt::Key_Return, Qt::ControlModifier); // Generate
+    QVERIFY(view->isRunning());
+    QCOMPARE(view->promptEdit()->toPlainText(), QStringLiteral("The jury")); // no newline typed
     QVERIFY(!window->languageModelView()->evaluateView()->evaluateButton()->isEnabled()); // one runner
     QSignalSpy tokens(view->job(), &GenerateJob::tokenGenerated);
     QVERIFY(tokens.wait(kJobTimeoutMs));
-    view->promptEdit()->setFocus();
     QTest::keyClick(view->promptEdit(), Qt::Key_Escape); // Stop
     QVERIFY(finished.wait(kJobTimeoutMs));
     QVERIFY2(!finished.last().at(0).toBool(), qPrintable(view->statusText()));

@@ -105,7 +105,6 @@ void LmEvaluateView::buildUi()
 
     m_run = new QPushButton(tr("Evaluate"));
     m_run->setObjectName(QStringLiteral("lmEvaluateRun"));
-    m_run->setDefault(true);
     connect(m_run, &QPushButton::clicked, this, [this]() { evaluate(); });
     m_cancel = new QPushButton(tr("Cancel"));
     m_cancel->setObjectName(QStringLiteral("lmEvaluateCancel"));
