@@ -4,7 +4,8 @@
 // cw::lm::weightStats of the selected one (an input channel scaled up shows as the outlier), cached; Evaluate's
 // perplexity equals cw::lm::perplexity on the same tokens and its Cancel keeps nothing; Generate streams exactly
 // the tokens cw::lm::generate makes (greedy and sampled) and Stop keeps what came; a corrupt or truncated .gguf is
-// an error message, not a crash; opening a CNN model brings the CNN views back.
+// an error message, not a crash; a llama-7B-shaped checkpoint (13.5 GB, sparse) opens at once and Inspect reads one
+// of its matrices on a worker thread; opening a CNN model brings the CNN views back.
 #include <QtTest>
 
 #include <QAction>
@@ -33,6 +34,7 @@
 #include "core/lm/perplexity.h"
 #include "core/lm/stats.h"
 #include "resources/demo_data.h"
+#include "lmtestutil.h"
 #include "testutil.h"
 #include "ui/charts/channelprofileplot.h"
 #include "ui/charts/histogramplot.h"
@@ -132,6 +134,7 @@ private slots:
     void generateMatchesCore_data();
     void generateMatchesCore();
     void generateStop();
+    void sevenBillionOpensWithoutReading();
     void corruptFilesAreErrors_data();
     void corruptFilesAreErrors();
     void cnnModelReplacesLanguageModel();
@@ -517,6 +520,49 @@ void TestGuiLm::generateStop()
     options.maxTokens = int64_t(kept);
     const std::vector<int32_t> expected = cw::lm::generate(model, cw::lm::encodeText(*model, "The jury"), options);
     QCOMPARE(view->generatedTokens(), expected);
+}
+
+void TestGuiLm::sevenBillionOpensWithoutReading()
+{
+    // llama-2-7B's tensors in F16 as a sparse file: the header is all there is on disk.
+    std::vector<lmtestutil::HandValue> kv = {lmtestutil::handString("general.architecture", "llama"),
+                                             lmtestutil::handString("general.name", "llama-7b-shaped")};
+    for (const auto &[key, value] : std::vector<std::pair<std::string, uint32_t>>{
+             {"context_length", 4096}, {"embedding_length", 4096}, {"block_count", 32}, {"feed_forward_length", 11008},
+             {"attention.head_count", 32}, {"attention.head_count_kv", 32}})
+        kv.push_back(lmtestutil::handUInt32("llama." + key, value));
+    uint64_t data = 0;
+    const std::string header = lmtestutil::handHeader(kv, lmtestutil::llama7bTensors(), &data);
+    const QString path = m_dir.filePath(QStringLiteral("llama-7b-shaped.gguf"));
+    QVERIFY(lmtestutil::writeSparse(path, header, data));
+
+    QElapsedTimer timer;
+    timer.start();
+    auto window = openWindow(path);
+    QVERIFY(window);
+    QVERIFY2(timer.elapsed() < 10000, qPrintable(QStringLiteral("opening took %1 ms").arg(timer.elapsed())));
+    LmWorkspace *lm = window->languageModelView();
+    QCOMPARE(lm->overview()->value(QStringLiteral("Parameters")), formatCount(6738415616));
+    QCOMPARE(lm->overview()->value(QStringLiteral("Blocks")), QStringLiteral("32"));
+    QCOMPARE(lm->overview()->value(QStringLiteral("Tensor types")), QStringLiteral("F16 × 226, F32 × 65"));
+    QCOMPARE(lm->tensorModel()->rowCount(), 34); // embeddings, 32 blocks, output
+    // No tokenizer in it: nothing to read text with, and the buttons say so.
+    QVERIFY(!lm->evaluateView()->evaluateButton()->isEnabled());
+    QVERIFY(lm->evaluateView()->evaluateButton()->toolTip().contains(QStringLiteral("no tokenizer")));
+    QVERIFY(!lm->generateView()->generateButton()->isEnabled());
+    QVERIFY(!lm->evaluateView()->evaluate());
+    QVERIFY(lm->evaluateView()->statusText().contains(QStringLiteral("no tokenizer")));
+
+    // One 4096 × 4096 matrix read (zeros: the file's hole) and measured off the GUI thread.
+    LmInspectView *inspect = lm->inspectView();
+    QSignalSpy finished(inspect, &LmInspectView::statsFinished);
+    QVERIFY(lm->showInspect(QStringLiteral("blk.31.attn_q.weight")));
+    QVERIFY(inspect->isComputing());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(finished.last().at(1).toBool());
+    QCOMPARE(inspect->numberText(QStringLiteral("Zeros")), formatPercent(1.0));
+    QCOMPARE(inspect->rowRangePlot()->channelCount(), 4096);
+    QCOMPARE(inspect->numberText(QStringLiteral("Outliers")), QStringLiteral("0 of 4,096"));
 }
 
 void TestGuiLm::corruptFilesAreErrors_data()
