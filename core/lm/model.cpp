@@ -18,6 +18,7 @@
 #include "core/io/safetensors.h"
 #include "core/lm/hf_tokenizer.h"
 #include "core/runtime/kernels.h"
+#include "core/runtime/ops/common.h"
 #include "resources/demo_data.h"
 
 namespace cw::lm {
@@ -490,11 +491,12 @@ void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
 
 namespace {
 
-// y[n, out] = x[n, in] * W[out, in]^T (+ bias)
-void linear(const float *x, int64_t n, const Tensor &w, const Tensor &bias, float *y)
+// y[n, out] = x[n, in] * W[out, in]^T (+ bias), split over `threads` by parallelFor like the engine's layers (an
+// OpenMP team's spinning threads would starve the attention's parallelFor on a busy machine).
+void linear(int threads, const float *x, int64_t n, const Tensor &w, const Tensor &bias, float *y)
 {
     const int64_t out = w.shape()[0], in = w.shape()[1];
-    gemm(false, true, n, out, in, 1.f, x, in, w.data<float>(), in, 0.f, y, out);
+    ops::parallelGemm(threads, false, true, n, out, in, 1.f, x, in, w.data<float>(), in, 0.f, y, out);
     if (!bias.isNull()) {
         const float *b = bias.data<float>();
         for (int64_t i = 0; i < n; ++i)
@@ -621,9 +623,9 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
         float *kc = m_k[size_t(l)].data(), *vc = m_v[size_t(l)].data();
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.attnNorm, c.normEps, h.data());
-            linear(h.data(), n, w.q, w.qB, q.data());
-            linear(h.data(), n, w.k, w.kB, kc + m_pos * kvRow);
-            linear(h.data(), n, w.v, w.vB, vc + m_pos * kvRow);
+            linear(m_threads, h.data(), n, w.q, w.qB, q.data());
+            linear(m_threads, h.data(), n, w.k, w.kB, kc + m_pos * kvRow);
+            linear(m_threads, h.data(), n, w.v, w.vB, vc + m_pos * kvRow);
             for (int64_t i = 0; i < n; ++i) {
                 for (int64_t hh = 0; hh < H; ++hh)
                     rope(&q[size_t((i * H + hh) * hd)], hd, m_pos + i, c.ropeTheta, c.ropeHalves);
@@ -632,7 +634,7 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
             }
         } else {
             layerNorm(x.data(), n, dim, w.attnNorm, w.attnNormB, c.normEps, h.data());
-            linear(h.data(), n, w.qkv, w.qkvB, qkv.data());
+            linear(m_threads, h.data(), n, w.qkv, w.qkvB, qkv.data());
             for (int64_t i = 0; i < n; ++i) {
                 const float *r = &qkv[size_t(i * 3 * dim)];
                 std::memcpy(&q[size_t(i * dim)], r, size_t(dim) * 4);
@@ -672,24 +674,24 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
                 }
             }
         });
-        linear(att.data(), n, w.o, w.oB, h.data());
+        linear(m_threads, att.data(), n, w.o, w.oB, h.data());
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
 
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.ffnNorm, c.normEps, h.data());
-            linear(h.data(), n, w.gate, Tensor(), gate.data());
-            linear(h.data(), n, w.up, w.upB, up.data());
+            linear(m_threads, h.data(), n, w.gate, Tensor(), gate.data());
+            linear(m_threads, h.data(), n, w.up, w.upB, up.data());
             for (int64_t i = 0; i < n * c.ffn; ++i) {
                 const float g = gate[size_t(i)];
                 up[size_t(i)] *= g / (1.f + std::exp(-g));
             }
         } else {
             layerNorm(x.data(), n, dim, w.ffnNorm, w.ffnNormB, c.normEps, h.data());
-            linear(h.data(), n, w.up, w.upB, up.data());
+            linear(m_threads, h.data(), n, w.up, w.upB, up.data());
             geluTanh(up.data(), n * c.ffn);
         }
-        linear(up.data(), n, w.down, w.downB, h.data());
+        linear(m_threads, up.data(), n, w.down, w.downB, h.data());
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
     }
@@ -702,7 +704,7 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
     else
         layerNorm(last, rows, dim, m.m_outputNorm, m.m_outputNormBias, c.normEps, h.data());
     Tensor logits = Tensor::uninitialized(DType::Float32, {rows, c.vocab});
-    linear(h.data(), rows, m.m_output, Tensor(), logits.data<float>());
+    linear(m_threads, h.data(), rows, m.m_output, Tensor(), logits.data<float>());
     return logits;
 }
 
