@@ -23,7 +23,7 @@ packages=(
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev libgl-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libeigen3-dev libdnnl-dev ocl-icd-opencl-dev libcli11-dev libhdf5-dev hdf5-tools libonnx-dev libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev zlib1g-dev libpng-dev libturbojpeg0-dev libicu-dev libjpeg-turbo-progs git dataset-fashion-mnist
-  python3-onnx python3-numpy python3-h5py xvfb xauth poppler-utils
+  python3-onnx python3-numpy python3-h5py python3-yaml xvfb xauth poppler-utils
 )
 # The sanitizer builds and the fuzzers only: the regular build and the tests do not need clang.
 case "$mode" in sanitize|fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;; esac
