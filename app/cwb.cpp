@@ -47,6 +47,7 @@
 #include "core/io/gguf.h"
 #include "core/io/model_io.h"
 #include "core/lm/corpus.h"
+#include "core/lm/defaults.h"
 #include "core/lm/gpt_train.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
@@ -1960,13 +1961,6 @@ std::shared_ptr<cw::lm::LanguageModel> openLanguageModel(const std::string &spec
     return model;
 }
 
-const cw::lm::Tokenizer &tokenizerOf(const cw::lm::LanguageModel &model)
-{
-    if (!model.tokenizer())
-        throw cw::Error("'" + model.path() + "' carries no tokenizer the workbench can read");
-    return *model.tokenizer();
-}
-
 int lmInfo(const InfoArgs &args)
 {
     const auto model = openLanguageModel(args.model, false);
@@ -2106,13 +2100,11 @@ void declarePerplexity(CLI::App *cmd, PerplexityArgs &a)
 int cmdPerplexity(const PerplexityArgs &args)
 {
     const auto model = openLanguageModel(args.model, true);
-    const cw::lm::Tokenizer &tok = tokenizerOf(*model);
-    const std::vector<int32_t> ids = tok.encode(cw::lm::loadText(args.text), tok.addsBos());
-    cw::lm::PerplexityOptions o;
-    const int64_t modelCtx = model->config().contextLength;
-    o.ctx = args.ctx ? args.ctx : (modelCtx > 0 ? std::min<int64_t>(modelCtx, 512) : 512);
+    const std::vector<int32_t> ids = cw::lm::encodeText(*model, cw::lm::loadText(args.text));
+    cw::lm::PerplexityOptions o = cw::lm::defaultPerplexityOptions(*model);
+    if (args.ctx)
+        o.ctx = args.ctx;
     o.chunks = args.chunks ? args.chunks : -1;
-    o.bos = tok.addsBos() ? tok.bos() : -1;
     o.threads = args.threads;
     const cw::lm::PerplexityResult r = cw::lm::perplexity(model, ids, o, terminalProgress());
     if (args.json) {
@@ -2152,12 +2144,12 @@ void declareGenerate(CLI::App *cmd, GenerateArgs &a)
 int cmdGenerate(const GenerateArgs &args)
 {
     const auto model = openLanguageModel(args.model, true);
-    const cw::lm::Tokenizer &tok = tokenizerOf(*model);
-    const std::vector<int32_t> prompt = tok.encode(args.prompt, tok.addsBos());
+    const cw::lm::Tokenizer &tok = cw::lm::requireTokenizer(*model);
+    const std::vector<int32_t> prompt = cw::lm::encodeText(*model, args.prompt);
     if (prompt.empty())
         throw cw::Error("the prompt has no tokens");
     cw::lm::GenerateOptions o = args.options;
-    o.stopToken = tok.eos();
+    o.stopToken = cw::lm::defaultGenerateOptions(*model).stopToken;
     if (!args.json)
         std::printf("%s", args.prompt.c_str());
     const std::vector<int32_t> ids = cw::lm::generate(model, prompt, o, [&](int32_t id) {
