@@ -51,6 +51,7 @@
 #include "core/lm/gpt_train.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
+#include "core/lm/sensitivity.h"
 #include "core/lm/stats.h"
 #include "core/lm/tokenizer.h"
 #include "core/project/diff.h"
@@ -1028,7 +1029,7 @@ struct SensitivityArgs {
 void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
 {
     addModel(cmd, a.model);
-    addData(cmd, a.data, "the samples the drops are measured on")->required();
+    addData(cmd, a.data, "the samples the drops are measured on (a language model: the TEXT)")->required();
     cmd->add_option("--metric", a.metric,
                     "damage measured: accuracy drop (labelled data), fidelity (output noise against the "
                     "unmodified model; any data), auto (accuracy when the data has labels)")
@@ -1042,7 +1043,7 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
         ->check(CLI::IsMember({"tensor", "channel", "group"}))
         ->capture_default_str();
     cmd->add_option("--layer", a.options.layers, "only this layer (repeatable)")->allow_extra_args(false);
-    addLimit(cmd, a.options.limit, "samples to evaluate each trial on (0: all)");
+    addLimit(cmd, a.options.limit, "samples to evaluate each trial on (0: all; a language model: chunks, 0: 16)");
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
     addThreads(cmd, a.options.threads);
@@ -1053,8 +1054,12 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     addJson(cmd, a.json);
 }
 
+int lmSensitivity(const SensitivityArgs &args);
+
 int cmdSensitivity(const SensitivityArgs &args)
 {
+    if (cw::lm::isLanguageModel(args.model))
+        return lmSensitivity(args);
     cw::SensitivityOptions options = args.options;
     options.cacheActivations = !args.noCache;
     options.granularity = cw::parseGranularity(args.granularity);
@@ -2074,6 +2079,45 @@ int lmStats(const StatsArgs &args)
         throw cw::Error("'" + args.model + "' has no tensor '" + args.options.layer + "'");
     if (args.json)
         std::cout << json{{"model", args.model}, {"tensors", rows}}.dump(2) << '\n';
+    return 0;
+}
+
+// Each weight matrix of a language model alone quantized or pruned: perplexity against the unchanged model.
+int lmSensitivity(const SensitivityArgs &args)
+{
+    if (!args.output.empty() || args.project)
+        throw cw::Error("a language model's sensitivity is printed (--json), not yet stored with -o / --project");
+    auto model = openLanguageModel(args.model, true);
+    cw::lm::SensitivityOptions o;
+    o.bits = args.options.bits;
+    o.prune = args.options.pruneRatios;
+    o.granularity = args.granularity == "tensor"    ? cw::Granularity::Tensor
+                    : args.granularity == "channel" ? cw::Granularity::Channel
+                                                    : cw::Granularity::Group;
+    o.tensors = args.options.layers;
+    o.perplexity = cw::lm::defaultPerplexityOptions(*model);
+    o.perplexity.chunks = args.options.limit > 0 ? args.options.limit : 16;
+    o.perplexity.threads = args.options.threads;
+    const std::vector<int32_t> ids = cw::lm::encodeText(*model, cw::lm::loadText(args.data));
+    const cw::lm::SensitivityResult r = cw::lm::analyzeSensitivity(*model, ids, o, terminalProgress());
+    if (args.json) {
+        json rows = json::array();
+        for (const cw::lm::SensitivityRow &row : r.rows)
+            rows.push_back({{"tensor", row.tensor}, {"role", row.role}, {"block", row.block}, {"setting", row.setting},
+                            {"perplexity", row.perplexity}, {"delta", row.delta},
+                            {"relative_delta", row.relativeDelta}, {"sqnr_db", row.sqnrDb}});
+        std::cout << json{{"base_perplexity", r.basePerplexity}, {"scored", r.scored}, {"ctx", o.perplexity.ctx},
+                          {"rows", rows}}
+                         .dump(2)
+                  << '\n';
+        return 0;
+    }
+    std::printf("base perplexity %.4f (%lld tokens scored, context %lld)\n", r.basePerplexity, (long long)r.scored,
+                (long long)o.perplexity.ctx);
+    std::printf("%-44s %-16s %12s %10s %9s\n", "tensor", "setting", "perplexity", "delta %", "SQNR dB");
+    for (const cw::lm::SensitivityRow &row : r.rows)
+        std::printf("%-44s %-16s %12.4f %+10.3f %9.1f\n", row.tensor.c_str(), row.setting.c_str(), row.perplexity,
+                    row.relativeDelta * 100, row.sqnrDb);
     return 0;
 }
 

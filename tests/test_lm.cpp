@@ -18,6 +18,7 @@
 #include "core/lm/corpus.h"
 #include "core/lm/hf_tokenizer.h"
 #include "core/lm/perplexity.h"
+#include "core/lm/sensitivity.h"
 #include "core/lm/stats.h"
 #include "resources/demo_data.h"
 #include "tests/lmtestutil.h"
@@ -154,6 +155,7 @@ private slots:
     void perplexityMatchesLlamaCpp();
     void demoLmMatchesLlamaCpp();
     void weightStatsFindOutlierChannels();
+    void sensitivityMeasuresEachTensorAlone();
     void refusesBadInput();
     void opensA7BCheckpointWithoutReadingIt();
 
@@ -678,6 +680,71 @@ void TestLm::weightStatsFindOutlierChannels()
         }
     }
     QVERIFY(testutil::errorOf([&] { cw::lm::weightStats(*model, "nope"); }).contains("has no tensor 'nope'"));
+}
+
+void TestLm::sensitivityMeasuresEachTensorAlone()
+{
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    Spec s;
+    const QString path = m_dir.filePath("sensitivity.gguf");
+    writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), path.toStdString());
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    model->load();
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 200; ++i)
+        ids.push_back(int32_t((i * 7919 + 5) % model->config().vocab));
+    cw::lm::SensitivityOptions o;
+    o.bits = {2, 8};
+    o.prune = {0.5};
+    o.perplexity.ctx = 32;
+    o.perplexity.chunks = 3;
+    o.tensors = {"blk.1.ffn_down.weight", "blk.0.attn_k.weight"};
+    int calls = 0;
+    const cw::lm::SensitivityResult r =
+        cw::lm::analyzeSensitivity(*model, ids, o, [&](double, std::string_view) { ++calls; });
+    QCOMPARE(calls, 1 + 2 * 3);
+    QCOMPARE(r.rows.size(), size_t(6));
+    const double base = cw::lm::perplexity(model, ids, o.perplexity).perplexity;
+    QCOMPARE(r.basePerplexity, base); // and the weights are back as they were
+    // The 2-bit row of ffn_down equals the model with that one weight quantized by hand.
+    auto other = cw::lm::LanguageModel::open(path.toStdString());
+    other->load();
+    cw::Tensor *w = other->loadedWeight("blk.1.ffn_down.weight");
+    QVERIFY(w);
+    cw::QuantSpec spec;
+    spec.bits = 2;
+    spec.granularity = cw::Granularity::Group;
+    spec.groupSize = 32;
+    const cw::Tensor q = cw::fakeQuantize(*w, spec, 0).dequantized;
+    std::memcpy(w->data<float>(), q.data<float>(), size_t(q.numel()) * 4);
+    const double byHand = cw::lm::perplexity(other, ids, o.perplexity).perplexity;
+    bool found = false;
+    for (const cw::lm::SensitivityRow &row : r.rows)
+        if (row.tensor == "blk.1.ffn_down.weight" && row.setting == "2-bit g32") {
+            found = true;
+            QCOMPARE(row.perplexity, byHand);
+            QVERIFY(row.perplexity != base);
+            QCOMPARE(row.block, 1);
+            QCOMPARE(row.role, std::string("ffn_down"));
+            QVERIFY(row.sqnrDb > 0 && row.sqnrDb < 20);
+        }
+    QVERIFY(found);
+    // 8 bits hurts less than 2 on the same tensor.
+    QVERIFY(std::fabs(r.rows[1].delta) < std::fabs(r.rows[0].delta));
+    // Cancel: the weights are restored.
+    cw::StopToken stop;
+    int seen = 0;
+    QVERIFY_THROWS_EXCEPTION(cw::Cancelled, cw::lm::analyzeSensitivity(*model, ids, o, [&](double, std::string_view) {
+        if (++seen == 3)
+            stop.requestStop();
+    }, &stop));
+    QCOMPARE(cw::lm::perplexity(model, ids, o.perplexity).perplexity, base);
+    o.bits = {9};
+    QVERIFY(testutil::errorOf([&] { cw::lm::analyzeSensitivity(*model, ids, o); }).contains("2..8 bits"));
+    o.bits = {4};
+    o.tensors = {"nope"};
+    QVERIFY(testutil::errorOf([&] { cw::lm::analyzeSensitivity(*model, ids, o); }).contains("no tensor"));
 }
 
 void TestLm::refusesBadInput()

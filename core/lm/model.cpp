@@ -401,6 +401,44 @@ Tensor LanguageModel::readTensor(const std::string &name) const
     return m_source->st->toFloat(*t);
 }
 
+Tensor *LanguageModel::loadedWeight(const std::string &name)
+{
+    if (!m_loaded)
+        return nullptr;
+    std::string role;
+    for (const auto &[r, inFile] : m_source->fileName)
+        if (inFile == name)
+            role = r;
+    if (role.empty())
+        return nullptr;
+    if (role == "token_embd.weight")
+        return &m_tokenEmbedding;
+    if (role == "position_embd.weight")
+        return &m_positionEmbedding;
+    if (role == "output_norm.weight")
+        return &m_outputNorm;
+    if (role == "output_norm.bias")
+        return &m_outputNormBias;
+    if (role == "output.weight")
+        return &m_output;
+    int block = -1;
+    std::string what;
+    describe(role, &what, &block);
+    if (block < 0 || block >= int(m_blocks.size()))
+        return nullptr;
+    BlockWeights &w = m_blocks[size_t(block)];
+    const std::map<std::string, Tensor *> fields = {
+        {"attn_norm", &w.attnNorm}, {"attn_norm.bias", &w.attnNormB}, {"attn_q", &w.q},
+        {"attn_k", &w.k},           {"attn_v", &w.v},                 {"attn_q.bias", &w.qB},
+        {"attn_k.bias", &w.kB},     {"attn_v.bias", &w.vB},           {"attn_qkv", &w.qkv},
+        {"attn_qkv.bias", &w.qkvB}, {"attn_output", &w.o},            {"attn_output.bias", &w.oB},
+        {"ffn_norm", &w.ffnNorm},   {"ffn_norm.bias", &w.ffnNormB},   {"ffn_gate", &w.gate},
+        {"ffn_up", &w.up},          {"ffn_up.bias", &w.upB},          {"ffn_down", &w.down},
+        {"ffn_down.bias", &w.downB}};
+    const auto it = fields.find(what);
+    return it == fields.end() || it->second->isNull() ? nullptr : it->second;
+}
+
 void exportGguf(const LanguageModel &model, const std::string &path, bool f16)
 {
     if (model.config().format != "gguf")

@@ -83,6 +83,10 @@ public:
     // Reads every weight the runner needs into float32 memory (held to the memory budget). Idempotent.
     void load(const ProgressFn &progress = {}, const StopToken *stop = nullptr);
     bool loaded() const { return m_loaded; }
+    // The float32 weight the runner uses for a tensor of the checkpoint (by its name in the file), after load();
+    // nullptr for a tensor the runner does not use. Changing its values changes what the runner computes (a
+    // what-if: core/lm/sensitivity.h); a tied output is the embedding itself.
+    Tensor *loadedWeight(const std::string &name);
 
 private:
     LanguageModel();

@@ -17,7 +17,7 @@ ALLOWED = {
     'train': {'base', 'graph', 'runtime', 'io', 'quant'},
     'compress': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train'},
     'project': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress'},
-    'lm': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train'},
+    'lm': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress'},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 QT = re.compile(r'^(Q[A-Za-z]+|Qt[A-Za-z]*/.*|qcustomplot\.h)$')

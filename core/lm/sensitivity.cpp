@@ -1,0 +1,111 @@
+#include "core/lm/sensitivity.h"
+
+#include <cstring>
+
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/quant/quantize.h"
+
+namespace cw::lm {
+
+namespace {
+
+// Copies the original back into the loaded weight when it goes out of scope.
+class Restore {
+public:
+    Restore(Tensor &weight) : m_weight(weight), m_original(weight.clone()) {}
+    ~Restore() { std::memcpy(m_weight.data<float>(), m_original.data<float>(), size_t(m_weight.numel()) * 4); }
+    const Tensor &original() const { return m_original; }
+
+private:
+    Tensor &m_weight;
+    Tensor m_original;
+};
+
+std::string percent(double r)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "prune %g%%", r * 100);
+    return buf;
+}
+
+} // namespace
+
+SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int32_t> &tokens,
+                                     const SensitivityOptions &o, const ProgressFn &progress, const StopToken *stop)
+{
+    if (!model.loaded())
+        throw Error("the language model's weights are not loaded");
+    for (int b : o.bits)
+        if (b < 2 || b > 8)
+            throw Error("sensitivity settings quantize to 2..8 bits, not " + std::to_string(b));
+    for (double r : o.prune)
+        if (!(r > 0 && r < 1))
+            throw Error("a pruning ratio must lie in (0, 1), not " + std::to_string(r));
+    if (o.bits.empty() && o.prune.empty())
+        throw Error("no sensitivity setting: give bit-widths or pruning ratios");
+
+    // The matrices to test: the blocks' 2-D weights, or the named ones.
+    std::vector<const LanguageModel::TensorEntry *> entries;
+    for (const LanguageModel::TensorEntry &e : model.tensors()) {
+        const bool wanted = o.tensors.empty()
+                                ? e.block >= 0 && e.shape.size() == 2 && e.role.find(".bias") == std::string::npos
+                                : std::find(o.tensors.begin(), o.tensors.end(), e.name) != o.tensors.end();
+        if (wanted)
+            entries.push_back(&e);
+    }
+    if (!o.tensors.empty() && entries.size() != o.tensors.size())
+        throw Error("'" + model.path() + "' has no tensor among those named, or names one twice");
+
+    std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
+    const int64_t settings = int64_t(o.bits.size() + o.prune.size());
+    const double steps = double(1 + int64_t(entries.size()) * settings);
+    int64_t done = 0;
+    auto measure = [&](const std::string &what) {
+        checkStop(stop);
+        const PerplexityResult r = perplexity(view, tokens, o.perplexity, {}, stop);
+        ++done;
+        if (progress)
+            progress(double(done) / steps, what);
+        return r;
+    };
+    SensitivityResult result;
+    const PerplexityResult base = measure("the unchanged model");
+    result.basePerplexity = base.perplexity;
+    result.scored = base.scored;
+    for (const LanguageModel::TensorEntry *e : entries) {
+        Tensor *w = model.loadedWeight(e->name);
+        if (!w || w->shape().size() != 2)
+            throw Error("tensor '" + e->name + "' is not a weight matrix the runner uses");
+        Restore restore(*w);
+        auto run = [&](const std::string &setting, const Tensor &changed) {
+            std::memcpy(w->data<float>(), changed.data<float>(), size_t(w->numel()) * 4);
+            SensitivityRow row;
+            row.tensor = e->name;
+            row.role = e->role;
+            row.block = e->block;
+            row.setting = setting;
+            row.sqnrDb = weightError(restore.original(), changed).sqnrDb;
+            row.perplexity = measure(e->name + ", " + setting).perplexity;
+            row.delta = row.perplexity - result.basePerplexity;
+            row.relativeDelta = row.delta / result.basePerplexity;
+            result.rows.push_back(row);
+        };
+        for (int b : o.bits) {
+            QuantSpec spec;
+            spec.bits = b;
+            spec.granularity = o.granularity;
+            spec.groupSize = o.groupSize;
+            spec.symmetric = true;
+            const std::string grid = o.granularity == Granularity::Group     ? " g" + std::to_string(o.groupSize)
+                                     : o.granularity == Granularity::Channel ? " per row"
+                                                                             : " per tensor";
+            run(std::to_string(b) + "-bit" + grid, fakeQuantize(restore.original(), spec, 0).dequantized);
+        }
+        for (double r : o.prune)
+            run(percent(r), pruneMagnitude(restore.original(), r));
+    }
+    return result;
+}
+
+} // namespace cw::lm

@@ -1,0 +1,50 @@
+// Sensitivity of a language model: each weight matrix alone quantized (round-to-nearest, symmetric, group-wise
+// along its input) or magnitude-pruned, the rest left as they are, and the perplexity on a calibration text
+// measured against the unchanged model. The what-if behind choosing which tensors to keep at higher precision.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/base/progress.h"
+#include "core/lm/model.h"
+#include "core/lm/perplexity.h"
+#include "core/quant/quantize.h"
+
+namespace cw::lm {
+
+struct SensitivityOptions {
+    std::vector<int> bits = {4};      // each a setting: 2..8 bits
+    Granularity granularity = Granularity::Group; // one scale per tensor, per row (output channel) or per group
+    int64_t groupSize = 32;           // Group: weights per scale along a row
+    std::vector<double> prune = {};   // each a setting: this fraction of the smallest |w| of the matrix set to 0
+    PerplexityOptions perplexity;     // the measurement (ctx, chunks, bos, threads)
+    std::vector<std::string> tensors; // the tensors to test (names); empty: every matrix of the blocks
+};
+
+struct SensitivityRow {
+    std::string tensor;
+    std::string role; // "attn_q", "ffn_down", ...
+    int block = -1;
+    std::string setting; // "4-bit g32", "prune 50%"
+    double perplexity = 0;
+    double delta = 0;         // perplexity - base
+    double relativeDelta = 0; // delta / base
+    double sqnrDb = 0;        // of the changed weight against the original
+};
+
+struct SensitivityResult {
+    double basePerplexity = 0;
+    int64_t scored = 0; // tokens scored per measurement
+    std::vector<SensitivityRow> rows; // tensor-major, settings in the order given
+};
+
+// The model must be loaded; its weights are changed one at a time and restored (also on Cancel or an error),
+// so nothing else may run it meanwhile. Progress per measurement; Cancel between measurements.
+SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int32_t> &tokens,
+                                     const SensitivityOptions &options, const ProgressFn &progress = {},
+                                     const StopToken *stop = nullptr);
+
+} // namespace cw::lm
