@@ -237,13 +237,9 @@ int main(int argc, char *argv[])
                     fail(QStringLiteral("no tensor named '%1' in the model").arg(inspectLayer));
                 return;
             }
-            if (evaluate) {
-                cw::ui::LmEvaluateView *view = lm->evaluateView();
-                if (parser.isSet(dataOption))
-                    view->setTextSpec(parser.value(dataOption));
-                if (parser.isSet(limitOption))
-                    view->setChunks(int(limit));
-                QObject::connect(view, &cw::ui::LmEvaluateView::finished, &window, [&, view](bool ok) {
+            // In a batch run, the evaluation's or generation's end takes the picture, or fails with its status.
+            const auto screenshotWhenFinished = [&](cw::ui::LmJobView *view) {
+                QObject::connect(view, &cw::ui::LmJobView::finished, &window, [&, view](bool ok) {
                     if (!batch)
                         return;
                     if (ok)
@@ -251,6 +247,14 @@ int main(int argc, char *argv[])
                     else
                         fail(view->statusText());
                 });
+            };
+            if (evaluate) {
+                cw::ui::LmEvaluateView *view = lm->evaluateView();
+                if (parser.isSet(dataOption))
+                    view->setTextSpec(parser.value(dataOption));
+                if (parser.isSet(limitOption))
+                    view->setChunks(int(limit));
+                screenshotWhenFinished(view);
                 if (!lm->evaluate())
                     fail(QStringLiteral("could not start the evaluation: %1").arg(view->statusText()));
                 return;
@@ -259,14 +263,7 @@ int main(int argc, char *argv[])
                 cw::ui::LmGenerateView *view = lm->generateView();
                 lm->setCurrentWidget(view);
                 view->setPrompt(parser.value(generateOption));
-                QObject::connect(view, &cw::ui::LmGenerateView::finished, &window, [&, view](bool ok) {
-                    if (!batch)
-                        return;
-                    if (ok)
-                        takeScreenshot();
-                    else
-                        fail(view->statusText());
-                });
+                screenshotWhenFinished(view);
                 if (!view->generate())
                     fail(QStringLiteral("could not start the generation: %1").arg(view->statusText()));
                 return;

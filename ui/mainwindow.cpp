@@ -730,16 +730,9 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
         setProject(job->takeProject(), projectFile ? QFileInfo(spec).absoluteFilePath() : QString());
         if (m_rememberFiles && projectFile)
             QSettings().setValue(QLatin1String(kLastProjectKey), QFileInfo(spec).absoluteFilePath());
-        if (m_rememberFiles && QFileInfo::exists(spec) && !cw::isDemoModel(spec.toStdString()))
-            addRecentFile(spec);
-        statusBar()->showMessage(tr("Opened %1").arg(displayName(spec)), 5000);
-        emit modelLoaded(spec);
+        announceOpened(spec, QFileInfo::exists(spec) && !cw::isDemoModel(spec.toStdString()));
     });
-    connect(job, &Job::failed, this, [this, job, spec, startup](const QString &error) {
-        releaseJob(job);
-        reportOpenFailure(spec, startup, error);
-    });
-    startJob(job);
+    startOpenJob(job, spec, startup);
     return true;
 }
 
@@ -749,16 +742,26 @@ void MainWindow::startLanguageModelLoad(const QString &spec, bool startup)
     connect(job, &OpenLanguageModelJob::succeeded, this, [this, job, spec]() {
         releaseJob(job);
         setLanguageModel(job->model(), spec);
-        if (m_rememberFiles && QFileInfo::exists(spec))
-            addRecentFile(spec);
-        statusBar()->showMessage(tr("Opened %1").arg(displayName(spec)), 5000);
-        emit modelLoaded(spec);
+        announceOpened(spec, QFileInfo::exists(spec));
     });
+    startOpenJob(job, spec, startup);
+}
+
+void MainWindow::startOpenJob(Job *job, const QString &spec, bool startup)
+{
     connect(job, &Job::failed, this, [this, job, spec, startup](const QString &error) {
         releaseJob(job);
         reportOpenFailure(spec, startup, error);
     });
     startJob(job);
+}
+
+void MainWindow::announceOpened(const QString &spec, bool recent)
+{
+    if (m_rememberFiles && recent)
+        addRecentFile(spec);
+    statusBar()->showMessage(tr("Opened %1").arg(displayName(spec)), 5000);
+    emit modelLoaded(spec);
 }
 
 void MainWindow::reportOpenFailure(const QString &spec, bool startup, const QString &error)

@@ -238,6 +238,11 @@ private:
 
     bool startModelLoad(const QString &spec, bool startup);
     void startLanguageModelLoad(const QString &spec, bool startup);
+    // Starts a job that opens `spec` (the document or a language model); a failure goes to reportOpenFailure.
+    void startOpenJob(Job *job, const QString &spec, bool startup);
+    // `spec` is open: among the recent files when `recent` (and files are remembered), said in the status bar,
+    // then modelLoaded().
+    void announceOpened(const QString &spec, bool recent);
     // A failed open: the start-up demo's failure explained in the summary panel, any other in a dialog.
     void reportOpenFailure(const QString &spec, bool startup, const QString &error);
     // Shows a language model (nullptr: back to the CNN views, with none open).

@@ -29,6 +29,7 @@
 #include "ui/charts/histogramplot.h"
 #include "ui/formatting.h"
 #include "ui/jobs/activationjob.h"
+#include "ui/views/numberlabels.h"
 
 namespace cw::ui {
 
@@ -73,17 +74,6 @@ QString formatNumber(double v, int precision = 4)
     return displayLocale().toString(v, 'g', precision);
 }
 
-QLabel *valueLabel(const QString &objectName)
-{
-    auto *label = new QLabel(QStringLiteral("—"));
-    label->setObjectName(objectName);
-    label->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    QFont f = label->font();
-    f.setPointSizeF(f.pointSizeF() * 1.35);
-    f.setBold(true);
-    label->setFont(f);
-    return label;
-}
 } // namespace
 
 InspectView::InspectView(QWidget *parent) : QWidget(parent)
@@ -180,10 +170,10 @@ void InspectView::buildUi()
     m_histogram->setObjectName(QStringLiteral("weightHistogram"));
 
     // Numbers panel
-    m_sqnrLabel = valueLabel(QStringLiteral("sqnrLabel"));
-    m_errorLabel = valueLabel(QStringLiteral("relativeErrorLabel"));
-    m_weightBytesLabel = valueLabel(QStringLiteral("weightBytesLabel"));
-    m_modelBytesLabel = valueLabel(QStringLiteral("modelBytesLabel"));
+    m_sqnrLabel = newValueLabel(QStringLiteral("sqnrLabel"));
+    m_errorLabel = newValueLabel(QStringLiteral("relativeErrorLabel"));
+    m_weightBytesLabel = newValueLabel(QStringLiteral("weightBytesLabel"));
+    m_modelBytesLabel = newValueLabel(QStringLiteral("modelBytesLabel"));
     m_gridLabel = new QLabel;
     m_gridLabel->setObjectName(QStringLiteral("gridLabel"));
     m_gridLabel->setWordWrap(true);
@@ -200,19 +190,11 @@ void InspectView::buildUi()
     numbers->setFrameShape(QFrame::StyledPanel);
     numbers->setMinimumWidth(200);
     auto *numbersLayout = new QVBoxLayout(numbers);
-    const auto addNumber = [numbersLayout](const QString &caption, QLabel *value, const QString &tip) {
-        auto *c = new QLabel(caption);
-        c->setStyleSheet(QStringLiteral("QLabel { color: #666; }"));
-        c->setToolTip(tip);
-        value->setToolTip(tip);
-        numbersLayout->addWidget(c);
-        numbersLayout->addWidget(value);
-        numbersLayout->addSpacing(4);
-    };
-    addNumber(tr("SQNR"), m_sqnrLabel, tr("Signal-to-quantization-noise ratio of the weights: 10·log10(Σw² / Σ(w−w')²)"));
-    addNumber(tr("Relative error"), m_errorLabel, tr("‖w − w'‖ / ‖w‖"));
-    addNumber(tr("This weight"), m_weightBytesLabel, tr("Bytes of the layer's weight at this setting"));
-    addNumber(tr("Whole model"), m_modelBytesLabel, tr("Weight bytes of the model with only this layer changed"));
+    addNumber(numbersLayout, tr("SQNR"), m_sqnrLabel,
+              tr("Signal-to-quantization-noise ratio of the weights: 10·log10(Σw² / Σ(w−w')²)"));
+    addNumber(numbersLayout, tr("Relative error"), m_errorLabel, tr("‖w − w'‖ / ‖w‖"));
+    addNumber(numbersLayout, tr("This weight"), m_weightBytesLabel, tr("Bytes of the layer's weight at this setting"));
+    addNumber(numbersLayout, tr("Whole model"), m_modelBytesLabel, tr("Weight bytes of the model with only this layer changed"));
     numbersLayout->addWidget(m_gridLabel);
     numbersLayout->addWidget(m_noticeLabel);
     numbersLayout->addStretch(1);

@@ -26,6 +26,7 @@
 #include "core/lm/defaults.h"
 #include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
+#include "ui/views/numberlabels.h"
 
 namespace cw::ui {
 
@@ -37,21 +38,9 @@ const char kChunksKey[] = "lmEvaluate/chunks";
 const char kDirKey[] = "lastDirs/lmText";
 const char kBrown[] = "brown:heldout";
 const char kChoose[] = "<choose>"; // the combo's last item: a file dialog
-
-QLabel *bigValue(const QString &objectName)
-{
-    auto *label = new QLabel(QStringLiteral("—"));
-    label->setObjectName(objectName);
-    label->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    QFont f = label->font();
-    f.setPointSizeF(f.pointSizeF() * 1.35);
-    f.setBold(true);
-    label->setFont(f);
-    return label;
-}
 } // namespace
 
-LmEvaluateView::LmEvaluateView(QWidget *parent) : QWidget(parent)
+LmEvaluateView::LmEvaluateView(QWidget *parent) : LmJobView(parent)
 {
     setObjectName(QStringLiteral("lmEvaluateView"));
     try {
@@ -68,12 +57,6 @@ LmEvaluateView::LmEvaluateView(QWidget *parent) : QWidget(parent)
     m_loading = false;
     clearResult();
     updateControls();
-}
-
-LmEvaluateView::~LmEvaluateView()
-{
-    if (m_job)
-        m_job->cancel(); // a child: it waits for its worker when destroyed
 }
 
 void LmEvaluateView::buildUi()
@@ -152,14 +135,8 @@ void LmEvaluateView::buildUi()
         {QT_TR_NOOP("Time"), QT_TR_NOOP("Seconds of evaluation (the weights' reading excluded)")},
     };
     for (const auto &[label, tip] : values) {
-        auto *caption = new QLabel(tr(label));
-        caption->setStyleSheet(QStringLiteral("QLabel { color: #666; }"));
-        caption->setToolTip(tr(tip));
-        QLabel *value = bigValue(QStringLiteral("lmValue") + QString::fromLatin1(label));
-        value->setToolTip(tr(tip));
-        numbersLayout->addWidget(caption);
-        numbersLayout->addWidget(value);
-        numbersLayout->addSpacing(4);
+        QLabel *value = newValueLabel(QStringLiteral("lmValue") + QString::fromLatin1(label));
+        addNumber(numbersLayout, tr(label), value, tr(tip));
         m_values[QString::fromLatin1(label)] = value;
     }
     numbersLayout->addStretch(1);
@@ -325,37 +302,10 @@ void LmEvaluateView::setModel(LanguageModelPtr model)
     updateControls();
 }
 
-void LmEvaluateView::detachJob()
-{
-    if (!m_job)
-        return;
-    PerplexityJob *job = m_job;
-    m_job = nullptr;
-    disconnect(job, nullptr, this, nullptr); // nothing of it reaches the views of the next model
-    connect(job, &Job::finished, job, &QObject::deleteLater);
-    job->cancel();
-    updateControls();
-    emit runningChanged(false);
-}
-
-void LmEvaluateView::setBlockedReason(const QString &reason)
-{
-    m_blocked = reason;
-    updateControls();
-}
-
 bool LmEvaluateView::evaluate()
 {
-    if (!m_model || m_job)
+    if (!mayStart(tr("This model carries no tokenizer the workbench can read, so it cannot read text.")))
         return false;
-    if (!m_model->tokenizer()) {
-        setStatus(tr("This model carries no tokenizer the workbench can read, so it cannot read text."));
-        return false;
-    }
-    if (!m_blocked.isEmpty()) {
-        setStatus(m_blocked);
-        return false;
-    }
     const QString spec = textSpec();
     if (spec.isEmpty()) {
         setStatus(tr("Choose a text first."));
@@ -367,7 +317,6 @@ bool LmEvaluateView::evaluate()
     params.ctx = m_contextSpin->value();
     params.chunks = m_chunksSpin->value() > 0 ? m_chunksSpin->value() : -1;
     auto *job = new PerplexityJob(std::move(params), this);
-    m_job = job;
     clearResult();
     const QString text = textDisplayName(spec);
     connect(job, &Job::progress, this, [this](double fraction, const QString &stage) {
@@ -385,34 +334,20 @@ bool LmEvaluateView::evaluate()
     });
     connect(job, &Job::failed, this, [this](const QString &error) { setStatus(tr("Failed: %1").arg(error)); });
     connect(job, &Job::cancelled, this, [this]() { setStatus(tr("Cancelled; nothing is kept of the chunks done.")); });
-    connect(job, &Job::finished, this, [this, job]() {
+    runJob(job, tr("Starting…"), [this, job]() {
         const bool ok = job->result().has_value();
-        if (m_job == job)
-            m_job = nullptr;
-        job->deleteLater();
         m_progress->setValue(ok ? 1000 : 0);
-        updateControls();
-        emit runningChanged(false);
-        emit finished(ok);
+        return ok;
     });
-    job->start();
-    setStatus(tr("Starting…"));
-    updateControls();
-    emit runningChanged(true);
     return true;
 }
 
 void LmEvaluateView::cancel()
 {
-    if (m_job) {
-        m_job->cancel();
+    if (Job *job = currentJob()) {
+        job->cancel();
         setStatus(tr("Cancelling…"));
     }
-}
-
-QString LmEvaluateView::statusText() const
-{
-    return m_status->text();
 }
 
 QString LmEvaluateView::valueText(const QString &label) const
@@ -421,21 +356,10 @@ QString LmEvaluateView::valueText(const QString &label) const
     return it == m_values.end() ? QString() : it->second->text();
 }
 
-void LmEvaluateView::setStatus(const QString &text)
-{
-    m_status->setText(text);
-}
-
 void LmEvaluateView::updateControls()
 {
-    const bool busy = m_job != nullptr;
-    QString why;
-    if (!m_model)
-        why = tr("No language model is open");
-    else if (!m_model->tokenizer())
-        why = tr("This model carries no tokenizer the workbench can read");
-    else if (!m_blocked.isEmpty())
-        why = m_blocked;
+    const bool busy = isRunning();
+    const QString why = whyNot();
     m_run->setEnabled(!busy && why.isEmpty());
     m_run->setToolTip(why.isEmpty() ? tr("Measure the perplexity (Ctrl+R)") : why);
     m_cancel->setEnabled(busy);

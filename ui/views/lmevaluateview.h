@@ -9,13 +9,10 @@
 // running perplexity after each chunk, the final value dashed. Text, context and chunks are remembered.
 #pragma once
 
-#include <QPointer>
-#include <QWidget>
-
 #include <map>
 #include <optional>
 
-#include "ui/jobs/lmjobs.h"
+#include "ui/views/lmjobview.h"
 
 class QComboBox;
 class QCustomPlot;
@@ -26,18 +23,15 @@ class QSpinBox;
 
 namespace cw::ui {
 
-class LmEvaluateView : public QWidget {
+class LmEvaluateView : public LmJobView {
     Q_OBJECT
 public:
     static constexpr int kMaxRecentTexts = 8;
 
     explicit LmEvaluateView(QWidget *parent = nullptr);
-    ~LmEvaluateView() override;
 
     // Cancels a running evaluation and clears the result. nullptr: none.
     void setModel(LanguageModelPtr model);
-    // Non-empty while the model's runner is busy elsewhere (a generation): Evaluate is off with this reason.
-    void setBlockedReason(const QString &reason);
 
     // The text: "brown:heldout" or a path to a UTF-8 text file (added to the recent ones).
     void setTextSpec(const QString &spec);
@@ -50,13 +44,12 @@ public:
     int chunks() const;
 
     // Starts a PerplexityJob with the controls' settings. False (the reason in statusText()) without a model or
-    // tokenizer, while a job runs or the runner is busy, or without a text.
+    // tokenizer, while a job runs or the runner is busy, or without a text. finished(ok) follows: ok when it
+    // succeeded, false when it failed or was cancelled.
     bool evaluate();
     void cancel();
-    bool isRunning() const { return m_job != nullptr; }
-    PerplexityJob *job() const { return m_job; }
+    PerplexityJob *job() const { return qobject_cast<PerplexityJob *>(currentJob()); }
     const std::optional<PerplexityOutcome> &result() const { return m_result; }
-    QString statusText() const;
     // A result value as shown ("Perplexity", "NLL", "Scored", "Speed", "Time").
     QString valueText(const QString &label) const;
 
@@ -69,27 +62,19 @@ public:
     QCustomPlot *chart() const { return m_chart; }
 
 signals:
-    void runningChanged(bool running);
     // After a successful run: the outcome and the text's display name.
     void evaluated(const PerplexityOutcome &outcome, const QString &text);
-    void finished(bool ok); // succeeded, failed or cancelled
 
 private:
-    // Lets a running job go: cancelled, its signals cut off, deleted when it ends.
-    void detachJob();
     void buildUi();
     void fillTextCombo(const QString &select);
     void chooseTextFile();
     void showResult(const PerplexityOutcome &outcome);
     void clearResult();
-    void updateControls();
-    void setStatus(const QString &text);
+    void updateControls() override;
     void writeSettings();
 
-    LanguageModelPtr m_model;
-    QPointer<PerplexityJob> m_job;
     std::optional<PerplexityOutcome> m_result;
-    QString m_blocked;
     QString m_brownError; // why the Brown corpus is not offered ("" when it is)
     QStringList m_recentTexts;
     int m_lastTextIndex = 0;
@@ -101,7 +86,6 @@ private:
     QPushButton *m_run = nullptr;
     QPushButton *m_cancel = nullptr;
     QProgressBar *m_progress = nullptr;
-    QLabel *m_status = nullptr;
     std::map<QString, QLabel *> m_values;
     QCustomPlot *m_chart = nullptr;
 };

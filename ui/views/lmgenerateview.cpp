@@ -25,18 +25,12 @@ const char kTemperatureKey[] = "lmGenerate/temperature";
 const char kSeedKey[] = "lmGenerate/seed";
 } // namespace
 
-LmGenerateView::LmGenerateView(QWidget *parent) : QWidget(parent)
+LmGenerateView::LmGenerateView(QWidget *parent) : LmJobView(parent)
 {
     setObjectName(QStringLiteral("lmGenerateView"));
     buildUi();
     readSettings();
     updateControls();
-}
-
-LmGenerateView::~LmGenerateView()
-{
-    if (m_job)
-        m_job->cancel(); // a child: it waits for its worker when destroyed
 }
 
 void LmGenerateView::buildUi()
@@ -67,7 +61,7 @@ void LmGenerateView::buildUi()
     for (QObject *o : {static_cast<QObject *>(m_maxTokens), static_cast<QObject *>(m_seed)})
         connect(qobject_cast<QSpinBox *>(o), &QSpinBox::valueChanged, this, [this]() { writeSettings(); });
     connect(m_temperature, &QDoubleSpinBox::valueChanged, this, [this]() {
-        m_seed->setEnabled(m_temperature->value() > 0 && !m_job);
+        m_seed->setEnabled(m_temperature->value() > 0 && !isRunning());
         writeSettings();
     });
 
@@ -199,25 +193,6 @@ void LmGenerateView::setModel(LanguageModelPtr model)
     updateControls();
 }
 
-void LmGenerateView::detachJob()
-{
-    if (!m_job)
-        return;
-    GenerateJob *job = m_job;
-    m_job = nullptr;
-    disconnect(job, nullptr, this, nullptr); // nothing of it reaches the views of the next model
-    connect(job, &Job::finished, job, &QObject::deleteLater);
-    job->cancel();
-    updateControls();
-    emit runningChanged(false);
-}
-
-void LmGenerateView::setBlockedReason(const QString &reason)
-{
-    m_blocked = reason;
-    updateControls();
-}
-
 void LmGenerateView::append(const QString &text, bool prompt)
 {
     QTextCursor cursor(m_output->document());
@@ -257,16 +232,8 @@ void LmGenerateView::showBytes(int held)
 
 bool LmGenerateView::generate()
 {
-    if (!m_model || m_job)
+    if (!mayStart(tr("This model carries no tokenizer the workbench can read, so it cannot read a prompt.")))
         return false;
-    if (!m_model->tokenizer()) {
-        setStatus(tr("This model carries no tokenizer the workbench can read, so it cannot read a prompt."));
-        return false;
-    }
-    if (!m_blocked.isEmpty()) {
-        setStatus(m_blocked);
-        return false;
-    }
     GenerateParams params;
     params.model = m_model;
     params.prompt = prompt().toStdString();
@@ -274,7 +241,6 @@ bool LmGenerateView::generate()
     params.temperature = m_temperature->value();
     params.seed = uint64_t(m_seed->value());
     auto *job = new GenerateJob(std::move(params), this);
-    m_job = job;
     m_output->clear();
     m_tokens.clear();
     m_bytes.clear();
@@ -300,37 +266,17 @@ bool LmGenerateView::generate()
     });
     connect(job, &Job::cancelled, this, [this, job]() { updateStatus(job, tr("stopped")); });
     connect(job, &Job::failed, this, [this](const QString &error) { setStatus(tr("Failed: %1").arg(error)); });
-    connect(job, &Job::finished, this, [this, job]() {
+    runJob(job, tr("Reading the prompt…"), [this, job]() {
         showBytes(0); // a character the last token left unfinished shows as the replacement character
-        const bool ok = job->completed();
-        if (m_job == job)
-            m_job = nullptr;
-        job->deleteLater();
-        updateControls();
-        emit runningChanged(false);
-        emit finished(ok);
+        return job->completed();
     });
-    job->start();
-    setStatus(tr("Reading the prompt…"));
-    updateControls();
-    emit runningChanged(true);
     return true;
 }
 
 void LmGenerateView::stop()
 {
-    if (m_job)
-        m_job->cancel();
-}
-
-QString LmGenerateView::statusText() const
-{
-    return m_status->text();
-}
-
-void LmGenerateView::setStatus(const QString &text)
-{
-    m_status->setText(text);
+    if (Job *job = currentJob())
+        job->cancel();
 }
 
 void LmGenerateView::updateStatus(const GenerateJob *job, const QString &end)
@@ -348,14 +294,8 @@ void LmGenerateView::updateStatus(const GenerateJob *job, const QString &end)
 
 void LmGenerateView::updateControls()
 {
-    const bool busy = m_job != nullptr;
-    QString why;
-    if (!m_model)
-        why = tr("No language model is open");
-    else if (!m_model->tokenizer())
-        why = tr("This model carries no tokenizer the workbench can read");
-    else if (!m_blocked.isEmpty())
-        why = m_blocked;
+    const bool busy = isRunning();
+    const QString why = whyNot();
     m_run->setEnabled(!busy && why.isEmpty());
     m_run->setToolTip(why.isEmpty() ? tr("Continue the prompt (Ctrl+Return)") : why);
     m_stop->setEnabled(busy);
