@@ -36,6 +36,7 @@
 #include "ui/views/lmevaluateview.h"
 #include "ui/views/lmgenerateview.h"
 #include "ui/views/lminspectview.h"
+#include "ui/views/lmsensitivityview.h"
 #include "ui/views/lmworkspace.h"
 #include "ui/views/sensitivityview.h"
 
@@ -112,7 +113,11 @@ int main(int argc, char *argv[])
     const QCommandLineOption generateOption(QStringLiteral("generate"),
                                             QStringLiteral("A language model: continue PROMPT in the Generate tab."),
                                             QStringLiteral("PROMPT"));
-    parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption, sizeOption, generateOption});
+    const QCommandLineOption lmSensitivityOption(
+        QStringLiteral("lm-sensitivity"),
+        QStringLiteral("A language model: run the Sensitivity tab (its remembered settings; --data TEXT, --limit chunks)."));
+    parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption, sizeOption, generateOption,
+                       lmSensitivityOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -257,6 +262,18 @@ int main(int argc, char *argv[])
                 screenshotWhenFinished(view);
                 if (!lm->evaluate())
                     fail(QStringLiteral("could not start the evaluation: %1").arg(view->statusText()));
+                return;
+            }
+            if (parser.isSet(lmSensitivityOption)) {
+                cw::ui::LmSensitivityView *view = lm->sensitivityView();
+                lm->setCurrentWidget(view);
+                if (parser.isSet(dataOption))
+                    view->setTextSpec(parser.value(dataOption));
+                if (parser.isSet(limitOption))
+                    view->setChunks(int(limit));
+                screenshotWhenFinished(view);
+                if (!view->run())
+                    fail(QStringLiteral("could not start the sensitivity analysis: %1").arg(view->statusText()));
                 return;
             }
             if (parser.isSet(generateOption)) {

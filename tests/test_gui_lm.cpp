@@ -19,6 +19,7 @@
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QStackedWidget>
+#include <QStandardItemModel>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTextEdit>
@@ -32,6 +33,7 @@
 #include "core/lm/defaults.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
+#include "core/lm/sensitivity.h"
 #include "core/lm/stats.h"
 #include "resources/demo_data.h"
 #include "lmtestutil.h"
@@ -47,6 +49,7 @@
 #include "ui/views/lmgenerateview.h"
 #include "ui/views/lminspectview.h"
 #include "ui/views/lmoverview.h"
+#include "ui/views/lmsensitivityview.h"
 #include "ui/views/lmworkspace.h"
 
 using namespace cw::ui;
@@ -131,6 +134,8 @@ private slots:
     void inspectShowsWeightStats();
     void evaluateMatchesPerplexity();
     void evaluateCancel();
+    void sensitivityMatchesCore();
+    void sensitivityTakesTurnsAndCancelRestoresWeights();
     void generateMatchesCore_data();
     void generateMatchesCore();
     void generateStop();
@@ -231,18 +236,24 @@ void TestGuiLm::opensAndShowsOverview()
     // The View menu's tab shortcuts switch the language-model tabs.
     auto *viewMenu = window->findChild<QMenu *>(QStringLiteral("viewMenu"));
     QVERIFY(viewMenu);
-    QAction *generateTab = nullptr, *compressTab = nullptr;
+    QAction *generateTab = nullptr, *compressTab = nullptr, *sensitivityTab = nullptr;
     for (QAction *a : viewMenu->actions()) {
         if (a->text() == QStringLiteral("Generate"))
             generateTab = a;
+        if (a->text() == QStringLiteral("Sensitivity") && a->isVisible())
+            sensitivityTab = a;
         if (a->text() == QStringLiteral("Compress"))
             compressTab = a;
     }
     QVERIFY(generateTab && compressTab);
     QVERIFY(generateTab->isVisible() && !compressTab->isVisible());
-    QCOMPARE(generateTab->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_4));
+    QCOMPARE(generateTab->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_5));
     generateTab->trigger();
     QCOMPARE(window->languageModelView()->currentWidget(), window->languageModelView()->generateView());
+    QVERIFY(sensitivityTab);
+    QCOMPARE(sensitivityTab->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_3));
+    sensitivityTab->trigger();
+    QCOMPARE(window->languageModelView()->currentWidget(), window->languageModelView()->sensitivityView());
 
     // Close Model: back to the CNN page, nothing open.
     QVERIFY(window->closeProject());
@@ -437,6 +448,152 @@ void TestGuiLm::evaluateCancel()
     QVERIFY(view->evaluateButton()->isEnabled());
     QVERIFY(!view->cancelButton()->isEnabled());
     QVERIFY(!window->anyJobRunning());
+}
+
+void TestGuiLm::sensitivityMatchesCore()
+{
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmWorkspace *lm = window->languageModelView();
+    LmSensitivityView *view = lm->sensitivityView();
+    QCOMPARE(lm->indexOf(view), 2); // after Inspect
+    // The defaults: 16 chunks, 4 and 2 bits per group, no pruning.
+    QCOMPARE(view->chunks(), 16);
+    QCOMPARE(view->bits(), (std::vector<int>{4, 2}));
+    QVERIFY(view->granularity() == cw::Granularity::Group);
+    QVERIFY(view->pruneEdit()->text().isEmpty());
+
+    view->setTextSpec(m_text);
+    view->setChunks(2);
+    view->setBits({8, 2});
+    view->setGranularity(cw::Granularity::Channel);
+    view->setPruneText(QStringLiteral("0.5"));
+    QSignalSpy finished(view, &LmJobView::finished);
+    QTest::mouseClick(view->runButton(), Qt::LeftButton);
+    QVERIFY(view->isRunning());
+    QVERIFY(!lm->evaluateView()->evaluateButton()->isEnabled()); // one runner
+    QVERIFY(!lm->generateView()->generateButton()->isEnabled());
+    QVERIFY(lm->evaluateView()->evaluateButton()->toolTip().contains(QStringLiteral("busy analysing sensitivity")));
+    QVERIFY(window->anyJobRunning());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
+    QVERIFY(lm->evaluateView()->evaluateButton()->isEnabled());
+    QVERIFY(lm->generateView()->generateButton()->isEnabled());
+
+    // The same function on the same tokens and options.
+    const auto model = cw::lm::LanguageModel::open(m_small.toStdString());
+    model->load();
+    const std::vector<int32_t> tokens = cw::lm::encodeText(*model, readAll(m_text).toStdString());
+    cw::lm::SensitivityOptions options;
+    options.bits = {8, 2};
+    options.granularity = cw::Granularity::Channel;
+    options.prune = {0.5};
+    options.perplexity = cw::lm::defaultPerplexityOptions(*model);
+    options.perplexity.chunks = 2;
+    const cw::lm::SensitivityResult expected = cw::lm::analyzeSensitivity(*model, tokens, options);
+    QVERIFY(view->result());
+    const cw::lm::SensitivityResult &got = view->result()->result;
+    auto close = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max(1.0, std::fabs(b)); };
+    QVERIFY(close(got.basePerplexity, expected.basePerplexity));
+    QCOMPARE(got.scored, expected.scored);
+    QVERIFY(view->basePerplexityText() == displayLocale().toString(expected.basePerplexity, 'f', 3));
+    QStandardItemModel *table = view->tableModel();
+    QCOMPARE(table->rowCount(), int(expected.rows.size()));
+    QCOMPARE(expected.rows.size(), size_t(2 * 4 * 3)); // 2 blocks × 4 matrices × 3 settings
+    constexpr int kSort = Qt::UserRole + 1;
+    for (int i = 0; i < table->rowCount(); ++i) {
+        const cw::lm::SensitivityRow &e = expected.rows[size_t(i)];
+        QCOMPARE(table->item(i, LmSensitivityView::TensorColumn)->text(), QString::fromStdString(e.tensor));
+        QCOMPARE(table->item(i, LmSensitivityView::BlockColumn)->text(), QString::number(e.block));
+        QCOMPARE(table->item(i, LmSensitivityView::RoleColumn)->text(), QString::fromStdString(e.role));
+        QCOMPARE(table->item(i, LmSensitivityView::SettingColumn)->text(), QString::fromStdString(e.setting));
+        QCOMPARE(table->item(i, LmSensitivityView::PerplexityColumn)->text(), displayLocale().toString(e.perplexity, 'f', 4));
+        const std::pair<int, double> numbers[] = {{LmSensitivityView::PerplexityColumn, e.perplexity},
+                                                  {LmSensitivityView::DeltaColumn, e.delta},
+                                                  {LmSensitivityView::RelativeColumn, e.relativeDelta},
+                                                  {LmSensitivityView::SqnrColumn, e.sqnrDb}};
+        for (const auto &[column, value] : numbers)
+            QVERIFY2(close(table->item(i, column)->data(kSort).toDouble(), value),
+                     qPrintable(QStringLiteral("row %1 column %2: %3 vs %4")
+                                    .arg(i)
+                                    .arg(column)
+                                    .arg(table->item(i, column)->data(kSort).toDouble(), 0, 'g', 17)
+                                    .arg(value, 0, 'g', 17)));
+    }
+    // The heatmap: a row per tensor, a column per setting, the relative change in % (0 at least).
+    QCOMPARE(view->colorMap()->data()->keySize(), 3);
+    QCOMPARE(view->colorMap()->data()->valueSize(), 8);
+    QCOMPARE(view->colorMap()->data()->cell(2, 0), std::max(0.0, expected.rows[2].relativeDelta * 100));
+    // Sorted by Δ %, the worst trial first.
+    view->table()->sortByColumn(LmSensitivityView::RelativeColumn, Qt::DescendingOrder);
+    double worst = -1e300;
+    for (const cw::lm::SensitivityRow &e : expected.rows)
+        worst = std::max(worst, e.relativeDelta);
+    QVERIFY(close(view->table()->model()->index(0, LmSensitivityView::RelativeColumn).data(kSort).toDouble(), worst));
+
+    // The settings are remembered.
+    LmSensitivityView again;
+    QCOMPARE(again.textSpec(), QFileInfo(m_text).absoluteFilePath());
+    QCOMPARE(again.chunks(), 2);
+    QCOMPARE(again.bits(), (std::vector<int>{8, 2}));
+    QVERIFY(again.granularity() == cw::Granularity::Channel);
+    QCOMPARE(again.pruneEdit()->text(), QStringLiteral("0.5"));
+}
+
+void TestGuiLm::sensitivityTakesTurnsAndCancelRestoresWeights()
+{
+    auto window = openWindow(m_slow);
+    QVERIFY(window);
+    LmWorkspace *lm = window->languageModelView();
+    LmEvaluateView *evaluate = lm->evaluateView();
+    LmSensitivityView *view = lm->sensitivityView();
+    evaluate->setTextSpec(m_longText);
+    evaluate->setContext(512);
+    QSignalSpy evaluated(evaluate, &LmJobView::finished);
+
+    // While Evaluate runs, Sensitivity is off and says why.
+    evaluate->setChunks(0);
+    QVERIFY(evaluate->evaluate());
+    QVERIFY(!view->runButton()->isEnabled());
+    QVERIFY2(view->runButton()->toolTip().contains(QStringLiteral("busy evaluating")), qPrintable(view->runButton()->toolTip()));
+    QVERIFY(!view->run());
+    QVERIFY2(view->statusText().contains(QStringLiteral("busy evaluating")), qPrintable(view->statusText()));
+    evaluate->cancel();
+    QVERIFY(evaluated.wait(kJobTimeoutMs));
+    QVERIFY(view->runButton()->isEnabled());
+
+    // The perplexity before.
+    evaluate->setChunks(2);
+    QVERIFY(evaluate->evaluate());
+    QVERIFY(evaluated.wait(kJobTimeoutMs));
+    QVERIFY2(evaluated.last().at(0).toBool(), qPrintable(evaluate->statusText()));
+    const double before = evaluate->result()->result.perplexity;
+
+    // Cancelled in the middle of a trial: the weights it changed are put back.
+    view->setTextSpec(m_longText);
+    view->setChunks(8);
+    view->setBits({2});
+    view->setPruneText(QString());
+    QSignalSpy finished(view, &LmJobView::finished);
+    QVERIFY(view->run());
+    QVERIFY(!evaluate->evaluateButton()->isEnabled());
+    QSignalSpy progress(view->job(), &Job::progress);
+    QTRY_VERIFY_WITH_TIMEOUT(!progress.isEmpty() && progress.last().at(1).toString().startsWith(QStringLiteral("blk.")),
+                             kJobTimeoutMs);
+    QTest::mouseClick(view->cancelButton(), Qt::LeftButton);
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(!finished.last().at(0).toBool());
+    QVERIFY(!view->result());
+    QVERIFY2(view->statusText().startsWith(QStringLiteral("Cancelled")), qPrintable(view->statusText()));
+    QCOMPARE(view->tableModel()->rowCount(), 0);
+    QVERIFY(view->runButton()->isEnabled());
+    QVERIFY(!view->cancelButton()->isEnabled());
+    QVERIFY(!window->anyJobRunning());
+
+    QVERIFY(evaluate->evaluate());
+    QVERIFY(evaluated.wait(kJobTimeoutMs));
+    QVERIFY2(evaluated.last().at(0).toBool(), qPrintable(evaluate->statusText()));
+    QCOMPARE(evaluate->result()->result.perplexity, before);
 }
 
 void TestGuiLm::generateMatchesCore_data()

@@ -25,8 +25,9 @@
 //
 // A language model (cw::lm::isLanguageModel: a .gguf / .safetensors file, a Hugging Face folder — File → Open
 // Folder… — or the built-in "demo-lm") opens on a worker thread too, without a project: the window then shows
-// the LmWorkspace (ui/views/lmworkspace.h: Overview, Inspect, Evaluate, Generate) in place of the layer table and
-// the CNN tabs, the View menu's Ctrl+<n> switch its tabs, and Model → Evaluate (Ctrl+R) measures its perplexity.
+// the LmWorkspace (ui/views/lmworkspace.h: Overview, Inspect, Sensitivity, Evaluate, Generate) in place of the
+// layer table and the CNN tabs, the View menu's Ctrl+<n> switch its tabs, and Model → Evaluate (Ctrl+R) measures
+// its perplexity.
 // Opening a CNN model or a project brings the CNN views back.
 #pragma once
 

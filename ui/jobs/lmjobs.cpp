@@ -7,6 +7,20 @@
 
 namespace cw::ui {
 
+namespace {
+// The text read and tokenized, then the weights loaded: progress 0..textShare, then up to `upTo`.
+std::vector<int32_t> readTextAndWeights(cw::lm::LanguageModel &model, const std::string &textSpec, double textShare,
+                                        double upTo, const cw::StopToken &stop, const cw::ProgressFn &progress)
+{
+    if (progress)
+        progress(0.0, "reading the text");
+    std::vector<int32_t> tokens = cw::lm::encodeText(model, cw::lm::loadText(textSpec));
+    stop.throwIfStopped();
+    model.load(cw::progressSlice(progress, textShare, upTo, ""), &stop);
+    return tokens;
+}
+} // namespace
+
 OpenLanguageModelJob::OpenLanguageModelJob(QString spec, QObject *parent) : Job(parent), m_spec(std::move(spec))
 {
     setTitle(tr("Opening language model"));
@@ -66,12 +80,9 @@ PerplexityOutcome PerplexityJob::run(const PerplexityParams &params, const cw::S
 {
     // Reading and tokenizing the text and the weights take the first part of the bar; the chunks the rest.
     constexpr double kTextShare = 0.03, kWeightsShare = 0.12;
-    if (progress)
-        progress(0.0, "reading the text");
     cw::lm::LanguageModel &model = *params.model;
-    const std::vector<int32_t> tokens = cw::lm::encodeText(model, cw::lm::loadText(params.textSpec));
-    stop.throwIfStopped();
-    model.load(cw::progressSlice(progress, kTextShare, kTextShare + kWeightsShare, ""), &stop);
+    const std::vector<int32_t> tokens =
+        readTextAndWeights(model, params.textSpec, kTextShare, kTextShare + kWeightsShare, stop, progress);
     cw::lm::PerplexityOptions options = cw::lm::defaultPerplexityOptions(model);
     if (params.ctx > 0)
         options.ctx = params.ctx;
@@ -156,6 +167,47 @@ bool GenerateJob::start()
             &stop);
         return [this]() {
             m_completed = true;
+            emit succeeded();
+        };
+    });
+}
+
+LmSensitivityJob::LmSensitivityJob(LmSensitivityParams params, QObject *parent) : Job(parent), m_params(std::move(params))
+{
+    setTitle(tr("Sensitivity"));
+}
+
+LmSensitivityOutcome LmSensitivityJob::run(const LmSensitivityParams &params, const cw::StopToken &stop,
+                                           const cw::ProgressFn &progress)
+{
+    // The text and the weights take the first sliver of the bar; the measurements the rest.
+    constexpr double kTextShare = 0.01, kWeightsShare = 0.04;
+    cw::lm::LanguageModel &model = *params.model;
+    const std::vector<int32_t> tokens =
+        readTextAndWeights(model, params.textSpec, kTextShare, kTextShare + kWeightsShare, stop, progress);
+    cw::lm::SensitivityOptions options = params.options;
+    const cw::lm::PerplexityOptions defaults = cw::lm::defaultPerplexityOptions(model);
+    options.perplexity.bos = defaults.bos;
+    if (options.perplexity.ctx <= 0)
+        options.perplexity.ctx = defaults.ctx;
+    LmSensitivityOutcome out;
+    out.textTokens = int64_t(tokens.size());
+    out.ctx = options.perplexity.ctx;
+    out.result = cw::lm::analyzeSensitivity(model, tokens, options,
+                                            cw::progressSlice(progress, kTextShare + kWeightsShare, 1.0, ""), &stop);
+    return out;
+}
+
+bool LmSensitivityJob::start()
+{
+    if (isRunning())
+        return false;
+    m_result.reset();
+    const LmSensitivityParams params = m_params;
+    return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
+        const LmSensitivityOutcome outcome = run(params, stop, progress);
+        return [this, outcome]() {
+            m_result = outcome;
             emit succeeded();
         };
     });

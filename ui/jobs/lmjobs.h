@@ -5,10 +5,13 @@
 //   PerplexityJob         the text read (cw::lm::loadText) and tokenized, the weights loaded, cw::lm::perplexity
 //   GenerateJob           the prompt tokenized, the weights loaded, cw::lm::generate, every new token delivered
 //                         as it comes (tokenGenerated, queued to the job's thread)
+//   LmSensitivityJob      the text read and tokenized, the weights loaded, cw::lm::analyzeSensitivity (each weight
+//                         matrix alone quantized or pruned, then restored)
 //
 // The model is shared (std::shared_ptr): a job keeps it alive while it runs, even when the window has moved
-// on to another model. PerplexityJob and GenerateJob load the weights (LanguageModel::load, which is not safe
-// to run twice at once): their owner runs one of them at a time.
+// on to another model. PerplexityJob, GenerateJob and LmSensitivityJob load the weights (LanguageModel::load, which
+// is not safe to run twice at once), and LmSensitivityJob changes them while it runs: their owner runs one of them
+// at a time.
 #pragma once
 
 #include <QByteArray>
@@ -22,6 +25,7 @@
 
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
+#include "core/lm/sensitivity.h"
 #include "core/lm/stats.h"
 #include "ui/jobs/job.h"
 
@@ -141,6 +145,42 @@ private:
     int64_t m_delivered = 0;
     double m_firstTokenAt = -1, m_lastTokenAt = -1; // seconds since the work started, as the worker saw them
     bool m_completed = false;
+};
+
+struct LmSensitivityParams {
+    LanguageModelPtr model;
+    std::string textSpec; // cw::lm::loadText
+    // The settings, tensors and chunks; perplexity.ctx 0: cw::lm::defaultPerplexityOptions (bos always from there).
+    cw::lm::SensitivityOptions options;
+};
+
+struct LmSensitivityOutcome {
+    cw::lm::SensitivityResult result;
+    int64_t textTokens = 0; // the whole text, tokenized
+    int64_t ctx = 0;        // the context used
+};
+
+class LmSensitivityJob : public Job {
+    Q_OBJECT
+public:
+    explicit LmSensitivityJob(LmSensitivityParams params, QObject *parent = nullptr);
+
+    const LmSensitivityParams &params() const { return m_params; }
+    bool start() override;
+    // Set once succeeded() has been emitted.
+    const std::optional<LmSensitivityOutcome> &result() const { return m_result; }
+
+    // The work itself, callable without Qt. Progress: "reading the text", "reading weights", then one step per
+    // measurement (the base, then each tensor and setting).
+    static LmSensitivityOutcome run(const LmSensitivityParams &params, const cw::StopToken &stop,
+                                    const cw::ProgressFn &progress);
+
+signals:
+    void succeeded();
+
+private:
+    LmSensitivityParams m_params;
+    std::optional<LmSensitivityOutcome> m_result;
 };
 
 } // namespace cw::ui

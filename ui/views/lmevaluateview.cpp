@@ -1,9 +1,5 @@
 #include "ui/views/lmevaluateview.h"
 
-#include <QComboBox>
-#include <QDir>
-#include <QFileDialog>
-#include <QFileInfo>
 #include <QFormLayout>
 #include <QFrame>
 #include <QGridLayout>
@@ -12,9 +8,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
-#include <QShortcut>
 #include <QSpinBox>
-#include <QStandardItemModel>
 #include <QVBoxLayout>
 
 #include <qcustomplot.h>
@@ -22,37 +16,26 @@
 #include <algorithm>
 
 #include "core/base/error.h"
-#include "core/lm/corpus.h"
 #include "core/lm/defaults.h"
 #include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
+#include "ui/views/lmtextcombo.h"
 #include "ui/views/numberlabels.h"
 
 namespace cw::ui {
 
 namespace {
 const char kTextKey[] = "lmEvaluate/text";
-const char kRecentKey[] = "lmEvaluate/recentTexts";
 const char kContextKey[] = "lmEvaluate/context";
 const char kChunksKey[] = "lmEvaluate/chunks";
-const char kDirKey[] = "lastDirs/lmText";
-const char kBrown[] = "brown:heldout";
-const char kChoose[] = "<choose>"; // the combo's last item: a file dialog
 } // namespace
 
 LmEvaluateView::LmEvaluateView(QWidget *parent) : LmJobView(parent)
 {
     setObjectName(QStringLiteral("lmEvaluateView"));
-    try {
-        cw::lm::brownFolder();
-    } catch (const std::exception &e) {
-        m_brownError = QString::fromUtf8(e.what());
-    }
     buildUi();
     QSettings s;
     m_loading = true;
-    m_recentTexts = s.value(QLatin1String(kRecentKey)).toStringList();
-    fillTextCombo(s.value(QLatin1String(kTextKey), m_brownError.isEmpty() ? QString::fromLatin1(kBrown) : QString()).toString());
     m_chunksSpin->setValue(s.value(QLatin1String(kChunksKey), 0).toInt());
     m_loading = false;
     clearResult();
@@ -61,17 +44,7 @@ LmEvaluateView::LmEvaluateView(QWidget *parent) : LmJobView(parent)
 
 void LmEvaluateView::buildUi()
 {
-    m_textCombo = new QComboBox;
-    m_textCombo->setObjectName(QStringLiteral("lmTextCombo"));
-    m_textCombo->setMinimumContentsLength(28);
-    m_textCombo->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-    connect(m_textCombo, &QComboBox::activated, this, [this](int index) {
-        if (m_textCombo->itemData(index).toString() == QLatin1String(kChoose))
-            chooseTextFile();
-        else
-            m_lastTextIndex = index;
-        writeSettings();
-    });
+    m_textCombo = new LmTextCombo(QLatin1String(kTextKey));
     m_contextSpin = new QSpinBox;
     m_contextSpin->setObjectName(QStringLiteral("lmContextSpin"));
     m_contextSpin->setRange(4, 4096);
@@ -86,25 +59,11 @@ void LmEvaluateView::buildUi()
     connect(m_contextSpin, &QSpinBox::valueChanged, this, [this]() { writeSettings(); });
     connect(m_chunksSpin, &QSpinBox::valueChanged, this, [this]() { writeSettings(); });
 
-    m_run = new QPushButton(tr("Evaluate"));
-    m_run->setObjectName(QStringLiteral("lmEvaluateRun"));
-    connect(m_run, &QPushButton::clicked, this, [this]() { evaluate(); });
-    m_cancel = new QPushButton(tr("Cancel"));
-    m_cancel->setObjectName(QStringLiteral("lmEvaluateCancel"));
-    m_cancel->setToolTip(tr("Stop after the chunk being evaluated (Esc)"));
-    connect(m_cancel, &QPushButton::clicked, this, &LmEvaluateView::cancel);
-    auto *escape = new QShortcut(QKeySequence(Qt::Key_Escape), this, this, &LmEvaluateView::cancel);
-    escape->setContext(Qt::WidgetWithChildrenShortcut);
-    m_progress = new QProgressBar;
-    m_progress->setObjectName(QStringLiteral("lmEvaluateProgress"));
-    m_progress->setRange(0, 1000);
-    m_progress->setValue(0);
-    m_progress->setTextVisible(false);
-    m_progress->setMaximumWidth(200);
-    m_status = new QLabel;
-    m_status->setObjectName(QStringLiteral("lmEvaluateStatus"));
-    m_status->setWordWrap(true);
-    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    const RunControls run = newRunControls(QStringLiteral("lmEvaluate"), tr("Evaluate"),
+                                           tr("Stop after the chunk being evaluated (Esc)"), [this]() { evaluate(); });
+    m_run = run.run;
+    m_cancel = run.cancel;
+    m_progress = run.progress;
 
     auto *controls = new QGridLayout;
     controls->addWidget(new QLabel(tr("Text")), 0, 0);
@@ -113,12 +72,7 @@ void LmEvaluateView::buildUi()
     controls->addWidget(m_contextSpin, 1, 1);
     controls->addWidget(new QLabel(tr("Chunks")), 1, 2);
     controls->addWidget(m_chunksSpin, 1, 3);
-    auto *buttons = new QHBoxLayout;
-    buttons->addWidget(m_run);
-    buttons->addWidget(m_cancel);
-    buttons->addWidget(m_progress);
-    buttons->addWidget(m_status, 1);
-    controls->addLayout(buttons, 2, 0, 1, 5);
+    controls->addLayout(run.row, 2, 0, 1, 5);
     controls->setColumnStretch(4, 1);
 
     // The numbers, large.
@@ -168,11 +122,9 @@ void LmEvaluateView::buildUi()
     chartBox->addWidget(m_chart, 1);
     resultRow->addLayout(chartBox, 1);
 
-    auto *intro = new QLabel(tr("Perplexity as llama.cpp's <i>llama-perplexity</i> computes it: the text tokenized "
+    QLabel *intro = newIntro(tr("Perplexity as llama.cpp's <i>llama-perplexity</i> computes it: the text tokenized "
                                 "whole, cut into chunks of the context, each evaluated from an empty cache with BOS "
                                 "first, the second half of each chunk scored."));
-    intro->setWordWrap(true);
-    intro->setStyleSheet(QStringLiteral("QLabel { color: #666; }"));
 
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(8, 8, 8, 8);
@@ -181,73 +133,14 @@ void LmEvaluateView::buildUi()
     layout->addLayout(resultRow, 1);
 }
 
-QString LmEvaluateView::textDisplayName(const QString &spec)
-{
-    if (spec == QLatin1String(kBrown))
-        return tr("Brown corpus, held-out split");
-    return QFileInfo(spec).fileName();
-}
-
-void LmEvaluateView::fillTextCombo(const QString &select)
-{
-    m_textCombo->clear();
-    m_textCombo->addItem(textDisplayName(QString::fromLatin1(kBrown)), QString::fromLatin1(kBrown));
-    if (!m_brownError.isEmpty()) {
-        // Offered, but off, with how to get it.
-        auto *items = qobject_cast<QStandardItemModel *>(m_textCombo->model());
-        items->item(0)->setEnabled(false);
-        m_textCombo->setItemData(0, m_brownError, Qt::ToolTipRole);
-        m_textCombo->setItemText(0, tr("Brown corpus (not found)"));
-    }
-    for (const QString &path : m_recentTexts) {
-        m_textCombo->addItem(QFileInfo(path).fileName(), path);
-        m_textCombo->setItemData(m_textCombo->count() - 1, QDir::toNativeSeparators(path), Qt::ToolTipRole);
-    }
-    m_textCombo->insertSeparator(m_textCombo->count());
-    m_textCombo->addItem(tr("Choose a text file…"), QString::fromLatin1(kChoose));
-    const int index = m_textCombo->findData(select);
-    const bool usable = index >= 0 && !(index == 0 && !m_brownError.isEmpty());
-    // Nothing usable: the chooser shows, and Evaluate asks for a text.
-    m_lastTextIndex = usable ? index : m_textCombo->count() - 1;
-    m_textCombo->setCurrentIndex(m_lastTextIndex);
-}
-
 void LmEvaluateView::setTextSpec(const QString &spec)
 {
-    if (spec != QLatin1String(kBrown) && !spec.isEmpty()) {
-        const QString path = QFileInfo(spec).absoluteFilePath();
-        m_recentTexts.removeAll(path);
-        m_recentTexts.prepend(path);
-        while (m_recentTexts.size() > kMaxRecentTexts)
-            m_recentTexts.removeLast();
-        fillTextCombo(path);
-    } else {
-        fillTextCombo(spec);
-    }
-    writeSettings();
+    m_textCombo->setTextSpec(spec);
 }
 
 QString LmEvaluateView::textSpec() const
 {
-    const QString spec = m_textCombo->currentData().toString();
-    if (spec == QLatin1String(kChoose) || (spec == QLatin1String(kBrown) && !m_brownError.isEmpty()))
-        return {};
-    return spec;
-}
-
-void LmEvaluateView::chooseTextFile()
-{
-    QString dir = QSettings().value(QLatin1String(kDirKey)).toString();
-    if (dir.isEmpty() || !QFileInfo(dir).isDir())
-        dir = QDir::homePath();
-    const QString path = QFileDialog::getOpenFileName(this, tr("Text for Perplexity"), dir,
-                                                      tr("Text files (*.txt *.md *.text);;All files (*)"));
-    if (path.isEmpty()) {
-        m_textCombo->setCurrentIndex(m_lastTextIndex);
-        return;
-    }
-    QSettings().setValue(QLatin1String(kDirKey), QFileInfo(path).absolutePath());
-    setTextSpec(path);
+    return m_textCombo->textSpec();
 }
 
 void LmEvaluateView::setContext(int tokens)
@@ -275,10 +168,6 @@ void LmEvaluateView::writeSettings()
     if (m_loading)
         return;
     QSettings s;
-    const QString spec = textSpec();
-    if (!spec.isEmpty())
-        s.setValue(QLatin1String(kTextKey), spec);
-    s.setValue(QLatin1String(kRecentKey), m_recentTexts);
     if (m_model)
         s.setValue(QLatin1String(kContextKey), m_contextSpin->value());
     s.setValue(QLatin1String(kChunksKey), m_chunksSpin->value());
@@ -304,13 +193,9 @@ void LmEvaluateView::setModel(LanguageModelPtr model)
 
 bool LmEvaluateView::evaluate()
 {
-    if (!mayStart(tr("This model carries no tokenizer the workbench can read, so it cannot read text.")))
-        return false;
     const QString spec = textSpec();
-    if (spec.isEmpty()) {
-        setStatus(tr("Choose a text first."));
+    if (!mayStartOnText(spec))
         return false;
-    }
     PerplexityParams params;
     params.model = m_model;
     params.textSpec = spec.toStdString();
@@ -318,36 +203,21 @@ bool LmEvaluateView::evaluate()
     params.chunks = m_chunksSpin->value() > 0 ? m_chunksSpin->value() : -1;
     auto *job = new PerplexityJob(std::move(params), this);
     clearResult();
-    const QString text = textDisplayName(spec);
-    connect(job, &Job::progress, this, [this](double fraction, const QString &stage) {
-        m_progress->setValue(int(fraction * 1000));
-        QString label = stage;
-        if (!label.isEmpty())
-            label[0] = label[0].toUpper();
-        setStatus(label + QStringLiteral("…"));
-    });
+    const QString text = LmTextCombo::displayName(spec);
     connect(job, &PerplexityJob::succeeded, this, [this, job, text]() {
         m_result = *job->result();
         showResult(*m_result);
         setStatus(tr("%1: %2 tokens of text.").arg(text, formatCount(m_result->textTokens)));
         emit evaluated(*m_result, text);
     });
-    connect(job, &Job::failed, this, [this](const QString &error) { setStatus(tr("Failed: %1").arg(error)); });
-    connect(job, &Job::cancelled, this, [this]() { setStatus(tr("Cancelled; nothing is kept of the chunks done.")); });
-    runJob(job, tr("Starting…"), [this, job]() {
-        const bool ok = job->result().has_value();
-        m_progress->setValue(ok ? 1000 : 0);
-        return ok;
-    });
+    runTextJob(job, m_progress, tr("Cancelled; nothing is kept of the chunks done."),
+               [job]() { return job->result().has_value(); });
     return true;
 }
 
 void LmEvaluateView::cancel()
 {
-    if (Job *job = currentJob()) {
-        job->cancel();
-        setStatus(tr("Cancelling…"));
-    }
+    cancelJob();
 }
 
 QString LmEvaluateView::valueText(const QString &label) const

@@ -1,8 +1,8 @@
 // LmEvaluateView: the perplexity of a language model on a text, as llama.cpp's llama-perplexity computes it
 // (cw::lm::perplexity through a PerplexityJob, the same computation as `cwb perplexity`).
 //
-// Controls: the text (the Brown corpus's held-out split when cw::lm::brownFolder() finds the corpus, a text file
-// chosen by the user, or one of the recent ones), the context (tokens per chunk; the model's default from
+// Controls: the text (LmTextCombo: the Brown corpus's held-out split, a text file chosen by the user, or one of the
+// recent ones), the context (tokens per chunk; the model's default from
 // cw::lm::defaultPerplexityOptions) and the number of chunks (0: every whole chunk). Evaluate runs the job with a
 // progress bar (reading the text, the weights, then chunk by chunk); Cancel (or Escape) stops it between chunks.
 // The result: perplexity, mean negative log-likelihood, tokens scored, tokens per second, time, and a chart of the
@@ -14,7 +14,6 @@
 
 #include "ui/views/lmjobview.h"
 
-class QComboBox;
 class QCustomPlot;
 class QLabel;
 class QProgressBar;
@@ -23,21 +22,19 @@ class QSpinBox;
 
 namespace cw::ui {
 
+class LmTextCombo;
+
 class LmEvaluateView : public LmJobView {
     Q_OBJECT
 public:
-    static constexpr int kMaxRecentTexts = 8;
-
     explicit LmEvaluateView(QWidget *parent = nullptr);
 
     // Cancels a running evaluation and clears the result. nullptr: none.
     void setModel(LanguageModelPtr model);
 
-    // The text: "brown:heldout" or a path to a UTF-8 text file (added to the recent ones).
+    // The text (LmTextCombo): "brown:heldout" or a path to a UTF-8 text file (added to the recent ones).
     void setTextSpec(const QString &spec);
     QString textSpec() const;
-    // How the text is called on screen ("Brown corpus, held-out split", a file name).
-    static QString textDisplayName(const QString &spec);
     void setContext(int tokens);
     int context() const;
     void setChunks(int chunks); // 0: all
@@ -53,7 +50,7 @@ public:
     // A result value as shown ("Perplexity", "NLL", "Scored", "Speed", "Time").
     QString valueText(const QString &label) const;
 
-    QComboBox *textCombo() const { return m_textCombo; }
+    LmTextCombo *textCombo() const { return m_textCombo; }
     QSpinBox *contextSpin() const { return m_contextSpin; }
     QSpinBox *chunksSpin() const { return m_chunksSpin; }
     QPushButton *evaluateButton() const { return m_run; }
@@ -67,20 +64,15 @@ signals:
 
 private:
     void buildUi();
-    void fillTextCombo(const QString &select);
-    void chooseTextFile();
     void showResult(const PerplexityOutcome &outcome);
     void clearResult();
     void updateControls() override;
     void writeSettings();
 
     std::optional<PerplexityOutcome> m_result;
-    QString m_brownError; // why the Brown corpus is not offered ("" when it is)
-    QStringList m_recentTexts;
-    int m_lastTextIndex = 0;
     bool m_loading = false;
 
-    QComboBox *m_textCombo = nullptr;
+    LmTextCombo *m_textCombo = nullptr;
     QSpinBox *m_contextSpin = nullptr;
     QSpinBox *m_chunksSpin = nullptr;
     QPushButton *m_run = nullptr;

@@ -15,7 +15,10 @@
 
 #include "ui/jobs/lmjobs.h"
 
+class QHBoxLayout;
 class QLabel;
+class QProgressBar;
+class QPushButton;
 
 namespace cw::ui {
 
@@ -42,6 +45,26 @@ protected:
     // Runs `job` (a child of this view) as the view's job, `starting` in the status line. When it has ended,
     // `ended` (on the GUI thread) says whether it went well.
     void runJob(Job *job, const QString &starting, std::function<bool()> ended);
+    // The controls of a view that runs a job on a text (Evaluate, Sensitivity): a run button calling `run`, Cancel
+    // (and Escape) calling cancelJob(), a progress bar and the status line (m_status), in one row; object names
+    // <prefix>Run, <prefix>Cancel, <prefix>Progress, <prefix>Status.
+    struct RunControls {
+        QPushButton *run = nullptr;
+        QPushButton *cancel = nullptr;
+        QProgressBar *progress = nullptr;
+        QHBoxLayout *row = nullptr;
+    };
+    RunControls newRunControls(const QString &prefix, const QString &runText, const QString &cancelTip,
+                               std::function<void()> run);
+    // The grey paragraph at the top of such a view that says what it computes.
+    static QLabel *newIntro(const QString &text);
+    // mayStart() for a job that reads a text (`spec`, "" when none is chosen: the status asks for one).
+    bool mayStartOnText(const QString &spec);
+    // Runs a job over a text as runJob() does, `progress` following it and its stage in the status line; a failure
+    // or a cancel (`cancelled`) said there. `ok`: whether it produced its result.
+    void runTextJob(Job *job, QProgressBar *progress, const QString &cancelled, std::function<bool()> ok);
+    // Cancels the running job, "Cancelling…" in the status line.
+    void cancelJob();
     // Lets a running job go: cancelled, its signals cut off, deleted when it ends.
     void detachJob();
     Job *currentJob() const { return m_job; }

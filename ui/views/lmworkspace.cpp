@@ -8,6 +8,7 @@
 #include "ui/views/lmgenerateview.h"
 #include "ui/views/lminspectview.h"
 #include "ui/views/lmoverview.h"
+#include "ui/views/lmsensitivityview.h"
 
 namespace cw::ui {
 
@@ -22,24 +23,21 @@ LmWorkspace::LmWorkspace(QWidget *parent) : QTabWidget(parent)
     m_tensors = new LmTensorModel(this);
     m_overview = new LmOverview;
     m_inspect = new LmInspectView(m_tensors);
+    m_sensitivity = new LmSensitivityView;
     m_evaluate = new LmEvaluateView;
     m_generate = new LmGenerateView;
     addTab(m_overview, tr("Overview"));
     addTab(m_inspect, tr("Inspect"));
+    addTab(m_sensitivity, tr("Sensitivity"));
     addTab(m_evaluate, tr("Evaluate"));
     addTab(m_generate, tr("Generate"));
     setCurrentIndex(QSettings().value(QLatin1String(kTabKey), 0).toInt());
     connect(this, &QTabWidget::currentChanged, this, [](int index) { QSettings().setValue(QLatin1String(kTabKey), index); });
 
-    // One runner: an evaluation and a generation do not run at once.
-    connect(m_evaluate, &LmEvaluateView::runningChanged, m_generate, [this](bool running) {
-        m_generate->setBlockedReason(running ? tr("The model is busy evaluating; generate when it is done (or cancel it)")
-                                             : QString());
-    });
-    connect(m_generate, &LmGenerateView::runningChanged, m_evaluate, [this](bool running) {
-        m_evaluate->setBlockedReason(running ? tr("The model is busy generating; evaluate when it is done (or stop it)")
-                                             : QString());
-    });
+    // One runner: an analysis, an evaluation and a generation do not run at once.
+    takeTurns(m_sensitivity, tr("analysing sensitivity"));
+    takeTurns(m_evaluate, tr("evaluating"));
+    takeTurns(m_generate, tr("generating"));
     connect(m_evaluate, &LmEvaluateView::evaluated, this, [this](const PerplexityOutcome &outcome, const QString &text) {
         m_overview->setPerplexity(outcome, text);
         m_evaluationText = tr("Perplexity %1 on %2 · %3 tokens/s")
@@ -47,10 +45,23 @@ LmWorkspace::LmWorkspace(QWidget *parent) : QTabWidget(parent)
                                     displayLocale().toString(outcome.result.tokensPerSecond, 'f', 1));
         emit evaluationChanged();
     });
+    connect(m_sensitivity, &LmSensitivityView::finished, this,
+            [this]() { emit logged(tr("sensitivity: %1").arg(m_sensitivity->statusText())); });
     connect(m_evaluate, &LmEvaluateView::finished, this,
             [this]() { emit logged(tr("perplexity: %1").arg(m_evaluate->statusText())); });
     connect(m_generate, &LmGenerateView::finished, this,
             [this]() { emit logged(tr("generate: %1").arg(m_generate->statusText())); });
+}
+
+void LmWorkspace::takeTurns(LmJobView *view, const QString &doing)
+{
+    connect(view, &LmJobView::runningChanged, this, [this, view, doing](bool running) {
+        const QString reason =
+            running ? tr("The model is busy %1; wait until it is done (or cancel it)").arg(doing) : QString();
+        for (LmJobView *other : std::initializer_list<LmJobView *>{m_sensitivity, m_evaluate, m_generate})
+            if (other != view)
+                other->setBlockedReason(reason);
+    });
 }
 
 void LmWorkspace::setModel(LanguageModelPtr model, const QString &displayName, qint64 fileSize)
@@ -60,6 +71,7 @@ void LmWorkspace::setModel(LanguageModelPtr model, const QString &displayName, q
     m_tensors->setModel(m_model.get());
     m_overview->setModel(m_model.get(), displayName, fileSize, m_tensors);
     m_inspect->setModel(m_model);
+    m_sensitivity->setModel(m_model);
     m_evaluate->setModel(m_model);
     m_generate->setModel(m_model);
     emit evaluationChanged();
@@ -81,11 +93,12 @@ bool LmWorkspace::showInspect(const QString &tensor)
 
 bool LmWorkspace::isRunning() const
 {
-    return m_evaluate->isRunning() || m_generate->isRunning();
+    return m_sensitivity->isRunning() || m_evaluate->isRunning() || m_generate->isRunning();
 }
 
 void LmWorkspace::cancelAll()
 {
+    m_sensitivity->cancel();
     m_evaluate->cancel();
     m_generate->stop();
 }

@@ -1,10 +1,12 @@
-// LmWorkspace: what the window shows instead of the CNN views while a language model is open — four tabs over
+// LmWorkspace: what the window shows instead of the CNN views while a language model is open — five tabs over
 // one cw::lm::LanguageModel: Overview (LmOverview), Inspect (LmInspectView, the tensor tree and one tensor's
-// statistics), Evaluate (LmEvaluateView, perplexity on a text) and Generate (LmGenerateView). The tensor tree
-// model is shared by the overview's chart and Inspect.
+// statistics), Sensitivity (LmSensitivityView, each matrix alone quantized or pruned), Evaluate (LmEvaluateView,
+// perplexity on a text) and Generate (LmGenerateView). The tensor tree model is shared by the overview's chart and
+// Inspect.
 //
-// Evaluate and Generate both load the weights into the runner, which one job at a time may do: while one runs,
-// the other is off and says why. The tab in front is remembered.
+// Sensitivity, Evaluate and Generate all load the weights into the runner (and Sensitivity changes them while it
+// runs), which one job at a time may do: while one runs, the others are off and say why. The tab in front is
+// remembered.
 #pragma once
 
 #include <QTabWidget>
@@ -16,7 +18,9 @@ namespace cw::ui {
 class LmEvaluateView;
 class LmGenerateView;
 class LmInspectView;
+class LmJobView;
 class LmOverview;
+class LmSensitivityView;
 class LmTensorModel;
 
 class LmWorkspace : public QTabWidget {
@@ -32,7 +36,7 @@ public:
     bool evaluate();
     // Shows Inspect with the tensor selected; false when the model has no such tensor.
     bool showInspect(const QString &tensor);
-    // An evaluation or a generation runs (a tensor's statistics, quick and read-only, do not count).
+    // A sensitivity analysis, an evaluation or a generation runs (a tensor's statistics, quick and read-only, do not count).
     bool isRunning() const;
     void cancelAll();
     // The last perplexity, for the status bar ("" before one).
@@ -40,20 +44,25 @@ public:
 
     LmOverview *overview() const { return m_overview; }
     LmInspectView *inspectView() const { return m_inspect; }
+    LmSensitivityView *sensitivityView() const { return m_sensitivity; }
     LmEvaluateView *evaluateView() const { return m_evaluate; }
     LmGenerateView *generateView() const { return m_generate; }
     LmTensorModel *tensorModel() const { return m_tensors; }
 
 signals:
     void evaluationChanged();
-    void logged(const QString &line); // what the evaluations and generations said when they ended
+    void logged(const QString &line); // what the analyses, evaluations and generations said when they ended
 
 private:
+    // While `view` runs, the others are off, saying the model is busy `doing`.
+    void takeTurns(LmJobView *view, const QString &doing);
+
     LanguageModelPtr m_model;
     QString m_evaluationText;
     LmTensorModel *m_tensors = nullptr;
     LmOverview *m_overview = nullptr;
     LmInspectView *m_inspect = nullptr;
+    LmSensitivityView *m_sensitivity = nullptr;
     LmEvaluateView *m_evaluate = nullptr;
     LmGenerateView *m_generate = nullptr;
 };

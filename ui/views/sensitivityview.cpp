@@ -20,6 +20,7 @@
 #include <limits>
 
 #include "ui/charts/chartexport.h"
+#include "ui/charts/heatmap.h"
 #include "ui/jobs/sensitivityjob.h"
 #include "ui/rowtable.h"
 
@@ -128,36 +129,14 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     m_heat = new QCustomPlot;
     enableChartExport(m_heat, QStringLiteral("sensitivity-heatmap"));
     m_heat->setObjectName(QStringLiteral("sensitivityHeatmap"));
-    m_heat->setBackground(palette().base());
     m_heat->setMinimumSize(360, 220);
-    m_heat->plotLayout()->insertRow(0);
-    m_heatTitle = new QCPTextElement(m_heat, tr("Accuracy drop per layer and setting"),
-                                     QFont(font().family(), font().pointSize() + 1, QFont::Bold));
-    m_heat->plotLayout()->addElement(0, 0, m_heatTitle);
-    m_map = new QCPColorMap(m_heat->xAxis, m_heat->yAxis);
-    m_map->setInterpolate(false);
-    m_map->setTightBoundary(false); // cells centred on their (setting, layer) coordinates
-    m_scale = new QCPColorScale(m_heat);
-    m_heat->plotLayout()->addElement(1, 1, m_scale);
-    m_scale->setType(QCPAxis::atRight);
-    m_scale->axis()->setLabel(tr("accuracy drop (percentage points)"));
-    m_map->setColorScale(m_scale);
-    QCPColorGradient gradient;
-    gradient.setColorStopAt(0.0, QColor(255, 255, 229));
-    gradient.setColorStopAt(0.25, QColor(254, 217, 118));
-    gradient.setColorStopAt(0.5, QColor(253, 141, 60));
-    gradient.setColorStopAt(0.75, QColor(227, 26, 28));
-    gradient.setColorStopAt(1.0, QColor(128, 0, 38));
-    gradient.setNanHandling(QCPColorGradient::nhTransparent);
-    m_map->setGradient(gradient);
-    auto *margins = new QCPMarginGroup(m_heat);
-    m_heat->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    m_heat->yAxis->setRangeReversed(true); // first layer on top, as in the table
+    const Heatmap heatmap = setUpHeatmap(m_heat, tr("Accuracy drop per layer and setting"),
+                                         tr("accuracy drop (percentage points)"));
+    m_map = heatmap.map;
+    m_scale = heatmap.scale;
+    m_heatTitle = heatmap.title;
     m_heat->xAxis->setLabel(tr("pruning ratio  |  weight bits"));
     m_heat->yAxis->setLabel(tr("layer"));
-    m_heat->xAxis->grid()->setVisible(false);
-    m_heat->yAxis->grid()->setVisible(false);
     connect(m_heat, &QCustomPlot::mousePress, this, &SensitivityView::onHeatmapClicked);
 
     // Line chart
@@ -590,13 +569,10 @@ void SensitivityView::redraw()
             m_map->data()->setCell(x, y, std::max(0.0, drop) * 100);
             if (!labels)
                 return;
-            auto *text = new QCPItemText(m_heat);
-            text->position->setCoords(x, y);
-            if (m_fidelity)
-                text->setText(drop > 0 ? QString::number(-10.0 * std::log10(drop), 'f', 0) : QStringLiteral("∞"));
-            else
-                text->setText(QString::number(drop * 100, 'f', 1));
-            text->setColor(drop > 0.6 * maxDrop ? Qt::white : Qt::black);
+            const QString text = !m_fidelity ? QString::number(drop * 100, 'f', 1)
+                                 : drop > 0  ? QString::number(-10.0 * std::log10(drop), 'f', 0)
+                                             : QStringLiteral("∞");
+            addHeatmapLabel(m_heat, x, y, text, drop > 0.6 * maxDrop);
         };
         for (size_t i = 0; i < l.prune.size(); ++i)
             put(columnOf(true, int(i)), l.prune[i].drop);

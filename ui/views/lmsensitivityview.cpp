@@ -1,0 +1,436 @@
+#include "ui/views/lmsensitivityview.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QRegularExpression>
+#include <QPushButton>
+#include <QSettings>
+#include <QSortFilterProxyModel>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStandardItemModel>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ui/charts/chartexport.h"
+#include "ui/charts/heatmap.h"
+#include "ui/formatting.h"
+#include "ui/rowtable.h"
+#include "ui/views/lmtextcombo.h"
+
+namespace cw::ui {
+
+namespace {
+const char kTextKey[] = "lmSensitivity/text";
+const char kChunksKey[] = "lmSensitivity/chunks";
+const char kBitsKey[] = "lmSensitivity/bits";
+const char kGranularityKey[] = "lmSensitivity/granularity";
+const char kPruneKey[] = "lmSensitivity/prune";
+constexpr int kSortRole = Qt::UserRole + 1;
+constexpr int64_t kGroupSize = 32;
+
+// "0.5, 0.7" or "50%, 70%": fractions in (0, 1).
+bool parseRatios(const QString &text, std::vector<double> &out, QString &error)
+{
+    out.clear();
+    for (QString part : text.split(QRegularExpression(QStringLiteral("[,;\\s]+")), Qt::SkipEmptyParts)) {
+        const bool percent = part.endsWith(QLatin1Char('%'));
+        if (percent)
+            part.chop(1);
+        bool ok = false;
+        double r = part.toDouble(&ok);
+        if (percent)
+            r /= 100;
+        if (!ok || !(r > 0 && r < 1)) {
+            error = QObject::tr("A pruning ratio is a fraction between 0 and 1 (0.5 or 50%), not '%1'").arg(part);
+            return false;
+        }
+        out.push_back(r);
+    }
+    return true;
+}
+
+// "blk 3 · attn_q" for blk.3.attn_q.weight.
+QString rowLabel(const cw::lm::SensitivityRow &row)
+{
+    QString role = QString::fromStdString(row.role);
+    if (role.endsWith(QLatin1String(".weight")))
+        role.chop(7);
+    return row.block >= 0 ? QObject::tr("blk %1 · %2").arg(row.block).arg(role) : QString::fromStdString(row.tensor);
+}
+
+// "+1.2", "-0.4"; "0.0" for what rounds to zero either way.
+QString signedNumber(double value, int decimals)
+{
+    if (std::fabs(value) < 0.5 * std::pow(10.0, -decimals))
+        return displayLocale().toString(0.0, 'f', decimals);
+    return (value > 0 ? QStringLiteral("+") : QString()) + displayLocale().toString(value, 'f', decimals);
+}
+} // namespace
+
+LmSensitivityView::LmSensitivityView(QWidget *parent) : LmJobView(parent)
+{
+    setObjectName(QStringLiteral("lmSensitivityView"));
+    buildUi();
+    QSettings s;
+    m_loading = true;
+    m_chunksSpin->setValue(s.value(QLatin1String(kChunksKey), 16).toInt());
+    std::vector<int> bits;
+    for (const QVariant &b : s.value(QLatin1String(kBitsKey), QVariantList{4, 2}).toList())
+        bits.push_back(b.toInt());
+    setBits(bits);
+    m_granularity->setCurrentIndex(std::max(0, m_granularity->findData(s.value(QLatin1String(kGranularityKey),
+                                                                               int(cw::Granularity::Group)))));
+    m_pruneEdit->setText(s.value(QLatin1String(kPruneKey)).toString());
+    m_loading = false;
+    clearResult();
+    updateControls();
+}
+
+void LmSensitivityView::buildUi()
+{
+    m_textCombo = new LmTextCombo(QLatin1String(kTextKey));
+    m_chunksSpin = new QSpinBox;
+    m_chunksSpin->setObjectName(QStringLiteral("lmSensitivityChunks"));
+    m_chunksSpin->setRange(1, 100000);
+    m_chunksSpin->setToolTip(tr("Chunks of the text (the model's context each) measured per trial: more is steadier "
+                                "and slower"));
+    connect(m_chunksSpin, &QSpinBox::valueChanged, this, [this]() { writeSettings(); });
+    auto *bitsRow = new QHBoxLayout;
+    bitsRow->setSpacing(8);
+    for (int b : kBitChoices) {
+        auto *box = new QCheckBox(tr("%1").arg(b));
+        box->setObjectName(QStringLiteral("lmSensitivityBits%1").arg(b));
+        box->setToolTip(tr("Quantize each matrix alone to %1 bits (round to nearest, symmetric)").arg(b));
+        connect(box, &QCheckBox::toggled, this, [this]() { writeSettings(); });
+        bitsRow->addWidget(box);
+        m_bitBoxes.push_back(box);
+    }
+    bitsRow->addStretch(1);
+    m_granularity = new QComboBox;
+    m_granularity->setObjectName(QStringLiteral("lmSensitivityGranularity"));
+    m_granularity->addItem(tr("per tensor"), int(cw::Granularity::Tensor));
+    m_granularity->addItem(tr("per row"), int(cw::Granularity::Channel));
+    m_granularity->addItem(tr("per group of %1").arg(kGroupSize), int(cw::Granularity::Group));
+    m_granularity->setToolTip(tr("One scale for the whole matrix, one per row (output channel), or one per %1 weights "
+                                 "along a row").arg(kGroupSize));
+    connect(m_granularity, &QComboBox::currentIndexChanged, this, [this]() { writeSettings(); });
+    m_pruneEdit = new QLineEdit;
+    m_pruneEdit->setObjectName(QStringLiteral("lmSensitivityPrune"));
+    m_pruneEdit->setPlaceholderText(tr("none"));
+    m_pruneEdit->setToolTip(tr("Magnitude-pruning ratios to try, comma-separated (0.5 or 50%: the smallest half of "
+                               "the matrix's weights set to zero)"));
+    connect(m_pruneEdit, &QLineEdit::textChanged, this, [this]() { writeSettings(); });
+
+    const RunControls run = newRunControls(QStringLiteral("lmSensitivity"), tr("Run"),
+                                           tr("Stop after the measurement under way; the weights are restored (Esc)"),
+                                           [this]() { this->run(); });
+    m_run = run.run;
+    m_cancel = run.cancel;
+    m_progress = run.progress;
+
+    auto *controls = new QGridLayout;
+    controls->addWidget(new QLabel(tr("Text")), 0, 0);
+    controls->addWidget(m_textCombo, 0, 1);
+    controls->addWidget(new QLabel(tr("Chunks per trial")), 0, 2);
+    controls->addWidget(m_chunksSpin, 0, 3);
+    controls->addWidget(new QLabel(tr("Bits")), 1, 0);
+    controls->addLayout(bitsRow, 1, 1);
+    controls->addWidget(new QLabel(tr("Scale")), 1, 2);
+    controls->addWidget(m_granularity, 1, 3);
+    controls->addWidget(new QLabel(tr("Prune")), 1, 4);
+    controls->addWidget(m_pruneEdit, 1, 5);
+    controls->addLayout(run.row, 2, 0, 1, 7);
+    controls->setColumnStretch(6, 1);
+
+    m_base = new QLabel;
+    m_base->setObjectName(QStringLiteral("lmSensitivityBase"));
+    m_base->setTextInteractionFlags(Qt::TextSelectableByMouse);
+
+    m_heat = new QCustomPlot;
+    m_heat->setObjectName(QStringLiteral("lmSensitivityHeatmap"));
+    enableChartExport(m_heat, QStringLiteral("lm-sensitivity-heatmap"));
+    m_heat->setMinimumSize(360, 220);
+    const Heatmap heatmap = setUpHeatmap(m_heat, tr("Perplexity change per tensor and setting"),
+                                         tr("perplexity change (%)"));
+    m_map = heatmap.map;
+    m_heat->xAxis->setLabel(tr("setting"));
+
+    m_tableModel = new QStandardItemModel(this);
+    auto *proxy = new QSortFilterProxyModel(this);
+    proxy->setSourceModel(m_tableModel);
+    proxy->setSortRole(kSortRole);
+    m_table = newRowTable(QStringLiteral("lmSensitivityTable"), proxy);
+    m_table->setSortingEnabled(true);
+    m_table->sortByColumn(-1, Qt::AscendingOrder);
+    m_table->setAlternatingRowColors(true);
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 6);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+
+    auto *split = new QSplitter(Qt::Horizontal);
+    split->addWidget(m_heat);
+    split->addWidget(m_table);
+    // The table's eight columns want more room than a few settings' columns.
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    split->setSizes({400, 600});
+    split->setChildrenCollapsible(false);
+
+    QLabel *intro = newIntro(tr("Each weight matrix of the blocks alone quantized or pruned, the rest unchanged, and the "
+                                "perplexity of the first chunks of the text against the unchanged model: the tensors "
+                                "to keep at higher precision."));
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(8, 8, 8, 8);
+    layout->addWidget(intro);
+    layout->addLayout(controls);
+    layout->addWidget(m_base);
+    layout->addWidget(split, 1);
+}
+
+void LmSensitivityView::setTextSpec(const QString &spec)
+{
+    m_textCombo->setTextSpec(spec);
+}
+
+QString LmSensitivityView::textSpec() const
+{
+    return m_textCombo->textSpec();
+}
+
+void LmSensitivityView::setChunks(int chunks)
+{
+    m_chunksSpin->setValue(chunks);
+}
+
+int LmSensitivityView::chunks() const
+{
+    return m_chunksSpin->value();
+}
+
+void LmSensitivityView::setBits(const std::vector<int> &bits)
+{
+    for (size_t i = 0; i < m_bitBoxes.size(); ++i)
+        m_bitBoxes[i]->setChecked(std::find(bits.begin(), bits.end(), kBitChoices[i]) != bits.end());
+}
+
+std::vector<int> LmSensitivityView::bits() const
+{
+    std::vector<int> out;
+    for (size_t i = 0; i < m_bitBoxes.size(); ++i)
+        if (m_bitBoxes[i]->isChecked())
+            out.push_back(kBitChoices[i]);
+    return out;
+}
+
+void LmSensitivityView::setGranularity(cw::Granularity granularity)
+{
+    m_granularity->setCurrentIndex(m_granularity->findData(int(granularity)));
+}
+
+cw::Granularity LmSensitivityView::granularity() const
+{
+    return cw::Granularity(m_granularity->currentData().toInt());
+}
+
+void LmSensitivityView::setPruneText(const QString &text)
+{
+    m_pruneEdit->setText(text);
+}
+
+bool LmSensitivityView::options(cw::lm::SensitivityOptions &out, QString &error) const
+{
+    out = {};
+    out.bits = bits();
+    out.granularity = granularity();
+    out.groupSize = kGroupSize;
+    if (!parseRatios(m_pruneEdit->text(), out.prune, error))
+        return false;
+    if (out.bits.empty() && out.prune.empty()) {
+        error = tr("Choose a bit-width or a pruning ratio to try.");
+        return false;
+    }
+    out.perplexity.ctx = 0; // the model's default
+    out.perplexity.chunks = m_chunksSpin->value();
+    return true;
+}
+
+void LmSensitivityView::writeSettings()
+{
+    if (m_loading)
+        return;
+    QSettings s;
+    s.setValue(QLatin1String(kChunksKey), m_chunksSpin->value());
+    QVariantList bitList;
+    for (int b : bits())
+        bitList << b;
+    s.setValue(QLatin1String(kBitsKey), bitList);
+    s.setValue(QLatin1String(kGranularityKey), m_granularity->currentData());
+    s.setValue(QLatin1String(kPruneKey), m_pruneEdit->text());
+}
+
+void LmSensitivityView::setModel(LanguageModelPtr model)
+{
+    detachJob();
+    m_model = std::move(model);
+    clearResult();
+    setStatus(QString());
+    updateControls();
+}
+
+bool LmSensitivityView::run()
+{
+    const QString spec = textSpec();
+    if (!mayStartOnText(spec))
+        return false;
+    LmSensitivityParams params;
+    QString error;
+    if (!options(params.options, error)) {
+        setStatus(error);
+        return false;
+    }
+    params.model = m_model;
+    params.textSpec = spec.toStdString();
+    auto *job = new LmSensitivityJob(std::move(params), this);
+    clearResult();
+    const QString text = LmTextCombo::displayName(spec);
+    connect(job, &LmSensitivityJob::succeeded, this, [this, job, text]() {
+        m_result = *job->result();
+        showResult(*m_result);
+        setStatus(tr("%1: %2 trials of %3 scored tokens each.")
+                      .arg(text, formatCount(int64_t(m_result->result.rows.size())), formatCount(m_result->result.scored)));
+    });
+    runTextJob(job, m_progress, tr("Cancelled; the weights are as they were, nothing is kept of the trials done."),
+               [job]() { return job->result().has_value(); });
+    return true;
+}
+
+void LmSensitivityView::cancel()
+{
+    cancelJob();
+}
+
+QString LmSensitivityView::basePerplexityText() const
+{
+    return m_result ? displayLocale().toString(m_result->result.basePerplexity, 'f', 3) : QString();
+}
+
+void LmSensitivityView::updateControls()
+{
+    const bool busy = isRunning();
+    const QString why = whyNot();
+    m_run->setEnabled(!busy && why.isEmpty());
+    m_run->setToolTip(why.isEmpty() ? tr("Measure each matrix's sensitivity") : why);
+    m_cancel->setEnabled(busy);
+    for (QWidget *w : std::initializer_list<QWidget *>{m_textCombo, m_chunksSpin, m_granularity, m_pruneEdit})
+        w->setEnabled(!busy);
+    for (QCheckBox *box : m_bitBoxes)
+        box->setEnabled(!busy);
+}
+
+void LmSensitivityView::clearResult()
+{
+    m_result.reset();
+    m_base->setText(tr("<b>Base perplexity</b> —"));
+    m_tableModel->clear();
+    m_tableModel->setHorizontalHeaderLabels({tr("Tensor"), tr("Block"), tr("Role"), tr("Setting"), tr("Perplexity"),
+                                             tr("Δ"), tr("Δ %"), tr("SQNR dB")});
+    m_heat->clearItems();
+    m_map->data()->setSize(1, 1);
+    m_map->data()->fill(std::numeric_limits<double>::quiet_NaN());
+    m_heat->xAxis->setTicker(QSharedPointer<QCPAxisTickerText>::create());
+    m_heat->yAxis->setTicker(QSharedPointer<QCPAxisTickerText>::create());
+    m_heat->xAxis->setRange(-0.5, 0.5);
+    m_heat->yAxis->setRange(-0.5, 0.5);
+    m_heat->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void LmSensitivityView::showResult(const LmSensitivityOutcome &outcome)
+{
+    const cw::lm::SensitivityResult &r = outcome.result;
+    const QLocale locale = displayLocale();
+    m_base->setText(tr("<b>Base perplexity</b> %1 &nbsp;·&nbsp; %2 tokens scored per trial (context %3)")
+                        .arg(locale.toString(r.basePerplexity, 'f', 3), formatCount(r.scored), formatCount(outcome.ctx)));
+
+    // Rows: the tensors in the order measured (block by block); columns: the settings in the order given.
+    QStringList tensors, settings;
+    QStringList tensorLabels;
+    for (const cw::lm::SensitivityRow &row : r.rows) {
+        const QString tensor = QString::fromStdString(row.tensor), setting = QString::fromStdString(row.setting);
+        if (!tensors.contains(tensor)) {
+            tensors << tensor;
+            tensorLabels << rowLabel(row);
+        }
+        if (!settings.contains(setting))
+            settings << setting;
+    }
+    const int columns = std::max<int>(1, int(settings.size())), rows = std::max<int>(1, int(tensors.size()));
+    m_map->data()->setSize(columns, rows);
+    m_map->data()->setRange(QCPRange(0, columns - 1), QCPRange(0, rows - 1));
+    m_map->data()->fill(std::numeric_limits<double>::quiet_NaN());
+    auto xTicks = QSharedPointer<QCPAxisTickerText>::create();
+    for (int i = 0; i < settings.size(); ++i)
+        xTicks->addTick(i, settings[i]);
+    auto yTicks = QSharedPointer<QCPAxisTickerText>::create();
+    for (int i = 0; i < tensorLabels.size(); ++i)
+        yTicks->addTick(i, tensorLabels[i]);
+    m_heat->xAxis->setTicker(xTicks);
+    m_heat->yAxis->setTicker(yTicks);
+    m_heat->xAxis->setRange(-0.5, columns - 0.5);
+    m_heat->yAxis->setRange(-0.5, rows - 0.5);
+    double top = 1.0; // at least 1 % of range, so noise stays pale
+    for (const cw::lm::SensitivityRow &row : r.rows)
+        if (std::isfinite(row.relativeDelta))
+            top = std::max(top, row.relativeDelta * 100);
+    m_heat->clearItems();
+    const bool labels = columns * rows <= 400;
+    for (const cw::lm::SensitivityRow &row : r.rows) {
+        const int x = int(settings.indexOf(QString::fromStdString(row.setting)));
+        const int y = int(tensors.indexOf(QString::fromStdString(row.tensor)));
+        const double percent = row.relativeDelta * 100;
+        m_map->data()->setCell(x, y, std::max(0.0, percent));
+        if (labels)
+            addHeatmapLabel(m_heat, x, y, signedNumber(percent, std::fabs(percent) >= 100 ? 0 : 1),
+                            percent > 0.6 * top);
+    }
+    m_map->setDataRange(QCPRange(0, top));
+    m_heat->replot(QCustomPlot::rpQueuedReplot);
+
+    // The table: every trial, sortable by any column (the numbers by value).
+    auto item = [](const QString &text, const QVariant &sort, bool number) {
+        auto *it = new QStandardItem(text);
+        it->setData(sort, kSortRole);
+        if (number)
+            it->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        return it;
+    };
+    int order = 0;
+    for (const cw::lm::SensitivityRow &row : r.rows) {
+        QString role = QString::fromStdString(row.role);
+        m_tableModel->appendRow({
+            item(QString::fromStdString(row.tensor), order++, false),
+            item(row.block >= 0 ? QString::number(row.block) : QString(), row.block, true),
+            item(role, role, false),
+            item(QString::fromStdString(row.setting), int(settings.indexOf(QString::fromStdString(row.setting))), false),
+            item(locale.toString(row.perplexity, 'f', 4), row.perplexity, true),
+            item(signedNumber(row.delta, 4), row.delta, true),
+            item(signedNumber(row.relativeDelta * 100, 2), row.relativeDelta, true),
+            item(locale.toString(row.sqnrDb, 'f', 1), row.sqnrDb, true),
+        });
+    }
+    m_table->resizeColumnsToContents();
+}
+
+} // namespace cw::ui
