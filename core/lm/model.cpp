@@ -355,9 +355,14 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
     expect("output.weight", {c.vocab, c.dim}, false);
     if (c.arch == Arch::Gpt2) {
         expect("output_norm.bias", {c.dim});
-        expect("position_embd.weight", {c.contextLength > 0 ? c.contextLength : src.shapes["position_embd.weight"].at(0), c.dim});
-        if (c.contextLength <= 0)
-            c.contextLength = src.shapes["position_embd.weight"][0];
+        if (c.contextLength <= 0) { // the learned positions say how many there are
+            const Shape pos = src.has("position_embd.weight") ? src.shapes["position_embd.weight"] : Shape{};
+            if (pos.size() != 2)
+                throw fail("has neither gpt2.context_length nor a position embedding of shape [positions, " +
+                           std::to_string(c.dim) + "]");
+            c.contextLength = pos[0];
+        }
+        expect("position_embd.weight", {c.contextLength, c.dim});
     }
     for (int b = 0; b < c.layers; ++b) {
         auto r = [&](const char *role) { return blockRole(b, role); };
