@@ -110,6 +110,25 @@ std::map<std::string, cw::Tensor> writeRandomLm(const Spec &s, const std::string
     return w;
 }
 
+// Rewrites a GGUF file with the same metadata and `weights` (float32), after replacing or (with a null tensor)
+// dropping some of them.
+void rewriteLm(const std::string &path, std::map<std::string, cw::Tensor> weights,
+               const std::map<std::string, cw::Tensor> &changes)
+{
+    const cw::gguf::File f = cw::gguf::File::open(path);
+    std::vector<cw::gguf::WriteValue> kv;
+    for (const auto &[k, v] : f.metadata())
+        if (k != "general.alignment")
+            kv.push_back({k, v});
+    for (const auto &[name, t] : changes)
+        weights[name] = t;
+    std::vector<cw::gguf::WriteTensor> ts;
+    for (const auto &[name, t] : weights)
+        if (!t.isNull())
+            ts.push_back({name, t, cw::gguf::F32});
+    cw::gguf::write(path, kv, ts);
+}
+
 std::vector<float> readFloats(const QString &path)
 {
     QFile f(path);
@@ -357,18 +376,7 @@ void TestLm::gpt2SafetensorsLayoutGivesTheSameLogits()
     const QString gguf = m_dir.filePath("gpt2-hf.gguf");
     std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
     // The GGUF file with the output tied too, so that both describe one model.
-    {
-        const cw::gguf::File f = cw::gguf::File::open(gguf.toStdString());
-        std::vector<cw::gguf::WriteValue> kv;
-        for (const auto &[k, v] : f.metadata())
-            if (k != "general.alignment")
-                kv.push_back({k, v});
-        std::vector<cw::gguf::WriteTensor> ts;
-        for (auto &[name, t] : w)
-            if (name != "output.weight")
-                ts.push_back({name, t, cw::gguf::F32});
-        cw::gguf::write(gguf.toStdString(), kv, ts);
-    }
+    rewriteLm(gguf.toStdString(), w, {{"output.weight", cw::Tensor()}});
     auto transposed = [](const cw::Tensor &t) {
         const int64_t r = t.shape()[0], c = t.shape()[1];
         cw::Tensor out(cw::DType::Float32, {c, r});
@@ -658,15 +666,7 @@ void TestLm::weightStatsFindOutlierChannels()
         q.data<float>()[r * s.dim + 7] *= 20.f;
         q.data<float>()[r * s.dim + 30] *= 10.f;
     }
-    const cw::gguf::File f = cw::gguf::File::open(path.toStdString());
-    std::vector<cw::gguf::WriteValue> kv;
-    for (const auto &[k, v] : f.metadata())
-        if (k != "general.alignment")
-            kv.push_back({k, v});
-    std::vector<cw::gguf::WriteTensor> ts;
-    for (auto &[name, t] : w)
-        ts.push_back({name, name == "blk.1.attn_q.weight" ? q : t, cw::gguf::F32});
-    cw::gguf::write(path.toStdString(), kv, ts);
+    rewriteLm(path.toStdString(), w, {{"blk.1.attn_q.weight", q}});
     auto model = cw::lm::LanguageModel::open(path.toStdString());
     for (const auto &e : model->tensors()) {
         const cw::lm::WeightStats st = cw::lm::weightStats(*model, e.name);
@@ -767,15 +767,7 @@ void TestLm::refusesBadInput()
     e = testutil::errorOf([&] { ctx.eval({40000}); });
     QVERIFY2(e.contains("outside the vocabulary"), qPrintable(e));
     // A wrong shape names the tensor and both shapes.
-    const cw::gguf::File f = cw::gguf::File::open(path.toStdString());
-    std::vector<cw::gguf::WriteValue> kv;
-    for (const auto &[k, v] : f.metadata())
-        if (k != "general.alignment")
-            kv.push_back({k, v});
-    std::vector<cw::gguf::WriteTensor> ts;
-    for (auto &[name, t] : w)
-        ts.push_back({name, name == "blk.1.ffn_up.weight" ? testutil::randomTensor({95, 64}, 1) : t, cw::gguf::F32});
-    cw::gguf::write(path.toStdString(), kv, ts);
+    rewriteLm(path.toStdString(), w, {{"blk.1.ffn_up.weight", testutil::randomTensor({95, 64}, 1)}});
     e = testutil::errorOf([&] { cw::lm::LanguageModel::open(path.toStdString()); });
     QVERIFY2(e.contains("blk.1.ffn_up.weight is 95x64, llama needs 96x64"), qPrintable(e));
 }

@@ -805,62 +805,52 @@ void write(const std::string &path, const std::vector<WriteValue> &metadata, con
     out.commit();
 }
 
-Value makeString(const std::string &s)
+namespace {
+
+Value scalar(ValueType type, int64_t integer, double number)
 {
     Value v;
-    v.type = ValueType::String;
-    v.text = s;
+    v.type = type;
+    v.integer = integer;
+    v.number = number;
     return v;
 }
-Value makeUInt32(uint32_t x)
-{
-    Value v;
-    v.type = ValueType::UInt32;
-    v.integer = x;
-    return v;
-}
-Value makeInt32(int32_t x)
-{
-    Value v;
-    v.type = ValueType::Int32;
-    v.integer = x;
-    return v;
-}
-Value makeFloat32(float x)
-{
-    Value v;
-    v.type = ValueType::Float32;
-    v.number = x;
-    return v;
-}
-Value makeBool(bool x)
-{
-    Value v;
-    v.type = ValueType::Bool;
-    v.integer = x;
-    return v;
-}
-Value makeStringArray(std::vector<std::string> x)
+
+Value array(ValueType elementType)
 {
     Value v;
     v.type = ValueType::Array;
-    v.elementType = ValueType::String;
+    v.elementType = elementType;
+    return v;
+}
+
+} // namespace
+
+Value makeString(const std::string &s)
+{
+    Value v = scalar(ValueType::String, 0, 0);
+    v.text = s;
+    return v;
+}
+Value makeUInt32(uint32_t x) { return scalar(ValueType::UInt32, x, 0); }
+Value makeInt32(int32_t x) { return scalar(ValueType::Int32, x, 0); }
+Value makeFloat32(float x) { return scalar(ValueType::Float32, 0, x); }
+Value makeBool(bool x) { return scalar(ValueType::Bool, x, 0); }
+Value makeStringArray(std::vector<std::string> x)
+{
+    Value v = array(ValueType::String);
     v.strings = std::move(x);
     return v;
 }
 Value makeInt32Array(std::vector<int64_t> x)
 {
-    Value v;
-    v.type = ValueType::Array;
-    v.elementType = ValueType::Int32;
+    Value v = array(ValueType::Int32);
     v.integers = std::move(x);
     return v;
 }
 Value makeFloat32Array(std::vector<double> x)
 {
-    Value v;
-    v.type = ValueType::Array;
-    v.elementType = ValueType::Float32;
+    Value v = array(ValueType::Float32);
     v.numbers = std::move(x);
     return v;
 }
