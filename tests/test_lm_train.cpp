@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/base/error.h"
+#include "core/lm/corpus.h"
 #include "core/lm/gpt_train.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
@@ -69,6 +70,8 @@ private slots:
     void learnsASequence();
     void savedModelRunsWithTheSameLoss();
     void cancels();
+    void brownTextIsPlainEnglish();
+    void bpeLearnsTheMostFrequentPairs();
 };
 
 void TestLmTrain::layerNormGradient()
@@ -314,6 +317,30 @@ void TestLmTrain::cancels()
     }, &stop));
     QCOMPARE(steps, 3);
     QVERIFY(testutil::errorOf([&] { cw::lm::trainGpt(model, {1, 2}, {}, o); }).contains("fewer than a context"));
+}
+
+void TestLmTrain::brownTextIsPlainEnglish()
+{
+    // Tags stripped, `` and '' as quotes, closing punctuation against its word, one sentence per line.
+    const std::string tagged = "\n\n\tThe/at Fulton/np-tl jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ./.\n\n"
+                               "\tIt/pps (/( was/bedz )/) good/jj ,/, he's/pps+hvz fine/jj ./.\n";
+    QCOMPARE(cw::lm::brownPlainText(tagged),
+             std::string("The Fulton jury said \"no evidence\".\nIt (was) good, he's fine.\n"));
+}
+
+void TestLmTrain::bpeLearnsTheMostFrequentPairs()
+{
+    // Hand-counted: "e s", "s t" and "w e" occur 4 times (ties go to the pair made of the earliest tokens: "e s"),
+    // then "es t" 4 times, then five pairs 3 times, of which "e w" has the earliest tokens.
+    const std::vector<std::string> words{"low", "low", "lower", "newest", "newest", "newest", "widest"};
+    const cw::lm::BpeVocabulary v = cw::lm::trainBpe(words, 259);
+    QCOMPARE(v.merges, (std::vector<std::string>{"e s", "es t", "e w"}));
+    QCOMPARE(v.tokens.size(), size_t(259));
+    QCOMPARE(v.tokens[256], std::string("es"));
+    QCOMPARE(v.tokens[257], std::string("est"));
+    QCOMPARE(v.tokens[' '], std::string("\xc4\xa0")); // GPT-2's stand-in for the space byte, U+0120
+    // It stops when no pair occurs twice.
+    QCOMPARE(cw::lm::trainBpe({"ab", "cd"}, 1000).merges.size(), size_t(0));
 }
 
 QTEST_GUILESS_MAIN(TestLmTrain)

@@ -21,7 +21,6 @@ public:
     const uint8_t *data() const { return m_map ? m_map->data : nullptr; }
     uint64_t size() const { return m_map ? m_map->size : 0; }
     const std::string &path() const { return m_path; }
-    bool isOpen() const { return m_map != nullptr; }
 
     // [offset, offset + bytes) lies inside the file (no overflow).
     bool contains(uint64_t offset, uint64_t bytes) const { return offset <= size() && bytes <= size() - offset; }
