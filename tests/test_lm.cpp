@@ -427,6 +427,12 @@ void TestLm::gpt2SafetensorsLayoutGivesTheSameLogits()
     const cw::Tensor la = ca.eval(ids), lb = cb.eval(ids);
     const double worst = worstRelative(lb.data<float>(), la.data<float>(), int64_t(ids.size()), a->config().vocab);
     QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+    // Statistics see the Conv1D matrix as the runner does: rows are the output channels.
+    const cw::lm::WeightStats sa = cw::lm::weightStats(*a, "blk.0.ffn_up.weight");
+    const cw::lm::WeightStats sb = cw::lm::weightStats(*b, "transformer.h.0.mlp.c_fc.weight");
+    QCOMPARE(sb.shape, (cw::Shape{s.ffn, s.dim}));
+    QCOMPARE(sb.rowMax, sa.rowMax);
+    QCOMPARE(sb.columnAbsMax, sa.columnAbsMax);
 }
 
 void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp_data()

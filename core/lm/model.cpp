@@ -36,6 +36,23 @@ struct BlockWeights {
 // Tensors are addressed by role (llama.cpp's names: "token_embd", "blk.N.attn_q.weight", ...); a safetensors
 // checkpoint's Hugging Face names are mapped onto them at open.
 
+namespace {
+
+// [r, c] -> [c, r]
+Tensor transpose2d(const Tensor &t)
+{
+    const int64_t r = t.shape()[0], c = t.shape()[1];
+    Tensor out = Tensor::uninitialized(DType::Float32, {c, r});
+    const float *s = t.data<float>();
+    float *d = out.data<float>();
+    for (int64_t i = 0; i < r; ++i)
+        for (int64_t j = 0; j < c; ++j)
+            d[j * r + i] = s[i * c + j];
+    return out;
+}
+
+} // namespace
+
 struct LanguageModel::Source {
     std::optional<gguf::File> gguf;
     std::optional<safetensors::Checkpoint> st;
@@ -44,12 +61,18 @@ struct LanguageModel::Source {
     bool transposed = false;                     // GPT-2's Conv1D matrices are stored [in, out]
 
     bool has(const std::string &role) const { return fileName.count(role) > 0; }
+    // Whether the file stores this role's matrix [in, out] (Hugging Face GPT-2's Conv1D), not [out, in].
+    bool storedTransposed(const std::string &role, size_t rank) const
+    {
+        return transposed && rank == 2 && role.find(".weight") != std::string::npos &&
+               role.find("embd") == std::string::npos && role.rfind("output.", 0) != 0;
+    }
+    // The role's values as float32, a matrix as [out, in].
     Tensor read(const std::string &role) const
     {
         const std::string &name = fileName.at(role);
-        if (gguf)
-            return gguf->toFloat(*gguf->tensor(name));
-        return st->toFloat(*st->tensor(name));
+        Tensor t = gguf ? gguf->toFloat(*gguf->tensor(name)) : st->toFloat(*st->tensor(name));
+        return storedTransposed(role, t.shape().size()) ? transpose2d(t) : t;
     }
 };
 
@@ -302,8 +325,7 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
                 roleName = role->second >= 0 ? blockRole(role->second, role->first) : role->first;
                 src.fileName[roleName] = t.name;
                 Shape s = t.shape;
-                if (src.transposed && s.size() == 2 && roleName.find(".weight") != std::string::npos &&
-                    roleName.find("embd") == std::string::npos && roleName.find("output.") != 0)
+                if (src.storedTransposed(roleName, s.size()))
                     std::reverse(s.begin(), s.end());
                 src.shapes[roleName] = s;
             }
@@ -394,6 +416,9 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
 
 Tensor LanguageModel::readTensor(const std::string &name) const
 {
+    for (const auto &[role, inFile] : m_source->fileName)
+        if (inFile == name)
+            return m_source->read(role);
     if (m_source->gguf) {
         const gguf::TensorInfo *t = m_source->gguf->tensor(name);
         if (!t)
@@ -461,21 +486,6 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16)
     gguf::write(path, kv, tensors);
 }
 
-namespace {
-
-Tensor transpose2d(const Tensor &t)
-{
-    const int64_t r = t.shape()[0], c = t.shape()[1];
-    Tensor out = Tensor::uninitialized(DType::Float32, {c, r});
-    const float *s = t.data<float>();
-    float *d = out.data<float>();
-    for (int64_t i = 0; i < r; ++i)
-        for (int64_t j = 0; j < c; ++j)
-            d[j * r + i] = s[i * c + j];
-    return out;
-}
-
-} // namespace
 
 void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
 {
@@ -489,9 +499,6 @@ void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
         if (!src.has(role))
             return Tensor();
         Tensor t = src.read(role);
-        if (src.transposed && t.shape().size() == 2 && role.find("embd") == std::string::npos &&
-            role.rfind("output.", 0) != 0)
-            t = transpose2d(t);
         done += t.numel();
         if (progress)
             progress(double(done) / double(std::max<int64_t>(c.parameters, 1)), "reading weights");

@@ -77,7 +77,8 @@ public:
         int block = -1;   // the transformer block, -1 outside the blocks
     };
     const std::vector<TensorEntry> &tensors() const { return m_entries; }
-    // A tensor's values as float32 (read on demand, streamed from the map).
+    // A tensor's values as float32 (read on demand from the map), a weight matrix as [out, in] — the runner's
+    // orientation, also for Hugging Face GPT-2's Conv1D matrices, which the file stores [in, out].
     Tensor readTensor(const std::string &name) const;
 
     // Reads every weight the runner needs into float32 memory (held to the memory budget). Idempotent.

@@ -16,7 +16,7 @@ namespace cw::lm {
 
 struct WeightStats {
     std::string name;
-    Shape shape;      // as stored, row-major
+    Shape shape;      // as the runner uses it (readTensor): [out, in] for a matrix
     std::string type; // as stored: "F32", "Q4_K", ...
     TensorStats all;
     Histogram histogram;
