@@ -129,6 +129,44 @@ void rewriteLm(const std::string &path, std::map<std::string, cw::Tensor> weight
     cw::gguf::write(path, kv, ts);
 }
 
+// Writes a Hugging Face tokenizer.json (vocab, merges as [a, b] pairs, added tokens) and tokenizer_config.json
+// (BOS, added first) into `folder` holding the vocabulary of llama.cpp's test file `vocabGguf`; returns the
+// tokenizer.json document.
+QJsonObject writeHfTokenizer(const QString &folder, const QString &vocabGguf, const QByteArray &preTokenizer)
+{
+    const cw::gguf::File f = cw::gguf::File::open(vocabGguf.toStdString());
+    const std::vector<std::string> &tokens = f.require("tokenizer.ggml.tokens").strings;
+    const std::vector<int64_t> &types = f.require("tokenizer.ggml.token_type").integers;
+    QVariantMap vocabMap; // a QJsonObject inserts in linear time: 151,643 qwen2 tokens took minutes under ASan
+    QJsonArray added, merges;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        const QString text = QString::fromStdString(tokens[i]);
+        if (types[i] == 3 || types[i] == 4)
+            added.append(QJsonObject{{"id", int(i)}, {"content", text}, {"special", types[i] == 3}});
+        else
+            vocabMap[text] = int(i);
+    }
+    for (const std::string &m : f.require("tokenizer.ggml.merges").strings) {
+        const QString s = QString::fromStdString(m);
+        const qsizetype space = s.indexOf(' ', 1);
+        merges.append(QJsonArray{s.left(space), s.mid(space + 1)});
+    }
+    QDir().mkpath(folder);
+    QJsonObject json{{"version", "1.0"},
+                     {"added_tokens", added},
+                     {"pre_tokenizer", QJsonDocument::fromJson(preTokenizer).object()},
+                     {"model", QJsonObject{{"type", "BPE"}, {"vocab", QJsonObject::fromVariantMap(vocabMap)}, {"merges", merges}}}};
+    testutil::writeFile(folder + "/tokenizer.json", QJsonDocument(json).toJson());
+    const int64_t bos = f.integer("tokenizer.ggml.bos_token_id", -1);
+    testutil::writeFile(folder + "/tokenizer_config.json",
+                        QJsonDocument(QJsonObject{{"bos_token", QString::fromStdString(tokens[size_t(bos)])},
+                                                  {"add_bos_token", true}})
+                            .toJson());
+    return json;
+}
+
+QByteArray llama3PreTokenizer(); // Llama 3's pre-tokenizer as tokenizer.json spells it (after the class: moc)
+
 std::vector<float> readFloats(const QString &path)
 {
     QFile f(path);
@@ -169,6 +207,7 @@ private slots:
     void gpt2SafetensorsLayoutGivesTheSameLogits();
     void huggingFaceTokenizerEncodesLikeLlamaCpp_data();
     void huggingFaceTokenizerEncodesLikeLlamaCpp();
+    void safetensorsExportsToGgufThatLlamaCppRuns();
     void safetensorsRefusesCorruptFiles_data();
     void safetensorsRefusesCorruptFiles();
     void perplexityMatchesLlamaCpp();
@@ -435,14 +474,21 @@ void TestLm::gpt2SafetensorsLayoutGivesTheSameLogits()
     QCOMPARE(sb.columnAbsMax, sa.columnAbsMax);
 }
 
+namespace {
+// Llama 3's pre-tokenizer as tokenizer.json spells it. Defined after the class: moc's lexer loses the class
+// declaration after a raw string holding quotes.
+QByteArray llama3PreTokenizer()
+{
+    return R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]})";
+}
+} // namespace
+
 void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp_data()
 {
     QTest::addColumn<QString>("vocab");
     QTest::addColumn<QByteArray>("preTokenizer"); // tokenizer.json's "pre_tokenizer", as the real files spell it
     QTest::newRow("gpt-2") << "gpt-2" << QByteArray(R"({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true})");
-    QTest::newRow("llama-bpe")
-        << "llama-bpe"
-        << QByteArray(R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]})");
+    QTest::newRow("llama-bpe") << "llama-bpe" << llama3PreTokenizer();
     QTest::newRow("qwen2")
         << "qwen2"
         << QByteArray(R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]})");
@@ -457,35 +503,10 @@ void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp()
     QFETCH(QString, vocab);
     QFETCH(QByteArray, preTokenizer);
     const QString base = m_source + "/models/ggml-vocab-" + vocab + ".gguf";
-    const cw::gguf::File f = cw::gguf::File::open(base.toStdString());
-    const std::vector<std::string> &tokens = f.require("tokenizer.ggml.tokens").strings;
-    const std::vector<int64_t> &types = f.require("tokenizer.ggml.token_type").integers;
-    QVariantMap vocabMap; // a QJsonObject inserts in linear time: 151,643 qwen2 tokens took minutes under ASan
-    QJsonArray added, merges;
-    for (size_t i = 0; i < tokens.size(); ++i) {
-        const QString text = QString::fromStdString(tokens[i]);
-        if (types[i] == 3 || types[i] == 4)
-            added.append(QJsonObject{{"id", int(i)}, {"content", text}, {"special", types[i] == 3}});
-        else
-            vocabMap[text] = int(i);
-    }
-    for (const std::string &m : f.require("tokenizer.ggml.merges").strings) {
-        const QString s = QString::fromStdString(m);
-        const qsizetype space = s.indexOf(' ', 1);
-        merges.append(QJsonArray{s.left(space), s.mid(space + 1)});
-    }
     const QString folder = m_dir.filePath("hf-tok-" + vocab);
-    QVERIFY(QDir().mkpath(folder));
-    QJsonObject json{{"version", "1.0"},
-                     {"added_tokens", added},
-                     {"pre_tokenizer", QJsonDocument::fromJson(preTokenizer).object()},
-                     {"model", QJsonObject{{"type", "BPE"}, {"vocab", QJsonObject::fromVariantMap(vocabMap)}, {"merges", merges}}}};
-    QVERIFY(testutil::writeFile(folder + "/tokenizer.json", QJsonDocument(json).toJson()));
+    QJsonObject json = writeHfTokenizer(folder, base, preTokenizer);
+    const cw::gguf::File f = cw::gguf::File::open(base.toStdString());
     const int64_t bos = f.integer("tokenizer.ggml.bos_token_id", -1);
-    QVERIFY(testutil::writeFile(folder + "/tokenizer_config.json",
-                                QJsonDocument(QJsonObject{{"bos_token", QString::fromStdString(tokens[size_t(bos)])},
-                                                          {"add_bos_token", true}})
-                                    .toJson()));
     const std::string bytes = cw::gguf::metadataOnly(cw::lm::huggingFaceVocabulary(folder.toStdString()));
     const cw::lm::Tokenizer tok =
         cw::lm::Tokenizer::fromGguf(cw::gguf::File::open(cw::MappedFile::view("tokenizer.json", bytes.data(), bytes.size())));
@@ -502,6 +523,94 @@ void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp()
     QVERIFY(testutil::writeFile(folder + "/tokenizer.json", QJsonDocument(json).toJson()));
     const QString e = testutil::errorOf([&] { cw::lm::huggingFaceVocabulary(folder.toStdString()); });
     QVERIFY2(e.contains("a Unigram tokenizer is not supported"), qPrintable(e));
+}
+
+void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
+{
+    // A llama checkpoint in Hugging Face's layout (split-half Q / K rows, a Llama 3 tokenizer.json) exported to
+    // GGUF: llama.cpp tokenizes a text to the same ids and computes the same logits as the workbench on the
+    // original folder.
+    if (m_llamaRef.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    Spec s;
+    s.vocabFile = "ggml-vocab-llama-bpe.gguf";
+    s.dim = 32;
+    s.heads = 4;
+    s.kvHeads = 2;
+    s.biases = false;
+    const QString gguf = m_dir.filePath("export-src.gguf");
+    std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
+    const int64_t hd = s.dim / s.heads;
+    auto toHalves = [&](const cw::Tensor &t, int64_t heads) { // llama.cpp's adjacent pairs -> split halves
+        cw::Tensor out = t.clone();
+        const int64_t cols = t.shape()[1];
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < hd / 2; ++i)
+                for (int64_t pair = 0; pair < 2; ++pair)
+                    std::memcpy(out.data<float>() + (h * hd + pair * hd / 2 + i) * cols,
+                                t.data<float>() + (h * hd + 2 * i + pair) * cols, size_t(cols) * 4);
+        return out;
+    };
+    std::vector<std::pair<std::string, cw::Tensor>> hf{{"model.embed_tokens.weight", w["token_embd.weight"]},
+                                                       {"model.norm.weight", w["output_norm.weight"]},
+                                                       {"lm_head.weight", w["output.weight"]}};
+    for (int64_t b = 0; b < s.layers; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".", h = "model.layers." + std::to_string(b) + ".";
+        hf.push_back({h + "input_layernorm.weight", w[p + "attn_norm.weight"]});
+        hf.push_back({h + "self_attn.q_proj.weight", toHalves(w[p + "attn_q.weight"], s.heads)});
+        hf.push_back({h + "self_attn.k_proj.weight", toHalves(w[p + "attn_k.weight"], s.kvHeads)});
+        hf.push_back({h + "self_attn.v_proj.weight", w[p + "attn_v.weight"]});
+        hf.push_back({h + "self_attn.o_proj.weight", w[p + "attn_output.weight"]});
+        hf.push_back({h + "post_attention_layernorm.weight", w[p + "ffn_norm.weight"]});
+        hf.push_back({h + "mlp.gate_proj.weight", w[p + "ffn_gate.weight"]});
+        hf.push_back({h + "mlp.up_proj.weight", w[p + "ffn_up.weight"]});
+        hf.push_back({h + "mlp.down_proj.weight", w[p + "ffn_down.weight"]});
+    }
+    const QString folder = m_dir.filePath("hf-llama3");
+    writeHfTokenizer(folder, vocabPath(s.vocabFile), llama3PreTokenizer());
+    cw::safetensors::write((folder + "/model.safetensors").toStdString(), hf, false);
+    QVERIFY(testutil::writeFile(folder + "/config.json",
+                                QJsonDocument(QJsonObject{{"model_type", "llama"},
+                                                          {"hidden_size", int(s.dim)},
+                                                          {"num_hidden_layers", int(s.layers)},
+                                                          {"num_attention_heads", int(s.heads)},
+                                                          {"num_key_value_heads", int(s.kvHeads)},
+                                                          {"intermediate_size", int(s.ffn)},
+                                                          {"rms_norm_eps", 1e-6},
+                                                          {"max_position_embeddings", int(s.ctx)}})
+                                    .toJson()));
+    auto model = cw::lm::LanguageModel::open(folder.toStdString());
+    QVERIFY(model->tokenizer());
+    const QString out = m_dir.filePath("exported.gguf");
+    cw::lm::exportGguf(*model, out.toStdString(), false);
+    model->load();
+
+    const std::string text = "The Fulton County Grand Jury said Friday an investigation of 1962's primary election "
+                             "produced \"no evidence\" that any irregularities took place.";
+    const QString textPath = m_dir.filePath("sentence.txt");
+    QVERIFY(testutil::writeFile(textPath, QByteArray::fromStdString(text)));
+    const std::vector<int32_t> ids = model->tokenizer()->encode(text, true);
+    QString error;
+    const QStringList theirs =
+        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"tokenize", out, textPath, "--bos"}, &error))
+            .split(' ', Qt::SkipEmptyParts);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(qsizetype(ids.size()), theirs.size());
+    for (size_t i = 0; i < ids.size(); ++i)
+        QCOMPARE(ids[i], theirs[qsizetype(i)].toInt());
+    QStringList args{"logits", out, m_dir.filePath("exported.f32")};
+    for (int32_t id : ids)
+        args << QString::number(id);
+    testutil::runProcess(m_llamaRef, args, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const std::vector<float> ref = readFloats(m_dir.filePath("exported.f32"));
+    const int64_t vocab = model->config().vocab;
+    QCOMPARE(int64_t(ref.size()), int64_t(ids.size()) * vocab);
+    cw::lm::Context ctx(model, 64);
+    const cw::Tensor logits = ctx.eval(ids);
+    const double worst = worstRelative(logits.data<float>(), ref.data(), int64_t(ids.size()), vocab);
+    qInfo("exported from safetensors: largest logit difference %.2e of the position's largest", worst);
+    QVERIFY2(worst <= 1e-3, qPrintable(QString::number(worst)));
 }
 
 void TestLm::safetensorsRefusesCorruptFiles_data()

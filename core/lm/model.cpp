@@ -469,20 +469,75 @@ Tensor *LanguageModel::loadedWeight(const std::string &name)
     return it == fields.end() || it->second->isNull() ? nullptr : it->second;
 }
 
+namespace {
+
+// Split-half rotary rows (Hugging Face) to adjacent pairs (llama.cpp's llama): row h*d + 2i + p of the result is
+// row h*d + p*d/2 + i of t, for each of `heads` heads of d rows. A vector (a bias) is one column.
+Tensor halvesToPairs(const Tensor &t, int64_t heads)
+{
+    const int64_t rows = t.shape()[0], cols = t.shape().size() == 2 ? t.shape()[1] : 1, d = rows / heads;
+    Tensor out = Tensor::uninitialized(DType::Float32, t.shape());
+    for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < d / 2; ++i)
+            for (int64_t p = 0; p < 2; ++p)
+                std::memcpy(out.data<float>() + (h * d + 2 * i + p) * cols,
+                            t.data<float>() + (h * d + p * d / 2 + i) * cols, size_t(cols) * 4);
+    return out;
+}
+
+} // namespace
+
 void exportGguf(const LanguageModel &model, const std::string &path, bool f16)
 {
-    if (model.config().format != "gguf")
-        throw Error("'" + model.path() + "': exporting a " + model.config().format +
-                    " checkpoint to GGUF needs its tokenizer in GGUF form, which the workbench cannot make yet");
-    const gguf::File f = openGguf(model.path());
+    auto type = [&](const Tensor &t) { return f16 && t.shape().size() >= 2 ? uint32_t(gguf::F16) : uint32_t(gguf::F32); };
     std::vector<gguf::WriteValue> kv;
-    for (const auto &[key, value] : f.metadata())
-        if (key != "general.alignment" && key != "general.file_type")
-            kv.push_back({key, value});
-    kv.push_back({"general.file_type", gguf::makeUInt32(f16 ? 1 : 0)}); // llama.cpp's ALL_F32 / MOSTLY_F16
     std::vector<gguf::WriteTensor> tensors;
-    for (const gguf::TensorInfo &t : f.tensors())
-        tensors.push_back({t.name, f.toFloat(t), f16 && t.ne.size() >= 2 ? uint32_t(gguf::F16) : uint32_t(gguf::F32)});
+    if (model.config().format == "gguf") {
+        const gguf::File f = openGguf(model.path());
+        for (const auto &[key, value] : f.metadata())
+            if (key != "general.alignment" && key != "general.file_type")
+                kv.push_back({key, value});
+        for (const gguf::TensorInfo &t : f.tensors()) {
+            Tensor v = f.toFloat(t);
+            tensors.push_back({t.name, v, type(v)});
+        }
+    } else {
+        const Config &c = model.config();
+        const LanguageModel::Source &src = *model.m_source;
+        std::vector<gguf::WriteValue> vocabulary = huggingFaceVocabulary(src.st->folder());
+        if (vocabulary.empty())
+            throw Error("'" + model.path() + "' has no tokenizer.json to carry over into the GGUF file");
+        const std::string arch = c.arch == Arch::Gpt2 ? "gpt2" : c.archName == "qwen2" ? "qwen2" : "llama";
+        const std::string a = arch + ".";
+        kv = {{"general.architecture", gguf::makeString(arch)},
+              {"general.name", gguf::makeString(c.name)},
+              {a + "context_length", gguf::makeUInt32(uint32_t(std::max<int64_t>(c.contextLength, 0)))},
+              {a + "embedding_length", gguf::makeUInt32(uint32_t(c.dim))},
+              {a + "block_count", gguf::makeUInt32(uint32_t(c.layers))},
+              {a + "feed_forward_length", gguf::makeUInt32(uint32_t(c.ffn))},
+              {a + "attention.head_count", gguf::makeUInt32(uint32_t(c.heads))}};
+        if (c.arch == Arch::Gpt2) {
+            kv.push_back({a + "attention.layer_norm_epsilon", gguf::makeFloat32(float(c.normEps))});
+        } else {
+            kv.push_back({a + "attention.head_count_kv", gguf::makeUInt32(uint32_t(c.kvHeads))});
+            kv.push_back({a + "attention.layer_norm_rms_epsilon", gguf::makeFloat32(float(c.normEps))});
+            kv.push_back({a + "rope.freq_base", gguf::makeFloat32(float(c.ropeTheta))});
+        }
+        kv.insert(kv.end(), std::make_move_iterator(vocabulary.begin()), std::make_move_iterator(vocabulary.end()));
+        const bool toPairs = arch == "llama";
+        for (const auto &[role, inFile] : src.fileName) {
+            Tensor v = src.read(role);
+            int block = -1;
+            std::string what;
+            describe(role, &what, &block);
+            if (toPairs && (what == "attn_q" || what == "attn_q.bias"))
+                v = halvesToPairs(v, c.heads);
+            else if (toPairs && (what == "attn_k" || what == "attn_k.bias"))
+                v = halvesToPairs(v, c.kvHeads);
+            tensors.push_back({role, v, type(v)});
+        }
+    }
+    kv.push_back({"general.file_type", gguf::makeUInt32(f16 ? 1 : 0)}); // llama.cpp's ALL_F32 / MOSTLY_F16
     gguf::write(path, kv, tensors);
 }
 

@@ -92,6 +92,7 @@ public:
 private:
     LanguageModel();
     friend class Context;
+    friend void exportGguf(const LanguageModel &model, const std::string &path, bool f16);
     struct Source;
     std::string m_path;
     Config m_config;
@@ -105,9 +106,11 @@ private:
     std::vector<BlockWeights> m_blocks;
 };
 
-// Writes a GGUF checkpoint of the model with F32 (or, with f16, F16 matrices and F32 vectors) tensors under the
-// same names and metadata, which llama.cpp loads. The source must be a GGUF checkpoint (a safetensors one has
-// no tokenizer the workbench can carry over yet: cw::Error).
+// Writes a GGUF checkpoint of the model with F32 (or, with f16, F16 matrices and F32 vectors) tensors, which
+// llama.cpp loads. A GGUF source keeps its names and metadata. A safetensors source is converted as llama.cpp's
+// converter does: llama.cpp's tensor names and configuration keys, the tokenizer.json as its GGUF vocabulary
+// (hf_tokenizer.h; cw::Error without one), GPT-2's Conv1D matrices as [out, in], and for llama / mistral the
+// rows of Q and K (and their biases) reordered from split-half to adjacent rotary pairs (qwen2 keeps halves).
 void exportGguf(const LanguageModel &model, const std::string &path, bool f16);
 
 class Context {
