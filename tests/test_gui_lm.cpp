@@ -5,24 +5,30 @@
 // perplexity equals cw::lm::perplexity on the same tokens and its Cancel keeps nothing; Generate streams exactly
 // the tokens cw::lm::generate makes (greedy and sampled) and Stop keeps what came; a corrupt or truncated .gguf is
 // an error message, not a crash; a llama-7B-shaped checkpoint (13.5 GB, sparse) opens at once and Inspect reads one
-// of its matrices on a worker thread; opening a CNN model brings the CNN views back.
+// of its matrices on a worker thread; opening a CNN model brings the CNN views back; File → Export (Ctrl+E) writes
+// a GGUF (float32, or float16 matrices, as the dialog's filter says) that opens and gives the original's logits,
+// and an unwritable path is an error message.
 #include <QtTest>
 
 #include <QAction>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenu>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
+#include <QStatusBar>
 #include <QStackedWidget>
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTextEdit>
+#include <QTimer>
 #include <QTreeView>
 
 #include <qcustomplot.h>
@@ -115,6 +121,37 @@ void writeGpt2(const QString &path, const Gpt2Shape &s)
     cw::gguf::write(path.toStdString(), kv, ts);
 }
 
+// The logits of a fixed token sequence, every position.
+cw::Tensor logitsOf(const QString &path)
+{
+    const auto model = cw::lm::LanguageModel::open(path.toStdString());
+    model->load();
+    cw::lm::Context context(model, 16, 1);
+    return context.eval({1, 72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100});
+}
+
+// Answers the next file dialog (a Qt widget dialog on the offscreen platform): picks `filter`, goes to `path`'s
+// folder, types its name, accepts.
+// The returned timer polls until the dialog is up; delete it once the call that opens the dialog has returned.
+QTimer *answerFileDialog(const QString &path, const QString &filter)
+{
+    auto *timer = new QTimer;
+    QObject::connect(timer, &QTimer::timeout, timer, [timer, path, filter]() {
+        auto *dialog = qobject_cast<QFileDialog *>(QApplication::activeModalWidget());
+        if (!dialog)
+            return;
+        timer->stop();
+        dialog->selectNameFilter(filter);
+        dialog->setDirectory(QFileInfo(path).absolutePath());
+        // Typed into the name field (selectFile leaves a focused field alone).
+        if (auto *name = dialog->findChild<QLineEdit *>(QStringLiteral("fileNameEdit")))
+            name->setText(QFileInfo(path).fileName());
+        static_cast<QDialog *>(dialog)->accept(); // QFileDialog::accept, protected there
+    });
+    timer->start(20);
+    return timer;
+}
+
 QString readAll(const QString &path)
 {
     QFile f(path);
@@ -144,6 +181,9 @@ private slots:
     void corruptFilesAreErrors();
     void cnnModelReplacesLanguageModel();
     void openingOffersLanguageModels();
+    void exportWritesGguf_data();
+    void exportWritesGguf();
+    void exportToUnwritablePathIsAnError();
 
 private:
     std::unique_ptr<MainWindow> openWindow(const QString &spec);
@@ -816,6 +856,85 @@ void TestGuiLm::openingOffersLanguageModels()
     for (const auto &[key, value] : window.languageModel()->metadata())
         provenance = provenance || key.rfind("workbench.", 0) == 0;
     QVERIFY(provenance);
+}
+
+void TestGuiLm::exportWritesGguf_data()
+{
+    QTest::addColumn<bool>("f16");
+    QTest::newRow("float32") << false;
+    QTest::newRow("float16 matrices") << true;
+}
+
+void TestGuiLm::exportWritesGguf()
+{
+    QFETCH(bool, f16);
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    auto *exportAct = window->findChild<QAction *>(QStringLiteral("exportAction"));
+    QVERIFY(exportAct);
+    QVERIFY(exportAct->isEnabled());
+    QCOMPARE(exportAct->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_E));
+    const QStringList filters = MainWindow::exportFilter(true).split(QStringLiteral(";;"));
+    QCOMPARE(filters, QStringList({QStringLiteral("GGUF, float32 (*.gguf)"),
+                                   QStringLiteral("GGUF, float16 matrices (*.gguf)")}));
+
+    // File → Export, the dialog answered with a name without extension: the filter's is added.
+    const QString folder = m_dir.filePath(f16 ? QStringLiteral("export16") : QStringLiteral("export32"));
+    QVERIFY(QDir().mkpath(folder));
+    const QString out = QDir(folder).filePath(QStringLiteral("exported.gguf"));
+    QSignalSpy finished(window.get(), &MainWindow::exportFinished);
+    std::unique_ptr<QTimer> answer(
+        answerFileDialog(QDir(folder).filePath(QStringLiteral("exported")), filters.at(f16 ? 1 : 0)));
+    exportAct->trigger();
+    QVERIFY(window->isBusy()); // a job, with the progress bar and Cancel
+    QVERIFY(window->progressBar()->isVisible());
+    QVERIFY(window->cancelButton()->isVisible());
+    QVERIFY(!exportAct->isEnabled());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.first().first().toBool(), qPrintable(window->lastError()));
+    QVERIFY2(window->statusBar()->currentMessage().startsWith(QStringLiteral("Exported ") + out),
+             qPrintable(window->statusBar()->currentMessage()));
+    QCOMPARE(QSettings().value(QStringLiteral("lastDirs/export")).toString(), QFileInfo(folder).absoluteFilePath());
+    QVERIFY(exportAct->isEnabled());
+
+    // Matrices in the chosen precision, vectors float32.
+    const cw::gguf::File file = cw::gguf::File::open(out.toStdString());
+    int matrices = 0;
+    for (const cw::gguf::TensorInfo &t : file.tensors()) {
+        const uint32_t expected = f16 && t.ne.size() >= 2 ? uint32_t(cw::gguf::F16) : uint32_t(cw::gguf::F32);
+        QVERIFY2(t.type == expected, t.name.c_str());
+        matrices += t.ne.size() >= 2;
+    }
+    QVERIFY(matrices > 0);
+
+    // It opens and gives the original's logits (float16 matrices: within their rounding).
+    const cw::Tensor expected = logitsOf(m_small), got = logitsOf(out);
+    QVERIFY(got.shape() == expected.shape());
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < expected.numel(); ++i) {
+        worst = std::max(worst, double(std::fabs(got.f32()[i] - expected.f32()[i])));
+        scale = std::max(scale, double(std::fabs(expected.f32()[i])));
+    }
+    const double budget = f16 ? 1e-2 * scale : 1e-6 * scale;
+    QVERIFY2(worst <= budget, qPrintable(QStringLiteral("max |diff| %1 > %2").arg(worst).arg(budget)));
+}
+
+void TestGuiLm::exportToUnwritablePathIsAnError()
+{
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    QSignalSpy finished(window.get(), &MainWindow::exportFinished), errors(window.get(), &MainWindow::errorOccurred);
+    const QString out = m_dir.filePath(QStringLiteral("no such folder/unwritable.gguf"));
+    QVERIFY(window->exportModel(out, MainWindow::ggufF16Filter()));
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(!finished.first().first().toBool());
+    QCOMPARE(errors.size(), 1);
+    QVERIFY2(window->lastError().contains(QStringLiteral("unwritable.gguf")), qPrintable(window->lastError()));
+    QVERIFY(!QFileInfo::exists(out));
+    // The model stays open, and the next export goes.
+    QVERIFY(window->languageModel());
+    QVERIFY(!window->isBusy());
+    QVERIFY(window->findChild<QAction *>(QStringLiteral("exportAction"))->isEnabled());
 }
 
 QTEST_MAIN(TestGuiLm)

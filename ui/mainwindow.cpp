@@ -19,6 +19,7 @@
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QProgressBar>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
@@ -309,6 +310,7 @@ void MainWindow::createActions()
             [](bool on) { QSettings().setValue(QLatin1String(kReopenLastKey), on); });
     file->addSeparator();
     m_exportAct = file->addAction(tr("&Export…"), this, &MainWindow::exportDialog);
+    m_exportAct->setObjectName(QStringLiteral("exportAction"));
     m_exportAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
@@ -501,13 +503,20 @@ QString MainWindow::openFilter()
     return filters.join(QStringLiteral(";;"));
 }
 
-QString MainWindow::exportFilter()
+QString MainWindow::exportFilter(bool languageModel)
 {
+    if (languageModel)
+        return tr("GGUF, float32 (*.gguf)") + QStringLiteral(";;") + ggufF16Filter();
     QStringList filters;
     for (const auto &format : cw::modelFormats())
         if (format->capabilities() & cw::ModelFormat::Write)
             filters << QString::fromStdString(format->nameFilter());
     return filters.join(QStringLiteral(";;"));
+}
+
+QString MainWindow::ggufF16Filter()
+{
+    return tr("GGUF, float16 matrices (*.gguf)");
 }
 
 bool MainWindow::isModelFile(const QString &path)
@@ -548,25 +557,21 @@ void MainWindow::openFolderDialog()
 
 void MainWindow::exportDialog()
 {
-    if (!model())
+    const bool lm = languageModel() != nullptr;
+    if (!model() && !lm)
         return;
     QString base = QFileInfo(modelSpec()).completeBaseName();
-    if (cw::isDemoModel(modelSpec().toStdString()))
+    if (cw::isDemoModel(modelSpec().toStdString()) || modelSpec() == QLatin1String("demo-lm"))
         base = modelSpec();
     QString selected;
-    QString path = QFileDialog::getSaveFileName(this, tr("Export Model"),
-                                                QDir(settingsDir(kExportDirKey)).filePath(base + QStringLiteral(".onnx")),
-                                                exportFilter(), &selected);
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Export Model"),
+        QDir(settingsDir(kExportDirKey)).filePath(base + (lm ? QStringLiteral(".gguf") : QStringLiteral(".onnx"))),
+        exportFilter(lm), &selected);
     if (path.isEmpty())
         return;
-    // No extension typed: take the one of the chosen filter, so saveModel can pick the format.
-    if (QFileInfo(path).suffix().isEmpty()) {
-        for (const auto &format : cw::modelFormats())
-            if (QString::fromStdString(format->nameFilter()) == selected)
-                path += QLatin1Char('.') + QString::fromStdString(format->extension());
-    }
     QSettings().setValue(QLatin1String(kExportDirKey), QFileInfo(path).absolutePath());
-    exportModel(path);
+    exportModel(path, selected);
 }
 
 void MainWindow::evaluateDialog()
@@ -852,16 +857,29 @@ bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
     return true;
 }
 
-bool MainWindow::exportModel(const QString &path)
+bool MainWindow::exportModel(const QString &path, const QString &filter)
 {
-    if (!model() || m_job)
+    const LanguageModelPtr &lm = languageModel();
+    if ((!model() && !lm) || m_job)
         return false;
-    auto *job = new SaveModelJob(*model(), path, this);
-    connect(job, &SaveModelJob::succeeded, this, [this, job](const QString &written) {
+    QString target = path;
+    // No extension typed: take the chosen filter's ("ONNX models (*.onnx)"), so the writer can pick the format.
+    if (QFileInfo(target).suffix().isEmpty()) {
+        const QRegularExpressionMatch pattern = QRegularExpression(QStringLiteral("\\*\\.(\\w+)")).match(filter);
+        if (pattern.hasMatch())
+            target += QLatin1Char('.') + pattern.captured(1);
+    }
+    Job *job = lm ? static_cast<Job *>(new ExportGgufJob(lm, target, filter == ggufF16Filter(), this))
+                  : new SaveModelJob(*model(), target, this);
+    const auto succeeded = [this, job](const QString &written) {
         releaseJob(job);
         statusBar()->showMessage(tr("Exported %1 (%2)").arg(written, formatBytes(QFileInfo(written).size())), 8000);
         emit exportFinished(true);
-    });
+    };
+    if (auto *gguf = qobject_cast<ExportGgufJob *>(job))
+        connect(gguf, &ExportGgufJob::succeeded, this, succeeded);
+    else
+        connect(static_cast<SaveModelJob *>(job), &SaveModelJob::succeeded, this, succeeded);
     connect(job, &Job::failed, this, [this, job](const QString &error) {
         releaseJob(job);
         showError(tr("Export Model"), error);
@@ -1296,7 +1314,7 @@ void MainWindow::updateActions()
                                             "resources/demo_lm.gguf` makes one, and the next build embeds it"));
     const bool lm = m_lm->model() != nullptr;
     m_recentMenu->setEnabled(idle && !recentFiles().isEmpty());
-    m_exportAct->setEnabled(idle && model());
+    m_exportAct->setEnabled(idle && (model() || lm));
     m_newProjectAct->setEnabled(idle && model());
     m_saveProjectAct->setEnabled(m_document->hasProject());
     m_saveProjectAsAct->setEnabled(m_document->hasProject());

@@ -26,8 +26,8 @@
 // A language model (cw::lm::isLanguageModel: a .gguf / .safetensors file, a Hugging Face folder — File → Open
 // Folder… — or the built-in "demo-lm") opens on a worker thread too, without a project: the window then shows
 // the LmWorkspace (ui/views/lmworkspace.h: Overview, Inspect, Sensitivity, Evaluate, Generate) in place of the
-// layer table and the CNN tabs, the View menu's Ctrl+<n> switch its tabs, and Model → Evaluate (Ctrl+R) measures
-// its perplexity.
+// layer table and the CNN tabs, the View menu's Ctrl+<n> switch its tabs, Model → Evaluate (Ctrl+R) measures
+// its perplexity, and File → Export (Ctrl+E) writes it as a GGUF checkpoint (float32 or float16 matrices).
 // Opening a CNN model or a project brings the CNN views back.
 #pragma once
 
@@ -120,8 +120,11 @@ public:
     // cannot run, or input sizes are missing (the Inputs dialog then opens).
     bool evaluate(const QString &datasetSpec, qint64 limit);
     bool evaluate() { return evaluate(m_datasetSpec, m_evalLimit); }
-    // Writes the open model (format by extension) on a worker thread.
-    bool exportModel(const QString &path);
+    // Writes the open model on a worker thread: a CNN model in the format of the path's extension (.onnx, .h5), a
+    // language model as GGUF (cw::lm::exportGguf). `filter` is the one chosen among exportFilter()'s: it gives the
+    // extension when the path has none, and for a language model float32 or float16 matrices (ggufF16Filter()).
+    // Emits exportFinished(); a failure is reported (errorOccurred) naming the file.
+    bool exportModel(const QString &path, const QString &filter = {});
     void cancelJob();
 
     // The open model's nodes without a kernel (empty: it can run), and the banner that lists them.
@@ -210,9 +213,11 @@ public:
     bool showInspect(const QString &layer);
     QString evaluationStatusText() const;
 
-    // Formats the registered cw::modelFormats() as file dialog filters (Tiled-style).
+    // Formats the registered cw::modelFormats() as file dialog filters (Tiled-style); a language model exports to GGUF
+    // in float32 or, with ggufF16Filter(), float16 matrices.
     static QString openFilter();
-    static QString exportFilter();
+    static QString exportFilter(bool languageModel = false);
+    static QString ggufF16Filter();
     static bool isModelFile(const QString &path);
 
 signals:

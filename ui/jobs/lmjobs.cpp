@@ -213,4 +213,25 @@ bool LmSensitivityJob::start()
     });
 }
 
+ExportGgufJob::ExportGgufJob(LanguageModelPtr model, QString path, bool f16, QObject *parent)
+    : Job(parent), m_model(std::move(model)), m_path(std::move(path)), m_f16(f16)
+{
+    setTitle(tr("Exporting"));
+}
+
+bool ExportGgufJob::start()
+{
+    if (isRunning())
+        return false;
+    const LanguageModelPtr model = m_model;
+    const QString path = m_path;
+    const bool f16 = m_f16;
+    return startWork([this, model, path, f16](const cw::StopToken &, const cw::ProgressFn &progress) -> Deliver {
+        progress(0.0, "writing");
+        cw::lm::exportGguf(*model, path.toStdString(), f16);
+        progress(1.0, "done");
+        return [this, path]() { emit succeeded(path); };
+    });
+}
+
 } // namespace cw::ui

@@ -7,6 +7,8 @@
 //                         as it comes (tokenGenerated, queued to the job's thread)
 //   LmSensitivityJob      the text read and tokenized, the weights loaded, cw::lm::analyzeSensitivity (each weight
 //                         matrix alone quantized or pruned, then restored)
+//   ExportGgufJob         cw::lm::exportGguf (float32, or float16 matrices), read from the checkpoint, not the loaded
+//                         weights: it may run beside the others
 //
 // The model is shared (std::shared_ptr): a job keeps it alive while it runs, even when the window has moved
 // on to another model. PerplexityJob, GenerateJob and LmSensitivityJob load the weights (LanguageModel::load, which
@@ -181,6 +183,26 @@ signals:
 private:
     LmSensitivityParams m_params;
     std::optional<LmSensitivityOutcome> m_result;
+};
+
+// Writes the model as a GGUF checkpoint (cw::lm::exportGguf; cw::Error, e.g. for a safetensors source, becomes
+// failed()). The writer has no stop checks of its own: a cancel discards the result (the file is written atomically).
+class ExportGgufJob : public Job {
+    Q_OBJECT
+public:
+    ExportGgufJob(LanguageModelPtr model, QString path, bool f16, QObject *parent = nullptr);
+
+    QString path() const { return m_path; }
+    bool f16() const { return m_f16; }
+    bool start() override;
+
+signals:
+    void succeeded(const QString &path);
+
+private:
+    LanguageModelPtr m_model;
+    QString m_path;
+    bool m_f16;
 };
 
 } // namespace cw::ui
