@@ -110,6 +110,53 @@ std::map<std::string, cw::Tensor> writeRandomLm(const Spec &s, const std::string
     return w;
 }
 
+// The Hugging Face layout of a llama model written by writeRandomLm: its tensor names, and the Q / K rows in
+// split-half rotary order (llama.cpp's converter reorders them to adjacent pairs when it writes GGUF).
+std::vector<std::pair<std::string, cw::Tensor>> hfLlamaTensors(const Spec &s, std::map<std::string, cw::Tensor> &w)
+{
+    const int64_t hd = s.dim / s.heads;
+    auto toHalves = [&](const cw::Tensor &t, int64_t heads) {
+        cw::Tensor out = t.clone();
+        const int64_t cols = t.shape()[1];
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < hd / 2; ++i)
+                for (int64_t pair = 0; pair < 2; ++pair)
+                    std::memcpy(out.data<float>() + (h * hd + pair * hd / 2 + i) * cols,
+                                t.data<float>() + (h * hd + 2 * i + pair) * cols, size_t(cols) * 4);
+        return out;
+    };
+    std::vector<std::pair<std::string, cw::Tensor>> hf{{"model.embed_tokens.weight", w["token_embd.weight"]},
+                                                       {"model.norm.weight", w["output_norm.weight"]},
+                                                       {"lm_head.weight", w["output.weight"]}};
+    for (int64_t b = 0; b < s.layers; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".", h = "model.layers." + std::to_string(b) + ".";
+        hf.push_back({h + "input_layernorm.weight", w[p + "attn_norm.weight"]});
+        hf.push_back({h + "self_attn.q_proj.weight", toHalves(w[p + "attn_q.weight"], s.heads)});
+        hf.push_back({h + "self_attn.k_proj.weight", toHalves(w[p + "attn_k.weight"], s.kvHeads)});
+        hf.push_back({h + "self_attn.v_proj.weight", w[p + "attn_v.weight"]});
+        hf.push_back({h + "self_attn.o_proj.weight", w[p + "attn_output.weight"]});
+        hf.push_back({h + "post_attention_layernorm.weight", w[p + "ffn_norm.weight"]});
+        hf.push_back({h + "mlp.gate_proj.weight", w[p + "ffn_gate.weight"]});
+        hf.push_back({h + "mlp.up_proj.weight", w[p + "ffn_up.weight"]});
+        hf.push_back({h + "mlp.down_proj.weight", w[p + "ffn_down.weight"]});
+    }
+    return hf;
+}
+
+// Its config.json.
+QByteArray hfLlamaConfig(const Spec &s)
+{
+    return QJsonDocument(QJsonObject{{"model_type", "llama"},
+                                     {"hidden_size", int(s.dim)},
+                                     {"num_hidden_layers", int(s.layers)},
+                                     {"num_attention_heads", int(s.heads)},
+                                     {"num_key_value_heads", int(s.kvHeads)},
+                                     {"intermediate_size", int(s.ffn)},
+                                     {"rms_norm_eps", 1e-6},
+                                     {"max_position_embeddings", int(s.ctx)}})
+        .toJson();
+}
+
 // Rewrites a GGUF file with the same metadata and `weights` (float32), after replacing or (with a null tensor)
 // dropping some of them.
 void rewriteLm(const std::string &path, std::map<std::string, cw::Tensor> weights,
@@ -331,33 +378,7 @@ void TestLm::safetensorsLayoutGivesTheSameLogits()
     std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
     // The Hugging Face layout of the same model: names, config.json, and Q / K rows in split-half rotary order
     // (llama.cpp's converter permutes them the other way when it writes GGUF).
-    const int64_t hd = s.dim / s.heads;
-    auto unpermute = [&](const cw::Tensor &t, int64_t heads) {
-        cw::Tensor out = t.clone();
-        const int64_t cols = t.shape()[1];
-        for (int64_t h = 0; h < heads; ++h)
-            for (int64_t i = 0; i < hd / 2; ++i)
-                for (int64_t pair = 0; pair < 2; ++pair) {
-                    const float *src = t.data<float>() + (h * hd + 2 * i + pair) * cols;
-                    std::memcpy(out.data<float>() + (h * hd + pair * hd / 2 + i) * cols, src, size_t(cols) * 4);
-                }
-        return out;
-    };
-    std::vector<std::pair<std::string, cw::Tensor>> hf{{"model.embed_tokens.weight", w["token_embd.weight"]},
-                                                       {"model.norm.weight", w["output_norm.weight"]},
-                                                       {"lm_head.weight", w["output.weight"]}};
-    for (int64_t b = 0; b < s.layers; ++b) {
-        const std::string p = "blk." + std::to_string(b) + ".", h = "model.layers." + std::to_string(b) + ".";
-        hf.push_back({h + "input_layernorm.weight", w[p + "attn_norm.weight"]});
-        hf.push_back({h + "self_attn.q_proj.weight", unpermute(w[p + "attn_q.weight"], s.heads)});
-        hf.push_back({h + "self_attn.k_proj.weight", unpermute(w[p + "attn_k.weight"], s.kvHeads)});
-        hf.push_back({h + "self_attn.v_proj.weight", w[p + "attn_v.weight"]});
-        hf.push_back({h + "self_attn.o_proj.weight", w[p + "attn_output.weight"]});
-        hf.push_back({h + "post_attention_layernorm.weight", w[p + "ffn_norm.weight"]});
-        hf.push_back({h + "mlp.gate_proj.weight", w[p + "ffn_gate.weight"]});
-        hf.push_back({h + "mlp.up_proj.weight", w[p + "ffn_up.weight"]});
-        hf.push_back({h + "mlp.down_proj.weight", w[p + "ffn_down.weight"]});
-    }
+    const std::vector<std::pair<std::string, cw::Tensor>> hf = hfLlamaTensors(s, w);
     const QString folder = m_dir.filePath("hf-llama");
     QVERIFY(QDir().mkpath(folder));
     // Two shards and an index, as large checkpoints come.
@@ -368,16 +389,7 @@ void TestLm::safetensorsLayoutGivesTheSameLogits()
     for (size_t i = 0; i < hf.size(); ++i)
         map[QString::fromStdString(hf[i].first)] = i < 5 ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
     QVERIFY(testutil::writeFile(folder + "/model.safetensors.index.json", QJsonDocument(QJsonObject{{"weight_map", map}}).toJson()));
-    QVERIFY(testutil::writeFile(folder + "/config.json",
-                                QJsonDocument(QJsonObject{{"model_type", "llama"},
-                                                          {"hidden_size", int(s.dim)},
-                                                          {"num_hidden_layers", int(s.layers)},
-                                                          {"num_attention_heads", int(s.heads)},
-                                                          {"num_key_value_heads", int(s.kvHeads)},
-                                                          {"intermediate_size", int(s.ffn)},
-                                                          {"rms_norm_eps", 1e-6},
-                                                          {"max_position_embeddings", int(s.ctx)}})
-                                    .toJson()));
+    QVERIFY(testutil::writeFile(folder + "/config.json", hfLlamaConfig(s)));
     auto a = cw::lm::LanguageModel::open(gguf.toStdString());
     auto b = cw::lm::LanguageModel::open(folder.toStdString());
     QCOMPARE(b->config().format, std::string("safetensors"));
@@ -540,45 +552,11 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     s.biases = false;
     const QString gguf = m_dir.filePath("export-src.gguf");
     std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
-    const int64_t hd = s.dim / s.heads;
-    auto toHalves = [&](const cw::Tensor &t, int64_t heads) { // llama.cpp's adjacent pairs -> split halves
-        cw::Tensor out = t.clone();
-        const int64_t cols = t.shape()[1];
-        for (int64_t h = 0; h < heads; ++h)
-            for (int64_t i = 0; i < hd / 2; ++i)
-                for (int64_t pair = 0; pair < 2; ++pair)
-                    std::memcpy(out.data<float>() + (h * hd + pair * hd / 2 + i) * cols,
-                                t.data<float>() + (h * hd + 2 * i + pair) * cols, size_t(cols) * 4);
-        return out;
-    };
-    std::vector<std::pair<std::string, cw::Tensor>> hf{{"model.embed_tokens.weight", w["token_embd.weight"]},
-                                                       {"model.norm.weight", w["output_norm.weight"]},
-                                                       {"lm_head.weight", w["output.weight"]}};
-    for (int64_t b = 0; b < s.layers; ++b) {
-        const std::string p = "blk." + std::to_string(b) + ".", h = "model.layers." + std::to_string(b) + ".";
-        hf.push_back({h + "input_layernorm.weight", w[p + "attn_norm.weight"]});
-        hf.push_back({h + "self_attn.q_proj.weight", toHalves(w[p + "attn_q.weight"], s.heads)});
-        hf.push_back({h + "self_attn.k_proj.weight", toHalves(w[p + "attn_k.weight"], s.kvHeads)});
-        hf.push_back({h + "self_attn.v_proj.weight", w[p + "attn_v.weight"]});
-        hf.push_back({h + "self_attn.o_proj.weight", w[p + "attn_output.weight"]});
-        hf.push_back({h + "post_attention_layernorm.weight", w[p + "ffn_norm.weight"]});
-        hf.push_back({h + "mlp.gate_proj.weight", w[p + "ffn_gate.weight"]});
-        hf.push_back({h + "mlp.up_proj.weight", w[p + "ffn_up.weight"]});
-        hf.push_back({h + "mlp.down_proj.weight", w[p + "ffn_down.weight"]});
-    }
+    const std::vector<std::pair<std::string, cw::Tensor>> hf = hfLlamaTensors(s, w);
     const QString folder = m_dir.filePath("hf-llama3");
     writeHfTokenizer(folder, vocabPath(s.vocabFile), llama3PreTokenizer());
     cw::safetensors::write((folder + "/model.safetensors").toStdString(), hf, false);
-    QVERIFY(testutil::writeFile(folder + "/config.json",
-                                QJsonDocument(QJsonObject{{"model_type", "llama"},
-                                                          {"hidden_size", int(s.dim)},
-                                                          {"num_hidden_layers", int(s.layers)},
-                                                          {"num_attention_heads", int(s.heads)},
-                                                          {"num_key_value_heads", int(s.kvHeads)},
-                                                          {"intermediate_size", int(s.ffn)},
-                                                          {"rms_norm_eps", 1e-6},
-                                                          {"max_position_embeddings", int(s.ctx)}})
-                                    .toJson()));
+    QVERIFY(testutil::writeFile(folder + "/config.json", hfLlamaConfig(s)));
     auto model = cw::lm::LanguageModel::open(folder.toStdString());
     QVERIFY(model->tokenizer());
     const QString out = m_dir.filePath("exported.gguf");

@@ -643,13 +643,29 @@ void layerNorm(const float *x, int64_t n, int64_t dim, const Tensor &w, const Te
 }
 
 // Rotary embedding of one head vector at position pos.
-void rope(float *v, int64_t hd, int64_t pos, double theta, bool halves)
+// The rotary angles' cosines and sines of positions [pos0, pos0 + n): [n, hd/2] each, computed once per
+// evaluation and applied to every head of every layer.
+void ropeTable(int64_t pos0, int64_t n, int64_t hd, double theta, std::vector<float> *cosines, std::vector<float> *sines)
+{
+    const int64_t half = hd / 2;
+    cosines->resize(size_t(n * half));
+    sines->resize(size_t(n * half));
+    for (int64_t i = 0; i < half; ++i) {
+        const double freq = std::pow(theta, -2.0 * double(i) / double(hd));
+        for (int64_t t = 0; t < n; ++t) {
+            const double a = double(pos0 + t) * freq;
+            (*cosines)[size_t(t * half + i)] = float(std::cos(a));
+            (*sines)[size_t(t * half + i)] = float(std::sin(a));
+        }
+    }
+}
+
+// Rotary embedding of one head vector, with its position's row of the table.
+void rope(float *v, int64_t hd, const float *cosines, const float *sines, bool halves)
 {
     const int64_t half = hd / 2;
     for (int64_t i = 0; i < half; ++i) {
-        const double freq = std::pow(theta, -2.0 * double(i) / double(hd));
-        const double a = double(pos) * freq;
-        const float cs = float(std::cos(a)), sn = float(std::sin(a));
+        const float cs = cosines[i], sn = sines[i];
         float *x0 = halves ? v + i : v + 2 * i;
         float *x1 = halves ? v + i + half : v + 2 * i + 1;
         const float a0 = *x0, a1 = *x1;
@@ -723,6 +739,9 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
 
     const int64_t T = m_pos + n; // keys visible to the last query
     const float scale = 1.f / std::sqrt(float(hd));
+    std::vector<float> cosines, sines;
+    if (c.arch == Arch::Llama)
+        ropeTable(m_pos, n, hd, c.ropeTheta, &cosines, &sines);
     for (int64_t l = 0; l < c.layers; ++l) {
         const BlockWeights &w = m.m_blocks[size_t(l)];
         float *kc = m_k[size_t(l)].data(), *vc = m_v[size_t(l)].data();
@@ -732,10 +751,11 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
             linear(m_threads, h.data(), n, w.k, w.kB, kc + m_pos * kvRow);
             linear(m_threads, h.data(), n, w.v, w.vB, vc + m_pos * kvRow);
             for (int64_t i = 0; i < n; ++i) {
+                const float *cs = &cosines[size_t(i * hd / 2)], *sn = &sines[size_t(i * hd / 2)];
                 for (int64_t hh = 0; hh < H; ++hh)
-                    rope(&q[size_t((i * H + hh) * hd)], hd, m_pos + i, c.ropeTheta, c.ropeHalves);
+                    rope(&q[size_t((i * H + hh) * hd)], hd, cs, sn, c.ropeHalves);
                 for (int64_t hh = 0; hh < KVH; ++hh)
-                    rope(kc + (m_pos + i) * kvRow + hh * hd, hd, m_pos + i, c.ropeTheta, c.ropeHalves);
+                    rope(kc + (m_pos + i) * kvRow + hh * hd, hd, cs, sn, c.ropeHalves);
             }
         } else {
             layerNorm(x.data(), n, dim, w.attnNorm, w.attnNormB, c.normEps, h.data());
