@@ -657,8 +657,10 @@ void File::readRows(const TensorInfo &t, int64_t row0, int64_t count, float *dst
     if (row0 < 0 || count < 0 || row0 > t.rows() || count > t.rows() - row0)
         throw Error("rows " + std::to_string(row0) + "+" + std::to_string(count) + " of tensor '" + t.name +
                     "' (" + std::to_string(t.rows()) + " rows)");
+    if (count == 0) // also a tensor with no rows but a row length whose bytes no file could hold
+        return;
     const TypeTraits *tr = typeTraits(t.type);
-    const int64_t rowBytes = t.rowLength() / tr->blockSize * tr->blockBytes;
+    const int64_t rowBytes = t.rowLength() / tr->blockSize * tr->blockBytes; // <= t.bytes, as count > 0
     for (int64_t r = 0; r < count; ++r)
         dequantizeRow(t.type, data(t) + (row0 + r) * rowBytes, dst + r * t.rowLength(), t.rowLength());
 }

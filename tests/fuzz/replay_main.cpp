@@ -1,7 +1,9 @@
-// fuzz_replay TARGET PATH...: runs files (or every file of folders) through one fuzz target without libFuzzer.
-// Exit status 0 when every file parsed; 1 when one was rejected (its cw::Error is printed) or no file was given;
-// 2 for an unknown target. A crash is a crash. CTest runs it over each seed corpus (fuzz_corpus_TARGET), so the
-// targets keep compiling with the regular compiler and the seeds stay valid inputs.
+// fuzz_replay TARGET [--rejections-ok] PATH...: runs files (or every file of folders) through one fuzz target
+// without libFuzzer. Exit status 0 when every file parsed (or, with --rejections-ok, was parsed or rejected); 1
+// when one was rejected (its cw::Error is printed) or no file was given; 2 for an unknown target. A crash is a
+// crash. CTest runs it over each seed corpus (fuzz_corpus_TARGET), so the targets keep compiling with the regular
+// compiler and the seeds stay valid inputs, and over the kept reproducers of past findings (fuzz_findings_TARGET,
+// --rejections-ok), so none of them crashes again, also in the sanitizer build.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -42,7 +44,8 @@ int main(int argc, char **argv)
     }
     const cwfuzz::Target target = targets()[argv[1]];
     std::vector<fs::path> files;
-    for (int i = 2; i < argc; ++i) {
+    const bool rejectionsOk = argc > 2 && std::string(argv[2]) == "--rejections-ok";
+    for (int i = rejectionsOk ? 3 : 2; i < argc; ++i) {
         if (fs::is_directory(argv[i])) {
             for (const auto &e : fs::directory_iterator(argv[i]))
                 if (e.is_regular_file())
@@ -68,5 +71,5 @@ int main(int argc, char **argv)
     }
     if (files.empty())
         std::fprintf(stderr, "no input files\n");
-    return files.empty() || rejected ? 1 : 0;
+    return files.empty() || (rejected && !rejectionsOk) ? 1 : 0;
 }
