@@ -1,5 +1,5 @@
-// Shared by the language-model tests (test_gguf, test_lm, test_tokenizer, test_gui_lm): where the llama.cpp
-// references are, llama.cpp's tokenizer test pairs, and GGUF headers written by hand (for files too large or too
+// Shared by the language-model tests (test_gguf, test_ggml_quants, test_lm, test_tokenizer, test_gui_lm): where the
+// llama.cpp references are, llama.cpp's tokenizer test pairs, and GGUF headers written by hand (for files too large or too
 // malformed for the writer).
 #pragma once
 
@@ -124,7 +124,7 @@ inline std::string handHeader(const std::vector<HandValue> &kv, const std::vecto
         }
         put(t.type);
         put(offset);
-        const auto *tr = cw::gguf::typeTraits(t.type);
+        const auto *tr = cw::ggml::typeTraits(t.type);
         const uint64_t bytes = tr ? n / uint64_t(tr->blockSize) * uint64_t(tr->blockBytes) : n * 4;
         offset += (bytes + 31) / 32 * 32;
     }
@@ -137,18 +137,18 @@ inline std::string handHeader(const std::vector<HandValue> &kv, const std::vecto
 inline std::vector<HandTensor> llama7bTensors()
 {
     const uint64_t dim = 4096, ff = 11008, vocab = 32000;
-    std::vector<HandTensor> ts{{"token_embd.weight", {dim, vocab}, cw::gguf::F16},
-                               {"output_norm.weight", {dim}, cw::gguf::F32},
-                               {"output.weight", {dim, vocab}, cw::gguf::F16}};
+    std::vector<HandTensor> ts{{"token_embd.weight", {dim, vocab}, cw::ggml::F16},
+                               {"output_norm.weight", {dim}, cw::ggml::F32},
+                               {"output.weight", {dim, vocab}, cw::ggml::F16}};
     for (int b = 0; b < 32; ++b) {
         const std::string p = "blk." + std::to_string(b) + ".";
         for (const char *n : {"attn_q", "attn_k", "attn_v", "attn_output"})
-            ts.push_back({p + n + ".weight", {dim, dim}, cw::gguf::F16});
-        ts.push_back({p + "ffn_gate.weight", {dim, ff}, cw::gguf::F16});
-        ts.push_back({p + "ffn_up.weight", {dim, ff}, cw::gguf::F16});
-        ts.push_back({p + "ffn_down.weight", {ff, dim}, cw::gguf::F16});
-        ts.push_back({p + "attn_norm.weight", {dim}, cw::gguf::F32});
-        ts.push_back({p + "ffn_norm.weight", {dim}, cw::gguf::F32});
+            ts.push_back({p + n + ".weight", {dim, dim}, cw::ggml::F16});
+        ts.push_back({p + "ffn_gate.weight", {dim, ff}, cw::ggml::F16});
+        ts.push_back({p + "ffn_up.weight", {dim, ff}, cw::ggml::F16});
+        ts.push_back({p + "ffn_down.weight", {ff, dim}, cw::ggml::F16});
+        ts.push_back({p + "attn_norm.weight", {dim}, cw::ggml::F32});
+        ts.push_back({p + "ffn_norm.weight", {dim}, cw::ggml::F32});
     }
     return ts;
 }

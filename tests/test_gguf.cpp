@@ -93,7 +93,7 @@ void TestGguf::dequantizesLikeLlamaCpp()
     const cw::gguf::TensorInfo *t = f.tensor(type.toStdString());
     const cw::gguf::TensorInfo *e = f.tensor(type.toStdString() + ".expected");
     QVERIFY(t && e);
-    QCOMPARE(QString::fromStdString(cw::gguf::typeName(t->type)), type);
+    QCOMPARE(QString::fromStdString(cw::ggml::typeName(t->type)), type);
     QCOMPARE(t->shape(), (cw::Shape{3, 512}));
     const cw::Tensor got = f.toFloat(*t);
     const cw::Tensor want = f.toFloat(*e);
@@ -151,7 +151,7 @@ void TestGguf::writerReadBackByLlamaCpp()
                      {"llama.block_count", cw::gguf::makeUInt32(2)},
                      {"t.floats", cw::gguf::makeFloat32Array({1.5, -2})},
                      {"t.tokens", cw::gguf::makeStringArray({"<s>", "▁a"})}},
-                    {{"a", a, cw::gguf::F32}, {"b", b, cw::gguf::F16}});
+                    {{"a", a, cw::ggml::F32}, {"b", b, cw::ggml::F16}});
     // llama.cpp's reader sees the same names, types, shapes and values.
     QString error;
     const QByteArray out = testutil::runProcess(
@@ -188,7 +188,7 @@ void TestGguf::refusesCorruptFiles_data()
     QTest::addColumn<QByteArray>("bytes");
     QTest::addColumn<QString>("error");
     uint64_t data = 0;
-    const std::string okHeader = handHeader({handString("general.architecture", "llama")}, {{"w", {64, 2}, cw::gguf::Q8_0}}, &data);
+    const std::string okHeader = handHeader({handString("general.architecture", "llama")}, {{"w", {64, 2}, cw::ggml::Q8_0}}, &data);
     QTest::newRow("empty") << QByteArray() << "not a GGUF file";
     QTest::newRow("not gguf") << QByteArray("GGML\3\0\0\0") << "not a GGUF file";
     QByteArray v1("GGUF\1\0\0\0", 8);
@@ -204,16 +204,16 @@ void TestGguf::refusesCorruptFiles_data()
     std::memcpy(huge.data() + 8, &many, 8);
     QTest::newRow("count beyond the file") << QByteArray::fromStdString(huge) << "more than its";
     // A row of 63 values is not whole Q8_0 blocks.
-    const std::string odd = handHeader({}, {{"w", {63, 2}, cw::gguf::Q8_0}}, &data);
+    const std::string odd = handHeader({}, {{"w", {63, 2}, cw::ggml::Q8_0}}, &data);
     QTest::newRow("partial block") << QByteArray::fromStdString(odd + std::string(4096, '\0'))
                                    << "are not whole Q8_0 blocks";
     const std::string unknownType = handHeader({}, {{"w", {32}, 77}}, &data);
     QTest::newRow("unknown type") << QByteArray::fromStdString(unknownType) << "unknown ggml type 77";
-    const std::string fiveD = handHeader({}, {{"w", {1, 1, 1, 1, 1}, cw::gguf::F32}}, &data);
+    const std::string fiveD = handHeader({}, {{"w", {1, 1, 1, 1, 1}, cw::ggml::F32}}, &data);
     QTest::newRow("five dimensions") << QByteArray::fromStdString(fiveD) << "has 5 dimensions";
-    const std::string overflow = handHeader({}, {{"w", {uint64_t(1) << 40, uint64_t(1) << 40}, cw::gguf::F32}}, &data);
+    const std::string overflow = handHeader({}, {{"w", {uint64_t(1) << 40, uint64_t(1) << 40}, cw::ggml::F32}}, &data);
     QTest::newRow("element count overflow") << QByteArray::fromStdString(overflow) << "element count overflows";
-    const std::string twice = handHeader({}, {{"w", {32}, cw::gguf::F32}, {"w", {32}, cw::gguf::F32}}, &data);
+    const std::string twice = handHeader({}, {{"w", {32}, cw::ggml::F32}, {"w", {32}, cw::ggml::F32}}, &data);
     QTest::newRow("duplicate tensor") << QByteArray::fromStdString(twice) << "tensor 'w' appears twice";
     std::string longString = handHeader({handString("k", "v")}, {}, &data);
     const uint64_t longLength = uint64_t(1) << 50; // the key's length

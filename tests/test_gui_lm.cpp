@@ -901,7 +901,7 @@ void TestGuiLm::exportWritesGguf()
     const cw::gguf::File file = cw::gguf::File::open(out.toStdString());
     int matrices = 0;
     for (const cw::gguf::TensorInfo &t : file.tensors()) {
-        const uint32_t expected = f16 && t.ne.size() >= 2 ? uint32_t(cw::gguf::F16) : uint32_t(cw::gguf::F32);
+        const uint32_t expected = f16 && t.ne.size() >= 2 ? uint32_t(cw::ggml::F16) : uint32_t(cw::ggml::F32);
         QVERIFY2(t.type == expected, t.name.c_str());
         matrices += t.ne.size() >= 2;
     }

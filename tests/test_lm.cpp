@@ -31,7 +31,7 @@ struct Spec {
     std::string vocabFile = "ggml-vocab-llama-spm.gguf";
     int64_t dim = 64, layers = 2, heads = 4, kvHeads = 2, ffn = 96, ctx = 256;
     bool biases = false;
-    uint32_t type = cw::gguf::F32;
+    uint32_t type = cw::ggml::F32;
 };
 
 // Writes a random-weight checkpoint of `spec` with the vocabulary of llama.cpp's test file; returns the
@@ -105,7 +105,7 @@ std::map<std::string, cw::Tensor> writeRandomLm(const Spec &s, const std::string
     matrix("output.weight", nVocab, s.dim);
     std::vector<cw::gguf::WriteTensor> ts;
     for (const auto &[name, t] : w)
-        ts.push_back({name, t, t.shape().size() == 2 ? s.type : uint32_t(cw::gguf::F32)});
+        ts.push_back({name, t, t.shape().size() == 2 ? s.type : uint32_t(cw::ggml::F32)});
     cw::gguf::write(out, kv, ts);
     return w;
 }
@@ -172,7 +172,7 @@ void rewriteLm(const std::string &path, std::map<std::string, cw::Tensor> weight
     std::vector<cw::gguf::WriteTensor> ts;
     for (const auto &[name, t] : weights)
         if (!t.isNull())
-            ts.push_back({name, t, cw::gguf::F32});
+            ts.push_back({name, t, cw::ggml::F32});
     cw::gguf::write(path, kv, ts);
 }
 
@@ -304,7 +304,7 @@ void TestLm::logitsMatchLlamaCpp()
     QFETCH(int, arch);
     Spec s;
     if (arch == 1)
-        s.type = cw::gguf::F16;
+        s.type = cw::ggml::F16;
     if (arch == 2) {
         s.arch = "qwen2";
         s.vocabFile = "ggml-vocab-qwen2.gguf";

@@ -1,7 +1,6 @@
 #include "core/io/gguf.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -14,262 +13,6 @@ namespace {
 
 constexpr uint32_t kMagic = 0x46554747; // "GGUF" little-endian
 constexpr int kMaxDims = 4;             // GGML_MAX_DIMS
-constexpr int64_t QK_K = 256;
-
-const TypeTraits kTraits[] = {
-    /* 0 */ {"F32", 1, 4, true},
-    /* 1 */ {"F16", 1, 2, true},
-    /* 2 */ {"Q4_0", 32, 18, true},
-    /* 3 */ {"Q4_1", 32, 20, true},
-    /* 4 */ {},
-    /* 5 */ {},
-    /* 6 */ {"Q5_0", 32, 22, true},
-    /* 7 */ {"Q5_1", 32, 24, true},
-    /* 8 */ {"Q8_0", 32, 34, true},
-    /* 9 */ {"Q8_1", 32, 36, false},
-    /* 10 */ {"Q2_K", QK_K, 84, true},
-    /* 11 */ {"Q3_K", QK_K, 110, true},
-    /* 12 */ {"Q4_K", QK_K, 144, true},
-    /* 13 */ {"Q5_K", QK_K, 176, true},
-    /* 14 */ {"Q6_K", QK_K, 210, true},
-    /* 15 */ {"Q8_K", QK_K, 292, true},
-    /* 16 */ {"IQ2_XXS", QK_K, 66, false},
-    /* 17 */ {"IQ2_XS", QK_K, 74, false},
-    /* 18 */ {"IQ3_XXS", QK_K, 98, false},
-    /* 19 */ {"IQ1_S", QK_K, 50, false},
-    /* 20 */ {"IQ4_NL", 32, 18, false},
-    /* 21 */ {"IQ3_S", QK_K, 110, false},
-    /* 22 */ {"IQ2_S", QK_K, 82, false},
-    /* 23 */ {"IQ4_XS", QK_K, 136, false},
-    /* 24 */ {"I8", 1, 1, false},
-    /* 25 */ {"I16", 1, 2, false},
-    /* 26 */ {"I32", 1, 4, false},
-    /* 27 */ {"I64", 1, 8, false},
-    /* 28 */ {"F64", 1, 8, false},
-    /* 29 */ {"IQ1_M", QK_K, 56, false},
-    /* 30 */ {"BF16", 1, 2, true},
-    /* 31-33: removed Q4_0_4_4 / 4_8 / 8_8 */ {}, {}, {},
-    /* 34 */ {"TQ1_0", QK_K, 54, false},
-    /* 35 */ {"TQ2_0", QK_K, 66, false},
-    /* 36-38: removed IQ4_NL_4_4 / 4_8 / 8_8 */ {}, {}, {},
-    /* 39 */ {"MXFP4", 32, 17, false},
-};
-
-inline float h2f(const uint8_t *p)
-{
-    uint16_t bits;
-    std::memcpy(&bits, p, 2);
-    return float16ToFloat(bits);
-}
-
-// ---- dequantization, block by block, in the order and precision of ggml-quants.c -------------------------
-
-void deqQ4_0(const uint8_t *b, float *y)
-{
-    const float d = h2f(b);
-    const uint8_t *qs = b + 2;
-    for (int j = 0; j < 16; ++j) {
-        y[j] = float((qs[j] & 0x0F) - 8) * d;
-        y[j + 16] = float((qs[j] >> 4) - 8) * d;
-    }
-}
-
-void deqQ4_1(const uint8_t *b, float *y)
-{
-    const float d = h2f(b), m = h2f(b + 2);
-    const uint8_t *qs = b + 4;
-    for (int j = 0; j < 16; ++j) {
-        y[j] = float(qs[j] & 0x0F) * d + m;
-        y[j + 16] = float(qs[j] >> 4) * d + m;
-    }
-}
-
-void deqQ5_0(const uint8_t *b, float *y)
-{
-    const float d = h2f(b);
-    uint32_t qh;
-    std::memcpy(&qh, b + 2, 4);
-    const uint8_t *qs = b + 6;
-    for (int j = 0; j < 16; ++j) {
-        const uint8_t xh0 = uint8_t(((qh >> (j + 0)) << 4) & 0x10);
-        const uint8_t xh1 = uint8_t((qh >> (j + 12)) & 0x10);
-        const int32_t x0 = ((qs[j] & 0x0F) | xh0) - 16;
-        const int32_t x1 = ((qs[j] >> 4) | xh1) - 16;
-        y[j] = float(x0) * d;
-        y[j + 16] = float(x1) * d;
-    }
-}
-
-void deqQ5_1(const uint8_t *b, float *y)
-{
-    const float d = h2f(b), m = h2f(b + 2);
-    uint32_t qh;
-    std::memcpy(&qh, b + 4, 4);
-    const uint8_t *qs = b + 8;
-    for (int j = 0; j < 16; ++j) {
-        const uint8_t xh0 = uint8_t(((qh >> (j + 0)) << 4) & 0x10);
-        const uint8_t xh1 = uint8_t((qh >> (j + 12)) & 0x10);
-        const int x0 = (qs[j] & 0x0F) | xh0;
-        const int x1 = (qs[j] >> 4) | xh1;
-        y[j] = float(x0) * d + m;
-        y[j + 16] = float(x1) * d + m;
-    }
-}
-
-void deqQ8_0(const uint8_t *b, float *y)
-{
-    const float d = h2f(b);
-    const int8_t *qs = reinterpret_cast<const int8_t *>(b + 2);
-    for (int j = 0; j < 32; ++j)
-        y[j] = float(qs[j]) * d;
-}
-
-// block_q2_K: scales[16], qs[64], d, dmin
-void deqQ2_K(const uint8_t *b, float *y)
-{
-    const uint8_t *scales = b, *q = b + 16;
-    const float d = h2f(b + 80), min = h2f(b + 82);
-    int is = 0;
-    for (int n = 0; n < QK_K; n += 128) {
-        int shift = 0;
-        for (int j = 0; j < 4; ++j) {
-            uint8_t sc = scales[is++];
-            float dl = d * float(sc & 0xF), ml = min * float(sc >> 4);
-            for (int l = 0; l < 16; ++l)
-                *y++ = dl * float(int8_t((q[l] >> shift) & 3)) - ml;
-            sc = scales[is++];
-            dl = d * float(sc & 0xF);
-            ml = min * float(sc >> 4);
-            for (int l = 0; l < 16; ++l)
-                *y++ = dl * float(int8_t((q[l + 16] >> shift) & 3)) - ml;
-            shift += 2;
-        }
-        q += 32;
-    }
-}
-
-// block_q3_K: hmask[32], qs[64], scales[12], d
-void deqQ3_K(const uint8_t *b, float *y)
-{
-    const uint8_t *hm = b, *q = b + 32;
-    const float dAll = h2f(b + 108);
-    constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-    uint32_t aux[4];
-    std::memcpy(aux, b + 96, 12);
-    const uint32_t tmp = aux[2];
-    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
-    int8_t scales[16];
-    std::memcpy(scales, aux, 16);
-    int is = 0;
-    uint8_t m = 1;
-    for (int n = 0; n < QK_K; n += 128) {
-        int shift = 0;
-        for (int j = 0; j < 4; ++j) {
-            float dl = dAll * float(scales[is++] - 32);
-            for (int l = 0; l < 16; ++l)
-                *y++ = dl * float(int8_t((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
-            dl = dAll * float(scales[is++] - 32);
-            for (int l = 0; l < 16; ++l)
-                *y++ = dl * float(int8_t((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
-            shift += 2;
-            m = uint8_t(m << 1);
-        }
-        q += 32;
-    }
-}
-
-inline void scaleMinK4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
-{
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
-// block_q4_K: d, dmin, scales[12], qs[128]
-void deqQ4_K(const uint8_t *b, float *y)
-{
-    const float d = h2f(b), min = h2f(b + 2);
-    const uint8_t *scales = b + 4, *q = b + 16;
-    int is = 0;
-    uint8_t sc, m;
-    for (int j = 0; j < QK_K; j += 64) {
-        scaleMinK4(is + 0, scales, &sc, &m);
-        const float d1 = d * float(sc), m1 = min * float(m);
-        scaleMinK4(is + 1, scales, &sc, &m);
-        const float d2 = d * float(sc), m2 = min * float(m);
-        for (int l = 0; l < 32; ++l)
-            *y++ = d1 * float(q[l] & 0xF) - m1;
-        for (int l = 0; l < 32; ++l)
-            *y++ = d2 * float(q[l] >> 4) - m2;
-        q += 32;
-        is += 2;
-    }
-}
-
-// block_q5_K: d, dmin, scales[12], qh[32], qs[128]
-void deqQ5_K(const uint8_t *b, float *y)
-{
-    const float d = h2f(b), min = h2f(b + 2);
-    const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
-    int is = 0;
-    uint8_t sc, m, u1 = 1, u2 = 2;
-    for (int j = 0; j < QK_K; j += 64) {
-        scaleMinK4(is + 0, scales, &sc, &m);
-        const float d1 = d * float(sc), m1 = min * float(m);
-        scaleMinK4(is + 1, scales, &sc, &m);
-        const float d2 = d * float(sc), m2 = min * float(m);
-        for (int l = 0; l < 32; ++l)
-            *y++ = d1 * float((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-        for (int l = 0; l < 32; ++l)
-            *y++ = d2 * float((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
-        ql += 32;
-        is += 2;
-        u1 = uint8_t(u1 << 2);
-        u2 = uint8_t(u2 << 2);
-    }
-}
-
-// block_q6_K: ql[128], qh[64], scales[16] (int8), d
-void deqQ6_K(const uint8_t *b, float *y)
-{
-    const uint8_t *ql = b, *qh = b + 128;
-    const int8_t *sc = reinterpret_cast<const int8_t *>(b + 192);
-    const float d = h2f(b + 208);
-    for (int n = 0; n < QK_K; n += 128) {
-        for (int l = 0; l < 32; ++l) {
-            const int is = l / 16;
-            const int8_t q1 = int8_t(((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
-            const int8_t q2 = int8_t(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-            const int8_t q3 = int8_t(((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-            const int8_t q4 = int8_t(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
-            y[l + 0] = d * float(sc[is + 0]) * float(q1);
-            y[l + 32] = d * float(sc[is + 2]) * float(q2);
-            y[l + 64] = d * float(sc[is + 4]) * float(q3);
-            y[l + 96] = d * float(sc[is + 6]) * float(q4);
-        }
-        y += 128;
-        ql += 64;
-        qh += 32;
-        sc += 8;
-    }
-}
-
-// block_q8_K: d (float32), qs[256] (int8), bsums[16] (int16)
-void deqQ8_K(const uint8_t *b, float *y)
-{
-    float d;
-    std::memcpy(&d, b, 4);
-    const int8_t *qs = reinterpret_cast<const int8_t *>(b + 4);
-    for (int j = 0; j < QK_K; ++j)
-        y[j] = d * float(qs[j]);
-}
 
 // ---- the reader -------------------------------------------------------------------------------------------
 
@@ -363,49 +106,6 @@ bool knownValueType(uint32_t t) { return t <= uint32_t(ValueType::Float64); }
 uint64_t alignUp(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 } // namespace
-
-const TypeTraits *typeTraits(uint32_t type)
-{
-    if (type >= std::size(kTraits) || !kTraits[type].name)
-        return nullptr;
-    return &kTraits[type];
-}
-
-std::string typeName(uint32_t type)
-{
-    const TypeTraits *t = typeTraits(type);
-    return t ? t->name : "type " + std::to_string(type);
-}
-
-void dequantizeRow(uint32_t type, const uint8_t *src, float *dst, int64_t n)
-{
-    const TypeTraits *tr = typeTraits(type);
-    if (!tr || !tr->dequantizable)
-        throw Error("cannot dequantize tensors of type " + typeName(type));
-    if (n % tr->blockSize)
-        throw Error(std::to_string(n) + " values are not whole blocks of " + typeName(type));
-    const int64_t blocks = n / tr->blockSize;
-    void (*block)(const uint8_t *, float *) = nullptr;
-    switch (type) {
-    case F32: std::memcpy(dst, src, size_t(n) * 4); return;
-    case F16: float16ToFloat(reinterpret_cast<const uint16_t *>(src), dst, n); return;
-    case BF16: bfloat16ToFloat(reinterpret_cast<const uint16_t *>(src), dst, n); return;
-    case Q4_0: block = deqQ4_0; break;
-    case Q4_1: block = deqQ4_1; break;
-    case Q5_0: block = deqQ5_0; break;
-    case Q5_1: block = deqQ5_1; break;
-    case Q8_0: block = deqQ8_0; break;
-    case Q2_K: block = deqQ2_K; break;
-    case Q3_K: block = deqQ3_K; break;
-    case Q4_K: block = deqQ4_K; break;
-    case Q5_K: block = deqQ5_K; break;
-    case Q6_K: block = deqQ6_K; break;
-    case Q8_K: block = deqQ8_K; break;
-    default: throw Error("cannot dequantize tensors of type " + typeName(type));
-    }
-    for (int64_t b = 0; b < blocks; ++b)
-        block(src + b * tr->blockBytes, dst + b * tr->blockSize);
-}
 
 const char *valueTypeName(ValueType type)
 {
@@ -564,7 +264,7 @@ File File::open(const MappedFile &bytes)
         }
         t.numel = numel;
         t.type = c.read<uint32_t>("a tensor type");
-        const TypeTraits *tr = typeTraits(t.type);
+        const ggml::TypeTraits *tr = ggml::typeTraits(t.type);
         if (!tr)
             throw fail("tensor '" + t.name + "' has unknown ggml type " + std::to_string(t.type));
         if (t.rowLength() % tr->blockSize)
@@ -659,16 +359,15 @@ void File::readRows(const TensorInfo &t, int64_t row0, int64_t count, float *dst
                     "' (" + std::to_string(t.rows()) + " rows)");
     if (count == 0) // also a tensor with no rows but a row length whose bytes no file could hold
         return;
-    const TypeTraits *tr = typeTraits(t.type);
-    const int64_t rowBytes = t.rowLength() / tr->blockSize * tr->blockBytes; // <= t.bytes, as count > 0
+    const int64_t rowBytes = ggml::rowBytes(t.type, t.rowLength()); // <= t.bytes, as count > 0
     for (int64_t r = 0; r < count; ++r)
-        dequantizeRow(t.type, data(t) + (row0 + r) * rowBytes, dst + r * t.rowLength(), t.rowLength());
+        ggml::dequantizeRow(t.type, data(t) + (row0 + r) * rowBytes, dst + r * t.rowLength(), t.rowLength());
 }
 
 Tensor File::toFloat(const TensorInfo &t) const
 {
-    if (!typeTraits(t.type)->dequantizable)
-        throw Error("tensor '" + t.name + "' of '" + path() + "' has type " + typeName(t.type) +
+    if (!ggml::typeTraits(t.type)->dequantizable)
+        throw Error("tensor '" + t.name + "' of '" + path() + "' has type " + ggml::typeName(t.type) +
                     ", which the workbench cannot read yet");
     Tensor out = Tensor::uninitialized(DType::Float32, t.shape());
     readRows(t, 0, t.rows(), out.data<float>());
@@ -751,8 +450,8 @@ std::string header(const std::vector<WriteValue> &metadata, const std::vector<Wr
     }
     uint64_t offset = 0;
     for (const WriteTensor &t : tensors) {
-        if (t.type != F32 && t.type != F16)
-            throw Error("tensor '" + t.name + "': the GGUF writer stores F32 or F16, not " + typeName(t.type));
+        if (t.type != ggml::F32 && t.type != ggml::F16)
+            throw Error("tensor '" + t.name + "': the GGUF writer stores F32 or F16, not " + ggml::typeName(t.type));
         if (t.value.dtype() != DType::Float32)
             throw Error("tensor '" + t.name + "' to write is not float32");
         const Shape &s = t.value.shape();
@@ -765,7 +464,7 @@ std::string header(const std::vector<WriteValue> &metadata, const std::vector<Wr
         h.put<uint32_t>(t.type);
         h.put<uint64_t>(offset);
         offsets->push_back(offset);
-        offset = alignUp(offset + uint64_t(t.value.numel()) * (t.type == F32 ? 4 : 2), alignment);
+        offset = alignUp(offset + uint64_t(t.value.numel()) * (t.type == ggml::F32 ? 4 : 2), alignment);
     }
     h.pad(alignment);
     return std::move(h.bytes);
@@ -793,7 +492,7 @@ void write(const std::string &path, const std::vector<WriteValue> &metadata, con
         const WriteTensor &t = tensors[i];
         out.write(zeros, size_t(offsets[i] - written));
         const int64_t n = t.value.numel();
-        if (t.type == F32) {
+        if (t.type == ggml::F32) {
             out.write(t.value.data<float>(), size_t(n) * 4);
             written = offsets[i] + uint64_t(n) * 4;
         } else {

@@ -1,9 +1,10 @@
 // GGUF (llama.cpp's checkpoint format, versions 2 and 3), memory-mapped.
 //
 // Opening reads the header, the metadata key/values and the tensor infos, and checks every tensor's extent
-// against the file; it never reads tensor data. Tensors are dequantized row by row on demand (readRows),
-// exactly as llama.cpp's dequantize_row_* functions do: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
-// k-quants Q2_K ... Q6_K (and Q8_K). Other ggml types are named and listed but not dequantized.
+// against the file; it never reads tensor data. Tensors are dequantized row by row on demand (readRows) by
+// core/quant/ggml_blocks.h, exactly as llama.cpp's dequantize_row_* functions do: F32, F16, BF16, Q8_0, Q4_0,
+// Q4_1, Q5_0, Q5_1 and the k-quants Q2_K ... Q6_K (and Q8_K). Other ggml types are named and listed but not
+// dequantized. Tensor types are ggml's numbers (cw::ggml::Type).
 //
 // Shapes follow ggml: ne[0] is the innermost (contiguous) dimension. A 2-D weight with ne = {K, N} is N rows
 // of K values, i.e. the row-major matrix [N, K] (shape() gives that order).
@@ -18,27 +19,9 @@
 
 #include "core/base/mapped_file.h"
 #include "core/base/tensor.h"
+#include "core/quant/ggml_blocks.h"
 
 namespace cw::gguf {
-
-// ggml's tensor types (ggml.h's enum ggml_type values).
-enum GgmlType : uint32_t {
-    F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-    Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
-    I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
-};
-
-struct TypeTraits {
-    const char *name = nullptr; // "Q4_K"
-    int64_t blockSize = 0;      // values per block
-    int64_t blockBytes = 0;     // bytes per block
-    bool dequantizable = false; // readRows supports it
-};
-// nullptr for a type ggml does not have.
-const TypeTraits *typeTraits(uint32_t type);
-std::string typeName(uint32_t type); // "Q4_K", or "type 99"
-// Dequantizes n values (a multiple of the type's block size) of a dequantizable type from src into dst.
-void dequantizeRow(uint32_t type, const uint8_t *src, float *dst, int64_t n);
 
 enum class ValueType : uint32_t {
     UInt8 = 0, Int8 = 1, UInt16 = 2, Int16 = 3, UInt32 = 4, Int32 = 5, Float32 = 6, Bool = 7, String = 8,
@@ -68,7 +51,7 @@ struct Value {
 struct TensorInfo {
     std::string name;
     std::vector<int64_t> ne; // ggml order, innermost first
-    uint32_t type = F32;
+    uint32_t type = ggml::F32;
     uint64_t offset = 0; // absolute, in the file
     uint64_t bytes = 0;
     int64_t numel = 0;
@@ -122,7 +105,7 @@ private:
 struct WriteTensor {
     std::string name;
     Tensor value;
-    uint32_t type = F32;
+    uint32_t type = ggml::F32;
 };
 struct WriteValue {
     std::string key;

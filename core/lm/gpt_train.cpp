@@ -397,7 +397,7 @@ void Gpt::save(const std::string &path, const std::vector<gguf::WriteValue> &met
     kv.insert(kv.end(), metadata.begin(), metadata.end());
     std::vector<gguf::WriteTensor> tensors;
     for (const auto &[name, t] : m_params)
-        tensors.push_back({name, t, f16 && t.shape().size() == 2 ? uint32_t(gguf::F16) : uint32_t(gguf::F32)});
+        tensors.push_back({name, t, f16 && t.shape().size() == 2 ? uint32_t(ggml::F16) : uint32_t(ggml::F32)});
     gguf::write(path, kv, tensors);
 }
 

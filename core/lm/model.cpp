@@ -263,7 +263,7 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
         for (const gguf::TensorInfo &t : f.tensors()) {
             src.fileName[t.name] = t.name;
             src.shapes[t.name] = t.shape();
-            model->m_entries.push_back({t.name, t.shape(), gguf::typeName(t.type), t.numel, t.bytes, "", -1});
+            model->m_entries.push_back({t.name, t.shape(), ggml::typeName(t.type), t.numel, t.bytes, "", -1});
         }
     } else {
         src.st = safetensors::Checkpoint::open(path);
@@ -489,7 +489,7 @@ Tensor halvesToPairs(const Tensor &t, int64_t heads)
 
 void exportGguf(const LanguageModel &model, const std::string &path, bool f16)
 {
-    auto type = [&](const Tensor &t) { return f16 && t.shape().size() >= 2 ? uint32_t(gguf::F16) : uint32_t(gguf::F32); };
+    auto type = [&](const Tensor &t) { return f16 && t.shape().size() >= 2 ? uint32_t(ggml::F16) : uint32_t(ggml::F32); };
     std::vector<gguf::WriteValue> kv;
     std::vector<gguf::WriteTensor> tensors;
     if (model.config().format == "gguf") {

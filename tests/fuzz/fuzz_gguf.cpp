@@ -24,7 +24,7 @@ CW_FUZZ_TARGET(gguf)
     cwfuzz::parse([&] {
         const cw::gguf::File f = cw::gguf::File::open(path);
         for (const cw::gguf::TensorInfo &t : f.tensors())
-            if (cw::gguf::typeTraits(t.type)->dequantizable)
+            if (cw::ggml::typeTraits(t.type)->dequantizable)
                 f.toFloat(t);
         for (const auto &[key, value] : f.metadata())
             value.summary();

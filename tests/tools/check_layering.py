@@ -11,7 +11,7 @@ ALLOWED = {
     'base': set(),
     'graph': {'base'},
     'runtime': {'base', 'graph'},
-    'io': {'base', 'graph', 'runtime'},
+    'io': {'base', 'graph', 'runtime', 'quant'},
     'quant': {'base', 'graph'},
     'analysis': {'base', 'graph', 'runtime', 'io'},
     'train': {'base', 'graph', 'runtime', 'io', 'quant'},

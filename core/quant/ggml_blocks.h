@@ -1,0 +1,58 @@
+// ggml's tensor types and block formats (llama.cpp's ggml-common.h layouts), both ways, bit for bit.
+//
+// dequantizeRow turns blocks into float32 exactly as llama.cpp's dequantize_row_* does: F32, F16, BF16, Q8_0,
+// Q4_0, Q4_1, Q5_0, Q5_1 and the k-quants Q2_K ... Q6_K (and Q8_K). quantizeRows writes the bytes llama.cpp's
+// quantize_<type> (ggml_quantize_chunk) writes for the same input: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K,
+// and F32 / F16 / BF16 (round to nearest even, NaN made quiet, as ggml converts). Other ggml types are named
+// and sized, neither read nor written.
+//
+// Both follow ggml's rounding step by step: float (not double) arithmetic in its order, products and sums
+// rounded one at a time (the file is compiled without FMA contraction), nearest_int's magic-number rounding
+// (ties to even) where ggml uses it, roundf / truncation where it does. tests/test_ggml_quants.cpp compares
+// the bytes with llama.cpp's own library.
+//
+// Importance (llama.cpp's imatrix: one non-negative weight per column of the row) selects llama.cpp's weighted
+// search, which minimises the importance-weighted squared error; without it every format takes the path
+// llama.cpp takes for a NULL imatrix, which for all of these types is the _ref quantizer. Q8_0 and the float
+// types ignore importance, as llama.cpp does.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cw::ggml {
+
+// ggml's tensor types (ggml.h's enum ggml_type values). An unscoped enum over uint32_t: a file stores the raw
+// number, which may name a type this enum lacks, so the API takes uint32_t and these are its named values.
+enum Type : uint32_t {
+    F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
+    Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
+    I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
+};
+
+struct TypeTraits {
+    const char *name = nullptr; // "Q4_K"
+    int64_t blockSize = 0;      // values per block
+    int64_t blockBytes = 0;     // bytes per block
+    bool dequantizable = false; // dequantizeRow supports it
+    bool quantizable = false;   // quantizeRows supports it
+};
+// nullptr for a type ggml does not have.
+const TypeTraits *typeTraits(uint32_t type);
+std::string typeName(uint32_t type); // "Q4_K", or "type 99"
+
+// Bytes of one row of rowLength values. cw::Error for a type ggml does not have, or a row that is not whole
+// blocks.
+int64_t rowBytes(uint32_t type, int64_t rowLength);
+
+// Dequantizes n values (whole blocks) of a dequantizable type from src into dst. cw::Error otherwise.
+void dequantizeRow(uint32_t type, const uint8_t *src, float *dst, int64_t n);
+
+// Quantizes `rows` rows of rowLength float32 values (row-major, contiguous) into dst, rowBytes(type,
+// rowLength) bytes per row; returns the bytes written. importance: nullptr, or rowLength weights shared by
+// every row. Rows are quantized in parallel (core/base/parallel.h); each row's bytes do not depend on the
+// others. cw::Error for a type quantizeRows does not write, or a row length that is not whole blocks.
+int64_t quantizeRows(uint32_t type, const float *src, uint8_t *dst, int64_t rows, int64_t rowLength,
+                     const float *importance = nullptr);
+
+} // namespace cw::ggml
