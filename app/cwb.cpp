@@ -46,6 +46,7 @@
 #include "core/io/dataset.h"
 #include "core/io/gguf.h"
 #include "core/io/model_io.h"
+#include "core/lm/compress.h"
 #include "core/lm/corpus.h"
 #include "core/lm/defaults.h"
 #include "core/lm/gpt_train.h"
@@ -1161,6 +1162,8 @@ struct CompressArgs {
     FeedArgs feeds;
     PreprocessArgs preprocess;
     bool noMeasure = false, json = false;
+    bool importance = false;  // language models: importance-weighted formats
+    int64_t ctx = 0;          // language models: tokens per perplexity chunk
 };
 
 void declareCompress(CLI::App *cmd, CompressArgs &a)
@@ -1169,13 +1172,22 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
     cmd->add_option("--recipe", a.recipe, "the compression recipe (JSON, docs/recipes.md)")
         ->required()
         ->check(CLI::ExistingFile);
-    addOutput(cmd, a.output, "the variant: OUT.h5 (native) or OUT.onnx");
+    addOutput(cmd, a.output, "the variant: OUT.h5 (native) or OUT.onnx; OUT.gguf for a language model");
     addProject(cmd, a.project);
-    addData(cmd, a.data, "evaluation samples (accuracy, top-5, loss of the variant and the base)");
+    addData(cmd, a.data,
+            "evaluation samples (accuracy, top-5, loss of the variant and the base); for a language model the text "
+            "its perplexity is measured on (a file, or brown / brown:train / brown:heldout)");
     cmd->add_option("--train-data", a.trainData,
-                    "calibration and fine-tuning samples (default with --data fashion-mnist: fashion-mnist:train)");
-    addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all)");
-    cmd->add_option("--train-limit", a.trainLimit, "use the first N training samples only (0: all)")->check(kNonNegative);
+                    "calibration and fine-tuning samples (default with --data fashion-mnist: fashion-mnist:train); "
+                    "for a language model the calibration text");
+    addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all); language models: chunks");
+    cmd->add_option("--train-limit", a.trainLimit,
+                    "use the first N training samples only (0: all); language models: calibration tokens (default 8192)")
+        ->check(kNonNegative);
+    cmd->add_flag("--importance", a.importance,
+                  "language models: weight each format's rounding by the calibration activations (llama.cpp's imatrix)");
+    cmd->add_option("--ctx", a.ctx, "language models: tokens per perplexity chunk (default: the model's, at most 512)")
+        ->check(kPositive);
     addThreads(cmd, a.options.threads, "worker threads for training, calibration and evaluation (default: all cores)");
     addLatencyOptions(cmd, a.options);
     cmd->add_flag("--no-measure", a.noMeasure, "save the variant without measuring it");
@@ -1186,8 +1198,14 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
                 "way: accuracy, top-5 and loss on --data, saved file size, latency p50 / p90 at batch 1 and 64.");
 }
 
+int lmCompress(const CompressArgs &args);
+
 int cmdCompress(const CompressArgs &args)
 {
+    if (cw::lm::isLanguageModel(args.model))
+        return lmCompress(args);
+    if (args.importance || args.ctx)
+        throw cw::Error("--importance and --ctx apply to language models");
     const std::string &output = args.output;
     checkVariantOutput(output, args.project);
     checkProjectBase(args.project, args.model);
@@ -1964,6 +1982,94 @@ std::shared_ptr<cw::lm::LanguageModel> openLanguageModel(const std::string &spec
     if (load)
         model->load(terminalProgress());
     return model;
+}
+
+// cwb compress on a language model (core/lm/compress.h): the recipe applied to the loaded weights, perplexity of
+// the base and the variant on --data, sizes as stored, the variant exported as GGUF.
+int lmCompress(const CompressArgs &args)
+{
+    if (args.project)
+        throw cw::Error("projects do not hold language models yet: give -o OUT.gguf");
+    if (!args.output.empty() && cw::fileExtension(args.output) != "gguf")
+        throw cw::Error("a language model's variant is written as OUT.gguf, not '" + args.output + "'");
+    if (args.output.empty() && args.noMeasure)
+        throw cw::Error("give -o OUT.gguf, or measure the variant (no --no-measure)");
+    const cw::Recipe recipe = cw::loadRecipe(args.recipe);
+    const auto model = openLanguageModel(args.model, false);
+    cw::lm::LmCompressOptions o;
+    o.threads = args.options.threads;
+    o.importance = args.importance;
+    if (args.trainLimit)
+        o.maxTokens = args.trainLimit;
+    if (args.trainData)
+        o.calibration = cw::lm::encodeText(*model, cw::lm::loadText(*args.trainData));
+    cw::lm::validateLmRecipe(recipe, *model, !o.calibration.empty());
+    if (o.importance && o.calibration.empty())
+        throw cw::Error("--importance needs calibration text (--train-data TEXT)");
+    model->load(terminalProgress());
+
+    const bool measure = !args.noMeasure && args.data;
+    std::vector<int32_t> evalIds;
+    cw::lm::PerplexityOptions po = cw::lm::defaultPerplexityOptions(*model);
+    if (args.ctx)
+        po.ctx = args.ctx;
+    if (args.options.evalLimit)
+        po.chunks = args.options.evalLimit;
+    po.threads = args.options.threads;
+    std::optional<cw::lm::PerplexityResult> before, after;
+    if (measure) {
+        evalIds = cw::lm::encodeText(*model, cw::lm::loadText(*args.data));
+        before = cw::lm::perplexity(model, evalIds, po, terminalProgress());
+    }
+    const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress());
+    if (measure)
+        after = cw::lm::perplexity(model, evalIds, po, terminalProgress());
+    if (!args.output.empty())
+        cw::lm::exportGguf(*model, args.output, false, r.encoded);
+    const uint64_t baseBytes = model->config().storedBytes;
+    const double baseBpw = double(baseBytes) * 8.0 / double(std::max<int64_t>(1, model->config().parameters));
+
+    if (args.json) {
+        json tensors = json::array();
+        for (const cw::lm::LmTensorResult &t : r.tensors)
+            tensors.push_back({{"name", t.name}, {"settings", t.settings}, {"type", t.type}, {"params", t.params},
+                               {"zeros", t.zeros}, {"bytes", t.bytes},
+                               {"sqnr_db", std::isfinite(t.sqnrDb) ? json(t.sqnrDb) : json(nullptr)}});
+        json doc{{"model", args.model},
+                 {"recipe", json::parse(cw::recipeToJson(recipe))},
+                 {"output", args.output.empty() ? json(nullptr) : json(args.output)},
+                 {"calibration_tokens", r.calibrationTokens},
+                 {"base", {{"bytes", baseBytes}, {"bits_per_weight", baseBpw}}},
+                 {"variant", {{"bytes", r.bytes}, {"bits_per_weight", r.bitsPerWeight()}}},
+                 {"tensors", tensors}};
+        if (measure) {
+            doc["base"]["perplexity"] = before->perplexity;
+            doc["variant"]["perplexity"] = after->perplexity;
+            doc["scored"] = after->scored;
+        }
+        std::cout << doc.dump(2) << '\n';
+        return 0;
+    }
+    for (const cw::lm::LmTensorResult &t : r.tensors)
+        if (t.settings != "unchanged")
+            std::printf("%-28s %-34s %-5s SQNR %6.2f dB, %5.1f%% zeros\n", t.name.c_str(), t.settings.c_str(),
+                        t.type.c_str(), t.sqnrDb, 100.0 * double(t.zeros) / double(std::max<int64_t>(1, t.params)));
+    auto ppl = [&](const std::optional<cw::lm::PerplexityResult> &p) {
+        char buf[32] = "-";
+        if (p)
+            std::snprintf(buf, sizeof buf, "%.4f", p->perplexity);
+        return std::string(buf);
+    };
+    std::printf("%-8s %14s %8s %12s\n", "", "bytes", "bpw", "perplexity");
+    std::printf("%-8s %14llu %8.3f %12s\n", "base", (unsigned long long)baseBytes, baseBpw, ppl(before).c_str());
+    std::printf("%-8s %14llu %8.3f %12s\n", "variant", (unsigned long long)r.bytes, r.bitsPerWeight(),
+                ppl(after).c_str());
+    if (measure)
+        std::printf("perplexity %+.4f (%+.2f%%) on %lld tokens scored; ", after->perplexity - before->perplexity,
+                    100.0 * (after->perplexity / before->perplexity - 1.0), (long long)after->scored);
+    std::printf("%.2fx smaller%s%s\n", double(baseBytes) / double(std::max<uint64_t>(1, r.bytes)),
+                args.output.empty() ? "" : "; saved ", args.output.c_str());
+    return 0;
 }
 
 int lmInfo(const InfoArgs &args)

@@ -7,6 +7,8 @@
 #include <QMap>
 #include <QString>
 
+#include <cmath>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,6 +161,91 @@ inline bool writeSparse(const QString &path, const std::string &header, uint64_t
     QFile f(path);
     return f.open(QIODevice::WriteOnly) && f.write(header.data(), qint64(header.size())) == qint64(header.size()) &&
            f.resize(qint64(header.size() + dataBytes));
+}
+
+// A small random-weight language model (llama, qwen2 or gpt2 layout) for the tests that run one.
+struct Spec {
+    std::string arch = "llama";
+    std::string vocabFile = "ggml-vocab-llama-spm.gguf";
+    int64_t dim = 64, layers = 2, heads = 4, kvHeads = 2, ffn = 96, ctx = 256;
+    bool biases = false;
+    uint32_t type = cw::ggml::F32;
+};
+
+// Writes a random-weight checkpoint of `spec` with the vocabulary of llama.cpp's test file; returns the
+// weights by llama.cpp name (row-major [out, in]).
+inline std::map<std::string, cw::Tensor> writeRandomLm(const Spec &s, const std::string &vocabPath, const std::string &out)
+{
+    const cw::gguf::File vocab = cw::gguf::File::open(vocabPath);
+    std::vector<cw::gguf::WriteValue> kv;
+    const std::string a = s.arch + ".";
+    kv.push_back({"general.architecture", cw::gguf::makeString(s.arch)});
+    kv.push_back({"general.name", cw::gguf::makeString("random " + s.arch)});
+    kv.push_back({a + "context_length", cw::gguf::makeUInt32(uint32_t(s.ctx))});
+    kv.push_back({a + "embedding_length", cw::gguf::makeUInt32(uint32_t(s.dim))});
+    kv.push_back({a + "block_count", cw::gguf::makeUInt32(uint32_t(s.layers))});
+    kv.push_back({a + "feed_forward_length", cw::gguf::makeUInt32(uint32_t(s.ffn))});
+    kv.push_back({a + "attention.head_count", cw::gguf::makeUInt32(uint32_t(s.heads))});
+    if (s.arch == "gpt2") {
+        kv.push_back({a + "attention.layer_norm_epsilon", cw::gguf::makeFloat32(1e-5f)});
+    } else {
+        kv.push_back({a + "attention.head_count_kv", cw::gguf::makeUInt32(uint32_t(s.kvHeads))});
+        kv.push_back({a + "attention.layer_norm_rms_epsilon", cw::gguf::makeFloat32(1e-6f)});
+        kv.push_back({a + "rope.freq_base", cw::gguf::makeFloat32(10000.f)});
+    }
+    for (const auto &[key, value] : vocab.metadata())
+        if (key.rfind("tokenizer.", 0) == 0)
+            kv.push_back({key, value});
+    const int64_t nVocab = int64_t(vocab.require("tokenizer.ggml.tokens").strings.size());
+    std::map<std::string, cw::Tensor> w;
+    unsigned seed = 1;
+    auto matrix = [&](const std::string &name, int64_t rows, int64_t cols) {
+        const float a = std::sqrt(3.f / float(cols));
+        w[name] = testutil::randomTensor({rows, cols}, seed++, -a, a);
+    };
+    auto vec = [&](const std::string &name, int64_t n, float lo, float hi) {
+        w[name] = testutil::randomTensor({n}, seed++, lo, hi);
+    };
+    w["token_embd.weight"] = testutil::randomTensor({nVocab, s.dim}, seed++, -1.f, 1.f);
+    const int64_t hd = s.dim / s.heads;
+    if (s.arch == "gpt2")
+        w["position_embd.weight"] = testutil::randomTensor({s.ctx, s.dim}, seed++, -0.5f, 0.5f);
+    for (int64_t b = 0; b < s.layers; ++b) {
+        const std::string p = "blk." + std::to_string(b) + ".";
+        vec(p + "attn_norm.weight", s.dim, 0.5f, 1.5f);
+        vec(p + "ffn_norm.weight", s.dim, 0.5f, 1.5f);
+        matrix(p + "attn_output.weight", s.dim, s.dim);
+        matrix(p + "ffn_up.weight", s.ffn, s.dim);
+        matrix(p + "ffn_down.weight", s.dim, s.ffn);
+        if (s.arch == "gpt2") {
+            vec(p + "attn_norm.bias", s.dim, -0.1f, 0.1f);
+            vec(p + "ffn_norm.bias", s.dim, -0.1f, 0.1f);
+            matrix(p + "attn_qkv.weight", 3 * s.dim, s.dim);
+            vec(p + "attn_qkv.bias", 3 * s.dim, -0.1f, 0.1f);
+            vec(p + "attn_output.bias", s.dim, -0.1f, 0.1f);
+            vec(p + "ffn_up.bias", s.ffn, -0.1f, 0.1f);
+            vec(p + "ffn_down.bias", s.dim, -0.1f, 0.1f);
+        } else {
+            matrix(p + "attn_q.weight", s.heads * hd, s.dim);
+            matrix(p + "attn_k.weight", s.kvHeads * hd, s.dim);
+            matrix(p + "attn_v.weight", s.kvHeads * hd, s.dim);
+            matrix(p + "ffn_gate.weight", s.ffn, s.dim);
+            if (s.biases) {
+                vec(p + "attn_q.bias", s.heads * hd, -0.5f, 0.5f);
+                vec(p + "attn_k.bias", s.kvHeads * hd, -0.5f, 0.5f);
+                vec(p + "attn_v.bias", s.kvHeads * hd, -0.5f, 0.5f);
+            }
+        }
+    }
+    vec("output_norm.weight", s.dim, 0.5f, 1.5f);
+    if (s.arch == "gpt2")
+        vec("output_norm.bias", s.dim, -0.1f, 0.1f);
+    matrix("output.weight", nVocab, s.dim);
+    std::vector<cw::gguf::WriteTensor> ts;
+    for (const auto &[name, t] : w)
+        ts.push_back({name, t, t.shape().size() == 2 ? s.type : uint32_t(cw::ggml::F32)});
+    cw::gguf::write(out, kv, ts);
+    return w;
 }
 
 } // namespace lmtestutil

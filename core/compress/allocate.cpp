@@ -171,6 +171,9 @@ LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool wit
             }
             break;
         }
+        case PruneMethod::Wanda:
+        case PruneMethod::SparseGpt:
+            throw Error(toString(c.prune->method) + " prunes language models only");
         }
         int64_t nz = 0;
         const float *a = approx.f32();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -117,6 +118,11 @@ PruneConfig parsePrune(const json &j, const std::string &path, PruneConfig c)
         c.n = int(integerIn(j["n"], join(path, "n"), 1, 64));
     if (j.contains("m"))
         c.m = int(integerIn(j["m"], join(path, "m"), 1, 64));
+    // wanda / sparsegpt: n and m select the pattern, a ratio alone (also over defaults with a pattern) the ratio.
+    if (j.contains("n") || j.contains("m"))
+        c.nm = true;
+    else if (j.contains("ratio"))
+        c.nm = false;
     if (j.contains("scope")) {
         const std::string s = string(j["scope"], join(path, "scope"));
         if (s == "layer")
@@ -139,14 +145,14 @@ PruneConfig parsePrune(const json &j, const std::string &path, PruneConfig c)
         c.steps = int(integerIn(j["steps"], join(path, "steps"), 1, 1000));
     if (j.contains("power"))
         c.power = numberIn(j["power"], join(path, "power"), 0, 100, true, false, "a number in (0, 100]");
-    if (c.method == PruneMethod::NM && c.n >= c.m)
+    if ((c.method == PruneMethod::NM || c.nm) && c.n >= c.m)
         fail(path, "n must be smaller than m (n = " + std::to_string(c.n) + ", m = " + std::to_string(c.m) + ")");
     return c;
 }
 
 QuantSpec parseWeights(const json &j, const std::string &path, QuantSpec s)
 {
-    checkKeys(j, path, {"bits", "granularity", "group_size", "symmetric"});
+    checkKeys(j, path, {"bits", "granularity", "group_size", "symmetric", "method", "format"});
     if (j.contains("bits"))
         s.bits = int(integerIn(j["bits"], join(path, "bits"), 2, 8));
     if (j.contains("granularity"))
@@ -155,6 +161,22 @@ QuantSpec parseWeights(const json &j, const std::string &path, QuantSpec s)
         s.groupSize = integerIn(j["group_size"], join(path, "group_size"), 1, INT64_MAX);
     if (j.contains("symmetric"))
         s.symmetric = boolean(j["symmetric"], join(path, "symmetric"));
+    if (j.contains("method"))
+        s.method = named(j["method"], join(path, "method"), parseQuantMethod);
+    if (j.contains("format")) {
+        if (j["format"].is_null()) {
+            s.format.clear();
+        } else {
+            const std::vector<std::string> &formats = weightFormats();
+            s.format = string(j["format"], join(path, "format"));
+            if (std::find(formats.begin(), formats.end(), s.format) == formats.end()) {
+                std::string list;
+                for (const std::string &f : formats)
+                    list += (list.empty() ? "" : ", ") + f;
+                fail(join(path, "format"), "expected one of " + list + ", got \"" + s.format + "\"");
+            }
+        }
+    }
     return s;
 }
 
@@ -267,7 +289,7 @@ ojson pruneJson(const PruneConfig &c)
     ojson j;
     j["method"] = toString(c.method);
     j["ratio"] = c.ratio;
-    if (c.method == PruneMethod::NM) {
+    if (c.method == PruneMethod::NM || c.nm) {
         j["n"] = c.n;
         j["m"] = c.m;
     }
@@ -293,7 +315,8 @@ ojson distillJson(const DistillConfig &d)
     return j;
 }
 
-ojson weightsJson(const QuantSpec &s)
+// defaults: the recipe's, for a layer override (parsed merged onto them, so what differs from them is spelled out).
+ojson weightsJson(const QuantSpec &s, const std::optional<QuantSpec> &defaults = std::nullopt)
 {
     ojson j;
     j["bits"] = s.bits;
@@ -301,6 +324,12 @@ ojson weightsJson(const QuantSpec &s)
     if (s.granularity == Granularity::Group)
         j["group_size"] = s.groupSize;
     j["symmetric"] = s.symmetric;
+    if (s.method != QuantMethod::Rtn || (defaults && defaults->method != QuantMethod::Rtn))
+        j["method"] = toString(s.method);
+    if (!s.format.empty())
+        j["format"] = s.format;
+    else if (defaults && !defaults->format.empty())
+        j["format"] = nullptr;
     return j;
 }
 
@@ -312,8 +341,38 @@ std::string toString(PruneMethod method)
     case PruneMethod::Magnitude: return "magnitude";
     case PruneMethod::NM: return "nm";
     case PruneMethod::Channel: return "channel";
+    case PruneMethod::Wanda: return "wanda";
+    case PruneMethod::SparseGpt: return "sparsegpt";
     }
     return "magnitude";
+}
+
+std::string toString(QuantMethod method)
+{
+    switch (method) {
+    case QuantMethod::Rtn: return "rtn";
+    case QuantMethod::Gptq: return "gptq";
+    case QuantMethod::Awq: return "awq";
+    }
+    return "rtn";
+}
+
+QuantMethod parseQuantMethod(const std::string &text)
+{
+    if (text == "rtn")
+        return QuantMethod::Rtn;
+    if (text == "gptq")
+        return QuantMethod::Gptq;
+    if (text == "awq")
+        return QuantMethod::Awq;
+    throw Error("expected \"rtn\", \"gptq\" or \"awq\", got \"" + text + "\"");
+}
+
+const std::vector<std::string> &weightFormats()
+{
+    static const std::vector<std::string> formats = {"f32",  "f16",  "bf16", "q8_0", "q6_k", "q5_k", "q5_1",
+                                                     "q5_0", "q4_k", "q4_1", "q4_0", "q3_k", "q2_k"};
+    return formats;
 }
 
 std::string toString(Calibration calibration)
@@ -345,7 +404,11 @@ PruneMethod parsePruneMethod(const std::string &text)
         return PruneMethod::NM;
     if (text == "channel")
         return PruneMethod::Channel;
-    throw Error("expected \"magnitude\", \"nm\" or \"channel\", got \"" + text + "\"");
+    if (text == "wanda")
+        return PruneMethod::Wanda;
+    if (text == "sparsegpt")
+        return PruneMethod::SparseGpt;
+    throw Error("expected \"magnitude\", \"nm\", \"channel\", \"wanda\" or \"sparsegpt\", got \"" + text + "\"");
 }
 
 Calibration parseCalibration(const std::string &text)
@@ -502,7 +565,7 @@ std::string recipeToJson(const Recipe &recipe, int indent)
         for (const auto &[name, layer] : recipe.layers) {
             ojson lj;
             lj["prune"] = layer.prune ? pruneJson(*layer.prune) : ojson(nullptr);
-            lj["quantize"] = ojson{{"weights", layer.weights ? weightsJson(*layer.weights) : ojson(nullptr)}};
+            lj["quantize"] = ojson{{"weights", layer.weights ? weightsJson(*layer.weights, recipe.weights) : ojson(nullptr)}};
             if (layer.skip)
                 lj["skip"] = true;
             layers[name] = lj;
@@ -521,6 +584,21 @@ void saveRecipe(const Recipe &recipe, const std::string &path)
 
 void validateRecipe(const Recipe &recipe, const Model &model)
 {
+    // What only the language-model pipeline does (core/lm/compress.h).
+    auto lmOnly = [](const std::string &path, const std::optional<PruneConfig> &prune,
+                     const std::optional<QuantSpec> &weights) {
+        if (prune && (prune->method == PruneMethod::Wanda || prune->method == PruneMethod::SparseGpt))
+            throw Error("recipe: " + path + "prune.method: " + toString(prune->method) +
+                        " prunes language models only (a .gguf or .safetensors checkpoint)");
+        if (weights && weights->method != QuantMethod::Rtn)
+            throw Error("recipe: " + path + "quantize.weights.method: " + toString(weights->method) +
+                        " quantizes language models only (a .gguf or .safetensors checkpoint)");
+        if (weights && !weights->format.empty())
+            throw Error("recipe: " + path + "quantize.weights.format: ggml formats are for language models only");
+    };
+    lmOnly("", recipe.prune, recipe.weights);
+    for (const auto &[name, layer] : recipe.layers)
+        lmOnly("layers." + name + ".", layer.prune, layer.weights);
     const Graph &g = model.graph;
     const std::vector<LayerNode> layers = layerNodes(g);
     for (const auto &entry : recipe.layers) {
@@ -639,6 +717,17 @@ double floatForJson(float f)
     return double(f);
 }
 
+namespace {
+
+std::string upper(std::string s)
+{
+    for (char &ch : s)
+        ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    return s;
+}
+
+} // namespace
+
 std::string granularityLabel(const QuantSpec &s)
 {
     return s.granularity == Granularity::Tensor    ? "tensor"
@@ -650,6 +739,8 @@ std::string pruneLabel(const PruneConfig &p)
 {
     if (p.method == PruneMethod::NM)
         return std::to_string(p.n) + ":" + std::to_string(p.m);
+    if (p.nm)
+        return toString(p.method) + " " + std::to_string(p.n) + ":" + std::to_string(p.m);
     char ratio[32];
     std::snprintf(ratio, sizeof ratio, "%.3g", p.ratio);
     return toString(p.method) + " " + ratio;
@@ -660,8 +751,13 @@ std::string layerSettingsLabel(const LayerConfig &c)
     if (c.skip)
         return "skipped";
     std::string out = c.prune ? pruneLabel(*c.prune) : std::string();
-    if (c.weights)
-        out += (out.empty() ? "" : " · ") + std::to_string(c.weights->bits) + " bit, " + granularityLabel(*c.weights);
+    if (c.weights) {
+        const QuantSpec &w = *c.weights;
+        std::string q = w.format.empty() ? std::to_string(w.bits) + " bit, " + granularityLabel(w) : upper(w.format);
+        if (w.method != QuantMethod::Rtn)
+            q = toString(w.method) + " " + q;
+        out += (out.empty() ? "" : " · ") + q;
+    }
     return out.empty() ? "float" : out;
 }
 
@@ -671,8 +767,11 @@ std::string recipeSummary(const Recipe &r)
     // Per-layer differences are summarised by count; the defaults are spelled out.
     if (r.prune)
         parts.push_back(pruneLabel(*r.prune));
-    if (r.weights)
-        parts.push_back("w" + std::to_string(r.weights->bits) + " " + granularityLabel(*r.weights));
+    if (r.weights) {
+        const QuantSpec &w = *r.weights;
+        std::string q = w.format.empty() ? "w" + std::to_string(w.bits) + " " + granularityLabel(w) : upper(w.format);
+        parts.push_back(w.method == QuantMethod::Rtn ? q : toString(w.method) + " " + q);
+    }
     if (r.activations)
         parts.push_back("a8 " + toString(r.activations->calibration));
     if (r.finetune.epochs > 0)

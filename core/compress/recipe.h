@@ -3,10 +3,10 @@
 //
 // JSON schema (every key optional; a missing block means "not applied"):
 //   {"name": "int8-pc",
-//    "prune": {"method": "magnitude"|"nm"|"channel", "ratio": 0.5, "n": 2, "m": 4, "scope": "layer"|"global",
-//              "norm": "l1"|"l2", "steps": 1, "power": 3},
+//    "prune": {"method": "magnitude"|"nm"|"channel"|"wanda"|"sparsegpt", "ratio": 0.5, "n": 2, "m": 4,
+//              "scope": "layer"|"global", "norm": "l1"|"l2", "steps": 1, "power": 3},
 //    "quantize": {"weights": {"bits": 8, "granularity": "tensor"|"channel"|"group", "group_size": 64,
-//                             "symmetric": true},
+//                             "symmetric": true, "method": "rtn"|"gptq"|"awq", "format": "q4_k"},
 //                 "activations": {"bits": 8, "calibration": "minmax"|"percentile"|"mse"|"entropy",
 //                                 "samples": 512, "percentile": 99.99},
 //                 "bias_correction": true},
@@ -15,6 +15,10 @@
 //                             "feature_weight": 1}},
 //    "layers": {"NODE": {"prune": {...}, "quantize": {"weights": {...}}, "skip": true}}}
 //
+// Language models (core/lm/compress.h) take the same schema with tensors as layers ("blk.0.attn_q.weight") and
+// have more choices: pruning "wanda" and "sparsegpt" (by "ratio", or N:M when "n" and "m" are given), weight
+// "method" "gptq" and "awq", and a storage "format", one of llama.cpp's (f32, f16, bf16, q8_0, q4_0, q4_1,
+// q5_0, q5_1, q2_k ... q6_k). validateRecipe refuses them for other models.
 // A layer override is merged key by key onto the defaults (an override {"prune": {"ratio": 0.3}} keeps the
 // default method); "prune": null or "quantize": {"weights": null} in an override switches that technique
 // off for the layer; "skip": true leaves the layer exactly as it is (float, unpruned, float activations).
@@ -34,7 +38,7 @@
 
 namespace cw {
 
-enum class PruneMethod { Magnitude, NM, Channel };
+enum class PruneMethod { Magnitude, NM, Channel, Wanda, SparseGpt };
 enum class PruneScope { Layer, Global };
 enum class ChannelNorm { L1, L2 };
 enum class Calibration { MinMax, Percentile, Mse, Entropy };
@@ -43,6 +47,7 @@ struct PruneConfig {
     PruneMethod method = PruneMethod::Magnitude;
     double ratio = 0.5;          // magnitude: fraction of weights zeroed; channel: fraction of output channels removed
     int n = 2, m = 4;            // nm: n of every m consecutive weights along the reduction axis are kept
+    bool nm = false;             // wanda / sparsegpt: the n:m pattern instead of the ratio (the JSON gave n, m)
     PruneScope scope = PruneScope::Layer; // magnitude only: one threshold per layer or one for all layers
     ChannelNorm norm = ChannelNorm::L1;   // channel only: ranking criterion
     int steps = 1;               // iterative pruning: ratio_k = ratio * (1 - (1 - k / steps)^power), k = 1..steps,
@@ -140,6 +145,10 @@ std::string toString(PruneMethod method);
 std::string toString(Calibration calibration);
 std::string toString(Granularity granularity);
 PruneMethod parsePruneMethod(const std::string &text);
+std::string toString(QuantMethod method);
+QuantMethod parseQuantMethod(const std::string &text);
+// The storage formats of language-model weights, as recipes name them: "f32", "f16", "bf16", "q8_0", ...
+const std::vector<std::string> &weightFormats();
 Calibration parseCalibration(const std::string &text);
 Granularity parseGranularity(const std::string &text);
 

@@ -415,8 +415,9 @@ constexpr uint64_t kWriteAlignment = 32;
 
 // The header, metadata and tensor infos of a GGUF v3 file (padded to the alignment); *offsets: each tensor's
 // offset in the data section.
+// The header, and each tensor's offset in the data section and its bytes.
 std::string header(const std::vector<WriteValue> &metadata, const std::vector<WriteTensor> &tensors,
-                   std::vector<uint64_t> *offsets)
+                   std::vector<uint64_t> *offsets, std::vector<uint64_t> *sizes)
 {
     constexpr uint64_t alignment = kWriteAlignment;
     Buffer h;
@@ -450,13 +451,20 @@ std::string header(const std::vector<WriteValue> &metadata, const std::vector<Wr
     }
     uint64_t offset = 0;
     for (const WriteTensor &t : tensors) {
-        if (t.type != ggml::F32 && t.type != ggml::F16)
-            throw Error("tensor '" + t.name + "': the GGUF writer stores F32 or F16, not " + ggml::typeName(t.type));
-        if (t.value.dtype() != DType::Float32)
+        const ggml::TypeTraits *tr = ggml::typeTraits(t.type);
+        if (!tr || (t.raw.empty() && !tr->quantizable))
+            throw Error("tensor '" + t.name + "': the GGUF writer does not encode " + ggml::typeName(t.type));
+        if (t.raw.empty() && (t.value.isNull() || t.value.dtype() != DType::Float32))
             throw Error("tensor '" + t.name + "' to write is not float32");
-        const Shape &s = t.value.shape();
+        const Shape &s = t.dims();
         if (s.size() > size_t(kMaxDims))
             throw Error("tensor '" + t.name + "' has more than 4 dimensions");
+        const int64_t rowLength = s.empty() ? 1 : s.back();
+        const uint64_t bytes = uint64_t(shapeNumel(s) / std::max<int64_t>(rowLength, 1)) *
+                               uint64_t(rowLength ? ggml::rowBytes(t.type, rowLength) : 0);
+        if (!t.raw.empty() && t.raw.size() != bytes)
+            throw Error("tensor '" + t.name + "': " + std::to_string(t.raw.size()) + " bytes given for " +
+                        std::to_string(bytes) + " of " + ggml::typeName(t.type));
         h.str(t.name);
         h.put<uint32_t>(uint32_t(s.size()));
         for (auto it = s.rbegin(); it != s.rend(); ++it)
@@ -464,7 +472,8 @@ std::string header(const std::vector<WriteValue> &metadata, const std::vector<Wr
         h.put<uint32_t>(t.type);
         h.put<uint64_t>(offset);
         offsets->push_back(offset);
-        offset = alignUp(offset + uint64_t(t.value.numel()) * (t.type == ggml::F32 ? 4 : 2), alignment);
+        sizes->push_back(bytes);
+        offset = alignUp(offset + bytes, alignment);
     }
     h.pad(alignment);
     return std::move(h.bytes);
@@ -474,33 +483,34 @@ std::string header(const std::vector<WriteValue> &metadata, const std::vector<Wr
 
 std::string metadataOnly(const std::vector<WriteValue> &metadata)
 {
-    std::vector<uint64_t> offsets;
-    return header(metadata, {}, &offsets);
+    std::vector<uint64_t> offsets, sizes;
+    return header(metadata, {}, &offsets, &sizes);
 }
 
 void write(const std::string &path, const std::vector<WriteValue> &metadata, const std::vector<WriteTensor> &tensors)
 {
     constexpr uint64_t alignment = kWriteAlignment;
-    std::vector<uint64_t> offsets;
-    const std::string h = header(metadata, tensors, &offsets);
+    std::vector<uint64_t> offsets, sizes;
+    const std::string h = header(metadata, tensors, &offsets, &sizes);
     AtomicFile out(path);
     out.write(h);
     uint64_t written = 0;
-    std::vector<uint16_t> half;
+    std::vector<uint8_t> encoded;
     static const char zeros[alignment] = {};
     for (size_t i = 0; i < tensors.size(); ++i) {
         const WriteTensor &t = tensors[i];
         out.write(zeros, size_t(offsets[i] - written));
-        const int64_t n = t.value.numel();
-        if (t.type == ggml::F32) {
-            out.write(t.value.data<float>(), size_t(n) * 4);
-            written = offsets[i] + uint64_t(n) * 4;
-        } else {
-            half.resize(size_t(n));
-            floatToFloat16(t.value.data<float>(), half.data(), n);
-            out.write(half.data(), size_t(n) * 2);
-            written = offsets[i] + uint64_t(n) * 2;
+        if (!t.raw.empty()) {
+            out.write(t.raw.data(), t.raw.size());
+        } else if (t.type == ggml::F32) {
+            out.write(t.value.data<float>(), size_t(sizes[i]));
+        } else if (sizes[i] > 0) {
+            const int64_t rowLength = t.dims().empty() ? 1 : t.dims().back();
+            encoded.resize(size_t(sizes[i]));
+            ggml::quantizeRows(t.type, t.value.data<float>(), encoded.data(), t.value.numel() / rowLength, rowLength);
+            out.write(encoded.data(), encoded.size());
         }
+        written = offsets[i] + sizes[i];
     }
     out.write(zeros, size_t(alignUp(written, alignment) - written));
     out.commit();

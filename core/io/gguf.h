@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -101,11 +102,16 @@ private:
     std::vector<TensorInfo> m_tensors;
 };
 
-// A tensor to write: row-major float32 data of `shape` (written with ne = reversed shape), stored as F32 or F16.
+// A tensor to write, of `shape` (row-major; written with ne = the reversed shape): float32 `value`s encoded as
+// `type` (any type ggml::quantizeRows writes: F32, F16, BF16, Q8_0, Q4_K, ...), or, when `raw` is set, those bytes
+// as they are, already of `type` (a tensor copied from another GGUF file; value then stays null).
 struct WriteTensor {
     std::string name;
     Tensor value;
     uint32_t type = ggml::F32;
+    std::string_view raw = {};
+    Shape shape = {}; // with raw; otherwise value's
+    const Shape &dims() const { return value.isNull() ? shape : value.shape(); }
 };
 struct WriteValue {
     std::string key;

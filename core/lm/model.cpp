@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -431,6 +432,11 @@ Tensor LanguageModel::readTensor(const std::string &name) const
     return m_source->st->toFloat(*t);
 }
 
+const Tensor *LanguageModel::loadedWeight(const std::string &name) const
+{
+    return const_cast<LanguageModel *>(this)->loadedWeight(name);
+}
+
 Tensor *LanguageModel::loadedWeight(const std::string &name)
 {
     if (!m_loaded)
@@ -472,34 +478,63 @@ Tensor *LanguageModel::loadedWeight(const std::string &name)
 namespace {
 
 // Split-half rotary rows (Hugging Face) to adjacent pairs (llama.cpp's llama): row h*d + 2i + p of the result is
-// row h*d + p*d/2 + i of t, for each of `heads` heads of d rows. A vector (a bias) is one column.
-Tensor halvesToPairs(const Tensor &t, int64_t heads)
+// row h*d + p*d/2 + i of the source, for each of `heads` heads of d rows; rows of rowBytes bytes each.
+std::string halvesToPairs(const uint8_t *rows, int64_t count, int64_t rowBytes, int64_t heads)
 {
-    const int64_t rows = t.shape()[0], cols = t.shape().size() == 2 ? t.shape()[1] : 1, d = rows / heads;
-    Tensor out = Tensor::uninitialized(DType::Float32, t.shape());
+    const int64_t d = count / heads;
+    std::string out(size_t(count * rowBytes), '\0');
     for (int64_t h = 0; h < heads; ++h)
         for (int64_t i = 0; i < d / 2; ++i)
             for (int64_t p = 0; p < 2; ++p)
-                std::memcpy(out.data<float>() + (h * d + 2 * i + p) * cols,
-                            t.data<float>() + (h * d + p * d / 2 + i) * cols, size_t(cols) * 4);
+                std::memcpy(out.data() + (h * d + 2 * i + p) * rowBytes, rows + (h * d + p * d / 2 + i) * rowBytes,
+                            size_t(rowBytes));
+    return out;
+}
+
+// The same for a float tensor (a vector, a bias, is one column).
+Tensor halvesToPairs(const Tensor &t, int64_t heads)
+{
+    const int64_t rows = t.shape()[0], cols = t.shape().size() == 2 ? t.shape()[1] : 1;
+    const std::string moved = halvesToPairs(reinterpret_cast<const uint8_t *>(t.data<float>()), rows, cols * 4, heads);
+    Tensor out = Tensor::uninitialized(DType::Float32, t.shape());
+    std::memcpy(out.data<float>(), moved.data(), moved.size());
     return out;
 }
 
 } // namespace
 
-void exportGguf(const LanguageModel &model, const std::string &path, bool f16)
+void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
+                const std::map<std::string, EncodedTensor> &compressed)
 {
     auto type = [&](const Tensor &t) { return f16 && t.shape().size() >= 2 ? uint32_t(ggml::F16) : uint32_t(ggml::F32); };
+    // A compressed tensor's bytes, after checking they fit its shape.
+    auto encoded = [&](const std::string &name, const Shape &shape) -> const EncodedTensor & {
+        const EncodedTensor &e = compressed.at(name);
+        const int64_t cols = shape.back();
+        if (int64_t(e.bytes.size()) != shapeNumel(shape) / cols * ggml::rowBytes(e.type, cols))
+            throw Error("tensor '" + name + "': the compressed bytes do not match its shape " + shapeToString(shape));
+        return e;
+    };
     std::vector<gguf::WriteValue> kv;
     std::vector<gguf::WriteTensor> tensors;
+    std::optional<gguf::File> source; // mapped until the file is written: unchanged tensors are copied from it
+    std::deque<std::string> moved;    // compressed Q / K rows reordered to pairs, until the file is written
     if (model.config().format == "gguf") {
-        const gguf::File f = openGguf(model.path());
+        const gguf::File &f = source.emplace(openGguf(model.path()));
         for (const auto &[key, value] : f.metadata())
             if (key != "general.alignment" && key != "general.file_type")
                 kv.push_back({key, value});
         for (const gguf::TensorInfo &t : f.tensors()) {
-            Tensor v = f.toFloat(t);
-            tensors.push_back({t.name, v, type(v)});
+            if (compressed.count(t.name)) {
+                const EncodedTensor &e = encoded(t.name, t.shape());
+                tensors.push_back({t.name, Tensor(), e.type, e.bytes, t.shape()});
+            } else if (!compressed.empty()) {
+                const std::string_view raw(reinterpret_cast<const char *>(f.data(t)), size_t(t.bytes));
+                tensors.push_back({t.name, Tensor(), t.type, raw, t.shape()});
+            } else {
+                Tensor v = f.toFloat(t);
+                tensors.push_back({t.name, v, type(v)});
+            }
         }
     } else {
         const Config &c = model.config();
@@ -530,14 +565,32 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16)
             int block = -1;
             std::string what;
             describe(role, &what, &block);
-            if (toPairs && (what == "attn_q" || what == "attn_q.bias"))
-                v = halvesToPairs(v, c.heads);
-            else if (toPairs && (what == "attn_k" || what == "attn_k.bias"))
-                v = halvesToPairs(v, c.kvHeads);
-            tensors.push_back({role, v, type(v)});
+            const int64_t heads = !toPairs                                      ? 0
+                                  : what == "attn_q" || what == "attn_q.bias" ? c.heads
+                                  : what == "attn_k" || what == "attn_k.bias" ? c.kvHeads
+                                                                              : 0;
+            if (compressed.count(inFile)) {
+                const EncodedTensor &e = encoded(inFile, v.shape());
+                const int64_t rows = v.shape()[0], rowBytes = int64_t(e.bytes.size()) / rows;
+                const std::string &bytes = heads ? moved.emplace_back(halvesToPairs(
+                                                       reinterpret_cast<const uint8_t *>(e.bytes.data()), rows, rowBytes, heads))
+                                                 : e.bytes;
+                tensors.push_back({role, Tensor(), e.type, bytes, v.shape()});
+                continue;
+            }
+            if (heads)
+                v = halvesToPairs(v, heads);
+            uint32_t t = type(v);
+            if (!compressed.empty()) {
+                const std::string &stored = src.st->tensor(inFile)->dtype;
+                t = stored == "BF16" ? ggml::BF16 : stored == "F16" ? ggml::F16 : ggml::F32;
+            }
+            tensors.push_back({role, v, t});
         }
     }
-    kv.push_back({"general.file_type", gguf::makeUInt32(f16 ? 1 : 0)}); // llama.cpp's ALL_F32 / MOSTLY_F16
+    // llama.cpp's ALL_F32 / MOSTLY_F16; a compressed model's mix is left for llama.cpp to guess.
+    if (compressed.empty())
+        kv.push_back({"general.file_type", gguf::makeUInt32(f16 ? 1 : 0)});
     gguf::write(path, kv, tensors);
 }
 
@@ -684,6 +737,20 @@ void geluTanh(float *x, int64_t n)
 
 } // namespace
 
+bool inputSiteOf(const std::string &role, InputSite *site)
+{
+    static const std::map<std::string, InputSite> sites = {
+        {"attn_q", InputSite::Attention},         {"attn_k", InputSite::Attention},
+        {"attn_v", InputSite::Attention},         {"attn_qkv", InputSite::Attention},
+        {"attn_output", InputSite::AttentionOutput}, {"ffn_gate", InputSite::Mlp},
+        {"ffn_up", InputSite::Mlp},               {"ffn_down", InputSite::MlpHidden}};
+    const auto it = sites.find(role);
+    if (it == sites.end())
+        return false;
+    *site = it->second;
+    return true;
+}
+
 Context::Context(std::shared_ptr<const LanguageModel> model, int64_t nCtx, int threads)
     : m_model(std::move(model)), m_threads(resolveThreads(threads))
 {
@@ -742,11 +809,16 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
     std::vector<float> cosines, sines;
     if (c.arch == Arch::Llama)
         ropeTable(m_pos, n, hd, c.ropeTheta, &cosines, &sines);
+    auto observe = [&](int64_t l, InputSite site, const float *in, int64_t width) {
+        if (m_observer)
+            m_observer(int(l), site, in, n, width);
+    };
     for (int64_t l = 0; l < c.layers; ++l) {
         const BlockWeights &w = m.m_blocks[size_t(l)];
         float *kc = m_k[size_t(l)].data(), *vc = m_v[size_t(l)].data();
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.attnNorm, c.normEps, h.data());
+            observe(l, InputSite::Attention, h.data(), dim);
             linear(m_threads, h.data(), n, w.q, w.qB, q.data());
             linear(m_threads, h.data(), n, w.k, w.kB, kc + m_pos * kvRow);
             linear(m_threads, h.data(), n, w.v, w.vB, vc + m_pos * kvRow);
@@ -759,6 +831,7 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
             }
         } else {
             layerNorm(x.data(), n, dim, w.attnNorm, w.attnNormB, c.normEps, h.data());
+            observe(l, InputSite::Attention, h.data(), dim);
             linear(m_threads, h.data(), n, w.qkv, w.qkvB, qkv.data());
             for (int64_t i = 0; i < n; ++i) {
                 const float *r = &qkv[size_t(i * 3 * dim)];
@@ -799,12 +872,14 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
                 }
             }
         });
+        observe(l, InputSite::AttentionOutput, att.data(), H * hd);
         linear(m_threads, att.data(), n, w.o, w.oB, h.data());
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
 
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.ffnNorm, c.normEps, h.data());
+            observe(l, InputSite::Mlp, h.data(), dim);
             linear(m_threads, h.data(), n, w.gate, Tensor(), gate.data());
             linear(m_threads, h.data(), n, w.up, w.upB, up.data());
             for (int64_t i = 0; i < n * c.ffn; ++i) {
@@ -813,9 +888,11 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
             }
         } else {
             layerNorm(x.data(), n, dim, w.ffnNorm, w.ffnNormB, c.normEps, h.data());
+            observe(l, InputSite::Mlp, h.data(), dim);
             linear(m_threads, h.data(), n, w.up, w.upB, up.data());
             geluTanh(up.data(), n * c.ffn);
         }
+        observe(l, InputSite::MlpHidden, up.data(), c.ffn);
         linear(m_threads, up.data(), n, w.down, w.downB, h.data());
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -88,11 +90,13 @@ public:
     // nullptr for a tensor the runner does not use. Changing its values changes what the runner computes (a
     // what-if: core/lm/sensitivity.h); a tied output is the embedding itself.
     Tensor *loadedWeight(const std::string &name);
+    const Tensor *loadedWeight(const std::string &name) const;
 
 private:
     LanguageModel();
     friend class Context;
-    friend void exportGguf(const LanguageModel &model, const std::string &path, bool f16);
+    friend void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
+                           const std::map<std::string, struct EncodedTensor> &compressed);
     struct Source;
     std::string m_path;
     Config m_config;
@@ -106,12 +110,28 @@ private:
     std::vector<BlockWeights> m_blocks;
 };
 
+// A tensor as a compressed checkpoint stores it: a ggml type (Q4_K, Q8_0, F16, ...) and its encoded rows, the
+// matrix [out, in] in the runner's orientation (core/lm/compress.h makes them).
+struct EncodedTensor {
+    uint32_t type = 0;
+    std::string bytes;
+};
+
 // Writes a GGUF checkpoint of the model with F32 (or, with f16, F16 matrices and F32 vectors) tensors, which
-// llama.cpp loads. A GGUF source keeps its names and metadata. A safetensors source is converted as llama.cpp's
+// llama.cpp loads. With `compressed` (tensor name in the checkpoint -> its encoded form), those tensors are
+// written as encoded and every other one as the checkpoint stores it (a GGUF source's bytes copied; a
+// safetensors source's in its float type, BF16 / F16 / F32). A GGUF source keeps its names and metadata. A safetensors source is converted as llama.cpp's
 // converter does: llama.cpp's tensor names and configuration keys, the tokenizer.json as its GGUF vocabulary
 // (hf_tokenizer.h; cw::Error without one), GPT-2's Conv1D matrices as [out, in], and for llama / mistral the
 // rows of Q and K (and their biases) reordered from split-half to adjacent rotary pairs (qwen2 keeps halves).
-void exportGguf(const LanguageModel &model, const std::string &path, bool f16);
+void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
+                const std::map<std::string, EncodedTensor> &compressed = {});
+
+// Where a weight matrix of a block reads its input: the attention's input (Q, K, V or GPT-2's fused QKV), the
+// attention's output (attn_output), the MLP's input (gate and up) and the MLP's hidden layer (ffn_down).
+enum class InputSite { Attention, AttentionOutput, Mlp, MlpHidden };
+// The site of a block tensor's role ("attn_q" -> Attention, ...); false for a role that is not a block matrix.
+bool inputSiteOf(const std::string &role, InputSite *site);
 
 class Context {
 public:
@@ -127,11 +147,18 @@ public:
     // [1, vocab] (the last token's). cw::Error when the cache would overflow or a token id is out of range.
     Tensor eval(const std::vector<int32_t> &tokens, bool allLogits = true);
 
+    // Called during eval() with the input of the weight matrices of every block at every site, before they are
+    // applied: x is [n, width] row-major (the batch's tokens). Calibration of GPTQ, AWQ, Wanda and SparseGPT
+    // (core/lm/compress.h) reads activations this way. An empty function switches it off.
+    using InputObserver = std::function<void(int block, InputSite site, const float *x, int64_t n, int64_t width)>;
+    void setInputObserver(InputObserver observer) { m_observer = std::move(observer); }
+
 private:
     std::shared_ptr<const LanguageModel> m_model;
     int64_t m_nCtx = 0, m_pos = 0;
     int m_threads = 1;
     std::vector<std::vector<float>> m_k, m_v; // per layer: [nCtx, kvHeads * headDim]
+    InputObserver m_observer;
 };
 
 } // namespace cw::lm

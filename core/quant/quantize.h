@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/base/tensor.h"
@@ -20,11 +21,19 @@ namespace cw {
 
 enum class Granularity { Tensor, Channel, Group };
 
+// How the quantized values are chosen: round-to-nearest on the grid (what fakeQuantize does), or, for the weight
+// matrices of language models (core/lm/compress.h), GPTQ's or AWQ's reconstruction from calibration activations.
+enum class QuantMethod { Rtn, Gptq, Awq };
+
 struct QuantSpec {
     int bits = 8;                         // 2..8
     Granularity granularity = Granularity::Channel;
     int64_t groupSize = 64;               // for Group: consecutive weights along the reduction axis
     bool symmetric = true;
+    QuantMethod method = QuantMethod::Rtn;
+    // Language models: the ggml block format the weight is stored in ("q4_k", "q8_0", "f16", ...; lower case),
+    // "" for the grid above. Encoding follows llama.cpp's quantizer exactly (core/quant/ggml_blocks.h).
+    std::string format;
 };
 
 struct QuantGrid {

@@ -144,6 +144,9 @@ QString RecipeTableModel::pruneText(const std::optional<cw::PruneConfig> &prune)
         return QStringLiteral("%1:%2").arg(prune->n).arg(prune->m);
     case cw::PruneMethod::Channel:
         return QStringLiteral("channel");
+    case cw::PruneMethod::Wanda:
+    case cw::PruneMethod::SparseGpt:
+        return QString::fromStdString(cw::pruneLabel(*prune));
     }
     return {};
 }

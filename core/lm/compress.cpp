@@ -1,0 +1,351 @@
+#include "core/lm/compress.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <tuple>
+
+#include "core/base/error.h"
+#include "core/compress/prune.h"
+#include "core/compress/reconstruct.h"
+#include "core/quant/ggml_blocks.h"
+#include "core/quant/quantize.h"
+
+namespace cw::lm {
+
+namespace {
+
+// The ggml type of a recipe's format name ("q4_k" -> Q4_K).
+uint32_t formatType(const std::string &format)
+{
+    for (uint32_t t = 0; t < 64; ++t) {
+        const ggml::TypeTraits *tr = ggml::typeTraits(t);
+        if (!tr || !tr->quantizable)
+            continue;
+        std::string name = tr->name;
+        for (char &ch : name)
+            ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        if (name == format)
+            return t;
+    }
+    throw Error("recipe: the format \"" + format + "\" is not one the workbench writes");
+}
+
+// The format a matrix with rows of `cols` values is stored in when its rows are not whole blocks of the asked
+// one: llama-quantize's fallback (llama-quant.cpp's tensor_type_fallback), F16 when that does not fit either.
+std::string fallbackFormat(const std::string &format, int64_t cols)
+{
+    if (cols % ggml::typeTraits(formatType(format))->blockSize == 0)
+        return format;
+    static const std::map<std::string, std::string> fallback = {
+        {"q2_k", "q4_0"}, {"q3_k", "q4_0"}, {"q4_k", "q5_0"}, {"q5_k", "q5_1"}, {"q6_k", "q8_0"}};
+    const auto it = fallback.find(format);
+    if (it != fallback.end() && cols % ggml::typeTraits(formatType(it->second))->blockSize == 0)
+        return it->second;
+    return "f16";
+}
+
+// The grid GPTQ and AWQ quantize on: the format's when the recipe names one (its bits, groups and symmetry; the
+// legacy formats' float16 scales, so the result is one of their blocks), else the recipe's.
+std::pair<QuantSpec, GroupGrid> gridOf(const QuantSpec &q)
+{
+    static const std::map<std::string, std::tuple<int, int64_t, bool, GroupGrid>> formats = {
+        {"q8_0", {8, 32, true, GroupGrid::Float16}},  {"q5_0", {5, 32, true, GroupGrid::Float16}},
+        {"q5_1", {5, 32, false, GroupGrid::Float16}}, {"q4_0", {4, 32, true, GroupGrid::Float16}},
+        {"q4_1", {4, 32, false, GroupGrid::Float16}}, {"q6_k", {6, 16, true, GroupGrid::MinMax}},
+        {"q5_k", {5, 32, false, GroupGrid::MinMax}},  {"q4_k", {4, 32, false, GroupGrid::MinMax}},
+        {"q3_k", {3, 16, true, GroupGrid::MinMax}},   {"q2_k", {2, 16, false, GroupGrid::MinMax}}};
+    const auto it = formats.find(q.format);
+    if (it == formats.end())
+        return {q, GroupGrid::MinMax};
+    const auto &[bits, group, symmetric, grid] = it->second;
+    return {groupQuantSpec(bits, group, symmetric), grid};
+}
+
+SparsityPattern patternOf(const PruneConfig &p)
+{
+    SparsityPattern s;
+    s.ratio = p.ratio;
+    if (p.nm) {
+        s.n = p.n;
+        s.m = p.m;
+    }
+    return s;
+}
+
+bool needsActivations(const LayerConfig &c, bool importance)
+{
+    if (c.skip)
+        return false;
+    const bool prune = c.prune && (c.prune->method == PruneMethod::Wanda || c.prune->method == PruneMethod::SparseGpt);
+    const bool quant = c.weights && (c.weights->method != QuantMethod::Rtn || (importance && !c.weights->format.empty()));
+    return prune || quant;
+}
+
+bool isMatrix(const LanguageModel::TensorEntry &e)
+{
+    return e.shape.size() == 2 && e.role.find(".bias") == std::string::npos && !e.role.empty() &&
+           e.role != "position_embedding";
+}
+
+// The recipe's settings for one tensor: its override, else the defaults for the blocks' matrices, else none.
+std::optional<LayerConfig> configFor(const Recipe &recipe, const LanguageModel::TensorEntry &e)
+{
+    const auto it = recipe.layers.find(e.name);
+    if (it != recipe.layers.end())
+        return it->second;
+    if (e.block >= 0 && isMatrix(e) && (recipe.prune || recipe.weights)) {
+        LayerConfig c;
+        c.prune = recipe.prune;
+        c.weights = recipe.weights;
+        return c;
+    }
+    return std::nullopt;
+}
+
+std::string settingsLabel(const LayerConfig &c)
+{
+    return layerSettingsLabel(c);
+}
+
+// What the calibration passes gather for one input site of the block being compressed.
+struct SiteStats {
+    std::optional<Hessian> hessian;
+    AwqSample awq;
+};
+
+} // namespace
+
+void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool haveCalibration)
+{
+    if (recipe.activations)
+        throw Error("recipe: quantize.activations: a language model's activations stay float (weights only)");
+    if (recipe.finetune.epochs > 0)
+        throw Error("recipe: finetune: fine-tuning of language models is not supported yet");
+    for (const auto &[name, layer] : recipe.layers) {
+        const auto &entries = model.tensors();
+        const auto it = std::find_if(entries.begin(), entries.end(),
+                                     [&](const LanguageModel::TensorEntry &e) { return e.name == name; });
+        if (it == entries.end())
+            throw Error("recipe: layers." + name + ": '" + model.path() + "' has no tensor '" + name + "'");
+        if (!isMatrix(*it) && !layer.skip && (layer.prune || layer.weights))
+            throw Error("recipe: layers." + name + ": only weight matrices are compressed, and '" + name +
+                        "' is a vector");
+        InputSite site;
+        if (!inputSiteOf(it->role, &site) && needsActivations(layer, false))
+            throw Error("recipe: layers." + name + ": " +
+                        (layer.prune && (layer.prune->method == PruneMethod::Wanda ||
+                                         layer.prune->method == PruneMethod::SparseGpt)
+                             ? toString(layer.prune->method)
+                             : toString(layer.weights->method)) +
+                        " needs the inputs of a block's matrix; use rtn, magnitude or a format for '" + name + "'");
+    }
+    for (const LanguageModel::TensorEntry &e : model.tensors()) {
+        const std::optional<LayerConfig> c = configFor(recipe, e);
+        if (!c || c->skip)
+            continue;
+        if (c->prune && c->prune->method == PruneMethod::Channel)
+            throw Error("recipe: prune.method: channel pruning of language models is not supported (use magnitude, "
+                        "nm, wanda or sparsegpt)");
+        if (c->weights && c->weights->method != QuantMethod::Rtn && c->weights->format.empty() &&
+            c->weights->granularity == Granularity::Tensor)
+            throw Error("recipe: '" + e.name + "': " + toString(c->weights->method) +
+                        " quantizes per row or per group, not per tensor");
+        if (!haveCalibration && needsActivations(*c, false))
+            throw Error("recipe: '" + e.name + "' (" + settingsLabel(*c) + ") needs calibration text");
+    }
+}
+
+LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recipe, const LmCompressOptions &o,
+                                       const ProgressFn &progress, const StopToken *stop)
+{
+    if (!model.loaded())
+        throw Error("the language model's weights are not loaded");
+    const bool haveCalibration = !o.calibration.empty();
+    validateLmRecipe(recipe, model, haveCalibration);
+    if (o.importance && !haveCalibration)
+        throw Error("importance-weighted formats need calibration text");
+    const Config &c = model.config();
+
+    // The plan: every tensor's settings, grouped by block (-1: outside the blocks).
+    struct Item {
+        const LanguageModel::TensorEntry *entry;
+        LayerConfig config;
+    };
+    std::map<int, std::vector<Item>> byBlock;
+    int64_t work = 0;
+    for (const LanguageModel::TensorEntry &e : model.tensors())
+        if (const std::optional<LayerConfig> cfg = configFor(recipe, e); cfg && !cfg->skip && (cfg->prune || cfg->weights)) {
+            byBlock[e.block].push_back({&e, *cfg});
+            ++work;
+        }
+
+    // Calibration chunks: ctx tokens each, at most maxTokens in all.
+    std::vector<std::vector<int32_t>> chunks;
+    const int64_t ctx = std::max<int64_t>(2, std::min<int64_t>(o.ctx, c.contextLength > 0 ? c.contextLength : o.ctx));
+    for (int64_t at = 0; at + ctx <= int64_t(o.calibration.size()) && at + ctx <= o.maxTokens; at += ctx)
+        chunks.emplace_back(o.calibration.begin() + at, o.calibration.begin() + at + ctx);
+    if (haveCalibration && chunks.empty())
+        throw Error("the calibration text has " + std::to_string(o.calibration.size()) +
+                    " tokens, fewer than one chunk of " + std::to_string(ctx));
+    int64_t passes = 0;
+    for (const auto &[block, items] : byBlock)
+        passes += block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
+                      return needsActivations(it.config, o.importance);
+                  });
+    const double steps = double(work + passes);
+    double done = 0;
+    auto step = [&](const std::string &what) {
+        checkStop(stop);
+        if (progress)
+            progress(done / std::max(steps, 1.0), what);
+    };
+
+    LmCompressResult result;
+    std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
+    std::map<std::string, LmTensorResult> byName;
+    for (const auto &[block, items] : byBlock) {
+        // The inputs of this block's matrices, with the blocks before it already compressed.
+        std::map<InputSite, SiteStats> stats;
+        const bool calibrate = block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
+                                   return needsActivations(it.config, o.importance);
+                               });
+        if (calibrate) {
+            step("calibration activations of block " + std::to_string(block));
+            Context context(view, ctx, o.threads);
+            context.setInputObserver([&](int b, InputSite site, const float *x, int64_t n, int64_t width) {
+                if (b != block)
+                    return;
+                SiteStats &s = stats[site];
+                if (!s.hessian)
+                    s.hessian.emplace(width);
+                s.hessian->add(x, n);
+                s.awq.add(x, n, width);
+            });
+            for (const std::vector<int32_t> &chunk : chunks) {
+                checkStop(stop);
+                context.reset();
+                context.eval(chunk, false);
+            }
+            result.calibrationTokens = int64_t(chunks.size()) * ctx;
+            done += 1;
+        }
+        for (const Item &item : items) {
+            const LanguageModel::TensorEntry &e = *item.entry;
+            step(e.name);
+            Tensor *w = model.loadedWeight(e.name);
+            if (!w || w->shape().size() != 2)
+                throw Error("tensor '" + e.name + "' is not a weight matrix the runner uses");
+            const Tensor original = w->clone();
+            const SiteStats *site = nullptr;
+            if (InputSite s; inputSiteOf(e.role, &s) && stats.count(s))
+                site = &stats.at(s);
+            Tensor current = original.clone();
+            LayerConfig cfg = item.config;
+            std::string fallbackNote;
+            if (cfg.weights && !cfg.weights->format.empty()) {
+                const std::string asked = cfg.weights->format;
+                cfg.weights->format = fallbackFormat(asked, e.shape[1]);
+                if (cfg.weights->format != asked)
+                    fallbackNote = " (rows of " + std::to_string(e.shape[1]) + ": " +
+                                   ggml::typeName(formatType(asked)) + " falls back to " +
+                                   ggml::typeName(formatType(cfg.weights->format)) + ")";
+            }
+            if (cfg.prune) {
+                const PruneConfig &p = *cfg.prune;
+                switch (p.method) {
+                case PruneMethod::Magnitude: current = pruneMagnitude(current, p.ratio); break;
+                case PruneMethod::NM: current = pruneNM(current, p.n, p.m, 1); break;
+                case PruneMethod::Wanda:
+                    current = wandaPrune(current, site->hessian->columnNorms(), patternOf(p)).pruned;
+                    break;
+                case PruneMethod::SparseGpt: {
+                    SparseGptOptions so;
+                    so.pattern = patternOf(p);
+                    so.percdamp = o.damping;
+                    current = sparseGptPrune(current, *site->hessian, so, {}, stop).pruned;
+                    break;
+                }
+                case PruneMethod::Channel: break; // refused by validateLmRecipe
+                }
+            }
+            // Pruned only: stored in the checkpoint's float type (F16 for a block format); quantized: F16 or the format.
+            uint32_t storage = e.type == "F32" ? ggml::F32 : e.type == "BF16" ? ggml::BF16 : ggml::F16;
+            if (cfg.weights) {
+                storage = ggml::F16;
+                const QuantSpec &q = *cfg.weights;
+                if (q.method == QuantMethod::Gptq) {
+                    GptqOptions go;
+                    std::tie(go.spec, go.grid) = gridOf(q);
+                    go.percdamp = o.damping;
+                    go.actOrder = o.actOrder;
+                    current = gptqQuantize(current, *site->hessian, go, {}, stop).dequantized;
+                } else if (q.method == QuantMethod::Awq) {
+                    AwqOptions ao;
+                    std::tie(ao.spec, ao.grid) = gridOf(q);
+                    current = awqQuantize(current, site->awq, ao, {}, stop).dequantized;
+                } else if (q.format.empty()) {
+                    current = fakeQuantize(current, q, 0).dequantized;
+                }
+                if (!q.format.empty())
+                    storage = formatType(q.format);
+            }
+            // Encoded once; the runner computes with what the encoding holds.
+            {
+                const int64_t rows = current.shape()[0], cols = current.shape()[1];
+                const int64_t rowBytes = ggml::rowBytes(storage, cols);
+                std::vector<float> importance;
+                if (o.importance && site && cfg.weights && !cfg.weights->format.empty())
+                    importance = site->hessian->meanSquares();
+                EncodedTensor &enc = result.encoded[e.name];
+                enc.type = storage;
+                enc.bytes.assign(size_t(rows * rowBytes), '\0');
+                uint8_t *bytes = reinterpret_cast<uint8_t *>(enc.bytes.data());
+                ggml::quantizeRows(storage, current.data<float>(), bytes, rows, cols,
+                                   importance.empty() ? nullptr : importance.data());
+                for (int64_t r = 0; r < rows; ++r)
+                    ggml::dequantizeRow(storage, bytes + r * rowBytes, current.data<float>() + r * cols, cols);
+            }
+            std::memcpy(w->data<float>(), current.data<float>(), size_t(w->numel()) * 4);
+            LmTensorResult &r = byName[e.name];
+            r.settings = settingsLabel(cfg) + (cfg.weights && cfg.weights->format.empty() ? " (stored F16)" : "") +
+                         fallbackNote;
+            r.type = ggml::typeName(storage);
+            r.changed = true;
+            r.ggmlType = storage;
+            r.sqnrDb = weightError(original, current).sqnrDb;
+            const float *v = current.data<float>();
+            r.zeros = std::count(v, v + current.numel(), 0.f);
+            r.bytes = uint64_t(e.shape[0] * ggml::rowBytes(storage, e.shape[1]));
+            done += 1;
+        }
+    }
+
+    // Every tensor, the unchanged ones as the checkpoint stores them.
+    for (const LanguageModel::TensorEntry &e : model.tensors()) {
+        LmTensorResult r;
+        if (const auto it = byName.find(e.name); it != byName.end()) {
+            r = it->second;
+        } else {
+            r.settings = "unchanged";
+            r.type = e.type;
+            r.bytes = e.bytes;
+            r.sqnrDb = std::numeric_limits<double>::infinity();
+        }
+        r.name = e.name;
+        r.role = e.role;
+        r.block = e.block;
+        r.params = e.numel;
+        result.bytes += r.bytes;
+        result.params += r.params;
+        result.tensors.push_back(r);
+    }
+    if (progress)
+        progress(1.0, "done");
+    return result;
+}
+
+} // namespace cw::lm

@@ -1,0 +1,75 @@
+// Compression of a language model by a recipe: the schema of core/compress/recipe.h with the checkpoint's tensors
+// as layers ("blk.3.ffn_down.weight"). The defaults apply to the weight matrices of the transformer blocks; the
+// token embedding and the output head change only when "layers" names them (they are the tensors users keep at
+// higher precision), and vectors (norms, biases) never do.
+//
+// Per matrix, in this order:
+//   pruning      magnitude (the matrix's smallest |w|), nm (magnitude N:M along the input), wanda (|w|·‖x_j‖ per
+//                output row) or sparsegpt (OBS reconstruction), by ratio or N:M;
+//   quantization rtn (round to nearest on the recipe's grid, or llama.cpp's own quantizer of the format), gptq or
+//                awq (core/compress/reconstruct.h) on the recipe's grid; a "format" then stores the matrix in one of
+//                llama.cpp's block formats, encoded exactly as llama-quantize encodes (core/quant/ggml_blocks.h).
+//                Without a format a quantized matrix is stored as F16 holding its grid's values.
+// Every compressed matrix is encoded once (LmCompressResult::encoded) and the runner computes with exactly what
+// the encoding holds, so an export (exportGguf) is the model that was measured.
+// Methods that need activations (wanda, sparsegpt, gptq, awq, and importance-weighted formats) read them from
+// calibration text, block by block: the inputs each block's matrices see with the blocks before it already
+// compressed, as GPTQ's sequential procedure does.
+//
+// The model's loaded weights are replaced by what the compressed checkpoint holds (dequantized), so perplexity
+// measured afterwards is the compressed model's, and the chosen storage types go with the model to exportGguf.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/base/progress.h"
+#include "core/compress/recipe.h"
+#include "core/lm/model.h"
+
+namespace cw::lm {
+
+struct LmCompressOptions {
+    std::vector<int32_t> calibration; // calibration text's tokens (the methods that need activations)
+    int64_t ctx = 256;                // tokens per calibration chunk, each evaluated from an empty cache
+    int64_t maxTokens = 8192;         // calibration tokens used at most
+    bool importance = false;          // formats weighted by the calibration activations (llama.cpp's imatrix)
+    double damping = 0.01;            // GPTQ / SparseGPT: λ = damping · mean(diag H)
+    bool actOrder = true;             // GPTQ: columns in decreasing diag H
+    int threads = 0;
+};
+
+struct LmTensorResult {
+    std::string name, role;
+    int block = -1;
+    std::string settings; // "gptq 4 bit, group 32 · Q4_0", "wanda 0.5", "unchanged"
+    std::string type;     // storage type in an export: "Q4_K", "F16", ...
+    bool changed = false; // compressed (else the tensor is kept as the checkpoint stores it)
+    uint32_t ggmlType = 0; // a changed tensor's storage type (core/quant/ggml_blocks.h)
+    int64_t params = 0, zeros = 0;
+    uint64_t bytes = 0;   // as stored in an export
+    double sqnrDb = 0;    // of the compressed matrix against the original (inf when unchanged)
+};
+
+struct LmCompressResult {
+    std::vector<LmTensorResult> tensors; // every tensor of the checkpoint, in file order
+    uint64_t bytes = 0;                  // all tensors as stored
+    int64_t params = 0;
+    double bitsPerWeight() const { return params ? double(bytes) * 8.0 / double(params) : 0.0; }
+    int64_t calibrationTokens = 0;
+    std::map<std::string, EncodedTensor> encoded; // the compressed tensors as stored: exportGguf's `compressed`
+};
+
+// Throws cw::Error naming the first layer override that is no tensor of the model, a method that does not apply
+// to the tensor (gptq, awq, wanda or sparsegpt on the embedding or output head; anything on a vector), a format
+// whose blocks do not divide the rows, or a method that needs calibration text when none is given.
+void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool haveCalibration);
+
+// The model must be loaded; its weights are replaced (load the checkpoint again to undo). Progress per matrix
+// and per calibration pass; Cancel between them (the weights are then partly compressed: reload).
+LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recipe, const LmCompressOptions &options,
+                                       const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+
+} // namespace cw::lm
