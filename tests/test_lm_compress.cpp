@@ -75,6 +75,8 @@ private slots:
     void sparsityPatterns_data();
     void sparsityPatterns();
     void llamaLayoutSites();
+    void packsCodesExactly_data();
+    void packsCodesExactly();
     void refusesWhatDoesNotApply();
     void cancels();
 
@@ -361,6 +363,60 @@ void TestLmCompress::llamaLayoutSites()
         }
     QCOMPARE(roles, (std::set<std::string>{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}));
     QCOMPARE(r.calibrationTokens, int64_t(512));
+}
+
+void TestLmCompress::packsCodesExactly_data()
+{
+    QTest::addColumn<uint>("type");
+    QTest::addColumn<int>("lo");
+    QTest::addColumn<int>("hi");
+    QTest::addColumn<int>("bias"); // value = d·(q − bias) (+ m)
+    QTest::newRow("Q4_0") << uint(cw::ggml::Q4_0) << 0 << 15 << 8;
+    QTest::newRow("Q5_0") << uint(cw::ggml::Q5_0) << 0 << 31 << 16;
+    QTest::newRow("Q8_0") << uint(cw::ggml::Q8_0) << -127 << 127 << 0;
+    QTest::newRow("Q4_1") << uint(cw::ggml::Q4_1) << 0 << 15 << 0;
+    QTest::newRow("Q5_1") << uint(cw::ggml::Q5_1) << 0 << 31 << 0;
+}
+
+void TestLmCompress::packsCodesExactly()
+{
+    // Codes on a format's grid (what GPTQ's float16 grid gives) packed into its blocks decode to d·(q − bias) + m
+    // exactly, through the dequantization that equals llama.cpp's.
+    QFETCH(uint, type);
+    QFETCH(int, lo);
+    QFETCH(int, hi);
+    QFETCH(int, bias);
+    const bool withMin = type == cw::ggml::Q4_1 || type == cw::ggml::Q5_1;
+    const int64_t rows = 3, cols = 96, blocks = rows * cols / 32;
+    std::vector<int32_t> codes(size_t(rows * cols));
+    const size_t nb = size_t(blocks);
+    std::vector<float> d(nb), m(nb);
+    unsigned seed = 7;
+    auto next = [&] { return seed = seed * 1103515245u + 12345u; };
+    for (int32_t &q : codes)
+        q = lo + int32_t(next() >> 8) % (hi - lo + 1);
+    for (int64_t b = 0; b < blocks; ++b) {
+        d[size_t(b)] = cw::float16ToFloat(cw::floatToFloat16(0.001f * float(1 + (next() >> 8) % 100)));
+        m[size_t(b)] = cw::float16ToFloat(cw::floatToFloat16(-0.01f * float((next() >> 8) % 50)));
+    }
+    std::vector<uint8_t> bytes(size_t(rows * cw::ggml::rowBytes(type, cols)));
+    cw::ggml::packBlocks(type, codes.data(), d.data(), m.data(), rows, cols, bytes.data());
+    std::vector<float> out(size_t(rows * cols));
+    cw::ggml::dequantizeRow(type, bytes.data(), out.data(), rows * cols);
+    for (int64_t i = 0; i < rows * cols; ++i) {
+        const int64_t b = i / 32;
+        const float expected = withMin ? float(codes[size_t(i)]) * d[size_t(b)] + m[size_t(b)]
+                                       : float(codes[size_t(i)] - bias) * d[size_t(b)];
+        QCOMPARE(out[size_t(i)], expected);
+    }
+    // A code out of range or a scale float16 does not hold is refused.
+    codes[5] = hi + 1;
+    QVERIFY(testutil::errorOf([&] { cw::ggml::packBlocks(type, codes.data(), d.data(), m.data(), rows, cols, bytes.data()); })
+                .contains("outside"));
+    codes[5] = lo;
+    d[0] = 0.1f;
+    QVERIFY(testutil::errorOf([&] { cw::ggml::packBlocks(type, codes.data(), d.data(), m.data(), rows, cols, bytes.data()); })
+                .contains("not a float16 value"));
 }
 
 void TestLmCompress::refusesWhatDoesNotApply()

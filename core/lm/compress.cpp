@@ -65,6 +65,34 @@ std::pair<QuantSpec, GroupGrid> gridOf(const QuantSpec &q)
     return {groupQuantSpec(bits, group, symmetric), grid};
 }
 
+// W' quantized on a legacy format's float16 grid (groups of 32) packed into its blocks: the codes the grids give,
+// checked to reproduce every value exactly.
+std::string packOnGrid(uint32_t type, const Tensor &w, const LayerQuantResult &g)
+{
+    const int64_t rows = w.shape()[0], cols = w.shape()[1], blocks = rows * cols / 32;
+    if (g.groups * 32 != cols || int64_t(g.grids.size()) != blocks)
+        throw Error("internal: GPTQ's groups are not the format's blocks of 32");
+    const int32_t bias = type == ggml::Q4_0 ? 8 : type == ggml::Q5_0 ? 16 : 0; // symmetric: stored q = q + bias
+    std::vector<int32_t> codes(size_t(rows * cols));
+    const size_t nb = size_t(blocks);
+    std::vector<float> d(nb), m(nb);
+    const float *v = w.data<float>();
+    for (int64_t b = 0; b < blocks; ++b) {
+        const GroupLevels &lv = g.grids[size_t(b)];
+        d[size_t(b)] = lv.grid.scale;
+        m[size_t(b)] = lv.offset;
+        for (int64_t j = 0; j < 32; ++j) {
+            const int32_t q = lv.code(v[b * 32 + j]);
+            if (lv.level(q) != v[b * 32 + j] || lv.grid.zeroPoint != 0)
+                throw Error("internal: a GPTQ value is not on its group's grid");
+            codes[size_t(b * 32 + j)] = q + bias;
+        }
+    }
+    std::string bytes(size_t(rows * ggml::rowBytes(type, cols)), '\0');
+    ggml::packBlocks(type, codes.data(), d.data(), m.data(), rows, cols, reinterpret_cast<uint8_t *>(bytes.data()));
+    return bytes;
+}
+
 SparsityPattern patternOf(const PruneConfig &p)
 {
     SparsityPattern s;
@@ -274,6 +302,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             }
             // Pruned only: stored in the checkpoint's float type (F16 for a block format); quantized: F16 or the format.
             uint32_t storage = e.type == "F32" ? ggml::F32 : e.type == "BF16" ? ggml::BF16 : ggml::F16;
+            std::optional<LayerQuantResult> onGrid; // GPTQ's grids when they are a legacy format's
             if (cfg.weights) {
                 storage = ggml::F16;
                 const QuantSpec &q = *cfg.weights;
@@ -282,7 +311,10 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                     std::tie(go.spec, go.grid) = gridOf(q);
                     go.percdamp = o.damping;
                     go.actOrder = o.actOrder;
-                    current = gptqQuantize(current, *site->hessian, go, {}, stop).dequantized;
+                    LayerQuantResult g = gptqQuantize(current, *site->hessian, go, {}, stop);
+                    current = g.dequantized;
+                    if (go.grid == GroupGrid::Float16)
+                        onGrid = std::move(g);
                 } else if (q.method == QuantMethod::Awq) {
                     AwqOptions ao;
                     std::tie(ao.spec, ao.grid) = gridOf(q);
@@ -293,19 +325,24 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 if (!q.format.empty())
                     storage = formatType(q.format);
             }
-            // Encoded once; the runner computes with what the encoding holds.
+            // Encoded once; the runner computes with what the encoding holds. Values GPTQ left on a legacy format's
+            // own grid are packed as they are; everything else goes through llama.cpp's quantizer.
             {
                 const int64_t rows = current.shape()[0], cols = current.shape()[1];
                 const int64_t rowBytes = ggml::rowBytes(storage, cols);
-                std::vector<float> importance;
-                if (o.importance && site && cfg.weights && !cfg.weights->format.empty())
-                    importance = site->hessian->meanSquares();
                 EncodedTensor &enc = result.encoded[e.name];
                 enc.type = storage;
-                enc.bytes.assign(size_t(rows * rowBytes), '\0');
-                uint8_t *bytes = reinterpret_cast<uint8_t *>(enc.bytes.data());
-                ggml::quantizeRows(storage, current.data<float>(), bytes, rows, cols,
-                                   importance.empty() ? nullptr : importance.data());
+                if (onGrid) {
+                    enc.bytes = packOnGrid(storage, current, *onGrid);
+                } else {
+                    std::vector<float> importance;
+                    if (o.importance && site && cfg.weights && !cfg.weights->format.empty())
+                        importance = site->hessian->meanSquares();
+                    enc.bytes.assign(size_t(rows * rowBytes), '\0');
+                    ggml::quantizeRows(storage, current.data<float>(), reinterpret_cast<uint8_t *>(enc.bytes.data()),
+                                       rows, cols, importance.empty() ? nullptr : importance.data());
+                }
+                const uint8_t *bytes = reinterpret_cast<const uint8_t *>(enc.bytes.data());
                 for (int64_t r = 0; r < rows; ++r)
                     ggml::dequantizeRow(storage, bytes + r * rowBytes, current.data<float>() + r * cols, cols);
             }

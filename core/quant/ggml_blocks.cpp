@@ -1207,6 +1207,56 @@ void dequantizeRow(uint32_t type, const uint8_t *src, float *dst, int64_t n)
         block(src + b * tr->blockBytes, dst + b * tr->blockSize);
 }
 
+void packBlocks(uint32_t type, const int32_t *codes, const float *d, const float *m, int64_t rows, int64_t rowLength,
+                uint8_t *dst)
+{
+    int32_t lo = 0, hi = 0; // stored code range
+    switch (type) {
+    case Q4_0: case Q4_1: hi = 15; break;
+    case Q5_0: case Q5_1: hi = 31; break;
+    case Q8_0: lo = -127, hi = 127; break;
+    default: throw Error("cannot pack codes into " + typeName(type) + " (Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 only)");
+    }
+    const bool withMin = type == Q4_1 || type == Q5_1;
+    const int64_t blockBytes = typeTraits(type)->blockBytes, blocks = rows * (rowBytes(type, rowLength) / blockBytes);
+    auto half = [](float x, const char *what) {
+        const uint16_t h = f2h(x);
+        if (float16ToFloat(h) != x)
+            throw Error(std::string("a block's ") + what + " " + std::to_string(x) + " is not a float16 value");
+        return h;
+    };
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int32_t *q = codes + b * 32;
+        uint8_t *out = dst + b * blockBytes;
+        for (int j = 0; j < 32; ++j)
+            if (q[j] < lo || q[j] > hi)
+                throw Error("code " + std::to_string(q[j]) + " is outside " + typeName(type) + "'s " +
+                            std::to_string(lo) + ".." + std::to_string(hi));
+        const uint16_t dh = half(d[b], "scale");
+        std::memcpy(out, &dh, 2);
+        uint8_t *qs = out + 2;
+        if (withMin) {
+            const uint16_t mh = half(m[b], "minimum");
+            std::memcpy(out + 2, &mh, 2);
+            qs = out + 4;
+        }
+        if (type == Q8_0) {
+            for (int j = 0; j < 32; ++j)
+                qs[j] = uint8_t(int8_t(q[j]));
+            continue;
+        }
+        if (type == Q5_0 || type == Q5_1) { // the fifth bits: value j's in bit j, value j + 16's in bit j + 16
+            uint32_t qh = 0;
+            for (int j = 0; j < 32; ++j)
+                qh |= uint32_t((q[j] >> 4) & 1) << j;
+            std::memcpy(qs, &qh, 4);
+            qs += 4;
+        }
+        for (int j = 0; j < 16; ++j) // low nibbles: values 0..15, high nibbles: values 16..31
+            qs[j] = uint8_t((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+    }
+}
+
 int64_t quantizeRows(uint32_t type, const float *src, uint8_t *dst, int64_t rows, int64_t rowLength,
                      const float *importance)
 {

@@ -55,4 +55,14 @@ void dequantizeRow(uint32_t type, const uint8_t *src, float *dst, int64_t n);
 int64_t quantizeRows(uint32_t type, const float *src, uint8_t *dst, int64_t rows, int64_t rowLength,
                      const float *importance = nullptr);
 
+// Packs values already quantized on a legacy format's grid into its blocks, exactly (no new rounding): a
+// quantizer of its own (GPTQ on core/compress/reconstruct.h's float16 grid) chose per block of 32 the scale d
+// (and for Q4_1 / Q5_1 the minimum m; both float16 values) and per value the stored code q:
+//   Q4_0: q in 0..15, value d·(q − 8)     Q5_0: q in 0..31, value d·(q − 16)     Q8_0: q in −127..127, value d·q
+//   Q4_1: q in 0..15, value d·q + m        Q5_1: q in 0..31, value d·q + m
+// codes: rows × rowLength; d, m: rows × rowLength / 32 (m unused for the symmetric formats, may be null).
+// cw::Error for another type, a code out of range, or a scale that float16 does not hold exactly.
+void packBlocks(uint32_t type, const int32_t *codes, const float *d, const float *m, int64_t rows, int64_t rowLength,
+                uint8_t *dst);
+
 } // namespace cw::ggml
