@@ -30,6 +30,12 @@ recipe awq-4-g32 '{"quantize": {"weights": {"bits": 4, "granularity": "group", "
 recipe rtn-3-g32 '{"quantize": {"weights": {"bits": 3, "granularity": "group", "group_size": 32, "symmetric": false}}}'
 recipe gptq-3-g32 '{"quantize": {"weights": {"bits": 3, "granularity": "group", "group_size": 32, "symmetric": false, "method": "gptq"}}}'
 recipe awq-3-g32 '{"quantize": {"weights": {"bits": 3, "granularity": "group", "group_size": 32, "symmetric": false, "method": "awq"}}}'
+recipe rtn-3-g128 '{"quantize": {"weights": {"bits": 3, "granularity": "group", "group_size": 128, "symmetric": false}}}'
+recipe gptq-3-g128 '{"quantize": {"weights": {"bits": 3, "granularity": "group", "group_size": 128, "symmetric": false, "method": "gptq"}}}'
+recipe awq-3-g128 '{"quantize": {"weights": {"bits": 3, "granularity": "group", "group_size": 128, "symmetric": false, "method": "awq"}}}'
+recipe rtn-2-g32 '{"quantize": {"weights": {"bits": 2, "granularity": "group", "group_size": 32, "symmetric": false}}}'
+recipe gptq-2-g32 '{"quantize": {"weights": {"bits": 2, "granularity": "group", "group_size": 32, "symmetric": false, "method": "gptq"}}}'
+recipe awq-2-g32 '{"quantize": {"weights": {"bits": 2, "granularity": "group", "group_size": 32, "symmetric": false, "method": "awq"}}}'
 recipe magnitude-50 '{"prune": {"method": "magnitude", "ratio": 0.5}}'
 recipe wanda-50 '{"prune": {"method": "wanda", "ratio": 0.5}}'
 recipe sparsegpt-50 '{"prune": {"method": "sparsegpt", "ratio": 0.5}}'
@@ -39,15 +45,21 @@ recipe sparsegpt-2of4 '{"prune": {"method": "sparsegpt", "n": 2, "m": 4}}'
 recipe q8_0 '{"quantize": {"weights": {"format": "q8_0"}}}'
 recipe q4_0 '{"quantize": {"weights": {"format": "q4_0"}}}'
 recipe q4_1 '{"quantize": {"weights": {"format": "q4_1"}}}'
+recipe q4_0-gptq '{"quantize": {"weights": {"format": "q4_0", "method": "gptq"}}}'
+recipe q4_1-gptq '{"quantize": {"weights": {"format": "q4_1", "method": "gptq"}}}'
 recipe q4_k '{"quantize": {"weights": {"format": "q4_k"}}}'
-recipe q4_k-gptq '{"quantize": {"weights": {"format": "q4_k", "bits": 4, "granularity": "group", "group_size": 32, "symmetric": false, "method": "gptq"}}}'
+recipe q4_k-imatrix '{"quantize": {"weights": {"format": "q4_k"}}}'
+recipe q2_k '{"quantize": {"weights": {"format": "q2_k"}}}'
 
 echo "| variant | bytes | bpw | perplexity (cwb) | Δ vs base | perplexity (llama.cpp, same file) |"
 echo "|---|---:|---:|---:|---:|---:|"
 base_done=0
-for name in rtn-4-g32 gptq-4-g32 awq-4-g32 rtn-3-g32 gptq-3-g32 awq-3-g32 magnitude-50 wanda-50 sparsegpt-50 \
-            magnitude-2of4 wanda-2of4 sparsegpt-2of4 q8_0 q4_0 q4_1 q4_k q4_k-gptq; do
-  "$cwb" compress "$model" --recipe "$tmp/$name.json" --train-data "$calib" --data "$tmp/eval.txt" \
+for name in rtn-4-g32 gptq-4-g32 awq-4-g32 rtn-3-g32 gptq-3-g32 awq-3-g32 rtn-3-g128 gptq-3-g128 awq-3-g128 \
+            rtn-2-g32 gptq-2-g32 awq-2-g32 magnitude-50 wanda-50 sparsegpt-50 magnitude-2of4 wanda-2of4 sparsegpt-2of4 \
+            q8_0 q4_0 q4_0-gptq q4_1 q4_1-gptq q4_k q4_k-imatrix q2_k; do
+  extra=()
+  case "$name" in *-imatrix) extra=(--importance) ;; esac
+  "$cwb" compress "$model" --recipe "$tmp/$name.json" --train-data "$calib" --data "$tmp/eval.txt" "${extra[@]}" \
       --ctx "$ctx" --limit "$chunks" -o "$tmp/$name.gguf" --json 2>/dev/null >"$tmp/$name.out"
   read -r bb bbpw bppl vb vbpw vppl < <(/usr/bin/python3 -c "
 import json,sys; j=json.load(open(sys.argv[1])); b=j['base']; v=j['variant']

@@ -153,7 +153,8 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
         throw Error("recipe: quantize.activations: a language model's activations stay float (weights only)");
     if (recipe.finetune.epochs > 0)
         throw Error("recipe: finetune: fine-tuning of language models is not supported yet");
-    for (const auto &[name, layer] : recipe.layers) {
+    for (const auto &[key, layer] : recipe.layers) {
+        const std::string &name = key; // (a structured binding cannot be captured before C++20's clang 16)
         const auto &entries = model.tensors();
         const auto it = std::find_if(entries.begin(), entries.end(),
                                      [&](const LanguageModel::TensorEntry &e) { return e.name == name; });
@@ -235,7 +236,8 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     LmCompressResult result;
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
     std::map<std::string, LmTensorResult> byName;
-    for (const auto &[block, items] : byBlock) {
+    for (const auto &[key, items] : byBlock) {
+        const int block = key; // captured below
         // The inputs of this block's matrices, with the blocks before it already compressed.
         std::map<InputSite, SiteStats> stats;
         const bool calibrate = block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
@@ -345,8 +347,11 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 const uint8_t *bytes = reinterpret_cast<const uint8_t *>(enc.bytes.data());
                 for (int64_t r = 0; r < rows; ++r)
                     ggml::dequantizeRow(storage, bytes + r * rowBytes, current.data<float>() + r * cols, cols);
+                std::memcpy(w->data<float>(), current.data<float>(), size_t(w->numel()) * 4);
+                // Block formats run on their kernels; float storage (F32 / F16 / BF16) on the float gemm.
+                if (ggml::typeTraits(storage)->blockSize > 1)
+                    model.setEncoded(e.name, enc);
             }
-            std::memcpy(w->data<float>(), current.data<float>(), size_t(w->numel()) * 4);
             LmTensorResult &r = byName[e.name];
             r.settings = settingsLabel(cfg) + (cfg.weights && cfg.weights->format.empty() ? " (stored F16)" : "") +
                          fallbackNote;

@@ -18,6 +18,7 @@
 #include "core/io/gguf.h"
 #include "core/io/safetensors.h"
 #include "core/lm/hf_tokenizer.h"
+#include "core/quant/ggml_kernels.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/ops/common.h"
 #include "resources/demo_data.h"
@@ -434,19 +435,49 @@ Tensor LanguageModel::readTensor(const std::string &name) const
 
 const Tensor *LanguageModel::loadedWeight(const std::string &name) const
 {
-    return const_cast<LanguageModel *>(this)->loadedWeight(name);
-}
-
-Tensor *LanguageModel::loadedWeight(const std::string &name)
-{
     if (!m_loaded)
         return nullptr;
     std::string role;
     for (const auto &[r, inFile] : m_source->fileName)
         if (inFile == name)
             role = r;
-    if (role.empty())
-        return nullptr;
+    return role.empty() ? nullptr : const_cast<LanguageModel *>(this)->roleWeight(role);
+}
+
+Tensor *LanguageModel::loadedWeight(const std::string &name)
+{
+    Tensor *w = const_cast<Tensor *>(static_cast<const LanguageModel *>(this)->loadedWeight(name));
+    // The caller may change it: the runner computes it in float32 from now on (also the tied output head).
+    if (w) {
+        m_encoded.erase(w);
+        if (w == &m_tokenEmbedding && !m_source->has("output.weight"))
+            m_encoded.erase(&m_output);
+    }
+    return w;
+}
+
+void LanguageModel::setEncoded(const std::string &name, EncodedTensor encoded)
+{
+    const Tensor *w = static_cast<const LanguageModel *>(this)->loadedWeight(name);
+    if (!w || w->shape().size() != 2 || w->isNull())
+        throw Error("tensor '" + name + "' is not a weight matrix the runner uses");
+    const int64_t rows = w->shape()[0], cols = w->shape()[1];
+    if (int64_t(encoded.bytes.size()) != rows * ggml::rowBytes(encoded.type, cols))
+        throw Error("tensor '" + name + "': " + std::to_string(encoded.bytes.size()) + " bytes are not " +
+                    std::to_string(rows) + " rows of " + std::to_string(cols) + " values in " + ggml::typeName(encoded.type));
+    if (w == &m_tokenEmbedding && !m_source->has("output.weight"))
+        m_encoded[&m_output] = encoded; // the tied output head computes with it
+    m_encoded[w] = std::move(encoded);
+}
+
+const EncodedTensor *LanguageModel::encodedFor(const Tensor &weight) const
+{
+    const auto it = m_encoded.find(&weight);
+    return it == m_encoded.end() ? nullptr : &it->second;
+}
+
+Tensor *LanguageModel::roleWeight(const std::string &role)
+{
     if (role == "token_embd.weight")
         return &m_tokenEmbedding;
     if (role == "position_embd.weight")
@@ -643,6 +674,16 @@ void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
     }
     m_blocks = std::move(blocks);
     m_loaded = true;
+    // A GGUF file's block-quantized matrices run as they are stored, as llama.cpp runs them.
+    if (src.gguf) {
+        for (const auto &[role, inFile] : src.fileName) {
+            const gguf::TensorInfo *t = src.gguf->tensor(inFile);
+            const ggml::TypeTraits *tr = ggml::typeTraits(t->type);
+            Tensor *w = roleWeight(role);
+            if (w && w->shape().size() == 2 && tr->blockSize > 1 && !src.storedTransposed(role, 2))
+                setEncoded(inFile, {t->type, std::string(reinterpret_cast<const char *>(src.gguf->data(*t)), size_t(t->bytes))});
+        }
+    }
 }
 
 // ---- the runner ----------------------------------------------------------------------------------------------
@@ -651,10 +692,15 @@ namespace {
 
 // y[n, out] = x[n, in] * W[out, in]^T (+ bias), split over `threads` by parallelFor like the engine's layers (an
 // OpenMP team's spinning threads would starve the attention's parallelFor on a busy machine).
-void linear(int threads, const float *x, int64_t n, const Tensor &w, const Tensor &bias, float *y)
+// A weight with an encoded form (LanguageModel::encodedFor) runs on the block-format kernels.
+void linear(int threads, const float *x, int64_t n, const Tensor &w, const Tensor &bias, float *y,
+            const EncodedTensor *encoded)
 {
     const int64_t out = w.shape()[0], in = w.shape()[1];
-    ops::parallelGemm(threads, false, true, n, out, in, 1.f, x, in, w.data<float>(), in, 0.f, y, out);
+    if (encoded)
+        ggml::gemm(encoded->type, reinterpret_cast<const uint8_t *>(encoded->bytes.data()), out, in, x, n, y, threads);
+    else
+        ops::parallelGemm(threads, false, true, n, out, in, 1.f, x, in, w.data<float>(), in, 0.f, y, out);
     if (!bias.isNull()) {
         const float *b = bias.data<float>();
         for (int64_t i = 0; i < n; ++i)
@@ -819,9 +865,9 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.attnNorm, c.normEps, h.data());
             observe(l, InputSite::Attention, h.data(), dim);
-            linear(m_threads, h.data(), n, w.q, w.qB, q.data());
-            linear(m_threads, h.data(), n, w.k, w.kB, kc + m_pos * kvRow);
-            linear(m_threads, h.data(), n, w.v, w.vB, vc + m_pos * kvRow);
+            linear(m_threads, h.data(), n, w.q, w.qB, q.data(), m.encodedFor(w.q));
+            linear(m_threads, h.data(), n, w.k, w.kB, kc + m_pos * kvRow, m.encodedFor(w.k));
+            linear(m_threads, h.data(), n, w.v, w.vB, vc + m_pos * kvRow, m.encodedFor(w.v));
             for (int64_t i = 0; i < n; ++i) {
                 const float *cs = &cosines[size_t(i * hd / 2)], *sn = &sines[size_t(i * hd / 2)];
                 for (int64_t hh = 0; hh < H; ++hh)
@@ -832,7 +878,7 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
         } else {
             layerNorm(x.data(), n, dim, w.attnNorm, w.attnNormB, c.normEps, h.data());
             observe(l, InputSite::Attention, h.data(), dim);
-            linear(m_threads, h.data(), n, w.qkv, w.qkvB, qkv.data());
+            linear(m_threads, h.data(), n, w.qkv, w.qkvB, qkv.data(), m.encodedFor(w.qkv));
             for (int64_t i = 0; i < n; ++i) {
                 const float *r = &qkv[size_t(i * 3 * dim)];
                 std::memcpy(&q[size_t(i * dim)], r, size_t(dim) * 4);
@@ -873,15 +919,15 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
             }
         });
         observe(l, InputSite::AttentionOutput, att.data(), H * hd);
-        linear(m_threads, att.data(), n, w.o, w.oB, h.data());
+        linear(m_threads, att.data(), n, w.o, w.oB, h.data(), m.encodedFor(w.o));
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
 
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.ffnNorm, c.normEps, h.data());
             observe(l, InputSite::Mlp, h.data(), dim);
-            linear(m_threads, h.data(), n, w.gate, Tensor(), gate.data());
-            linear(m_threads, h.data(), n, w.up, w.upB, up.data());
+            linear(m_threads, h.data(), n, w.gate, Tensor(), gate.data(), m.encodedFor(w.gate));
+            linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m.encodedFor(w.up));
             for (int64_t i = 0; i < n * c.ffn; ++i) {
                 const float g = gate[size_t(i)];
                 up[size_t(i)] *= g / (1.f + std::exp(-g));
@@ -889,11 +935,11 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
         } else {
             layerNorm(x.data(), n, dim, w.ffnNorm, w.ffnNormB, c.normEps, h.data());
             observe(l, InputSite::Mlp, h.data(), dim);
-            linear(m_threads, h.data(), n, w.up, w.upB, up.data());
+            linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m.encodedFor(w.up));
             geluTanh(up.data(), n * c.ffn);
         }
         observe(l, InputSite::MlpHidden, up.data(), c.ffn);
-        linear(m_threads, up.data(), n, w.down, w.downB, h.data());
+        linear(m_threads, up.data(), n, w.down, w.downB, h.data(), m.encodedFor(w.down));
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
     }
@@ -906,7 +952,7 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
     else
         layerNorm(last, rows, dim, m.m_outputNorm, m.m_outputNormBias, c.normEps, h.data());
     Tensor logits = Tensor::uninitialized(DType::Float32, {rows, c.vocab});
-    linear(m_threads, h.data(), rows, m.m_output, Tensor(), logits.data<float>());
+    linear(m_threads, h.data(), rows, m.m_output, Tensor(), logits.data<float>(), m.encodedFor(m.m_output));
     return logits;
 }
 

@@ -52,6 +52,13 @@ struct Config {
 
 struct BlockWeights; // one transformer block, float32 after load()
 
+// A tensor as a compressed checkpoint stores it: a ggml type (Q4_K, Q8_0, F16, ...) and its encoded rows, the
+// matrix [out, in] in the runner's orientation (core/lm/compress.h makes them).
+struct EncodedTensor {
+    uint32_t type = 0;
+    std::string bytes;
+};
+
 class LanguageModel {
 public:
     // PATH: a .gguf file, "demo-lm" (the built-in demo), or a safetensors checkpoint (a .safetensors file, an
@@ -91,12 +98,20 @@ public:
     // what-if: core/lm/sensitivity.h); a tied output is the embedding itself.
     Tensor *loadedWeight(const std::string &name);
     const Tensor *loadedWeight(const std::string &name) const;
+    // The runner computes this weight matrix (by its name in the checkpoint) from `encoded`, rows of a ggml type
+    // that decode to the loaded weight, on the block-format kernels (core/quant/ggml_kernels.h: the activations
+    // rounded to 8 bits per block, as llama.cpp computes). core/lm/compress.h sets it for every matrix it
+    // compresses, load() for the block-quantized matrices of a GGUF file. The non-const loadedWeight() drops it
+    // (the caller may change the weight). cw::Error for a tensor that is no weight matrix, or bytes that are not
+    // its rows.
+    void setEncoded(const std::string &name, EncodedTensor encoded);
+    const EncodedTensor *encodedFor(const Tensor &weight) const; // nullptr: computed in float32
 
 private:
     LanguageModel();
     friend class Context;
     friend void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
-                           const std::map<std::string, struct EncodedTensor> &compressed);
+                           const std::map<std::string, EncodedTensor> &compressed);
     struct Source;
     std::string m_path;
     Config m_config;
@@ -108,13 +123,8 @@ private:
     // after load()
     Tensor m_tokenEmbedding, m_positionEmbedding, m_outputNorm, m_outputNormBias, m_output; // [rows, cols]
     std::vector<BlockWeights> m_blocks;
-};
-
-// A tensor as a compressed checkpoint stores it: a ggml type (Q4_K, Q8_0, F16, ...) and its encoded rows, the
-// matrix [out, in] in the runner's orientation (core/lm/compress.h makes them).
-struct EncodedTensor {
-    uint32_t type = 0;
-    std::string bytes;
+    std::map<const Tensor *, EncodedTensor> m_encoded; // weights the runner computes from their encoded rows
+    Tensor *roleWeight(const std::string &role);       // by llama.cpp's name; nullptr when absent
 };
 
 // Writes a GGUF checkpoint of the model with F32 (or, with f16, F16 matrices and F32 vectors) tensors, which
