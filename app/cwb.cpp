@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,7 @@
 #include "core/io/dataset.h"
 #include "core/io/gguf.h"
 #include "core/io/model_io.h"
+#include "core/lm/allocate.h"
 #include "core/lm/compress.h"
 #include "core/lm/corpus.h"
 #include "core/lm/defaults.h"
@@ -1025,6 +1027,10 @@ struct SensitivityArgs {
     FeedArgs feeds;
     PreprocessArgs preprocess;
     bool noCache = false, json = false;
+    // language models: formats swept, and an allocation of them to a bit budget written as a recipe
+    std::vector<std::string> formats, lock;
+    double targetBpw = 0;
+    std::string recipeOut;
 };
 
 void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
@@ -1044,6 +1050,16 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
         ->check(CLI::IsMember({"tensor", "channel", "group"}))
         ->capture_default_str();
     cmd->add_option("--layer", a.options.layers, "only this layer (repeatable)")->allow_extra_args(false);
+    cmd->add_option("--formats", a.formats,
+                    "language models: llama.cpp formats to try per matrix, e.g. q8_0,q6_k,q4_k,q2_k")
+        ->delimiter(',');
+    cmd->add_option("--target-bpw", a.targetBpw,
+                    "language models: choose one of --formats per matrix for this many bits per weight over the "
+                    "matrices swept, sparing the sensitive ones (written by --recipe-out)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--lock", a.lock, "language models: keep this matrix in the largest format (repeatable)")
+        ->allow_extra_args(false);
+    cmd->add_option("--recipe-out", a.recipeOut, "language models: the allocation as a recipe for cwb compress (.json)");
     addLimit(cmd, a.options.limit, "samples to evaluate each trial on (0: all; a language model: chunks, 0: 16)");
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
@@ -1061,6 +1077,8 @@ int cmdSensitivity(const SensitivityArgs &args)
 {
     if (cw::lm::isLanguageModel(args.model))
         return lmSensitivity(args);
+    if (!args.formats.empty() || args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
+        throw cw::Error("--formats, --target-bpw, --lock and --recipe-out apply to language models");
     cw::SensitivityOptions options = args.options;
     options.cacheActivations = !args.noCache;
     options.granularity = cw::parseGranularity(args.granularity);
@@ -2193,10 +2211,16 @@ int lmSensitivity(const SensitivityArgs &args)
 {
     if (!args.output.empty() || args.project)
         throw cw::Error("a language model's sensitivity is printed (--json), not yet stored with -o / --project");
+    if ((args.targetBpw > 0) != !args.recipeOut.empty())
+        throw cw::Error("--target-bpw and --recipe-out go together: the allocation is written as a recipe");
+    if (args.targetBpw > 0 && args.formats.empty())
+        throw cw::Error("--target-bpw chooses among --formats: give at least one");
     auto model = openLanguageModel(args.model, true);
     cw::lm::SensitivityOptions o;
-    o.bits = args.options.bits;
-    o.prune = args.options.pruneRatios;
+    o.formats = args.formats;
+    // With formats, the bit-width and pruning defaults are not swept unless asked for.
+    o.bits = args.formats.empty() ? args.options.bits : std::vector<int>{};
+    o.prune = args.formats.empty() ? args.options.pruneRatios : std::vector<double>{};
     o.granularity = args.granularity == "tensor"    ? cw::Granularity::Tensor
                     : args.granularity == "channel" ? cw::Granularity::Channel
                                                     : cw::Granularity::Group;
@@ -2206,16 +2230,31 @@ int lmSensitivity(const SensitivityArgs &args)
     o.perplexity.threads = args.options.threads;
     const std::vector<int32_t> ids = cw::lm::encodeText(*model, cw::lm::loadText(args.data));
     const cw::lm::SensitivityResult r = cw::lm::analyzeSensitivity(*model, ids, o, terminalProgress());
+    std::optional<cw::lm::FormatAllocation> allocation;
+    if (args.targetBpw > 0) {
+        allocation = cw::lm::allocateFormats(r, *model, args.targetBpw,
+                                             std::set<std::string>(args.lock.begin(), args.lock.end()));
+        char name[64];
+        std::snprintf(name, sizeof name, "mix-%.2fbpw", allocation->bitsPerWeight);
+        cw::saveRecipe(cw::lm::recipeFromAllocation(*allocation, name), args.recipeOut);
+    }
     if (args.json) {
         json rows = json::array();
         for (const cw::lm::SensitivityRow &row : r.rows)
             rows.push_back({{"tensor", row.tensor}, {"role", row.role}, {"block", row.block}, {"setting", row.setting},
                             {"perplexity", row.perplexity}, {"delta", row.delta},
-                            {"relative_delta", row.relativeDelta}, {"sqnr_db", row.sqnrDb}});
-        std::cout << json{{"base_perplexity", r.basePerplexity}, {"scored", r.scored}, {"ctx", o.perplexity.ctx},
-                          {"rows", rows}}
-                         .dump(2)
-                  << '\n';
+                            {"relative_delta", row.relativeDelta}, {"sqnr_db", row.sqnrDb}, {"bytes", row.bytes}});
+        json doc{{"base_perplexity", r.basePerplexity}, {"scored", r.scored}, {"ctx", o.perplexity.ctx}, {"rows", rows}};
+        if (allocation) {
+            json choices = json::array();
+            for (const cw::lm::FormatChoice &c : allocation->choices)
+                choices.push_back({{"tensor", c.tensor}, {"format", c.format}, {"bytes", c.bytes}, {"delta", c.delta}});
+            doc["allocation"] = {{"bits_per_weight", allocation->bitsPerWeight},
+                                 {"predicted_delta", allocation->predictedDelta},
+                                 {"recipe", args.recipeOut},
+                                 {"choices", choices}};
+        }
+        std::cout << doc.dump(2) << '\n';
         return 0;
     }
     std::printf("base perplexity %.4f (%lld tokens scored, context %lld)\n", r.basePerplexity, (long long)r.scored,
@@ -2224,6 +2263,14 @@ int lmSensitivity(const SensitivityArgs &args)
     for (const cw::lm::SensitivityRow &row : r.rows)
         std::printf("%-44s %-16s %12.4f %+10.3f %9.1f\n", row.tensor.c_str(), row.setting.c_str(), row.perplexity,
                     row.relativeDelta * 100, row.sqnrDb);
+    if (allocation) {
+        std::printf("allocation: %.3f bits per weight over the %zu matrices swept, predicted perplexity +%.4f\n",
+                    allocation->bitsPerWeight, allocation->choices.size(), allocation->predictedDelta);
+        for (const cw::lm::FormatChoice &c : allocation->choices)
+            std::printf("  %-44s %s\n", c.tensor.c_str(), c.format.c_str());
+        std::printf("recipe written to %s (cwb compress %s --recipe %s)\n", args.recipeOut.c_str(), args.model.c_str(),
+                    args.recipeOut.c_str());
+    }
     return 0;
 }
 

@@ -3,7 +3,8 @@
 # and pruning methods side by side — RTN against GPTQ and AWQ at 3 and 4 bits, magnitude against Wanda and
 # SparseGPT at 50 % and 2:4, llama.cpp's block formats — each variant's perplexity on held-out text, its size and
 # bits per weight; then every GGUF variant evaluated by llama.cpp itself (tests/tools/llama_ref perplexity) beside
-# ours. Calibration on --train-data, evaluation on --data; the same chunks for every variant.
+# ours; and a mix of formats allocated to uniform Q4_0's bits per weight from a sensitivity sweep. Calibration on
+# --train-data, evaluation on --data; the same chunks for every variant.
 # usage: bench/llm_results.sh [BUILD_DIR] [MODEL] [CALIBRATION_TEXT] [EVAL_TEXT]   (Markdown to stdout)
 #   defaults: build, demo-lm, brown:train, brown:heldout; CW_LLM_CHUNKS (default 40) chunks of the model's context.
 set -euo pipefail
@@ -50,13 +51,17 @@ recipe q4_1-gptq '{"quantize": {"weights": {"format": "q4_1", "method": "gptq"}}
 recipe q4_k '{"quantize": {"weights": {"format": "q4_k"}}}'
 recipe q4_k-imatrix '{"quantize": {"weights": {"format": "q4_k"}}}'
 recipe q2_k '{"quantize": {"weights": {"format": "q2_k"}}}'
+# A mix to uniform Q4_0's 4.5 bits per weight over the blocks' matrices, allocated from a sweep over formats on the
+# calibration text (core/lm/allocate.h).
+"$cwb" sensitivity "$model" --data "$calib" --limit 16 --formats q8_0,q6_k,q5_k,q4_k,q3_k,q2_k --target-bpw 4.5 \
+    --recipe-out "$tmp/mix-4.5bpw.json" >/dev/null 2>&1
 
 echo "| variant | bytes | bpw | perplexity (cwb) | Δ vs base | perplexity (llama.cpp, same file) |"
 echo "|---|---:|---:|---:|---:|---:|"
 base_done=0
 for name in rtn-4-g32 gptq-4-g32 awq-4-g32 rtn-3-g32 gptq-3-g32 awq-3-g32 rtn-3-g128 gptq-3-g128 awq-3-g128 \
             rtn-2-g32 gptq-2-g32 awq-2-g32 magnitude-50 wanda-50 sparsegpt-50 magnitude-2of4 wanda-2of4 sparsegpt-2of4 \
-            q8_0 q4_0 q4_0-gptq q4_1 q4_1-gptq q4_k q4_k-imatrix q2_k; do
+            q8_0 q4_0 q4_0-gptq q4_1 q4_1-gptq q4_k q4_k-imatrix q2_k mix-4.5bpw; do
   extra=()
   case "$name" in *-imatrix) extra=(--importance) ;; esac
   "$cwb" compress "$model" --recipe "$tmp/$name.json" --train-data "$calib" --data "$tmp/eval.txt" "${extra[@]}" \

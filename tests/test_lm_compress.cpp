@@ -15,11 +15,13 @@
 #include "core/compress/recipe.h"
 #include "core/io/gguf.h"
 #include "core/io/model_io.h"
+#include "core/lm/allocate.h"
 #include "core/lm/compress.h"
 #include "core/lm/corpus.h"
 #include "core/lm/defaults.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
+#include "core/lm/sensitivity.h"
 #include "core/quant/ggml_blocks.h"
 #include "tests/lmtestutil.h"
 #include "tests/testutil.h"
@@ -76,6 +78,7 @@ private slots:
     void sparsityPatterns_data();
     void sparsityPatterns();
     void llamaLayoutSites();
+    void mixToABitBudget();
     void packsCodesExactly_data();
     void packsCodesExactly();
     void refusesWhatDoesNotApply();
@@ -368,6 +371,54 @@ void TestLmCompress::llamaLayoutSites()
         }
     QCOMPARE(roles, (std::set<std::string>{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}));
     QCOMPARE(r.calibrationTokens, int64_t(512));
+}
+
+void TestLmCompress::mixToABitBudget()
+{
+    if (!m_corpusSkip.isEmpty())
+        QSKIP(qPrintable(m_corpusSkip));
+    // A sweep over formats on training text, an allocation to 4.5 bits per weight (uniform Q4_0's), and the mix
+    // against uniform Q4_0 on held-out text: lower perplexity in no more bytes.
+    auto model = loadedDemo();
+    cw::lm::SensitivityOptions so;
+    so.bits = {};
+    so.formats = {"q8_0", "q6_k", "q4_k", "q2_k"};
+    so.perplexity = cw::lm::defaultPerplexityOptions(*model);
+    so.perplexity.chunks = 16;
+    const cw::lm::SensitivityResult sweep = cw::lm::analyzeSensitivity(*model, demoTokens("brown:train", 128 * 40), so);
+    QCOMPARE(int(sweep.rows.size()), 16 * 4);
+    const std::string locked = "blk.2.ffn_up.weight";
+    const cw::lm::FormatAllocation a = cw::lm::allocateFormats(sweep, *model, 4.5, {locked});
+    QVERIFY(a.bitsPerWeight <= 4.5 && a.bitsPerWeight > 4.0);
+    uint64_t bytes = 0;
+    int64_t params = 0;
+    for (const cw::lm::FormatChoice &c : a.choices) {
+        bytes += c.bytes;
+        params += c.params;
+        if (c.tensor == locked)
+            QCOMPARE(QString::fromStdString(c.format), QString("Q8_0"));
+    }
+    QCOMPARE(a.bitsPerWeight, 8.0 * double(bytes) / double(params));
+    QVERIFY(testutil::errorOf([&] { cw::lm::allocateFormats(sweep, *model, 2.0); }).contains("below the"));
+
+    const std::vector<int32_t> heldout = demoTokens("brown:heldout", 128 * 24);
+    auto measure = [&](const cw::Recipe &recipe, uint64_t *matrixBytes) {
+        auto m = loadedDemo();
+        const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(*m, recipe, {});
+        *matrixBytes = 0;
+        for (const cw::lm::LmTensorResult &t : r.tensors)
+            *matrixBytes += t.changed ? t.bytes : 0;
+        cw::lm::PerplexityOptions po = cw::lm::defaultPerplexityOptions(*m);
+        return cw::lm::perplexity(m, heldout, po).perplexity;
+    };
+    uint64_t mixBytes = 0, q40Bytes = 0;
+    const double mix = measure(cw::lm::recipeFromAllocation(a, "mix"), &mixBytes);
+    const double q40 = measure(cw::recipeFromJson(R"({"quantize": {"weights": {"format": "q4_0"}}})"), &q40Bytes);
+    qInfo("mix %.3f bpw: perplexity %.3f (%llu bytes); uniform Q4_0: %.3f (%llu bytes)", a.bitsPerWeight, mix,
+          (unsigned long long)mixBytes, q40, (unsigned long long)q40Bytes);
+    QCOMPARE(mixBytes, bytes);
+    QVERIFY(mixBytes <= q40Bytes);
+    QVERIFY(mix < q40);
 }
 
 void TestLmCompress::packsCodesExactly_data()

@@ -18,34 +18,12 @@ namespace cw::lm {
 
 namespace {
 
-// The ggml type of a recipe's format name ("q4_k" -> Q4_K).
-uint32_t formatType(const std::string &format)
+std::string lowerName(uint32_t type)
 {
-    for (uint32_t t = 0; t < 64; ++t) {
-        const ggml::TypeTraits *tr = ggml::typeTraits(t);
-        if (!tr || !tr->quantizable)
-            continue;
-        std::string name = tr->name;
-        for (char &ch : name)
-            ch = char(std::tolower(static_cast<unsigned char>(ch)));
-        if (name == format)
-            return t;
-    }
-    throw Error("recipe: the format \"" + format + "\" is not one the workbench writes");
-}
-
-// The format a matrix with rows of `cols` values is stored in when its rows are not whole blocks of the asked
-// one: llama-quantize's fallback (llama-quant.cpp's tensor_type_fallback), F16 when that does not fit either.
-std::string fallbackFormat(const std::string &format, int64_t cols)
-{
-    if (cols % ggml::typeTraits(formatType(format))->blockSize == 0)
-        return format;
-    static const std::map<std::string, std::string> fallback = {
-        {"q2_k", "q4_0"}, {"q3_k", "q4_0"}, {"q4_k", "q5_0"}, {"q5_k", "q5_1"}, {"q6_k", "q8_0"}};
-    const auto it = fallback.find(format);
-    if (it != fallback.end() && cols % ggml::typeTraits(formatType(it->second))->blockSize == 0)
-        return it->second;
-    return "f16";
+    std::string name = ggml::typeName(type);
+    for (char &ch : name)
+        ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    return name;
 }
 
 // The grid GPTQ and AWQ quantize on: the format's when the recipe names one (its bits, groups and symmetry; the
@@ -277,12 +255,13 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             LayerConfig cfg = item.config;
             std::string fallbackNote;
             if (cfg.weights && !cfg.weights->format.empty()) {
-                const std::string asked = cfg.weights->format;
-                cfg.weights->format = fallbackFormat(asked, e.shape[1]);
-                if (cfg.weights->format != asked)
-                    fallbackNote = " (rows of " + std::to_string(e.shape[1]) + ": " +
-                                   ggml::typeName(formatType(asked)) + " falls back to " +
-                                   ggml::typeName(formatType(cfg.weights->format)) + ")";
+                const uint32_t asked = ggml::typeFromName(cfg.weights->format);
+                const uint32_t stored = ggml::fallbackType(asked, e.shape[1]);
+                if (stored != asked) {
+                    cfg.weights->format = lowerName(stored);
+                    fallbackNote = " (rows of " + std::to_string(e.shape[1]) + ": " + ggml::typeName(asked) +
+                                   " falls back to " + ggml::typeName(stored) + ")";
+                }
             }
             if (cfg.prune) {
                 const PruneConfig &p = *cfg.prune;
@@ -325,7 +304,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                     current = fakeQuantize(current, q, 0).dequantized;
                 }
                 if (!q.format.empty())
-                    storage = formatType(q.format);
+                    storage = ggml::typeFromName(q.format);
             }
             // Encoded once; the runner computes with what the encoding holds. Values GPTQ left on a legacy format's
             // own grid are packed as they are; everything else goes through llama.cpp's quantizer.

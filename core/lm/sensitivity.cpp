@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/compress/prune.h"
+#include "core/quant/ggml_blocks.h"
 #include "core/quant/quantize.h"
 
 namespace cw::lm {
@@ -42,8 +43,10 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
     for (double r : o.prune)
         if (!(r > 0 && r < 1))
             throw Error("a pruning ratio must lie in (0, 1), not " + std::to_string(r));
-    if (o.bits.empty() && o.prune.empty())
-        throw Error("no sensitivity setting: give bit-widths or pruning ratios");
+    for (const std::string &f : o.formats)
+        ggml::typeFromName(f);
+    if (o.bits.empty() && o.prune.empty() && o.formats.empty())
+        throw Error("no sensitivity setting: give bit-widths, pruning ratios or formats");
 
     // The matrices to test: the blocks' 2-D weights, or the named ones.
     std::vector<const LanguageModel::TensorEntry *> entries;
@@ -58,7 +61,7 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
         throw Error("'" + model.path() + "' has no tensor among those named, or names one twice");
 
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
-    const int64_t settings = int64_t(o.bits.size() + o.prune.size());
+    const int64_t settings = int64_t(o.bits.size() + o.prune.size() + o.formats.size());
     const double steps = double(1 + int64_t(entries.size()) * settings);
     int64_t done = 0;
     auto measure = [&](const std::string &what) {
@@ -78,7 +81,7 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
         if (!w || w->shape().size() != 2)
             throw Error("tensor '" + e->name + "' is not a weight matrix the runner uses");
         Restore restore(*w);
-        auto run = [&](const std::string &setting, const Tensor &changed) {
+        auto run = [&](const std::string &setting, const Tensor &changed, uint64_t bytes) {
             std::memcpy(w->data<float>(), changed.data<float>(), size_t(w->numel()) * 4);
             SensitivityRow row;
             row.tensor = e->name;
@@ -86,6 +89,7 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
             row.block = e->block;
             row.setting = setting;
             row.sqnrDb = weightError(restore.original(), changed).sqnrDb;
+            row.bytes = bytes;
             row.perplexity = measure(e->name + ", " + setting).perplexity;
             row.delta = row.perplexity - result.basePerplexity;
             row.relativeDelta = row.delta / result.basePerplexity;
@@ -100,10 +104,22 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
             const std::string grid = o.granularity == Granularity::Group     ? " g" + std::to_string(o.groupSize)
                                      : o.granularity == Granularity::Channel ? " per row"
                                                                              : " per tensor";
-            run(std::to_string(b) + "-bit" + grid, fakeQuantize(restore.original(), spec, 0).dequantized);
+            run(std::to_string(b) + "-bit" + grid, fakeQuantize(restore.original(), spec, 0).dequantized,
+                uint64_t(quantizedBytes(w->shape(), spec, 0)));
         }
         for (double r : o.prune)
-            run(percent(r), pruneMagnitude(restore.original(), r));
+            run(percent(r), pruneMagnitude(restore.original(), r), e->bytes);
+        for (const std::string &f : o.formats) {
+            const int64_t rows = w->shape()[0], cols = w->shape()[1];
+            const uint32_t type = ggml::fallbackType(ggml::typeFromName(f), cols);
+            const int64_t rowBytes = ggml::rowBytes(type, cols);
+            std::vector<uint8_t> bytes(size_t(rows * rowBytes));
+            ggml::quantizeRows(type, restore.original().data<float>(), bytes.data(), rows, cols);
+            Tensor decoded = Tensor::uninitialized(DType::Float32, w->shape());
+            for (int64_t r = 0; r < rows; ++r)
+                ggml::dequantizeRow(type, bytes.data() + r * rowBytes, decoded.data<float>() + r * cols, cols);
+            run(ggml::typeName(ggml::typeFromName(f)), decoded, uint64_t(bytes.size()));
+        }
     }
     return result;
 }

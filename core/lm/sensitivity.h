@@ -20,6 +20,9 @@ struct SensitivityOptions {
     Granularity granularity = Granularity::Group; // one scale per tensor, per row (output channel) or per group
     int64_t groupSize = 32;           // Group: weights per scale along a row
     std::vector<double> prune = {};   // each a setting: this fraction of the smallest |w| of the matrix set to 0
+    // Each a setting: the matrix stored in this ggml format by llama.cpp's quantizer ("q4_k", ...; rows that are not
+    // whole blocks fall back as llama-quantize falls back, ggml::fallbackType). What allocate.h chooses among.
+    std::vector<std::string> formats = {};
     PerplexityOptions perplexity;     // the measurement (ctx, chunks, bos, threads)
     std::vector<std::string> tensors; // the tensors to test (names); empty: every matrix of the blocks
 };
@@ -28,11 +31,13 @@ struct SensitivityRow {
     std::string tensor;
     std::string role; // "attn_q", "ffn_down", ...
     int block = -1;
-    std::string setting; // "4-bit g32", "prune 50%"
+    std::string setting; // "4-bit g32", "prune 50%", "Q4_K"
     double perplexity = 0;
     double delta = 0;         // perplexity - base
     double relativeDelta = 0; // delta / base
     double sqnrDb = 0;        // of the changed weight against the original
+    uint64_t bytes = 0;       // the matrix as stored with the setting (formats: as encoded; bits: packed with
+                              // their scales; pruning: as the checkpoint stores it)
 };
 
 struct SensitivityResult {

@@ -5,6 +5,7 @@
 #include "core/quant/ggml_blocks.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -1205,6 +1206,39 @@ void dequantizeRow(uint32_t type, const uint8_t *src, float *dst, int64_t n)
     }
     for (int64_t b = 0; b < blocks; ++b)
         block(src + b * tr->blockBytes, dst + b * tr->blockSize);
+}
+
+uint32_t typeFromName(const std::string &name)
+{
+    std::string list;
+    for (uint32_t t = 0; t < std::size(kTraits); ++t) {
+        const TypeTraits &tr = kTraits[t];
+        if (!tr.name || !tr.quantizable)
+            continue;
+        if (name.size() == std::strlen(tr.name) &&
+            std::equal(name.begin(), name.end(), tr.name, [](char a, char b) { return std::toupper(a) == b; }))
+            return t;
+        list += (list.empty() ? "" : ", ") + std::string(tr.name);
+    }
+    throw Error("'" + name + "' is not a type the workbench writes (" + list + ")");
+}
+
+uint32_t fallbackType(uint32_t type, int64_t rowLength)
+{
+    const TypeTraits *tr = typeTraits(type);
+    if (!tr)
+        throw Error("unknown ggml type " + std::to_string(type));
+    if (rowLength % tr->blockSize == 0)
+        return type;
+    uint32_t next = F16;
+    switch (type) {
+    case Q2_K: case Q3_K: next = Q4_0; break;
+    case Q4_K: next = Q5_0; break;
+    case Q5_K: next = Q5_1; break;
+    case Q6_K: next = Q8_0; break;
+    default: break;
+    }
+    return rowLength % typeTraits(next)->blockSize == 0 ? next : uint32_t(F16);
 }
 
 void packBlocks(uint32_t type, const int32_t *codes, const float *d, const float *m, int64_t rows, int64_t rowLength,

@@ -41,6 +41,13 @@ struct TypeTraits {
 const TypeTraits *typeTraits(uint32_t type);
 std::string typeName(uint32_t type); // "Q4_K", or "type 99"
 
+// The type of a name, in any case ("q4_k", "Q4_K"). cw::Error naming the types quantizeRows writes otherwise.
+uint32_t typeFromName(const std::string &name);
+// The type llama-quantize stores a matrix with rows of rowLength values in when `type`'s blocks do not divide
+// them (llama-quant.cpp's tensor_type_fallback): Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, Q2_K / Q3_K → Q4_0;
+// F16 when that does not fit either. `type` itself when its blocks fit.
+uint32_t fallbackType(uint32_t type, int64_t rowLength);
+
 // Bytes of one row of rowLength values. cw::Error for a type ggml does not have, or a row that is not whole
 // blocks.
 int64_t rowBytes(uint32_t type, int64_t rowLength);
