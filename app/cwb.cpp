@@ -1190,7 +1190,9 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
     cmd->add_option("--recipe", a.recipe, "the compression recipe (JSON, docs/recipes.md)")
         ->required()
         ->check(CLI::ExistingFile);
-    addOutput(cmd, a.output, "the variant: OUT.h5 (native) or OUT.onnx; OUT.gguf for a language model");
+    addOutput(cmd, a.output,
+              "the variant: OUT.h5 (native) or OUT.onnx; OUT.gguf for a language model, or OUT.safetensors (float, a "
+              "safetensors checkpoint's pruned variant, with its config.json and tokenizer beside it)");
     addProject(cmd, a.project);
     addData(cmd, a.data,
             "evaluation samples (accuracy, top-5, loss of the variant and the base); for a language model the text "
@@ -2008,8 +2010,10 @@ int lmCompress(const CompressArgs &args)
 {
     if (args.project)
         throw cw::Error("projects do not hold language models yet: give -o OUT.gguf");
-    if (!args.output.empty() && cw::fileExtension(args.output) != "gguf")
-        throw cw::Error("a language model's variant is written as OUT.gguf, not '" + args.output + "'");
+    const std::string ext = cw::fileExtension(args.output);
+    if (!args.output.empty() && ext != "gguf" && ext != "safetensors")
+        throw cw::Error("a language model's variant is written as OUT.gguf (or, float, OUT.safetensors), not '" +
+                        args.output + "'");
     if (args.output.empty() && args.noMeasure)
         throw cw::Error("give -o OUT.gguf, or measure the variant (no --no-measure)");
     const cw::Recipe recipe = cw::loadRecipe(args.recipe);
@@ -2042,8 +2046,10 @@ int lmCompress(const CompressArgs &args)
     const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress());
     if (measure)
         after = cw::lm::perplexity(model, evalIds, po, terminalProgress());
-    if (!args.output.empty())
+    if (ext == "gguf")
         cw::lm::exportGguf(*model, args.output, false, r.encoded);
+    else if (ext == "safetensors") // the weights as the runner has them, float: a pruned model for Hugging Face
+        cw::lm::exportSafetensors(*model, args.output, false);
     const uint64_t baseBytes = model->config().storedBytes;
     const double baseBpw = double(baseBytes) * 8.0 / double(std::max<int64_t>(1, model->config().parameters));
 

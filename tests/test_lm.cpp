@@ -7,6 +7,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,6 +15,8 @@
 #include "core/base/error.h"
 #include "core/io/gguf.h"
 #include "core/io/safetensors.h"
+#include "core/compress/recipe.h"
+#include "core/lm/compress.h"
 #include "core/lm/model.h"
 #include "core/lm/corpus.h"
 #include "core/lm/hf_tokenizer.h"
@@ -397,6 +400,35 @@ void TestLm::gpt2SafetensorsLayoutGivesTheSameLogits()
     const cw::Tensor la = ca.eval(ids), lb = cb.eval(ids);
     const double worst = worstRelative(lb.data<float>(), la.data<float>(), int64_t(ids.size()), a->config().vocab);
     QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+    // A pruned variant exported as safetensors: the same names, shapes and Conv1D layout as the source, the
+    // config and tokenizer beside it, and opened again it computes what the pruned model computes.
+    {
+        auto pruned = cw::lm::LanguageModel::open(folder.toStdString());
+        pruned->load();
+        cw::lm::compressLanguageModel(*pruned, cw::recipeFromJson(R"({"prune": {"method": "nm", "n": 2, "m": 4}})"), {});
+        const QString outFolder = m_dir.filePath("hf-gpt2-pruned");
+        cw::lm::exportSafetensors(*pruned, (outFolder + "/model.safetensors").toStdString(), false);
+        QVERIFY(QFileInfo::exists(outFolder + "/config.json"));
+        QVERIFY(testutil::errorOf([&] { cw::lm::exportSafetensors(*pruned, (folder + "/again.safetensors").toStdString(), false); })
+                    .contains("source checkpoint's folder"));
+        QVERIFY(testutil::errorOf([&] { cw::lm::exportSafetensors(*a, m_dir.filePath("x.safetensors").toStdString(), false); })
+                    .contains("exports to GGUF"));
+        const cw::safetensors::Checkpoint src = cw::safetensors::Checkpoint::open(folder.toStdString()),
+                                          out = cw::safetensors::Checkpoint::open(outFolder.toStdString());
+        QCOMPARE(out.tensors().size(), src.tensors().size());
+        for (const auto &t : src.tensors())
+            QCOMPARE(out.tensor(t.name)->shape, t.shape);
+        const cw::Tensor fc = out.toFloat(*out.tensor("transformer.h.0.mlp.c_fc.weight")); // [in, out]
+        int64_t zeros = 0;
+        for (int64_t i = 0; i < fc.numel(); ++i)
+            zeros += fc.data<float>()[i] == 0.f;
+        QCOMPARE(zeros, fc.numel() / 2);
+        auto reopened = cw::lm::LanguageModel::open(outFolder.toStdString());
+        reopened->load();
+        cw::lm::Context cp(pruned, 16), cr(reopened, 16);
+        const cw::Tensor lp = cp.eval(ids), lr = cr.eval(ids);
+        QVERIFY(std::memcmp(lp.data<float>(), lr.data<float>(), size_t(lp.numel()) * 4) == 0);
+    }
     // Statistics see the Conv1D matrix as the runner does: rows are the output channels.
     const cw::lm::WeightStats sa = cw::lm::weightStats(*a, "blk.0.ffn_up.weight");
     const cw::lm::WeightStats sb = cw::lm::weightStats(*b, "transformer.h.0.mlp.c_fc.weight");

@@ -626,6 +626,38 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
 }
 
 
+void exportSafetensors(const LanguageModel &model, const std::string &path, bool f16)
+{
+    const LanguageModel::Source &src = *model.m_source;
+    if (!src.st)
+        throw Error("'" + model.path() + "' is a GGUF checkpoint: it exports to GGUF");
+    const fs::path folder = fs::absolute(fs::path(path)).parent_path();
+    std::error_code ec;
+    if (fs::equivalent(folder, fs::path(src.st->folder()), ec))
+        throw Error("'" + path + "' is in the source checkpoint's folder: choose another folder");
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (const safetensors::TensorInfo &t : src.st->tensors()) {
+        std::string role;
+        for (const auto &[r, inFile] : src.fileName)
+            if (inFile == t.name)
+                role = r;
+        const Tensor *w = role.empty() ? nullptr : model.loadedWeight(t.name);
+        if (!w || w->isNull()) {
+            tensors.push_back({t.name, src.st->toFloat(t)});
+            continue;
+        }
+        tensors.push_back({t.name, src.storedTransposed(role, w->shape().size()) ? transpose2d(*w) : w->clone()});
+    }
+    fs::create_directories(folder, ec);
+    safetensors::write(path, tensors, f16, src.st->metadata());
+    for (const char *name : {"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                             "generation_config.json", "vocab.json", "merges.txt"}) {
+        const fs::path from = fs::path(src.st->folder()) / name;
+        if (fs::exists(from, ec))
+            fs::copy_file(from, folder / name, fs::copy_options::overwrite_existing);
+    }
+}
+
 void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
 {
     if (m_loaded)

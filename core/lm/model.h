@@ -112,6 +112,7 @@ private:
     friend class Context;
     friend void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
                            const std::map<std::string, EncodedTensor> &compressed);
+    friend void exportSafetensors(const LanguageModel &model, const std::string &path, bool f16);
     struct Source;
     std::string m_path;
     Config m_config;
@@ -136,6 +137,12 @@ private:
 // rows of Q and K (and their biases) reordered from split-half to adjacent rotary pairs (qwen2 keeps halves).
 void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
                 const std::map<std::string, EncodedTensor> &compressed = {});
+
+// Writes a safetensors checkpoint's weights — the loaded ones when the model is loaded (a pruned model's), the
+// file's otherwise — under its own names and layout (Hugging Face GPT-2's Conv1D matrices [in, out] again) as one
+// file, F32 (with f16, F16), and copies config.json and the tokenizer files beside it: a folder Hugging Face and
+// the workbench open. cw::Error for a GGUF source (it exports to GGUF) or when the target folder is the source's.
+void exportSafetensors(const LanguageModel &model, const std::string &path, bool f16);
 
 // Where a weight matrix of a block reads its input: the attention's input (Q, K, V or GPT-2's fused QKV), the
 // attention's output (attn_output), the MLP's input (gate and up) and the MLP's hidden layer (ffn_down).
