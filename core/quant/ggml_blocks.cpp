@@ -578,6 +578,20 @@ float rowMeanSquare(const float *x, int64_t n)
 
 // ---- the 32-value formats -----------------------------------------------------------------------------------
 
+// A 32-block's codes stored: the low four bits in qs (values 0..15 in the low nibbles, 16..31 in the high ones)
+// and, for the 5-bit formats (qh not null), the fifth bits at qh, value j's in bit j.
+void putCodes(const uint8_t *codes, uint8_t *qs, uint8_t *qh)
+{
+    uint32_t high = 0;
+    for (int j = 0; j < 16; ++j) {
+        qs[j] = uint8_t((codes[j] & 0x0F) | ((codes[j + 16] & 0x0F) << 4));
+        high |= ((codes[j] & 0x10u) >> 4) << (j + 0);
+        high |= ((codes[j + 16] & 0x10u) >> 4) << (j + 16);
+    }
+    if (qh)
+        std::memcpy(qh, &high, 4);
+}
+
 // Q4_0 / Q5_0 without importance (quantize_row_q{4,5}_0_ref): d = max / -2^(bits-1), the value of largest
 // magnitude on level 0; levels by truncation after adding half a level.
 template <int kBits>
@@ -597,18 +611,10 @@ void quantizeSymmetricRef(const float *x, uint8_t *y, int64_t n)
         const float d = max / float(-half);
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         putHalf(y, d);
-        uint8_t *qs = y + (kBits == 4 ? 2 : 6);
-        uint32_t qh = 0;
-        for (int j = 0; j < 16; ++j) {
-            const float x0 = x[j] * id, x1 = x[16 + j] * id;
-            const uint8_t xi0 = uint8_t(std::min<int>(top, truncInt8(x0 + (float(half) + 0.5f))));
-            const uint8_t xi1 = uint8_t(std::min<int>(top, truncInt8(x1 + (float(half) + 0.5f))));
-            qs[j] = uint8_t((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-            qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
-            qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
-        }
-        if (kBits == 5)
-            std::memcpy(y + 2, &qh, 4);
+        uint8_t codes[32];
+        for (int j = 0; j < 32; ++j)
+            codes[j] = uint8_t(std::min<int>(top, truncInt8(x[j] * id + (float(half) + 0.5f))));
+        putCodes(codes, y + (kBits == 4 ? 2 : 6), kBits == 5 ? y + 2 : nullptr);
     }
 }
 
@@ -631,19 +637,13 @@ void quantizeAffineRef(const float *x, uint8_t *y, int64_t n)
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         putHalf(y, d);
         putHalf(y + 2, min);
-        uint8_t *qs = y + (kBits == 4 ? 4 : 8);
-        uint32_t qh = 0;
-        for (int j = 0; j < 16; ++j) {
-            const float x0 = (x[j] - min) * id, x1 = (x[16 + j] - min) * id;
+        uint8_t codes[32];
+        for (int j = 0; j < 32; ++j) {
+            const float v = (x[j] - min) * id;
             // Q4_1 clamps the level to 15 after an int8 conversion; Q5_1 converts to uint8 unclamped.
-            const uint8_t xi0 = kBits == 4 ? uint8_t(std::min<int>(15, truncInt8(x0 + 0.5f))) : truncUInt8(x0 + 0.5f);
-            const uint8_t xi1 = kBits == 4 ? uint8_t(std::min<int>(15, truncInt8(x1 + 0.5f))) : truncUInt8(x1 + 0.5f);
-            qs[j] = uint8_t((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-            qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
-            qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+            codes[j] = kBits == 4 ? uint8_t(std::min<int>(15, truncInt8(v + 0.5f))) : truncUInt8(v + 0.5f);
         }
-        if (kBits == 5)
-            std::memcpy(y + 4, &qh, 4);
+        putCodes(codes, y + (kBits == 4 ? 4 : 8), kBits == 5 ? y + 4 : nullptr);
     }
 }
 
@@ -660,16 +660,10 @@ void quantizeSymmetricWeighted(const float *x, uint8_t *y, int64_t n, const floa
         for (int j = 0; j < 32; ++j)
             weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
         putHalf(y, makeQxQuants(32, 1 << (kBits - 1), xb, L, weight));
-        uint8_t *qs = y + (kBits == 4 ? 2 : 6);
-        uint32_t qh = 0;
-        for (int j = 0; j < 16; ++j) {
-            const uint8_t xi0 = uint8_t(L[j]), xi1 = uint8_t(L[j + 16]);
-            qs[j] = uint8_t((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-            qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
-            qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
-        }
-        if (kBits == 5)
-            std::memcpy(y + 2, &qh, 4);
+        uint8_t codes[32];
+        for (int j = 0; j < 32; ++j)
+            codes[j] = uint8_t(L[j]);
+        putCodes(codes, y + (kBits == 4 ? 2 : 6), kBits == 5 ? y + 2 : nullptr);
     }
 }
 
@@ -689,16 +683,7 @@ void quantizeAffineWeighted(const float *x, uint8_t *y, int64_t n, const float *
         const float d = makeQkxQuants(32, (1 << kBits) - 1, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
         putHalf(y, d);
         putHalf(y + 2, -min);
-        uint8_t *qs = y + (kBits == 4 ? 4 : 8);
-        uint32_t qh = 0;
-        for (int j = 0; j < 16; ++j) {
-            const uint8_t xi0 = L[j], xi1 = L[j + 16];
-            qs[j] = uint8_t((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-            qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
-            qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
-        }
-        if (kBits == 5)
-            std::memcpy(y + 4, &qh, 4);
+        putCodes(L, y + (kBits == 4 ? 4 : 8), kBits == 5 ? y + 4 : nullptr);
     }
 }
 
@@ -1274,20 +1259,15 @@ void packBlocks(uint32_t type, const int32_t *codes, const float *d, const float
             std::memcpy(out + 2, &mh, 2);
             qs = out + 4;
         }
-        if (type == Q8_0) {
-            for (int j = 0; j < 32; ++j)
-                qs[j] = uint8_t(int8_t(q[j]));
-            continue;
-        }
-        if (type == Q5_0 || type == Q5_1) { // the fifth bits: value j's in bit j, value j + 16's in bit j + 16
-            uint32_t qh = 0;
-            for (int j = 0; j < 32; ++j)
-                qh |= uint32_t((q[j] >> 4) & 1) << j;
-            std::memcpy(qs, &qh, 4);
-            qs += 4;
-        }
-        for (int j = 0; j < 16; ++j) // low nibbles: values 0..15, high nibbles: values 16..31
-            qs[j] = uint8_t((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+        uint8_t stored[32];
+        for (int j = 0; j < 32; ++j)
+            stored[j] = uint8_t(q[j]); // Q8_0: the int8 code's byte
+        if (type == Q8_0)
+            std::memcpy(qs, stored, 32);
+        else if (type == Q5_0 || type == Q5_1)
+            putCodes(stored, qs + 4, qs);
+        else
+            putCodes(stored, qs, nullptr);
     }
 }
 
