@@ -112,11 +112,6 @@ std::optional<LayerConfig> configFor(const Recipe &recipe, const LanguageModel::
     return std::nullopt;
 }
 
-std::string settingsLabel(const LayerConfig &c)
-{
-    return layerSettingsLabel(c);
-}
-
 // What the calibration passes gather for one input site of the block being compressed.
 struct SiteStats {
     std::optional<Hessian> hessian;
@@ -132,7 +127,7 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
     if (recipe.finetune.epochs > 0)
         throw Error("recipe: finetune: fine-tuning of language models is not supported yet");
     for (const auto &[key, layer] : recipe.layers) {
-        const std::string &name = key; // (a structured binding cannot be captured before C++20's clang 16)
+        const std::string &name = key; // (clang 14 cannot capture a structured binding)
         const auto &entries = model.tensors();
         const auto it = std::find_if(entries.begin(), entries.end(),
                                      [&](const LanguageModel::TensorEntry &e) { return e.name == name; });
@@ -162,7 +157,7 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
             throw Error("recipe: '" + e.name + "': " + toString(c->weights->method) +
                         " quantizes per row or per group, not per tensor");
         if (!haveCalibration && needsActivations(*c, false))
-            throw Error("recipe: '" + e.name + "' (" + settingsLabel(*c) + ") needs calibration text");
+            throw Error("recipe: '" + e.name + "' (" + layerSettingsLabel(*c) + ") needs calibration text");
     }
 }
 
@@ -215,7 +210,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
     std::map<std::string, LmTensorResult> byName;
     for (const auto &[key, items] : byBlock) {
-        const int block = key; // captured below
+        const int block = key; // (clang 14 cannot capture a structured binding)
         // The inputs of this block's matrices, with the blocks before it already compressed.
         std::map<InputSite, SiteStats> stats;
         const bool calibrate = block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
@@ -332,7 +327,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                     model.setEncoded(e.name, enc);
             }
             LmTensorResult &r = byName[e.name];
-            r.settings = settingsLabel(cfg) + (cfg.weights && cfg.weights->format.empty() ? " (stored F16)" : "") +
+            r.settings = layerSettingsLabel(cfg) + (cfg.weights && cfg.weights->format.empty() ? " (stored F16)" : "") +
                          fallbackNote;
             r.type = ggml::typeName(storage);
             r.changed = true;
