@@ -2,7 +2,7 @@
 //
 //   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--sensitivity] [--screenshot PNG]
 //                         [--inspect LAYER [--bits N|float] [--prune RATIO]] [--recipe R.json] [--compress]
-//                         [--generate PROMPT]
+//                         [--generate PROMPT] [--lm-sensitivity] [--lm-compress R.json[,R2.json...]]
 //
 // Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.
 // --screenshot loads (and with --evaluate, evaluates), renders the window to a PNG and exits: 0 on
@@ -13,7 +13,9 @@
 // (evaluated on --limit samples, 1000 if unset) and the screenshot waits for the variant.
 // A language model (a .gguf / .safetensors file, a Hugging Face folder, "demo-lm") takes --inspect TENSOR (its
 // statistics computed before the screenshot), --evaluate (perplexity on --data TEXT, "brown:heldout" or a text
-// file, at most --limit chunks) and --generate PROMPT (the screenshot waits for the text).
+// file, at most --limit chunks) and --generate PROMPT (the screenshot waits for the text); --lm-compress loads each
+// recipe into the Compress tab in turn and runs it (evaluated on --data TEXT, at most --limit chunks; the screenshot
+// waits for the last variant).
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
@@ -26,6 +28,8 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <functional>
+#include <memory>
 
 #include "core/base/version.h"
 #include "ui/mainwindow.h"
@@ -33,6 +37,7 @@
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
 #include "ui/views/inspectview.h"
+#include "ui/views/lmcompressview.h"
 #include "ui/views/lmevaluateview.h"
 #include "ui/views/lmgenerateview.h"
 #include "ui/views/lminspectview.h"
@@ -116,8 +121,13 @@ int main(int argc, char *argv[])
     const QCommandLineOption lmSensitivityOption(
         QStringLiteral("lm-sensitivity"),
         QStringLiteral("A language model: run the Sensitivity tab (its remembered settings; --data TEXT, --limit chunks)."));
+    const QCommandLineOption lmCompressOption(
+        QStringLiteral("lm-compress"),
+        QStringLiteral("A language model: load each recipe (comma-separated, or the option repeated) into the Compress "
+                       "tab and run it (--data TEXT, --limit chunks)."),
+        QStringLiteral("RECIPE.json"));
     parser.addOptions({recipeOption, compressOption, distillOption, compareOption, reportOption, sizeOption, generateOption,
-                       lmSensitivityOption});
+                       lmSensitivityOption, lmCompressOption});
     parser.process(app);
 
     QString modelSpec = parser.value(openOption);
@@ -274,6 +284,40 @@ int main(int argc, char *argv[])
                 screenshotWhenFinished(view);
                 if (!view->run())
                     fail(QStringLiteral("could not start the sensitivity analysis: %1").arg(view->statusText()));
+                return;
+            }
+            if (parser.isSet(lmCompressOption)) {
+                cw::ui::LmCompressView *view = lm->compressView();
+                lm->setCurrentWidget(view);
+                if (parser.isSet(dataOption))
+                    view->setEvaluationSpec(parser.value(dataOption));
+                if (parser.isSet(limitOption))
+                    view->setChunks(int(limit));
+                auto recipes = std::make_shared<QStringList>();
+                for (const QString &value : parser.values(lmCompressOption))
+                    for (const QString &path : value.split(QLatin1Char(','), Qt::SkipEmptyParts))
+                        *recipes << path;
+                // One recipe after the other: each run's end starts the next; the last one's takes the picture.
+                const auto next = std::make_shared<std::function<void()>>();
+                *next = [&, view, recipes]() {
+                    if (recipes->isEmpty()) {
+                        if (batch)
+                            takeScreenshot();
+                        return;
+                    }
+                    const QString path = recipes->takeFirst();
+                    if (!view->loadRecipeFile(path) || !view->run())
+                        fail(QStringLiteral("could not run %1: %2").arg(path, view->statusText()));
+                };
+                QObject::connect(view, &cw::ui::LmJobView::finished, &window, [&, view, next](bool ok) {
+                    if (!ok) {
+                        if (batch)
+                            fail(view->statusText());
+                        return;
+                    }
+                    (*next)();
+                });
+                (*next)();
                 return;
             }
             if (parser.isSet(generateOption)) {

@@ -7,7 +7,10 @@
 // an error message, not a crash; a llama-7B-shaped checkpoint (13.5 GB, sparse) opens at once and Inspect reads one
 // of its matrices on a worker thread; opening a CNN model brings the CNN views back; File → Export (Ctrl+E) writes
 // a GGUF (float32, or float16 matrices, as the dialog's filter says) that opens and gives the original's logits,
-// and an unwritable path is an error message.
+// and an unwritable path is an error message. Compress (Ctrl+6): the form and the per-tensor overrides make the
+// recipe its saved JSON reads back as; the table predicts the storage types and bytes compressLanguageModel reports
+// (llama-quantize's fallback included); a run adds a variant with the core's bits per weight and perplexity, exports
+// as GGUF, and reuses the base's measurement; Cancel of a GPTQ run keeps no variant; a refused recipe says why.
 #include <QtTest>
 
 #include <QAction>
@@ -35,7 +38,9 @@
 
 #include <cmath>
 
+#include "core/compress/recipe.h"
 #include "core/io/gguf.h"
+#include "core/lm/compress.h"
 #include "core/lm/defaults.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
@@ -51,6 +56,8 @@
 #include "ui/models/layertablemodel.h"
 #include "ui/models/lmtensormodel.h"
 #include "ui/projectdocument.h"
+#include "ui/models/lmrecipetablemodel.h"
+#include "ui/views/lmcompressview.h"
 #include "ui/views/lmevaluateview.h"
 #include "ui/views/lmgenerateview.h"
 #include "ui/views/lminspectview.h"
@@ -184,6 +191,11 @@ private slots:
     void exportWritesGguf_data();
     void exportWritesGguf();
     void exportToUnwritablePathIsAnError();
+    void compressFormRoundTrips();
+    void compressTablePredictsCore();
+    void compressRunMatchesCore();
+    void compressCancelKeepsVariants();
+    void compressRefusedRecipeSaysWhy();
 
 private:
     std::unique_ptr<MainWindow> openWindow(const QString &spec);
@@ -276,14 +288,14 @@ void TestGuiLm::opensAndShowsOverview()
     // The View menu's tab shortcuts switch the language-model tabs.
     auto *viewMenu = window->findChild<QMenu *>(QStringLiteral("viewMenu"));
     QVERIFY(viewMenu);
-    QAction *generateTab = nullptr, *compressTab = nullptr, *sensitivityTab = nullptr;
+    QAction *generateTab = nullptr, *compressTab = nullptr, *sensitivityTab = nullptr, *lmCompressTab = nullptr;
     for (QAction *a : viewMenu->actions()) {
         if (a->text() == QStringLiteral("Generate"))
             generateTab = a;
         if (a->text() == QStringLiteral("Sensitivity") && a->isVisible())
             sensitivityTab = a;
         if (a->text() == QStringLiteral("Compress"))
-            compressTab = a;
+            (a->isVisible() ? lmCompressTab : compressTab) = a; // the CNN tab's is hidden
     }
     QVERIFY(generateTab && compressTab);
     QVERIFY(generateTab->isVisible() && !compressTab->isVisible());
@@ -294,12 +306,16 @@ void TestGuiLm::opensAndShowsOverview()
     QCOMPARE(sensitivityTab->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_3));
     sensitivityTab->trigger();
     QCOMPARE(window->languageModelView()->currentWidget(), window->languageModelView()->sensitivityView());
+    QVERIFY(lmCompressTab);
+    QCOMPARE(lmCompressTab->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_6));
+    lmCompressTab->trigger();
+    QCOMPARE(window->languageModelView()->currentWidget(), window->languageModelView()->compressView());
 
     // Close Model: back to the CNN page, nothing open.
     QVERIFY(window->closeProject());
     QVERIFY(!window->languageModel());
     QCOMPARE(pages->currentWidget()->objectName(), QStringLiteral("mainSplitter"));
-    QVERIFY(compressTab->isVisible() && !generateTab->isVisible());
+    QVERIFY(compressTab->isVisible() && !generateTab->isVisible() && !lmCompressTab->isVisible());
 }
 
 void TestGuiLm::tensorTreeGroupsByBlock()
@@ -935,6 +951,265 @@ void TestGuiLm::exportToUnwritablePathIsAnError()
     QVERIFY(window->languageModel());
     QVERIFY(!window->isBusy());
     QVERIFY(window->findChild<QAction *>(QStringLiteral("exportAction"))->isEnabled());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Compress
+
+void TestGuiLm::compressFormRoundTrips()
+{
+    auto window = openWindow(QStringLiteral("demo-lm"));
+    QVERIFY(window);
+    LmCompressView *view = window->languageModelView()->compressView();
+    QCOMPARE(window->languageModelView()->indexOf(view), 5); // Ctrl+6
+    LmRecipeTableModel *table = view->tensorModel();
+    // The blocks' matrices; demo-lm ties its output head to the embedding, which is listed once.
+    QCOMPARE(table->rowCount(), 4 * 4 + 1);
+    QVERIFY(table->rowOfTensor(QStringLiteral("token_embd.weight")) >= 0);
+    QCOMPARE(table->rowOfTensor(QStringLiteral("position_embd.weight")), -1);
+    QCOMPARE(table->rowOfTensor(QStringLiteral("blk.0.attn_norm.weight")), -1);
+
+    // Wanda 2:4, GPTQ 3 bit in groups of 64, asymmetric, stored as F16; one matrix as Q6_K, one locked, the embedding Q8_0.
+    view->nameEdit()->setText(QStringLiteral("round trip"));
+    view->pruneCombo()->setCurrentIndex(view->pruneCombo()->findData(int(LmCompressView::Prune::Wanda)));
+    view->nmBox()->setChecked(true);
+    view->nSpin()->setValue(2);
+    view->mSpin()->setValue(4);
+    view->quantCombo()->setCurrentIndex(view->quantCombo()->findData(int(LmCompressView::Quant::Gptq)));
+    view->formatCombo()->setCurrentIndex(0);
+    view->bitsSpin()->setValue(3);
+    view->granularityCombo()->setCurrentIndex(view->granularityCombo()->findData(QStringLiteral("group:64")));
+    view->symmetricBox()->setChecked(false);
+    const int down = table->rowOfTensor(QStringLiteral("blk.0.ffn_down.weight"));
+    const int qkv = table->rowOfTensor(QStringLiteral("blk.1.attn_qkv.weight"));
+    const int embd = table->rowOfTensor(QStringLiteral("token_embd.weight"));
+    table->setFormatOverride(down, QStringLiteral("q6_k"));
+    table->setLocked(qkv, true);
+    table->setFormatOverride(embd, QStringLiteral("q8_0"));
+    QCOMPARE(table->overrideCount(), 3);
+
+    const cw::Recipe built = view->recipe();
+    QCOMPARE(built.name, std::string("round trip"));
+    QVERIFY(built.prune && built.prune->method == cw::PruneMethod::Wanda && built.prune->nm);
+    QVERIFY(built.weights && built.weights->method == cw::QuantMethod::Gptq && built.weights->bits == 3);
+    QVERIFY(built.weights->granularity == cw::Granularity::Group && built.weights->groupSize == 64);
+    QVERIFY(!built.weights->symmetric && built.weights->format.empty());
+    QCOMPARE(built.layers.size(), size_t(3));
+    QCOMPARE(built.layers.at("blk.0.ffn_down.weight").weights->format, std::string("q6_k"));
+    QVERIFY(built.layers.at("blk.1.attn_qkv.weight").skip);
+    QVERIFY(!built.layers.at("token_embd.weight").prune); // the embedding: its format alone
+    QVERIFY(built.layers.at("token_embd.weight").weights->method == cw::QuantMethod::Rtn);
+    QCOMPARE(table->index(qkv, LmRecipeTableModel::Setting).data().toString(), QStringLiteral("kept as stored (locked)"));
+    QCOMPARE(table->predictedType(qkv), QStringLiteral("F32"));
+    QCOMPARE(table->index(down, LmRecipeTableModel::Setting).data().toString(),
+             QString::fromStdString(cw::layerSettingsLabel(built.layers.at("blk.0.ffn_down.weight"))));
+    // The core takes it (with calibration text).
+    cw::lm::validateLmRecipe(built, *window->languageModel(), true);
+
+    // Saved, the JSON reads back as the same recipe.
+    const QString path = m_dir.filePath(QStringLiteral("roundtrip.json"));
+    QVERIFY2(view->saveRecipeFile(path), qPrintable(view->statusText()));
+    const cw::Recipe read = cw::recipeFromJson(readAll(path).toStdString());
+    QCOMPARE(QString::fromStdString(cw::recipeToJson(read)), QString::fromStdString(cw::recipeToJson(built)));
+
+    // Loaded into a fresh form: the same recipe, the overrides in the table again; a change of the defaults carries
+    // the format override along.
+    view->setRecipe(cw::Recipe{});
+    QCOMPARE(table->overrideCount(), 0);
+    QVERIFY(view->loadRecipeFile(path));
+    QCOMPARE(QString::fromStdString(cw::recipeToJson(view->recipe())), QString::fromStdString(cw::recipeToJson(built)));
+    QCOMPARE(view->pruneCombo()->currentData().toInt(), int(LmCompressView::Prune::Wanda));
+    QVERIFY(view->nmBox()->isChecked());
+    QCOMPARE(view->bitsSpin()->value(), 3);
+    QVERIFY(table->isLocked(qkv));
+    QCOMPARE(table->formatOverride(down), QStringLiteral("q6_k"));
+    QCOMPARE(table->formatOverride(embd), QStringLiteral("q8_0"));
+    view->bitsSpin()->setValue(5);
+    QCOMPARE(view->recipe().layers.at("blk.0.ffn_down.weight").weights->bits, 5);
+
+    // The form is remembered (without the overrides, which name this model's tensors).
+    LmCompressView again;
+    QCOMPARE(again.recipe().weights->bits, 5);
+    QVERIFY(again.recipe().layers.empty());
+}
+
+void TestGuiLm::compressTablePredictsCore()
+{
+    auto window = openWindow(QStringLiteral("demo-lm"));
+    QVERIFY(window);
+    LmCompressView *view = window->languageModelView()->compressView();
+    LmRecipeTableModel *table = view->tensorModel();
+    cw::Recipe recipe = cw::recipeFromJson(R"({"quantize": {"weights": {"format": "q4_k"}},
+        "layers": {"token_embd.weight": {"quantize": {"weights": {"format": "q6_k"}}}}})");
+    view->setRecipe(recipe);
+
+    const auto model = cw::lm::LanguageModel::open("demo-lm");
+    model->load();
+    const cw::lm::LmCompressResult expected = cw::lm::compressLanguageModel(*model, recipe, {});
+    int64_t params = 0;
+    uint64_t bytes = 0;
+    int fallbacks = 0;
+    for (const cw::lm::LmTensorResult &t : expected.tensors) {
+        const int row = table->rowOfTensor(QString::fromStdString(t.name));
+        if (row < 0) {
+            QVERIFY2(!t.changed, t.name.c_str());
+            continue;
+        }
+        QCOMPARE(table->predictedType(row), QString::fromStdString(t.type));
+        QCOMPARE(table->predictedBytes(row), t.bytes);
+        params += t.params;
+        bytes += t.bytes;
+        fallbacks += t.type != "Q4_K" && t.block >= 0;
+    }
+    QVERIFY(fallbacks > 0); // rows of 128 are not whole Q4_K blocks: Q5_0, as llama-quantize stores them
+    QCOMPARE(table->predictedType(table->rowOfTensor(QStringLiteral("blk.0.ffn_down.weight"))), QStringLiteral("Q4_K"));
+    QCOMPARE(table->predictedType(table->rowOfTensor(QStringLiteral("blk.0.ffn_up.weight"))), QStringLiteral("Q5_0"));
+    QVERIFY(std::fabs(table->predictedBitsPerWeight() - double(bytes) * 8.0 / double(params)) < 1e-12);
+    QCOMPARE(table->predictedModelBytes(), expected.bytes);
+    QVERIFY(view->predictionText().contains(displayLocale().toString(table->predictedBitsPerWeight(), 'f', 3)));
+
+    // An edit changes the prediction at once.
+    const double before = table->predictedBitsPerWeight();
+    table->setLocked(table->rowOfTensor(QStringLiteral("blk.0.ffn_down.weight")), true);
+    QVERIFY(table->predictedBitsPerWeight() > before);
+    QCOMPARE(table->predictedType(table->rowOfTensor(QStringLiteral("blk.0.ffn_down.weight"))), QStringLiteral("F32"));
+}
+
+void TestGuiLm::compressRunMatchesCore()
+{
+    auto window = openWindow(QStringLiteral("demo-lm"));
+    QVERIFY(window);
+    LmWorkspace *lm = window->languageModelView();
+    LmCompressView *view = lm->compressView();
+    const cw::Recipe recipe = cw::recipeFromJson(R"({"name": "q8", "quantize": {"weights": {"format": "q8_0"}}})");
+    view->setRecipe(recipe);
+    view->setCalibrationSpec(QString());
+    view->setEvaluationSpec(m_longText);
+    view->setChunks(2);
+    QSignalSpy finished(view, &LmJobView::finished);
+    QVERIFY2(view->run(), qPrintable(view->statusText()));
+    QVERIFY(view->isRunning());
+    QVERIFY(view->job()->params().measureBase);
+    QVERIFY(!lm->evaluateView()->evaluateButton()->isEnabled()); // taking turns
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
+    QCOMPARE(view->variants().size(), size_t(1));
+    QVERIFY(!window->languageModel()->loaded()); // the workspace's model was not touched
+
+    // The core on the same recipe and text.
+    const auto model = cw::lm::LanguageModel::open("demo-lm");
+    model->load();
+    const std::vector<int32_t> tokens = cw::lm::encodeText(*model, readAll(m_longText).toStdString());
+    cw::lm::PerplexityOptions options = cw::lm::defaultPerplexityOptions(*model);
+    options.chunks = 2;
+    const double base = cw::lm::perplexity(model, tokens, options).perplexity;
+    const cw::lm::LmCompressResult expected = cw::lm::compressLanguageModel(*model, recipe, {});
+    const double after = cw::lm::perplexity(model, tokens, options).perplexity;
+    const LmCompressView::Variant &v = view->variants().front();
+    QCOMPARE(v.name, QStringLiteral("q8"));
+    QCOMPARE(v.result->bytes, expected.bytes);
+    QCOMPARE(v.result->bitsPerWeight(), expected.bitsPerWeight());
+    QVERIFY2(std::fabs(v.perplexity.perplexity - after) <= 1e-9 * after,
+             qPrintable(QStringLiteral("%1 vs %2").arg(v.perplexity.perplexity, 0, 'g', 17).arg(after, 0, 'g', 17)));
+    QVERIFY(view->base());
+    QVERIFY(std::fabs(view->base()->perplexity.perplexity - base) <= 1e-9 * base);
+    QVERIFY(v.speed.promptTokensPerSecond > 0 && v.speed.generationTokensPerSecond > 0);
+    // The table: the base and the variant; the chart: both points.
+    QCOMPARE(view->variantModel()->rowCount(), 2);
+    QCOMPARE(view->variantModel()->item(1, LmCompressView::PerplexityColumn)->text(),
+             displayLocale().toString(after, 'f', 3));
+    QCOMPARE(view->variantModel()->item(1, LmCompressView::BpwColumn)->text(),
+             displayLocale().toString(expected.bitsPerWeight(), 'f', 3));
+    QCOMPARE(view->selectedVariant(), 0);
+    int points = 0;
+    for (int i = 0; i < view->chart()->graphCount(); ++i)
+        if (view->chart()->graph(i)->name() == QStringLiteral("base") || view->chart()->graph(i)->name() == QStringLiteral("variant"))
+            points += view->chart()->graph(i)->dataCount();
+    QCOMPARE(points, 2);
+
+    // Export: the variant's tensors as measured.
+    const QString out = m_dir.filePath(QStringLiteral("q8-variant.gguf"));
+    QSignalSpy exported(view, &LmCompressView::exportFinished);
+    QVERIFY(view->exportVariant(0, out));
+    QVERIFY(exported.wait(kJobTimeoutMs));
+    QVERIFY2(exported.last().at(0).toBool(), qPrintable(exported.last().at(1).toString()));
+    const auto written = cw::lm::LanguageModel::open(out.toStdString());
+    for (const auto &t : written->tensors())
+        if (t.name == "blk.0.ffn_up.weight")
+            QCOMPARE(t.type, std::string("Q8_0"));
+    uint64_t writtenBytes = 0;
+    for (const auto &t : written->tensors())
+        writtenBytes += t.bytes;
+    QCOMPARE(writtenBytes, expected.bytes);
+
+    // A second run reuses the base measured for this text.
+    const double first = v.perplexity.perplexity; // (v goes when the variants grow)
+    QVERIFY(view->run());
+    QVERIFY(!view->job()->params().measureBase);
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
+    QCOMPARE(view->variants().size(), size_t(2));
+    QCOMPARE(view->variants()[1].name, QStringLiteral("q8 (2)"));
+    QCOMPARE(view->variants()[1].perplexity.perplexity, first);
+}
+
+void TestGuiLm::compressCancelKeepsVariants()
+{
+    auto window = openWindow(m_slow);
+    QVERIFY(window);
+    LmCompressView *view = window->languageModelView()->compressView();
+    view->setRecipe(cw::recipeFromJson(R"({"quantize": {"weights": {"format": "q4_0", "method": "gptq"}}})"));
+    view->setCalibrationSpec(m_longText);
+    view->setEvaluationSpec(m_longText);
+    view->setChunks(1);
+    QSignalSpy finished(view, &LmJobView::finished);
+    QVERIFY2(view->run(), qPrintable(view->statusText()));
+    QSignalSpy progress(view->job(), &Job::progress);
+    // Cancelled while it calibrates or quantizes the blocks.
+    QTRY_VERIFY_WITH_TIMEOUT(!progress.isEmpty() && (progress.last().at(1).toString().startsWith(QStringLiteral("calibration")) ||
+                                                     progress.last().at(1).toString().startsWith(QStringLiteral("blk."))),
+                             kJobTimeoutMs);
+    QTest::mouseClick(view->cancelButton(), Qt::LeftButton);
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY(!finished.last().at(0).toBool());
+    QVERIFY2(view->statusText().startsWith(QStringLiteral("Cancelled")), qPrintable(view->statusText()));
+    QVERIFY(view->variants().empty());
+    QCOMPARE(view->variantModel()->rowCount(), 0);
+    QVERIFY(view->runButton()->isEnabled());
+    QVERIFY(!view->cancelButton()->isEnabled());
+    QVERIFY(!window->anyJobRunning());
+    QVERIFY(window->languageModelView()->evaluateView()->evaluateButton()->isEnabled());
+}
+
+void TestGuiLm::compressRefusedRecipeSaysWhy()
+{
+    auto window = openWindow(QStringLiteral("demo-lm"));
+    QVERIFY(window);
+    LmCompressView *view = window->languageModelView()->compressView();
+    view->setEvaluationSpec(m_longText);
+    QSignalSpy finished(view, &LmJobView::finished);
+    // GPTQ without calibration text.
+    view->setRecipe(cw::recipeFromJson(R"({"quantize": {"weights": {"format": "q4_k", "method": "gptq"}}})"));
+    view->setCalibrationSpec(QString());
+    QVERIFY(!view->run());
+    QVERIFY2(view->statusText().contains(QStringLiteral("needs calibration text")), qPrintable(view->statusText()));
+    // Channel pruning, which language models do not take.
+    view->setRecipe(cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.25}})"));
+    QVERIFY(!view->run());
+    QVERIFY2(view->statusText().contains(QStringLiteral("channel pruning of language models is not supported")),
+             qPrintable(view->statusText()));
+    // An override of a tensor the model does not have.
+    view->setRecipe(cw::recipeFromJson(R"({"layers": {"blk.9.ffn_up.weight": {"quantize": {"weights": {"format": "q8_0"}}}}})"));
+    QVERIFY(!view->run());
+    QVERIFY2(view->statusText().contains(QStringLiteral("has no tensor 'blk.9.ffn_up.weight'")), qPrintable(view->statusText()));
+    // A recipe file that does not parse.
+    const QString bad = m_dir.filePath(QStringLiteral("bad.json"));
+    QVERIFY(testutil::writeFile(bad, R"({"quantize": {"weights": {"bits": 9}}})"));
+    QVERIFY(!view->loadRecipeFile(bad));
+    QVERIFY2(view->statusText().contains(QStringLiteral("quantize.weights.bits")), qPrintable(view->statusText()));
+    QVERIFY(!view->isRunning());
+    QCOMPARE(finished.size(), 0);
+    QVERIFY(view->variants().empty());
 }
 
 QTEST_MAIN(TestGuiLm)

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "core/base/error.h"
 #include "core/lm/corpus.h"
 #include "core/lm/defaults.h"
 
@@ -213,8 +214,97 @@ bool LmSensitivityJob::start()
     });
 }
 
+LmCompressJob::LmCompressJob(LmCompressParams params, QObject *parent) : Job(parent), m_params(std::move(params))
+{
+    setTitle(tr("Compressing"));
+}
+
+LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::StopToken &stop,
+                                     const cw::ProgressFn &progress)
+{
+    NicerThread nicer;
+    // The bar: texts and weights, the base (when measured), the compression, the variant's perplexity and speed.
+    const double textEnd = 0.02, weightsEnd = 0.06, baseEnd = params.measureBase ? 0.2 : weightsEnd, compressEnd = 0.8,
+                 perplexityEnd = 0.94;
+    if (progress)
+        progress(0.0, "reading the text");
+    auto model = cw::lm::LanguageModel::open(params.modelPath);
+    cw::lm::LmCompressOptions options;
+    options.threads = params.threads;
+    options.importance = params.importance;
+    options.maxTokens = params.calibrationTokens;
+    if (!params.calibrationSpec.empty())
+        options.calibration = cw::lm::encodeText(*model, cw::lm::loadText(params.calibrationSpec));
+    // Refused recipes are refused before the weights are read.
+    cw::lm::validateLmRecipe(params.recipe, *model, !options.calibration.empty());
+    if (options.importance && options.calibration.empty())
+        throw cw::Error("importance-weighted formats need calibration text");
+    const std::vector<int32_t> tokens = cw::lm::encodeText(*model, cw::lm::loadText(params.evalSpec));
+    stop.throwIfStopped();
+    model->load(cw::progressSlice(progress, textEnd, weightsEnd, ""), &stop);
+
+    cw::lm::PerplexityOptions po = cw::lm::defaultPerplexityOptions(*model);
+    if (params.ctx > 0)
+        po.ctx = params.ctx;
+    po.chunks = params.chunks;
+    po.threads = params.threads;
+    // The prompt and generation of the speed test fit in the model's context, as `cwb bench` fits them.
+    int64_t prompt = params.speedPrompt, generate = params.speedGenerate;
+    if (const int64_t ctx = model->config().contextLength; ctx > 0 && prompt + generate > ctx) {
+        generate = std::min<int64_t>(generate, std::max<int64_t>(1, ctx / 4));
+        prompt = ctx - generate;
+    }
+    LmCompressOutcome out;
+    out.ctx = po.ctx;
+    out.textTokens = int64_t(tokens.size());
+    if (params.measureBase) {
+        out.basePerplexity = cw::lm::perplexity(model, tokens, po,
+                                                cw::progressSlice(progress, weightsEnd, baseEnd - 0.02, "base perplexity"),
+                                                &stop);
+        stop.throwIfStopped();
+        if (progress)
+            progress(baseEnd - 0.02, "base speed");
+        out.baseSpeed = cw::lm::speed(model, prompt, generate, params.threads);
+    }
+    stop.throwIfStopped();
+    out.result = std::make_shared<const cw::lm::LmCompressResult>(cw::lm::compressLanguageModel(
+        *model, params.recipe, options, cw::progressSlice(progress, baseEnd, compressEnd, ""), &stop));
+    out.perplexity =
+        cw::lm::perplexity(model, tokens, po, cw::progressSlice(progress, compressEnd, perplexityEnd, "perplexity"), &stop);
+    stop.throwIfStopped();
+    if (progress)
+        progress(perplexityEnd, "speed");
+    out.speed = cw::lm::speed(model, prompt, generate, params.threads);
+    out.model = std::move(model);
+    if (progress)
+        progress(1.0, "done");
+    return out;
+}
+
+bool LmCompressJob::start()
+{
+    if (isRunning())
+        return false;
+    m_result.reset();
+    const LmCompressParams params = m_params;
+    return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
+        auto outcome = std::make_shared<LmCompressOutcome>(run(params, stop, progress));
+        return [this, outcome]() {
+            m_result = std::move(*outcome);
+            emit succeeded();
+        };
+    });
+}
+
 ExportGgufJob::ExportGgufJob(LanguageModelPtr model, QString path, bool f16, QObject *parent)
     : Job(parent), m_model(std::move(model)), m_path(std::move(path)), m_f16(f16)
+{
+    setTitle(tr("Exporting"));
+}
+
+ExportGgufJob::ExportGgufJob(LanguageModelPtr model, QString path, std::shared_ptr<const EncodedTensors> compressed,
+                             QObject *parent)
+    : Job(parent), m_model(std::move(model)), m_path(std::move(path)), m_f16(false), m_compressed(std::move(compressed))
 {
     setTitle(tr("Exporting"));
 }
@@ -226,9 +316,10 @@ bool ExportGgufJob::start()
     const LanguageModelPtr model = m_model;
     const QString path = m_path;
     const bool f16 = m_f16;
-    return startWork([this, model, path, f16](const cw::StopToken &, const cw::ProgressFn &progress) -> Deliver {
+    const std::shared_ptr<const EncodedTensors> compressed = m_compressed;
+    return startWork([this, model, path, f16, compressed](const cw::StopToken &, const cw::ProgressFn &progress) -> Deliver {
         progress(0.0, "writing");
-        cw::lm::exportGguf(*model, path.toStdString(), f16);
+        cw::lm::exportGguf(*model, path.toStdString(), f16, compressed ? *compressed : EncodedTensors{});
         progress(1.0, "done");
         return [this, path]() { emit succeeded(path); };
     });

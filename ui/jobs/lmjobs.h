@@ -7,8 +7,11 @@
 //                         as it comes (tokenGenerated, queued to the job's thread)
 //   LmSensitivityJob      the text read and tokenized, the weights loaded, cw::lm::analyzeSensitivity (each weight
 //                         matrix alone quantized or pruned, then restored)
-//   ExportGgufJob         cw::lm::exportGguf (float32, or float16 matrices), read from the checkpoint, not the loaded
-//                         weights: it may run beside the others
+//   LmCompressJob         a fresh copy of the checkpoint opened and loaded (never the shared model), its perplexity
+//                         and speed measured when asked, cw::lm::compressLanguageModel by a recipe, then the
+//                         compressed copy's perplexity and speed; the copy and its LmCompressResult are the result
+//   ExportGgufJob         cw::lm::exportGguf (float32, or float16 matrices, or a compressed variant's encoded
+//                         tensors), read from the checkpoint, not the loaded weights: it may run beside the others
 //
 // The model is shared (std::shared_ptr): a job keeps it alive while it runs, even when the window has moved
 // on to another model. PerplexityJob, GenerateJob and LmSensitivityJob load the weights (LanguageModel::load, which
@@ -20,11 +23,14 @@
 #include <QMetaType>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/compress/recipe.h"
+#include "core/lm/compress.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
 #include "core/lm/sensitivity.h"
@@ -185,12 +191,66 @@ private:
     std::optional<LmSensitivityOutcome> m_result;
 };
 
+struct LmCompressParams {
+    std::string modelPath;        // cw::lm::LanguageModel::open: the copy compressed (the workspace's model stays)
+    cw::Recipe recipe;
+    std::string calibrationSpec;  // cw::lm::loadText; "" for none (methods that need activations are then refused)
+    bool importance = false;      // formats weighted by the calibration activations
+    int64_t calibrationTokens = 8192;
+    std::string evalSpec;         // the text perplexity is measured on (cw::lm::loadText)
+    int64_t ctx = 0;              // 0: cw::lm::defaultPerplexityOptions
+    int64_t chunks = -1;          // -1: every whole chunk
+    bool measureBase = true;      // the unchanged copy's perplexity and speed first (the owner caches them)
+    int64_t speedPrompt = 128, speedGenerate = 32; // cw::lm::speed, as `cwb bench` measures (fitted to the context)
+    int threads = 0;
+};
+
+struct LmCompressOutcome {
+    std::shared_ptr<cw::lm::LanguageModel> model;          // the compressed copy, loaded (runs as encoded)
+    std::shared_ptr<const cw::lm::LmCompressResult> result; // its tensors and encoded bytes (exportGguf)
+    std::optional<cw::lm::PerplexityResult> basePerplexity; // with measureBase
+    std::optional<cw::lm::SpeedResult> baseSpeed;
+    cw::lm::PerplexityResult perplexity;
+    cw::lm::SpeedResult speed;
+    int64_t ctx = 0;        // the context of the perplexity
+    int64_t textTokens = 0; // the evaluation text, tokenized
+};
+
+class LmCompressJob : public Job {
+    Q_OBJECT
+public:
+    explicit LmCompressJob(LmCompressParams params, QObject *parent = nullptr);
+
+    const LmCompressParams &params() const { return m_params; }
+    bool start() override;
+    // Set once succeeded() has been emitted.
+    const std::optional<LmCompressOutcome> &result() const { return m_result; }
+
+    // The work itself, callable without Qt. Progress: "reading the text", "reading weights", "base perplexity: chunk
+    // i of n", the compression's stages (calibration, each tensor), "perplexity: chunk i of n", "speed". The recipe is
+    // checked (cw::lm::validateLmRecipe) before anything is read.
+    static LmCompressOutcome run(const LmCompressParams &params, const cw::StopToken &stop,
+                                 const cw::ProgressFn &progress);
+
+signals:
+    void succeeded();
+
+private:
+    LmCompressParams m_params;
+    std::optional<LmCompressOutcome> m_result;
+};
+
+using EncodedTensors = std::map<std::string, cw::lm::EncodedTensor>;
+
 // Writes the model as a GGUF checkpoint (cw::lm::exportGguf; cw::Error, e.g. for a safetensors source, becomes
 // failed()). The writer has no stop checks of its own: a cancel discards the result (the file is written atomically).
 class ExportGgufJob : public Job {
     Q_OBJECT
 public:
     ExportGgufJob(LanguageModelPtr model, QString path, bool f16, QObject *parent = nullptr);
+    // A compressed variant: its encoded tensors as they are, every other tensor as the checkpoint stores it.
+    ExportGgufJob(LanguageModelPtr model, QString path, std::shared_ptr<const EncodedTensors> compressed,
+                  QObject *parent = nullptr);
 
     QString path() const { return m_path; }
     bool f16() const { return m_f16; }
@@ -203,6 +263,7 @@ private:
     LanguageModelPtr m_model;
     QString m_path;
     bool m_f16;
+    std::shared_ptr<const EncodedTensors> m_compressed;
 };
 
 } // namespace cw::ui

@@ -17,7 +17,13 @@ const char kBrown[] = "brown:heldout";
 const char kChoose[] = "<choose>"; // the last item: a file dialog
 } // namespace
 
-LmTextCombo::LmTextCombo(QString settingsKey, QWidget *parent) : QComboBox(parent), m_key(std::move(settingsKey))
+LmTextCombo::LmTextCombo(QString settingsKey, QWidget *parent)
+    : LmTextCombo(std::move(settingsKey), QString::fromLatin1(kBrown), parent)
+{
+}
+
+LmTextCombo::LmTextCombo(QString settingsKey, QString brownSpec, QWidget *parent)
+    : QComboBox(parent), m_key(std::move(settingsKey)), m_brown(std::move(brownSpec))
 {
     setObjectName(QStringLiteral("lmTextCombo"));
     setMinimumContentsLength(28);
@@ -29,7 +35,7 @@ LmTextCombo::LmTextCombo(QString settingsKey, QWidget *parent) : QComboBox(paren
     }
     QSettings s;
     m_recent = s.value(QLatin1String(kRecentKey)).toStringList();
-    fill(s.value(m_key, m_brownError.isEmpty() ? QString::fromLatin1(kBrown) : QString()).toString());
+    fill(s.value(m_key, m_brownError.isEmpty() ? m_brown : QString()).toString());
     connect(this, &QComboBox::activated, this, [this](int index) {
         if (itemData(index).toString() == QLatin1String(kChoose))
             chooseFile();
@@ -43,13 +49,15 @@ QString LmTextCombo::displayName(const QString &spec)
 {
     if (spec == QLatin1String(kBrown))
         return tr("Brown corpus, held-out split");
+    if (spec == QLatin1String("brown:train"))
+        return tr("Brown corpus, training split");
     return QFileInfo(spec).fileName();
 }
 
 void LmTextCombo::fill(const QString &select)
 {
     clear();
-    addItem(displayName(QString::fromLatin1(kBrown)), QString::fromLatin1(kBrown));
+    addItem(displayName(m_brown), m_brown);
     if (!m_brownError.isEmpty()) {
         // Offered, but off, with how to get it.
         qobject_cast<QStandardItemModel *>(model())->item(0)->setEnabled(false);
@@ -71,7 +79,7 @@ void LmTextCombo::fill(const QString &select)
 
 void LmTextCombo::setTextSpec(const QString &spec)
 {
-    if (spec != QLatin1String(kBrown) && !spec.isEmpty()) {
+    if (spec != m_brown && !spec.startsWith(QLatin1String("brown:")) && !spec.isEmpty()) {
         const QString path = QFileInfo(spec).absoluteFilePath();
         m_recent = QSettings().value(QLatin1String(kRecentKey)).toStringList(); // another view may have added one
         m_recent.removeAll(path);
@@ -88,7 +96,7 @@ void LmTextCombo::setTextSpec(const QString &spec)
 QString LmTextCombo::textSpec() const
 {
     const QString spec = currentData().toString();
-    if (spec == QLatin1String(kChoose) || (spec == QLatin1String(kBrown) && !m_brownError.isEmpty()))
+    if (spec == QLatin1String(kChoose) || (spec == m_brown && !m_brownError.isEmpty()))
         return {};
     return spec;
 }

@@ -4,6 +4,7 @@
 
 #include "ui/formatting.h"
 #include "ui/models/lmtensormodel.h"
+#include "ui/views/lmcompressview.h"
 #include "ui/views/lmevaluateview.h"
 #include "ui/views/lmgenerateview.h"
 #include "ui/views/lminspectview.h"
@@ -26,11 +27,13 @@ LmWorkspace::LmWorkspace(QWidget *parent) : QTabWidget(parent)
     m_sensitivity = new LmSensitivityView;
     m_evaluate = new LmEvaluateView;
     m_generate = new LmGenerateView;
+    m_compress = new LmCompressView;
     addTab(m_overview, tr("Overview"));
     addTab(m_inspect, tr("Inspect"));
     addTab(m_sensitivity, tr("Sensitivity"));
     addTab(m_evaluate, tr("Evaluate"));
     addTab(m_generate, tr("Generate"));
+    addTab(m_compress, tr("Compress"));
     setCurrentIndex(QSettings().value(QLatin1String(kTabKey), 0).toInt());
     connect(this, &QTabWidget::currentChanged, this, [](int index) { QSettings().setValue(QLatin1String(kTabKey), index); });
 
@@ -38,6 +41,7 @@ LmWorkspace::LmWorkspace(QWidget *parent) : QTabWidget(parent)
     takeTurns(m_sensitivity, tr("analysing sensitivity"));
     takeTurns(m_evaluate, tr("evaluating"));
     takeTurns(m_generate, tr("generating"));
+    takeTurns(m_compress, tr("compressing a copy"));
     connect(m_evaluate, &LmEvaluateView::evaluated, this, [this](const PerplexityOutcome &outcome, const QString &text) {
         m_overview->setPerplexity(outcome, text);
         m_evaluationText = tr("Perplexity %1 on %2 · %3 tokens/s")
@@ -51,6 +55,8 @@ LmWorkspace::LmWorkspace(QWidget *parent) : QTabWidget(parent)
             [this]() { emit logged(tr("perplexity: %1").arg(m_evaluate->statusText())); });
     connect(m_generate, &LmGenerateView::finished, this,
             [this]() { emit logged(tr("generate: %1").arg(m_generate->statusText())); });
+    connect(m_compress, &LmCompressView::finished, this,
+            [this]() { emit logged(tr("compress: %1").arg(m_compress->statusText())); });
 }
 
 void LmWorkspace::takeTurns(LmJobView *view, const QString &doing)
@@ -58,7 +64,7 @@ void LmWorkspace::takeTurns(LmJobView *view, const QString &doing)
     connect(view, &LmJobView::runningChanged, this, [this, view, doing](bool running) {
         const QString reason =
             running ? tr("The model is busy %1; wait until it is done (or cancel it)").arg(doing) : QString();
-        for (LmJobView *other : std::initializer_list<LmJobView *>{m_sensitivity, m_evaluate, m_generate})
+        for (LmJobView *other : std::initializer_list<LmJobView *>{m_sensitivity, m_evaluate, m_generate, m_compress})
             if (other != view)
                 other->setBlockedReason(reason);
     });
@@ -74,6 +80,7 @@ void LmWorkspace::setModel(LanguageModelPtr model, const QString &displayName, q
     m_sensitivity->setModel(m_model);
     m_evaluate->setModel(m_model);
     m_generate->setModel(m_model);
+    m_compress->setModel(m_model);
     emit evaluationChanged();
 }
 
@@ -93,7 +100,8 @@ bool LmWorkspace::showInspect(const QString &tensor)
 
 bool LmWorkspace::isRunning() const
 {
-    return m_sensitivity->isRunning() || m_evaluate->isRunning() || m_generate->isRunning();
+    return m_sensitivity->isRunning() || m_evaluate->isRunning() || m_generate->isRunning() ||
+           m_compress->isRunning();
 }
 
 void LmWorkspace::cancelAll()
@@ -101,6 +109,7 @@ void LmWorkspace::cancelAll()
     m_sensitivity->cancel();
     m_evaluate->cancel();
     m_generate->stop();
+    m_compress->cancel();
 }
 
 QString LmWorkspace::evaluationStatusText() const

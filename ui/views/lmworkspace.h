@@ -1,12 +1,13 @@
 // LmWorkspace: what the window shows instead of the CNN views while a language model is open — five tabs over
 // one cw::lm::LanguageModel: Overview (LmOverview), Inspect (LmInspectView, the tensor tree and one tensor's
 // statistics), Sensitivity (LmSensitivityView, each matrix alone quantized or pruned), Evaluate (LmEvaluateView,
-// perplexity on a text) and Generate (LmGenerateView). The tensor tree model is shared by the overview's chart and
-// Inspect.
+// perplexity on a text), Generate (LmGenerateView) and Compress (LmCompressView, recipes run on copies of the model
+// and their variants compared). The tensor tree model is shared by the overview's chart and Inspect.
 //
 // Sensitivity, Evaluate and Generate all load the weights into the runner (and Sensitivity changes them while it
-// runs), which one job at a time may do: while one runs, the others are off and say why. The tab in front is
-// remembered.
+// runs), which one job at a time may do: while one runs, the others are off and say why. Compress works on a copy
+// of its own, but takes its turn as well, so that the speeds it measures are not shared with another job. The tab in
+// front is remembered.
 #pragma once
 
 #include <QTabWidget>
@@ -15,6 +16,7 @@
 
 namespace cw::ui {
 
+class LmCompressView;
 class LmEvaluateView;
 class LmGenerateView;
 class LmInspectView;
@@ -36,7 +38,7 @@ public:
     bool evaluate();
     // Shows Inspect with the tensor selected; false when the model has no such tensor.
     bool showInspect(const QString &tensor);
-    // A sensitivity analysis, an evaluation or a generation runs (a tensor's statistics, quick and read-only, do not count).
+    // A sensitivity analysis, an evaluation, a generation or a compression runs (a tensor's statistics, quick and read-only, do not count).
     bool isRunning() const;
     void cancelAll();
     // The last perplexity, for the status bar ("" before one).
@@ -47,6 +49,7 @@ public:
     LmSensitivityView *sensitivityView() const { return m_sensitivity; }
     LmEvaluateView *evaluateView() const { return m_evaluate; }
     LmGenerateView *generateView() const { return m_generate; }
+    LmCompressView *compressView() const { return m_compress; }
     LmTensorModel *tensorModel() const { return m_tensors; }
 
 signals:
@@ -65,6 +68,7 @@ private:
     LmSensitivityView *m_sensitivity = nullptr;
     LmEvaluateView *m_evaluate = nullptr;
     LmGenerateView *m_generate = nullptr;
+    LmCompressView *m_compress = nullptr;
 };
 
 } // namespace cw::ui

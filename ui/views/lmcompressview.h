@@ -1,0 +1,193 @@
+// LmCompressView: the Compress tab of a language model — a recipe (core/lm/compress.h) made in a form and per tensor,
+// run as an LmCompressJob, and the variants it made compared: what `cwb compress MODEL.gguf --recipe R.json
+// --train-data TEXT --data TEXT -o OUT.gguf` computes, kept side by side.
+//
+// The form: pruning (none, magnitude, 2:4 magnitude, Wanda, SparseGPT; a ratio, or N:M), quantization (none, round to
+// nearest, GPTQ, AWQ; bits, scale per row / group of 32, 64, 128 / tensor, symmetric), the storage format (one of
+// llama.cpp's, or none), importance-weighted formats, the calibration text (LmTextCombo, the Brown corpus's training
+// split by default; off for recipes that need none), and the evaluation text with its chunk limit. Load / Save read
+// and write recipe JSON (cw::loadRecipe / cw::saveRecipe). The per-tensor table (LmRecipeTableModel) shows each
+// matrix's setting, storage type and predicted bytes, and takes overrides from its context menu (Store as ▸, Keep as
+// stored); the predicted bits per weight over the matrices follow every edit.
+//
+// Run checks the recipe (cw::lm::validateLmRecipe: a refusal is said in the status line), then the job opens a fresh
+// copy of the checkpoint — the workspace's model, which the other tabs run, is never changed — measures the base
+// once per evaluation setting (cached), compresses, and measures the variant's perplexity and speed. Cancel (Esc)
+// stops between tensors or chunks and keeps the variants as they were. Each run adds a row to the variants table
+// (recipe summary, bytes, bits per weight, perplexity and its change against the base, prompt and generation tokens
+// per second) and a point to the chart of perplexity against bits per weight (the base a grey diamond, the Pareto
+// points — no other point both smaller and better — joined and named). Export… writes the selected variant as GGUF
+// (its encoded tensors as measured: ExportGgufJob), Save Recipe… its recipe. Texts, chunks and the last recipe
+// folder are remembered.
+#pragma once
+
+#include <QString>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/compress/recipe.h"
+#include "ui/views/lmjobview.h"
+
+class QCheckBox;
+class QComboBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QStandardItemModel;
+class QTableView;
+
+namespace cw::ui {
+
+class LmRecipeTableModel;
+class LmTextCombo;
+
+class LmCompressView : public LmJobView {
+    Q_OBJECT
+public:
+    // A measured variant: the compressed copy and what compressLanguageModel reported, with its measurements.
+    struct Variant {
+        QString name;
+        cw::Recipe recipe;
+        std::shared_ptr<cw::lm::LanguageModel> model;
+        std::shared_ptr<const cw::lm::LmCompressResult> result;
+        cw::lm::PerplexityResult perplexity;
+        cw::lm::SpeedResult speed;
+        double basePerplexity = 0;
+        QString evaluation; // the text's display name
+    };
+    // The unchanged model's measurements on one evaluation setting.
+    struct Base {
+        cw::lm::PerplexityResult perplexity;
+        cw::lm::SpeedResult speed;
+    };
+    enum VariantColumn { NameColumn, RecipeColumn, BytesColumn, BpwColumn, PerplexityColumn, DeltaColumn,
+                         PromptSpeedColumn, GenerationSpeedColumn, VariantColumnCount };
+    // The prune and quantization choices of the form, in their combos' order.
+    enum class Prune { None, Magnitude, NM, Wanda, SparseGpt };
+    enum class Quant { None, Rtn, Gptq, Awq };
+
+    explicit LmCompressView(QWidget *parent = nullptr);
+    ~LmCompressView() override;
+
+    // Cancels a running job, forgets the variants and the cached base. nullptr: none.
+    void setModel(LanguageModelPtr model);
+
+    // The recipe the form and the table describe.
+    cw::Recipe recipe() const;
+    // Puts a recipe into the form and the table (its layer overrides as table overrides).
+    void setRecipe(const cw::Recipe &recipe);
+    bool loadRecipeFile(const QString &path); // false with the reason in the status line
+    bool saveRecipeFile(const QString &path);
+
+    void setCalibrationSpec(const QString &spec); // "" switches calibration off
+    QString calibrationSpec() const;              // "" when off
+    void setEvaluationSpec(const QString &spec);
+    QString evaluationSpec() const;
+    void setChunks(int chunks); // 0: all
+    int chunks() const;
+    void setImportance(bool on);
+
+    // Starts the job with the form's recipe. False (the reason in statusText()) without a model or tokenizer, while
+    // a job runs or the runner is busy, without an evaluation text, or when the core refuses the recipe.
+    // finished(ok) follows.
+    bool run();
+    void cancel();
+    LmCompressJob *job() const { return qobject_cast<LmCompressJob *>(currentJob()); }
+    // Writes the selected variant (the last one when none is selected) as GGUF through an ExportGgufJob;
+    // exportFinished(ok) follows. False when there is no variant or an export runs.
+    bool exportVariant(int index, const QString &path);
+    bool isExporting() const;
+
+    const std::vector<Variant> &variants() const { return m_variants; }
+    const std::optional<Base> &base() const { return m_shownBase; }
+    int selectedVariant() const; // -1: none (or the base row)
+
+    LmRecipeTableModel *tensorModel() const { return m_tensors; }
+    QTableView *tensorTable() const { return m_tensorTable; }
+    QStandardItemModel *variantModel() const { return m_variantModel; }
+    QTableView *variantTable() const { return m_variantTable; }
+    QCustomPlot *chart() const { return m_chart; }
+    QComboBox *pruneCombo() const { return m_prune; }
+    QDoubleSpinBox *ratioSpin() const { return m_ratio; }
+    QCheckBox *nmBox() const { return m_nm; }
+    QSpinBox *nSpin() const { return m_n; }
+    QSpinBox *mSpin() const { return m_m; }
+    QComboBox *quantCombo() const { return m_quant; }
+    QSpinBox *bitsSpin() const { return m_bits; }
+    QComboBox *granularityCombo() const { return m_granularity; }
+    QCheckBox *symmetricBox() const { return m_symmetric; }
+    QComboBox *formatCombo() const { return m_format; }
+    QCheckBox *importanceBox() const { return m_importance; }
+    QCheckBox *calibrateBox() const { return m_calibrate; }
+    QLineEdit *nameEdit() const { return m_name; }
+    QPushButton *runButton() const { return m_run; }
+    QPushButton *cancelButton() const { return m_cancel; }
+    QPushButton *exportButton() const { return m_export; }
+    QProgressBar *progressBar() const { return m_progress; }
+    QString predictionText() const;
+
+signals:
+    void exportFinished(bool ok, const QString &message);
+
+private:
+    void buildUi();
+    QWidget *buildForm();
+    void formChanged();
+    void updateFormEnabled();
+    void updatePrediction();
+    void addVariant(Variant variant);
+    void showVariants();
+    void showChart();
+    void updateControls() override;
+    void writeSettings();
+    void tensorMenu(const QPoint &pos);
+    QString baseKey() const;
+    void chooseAndLoad();
+    void chooseAndSave();
+    void chooseAndExport();
+    void saveSelectedRecipe();
+
+    bool m_loading = false;
+    std::vector<Variant> m_variants;
+    std::map<QString, Base> m_bases; // by evaluation text, context and chunks
+    std::optional<Base> m_shownBase; // of the last run
+    cw::Recipe m_loaded;             // what the form does not show (prune scope, activations ...), kept as loaded
+    QPointer<Job> m_exportJob;
+
+    QLineEdit *m_name = nullptr;
+    QComboBox *m_prune = nullptr;
+    QDoubleSpinBox *m_ratio = nullptr;
+    QCheckBox *m_nm = nullptr;
+    QSpinBox *m_n = nullptr;
+    QSpinBox *m_m = nullptr;
+    QComboBox *m_quant = nullptr;
+    QSpinBox *m_bits = nullptr;
+    QComboBox *m_granularity = nullptr;
+    QCheckBox *m_symmetric = nullptr;
+    QComboBox *m_format = nullptr;
+    QCheckBox *m_importance = nullptr;
+    QCheckBox *m_calibrate = nullptr;
+    LmTextCombo *m_calibration = nullptr;
+    LmTextCombo *m_evaluation = nullptr;
+    QSpinBox *m_chunks = nullptr;
+    QLabel *m_prediction = nullptr;
+    QPushButton *m_run = nullptr;
+    QPushButton *m_cancel = nullptr;
+    QProgressBar *m_progress = nullptr;
+    LmRecipeTableModel *m_tensors = nullptr;
+    QTableView *m_tensorTable = nullptr;
+    QStandardItemModel *m_variantModel = nullptr;
+    QTableView *m_variantTable = nullptr;
+    QPushButton *m_export = nullptr;
+    QPushButton *m_saveVariantRecipe = nullptr;
+    QCustomPlot *m_chart = nullptr;
+};
+
+} // namespace cw::ui
