@@ -100,7 +100,8 @@ public:
     const Tensor *loadedWeight(const std::string &name) const;
     // The runner computes this weight matrix (by its name in the checkpoint) from `encoded`, rows of a ggml type
     // that decode to the loaded weight, on the block-format kernels (core/quant/ggml_kernels.h: the activations
-    // rounded to 8 bits per block, as llama.cpp computes). core/lm/compress.h sets it for every matrix it
+    // rounded to 8 bits per block, as llama.cpp computes) when it has a million weights or more; a smaller one,
+    // which stays in cache, runs faster on the float32 gemm of its decoded values. core/lm/compress.h sets it for every matrix it
     // compresses, load() for the block-quantized matrices of a GGUF file. The non-const loadedWeight() drops it
     // (the caller may change the weight). cw::Error for a tensor that is no weight matrix, or bytes that are not
     // its rows.
