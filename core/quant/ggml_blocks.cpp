@@ -1286,7 +1286,7 @@ int64_t quantizeRows(uint32_t type, const float *src, uint8_t *dst, int64_t rows
         return 0;
     // Rows are independent (each weighted path's statistics are per row or per block), so any split gives
     // llama.cpp's bytes; about 16K values per range keeps a small tensor on one thread.
-    parallelRanges(0, rows, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, rowLength)),
+    parallelRanges(resolveThreads(0), rows, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, rowLength)),
                    [&](int64_t r0, int64_t r1) {
                        for (int64_t r = r0; r < r1; ++r)
                            quantizeRow(type, src + r * rowLength, dst + r * bytes, rowLength, importance);
