@@ -217,16 +217,30 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                                    return needsActivations(it.config, o.importance);
                                });
         if (calibrate) {
+            // Only what the block's methods read: AWQ its input sample, every other method the Hessian (whose
+            // rank-k update per token is the calibration's cost).
+            bool awq = false, hessian = false;
+            for (const Item &it : items) {
+                const LayerConfig &c = it.config;
+                awq = awq || (c.weights && c.weights->method == QuantMethod::Awq);
+                hessian = hessian ||
+                          (c.prune && (c.prune->method == PruneMethod::Wanda || c.prune->method == PruneMethod::SparseGpt)) ||
+                          (c.weights && (c.weights->method == QuantMethod::Gptq ||
+                                         (o.importance && !c.weights->format.empty())));
+            }
             step("calibration activations of block " + std::to_string(block));
             Context context(view, ctx, o.threads);
             context.setInputObserver([&](int b, InputSite site, const float *x, int64_t n, int64_t width) {
                 if (b != block)
                     return;
                 SiteStats &s = stats[site];
-                if (!s.hessian)
-                    s.hessian.emplace(width);
-                s.hessian->add(x, n);
-                s.awq.add(x, n, width);
+                if (hessian) {
+                    if (!s.hessian)
+                        s.hessian.emplace(width);
+                    s.hessian->add(x, n);
+                }
+                if (awq)
+                    s.awq.add(x, n, width);
             });
             for (const std::vector<int32_t> &chunk : chunks) {
                 checkStop(stop);
