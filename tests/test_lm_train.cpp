@@ -12,6 +12,7 @@
 #include "core/lm/gpt_train.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
+#include "core/train/distill.h"
 #include "tests/testutil.h"
 
 namespace {
@@ -184,16 +185,22 @@ void TestLmTrain::embeddingGradient()
 void TestLmTrain::modelGradient_data()
 {
     QTest::addColumn<QString>("parameter");
+    QTest::addColumn<bool>("distill");
     for (const char *p : {"token_embd.weight", "position_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_qkv.weight",
                           "blk.0.attn_qkv.bias", "blk.1.attn_output.weight", "blk.1.ffn_up.weight", "blk.1.ffn_down.bias",
                           "blk.0.ffn_norm.bias", "output_norm.weight"})
-        QTest::newRow(p) << QString(p);
+        QTest::newRow(p) << QString(p) << false;
+    // The distillation loss on the token logits (fine-tuning a compressed model), through an untied output head.
+    for (const char *p : {"token_embd.weight", "output.weight", "blk.1.attn_qkv.weight", "blk.0.ffn_down.weight"})
+        QTest::newRow(qPrintable(QStringLiteral("distill %1").arg(p))) << QString(p) << true;
 }
 
 void TestLmTrain::modelGradient()
 {
-    // The whole model: the cross-entropy of next-token prediction through two blocks and the tied output.
+    // The whole model: the cross-entropy of next-token prediction through two blocks and the tied output; or the
+    // distillation loss (T = 2, alpha = 0.6) against fixed teacher logits through an untied output head.
     QFETCH(QString, parameter);
+    QFETCH(bool, distill);
     cw::lm::GptShape s;
     s.vocab = 11;
     s.ctx = 5;
@@ -202,6 +209,8 @@ void TestLmTrain::modelGradient()
     s.heads = 2;
     s.ffn = 12;
     cw::lm::Gpt model(s, 3);
+    if (distill)
+        model.parameters()["output.weight"] = model.parameters().at("token_embd.weight").clone();
     // Larger weights than the initialisation, so that every path carries gradient.
     for (auto &[name, t] : model.parameters()) {
         const std::vector<float> v = randomVector(size_t(t.numel()), unsigned(qHash(QString::fromStdString(name))), -0.5, 0.5);
@@ -209,15 +218,23 @@ void TestLmTrain::modelGradient()
             t.data<float>()[i] += v[size_t(i)];
     }
     const int32_t tokens[2 * 6] = {1, 5, 2, 10, 0, 3, 7, 7, 4, 9, 1, 2};
+    cw::Tensor teacher(cw::DType::Float32, {10, s.vocab});
+    const std::vector<float> t = randomVector(size_t(teacher.numel()), 17, -3, 3);
+    std::copy(t.begin(), t.end(), teacher.data<float>());
+    cw::lm::Gpt::LogitsLoss loss;
+    if (distill)
+        loss = [&](const cw::Tensor &logits, const std::vector<int64_t> &targets, cw::Tensor *dlogits) {
+            return cw::distillationLoss(logits, teacher, &targets, 2.f, 0.6f, dlogits);
+        };
     std::map<std::string, cw::Tensor> grads;
-    model.loss(tokens, 2, 5, &grads, 1);
+    model.loss(tokens, 2, 5, &grads, 1, loss);
     cw::Tensor &p = model.parameters().at(parameter.toStdString());
     std::vector<float> values(p.data<float>(), p.data<float>() + p.numel());
     const cw::Tensor &g = grads.at(parameter.toStdString());
     const std::vector<float> analytic(g.data<float>(), g.data<float>() + g.numel());
     auto f = [&] {
         std::copy(values.begin(), values.end(), p.data<float>());
-        return model.loss(tokens, 2, 5, nullptr, 1);
+        return model.loss(tokens, 2, 5, nullptr, 1, loss);
     };
     const QString e = gradientMismatch(values, analytic, f, 1e-2f, 3e-2);
     QVERIFY2(e.isEmpty(), qPrintable(e));

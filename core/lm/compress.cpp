@@ -11,6 +11,9 @@
 #include "core/base/error.h"
 #include "core/compress/prune.h"
 #include "core/compress/reconstruct.h"
+#include "core/base/parallel.h"
+#include "core/lm/gpt_train.h"
+#include "core/train/distill.h"
 #include "core/quant/ggml_blocks.h"
 #include "core/quant/quantize.h"
 
@@ -112,11 +115,166 @@ std::optional<LayerConfig> configFor(const Recipe &recipe, const LanguageModel::
     return std::nullopt;
 }
 
+// How a tensor is stored, and so what fine-tuning trains it through: pruned weights kept at zero, a recipe's
+// grid (stored F16), then the storage type's encoding.
+struct Storage {
+    uint32_t type = ggml::F32;
+    std::vector<uint8_t> keep;     // pruning mask (empty: dense)
+    std::optional<QuantSpec> grid; // round to nearest on this grid before encoding
+    std::vector<float> importance; // the encoding's importance weights (empty: none)
+    bool identity() const { return type == ggml::F32 && keep.empty() && !grid; }
+};
+
+// The values an encoding holds, into *decoded (shaped as the encoded tensor).
+void decodeRows(const EncodedTensor &enc, Tensor *decoded)
+{
+    const int64_t cols = decoded->shape().back(), rows = decoded->numel() / cols, rowBytes = ggml::rowBytes(enc.type, cols);
+    const uint8_t *bytes = reinterpret_cast<const uint8_t *>(enc.bytes.data());
+    for (int64_t r = 0; r < rows; ++r)
+        ggml::dequantizeRow(enc.type, bytes + r * rowBytes, decoded->data<float>() + r * cols, cols);
+}
+
+// The values' rows encoded in `type` (with importance weights when given); *decoded receives what they hold.
+EncodedTensor encodeRows(uint32_t type, const Tensor &values, const std::vector<float> &importance, Tensor *decoded)
+{
+    const int64_t cols = values.shape().back(), rows = values.numel() / cols, rowBytes = ggml::rowBytes(type, cols);
+    EncodedTensor enc;
+    enc.type = type;
+    enc.bytes.assign(size_t(rows * rowBytes), '\0');
+    ggml::quantizeRows(type, values.data<float>(), reinterpret_cast<uint8_t *>(enc.bytes.data()), rows, cols,
+                       importance.empty() ? nullptr : importance.data());
+    decodeRows(enc, decoded);
+    return enc;
+}
+
+// A master weight through its storage: the encoding, and the values it holds in *decoded.
+EncodedTensor project(const Storage &s, const Tensor &master, Tensor *decoded)
+{
+    Tensor w = master.clone();
+    float *v = w.data<float>();
+    for (size_t i = 0; i < s.keep.size(); ++i)
+        if (!s.keep[i])
+            v[i] = 0.f;
+    if (s.grid)
+        w = fakeQuantize(w, *s.grid, 0).dequantized;
+    return encodeRows(s.type, w, s.importance, decoded);
+}
+
 // What the calibration passes gather for one input site of the block being compressed.
 struct SiteStats {
     std::optional<Hessian> hessian;
     AwqSample awq;
 };
+
+// The recipe's fine-tuning of the compressed model (see compress.h): trains a GPT of its weights through each
+// tensor's storage, then writes the result into the model and `result` (encoded, tensors by name in `byName`).
+// `base` holds the uncompressed weights (the teacher when distilling).
+void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmCompressOptions &o, int64_t ctx,
+                        std::map<std::string, Storage> storage, const Gpt &base, LmCompressResult &result,
+                        std::map<std::string, LmTensorResult> &byName, const ProgressFn &progress,
+                        const StopToken *stop)
+{
+    const FinetuneConfig &f = recipe.finetune;
+    const int threads = resolveThreads(o.threads);
+    Gpt student = Gpt::fromModel(model);
+    // Every trained parameter's checkpoint tensor and storage (a tensor the recipe left alone: its stored type).
+    std::map<std::string, const LanguageModel::TensorEntry *> entryOf; // by llama.cpp's name
+    std::map<std::string, Storage> byRole;
+    for (const LanguageModel::TensorEntry &e : model.tensors()) {
+        const std::string role = model.llamaName(e.name);
+        if (!student.parameters().count(role))
+            continue;
+        entryOf[role] = &e;
+        auto it = storage.find(e.name);
+        Storage s;
+        if (it != storage.end())
+            s = std::move(it->second);
+        else
+            s.type = ggml::typeFromName(e.type);
+        byRole[role] = std::move(s);
+    }
+    std::map<std::string, EncodedTensor> last; // every projected parameter's latest encoding
+    GptTrainHooks hooks;
+    hooks.project = [&](const std::string &role, const Tensor &master, Tensor *effective) {
+        const Storage &s = byRole.at(role);
+        if (s.identity())
+            return false;
+        last[role] = project(s, master, effective);
+        return true;
+    };
+    LmFinetuneResult fr;
+    fr.distilled = f.distill.has_value();
+    if (f.distill)
+        hooks.batchLoss = [&](const Gpt &m, const int32_t *tokens, int64_t B, int64_t T,
+                              std::map<std::string, Tensor> *grads) {
+            const Tensor teacher = base.logits(tokens, B, T, threads);
+            return m.loss(tokens, B, T, grads, threads,
+                          [&](const Tensor &logits, const std::vector<int64_t> &targets, Tensor *dlogits) {
+                              return distillationLoss(logits, teacher, &targets, f.distill->temperature,
+                                                      f.distill->alpha, dlogits);
+                          });
+        };
+    fr.windowTokens = std::min(ctx, student.shape().ctx);
+    fr.windows = int64_t(o.calibration.size()) / (fr.windowTokens + 1);
+    if (fr.windows < 1)
+        throw Error("the training text has " + std::to_string(o.calibration.size()) +
+                    " tokens, fewer than one window of " + std::to_string(fr.windowTokens + 1));
+    if (f.samples > 0)
+        fr.windows = std::min(fr.windows, f.samples);
+    GptTrainOptions to;
+    to.ctx = fr.windowTokens;
+    to.batch = std::max<int64_t>(1, std::min(f.batchSize, fr.windows));
+    to.steps = std::max<int64_t>(1, (int64_t(f.epochs) * fr.windows + to.batch - 1) / to.batch);
+    to.lr = f.lr;
+    to.minLr = f.lr / 10;
+    to.warmup = to.steps / 10;
+    to.weightDecay = 0;
+    to.seed = f.seed;
+    to.threads = threads;
+    to.evalEvery = 0;
+    const std::vector<int32_t> text(o.calibration.begin(),
+                                    o.calibration.begin() + fr.windows * (fr.windowTokens + 1));
+    trainGpt(student, text, {}, to,
+             [&](const GptTrainStep &s) {
+                 fr.loss.push_back(s.loss);
+                 fr.steps = s.step;
+                 fr.seconds = s.seconds;
+                 if (progress)
+                     progress(double(s.step) / double(s.steps), "fine-tuning");
+             },
+             stop, hooks);
+
+    // The trained tensors into the model and the result.
+    for (const auto &[role, param] : student.parameters()) {
+        const LanguageModel::TensorEntry &e = *entryOf.at(role);
+        const Storage &s = byRole.at(role);
+        EncodedTensor enc;
+        if (s.identity()) {
+            enc.type = ggml::F32;
+            enc.bytes.assign(reinterpret_cast<const char *>(param.data<float>()), size_t(param.numel()) * 4);
+        } else {
+            enc = std::move(last.at(role));
+        }
+        Tensor *w = model.loadedWeight(e.name);
+        std::memcpy(w->data<float>(), param.data<float>(), size_t(w->numel()) * 4);
+        if (param.shape().size() == 2 && ggml::typeTraits(enc.type)->blockSize > 1)
+            model.setEncoded(e.name, enc);
+        LmTensorResult &r = byName[e.name];
+        if (!r.changed) {
+            r.settings = "fine-tuned";
+            r.type = ggml::typeName(enc.type);
+            r.changed = true;
+            r.ggmlType = enc.type;
+            r.bytes = e.bytes;
+        } else {
+            r.settings += " · fine-tuned";
+        }
+        r.sqnrDb = weightError(base.parameters().at(role), param).sqnrDb;
+        r.zeros = std::count(param.data<float>(), param.data<float>() + param.numel(), 0.f);
+        result.encoded[e.name] = std::move(enc);
+    }
+    result.finetune = std::move(fr);
+}
 
 } // namespace
 
@@ -124,8 +282,15 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
 {
     if (recipe.activations)
         throw Error("recipe: quantize.activations: a language model's activations stay float (weights only)");
-    if (recipe.finetune.epochs > 0)
-        throw Error("recipe: finetune: fine-tuning of language models is not supported yet");
+    if (recipe.finetune.epochs > 0) {
+        if (model.config().arch != Arch::Gpt2)
+            throw Error("recipe: finetune: '" + model.path() + "' is a " + model.config().archName +
+                        " model; fine-tuning a language model needs the gpt2 architecture");
+        if (recipe.finetune.distill && !recipe.finetune.distill->features.empty())
+            throw Error("recipe: finetune.distill.features: a language model distils its token logits only");
+        if (!haveCalibration)
+            throw Error("recipe: finetune: fine-tuning a language model needs training text (the calibration text)");
+    }
     for (const auto &[key, layer] : recipe.layers) {
         const std::string &name = key; // (clang 14 cannot capture a structured binding)
         const auto &entries = model.tensors();
@@ -200,11 +365,18 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                   });
     const double steps = double(work + passes);
     double done = 0;
+    // With fine-tuning, compression takes the first fifth of the progress bar.
+    const bool finetune = recipe.finetune.epochs > 0;
+    const double compressShare = finetune ? 0.2 : 1.0;
     auto step = [&](const std::string &what) {
         checkStop(stop);
         if (progress)
-            progress(done / std::max(steps, 1.0), what);
+            progress(compressShare * done / std::max(steps, 1.0), what);
     };
+    std::optional<Gpt> base; // the uncompressed weights, when fine-tuning (its teacher when distilling)
+    if (finetune)
+        base.emplace(Gpt::fromModel(model));
+    std::map<std::string, Storage> storage; // every compressed matrix's
 
     LmCompressResult result;
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
@@ -272,6 +444,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                                    " falls back to " + ggml::typeName(stored) + ")";
                 }
             }
+            Storage &store = storage[e.name];
             if (cfg.prune) {
                 const PruneConfig &p = *cfg.prune;
                 switch (p.method) {
@@ -289,6 +462,10 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 }
                 case PruneMethod::Channel: break; // refused by validateLmRecipe
                 }
+                const float *v = current.data<float>();
+                store.keep.resize(size_t(current.numel()));
+                for (size_t i = 0; i < store.keep.size(); ++i)
+                    store.keep[i] = v[i] != 0.f;
             }
             // Pruned only: stored in the checkpoint's float type (F16 for a block format); quantized: F16 or the format.
             uint32_t storage = e.type == "F32" ? ggml::F32 : e.type == "BF16" ? ggml::BF16 : ggml::F16;
@@ -314,27 +491,22 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 }
                 if (!q.format.empty())
                     storage = ggml::typeFromName(q.format);
+                else
+                    store.grid = gridOf(q).first;
             }
+            store.type = storage;
+            if (o.importance && site && cfg.weights && !cfg.weights->format.empty())
+                store.importance = site->hessian->meanSquares();
             // Encoded once; the runner computes with what the encoding holds. Values GPTQ left on a legacy format's
             // own grid are packed as they are; everything else goes through llama.cpp's quantizer.
             {
-                const int64_t rows = current.shape()[0], cols = current.shape()[1];
-                const int64_t rowBytes = ggml::rowBytes(storage, cols);
                 EncodedTensor &enc = result.encoded[e.name];
-                enc.type = storage;
                 if (onGrid) {
-                    enc.bytes = packOnGrid(storage, current, *onGrid);
+                    enc = {storage, packOnGrid(storage, current, *onGrid)};
+                    decodeRows(enc, &current);
                 } else {
-                    std::vector<float> importance;
-                    if (o.importance && site && cfg.weights && !cfg.weights->format.empty())
-                        importance = site->hessian->meanSquares();
-                    enc.bytes.assign(size_t(rows * rowBytes), '\0');
-                    ggml::quantizeRows(storage, current.data<float>(), reinterpret_cast<uint8_t *>(enc.bytes.data()),
-                                       rows, cols, importance.empty() ? nullptr : importance.data());
+                    enc = encodeRows(storage, current, store.importance, &current);
                 }
-                const uint8_t *bytes = reinterpret_cast<const uint8_t *>(enc.bytes.data());
-                for (int64_t r = 0; r < rows; ++r)
-                    ggml::dequantizeRow(storage, bytes + r * rowBytes, current.data<float>() + r * cols, cols);
                 std::memcpy(w->data<float>(), current.data<float>(), size_t(w->numel()) * 4);
                 // Block formats run on their kernels; float storage (F32 / F16 / BF16) on the float gemm.
                 if (ggml::typeTraits(storage)->blockSize > 1)
@@ -352,6 +524,15 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             r.bytes = uint64_t(e.shape[0] * ggml::rowBytes(storage, e.shape[1]));
             done += 1;
         }
+    }
+
+    if (finetune) {
+        finetuneCompressed(model, recipe, o, ctx, std::move(storage), *base, result, byName,
+                           [&](double fraction, std::string_view what) {
+                               if (progress)
+                                   progress(compressShare + (1 - compressShare) * fraction, what);
+                           },
+                           stop);
     }
 
     // Every tensor, the unchanged ones as the checkpoint stores them.

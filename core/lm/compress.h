@@ -16,12 +16,25 @@
 // calibration text, block by block: the inputs each block's matrices see with the blocks before it already
 // compressed, as GPTQ's sequential procedure does.
 //
+// Fine-tuning ("finetune": epochs, lr, batch_size, samples, seed; gpt2 architecture only, core/lm/gpt_train.h)
+// then trains every parameter of the compressed model on windows of ctx + 1 tokens of the calibration text
+// (the first `samples` windows when samples > 0), epochs × windows / batch_size Adam steps on randomly drawn
+// windows (warm-up over the first tenth, cosine decay to lr / 10, gradients clipped to norm 1). The loss is the
+// next-token cross-entropy, or with "distill" the distillation loss of core/train/distill.h on the token logits
+// with the uncompressed model as teacher (α · T² · KL + (1 − α) · CE; no feature losses). It is always
+// quantization-aware: every tensor is trained through its storage (pruned weights stay zero; a quantized matrix
+// computes with its grid's and format's values, and the straight-through gradient updates float masters), and
+// is encoded once more from its master at the end — by the format's own quantizer, so GPTQ's and AWQ's
+// choices are the fine-tuning's starting point. Tensors the recipe left alone are trained too and stored in
+// their checkpoint type (result.encoded then holds every tensor).
+//
 // The model's loaded weights are replaced by what the compressed checkpoint holds (dequantized), so perplexity
 // measured afterwards is the compressed model's, and the chosen storage types go with the model to exportGguf.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +66,14 @@ struct LmTensorResult {
     double sqnrDb = 0;    // of the compressed matrix against the original (inf when unchanged)
 };
 
+// The fine-tuning stage (recipe "finetune"): what it did.
+struct LmFinetuneResult {
+    int64_t steps = 0, windows = 0, windowTokens = 0; // Adam steps over `windows` windows of windowTokens + 1 tokens
+    bool distilled = false;                           // with the base model as teacher
+    std::vector<double> loss;                         // training loss per step
+    double seconds = 0;
+};
+
 struct LmCompressResult {
     std::vector<LmTensorResult> tensors; // every tensor of the checkpoint, in file order
     uint64_t bytes = 0;                  // all tensors as stored
@@ -60,11 +81,13 @@ struct LmCompressResult {
     double bitsPerWeight() const { return params ? double(bytes) * 8.0 / double(params) : 0.0; }
     int64_t calibrationTokens = 0;
     std::map<std::string, EncodedTensor> encoded; // the compressed tensors as stored: exportGguf's `compressed`
+    std::optional<LmFinetuneResult> finetune;
 };
 
 // Throws cw::Error naming the first layer override that is no tensor of the model, a method that does not apply
 // to the tensor (gptq, awq, wanda or sparsegpt on the embedding or output head; anything on a vector), a format
-// whose blocks do not divide the rows, or a method that needs calibration text when none is given.
+// whose blocks do not divide the rows, a method or fine-tuning that needs calibration text when none is given,
+// fine-tuning of an architecture other than gpt2, or distillation of features.
 void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool haveCalibration);
 
 // The model must be loaded; its weights are replaced (load the checkpoint again to undo). Progress per matrix

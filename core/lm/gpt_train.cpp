@@ -268,7 +268,48 @@ int64_t Gpt::parameterCount() const
     return n;
 }
 
-double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::string, Tensor> *grads, int threads) const
+Gpt Gpt::fromModel(const LanguageModel &model)
+{
+    const Config &c = model.config();
+    if (c.arch != Arch::Gpt2)
+        throw Error("'" + model.path() + "' is a " + c.archName +
+                    " model: training (fine-tuning, distillation) supports the gpt2 architecture only");
+    if (std::abs(c.normEps - double(kEps)) > 1e-9)
+        throw Error("'" + model.path() + "' normalises with epsilon " + std::to_string(c.normEps) +
+                    ": training supports GPT-2's 1e-5 only");
+    if (!model.loaded())
+        throw Error("the language model's weights are not loaded");
+    Gpt g;
+    g.m_shape = {c.vocab, c.contextLength, c.dim, c.layers, c.heads, c.ffn};
+    const Gpt shapes(g.m_shape, 0); // the parameters' names and shapes
+    for (const LanguageModel::TensorEntry &e : model.tensors()) {
+        const std::string role = model.llamaName(e.name);
+        const Tensor *w = model.loadedWeight(e.name);
+        if (!w || (!shapes.m_params.count(role) && role != "output.weight"))
+            continue;
+        if (role != "output.weight" && w->shape() != shapes.m_params.at(role).shape())
+            throw Error("tensor '" + e.name + "' is " + shapeToString(w->shape()) + ", GPT-2 needs " +
+                        shapeToString(shapes.m_params.at(role).shape()));
+        g.m_params[role] = w->clone();
+    }
+    for (const auto &[name, t] : shapes.m_params)
+        if (!g.m_params.count(name))
+            throw Error("'" + model.path() + "' has no " + name + " (GPT-2 needs it)");
+    return g;
+}
+
+Tensor Gpt::logits(const int32_t *tokens, int64_t B, int64_t T, int threads) const
+{
+    Tensor out;
+    loss(tokens, B, T, nullptr, threads, [&](const Tensor &logits, const std::vector<int64_t> &, Tensor *) {
+        out = logits;
+        return 0.0;
+    });
+    return out;
+}
+
+double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::string, Tensor> *grads, int threads,
+                 const LogitsLoss &logitsLoss) const
 {
     const GptShape &s = m_shape;
     if (T < 1 || T > s.ctx)
@@ -332,12 +373,16 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
     std::vector<float> lnf(static_cast<size_t>(N * D)), meanf(static_cast<size_t>(N)), rstdf(static_cast<size_t>(N));
     gpt::layerNormForward(x.data(), P("output_norm.weight"), P("output_norm.bias"), lnf.data(), meanf.data(),
                           rstdf.data(), N, D, kEps);
+    const std::string head = m_params.count("output.weight") ? "output.weight" : "token_embd.weight";
     Tensor logits = Tensor::uninitialized(DType::Float32, {N, V});
-    gpt::linearForward(lnf.data(), P("token_embd.weight"), nullptr, logits.data<float>(), N, D, V);
+    gpt::linearForward(lnf.data(), P(head), nullptr, logits.data<float>(), N, D, V);
+    auto lossOf = [&](Tensor *dlogits) {
+        return logitsLoss ? logitsLoss(logits, target, dlogits) : softmaxCrossEntropy(logits, target, dlogits);
+    };
     if (!grads)
-        return softmaxCrossEntropy(logits, target);
+        return lossOf(nullptr);
     Tensor dlogits;
-    const double loss = softmaxCrossEntropy(logits, target, &dlogits);
+    const double loss = lossOf(&dlogits);
     logits = Tensor();
 
     // Backward.
@@ -346,8 +391,7 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
             (*grads)[name] = Tensor(DType::Float32, t.shape());
     auto G = [&](const std::string &name) { return grads->at(name).data<float>(); };
     std::vector<float> dlnf(size_t(N * D), 0.f), dx(size_t(N * D), 0.f);
-    gpt::linearBackward(dlogits.data<float>(), lnf.data(), P("token_embd.weight"), dlnf.data(), G("token_embd.weight"),
-                        nullptr, N, D, V);
+    gpt::linearBackward(dlogits.data<float>(), lnf.data(), P(head), dlnf.data(), G(head), nullptr, N, D, V);
     dlogits = Tensor();
     gpt::layerNormBackward(dlnf.data(), x.data(), P("output_norm.weight"), meanf.data(), rstdf.data(), dx.data(),
                            G("output_norm.weight"), G("output_norm.bias"), N, D);
@@ -402,10 +446,11 @@ void Gpt::save(const std::string &path, const std::vector<gguf::WriteValue> &met
 }
 
 void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<int32_t> &heldOut,
-              const GptTrainOptions &o, const std::function<void(const GptTrainStep &)> &onStep, const StopToken *stop)
+              const GptTrainOptions &o, const std::function<void(const GptTrainStep &)> &onStep, const StopToken *stop,
+              const GptTrainHooks &hooks)
 {
     const GptShape &s = model.shape();
-    const int64_t T = s.ctx;
+    const int64_t T = o.ctx > 0 ? std::min(o.ctx, s.ctx) : s.ctx;
     if (int64_t(train.size()) < T + 2)
         throw Error("the training text has " + std::to_string(train.size()) + " tokens, fewer than a context of " +
                     std::to_string(T + 1));
@@ -416,6 +461,21 @@ void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<i
         m[name] = Tensor(DType::Float32, t.shape());
         v[name] = Tensor(DType::Float32, t.shape());
     }
+    // Projected parameters: the optimizer updates the master, the model computes with its projection.
+    std::map<std::string, Tensor> master;
+    auto project = [&] {
+        for (auto &[name, p] : model.parameters()) {
+            const auto it = master.find(name);
+            if (it != master.end())
+                hooks.project(name, it->second, &p);
+        }
+    };
+    if (hooks.project)
+        for (auto &[name, p] : model.parameters()) {
+            Tensor start = p.clone();
+            if (hooks.project(name, start, &p))
+                master[name] = std::move(start);
+        }
     TrainOptions adam;
     adam.optimizer = Optimizer::Adam;
     adam.adamBeta2 = 0.95f;
@@ -441,7 +501,8 @@ void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<i
         GptTrainStep info;
         info.step = step;
         info.steps = o.steps;
-        info.loss = model.loss(batch.data(), o.batch, T, &grads, o.threads);
+        info.loss = hooks.batchLoss ? hooks.batchLoss(model, batch.data(), o.batch, T, &grads)
+                                    : model.loss(batch.data(), o.batch, T, &grads, o.threads);
         // Global gradient-norm clipping.
         double norm2 = 0;
         for (const auto &[name, g] : grads)
@@ -462,9 +523,12 @@ void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<i
                 for (int64_t i = 0; i < g.numel(); ++i)
                     g.data<float>()[i] *= clipScale;
             const float decay = p.shape().size() >= 2 ? o.weightDecay : 0.f;
-            optimizerUpdate(adam, step, float(lr), decay, p.data<float>(), g.data<float>(), m.at(name).data<float>(),
+            const auto it = master.find(name);
+            float *target = it != master.end() ? it->second.data<float>() : p.data<float>();
+            optimizerUpdate(adam, step, float(lr), decay, target, g.data<float>(), m.at(name).data<float>(),
                             v.at(name).data<float>(), p.numel());
         }
+        project();
         if ((o.evalEvery > 0 && step % o.evalEvery == 0) || step == o.steps)
             info.heldOutLoss = heldOutLoss();
         info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

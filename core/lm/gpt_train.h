@@ -48,27 +48,41 @@ struct GptShape {
     int64_t vocab = 4096, ctx = 128, dim = 128, layers = 4, heads = 4, ffn = 512;
 };
 
+class LanguageModel;
+
 // The parameters by llama.cpp's GPT-2 tensor names ("token_embd.weight", "blk.0.attn_qkv.weight", ...); the
-// output projection is tied to the token embedding.
+// output projection is tied to the token embedding unless the parameters have an "output.weight".
 class Gpt {
 public:
     // GPT-2's initialisation: weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 * layers)), biases 0,
     // norms 1; seeded.
     Gpt(const GptShape &shape, uint64_t seed);
+    // The GPT a loaded gpt2-architecture LanguageModel runs (a copy of its float32 weights, an untied output head
+    // included): the student and the teacher of fine-tuning a compressed checkpoint (core/lm/compress.h).
+    // cw::Error for another architecture, or a layer-norm epsilon other than GPT-2's 1e-5.
+    static Gpt fromModel(const LanguageModel &model);
     const GptShape &shape() const { return m_shape; }
     std::map<std::string, Tensor> &parameters() { return m_params; }
     const std::map<std::string, Tensor> &parameters() const { return m_params; }
     int64_t parameterCount() const;
 
-    // Mean cross-entropy of predicting tokens[b, t + 1] from tokens[b, 0..t], over B sequences of T + 1 tokens
-    // (T <= ctx). With grads, accumulates the gradient of that mean into grads (same names and shapes).
-    double loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::string, Tensor> *grads, int threads) const;
+    // The loss of a batch from its logits [B * T, vocab] and next-token targets; fills *dlogits (d loss / d logits)
+    // when given.
+    using LogitsLoss =
+        std::function<double(const Tensor &logits, const std::vector<int64_t> &targets, Tensor *dlogits)>;
+    // Mean cross-entropy (or logitsLoss) of predicting tokens[b, t + 1] from tokens[b, 0..t], over B sequences of
+    // T + 1 tokens (T <= ctx). With grads, accumulates the gradient of that loss into grads (same names and shapes).
+    double loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::string, Tensor> *grads, int threads,
+                const LogitsLoss &logitsLoss = {}) const;
+    // The logits [B * T, vocab] of B sequences of T + 1 tokens (the last token of each is not read).
+    Tensor logits(const int32_t *tokens, int64_t B, int64_t T, int threads) const;
 
     // Writes the model as a GGUF "gpt2" checkpoint (float32 or float16 matrices) with the given metadata
     // besides the architecture's own (the tokenizer's keys, the training provenance).
     void save(const std::string &path, const std::vector<gguf::WriteValue> &metadata, bool f16) const;
 
 private:
+    Gpt() = default;
     GptShape m_shape;
     std::map<std::string, Tensor> m_params;
 };
@@ -81,6 +95,7 @@ struct GptTrainOptions {
     int threads = 0;
     int64_t evalEvery = 200; // steps between held-out evaluations (0: only at the end)
     int64_t evalBatches = 8;
+    int64_t ctx = 0; // tokens per training window (0: the model's context)
 };
 
 struct GptTrainStep {
@@ -89,11 +104,25 @@ struct GptTrainStep {
     double heldOutLoss = -1; // when measured at this step
 };
 
-// Trains on random windows of ctx + 1 tokens of `train` (seeded), measuring the held-out loss on fixed
-// windows of `heldOut`. onStep after every step; Cancel between steps.
+// What fine-tuning changes in training (core/lm/compress.h).
+struct GptTrainHooks {
+    // The loss of a training batch instead of the model's cross-entropy (a distillation loss): returns it and
+    // accumulates its gradient into grads.
+    std::function<double(const Gpt &model, const int32_t *tokens, int64_t B, int64_t T,
+                         std::map<std::string, Tensor> *grads)>
+        batchLoss;
+    // Parameters trained through a projection (quantization-aware training with the straight-through
+    // estimator): the model computes with project(name, master, &effective) and the gradient it gets updates the
+    // master, whose first value is the model's parameter. Returns false for a parameter trained as it is.
+    std::function<bool(const std::string &name, const Tensor &master, Tensor *effective)> project;
+};
+
+// Trains on random windows of T + 1 tokens of `train` (T: options.ctx, else the model's context; seeded),
+// measuring the held-out loss (cross-entropy) on fixed windows of `heldOut`. onStep after every step; Cancel
+// between steps.
 void trainGpt(Gpt &model, const std::vector<int32_t> &train, const std::vector<int32_t> &heldOut,
               const GptTrainOptions &options, const std::function<void(const GptTrainStep &)> &onStep = {},
-              const StopToken *stop = nullptr);
+              const StopToken *stop = nullptr, const GptTrainHooks &hooks = {});
 
 // A language model from a corpus, end to end (`cwb train-lm`, which made the built-in demo-lm): a byte-level
 // BPE vocabulary of vocabSize tokens (GPT-2's pre-tokenizer, <|endoftext|> between documents and as BOS)

@@ -437,11 +437,16 @@ const Tensor *LanguageModel::loadedWeight(const std::string &name) const
 {
     if (!m_loaded)
         return nullptr;
-    std::string role;
-    for (const auto &[r, inFile] : m_source->fileName)
-        if (inFile == name)
-            role = r;
+    const std::string role = llamaName(name);
     return role.empty() ? nullptr : const_cast<LanguageModel *>(this)->roleWeight(role);
+}
+
+std::string LanguageModel::llamaName(const std::string &name) const
+{
+    for (const auto &[role, inFile] : m_source->fileName)
+        if (inFile == name)
+            return role;
+    return {};
 }
 
 Tensor *LanguageModel::loadedWeight(const std::string &name)

@@ -98,6 +98,9 @@ public:
     // what-if: core/lm/sensitivity.h); a tied output is the embedding itself.
     Tensor *loadedWeight(const std::string &name);
     const Tensor *loadedWeight(const std::string &name) const;
+    // llama.cpp's name of a checkpoint tensor the runner uses ("h.0.attn.c_attn.weight" -> "blk.0.attn_qkv.weight",
+    // a GGUF file's names as they are); "" for one it does not use.
+    std::string llamaName(const std::string &name) const;
     // The runner computes this weight matrix (by its name in the checkpoint) from `encoded`, rows of a ggml type
     // that decode to the loaded weight, on the block-format kernels (core/quant/ggml_kernels.h: the activations
     // rounded to 8 bits per block, as llama.cpp computes) when it has a million weights or more; a smaller one,
