@@ -1199,7 +1199,7 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
             "its perplexity is measured on (a file, or brown / brown:train / brown:heldout)");
     cmd->add_option("--train-data", a.trainData,
                     "calibration and fine-tuning samples (default with --data fashion-mnist: fashion-mnist:train); "
-                    "for a language model the calibration text");
+                    "for a language model the calibration and fine-tuning text");
     addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all); language models: chunks");
     cmd->add_option("--train-limit", a.trainLimit,
                     "use the first N training samples only (0: all); language models: calibration tokens (default 8192)")
@@ -2071,6 +2071,10 @@ int lmCompress(const CompressArgs &args)
             doc["variant"]["perplexity"] = after->perplexity;
             doc["scored"] = after->scored;
         }
+        if (r.finetune)
+            doc["finetune"] = {{"steps", r.finetune->steps},     {"windows", r.finetune->windows},
+                               {"window_tokens", r.finetune->windowTokens}, {"distilled", r.finetune->distilled},
+                               {"loss", r.finetune->loss},       {"seconds", r.finetune->seconds}};
         std::cout << doc.dump(2) << '\n';
         return 0;
     }
@@ -2084,6 +2088,10 @@ int lmCompress(const CompressArgs &args)
             std::snprintf(buf, sizeof buf, "%.4f", p->perplexity);
         return std::string(buf);
     };
+    if (const auto &f = r.finetune)
+        std::printf("fine-tuned%s: %lld steps over %lld windows of %lld tokens, training loss %.4f -> %.4f, %.1f s\n",
+                    f->distilled ? " with the base model as teacher" : "", (long long)f->steps, (long long)f->windows,
+                    (long long)f->windowTokens, f->loss.front(), f->loss.back(), f->seconds);
     std::printf("%-8s %14s %8s %12s\n", "", "bytes", "bpw", "perplexity");
     std::printf("%-8s %14llu %8.3f %12s\n", "base", (unsigned long long)baseBytes, baseBpw, ppl(before).c_str());
     std::printf("%-8s %14llu %8.3f %12s\n", "variant", (unsigned long long)r.bytes, r.bitsPerWeight(),

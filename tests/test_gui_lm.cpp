@@ -196,6 +196,7 @@ private slots:
     void compressRunMatchesCore();
     void compressCancelKeepsVariants();
     void compressRefusedRecipeSaysWhy();
+    void compressFinetunesWithTheBaseAsTeacher();
 
 private:
     std::unique_ptr<MainWindow> openWindow(const QString &spec);
@@ -1210,6 +1211,72 @@ void TestGuiLm::compressRefusedRecipeSaysWhy()
     QVERIFY(!view->isRunning());
     QCOMPARE(finished.size(), 0);
     QVERIFY(view->variants().empty());
+}
+
+void TestGuiLm::compressFinetunesWithTheBaseAsTeacher()
+{
+    auto window = openWindow(QStringLiteral("demo-lm"));
+    QVERIFY(window);
+    LmCompressView *view = window->languageModelView()->compressView();
+    view->setRecipe(cw::recipeFromJson(R"({"name": "q4 distilled", "quantize": {"weights": {"format": "q4_0"}}})"));
+    QVERIFY(!view->finetuneBox()->isChecked());
+    QVERIFY(!view->recipe().finetune.epochs);
+    QVERIFY(!view->epochsSpin()->isEnabled() && !view->teacherBox()->isEnabled() && !view->alphaSpin()->isEnabled());
+
+    // The form's fine-tuning: 4 windows, one pass, 2 per step, with the base as teacher at T 2, α 0.7.
+    view->finetuneBox()->setChecked(true);
+    QVERIFY(view->epochsSpin()->isEnabled() && view->teacherBox()->isEnabled() && !view->alphaSpin()->isEnabled());
+    view->windowsSpin()->setValue(4);
+    view->epochsSpin()->setValue(1);
+    view->batchSpin()->setValue(2);
+    view->lrSpin()->setValue(0.0005);
+    view->teacherBox()->setChecked(true);
+    QVERIFY(view->alphaSpin()->isEnabled() && view->temperatureSpin()->isEnabled());
+    view->temperatureSpin()->setValue(2);
+    view->alphaSpin()->setValue(0.7);
+    const cw::Recipe built = view->recipe();
+    QCOMPARE(built.finetune.epochs, 1);
+    QCOMPARE(built.finetune.samples, int64_t(4));
+    QCOMPARE(built.finetune.batchSize, int64_t(2));
+    QCOMPARE(built.finetune.lr, 0.0005f);
+    QVERIFY(built.finetune.distill);
+    QCOMPARE(built.finetune.distill->temperature, 2.f);
+    QCOMPARE(built.finetune.distill->alpha, 0.7f);
+    // Into a fresh form and back.
+    view->setRecipe(cw::Recipe{});
+    QVERIFY(!view->finetuneBox()->isChecked() && !view->recipe().finetune.distill);
+    view->setRecipe(built);
+    QCOMPARE(QString::fromStdString(cw::recipeToJson(view->recipe())), QString::fromStdString(cw::recipeToJson(built)));
+
+    // Without calibration text the core refuses it, and the status line says why.
+    view->setCalibrationSpec(QString());
+    view->setEvaluationSpec(m_longText);
+    view->setChunks(2);
+    QVERIFY(!view->run());
+    QVERIFY2(view->statusText().contains(QStringLiteral("needs training text")), qPrintable(view->statusText()));
+
+    // Run: the variant is the core's on the same recipe and text, fine-tuned in 2 steps.
+    view->setCalibrationSpec(m_longText);
+    QSignalSpy finished(view, &LmJobView::finished);
+    QVERIFY2(view->run(), qPrintable(view->statusText()));
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
+    QCOMPARE(view->variants().size(), size_t(1));
+    const LmCompressView::Variant &v = view->variants().front();
+    QVERIFY(v.result->finetune && v.result->finetune->distilled);
+    QCOMPARE(v.result->finetune->steps, int64_t(2));
+    QVERIFY(view->variantModel()->item(1, LmCompressView::RecipeColumn)->text().contains(QStringLiteral("distilled")));
+    const auto model = cw::lm::LanguageModel::open("demo-lm");
+    model->load();
+    const std::vector<int32_t> tokens = cw::lm::encodeText(*model, readAll(m_longText).toStdString());
+    cw::lm::LmCompressOptions o;
+    o.calibration = tokens;
+    cw::lm::compressLanguageModel(*model, built, o);
+    cw::lm::PerplexityOptions po = cw::lm::defaultPerplexityOptions(*model);
+    po.chunks = 2;
+    const double after = cw::lm::perplexity(model, tokens, po).perplexity;
+    QVERIFY2(std::fabs(v.perplexity.perplexity - after) <= 1e-9 * after,
+             qPrintable(QStringLiteral("%1 vs %2").arg(v.perplexity.perplexity, 0, 'g', 17).arg(after, 0, 'g', 17)));
 }
 
 QTEST_MAIN(TestGuiLm)

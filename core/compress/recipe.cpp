@@ -775,7 +775,8 @@ std::string recipeSummary(const Recipe &r)
     if (r.activations)
         parts.push_back("a8 " + toString(r.activations->calibration));
     if (r.finetune.epochs > 0)
-        parts.push_back(std::to_string(r.finetune.epochs) + " ep" + (r.finetune.qat ? " QAT" : ""));
+        parts.push_back(std::to_string(r.finetune.epochs) + " ep" + (r.finetune.qat ? " QAT" : "") +
+                        (r.finetune.distill ? " distilled" : ""));
     if (!r.layers.empty())
         parts.push_back(std::to_string(r.layers.size()) + " layer override" + (r.layers.size() == 1 ? "" : "s"));
     std::string out;

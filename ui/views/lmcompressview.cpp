@@ -357,6 +357,76 @@ QWidget *LmCompressView::buildForm()
     files->addStretch(1);
     recipeForm->addRow(QString(), files);
 
+    // Fine-tuning (core/lm/compress.h): on windows of the calibration text, optionally from the base as teacher.
+    m_finetune = new QCheckBox(tr("Fine-tune after compressing"));
+    m_finetune->setObjectName(QStringLiteral("lmCompressFinetune"));
+    m_finetune->setToolTip(tr("Train every weight of the compressed model on the calibration text, through its storage "
+                              "(pruned weights stay zero, quantized ones on their grid); gpt2 models"));
+    connect(m_finetune, &QCheckBox::toggled, this, changed);
+    auto spin = [&](const char *name, int lo, int hi, int value, const QString &tip) {
+        auto *s = new QSpinBox;
+        s->setObjectName(QLatin1String(name));
+        s->setRange(lo, hi);
+        s->setValue(value);
+        s->setToolTip(tip);
+        connect(s, &QSpinBox::valueChanged, this, changed);
+        return s;
+    };
+    auto real = [&](const char *name, double lo, double hi, double step, int decimals, double value, const QString &tip) {
+        auto *s = new QDoubleSpinBox;
+        s->setObjectName(QLatin1String(name));
+        s->setRange(lo, hi);
+        s->setSingleStep(step);
+        s->setDecimals(decimals);
+        s->setValue(value);
+        s->setToolTip(tip);
+        connect(s, &QDoubleSpinBox::valueChanged, this, changed);
+        return s;
+    };
+    m_windows = spin("lmCompressWindows", 0, 10000000, 512,
+                     tr("Training windows of the model's context taken from the start of the calibration text (0: all)"));
+    m_windows->setSpecialValueText(tr("all"));
+    m_epochs = spin("lmCompressEpochs", 1, 1000, 1, tr("Passes over the windows"));
+    m_batch = spin("lmCompressBatch", 1, 1024, 8, tr("Windows per Adam step"));
+    m_lr = real("lmCompressLr", 0.00001, 0.1, 0.0001, 5, 0.0003, tr("Peak learning rate (warm-up over the first tenth, "
+                                                                     "then cosine decay to a tenth of it)"));
+    m_teacher = new QCheckBox(tr("Base model as teacher (distillation)"));
+    m_teacher->setObjectName(QStringLiteral("lmCompressTeacher"));
+    m_teacher->setToolTip(tr("Learn the uncompressed model's next-token distributions as well as the text's next "
+                             "tokens: α · T² · KL(teacher ‖ student) + (1 − α) · cross-entropy"));
+    connect(m_teacher, &QCheckBox::toggled, this, changed);
+    m_temperature = real("lmCompressTemperature", 0.5, 20, 0.5, 1, 1,
+                         tr("Softens both distributions: higher T shows the student more of the teacher's "
+                            "second choices"));
+    m_alpha = real("lmCompressAlpha", 0, 1, 0.1, 2, 0.5,
+                   tr("Weight of the teacher: 0 learns from the text alone, 1 from the teacher alone"));
+    auto *schedule = new QHBoxLayout;
+    schedule->addWidget(new QLabel(tr("windows")));
+    schedule->addWidget(m_windows);
+    schedule->addWidget(new QLabel(tr("×")));
+    schedule->addWidget(m_epochs);
+    schedule->addStretch(1);
+    auto *step = new QHBoxLayout;
+    step->addWidget(new QLabel(tr("batch")));
+    step->addWidget(m_batch);
+    step->addWidget(new QLabel(tr("lr")));
+    step->addWidget(m_lr);
+    step->addStretch(1);
+    auto *teach = new QHBoxLayout;
+    teach->addWidget(new QLabel(tr("T")));
+    teach->addWidget(m_temperature);
+    teach->addWidget(new QLabel(tr("α")));
+    teach->addWidget(m_alpha);
+    teach->addStretch(1);
+    auto *tuneBox = new QGroupBox(tr("Fine-tuning"));
+    auto *tuneForm = new QFormLayout(tuneBox);
+    tuneForm->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    tuneForm->addRow(m_finetune);
+    tuneForm->addRow(schedule);
+    tuneForm->addRow(step);
+    tuneForm->addRow(m_teacher);
+    tuneForm->addRow(teach);
+
     // The texts.
     m_calibrate = new QCheckBox(tr("Calibrate on"));
     m_calibrate->setObjectName(QStringLiteral("lmCompressCalibrate"));
@@ -387,6 +457,7 @@ QWidget *LmCompressView::buildForm()
     textForm->addRow(tr("Chunks"), m_chunks);
 
     outer->addWidget(recipeBox);
+    outer->addWidget(tuneBox);
     outer->addWidget(textBox);
     outer->addStretch(1);
     return form;
@@ -447,6 +518,24 @@ void LmCompressView::formChanged()
         q.format = format.toStdString();
         r.weights = q;
     }
+    if (m_finetune->isChecked()) {
+        cw::FinetuneConfig &f = r.finetune;
+        f.epochs = m_epochs->value();
+        f.samples = m_windows->value();
+        f.batchSize = m_batch->value();
+        f.lr = float(m_lr->value());
+        if (m_teacher->isChecked()) {
+            cw::DistillConfig d = m_loaded.finetune.distill.value_or(cw::DistillConfig{});
+            d.temperature = float(m_temperature->value());
+            d.alpha = float(m_alpha->value());
+            f.distill = d;
+        } else {
+            f.distill.reset();
+        }
+    } else {
+        r.finetune.epochs = 0;
+        r.finetune.distill.reset();
+    }
     m_tensors->setDefaults(r);
     writeSettings();
 }
@@ -467,6 +556,11 @@ void LmCompressView::updateFormEnabled()
         w->setEnabled(quant != Quant::None && !format);
     m_importance->setEnabled(format && m_calibrate->isChecked());
     m_calibration->setEnabled(m_calibrate->isChecked());
+    const bool tune = m_finetune->isChecked();
+    for (QWidget *w : std::initializer_list<QWidget *>{m_windows, m_epochs, m_batch, m_lr, m_teacher})
+        w->setEnabled(tune);
+    m_temperature->setEnabled(tune && m_teacher->isChecked());
+    m_alpha->setEnabled(tune && m_teacher->isChecked());
 }
 
 void LmCompressView::setRecipe(const cw::Recipe &recipe)
@@ -514,6 +608,19 @@ void LmCompressView::setRecipe(const cw::Recipe &recipe)
         formatIndex = m_format->count() - 1;
     }
     m_format->setCurrentIndex(formatIndex);
+    const cw::FinetuneConfig &f = recipe.finetune;
+    m_finetune->setChecked(f.epochs > 0);
+    if (f.epochs > 0) {
+        m_epochs->setValue(f.epochs);
+        m_windows->setValue(int(std::min<int64_t>(f.samples, m_windows->maximum())));
+        m_batch->setValue(int(std::min<int64_t>(f.batchSize, m_batch->maximum())));
+        m_lr->setValue(f.lr);
+    }
+    m_teacher->setChecked(f.distill.has_value());
+    if (f.distill) {
+        m_temperature->setValue(f.distill->temperature);
+        m_alpha->setValue(f.distill->alpha);
+    }
     m_loading = false;
     updateFormEnabled();
     m_tensors->setRecipe(recipe);

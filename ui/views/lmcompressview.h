@@ -4,7 +4,8 @@
 //
 // The form: pruning (none, magnitude, 2:4 magnitude, Wanda, SparseGPT; a ratio, or N:M), quantization (none, round to
 // nearest, GPTQ, AWQ; bits, scale per row / group of 32, 64, 128 / tensor, symmetric), the storage format (one of
-// llama.cpp's, or none), importance-weighted formats, the calibration text (LmTextCombo, the Brown corpus's training
+// llama.cpp's, or none), importance-weighted formats, fine-tuning on the calibration text (windows, passes, batch,
+// learning rate; with the base model as teacher: temperature and α — gpt2 models), the calibration text (LmTextCombo, the Brown corpus's training
 // split by default; off for recipes that need none), and the evaluation text with its chunk limit. Load / Save read
 // and write recipe JSON (cw::loadRecipe / cw::saveRecipe). The per-tensor table (LmRecipeTableModel) shows each
 // matrix's setting, storage type and predicted bytes, and takes overrides from its context menu (Store as ▸, Keep as
@@ -126,6 +127,14 @@ public:
     QComboBox *formatCombo() const { return m_format; }
     QCheckBox *importanceBox() const { return m_importance; }
     QCheckBox *calibrateBox() const { return m_calibrate; }
+    QCheckBox *finetuneBox() const { return m_finetune; }
+    QSpinBox *windowsSpin() const { return m_windows; }
+    QSpinBox *epochsSpin() const { return m_epochs; }
+    QSpinBox *batchSpin() const { return m_batch; }
+    QDoubleSpinBox *lrSpin() const { return m_lr; }
+    QCheckBox *teacherBox() const { return m_teacher; }
+    QDoubleSpinBox *temperatureSpin() const { return m_temperature; }
+    QDoubleSpinBox *alphaSpin() const { return m_alpha; }
     QLineEdit *nameEdit() const { return m_name; }
     QPushButton *runButton() const { return m_run; }
     QPushButton *cancelButton() const { return m_cancel; }
@@ -175,6 +184,14 @@ private:
     QCheckBox *m_importance = nullptr;
     QCheckBox *m_calibrate = nullptr;
     LmTextCombo *m_calibration = nullptr;
+    QCheckBox *m_finetune = nullptr;
+    QSpinBox *m_windows = nullptr;
+    QSpinBox *m_epochs = nullptr;
+    QSpinBox *m_batch = nullptr;
+    QDoubleSpinBox *m_lr = nullptr;
+    QCheckBox *m_teacher = nullptr;
+    QDoubleSpinBox *m_temperature = nullptr;
+    QDoubleSpinBox *m_alpha = nullptr;
     LmTextCombo *m_evaluation = nullptr;
     QSpinBox *m_chunks = nullptr;
     QLabel *m_prediction = nullptr;
