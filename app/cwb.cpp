@@ -22,13 +22,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,8 @@
 #include "core/base/format.h"
 #include "core/base/parallel.h"
 #include "core/base/version.h"
+#include "core/cluster/slurm.h"
+#include "core/cluster/sweep.h"
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
 #include "core/compress/sensitivity.h"
@@ -393,6 +398,7 @@ json shapeJson(const cw::ValueInfo &v)
 
 // This run's command line, shell-quoted where needed: what a variant's provenance says rebuilds it.
 std::string g_commandLine = "cwb";
+std::vector<std::string> g_args; // the arguments after the program name
 
 // Progress on stderr only when it is a terminal, so pipes and CI logs stay clean.
 cw::ProgressFn terminalProgress()
@@ -1031,6 +1037,7 @@ struct SensitivityArgs {
     std::vector<std::string> formats, lock;
     double targetBpw = 0;
     std::string recipeOut;
+    std::optional<std::string> plan; // write the sweep as a plan instead (core/cluster/sweep.h)
 };
 
 void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
@@ -1068,10 +1075,64 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     addPreprocess(cmd, a.preprocess);
     addOutput(cmd, a.output, "save the model with the result as its analysis (.h5)");
     addProject(cmd, a.project, "store the result as the analysis of this project's base (.cwproj; created when missing)");
+    cmd->add_option("--plan", a.plan,
+                    "write the sweep as a plan for cwb sweep (shards, Slurm) instead of computing it (.json)");
     addJson(cmd, a.json);
 }
 
 int lmSensitivity(const SensitivityArgs &args);
+
+// The sweep the arguments ask for, on the loaded model (the layers of args.options.layers, or all).
+cw::SensitivityResult computeSensitivity(const SensitivityArgs &args, const cw::Model &model)
+{
+    cw::SensitivityOptions options = args.options;
+    options.cacheActivations = !args.noCache;
+    options.granularity = cw::parseGranularity(args.granularity);
+    options.metric = cw::parseSensitivityMetric(args.metric);
+    options.inputs = args.feeds.resolve(model.graph);
+    const cw::Dataset data =
+        cw::loadDataset(args.data, args.preprocess.resolved(model.graph, options.inputs), options.limit);
+    return cw::analyzeSensitivity(model, data, options, terminalProgress());
+}
+
+// cwb sensitivity … --plan PLAN.json: the sweep written as a plan (core/cluster/sweep.h) instead of computed — the
+// command without --plan, the model's and the data's hashes, and the layers as its items.
+int writeSensitivityPlan(const SensitivityArgs &args)
+{
+    if (cw::lm::isLanguageModel(args.model))
+        throw cw::Error("--plan: sweeps of language models are not planned yet");
+    if (!args.output.empty() || args.project)
+        throw cw::Error("--plan writes a plan instead of computing: give -o or --project to cwb merge");
+    cw::cluster::SweepPlan plan;
+    plan.tool = cw::toolDescription();
+    std::error_code ec;
+    plan.directory = std::filesystem::current_path(ec).string();
+    for (size_t i = 0; i < g_args.size(); ++i) {
+        if (g_args[i] == "--plan") {
+            ++i;
+            continue;
+        }
+        if (g_args[i].rfind("--plan=", 0) == 0 || g_args[i] == "--json")
+            continue;
+        plan.command.push_back(g_args[i]);
+    }
+    plan.modelSpec = args.model;
+    plan.model = cw::modelDigest(args.model);
+    if (!cw::isDemoModel(args.model))
+        plan.model.path = args.model; // as the command names it, from `directory`
+    plan.data.push_back(cw::datasetRecord("evaluation", args.data));
+    const cw::Model model = cw::loadModel(args.model);
+    plan.items = args.options.layers.empty() ? cw::sensitivityLayers(model) : args.options.layers;
+    cw::cluster::savePlan(plan, *args.plan);
+    if (args.json) {
+        std::cout << cw::cluster::planToJson(plan) << '\n';
+        return 0;
+    }
+    std::printf("wrote %s: a sensitivity sweep of %s, %zu layers (run it: cwb sweep %s --shard I/N -o PART.h5, or "
+                "--slurm DIR)\n",
+                args.plan->c_str(), args.model.c_str(), plan.items.size(), args.plan->c_str());
+    return 0;
+}
 
 int cmdSensitivity(const SensitivityArgs &args)
 {
@@ -1079,16 +1140,12 @@ int cmdSensitivity(const SensitivityArgs &args)
         return lmSensitivity(args);
     if (!args.formats.empty() || args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
         throw cw::Error("--formats, --target-bpw, --lock and --recipe-out apply to language models");
-    cw::SensitivityOptions options = args.options;
-    options.cacheActivations = !args.noCache;
-    options.granularity = cw::parseGranularity(args.granularity);
-    options.metric = cw::parseSensitivityMetric(args.metric);
+    if (args.plan)
+        return writeSensitivityPlan(args);
     checkProjectBase(args.project, args.model);
     cw::Model model = cw::loadModel(args.model);
-    options.inputs = args.feeds.resolve(model.graph);
-    const cw::Dataset data =
-        cw::loadDataset(args.data, args.preprocess.resolved(model.graph, options.inputs), options.limit);
-    const cw::SensitivityResult r = cw::analyzeSensitivity(model, data, options, terminalProgress());
+    const cw::SensitivityResult r = computeSensitivity(args, model);
+    const cw::SensitivityOptions &options = r.options;
     const std::string text = cw::sensitivityToJson(r);
     if (!args.output.empty()) {
         model.analysis[cw::kSensitivityKey] = text;
@@ -1781,6 +1838,321 @@ int cmdProjectDiff(const ProjectDiffArgs &args)
         std::printf("%s %-20s %-8s | %-29s %10s %11s | %-29s %10s %11s\n", r.differs ? "*" : " ", r.layer.c_str(),
                     r.op.c_str(), r.a.settings.c_str(), sqnr(r.a).c_str(), humanBytes(double(r.a.storedBytes)).c_str(),
                     r.b.settings.c_str(), sqnr(r.b).c_str(), humanBytes(double(r.b.storedBytes)).c_str());
+    return 0;
+}
+
+// ---- Sweeps beyond one machine (core/cluster): plans computed in shards, on Slurm or by hand, and merged.
+
+// Runs argv (PATH lookup) and returns its exit status (-1: could not start) with its standard output; standard
+// error passes through.
+int captureProcess(const std::vector<std::string> &args, std::string *out)
+{
+    int pipefd[2];
+    if (::pipe(pipefd) != 0)
+        throw cw::Error(std::string("pipe: ") + std::strerror(errno));
+    std::vector<std::string> strings = args;
+    std::vector<char *> argv;
+    for (std::string &a : strings)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+    pid_t pid = -1;
+    const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipefd[1]);
+    if (spawned != 0) {
+        ::close(pipefd[0]);
+        return -1;
+    }
+    char buf[4096];
+    for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;)
+        if (n > 0)
+            out->append(buf, size_t(n));
+        else if (errno != EINTR)
+            break;
+    ::close(pipefd[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string trimmed(std::string s)
+{
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+        s.pop_back();
+    return s;
+}
+
+struct SweepArgs {
+    std::string plan;
+    std::optional<std::string> shard, slurm, status;
+    std::string output;
+    int threads = 0;
+    cw::cluster::SlurmOptions slurmOptions;
+    bool submit = false, json = false;
+};
+
+void declareSweep(CLI::App *cmd, SweepArgs &a)
+{
+    cmd->add_option("PLAN", a.plan, "the plan (cwb sensitivity … --plan PLAN.json)");
+    cmd->add_option("--shard", a.shard, "compute shard I of N (I/N, 0-based) and write it to -o PART.h5");
+    addOutput(cmd, a.output, "the shard's result (.h5), for cwb merge");
+    addThreads(cmd, a.threads);
+    cmd->add_option("--slurm", a.slurm, "write the sweep as a Slurm job array and a dependent merge into this folder");
+    cmd->add_option("--shards", a.slurmOptions.shards, "--slurm: shards (array tasks)")->check(kPositive)->capture_default_str();
+    cmd->add_option("--cpus", a.slurmOptions.cpus, "--slurm: CPUs per task (and its threads)")->check(kThreads)->capture_default_str();
+    cmd->add_option("--partition", a.slurmOptions.partition, "--slurm: the partition (default: the cluster's)");
+    cmd->add_option("--time", a.slurmOptions.time, "--slurm: time limit per task, e.g. 01:00:00");
+    cmd->add_option("--array-limit", a.slurmOptions.arrayLimit, "--slurm: at most this many tasks at once")->check(kNonNegative);
+    cmd->add_option("--project", a.slurmOptions.project, "--slurm: the merge adds the result to this project (.cwproj)");
+    cmd->add_flag("--submit", a.submit, "--slurm: submit both jobs with sbatch and print their ids");
+    cmd->add_option("--status", a.status, "the state of the sweep in this --slurm folder: its jobs (squeue / sacct) and parts");
+    addJson(cmd, a.json);
+    cmd->footer("cwb sweep PLAN --shard I/N -o PART.h5 computes the items of one shard (layer i goes to shard i mod N);\n"
+                "cwb merge PART*.h5 --project P combines them. --slurm DIR writes DIR/shards.sbatch (a job array of\n"
+                "the shards) and DIR/merge.sbatch (the merge, after every shard succeeded); --submit hands them to\n"
+                "sbatch. Paths must be on a filesystem the nodes share, and the nodes must run this cwb. docs/cluster.md.");
+}
+
+int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
+{
+    const auto [index, count] = cw::cluster::parseShard(*args.shard);
+    if (cw::fileExtension(args.output) != "h5")
+        throw cw::Error("--shard writes its part to -o PART.h5");
+    if (count > int(plan.items.size()))
+        throw cw::Error("--shard " + *args.shard + ": the plan has " + std::to_string(plan.items.size()) + " items");
+    cw::cluster::checkPlanInputs(plan);
+    if (plan.command.empty() || plan.command.front() != "sensitivity")
+        throw cw::Error("the plan's command is not a sensitivity sweep");
+    std::error_code ec;
+    const std::string output = std::filesystem::absolute(args.output, ec).string();
+    const std::string here = std::filesystem::current_path(ec).string();
+    std::filesystem::current_path(plan.directory, ec); // the command's relative paths start there
+    if (ec)
+        throw cw::Error("cannot enter the plan's directory '" + plan.directory + "': " + ec.message());
+    // The plan's command, parsed as cwb sensitivity parses it.
+    CLI::App app;
+    SensitivityArgs sa;
+    declareSensitivity(app.add_subcommand("sensitivity"), sa);
+    std::vector<std::string> reversed(plan.command.rbegin(), plan.command.rend());
+    try {
+        app.parse(reversed);
+    } catch (const CLI::ParseError &e) {
+        throw cw::Error(std::string("the plan's command does not parse: ") + e.what());
+    }
+    const std::vector<std::string> asked = sa.options.layers;
+    sa.options.layers = cw::cluster::shardItems(plan, index, count);
+    if (args.threads)
+        sa.options.threads = args.threads;
+    const auto t0 = std::chrono::steady_clock::now();
+    const cw::Model model = cw::loadModel(sa.model);
+    cw::SensitivityResult r = computeSensitivity(sa, model);
+    r.options.layers = asked; // the part holds the shard's layers of the sweep the plan asked for
+    cw::cluster::SweepPart part;
+    part.plan = plan;
+    part.shard = index;
+    part.shards = count;
+    part.tool = cw::toolDescription();
+    part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    part.result = cw::sensitivityToJson(r);
+    std::filesystem::current_path(here, ec);
+    cw::cluster::writePart(part, output);
+    if (args.json)
+        std::cout << json{{"shard", index}, {"shards", count}, {"items", sa.options.layers}, {"seconds", part.seconds},
+                          {"output", args.output}}
+                         .dump(2)
+                  << '\n';
+    else
+        std::printf("shard %d/%d: %zu layers in %.1f s; wrote %s\n", index, count, sa.options.layers.size(),
+                    part.seconds, args.output.c_str());
+    return 0;
+}
+
+int sweepSlurm(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
+{
+    cw::cluster::SlurmOptions o = args.slurmOptions;
+    std::error_code ec;
+    o.cwb = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (!o.project.empty())
+        o.project = std::filesystem::absolute(o.project, ec).lexically_normal().string();
+    const cw::cluster::SlurmJob job = cw::cluster::writeSlurmJob(plan, *args.slurm, o);
+    json ids = json::object();
+    if (args.submit) {
+        auto sbatch = [&](std::vector<std::string> argv) {
+            std::string out;
+            const int status = captureProcess(argv, &out);
+            if (status != 0)
+                throw cw::Error(status < 0 ? "cannot run sbatch (is Slurm installed here?)"
+                                           : "sbatch failed (exit " + std::to_string(status) + ")");
+            const std::string id = trimmed(out).substr(0, trimmed(out).find(';')); // --parsable: "ID[;CLUSTER]"
+            if (id.empty())
+                throw cw::Error("sbatch printed no job id");
+            return id;
+        };
+        ids["shards"] = sbatch({"sbatch", "--parsable", job.shardScript});
+        ids["merge"] = sbatch({"sbatch", "--parsable", "--dependency=afterok:" + ids["shards"].get<std::string>(),
+                               "--kill-on-invalid-dep=yes", job.mergeScript});
+        cw::writeFileAtomically(job.dir + "/jobs.json", ids.dump(2) + "\n");
+    }
+    if (args.json) {
+        std::cout << json{{"folder", job.dir}, {"shards", o.shards}, {"scripts", {job.shardScript, job.mergeScript}},
+                          {"parts", job.parts}, {"merged", job.merged}, {"jobs", ids}}
+                         .dump(2)
+                  << '\n';
+        return 0;
+    }
+    std::printf("wrote %s and %s (%d shards of %zu layers)\n", job.shardScript.c_str(), job.mergeScript.c_str(),
+                o.shards, plan.items.size());
+    if (args.submit)
+        std::printf("submitted: shards job %s, merge job %s (after the shards); follow it with cwb sweep --status %s\n",
+                    ids["shards"].get<std::string>().c_str(), ids["merge"].get<std::string>().c_str(), job.dir.c_str());
+    else
+        std::printf("submit: sbatch --parsable %s, then sbatch --dependency=afterok:ID %s\n", job.shardScript.c_str(),
+                    job.mergeScript.c_str());
+    return 0;
+}
+
+int sweepStatus(const SweepArgs &args)
+{
+    std::error_code ec;
+    const std::string dir = std::filesystem::absolute(*args.status, ec).lexically_normal().string();
+    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan(dir + "/plan.json");
+    int shards = 0;
+    while (std::filesystem::exists(dir + "/logs/shard-" + std::to_string(shards) + ".log", ec) ||
+           std::filesystem::exists(dir + "/part-" + std::to_string(shards) + ".h5", ec))
+        ++shards;
+    // The shard count from the script (tasks that have not started leave no trace).
+    {
+        std::ifstream script(dir + "/shards.sbatch");
+        for (std::string line; std::getline(script, line);)
+            if (line.rfind("#SBATCH --array=0-", 0) == 0)
+                shards = std::max(shards, std::atoi(line.c_str() + 18) + 1);
+    }
+    const cw::cluster::SlurmJob job = cw::cluster::slurmJobFiles(dir, shards);
+    json parts = json::array();
+    int done = 0;
+    for (const std::string &p : job.parts) {
+        const bool exists = std::filesystem::exists(p, ec);
+        done += exists;
+        parts.push_back({{"file", p}, {"done", exists}});
+    }
+    const bool merged = std::filesystem::exists(job.merged, ec);
+    json jobs = json::object(), states = json::array();
+    if (std::ifstream in(dir + "/jobs.json"); in) {
+        try {
+            in >> jobs;
+        } catch (const json::exception &) {
+            throw cw::Error("'" + dir + "/jobs.json' is not the job list cwb sweep --submit wrote");
+        }
+        std::string idList;
+        for (const auto &[role, id] : jobs.items())
+            idList += (idList.empty() ? "" : ",") + id.get<std::string>();
+        std::string out;
+        if (captureProcess({"squeue", "-h", "-j", idList, "-o", "%i|%j|%T|%R"}, &out) == 0)
+            for (std::istringstream lines(out); std::getline(lines, out);)
+                if (!trimmed(out).empty())
+                    states.push_back(trimmed(out));
+        out.clear();
+        if (states.empty() && captureProcess({"sacct", "-n", "-P", "-X", "-j", idList, "-o", "JobID,JobName,State,ExitCode"}, &out) == 0)
+            for (std::istringstream lines(out); std::getline(lines, out);)
+                if (!trimmed(out).empty())
+                    states.push_back(trimmed(out));
+    }
+    if (args.json) {
+        std::cout << json{{"folder", dir}, {"items", plan.items.size()}, {"shards", shards}, {"parts", parts},
+                          {"done", done}, {"merged", merged}, {"jobs", jobs}, {"queue", states}}
+                         .dump(2)
+                  << '\n';
+        return 0;
+    }
+    std::printf("%s: %d of %d parts done; %s\n", dir.c_str(), done, shards,
+                merged ? ("merged into " + job.merged).c_str() : "not merged yet");
+    for (const auto &s : states)
+        std::printf("  %s\n", s.get<std::string>().c_str());
+    if (!jobs.empty() && states.empty())
+        std::printf("  (no job of this sweep is queued or running)\n");
+    return 0;
+}
+
+int cmdSweep(const SweepArgs &args)
+{
+    if (args.status)
+        return sweepStatus(args);
+    if (args.plan.empty())
+        throw cw::Error("give the PLAN (and --shard I/N -o PART.h5, or --slurm DIR), or --status DIR");
+    if (args.shard.has_value() == args.slurm.has_value())
+        throw cw::Error("give either --shard I/N -o PART.h5 or --slurm DIR");
+    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan(args.plan);
+    return args.shard ? sweepShard(args, plan) : sweepSlurm(args, plan);
+}
+
+struct MergeArgs {
+    std::vector<std::string> parts;
+    std::optional<std::string> project;
+    std::string output;
+    bool json = false;
+};
+
+void declareMerge(CLI::App *cmd, MergeArgs &a)
+{
+    cmd->add_option("PARTS", a.parts, "the parts of one sweep (cwb sweep --shard … -o PART.h5)")->required();
+    addProject(cmd, a.project, "store the merged result as the analysis of this project's base (.cwproj; created when "
+                               "missing)");
+    addOutput(cmd, a.output, "the merged result (.json, as cwb sensitivity --json prints it)");
+    addJson(cmd, a.json);
+}
+
+int cmdMerge(const MergeArgs &args)
+{
+    if (!args.output.empty() && cw::fileExtension(args.output) != "json")
+        throw cw::Error("-o expects a .json file name, got '" + args.output + "'");
+    std::vector<std::pair<std::string, cw::cluster::SweepPart>> parts;
+    for (const std::string &p : args.parts)
+        parts.emplace_back(p, cw::cluster::readPart(p));
+    const cw::SensitivityResult r = cw::cluster::mergeSensitivity(parts);
+    const std::string text = cw::sensitivityToJson(r);
+    const cw::cluster::SweepPlan &plan = parts.front().second.plan;
+    if (!args.output.empty())
+        cw::writeFileAtomically(args.output, text + "\n");
+    if (args.project) {
+        // The model and the data as the plan names them, from its directory.
+        std::error_code ec;
+        auto resolved = [&](const std::string &spec) {
+            return cw::isDemoModel(spec) || std::filesystem::path(spec).is_absolute()
+                       ? spec
+                       : (std::filesystem::path(plan.directory) / spec).lexically_normal().string();
+        };
+        const std::string model = resolved(plan.modelSpec);
+        checkProjectBase(args.project, model);
+        cw::updateProject(
+            *args.project, [&] { return cw::newProject(model); },
+            [&](cw::Project &p) {
+                cw::requireBase(p, model);
+                p.base.analysis[cw::kSensitivityKey] = text;
+                for (const cw::DatasetRecord &d : plan.data)
+                    cw::recordDataset(p, d);
+            });
+        (void)ec;
+    }
+    if (args.json) {
+        std::cout << json::parse(text).dump(2) << '\n';
+        return 0;
+    }
+    double seconds = 0;
+    for (const auto &[name, part] : parts)
+        seconds += part.seconds;
+    std::printf("merged %zu parts: %zu layers × %zu settings of %s (%.1f s of computation)", parts.size(),
+                r.layers.size(), r.options.pruneRatios.size() + r.options.bits.size(), plan.modelSpec.c_str(), seconds);
+    if (args.project)
+        std::printf("; stored in %s", args.project->c_str());
+    if (!args.output.empty())
+        std::printf("; wrote %s", args.output.c_str());
+    std::printf("\n");
     return 0;
 }
 
@@ -2504,8 +2876,10 @@ int main(int argc, char **argv)
     cwb.require_subcommand(1);
     cwb.get_formatter()->column_width(34);
 
-    for (int i = 1; i < argc; ++i)
+    for (int i = 1; i < argc; ++i) {
         g_commandLine += " " + cw::shellQuoted(argv[i]);
+        g_args.emplace_back(argv[i]);
+    }
 
     CLI::App *project = cwb.add_subcommand("project", "a model's variants with their metrics and provenance (.cwproj)");
     project->require_subcommand(1);
@@ -2528,6 +2902,8 @@ int main(int argc, char **argv)
         addCommand(cwb, "distill", "train a smaller student to imitate a teacher (knowledge distillation)",
                    declareDistill, cmdDistill),
         addCommand(cwb, "report", "a PDF or HTML report of a project, for a reviewer", declareReport, cmdReport),
+        addCommand(cwb, "sweep", "compute a planned sweep in shards, here or on a Slurm cluster", declareSweep, cmdSweep),
+        addCommand(cwb, "merge", "combine the parts of a sweep into one result (and a project)", declareMerge, cmdMerge),
         addCommand(cwb, "perplexity", "a language model's perplexity on a text, as llama.cpp measures it",
                    declarePerplexity, cmdPerplexity),
         addCommand(cwb, "generate", "continue a prompt with a language model (greedy or sampled)", declareGenerate,

@@ -313,20 +313,23 @@ Provenance currentProvenance()
     return p;
 }
 
+FileDigest modelDigest(const std::string &spec)
+{
+    if (isDemoModel(spec)) {
+        const std::string_view bytes = demoModelBytes(spec);
+        return {"", int64_t(bytes.size()), sha256Hex(bytes)};
+    }
+    std::error_code ec;
+    return digestFile(fs::absolute(spec, ec).lexically_normal().string());
+}
+
 Project newProject(const std::string &baseSpec, const LoadOptions &options)
 {
     Project p;
-    if (isDemoModel(baseSpec)) {
-        p.baseSpec = baseSpec;
-        p.base = loadModel(baseSpec, options);
-        const std::string_view bytes = demoModelBytes(baseSpec);
-        p.baseFile = {"", int64_t(bytes.size()), sha256Hex(bytes)};
-        return p;
-    }
     std::error_code ec;
-    p.baseSpec = fs::absolute(baseSpec, ec).lexically_normal().string();
+    p.baseSpec = isDemoModel(baseSpec) ? baseSpec : fs::absolute(baseSpec, ec).lexically_normal().string();
     p.base = loadModel(p.baseSpec, options);
-    p.baseFile = digestFile(p.baseSpec);
+    p.baseFile = modelDigest(p.baseSpec);
     return p;
 }
 

@@ -36,6 +36,8 @@ struct FileDigest {
 
 // The digest of a file (throws cw::Error naming it when it cannot be read).
 FileDigest digestFile(const std::string &path);
+// The digest of a model by spec: a built-in demo's bytes (path ""), or its file's (the absolute path).
+FileDigest modelDigest(const std::string &spec);
 
 struct DatasetRecord {
     std::string role; // "evaluation" or "training"

@@ -1,0 +1,287 @@
+#include "core/cluster/sweep.h"
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/base/atomic_file.h"
+#include "core/base/error.h"
+#include "core/base/sha256.h"
+#include "core/base/version.h"
+#include "core/io/bundle.h"
+
+namespace cw::cluster {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+namespace fs = std::filesystem;
+
+std::string q(const std::string &s)
+{
+    return "'" + s + "'";
+}
+
+ojson digestJson(const FileDigest &d)
+{
+    return {{"path", d.path}, {"bytes", d.bytes}, {"sha256", d.sha256}};
+}
+
+FileDigest digestFrom(const ojson &j)
+{
+    return {j.at("path").get<std::string>(), j.at("bytes").get<int64_t>(), j.at("sha256").get<std::string>()};
+}
+
+ojson planJson(const SweepPlan &p)
+{
+    ojson data = ojson::array();
+    for (const DatasetRecord &d : p.data) {
+        ojson files = ojson::array();
+        for (const FileDigest &f : d.files)
+            files.push_back(digestJson(f));
+        data.push_back({{"role", d.role}, {"spec", d.spec}, {"files", files}});
+    }
+    ojson model = digestJson(p.model);
+    model.erase("path");
+    ojson m = {{"spec", p.modelSpec}, {"path", p.model.path}};
+    m.update(model);
+    return {{"format", kPlanFormat}, {"version", kSweepFormatVersion}, {"kind", p.kind},       {"tool", p.tool},
+            {"directory", p.directory}, {"command", p.command},         {"model", m},           {"data", data},
+            {"items", p.items}};
+}
+
+SweepPlan planFrom(const ojson &j)
+{
+    if (j.value("format", "") != kPlanFormat)
+        throw Error("not a sweep plan (format is not \"" + std::string(kPlanFormat) + "\")");
+    if (j.value("version", int64_t(0)) > kSweepFormatVersion)
+        throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
+    SweepPlan p;
+    p.kind = j.at("kind").get<std::string>();
+    if (p.kind != "sensitivity")
+        throw Error("kind \"" + p.kind + "\": this cwb sweeps \"sensitivity\"");
+    p.tool = j.at("tool").get<std::string>();
+    p.directory = j.at("directory").get<std::string>();
+    p.command = j.at("command").get<std::vector<std::string>>();
+    const ojson &m = j.at("model");
+    p.modelSpec = m.at("spec").get<std::string>();
+    p.model = digestFrom(m);
+    for (const ojson &d : j.at("data")) {
+        DatasetRecord r{d.at("role").get<std::string>(), d.at("spec").get<std::string>(), {}};
+        for (const ojson &f : d.at("files"))
+            r.files.push_back(digestFrom(f));
+        p.data.push_back(std::move(r));
+    }
+    p.items = j.at("items").get<std::vector<std::string>>();
+    if (p.items.empty())
+        throw Error("the plan has no items");
+    if (std::set<std::string>(p.items.begin(), p.items.end()).size() != p.items.size())
+        throw Error("the plan names an item twice");
+    return p;
+}
+
+} // namespace
+
+std::string planToJson(const SweepPlan &plan)
+{
+    return planJson(plan).dump(2);
+}
+
+SweepPlan planFromJson(const std::string &text, const std::string &source)
+{
+    try {
+        return planFrom(ojson::parse(text));
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(q(source) + ": not a valid sweep plan (" + e.what() + ")");
+    } catch (const Error &e) {
+        throw Error(q(source) + ": " + e.what());
+    }
+}
+
+SweepPlan loadPlan(const std::string &path)
+{
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+        throw Error(q(path) + " is a directory, not a plan");
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Error("cannot open the plan " + q(path));
+    std::stringstream text;
+    text << in.rdbuf();
+    return planFromJson(text.str(), path);
+}
+
+void savePlan(const SweepPlan &plan, const std::string &path)
+{
+    writeFileAtomically(path, planToJson(plan) + "\n");
+}
+
+std::string planDigest(const SweepPlan &plan)
+{
+    return sha256Hex(planJson(plan).dump());
+}
+
+std::pair<int, int> parseShard(const std::string &text)
+{
+    const auto slash = text.find('/');
+    auto number = [&](const std::string &s) {
+        if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            throw Error("--shard expects I/N with 0 <= I < N, got '" + text + "'");
+        return std::stoi(s);
+    };
+    if (slash == std::string::npos)
+        number("");
+    const int index = number(text.substr(0, slash)), count = number(text.substr(slash + 1));
+    if (count < 1 || index >= count)
+        throw Error("--shard expects I/N with 0 <= I < N, got '" + text + "'");
+    return {index, count};
+}
+
+std::vector<std::string> shardItems(const SweepPlan &plan, int index, int count)
+{
+    std::vector<std::string> out;
+    for (size_t i = size_t(index); i < plan.items.size(); i += size_t(count))
+        out.push_back(plan.items[i]);
+    return out;
+}
+
+void checkPlanInputs(const SweepPlan &plan)
+{
+    if (plan.tool != toolDescription())
+        throw Error("the plan was written by " + plan.tool + ", and this is " + toolDescription() +
+                    ": run every shard with the cwb that wrote the plan");
+    std::error_code ec;
+    auto resolved = [&](const std::string &path) {
+        return fs::path(path).is_absolute() ? path : (fs::path(plan.directory) / path).string();
+    };
+    if (!plan.model.path.empty()) {
+        const FileDigest now = digestFile(resolved(plan.model.path));
+        if (now.sha256 != plan.model.sha256)
+            throw Error("the model " + q(plan.model.path) + " changed since the plan was written (SHA-256 " +
+                        now.sha256.substr(0, 12) + ", the plan's " + plan.model.sha256.substr(0, 12) + ")");
+    } else if (modelDigest(plan.modelSpec).sha256 != plan.model.sha256) {
+        throw Error("the built-in model " + q(plan.modelSpec) + " of this cwb is not the plan's");
+    }
+    for (const DatasetRecord &d : plan.data)
+        for (const FileDigest &f : d.files)
+            if (digestFile(resolved(f.path)).sha256 != f.sha256)
+                throw Error("the data file " + q(f.path) + " changed since the plan was written");
+}
+
+void writePart(const SweepPart &part, const std::string &path)
+{
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    const ojson doc = {{"plan", planJson(part.plan)},
+                       {"plan_sha256", planDigest(part.plan)},
+                       {"shard", part.shard},
+                       {"shards", part.shards},
+                       {"tool", part.tool},
+                       {"host", part.host.empty() ? std::string(host) : part.host},
+                       {"seconds", part.seconds},
+                       {"result", ojson::parse(part.result)}};
+    writeBundle({kPartFormat, kSweepFormatVersion, doc.dump(), {}}, path);
+}
+
+SweepPart readPart(const std::string &path)
+{
+    const Bundle b = readBundle(path, kPartFormat, kSweepFormatVersion);
+    try {
+        const ojson doc = ojson::parse(b.document);
+        SweepPart p;
+        p.plan = planFrom(doc.at("plan"));
+        if (doc.at("plan_sha256").get<std::string>() != planDigest(p.plan))
+            throw Error("its plan does not match the plan's digest");
+        p.shard = doc.at("shard").get<int>();
+        p.shards = doc.at("shards").get<int>();
+        if (p.shards < 1 || p.shard < 0 || p.shard >= p.shards)
+            throw Error("shard " + std::to_string(p.shard) + " of " + std::to_string(p.shards));
+        p.tool = doc.at("tool").get<std::string>();
+        p.host = doc.value("host", "");
+        p.seconds = doc.value("seconds", 0.0);
+        p.result = doc.at("result").dump();
+        return p;
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(q(path) + ": not a valid sweep part (" + e.what() + ")");
+    } catch (const Error &e) {
+        throw Error(q(path) + ": " + e.what());
+    }
+}
+
+SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    if (parts.empty())
+        throw Error("no parts to merge");
+    const auto &[firstName, first] = parts.front();
+    const std::string digest = planDigest(first.plan);
+    std::map<int, std::string> shards; // index -> file
+    std::map<std::string, LayerSensitivity> layers;
+    std::map<std::string, std::string> itemFile;
+    SensitivityResult merged;
+    bool haveBase = false;
+    for (const auto &[name, part] : parts) {
+        if (planDigest(part.plan) != digest)
+            throw Error(q(name) + " belongs to another sweep than " + q(firstName) +
+                        " (a different plan: model, data, options or items)");
+        if (part.shards != first.shards)
+            throw Error(q(name) + " is a shard of " + std::to_string(part.shards) + ", " + q(firstName) + " of " +
+                        std::to_string(first.shards));
+        if (part.tool != first.tool)
+            throw Error(q(name) + " was computed by " + part.tool + ", " + q(firstName) + " by " + first.tool);
+        if (const auto it = shards.find(part.shard); it != shards.end())
+            throw Error("shard " + std::to_string(part.shard) + " is given twice: " + q(it->second) + " and " + q(name));
+        shards[part.shard] = name;
+        SensitivityResult r = sensitivityFromJson(part.result);
+        if (!haveBase) {
+            merged = r;
+            merged.layers.clear();
+            merged.seconds = 0;
+            haveBase = true;
+        } else if (r.baselineAccuracy != merged.baselineAccuracy || r.baselineLoss != merged.baselineLoss ||
+                   r.samples != merged.samples || r.metric != merged.metric) {
+            throw Error(q(name) + " measured another baseline than " + q(firstName) +
+                        " (the data or the program differed)");
+        }
+        merged.seconds += r.seconds;
+        const std::vector<std::string> expected = shardItems(part.plan, part.shard, part.shards);
+        for (LayerSensitivity &l : r.layers) {
+            if (std::find(expected.begin(), expected.end(), l.name) == expected.end())
+                throw Error(q(name) + " holds " + q(l.name) + ", which is not an item of its shard");
+            if (const auto it = itemFile.find(l.name); it != itemFile.end())
+                throw Error(q(l.name) + " is in both " + q(it->second) + " and " + q(name));
+            itemFile[l.name] = name;
+            layers[l.name] = std::move(l);
+        }
+    }
+    for (int s = 0; s < first.shards; ++s)
+        if (!shards.count(s))
+            throw Error("shard " + std::to_string(s) + " of " + std::to_string(first.shards) +
+                        " is missing (its items: " + [&] {
+                            std::string list;
+                            for (const std::string &i : shardItems(first.plan, s, first.shards))
+                                list += (list.empty() ? "" : ", ") + i;
+                            return list;
+                        }() + ")");
+    for (const std::string &item : first.plan.items) {
+        const auto it = layers.find(item);
+        if (it == layers.end())
+            throw Error("the item " + q(item) + " is in no part (shard " +
+                        std::to_string((std::find(first.plan.items.begin(), first.plan.items.end(), item) -
+                                        first.plan.items.begin()) % first.shards) +
+                        " should hold it)");
+        merged.layers.push_back(std::move(it->second));
+    }
+    merged.options.layers.clear();
+    computeSpearman(merged);
+    return merged;
+}
+
+} // namespace cw::cluster

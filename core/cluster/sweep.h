@@ -1,0 +1,81 @@
+// Sweeps beyond one machine: a long job written as a plan, computed in shards wherever the same cwb runs (the
+// tasks of a Slurm job array, core/cluster/slurm.h, or any loop over processes), and merged back into a project.
+//
+// A plan (JSON, docs/cluster.md) names the work and what it is made from, so that every shard computes the same
+// thing and the merge can tell parts of another plan apart:
+//   {"format": "compression-workbench-sweep-plan", "version": 1, "kind": "sensitivity",
+//    "tool": "compression-workbench 0.1.0 (6d045ae1b2c3)",     the cwb that wrote it (shards must be the same)
+//    "directory": "/shared/work",                              where the command's relative paths start
+//    "command": ["sensitivity", "demo", "--data", "fashion-mnist", "--limit", "500"],
+//    "model": {"spec": "demo", "path": "", "bytes": 123, "sha256": "…"},
+//    "data": [{"role": "evaluation", "spec": "fashion-mnist", "files": [{"path", "bytes", "sha256"}]}],
+//    "items": ["conv1", "conv2", "fc1", "fc2"]}
+// Shard I of N computes the items whose position i in "items" has i mod N = I (round robin, so that layers of
+// different cost spread over the shards). A sensitivity item is one layer with all its settings.
+//
+// A part (PART.h5, a bundle of core/io/bundle.h with format "compression-workbench-sweep-part") holds the plan it
+// was computed for, the shard, the tool, and the result for the shard's items (for sensitivity, the JSON of
+// sensitivityToJson with only those layers). mergeSensitivity() checks the parts against each other — one plan,
+// one shard count, every shard once, every item exactly once, one tool — and assembles the result the whole
+// sweep would have computed on one machine (the same layers in the same order with the same trials; the Spearman
+// correlations recomputed over all of them).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/compress/sensitivity.h"
+#include "core/project/project.h"
+
+namespace cw::cluster {
+
+struct SweepPlan {
+    std::string kind = "sensitivity";
+    std::string tool;                 // toolDescription() of the cwb that wrote it
+    std::string directory;            // absolute
+    std::vector<std::string> command; // cwb's arguments after the program name
+    std::string modelSpec;            // as the command names it ("demo", or a path)
+    FileDigest model;                 // modelDigest(modelSpec)
+    std::vector<DatasetRecord> data;  // the datasets the command reads, hashed
+    std::vector<std::string> items;
+};
+
+inline constexpr const char *kPlanFormat = "compression-workbench-sweep-plan";
+inline constexpr const char *kPartFormat = "compression-workbench-sweep-part";
+inline constexpr int64_t kSweepFormatVersion = 1;
+
+std::string planToJson(const SweepPlan &plan);
+// Throws cw::Error naming `source` and the key at fault.
+SweepPlan planFromJson(const std::string &text, const std::string &source);
+SweepPlan loadPlan(const std::string &path);
+void savePlan(const SweepPlan &plan, const std::string &path); // atomic
+// SHA-256 of the plan's JSON: what identifies the parts of one sweep.
+std::string planDigest(const SweepPlan &plan);
+
+// "I/N" with 0 <= I < N; throws cw::Error otherwise.
+std::pair<int, int> parseShard(const std::string &text);
+// The items of shard `index` of `count`, in plan order.
+std::vector<std::string> shardItems(const SweepPlan &plan, int index, int count);
+// Before a shard computes: this cwb is the plan's, and the model and data files still have the plan's hashes.
+// Throws cw::Error naming what differs.
+void checkPlanInputs(const SweepPlan &plan);
+
+struct SweepPart {
+    SweepPlan plan;
+    int shard = 0, shards = 1;
+    std::string tool;          // the cwb that computed it
+    std::string host;          // where (for the logs)
+    double seconds = 0;        // its computation's wall time
+    std::string result;        // sensitivity: sensitivityToJson of the shard's items
+};
+void writePart(const SweepPart &part, const std::string &path); // atomic
+SweepPart readPart(const std::string &path);                    // errors name the file
+
+// Parts by file name. Throws cw::Error naming the file or the item at fault: parts of different plans (by digest)
+// or shard counts, a shard given twice, a missing shard, an item missing, twice, or not in the plan, a part made by
+// another tool, or baselines that differ.
+SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts);
+
+} // namespace cw::cluster

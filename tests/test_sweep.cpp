@@ -1,0 +1,334 @@
+// Sweeps beyond one machine (core/cluster): plans (JSON round trip, strict reading), shards (round robin, every
+// item once), parts (bundle round trip), the merge — equal to the sweep computed at once, and refusing parts of
+// another plan, a missing or repeated shard, an item twice, another tool — the checks a shard makes before it
+// computes (tool, model and data hashes), and the Slurm scripts. The CLI end to end (cwb sensitivity --plan,
+// cwb sweep --shard, cwb merge --project) against cwb sensitivity; a real Slurm cluster runs in
+// tests/cluster/slurm_sweep.sh.
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/base/error.h"
+#include "core/base/version.h"
+#include "core/cluster/slurm.h"
+#include "core/cluster/sweep.h"
+#include "core/io/dataset.h"
+#include "core/io/model_io.h"
+#include "tests/testutil.h"
+
+namespace {
+
+using cw::cluster::SweepPart;
+using cw::cluster::SweepPlan;
+
+std::string fileText(const QString &path)
+{
+    std::ifstream in(path.toStdString(), std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// The result's JSON without its wall time (which no two runs share).
+QString withoutSeconds(const cw::SensitivityResult &r)
+{
+    cw::SensitivityResult c = r;
+    c.seconds = 0;
+    return QString::fromStdString(cw::sensitivityToJson(c, 1));
+}
+
+} // namespace
+
+class TestSweep : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void planRoundTrips();
+    void planRefusals_data();
+    void planRefusals();
+    void shardsCoverEveryItemOnce();
+    void mergeEqualsTheWholeSweep();
+    void mergeRefusals();
+    void shardChecksItsInputs();
+    void slurmScripts();
+    void cliPlanShardsMerge();
+
+private:
+    // A plan of the demo's sensitivity on the first 200 test images, and the whole sweep computed at once.
+    SweepPlan demoPlan() const;
+    SweepPart partOf(const SweepPlan &plan, int shard, int shards) const;
+    cw::SensitivityOptions m_options;
+    cw::Model m_demo;
+    cw::Dataset m_data;
+    cw::SensitivityResult m_whole;
+    QTemporaryDir m_dir;
+};
+
+void TestSweep::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    m_demo = cw::loadModel("demo");
+    m_options.limit = 200;
+    m_options.threads = 1;
+    m_options.pruneRatios = {0.5, 0.9};
+    m_options.bits = {4, 2};
+    m_data = cw::loadDataset("fashion-mnist", {}, m_options.limit);
+    m_whole = cw::analyzeSensitivity(m_demo, m_data, m_options);
+}
+
+SweepPlan TestSweep::demoPlan() const
+{
+    SweepPlan p;
+    p.tool = cw::toolDescription();
+    p.directory = m_dir.path().toStdString();
+    p.command = {"sensitivity", "demo", "--data", "fashion-mnist", "--limit", "200", "--prune", "0.5,0.9", "--bits",
+                 "4,2", "--threads", "1"};
+    p.modelSpec = "demo";
+    p.model = cw::modelDigest("demo");
+    p.data.push_back(cw::datasetRecord("evaluation", "fashion-mnist"));
+    p.items = cw::sensitivityLayers(m_demo);
+    return p;
+}
+
+SweepPart TestSweep::partOf(const SweepPlan &plan, int shard, int shards) const
+{
+    cw::SensitivityOptions o = m_options;
+    o.layers = cw::cluster::shardItems(plan, shard, shards);
+    cw::SensitivityResult r = cw::analyzeSensitivity(m_demo, m_data, o);
+    r.options.layers.clear();
+    SweepPart part;
+    part.plan = plan;
+    part.shard = shard;
+    part.shards = shards;
+    part.tool = cw::toolDescription();
+    part.result = cw::sensitivityToJson(r);
+    return part;
+}
+
+void TestSweep::planRoundTrips()
+{
+    const SweepPlan p = demoPlan();
+    QCOMPARE(p.items, (std::vector<std::string>{"conv1", "conv2", "fc1", "fc2"}));
+    const QString path = m_dir.filePath("plan.json");
+    cw::cluster::savePlan(p, path.toStdString());
+    const SweepPlan back = cw::cluster::loadPlan(path.toStdString());
+    QCOMPARE(QString::fromStdString(cw::cluster::planToJson(back)), QString::fromStdString(cw::cluster::planToJson(p)));
+    QCOMPARE(cw::cluster::planDigest(back), cw::cluster::planDigest(p));
+    QCOMPARE(back.data.front().files.size(), size_t(2)); // the test images and labels
+    // Any change is another plan.
+    SweepPlan other = p;
+    other.command.back() = "2";
+    QVERIFY(cw::cluster::planDigest(other) != cw::cluster::planDigest(p));
+}
+
+void TestSweep::planRefusals_data()
+{
+    QTest::addColumn<QString>("edit");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("format") << R"("format": "x")" << "not a sweep plan";
+    QTest::newRow("kind") << R"("kind": "grid")" << "this cwb sweeps \"sensitivity\"";
+    QTest::newRow("no items") << R"("items": [])" << "the plan has no items";
+    QTest::newRow("twice") << R"("items": ["a", "a"])" << "names an item twice";
+    QTest::newRow("newer") << R"("version": 9)" << "newer format version";
+    QTest::newRow("type") << R"("items": "conv1")" << "not a valid sweep plan";
+}
+
+void TestSweep::planRefusals()
+{
+    QFETCH(QString, edit);
+    QFETCH(QString, message);
+    // The plan with one key replaced.
+    std::string text = cw::cluster::planToJson(demoPlan());
+    const std::string key = edit.toStdString().substr(0, edit.indexOf(':'));
+    const size_t at = text.find(key + ":");
+    QVERIFY(at != std::string::npos);
+    size_t end = text.find(",\n", at);
+    if (key == "\"items\"")
+        end = text.find(']', at) + 1;
+    text.replace(at, end - at, edit.toStdString());
+    const QString e = testutil::errorOf([&] { cw::cluster::planFromJson(text, "p.json"); });
+    QVERIFY2(e.startsWith("'p.json': ") && e.contains(message), qPrintable(e));
+}
+
+void TestSweep::shardsCoverEveryItemOnce()
+{
+    SweepPlan p = demoPlan();
+    p.items = {"a", "b", "c", "d", "e", "f", "g"};
+    for (int n = 1; n <= 7; ++n) {
+        std::multiset<std::string> seen;
+        for (int i = 0; i < n; ++i)
+            for (const std::string &item : cw::cluster::shardItems(p, i, n))
+                seen.insert(item);
+        QCOMPARE(seen, std::multiset<std::string>(p.items.begin(), p.items.end()));
+    }
+    QCOMPARE(cw::cluster::shardItems(p, 1, 3), (std::vector<std::string>{"b", "e"}));
+    QCOMPARE(cw::cluster::parseShard("2/4"), std::make_pair(2, 4));
+    for (const char *bad : {"4/4", "1", "-1/4", "1/0", "a/b", "1/4/5", ""})
+        QVERIFY2(testutil::errorOf([&] { cw::cluster::parseShard(bad); }).contains("expects I/N"), bad);
+}
+
+void TestSweep::mergeEqualsTheWholeSweep()
+{
+    // Parts written and read back, given in any order: the merge is the sweep computed at once, bit for bit.
+    const SweepPlan plan = demoPlan();
+    for (int shards : {1, 3, 4}) {
+        std::vector<std::pair<std::string, SweepPart>> parts;
+        for (int s = shards - 1; s >= 0; --s) {
+            const QString path = m_dir.filePath(QStringLiteral("part-%1-%2.h5").arg(shards).arg(s));
+            cw::cluster::writePart(partOf(plan, s, shards), path.toStdString());
+            parts.emplace_back(path.toStdString(), cw::cluster::readPart(path.toStdString()));
+        }
+        const cw::SensitivityResult merged = cw::cluster::mergeSensitivity(parts);
+        QCOMPARE(withoutSeconds(merged), withoutSeconds(m_whole));
+    }
+}
+
+void TestSweep::mergeRefusals()
+{
+    const SweepPlan plan = demoPlan();
+    const SweepPart p0 = partOf(plan, 0, 2), p1 = partOf(plan, 1, 2);
+    auto error = [&](std::vector<std::pair<std::string, SweepPart>> parts) {
+        return testutil::errorOf([&] { cw::cluster::mergeSensitivity(parts); });
+    };
+    QVERIFY(error({{"a.h5", p0}}).contains("shard 1 of 2 is missing (its items: conv2, fc2)"));
+    QVERIFY(error({{"a.h5", p0}, {"b.h5", p0}}).contains("shard 0 is given twice: 'a.h5' and 'b.h5'"));
+    SweepPlan otherPlan = plan;
+    otherPlan.command.push_back("--no-cache");
+    SweepPart foreign = p1;
+    foreign.plan = otherPlan;
+    QVERIFY(error({{"a.h5", p0}, {"b.h5", foreign}}).contains("'b.h5' belongs to another sweep than 'a.h5'"));
+    SweepPart otherTool = p1;
+    otherTool.tool = "compression-workbench 0.0.9 (old)";
+    QVERIFY(error({{"a.h5", p0}, {"b.h5", otherTool}}).contains("'b.h5' was computed by compression-workbench 0.0.9"));
+    SweepPart threes = partOf(plan, 1, 3);
+    QVERIFY(error({{"a.h5", p0}, {"b.h5", threes}}).contains("'b.h5' is a shard of 3, 'a.h5' of 2"));
+    // A part that holds another shard's layer.
+    SweepPart wrong = p1;
+    wrong.result = p0.result;
+    QVERIFY(error({{"a.h5", p0}, {"b.h5", wrong}}).contains("'b.h5' holds 'conv1', which is not an item of its shard"));
+    // A part without one of its items.
+    cw::SensitivityResult r = cw::sensitivityFromJson(p1.result);
+    r.layers.pop_back();
+    SweepPart partial = p1;
+    partial.result = cw::sensitivityToJson(r);
+    QVERIFY(error({{"a.h5", p0}, {"b.h5", partial}}).contains("the item 'fc2' is in no part (shard 1 should hold it)"));
+    // A part measured on other data (another baseline).
+    r = cw::sensitivityFromJson(p1.result);
+    r.baselineAccuracy += 0.01;
+    SweepPart baseline = p1;
+    baseline.result = cw::sensitivityToJson(r);
+    QVERIFY(error({{"a.h5", p0}, {"b.h5", baseline}}).contains("measured another baseline"));
+    // Not a part at all.
+    QVERIFY(testutil::errorOf([&] { cw::cluster::readPart(m_dir.filePath("nothing.h5").toStdString()); }).contains("nothing.h5"));
+    const QString model = m_dir.filePath("model.h5");
+    cw::saveModel(m_demo, model.toStdString());
+    QVERIFY(!testutil::errorOf([&] { cw::cluster::readPart(model.toStdString()); }).isEmpty());
+}
+
+void TestSweep::shardChecksItsInputs()
+{
+    SweepPlan plan = demoPlan();
+    cw::cluster::checkPlanInputs(plan); // as written
+    SweepPlan tool = plan;
+    tool.tool = "compression-workbench 0.0.9 (old)";
+    QVERIFY(testutil::errorOf([&] { cw::cluster::checkPlanInputs(tool); }).contains("the plan was written by compression-workbench 0.0.9"));
+    // A model file changed after the plan was written.
+    const QString model = m_dir.filePath("changing.h5");
+    cw::saveModel(m_demo, model.toStdString());
+    SweepPlan file = plan;
+    file.modelSpec = "changing.h5";
+    file.model = cw::modelDigest(model.toStdString());
+    file.model.path = "changing.h5"; // relative to the plan's directory
+    cw::cluster::checkPlanInputs(file);
+    cw::Model changed = m_demo;
+    changed.metadata["note"] = "changed";
+    cw::saveModel(changed, model.toStdString());
+    QVERIFY(testutil::errorOf([&] { cw::cluster::checkPlanInputs(file); }).contains("the model 'changing.h5' changed"));
+    // A data file with another hash.
+    SweepPlan data = plan;
+    data.data.front().files.front().sha256 = std::string(64, '0');
+    QVERIFY(testutil::errorOf([&] { cw::cluster::checkPlanInputs(data); }).contains("changed since the plan was written"));
+}
+
+void TestSweep::slurmScripts()
+{
+    const SweepPlan plan = demoPlan();
+    cw::cluster::SlurmOptions o;
+    o.shards = 3;
+    o.cpus = 2;
+    o.arrayLimit = 2;
+    o.partition = "short";
+    o.time = "00:30:00";
+    o.project = "/shared/p.cwproj";
+    o.cwb = CW_CWB_PATH;
+    const QString dir = m_dir.filePath("slurm");
+    const cw::cluster::SlurmJob job = cw::cluster::writeSlurmJob(plan, dir.toStdString(), o);
+    QCOMPARE(cw::cluster::planDigest(cw::cluster::loadPlan(job.plan)), cw::cluster::planDigest(plan));
+    const QString shards = QString::fromStdString(fileText(QString::fromStdString(job.shardScript)));
+    for (const QString &line : {QStringLiteral("#SBATCH --array=0-2%2"), QStringLiteral("#SBATCH --cpus-per-task=2"),
+                                QStringLiteral("#SBATCH --partition=short"), QStringLiteral("#SBATCH --time=00:30:00"),
+                                QStringLiteral("#SBATCH --output=%1/logs/shard-%a.log").arg(dir),
+                                QStringLiteral(" --shard \"${SLURM_ARRAY_TASK_ID}/3\" ")})
+        QVERIFY2(shards.contains(line), qPrintable(line + " not in\n" + shards));
+    QVERIFY(shards.startsWith("#!/bin/bash\n"));
+    const QString merge = QString::fromStdString(fileText(QString::fromStdString(job.mergeScript)));
+    QVERIFY2(merge.contains(QStringLiteral(" merge %1/part-0.h5 %1/part-1.h5 %1/part-2.h5 --project /shared/p.cwproj -o "
+                                           "%1/merged.json")
+                                .arg(dir)),
+             qPrintable(merge));
+    QVERIFY(QFileInfo(QString::fromStdString(job.shardScript)).isExecutable());
+    QVERIFY(QFileInfo(dir + "/logs").isDir());
+    // Refusals.
+    o.shards = 5;
+    QVERIFY(testutil::errorOf([&] { cw::cluster::writeSlurmJob(plan, dir.toStdString(), o); }).contains("the plan has 4 items"));
+    o.shards = 2;
+    o.cwb = "cwb";
+    QVERIFY(testutil::errorOf([&] { cw::cluster::writeSlurmJob(plan, dir.toStdString(), o); }).contains("absolute path"));
+    o.cwb = CW_CWB_PATH;
+    QVERIFY(testutil::errorOf([&] { cw::cluster::writeSlurmJob(plan, m_dir.filePath("with space").toStdString(), o); })
+                .contains("spaces"));
+}
+
+void TestSweep::cliPlanShardsMerge()
+{
+    // cwb sensitivity --plan, two shards by hand, cwb merge into a project: the project's sensitivity is what
+    // cwb sensitivity computes at once (the same threads).
+    const QString dir = m_dir.filePath("cli");
+    QVERIFY(QDir().mkpath(dir));
+    QString error;
+    const QStringList sweep{"demo", "--data", "fashion-mnist", "--limit", "200", "--prune", "0.5,0.9", "--bits", "4,2",
+                            "--threads", "1"};
+    testutil::runProcess(CW_CWB_PATH, QStringList{"sensitivity"} + sweep + QStringList{"--plan", dir + "/plan.json"},
+                         &error, 60000, dir);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    for (int s = 0; s < 2; ++s) {
+        testutil::runProcess(CW_CWB_PATH,
+                             {"sweep", dir + "/plan.json", "--shard", QStringLiteral("%1/2").arg(s), "-o",
+                              dir + QStringLiteral("/part-%1.h5").arg(s)},
+                             &error, 120000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    testutil::runProcess(CW_CWB_PATH,
+                         {"merge", dir + "/part-0.h5", dir + "/part-1.h5", "--project", dir + "/p.cwproj", "-o",
+                          dir + "/merged.json"},
+                         &error, 60000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QByteArray local =
+        testutil::runProcess(CW_CWB_PATH, QStringList{"sensitivity"} + sweep + QStringList{"--json"}, &error, 120000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const cw::SensitivityResult merged = cw::sensitivityFromJson(fileText(dir + "/merged.json"));
+    QCOMPARE(withoutSeconds(merged), withoutSeconds(cw::sensitivityFromJson(local.toStdString())));
+    const cw::Project project = cw::loadProject((dir + "/p.cwproj").toStdString());
+    QCOMPARE(withoutSeconds(cw::sensitivityFromJson(project.base.analysis.at(cw::kSensitivityKey))),
+             withoutSeconds(merged));
+    QCOMPARE(project.baseSpec, std::string("demo"));
+    QCOMPARE(project.datasets.size(), size_t(1));
+    // A missing part is named.
+    testutil::runProcess(CW_CWB_PATH, {"merge", dir + "/part-0.h5"}, &error, 60000);
+    QVERIFY2(error.contains("shard 1 of 2 is missing"), qPrintable(error));
+}
+
+QTEST_GUILESS_MAIN(TestSweep)
+#include "test_sweep.moc"
