@@ -1844,8 +1844,8 @@ int cmdProjectDiff(const ProjectDiffArgs &args)
 // ---- Sweeps beyond one machine (core/cluster): plans computed in shards, on Slurm or by hand, and merged.
 
 // Runs argv (PATH lookup) and returns its exit status (-1: could not start) with its standard output; standard
-// error passes through.
-int captureProcess(const std::vector<std::string> &args, std::string *out)
+// error passes through, or is dropped when `quiet`.
+int captureProcess(const std::vector<std::string> &args, std::string *out, bool quiet = false)
 {
     int pipefd[2];
     if (::pipe(pipefd) != 0)
@@ -1859,6 +1859,8 @@ int captureProcess(const std::vector<std::string> &args, std::string *out)
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+    if (quiet)
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
     pid_t pid = -1;
     const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
@@ -2053,12 +2055,13 @@ int sweepStatus(const SweepArgs &args)
         for (const auto &[role, id] : jobs.items())
             idList += (idList.empty() ? "" : ",") + id.get<std::string>();
         std::string out;
-        if (captureProcess({"squeue", "-h", "-j", idList, "-o", "%i|%j|%T|%R"}, &out) == 0)
+        if (captureProcess({"squeue", "-h", "-j", idList, "-o", "%i|%j|%T|%R"}, &out, true) == 0)
             for (std::istringstream lines(out); std::getline(lines, out);)
                 if (!trimmed(out).empty())
                     states.push_back(trimmed(out));
         out.clear();
-        if (states.empty() && captureProcess({"sacct", "-n", "-P", "-X", "-j", idList, "-o", "JobID,JobName,State,ExitCode"}, &out) == 0)
+        if (states.empty() &&
+            captureProcess({"sacct", "-n", "-P", "-X", "-j", idList, "-o", "JobID,JobName,State,ExitCode"}, &out, true) == 0)
             for (std::istringstream lines(out); std::getline(lines, out);)
                 if (!trimmed(out).empty())
                     states.push_back(trimmed(out));

@@ -27,6 +27,8 @@ packages=(
 )
 # The sanitizer builds and the fuzzers only: the regular build and the tests do not need clang.
 case "$mode" in sanitize|fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;; esac
+# The test suite's single-node Slurm cluster (tests/cluster/slurm_sweep.sh starts and stops its own daemons).
+case "$mode" in test|sanitize) packages+=(munge slurmctld slurmd slurm-client) ;; esac
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
