@@ -1103,10 +1103,7 @@ int writeSensitivityPlan(const SensitivityArgs &args)
         throw cw::Error("--plan: sweeps of language models are not planned yet");
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of computing: give -o or --project to cwb merge");
-    cw::cluster::SweepPlan plan;
-    plan.tool = cw::toolDescription();
-    std::error_code ec;
-    plan.directory = std::filesystem::current_path(ec).string();
+    std::vector<std::string> command;
     for (size_t i = 0; i < g_args.size(); ++i) {
         if (g_args[i] == "--plan") {
             ++i;
@@ -1114,15 +1111,12 @@ int writeSensitivityPlan(const SensitivityArgs &args)
         }
         if (g_args[i].rfind("--plan=", 0) == 0 || g_args[i] == "--json")
             continue;
-        plan.command.push_back(g_args[i]);
+        command.push_back(g_args[i]);
     }
-    plan.modelSpec = args.model;
-    plan.model = cw::modelDigest(args.model);
-    if (!cw::isDemoModel(args.model))
-        plan.model.path = args.model; // as the command names it, from `directory`
-    plan.data.push_back(cw::datasetRecord("evaluation", args.data));
-    const cw::Model model = cw::loadModel(args.model);
-    plan.items = args.options.layers.empty() ? cw::sensitivityLayers(model) : args.options.layers;
+    std::error_code ec;
+    const cw::cluster::SweepPlan plan =
+        cw::cluster::sensitivityPlan(command, args.model, cw::loadModel(args.model), args.data, args.options.layers,
+                                     std::filesystem::current_path(ec).string());
     cw::cluster::savePlan(plan, *args.plan);
     if (args.json) {
         std::cout << cw::cluster::planToJson(plan) << '\n';

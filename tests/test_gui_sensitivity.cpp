@@ -15,16 +15,21 @@
 #include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTemporaryDir>
+#include <QUndoStack>
 
 #include <qcustomplot.h>
 
 #include <cmath>
 
+#include "core/cluster/sweep.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
 #include "testutil.h"
 #include "ui/jobs/sensitivityjob.h"
 #include "ui/mainwindow.h"
+#include "ui/projectdocument.h"
+#include "ui/views/clusterdialog.h"
 #include "ui/views/sensitivityview.h"
 
 using namespace cw;
@@ -228,6 +233,88 @@ private slots:
         // Selecting a layer in the heatmap's table selects it in the main window too.
         view->setSelectedLayer(QString::fromStdString(view->result()->layers.back().name));
         QCOMPARE(window.selectedLayer(), QString::fromStdString(view->result()->layers.back().name));
+    }
+
+    void runOnClusterThenImportResults()
+    {
+        // Sensitivity → Run on Cluster… writes the form's sweep as a plan and Slurm scripts; the shards computed by
+        // cwb (as the array tasks would) come back through File → Import Results as the project's sensitivity,
+        // equal to the same sweep run in the window; Undo takes it out again. Parts that do not merge are named.
+        QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-cluster-XXXXXX")); // #SBATCH lines: no spaces
+        QVERIFY(dir.isValid());
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(QStringLiteral("demo")));
+        QVERIFY(loaded.wait(60000));
+        SensitivityView *view = window.sensitivityView();
+        view->limitSpin()->setValue(200);
+        view->pruneEdit()->setText(QStringLiteral("0.5, 0.9"));
+        view->bitsEdit()->setText(QStringLiteral("4,2"));
+        QVERIFY(view->clusterButton()->isEnabled());
+        view->clusterButton()->click();
+        ClusterDialog *dialog = window.clusterDialog();
+        QVERIFY(dialog && dialog->isVisible());
+        QVERIFY(!dialog->write()); // no folder yet
+        QVERIFY(dialog->message().contains(QStringLiteral("Choose a folder")));
+        const QString folder = dir.filePath(QStringLiteral("sweep"));
+        dialog->folderEdit()->setText(folder);
+        dialog->shardsSpin()->setValue(3);
+        dialog->partitionEdit()->setText(QStringLiteral("short"));
+        dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+        QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+        QVERIFY(dialog->message().contains(QStringLiteral("sbatch --parsable %1/shards.sbatch").arg(folder)));
+        QVERIFY(QFile::exists(folder + QStringLiteral("/merge.sbatch")));
+        QCOMPARE(QSettings().value(QStringLiteral("cluster/shards")).toInt(), 3);
+        const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+        QCOMPARE(plan.items.size(), size_t(m_layers));
+        dialog->close();
+
+        // Two of three shards done: the import names the missing one and stores nothing.
+        QString error;
+        for (int s = 0; s < 3; ++s) {
+            testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                                 {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
+                                  QStringLiteral("%1/3").arg(s), QStringLiteral("-o"),
+                                  folder + QStringLiteral("/part-%1.h5").arg(s)},
+                                 &error, 120000);
+            QVERIFY2(error.isEmpty(), qPrintable(error));
+        }
+        QFile::rename(folder + QStringLiteral("/part-2.h5"), dir.filePath(QStringLiteral("later.h5")));
+        QVERIFY(!window.importResults({folder}));
+        QVERIFY2(window.lastError().contains(QStringLiteral("shard 2 of 3 is missing")), qPrintable(window.lastError()));
+        QVERIFY(!window.model()->analysis.count(kSensitivityKey));
+        QFile::rename(dir.filePath(QStringLiteral("later.h5")), folder + QStringLiteral("/part-2.h5"));
+        QVERIFY2(window.importResults({folder}), qPrintable(window.lastError()));
+        QVERIFY(window.model()->analysis.count(kSensitivityKey));
+        const SensitivityResult imported = sensitivityFromJson(window.model()->analysis.at(kSensitivityKey));
+        QVERIFY(view->result().has_value());
+        QCOMPARE(view->tableModel()->rowCount(), m_layers);
+        window.document()->undoStack()->undo();
+        QVERIFY(!window.model()->analysis.count(kSensitivityKey));
+        window.document()->undoStack()->redo();
+        QVERIFY(window.model()->analysis.count(kSensitivityKey));
+
+        // The same sweep run in the window (the plan's command is the form's).
+        QSignalSpy finished(view, &SensitivityView::runFinished);
+        QVERIFY(view->run());
+        QVERIFY(finished.wait(120000));
+        SensitivityResult local = sensitivityFromJson(window.model()->analysis.at(kSensitivityKey));
+        local.options.threads = imported.options.threads;
+        QCOMPARE(withoutTime(imported), withoutTime(local));
+
+        // A sweep of another model is refused.
+        cw::cluster::SweepPlan other = plan;
+        other.modelSpec = "demo-resnet";
+        other.model = cw::modelDigest("demo-resnet");
+        cw::cluster::SweepPart part = cw::cluster::readPart((folder + QStringLiteral("/part-0.h5")).toStdString());
+        part.plan = other;
+        part.shards = 1;
+        part.result = sensitivityToJson(imported);
+        const QString foreign = dir.filePath(QStringLiteral("foreign.h5"));
+        cw::cluster::writePart(part, foreign.toStdString());
+        QVERIFY(!window.importResults({foreign}));
+        QVERIFY2(window.lastError().contains(QStringLiteral("not of the open model")), qPrintable(window.lastError()));
     }
 
 private:

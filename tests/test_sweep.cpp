@@ -53,6 +53,7 @@ private slots:
     void mergeRefusals();
     void shardChecksItsInputs();
     void slurmScripts();
+    void commandOfAGuiSweep();
     void cliPlanShardsMerge();
 
 private:
@@ -289,6 +290,34 @@ void TestSweep::slurmScripts()
     o.cwb = CW_CWB_PATH;
     QVERIFY(testutil::errorOf([&] { cw::cluster::writeSlurmJob(plan, m_dir.filePath("with space").toStdString(), o); })
                 .contains("spaces"));
+}
+
+void TestSweep::commandOfAGuiSweep()
+{
+    // The arguments that sweep as the GUI's options do (the GUI's Run on Cluster: test_gui_sensitivity runs them).
+    cw::SensitivityOptions o = m_options;
+    o.layers = {"fc1"};
+    o.granularity = cw::Granularity::Tensor;
+    o.inputs.values["sr"] = 16000;
+    o.inputs.shapes["N"] = {8};
+    cw::Preprocess pre;
+    pre.mean = {0.5f};
+    pre.std = {0.25f};
+    pre.layout = cw::Preprocess::Layout::NHWC;
+    const std::vector<std::string> a = cw::cluster::sensitivityCommand("demo", "fashion-mnist", pre, o);
+    std::string line;
+    for (const std::string &s : a)
+        line += (line.empty() ? "" : " ") + s;
+    for (const char *part : {"sensitivity demo --data fashion-mnist --limit 200 --batch 250 --prune 0.5,0.9 --bits 4,2 "
+                             "--granularity tensor --metric auto --threads 1 --layer fc1 --scale ",
+                             " --mean 0.5 --std 0.25 --layout nhwc --value sr=16000 --shape N=8"})
+        QVERIFY2(line.find(part) != std::string::npos, line.c_str());
+    // A scale that reads back as the same float.
+    const auto scale = std::find(a.begin(), a.end(), "--scale");
+    QCOMPARE(std::strtof(scale[1].c_str(), nullptr), pre.scale);
+    o.inputs.tensors["x"] = cw::Tensor(cw::DType::Float32, {1});
+    QVERIFY(testutil::errorOf([&] { cw::cluster::sensitivityCommand("demo", "fashion-mnist", pre, o); })
+                .contains("'x' is fed from memory"));
 }
 
 void TestSweep::cliPlanShardsMerge()

@@ -36,6 +36,7 @@
 #include <qcustomplot.h>
 
 #include "core/base/error.h"
+#include "core/cluster/sweep.h"
 #include "core/io/model_io.h"
 #include "core/lm/model.h"
 #include "resources/demo_data.h"
@@ -49,6 +50,7 @@
 #include "ui/models/layertablemodel.h"
 #include "ui/rowtable.h"
 #include "ui/views/blockednodespanel.h"
+#include "ui/views/clusterdialog.h"
 #include "ui/views/compareview.h"
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
@@ -210,6 +212,7 @@ void MainWindow::createCentralWidget()
         m_document->setAnalysis(QString::fromLatin1(cw::kSensitivityKey), json);
     });
     connect(m_sensitivity, &SensitivityView::layerSelected, this, [this](const QString &name) { selectLayer(name); });
+    connect(m_sensitivity, &SensitivityView::clusterRequested, this, [this]() { runOnCluster(); });
     addAnalysisTab(m_sensitivity, tr("Sensitivity"));
     m_compress = new CompressView(m_document);
     m_compress->setDataset(m_datasetSpec);
@@ -301,6 +304,16 @@ void MainWindow::createActions()
     m_exportReportAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R));
     m_exportReportAct->setToolTip(tr("A PDF or HTML report of the project: recommendation, charts, variants, "
                                      "settings and how to reproduce them"));
+    m_importResultsAct = file->addAction(tr("&Import Results…"), this, [this]() {
+        const QStringList parts = QFileDialog::getOpenFileNames(
+            this, tr("Import Results: the parts of a cluster sweep"), QString(), tr("Sweep parts (*.h5)"));
+        if (!parts.isEmpty())
+            importResults(parts);
+    });
+    m_importResultsAct->setObjectName(QStringLiteral("importResultsAction"));
+    m_importResultsAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_I));
+    m_importResultsAct->setToolTip(tr("Merge the parts of a sensitivity sweep run on a cluster (Sensitivity → Run on "
+                                      "Cluster…) into the project"));
     m_closeProjectAct = file->addAction(tr("&Close Project"), this, [this]() { closeProject(); });
     m_closeProjectAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
     m_reopenLastAct = file->addAction(tr("Reopen the Last Project at Start"));
@@ -1285,6 +1298,71 @@ bool MainWindow::closeProject()
     return true;
 }
 
+ClusterDialog *MainWindow::clusterDialog() const
+{
+    return m_clusterDialog;
+}
+
+bool MainWindow::runOnCluster()
+{
+    const std::optional<cw::cluster::SweepPlan> plan = m_sensitivity->clusterPlan();
+    if (!plan) {
+        statusBar()->showMessage(m_sensitivity->statusText(), 10000);
+        return false;
+    }
+    if (m_clusterDialog)
+        m_clusterDialog->close();
+    m_clusterDialog = new ClusterDialog(*plan, m_document->fileName(), this);
+    m_clusterDialog->setAttribute(Qt::WA_DeleteOnClose);
+    m_clusterDialog->open();
+    return true;
+}
+
+bool MainWindow::importResults(const QStringList &paths)
+{
+    if (!model() || !m_document->project()) {
+        showError(tr("Import Results"), tr("Open the model the sweep was made of first."));
+        return false;
+    }
+    if (m_sensitivity->isRunning()) {
+        showError(tr("Import Results"), tr("A sensitivity sweep is running: cancel it or wait."));
+        return false;
+    }
+    QStringList files;
+    for (const QString &p : paths) {
+        if (QFileInfo(p).isDir()) {
+            const QDir dir(p);
+            for (const QString &name : dir.entryList({QStringLiteral("part-*.h5")}, QDir::Files, QDir::Name))
+                files << dir.filePath(name);
+        } else {
+            files << p;
+        }
+    }
+    try {
+        if (files.isEmpty())
+            throw cw::Error("no parts (part-*.h5) in " + paths.join(QStringLiteral(", ")).toStdString());
+        std::vector<std::pair<std::string, cw::cluster::SweepPart>> parts;
+        for (const QString &f : files)
+            parts.emplace_back(f.toStdString(), cw::cluster::readPart(f.toStdString()));
+        const cw::SensitivityResult merged = cw::cluster::mergeSensitivity(parts);
+        const cw::cluster::SweepPlan &plan = parts.front().second.plan;
+        if (plan.model.sha256 != m_document->project()->baseFile.sha256)
+            throw cw::Error("the parts are a sweep of '" + plan.modelSpec + "', not of the open model");
+        m_document->setAnalysis(QString::fromLatin1(cw::kSensitivityKey),
+                                QString::fromStdString(cw::sensitivityToJson(merged)));
+        m_tabs->setCurrentWidget(m_sensitivity);
+        const QString done = tr("Imported %n part(s): %1 layers × %2 settings.", nullptr, int(parts.size()))
+                                 .arg(merged.layers.size())
+                                 .arg(merged.options.pruneRatios.size() + merged.options.bits.size());
+        appendLog(done);
+        statusBar()->showMessage(done, 10000);
+        return true;
+    } catch (const std::exception &e) {
+        showError(tr("Import Results"), QString::fromUtf8(e.what()));
+        return false;
+    }
+}
+
 void MainWindow::showError(const QString &title, const QString &message)
 {
     m_lastError = message;
@@ -1321,6 +1399,7 @@ void MainWindow::updateActions()
     m_closeProjectAct->setEnabled(idle && (m_document->hasProject() || lm));
     m_closeProjectAct->setText(lm ? tr("&Close Model") : tr("&Close Project"));
     m_exportReportAct->setEnabled(m_document->hasProject());
+    m_importResultsAct->setEnabled(idle && model() && !m_sensitivity->isRunning());
     m_evaluateAct->setEnabled(idle && ((model() && m_runInputs.blocked.isEmpty()) || lm));
     m_evaluateAct->setToolTip(lm ? tr("Perplexity on the Evaluate tab's text")
                               : m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")

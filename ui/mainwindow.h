@@ -69,6 +69,8 @@ struct Variant;
 
 namespace cw::ui {
 
+class ClusterDialog;
+
 class BlockedNodesPanel;
 class CompareView;
 class CompressView;
@@ -105,6 +107,15 @@ public:
     // A new project on the open base model (its variants and analyses dropped), or none at all; both confirm first.
     bool newProject();
     bool closeProject();
+    // The Sensitivity tab's sweep as a Slurm job (ClusterDialog, window-modal, non-blocking; clusterDialog() while
+    // it is open). False, with the reason in the status bar, when the sweep cannot be planned.
+    bool runOnCluster();
+    ClusterDialog *clusterDialog() const;
+    // File → Import Results: the parts of a cluster sweep (cwb sweep --shard … -o PART.h5; a folder stands for its
+    // part-*.h5) merged (cw::cluster::mergeSensitivity) and stored as the project's sensitivity, undoably. False,
+    // with the error reported, for parts that do not merge (a running sweep's missing shards are named) or a
+    // sweep of another model than the open one.
+    bool importResults(const QStringList &paths);
     // Whether the unsaved project and running jobs may be dropped: true when there is nothing to lose or the
     // user says so (saving first if they choose Save). `action` names what is about to happen.
     bool confirmDiscard(const QString &action);
@@ -348,6 +359,8 @@ private:
     QAction *m_saveProjectAsAct = nullptr;
     QAction *m_closeProjectAct = nullptr;
     QAction *m_exportReportAct = nullptr;
+    QAction *m_importResultsAct = nullptr;
+    QPointer<ClusterDialog> m_clusterDialog;
     QAction *m_reopenLastAct = nullptr;
     QAction *m_evaluateAct = nullptr;
     QAction *m_inputsAct = nullptr;

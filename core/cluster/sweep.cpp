@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,6 +19,7 @@
 #include "core/base/sha256.h"
 #include "core/base/version.h"
 #include "core/io/bundle.h"
+#include "core/io/model_io.h"
 
 namespace cw::cluster {
 
@@ -127,6 +130,104 @@ void savePlan(const SweepPlan &plan, const std::string &path)
 std::string planDigest(const SweepPlan &plan)
 {
     return sha256Hex(planJson(plan).dump());
+}
+
+namespace {
+
+// The shortest text that reads back as the same double.
+std::string exact(double v)
+{
+    char buf[40];
+    for (int digits = 6; digits <= 17; ++digits) {
+        std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (std::strtod(buf, nullptr) == v)
+            break;
+    }
+    return buf;
+}
+
+template <typename T> std::string joined(const std::vector<T> &values)
+{
+    std::string out;
+    for (const T &v : values)
+        out += (out.empty() ? "" : ",") + exact(double(v));
+    return out;
+}
+
+} // namespace
+
+SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::string &modelSpec, const Model &model,
+                          const std::string &dataSpec, const std::vector<std::string> &layers,
+                          const std::string &directory)
+{
+    SweepPlan plan;
+    plan.tool = toolDescription();
+    plan.directory = directory;
+    plan.command = command;
+    plan.modelSpec = modelSpec;
+    plan.model = modelDigest(modelSpec);
+    if (!isDemoModel(modelSpec))
+        plan.model.path = modelSpec; // as the command names it, from `directory`
+    plan.data.push_back(datasetRecord("evaluation", dataSpec));
+    const std::vector<std::string> all = sensitivityLayers(model);
+    for (const std::string &l : layers)
+        if (std::find(all.begin(), all.end(), l) == all.end())
+            throw Error("'" + l + "' is not a layer the sweep analyses");
+    plan.items = layers.empty() ? all : layers;
+    return plan;
+}
+
+std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const std::string &dataSpec,
+                                            const Preprocess &pre, const SensitivityOptions &o)
+{
+    if (!o.inputs.tensors.empty())
+        throw Error("the graph input '" + o.inputs.tensors.begin()->first +
+                    "' is fed from memory, which a plan cannot name: write the plan with cwb sensitivity --input "
+                    "NAME=FILE.npy --plan");
+    if (o.granularity == Granularity::Group && o.groupSize != SensitivityOptions{}.groupSize)
+        throw Error("a plan sweeps groups of " + std::to_string(SensitivityOptions{}.groupSize) + " only");
+    std::vector<std::string> a{"sensitivity", modelSpec, "--data", dataSpec};
+    auto add = [&](const std::string &flag, const std::string &value) {
+        a.push_back(flag);
+        a.push_back(value);
+    };
+    add("--limit", std::to_string(o.limit));
+    add("--batch", std::to_string(o.batchSize));
+    add("--prune", joined(o.pruneRatios));
+    add("--bits", joined(o.bits));
+    add("--granularity", o.granularity == Granularity::Tensor ? "tensor"
+                         : o.granularity == Granularity::Group ? "group"
+                                                                : "channel");
+    add("--metric", sensitivityMetricName(o.metric));
+    if (o.threads > 0)
+        add("--threads", std::to_string(o.threads));
+    if (!o.cacheActivations)
+        a.push_back("--no-cache");
+    for (const std::string &l : o.layers)
+        add("--layer", l);
+    add("--scale", exact(pre.scale));
+    if (!pre.mean.empty())
+        add("--mean", joined(pre.mean));
+    if (!pre.std.empty())
+        add("--std", joined(pre.std));
+    add("--layout", pre.layout == Preprocess::Layout::NCHW   ? "nchw"
+                    : pre.layout == Preprocess::Layout::NHWC ? "nhwc"
+                                                             : "auto");
+    if (pre.imageHeight > 0 && pre.imageWidth > 0)
+        add("--image-size", std::to_string(pre.imageHeight) + "," + std::to_string(pre.imageWidth));
+    if (pre.resizeShorter > 0)
+        add("--resize", std::to_string(pre.resizeShorter));
+    for (const auto &[name, value] : o.inputs.values)
+        add("--value", name + "=" + exact(value));
+    for (const auto &[name, shape] : o.inputs.shapes) {
+        std::string dims;
+        for (int64_t d : shape)
+            dims += (dims.empty() ? "" : ",") + std::to_string(d);
+        add("--shape", name + "=" + dims);
+    }
+    for (const auto &[name, other] : o.inputs.sameSize)
+        add("--shape", name + "=" + other);
+    return a;
 }
 
 std::pair<int, int> parseShard(const std::string &text)

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/compress/sensitivity.h"
+#include "core/io/dataset.h"
 #include "core/project/project.h"
 
 namespace cw::cluster {
@@ -53,6 +54,19 @@ SweepPlan loadPlan(const std::string &path);
 void savePlan(const SweepPlan &plan, const std::string &path); // atomic
 // SHA-256 of the plan's JSON: what identifies the parts of one sweep.
 std::string planDigest(const SweepPlan &plan);
+
+// The plan of a sensitivity sweep: `command` is cwb's arguments ("sensitivity", MODEL, "--data", DATA, ...) run from
+// `directory`; the model and the data are hashed now, and the items are `layers`, or every layer the sweep
+// analyses (sensitivityLayers). Throws cw::Error when a file cannot be read or a layer is not the model's.
+SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::string &modelSpec, const Model &model,
+                          const std::string &dataSpec, const std::vector<std::string> &layers,
+                          const std::string &directory);
+// The arguments of `cwb sensitivity` that sweep as `options` on `modelSpec` and `dataSpec` read with `preprocess`
+// (what the GUI's sweeps hand to a cluster): --limit, --batch, --prune, --bits, --granularity, --metric, --layer,
+// the preprocessing and the graph inputs' values and shapes. Throws cw::Error for an input fed from memory
+// (FeedOptions::tensors) or a group size other than the command line's, which arguments cannot express.
+std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const std::string &dataSpec,
+                                            const Preprocess &preprocess, const SensitivityOptions &options);
 
 // "I/N" with 0 <= I < N; throws cw::Error otherwise.
 std::pair<int, int> parseShard(const std::string &text);

@@ -1,5 +1,6 @@
 #include "ui/views/sensitivityview.h"
 
+#include <QDir>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -109,6 +110,11 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     m_status->setObjectName(QStringLiteral("sensitivityStatus"));
     connect(m_run, &QPushButton::clicked, this, [this]() { run(); });
     connect(m_cancel, &QPushButton::clicked, this, &SensitivityView::cancel);
+    m_cluster = new QPushButton(tr("Run on Cluster…"));
+    m_cluster->setObjectName(QStringLiteral("sensitivityCluster"));
+    m_cluster->setToolTip(tr("Write this sweep as a plan and Slurm scripts into a folder, to run as shards on a "
+                             "cluster; File → Import Results brings the parts back"));
+    connect(m_cluster, &QPushButton::clicked, this, &SensitivityView::clusterRequested);
 
     auto *controls = new QHBoxLayout;
     controls->addWidget(new QLabel(tr("<b>Sensitivity</b>")));
@@ -121,6 +127,7 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     controls->addWidget(m_bitsEdit, 1);
     controls->addWidget(m_run);
     controls->addWidget(m_cancel);
+    controls->addWidget(m_cluster);
     controls->addWidget(m_progress);
     controls->addStretch(1);
     m_status->setWordWrap(false);
@@ -271,47 +278,70 @@ void SensitivityView::setStatus(const QString &text)
     m_status->setText(text);
 }
 
-bool SensitivityView::run()
+std::optional<cw::SensitivityOptions> SensitivityView::formOptions()
 {
     if (!m_model) {
         setStatus(tr("Open a model first."));
-        return false;
+        return std::nullopt;
     }
-    if (m_job)
-        return false;
     if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty()) {
         setStatus(refusal);
         if (m_runInputs.blocked.isEmpty())
             emit inputsNeeded(refusal);
-        return false;
+        return std::nullopt;
     }
     SensitivityOptions o;
     std::vector<double> prune, bits;
     if (!parseList(m_pruneEdit->text(), prune) || !parseList(m_bitsEdit->text(), bits)) {
         setStatus(tr("Settings must be comma-separated numbers."));
-        return false;
+        return std::nullopt;
     }
     o.pruneRatios = prune;
     o.bits.clear();
     for (double b : bits) {
         if (b != std::floor(b) || b < 2 || b > 8) {
             setStatus(tr("Bit-widths must be whole numbers from 2 to 8."));
-            return false;
+            return std::nullopt;
         }
         o.bits.push_back(int(b));
     }
     for (double r : prune)
         if (!(r >= 0 && r < 1)) {
             setStatus(tr("Pruning ratios must be in [0, 1)."));
-            return false;
+            return std::nullopt;
         }
     if (o.pruneRatios.empty() && o.bits.empty()) {
         setStatus(tr("Choose at least one setting."));
-        return false;
+        return std::nullopt;
     }
     o.limit = m_limit->value();
     o.inputs = m_runInputs.feeds;
+    return o;
+}
 
+std::optional<cw::cluster::SweepPlan> SensitivityView::clusterPlan()
+{
+    const std::optional<cw::SensitivityOptions> o = formOptions();
+    if (!o)
+        return std::nullopt;
+    try {
+        const std::string model = m_model->sourcePath, data = m_datasetSpec.toStdString();
+        return cw::cluster::sensitivityPlan(cw::cluster::sensitivityCommand(model, data, m_runInputs.preprocess, *o),
+                                            model, *m_model, data, o->layers, QDir::currentPath().toStdString());
+    } catch (const std::exception &e) {
+        setStatus(tr("Cannot plan this sweep for a cluster: %1").arg(QString::fromUtf8(e.what())));
+        return std::nullopt;
+    }
+}
+
+bool SensitivityView::run()
+{
+    if (m_job)
+        return false;
+    const std::optional<cw::SensitivityOptions> options = formOptions();
+    if (!options)
+        return false;
+    const cw::SensitivityOptions &o = *options;
     SensitivityParams params;
     params.model = *m_model;
     params.datasetSpec = m_datasetSpec.toStdString();
@@ -372,6 +402,7 @@ void SensitivityView::updateControls()
     m_run->setEnabled(m_model && !busy && m_runInputs.blocked.isEmpty());
     m_run->setToolTip(m_runInputs.blocked);
     m_cancel->setEnabled(busy);
+    m_cluster->setEnabled(m_model && m_runInputs.blocked.isEmpty());
     m_limit->setEnabled(!busy);
     m_pruneEdit->setEnabled(!busy);
     m_bitsEdit->setEnabled(!busy);

@@ -18,6 +18,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/cluster/sweep.h"
 #include "core/compress/sensitivity.h"
 #include "core/graph/graph.h"
 #include "ui/modelinputs.h"
@@ -56,6 +57,10 @@ public:
     // inputsNeeded() is emitted too).
     bool run();
     void cancel();
+    // The controls' sweep as a plan for a cluster (core/cluster/sweep.h; cwb sweep computes it), run from the
+    // current directory. nullopt (the reason in statusText()) for the refusals of run() and for a sweep that a
+    // command line cannot express (inputs fed from memory). clusterRequested() asks the window for the dialog.
+    std::optional<cw::cluster::SweepPlan> clusterPlan();
     bool isRunning() const { return m_job != nullptr; }
     // The result shown, as stored in Model::analysis["sensitivity"] ("" for none).
     QString resultJson() const;
@@ -78,6 +83,7 @@ public:
     QLineEdit *bitsEdit() const { return m_bitsEdit; }
     QPushButton *runButton() const { return m_run; }
     QPushButton *cancelButton() const { return m_cancel; }
+    QPushButton *clusterButton() const { return m_cluster; }
     QProgressBar *progressBar() const { return m_progress; }
     SensitivityJob *job() const { return m_job; }
 
@@ -86,8 +92,11 @@ signals:
     void runFinished(bool succeeded); // after success, failure or cancel
     void layerSelected(const QString &name);
     void inputsNeeded(const QString &reason);
+    void clusterRequested();
 
 private:
+    // The sweep the controls describe; nullopt with the reason in the status line.
+    std::optional<cw::SensitivityOptions> formOptions();
     void begin(const cw::SensitivityOptions &options, double baseline);
     void setFidelity(bool fidelity); // labels for the fidelity metric (output SQNR) or the accuracy drop
     void addLayer(const cw::LayerSensitivity &layer);
@@ -116,6 +125,7 @@ private:
     QLineEdit *m_pruneEdit = nullptr;
     QLineEdit *m_bitsEdit = nullptr;
     QPushButton *m_run = nullptr;
+    QPushButton *m_cluster = nullptr;
     QPushButton *m_cancel = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_status = nullptr;
