@@ -294,9 +294,13 @@ void writePart(const SweepPart &part, const std::string &path)
 
 SweepPart readPart(const std::string &path)
 {
-    const Bundle b = readBundle(path, kPartFormat, kSweepFormatVersion);
+    return partFromJson(readBundle(path, kPartFormat, kSweepFormatVersion).document, path);
+}
+
+SweepPart partFromJson(const std::string &document, const std::string &path)
+{
     try {
-        const ojson doc = ojson::parse(b.document);
+        const ojson doc = ojson::parse(document);
         SweepPart p;
         p.plan = planFrom(doc.at("plan"));
         if (doc.at("plan_sha256").get<std::string>() != planDigest(p.plan))

@@ -86,6 +86,8 @@ struct SweepPart {
 };
 void writePart(const SweepPart &part, const std::string &path); // atomic
 SweepPart readPart(const std::string &path);                    // errors name the file
+// A part from its bundle's JSON document (readPart's second half; fuzzing). Errors name `source`.
+SweepPart partFromJson(const std::string &document, const std::string &source);
 
 // Parts by file name. Throws cw::Error naming the file or the item at fault: parts of different plans (by digest)
 // or shard counts, a shard given twice, a missing shard, an item missing, twice, or not in the plan, a part made by

@@ -231,6 +231,22 @@ def recipe_seeds(d):
             json.dump(recipe, f, indent=1)
 
 
+def sweep_seeds(d, cwb):
+    """A plan of a small sensitivity sweep of the demo, and the document of one of its parts."""
+    work = os.path.join(d, "work")
+    os.makedirs(work)
+    subprocess.run([cwb, "sensitivity", "demo", "--data", "fashion-mnist", "--limit", "50", "--prune", "0.5",
+                    "--bits", "4", "--plan", "plan.json"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "sweep", "plan.json", "--shard", "0/1", "-o", "part.h5"], cwd=work, check=True,
+                   stdout=subprocess.DEVNULL)
+    shutil.copy(os.path.join(work, "plan.json"), os.path.join(d, "plan.json"))
+    with h5py.File(os.path.join(work, "part.h5"), "r") as f:
+        document = f["document"][()]
+    with open(os.path.join(d, "part.json"), "wb") as f:
+        f.write(document if isinstance(document, bytes) else document.encode())
+    shutil.rmtree(work)
+
+
 def image_seeds(d):
     grey = (np.arange(5 * 6) * 8 % 256).reshape(5, 6)
     rgb = np.stack([grey, grey[::-1], 255 - grey], axis=-1)
@@ -358,6 +374,7 @@ def main():
     image_seeds(target_dir("image"))
     gguf_seeds(target_dir("gguf"))
     safetensors_seeds(target_dir("safetensors"))
+    sweep_seeds(target_dir("sweep"), cwb)
 
 
 if __name__ == "__main__":

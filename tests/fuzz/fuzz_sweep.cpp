@@ -1,0 +1,21 @@
+// Sweep plans and the documents of sweep parts (core/cluster/sweep.h): strict parsing; an accepted plan survives
+// its round trip unchanged, and an accepted part merges (alone) into a result or is refused with cw::Error.
+#include "core/cluster/sweep.h"
+#include "tests/fuzz/fuzz.h"
+
+CW_FUZZ_TARGET(sweep)
+{
+    const std::string text(reinterpret_cast<const char *>(data), size);
+    cwfuzz::parse([&] {
+        const cw::cluster::SweepPlan plan = cw::cluster::planFromJson(text, "plan");
+        const std::string saved = cw::cluster::planToJson(plan);
+        cwfuzz::require(cw::cluster::planToJson(cw::cluster::planFromJson(saved, "saved")) == saved,
+                        "a saved plan reads back unchanged");
+    });
+    if (!cwfuzz::lastError().empty())
+        cwfuzz::parse([&] {
+            const cw::cluster::SweepPart part = cw::cluster::partFromJson(text, "part");
+            cw::cluster::mergeSensitivity({{"part", part}});
+        });
+    return 0;
+}
