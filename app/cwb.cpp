@@ -1224,7 +1224,9 @@ void addLatencyOptions(CLI::App *cmd, cw::CompressOptions &options)
 }
 
 struct CompressArgs {
-    std::string model, recipe, output;
+    std::string model, output;
+    std::vector<std::string> recipes; // one, or several with --plan
+    std::optional<std::string> plan;  // write the recipes as a plan instead (core/cluster/sweep.h)
     std::optional<std::string> data, trainData, project;
     int64_t trainLimit = 0;
     cw::CompressOptions options;
@@ -1238,9 +1240,12 @@ struct CompressArgs {
 void declareCompress(CLI::App *cmd, CompressArgs &a)
 {
     addModel(cmd, a.model);
-    cmd->add_option("--recipe", a.recipe, "the compression recipe (JSON, docs/recipes.md)")
-        ->required()
+    cmd->add_option("--recipe", a.recipes,
+                    "the compression recipe (JSON, docs/recipes.md); with --plan repeatable, one item each")
+        ->allow_extra_args(false)
         ->check(CLI::ExistingFile);
+    cmd->add_option("--plan", a.plan,
+                    "write the recipes as a plan for cwb sweep (shards, Slurm) instead of compressing (.json)");
     addOutput(cmd, a.output,
               "the variant: OUT.h5 (native) or OUT.onnx; OUT.gguf for a language model, or OUT.safetensors (float, a "
               "safetensors checkpoint's pruned variant, with its config.json and tokenizer beside it)");
@@ -1271,8 +1276,98 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
 
 int lmCompress(const CompressArgs &args);
 
+// What cwb compress sets up once for any number of recipes: the base, the options, the datasets.
+struct CompressSetup {
+    cw::Model base;
+    cw::CompressOptions options;
+    std::optional<std::string> dataSpec, trainSpec;
+    std::optional<cw::Dataset> eval, train;
+    cw::LogFn log;
+
+    explicit CompressSetup(const CompressArgs &args) : base(cw::loadModel(args.model)), options(args.options)
+    {
+        options.measure = !args.noMeasure;
+        options.inputs = args.feeds.resolve(base.graph);
+        const cw::Preprocess pre = args.preprocess.resolved(base.graph, options.inputs);
+        dataSpec = args.data;
+        trainSpec = args.trainData;
+        if (!trainSpec && dataSpec && *dataSpec == "fashion-mnist")
+            trainSpec = "fashion-mnist:train";
+        if (dataSpec)
+            eval = cw::loadDataset(*dataSpec, pre, options.evalLimit);
+        if (trainSpec)
+            train = cw::loadDataset(*trainSpec, pre, args.trainLimit);
+        const bool quiet = args.json;
+        log = [quiet](const std::string &line) {
+            if (!quiet)
+                std::printf("%s\n", line.c_str());
+            else
+                std::fprintf(stderr, "%s\n", line.c_str());
+        };
+    }
+    cw::Variant compress(const cw::Recipe &recipe) const
+    {
+        return cw::compress(base, recipe, train ? &*train : nullptr, eval ? &*eval : nullptr, options,
+                            terminalProgress(), nullptr, log);
+    }
+    // The base measured like the variants (nullopt with --no-measure).
+    std::optional<cw::VariantMetrics> measureBase() const
+    {
+        if (!options.measure)
+            return std::nullopt;
+        cw::VariantMetrics m = cw::measureModel(base, eval ? &*eval : nullptr, options, terminalProgress());
+        m.compressionRatio = 1.0;
+        return m;
+    }
+};
+
+// cwb compress … --recipe A --recipe B … --plan PLAN.json: the recipes as a plan (core/cluster/sweep.h), each an
+// item that becomes a measured variant; the command without the recipes and the outputs.
+int writeRecipesPlan(const CompressArgs &args)
+{
+    if (cw::lm::isLanguageModel(args.model))
+        throw cw::Error("--plan: plans of language-model recipes are not written yet");
+    if (!args.output.empty() || args.project)
+        throw cw::Error("--plan writes a plan instead of compressing: give --project to cwb merge");
+    std::vector<std::string> command;
+    for (size_t i = 0; i < g_args.size(); ++i) {
+        const std::string &a = g_args[i];
+        if (a == "--plan" || a == "--recipe" || a == "-o" || a == "--output" || a == "--project") {
+            ++i;
+            continue;
+        }
+        if (a.rfind("--plan=", 0) == 0 || a.rfind("--recipe=", 0) == 0 || a.rfind("--output=", 0) == 0 ||
+            a.rfind("--project=", 0) == 0 || a == "--json")
+            continue;
+        command.push_back(a);
+    }
+    std::vector<cw::Recipe> recipes;
+    for (const std::string &r : args.recipes)
+        recipes.push_back(cw::loadRecipe(r));
+    const CompressSetup setup(args); // checks that the model and the data load and that every recipe applies
+    for (size_t i = 0; i < recipes.size(); ++i)
+        cw::validateRecipe(recipes[i], cw::compressionForm(setup.base));
+    std::error_code ec;
+    const cw::cluster::SweepPlan plan = cw::cluster::recipesPlan(command, args.model, recipes, setup.dataSpec,
+                                                                 setup.trainSpec, std::filesystem::current_path(ec).string());
+    cw::cluster::savePlan(plan, *args.plan);
+    if (args.json) {
+        std::cout << cw::cluster::planToJson(plan) << '\n';
+        return 0;
+    }
+    std::printf("wrote %s: %zu recipes on %s (run it: cwb sweep %s --shard I/N -o PART.h5, or --slurm DIR)\n",
+                args.plan->c_str(), plan.items.size(), args.model.c_str(), args.plan->c_str());
+    return 0;
+}
+
 int cmdCompress(const CompressArgs &args)
 {
+    if (args.recipes.empty())
+        throw cw::Error("--recipe is required");
+    if (args.plan)
+        return writeRecipesPlan(args);
+    if (args.recipes.size() > 1)
+        throw cw::Error("several --recipe go into a plan (--plan PLAN.json); one compression takes one recipe");
     if (cw::lm::isLanguageModel(args.model))
         return lmCompress(args);
     if (args.importance || args.ctx)
@@ -1280,41 +1375,16 @@ int cmdCompress(const CompressArgs &args)
     const std::string &output = args.output;
     checkVariantOutput(output, args.project);
     checkProjectBase(args.project, args.model);
-    const cw::Recipe recipe = cw::loadRecipe(args.recipe);
-    const cw::Model base = cw::loadModel(args.model);
-
-    cw::CompressOptions options = args.options;
-    options.measure = !args.noMeasure;
-    options.inputs = args.feeds.resolve(base.graph);
-
-    const cw::Preprocess pre = args.preprocess.resolved(base.graph, options.inputs);
-    const std::optional<std::string> &dataSpec = args.data;
-    std::optional<std::string> trainSpec = args.trainData;
-    if (!trainSpec && dataSpec && *dataSpec == "fashion-mnist")
-        trainSpec = "fashion-mnist:train";
-    std::optional<cw::Dataset> eval, train;
-    if (dataSpec)
-        eval = cw::loadDataset(*dataSpec, pre, options.evalLimit);
-    if (trainSpec)
-        train = cw::loadDataset(*trainSpec, pre, args.trainLimit);
-
+    const cw::Recipe recipe = cw::loadRecipe(args.recipes.front());
+    const CompressSetup setup(args);
+    const cw::CompressOptions &options = setup.options;
+    const std::optional<std::string> &dataSpec = setup.dataSpec, &trainSpec = setup.trainSpec;
+    const cw::LogFn &log = setup.log;
     const bool quiet = args.json;
-    const cw::LogFn log = [quiet](const std::string &line) {
-        if (!quiet)
-            std::printf("%s\n", line.c_str());
-        else
-            std::fprintf(stderr, "%s\n", line.c_str());
-    };
-    cw::Variant variant = cw::compress(base, recipe, train ? &*train : nullptr, eval ? &*eval : nullptr, options,
-                                       terminalProgress(), nullptr, log);
+    cw::Variant variant = setup.compress(recipe);
     if (!output.empty())
         cw::saveModel(variant.model, output);
-
-    std::optional<cw::VariantMetrics> baseMetrics;
-    if (options.measure) {
-        baseMetrics = cw::measureModel(base, eval ? &*eval : nullptr, options, terminalProgress());
-        baseMetrics->compressionRatio = 1.0;
-    }
+    const std::optional<cw::VariantMetrics> baseMetrics = setup.measureBase();
     if (args.project)
         addToProject(*args.project, args.model, variant, "compress", baseMetrics, dataSpec, trainSpec, log);
     if (quiet) {
@@ -1923,49 +1993,68 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     if (count > int(plan.items.size()))
         throw cw::Error("--shard " + *args.shard + ": the plan has " + std::to_string(plan.items.size()) + " items");
     cw::cluster::checkPlanInputs(plan);
-    if (plan.command.empty() || plan.command.front() != "sensitivity")
-        throw cw::Error("the plan's command is not a sensitivity sweep");
+    const std::string verb = plan.kind == "sensitivity" ? "sensitivity" : "compress";
+    if (plan.command.empty() || plan.command.front() != verb)
+        throw cw::Error("the plan's command is not a cwb " + verb + " command");
     std::error_code ec;
     const std::string output = std::filesystem::absolute(args.output, ec).string();
     const std::string here = std::filesystem::current_path(ec).string();
     std::filesystem::current_path(plan.directory, ec); // the command's relative paths start there
     if (ec)
         throw cw::Error("cannot enter the plan's directory '" + plan.directory + "': " + ec.message());
-    // The plan's command, parsed as cwb sensitivity parses it.
+    // The plan's command, parsed as cwb parses it.
     CLI::App app;
     SensitivityArgs sa;
-    declareSensitivity(app.add_subcommand("sensitivity"), sa);
+    CompressArgs ca;
+    if (plan.kind == "sensitivity")
+        declareSensitivity(app.add_subcommand("sensitivity"), sa);
+    else
+        declareCompress(app.add_subcommand("compress"), ca);
     std::vector<std::string> reversed(plan.command.rbegin(), plan.command.rend());
     try {
         app.parse(reversed);
     } catch (const CLI::ParseError &e) {
         throw cw::Error(std::string("the plan's command does not parse: ") + e.what());
     }
-    const std::vector<std::string> asked = sa.options.layers;
-    sa.options.layers = cw::cluster::shardItems(plan, index, count);
-    if (args.threads)
-        sa.options.threads = args.threads;
+    const std::vector<std::string> items = cw::cluster::shardItems(plan, index, count);
     const auto t0 = std::chrono::steady_clock::now();
-    const cw::Model model = cw::loadModel(sa.model);
-    cw::SensitivityResult r = computeSensitivity(sa, model);
-    r.options.layers = asked; // the part holds the shard's layers of the sweep the plan asked for
     cw::cluster::SweepPart part;
     part.plan = plan;
     part.shard = index;
     part.shards = count;
     part.tool = cw::toolDescription();
+    if (plan.kind == "sensitivity") {
+        const std::vector<std::string> asked = sa.options.layers;
+        sa.options.layers = items;
+        if (args.threads)
+            sa.options.threads = args.threads;
+        cw::SensitivityResult r = computeSensitivity(sa, cw::loadModel(sa.model));
+        r.options.layers = asked; // the part holds the shard's layers of the sweep the plan asked for
+        part.result = cw::sensitivityToJson(r);
+    } else {
+        if (args.threads)
+            ca.options.threads = args.threads;
+        const CompressSetup setup(ca);
+        if (const std::optional<cw::VariantMetrics> base = setup.measureBase())
+            part.baseMetrics = cw::metricsToJson(*base);
+        for (const std::string &item : items) {
+            const size_t at = size_t(std::find(plan.items.begin(), plan.items.end(), item) - plan.items.begin());
+            setup.log("recipe '" + item + "'");
+            cw::Variant v = setup.compress(cw::recipeFromJson(plan.recipes[at]));
+            part.variants.emplace_back(item, std::move(v.model));
+        }
+    }
     part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    part.result = cw::sensitivityToJson(r);
     std::filesystem::current_path(here, ec);
     cw::cluster::writePart(part, output);
     if (args.json)
-        std::cout << json{{"shard", index}, {"shards", count}, {"items", sa.options.layers}, {"seconds", part.seconds},
+        std::cout << json{{"shard", index}, {"shards", count}, {"items", items}, {"seconds", part.seconds},
                           {"output", args.output}}
                          .dump(2)
                   << '\n';
     else
-        std::printf("shard %d/%d: %zu layers in %.1f s; wrote %s\n", index, count, sa.options.layers.size(),
-                    part.seconds, args.output.c_str());
+        std::printf("shard %d/%d: %zu %s in %.1f s; wrote %s\n", index, count, items.size(),
+                    plan.kind == "sensitivity" ? "layers" : "recipes", part.seconds, args.output.c_str());
     return 0;
 }
 
@@ -2098,9 +2187,10 @@ struct MergeArgs {
 void declareMerge(CLI::App *cmd, MergeArgs &a)
 {
     cmd->add_option("PARTS", a.parts, "the parts of one sweep (cwb sweep --shard … -o PART.h5)")->required();
-    addProject(cmd, a.project, "store the merged result as the analysis of this project's base (.cwproj; created when "
-                               "missing)");
-    addOutput(cmd, a.output, "the merged result (.json, as cwb sensitivity --json prints it)");
+    addProject(cmd, a.project, "a sensitivity sweep: its result as the analysis of this project's base; recipes: "
+                               "their variants (.cwproj; created when missing)");
+    addOutput(cmd, a.output, "the merged result (.json: a sweep as cwb sensitivity --json prints it; recipes: each "
+                             "variant's recipe and metrics)");
     addJson(cmd, a.json);
 }
 
@@ -2111,45 +2201,84 @@ int cmdMerge(const MergeArgs &args)
     std::vector<std::pair<std::string, cw::cluster::SweepPart>> parts;
     for (const std::string &p : args.parts)
         parts.emplace_back(p, cw::cluster::readPart(p));
-    const cw::SensitivityResult r = cw::cluster::mergeSensitivity(parts);
-    const std::string text = cw::sensitivityToJson(r);
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
-    if (!args.output.empty())
-        cw::writeFileAtomically(args.output, text + "\n");
-    if (args.project) {
-        // The model and the data as the plan names them, from its directory.
-        std::error_code ec;
-        auto resolved = [&](const std::string &spec) {
-            return cw::isDemoModel(spec) || std::filesystem::path(spec).is_absolute()
-                       ? spec
-                       : (std::filesystem::path(plan.directory) / spec).lexically_normal().string();
+    double seconds = 0;
+    for (const auto &[name, part] : parts)
+        seconds += part.seconds;
+    // The result as JSON (-o, --json), what goes into the project, and the summary line.
+    json doc;
+    std::function<void(cw::Project &)> store;
+    std::string summary;
+    std::optional<cw::cluster::MergedVariants> merged;
+    if (plan.kind == "sensitivity") {
+        const cw::SensitivityResult r = cw::cluster::mergeSensitivity(parts);
+        const std::string text = cw::sensitivityToJson(r);
+        doc = json::parse(text);
+        store = [text](cw::Project &p) { p.base.analysis[cw::kSensitivityKey] = text; };
+        summary = std::to_string(r.layers.size()) + " layers × " +
+                  std::to_string(r.options.pruneRatios.size() + r.options.bits.size()) + " settings";
+    } else {
+        merged = cw::cluster::mergeVariants(parts);
+        doc = {{"base", merged->base ? metricsJson(*merged->base) : json(nullptr)}, {"variants", json::array()}};
+        for (const cw::Variant &v : merged->variants)
+            doc["variants"].push_back({{"name", v.name},
+                                       {"recipe", json::parse(cw::recipeToJson(v.recipe))},
+                                       {"metrics", v.measured ? metricsJson(v.metrics) : json(nullptr)}});
+        std::string dataSpec, trainSpec;
+        for (const cw::DatasetRecord &d : plan.data)
+            (d.role == "training" ? trainSpec : dataSpec) = d.spec;
+        store = [&, dataSpec, trainSpec](cw::Project &p) {
+            if (merged->base && !p.baseMetrics)
+                p.baseMetrics = merged->base;
+            for (const cw::Variant &v : merged->variants) {
+                cw::ProjectVariant pv{v, "compress", cw::currentProvenance()};
+                // How to make it again: the plan's command with this item's recipe written to a file.
+                std::string command = "cwb";
+                for (const std::string &a : plan.command)
+                    command.append(" ").append(cw::shellQuoted(a));
+                pv.provenance.command = command.append(" --recipe ").append(cw::shellQuoted(v.name + ".json"));
+                pv.provenance.directory = plan.directory;
+                pv.provenance.evalData = dataSpec;
+                pv.provenance.trainData = trainSpec;
+                cw::addVariant(p, std::move(pv));
+            }
         };
-        const std::string model = resolved(plan.modelSpec);
+        summary = std::to_string(merged->variants.size()) + " variants";
+    }
+    if (!args.output.empty())
+        cw::writeFileAtomically(args.output, doc.dump(2) + "\n");
+    if (args.project) {
+        // The model as the plan names it, from its directory.
+        const std::string model = cw::isDemoModel(plan.modelSpec) || std::filesystem::path(plan.modelSpec).is_absolute()
+                                      ? plan.modelSpec
+                                      : (std::filesystem::path(plan.directory) / plan.modelSpec).lexically_normal().string();
         checkProjectBase(args.project, model);
         cw::updateProject(
             *args.project, [&] { return cw::newProject(model); },
             [&](cw::Project &p) {
                 cw::requireBase(p, model);
-                p.base.analysis[cw::kSensitivityKey] = text;
+                store(p);
                 for (const cw::DatasetRecord &d : plan.data)
                     cw::recordDataset(p, d);
             });
-        (void)ec;
     }
     if (args.json) {
-        std::cout << json::parse(text).dump(2) << '\n';
+        std::cout << doc.dump(2) << '\n';
         return 0;
     }
-    double seconds = 0;
-    for (const auto &[name, part] : parts)
-        seconds += part.seconds;
-    std::printf("merged %zu parts: %zu layers × %zu settings of %s (%.1f s of computation)", parts.size(),
-                r.layers.size(), r.options.pruneRatios.size() + r.options.bits.size(), plan.modelSpec.c_str(), seconds);
+    std::printf("merged %zu parts: %s of %s (%.1f s of computation)", parts.size(), summary.c_str(),
+                plan.modelSpec.c_str(), seconds);
     if (args.project)
         std::printf("; stored in %s", args.project->c_str());
     if (!args.output.empty())
         std::printf("; wrote %s", args.output.c_str());
     std::printf("\n");
+    if (merged)
+        for (const cw::Variant &v : merged->variants)
+            if (v.measured)
+                std::printf("  %-24s accuracy %6.2f%%  file %10s  batch-1 p50 %.3f ms\n", v.name.c_str(),
+                            v.metrics.accuracy * 100, humanBytes(double(v.metrics.fileBytes)).c_str(),
+                            v.metrics.p50Batch1Ms);
     return 0;
 }
 
@@ -2385,7 +2514,7 @@ int lmCompress(const CompressArgs &args)
                         args.output + "'");
     if (args.output.empty() && args.noMeasure)
         throw cw::Error("give -o OUT.gguf, or measure the variant (no --no-measure)");
-    const cw::Recipe recipe = cw::loadRecipe(args.recipe);
+    const cw::Recipe recipe = cw::loadRecipe(args.recipes.front());
     const auto model = openLanguageModel(args.model, false);
     cw::lm::LmCompressOptions o;
     o.threads = args.options.threads;

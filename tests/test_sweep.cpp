@@ -5,6 +5,8 @@
 // cwb sweep --shard, cwb merge --project) against cwb sensitivity; a real Slurm cluster runs in
 // tests/cluster/slurm_sweep.sh.
 #include <QTemporaryDir>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QtTest>
 
 #include <fstream>
@@ -54,6 +56,7 @@ private slots:
     void shardChecksItsInputs();
     void slurmScripts();
     void commandOfAGuiSweep();
+    void cliRecipesPlan();
     void cliPlanShardsMerge();
 
 private:
@@ -357,6 +360,68 @@ void TestSweep::cliPlanShardsMerge()
     // A missing part is named.
     testutil::runProcess(CW_CWB_PATH, {"merge", dir + "/part-0.h5"}, &error, 60000);
     QVERIFY2(error.contains("shard 1 of 2 is missing"), qPrintable(error));
+}
+
+void TestSweep::cliRecipesPlan()
+{
+    // cwb compress --recipe A --recipe B --recipe C --plan: three recipes, two shards, merged into a project as three
+    // variants in plan order, each measured as cwb compress measures it alone (accuracy and file size; latency is
+    // a timing). A part of it does not merge as a sensitivity sweep.
+    const QString dir = m_dir.filePath("recipes");
+    QVERIFY(QDir().mkpath(dir));
+    const QString recipes = QStringLiteral(CW_SOURCE_DIR) + "/docs/recipes/";
+    const QStringList common{"demo", "--data", "fashion-mnist", "--limit", "300", "--train-limit", "600",
+                             "--iterations", "3", "--threads", "1"};
+    QString error;
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"compress"} + common +
+                             QStringList{"--recipe", recipes + "int8.json", "--recipe", recipes + "w4-weights.json",
+                                         "--recipe", recipes + "magnitude50-int8.json", "--plan", dir + "/plan.json"},
+                         &error, 120000, dir);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const SweepPlan plan = cw::cluster::loadPlan((dir + "/plan.json").toStdString());
+    QCOMPARE(plan.kind, std::string("recipes"));
+    QCOMPARE(plan.items, (std::vector<std::string>{"int8", "w4-weights", "magnitude50-int8"}));
+    QCOMPARE(plan.data.size(), size_t(2)); // evaluation and (by default) training
+    for (int s = 0; s < 2; ++s) {
+        testutil::runProcess(CW_CWB_PATH,
+                             {"sweep", dir + "/plan.json", "--shard", QStringLiteral("%1/2").arg(s), "-o",
+                              dir + QStringLiteral("/part-%1.h5").arg(s)},
+                             &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    testutil::runProcess(CW_CWB_PATH, {"merge", dir + "/part-0.h5", dir + "/part-1.h5", "--project", dir + "/p.cwproj"},
+                         &error, 60000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const cw::Project project = cw::loadProject((dir + "/p.cwproj").toStdString());
+    QCOMPARE(project.variants.size(), size_t(3));
+    QVERIFY(project.baseMetrics);
+    for (size_t i = 0; i < 3; ++i) {
+        const cw::ProjectVariant &v = project.variants[i];
+        QCOMPARE(v.variant.name, plan.items[i]);
+        QCOMPARE(v.origin, std::string("compress"));
+        QVERIFY(v.variant.measured);
+        QVERIFY2(v.provenance.command.find("cwb compress demo --data fashion-mnist") == 0, v.provenance.command.c_str());
+        const QByteArray alone = testutil::runProcess(
+            CW_CWB_PATH,
+            QStringList{"compress"} + common +
+                QStringList{"--recipe", recipes + QStringList{"int8.json", "w4-weights.json", "magnitude50-int8.json"}[int(i)],
+                            "-o", dir + "/alone.h5", "--json"},
+            &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const QJsonObject measured = QJsonDocument::fromJson(alone).object()["variant"].toObject();
+        QCOMPARE(v.variant.metrics.accuracy, measured["accuracy"].toDouble());
+        QCOMPARE(double(v.variant.metrics.fileBytes), measured["file_bytes"].toDouble());
+    }
+    // Parts of a recipes sweep are not a sensitivity sweep's.
+    std::vector<std::pair<std::string, SweepPart>> parts;
+    for (int s = 0; s < 2; ++s) {
+        const std::string path = (dir + QStringLiteral("/part-%1.h5").arg(s)).toStdString();
+        parts.emplace_back(path, cw::cluster::readPart(path));
+    }
+    QVERIFY(testutil::errorOf([&] { cw::cluster::mergeSensitivity(parts); }).contains("is a part of a \"recipes\" sweep"));
+    parts.pop_back();
+    QVERIFY(testutil::errorOf([&] { cw::cluster::mergeVariants(parts); }).contains("shard 1 of 2 is missing (its items: w4-weights)"));
 }
 
 QTEST_GUILESS_MAIN(TestSweep)

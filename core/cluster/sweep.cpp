@@ -20,6 +20,7 @@
 #include "core/base/version.h"
 #include "core/io/bundle.h"
 #include "core/io/model_io.h"
+#include "core/compress/recipe.h"
 
 namespace cw::cluster {
 
@@ -56,9 +57,16 @@ ojson planJson(const SweepPlan &p)
     model.erase("path");
     ojson m = {{"spec", p.modelSpec}, {"path", p.model.path}};
     m.update(model);
-    return {{"format", kPlanFormat}, {"version", kSweepFormatVersion}, {"kind", p.kind},       {"tool", p.tool},
-            {"directory", p.directory}, {"command", p.command},         {"model", m},           {"data", data},
-            {"items", p.items}};
+    ojson j = {{"format", kPlanFormat}, {"version", kSweepFormatVersion}, {"kind", p.kind},       {"tool", p.tool},
+               {"directory", p.directory}, {"command", p.command},         {"model", m},           {"data", data},
+               {"items", p.items}};
+    if (p.kind == "recipes") {
+        ojson recipes = ojson::array();
+        for (const std::string &r : p.recipes)
+            recipes.push_back(ojson::parse(r));
+        j["recipes"] = recipes;
+    }
+    return j;
 }
 
 SweepPlan planFrom(const ojson &j)
@@ -69,8 +77,8 @@ SweepPlan planFrom(const ojson &j)
         throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
     SweepPlan p;
     p.kind = j.at("kind").get<std::string>();
-    if (p.kind != "sensitivity")
-        throw Error("kind \"" + p.kind + "\": this cwb sweeps \"sensitivity\"");
+    if (p.kind != "sensitivity" && p.kind != "recipes")
+        throw Error("kind \"" + p.kind + "\": this cwb sweeps \"sensitivity\" and \"recipes\"");
     p.tool = j.at("tool").get<std::string>();
     p.directory = j.at("directory").get<std::string>();
     p.command = j.at("command").get<std::vector<std::string>>();
@@ -88,6 +96,18 @@ SweepPlan planFrom(const ojson &j)
         throw Error("the plan has no items");
     if (std::set<std::string>(p.items.begin(), p.items.end()).size() != p.items.size())
         throw Error("the plan names an item twice");
+    if (p.kind == "recipes") {
+        const ojson &recipes = j.at("recipes");
+        if (!recipes.is_array() || recipes.size() != p.items.size())
+            throw Error("\"recipes\" must hold one recipe per item");
+        for (size_t i = 0; i < recipes.size(); ++i) {
+            try {
+                p.recipes.push_back(recipeToJson(recipeFromJson(recipes[i].dump()), -1));
+            } catch (const Error &e) {
+                throw Error("the recipe of '" + p.items[i] + "': " + e.what());
+            }
+        }
+    }
     return p;
 }
 
@@ -288,13 +308,35 @@ void writePart(const SweepPart &part, const std::string &path)
                        {"tool", part.tool},
                        {"host", part.host.empty() ? std::string(host) : part.host},
                        {"seconds", part.seconds},
-                       {"result", ojson::parse(part.result)}};
-    writeBundle({kPartFormat, kSweepFormatVersion, doc.dump(), {}}, path);
+                       {"result", part.result.empty() ? ojson(nullptr) : ojson::parse(part.result)}};
+    BundleContents contents{kPartFormat, kSweepFormatVersion, {}, {}};
+    ojson variants = ojson::array();
+    for (size_t i = 0; i < part.variants.size(); ++i) {
+        const std::string key = "item" + std::to_string(i);
+        variants.push_back({{"item", part.variants[i].first}, {"key", key}});
+        contents.models.emplace_back(key, &part.variants[i].second);
+    }
+    ojson full = doc;
+    if (!part.variants.empty() || part.plan.kind == "recipes") {
+        full["variants"] = variants;
+        full["base_metrics"] = part.baseMetrics.empty() ? ojson(nullptr) : ojson::parse(part.baseMetrics);
+    }
+    contents.document = full.dump();
+    writeBundle(contents, path);
 }
 
 SweepPart readPart(const std::string &path)
 {
-    return partFromJson(readBundle(path, kPartFormat, kSweepFormatVersion).document, path);
+    Bundle b = readBundle(path, kPartFormat, kSweepFormatVersion);
+    SweepPart part = partFromJson(b.document, path);
+    for (auto &[item, model] : part.variants) {
+        // partFromJson left the bundle key of each variant in its model's sourcePath.
+        const auto it = b.models.find(model.sourcePath);
+        if (it == b.models.end())
+            throw Error(q(path) + ": the variant of '" + item + "' is missing");
+        model = std::move(it->second);
+    }
+    return part;
 }
 
 SweepPart partFromJson(const std::string &document, const std::string &path)
@@ -312,7 +354,17 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
         p.tool = doc.at("tool").get<std::string>();
         p.host = doc.value("host", "");
         p.seconds = doc.value("seconds", 0.0);
-        p.result = doc.at("result").dump();
+        if (p.plan.kind == "sensitivity") {
+            p.result = doc.at("result").dump();
+        } else {
+            for (const ojson &v : doc.at("variants")) {
+                Model placeholder;
+                placeholder.sourcePath = v.at("key").get<std::string>();
+                p.variants.emplace_back(v.at("item").get<std::string>(), std::move(placeholder));
+            }
+            if (!doc.at("base_metrics").is_null())
+                p.baseMetrics = doc.at("base_metrics").dump();
+        }
         return p;
     } catch (const nlohmann::json::exception &e) {
         throw Error(q(path) + ": not a valid sweep part (" + e.what() + ")");
@@ -321,17 +373,20 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
     }
 }
 
-SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts)
+namespace {
+
+// The parts checked against each other: one plan (of `kind`), one shard count, one tool, each shard once, none
+// missing.
+void checkParts(const std::vector<std::pair<std::string, SweepPart>> &parts, const char *kind)
 {
     if (parts.empty())
         throw Error("no parts to merge");
-    const auto &[firstName, first] = parts.front();
+    const std::string &firstName = parts.front().first; // (clang 14 cannot capture a structured binding)
+    const SweepPart &first = parts.front().second;
+    if (first.plan.kind != kind)
+        throw Error(q(firstName) + " is a part of a \"" + first.plan.kind + "\" sweep, not \"" + kind + "\"");
     const std::string digest = planDigest(first.plan);
     std::map<int, std::string> shards; // index -> file
-    std::map<std::string, LayerSensitivity> layers;
-    std::map<std::string, std::string> itemFile;
-    SensitivityResult merged;
-    bool haveBase = false;
     for (const auto &[name, part] : parts) {
         if (planDigest(part.plan) != digest)
             throw Error(q(name) + " belongs to another sweep than " + q(firstName) +
@@ -344,6 +399,48 @@ SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, Swee
         if (const auto it = shards.find(part.shard); it != shards.end())
             throw Error("shard " + std::to_string(part.shard) + " is given twice: " + q(it->second) + " and " + q(name));
         shards[part.shard] = name;
+    }
+    for (int s = 0; s < first.shards; ++s)
+        if (!shards.count(s))
+            throw Error("shard " + std::to_string(s) + " of " + std::to_string(first.shards) +
+                        " is missing (its items: " + [&] {
+                            std::string list;
+                            for (const std::string &i : shardItems(first.plan, s, first.shards))
+                                list += (list.empty() ? "" : ", ") + i;
+                            return list;
+                        }() + ")");
+}
+
+// Records that `item` came from part `name`, refusing an item of another shard or one seen before.
+void claimItem(std::map<std::string, std::string> &itemFile, const std::string &item, const std::string &name,
+               const SweepPart &part)
+{
+    const std::vector<std::string> expected = shardItems(part.plan, part.shard, part.shards);
+    if (std::find(expected.begin(), expected.end(), item) == expected.end())
+        throw Error(q(name) + " holds " + q(item) + ", which is not an item of its shard");
+    if (const auto it = itemFile.find(item); it != itemFile.end())
+        throw Error(q(item) + " is in both " + q(it->second) + " and " + q(name));
+    itemFile[item] = name;
+}
+
+std::string missingItem(const SweepPlan &plan, int shards, const std::string &item)
+{
+    const auto at = std::find(plan.items.begin(), plan.items.end(), item) - plan.items.begin();
+    return "the item " + q(item) + " is in no part (shard " + std::to_string(at % shards) + " should hold it)";
+}
+
+} // namespace
+
+SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    checkParts(parts, "sensitivity");
+    const std::string &firstName = parts.front().first; // (clang 14 cannot capture a structured binding)
+    const SweepPart &first = parts.front().second;
+    std::map<std::string, LayerSensitivity> layers;
+    std::map<std::string, std::string> itemFile;
+    SensitivityResult merged;
+    bool haveBase = false;
+    for (const auto &[name, part] : parts) {
         SensitivityResult r = sensitivityFromJson(part.result);
         if (!haveBase) {
             merged = r;
@@ -356,37 +453,79 @@ SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, Swee
                         " (the data or the program differed)");
         }
         merged.seconds += r.seconds;
-        const std::vector<std::string> expected = shardItems(part.plan, part.shard, part.shards);
         for (LayerSensitivity &l : r.layers) {
-            if (std::find(expected.begin(), expected.end(), l.name) == expected.end())
-                throw Error(q(name) + " holds " + q(l.name) + ", which is not an item of its shard");
-            if (const auto it = itemFile.find(l.name); it != itemFile.end())
-                throw Error(q(l.name) + " is in both " + q(it->second) + " and " + q(name));
-            itemFile[l.name] = name;
+            claimItem(itemFile, l.name, name, part);
             layers[l.name] = std::move(l);
         }
     }
-    for (int s = 0; s < first.shards; ++s)
-        if (!shards.count(s))
-            throw Error("shard " + std::to_string(s) + " of " + std::to_string(first.shards) +
-                        " is missing (its items: " + [&] {
-                            std::string list;
-                            for (const std::string &i : shardItems(first.plan, s, first.shards))
-                                list += (list.empty() ? "" : ", ") + i;
-                            return list;
-                        }() + ")");
     for (const std::string &item : first.plan.items) {
         const auto it = layers.find(item);
         if (it == layers.end())
-            throw Error("the item " + q(item) + " is in no part (shard " +
-                        std::to_string((std::find(first.plan.items.begin(), first.plan.items.end(), item) -
-                                        first.plan.items.begin()) % first.shards) +
-                        " should hold it)");
+            throw Error(missingItem(first.plan, first.shards, item));
         merged.layers.push_back(std::move(it->second));
     }
-    merged.options.layers.clear();
     computeSpearman(merged);
     return merged;
+}
+
+MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    checkParts(parts, "recipes");
+    const std::string &firstName = parts.front().first; // (clang 14 cannot capture a structured binding)
+    const SweepPart &first = parts.front().second;
+    std::map<std::string, Variant> variants;
+    std::map<std::string, std::string> itemFile;
+    MergedVariants merged;
+    for (const auto &[name, part] : parts) {
+        if (!part.baseMetrics.empty()) {
+            const VariantMetrics base = metricsFromJson(part.baseMetrics);
+            if (!merged.base)
+                merged.base = base;
+            else if (base.accuracy != merged.base->accuracy || base.samples != merged.base->samples)
+                throw Error(q(name) + " measured another base than " + q(firstName) +
+                            " (the data or the program differed)");
+        }
+        for (const auto &[item, model] : part.variants) {
+            claimItem(itemFile, item, name, part);
+            variants[item] = variantFromModel(model, item);
+        }
+    }
+    for (const std::string &item : first.plan.items) {
+        const auto it = variants.find(item);
+        if (it == variants.end())
+            throw Error(missingItem(first.plan, first.shards, item));
+        merged.variants.push_back(std::move(it->second));
+    }
+    return merged;
+}
+
+SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                      const std::vector<Recipe> &recipes, const std::optional<std::string> &evalData,
+                      const std::optional<std::string> &trainData, const std::string &directory)
+{
+    SweepPlan plan;
+    plan.kind = "recipes";
+    plan.tool = toolDescription();
+    plan.directory = directory;
+    plan.command = command;
+    plan.modelSpec = modelSpec;
+    plan.model = modelDigest(modelSpec);
+    if (!isDemoModel(modelSpec))
+        plan.model.path = modelSpec;
+    if (evalData)
+        plan.data.push_back(datasetRecord("evaluation", *evalData));
+    if (trainData)
+        plan.data.push_back(datasetRecord("training", *trainData));
+    for (size_t i = 0; i < recipes.size(); ++i) {
+        const std::string name = recipes[i].name.empty() ? "recipe " + std::to_string(i + 1) : recipes[i].name;
+        if (std::find(plan.items.begin(), plan.items.end(), name) != plan.items.end())
+            throw Error("two recipes are named '" + name + "': give each its own \"name\"");
+        plan.items.push_back(name);
+        plan.recipes.push_back(recipeToJson(recipes[i], -1));
+    }
+    if (plan.items.empty())
+        throw Error("a plan of recipes needs at least one recipe");
+    return plan;
 }
 
 } // namespace cw::cluster

@@ -11,11 +11,16 @@
 //    "data": [{"role": "evaluation", "spec": "fashion-mnist", "files": [{"path", "bytes", "sha256"}]}],
 //    "items": ["conv1", "conv2", "fc1", "fc2"]}
 // Shard I of N computes the items whose position i in "items" has i mod N = I (round robin, so that layers of
-// different cost spread over the shards). A sensitivity item is one layer with all its settings.
+// different cost spread over the shards). Two kinds:
+//   "sensitivity"  an item is one layer with all its settings (cwb sensitivity … --plan);
+//   "recipes"      an item is one recipe to try, named, with the recipe itself in the plan's "recipes" (aligned with
+//                  "items"), the command is cwb compress's without --recipe (cwb compress … --recipe A --recipe B
+//                  --plan); each item becomes a measured variant.
 //
 // A part (PART.h5, a bundle of core/io/bundle.h with format "compression-workbench-sweep-part") holds the plan it
-// was computed for, the shard, the tool, and the result for the shard's items (for sensitivity, the JSON of
-// sensitivityToJson with only those layers). mergeSensitivity() checks the parts against each other — one plan,
+// was computed for, the shard, the tool, and the result for the shard's items: for sensitivity, the JSON of
+// sensitivityToJson with only those layers; for recipes, each item's variant as a model of the bundle (its recipe
+// and metrics in its analysis, as a variant saved alone) and the base's metrics as the shard measured them. mergeSensitivity() checks the parts against each other — one plan,
 // one shard count, every shard once, every item exactly once, one tool — and assembles the result the whole
 // sweep would have computed on one machine (the same layers in the same order with the same trials; the Spearman
 // correlations recomputed over all of them).
@@ -41,6 +46,7 @@ struct SweepPlan {
     FileDigest model;                 // modelDigest(modelSpec)
     std::vector<DatasetRecord> data;  // the datasets the command reads, hashed
     std::vector<std::string> items;
+    std::vector<std::string> recipes; // kind "recipes": each item's recipe (JSON), aligned with items
 };
 
 inline constexpr const char *kPlanFormat = "compression-workbench-sweep-plan";
@@ -61,6 +67,12 @@ std::string planDigest(const SweepPlan &plan);
 SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::string &modelSpec, const Model &model,
                           const std::string &dataSpec, const std::vector<std::string> &layers,
                           const std::string &directory);
+// The plan of a list of recipes to try: `command` is cwb compress's arguments without --recipe, run from
+// `directory`; the items are the recipes' names (a recipe without one gets "recipe N"; names must differ).
+SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                      const std::vector<Recipe> &recipes, const std::optional<std::string> &evalData,
+                      const std::optional<std::string> &trainData, const std::string &directory);
+
 // The arguments of `cwb sensitivity` that sweep as `options` on `modelSpec` and `dataSpec` read with `preprocess`
 // (what the GUI's sweeps hand to a cluster): --limit, --batch, --prune, --bits, --granularity, --metric, --layer,
 // the preprocessing and the graph inputs' values and shapes. Throws cw::Error for an input fed from memory
@@ -83,6 +95,10 @@ struct SweepPart {
     std::string host;          // where (for the logs)
     double seconds = 0;        // its computation's wall time
     std::string result;        // sensitivity: sensitivityToJson of the shard's items
+    // recipes: the shard's variants by item (models with their recipe and metrics), and the base's metrics
+    // (metricsToJson; "" when the command does not measure)
+    std::vector<std::pair<std::string, Model>> variants;
+    std::string baseMetrics;
 };
 void writePart(const SweepPart &part, const std::string &path); // atomic
 SweepPart readPart(const std::string &path);                    // errors name the file
@@ -93,5 +109,14 @@ SweepPart partFromJson(const std::string &document, const std::string &source);
 // or shard counts, a shard given twice, a missing shard, an item missing, twice, or not in the plan, a part made by
 // another tool, or baselines that differ.
 SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts);
+
+// The parts of a "recipes" sweep, checked as above: every item's variant (variantFromModel, named by its item) in
+// plan order, and the base's metrics (nullopt when not measured; parts that measured different base accuracies are
+// refused).
+struct MergedVariants {
+    std::vector<Variant> variants;
+    std::optional<VariantMetrics> base;
+};
+MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts);
 
 } // namespace cw::cluster

@@ -15,7 +15,10 @@ CW_FUZZ_TARGET(sweep)
     if (!cwfuzz::lastError().empty())
         cwfuzz::parse([&] {
             const cw::cluster::SweepPart part = cw::cluster::partFromJson(text, "part");
-            cw::cluster::mergeSensitivity({{"part", part}});
+            if (part.plan.kind == "sensitivity")
+                cw::cluster::mergeSensitivity({{"part", part}});
+            else
+                cw::cluster::mergeVariants({{"part", part}});
         });
     return 0;
 }

@@ -232,18 +232,25 @@ def recipe_seeds(d):
 
 
 def sweep_seeds(d, cwb):
-    """A plan of a small sensitivity sweep of the demo, and the document of one of its parts."""
+    """Plans of a small sensitivity sweep and of a recipe list on the demo, and the documents of their parts."""
     work = os.path.join(d, "work")
     os.makedirs(work)
     subprocess.run([cwb, "sensitivity", "demo", "--data", "fashion-mnist", "--limit", "50", "--prune", "0.5",
                     "--bits", "4", "--plan", "plan.json"], cwd=work, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([cwb, "sweep", "plan.json", "--shard", "0/1", "-o", "part.h5"], cwd=work, check=True,
                    stdout=subprocess.DEVNULL)
-    shutil.copy(os.path.join(work, "plan.json"), os.path.join(d, "plan.json"))
-    with h5py.File(os.path.join(work, "part.h5"), "r") as f:
-        document = f["document"][()]
-    with open(os.path.join(d, "part.json"), "wb") as f:
-        f.write(document if isinstance(document, bytes) else document.encode())
+    recipe = os.path.join(ROOT, "docs", "recipes", "int8.json")
+    subprocess.run([cwb, "compress", "demo", "--recipe", recipe, "--data", "fashion-mnist", "--limit", "50",
+                    "--train-limit", "50", "--iterations", "1", "--plan", "recipes.json"], cwd=work, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "sweep", "recipes.json", "--shard", "0/1", "-o", "recipes-part.h5"], cwd=work, check=True,
+                   stdout=subprocess.DEVNULL)
+    for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part")):
+        shutil.copy(os.path.join(work, plan), os.path.join(d, plan))
+        with h5py.File(os.path.join(work, part + ".h5"), "r") as f:
+            document = f["document"][()]
+        with open(os.path.join(d, part + ".json"), "wb") as f:
+            f.write(document if isinstance(document, bytes) else document.encode())
     shutil.rmtree(work)
 
 
