@@ -1082,6 +1082,24 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
 
 int lmSensitivity(const SensitivityArgs &args);
 
+// This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V") and --json: the
+// command a plan keeps (core/cluster/sweep.h).
+std::vector<std::string> commandWithout(const std::set<std::string> &dropped)
+{
+    std::vector<std::string> command;
+    for (size_t i = 0; i < g_args.size(); ++i) {
+        const std::string &a = g_args[i];
+        if (dropped.count(a)) {
+            ++i;
+            continue;
+        }
+        if (a == "--json" || dropped.count(a.substr(0, a.find('='))))
+            continue;
+        command.push_back(a);
+    }
+    return command;
+}
+
 // The sweep the arguments ask for, on the loaded model (the layers of args.options.layers, or all).
 cw::SensitivityResult computeSensitivity(const SensitivityArgs &args, const cw::Model &model)
 {
@@ -1103,19 +1121,9 @@ int writeSensitivityPlan(const SensitivityArgs &args)
         throw cw::Error("--plan: sweeps of language models are not planned yet");
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of computing: give -o or --project to cwb merge");
-    std::vector<std::string> command;
-    for (size_t i = 0; i < g_args.size(); ++i) {
-        if (g_args[i] == "--plan") {
-            ++i;
-            continue;
-        }
-        if (g_args[i].rfind("--plan=", 0) == 0 || g_args[i] == "--json")
-            continue;
-        command.push_back(g_args[i]);
-    }
     std::error_code ec;
     const cw::cluster::SweepPlan plan =
-        cw::cluster::sensitivityPlan(command, args.model, cw::loadModel(args.model), args.data, args.options.layers,
+        cw::cluster::sensitivityPlan(commandWithout({"--plan"}), args.model, cw::loadModel(args.model), args.data, args.options.layers,
                                      std::filesystem::current_path(ec).string());
     cw::cluster::savePlan(plan, *args.plan);
     if (args.json) {
@@ -1329,18 +1337,7 @@ int writeRecipesPlan(const CompressArgs &args)
         throw cw::Error("--plan: plans of language-model recipes are not written yet");
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of compressing: give --project to cwb merge");
-    std::vector<std::string> command;
-    for (size_t i = 0; i < g_args.size(); ++i) {
-        const std::string &a = g_args[i];
-        if (a == "--plan" || a == "--recipe" || a == "-o" || a == "--output" || a == "--project") {
-            ++i;
-            continue;
-        }
-        if (a.rfind("--plan=", 0) == 0 || a.rfind("--recipe=", 0) == 0 || a.rfind("--output=", 0) == 0 ||
-            a.rfind("--project=", 0) == 0 || a == "--json")
-            continue;
-        command.push_back(a);
-    }
+    const std::vector<std::string> command = commandWithout({"--plan", "--recipe", "-o", "--output", "--project"});
     std::vector<cw::Recipe> recipes;
     for (const std::string &r : args.recipes)
         recipes.push_back(cw::loadRecipe(r));
