@@ -2221,24 +2221,11 @@ int cmdMerge(const MergeArgs &args)
             doc["variants"].push_back({{"name", v.name},
                                        {"recipe", json::parse(cw::recipeToJson(v.recipe))},
                                        {"metrics", v.measured ? metricsJson(v.metrics) : json(nullptr)}});
-        std::string dataSpec, trainSpec;
-        for (const cw::DatasetRecord &d : plan.data)
-            (d.role == "training" ? trainSpec : dataSpec) = d.spec;
-        store = [&, dataSpec, trainSpec](cw::Project &p) {
+        store = [&](cw::Project &p) {
             if (merged->base && !p.baseMetrics)
                 p.baseMetrics = merged->base;
-            for (const cw::Variant &v : merged->variants) {
-                cw::ProjectVariant pv{v, "compress", cw::currentProvenance()};
-                // How to make it again: the plan's command with this item's recipe written to a file.
-                std::string command = "cwb";
-                for (const std::string &a : plan.command)
-                    command.append(" ").append(cw::shellQuoted(a));
-                pv.provenance.command = command.append(" --recipe ").append(cw::shellQuoted(v.name + ".json"));
-                pv.provenance.directory = plan.directory;
-                pv.provenance.evalData = dataSpec;
-                pv.provenance.trainData = trainSpec;
+            for (cw::ProjectVariant &pv : cw::cluster::projectVariants(plan, merged->variants))
                 cw::addVariant(p, std::move(pv));
-            }
         };
         summary = std::to_string(merged->variants.size()) + " variants";
     }

@@ -317,6 +317,45 @@ private slots:
         QVERIFY2(window.lastError().contains(QStringLiteral("not of the open model")), qPrintable(window.lastError()));
     }
 
+    void importRecipeResults()
+    {
+        // The parts of a recipes plan (cwb compress --recipe A --recipe B --plan) become variants of the open
+        // project, each its own undo step, measured as the shard measured them, with the base's metrics.
+        QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-recipes-XXXXXX"));
+        QVERIFY(dir.isValid());
+        const QString recipes = QStringLiteral(CW_SOURCE_DIR) + QStringLiteral("/docs/recipes/");
+        QString error;
+        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                             {QStringLiteral("compress"), QStringLiteral("demo"), QStringLiteral("--data"),
+                              QStringLiteral("fashion-mnist"), QStringLiteral("--limit"), QStringLiteral("200"),
+                              QStringLiteral("--train-limit"), QStringLiteral("200"), QStringLiteral("--iterations"),
+                              QStringLiteral("2"), QStringLiteral("--recipe"), recipes + QStringLiteral("int8.json"),
+                              QStringLiteral("--recipe"), recipes + QStringLiteral("w4-weights.json"),
+                              QStringLiteral("--plan"), dir.filePath(QStringLiteral("plan.json"))},
+                             &error, 120000, dir.path());
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                             {QStringLiteral("sweep"), dir.filePath(QStringLiteral("plan.json")), QStringLiteral("--shard"),
+                              QStringLiteral("0/1"), QStringLiteral("-o"), dir.filePath(QStringLiteral("part-0.h5"))},
+                             &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(QStringLiteral("demo")));
+        QVERIFY(loaded.wait(60000));
+        QVERIFY2(window.importResults({dir.path()}), qPrintable(window.lastError()));
+        ProjectDocument *doc = window.document();
+        QCOMPARE(doc->variantCount(), 2);
+        QCOMPARE(doc->project()->variants[0].variant.name, std::string("int8"));
+        QCOMPARE(doc->project()->variants[1].variant.name, std::string("w4-weights"));
+        QVERIFY(doc->project()->variants[1].variant.measured);
+        QVERIFY(doc->project()->baseMetrics);
+        QCOMPARE(doc->project()->baseMetrics->samples, int64_t(200));
+        doc->undoStack()->undo();
+        QCOMPARE(doc->variantCount(), 1);
+    }
+
 private:
     Model m_model;
     int m_layers = 0;

@@ -1344,16 +1344,31 @@ bool MainWindow::importResults(const QStringList &paths)
         std::vector<std::pair<std::string, cw::cluster::SweepPart>> parts;
         for (const QString &f : files)
             parts.emplace_back(f.toStdString(), cw::cluster::readPart(f.toStdString()));
-        const cw::SensitivityResult merged = cw::cluster::mergeSensitivity(parts);
         const cw::cluster::SweepPlan &plan = parts.front().second.plan;
         if (plan.model.sha256 != m_document->project()->baseFile.sha256)
             throw cw::Error("the parts are a sweep of '" + plan.modelSpec + "', not of the open model");
-        m_document->setAnalysis(QString::fromLatin1(cw::kSensitivityKey),
-                                QString::fromStdString(cw::sensitivityToJson(merged)));
-        m_tabs->setCurrentWidget(m_sensitivity);
-        const QString done = tr("Imported %n part(s): %1 layers × %2 settings.", nullptr, int(parts.size()))
-                                 .arg(merged.layers.size())
-                                 .arg(merged.options.pruneRatios.size() + merged.options.bits.size());
+        QString done;
+        if (plan.kind == "sensitivity") {
+            const cw::SensitivityResult merged = cw::cluster::mergeSensitivity(parts);
+            m_document->setAnalysis(QString::fromLatin1(cw::kSensitivityKey),
+                                    QString::fromStdString(cw::sensitivityToJson(merged)));
+            m_tabs->setCurrentWidget(m_sensitivity);
+            done = tr("Imported %n part(s): %1 layers × %2 settings.", nullptr, int(parts.size()))
+                       .arg(merged.layers.size())
+                       .arg(merged.options.pruneRatios.size() + merged.options.bits.size());
+        } else {
+            // A list of recipes: each item's variant, as cwb merge --project adds them.
+            cw::cluster::MergedVariants merged = cw::cluster::mergeVariants(parts);
+            const size_t count = merged.variants.size();
+            bool first = true;
+            for (cw::ProjectVariant &pv : cw::cluster::projectVariants(plan, std::move(merged.variants))) {
+                m_document->addVariant(std::move(pv), first && !m_document->project()->baseMetrics ? merged.base
+                                                                                                   : std::nullopt);
+                first = false;
+            }
+            m_tabs->setCurrentWidget(m_compare);
+            done = tr("Imported %n part(s): %1 variants.", nullptr, int(parts.size())).arg(count);
+        }
         appendLog(done);
         statusBar()->showMessage(done, 10000);
         return true;

@@ -112,7 +112,8 @@ public:
     bool runOnCluster();
     ClusterDialog *clusterDialog() const;
     // File → Import Results: the parts of a cluster sweep (cwb sweep --shard … -o PART.h5; a folder stands for its
-    // part-*.h5) merged (cw::cluster::mergeSensitivity) and stored as the project's sensitivity, undoably. False,
+    // part-*.h5) merged (core/cluster/sweep.h) into the project, undoably: a sensitivity sweep as its sensitivity, a
+    // recipes plan's variants as its variants. False,
     // with the error reported, for parts that do not merge (a running sweep's missing shards are named) or a
     // sweep of another model than the open one.
     bool importResults(const QStringList &paths);

@@ -499,6 +499,23 @@ MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>
     return merged;
 }
 
+std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<Variant> variants)
+{
+    std::string command = "cwb";
+    for (const std::string &a : plan.command)
+        command.append(" ").append(shellQuoted(a));
+    std::vector<ProjectVariant> out;
+    for (Variant &v : variants) {
+        ProjectVariant pv{std::move(v), "compress", currentProvenance()};
+        pv.provenance.command = command + " --recipe " + shellQuoted(pv.variant.name + ".json");
+        pv.provenance.directory = plan.directory;
+        for (const DatasetRecord &d : plan.data)
+            (d.role == "training" ? pv.provenance.trainData : pv.provenance.evalData) = d.spec;
+        out.push_back(std::move(pv));
+    }
+    return out;
+}
+
 SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
                       const std::vector<Recipe> &recipes, const std::optional<std::string> &evalData,
                       const std::optional<std::string> &trainData, const std::string &directory)

@@ -118,5 +118,8 @@ struct MergedVariants {
     std::optional<VariantMetrics> base;
 };
 MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts);
+// The merged variants as a project holds them (origin "compress"; provenance: this run, the plan's directory and
+// data, and as its command the plan's cwb compress command with --recipe ITEM.json).
+std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<Variant> variants);
 
 } // namespace cw::cluster
