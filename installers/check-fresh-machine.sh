@@ -138,8 +138,11 @@ if [[ "$counts" =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
 else
   counts="(no CTest summary)"
 fi
-# The second command must not install again what the first one did: setup is idempotent.
-grep -q '^== installing' "$logs/test.log" && test_result="$test_result, reinstalled packages"
+# The second command must not install again what the first one did: setup is idempotent. (It may install what
+# only the tests need: the single-node Slurm of tests/cluster/slurm_sweep.sh.)
+installed() { sed -n 's/^== installing: //p' "$1" | tr ' ' '\n' | sort -u; }
+again="$(comm -12 <(installed "$logs/run.log") <(installed "$logs/test.log") | tr '\n' ' ')"
+[ -n "$again" ] && test_result="$test_result, reinstalled packages: $again"
 test_summary="test $test_result $counts $(minutes "$t1" "$t2")"
 [ "$test_result" = PASS ] || test_summary+=" (see $logs/test.log)"
 
