@@ -127,7 +127,6 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     controls->addWidget(m_bitsEdit, 1);
     controls->addWidget(m_run);
     controls->addWidget(m_cancel);
-    controls->addWidget(m_cluster);
     controls->addWidget(m_progress);
     controls->addStretch(1);
     m_status->setWordWrap(false);
@@ -198,7 +197,11 @@ SensitivityView::SensitivityView(QWidget *parent) : QWidget(parent)
     layout->setContentsMargins(6, 6, 6, 6);
     layout->addLayout(controls);
     layout->addWidget(split, 1);
-    layout->addWidget(m_status);
+    // The status line, with the cluster button at its end (the controls row is full at the window's minimum width).
+    auto *statusRow = new QHBoxLayout;
+    statusRow->addWidget(m_status, 1);
+    statusRow->addWidget(m_cluster);
+    layout->addLayout(statusRow);
     layout->addWidget(m_spearman);
 
     setStatus(tr("Open a model to analyse."));
