@@ -1962,7 +1962,7 @@ struct SweepArgs {
 
 void declareSweep(CLI::App *cmd, SweepArgs &a)
 {
-    cmd->add_option("PLAN", a.plan, "the plan (cwb sensitivity … --plan PLAN.json)");
+    cmd->add_option("PLAN", a.plan, "the plan (cwb sensitivity … --plan PLAN.json, cwb compress … --recipe A --recipe B --plan PLAN.json)");
     cmd->add_option("--shard", a.shard, "compute shard I of N (I/N, 0-based) and write it to -o PART.h5");
     addOutput(cmd, a.output, "the shard's result (.h5), for cwb merge");
     addThreads(cmd, a.threads);
@@ -1976,7 +1976,8 @@ void declareSweep(CLI::App *cmd, SweepArgs &a)
     cmd->add_flag("--submit", a.submit, "--slurm: submit both jobs with sbatch and print their ids");
     cmd->add_option("--status", a.status, "the state of the sweep in this --slurm folder: its jobs (squeue / sacct) and parts");
     addJson(cmd, a.json);
-    cmd->footer("cwb sweep PLAN --shard I/N -o PART.h5 computes the items of one shard (layer i goes to shard i mod N);\n"
+    cmd->footer("cwb sweep PLAN --shard I/N -o PART.h5 computes the items of one shard (item i — a layer, or a recipe —\n"
+                "goes to shard i mod N);\n"
                 "cwb merge PART*.h5 --project P combines them. --slurm DIR writes DIR/shards.sbatch (a job array of\n"
                 "the shards) and DIR/merge.sbatch (the merge, after every shard succeeded); --submit hands them to\n"
                 "sbatch. Paths must be on a filesystem the nodes share, and the nodes must run this cwb. docs/cluster.md.");
