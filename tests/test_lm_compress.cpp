@@ -535,7 +535,7 @@ void TestLmCompress::finetuningKeepsTheStorage()
     // encoding holds; the norms and biases are trained and stored F32; the exported file is the measured model.
     // alpha = 0 distillation is plain cross-entropy fine-tuning, bit for bit.
     cw::lm::LmCompressOptions o;
-    o.calibration = demoTokens("brown:train", 129 * 16);
+    o.calibration = demoTokens("brown:train", 129 * 16 + 1);
     o.ctx = 128;
     const std::string base = R"("prune": {"method": "magnitude", "ratio": 0.5}, "quantize": {"weights": {"format": "q4_0"}})";
     const std::string ft = R"("finetune": {"epochs": 1, "lr": 1e-3, "batch_size": 4})";
@@ -597,7 +597,7 @@ void TestLmCompress::distillingFromItselfChangesNothing()
     // The uncompressed model distilled from itself with alpha = 1: the student's logits are the teacher's, the
     // gradient is zero, and every weight stays what it was.
     cw::lm::LmCompressOptions o;
-    o.calibration = demoTokens("brown:train", 129 * 8);
+    o.calibration = demoTokens("brown:train", 129 * 8 + 1);
     o.ctx = 128;
     auto model = loadedDemo();
     const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(
@@ -620,7 +620,7 @@ void TestLmCompress::distillationRecoversALowBitModel()
     // 2-bit block matrices and a 3-bit embedding cost the demo about 15 % perplexity; 16 steps of fine-tuning with
     // the uncompressed model as teacher win most of it back (docs/results.md has the full comparison).
     cw::lm::LmCompressOptions o;
-    o.calibration = demoTokens("brown:train", 129 * 128);
+    o.calibration = demoTokens("brown:train", 129 * 128 + 1);
     o.ctx = 128;
     const std::vector<int32_t> heldout = demoTokens("brown:heldout", 128 * 24);
     const std::string q =
@@ -667,7 +667,7 @@ void TestLmCompress::finetuningCancels()
         QSKIP(qPrintable(m_corpusSkip));
     auto model = loadedDemo();
     cw::lm::LmCompressOptions o;
-    o.calibration = demoTokens("brown:train", 129 * 64);
+    o.calibration = demoTokens("brown:train", 129 * 64 + 1);
     o.ctx = 128;
     cw::StopToken stop;
     int steps = 0;

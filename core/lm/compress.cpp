@@ -9,13 +9,13 @@
 #include <tuple>
 
 #include "core/base/error.h"
+#include "core/base/parallel.h"
 #include "core/compress/prune.h"
 #include "core/compress/reconstruct.h"
-#include "core/base/parallel.h"
 #include "core/lm/gpt_train.h"
-#include "core/train/distill.h"
 #include "core/quant/ggml_blocks.h"
 #include "core/quant/quantize.h"
+#include "core/train/distill.h"
 
 namespace cw::lm {
 
@@ -215,10 +215,11 @@ void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmComp
                           });
         };
     fr.windowTokens = std::min(ctx, student.shape().ctx);
-    fr.windows = int64_t(o.calibration.size()) / (fr.windowTokens + 1);
+    // Windows of windowTokens + 1 tokens, and one token more for the last window's random start.
+    fr.windows = (int64_t(o.calibration.size()) - 1) / (fr.windowTokens + 1);
     if (fr.windows < 1)
         throw Error("the training text has " + std::to_string(o.calibration.size()) +
-                    " tokens, fewer than one window of " + std::to_string(fr.windowTokens + 1));
+                    " tokens, fewer than one window of " + std::to_string(fr.windowTokens + 1) + " and one more");
     if (f.samples > 0)
         fr.windows = std::min(fr.windows, f.samples);
     GptTrainOptions to;
@@ -233,7 +234,7 @@ void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmComp
     to.threads = threads;
     to.evalEvery = 0;
     const std::vector<int32_t> text(o.calibration.begin(),
-                                    o.calibration.begin() + fr.windows * (fr.windowTokens + 1));
+                                    o.calibration.begin() + fr.windows * (fr.windowTokens + 1) + 1);
     trainGpt(student, text, {}, to,
              [&](const GptTrainStep &s) {
                  fr.loss.push_back(s.loss);
