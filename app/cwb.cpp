@@ -1121,10 +1121,12 @@ int writeSensitivityPlan(const SensitivityArgs &args)
         throw cw::Error("--plan: sweeps of language models are not planned yet");
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of computing: give -o or --project to cwb merge");
+    if (!args.formats.empty() || args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
+        throw cw::Error("--formats, --target-bpw, --lock and --recipe-out apply to language models");
     std::error_code ec;
     const cw::cluster::SweepPlan plan =
-        cw::cluster::sensitivityPlan(commandWithout({"--plan"}), args.model, cw::loadModel(args.model), args.data, args.options.layers,
-                                     std::filesystem::current_path(ec).string());
+        cw::cluster::sensitivityPlan(commandWithout({"--plan"}), args.model, cw::loadModel(args.model), args.data,
+                                     args.options.layers, std::filesystem::current_path(ec).string());
     cw::cluster::savePlan(plan, *args.plan);
     if (args.json) {
         std::cout << cw::cluster::planToJson(plan) << '\n';
@@ -1138,12 +1140,12 @@ int writeSensitivityPlan(const SensitivityArgs &args)
 
 int cmdSensitivity(const SensitivityArgs &args)
 {
+    if (args.plan)
+        return writeSensitivityPlan(args);
     if (cw::lm::isLanguageModel(args.model))
         return lmSensitivity(args);
     if (!args.formats.empty() || args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
         throw cw::Error("--formats, --target-bpw, --lock and --recipe-out apply to language models");
-    if (args.plan)
-        return writeSensitivityPlan(args);
     checkProjectBase(args.project, args.model);
     cw::Model model = cw::loadModel(args.model);
     const cw::SensitivityResult r = computeSensitivity(args, model);
