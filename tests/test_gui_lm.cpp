@@ -1266,6 +1266,10 @@ void TestGuiLm::compressFinetunesWithTheBaseAsTeacher()
     QVERIFY(v.result->finetune && v.result->finetune->distilled);
     QCOMPARE(v.result->finetune->steps, int64_t(2));
     QVERIFY(view->variantModel()->item(1, LmCompressView::RecipeColumn)->text().contains(QStringLiteral("distilled")));
+    // Its training loss per step on the chart's second tab.
+    QCOMPARE(view->lossChart()->graphCount(), 1);
+    QCOMPARE(view->lossChart()->graph(0)->dataCount(), 2);
+    QCOMPARE(view->lossChart()->graph(0)->data()->at(1)->value, v.result->finetune->loss[1]);
     const auto model = cw::lm::LanguageModel::open("demo-lm");
     model->load();
     const std::vector<int32_t> tokens = cw::lm::encodeText(*model, readAll(m_longText).toStdString());

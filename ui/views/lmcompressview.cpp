@@ -21,6 +21,7 @@
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QVBoxLayout>
@@ -189,10 +190,23 @@ void LmCompressView::buildUi()
     m_chart->legend->setBrush(QColor(255, 255, 255, 220));
     m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 
+    m_lossChart = new QCustomPlot;
+    m_lossChart->setObjectName(QStringLiteral("lmCompressLossChart"));
+    enableChartExport(m_lossChart, QStringLiteral("lm-finetune-loss"));
+    m_lossChart->setMinimumSize(300, 200);
+    m_lossChart->xAxis->setLabel(tr("Fine-tuning step"));
+    m_lossChart->yAxis->setLabel(tr("Training loss"));
+    m_lossChart->yAxis->grid()->setSubGridVisible(false);
+    auto *charts = new QTabWidget;
+    charts->setObjectName(QStringLiteral("lmCompressCharts"));
+    charts->setDocumentMode(true);
+    charts->addTab(m_chart, tr("Perplexity × size"));
+    charts->addTab(m_lossChart, tr("Fine-tuning loss"));
+
     auto *results = new QSplitter(Qt::Horizontal);
     results->setObjectName(QStringLiteral("lmCompressResultsSplit"));
     results->addWidget(variantBox);
-    results->addWidget(m_chart);
+    results->addWidget(charts);
     results->setStretchFactor(0, 2);
     results->setStretchFactor(1, 1);
     results->setSizes({620, 320});
@@ -959,8 +973,50 @@ void LmCompressView::showVariants()
     updateControls();
 }
 
+void LmCompressView::showLossChart()
+{
+    m_lossChart->clearGraphs();
+    m_lossChart->clearItems();
+    const int selected = selectedVariant();
+    const Variant *v = selected >= 0 ? &m_variants[size_t(selected)] : m_variants.empty() ? nullptr : &m_variants.back();
+    const auto &f = v ? v->result->finetune : std::nullopt;
+    if (!f || f->loss.empty()) {
+        m_lossChart->xAxis->setRange(0, 1);
+        m_lossChart->yAxis->setRange(0, 1);
+        auto *empty = new QCPItemText(m_lossChart);
+        empty->position->setType(QCPItemPosition::ptAxisRectRatio);
+        empty->position->setCoords(0.5, 0.5);
+        empty->setText(v ? tr("'%1' was not fine-tuned").arg(v->name)
+                         : tr("A variant fine-tuned by its recipe shows its training loss here"));
+        empty->setColor(Qt::gray);
+        m_lossChart->replot(QCustomPlot::rpQueuedReplot);
+        return;
+    }
+    QCPGraph *g = m_lossChart->addGraph();
+    g->setName(v->name);
+    g->setPen(QPen(QColor(31, 119, 180), 1.5));
+    QVector<double> x, y;
+    for (size_t i = 0; i < f->loss.size(); ++i) {
+        x << double(i + 1);
+        y << f->loss[i];
+    }
+    g->setData(x, y, true);
+    auto *title = new QCPItemText(m_lossChart);
+    title->position->setType(QCPItemPosition::ptAxisRectRatio);
+    title->position->setCoords(0.98, 0.04);
+    title->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
+    title->setText(f->distilled ? tr("%1 · distillation from the base").arg(v->name)
+                                : tr("%1 · cross-entropy").arg(v->name));
+    const auto [lo, hi] = std::minmax_element(f->loss.begin(), f->loss.end());
+    const double pad = std::max(0.05 * (*hi - *lo), 1e-3);
+    m_lossChart->yAxis->setRange(*lo - pad, *hi + 3 * pad); // room for the title above the curve
+    m_lossChart->xAxis->setRange(0, double(f->loss.size()) + 1);
+    m_lossChart->replot(QCustomPlot::rpQueuedReplot);
+}
+
 void LmCompressView::showChart()
 {
+    showLossChart();
     m_chart->clearGraphs();
     m_chart->clearItems();
     struct Point {

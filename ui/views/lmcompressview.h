@@ -17,7 +17,8 @@
 // stops between tensors or chunks and keeps the variants as they were. Each run adds a row to the variants table
 // (recipe summary, bytes, bits per weight, perplexity and its change against the base, prompt and generation tokens
 // per second) and a point to the chart of perplexity against bits per weight (the base a grey diamond, the Pareto
-// points — no other point both smaller and better — joined and named). Export… writes the selected variant as GGUF
+// points — no other point both smaller and better — joined and named) and, on a second tab, the selected variant's
+// fine-tuning loss per step. Export… writes the selected variant as GGUF
 // (its encoded tensors as measured: ExportGgufJob), Save Recipe… its recipe. Texts, chunks and the last recipe
 // folder are remembered.
 #pragma once
@@ -115,6 +116,8 @@ public:
     QStandardItemModel *variantModel() const { return m_variantModel; }
     QTableView *variantTable() const { return m_variantTable; }
     QCustomPlot *chart() const { return m_chart; }
+    // The selected variant's (else the last one's) training loss per fine-tuning step; empty for none.
+    QCustomPlot *lossChart() const { return m_lossChart; }
     QComboBox *pruneCombo() const { return m_prune; }
     QDoubleSpinBox *ratioSpin() const { return m_ratio; }
     QCheckBox *nmBox() const { return m_nm; }
@@ -154,6 +157,7 @@ private:
     void addVariant(Variant variant);
     void showVariants();
     void showChart();
+    void showLossChart();
     void updateControls() override;
     void writeSettings();
     void tensorMenu(const QPoint &pos);
@@ -205,6 +209,7 @@ private:
     QPushButton *m_export = nullptr;
     QPushButton *m_saveVariantRecipe = nullptr;
     QCustomPlot *m_chart = nullptr;
+    QCustomPlot *m_lossChart = nullptr;
 };
 
 } // namespace cw::ui
