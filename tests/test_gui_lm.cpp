@@ -1255,10 +1255,14 @@ void TestGuiLm::compressFinetunesWithTheBaseAsTeacher()
     QVERIFY(!view->run());
     QVERIFY2(view->statusText().contains(QStringLiteral("needs training text")), qPrintable(view->statusText()));
 
-    // Run: the variant is the core's on the same recipe and text, fine-tuned in 2 steps.
+    // Run: the variant is the core's on the same recipe and text, fine-tuned in 2 steps; calibration reads the
+    // tokens the form says (remembered).
     view->setCalibrationSpec(m_longText);
+    view->calibrationTokensSpin()->setValue(2048);
+    QCOMPARE(QSettings().value(QStringLiteral("lmCompress/calibrationTokens")).toInt(), 2048);
     QSignalSpy finished(view, &LmJobView::finished);
     QVERIFY2(view->run(), qPrintable(view->statusText()));
+    QCOMPARE(view->job()->params().calibrationTokens, int64_t(2048));
     QVERIFY(finished.wait(kJobTimeoutMs));
     QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
     QCOMPARE(view->variants().size(), size_t(1));

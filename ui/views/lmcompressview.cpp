@@ -46,6 +46,7 @@ const char kCalibrationTextKey[] = "lmCompress/calibrationText";
 const char kEvaluationTextKey[] = "lmCompress/evaluationText";
 const char kCalibrateKey[] = "lmCompress/calibrate";
 const char kChunksKey[] = "lmCompress/chunks";
+const char kCalibrationTokensKey[] = "lmCompress/calibrationTokens";
 const char kImportanceKey[] = "lmCompress/importance";
 const char kRecipeKey[] = "lmCompress/recipe";         // the form's recipe, as JSON
 const char kRecipePathKey[] = "lmCompress/recipePath"; // the recipe file loaded or saved last
@@ -83,6 +84,7 @@ LmCompressView::LmCompressView(QWidget *parent) : LmJobView(parent)
     m_loading = true;
     m_calibrate->setChecked(s.value(QLatin1String(kCalibrateKey), true).toBool());
     m_chunks->setValue(s.value(QLatin1String(kChunksKey), 0).toInt());
+    m_calibrationTokens->setValue(s.value(QLatin1String(kCalibrationTokensKey), 8192).toInt());
     m_importance->setChecked(s.value(QLatin1String(kImportanceKey), false).toBool());
     cw::Recipe start;
     start.weights = cw::QuantSpec{};
@@ -466,7 +468,18 @@ QWidget *LmCompressView::buildForm()
     auto *textBox = new QGroupBox(tr("Texts"));
     auto *textForm = new QFormLayout(textBox);
     textForm->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    m_calibrationTokens = new QSpinBox;
+    m_calibrationTokens->setObjectName(QStringLiteral("lmCompressCalibrationTokens"));
+    m_calibrationTokens->setRange(128, 10000000);
+    m_calibrationTokens->setSingleStep(1024);
+    m_calibrationTokens->setValue(8192);
+    m_calibrationTokens->setSuffix(tr(" tokens"));
+    m_calibrationTokens->setToolTip(tr("Calibration reads at most this many tokens of the text (chunks of the model's "
+                                       "context; cwb compress --train-limit); fine-tuning takes its windows from the "
+                                       "whole text"));
+    connect(m_calibrationTokens, &QSpinBox::valueChanged, this, [this]() { writeSettings(); });
     textForm->addRow(m_calibrate, m_calibration);
+    textForm->addRow(tr("Calibrate with"), m_calibrationTokens);
     textForm->addRow(tr("Evaluate on"), m_evaluation);
     textForm->addRow(tr("Chunks"), m_chunks);
 
@@ -570,6 +583,7 @@ void LmCompressView::updateFormEnabled()
         w->setEnabled(quant != Quant::None && !format);
     m_importance->setEnabled(format && m_calibrate->isChecked());
     m_calibration->setEnabled(m_calibrate->isChecked());
+    m_calibrationTokens->setEnabled(m_calibrate->isChecked());
     const bool tune = m_finetune->isChecked();
     for (QWidget *w : std::initializer_list<QWidget *>{m_windows, m_epochs, m_batch, m_lr, m_teacher})
         w->setEnabled(tune);
@@ -732,6 +746,7 @@ void LmCompressView::writeSettings()
     QSettings s;
     s.setValue(QLatin1String(kCalibrateKey), m_calibrate->isChecked());
     s.setValue(QLatin1String(kChunksKey), m_chunks->value());
+    s.setValue(QLatin1String(kCalibrationTokensKey), m_calibrationTokens->value());
     s.setValue(QLatin1String(kImportanceKey), m_importance->isChecked());
     cw::Recipe form = recipe();
     form.layers.clear(); // overrides name one model's tensors
@@ -846,6 +861,7 @@ bool LmCompressView::run()
     params.modelPath = m_model->path();
     params.recipe = r;
     params.calibrationSpec = calibration.toStdString();
+    params.calibrationTokens = m_calibrationTokens->value();
     params.importance = importance;
     params.evalSpec = spec.toStdString();
     params.chunks = m_chunks->value() > 0 ? m_chunks->value() : -1;

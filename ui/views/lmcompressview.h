@@ -5,8 +5,9 @@
 // The form: pruning (none, magnitude, 2:4 magnitude, Wanda, SparseGPT; a ratio, or N:M), quantization (none, round to
 // nearest, GPTQ, AWQ; bits, scale per row / group of 32, 64, 128 / tensor, symmetric), the storage format (one of
 // llama.cpp's, or none), importance-weighted formats, fine-tuning on the calibration text (windows, passes, batch,
-// learning rate; with the base model as teacher: temperature and α — gpt2 models), the calibration text (LmTextCombo, the Brown corpus's training
-// split by default; off for recipes that need none), and the evaluation text with its chunk limit. Load / Save read
+// learning rate; with the base model as teacher: temperature and α — gpt2 models), the calibration text (LmTextCombo,
+// the Brown corpus's training split by default; off for recipes that need none) with the tokens calibration reads,
+// and the evaluation text with its chunk limit. Load / Save read
 // and write recipe JSON (cw::loadRecipe / cw::saveRecipe). The per-tensor table (LmRecipeTableModel) shows each
 // matrix's setting, storage type and predicted bytes, and takes overrides from its context menu (Store as ▸, Keep as
 // stored); the predicted bits per weight over the matrices follow every edit.
@@ -19,7 +20,7 @@
 // per second) and a point to the chart of perplexity against bits per weight (the base a grey diamond, the Pareto
 // points — no other point both smaller and better — joined and named) and, on a second tab, the selected variant's
 // fine-tuning loss per step. Export… writes the selected variant as GGUF
-// (its encoded tensors as measured: ExportGgufJob), Save Recipe… its recipe. Texts, chunks and the last recipe
+// (its encoded tensors as measured: ExportGgufJob), Save Recipe… its recipe. Texts, chunks, calibration tokens and the last recipe
 // folder are remembered.
 #pragma once
 
@@ -130,6 +131,7 @@ public:
     QComboBox *formatCombo() const { return m_format; }
     QCheckBox *importanceBox() const { return m_importance; }
     QCheckBox *calibrateBox() const { return m_calibrate; }
+    QSpinBox *calibrationTokensSpin() const { return m_calibrationTokens; }
     QCheckBox *finetuneBox() const { return m_finetune; }
     QSpinBox *windowsSpin() const { return m_windows; }
     QSpinBox *epochsSpin() const { return m_epochs; }
@@ -188,6 +190,7 @@ private:
     QCheckBox *m_importance = nullptr;
     QCheckBox *m_calibrate = nullptr;
     LmTextCombo *m_calibration = nullptr;
+    QSpinBox *m_calibrationTokens = nullptr;
     QCheckBox *m_finetune = nullptr;
     QSpinBox *m_windows = nullptr;
     QSpinBox *m_epochs = nullptr;
