@@ -2107,17 +2107,14 @@ int sweepStatus(const SweepArgs &args)
     std::error_code ec;
     const std::string dir = std::filesystem::absolute(*args.status, ec).lexically_normal().string();
     const cw::cluster::SweepPlan plan = cw::cluster::loadPlan(dir + "/plan.json");
+    // The shard count, from the job array's script.
     int shards = 0;
-    while (std::filesystem::exists(dir + "/logs/shard-" + std::to_string(shards) + ".log", ec) ||
-           std::filesystem::exists(dir + "/part-" + std::to_string(shards) + ".h5", ec))
-        ++shards;
-    // The shard count from the script (tasks that have not started leave no trace).
-    {
-        std::ifstream script(dir + "/shards.sbatch");
-        for (std::string line; std::getline(script, line);)
-            if (line.rfind("#SBATCH --array=0-", 0) == 0)
-                shards = std::max(shards, std::atoi(line.c_str() + 18) + 1);
-    }
+    std::ifstream script(dir + "/shards.sbatch");
+    for (std::string line; std::getline(script, line);)
+        if (line.rfind("#SBATCH --array=0-", 0) == 0)
+            shards = std::atoi(line.c_str() + 18) + 1;
+    if (shards < 1)
+        throw cw::Error("'" + dir + "' has no shards.sbatch of cwb sweep --slurm");
     const cw::cluster::SlurmJob job = cw::cluster::slurmJobFiles(dir, shards);
     json parts = json::array();
     int done = 0;
@@ -2235,10 +2232,7 @@ int cmdMerge(const MergeArgs &args)
     if (!args.output.empty())
         cw::writeFileAtomically(args.output, doc.dump(2) + "\n");
     if (args.project) {
-        // The model as the plan names it, from its directory.
-        const std::string model = cw::isDemoModel(plan.modelSpec) || std::filesystem::path(plan.modelSpec).is_absolute()
-                                      ? plan.modelSpec
-                                      : (std::filesystem::path(plan.directory) / plan.modelSpec).lexically_normal().string();
+        const std::string model = cw::cluster::planPath(plan, plan.modelSpec);
         checkProjectBase(args.project, model);
         cw::updateProject(
             *args.project, [&] { return cw::newProject(model); },

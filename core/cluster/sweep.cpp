@@ -170,7 +170,7 @@ template <typename T> std::string joined(const std::vector<T> &values)
 {
     std::string out;
     for (const T &v : values)
-        out += (out.empty() ? "" : ",") + exact(double(v));
+        out.append(out.empty() ? "" : ",").append(exact(double(v))); // (not "," + …: GCC 12's -Wrestrict false alarm)
     return out;
 }
 
@@ -242,12 +242,19 @@ std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const 
     for (const auto &[name, shape] : o.inputs.shapes) {
         std::string dims;
         for (int64_t d : shape)
-            dims += (dims.empty() ? "" : ",") + std::to_string(d);
+            dims.append(dims.empty() ? "" : ",").append(std::to_string(d));
         add("--shape", name + "=" + dims);
     }
     for (const auto &[name, other] : o.inputs.sameSize)
         add("--shape", name + "=" + other);
     return a;
+}
+
+std::string planPath(const SweepPlan &plan, const std::string &path)
+{
+    if (isDemoModel(path) || fs::path(path).is_absolute())
+        return path;
+    return (fs::path(plan.directory) / path).lexically_normal().string();
 }
 
 std::pair<int, int> parseShard(const std::string &text)
@@ -280,11 +287,8 @@ void checkPlanInputs(const SweepPlan &plan)
         throw Error("the plan was written by " + plan.tool + ", and this is " + toolDescription() +
                     ": run every shard with the cwb that wrote the plan");
     std::error_code ec;
-    auto resolved = [&](const std::string &path) {
-        return fs::path(path).is_absolute() ? path : (fs::path(plan.directory) / path).string();
-    };
     if (!plan.model.path.empty()) {
-        const FileDigest now = digestFile(resolved(plan.model.path));
+        const FileDigest now = digestFile(planPath(plan, plan.model.path));
         if (now.sha256 != plan.model.sha256)
             throw Error("the model " + q(plan.model.path) + " changed since the plan was written (SHA-256 " +
                         now.sha256.substr(0, 12) + ", the plan's " + plan.model.sha256.substr(0, 12) + ")");
@@ -293,7 +297,7 @@ void checkPlanInputs(const SweepPlan &plan)
     }
     for (const DatasetRecord &d : plan.data)
         for (const FileDigest &f : d.files)
-            if (digestFile(resolved(f.path)).sha256 != f.sha256)
+            if (digestFile(planPath(plan, f.path)).sha256 != f.sha256)
                 throw Error("the data file " + q(f.path) + " changed since the plan was written");
 }
 
@@ -301,27 +305,26 @@ void writePart(const SweepPart &part, const std::string &path)
 {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    const ojson doc = {{"plan", planJson(part.plan)},
-                       {"plan_sha256", planDigest(part.plan)},
-                       {"shard", part.shard},
-                       {"shards", part.shards},
-                       {"tool", part.tool},
-                       {"host", part.host.empty() ? std::string(host) : part.host},
-                       {"seconds", part.seconds},
-                       {"result", part.result.empty() ? ojson(nullptr) : ojson::parse(part.result)}};
+    ojson doc = {{"plan", planJson(part.plan)},
+                 {"plan_sha256", planDigest(part.plan)},
+                 {"shard", part.shard},
+                 {"shards", part.shards},
+                 {"tool", part.tool},
+                 {"host", part.host.empty() ? std::string(host) : part.host},
+                 {"seconds", part.seconds},
+                 {"result", part.result.empty() ? ojson(nullptr) : ojson::parse(part.result)}};
     BundleContents contents{kPartFormat, kSweepFormatVersion, {}, {}};
-    ojson variants = ojson::array();
-    for (size_t i = 0; i < part.variants.size(); ++i) {
-        const std::string key = "item" + std::to_string(i);
-        variants.push_back({{"item", part.variants[i].first}, {"key", key}});
-        contents.models.emplace_back(key, &part.variants[i].second);
+    if (part.plan.kind == "recipes") {
+        ojson variants = ojson::array();
+        for (size_t i = 0; i < part.variants.size(); ++i) {
+            const std::string key = "item" + std::to_string(i);
+            variants.push_back({{"item", part.variants[i].first}, {"key", key}});
+            contents.models.emplace_back(key, &part.variants[i].second);
+        }
+        doc["variants"] = variants;
+        doc["base_metrics"] = part.baseMetrics.empty() ? ojson(nullptr) : ojson::parse(part.baseMetrics);
     }
-    ojson full = doc;
-    if (!part.variants.empty() || part.plan.kind == "recipes") {
-        full["variants"] = variants;
-        full["base_metrics"] = part.baseMetrics.empty() ? ojson(nullptr) : ojson::parse(part.baseMetrics);
-    }
-    contents.document = full.dump();
+    contents.document = doc.dump();
     writeBundle(contents, path);
 }
 
@@ -329,12 +332,11 @@ SweepPart readPart(const std::string &path)
 {
     Bundle b = readBundle(path, kPartFormat, kSweepFormatVersion);
     SweepPart part = partFromJson(b.document, path);
-    for (auto &[item, model] : part.variants) {
-        // partFromJson left the bundle key of each variant in its model's sourcePath.
-        const auto it = b.models.find(model.sourcePath);
+    for (size_t i = 0; i < part.variants.size(); ++i) {
+        const auto it = b.models.find(part.variantKeys[i]);
         if (it == b.models.end())
-            throw Error(q(path) + ": the variant of '" + item + "' is missing");
-        model = std::move(it->second);
+            throw Error(q(path) + ": the variant of '" + part.variants[i].first + "' is missing");
+        part.variants[i].second = std::move(it->second);
     }
     return part;
 }
@@ -358,9 +360,8 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
             p.result = doc.at("result").dump();
         } else {
             for (const ojson &v : doc.at("variants")) {
-                Model placeholder;
-                placeholder.sourcePath = v.at("key").get<std::string>();
-                p.variants.emplace_back(v.at("item").get<std::string>(), std::move(placeholder));
+                p.variants.emplace_back(v.at("item").get<std::string>(), Model{});
+                p.variantKeys.push_back(v.at("key").get<std::string>());
             }
             if (!doc.at("base_metrics").is_null())
                 p.baseMetrics = doc.at("base_metrics").dump();

@@ -80,6 +80,10 @@ SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string
 std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const std::string &dataSpec,
                                             const Preprocess &preprocess, const SensitivityOptions &options);
 
+// A path the plan's command names, as seen from anywhere: a relative one starts at the plan's directory; a built-in
+// model's name ("demo") stays as it is.
+std::string planPath(const SweepPlan &plan, const std::string &path);
+
 // "I/N" with 0 <= I < N; throws cw::Error otherwise.
 std::pair<int, int> parseShard(const std::string &text);
 // The items of shard `index` of `count`, in plan order.
@@ -99,10 +103,14 @@ struct SweepPart {
     // (metricsToJson; "" when the command does not measure)
     std::vector<std::pair<std::string, Model>> variants;
     std::string baseMetrics;
+    // The bundle key of each variant's model, aligned with `variants` (partFromJson reads them; readPart then
+    // loads the models under them; writePart chooses its own).
+    std::vector<std::string> variantKeys;
 };
 void writePart(const SweepPart &part, const std::string &path); // atomic
 SweepPart readPart(const std::string &path);                    // errors name the file
-// A part from its bundle's JSON document (readPart's second half; fuzzing). Errors name `source`.
+// A part from its bundle's JSON document (readPart's second half; fuzzing): the variants' models are left empty,
+// their bundle keys in variantKeys. Errors name `source`.
 SweepPart partFromJson(const std::string &document, const std::string &source);
 
 // Parts by file name. Throws cw::Error naming the file or the item at fault: parts of different plans (by digest)

@@ -45,7 +45,7 @@
 namespace cw::lm {
 
 struct LmCompressOptions {
-    std::vector<int32_t> calibration; // calibration text's tokens (the methods that need activations)
+    std::vector<int32_t> calibration; // calibration text's tokens (the methods that need activations; fine-tuning)
     int64_t ctx = 256;                // tokens per calibration chunk, each evaluated from an empty cache
     int64_t maxTokens = 8192;         // calibration tokens used at most
     bool importance = false;          // formats weighted by the calibration activations (llama.cpp's imatrix)

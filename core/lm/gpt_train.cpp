@@ -222,42 +222,60 @@ std::string blk(int64_t l, const char *role) { return "blk." + std::to_string(l)
 
 } // namespace
 
-Gpt::Gpt(const GptShape &s, uint64_t seed) : m_shape(s)
+namespace {
+
+// How a parameter starts: N(0, stddev) (stddev > 0), all ones (norm weights) or zeros (biases).
+struct ParameterSpec {
+    std::string name;
+    Shape shape;
+    float stddev = 0;
+    bool ones = false;
+};
+
+// Every parameter of a GPT of shape `s`, in the order the initialisation draws them.
+std::vector<ParameterSpec> parameterSpecs(const GptShape &s)
 {
     if (s.vocab < 2 || s.ctx < 2 || s.dim < 1 || s.layers < 1 || s.heads < 1 || s.dim % s.heads || s.ffn < 1)
         throw Error("an inconsistent GPT shape");
-    std::mt19937_64 rng(seed);
-    auto normal = [&](const Shape &shape, float stddev) {
-        Tensor t(DType::Float32, shape);
-        std::normal_distribution<float> dist(0.f, stddev);
-        for (int64_t i = 0; i < t.numel(); ++i)
-            t.data<float>()[i] = dist(rng);
-        return t;
-    };
-    auto ones = [&](int64_t n) {
-        Tensor t(DType::Float32, {n});
-        std::fill(t.data<float>(), t.data<float>() + n, 1.f);
-        return t;
-    };
     const float residual = 0.02f / std::sqrt(2.f * float(s.layers));
-    m_params["token_embd.weight"] = normal({s.vocab, s.dim}, 0.02f);
-    m_params["position_embd.weight"] = normal({s.ctx, s.dim}, 0.01f);
+    std::vector<ParameterSpec> p{{"token_embd.weight", {s.vocab, s.dim}, 0.02f},
+                                 {"position_embd.weight", {s.ctx, s.dim}, 0.01f}};
     for (int64_t l = 0; l < s.layers; ++l) {
-        m_params[blk(l, "attn_norm.weight")] = ones(s.dim);
-        m_params[blk(l, "attn_norm.bias")] = Tensor(DType::Float32, {s.dim});
-        m_params[blk(l, "attn_qkv.weight")] = normal({3 * s.dim, s.dim}, 0.02f);
-        m_params[blk(l, "attn_qkv.bias")] = Tensor(DType::Float32, {3 * s.dim});
-        m_params[blk(l, "attn_output.weight")] = normal({s.dim, s.dim}, residual);
-        m_params[blk(l, "attn_output.bias")] = Tensor(DType::Float32, {s.dim});
-        m_params[blk(l, "ffn_norm.weight")] = ones(s.dim);
-        m_params[blk(l, "ffn_norm.bias")] = Tensor(DType::Float32, {s.dim});
-        m_params[blk(l, "ffn_up.weight")] = normal({s.ffn, s.dim}, 0.02f);
-        m_params[blk(l, "ffn_up.bias")] = Tensor(DType::Float32, {s.ffn});
-        m_params[blk(l, "ffn_down.weight")] = normal({s.dim, s.ffn}, residual);
-        m_params[blk(l, "ffn_down.bias")] = Tensor(DType::Float32, {s.dim});
+        p.push_back({blk(l, "attn_norm.weight"), {s.dim}, 0, true});
+        p.push_back({blk(l, "attn_norm.bias"), {s.dim}});
+        p.push_back({blk(l, "attn_qkv.weight"), {3 * s.dim, s.dim}, 0.02f});
+        p.push_back({blk(l, "attn_qkv.bias"), {3 * s.dim}});
+        p.push_back({blk(l, "attn_output.weight"), {s.dim, s.dim}, residual});
+        p.push_back({blk(l, "attn_output.bias"), {s.dim}});
+        p.push_back({blk(l, "ffn_norm.weight"), {s.dim}, 0, true});
+        p.push_back({blk(l, "ffn_norm.bias"), {s.dim}});
+        p.push_back({blk(l, "ffn_up.weight"), {s.ffn, s.dim}, 0.02f});
+        p.push_back({blk(l, "ffn_up.bias"), {s.ffn}});
+        p.push_back({blk(l, "ffn_down.weight"), {s.dim, s.ffn}, residual});
+        p.push_back({blk(l, "ffn_down.bias"), {s.dim}});
     }
-    m_params["output_norm.weight"] = ones(s.dim);
-    m_params["output_norm.bias"] = Tensor(DType::Float32, {s.dim});
+    p.push_back({"output_norm.weight", {s.dim}, 0, true});
+    p.push_back({"output_norm.bias", {s.dim}});
+    return p;
+}
+
+} // namespace
+
+Gpt::Gpt(const GptShape &s, uint64_t seed) : m_shape(s)
+{
+    std::mt19937_64 rng(seed);
+    for (const ParameterSpec &p : parameterSpecs(s)) {
+        Tensor t(DType::Float32, p.shape);
+        float *v = t.data<float>();
+        if (p.stddev > 0) {
+            std::normal_distribution<float> dist(0.f, p.stddev);
+            for (int64_t i = 0; i < t.numel(); ++i)
+                v[i] = dist(rng);
+        } else if (p.ones) {
+            std::fill(v, v + t.numel(), 1.f);
+        }
+        m_params[p.name] = std::move(t);
+    }
 }
 
 int64_t Gpt::parameterCount() const
@@ -281,18 +299,20 @@ Gpt Gpt::fromModel(const LanguageModel &model)
         throw Error("the language model's weights are not loaded");
     Gpt g;
     g.m_shape = {c.vocab, c.contextLength, c.dim, c.layers, c.heads, c.ffn};
-    const Gpt shapes(g.m_shape, 0); // the parameters' names and shapes
+    std::map<std::string, Shape> shapes; // the parameters' names and shapes
+    for (ParameterSpec &p : parameterSpecs(g.m_shape))
+        shapes[p.name] = std::move(p.shape);
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
         const std::string role = model.llamaName(e.name);
         const Tensor *w = model.loadedWeight(e.name);
-        if (!w || (!shapes.m_params.count(role) && role != "output.weight"))
+        if (!w || (!shapes.count(role) && role != "output.weight"))
             continue;
-        if (role != "output.weight" && w->shape() != shapes.m_params.at(role).shape())
+        if (role != "output.weight" && w->shape() != shapes.at(role))
             throw Error("tensor '" + e.name + "' is " + shapeToString(w->shape()) + ", GPT-2 needs " +
-                        shapeToString(shapes.m_params.at(role).shape()));
+                        shapeToString(shapes.at(role)));
         g.m_params[role] = w->clone();
     }
-    for (const auto &[name, t] : shapes.m_params)
+    for (const auto &[name, shape] : shapes)
         if (!g.m_params.count(name))
             throw Error("'" + model.path() + "' has no " + name + " (GPT-2 needs it)");
     return g;
