@@ -62,7 +62,8 @@ private slots:
 private:
     // A plan of the demo's sensitivity on the first 200 test images, and the whole sweep computed at once.
     SweepPlan demoPlan() const;
-    SweepPart partOf(const SweepPlan &plan, int shard, int shards) const;
+    SweepPart partOf(const SweepPlan &plan, int shard, int shards,
+                     cw::SensitivityMetric metric = cw::SensitivityMetric::Auto) const;
     cw::SensitivityOptions m_options;
     cw::Model m_demo;
     cw::Dataset m_data;
@@ -96,9 +97,10 @@ SweepPlan TestSweep::demoPlan() const
     return p;
 }
 
-SweepPart TestSweep::partOf(const SweepPlan &plan, int shard, int shards) const
+SweepPart TestSweep::partOf(const SweepPlan &plan, int shard, int shards, cw::SensitivityMetric metric) const
 {
     cw::SensitivityOptions o = m_options;
+    o.metric = metric;
     o.layers = cw::cluster::shardItems(plan, shard, shards);
     cw::SensitivityResult r = cw::analyzeSensitivity(m_demo, m_data, o);
     r.options.layers.clear();
@@ -187,6 +189,13 @@ void TestSweep::mergeEqualsTheWholeSweep()
         const cw::SensitivityResult merged = cw::cluster::mergeSensitivity(parts);
         QCOMPARE(withoutSeconds(merged), withoutSeconds(m_whole));
     }
+    // A fidelity sweep (no accuracy, no loss: NaN baselines) merges too.
+    cw::SensitivityOptions fidelity = m_options;
+    fidelity.metric = cw::SensitivityMetric::Fidelity;
+    const cw::SensitivityResult whole = cw::analyzeSensitivity(m_demo, m_data, fidelity);
+    const cw::SensitivityResult merged = cw::cluster::mergeSensitivity(
+        {{"a.h5", partOf(plan, 0, 2, fidelity.metric)}, {"b.h5", partOf(plan, 1, 2, fidelity.metric)}});
+    QCOMPARE(withoutSeconds(merged), withoutSeconds(whole));
 }
 
 void TestSweep::mergeRefusals()

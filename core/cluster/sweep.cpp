@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -424,6 +425,12 @@ void claimItem(std::map<std::string, std::string> &itemFile, const std::string &
     itemFile[item] = name;
 }
 
+// Equal, or both NaN (a fidelity sweep has no accuracy or loss).
+bool same(double a, double b)
+{
+    return a == b || (std::isnan(a) && std::isnan(b));
+}
+
 std::string missingItem(const SweepPlan &plan, int shards, const std::string &item)
 {
     const auto at = std::find(plan.items.begin(), plan.items.end(), item) - plan.items.begin();
@@ -448,7 +455,7 @@ SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, Swee
             merged.layers.clear();
             merged.seconds = 0;
             haveBase = true;
-        } else if (r.baselineAccuracy != merged.baselineAccuracy || r.baselineLoss != merged.baselineLoss ||
+        } else if (!same(r.baselineAccuracy, merged.baselineAccuracy) || !same(r.baselineLoss, merged.baselineLoss) ||
                    r.samples != merged.samples || r.metric != merged.metric) {
             throw Error(q(name) + " measured another baseline than " + q(firstName) +
                         " (the data or the program differed)");
