@@ -173,10 +173,10 @@ template <typename T> CLI::Option *addOutput(CLI::App *cmd, T &output, const std
 
 // A comma-separated list of numbers in which "" means none: each item is checked as text, then converted.
 template <typename T>
-void addList(CLI::App *cmd, const std::string &name, std::vector<T> &values, const std::string &help,
-             const CLI::Validator &check, const std::string &defaults)
+CLI::Option *addList(CLI::App *cmd, const std::string &name, std::vector<T> &values, const std::string &help,
+                     const CLI::Validator &check, const std::string &defaults)
 {
-    cmd->add_option_function<std::vector<std::string>>(
+    return cmd->add_option_function<std::vector<std::string>>(
            name,
            [&values](const std::vector<std::string> &items) {
                values.clear();
@@ -1026,6 +1026,21 @@ void addToProject(const std::string &path, const std::string &baseSpec, const cw
     log("added variant '" + added + "' to " + path);
 }
 
+// What to do with a language model's sweep: an allocation of its formats to a bit budget, written as a recipe.
+struct AllocationArgs {
+    double targetBpw = 0;
+    std::vector<std::string> lock;
+    std::string recipeOut;
+
+    void check(bool haveFormats) const
+    {
+        if ((targetBpw > 0) != !recipeOut.empty())
+            throw cw::Error("--target-bpw and --recipe-out go together: the allocation is written as a recipe");
+        if (targetBpw > 0 && !haveFormats)
+            throw cw::Error("--target-bpw chooses among --formats: give at least one");
+    }
+};
+
 struct SensitivityArgs {
     std::string model, data, output, granularity = "channel", metric = "auto";
     std::optional<std::string> project;
@@ -1038,6 +1053,7 @@ struct SensitivityArgs {
     double targetBpw = 0;
     std::string recipeOut;
     std::optional<std::string> plan; // write the sweep as a plan instead (core/cluster/sweep.h)
+    const CLI::Option *bitsOption = nullptr, *pruneOption = nullptr; // given on the command line when count() > 0
 };
 
 void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
@@ -1049,10 +1065,10 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
                     "unmodified model; any data), auto (accuracy when the data has labels)")
         ->check(CLI::IsMember({"auto", "accuracy", "fidelity"}))
         ->capture_default_str();
-    addList(cmd, "--prune", a.options.pruneRatios, "magnitude-pruning ratios to try (\"\": none)",
-            numberIn(0, 1, "ratios in [0, 1]", "0..1", true), "0.3,0.5,0.7,0.9");
-    addList(cmd, "--bits", a.options.bits, "weight bit-widths to try (\"\": none)",
-            integerIn(2, 8, "bit-widths in 2..8", "2..8", true), "8,6,4,3,2");
+    a.pruneOption = addList(cmd, "--prune", a.options.pruneRatios, "magnitude-pruning ratios to try (\"\": none)",
+                            numberIn(0, 1, "ratios in [0, 1]", "0..1", true), "0.3,0.5,0.7,0.9");
+    a.bitsOption = addList(cmd, "--bits", a.options.bits, "weight bit-widths to try (\"\": none)",
+                           integerIn(2, 8, "bit-widths in 2..8", "2..8", true), "8,6,4,3,2");
     cmd->add_option("--granularity", a.granularity, "quantization grid per tensor, output channel or group")
         ->check(CLI::IsMember({"tensor", "channel", "group"}))
         ->capture_default_str();
@@ -1081,6 +1097,10 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
 }
 
 int lmSensitivity(const SensitivityArgs &args);
+cw::lm::SensitivityResult computeLmSensitivity(const SensitivityArgs &args, cw::lm::LanguageModel &model);
+std::shared_ptr<cw::lm::LanguageModel> openLanguageModel(const std::string &spec, bool load);
+int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::LanguageModel &model,
+                        const std::string &modelSpec, const AllocationArgs &alloc, bool asJson);
 
 // This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V") and --json: the
 // command a plan keeps (core/cluster/sweep.h).
@@ -1117,24 +1137,30 @@ cw::SensitivityResult computeSensitivity(const SensitivityArgs &args, const cw::
 // command without --plan, the model's and the data's hashes, and the layers as its items.
 int writeSensitivityPlan(const SensitivityArgs &args)
 {
-    if (cw::lm::isLanguageModel(args.model))
-        throw cw::Error("--plan: sweeps of language models are not planned yet");
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of computing: give -o or --project to cwb merge");
-    if (!args.formats.empty() || args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
-        throw cw::Error("--formats, --target-bpw, --lock and --recipe-out apply to language models");
+    if (args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
+        throw cw::Error("--plan writes a plan instead of computing: give --target-bpw, --lock and --recipe-out to "
+                        "cwb merge");
     std::error_code ec;
+    const std::string here = std::filesystem::current_path(ec).string();
+    const bool lm = cw::lm::isLanguageModel(args.model);
+    if (!lm && !args.formats.empty())
+        throw cw::Error("--formats applies to language models");
     const cw::cluster::SweepPlan plan =
-        cw::cluster::sensitivityPlan(commandWithout({"--plan"}), args.model, cw::loadModel(args.model), args.data,
-                                     args.options.layers, std::filesystem::current_path(ec).string());
+        lm ? cw::cluster::lmSensitivityPlan(commandWithout({"--plan"}), args.model,
+                                            *openLanguageModel(args.model, false), args.data, args.options.layers, here)
+           : cw::cluster::sensitivityPlan(commandWithout({"--plan"}), args.model, cw::loadModel(args.model),
+                                          args.data, args.options.layers, here);
     cw::cluster::savePlan(plan, *args.plan);
     if (args.json) {
         std::cout << cw::cluster::planToJson(plan) << '\n';
         return 0;
     }
-    std::printf("wrote %s: a sensitivity sweep of %s, %zu layers (run it: cwb sweep %s --shard I/N -o PART.h5, or "
+    std::printf("wrote %s: a sensitivity sweep of %s, %zu %s (run it: cwb sweep %s --shard I/N -o PART.h5, or "
                 "--slurm DIR)\n",
-                args.plan->c_str(), args.model.c_str(), plan.items.size(), args.plan->c_str());
+                args.plan->c_str(), args.model.c_str(), plan.items.size(), lm ? "matrices" : "layers",
+                args.plan->c_str());
     return 0;
 }
 
@@ -1993,7 +2019,7 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     if (count > int(plan.items.size()))
         throw cw::Error("--shard " + *args.shard + ": the plan has " + std::to_string(plan.items.size()) + " items");
     cw::cluster::checkPlanInputs(plan);
-    const std::string verb = plan.kind == "sensitivity" ? "sensitivity" : "compress";
+    const std::string verb = plan.kind == "recipes" ? "compress" : "sensitivity";
     if (plan.command.empty() || plan.command.front() != verb)
         throw cw::Error("the plan's command is not a cwb " + verb + " command");
     std::error_code ec;
@@ -2006,10 +2032,10 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     CLI::App app;
     SensitivityArgs sa;
     CompressArgs ca;
-    if (plan.kind == "sensitivity")
-        declareSensitivity(app.add_subcommand("sensitivity"), sa);
-    else
+    if (plan.kind == "recipes")
         declareCompress(app.add_subcommand("compress"), ca);
+    else
+        declareSensitivity(app.add_subcommand("sensitivity"), sa);
     std::vector<std::string> reversed(plan.command.rbegin(), plan.command.rend());
     try {
         app.parse(reversed);
@@ -2031,6 +2057,11 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
         cw::SensitivityResult r = computeSensitivity(sa, cw::loadModel(sa.model));
         r.options.layers = asked; // the part holds the shard's layers of the sweep the plan asked for
         part.result = cw::sensitivityToJson(r);
+    } else if (plan.kind == "lm-sensitivity") {
+        sa.options.layers = items;
+        if (args.threads)
+            sa.options.threads = args.threads;
+        part.result = cw::lm::sensitivityToJson(computeLmSensitivity(sa, *openLanguageModel(sa.model, true)));
     } else {
         if (args.threads)
             ca.options.threads = args.threads;
@@ -2054,7 +2085,8 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
                   << '\n';
     else
         std::printf("shard %d/%d: %zu %s in %.1f s; wrote %s\n", index, count, items.size(),
-                    plan.kind == "sensitivity" ? "layers" : "recipes", part.seconds, args.output.c_str());
+                    plan.kind == "sensitivity" ? "layers" : plan.kind == "recipes" ? "recipes" : "matrices",
+                    part.seconds, args.output.c_str());
     return 0;
 }
 
@@ -2178,6 +2210,7 @@ struct MergeArgs {
     std::vector<std::string> parts;
     std::optional<std::string> project;
     std::string output;
+    AllocationArgs allocation; // a language model's sweep
     bool json = false;
 };
 
@@ -2188,7 +2221,38 @@ void declareMerge(CLI::App *cmd, MergeArgs &a)
                                "their variants (.cwproj; created when missing)");
     addOutput(cmd, a.output, "the merged result (.json: a sweep as cwb sensitivity --json prints it; recipes: each "
                              "variant's recipe and metrics)");
+    cmd->add_option("--target-bpw", a.allocation.targetBpw,
+                    "a language model's sweep over --formats: choose one per matrix for this many bits per weight "
+                    "(written by --recipe-out), as cwb sensitivity does")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--lock", a.allocation.lock, "with --target-bpw: keep this matrix in the largest format (repeatable)")
+        ->allow_extra_args(false);
+    cmd->add_option("--recipe-out", a.allocation.recipeOut, "with --target-bpw: the allocation as a recipe (.json)");
     addJson(cmd, a.json);
+}
+
+// The parts of a language model's sensitivity sweep: the merged sweep printed as cwb sensitivity prints it (-o: its
+// JSON), with the allocation when asked for.
+int mergeLmSensitivity(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
+{
+    const cw::cluster::SweepPlan &plan = parts.front().second.plan;
+    if (args.project)
+        throw cw::Error("a language model's sensitivity is not stored in projects yet: write it with -o OUT.json "
+                        "(File → Import Results opens it in the Sensitivity tab)");
+    const cw::lm::SensitivityResult r = cw::cluster::mergeLmSensitivity(parts);
+    args.allocation.check(true); // (a sweep without formats: allocateFormats says so)
+    if (!args.output.empty())
+        cw::writeFileAtomically(args.output, cw::lm::sensitivityToJson(r, 2) + "\n");
+    const std::string model = cw::cluster::planPath(plan, plan.modelSpec);
+    if (!args.json) {
+        double seconds = 0;
+        for (const auto &[name, part] : parts)
+            seconds += part.seconds;
+        std::printf("merged %zu parts: %zu matrices of %s (%.1f s of computation)%s%s\n", parts.size(),
+                    plan.items.size(), plan.modelSpec.c_str(), seconds, args.output.empty() ? "" : "; wrote ",
+                    args.output.c_str());
+    }
+    return reportLmSensitivity(r, *openLanguageModel(model, false), model, args.allocation, args.json);
 }
 
 int cmdMerge(const MergeArgs &args)
@@ -2199,6 +2263,10 @@ int cmdMerge(const MergeArgs &args)
     for (const std::string &p : args.parts)
         parts.emplace_back(p, cw::cluster::readPart(p));
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
+    if (plan.kind == "lm-sensitivity")
+        return mergeLmSensitivity(args, parts);
+    if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
+        throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sweep");
     double seconds = 0;
     for (const auto &[name, part] : parts)
         seconds += part.seconds;
@@ -2699,59 +2767,57 @@ int lmStats(const StatsArgs &args)
     return 0;
 }
 
-// Each weight matrix of a language model alone quantized or pruned: perplexity against the unchanged model.
-int lmSensitivity(const SensitivityArgs &args)
+// Each weight matrix of a language model alone quantized or pruned (the matrices of --layer, or all): the
+// perplexity on the text against the unchanged model. With --formats, bit-widths and pruning ratios are swept only
+// when given.
+cw::lm::SensitivityResult computeLmSensitivity(const SensitivityArgs &args, cw::lm::LanguageModel &model)
 {
-    if (!args.output.empty() || args.project)
-        throw cw::Error("a language model's sensitivity is printed (--json), not yet stored with -o / --project");
-    if ((args.targetBpw > 0) != !args.recipeOut.empty())
-        throw cw::Error("--target-bpw and --recipe-out go together: the allocation is written as a recipe");
-    if (args.targetBpw > 0 && args.formats.empty())
-        throw cw::Error("--target-bpw chooses among --formats: give at least one");
-    auto model = openLanguageModel(args.model, true);
     cw::lm::SensitivityOptions o;
     o.formats = args.formats;
-    // With formats, the bit-width and pruning defaults are not swept unless asked for.
-    o.bits = args.formats.empty() ? args.options.bits : std::vector<int>{};
-    o.prune = args.formats.empty() ? args.options.pruneRatios : std::vector<double>{};
+    const bool onlyFormats = !args.formats.empty();
+    if (!onlyFormats || (args.bitsOption && args.bitsOption->count() > 0))
+        o.bits = args.options.bits;
+    if (!onlyFormats || (args.pruneOption && args.pruneOption->count() > 0))
+        o.prune = args.options.pruneRatios;
     o.granularity = args.granularity == "tensor"    ? cw::Granularity::Tensor
                     : args.granularity == "channel" ? cw::Granularity::Channel
                                                     : cw::Granularity::Group;
     o.tensors = args.options.layers;
-    o.perplexity = cw::lm::defaultPerplexityOptions(*model);
+    o.perplexity = cw::lm::defaultPerplexityOptions(model);
     o.perplexity.chunks = args.options.limit > 0 ? args.options.limit : 16;
     o.perplexity.threads = args.options.threads;
-    const std::vector<int32_t> ids = cw::lm::encodeText(*model, cw::lm::loadText(args.data));
-    const cw::lm::SensitivityResult r = cw::lm::analyzeSensitivity(*model, ids, o, terminalProgress());
+    const std::vector<int32_t> ids = cw::lm::encodeText(model, cw::lm::loadText(args.data));
+    return cw::lm::analyzeSensitivity(model, ids, o, terminalProgress());
+}
+
+// The sweep printed (or as JSON) with the allocation, when asked for, written as a recipe and listed.
+int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::LanguageModel &model,
+                        const std::string &modelSpec, const AllocationArgs &alloc, bool asJson)
+{
     std::optional<cw::lm::FormatAllocation> allocation;
-    if (args.targetBpw > 0) {
-        allocation = cw::lm::allocateFormats(r, *model, args.targetBpw,
-                                             std::set<std::string>(args.lock.begin(), args.lock.end()));
+    if (alloc.targetBpw > 0) {
+        allocation = cw::lm::allocateFormats(r, model, alloc.targetBpw,
+                                             std::set<std::string>(alloc.lock.begin(), alloc.lock.end()));
         char name[64];
         std::snprintf(name, sizeof name, "mix-%.2fbpw", allocation->bitsPerWeight);
-        cw::saveRecipe(cw::lm::recipeFromAllocation(*allocation, name), args.recipeOut);
+        cw::saveRecipe(cw::lm::recipeFromAllocation(*allocation, name), alloc.recipeOut);
     }
-    if (args.json) {
-        json rows = json::array();
-        for (const cw::lm::SensitivityRow &row : r.rows)
-            rows.push_back({{"tensor", row.tensor}, {"role", row.role}, {"block", row.block}, {"setting", row.setting},
-                            {"perplexity", row.perplexity}, {"delta", row.delta},
-                            {"relative_delta", row.relativeDelta}, {"sqnr_db", row.sqnrDb}, {"bytes", row.bytes}});
-        json doc{{"base_perplexity", r.basePerplexity}, {"scored", r.scored}, {"ctx", o.perplexity.ctx}, {"rows", rows}};
+    if (asJson) {
+        json doc = json::parse(cw::lm::sensitivityToJson(r));
         if (allocation) {
             json choices = json::array();
             for (const cw::lm::FormatChoice &c : allocation->choices)
                 choices.push_back({{"tensor", c.tensor}, {"format", c.format}, {"bytes", c.bytes}, {"delta", c.delta}});
             doc["allocation"] = {{"bits_per_weight", allocation->bitsPerWeight},
                                  {"predicted_delta", allocation->predictedDelta},
-                                 {"recipe", args.recipeOut},
+                                 {"recipe", alloc.recipeOut},
                                  {"choices", choices}};
         }
         std::cout << doc.dump(2) << '\n';
         return 0;
     }
     std::printf("base perplexity %.4f (%lld tokens scored, context %lld)\n", r.basePerplexity, (long long)r.scored,
-                (long long)o.perplexity.ctx);
+                (long long)r.ctx);
     std::printf("%-44s %-16s %12s %10s %9s\n", "tensor", "setting", "perplexity", "delta %", "SQNR dB");
     for (const cw::lm::SensitivityRow &row : r.rows)
         std::printf("%-44s %-16s %12.4f %+10.3f %9.1f\n", row.tensor.c_str(), row.setting.c_str(), row.perplexity,
@@ -2761,10 +2827,20 @@ int lmSensitivity(const SensitivityArgs &args)
                     allocation->bitsPerWeight, allocation->choices.size(), allocation->predictedDelta);
         for (const cw::lm::FormatChoice &c : allocation->choices)
             std::printf("  %-44s %s\n", c.tensor.c_str(), c.format.c_str());
-        std::printf("recipe written to %s (cwb compress %s --recipe %s)\n", args.recipeOut.c_str(), args.model.c_str(),
-                    args.recipeOut.c_str());
+        std::printf("recipe written to %s (cwb compress %s --recipe %s)\n", alloc.recipeOut.c_str(), modelSpec.c_str(),
+                    alloc.recipeOut.c_str());
     }
     return 0;
+}
+
+int lmSensitivity(const SensitivityArgs &args)
+{
+    if (!args.output.empty() || args.project)
+        throw cw::Error("a language model's sensitivity is printed (--json), not yet stored with -o / --project");
+    const AllocationArgs alloc{args.targetBpw, args.lock, args.recipeOut};
+    alloc.check(!args.formats.empty());
+    auto model = openLanguageModel(args.model, true);
+    return reportLmSensitivity(computeLmSensitivity(args, *model), *model, args.model, alloc, args.json);
 }
 
 struct PerplexityArgs {

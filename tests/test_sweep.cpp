@@ -2,8 +2,8 @@
 // item once), parts (bundle round trip), the merge — equal to the sweep computed at once, and refusing parts of
 // another plan, a missing or repeated shard, an item twice, another tool — the checks a shard makes before it
 // computes (tool, model and data hashes), and the Slurm scripts. The CLI end to end (cwb sensitivity --plan,
-// cwb sweep --shard, cwb merge --project) against cwb sensitivity; a real Slurm cluster runs in
-// tests/cluster/slurm_sweep.sh.
+// cwb sweep --shard, cwb merge --project) against cwb sensitivity, and the same for a language model's sweep with
+// its allocation to a bit budget; a real Slurm cluster runs in tests/cluster/slurm_sweep.sh.
 #include <QTemporaryDir>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -58,6 +58,7 @@ private slots:
     void commandOfAGuiSweep();
     void cliRecipesPlan();
     void cliPlanShardsMerge();
+    void cliLanguageModelPlan();
 
 private:
     // A plan of the demo's sensitivity on the first 200 test images, and the whole sweep computed at once.
@@ -431,6 +432,90 @@ void TestSweep::cliRecipesPlan()
     QVERIFY(testutil::errorOf([&] { cw::cluster::mergeSensitivity(parts); }).contains("is a part of a \"recipes\" sweep"));
     parts.pop_back();
     QVERIFY(testutil::errorOf([&] { cw::cluster::mergeVariants(parts); }).contains("shard 1 of 2 is missing (its items: w4-weights)"));
+}
+
+void TestSweep::cliLanguageModelPlan()
+{
+    // A language model's sweep over formats and a bit-width (the bit-width given, so swept beside the formats), in
+    // three shards merged: the rows equal cwb sensitivity's at once, bit for bit, and so does the recipe of the
+    // allocation to a budget that cwb merge writes.
+    const QString dir = m_dir.filePath("lm");
+    QVERIFY(QDir().mkpath(dir));
+    const QString text = QStringLiteral(CW_SOURCE_DIR) + "/docs/language-models.md";
+    const QStringList sweep{"demo-lm", "--data", text, "--limit", "2", "--formats", "q8_0,q4_0,q2_k", "--bits", "3"};
+    QString error;
+    testutil::runProcess(CW_CWB_PATH, QStringList{"sensitivity"} + sweep + QStringList{"--plan", dir + "/plan.json"},
+                         &error, 60000, dir);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const SweepPlan plan = cw::cluster::loadPlan((dir + "/plan.json").toStdString());
+    QCOMPARE(plan.kind, std::string("lm-sensitivity"));
+    QCOMPARE(plan.items.size(), size_t(16)); // 4 blocks × (attn_qkv, attn_output, ffn_up, ffn_down)
+    QCOMPARE(plan.data.size(), size_t(1));
+    QCOMPARE(plan.data[0].role, std::string("text"));
+    QCOMPARE(plan.data[0].files.size(), size_t(1));
+    QCOMPARE(plan.model.path, std::string()); // built in: named, not a path
+    QStringList parts;
+    for (int s = 0; s < 3; ++s) {
+        parts << dir + QStringLiteral("/part-%1.h5").arg(s);
+        testutil::runProcess(CW_CWB_PATH, {"sweep", dir + "/plan.json", "--shard", QStringLiteral("%1/3").arg(s), "-o",
+                                           parts.back()},
+                             &error, 120000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"merge"} + parts +
+                             QStringList{"-o", dir + "/merged.json", "--target-bpw", "5", "--recipe-out",
+                                         dir + "/merged-mix.json"},
+                         &error, 60000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QByteArray local = testutil::runProcess(
+        CW_CWB_PATH,
+        QStringList{"sensitivity"} + sweep + QStringList{"--json", "--target-bpw", "5", "--recipe-out", dir + "/mix.json"},
+        &error, 120000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const cw::lm::SensitivityResult merged = cw::lm::sensitivityFromJson(fileText(dir + "/merged.json"), "merged");
+    QCOMPARE(merged.rows.size(), size_t(16 * 4));
+    QCOMPARE(merged.rows[0].setting, std::string("3-bit per row")); // bit-widths first, then the formats
+    QCOMPARE(QString::fromStdString(cw::lm::sensitivityToJson(merged)),
+             QString::fromStdString(cw::lm::sensitivityToJson(cw::lm::sensitivityFromJson(local.toStdString(), "local"))));
+    QCOMPARE(fileText(dir + "/merged-mix.json"), fileText(dir + "/mix.json"));
+    // The plan a GUI sweep writes has these arguments.
+    cw::lm::SensitivityOptions o;
+    o.bits = {3};
+    o.formats = {"q8_0", "q4_0", "q2_k"};
+    o.perplexity.ctx = 0;
+    o.perplexity.chunks = 2;
+    std::string line;
+    for (const std::string &a : cw::cluster::lmSensitivityCommand("demo-lm", "brown:heldout", o))
+        line.append(line.empty() ? "" : " ").append(a);
+    QCOMPARE(line, std::string("sensitivity demo-lm --data brown:heldout --limit 2 --bits 3 --granularity group "
+                               "--prune  --formats q8_0,q4_0,q2_k"));
+    o.perplexity.ctx = 64;
+    QVERIFY(testutil::errorOf([&] { cw::cluster::lmSensitivityCommand("demo-lm", "x.txt", o); }).contains("context"));
+    // Refusals: a missing shard, a project (language models are not stored in projects yet), a part of another kind.
+    testutil::runProcess(CW_CWB_PATH, {"merge", parts[0], parts[2]}, &error, 60000);
+    QVERIFY2(error.contains("shard 1 of 3 is missing (its items: blk.0.attn_qkv.weight"), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH, QStringList{"merge"} + parts + QStringList{"--project", dir + "/p.cwproj"}, &error,
+                         60000);
+    QVERIFY2(error.contains("not stored in projects"), qPrintable(error));
+    std::vector<std::pair<std::string, SweepPart>> read;
+    for (const QString &part : parts)
+        read.emplace_back(part.toStdString(), cw::cluster::readPart(part.toStdString()));
+    QVERIFY(testutil::errorOf([&] { cw::cluster::mergeSensitivity(read); }).contains("\"lm-sensitivity\" sweep"));
+    // The text changed since the plan: a shard refuses to compute.
+    QFile::copy(text, dir + "/text.md");
+    testutil::runProcess(CW_CWB_PATH,
+                         {"sensitivity", "demo-lm", "--data", "text.md", "--limit", "2", "--bits", "3", "--plan",
+                          dir + "/plan2.json"},
+                         &error, 60000, dir);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QFile f(dir + "/text.md");
+    QVERIFY(f.open(QIODevice::Append));
+    f.write("more\n");
+    f.close();
+    testutil::runProcess(CW_CWB_PATH, {"sweep", dir + "/plan2.json", "--shard", "0/2", "-o", dir + "/x.h5"}, &error,
+                         60000);
+    QVERIFY2(error.contains("changed since the plan was written"), qPrintable(error));
 }
 
 QTEST_GUILESS_MAIN(TestSweep)

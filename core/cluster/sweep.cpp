@@ -22,6 +22,8 @@
 #include "core/io/bundle.h"
 #include "core/io/model_io.h"
 #include "core/compress/recipe.h"
+#include "core/lm/corpus.h"
+#include "resources/demo_data.h"
 
 namespace cw::cluster {
 
@@ -33,6 +35,12 @@ namespace fs = std::filesystem;
 std::string q(const std::string &s)
 {
     return "'" + s + "'";
+}
+
+// A model built into cwb ("demo", "demo-lm"): named, not a path.
+bool builtIn(const std::string &spec)
+{
+    return !demoModelBytes(spec).empty();
 }
 
 ojson digestJson(const FileDigest &d)
@@ -78,8 +86,8 @@ SweepPlan planFrom(const ojson &j)
         throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
     SweepPlan p;
     p.kind = j.at("kind").get<std::string>();
-    if (p.kind != "sensitivity" && p.kind != "recipes")
-        throw Error("kind \"" + p.kind + "\": this cwb sweeps \"sensitivity\" and \"recipes\"");
+    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && p.kind != "recipes")
+        throw Error("kind \"" + p.kind + "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\" and \"recipes\"");
     p.tool = j.at("tool").get<std::string>();
     p.directory = j.at("directory").get<std::string>();
     p.command = j.at("command").get<std::vector<std::string>>();
@@ -187,7 +195,7 @@ SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::st
     plan.command = command;
     plan.modelSpec = modelSpec;
     plan.model = modelDigest(modelSpec);
-    if (!isDemoModel(modelSpec))
+    if (!builtIn(modelSpec))
         plan.model.path = modelSpec; // as the command names it, from `directory`
     plan.data.push_back(datasetRecord("evaluation", dataSpec));
     const std::vector<std::string> all = sensitivityLayers(model);
@@ -251,9 +259,68 @@ std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const 
     return a;
 }
 
+SweepPlan lmSensitivityPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                            const lm::LanguageModel &model, const std::string &textSpec,
+                            const std::vector<std::string> &tensors, const std::string &directory)
+{
+    SweepPlan plan;
+    plan.kind = "lm-sensitivity";
+    plan.tool = toolDescription();
+    plan.directory = directory;
+    plan.command = command;
+    plan.modelSpec = modelSpec;
+    plan.model = modelDigest(modelSpec);
+    if (!builtIn(modelSpec))
+        plan.model.path = modelSpec;
+    DatasetRecord text{"text", textSpec, {}};
+    for (const std::string &f : lm::textFiles(textSpec))
+        text.files.push_back(digestFile(f));
+    plan.data.push_back(std::move(text));
+    const std::vector<std::string> all = lm::sensitivityTensors(model);
+    for (const std::string &t : tensors)
+        if (std::find(all.begin(), all.end(), t) == all.end())
+            throw Error("'" + t + "' is not a matrix the sweep tests");
+    plan.items = tensors.empty() ? all : tensors;
+    if (plan.items.empty())
+        throw Error("'" + modelSpec + "' has no weight matrix to sweep");
+    return plan;
+}
+
+std::vector<std::string> lmSensitivityCommand(const std::string &modelSpec, const std::string &textSpec,
+                                              const lm::SensitivityOptions &o)
+{
+    if (o.perplexity.ctx > 0)
+        throw Error("a plan measures with the model's own context; leave the context at its default");
+    if (o.granularity == Granularity::Group && o.groupSize != lm::SensitivityOptions{}.groupSize)
+        throw Error("a plan sweeps groups of " + std::to_string(lm::SensitivityOptions{}.groupSize) + " only");
+    std::vector<std::string> a{"sensitivity", modelSpec, "--data", textSpec};
+    auto add = [&](const std::string &flag, const std::string &value) {
+        a.push_back(flag);
+        a.push_back(value);
+    };
+    if (o.perplexity.chunks > 0)
+        add("--limit", std::to_string(o.perplexity.chunks));
+    add("--bits", joined(o.bits));
+    add("--granularity", o.granularity == Granularity::Tensor ? "tensor"
+                         : o.granularity == Granularity::Group ? "group"
+                                                                : "channel");
+    add("--prune", joined(o.prune));
+    if (!o.formats.empty()) {
+        std::string formats;
+        for (const std::string &f : o.formats)
+            formats.append(formats.empty() ? "" : ",").append(f);
+        add("--formats", formats);
+    }
+    if (o.perplexity.threads > 0)
+        add("--threads", std::to_string(o.perplexity.threads));
+    for (const std::string &t : o.tensors)
+        add("--layer", t);
+    return a;
+}
+
 std::string planPath(const SweepPlan &plan, const std::string &path)
 {
-    if (isDemoModel(path) || fs::path(path).is_absolute())
+    if (builtIn(path) || fs::path(path).is_absolute())
         return path;
     return (fs::path(plan.directory) / path).lexically_normal().string();
 }
@@ -289,7 +356,7 @@ void checkPlanInputs(const SweepPlan &plan)
                     ": run every shard with the cwb that wrote the plan");
     std::error_code ec;
     if (!plan.model.path.empty()) {
-        const FileDigest now = digestFile(planPath(plan, plan.model.path));
+        const FileDigest now = modelDigest(planPath(plan, plan.model.path));
         if (now.sha256 != plan.model.sha256)
             throw Error("the model " + q(plan.model.path) + " changed since the plan was written (SHA-256 " +
                         now.sha256.substr(0, 12) + ", the plan's " + plan.model.sha256.substr(0, 12) + ")");
@@ -357,7 +424,7 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
         p.tool = doc.at("tool").get<std::string>();
         p.host = doc.value("host", "");
         p.seconds = doc.value("seconds", 0.0);
-        if (p.plan.kind == "sensitivity") {
+        if (p.plan.kind != "recipes") {
             p.result = doc.at("result").dump();
         } else {
             for (const ojson &v : doc.at("variants")) {
@@ -476,6 +543,43 @@ SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, Swee
     return merged;
 }
 
+lm::SensitivityResult mergeLmSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    checkParts(parts, "lm-sensitivity");
+    const std::string &firstName = parts.front().first; // (clang 14 cannot capture a structured binding)
+    const SweepPart &first = parts.front().second;
+    std::map<std::string, std::vector<lm::SensitivityRow>> rows; // by tensor
+    std::map<std::string, std::string> itemFile;
+    lm::SensitivityResult merged;
+    bool haveBase = false;
+    for (const auto &[name, part] : parts) {
+        lm::SensitivityResult r = lm::sensitivityFromJson(part.result, name);
+        if (!haveBase) {
+            merged = r;
+            merged.rows.clear();
+            haveBase = true;
+        } else if (!same(r.basePerplexity, merged.basePerplexity) || r.scored != merged.scored || r.ctx != merged.ctx) {
+            throw Error(q(name) + " measured another base than " + q(firstName) +
+                        " (the text or the program differed)");
+        }
+        for (lm::SensitivityRow &row : r.rows) {
+            if (!rows.count(row.tensor))
+                claimItem(itemFile, row.tensor, name, part);
+            else if (itemFile[row.tensor] != name)
+                throw Error(q(row.tensor) + " is in both " + q(itemFile[row.tensor]) + " and " + q(name));
+            rows[row.tensor].push_back(std::move(row));
+        }
+    }
+    for (const std::string &item : first.plan.items) {
+        const auto it = rows.find(item);
+        if (it == rows.end())
+            throw Error(missingItem(first.plan, first.shards, item));
+        for (lm::SensitivityRow &row : it->second)
+            merged.rows.push_back(std::move(row));
+    }
+    return merged;
+}
+
 MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts)
 {
     checkParts(parts, "recipes");
@@ -535,7 +639,7 @@ SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string
     plan.command = command;
     plan.modelSpec = modelSpec;
     plan.model = modelDigest(modelSpec);
-    if (!isDemoModel(modelSpec))
+    if (!builtIn(modelSpec))
         plan.model.path = modelSpec;
     if (evalData)
         plan.data.push_back(datasetRecord("evaluation", *evalData));

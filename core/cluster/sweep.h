@@ -11,15 +11,17 @@
 //    "data": [{"role": "evaluation", "spec": "fashion-mnist", "files": [{"path", "bytes", "sha256"}]}],
 //    "items": ["conv1", "conv2", "fc1", "fc2"]}
 // Shard I of N computes the items whose position i in "items" has i mod N = I (round robin, so that layers of
-// different cost spread over the shards). Two kinds:
+// different cost spread over the shards). Three kinds:
 //   "sensitivity"  an item is one layer with all its settings (cwb sensitivity … --plan);
+//   "lm-sensitivity"  the same on a language model: an item is one weight matrix with all its settings (bit-widths,
+//                  pruning ratios, llama.cpp formats), the data is the text ("role": "text");
 //   "recipes"      an item is one recipe to try, named, with the recipe itself in the plan's "recipes" (aligned with
 //                  "items"), the command is cwb compress's without --recipe (cwb compress … --recipe A --recipe B
 //                  --plan); each item becomes a measured variant.
 //
 // A part (PART.h5, a bundle of core/io/bundle.h with format "compression-workbench-sweep-part") holds the plan it
 // was computed for, the shard, the tool, and the result for the shard's items: for sensitivity, the JSON of
-// sensitivityToJson with only those layers; for recipes, each item's variant as a model of the bundle (its recipe
+// sensitivityToJson with only those layers (a language model: lm::sensitivityToJson with only those matrices); for recipes, each item's variant as a model of the bundle (its recipe
 // and metrics in its analysis, as a variant saved alone) and the base's metrics as the shard measured them. mergeSensitivity() checks the parts against each other — one plan,
 // one shard count, every shard once, every item exactly once, one tool — and assembles the result the whole
 // sweep would have computed on one machine (the same layers in the same order with the same trials; the Spearman
@@ -33,6 +35,7 @@
 
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
+#include "core/lm/sensitivity.h"
 #include "core/project/project.h"
 
 namespace cw::cluster {
@@ -80,6 +83,19 @@ SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string
 std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const std::string &dataSpec,
                                             const Preprocess &preprocess, const SensitivityOptions &options);
 
+// The plan of a language model's sensitivity sweep (kind "lm-sensitivity"): `command` is cwb sensitivity's arguments
+// on the language model `modelSpec` (a file, a Hugging Face folder or "demo-lm") with the text `textSpec`
+// (lm::loadText), run from `directory`; the model and the text's files are hashed now, and the items are `tensors`,
+// or every matrix the sweep tests (lm::sensitivityTensors). Throws cw::Error for a tensor the model lacks.
+SweepPlan lmSensitivityPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                            const lm::LanguageModel &model, const std::string &textSpec,
+                            const std::vector<std::string> &tensors, const std::string &directory);
+// The arguments of `cwb sensitivity` that sweep a language model as `options` (what the GUI's LM sweeps hand to a
+// cluster): --limit (chunks), --bits, --granularity, --prune, --formats, --layer. Throws cw::Error for what
+// arguments cannot express (a context other than the model's default, a group size other than 32).
+std::vector<std::string> lmSensitivityCommand(const std::string &modelSpec, const std::string &textSpec,
+                                              const lm::SensitivityOptions &options);
+
 // A path the plan's command names, as seen from anywhere: a relative one starts at the plan's directory; a built-in
 // model's name ("demo") stays as it is.
 std::string planPath(const SweepPlan &plan, const std::string &path);
@@ -117,6 +133,10 @@ SweepPart partFromJson(const std::string &document, const std::string &source);
 // or shard counts, a shard given twice, a missing shard, an item missing, twice, or not in the plan, a part made by
 // another tool, or baselines that differ.
 SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts);
+
+// The same for the parts of an "lm-sensitivity" sweep: the rows of every matrix in plan order, with the base
+// perplexity (parts that measured another base, scored count or context are refused).
+lm::SensitivityResult mergeLmSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts);
 
 // The parts of a "recipes" sweep, checked as above: every item's variant (variantFromModel, named by its item) in
 // plan order, and the base's metrics (nullopt when not measured; parts that measured different base accuracies are

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <unordered_map>
@@ -54,7 +55,10 @@ std::string brownPlainText(const std::string &tagged)
     return out;
 }
 
-std::vector<std::string> brownDocuments(const std::string &folder, BrownSplit split)
+namespace {
+
+// The corpus files of a split, sorted by name.
+std::vector<std::string> brownFiles(const std::string &folder, BrownSplit split)
 {
     static const std::regex name("^c[a-r][0-9][0-9]$");
     std::vector<std::string> files;
@@ -65,12 +69,33 @@ std::vector<std::string> brownDocuments(const std::string &folder, BrownSplit sp
     if (ec || files.empty())
         throw Error("'" + folder + "' holds no Brown corpus files (ca01 ... cr09)");
     std::sort(files.begin(), files.end());
-    std::vector<std::string> docs;
+    std::vector<std::string> out;
     for (size_t i = 0; i < files.size(); ++i) {
         const bool heldOut = i % 10 == 9;
         if (split == BrownSplit::All || heldOut == (split == BrownSplit::HeldOut))
-            docs.push_back(brownPlainText(readTextFile(files[i])));
+            out.push_back(files[i]);
     }
+    return out;
+}
+
+std::optional<BrownSplit> brownSplit(const std::string &spec)
+{
+    if (spec == "brown")
+        return BrownSplit::All;
+    if (spec == "brown:train")
+        return BrownSplit::Train;
+    if (spec == "brown:heldout")
+        return BrownSplit::HeldOut;
+    return std::nullopt;
+}
+
+} // namespace
+
+std::vector<std::string> brownDocuments(const std::string &folder, BrownSplit split)
+{
+    std::vector<std::string> docs;
+    for (const std::string &file : brownFiles(folder, split))
+        docs.push_back(brownPlainText(readTextFile(file)));
     return docs;
 }
 
@@ -96,16 +121,20 @@ std::string brownFolder()
 
 std::string loadText(const std::string &spec)
 {
-    if (spec == "brown" || spec == "brown:train" || spec == "brown:heldout") {
-        const BrownSplit split = spec == "brown"         ? BrownSplit::All
-                                 : spec == "brown:train" ? BrownSplit::Train
-                                                         : BrownSplit::HeldOut;
+    if (const std::optional<BrownSplit> split = brownSplit(spec)) {
         std::string text;
-        for (const std::string &doc : brownDocuments(brownFolder(), split))
+        for (const std::string &doc : brownDocuments(brownFolder(), *split))
             text += doc + "\n";
         return text;
     }
     return readTextFile(spec);
+}
+
+std::vector<std::string> textFiles(const std::string &spec)
+{
+    if (const std::optional<BrownSplit> split = brownSplit(spec))
+        return brownFiles(brownFolder(), *split);
+    return {spec};
 }
 
 BpeVocabulary trainBpe(const std::vector<std::string> &words, int64_t vocabSize)

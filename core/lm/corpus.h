@@ -29,6 +29,8 @@ std::string brownFolder();
 // A text by spec: "brown" (the whole corpus), "brown:train", "brown:heldout" (documents joined by newlines),
 // or a path to a UTF-8 text file.
 std::string loadText(const std::string &spec);
+// The files loadText(spec) reads (what a plan hashes, core/cluster/sweep.h).
+std::vector<std::string> textFiles(const std::string &spec);
 
 // A byte-level BPE vocabulary in GPT-2's spelling: the 256 byte tokens (byteLevelCharacter, core/lm/tokenizer.h),
 // then one token per merge, in merge order; merges as "left right".

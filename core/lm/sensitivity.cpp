@@ -1,6 +1,9 @@
 #include "core/lm/sensitivity.h"
 
+#include <cmath>
 #include <cstring>
+
+#include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
 #include "core/compress/prune.h"
@@ -32,6 +35,15 @@ std::string percent(double r)
 
 } // namespace
 
+std::vector<std::string> sensitivityTensors(const LanguageModel &model)
+{
+    std::vector<std::string> names;
+    for (const LanguageModel::TensorEntry &e : model.tensors())
+        if (e.block >= 0 && e.shape.size() == 2 && e.role.find(".bias") == std::string::npos)
+            names.push_back(e.name);
+    return names;
+}
+
 SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int32_t> &tokens,
                                      const SensitivityOptions &o, const ProgressFn &progress, const StopToken *stop)
 {
@@ -49,14 +61,11 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
         throw Error("no sensitivity setting: give bit-widths, pruning ratios or formats");
 
     // The matrices to test: the blocks' 2-D weights, or the named ones.
+    const std::vector<std::string> names = o.tensors.empty() ? sensitivityTensors(model) : o.tensors;
     std::vector<const LanguageModel::TensorEntry *> entries;
-    for (const LanguageModel::TensorEntry &e : model.tensors()) {
-        const bool wanted = o.tensors.empty()
-                                ? e.block >= 0 && e.shape.size() == 2 && e.role.find(".bias") == std::string::npos
-                                : std::find(o.tensors.begin(), o.tensors.end(), e.name) != o.tensors.end();
-        if (wanted)
+    for (const LanguageModel::TensorEntry &e : model.tensors())
+        if (std::find(names.begin(), names.end(), e.name) != names.end())
             entries.push_back(&e);
-    }
     if (!o.tensors.empty() && entries.size() != o.tensors.size())
         throw Error("'" + model.path() + "' has no tensor among those named, or names one twice");
 
@@ -76,6 +85,7 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
     const PerplexityResult base = measure("the unchanged model");
     result.basePerplexity = base.perplexity;
     result.scored = base.scored;
+    result.ctx = o.perplexity.ctx;
     for (const LanguageModel::TensorEntry *e : entries) {
         Tensor *w = model.loadedWeight(e->name);
         if (!w || w->shape().size() != 2)
@@ -122,6 +132,71 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
         }
     }
     return result;
+}
+
+namespace {
+
+// JSON has no infinities (an unchanged weight's SQNR) or NaN: those are written as strings.
+nlohmann::ordered_json number(double v)
+{
+    if (std::isfinite(v))
+        return v;
+    return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+double number(const nlohmann::json &j, const char *key)
+{
+    const nlohmann::json &v = j.at(key);
+    if (!v.is_string())
+        return v.get<double>();
+    const std::string s = v.get<std::string>();
+    if (s == "inf" || s == "-inf" || s == "nan")
+        return s == "nan" ? std::nan("") : s == "inf" ? INFINITY : -INFINITY;
+    throw Error(std::string("\"") + key + "\" is \"" + s + "\", not a number");
+}
+
+} // namespace
+
+std::string sensitivityToJson(const SensitivityResult &r, int indent)
+{
+    using ojson = nlohmann::ordered_json;
+    ojson rows = ojson::array();
+    for (const SensitivityRow &row : r.rows)
+        rows.push_back({{"tensor", row.tensor}, {"role", row.role}, {"block", row.block}, {"setting", row.setting},
+                        {"perplexity", number(row.perplexity)}, {"delta", number(row.delta)},
+                        {"relative_delta", number(row.relativeDelta)}, {"sqnr_db", number(row.sqnrDb)},
+                        {"bytes", row.bytes}});
+    return ojson{{"base_perplexity", number(r.basePerplexity)}, {"scored", r.scored}, {"ctx", r.ctx}, {"rows", rows}}
+        .dump(indent);
+}
+
+SensitivityResult sensitivityFromJson(const std::string &text, const std::string &source)
+{
+    try {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        SensitivityResult r;
+        r.basePerplexity = number(j, "base_perplexity");
+        r.scored = j.at("scored").get<int64_t>();
+        r.ctx = j.at("ctx").get<int64_t>();
+        for (const nlohmann::json &row : j.at("rows")) {
+            SensitivityRow s;
+            s.tensor = row.at("tensor").get<std::string>();
+            s.role = row.at("role").get<std::string>();
+            s.block = row.at("block").get<int>();
+            s.setting = row.at("setting").get<std::string>();
+            s.perplexity = number(row, "perplexity");
+            s.delta = number(row, "delta");
+            s.relativeDelta = number(row, "relative_delta");
+            s.sqnrDb = number(row, "sqnr_db");
+            s.bytes = row.at("bytes").get<uint64_t>();
+            r.rows.push_back(std::move(s));
+        }
+        return r;
+    } catch (const nlohmann::json::exception &e) {
+        throw Error("'" + source + "': not a language model's sensitivity sweep (" + e.what() + ")");
+    } catch (const Error &e) {
+        throw Error("'" + source + "': " + e.what());
+    }
 }
 
 } // namespace cw::lm

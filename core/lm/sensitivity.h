@@ -43,13 +43,24 @@ struct SensitivityRow {
 struct SensitivityResult {
     double basePerplexity = 0;
     int64_t scored = 0; // tokens scored per measurement
+    int64_t ctx = 0;    // tokens per chunk measured
     std::vector<SensitivityRow> rows; // tensor-major, settings in the order given
 };
+
+// The matrices a sweep without SensitivityOptions::tensors tests: every 2-D weight of the blocks, in file order.
+std::vector<std::string> sensitivityTensors(const LanguageModel &model);
 
 // The model must be loaded; its weights are changed one at a time and restored (also on Cancel or an error),
 // so nothing else may run it meanwhile. Progress per measurement; Cancel between measurements.
 SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int32_t> &tokens,
                                      const SensitivityOptions &options, const ProgressFn &progress = {},
                                      const StopToken *stop = nullptr);
+
+// As `cwb sensitivity LM --json` prints it: {"base_perplexity", "scored", "ctx", "rows": [{"tensor", "role",
+// "block", "setting", "perplexity", "delta", "relative_delta", "sqnr_db", "bytes"}]} — the numbers exact, so that
+// sensitivityFromJson gives the same result back (a cluster sweep's parts, core/cluster/sweep.h).
+std::string sensitivityToJson(const SensitivityResult &result, int indent = -1);
+// cw::Error naming `source` and the key at fault.
+SensitivityResult sensitivityFromJson(const std::string &text, const std::string &source);
 
 } // namespace cw::lm

@@ -315,12 +315,30 @@ Provenance currentProvenance()
 
 FileDigest modelDigest(const std::string &spec)
 {
-    if (isDemoModel(spec)) {
-        const std::string_view bytes = demoModelBytes(spec);
+    if (const std::string_view bytes = demoModelBytes(spec); !bytes.empty())
         return {"", int64_t(bytes.size()), sha256Hex(bytes)};
-    }
     std::error_code ec;
-    return digestFile(fs::absolute(spec, ec).lexically_normal().string());
+    const std::string path = fs::absolute(spec, ec).lexically_normal().string();
+    if (!fs::is_directory(path, ec))
+        return digestFile(path);
+    // A folder (a Hugging Face checkpoint): its files, by name relative to it, and their hashes.
+    std::vector<std::string> files;
+    for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file(ec))
+            files.push_back(it->path().string());
+    if (ec)
+        throw Error(q(path) + ": " + ec.message());
+    std::sort(files.begin(), files.end());
+    FileDigest d{path, 0, {}};
+    std::string listing;
+    for (const std::string &f : files) {
+        const FileDigest one = digestFile(f);
+        d.bytes += one.bytes;
+        listing.append(fs::path(f).lexically_relative(path).string()).append(" ").append(one.sha256).append("\n");
+    }
+    d.sha256 = sha256Hex(listing);
+    return d;
 }
 
 Project newProject(const std::string &baseSpec, const LoadOptions &options)

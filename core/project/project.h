@@ -36,7 +36,8 @@ struct FileDigest {
 
 // The digest of a file (throws cw::Error naming it when it cannot be read).
 FileDigest digestFile(const std::string &path);
-// The digest of a model by spec: a built-in demo's bytes (path ""), or its file's (the absolute path).
+// The digest of a model by spec: a built-in demo's bytes (path ""), its file's (the absolute path), or a folder's
+// (a Hugging Face checkpoint: the SHA-256 of its files' relative names and hashes, their bytes summed).
 FileDigest modelDigest(const std::string &spec);
 
 struct DatasetRecord {

@@ -17,6 +17,8 @@ CW_FUZZ_TARGET(sweep)
             const cw::cluster::SweepPart part = cw::cluster::partFromJson(text, "part");
             if (part.plan.kind == "sensitivity")
                 cw::cluster::mergeSensitivity({{"part", part}});
+            else if (part.plan.kind == "lm-sensitivity")
+                cw::cluster::mergeLmSensitivity({{"part", part}});
             else
                 cw::cluster::mergeVariants({{"part", part}});
         });

@@ -232,7 +232,8 @@ def recipe_seeds(d):
 
 
 def sweep_seeds(d, cwb):
-    """Plans of a small sensitivity sweep and of a recipe list on the demo, and the documents of their parts."""
+    """Plans of a small sensitivity sweep and of a recipe list on the demo, of a sweep of the demo language model,
+    and the documents of their parts."""
     work = os.path.join(d, "work")
     os.makedirs(work)
     subprocess.run([cwb, "sensitivity", "demo", "--data", "fashion-mnist", "--limit", "50", "--prune", "0.5",
@@ -245,7 +246,13 @@ def sweep_seeds(d, cwb):
                    stdout=subprocess.DEVNULL)
     subprocess.run([cwb, "sweep", "recipes.json", "--shard", "0/1", "-o", "recipes-part.h5"], cwd=work, check=True,
                    stdout=subprocess.DEVNULL)
-    for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part")):
+    text = os.path.join(ROOT, "docs", "language-models.md")
+    subprocess.run([cwb, "sensitivity", "demo-lm", "--data", text, "--limit", "1", "--formats", "q4_0", "--bits", "4",
+                    "--layer", "blk.0.attn_qkv.weight", "--layer", "blk.3.ffn_down.weight", "--plan", "lm.json"],
+                   cwd=work, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "sweep", "lm.json", "--shard", "0/2", "-o", "lm-part.h5"], cwd=work, check=True,
+                   stdout=subprocess.DEVNULL)
+    for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part"), ("lm.json", "lm-part")):
         shutil.copy(os.path.join(work, plan), os.path.join(d, plan))
         with h5py.File(os.path.join(work, part + ".h5"), "r") as f:
             document = f["document"][()]

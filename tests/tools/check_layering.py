@@ -18,7 +18,7 @@ ALLOWED = {
     'compress': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train'},
     'project': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress'},
     'lm': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress'},
-    'cluster': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress', 'project'},
+    'cluster': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress', 'project', 'lm'},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 QT = re.compile(r'^(Q[A-Za-z]+|Qt[A-Za-z]*/.*|qcustomplot\.h)$')
