@@ -2798,9 +2798,7 @@ int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::Langua
     if (alloc.targetBpw > 0) {
         allocation = cw::lm::allocateFormats(r, model, alloc.targetBpw,
                                              std::set<std::string>(alloc.lock.begin(), alloc.lock.end()));
-        char name[64];
-        std::snprintf(name, sizeof name, "mix-%.2fbpw", allocation->bitsPerWeight);
-        cw::saveRecipe(cw::lm::recipeFromAllocation(*allocation, name), alloc.recipeOut);
+        cw::saveRecipe(cw::lm::recipeFromAllocation(*allocation), alloc.recipeOut);
     }
     if (asJson) {
         json doc = json::parse(cw::lm::sensitivityToJson(r));

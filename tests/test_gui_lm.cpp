@@ -64,6 +64,9 @@
 #include "ui/views/lmoverview.h"
 #include "ui/views/lmsensitivityview.h"
 #include "ui/views/lmworkspace.h"
+#include "ui/views/clusterdialog.h"
+#include "core/cluster/sweep.h"
+#include "core/lm/allocate.h"
 
 using namespace cw::ui;
 
@@ -180,6 +183,7 @@ private slots:
     void evaluateCancel();
     void sensitivityMatchesCore();
     void sensitivityTakesTurnsAndCancelRestoresWeights();
+    void sensitivityOnClusterAndMixToABudget();
     void generateMatchesCore_data();
     void generateMatchesCore();
     void generateStop();
@@ -595,6 +599,122 @@ void TestGuiLm::sensitivityMatchesCore()
     QCOMPARE(again.bits(), (std::vector<int>{8, 2}));
     QVERIFY(again.granularity() == cw::Granularity::Channel);
     QCOMPARE(again.pruneEdit()->text(), QStringLiteral("0.5"));
+}
+
+void TestGuiLm::sensitivityOnClusterAndMixToABudget()
+{
+    // A sweep over formats, written by Run on Cluster… as a plan and a Slurm job, computed in two shards by cwb (as
+    // the array tasks would) and brought back by File → Import Results: the same trials as the sweep run in the
+    // window. Its formats mixed to a bit budget are cw::lm::allocateFormats' choice, outlined on the heatmap, and
+    // become the Compress tab's recipe.
+    QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-lm-cluster-XXXXXX")); // #SBATCH lines: no spaces
+    QVERIFY(dir.isValid());
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmWorkspace *lm = window->languageModelView();
+    LmSensitivityView *view = lm->sensitivityView();
+    view->setTextSpec(m_text);
+    view->setChunks(2);
+    view->setBits({});
+    view->setFormatsText(QStringLiteral("q8_0, Q4_0, q2_k"));
+    QVERIFY(view->clusterButton()->isEnabled());
+    QVERIFY(!view->targetSpin()->isEnabled()); // nothing to mix yet
+    view->clusterButton()->click();
+    ClusterDialog *dialog = window->clusterDialog();
+    QVERIFY(dialog && dialog->isVisible());
+    QVERIFY(!dialog->projectEdit()->isEnabled()); // a language model's sweep is not stored in projects yet
+    const QString folder = dir.filePath(QStringLiteral("sweep"));
+    dialog->folderEdit()->setText(folder);
+    dialog->shardsSpin()->setValue(2);
+    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+    dialog->close();
+    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QCOMPARE(plan.kind, std::string("lm-sensitivity"));
+    QCOMPARE(plan.modelSpec, m_small.toStdString());
+    QString error;
+    for (int s = 0; s < 2; ++s) {
+        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                             {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
+                              QStringLiteral("%1/2").arg(s), QStringLiteral("-o"),
+                              folder + QStringLiteral("/part-%1.h5").arg(s)},
+                             &error, 120000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+    }
+    QVERIFY2(window->importResults({folder}), qPrintable(window->lastError()));
+    QCOMPARE(lm->currentWidget(), view);
+    QVERIFY(view->result());
+    const cw::lm::SensitivityResult imported = view->result()->result;
+    QCOMPARE(view->tableModel()->rowCount(), int(imported.rows.size()));
+    QCOMPARE(imported.rows.size(), plan.items.size() * 3);
+
+    // The same sweep run here.
+    QSignalSpy finished(view, &LmJobView::finished);
+    QVERIFY(view->run());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
+    const cw::lm::SensitivityResult &local = view->result()->result;
+    QCOMPARE(local.rows.size(), imported.rows.size());
+    for (size_t i = 0; i < local.rows.size(); ++i) {
+        QCOMPARE(local.rows[i].tensor, imported.rows[i].tensor);
+        QCOMPARE(local.rows[i].setting, imported.rows[i].setting);
+        QVERIFY(std::fabs(local.rows[i].perplexity - imported.rows[i].perplexity) <= 1e-9 * local.rows[i].perplexity);
+    }
+
+    // The mix: a budget between the smallest and the largest formats, the first block kept.
+    QVERIFY(view->targetSpin()->isEnabled());
+    view->setLockText(QStringLiteral("blk.0.*"));
+    view->setTargetBitsPerWeight(7.0);
+    QVERIFY2(view->allocation(), qPrintable(view->allocationLabel()->text()));
+    const auto model = cw::lm::LanguageModel::open(m_small.toStdString());
+    std::set<std::string> locked;
+    for (const std::string &t : plan.items)
+        if (t.rfind("blk.0.", 0) == 0)
+            locked.insert(t);
+    QVERIFY(!locked.empty());
+    const cw::lm::FormatAllocation expected = cw::lm::allocateFormats(local, *model, 7.0, locked);
+    QCOMPARE(view->allocation()->choices.size(), expected.choices.size());
+    for (size_t i = 0; i < expected.choices.size(); ++i) {
+        QCOMPARE(view->allocation()->choices[i].format, expected.choices[i].format);
+        if (locked.count(expected.choices[i].tensor))
+            QCOMPARE(expected.choices[i].format, std::string("Q8_0"));
+    }
+    QCOMPARE(view->allocation()->bitsPerWeight, expected.bitsPerWeight);
+    QVERIFY(expected.bitsPerWeight <= 7.0 && expected.bitsPerWeight < 8.5); // below Q8_0 everywhere
+    QCOMPARE(view->choiceMarks().size(), expected.choices.size());
+    QVERIFY2(view->allocationLabel()->text().contains(displayLocale().toString(expected.bitsPerWeight, 'f', 3)),
+             qPrintable(view->allocationLabel()->text()));
+    // Out of reach: said, and nothing to use.
+    view->setTargetBitsPerWeight(1.0);
+    QVERIFY(!view->allocation());
+    QVERIFY(view->choiceMarks().empty());
+    QVERIFY2(view->allocationLabel()->text().contains(QStringLiteral("below")), qPrintable(view->allocationLabel()->text()));
+    QVERIFY(!view->useButton()->isEnabled());
+    QVERIFY(!view->useAllocation());
+    view->setTargetBitsPerWeight(7.0);
+    QVERIFY(view->useButton()->isEnabled());
+    view->useButton()->click();
+    QCOMPARE(lm->currentWidget(), lm->compressView());
+    const cw::Recipe recipe = lm->compressView()->recipe();
+    QCOMPARE(QString::fromStdString(cw::recipeToJson(recipe)),
+             QString::fromStdString(cw::recipeToJson(cw::lm::recipeFromAllocation(expected))));
+    QCOMPARE(QSettings().value(QStringLiteral("lmSensitivity/formats")).toString(), QStringLiteral("q8_0, Q4_0, q2_k"));
+
+    // The parts of a CNN's sweep are refused by what they are.
+    const QString cnn = dir.filePath(QStringLiteral("cnn.json"));
+    testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                         {QStringLiteral("sensitivity"), QStringLiteral("demo"), QStringLiteral("--data"),
+                          QStringLiteral("fashion-mnist"), QStringLiteral("--limit"), QStringLiteral("20"),
+                          QStringLiteral("--layer"), QStringLiteral("fc2"), QStringLiteral("--plan"), cnn},
+                         &error, 60000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                         {QStringLiteral("sweep"), cnn, QStringLiteral("--shard"), QStringLiteral("0/1"),
+                          QStringLiteral("-o"), dir.filePath(QStringLiteral("cnn-part.h5"))},
+                         &error, 60000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY(!window->importResults({dir.filePath(QStringLiteral("cnn-part.h5"))}));
+    QVERIFY2(window->lastError().contains(QStringLiteral("not a language model's sweep")), qPrintable(window->lastError()));
 }
 
 void TestGuiLm::sensitivityTakesTurnsAndCancelRestoresWeights()

@@ -31,6 +31,7 @@
 #include "ui/projectdocument.h"
 #include "ui/views/clusterdialog.h"
 #include "ui/views/sensitivityview.h"
+#include "ui/views/compressview.h"
 
 using namespace cw;
 using namespace cw::ui;
@@ -354,6 +355,64 @@ private slots:
         QCOMPARE(doc->project()->baseMetrics->samples, int64_t(200));
         doc->undoStack()->undo();
         QCOMPARE(doc->variantCount(), 1);
+    }
+
+    void compressTabRunsOnCluster()
+    {
+        // Compress → Run on Cluster… writes the form's recipe as a one-item recipes plan (the cwb compress command of
+        // the job Compress starts); the shard's variant, imported, measures as the same recipe compressed in the
+        // window: the same accuracy on the same samples and the same file size.
+        QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-compress-cluster-XXXXXX"));
+        QVERIFY(dir.isValid());
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(QStringLiteral("demo")));
+        QVERIFY(loaded.wait(60000));
+        CompressView *view = window.compressView();
+        QVERIFY(view->loadRecipeFile(QStringLiteral(CW_SOURCE_DIR) + QStringLiteral("/docs/recipes/int8.json")));
+        view->setEvaluationLimit(300);
+        cw::CompressOptions options = view->compressOptions();
+        options.benchIterations = 2;
+        view->setCompressOptions(options);
+        QVERIFY(view->clusterButton()->isEnabled());
+        view->clusterButton()->click();
+        ClusterDialog *dialog = window.clusterDialog();
+        QVERIFY(dialog && dialog->isVisible());
+        const QString folder = dir.filePath(QStringLiteral("sweep"));
+        dialog->folderEdit()->setText(folder);
+        dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+        QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+        dialog->close();
+        const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+        QCOMPARE(plan.kind, std::string("recipes"));
+        QCOMPARE(plan.items, (std::vector<std::string>{"int8"}));
+        std::string line;
+        for (const std::string &a : plan.command)
+            line.append(line.empty() ? "" : " ").append(a);
+        QVERIFY2(line.find("compress demo --data fashion-mnist --train-data fashion-mnist:train --limit 300 "
+                           "--train-limit 512 --bench-threads 1 --iterations 2") == 0,
+                 line.c_str());
+        QString error;
+        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                             {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
+                              QStringLiteral("0/1"), QStringLiteral("-o"), folder + QStringLiteral("/part-0.h5")},
+                             &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+
+        // The same recipe compressed here, then the shard's variant imported beside it.
+        QSignalSpy finished(view, &CompressView::jobFinished);
+        QVERIFY(view->compress());
+        QVERIFY(finished.wait(300000));
+        QVERIFY(finished.last().at(0).toBool());
+        QVERIFY2(window.importResults({folder}), qPrintable(window.lastError()));
+        ProjectDocument *doc = window.document();
+        QCOMPARE(doc->variantCount(), 2);
+        const cw::Variant &here = doc->project()->variants[0].variant, &there = doc->project()->variants[1].variant;
+        QVERIFY(here.measured && there.measured);
+        QCOMPARE(there.metrics.samples, here.metrics.samples);
+        QCOMPARE(there.metrics.accuracy, here.metrics.accuracy);
+        QCOMPARE(there.metrics.fileBytes, here.metrics.fileBytes);
     }
 
 private:

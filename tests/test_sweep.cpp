@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/base/error.h"
+#include "core/base/sha256.h"
 #include "core/base/version.h"
 #include "core/cluster/slurm.h"
 #include "core/cluster/sweep.h"
@@ -59,6 +60,7 @@ private slots:
     void cliRecipesPlan();
     void cliPlanShardsMerge();
     void cliLanguageModelPlan();
+    void folderModelDigest();
 
 private:
     // A plan of the demo's sensitivity on the first 200 test images, and the whole sweep computed at once.
@@ -516,6 +518,28 @@ void TestSweep::cliLanguageModelPlan()
     testutil::runProcess(CW_CWB_PATH, {"sweep", dir + "/plan2.json", "--shard", "0/2", "-o", dir + "/x.h5"}, &error,
                          60000);
     QVERIFY2(error.contains("changed since the plan was written"), qPrintable(error));
+}
+
+void TestSweep::folderModelDigest()
+{
+    // A Hugging Face folder is hashed by its files' relative names and hashes (sorted), so that a plan notices a
+    // changed weight file or config; its bytes are the files' sum.
+    const QString dir = m_dir.filePath("hf");
+    QVERIFY(QDir().mkpath(dir + "/sub"));
+    QVERIFY(testutil::writeFile(dir + "/config.json", "{}"));
+    QVERIFY(testutil::writeFile(dir + "/sub/model.safetensors", "0123456789"));
+    const cw::FileDigest d = cw::modelDigest(dir.toStdString());
+    const std::string listing = "config.json " + cw::digestFile((dir + "/config.json").toStdString()).sha256 +
+                                "\nsub/model.safetensors " +
+                                cw::digestFile((dir + "/sub/model.safetensors").toStdString()).sha256 + "\n";
+    QCOMPARE(d.sha256, cw::sha256Hex(listing));
+    QCOMPARE(d.bytes, int64_t(12));
+    QCOMPARE(d.path, QDir(dir).absolutePath().toStdString());
+    QVERIFY(testutil::writeFile(dir + "/sub/model.safetensors", "0123456780"));
+    QVERIFY(cw::modelDigest(dir.toStdString()).sha256 != d.sha256);
+    // The built-in language model is named, not a file.
+    QCOMPARE(cw::modelDigest("demo-lm").path, std::string());
+    QVERIFY(cw::modelDigest("demo-lm").bytes > 0);
 }
 
 QTEST_GUILESS_MAIN(TestSweep)

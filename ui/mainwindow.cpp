@@ -59,6 +59,7 @@
 #include "ui/views/inputsdialog.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/lmworkspace.h"
+#include "ui/views/lmsensitivityview.h"
 #include "ui/views/sensitivityview.h"
 
 namespace cw::ui {
@@ -215,6 +216,7 @@ void MainWindow::createCentralWidget()
     connect(m_sensitivity, &SensitivityView::clusterRequested, this, [this]() { runOnCluster(); });
     addAnalysisTab(m_sensitivity, tr("Sensitivity"));
     m_compress = new CompressView(m_document);
+    connect(m_compress, &CompressView::clusterRequested, this, [this]() { runOnCluster(ClusterSource::Compress); });
     m_compress->setDataset(m_datasetSpec);
     addAnalysisTab(m_compress, tr("Compress"));
     m_distill = new DistillView;
@@ -312,8 +314,8 @@ void MainWindow::createActions()
     });
     m_importResultsAct->setObjectName(QStringLiteral("importResultsAction"));
     m_importResultsAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_I));
-    m_importResultsAct->setToolTip(tr("Merge the parts of a sensitivity sweep run on a cluster (Sensitivity → Run on "
-                                      "Cluster…) into the project"));
+    m_importResultsAct->setToolTip(tr("Merge the parts of a sweep run on a cluster (Sensitivity → Run on Cluster…) "
+                                      "into the project, or a language model's into its Sensitivity tab"));
     m_closeProjectAct = file->addAction(tr("&Close Project"), this, [this]() { closeProject(); });
     m_closeProjectAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
     m_reopenLastAct = file->addAction(tr("Reopen the Last Project at Start"));
@@ -416,6 +418,7 @@ void MainWindow::createLogPanel()
     connect(m_sensitivity, &SensitivityView::runFinished, this,
             [this](bool) { appendLog(tr("sensitivity: %1").arg(m_sensitivity->statusText())); });
     connect(m_lm, &LmWorkspace::logged, this, &MainWindow::appendLog);
+    connect(m_lm->sensitivityView(), &LmSensitivityView::clusterRequested, this, [this]() { runOnCluster(); });
 }
 
 void MainWindow::createStatusBar()
@@ -1303,16 +1306,22 @@ ClusterDialog *MainWindow::clusterDialog() const
     return m_clusterDialog;
 }
 
-bool MainWindow::runOnCluster()
+bool MainWindow::runOnCluster(ClusterSource source)
 {
-    const std::optional<cw::cluster::SweepPlan> plan = m_sensitivity->clusterPlan();
+    LmSensitivityView *lm = m_lm->model() ? m_lm->sensitivityView() : nullptr;
+    const std::optional<cw::cluster::SweepPlan> plan = lm ? lm->clusterPlan()
+                                                       : source == ClusterSource::Compress ? m_compress->clusterPlan()
+                                                                                           : m_sensitivity->clusterPlan();
     if (!plan) {
-        statusBar()->showMessage(m_sensitivity->statusText(), 10000);
+        statusBar()->showMessage(lm                                   ? lm->statusText()
+                                 : source == ClusterSource::Compress ? m_compress->statusText()
+                                                                     : m_sensitivity->statusText(),
+                                 10000);
         return false;
     }
     if (m_clusterDialog)
         m_clusterDialog->close();
-    m_clusterDialog = new ClusterDialog(*plan, m_document->fileName(), this);
+    m_clusterDialog = new ClusterDialog(*plan, lm ? QString() : m_document->fileName(), this);
     m_clusterDialog->setAttribute(Qt::WA_DeleteOnClose);
     m_clusterDialog->open();
     return true;
@@ -1320,12 +1329,13 @@ bool MainWindow::runOnCluster()
 
 bool MainWindow::importResults(const QStringList &paths)
 {
-    if (!model() || !m_document->project()) {
+    const LanguageModelPtr lm = m_lm->model();
+    if (!lm && (!model() || !m_document->project())) {
         showError(tr("Import Results"), tr("Open the model the sweep was made of first."));
         return false;
     }
-    if (m_sensitivity->isRunning()) {
-        showError(tr("Import Results"), tr("A sensitivity sweep is running: cancel it or wait."));
+    if (lm ? m_lm->isRunning() : m_sensitivity->isRunning()) {
+        showError(tr("Import Results"), tr("A job is running on the model: cancel it or wait."));
         return false;
     }
     QStringList files;
@@ -1345,10 +1355,19 @@ bool MainWindow::importResults(const QStringList &paths)
         for (const QString &f : files)
             parts.emplace_back(f.toStdString(), cw::cluster::readPart(f.toStdString()));
         const cw::cluster::SweepPlan &plan = parts.front().second.plan;
-        if (plan.model.sha256 != m_document->project()->baseFile.sha256)
+        if ((plan.kind == "lm-sensitivity") != bool(lm))
+            throw cw::Error(lm ? "the parts are not a language model's sweep" : "the parts are a language model's sweep: open it first");
+        if (plan.model.sha256 != (lm ? cw::modelDigest(lm->path()) : m_document->project()->baseFile).sha256)
             throw cw::Error("the parts are a sweep of '" + plan.modelSpec + "', not of the open model");
         QString done;
-        if (plan.kind == "sensitivity") {
+        if (lm) {
+            const cw::lm::SensitivityResult merged = cw::cluster::mergeLmSensitivity(parts);
+            m_lm->sensitivityView()->showImported(merged, QString::fromStdString(plan.data.front().spec));
+            m_lm->setCurrentWidget(m_lm->sensitivityView());
+            done = tr("Imported %n part(s): %1 trials of %2 matrices.", nullptr, int(parts.size()))
+                       .arg(merged.rows.size())
+                       .arg(plan.items.size());
+        } else if (plan.kind == "sensitivity") {
             const cw::SensitivityResult merged = cw::cluster::mergeSensitivity(parts);
             m_document->setAnalysis(QString::fromLatin1(cw::kSensitivityKey),
                                     QString::fromStdString(cw::sensitivityToJson(merged)));
@@ -1414,7 +1433,7 @@ void MainWindow::updateActions()
     m_closeProjectAct->setEnabled(idle && (m_document->hasProject() || lm));
     m_closeProjectAct->setText(lm ? tr("&Close Model") : tr("&Close Project"));
     m_exportReportAct->setEnabled(m_document->hasProject());
-    m_importResultsAct->setEnabled(idle && model() && !m_sensitivity->isRunning());
+    m_importResultsAct->setEnabled(idle && ((model() && !m_sensitivity->isRunning()) || (lm && !m_lm->isRunning())));
     m_evaluateAct->setEnabled(idle && ((model() && m_runInputs.blocked.isEmpty()) || lm));
     m_evaluateAct->setToolTip(lm ? tr("Perplexity on the Evaluate tab's text")
                               : m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")

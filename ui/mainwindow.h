@@ -107,9 +107,11 @@ public:
     // A new project on the open base model (its variants and analyses dropped), or none at all; both confirm first.
     bool newProject();
     bool closeProject();
-    // The Sensitivity tab's sweep as a Slurm job (ClusterDialog, window-modal, non-blocking; clusterDialog() while
-    // it is open). False, with the reason in the status bar, when the sweep cannot be planned.
-    bool runOnCluster();
+    // A tab's long job as a Slurm job (ClusterDialog, window-modal, non-blocking; clusterDialog() while it is open):
+    // the sweep of the Sensitivity tab (a language model's, when one is open), or the recipe of the Compress tab.
+    // False, with the reason in the status bar, when the job cannot be planned.
+    enum class ClusterSource { Sensitivity, Compress };
+    bool runOnCluster(ClusterSource source = ClusterSource::Sensitivity);
     ClusterDialog *clusterDialog() const;
     // File → Import Results: the parts of a cluster sweep (cwb sweep --shard … -o PART.h5; a folder stands for its
     // part-*.h5) merged (core/cluster/sweep.h) into the project, undoably: a sensitivity sweep as its sensitivity, a

@@ -206,13 +206,76 @@ SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::st
     return plan;
 }
 
+namespace {
+
+// The arguments of the preprocessing and of the graph inputs' values and shapes; an input fed from memory has none
+// (the message names `verb`'s option to use instead).
+void addInputArguments(std::vector<std::string> &a, const Preprocess &pre, const FeedOptions &inputs,
+                       const std::string &verb)
+{
+    if (!inputs.tensors.empty())
+        throw Error("the graph input '" + inputs.tensors.begin()->first +
+                    "' is fed from memory, which a plan cannot name: write the plan with cwb " + verb +
+                    " --input NAME=FILE.npy --plan");
+    auto add = [&](const std::string &flag, const std::string &value) {
+        a.push_back(flag);
+        a.push_back(value);
+    };
+    add("--scale", exact(pre.scale));
+    if (!pre.mean.empty())
+        add("--mean", joined(pre.mean));
+    if (!pre.std.empty())
+        add("--std", joined(pre.std));
+    add("--layout", pre.layout == Preprocess::Layout::NCHW   ? "nchw"
+                    : pre.layout == Preprocess::Layout::NHWC ? "nhwc"
+                                                             : "auto");
+    if (pre.imageHeight > 0 && pre.imageWidth > 0)
+        add("--image-size", std::to_string(pre.imageHeight) + "," + std::to_string(pre.imageWidth));
+    if (pre.resizeShorter > 0)
+        add("--resize", std::to_string(pre.resizeShorter));
+    for (const auto &[name, value] : inputs.values)
+        add("--value", name + "=" + exact(value));
+    for (const auto &[name, shape] : inputs.shapes) {
+        std::string dims;
+        for (int64_t d : shape)
+            dims.append(dims.empty() ? "" : ",").append(std::to_string(d));
+        add("--shape", name + "=" + dims);
+    }
+    for (const auto &[name, other] : inputs.sameSize)
+        add("--shape", name + "=" + other);
+}
+
+} // namespace
+
+std::vector<std::string> compressCommand(const std::string &modelSpec, const std::string &evalSpec,
+                                         const std::string &trainSpec, const Preprocess &pre,
+                                         const CompressOptions &o, int64_t trainLimit)
+{
+    std::vector<std::string> a{"compress", modelSpec};
+    auto add = [&](const std::string &flag, const std::string &value) {
+        a.push_back(flag);
+        a.push_back(value);
+    };
+    if (!evalSpec.empty())
+        add("--data", evalSpec);
+    if (!trainSpec.empty())
+        add("--train-data", trainSpec);
+    add("--limit", std::to_string(o.evalLimit));
+    if (trainLimit > 0)
+        add("--train-limit", std::to_string(trainLimit));
+    add("--bench-threads", std::to_string(o.benchThreads));
+    add("--iterations", std::to_string(o.benchIterations));
+    if (o.threads > 0)
+        add("--threads", std::to_string(o.threads));
+    if (!o.measure)
+        a.push_back("--no-measure");
+    addInputArguments(a, pre, o.inputs, "compress");
+    return a;
+}
+
 std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const std::string &dataSpec,
                                             const Preprocess &pre, const SensitivityOptions &o)
 {
-    if (!o.inputs.tensors.empty())
-        throw Error("the graph input '" + o.inputs.tensors.begin()->first +
-                    "' is fed from memory, which a plan cannot name: write the plan with cwb sensitivity --input "
-                    "NAME=FILE.npy --plan");
     if (o.granularity == Granularity::Group && o.groupSize != SensitivityOptions{}.groupSize)
         throw Error("a plan sweeps groups of " + std::to_string(SensitivityOptions{}.groupSize) + " only");
     std::vector<std::string> a{"sensitivity", modelSpec, "--data", dataSpec};
@@ -234,28 +297,7 @@ std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const 
         a.push_back("--no-cache");
     for (const std::string &l : o.layers)
         add("--layer", l);
-    add("--scale", exact(pre.scale));
-    if (!pre.mean.empty())
-        add("--mean", joined(pre.mean));
-    if (!pre.std.empty())
-        add("--std", joined(pre.std));
-    add("--layout", pre.layout == Preprocess::Layout::NCHW   ? "nchw"
-                    : pre.layout == Preprocess::Layout::NHWC ? "nhwc"
-                                                             : "auto");
-    if (pre.imageHeight > 0 && pre.imageWidth > 0)
-        add("--image-size", std::to_string(pre.imageHeight) + "," + std::to_string(pre.imageWidth));
-    if (pre.resizeShorter > 0)
-        add("--resize", std::to_string(pre.resizeShorter));
-    for (const auto &[name, value] : o.inputs.values)
-        add("--value", name + "=" + exact(value));
-    for (const auto &[name, shape] : o.inputs.shapes) {
-        std::string dims;
-        for (int64_t d : shape)
-            dims.append(dims.empty() ? "" : ",").append(std::to_string(d));
-        add("--shape", name + "=" + dims);
-    }
-    for (const auto &[name, other] : o.inputs.sameSize)
-        add("--shape", name + "=" + other);
+    addInputArguments(a, pre, o.inputs, "sensitivity");
     return a;
 }
 

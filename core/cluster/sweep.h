@@ -96,6 +96,14 @@ SweepPlan lmSensitivityPlan(const std::vector<std::string> &command, const std::
 std::vector<std::string> lmSensitivityCommand(const std::string &modelSpec, const std::string &textSpec,
                                               const lm::SensitivityOptions &options);
 
+// The arguments of `cwb compress` (without --recipe) that compress and measure as the GUI's Compress tab does:
+// its evaluation and training data (specs; "" for none), --limit, --train-limit (when above 0: the samples the
+// recipe reads), latency threads and iterations, threads, the preprocessing and the graph inputs' values and
+// shapes. Throws cw::Error for an input fed from memory.
+std::vector<std::string> compressCommand(const std::string &modelSpec, const std::string &evalSpec,
+                                         const std::string &trainSpec, const Preprocess &preprocess,
+                                         const CompressOptions &options, int64_t trainLimit);
+
 // A path the plan's command names, as seen from anywhere: a relative one starts at the plan's directory; a built-in
 // model's name ("demo") stays as it is.
 std::string planPath(const SweepPlan &plan, const std::string &path);

@@ -102,6 +102,11 @@ Recipe recipeFromAllocation(const FormatAllocation &allocation, const std::strin
 {
     Recipe r;
     r.name = name;
+    if (r.name.empty()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "mix-%.2fbpw", allocation.bitsPerWeight);
+        r.name = buf;
+    }
     for (const FormatChoice &c : allocation.choices) {
         LayerConfig layer;
         QuantSpec q;

@@ -41,7 +41,8 @@ struct FormatAllocation {
 FormatAllocation allocateFormats(const SensitivityResult &sweep, const LanguageModel &model, double targetBitsPerWeight,
                                  const std::set<std::string> &locked = {});
 
-// A recipe storing each allocated matrix in its format (layers overrides; round to nearest, llama.cpp's quantizer).
-Recipe recipeFromAllocation(const FormatAllocation &allocation, const std::string &name);
+// A recipe storing each allocated matrix in its format (layers overrides; round to nearest, llama.cpp's quantizer),
+// named `name` ("": "mix-4.45bpw", by its bits per weight).
+Recipe recipeFromAllocation(const FormatAllocation &allocation, const std::string &name = "");
 
 } // namespace cw::lm

@@ -362,6 +362,11 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_compressButton->setObjectName(QStringLiteral("compressButton"));
     m_compressButton->setDefault(true);
     connect(m_compressButton, &QPushButton::clicked, this, [this]() { compress(m_variantName->text().trimmed()); });
+    m_clusterButton = new QPushButton(tr("Run on Cluster…"));
+    m_clusterButton->setObjectName(QStringLiteral("compressCluster"));
+    m_clusterButton->setToolTip(tr("Write this recipe's compression as a plan and a Slurm job into a folder; File → "
+                                   "Import Results adds the variant to the project"));
+    connect(m_clusterButton, &QPushButton::clicked, this, &CompressView::clusterRequested);
     m_cancelButton = new QPushButton(tr("Cancel"));
     m_cancelButton->setObjectName(QStringLiteral("cancelCompress"));
     connect(m_cancelButton, &QPushButton::clicked, this, &CompressView::cancel);
@@ -474,6 +479,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     jobRow->addWidget(m_compressButton);
     jobRow->addWidget(m_cancelButton);
     jobRow->addWidget(m_progress, 1);
+    jobRow->addWidget(m_clusterButton);
     auto *dataRow = new QHBoxLayout;
     dataRow->addWidget(new QLabel(tr("Training data")));
     dataRow->addWidget(m_trainData, 1);
@@ -1004,18 +1010,18 @@ void CompressView::saveDialog()
 // ---------------------------------------------------------------------------------------------------
 // Jobs
 
-bool CompressView::compress(const QString &name)
+std::optional<CompressParams> CompressView::jobParams(const QString &name)
 {
     if (!base()) {
         setStatus(tr("No model is open."), true);
-        return false;
+        return std::nullopt;
     }
     // The evaluation data sizes the first input, for the latency runs too (cw::withSampleShape).
     if (const QString refusal = m_runInputs.refusal(base()->graph, true); !refusal.isEmpty()) {
         setStatus(refusal, true);
         if (m_runInputs.blocked.isEmpty())
             emit inputsNeeded(refusal);
-        return false;
+        return std::nullopt;
     }
     try {
         cw::validateRecipe(recipe(), *m_form);
@@ -1029,13 +1035,12 @@ bool CompressView::compress(const QString &name)
     } catch (const std::exception &e) {
         setStatus(QString::fromUtf8(e.what()), true);
         emit errorOccurred(m_status);
-        return false;
+        return std::nullopt;
     }
     CompressParams params;
     params.base = *base();
     params.recipe = recipe();
-    ++m_jobCounter;
-    params.name = name.isEmpty() ? (recipe().name.empty() ? tr("variant %1").arg(m_jobCounter)
+    params.name = name.isEmpty() ? (recipe().name.empty() ? tr("variant %1").arg(m_jobCounter + 1)
                                                           : QString::fromStdString(recipe().name))
                                  : name;
     params.recipe.name = params.name.toStdString();
@@ -1045,6 +1050,38 @@ bool CompressView::compress(const QString &name)
     params.options = m_options;
     params.options.inputs = m_runInputs.feeds;
     params.preprocess = m_runInputs.preprocess;
+    return params;
+}
+
+std::optional<cw::cluster::SweepPlan> CompressView::clusterPlan()
+{
+    const std::optional<CompressParams> p = jobParams(m_variantName->text().trimmed());
+    if (!p)
+        return std::nullopt;
+    try {
+        cw::CompressOptions options = p->options;
+        options.evalLimit = p->evalLimit;
+        // The training samples the recipe reads, as the job loads them (-1: all).
+        const int64_t trainSamples = CompressJob::trainingSamples(p->recipe);
+        const std::string model = p->base.sourcePath;
+        const std::vector<std::string> command = cw::cluster::compressCommand(
+            model, p->evalSpec, p->trainSpec, p->preprocess, options, std::max<int64_t>(0, trainSamples));
+        auto spec = [](const std::string &s) { return s.empty() ? std::nullopt : std::optional<std::string>(s); };
+        return cw::cluster::recipesPlan(command, model, {p->recipe}, spec(p->evalSpec), spec(p->trainSpec),
+                                        QDir::currentPath().toStdString());
+    } catch (const std::exception &e) {
+        setStatus(tr("Cannot plan this recipe for a cluster: %1").arg(QString::fromUtf8(e.what())), true);
+        return std::nullopt;
+    }
+}
+
+bool CompressView::compress(const QString &name)
+{
+    std::optional<CompressParams> p = jobParams(name);
+    if (!p)
+        return false;
+    ++m_jobCounter;
+    CompressParams params = std::move(*p);
     m_variantName->clear();
     if (m_job) {
         m_queue.append(params);
@@ -1289,6 +1326,7 @@ void CompressView::updateControls()
     m_temperature->setEnabled(model && m_teacher->isChecked());
     m_alpha->setEnabled(model && m_teacher->isChecked());
     m_compressButton->setEnabled(model && m_runInputs.blocked.isEmpty());
+    m_clusterButton->setEnabled(model && m_runInputs.blocked.isEmpty());
     m_compressButton->setToolTip(m_runInputs.blocked);
     m_compressButton->setText(m_job ? tr("Queue") : tr("Compress"));
     m_cancelButton->setEnabled(m_job != nullptr);

@@ -31,6 +31,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/cluster/sweep.h"
 #include "core/compress/allocate.h"
 #include "core/compress/compress.h"
 #include "core/compress/recipe.h"
@@ -145,6 +146,11 @@ public:
     QCustomPlot *chart() const { return m_chart; }
 
 
+    // The form's recipe as a plan for a cluster (a "recipes" plan of one item, the cwb compress command of the job
+    // Compress would start); nullopt with the reason in statusText().
+    std::optional<cw::cluster::SweepPlan> clusterPlan();
+    QPushButton *clusterButton() const { return m_clusterButton; }
+
 signals:
     // Every line of the job log, also for the window's Log panel.
     void logged(const QString &line);
@@ -158,6 +164,7 @@ signals:
     void exportFinished(bool ok);
     void errorOccurred(const QString &message);
     void inputsNeeded(const QString &reason);
+    void clusterRequested();
 
 private:
     void log(const QString &line); // into the log panel, and logged()
@@ -166,6 +173,8 @@ private:
     const cw::Model *base() const;              // the document's base model
     void onVariantAdded(int index);
     void edit(const cw::Recipe &recipe, const QString &description);
+    // The job Compress would start for the form (named `name`, or by the recipe); nullopt with the reason said.
+    std::optional<CompressParams> jobParams(const QString &name);
     cw::Recipe recipeFromControls() const;
     // The fine-tuning teacher's settings from the T and α controls (features of `current` kept).
     cw::DistillConfig distillFromControls(const std::optional<cw::DistillConfig> &current) const;
@@ -235,6 +244,7 @@ private:
     QLineEdit *m_trainData = nullptr;
     QSpinBox *m_evalLimit = nullptr;
     QPushButton *m_compressButton = nullptr;
+    QPushButton *m_clusterButton = nullptr;
     QPushButton *m_cancelButton = nullptr;
     QProgressBar *m_progress = nullptr;
     QListWidget *m_queueList = nullptr;

@@ -2,6 +2,8 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -24,6 +26,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/quant/ggml_blocks.h"
 #include "ui/charts/chartexport.h"
 #include "ui/charts/heatmap.h"
 #include "ui/formatting.h"
@@ -38,6 +41,9 @@ const char kChunksKey[] = "lmSensitivity/chunks";
 const char kBitsKey[] = "lmSensitivity/bits";
 const char kGranularityKey[] = "lmSensitivity/granularity";
 const char kPruneKey[] = "lmSensitivity/prune";
+const char kFormatsKey[] = "lmSensitivity/formats";
+const char kTargetKey[] = "lmSensitivity/targetBpw";
+const char kLockKey[] = "lmSensitivity/lock";
 constexpr int kSortRole = Qt::UserRole + 1;
 constexpr int64_t kGroupSize = 32;
 
@@ -60,6 +66,36 @@ bool parseRatios(const QString &text, std::vector<double> &out, QString &error)
         out.push_back(r);
     }
     return true;
+}
+
+// "q6_k, Q4_K" -> {"q6_k", "q4_k"}: llama.cpp's format names, each checked.
+bool parseFormats(const QString &text, std::vector<std::string> &out, QString &error)
+{
+    out.clear();
+    for (const QString &part : text.split(QRegularExpression(QStringLiteral("[,;\\s]+")), Qt::SkipEmptyParts)) {
+        const std::string name = part.toLower().toStdString();
+        try {
+            cw::ggml::typeFromName(name);
+        } catch (const std::exception &) {
+            error = QObject::tr("'%1' is not a llama.cpp format (q8_0, q6_k, q5_k, q4_k, q4_0, q3_k, q2_k, …)").arg(part);
+            return false;
+        }
+        out.push_back(name);
+    }
+    return true;
+}
+
+// Whether a sweep tried formats (what a mix chooses among).
+bool hasFormats(const cw::lm::SensitivityResult &r)
+{
+    return std::any_of(r.rows.begin(), r.rows.end(), [](const cw::lm::SensitivityRow &row) {
+        try {
+            cw::ggml::typeFromName(row.setting);
+            return true;
+        } catch (const std::exception &) {
+            return false;
+        }
+    });
 }
 
 // "blk 3 · attn_q" for blk.3.attn_q.weight.
@@ -94,6 +130,9 @@ LmSensitivityView::LmSensitivityView(QWidget *parent) : LmJobView(parent)
     m_granularity->setCurrentIndex(std::max(0, m_granularity->findData(s.value(QLatin1String(kGranularityKey),
                                                                                int(cw::Granularity::Group)))));
     m_pruneEdit->setText(s.value(QLatin1String(kPruneKey)).toString());
+    m_formatsEdit->setText(s.value(QLatin1String(kFormatsKey)).toString());
+    m_target->setValue(s.value(QLatin1String(kTargetKey), 4.5).toDouble());
+    m_lockEdit->setText(s.value(QLatin1String(kLockKey)).toString());
     m_loading = false;
     clearResult();
     updateControls();
@@ -133,6 +172,43 @@ void LmSensitivityView::buildUi()
     m_pruneEdit->setToolTip(tr("Magnitude-pruning ratios to try, comma-separated (0.5 or 50%: the smallest half of "
                                "the matrix's weights set to zero)"));
     connect(m_pruneEdit, &QLineEdit::textChanged, this, [this]() { writeSettings(); });
+    m_formatsEdit = new QLineEdit;
+    m_formatsEdit->setObjectName(QStringLiteral("lmSensitivityFormats"));
+    m_formatsEdit->setPlaceholderText(tr("none"));
+    m_formatsEdit->setMinimumWidth(m_formatsEdit->fontMetrics().horizontalAdvance(QStringLiteral("q8_0, q6_k, q5_k, q4_k, q3_k, q2_k")) + 16);
+    m_formatsEdit->setToolTip(tr("llama.cpp formats to store each matrix in, comma-separated (q8_0, q6_k, q5_k, q4_k, "
+                                 "q3_k, q2_k, …): a sweep over formats can be mixed to a bit budget"));
+    connect(m_formatsEdit, &QLineEdit::textChanged, this, [this]() { writeSettings(); });
+
+    // The mix of a sweep's formats to a bit budget.
+    m_target = new QDoubleSpinBox;
+    m_target->setObjectName(QStringLiteral("lmSensitivityTarget"));
+    m_target->setRange(1.0, 32.0);
+    m_target->setDecimals(2);
+    m_target->setSingleStep(0.25);
+    m_target->setSuffix(tr(" bits per weight"));
+    m_target->setToolTip(tr("The budget over the matrices swept: each gets one of the formats tried, the matrices that "
+                            "cost least perplexity per byte saved stepping down first"));
+    connect(m_target, &QDoubleSpinBox::valueChanged, this, [this]() {
+        writeSettings();
+        updateAllocation();
+    });
+    m_lockEdit = new QLineEdit;
+    m_lockEdit->setObjectName(QStringLiteral("lmSensitivityLock"));
+    m_lockEdit->setPlaceholderText(tr("none, e.g. blk.0.*, *attn_v*"));
+    m_lockEdit->setToolTip(tr("Matrices kept at their largest format tried: names or patterns (* and ?), "
+                              "comma-separated"));
+    connect(m_lockEdit, &QLineEdit::textChanged, this, [this]() {
+        writeSettings();
+        updateAllocation();
+    });
+    m_allocationLabel = new QLabel;
+    m_allocationLabel->setObjectName(QStringLiteral("lmSensitivityAllocation"));
+    m_allocationLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_use = new QPushButton(tr("Compress with This Mix"));
+    m_use->setObjectName(QStringLiteral("lmSensitivityUse"));
+    m_use->setToolTip(tr("Open the mix as a recipe in the Compress tab (each matrix in its format)"));
+    connect(m_use, &QPushButton::clicked, this, [this]() { useAllocation(); });
 
     const RunControls run = newRunControls(QStringLiteral("lmSensitivity"), tr("Run"),
                                            tr("Stop after the measurement under way; the weights are restored (Esc)"),
@@ -140,12 +216,20 @@ void LmSensitivityView::buildUi()
     m_run = run.run;
     m_cancel = run.cancel;
     m_progress = run.progress;
+    m_cluster = new QPushButton(tr("Run on Cluster…"));
+    m_cluster->setObjectName(QStringLiteral("lmSensitivityCluster"));
+    m_cluster->setToolTip(tr("Write this sweep as a plan and a Slurm job array into a folder; File → Import Results "
+                             "brings the parts back"));
+    connect(m_cluster, &QPushButton::clicked, this, &LmSensitivityView::clusterRequested);
+    run.row->addWidget(m_cluster);
 
     auto *controls = new QGridLayout;
     controls->addWidget(new QLabel(tr("Text")), 0, 0);
     controls->addWidget(m_textCombo, 0, 1);
     controls->addWidget(new QLabel(tr("Chunks per trial")), 0, 2);
     controls->addWidget(m_chunksSpin, 0, 3);
+    controls->addWidget(new QLabel(tr("Formats")), 0, 4);
+    controls->addWidget(m_formatsEdit, 0, 5);
     controls->addWidget(new QLabel(tr("Bits")), 1, 0);
     controls->addLayout(bitsRow, 1, 1);
     controls->addWidget(new QLabel(tr("Scale")), 1, 2);
@@ -158,6 +242,14 @@ void LmSensitivityView::buildUi()
     m_base = new QLabel;
     m_base->setObjectName(QStringLiteral("lmSensitivityBase"));
     m_base->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    auto *mix = new QHBoxLayout;
+    mix->addWidget(new QLabel(tr("Mix the formats to")));
+    mix->addWidget(m_target);
+    mix->addWidget(new QLabel(tr("keeping")));
+    mix->addWidget(m_lockEdit);
+    mix->addWidget(new QLabel(tr("at their largest")));
+    mix->addWidget(m_allocationLabel, 1);
+    mix->addWidget(m_use);
 
     m_heat = new QCustomPlot;
     m_heat->setObjectName(QStringLiteral("lmSensitivityHeatmap"));
@@ -197,6 +289,7 @@ void LmSensitivityView::buildUi()
     layout->addWidget(intro);
     layout->addLayout(controls);
     layout->addWidget(m_base);
+    layout->addLayout(mix);
     layout->addWidget(split, 1);
 }
 
@@ -250,16 +343,31 @@ void LmSensitivityView::setPruneText(const QString &text)
     m_pruneEdit->setText(text);
 }
 
+void LmSensitivityView::setFormatsText(const QString &text)
+{
+    m_formatsEdit->setText(text);
+}
+
+void LmSensitivityView::setTargetBitsPerWeight(double bitsPerWeight)
+{
+    m_target->setValue(bitsPerWeight);
+}
+
+void LmSensitivityView::setLockText(const QString &patterns)
+{
+    m_lockEdit->setText(patterns);
+}
+
 bool LmSensitivityView::options(cw::lm::SensitivityOptions &out, QString &error) const
 {
     out = {};
     out.bits = bits();
     out.granularity = granularity();
     out.groupSize = kGroupSize;
-    if (!parseRatios(m_pruneEdit->text(), out.prune, error))
+    if (!parseRatios(m_pruneEdit->text(), out.prune, error) || !parseFormats(m_formatsEdit->text(), out.formats, error))
         return false;
-    if (out.bits.empty() && out.prune.empty()) {
-        error = tr("Choose a bit-width or a pruning ratio to try.");
+    if (out.bits.empty() && out.prune.empty() && out.formats.empty()) {
+        error = tr("Choose a bit-width, a pruning ratio or a format to try.");
         return false;
     }
     out.perplexity.ctx = 0; // the model's default
@@ -279,6 +387,9 @@ void LmSensitivityView::writeSettings()
     s.setValue(QLatin1String(kBitsKey), bitList);
     s.setValue(QLatin1String(kGranularityKey), m_granularity->currentData());
     s.setValue(QLatin1String(kPruneKey), m_pruneEdit->text());
+    s.setValue(QLatin1String(kFormatsKey), m_formatsEdit->text());
+    s.setValue(QLatin1String(kTargetKey), m_target->value());
+    s.setValue(QLatin1String(kLockKey), m_lockEdit->text());
 }
 
 void LmSensitivityView::setModel(LanguageModelPtr model)
@@ -322,6 +433,106 @@ void LmSensitivityView::cancel()
     cancelJob();
 }
 
+std::optional<cw::cluster::SweepPlan> LmSensitivityView::clusterPlan()
+{
+    if (!m_model) {
+        setStatus(tr("Open a language model first."));
+        return std::nullopt;
+    }
+    const QString spec = textSpec();
+    cw::lm::SensitivityOptions o;
+    QString error;
+    if (spec.isEmpty() || !options(o, error)) {
+        setStatus(spec.isEmpty() ? tr("Choose a text to measure on.") : error);
+        return std::nullopt;
+    }
+    try {
+        const std::string model = m_model->path(), text = spec.toStdString();
+        return cw::cluster::lmSensitivityPlan(cw::cluster::lmSensitivityCommand(model, text, o), model, *m_model, text,
+                                              o.tensors, QDir::currentPath().toStdString());
+    } catch (const std::exception &e) {
+        setStatus(tr("Cannot plan this sweep for a cluster: %1").arg(QString::fromUtf8(e.what())));
+        return std::nullopt;
+    }
+}
+
+void LmSensitivityView::showImported(const cw::lm::SensitivityResult &result, const QString &textSpec)
+{
+    detachJob();
+    LmSensitivityOutcome outcome;
+    outcome.result = result;
+    outcome.ctx = result.ctx;
+    m_result = outcome;
+    showResult(*m_result);
+    setStatus(tr("Imported from a cluster: %1 trials on %2, %3 scored tokens each.")
+                  .arg(formatCount(int64_t(result.rows.size())), LmTextCombo::displayName(textSpec),
+                       formatCount(result.scored)));
+    updateControls();
+}
+
+void LmSensitivityView::updateAllocation()
+{
+    for (QCPItemRect *mark : m_marks)
+        m_heat->removeItem(mark);
+    m_marks.clear();
+    m_allocation.reset();
+    if (!m_result || !hasFormats(m_result->result) || !m_model) {
+        m_allocationLabel->setText(tr("<i>sweep with formats to mix them</i>"));
+        updateControls();
+        return;
+    }
+    std::set<std::string> locked;
+    for (const QString &pattern : m_lockEdit->text().split(QRegularExpression(QStringLiteral("[,;\\s]+")),
+                                                           Qt::SkipEmptyParts)) {
+        const QRegularExpression re = QRegularExpression::fromWildcard(pattern, Qt::CaseSensitive);
+        for (const QString &t : m_tensors)
+            if (re.match(t).hasMatch())
+                locked.insert(t.toStdString());
+    }
+    try {
+        m_allocation = cw::lm::allocateFormats(m_result->result, *m_model, m_target->value(), locked);
+    } catch (const std::exception &e) {
+        m_allocationLabel->setText(QString::fromUtf8(e.what()).toHtmlEscaped());
+        updateControls();
+        return;
+    }
+    const double base = m_result->result.basePerplexity;
+    m_allocationLabel->setText(tr("<b>%1</b> bits per weight over %2 matrices%3 · predicted perplexity <b>%4</b> (%5 %)")
+                                   .arg(displayLocale().toString(m_allocation->bitsPerWeight, 'f', 3))
+                                   .arg(m_allocation->choices.size())
+                                   .arg(locked.empty() ? QString() : tr(", %n kept", nullptr, int(locked.size())))
+                                   .arg(signedNumber(m_allocation->predictedDelta, 3))
+                                   .arg(signedNumber(m_allocation->predictedDelta / base * 100, 2)));
+    // The chosen cells outlined.
+    for (const cw::lm::FormatChoice &c : m_allocation->choices) {
+        const qsizetype x = m_settings.indexOf(QString::fromStdString(c.format));
+        const qsizetype y = m_tensors.indexOf(QString::fromStdString(c.tensor));
+        if (x < 0 || y < 0)
+            continue;
+        auto *mark = new QCPItemRect(m_heat);
+        mark->topLeft->setCoords(double(x) - 0.46, double(y) + 0.46);
+        mark->bottomRight->setCoords(double(x) + 0.46, double(y) - 0.46);
+        mark->setPen(QPen(QColor(20, 110, 220), 2.5));
+        mark->setBrush(Qt::NoBrush);
+        mark->setSelectable(false);
+        m_marks.push_back(mark);
+    }
+    m_heat->replot(QCustomPlot::rpQueuedReplot);
+    updateControls();
+}
+
+bool LmSensitivityView::useAllocation()
+{
+    if (!m_allocation) {
+        setStatus(tr("No mix to use: sweep with formats, then set a reachable target."));
+        return false;
+    }
+    const cw::Recipe recipe = cw::lm::recipeFromAllocation(*m_allocation);
+    setStatus(tr("The mix '%1' is in the Compress tab.").arg(QString::fromStdString(recipe.name)));
+    emit recipeMade(recipe);
+    return true;
+}
+
 QString LmSensitivityView::basePerplexityText() const
 {
     return m_result ? displayLocale().toString(m_result->result.basePerplexity, 'f', 3) : QString();
@@ -334,8 +545,14 @@ void LmSensitivityView::updateControls()
     m_run->setEnabled(!busy && why.isEmpty());
     m_run->setToolTip(why.isEmpty() ? tr("Measure each matrix's sensitivity") : why);
     m_cancel->setEnabled(busy);
-    for (QWidget *w : std::initializer_list<QWidget *>{m_textCombo, m_chunksSpin, m_granularity, m_pruneEdit})
+    m_cluster->setEnabled(!busy && m_model);
+    for (QWidget *w : std::initializer_list<QWidget *>{m_textCombo, m_chunksSpin, m_granularity, m_pruneEdit,
+                                                       m_formatsEdit})
         w->setEnabled(!busy);
+    const bool mixable = !busy && m_result && hasFormats(m_result->result);
+    m_target->setEnabled(mixable);
+    m_lockEdit->setEnabled(mixable);
+    m_use->setEnabled(!busy && m_allocation.has_value());
     for (QCheckBox *box : m_bitBoxes)
         box->setEnabled(!busy);
 }
@@ -343,6 +560,11 @@ void LmSensitivityView::updateControls()
 void LmSensitivityView::clearResult()
 {
     m_result.reset();
+    m_allocation.reset();
+    m_marks.clear(); // (the items go with clearItems below)
+    m_tensors.clear();
+    m_settings.clear();
+    m_allocationLabel->setText(tr("<i>sweep with formats to mix them</i>"));
     m_base->setText(tr("<b>Base perplexity</b> —"));
     m_tableModel->clear();
     m_tableModel->setHorizontalHeaderLabels({tr("Tensor"), tr("Block"), tr("Role"), tr("Setting"), tr("Perplexity"),
@@ -355,6 +577,7 @@ void LmSensitivityView::clearResult()
     m_heat->xAxis->setRange(-0.5, 0.5);
     m_heat->yAxis->setRange(-0.5, 0.5);
     m_heat->replot(QCustomPlot::rpQueuedReplot);
+    updateControls();
 }
 
 void LmSensitivityView::showResult(const LmSensitivityOutcome &outcome)
@@ -365,7 +588,9 @@ void LmSensitivityView::showResult(const LmSensitivityOutcome &outcome)
                         .arg(locale.toString(r.basePerplexity, 'f', 3), formatCount(r.scored), formatCount(outcome.ctx)));
 
     // Rows: the tensors in the order measured (block by block); columns: the settings in the order given.
-    QStringList tensors, settings;
+    QStringList &tensors = m_tensors, &settings = m_settings;
+    tensors.clear();
+    settings.clear();
     QStringList tensorLabels;
     for (const cw::lm::SensitivityRow &row : r.rows) {
         const QString tensor = QString::fromStdString(row.tensor), setting = QString::fromStdString(row.setting);
@@ -395,6 +620,7 @@ void LmSensitivityView::showResult(const LmSensitivityOutcome &outcome)
         if (std::isfinite(row.relativeDelta))
             top = std::max(top, row.relativeDelta * 100);
     m_heat->clearItems();
+    m_marks.clear();
     const bool labels = columns * rows <= 400;
     for (const cw::lm::SensitivityRow &row : r.rows) {
         const int x = int(settings.indexOf(QString::fromStdString(row.setting)));
@@ -431,6 +657,7 @@ void LmSensitivityView::showResult(const LmSensitivityOutcome &outcome)
         });
     }
     m_table->resizeColumnsToContents();
+    updateAllocation();
 }
 
 } // namespace cw::ui

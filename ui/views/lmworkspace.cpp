@@ -49,6 +49,10 @@ LmWorkspace::LmWorkspace(QWidget *parent) : QTabWidget(parent)
                                     displayLocale().toString(outcome.result.tokensPerSecond, 'f', 1));
         emit evaluationChanged();
     });
+    connect(m_sensitivity, &LmSensitivityView::recipeMade, this, [this](const cw::Recipe &recipe) {
+        m_compress->setRecipe(recipe);
+        setCurrentWidget(m_compress);
+    });
     connect(m_sensitivity, &LmSensitivityView::finished, this,
             [this]() { emit logged(tr("sensitivity: %1").arg(m_sensitivity->statusText())); });
     connect(m_evaluate, &LmEvaluateView::finished, this,
