@@ -1447,7 +1447,7 @@ int cmdCompress(const CompressArgs &args)
 struct DistillArgs {
     std::string teacher, output, student, arch = "cnn", featureLoss = "l2";
     std::optional<double> slim, width;
-    std::optional<std::string> data, trainData, project;
+    std::optional<std::string> data, trainData, project, plan;
     std::optional<float> alpha;
     float temperature = 4.f, featureWeight = 1.f, lr = 1e-3f;
     std::vector<std::string> features;
@@ -1480,6 +1480,8 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
     cmd->add_flag("--fresh", a.fresh, "He-initialise the --slim / --student weights instead of keeping them");
     addOutput(cmd, a.output, "the trained student: OUT.h5 (native) or OUT.onnx");
     addProject(cmd, a.project);
+    cmd->add_option("--plan", a.plan,
+                    "write the distillation as a plan for cwb sweep (a node of a cluster trains it) instead (.json)");
     addData(cmd, a.data, "evaluation samples (validation after every epoch, then the final measurement)");
     cmd->add_option("--train-data", a.trainData,
                     "training samples, labelled or not (default with --data fashion-mnist: fashion-mnist:train)");
@@ -1487,7 +1489,7 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
         ->check(numberIn(1e-3, 1000, "a number in (0, 1000]", "T"))
         ->capture_default_str();
     cmd->add_option("--alpha", a.alpha,
-                    "weight of the teacher: alpha * T^2 * KL + (1 - alpha) * CE (default 0.7; 1 without labels)")
+                    "weight of the teacher: alpha * T^2 * KL + (1 - alpha) * CE (default 0.7; 1 for data without labels)")
         ->check(numberIn(0, 1, "a number in [0, 1]", "A"));
     cmd->add_option("--features", a.features, "intermediate values or nodes to match (NAME or STUDENT=TEACHER, comma-separated)")
         ->delimiter(',')
@@ -1515,11 +1517,17 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
                 "compression variant, next to the teacher.");
 }
 
-int cmdDistill(const DistillArgs &args)
+// What the arguments distil: the student, the training data and the trained variant with the teacher's metrics.
+struct DistillRun {
+    cw::DistillJobOptions options;
+    std::string trainSpec;
+    std::optional<cw::Dataset> eval;
+    cw::DistillResult result;
+    std::optional<cw::VariantMetrics> teacherMetrics;
+};
+
+cw::StudentSpec studentSpec(const DistillArgs &args)
 {
-    checkVariantOutput(args.output, args.project);
-    checkProjectBase(args.project, args.teacher);
-    const cw::Model teacher = cw::loadModel(args.teacher);
     cw::StudentSpec spec;
     spec.seed = args.seed;
     spec.fresh = args.fresh;
@@ -1535,28 +1543,39 @@ int cmdDistill(const DistillArgs &args)
         spec.arch = args.arch;
         spec.width = args.width.value_or(0.25);
     }
-    const bool quiet = args.json;
-    const cw::LogFn log = [quiet](const std::string &line) { std::fprintf(quiet ? stderr : stdout, "%s\n", line.c_str()); };
+    return spec;
+}
+
+std::optional<std::string> distillTrainSpec(const DistillArgs &args)
+{
+    if (!args.trainData && args.data && *args.data == "fashion-mnist")
+        return std::string("fashion-mnist:train");
+    return args.trainData;
+}
+
+DistillRun runDistill(const DistillArgs &args, const cw::Model &teacher, const cw::LogFn &log)
+{
+    DistillRun run;
     std::vector<std::string> notes;
-    const cw::Model student = cw::makeStudent(teacher, spec, &notes);
+    const cw::Model student = cw::makeStudent(teacher, studentSpec(args), &notes);
     for (const std::string &n : notes)
         log("student: " + n);
 
     const cw::Preprocess pre = args.preprocess.resolved(teacher.graph);
-    std::optional<std::string> trainSpec = args.trainData;
-    if (!trainSpec && args.data && *args.data == "fashion-mnist")
-        trainSpec = "fashion-mnist:train";
+    const std::optional<std::string> trainSpec = distillTrainSpec(args);
     if (!trainSpec)
         throw cw::Error("distillation needs training data: give --train-data (labels optional)");
+    run.trainSpec = *trainSpec;
     const cw::Dataset train = cw::loadDataset(*trainSpec, pre, args.trainLimit);
-    std::optional<cw::Dataset> eval;
+    std::optional<cw::Dataset> &eval = run.eval;
     if (args.data)
         eval = cw::loadDataset(*args.data, pre, args.options.evalLimit);
 
-    cw::DistillJobOptions options;
+    cw::DistillJobOptions &options = run.options;
     options.distill.temperature = args.temperature;
-    options.distill.alpha = args.alpha.value_or(train.labels.empty() ? 1.f : 0.7f);
-    if (train.labels.empty() && !args.alpha)
+    // Without labels the teacher is the only target, whatever --alpha says (as the Distill tab trains).
+    options.distill.alpha = train.labels.empty() ? 1.f : args.alpha.value_or(0.7f);
+    if (train.labels.empty())
         log("training data '" + train.name + "' has no labels: the teacher is the only target (alpha 1)");
     options.distill.features = args.features;
     options.distill.featureLoss = cw::parseFeatureLoss(args.featureLoss);
@@ -1569,16 +1588,52 @@ int cmdDistill(const DistillArgs &args)
     options.measure = args.options;
     options.measure.measure = !args.noMeasure;
 
-    cw::DistillResult result = cw::distill(teacher, student, train, eval ? &*eval : nullptr, options,
-                                           terminalProgress(), nullptr, log);
+    run.result = cw::distill(teacher, student, train, eval ? &*eval : nullptr, options, terminalProgress(), nullptr, log);
+    if (options.measure.measure) {
+        run.teacherMetrics = cw::measureModel(teacher, eval ? &*eval : nullptr, options.measure, terminalProgress());
+        run.teacherMetrics->compressionRatio = 1.0;
+    }
+    return run;
+}
+
+// cwb distill … --plan PLAN.json: the distillation written as a plan of one item (core/cluster/sweep.h).
+int writeDistillPlan(const DistillArgs &args)
+{
+    if (!args.output.empty() || args.project)
+        throw cw::Error("--plan writes a plan instead of training: give --project to cwb merge");
+    const std::optional<std::string> trainSpec = distillTrainSpec(args);
+    if (!trainSpec)
+        throw cw::Error("distillation needs training data: give --train-data (labels optional)");
+    std::error_code ec;
+    const cw::cluster::SweepPlan plan = cw::cluster::distillPlan(
+        commandWithout({"--plan"}), args.teacher, args.data, *trainSpec, args.student, "distilled",
+        std::filesystem::current_path(ec).string());
+    cw::cluster::savePlan(plan, *args.plan);
+    if (args.json)
+        std::cout << cw::cluster::planToJson(plan) << '\n';
+    else
+        std::printf("wrote %s: a distillation of %s (run it: cwb sweep %s --shard 0/1 -o PART.h5, or --slurm DIR)\n",
+                    args.plan->c_str(), args.teacher.c_str(), args.plan->c_str());
+    return 0;
+}
+
+int cmdDistill(const DistillArgs &args)
+{
+    if (args.plan)
+        return writeDistillPlan(args);
+    checkVariantOutput(args.output, args.project);
+    checkProjectBase(args.project, args.teacher);
+    const cw::Model teacher = cw::loadModel(args.teacher);
+    const bool quiet = args.json;
+    const cw::LogFn log = [quiet](const std::string &line) { std::fprintf(quiet ? stderr : stdout, "%s\n", line.c_str()); };
+    DistillRun run = runDistill(args, teacher, log);
+    const cw::DistillResult &result = run.result;
+    const cw::DistillJobOptions &options = run.options;
+    const std::optional<cw::Dataset> &eval = run.eval;
+    const std::optional<cw::VariantMetrics> &teacherMetrics = run.teacherMetrics;
+    const std::optional<std::string> trainSpec = run.trainSpec;
     if (!args.output.empty())
         cw::saveModel(result.variant.model, args.output);
-
-    std::optional<cw::VariantMetrics> teacherMetrics;
-    if (options.measure.measure) {
-        teacherMetrics = cw::measureModel(teacher, eval ? &*eval : nullptr, options.measure, terminalProgress());
-        teacherMetrics->compressionRatio = 1.0;
-    }
     if (args.project)
         addToProject(*args.project, args.teacher, result.variant, "distill", teacherMetrics, args.data, trainSpec, log);
     if (quiet) {
@@ -2019,7 +2074,7 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     if (count > int(plan.items.size()))
         throw cw::Error("--shard " + *args.shard + ": the plan has " + std::to_string(plan.items.size()) + " items");
     cw::cluster::checkPlanInputs(plan);
-    const std::string verb = plan.kind == "recipes" ? "compress" : "sensitivity";
+    const std::string verb = plan.kind == "recipes" ? "compress" : plan.kind == "distill" ? "distill" : "sensitivity";
     if (plan.command.empty() || plan.command.front() != verb)
         throw cw::Error("the plan's command is not a cwb " + verb + " command");
     std::error_code ec;
@@ -2032,8 +2087,11 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     CLI::App app;
     SensitivityArgs sa;
     CompressArgs ca;
+    DistillArgs da;
     if (plan.kind == "recipes")
         declareCompress(app.add_subcommand("compress"), ca);
+    else if (plan.kind == "distill")
+        declareDistill(app.add_subcommand("distill"), da);
     else
         declareSensitivity(app.add_subcommand("sensitivity"), sa);
     std::vector<std::string> reversed(plan.command.rbegin(), plan.command.rend());
@@ -2057,6 +2115,14 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
         cw::SensitivityResult r = computeSensitivity(sa, cw::loadModel(sa.model));
         r.options.layers = asked; // the part holds the shard's layers of the sweep the plan asked for
         part.result = cw::sensitivityToJson(r);
+    } else if (plan.kind == "distill") {
+        if (args.threads)
+            da.options.threads = args.threads;
+        const cw::LogFn log = [](const std::string &line) { std::printf("%s\n", line.c_str()); };
+        DistillRun run = runDistill(da, cw::loadModel(da.teacher), log);
+        if (run.teacherMetrics)
+            part.baseMetrics = cw::metricsToJson(*run.teacherMetrics);
+        part.variants.emplace_back(items.front(), std::move(run.result.variant.model));
     } else if (plan.kind == "lm-sensitivity") {
         sa.options.layers = items;
         if (args.threads)
@@ -2085,7 +2151,10 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
                   << '\n';
     else
         std::printf("shard %d/%d: %zu %s in %.1f s; wrote %s\n", index, count, items.size(),
-                    plan.kind == "sensitivity" ? "layers" : plan.kind == "recipes" ? "recipes" : "matrices",
+                    plan.kind == "sensitivity" ? "layers"
+                    : plan.kind == "recipes"   ? "recipes"
+                    : plan.kind == "distill"   ? "students"
+                                               : "matrices",
                     part.seconds, args.output.c_str());
     return 0;
 }

@@ -25,6 +25,9 @@
 #include "ui/mainwindow.h"
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
+#include "ui/views/clusterdialog.h"
+#include "ui/projectdocument.h"
+#include "core/cluster/sweep.h"
 
 using namespace cw;
 using namespace cw::ui;
@@ -115,6 +118,54 @@ private slots:
         QVERIFY(window.model()->graph.parameterCount() < teacherParameters / 2);
         QVERIFY(window.compressView()->variants().empty());
         QVERIFY(view->predictionLabel()->text().contains(formatCount(window.model()->graph.parameterCount())));
+    }
+
+    void runOnClusterTrainsTheSameStudent()
+    {
+        // Distill → Run on Cluster… writes the form's distillation as a plan of one item (cwb distill's arguments, the
+        // threads the tab's job uses); the shard's student, imported through File → Import Results, is the student the
+        // tab trains: the same weights, so the same file size and fidelity to the teacher.
+        QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-distill-cluster-XXXXXX"));
+        QVERIFY(dir.isValid());
+        MainWindow window;
+        openDemo(window);
+        DistillView *view = window.distillView();
+        QVERIFY(view->clusterButton()->isEnabled());
+        view->clusterButton()->click();
+        ClusterDialog *dialog = window.clusterDialog();
+        QVERIFY(dialog && dialog->isVisible());
+        const QString folder = dir.filePath(QStringLiteral("sweep"));
+        dialog->folderEdit()->setText(folder);
+        dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+        QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+        dialog->close();
+        const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+        QCOMPARE(plan.kind, std::string("distill"));
+        QCOMPARE(plan.items, std::vector<std::string>{"distilled"});
+        QString error;
+        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                             {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
+                              QStringLiteral("0/1"), QStringLiteral("-o"), folder + QStringLiteral("/part-0.h5")},
+                             &error, 300000);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+
+        QSignalSpy finished(view, &DistillView::jobFinished);
+        QVERIFY(view->distill());
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QVERIFY2(finished.last().first().toBool(), qPrintable(view->statusText()));
+        QVERIFY2(window.importResults({folder}), qPrintable(window.lastError()));
+        const std::vector<cw::ProjectVariant> &variants = window.document()->project()->variants;
+        QCOMPARE(variants.size(), size_t(2));
+        QCOMPARE(variants[1].origin, std::string("distill"));
+        QCOMPARE(variants[1].variant.name, std::string("distilled"));
+        QVERIFY2(variants[1].provenance.command.rfind("cwb distill demo --slim 0.5 ", 0) == 0,
+                 variants[1].provenance.command.c_str());
+        QCOMPARE(weightsFingerprint(variants[1].variant.model), weightsFingerprint(variants[0].variant.model));
+        const cw::VariantMetrics &here = variants[0].variant.metrics, &there = variants[1].variant.metrics;
+        QCOMPARE(there.fileBytes, here.fileBytes);
+        QCOMPARE(there.fidelity.size(), here.fidelity.size());
+        QVERIFY(!here.fidelity.empty());
+        QCOMPARE(there.fidelity[0].sqnrDb, here.fidelity[0].sqnrDb);
     }
 
     void cancelKeepsNothing()

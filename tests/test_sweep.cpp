@@ -138,6 +138,7 @@ void TestSweep::planRefusals_data()
     QTest::addColumn<QString>("message");
     QTest::newRow("format") << R"("format": "x")" << "not a sweep plan";
     QTest::newRow("kind") << R"("kind": "grid")" << "this cwb sweeps \"sensitivity\"";
+    QTest::newRow("students") << R"("kind": "distill")" << "a distillation plan has one item";
     QTest::newRow("no items") << R"("items": [])" << "the plan has no items";
     QTest::newRow("twice") << R"("items": ["a", "a"])" << "names an item twice";
     QTest::newRow("newer") << R"("version": 9)" << "newer format version";

@@ -221,6 +221,7 @@ void MainWindow::createCentralWidget()
     addAnalysisTab(m_compress, tr("Compress"));
     m_distill = new DistillView;
     m_distill->setDataset(m_datasetSpec);
+    connect(m_distill, &DistillView::clusterRequested, this, [this]() { runOnCluster(ClusterSource::Distill); });
     // A distilled student is a variant like any other: exported, compared and measured in the Compress tab.
     connect(m_distill, &DistillView::variantReady, m_document,
             [this](const cw::ProjectVariant &variant) { m_document->addVariant(variant); });
@@ -1309,14 +1310,23 @@ ClusterDialog *MainWindow::clusterDialog() const
 bool MainWindow::runOnCluster(ClusterSource source)
 {
     LmSensitivityView *lm = m_lm->model() ? m_lm->sensitivityView() : nullptr;
-    const std::optional<cw::cluster::SweepPlan> plan = lm ? lm->clusterPlan()
-                                                       : source == ClusterSource::Compress ? m_compress->clusterPlan()
-                                                                                           : m_sensitivity->clusterPlan();
+    std::optional<cw::cluster::SweepPlan> plan;
+    QString why;
+    if (lm) {
+        plan = lm->clusterPlan();
+        why = lm->statusText();
+    } else if (source == ClusterSource::Compress) {
+        plan = m_compress->clusterPlan();
+        why = m_compress->statusText();
+    } else if (source == ClusterSource::Distill) {
+        plan = m_distill->clusterPlan();
+        why = m_distill->statusText();
+    } else {
+        plan = m_sensitivity->clusterPlan();
+        why = m_sensitivity->statusText();
+    }
     if (!plan) {
-        statusBar()->showMessage(lm                                   ? lm->statusText()
-                                 : source == ClusterSource::Compress ? m_compress->statusText()
-                                                                     : m_sensitivity->statusText(),
-                                 10000);
+        statusBar()->showMessage(why, 10000);
         return false;
     }
     if (m_clusterDialog)

@@ -110,7 +110,7 @@ public:
     // A tab's long job as a Slurm job (ClusterDialog, window-modal, non-blocking; clusterDialog() while it is open):
     // the sweep of the Sensitivity tab (a language model's, when one is open), or the recipe of the Compress tab.
     // False, with the reason in the status bar, when the job cannot be planned.
-    enum class ClusterSource { Sensitivity, Compress };
+    enum class ClusterSource { Sensitivity, Compress, Distill };
     bool runOnCluster(ClusterSource source = ClusterSource::Sensitivity);
     ClusterDialog *clusterDialog() const;
     // File → Import Results: the parts of a cluster sweep (cwb sweep --shard … -o PART.h5; a folder stands for its

@@ -37,6 +37,12 @@ std::string q(const std::string &s)
     return "'" + s + "'";
 }
 
+// Whether a plan's parts hold variants (models) rather than a result document.
+bool makesVariants(const std::string &kind)
+{
+    return kind == "recipes" || kind == "distill";
+}
+
 // A model built into cwb ("demo", "demo-lm"): named, not a path.
 bool builtIn(const std::string &spec)
 {
@@ -86,8 +92,9 @@ SweepPlan planFrom(const ojson &j)
         throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
     SweepPlan p;
     p.kind = j.at("kind").get<std::string>();
-    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && p.kind != "recipes")
-        throw Error("kind \"" + p.kind + "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\" and \"recipes\"");
+    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && p.kind != "recipes" && p.kind != "distill")
+        throw Error("kind \"" + p.kind +
+                    "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\", \"recipes\" and \"distill\"");
     p.tool = j.at("tool").get<std::string>();
     p.directory = j.at("directory").get<std::string>();
     p.command = j.at("command").get<std::vector<std::string>>();
@@ -105,6 +112,8 @@ SweepPlan planFrom(const ojson &j)
         throw Error("the plan has no items");
     if (std::set<std::string>(p.items.begin(), p.items.end()).size() != p.items.size())
         throw Error("the plan names an item twice");
+    if (p.kind == "distill" && p.items.size() != 1)
+        throw Error("a distillation plan has one item, the student");
     if (p.kind == "recipes") {
         const ojson &recipes = j.at("recipes");
         if (!recipes.is_array() || recipes.size() != p.items.size())
@@ -360,6 +369,87 @@ std::vector<std::string> lmSensitivityCommand(const std::string &modelSpec, cons
     return a;
 }
 
+std::vector<std::string> distillCommand(const std::string &teacherSpec, const StudentSpec &s,
+                                        const DistillJobOptions &o, const std::string &evalSpec,
+                                        const std::string &trainSpec, const Preprocess &pre, int64_t evalLimit)
+{
+    if (!o.measure.inputs.tensors.empty() || !o.measure.inputs.values.empty() || !o.measure.inputs.shapes.empty())
+        throw Error("cwb distill feeds the first graph input only: a teacher with more inputs cannot be planned");
+    std::vector<std::string> a{"distill", teacherSpec};
+    auto add = [&](const std::string &flag, const std::string &value) {
+        a.push_back(flag);
+        a.push_back(value);
+    };
+    switch (s.kind) {
+    case StudentKind::Slim:
+        if (s.factor < 1.0)
+            add("--slim", exact(s.factor));
+        if (s.dropBlocks)
+            a.push_back("--drop-blocks");
+        break;
+    case StudentKind::File: add("--student", s.path); break;
+    case StudentKind::Arch:
+        add("--arch", s.arch);
+        add("--width", exact(s.width));
+        break;
+    }
+    if (s.fresh && s.kind != StudentKind::Arch)
+        a.push_back("--fresh");
+    const DistillConfig &d = o.distill;
+    add("--temperature", exact(d.temperature));
+    add("--alpha", exact(d.alpha));
+    if (!d.features.empty()) {
+        std::string features;
+        for (const std::string &f : d.features)
+            features.append(features.empty() ? "" : ",").append(f);
+        add("--features", features);
+        add("--feature-loss", toString(d.featureLoss));
+        add("--feature-weight", exact(d.featureWeight));
+    }
+    const TrainOptions &t = o.train;
+    add("--epochs", std::to_string(t.epochs));
+    add("--lr", exact(t.lr));
+    add("--batch", std::to_string(t.batchSize));
+    add("--seed", std::to_string(t.seed));
+    if (!evalSpec.empty())
+        add("--data", evalSpec);
+    add("--train-data", trainSpec);
+    add("--limit", std::to_string(evalLimit));
+    if (t.limit > 0)
+        add("--train-limit", std::to_string(t.limit));
+    const int threads = o.measure.threads > 0 ? o.measure.threads : t.threads;
+    if (threads > 0)
+        add("--threads", std::to_string(threads));
+    add("--bench-threads", std::to_string(o.measure.benchThreads));
+    add("--iterations", std::to_string(o.measure.benchIterations));
+    if (!o.measure.measure)
+        a.push_back("--no-measure");
+    addInputArguments(a, pre, {}, "distill");
+    return a;
+}
+
+SweepPlan distillPlan(const std::vector<std::string> &command, const std::string &teacherSpec,
+                      const std::optional<std::string> &evalData, const std::string &trainData,
+                      const std::string &studentFile, const std::string &name, const std::string &directory)
+{
+    SweepPlan plan;
+    plan.kind = "distill";
+    plan.tool = toolDescription();
+    plan.directory = directory;
+    plan.command = command;
+    plan.modelSpec = teacherSpec;
+    plan.model = modelDigest(teacherSpec);
+    if (!builtIn(teacherSpec))
+        plan.model.path = teacherSpec;
+    if (evalData)
+        plan.data.push_back(datasetRecord("evaluation", *evalData));
+    plan.data.push_back(datasetRecord("training", trainData));
+    if (!studentFile.empty()) // (checked like the data before a shard computes)
+        plan.data.push_back({"student", studentFile, {digestFile(studentFile)}});
+    plan.items = {name.empty() ? std::string("student") : name};
+    return plan;
+}
+
 std::string planPath(const SweepPlan &plan, const std::string &path)
 {
     if (builtIn(path) || fs::path(path).is_absolute())
@@ -424,7 +514,7 @@ void writePart(const SweepPart &part, const std::string &path)
                  {"seconds", part.seconds},
                  {"result", part.result.empty() ? ojson(nullptr) : ojson::parse(part.result)}};
     BundleContents contents{kPartFormat, kSweepFormatVersion, {}, {}};
-    if (part.plan.kind == "recipes") {
+    if (makesVariants(part.plan.kind)) {
         ojson variants = ojson::array();
         for (size_t i = 0; i < part.variants.size(); ++i) {
             const std::string key = "item" + std::to_string(i);
@@ -466,7 +556,7 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
         p.tool = doc.at("tool").get<std::string>();
         p.host = doc.value("host", "");
         p.seconds = doc.value("seconds", 0.0);
-        if (p.plan.kind != "recipes") {
+        if (!makesVariants(p.plan.kind)) {
             p.result = doc.at("result").dump();
         } else {
             for (const ojson &v : doc.at("variants")) {
@@ -624,7 +714,7 @@ lm::SensitivityResult mergeLmSensitivity(const std::vector<std::pair<std::string
 
 MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts)
 {
-    checkParts(parts, "recipes");
+    checkParts(parts, !parts.empty() && parts.front().second.plan.kind == "distill" ? "distill" : "recipes");
     const std::string &firstName = parts.front().first; // (clang 14 cannot capture a structured binding)
     const SweepPart &first = parts.front().second;
     std::map<std::string, Variant> variants;
@@ -659,9 +749,10 @@ std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<V
     for (const std::string &a : plan.command)
         command.append(" ").append(shellQuoted(a));
     std::vector<ProjectVariant> out;
+    const bool distilled = plan.kind == "distill";
     for (Variant &v : variants) {
-        ProjectVariant pv{std::move(v), "compress", currentProvenance()};
-        pv.provenance.command = command + " --recipe " + shellQuoted(pv.variant.name + ".json");
+        ProjectVariant pv{std::move(v), distilled ? "distill" : "compress", currentProvenance()};
+        pv.provenance.command = distilled ? command : command + " --recipe " + shellQuoted(pv.variant.name + ".json");
         pv.provenance.directory = plan.directory;
         for (const DatasetRecord &d : plan.data)
             (d.role == "training" ? pv.provenance.trainData : pv.provenance.evalData) = d.spec;

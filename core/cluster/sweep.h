@@ -17,7 +17,9 @@
 //                  pruning ratios, llama.cpp formats), the data is the text ("role": "text");
 //   "recipes"      an item is one recipe to try, named, with the recipe itself in the plan's "recipes" (aligned with
 //                  "items"), the command is cwb compress's without --recipe (cwb compress … --recipe A --recipe B
-//                  --plan); each item becomes a measured variant.
+//                  --plan); each item becomes a measured variant;
+//   "distill"      one item, the student, trained by the command (cwb distill … --plan): one training run handed to
+//                  a node; it becomes a measured variant (origin "distill") with the teacher's metrics as the base's.
 //
 // A part (PART.h5, a bundle of core/io/bundle.h with format "compression-workbench-sweep-part") holds the plan it
 // was computed for, the shard, the tool, and the result for the shard's items: for sensitivity, the JSON of
@@ -33,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/compress/distill.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
 #include "core/lm/sensitivity.h"
@@ -104,6 +107,19 @@ std::vector<std::string> compressCommand(const std::string &modelSpec, const std
                                          const std::string &trainSpec, const Preprocess &preprocess,
                                          const CompressOptions &options, int64_t trainLimit);
 
+// The arguments of `cwb distill` that train and measure as the GUI's Distill tab does: the teacher, the student,
+// the losses, the training, the data (specs; evaluation "" for none), --limit, the latency settings, threads and
+// the preprocessing. Throws cw::Error for an input fed from memory.
+std::vector<std::string> distillCommand(const std::string &teacherSpec, const StudentSpec &student,
+                                        const DistillJobOptions &options, const std::string &evalSpec,
+                                        const std::string &trainSpec, const Preprocess &preprocess, int64_t evalLimit);
+// The plan of one distillation (kind "distill"): `command` is cwb distill's arguments, run from `directory`; the
+// teacher, the data and a student file (`studentFile`, "" for none) are hashed now; the item is `name` (the
+// variant's; "" for "student").
+SweepPlan distillPlan(const std::vector<std::string> &command, const std::string &teacherSpec,
+                      const std::optional<std::string> &evalData, const std::string &trainData,
+                      const std::string &studentFile, const std::string &name, const std::string &directory);
+
 // A path the plan's command names, as seen from anywhere: a relative one starts at the plan's directory; a built-in
 // model's name ("demo") stays as it is.
 std::string planPath(const SweepPlan &plan, const std::string &path);
@@ -146,16 +162,17 @@ SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, Swee
 // perplexity (parts that measured another base, scored count or context are refused).
 lm::SensitivityResult mergeLmSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts);
 
-// The parts of a "recipes" sweep, checked as above: every item's variant (variantFromModel, named by its item) in
-// plan order, and the base's metrics (nullopt when not measured; parts that measured different base accuracies are
+// The parts of a "recipes" (or "distill") sweep, checked as above: every item's variant (variantFromModel, named
+// by its item) in plan order, and the base's metrics (nullopt when not measured; parts that measured different base accuracies are
 // refused).
 struct MergedVariants {
     std::vector<Variant> variants;
     std::optional<VariantMetrics> base;
 };
 MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts);
-// The merged variants as a project holds them (origin "compress"; provenance: this run, the plan's directory and
-// data, and as its command the plan's cwb compress command with --recipe ITEM.json).
+// The merged variants as a project holds them (origin "compress", or "distill" for a distillation; provenance: this
+// run, the plan's directory and data, and as its command the plan's cwb compress command with --recipe ITEM.json,
+// or its cwb distill command).
 std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<Variant> variants);
 
 } // namespace cw::cluster

@@ -1,6 +1,7 @@
 #include "ui/views/distillview.h"
 
 #include <QCheckBox>
+#include <QDir>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
@@ -26,6 +27,7 @@
 #include "core/compress/compress.h"
 #include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
+#include "ui/jobs/compressjob.h"
 #include "ui/jobs/distilljob.h"
 
 namespace cw::ui {
@@ -192,9 +194,16 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     m_progress->setTextVisible(true);
     m_statusLabel = new QLabel;
     m_statusLabel->setWordWrap(true);
+    m_clusterButton = new QPushButton(tr("Run on Cluster…"));
+    m_clusterButton->setObjectName(QStringLiteral("distillCluster"));
+    m_clusterButton->setToolTip(tr("Write this distillation as a plan and a Slurm job into a folder; File → Import "
+                                   "Results adds the student to the project"));
+    connect(m_clusterButton, &QPushButton::clicked, this, &DistillView::clusterRequested);
     auto *buttons = new QHBoxLayout;
     buttons->addWidget(m_run);
     buttons->addWidget(m_cancel);
+    buttons->addStretch(1);
+    buttons->addWidget(m_clusterButton);
 
     auto *left = new QWidget;
     auto *leftLayout = new QVBoxLayout(left);
@@ -407,6 +416,7 @@ void DistillView::updateControls()
 {
     const bool ready = m_teacher != nullptr && m_runInputs.blocked.isEmpty();
     m_run->setEnabled(ready && !m_job);
+    m_clusterButton->setEnabled(ready);
     m_run->setToolTip(m_runInputs.blocked.isEmpty() ? tr("Train the student with the open model as teacher (Ctrl+Shift+D)")
                                                      : m_runInputs.blocked);
     m_cancel->setEnabled(m_job != nullptr);
@@ -416,19 +426,15 @@ void DistillView::updateControls()
         w->setEnabled(!m_job);
 }
 
-bool DistillView::distill()
+std::optional<DistillParams> DistillView::jobParams(const QString &name)
 {
-    if (m_job) {
-        setStatus(tr("A distillation is already running."), true);
-        return false;
-    }
     if (!m_teacher) {
         setStatus(tr("No model is open: the open model is the teacher."), true);
-        return false;
+        return std::nullopt;
     }
     if (!m_runInputs.blocked.isEmpty()) {
         setStatus(m_runInputs.blocked, true);
-        return false;
+        return std::nullopt;
     }
     DistillParams params;
     params.teacher = *m_teacher;
@@ -437,19 +443,55 @@ bool DistillView::distill()
         params.options = jobOptions();
     } catch (const std::exception &e) {
         setStatus(QString::fromUtf8(e.what()), true);
-        return false;
+        return std::nullopt;
     }
     params.trainSpec = m_trainData->text().trimmed().toStdString();
     if (params.trainSpec.empty()) {
         setStatus(tr("Give training data (labels are optional)."), true);
-        return false;
+        return std::nullopt;
     }
     params.evalSpec = m_evalSpec.toStdString();
     params.preprocess = m_runInputs.preprocess;
     params.evalLimit = m_evalLimit->value();
-    const QString name = QStringLiteral("distilled-%1").arg(++m_runs);
     params.name = name;
     writeSettings();
+    return params;
+}
+
+std::optional<cw::cluster::SweepPlan> DistillView::clusterPlan()
+{
+    const std::optional<DistillParams> p = jobParams(QStringLiteral("distilled"));
+    if (!p)
+        return std::nullopt;
+    try {
+        cw::DistillJobOptions options = p->options;
+        if (options.measure.threads <= 0) // as the job runs it
+            options.measure.threads = compressThreads();
+        const std::string teacher = p->teacher.sourcePath;
+        return cw::cluster::distillPlan(
+            cw::cluster::distillCommand(teacher, p->student, options, p->evalSpec, p->trainSpec, p->preprocess,
+                                        p->evalLimit),
+            teacher, p->evalSpec.empty() ? std::nullopt : std::optional<std::string>(p->evalSpec), p->trainSpec,
+            p->student.kind == cw::StudentKind::File ? p->student.path : std::string(), p->name.toStdString(),
+            QDir::currentPath().toStdString());
+    } catch (const std::exception &e) {
+        setStatus(tr("Cannot plan this distillation for a cluster: %1").arg(QString::fromUtf8(e.what())), true);
+        return std::nullopt;
+    }
+}
+
+bool DistillView::distill()
+{
+    if (m_job) {
+        setStatus(tr("A distillation is already running."), true);
+        return false;
+    }
+    const QString name = QStringLiteral("distilled-%1").arg(m_runs + 1);
+    std::optional<DistillParams> p = jobParams(name);
+    if (!p)
+        return false;
+    ++m_runs;
+    DistillParams params = std::move(*p);
 
     const bool features = !params.options.distill.features.empty();
     auto *job = new DistillJob(std::move(params), this);

@@ -14,9 +14,11 @@
 #include <memory>
 #include <optional>
 
+#include "core/cluster/sweep.h"
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
 #include "core/project/project.h"
+#include "ui/jobs/distilljob.h"
 #include "ui/modelinputs.h"
 
 class QCheckBox;
@@ -55,6 +57,10 @@ public:
     // The student and losses the controls describe.
     cw::StudentSpec studentSpec() const;
     cw::DistillJobOptions jobOptions() const;
+    // The distillation the controls describe as a plan for a cluster (cwb distill's arguments, core/cluster/sweep.h);
+    // nullopt with the reason in statusText().
+    std::optional<cw::cluster::SweepPlan> clusterPlan();
+    QPushButton *clusterButton() const { return m_clusterButton; }
 
     QComboBox *studentKindCombo() const { return m_kind; }
     QDoubleSpinBox *slimSpin() const { return m_slim; }
@@ -81,8 +87,11 @@ signals:
     void jobStarted(const QString &name);
     void jobFinished(bool succeeded);
     void errorOccurred(const QString &message);
+    void clusterRequested();
 
 private:
+    // The job Distil would start (named `name`); nullopt with the reason said.
+    std::optional<DistillParams> jobParams(const QString &name);
     void log(const QString &line); // into the log panel, and logged()
     void updatePrediction();
     void updateControls();
@@ -115,7 +124,7 @@ private:
     QComboBox *m_featureLoss = nullptr;
     QSpinBox *m_epochs = nullptr, *m_batch = nullptr, *m_seed = nullptr, *m_evalLimit = nullptr;
     QLineEdit *m_trainData = nullptr;
-    QPushButton *m_run = nullptr, *m_cancel = nullptr;
+    QPushButton *m_run = nullptr, *m_cancel = nullptr, *m_clusterButton = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_statusLabel = nullptr;
     QCustomPlot *m_lossChart = nullptr, *m_accuracyChart = nullptr;
