@@ -232,8 +232,8 @@ def recipe_seeds(d):
 
 
 def sweep_seeds(d, cwb):
-    """Plans of a small sensitivity sweep and of a recipe list on the demo, of a sweep of the demo language model,
-    and the documents of their parts."""
+    """Plans of a small sensitivity sweep, a recipe list and a distillation on the demo, of a sweep of the demo
+    language model, and the documents of their parts."""
     work = os.path.join(d, "work")
     os.makedirs(work)
     subprocess.run([cwb, "sensitivity", "demo", "--data", "fashion-mnist", "--limit", "50", "--prune", "0.5",
@@ -252,7 +252,13 @@ def sweep_seeds(d, cwb):
                    cwd=work, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([cwb, "sweep", "lm.json", "--shard", "0/2", "-o", "lm-part.h5"], cwd=work, check=True,
                    stdout=subprocess.DEVNULL)
-    for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part"), ("lm.json", "lm-part")):
+    subprocess.run([cwb, "distill", "demo", "--data", "fashion-mnist", "--limit", "20", "--train-limit", "32",
+                    "--epochs", "1", "--arch", "cnn", "--width", "0.25", "--iterations", "1", "--plan", "distill.json"],
+                   cwd=work, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "sweep", "distill.json", "--shard", "0/1", "-o", "distill-part.h5"], cwd=work, check=True,
+                   stdout=subprocess.DEVNULL)
+    for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part"), ("lm.json", "lm-part"),
+                       ("distill.json", "distill-part")):
         shutil.copy(os.path.join(work, plan), os.path.join(d, plan))
         with h5py.File(os.path.join(work, part + ".h5"), "r") as f:
             document = f["document"][()]
