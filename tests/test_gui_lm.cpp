@@ -28,6 +28,7 @@
 #include <QStatusBar>
 #include <QStackedWidget>
 #include <QStandardItemModel>
+#include <QTabWidget>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTextEdit>
@@ -1383,7 +1384,15 @@ void TestGuiLm::compressFinetunesWithTheBaseAsTeacher()
     QSignalSpy finished(view, &LmJobView::finished);
     QVERIFY2(view->run(), qPrintable(view->statusText()));
     QCOMPARE(view->job()->params().calibrationTokens, int64_t(2048));
-    QVERIFY(finished.wait(kJobTimeoutMs));
+    // The loss is drawn while it trains: the chart's tab comes forward at the first step, titled with the progress.
+    QSignalSpy steps(view->job(), &LmCompressJob::finetuneStep);
+    QVERIFY(steps.wait(kJobTimeoutMs));
+    QCOMPARE(steps.first().at(1).toLongLong(), qint64(2));
+    QCOMPARE(view->lossChart()->graphCount(), 1);
+    QCOMPARE(view->lossChart()->graph(0)->dataCount(), 1);
+    QCOMPARE(view->lossChart()->graph(0)->data()->at(0)->value, steps.first().at(2).toDouble());
+    QCOMPARE(view->findChild<QTabWidget *>(QStringLiteral("lmCompressCharts"))->currentWidget(), view->lossChart());
+    QVERIFY(!finished.isEmpty() || finished.wait(kJobTimeoutMs));
     QVERIFY2(finished.last().at(0).toBool(), qPrintable(view->statusText()));
     QCOMPARE(view->variants().size(), size_t(1));
     const LmCompressView::Variant &v = view->variants().front();

@@ -240,6 +240,8 @@ void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmComp
                  fr.loss.push_back(s.loss);
                  fr.steps = s.step;
                  fr.seconds = s.seconds;
+                 if (o.finetuneStep)
+                     o.finetuneStep(s.step, s.steps, s.loss);
                  if (progress)
                      progress(double(s.step) / double(s.steps), "fine-tuning");
              },

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,6 +53,8 @@ struct LmCompressOptions {
     double damping = 0.01;            // GPTQ / SparseGPT: λ = damping · mean(diag H)
     bool actOrder = true;             // GPTQ: columns in decreasing diag H
     int threads = 0;
+    // After each fine-tuning step, on the computing thread: the step (1-based), the steps in all, its loss.
+    std::function<void(int64_t step, int64_t steps, double loss)> finetuneStep;
 };
 
 struct LmTensorResult {

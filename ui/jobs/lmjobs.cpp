@@ -220,7 +220,8 @@ LmCompressJob::LmCompressJob(LmCompressParams params, QObject *parent) : Job(par
 }
 
 LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::StopToken &stop,
-                                     const cw::ProgressFn &progress)
+                                     const cw::ProgressFn &progress,
+                                     const std::function<void(int64_t, int64_t, double)> &finetuneStep)
 {
     NicerThread nicer;
     // The bar: texts and weights, the base (when measured), the compression, the variant's perplexity and speed.
@@ -233,6 +234,7 @@ LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::S
     options.threads = params.threads;
     options.importance = params.importance;
     options.maxTokens = params.calibrationTokens;
+    options.finetuneStep = finetuneStep;
     if (!params.calibrationSpec.empty())
         options.calibration = cw::lm::encodeText(*model, cw::lm::loadText(params.calibrationSpec));
     // Refused recipes are refused before the weights are read.
@@ -288,7 +290,11 @@ bool LmCompressJob::start()
     m_result.reset();
     const LmCompressParams params = m_params;
     return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
-        auto outcome = std::make_shared<LmCompressOutcome>(run(params, stop, progress));
+        const auto onStep = [this](int64_t step, int64_t steps, double loss) {
+            QMetaObject::invokeMethod(
+                this, [this, step, steps, loss]() { emit finetuneStep(step, steps, loss); }, Qt::QueuedConnection);
+        };
+        auto outcome = std::make_shared<LmCompressOutcome>(run(params, stop, progress, onStep));
         return [this, outcome]() {
             m_result = std::move(*outcome);
             emit succeeded();

@@ -229,11 +229,15 @@ public:
     // The work itself, callable without Qt. Progress: "reading the text", "reading weights", "base perplexity: chunk
     // i of n", the compression's stages (calibration, each tensor), "perplexity: chunk i of n", "speed". The recipe is
     // checked (cw::lm::validateLmRecipe) before anything is read.
+    // `finetuneStep`: cw::lm::LmCompressOptions::finetuneStep.
     static LmCompressOutcome run(const LmCompressParams &params, const cw::StopToken &stop,
-                                 const cw::ProgressFn &progress);
+                                 const cw::ProgressFn &progress,
+                                 const std::function<void(int64_t, int64_t, double)> &finetuneStep = {});
 
 signals:
     void succeeded();
+    // Each fine-tuning step as it ends (the live loss curve): 1-based step, the steps in all, its training loss.
+    void finetuneStep(qint64 step, qint64 steps, double loss);
 
 private:
     LmCompressParams m_params;

@@ -80,6 +80,11 @@ LmCompressView::LmCompressView(QWidget *parent) : LmJobView(parent)
 {
     setObjectName(QStringLiteral("lmCompressView"));
     buildUi();
+    // A run that ended without a variant (cancelled, failed) leaves no live curve behind.
+    connect(this, &LmJobView::finished, this, [this]() {
+        m_liveLoss.clear();
+        showLossChart();
+    });
     QSettings s;
     m_loading = true;
     m_calibrate->setChecked(s.value(QLatin1String(kCalibrateKey), true).toBool());
@@ -199,7 +204,7 @@ void LmCompressView::buildUi()
     m_lossChart->xAxis->setLabel(tr("Fine-tuning step"));
     m_lossChart->yAxis->setLabel(tr("Training loss"));
     m_lossChart->yAxis->grid()->setSubGridVisible(false);
-    auto *charts = new QTabWidget;
+    auto *charts = m_charts = new QTabWidget;
     charts->setObjectName(QStringLiteral("lmCompressCharts"));
     charts->setDocumentMode(true);
     charts->addTab(m_chart, tr("Perplexity × size"));
@@ -869,6 +874,15 @@ bool LmCompressView::run()
     params.measureBase = m_bases.find(key) == m_bases.end();
     auto *job = new LmCompressJob(std::move(params), this);
     const QString text = LmTextCombo::displayName(spec);
+    m_liveLoss.clear();
+    m_liveName = QString::fromStdString(job->params().recipe.name);
+    connect(job, &LmCompressJob::finetuneStep, this, [this](qint64, qint64 steps, double loss) {
+        if (m_liveLoss.empty())
+            m_charts->setCurrentWidget(m_lossChart); // the curve to watch while it trains
+        m_liveLoss.push_back(loss);
+        m_liveSteps = steps;
+        showLossChart();
+    });
     connect(job, &LmCompressJob::succeeded, this, [this, job, key, text]() {
         const LmCompressOutcome &o = *job->result();
         if (o.basePerplexity)
@@ -996,7 +1010,10 @@ void LmCompressView::showLossChart()
     const int selected = selectedVariant();
     const Variant *v = selected >= 0 ? &m_variants[size_t(selected)] : m_variants.empty() ? nullptr : &m_variants.back();
     const auto &f = v ? v->result->finetune : std::nullopt;
-    if (!f || f->loss.empty()) {
+    // While a job fine-tunes: its loss so far, on the axis of all its steps.
+    const bool live = isRunning() && !m_liveLoss.empty();
+    const std::vector<double> &loss = live ? m_liveLoss : f ? f->loss : m_liveLoss;
+    if (!live && (!f || f->loss.empty())) {
         m_lossChart->xAxis->setRange(0, 1);
         m_lossChart->yAxis->setRange(0, 1);
         auto *empty = new QCPItemText(m_lossChart);
@@ -1009,24 +1026,30 @@ void LmCompressView::showLossChart()
         return;
     }
     QCPGraph *g = m_lossChart->addGraph();
-    g->setName(v->name);
+    g->setName(live ? m_liveName : v->name);
     g->setPen(QPen(QColor(31, 119, 180), 1.5));
     QVector<double> x, y;
-    for (size_t i = 0; i < f->loss.size(); ++i) {
+    for (size_t i = 0; i < loss.size(); ++i) {
         x << double(i + 1);
-        y << f->loss[i];
+        y << loss[i];
     }
     g->setData(x, y, true);
     auto *title = new QCPItemText(m_lossChart);
     title->position->setType(QCPItemPosition::ptAxisRectRatio);
     title->position->setCoords(0.98, 0.04);
     title->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
-    title->setText(f->distilled ? tr("%1 · distillation from the base").arg(v->name)
-                                : tr("%1 · cross-entropy").arg(v->name));
-    const auto [lo, hi] = std::minmax_element(f->loss.begin(), f->loss.end());
+    if (live)
+        title->setText(tr("%1 · training: step %2 of %3")
+                           .arg(m_liveName.isEmpty() ? tr("the recipe") : m_liveName)
+                           .arg(loss.size())
+                           .arg(m_liveSteps));
+    else
+        title->setText(f->distilled ? tr("%1 · distillation from the base").arg(v->name)
+                                    : tr("%1 · cross-entropy").arg(v->name));
+    const auto [lo, hi] = std::minmax_element(loss.begin(), loss.end());
     const double pad = std::max(0.05 * (*hi - *lo), 1e-3);
     m_lossChart->yAxis->setRange(*lo - pad, *hi + 3 * pad); // room for the title above the curve
-    m_lossChart->xAxis->setRange(0, double(f->loss.size()) + 1);
+    m_lossChart->xAxis->setRange(0, double(live ? m_liveSteps : int64_t(loss.size())) + 1);
     m_lossChart->replot(QCustomPlot::rpQueuedReplot);
 }
 

@@ -19,7 +19,7 @@
 // (recipe summary, bytes, bits per weight, perplexity and its change against the base, prompt and generation tokens
 // per second) and a point to the chart of perplexity against bits per weight (the base a grey diamond, the Pareto
 // points — no other point both smaller and better — joined and named) and, on a second tab, the selected variant's
-// fine-tuning loss per step. Export… writes the selected variant as GGUF
+// fine-tuning loss per step (drawn live while a run fine-tunes: the tab comes forward at its first step). Export… writes the selected variant as GGUF
 // (its encoded tensors as measured: ExportGgufJob), Save Recipe… its recipe. Texts, chunks, calibration tokens and the last recipe
 // folder are remembered.
 #pragma once
@@ -45,6 +45,7 @@ class QPushButton;
 class QSpinBox;
 class QStandardItemModel;
 class QTableView;
+class QTabWidget;
 
 namespace cw::ui {
 
@@ -213,6 +214,11 @@ private:
     QPushButton *m_saveVariantRecipe = nullptr;
     QCustomPlot *m_chart = nullptr;
     QCustomPlot *m_lossChart = nullptr;
+    QTabWidget *m_charts = nullptr;
+    // The running job's fine-tuning loss so far (drawn live on the loss chart), its recipe's name and step count.
+    std::vector<double> m_liveLoss;
+    QString m_liveName;
+    int64_t m_liveSteps = 0;
 };
 
 } // namespace cw::ui
