@@ -63,6 +63,7 @@
 #include "core/lm/stats.h"
 #include "core/lm/tokenizer.h"
 #include "core/project/diff.h"
+#include "core/project/lm_project.h"
 #include "core/project/project.h"
 #include "core/quant/quantize.h"
 #include "core/runtime/ops.h"
@@ -1101,6 +1102,8 @@ cw::lm::SensitivityResult computeLmSensitivity(const SensitivityArgs &args, cw::
 std::shared_ptr<cw::lm::LanguageModel> openLanguageModel(const std::string &spec, bool load);
 int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::LanguageModel &model,
                         const std::string &modelSpec, const AllocationArgs &alloc, bool asJson);
+void storeLmSensitivity(const std::string &project, const std::string &model, const cw::lm::SensitivityResult &r,
+                        const std::string &text);
 
 // This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V") and --json: the
 // command a plan keeps (core/cluster/sweep.h).
@@ -1879,8 +1882,41 @@ int cmdProjectList(const ProjectShowArgs &args)
     return 0;
 }
 
+// A language model's project: its base, sensitivity sweep and variants with their measurements.
+int showLmProject(const ProjectShowArgs &args)
+{
+    const cw::LmProject p = cw::loadLmProject(args.project);
+    if (args.json) {
+        std::cout << cw::lmProjectToJson(p) << '\n';
+        return 0;
+    }
+    std::printf("project %s (a language model)\n", args.project.c_str());
+    std::printf("base    %s (%s, SHA-256 %.12s…)\n", p.baseSpec.c_str(), humanBytes(double(p.baseFile.bytes)).c_str(),
+                p.baseFile.sha256.c_str());
+    if (p.sensitivity)
+        std::printf("        sensitivity: %zu trials on %s, base perplexity %.4f\n", p.sensitivity->rows.size(),
+                    p.sensitivityText.c_str(), p.sensitivity->basePerplexity);
+    std::printf("\n%-24s %12s %8s %12s %9s %10s %10s\n", "variant", "bytes", "bpw", "perplexity", "change",
+                "prompt t/s", "gen t/s");
+    for (const cw::LmProjectVariant &v : p.variants)
+        std::printf("%-24s %12llu %8.3f %12.4f %+8.2f%% %10.1f %10.1f\n", v.name.c_str(),
+                    (unsigned long long)v.result->bytes, v.result->bitsPerWeight(), v.perplexity.perplexity,
+                    100.0 * (v.perplexity.perplexity / v.basePerplexity - 1.0), v.speed.promptTokensPerSecond,
+                    v.speed.generationTokensPerSecond);
+    for (const cw::LmProjectVariant &v : p.variants) {
+        const cw::Provenance &pr = v.provenance;
+        std::printf("\n%s\n  recipe   %s\n  measured on %s\n  made     %s with %s on %s (%d threads)\n  command  %s\n"
+                    "  in       %s\n",
+                    v.name.c_str(), cw::recipeToJson(v.recipe, -1).c_str(), v.evaluation.c_str(), pr.date.c_str(),
+                    pr.tool.c_str(), pr.machine.c_str(), pr.cores, pr.command.c_str(), pr.directory.c_str());
+    }
+    return 0;
+}
+
 int cmdProjectShow(const ProjectShowArgs &args)
 {
+    if (cw::isLmProjectFile(args.project))
+        return showLmProject(args);
     cw::Project p = cw::loadProject(args.project);
     args.constraints.applyTo(p.constraints);
     const json doc = json::parse(cw::projectToJson(p));
@@ -2305,10 +2341,9 @@ void declareMerge(CLI::App *cmd, MergeArgs &a)
 int mergeLmSensitivity(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
 {
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
-    if (args.project)
-        throw cw::Error("a language model's sensitivity is not stored in projects yet: write it with -o OUT.json "
-                        "(File → Import Results opens it in the Sensitivity tab)");
     const cw::lm::SensitivityResult r = cw::cluster::mergeLmSensitivity(parts);
+    if (args.project)
+        storeLmSensitivity(*args.project, cw::cluster::planPath(plan, plan.modelSpec), r, plan.data.front().spec);
     args.allocation.check(true); // (a sweep without formats: allocateFormats says so)
     if (!args.output.empty())
         cw::writeFileAtomically(args.output, cw::lm::sensitivityToJson(r, 2) + "\n");
@@ -2317,8 +2352,9 @@ int mergeLmSensitivity(const MergeArgs &args, const std::vector<std::pair<std::s
         double seconds = 0;
         for (const auto &[name, part] : parts)
             seconds += part.seconds;
-        std::printf("merged %zu parts: %zu matrices of %s (%.1f s of computation)%s%s\n", parts.size(),
-                    plan.items.size(), plan.modelSpec.c_str(), seconds, args.output.empty() ? "" : "; wrote ",
+        std::printf("merged %zu parts: %zu matrices of %s (%.1f s of computation)%s%s%s%s\n", parts.size(),
+                    plan.items.size(), plan.modelSpec.c_str(), seconds, args.project ? "; stored in " : "",
+                    args.project ? args.project->c_str() : "", args.output.empty() ? "" : "; wrote ",
                     args.output.c_str());
     }
     return reportLmSensitivity(r, *openLanguageModel(model, false), model, args.allocation, args.json);
@@ -2624,15 +2660,23 @@ std::shared_ptr<cw::lm::LanguageModel> openLanguageModel(const std::string &spec
 // the base and the variant on --data, sizes as stored, the variant exported as GGUF.
 int lmCompress(const CompressArgs &args)
 {
-    if (args.project)
-        throw cw::Error("projects do not hold language models yet: give -o OUT.gguf");
+    if (args.project) {
+        if (cw::fileExtension(*args.project) != cw::kProjectExtension)
+            throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" +
+                            *args.project + "'");
+        if (!args.data || args.noMeasure)
+            throw cw::Error("a project's variants are measured: give --data TEXT (and no --no-measure)");
+        std::error_code ec;
+        if (std::filesystem::exists(*args.project, ec))
+            cw::requireLmBase(cw::loadLmProject(*args.project), args.model);
+    }
     const std::string ext = cw::fileExtension(args.output);
     if (!args.output.empty() && ext != "gguf" && ext != "safetensors")
         throw cw::Error("a language model's variant is written as OUT.gguf (or, float, OUT.safetensors), not '" +
                         args.output + "'");
     if (args.output.empty() && args.noMeasure)
         throw cw::Error("give -o OUT.gguf, or measure the variant (no --no-measure)");
-    const cw::Recipe recipe = cw::loadRecipe(args.recipes.front());
+    cw::Recipe recipe = cw::loadRecipe(args.recipes.front());
     const auto model = openLanguageModel(args.model, false);
     cw::lm::LmCompressOptions o;
     o.threads = args.options.threads;
@@ -2668,6 +2712,31 @@ int lmCompress(const CompressArgs &args)
         cw::lm::exportSafetensors(*model, args.output, false);
     const uint64_t baseBytes = model->config().storedBytes;
     const double baseBpw = double(baseBytes) * 8.0 / double(std::max<int64_t>(1, model->config().parameters));
+    if (args.project) {
+        cw::LmProjectVariant v;
+        if (recipe.name.empty())
+            recipe.name = std::filesystem::path(args.recipes.front()).stem().string();
+        v.name = recipe.name;
+        v.recipe = recipe;
+        v.result = std::make_shared<const cw::lm::LmCompressResult>(r);
+        v.perplexity = *after;
+        v.basePerplexity = before->perplexity;
+        v.speed = cw::lm::variantSpeed(model, args.options.threads);
+        v.evaluation = *args.data;
+        v.provenance = cw::currentProvenance();
+        v.provenance.command = g_commandLine;
+        v.provenance.evalData = *args.data;
+        v.provenance.trainData = args.trainData.value_or("");
+        std::string added;
+        cw::updateLmProject(
+            *args.project, [&] { return cw::newLmProject(args.model); },
+            [&](cw::LmProject &p) {
+                cw::requireLmBase(p, args.model);
+                cw::addLmVariant(p, std::move(v));
+                added = p.variants.back().name;
+            });
+        std::fprintf(args.json ? stderr : stdout, "added variant '%s' to %s\n", added.c_str(), args.project->c_str());
+    }
 
     if (args.json) {
         json tensors = json::array();
@@ -2900,14 +2969,38 @@ int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::Langua
     return 0;
 }
 
+// The sweep as the sensitivity of a language model's project (created when missing).
+void storeLmSensitivity(const std::string &project, const std::string &model, const cw::lm::SensitivityResult &r,
+                        const std::string &text)
+{
+    if (cw::fileExtension(project) != cw::kProjectExtension)
+        throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + project + "'");
+    cw::updateLmProject(
+        project, [&] { return cw::newLmProject(model); },
+        [&](cw::LmProject &p) {
+            cw::requireLmBase(p, model);
+            p.sensitivity = r;
+            p.sensitivityText = text;
+        });
+}
+
 int lmSensitivity(const SensitivityArgs &args)
 {
-    if (!args.output.empty() || args.project)
-        throw cw::Error("a language model's sensitivity is printed (--json), not yet stored with -o / --project");
+    if (!args.output.empty())
+        throw cw::Error("a language model's sensitivity is printed (--json) or stored in a project (--project), not "
+                        "written with -o");
     const AllocationArgs alloc{args.targetBpw, args.lock, args.recipeOut};
     alloc.check(!args.formats.empty());
+    if (args.project) {
+        std::error_code ec;
+        if (cw::fileExtension(*args.project) == cw::kProjectExtension && std::filesystem::exists(*args.project, ec))
+            cw::requireLmBase(cw::loadLmProject(*args.project), args.model);
+    }
     auto model = openLanguageModel(args.model, true);
-    return reportLmSensitivity(computeLmSensitivity(args, *model), *model, args.model, alloc, args.json);
+    const cw::lm::SensitivityResult r = computeLmSensitivity(args, *model);
+    if (args.project)
+        storeLmSensitivity(*args.project, args.model, r, args.data);
+    return reportLmSensitivity(r, *model, args.model, alloc, args.json);
 }
 
 struct PerplexityArgs {

@@ -16,11 +16,17 @@
 #include "core/base/sha256.h"
 #include "core/compress/compress.h"
 #include "core/compress/sensitivity.h"
+#include "core/io/bundle.h"
 #include "core/io/model_io.h"
 #include "core/graph/transform.h"
 #include "core/project/compare.h"
 #include "core/project/diff.h"
+#include "core/lm/compress.h"
+#include "core/lm/model.h"
+#include "core/project/lm_project.h"
 #include "core/project/project.h"
+#include "core/quant/ggml_blocks.h"
+#include "resources/demo_data.h"
 #include "core/project/report.h"
 #include "tests/testutil.h"
 
@@ -98,6 +104,7 @@ private slots:
     void reportText();
     void layerComparison();
     void saveKeepsWhatOthersAdded();
+    void languageModelProject();
 };
 
 void TestProject::sha256_data()
@@ -723,6 +730,123 @@ void TestProject::saveKeepsWhatOthersAdded()
     QVERIFY(std::filesystem::remove(path));
     QVERIFY(cw::saveProjectMerging(held, path, known).empty());
     QCOMPARE(cw::loadProject(path).variants.size(), size_t(4));
+}
+
+void TestProject::languageModelProject()
+{
+    // A language model's project: a Q4_0 variant of demo-lm (its encoded tensors, per-tensor results, a fine-tuning
+    // curve with a non-finite loss, measurements) and a sensitivity sweep come back from the file as they went in;
+    // the reopened variant exports the GGUF the live one exports, byte for byte; h5py reads a tensor's bytes; the
+    // base is found beside a moved project and refused when it changed; a CNN project is not read as one.
+    QTemporaryDir dir;
+    const QString base = dir.filePath("base.gguf");
+    const std::string_view demo = cw::demoModelBytes("demo-lm");
+    QVERIFY(!demo.empty());
+    QVERIFY(writeFile(base, QByteArray(demo.data(), qsizetype(demo.size()))));
+    auto model = cw::lm::LanguageModel::open(base.toStdString());
+    model->load();
+    const cw::Recipe recipe = cw::recipeFromJson(R"({"name": "q4", "quantize": {"weights": {"format": "q4_0"}}})");
+    auto result = std::make_shared<cw::lm::LmCompressResult>(cw::lm::compressLanguageModel(*model, recipe, {}));
+    result->finetune = cw::lm::LmFinetuneResult{3, 8, 128, true, {3.25, INFINITY, 2.5}, 1.5};
+    cw::LmProject p = cw::newLmProject(base.toStdString());
+    QCOMPARE(p.baseFile.sha256, cw::sha256Hex(demo));
+    cw::LmProjectVariant v;
+    v.name = "q4";
+    v.recipe = recipe;
+    v.result = result;
+    v.perplexity.perplexity = 246.9752;
+    v.perplexity.nll = std::log(246.9752);
+    v.perplexity.scored = 252;
+    v.perplexity.chunks = 4;
+    v.perplexity.chunkPerplexity = {250.5, 246.9752};
+    v.basePerplexity = 244.4595;
+    v.speed = {128, 32, 30844.5, 2402.75};
+    v.evaluation = "brown:heldout";
+    v.provenance = cw::currentProvenance();
+    v.provenance.command = "cwb compress base.gguf --recipe q4.json --project p.cwproj";
+    cw::addLmVariant(p, v);
+    cw::addLmVariant(p, v); // a name taken gets a number
+    QCOMPARE(p.variants[1].name, std::string("q4 (2)"));
+    cw::lm::SensitivityResult sweep;
+    sweep.basePerplexity = 244.4595;
+    sweep.scored = 126;
+    sweep.ctx = 128;
+    sweep.rows.push_back({"blk.0.ffn_up.weight", "ffn_up", 0, "Q4_0", 245.5, 1.0405, 0.0042, 27.0, 36864});
+    sweep.rows.push_back({"blk.0.ffn_up.weight", "ffn_up", 0, "Q8_0", 244.4595, 0, 0, INFINITY, 69632});
+    p.sensitivity = sweep;
+    p.sensitivityText = "brown:heldout";
+    const QString path = dir.filePath("p.cwproj");
+    cw::saveLmProject(p, path.toStdString());
+    QVERIFY(cw::isLmProjectFile(path.toStdString()));
+
+    const cw::LmProject back = cw::loadLmProject(path.toStdString());
+    QCOMPARE(QString::fromStdString(cw::lmProjectToJson(back)), QString::fromStdString(cw::lmProjectToJson(p)));
+    QCOMPARE(back.variants.size(), size_t(2));
+    const cw::lm::LmCompressResult &r = *back.variants[0].result;
+    QCOMPARE(r.encoded.size(), result->encoded.size());
+    for (const auto &[name, e] : result->encoded) {
+        QVERIFY2(r.encoded.count(name), name.c_str());
+        QCOMPARE(r.encoded.at(name).type, e.type);
+        QVERIFY2(r.encoded.at(name).bytes == e.bytes, name.c_str());
+    }
+    QVERIFY(std::isinf(r.finetune->loss[1]) && r.finetune->distilled);
+    QVERIFY(std::isinf(back.sensitivity->rows[1].sqnrDb));
+    QCOMPARE(back.sensitivityText, std::string("brown:heldout"));
+    // The reopened variant exports what the live one exports (the base checkpoint plus its encoded tensors).
+    cw::lm::exportGguf(*model, dir.filePath("live.gguf").toStdString(), false, result->encoded);
+    auto reopened = cw::lm::LanguageModel::open(cw::locateLmBase(back, path.toStdString()));
+    cw::lm::exportGguf(*reopened, dir.filePath("reopened.gguf").toStdString(), false, r.encoded);
+    QCOMPARE(cw::sha256File(dir.filePath("reopened.gguf").toStdString()),
+             cw::sha256File(dir.filePath("live.gguf").toStdString()));
+
+    // h5py reads the document and a tensor's bytes.
+    const std::string tensor = "blk.0.ffn_up.weight";
+    const std::string &bytes = result->encoded.at(tensor).bytes;
+    QString error;
+    const QString code = QStringLiteral(R"(
+import h5py, json, hashlib
+f = h5py.File('p.cwproj', 'r')
+fmt = f.attrs['format']
+assert (fmt.decode() if isinstance(fmt, bytes) else fmt) == 'compression-workbench-lm-project', fmt
+doc = json.loads(f['document'][()])
+v = doc['variants'][0]
+e = [e for e in v['encoded'] if e['tensor'] == '%1'][0]
+assert e['type'] == 2, e
+data = f['blobs']['v1']['%1'][()].tobytes() if 'v1' in f['blobs'] else None
+if data is None:
+    key = [k for k in f['blobs'].keys() if f['blobs'][k].attrs['name'] in (b'v1/%1', 'v1/%1')][0]
+    data = f['blobs'][key][()].tobytes()
+assert hashlib.sha256(data).hexdigest() == '%2', hashlib.sha256(data).hexdigest()
+assert doc['sensitivity']['sweep']['rows'][1]['sqnr_db'] == 'inf'
+)")
+                             .arg(QString::fromStdString(tensor), QString::fromStdString(cw::sha256Hex(bytes)));
+    QVERIFY2(runPython(code, dir.path(), &error), qPrintable(error));
+
+    // Moved with its base: found beside the project; the base changed: refused, by name.
+    QTemporaryDir moved;
+    QVERIFY(QFile::copy(path, moved.filePath("p.cwproj")) && QFile::copy(base, moved.filePath("base.gguf")));
+    QFile::remove(base);
+    QCOMPARE(QString::fromStdString(cw::locateLmBase(back, moved.filePath("p.cwproj").toStdString())),
+             moved.filePath("base.gguf"));
+    QFile f(moved.filePath("base.gguf"));
+    QVERIFY(f.open(QIODevice::Append));
+    f.write("x");
+    f.close();
+    QVERIFY(errorOf([&] { cw::locateLmBase(back, moved.filePath("p.cwproj").toStdString()); })
+                .contains("is not the project's base model any more"));
+    cw::requireLmBase(back, "demo-lm"); // the same bytes, built in
+    QVERIFY(errorOf([&] { cw::requireLmBase(back, "demo"); }).contains("is not the project's base model"));
+    // The two kinds of project refuse each other's files; a blob missing is named.
+    QVERIFY(errorOf([&] { cw::loadProject(path.toStdString()); }).contains("compression-workbench-lm-project"));
+    cw::Project cnn = cw::newProject("demo");
+    cw::saveProject(cnn, dir.filePath("cnn.cwproj").toStdString());
+    QVERIFY(!cw::isLmProjectFile(dir.filePath("cnn.cwproj").toStdString()));
+    QVERIFY(errorOf([&] { cw::loadLmProject(dir.filePath("cnn.cwproj").toStdString()); }).contains("not a"));
+    cw::BundleContents c{cw::kLmProjectFormat, 1, cw::readBundle(path.toStdString(), cw::kLmProjectFormat, 1).document,
+                         {}, {}};
+    cw::writeBundle(c, dir.filePath("noblobs.cwproj").toStdString());
+    QVERIFY(errorOf([&] { cw::loadLmProject(dir.filePath("noblobs.cwproj").toStdString()); })
+                .contains("variant 'q4': the bytes of tensor"));
 }
 
 QTEST_GUILESS_MAIN(TestProject)

@@ -6,6 +6,7 @@
 // its allocation to a bit budget; a real Slurm cluster runs in tests/cluster/slurm_sweep.sh.
 #include <QTemporaryDir>
 #include <QJsonDocument>
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QtTest>
 
@@ -19,6 +20,7 @@
 #include "core/cluster/sweep.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
+#include "core/project/lm_project.h"
 #include "tests/testutil.h"
 
 namespace {
@@ -495,12 +497,37 @@ void TestSweep::cliLanguageModelPlan()
                                "--prune  --formats q8_0,q4_0,q2_k"));
     o.perplexity.ctx = 64;
     QVERIFY(testutil::errorOf([&] { cw::cluster::lmSensitivityCommand("demo-lm", "x.txt", o); }).contains("context"));
-    // Refusals: a missing shard, a project (language models are not stored in projects yet), a part of another kind.
-    testutil::runProcess(CW_CWB_PATH, {"merge", parts[0], parts[2]}, &error, 60000);
-    QVERIFY2(error.contains("shard 1 of 3 is missing (its items: blk.0.attn_qkv.weight"), qPrintable(error));
+    // Merged into a language model's project: its sensitivity, beside a variant cwb compress adds; cwb project show
+    // lists both.
     testutil::runProcess(CW_CWB_PATH, QStringList{"merge"} + parts + QStringList{"--project", dir + "/p.cwproj"}, &error,
                          60000);
-    QVERIFY2(error.contains("not stored in projects"), qPrintable(error));
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH,
+                         {"compress", "demo-lm", "--recipe", dir + "/mix.json", "--data", text, "--limit", "2",
+                          "--project", dir + "/p.cwproj"},
+                         &error, 120000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const cw::LmProject project = cw::loadLmProject((dir + "/p.cwproj").toStdString());
+    QVERIFY(project.sensitivity);
+    QCOMPARE(QString::fromStdString(cw::lm::sensitivityToJson(*project.sensitivity)),
+             QString::fromStdString(cw::lm::sensitivityToJson(merged)));
+    QCOMPARE(project.sensitivityText, text.toStdString());
+    QCOMPARE(project.variants.size(), size_t(1));
+    QVERIFY(project.variants[0].perplexity.perplexity > 0 && project.variants[0].speed.generationTokensPerSecond > 0);
+    QVERIFY(project.variants[0].result->bitsPerWeight() < 32);
+    const QByteArray shown = testutil::runProcess(CW_CWB_PATH, {"project", "show", dir + "/p.cwproj", "--json"}, &error,
+                                                  60000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QJsonObject doc = QJsonDocument::fromJson(shown).object();
+    QCOMPARE(doc["variants"].toArray().size(), 1);
+    QVERIFY(!doc["variants"].toArray()[0].toObject().contains("encoded")); // the bytes stay in the file
+    // Refusals: a missing shard, a project of another model, a part of another kind.
+    testutil::runProcess(CW_CWB_PATH, {"merge", parts[0], parts[2]}, &error, 60000);
+    QVERIFY2(error.contains("shard 1 of 3 is missing (its items: blk.0.attn_qkv.weight"), qPrintable(error));
+    cw::saveLmProject(cw::newLmProject(text.toStdString()), (dir + "/other.cwproj").toStdString());
+    testutil::runProcess(CW_CWB_PATH, QStringList{"merge"} + parts + QStringList{"--project", dir + "/other.cwproj"},
+                         &error, 60000);
+    QVERIFY2(error.contains("is not the project's base model"), qPrintable(error));
     std::vector<std::pair<std::string, SweepPart>> read;
     for (const QString &part : parts)
         read.emplace_back(part.toStdString(), cw::cluster::readPart(part.toStdString()));

@@ -33,9 +33,6 @@ SlurmJob writeSlurmJob(const SweepPlan &plan, const std::string &dir, const Slur
         throw Error("--cpus must be at least 1");
     if (!fs::path(o.cwb).is_absolute())
         throw Error("the nodes need cwb by an absolute path, not '" + o.cwb + "'");
-    if (!o.project.empty() && plan.kind == "lm-sensitivity")
-        throw Error("a language model's sweep is not stored in projects yet: leave the project out (the merge writes "
-                    "merged.json; File → Import Results reads the parts)");
     const SlurmJob j = slurmJobFiles(dir, o.shards);
     if (j.dir.find_first_of(" \t\n'\"") != std::string::npos)
         throw Error("'" + j.dir + "': Slurm's #SBATCH lines cannot name a folder with spaces or quotes");

@@ -6,6 +6,8 @@
 //                       format_version, writer
 //   /document           string dataset: the JSON document
 //   /models/<key>       one group per model (its "name" attribute holds the unescaped key)
+//   /blobs/<key>        one uint8 dataset per blob of bytes (a file kept whole, e.g. a language model's tensors;
+//                       its "name" attribute holds the unescaped key)
 //
 // Writes are atomic (core/base/atomic_file.h); reads are rehearsed in the helper process like every HDF5 read
 // of a user's file (core/base/rehearse.h), check sizes before allocating, and normalise each model as
@@ -28,6 +30,7 @@ struct BundleContents {
     int64_t version = 1;
     std::string document;
     std::vector<std::pair<std::string, const Model *>> models; // key → model (not owned)
+    std::vector<std::pair<std::string, const std::string *>> blobs; // key → bytes (not owned)
 };
 void writeBundle(const BundleContents &contents, const std::string &path);
 
@@ -36,6 +39,7 @@ struct Bundle {
     int64_t version = 0;
     std::string document;
     std::map<std::string, Model> models;
+    std::map<std::string, std::string> blobs;
 };
 // `format`: the expected root "format" attribute ("" accepts any); `maxVersion`: the newest version this build
 // reads. Throws cw::Error for anything else, naming the file and the part at fault (a model's normalisation

@@ -1151,6 +1151,7 @@ public:
 // ---- bundles (core/io/bundle.h) ---------------------------------------------------------------------------------
 
 constexpr const char *kBundleModels = "models";
+constexpr const char *kBundleBlobs = "blobs";
 
 void writeBundleTo(const Ctx &ctx, const Handle &file, const BundleContents &contents)
 {
@@ -1163,6 +1164,22 @@ void writeBundleTo(const Ctx &ctx, const Handle &file, const BundleContents &con
         Handle group = createGroup(ctx, models.get(), escapeName(key));
         writeStringAttr(ctx, group.get(), "name", key);
         writeModelTo(ctx, group, *model);
+    }
+    if (contents.blobs.empty())
+        return;
+    Handle blobs = createGroup(ctx, file.get(), kBundleBlobs);
+    for (const auto &[key, bytes] : contents.blobs) {
+        const hsize_t n = bytes->size();
+        Handle space(ctx.check(H5Screate_simple(1, &n, nullptr), "cannot create the dataspace of blob " + q(key)),
+                     H5Sclose);
+        Handle ds(ctx.check(H5Dcreate2(blobs.get(), escapeName(key).c_str(), H5T_STD_U8LE, space.get(), H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT),
+                            "cannot create blob " + q(key)),
+                  H5Dclose);
+        writeStringAttr(ctx, ds.get(), "name", key);
+        if (n > 0)
+            ctx.check(H5Dwrite(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes->data()),
+                      "cannot write blob " + q(key), 0);
     }
 }
 
@@ -1184,6 +1201,16 @@ Bundle readBundleFrom(hid_t file, const Ctx &ctx, const std::string &format, int
     {
         Handle ds(ctx.check(H5Dopen2(file, "document", H5P_DEFAULT), "cannot open /document"), H5Dclose);
         b.document = readString(ctx, ds.get(), false, "/document");
+    }
+    if (linkExists(file, kBundleBlobs)) {
+        Handle blobs(ctx.check(H5Gopen2(file, kBundleBlobs, H5P_DEFAULT), "cannot open /blobs"), H5Gclose);
+        for (const std::string &key : childNames(ctx, blobs.get(), "/blobs")) {
+            std::string name;
+            const Tensor t = readTensor(ctx, blobs.get(), key, &name);
+            if (t.dtype() != DType::UInt8 || t.rank() != 1)
+                ctx.fail("blob " + q(name) + " is not an array of bytes");
+            b.blobs[name].assign(static_cast<const char *>(t.rawData()), size_t(t.numel()));
+        }
     }
     if (!linkExists(file, kBundleModels))
         return b;

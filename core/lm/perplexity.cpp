@@ -68,6 +68,16 @@ PerplexityResult perplexity(const std::shared_ptr<const LanguageModel> &model, c
     return r;
 }
 
+SpeedResult variantSpeed(const std::shared_ptr<const LanguageModel> &model, int threads)
+{
+    int64_t prompt = 128, generate = 32;
+    if (const int64_t ctx = model->config().contextLength; ctx > 0 && prompt + generate > ctx) {
+        generate = std::min<int64_t>(generate, std::max<int64_t>(1, ctx / 4));
+        prompt = ctx - generate;
+    }
+    return speed(model, prompt, generate, threads);
+}
+
 SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads)
 {
     if (prompt < 1 || generate < 0)

@@ -44,6 +44,9 @@ struct SpeedResult {
 // A prompt of `prompt` tokens evaluated at once, then `generate` tokens one at a time (the same token ids as
 // llama_ref bench uses, so both measure the same work), after one untimed pass.
 SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads);
+// The speed a compressed variant is listed with (the Compress tab, a project's variants): a prompt of 128 tokens
+// and 32 generated, as `cwb bench` measures by default, fitted into the model's context.
+SpeedResult variantSpeed(const std::shared_ptr<const LanguageModel> &model, int threads);
 
 struct GenerateOptions {
     int64_t maxTokens = 64;

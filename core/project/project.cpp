@@ -283,6 +283,37 @@ FileDigest digestFile(const std::string &path)
     return {path, int64_t(size), sha256File(path)};
 }
 
+ProjectLock::ProjectLock(const std::string &path)
+{
+    const fs::path target(path);
+    const fs::path lockPath = target.parent_path() / ("." + target.filename().string() + ".lock");
+    m_fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (m_fd < 0)
+        throw Error(q(lockPath.string()) + ": cannot create the project's lock file: " + std::strerror(errno));
+    while (::flock(m_fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            const int err = errno;
+            ::close(m_fd);
+            throw Error(q(lockPath.string()) + ": cannot lock the project: " + std::strerror(err));
+        }
+    }
+}
+
+ProjectLock::~ProjectLock()
+{
+    ::close(m_fd);
+}
+
+std::string provenanceToJson(const Provenance &p)
+{
+    return provenanceJson(p).dump();
+}
+
+Provenance provenanceFromJson(const std::string &text)
+{
+    return provenanceFrom(nlohmann::json::parse(text));
+}
+
 std::string shellQuoted(const std::string &arg)
 {
     const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](unsigned char c) {
@@ -440,31 +471,6 @@ namespace {
 
 // The project's lock: flock on a hidden ".NAME.lock" beside the file, held while it lives (closing releases it).
 // Every save and every load-modify-save takes it, so concurrent writers take turns.
-class ProjectLock {
-public:
-    explicit ProjectLock(const std::string &path)
-    {
-        const fs::path target(path);
-        const fs::path lockPath = target.parent_path() / ("." + target.filename().string() + ".lock");
-        m_fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (m_fd < 0)
-            throw Error(q(lockPath.string()) + ": cannot create the project's lock file: " + std::strerror(errno));
-        while (::flock(m_fd, LOCK_EX) != 0) {
-            if (errno != EINTR) {
-                const int err = errno;
-                ::close(m_fd);
-                throw Error(q(lockPath.string()) + ": cannot lock the project: " + std::strerror(err));
-            }
-        }
-    }
-    ~ProjectLock() { ::close(m_fd); }
-    ProjectLock(const ProjectLock &) = delete;
-    ProjectLock &operator=(const ProjectLock &) = delete;
-
-private:
-    int m_fd = -1;
-};
-
 void writeProject(const Project &project, const std::string &path)
 {
     BundleContents contents;

@@ -59,6 +59,23 @@ struct Provenance {
     bool operator==(const Provenance &) const = default;
 };
 
+// A provenance as the project documents store it (JSON), and back (cw::Error or a JSON error for a malformed one).
+std::string provenanceToJson(const Provenance &provenance);
+Provenance provenanceFromJson(const std::string &text);
+
+// An exclusive lock on a project file for a load-modify-save (flock on a hidden ".NAME.lock" beside it), so that
+// batch runs adding to one project at the same time lose nothing. cw::Error when it cannot be taken.
+class ProjectLock {
+public:
+    explicit ProjectLock(const std::string &path);
+    ~ProjectLock();
+    ProjectLock(const ProjectLock &) = delete;
+    ProjectLock &operator=(const ProjectLock &) = delete;
+
+private:
+    int m_fd = -1;
+};
+
 // An argument as a POSIX shell reads it back: unchanged when it is plain, else in single quotes.
 std::string shellQuoted(const std::string &arg);
 

@@ -158,12 +158,24 @@ def h5_model_seeds(d, onnx_dir, cwb):
 
 
 def project_seeds(d, onnx_dir, h5_dir, cwb):
-    """Projects on an embedded seed model with a variant, and on the built-in demo without one."""
+    """Projects on an embedded seed model with a variant, on the built-in demo without one, and a language model's."""
     embedded = os.path.join(d, "embedded.cwproj")
     subprocess.run([cwb, "project", "new", embedded, os.path.join(onnx_dir, "cnn.onnx"), "--embed", "--max-drop", "1"],
                    check=True)
     subprocess.run([cwb, "project", "add", embedded, os.path.join(h5_dir, "gemm.h5"), "--name", "gemm"], check=True)
     subprocess.run([cwb, "project", "new", os.path.join(d, "demo.cwproj"), "demo", "--max-size", "100K"], check=True)
+    # A language model's project: one matrix of demo-lm in Q4_0, measured, and a sensitivity sweep of two matrices.
+    text = os.path.join(ROOT, "docs", "language-models.md")
+    lm = os.path.join(d, "lm.cwproj")
+    recipe = os.path.join(d, "lm-recipe.json")
+    with open(recipe, "w") as f:
+        json.dump({"name": "one-q4", "layers": {"blk.0.attn_qkv.weight": {"quantize": {"weights": {"format": "q4_0"}}}}}, f)
+    subprocess.run([cwb, "compress", "demo-lm", "--recipe", recipe, "--data", text, "--limit", "1", "--project", lm],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "sensitivity", "demo-lm", "--data", text, "--limit", "1", "--bits", "4", "--layer",
+                    "blk.0.attn_qkv.weight", "--layer", "blk.1.ffn_up.weight", "--project", lm],
+                   check=True, stdout=subprocess.DEVNULL)
+    os.remove(recipe)
     for lock in [f for f in os.listdir(d) if f.endswith(".lock")]:
         os.remove(os.path.join(d, lock))
 

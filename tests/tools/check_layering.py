@@ -16,7 +16,7 @@ ALLOWED = {
     'analysis': {'base', 'graph', 'runtime', 'io'},
     'train': {'base', 'graph', 'runtime', 'io', 'quant'},
     'compress': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train'},
-    'project': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress'},
+    'project': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress', 'lm'},
     'lm': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress'},
     'cluster': {'base', 'graph', 'runtime', 'io', 'quant', 'analysis', 'train', 'compress', 'project', 'lm'},
 }

@@ -250,12 +250,6 @@ LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::S
         po.ctx = params.ctx;
     po.chunks = params.chunks;
     po.threads = params.threads;
-    // The prompt and generation of the speed test fit in the model's context, as `cwb bench` fits them.
-    int64_t prompt = params.speedPrompt, generate = params.speedGenerate;
-    if (const int64_t ctx = model->config().contextLength; ctx > 0 && prompt + generate > ctx) {
-        generate = std::min<int64_t>(generate, std::max<int64_t>(1, ctx / 4));
-        prompt = ctx - generate;
-    }
     LmCompressOutcome out;
     out.ctx = po.ctx;
     out.textTokens = int64_t(tokens.size());
@@ -266,7 +260,7 @@ LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::S
         stop.throwIfStopped();
         if (progress)
             progress(baseEnd - 0.02, "base speed");
-        out.baseSpeed = cw::lm::speed(model, prompt, generate, params.threads);
+        out.baseSpeed = cw::lm::variantSpeed(model, params.threads);
     }
     stop.throwIfStopped();
     out.result = std::make_shared<const cw::lm::LmCompressResult>(cw::lm::compressLanguageModel(
@@ -276,7 +270,7 @@ LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::S
     stop.throwIfStopped();
     if (progress)
         progress(perplexityEnd, "speed");
-    out.speed = cw::lm::speed(model, prompt, generate, params.threads);
+    out.speed = cw::lm::variantSpeed(model, params.threads);
     out.model = std::move(model);
     if (progress)
         progress(1.0, "done");

@@ -201,7 +201,6 @@ struct LmCompressParams {
     int64_t ctx = 0;              // 0: cw::lm::defaultPerplexityOptions
     int64_t chunks = -1;          // -1: every whole chunk
     bool measureBase = true;      // the unchanged copy's perplexity and speed first (the owner caches them)
-    int64_t speedPrompt = 128, speedGenerate = 32; // cw::lm::speed, as `cwb bench` measures (fitted to the context)
     int threads = 0;
 };
 

@@ -79,11 +79,6 @@ ClusterDialog::ClusterDialog(cw::cluster::SweepPlan plan, const QString &project
     m_project = new QLineEdit(project);
     m_project->setObjectName(QStringLiteral("clusterProject"));
     m_project->setPlaceholderText(tr("none: the merge writes merged.json (File → Import Results reads the parts)"));
-    if (m_plan.kind == "lm-sensitivity") { // (refused by writeSlurmJob)
-        m_project->clear();
-        m_project->setEnabled(false);
-        m_project->setToolTip(tr("A language model's sweep is not stored in projects yet"));
-    }
     const QString beside = QCoreApplication::applicationDirPath() + QStringLiteral("/cwb");
     m_cwb = new QLineEdit(s.value(QLatin1String(kCwbKey), beside).toString());
     m_cwb->setObjectName(QStringLiteral("clusterCwb"));

@@ -1,0 +1,335 @@
+#include "core/project/lm_project.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/base/error.h"
+#include "core/io/bundle.h"
+#include "core/quant/ggml_blocks.h"
+#include "resources/demo_data.h"
+
+namespace cw {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string q(const std::string &s)
+{
+    return "'" + s + "'";
+}
+
+// JSON has no infinities (an unchanged tensor's SQNR) or NaN: those are written as strings.
+ojson number(double v)
+{
+    if (std::isfinite(v))
+        return v;
+    return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+double number(const json &v)
+{
+    if (!v.is_string())
+        return v.get<double>();
+    const std::string s = v.get<std::string>();
+    if (s == "inf" || s == "-inf" || s == "nan")
+        return s == "nan" ? std::nan("") : s == "inf" ? INFINITY : -INFINITY;
+    throw Error("\"" + s + "\" is not a number");
+}
+
+double number(const json &j, const char *key)
+{
+    try {
+        return number(j.at(key));
+    } catch (const Error &e) {
+        throw Error(std::string("\"") + key + "\": " + e.what());
+    }
+}
+
+std::string blobKey(size_t variant, const std::string &tensor)
+{
+    return "v" + std::to_string(variant + 1) + "/" + tensor;
+}
+
+ojson variantJson(const LmProjectVariant &v, size_t index)
+{
+    const lm::LmCompressResult &r = *v.result;
+    ojson tensors = ojson::array();
+    for (const lm::LmTensorResult &t : r.tensors)
+        tensors.push_back({{"name", t.name},       {"role", t.role},       {"block", t.block},
+                           {"settings", t.settings}, {"type", t.type},     {"changed", t.changed},
+                           {"ggml_type", t.ggmlType}, {"params", t.params}, {"zeros", t.zeros},
+                           {"bytes", t.bytes},      {"sqnr_db", number(t.sqnrDb)}});
+    ojson encoded = ojson::array();
+    for (const auto &[name, e] : r.encoded)
+        encoded.push_back({{"tensor", name}, {"type", e.type}, {"blob", blobKey(index, name)}});
+    ojson finetune = nullptr;
+    if (r.finetune) {
+        ojson loss = ojson::array();
+        for (double l : r.finetune->loss)
+            loss.push_back(number(l));
+        finetune = {{"steps", r.finetune->steps},     {"windows", r.finetune->windows},
+                    {"window_tokens", r.finetune->windowTokens}, {"distilled", r.finetune->distilled},
+                    {"seconds", r.finetune->seconds}, {"loss", loss}};
+    }
+    const lm::PerplexityResult &p = v.perplexity;
+    ojson chunks = ojson::array();
+    for (double c : p.chunkPerplexity)
+        chunks.push_back(number(c));
+    return {{"name", v.name},
+            {"recipe", ojson::parse(recipeToJson(v.recipe))},
+            {"evaluation", v.evaluation},
+            {"perplexity",
+             {{"perplexity", number(p.perplexity)}, {"nll", number(p.nll)}, {"scored", p.scored}, {"chunks", p.chunks},
+              {"chunk_perplexity", chunks}, {"seconds", p.seconds}, {"tokens_per_second", p.tokensPerSecond}}},
+            {"base_perplexity", number(v.basePerplexity)},
+            {"speed",
+             {{"prompt_tokens", v.speed.promptTokens}, {"generated_tokens", v.speed.generatedTokens},
+              {"prompt_tokens_per_second", v.speed.promptTokensPerSecond},
+              {"generation_tokens_per_second", v.speed.generationTokensPerSecond}}},
+            {"bytes", r.bytes},
+            {"params", r.params},
+            {"bits_per_weight", r.bitsPerWeight()},
+            {"calibration_tokens", r.calibrationTokens},
+            {"finetune", finetune},
+            {"tensors", tensors},
+            {"encoded", encoded},
+            {"provenance", ojson::parse(provenanceToJson(v.provenance))}};
+}
+
+ojson documentJson(const LmProject &p)
+{
+    ojson variants = ojson::array();
+    for (size_t i = 0; i < p.variants.size(); ++i)
+        variants.push_back(variantJson(p.variants[i], i));
+    ojson sensitivity = nullptr;
+    if (p.sensitivity)
+        sensitivity = {{"text", p.sensitivityText}, {"sweep", ojson::parse(lm::sensitivityToJson(*p.sensitivity))}};
+    return {{"base",
+             {{"spec", p.baseSpec},
+              {"file", {{"path", p.baseFile.path}, {"bytes", p.baseFile.bytes}, {"sha256", p.baseFile.sha256}}}}},
+            {"sensitivity", sensitivity},
+            {"variants", variants}};
+}
+
+LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &blobs)
+{
+    LmProjectVariant v;
+    v.name = j.at("name").get<std::string>();
+    try {
+        v.recipe = recipeFromJson(j.at("recipe").dump());
+    } catch (const Error &e) {
+        throw Error("the recipe: " + std::string(e.what()));
+    }
+    v.evaluation = j.at("evaluation").get<std::string>();
+    const json &p = j.at("perplexity");
+    v.perplexity.perplexity = number(p, "perplexity");
+    v.perplexity.nll = number(p, "nll");
+    v.perplexity.scored = p.at("scored").get<int64_t>();
+    v.perplexity.chunks = p.at("chunks").get<int64_t>();
+    for (const json &c : p.at("chunk_perplexity"))
+        v.perplexity.chunkPerplexity.push_back(number(c));
+    v.perplexity.seconds = p.at("seconds").get<double>();
+    v.perplexity.tokensPerSecond = p.at("tokens_per_second").get<double>();
+    v.basePerplexity = number(j, "base_perplexity");
+    const json &s = j.at("speed");
+    v.speed.promptTokens = s.at("prompt_tokens").get<int64_t>();
+    v.speed.generatedTokens = s.at("generated_tokens").get<int64_t>();
+    v.speed.promptTokensPerSecond = s.at("prompt_tokens_per_second").get<double>();
+    v.speed.generationTokensPerSecond = s.at("generation_tokens_per_second").get<double>();
+    auto r = std::make_shared<lm::LmCompressResult>();
+    r->bytes = j.at("bytes").get<uint64_t>();
+    r->params = j.at("params").get<int64_t>();
+    r->calibrationTokens = j.at("calibration_tokens").get<int64_t>();
+    for (const json &t : j.at("tensors")) {
+        lm::LmTensorResult tr;
+        tr.name = t.at("name").get<std::string>();
+        tr.role = t.at("role").get<std::string>();
+        tr.block = t.at("block").get<int>();
+        tr.settings = t.at("settings").get<std::string>();
+        tr.type = t.at("type").get<std::string>();
+        tr.changed = t.at("changed").get<bool>();
+        tr.ggmlType = t.at("ggml_type").get<uint32_t>();
+        tr.params = t.at("params").get<int64_t>();
+        tr.zeros = t.at("zeros").get<int64_t>();
+        tr.bytes = t.at("bytes").get<uint64_t>();
+        tr.sqnrDb = number(t, "sqnr_db");
+        r->tensors.push_back(std::move(tr));
+    }
+    for (const json &e : j.at("encoded")) {
+        const std::string tensor = e.at("tensor").get<std::string>(), blob = e.at("blob").get<std::string>();
+        lm::EncodedTensor et;
+        et.type = e.at("type").get<uint32_t>();
+        if (!ggml::typeTraits(et.type))
+            throw Error("tensor " + q(tensor) + " has an unknown ggml type " + std::to_string(et.type));
+        const auto it = blobs.find(blob);
+        if (it == blobs.end())
+            throw Error("the bytes of tensor " + q(tensor) + " (blob " + q(blob) + ") are missing");
+        et.bytes = std::move(it->second);
+        blobs.erase(it);
+        r->encoded[tensor] = std::move(et);
+    }
+    if (!j.at("finetune").is_null()) {
+        const json &f = j.at("finetune");
+        lm::LmFinetuneResult fr;
+        fr.steps = f.at("steps").get<int64_t>();
+        fr.windows = f.at("windows").get<int64_t>();
+        fr.windowTokens = f.at("window_tokens").get<int64_t>();
+        fr.distilled = f.at("distilled").get<bool>();
+        fr.seconds = f.at("seconds").get<double>();
+        for (const json &l : f.at("loss"))
+            fr.loss.push_back(number(l));
+        r->finetune = std::move(fr);
+    }
+    v.result = std::move(r);
+    v.provenance = provenanceFromJson(j.at("provenance").dump());
+    return v;
+}
+
+LmProject projectFrom(Bundle bundle, const std::string &source)
+{
+    try {
+        const json doc = json::parse(bundle.document);
+        LmProject p;
+        const json &base = doc.at("base");
+        p.baseSpec = base.at("spec").get<std::string>();
+        const json &file = base.at("file");
+        p.baseFile = {file.at("path").get<std::string>(), file.at("bytes").get<int64_t>(),
+                      file.at("sha256").get<std::string>()};
+        if (!doc.at("sensitivity").is_null()) {
+            p.sensitivityText = doc["sensitivity"].at("text").get<std::string>();
+            p.sensitivity = lm::sensitivityFromJson(doc["sensitivity"].at("sweep").dump(), source);
+        }
+        for (const json &v : doc.at("variants")) {
+            const std::string name = v.value("name", "?");
+            try {
+                p.variants.push_back(variantFrom(v, bundle.blobs));
+            } catch (const Error &e) {
+                throw Error("variant " + q(name) + ": " + e.what());
+            } catch (const json::exception &e) {
+                throw Error("variant " + q(name) + ": " + e.what());
+            }
+        }
+        return p;
+    } catch (const json::exception &e) {
+        throw Error(q(source) + ": not a valid language-model project (" + e.what() + ")");
+    } catch (const Error &e) {
+        const std::string msg = e.what();
+        throw Error(msg.rfind(q(source), 0) == 0 ? msg : q(source) + ": " + msg);
+    }
+}
+
+} // namespace
+
+LmProject newLmProject(const std::string &baseSpec)
+{
+    LmProject p;
+    std::error_code ec;
+    p.baseSpec = !demoModelBytes(baseSpec).empty() ? baseSpec : fs::absolute(baseSpec, ec).lexically_normal().string();
+    p.baseFile = modelDigest(p.baseSpec);
+    return p;
+}
+
+bool isLmProjectFile(const std::string &path)
+{
+    try {
+        return readBundle(path, "", kLmProjectFormatVersion).format == kLmProjectFormat;
+    } catch (const Error &) {
+        return false;
+    }
+}
+
+void requireLmBase(const LmProject &project, const std::string &spec)
+{
+    const FileDigest d = modelDigest(spec);
+    if (d.sha256 != project.baseFile.sha256)
+        throw Error("'" + spec + "' is not the project's base model (" + project.baseSpec + ", SHA-256 " +
+                    project.baseFile.sha256.substr(0, 12) + "…)");
+}
+
+void addLmVariant(LmProject &project, LmProjectVariant variant)
+{
+    const std::string stem = variant.name.empty() ? "variant" : variant.name;
+    std::string name = stem;
+    for (int n = 2;; ++n) {
+        bool taken = false;
+        for (const LmProjectVariant &v : project.variants)
+            taken |= v.name == name;
+        if (!taken)
+            break;
+        name = stem + " (" + std::to_string(n) + ")";
+    }
+    variant.name = name;
+    project.variants.push_back(std::move(variant));
+}
+
+void saveLmProject(const LmProject &project, const std::string &path)
+{
+    BundleContents contents;
+    contents.format = kLmProjectFormat;
+    contents.version = kLmProjectFormatVersion;
+    contents.document = documentJson(project).dump(2);
+    for (size_t i = 0; i < project.variants.size(); ++i)
+        for (const auto &[name, e] : project.variants[i].result->encoded)
+            contents.blobs.emplace_back(blobKey(i, name), &e.bytes);
+    writeBundle(contents, path);
+}
+
+LmProject loadLmProject(const std::string &path)
+{
+    return projectFrom(readBundle(path, kLmProjectFormat, kLmProjectFormatVersion), path);
+}
+
+LmProject loadLmProjectBytes(const std::string &bytes, const std::string &sourceName)
+{
+    return projectFrom(readBundleBytes(bytes, sourceName, kLmProjectFormat, kLmProjectFormatVersion), sourceName);
+}
+
+std::string locateLmBase(const LmProject &project, const std::string &projectPath)
+{
+    if (!demoModelBytes(project.baseSpec).empty()) {
+        requireLmBase(project, project.baseSpec);
+        return project.baseSpec;
+    }
+    std::error_code ec;
+    const fs::path beside = fs::absolute(projectPath, ec).parent_path() / fs::path(project.baseSpec).filename();
+    std::string changed;
+    for (const fs::path &c : {fs::path(project.baseSpec), beside}) {
+        if (!fs::exists(c, ec))
+            continue;
+        if (modelDigest(c.string()).sha256 == project.baseFile.sha256)
+            return c.string();
+        if (changed.empty())
+            changed = c.string();
+    }
+    throw Error(changed.empty() ? "the project's base model " + q(project.baseSpec) + " is gone (looked beside the "
+                                      "project too)"
+                                : q(changed) + " is not the project's base model any more (its SHA-256 changed)");
+}
+
+void updateLmProject(const std::string &path, const std::function<LmProject()> &create,
+                     const std::function<void(LmProject &)> &edit)
+{
+    const ProjectLock lock(path);
+    std::error_code ec;
+    const bool exists = fs::exists(path, ec);
+    if (ec)
+        throw Error(q(path) + ": " + ec.message());
+    LmProject project = exists ? loadLmProject(path) : create();
+    edit(project);
+    saveLmProject(project, path);
+}
+
+std::string lmProjectToJson(const LmProject &project, int indent)
+{
+    ojson doc = documentJson(project);
+    for (ojson &v : doc["variants"])
+        v.erase("encoded");
+    return doc.dump(indent);
+}
+
+} // namespace cw
