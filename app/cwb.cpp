@@ -2699,9 +2699,12 @@ int lmCompress(const CompressArgs &args)
         po.chunks = args.options.evalLimit;
     po.threads = args.options.threads;
     std::optional<cw::lm::PerplexityResult> before, after;
+    cw::lm::SpeedResult baseSpeed;
     if (measure) {
         evalIds = cw::lm::encodeText(*model, cw::lm::loadText(*args.data));
         before = cw::lm::perplexity(model, evalIds, po, terminalProgress());
+        if (args.project)
+            baseSpeed = cw::lm::variantSpeed(model, args.options.threads);
     }
     const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress());
     if (measure)
@@ -2722,6 +2725,7 @@ int lmCompress(const CompressArgs &args)
         v.perplexity = *after;
         v.basePerplexity = before->perplexity;
         v.speed = cw::lm::variantSpeed(model, args.options.threads);
+        v.baseSpeed = baseSpeed;
         v.evaluation = *args.data;
         v.provenance = cw::currentProvenance();
         v.provenance.command = g_commandLine;

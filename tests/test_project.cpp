@@ -761,6 +761,7 @@ void TestProject::languageModelProject()
     v.perplexity.chunkPerplexity = {250.5, 246.9752};
     v.basePerplexity = 244.4595;
     v.speed = {128, 32, 30844.5, 2402.75};
+    v.baseSpeed = {128, 32, 31000.25, 2300.5};
     v.evaluation = "brown:heldout";
     v.provenance = cw::currentProvenance();
     v.provenance.command = "cwb compress base.gguf --recipe q4.json --project p.cwproj";

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "core/base/error.h"
 #include "core/io/bundle.h"
@@ -55,6 +56,24 @@ std::string blobKey(size_t variant, const std::string &tensor)
     return "v" + std::to_string(variant + 1) + "/" + tensor;
 }
 
+ojson speedJson(const lm::SpeedResult &s)
+{
+    return {{"prompt_tokens", s.promptTokens},
+            {"generated_tokens", s.generatedTokens},
+            {"prompt_tokens_per_second", s.promptTokensPerSecond},
+            {"generation_tokens_per_second", s.generationTokensPerSecond}};
+}
+
+lm::SpeedResult speedFrom(const json &s)
+{
+    lm::SpeedResult r;
+    r.promptTokens = s.at("prompt_tokens").get<int64_t>();
+    r.generatedTokens = s.at("generated_tokens").get<int64_t>();
+    r.promptTokensPerSecond = s.at("prompt_tokens_per_second").get<double>();
+    r.generationTokensPerSecond = s.at("generation_tokens_per_second").get<double>();
+    return r;
+}
+
 ojson variantJson(const LmProjectVariant &v, size_t index)
 {
     const lm::LmCompressResult &r = *v.result;
@@ -87,10 +106,8 @@ ojson variantJson(const LmProjectVariant &v, size_t index)
              {{"perplexity", number(p.perplexity)}, {"nll", number(p.nll)}, {"scored", p.scored}, {"chunks", p.chunks},
               {"chunk_perplexity", chunks}, {"seconds", p.seconds}, {"tokens_per_second", p.tokensPerSecond}}},
             {"base_perplexity", number(v.basePerplexity)},
-            {"speed",
-             {{"prompt_tokens", v.speed.promptTokens}, {"generated_tokens", v.speed.generatedTokens},
-              {"prompt_tokens_per_second", v.speed.promptTokensPerSecond},
-              {"generation_tokens_per_second", v.speed.generationTokensPerSecond}}},
+            {"speed", speedJson(v.speed)},
+            {"base_speed", speedJson(v.baseSpeed)},
             {"bytes", r.bytes},
             {"params", r.params},
             {"bits_per_weight", r.bitsPerWeight()},
@@ -136,11 +153,8 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
     v.perplexity.seconds = p.at("seconds").get<double>();
     v.perplexity.tokensPerSecond = p.at("tokens_per_second").get<double>();
     v.basePerplexity = number(j, "base_perplexity");
-    const json &s = j.at("speed");
-    v.speed.promptTokens = s.at("prompt_tokens").get<int64_t>();
-    v.speed.generatedTokens = s.at("generated_tokens").get<int64_t>();
-    v.speed.promptTokensPerSecond = s.at("prompt_tokens_per_second").get<double>();
-    v.speed.generationTokensPerSecond = s.at("generation_tokens_per_second").get<double>();
+    v.speed = speedFrom(j.at("speed"));
+    v.baseSpeed = speedFrom(j.at("base_speed"));
     auto r = std::make_shared<lm::LmCompressResult>();
     r->bytes = j.at("bytes").get<uint64_t>();
     r->params = j.at("params").get<int64_t>();
@@ -236,11 +250,13 @@ LmProject newLmProject(const std::string &baseSpec)
 
 bool isLmProjectFile(const std::string &path)
 {
-    try {
-        return readBundle(path, "", kLmProjectFormatVersion).format == kLmProjectFormat;
-    } catch (const Error &) {
-        return false;
-    }
+    // HDF5 keeps the root group's attributes in its object header, written first; the document and the blobs come
+    // after. 64 KiB hold the header of any bundle the writer makes.
+    std::ifstream in(path, std::ios::binary);
+    std::string head(65536, '\0');
+    in.read(head.data(), std::streamsize(head.size()));
+    head.resize(size_t(std::max<std::streamsize>(0, in.gcount())));
+    return head.rfind("\x89HDF", 0) == 0 && head.find(kLmProjectFormat) != std::string::npos;
 }
 
 void requireLmBase(const LmProject &project, const std::string &spec)

@@ -33,7 +33,7 @@ struct LmProjectVariant {
     std::shared_ptr<const lm::LmCompressResult> result; // its tensors, bytes and encoded tensors
     lm::PerplexityResult perplexity;                    // on `evaluation`
     double basePerplexity = 0;                          // the base's on the same text and chunks
-    lm::SpeedResult speed;
+    lm::SpeedResult speed, baseSpeed;                   // lm::variantSpeed of the variant and of the base
     std::string evaluation; // the text spec it was measured on (lm::loadText)
     Provenance provenance;
 };
@@ -51,7 +51,9 @@ inline constexpr int64_t kLmProjectFormatVersion = 1;
 
 // A project on the checkpoint `baseSpec` (hashed; cw::Error when it cannot be read).
 LmProject newLmProject(const std::string &baseSpec);
-// Whether the .cwproj file at `path` is a language model's project (its root "format"); false for anything else.
+// Whether the .cwproj file at `path` looks like a language model's project: its root "format" attribute, found by
+// its text near the start of the file without reading it as HDF5 (quick, for choosing how to open a file; the
+// load checks it); false for anything else.
 bool isLmProjectFile(const std::string &path);
 // Throws cw::Error unless `spec` names the project's base: the same built-in model, or a file with its SHA-256.
 void requireLmBase(const LmProject &project, const std::string &spec);

@@ -172,7 +172,7 @@ def project_seeds(d, onnx_dir, h5_dir, cwb):
         json.dump({"name": "one-q4", "layers": {"blk.0.attn_qkv.weight": {"quantize": {"weights": {"format": "q4_0"}}}}}, f)
     subprocess.run([cwb, "compress", "demo-lm", "--recipe", recipe, "--data", text, "--limit", "1", "--project", lm],
                    check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([cwb, "sensitivity", "demo-lm", "--data", text, "--limit", "1", "--bits", "4", "--layer",
+    subprocess.run([cwb, "sensitivity", "demo-lm", "--data", text, "--limit", "1", "--bits", "4", "--prune", "", "--layer",
                     "blk.0.attn_qkv.weight", "--layer", "blk.1.ffn_up.weight", "--project", lm],
                    check=True, stdout=subprocess.DEVNULL)
     os.remove(recipe)
