@@ -47,6 +47,8 @@
 #include "core/lm/perplexity.h"
 #include "core/lm/sensitivity.h"
 #include "core/lm/stats.h"
+#include "core/base/sha256.h"
+#include "core/project/lm_project.h"
 #include "resources/demo_data.h"
 #include "lmtestutil.h"
 #include "testutil.h"
@@ -202,6 +204,7 @@ private slots:
     void compressCancelKeepsVariants();
     void compressRefusedRecipeSaysWhy();
     void compressFinetunesWithTheBaseAsTeacher();
+    void projectSavesAndReopens();
 
 private:
     std::unique_ptr<MainWindow> openWindow(const QString &spec);
@@ -1413,6 +1416,87 @@ void TestGuiLm::compressFinetunesWithTheBaseAsTeacher()
     const double after = cw::lm::perplexity(model, tokens, po).perplexity;
     QVERIFY2(std::fabs(v.perplexity.perplexity - after) <= 1e-9 * after,
              qPrintable(QStringLiteral("%1 vs %2").arg(v.perplexity.perplexity, 0, 'g', 17).arg(after, 0, 'g', 17)));
+}
+
+void TestGuiLm::projectSavesAndReopens()
+{
+    // What the tabs made — a sensitivity sweep and a compressed variant — is the language model's project: the
+    // window marks it modified, File → Save Project writes it, and opening the file (after another model) shows
+    // both again without recomputing; the reopened variant exports the checkpoint the live one exported.
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmWorkspace *lm = window->languageModelView();
+    QVERIFY(!window->isWindowModified());
+    LmSensitivityView *sensitivity = lm->sensitivityView();
+    sensitivity->setTextSpec(m_text);
+    sensitivity->setChunks(2);
+    sensitivity->setBits({4});
+    sensitivity->setFormatsText(QStringLiteral("q8_0"));
+    QSignalSpy swept(sensitivity, &LmJobView::finished);
+    QVERIFY(sensitivity->run());
+    QVERIFY(swept.wait(kJobTimeoutMs));
+    QVERIFY2(swept.last().at(0).toBool(), qPrintable(sensitivity->statusText()));
+    QVERIFY(window->isWindowModified());
+    LmCompressView *compress = lm->compressView();
+    compress->setRecipe(cw::recipeFromJson(R"({"name": "q8", "quantize": {"weights": {"format": "q8_0"}}})"));
+    compress->setCalibrationSpec(QString());
+    compress->setEvaluationSpec(m_longText);
+    compress->setChunks(2);
+    QSignalSpy compressed(compress, &LmJobView::finished);
+    QVERIFY(compress->run());
+    QVERIFY(compressed.wait(kJobTimeoutMs));
+    QVERIFY2(compressed.last().at(0).toBool(), qPrintable(compress->statusText()));
+    const LmCompressView::Variant live = compress->variants().front();
+    QVERIFY(live.provenance.command.find("cwb compress") == 0);
+    const QString liveOut = m_dir.filePath(QStringLiteral("live-q8.gguf"));
+    QSignalSpy exported(compress, &LmCompressView::exportFinished);
+    QVERIFY(compress->exportVariant(0, liveOut));
+    QVERIFY(exported.wait(kJobTimeoutMs));
+    const cw::lm::SensitivityResult sweep = sensitivity->result()->result;
+
+    const QString path = m_dir.filePath(QStringLiteral("small.cwproj"));
+    QVERIFY2(window->saveProject(path), qPrintable(window->lastError()));
+    QVERIFY(!window->isWindowModified());
+    QVERIFY(window->windowTitle().contains(QStringLiteral("small.cwproj")));
+    QVERIFY(cw::isLmProjectFile(path.toStdString()));
+
+    // Another model, then the project.
+    QSignalSpy loaded(window.get(), &MainWindow::modelLoaded);
+    QVERIFY(window->openModel(QStringLiteral("demo-lm")));
+    QVERIFY(loaded.wait(kJobTimeoutMs));
+    QVERIFY(compress->variants().empty() && !sensitivity->result());
+    QVERIFY(window->openModel(path));
+    QVERIFY(loaded.wait(kJobTimeoutMs));
+    QCOMPARE(QString::fromStdString(lm->model()->path()), m_small);
+    QVERIFY(!window->isWindowModified());
+    QVERIFY(window->windowTitle().contains(QStringLiteral("small.cwproj")));
+    QVERIFY(sensitivity->result());
+    QCOMPARE(QString::fromStdString(cw::lm::sensitivityToJson(sensitivity->result()->result)),
+             QString::fromStdString(cw::lm::sensitivityToJson(sweep)));
+    QCOMPARE(sensitivity->resultText(), m_text);
+    QCOMPARE(compress->variants().size(), size_t(1));
+    const LmCompressView::Variant &back = compress->variants().front();
+    QCOMPARE(back.name, live.name);
+    QCOMPARE(back.perplexity.perplexity, live.perplexity.perplexity);
+    QCOMPARE(back.speed.generationTokensPerSecond, live.speed.generationTokensPerSecond);
+    QCOMPARE(back.evaluationSpec, m_longText);
+    QCOMPARE(back.provenance.command, live.provenance.command);
+    QCOMPARE(compress->variantModel()->rowCount(), 2); // the base and the variant
+    QCOMPARE(compress->variantModel()->item(1, LmCompressView::PerplexityColumn)->text(),
+             displayLocale().toString(live.perplexity.perplexity, 'f', 3));
+    QCOMPARE(compress->variantModel()->item(0, LmCompressView::PerplexityColumn)->text(),
+             displayLocale().toString(live.basePerplexity, 'f', 3));
+    const QString backOut = m_dir.filePath(QStringLiteral("reopened-q8.gguf"));
+    QVERIFY(compress->exportVariant(0, backOut));
+    QVERIFY(exported.wait(kJobTimeoutMs));
+    QVERIFY2(exported.last().at(0).toBool(), qPrintable(exported.last().at(1).toString()));
+    QCOMPARE(cw::sha256File(backOut.toStdString()), cw::sha256File(liveOut.toStdString()));
+    // A change marks it again; Save (Ctrl+S) writes the same file.
+    QVERIFY(compress->run());
+    QVERIFY(compressed.wait(kJobTimeoutMs));
+    QVERIFY(window->isWindowModified());
+    QVERIFY(window->saveProject());
+    QCOMPARE(cw::loadLmProject(path.toStdString()).variants.size(), size_t(2));
 }
 
 QTEST_MAIN(TestGuiLm)

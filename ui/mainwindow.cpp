@@ -419,6 +419,11 @@ void MainWindow::createLogPanel()
     connect(m_sensitivity, &SensitivityView::runFinished, this,
             [this](bool) { appendLog(tr("sensitivity: %1").arg(m_sensitivity->statusText())); });
     connect(m_lm, &LmWorkspace::logged, this, &MainWindow::appendLog);
+    connect(m_lm, &LmWorkspace::projectChanged, this, [this]() {
+        m_lmModified = true;
+        updateTitle();
+        updateActions();
+    });
     connect(m_lm->sensitivityView(), &LmSensitivityView::clusterRequested, this, [this]() { runOnCluster(); });
 }
 
@@ -741,7 +746,9 @@ bool MainWindow::startModelLoad(const QString &spec, bool startup)
     }
     if (!startup && !confirmDiscard(tr("Open %1").arg(displayName(spec))))
         return false;
-    if (cw::lm::isLanguageModel(spec.toStdString())) {
+    if (cw::lm::isLanguageModel(spec.toStdString()) ||
+        (QFileInfo(spec).suffix().toLower() == QLatin1String(cw::kProjectExtension) &&
+         cw::isLmProjectFile(spec.toStdString()))) {
         startLanguageModelLoad(spec, startup);
         return true;
     }
@@ -763,7 +770,18 @@ void MainWindow::startLanguageModelLoad(const QString &spec, bool startup)
     auto *job = new OpenLanguageModelJob(spec, this);
     connect(job, &OpenLanguageModelJob::succeeded, this, [this, job, spec]() {
         releaseJob(job);
-        setLanguageModel(job->model(), spec);
+        const std::optional<cw::LmProject> &project = job->project();
+        setLanguageModel(job->model(), project ? QString::fromStdString(job->model()->path()) : spec);
+        if (project) {
+            m_lm->restoreProject(*project);
+            m_lmBase = *project;
+            m_lmProjectPath = QFileInfo(spec).absoluteFilePath();
+            m_lmModified = false;
+            if (m_rememberFiles)
+                QSettings().setValue(QLatin1String(kLastProjectKey), m_lmProjectPath);
+            updateTitle();
+            updateActions();
+        }
         announceOpened(spec, QFileInfo::exists(spec));
     });
     startOpenJob(job, spec, startup);
@@ -810,6 +828,9 @@ void MainWindow::setLanguageModel(LanguageModelPtr model, const QString &spec)
     if (model)
         setProject(std::nullopt, {}); // the CNN views let go of theirs (onProjectReset)
     m_lmSpec = model ? spec : QString();
+    m_lmProjectPath.clear();
+    m_lmBase.reset();
+    m_lmModified = false;
     const QFileInfo file(spec);
     const bool onDisk = model && spec != QLatin1String("demo-lm") && file.isFile();
     m_lm->setModel(std::move(model), onDisk ? file.fileName() : displayName(spec), onDisk ? file.size() : -1);
@@ -1153,7 +1174,7 @@ bool MainWindow::anyJobRunning() const
 
 bool MainWindow::confirmDiscard(const QString &action)
 {
-    const bool busy = anyJobRunning(), modified = m_document->isModified();
+    const bool busy = anyJobRunning(), modified = m_document->isModified() || (m_lm->model() && m_lmModified);
     if (!busy && !modified)
         return true;
     QStringList why;
@@ -1195,7 +1216,7 @@ bool MainWindow::confirmDiscard(const QString &action)
 
 bool MainWindow::saveProject(const QString &path)
 {
-    if (!m_document->hasProject())
+    if (!m_document->hasProject() && !m_lm->model())
         return false;
     QString target = path;
     if (target.isEmpty()) {
@@ -1210,6 +1231,8 @@ bool MainWindow::saveProject(const QString &path)
             target += QStringLiteral(".") + QLatin1String(cw::kProjectExtension);
         QSettings().setValue(QLatin1String(kProjectDirKey), QFileInfo(target).absolutePath());
     }
+    if (m_lm->model())
+        return saveLmProject(QFileInfo(target).absoluteFilePath());
     QString error, merged;
     if (!m_document->save(QFileInfo(target).absoluteFilePath(), &error, &merged)) {
         showError(tr("Save Project"), error);
@@ -1227,7 +1250,28 @@ bool MainWindow::saveProject(const QString &path)
 
 bool MainWindow::saveProject()
 {
-    return saveProject(m_document->fileName());
+    return saveProject(m_lm->model() ? m_lmProjectPath : m_document->fileName());
+}
+
+bool MainWindow::saveLmProject(const QString &path)
+{
+    try {
+        if (!m_lmBase)
+            m_lmBase = cw::newLmProject(m_lm->model()->path());
+        cw::saveLmProject(m_lm->project(*m_lmBase), path.toStdString());
+    } catch (const std::exception &e) {
+        showError(tr("Save Project"), QString::fromUtf8(e.what()));
+        return false;
+    }
+    m_lmProjectPath = path;
+    m_lmModified = false;
+    QSettings().setValue(QLatin1String(kLastProjectKey), path);
+    addRecentFile(path);
+    statusBar()->showMessage(tr("Saved %1 (%2)").arg(QDir::toNativeSeparators(path), formatBytes(QFileInfo(path).size())),
+                             5000);
+    updateTitle();
+    updateActions();
+    return true;
 }
 
 QString MainWindow::projectName() const
@@ -1331,7 +1375,7 @@ bool MainWindow::runOnCluster(ClusterSource source)
     }
     if (m_clusterDialog)
         m_clusterDialog->close();
-    m_clusterDialog = new ClusterDialog(*plan, lm ? QString() : m_document->fileName(), this);
+    m_clusterDialog = new ClusterDialog(*plan, lm ? m_lmProjectPath : m_document->fileName(), this);
     m_clusterDialog->setAttribute(Qt::WA_DeleteOnClose);
     m_clusterDialog->open();
     return true;
@@ -1438,8 +1482,8 @@ void MainWindow::updateActions()
     m_recentMenu->setEnabled(idle && !recentFiles().isEmpty());
     m_exportAct->setEnabled(idle && (model() || lm));
     m_newProjectAct->setEnabled(idle && model());
-    m_saveProjectAct->setEnabled(m_document->hasProject());
-    m_saveProjectAsAct->setEnabled(m_document->hasProject());
+    m_saveProjectAct->setEnabled(m_document->hasProject() || lm);
+    m_saveProjectAsAct->setEnabled(m_document->hasProject() || lm);
     m_closeProjectAct->setEnabled(idle && (m_document->hasProject() || lm));
     m_closeProjectAct->setText(lm ? tr("&Close Model") : tr("&Close Project"));
     m_exportReportAct->setEnabled(m_document->hasProject());
@@ -1470,11 +1514,12 @@ QString MainWindow::displayName(const QString &spec)
 
 void MainWindow::updateTitle()
 {
-    if (m_lm->model()) { // no project: nothing to save, nothing modified
-        setWindowTitle(tr("%1 — %2 language model — %3")
-                           .arg(displayName(m_lmSpec), QString::fromStdString(m_lm->model()->config().archName),
+    if (m_lm->model()) { // its project: the file when saved; "[*]" shows the modified mark
+        const QString project = m_lmProjectPath.isEmpty() ? tr("unsaved project") : QFileInfo(m_lmProjectPath).fileName();
+        setWindowTitle(tr("%1[*] (%2) — %3 language model — %4")
+                           .arg(displayName(m_lmSpec), project, QString::fromStdString(m_lm->model()->config().archName),
                                 QLatin1String(kAppName)));
-        setWindowModified(false);
+        setWindowModified(m_lmModified);
         return;
     }
     if (!model()) {

@@ -32,6 +32,8 @@
 #pragma once
 
 #include <QMainWindow>
+
+#include "core/project/lm_project.h"
 #include <QPointer>
 #include <QStringList>
 
@@ -99,7 +101,9 @@ public:
     bool openModel(const QString &spec);
     // Writes the project (.cwproj). False, with the error reported, when it fails.
     bool saveProject(const QString &path);
-    bool saveProject(); // to its file; asks for one (Save As) when it has none
+    bool saveProject();
+    // A language model's tabs as its project (cw::saveLmProject); false with the error shown.
+    bool saveLmProject(const QString &path); // to its file; asks for one (Save As) when it has none
     // Writes the project's report (.pdf or .html, ui/report/reportwriter.h); false with the error reported.
     bool exportReport(const QString &path);
     // What the report and the title call the project: its file name, or the model's for an unsaved one.
@@ -342,6 +346,11 @@ private:
     QStackedWidget *m_pages = nullptr; // m_mainSplitter (CNN models and projects) or m_lm
     LmWorkspace *m_lm = nullptr;
     QString m_lmSpec;
+    // A language model's project: its file ("" until saved), its base record (the checkpoint's digest, made at the
+    // first save or read from the file) and whether the tabs hold what it does not.
+    QString m_lmProjectPath;
+    std::optional<cw::LmProject> m_lmBase;
+    bool m_lmModified = false;
     QList<QAction *> m_tabActions, m_lmTabActions; // View → the CNN tabs, the language-model tabs
     QSplitter *m_sideSplitter = nullptr;
     QLabel *m_modelStatus = nullptr;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "core/project/project.h"
 #include "core/base/error.h"
 #include "core/lm/corpus.h"
 #include "core/lm/defaults.h"
@@ -32,14 +33,24 @@ bool OpenLanguageModelJob::start()
     if (isRunning())
         return false;
     m_model.reset();
+    m_project.reset();
     const std::string spec = m_spec.toStdString();
     return startWork([this, spec](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
-        progress(0.0, "reading the tensor table");
-        LanguageModelPtr model = cw::lm::LanguageModel::open(spec);
+        auto project = std::make_shared<std::optional<cw::LmProject>>();
+        std::string checkpoint = spec;
+        if (cw::fileExtension(spec) == cw::kProjectExtension) {
+            progress(0.0, "reading the project");
+            *project = cw::loadLmProject(spec);
+            checkpoint = cw::locateLmBase(**project, spec);
+        }
+        stop.throwIfStopped();
+        progress(0.5, "reading the tensor table");
+        LanguageModelPtr model = cw::lm::LanguageModel::open(checkpoint);
         stop.throwIfStopped();
         progress(1.0, "done");
-        return [this, model]() {
+        return [this, model, project]() {
             m_model = model;
+            m_project = std::move(*project);
             emit succeeded();
         };
     });
@@ -217,6 +228,22 @@ bool LmSensitivityJob::start()
 LmCompressJob::LmCompressJob(LmCompressParams params, QObject *parent) : Job(parent), m_params(std::move(params))
 {
     setTitle(tr("Compressing"));
+}
+
+std::string cwbCommand(const LmCompressParams &p, const std::string &name)
+{
+    std::string c = "cwb compress " + cw::shellQuoted(p.modelPath) + " --recipe " + cw::shellQuoted(name + ".json") +
+                     " --data " + cw::shellQuoted(p.evalSpec);
+    if (p.chunks > 0)
+        c += " --limit " + std::to_string(p.chunks);
+    if (p.ctx > 0)
+        c += " --ctx " + std::to_string(p.ctx);
+    if (!p.calibrationSpec.empty())
+        c += " --train-data " + cw::shellQuoted(p.calibrationSpec) + " --train-limit " +
+             std::to_string(p.calibrationTokens);
+    if (p.importance)
+        c += " --importance";
+    return c;
 }
 
 LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::StopToken &stop,

@@ -31,6 +31,7 @@
 
 #include "core/compress/recipe.h"
 #include "core/lm/compress.h"
+#include "core/project/lm_project.h"
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
 #include "core/lm/sensitivity.h"
@@ -44,13 +45,16 @@ using LanguageModelPtr = std::shared_ptr<cw::lm::LanguageModel>;
 class OpenLanguageModelJob : public Job {
     Q_OBJECT
 public:
-    // spec: a .gguf / .safetensors file, a Hugging Face folder, or "demo-lm".
+    // spec: a .gguf / .safetensors file, a Hugging Face folder, "demo-lm", or a language model's project (.cwproj,
+    // cw::isLmProjectFile): the project read, its base checkpoint located (cw::locateLmBase) and opened.
     explicit OpenLanguageModelJob(QString spec, QObject *parent = nullptr);
 
     QString spec() const { return m_spec; }
     bool start() override;
     // Set once succeeded() has been emitted.
     LanguageModelPtr model() const { return m_model; }
+    // The project, when the spec was one (its base: model()).
+    const std::optional<cw::LmProject> &project() const { return m_project; }
 
 signals:
     void succeeded();
@@ -58,6 +62,7 @@ signals:
 private:
     QString m_spec;
     LanguageModelPtr m_model;
+    std::optional<cw::LmProject> m_project;
 };
 
 class WeightStatsJob : public Job {
@@ -203,6 +208,9 @@ struct LmCompressParams {
     bool measureBase = true;      // the unchanged copy's perplexity and speed first (the owner caches them)
     int threads = 0;
 };
+
+// The cwb command that makes the same variant (a project's provenance): its recipe saved as NAME.json.
+std::string cwbCommand(const LmCompressParams &params, const std::string &name);
 
 struct LmCompressOutcome {
     std::shared_ptr<cw::lm::LanguageModel> model;          // the compressed copy, loaded (runs as encoded)

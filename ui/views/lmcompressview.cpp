@@ -901,7 +901,13 @@ bool LmCompressView::run()
         v.perplexity = o.perplexity;
         v.speed = o.speed;
         v.basePerplexity = m_shownBase->perplexity.perplexity;
+        v.baseSpeed = m_shownBase->speed;
         v.evaluation = text;
+        v.evaluationSpec = QString::fromStdString(job->params().evalSpec);
+        v.provenance = cw::currentProvenance();
+        v.provenance.command = cwbCommand(job->params(), v.name.toStdString());
+        v.provenance.evalData = job->params().evalSpec;
+        v.provenance.trainData = job->params().calibrationSpec;
         const QLocale locale = displayLocale();
         setStatus(tr("%1: perplexity %2 (%3 %) at %4 bits per weight, %5, on %6 scored tokens of %7.")
                       .arg(v.name, locale.toString(v.perplexity.perplexity, 'f', 3),
@@ -920,9 +926,45 @@ void LmCompressView::cancel()
     cancelJob();
 }
 
+std::vector<cw::LmProjectVariant> LmCompressView::projectVariants() const
+{
+    std::vector<cw::LmProjectVariant> out;
+    for (const Variant &v : m_variants)
+        out.push_back({v.name.toStdString(), v.recipe, v.result, v.perplexity, v.basePerplexity, v.speed, v.baseSpeed,
+                       v.evaluationSpec.toStdString(), v.provenance});
+    return out;
+}
+
+void LmCompressView::restoreVariants(const std::vector<cw::LmProjectVariant> &variants)
+{
+    m_variants.clear();
+    m_shownBase.reset();
+    for (const cw::LmProjectVariant &pv : variants) {
+        Variant v;
+        v.name = QString::fromStdString(pv.name);
+        v.recipe = pv.recipe;
+        v.model = m_model;
+        v.result = pv.result;
+        v.perplexity = pv.perplexity;
+        v.speed = pv.speed;
+        v.basePerplexity = pv.basePerplexity;
+        v.baseSpeed = pv.baseSpeed;
+        v.evaluationSpec = QString::fromStdString(pv.evaluation);
+        v.evaluation = LmTextCombo::displayName(v.evaluationSpec);
+        v.provenance = pv.provenance;
+        cw::lm::PerplexityResult base;
+        base.perplexity = pv.basePerplexity;
+        m_shownBase = Base{base, pv.baseSpeed};
+        m_variants.push_back(std::move(v));
+    }
+    showVariants();
+    emit variantsChanged();
+}
+
 void LmCompressView::addVariant(Variant variant)
 {
     m_variants.push_back(std::move(variant));
+    emit variantsChanged();
     showVariants();
     // The new one selected.
     auto *proxy = qobject_cast<QSortFilterProxyModel *>(m_variantTable->model());

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/compress/recipe.h"
+#include "core/project/lm_project.h"
 #include "ui/views/lmjobview.h"
 
 class QCheckBox;
@@ -64,7 +65,10 @@ public:
         cw::lm::PerplexityResult perplexity;
         cw::lm::SpeedResult speed;
         double basePerplexity = 0;
-        QString evaluation; // the text's display name
+        QString evaluation;     // the text's display name
+        QString evaluationSpec; // the text as lm::loadText reads it
+        cw::lm::SpeedResult baseSpeed;
+        cw::Provenance provenance; // where and how it was made (the cwb command that makes it again)
     };
     // The unchanged model's measurements on one evaluation setting.
     struct Base {
@@ -110,6 +114,10 @@ public:
     bool isExporting() const;
 
     const std::vector<Variant> &variants() const { return m_variants; }
+    // The variants as a language model's project holds them, and back (a reopened project: their model is the
+    // workspace's, their encoded tensors the project's; the base row shows the last one's base measurements).
+    std::vector<cw::LmProjectVariant> projectVariants() const;
+    void restoreVariants(const std::vector<cw::LmProjectVariant> &variants);
     const std::optional<Base> &base() const { return m_shownBase; }
     int selectedVariant() const; // -1: none (or the base row)
 
@@ -150,6 +158,8 @@ public:
 
 signals:
     void exportFinished(bool ok, const QString &message);
+    // A variant was added (a run) or the variants were replaced (restoreVariants).
+    void variantsChanged();
 
 private:
     void buildUi();

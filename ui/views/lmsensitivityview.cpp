@@ -417,9 +417,11 @@ bool LmSensitivityView::run()
     auto *job = new LmSensitivityJob(std::move(params), this);
     clearResult();
     const QString text = LmTextCombo::displayName(spec);
-    connect(job, &LmSensitivityJob::succeeded, this, [this, job, text]() {
+    connect(job, &LmSensitivityJob::succeeded, this, [this, job, text, spec]() {
         m_result = *job->result();
+        m_resultText = spec;
         showResult(*m_result);
+        emit resultChanged();
         setStatus(tr("%1: %2 trials of %3 scored tokens each.")
                       .arg(text, formatCount(int64_t(m_result->result.rows.size())), formatCount(m_result->result.scored)));
     });
@@ -456,18 +458,32 @@ std::optional<cw::cluster::SweepPlan> LmSensitivityView::clusterPlan()
     }
 }
 
-void LmSensitivityView::showImported(const cw::lm::SensitivityResult &result, const QString &textSpec)
+void LmSensitivityView::setResult(const cw::lm::SensitivityResult &result, const QString &textSpec)
 {
     detachJob();
     LmSensitivityOutcome outcome;
     outcome.result = result;
     outcome.ctx = result.ctx;
     m_result = outcome;
+    m_resultText = textSpec;
     showResult(*m_result);
+    updateControls();
+    emit resultChanged();
+}
+
+void LmSensitivityView::showImported(const cw::lm::SensitivityResult &result, const QString &textSpec)
+{
+    setResult(result, textSpec);
     setStatus(tr("Imported from a cluster: %1 trials on %2, %3 scored tokens each.")
                   .arg(formatCount(int64_t(result.rows.size())), LmTextCombo::displayName(textSpec),
                        formatCount(result.scored)));
-    updateControls();
+}
+
+void LmSensitivityView::restoreResult(const cw::lm::SensitivityResult &result, const QString &textSpec)
+{
+    setResult(result, textSpec);
+    setStatus(tr("From the project: %1 trials on %2.")
+                  .arg(formatCount(int64_t(result.rows.size())), LmTextCombo::displayName(textSpec)));
 }
 
 void LmSensitivityView::updateAllocation()

@@ -80,6 +80,10 @@ public:
     std::optional<cw::cluster::SweepPlan> clusterPlan();
     // A sweep merged from a cluster's parts (File → Import Results), shown as if it had run here.
     void showImported(const cw::lm::SensitivityResult &result, const QString &textSpec);
+    // A sweep from a reopened project.
+    void restoreResult(const cw::lm::SensitivityResult &result, const QString &textSpec);
+    // The text the shown result was measured on ("" without a result).
+    QString resultText() const { return m_result ? m_resultText : QString(); }
 
     // The allocation of the result's formats to the target (nullopt: no result with formats, or the target is out
     // of reach, the reason beside it).
@@ -119,16 +123,20 @@ public:
 signals:
     void recipeMade(const cw::Recipe &recipe);
     void clusterRequested();
+    // A new result: run here, imported or restored.
+    void resultChanged();
 
 private:
     void buildUi();
     void showResult(const LmSensitivityOutcome &outcome);
+    void setResult(const cw::lm::SensitivityResult &result, const QString &textSpec);
     void clearResult();
     void updateControls() override;
     void writeSettings();
     void updateAllocation();
 
     std::optional<LmSensitivityOutcome> m_result;
+    QString m_resultText; // its text spec
     std::optional<cw::lm::FormatAllocation> m_allocation;
     QStringList m_tensors, m_settings; // the heatmap's rows and columns
     bool m_loading = false;

@@ -49,6 +49,8 @@ LmWorkspace::LmWorkspace(QWidget *parent) : QTabWidget(parent)
                                     displayLocale().toString(outcome.result.tokensPerSecond, 'f', 1));
         emit evaluationChanged();
     });
+    connect(m_sensitivity, &LmSensitivityView::resultChanged, this, &LmWorkspace::projectChanged);
+    connect(m_compress, &LmCompressView::variantsChanged, this, &LmWorkspace::projectChanged);
     connect(m_sensitivity, &LmSensitivityView::recipeMade, this, [this](const cw::Recipe &recipe) {
         m_compress->setRecipe(recipe);
         setCurrentWidget(m_compress);
@@ -119,6 +121,25 @@ void LmWorkspace::cancelAll()
 QString LmWorkspace::evaluationStatusText() const
 {
     return m_evaluationText;
+}
+
+cw::LmProject LmWorkspace::project(cw::LmProject base) const
+{
+    base.sensitivity.reset();
+    base.sensitivityText.clear();
+    if (const auto &r = m_sensitivity->result()) {
+        base.sensitivity = r->result;
+        base.sensitivityText = m_sensitivity->resultText().toStdString();
+    }
+    base.variants = m_compress->projectVariants();
+    return base;
+}
+
+void LmWorkspace::restoreProject(const cw::LmProject &project)
+{
+    if (project.sensitivity)
+        m_sensitivity->restoreResult(*project.sensitivity, QString::fromStdString(project.sensitivityText));
+    m_compress->restoreVariants(project.variants);
 }
 
 } // namespace cw::ui

@@ -8,6 +8,9 @@
 // runs), which one job at a time may do: while one runs, the others are off and say why. Compress works on a copy
 // of its own, but takes its turn as well, so that the speeds it measures are not shared with another job. The tab in
 // front is remembered.
+//
+// What the tabs made — the sensitivity sweep and the compressed variants — is a language model's project
+// (cw::LmProject): project() collects it, restoreProject() shows a reopened one, projectChanged() says it changed.
 #pragma once
 
 #include <QTabWidget>
@@ -43,6 +46,10 @@ public:
     void cancelAll();
     // The last perplexity, for the status bar ("" before one).
     QString evaluationStatusText() const;
+    // `base` (a project's base record, its sweep and variants ignored) with the tabs' sweep and variants.
+    cw::LmProject project(cw::LmProject base) const;
+    // Shows a reopened project's sweep and variants (the model must be its base, already set).
+    void restoreProject(const cw::LmProject &project);
 
     LmOverview *overview() const { return m_overview; }
     LmInspectView *inspectView() const { return m_inspect; }
@@ -54,6 +61,8 @@ public:
 
 signals:
     void evaluationChanged();
+    // A variant was added, or a sensitivity sweep arrived (run, imported or restored).
+    void projectChanged();
     void logged(const QString &line); // what the analyses, evaluations and generations said when they ended
 
 private:
