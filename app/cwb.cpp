@@ -1313,6 +1313,72 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
                 "way: accuracy, top-5 and loss on --data, saved file size, latency p50 / p90 at batch 1 and 64.");
 }
 
+// One recipe on a freshly opened copy of the language model (the compression replaces its weights), measured on
+// --data when asked: before and after, and with `speeds` the tokens per second of both.
+struct LmCompressRun {
+    std::shared_ptr<cw::lm::LanguageModel> model;
+    cw::lm::LmCompressResult result;
+    std::optional<cw::lm::PerplexityResult> before, after;
+    cw::lm::SpeedResult baseSpeed, speed;
+};
+
+LmCompressRun runLmCompress(const CompressArgs &args, const cw::Recipe &recipe, bool speeds)
+{
+    LmCompressRun run;
+    run.model = openLanguageModel(args.model, false);
+    const auto &model = run.model;
+    cw::lm::LmCompressOptions o;
+    o.threads = args.options.threads;
+    o.importance = args.importance;
+    if (args.trainLimit)
+        o.maxTokens = args.trainLimit;
+    if (args.trainData)
+        o.calibration = cw::lm::encodeText(*model, cw::lm::loadText(*args.trainData));
+    cw::lm::validateLmRecipe(recipe, *model, !o.calibration.empty());
+    if (o.importance && o.calibration.empty())
+        throw cw::Error("--importance needs calibration text (--train-data TEXT)");
+    model->load(terminalProgress());
+    const bool measure = !args.noMeasure && args.data;
+    std::vector<int32_t> evalIds;
+    cw::lm::PerplexityOptions po = cw::lm::defaultPerplexityOptions(*model);
+    if (args.ctx)
+        po.ctx = args.ctx;
+    if (args.options.evalLimit)
+        po.chunks = args.options.evalLimit;
+    po.threads = args.options.threads;
+    if (measure) {
+        evalIds = cw::lm::encodeText(*model, cw::lm::loadText(*args.data));
+        run.before = cw::lm::perplexity(model, evalIds, po, terminalProgress());
+        if (speeds)
+            run.baseSpeed = cw::lm::variantSpeed(model, args.options.threads);
+    }
+    run.result = cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress());
+    if (measure) {
+        run.after = cw::lm::perplexity(model, evalIds, po, terminalProgress());
+        if (speeds)
+            run.speed = cw::lm::variantSpeed(model, args.options.threads);
+    }
+    return run;
+}
+
+// A measured run as a language model's project holds it (provenance: this run; the caller sets the command).
+cw::LmProjectVariant lmProjectVariant(const CompressArgs &args, const cw::Recipe &recipe, const LmCompressRun &run)
+{
+    cw::LmProjectVariant v;
+    v.name = recipe.name;
+    v.recipe = recipe;
+    v.result = std::make_shared<const cw::lm::LmCompressResult>(run.result);
+    v.perplexity = *run.after;
+    v.basePerplexity = run.before->perplexity;
+    v.speed = run.speed;
+    v.baseSpeed = run.baseSpeed;
+    v.evaluation = *args.data;
+    v.provenance = cw::currentProvenance();
+    v.provenance.evalData = *args.data;
+    v.provenance.trainData = args.trainData.value_or("");
+    return v;
+}
+
 int lmCompress(const CompressArgs &args);
 
 // What cwb compress sets up once for any number of recipes: the base, the options, the datasets.
@@ -1364,18 +1430,36 @@ struct CompressSetup {
 // item that becomes a measured variant; the command without the recipes and the outputs.
 int writeRecipesPlan(const CompressArgs &args)
 {
-    if (cw::lm::isLanguageModel(args.model))
-        throw cw::Error("--plan: plans of language-model recipes are not written yet");
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of compressing: give --project to cwb merge");
     const std::vector<std::string> command = commandWithout({"--plan", "--recipe", "-o", "--output", "--project"});
     std::vector<cw::Recipe> recipes;
-    for (const std::string &r : args.recipes)
+    for (const std::string &r : args.recipes) {
         recipes.push_back(cw::loadRecipe(r));
+        if (recipes.back().name.empty())
+            recipes.back().name = std::filesystem::path(r).stem().string();
+    }
+    std::error_code ec;
+    if (cw::lm::isLanguageModel(args.model)) {
+        // Each variant is measured and stored in a project: the text is needed; the recipes are checked now.
+        if (!args.data || args.noMeasure)
+            throw cw::Error("a language model's plan measures its variants: give --data TEXT (and no --no-measure)");
+        const auto model = openLanguageModel(args.model, false);
+        for (const cw::Recipe &r : recipes)
+            cw::lm::validateLmRecipe(r, *model, args.trainData.has_value());
+        const cw::cluster::SweepPlan plan = cw::cluster::lmRecipesPlan(
+            command, args.model, recipes, *args.data, args.trainData, std::filesystem::current_path(ec).string());
+        cw::cluster::savePlan(plan, *args.plan);
+        if (args.json)
+            std::cout << cw::cluster::planToJson(plan) << '\n';
+        else
+            std::printf("wrote %s: %zu recipes on %s (run it: cwb sweep %s --shard I/N -o PART.h5, or --slurm DIR)\n",
+                        args.plan->c_str(), plan.items.size(), args.model.c_str(), args.plan->c_str());
+        return 0;
+    }
     const CompressSetup setup(args); // checks that the model and the data load and that every recipe applies
     for (size_t i = 0; i < recipes.size(); ++i)
         cw::validateRecipe(recipes[i], cw::compressionForm(setup.base));
-    std::error_code ec;
     const cw::cluster::SweepPlan plan = cw::cluster::recipesPlan(command, args.model, recipes, setup.dataSpec,
                                                                  setup.trainSpec, std::filesystem::current_path(ec).string());
     cw::cluster::savePlan(plan, *args.plan);
@@ -2110,7 +2194,9 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     if (count > int(plan.items.size()))
         throw cw::Error("--shard " + *args.shard + ": the plan has " + std::to_string(plan.items.size()) + " items");
     cw::cluster::checkPlanInputs(plan);
-    const std::string verb = plan.kind == "recipes" ? "compress" : plan.kind == "distill" ? "distill" : "sensitivity";
+    const std::string verb = plan.kind == "recipes" || plan.kind == "lm-recipes" ? "compress"
+                             : plan.kind == "distill"                           ? "distill"
+                                                                                : "sensitivity";
     if (plan.command.empty() || plan.command.front() != verb)
         throw cw::Error("the plan's command is not a cwb " + verb + " command");
     std::error_code ec;
@@ -2124,7 +2210,7 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     SensitivityArgs sa;
     CompressArgs ca;
     DistillArgs da;
-    if (plan.kind == "recipes")
+    if (verb == "compress")
         declareCompress(app.add_subcommand("compress"), ca);
     else if (plan.kind == "distill")
         declareDistill(app.add_subcommand("distill"), da);
@@ -2159,6 +2245,18 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
         if (run.teacherMetrics)
             part.baseMetrics = cw::metricsToJson(*run.teacherMetrics);
         part.variants.emplace_back(items.front(), std::move(run.result.variant.model));
+    } else if (plan.kind == "lm-recipes") {
+        if (args.threads)
+            ca.options.threads = args.threads;
+        part.lm.baseSpec = plan.modelSpec;
+        part.lm.baseFile = plan.model;
+        for (const std::string &item : items) {
+            const size_t at = size_t(std::find(plan.items.begin(), plan.items.end(), item) - plan.items.begin());
+            std::printf("recipe '%s'\n", item.c_str());
+            cw::Recipe recipe = cw::recipeFromJson(plan.recipes[at]);
+            recipe.name = item;
+            part.lm.variants.push_back(lmProjectVariant(ca, recipe, runLmCompress(ca, recipe, true)));
+        }
     } else if (plan.kind == "lm-sensitivity") {
         sa.options.layers = items;
         if (args.threads)
@@ -2187,10 +2285,10 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
                   << '\n';
     else
         std::printf("shard %d/%d: %zu %s in %.1f s; wrote %s\n", index, count, items.size(),
-                    plan.kind == "sensitivity" ? "layers"
-                    : plan.kind == "recipes"   ? "recipes"
-                    : plan.kind == "distill"   ? "students"
-                                               : "matrices",
+                    plan.kind == "sensitivity"                          ? "layers"
+                    : plan.kind == "recipes" || plan.kind == "lm-recipes" ? "recipes"
+                    : plan.kind == "distill"                            ? "students"
+                                                                        : "matrices",
                     part.seconds, args.output.c_str());
     return 0;
 }
@@ -2336,6 +2434,41 @@ void declareMerge(CLI::App *cmd, MergeArgs &a)
     addJson(cmd, a.json);
 }
 
+// The parts of a language model's recipes: the variants printed (-o: the project's JSON without the tensors' bytes),
+// and added to the language model's project with --project.
+int mergeLmRecipes(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
+{
+    if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
+        throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sensitivity sweep");
+    const cw::LmProject merged = cw::cluster::mergeLmVariants(parts);
+    const std::string text = cw::lmProjectToJson(merged);
+    if (!args.output.empty())
+        cw::writeFileAtomically(args.output, text + "\n");
+    if (args.project) {
+        if (cw::fileExtension(*args.project) != cw::kProjectExtension)
+            throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" +
+                            *args.project + "'");
+        cw::updateLmProject(
+            *args.project, [&] { return cw::newLmProject(merged.baseSpec); },
+            [&](cw::LmProject &p) {
+                cw::requireLmBase(p, merged.baseSpec);
+                for (const cw::LmProjectVariant &v : merged.variants)
+                    cw::addLmVariant(p, v);
+            });
+    }
+    if (args.json) {
+        std::cout << text << '\n';
+        return 0;
+    }
+    std::printf("merged %zu parts: %zu variants of %s%s%s\n", parts.size(), merged.variants.size(),
+                merged.baseSpec.c_str(), args.project ? "; stored in " : "", args.project ? args.project->c_str() : "");
+    for (const cw::LmProjectVariant &v : merged.variants)
+        std::printf("  %-24s perplexity %10.4f (%+.2f%%)  %.3f bits per weight  %.1f tokens/s\n", v.name.c_str(),
+                    v.perplexity.perplexity, 100.0 * (v.perplexity.perplexity / v.basePerplexity - 1.0),
+                    v.result->bitsPerWeight(), v.speed.generationTokensPerSecond);
+    return 0;
+}
+
 // The parts of a language model's sensitivity sweep: the merged sweep printed as cwb sensitivity prints it (-o: its
 // JSON), with the allocation when asked for.
 int mergeLmSensitivity(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
@@ -2370,6 +2503,8 @@ int cmdMerge(const MergeArgs &args)
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
     if (plan.kind == "lm-sensitivity")
         return mergeLmSensitivity(args, parts);
+    if (plan.kind == "lm-recipes")
+        return mergeLmRecipes(args, parts);
     if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
         throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sweep");
     double seconds = 0;
@@ -2677,38 +2812,13 @@ int lmCompress(const CompressArgs &args)
     if (args.output.empty() && args.noMeasure)
         throw cw::Error("give -o OUT.gguf, or measure the variant (no --no-measure)");
     cw::Recipe recipe = cw::loadRecipe(args.recipes.front());
-    const auto model = openLanguageModel(args.model, false);
-    cw::lm::LmCompressOptions o;
-    o.threads = args.options.threads;
-    o.importance = args.importance;
-    if (args.trainLimit)
-        o.maxTokens = args.trainLimit;
-    if (args.trainData)
-        o.calibration = cw::lm::encodeText(*model, cw::lm::loadText(*args.trainData));
-    cw::lm::validateLmRecipe(recipe, *model, !o.calibration.empty());
-    if (o.importance && o.calibration.empty())
-        throw cw::Error("--importance needs calibration text (--train-data TEXT)");
-    model->load(terminalProgress());
-
-    const bool measure = !args.noMeasure && args.data;
-    std::vector<int32_t> evalIds;
-    cw::lm::PerplexityOptions po = cw::lm::defaultPerplexityOptions(*model);
-    if (args.ctx)
-        po.ctx = args.ctx;
-    if (args.options.evalLimit)
-        po.chunks = args.options.evalLimit;
-    po.threads = args.options.threads;
-    std::optional<cw::lm::PerplexityResult> before, after;
-    cw::lm::SpeedResult baseSpeed;
-    if (measure) {
-        evalIds = cw::lm::encodeText(*model, cw::lm::loadText(*args.data));
-        before = cw::lm::perplexity(model, evalIds, po, terminalProgress());
-        if (args.project)
-            baseSpeed = cw::lm::variantSpeed(model, args.options.threads);
-    }
-    const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress());
-    if (measure)
-        after = cw::lm::perplexity(model, evalIds, po, terminalProgress());
+    if (recipe.name.empty())
+        recipe.name = std::filesystem::path(args.recipes.front()).stem().string();
+    LmCompressRun run = runLmCompress(args, recipe, args.project.has_value());
+    const auto &model = run.model;
+    const cw::lm::LmCompressResult &r = run.result;
+    const std::optional<cw::lm::PerplexityResult> &before = run.before, &after = run.after;
+    const bool measure = after.has_value();
     if (ext == "gguf")
         cw::lm::exportGguf(*model, args.output, false, r.encoded);
     else if (ext == "safetensors") // the weights as the runner has them, float: a pruned model for Hugging Face
@@ -2716,21 +2826,8 @@ int lmCompress(const CompressArgs &args)
     const uint64_t baseBytes = model->config().storedBytes;
     const double baseBpw = double(baseBytes) * 8.0 / double(std::max<int64_t>(1, model->config().parameters));
     if (args.project) {
-        cw::LmProjectVariant v;
-        if (recipe.name.empty())
-            recipe.name = std::filesystem::path(args.recipes.front()).stem().string();
-        v.name = recipe.name;
-        v.recipe = recipe;
-        v.result = std::make_shared<const cw::lm::LmCompressResult>(r);
-        v.perplexity = *after;
-        v.basePerplexity = before->perplexity;
-        v.speed = cw::lm::variantSpeed(model, args.options.threads);
-        v.baseSpeed = baseSpeed;
-        v.evaluation = *args.data;
-        v.provenance = cw::currentProvenance();
+        cw::LmProjectVariant v = lmProjectVariant(args, recipe, run);
         v.provenance.command = g_commandLine;
-        v.provenance.evalData = *args.data;
-        v.provenance.trainData = args.trainData.value_or("");
         std::string added;
         cw::updateLmProject(
             *args.project, [&] { return cw::newLmProject(args.model); },

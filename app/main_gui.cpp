@@ -107,7 +107,8 @@ int main(int argc, char *argv[])
         QStringLiteral("Run a distillation job with the Distill tab's settings after loading (validation on --limit "
                        "samples, 1000 if unset) and show it."));
     const QCommandLineOption compareOption(QStringLiteral("compare"),
-                                           QStringLiteral("Show the Compare tab after loading (a project's variants)."));
+                                           QStringLiteral("Show the Compare tab after loading (a project's variants; "
+                                                          "a language model's: its Compress tab)."));
     const QCommandLineOption reportOption(QStringLiteral("report"),
                                           QStringLiteral("Write the report of the opened project (.pdf or .html), "
                                                          "then exit without showing a window."),
@@ -330,7 +331,11 @@ int main(int argc, char *argv[])
                 return;
             }
             if (batch) {
-                lm->setCurrentIndex(0);
+                // --compare: a language model's variants are on its Compress tab.
+                if (parser.isSet(compareOption))
+                    lm->setCurrentWidget(lm->compressView());
+                else
+                    lm->setCurrentIndex(0);
                 takeScreenshot();
             }
             return;

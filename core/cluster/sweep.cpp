@@ -37,10 +37,19 @@ std::string q(const std::string &s)
     return "'" + s + "'";
 }
 
-// Whether a plan's parts hold variants (models) rather than a result document.
+// A text's record (lm::loadText reads its files), hashed.
+DatasetRecord textRecord(const std::string &role, const std::string &spec)
+{
+    DatasetRecord r{role, spec, {}};
+    for (const std::string &f : lm::textFiles(spec))
+        r.files.push_back(digestFile(f));
+    return r;
+}
+
+// Whether a plan's parts hold variants (models, or a language model's project) rather than a result document.
 bool makesVariants(const std::string &kind)
 {
-    return kind == "recipes" || kind == "distill";
+    return kind == "recipes" || kind == "distill" || kind == "lm-recipes";
 }
 
 // A model built into cwb ("demo", "demo-lm"): named, not a path.
@@ -75,7 +84,7 @@ ojson planJson(const SweepPlan &p)
     ojson j = {{"format", kPlanFormat}, {"version", kSweepFormatVersion}, {"kind", p.kind},       {"tool", p.tool},
                {"directory", p.directory}, {"command", p.command},         {"model", m},           {"data", data},
                {"items", p.items}};
-    if (p.kind == "recipes") {
+    if (p.kind == "recipes" || p.kind == "lm-recipes") {
         ojson recipes = ojson::array();
         for (const std::string &r : p.recipes)
             recipes.push_back(ojson::parse(r));
@@ -92,9 +101,11 @@ SweepPlan planFrom(const ojson &j)
         throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
     SweepPlan p;
     p.kind = j.at("kind").get<std::string>();
-    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && p.kind != "recipes" && p.kind != "distill")
+    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && p.kind != "recipes" && p.kind != "lm-recipes" &&
+        p.kind != "distill")
         throw Error("kind \"" + p.kind +
-                    "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\", \"recipes\" and \"distill\"");
+                    "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\", \"recipes\", \"lm-recipes\" and "
+                    "\"distill\"");
     p.tool = j.at("tool").get<std::string>();
     p.directory = j.at("directory").get<std::string>();
     p.command = j.at("command").get<std::vector<std::string>>();
@@ -114,7 +125,7 @@ SweepPlan planFrom(const ojson &j)
         throw Error("the plan names an item twice");
     if (p.kind == "distill" && p.items.size() != 1)
         throw Error("a distillation plan has one item, the student");
-    if (p.kind == "recipes") {
+    if (p.kind == "recipes" || p.kind == "lm-recipes") {
         const ojson &recipes = j.at("recipes");
         if (!recipes.is_array() || recipes.size() != p.items.size())
             throw Error("\"recipes\" must hold one recipe per item");
@@ -323,10 +334,7 @@ SweepPlan lmSensitivityPlan(const std::vector<std::string> &command, const std::
     plan.model = modelDigest(modelSpec);
     if (!builtIn(modelSpec))
         plan.model.path = modelSpec;
-    DatasetRecord text{"text", textSpec, {}};
-    for (const std::string &f : lm::textFiles(textSpec))
-        text.files.push_back(digestFile(f));
-    plan.data.push_back(std::move(text));
+    plan.data.push_back(textRecord("text", textSpec));
     const std::vector<std::string> all = lm::sensitivityTensors(model);
     for (const std::string &t : tensors)
         if (std::find(all.begin(), all.end(), t) == all.end())
@@ -514,7 +522,10 @@ void writePart(const SweepPart &part, const std::string &path)
                  {"seconds", part.seconds},
                  {"result", part.result.empty() ? ojson(nullptr) : ojson::parse(part.result)}};
     BundleContents contents{kPartFormat, kSweepFormatVersion, {}, {}};
-    if (makesVariants(part.plan.kind)) {
+    if (part.plan.kind == "lm-recipes") {
+        doc["lm_project"] = ojson::parse(lmProjectDocument(part.lm));
+        contents.blobs = lmProjectBlobs(part.lm);
+    } else if (makesVariants(part.plan.kind)) {
         ojson variants = ojson::array();
         for (size_t i = 0; i < part.variants.size(); ++i) {
             const std::string key = "item" + std::to_string(i);
@@ -532,6 +543,8 @@ SweepPart readPart(const std::string &path)
 {
     Bundle b = readBundle(path, kPartFormat, kSweepFormatVersion);
     SweepPart part = partFromJson(b.document, path);
+    if (part.plan.kind == "lm-recipes")
+        part.lm = lmProjectFromParts(part.lmDocument, std::move(b.blobs), path);
     for (size_t i = 0; i < part.variants.size(); ++i) {
         const auto it = b.models.find(part.variantKeys[i]);
         if (it == b.models.end())
@@ -556,7 +569,9 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
         p.tool = doc.at("tool").get<std::string>();
         p.host = doc.value("host", "");
         p.seconds = doc.value("seconds", 0.0);
-        if (!makesVariants(p.plan.kind)) {
+        if (p.plan.kind == "lm-recipes") {
+            p.lmDocument = doc.at("lm_project").dump();
+        } else if (!makesVariants(p.plan.kind)) {
             p.result = doc.at("result").dump();
         } else {
             for (const ojson &v : doc.at("variants")) {
@@ -743,11 +758,48 @@ MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>
     return merged;
 }
 
-std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<Variant> variants)
+namespace {
+
+// The plan's command as one shell line.
+std::string commandLine(const SweepPlan &plan)
 {
     std::string command = "cwb";
     for (const std::string &a : plan.command)
         command.append(" ").append(shellQuoted(a));
+    return command;
+}
+
+} // namespace
+
+LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    checkParts(parts, "lm-recipes");
+    const SweepPart &first = parts.front().second;
+    std::map<std::string, LmProjectVariant> variants;
+    std::map<std::string, std::string> itemFile;
+    for (const auto &[name, part] : parts)
+        for (const LmProjectVariant &v : part.lm.variants) {
+            claimItem(itemFile, v.name, name, part);
+            variants[v.name] = v;
+        }
+    LmProject merged;
+    merged.baseSpec = planPath(first.plan, first.plan.modelSpec);
+    merged.baseFile = first.plan.model;
+    for (const std::string &item : first.plan.items) {
+        const auto it = variants.find(item);
+        if (it == variants.end())
+            throw Error(missingItem(first.plan, first.shards, item));
+        LmProjectVariant v = std::move(it->second);
+        v.provenance.command = commandLine(first.plan) + " --recipe " + shellQuoted(item + ".json");
+        v.provenance.directory = first.plan.directory;
+        merged.variants.push_back(std::move(v));
+    }
+    return merged;
+}
+
+std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<Variant> variants)
+{
+    const std::string command = commandLine(plan);
     std::vector<ProjectVariant> out;
     const bool distilled = plan.kind == "distill";
     for (Variant &v : variants) {
@@ -787,6 +839,18 @@ SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string
     }
     if (plan.items.empty())
         throw Error("a plan of recipes needs at least one recipe");
+    return plan;
+}
+
+SweepPlan lmRecipesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                        const std::vector<Recipe> &recipes, const std::string &evalText,
+                        const std::optional<std::string> &trainText, const std::string &directory)
+{
+    SweepPlan plan = recipesPlan(command, modelSpec, recipes, std::nullopt, std::nullopt, directory);
+    plan.kind = "lm-recipes";
+    plan.data.push_back(textRecord("evaluation", evalText));
+    if (trainText)
+        plan.data.push_back(textRecord("training", *trainText));
     return plan;
 }
 

@@ -18,6 +18,8 @@
 //   "recipes"      an item is one recipe to try, named, with the recipe itself in the plan's "recipes" (aligned with
 //                  "items"), the command is cwb compress's without --recipe (cwb compress … --recipe A --recipe B
 //                  --plan); each item becomes a measured variant;
+//   "lm-recipes"   the same on a language model (cwb compress LM --recipe A --recipe B … --plan): each item becomes
+//                  a measured variant of the language model's project (core/project/lm_project.h);
 //   "distill"      one item, the student, trained by the command (cwb distill … --plan): one training run handed to
 //                  a node; it becomes a measured variant (origin "distill") with the teacher's metrics as the base's.
 //
@@ -39,6 +41,7 @@
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
 #include "core/lm/sensitivity.h"
+#include "core/project/lm_project.h"
 #include "core/project/project.h"
 
 namespace cw::cluster {
@@ -78,6 +81,12 @@ SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::st
 SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
                       const std::vector<Recipe> &recipes, const std::optional<std::string> &evalData,
                       const std::optional<std::string> &trainData, const std::string &directory);
+
+// The same on a language model (kind "lm-recipes"): the texts (lm::loadText) hashed, `evalText` what each variant's
+// perplexity is measured on, `trainText` the calibration text.
+SweepPlan lmRecipesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                        const std::vector<Recipe> &recipes, const std::string &evalText,
+                        const std::optional<std::string> &trainText, const std::string &directory);
 
 // The arguments of `cwb sensitivity` that sweep as `options` on `modelSpec` and `dataSpec` read with `preprocess`
 // (what the GUI's sweeps hand to a cluster): --limit, --batch, --prune, --bits, --granularity, --metric, --layer,
@@ -146,6 +155,10 @@ struct SweepPart {
     // The bundle key of each variant's model, aligned with `variants` (partFromJson reads them; readPart then
     // loads the models under them; writePart chooses its own).
     std::vector<std::string> variantKeys;
+    // lm-recipes: the shard's variants (named by their items) as a language model's project holds them (readPart
+    // fills it; partFromJson keeps its document in lmDocument).
+    LmProject lm;
+    std::string lmDocument;
 };
 void writePart(const SweepPart &part, const std::string &path); // atomic
 SweepPart readPart(const std::string &path);                    // errors name the file
@@ -170,6 +183,10 @@ struct MergedVariants {
     std::optional<VariantMetrics> base;
 };
 MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts);
+// The parts of an "lm-recipes" sweep, checked as above: every item's variant in plan order, in a project on the
+// plan's model (its provenance: the plan's cwb compress command with --recipe ITEM.json, run in its directory).
+LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &parts);
+
 // The merged variants as a project holds them (origin "compress", or "distill" for a distillation; provenance: this
 // run, the plan's directory and data, and as its command the plan's cwb compress command with --recipe ITEM.json,
 // or its cwb distill command).

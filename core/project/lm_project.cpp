@@ -283,15 +283,36 @@ void addLmVariant(LmProject &project, LmProjectVariant variant)
     project.variants.push_back(std::move(variant));
 }
 
+std::string lmProjectDocument(const LmProject &project)
+{
+    return documentJson(project).dump(2);
+}
+
+std::vector<std::pair<std::string, const std::string *>> lmProjectBlobs(const LmProject &project)
+{
+    std::vector<std::pair<std::string, const std::string *>> blobs;
+    for (size_t i = 0; i < project.variants.size(); ++i)
+        for (const auto &[name, e] : project.variants[i].result->encoded)
+            blobs.emplace_back(blobKey(i, name), &e.bytes);
+    return blobs;
+}
+
+LmProject lmProjectFromParts(const std::string &document, std::map<std::string, std::string> blobs,
+                             const std::string &source)
+{
+    Bundle b;
+    b.document = document;
+    b.blobs = std::move(blobs);
+    return projectFrom(std::move(b), source);
+}
+
 void saveLmProject(const LmProject &project, const std::string &path)
 {
     BundleContents contents;
     contents.format = kLmProjectFormat;
     contents.version = kLmProjectFormatVersion;
-    contents.document = documentJson(project).dump(2);
-    for (size_t i = 0; i < project.variants.size(); ++i)
-        for (const auto &[name, e] : project.variants[i].result->encoded)
-            contents.blobs.emplace_back(blobKey(i, name), &e.bytes);
+    contents.document = lmProjectDocument(project);
+    contents.blobs = lmProjectBlobs(project);
     writeBundle(contents, path);
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,5 +75,13 @@ void updateLmProject(const std::string &path, const std::function<LmProject()> &
                      const std::function<void(LmProject &)> &edit);
 // The project without its tensors' bytes, as JSON (`cwb project show --json`).
 std::string lmProjectToJson(const LmProject &project, int indent = 2);
+
+// What saveLmProject writes, for a file that carries a project inside another (a cluster sweep's part,
+// core/cluster/sweep.h): the document, the blobs it names (keys → the project's bytes, not copied), and back (the
+// blobs are moved into the project). Errors name `source`.
+std::string lmProjectDocument(const LmProject &project);
+std::vector<std::pair<std::string, const std::string *>> lmProjectBlobs(const LmProject &project);
+LmProject lmProjectFromParts(const std::string &document, std::map<std::string, std::string> blobs,
+                             const std::string &source);
 
 } // namespace cw

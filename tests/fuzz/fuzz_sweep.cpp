@@ -19,6 +19,8 @@ CW_FUZZ_TARGET(sweep)
                 cw::cluster::mergeSensitivity({{"part", part}});
             else if (part.plan.kind == "lm-sensitivity")
                 cw::cluster::mergeLmSensitivity({{"part", part}});
+            else if (part.plan.kind == "lm-recipes") // (the tensors' bytes are the bundle's: none here)
+                cw::lmProjectFromParts(part.lmDocument, {}, "part");
             else
                 cw::cluster::mergeVariants({{"part", part}});
         });

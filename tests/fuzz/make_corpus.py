@@ -269,8 +269,15 @@ def sweep_seeds(d, cwb):
                    cwd=work, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([cwb, "sweep", "distill.json", "--shard", "0/1", "-o", "distill-part.h5"], cwd=work, check=True,
                    stdout=subprocess.DEVNULL)
+    recipe = os.path.join(work, "one-q4.json")
+    with open(recipe, "w") as f:
+        json.dump({"layers": {"blk.0.attn_qkv.weight": {"quantize": {"weights": {"format": "q4_0"}}}}}, f)
+    subprocess.run([cwb, "compress", "demo-lm", "--recipe", recipe, "--data", text, "--limit", "1", "--plan",
+                    "lm-recipes.json"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "sweep", "lm-recipes.json", "--shard", "0/1", "-o", "lm-recipes-part.h5"], cwd=work,
+                   check=True, stdout=subprocess.DEVNULL)
     for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part"), ("lm.json", "lm-part"),
-                       ("distill.json", "distill-part")):
+                       ("distill.json", "distill-part"), ("lm-recipes.json", "lm-recipes-part")):
         shutil.copy(os.path.join(work, plan), os.path.join(d, plan))
         with h5py.File(os.path.join(work, part + ".h5"), "r") as f:
             document = f["document"][()]
