@@ -205,6 +205,7 @@ private slots:
     void compressRefusedRecipeSaysWhy();
     void compressFinetunesWithTheBaseAsTeacher();
     void projectSavesAndReopens();
+    void compressRunsOnCluster();
 
 private:
     std::unique_ptr<MainWindow> openWindow(const QString &spec);
@@ -1497,6 +1498,55 @@ void TestGuiLm::projectSavesAndReopens()
     QVERIFY(window->isWindowModified());
     QVERIFY(window->saveProject());
     QCOMPARE(cw::loadLmProject(path.toStdString()).variants.size(), size_t(2));
+}
+
+void TestGuiLm::compressRunsOnCluster()
+{
+    // Compress → Run on Cluster… writes the form's recipe as an "lm-recipes" plan (the job's cwb compress command);
+    // the node's variant, imported, is the one Run makes here: the same perplexity, bytes and encoded tensors.
+    QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-lm-recipes-XXXXXX"));
+    QVERIFY(dir.isValid());
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmCompressView *compress = window->languageModelView()->compressView();
+    compress->setRecipe(cw::recipeFromJson(R"({"name": "q4", "quantize": {"weights": {"format": "q4_0"}}})"));
+    compress->setCalibrationSpec(QString());
+    compress->setEvaluationSpec(m_longText);
+    compress->setChunks(2);
+    QVERIFY(compress->clusterButton()->isEnabled());
+    compress->clusterButton()->click();
+    ClusterDialog *dialog = window->clusterDialog();
+    QVERIFY(dialog && dialog->isVisible());
+    const QString folder = dir.filePath(QStringLiteral("sweep"));
+    dialog->folderEdit()->setText(folder);
+    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+    dialog->close();
+    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QCOMPARE(plan.kind, std::string("lm-recipes"));
+    QCOMPARE(plan.items, std::vector<std::string>{"q4"});
+    QString error;
+    testutil::runProcess(QStringLiteral(CW_CWB_PATH),
+                         {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
+                          QStringLiteral("0/1"), QStringLiteral("-o"), folder + QStringLiteral("/part-0.h5")},
+                         &error, 120000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    QSignalSpy finished(compress, &LmJobView::finished);
+    QVERIFY(compress->run());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(compress->statusText()));
+    QVERIFY2(window->importResults({folder}), qPrintable(window->lastError()));
+    QCOMPARE(compress->variants().size(), size_t(2));
+    const LmCompressView::Variant &here = compress->variants()[0], &there = compress->variants()[1];
+    QCOMPARE(there.name, QStringLiteral("q4"));
+    QCOMPARE(there.perplexity.perplexity, here.perplexity.perplexity);
+    QCOMPARE(there.basePerplexity, here.basePerplexity);
+    QCOMPARE(there.result->bytes, here.result->bytes);
+    QCOMPARE(there.result->encoded.size(), here.result->encoded.size());
+    for (const auto &[name, e] : here.result->encoded)
+        QVERIFY2(there.result->encoded.at(name).bytes == e.bytes, name.c_str());
+    QVERIFY(window->isWindowModified());
 }
 
 QTEST_MAIN(TestGuiLm)

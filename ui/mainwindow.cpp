@@ -59,6 +59,7 @@
 #include "ui/views/inputsdialog.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/lmworkspace.h"
+#include "ui/views/lmcompressview.h"
 #include "ui/views/lmsensitivityview.h"
 #include "ui/views/sensitivityview.h"
 
@@ -425,6 +426,8 @@ void MainWindow::createLogPanel()
         updateActions();
     });
     connect(m_lm->sensitivityView(), &LmSensitivityView::clusterRequested, this, [this]() { runOnCluster(); });
+    connect(m_lm->compressView(), &LmCompressView::clusterRequested, this,
+            [this]() { runOnCluster(ClusterSource::Compress); });
 }
 
 void MainWindow::createStatusBar()
@@ -1353,12 +1356,15 @@ ClusterDialog *MainWindow::clusterDialog() const
 
 bool MainWindow::runOnCluster(ClusterSource source)
 {
-    LmSensitivityView *lm = m_lm->model() ? m_lm->sensitivityView() : nullptr;
+    const bool lm = m_lm->model() != nullptr;
     std::optional<cw::cluster::SweepPlan> plan;
     QString why;
-    if (lm) {
-        plan = lm->clusterPlan();
-        why = lm->statusText();
+    if (lm && source == ClusterSource::Compress) {
+        plan = m_lm->compressView()->clusterPlan();
+        why = m_lm->compressView()->statusText();
+    } else if (lm) {
+        plan = m_lm->sensitivityView()->clusterPlan();
+        why = m_lm->sensitivityView()->statusText();
     } else if (source == ClusterSource::Compress) {
         plan = m_compress->clusterPlan();
         why = m_compress->statusText();
@@ -1409,12 +1415,18 @@ bool MainWindow::importResults(const QStringList &paths)
         for (const QString &f : files)
             parts.emplace_back(f.toStdString(), cw::cluster::readPart(f.toStdString()));
         const cw::cluster::SweepPlan &plan = parts.front().second.plan;
-        if ((plan.kind == "lm-sensitivity") != bool(lm))
+        const bool lmPlan = plan.kind == "lm-sensitivity" || plan.kind == "lm-recipes";
+        if (lmPlan != bool(lm))
             throw cw::Error(lm ? "the parts are not a language model's sweep" : "the parts are a language model's sweep: open it first");
         if (plan.model.sha256 != (lm ? cw::modelDigest(lm->path()) : m_document->project()->baseFile).sha256)
             throw cw::Error("the parts are a sweep of '" + plan.modelSpec + "', not of the open model");
         QString done;
-        if (lm) {
+        if (lm && plan.kind == "lm-recipes") {
+            const cw::LmProject merged = cw::cluster::mergeLmVariants(parts);
+            m_lm->compressView()->appendVariants(merged.variants);
+            m_lm->setCurrentWidget(m_lm->compressView());
+            done = tr("Imported %n part(s): %1 variants.", nullptr, int(parts.size())).arg(merged.variants.size());
+        } else if (lm) {
             const cw::lm::SensitivityResult merged = cw::cluster::mergeLmSensitivity(parts);
             m_lm->sensitivityView()->showImported(merged, QString::fromStdString(plan.data.front().spec));
             m_lm->setCurrentWidget(m_lm->sensitivityView());

@@ -230,20 +230,26 @@ LmCompressJob::LmCompressJob(LmCompressParams params, QObject *parent) : Job(par
     setTitle(tr("Compressing"));
 }
 
+std::vector<std::string> cwbArguments(const LmCompressParams &p)
+{
+    std::vector<std::string> a{"compress", p.modelPath, "--data", p.evalSpec};
+    if (p.chunks > 0)
+        a.insert(a.end(), {"--limit", std::to_string(p.chunks)});
+    if (p.ctx > 0)
+        a.insert(a.end(), {"--ctx", std::to_string(p.ctx)});
+    if (!p.calibrationSpec.empty())
+        a.insert(a.end(), {"--train-data", p.calibrationSpec, "--train-limit", std::to_string(p.calibrationTokens)});
+    if (p.importance)
+        a.push_back("--importance");
+    return a;
+}
+
 std::string cwbCommand(const LmCompressParams &p, const std::string &name)
 {
-    std::string c = "cwb compress " + cw::shellQuoted(p.modelPath) + " --recipe " + cw::shellQuoted(name + ".json") +
-                     " --data " + cw::shellQuoted(p.evalSpec);
-    if (p.chunks > 0)
-        c += " --limit " + std::to_string(p.chunks);
-    if (p.ctx > 0)
-        c += " --ctx " + std::to_string(p.ctx);
-    if (!p.calibrationSpec.empty())
-        c += " --train-data " + cw::shellQuoted(p.calibrationSpec) + " --train-limit " +
-             std::to_string(p.calibrationTokens);
-    if (p.importance)
-        c += " --importance";
-    return c;
+    std::string c = "cwb";
+    for (const std::string &a : cwbArguments(p))
+        c.append(" ").append(cw::shellQuoted(a));
+    return c + " --recipe " + cw::shellQuoted(name + ".json");
 }
 
 LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::StopToken &stop,

@@ -209,7 +209,9 @@ struct LmCompressParams {
     int threads = 0;
 };
 
-// The cwb command that makes the same variant (a project's provenance): its recipe saved as NAME.json.
+// The arguments of `cwb compress` that compress and measure as the job does, without --recipe (a cluster plan's
+// command), and the command line that makes the same variant (a project's provenance): its recipe as NAME.json.
+std::vector<std::string> cwbArguments(const LmCompressParams &params);
 std::string cwbCommand(const LmCompressParams &params, const std::string &name);
 
 struct LmCompressOutcome {

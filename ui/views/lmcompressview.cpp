@@ -124,6 +124,12 @@ void LmCompressView::buildUi()
     m_cancel = run.cancel;
     m_progress = run.progress;
     m_run->setToolTip(tr("Compress a copy of the model with this recipe and measure it"));
+    m_cluster = new QPushButton(tr("Run on Cluster…"));
+    m_cluster->setObjectName(QStringLiteral("lmCompressCluster"));
+    m_cluster->setToolTip(tr("Write this recipe's compression as a plan and a Slurm job into a folder; File → Import "
+                             "Results adds the variant here"));
+    connect(m_cluster, &QPushButton::clicked, this, &LmCompressView::clusterRequested);
+    run.row->addWidget(m_cluster);
 
     // The per-tensor table.
     m_tensors = new LmRecipeTableModel(this);
@@ -844,32 +850,61 @@ QString LmCompressView::baseKey() const
     return evaluationSpec() + QLatin1Char('|') + QString::number(m_chunks->value());
 }
 
-bool LmCompressView::run()
+std::optional<LmCompressParams> LmCompressView::formParams()
 {
     const QString spec = evaluationSpec();
-    if (!mayStartOnText(spec))
-        return false;
+    if (!m_model || spec.isEmpty()) {
+        setStatus(m_model ? tr("Choose a text to evaluate on.") : tr("Open a language model first."));
+        return std::nullopt;
+    }
     const cw::Recipe r = recipe();
     const QString calibration = calibrationSpec();
     if (m_calibrate->isChecked() && calibration.isEmpty()) {
         setStatus(tr("Choose a calibration text, or switch calibration off."));
-        return false;
+        return std::nullopt;
     }
-    const bool importance = m_importance->isChecked() && m_importance->isEnabled();
     try {
         cw::lm::validateLmRecipe(r, *m_model, !calibration.isEmpty());
     } catch (const std::exception &e) {
         setStatus(tr("The recipe is refused: %1").arg(QString::fromUtf8(e.what())));
-        return false;
+        return std::nullopt;
     }
     LmCompressParams params;
     params.modelPath = m_model->path();
     params.recipe = r;
     params.calibrationSpec = calibration.toStdString();
     params.calibrationTokens = m_calibrationTokens->value();
-    params.importance = importance;
+    params.importance = m_importance->isChecked() && m_importance->isEnabled();
     params.evalSpec = spec.toStdString();
     params.chunks = m_chunks->value() > 0 ? m_chunks->value() : -1;
+    return params;
+}
+
+std::optional<cw::cluster::SweepPlan> LmCompressView::clusterPlan()
+{
+    const std::optional<LmCompressParams> p = formParams();
+    if (!p)
+        return std::nullopt;
+    try {
+        return cw::cluster::lmRecipesPlan(
+            cwbArguments(*p), p->modelPath, {p->recipe}, p->evalSpec,
+            p->calibrationSpec.empty() ? std::nullopt : std::optional<std::string>(p->calibrationSpec),
+            QDir::currentPath().toStdString());
+    } catch (const std::exception &e) {
+        setStatus(tr("Cannot plan this recipe for a cluster: %1").arg(QString::fromUtf8(e.what())));
+        return std::nullopt;
+    }
+}
+
+bool LmCompressView::run()
+{
+    const QString spec = evaluationSpec();
+    if (!mayStartOnText(spec))
+        return false;
+    std::optional<LmCompressParams> p = formParams();
+    if (!p)
+        return false;
+    LmCompressParams params = std::move(*p);
     const QString key = baseKey();
     params.measureBase = m_bases.find(key) == m_bases.end();
     auto *job = new LmCompressJob(std::move(params), this);
@@ -939,6 +974,11 @@ void LmCompressView::restoreVariants(const std::vector<cw::LmProjectVariant> &va
 {
     m_variants.clear();
     m_shownBase.reset();
+    appendVariants(variants);
+}
+
+void LmCompressView::appendVariants(const std::vector<cw::LmProjectVariant> &variants)
+{
     for (const cw::LmProjectVariant &pv : variants) {
         Variant v;
         v.name = QString::fromStdString(pv.name);
@@ -1215,6 +1255,7 @@ void LmCompressView::updateControls()
     m_run->setEnabled(!busy && why.isEmpty());
     m_run->setToolTip(why.isEmpty() ? tr("Compress a copy of the model with this recipe and measure it") : why);
     m_cancel->setEnabled(busy);
+    m_cluster->setEnabled(m_model != nullptr);
     const bool variant = selectedVariant() >= 0;
     m_export->setEnabled(variant && !isExporting());
     m_saveVariantRecipe->setEnabled(variant);

@@ -31,6 +31,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/cluster/sweep.h"
 #include "core/compress/recipe.h"
 #include "core/project/lm_project.h"
 #include "ui/views/lmjobview.h"
@@ -118,6 +119,12 @@ public:
     // workspace's, their encoded tensors the project's; the base row shows the last one's base measurements).
     std::vector<cw::LmProjectVariant> projectVariants() const;
     void restoreVariants(const std::vector<cw::LmProjectVariant> &variants);
+    // Adds variants made elsewhere (a cluster's, File → Import Results) after those shown.
+    void appendVariants(const std::vector<cw::LmProjectVariant> &variants);
+    // The form's recipe as a plan for a cluster (an "lm-recipes" plan of one item: the cwb compress command of the
+    // job Run would start); nullopt with the reason in the status line.
+    std::optional<cw::cluster::SweepPlan> clusterPlan();
+    QPushButton *clusterButton() const { return m_cluster; }
     const std::optional<Base> &base() const { return m_shownBase; }
     int selectedVariant() const; // -1: none (or the base row)
 
@@ -160,6 +167,7 @@ signals:
     void exportFinished(bool ok, const QString &message);
     // A variant was added (a run) or the variants were replaced (restoreVariants).
     void variantsChanged();
+    void clusterRequested();
 
 private:
     void buildUi();
@@ -172,6 +180,8 @@ private:
     void showChart();
     void showLossChart();
     void updateControls() override;
+    // The job Run would start for the form; nullopt with the reason in the status line.
+    std::optional<LmCompressParams> formParams();
     void writeSettings();
     void tensorMenu(const QPoint &pos);
     QString baseKey() const;
@@ -221,6 +231,7 @@ private:
     QStandardItemModel *m_variantModel = nullptr;
     QTableView *m_variantTable = nullptr;
     QPushButton *m_export = nullptr;
+    QPushButton *m_cluster = nullptr;
     QPushButton *m_saveVariantRecipe = nullptr;
     QCustomPlot *m_chart = nullptr;
     QCustomPlot *m_lossChart = nullptr;
