@@ -1576,7 +1576,7 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
         ->check(numberIn(1e-3, 1000, "a number in (0, 1000]", "T"))
         ->capture_default_str();
     cmd->add_option("--alpha", a.alpha,
-                    "weight of the teacher: alpha * T^2 * KL + (1 - alpha) * CE (default 0.7; 1 for data without labels)")
+                    "weight of the teacher: alpha * T^2 * KL + (1 - alpha) * CE (default 0.7; 1 without labels)")
         ->check(numberIn(0, 1, "a number in [0, 1]", "A"));
     cmd->add_option("--features", a.features, "intermediate values or nodes to match (NAME or STUDENT=TEACHER, comma-separated)")
         ->delimiter(',')
@@ -1660,9 +1660,8 @@ DistillRun runDistill(const DistillArgs &args, const cw::Model &teacher, const c
 
     cw::DistillJobOptions &options = run.options;
     options.distill.temperature = args.temperature;
-    // Without labels the teacher is the only target, whatever --alpha says (as the Distill tab trains).
-    options.distill.alpha = train.labels.empty() ? 1.f : args.alpha.value_or(0.7f);
-    if (train.labels.empty())
+    options.distill.alpha = args.alpha.value_or(train.labels.empty() ? 1.f : 0.7f);
+    if (train.labels.empty() && !args.alpha)
         log("training data '" + train.name + "' has no labels: the teacher is the only target (alpha 1)");
     options.distill.features = args.features;
     options.distill.featureLoss = cw::parseFeatureLoss(args.featureLoss);

@@ -37,6 +37,29 @@ std::string q(const std::string &s)
     return "'" + s + "'";
 }
 
+// A model built into cwb ("demo", "demo-lm"): named, not a path.
+bool builtIn(const std::string &spec)
+{
+    return !demoModelBytes(spec).empty();
+}
+
+// A plan of `kind`: this cwb, the command run from `directory`, the model by spec and hash (a built-in one by
+// name; a file by the path the command names, from `directory`).
+SweepPlan newPlan(const std::string &kind, const std::vector<std::string> &command, const std::string &modelSpec,
+                  const std::string &directory)
+{
+    SweepPlan plan;
+    plan.kind = kind;
+    plan.tool = toolDescription();
+    plan.directory = directory;
+    plan.command = command;
+    plan.modelSpec = modelSpec;
+    plan.model = modelDigest(modelSpec);
+    if (!builtIn(modelSpec))
+        plan.model.path = modelSpec;
+    return plan;
+}
+
 // A text's record (lm::loadText reads its files), hashed.
 DatasetRecord textRecord(const std::string &role, const std::string &spec)
 {
@@ -50,12 +73,6 @@ DatasetRecord textRecord(const std::string &role, const std::string &spec)
 bool makesVariants(const std::string &kind)
 {
     return kind == "recipes" || kind == "distill" || kind == "lm-recipes";
-}
-
-// A model built into cwb ("demo", "demo-lm"): named, not a path.
-bool builtIn(const std::string &spec)
-{
-    return !demoModelBytes(spec).empty();
 }
 
 ojson digestJson(const FileDigest &d)
@@ -209,14 +226,7 @@ SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::st
                           const std::string &dataSpec, const std::vector<std::string> &layers,
                           const std::string &directory)
 {
-    SweepPlan plan;
-    plan.tool = toolDescription();
-    plan.directory = directory;
-    plan.command = command;
-    plan.modelSpec = modelSpec;
-    plan.model = modelDigest(modelSpec);
-    if (!builtIn(modelSpec))
-        plan.model.path = modelSpec; // as the command names it, from `directory`
+    SweepPlan plan = newPlan("sensitivity", command, modelSpec, directory);
     plan.data.push_back(datasetRecord("evaluation", dataSpec));
     const std::vector<std::string> all = sensitivityLayers(model);
     for (const std::string &l : layers)
@@ -325,15 +335,7 @@ SweepPlan lmSensitivityPlan(const std::vector<std::string> &command, const std::
                             const lm::LanguageModel &model, const std::string &textSpec,
                             const std::vector<std::string> &tensors, const std::string &directory)
 {
-    SweepPlan plan;
-    plan.kind = "lm-sensitivity";
-    plan.tool = toolDescription();
-    plan.directory = directory;
-    plan.command = command;
-    plan.modelSpec = modelSpec;
-    plan.model = modelDigest(modelSpec);
-    if (!builtIn(modelSpec))
-        plan.model.path = modelSpec;
+    SweepPlan plan = newPlan("lm-sensitivity", command, modelSpec, directory);
     plan.data.push_back(textRecord("text", textSpec));
     const std::vector<std::string> all = lm::sensitivityTensors(model);
     for (const std::string &t : tensors)
@@ -440,15 +442,7 @@ SweepPlan distillPlan(const std::vector<std::string> &command, const std::string
                       const std::optional<std::string> &evalData, const std::string &trainData,
                       const std::string &studentFile, const std::string &name, const std::string &directory)
 {
-    SweepPlan plan;
-    plan.kind = "distill";
-    plan.tool = toolDescription();
-    plan.directory = directory;
-    plan.command = command;
-    plan.modelSpec = teacherSpec;
-    plan.model = modelDigest(teacherSpec);
-    if (!builtIn(teacherSpec))
-        plan.model.path = teacherSpec;
+    SweepPlan plan = newPlan("distill", command, teacherSpec, directory);
     if (evalData)
         plan.data.push_back(datasetRecord("evaluation", *evalData));
     plan.data.push_back(datasetRecord("training", trainData));
@@ -817,15 +811,7 @@ SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string
                       const std::vector<Recipe> &recipes, const std::optional<std::string> &evalData,
                       const std::optional<std::string> &trainData, const std::string &directory)
 {
-    SweepPlan plan;
-    plan.kind = "recipes";
-    plan.tool = toolDescription();
-    plan.directory = directory;
-    plan.command = command;
-    plan.modelSpec = modelSpec;
-    plan.model = modelDigest(modelSpec);
-    if (!builtIn(modelSpec))
-        plan.model.path = modelSpec;
+    SweepPlan plan = newPlan("recipes", command, modelSpec, directory);
     if (evalData)
         plan.data.push_back(datasetRecord("evaluation", *evalData));
     if (trainData)

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/json_number.h"
+
 #include "core/base/error.h"
 #include "core/compress/prune.h"
 #include "core/quant/ggml_blocks.h"
@@ -134,28 +136,6 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
     return result;
 }
 
-namespace {
-
-// JSON has no infinities (an unchanged weight's SQNR) or NaN: those are written as strings.
-nlohmann::ordered_json number(double v)
-{
-    if (std::isfinite(v))
-        return v;
-    return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
-}
-
-double number(const nlohmann::json &j, const char *key)
-{
-    const nlohmann::json &v = j.at(key);
-    if (!v.is_string())
-        return v.get<double>();
-    const std::string s = v.get<std::string>();
-    if (s == "inf" || s == "-inf" || s == "nan")
-        return s == "nan" ? std::nan("") : s == "inf" ? INFINITY : -INFINITY;
-    throw Error(std::string("\"") + key + "\" is \"" + s + "\", not a number");
-}
-
-} // namespace
 
 std::string sensitivityToJson(const SensitivityResult &r, int indent)
 {
@@ -163,10 +143,10 @@ std::string sensitivityToJson(const SensitivityResult &r, int indent)
     ojson rows = ojson::array();
     for (const SensitivityRow &row : r.rows)
         rows.push_back({{"tensor", row.tensor}, {"role", row.role}, {"block", row.block}, {"setting", row.setting},
-                        {"perplexity", number(row.perplexity)}, {"delta", number(row.delta)},
-                        {"relative_delta", number(row.relativeDelta)}, {"sqnr_db", number(row.sqnrDb)},
+                        {"perplexity", jsonNumber(row.perplexity)}, {"delta", jsonNumber(row.delta)},
+                        {"relative_delta", jsonNumber(row.relativeDelta)}, {"sqnr_db", jsonNumber(row.sqnrDb)},
                         {"bytes", row.bytes}});
-    return ojson{{"base_perplexity", number(r.basePerplexity)}, {"scored", r.scored}, {"ctx", r.ctx}, {"rows", rows}}
+    return ojson{{"base_perplexity", jsonNumber(r.basePerplexity)}, {"scored", r.scored}, {"ctx", r.ctx}, {"rows", rows}}
         .dump(indent);
 }
 
@@ -175,7 +155,7 @@ SensitivityResult sensitivityFromJson(const std::string &text, const std::string
     try {
         const nlohmann::json j = nlohmann::json::parse(text);
         SensitivityResult r;
-        r.basePerplexity = number(j, "base_perplexity");
+        r.basePerplexity = numberFromJson(j, "base_perplexity");
         r.scored = j.at("scored").get<int64_t>();
         r.ctx = j.at("ctx").get<int64_t>();
         for (const nlohmann::json &row : j.at("rows")) {
@@ -184,10 +164,10 @@ SensitivityResult sensitivityFromJson(const std::string &text, const std::string
             s.role = row.at("role").get<std::string>();
             s.block = row.at("block").get<int>();
             s.setting = row.at("setting").get<std::string>();
-            s.perplexity = number(row, "perplexity");
-            s.delta = number(row, "delta");
-            s.relativeDelta = number(row, "relative_delta");
-            s.sqnrDb = number(row, "sqnr_db");
+            s.perplexity = numberFromJson(row, "perplexity");
+            s.delta = numberFromJson(row, "delta");
+            s.relativeDelta = numberFromJson(row, "relative_delta");
+            s.sqnrDb = numberFromJson(row, "sqnr_db");
             s.bytes = row.at("bytes").get<uint64_t>();
             r.rows.push_back(std::move(s));
         }

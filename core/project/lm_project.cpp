@@ -2,11 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/io/bundle.h"
 #include "core/quant/ggml_blocks.h"
 #include "resources/demo_data.h"
@@ -22,33 +24,6 @@ namespace fs = std::filesystem;
 std::string q(const std::string &s)
 {
     return "'" + s + "'";
-}
-
-// JSON has no infinities (an unchanged tensor's SQNR) or NaN: those are written as strings.
-ojson number(double v)
-{
-    if (std::isfinite(v))
-        return v;
-    return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
-}
-
-double number(const json &v)
-{
-    if (!v.is_string())
-        return v.get<double>();
-    const std::string s = v.get<std::string>();
-    if (s == "inf" || s == "-inf" || s == "nan")
-        return s == "nan" ? std::nan("") : s == "inf" ? INFINITY : -INFINITY;
-    throw Error("\"" + s + "\" is not a number");
-}
-
-double number(const json &j, const char *key)
-{
-    try {
-        return number(j.at(key));
-    } catch (const Error &e) {
-        throw Error(std::string("\"") + key + "\": " + e.what());
-    }
 }
 
 std::string blobKey(size_t variant, const std::string &tensor)
@@ -82,7 +57,7 @@ ojson variantJson(const LmProjectVariant &v, size_t index)
         tensors.push_back({{"name", t.name},       {"role", t.role},       {"block", t.block},
                            {"settings", t.settings}, {"type", t.type},     {"changed", t.changed},
                            {"ggml_type", t.ggmlType}, {"params", t.params}, {"zeros", t.zeros},
-                           {"bytes", t.bytes},      {"sqnr_db", number(t.sqnrDb)}});
+                           {"bytes", t.bytes},      {"sqnr_db", jsonNumber(t.sqnrDb)}});
     ojson encoded = ojson::array();
     for (const auto &[name, e] : r.encoded)
         encoded.push_back({{"tensor", name}, {"type", e.type}, {"blob", blobKey(index, name)}});
@@ -90,7 +65,7 @@ ojson variantJson(const LmProjectVariant &v, size_t index)
     if (r.finetune) {
         ojson loss = ojson::array();
         for (double l : r.finetune->loss)
-            loss.push_back(number(l));
+            loss.push_back(jsonNumber(l));
         finetune = {{"steps", r.finetune->steps},     {"windows", r.finetune->windows},
                     {"window_tokens", r.finetune->windowTokens}, {"distilled", r.finetune->distilled},
                     {"seconds", r.finetune->seconds}, {"loss", loss}};
@@ -98,14 +73,14 @@ ojson variantJson(const LmProjectVariant &v, size_t index)
     const lm::PerplexityResult &p = v.perplexity;
     ojson chunks = ojson::array();
     for (double c : p.chunkPerplexity)
-        chunks.push_back(number(c));
+        chunks.push_back(jsonNumber(c));
     return {{"name", v.name},
             {"recipe", ojson::parse(recipeToJson(v.recipe))},
             {"evaluation", v.evaluation},
             {"perplexity",
-             {{"perplexity", number(p.perplexity)}, {"nll", number(p.nll)}, {"scored", p.scored}, {"chunks", p.chunks},
+             {{"perplexity", jsonNumber(p.perplexity)}, {"nll", jsonNumber(p.nll)}, {"scored", p.scored}, {"chunks", p.chunks},
               {"chunk_perplexity", chunks}, {"seconds", p.seconds}, {"tokens_per_second", p.tokensPerSecond}}},
-            {"base_perplexity", number(v.basePerplexity)},
+            {"base_perplexity", jsonNumber(v.basePerplexity)},
             {"speed", speedJson(v.speed)},
             {"base_speed", speedJson(v.baseSpeed)},
             {"bytes", r.bytes},
@@ -144,15 +119,15 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
     }
     v.evaluation = j.at("evaluation").get<std::string>();
     const json &p = j.at("perplexity");
-    v.perplexity.perplexity = number(p, "perplexity");
-    v.perplexity.nll = number(p, "nll");
+    v.perplexity.perplexity = numberFromJson(p, "perplexity");
+    v.perplexity.nll = numberFromJson(p, "nll");
     v.perplexity.scored = p.at("scored").get<int64_t>();
     v.perplexity.chunks = p.at("chunks").get<int64_t>();
     for (const json &c : p.at("chunk_perplexity"))
-        v.perplexity.chunkPerplexity.push_back(number(c));
+        v.perplexity.chunkPerplexity.push_back(numberFromJson(c));
     v.perplexity.seconds = p.at("seconds").get<double>();
     v.perplexity.tokensPerSecond = p.at("tokens_per_second").get<double>();
-    v.basePerplexity = number(j, "base_perplexity");
+    v.basePerplexity = numberFromJson(j, "base_perplexity");
     v.speed = speedFrom(j.at("speed"));
     v.baseSpeed = speedFrom(j.at("base_speed"));
     auto r = std::make_shared<lm::LmCompressResult>();
@@ -171,7 +146,7 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
         tr.params = t.at("params").get<int64_t>();
         tr.zeros = t.at("zeros").get<int64_t>();
         tr.bytes = t.at("bytes").get<uint64_t>();
-        tr.sqnrDb = number(t, "sqnr_db");
+        tr.sqnrDb = numberFromJson(t, "sqnr_db");
         r->tensors.push_back(std::move(tr));
     }
     for (const json &e : j.at("encoded")) {
@@ -180,9 +155,16 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
         et.type = e.at("type").get<uint32_t>();
         if (!ggml::typeTraits(et.type))
             throw Error("tensor " + q(tensor) + " has an unknown ggml type " + std::to_string(et.type));
+        const auto listed = std::find_if(r->tensors.begin(), r->tensors.end(),
+                                         [&](const lm::LmTensorResult &t) { return t.name == tensor; });
+        if (listed == r->tensors.end())
+            throw Error("the encoded tensor " + q(tensor) + " is not among the variant's tensors");
         const auto it = blobs.find(blob);
         if (it == blobs.end())
             throw Error("the bytes of tensor " + q(tensor) + " (blob " + q(blob) + ") are missing");
+        if (it->second.size() != listed->bytes)
+            throw Error("tensor " + q(tensor) + " has " + std::to_string(it->second.size()) + " bytes, not the " +
+                        std::to_string(listed->bytes) + " its results record");
         et.bytes = std::move(it->second);
         blobs.erase(it);
         r->encoded[tensor] = std::move(et);
@@ -196,7 +178,7 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
         fr.distilled = f.at("distilled").get<bool>();
         fr.seconds = f.at("seconds").get<double>();
         for (const json &l : f.at("loss"))
-            fr.loss.push_back(number(l));
+            fr.loss.push_back(numberFromJson(l));
         r->finetune = std::move(fr);
     }
     v.result = std::move(r);

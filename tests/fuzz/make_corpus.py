@@ -262,7 +262,7 @@ def sweep_seeds(d, cwb):
     subprocess.run([cwb, "sensitivity", "demo-lm", "--data", text, "--limit", "1", "--formats", "q4_0", "--bits", "4",
                     "--layer", "blk.0.attn_qkv.weight", "--layer", "blk.3.ffn_down.weight", "--plan", "lm.json"],
                    cwd=work, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([cwb, "sweep", "lm.json", "--shard", "0/2", "-o", "lm-part.h5"], cwd=work, check=True,
+    subprocess.run([cwb, "sweep", "lm.json", "--shard", "0/1", "-o", "lm-part.h5"], cwd=work, check=True,
                    stdout=subprocess.DEVNULL)
     subprocess.run([cwb, "distill", "demo", "--data", "fashion-mnist", "--limit", "20", "--train-limit", "32",
                     "--epochs", "1", "--arch", "cnn", "--width", "0.25", "--iterations", "1", "--plan", "distill.json"],

@@ -467,6 +467,11 @@ std::optional<cw::cluster::SweepPlan> DistillView::clusterPlan()
         cw::DistillJobOptions options = p->options;
         if (options.measure.threads <= 0) // as the job runs it
             options.measure.threads = compressThreads();
+        // Training data without labels: the teacher is the only target, as the job makes it (cwb refuses α < 1).
+        cw::Preprocess pre = p->preprocess;
+        cw::fitImageInput(pre, cw::firstInputShape(p->teacher.graph, p->options.measure.inputs));
+        if (cw::loadDataset(p->trainSpec, pre, 1).labels.empty())
+            options.distill.alpha = 1.f;
         const std::string teacher = p->teacher.sourcePath;
         return cw::cluster::distillPlan(
             cw::cluster::distillCommand(teacher, p->student, options, p->evalSpec, p->trainSpec, p->preprocess,

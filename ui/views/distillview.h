@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "core/cluster/sweep.h"
+#include "core/io/dataset.h"
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
 #include "core/project/project.h"
