@@ -316,8 +316,8 @@ void MainWindow::createActions()
     });
     m_importResultsAct->setObjectName(QStringLiteral("importResultsAction"));
     m_importResultsAct->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_I));
-    m_importResultsAct->setToolTip(tr("Merge the parts of a sweep run on a cluster (Sensitivity → Run on Cluster…) "
-                                      "into the project, or a language model's into its Sensitivity tab"));
+    m_importResultsAct->setToolTip(tr("Merge the parts of a job run on a cluster (Run on Cluster… in the Sensitivity, "
+                                      "Compress and Distill tabs) into the open project or language model"));
     m_closeProjectAct = file->addAction(tr("&Close Project"), this, [this]() { closeProject(); });
     m_closeProjectAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_W));
     m_reopenLastAct = file->addAction(tr("Reopen the Last Project at Start"));
