@@ -7,6 +7,7 @@
 
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSettings>
@@ -243,6 +244,7 @@ private slots:
         // equal to the same sweep run in the window; Undo takes it out again. Parts that do not merge are named.
         QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-cluster-XXXXXX")); // #SBATCH lines: no spaces
         QVERIFY(dir.isValid());
+        QSettings().remove(QStringLiteral("cluster/folder")); // (another test's folder is remembered)
         MainWindow window;
         window.setErrorDialogsEnabled(false);
         QSignalSpy loaded(&window, &MainWindow::modelLoaded);
@@ -379,6 +381,10 @@ private slots:
         view->clusterButton()->click();
         ClusterDialog *dialog = window.clusterDialog();
         QVERIFY(dialog && dialog->isVisible());
+        bool says = false; // what the job is, in the dialog's first lines
+        for (const QLabel *label : dialog->findChildren<QLabel *>())
+            says |= label->text().startsWith(QStringLiteral("Compression of <b>demo</b>: 1 recipe"));
+        QVERIFY(says);
         const QString folder = dir.filePath(QStringLiteral("sweep"));
         dialog->folderEdit()->setText(folder);
         dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));

@@ -34,12 +34,15 @@ ClusterDialog::ClusterDialog(cw::cluster::SweepPlan plan, const QString &project
     setWindowTitle(tr("Run on Cluster"));
     QSettings s;
     const int items = int(m_plan.items.size());
-    auto *intro = new QLabel(tr("A sensitivity sweep of <b>%1</b>: %n layer(s), each a shard's work item. The folder "
-                                "gets the plan and two Slurm scripts: a job array of the shards and a merge job "
-                                "that runs when every shard has succeeded. It must be on a filesystem the cluster's "
-                                "nodes share, and the nodes must run this cwb.",
-                                nullptr, items)
-                                 .arg(QString::fromStdString(m_plan.modelSpec).toHtmlEscaped()));
+    // What the plan is, by its kind (core/cluster/sweep.h).
+    const QString what = m_plan.kind == "sensitivity"      ? tr("A sensitivity sweep of <b>%1</b>: %n layer(s)", nullptr, items)
+                         : m_plan.kind == "lm-sensitivity" ? tr("A sensitivity sweep of <b>%1</b>: %n weight matrix(es)", nullptr, items)
+                         : m_plan.kind == "distill"        ? tr("A distillation with <b>%1</b> as the teacher: one student")
+                                                           : tr("Compression of <b>%1</b>: %n recipe(s)", nullptr, items);
+    auto *intro = new QLabel(tr("%1, each a shard's work item. The folder gets the plan and two Slurm scripts: a job "
+                                "array of the shards and a merge job that runs when every shard has succeeded. It "
+                                "must be on a filesystem the cluster's nodes share, and the nodes must run this cwb.")
+                                 .arg(what.arg(QString::fromStdString(m_plan.modelSpec).toHtmlEscaped())));
     intro->setWordWrap(true);
 
     m_folder = new QLineEdit(s.value(QLatin1String(kFolderKey)).toString());
