@@ -974,7 +974,8 @@ void checkVariantOutput(const std::string &output, const std::optional<std::stri
         throw cw::Error("-o expects a .h5 or .onnx file name, got '" + output + "'");
 }
 
-// Before a long run: --project names a .cwproj, and one that exists is a project of this base model.
+// Before a long run: --project names a .cwproj, and one that exists is a project of this base model (a language
+// model's project when the base is a language model).
 void checkProjectBase(const std::optional<std::string> &project, const std::string &baseSpec)
 {
     if (!project)
@@ -983,7 +984,11 @@ void checkProjectBase(const std::optional<std::string> &project, const std::stri
         throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + *project +
                         "'");
     std::error_code ec;
-    if (std::filesystem::exists(*project, ec))
+    if (!std::filesystem::exists(*project, ec))
+        return;
+    if (cw::lm::isLanguageModel(baseSpec))
+        cw::requireLmBase(cw::loadLmProject(*project), baseSpec);
+    else
         cw::requireBase(cw::loadProject(*project), baseSpec);
 }
 
@@ -2444,9 +2449,7 @@ int mergeLmRecipes(const MergeArgs &args, const std::vector<std::pair<std::strin
     if (!args.output.empty())
         cw::writeFileAtomically(args.output, text + "\n");
     if (args.project) {
-        if (cw::fileExtension(*args.project) != cw::kProjectExtension)
-            throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" +
-                            *args.project + "'");
+        checkProjectBase(args.project, merged.baseSpec);
         cw::updateLmProject(
             *args.project, [&] { return cw::newLmProject(merged.baseSpec); },
             [&](cw::LmProject &p) {
@@ -2474,6 +2477,7 @@ int mergeLmSensitivity(const MergeArgs &args, const std::vector<std::pair<std::s
 {
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
     const cw::lm::SensitivityResult r = cw::cluster::mergeLmSensitivity(parts);
+    checkProjectBase(args.project, cw::cluster::planPath(plan, plan.modelSpec));
     if (args.project)
         storeLmSensitivity(*args.project, cw::cluster::planPath(plan, plan.modelSpec), r, plan.data.front().spec);
     args.allocation.check(true); // (a sweep without formats: allocateFormats says so)
@@ -2794,16 +2798,9 @@ std::shared_ptr<cw::lm::LanguageModel> openLanguageModel(const std::string &spec
 // the base and the variant on --data, sizes as stored, the variant exported as GGUF.
 int lmCompress(const CompressArgs &args)
 {
-    if (args.project) {
-        if (cw::fileExtension(*args.project) != cw::kProjectExtension)
-            throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" +
-                            *args.project + "'");
-        if (!args.data || args.noMeasure)
-            throw cw::Error("a project's variants are measured: give --data TEXT (and no --no-measure)");
-        std::error_code ec;
-        if (std::filesystem::exists(*args.project, ec))
-            cw::requireLmBase(cw::loadLmProject(*args.project), args.model);
-    }
+    checkProjectBase(args.project, args.model);
+    if (args.project && (!args.data || args.noMeasure))
+        throw cw::Error("a project's variants are measured: give --data TEXT (and no --no-measure)");
     const std::string ext = cw::fileExtension(args.output);
     if (!args.output.empty() && ext != "gguf" && ext != "safetensors")
         throw cw::Error("a language model's variant is written as OUT.gguf (or, float, OUT.safetensors), not '" +
@@ -3069,12 +3066,10 @@ int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::Langua
     return 0;
 }
 
-// The sweep as the sensitivity of a language model's project (created when missing).
+// The sweep as the sensitivity of a language model's project (created when missing; checkProjectBase first).
 void storeLmSensitivity(const std::string &project, const std::string &model, const cw::lm::SensitivityResult &r,
                         const std::string &text)
 {
-    if (cw::fileExtension(project) != cw::kProjectExtension)
-        throw cw::Error("--project expects a ." + std::string(cw::kProjectExtension) + " file name, got '" + project + "'");
     cw::updateLmProject(
         project, [&] { return cw::newLmProject(model); },
         [&](cw::LmProject &p) {
@@ -3091,11 +3086,7 @@ int lmSensitivity(const SensitivityArgs &args)
                         "written with -o");
     const AllocationArgs alloc{args.targetBpw, args.lock, args.recipeOut};
     alloc.check(!args.formats.empty());
-    if (args.project) {
-        std::error_code ec;
-        if (cw::fileExtension(*args.project) == cw::kProjectExtension && std::filesystem::exists(*args.project, ec))
-            cw::requireLmBase(cw::loadLmProject(*args.project), args.model);
-    }
+    checkProjectBase(args.project, args.model);
     auto model = openLanguageModel(args.model, true);
     const cw::lm::SensitivityResult r = computeLmSensitivity(args, *model);
     if (args.project)

@@ -143,10 +143,7 @@ private slots:
         QCOMPARE(plan.kind, std::string("distill"));
         QCOMPARE(plan.items, std::vector<std::string>{"distilled"});
         QString error;
-        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
-                             {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
-                              QStringLiteral("0/1"), QStringLiteral("-o"), folder + QStringLiteral("/part-0.h5")},
-                             &error, 300000);
+        testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 1, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
 
         QSignalSpy finished(view, &DistillView::jobFinished);

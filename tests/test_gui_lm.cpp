@@ -637,14 +637,8 @@ void TestGuiLm::sensitivityOnClusterAndMixToABudget()
     QCOMPARE(plan.kind, std::string("lm-sensitivity"));
     QCOMPARE(plan.modelSpec, m_small.toStdString());
     QString error;
-    for (int s = 0; s < 2; ++s) {
-        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
-                             {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
-                              QStringLiteral("%1/2").arg(s), QStringLiteral("-o"),
-                              folder + QStringLiteral("/part-%1.h5").arg(s)},
-                             &error, 120000);
-        QVERIFY2(error.isEmpty(), qPrintable(error));
-    }
+    testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 2, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
     QVERIFY2(window->importResults({folder}), qPrintable(window->lastError()));
     QCOMPARE(lm->currentWidget(), view);
     QVERIFY(view->result());
@@ -1526,10 +1520,7 @@ void TestGuiLm::compressRunsOnCluster()
     QCOMPARE(plan.kind, std::string("lm-recipes"));
     QCOMPARE(plan.items, std::vector<std::string>{"q4"});
     QString error;
-    testutil::runProcess(QStringLiteral(CW_CWB_PATH),
-                         {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
-                          QStringLiteral("0/1"), QStringLiteral("-o"), folder + QStringLiteral("/part-0.h5")},
-                         &error, 120000);
+    testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 1, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
 
     QSignalSpy finished(compress, &LmJobView::finished);

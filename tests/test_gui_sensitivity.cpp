@@ -275,14 +275,8 @@ private slots:
 
         // Two of three shards done: the import names the missing one and stores nothing.
         QString error;
-        for (int s = 0; s < 3; ++s) {
-            testutil::runProcess(QStringLiteral(CW_CWB_PATH),
-                                 {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
-                                  QStringLiteral("%1/3").arg(s), QStringLiteral("-o"),
-                                  folder + QStringLiteral("/part-%1.h5").arg(s)},
-                                 &error, 120000);
-            QVERIFY2(error.isEmpty(), qPrintable(error));
-        }
+        testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 3, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
         QFile::rename(folder + QStringLiteral("/part-2.h5"), dir.filePath(QStringLiteral("later.h5")));
         QVERIFY(!window.importResults({folder}));
         QVERIFY2(window.lastError().contains(QStringLiteral("shard 2 of 3 is missing")), qPrintable(window.lastError()));
@@ -337,10 +331,7 @@ private slots:
                               QStringLiteral("--plan"), dir.filePath(QStringLiteral("plan.json"))},
                              &error, 120000, dir.path());
         QVERIFY2(error.isEmpty(), qPrintable(error));
-        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
-                             {QStringLiteral("sweep"), dir.filePath(QStringLiteral("plan.json")), QStringLiteral("--shard"),
-                              QStringLiteral("0/1"), QStringLiteral("-o"), dir.filePath(QStringLiteral("part-0.h5"))},
-                             &error, 300000);
+        testutil::runShards(QStringLiteral(CW_CWB_PATH), dir.path(), 1, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
         MainWindow window;
         window.setErrorDialogsEnabled(false);
@@ -400,10 +391,7 @@ private slots:
                            "--train-limit 512 --bench-threads 1 --iterations 2") == 0,
                  line.c_str());
         QString error;
-        testutil::runProcess(QStringLiteral(CW_CWB_PATH),
-                             {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
-                              QStringLiteral("0/1"), QStringLiteral("-o"), folder + QStringLiteral("/part-0.h5")},
-                             &error, 300000);
+        testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 1, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));
 
         // The same recipe compressed here, then the shard's variant imported beside it.

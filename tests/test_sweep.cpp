@@ -351,13 +351,8 @@ void TestSweep::cliPlanShardsMerge()
     testutil::runProcess(CW_CWB_PATH, QStringList{"sensitivity"} + sweep + QStringList{"--plan", dir + "/plan.json"},
                          &error, 60000, dir);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    for (int s = 0; s < 2; ++s) {
-        testutil::runProcess(CW_CWB_PATH,
-                             {"sweep", dir + "/plan.json", "--shard", QStringLiteral("%1/2").arg(s), "-o",
-                              dir + QStringLiteral("/part-%1.h5").arg(s)},
-                             &error, 120000);
-        QVERIFY2(error.isEmpty(), qPrintable(error));
-    }
+    testutil::runShards(CW_CWB_PATH, dir, 2, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
     testutil::runProcess(CW_CWB_PATH,
                          {"merge", dir + "/part-0.h5", dir + "/part-1.h5", "--project", dir + "/p.cwproj", "-o",
                           dir + "/merged.json"},
@@ -399,13 +394,8 @@ void TestSweep::cliRecipesPlan()
     QCOMPARE(plan.kind, std::string("recipes"));
     QCOMPARE(plan.items, (std::vector<std::string>{"int8", "w4-weights", "magnitude50-int8"}));
     QCOMPARE(plan.data.size(), size_t(2)); // evaluation and (by default) training
-    for (int s = 0; s < 2; ++s) {
-        testutil::runProcess(CW_CWB_PATH,
-                             {"sweep", dir + "/plan.json", "--shard", QStringLiteral("%1/2").arg(s), "-o",
-                              dir + QStringLiteral("/part-%1.h5").arg(s)},
-                             &error, 300000);
-        QVERIFY2(error.isEmpty(), qPrintable(error));
-    }
+    testutil::runShards(CW_CWB_PATH, dir, 2, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
     testutil::runProcess(CW_CWB_PATH, {"merge", dir + "/part-0.h5", dir + "/part-1.h5", "--project", dir + "/p.cwproj"},
                          &error, 60000);
     QVERIFY2(error.isEmpty(), qPrintable(error));
@@ -460,14 +450,8 @@ void TestSweep::cliLanguageModelPlan()
     QCOMPARE(plan.data[0].role, std::string("text"));
     QCOMPARE(plan.data[0].files.size(), size_t(1));
     QCOMPARE(plan.model.path, std::string()); // built in: named, not a path
-    QStringList parts;
-    for (int s = 0; s < 3; ++s) {
-        parts << dir + QStringLiteral("/part-%1.h5").arg(s);
-        testutil::runProcess(CW_CWB_PATH, {"sweep", dir + "/plan.json", "--shard", QStringLiteral("%1/3").arg(s), "-o",
-                                           parts.back()},
-                             &error, 120000);
-        QVERIFY2(error.isEmpty(), qPrintable(error));
-    }
+    const QStringList parts = testutil::runShards(CW_CWB_PATH, dir, 3, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
     testutil::runProcess(CW_CWB_PATH,
                          QStringList{"merge"} + parts +
                              QStringList{"-o", dir + "/merged.json", "--target-bpw", "5", "--recipe-out",
@@ -598,14 +582,8 @@ void TestSweep::cliLanguageModelRecipes()
     QCOMPARE(plan.items, (std::vector<std::string>{"q8_0", "q4_0", "q2_k"}));
     QCOMPARE(plan.data.size(), size_t(1));
     QCOMPARE(plan.data[0].role, std::string("evaluation"));
-    QStringList parts;
-    for (int s = 0; s < 2; ++s) {
-        parts << dir + QStringLiteral("/part-%1.h5").arg(s);
-        testutil::runProcess(CW_CWB_PATH, {"sweep", dir + "/plan.json", "--shard", QStringLiteral("%1/2").arg(s), "-o",
-                                           parts.back()},
-                             &error, 120000);
-        QVERIFY2(error.isEmpty(), qPrintable(error));
-    }
+    const QStringList parts = testutil::runShards(CW_CWB_PATH, dir, 2, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
     testutil::runProcess(CW_CWB_PATH, QStringList{"merge"} + parts + QStringList{"--project", dir + "/p.cwproj"}, &error,
                          60000);
     QVERIFY2(error.isEmpty(), qPrintable(error));

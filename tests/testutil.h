@@ -106,6 +106,23 @@ inline QByteArray runProcess(const QString &program, const QStringList &args, QS
     return p.readAllStandardOutput();
 }
 
+// Every shard of the sweep plan FOLDER/plan.json computed by `cwb` (`cwb sweep … --shard I/N -o FOLDER/part-I.h5`, as
+// the tasks of a Slurm job array would): the parts' paths, in shard order; *error empty, or the first failure.
+inline QStringList runShards(const QString &cwb, const QString &folder, int shards, QString *error)
+{
+    QStringList parts;
+    for (int s = 0; s < shards; ++s) {
+        parts << folder + QStringLiteral("/part-%1.h5").arg(s);
+        runProcess(cwb,
+                   {QStringLiteral("sweep"), folder + QStringLiteral("/plan.json"), QStringLiteral("--shard"),
+                    QStringLiteral("%1/%2").arg(s).arg(shards), QStringLiteral("-o"), parts.back()},
+                   error, 300000);
+        if (!error->isEmpty())
+            break;
+    }
+    return parts;
+}
+
 // Runs a Python snippet with Debian's python3 (onnx, numpy) in `workingDir`.
 inline bool runPython(const QString &code, const QString &workingDir, QString *error)
 {

@@ -777,7 +777,7 @@ void MainWindow::startLanguageModelLoad(const QString &spec, bool startup)
         setLanguageModel(job->model(), project ? QString::fromStdString(job->model()->path()) : spec);
         if (project) {
             m_lm->restoreProject(*project);
-            m_lmBase = *project;
+            m_lmBase = cw::LmProject{project->baseSpec, project->baseFile, {}, {}, {}}; // the base record only
             m_lmProjectPath = QFileInfo(spec).absoluteFilePath();
             m_lmModified = false;
             if (m_rememberFiles)

@@ -212,6 +212,15 @@ std::string exact(double v)
     return buf;
 }
 
+// Text items, comma-separated (--formats).
+std::string joined(const std::vector<std::string> &items)
+{
+    std::string out;
+    for (const std::string &i : items)
+        out.append(out.empty() ? "" : ",").append(i);
+    return out;
+}
+
 template <typename T> std::string joined(const std::vector<T> &values)
 {
     std::string out;
@@ -366,12 +375,8 @@ std::vector<std::string> lmSensitivityCommand(const std::string &modelSpec, cons
                          : o.granularity == Granularity::Group ? "group"
                                                                 : "channel");
     add("--prune", joined(o.prune));
-    if (!o.formats.empty()) {
-        std::string formats;
-        for (const std::string &f : o.formats)
-            formats.append(formats.empty() ? "" : ",").append(f);
-        add("--formats", formats);
-    }
+    if (!o.formats.empty())
+        add("--formats", joined(o.formats));
     if (o.perplexity.threads > 0)
         add("--threads", std::to_string(o.perplexity.threads));
     for (const std::string &t : o.tensors)
@@ -409,10 +414,7 @@ std::vector<std::string> distillCommand(const std::string &teacherSpec, const St
     add("--temperature", exact(d.temperature));
     add("--alpha", exact(d.alpha));
     if (!d.features.empty()) {
-        std::string features;
-        for (const std::string &f : d.features)
-            features.append(features.empty() ? "" : ",").append(f);
-        add("--features", features);
+        add("--features", joined(d.features));
         add("--feature-loss", toString(d.featureLoss));
         add("--feature-weight", exact(d.featureWeight));
     }
@@ -752,19 +754,6 @@ MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>
     return merged;
 }
 
-namespace {
-
-// The plan's command as one shell line.
-std::string commandLine(const SweepPlan &plan)
-{
-    std::string command = "cwb";
-    for (const std::string &a : plan.command)
-        command.append(" ").append(shellQuoted(a));
-    return command;
-}
-
-} // namespace
-
 LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &parts)
 {
     checkParts(parts, "lm-recipes");
@@ -784,7 +773,7 @@ LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &
         if (it == variants.end())
             throw Error(missingItem(first.plan, first.shards, item));
         LmProjectVariant v = std::move(it->second);
-        v.provenance.command = commandLine(first.plan) + " --recipe " + shellQuoted(item + ".json");
+        v.provenance.command = cwbCommandLine(first.plan.command) + " --recipe " + shellQuoted(item + ".json");
         v.provenance.directory = first.plan.directory;
         merged.variants.push_back(std::move(v));
     }
@@ -793,7 +782,7 @@ LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &
 
 std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<Variant> variants)
 {
-    const std::string command = commandLine(plan);
+    const std::string command = cwbCommandLine(plan.command);
     std::vector<ProjectVariant> out;
     const bool distilled = plan.kind == "distill";
     for (Variant &v : variants) {

@@ -283,6 +283,14 @@ FileDigest digestFile(const std::string &path)
     return {path, int64_t(size), sha256File(path)};
 }
 
+std::string cwbCommandLine(const std::vector<std::string> &args)
+{
+    std::string line = "cwb";
+    for (const std::string &a : args)
+        line.append(" ").append(shellQuoted(a));
+    return line;
+}
+
 ProjectLock::ProjectLock(const std::string &path)
 {
     const fs::path target(path);

@@ -78,6 +78,8 @@ private:
 
 // An argument as a POSIX shell reads it back: unchanged when it is plain, else in single quotes.
 std::string shellQuoted(const std::string &arg);
+// `cwb ARGS…` as one command line a POSIX shell reads back (each argument shellQuoted).
+std::string cwbCommandLine(const std::vector<std::string> &args);
 
 // Tool, date, machine and working directory of this run; the caller adds the command and the data.
 Provenance currentProvenance();

@@ -246,10 +246,7 @@ std::vector<std::string> cwbArguments(const LmCompressParams &p)
 
 std::string cwbCommand(const LmCompressParams &p, const std::string &name)
 {
-    std::string c = "cwb";
-    for (const std::string &a : cwbArguments(p))
-        c.append(" ").append(cw::shellQuoted(a));
-    return c + " --recipe " + cw::shellQuoted(name + ".json");
+    return cw::cwbCommandLine(cwbArguments(p)) + " --recipe " + cw::shellQuoted(name + ".json");
 }
 
 LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::StopToken &stop,

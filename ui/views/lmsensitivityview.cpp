@@ -492,7 +492,7 @@ void LmSensitivityView::updateAllocation()
         m_heat->removeItem(mark);
     m_marks.clear();
     m_allocation.reset();
-    if (!m_result || !hasFormats(m_result->result) || !m_model) {
+    if (!m_result || !m_formatsSwept || !m_model) {
         m_allocationLabel->setText(tr("<i>sweep with formats to mix them</i>"));
         updateControls();
         return;
@@ -565,7 +565,7 @@ void LmSensitivityView::updateControls()
     for (QWidget *w : std::initializer_list<QWidget *>{m_textCombo, m_chunksSpin, m_granularity, m_pruneEdit,
                                                        m_formatsEdit})
         w->setEnabled(!busy);
-    const bool mixable = !busy && m_result && hasFormats(m_result->result);
+    const bool mixable = !busy && m_result && m_formatsSwept;
     m_target->setEnabled(mixable);
     m_lockEdit->setEnabled(mixable);
     m_use->setEnabled(!busy && m_allocation.has_value());
@@ -576,6 +576,7 @@ void LmSensitivityView::updateControls()
 void LmSensitivityView::clearResult()
 {
     m_result.reset();
+    m_formatsSwept = false;
     m_allocation.reset();
     m_marks.clear(); // (the items go with clearItems below)
     m_tensors.clear();
@@ -637,6 +638,7 @@ void LmSensitivityView::showResult(const LmSensitivityOutcome &outcome)
             top = std::max(top, row.relativeDelta * 100);
     m_heat->clearItems();
     m_marks.clear();
+    m_formatsSwept = hasFormats(r);
     const bool labels = columns * rows <= 400;
     for (const cw::lm::SensitivityRow &row : r.rows) {
         const int x = int(settings.indexOf(QString::fromStdString(row.setting)));

@@ -137,6 +137,7 @@ private:
 
     std::optional<LmSensitivityOutcome> m_result;
     QString m_resultText; // its text spec
+    bool m_formatsSwept = false; // it tried formats (what a mix chooses among)
     std::optional<cw::lm::FormatAllocation> m_allocation;
     QStringList m_tensors, m_settings; // the heatmap's rows and columns
     bool m_loading = false;
