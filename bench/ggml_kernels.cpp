@@ -9,7 +9,7 @@
 // for prompts and for Q4_0 / Q4_K / Q2_K its mul_mat may instead repack the weights or call llamafile's sgemm,
 // which this does not measure.
 //
-// Every variant of one shape runs once per round, in an order that rotates between rounds (interleaved, so a
+// Every variant of one shape runs once per round, in an order that rotates between rounds (bench/interleaved.h, so a
 // slow patch of a noisy machine hits all alike); medians over the rounds. A 7B model does not stay in cache
 // between two uses of a matrix, so for the 7B shapes a 256 MiB buffer is read before every sample and the
 // weights come from memory; the demo model fits in cache, so its samples repeat a product until it takes
@@ -17,7 +17,6 @@
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/interleaved.h"
 #include "core/base/parallel.h"
 #include "core/quant/ggml_blocks.h"
 #include "core/quant/ggml_kernels.h"
@@ -60,23 +60,8 @@ struct Variant {
     std::function<void()> run;
     int repeat = 1;
     std::vector<double> ms;
-    double median() const
-    {
-        std::vector<double> v = ms;
-        std::sort(v.begin(), v.end());
-        return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-    }
+    double median() const { return bench::median(ms); }
 };
-
-// Reads `bytes` of memory, so what was cached before is evicted.
-void evict(const std::vector<float> &buffer)
-{
-    float sum = 0;
-    for (size_t i = 0; i < buffer.size(); i += 16)
-        sum += buffer[i];
-    volatile float sink = sum;
-    (void)sink;
-}
 
 } // namespace
 
@@ -168,25 +153,7 @@ int main(int argc, char **argv)
                                     }});
             }
         }
-        // Warm-up, and for the warm shapes the repeat count that makes a sample ~2 ms.
-        for (Variant &v : variants) {
-            v.run();
-            const auto t0 = std::chrono::steady_clock::now();
-            v.run();
-            const double once = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            v.repeat = s.cold ? 1 : std::max(1, int(2.0 / std::max(1e-4, once)));
-        }
-        for (int r = 0; r < rounds; ++r)
-            for (size_t i = 0; i < variants.size(); ++i) {
-                Variant &v = variants[(i + size_t(r) * 7) % variants.size()];
-                if (s.cold)
-                    evict(evictBuffer);
-                const auto t0 = std::chrono::steady_clock::now();
-                for (int k = 0; k < v.repeat; ++k)
-                    v.run();
-                v.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-                               v.repeat);
-            }
+        bench::timeInterleaved(variants, rounds, 7, s.cold, evictBuffer);
         const auto find = [&](uint32_t t, bool llama, int64_t n, int threads) -> const Variant & {
             for (const Variant &v : variants)
                 if (v.type == t && v.llama == llama && v.n == n && v.threads == threads)

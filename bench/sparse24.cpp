@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/interleaved.h"
 #include "core/base/parallel.h"
 #include "core/quant/ggml_blocks.h"
 #include "core/quant/ggml_kernels.h"
@@ -143,22 +143,8 @@ struct Variant {
     std::function<void()> run;
     int repeat = 1;
     std::vector<double> ms;
-    double median() const
-    {
-        std::vector<double> v = ms;
-        std::sort(v.begin(), v.end());
-        return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-    }
+    double median() const { return bench::median(ms); }
 };
-
-void evict(const std::vector<float> &buffer)
-{
-    float sum = 0;
-    for (size_t i = 0; i < buffer.size(); i += 16)
-        sum += buffer[i];
-    volatile float sink = sum;
-    (void)sink;
-}
 
 } // namespace
 
@@ -233,24 +219,7 @@ int main(int argc, char **argv)
                                     }});
             }
         }
-        for (Variant &v : variants) {
-            v.run();
-            const auto t0 = std::chrono::steady_clock::now();
-            v.run();
-            const double once = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            v.repeat = m.cold ? 1 : std::max(1, int(2.0 / std::max(1e-4, once)));
-        }
-        for (int r = 0; r < rounds; ++r)
-            for (size_t i = 0; i < variants.size(); ++i) {
-                Variant &v = variants[(i + size_t(r) * 3) % variants.size()];
-                if (m.cold)
-                    evict(evictBuffer);
-                const auto t0 = std::chrono::steady_clock::now();
-                for (int k = 0; k < v.repeat; ++k)
-                    v.run();
-                v.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-                               v.repeat);
-            }
+        bench::timeInterleaved(variants, rounds, 3, m.cold, evictBuffer);
         const size_t perThreads = variants.size() / 2;
         for (size_t i = 0; i < perThreads; ++i) {
             const Variant &one = variants[i], &two = variants[perThreads + i];
