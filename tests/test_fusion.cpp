@@ -126,10 +126,19 @@ Model halfPrecision(Model m)
     return m;
 }
 
-SessionOptions unfusedOptions()
+SessionOptions unfusedOptions(HalfFloats halfFloats = HalfFloats::Float32)
 {
     SessionOptions o;
     o.fuse = false;
+    o.halfFloats = halfFloats;
+    return o;
+}
+
+// A float16 model computed as it declares (every node rounds its output).
+SessionOptions declaredOptions()
+{
+    SessionOptions o;
+    o.halfFloats = HalfFloats::Declared;
     return o;
 }
 
@@ -233,11 +242,25 @@ void TestFusion::notFused()
     inferShapes(twice);
     Model exposed = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"Relu"});
     exposed.graph.outputs.push_back({"c", DType::Float32, {}, false});
-    // A float16 Conv rounds its output before the activation reads it: LeakyRelu computes, so it does not fuse.
+    // A float16 Conv computed as declared rounds its output before the activation reads it: LeakyRelu
+    // computes, so it does not fuse.
     Model half = halfPrecision(convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"LeakyRelu"}));
     for (const Model *m : {&twice, &exposed, &half}) {
-        const Session s(*m);
+        const Session s(*m, m == &half ? declaredOptions() : SessionOptions{});
         QCOMPARE(s.executedGraph().nodes.size(), m->graph.nodes.size());
+    }
+    // In float32 between the nodes (the default) it fuses like a float32 Conv; the output is rounded once, by
+    // the Cast added for the float16 graph output. (A 1x3 kernel: a fused and an unfused 3x3 convolution may
+    // take different algorithms.)
+    {
+        const Model half13 = halfPrecision(convChain({{1, 16, 6, 6}, {16, 16, 1, 3}}, {"LeakyRelu"}));
+        const Session s(half13);
+        QCOMPARE(s.executedGraph().nodes.size(), size_t(2));
+        QCOMPARE(s.executedGraph().nodes.back().opType, std::string("Cast"));
+        const Tensor x = randomTensor({1, 16, 6, 6}, 7, -2.f, 2.f).castTo(DType::Float16);
+        const Tensor a = s.run(x), b = Session(half13, unfusedOptions()).run(x);
+        QCOMPARE(a.dtype(), DType::Float16);
+        QVERIFY(std::memcmp(a.rawData(), b.rawData(), size_t(a.byteSize())) == 0);
     }
     // Fusion leaves the model it is given alone.
     int fused = -1;
@@ -257,7 +280,7 @@ void TestFusion::halfPrecisionClipsFuseExactly()
     // kernel: a fused and an unfused 3x3 convolution may take different algorithms (Winograd or direct).
     for (const QStringList &chain : {QStringList{"Relu"}, QStringList{"Min", "Relu"}, QStringList{"ClipInputs"}}) {
         const Model m = halfPrecision(convChain({{2, 16, 9, 9}, {24, 16, 1, 3}}, chain));
-        const Session fused(m), plain(m, unfusedOptions());
+        const Session fused(m, declaredOptions()), plain(m, unfusedOptions(HalfFloats::Declared));
         QCOMPARE(fused.executedGraph().nodes.size(), size_t(1));
         const Tensor x = randomTensor({2, 16, 9, 9}, 1, -2.f, 2.f).castTo(DType::Float16);
         const Tensor a = fused.run(x), b = plain.run(x);

@@ -1351,16 +1351,21 @@ void TestOps::halfFloatCasts()
 void TestOps::halfFloatGraph_data()
 {
     QTest::addColumn<int>("dtype");
-    QTest::newRow("float16") << int(DType::Float16);
-    QTest::newRow("bfloat16") << int(DType::BFloat16);
+    QTest::addColumn<bool>("declared");
+    QTest::newRow("float16 in float32") << int(DType::Float16) << false;
+    QTest::newRow("float16 declared") << int(DType::Float16) << true;
+    QTest::newRow("bfloat16 in float32") << int(DType::BFloat16) << false;
+    QTest::newRow("bfloat16 declared") << int(DType::BFloat16) << true;
 }
 
-// A Session over a 16-bit float network (weights, input and output in that type) holds between the nodes
-// exactly the float32 results rounded to the type: the reference runs each node on float32 values and rounds
-// its output before the next node.
+// A Session over a 16-bit float network (weights, input and outputs in that type, a Cast to the type inside,
+// an output that a later node reads too). Declared: between the nodes it holds exactly the float32 results
+// rounded to the type; the reference runs each node on float32 values and rounds its output before the next
+// node. In float32 (the default, as onnxruntime): only the Cast and the graph outputs round.
 void TestOps::halfFloatGraph()
 {
     QFETCH(int, dtype);
+    QFETCH(bool, declared);
     const DType type = DType(dtype);
     auto node = [](const char *name, const char *op, std::vector<std::string> in, std::string out, Attrs attrs = {}) {
         cw::Node n;
@@ -1378,7 +1383,8 @@ void TestOps::halfFloatGraph()
                node("relu", "Relu", {"c"}, "r"),
                node("pool", "MaxPool", {"r"}, "p", {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}}),
                node("gap", "GlobalAveragePool", {"p"}, "a"),
-               node("flatten", "Flatten", {"a"}, "f"),
+               node("round", "Cast", {"a"}, "ar", {{"to", ai(type == DType::Float16 ? 10 : 16)}}),
+               node("flatten", "Flatten", {"ar"}, "f"),
                node("fc", "Gemm", {"f", "fw", "fb"}, "logits", {{"transB", ai(1)}}),
                node("softmax", "Softmax", {"logits"}, "y", {{"axis", ai(-1)}})};
     g.initializers["w"] = testutil::randomTensor({4, 2, 3, 3}, 1).castTo(type);
@@ -1386,10 +1392,11 @@ void TestOps::halfFloatGraph()
     g.initializers["fw"] = testutil::randomTensor({3, 4}, 3, -2, 2).castTo(type);
     g.initializers["fb"] = testutil::randomTensor({3}, 4).castTo(type);
     g.inputs = {cw::ValueInfo{"x", type, {-1, 2, 6, 6}, true}};
-    g.outputs = {cw::ValueInfo{"y", type, {}, false}};
+    g.outputs = {cw::ValueInfo{"y", type, {}, false}, cw::ValueInfo{"logits", type, {}, false}};
     const Tensor x = testutil::randomTensor({2, 2, 6, 6}, 5, -3, 3).castTo(type);
 
-    // The reference: each node on float32 values, its output rounded to the 16-bit type and widened again.
+    // The reference: each node on float32 values, its output rounded to the 16-bit type and widened again
+    // (declared, or a Cast), else kept.
     std::map<std::string, Tensor> values{{"x", x.castTo(DType::Float32)}};
     for (const auto &[name, t] : g.initializers)
         values[name] = t.castTo(DType::Float32);
@@ -1397,18 +1404,25 @@ void TestOps::halfFloatGraph()
         Tensors in;
         for (const std::string &i : n.inputs)
             in.push_back(values.at(i));
-        values[n.outputs[0]] = runOp(n.opType, in, n.attrs)[0].castTo(type).castTo(DType::Float32);
+        const Tensor out = runOp(n.opType, in, n.attrs)[0];
+        values[n.outputs[0]] = declared || n.opType == "Cast" ? out.castTo(type).castTo(DType::Float32) : out;
     }
-    Tensor y;
+    std::map<std::string, Tensor> out;
     try {
-        y = cw::Session(m, cw::SessionOptions{1}).run(x);
+        cw::SessionOptions options;
+        options.threads = 1;
+        options.halfFloats = declared ? cw::HalfFloats::Declared : cw::HalfFloats::Float32;
+        out = cw::Session(m, options).run({{"x", x}});
     } catch (const cw::Error &e) {
         QFAIL(e.what());
     }
-    QCOMPARE(y.dtype(), type);
-    const Tensor expected = values.at("y").castTo(type);
-    QCOMPARE(y.shape(), expected.shape());
-    QCOMPARE(std::memcmp(y.rawData(), expected.rawData(), y.byteSize()), 0);
+    for (const char *name : {"y", "logits"}) {
+        const Tensor &y = out.at(name);
+        QCOMPARE(y.dtype(), type);
+        const Tensor expected = values.at(name).castTo(type);
+        QCOMPARE(y.shape(), expected.shape());
+        QCOMPARE(std::memcmp(y.rawData(), expected.rawData(), y.byteSize()), 0);
+    }
 }
 
 QTEST_APPLESS_MAIN(TestOps)

@@ -480,8 +480,9 @@ private slots:
         QCOMPARE(Session(m, SessionOptions{1}).run(x).toFloatVector()[0], 0.f);
     }
 
-    // load → export .onnx (opset 17 + com.microsoft; blocked DequantizeLinear as opset-17 arithmetic) →
-    // onnx.checker → onnxruntime on the export equals our output on the original (within one LSB).
+    // load → export .onnx (opset 17 + com.microsoft; blocked DequantizeLinear as opset-17 arithmetic; a model
+    // with a node that has no opset-17 form at its own opset) → onnx.checker → onnxruntime on the export equals
+    // our output on the original (within one LSB).
     void exportRoundTrip_data() { compareWithOnnxruntime_data(); }
 
     void exportRoundTrip()
@@ -505,11 +506,6 @@ private slots:
         }
         Model model;
         std::map<std::string, Tensor> ours;
-        if (o.contains("export_error")) {
-            const QString e = errorOf([&] { saveModel(loadModel(file.toStdString()), exported.toStdString()); });
-            QVERIFY2(e.contains(o["export_error"].toString()), qPrintable(e));
-            return;
-        }
         try {
             model = loadModel(file.toStdString());
             saveModel(model, exported.toStdString());
@@ -518,14 +514,17 @@ private slots:
             QFAIL(e.what());
         }
         QString error;
+        // The checker knows the opsets of its onnx version (Debian's 1.12: up to 17); onnxruntime runs the rest.
         const QString check = QStringLiteral("import onnx\n"
                                              "m = onnx.load('%1')\n"
-                                             "onnx.checker.check_model(m, full_check=True)\n"
+                                             "if m.opset_import[0].version <= onnx.defs.onnx_opset_version():\n"
+                                             "    onnx.checker.check_model(m, full_check=True)\n"
                                              "ops = {(o.domain, o.version) for o in m.opset_import}\n"
-                                             "assert ('', 17) in ops, ops\n"
+                                             "assert ('', %2) in ops, ops\n"
                                              "ms = any(n.domain == 'com.microsoft' for n in m.graph.node)\n"
                                              "assert ms == (('com.microsoft', 1) in ops), ops\n")
-                                  .arg(exported);
+                                  .arg(exported)
+                                  .arg(o["export_opset"].toInt(17));
         QVERIFY2(testutil::runPython(check, m_dir.path(), &error), qPrintable(error));
         const std::vector<Tensor> ref = reference(o, exported, feeds, &error);
         QVERIFY2(error.isEmpty(), qPrintable(error));

@@ -5,8 +5,11 @@
 // requireKernels' question (runtime/session.h). Weights come from initializers and from Constant nodes (folded
 // into initializers, the node dropped). Every node gets the int attribute "_opset" (the model's ai.onnx
 // opset), so kernels whose semantics changed between opsets (Softmax before 13, Resize 10, ...) can tell.
-// Export: opset 17. Nodes imported at another opset are rewritten into their opset-17 form first (attributes
-// that became inputs, Softmax's old 2-D coercion, ...); attributes starting with '_' are internal and dropped.
+// Export: opset 17, which every runtime of the last years reads. Nodes imported at another opset are rewritten
+// into their opset-17 form first (attributes that became inputs, Softmax's old 2-D coercion, ...). A model of a
+// later opset with a node that has no opset-17 form (a Reduce whose axes are computed, a Resize with
+// half_pixel_symmetric, a blocked QuantizeLinear, ...) is written at its own opset instead, its nodes as they
+// are. Attributes starting with '_' are internal and dropped.
 #include <onnx/onnx_pb.h>
 
 #include <fcntl.h>
@@ -30,7 +33,9 @@ namespace cw {
 namespace {
 
 constexpr int64_t kExportOpset = 17;
-constexpr int64_t kExportIrVersion = 8; // IR version that introduced opset 17
+
+// The IR version that introduced an opset (17, 18: 8; 19, 20: 9; 21, 22: 10).
+int64_t irVersionFor(int64_t opset) { return opset <= 18 ? 8 : opset <= 20 ? 9 : 10; }
 
 std::string q(const std::string &s)
 {
@@ -442,14 +447,20 @@ void valueInfoToProto(const ValueInfo &v, onnx::ValueInfoProto *p)
     }
 }
 
+// A node without a form at the opset being written.
+class NoOpsetForm : public Error {
+public:
+    using Error::Error;
+};
+
 // Rewrites nodes imported at another opset into their opset-17 form. New initializers and helper nodes get
 // names derived from the node's name, so the result is deterministic.
 class OpsetConverter {
 public:
     // `outer`: the initializers of the enclosing graphs, innermost last, which a subgraph reads by name.
-    OpsetConverter(const Model &model, std::map<std::string, Tensor> &initializers,
+    OpsetConverter(const Model &model, int64_t target, std::map<std::string, Tensor> &initializers,
                    std::vector<const std::map<std::string, Tensor> *> outer = {})
-        : m_model(model), m_inits(initializers), m_outer(std::move(outer))
+        : m_model(model), m_target(target), m_inits(initializers), m_outer(std::move(outer))
     {
     }
 
@@ -458,10 +469,12 @@ public:
         Node n = in;
         const int64_t from = n.attrInt("_opset", m_model.opsetVersion);
         std::vector<Node> out;
+        // Blocked quantization and output_dtype came with opset 21 (the compression adds them at any opset).
+        const bool opset21 = m_target >= 21;
         if (n.domain.empty() && (n.opType == "DequantizeLinear" || n.opType == "QuantizeLinear") &&
-            n.attrInt("block_size", 0) > 0)
+            n.attrInt("block_size", 0) > 0 && !opset21)
             return decomposeBlockedDequantize(n);
-        if (n.domain.empty() && n.opType == "QuantizeLinear" && n.hasAttr("output_dtype")) {
+        if (n.domain.empty() && n.opType == "QuantizeLinear" && n.hasAttr("output_dtype") && !opset21) {
             // Opset 21's output_dtype: at 17 the zero point's type says it.
             if (!n.hasInput(2)) {
                 const std::string zp = freshName(n.name + "_zero_point");
@@ -470,7 +483,7 @@ public:
             }
             n.attrs.erase("output_dtype");
         }
-        if (!n.domain.empty() || from == kExportOpset) {
+        if (!n.domain.empty() || from == m_target) {
             out.push_back(std::move(n));
             return out;
         }
@@ -597,9 +610,9 @@ public:
 private:
     [[noreturn]] void fail(const Node &n, const std::string &why) const
     {
-        throw Error("cannot export node " + q(n.name) + " (" + n.opType + ") of opset " +
+        throw NoOpsetForm("cannot export node " + q(n.name) + " (" + n.opType + ") of opset " +
                     std::to_string(n.attrInt("_opset", m_model.opsetVersion)) + " at opset " +
-                    std::to_string(kExportOpset) + ": " + why);
+                    std::to_string(m_target) + ": " + why);
     }
 
     // An initializer of this graph, else (unless this graph defines the name) of an enclosing one; null when
@@ -822,15 +835,16 @@ private:
     }
 
     const Model &m_model;
+    int64_t m_target; // the opset written
     std::map<std::string, Tensor> &m_inits;
     std::vector<const std::map<std::string, Tensor> *> m_outer;
     std::set<std::string> m_used;
 };
 
-// A graph (the model's, or a subgraph of one of its nodes) in its opset-17 form; `domains` collects the
-// operator domains other than the default one; `outer` holds the initializers of the enclosing graphs.
-void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std::set<std::string> &domains,
-                  std::vector<const std::map<std::string, Tensor> *> outer = {})
+// A graph (the model's, or a subgraph of one of its nodes) in its form at opset `target`; `domains` collects
+// the operator domains other than the default one; `outer` holds the initializers of the enclosing graphs.
+void graphToProto(const Model &model, int64_t target, const Graph &g, onnx::GraphProto *gp,
+                  std::set<std::string> &domains, std::vector<const std::map<std::string, Tensor> *> outer = {})
 {
     gp->set_name(g.name.empty() ? "graph" : g.name);
     Model scope; // the converter reads value shapes and the opset from the graph being converted
@@ -839,7 +853,7 @@ void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std:
     if (&g != &model.graph)
         scope.graph = g;
     std::map<std::string, Tensor> inits = g.initializers;
-    OpsetConverter converter(&g == &model.graph ? model : scope, inits, outer);
+    OpsetConverter converter(&g == &model.graph ? model : scope, target, inits, outer);
     outer.push_back(&inits); // for the subgraphs of this graph's nodes
     std::vector<Node> nodes;
     for (const Node &n : g.nodes)
@@ -865,7 +879,7 @@ void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std:
             attributeToProto(key, a, ap);
             if (a.kind == Attribute::Kind::Graph) {
                 ap->set_type(onnx::AttributeProto::GRAPH);
-                graphToProto(model, *a.graph, ap->mutable_g(), domains, outer);
+                graphToProto(model, target, *a.graph, ap->mutable_g(), domains, outer);
             }
         }
     }
@@ -877,22 +891,23 @@ void graphToProto(const Model &model, const Graph &g, onnx::GraphProto *gp, std:
         valueInfoToProto(v, gp->add_output());
 }
 
-onnx::ModelProto modelToProto(const Model &model)
+// The model at opset `target` (throws NoOpsetForm for a node that has no form there).
+onnx::ModelProto modelToProto(const Model &model, int64_t target)
 {
     onnx::ModelProto mp;
-    mp.set_ir_version(kExportIrVersion);
+    mp.set_ir_version(irVersionFor(target));
     mp.set_producer_name("compression-workbench");
     mp.set_producer_version(toolVersion());
     auto *opset = mp.add_opset_import();
     opset->set_domain("");
-    opset->set_version(kExportOpset);
+    opset->set_version(target);
     for (const auto &[k, v] : model.metadata) {
         auto *kv = mp.add_metadata_props();
         kv->set_key(k);
         kv->set_value(v);
     }
     std::set<std::string> domains;
-    graphToProto(model, model.graph, mp.mutable_graph(), domains);
+    graphToProto(model, target, model.graph, mp.mutable_graph(), domains);
     // Operators of other domains (com.microsoft QGemm in quantized graphs) need their domain imported.
     for (const std::string &domain : domains) {
         auto *custom = mp.add_opset_import();
@@ -900,6 +915,18 @@ onnx::ModelProto modelToProto(const Model &model)
         custom->set_version(1);
     }
     return mp;
+}
+
+// Opset 17 where every node has a form there, else the model's own opset.
+onnx::ModelProto modelToProto(const Model &model)
+{
+    try {
+        return modelToProto(model, kExportOpset);
+    } catch (const NoOpsetForm &) {
+        if (model.opsetVersion <= kExportOpset)
+            throw;
+    }
+    return modelToProto(model, model.opsetVersion);
 }
 
 void checkParsed(const onnx::ModelProto &mp, const std::string &file)

@@ -111,20 +111,33 @@ Session::Session(Model model, SessionOptions options)
         return v && std::string(v) == "0";
     }();
     m_options.fuse = options.fuse && !fusionOff;
+    // CW_HALF_FLOATS=declared computes 16-bit models as declared (for comparisons, docs/models.md).
+    static const bool declaredHalfFloats = [] {
+        const char *v = std::getenv("CW_HALF_FLOATS");
+        return v && std::string(v) == "declared";
+    }();
+    if (m_options.halfFloats == HalfFloats::Float32 && !declaredHalfFloats) {
+        int changed = 0;
+        Model wide = float32Arithmetic(m_model, &changed);
+        if (changed > 0)
+            m_float32 = std::make_unique<const Model>(std::move(wide));
+        // The graphs derived from it (the unfused plan, subgraphs) hold no 16-bit arithmetic left to widen.
+        m_options.halfFloats = HalfFloats::Declared;
+    }
     if (m_options.fuse) {
         int fused = 0;
-        Model f = fuseForInference(m_model, &fused);
+        Model f = fuseForInference(base(), &fused);
         if (fused > 0) {
             std::set<std::string> kept;
             for (const Node &n : f.graph.nodes)
                 kept.insert(n.outputs.begin(), n.outputs.end());
-            for (const Node &n : m_model.graph.nodes)
+            for (const Node &n : base().graph.nodes)
                 for (const std::string &o : n.outputs)
                     if (!o.empty() && !kept.count(o))
                         m_fusedAway.insert(o);
             // Initializers fusion dropped or changed (a weight and bias with BatchNormalization folded in keep
             // their names): asked for or fed by name, they are the graph's own, so the unfused plan serves them.
-            for (const auto &entry : m_model.graph.initializers) {
+            for (const auto &entry : base().graph.initializers) {
                 auto it = f.graph.initializers.find(entry.first);
                 if (it == f.graph.initializers.end() || it->second.rawData() != entry.second.rawData())
                     m_fusedAway.insert(entry.first);
@@ -457,7 +470,7 @@ const Session &Session::unfused() const
     std::call_once(m_unfusedOnce, [this] {
         SessionOptions options = m_options;
         options.fuse = false;
-        m_unfused = std::make_unique<const Session>(m_model, options);
+        m_unfused = std::make_unique<const Session>(base(), options);
     });
     return *m_unfused;
 }

@@ -8,6 +8,9 @@
 // and thread-safe (no values are kept between runs; the unfused plan below is built once, under a once-flag), so
 // one Session can serve several threads.
 //
+// A float16 / bfloat16 model runs, by default, in float32 between nodes (runtime/half_floats.h): both plans below
+// start from that form of the graph; model() stays the graph as given.
+//
 // For inference the Session runs an optimised copy of the graph (runtime/fusion.h: BatchNormalization folded
 // into the layer before it, activations fused into convolutions), which also means a folded weight is a copy:
 // build a new Session after editing weights. runAll(), and a run() that names a value the fusions removed
@@ -25,6 +28,7 @@
 
 #include "core/base/tensor.h"
 #include "core/graph/graph.h"
+#include "core/runtime/half_floats.h"
 
 namespace cw {
 
@@ -35,6 +39,8 @@ struct SessionOptions {
     int outerInputs = 0; // a subgraph's Session: its last graph inputs are values of the enclosing graph,
                          // taken as they come (any dtype and shape)
     bool fuse = true;    // run the optimised graph where it serves (runtime/fusion.h)
+    // A float16 / bfloat16 model: in float32 between nodes, or rounded at every node (runtime/half_floats.h).
+    HalfFloats halfFloats = HalfFloats::Float32;
 };
 
 class Session {
@@ -71,12 +77,15 @@ private:
     // Per node: whether the values `wanted` depend on it, values `given` not recomputed.
     std::vector<char> neededNodes(const std::set<std::string> &wanted,
                                   const std::function<bool(const std::string &)> &given) const;
-    // The graph this Session's plan runs: the fused one when fusion changed anything, else m_model.
-    const Model &executed() const { return m_fused ? *m_fused : m_model; }
+    // The graph both plans start from: the float32-arithmetic form of a 16-bit model, else m_model.
+    const Model &base() const { return m_float32 ? *m_float32 : m_model; }
+    // The graph this Session's plan runs: the fused one when fusion changed anything, else base().
+    const Model &executed() const { return m_fused ? *m_fused : base(); }
     // The Session of the unfused graph, for what the fused one cannot serve (built on first use).
     const Session &unfused() const;
     Model m_model;
     SessionOptions m_options;
+    std::unique_ptr<const Model> m_float32;
     std::unique_ptr<const Model> m_fused;
     // Values of m_model that the optimised plan does not have (fused away, or folded into a weight) or holds as
     // constants inside its subgraphs' Sessions: fed or asked for by name, the unfused plan serves them.

@@ -51,11 +51,12 @@ DTYPE_NAMES = {TP.FLOAT: "float32", TP.FLOAT16: "float16", TP.BFLOAT16: "bfloat1
 
 
 def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0, high=1.0, export=True,
-        graph_inputs_include_inits=False, reference_nodes=None, in_types=None, tolerance=None):
+        graph_inputs_include_inits=False, reference_nodes=None, in_types=None, tolerance=None, export_opset=17):
     """inputs: [(name, shape)] (a shape entry may be "N"), float32 unless in_types gives TensorProto types;
     outputs: [name]; reference_nodes: an equivalent graph that onnxruntime runs instead (for forms it does not
     implement), such a case is not exported; tolerance: relative and absolute tolerance against onnxruntime
-    (default 1e-4 / 1e-5)."""
+    (default 1e-4 / 1e-5); export_opset: the opset the export is written at (17, or the model's own when a node
+    has no opset-17 form)."""
     in_types = in_types or [TP.FLOAT] * len(inputs)
     vis = [h.make_tensor_value_info(n, t, s) for (n, s), t in zip(inputs, in_types)]
     if graph_inputs_include_inits:
@@ -74,6 +75,7 @@ def add(name, opset, nodes, inputs, outputs, inits=(), out_types=None, low=-1.0,
     case["inputs"] = [[n, [1 if d == "N" else d for d in s], low, high, DTYPE_NAMES[t]]
                       for (n, s), t in zip(inputs, in_types)]
     case["export"] = export and reference_nodes is None
+    case["export_opset"] = export_opset
     if tolerance is not None:
         case["tolerance"] = tolerance
     cases.append(case)
@@ -309,6 +311,10 @@ add("ReduceSum/opset11/axes_attr", 11, [node("ReduceSum", ["x"], ["y"], axes=[1,
 add("ReduceSum/opset13/axes_input", 13, [node("ReduceSum", ["x", "a"], ["y"])], X4, ["y"], [I64("a", [2])])
 add("ReduceMean/opset18/axes_input", 18, [node("ReduceMean", ["x", "a"], ["y"], keepdims=1)], X4, ["y"],
     [I64("a", [-1, 2])])
+# Axes computed in the graph have no opset-17 form (an attribute): exported at opset 18.
+add("ReduceMax/opset18/computed_axes", 18,
+    [node("Identity", ["a"], ["ac"]), node("ReduceMax", ["x", "ac"], ["y"], keepdims=0)], X4, ["y"],
+    [I64("a", [1, 3])], export_opset=18)
 
 # The Reduce family: axes as attribute (before opset 18; ReduceSum before 13) or as input 1, keepdims,
 # noop_with_empty_axes, integer inputs (made in-graph by Cast). The exporter rewrites only ReduceSum / ReduceMean
@@ -651,12 +657,12 @@ add("Resize/opset13/linear_2d_exact", 13, [node("Resize", ["x", "", "", "sz"], [
     [("x", [7, 9])], ["y"], [I64("sz", [12, 5])], low=-10, high=10, tolerance=EXACT)
 add("Resize/opset19/nearest_x2", 19, [node("Resize", ["x", "", "sc"], ["y"], mode="nearest")], XR, ["y"], [SC2])
 # half_pixel_symmetric (opset 19) differs from half_pixel when in * scale is not a whole number; opset 17 has no
-# form of it, so these are not exported. The scales keep every nearest coordinate away from a rounding tie
+# form of it, so these are exported at opset 19. The scales keep every nearest coordinate away from a rounding tie
 # (at 0.6, width 7 puts one within an ulp of x.5, where float and exact arithmetic part ways).
 for mode in ("linear", "nearest"):
     add(f"Resize/opset19/{mode}_half_pixel_symmetric", 19,
         [node("Resize", ["x", "", "sc"], ["y"], mode=mode, coordinate_transformation_mode="half_pixel_symmetric")],
-        [("x", [1, 2, 5, 7])], ["y"], [F("sc", [1, 1, 1.7, 0.65])], export=False)
+        [("x", [1, 2, 5, 7])], ["y"], [F("sc", [1, 1, 1.7, 0.65])], export_opset=19)
 add("Pad/opset9/attrs_constant", 9, [node("Pad", ["x"], ["y"], pads=[0, 0, 1, 2, 0, 0, 2, 1], value=0.5)], X4, ["y"])
 add("Pad/opset11/inputs_constant", 11, [node("Pad", ["x", "p", "v"], ["y"])], X4, ["y"],
     [I64("p", [0, 0, 1, 0, 0, 0, 0, 2]), F("v", -1.0, [])])
