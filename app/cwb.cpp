@@ -655,7 +655,9 @@ int cmdRun(const RunArgs &args)
         for (const cw::ValueInfo &v : g.outputs)
             names.push_back(v.name);
 
-    const cw::Session session(model, cw::SessionOptions{args.threads});
+    cw::SessionOptions options{args.threads};
+    options.runOnce = true;
+    const cw::Session session(model, options);
     const auto results = session.run(feeds, names);
     for (const auto &[name, path] : files)
         cw::writeNpy(results.at(name), path);

@@ -1,13 +1,15 @@
 // Graph-level fusion for inference (core/runtime/fusion.h): a fused Session gives the outputs of the graph as it
 // is, on every convolution path (oneDNN blocked with post-ops, oneDNN plain with the activations applied after,
 // the depthwise loop, the 1-D form), for every fusable activation and chain; values a
-// fusion removed are still served (by the unfused plan); what must not fuse does not.
+// fusion removed are still served (by the unfused plan); what must not fuse does not. A Session built for one run
+// computes the same without Winograd convolutions.
 #include <QTest>
 
 #include <cstring>
 #include <random>
 
 #include "core/runtime/fusion.h"
+#include "core/runtime/onednn.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "tests/testutil.h"
@@ -154,6 +156,7 @@ private slots:
     void notFused();
     void halfPrecisionClipsFuseExactly();
     void subgraphsReadOuterConstants();
+    void runOnceSkipsWinograd();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -322,6 +325,30 @@ void TestFusion::subgraphsReadOuterConstants()
     const Tensor k = Tensor::fromFloats({2}, {10.f, 10.f});
     QCOMPARE(fused.run({{"x", x}, {"c", yes}, {"k", k}}).at("y").toFloatVector(), (std::vector<float>{10.f, 20.f}));
     QCOMPARE(plain.run({{"x", x}, {"c", yes}, {"k", k}}).at("y").toFloatVector(), (std::vector<float>{10.f, 20.f}));
+}
+
+void TestFusion::runOnceSkipsWinograd()
+{
+    // A 3x3 stride-1 convolution: Winograd where oneDNN has it (AVX-512 machines) unless it is ruled out.
+    ConvGeometry g;
+    g.batch = 1;
+    g.inChannels = g.outChannels = 32;
+    g.inH = g.inW = g.outH = g.outW = 64;
+    g.kH = g.kW = 3;
+    g.padTop = g.padLeft = g.padBottom = g.padRight = 1;
+    const std::string direct = onednn::convImplementation(g, false), any = onednn::convImplementation(g, true);
+    QVERIFY(!direct.empty());
+    QVERIFY2(direct.find("wino") == std::string::npos, direct.c_str());
+    if (any.find("wino") == std::string::npos)
+        qInfo("oneDNN has no Winograd convolution on this machine (%s)", any.c_str());
+    // The same values either way, to the rounding of the two algorithms.
+    const Model m = convChain({{1, 32, 64, 64}, {32, 32, 3, 3}}, {"Relu"});
+    SessionOptions once;
+    once.runOnce = true;
+    const Tensor x = randomTensor({1, 32, 64, 64}, 5, -2.f, 2.f);
+    const Tensor a = Session(m, once).run(x), b = Session(m).run(x);
+    const QString diff = compareTensors(a, b, 2e-6, maxAbs(b));
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

@@ -137,15 +137,16 @@ int envMode()
 // The largest scratchpad a Winograd convolution may take before the direct algorithm is preferred (per thread).
 constexpr size_t kWinogradScratchpad = size_t(128) << 20;
 
-// Everything that determines the primitive: geometry, bias presence, the fused activations and the thread
-// count (oneDNN splits work by the thread count it sees at creation).
+// Everything that determines the primitive: geometry, bias presence, the fused activations, the thread count
+// (oneDNN splits work by the thread count it sees at creation) and whether Winograd may be chosen.
 using ConvKey = std::vector<int64_t>;
 
-ConvKey convKey(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations, int threads)
+ConvKey convKey(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations, int threads,
+                bool winograd)
 {
-    ConvKey key{g.batch,    g.inChannels, g.inH,    g.inW,      g.outChannels, g.outH,         g.outW,
-                g.kH,       g.kW,         g.strideH, g.strideW, g.dilationH,   g.dilationW,   g.padTop,
-                g.padLeft,  g.padBottom,  g.padRight, g.group,  bias ? 1 : 0,  int64_t(threads)};
+    ConvKey key{g.batch,    g.inChannels, g.inH,     g.inW,      g.outChannels, g.outH,           g.outW,
+                g.kH,       g.kW,         g.strideH, g.strideW,  g.dilationH,   g.dilationW,      g.padTop,
+                g.padLeft,  g.padBottom,  g.padRight, g.group,   bias ? 1 : 0,  int64_t(threads), winograd ? 1 : 0};
     for (const Activation &a : activations) {
         uint32_t alpha, beta;
         std::memcpy(&alpha, &a.alpha, 4);
@@ -214,9 +215,9 @@ struct ConvEntry {
 class ConvCache {
 public:
     std::shared_ptr<ConvEntry> get(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations,
-                                   int threads)
+                                   int threads, bool winograd)
     {
-        const ConvKey key = convKey(g, bias, activations, threads);
+        const ConvKey key = convKey(g, bias, activations, threads, winograd);
         {
             std::lock_guard lock(m_mutex);
             auto it = m_entries.find(key);
@@ -224,7 +225,7 @@ public:
                 return it->second;
         }
         // Built outside the lock: primitive creation (JIT code generation) takes a while.
-        std::shared_ptr<ConvEntry> entry = create(g, bias, activations);
+        std::shared_ptr<ConvEntry> entry = create(g, bias, activations, winograd);
         std::lock_guard lock(m_mutex);
         if (m_entries.size() >= kMaxEntries)
             m_entries.clear(); // crude but bounded; a workload rarely has this many distinct convolutions
@@ -234,7 +235,8 @@ public:
 private:
     static constexpr size_t kMaxEntries = 512;
 
-    static std::shared_ptr<ConvEntry> create(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations)
+    static std::shared_ptr<ConvEntry> create(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations,
+                                             bool winograd)
     {
         auto e = std::make_shared<ConvEntry>();
         const auto [src, dst, weights, strides, dilates, padL, padR, weightsTag] = convDims(g);
@@ -262,8 +264,10 @@ private:
         // Algorithms to try, best first. convolution_auto takes Winograd F(4x4, 3x3) on its own only for small
         // images; asked for explicitly, it is also faster on large ones (imgly's network at 1024 x 1024:
         // 1.66 s -> 1.11 s) and within 1e-6 of the direct result at the demo models' scale, at the price of a
-        // scratchpad that grows with the image: it is taken while that stays under kWinogradScratchpad, so that
-        // peak memory stays below onnxruntime's. CW_ONEDNN_ALG=direct / winograd force one.
+        // scratchpad that grows with the image (taken while that stays under kWinogradScratchpad) and of
+        // transformed weights about four times the plain ones: a caller that runs once (`winograd` false,
+        // SessionOptions::runOnce) gets the direct algorithm, which is faster for one call and keeps `cwb run`'s
+        // peak memory below onnxruntime's. CW_ONEDNN_ALG=direct / winograd force one.
         using alg = dnnl::algorithm;
         std::vector<alg> algorithms{alg::convolution_auto};
         const bool winogradShape = g.kH == 3 && g.kW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 &&
@@ -272,7 +276,7 @@ private:
             algorithms = {alg::convolution_direct};
         else if (algorithmOverride() == "winograd")
             algorithms = {alg::convolution_winograd};
-        else if (winogradShape)
+        else if (winogradShape && winograd)
             algorithms = {alg::convolution_winograd, alg::convolution_auto};
         // The plain layout runs on oneDNN's gemm-based convolution: its activations are applied afterwards.
         for (tag layout : layouts) {
@@ -336,6 +340,16 @@ ConvCache &convCache()
     static ConvCache cache;
     return cache;
 }
+
+} // namespace
+
+std::string convImplementation(const ConvGeometry &g, bool winograd)
+{
+    const std::shared_ptr<ConvEntry> e = convCache().get(g, false, {}, 1, winograd);
+    return e->ok ? e->pd.impl_info_str() : "";
+}
+
+namespace {
 
 dnnl::stream &threadStream()
 {
@@ -469,7 +483,7 @@ uint64_t weightFingerprint(const Tensor &w)
 }
 
 bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool constantWeights, const float *bias,
-                 const std::vector<Activation> &activations, float *y, int threads)
+                 const std::vector<Activation> &activations, float *y, int threads, bool winograd)
 {
     // A thread has to get a few million multiply-adds before waking it pays: at batch 1 the demo models'
     // convolutions (0.1-2M each) ran 1.5-5x slower on two threads than on one.
@@ -488,9 +502,9 @@ bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool c
         ConvGeometry full = g, last = g;
         full.batch = sliceBatch;
         last.batch = lastBatch;
-        std::shared_ptr<ConvEntry> e = convCache().get(full, bias != nullptr, activations, 1);
+        std::shared_ptr<ConvEntry> e = convCache().get(full, bias != nullptr, activations, 1, winograd);
         std::shared_ptr<ConvEntry> eLast =
-            lastBatch == sliceBatch ? e : convCache().get(last, bias != nullptr, activations, 1);
+            lastBatch == sliceBatch ? e : convCache().get(last, bias != nullptr, activations, 1, winograd);
         if (!e->ok || !eLast->ok)
             return false;
         const dnnl::memory weights = packedWeights(*e, w, constantWeights, threadStream());

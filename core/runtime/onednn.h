@@ -43,9 +43,15 @@ Slices sliceRows(int64_t n, int threads);
 // y [N, M, H', W'] = activations(conv(x, w) + bias) for the geometry g (x, w and y plain NCHW / OIHW, bias [M]
 // or null; the activations as oneDNN post-ops). `constantWeights`: w is not written in place while it lives (a
 // Session's), so its packed form is found again by buffer and fingerprint rather than by comparing every byte.
+// `winograd`: Winograd may be chosen (3x3 stride-1 layers; faster from the second call on, but its transformed
+// weights take about four times the weight's memory and transforming them makes the first call slower).
 // Returns false, leaving y untouched, when oneDNN does not take this convolution (the caller falls back).
 bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool constantWeights, const float *bias,
-                 const std::vector<Activation> &activations, float *y, int threads);
+                 const std::vector<Activation> &activations, float *y, int threads, bool winograd = true);
+
+// The implementation oneDNN runs a convolution of geometry g with (no bias, no activations, one thread), as its
+// name ("jit:avx512_core", "jit_wino_4x3:avx512_core", ...); "" when oneDNN does not take it.
+std::string convImplementation(const ConvGeometry &g, bool winograd);
 
 // The calling thread's 64-byte-aligned buffer number `slot` (< kThreadBufferSlots), grown to at least `bytes`
 // and kept for the thread's lifetime, so that a warm call allocates nothing: scratchpads, reordered operands,

@@ -51,6 +51,9 @@ struct OpContext {
     // Set by a Session: no input is written in place while the Session lives (its weights are packed once per
     // buffer); kernels called directly (training, gradient checks) may see weights change in place.
     bool constantInputs = false;
+    // Set by a Session built for one run (SessionOptions::runOnce): no algorithm that pays back over many
+    // calls (Winograd's weight transform).
+    bool runOnce = false;
     // Control flow (If, Loop, Scan): a Session per subgraph attribute, by attribute name, and the values of
     // the enclosing graph the subgraphs read (implicitInputs(node)), by name.
     const std::map<std::string, std::shared_ptr<const Session>> *subgraphs = nullptr;

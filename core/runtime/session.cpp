@@ -356,6 +356,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         OpContext ctx{node, {}, {}, m_threads};
         ctx.sparse = m_sparse[i].get();
         ctx.constantInputs = true;
+        ctx.runOnce = m_options.runOnce;
         ctx.inputs.reserve(node.inputs.size());
         auto lookup = [&](const std::string &in) -> const Tensor * {
             auto v = values.find(in);

@@ -41,6 +41,9 @@ struct SessionOptions {
     bool fuse = true;    // run the optimised graph where it serves (runtime/fusion.h)
     // A float16 / bfloat16 model: in float32 between nodes, or rounded at every node (runtime/half_floats.h).
     HalfFloats halfFloats = HalfFloats::Float32;
+    // The Session serves a single run (`cwb run`): the convolutions skip Winograd, whose transformed weights cost
+    // memory (about four times the weights) and, made on the first call, more time than they save in one run.
+    bool runOnce = false;
 };
 
 class Session {

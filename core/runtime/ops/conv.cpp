@@ -136,7 +136,7 @@ void convOp(OpContext &ctx)
     }
 
     if (onednn::convPreferred(g, threads) &&
-        onednn::convForward(g, x, w, ctx.constantInputs, bias, activations, py, threads)) {
+        onednn::convForward(g, x, w, ctx.constantInputs, bias, activations, py, threads, !ctx.runOnce)) {
         ctx.outputs[0] = out;
         return;
     }
