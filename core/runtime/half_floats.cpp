@@ -153,13 +153,12 @@ int rewrite(Graph &g, bool top, int64_t opset)
 
 } // namespace
 
-Model float32Arithmetic(const Model &model, int *changed)
+std::optional<Model> float32Arithmetic(const Model &model)
 {
     Model m = model;
-    const int c = rewrite(m.graph, true, m.opsetVersion);
-    if (changed)
-        *changed = c;
-    return c > 0 ? m : model;
+    if (rewrite(m.graph, true, m.opsetVersion) == 0)
+        return std::nullopt;
+    return m;
 }
 
 } // namespace cw

@@ -12,6 +12,8 @@
 // The model itself (what is inspected, compressed and saved) keeps its 16-bit types either way.
 #pragma once
 
+#include <optional>
+
 #include "core/graph/graph.h"
 
 namespace cw {
@@ -22,9 +24,9 @@ enum class HalfFloats { Float32, Declared };
 // to float32; 16-bit graph inputs declared float32 (a Session widens 16-bit feeds to the declared type);
 // a Cast to a 16-bit type followed by a Cast back to float32 (the rounding the model asks for, kept in float32);
 // every 16-bit output of the main graph computed in float32 under an internal name and rounded by a final Cast;
-// subgraphs (If, Loop, Scan) likewise, except that their outputs stay float32. `changed` receives the number of
-// rewrites (0: the model holds no 16-bit floats and comes back as it was). Value names are kept, so a caller can
-// feed and ask for the same names as in the model.
-Model float32Arithmetic(const Model &model, int *changed = nullptr);
+// subgraphs (If, Loop, Scan) likewise, except that their outputs stay float32. nullopt when the model holds no
+// 16-bit floats (nothing to rewrite). Value names are kept, so a caller can feed and ask for the same names as in
+// the model.
+std::optional<Model> float32Arithmetic(const Model &model);
 
 } // namespace cw

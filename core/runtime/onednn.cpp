@@ -341,16 +341,6 @@ ConvCache &convCache()
     return cache;
 }
 
-} // namespace
-
-std::string convImplementation(const ConvGeometry &g, bool winograd)
-{
-    const std::shared_ptr<ConvEntry> e = convCache().get(g, false, {}, 1, winograd);
-    return e->ok ? e->pd.impl_info_str() : "";
-}
-
-namespace {
-
 dnnl::stream &threadStream()
 {
     thread_local dnnl::stream stream(cpuEngine());
@@ -480,6 +470,12 @@ uint64_t weightFingerprint(const Tensor &w)
     for (size_t i = step / 2; i < n; i += step)
         mix(i);
     return h;
+}
+
+std::string convImplementation(const ConvGeometry &g, bool winograd)
+{
+    const std::shared_ptr<ConvEntry> e = convCache().get(g, false, {}, 1, winograd);
+    return e->ok ? e->pd.impl_info_str() : "";
 }
 
 bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool constantWeights, const float *bias,

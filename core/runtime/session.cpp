@@ -117,10 +117,8 @@ Session::Session(Model model, SessionOptions options)
         return v && std::string(v) == "declared";
     }();
     if (m_options.halfFloats == HalfFloats::Float32 && !declaredHalfFloats) {
-        int changed = 0;
-        Model wide = float32Arithmetic(m_model, &changed);
-        if (changed > 0)
-            m_float32 = std::make_unique<const Model>(std::move(wide));
+        if (std::optional<Model> wide = float32Arithmetic(m_model))
+            m_float32 = std::make_unique<const Model>(std::move(*wide));
         // The graphs derived from it (the unfused plan, subgraphs) hold no 16-bit arithmetic left to widen.
         m_options.halfFloats = HalfFloats::Declared;
     }
