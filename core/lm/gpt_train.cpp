@@ -13,6 +13,7 @@
 #include "core/lm/perplexity.h"
 #include "core/lm/tokenizer.h"
 #include "core/runtime/kernels.h"
+#include "core/runtime/ops/common.h"
 #include "core/train/train.h"
 
 namespace cw::lm {
@@ -85,42 +86,33 @@ void linearBackward(const float *dy, const float *x, const float *w, float *dx, 
                 db[j] += dy[i * out + j];
 }
 
+// One (sequence, head) pair's rows: Q, K and V are [T, hd] slices of qkv (row stride 3D), its attention is
+// [T, T] and its output [T, hd] (row stride D). Each pair is three or five matrix products over the whole
+// square; the causal mask is the softmax giving the later keys weight 0, which also zeroes their gradients.
 void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64_t T, int64_t D, int64_t H, int threads)
 {
     const int64_t hd = D / H;
     const float scale = 1.f / std::sqrt(float(hd));
     parallelFor(threads, B * H, [&](int64_t bh) {
+        ops::GemmThreads single(1);
         const int64_t b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
+        float *a = att + bh * T * T;
+        gemm(false, true, T, T, hd, scale, q, 3 * D, k, 3 * D, 0.f, a, T);
         for (int64_t t = 0; t < T; ++t) {
-            const float *q = qkv + (b * T + t) * 3 * D + h * hd;
-            float *a = att + ((b * H + h) * T + t) * T;
-            float mx = -INFINITY;
-            for (int64_t u = 0; u <= t; ++u) {
-                const float *k = qkv + (b * T + u) * 3 * D + D + h * hd;
-                float dot = 0;
-                for (int64_t e = 0; e < hd; ++e)
-                    dot += q[e] * k[e];
-                a[u] = dot * scale;
-                mx = std::max(mx, a[u]);
-            }
+            float *row = a + t * T;
+            const float mx = *std::max_element(row, row + t + 1);
             float sum = 0;
             for (int64_t u = 0; u <= t; ++u) {
-                a[u] = std::exp(a[u] - mx);
-                sum += a[u];
+                row[u] = std::exp(row[u] - mx);
+                sum += row[u];
             }
             const float inv = 1.f / sum;
             for (int64_t u = 0; u <= t; ++u)
-                a[u] *= inv;
-            for (int64_t u = t + 1; u < T; ++u)
-                a[u] = 0;
-            float *o = out + (b * T + t) * D + h * hd;
-            std::fill(o, o + hd, 0.f);
-            for (int64_t u = 0; u <= t; ++u) {
-                const float *v = qkv + (b * T + u) * 3 * D + 2 * D + h * hd;
-                for (int64_t e = 0; e < hd; ++e)
-                    o[e] += a[u] * v[e];
-            }
+                row[u] *= inv;
+            std::fill(row + t + 1, row + T, 0.f);
         }
+        gemm(false, false, T, hd, T, 1.f, a, T, v, 3 * D, 0.f, out + b * T * D + h * hd, D);
     });
 }
 
@@ -129,39 +121,30 @@ void attentionBackward(const float *dout, const float *qkv, const float *att, fl
 {
     const int64_t hd = D / H;
     const float scale = 1.f / std::sqrt(float(hd));
-    // Each (b, h) writes only its own head's slices of dqkv.
+    // Each (b, h) adds only to its own head's slices of dqkv.
     parallelFor(threads, B * H, [&](int64_t bh) {
+        ops::GemmThreads single(1);
         const int64_t b = bh / H, h = bh % H;
-        std::vector<float> datt(static_cast<size_t>(T));
+        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
+        float *dq = dqkv + b * T * 3 * D + h * hd, *dk = dq + D, *dv = dq + 2 * D;
+        const float *a = att + bh * T * T, *dO = dout + b * T * D + h * hd;
+        // out = a v: d(a) = dout v^T, dv += a^T dout.
+        std::vector<float> da(size_t(T * T));
+        gemm(false, true, T, T, hd, 1.f, dO, D, v, 3 * D, 0.f, da.data(), T);
+        gemm(true, false, T, hd, T, 1.f, a, T, dO, D, 1.f, dv, 3 * D);
+        // Through the softmax to the scaled scores (in place): a (da - sum_u a da) scale.
         for (int64_t t = 0; t < T; ++t) {
-            const float *a = att + ((b * H + h) * T + t) * T;
-            const float *dq = dout + (b * T + t) * D + h * hd;
-            // out_t = sum_u a[u] v_u
+            const float *ar = a + t * T;
+            float *dr = da.data() + t * T;
             float dot = 0;
-            for (int64_t u = 0; u <= t; ++u) {
-                const float *v = qkv + (b * T + u) * 3 * D + 2 * D + h * hd;
-                float *dv = dqkv + (b * T + u) * 3 * D + 2 * D + h * hd;
-                float s = 0;
-                for (int64_t e = 0; e < hd; ++e) {
-                    s += dq[e] * v[e];
-                    dv[e] += a[u] * dq[e];
-                }
-                datt[size_t(u)] = s;
-                dot += a[u] * s;
-            }
-            // softmax, then the scaled dot products
-            const float *q = qkv + (b * T + t) * 3 * D + h * hd;
-            float *dqq = dqkv + (b * T + t) * 3 * D + h * hd;
-            for (int64_t u = 0; u <= t; ++u) {
-                const float dpre = a[u] * (datt[size_t(u)] - dot) * scale;
-                const float *k = qkv + (b * T + u) * 3 * D + D + h * hd;
-                float *dk = dqkv + (b * T + u) * 3 * D + D + h * hd;
-                for (int64_t e = 0; e < hd; ++e) {
-                    dqq[e] += dpre * k[e];
-                    dk[e] += dpre * q[e];
-                }
-            }
+            for (int64_t u = 0; u <= t; ++u)
+                dot += ar[u] * dr[u];
+            for (int64_t u = 0; u < T; ++u)
+                dr[u] = ar[u] * (dr[u] - dot) * scale;
         }
+        // scores = q k^T: dq += d(scores) k, dk += d(scores)^T q.
+        gemm(false, false, T, hd, T, 1.f, da.data(), T, k, 3 * D, 1.f, dq, 3 * D);
+        gemm(true, false, T, hd, T, 1.f, da.data(), T, q, 3 * D, 1.f, dk, 3 * D);
     });
 }
 

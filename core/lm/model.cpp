@@ -781,7 +781,9 @@ void layerNorm(const float *x, int64_t n, int64_t dim, const Tensor &w, const Te
     }
 }
 
-// Rotary embedding of one head vector at position pos.
+// Query rows per block of the attention's matrix products (Context::eval).
+constexpr int64_t kAttentionRows = 64;
+
 // The rotary angles' cosines and sines of positions [pos0, pos0 + n): [n, hd/2] each, computed once per
 // evaluation and applied to every head of every layer.
 void ropeTable(int64_t pos0, int64_t n, int64_t hd, double theta, std::vector<float> *cosines, std::vector<float> *sines)
@@ -926,36 +928,34 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
                 std::memcpy(vc + (m_pos + i) * kvRow, r + 2 * dim, size_t(dim) * 4);
             }
         }
-        // Causal attention, one head at a time: scores = Q K^T / sqrt(d), softmax over the visible keys, · V.
+        // Causal attention, one head at a time, in blocks of query rows: scores = Q K^T / sqrt(d) and their
+        // softmax-weighted sum of V are two matrix products; each row's softmax covers its visible keys and
+        // gives the later ones weight 0. A block sees the keys up to its last row, and its scores stay in cache.
         parallelFor(m_threads, H, [&](int64_t hh) {
+            ops::GemmThreads single(1);
             const int64_t kvh = hh / group;
-            std::vector<float> s(static_cast<size_t>(T));
-            for (int64_t i = 0; i < n; ++i) {
-                const float *qi = &q[size_t((i * H + hh) * hd)];
-                const int64_t visible = m_pos + i + 1;
-                float mx = -INFINITY;
-                for (int64_t t = 0; t < visible; ++t) {
-                    const float *kt = kc + t * kvRow + kvh * hd;
-                    float dot = 0;
-                    for (int64_t d = 0; d < hd; ++d)
-                        dot += qi[d] * kt[d];
-                    s[size_t(t)] = dot * scale;
-                    mx = std::max(mx, s[size_t(t)]);
+            const float *kh = kc + kvh * hd, *vh = vc + kvh * hd;
+            std::vector<float> s(size_t(std::min(n, kAttentionRows) * T));
+            for (int64_t i0 = 0; i0 < n; i0 += kAttentionRows) {
+                const int64_t rows = std::min(kAttentionRows, n - i0), keys = m_pos + i0 + rows;
+                gemm(false, true, rows, keys, hd, scale, &q[size_t((i0 * H + hh) * hd)], H * hd, kh, kvRow, 0.f,
+                     s.data(), keys);
+                for (int64_t r = 0; r < rows; ++r) {
+                    float *sr = s.data() + r * keys;
+                    const int64_t visible = m_pos + i0 + r + 1;
+                    const float mx = *std::max_element(sr, sr + visible);
+                    double sum = 0;
+                    for (int64_t t = 0; t < visible; ++t) {
+                        sr[t] = std::exp(sr[t] - mx);
+                        sum += sr[t];
+                    }
+                    const float inv = float(1.0 / sum);
+                    for (int64_t t = 0; t < visible; ++t)
+                        sr[t] *= inv;
+                    std::fill(sr + visible, sr + keys, 0.f);
                 }
-                double sum = 0;
-                for (int64_t t = 0; t < visible; ++t) {
-                    s[size_t(t)] = std::exp(s[size_t(t)] - mx);
-                    sum += s[size_t(t)];
-                }
-                const float inv = float(1.0 / sum);
-                float *out = &att[size_t((i * H + hh) * hd)];
-                std::fill(out, out + hd, 0.f);
-                for (int64_t t = 0; t < visible; ++t) {
-                    const float p = s[size_t(t)] * inv;
-                    const float *vt = vc + t * kvRow + kvh * hd;
-                    for (int64_t d = 0; d < hd; ++d)
-                        out[d] += p * vt[d];
-                }
+                gemm(false, false, rows, hd, keys, 1.f, s.data(), keys, vh, kvRow, 0.f,
+                     &att[size_t((i0 * H + hh) * hd)], H * hd);
             }
         });
         observe(l, InputSite::AttentionOutput, att.data(), H * hd);
