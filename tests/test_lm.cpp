@@ -176,6 +176,7 @@ private slots:
     void gpt2SafetensorsLayoutGivesTheSameLogits();
     void huggingFaceTokenizerEncodesLikeLlamaCpp_data();
     void huggingFaceTokenizerEncodesLikeLlamaCpp();
+    void safetensorsExportsToGgufThatLlamaCppRuns_data();
     void safetensorsExportsToGgufThatLlamaCppRuns();
     void safetensorsRefusesCorruptFiles_data();
     void safetensorsRefusesCorruptFiles();
@@ -190,6 +191,7 @@ private:
     QString vocabPath(const std::string &file) const { return m_source + "/models/" + QString::fromStdString(file); }
     QTemporaryDir m_dir;
     QString m_source, m_llamaRef, m_corpus, m_skip;
+    QString m_mistralTokenizer; // a real SentencePiece-style tokenizer.json
 };
 
 void TestLm::initTestCase()
@@ -198,6 +200,7 @@ void TestLm::initTestCase()
     QString error;
     const QMap<QString, QString> paths = lmtestutil::referencePaths(&error);
     m_source = paths.value("llama.cpp-source");
+    m_mistralTokenizer = paths.value("tokenizer-json-mistral");
     if (paths.contains("brown-corpus"))
         m_corpus = QFileInfo(paths["brown-corpus"]).path();
     if (m_source.isEmpty()) {
@@ -481,22 +484,33 @@ void TestLm::huggingFaceTokenizerEncodesLikeLlamaCpp()
     QVERIFY2(error.isEmpty() && pairs.size() > 30, qPrintable(error));
     for (const lmtestutil::VocabPair &p : pairs)
         QVERIFY2(tok.encode(p.text, false) == p.ids, p.text.c_str());
-    // A Unigram or SentencePiece-style file is refused by name.
+    // A Unigram file is refused by name.
     json["model"] = QJsonObject{{"type", "Unigram"}};
     QVERIFY(testutil::writeFile(folder + "/tokenizer.json", QJsonDocument(json).toJson()));
     const QString e = testutil::errorOf([&] { cw::lm::huggingFaceVocabulary(folder.toStdString()); });
     QVERIFY2(e.contains("a Unigram tokenizer is not supported"), qPrintable(e));
 }
 
+void TestLm::safetensorsExportsToGgufThatLlamaCppRuns_data()
+{
+    QTest::addColumn<QString>("tokenizer");
+    QTest::newRow("Llama 3 tokenizer.json: byte-level BPE") << "llama3";
+    QTest::newRow("Mistral's tokenizer.json: SentencePiece-style BPE") << "mistral";
+}
+
 void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
 {
-    // A llama checkpoint in Hugging Face's layout (split-half Q / K rows, a Llama 3 tokenizer.json) exported to
-    // GGUF: llama.cpp tokenizes a text to the same ids and computes the same logits as the workbench on the
-    // original folder.
+    // A llama checkpoint in Hugging Face's layout (split-half Q / K rows, a Llama 3 tokenizer.json written from
+    // llama.cpp's test vocabulary, or Mistral's own) exported to GGUF: llama.cpp tokenizes a text to the same
+    // ids and computes the same logits as the workbench on the original folder.
+    QFETCH(QString, tokenizer);
     if (m_llamaRef.isEmpty())
         QSKIP(qPrintable(m_skip));
+    const bool mistral = tokenizer == "mistral";
+    if (mistral && m_mistralTokenizer.isEmpty())
+        QSKIP("Mistral's tokenizer.json cannot be fetched (tests/tools/fetch_models.py)");
     Spec s;
-    s.vocabFile = "ggml-vocab-llama-bpe.gguf";
+    s.vocabFile = mistral ? "ggml-vocab-llama-spm.gguf" : "ggml-vocab-llama-bpe.gguf"; // 32,000 tokens as Mistral
     s.dim = 32;
     s.heads = 4;
     s.kvHeads = 2;
@@ -504,8 +518,14 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     const QString gguf = m_dir.filePath("export-src.gguf");
     std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
     const std::vector<std::pair<std::string, cw::Tensor>> hf = hfLlamaTensors(s, w);
-    const QString folder = m_dir.filePath("hf-llama3");
-    writeHfTokenizer(folder, vocabPath(s.vocabFile), llama3PreTokenizer());
+    const QString folder = m_dir.filePath("hf-" + tokenizer);
+    if (mistral) {
+        QVERIFY(QDir().mkpath(folder));
+        for (const char *file : {"tokenizer.json", "tokenizer_config.json"})
+            QVERIFY(QFile::copy(QFileInfo(m_mistralTokenizer).dir().filePath(file), folder + "/" + file));
+    } else {
+        writeHfTokenizer(folder, vocabPath(s.vocabFile), llama3PreTokenizer());
+    }
     cw::safetensors::write((folder + "/model.safetensors").toStdString(), hf, false);
     QVERIFY(testutil::writeFile(folder + "/config.json", hfLlamaConfig(s)));
     auto model = cw::lm::LanguageModel::open(folder.toStdString());
@@ -515,7 +535,7 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     model->load();
 
     const std::string text = "The Fulton County Grand Jury said Friday an investigation of 1962's primary election "
-                             "produced \"no evidence\" that any irregularities took place.";
+                             "produced \"no evidence\" that any irregularities took place. Caf\xc3\xa9  \xf0\x9f\xa6\x99\n";
     const QString textPath = m_dir.filePath("sentence.txt");
     QVERIFY(testutil::writeFile(textPath, QByteArray::fromStdString(text)));
     const std::vector<int32_t> ids = model->tokenizer()->encode(text, true);

