@@ -400,6 +400,42 @@ def safetensors_seeds(d):
     write(os.path.join(d, "empty.safetensors"), [])
 
 
+def tokenizer_json_seeds(d):
+    """A byte-level BPE (GPT-2's ByteLevel pre-tokenizer) and SentencePiece-style ones (byte_fallback) in each
+    spelling of the ▁ normalization, small vocabularies with merges, added tokens and a tokenizer_config.json
+    the reader never sees (it reads the one beside the input, which does not exist)."""
+    def added(i, text, special):
+        return {"id": i, "content": text, "special": special, "normalized": False, "lstrip": False,
+                "rstrip": False, "single_word": False}
+    byte_level = "".join(chr(c) for c in range(ord("!"), ord("~") + 1))
+    vocab = {c: i for i, c in enumerate(byte_level)}
+    vocab.update({"\u0120": len(vocab), "\u0120a": len(vocab) + 1, "ab": len(vocab) + 2})
+    gpt2 = {"version": "1.0", "added_tokens": [added(len(vocab), "<|endoftext|>", True)],
+            "normalizer": None, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False},
+            "model": {"type": "BPE", "vocab": vocab, "merges": ["\u0120 a", "a b"]}}
+    sp_vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    sp_vocab.update({"<0x%02X>" % b: 3 + b for b in range(256)})
+    sp_vocab.update({"\u2581": 259, "a": 260, "b": 261, "\u2581a": 262, "ab": 263, "\u2581ab": 264})
+    sp_model = {"type": "BPE", "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True, "vocab": sp_vocab,
+                "merges": [["\u2581", "a"], ["a", "b"], ["\u2581a", "b"]]}
+    specials = [added(0, "<unk>", True), added(1, "<s>", True), added(2, "</s>", True)]
+    replace = {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}
+    forms = {
+        "llama2": ({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"}, replace]}, None),
+        "gemma": (replace, {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious",
+                            "invert": False}),
+        "metaspace": (None, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+                             "split": False}),
+    }
+    for name, (normalizer, pre) in forms.items():
+        doc = {"version": "1.0", "added_tokens": specials + [added(265, "<x>", False)], "normalizer": normalizer,
+               "pre_tokenizer": pre, "model": sp_model}
+        with open(os.path.join(d, name + ".json"), "w") as f:
+            json.dump(doc, f, ensure_ascii=False)
+    with open(os.path.join(d, "gpt2.json"), "w") as f:
+        json.dump(gpt2, f, ensure_ascii=False)
+
+
 def main():
     cwb = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "app", "cwb")
     onnx_seeds(target_dir("onnx"))
@@ -413,6 +449,7 @@ def main():
     image_seeds(target_dir("image"))
     gguf_seeds(target_dir("gguf"))
     safetensors_seeds(target_dir("safetensors"))
+    tokenizer_json_seeds(target_dir("tokenizer_json"))
     sweep_seeds(target_dir("sweep"), cwb)
 
 
