@@ -51,6 +51,12 @@ if [ ! -f "$root/node_modules/onnxruntime-node/package.json" ] ||
   (cd "$root" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
+# The compiler cache lives beside the downloaded models (the folder a CI keeps between runs, so that a rerun
+# does not fetch them again), and paths are taken relative to the source folder without hashing the build
+# folder, so that another clone of the same commit hits it too.
+export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/compression-workbench/ccache}"
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+
 [ "$mode" = fuzz ] && exec "$root/bench/fuzz.sh" "${@:2}"
 
 if [ "$mode" = sanitize ]; then
