@@ -147,9 +147,7 @@ std::vector<gguf::WriteValue> vocabulary(std::vector<gguf::WriteValue> kv, int64
     return kv;
 }
 
-} // namespace
-
-std::vector<gguf::WriteValue> huggingFaceVocabulary(const std::string &folder)
+std::vector<gguf::WriteValue> vocabularyOf(const std::string &folder)
 {
     const fs::path path = fs::path(folder) / "tokenizer.json";
     std::error_code ec;
@@ -285,6 +283,21 @@ std::vector<gguf::WriteValue> huggingFaceVocabulary(const std::string &folder)
                        {"tokenizer.ggml.add_space_prefix", gguf::makeBool(prefix)},
                        {"tokenizer.ggml.add_bos_token", gguf::makeBool(addBos)}},
                       bos, eos, unkId);
+}
+
+} // namespace
+
+std::vector<gguf::WriteValue> huggingFaceVocabulary(const std::string &folder)
+{
+    try {
+        return vocabularyOf(folder);
+    } catch (const json::exception &e) { // json's value() and get() on a value of another type
+        const std::string what = e.what();
+        const size_t tag = what.find("] ");
+        throw Error("'" + (fs::path(folder) / "tokenizer.json").string() +
+                    "' (or the tokenizer_config.json or config.json beside it) holds a value of the wrong type: " +
+                    (tag == std::string::npos ? what : what.substr(tag + 2)));
+    }
 }
 
 } // namespace cw::lm
