@@ -163,6 +163,12 @@ std::vector<gguf::WriteValue> vocabularyOf(const std::string &folder)
         throw Error("'" + file + "': a " + (type.empty() ? std::string("model without a type") : type + " tokenizer") +
                     " is not supported (BPE is, byte-level or SentencePiece-style)");
     const bool byteFallback = model.value("byte_fallback", false);
+    if (byteFallback)
+        for (const char *key : {"dropout", "continuing_subword_prefix", "end_of_word_suffix"})
+            if (model.contains(key) && !model[key].is_null())
+                throw Error("'" + file + "': a SentencePiece-style BPE with \"" + key + "\" is not supported");
+    if (byteFallback && model.value("ignore_merges", false))
+        throw Error("'" + file + "': a SentencePiece-style BPE with \"ignore_merges\" is not supported");
     const std::string pre = byteFallback ? "" : preTokenizerName(t.value("pre_tokenizer", json()), file);
 
     // Tokens by id: the vocabulary, then the added tokens (which may also be in it).
