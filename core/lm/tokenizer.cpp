@@ -962,10 +962,10 @@ Tokenizer Tokenizer::fromGguf(const gguf::File &file)
             const int32_t b = internSymbol(m.symbols, m.symbolToken, right);
             const int32_t ab = internSymbol(m.symbols, m.symbolToken, left + right);
             m.merges.emplace(uint64_t(uint32_t(a)) << 32 | uint32_t(b), Impl::Merge{int32_t(rank), ab});
-            m.mergeSide.resize(m.symbolToken.size());
-            m.mergeSide[size_t(a)] = m.mergeSide[size_t(b)] = 1;
         }
-        m.mergeSide.resize(m.symbolToken.size());
+        m.mergeSide.assign(m.symbolToken.size(), 0);
+        for (const auto &[sides, merge] : m.merges)
+            m.mergeSide[size_t(sides >> 32)] = m.mergeSide[size_t(uint32_t(sides))] = 1;
         const ByteLevel &bl = byteLevel();
         for (int b = 0; b < 256; ++b)
             m.byteSymbols[size_t(b)] = findToken(m.symbols, bl.text[size_t(b)]);
