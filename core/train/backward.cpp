@@ -1,7 +1,6 @@
 #include "core/train/backward.h"
 
 #include <Eigen/Core>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +9,9 @@
 #include <map>
 
 #include "core/base/error.h"
+#include "core/base/parallel.h"
 #include "core/runtime/kernels.h"
+#include "core/runtime/ops/common.h"
 
 namespace cw::detail {
 
@@ -164,17 +165,19 @@ void convBackward(BackwardContext &ctx)
     const float *X = x.f32(), *W = w.f32();
 
     Tensor dx = wantX ? zerosLike(x) : Tensor();
-    const int threads = int(std::max<int64_t>(1, std::min<int64_t>(ctx.threads, g.batch)));
-    // One weight-gradient buffer per thread, summed in thread order so a fixed thread count is deterministic.
-    std::vector<std::vector<float>> dwLocal(size_t(threads), std::vector<float>(wantW ? size_t(w.numel()) : 0, 0.f));
+    // The batch in `chunks` contiguous parts (the first batch % chunks one image longer), each with its own
+    // weight-gradient buffer, summed in part order: for a given thread count the result does not depend on
+    // which thread ran which part.
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ctx.threads, g.batch));
+    std::vector<std::vector<float>> dwLocal(size_t(chunks), std::vector<float>(wantW ? size_t(w.numel()) : 0, 0.f));
 
-#pragma omp parallel num_threads(threads)
-    {
-        const int t = omp_get_thread_num();
+    parallelFor(int(chunks), chunks, [&](int64_t t) {
+        const ops::GemmThreads single(1); // the parts are the parallelism
         std::vector<float> col(pointwise ? 0 : size_t(Kg * P));
         std::vector<float> dcol(wantX ? size_t(Kg * P) : 0);
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < g.batch; ++n) {
+        const int64_t q = g.batch / chunks, r = g.batch % chunks;
+        const int64_t begin = t * q + std::min(t, r), end = begin + q + (t < r ? 1 : 0);
+        for (int64_t n = begin; n < end; ++n) {
             for (int64_t gi = 0; gi < g.group; ++gi) {
                 const float *image = X + n * imageSize + gi * Cg * g.inH * g.inW;
                 const float *dy = dY + n * outSize + gi * Mg * P;
@@ -198,7 +201,7 @@ void convBackward(BackwardContext &ctx)
                 }
             }
         }
-    }
+    });
     if (wantX)
         ctx.inputGrads[0] = dx;
     if (wantW) {
@@ -252,8 +255,7 @@ void batchNormBackward(BackwardContext &ctx)
     Tensor dScale = ctx.want(1) ? zerosLike(scale) : Tensor();
     Tensor dBias = ctx.want(2) ? zerosLike(ctx.in(2)) : Tensor();
     const int threads = int(std::max<int64_t>(1, std::min<int64_t>(ctx.threads, v.channels)));
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < v.channels; ++c) {
+    parallelFor(threads, v.channels, [&](int64_t c) {
         // Per image: a vectorised float reduction over the plane, accumulated across images in double.
         double sumDy = 0, sumDyX = 0;
         for (int64_t n = 0; n < v.batch; ++n) {
@@ -280,7 +282,7 @@ void batchNormBackward(BackwardContext &ctx)
                                                     b * ConstArray(X + base, v.spatial) + k0;
             }
         }
-    }
+    });
     if (ctx.want(0))
         ctx.inputGrads[0] = dx;
     if (ctx.want(1))
@@ -346,8 +348,7 @@ void maxPoolBackward(BackwardContext &ctx)
     const float *X = x.f32(), *dY = ctx.outputGrad.f32();
     float *dX = dx.f32();
     const int threads = int(std::max<int64_t>(1, std::min<int64_t>(ctx.threads, g.planes)));
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t plane = 0; plane < g.planes; ++plane) {
+    parallelFor(threads, g.planes, [&](int64_t plane) {
         const float *xp = X + plane * g.inH * g.inW;
         float *dxp = dX + plane * g.inH * g.inW;
         const float *dyp = dY + plane * g.outH * g.outW;
@@ -374,7 +375,7 @@ void maxPoolBackward(BackwardContext &ctx)
                 if (best >= 0)
                     dxp[best] += dyp[oh * g.outW + ow];
             }
-    }
+    });
     ctx.inputGrads[0] = dx;
 }
 
@@ -389,8 +390,7 @@ void averagePoolBackward(BackwardContext &ctx)
     const float *dY = ctx.outputGrad.f32();
     float *dX = dx.f32();
     const int threads = int(std::max<int64_t>(1, std::min<int64_t>(ctx.threads, g.planes)));
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t plane = 0; plane < g.planes; ++plane) {
+    parallelFor(threads, g.planes, [&](int64_t plane) {
         float *dxp = dX + plane * g.inH * g.inW;
         const float *dyp = dY + plane * g.outH * g.outW;
         for (int64_t oh = 0; oh < g.outH; ++oh)
@@ -408,7 +408,7 @@ void averagePoolBackward(BackwardContext &ctx)
                     for (int64_t iw = ws; iw < we; ++iw)
                         dxp[ih * g.inW + iw] += share;
             }
-    }
+    });
     ctx.inputGrads[0] = dx;
 }
 
@@ -548,8 +548,7 @@ Tensor batchNormTraining(const Node &node, const Tensor &x, const Tensor &scale,
     float *Y = y.f32();
     const int64_t count = v.batch * v.spatial;
     const int nt = int(std::max<int64_t>(1, std::min<int64_t>(threads, v.channels)));
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t c = 0; c < v.channels; ++c) {
+    parallelFor(nt, v.channels, [&](int64_t c) {
         double sum = 0;
         for (int64_t n = 0; n < v.batch; ++n)
             sum += ConstArray(X + (n * v.channels + c) * v.spatial, v.spatial).sum();
@@ -572,7 +571,7 @@ Tensor batchNormTraining(const Node &node, const Tensor &x, const Tensor &scale,
             runningMean.f32()[c] = float(momentum * runningMean.f32()[c] + (1.0 - momentum) * mean);
             runningVar.f32()[c] = float(momentum * runningVar.f32()[c] + (1.0 - momentum) * unbiased);
         }
-    }
+    });
     if (saved)
         *saved = stats;
     return y;
