@@ -68,7 +68,7 @@ bool CompressJob::start()
         const NicerThread nicer;
         const auto log = [this](const std::string &line) {
             const QString text = QString::fromStdString(line);
-            QMetaObject::invokeMethod(this, [this, text]() { emit logLine(text); }, Qt::QueuedConnection);
+            post([this, text]() { emit logLine(text); });
         };
         // Data first: a few percent of the bar.
         if (progress)

@@ -63,8 +63,7 @@ bool DistillJob::start()
     params.options.measure.evalLimit = params.evalLimit;
     return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
         const NicerThread nicer;
-        const auto post = [this](auto emitter) { QMetaObject::invokeMethod(this, emitter, Qt::QueuedConnection); };
-        const cw::LogFn log = [this, post](const std::string &line) {
+        const cw::LogFn log = [this](const std::string &line) {
             const QString text = QString::fromStdString(line);
             post([this, text]() { emit logLine(text); });
         };
@@ -90,10 +89,8 @@ bool DistillJob::start()
             log("the training data has no labels: the teacher is the only target (alpha 1)");
             options.distill.alpha = 1.f;
         }
-        const cw::StepFn onStep = [this, post](const cw::StepStats &s) { post([this, s]() { emit stepDone(s); }); };
-        const cw::DistillEpochFn onEpoch = [this, post](const cw::DistillEpoch &e) {
-            post([this, e]() { emit epochDone(e); });
-        };
+        const cw::StepFn onStep = [this](const cw::StepStats &s) { post([this, s]() { emit stepDone(s); }); };
+        const cw::DistillEpochFn onEpoch = [this](const cw::DistillEpoch &e) { post([this, e]() { emit epochDone(e); }); };
         cw::DistillResult result = cw::distill(params.teacher, student, train, eval ? &*eval : nullptr, options,
                                                progress, &stop, log, onStep, onEpoch);
         if (!params.name.isEmpty())

@@ -1,13 +1,14 @@
 #include "ui/jobs/job.h"
 
-#include <QPointer>
-#include <QtConcurrent/QtConcurrentRun>
+#include <QRunnable>
+#include <QThreadPool>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <string>
 
 #ifdef Q_OS_LINUX
@@ -24,7 +25,46 @@ namespace {
 // 20 updates per second are plenty for a progress bar and keep the GUI thread's queue short even when
 // the core reports after every tiny batch.
 constexpr auto kProgressInterval = std::chrono::milliseconds(50);
+
+// The hand-over mutex of every job (job.h): held only while a call is queued or a worker is started, and taken
+// by the receiver before it reads what it was given. A global one, so the receiving side finds it without
+// reading anything the sender wrote.
+std::mutex &handOver()
+{
+    static std::mutex m;
+    return m;
+}
 } // namespace
+
+// One run of the worker: the body, and whether it has returned.
+struct Job::Run : QRunnable {
+    std::function<void()> body;
+    std::mutex mutex;
+    std::condition_variable doneChanged;
+    bool done = false;
+
+    // The pool keeps a shared_ptr copy alive through `self` while it runs.
+    std::shared_ptr<Run> self;
+
+    void run() override
+    {
+        { const std::lock_guard lock(handOver()); } // after the starting thread has written everything
+        body();
+        body = nullptr; // the captures go before anyone is told the run is over
+        std::shared_ptr<Run> keep = std::move(self);
+        {
+            const std::lock_guard lock(mutex);
+            done = true;
+        }
+        doneChanged.notify_all();
+    }
+
+    void wait()
+    {
+        std::unique_lock lock(mutex);
+        doneChanged.wait(lock, [this] { return done; });
+    }
+};
 
 Job::Job(QObject *parent) : QObject(parent) {}
 
@@ -33,12 +73,25 @@ Job::~Job()
     if (m_stop)
         m_stop->requestStop();
     // The worker captured `this` to post its reports; it must be done before the QObject goes away.
-    m_future.waitForFinished();
+    waitForFinished();
 }
 
 void Job::waitForFinished()
 {
-    m_future.waitForFinished();
+    if (m_run)
+        m_run->wait();
+}
+
+void Job::post(std::function<void()> fn)
+{
+    const std::lock_guard lock(handOver());
+    QMetaObject::invokeMethod(
+        this,
+        [fn = std::move(fn)]() {
+            { const std::lock_guard lock(handOver()); } // after the worker has queued the call
+            fn();
+        },
+        Qt::QueuedConnection);
 }
 
 void Job::cancel()
@@ -57,7 +110,11 @@ bool Job::startWork(Work work)
     emit started();
 
     std::shared_ptr<cw::StopToken> stop = m_stop;
-    m_future = QtConcurrent::run(QThreadPool::globalInstance(), [this, stop, work = std::move(work)]() {
+    const std::lock_guard lock(handOver());
+    m_run = std::make_shared<Run>();
+    m_run->setAutoDelete(false);
+    m_run->self = m_run;
+    m_run->body = [this, stop, work = std::move(work)]() {
         using Clock = std::chrono::steady_clock;
         Clock::time_point last{};
         bool first = true;
@@ -68,9 +125,10 @@ bool Job::startWork(Work work)
             first = false;
             last = now;
             const QString label = QString::fromUtf8(stage.data(), qsizetype(stage.size()));
-            QMetaObject::invokeMethod(
-                this, [this, fraction, label]() { if (m_running) emit progress(fraction, label); },
-                Qt::QueuedConnection);
+            post([this, fraction, label]() {
+                if (m_running)
+                    emit progress(fraction, label);
+            });
         };
 
         Deliver deliver;
@@ -91,26 +149,24 @@ bool Job::startWork(Work work)
             error = QStringLiteral("unknown error");
         }
 
-        QMetaObject::invokeMethod(
-            this,
-            [this, deliver = std::move(deliver), error, cancelled]() {
-                m_running = false;
-                if (cancelled) {
-                    emit this->cancelled();
-                } else if (!error.isEmpty()) {
-                    emit failed(error);
-                } else {
-                    try {
-                        if (deliver)
-                            deliver();
-                    } catch (const std::exception &e) {
-                        emit failed(QString::fromUtf8(e.what()));
-                    }
+        post([this, deliver = std::move(deliver), error, cancelled]() {
+            m_running = false;
+            if (cancelled) {
+                emit this->cancelled();
+            } else if (!error.isEmpty()) {
+                emit failed(error);
+            } else {
+                try {
+                    if (deliver)
+                        deliver();
+                } catch (const std::exception &e) {
+                    emit failed(QString::fromUtf8(e.what()));
                 }
-                emit finished();
-            },
-            Qt::QueuedConnection);
-    });
+            }
+            emit finished();
+        });
+    };
+    QThreadPool::globalInstance()->start(m_run.get());
     return true;
 }
 

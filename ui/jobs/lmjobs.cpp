@@ -149,7 +149,7 @@ bool GenerateJob::start()
         // The job outlives its worker (its destructor waits), so queued calls on `this` are safe; they run on the
         // job's thread, in the order they were posted, before the result.
         const int promptTokens = int(prompt.size());
-        QMetaObject::invokeMethod(this, [this, promptTokens]() { emit promptEncoded(promptTokens); }, Qt::QueuedConnection);
+        post([this, promptTokens]() { emit promptEncoded(promptTokens); });
         model.load(progress, &stop);
         cw::lm::GenerateOptions options = cw::lm::defaultGenerateOptions(model);
         options.maxTokens = params.maxTokens;
@@ -163,15 +163,12 @@ bool GenerateJob::start()
             [&](int32_t id) {
                 const double at = std::chrono::duration<double>(Clock::now() - t0).count();
                 const QByteArray piece = id == options.stopToken ? QByteArray() : QByteArray::fromStdString(tok.piece(id));
-                QMetaObject::invokeMethod(
-                    this,
-                    [this, id, piece, at]() {
-                        if (m_delivered++ == 0)
-                            m_firstTokenAt = at;
-                        m_lastTokenAt = at;
-                        emit tokenGenerated(id, piece);
-                    },
-                    Qt::QueuedConnection);
+                post([this, id, piece, at]() {
+                    if (m_delivered++ == 0)
+                        m_firstTokenAt = at;
+                    m_lastTokenAt = at;
+                    emit tokenGenerated(id, piece);
+                });
                 ++count;
                 progress(double(count) / double(std::max<int64_t>(options.maxTokens, 1)), "generating");
                 return true;
@@ -315,8 +312,7 @@ bool LmCompressJob::start()
     const LmCompressParams params = m_params;
     return startWork([this, params](const cw::StopToken &stop, const cw::ProgressFn &progress) -> Deliver {
         const auto onStep = [this](int64_t step, int64_t steps, double loss) {
-            QMetaObject::invokeMethod(
-                this, [this, step, steps, loss]() { emit finetuneStep(step, steps, loss); }, Qt::QueuedConnection);
+            post([this, step, steps, loss]() { emit finetuneStep(step, steps, loss); });
         };
         auto outcome = std::make_shared<LmCompressOutcome>(run(params, stop, progress, onStep));
         return [this, outcome]() {

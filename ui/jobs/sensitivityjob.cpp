@@ -28,7 +28,7 @@ bool SensitivityJob::start()
         // The job outlives its worker (its destructor waits), so queued calls on `this` are safe; they run on
         // the job's thread, where the signal is emitted.
         const auto onLayer = [this](const cw::LayerSensitivity &layer) {
-            QMetaObject::invokeMethod(this, [this, layer]() { emit layerFinished(layer); }, Qt::QueuedConnection);
+            post([this, layer]() { emit layerFinished(layer); });
         };
         const cw::SensitivityResult result = cw::analyzeSensitivity(params.model, data, params.options, scaled, &stop, onLayer);
         return [this, result]() {
