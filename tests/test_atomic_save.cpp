@@ -46,7 +46,7 @@ QStringList temporaries(const QString &dir)
     return QDir(dir).entryList({QStringLiteral(".*.cwtmp-*")}, QDir::Files | QDir::Hidden | QDir::System);
 }
 
-using testutil::CwbResult;
+using testutil::ProcessResult;
 using testutil::runCwb;
 
 // The model formats cwb writes, as data rows.
@@ -192,7 +192,7 @@ void TestAtomicSave::killedSaves()
     QFETCH(QString, extension);
     QTemporaryDir dir;
     const QString path = dir.filePath("existing." + extension);
-    CwbResult r = runCwb({"export", "demo-resnet", "-o", path});
+    ProcessResult r = runCwb({"export", "demo-resnet", "-o", path});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     const size_t oldNodes = nodeCount(path);
     const size_t newNodes = cw::loadModel("demo").graph.nodes.size();
@@ -261,7 +261,7 @@ void TestAtomicSave::fullDisk()
     const auto unmount = qScopeGuard([&] { ::umount2(mountPoint.constData(), MNT_DETACH); });
 
     const QString path = dir.filePath("model." + extension);
-    CwbResult r = runCwb({"export", "demo-resnet", "-o", path});
+    ProcessResult r = runCwb({"export", "demo-resnet", "-o", path});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     const size_t oldNodes = nodeCount(path);
     // Fill the disk up to 256 KB, less than the 1.7 MB model about to be written.

@@ -14,7 +14,7 @@
 #include "tests/testutil.h"
 
 namespace {
-using Result = testutil::CwbResult;
+using Result = testutil::ProcessResult;
 
 Result cwb(const QStringList &args) { return testutil::runCwb(args, 600000); }
 

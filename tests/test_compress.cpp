@@ -692,7 +692,7 @@ private slots:
 
         // Statistics are of the float values, with the stored form described (`cwb stats --json` prints the same).
         const std::vector<LayerStats> stats = computeLayerStats(m);
-        const testutil::CwbResult cli = testutil::runCwb({"stats", QString::fromStdString(path), "--json"});
+        const testutil::ProcessResult cli = testutil::runCwb({"stats", QString::fromStdString(path), "--json"});
         QVERIFY2(cli.exitCode == 0, cli.err.constData());
         const QJsonArray cliLayers = QJsonDocument::fromJson(cli.out).object()["layers"].toArray();
         QCOMPARE(cliLayers.size(), qsizetype(stats.size()));

@@ -477,12 +477,12 @@ private slots:
         writeRecipe("int8.json", R"({"name": "int8", "quantize": {"weights": {"bits": 8, "granularity": "channel"}}})");
         writeRecipe("w4.json", R"({"name": "w4-tensor", "quantize": {"weights": {"bits": 4, "granularity": "tensor"}}})");
         for (const char *recipe : {"int8.json", "w4.json"}) {
-            const testutil::CwbResult r =
+            const testutil::ProcessResult r =
                 testutil::runCwb({"compress", "demo", "--recipe", dir.filePath(recipe), "--project", project, "--data",
                                   "fashion-mnist", "--limit", "300", "--train-limit", "300", "--iterations", "3"});
             QVERIFY2(r.exitCode == 0, r.err.constData());
         }
-        testutil::CwbResult r = testutil::runCwb({"sensitivity", "demo", "--data", "fashion-mnist", "--limit", "100",
+        testutil::ProcessResult r = testutil::runCwb({"sensitivity", "demo", "--data", "fashion-mnist", "--limit", "100",
                                                   "--bits", "8,4", "--prune", "0.5", "--project", project});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         r = testutil::runCwb({"project", "limits", project, "--max-drop", "1"});

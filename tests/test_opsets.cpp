@@ -277,7 +277,7 @@ private slots:
         QFETCH(int, opset);
         QFETCH(QStringList, present);
         QFETCH(QStringList, absent);
-        const testutil::CwbResult r = runCwb({"ops", "--opset", QString::number(opset), "--json"});
+        const testutil::ProcessResult r = runCwb({"ops", "--opset", QString::number(opset), "--json"});
         QCOMPARE(r.exitCode, 0);
         QStringList listed;
         for (const auto &v : QJsonDocument::fromJson(r.out).array()) {
@@ -298,14 +298,14 @@ private slots:
 
     void cwbOpsRefusesAnOpsetOutsideTheRange()
     {
-        const testutil::CwbResult r = runCwb({"ops", "--opset", "8"});
+        const testutil::ProcessResult r = runCwb({"ops", "--opset", "8"});
         QVERIFY(r.exitCode != 0);
         QVERIFY2(r.err.contains("--opset"), r.err.constData());
     }
 
     void docsOpsMdIsTheCommandsOutput()
     {
-        const testutil::CwbResult r = runCwb({"ops", "--markdown"});
+        const testutil::ProcessResult r = runCwb({"ops", "--markdown"});
         QCOMPARE(r.exitCode, 0);
         QFile f(testutil::sourcePath("docs/ops.md"));
         QVERIFY(f.open(QIODevice::ReadOnly));

@@ -428,7 +428,7 @@ void TestProject::killedSaves()
     QTemporaryDir dir;
     const QString project = dir.filePath("p.cwproj"), variant = dir.filePath("v.h5");
     cw::saveModel(cw::loadModel("demo"), variant.toStdString());
-    CwbResult r = runCwb({"project", "new", project, "demo"});
+    ProcessResult r = runCwb({"project", "new", project, "demo"});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     r = runCwb({"project", "add", project, variant});
     QVERIFY2(r.exitCode == 0, r.err.constData());
@@ -470,7 +470,7 @@ void TestProject::concurrentAdds()
     QTemporaryDir dir;
     const QString project = dir.filePath("p.cwproj"), variant = dir.filePath("v.h5");
     cw::saveModel(cw::loadModel("demo"), variant.toStdString());
-    CwbResult r = runCwb({"project", "new", project, "demo"});
+    ProcessResult r = runCwb({"project", "new", project, "demo"});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     std::vector<std::unique_ptr<QProcess>> runs;
     for (int i = 0; i < 6; ++i) {
@@ -502,7 +502,7 @@ void TestProject::cli()
     writeRecipe("int8.json", R"({"name": "int8", "quantize": {"weights": {"bits": 8, "granularity": "channel"}}})");
     writeRecipe("p50.json", R"({"name": "p50-int4", "prune": {"method": "magnitude", "ratio": 0.5},
                                "quantize": {"weights": {"bits": 4, "granularity": "channel"}}})");
-    CwbResult r = runCwb({"project", "new", project, "demo", "--max-drop", "1"});
+    ProcessResult r = runCwb({"project", "new", project, "demo", "--max-drop", "1"});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     r = runCwb({"project", "new", project, "demo"});
     QCOMPARE(r.exitCode, 1);

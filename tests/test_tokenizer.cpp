@@ -720,7 +720,7 @@ void TestTokenizer::cliTokenize()
     const cw::lm::Tokenizer tok = load(vocab("gpt-2"));
     for (size_t i : {size_t(9), size_t(17), size_t(18), size_t(24), size_t(pairs.size() - 1)}) {
         const Pair &p = pairs[i];
-        const testutil::CwbResult r = testutil::runCwb({"tokenize", vocab("gpt-2"), "--text", QString::fromStdString(p.text), "--json"});
+        const testutil::ProcessResult r = testutil::runCwb({"tokenize", vocab("gpt-2"), "--text", QString::fromStdString(p.text), "--json"});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         const QJsonObject j = QJsonDocument::fromJson(r.out).object();
         std::vector<int32_t> ids;
@@ -741,7 +741,7 @@ void TestTokenizer::cliTokenize()
         }
     }
     // Plain output: id<TAB>piece per line, control characters escaped; --bos puts BOS first.
-    testutil::CwbResult r = testutil::runCwb({"tokenize", vocab("llama-spm"), "--text", "Hello\n\tworld", "--bos"});
+    testutil::ProcessResult r = testutil::runCwb({"tokenize", vocab("llama-spm"), "--text", "Hello\n\tworld", "--bos"});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     QCOMPARE(QString::fromUtf8(r.out), QString("1\t<s>\n15043\t Hello\n13\t\\n\n12\t\\t\n11526\tworld\n"));
     // Errors: one line naming the file.

@@ -2,19 +2,28 @@
 #pragma once
 
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
-#include <QProcess>
 #include <QStandardPaths>
 #include <QString>
 #include <QTemporaryDir>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/base/error.h"
 #include "core/base/tensor.h"
@@ -63,47 +72,114 @@ inline bool ortAvailable()
     return QFileInfo::exists(ortModuleDir()) && !QStandardPaths::findExecutable("node").isEmpty();
 }
 
-// Runs `program args`, returns stdout; on failure sets *error to stderr and the exit code.
-// `cwb ARGS` (the binary this build made): its exit code (-1 when it crashed or did not finish), stdout and
-// stderr.
-struct CwbResult {
+// A program's run: its exit code (-1 when it was killed by a signal or did not finish), its standard output and
+// error, and why it could not be run or did not finish ("" when it ran to its end).
+struct ProcessResult {
     int exitCode = -1;
     QByteArray out, err;
+    QString failure;
 };
 
-inline CwbResult runCwb(const QStringList &args, int timeoutMs = 120000)
+// Runs `program args` (looked up on PATH, in `workingDir` when given) and waits up to timeoutMs, then kills it.
+// posix_spawn and pipes, not QProcess: after Qt 6.4's QProcess has started a child, gcc's ThreadSanitizer no
+// longer sees what the calling thread does (docs/reliability.md), and the job and GUI tests run under it.
+inline ProcessResult spawnProcess(const QString &program, const QStringList &args, int timeoutMs,
+                                  const QString &workingDir = {})
 {
-    QProcess p;
-    p.start(QStringLiteral(CW_CWB_PATH), args);
-    p.waitForFinished(timeoutMs);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
-            p.readAllStandardError()};
+    ProcessResult r;
+    std::vector<std::string> strings{program.toStdString()};
+    for (const QString &a : args)
+        strings.push_back(a.toStdString());
+    std::vector<char *> argv;
+    for (std::string &s : strings)
+        argv.push_back(s.data());
+    argv.push_back(nullptr);
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) != 0)
+        return {-1, {}, {}, program + ": no pipe: " + QString::fromLocal8Bit(std::strerror(errno))};
+    if (pipe2(err, O_CLOEXEC) != 0) {
+        close(out[0]);
+        close(out[1]);
+        return {-1, {}, {}, program + ": no pipe: " + QString::fromLocal8Bit(std::strerror(errno))};
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+    const std::string dir = workingDir.toStdString();
+    if (!dir.empty())
+        posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
+    pid_t pid = 0;
+    const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    close(err[1]);
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    if (spawned != 0) {
+        close(out[0]);
+        close(err[0]);
+        return {-1, {}, {}, program + ": " + QString::fromLocal8Bit(std::strerror(spawned))};
+    }
+    QElapsedTimer clock;
+    clock.start();
+    for (int open = 2; open > 0;) {
+        const qint64 left = timeoutMs - clock.elapsed();
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            r.failure = QStringLiteral("%1 did not finish in %2 s").arg(program).arg(timeoutMs / 1000.0);
+            break;
+        }
+        if (poll(fds, 2, int(std::min<qint64>(left, 1000))) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char buffer[65536];
+            const ssize_t got = read(fds[i].fd, buffer, sizeof buffer);
+            if (got > 0) {
+                (i == 0 ? r.out : r.err).append(buffer, qsizetype(got));
+            } else if (got == 0 || errno != EINTR) {
+                close(fds[i].fd);
+                fds[i].fd = -1; // poll skips it
+                --open;
+            }
+        }
+    }
+    for (const pollfd &f : fds)
+        if (f.fd >= 0)
+            close(f.fd);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (r.failure.isEmpty() && WIFEXITED(status))
+        r.exitCode = WEXITSTATUS(status);
+    return r;
 }
 
+// `cwb ARGS` (the binary this build made): its exit code (-1 when it crashed or did not finish), stdout and
+// stderr.
+inline ProcessResult runCwb(const QStringList &args, int timeoutMs = 120000)
+{
+    return spawnProcess(QStringLiteral(CW_CWB_PATH), args, timeoutMs);
+}
+
+// Runs `program args`, returns stdout; on failure sets *error to why (stderr and the exit code), else clears it.
 inline QByteArray runProcess(const QString &program, const QStringList &args, QString *error, int timeoutMs = 120000,
                              const QString &workingDir = {})
 {
-    QProcess p;
-    if (!workingDir.isEmpty())
-        p.setWorkingDirectory(workingDir);
-    p.start(program, args);
-    if (!p.waitForFinished(timeoutMs)) {
-        if (error)
-            *error = program + " did not finish: " + p.errorString();
-        p.kill();
-        return {};
-    }
-    if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0) {
-        if (error)
+    const ProcessResult r = spawnProcess(program, args, timeoutMs, workingDir);
+    if (error) {
+        if (!r.failure.isEmpty())
+            *error = r.failure;
+        else if (r.exitCode != 0)
             *error = QStringLiteral("%1 exited with %2: %3")
                          .arg(program)
-                         .arg(p.exitCode())
-                         .arg(QString::fromLocal8Bit(p.readAllStandardError()).trimmed());
-        return p.readAllStandardOutput();
+                         .arg(r.exitCode)
+                         .arg(QString::fromLocal8Bit(r.err).trimmed());
+        else
+            error->clear();
     }
-    if (error)
-        error->clear();
-    return p.readAllStandardOutput();
+    return r.failure.isEmpty() ? r.out : QByteArray();
 }
 
 // Every shard of the sweep plan FOLDER/plan.json computed by `cwb` (`cwb sweep … --shard I/N -o FOLDER/part-I.h5`, as
