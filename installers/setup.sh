@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # One-step set-up on Debian 12: installs what is missing, builds, then either launches the GUI on the
 # built-in demo (`setup.sh run`) or runs the whole test suite (`setup.sh test`). Idempotent: a second run
-# installs nothing and rebuilds only what changed. Two more modes install clang, its sanitizer runtimes and
-# libFuzzer, and use build folders of their own (docs/reliability.md):
+# installs nothing and rebuilds only what changed. Three more modes use build folders of their own
+# (docs/reliability.md); the first and the last install clang, its sanitizer runtimes and libFuzzer:
 #   setup.sh sanitize                  the whole test suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 #                                      (build-asan/); leaks in project code fail it, library noise is suppressed by
 #                                      tests/sanitizers/lsan.supp;
+#   setup.sh tsan                      the job, GUI and training tests (CTest label "threads") built with
+#                                      ThreadSanitizer (gcc, build-tsan/); any report fails it;
 #   setup.sh fuzz [SECONDS] [TARGET...] bench/fuzz.sh: every fuzz target for SECONDS (build-asan/).
 set -euo pipefail
 
 mode="${1:-run}"
-case "$mode" in run|test|build|sanitize|fuzz) ;;
-  *) echo "usage: $0 [run|test|build|sanitize|fuzz [SECONDS] [TARGET...]]" >&2; exit 2 ;;
+case "$mode" in run|test|build|sanitize|tsan|fuzz) ;;
+  *) echo "usage: $0 [run|test|build|sanitize|tsan|fuzz [SECONDS] [TARGET...]]" >&2; exit 2 ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,6 +73,19 @@ if [ "$mode" = sanitize ]; then
     ASAN_OPTIONS="detect_leaks=1" LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" QTEST_FUNCTION_TIMEOUT=1800000 \
     ctest --output-on-failure -j "$jobs" --timeout 1800 -E '^test_real_models$')
+  exit 0
+fi
+
+if [ "$mode" = tsan ]; then
+  tsan="${CW_TSAN_BUILD_DIR:-$root/build-tsan}"
+  [ -f "$tsan/build.ninja" ] ||
+    cmake -S "$root" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCW_SANITIZE=thread
+  mapfile -t targets < <(cd "$tsan" && ctest -N -L '^threads$' | sed -n 's/^ *Test *#[0-9]*: //p')
+  cmake --build "$tsan" -j "$jobs" --target "${targets[@]}" cwb cw-h5check compression-workbench
+  echo "== the job, GUI and training tests with ThreadSanitizer ($tsan)"
+  (cd "$tsan" &&
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:die_after_fork=0:suppressions=$root/tests/sanitizers/tsan.supp" \
+    QTEST_FUNCTION_TIMEOUT=1800000 ctest --output-on-failure -j "$jobs" --timeout 1800 -L '^threads$')
   exit 0
 fi
 
