@@ -10,6 +10,7 @@
 #include <QMenu>
 #include <QMessageBox>
 #include <QProgressBar>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
@@ -19,6 +20,7 @@
 #include <QTest>
 #include <QThread>
 #include <QToolButton>
+#include <QWheelEvent>
 #include <QComboBox>
 #include <QLineEdit>
 #include <QMimeData>
@@ -139,6 +141,7 @@ private slots:
     void opensModel();
     void layerTableSortAndFilter();
     void chartAndTableSelection();
+    void chartScrollsThroughManyLayers();
     void evaluateFromWindow();
     void cancelEvaluation();
     void failedOpenKeepsModel();
@@ -481,6 +484,57 @@ void TestGui::chartAndTableSelection()
     QCOMPARE(chart->barForRow(0), 0);
     QCOMPARE(chart->barForRow(1), -1);
     QCOMPARE(chart->barForRow(2), 1);
+}
+
+// A network of 120 layers (imgly's background remover has about that many) keeps one readable row per layer: the
+// chart shows as many as fit and scrolls through the rest.
+void TestGui::chartScrollsThroughManyLayers()
+{
+    ParameterChart chart;
+    chart.resize(600, 400);
+    chart.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&chart));
+    std::vector<cw::LayerInfo> layers(120);
+    for (size_t i = 0; i < layers.size(); ++i) {
+        layers[i].name = "layer" + std::to_string(i);
+        layers[i].params = int64_t(100 + i);
+    }
+    chart.setLayers(layers);
+    QCustomPlot *plot = chart.plot();
+    plot->replot();
+    const int shown = chart.shownBars();
+    QVERIFY2(shown >= 10 && shown < 30, qPrintable(QString::number(shown)));
+    QVERIFY(chart.scrollBar()->isVisible());
+    QCOMPARE(chart.scrollBar()->maximum(), 120 - shown);
+    QCOMPARE(chart.firstShownBar(), 0);
+    QCOMPARE(plot->yAxis->range().lower, 0.4);
+    QCOMPARE(plot->yAxis->range().upper, shown + 0.6);
+    // Neighbouring names do not overlap.
+    const double row = std::abs(plot->yAxis->coordToPixel(2) - plot->yAxis->coordToPixel(1));
+    QVERIFY2(row >= QFontMetrics(plot->yAxis->tickLabelFont()).height(), qPrintable(QString::number(row)));
+
+    // Selecting a layer further down (from the table) scrolls its bar into view.
+    chart.setSelectedRow(100);
+    QVERIFY2(chart.firstShownBar() <= 100 && 100 < chart.firstShownBar() + shown,
+             qPrintable(QString::number(chart.firstShownBar())));
+    QVERIFY(plot->yAxis->range().contains(101.0)); // bar keys count from 1
+
+    // The wheel: three rows a notch.
+    chart.scrollBar()->setValue(10);
+    QCOMPARE(plot->yAxis->range().lower, 10.4);
+    const QPointF at(plot->width() / 2.0, plot->height() / 2.0);
+    QWheelEvent down(at, plot->mapToGlobal(at), QPoint(), QPoint(0, -120), Qt::NoButton, Qt::NoModifier,
+                     Qt::NoScrollPhase, false);
+    QApplication::sendEvent(plot, &down);
+    QCOMPARE(chart.firstShownBar(), 13);
+
+    // A taller chart shows more; few layers need no scroll bar.
+    chart.resize(600, 800);
+    QVERIFY(chart.shownBars() > shown);
+    chart.setLayers(std::vector<cw::LayerInfo>(layers.begin(), layers.begin() + 5));
+    QCOMPARE(chart.shownBars(), 5);
+    QVERIFY(!chart.scrollBar()->isVisible());
+    QCOMPARE(plot->yAxis->range().upper, 5.6);
 }
 
 void TestGui::evaluateFromWindow()

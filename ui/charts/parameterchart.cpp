@@ -1,9 +1,12 @@
 #include "ui/charts/parameterchart.h"
 
-#include <QVBoxLayout>
+#include <QHBoxLayout>
+#include <QScrollBar>
+#include <QWheelEvent>
 
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "ui/charts/chartexport.h"
@@ -31,15 +34,24 @@ protected:
 
 const QColor kBarColor(64, 120, 180);
 const QColor kSelectedColor(232, 126, 36);
+// The chart's height that is not bar rows: the title, the horizontal axis with its label, the margins.
+constexpr int kFramePixels = 72;
 
 } // namespace
 
-ParameterChart::ParameterChart(QWidget *parent) : QWidget(parent), m_plot(new QCustomPlot(this))
+ParameterChart::ParameterChart(QWidget *parent)
+    : QWidget(parent), m_plot(new QCustomPlot(this)), m_scroll(new QScrollBar(Qt::Vertical, this))
 {
     enableChartExport(m_plot, QStringLiteral("parameters"));
-    auto *layout = new QVBoxLayout(this);
+    auto *layout = new QHBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
-    layout->addWidget(m_plot);
+    layout->setSpacing(0);
+    layout->addWidget(m_plot, 1);
+    layout->addWidget(m_scroll);
+    m_scroll->setObjectName(QStringLiteral("parameterScroll"));
+    m_scroll->setToolTip(tr("More layers: scroll, or turn the mouse wheel over the chart"));
+    m_scroll->hide();
+    connect(m_scroll, &QScrollBar::valueChanged, this, [this]() { showWindow(); });
 
     m_plot->setObjectName(QStringLiteral("parameterPlot"));
     m_plot->setBackground(palette().base());
@@ -77,6 +89,11 @@ ParameterChart::ParameterChart(QWidget *parent) : QWidget(parent), m_plot(new QC
             });
     // QCustomPlot clears the selection on a click into empty space; keep showing the table's selection.
     connect(m_plot, &QCustomPlot::selectionChangedByUser, this, [this]() { setSelectedRow(m_selectedRow); });
+    // Three rows per notch of the wheel, as in a list.
+    connect(m_plot, &QCustomPlot::mouseWheel, this, [this](QWheelEvent *event) {
+        if (m_scroll->isVisible())
+            m_scroll->setValue(m_scroll->value() - event->angleDelta().y() / 40);
+    });
 
     m_emptyHint = new QCPItemText(m_plot);
     m_emptyHint->position->setType(QCPItemPosition::ptAxisRectRatio);
@@ -135,19 +152,49 @@ void ParameterChart::setLayers(const std::vector<cw::LayerInfo> &layers)
         m_labels << label;
     }
     m_plot->yAxis->setTicker(ticker);
-    m_plot->yAxis->setRange(0.4, double(m_barRows.size()) + 0.6);
     m_plot->xAxis->setRange(0, maxValue > 0 ? maxValue * 1.3 : 1); // room for the largest bar's label
     m_selectedRow = -1;
     m_bars->setSelection(QCPDataSelection());
-    // Many layers: smaller labels so every name stays readable.
-    QFont tickFont = font();
-    if (m_barRows.size() > 24)
-        tickFont.setPointSizeF(std::max(6.0, tickFont.pointSizeF() - 1.5));
-    m_plot->yAxis->setTickLabelFont(tickFont);
     // An empty chart says why instead of showing a bare 0..1 axis.
     m_emptyHint->setVisible(m_barRows.empty());
     m_plot->xAxis->setTickLabels(!m_barRows.empty());
-    m_plot->replot();
+    const QSignalBlocker block(m_scroll);
+    m_scroll->setValue(0);
+    showWindow();
+}
+
+int ParameterChart::shownBars() const
+{
+    const int fit = std::max(4, (height() - kFramePixels) / kRowPixels);
+    return std::min(int(m_barRows.size()), fit);
+}
+
+int ParameterChart::firstShownBar() const
+{
+    return std::clamp(m_scroll->value(), 0, int(m_barRows.size()) - shownBars());
+}
+
+void ParameterChart::showWindow()
+{
+    const int bars = int(m_barRows.size()), shown = shownBars();
+    {
+        const QSignalBlocker block(m_scroll);
+        m_scroll->setRange(0, bars - shown);
+        m_scroll->setPageStep(std::max(1, shown));
+        m_scroll->setVisible(shown < bars);
+    }
+    const int first = firstShownBar();
+    m_plot->yAxis->setRange(first + 0.4, first + std::max(shown, 1) + 0.6);
+    // Bar keys are 1-based; the value labels are drawn outside the axis rect too, so only the window's are shown.
+    for (int i = 0; i < m_labels.size(); ++i)
+        m_labels[i]->setVisible(i >= first && i < first + shown);
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void ParameterChart::resizeEvent(QResizeEvent *event)
+{
+    QWidget::resizeEvent(event);
+    showWindow();
 }
 
 int ParameterChart::barForRow(int row) const
@@ -163,6 +210,9 @@ void ParameterChart::setSelectedRow(int row)
     m_selectedRow = row;
     const int bar = barForRow(row);
     m_bars->setSelection(bar >= 0 ? QCPDataSelection(QCPDataRange(bar, bar + 1)) : QCPDataSelection());
+    const int first = firstShownBar(), shown = shownBars();
+    if (bar >= 0 && (bar < first || bar >= first + shown))
+        m_scroll->setValue(bar - shown / 2); // centred; showWindow() follows
     m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
