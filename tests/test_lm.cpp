@@ -258,7 +258,7 @@ void TestLm::logitsMatchLlamaCpp()
         args << QString::number(ids.back());
     }
     QString error;
-    testutil::runProcess(m_llamaRef, args, &error);
+    testutil::runReference(m_llamaRef, args, &error, 600000, 2); // args[2]: the logits file
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const std::vector<float> ref = readFloats(m_dir.filePath("ref.f32"));
     QCOMPARE(int64_t(ref.size()), int64_t(ids.size()) * vocab);
@@ -541,7 +541,7 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     const std::vector<int32_t> ids = model->tokenizer()->encode(text, true);
     QString error;
     const QStringList theirs =
-        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"tokenize", out, textPath, "--bos"}, &error))
+        QString::fromLocal8Bit(testutil::runReference(m_llamaRef, {"tokenize", out, textPath, "--bos"}, &error))
             .split(' ', Qt::SkipEmptyParts);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QCOMPARE(qsizetype(ids.size()), theirs.size());
@@ -550,7 +550,7 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     QStringList args{"logits", out, m_dir.filePath("exported.f32")};
     for (int32_t id : ids)
         args << QString::number(id);
-    testutil::runProcess(m_llamaRef, args, &error);
+    testutil::runReference(m_llamaRef, args, &error, 600000, 2); // args[2]: the logits file
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const std::vector<float> ref = readFloats(m_dir.filePath("exported.f32"));
     const int64_t vocab = model->config().vocab;
@@ -623,11 +623,11 @@ void TestLm::perplexityMatchesLlamaCpp()
     const QString textPath = m_dir.filePath("ca01.txt");
     QVERIFY(testutil::writeFile(textPath, text.toUtf8()));
     QString error;
-    const QStringList tokens = QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"tokenize", path, textPath, "--bos"}, &error))
+    const QStringList tokens = QString::fromLocal8Bit(testutil::runReference(m_llamaRef, {"tokenize", path, textPath, "--bos"}, &error))
                                    .split(' ', Qt::SkipEmptyParts);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const QStringList ref =
-        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"perplexity", path, textPath, "64", "4"}, &error))
+        QString::fromLocal8Bit(testutil::runReference(m_llamaRef, {"perplexity", path, textPath, "64", "4"}, &error))
             .split(' ', Qt::SkipEmptyParts);
     QVERIFY2(error.isEmpty() && ref.size() == 2, qPrintable(error));
     std::vector<int32_t> ids;
@@ -677,7 +677,7 @@ void TestLm::demoLmMatchesLlamaCpp()
     const std::vector<int32_t> ids = tok.encode(text, tok.addsBos());
     QString error;
     const QStringList theirs =
-        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"tokenize", path, textPath, "--bos"}, &error, 600000))
+        QString::fromLocal8Bit(testutil::runReference(m_llamaRef, {"tokenize", path, textPath, "--bos"}, &error))
             .split(' ', Qt::SkipEmptyParts);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QCOMPARE(qsizetype(ids.size()), theirs.size());
@@ -690,7 +690,7 @@ void TestLm::demoLmMatchesLlamaCpp()
     QStringList args{"logits", path, m_dir.filePath("demo.f32")};
     for (int64_t i = 0; i < n; ++i)
         args << QString::number(ids[size_t(i)]);
-    testutil::runProcess(m_llamaRef, args, &error);
+    testutil::runReference(m_llamaRef, args, &error, 600000, 2); // args[2]: the logits file
     QVERIFY2(error.isEmpty(), qPrintable(error));
     const std::vector<float> ref = readFloats(m_dir.filePath("demo.f32"));
     QCOMPARE(int64_t(ref.size()), n * vocab);
@@ -703,7 +703,7 @@ void TestLm::demoLmMatchesLlamaCpp()
     // Perplexity over the first 40 chunks of the model's context.
     const QString ctxText = QString::number(model->config().contextLength);
     const QStringList ppl =
-        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"perplexity", path, textPath, ctxText, "40"}, &error, 600000))
+        QString::fromLocal8Bit(testutil::runReference(m_llamaRef, {"perplexity", path, textPath, ctxText, "40"}, &error))
             .split(' ', Qt::SkipEmptyParts);
     QVERIFY2(error.isEmpty() && ppl.size() == 2, qPrintable(error));
     cw::lm::PerplexityOptions o;

@@ -256,7 +256,7 @@ void TestLmCompress::exportEvaluatedByLlamaCpp()
     QVERIFY(testutil::writeFile(textPath, QByteArray::fromStdString(text)));
     QString error;
     const QStringList ref =
-        QString::fromLocal8Bit(testutil::runProcess(m_llamaRef, {"perplexity", path, textPath, "128", "20"}, &error, 600000))
+        QString::fromLocal8Bit(testutil::runReference(m_llamaRef, {"perplexity", path, textPath, "128", "20"}, &error))
             .split(' ', Qt::SkipEmptyParts);
     QVERIFY2(error.isEmpty() && ref.size() == 2, qPrintable(error));
     cw::lm::PerplexityOptions o = cw::lm::defaultPerplexityOptions(*model);

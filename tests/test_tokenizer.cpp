@@ -71,19 +71,18 @@ std::vector<int32_t> idsOf(const QByteArray &printed)
     return ids;
 }
 
-// Runs a reference tokenizer (llama_ref tokenize, node hf_tokenize.js): the ids it prints into *ids, its
-// standard error into *err. Returns why it failed, "" when it did not.
-QString runIds(const QString &program, const QStringList &args, std::vector<int32_t> *ids, QByteArray *err)
+// Runs a reference tokenizer (llama_ref tokenize, node hf_tokenize.js; testutil::runReference, so its outputs are
+// kept): the ids it prints into *ids, its standard error into *err; the file it writes to args[outputArg] (when
+// given) is written there. Returns why it failed, "" when it did not.
+QString runIds(const QString &program, const QStringList &args, std::vector<int32_t> *ids, QByteArray *err,
+               int outputArg = -1)
 {
-    QProcess p;
-    p.start(program, args);
-    if (!p.waitForFinished(600000))
-        return program + " did not finish: " + p.errorString();
-    *err = p.readAllStandardError().trimmed();
-    if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0)
-        return program + " failed: " + QString::fromLocal8Bit(*err);
-    *ids = idsOf(p.readAllStandardOutput());
-    return {};
+    QString error;
+    const QByteArray printed = testutil::runReference(program, args, &error, 600000, outputArg, err);
+    *err = err->trimmed();
+    if (error.isEmpty())
+        *ids = idsOf(printed);
+    return error;
 }
 
 // llama_ref (tests/tools/llama_ref.sh builds it on llama.cpp's prebuilt library); "" and *error if it cannot be.
@@ -583,7 +582,7 @@ void TestTokenizer::huggingFaceByteFallback()
     QByteArray nodeErr;
     const QString failure =
         runIds("node", {testutil::sourcePath("tests/tools/hf_tokenize.js"), QFileInfo(library).path(), file, textPath, used},
-               &expected, &nodeErr);
+               &expected, &nodeErr, 4);
     QVERIFY2(failure.isEmpty(), qPrintable(failure));
     QFile f(used);
     QVERIFY(f.open(QIODevice::ReadOnly));

@@ -1,6 +1,7 @@
 // Shared helpers for the Qt Test executables: paths, the onnxruntime reference runner, tensor comparison.
 #pragma once
 
+#include <QCryptographicHash>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -207,23 +208,147 @@ inline bool runPython(const QString &code, const QString &workingDir, QString *e
 }
 
 // Executes an ONNX file with onnxruntime-node on the given feeds; returns the graph outputs in order.
+// Where reference outputs are kept (cachedReference): $CW_REFERENCE_CACHE, else compression-workbench/reference in
+// the user's cache folder, beside the downloaded models; "" when CW_REFERENCE_CACHE=off.
+inline QString referenceCacheRoot()
+{
+    const QByteArray env = qgetenv("CW_REFERENCE_CACHE");
+    if (env == "off")
+        return {};
+    if (!env.isEmpty())
+        return QString::fromLocal8Bit(env);
+    return QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) +
+           QStringLiteral("/compression-workbench/reference");
+}
+
+// Adds a file's bytes to a key; false when it cannot be read.
+inline bool addFileToKey(QCryptographicHash &key, const QString &path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return false;
+    key.addData(path.section('/', -1).toUtf8()); // the name too: a script may look at it
+    return key.addData(&f);
+}
+
+// The outputs of a reference program (onnxruntime, llama.cpp, Hugging Face's tokenizers) for one input, kept
+// under the SHA-256 of everything they depend on (`key`: the reference's version, its script, every input's
+// bytes), so each distinct run happens once per machine and not once per test run and build (CI runs the suite
+// twice, and keeps this folder with the models). The first time, compute(dir) writes the outputs into a fresh
+// folder, which then takes the key's name in one rename; the folder holding the outputs is returned. With the cache
+// off (or `cacheable` false), compute writes into `scratch`. "" with *error set when compute failed.
+inline QString cachedReference(const QByteArray &key, bool cacheable, const QTemporaryDir &scratch,
+                               const std::function<void(const QString &dir, QString *error)> &compute, QString *error)
+{
+    const QString root = cacheable ? referenceCacheRoot() : QString();
+    if (root.isEmpty() || !QDir().mkpath(root)) {
+        compute(scratch.path(), error);
+        return error->isEmpty() ? scratch.path() : QString();
+    }
+    const QString done = root + QLatin1Char('/') + QString::fromLatin1(key.toHex());
+    if (QFileInfo::exists(done)) {
+        error->clear();
+        return done;
+    }
+    QTemporaryDir fresh(root + QStringLiteral("/partial-XXXXXX"));
+    compute(fresh.path(), error);
+    if (!error->isEmpty())
+        return {};
+    if (QDir().rename(fresh.path(), done))
+        fresh.setAutoRemove(false);
+    else if (!QFileInfo::exists(done)) // else another test made it meanwhile, from the same inputs
+        *error = QStringLiteral("cannot keep a reference's outputs in ") + done;
+    return error->isEmpty() ? done : QString();
+}
+
+// runProcess for a reference program (llama_ref, node with a reference script), its outputs kept by
+// cachedReference under the program's and every argument's bytes (a file's contents, else the text): its standard
+// output is returned, its standard error put into *err when given, and the file it writes to args[outputArg]
+// (when >= 0; not part of the key) is written there.
+inline QByteArray runReference(const QString &program, const QStringList &args, QString *error, int timeoutMs = 600000,
+                               int outputArg = -1, QByteArray *err = nullptr)
+{
+    QCryptographicHash key(QCryptographicHash::Sha256);
+    key.addData("runReference 1"); // what the folder holds: stdout, stderr, output
+    for (int i = -1; i < args.size(); ++i) {
+        const QString arg = i < 0 ? program : args[i];
+        if (i != outputArg && !(QFileInfo(arg).isFile() && addFileToKey(key, arg)))
+            key.addData(arg.toUtf8());
+    }
+    QTemporaryDir scratch;
+    const QString dir = cachedReference(
+        key.result(), true, scratch,
+        [&](const QString &into, QString *failure) {
+            QStringList withOut = args;
+            if (outputArg >= 0)
+                withOut[outputArg] = into + QStringLiteral("/output");
+            const ProcessResult r = spawnProcess(program, withOut, timeoutMs);
+            if (!r.failure.isEmpty())
+                *failure = r.failure;
+            else if (r.exitCode != 0)
+                *failure = QStringLiteral("%1 exited with %2: %3")
+                               .arg(program)
+                               .arg(r.exitCode)
+                               .arg(QString::fromLocal8Bit(r.err).trimmed());
+            else if (!writeFile(into + QStringLiteral("/stdout"), r.out) || !writeFile(into + QStringLiteral("/stderr"), r.err))
+                *failure = QStringLiteral("cannot write into ") + into;
+        },
+        error);
+    if (!error->isEmpty())
+        return {};
+    QFile out(dir + QStringLiteral("/stdout")), said(dir + QStringLiteral("/stderr"));
+    if (!out.open(QIODevice::ReadOnly) || !said.open(QIODevice::ReadOnly)) {
+        *error = QStringLiteral("cannot read a reference's outputs in ") + dir;
+        return {};
+    }
+    if (err)
+        *err = said.readAll();
+    if (outputArg >= 0) {
+        QFile::remove(args[outputArg]);
+        if (!QFile::copy(dir + QStringLiteral("/output"), args[outputArg]))
+            *error = QStringLiteral("cannot copy a reference's output to ") + args[outputArg];
+    }
+    return out.readAll();
+}
+
 inline std::vector<cw::Tensor> runOrt(const QString &onnxPath, const std::vector<std::pair<std::string, cw::Tensor>> &feeds,
                                       QString *error)
 {
     QTemporaryDir dir;
-    QStringList args{sourcePath("tests/tools/ort_run.js"), onnxPath, dir.path()};
+    const QString script = sourcePath("tests/tools/ort_run.js");
+    QCryptographicHash key(QCryptographicHash::Sha256);
+    key.addData("runOrt 1"); // what the folder holds: N.npy
+    QFile package(ortModuleDir() + QStringLiteral("/package.json")); // its version
+    bool cacheable = package.open(QIODevice::ReadOnly) && key.addData(&package) && addFileToKey(key, script);
+    QFile model(onnxPath);
+    if (model.open(QIODevice::ReadOnly)) {
+        const QByteArray bytes = model.readAll();
+        key.addData(bytes);
+        // Weights in files beside the model (external data, named by a "location" entry) are not in the key.
+        cacheable = cacheable && !bytes.contains("location");
+    }
+    QStringList args{script, onnxPath};
     for (size_t i = 0; i < feeds.size(); ++i) {
         const QString file = dir.filePath(QStringLiteral("in%1.npy").arg(i));
         cw::writeNpy(feeds[i].second, file.toStdString());
         args << QString::fromStdString(feeds[i].first) + "=" + file;
+        key.addData(QByteArray::fromStdString(feeds[i].first));
+        cacheable = addFileToKey(key, file) && cacheable;
     }
     qputenv("NODE_PATH", QFileInfo(ortModuleDir()).absolutePath().toLocal8Bit());
-    runProcess("node", args, error);
+    const QString out = cachedReference(
+        key.result(), cacheable, dir,
+        [&](const QString &into, QString *failure) {
+            QStringList withOut = args;
+            withOut.insert(2, into);
+            runProcess("node", withOut, failure);
+        },
+        error);
     std::vector<cw::Tensor> outputs;
-    if (!error->isEmpty())
+    if (out.isEmpty())
         return outputs;
     for (int i = 0;; ++i) {
-        const QString file = dir.filePath(QStringLiteral("%1.npy").arg(i));
+        const QString file = QDir(out).filePath(QStringLiteral("%1.npy").arg(i));
         if (!QFileInfo::exists(file))
             break;
         outputs.push_back(cw::readNpy(file.toStdString()));
