@@ -81,10 +81,11 @@ if [ "$mode" = tsan ]; then
   [ -f "$tsan/build.ninja" ] ||
     cmake -S "$root" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCW_SANITIZE=thread
   mapfile -t targets < <(cd "$tsan" && ctest -N -L '^threads$' | sed -n 's/^ *Test *#[0-9]*: //p')
+  ((${#targets[@]})) || { echo "no test is labelled 'threads' in $tsan" >&2; exit 1; }
   cmake --build "$tsan" -j "$jobs" --target "${targets[@]}" cwb cw-h5check compression-workbench
   echo "== the job, GUI and training tests with ThreadSanitizer ($tsan)"
   (cd "$tsan" &&
-    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:die_after_fork=0:suppressions=$root/tests/sanitizers/tsan.supp" \
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp" \
     QTEST_FUNCTION_TIMEOUT=1800000 ctest --output-on-failure -j "$jobs" --timeout 1800 -L '^threads$')
   exit 0
 fi

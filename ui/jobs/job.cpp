@@ -43,7 +43,8 @@ struct Job::Run : QRunnable {
     std::condition_variable doneChanged;
     bool done = false;
 
-    // The pool keeps a shared_ptr copy alive through `self` while it runs.
+    // The run keeps itself alive until run() returns: the job may start its next run, and drop this one, as soon as
+    // the last report has been delivered.
     std::shared_ptr<Run> self;
 
     void run() override
