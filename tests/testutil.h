@@ -164,22 +164,26 @@ inline ProcessResult runCwb(const QStringList &args, int timeoutMs = 120000)
     return spawnProcess(QStringLiteral(CW_CWB_PATH), args, timeoutMs);
 }
 
+// Why a run of `program` failed (it did not run or finish, or its exit code and stderr); "" when it succeeded.
+inline QString failureOf(const QString &program, const ProcessResult &r)
+{
+    if (!r.failure.isEmpty())
+        return r.failure;
+    if (r.exitCode != 0)
+        return QStringLiteral("%1 exited with %2: %3")
+            .arg(program)
+            .arg(r.exitCode)
+            .arg(QString::fromLocal8Bit(r.err).trimmed());
+    return {};
+}
+
 // Runs `program args`, returns stdout; on failure sets *error to why (stderr and the exit code), else clears it.
 inline QByteArray runProcess(const QString &program, const QStringList &args, QString *error, int timeoutMs = 120000,
                              const QString &workingDir = {})
 {
     const ProcessResult r = spawnProcess(program, args, timeoutMs, workingDir);
-    if (error) {
-        if (!r.failure.isEmpty())
-            *error = r.failure;
-        else if (r.exitCode != 0)
-            *error = QStringLiteral("%1 exited with %2: %3")
-                         .arg(program)
-                         .arg(r.exitCode)
-                         .arg(QString::fromLocal8Bit(r.err).trimmed());
-        else
-            error->clear();
-    }
+    if (error)
+        *error = failureOf(program, r);
     return r.failure.isEmpty() ? r.out : QByteArray();
 }
 
@@ -207,7 +211,6 @@ inline bool runPython(const QString &code, const QString &workingDir, QString *e
     return error->isEmpty();
 }
 
-// Executes an ONNX file with onnxruntime-node on the given feeds; returns the graph outputs in order.
 // Where reference outputs are kept (cachedReference): $CW_REFERENCE_CACHE, else compression-workbench/reference in
 // the user's cache folder, beside the downloaded models; "" when CW_REFERENCE_CACHE=off.
 inline QString referenceCacheRoot()
@@ -283,14 +286,9 @@ inline QByteArray runReference(const QString &program, const QStringList &args, 
             if (outputArg >= 0)
                 withOut[outputArg] = into + QStringLiteral("/output");
             const ProcessResult r = spawnProcess(program, withOut, timeoutMs);
-            if (!r.failure.isEmpty())
-                *failure = r.failure;
-            else if (r.exitCode != 0)
-                *failure = QStringLiteral("%1 exited with %2: %3")
-                               .arg(program)
-                               .arg(r.exitCode)
-                               .arg(QString::fromLocal8Bit(r.err).trimmed());
-            else if (!writeFile(into + QStringLiteral("/stdout"), r.out) || !writeFile(into + QStringLiteral("/stderr"), r.err))
+            *failure = failureOf(program, r);
+            if (failure->isEmpty() &&
+                !(writeFile(into + QStringLiteral("/stdout"), r.out) && writeFile(into + QStringLiteral("/stderr"), r.err)))
                 *failure = QStringLiteral("cannot write into ") + into;
         },
         error);
@@ -311,6 +309,8 @@ inline QByteArray runReference(const QString &program, const QStringList &args, 
     return out.readAll();
 }
 
+// Executes an ONNX file with onnxruntime-node on the given feeds; returns the graph outputs in order (kept by
+// cachedReference).
 inline std::vector<cw::Tensor> runOrt(const QString &onnxPath, const std::vector<std::pair<std::string, cw::Tensor>> &feeds,
                                       QString *error)
 {
