@@ -85,7 +85,7 @@ if [ "$mode" = tsan ]; then
   cmake --build "$tsan" -j "$jobs" --target "${targets[@]}" cwb cw-h5check compression-workbench
   echo "== the job, GUI and training tests with ThreadSanitizer ($tsan)"
   (cd "$tsan" &&
-    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp" \
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:clear_shadow_mmap_threshold=1073741824:suppressions=$root/tests/sanitizers/tsan.supp" \
     QTEST_FUNCTION_TIMEOUT=1800000 ctest --output-on-failure -j "$jobs" --timeout 1800 -L '^threads$')
   exit 0
 fi

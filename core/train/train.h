@@ -17,8 +17,8 @@
 // node's `momentum` attribute (default 0.9, ONNX's convention) and the unbiased batch variance for the
 // running variance (as PyTorch does, so the inference statistics are not biased low for small batches).
 //
-// Parallelism: Conv backward splits the batch over OpenMP threads (per-thread weight-gradient buffers summed
-// in thread order), BN and pooling split channels / planes, gemm uses the same thread budget. With a fixed
+// Parallelism: Conv backward splits the batch over worker threads (core/base/parallel.h; per-thread
+// weight-gradient buffers summed in thread order), BN and pooling split channels / planes, gemm uses the same thread budget. With a fixed
 // thread count (threads = 1 in particular) and seed, two runs give bit-identical weights.
 //
 // Trainable parameters are the float initializers feeding a weight / bias slot: Gemm B and C, MatMul B,
