@@ -44,8 +44,8 @@ SensitivityOptions tinyOptions()
     SensitivityOptions o;
     o.pruneRatios = {0.5};
     o.bits = {2};
-    o.limit = 300;
-    o.batchSize = 150;
+    o.limit = 100;
+    o.batchSize = 50;
     return o;
 }
 
@@ -113,7 +113,7 @@ private slots:
         view.resize(1100, 600);
         view.show();
         view.setModel(&m_model);
-        view.limitSpin()->setValue(300);
+        view.limitSpin()->setValue(100);
         view.pruneEdit()->setText(QStringLiteral("0.5"));
         view.bitsEdit()->setText(QStringLiteral("2"));
         QSignalSpy finished(&view, &SensitivityView::runFinished);
@@ -149,7 +149,7 @@ private slots:
         QCOMPARE(view.lineChart()->legend->itemCount(), view.selectedLayer().isEmpty() ? 2 : 3);
         view.table()->selectRow(1);
         QCOMPARE(view.selectedLayer(), QString::fromStdString(r.layers[1].name));
-        QVERIFY(view.statusText().contains(QStringLiteral("300 samples")));
+        QVERIFY(view.statusText().contains(QStringLiteral("100 samples")));
 
         // The emitted JSON is the documented document.
         const QJsonObject doc = QJsonDocument::fromJson(ready.first().first().toString().toUtf8()).object();
@@ -158,7 +158,7 @@ private slots:
 
     void viewShowsStoredResultsWithoutRunning()
     {
-        const Dataset data = loadDataset("fashion-mnist", {}, 300);
+        const Dataset data = loadDataset("fashion-mnist", {}, tinyOptions().limit);
         const SensitivityResult r = analyzeSensitivity(m_model, data, tinyOptions());
         Model withResults = m_model;
         withResults.analysis[kSensitivityKey] = sensitivityToJson(r);
@@ -179,7 +179,7 @@ private slots:
     // power in percent of the signal's, the line chart the SQNR.
     void viewShowsFidelitySweeps()
     {
-        Dataset data = loadDataset("fashion-mnist", {}, 300);
+        Dataset data = loadDataset("fashion-mnist", {}, tinyOptions().limit);
         data.labels.clear();
         const SensitivityResult r = analyzeSensitivity(m_model, data, tinyOptions());
         QCOMPARE(r.metric, SensitivityMetric::Fidelity);
@@ -210,7 +210,7 @@ private slots:
             SensitivityView *view = window.sensitivityView();
             QVERIFY(view);
             QVERIFY(window.analysisTabs()->indexOf(view) >= 0);
-            view->limitSpin()->setValue(200);
+            view->limitSpin()->setValue(100);
             view->pruneEdit()->setText(QStringLiteral("0.9"));
             view->bitsEdit()->setText(QString());
             QSignalSpy finished(view, &SensitivityView::runFinished);
@@ -230,7 +230,7 @@ private slots:
         SensitivityView *view = window.sensitivityView();
         QVERIFY(!view->isRunning());
         QVERIFY(view->result().has_value());
-        QCOMPARE(view->result()->samples, int64_t(200));
+        QCOMPARE(view->result()->samples, int64_t(100));
         QCOMPARE(view->tableModel()->rowCount(), m_layers);
         // Selecting a layer in the heatmap's table selects it in the main window too.
         view->setSelectedLayer(QString::fromStdString(view->result()->layers.back().name));
@@ -251,7 +251,7 @@ private slots:
         QVERIFY(window.openModel(QStringLiteral("demo")));
         QVERIFY(loaded.wait(60000));
         SensitivityView *view = window.sensitivityView();
-        view->limitSpin()->setValue(200);
+        view->limitSpin()->setValue(100);
         view->pruneEdit()->setText(QStringLiteral("0.5, 0.9"));
         view->bitsEdit()->setText(QStringLiteral("4,2"));
         QVERIFY(view->clusterButton()->isEnabled());
