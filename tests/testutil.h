@@ -310,20 +310,25 @@ inline QByteArray runReference(const QString &program, const QStringList &args, 
 }
 
 // Executes an ONNX file with onnxruntime-node on the given feeds; returns the graph outputs in order (kept by
-// cachedReference).
+// cachedReference). A model with integer products (QLinearConv, QGemm, MatMulInteger, ...) runs with its int8
+// weights made uint8 (tests/tools/u8_weights.py: the same products): onnxruntime's u8 x s8 kernels add pairs of
+// products in saturating int16 on CPUs without VNNI, its u8 x u8 kernels never saturate.
 inline std::vector<cw::Tensor> runOrt(const QString &onnxPath, const std::vector<std::pair<std::string, cw::Tensor>> &feeds,
                                       QString *error)
 {
     QTemporaryDir dir;
     const QString script = sourcePath("tests/tools/ort_run.js");
     QCryptographicHash key(QCryptographicHash::Sha256);
-    key.addData("runOrt 1"); // what the folder holds: N.npy
+    key.addData("runOrt 2"); // what the folder holds: N.npy (2: int8 weights run as uint8)
     QFile package(ortModuleDir() + QStringLiteral("/package.json")); // its version
     bool cacheable = package.open(QIODevice::ReadOnly) && key.addData(&package) && addFileToKey(key, script);
     QFile model(onnxPath);
+    bool integerProducts = false;
     if (model.open(QIODevice::ReadOnly)) {
         const QByteArray bytes = model.readAll();
         key.addData(bytes);
+        for (const char *op : {"QLinearConv", "QLinearMatMul", "QGemm", "MatMulInteger", "ConvInteger"})
+            integerProducts = integerProducts || bytes.contains(op);
         // Weights in files beside the model (external data, named by a "location" entry) are not in the key.
         cacheable = cacheable && !bytes.contains("location");
     }
@@ -341,6 +346,12 @@ inline std::vector<cw::Tensor> runOrt(const QString &onnxPath, const std::vector
         [&](const QString &into, QString *failure) {
             QStringList withOut = args;
             withOut.insert(2, into);
+            if (integerProducts) {
+                withOut[1] = dir.filePath(QStringLiteral("u8_weights.onnx"));
+                runProcess(python(), {sourcePath("tests/tools/u8_weights.py"), onnxPath, withOut[1]}, failure);
+                if (!failure->isEmpty())
+                    return;
+            }
             runProcess("node", withOut, failure);
         },
         error);

@@ -856,7 +856,8 @@ dnnl::stream &threadStream()
 }
 
 // Per-thread buffers (onednn::threadBuffer) by slot: 0 the scratchpad, 1 the reordered source, 2 the s32
-// output, 3 the requantized pixel-major output, so a call allocates nothing once warm.
+// output, 3 the split's second s32 output (pairsSaturate), then the reordered plain output, so a call allocates
+// nothing once warm.
 using onednn::threadBuffer;
 
 dnnl::memory scratchpad(const dnnl::memory::desc &d)
@@ -876,11 +877,41 @@ bool isReference(const char *impl)
     return std::string(impl).rfind("ref", 0) == 0;
 }
 
+// Whether oneDNN's int8 kernels add pairs of u8 × s8 products in saturating int16 (vpmaddubsw): so on every CPU
+// it runs without VNNI (AVX2, AVX-512 before Cascade Lake, AMD before Zen 4). Two products of 255 and a weight
+// above 64 in magnitude then overflow, and the accumulators differ from the reference's. On those CPUs the
+// weights are split, w = h + l with h = floor(w / 2) and l = w - h (both within [-64, 64], so a pair sum stays
+// below 32767), the product runs once per half and the two int32 accumulators are added: exact again, at twice
+// the work. With VNNI (vpdpbusd adds every product in int32) one product suffices.
+bool pairsSaturate()
+{
+    static const bool saturate = [] {
+        switch (dnnl::get_effective_cpu_isa()) {
+        case dnnl::cpu_isa::avx2_vnni:
+        case dnnl::cpu_isa::avx512_core_vnni:
+        case dnnl::cpu_isa::avx512_core_bf16:
+        case dnnl::cpu_isa::avx512_core_amx: return false;
+        default: return true;
+        }
+    }();
+    return saturate;
+}
+
+// Adds the accumulators of the split's second half into those of the first.
+void addLowHalf(int32_t *acc, const int32_t *low, size_t count)
+{
+    for (size_t i = 0; i < count; ++i) // wrapping like the int32 accumulators, without overflow
+        acc[i] = int32_t(uint32_t(acc[i]) + uint32_t(low[i]));
+}
+
 // Weights in a primitive's layout, keyed by the plain bytes they came from, plus per-output sums of the
 // weights (the gemm's activation zero-point compensation).
 struct PackedWeights {
     dnnl::memory packed;
-    std::shared_ptr<const std::vector<int32_t>> sums; // per output
+    // With pairsSaturate(): `packed` holds the split's first half h, `packedLow` the second l (w = h + l).
+    bool split = false;
+    dnnl::memory packedLow;
+    std::shared_ptr<const std::vector<int32_t>> sums; // per output (of w itself)
 };
 
 // The entry keeps the source tensor's buffer alive, so its address cannot come back holding other
@@ -909,18 +940,34 @@ struct WeightCache {
         p.source = w;
         p.fingerprint = print;
         const Tensor plainCopy = w.clone();
-        dnnl::memory plain(plainDesc, engine(), const_cast<void *>(plainCopy.rawData()));
-        p.weights.packed = dnnl::memory(packedDesc, engine());
-        if (plainDesc == packedDesc) {
-            std::memcpy(p.weights.packed.get_data_handle(), plainCopy.rawData(), plainCopy.byteSize());
-        } else {
+        const auto pack = [&](const Tensor &values) {
+            dnnl::memory packed(packedDesc, engine());
+            if (plainDesc == packedDesc) {
+                std::memcpy(packed.get_data_handle(), values.rawData(), values.byteSize());
+                return packed;
+            }
+            dnnl::memory plain(plainDesc, engine(), const_cast<void *>(values.rawData()));
             const dnnl::reorder::primitive_desc rpd(engine(), plainDesc, engine(), packedDesc, userScratchpad());
             dnnl::reorder(rpd).execute(threadStream(), {{DNNL_ARG_FROM, plain},
-                                                        {DNNL_ARG_TO, p.weights.packed},
+                                                        {DNNL_ARG_TO, packed},
                                                         {DNNL_ARG_SCRATCHPAD, scratchpad(rpd.scratchpad_desc())}});
             threadStream().wait();
-        }
+            return packed;
+        };
         const auto *q = plainCopy.data<int8_t>();
+        if (pairsSaturate()) {
+            Tensor high = plainCopy.clone(), low = plainCopy.clone();
+            int8_t *h = high.data<int8_t>(), *l = low.data<int8_t>();
+            for (int64_t i = 0; i < plainCopy.numel(); ++i) {
+                h[i] = int8_t(q[i] >> 1); // floor(w / 2): [-64, 63]
+                l[i] = int8_t(q[i] - h[i]); // [-64, 64]
+            }
+            p.weights.packed = pack(high);
+            p.weights.packedLow = pack(low);
+            p.weights.split = true;
+        } else {
+            p.weights.packed = pack(plainCopy);
+        }
         auto sums = std::make_shared<std::vector<int32_t>>(size_t(n), 0);
         for (int64_t o = 0; o < n; ++o)
             for (int64_t i = 0; i < k; ++i)
@@ -1115,6 +1162,14 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
         args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] =
             dnnl::memory(dnnl::memory::desc({1}, dt::s32, tag::x), engine(), &xZp);
     e.conv.execute(stream, args);
+    if (w.split) {
+        auto *low = static_cast<int32_t *>(threadBuffer(3, e.pd.dst_desc().get_size()));
+        args[DNNL_ARG_WEIGHTS] = w.packedLow;
+        args[DNNL_ARG_DST] = dnnl::memory(e.pd.dst_desc(), engine(), low);
+        e.conv.execute(stream, args);
+        stream.wait();
+        addLowHalf(acc, low, e.pd.dst_desc().get_size() / sizeof(int32_t));
+    }
     const bool viaReorder = e.dstNhwc && e.blockedDst;
     if (viaReorder) {
         auto *plain = static_cast<int32_t *>(threadBuffer(3, e.dstPlain.get_size()));
@@ -1385,12 +1440,21 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
             try {
                 auto *out = static_cast<int32_t *>(fast::threadBuffer(2, size_t(rows * N) * sizeof(int32_t)));
                 dnnl::stream &stream = fast::threadStream();
-                entry.ip.execute(stream,
-                                 {{DNNL_ARG_SRC, dnnl::memory(entry.srcPlain, fast::engine(),
-                                                              const_cast<uint8_t *>(pa + i * sliceM * K))},
-                                  {DNNL_ARG_WEIGHTS, w.packed},
-                                  {DNNL_ARG_DST, dnnl::memory(entry.dstPlain, fast::engine(), out)},
-                                  {DNNL_ARG_SCRATCHPAD, fast::scratchpad(entry.pd.scratchpad_desc())}});
+                std::unordered_map<int, dnnl::memory> args{
+                    {DNNL_ARG_SRC,
+                     dnnl::memory(entry.srcPlain, fast::engine(), const_cast<uint8_t *>(pa + i * sliceM * K))},
+                    {DNNL_ARG_WEIGHTS, w.packed},
+                    {DNNL_ARG_DST, dnnl::memory(entry.dstPlain, fast::engine(), out)},
+                    {DNNL_ARG_SCRATCHPAD, fast::scratchpad(entry.pd.scratchpad_desc())}};
+                entry.ip.execute(stream, args);
+                if (w.split) {
+                    auto *low = static_cast<int32_t *>(fast::threadBuffer(3, size_t(rows * N) * sizeof(int32_t)));
+                    args[DNNL_ARG_WEIGHTS] = w.packedLow;
+                    args[DNNL_ARG_DST] = dnnl::memory(entry.dstPlain, fast::engine(), low);
+                    entry.ip.execute(stream, args);
+                    stream.wait();
+                    fast::addLowHalf(out, low, size_t(rows * N));
+                }
                 stream.wait();
                 int32_t *dst = acc + i * sliceM * N;
                 for (int64_t r = 0; r < rows; ++r)
