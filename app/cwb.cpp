@@ -10,9 +10,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +40,7 @@
 #include "core/base/error.h"
 #include "core/base/format.h"
 #include "core/base/parallel.h"
+#include "core/base/process.h"
 #include "core/base/version.h"
 #include "core/cluster/slurm.h"
 #include "core/cluster/sweep.h"
@@ -1236,8 +1234,8 @@ void printMetricsTable(const std::vector<std::pair<const char *, const cw::Varia
                        const std::string &reference)
 {
     const bool scored = rows.front().second->samples > 0;
-    std::printf("%-10s %9s %9s %9s %12s %22s %22s %12s\n", "", "accuracy", "top-5", "loss", "file", "batch 1 p50/p90 ms",
-                "batch 64 p50/p90 ms", "memory");
+    std::printf("%-10s %9s %9s %9s %12s %22s %22s %12s %12s\n", "", "accuracy", "top-5", "loss", "file",
+                "batch 1 p50/p90 ms", "batch 64 p50/p90 ms", "memory", "peak RSS");
     for (const auto &[label, m] : rows) {
         if (scored)
             std::printf("%-10s %8.2f%% %8.2f%% %9.4f", label, m->accuracy * 100, m->top5 * 100, m->loss);
@@ -1248,7 +1246,8 @@ void printMetricsTable(const std::vector<std::pair<const char *, const cw::Varia
             std::printf(" %10.3f / %-9.3f", m->p50Batch64Ms, m->p90Batch64Ms);
         else
             std::printf(" %22s", "-");
-        std::printf(" %12s\n", m->memoryBytes > 0 ? humanBytes(double(m->memoryBytes)).c_str() : "-");
+        std::printf(" %12s %12s\n", m->memoryBytes > 0 ? humanBytes(double(m->memoryBytes)).c_str() : "-",
+                    m->peakRssBytes > 0 ? humanBytes(double(m->peakRssBytes)).c_str() : "-");
     }
     for (const auto &[label, m] : rows)
         if (!m->batch64Skipped.empty())
@@ -2117,40 +2116,15 @@ int cmdProjectDiff(const ProjectDiffArgs &args)
 // error passes through, or is dropped when `quiet`.
 int captureProcess(const std::vector<std::string> &args, std::string *out, bool quiet = false)
 {
-    int pipefd[2];
-    if (::pipe(pipefd) != 0)
-        throw cw::Error(std::string("pipe: ") + std::strerror(errno));
-    std::vector<std::string> strings = args;
-    std::vector<char *> argv;
-    for (std::string &a : strings)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+    cw::ProcessOptions po;
+    po.searchPath = true;
     if (quiet)
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid = -1;
-    const int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(pipefd[1]);
-    if (spawned != 0) {
-        ::close(pipefd[0]);
+        po.stderrTo = cw::ProcessOptions::Stderr::Discard;
+    const cw::ProcessResult r = cw::runProcess(args, po);
+    *out += r.output;
+    if (!r.started || !r.statusKnown)
         return -1;
-    }
-    char buf[4096];
-    for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;)
-        if (n > 0)
-            out->append(buf, size_t(n));
-        else if (errno != EINTR)
-            break;
-    ::close(pipefd[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r.exited ? r.exitCode : 128 + r.signal;
 }
 
 std::string trimmed(std::string s)
@@ -2591,62 +2565,29 @@ void declareReport(CLI::App *cmd, ReportArgs &a)
                 "Rendered by compression-workbench (beside cwb, or $CW_GUI) without a display.");
 }
 
-// compression-workbench: $CW_GUI, else beside this executable, else the one of this build tree.
-std::string guiPath()
-{
-    if (const char *env = std::getenv("CW_GUI"); env && *env)
-        return env;
-    char self[4096];
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        const std::filesystem::path beside = std::filesystem::path(self).parent_path() / "compression-workbench";
-        if (::access(beside.c_str(), X_OK) == 0)
-            return beside.string();
-    }
-    return CW_GUI_BUILD_PATH;
-}
-
 int cmdReport(const ReportArgs &args)
 {
     const std::string ext = cw::fileExtension(args.output);
     if (ext != "pdf" && ext != "html" && ext != "htm")
         throw cw::Error("-o expects a .pdf or .html file name, got '" + args.output + "'");
     cw::loadProject(args.project); // the project's own errors, in cwb's words, before the renderer starts
-    const std::string gui = guiPath();
-    if (::access(gui.c_str(), X_OK) != 0)
-        throw cw::Error("cannot find compression-workbench, which renders reports ('" + gui + "'; set CW_GUI)");
+    // compression-workbench: $CW_GUI, else beside this executable, else the one of this build tree.
+    const std::string gui = cw::siblingExecutable("compression-workbench", "CW_GUI", CW_GUI_BUILD_PATH);
+    if (gui.empty())
+        throw cw::Error("cannot find compression-workbench, which renders reports (install it beside cwb, or set "
+                        "CW_GUI)");
     // Without a display; its standard output (the path it prints) goes nowhere: cwb says what it wrote.
-    std::vector<std::string> env{"QT_QPA_PLATFORM=offscreen"};
+    cw::ProcessOptions po;
+    po.discardStdout = true;
+    po.env.emplace_back("QT_QPA_PLATFORM=offscreen");
     for (char **e = environ; *e; ++e)
         if (std::strncmp(*e, "QT_QPA_PLATFORM=", 16) != 0)
-            env.emplace_back(*e);
-    std::vector<char *> envp;
-    for (std::string &e : env)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argStrings{gui, "--open", args.project, "--report", args.output};
-    std::vector<char *> argv;
-    for (std::string &a : argStrings)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid = -1;
-    const int spawned = posix_spawn(&pid, gui.c_str(), &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0)
-        throw cw::Error(std::string("cannot start the renderer: ") + std::strerror(spawned));
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            throw cw::Error(std::string("cannot wait for the renderer: ") + std::strerror(errno));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw cw::Error("the report was not written (compression-workbench " +
-                        (WIFEXITED(status) ? "exited with " + std::to_string(WEXITSTATUS(status))
-                                           : std::string("was killed by signal ") + std::to_string(WTERMSIG(status))) +
-                        ")");
+            po.env.emplace_back(*e);
+    const cw::ProcessResult r = cw::runProcess({gui, "--open", args.project, "--report", args.output}, po);
+    if (!r.started)
+        throw cw::Error("cannot start the renderer: " + std::string(std::strerror(r.spawnError)));
+    if (!r.exited || r.exitCode != 0)
+        throw cw::Error("the report was not written (compression-workbench ended with " + cw::describeEnd(r) + ")");
     std::error_code ec;
     std::printf("wrote %s (%s)\n", args.output.c_str(),
                 humanBytes(double(std::filesystem::file_size(args.output, ec))).c_str());

@@ -2,7 +2,9 @@
 # The real models of tests/real_models.json against onnxruntime, in one run: operators, file size, whether the
 # engine loads the model, the largest relative L2 error over its outputs (first input variant of the
 # manifest, seeded), and single-thread latency of `cwb bench` and onnxruntime on the same input files,
-# alternating between the two for 3 rounds (median p50). Ratios below 1 mean cwb is faster.
+# alternating between the two for 3 rounds (median p50). Ratios below 1 mean cwb is faster. Peak RSS: the
+# median over the same rounds of each process's peak resident set (cwb bench; node running onnxruntime-node,
+# whose figure includes node's own, about 40 MB: `node -e ''` alone peaks near that).
 # usage: bench/real_models.sh [BUILD_DIR]          (a Markdown table on stdout; docs/models.md keeps it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,16 +49,16 @@ for k, m in enumerate(manifest['models']):
     print(m['name'], paths[m['name']], *args)
 EOF
 
-field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(sys.stdin)['$1'])"; }
+field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))['$1'])" "$2"; }
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 
-echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | int8: output SQNR dB, size ratio |"
-echo "|---|---:|---:|---|---:|---:|---:|---:|---|"
+echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | peak RSS MB, cwb / ort | int8: output SQNR dB, size ratio |"
+echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"
 while read -r name file inputs; do
   read -ra pairs <<<"$inputs"
   size=$(/usr/bin/python3 -c "import os; print('%.1f' % (os.path.getsize('$file') / 1e6))")
   if ! "$cwb" info "$file" --json >"$tmp/info.json" 2>"$tmp/err"; then
-    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | | |"
+    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | | | |"
     continue
   fi
   ops=$(/usr/bin/python3 -c "import json; print(len(json.load(open('$tmp/info.json'))['nodes']))")
@@ -81,12 +83,15 @@ print('%.1e' % worst)")
   # Large models (the 1024x1024 background removal: seconds per run) get fewer iterations.
   its=$iterations; warm=5
   if [ "$(stat -c %s "$file")" -gt 20000000 ]; then its=3; warm=1; fi
-  c=(); o=()
+  c=(); o=(); crss=(); orss=()
   for _ in 1 2 3; do
-    c+=("$("$cwb" bench "$file" "${in_args[@]}" --threads 1 --iterations "$its" --warmup "$warm" --json | field p50_ms)")
-    o+=("$(node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads 1 --iterations "$its" --warmup "$warm" | field p50_ms)")
+    "$cwb" bench "$file" "${in_args[@]}" --threads 1 --iterations "$its" --warmup "$warm" --json >"$tmp/c.json"
+    node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads 1 --iterations "$its" --warmup "$warm" >"$tmp/o.json"
+    c+=("$(field p50_ms "$tmp/c.json")"); crss+=("$(field peak_rss_bytes "$tmp/c.json")")
+    o+=("$(field p50_ms "$tmp/o.json")"); orss+=("$(field peak_rss_bytes "$tmp/o.json")")
   done
   cm=$(median "${c[@]}"); om=$(median "${o[@]}")
+  rss=$(/usr/bin/python3 -c "print('%.0f / %.0f' % ($(median "${crss[@]}") / 1e6, $(median "${orss[@]}") / 1e6))")
   # int8 (docs/recipes/int8.json) calibrated on the manifest's compression data, compared with the base on it.
   compress=$(cat "$tmp/$name.compress")
   if [[ "$compress" == pending:* ]]; then
@@ -99,5 +104,5 @@ import json, os, sys
 f = json.load(sys.stdin)['outputs'][0]
 print('%.1f, %.2f' % (float(f['sqnr_db']), os.path.getsize('$tmp/int8.onnx') / os.path.getsize('$file')))")
   fi
-  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") | $int8 |"
+  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") | $rss | $int8 |"
 done <"$tmp/models"

@@ -974,6 +974,10 @@ private slots:
         QCOMPARE(m.p50Batch64Ms, v.metrics.p50Batch64Ms);
         QCOMPARE(m.p90Batch64Ms, v.metrics.p90Batch64Ms);
         QCOMPARE(m.threads, v.metrics.threads);
+        // A process that loaded the variant holds at least its file's worth (test_evaluate checks the figure).
+        QVERIFY2(v.metrics.peakRssBytes > v.metrics.fileBytes, qPrintable(QString::number(v.metrics.peakRssBytes)));
+        QCOMPARE(m.peakRssBytes, v.metrics.peakRssBytes);
+        QCOMPARE(m.memoryBytes, v.metrics.memoryBytes);
         QCOMPARE(int(m.fidelity.size()), int(v.metrics.fidelity.size()));
         QCOMPARE(m.fidelity.front().sqnrDb, v.metrics.fidelity.front().sqnrDb);
         QCOMPARE(m.fidelity.front().top1Agreement, v.metrics.fidelity.front().top1Agreement);

@@ -4,7 +4,10 @@
 // models with several inputs and symbolic dimensions: shapes resolved across inputs, data per dtype, errors.
 #include <QtTest>
 
+#include <QTemporaryDir>
+
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "core/analysis/evaluate.h"
@@ -12,6 +15,7 @@
 #include "core/base/error.h"
 #include "core/graph/graph.h"
 #include "core/io/dataset.h"
+#include "core/io/model_io.h"
 #include "core/runtime/session.h"
 #include "testutil.h"
 
@@ -194,6 +198,7 @@ private slots:
     void conformBatchToInput();
     void fixedBatchModelEvaluatedOneByOne();
     void sampleShapeForLatency();
+    void peakRssInOwnProcess();
 };
 
 void TestEvaluate::handComputed_data()
@@ -884,6 +889,68 @@ void TestEvaluate::memoryMeasured()
     q.graph.initializers["w_zp"] = Tensor::fromFloats({}, {0.f}).castTo(DType::Int8);
     q.graph.nodes.insert(q.graph.nodes.begin(), Node{"dq", "DequantizeLinear", "", {"w_q", "w_scale", "w_zp"}, {"w"}, {}});
     QCOMPARE(Session(q, SessionOptions{1}).constantBytes(), int64_t(256 + 4 + 1 + 1024));
+}
+
+// measureRunPeakRss runs `cwb bench` on the saved model in a process of its own: the figure follows the model's
+// weights (64 MiB more weights, about that much more memory) and not the measuring process (which holds 384 MiB
+// here); the child gets the inputs the benchmark resolved, symbol sizes, values and given data included.
+void TestEvaluate::peakRssInOwnProcess()
+{
+    QTemporaryDir dir;
+    const auto saved = [&](const char *name, int64_t columns) {
+        Model m;
+        m.graph.inputs.push_back({"x", DType::Float32, {-1, 1024}, true, {"batch", ""}});
+        m.graph.outputs.push_back({"y", DType::Float32, {-1, columns}, true, {"batch", ""}});
+        std::vector<float> w(size_t(1024 * columns));
+        for (size_t i = 0; i < w.size(); ++i)
+            w[i] = float(i % 1013) / 1013.f; // not a constant: a file format could store that in a few bytes
+        m.graph.initializers["w"] = Tensor::fromFloats({1024, columns}, w);
+        m.graph.nodes = {Node{"mm", "MatMul", "", {"x", "w"}, {"y"}, {}}};
+        const std::string path = dir.filePath(name).toStdString();
+        saveModel(m, path);
+        return std::make_pair(m, path);
+    };
+    const auto [small, smallPath] = saved("small.h5", 16);    // 64 KiB of weights
+    const auto [large, largePath] = saved("large.h5", 16384); // 64 MiB
+    std::vector<char> ballast(384u << 20);                    // this process's own memory, touched
+    std::memset(ballast.data(), 1, ballast.size());
+    BenchOptions bo;
+    bo.threads = 1;
+    bo.iterations = 1;
+    bo.warmup = 0;
+    const uint64_t smallRss = measureRunPeakRss(smallPath, bo, benchmark(small, bo).inputs);
+    const uint64_t largeRss = measureRunPeakRss(largePath, bo, benchmark(large, bo).inputs);
+    const uint64_t MiB = 1 << 20;
+    QVERIFY2(smallRss > 4 * MiB && smallRss < 200 * MiB, qPrintable(QString::number(smallRss / MiB)));
+    QVERIFY2(largeRss > smallRss + 60 * MiB && largeRss < smallRss + 6 * 64 * MiB,
+             qPrintable(QString("%1 vs %2 MiB").arg(largeRss / MiB).arg(smallRss / MiB)));
+    QVERIFY(ballast[12345] == 1);
+
+    // Inputs only the options size: a symbol, a value and given data. The child cannot run without them.
+    Model two;
+    two.graph.inputs = {ValueInfo{"x", DType::Float32, {1, -1}, true, {"", "n"}},
+                        ValueInfo{"s", DType::Float32, {1}, true}};
+    two.graph.outputs.push_back({"y", DType::Float32, {1, -1}, true, {"", "n"}});
+    two.graph.nodes = {Node{"mul", "Mul", "", {"x", "s"}, {"y"}, {}}};
+    const std::string twoPath = dir.filePath("two.h5").toStdString();
+    saveModel(two, twoPath);
+    BenchOptions sized = bo;
+    sized.inputs.shapes["n"] = {500};
+    sized.inputs.values["s"] = 2;
+    QVERIFY(measureRunPeakRss(twoPath, sized, benchmark(two, sized).inputs) > 0);
+    BenchOptions given = bo;
+    given.inputs.tensors["x"] = Tensor::fromFloats({1, 300}, std::vector<float>(300, 1.f));
+    QVERIFY(measureRunPeakRss(twoPath, given, benchmark(two, given).inputs) > 0);
+    QCOMPARE(QDir(dir.path()).entryList(QDir::Files).size(), 3); // the given data's .npy removed again
+    QCOMPARE(measureRunPeakRss(twoPath, bo, {}), uint64_t(0)); // 'n' unsized: the run fails, nothing measured
+
+    // Without cwb nothing is measured; a stop kills the run.
+    qputenv("CW_CWB", "/nonexistent/cwb");
+    QCOMPARE(measureRunPeakRss(smallPath, bo, {}), uint64_t(0));
+    qunsetenv("CW_CWB");
+    StopToken stop;
+    stop.requestStop();
+    QVERIFY_THROWS_EXCEPTION(Cancelled, measureRunPeakRss(largePath, bo, {}, &stop));
 }
 
 QTEST_GUILESS_MAIN(TestEvaluate)

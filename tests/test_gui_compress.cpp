@@ -36,6 +36,7 @@
 #include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
 #include "testutil.h"
+#include "ui/formatting.h"
 #include "ui/mainwindow.h"
 #include "ui/models/recipetablemodel.h"
 #include "ui/views/compressview.h"
@@ -446,6 +447,12 @@ private slots:
                  qPrintable(view.variantModel()->item(1, 4)->text()));
         QVERIFY(view.variantModel()->item(1, 4)->toolTip().contains(QStringLiteral("logits: SQNR")));
         QCOMPARE(view.variantModel()->item(0, 4)->text(), QStringLiteral("—"));
+        // The peak memory of a run of each, measured in a cwb process of its own, in the last column.
+        QVERIFY(v.metrics.peakRssBytes > 0 && view.baseMetrics()->peakRssBytes > 0);
+        const int rss = view.variantModel()->columnCount() - 1;
+        QCOMPARE(view.variantModel()->horizontalHeaderItem(rss)->text(), QStringLiteral("Peak RSS"));
+        QCOMPARE(view.variantModel()->item(1, rss)->text(), formatBytes(v.metrics.peakRssBytes));
+        QVERIFY(view.variantModel()->item(1, rss)->text().endsWith(QStringLiteral("MiB")));
         QVERIFY(!view.logPanel()->toPlainText().isEmpty());
         QCOMPARE(view.progressBar()->value(), 1000);
 

@@ -44,6 +44,7 @@ cw::VariantMetrics metrics(double accuracy, int64_t bytes, double p50)
     m.fileBytes = bytes;
     m.compressionRatio = 1664000.0 / double(bytes);
     m.memoryBytes = 3 * bytes; // round-trips like every other figure
+    m.peakRssBytes = 40 * bytes;
     m.p50Batch1Ms = p50;
     m.p90Batch1Ms = p50 * 1.1;
     m.p50Batch64Ms = p50 * 40;
@@ -246,6 +247,10 @@ void TestProject::recommendation()
     QCOMPARE(r.assessments[1].verdict, cw::Verdict::Red);
     QVERIFY2(QString::fromStdString(r.assessments[1].reason).contains("not comparable"), r.assessments[1].reason.c_str());
     QCOMPARE(cw::onFrontier({&a, &agreeing, &b}, cw::Cost::FileBytes), (std::vector<bool>{true, false, true}));
+    // Peak memory as the cost: measured in proportion to the file here, so the same frontier; unmeasured, none.
+    QCOMPARE(cw::onFrontier({&a, &agreeing, &b}, cw::Cost::PeakRss), (std::vector<bool>{true, false, true}));
+    QCOMPARE(*cw::variantCost(b, cw::Cost::PeakRss), double(b.peakRssBytes));
+    QVERIFY(!cw::variantCost(cw::VariantMetrics{}, cw::Cost::PeakRss));
     QCOMPARE(*cw::qualityDrop(base, b), (0.92 - 0.905) * 100);
     QCOMPARE(*cw::speedup(base, c), 0.06 / 0.05);
 }

@@ -9,7 +9,15 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
 #include "core/base/error.h"
+#include "core/base/process.h"
+#include "core/base/progress.h"
 #include "core/base/rehearse.h"
 #include "core/compress/recipe.h"
 #include "core/io/dataset.h"
@@ -161,6 +169,7 @@ private slots:
     void recipes();
     void recipeLrRoundTrips();
     void crashIsolation();
+    void childProcesses();
     void cli_data();
     void cli();
 
@@ -474,6 +483,84 @@ void TestReliability::cli()
     }
     QCOMPARE(p.exitCode(), 1);
     QVERIFY2(err.contains(message), qPrintable(err));
+}
+
+// runProcess, which the rehearsal, `cwb report` and the peak-memory runs share: what a child wrote and how it
+// ended, and a cancelled child killed and reaped rather than waited for.
+void TestReliability::childProcesses()
+{
+    ProcessOptions capture;
+    capture.stderrTo = ProcessOptions::Stderr::Capture;
+    const ProcessResult r = runProcess({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, capture);
+    QVERIFY(r.started && r.statusKnown && r.exited);
+    QCOMPARE(r.exitCode, 3);
+    QCOMPARE(r.output, std::string("out\n"));
+    QCOMPARE(r.errors, std::string("err\n"));
+    QCOMPARE(describeEnd(r), std::string("exit status 3"));
+
+    ProcessOptions quiet; // standard error dropped, output cut at maxOutput, the executable found on $PATH
+    quiet.stderrTo = ProcessOptions::Stderr::Discard;
+    quiet.searchPath = true;
+    quiet.maxOutput = 1000;
+    const ProcessResult big = runProcess({"sh", "-c", "head -c 100000 /dev/zero; echo lost >&2"}, quiet);
+    QVERIFY(big.exited && big.exitCode == 0);
+    QCOMPARE(big.output.size(), size_t(1000));
+    QVERIFY(big.errors.empty());
+
+    const ProcessResult killed = runProcess({"/bin/sh", "-c", "kill -KILL $$"});
+    QVERIFY(!killed.exited);
+    QCOMPARE(killed.signal, 9);
+    QCOMPARE(describeEnd(killed), std::string("signal 9, Killed"));
+
+    const ProcessResult missing = runProcess({"/nonexistent/cw-helper"});
+    QVERIFY(!missing.started);
+    QCOMPARE(describeEnd(missing), std::string("did not start: No such file or directory"));
+
+    ProcessOptions env; // an environment of its own
+    env.env = {"CW_PROCESS_TEST=42"};
+    QCOMPARE(runProcess({"/bin/sh", "-c", "printf %s \"$CW_PROCESS_TEST\""}, env).output, std::string("42"));
+
+    // Cancel: a child that would sleep for a minute (its output still open) is killed within moments of the
+    // stop, and no zombie stays behind.
+    StopToken stop;
+    ProcessOptions cancellable;
+    cancellable.stop = &stop;
+    QElapsedTimer timer;
+    timer.start();
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        stop.requestStop();
+    });
+    bool cancelled = false;
+    try {
+        runProcess({"/bin/sleep", "60"}, cancellable);
+    } catch (const Cancelled &) {
+        cancelled = true;
+    }
+    stopper.join();
+    QVERIFY(cancelled);
+    QVERIFY2(timer.elapsed() < 10000, qPrintable(QString::number(timer.elapsed())));
+    const pid_t left = waitpid(-1, nullptr, WNOHANG);
+    const int why = errno;
+    QCOMPARE(left, pid_t(-1)); // no child left, not even a zombie
+    QCOMPARE(why, ECHILD);
+
+    // Stopped while the child has closed its output but not ended (it waits with nothing left to read).
+    StopToken stop2;
+    cancellable.stop = &stop2;
+    std::thread stopper2([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        stop2.requestStop();
+    });
+    cancelled = false;
+    try {
+        runProcess({"/bin/sh", "-c", "exec >/dev/null 2>&1; exec sleep 60"}, cancellable);
+    } catch (const Cancelled &) {
+        cancelled = true;
+    }
+    stopper2.join();
+    QVERIFY(cancelled);
+    QCOMPARE(waitpid(-1, nullptr, WNOHANG), pid_t(-1));
 }
 
 QTEST_GUILESS_MAIN(TestReliability)

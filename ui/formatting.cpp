@@ -42,6 +42,13 @@ QString memoryColumnTip()
                        "quantized layer also keeps its float weight) and the most activations alive at once");
 }
 
+QString peakRssColumnTip()
+{
+    return QObject::tr("Peak resident memory of a process that loads the saved variant and runs it once at batch 1 "
+                       "(cwb bench, measured in a process of its own): what running it costs, the program's "
+                       "libraries included");
+}
+
 QString formatMs(double ms)
 {
     return ms <= 0 ? QStringLiteral("—") : QString::number(ms, 'f', ms < 1 ? 3 : ms < 10 ? 2 : 1);

@@ -21,6 +21,7 @@ QString formatBytes(int64_t bytes);           // "1.18 MiB"
 QString formatPercent(double fraction, int decimals = 2); // 0.9123 -> "91.23 %"
 QString formatDb(double db);                  // "17.9 dB", "∞ dB (exact)", "—" for NaN
 QString memoryColumnTip(); // the tooltip of every "Memory" column: what the figure is
+QString peakRssColumnTip(); // the same for every "Peak RSS" column
 QString formatMs(double ms);                  // "0.063", "1.25", "12.3"; "—" for none (<= 0)
 QString formatShape(const cw::Shape &shape);  // "[1, 32, 3, 3]"
 QString formatShape(const cw::ValueInfo &value); // "[batch, 3, height, width]", "?" when unknown

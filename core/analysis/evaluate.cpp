@@ -11,8 +11,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/base/process.h"
 
 namespace cw {
 
@@ -173,6 +178,61 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
     r.peakRssBytes = peakRssBytes();
     r.memoryBytes = session.constantBytes() + session.peakIntermediateBytes(feeds);
     return r;
+}
+
+uint64_t measureRunPeakRss(const std::string &modelPath, const BenchOptions &options,
+                           const std::vector<ResolvedInput> &resolved, const StopToken *stop)
+{
+#ifdef CW_CWB_BUILD_PATH
+    const std::string cwb = siblingExecutable("cwb", "CW_CWB", CW_CWB_BUILD_PATH);
+#else
+    const std::string cwb = siblingExecutable("cwb", "CW_CWB", "");
+#endif
+    if (cwb.empty())
+        return 0;
+    std::vector<std::string> argv{cwb, "bench", modelPath, "--iterations", "1", "--warmup", "0", "--json"};
+    if (options.threads > 0)
+        argv.push_back("--threads=" + std::to_string(options.threads));
+    // Given tensors go to the child as .npy files beside the model; removed when this returns.
+    std::vector<std::filesystem::path> temporaries;
+    struct Remove {
+        std::vector<std::filesystem::path> &paths;
+        ~Remove()
+        {
+            std::error_code ec;
+            for (const auto &p : paths)
+                std::filesystem::remove(p, ec);
+        }
+    } remove{temporaries};
+    for (const ResolvedInput &in : resolved) {
+        if (in.source == FeedSource::Given && options.inputs.tensors.count(in.name)) {
+            temporaries.push_back(modelPath + ".input" + std::to_string(temporaries.size()) + ".npy");
+            writeNpy(options.inputs.tensors.at(in.name), temporaries.back().string());
+            argv.push_back("--input=" + in.name + "=" + temporaries.back().string());
+            continue;
+        }
+        if (in.source == FeedSource::Value && options.inputs.values.count(in.name)) {
+            char number[40];
+            std::snprintf(number, sizeof number, "%.17g", options.inputs.values.at(in.name));
+            argv.push_back("--value=" + in.name + "=" + number);
+        }
+        if (!in.shape.empty()) {
+            std::string dims;
+            for (const int64_t d : in.shape)
+                dims += (dims.empty() ? "" : ",") + std::to_string(d);
+            argv.push_back("--shape=" + in.name + "=" + dims);
+        }
+    }
+    ProcessOptions po;
+    po.stderrTo = ProcessOptions::Stderr::Discard;
+    po.stop = stop;
+    const ProcessResult r = runProcess(argv, po);
+    if (!r.exited || r.exitCode != 0)
+        return 0;
+    const nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
+    if (!j.is_object() || !j.contains("peak_rss_bytes") || !j["peak_rss_bytes"].is_number_unsigned())
+        return 0;
+    return j["peak_rss_bytes"].get<uint64_t>();
 }
 
 } // namespace cw

@@ -78,4 +78,13 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
 // The inputs benchmark() would make, without running anything (to check options before long work).
 FeedPlan planBenchmark(const Model &model, const BenchOptions &options);
 
+// The peak resident set of a fresh process that loads the model file at `modelPath` and runs it once: `cwb bench
+// PATH --iterations 1 --warmup 0` with options.threads and the inputs `resolved` (what a benchmark() of the same
+// options fed: the shape of each random input, each value, each given tensor), so the figure is the model's own
+// and not that of the process measuring it. cwb is $CW_CWB, else beside the running executable, else the build
+// tree's. Returns 0 when cwb cannot be found or the run fails; kills the child and throws cw::Cancelled when
+// `stop` is set while it runs.
+uint64_t measureRunPeakRss(const std::string &modelPath, const BenchOptions &options,
+                           const std::vector<ResolvedInput> &resolved, const StopToken *stop = nullptr);
+
 } // namespace cw

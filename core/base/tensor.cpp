@@ -410,8 +410,21 @@ uint64_t liveTensorBytes()
     return g_liveBytes.load(std::memory_order_relaxed);
 }
 
+// VmHWM, the high-water mark of this process's own address space. Not getrusage's ru_maxrss: Linux carries that
+// across execve from the address space it replaces, which for a child started by posix_spawn (vfork semantics)
+// is the parent's, so a small child of a large program would report the program's peak.
 uint64_t peakRssBytes()
 {
+    if (FILE *status = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        unsigned long long kib = 0;
+        bool found = false;
+        while (!found && std::fgets(line, sizeof line, status))
+            found = std::sscanf(line, "VmHWM: %llu kB", &kib) == 1;
+        std::fclose(status);
+        if (found)
+            return uint64_t(kib) * 1024;
+    }
     rusage usage{};
     return getrusage(RUSAGE_SELF, &usage) == 0 ? uint64_t(usage.ru_maxrss) * 1024 : 0; // ru_maxrss is in KiB
 }

@@ -81,7 +81,7 @@ uint64_t memoryBudget();
 void setMemoryBudget(uint64_t bytes);
 // Bytes held by all tensor buffers alive now (what the budget's total counts).
 uint64_t liveTensorBytes();
-// The process's peak resident set size so far, in bytes (getrusage's ru_maxrss): what `cwb bench` reports.
+// The process's peak resident set size so far, in bytes (VmHWM of /proc/self/status): what `cwb bench` reports.
 uint64_t peakRssBytes();
 // cw::Error "<what> needs N bytes, more than the memory budget of M bytes (...)" when bytes > memoryBudget().
 void checkMemoryBudget(uint64_t bytes, const std::string &what);

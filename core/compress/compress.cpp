@@ -184,27 +184,49 @@ std::string shortFloat(double v)
     return buf;
 }
 
+// The model saved to a temporary file, removed again when this goes out of scope.
+class SavedCopy {
+public:
+    SavedCopy(const Model &model, const std::string &extension)
+    {
+        static std::atomic<int> counter{0};
+        m_path = (std::filesystem::temp_directory_path() / ("cw-size-" + std::to_string(::getpid()) + "-" +
+                                                            std::to_string(counter.fetch_add(1)) + "." + extension))
+                     .string();
+        try {
+            saveModel(model, m_path);
+        } catch (...) {
+            std::error_code ec;
+            std::filesystem::remove(m_path, ec);
+            throw;
+        }
+    }
+    ~SavedCopy()
+    {
+        std::error_code ec;
+        std::filesystem::remove(m_path, ec);
+    }
+    SavedCopy(const SavedCopy &) = delete;
+    SavedCopy &operator=(const SavedCopy &) = delete;
+    const std::string &path() const { return m_path; }
+    int64_t bytes() const
+    {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(m_path, ec);
+        if (ec)
+            throw Error("cannot measure the saved size of the model: " + ec.message());
+        return int64_t(size);
+    }
+
+private:
+    std::string m_path;
+};
+
 } // namespace
 
 int64_t savedSizeBytes(const Model &model, const std::string &extension)
 {
-    static std::atomic<int> counter{0};
-    const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                       ("cw-size-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter.fetch_add(1)) + "." + extension);
-    try {
-        saveModel(model, path.string());
-    } catch (...) {
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
-        throw;
-    }
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    std::filesystem::remove(path, ec);
-    if (ec)
-        throw Error("cannot measure the saved size of the model: " + ec.message());
-    return int64_t(size);
+    return SavedCopy(model, extension).bytes();
 }
 
 std::string metricsToJson(const VariantMetrics &m, int indent)
@@ -225,6 +247,7 @@ std::string metricsToJson(const VariantMetrics &m, int indent)
                                        : ojson{{"skipped", m.batch64Skipped}}}};
     j["threads"] = m.threads;
     j["memory_bytes"] = m.memoryBytes > 0 ? ojson(m.memoryBytes) : ojson(nullptr);
+    j["peak_rss_bytes"] = m.peakRssBytes > 0 ? ojson(m.peakRssBytes) : ojson(nullptr);
     if (!m.fidelity.empty())
         j["fidelity"] = ojson::parse(fidelityToJson(m.fidelity)).at("outputs");
     return j.dump(indent);
@@ -261,6 +284,8 @@ VariantMetrics metricsFromJson(const std::string &text)
         }
         m.threads = j.contains("threads") ? int(std::clamp<int64_t>(count(j, "threads"), 1, 4096)) : 1;
         m.memoryBytes = j.contains("memory_bytes") && !j["memory_bytes"].is_null() ? count(j, "memory_bytes") : 0;
+        m.peakRssBytes =
+            j.contains("peak_rss_bytes") && !j["peak_rss_bytes"].is_null() ? count(j, "peak_rss_bytes") : 0;
         if (j.contains("fidelity"))
             m.fidelity = fidelityFromJson(nlohmann::json{{"outputs", j.at("fidelity")}}.dump());
     } catch (const nlohmann::json::exception &e) {
@@ -291,7 +316,8 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
                             const ProgressFn &progress, const StopToken *stop)
 {
     VariantMetrics m;
-    m.fileBytes = savedSizeBytes(model);
+    const SavedCopy saved(model, "h5"); // its size, and the file the peak-memory run loads
+    m.fileBytes = saved.bytes();
     try { // the size a user gets from Export… as ONNX, which stores integer weights unpacked
         m.onnxBytes = savedSizeBytes(model, "onnx");
     } catch (const Error &e) {
@@ -309,12 +335,15 @@ VariantMetrics measureModel(const Model &model, const Dataset *eval, const Compr
         m.samples = r.samples;
     }
     checkStop(stop);
-    const BenchResult b1 = benchmark(model, measureBenchOptions(model.graph, options, eval, 1),
-                                     progressSlice(progress, 0.6, 0.8, "latency, batch 1"), stop);
+    const BenchOptions batch1 = measureBenchOptions(model.graph, options, eval, 1);
+    const BenchResult b1 = benchmark(model, batch1, progressSlice(progress, 0.6, 0.75, "latency, batch 1"), stop);
     m.p50Batch1Ms = b1.p50Ms;
     m.p90Batch1Ms = b1.p90Ms;
     m.memoryBytes = b1.memoryBytes;
     m.threads = b1.threads;
+    if (progress)
+        progress(0.75, "peak memory of a run");
+    m.peakRssBytes = int64_t(measureRunPeakRss(saved.path(), batch1, b1.inputs, stop));
     try {
         const BenchResult b64 = benchmark(model, measureBenchOptions(model.graph, options, eval, 64),
                                           progressSlice(progress, 0.8, 1.0, "latency, batch 64"), stop);

@@ -40,6 +40,9 @@ struct VariantMetrics {
     double p50Batch1Ms = 0, p90Batch1Ms = 0;
     double p50Batch64Ms = 0, p90Batch64Ms = 0;
     int64_t memoryBytes = 0;       // peak memory of a batch-1 run (BenchResult::memoryBytes); 0: not measured
+    // Peak resident set of a fresh `cwb bench` process that loads the saved variant and runs it once at batch 1
+    // (measureRunPeakRss): what running the variant costs a process, libraries included. 0: not measured.
+    int64_t peakRssBytes = 0;
     // Why batch 64 was not timed (a model whose graph fixes batch 1 inside, inputs whose batch cannot follow);
     // "" when it was.
     std::string batch64Skipped;

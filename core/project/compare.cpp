@@ -73,6 +73,7 @@ std::string costName(Cost cost)
     case Cost::FileBytes: return "file size";
     case Cost::LatencyBatch1: return "latency (batch 1)";
     case Cost::LatencyBatch64: return "latency (batch 64)";
+    case Cost::PeakRss: return "peak memory (RSS)";
     }
     return {};
 }
@@ -84,6 +85,7 @@ std::optional<double> variantCost(const VariantMetrics &m, Cost cost)
     case Cost::LatencyBatch1: return m.p50Batch1Ms > 0 ? std::optional<double>(m.p50Batch1Ms) : std::nullopt;
     case Cost::LatencyBatch64:
         return m.batch64Skipped.empty() && m.p50Batch64Ms > 0 ? std::optional<double>(m.p50Batch64Ms) : std::nullopt;
+    case Cost::PeakRss: return m.peakRssBytes > 0 ? std::optional<double>(double(m.peakRssBytes)) : std::nullopt;
     }
     return std::nullopt;
 }

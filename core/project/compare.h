@@ -31,8 +31,9 @@ std::optional<double> qualityDrop(const VariantMetrics &base, const VariantMetri
 // How many times as fast as the base at batch 1 (p50); nullopt when either was not timed.
 std::optional<double> speedup(const VariantMetrics &base, const VariantMetrics &variant);
 
-enum class Cost { FileBytes, LatencyBatch1, LatencyBatch64 };
-std::string costName(Cost cost); // "file size", "latency (batch 1)", "latency (batch 64)"
+enum class Cost { FileBytes, LatencyBatch1, LatencyBatch64, PeakRss };
+// "file size", "latency (batch 1)", "latency (batch 64)", "peak memory (RSS)"
+std::string costName(Cost cost);
 // The cost of a measured variant; nullopt when it was not measured (batch 64 skipped, say).
 std::optional<double> variantCost(const VariantMetrics &metrics, Cost cost);
 

@@ -93,7 +93,8 @@ std::string table(const std::vector<std::string> &header, const std::vector<Row>
 
 std::string memoryText(const VariantMetrics &m)
 {
-    return m.memoryBytes > 0 ? humanBytes(double(m.memoryBytes)) : "—";
+    const std::string engine = m.memoryBytes > 0 ? humanBytes(double(m.memoryBytes)) : "—";
+    return m.peakRssBytes > 0 ? engine + "<br>RSS " + humanBytes(double(m.peakRssBytes)) : engine;
 }
 
 std::string qualityText(const Quality &q)
@@ -275,7 +276,7 @@ std::string reportHtml(const Project &p, const std::string &projectName)
              "sparse weights stored sparse), the size the limits and charts use; ONNX: exported as ONNX (integer "
              "weights one byte each, pruned weights dense). Latency p50 / p90 in ms, measured on the machine named "
              "under Reproducibility. Memory: the peak of a batch-1 run, measured (the weights as the engine holds them "
-             "and the most activations alive at once). SQNR: the first output against the base on the evaluation "
+             "and the most activations alive at once); below it, RSS: the peak resident memory of a process that loads the saved variant and runs it once at batch 1 (cwb bench), libraries included. SQNR: the first output against the base on the evaluation "
              "data.</p>\n" +
              table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File (.h5)", "ONNX", "Batch 1 ms", "Batch 64 ms",
                     "Memory", "Pareto"},

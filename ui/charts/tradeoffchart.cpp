@@ -171,7 +171,7 @@ void TradeoffChart::setData(cw::Cost cost, cw::QualityKind quality, const std::v
             maxCost = std::max(maxCost, p->cost);
     QString unit = QStringLiteral("ms");
     m_costScale = 1;
-    if (cost == cw::Cost::FileBytes) {
+    if (cost == cw::Cost::FileBytes || cost == cw::Cost::PeakRss) {
         const bool mib = maxCost >= 4.0 * 1024 * 1024;
         m_costScale = mib ? 1024.0 * 1024 : 1024.0;
         unit = mib ? QStringLiteral("MiB") : QStringLiteral("KiB");

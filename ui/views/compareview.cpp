@@ -82,7 +82,8 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
     m_cost->addItem(tr("File size"), int(cw::Cost::FileBytes));
     m_cost->addItem(tr("Latency, batch 1"), int(cw::Cost::LatencyBatch1));
     m_cost->addItem(tr("Latency, batch 64"), int(cw::Cost::LatencyBatch64));
-    m_cost->setCurrentIndex(qBound(0, QSettings().value(QLatin1String(kCostKey), 0).toInt(), 2));
+    m_cost->addItem(tr("Peak memory (RSS)"), int(cw::Cost::PeakRss));
+    m_cost->setCurrentIndex(qBound(0, QSettings().value(QLatin1String(kCostKey), 0).toInt(), m_cost->count() - 1));
     connect(m_cost, &QComboBox::currentIndexChanged, this, [this](int index) {
         QSettings().setValue(QLatin1String(kCostKey), index);
         refresh();
@@ -112,8 +113,10 @@ CompareView::CompareView(ProjectDocument *document, QWidget *parent) : QWidget(p
     m_model = new QStandardItemModel(0, ColumnCount, this);
     m_model->setHorizontalHeaderLabels({tr("Variant"), tr("Origin"), tr("Recipe"), tr("Quality"), tr("Drop"),
                                         tr("File (.h5)"), tr("ONNX"), tr("Smaller"), tr("Batch 1 ms"),
-                                        tr("Batch 64 ms"), tr("Memory"), tr("Pareto"), tr("Verdict")});
+                                        tr("Batch 64 ms"), tr("Memory"), tr("Peak RSS"), tr("Pareto"),
+                                        tr("Verdict")});
     m_model->horizontalHeaderItem(CMemory)->setToolTip(memoryColumnTip());
+    m_model->horizontalHeaderItem(CPeakRss)->setToolTip(peakRssColumnTip());
     m_model->horizontalHeaderItem(CFile)->setToolTip(tr("Bytes of the variant saved in the native .h5 format (the size "
                                                         "the chart, the limits and \"Smaller\" use)"));
     m_model->horizontalHeaderItem(COnnx)->setToolTip(tr("Bytes of the variant exported as ONNX: integer weights one "
@@ -350,6 +353,7 @@ void CompareView::refresh()
             item(formatMs(m.p50Batch1Ms)),
             item(m.batch64Skipped.empty() ? formatMs(m.p50Batch64Ms) : QStringLiteral("—")),
             item(measured && m.memoryBytes > 0 ? formatBytes(m.memoryBytes) : QStringLiteral("—")),
+            item(measured && m.peakRssBytes > 0 ? formatBytes(m.peakRssBytes) : QStringLiteral("—")),
             item(pareto.isEmpty() ? QStringLiteral("—") : pareto.join(QStringLiteral(", ")), false),
             item(QStringLiteral("%1: %2").arg(QString::fromStdString(cw::verdictName(a.verdict)),
                                               QString::fromStdString(a.reason)),

@@ -39,7 +39,7 @@ class CompareView : public QWidget {
     Q_OBJECT
 public:
     enum Column { CName, COrigin, CRecipe, CQuality, CDrop, CFile, COnnx, CSmaller, CBatch1, CBatch64, CMemory,
-                  CPareto, CVerdict, ColumnCount };
+                  CPeakRss, CPareto, CVerdict, ColumnCount };
 
     explicit CompareView(ProjectDocument *document, QWidget *parent = nullptr);
 

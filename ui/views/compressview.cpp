@@ -70,7 +70,7 @@ const char kVariantDirKey[] = "lastDirs/variant";
 
 enum VariantColumn {
     VName, VRecipe, VAccuracy, VDrop, VSqnr, VTop5, VLoss, VSize, VOnnx, VRatio, VP50b1, VP90b1, VP50b64, VP90b64,
-    VMemory, VCount
+    VMemory, VPeakRss, VCount
 };
 
 QString dirSetting(const char *key)
@@ -410,8 +410,10 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_variantModel = new QStandardItemModel(0, VCount, this);
     m_variantModel->setHorizontalHeaderLabels({tr("Variant"), tr("Recipe"), tr("Accuracy"), tr("Drop"), tr("Output SQNR"), tr("Top-5"),
                                                tr("Loss"), tr("File (.h5)"), tr("ONNX"), tr("Ratio"), tr("p50 b1"),
-                                               tr("p90 b1"), tr("p50 b64"), tr("p90 b64"), tr("Memory")});
+                                               tr("p90 b1"), tr("p50 b64"), tr("p90 b64"), tr("Memory"),
+                                               tr("Peak RSS")});
     m_variantModel->horizontalHeaderItem(VMemory)->setToolTip(memoryColumnTip());
+    m_variantModel->horizontalHeaderItem(VPeakRss)->setToolTip(peakRssColumnTip());
     m_variantModel->horizontalHeaderItem(VSize)->setToolTip(tr("Saved in the workbench's .h5 format (bit-packed integer "
                                                                "weights, sparse weights stored sparse)"));
     m_variantModel->horizontalHeaderItem(VOnnx)->setToolTip(tr("Exported as ONNX (Export…): integer weights one byte "
@@ -1261,7 +1263,8 @@ void CompressView::updateVariants()
                 cell->setToolTip(tr("Not timed at batch 64: %1").arg(QString::fromStdString(m.batch64Skipped).toHtmlEscaped()));
             items << cell;
         }
-        items << item(m.memoryBytes > 0 ? formatBytes(m.memoryBytes) : QStringLiteral("—"));
+        items << item(m.memoryBytes > 0 ? formatBytes(m.memoryBytes) : QStringLiteral("—"))
+              << item(m.peakRssBytes > 0 ? formatBytes(m.peakRssBytes) : QStringLiteral("—"));
         if (isBase)
             for (QStandardItem *i : items)
                 i->setForeground(QPalette().color(QPalette::Disabled, QPalette::Text));
