@@ -23,6 +23,7 @@
 #include "core/project/project.h"
 #include "tests/testutil.h"
 #include "ui/charts/tradeoffchart.h"
+#include "ui/formatting.h"
 #include "ui/mainwindow.h"
 #include "ui/projectdocument.h"
 #include "ui/views/compareview.h"
@@ -58,6 +59,7 @@ VariantMetrics metrics(double accuracy, int64_t bytes, double p50)
     m.p90Batch1Ms = p50;
     m.p50Batch64Ms = p50 * 40;
     m.p90Batch64Ms = p50 * 40;
+    m.peakRssBytes = 30 * 1024 * 1024 + bytes; // a process of 30 MiB plus the weights
     return m;
 }
 
@@ -319,6 +321,11 @@ private slots:
         // Latency as the cost: d (0.07 ms) is beaten; c is the fastest.
         compare->setCost(Cost::LatencyBatch1);
         QCOMPARE(compare->chart()->plot()->xAxis->label(), QStringLiteral("latency (batch 1) (ms)"));
+        // Peak memory as the cost: every variant plotted, in MiB; the table's column beside the engine's memory.
+        compare->setCost(Cost::PeakRss);
+        QCOMPARE(compare->chart()->pointCount(), 4);
+        QCOMPARE(compare->chart()->plot()->xAxis->label(), QStringLiteral("peak memory (RSS) (MiB)"));
+        QCOMPARE(table->item(1, CompareView::CPeakRss)->text(), formatBytes(30 * 1024 * 1024 + 180000));
     }
 
     // The project open in the window while `cwb compress --project` adds to its file: saving keeps that variant
