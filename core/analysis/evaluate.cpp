@@ -183,11 +183,7 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
 uint64_t measureRunPeakRss(const std::string &modelPath, const BenchOptions &options,
                            const std::vector<ResolvedInput> &resolved, const StopToken *stop)
 {
-#ifdef CW_CWB_BUILD_PATH
     const std::string cwb = siblingExecutable("cwb", "CW_CWB", CW_CWB_BUILD_PATH);
-#else
-    const std::string cwb = siblingExecutable("cwb", "CW_CWB", "");
-#endif
     if (cwb.empty())
         return 0;
     std::vector<std::string> argv{cwb, "bench", modelPath, "--iterations", "1", "--warmup", "0", "--json"};

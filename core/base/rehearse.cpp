@@ -21,11 +21,7 @@ void runHelper(RehearsalKind kind, const std::string &path, const std::string &s
 {
     if (g_disabled.load())
         return;
-#ifdef CW_H5CHECK_BUILD_PATH
     const std::string helper = siblingExecutable("cw-h5check", "CW_H5CHECK", CW_H5CHECK_BUILD_PATH);
-#else
-    const std::string helper = siblingExecutable("cw-h5check", "CW_H5CHECK", "");
-#endif
     if (helper.empty())
         return;
     ProcessOptions options;
