@@ -31,14 +31,8 @@ namespace {
 
 using Pair = lmtestutil::VocabPair;
 
-// A sanitizer build (installers/setup.sh sanitize or tsan): there the Brown corpus text is its first megabyte.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-constexpr bool kSanitized = __has_feature(address_sanitizer) || __has_feature(thread_sanitizer);
-#else
-constexpr bool kSanitized = false;
-#endif
+// In a sanitizer build (testutil::kSanitized) the Brown corpus text is its first megabyte.
+using testutil::kSanitized;
 
 // Text for a failure message: control characters escaped.
 QString shown(const std::string &s)

@@ -33,6 +33,15 @@
 
 namespace testutil {
 
+// A sanitizer build (installers/setup.sh sanitize or tsan): slower, and with more memory per process.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+constexpr bool kSanitized = __has_feature(address_sanitizer) || __has_feature(thread_sanitizer);
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // Runs `body` and returns the cw::Error message it throws ("" when it does not throw).
 inline QString errorOf(const std::function<void()> &body)
 {
