@@ -908,7 +908,8 @@ void addLowHalf(int32_t *acc, const int32_t *low, size_t count)
 // weights (the gemm's activation zero-point compensation).
 struct PackedWeights {
     dnnl::memory packed;
-    // With pairsSaturate(): `packed` holds the split's first half h, `packedLow` the second l (w = h + l).
+    // With pairsSaturate() and a weight beyond ±64: `packed` holds the split's first half h, `packedLow` the
+    // second l (w = h + l).
     bool split = false;
     dnnl::memory packedLow;
     std::shared_ptr<const std::vector<int32_t>> sums; // per output (of w itself)
@@ -955,7 +956,8 @@ struct WeightCache {
             return packed;
         };
         const auto *q = plainCopy.data<int8_t>();
-        if (pairsSaturate()) {
+        // Weights within [-64, 64] cannot saturate a pair (the window sums' all-ones weights, narrow ranges).
+        if (pairsSaturate() && std::any_of(q, q + plainCopy.numel(), [](int8_t v) { return v < -64 || v > 64; })) {
             Tensor high = plainCopy.clone(), low = plainCopy.clone();
             int8_t *h = high.data<int8_t>(), *l = low.data<int8_t>();
             for (int64_t i = 0; i < plainCopy.numel(); ++i) {
