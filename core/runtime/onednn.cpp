@@ -249,7 +249,7 @@ private:
         // there are 16 input channels per group; with fewer, the plain layout (oneDNN's im2col + JIT gemm)
         // wins because a blocked input would be mostly padding. On a CPU without AVX-512, oneDNN's direct
         // convolution (jit:avx2) takes blocks of 8 channels and has only a reference implementation for 16:
-        // nChw8c there (openwakeword's embedding model on an AVX2 machine: 5.5 -> 3.7 ms, where every
+        // nChw8c there (openwakeword's embedding model on an AVX2 machine: 5.5 -> 3.6 ms, where every
         // convolution had fallen back to the gemm path). Reference implementations are refused: the engine's
         // own im2col path is faster than them.
         std::vector<tag> layouts;
