@@ -1544,10 +1544,10 @@ struct DistillArgs {
     std::optional<float> alpha;
     float temperature = 4.f, featureWeight = 1.f, lr = 1e-3f;
     std::vector<std::string> features;
-    int epochs = 2;
+    int epochs = 2, augmentShift = 0;
     int64_t batch = 64, trainLimit = 0;
     uint64_t seed = 1;
-    bool fresh = false, dropBlocks = false, noMeasure = false, json = false;
+    bool fresh = false, dropBlocks = false, noMeasure = false, json = false, augmentFlip = false;
     cw::CompressOptions options;
     PreprocessArgs preprocess;
 };
@@ -1597,6 +1597,10 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
     cmd->add_option("--lr", a.lr, "peak learning rate (Adam, cosine decay)")->check(kPositiveNumber)->capture_default_str();
     cmd->add_option("--batch", a.batch, "samples per step")->check(kPositive)->capture_default_str();
     cmd->add_option("--seed", a.seed, "shuffling and initialisation seed")->capture_default_str();
+    cmd->add_option("--augment-shift", a.augmentShift,
+                    "shift each training image by up to N pixels (zero fill); the teacher sees the same images")
+        ->check(CLI::Range(0, 64));
+    cmd->add_flag("--augment-flip", a.augmentFlip, "mirror each training image left-right with probability 1/2");
     addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all)");
     cmd->add_option("--train-limit", a.trainLimit, "train on the first N samples only (0: all)")->check(kNonNegative);
     addThreads(cmd, a.options.threads, "worker threads for training and evaluation (default: all cores)");
@@ -1676,6 +1680,8 @@ DistillRun runDistill(const DistillArgs &args, const cw::Model &teacher, const c
     options.train.lr = args.lr;
     options.train.batchSize = args.batch;
     options.train.seed = args.seed;
+    options.train.augment.shift = args.augmentShift;
+    options.train.augment.flip = args.augmentFlip;
     options.train.threads = args.options.threads;
     options.measure = args.options;
     options.measure.measure = !args.noMeasure;

@@ -124,12 +124,15 @@ private slots:
     {
         // Distill → Run on Cluster… writes the form's distillation as a plan of one item (cwb distill's arguments, the
         // threads the tab's job uses); the shard's student, imported through File → Import Results, is the student the
-        // tab trains: the same weights, so the same file size and fidelity to the teacher.
+        // tab trains: the same weights, so the same file size and fidelity to the teacher. Augmentation is on, so
+        // its settings travel too.
         QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-distill-cluster-XXXXXX"));
         QVERIFY(dir.isValid());
         MainWindow window;
         openDemo(window);
         DistillView *view = window.distillView();
+        view->findChild<QSpinBox *>(QStringLiteral("augmentShift"))->setValue(1);
+        view->findChild<QCheckBox *>(QStringLiteral("augmentFlip"))->setChecked(true);
         QVERIFY(view->clusterButton()->isEnabled());
         view->clusterButton()->click();
         ClusterDialog *dialog = window.clusterDialog();
@@ -157,6 +160,10 @@ private slots:
         QCOMPARE(variants[1].variant.name, std::string("distilled"));
         QVERIFY2(variants[1].provenance.command.rfind("cwb distill demo --slim 0.5 ", 0) == 0,
                  variants[1].provenance.command.c_str());
+        QVERIFY2(variants[1].provenance.command.find(" --augment-shift 1 --augment-flip ") != std::string::npos,
+                 variants[1].provenance.command.c_str());
+        QVERIFY(variants[0].variant.model.analysis.at("distillation").find(R"("augment":{"shift":1,"flip":true})") !=
+                std::string::npos);
         QCOMPARE(weightsFingerprint(variants[1].variant.model), weightsFingerprint(variants[0].variant.model));
         const cw::VariantMetrics &here = variants[0].variant.metrics, &there = variants[1].variant.metrics;
         QCOMPARE(there.fileBytes, here.fileBytes);
@@ -231,12 +238,15 @@ private slots:
             view.temperatureSpin()->setValue(6.5);
             view.alphaSpin()->setValue(0.9);
             view.featuresEdit()->setText(QStringLiteral("conv2"));
+            view.findChild<QSpinBox *>(QStringLiteral("augmentShift"))->setValue(3);
         }
         DistillView view;
         QCOMPARE(view.temperatureSpin()->value(), 6.5);
         QCOMPARE(view.alphaSpin()->value(), 0.9);
         QCOMPARE(view.featuresEdit()->text(), QStringLiteral("conv2"));
         QCOMPARE(view.jobOptions().distill.features, std::vector<std::string>{"conv2"});
+        QCOMPARE(view.jobOptions().train.augment.shift, 3);
+        view.findChild<QSpinBox *>(QStringLiteral("augmentShift"))->setValue(0); // the other tests train without
     }
 };
 

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
+#include <tuple>
 
 #include "core/base/error.h"
 #include "core/graph/transform.h"
@@ -416,6 +418,88 @@ private slots:
         const Tensor x = memory.batch(0, 8);
         const QString mm = testutil::mismatch(Session(a, SessionOptions{1}).run(x), Session(b, SessionOptions{1}).run(x), 0, 0);
         QVERIFY2(mm.isEmpty(), qPrintable(mm));
+    }
+
+    // Every augmented sample is its input moved by some (dy, dx) within the shift, zero-filled, and mirrored or
+    // not (found by trying every candidate against a reference computed here); over 2000 samples every shift and
+    // both mirror states occur. Shift 0 without flip changes nothing; anything but [N, C, H, W] is refused.
+    void augmentationShiftsAndMirrors_data()
+    {
+        QTest::addColumn<int>("shift");
+        QTest::addColumn<bool>("flip");
+        QTest::newRow("shift 2 + flip") << 2 << true;
+        QTest::newRow("shift 1") << 1 << false;
+        QTest::newRow("flip") << 0 << true;
+        QTest::newRow("none") << 0 << false;
+    }
+    void augmentationShiftsAndMirrors()
+    {
+        QFETCH(int, shift);
+        QFETCH(bool, flip);
+        const int64_t N = 2000, C = 2, H = 5, W = 6;
+        const Tensor x = testutil::randomTensor({N, C, H, W}, 3, 0.5f, 1.5f); // no zeros: a moved pixel is visible
+        TrainOptions::Augment augment;
+        augment.shift = shift;
+        augment.flip = flip;
+        uint64_t rng = 11;
+        const Tensor y = augmentBatch(x, augment, rng);
+        QCOMPARE(y.shape(), x.shape());
+        std::set<std::tuple<int, int, bool>> seen;
+        for (int64_t n = 0; n < N; ++n) {
+            bool matched = false;
+            for (int dy = -shift; dy <= shift && !matched; ++dy)
+                for (int dx = -shift; dx <= shift && !matched; ++dx)
+                    for (bool mirror : {false, true}) {
+                        if (mirror && !flip)
+                            continue;
+                        bool same = true;
+                        for (int64_t c = 0; c < C && same; ++c)
+                            for (int64_t h = 0; h < H && same; ++h)
+                                for (int64_t w = 0; w < W && same; ++w) {
+                                    const int64_t sh = h - dy, sw = (mirror ? W - 1 - w : w) - dx;
+                                    const float expected = (sh >= 0 && sh < H && sw >= 0 && sw < W)
+                                                               ? x.f32()[((n * C + c) * H + sh) * W + sw]
+                                                               : 0.f;
+                                    same = y.f32()[((n * C + c) * H + h) * W + w] == expected;
+                                }
+                        if (same) {
+                            seen.insert({dy, dx, mirror});
+                            matched = true;
+                            break;
+                        }
+                    }
+            QVERIFY2(matched, qPrintable(QString("sample %1 is no shift or mirror of its input").arg(n)));
+        }
+        QCOMPARE(int(seen.size()), (2 * shift + 1) * (2 * shift + 1) * (flip ? 2 : 1));
+
+        uint64_t other = 11;
+        QVERIFY(testutil::mismatch(augmentBatch(x, augment, other), y, 0, 0).isEmpty()); // the seed decides
+        QVERIFY_THROWS_EXCEPTION(Error, augmentBatch(Tensor(DType::Float32, {4, 784}), augment, rng));
+    }
+
+    // Training with augmentation is reproducible with its seed, differs from training without it, and refuses
+    // samples that are not images.
+    void trainsWithAugmentation()
+    {
+        Dataset data;
+        data.name = "noise";
+        data.x = testutil::randomTensor({64, 1, 28, 28}, 5);
+        for (int64_t i = 0; i < 64; ++i)
+            data.labels.push_back(i % 10);
+        TrainOptions options = demoTrainOptions("cnn");
+        options.epochs = 1;
+        options.batchSize = 16;
+        options.threads = 1;
+        Model plain = buildDemoModel("cnn", 1), a = plain, b = plain;
+        train(plain, data, options);
+        options.augment.shift = 2;
+        options.augment.flip = true;
+        train(a, data, options);
+        train(b, data, options);
+        QVERIFY(sameWeights(a, b));
+        QVERIFY(!sameWeights(a, plain));
+        Model m = mlp();
+        QVERIFY_THROWS_EXCEPTION(Error, train(m, blobs(32, 1), options));
     }
 };
 

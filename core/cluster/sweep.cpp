@@ -423,6 +423,10 @@ std::vector<std::string> distillCommand(const std::string &teacherSpec, const St
     add("--lr", exact(t.lr));
     add("--batch", std::to_string(t.batchSize));
     add("--seed", std::to_string(t.seed));
+    if (t.augment.shift > 0)
+        add("--augment-shift", std::to_string(t.augment.shift));
+    if (t.augment.flip)
+        a.push_back("--augment-flip");
     if (!evalSpec.empty())
         add("--data", evalSpec);
     add("--train-data", trainSpec);

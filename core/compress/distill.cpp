@@ -161,6 +161,8 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
     doc["lr"] = floatForJson(to.lr);
     doc["batch_size"] = to.batchSize;
     doc["seed"] = to.seed;
+    if (to.augment.active())
+        doc["augment"] = {{"shift", to.augment.shift}, {"flip", to.augment.flip}};
     doc["train_data"] = train.name;
     doc["validation"] = eval ? (result.labelledValidation ? "accuracy" : "top1_agreement") : "none";
     auto orNull = [](double v) { return v >= 0 ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr); };

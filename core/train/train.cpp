@@ -47,6 +47,40 @@ uint64_t splitMix(uint64_t &state)
     return z ^ (z >> 31);
 }
 
+} // namespace
+
+Tensor augmentBatch(const Tensor &x, const TrainOptions::Augment &augment, uint64_t &rng)
+{
+    if (x.dtype() != DType::Float32 || x.rank() != 4)
+        throw Error("augmentation needs image batches [N, C, H, W] of float32, got " + shapeToString(x.shape()));
+    if (augment.shift < 0)
+        throw Error("the augmentation shift must be at least 0 pixels");
+    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+    Tensor y(DType::Float32, x.shape()); // zero-filled
+    const float *src = x.f32();
+    float *dst = y.f32();
+    const uint64_t span = uint64_t(2 * augment.shift + 1);
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t dy = int64_t(splitMix(rng) % span) - augment.shift;
+        const int64_t dx = int64_t(splitMix(rng) % span) - augment.shift;
+        const bool mirror = augment.flip && (splitMix(rng) & 1);
+        for (int64_t c = 0; c < C; ++c) {
+            const float *s = src + (n * C + c) * H * W;
+            float *d = dst + (n * C + c) * H * W;
+            // Output pixel (h, w) takes input (h - dy, w' - dx), w' the mirrored column.
+            for (int64_t h = std::max<int64_t>(0, dy); h < std::min(H, H + dy); ++h)
+                for (int64_t w = 0; w < W; ++w) {
+                    const int64_t sw = (mirror ? W - 1 - w : w) - dx;
+                    if (sw >= 0 && sw < W)
+                        d[h * W + w] = s[(h - dy) * W + sw];
+                }
+        }
+    }
+    return y;
+}
+
+namespace {
+
 void addInto(Tensor &acc, const Tensor &g)
 {
     if (acc.isNull()) {
@@ -497,6 +531,11 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
     for (int64_t i = 0; i < samples; ++i)
         order[size_t(i)] = i;
     uint64_t rng = options.seed;
+    // A stream of its own, so that the shuffling order does not depend on whether batches are augmented.
+    uint64_t augmentRng = options.seed ^ 0xA5A5F00DD00DF00DULL;
+    if (options.augment.active() && sampleShape.size() != 3)
+        throw Error("augmentation needs image samples [C, H, W]; this model's samples are " +
+                    shapeToString(sampleShape));
     const int64_t batchesPerEpoch = (samples + options.batchSize - 1) / options.batchSize;
     const int64_t totalSteps = batchesPerEpoch * options.epochs;
     TrainResult result;
@@ -518,7 +557,9 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
             Shape shape{count};
             shape.insert(shape.end(), sampleShape.begin(), sampleShape.end());
             const std::vector<int64_t> rows(order.begin() + begin, order.begin() + begin + count);
-            const Tensor x = data.gather(rows).reshaped(shape);
+            Tensor x = data.gather(rows).reshaped(shape);
+            if (options.augment.active())
+                x = augmentBatch(x, options.augment, augmentRng);
             std::vector<int64_t> labels;
             if (labelled)
                 for (int64_t row : rows)

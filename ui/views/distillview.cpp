@@ -150,6 +150,12 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     m_lr = doubleSpin(QStringLiteral("lr"), 1e-6, 1.0, 1e-4, 6, 1e-3);
     m_batch = intSpin(QStringLiteral("batch"), 1, 4096, 64);
     m_seed = intSpin(QStringLiteral("seed"), 0, 1 << 30, 1);
+    m_augmentShift = intSpin(QStringLiteral("augmentShift"), 0, 8, 0);
+    m_augmentShift->setSpecialValueText(tr("no shift"));
+    m_augmentShift->setPrefix(tr("shift ± "));
+    m_augmentShift->setSuffix(tr(" px"));
+    m_augmentFlip = new QCheckBox(tr("mirror"));
+    m_augmentFlip->setObjectName(QStringLiteral("augmentFlip"));
     m_trainData = new QLineEdit(QStringLiteral("fashion-mnist:train"));
     m_trainData->setObjectName(QStringLiteral("trainData"));
     m_trainData->setToolTip(tr("Training data: a dataset spec or path; labels are optional"));
@@ -162,6 +168,9 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     trainForm->addRow(tr("Learning rate"), m_lr);
     trainForm->addRow(tr("Batch"), m_batch);
     trainForm->addRow(tr("Seed"), m_seed);
+    trainForm->addRow(tr("Augment"), row({m_augmentShift, m_augmentFlip}, -1));
+    trainForm->addRow(hint(tr("Moves and mirrors each training image at random; the teacher sees the same images, "
+                              "so it also teaches on inputs it has not memorised.")));
     auto *trainFile = new QPushButton(tr("File…"));
     trainFile->setToolTip(tr("A dataset file: IDX, .npy (inputs only: no labels needed), .npz, .h5"));
     auto *trainFolder = new QPushButton(tr("Folder…"));
@@ -371,6 +380,8 @@ cw::DistillJobOptions DistillView::jobOptions() const
     o.train.lr = float(m_lr->value());
     o.train.batchSize = m_batch->value();
     o.train.seed = uint64_t(m_seed->value());
+    o.train.augment.shift = m_augmentShift->value();
+    o.train.augment.flip = m_augmentFlip->isChecked();
     o.measure.inputs = m_runInputs.feeds;
     return o;
 }
@@ -422,7 +433,7 @@ void DistillView::updateControls()
     m_cancel->setEnabled(m_job != nullptr);
     for (QWidget *w : std::initializer_list<QWidget *>{m_kind, m_kindPages, m_dropBlocks, m_fresh, m_temperature, m_alpha, m_features,
                                                        m_featureLoss, m_featureWeight, m_epochs, m_lr, m_batch, m_seed,
-                                                       m_trainData, m_evalLimit})
+                                                       m_augmentShift, m_augmentFlip, m_trainData, m_evalLimit})
         w->setEnabled(!m_job);
 }
 
@@ -653,6 +664,8 @@ void DistillView::readSettings()
     m_lr->setValue(s.value(QStringLiteral("lr"), 1e-3).toDouble());
     m_batch->setValue(s.value(QStringLiteral("batch"), 64).toInt());
     m_seed->setValue(s.value(QStringLiteral("seed"), 1).toInt());
+    m_augmentShift->setValue(s.value(QStringLiteral("augmentShift"), 0).toInt());
+    m_augmentFlip->setChecked(s.value(QStringLiteral("augmentFlip"), false).toBool());
     m_trainData->setText(s.value(QStringLiteral("trainData"), QStringLiteral("fashion-mnist:train")).toString());
     m_evalLimit->setValue(s.value(QStringLiteral("evalLimit"), 1000).toInt());
     s.endGroup();
@@ -678,6 +691,8 @@ void DistillView::writeSettings() const
     s.setValue(QStringLiteral("lr"), m_lr->value());
     s.setValue(QStringLiteral("batch"), m_batch->value());
     s.setValue(QStringLiteral("seed"), m_seed->value());
+    s.setValue(QStringLiteral("augmentShift"), m_augmentShift->value());
+    s.setValue(QStringLiteral("augmentFlip"), m_augmentFlip->isChecked());
     s.setValue(QStringLiteral("trainData"), m_trainData->text());
     s.setValue(QStringLiteral("evalLimit"), m_evalLimit->value());
     s.endGroup();

@@ -118,12 +118,12 @@ private:
     QComboBox *m_arch = nullptr;
     QDoubleSpinBox *m_width = nullptr;
     QLineEdit *m_studentFile = nullptr;
-    QCheckBox *m_fresh = nullptr;
+    QCheckBox *m_fresh = nullptr, *m_augmentFlip = nullptr;
     QLabel *m_prediction = nullptr;
     QDoubleSpinBox *m_temperature = nullptr, *m_alpha = nullptr, *m_featureWeight = nullptr, *m_lr = nullptr;
     QLineEdit *m_features = nullptr;
     QComboBox *m_featureLoss = nullptr;
-    QSpinBox *m_epochs = nullptr, *m_batch = nullptr, *m_seed = nullptr, *m_evalLimit = nullptr;
+    QSpinBox *m_epochs = nullptr, *m_batch = nullptr, *m_seed = nullptr, *m_evalLimit = nullptr, *m_augmentShift = nullptr;
     QLineEdit *m_trainData = nullptr;
     QPushButton *m_run = nullptr, *m_cancel = nullptr, *m_clusterButton = nullptr;
     QProgressBar *m_progress = nullptr;
