@@ -1110,9 +1110,9 @@ int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::Langua
 void storeLmSensitivity(const std::string &project, const std::string &model, const cw::lm::SensitivityResult &r,
                         const std::string &text);
 
-// This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V") and --json: the
-// command a plan keeps (core/cluster/sweep.h).
-std::vector<std::string> commandWithout(const std::set<std::string> &dropped)
+// This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V"), the flags
+// `droppedFlags` and --json: the command a plan keeps (core/cluster/sweep.h).
+std::vector<std::string> commandWithout(const std::set<std::string> &dropped, const std::set<std::string> &droppedFlags = {})
 {
     std::vector<std::string> command;
     for (size_t i = 0; i < g_args.size(); ++i) {
@@ -1121,7 +1121,7 @@ std::vector<std::string> commandWithout(const std::set<std::string> &dropped)
             ++i;
             continue;
         }
-        if (a == "--json" || dropped.count(a.substr(0, a.find('='))))
+        if (a == "--json" || droppedFlags.count(a) || dropped.count(a.substr(0, a.find('='))))
             continue;
         command.push_back(a);
     }
@@ -1280,6 +1280,7 @@ struct CompressArgs {
     bool noMeasure = false, json = false;
     bool importance = false;  // language models: importance-weighted formats
     int64_t ctx = 0;          // language models: tokens per perplexity chunk
+    bool byMatrix = false;    // --plan: one language-model recipe computed by matrix
 };
 
 void declareCompress(CLI::App *cmd, CompressArgs &a)
@@ -1291,6 +1292,9 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
         ->check(CLI::ExistingFile);
     cmd->add_option("--plan", a.plan,
                     "write the recipes as a plan for cwb sweep (shards, Slurm) instead of compressing (.json)");
+    cmd->add_flag("--by-matrix", a.byMatrix,
+                  "with --plan, a language model and one recipe that is not sequential: each matrix is an item, "
+                  "compressed on its own shard (GPTQ over a cluster)");
     addOutput(cmd, a.output,
               "the variant: OUT.h5 (native) or OUT.onnx; OUT.gguf for a language model, or OUT.safetensors (float, a "
               "safetensors checkpoint's pruned variant, with its config.json and tokenizer beside it)");
@@ -1328,21 +1332,32 @@ struct LmCompressRun {
     cw::lm::SpeedResult baseSpeed, speed;
 };
 
-LmCompressRun runLmCompress(const CompressArgs &args, const cw::Recipe &recipe, bool speeds)
+// The options the arguments give for compressing `model` by `recipe` (the calibration text encoded; the recipe
+// checked).
+cw::lm::LmCompressOptions lmCompressOptions(const CompressArgs &args, const cw::lm::LanguageModel &model,
+                                            const cw::Recipe &recipe)
 {
-    LmCompressRun run;
-    run.model = openLanguageModel(args.model, false);
-    const auto &model = run.model;
     cw::lm::LmCompressOptions o;
     o.threads = args.options.threads;
     o.importance = args.importance;
     if (args.trainLimit)
         o.maxTokens = args.trainLimit;
     if (args.trainData)
-        o.calibration = cw::lm::encodeText(*model, cw::lm::loadText(*args.trainData));
-    cw::lm::validateLmRecipe(recipe, *model, !o.calibration.empty());
+        o.calibration = cw::lm::encodeText(model, cw::lm::loadText(*args.trainData));
+    cw::lm::validateLmRecipe(recipe, model, !o.calibration.empty());
     if (o.importance && o.calibration.empty())
         throw cw::Error("--importance needs calibration text (--train-data TEXT)");
+    return o;
+}
+
+// `merged`: the encoded tensors of a recipe computed by matrix (cwb merge), applied instead of compressing.
+LmCompressRun runLmCompress(const CompressArgs &args, const cw::Recipe &recipe, bool speeds,
+                            const cw::lm::LmCompressResult *merged = nullptr)
+{
+    LmCompressRun run;
+    run.model = openLanguageModel(args.model, false);
+    const auto &model = run.model;
+    const cw::lm::LmCompressOptions o = merged ? cw::lm::LmCompressOptions{} : lmCompressOptions(args, *model, recipe);
     model->load(terminalProgress());
     const bool measure = !args.noMeasure && args.data;
     std::vector<int32_t> evalIds;
@@ -1358,7 +1373,12 @@ LmCompressRun runLmCompress(const CompressArgs &args, const cw::Recipe &recipe, 
         if (speeds)
             run.baseSpeed = cw::lm::variantSpeed(model, args.options.threads);
     }
-    run.result = cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress());
+    if (merged) {
+        cw::lm::applyEncoded(*model, merged->encoded);
+        run.result = *merged;
+    } else {
+        run.result = cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress());
+    }
     if (measure) {
         run.after = cw::lm::perplexity(model, evalIds, po, terminalProgress());
         if (speeds)
@@ -1438,7 +1458,8 @@ int writeRecipesPlan(const CompressArgs &args)
 {
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of compressing: give --project to cwb merge");
-    const std::vector<std::string> command = commandWithout({"--plan", "--recipe", "-o", "--output", "--project"});
+    const std::vector<std::string> command =
+        commandWithout({"--plan", "--recipe", "-o", "--output", "--project"}, {"--by-matrix"});
     std::vector<cw::Recipe> recipes;
     for (const std::string &r : args.recipes) {
         recipes.push_back(cw::loadRecipe(r));
@@ -1453,16 +1474,26 @@ int writeRecipesPlan(const CompressArgs &args)
         const auto model = openLanguageModel(args.model, false);
         for (const cw::Recipe &r : recipes)
             cw::lm::validateLmRecipe(r, *model, args.trainData.has_value());
-        const cw::cluster::SweepPlan plan = cw::cluster::lmRecipesPlan(
-            command, args.model, recipes, *args.data, args.trainData, std::filesystem::current_path(ec).string());
+        const std::string directory = std::filesystem::current_path(ec).string();
+        if (args.byMatrix && recipes.size() != 1)
+            throw cw::Error("--by-matrix computes one recipe by matrix; give one --recipe");
+        const cw::cluster::SweepPlan plan =
+            args.byMatrix
+                ? cw::cluster::lmMatricesPlan(command, args.model, *model, recipes.front(), *args.data, args.trainData,
+                                              directory)
+                : cw::cluster::lmRecipesPlan(command, args.model, recipes, *args.data, args.trainData, directory);
         cw::cluster::savePlan(plan, *args.plan);
         if (args.json)
             std::cout << cw::cluster::planToJson(plan) << '\n';
         else
-            std::printf("wrote %s: %zu recipes on %s (run it: cwb sweep %s --shard I/N -o PART.h5, or --slurm DIR)\n",
-                        args.plan->c_str(), plan.items.size(), args.model.c_str(), args.plan->c_str());
+            std::printf("wrote %s: %zu %s on %s (run it: cwb sweep %s --shard I/N -o PART.h5, or --slurm DIR)\n",
+                        args.plan->c_str(), plan.items.size(), args.byMatrix ? "matrices of one recipe" : "recipes",
+                        args.model.c_str(), args.plan->c_str());
         return 0;
     }
+    if (args.byMatrix)
+        throw cw::Error("--by-matrix computes a language model's recipe by matrix; '" + args.model +
+                        "' is not a language model");
     const CompressSetup setup(args); // checks that the model and the data load and that every recipe applies
     for (size_t i = 0; i < recipes.size(); ++i)
         cw::validateRecipe(recipes[i], cw::compressionForm(setup.base));
@@ -1484,6 +1515,8 @@ int cmdCompress(const CompressArgs &args)
         throw cw::Error("--recipe is required");
     if (args.plan)
         return writeRecipesPlan(args);
+    if (args.byMatrix)
+        throw cw::Error("--by-matrix writes a plan: give --plan PLAN.json");
     if (args.recipes.size() > 1)
         throw cw::Error("several --recipe go into a plan (--plan PLAN.json); one compression takes one recipe");
     if (cw::lm::isLanguageModel(args.model))
@@ -2172,6 +2205,40 @@ void declareSweep(CLI::App *cmd, SweepArgs &a)
                 "sbatch. Paths must be on a filesystem the nodes share, and the nodes must run this cwb. docs/cluster.md.");
 }
 
+// The working directory is the plan's while it lives (the command's relative paths start there), then back.
+struct InPlanDirectory {
+    std::string here;
+    explicit InPlanDirectory(const cw::cluster::SweepPlan &plan)
+    {
+        std::error_code ec;
+        here = std::filesystem::current_path(ec).string();
+        std::filesystem::current_path(plan.directory, ec);
+        if (ec)
+            throw cw::Error("cannot enter the plan's directory '" + plan.directory + "': " + ec.message());
+    }
+    ~InPlanDirectory()
+    {
+        std::error_code ec;
+        std::filesystem::current_path(here, ec);
+    }
+    InPlanDirectory(const InPlanDirectory &) = delete;
+    InPlanDirectory &operator=(const InPlanDirectory &) = delete;
+};
+
+// The plan's command parsed as cwb parses it, by the subcommand's declaration.
+template <class Args>
+void parsePlanCommand(const cw::cluster::SweepPlan &plan, void (*declare)(CLI::App *, Args &), Args &args)
+{
+    CLI::App app;
+    declare(app.add_subcommand(plan.command.front()), args);
+    std::vector<std::string> reversed(plan.command.rbegin(), plan.command.rend());
+    try {
+        app.parse(reversed);
+    } catch (const CLI::ParseError &e) {
+        throw cw::Error(std::string("the plan's command does not parse: ") + e.what());
+    }
+}
+
 int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
 {
     const auto [index, count] = cw::cluster::parseShard(*args.shard);
@@ -2180,34 +2247,23 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     if (count > int(plan.items.size()))
         throw cw::Error("--shard " + *args.shard + ": the plan has " + std::to_string(plan.items.size()) + " items");
     cw::cluster::checkPlanInputs(plan);
-    const std::string verb = plan.kind == "recipes" || plan.kind == "lm-recipes" ? "compress"
-                             : plan.kind == "distill"                           ? "distill"
-                                                                                : "sensitivity";
+    const std::string verb = plan.kind == "recipes" || plan.kind == "lm-recipes" || plan.kind == "lm-matrices" ? "compress"
+                             : plan.kind == "distill"                                                         ? "distill"
+                                                                                                              : "sensitivity";
     if (plan.command.empty() || plan.command.front() != verb)
         throw cw::Error("the plan's command is not a cwb " + verb + " command");
     std::error_code ec;
     const std::string output = std::filesystem::absolute(args.output, ec).string();
-    const std::string here = std::filesystem::current_path(ec).string();
-    std::filesystem::current_path(plan.directory, ec); // the command's relative paths start there
-    if (ec)
-        throw cw::Error("cannot enter the plan's directory '" + plan.directory + "': " + ec.message());
-    // The plan's command, parsed as cwb parses it.
-    CLI::App app;
+    std::optional<InPlanDirectory> inPlan(std::in_place, plan);
     SensitivityArgs sa;
     CompressArgs ca;
     DistillArgs da;
     if (verb == "compress")
-        declareCompress(app.add_subcommand("compress"), ca);
+        parsePlanCommand(plan, declareCompress, ca);
     else if (plan.kind == "distill")
-        declareDistill(app.add_subcommand("distill"), da);
+        parsePlanCommand(plan, declareDistill, da);
     else
-        declareSensitivity(app.add_subcommand("sensitivity"), sa);
-    std::vector<std::string> reversed(plan.command.rbegin(), plan.command.rend());
-    try {
-        app.parse(reversed);
-    } catch (const CLI::ParseError &e) {
-        throw cw::Error(std::string("the plan's command does not parse: ") + e.what());
-    }
+        parsePlanCommand(plan, declareSensitivity, sa);
     const std::vector<std::string> items = cw::cluster::shardItems(plan, index, count);
     const auto t0 = std::chrono::steady_clock::now();
     cw::cluster::SweepPart part;
@@ -2243,6 +2299,22 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
             recipe.name = item;
             part.lm.variants.push_back(lmProjectVariant(ca, recipe, runLmCompress(ca, recipe, true)));
         }
+    } else if (plan.kind == "lm-matrices") {
+        if (args.threads)
+            ca.options.threads = args.threads;
+        part.lm.baseSpec = plan.modelSpec;
+        part.lm.baseFile = plan.model;
+        const cw::Recipe recipe = cw::recipeFromJson(plan.recipes.front());
+        const auto model = openLanguageModel(ca.model, false);
+        cw::lm::LmCompressOptions o = lmCompressOptions(ca, *model, recipe);
+        o.only = items;
+        model->load(terminalProgress());
+        cw::LmProjectVariant v;
+        v.name = recipe.name;
+        v.recipe = recipe;
+        v.result = std::make_shared<const cw::lm::LmCompressResult>(
+            cw::lm::compressLanguageModel(*model, recipe, o, terminalProgress()));
+        part.lm.variants.push_back(std::move(v));
     } else if (plan.kind == "lm-sensitivity") {
         sa.options.layers = items;
         if (args.threads)
@@ -2262,7 +2334,7 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
         }
     }
     part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::filesystem::current_path(here, ec);
+    inPlan.reset();
     cw::cluster::writePart(part, output);
     if (args.json)
         std::cout << json{{"shard", index}, {"shards", count}, {"items", items}, {"seconds", part.seconds},
@@ -2421,12 +2493,27 @@ void declareMerge(CLI::App *cmd, MergeArgs &a)
 }
 
 // The parts of a language model's recipes: the variants printed (-o: the project's JSON without the tensors' bytes),
-// and added to the language model's project with --project.
+// and added to the language model's project with --project. A recipe computed by matrix is assembled from its
+// parts and measured here, as its plan's cwb compress command measures.
 int mergeLmRecipes(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
 {
     if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
         throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sensitivity sweep");
-    const cw::LmProject merged = cw::cluster::mergeLmVariants(parts);
+    const cw::cluster::SweepPlan &plan = parts.front().second.plan;
+    cw::LmProject merged;
+    if (plan.kind == "lm-matrices") {
+        merged = cw::cluster::mergeLmMatrices(parts);
+        cw::LmProjectVariant &v = merged.variants.front();
+        const InPlanDirectory inPlan(plan);
+        CompressArgs ca;
+        parsePlanCommand(plan, declareCompress, ca);
+        cw::LmProjectVariant measured = lmProjectVariant(ca, v.recipe, runLmCompress(ca, v.recipe, true, v.result.get()));
+        measured.provenance.command = v.provenance.command;
+        measured.provenance.directory = v.provenance.directory;
+        v = std::move(measured);
+    } else {
+        merged = cw::cluster::mergeLmVariants(parts);
+    }
     const std::string text = cw::lmProjectToJson(merged);
     if (!args.output.empty())
         cw::writeFileAtomically(args.output, text + "\n");
@@ -2488,7 +2575,7 @@ int cmdMerge(const MergeArgs &args)
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
     if (plan.kind == "lm-sensitivity")
         return mergeLmSensitivity(args, parts);
-    if (plan.kind == "lm-recipes")
+    if (plan.kind == "lm-recipes" || plan.kind == "lm-matrices")
         return mergeLmRecipes(args, parts);
     if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
         throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sweep");

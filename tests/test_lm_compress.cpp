@@ -71,6 +71,7 @@ class TestLmCompress : public QObject {
 private slots:
     void initTestCase();
     void recipeSchema();
+    void calibrationOnTheUnchangedModel();
     void formatsEncodeAsLlamaQuantize_data();
     void formatsEncodeAsLlamaQuantize();
     void exportEvaluatedByLlamaCpp();
@@ -160,6 +161,82 @@ void TestLmCompress::recipeSchema()
                 .contains("quantize.weights.method: gptq quantizes language models only"));
     QVERIFY(testutil::errorOf([&] { cw::validateRecipe(cw::recipeFromJson(R"({"prune": {"method": "sparsegpt"}})"), demo); })
                 .contains("prune.method: sparsegpt prunes language models only"));
+    // "sequential": false round-trips, is written only when false, and is refused for other models.
+    const cw::Recipe independent = cw::recipeFromJson(R"({"sequential": false, "quantize": {"weights": {"method": "gptq"}}})");
+    QVERIFY(!independent.sequential && r.sequential);
+    QVERIFY(!cw::recipeFromJson(cw::recipeToJson(independent)).sequential);
+    QVERIFY(QString::fromStdString(cw::recipeToJson(independent)).contains("\"sequential\": false"));
+    QVERIFY(!QString::fromStdString(cw::recipeToJson(r)).contains("sequential"));
+    QVERIFY(testutil::errorOf([] { cw::recipeFromJson(R"({"sequential": 0})"); }).contains("sequential: expected"));
+    QVERIFY(testutil::errorOf([&] { cw::validateRecipe(cw::recipeFromJson(R"({"sequential": false})"), demo); })
+                .contains("recipe: sequential: false"));
+}
+
+void TestLmCompress::calibrationOnTheUnchangedModel()
+{
+    if (!m_corpusSkip.isEmpty())
+        QSKIP(qPrintable(m_corpusSkip));
+    // GPTQ sequential (each block calibrated on the blocks before it as compressed) and not: block 0 sees the same
+    // inputs either way and comes out the same; the later blocks differ. Not sequential, any subset of the matrices
+    // compressed alone (LmCompressOptions::only) is encoded exactly as in the whole run, and applyEncoded of the
+    // subsets' encodings gives the whole run's model.
+    cw::lm::LmCompressOptions o;
+    o.calibration = demoTokens("brown:train", 1024);
+    o.ctx = 128;
+    o.threads = 1;
+    const std::string gptq = R"("quantize": {"weights": {"bits": 4, "method": "gptq", "format": "q4_0"}})";
+    auto run = [&](const std::string &json, const std::vector<std::string> &only,
+                   std::shared_ptr<cw::lm::LanguageModel> *out = nullptr) {
+        auto model = loadedDemo();
+        cw::lm::LmCompressOptions oo = o;
+        oo.only = only;
+        cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(*model, cw::recipeFromJson(json), oo);
+        if (out)
+            *out = model;
+        return r;
+    };
+    std::shared_ptr<cw::lm::LanguageModel> wholeModel;
+    const cw::lm::LmCompressResult sequential = run("{" + gptq + "}", {});
+    const cw::lm::LmCompressResult whole = run(R"({"sequential": false, )" + gptq + "}", {}, &wholeModel);
+    QCOMPARE(whole.encoded.size(), size_t(16));
+    for (const auto &[name, enc] : whole.encoded)
+        QCOMPARE(enc.bytes == sequential.encoded.at(name).bytes, name.rfind("blk.0.", 0) == 0);
+    const std::vector<std::string> names = cw::lm::recipeTensors(cw::recipeFromJson("{" + gptq + "}"), *wholeModel);
+    QCOMPARE(names.size(), size_t(16));
+    std::map<std::string, cw::lm::EncodedTensor> assembled;
+    for (const std::vector<std::string> &subset : {std::vector<std::string>{"blk.3.ffn_down.weight", "blk.1.attn_qkv.weight"},
+                                                   std::vector<std::string>(names.begin(), names.begin() + 7),
+                                                   std::vector<std::string>(names.begin() + 7, names.end())}) {
+        const cw::lm::LmCompressResult part = run(R"({"sequential": false, )" + gptq + "}", subset);
+        QCOMPARE(part.encoded.size(), subset.size());
+        for (const auto &[name, enc] : part.encoded) {
+            QVERIFY2(enc.bytes == whole.encoded.at(name).bytes, name.c_str());
+            assembled[name] = enc;
+        }
+    }
+    auto model = loadedDemo();
+    cw::lm::applyEncoded(*model, assembled);
+    for (const std::string &name : names)
+        QVERIFY2(sameValues(*model->loadedWeight(name), *wholeModel->loadedWeight(name)), name.c_str());
+    const std::vector<int32_t> text = demoTokens("brown:heldout", 128 * 4);
+    cw::lm::PerplexityOptions po = cw::lm::defaultPerplexityOptions(*model);
+    po.ctx = 128;
+    QCOMPARE(cw::lm::perplexity(model, text, po).perplexity, cw::lm::perplexity(wholeModel, text, po).perplexity);
+
+    // A part of a sequential recipe, of one that fine-tunes, or naming a tensor the recipe leaves alone is refused;
+    // so are encodings that do not fit their tensor.
+    QVERIFY(testutil::errorOf([&] { run("{" + gptq + "}", {"blk.0.ffn_up.weight"}); }).contains("not sequential"));
+    QVERIFY(testutil::errorOf([&] {
+                run(R"({"sequential": false, "finetune": {"epochs": 1}, )" + gptq + "}", {"blk.0.ffn_up.weight"});
+            }).contains("cannot be fine-tuned alone"));
+    QVERIFY(testutil::errorOf([&] { run(R"({"sequential": false, )" + gptq + "}", {"output_norm.weight"}); })
+                .contains("'output_norm.weight' is not one the recipe compresses"));
+    cw::lm::EncodedTensor truncated = assembled.at("blk.0.ffn_up.weight");
+    truncated.bytes.pop_back();
+    QVERIFY(testutil::errorOf([&] { cw::lm::applyEncoded(*model, {{"blk.0.ffn_up.weight", truncated}}); })
+                .contains("do not hold its"));
+    QVERIFY(testutil::errorOf([&] { cw::lm::applyEncoded(*model, {{"blk.9.ffn_up.weight", truncated}}); })
+                .contains("'blk.9.ffn_up.weight' is not a weight"));
 }
 
 void TestLmCompress::formatsEncodeAsLlamaQuantize_data()

@@ -64,6 +64,7 @@ private slots:
     void cliLanguageModelPlan();
     void folderModelDigest();
     void cliLanguageModelRecipes();
+    void cliLanguageModelByMatrix();
 
 private:
     // A plan of the demo's sensitivity on the first 200 test images, and the whole sweep computed at once.
@@ -612,6 +613,92 @@ void TestSweep::cliLanguageModelRecipes()
     QVERIFY(testutil::errorOf([&] { cw::cluster::mergeVariants(read); }).contains("\"lm-recipes\" sweep"));
     read.pop_back();
     QVERIFY(testutil::errorOf([&] { cw::cluster::mergeLmVariants(read); }).contains("shard 1 of 2 is missing (its items: q4_0)"));
+}
+
+void TestSweep::cliLanguageModelByMatrix()
+{
+    // cwb compress demo-lm --recipe R --plan --by-matrix: one GPTQ recipe that is not sequential, its matrices in
+    // three shards; the merge assembles and measures the variant, which equals cwb compress of the same recipe in
+    // one process: the same encoded bytes of every tensor, the same perplexity.
+    const QString dir = m_dir.filePath("lm-matrices");
+    QVERIFY(QDir().mkpath(dir));
+    const QString text = QStringLiteral(CW_SOURCE_DIR) + "/docs/language-models.md";
+    const QString recipe = dir + "/gptq.json";
+    QVERIFY(testutil::writeFile(recipe, R"({"name": "gptq-q4", "sequential": false,
+        "quantize": {"weights": {"bits": 4, "method": "gptq", "format": "q4_0"}},
+        "layers": {"blk.0.ffn_down.weight": {"prune": {"method": "sparsegpt", "ratio": 0.5}}}})"));
+    const QStringList common{"demo-lm", "--data", text, "--train-data", text, "--train-limit", "1024", "--limit", "2",
+                             "--threads", "1"};
+    QString error;
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"compress"} + common +
+                             QStringList{"--recipe", recipe, "--plan", dir + "/plan.json", "--by-matrix"},
+                         &error, 60000, dir);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const SweepPlan plan = cw::cluster::loadPlan((dir + "/plan.json").toStdString());
+    QCOMPARE(plan.kind, std::string("lm-matrices"));
+    QCOMPARE(plan.items.size(), size_t(16)); // 4 blocks × qkv, output, up, down
+    QCOMPARE(plan.items.front(), std::string("blk.0.attn_output.weight")); // in file order
+    QCOMPARE(plan.recipes.size(), size_t(1));
+    QVERIFY(std::find(plan.command.begin(), plan.command.end(), "--by-matrix") == plan.command.end());
+    const QStringList parts = testutil::runShards(CW_CWB_PATH, dir, 3, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH, QStringList{"merge"} + parts + QStringList{"--project", dir + "/p.cwproj"},
+                         &error, 120000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"compress"} + common + QStringList{"--recipe", recipe, "--project", dir + "/one.cwproj"},
+                         &error, 120000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const cw::LmProject merged = cw::loadLmProject((dir + "/p.cwproj").toStdString());
+    const cw::LmProject alone = cw::loadLmProject((dir + "/one.cwproj").toStdString());
+    QCOMPARE(merged.variants.size(), size_t(1));
+    const cw::LmProjectVariant &m = merged.variants.front(), &a = alone.variants.front();
+    QCOMPARE(m.name, std::string("gptq-q4"));
+    QVERIFY(!m.recipe.sequential);
+    QVERIFY2(m.provenance.command.find("--recipe gptq-q4.json") != std::string::npos, m.provenance.command.c_str());
+    QCOMPARE(m.result->encoded.size(), size_t(16));
+    for (const auto &[name, enc] : a.result->encoded) {
+        QVERIFY2(m.result->encoded.count(name), name.c_str());
+        QCOMPARE(m.result->encoded.at(name).type, enc.type);
+        QVERIFY2(m.result->encoded.at(name).bytes == enc.bytes, name.c_str());
+    }
+    QCOMPARE(m.result->bytes, a.result->bytes);
+    QCOMPARE(m.result->calibrationTokens, a.result->calibrationTokens);
+    QCOMPARE(m.result->tensors.size(), a.result->tensors.size());
+    for (size_t i = 0; i < a.result->tensors.size(); ++i) {
+        QCOMPARE(m.result->tensors[i].name, a.result->tensors[i].name);
+        QCOMPARE(m.result->tensors[i].settings, a.result->tensors[i].settings);
+        QCOMPARE(m.result->tensors[i].zeros, a.result->tensors[i].zeros);
+    }
+    QCOMPARE(m.perplexity.perplexity, a.perplexity.perplexity);
+    QCOMPARE(m.basePerplexity, a.basePerplexity);
+
+    // A missing shard is named; a sequential recipe, several recipes and a CNN are refused.
+    std::vector<std::pair<std::string, SweepPart>> read;
+    for (const QString &part : parts)
+        read.emplace_back(part.toStdString(), cw::cluster::readPart(part.toStdString()));
+    read.erase(read.begin() + 1);
+    QVERIFY(testutil::errorOf([&] { cw::cluster::mergeLmMatrices(read); })
+                .contains("shard 1 of 3 is missing (its items: blk.0.attn_qkv.weight, blk.1.attn_output.weight"));
+    QVERIFY(testutil::writeFile(dir + "/sequential.json", R"({"name": "s", "quantize": {"weights": {"method": "gptq", "format": "q4_0"}}})"));
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"compress"} + common +
+                             QStringList{"--recipe", dir + "/sequential.json", "--plan", dir + "/s.json", "--by-matrix"},
+                         &error, 60000, dir);
+    QVERIFY2(error.contains("not sequential (\"sequential\": false)"), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"compress"} + common +
+                             QStringList{"--recipe", recipe, "--recipe", recipe, "--plan", dir + "/s.json", "--by-matrix"},
+                         &error, 60000, dir);
+    QVERIFY2(error.contains("give one --recipe"), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"compress", "demo", "--recipe", recipe, "--plan", dir + "/s.json", "--by-matrix"},
+                         &error, 60000, dir);
+    QVERIFY2(error.contains("not a language model"), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH, QStringList{"compress"} + common + QStringList{"--recipe", recipe, "--by-matrix"},
+                         &error, 60000, dir);
+    QVERIFY2(error.contains("--by-matrix writes a plan"), qPrintable(error));
 }
 
 QTEST_GUILESS_MAIN(TestSweep)

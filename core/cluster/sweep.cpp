@@ -22,6 +22,7 @@
 #include "core/io/bundle.h"
 #include "core/io/model_io.h"
 #include "core/compress/recipe.h"
+#include "core/lm/compress.h"
 #include "core/lm/corpus.h"
 #include "resources/demo_data.h"
 
@@ -72,7 +73,19 @@ DatasetRecord textRecord(const std::string &role, const std::string &spec)
 // Whether a plan's parts hold variants (models, or a language model's project) rather than a result document.
 bool makesVariants(const std::string &kind)
 {
-    return kind == "recipes" || kind == "distill" || kind == "lm-recipes";
+    return kind == "recipes" || kind == "distill" || kind == "lm-recipes" || kind == "lm-matrices";
+}
+
+// Whether a plan's parts carry a language model's project (its variants with their encoded tensors).
+bool carriesLmProject(const std::string &kind)
+{
+    return kind == "lm-recipes" || kind == "lm-matrices";
+}
+
+// Whether a plan holds recipes: one per item, or one whose matrices are the items.
+bool holdsRecipes(const std::string &kind)
+{
+    return kind == "recipes" || kind == "lm-recipes" || kind == "lm-matrices";
 }
 
 ojson digestJson(const FileDigest &d)
@@ -101,7 +114,7 @@ ojson planJson(const SweepPlan &p)
     ojson j = {{"format", kPlanFormat}, {"version", kSweepFormatVersion}, {"kind", p.kind},       {"tool", p.tool},
                {"directory", p.directory}, {"command", p.command},         {"model", m},           {"data", data},
                {"items", p.items}};
-    if (p.kind == "recipes" || p.kind == "lm-recipes") {
+    if (holdsRecipes(p.kind)) {
         ojson recipes = ojson::array();
         for (const std::string &r : p.recipes)
             recipes.push_back(ojson::parse(r));
@@ -118,11 +131,10 @@ SweepPlan planFrom(const ojson &j)
         throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
     SweepPlan p;
     p.kind = j.at("kind").get<std::string>();
-    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && p.kind != "recipes" && p.kind != "lm-recipes" &&
-        p.kind != "distill")
+    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && !holdsRecipes(p.kind) && p.kind != "distill")
         throw Error("kind \"" + p.kind +
-                    "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\", \"recipes\", \"lm-recipes\" and "
-                    "\"distill\"");
+                    "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\", \"recipes\", \"lm-recipes\", "
+                    "\"lm-matrices\" and \"distill\"");
     p.tool = j.at("tool").get<std::string>();
     p.directory = j.at("directory").get<std::string>();
     p.command = j.at("command").get<std::vector<std::string>>();
@@ -142,15 +154,20 @@ SweepPlan planFrom(const ojson &j)
         throw Error("the plan names an item twice");
     if (p.kind == "distill" && p.items.size() != 1)
         throw Error("a distillation plan has one item, the student");
-    if (p.kind == "recipes" || p.kind == "lm-recipes") {
+    if (holdsRecipes(p.kind)) {
         const ojson &recipes = j.at("recipes");
-        if (!recipes.is_array() || recipes.size() != p.items.size())
-            throw Error("\"recipes\" must hold one recipe per item");
+        const bool one = p.kind == "lm-matrices";
+        if (!recipes.is_array() || recipes.size() != (one ? 1 : p.items.size()))
+            throw Error(one ? "\"recipes\" must hold the one recipe whose matrices are the items"
+                            : "\"recipes\" must hold one recipe per item");
         for (size_t i = 0; i < recipes.size(); ++i) {
             try {
-                p.recipes.push_back(recipeToJson(recipeFromJson(recipes[i].dump()), -1));
+                const Recipe r = recipeFromJson(recipes[i].dump());
+                if (one && r.sequential)
+                    throw Error("a recipe computed by matrix is not sequential (\"sequential\": false)");
+                p.recipes.push_back(recipeToJson(r, -1));
             } catch (const Error &e) {
-                throw Error("the recipe of '" + p.items[i] + "': " + e.what());
+                throw Error("the recipe of '" + (one ? std::string("the plan") : p.items[i]) + "': " + e.what());
             }
         }
     }
@@ -522,7 +539,7 @@ void writePart(const SweepPart &part, const std::string &path)
                  {"seconds", part.seconds},
                  {"result", part.result.empty() ? ojson(nullptr) : ojson::parse(part.result)}};
     BundleContents contents{kPartFormat, kSweepFormatVersion, {}, {}, {}};
-    if (part.plan.kind == "lm-recipes") {
+    if (carriesLmProject(part.plan.kind)) {
         doc["lm_project"] = ojson::parse(lmProjectDocument(part.lm));
         contents.blobs = lmProjectBlobs(part.lm);
     } else if (makesVariants(part.plan.kind)) {
@@ -543,7 +560,7 @@ SweepPart readPart(const std::string &path)
 {
     Bundle b = readBundle(path, kPartFormat, kSweepFormatVersion);
     SweepPart part = partFromJson(b.document, path);
-    if (part.plan.kind == "lm-recipes")
+    if (carriesLmProject(part.plan.kind))
         part.lm = lmProjectFromParts(part.lmDocument, std::move(b.blobs), path);
     for (size_t i = 0; i < part.variants.size(); ++i) {
         const auto it = b.models.find(part.variantKeys[i]);
@@ -569,7 +586,7 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
         p.tool = doc.at("tool").get<std::string>();
         p.host = doc.value("host", "");
         p.seconds = doc.value("seconds", 0.0);
-        if (p.plan.kind == "lm-recipes") {
+        if (carriesLmProject(p.plan.kind)) {
             p.lmDocument = doc.at("lm_project").dump();
         } else if (!makesVariants(p.plan.kind)) {
             p.result = doc.at("result").dump();
@@ -784,6 +801,63 @@ LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &
     return merged;
 }
 
+LmProject mergeLmMatrices(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    checkParts(parts, "lm-matrices");
+    const SweepPlan &plan = parts.front().second.plan;
+    // Every item's tensor result and encoding, from the part that holds it.
+    std::map<std::string, const lm::LmTensorResult *> results;
+    std::map<std::string, const lm::EncodedTensor *> encodings;
+    std::map<std::string, std::string> itemFile;
+    const lm::LmCompressResult *layout = nullptr; // every tensor of the checkpoint, in file order
+    int64_t calibrationTokens = 0;
+    for (const auto &[name, part] : parts) {
+        if (part.lm.variants.size() != 1 || !part.lm.variants.front().result)
+            throw Error(q(name) + " holds " + std::to_string(part.lm.variants.size()) +
+                        " variants; a part of a recipe computed by matrix holds one");
+        const lm::LmCompressResult &r = *part.lm.variants.front().result;
+        layout = layout ? layout : &r;
+        calibrationTokens = std::max(calibrationTokens, r.calibrationTokens);
+        for (const lm::LmTensorResult &t : r.tensors) {
+            if (!t.changed)
+                continue;
+            claimItem(itemFile, t.name, name, part);
+            const auto enc = r.encoded.find(t.name);
+            if (enc == r.encoded.end())
+                throw Error(q(name) + " holds no encoding of " + q(t.name));
+            results[t.name] = &t;
+            encodings[t.name] = &enc->second;
+        }
+    }
+    auto result = std::make_shared<lm::LmCompressResult>();
+    result->calibrationTokens = calibrationTokens;
+    for (const std::string &item : plan.items) {
+        if (!results.count(item))
+            throw Error(missingItem(plan, parts.front().second.shards, item));
+        result->encoded[item] = *encodings.at(item);
+    }
+    for (const lm::LmTensorResult &t : layout->tensors) {
+        const auto it = results.find(t.name);
+        if (it == results.end() && t.changed)
+            throw Error(q(t.name) + " is compressed by a part but is no item of the plan");
+        result->tensors.push_back(it != results.end() ? *it->second : t);
+        result->bytes += result->tensors.back().bytes;
+        result->params += result->tensors.back().params;
+    }
+    LmProjectVariant v;
+    v.recipe = recipeFromJson(plan.recipes.front());
+    v.name = v.recipe.name;
+    v.result = std::move(result);
+    v.provenance = currentProvenance();
+    v.provenance.command = cwbCommandLine(plan.command) + " --recipe " + shellQuoted(v.name + ".json");
+    v.provenance.directory = plan.directory;
+    LmProject merged;
+    merged.baseSpec = planPath(plan, plan.modelSpec);
+    merged.baseFile = plan.model;
+    merged.variants.push_back(std::move(v));
+    return merged;
+}
+
 std::vector<ProjectVariant> projectVariants(const SweepPlan &plan, std::vector<Variant> variants)
 {
     const std::string command = cwbCommandLine(plan.command);
@@ -827,6 +901,29 @@ SweepPlan lmRecipesPlan(const std::vector<std::string> &command, const std::stri
 {
     SweepPlan plan = recipesPlan(command, modelSpec, recipes, std::nullopt, std::nullopt, directory);
     plan.kind = "lm-recipes";
+    plan.data.push_back(textRecord("evaluation", evalText));
+    if (trainText)
+        plan.data.push_back(textRecord("training", *trainText));
+    return plan;
+}
+
+SweepPlan lmMatricesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                         const lm::LanguageModel &model, const Recipe &recipe, const std::string &evalText,
+                         const std::optional<std::string> &trainText, const std::string &directory)
+{
+    if (recipe.sequential)
+        throw Error("a recipe is computed by matrix only when it is not sequential (\"sequential\": false): GPTQ's "
+                    "sequential procedure calibrates each block on the blocks before it as compressed");
+    if (recipe.finetune.epochs > 0)
+        throw Error("a recipe computed by matrix cannot fine-tune (\"finetune\" trains the whole model at once)");
+    if (recipe.name.empty())
+        throw Error("a recipe computed by matrix needs a name (its variant's)");
+    lm::validateLmRecipe(recipe, model, trainText.has_value());
+    SweepPlan plan = newPlan("lm-matrices", command, modelSpec, directory);
+    plan.items = lm::recipeTensors(recipe, model);
+    if (plan.items.empty())
+        throw Error("the recipe compresses no tensor of " + q(modelSpec));
+    plan.recipes.push_back(recipeToJson(recipe, -1));
     plan.data.push_back(textRecord("evaluation", evalText));
     if (trainText)
         plan.data.push_back(textRecord("training", *trainText));

@@ -11,7 +11,7 @@
 //    "data": [{"role": "evaluation", "spec": "fashion-mnist", "files": [{"path", "bytes", "sha256"}]}],
 //    "items": ["conv1", "conv2", "fc1", "fc2"]}
 // Shard I of N computes the items whose position i in "items" has i mod N = I (round robin, so that layers of
-// different cost spread over the shards). Three kinds:
+// different cost spread over the shards). The kinds:
 //   "sensitivity"  an item is one layer with all its settings (cwb sensitivity … --plan);
 //   "lm-sensitivity"  the same on a language model: an item is one weight matrix with all its settings (bit-widths,
 //                  pruning ratios, llama.cpp formats), the data is the text ("role": "text");
@@ -20,6 +20,10 @@
 //                  --plan); each item becomes a measured variant;
 //   "lm-recipes"   the same on a language model (cwb compress LM --recipe A --recipe B … --plan): each item becomes
 //                  a measured variant of the language model's project (core/project/lm_project.h);
+//   "lm-matrices"  one recipe on a language model, "sequential": false, computed by matrix (cwb compress LM --recipe
+//                  R --plan --by-matrix): an item is one tensor the recipe compresses (GPTQ, AWQ, SparseGPT... on the
+//                  unchanged model's calibration inputs); the plan's "recipes" holds the one recipe, a part the
+//                  shard's tensors encoded, and the merge assembles and measures the variant;
 //   "distill"      one item, the student, trained by the command (cwb distill … --plan): one training run handed to
 //                  a node; it becomes a measured variant (origin "distill") with the teacher's metrics as the base's.
 //
@@ -87,6 +91,14 @@ SweepPlan recipesPlan(const std::vector<std::string> &command, const std::string
 SweepPlan lmRecipesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
                         const std::vector<Recipe> &recipes, const std::string &evalText,
                         const std::optional<std::string> &trainText, const std::string &directory);
+
+// One recipe on a language model computed by matrix (kind "lm-matrices"; cwb compress LM --recipe R --plan P
+// --by-matrix): the items are the tensors the recipe compresses, each compressed alone on the unchanged model's
+// calibration inputs (core/lm/compress.h); the merge assembles the variant and measures it. Throws cw::Error for a
+// sequential recipe, one that fine-tunes or has no name, or one validateLmRecipe refuses.
+SweepPlan lmMatricesPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                         const lm::LanguageModel &model, const Recipe &recipe, const std::string &evalText,
+                         const std::optional<std::string> &trainText, const std::string &directory);
 
 // The arguments of `cwb sensitivity` that sweep as `options` on `modelSpec` and `dataSpec` read with `preprocess`
 // (what the GUI's sweeps hand to a cluster): --limit, --batch, --prune, --bits, --granularity, --metric, --layer,
@@ -186,6 +198,9 @@ MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>
 // The parts of an "lm-recipes" sweep, checked as above: every item's variant in plan order, in a project on the
 // plan's model (its provenance: the plan's cwb compress command with --recipe ITEM.json, run in its directory).
 LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &parts);
+// The parts of an "lm-matrices" sweep, checked as above: the recipe's variant assembled from every item's encoded
+// tensor (its LmCompressResult; not yet measured: applyEncoded then measure), in a project on the plan's model.
+LmProject mergeLmMatrices(const std::vector<std::pair<std::string, SweepPart>> &parts);
 
 // The merged variants as a project holds them (origin "compress", or "distill" for a distillation; provenance: this
 // run, the plan's directory and data, and as its command the plan's cwb compress command with --recipe ITEM.json,

@@ -458,7 +458,7 @@ Recipe recipeFromJson(const std::string &text)
             path = join(path, k);
         fail(path, "a number is out of range (beyond +-1.8e308)");
     }
-    checkKeys(doc, "", {"name", "prune", "quantize", "finetune", "layers"});
+    checkKeys(doc, "", {"name", "prune", "quantize", "finetune", "layers", "sequential"});
 
     Recipe r;
     if (doc.contains("name"))
@@ -475,6 +475,8 @@ Recipe recipeFromJson(const std::string &text)
         if (q.contains("bias_correction"))
             r.biasCorrection = boolean(q["bias_correction"], "quantize.bias_correction");
     }
+    if (doc.contains("sequential"))
+        r.sequential = boolean(doc["sequential"], "sequential");
     if (doc.contains("finetune") && !doc["finetune"].is_null()) {
         r.finetune = parseFinetune(doc["finetune"], "finetune");
         if (r.finetune.distill && r.finetune.epochs == 0)
@@ -572,6 +574,8 @@ std::string recipeToJson(const Recipe &recipe, int indent)
         }
         doc["layers"] = layers;
     }
+    if (!recipe.sequential)
+        doc["sequential"] = false;
     if (doc.empty())
         doc = ojson::object();
     return doc.dump(indent);
@@ -597,6 +601,9 @@ void validateRecipe(const Recipe &recipe, const Model &model)
             throw Error("recipe: " + path + "quantize.weights.format: ggml formats are for language models only");
     };
     lmOnly("", recipe.prune, recipe.weights);
+    if (!recipe.sequential)
+        throw Error("recipe: sequential: false calibrates a language model's blocks on the unchanged model; this "
+                    "model's recipes have no such choice");
     for (const auto &[name, layer] : recipe.layers)
         lmOnly("layers." + name + ".", layer.prune, layer.weights);
     const Graph &g = model.graph;

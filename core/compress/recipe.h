@@ -13,12 +13,13 @@
 //    "finetune": {"epochs": 1, "lr": 1e-4, "batch_size": 64, "samples": 0, "qat": false, "seed": 1,
 //                 "distill": {"temperature": 4, "alpha": 0.7, "features": ["conv2"], "feature_loss": "l2",
 //                             "feature_weight": 1}},
-//    "layers": {"NODE": {"prune": {...}, "quantize": {"weights": {...}}, "skip": true}}}
+//    "layers": {"NODE": {"prune": {...}, "quantize": {"weights": {...}}, "skip": true}},
+//    "sequential": true}
 //
 // Language models (core/lm/compress.h) take the same schema with tensors as layers ("blk.0.attn_q.weight") and
 // have more choices: pruning "wanda" and "sparsegpt" (by "ratio", or N:M when "n" and "m" are given), weight
 // "method" "gptq" and "awq", and a storage "format", one of llama.cpp's (f32, f16, bf16, q8_0, q4_0, q4_1,
-// q5_0, q5_1, q2_k ... q6_k). validateRecipe refuses them for other models.
+// q5_0, q5_1, q2_k ... q6_k), and "sequential" (Recipe::sequential). validateRecipe refuses them for other models.
 // A layer override is merged key by key onto the defaults (an override {"prune": {"ratio": 0.3}} keeps the
 // default method); "prune": null or "quantize": {"weights": null} in an override switches that technique
 // off for the layer; "skip": true leaves the layer exactly as it is (float, unpruned, float activations).
@@ -92,6 +93,10 @@ struct Recipe {
     bool biasCorrection = true;
     FinetuneConfig finetune;
     std::map<std::string, LayerConfig> layers;        // node name -> fully merged settings
+    // Language models: each block's calibration inputs come from the blocks before it already compressed (true,
+    // GPTQ's sequential procedure) or from the unchanged model (false: every matrix is compressed independently
+    // of the others, so a cluster can compute them apart; core/lm/compress.h).
+    bool sequential = true;
 };
 
 Recipe recipeFromJson(const std::string &text);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include "core/base/error.h"
@@ -147,6 +148,16 @@ EncodedTensor encodeRows(uint32_t type, const Tensor &values, const std::vector<
     return enc;
 }
 
+// The runner computes with `decoded` (the values `enc` holds) as the tensor `name`, on enc's kernels for a block
+// format (float storage runs on the float gemm).
+void install(LanguageModel &model, const std::string &name, const Tensor &decoded, const EncodedTensor &enc)
+{
+    Tensor *w = model.loadedWeight(name);
+    std::memcpy(w->data<float>(), decoded.data<float>(), size_t(w->numel()) * 4);
+    if (w->shape().size() == 2 && ggml::typeTraits(enc.type)->blockSize > 1)
+        model.setEncoded(name, enc);
+}
+
 // A master weight through its storage: the encoding, and the values it holds in *decoded.
 EncodedTensor project(const Storage &s, const Tensor &master, Tensor *decoded)
 {
@@ -258,10 +269,7 @@ void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmComp
         } else {
             enc = std::move(last.at(role));
         }
-        Tensor *w = model.loadedWeight(e.name);
-        std::memcpy(w->data<float>(), param.data<float>(), size_t(w->numel()) * 4);
-        if (param.shape().size() == 2 && ggml::typeTraits(enc.type)->blockSize > 1)
-            model.setEncoded(e.name, enc);
+        install(model, e.name, param, enc);
         LmTensorResult &r = byName[e.name];
         if (!r.changed) {
             r.settings = "fine-tuned";
@@ -280,6 +288,35 @@ void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmComp
 }
 
 } // namespace
+
+std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model)
+{
+    std::vector<std::string> names;
+    for (const LanguageModel::TensorEntry &e : model.tensors())
+        if (const std::optional<LayerConfig> cfg = configFor(recipe, e); cfg && !cfg->skip && (cfg->prune || cfg->weights))
+            names.push_back(e.name);
+    return names;
+}
+
+void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTensor> &encoded)
+{
+    if (!model.loaded())
+        throw Error("the language model's weights are not loaded");
+    for (const auto &[name, enc] : encoded) {
+        const Tensor *w = model.loadedWeight(name);
+        const ggml::TypeTraits *traits = ggml::typeTraits(enc.type);
+        if (!w || w->shape().empty() || !traits || !traits->dequantizable)
+            throw Error("tensor '" + name + "' is not a weight the runner uses, or its type " + std::to_string(enc.type) +
+                        " is unknown");
+        Tensor decoded(DType::Float32, w->shape());
+        const int64_t cols = w->shape().back();
+        if (cols % traits->blockSize != 0 || int64_t(enc.bytes.size()) != w->numel() / cols * ggml::rowBytes(enc.type, cols))
+            throw Error("tensor '" + name + "': " + std::to_string(enc.bytes.size()) + " bytes of " +
+                        ggml::typeName(enc.type) + " do not hold its " + std::to_string(w->numel()) + " values");
+        decodeRows(enc, &decoded);
+        install(model, name, decoded, enc);
+    }
+}
 
 void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool haveCalibration)
 {
@@ -347,11 +384,28 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     };
     std::map<int, std::vector<Item>> byBlock;
     int64_t work = 0;
+    std::set<std::string> only(o.only.begin(), o.only.end());
     for (const LanguageModel::TensorEntry &e : model.tensors())
         if (const std::optional<LayerConfig> cfg = configFor(recipe, e); cfg && !cfg->skip && (cfg->prune || cfg->weights)) {
+            if (!o.only.empty() && !only.erase(e.name))
+                continue;
             byBlock[e.block].push_back({&e, *cfg});
             ++work;
         }
+    if (!only.empty())
+        throw Error("tensor '" + *only.begin() + "' is not one the recipe compresses");
+    if (!o.only.empty() && (recipe.sequential || recipe.finetune.epochs > 0))
+        throw Error(recipe.sequential ? "a part of a recipe's matrices is compressed alone only when the recipe is not "
+                                        "sequential (\"sequential\": false)"
+                                      : "a part of a recipe's matrices cannot be fine-tuned alone");
+    // Sequential: the blocks in order, each calibrated on the blocks before it as compressed. Otherwise the last
+    // block first, so that every calibration pass sees the unchanged blocks before it (and the tensors outside the
+    // blocks, the embedding among them, last).
+    std::vector<int> order;
+    for (const auto &entry : byBlock)
+        order.push_back(entry.first);
+    if (!recipe.sequential)
+        std::sort(order.begin(), order.end(), [](int a, int b) { return (a < 0) != (b < 0) ? b < 0 : a > b; });
 
     // Calibration chunks: ctx tokens each, at most maxTokens in all.
     std::vector<std::vector<int32_t>> chunks;
@@ -384,8 +438,8 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     LmCompressResult result;
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
     std::map<std::string, LmTensorResult> byName;
-    for (const auto &[key, items] : byBlock) {
-        const int block = key; // (clang 14 cannot capture a structured binding)
+    for (const int block : order) {
+        const std::vector<Item> &items = byBlock.at(block);
         // The inputs of this block's matrices, with the blocks before it already compressed.
         std::map<InputSite, SiteStats> stats;
         const bool calibrate = block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
@@ -510,10 +564,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 } else {
                     enc = encodeRows(storage, current, store.importance, &current);
                 }
-                std::memcpy(w->data<float>(), current.data<float>(), size_t(w->numel()) * 4);
-                // Block formats run on their kernels; float storage (F32 / F16 / BF16) on the float gemm.
-                if (ggml::typeTraits(storage)->blockSize > 1)
-                    model.setEncoded(e.name, enc);
+                install(model, e.name, current, enc);
             }
             LmTensorResult &r = byName[e.name];
             r.settings = layerSettingsLabel(cfg) + (cfg.weights && cfg.weights->format.empty() ? " (stored F16)" : "") +

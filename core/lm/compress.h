@@ -14,7 +14,9 @@
 // the encoding holds, so an export (exportGguf) is the model that was measured.
 // Methods that need activations (wanda, sparsegpt, gptq, awq, and importance-weighted formats) read them from
 // calibration text, block by block: the inputs each block's matrices see with the blocks before it already
-// compressed, as GPTQ's sequential procedure does.
+// compressed, as GPTQ's sequential procedure does — or, with "sequential": false, the inputs of the unchanged
+// model (the last block is compressed first), so that every matrix's result is independent of the others' and a
+// cluster can compute them apart (LmCompressOptions::only, then applyEncoded).
 //
 // Fine-tuning ("finetune": epochs, lr, batch_size, samples, seed; gpt2 architecture only, core/lm/gpt_train.h)
 // then trains every parameter of the compressed model on windows of ctx + 1 tokens of the calibration text
@@ -53,6 +55,9 @@ struct LmCompressOptions {
     double damping = 0.01;            // GPTQ / SparseGPT: λ = damping · mean(diag H)
     bool actOrder = true;             // GPTQ: columns in decreasing diag H
     int threads = 0;
+    // Non-empty: compress these of the recipe's tensors only, the others stay as they are (one shard of a cluster
+    // sweep, core/cluster/sweep.h). Only for a recipe that is not sequential and does not fine-tune.
+    std::vector<std::string> only;
     // After each fine-tuning step, on the computing thread: the step (1-based), the steps in all, its loss.
     std::function<void(int64_t step, int64_t steps, double loss)> finetuneStep;
 };
@@ -97,5 +102,13 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
 // and per calibration pass; Cancel between them (the weights are then partly compressed: reload).
 LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recipe, const LmCompressOptions &options,
                                        const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+
+// The tensors the recipe compresses, in file order.
+std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model);
+
+// The encoded tensors (LmCompressResult::encoded, perhaps of several shards) into the loaded model: the runner
+// then computes with what they hold, as after compressLanguageModel. cw::Error naming a tensor the model lacks or
+// whose bytes do not fit its shape.
+void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTensor> &encoded);
 
 } // namespace cw::lm

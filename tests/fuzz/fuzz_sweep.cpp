@@ -52,6 +52,11 @@ CW_FUZZ_TARGET(sweep)
                 cw::cluster::mergeLmSensitivity({{"part", part}});
             else if (part.plan.kind == "lm-recipes")
                 cw::lmProjectFromParts(part.lmDocument, blobsOf(part.lmDocument), "part");
+            else if (part.plan.kind == "lm-matrices") {
+                cw::cluster::SweepPart carrying = part; // the merge reads the project the part carries
+                carrying.lm = cw::lmProjectFromParts(part.lmDocument, blobsOf(part.lmDocument), "part");
+                cw::cluster::mergeLmMatrices({{"part", carrying}});
+            }
             else
                 cw::cluster::mergeVariants({{"part", part}});
         });

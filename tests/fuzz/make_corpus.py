@@ -237,6 +237,8 @@ def recipe_seeds(d):
                         "quantize": {"weights": {"bits": 4, "granularity": "group", "group_size": 32}},
                         "layers": {"conv1": {"prune": None, "quantize": {"weights": {"bits": 8}}},
                                    "fc": {"skip": True}, "conv2": {"prune": {"method": "channel", "norm": "l2"}}}},
+        "lm_gptq.json": {"name": "gptq", "sequential": False, "prune": {"method": "wanda", "n": 2, "m": 4},
+                         "quantize": {"weights": {"bits": 4, "method": "gptq", "format": "q4_k"}}},
     }
     for name, recipe in recipes.items():
         with open(os.path.join(d, name), "w") as f:
@@ -244,8 +246,8 @@ def recipe_seeds(d):
 
 
 def sweep_seeds(d, cwb):
-    """Plans of a small sensitivity sweep, a recipe list and a distillation on the demo, of a sweep of the demo
-    language model, and the documents of their parts."""
+    """Plans of a small sensitivity sweep, a recipe list and a distillation on the demo, of a sweep, a recipe list
+    and a recipe by matrix of the demo language model, and the documents of their parts."""
     work = os.path.join(d, "work")
     os.makedirs(work)
     subprocess.run([cwb, "sensitivity", "demo", "--data", "fashion-mnist", "--limit", "50", "--prune", "0.5",
@@ -276,8 +278,19 @@ def sweep_seeds(d, cwb):
                     "lm-recipes.json"], cwd=work, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([cwb, "sweep", "lm-recipes.json", "--shard", "0/1", "-o", "lm-recipes-part.h5"], cwd=work,
                    check=True, stdout=subprocess.DEVNULL)
+    recipe = os.path.join(work, "gptq.json")
+    with open(recipe, "w") as f:
+        json.dump({"name": "gptq", "sequential": False,
+                   "layers": {"blk.0.attn_qkv.weight": {"quantize": {"weights": {"method": "gptq", "format": "q4_0"}}},
+                              "blk.1.ffn_up.weight": {"quantize": {"weights": {"format": "q8_0"}}}}}, f)
+    subprocess.run([cwb, "compress", "demo-lm", "--recipe", recipe, "--data", text, "--train-data", text,
+                    "--train-limit", "256", "--limit", "1", "--plan", "lm-matrices.json", "--by-matrix"], cwd=work,
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "sweep", "lm-matrices.json", "--shard", "0/1", "-o", "lm-matrices-part.h5"], cwd=work,
+                   check=True, stdout=subprocess.DEVNULL)
     for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part"), ("lm.json", "lm-part"),
-                       ("distill.json", "distill-part"), ("lm-recipes.json", "lm-recipes-part")):
+                       ("distill.json", "distill-part"), ("lm-recipes.json", "lm-recipes-part"),
+                       ("lm-matrices.json", "lm-matrices-part")):
         shutil.copy(os.path.join(work, plan), os.path.join(d, plan))
         with h5py.File(os.path.join(work, part + ".h5"), "r") as f:
             document = f["document"][()]
