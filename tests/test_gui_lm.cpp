@@ -206,6 +206,7 @@ private slots:
     void compressFinetunesWithTheBaseAsTeacher();
     void projectSavesAndReopens();
     void compressRunsOnCluster();
+    void compressByMatrixOnCluster();
 
 private:
     std::unique_ptr<MainWindow> openWindow(const QString &spec);
@@ -1537,6 +1538,64 @@ void TestGuiLm::compressRunsOnCluster()
     QCOMPARE(there.result->encoded.size(), here.result->encoded.size());
     for (const auto &[name, e] : here.result->encoded)
         QVERIFY2(there.result->encoded.at(name).bytes == e.bytes, name.c_str());
+    QVERIFY(window->isWindowModified());
+}
+
+void TestGuiLm::compressByMatrixOnCluster()
+{
+    // A GPTQ recipe that calibrates on the unchanged model (the form's "calibrate every block on the unchanged
+    // model") goes to a cluster by matrix: an "lm-matrices" plan whose items are the matrices. The parts, imported,
+    // are assembled and measured on the Compress tab by a job, and equal Run of the same form here: the same
+    // encoded tensors and perplexity; the variant's command is the plan's.
+    QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-lm-matrices-XXXXXX"));
+    QVERIFY(dir.isValid());
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmCompressView *compress = window->languageModelView()->compressView();
+    compress->setRecipe(cw::recipeFromJson(
+        R"({"name": "gptq", "sequential": false, "quantize": {"weights": {"method": "gptq", "format": "q4_0"}}})"));
+    QVERIFY(compress->independentBox()->isChecked());
+    compress->independentBox()->setChecked(false);
+    QVERIFY(compress->recipe().sequential);
+    compress->independentBox()->setChecked(true);
+    QVERIFY(!compress->recipe().sequential);
+    compress->setCalibrationSpec(m_longText);
+    compress->calibrationTokensSpin()->setValue(512);
+    compress->setEvaluationSpec(m_longText);
+    compress->setChunks(2);
+    compress->clusterButton()->click();
+    ClusterDialog *dialog = window->clusterDialog();
+    QVERIFY(dialog && dialog->isVisible());
+    const QString folder = dir.filePath(QStringLiteral("sweep"));
+    dialog->folderEdit()->setText(folder);
+    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+    dialog->close();
+    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QCOMPARE(plan.kind, std::string("lm-matrices"));
+    QCOMPARE(plan.items, cw::lm::recipeTensors(compress->recipe(), *window->languageModelView()->model()));
+    QVERIFY(plan.items.size() >= 4);
+    QString error;
+    testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 3, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    QSignalSpy finished(compress, &LmJobView::finished);
+    QVERIFY(compress->run());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(compress->statusText()));
+    QVERIFY2(window->importResults({folder}), qPrintable(window->lastError()));
+    QVERIFY(finished.wait(kJobTimeoutMs)); // the imported variant's measurement
+    QVERIFY2(finished.last().at(0).toBool(), qPrintable(compress->statusText()));
+    QCOMPARE(compress->variants().size(), size_t(2));
+    const LmCompressView::Variant &here = compress->variants()[0], &there = compress->variants()[1];
+    QCOMPARE(there.name, QStringLiteral("gptq (2)"));
+    QCOMPARE(there.perplexity.perplexity, here.perplexity.perplexity);
+    QCOMPARE(there.basePerplexity, here.basePerplexity);
+    QCOMPARE(there.result->bytes, here.result->bytes);
+    QCOMPARE(there.result->encoded.size(), plan.items.size());
+    for (const auto &[name, e] : here.result->encoded)
+        QVERIFY2(there.result->encoded.at(name).bytes == e.bytes, name.c_str());
+    QVERIFY2(there.provenance.command.find("--recipe gptq.json") != std::string::npos, there.provenance.command.c_str());
     QVERIFY(window->isWindowModified());
 }
 

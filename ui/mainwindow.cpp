@@ -1415,13 +1415,23 @@ bool MainWindow::importResults(const QStringList &paths)
         for (const QString &f : files)
             parts.emplace_back(f.toStdString(), cw::cluster::readPart(f.toStdString()));
         const cw::cluster::SweepPlan &plan = parts.front().second.plan;
-        const bool lmPlan = plan.kind == "lm-sensitivity" || plan.kind == "lm-recipes";
+        const bool lmPlan = plan.kind == "lm-sensitivity" || plan.kind == "lm-recipes" || plan.kind == "lm-matrices";
         if (lmPlan != bool(lm))
             throw cw::Error(lm ? "the parts are not a language model's sweep" : "the parts are a language model's sweep: open it first");
         if (plan.model.sha256 != (lm ? cw::modelDigest(lm->path()) : m_document->project()->baseFile).sha256)
             throw cw::Error("the parts are a sweep of '" + plan.modelSpec + "', not of the open model");
         QString done;
-        if (lm && plan.kind == "lm-recipes") {
+        if (lm && plan.kind == "lm-matrices") {
+            // Assembled from its matrices here, then measured by a job as the plan's merge would measure it.
+            const cw::LmProject merged = cw::cluster::mergeLmMatrices(parts);
+            if (!m_lm->compressView()->measureImported(plan, merged.variants.front()))
+                throw cw::Error(m_lm->compressView()->statusText().toStdString());
+            m_lm->setCurrentWidget(m_lm->compressView());
+            done = tr("Imported %n part(s): the %1 matrices of '%2', now measured on the Compress tab.", nullptr,
+                      int(parts.size()))
+                       .arg(plan.items.size())
+                       .arg(QString::fromStdString(merged.variants.front().name));
+        } else if (lm && plan.kind == "lm-recipes") {
             const cw::LmProject merged = cw::cluster::mergeLmVariants(parts);
             m_lm->compressView()->appendVariants(merged.variants);
             m_lm->setCurrentWidget(m_lm->compressView());

@@ -801,6 +801,18 @@ LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &
     return merged;
 }
 
+std::optional<std::string> commandOption(const std::vector<std::string> &command, const std::string &option)
+{
+    std::optional<std::string> value;
+    for (size_t i = 0; i < command.size(); ++i) {
+        if (command[i] == option && i + 1 < command.size())
+            value = command[++i];
+        else if (command[i].rfind(option + "=", 0) == 0)
+            value = command[i].substr(option.size() + 1);
+    }
+    return value;
+}
+
 LmProject mergeLmMatrices(const std::vector<std::pair<std::string, SweepPart>> &parts)
 {
     checkParts(parts, "lm-matrices");

@@ -141,6 +141,10 @@ SweepPlan distillPlan(const std::vector<std::string> &command, const std::string
                       const std::optional<std::string> &evalData, const std::string &trainData,
                       const std::string &studentFile, const std::string &name, const std::string &directory);
 
+// The value of `option` ("--limit") in a plan's command, given as "--limit V" or "--limit=V" (the last one given);
+// nullopt when absent.
+std::optional<std::string> commandOption(const std::vector<std::string> &command, const std::string &option);
+
 // A path the plan's command names, as seen from anywhere: a relative one starts at the plan's directory; a built-in
 // model's name ("demo") stays as it is.
 std::string planPath(const SweepPlan &plan, const std::string &path);

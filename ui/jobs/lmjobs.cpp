@@ -262,12 +262,14 @@ LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::S
     options.importance = params.importance;
     options.maxTokens = params.calibrationTokens;
     options.finetuneStep = finetuneStep;
-    if (!params.calibrationSpec.empty())
-        options.calibration = cw::lm::encodeText(*model, cw::lm::loadText(params.calibrationSpec));
-    // Refused recipes are refused before the weights are read.
-    cw::lm::validateLmRecipe(params.recipe, *model, !options.calibration.empty());
-    if (options.importance && options.calibration.empty())
-        throw cw::Error("importance-weighted formats need calibration text");
+    if (!params.encoded) {
+        if (!params.calibrationSpec.empty())
+            options.calibration = cw::lm::encodeText(*model, cw::lm::loadText(params.calibrationSpec));
+        // Refused recipes are refused before the weights are read.
+        cw::lm::validateLmRecipe(params.recipe, *model, !options.calibration.empty());
+        if (options.importance && options.calibration.empty())
+            throw cw::Error("importance-weighted formats need calibration text");
+    }
     const std::vector<int32_t> tokens = cw::lm::encodeText(*model, cw::lm::loadText(params.evalSpec));
     stop.throwIfStopped();
     model->load(cw::progressSlice(progress, textEnd, weightsEnd, ""), &stop);
@@ -290,8 +292,15 @@ LmCompressOutcome LmCompressJob::run(const LmCompressParams &params, const cw::S
         out.baseSpeed = cw::lm::variantSpeed(model, params.threads);
     }
     stop.throwIfStopped();
-    out.result = std::make_shared<const cw::lm::LmCompressResult>(cw::lm::compressLanguageModel(
-        *model, params.recipe, options, cw::progressSlice(progress, baseEnd, compressEnd, ""), &stop));
+    if (params.encoded) {
+        if (progress)
+            progress(baseEnd, "the cluster's tensors");
+        cw::lm::applyEncoded(*model, params.encoded->encoded);
+        out.result = params.encoded;
+    } else {
+        out.result = std::make_shared<const cw::lm::LmCompressResult>(cw::lm::compressLanguageModel(
+            *model, params.recipe, options, cw::progressSlice(progress, baseEnd, compressEnd, ""), &stop));
+    }
     out.perplexity =
         cw::lm::perplexity(model, tokens, po, cw::progressSlice(progress, compressEnd, perplexityEnd, "perplexity"), &stop);
     stop.throwIfStopped();

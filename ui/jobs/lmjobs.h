@@ -207,6 +207,9 @@ struct LmCompressParams {
     int64_t chunks = -1;          // -1: every whole chunk
     bool measureBase = true;      // the unchanged copy's perplexity and speed first (the owner caches them)
     int threads = 0;
+    // The encoded tensors of a recipe computed by matrix on a cluster (cw::cluster::mergeLmMatrices): applied to the
+    // copy instead of compressing it (no calibration), then measured.
+    std::shared_ptr<const cw::lm::LmCompressResult> encoded;
 };
 
 // The arguments of `cwb compress` that compress and measure as the job does, without --recipe (a cluster plan's

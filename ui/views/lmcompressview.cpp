@@ -362,6 +362,13 @@ QWidget *LmCompressView::buildForm()
         writeSettings();
     });
 
+    m_independent = new QCheckBox(tr("calibrate every block on the unchanged model"));
+    m_independent->setObjectName(QStringLiteral("lmCompressIndependent"));
+    m_independent->setToolTip(tr("Not sequential: each matrix is compressed on the inputs of the unchanged model, "
+                                 "independently of the others, so Run on Cluster… splits the matrices over the nodes. "
+                                 "Off: GPTQ's sequential procedure, each block on the blocks before it as compressed"));
+    connect(m_independent, &QCheckBox::toggled, this, changed);
+
     auto *recipeBox = new QGroupBox(tr("Recipe"));
     auto *recipeForm = new QFormLayout(recipeBox);
     recipeForm->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
@@ -372,6 +379,7 @@ QWidget *LmCompressView::buildForm()
     recipeForm->addRow(QString(), grid);
     recipeForm->addRow(tr("Storage"), m_format);
     recipeForm->addRow(QString(), m_importance);
+    recipeForm->addRow(QString(), m_independent);
     auto *load = new QPushButton(tr("Load…"));
     load->setObjectName(QStringLiteral("lmCompressLoad"));
     connect(load, &QPushButton::clicked, this, &LmCompressView::chooseAndLoad);
@@ -574,6 +582,7 @@ void LmCompressView::formChanged()
         r.finetune.epochs = 0;
         r.finetune.distill.reset();
     }
+    r.sequential = !m_independent->isChecked();
     m_tensors->setDefaults(r);
     writeSettings();
 }
@@ -593,6 +602,7 @@ void LmCompressView::updateFormEnabled()
     for (QWidget *w : std::initializer_list<QWidget *>{m_bits, m_granularity, m_symmetric})
         w->setEnabled(quant != Quant::None && !format);
     m_importance->setEnabled(format && m_calibrate->isChecked());
+    m_independent->setEnabled(m_calibrate->isChecked());
     m_calibration->setEnabled(m_calibrate->isChecked());
     m_calibrationTokens->setEnabled(m_calibrate->isChecked());
     const bool tune = m_finetune->isChecked();
@@ -660,6 +670,7 @@ void LmCompressView::setRecipe(const cw::Recipe &recipe)
         m_temperature->setValue(f.distill->temperature);
         m_alpha->setValue(f.distill->alpha);
     }
+    m_independent->setChecked(!recipe.sequential);
     m_loading = false;
     updateFormEnabled();
     m_tensors->setRecipe(recipe);
@@ -845,9 +856,10 @@ void LmCompressView::setModel(LanguageModelPtr model)
     updateControls();
 }
 
-QString LmCompressView::baseKey() const
+QString LmCompressView::baseKey(const LmCompressParams &params)
 {
-    return evaluationSpec() + QLatin1Char('|') + QString::number(m_chunks->value());
+    return QString::fromStdString(params.evalSpec) + QLatin1Char('|') + QString::number(params.ctx) + QLatin1Char('|') +
+           QString::number(params.chunks);
 }
 
 std::optional<LmCompressParams> LmCompressView::formParams()
@@ -886,10 +898,15 @@ std::optional<cw::cluster::SweepPlan> LmCompressView::clusterPlan()
     if (!p)
         return std::nullopt;
     try {
-        return cw::cluster::lmRecipesPlan(
-            cwbArguments(*p), p->modelPath, {p->recipe}, p->evalSpec,
-            p->calibrationSpec.empty() ? std::nullopt : std::optional<std::string>(p->calibrationSpec),
-            QDir::currentPath().toStdString());
+        // A recipe that is not sequential is computed by matrix: its matrices spread over the nodes.
+        const std::optional<std::string> calibration =
+            p->calibrationSpec.empty() ? std::nullopt : std::optional<std::string>(p->calibrationSpec);
+        const std::string directory = QDir::currentPath().toStdString();
+        if (!p->recipe.sequential)
+            return cw::cluster::lmMatricesPlan(cwbArguments(*p), p->modelPath, *m_model, p->recipe, p->evalSpec,
+                                               calibration, directory);
+        return cw::cluster::lmRecipesPlan(cwbArguments(*p), p->modelPath, {p->recipe}, p->evalSpec, calibration,
+                                          directory);
     } catch (const std::exception &e) {
         setStatus(tr("Cannot plan this recipe for a cluster: %1").arg(QString::fromUtf8(e.what())));
         return std::nullopt;
@@ -898,14 +915,49 @@ std::optional<cw::cluster::SweepPlan> LmCompressView::clusterPlan()
 
 bool LmCompressView::run()
 {
-    const QString spec = evaluationSpec();
-    if (!mayStartOnText(spec))
+    if (!mayStartOnText(evaluationSpec()))
         return false;
     std::optional<LmCompressParams> p = formParams();
     if (!p)
         return false;
-    LmCompressParams params = std::move(*p);
-    const QString key = baseKey();
+    startCompress(std::move(*p), std::nullopt);
+    return true;
+}
+
+bool LmCompressView::measureImported(const cw::cluster::SweepPlan &plan, const cw::LmProjectVariant &assembled)
+{
+    if (!m_model)
+        return false;
+    LmCompressParams params;
+    params.modelPath = m_model->path();
+    params.recipe = assembled.recipe;
+    params.encoded = assembled.result;
+    // The measurement the plan's cwb compress command asks for: its text (a file from the plan's folder), --limit
+    // chunks, --ctx.
+    for (const cw::DatasetRecord &d : plan.data)
+        if (d.role == "evaluation") {
+            const QString inPlan = QDir(QString::fromStdString(plan.directory)).filePath(QString::fromStdString(d.spec));
+            params.evalSpec = QFileInfo(inPlan).isFile() ? inPlan.toStdString() : d.spec;
+        }
+    try {
+        if (const std::optional<std::string> limit = cw::cluster::commandOption(plan.command, "--limit"))
+            params.chunks = std::stoll(*limit);
+        if (const std::optional<std::string> ctx = cw::cluster::commandOption(plan.command, "--ctx"))
+            params.ctx = std::stoll(*ctx);
+    } catch (const std::exception &) {
+        setStatus(tr("The plan's --limit or --ctx is not a number."));
+        return false;
+    }
+    if (!mayStartOnText(QString::fromStdString(params.evalSpec)))
+        return false;
+    startCompress(std::move(params), assembled.provenance);
+    return true;
+}
+
+void LmCompressView::startCompress(LmCompressParams params, const std::optional<cw::Provenance> &provenance)
+{
+    const QString spec = QString::fromStdString(params.evalSpec);
+    const QString key = baseKey(params);
     params.measureBase = m_bases.find(key) == m_bases.end();
     auto *job = new LmCompressJob(std::move(params), this);
     const QString text = LmTextCombo::displayName(spec);
@@ -918,7 +970,7 @@ bool LmCompressView::run()
         m_liveSteps = steps;
         showLossChart();
     });
-    connect(job, &LmCompressJob::succeeded, this, [this, job, key, text]() {
+    connect(job, &LmCompressJob::succeeded, this, [this, job, key, text, provenance]() {
         const LmCompressOutcome &o = *job->result();
         if (o.basePerplexity)
             m_bases[key] = Base{*o.basePerplexity, o.baseSpeed.value_or(cw::lm::SpeedResult{})};
@@ -939,10 +991,14 @@ bool LmCompressView::run()
         v.baseSpeed = m_shownBase->speed;
         v.evaluation = text;
         v.evaluationSpec = QString::fromStdString(job->params().evalSpec);
-        v.provenance = cw::currentProvenance();
-        v.provenance.command = cwbCommand(job->params(), v.name.toStdString());
+        if (provenance) { // made on a cluster
+            v.provenance = *provenance;
+        } else {
+            v.provenance = cw::currentProvenance();
+            v.provenance.command = cwbCommand(job->params(), v.name.toStdString());
+            v.provenance.trainData = job->params().calibrationSpec;
+        }
         v.provenance.evalData = job->params().evalSpec;
-        v.provenance.trainData = job->params().calibrationSpec;
         const QLocale locale = displayLocale();
         setStatus(tr("%1: perplexity %2 (%3 %) at %4 bits per weight, %5, on %6 scored tokens of %7.")
                       .arg(v.name, locale.toString(v.perplexity.perplexity, 'f', 3),
@@ -953,7 +1009,6 @@ bool LmCompressView::run()
     });
     runTextJob(job, m_progress, tr("Cancelled; the variants are as they were."),
                [job]() { return job->result().has_value(); });
-    return true;
 }
 
 void LmCompressView::cancel()

@@ -107,6 +107,10 @@ public:
     // a job runs or the runner is busy, without an evaluation text, or when the core refuses the recipe.
     // finished(ok) follows.
     bool run();
+    // The variant of a recipe computed by matrix on a cluster (cw::cluster::mergeLmMatrices of the parts the plan
+    // made), measured by a job as the plan's cwb compress command measures (its evaluation text, --limit, --ctx) and
+    // added like Run's; False (the reason in statusText()) as run() refuses. finished(ok) follows.
+    bool measureImported(const cw::cluster::SweepPlan &plan, const cw::LmProjectVariant &assembled);
     void cancel();
     LmCompressJob *job() const { return qobject_cast<LmCompressJob *>(currentJob()); }
     // Writes the selected variant (the last one when none is selected) as GGUF through an ExportGgufJob;
@@ -146,6 +150,7 @@ public:
     QCheckBox *symmetricBox() const { return m_symmetric; }
     QComboBox *formatCombo() const { return m_format; }
     QCheckBox *importanceBox() const { return m_importance; }
+    QCheckBox *independentBox() const { return m_independent; }
     QCheckBox *calibrateBox() const { return m_calibrate; }
     QSpinBox *calibrationTokensSpin() const { return m_calibrationTokens; }
     QCheckBox *finetuneBox() const { return m_finetune; }
@@ -184,7 +189,9 @@ private:
     std::optional<LmCompressParams> formParams();
     void writeSettings();
     void tensorMenu(const QPoint &pos);
-    QString baseKey() const;
+    static QString baseKey(const LmCompressParams &params); // what m_bases holds the base's measurement by
+    // Starts the job; `provenance`: a variant made on a cluster (measureImported), else this run's.
+    void startCompress(LmCompressParams params, const std::optional<cw::Provenance> &provenance);
     void chooseAndLoad();
     void chooseAndSave();
     void chooseAndExport();
@@ -209,6 +216,7 @@ private:
     QCheckBox *m_symmetric = nullptr;
     QComboBox *m_format = nullptr;
     QCheckBox *m_importance = nullptr;
+    QCheckBox *m_independent = nullptr; // the recipe is not sequential
     QCheckBox *m_calibrate = nullptr;
     LmTextCombo *m_calibration = nullptr;
     QSpinBox *m_calibrationTokens = nullptr;
