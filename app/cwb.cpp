@@ -715,6 +715,7 @@ int cmdRun(const RunArgs &args)
 
 struct EvalArgs {
     std::string model, data, reference;
+    std::optional<std::string> plan; // write the evaluation as a plan instead (core/cluster/sweep.h)
     int64_t limit = 0;
     cw::EvalOptions options;
     FeedArgs feeds;
@@ -736,16 +737,76 @@ void declareEval(CLI::App *cmd, EvalArgs &a)
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
     addThreads(cmd, a.threads);
     addPreprocess(cmd, a.preprocess);
+    cmd->add_option("--plan", a.plan,
+                    "write the evaluation as a plan for cwb sweep (its samples in shards, Slurm) instead (.json)");
     addJson(cmd, a.json);
+}
+
+std::vector<std::string> commandWithout(const std::set<std::string> &dropped, const std::set<std::string> &droppedFlags = {});
+
+// The evaluation the arguments ask for: the session, its options and the samples.
+struct EvalSetup {
+    cw::Session session;
+    cw::EvalOptions options;
+    cw::Dataset data;
+    explicit EvalSetup(const EvalArgs &args)
+        : session(cw::loadModel(args.model), cw::SessionOptions{args.threads}), options(args.options)
+    {
+        options.inputs = args.feeds.resolve(session.model().graph);
+        data = cw::loadDataset(args.data, args.preprocess.resolved(session.model().graph, options.inputs), args.limit);
+    }
+};
+
+// cwb eval … --plan PLAN.json: the evaluation's samples as ranges of whole batches (core/cluster/sweep.h).
+int writeEvalPlan(const EvalArgs &args)
+{
+    if (!args.reference.empty())
+        throw cw::Error("--plan splits a labelled evaluation; a comparison with --reference is not planned");
+    const EvalSetup setup(args);
+    const int64_t samples = cw::labelledSamples(setup.data, setup.options.limit);
+    std::error_code ec;
+    const cw::cluster::SweepPlan plan = cw::cluster::evaluatePlan(
+        commandWithout({"--plan"}), args.model, args.data, samples,
+        cw::evalBatchSize(setup.session.model().graph, setup.options), std::filesystem::current_path(ec).string());
+    cw::cluster::savePlan(plan, *args.plan);
+    if (args.json)
+        std::cout << cw::cluster::planToJson(plan) << '\n';
+    else
+        std::printf("wrote %s: %lld samples of %s in %zu ranges (run it: cwb sweep %s --shard I/N -o PART.h5, or "
+                    "--slurm DIR)\n",
+                    args.plan->c_str(), (long long)samples, args.data.c_str(), plan.items.size(), args.plan->c_str());
+    return 0;
+}
+
+// What cwb eval prints: JSON (the class names when the data has them), or a line.
+json evaluationJson(const cw::EvalResult &r, const cw::Dataset *data)
+{
+    json doc{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}};
+    if (data && !data->classes.empty())
+        doc["classes"] = data->classes;
+    return doc;
+}
+
+void printEvaluation(const cw::EvalResult &r, const cw::Dataset *data, const std::string &dataSpec, bool asJson)
+{
+    if (asJson) {
+        std::cout << evaluationJson(r, data).dump(2) << '\n';
+        return;
+    }
+    const std::string classes =
+        !data || data->classes.empty() ? std::string() : ", " + std::to_string(data->classes.size()) + " classes";
+    std::printf("accuracy %.2f%%  top-5 %.2f%%  loss %.4f  (%lld samples of %s%s)\n", r.accuracy * 100, r.top5 * 100,
+                r.loss, (long long)r.samples, dataSpec.c_str(), classes.c_str());
 }
 
 int cmdEval(const EvalArgs &args)
 {
-    cw::Session session(cw::loadModel(args.model), cw::SessionOptions{args.threads});
-    cw::EvalOptions options = args.options;
-    options.inputs = args.feeds.resolve(session.model().graph);
-    const cw::Dataset data =
-        cw::loadDataset(args.data, args.preprocess.resolved(session.model().graph, options.inputs), args.limit);
+    if (args.plan)
+        return writeEvalPlan(args);
+    const EvalSetup setup(args);
+    const cw::Session &session = setup.session;
+    const cw::EvalOptions &options = setup.options;
+    const cw::Dataset &data = setup.data;
     if (!args.reference.empty()) {
         const cw::Session base(cw::loadModel(args.reference), cw::SessionOptions{args.threads});
         cw::FidelityOptions f;
@@ -764,18 +825,7 @@ int cmdEval(const EvalArgs &args)
                         top1Text(o.top1Agreement).c_str());
         return 0;
     }
-    const cw::EvalResult r = cw::evaluate(session, data, options, terminalProgress());
-    if (args.json) {
-        json doc{{"accuracy", r.accuracy}, {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples}};
-        if (!data.classes.empty())
-            doc["classes"] = data.classes;
-        std::cout << doc.dump(2) << '\n';
-    } else {
-        const std::string classes =
-            data.classes.empty() ? std::string() : ", " + std::to_string(data.classes.size()) + " classes";
-        std::printf("accuracy %.2f%%  top-5 %.2f%%  loss %.4f  (%lld samples of %s%s)\n", r.accuracy * 100,
-                    r.top5 * 100, r.loss, (long long)r.samples, args.data.c_str(), classes.c_str());
-    }
+    printEvaluation(cw::evaluate(session, data, options, terminalProgress()), &data, args.data, args.json);
     return 0;
 }
 
@@ -1112,7 +1162,7 @@ void storeLmSensitivity(const std::string &project, const std::string &model, co
 
 // This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V"), the flags
 // `droppedFlags` and --json: the command a plan keeps (core/cluster/sweep.h).
-std::vector<std::string> commandWithout(const std::set<std::string> &dropped, const std::set<std::string> &droppedFlags = {})
+std::vector<std::string> commandWithout(const std::set<std::string> &dropped, const std::set<std::string> &droppedFlags)
 {
     std::vector<std::string> command;
     for (size_t i = 0; i < g_args.size(); ++i) {
@@ -2239,6 +2289,9 @@ void parsePlanCommand(const cw::cluster::SweepPlan &plan, void (*declare)(CLI::A
     }
 }
 
+// The result of an "lm-perplexity" plan's items (its command's arguments; the shard's --threads when given).
+std::string perplexityShard(const cw::cluster::SweepPlan &plan, const std::vector<std::string> &items, int threads);
+
 int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
 {
     const auto [index, count] = cw::cluster::parseShard(*args.shard);
@@ -2249,6 +2302,8 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     cw::cluster::checkPlanInputs(plan);
     const std::string verb = plan.kind == "recipes" || plan.kind == "lm-recipes" || plan.kind == "lm-matrices" ? "compress"
                              : plan.kind == "distill"                                                         ? "distill"
+                             : plan.kind == "evaluate"                                                        ? "eval"
+                             : plan.kind == "lm-perplexity"                                                   ? "perplexity"
                                                                                                               : "sensitivity";
     if (plan.command.empty() || plan.command.front() != verb)
         throw cw::Error("the plan's command is not a cwb " + verb + " command");
@@ -2258,11 +2313,14 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
     SensitivityArgs sa;
     CompressArgs ca;
     DistillArgs da;
+    EvalArgs ea;
     if (verb == "compress")
         parsePlanCommand(plan, declareCompress, ca);
-    else if (plan.kind == "distill")
+    else if (verb == "distill")
         parsePlanCommand(plan, declareDistill, da);
-    else
+    else if (verb == "eval")
+        parsePlanCommand(plan, declareEval, ea);
+    else if (verb == "sensitivity")
         parsePlanCommand(plan, declareSensitivity, sa);
     const std::vector<std::string> items = cw::cluster::shardItems(plan, index, count);
     const auto t0 = std::chrono::steady_clock::now();
@@ -2299,6 +2357,20 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
             recipe.name = item;
             part.lm.variants.push_back(lmProjectVariant(ca, recipe, runLmCompress(ca, recipe, true)));
         }
+    } else if (plan.kind == "evaluate") {
+        if (args.threads)
+            ea.threads = args.threads;
+        const EvalSetup setup(ea);
+        std::vector<std::pair<std::string, std::vector<cw::BatchScore>>> scores;
+        for (const std::string &item : items) {
+            const auto [begin, end] = cw::cluster::parseRange(item);
+            scores.emplace_back(item, cw::scoreSamples(setup.session, setup.data, setup.options, begin, end,
+                                                       terminalProgress()));
+        }
+        part.result = cw::cluster::evaluationPartResult(cw::evalBatchSize(setup.session.model().graph, setup.options),
+                                                        scores);
+    } else if (plan.kind == "lm-perplexity") {
+        part.result = perplexityShard(plan, items, args.threads);
     } else if (plan.kind == "lm-matrices") {
         if (args.threads)
             ca.options.threads = args.threads;
@@ -2343,10 +2415,11 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
                   << '\n';
     else
         std::printf("shard %d/%d: %zu %s in %.1f s; wrote %s\n", index, count, items.size(),
-                    plan.kind == "sensitivity"                          ? "layers"
+                    plan.kind == "sensitivity"                            ? "layers"
                     : plan.kind == "recipes" || plan.kind == "lm-recipes" ? "recipes"
-                    : plan.kind == "distill"                            ? "students"
-                                                                        : "matrices",
+                    : plan.kind == "distill"                              ? "students"
+                    : plan.kind == "evaluate" || plan.kind == "lm-perplexity" ? "ranges"
+                                                                          : "matrices",
                     part.seconds, args.output.c_str());
     return 0;
 }
@@ -2565,6 +2638,39 @@ int mergeLmSensitivity(const MergeArgs &args, const std::vector<std::pair<std::s
     return reportLmSensitivity(r, *openLanguageModel(model, false), model, args.allocation, args.json);
 }
 
+json evaluationJson(const cw::EvalResult &r, const cw::Dataset *data);
+void printEvaluation(const cw::EvalResult &r, const cw::Dataset *data, const std::string &dataSpec, bool asJson);
+json perplexityJson(const cw::lm::PerplexityResult &r, int64_t ctx, size_t textTokens);
+void printPerplexity(const cw::lm::PerplexityResult &r, int64_t ctx, size_t textTokens, bool asJson);
+
+// The parts of an evaluation or a perplexity: the result printed as cwb eval / cwb perplexity print it (-o: its JSON).
+int mergeEvaluation(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
+{
+    if (args.project)
+        throw cw::Error("an evaluation's merge prints its result (and -o writes it); it is not stored in a project");
+    if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
+        throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sensitivity sweep");
+    const cw::cluster::SweepPlan &plan = parts.front().second.plan;
+    const std::string data = plan.data.front().spec;
+    if (plan.kind == "evaluate") {
+        const cw::EvalResult r = cw::cluster::mergeEvaluation(parts);
+        if (!args.output.empty())
+            cw::writeFileAtomically(args.output, evaluationJson(r, nullptr).dump(2) + "\n");
+        printEvaluation(r, nullptr, data, args.json);
+        return 0;
+    }
+    const cw::lm::PerplexityResult r = cw::cluster::mergePerplexity(parts);
+    int64_t ctx = 0; // the command's --ctx, else the model's default
+    if (const std::optional<std::string> given = cw::cluster::commandOption(plan.command, "--ctx"))
+        ctx = std::stoll(*given);
+    else
+        ctx = cw::lm::defaultPerplexityOptions(*openLanguageModel(cw::cluster::planPath(plan, plan.modelSpec), false)).ctx;
+    if (!args.output.empty())
+        cw::writeFileAtomically(args.output, perplexityJson(r, ctx, 0).dump(2) + "\n");
+    printPerplexity(r, ctx, 0, args.json);
+    return 0;
+}
+
 int cmdMerge(const MergeArgs &args)
 {
     if (!args.output.empty() && cw::fileExtension(args.output) != "json")
@@ -2577,6 +2683,8 @@ int cmdMerge(const MergeArgs &args)
         return mergeLmSensitivity(args, parts);
     if (plan.kind == "lm-recipes" || plan.kind == "lm-matrices")
         return mergeLmRecipes(args, parts);
+    if (plan.kind == "evaluate" || plan.kind == "lm-perplexity")
+        return mergeEvaluation(args, parts);
     if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
         throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sweep");
     double seconds = 0;
@@ -3132,6 +3240,7 @@ int lmSensitivity(const SensitivityArgs &args)
 
 struct PerplexityArgs {
     std::string model, text;
+    std::optional<std::string> plan; // write the perplexity as a plan instead (core/cluster/sweep.h)
     int64_t ctx = 0, chunks = 0;
     int threads = 0;
     bool json = false;
@@ -3144,35 +3253,90 @@ void declarePerplexity(CLI::App *cmd, PerplexityArgs &a)
     cmd->add_option("--ctx", a.ctx, "tokens per chunk (default: the model's context, at most 512)")->check(kPositive);
     cmd->add_option("--chunks", a.chunks, "at most this many chunks (default: all)")->check(kPositive);
     addThreads(cmd, a.threads);
+    cmd->add_option("--plan", a.plan,
+                    "write the perplexity as a plan for cwb sweep (its chunks in shards, Slurm) instead (.json)");
     addJson(cmd, a.json);
     cmd->footer("As llama.cpp's llama-perplexity: the text tokenized whole (BOS first when the vocabulary adds one),\n"
                 "cut into chunks of --ctx tokens, each evaluated from an empty cache with its first token replaced\n"
                 "by BOS, and the second half of each chunk scored.");
 }
 
+// The perplexity the arguments ask for: the model (loaded when `load`), the text's tokens and the options.
+struct PerplexitySetup {
+    std::shared_ptr<cw::lm::LanguageModel> model;
+    std::vector<int32_t> ids;
+    cw::lm::PerplexityOptions options;
+    PerplexitySetup(const PerplexityArgs &args, bool load) : model(openLanguageModel(args.model, load))
+    {
+        ids = cw::lm::encodeText(*model, cw::lm::loadText(args.text));
+        options = cw::lm::defaultPerplexityOptions(*model);
+        if (args.ctx)
+            options.ctx = args.ctx;
+        options.chunks = args.chunks ? args.chunks : -1;
+        options.threads = args.threads;
+    }
+};
+
+// What cwb perplexity prints: JSON, or a line (textTokens 0: the text's size unknown, as after a merge).
+json perplexityJson(const cw::lm::PerplexityResult &r, int64_t ctx, size_t textTokens)
+{
+    return json{{"perplexity", r.perplexity}, {"nll", r.nll},       {"tokens", textTokens},
+                {"scored", r.scored},         {"chunks", r.chunks}, {"ctx", ctx},
+                {"chunk_perplexity", r.chunkPerplexity}, {"seconds", r.seconds},
+                {"tokens_per_s", r.tokensPerSecond}};
+}
+
+void printPerplexity(const cw::lm::PerplexityResult &r, int64_t ctx, size_t textTokens, bool asJson)
+{
+    if (asJson) {
+        std::cout << perplexityJson(r, ctx, textTokens).dump(2) << '\n';
+        return;
+    }
+    std::printf("perplexity %.4f (%lld tokens scored in %lld chunks of %lld", r.perplexity, (long long)r.scored,
+                (long long)r.chunks, (long long)ctx);
+    if (textTokens)
+        std::printf("; %zu tokens of text), %.1f tokens/s\n", textTokens, r.tokensPerSecond);
+    else
+        std::printf(")\n");
+}
+
 int cmdPerplexity(const PerplexityArgs &args)
 {
-    const auto model = openLanguageModel(args.model, true);
-    const std::vector<int32_t> ids = cw::lm::encodeText(*model, cw::lm::loadText(args.text));
-    cw::lm::PerplexityOptions o = cw::lm::defaultPerplexityOptions(*model);
-    if (args.ctx)
-        o.ctx = args.ctx;
-    o.chunks = args.chunks ? args.chunks : -1;
-    o.threads = args.threads;
-    const cw::lm::PerplexityResult r = cw::lm::perplexity(model, ids, o, terminalProgress());
-    if (args.json) {
-        std::cout << json{{"perplexity", r.perplexity}, {"nll", r.nll},       {"tokens", ids.size()},
-                          {"scored", r.scored},         {"chunks", r.chunks}, {"ctx", o.ctx},
-                          {"chunk_perplexity", r.chunkPerplexity}, {"seconds", r.seconds},
-                          {"tokens_per_s", r.tokensPerSecond}}
-                         .dump(2)
-                  << '\n';
-    } else {
-        std::printf("perplexity %.4f (%lld tokens scored in %lld chunks of %lld; %zu tokens of text), %.1f tokens/s\n",
-                    r.perplexity, (long long)r.scored, (long long)r.chunks, (long long)o.ctx, ids.size(),
-                    r.tokensPerSecond);
+    if (args.plan) { // cwb perplexity … --plan PLAN.json: the chunks as ranges (core/cluster/sweep.h)
+        const PerplexitySetup setup(args, false);
+        std::error_code ec;
+        const cw::cluster::SweepPlan plan = cw::cluster::lmPerplexityPlan(
+            commandWithout({"--plan"}), args.model, args.text,
+            cw::lm::perplexityChunks(int64_t(setup.ids.size()), setup.options), std::filesystem::current_path(ec).string());
+        cw::cluster::savePlan(plan, *args.plan);
+        if (args.json)
+            std::cout << cw::cluster::planToJson(plan) << '\n';
+        else
+            std::printf("wrote %s: %s in %zu ranges of chunks (run it: cwb sweep %s --shard I/N -o PART.h5, or "
+                        "--slurm DIR)\n",
+                        args.plan->c_str(), args.text.c_str(), plan.items.size(), args.plan->c_str());
+        return 0;
     }
+    const PerplexitySetup setup(args, true);
+    printPerplexity(cw::lm::perplexity(setup.model, setup.ids, setup.options, terminalProgress()), setup.options.ctx,
+                    setup.ids.size(), args.json);
     return 0;
+}
+
+std::string perplexityShard(const cw::cluster::SweepPlan &plan, const std::vector<std::string> &items, int threads)
+{
+    PerplexityArgs pa;
+    parsePlanCommand(plan, declarePerplexity, pa);
+    if (threads)
+        pa.threads = threads;
+    const PerplexitySetup setup(pa, true);
+    std::vector<std::pair<std::string, std::vector<cw::lm::ChunkScore>>> scores;
+    for (const std::string &item : items) {
+        const auto [begin, end] = cw::cluster::parseRange(item);
+        scores.emplace_back(item, cw::lm::scoreChunks(setup.model, setup.ids, setup.options, begin, end,
+                                                      terminalProgress()));
+    }
+    return cw::cluster::perplexityPartResult(scores);
 }
 
 struct GenerateArgs {

@@ -65,6 +65,7 @@ private slots:
     void folderModelDigest();
     void cliLanguageModelRecipes();
     void cliLanguageModelByMatrix();
+    void cliEvaluationPlans();
 
 private:
     // A plan of the demo's sensitivity on the first 200 test images, and the whole sweep computed at once.
@@ -147,6 +148,7 @@ void TestSweep::planRefusals_data()
     QTest::newRow("twice") << R"("items": ["a", "a"])" << "names an item twice";
     QTest::newRow("newer") << R"("version": 9)" << "newer format version";
     QTest::newRow("type") << R"("items": "conv1")" << "not a valid sweep plan";
+    QTest::newRow("ranges") << R"("kind": "evaluate")" << "'conv1' is not a range B:E of samples or chunks";
 }
 
 void TestSweep::planRefusals()
@@ -699,6 +701,69 @@ void TestSweep::cliLanguageModelByMatrix()
     testutil::runProcess(CW_CWB_PATH, QStringList{"compress"} + common + QStringList{"--recipe", recipe, "--by-matrix"},
                          &error, 60000, dir);
     QVERIFY2(error.contains("--by-matrix writes a plan"), qPrintable(error));
+}
+
+void TestSweep::cliEvaluationPlans()
+{
+    // cwb eval … --plan and cwb perplexity … --plan: the samples (the chunks) as ranges of whole batches, computed in
+    // shards and merged into what the command prints in one process, bit for bit.
+    const QString dir = m_dir.filePath("evaluations");
+    QVERIFY(QDir().mkpath(dir));
+    QString error;
+    auto json = [&](const QStringList &args) {
+        const QByteArray out = testutil::runProcess(CW_CWB_PATH, args, &error, 120000, dir);
+        return QJsonDocument::fromJson(out).object();
+    };
+    const QStringList eval{"eval", "demo", "--data", "fashion-mnist", "--limit", "1000", "--batch", "64", "--threads", "1"};
+    const QJsonObject alone = json(eval + QStringList{"--json"});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    json(eval + QStringList{"--plan", dir + "/plan.json"});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    SweepPlan plan = cw::cluster::loadPlan((dir + "/plan.json").toStdString());
+    QCOMPARE(plan.kind, std::string("evaluate"));
+    QCOMPARE(plan.items.size(), size_t(16)); // 1000 samples in batches of 64
+    QCOMPARE(plan.items[1], std::string("64:128"));
+    QCOMPARE(plan.items.back(), std::string("960:1000"));
+    QStringList parts = testutil::runShards(CW_CWB_PATH, dir, 3, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QJsonObject merged = json(QStringList{"merge"} + parts + QStringList{"--json", "-o", dir + "/merged.json"});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    for (const char *key : {"accuracy", "top5", "loss", "samples"})
+        QVERIFY2(merged[key].toDouble() == alone[key].toDouble(), key);
+    QVERIFY(QFile::exists(dir + "/merged.json"));
+    std::vector<std::pair<std::string, SweepPart>> read;
+    for (const QString &part : parts)
+        read.emplace_back(part.toStdString(), cw::cluster::readPart(part.toStdString()));
+    QVERIFY(testutil::errorOf([&] { cw::cluster::mergePerplexity(read); }).contains("\"evaluate\" sweep, not \"lm-perplexity\""));
+    read.pop_back();
+    QVERIFY(testutil::errorOf([&] { cw::cluster::mergeEvaluation(read); }).contains("shard 2 of 3 is missing (its items: 128:192"));
+    json(QStringList{"merge"} + parts + QStringList{"--project", dir + "/p.cwproj"});
+    QVERIFY2(error.contains("not stored in a project"), qPrintable(error));
+    json(eval + QStringList{"--reference", "demo", "--plan", dir + "/r.json"});
+    QVERIFY2(error.contains("--reference is not planned"), qPrintable(error));
+    // Ranges must follow each other from 0.
+    plan.items = {"0:64", "128:192"};
+    QVERIFY(testutil::errorOf([&] { cw::cluster::planFromJson(cw::cluster::planToJson(plan), "p"); })
+                .contains("'128:192' does not follow"));
+
+    const QString text = QStringLiteral(CW_SOURCE_DIR) + "/docs/language-models.md";
+    const QStringList perplexity{"perplexity", "demo-lm", "--text", text, "--ctx", "64", "--threads", "1"};
+    const QJsonObject whole = json(perplexity + QStringList{"--json"});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY(QDir(dir).removeRecursively() && QDir().mkpath(dir));
+    json(perplexity + QStringList{"--plan", dir + "/plan.json"});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    plan = cw::cluster::loadPlan((dir + "/plan.json").toStdString());
+    QCOMPARE(plan.kind, std::string("lm-perplexity"));
+    QVERIFY(plan.items.size() <= 256); // 299 chunks in ranges of 2
+    QCOMPARE(qint64(cw::cluster::parseRange(plan.items.back()).second), qint64(whole["chunks"].toInteger()));
+    parts = testutil::runShards(CW_CWB_PATH, dir, 2, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QJsonObject joined = json(QStringList{"merge"} + parts + QStringList{"--json"});
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    for (const char *key : {"perplexity", "nll", "scored", "chunks", "ctx"})
+        QVERIFY2(joined[key].toDouble() == whole[key].toDouble(), key);
+    QCOMPARE(joined["chunk_perplexity"].toArray(), whole["chunk_perplexity"].toArray());
 }
 
 QTEST_GUILESS_MAIN(TestSweep)

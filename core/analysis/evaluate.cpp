@@ -42,6 +42,7 @@ void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_
     if (k < 1)
         throw Error("model output " + shapeToString(logits.shape()) + " has no class scores");
     const std::vector<float> scores = logits.toFloatVector();
+    double batchLoss = 0; // summed within the batch, then added: the same sum however batches are grouped
     for (int64_t r = 0; r < count; ++r) {
         const float *row = scores.data() + r * k;
         const int64_t label = data.labels[size_t(begin + r)];
@@ -60,38 +61,63 @@ void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_
         double sum = 0;
         for (int64_t j = 0; j < k; ++j)
             sum += std::exp(double(row[j]) - maxv);
-        score.lossSum += double(maxv) + std::log(sum) - double(target);
+        batchLoss += double(maxv) + std::log(sum) - double(target);
         score.correct += rank < 1;
         score.correct5 += rank < 5;
     }
+    score.lossSum += batchLoss;
+}
+
+int64_t evalBatchSize(const Graph &graph, const EvalOptions &options)
+{
+    return datasetBatchSize(graph, options.batchSize > 0 ? options.batchSize : 256);
+}
+
+std::vector<BatchScore> scoreSamples(const Session &session, const Dataset &data, const EvalOptions &options,
+                                     int64_t begin, int64_t end, const ProgressFn &progress, const StopToken *stop)
+{
+    const int64_t total = labelledSamples(data, options.limit);
+    if (begin < 0 || end > total || begin > end)
+        throw Error("samples " + std::to_string(begin) + " to " + std::to_string(end) + " of a dataset of " +
+                    std::to_string(total));
+    const Graph &g = session.model().graph;
+    if (g.inputs.empty() || g.outputs.empty())
+        throw Error("model has no graph input or output to evaluate");
+    const int64_t batchSize = evalBatchSize(g, options);
+    const std::string &output = g.outputs.front().name;
+    std::vector<BatchScore> scores;
+    for (int64_t at = begin; at < end; at += batchSize) {
+        checkStop(stop);
+        const int64_t count = std::min(batchSize, end - at);
+        const Tensor logits = session.run(makeBatchFeeds(g, options.inputs, data.batch(at, count)), {output}).at(output);
+        scoreBatch(logits, data, at, count, scores.emplace_back());
+        if (progress)
+            progress(double(at + count - begin) / double(std::max<int64_t>(end - begin, 1)), "evaluating");
+    }
+    return scores;
+}
+
+EvalResult evalResult(const std::vector<BatchScore> &batches, int64_t samples)
+{
+    BatchScore sum;
+    for (const BatchScore &b : batches) {
+        sum.correct += b.correct;
+        sum.correct5 += b.correct5;
+        sum.lossSum += b.lossSum;
+    }
+    EvalResult result;
+    result.samples = samples;
+    result.accuracy = double(sum.correct) / double(samples);
+    result.top5 = double(sum.correct5) / double(samples);
+    result.loss = sum.lossSum / double(samples);
+    return result;
 }
 
 EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptions &options,
                     const ProgressFn &progress, const StopToken *stop)
 {
     const int64_t total = labelledSamples(data, options.limit);
-    const Graph &g = session.model().graph;
-    if (g.inputs.empty() || g.outputs.empty())
-        throw Error("model has no graph input or output to evaluate");
-    const int64_t batchSize = datasetBatchSize(g, options.batchSize > 0 ? options.batchSize : 256);
-    const std::string &output = g.outputs.front().name;
-
-    BatchScore score;
-    for (int64_t begin = 0; begin < total; begin += batchSize) {
-        checkStop(stop);
-        const int64_t count = std::min(batchSize, total - begin);
-        const Tensor logits =
-            session.run(makeBatchFeeds(g, options.inputs, data.batch(begin, count)), {output}).at(output);
-        scoreBatch(logits, data, begin, count, score);
-        if (progress)
-            progress(double(begin + count) / double(total), "evaluating");
-    }
-    EvalResult result;
-    result.samples = total;
-    result.accuracy = double(score.correct) / double(total);
-    result.top5 = double(score.correct5) / double(total);
-    result.loss = score.lossSum / double(total);
-    return result;
+    return evalResult(scoreSamples(session, data, options, 0, total, progress, stop), total);
 }
 
 namespace {

@@ -37,7 +37,7 @@ EvalResult evaluate(const Session &session, const Dataset &data, const EvalOptio
                     const ProgressFn &progress = {}, const StopToken *stop = nullptr);
 
 // Running totals over batches of logits [count, classes] against data.labels[begin, begin + count): top-1 and
-// top-5 hits and the summed softmax cross-entropy. evaluate() and the sensitivity trials both score with it, so
+// top-5 hits and the summed softmax cross-entropy (each batch's sum added as one number). evaluate() and the sensitivity trials both score with it, so
 // a trial's accuracy equals an evaluation of the same model exactly.
 struct BatchScore {
     int64_t correct = 0, correct5 = 0;
@@ -47,6 +47,18 @@ void scoreBatch(const Tensor &logits, const Dataset &data, int64_t begin, int64_
 // Samples to score: the dataset's size, capped by limit > 0; throws cw::Error when there are none or when
 // labels are missing.
 int64_t labelledSamples(const Dataset &data, int64_t limit);
+
+// The batch size evaluate() runs the graph at: options.batchSize (256 when 0), or what the graph's input fixes.
+int64_t evalBatchSize(const Graph &graph, const EvalOptions &options);
+// The samples [begin, end) run and scored in batches of evalBatchSize from `begin`, one score per batch: a part of
+// an evaluation (a cluster's shard, core/cluster/sweep.h). With begin a multiple of the batch size, the batches are
+// evaluate()'s own. Progress and Cancel as evaluate().
+std::vector<BatchScore> scoreSamples(const Session &session, const Dataset &data, const EvalOptions &options,
+                                     int64_t begin, int64_t end, const ProgressFn &progress = {},
+                                     const StopToken *stop = nullptr);
+// The result of the batches' scores summed in order, over `samples` samples: evaluate() exactly when they are all
+// of its batches (scoreBatch sums each batch's loss before adding it, so grouping batches changes nothing).
+EvalResult evalResult(const std::vector<BatchScore> &batches, int64_t samples);
 
 struct BenchOptions {
     int64_t batch = 1;     // size of the batch symbol; 0: as inputs' data and shapes fix it, else 1

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -131,10 +132,11 @@ SweepPlan planFrom(const ojson &j)
         throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
     SweepPlan p;
     p.kind = j.at("kind").get<std::string>();
-    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && !holdsRecipes(p.kind) && p.kind != "distill")
+    if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && !holdsRecipes(p.kind) && p.kind != "distill" &&
+        p.kind != "evaluate" && p.kind != "lm-perplexity")
         throw Error("kind \"" + p.kind +
                     "\": this cwb sweeps \"sensitivity\", \"lm-sensitivity\", \"recipes\", \"lm-recipes\", "
-                    "\"lm-matrices\" and \"distill\"");
+                    "\"lm-matrices\", \"distill\", \"evaluate\" and \"lm-perplexity\"");
     p.tool = j.at("tool").get<std::string>();
     p.directory = j.at("directory").get<std::string>();
     p.command = j.at("command").get<std::vector<std::string>>();
@@ -154,6 +156,12 @@ SweepPlan planFrom(const ojson &j)
         throw Error("the plan names an item twice");
     if (p.kind == "distill" && p.items.size() != 1)
         throw Error("a distillation plan has one item, the student");
+    if (p.kind == "evaluate" || p.kind == "lm-perplexity") // ranges "B:E" that follow each other from 0
+        for (size_t i = 0; i < p.items.size(); ++i) {
+            const auto [begin, end] = parseRange(p.items[i]);
+            if (begin != (i ? parseRange(p.items[i - 1]).second : 0) || end <= begin)
+                throw Error("the item '" + p.items[i] + "' does not follow the one before it");
+        }
     if (holdsRecipes(p.kind)) {
         const ojson &recipes = j.at("recipes");
         const bool one = p.kind == "lm-matrices";
@@ -247,6 +255,90 @@ template <typename T> std::string joined(const std::vector<T> &values)
 }
 
 } // namespace
+
+namespace {
+
+// Ranges "B:E" of `count` things in whole units of `unit` (the last one shorter), at most kMaxRangeItems of them.
+constexpr int64_t kMaxRangeItems = 256;
+std::vector<std::string> rangeItems(int64_t count, int64_t unit)
+{
+    const int64_t units = (count + unit - 1) / unit;
+    const int64_t step = unit * ((units + kMaxRangeItems - 1) / kMaxRangeItems);
+    std::vector<std::string> items;
+    for (int64_t b = 0; b < count; b += step)
+        items.push_back(std::to_string(b) + ":" + std::to_string(std::min(count, b + step)));
+    return items;
+}
+
+} // namespace
+
+std::pair<int64_t, int64_t> parseRange(const std::string &item)
+{
+    const size_t colon = item.find(':');
+    int64_t begin = -1, end = -1;
+    try {
+        size_t used = 0, used2 = 0;
+        if (colon != std::string::npos) {
+            begin = std::stoll(item.substr(0, colon), &used);
+            end = std::stoll(item.substr(colon + 1), &used2);
+        }
+        if (used != colon || used2 != item.size() - colon - 1)
+            begin = -1;
+    } catch (const std::exception &) {
+        begin = -1;
+    }
+    if (begin < 0 || end < begin)
+        throw Error("'" + item + "' is not a range B:E of samples or chunks");
+    return {begin, end};
+}
+
+SweepPlan evaluatePlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                       const std::string &dataSpec, int64_t samples, int64_t batchSize, const std::string &directory)
+{
+    if (samples < 1 || batchSize < 1)
+        throw Error("an evaluation of " + std::to_string(samples) + " samples in batches of " +
+                    std::to_string(batchSize));
+    SweepPlan plan = newPlan("evaluate", command, modelSpec, directory);
+    plan.data.push_back(datasetRecord("evaluation", dataSpec));
+    plan.items = rangeItems(samples, batchSize);
+    return plan;
+}
+
+SweepPlan lmPerplexityPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                           const std::string &textSpec, int64_t chunks, const std::string &directory)
+{
+    if (chunks < 1)
+        throw Error("a perplexity of " + std::to_string(chunks) + " chunks");
+    SweepPlan plan = newPlan("lm-perplexity", command, modelSpec, directory);
+    plan.data.push_back(textRecord("text", textSpec));
+    plan.items = rangeItems(chunks, 1);
+    return plan;
+}
+
+std::string evaluationPartResult(int64_t batchSize,
+                                 const std::vector<std::pair<std::string, std::vector<BatchScore>>> &items)
+{
+    ojson j = ojson::object();
+    for (const auto &[item, batches] : items) {
+        ojson list = ojson::array();
+        for (const BatchScore &b : batches)
+            list.push_back({b.correct, b.correct5, b.lossSum});
+        j[item] = list;
+    }
+    return ojson{{"batch_size", batchSize}, {"items", j}}.dump();
+}
+
+std::string perplexityPartResult(const std::vector<std::pair<std::string, std::vector<lm::ChunkScore>>> &items)
+{
+    ojson j = ojson::object();
+    for (const auto &[item, chunks] : items) {
+        ojson list = ojson::array();
+        for (const lm::ChunkScore &c : chunks)
+            list.push_back({c.nll, c.scored});
+        j[item] = list;
+    }
+    return ojson{{"items", j}}.dump();
+}
 
 SweepPlan sensitivityPlan(const std::vector<std::string> &command, const std::string &modelSpec, const Model &model,
                           const std::string &dataSpec, const std::vector<std::string> &layers,
@@ -742,6 +834,78 @@ lm::SensitivityResult mergeLmSensitivity(const std::vector<std::pair<std::string
             merged.rows.push_back(std::move(row));
     }
     return merged;
+}
+
+namespace {
+
+// Every item's list of scores (the rows of each item in the parts' results), in plan order, with `read` turning a row
+// into a score; `perItem(begin, end)` is how many rows an item of that range must have. A result's "batch_size" must
+// be the same in every part (*batchSize receives it; 0 when there is none).
+template <class Score>
+std::vector<Score> mergeRanges(const std::vector<std::pair<std::string, SweepPart>> &parts, const char *kind,
+                               int64_t *batchSize, const std::function<int64_t(int64_t, int64_t)> &perItem,
+                               const std::function<Score(const ojson &)> &read)
+{
+    checkParts(parts, kind);
+    const SweepPlan &plan = parts.front().second.plan;
+    std::map<std::string, std::vector<Score>> byItem;
+    std::map<std::string, std::string> itemFile;
+    *batchSize = -1;
+    for (const auto &[name, part] : parts) try {
+        const ojson doc = ojson::parse(part.result);
+        const int64_t batch = doc.value("batch_size", int64_t(0));
+        if (*batchSize >= 0 && batch != *batchSize)
+            throw Error(q(name) + " scored batches of " + std::to_string(batch) + ", " + q(parts.front().first) +
+                        " of " + std::to_string(*batchSize));
+        if (std::string(kind) == "evaluate" && batch < 1)
+            throw Error(q(name) + ": a batch size of " + std::to_string(batch));
+        *batchSize = batch;
+        const ojson &result = doc.at("items");
+        if (!result.is_object())
+            throw Error(q(name) + ": its result is not an object of items");
+        for (auto it = result.begin(); it != result.end(); ++it) {
+            claimItem(itemFile, it.key(), name, part);
+            const auto [begin, end] = parseRange(it.key());
+            if (!it.value().is_array() || int64_t(it.value().size()) != perItem(begin, end))
+                throw Error(q(name) + ": the item " + q(it.key()) + " holds " +
+                            std::to_string(it.value().is_array() ? it.value().size() : 0) + " scores, not " +
+                            std::to_string(perItem(begin, end)));
+            std::vector<Score> &scores = byItem[it.key()];
+            for (const ojson &row : it.value())
+                scores.push_back(read(row));
+        }
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(q(name) + ": not a valid result (" + e.what() + ")");
+    }
+    std::vector<Score> all;
+    for (const std::string &item : plan.items) {
+        const auto it = byItem.find(item);
+        if (it == byItem.end())
+            throw Error(missingItem(plan, parts.front().second.shards, item));
+        all.insert(all.end(), it->second.begin(), it->second.end());
+    }
+    return all;
+}
+
+} // namespace
+
+EvalResult mergeEvaluation(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    int64_t batchSize = 0;
+    const std::vector<BatchScore> batches = mergeRanges<BatchScore>(
+        parts, "evaluate", &batchSize, [&](int64_t b, int64_t e) { return (e - b + batchSize - 1) / batchSize; },
+        [](const ojson &row) {
+            return BatchScore{row.at(0).get<int64_t>(), row.at(1).get<int64_t>(), row.at(2).get<double>()};
+        });
+    return evalResult(batches, parseRange(parts.front().second.plan.items.back()).second);
+}
+
+lm::PerplexityResult mergePerplexity(const std::vector<std::pair<std::string, SweepPart>> &parts)
+{
+    int64_t unused = 0;
+    return lm::perplexityOf(mergeRanges<lm::ChunkScore>(
+        parts, "lm-perplexity", &unused, [](int64_t b, int64_t e) { return e - b; },
+        [](const ojson &row) { return lm::ChunkScore{row.at(0).get<double>(), row.at(1).get<int64_t>()}; }));
 }
 
 MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts)

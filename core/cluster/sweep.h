@@ -25,7 +25,10 @@
 //                  unchanged model's calibration inputs); the plan's "recipes" holds the one recipe, a part the
 //                  shard's tensors encoded, and the merge assembles and measures the variant;
 //   "distill"      one item, the student, trained by the command (cwb distill … --plan): one training run handed to
-//                  a node; it becomes a measured variant (origin "distill") with the teacher's metrics as the base's.
+//                  a node; it becomes a measured variant (origin "distill") with the teacher's metrics as the base's;
+//   "evaluate"     an evaluation (cwb eval … --plan): an item is a range "B:E" of whole batches of the samples, a
+//                  part each range's scores per batch, the merge the accuracy, top-5 and loss of all;
+//   "lm-perplexity"  a language model's perplexity (cwb perplexity … --plan): an item is a range of chunks.
 //
 // A part (PART.h5, a bundle of core/io/bundle.h with format "compression-workbench-sweep-part") holds the plan it
 // was computed for, the shard, the tool, and the result for the shard's items: for sensitivity, the JSON of
@@ -41,9 +44,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/analysis/evaluate.h"
 #include "core/compress/distill.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/dataset.h"
+#include "core/lm/perplexity.h"
 #include "core/lm/sensitivity.h"
 #include "core/project/lm_project.h"
 #include "core/project/project.h"
@@ -145,6 +150,22 @@ SweepPlan distillPlan(const std::vector<std::string> &command, const std::string
 // nullopt when absent.
 std::optional<std::string> commandOption(const std::vector<std::string> &command, const std::string &option);
 
+// An evaluation (kind "evaluate": cwb eval MODEL --data D … --plan P) of `samples` samples in batches of
+// `batchSize`: the items are ranges "B:E" of whole batches (at most 256 of them), each shard scores its ranges batch by
+// batch, and the merge sums the batches in order — evaluate()'s result exactly.
+SweepPlan evaluatePlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                       const std::string &dataSpec, int64_t samples, int64_t batchSize, const std::string &directory);
+// A language model's perplexity (kind "lm-perplexity": cwb perplexity LM --text T … --plan P) over `chunks` chunks:
+// the items are ranges "B:E" of chunks; the merge is lm::perplexity()'s result exactly.
+SweepPlan lmPerplexityPlan(const std::vector<std::string> &command, const std::string &modelSpec,
+                           const std::string &textSpec, int64_t chunks, const std::string &directory);
+// An item "B:E" as the range [B, E); cw::Error otherwise.
+std::pair<int64_t, int64_t> parseRange(const std::string &item);
+// A shard's result (SweepPart::result): each item's scores, per batch (of `batchSize`) or per chunk.
+std::string evaluationPartResult(int64_t batchSize,
+                                 const std::vector<std::pair<std::string, std::vector<BatchScore>>> &items);
+std::string perplexityPartResult(const std::vector<std::pair<std::string, std::vector<lm::ChunkScore>>> &items);
+
 // A path the plan's command names, as seen from anywhere: a relative one starts at the plan's directory; a built-in
 // model's name ("demo") stays as it is.
 std::string planPath(const SweepPlan &plan, const std::string &path);
@@ -190,6 +211,12 @@ SensitivityResult mergeSensitivity(const std::vector<std::pair<std::string, Swee
 // The same for the parts of an "lm-sensitivity" sweep: the rows of every matrix in plan order, with the base
 // perplexity (parts that measured another base, scored count or context are refused).
 lm::SensitivityResult mergeLmSensitivity(const std::vector<std::pair<std::string, SweepPart>> &parts);
+
+// The parts of an "evaluate" sweep, checked as above (and scored in batches of one size, each item holding one score
+// per batch): the evaluation of all the plan's samples.
+EvalResult mergeEvaluation(const std::vector<std::pair<std::string, SweepPart>> &parts);
+// The parts of an "lm-perplexity" sweep: the perplexity of every chunk (seconds and tokens per second 0).
+lm::PerplexityResult mergePerplexity(const std::vector<std::pair<std::string, SweepPart>> &parts);
 
 // The parts of a "recipes" (or "distill") sweep, checked as above: every item's variant (variantFromModel, named
 // by its item) in plan order, and the base's metrics (nullopt when not measured; parts that measured different base accuracies are

@@ -30,39 +30,67 @@ double logProbability(const float *logits, int64_t vocab, int32_t token)
 
 } // namespace
 
-PerplexityResult perplexity(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &tokens,
-                            const PerplexityOptions &o, const ProgressFn &progress, const StopToken *stop)
+int64_t perplexityChunks(int64_t tokens, const PerplexityOptions &o)
 {
     if (o.ctx < 4)
         throw Error("a perplexity context of " + std::to_string(o.ctx) + " tokens (at least 4)");
-    if (int64_t(tokens.size()) < 2 * o.ctx)
-        throw Error("the text has " + std::to_string(tokens.size()) + " tokens; perplexity with a context of " +
+    if (tokens < 2 * o.ctx)
+        throw Error("the text has " + std::to_string(tokens) + " tokens; perplexity with a context of " +
                     std::to_string(o.ctx) + " needs at least " + std::to_string(2 * o.ctx));
-    const int64_t available = int64_t(tokens.size()) / o.ctx;
-    const int64_t chunks = o.chunks > 0 ? std::min(o.chunks, available) : available;
+    const int64_t available = tokens / o.ctx;
+    return o.chunks > 0 ? std::min(o.chunks, available) : available;
+}
+
+std::vector<ChunkScore> scoreChunks(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &tokens,
+                                    const PerplexityOptions &o, int64_t begin, int64_t end, const ProgressFn &progress,
+                                    const StopToken *stop)
+{
+    const int64_t chunks = perplexityChunks(int64_t(tokens.size()), o);
+    if (begin < 0 || end > chunks || begin > end)
+        throw Error("chunks " + std::to_string(begin) + " to " + std::to_string(end) + " of " + std::to_string(chunks));
     const int64_t vocab = model->config().vocab, first = o.ctx / 2;
     Context ctx(model, o.ctx, o.threads);
-    PerplexityResult r;
-    double nll = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t c = 0; c < chunks; ++c) {
+    std::vector<ChunkScore> scores;
+    for (int64_t c = begin; c < end; ++c) {
         checkStop(stop);
         std::vector<int32_t> chunk(tokens.begin() + c * o.ctx, tokens.begin() + (c + 1) * o.ctx);
         if (o.bos >= 0)
             chunk[0] = o.bos;
         ctx.reset();
         const Tensor logits = ctx.eval(chunk, true);
+        ChunkScore &s = scores.emplace_back();
         for (int64_t i = first; i < o.ctx - 1; ++i) {
-            nll -= logProbability(logits.data<float>() + i * vocab, vocab, tokens[size_t(c * o.ctx + i + 1)]);
-            ++r.scored;
+            s.nll -= logProbability(logits.data<float>() + i * vocab, vocab, tokens[size_t(c * o.ctx + i + 1)]);
+            ++s.scored;
         }
-        r.chunkPerplexity.push_back(std::exp(nll / double(r.scored)));
         if (progress)
-            progress(double(c + 1) / double(chunks), "chunk " + std::to_string(c + 1) + " of " + std::to_string(chunks));
+            progress(double(c + 1 - begin) / double(end - begin),
+                     "chunk " + std::to_string(c + 1 - begin) + " of " + std::to_string(end - begin));
     }
-    r.chunks = chunks;
-    r.nll = nll / double(r.scored);
+    return scores;
+}
+
+PerplexityResult perplexityOf(const std::vector<ChunkScore> &chunks)
+{
+    PerplexityResult r;
+    double nll = 0;
+    for (const ChunkScore &c : chunks) {
+        nll += c.nll;
+        r.scored += c.scored;
+        r.chunkPerplexity.push_back(std::exp(nll / double(r.scored)));
+    }
+    r.chunks = int64_t(chunks.size());
+    r.nll = r.scored ? nll / double(r.scored) : 0.0;
     r.perplexity = std::exp(r.nll);
+    return r;
+}
+
+PerplexityResult perplexity(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &tokens,
+                            const PerplexityOptions &o, const ProgressFn &progress, const StopToken *stop)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t chunks = perplexityChunks(int64_t(tokens.size()), o);
+    PerplexityResult r = perplexityOf(scoreChunks(model, tokens, o, 0, chunks, progress, stop));
     r.seconds = secondsSince(t0);
     r.tokensPerSecond = r.seconds > 0 ? double(chunks * o.ctx) / r.seconds : 0;
     return r;

@@ -37,6 +37,21 @@ PerplexityResult perplexity(const std::shared_ptr<const LanguageModel> &model, c
                             const PerplexityOptions &options, const ProgressFn &progress = {},
                             const StopToken *stop = nullptr);
 
+// The pieces of a perplexity (a cluster's shards compute some chunks each, core/cluster/sweep.h):
+struct ChunkScore {
+    double nll = 0;      // summed negative log-likelihood of the chunk's scored tokens
+    int64_t scored = 0;
+};
+// The chunks perplexity() measures of a text of `tokens` tokens (cw::Error as perplexity() refuses).
+int64_t perplexityChunks(int64_t tokens, const PerplexityOptions &options);
+// Chunks [begin, end) of the text, each scored as perplexity() scores it. Progress per chunk; Cancel between them.
+std::vector<ChunkScore> scoreChunks(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &tokens,
+                                    const PerplexityOptions &options, int64_t begin, int64_t end,
+                                    const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+// The perplexity of the chunks in order (each chunk's sum added as one number): perplexity() exactly when they are
+// all its chunks (seconds and tokens per second are left 0).
+PerplexityResult perplexityOf(const std::vector<ChunkScore> &chunks);
+
 struct SpeedResult {
     int64_t promptTokens = 0, generatedTokens = 0;
     double promptTokensPerSecond = 0, generationTokensPerSecond = 0;

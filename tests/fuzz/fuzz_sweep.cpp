@@ -52,6 +52,10 @@ CW_FUZZ_TARGET(sweep)
                 cw::cluster::mergeLmSensitivity({{"part", part}});
             else if (part.plan.kind == "lm-recipes")
                 cw::lmProjectFromParts(part.lmDocument, blobsOf(part.lmDocument), "part");
+            else if (part.plan.kind == "evaluate")
+                cw::cluster::mergeEvaluation({{"part", part}});
+            else if (part.plan.kind == "lm-perplexity")
+                cw::cluster::mergePerplexity({{"part", part}});
             else if (part.plan.kind == "lm-matrices") {
                 cw::cluster::SweepPart carrying = part; // the merge reads the project the part carries
                 carrying.lm = cw::lmProjectFromParts(part.lmDocument, blobsOf(part.lmDocument), "part");

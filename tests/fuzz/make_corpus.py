@@ -246,8 +246,8 @@ def recipe_seeds(d):
 
 
 def sweep_seeds(d, cwb):
-    """Plans of a small sensitivity sweep, a recipe list and a distillation on the demo, of a sweep, a recipe list
-    and a recipe by matrix of the demo language model, and the documents of their parts."""
+    """Plans of a small sensitivity sweep, a recipe list, a distillation and an evaluation on the demo, of a sweep, a
+    recipe list, a recipe by matrix and a perplexity of the demo language model, and the documents of their parts."""
     work = os.path.join(d, "work")
     os.makedirs(work)
     subprocess.run([cwb, "sensitivity", "demo", "--data", "fashion-mnist", "--limit", "50", "--prune", "0.5",
@@ -288,9 +288,17 @@ def sweep_seeds(d, cwb):
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([cwb, "sweep", "lm-matrices.json", "--shard", "0/1", "-o", "lm-matrices-part.h5"], cwd=work,
                    check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "eval", "demo", "--data", "fashion-mnist", "--limit", "40", "--batch", "16", "--plan",
+                    "evaluate.json"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cwb, "perplexity", "demo-lm", "--text", text, "--ctx", "64", "--chunks", "3", "--plan",
+                    "perplexity.json"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+    for name in ("evaluate", "perplexity"):
+        subprocess.run([cwb, "sweep", name + ".json", "--shard", "0/1", "-o", name + "-part.h5"], cwd=work,
+                       check=True, stdout=subprocess.DEVNULL)
     for plan, part in (("plan.json", "part"), ("recipes.json", "recipes-part"), ("lm.json", "lm-part"),
                        ("distill.json", "distill-part"), ("lm-recipes.json", "lm-recipes-part"),
-                       ("lm-matrices.json", "lm-matrices-part")):
+                       ("lm-matrices.json", "lm-matrices-part"), ("evaluate.json", "evaluate-part"),
+                       ("perplexity.json", "perplexity-part")):
         shutil.copy(os.path.join(work, plan), os.path.join(d, plan))
         with h5py.File(os.path.join(work, part + ".h5"), "r") as f:
             document = f["document"][()]
