@@ -207,6 +207,7 @@ private slots:
     void projectSavesAndReopens();
     void compressRunsOnCluster();
     void compressByMatrixOnCluster();
+    void evaluateRunsOnCluster();
 
 private:
     std::unique_ptr<MainWindow> openWindow(const QString &spec);
@@ -1597,6 +1598,47 @@ void TestGuiLm::compressByMatrixOnCluster()
         QVERIFY2(there.result->encoded.at(name).bytes == e.bytes, name.c_str());
     QVERIFY2(there.provenance.command.find("--recipe gptq.json") != std::string::npos, there.provenance.command.c_str());
     QVERIFY(window->isWindowModified());
+}
+
+void TestGuiLm::evaluateRunsOnCluster()
+{
+    // Evaluate → Run on Cluster… writes the tab's perplexity as an "lm-perplexity" plan (text, context, chunks); its
+    // shards, imported, show the perplexity Evaluate computes here, chunk by chunk, without a speed of their own.
+    QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-lm-perplexity-XXXXXX"));
+    QVERIFY(dir.isValid());
+    auto window = openWindow(m_small);
+    QVERIFY(window);
+    LmEvaluateView *evaluate = window->languageModelView()->evaluateView();
+    evaluate->setTextSpec(m_longText);
+    evaluate->setContext(32);
+    evaluate->setChunks(5);
+    QSignalSpy finished(evaluate, &LmJobView::finished);
+    QVERIFY(evaluate->evaluate());
+    QVERIFY(finished.wait(kJobTimeoutMs));
+    const cw::lm::PerplexityResult here = evaluate->result()->result;
+    QVERIFY(evaluate->clusterButton()->isEnabled());
+    evaluate->clusterButton()->click();
+    ClusterDialog *dialog = window->clusterDialog();
+    QVERIFY(dialog && dialog->isVisible());
+    const QString folder = dir.filePath(QStringLiteral("sweep"));
+    dialog->folderEdit()->setText(folder);
+    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+    dialog->close();
+    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QCOMPARE(plan.kind, std::string("lm-perplexity"));
+    QCOMPARE(plan.items.size(), size_t(5));
+    QString error;
+    testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 2, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY2(window->importResults({folder}), qPrintable(window->lastError()));
+    const cw::lm::PerplexityResult there = evaluate->result()->result;
+    QCOMPARE(there.chunks, here.chunks);
+    QCOMPARE(there.scored, here.scored);
+    QVERIFY(std::abs(there.perplexity - here.perplexity) <= 1e-9 * here.perplexity);
+    QCOMPARE(there.chunkPerplexity.size(), here.chunkPerplexity.size());
+    QVERIFY(evaluate->valueText(QStringLiteral("Speed")).contains(QStringLiteral("cluster")));
+    QCOMPARE(evaluate->result()->ctx, int64_t(32));
 }
 
 QTEST_MAIN(TestGuiLm)

@@ -33,6 +33,7 @@
 #include "ui/views/clusterdialog.h"
 #include "ui/views/sensitivityview.h"
 #include "ui/views/compressview.h"
+#include "ui/views/evaluatedialog.h"
 
 using namespace cw;
 using namespace cw::ui;
@@ -235,6 +236,55 @@ private slots:
         // Selecting a layer in the heatmap's table selects it in the main window too.
         view->setSelectedLayer(QString::fromStdString(view->result()->layers.back().name));
         QCOMPARE(window.selectedLayer(), QString::fromStdString(view->result()->layers.back().name));
+    }
+
+    void evaluateRunsOnCluster()
+    {
+        // Model → Evaluate… → Run on Cluster… writes the window's evaluation (dataset, limit) as an "evaluate" plan;
+        // its shards, imported, give the evaluation the window computes: the same accuracy, top-5 and loss.
+        QTemporaryDir dir(QDir::tempPath() + QStringLiteral("/cw-evaluate-XXXXXX"));
+        QVERIFY(dir.isValid());
+        {
+            EvaluateDialog dialog(QStringLiteral("fashion-mnist"), 300, PreprocessChoice{}, {}, QString());
+            auto *cluster = dialog.findChild<QPushButton *>(QStringLiteral("evaluateCluster"));
+            QVERIFY(cluster);
+            QVERIFY(!dialog.clusterRequested());
+            cluster->click();
+            QVERIFY(dialog.clusterRequested());
+            QCOMPARE(dialog.result(), int(QDialog::Accepted));
+        }
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(QStringLiteral("demo")));
+        QVERIFY(loaded.wait(60000));
+        QSignalSpy evaluated(&window, &MainWindow::evaluationSucceeded);
+        QVERIFY(window.evaluate(QStringLiteral("fashion-mnist"), 600));
+        QVERIFY(evaluated.wait(60000));
+        const cw::EvalResult here = window.evaluation()->result;
+        QVERIFY(window.runOnCluster(MainWindow::ClusterSource::Evaluate));
+        ClusterDialog *dialog = window.clusterDialog();
+        QVERIFY(dialog && dialog->isVisible());
+        const QString folder = dir.filePath(QStringLiteral("sweep"));
+        dialog->folderEdit()->setText(folder);
+        dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
+        QVERIFY2(dialog->write(), qPrintable(dialog->message()));
+        dialog->close();
+        const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+        QCOMPARE(plan.kind, std::string("evaluate"));
+        QCOMPARE(plan.items.size(), size_t(3)); // 600 samples in batches of 256
+        QCOMPARE(cw::cluster::commandOption(plan.command, "--limit").value_or(""), std::string("600"));
+        QString error;
+        testutil::runShards(QStringLiteral(CW_CWB_PATH), folder, 2, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QVERIFY2(window.importResults({folder}), qPrintable(window.lastError()));
+        const cw::EvalResult there = window.evaluation()->result;
+        QCOMPARE(there.samples, here.samples);
+        QCOMPARE(there.accuracy, here.accuracy);
+        QCOMPARE(there.top5, here.top5);
+        QVERIFY(std::abs(there.loss - here.loss) <= 1e-6 * here.loss); // threads may split the sums differently
+        QVERIFY2(window.evaluationStatusText().contains(QStringLiteral("600 samples")),
+                 qPrintable(window.evaluationStatusText()));
     }
 
     void runOnClusterThenImportResults()

@@ -38,6 +38,7 @@
 #include "core/base/error.h"
 #include "core/cluster/sweep.h"
 #include "core/io/model_io.h"
+#include "core/lm/defaults.h"
 #include "core/lm/model.h"
 #include "resources/demo_data.h"
 #include "ui/charts/chartfonts.h"
@@ -60,6 +61,7 @@
 #include "ui/views/inspectview.h"
 #include "ui/views/lmworkspace.h"
 #include "ui/views/lmcompressview.h"
+#include "ui/views/lmevaluateview.h"
 #include "ui/views/lmsensitivityview.h"
 #include "ui/views/sensitivityview.h"
 
@@ -428,6 +430,8 @@ void MainWindow::createLogPanel()
     connect(m_lm->sensitivityView(), &LmSensitivityView::clusterRequested, this, [this]() { runOnCluster(); });
     connect(m_lm->compressView(), &LmCompressView::clusterRequested, this,
             [this]() { runOnCluster(ClusterSource::Compress); });
+    connect(m_lm->evaluateView(), &LmEvaluateView::clusterRequested, this,
+            [this]() { runOnCluster(ClusterSource::Evaluate); });
 }
 
 void MainWindow::createStatusBar()
@@ -620,7 +624,36 @@ void MainWindow::evaluateDialog()
     }
     setDataset(spec, dialog.limit());
     setPreprocessing(dialog.preprocess());
-    evaluate();
+    if (dialog.clusterRequested())
+        runOnCluster(ClusterSource::Evaluate);
+    else
+        evaluate();
+}
+
+std::optional<cw::cluster::SweepPlan> MainWindow::evaluationPlan(QString *why) const
+{
+    if (!model()) {
+        *why = tr("Open a model first.");
+        return std::nullopt;
+    }
+    if (const QString refusal = m_runInputs.refusal(model()->graph, true); !refusal.isEmpty()) {
+        *why = refusal;
+        return std::nullopt;
+    }
+    try {
+        cw::EvalOptions o;
+        o.limit = m_evalLimit;
+        o.inputs = m_runInputs.feeds;
+        const std::string spec = model()->sourcePath, data = m_datasetSpec.toStdString();
+        // The samples are counted (and the dataset checked) now: the items are ranges of them.
+        const cw::Dataset dataset = cw::loadDataset(data, m_runInputs.preprocess, o.limit);
+        return cw::cluster::evaluatePlan(cw::cluster::evaluateCommand(spec, data, m_runInputs.preprocess, o), spec, data,
+                                         cw::labelledSamples(dataset, o.limit), cw::evalBatchSize(model()->graph, o),
+                                         QDir::currentPath().toStdString());
+    } catch (const std::exception &e) {
+        *why = tr("Cannot plan this evaluation for a cluster: %1").arg(QString::fromUtf8(e.what()));
+        return std::nullopt;
+    }
 }
 
 void MainWindow::about()
@@ -1362,6 +1395,11 @@ bool MainWindow::runOnCluster(ClusterSource source)
     if (lm && source == ClusterSource::Compress) {
         plan = m_lm->compressView()->clusterPlan();
         why = m_lm->compressView()->statusText();
+    } else if (lm && source == ClusterSource::Evaluate) {
+        plan = m_lm->evaluateView()->clusterPlan();
+        why = m_lm->evaluateView()->statusText();
+    } else if (source == ClusterSource::Evaluate) {
+        plan = evaluationPlan(&why);
     } else if (lm) {
         plan = m_lm->sensitivityView()->clusterPlan();
         why = m_lm->sensitivityView()->statusText();
@@ -1415,13 +1453,31 @@ bool MainWindow::importResults(const QStringList &paths)
         for (const QString &f : files)
             parts.emplace_back(f.toStdString(), cw::cluster::readPart(f.toStdString()));
         const cw::cluster::SweepPlan &plan = parts.front().second.plan;
-        const bool lmPlan = plan.kind == "lm-sensitivity" || plan.kind == "lm-recipes" || plan.kind == "lm-matrices";
+        const bool lmPlan = plan.kind == "lm-sensitivity" || plan.kind == "lm-recipes" || plan.kind == "lm-matrices" ||
+                            plan.kind == "lm-perplexity";
         if (lmPlan != bool(lm))
             throw cw::Error(lm ? "the parts are not a language model's sweep" : "the parts are a language model's sweep: open it first");
         if (plan.model.sha256 != (lm ? cw::modelDigest(lm->path()) : m_document->project()->baseFile).sha256)
             throw cw::Error("the parts are a sweep of '" + plan.modelSpec + "', not of the open model");
         QString done;
-        if (lm && plan.kind == "lm-matrices") {
+        if (lm && plan.kind == "lm-perplexity") {
+            const cw::lm::PerplexityResult merged = cw::cluster::mergePerplexity(parts);
+            const std::optional<std::string> ctx = cw::cluster::commandOption(plan.command, "--ctx");
+            m_lm->evaluateView()->showImported(merged, ctx ? std::stoll(*ctx) : cw::lm::defaultPerplexityOptions(*lm).ctx,
+                                               QString::fromStdString(plan.data.front().spec), int(parts.size()));
+            m_lm->setCurrentWidget(m_lm->evaluateView());
+            done = tr("Imported %n part(s): perplexity %1 over %2 chunks.", nullptr, int(parts.size()))
+                       .arg(displayLocale().toString(merged.perplexity, 'f', 3))
+                       .arg(merged.chunks);
+        } else if (plan.kind == "evaluate") {
+            const cw::EvalResult merged = cw::cluster::mergeEvaluation(parts);
+            m_evaluation = EvaluationSummary{merged, EvaluateDialog::displayName(QString::fromStdString(plan.data.front().spec)), 0};
+            m_summary->setEvaluation(m_evaluation);
+            updateStatus();
+            done = tr("Imported %n part(s): accuracy %1 % on %2 samples.", nullptr, int(parts.size()))
+                       .arg(displayLocale().toString(merged.accuracy * 100, 'f', 2))
+                       .arg(merged.samples);
+        } else if (lm && plan.kind == "lm-matrices") {
             // Assembled from its matrices here, then measured by a job as the plan's merge would measure it.
             const cw::LmProject merged = cw::cluster::mergeLmMatrices(parts);
             if (!m_lm->compressView()->measureImported(plan, merged.variants.front()))

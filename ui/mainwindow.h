@@ -41,6 +41,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/cluster/sweep.h"
 #include "core/graph/graph.h"
 #include "core/project/project.h"
 #include "core/runtime/session.h"
@@ -114,7 +115,7 @@ public:
     // A tab's long job as a Slurm job (ClusterDialog, window-modal, non-blocking; clusterDialog() while it is open):
     // the sweep of the Sensitivity tab (a language model's, when one is open), or the recipe of the Compress tab.
     // False, with the reason in the status bar, when the job cannot be planned.
-    enum class ClusterSource { Sensitivity, Compress, Distill };
+    enum class ClusterSource { Sensitivity, Compress, Distill, Evaluate };
     bool runOnCluster(ClusterSource source = ClusterSource::Sensitivity);
     ClusterDialog *clusterDialog() const;
     // File → Import Results: the parts of a cluster sweep (cwb sweep --shard … -o PART.h5; a folder stands for its
@@ -138,6 +139,9 @@ public:
     // cannot run, or input sizes are missing (the Inputs dialog then opens).
     bool evaluate(const QString &datasetSpec, qint64 limit);
     bool evaluate() { return evaluate(m_datasetSpec, m_evalLimit); }
+    // Model → Evaluate's evaluation (the dataset, limit, preprocessing and inputs of the window) as an "evaluate" plan
+    // for a cluster; nullopt with the reason in *why.
+    std::optional<cw::cluster::SweepPlan> evaluationPlan(QString *why) const;
     // Writes the open model on a worker thread: a CNN model in the format of the path's extension (.onnx, .h5), a
     // language model as GGUF (cw::lm::exportGguf). `filter` is the one chosen among exportFilter()'s: it gives the
     // extension when the path has none, and for a language model float32 or float16 matrices (ggufF16Filter()).

@@ -449,6 +449,22 @@ std::vector<std::string> sensitivityCommand(const std::string &modelSpec, const 
     return a;
 }
 
+std::vector<std::string> evaluateCommand(const std::string &modelSpec, const std::string &dataSpec,
+                                         const Preprocess &pre, const EvalOptions &o)
+{
+    std::vector<std::string> a{"eval", modelSpec, "--data", dataSpec};
+    if (o.limit > 0) {
+        a.push_back("--limit");
+        a.push_back(std::to_string(o.limit));
+    }
+    if (o.batchSize > 0) {
+        a.push_back("--batch");
+        a.push_back(std::to_string(o.batchSize));
+    }
+    addInputArguments(a, pre, o.inputs, "eval");
+    return a;
+}
+
 SweepPlan lmSensitivityPlan(const std::vector<std::string> &command, const std::string &modelSpec,
                             const lm::LanguageModel &model, const std::string &textSpec,
                             const std::vector<std::string> &tensors, const std::string &directory)

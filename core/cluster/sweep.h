@@ -159,6 +159,11 @@ SweepPlan evaluatePlan(const std::vector<std::string> &command, const std::strin
 // the items are ranges "B:E" of chunks; the merge is lm::perplexity()'s result exactly.
 SweepPlan lmPerplexityPlan(const std::vector<std::string> &command, const std::string &modelSpec,
                            const std::string &textSpec, int64_t chunks, const std::string &directory);
+// The arguments of `cwb eval` that evaluate as `options` (--limit, --batch; the inputs' values and shapes) on
+// `modelSpec` and `dataSpec` read with `preprocess` (what Model → Evaluate hands to a cluster). Throws cw::Error for an
+// input fed from memory.
+std::vector<std::string> evaluateCommand(const std::string &modelSpec, const std::string &dataSpec,
+                                         const Preprocess &preprocess, const EvalOptions &options);
 // An item "B:E" as the range [B, E); cw::Error otherwise.
 std::pair<int64_t, int64_t> parseRange(const std::string &item);
 // A shard's result (SweepPart::result): each item's scores, per batch (of `batchSize`) or per chunk.

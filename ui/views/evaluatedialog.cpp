@@ -149,6 +149,14 @@ EvaluateDialog::EvaluateDialog(const QString &datasetSpec, qint64 limit, const P
     buttons->button(QDialogButtonBox::Ok)->setText(tr("&Evaluate"));
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    QPushButton *cluster = buttons->addButton(tr("Run on &Cluster…"), QDialogButtonBox::ActionRole);
+    cluster->setObjectName(QStringLiteral("evaluateCluster"));
+    cluster->setToolTip(tr("Write this evaluation as a plan and a Slurm job array (its samples in shards) into a "
+                           "folder; File → Import Results brings the parts back"));
+    connect(cluster, &QPushButton::clicked, this, [this]() {
+        m_clusterRequested = true;
+        accept();
+    });
 
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);

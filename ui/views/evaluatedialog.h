@@ -39,6 +39,8 @@ public:
     qint64 limit() const;
     PreprocessChoice preprocess() const;
     QString browseDir() const { return m_browseDir; }
+    // Accepted by "Run on Cluster…" rather than Evaluate.
+    bool clusterRequested() const { return m_clusterRequested; }
 
     // "Fashion-MNIST test set" for "fashion-mnist", the file name for a path.
     static QString displayName(const QString &datasetSpec);
@@ -54,6 +56,7 @@ private:
     QSpinBox *m_cropHeight = nullptr, *m_cropWidth = nullptr, *m_resize = nullptr;
     QString m_browseDir;
     int m_previousIndex = 0;
+    bool m_clusterRequested = false;
 };
 
 } // namespace cw::ui

@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QDir>
 #include <QSettings>
 #include <QSpinBox>
 #include <QVBoxLayout>
@@ -16,6 +17,7 @@
 #include <algorithm>
 
 #include "core/base/error.h"
+#include "core/lm/corpus.h"
 #include "core/lm/defaults.h"
 #include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
@@ -64,6 +66,12 @@ void LmEvaluateView::buildUi()
     m_run = run.run;
     m_cancel = run.cancel;
     m_progress = run.progress;
+    m_cluster = new QPushButton(tr("Run on Cluster…"));
+    m_cluster->setObjectName(QStringLiteral("lmEvaluateCluster"));
+    m_cluster->setToolTip(tr("Write this perplexity as a plan and a Slurm job array (its chunks in shards) into a "
+                             "folder; File → Import Results brings the parts back"));
+    connect(m_cluster, &QPushButton::clicked, this, &LmEvaluateView::clusterRequested);
+    run.row->addWidget(m_cluster);
 
     auto *controls = new QGridLayout;
     controls->addWidget(new QLabel(tr("Text")), 0, 0);
@@ -220,6 +228,43 @@ void LmEvaluateView::cancel()
     cancelJob();
 }
 
+std::optional<cw::cluster::SweepPlan> LmEvaluateView::clusterPlan()
+{
+    const QString spec = textSpec();
+    if (!m_model || spec.isEmpty()) {
+        setStatus(m_model ? tr("Choose a text to measure on.") : tr("Open a language model first."));
+        return std::nullopt;
+    }
+    try {
+        const std::string model = m_model->path(), text = spec.toStdString();
+        cw::lm::PerplexityOptions o = cw::lm::defaultPerplexityOptions(*m_model);
+        o.ctx = m_contextSpin->value();
+        o.chunks = m_chunksSpin->value() > 0 ? m_chunksSpin->value() : -1;
+        std::vector<std::string> command{"perplexity", model, "--text", text, "--ctx", std::to_string(o.ctx)};
+        if (o.chunks > 0) {
+            command.push_back("--chunks");
+            command.push_back(std::to_string(o.chunks));
+        }
+        const int64_t chunks =
+            cw::lm::perplexityChunks(int64_t(cw::lm::encodeText(*m_model, cw::lm::loadText(text)).size()), o);
+        return cw::cluster::lmPerplexityPlan(command, model, text, chunks, QDir::currentPath().toStdString());
+    } catch (const std::exception &e) {
+        setStatus(tr("Cannot plan this perplexity for a cluster: %1").arg(QString::fromUtf8(e.what())));
+        return std::nullopt;
+    }
+}
+
+void LmEvaluateView::showImported(const cw::lm::PerplexityResult &result, int64_t ctx, const QString &textSpec,
+                                  int parts)
+{
+    detachJob();
+    m_result = PerplexityOutcome{result, 0, ctx};
+    showResult(*m_result);
+    const QString text = LmTextCombo::displayName(textSpec);
+    setStatus(tr("%1: merged from %n part(s) computed on a cluster.", nullptr, parts).arg(text));
+    emit evaluated(*m_result, text);
+}
+
 QString LmEvaluateView::valueText(const QString &label) const
 {
     const auto it = m_values.find(label);
@@ -233,6 +278,7 @@ void LmEvaluateView::updateControls()
     m_run->setEnabled(!busy && why.isEmpty());
     m_run->setToolTip(why.isEmpty() ? tr("Measure the perplexity (Ctrl+R)") : why);
     m_cancel->setEnabled(busy);
+    m_cluster->setEnabled(!busy && m_model);
     m_textCombo->setEnabled(!busy);
     m_contextSpin->setEnabled(!busy);
     m_chunksSpin->setEnabled(!busy);
@@ -258,8 +304,10 @@ void LmEvaluateView::showResult(const PerplexityOutcome &outcome)
     m_values[QStringLiteral("NLL")]->setText(locale.toString(r.nll, 'f', 4));
     m_values[QStringLiteral("Scored")]->setText(
         tr("%1 in %n chunk(s) of %2", nullptr, int(r.chunks)).arg(formatCount(r.scored), formatCount(outcome.ctx)));
-    m_values[QStringLiteral("Speed")]->setText(tr("%1 tokens/s").arg(locale.toString(r.tokensPerSecond, 'f', 1)));
-    m_values[QStringLiteral("Time")]->setText(tr("%1 s").arg(locale.toString(r.seconds, 'f', 2)));
+    const bool timed = r.seconds > 0; // not after a cluster's parts were merged
+    m_values[QStringLiteral("Speed")]->setText(timed ? tr("%1 tokens/s").arg(locale.toString(r.tokensPerSecond, 'f', 1))
+                                                     : tr("— (on a cluster)"));
+    m_values[QStringLiteral("Time")]->setText(timed ? tr("%1 s").arg(locale.toString(r.seconds, 'f', 2)) : tr("—"));
 
     QVector<double> x, y;
     double lo = r.perplexity, hi = r.perplexity;

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 
+#include "core/cluster/sweep.h"
 #include "ui/views/lmjobview.h"
 
 class QCustomPlot;
@@ -47,6 +48,12 @@ public:
     void cancel();
     PerplexityJob *job() const { return qobject_cast<PerplexityJob *>(currentJob()); }
     const std::optional<PerplexityOutcome> &result() const { return m_result; }
+    // The controls' perplexity as a plan for a cluster (an "lm-perplexity" plan: the cwb perplexity command, its
+    // chunks in ranges; the text is tokenized to count them); nullopt with the reason in the status line.
+    std::optional<cw::cluster::SweepPlan> clusterPlan();
+    // The merged parts of such a plan (File → Import Results), shown as a result (no speed or time: the cluster's).
+    void showImported(const cw::lm::PerplexityResult &result, int64_t ctx, const QString &textSpec, int parts);
+    QPushButton *clusterButton() const { return m_cluster; }
     // A result value as shown ("Perplexity", "NLL", "Scored", "Speed", "Time").
     QString valueText(const QString &label) const;
 
@@ -59,8 +66,9 @@ public:
     QCustomPlot *chart() const { return m_chart; }
 
 signals:
-    // After a successful run: the outcome and the text's display name.
+    // After a successful run (or an import): the outcome and the text's display name.
     void evaluated(const PerplexityOutcome &outcome, const QString &text);
+    void clusterRequested();
 
 private:
     void buildUi();
@@ -77,6 +85,7 @@ private:
     QSpinBox *m_chunksSpin = nullptr;
     QPushButton *m_run = nullptr;
     QPushButton *m_cancel = nullptr;
+    QPushButton *m_cluster = nullptr;
     QProgressBar *m_progress = nullptr;
     std::map<QString, QLabel *> m_values;
     QCustomPlot *m_chart = nullptr;
