@@ -154,6 +154,15 @@ void addLimit(CLI::App *cmd, int64_t &limit, const std::string &help = "use only
     cmd->add_option("--limit", limit, help)->check(kNonNegative);
 }
 
+// --augment-shift N, --augment-flip: training images shifted and mirrored (cw::TrainOptions::Augment).
+void addAugment(CLI::App *cmd, cw::TrainOptions::Augment &augment, const std::string &teacherNote = {})
+{
+    cmd->add_option("--augment-shift", augment.shift,
+                    "shift each training image by up to N pixels (zero fill)" + teacherNote)
+        ->check(CLI::Range(0, 64));
+    cmd->add_flag("--augment-flip", augment.flip, "mirror each training image left-right with probability 1/2");
+}
+
 // `defaultText`: what --help shows as the default when the variable's initial value is not it (bench: 0 means
 // "as --input / --shape fix it, else 1").
 void addBatch(CLI::App *cmd, int64_t &batch, const std::string &help, const std::string &defaultText = {})
@@ -907,6 +916,7 @@ struct TrainArgs {
     int64_t limit = 0;
     int threads = 0;
     PreprocessArgs preprocess;
+    cw::TrainOptions::Augment augment;
     bool sgd = false, json = false;
 };
 
@@ -921,6 +931,7 @@ void declareTrain(CLI::App *cmd, TrainArgs &a)
     cmd->add_option("--lr", a.lr, "peak learning rate (default: the architecture's)")->check(kPositiveNumber);
     cmd->add_option("--seed", a.seed, "initialisation and shuffling seed")->capture_default_str();
     cmd->add_flag("--sgd", a.sgd, "SGD with momentum instead of Adam");
+    addAugment(cmd, a.augment);
     addLimit(cmd, a.limit, "train on the first N samples only (0: all)");
     addThreads(cmd, a.threads);
     addPreprocess(cmd, a.preprocess);
@@ -935,6 +946,7 @@ int cmdTrain(const TrainArgs &args)
     options.lr = args.lr.value_or(options.lr);
     options.threads = args.threads ? args.threads : options.threads;
     options.seed = args.seed;
+    options.augment = args.augment;
     if (args.sgd)
         options.optimizer = cw::Optimizer::Sgd;
 
@@ -1627,10 +1639,11 @@ struct DistillArgs {
     std::optional<float> alpha;
     float temperature = 4.f, featureWeight = 1.f, lr = 1e-3f;
     std::vector<std::string> features;
-    int epochs = 2, augmentShift = 0;
+    int epochs = 2;
     int64_t batch = 64, trainLimit = 0;
     uint64_t seed = 1;
-    bool fresh = false, dropBlocks = false, noMeasure = false, json = false, augmentFlip = false;
+    bool fresh = false, dropBlocks = false, noMeasure = false, json = false;
+    cw::TrainOptions::Augment augment;
     cw::CompressOptions options;
     PreprocessArgs preprocess;
 };
@@ -1680,10 +1693,7 @@ void declareDistill(CLI::App *cmd, DistillArgs &a)
     cmd->add_option("--lr", a.lr, "peak learning rate (Adam, cosine decay)")->check(kPositiveNumber)->capture_default_str();
     cmd->add_option("--batch", a.batch, "samples per step")->check(kPositive)->capture_default_str();
     cmd->add_option("--seed", a.seed, "shuffling and initialisation seed")->capture_default_str();
-    cmd->add_option("--augment-shift", a.augmentShift,
-                    "shift each training image by up to N pixels (zero fill); the teacher sees the same images")
-        ->check(CLI::Range(0, 64));
-    cmd->add_flag("--augment-flip", a.augmentFlip, "mirror each training image left-right with probability 1/2");
+    addAugment(cmd, a.augment, "; the teacher sees the same images");
     addLimit(cmd, a.options.evalLimit, "evaluate on the first N samples only (0: all)");
     cmd->add_option("--train-limit", a.trainLimit, "train on the first N samples only (0: all)")->check(kNonNegative);
     addThreads(cmd, a.options.threads, "worker threads for training and evaluation (default: all cores)");
@@ -1763,8 +1773,7 @@ DistillRun runDistill(const DistillArgs &args, const cw::Model &teacher, const c
     options.train.lr = args.lr;
     options.train.batchSize = args.batch;
     options.train.seed = args.seed;
-    options.train.augment.shift = args.augmentShift;
-    options.train.augment.flip = args.augmentFlip;
+    options.train.augment = args.augment;
     options.train.threads = args.options.threads;
     options.measure = args.options;
     options.measure.measure = !args.noMeasure;

@@ -925,6 +925,19 @@ private slots:
         QVERIFY(m_base.accuracy - v.metrics.accuracy <= 0.05);
     }
 
+    void fineTuningAugments()
+    {
+        // "finetune": {"augment": ...} reaches the fine-tuning: the same recipe trains the same weights again, and
+        // other weights than without augmentation.
+        const std::string plain = R"({"prune": {"ratio": 0.5}, "finetune": {"epochs": 1, "lr": 0.001, "samples": 128)";
+        const Variant a = run(plain + R"(, "augment": {"shift": 2, "flip": true}}})");
+        const Variant b = run(plain + R"(, "augment": {"shift": 2, "flip": true}}})");
+        const Variant none = run(plain + "}}");
+        QVERIFY(sameWeights(a.model, b.model));
+        QVERIFY(!sameWeights(a.model, none.model));
+        QCOMPARE(a.recipe.finetune.augment.shift, 2);
+    }
+
     void cancelLeavesBaseUntouched()
     {
         const Model before = demo().deepCopy();

@@ -1544,7 +1544,7 @@ void TestGuiLm::compressRunsOnCluster()
 
 void TestGuiLm::compressByMatrixOnCluster()
 {
-    // A GPTQ recipe that calibrates on the unchanged model (the form's "calibrate every block on the unchanged
+    // A GPTQ recipe that calibrates on the unchanged model (the form's "calibrate on the unchanged
     // model") goes to a cluster by matrix: an "lm-matrices" plan whose items are the matrices. The parts, imported,
     // are assembled and measured on the Compress tab by a job, and equal Run of the same form here: the same
     // encoded tensors and perplexity; the variant's command is the plan's.

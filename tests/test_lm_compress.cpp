@@ -728,6 +728,8 @@ void TestLmCompress::finetuningRefusals()
     QVERIFY(error(*model, R"({"finetune": {"epochs": 1, "distill": {"features": ["blk.1"]}}})")
                 .contains("finetune.distill.features: a language model distils its token logits only"));
     QVERIFY(error(*model, R"({"finetune": {"epochs": 1}})", false).contains("needs training text"));
+    QVERIFY(error(*model, R"({"finetune": {"epochs": 1, "augment": {"flip": true}}})")
+                .contains("finetune.augment: augmentation shifts and mirrors images, not text"));
     if (m_source.isEmpty())
         QSKIP(qPrintable(m_skip));
     lmtestutil::Spec s;

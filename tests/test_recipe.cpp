@@ -80,6 +80,11 @@ private slots:
         QTest::newRow("finetune epochs negative") << R"({"finetune": {"epochs": -1}})" << "finetune.epochs";
         QTest::newRow("finetune batch zero") << R"({"finetune": {"batch_size": 0}})" << "finetune.batch_size";
         QTest::newRow("qat without weights") << R"({"finetune": {"qat": true}})" << "finetune.qat";
+        QTest::newRow("augment shift too far") << R"({"finetune": {"augment": {"shift": 65}}})"
+                                               << "finetune.augment.shift: expected an integer in 0..64";
+        QTest::newRow("augment flip string") << R"({"finetune": {"augment": {"flip": "yes"}}})" << "finetune.augment.flip";
+        QTest::newRow("augment unknown key") << R"({"finetune": {"augment": {"rotate": 10}}})"
+                                             << "finetune.augment.rotate: unknown key";
         QTest::newRow("name not string") << R"({"name": 3})" << "recipe: name: expected a string";
         QTest::newRow("layers not object") << R"({"layers": ["conv1"]})" << "recipe: layers: expected an object";
         QTest::newRow("layer not object") << R"({"layers": {"conv1": true}})" << "recipe: layers.conv1: expected an object";
@@ -157,7 +162,8 @@ private slots:
             "quantize": {"weights": {"bits": 6, "granularity": "group", "group_size": 32, "symmetric": false},
                          "activations": {"calibration": "percentile", "samples": 128, "percentile": 99.9},
                          "bias_correction": false},
-            "finetune": {"epochs": 2, "lr": 0.0001, "batch_size": 32, "samples": 1000, "qat": true},
+            "finetune": {"epochs": 2, "lr": 0.0001, "batch_size": 32, "samples": 1000, "qat": true,
+                         "augment": {"shift": 2, "flip": true}},
             "layers": {"fc2": {"skip": true}, "conv1": {"quantize": {"weights": {"bits": 3}}}}})";
         const Recipe a = recipeFromJson(text);
         const std::string once = recipeToJson(a);
@@ -177,6 +183,10 @@ private slots:
         QVERIFY(once.find("0.0001") != std::string::npos); // written as typed, not 9.99999974e-05
         QVERIFY(b.finetune.qat);
         QCOMPARE(b.finetune.samples, int64_t(1000));
+        QCOMPARE(b.finetune.augment.shift, 2);
+        QVERIFY(b.finetune.augment.flip);
+        QCOMPARE(finetuneOptions(b.finetune, 1, nullptr).augment.shift, 2); // what the fine-tuning trains with
+        QVERIFY(recipeToJson(recipeFromJson(R"({"finetune": {"epochs": 1}})")).find("augment") == std::string::npos);
         QVERIFY(b.layers.at("fc2").skip);
         QCOMPARE(b.layers.at("conv1").weights->bits, 3);
         QCOMPARE(b.layers.at("conv1").weights->groupSize, int64_t(32));

@@ -227,7 +227,7 @@ DistillConfig parseDistill(const json &j, const std::string &path)
 FinetuneConfig parseFinetune(const json &j, const std::string &path)
 {
     FinetuneConfig f;
-    checkKeys(j, path, {"epochs", "lr", "batch_size", "samples", "qat", "seed", "distill"});
+    checkKeys(j, path, {"epochs", "lr", "batch_size", "samples", "qat", "seed", "distill", "augment"});
     if (j.contains("epochs"))
         f.epochs = int(integerIn(j["epochs"], join(path, "epochs"), 0, 1000));
     if (j.contains("lr")) {
@@ -246,6 +246,15 @@ FinetuneConfig parseFinetune(const json &j, const std::string &path)
         f.seed = uint64_t(integerIn(j["seed"], join(path, "seed"), 0, INT64_MAX));
     if (j.contains("distill") && !j["distill"].is_null())
         f.distill = parseDistill(j["distill"], join(path, "distill"));
+    if (j.contains("augment") && !j["augment"].is_null()) {
+        const json &a = j["augment"];
+        const std::string apath = join(path, "augment");
+        checkKeys(a, apath, {"shift", "flip"});
+        if (a.contains("shift"))
+            f.augment.shift = int(integerIn(a["shift"], join(apath, "shift"), 0, 64));
+        if (a.contains("flip"))
+            f.augment.flip = boolean(a["flip"], join(apath, "flip"));
+    }
     return f;
 }
 
@@ -546,7 +555,8 @@ std::string recipeToJson(const Recipe &recipe, int indent)
     const FinetuneConfig defaults;
     const FinetuneConfig &f = recipe.finetune;
     if (f.epochs != defaults.epochs || f.lr != defaults.lr || f.batchSize != defaults.batchSize ||
-        f.samples != defaults.samples || f.qat != defaults.qat || f.seed != defaults.seed || f.distill) {
+        f.samples != defaults.samples || f.qat != defaults.qat || f.seed != defaults.seed || f.distill ||
+        f.augment.active()) {
         ojson fj;
         fj["epochs"] = f.epochs;
         fj["lr"] = floatForJson(f.lr);
@@ -558,6 +568,8 @@ std::string recipeToJson(const Recipe &recipe, int indent)
             fj["seed"] = f.seed;
         if (f.distill)
             fj["distill"] = distillJson(*f.distill);
+        if (f.augment.active())
+            fj["augment"] = ojson{{"shift", f.augment.shift}, {"flip", f.augment.flip}};
         doc["finetune"] = fj;
     }
     if (!recipe.layers.empty()) {
@@ -705,6 +717,7 @@ TrainOptions finetuneOptions(const FinetuneConfig &finetune, int threads, const 
     to.limit = finetune.samples;
     to.seed = finetune.seed;
     to.threads = threads;
+    to.augment = finetune.augment;
     if (finetune.distill) {
         assert(teacher);
         to.teacher = teacher;

@@ -11,6 +11,7 @@
 //                                 "samples": 512, "percentile": 99.99},
 //                 "bias_correction": true},
 //    "finetune": {"epochs": 1, "lr": 1e-4, "batch_size": 64, "samples": 0, "qat": false, "seed": 1,
+//                 "augment": {"shift": 2, "flip": true},
 //                 "distill": {"temperature": 4, "alpha": 0.7, "features": ["conv2"], "feature_loss": "l2",
 //                             "feature_weight": 1}},
 //    "layers": {"NODE": {"prune": {...}, "quantize": {"weights": {...}}, "skip": true}},
@@ -72,6 +73,7 @@ struct FinetuneConfig {
     // With the base model as teacher (knowledge distillation, core/train/distill.h): every fine-tuning stage
     // (after pruning, between iterative pruning steps, quantization-aware training).
     std::optional<DistillConfig> distill;
+    TrainOptions::Augment augment; // image batches shifted / mirrored (core/train/train.h); images only
 };
 
 // The TrainOptions of a recipe's fine-tuning stage: its epochs, learning rate, batch size and samples, and the

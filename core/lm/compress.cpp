@@ -328,6 +328,8 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
                         " model; fine-tuning a language model needs the gpt2 architecture");
         if (recipe.finetune.distill && !recipe.finetune.distill->features.empty())
             throw Error("recipe: finetune.distill.features: a language model distils its token logits only");
+        if (recipe.finetune.augment.active())
+            throw Error("recipe: finetune.augment: augmentation shifts and mirrors images, not text");
         if (!haveCalibration)
             throw Error("recipe: finetune: fine-tuning a language model needs training text (the calibration text)");
     }

@@ -362,7 +362,7 @@ QWidget *LmCompressView::buildForm()
         writeSettings();
     });
 
-    m_independent = new QCheckBox(tr("calibrate every block on the unchanged model"));
+    m_independent = new QCheckBox(tr("calibrate on the unchanged model"));
     m_independent->setObjectName(QStringLiteral("lmCompressIndependent"));
     m_independent->setToolTip(tr("Not sequential: each matrix is compressed on the inputs of the unchanged model, "
                                  "independently of the others, so Run on Cluster… splits the matrices over the nodes. "
