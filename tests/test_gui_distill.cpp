@@ -20,6 +20,7 @@
 
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
+#include "guitestutil.h"
 #include "testutil.h"
 #include "ui/formatting.h"
 #include "ui/mainwindow.h"
@@ -135,14 +136,12 @@ private slots:
         view->findChild<QCheckBox *>(QStringLiteral("augmentFlip"))->setChecked(true);
         QVERIFY(view->clusterButton()->isEnabled());
         view->clusterButton()->click();
-        ClusterDialog *dialog = window.clusterDialog();
-        QVERIFY(dialog && dialog->isVisible());
         const QString folder = dir.filePath(QStringLiteral("sweep"));
-        dialog->folderEdit()->setText(folder);
-        dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
-        QVERIFY2(dialog->write(), qPrintable(dialog->message()));
-        dialog->close();
-        const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+        QString written;
+        const std::optional<cw::cluster::SweepPlan> job =
+            guitestutil::writeClusterJob(window.clusterDialog(), folder, &written);
+        QVERIFY2(job, qPrintable(written));
+        const cw::cluster::SweepPlan &plan = *job;
         QCOMPARE(plan.kind, std::string("distill"));
         QCOMPARE(plan.items, std::vector<std::string>{"distilled"});
         QString error;

@@ -51,6 +51,7 @@
 #include "core/project/lm_project.h"
 #include "resources/demo_data.h"
 #include "lmtestutil.h"
+#include "guitestutil.h"
 #include "testutil.h"
 #include "ui/charts/channelprofileplot.h"
 #include "ui/charts/histogramplot.h"
@@ -627,15 +628,12 @@ void TestGuiLm::sensitivityOnClusterAndMixToABudget()
     QVERIFY(view->clusterButton()->isEnabled());
     QVERIFY(!view->targetSpin()->isEnabled()); // nothing to mix yet
     view->clusterButton()->click();
-    ClusterDialog *dialog = window->clusterDialog();
-    QVERIFY(dialog && dialog->isVisible());
     const QString folder = dir.filePath(QStringLiteral("sweep"));
-    dialog->folderEdit()->setText(folder);
-    dialog->shardsSpin()->setValue(2);
-    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
-    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
-    dialog->close();
-    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QString written;
+    const std::optional<cw::cluster::SweepPlan> job =
+        guitestutil::writeClusterJob(window->clusterDialog(), folder, &written, 2);
+    QVERIFY2(job, qPrintable(written));
+    const cw::cluster::SweepPlan &plan = *job;
     QCOMPARE(plan.kind, std::string("lm-sensitivity"));
     QCOMPARE(plan.modelSpec, m_small.toStdString());
     QString error;
@@ -1511,14 +1509,12 @@ void TestGuiLm::compressRunsOnCluster()
     compress->setChunks(2);
     QVERIFY(compress->clusterButton()->isEnabled());
     compress->clusterButton()->click();
-    ClusterDialog *dialog = window->clusterDialog();
-    QVERIFY(dialog && dialog->isVisible());
     const QString folder = dir.filePath(QStringLiteral("sweep"));
-    dialog->folderEdit()->setText(folder);
-    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
-    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
-    dialog->close();
-    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QString written;
+    const std::optional<cw::cluster::SweepPlan> job =
+        guitestutil::writeClusterJob(window->clusterDialog(), folder, &written);
+    QVERIFY2(job, qPrintable(written));
+    const cw::cluster::SweepPlan &plan = *job;
     QCOMPARE(plan.kind, std::string("lm-recipes"));
     QCOMPARE(plan.items, std::vector<std::string>{"q4"});
     QString error;
@@ -1565,14 +1561,12 @@ void TestGuiLm::compressByMatrixOnCluster()
     compress->setEvaluationSpec(m_longText);
     compress->setChunks(2);
     compress->clusterButton()->click();
-    ClusterDialog *dialog = window->clusterDialog();
-    QVERIFY(dialog && dialog->isVisible());
     const QString folder = dir.filePath(QStringLiteral("sweep"));
-    dialog->folderEdit()->setText(folder);
-    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
-    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
-    dialog->close();
-    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QString written;
+    const std::optional<cw::cluster::SweepPlan> job =
+        guitestutil::writeClusterJob(window->clusterDialog(), folder, &written);
+    QVERIFY2(job, qPrintable(written));
+    const cw::cluster::SweepPlan &plan = *job;
     QCOMPARE(plan.kind, std::string("lm-matrices"));
     QCOMPARE(plan.items, cw::lm::recipeTensors(compress->recipe(), *window->languageModelView()->model()));
     QVERIFY(plan.items.size() >= 4);
@@ -1618,14 +1612,12 @@ void TestGuiLm::evaluateRunsOnCluster()
     const cw::lm::PerplexityResult here = evaluate->result()->result;
     QVERIFY(evaluate->clusterButton()->isEnabled());
     evaluate->clusterButton()->click();
-    ClusterDialog *dialog = window->clusterDialog();
-    QVERIFY(dialog && dialog->isVisible());
     const QString folder = dir.filePath(QStringLiteral("sweep"));
-    dialog->folderEdit()->setText(folder);
-    dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
-    QVERIFY2(dialog->write(), qPrintable(dialog->message()));
-    dialog->close();
-    const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+    QString written;
+    const std::optional<cw::cluster::SweepPlan> job =
+        guitestutil::writeClusterJob(window->clusterDialog(), folder, &written);
+    QVERIFY2(job, qPrintable(written));
+    const cw::cluster::SweepPlan &plan = *job;
     QCOMPARE(plan.kind, std::string("lm-perplexity"));
     QCOMPARE(plan.items.size(), size_t(5));
     QString error;

@@ -26,6 +26,7 @@
 #include "core/cluster/sweep.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
+#include "guitestutil.h"
 #include "testutil.h"
 #include "ui/jobs/sensitivityjob.h"
 #include "ui/mainwindow.h"
@@ -263,14 +264,12 @@ private slots:
         QVERIFY(evaluated.wait(60000));
         const cw::EvalResult here = window.evaluation()->result;
         QVERIFY(window.runOnCluster(MainWindow::ClusterSource::Evaluate));
-        ClusterDialog *dialog = window.clusterDialog();
-        QVERIFY(dialog && dialog->isVisible());
         const QString folder = dir.filePath(QStringLiteral("sweep"));
-        dialog->folderEdit()->setText(folder);
-        dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
-        QVERIFY2(dialog->write(), qPrintable(dialog->message()));
-        dialog->close();
-        const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+        QString written;
+        const std::optional<cw::cluster::SweepPlan> job =
+            guitestutil::writeClusterJob(window.clusterDialog(), folder, &written);
+        QVERIFY2(job, qPrintable(written));
+        const cw::cluster::SweepPlan &plan = *job;
         QCOMPARE(plan.kind, std::string("evaluate"));
         QCOMPARE(plan.items.size(), size_t(3)); // 600 samples in batches of 256
         QCOMPARE(cw::cluster::commandOption(plan.command, "--limit").value_or(""), std::string("600"));
@@ -427,11 +426,10 @@ private slots:
             says |= label->text().startsWith(QStringLiteral("Compression of <b>demo</b>: 1 recipe"));
         QVERIFY(says);
         const QString folder = dir.filePath(QStringLiteral("sweep"));
-        dialog->folderEdit()->setText(folder);
-        dialog->cwbEdit()->setText(QStringLiteral(CW_CWB_PATH));
-        QVERIFY2(dialog->write(), qPrintable(dialog->message()));
-        dialog->close();
-        const cw::cluster::SweepPlan plan = cw::cluster::loadPlan((folder + QStringLiteral("/plan.json")).toStdString());
+        QString written;
+        const std::optional<cw::cluster::SweepPlan> job = guitestutil::writeClusterJob(dialog, folder, &written);
+        QVERIFY2(job, qPrintable(written));
+        const cw::cluster::SweepPlan &plan = *job;
         QCOMPARE(plan.kind, std::string("recipes"));
         QCOMPARE(plan.items, (std::vector<std::string>{"int8"}));
         std::string line;
