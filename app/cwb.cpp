@@ -722,6 +722,25 @@ int cmdRun(const RunArgs &args)
     return 0;
 }
 
+// This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V"), the flags
+// `droppedFlags` and --json: the command a plan keeps (core/cluster/sweep.h).
+std::vector<std::string> commandWithout(const std::set<std::string> &dropped,
+                                        const std::set<std::string> &droppedFlags = {})
+{
+    std::vector<std::string> command;
+    for (size_t i = 0; i < g_args.size(); ++i) {
+        const std::string &a = g_args[i];
+        if (dropped.count(a)) {
+            ++i;
+            continue;
+        }
+        if (a == "--json" || droppedFlags.count(a) || dropped.count(a.substr(0, a.find('='))))
+            continue;
+        command.push_back(a);
+    }
+    return command;
+}
+
 struct EvalArgs {
     std::string model, data, reference;
     std::optional<std::string> plan; // write the evaluation as a plan instead (core/cluster/sweep.h)
@@ -750,8 +769,6 @@ void declareEval(CLI::App *cmd, EvalArgs &a)
                     "write the evaluation as a plan for cwb sweep (its samples in shards, Slurm) instead (.json)");
     addJson(cmd, a.json);
 }
-
-std::vector<std::string> commandWithout(const std::set<std::string> &dropped, const std::set<std::string> &droppedFlags = {});
 
 // The evaluation the arguments ask for: the session, its options and the samples.
 struct EvalSetup {
@@ -1172,23 +1189,6 @@ int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::Langua
 void storeLmSensitivity(const std::string &project, const std::string &model, const cw::lm::SensitivityResult &r,
                         const std::string &text);
 
-// This run's arguments without the options `dropped` (and their values, as "--opt V" or "--opt=V"), the flags
-// `droppedFlags` and --json: the command a plan keeps (core/cluster/sweep.h).
-std::vector<std::string> commandWithout(const std::set<std::string> &dropped, const std::set<std::string> &droppedFlags)
-{
-    std::vector<std::string> command;
-    for (size_t i = 0; i < g_args.size(); ++i) {
-        const std::string &a = g_args[i];
-        if (dropped.count(a)) {
-            ++i;
-            continue;
-        }
-        if (a == "--json" || droppedFlags.count(a) || dropped.count(a.substr(0, a.find('='))))
-            continue;
-        command.push_back(a);
-    }
-    return command;
-}
 
 // The sweep the arguments ask for, on the loaded model (the layers of args.options.layers, or all).
 cw::SensitivityResult computeSensitivity(const SensitivityArgs &args, const cw::Model &model)
