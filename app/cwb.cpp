@@ -2656,7 +2656,8 @@ void printPerplexity(const cw::lm::PerplexityResult &r, int64_t ctx, size_t text
 int mergeEvaluation(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
 {
     if (args.project)
-        throw cw::Error("an evaluation's merge prints its result (and -o writes it); it is not stored in a project");
+        throw cw::Error("the merge of an \"" + parts.front().second.plan.kind +
+                        "\" plan writes its result, not a project: leave --project out");
     if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
         throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sensitivity sweep");
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;

@@ -1612,6 +1612,7 @@ void TestGuiLm::evaluateRunsOnCluster()
     const cw::lm::PerplexityResult here = evaluate->result()->result;
     QVERIFY(evaluate->clusterButton()->isEnabled());
     evaluate->clusterButton()->click();
+    QVERIFY(window->clusterDialog() && !window->clusterDialog()->projectEdit()->isEnabled()); // a measurement
     const QString folder = dir.filePath(QStringLiteral("sweep"));
     QString written;
     const std::optional<cw::cluster::SweepPlan> job =

@@ -312,6 +312,15 @@ void TestSweep::slurmScripts()
     o.cwb = CW_CWB_PATH;
     QVERIFY(testutil::errorOf([&] { cw::cluster::writeSlurmJob(plan, m_dir.filePath("with space").toStdString(), o); })
                 .contains("spaces"));
+    // An evaluation's merge writes its result only.
+    const SweepPlan evaluation = cw::cluster::evaluatePlan({"eval", "demo", "--data", "fashion-mnist"}, "demo",
+                                                           "fashion-mnist", 1000, 256, m_dir.path().toStdString());
+    QVERIFY(testutil::errorOf([&] { cw::cluster::writeSlurmJob(evaluation, dir.toStdString(), o); })
+                .contains("the merge of an \"evaluate\" plan writes its result, not a project"));
+    o.project.clear();
+    const QString merged = QString::fromStdString(
+        fileText(QString::fromStdString(cw::cluster::writeSlurmJob(evaluation, dir.toStdString(), o).mergeScript)));
+    QVERIFY2(!merged.contains("--project") && merged.contains("merged.json"), qPrintable(merged));
 }
 
 void TestSweep::commandOfAGuiSweep()
@@ -738,7 +747,7 @@ void TestSweep::cliEvaluationPlans()
     read.pop_back();
     QVERIFY(testutil::errorOf([&] { cw::cluster::mergeEvaluation(read); }).contains("shard 2 of 3 is missing (its items: 128:192"));
     json(QStringList{"merge"} + parts + QStringList{"--project", dir + "/p.cwproj"});
-    QVERIFY2(error.contains("not stored in a project"), qPrintable(error));
+    QVERIFY2(error.contains("writes its result, not a project"), qPrintable(error));
     json(eval + QStringList{"--reference", "demo", "--plan", dir + "/r.json"});
     QVERIFY2(error.contains("--reference is not planned"), qPrintable(error));
     // Ranges must follow each other from 0.

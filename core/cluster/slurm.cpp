@@ -33,6 +33,8 @@ SlurmJob writeSlurmJob(const SweepPlan &plan, const std::string &dir, const Slur
         throw Error("--cpus must be at least 1");
     if (!fs::path(o.cwb).is_absolute())
         throw Error("the nodes need cwb by an absolute path, not '" + o.cwb + "'");
+    if (!o.project.empty() && !mergesIntoProject(plan.kind))
+        throw Error("the merge of an \"" + plan.kind + "\" plan writes its result, not a project: leave --project out");
     const SlurmJob j = slurmJobFiles(dir, o.shards);
     if (j.dir.find_first_of(" \t\n'\"") != std::string::npos)
         throw Error("'" + j.dir + "': Slurm's #SBATCH lines cannot name a folder with spaces or quotes");

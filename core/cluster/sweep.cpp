@@ -981,6 +981,11 @@ LmProject mergeLmVariants(const std::vector<std::pair<std::string, SweepPart>> &
     return merged;
 }
 
+bool mergesIntoProject(const std::string &kind)
+{
+    return kind != "evaluate" && kind != "lm-perplexity";
+}
+
 std::optional<std::string> commandOption(const std::vector<std::string> &command, const std::string &option)
 {
     std::optional<std::string> value;

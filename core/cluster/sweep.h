@@ -175,6 +175,9 @@ std::string perplexityPartResult(const std::vector<std::pair<std::string, std::v
 // model's name ("demo") stays as it is.
 std::string planPath(const SweepPlan &plan, const std::string &path);
 
+// Whether the merge of a plan of `kind` adds to a project (an evaluation's does not: it is a measurement).
+bool mergesIntoProject(const std::string &kind);
+
 // "I/N" with 0 <= I < N; throws cw::Error otherwise.
 std::pair<int, int> parseShard(const std::string &text);
 // The items of shard `index` of `count`, in plan order.

@@ -38,6 +38,9 @@ ClusterDialog::ClusterDialog(cw::cluster::SweepPlan plan, const QString &project
     const QString what = m_plan.kind == "sensitivity"      ? tr("A sensitivity sweep of <b>%1</b>: %n layer(s)", nullptr, items)
                          : m_plan.kind == "lm-sensitivity" ? tr("A sensitivity sweep of <b>%1</b>: %n weight matrix(es)", nullptr, items)
                          : m_plan.kind == "distill"        ? tr("A distillation with <b>%1</b> as the teacher: one student")
+                         : m_plan.kind == "lm-matrices"    ? tr("One recipe on <b>%1</b>, by matrix: %n matrix(es)", nullptr, items)
+                         : m_plan.kind == "evaluate"       ? tr("An evaluation of <b>%1</b>: %n range(s) of samples", nullptr, items)
+                         : m_plan.kind == "lm-perplexity"  ? tr("A perplexity of <b>%1</b>: %n range(s) of chunks", nullptr, items)
                                                            : tr("Compression of <b>%1</b>: %n recipe(s)", nullptr, items);
     auto *intro = new QLabel(tr("%1, each a shard's work item. The folder gets the plan and two Slurm scripts: a job "
                                 "array of the shards and a merge job that runs when every shard has succeeded. It "
@@ -82,6 +85,11 @@ ClusterDialog::ClusterDialog(cw::cluster::SweepPlan plan, const QString &project
     m_project = new QLineEdit(project);
     m_project->setObjectName(QStringLiteral("clusterProject"));
     m_project->setPlaceholderText(tr("none: the merge writes merged.json (File → Import Results reads the parts)"));
+    if (!cw::cluster::mergesIntoProject(m_plan.kind)) { // a measurement: merged.json, or File → Import Results
+        m_project->clear();
+        m_project->setEnabled(false);
+        m_project->setToolTip(tr("An evaluation's merge writes merged.json; it is not stored in a project"));
+    }
     const QString beside = QCoreApplication::applicationDirPath() + QStringLiteral("/cwb");
     m_cwb = new QLineEdit(s.value(QLatin1String(kCwbKey), beside).toString());
     m_cwb->setObjectName(QStringLiteral("clusterCwb"));
