@@ -2298,6 +2298,16 @@ void parsePlanCommand(const cw::cluster::SweepPlan &plan, void (*declare)(CLI::A
     }
 }
 
+// What a plan of `kind` calls its items.
+const char *itemNoun(const std::string &kind)
+{
+    return kind == "sensitivity"                              ? "layers"
+           : kind == "recipes" || kind == "lm-recipes"        ? "recipes"
+           : kind == "distill"                                ? "students"
+           : kind == "evaluate" || kind == "lm-perplexity"    ? "ranges"
+                                                              : "matrices";
+}
+
 // The result of an "lm-perplexity" plan's items (its command's arguments; the shard's --threads when given).
 std::string perplexityShard(const cw::cluster::SweepPlan &plan, const std::vector<std::string> &items, int threads);
 
@@ -2423,12 +2433,7 @@ int sweepShard(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
                          .dump(2)
                   << '\n';
     else
-        std::printf("shard %d/%d: %zu %s in %.1f s; wrote %s\n", index, count, items.size(),
-                    plan.kind == "sensitivity"                            ? "layers"
-                    : plan.kind == "recipes" || plan.kind == "lm-recipes" ? "recipes"
-                    : plan.kind == "distill"                              ? "students"
-                    : plan.kind == "evaluate" || plan.kind == "lm-perplexity" ? "ranges"
-                                                                          : "matrices",
+        std::printf("shard %d/%d: %zu %s in %.1f s; wrote %s\n", index, count, items.size(), itemNoun(plan.kind),
                     part.seconds, args.output.c_str());
     return 0;
 }
@@ -2466,8 +2471,8 @@ int sweepSlurm(const SweepArgs &args, const cw::cluster::SweepPlan &plan)
                   << '\n';
         return 0;
     }
-    std::printf("wrote %s and %s (%d shards of %zu layers)\n", job.shardScript.c_str(), job.mergeScript.c_str(),
-                o.shards, plan.items.size());
+    std::printf("wrote %s and %s (%d shards of %zu %s)\n", job.shardScript.c_str(), job.mergeScript.c_str(),
+                o.shards, plan.items.size(), itemNoun(plan.kind));
     if (args.submit)
         std::printf("submitted: shards job %s, merge job %s (after the shards); follow it with cwb sweep --status %s\n",
                     ids["shards"].get<std::string>().c_str(), ids["merge"].get<std::string>().c_str(), job.dir.c_str());

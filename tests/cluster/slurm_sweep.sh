@@ -3,8 +3,9 @@
 # private key, slurmctld and slurmd on localhost with a generated slurm.conf (two CPUs, one partition), state and
 # logs in a temporary folder. cwb writes the plan, the job array of 4 shards and the dependent merge job, submits
 # them with sbatch, and the test waits for the merge, then checks that the project's sensitivity equals cwb
-# sensitivity computed at once with the same threads. It stops the daemons it started. Prints the wall times of
-# the local run and the cluster run (docs/cluster.md).
+# sensitivity computed at once with the same threads; then a GPTQ recipe of demo-lm split by matrix goes the same
+# way and must equal cwb compress in one process. It stops the daemons it started. Prints the wall times of the
+# local run and the cluster run (docs/cluster.md).
 # usage: slurm_sweep.sh CWB          exit 77 (CTest: skipped) when not root: slurmd runs jobs as their users.
 #   CW_SLURM_LIMIT: test images per trial (default 1,000; docs/cluster.md's timing uses 10,000).
 set -euo pipefail
@@ -88,17 +89,21 @@ echo "slurm: node $host idle (slurm.conf $SLURM_CONF)"
 mkdir -p "$tmp/work" && cd "$tmp/work"
 sweep=(demo --data fashion-mnist --limit "${CW_SLURM_LIMIT:-1000}" --threads 1)
 "$cwb" sensitivity "${sweep[@]}" --plan plan.json
+# Waits for the merge job of the sweep in folder $1 (its merged.json).
+wait_merged() {
+  for _ in $(seq 1200); do
+    [ -f "$1/merged.json" ] && return 0
+    if [ -z "$(squeue -h 2>/dev/null)" ] && [ ! -f "$1/merged.json" ]; then
+      sleep 1
+      [ -f "$1/merged.json" ] || fail "the jobs of $1 ended without a merged result"
+    fi
+    sleep 0.5
+  done
+  fail "no merged result in $1 after 10 minutes"
+}
 t0=$(date +%s.%N)
 "$cwb" sweep plan.json --slurm "$tmp/work/sweep" --shards 4 --cpus 1 --project "$tmp/work/p.cwproj" --submit
-for _ in $(seq 1200); do
-  [ -f sweep/merged.json ] && break
-  if [ -z "$(squeue -h 2>/dev/null)" ] && [ ! -f sweep/merged.json ]; then
-    sleep 1
-    [ -f sweep/merged.json ] || fail "the jobs ended without a merged result"
-  fi
-  sleep 0.5
-done
-[ -f sweep/merged.json ] || fail "no merged result after 10 minutes"
+wait_merged sweep
 t1=$(date +%s.%N)
 "$cwb" sweep --status sweep
 "$cwb" sensitivity "${sweep[@]}" --json >local.json
@@ -120,4 +125,25 @@ t0, t1, t2 = map(float, sys.argv[1:])
 print(f'merged sweep equals the local one: {len(local["layers"])} layers; '
       f'cluster (4 shards on 2 CPUs, from submission to merged) {t1 - t0:.1f} s, one process {t2 - t1:.1f} s, '
       f'speed-up {(t2 - t1) / (t1 - t0):.2f}x')
+PY
+
+# GPTQ of the demo language model split by matrix (an "lm-matrices" plan): 3 shards and the merge, which measures the
+# variant into a project; it equals cwb compress of the same recipe in one process.
+text="$(dirname "$(dirname "$(dirname "$(realpath "$0")")")")/docs/language-models.md"
+echo '{"name": "gptq", "sequential": false, "quantize": {"weights": {"method": "gptq", "format": "q4_0"}}}' >gptq.json
+lm=(demo-lm --data "$text" --train-data "$text" --train-limit 1024 --limit 4 --threads 1)
+"$cwb" compress "${lm[@]}" --recipe gptq.json --plan lm-plan.json --by-matrix
+"$cwb" sweep lm-plan.json --slurm "$tmp/work/lm" --shards 3 --cpus 1 --project "$tmp/work/lm.cwproj" --submit
+wait_merged lm
+"$cwb" compress "${lm[@]}" --recipe gptq.json --json >lm-local.json
+"$cwb" project show lm.cwproj --json >lm-project.json
+/usr/bin/python3 - <<'PY'
+import json, sys
+local = json.load(open('lm-local.json'))['variant']
+merged = json.load(open('lm-project.json'))['variants'][0]
+if merged['perplexity']['perplexity'] != local['perplexity'] or merged['bytes'] != local['bytes']:
+    print('FAIL: the variant merged by matrix differs from cwb compress:', merged['perplexity']['perplexity'],
+          merged['bytes'], 'against', local['perplexity'], local['bytes'])
+    sys.exit(1)
+print(f"GPTQ by matrix on Slurm equals cwb compress: perplexity {local['perplexity']:.4f}, {local['bytes']} bytes")
 PY
