@@ -1591,6 +1591,7 @@ void TestGuiLm::compressByMatrixOnCluster()
     for (const auto &[name, e] : here.result->encoded)
         QVERIFY2(there.result->encoded.at(name).bytes == e.bytes, name.c_str());
     QVERIFY2(there.provenance.command.find("--recipe gptq.json") != std::string::npos, there.provenance.command.c_str());
+    QCOMPARE(there.provenance.trainData, m_longText.toStdString()); // the calibration text
     QVERIFY(window->isWindowModified());
 }
 

@@ -1048,6 +1048,8 @@ LmProject mergeLmMatrices(const std::vector<std::pair<std::string, SweepPart>> &
     v.provenance = currentProvenance();
     v.provenance.command = cwbCommandLine(plan.command) + " --recipe " + shellQuoted(v.name + ".json");
     v.provenance.directory = plan.directory;
+    for (const DatasetRecord &d : plan.data)
+        (d.role == "training" ? v.provenance.trainData : v.provenance.evalData) = d.spec;
     LmProject merged;
     merged.baseSpec = planPath(plan, plan.modelSpec);
     merged.baseFile = plan.model;
