@@ -783,6 +783,19 @@ struct EvalSetup {
     }
 };
 
+// Saves the plan a command's --plan asked for, and says so: its JSON with --json, else a line with what it holds and
+// how to run it. Returns 0 (the command's exit status).
+int announcePlan(const cw::cluster::SweepPlan &plan, const std::string &path, bool asJson, const std::string &what)
+{
+    cw::cluster::savePlan(plan, path);
+    if (asJson)
+        std::cout << cw::cluster::planToJson(plan) << '\n';
+    else
+        std::printf("wrote %s: %s (run it: cwb sweep %s --shard %s -o PART.h5, or --slurm DIR)\n", path.c_str(),
+                    what.c_str(), path.c_str(), plan.items.size() == 1 ? "0/1" : "I/N");
+    return 0;
+}
+
 // cwb eval … --plan PLAN.json: the evaluation's samples as ranges of whole batches (core/cluster/sweep.h).
 int writeEvalPlan(const EvalArgs &args)
 {
@@ -794,14 +807,9 @@ int writeEvalPlan(const EvalArgs &args)
     const cw::cluster::SweepPlan plan = cw::cluster::evaluatePlan(
         commandWithout({"--plan"}), args.model, args.data, samples,
         cw::evalBatchSize(setup.session.model().graph, setup.options), std::filesystem::current_path(ec).string());
-    cw::cluster::savePlan(plan, *args.plan);
-    if (args.json)
-        std::cout << cw::cluster::planToJson(plan) << '\n';
-    else
-        std::printf("wrote %s: %lld samples of %s in %zu ranges (run it: cwb sweep %s --shard I/N -o PART.h5, or "
-                    "--slurm DIR)\n",
-                    args.plan->c_str(), (long long)samples, args.data.c_str(), plan.items.size(), args.plan->c_str());
-    return 0;
+    return announcePlan(plan, *args.plan, args.json,
+                        std::to_string(samples) + " samples of " + args.data + " in " +
+                            std::to_string(plan.items.size()) + " ranges");
 }
 
 // What cwb eval prints: JSON (the class names when the data has them), or a line.
@@ -1222,16 +1230,9 @@ int writeSensitivityPlan(const SensitivityArgs &args)
                                             *openLanguageModel(args.model, false), args.data, args.options.layers, here)
            : cw::cluster::sensitivityPlan(commandWithout({"--plan"}), args.model, cw::loadModel(args.model),
                                           args.data, args.options.layers, here);
-    cw::cluster::savePlan(plan, *args.plan);
-    if (args.json) {
-        std::cout << cw::cluster::planToJson(plan) << '\n';
-        return 0;
-    }
-    std::printf("wrote %s: a sensitivity sweep of %s, %zu %s (run it: cwb sweep %s --shard I/N -o PART.h5, or "
-                "--slurm DIR)\n",
-                args.plan->c_str(), args.model.c_str(), plan.items.size(), lm ? "matrices" : "layers",
-                args.plan->c_str());
-    return 0;
+    return announcePlan(plan, *args.plan, args.json,
+                        "a sensitivity sweep of " + args.model + ", " + std::to_string(plan.items.size()) +
+                            (lm ? " matrices" : " layers"));
 }
 
 int cmdSensitivity(const SensitivityArgs &args)
@@ -1544,14 +1545,9 @@ int writeRecipesPlan(const CompressArgs &args)
                 ? cw::cluster::lmMatricesPlan(command, args.model, *model, recipes.front(), *args.data, args.trainData,
                                               directory)
                 : cw::cluster::lmRecipesPlan(command, args.model, recipes, *args.data, args.trainData, directory);
-        cw::cluster::savePlan(plan, *args.plan);
-        if (args.json)
-            std::cout << cw::cluster::planToJson(plan) << '\n';
-        else
-            std::printf("wrote %s: %zu %s on %s (run it: cwb sweep %s --shard I/N -o PART.h5, or --slurm DIR)\n",
-                        args.plan->c_str(), plan.items.size(), args.byMatrix ? "matrices of one recipe" : "recipes",
-                        args.model.c_str(), args.plan->c_str());
-        return 0;
+        return announcePlan(plan, *args.plan, args.json,
+                            std::to_string(plan.items.size()) +
+                                (args.byMatrix ? " matrices of one recipe" : " recipes") + " on " + args.model);
     }
     if (args.byMatrix)
         throw cw::Error("--by-matrix computes a language model's recipe by matrix; '" + args.model +
@@ -1561,14 +1557,8 @@ int writeRecipesPlan(const CompressArgs &args)
         cw::validateRecipe(recipes[i], cw::compressionForm(setup.base));
     const cw::cluster::SweepPlan plan = cw::cluster::recipesPlan(command, args.model, recipes, setup.dataSpec,
                                                                  setup.trainSpec, std::filesystem::current_path(ec).string());
-    cw::cluster::savePlan(plan, *args.plan);
-    if (args.json) {
-        std::cout << cw::cluster::planToJson(plan) << '\n';
-        return 0;
-    }
-    std::printf("wrote %s: %zu recipes on %s (run it: cwb sweep %s --shard I/N -o PART.h5, or --slurm DIR)\n",
-                args.plan->c_str(), plan.items.size(), args.model.c_str(), args.plan->c_str());
-    return 0;
+    return announcePlan(plan, *args.plan, args.json,
+                        std::to_string(plan.items.size()) + " recipes on " + args.model);
 }
 
 int cmdCompress(const CompressArgs &args)
@@ -1798,13 +1788,7 @@ int writeDistillPlan(const DistillArgs &args)
     const cw::cluster::SweepPlan plan = cw::cluster::distillPlan(
         commandWithout({"--plan"}), args.teacher, args.data, *trainSpec, args.student, "distilled",
         std::filesystem::current_path(ec).string());
-    cw::cluster::savePlan(plan, *args.plan);
-    if (args.json)
-        std::cout << cw::cluster::planToJson(plan) << '\n';
-    else
-        std::printf("wrote %s: a distillation of %s (run it: cwb sweep %s --shard 0/1 -o PART.h5, or --slurm DIR)\n",
-                    args.plan->c_str(), args.teacher.c_str(), args.plan->c_str());
-    return 0;
+    return announcePlan(plan, *args.plan, args.json, "a distillation of " + args.teacher);
 }
 
 int cmdDistill(const DistillArgs &args)
@@ -3323,14 +3307,8 @@ int cmdPerplexity(const PerplexityArgs &args)
         const cw::cluster::SweepPlan plan = cw::cluster::lmPerplexityPlan(
             commandWithout({"--plan"}), args.model, args.text,
             cw::lm::perplexityChunks(int64_t(setup.ids.size()), setup.options), std::filesystem::current_path(ec).string());
-        cw::cluster::savePlan(plan, *args.plan);
-        if (args.json)
-            std::cout << cw::cluster::planToJson(plan) << '\n';
-        else
-            std::printf("wrote %s: %s in %zu ranges of chunks (run it: cwb sweep %s --shard I/N -o PART.h5, or "
-                        "--slurm DIR)\n",
-                        args.plan->c_str(), args.text.c_str(), plan.items.size(), args.plan->c_str());
-        return 0;
+        return announcePlan(plan, *args.plan, args.json,
+                            args.text + " in " + std::to_string(plan.items.size()) + " ranges of chunks");
     }
     const PerplexitySetup setup(args, true);
     printPerplexity(cw::lm::perplexity(setup.model, setup.ids, setup.options, terminalProgress()), setup.options.ctx,

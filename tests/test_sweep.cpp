@@ -738,7 +738,11 @@ void TestSweep::cliEvaluationPlans()
     const QJsonObject merged = json(QStringList{"merge"} + parts + QStringList{"--json", "-o", dir + "/merged.json"});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     for (const char *key : {"accuracy", "top5", "loss", "samples"})
-        QVERIFY2(merged[key].toDouble() == alone[key].toDouble(), key);
+        QVERIFY2(merged[key].toDouble() == alone[key].toDouble(), // to the last bit
+                 qPrintable(QStringLiteral("%1: merged %2, one process %3")
+                                .arg(key)
+                                .arg(merged[key].toDouble(), 0, 'g', 17)
+                                .arg(alone[key].toDouble(), 0, 'g', 17)));
     QVERIFY(QFile::exists(dir + "/merged.json"));
     std::vector<std::pair<std::string, SweepPart>> read;
     for (const QString &part : parts)
@@ -771,7 +775,11 @@ void TestSweep::cliEvaluationPlans()
     const QJsonObject joined = json(QStringList{"merge"} + parts + QStringList{"--json"});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     for (const char *key : {"perplexity", "nll", "scored", "chunks", "ctx"})
-        QVERIFY2(joined[key].toDouble() == whole[key].toDouble(), key);
+        QVERIFY2(joined[key].toDouble() == whole[key].toDouble(), // to the last bit
+                 qPrintable(QStringLiteral("%1: merged %2, one process %3")
+                                .arg(key)
+                                .arg(joined[key].toDouble(), 0, 'g', 17)
+                                .arg(whole[key].toDouble(), 0, 'g', 17)));
     QCOMPARE(joined["chunk_perplexity"].toArray(), whole["chunk_perplexity"].toArray());
 }
 

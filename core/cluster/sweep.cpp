@@ -873,8 +873,6 @@ std::vector<Score> mergeRanges(const std::vector<std::pair<std::string, SweepPar
         if (*batchSize >= 0 && batch != *batchSize)
             throw Error(q(name) + " scored batches of " + std::to_string(batch) + ", " + q(parts.front().first) +
                         " of " + std::to_string(*batchSize));
-        if (std::string(kind) == "evaluate" && batch < 1)
-            throw Error(q(name) + ": a batch size of " + std::to_string(batch));
         *batchSize = batch;
         const ojson &result = doc.at("items");
         if (!result.is_object())
@@ -909,7 +907,12 @@ EvalResult mergeEvaluation(const std::vector<std::pair<std::string, SweepPart>> 
 {
     int64_t batchSize = 0;
     const std::vector<BatchScore> batches = mergeRanges<BatchScore>(
-        parts, "evaluate", &batchSize, [&](int64_t b, int64_t e) { return (e - b + batchSize - 1) / batchSize; },
+        parts, "evaluate", &batchSize,
+        [&](int64_t b, int64_t e) {
+            if (batchSize < 1)
+                throw Error("parts scored in batches of " + std::to_string(batchSize));
+            return (e - b + batchSize - 1) / batchSize;
+        },
         [](const ojson &row) {
             return BatchScore{row.at(0).get<int64_t>(), row.at(1).get<int64_t>(), row.at(2).get<double>()};
         });
