@@ -179,14 +179,17 @@ template <typename T> CLI::Option *addOutput(CLI::App *cmd, T &output, const std
     return cmd->add_option("-o,--output", output, help);
 }
 
-// A comma-separated list of numbers in which "" means none: each item is checked as text, then converted.
+// A comma-separated list of numbers in which "" means none: each item is checked as text, then converted. *given
+// (when passed) becomes true when the option is on the command line.
 template <typename T>
 CLI::Option *addList(CLI::App *cmd, const std::string &name, std::vector<T> &values, const std::string &help,
-                     const CLI::Validator &check, const std::string &defaults)
+                     const CLI::Validator &check, const std::string &defaults, bool *given = nullptr)
 {
     return cmd->add_option_function<std::vector<std::string>>(
            name,
-           [&values](const std::vector<std::string> &items) {
+           [&values, given](const std::vector<std::string> &items) {
+               if (given)
+                   *given = true;
                values.clear();
                for (const std::string &item : items)
                    if (!item.empty())
@@ -1146,7 +1149,7 @@ struct SensitivityArgs {
     double targetBpw = 0;
     std::string recipeOut;
     std::optional<std::string> plan; // write the sweep as a plan instead (core/cluster/sweep.h)
-    const CLI::Option *bitsOption = nullptr, *pruneOption = nullptr; // given on the command line when count() > 0
+    bool bitsGiven = false, pruneGiven = false; // --bits, --prune on the command line
 };
 
 void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
@@ -1158,10 +1161,10 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
                     "unmodified model; any data), auto (accuracy when the data has labels)")
         ->check(CLI::IsMember({"auto", "accuracy", "fidelity"}))
         ->capture_default_str();
-    a.pruneOption = addList(cmd, "--prune", a.options.pruneRatios, "magnitude-pruning ratios to try (\"\": none)",
-                            numberIn(0, 1, "ratios in [0, 1]", "0..1", true), "0.3,0.5,0.7,0.9");
-    a.bitsOption = addList(cmd, "--bits", a.options.bits, "weight bit-widths to try (\"\": none)",
-                           integerIn(2, 8, "bit-widths in 2..8", "2..8", true), "8,6,4,3,2");
+    addList(cmd, "--prune", a.options.pruneRatios, "magnitude-pruning ratios to try (\"\": none)",
+            numberIn(0, 1, "ratios in [0, 1]", "0..1", true), "0.3,0.5,0.7,0.9", &a.pruneGiven);
+    addList(cmd, "--bits", a.options.bits, "weight bit-widths to try (\"\": none)",
+            integerIn(2, 8, "bit-widths in 2..8", "2..8", true), "8,6,4,3,2", &a.bitsGiven);
     cmd->add_option("--granularity", a.granularity, "quantization grid per tensor, output channel or group")
         ->check(CLI::IsMember({"tensor", "channel", "group"}))
         ->capture_default_str();
@@ -3153,9 +3156,9 @@ cw::lm::SensitivityResult computeLmSensitivity(const SensitivityArgs &args, cw::
     cw::lm::SensitivityOptions o;
     o.formats = args.formats;
     const bool onlyFormats = !args.formats.empty();
-    if (!onlyFormats || (args.bitsOption && args.bitsOption->count() > 0))
+    if (!onlyFormats || args.bitsGiven)
         o.bits = args.options.bits;
-    if (!onlyFormats || (args.pruneOption && args.pruneOption->count() > 0))
+    if (!onlyFormats || args.pruneGiven)
         o.prune = args.options.pruneRatios;
     o.granularity = args.granularity == "tensor"    ? cw::Granularity::Tensor
                     : args.granularity == "channel" ? cw::Granularity::Channel
