@@ -75,6 +75,11 @@ Model convChain(const Geometry &geo, const QStringList &chain)
         } else if (op == "Max" || op == "Min") {
             g.initializers[out + ".c"] = Tensor::fromFloats({1}, {op == "Max" ? -0.1f : 0.3f});
             n.inputs.push_back(out + ".c");
+        } else if (op == "MaxOfRank" || op == "MaxOfRank4") { // the constant as tf2onnx writes it: [[[[c]]]]
+            n.opType = "Max";
+            const size_t rank = op == "MaxOfRank" ? geo.x.size() : 4;
+            g.initializers[out + ".c"] = Tensor::fromFloats(Shape(rank, 1), {-0.4f});
+            n.inputs.push_back(out + ".c");
         } else if (op == "ClipAttrs") { // bounds as attributes, opset 9
             n.opType = "Clip";
             n.attrs["min"] = Attribute::makeFloat(-0.5f);
@@ -166,6 +171,7 @@ void TestFusion::fusedEqualsUnfused_data()
     const QList<QStringList> chains{{"Relu"},
                                     {"LeakyRelu"},
                                     {"LeakyRelu", "Max"},
+                                    {"LeakyRelu", "MaxOfRank"},
                                     {"BatchNormalization", "Relu"},
                                     {"BatchNormalization"},
                                     {"ClipAttrs"},
@@ -245,10 +251,13 @@ void TestFusion::notFused()
     inferShapes(twice);
     Model exposed = convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"Relu"});
     exposed.graph.outputs.push_back({"c", DType::Float32, {}, false});
+    // Max with a constant of a higher rank than the Conv's output broadcasts it to that rank: not a Clip.
+    Model widened = convChain({{2, 4, 20}, {6, 4, 3}}, {"MaxOfRank4"});
     // A float16 Conv computed as declared rounds its output before the activation reads it: LeakyRelu
     // computes, so it does not fuse.
     Model half = halfPrecision(convChain({{1, 16, 6, 6}, {16, 16, 3, 3}}, {"LeakyRelu"}));
-    for (const Model *m : {&twice, &exposed, &half}) {
+    QCOMPARE(widened.graph.values.at("a0").shape, Shape({1, -1, 6, 20}));
+    for (const Model *m : {&twice, &exposed, &widened, &half}) {
         const Session s(*m, m == &half ? declaredOptions() : SessionOptions{});
         QCOMPARE(s.executedGraph().nodes.size(), m->graph.nodes.size());
     }

@@ -15,11 +15,11 @@ const char *const kAlpha = "_activation_alpha";
 const char *const kBeta = "_activation_beta";
 
 // The value of a one-element float initializer (float32, float16 or bfloat16), if `name` is one.
-bool scalarInitializer(const Graph &g, const std::string &name, float *value)
+bool scalarInitializer(const Graph &g, const std::string &name, float *value, size_t maxRank = 1)
 {
     auto it = g.initializers.find(name);
     if (it == g.initializers.end() || !isFloatType(it->second.dtype()) || it->second.numel() != 1 ||
-        it->second.rank() > 1)
+        size_t(it->second.rank()) > maxRank)
         return false;
     *value = it->second.castTo(DType::Float32).f32()[0];
     return true;
@@ -38,21 +38,21 @@ bool commutesWithRounding(const Activation &a, DType type)
            (a.kind == Activation::Kind::Clip && representable(a.alpha) && representable(a.beta));
 }
 
-// What `n`, reading `x` as its data input, is as an Activation; false when it is none of them.
-bool activationOf(const Graph &g, const Node &n, const std::string &x, Activation *a)
+// What `n`, reading `x` (of rank `rank`) as its data input, is as an Activation; false when it is none of them.
+bool activationOf(const Graph &g, const Node &n, const std::string &x, size_t rank, Activation *a)
 {
     if (!isDefaultDomain(n.domain) || n.outputs.size() != 1 || n.outputs[0].empty())
         return false;
     const std::string &op = n.opType;
     const float inf = std::numeric_limits<float>::infinity();
     if (op == "Max" || op == "Min") {
-        // Max(x, c) = clip(x, c, inf), Min(x, c) = clip(x, -inf, c), c a one-element constant (of rank <= 1, so
-        // the output keeps x's shape).
+        // Max(x, c) = clip(x, c, inf), Min(x, c) = clip(x, -inf, c), c a one-element constant of rank at most
+        // x's, so that the output keeps x's shape (tf2onnx writes [[[[c]]]] for a 4-D x).
         if (n.inputs.size() != 2)
             return false;
         const std::string &other = n.inputs[0] == x ? n.inputs[1] : n.inputs[1] == x ? n.inputs[0] : std::string();
         float c = 0.f;
-        if (other.empty() || other == x || !scalarInitializer(g, other, &c))
+        if (other.empty() || other == x || !scalarInitializer(g, other, &c, rank))
             return false;
         *a = op == "Max" ? Activation{Activation::Kind::Clip, c, inf} : Activation{Activation::Kind::Clip, -inf, c};
         return true;
@@ -115,6 +115,13 @@ std::vector<Activation> fusedActivations(const Node &node)
 
 void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n)
 {
+    // A chain of activations is applied block by block, so that the block stays in L1 between them.
+    constexpr int64_t kBlock = 1024;
+    if (activations.size() > 1 && n > kBlock) {
+        for (int64_t i = 0; i < n; i += kBlock)
+            applyActivations(activations, y + i, std::min(kBlock, n - i));
+        return;
+    }
     for (const Activation &a : activations) {
         const float alpha = a.alpha, beta = a.beta;
         switch (a.kind) {
@@ -162,6 +169,11 @@ Model fuseForInference(const Model &model, int *fused)
         if (info == g.values.end() || !isFloatType(info->second.dtype))
             continue;
         const DType type = info->second.dtype;
+        // The output's rank is the weights' (N, M, spatial... against M, C / group, kernel...).
+        const auto weights = g.initializers.find(conv.inputs.size() > 1 ? conv.inputs[1] : std::string());
+        const size_t rank = info->second.shapeKnown       ? info->second.shape.size()
+                            : weights != g.initializers.end() ? size_t(weights->second.rank())
+                                                              : 1;
         std::vector<int64_t> kinds = conv.attrInts(kKinds);
         std::vector<float> alpha = conv.attrFloats(kAlpha), beta = conv.attrFloats(kBeta);
         for (;;) {
@@ -171,7 +183,7 @@ Model fuseForInference(const Model &model, int *fused)
                 break;
             const size_t next = r->second.front();
             Activation a;
-            if (gone[next] || !activationOf(g, g.nodes[next], y, &a) ||
+            if (gone[next] || !activationOf(g, g.nodes[next], y, rank, &a) ||
                 (type != DType::Float32 && !commutesWithRounding(a, type)))
                 break;
             kinds.push_back(int64_t(a.kind));

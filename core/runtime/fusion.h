@@ -40,9 +40,10 @@ struct Activation {
 // so that the compiler can vectorise a loop over them.
 namespace act {
 inline float relu(float v) { return v > 0.f ? v : 0.f; }
-// A select between two constants and one multiply (v · 1 is v, exactly): GCC turns a select between v and
-// alpha · v back into a branch, which mispredicts on every other element of real activations.
-inline float leakyRelu(float v, float alpha) { return v * (v >= 0.f ? 1.f : alpha); }
+// max(v, 0) + alpha · min(v, 0): one of the two terms is a zero, so this is v or alpha · v exactly (-0 and NaN
+// included), with no select for GCC to turn back into a branch (which mispredicts on every other element of
+// real activations and keeps the loop from being vectorised).
+inline float leakyRelu(float v, float alpha) { return std::max(v, 0.f) + alpha * std::min(v, 0.f); }
 // ONNX applies the lower bound first, then the upper: with lo > hi every element becomes hi.
 inline float clip(float v, float lo, float hi) { return std::min(std::max(v, lo), hi); }
 inline float hardSigmoid(float v, float alpha, float beta) { return std::max(0.f, std::min(1.f, alpha * v + beta)); }
