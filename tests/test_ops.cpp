@@ -562,6 +562,13 @@ void TestOps::kernel_data()
     // ---- Pools
     row("MaxPool/2x2 stride 2", "MaxPool", {iota({1, 1, 4, 4})}, {{"kernel_shape", ais({2, 2})}, {"strides", ais({2, 2})}},
         {F({1, 1, 2, 2}, {6, 8, 14, 16})});
+    row("MaxPool/1x2 stride 1,2, odd width", "MaxPool", {F({1, 1, 2, 5}, {3, -1, 4, 1, -5, 9, 2, -6, 5, 3})},
+        {{"kernel_shape", ais({1, 2})}, {"strides", ais({1, 2})}}, {F({1, 1, 2, 2}, {3, 4, 9, 5})});
+    row("MaxPool/1x2 stride 1,2, uint8", "MaxPool",
+        {U8({1, 1, 2, 16}, {0, 7, 14, 21, 5, 12, 19, 3, 10, 17, 1, 8, 15, 22, 6, 13,
+                            20, 4, 11, 18, 2, 9, 16, 0, 7, 14, 21, 5, 12, 19, 3, 10})},
+        {{"kernel_shape", ais({1, 2})}, {"strides", ais({1, 2})}},
+        {U8({1, 1, 2, 8}, {7, 21, 12, 19, 17, 8, 22, 13, 20, 18, 9, 16, 14, 21, 19, 10})});
     row("MaxPool/3x3 pads 1", "MaxPool", {x33}, {{"kernel_shape", ais({3, 3})}, {"pads", ais({1, 1, 1, 1})}},
         {F({1, 1, 3, 3}, {5, 6, 6, 8, 9, 9, 8, 9, 9})});
     row("MaxPool/padding never wins", "MaxPool", {F({1, 1, 1, 2}, {-5, -3})},

@@ -115,19 +115,21 @@ inline void validTaps(int64_t start, int64_t k, int64_t d, int64_t size, int64_t
     hi = size - start <= 0 ? 0 : std::min(k, (size - start + d - 1) / d);
 }
 
-// The 2×2 stride-2 max pool of most small CNNs, with every window inside the input: the general loop's
-// per-window bookkeeping cost more than the max itself.
-bool isPlainMax2x2(const PoolGeometry &g)
+// The 2×2 stride-2 max pool of most small CNNs, or its 1×2 form (audio models pooling time and frequency
+// apart), with every window inside the input: the general loop's per-window bookkeeping cost more than the max
+// itself.
+bool isPlainMaxKx2(const PoolGeometry &g)
 {
-    return g.kH == 2 && g.kW == 2 && g.sH == 2 && g.sW == 2 && g.dH == 1 && g.dW == 1 && g.padT == 0 && g.padL == 0 &&
-           g.outH * 2 <= g.inH && g.outW * 2 <= g.inW;
+    return (g.kH == 1 || g.kH == 2) && g.sH == g.kH && g.kW == 2 && g.sW == 2 && g.dH == 1 && g.dW == 1 &&
+           g.padT == 0 && g.padL == 0 && g.outH * g.kH <= g.inH && g.outW * 2 <= g.inW;
 }
 
-template <typename T> void maxPlane2x2(const T *in, const PoolGeometry &g, T *out)
+// One plane of a pool isPlainMaxKx2 accepts (a 1×2 window reads its row twice).
+template <typename T> void maxPlaneKx2(const T *in, const PoolGeometry &g, T *out)
 {
     for (int64_t oh = 0; oh < g.outH; ++oh) {
-        const T *r0 = in + 2 * oh * g.inW;
-        const T *r1 = r0 + g.inW;
+        const T *r0 = in + g.kH * oh * g.inW;
+        const T *r1 = r0 + (g.kH - 1) * g.inW;
         T *o = out + oh * g.outW;
         for (int64_t ow = 0; ow < g.outW; ++ow)
             o[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
@@ -136,12 +138,12 @@ template <typename T> void maxPlane2x2(const T *in, const PoolGeometry &g, T *ou
 
 // uint8 (quantized activations after a fused ReLU): 8 outputs per step; the scalar template lost 2.5x to
 // the float loop, which the compiler vectorises.
-template <> void maxPlane2x2<uint8_t>(const uint8_t *in, const PoolGeometry &g, uint8_t *out)
+template <> void maxPlaneKx2<uint8_t>(const uint8_t *in, const PoolGeometry &g, uint8_t *out)
 {
     const __m128i lowBytes = _mm_set1_epi16(0xFF);
     for (int64_t oh = 0; oh < g.outH; ++oh) {
-        const uint8_t *r0 = in + 2 * oh * g.inW;
-        const uint8_t *r1 = r0 + g.inW;
+        const uint8_t *r0 = in + g.kH * oh * g.inW;
+        const uint8_t *r1 = r0 + (g.kH - 1) * g.inW;
         uint8_t *o = out + oh * g.outW;
         // Steps of 8 (or 4) outputs; the last step overlaps the previous one instead of a scalar tail.
         if (g.outW >= 8) {
@@ -184,11 +186,11 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
     const T *src = x.data<T>();
     T *dst = out.data<T>();
     const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
-    if (Max && isPlainMax2x2(g)) {
+    if (Max && isPlainMaxKx2(g)) {
         const int threads = threadsFor(ctx, x.numel());
         parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
             for (int64_t p = pBegin; p < pEnd; ++p)
-                maxPlane2x2(src + p * inPlane, g, dst + p * outPlane);
+                maxPlaneKx2(src + p * inPlane, g, dst + p * outPlane);
         });
         ctx.outputs[0] = out;
         return;
