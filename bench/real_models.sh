@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # The real models of tests/real_models.json against onnxruntime, in one run: operators, file size, whether the
 # engine loads the model, the largest relative L2 error over its outputs (first input variant of the
-# manifest, seeded), and single-thread latency of `cwb bench` and onnxruntime on the same input files,
-# alternating between the two for 3 rounds (median p50). Ratios below 1 mean cwb is faster. Peak RSS: the
+# manifest, seeded), and the latency of `cwb bench` and onnxruntime on the same input files (one thread, batch
+# 1 unless set below), alternating between the two for 3 rounds (median p50). Ratios below 1 mean cwb is faster. Peak RSS: the
 # median over the same rounds of each process's peak resident set (cwb bench; node running onnxruntime-node,
 # whose figure includes node's own, about 40 MB: `node -e ''` alone peaks near that).
+# CW_BENCH_BATCH=B runs every model with B samples (its batch dimension, and the dimensions of other inputs
+# named as that one or sized like it by the manifest's same_size, set to B; a model without a batch dimension,
+# and the large models, are left out); CW_BENCH_THREADS=T gives both engines T threads; CW_BENCH_ROUNDS=R
+# alternates R rounds (the median is reported). Off the defaults (batch 1, one thread) the int8 column is left out.
 # usage: bench/real_models.sh [BUILD_DIR]          (a Markdown table on stdout; docs/models.md keeps it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 cwb="$build/app/cwb"
 iterations="${CW_BENCH_ITERATIONS:-50}"
+batch="${CW_BENCH_BATCH:-1}"
+threads="${CW_BENCH_THREADS:-1}"
+rounds="${CW_BENCH_ROUNDS:-3}"
 export NODE_PATH="$root/node_modules"
 paths="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py" --paths)"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -18,12 +25,26 @@ tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 # Per model: NAME FILE and the input files of its first variant (NAME=PATH ...), one line each; and in
 # $tmp/NAME.compress the arguments of its int8 compression (--data PATH --value NAME=V --shape S=OTHER ...) or, for a model
 # whose compression is pending, the reason.
-/usr/bin/python3 - "$root/tests/real_models.json" "$paths" "$tmp" >"$tmp/models" <<'EOF'
-import json, os, sys
+/usr/bin/python3 - "$root/tests/real_models.json" "$paths" "$tmp" "$cwb" "$batch" >"$tmp/models" <<'EOF'
+import json, os, subprocess, sys
 import numpy as np
-manifest, tmp = json.load(open(sys.argv[1])), sys.argv[3]
+manifest, tmp, cwb, batch = json.load(open(sys.argv[1])), sys.argv[3], sys.argv[4], int(sys.argv[5])
 paths = dict(line.split('\t') for line in sys.argv[2].splitlines())
 for k, m in enumerate(manifest['models']):
+    shapes = {name: spec['shape'] for name, spec in m['variants'][0].items()}
+    if batch > 1:
+        # The batch symbol: the first input's first dimension, and the symbols the manifest sizes like it.
+        if os.path.getsize(paths[m['name']]) > 20000000:
+            continue
+        info = json.loads(subprocess.run([cwb, 'info', paths[m['name']], '--json'], capture_output=True,
+                                         check=True).stdout)
+        declared = {i['name']: i['shape'] for i in info['inputs']}
+        first = info['inputs'][0]['shape']
+        if not first or not isinstance(first[0], str):
+            continue
+        symbols = {first[0]} | {s for s, o in m.get('compress', {}).get('same_size', {}).items() if o == first[0]}
+        shapes = {name: [batch if d < len(declared.get(name, [])) and declared[name][d] in symbols else n
+                         for d, n in enumerate(shape)] for name, shape in shapes.items()}
     c = m.get('compress', {})
     with open(os.path.join(tmp, m['name'] + '.compress'), 'w') as f:
         if 'data' in c:
@@ -40,9 +61,9 @@ for k, m in enumerate(manifest['models']):
     for name, spec in m['variants'][0].items():
         dtype = {'int64': np.int64, 'int32': np.int32, 'uint8': np.uint8}.get(spec.get('dtype', 'float32'), np.float32)
         if 'value' in spec:
-            a = np.full(spec['shape'], spec['value'], dtype=dtype)
+            a = np.full(shapes[name], spec['value'], dtype=dtype)
         else:
-            a = rng.uniform(spec.get('low', -1), spec.get('high', 1), spec['shape']).astype(dtype)
+            a = rng.uniform(spec.get('low', -1), spec.get('high', 1), shapes[name]).astype(dtype)
         path = os.path.join(tmp, f'{m["name"]}.{len(args)}.npy')
         np.save(path, a)
         args.append(f'{name}={path}')
@@ -50,7 +71,7 @@ for k, m in enumerate(manifest['models']):
 EOF
 
 field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))['$1'])" "$2"; }
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | peak RSS MB, cwb / ort | int8: output SQNR dB, size ratio |"
 echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"
@@ -84,9 +105,9 @@ print('%.1e' % worst)")
   its=$iterations; warm=5
   if [ "$(stat -c %s "$file")" -gt 20000000 ]; then its=3; warm=1; fi
   c=(); o=(); crss=(); orss=()
-  for _ in 1 2 3; do
-    "$cwb" bench "$file" "${in_args[@]}" --threads 1 --iterations "$its" --warmup "$warm" --json >"$tmp/c.json"
-    node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads 1 --iterations "$its" --warmup "$warm" >"$tmp/o.json"
+  for _ in $(seq "$rounds"); do
+    "$cwb" bench "$file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" --json >"$tmp/c.json"
+    node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" >"$tmp/o.json"
     c+=("$(field p50_ms "$tmp/c.json")"); crss+=("$(field peak_rss_bytes "$tmp/c.json")")
     o+=("$(field p50_ms "$tmp/o.json")"); orss+=("$(field peak_rss_bytes "$tmp/o.json")")
   done
@@ -94,7 +115,9 @@ print('%.1e' % worst)")
   rss=$(/usr/bin/python3 -c "print('%.0f / %.0f' % ($(median "${crss[@]}") / 1e6, $(median "${orss[@]}") / 1e6))")
   # int8 (docs/recipes/int8.json) calibrated on the manifest's compression data, compared with the base on it.
   compress=$(cat "$tmp/$name.compress")
-  if [[ "$compress" == pending:* ]]; then
+  if [ "$batch" != 1 ] || [ "$threads" != 1 ]; then
+    int8="—"
+  elif [[ "$compress" == pending:* ]]; then
     int8="${compress}"
   else
     read -ra cargs <<<"$compress"

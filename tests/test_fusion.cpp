@@ -162,6 +162,7 @@ private slots:
     void halfPrecisionClipsFuseExactly();
     void subgraphsReadOuterConstants();
     void runOnceSkipsWinograd();
+    void oneImageOnTwoThreads();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -361,4 +362,18 @@ void TestFusion::runOnceSkipsWinograd()
 }
 
 QTEST_GUILESS_MAIN(TestFusion)
+// One image cannot be split between threads: a convolution with work for two runs on oneDNN's own team of two,
+// with the result of one thread (up to the order of its sums).
+void TestFusion::oneImageOnTwoThreads()
+{
+    const Model m = convChain({{1, 64, 32, 32}, {64, 64, 3, 3}}, {"Relu"}); // 38M multiply-adds
+    SessionOptions one, two;
+    one.threads = 1;
+    two.threads = 2;
+    const Tensor x = randomTensor({1, 64, 32, 32}, 5, -1.f, 1.f);
+    const Tensor a = Session(m, two).run(x), b = Session(m, one).run(x);
+    const QString diff = compareTensors(a, b, 1e-6);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
 #include "test_fusion.moc"

@@ -664,6 +664,9 @@ private slots:
                                  << 0 << 1;
         QTest::newRow("batch 8, two threads") << Shape{8, 16, 7, 7} << Shape{24, 16, 3, 3} << QList<int>{1, 1, 1, 1}
                                                << 1 << 1 << 0 << 0 << 2;
+        // 38M multiply-adds in one image: oneDNN's own team of two (fewer images than threads).
+        QTest::newRow("one image, two threads") << Shape{1, 64, 32, 32} << Shape{64, 64, 3, 3}
+                                                 << QList<int>{1, 1, 1, 1} << 1 << 1 << 3 << 10 << 2;
     }
 
     void qconvFastEqualsReference()

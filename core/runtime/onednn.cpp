@@ -544,10 +544,24 @@ bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool c
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
                         double(g.inChannels / g.group) * double(g.kH * g.kW);
     threads = std::clamp(int(macs / kMacsPerThread), 1, std::max(1, threads));
-    // oneDNN itself always runs single-threaded here. Several threads split the batch into slices (about
-    // four per thread) claimed through cw::parallelFor, rather than oneDNN's OpenMP team: a team waits at
-    // every barrier for members the OS has not scheduled, which on a loaded machine made two threads far
-    // slower than one. One image cannot be split, so a single image runs on one thread.
+    // Several threads split the batch into slices (about four per thread) claimed through cw::parallelFor,
+    // each run by a single-threaded oneDNN, rather than oneDNN's OpenMP team: a team waits at every barrier for
+    // members the OS has not scheduled, which on a loaded machine made two threads far slower than one. With
+    // fewer images than threads (one image of imgly's network at 1024 x 1024) the batch cannot be split, and a
+    // convolution with work for every thread runs on a team of oneDNN's own (entries made for that team size).
+    if (threads > 1 && g.batch < threads) {
+        OmpThreads team(threads);
+        try {
+            const std::shared_ptr<ConvEntry> e = convCache().get(g, bias != nullptr, activations, threads, winograd);
+            if (!e->ok)
+                return false;
+            execute(*e, static_cast<const float *>(x.rawData()), packedWeights(*e, w, constantWeights, threadStream()),
+                    bias, y);
+            return true;
+        } catch (const dnnl::error &) {
+            return false;
+        }
+    }
     const Slices slices = sliceRows(g.batch, threads);
     const int64_t sliceBatch = slices.size, sliceCount = slices.count, lastBatch = slices.last;
     OmpThreads ompThreads(1);

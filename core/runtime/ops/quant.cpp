@@ -1060,13 +1060,14 @@ std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
     return e;
 }
 
-std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp)
+// The entry of a convolution of geometry g, its primitive made for a oneDNN team of `threads`.
+std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp, int threads = 1)
 {
     static std::mutex mutex;
     static std::map<ConvKey, std::shared_ptr<ConvEntry>> cache;
     const ConvKey key{g.batch,   g.inChannels, g.inH,      g.inW,       g.outChannels, g.outH,  g.outW,
                       g.kH,      g.kW,         g.strideH,  g.strideW,   g.dilationH,   g.dilationW, g.padTop,
-                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp != 0), 0};
+                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp != 0), threads};
     {
         std::lock_guard lock(mutex);
         auto it = cache.find(key);
@@ -1312,6 +1313,22 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
                         double(g.inChannels / g.group) * double(g.kH * g.kW);
     threads = std::clamp(int(macs / 8e6), 1, std::max(1, threads));
+    // Fewer images than threads: oneDNN's own team on the whole batch, as the float convolutions do
+    // (runtime/onednn.cpp).
+    if (threads > 1 && g.batch < threads) {
+        GemmThreads team(threads);
+        try {
+            const std::shared_ptr<fast::ConvEntry> e = fast::convEntry(g, q.xZp, threads);
+            if (!e->ok)
+                return false;
+            const int64_t M = g.outChannels, K = g.inChannels / g.group * g.kH * g.kW;
+            const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
+            fast::convSlice(*e, pw, x.data<uint8_t>(), q, g.batch, y.rawData());
+            return true;
+        } catch (const dnnl::error &) {
+            return false;
+        }
+    }
     const onednn::Slices slices = onednn::sliceRows(g.batch, threads);
     const int64_t sliceBatch = slices.size, sliceCount = slices.count, lastBatch = slices.last;
     GemmThreads single(1);
