@@ -292,6 +292,21 @@ private slots:
         QVERIFY(!view.recipe().activations);
         QVERIFY(!view.activationsCheck()->isChecked()); // the control follows the recipe
         QCOMPARE(view.epochsSpin()->value(), 0);
+        // So is the augmentation of the fine-tuning batches; its controls follow the recipe too.
+        auto *shift = view.findChild<QSpinBox *>(QStringLiteral("finetuneAugmentShift"));
+        auto *flip = view.findChild<QCheckBox *>(QStringLiteral("finetuneAugmentFlip"));
+        QVERIFY(shift && flip && shift->isEnabled() && flip->isEnabled());
+        shift->setValue(2);
+        flip->setChecked(true);
+        QCOMPARE(view.recipe().finetune.augment.shift, 2);
+        QVERIFY(view.recipe().finetune.augment.flip);
+        view.undoStack()->undo();
+        QVERIFY(!view.recipe().finetune.augment.flip);
+        QVERIFY(!flip->isChecked());
+        QCOMPARE(shift->value(), 2);
+        view.undoStack()->undo();
+        QVERIFY(!view.recipe().finetune.augment.active());
+        QCOMPARE(shift->value(), 0);
         // The chart shows now / predicted bytes for every layer.
         QCOMPARE(view.chart()->plottableCount(), 2);
         QCOMPARE(view.chart()->plottable(1)->interface1D()->dataCount(), m_layers);
@@ -309,6 +324,7 @@ private slots:
             QVERIFY(view.tableModel()->setData(cell(view, 1, RecipeTableModel::Prune), QStringLiteral("2:4")));
             QVERIFY(view.tableModel()->setData(cell(view, 2, RecipeTableModel::Bits), QStringLiteral("float")));
             view.epochsSpin()->setValue(1);
+            view.findChild<QSpinBox *>(QStringLiteral("finetuneAugmentShift"))->setValue(1);
             QVERIFY(view.saveRecipeFile(path));
             saved = recipeToJson(view.recipe());
         }
@@ -319,6 +335,8 @@ private slots:
         QVERIFY(view.loadRecipeFile(path));
         QCOMPARE(recipeToJson(view.recipe()), saved);
         QCOMPARE(view.epochsSpin()->value(), 1);
+        QCOMPARE(view.recipe().finetune.augment.shift, 1);
+        QCOMPARE(view.findChild<QSpinBox *>(QStringLiteral("finetuneAugmentShift"))->value(), 1);
         QCOMPARE(view.tableModel()->data(cell(view, 1, RecipeTableModel::Prune)).toString(), QStringLiteral("2:4"));
         QCOMPARE(view.tableModel()->data(cell(view, 2, RecipeTableModel::Bits)).toString(), QStringLiteral("float"));
         // Loading is one undoable step.
@@ -607,6 +625,7 @@ private slots:
             view.bitsCombo()->setCurrentText(QStringLiteral("6"));
             view.granularityCombo()->setCurrentText(QStringLiteral("group 64"));
             view.epochsSpin()->setValue(3);
+            view.findChild<QCheckBox *>(QStringLiteral("finetuneAugmentFlip"))->setChecked(true);
             view.setEvaluationLimit(777);
         }
         CompressView view;
@@ -621,6 +640,7 @@ private slots:
         QVERIFY(view.recipe().prune && view.recipe().prune->method == PruneMethod::Channel);
         QCOMPARE(view.recipe().weights->bits, 6);
         QCOMPARE(view.recipe().finetune.epochs, 3);
+        QVERIFY(view.recipe().finetune.augment.flip);
         QSettings().clear();
     }
 

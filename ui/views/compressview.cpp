@@ -212,6 +212,31 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
                                        : tr("Fine-tune without a teacher"));
     };
     connect(m_teacher, &QCheckBox::toggled, this, teacherEdit);
+    // Augmentation of the fine-tuning batches (recipe key finetune.augment).
+    m_augmentShift = new QSpinBox;
+    m_augmentShift->setObjectName(QStringLiteral("finetuneAugmentShift"));
+    m_augmentShift->setRange(0, 8);
+    m_augmentShift->setSpecialValueText(tr("no shift"));
+    m_augmentShift->setPrefix(tr("shift ± "));
+    m_augmentShift->setSuffix(tr(" px"));
+    m_augmentShift->setKeyboardTracking(false);
+    m_augmentShift->setToolTip(tr("Augmentation while fine-tuning: every image moved by up to this many pixels "
+                                  "each way, a new draw per epoch"));
+    m_augmentFlip = new QCheckBox(tr("mirror"));
+    m_augmentFlip->setObjectName(QStringLiteral("finetuneAugmentFlip"));
+    m_augmentFlip->setToolTip(tr("Augmentation while fine-tuning: half of the images mirrored left to right"));
+    const auto augmentEdit = [this]() {
+        if (m_syncing)
+            return;
+        cw::Recipe r = recipe();
+        r.finetune.augment = augmentFromControls();
+        edit(r, r.finetune.augment.active() ? tr("Augment: shift ± %1 px%2")
+                                                  .arg(r.finetune.augment.shift)
+                                                  .arg(r.finetune.augment.flip ? tr(", mirror") : QString())
+                                            : tr("Augment: none"));
+    };
+    connect(m_augmentShift, &QSpinBox::valueChanged, this, augmentEdit);
+    connect(m_augmentFlip, &QCheckBox::toggled, this, augmentEdit);
     connect(m_temperature, &QDoubleSpinBox::valueChanged, this, teacherEdit);
     connect(m_alpha, &QDoubleSpinBox::valueChanged, this, teacherEdit);
 
@@ -283,9 +308,6 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     row1->addWidget(m_activations);
     row1->addWidget(m_calibration);
     row1->addWidget(m_calibrationSamples);
-    row1->addSpacing(12);
-    row1->addWidget(new QLabel(tr("Fine-tune")));
-    row1->addWidget(m_epochs);
     row1->addStretch(1);
     row1->addWidget(m_undoButton);
     row1->addWidget(m_redoButton);
@@ -297,11 +319,20 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     row2->addWidget(m_targetKind);
     row2->addWidget(m_target);
     row2->addWidget(m_distribute);
-    row2->addSpacing(12);
-    row2->addWidget(m_teacher);
-    row2->addWidget(m_temperature);
-    row2->addWidget(m_alpha);
     row2->addStretch(1);
+    // Fine-tuning after compression: epochs, the base as teacher, augmentation.
+    auto *row3 = new QHBoxLayout;
+    row3->addWidget(new QLabel(tr("Fine-tune")));
+    row3->addWidget(m_epochs);
+    row3->addSpacing(12);
+    row3->addWidget(m_teacher);
+    row3->addWidget(m_temperature);
+    row3->addWidget(m_alpha);
+    row3->addSpacing(12);
+    row3->addWidget(new QLabel(tr("Augment")));
+    row3->addWidget(m_augmentShift);
+    row3->addWidget(m_augmentFlip);
+    row3->addStretch(1);
 
     // ---- Table, prediction, chart
     m_table = new QTableView;
@@ -472,6 +503,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     topLayout->addLayout(controls);
     topLayout->addLayout(row1);
     topLayout->addLayout(row2);
+    topLayout->addLayout(row3);
     topLayout->addWidget(tableArea, 1);
     topLayout->addWidget(m_predictionLabel);
 
@@ -661,7 +693,16 @@ cw::Recipe CompressView::recipeFromControls() const
     r.finetune.epochs = m_epochs->value();
     if (r.finetune.epochs > 0 && m_teacher->isChecked())
         r.finetune.distill = distillFromControls({});
+    r.finetune.augment = augmentFromControls();
     return r;
+}
+
+cw::TrainOptions::Augment CompressView::augmentFromControls() const
+{
+    cw::TrainOptions::Augment a;
+    a.shift = m_augmentShift->value();
+    a.flip = m_augmentFlip->isChecked();
+    return a;
 }
 
 void CompressView::onVariantAdded(int index)
@@ -753,6 +794,8 @@ void CompressView::syncControls()
     }
     m_temperature->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
     m_alpha->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
+    m_augmentShift->setValue(r.finetune.augment.shift);
+    m_augmentFlip->setChecked(r.finetune.augment.flip);
     // The "all layers" controls start from the recipe's defaults.
     if (r.prune) {
         m_pruneMethod->setCurrentText(r.prune->method == cw::PruneMethod::NM
@@ -1324,7 +1367,8 @@ void CompressView::updateControls()
 {
     const bool model = (base() != nullptr);
     for (QWidget *w : std::initializer_list<QWidget *>{m_applyPrune, m_applyBits, m_distribute, m_loadRecipe,
-                                                       m_saveRecipe, m_activations, m_epochs, m_teacher})
+                                                       m_saveRecipe, m_activations, m_epochs, m_teacher,
+                                                       m_augmentShift, m_augmentFlip})
         w->setEnabled(model);
     m_temperature->setEnabled(model && m_teacher->isChecked());
     m_alpha->setEnabled(model && m_teacher->isChecked());
@@ -1389,6 +1433,8 @@ void CompressView::readSettings()
     m_temperature->setValue(s.value(QStringLiteral("teacherTemperature"), 4.0).toDouble());
     m_alpha->setValue(s.value(QStringLiteral("teacherAlpha"), 0.7).toDouble());
     m_teacher->setChecked(s.value(QStringLiteral("teacher"), false).toBool());
+    m_augmentShift->setValue(s.value(QStringLiteral("augmentShift"), 0).toInt());
+    m_augmentFlip->setChecked(s.value(QStringLiteral("augmentFlip"), false).toBool());
     m_targetKind->setCurrentIndex(s.value(QStringLiteral("targetKind"), 0).toInt() == 1 ? 1 : 0);
     m_target->setValue(s.value(QStringLiteral("target"), m_target->value()).toDouble());
     m_evalLimit->setValue(s.value(QStringLiteral("evalLimit"), 0).toInt());
@@ -1411,6 +1457,8 @@ void CompressView::writeSettings() const
     s.setValue(QStringLiteral("teacher"), m_teacher->isChecked());
     s.setValue(QStringLiteral("teacherTemperature"), m_temperature->value());
     s.setValue(QStringLiteral("teacherAlpha"), m_alpha->value());
+    s.setValue(QStringLiteral("augmentShift"), m_augmentShift->value());
+    s.setValue(QStringLiteral("augmentFlip"), m_augmentFlip->isChecked());
     s.setValue(QStringLiteral("targetKind"), m_targetKind->currentIndex());
     s.setValue(QStringLiteral("target"), m_target->value());
     s.setValue(QStringLiteral("evalLimit"), m_evalLimit->value());

@@ -178,6 +178,7 @@ private:
     cw::Recipe recipeFromControls() const;
     // The fine-tuning teacher's settings from the T and α controls (features of `current` kept).
     cw::DistillConfig distillFromControls(const std::optional<cw::DistillConfig> &current) const;
+    cw::TrainOptions::Augment augmentFromControls() const;
     void syncControls();
     void updatePrediction();
     void updateChart();
@@ -226,6 +227,8 @@ private:
     QSpinBox *m_epochs = nullptr;
     QCheckBox *m_teacher = nullptr;          // fine-tune with the base model as teacher
     QDoubleSpinBox *m_temperature = nullptr, *m_alpha = nullptr;
+    QSpinBox *m_augmentShift = nullptr; // fine-tuning batches shifted by up to this many pixels
+    QCheckBox *m_augmentFlip = nullptr; // and mirrored
     QComboBox *m_targetKind = nullptr;
     QDoubleSpinBox *m_target = nullptr;
     QPushButton *m_distribute = nullptr;
