@@ -79,6 +79,7 @@ private slots:
     void sparsityPatterns_data();
     void sparsityPatterns();
     void llamaLayoutSites();
+    void calibrationPassesStopAfterTheBlock();
     void mixToABitBudget();
     void packsCodesExactly_data();
     void packsCodesExactly();
@@ -453,6 +454,41 @@ void TestLmCompress::llamaLayoutSites()
         }
     QCOMPARE(roles, (std::set<std::string>{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}));
     QCOMPARE(r.calibrationTokens, int64_t(512));
+}
+
+void TestLmCompress::calibrationPassesStopAfterTheBlock()
+{
+    // A calibration pass runs the blocks up to the one it calibrates: what the observer sees of blocks 0 ... b is
+    // what a whole evaluation shows it, nothing after b is run, and the context is left reset.
+    const std::shared_ptr<const cw::lm::LanguageModel> model = loadedDemo();
+    QVERIFY(model->config().layers >= 3);
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 40; ++i)
+        tokens.push_back(int32_t((i * 37) % (model->config().vocab - 1) + 1));
+    using Seen = std::vector<std::tuple<int, int, std::vector<float>>>;
+    const auto recorder = [](Seen &seen) {
+        return [&seen](int block, cw::lm::InputSite site, const float *x, int64_t n, int64_t width) {
+            seen.emplace_back(block, int(site), std::vector<float>(x, x + n * width));
+        };
+    };
+    Seen all, some;
+    cw::lm::Context whole(model, 64), part(model, 64);
+    whole.setInputObserver(recorder(all));
+    whole.eval(tokens, false);
+    part.setInputObserver(recorder(some));
+    part.observeThrough(tokens, 1);
+    QCOMPARE(part.position(), int64_t(0));
+    Seen expected;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(expected), [](const auto &s) { return std::get<0>(s) <= 1; });
+    QVERIFY(!expected.empty() && expected.size() < all.size());
+    QVERIFY(some == expected);
+    // The reset context evaluates like a fresh one.
+    part.setInputObserver({});
+    whole.setInputObserver({});
+    whole.reset();
+    const cw::Tensor a = part.eval(tokens), b = whole.eval(tokens);
+    QCOMPARE(a.shape(), b.shape());
+    QVERIFY(std::memcmp(a.rawData(), b.rawData(), size_t(a.byteSize())) == 0);
 }
 
 void TestLmCompress::mixToABitBudget()

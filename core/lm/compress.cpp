@@ -473,10 +473,11 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 if (awq)
                     s.awq.add(x, n, width);
             });
+            // Nothing after the block changes its inputs: the passes stop there.
             for (const std::vector<int32_t> &chunk : chunks) {
                 checkStop(stop);
                 context.reset();
-                context.eval(chunk, false);
+                context.observeThrough(chunk, block);
             }
             result.calibrationTokens = int64_t(chunks.size()) * ctx;
             done += 1;

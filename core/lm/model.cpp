@@ -861,6 +861,17 @@ Context::~Context() = default;
 
 Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
 {
+    return run(tokens, allLogits, m_model->config().layers - 1);
+}
+
+void Context::observeThrough(const std::vector<int32_t> &tokens, int lastBlock)
+{
+    run(tokens, false, std::clamp<int64_t>(lastBlock, 0, m_model->config().layers - 1));
+}
+
+// eval() when lastBlock is the last block; otherwise the blocks up to lastBlock, then the context reset.
+Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t lastBlock)
+{
     const LanguageModel &m = *m_model;
     const Config &c = m.config();
     const int64_t n = int64_t(tokens.size());
@@ -982,6 +993,10 @@ Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
         linear(m_threads, up.data(), n, w.down, w.downB, h.data(), m.encodedFor(w.down));
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
+        if (l == lastBlock && l + 1 < c.layers) {
+            m_pos = 0;
+            return Tensor();
+        }
     }
     m_pos += n;
 

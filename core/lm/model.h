@@ -168,6 +168,10 @@ public:
     // [1, vocab] (the last token's). cw::Error when the cache would overflow or a token id is out of range.
     Tensor eval(const std::vector<int32_t> &tokens, bool allLogits = true);
 
+    // Runs tokens through blocks 0 ... lastBlock only, for the input observer (calibration of that block needs
+    // nothing after it); the later blocks' caches are not filled, so the context is left reset.
+    void observeThrough(const std::vector<int32_t> &tokens, int lastBlock);
+
     // Called during eval() with the input of the weight matrices of every block at every site, before they are
     // applied: x is [n, width] row-major (the batch's tokens). Calibration of GPTQ, AWQ, Wanda and SparseGPT
     // (core/lm/compress.h) reads activations this way. An empty function switches it off.
@@ -180,6 +184,8 @@ private:
     int m_threads = 1;
     std::vector<std::vector<float>> m_k, m_v; // per layer: [nCtx, kvHeads * headDim]
     InputObserver m_observer;
+
+    Tensor run(const std::vector<int32_t> &tokens, bool allLogits, int64_t lastBlock);
 };
 
 } // namespace cw::lm
