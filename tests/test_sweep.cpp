@@ -37,6 +37,15 @@ std::string fileText(const QString &path)
 }
 
 // The result's JSON without its wall time (which no two runs share).
+// The message of a merged figure that must equal the one-process run's to the last bit: both, with 17 digits.
+QString lastBitMismatch(const char *key, const QJsonObject &merged, const QJsonObject &alone)
+{
+    return QStringLiteral("%1: merged %2, one process %3")
+        .arg(key)
+        .arg(merged[key].toDouble(), 0, 'g', 17)
+        .arg(alone[key].toDouble(), 0, 'g', 17);
+}
+
 QString withoutSeconds(const cw::SensitivityResult &r)
 {
     cw::SensitivityResult c = r;
@@ -738,11 +747,7 @@ void TestSweep::cliEvaluationPlans()
     const QJsonObject merged = json(QStringList{"merge"} + parts + QStringList{"--json", "-o", dir + "/merged.json"});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     for (const char *key : {"accuracy", "top5", "loss", "samples"})
-        QVERIFY2(merged[key].toDouble() == alone[key].toDouble(), // to the last bit
-                 qPrintable(QStringLiteral("%1: merged %2, one process %3")
-                                .arg(key)
-                                .arg(merged[key].toDouble(), 0, 'g', 17)
-                                .arg(alone[key].toDouble(), 0, 'g', 17)));
+        QVERIFY2(merged[key].toDouble() == alone[key].toDouble(), qPrintable(lastBitMismatch(key, merged, alone)));
     QVERIFY(QFile::exists(dir + "/merged.json"));
     std::vector<std::pair<std::string, SweepPart>> read;
     for (const QString &part : parts)
@@ -775,11 +780,7 @@ void TestSweep::cliEvaluationPlans()
     const QJsonObject joined = json(QStringList{"merge"} + parts + QStringList{"--json"});
     QVERIFY2(error.isEmpty(), qPrintable(error));
     for (const char *key : {"perplexity", "nll", "scored", "chunks", "ctx"})
-        QVERIFY2(joined[key].toDouble() == whole[key].toDouble(), // to the last bit
-                 qPrintable(QStringLiteral("%1: merged %2, one process %3")
-                                .arg(key)
-                                .arg(joined[key].toDouble(), 0, 'g', 17)
-                                .arg(whole[key].toDouble(), 0, 'g', 17)));
+        QVERIFY2(joined[key].toDouble() == whole[key].toDouble(), qPrintable(lastBitMismatch(key, joined, whole)));
     QCOMPARE(joined["chunk_perplexity"].toArray(), whole["chunk_perplexity"].toArray());
 }
 

@@ -1313,6 +1313,7 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
                         double(g.inChannels / g.group) * double(g.kH * g.kW);
     threads = std::clamp(int(macs / 8e6), 1, std::max(1, threads));
+    const int64_t M = g.outChannels, K = g.inChannels / g.group * g.kH * g.kW; // the weights as rows
     // Fewer images than threads: oneDNN's own team on the whole batch, as the float convolutions do
     // (runtime/onednn.cpp).
     if (threads > 1 && g.batch < threads) {
@@ -1321,7 +1322,6 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
             const std::shared_ptr<fast::ConvEntry> e = fast::convEntry(g, q.xZp, threads);
             if (!e->ok)
                 return false;
-            const int64_t M = g.outChannels, K = g.inChannels / g.group * g.kH * g.kW;
             const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
             fast::convSlice(*e, pw, x.data<uint8_t>(), q, g.batch, y.rawData());
             return true;
@@ -1340,7 +1340,6 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
         std::shared_ptr<fast::ConvEntry> eLast = lastBatch == sliceBatch ? e : fast::convEntry(last, q.xZp);
         if (!e->ok || !eLast->ok)
             return false;
-        const int64_t M = g.outChannels, K = g.inChannels / g.group * g.kH * g.kW;
         const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
         const fast::PackedWeights pwLast =
             eLast == e ? pw : eLast->weights.get(w, eLast->weightsPlain, eLast->pd.weights_desc(), M, K, false);
