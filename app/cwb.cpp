@@ -872,6 +872,7 @@ struct BenchArgs {
     FeedArgs feeds;
     bool json = false;
     int64_t promptTokens = 128, genTokens = 32; // language models
+    bool iterationsGiven = false;               // language models: else rounds as fit in a second
 
     static cw::BenchOptions unsetBatch() // --batch not given: the inputs decide, else 1
     {
@@ -888,7 +889,12 @@ void declareBench(CLI::App *cmd, BenchArgs &a)
              "1");
     addFeeds(cmd, a.feeds, "fixed data for a graph input");
     addThreads(cmd, a.options.threads);
-    cmd->add_option("--iterations", a.options.iterations, "timed runs")->check(kPositive)->capture_default_str();
+    cmd->add_option("--iterations", a.options.iterations,
+                    "timed runs (language models: rounds of prompt and generation, by default as many as fit in "
+                    "about a second)")
+        ->check(kPositive)
+        ->capture_default_str()
+        ->each([&a](const std::string &) { a.iterationsGiven = true; });
     cmd->add_option("--warmup", a.options.warmup, "untimed runs first")->check(kNonNegative)->capture_default_str();
     cmd->add_option("--prompt-tokens", a.promptTokens, "language models: tokens of the prompt evaluated at once")
         ->check(kPositive)
@@ -3086,19 +3092,22 @@ int lmBench(const BenchArgs &args)
                             std::to_string(ctx));
         prompt = ctx - args.genTokens;
     }
-    const cw::lm::SpeedResult r = cw::lm::speed(model, prompt, args.genTokens, args.options.threads);
+    const cw::lm::SpeedResult r = cw::lm::speed(model, prompt, args.genTokens, args.options.threads,
+                                                args.iterationsGiven ? args.options.iterations : 0);
     const int threads = cw::resolveThreads(args.options.threads);
     if (args.json) {
         std::cout << json{{"prompt_tokens", r.promptTokens},
                           {"prompt_tokens_per_s", r.promptTokensPerSecond},
                           {"generated_tokens", r.generatedTokens},
                           {"generation_tokens_per_s", r.generationTokensPerSecond},
+                          {"rounds", r.rounds},
                           {"threads", threads}}
                          .dump(2)
                   << '\n';
     } else {
-        std::printf("%d thread(s): prompt of %lld tokens %.1f tokens/s, generation of %lld tokens %.1f tokens/s\n",
-                    threads, (long long)r.promptTokens, r.promptTokensPerSecond, (long long)r.generatedTokens,
+        std::printf("%d thread(s), median of %d round(s): prompt of %lld tokens %.1f tokens/s, generation of %lld "
+                    "tokens %.1f tokens/s\n",
+                    threads, r.rounds, (long long)r.promptTokens, r.promptTokensPerSecond, (long long)r.generatedTokens,
                     r.generationTokensPerSecond);
     }
     return 0;

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -54,7 +55,8 @@ struct Matrix {
 
 struct Variant {
     uint32_t type; // ggml::F32: the float32 baseline
-    bool llama;
+    bool llama;    // llama.cpp's vec_dot; else ours, interleaved or not
+    bool interleaved;
     int threads;
     int64_t n;
     std::function<void()> run;
@@ -120,26 +122,34 @@ int main(int argc, char **argv)
             ggml::dequantizeRow(ggml::Q8_0, bytes[1].data() + r * ggml::rowBytes(ggml::Q8_0, s.in),
                                 wf.data() + r * s.in, s.in);
         std::vector<float> y(size_t(maxN * s.out));
+        std::vector<std::unique_ptr<ggml::InterleavedRows>> interleaved(usable.size());
+        for (size_t k = 0; k < usable.size(); ++k)
+            if (ggml::InterleavedRows::supports(usable[k]))
+                interleaved[k] = std::make_unique<ggml::InterleavedRows>(usable[k], bytes[k].data(), s.out, s.in);
 
         std::vector<Variant> variants;
         for (const auto &[n, threads] : configs) {
-            variants.push_back({ggml::F32, false, threads, n, [&, n, threads] {
+            variants.push_back({ggml::F32, false, false, threads, n, [&, n, threads] {
                                     ops::parallelGemm(threads, false, true, n, s.out, s.in, 1.f, x.data(), s.in,
                                                       wf.data(), s.in, 0.f, y.data(), s.out);
                                 }});
             for (size_t k = 0; k < usable.size(); ++k) {
                 const uint32_t t = usable[k];
                 const uint8_t *wb = bytes[k].data();
-                variants.push_back({t, false, threads, n, [&, t, wb, n, threads] {
+                variants.push_back({t, false, false, threads, n, [&, t, wb, n, threads] {
                                         ggml::gemm(t, wb, s.out, s.in, x.data(), n, y.data(), threads);
                                     }});
+                if (const ggml::InterleavedRows *rows = interleaved[k].get())
+                    variants.push_back({t, false, true, threads, n, [&, rows, n, threads] {
+                                            rows->gemm(x.data(), n, y.data(), threads);
+                                        }});
                 if (!llamaTraits)
                     continue;
                 const LlamaTraits *lt = llamaTraits(int(t));
                 const LlamaTraits *xt = llamaTraits(lt->vecDotType);
                 uint8_t *xq = llamaX[k].data();
                 const int64_t rb = ggml::rowBytes(t, s.in), xb = ggml::rowBytes(uint32_t(lt->vecDotType), s.in);
-                variants.push_back({t, true, threads, n, [&, lt, xt, wb, xq, rb, xb, n, threads] {
+                variants.push_back({t, true, false, threads, n, [&, lt, xt, wb, xq, rb, xb, n, threads] {
                                         for (int64_t i = 0; i < n; ++i)
                                             xt->fromFloat(x.data() + i * s.in, xq + i * xb, s.in);
                                         // Threads for products of 2M multiply-adds and more, as ours.
@@ -154,9 +164,9 @@ int main(int argc, char **argv)
             }
         }
         bench::timeInterleaved(variants, rounds, 7, s.cold, evictBuffer);
-        const auto find = [&](uint32_t t, bool llama, int64_t n, int threads) -> const Variant & {
+        const auto find = [&](uint32_t t, bool llama, int64_t n, int threads, bool inter = false) -> const Variant & {
             for (const Variant &v : variants)
-                if (v.type == t && v.llama == llama && v.n == n && v.threads == threads)
+                if (v.type == t && v.llama == llama && v.interleaved == inter && v.n == n && v.threads == threads)
                     return v;
             std::abort();
         };
@@ -187,6 +197,17 @@ int main(int argc, char **argv)
             }
             std::printf("\n");
             llamaTable += row + "\n";
+            if (interleaved[k]) {
+                std::printf("| %s | %s, interleaved | %.2f |", shape, ggml::typeName(t).c_str(),
+                            8 * double(interleaved[k]->bytes()) / values);
+                for (const auto &[n, threads] : configs) {
+                    const double ms = find(t, false, n, threads, true).median();
+                    const double base = find(ggml::F32, false, n, threads).median();
+                    std::printf(" %.3f ms, %.1f GB/s, **%.2f×** |", ms, double(interleaved[k]->bytes()) / ms / 1e6,
+                                base / ms);
+                }
+                std::printf("\n");
+            }
         }
         std::fflush(stdout);
     }

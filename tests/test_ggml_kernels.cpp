@@ -4,6 +4,7 @@
 // they are: the rounding's error, within the header's bound for every output and within a named budget per
 // type for the whole product. Types × shapes (in 128 ... 4096, out 1 / 7 / 384, n 1 / 3 / 17) × threads 1 / 2,
 // on seeded Gaussian weights and activations with outliers; one and two threads must give the same bits.
+// Q4_0 and Q8_0 pass the same checks in InterleavedRows' layout (out 7 and 1 leave a partial group of eight rows).
 // Weights of random bytes reach the codes and scales a quantizer rarely writes (Q8_0's -128, six-bit scales of
 // 63, negative Q3_K / Q6_K scales). Then the errors a caller can cause.
 #include <QtTest>
@@ -265,10 +266,15 @@ Measured measure(const Format &f, const float *w, int64_t out, int64_t in, const
     return m;
 }
 
-std::vector<float> run(uint32_t type, const Weights &w, int64_t out, int64_t in, const float *x, int64_t n, int threads)
+// gemm, or with interleaved the same product through InterleavedRows (Q4_0, Q8_0).
+std::vector<float> run(uint32_t type, const Weights &w, int64_t out, int64_t in, const float *x, int64_t n, int threads,
+                       bool interleaved = false)
 {
     std::vector<float> y(size_t(n * out), NAN);
-    cw::ggml::gemm(type, w.bytes.data(), out, in, x, n, y.data(), threads);
+    if (interleaved)
+        cw::ggml::InterleavedRows(type, w.bytes.data(), out, in).gemm(x, n, y.data(), threads);
+    else
+        cw::ggml::gemm(type, w.bytes.data(), out, in, x, n, y.data(), threads);
     return y;
 }
 
@@ -297,16 +303,22 @@ void TestGgmlKernels::gaussianAndOutliers_data()
     QTest::addColumn<qint64>("out");
     QTest::addColumn<qint64>("n");
     QTest::addColumn<int>("threads");
+    QTest::addColumn<bool>("interleaved");
     for (const Format &f : kFormats)
-        for (qint64 in : {128, 256, 512, 4096}) {
-            if (in % cw::ggml::typeTraits(f.type)->blockSize)
+        for (bool interleaved : {false, true}) {
+            if (interleaved && !cw::ggml::InterleavedRows::supports(f.type))
                 continue;
-            for (qint64 out : {1, 7, 384})
-                for (qint64 n : {1, 3, 17})
-                    for (int threads : {1, 2})
-                        QTest::addRow("%s in=%lld out=%lld n=%lld threads=%d", cw::ggml::typeName(f.type).c_str(),
-                                      in, out, n, threads)
-                            << uint32_t(f.type) << in << out << n << threads;
+            for (qint64 in : {128, 256, 512, 4096}) {
+                if (in % cw::ggml::typeTraits(f.type)->blockSize)
+                    continue;
+                for (qint64 out : {1, 7, 384})
+                    for (qint64 n : {1, 3, 17})
+                        for (int threads : {1, 2})
+                            QTest::addRow("%s%s in=%lld out=%lld n=%lld threads=%d",
+                                          cw::ggml::typeName(f.type).c_str(), interleaved ? " interleaved" : "", in,
+                                          out, n, threads)
+                                << uint32_t(f.type) << in << out << n << threads << interleaved;
+            }
         }
 }
 
@@ -317,12 +329,13 @@ void TestGgmlKernels::gaussianAndOutliers()
     QFETCH(qint64, out);
     QFETCH(qint64, n);
     QFETCH(int, threads);
+    QFETCH(bool, interleaved);
     const Format &f = formatOf(type);
     const Weights &w = weightsFor(type, in);
     const float *x = activationsFor(in).data();
-    const std::vector<float> y = run(type, w, out, in, x, n, threads);
+    const std::vector<float> y = run(type, w, out, in, x, n, threads, interleaved);
     if (threads > 1) { // the split over threads changes no bit
-        const std::vector<float> single = run(type, w, out, in, x, n, 1);
+        const std::vector<float> single = run(type, w, out, in, x, n, 1, interleaved);
         QVERIFY(std::memcmp(y.data(), single.data(), y.size() * sizeof(float)) == 0);
     }
     const Measured m = measure(f, w.values.data(), out, in, x, n, y.data());
@@ -399,10 +412,14 @@ void TestGgmlKernels::randomBytes()
     for (int64_t r = 0; r < out; ++r)
         cw::ggml::dequantizeRow(type, w.bytes.data() + r * w.rowBytes, w.values.data() + r * in, in);
     const std::vector<float> x = gaussianWithOutliers(n, in, 1.f, 3u);
-    const std::vector<float> y = run(type, w, out, in, x.data(), n, 2);
-    const Measured m = measure(f, w.values.data(), out, in, x.data(), n, y.data());
-    QVERIFY2(m.sameSum <= kSameSum, qPrintable(QStringLiteral("|y − Σ w̃ x̃| up to %1 of Σ|w̃ x̃|").arg(m.sameSum)));
-    QVERIFY2(m.boundUse <= 1, qPrintable(QStringLiteral("an output %1 times the bound").arg(m.boundUse)));
+    for (bool interleaved : {false, true}) {
+        if (interleaved && !cw::ggml::InterleavedRows::supports(type))
+            continue;
+        const std::vector<float> y = run(type, w, out, in, x.data(), n, 2, interleaved);
+        const Measured m = measure(f, w.values.data(), out, in, x.data(), n, y.data());
+        QVERIFY2(m.sameSum <= kSameSum, qPrintable(QStringLiteral("|y − Σ w̃ x̃| up to %1 of Σ|w̃ x̃|").arg(m.sameSum)));
+        QVERIFY2(m.boundUse <= 1, qPrintable(QStringLiteral("an output %1 times the bound").arg(m.boundUse)));
+    }
 }
 
 // All-zero activation blocks and rows (Q8_K's d = 0 branch; Q8_0's zero scale), zero weight rows, and a row of
@@ -422,14 +439,18 @@ void TestGgmlKernels::zeroBlocksAndRows()
         std::vector<float> wf = gaussianWithOutliers(out, in, 0.02f, 5u);
         std::fill(wf.begin() + 3 * in, wf.begin() + 4 * in, 0.f); // weight row 3: zero
         const Weights w = encode(f.type, wf, out, in);
-        const std::vector<float> y = run(f.type, w, out, in, x.data(), n, 1);
-        for (int64_t j = 0; j < out; ++j)
-            QCOMPARE(y[size_t(j)], 0.f);
-        for (int64_t i = 0; i < n; ++i)
-            QCOMPARE(y[size_t(i * out + 3)], 0.f);
-        const Measured m = measure(f, w.values.data(), out, in, x.data(), n, y.data());
-        QVERIFY2(m.sameSum <= kSameSum, cw::ggml::typeName(f.type).c_str());
-        QVERIFY2(m.boundUse <= 1, cw::ggml::typeName(f.type).c_str());
+        for (bool interleaved : {false, true}) {
+            if (interleaved && !cw::ggml::InterleavedRows::supports(f.type))
+                continue;
+            const std::vector<float> y = run(f.type, w, out, in, x.data(), n, 1, interleaved);
+            for (int64_t j = 0; j < out; ++j)
+                QCOMPARE(y[size_t(j)], 0.f);
+            for (int64_t i = 0; i < n; ++i)
+                QCOMPARE(y[size_t(i * out + 3)], 0.f);
+            const Measured m = measure(f, w.values.data(), out, in, x.data(), n, y.data());
+            QVERIFY2(m.sameSum <= kSameSum, cw::ggml::typeName(f.type).c_str());
+            QVERIFY2(m.boundUse <= 1, cw::ggml::typeName(f.type).c_str());
+        }
     }
 }
 
@@ -457,6 +478,14 @@ void TestGgmlKernels::errors()
     for (int k = 0; k < 6; ++k)
         QCOMPARE(y[size_t(k)], 0.f);
     QCOMPARE(y[6], 7.f);
+    // The interleaved layout: Q4_0 and Q8_0 only, whole blocks.
+    const auto interleave = [&](uint32_t type, int64_t out, int64_t in) {
+        return testutil::errorOf([&] { cw::ggml::InterleavedRows(type, w.data(), out, in); });
+    };
+    QCOMPARE(interleave(cw::ggml::Q4_K, 2, 256), QStringLiteral("no interleaved layout for Q4_K"));
+    QCOMPARE(interleave(cw::ggml::Q4_0, 2, 40), QStringLiteral("a row of 40 values is not whole Q4_0 blocks of 32"));
+    QVERIFY(interleave(cw::ggml::Q8_0, -1, 32).contains("no matrix"));
+    QCOMPARE(interleave(cw::ggml::Q8_0, 0, 32), QString());
 }
 
 void TestGgmlKernels::cleanupTestCase()

@@ -470,15 +470,26 @@ void LanguageModel::setEncoded(const std::string &name, EncodedTensor encoded)
     if (int64_t(encoded.bytes.size()) != rows * ggml::rowBytes(encoded.type, cols))
         throw Error("tensor '" + name + "': " + std::to_string(encoded.bytes.size()) + " bytes are not " +
                     std::to_string(rows) + " rows of " + std::to_string(cols) + " values in " + ggml::typeName(encoded.type));
+    Encoded e;
+    if (ggml::InterleavedRows::supports(encoded.type))
+        e.interleaved = std::make_shared<const ggml::InterleavedRows>(
+            encoded.type, reinterpret_cast<const uint8_t *>(encoded.bytes.data()), rows, cols);
+    e.rows = std::move(encoded);
     if (w == &m_tokenEmbedding && !m_source->has("output.weight"))
-        m_encoded[&m_output] = encoded; // the tied output head computes with it
-    m_encoded[w] = std::move(encoded);
+        m_encoded[&m_output] = e; // the tied output head computes with it
+    m_encoded[w] = std::move(e);
 }
 
 const EncodedTensor *LanguageModel::encodedFor(const Tensor &weight) const
 {
     const auto it = m_encoded.find(&weight);
-    return it == m_encoded.end() ? nullptr : &it->second;
+    return it == m_encoded.end() ? nullptr : &it->second.rows;
+}
+
+const ggml::InterleavedRows *LanguageModel::interleavedFor(const Tensor &weight) const
+{
+    const auto it = m_encoded.find(&weight);
+    return it == m_encoded.end() ? nullptr : it->second.interleaved.get();
 }
 
 Tensor *LanguageModel::roleWeight(const std::string &role)
@@ -731,13 +742,19 @@ namespace {
 // OpenMP team's spinning threads would starve the attention's parallelFor on a busy machine).
 // A weight with an encoded form (LanguageModel::encodedFor) runs on the block-format kernels.
 void linear(int threads, const float *x, int64_t n, const Tensor &w, const Tensor &bias, float *y,
-            const EncodedTensor *encoded)
+            const LanguageModel &m)
 {
-    // Below about a million weights a matrix stays in cache and the float32 gemm is the faster one (bench/
-    // ggml_kernels.sh: 0.4-1.1x at 384 x 128 and 4096 x 128, 2-3.7x at 4096 x 4096 for one token).
-    constexpr int64_t kKernelMinWeights = int64_t(1) << 20;
+    // Below about a million weights a matrix stays in cache and the float32 gemm is the faster one for the row
+    // layout (bench/ggml_kernels.sh: 0.5-1.3x at 384 x 128 and 4096 x 128, 2.3-3.1x at 4096 x 4096 for one
+    // token), but not for the interleaved one up to 16 rows of x (1.3-3.7x).
+    constexpr int64_t kKernelMinWeights = int64_t(1) << 20, kInterleavedMaxRows = 16;
     const int64_t out = w.shape()[0], in = w.shape()[1];
-    if (encoded && out * in >= kKernelMinWeights)
+    const EncodedTensor *encoded = m.encodedFor(w);
+    const ggml::InterleavedRows *interleaved = encoded ? m.interleavedFor(w) : nullptr;
+    const bool large = out * in >= kKernelMinWeights;
+    if (interleaved && (large || n <= kInterleavedMaxRows))
+        interleaved->gemm(x, n, y, threads);
+    else if (encoded && large)
         ggml::gemm(encoded->type, reinterpret_cast<const uint8_t *>(encoded->bytes.data()), out, in, x, n, y, threads);
     else
         ops::parallelGemm(threads, false, true, n, out, in, 1.f, x, in, w.data<float>(), in, 0.f, y, out);
@@ -749,14 +766,75 @@ void linear(int threads, const float *x, int64_t n, const Tensor &w, const Tenso
     }
 }
 
+// Σ f(x[j]) in double, as four interleaved partial sums: one chain of dependent double additions would be bound
+// by their latency, four lanes vectorise.
+template <class F> double sumOf(const float *x, int64_t n, F f)
+{
+    double s[4] = {};
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int k = 0; k < 4; ++k)
+            s[k] += f(x[j + k]);
+    for (; j < n; ++j)
+        s[0] += f(x[j]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// Eight floats as one vector (GCC's vector extension: AVX registers in this build, pairs of SSE ones without).
+typedef float Float8 __attribute__((vector_size(32)));
+
+inline Float8 load8(const float *p)
+{
+    Float8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// Σ a[k] b[k] over eight lanes of partial sums, added in a fixed order: the same bits wherever the rows lie.
+float dot(const float *a, const float *b, int64_t n)
+{
+    Float8 s = {};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        s += load8(a + k) * load8(b + k);
+    float tail = 0;
+    for (; k < n; ++k)
+        tail += a[k] * b[k];
+    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) + tail;
+}
+
+// y[d] = Σ_t s[t] v[t · stride + d] for d < n: 32 columns at a time in four registers (four independent chains
+// of multiply-adds), then eight.
+void weightedRows(const float *s, const float *v, int64_t rows, int64_t n, int64_t stride, float *y)
+{
+    int64_t d0 = 0;
+    for (; d0 + 32 <= n; d0 += 32) {
+        Float8 a[4] = {};
+        for (int64_t t = 0; t < rows; ++t)
+            for (int j = 0; j < 4; ++j)
+                a[j] += s[t] * load8(v + t * stride + d0 + 8 * j);
+        std::memcpy(y + d0, a, sizeof a);
+    }
+    for (; d0 + 8 <= n; d0 += 8) {
+        Float8 a = {};
+        for (int64_t t = 0; t < rows; ++t)
+            a += s[t] * load8(v + t * stride + d0);
+        std::memcpy(y + d0, &a, sizeof a);
+    }
+    for (; d0 < n; ++d0) {
+        float a = 0;
+        for (int64_t t = 0; t < rows; ++t)
+            a += s[t] * v[t * stride + d0];
+        y[d0] = a;
+    }
+}
+
 void rmsNorm(const float *x, int64_t n, int64_t dim, const Tensor &w, double eps, float *y)
 {
     const float *g = w.data<float>();
     for (int64_t i = 0; i < n; ++i) {
         const float *xi = x + i * dim;
-        double sum = 0;
-        for (int64_t j = 0; j < dim; ++j)
-            sum += double(xi[j]) * xi[j];
+        const double sum = sumOf(xi, dim, [](float v) { return double(v) * v; });
         const float scale = 1.f / std::sqrt(float(sum / double(dim)) + float(eps));
         for (int64_t j = 0; j < dim; ++j)
             y[i * dim + j] = xi[j] * scale * g[j];
@@ -768,13 +846,8 @@ void layerNorm(const float *x, int64_t n, int64_t dim, const Tensor &w, const Te
     const float *g = w.data<float>(), *bb = b.data<float>();
     for (int64_t i = 0; i < n; ++i) {
         const float *xi = x + i * dim;
-        double sum = 0;
-        for (int64_t j = 0; j < dim; ++j)
-            sum += xi[j];
-        const float mean = float(sum / double(dim));
-        double var = 0;
-        for (int64_t j = 0; j < dim; ++j)
-            var += double(xi[j] - mean) * double(xi[j] - mean);
+        const float mean = float(sumOf(xi, dim, [](float v) { return double(v); }) / double(dim));
+        const double var = sumOf(xi, dim, [mean](float v) { return double(v - mean) * double(v - mean); });
         const float scale = 1.f / std::sqrt(float(var / double(dim)) + float(eps));
         for (int64_t j = 0; j < dim; ++j)
             y[i * dim + j] = (xi[j] - mean) * scale * g[j] + bb[j];
@@ -918,9 +991,9 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.attnNorm, c.normEps, h.data());
             observe(l, InputSite::Attention, h.data(), dim);
-            linear(m_threads, h.data(), n, w.q, w.qB, q.data(), m.encodedFor(w.q));
-            linear(m_threads, h.data(), n, w.k, w.kB, kc + m_pos * kvRow, m.encodedFor(w.k));
-            linear(m_threads, h.data(), n, w.v, w.vB, vc + m_pos * kvRow, m.encodedFor(w.v));
+            linear(m_threads, h.data(), n, w.q, w.qB, q.data(), m);
+            linear(m_threads, h.data(), n, w.k, w.kB, kc + m_pos * kvRow, m);
+            linear(m_threads, h.data(), n, w.v, w.vB, vc + m_pos * kvRow, m);
             for (int64_t i = 0; i < n; ++i) {
                 const float *cs = &cosines[size_t(i * hd / 2)], *sn = &sines[size_t(i * hd / 2)];
                 for (int64_t hh = 0; hh < H; ++hh)
@@ -931,7 +1004,7 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         } else {
             layerNorm(x.data(), n, dim, w.attnNorm, w.attnNormB, c.normEps, h.data());
             observe(l, InputSite::Attention, h.data(), dim);
-            linear(m_threads, h.data(), n, w.qkv, w.qkvB, qkv.data(), m.encodedFor(w.qkv));
+            linear(m_threads, h.data(), n, w.qkv, w.qkvB, qkv.data(), m);
             for (int64_t i = 0; i < n; ++i) {
                 const float *r = &qkv[size_t(i * 3 * dim)];
                 std::memcpy(&q[size_t(i * dim)], r, size_t(dim) * 4);
@@ -942,15 +1015,23 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         // Causal attention, one head at a time, in blocks of query rows: scores = Q K^T / sqrt(d) and their
         // softmax-weighted sum of V are two matrix products; each row's softmax covers its visible keys and
         // gives the later ones weight 0. A block sees the keys up to its last row, and its scores stay in cache.
+        // One query row (generation) takes two plain matrix-vector products, where a gemm call's set-up would
+        // cost more than the arithmetic.
         parallelFor(m_threads, H, [&](int64_t hh) {
             ops::GemmThreads single(1);
             const int64_t kvh = hh / group;
             const float *kh = kc + kvh * hd, *vh = vc + kvh * hd;
-            std::vector<float> s(size_t(std::min(n, kAttentionRows) * T));
+            thread_local std::vector<float> s;
+            s.resize(std::max(s.size(), size_t(std::min(n, kAttentionRows) * T)));
             for (int64_t i0 = 0; i0 < n; i0 += kAttentionRows) {
                 const int64_t rows = std::min(kAttentionRows, n - i0), keys = m_pos + i0 + rows;
-                gemm(false, true, rows, keys, hd, scale, &q[size_t((i0 * H + hh) * hd)], H * hd, kh, kvRow, 0.f,
-                     s.data(), keys);
+                const float *qi = &q[size_t((i0 * H + hh) * hd)];
+                float *ai = &att[size_t((i0 * H + hh) * hd)];
+                if (rows == 1)
+                    for (int64_t t = 0; t < keys; ++t)
+                        s[size_t(t)] = scale * dot(qi, kh + t * kvRow, hd);
+                else
+                    gemm(false, true, rows, keys, hd, scale, qi, H * hd, kh, kvRow, 0.f, s.data(), keys);
                 for (int64_t r = 0; r < rows; ++r) {
                     float *sr = s.data() + r * keys;
                     const int64_t visible = m_pos + i0 + r + 1;
@@ -965,20 +1046,22 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
                         sr[t] *= inv;
                     std::fill(sr + visible, sr + keys, 0.f);
                 }
-                gemm(false, false, rows, hd, keys, 1.f, s.data(), keys, vh, kvRow, 0.f,
-                     &att[size_t((i0 * H + hh) * hd)], H * hd);
+                if (rows == 1)
+                    weightedRows(s.data(), vh, keys, hd, kvRow, ai);
+                else
+                    gemm(false, false, rows, hd, keys, 1.f, s.data(), keys, vh, kvRow, 0.f, ai, H * hd);
             }
         });
         observe(l, InputSite::AttentionOutput, att.data(), H * hd);
-        linear(m_threads, att.data(), n, w.o, w.oB, h.data(), m.encodedFor(w.o));
+        linear(m_threads, att.data(), n, w.o, w.oB, h.data(), m);
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
 
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.ffnNorm, c.normEps, h.data());
             observe(l, InputSite::Mlp, h.data(), dim);
-            linear(m_threads, h.data(), n, w.gate, Tensor(), gate.data(), m.encodedFor(w.gate));
-            linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m.encodedFor(w.up));
+            linear(m_threads, h.data(), n, w.gate, Tensor(), gate.data(), m);
+            linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m);
             for (int64_t i = 0; i < n * c.ffn; ++i) {
                 const float g = gate[size_t(i)];
                 up[size_t(i)] *= g / (1.f + std::exp(-g));
@@ -986,11 +1069,11 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         } else {
             layerNorm(x.data(), n, dim, w.ffnNorm, w.ffnNormB, c.normEps, h.data());
             observe(l, InputSite::Mlp, h.data(), dim);
-            linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m.encodedFor(w.up));
+            linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m);
             geluTanh(up.data(), n * c.ffn);
         }
         observe(l, InputSite::MlpHidden, up.data(), c.ffn);
-        linear(m_threads, up.data(), n, w.down, w.downB, h.data(), m.encodedFor(w.down));
+        linear(m_threads, up.data(), n, w.down, w.downB, h.data(), m);
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
         if (l == lastBlock && l + 1 < c.layers) {
@@ -1007,7 +1090,7 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
     else
         layerNorm(last, rows, dim, m.m_outputNorm, m.m_outputNormBias, c.normEps, h.data());
     Tensor logits = Tensor::uninitialized(DType::Float32, {rows, c.vocab});
-    linear(m_threads, h.data(), rows, m.m_output, Tensor(), logits.data<float>(), m.encodedFor(m.m_output));
+    linear(m_threads, h.data(), rows, m.m_output, Tensor(), logits.data<float>(), m);
     return logits;
 }
 

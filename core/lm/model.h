@@ -51,6 +51,11 @@ struct Config {
 };
 
 struct BlockWeights; // one transformer block, float32 after load()
+} // namespace cw::lm
+namespace cw::ggml {
+class InterleavedRows;
+}
+namespace cw::lm {
 
 // A tensor as a compressed checkpoint stores it: a ggml type (Q4_K, Q8_0, F16, ...) and its encoded rows, the
 // matrix [out, in] in the runner's orientation (core/lm/compress.h makes them).
@@ -104,12 +109,16 @@ public:
     // The runner computes this weight matrix (by its name in the checkpoint) from `encoded`, rows of a ggml type
     // that decode to the loaded weight, on the block-format kernels (core/quant/ggml_kernels.h: the activations
     // rounded to 8 bits per block, as llama.cpp computes) when it has a million weights or more; a smaller one,
-    // which stays in cache, runs faster on the float32 gemm of its decoded values. core/lm/compress.h sets it for every matrix it
+    // which stays in cache, runs faster on the float32 gemm of its decoded values — except that Q4_0 and Q8_0,
+    // which setEncoded also lays out as ggml::InterleavedRows, run on that kernel for up to 16 rows of x
+    // (generation: one), where it is the faster. core/lm/compress.h sets it for every matrix it
     // compresses, load() for the block-quantized matrices of a GGUF file. The non-const loadedWeight() drops it
     // (the caller may change the weight). cw::Error for a tensor that is no weight matrix, or bytes that are not
     // its rows.
     void setEncoded(const std::string &name, EncodedTensor encoded);
     const EncodedTensor *encodedFor(const Tensor &weight) const; // nullptr: computed in float32
+    // The encoded matrix in the interleaved layout (Q4_0, Q8_0); nullptr for other types or none.
+    const ggml::InterleavedRows *interleavedFor(const Tensor &weight) const;
 
 private:
     LanguageModel();
@@ -128,7 +137,11 @@ private:
     // after load()
     Tensor m_tokenEmbedding, m_positionEmbedding, m_outputNorm, m_outputNormBias, m_output; // [rows, cols]
     std::vector<BlockWeights> m_blocks;
-    std::map<const Tensor *, EncodedTensor> m_encoded; // weights the runner computes from their encoded rows
+    struct Encoded {
+        EncodedTensor rows;
+        std::shared_ptr<const ggml::InterleavedRows> interleaved; // Q4_0, Q8_0
+    };
+    std::map<const Tensor *, Encoded> m_encoded; // weights the runner computes from their encoded rows
     Tensor *roleWeight(const std::string &role);       // by llama.cpp's name; nullptr when absent
 };
 

@@ -106,7 +106,8 @@ SpeedResult variantSpeed(const std::shared_ptr<const LanguageModel> &model, int 
     return speed(model, prompt, generate, threads);
 }
 
-SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads)
+SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads,
+                  int rounds)
 {
     if (prompt < 1 || generate < 0)
         throw Error("speed needs a prompt of at least one token");
@@ -121,16 +122,36 @@ SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t pro
     // One untimed pass first (first-call set-up of the kernels, page faults of the weights).
     ctx.eval(ids, false);
     ctx.eval({ids.back()}, false);
-    ctx.reset();
-    auto t0 = std::chrono::steady_clock::now();
-    ctx.eval(ids, false);
-    r.promptTokensPerSecond = double(prompt) / secondsSince(t0);
-    int32_t next = ids.back();
-    t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < generate; ++i)
-        ctx.eval({next}, false);
-    if (generate)
-        r.generationTokensPerSecond = double(generate) / secondsSince(t0);
+    std::vector<double> promptRates, generationRates;
+    double timed = 0;
+    const auto more = [&] {
+        const int done = int(promptRates.size());
+        return rounds > 0 ? done < rounds : done == 0 || (timed < 1.0 && done < 21);
+    };
+    while (more()) {
+        ctx.reset();
+        auto t0 = std::chrono::steady_clock::now();
+        ctx.eval(ids, false);
+        double s = secondsSince(t0);
+        timed += s;
+        promptRates.push_back(double(prompt) / s);
+        t0 = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < generate; ++i)
+            ctx.eval({ids.back()}, false);
+        s = secondsSince(t0);
+        timed += s;
+        if (generate)
+            generationRates.push_back(double(generate) / s);
+    }
+    const auto median = [](std::vector<double> v) {
+        if (v.empty())
+            return 0.0;
+        std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+        return v[v.size() / 2];
+    };
+    r.rounds = int(promptRates.size());
+    r.promptTokensPerSecond = median(promptRates);
+    r.generationTokensPerSecond = median(generationRates);
     return r;
 }
 

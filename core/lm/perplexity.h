@@ -54,11 +54,15 @@ PerplexityResult perplexityOf(const std::vector<ChunkScore> &chunks);
 
 struct SpeedResult {
     int64_t promptTokens = 0, generatedTokens = 0;
-    double promptTokensPerSecond = 0, generationTokensPerSecond = 0;
+    double promptTokensPerSecond = 0, generationTokensPerSecond = 0; // medians over the rounds
+    int rounds = 0;
 };
 // A prompt of `prompt` tokens evaluated at once, then `generate` tokens one at a time (the same token ids as
-// llama_ref bench uses, so both measure the same work), after one untimed pass.
-SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads);
+// llama_ref bench uses, so both measure the same work), after one untimed pass; repeated `rounds` times from an
+// empty context, each rate the median of its rounds. rounds <= 0: as many as fit in about a second of timed work
+// (at least one, at most 21), so a small model is timed over many rounds and a large one once.
+SpeedResult speed(const std::shared_ptr<const LanguageModel> &model, int64_t prompt, int64_t generate, int threads,
+                  int rounds = 0);
 // The speed a compressed variant is listed with (the Compress tab, a project's variants): a prompt of 128 tokens
 // and 32 generated, as `cwb bench` measures by default, fitted into the model's context.
 SpeedResult variantSpeed(const std::shared_ptr<const LanguageModel> &model, int threads);

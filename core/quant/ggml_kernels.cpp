@@ -752,6 +752,116 @@ template <class Kernel> void multiply(const Product &p, const float *x, int thre
                    [&](int64_t r0, int64_t r1) { multiplyRows<Kernel>(p, act, r0, r1); });
 }
 
+// ---- interleaved rows (InterleavedRows) ---------------------------------------------------------------------
+//
+// A group of eight rows holds, per block of 32 values, the rows' scales (eight float32) and then their codes in
+// chunks of 32 bytes: chunk c has four bytes of each row r at bytes 4r .. 4r + 3. Q4_0: four chunks, byte i of
+// row r in chunk c is the row's stored qs[4c + i] (values 4c + i in the low nibble, 16 + 4c + i in the high);
+// Q8_0: eight chunks, byte i of row r in chunk c is the row's code 4c + i.
+
+inline __m256i broadcast4(const int8_t *p)
+{
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// Eight rows' products with block after block of R rows of x: acc[r] lane j = row j's product with x row r.
+template <int R> void interleavedQ4_0(const uint8_t *g, int64_t blocks, const ActRow *a, __m256 *acc)
+{
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < R; ++r)
+        acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b, g += 32 + 8 * 16) {
+        // Σ code · x over the block in int16: a maddubs pair is at most 2 · 15 · 127 = 3810, eight of them
+        // 30480 < 32768.
+        __m256i sum[R];
+        for (int r = 0; r < R; ++r)
+            sum[r] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+            const __m256i v = load256(g + 32 + 32 * c);
+            const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            for (int r = 0; r < R; ++r) {
+                const int8_t *q = a[r].q + b * QK + 4 * c;
+                sum[r] = _mm256_add_epi16(sum[r], _mm256_maddubs_epi16(lo, broadcast4(q)));
+                sum[r] = _mm256_add_epi16(sum[r], _mm256_maddubs_epi16(hi, broadcast4(q + 16)));
+            }
+        }
+        const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float *>(g));
+        for (int r = 0; r < R; ++r) {
+            // Σ (code − 8) · x = Σ code · x − 8 · Σ x.
+            const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum[r], ones), _mm256_set1_epi32(8 * a[r].sums[b]));
+            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a[r].d + b)), _mm256_cvtepi32_ps(dot), acc[r]);
+        }
+    }
+}
+
+template <int R> void interleavedQ8_0(const uint8_t *g, int64_t blocks, const ActRow *a, __m256 *acc)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < R; ++r)
+        acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b, g += 32 + 8 * 32) {
+        __m256i sum[R];
+        for (int r = 0; r < R; ++r)
+            sum[r] = _mm256_setzero_si256();
+        for (int c = 0; c < 8; ++c) {
+            const __m256i w = load256(g + 32 + 32 * c);
+            const __m256i absW = _mm256_sign_epi8(w, w); // maddubs wants one unsigned operand
+            for (int r = 0; r < R; ++r) {
+                const __m256i x = _mm256_sign_epi8(broadcast4(a[r].q + b * QK + 4 * c), w);
+                sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(absW, x), ones));
+            }
+        }
+        const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float *>(g));
+        for (int r = 0; r < R; ++r)
+            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a[r].d + b)), _mm256_cvtepi32_ps(sum[r]),
+                                     acc[r]);
+    }
+}
+
+void multiplyInterleaved(uint32_t type, const uint8_t *data, int64_t out, int64_t in, const float *x, int64_t n,
+                         float *y, int threads)
+{
+    const bool q4 = type == Q4_0;
+    const int64_t blocks = in / QK, groupBytes = blocks * (32 + 8 * (q4 ? 16 : 32));
+    const Activations act(q4 ? ActKind::Q8_1 : ActKind::Q8_0, x, n, in, threads);
+    const int64_t groups = (out + 7) / 8;
+    parallelRanges(threads, groups, std::max<int64_t>(1, kMinWorkPerRange / (8 * in * n)), [&](int64_t g0, int64_t g1) {
+        ActRow rows[kTile];
+        __m256 acc[kTile];
+        for (int64_t g = g0; g < g1; ++g) {
+            const uint8_t *group = data + g * groupBytes;
+            const int64_t valid = std::min<int64_t>(8, out - 8 * g);
+            for (int64_t i0 = 0; i0 < n; i0 += kTile) {
+                const int t = int(std::min<int64_t>(kTile, n - i0));
+                for (int k = 0; k < t; ++k)
+                    rows[k] = act.row(i0 + k);
+                switch (t * (q4 ? 1 : -1)) {
+                case 1: interleavedQ4_0<1>(group, blocks, rows, acc); break;
+                case 2: interleavedQ4_0<2>(group, blocks, rows, acc); break;
+                case 3: interleavedQ4_0<3>(group, blocks, rows, acc); break;
+                case 4: interleavedQ4_0<4>(group, blocks, rows, acc); break;
+                case -1: interleavedQ8_0<1>(group, blocks, rows, acc); break;
+                case -2: interleavedQ8_0<2>(group, blocks, rows, acc); break;
+                case -3: interleavedQ8_0<3>(group, blocks, rows, acc); break;
+                default: interleavedQ8_0<4>(group, blocks, rows, acc); break;
+                }
+                for (int k = 0; k < t; ++k) {
+                    float *yk = y + (i0 + k) * out + 8 * g;
+                    if (valid == 8) {
+                        _mm256_storeu_ps(yk, acc[k]);
+                    } else {
+                        alignas(32) float lanes[8];
+                        _mm256_store_ps(lanes, acc[k]);
+                        std::copy(lanes, lanes + valid, yk);
+                    }
+                }
+            }
+        }
+    });
+}
+
 // Any other dequantizable type (Q8_K): each weight row widened by dequantizeRow once, then the float kernel
 // against every tile of x.
 void multiplyWidened(uint32_t type, const Product &p, const float *x, int threads)
@@ -886,6 +996,61 @@ void gemm(uint32_t type, const uint8_t *w, int64_t out, int64_t in, const float 
     case Q6_K: return multiply<KernelQ6_K>(p, x, threads);
     default: return multiplyWidened(type, p, x, threads);
     }
+#endif
+}
+
+bool InterleavedRows::supports(uint32_t type) { return type == Q4_0 || type == Q8_0; }
+
+InterleavedRows::InterleavedRows(uint32_t type, const uint8_t *w, int64_t out, int64_t in)
+    : m_type(type), m_out(out), m_in(in)
+{
+    if (!supports(type))
+        throw Error("no interleaved layout for " + typeName(type));
+    if (out < 0 || in < 0)
+        throw Error("no matrix of " + std::to_string(out) + " x " + std::to_string(in));
+    const int64_t rowBytesIn = rowBytes(type, in); // cw::Error for rows of partial blocks
+#if CW_GGML_KERNELS_AVX2
+    const int64_t blocks = in / QK, codeBytes = type == Q4_0 ? 16 : 32, blockIn = 2 + codeBytes;
+    const int64_t blockOut = 32 + 8 * codeBytes, groups = (out + 7) / 8;
+    m_bytes = groups * blocks * blockOut;
+    m_data = std::make_unique<uint8_t[]>(size_t(m_bytes)); // zeros: the rows past `out`
+    for (int64_t j = 0; j < out; ++j) {
+        const int64_t g = j / 8, r = j % 8;
+        for (int64_t b = 0; b < blocks; ++b) {
+            const uint8_t *src = w + j * rowBytesIn + b * blockIn;
+            uint8_t *dst = m_data.get() + (g * blocks + b) * blockOut;
+            uint16_t half;
+            std::memcpy(&half, src, 2);
+            const float d = float16ToFloat(half);
+            std::memcpy(dst + 4 * r, &d, 4);
+            for (int64_t c = 0; c < codeBytes / 4; ++c)
+                std::memcpy(dst + 32 + 32 * c + 4 * r, src + 2 + 4 * c, 4);
+        }
+    }
+#else
+    m_bytes = out * rowBytesIn;
+    m_data = std::make_unique_for_overwrite<uint8_t[]>(size_t(m_bytes));
+    std::memcpy(m_data.get(), w, size_t(m_bytes));
+#endif
+}
+
+InterleavedRows::~InterleavedRows() = default;
+
+void InterleavedRows::gemm(const float *x, int64_t n, float *y, int threads) const
+{
+    if (n < 0)
+        throw Error("cannot multiply " + std::to_string(n) + " x " + std::to_string(m_in) + " by " +
+                    std::to_string(m_out) + " x " + std::to_string(m_in));
+#if CW_GGML_KERNELS_AVX2
+    if (m_out == 0 || n == 0)
+        return;
+    if (m_in == 0) {
+        std::fill(y, y + n * m_out, 0.f);
+        return;
+    }
+    multiplyInterleaved(m_type, m_data.get(), m_out, m_in, x, n, y, resolveThreads(threads));
+#else
+    ggml::gemm(m_type, m_data.get(), m_out, m_in, x, n, y, threads);
 #endif
 }
 
