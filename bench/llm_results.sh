@@ -4,7 +4,8 @@
 # SparseGPT at 50 % and 2:4, llama.cpp's block formats — each variant's perplexity on held-out text, its size and
 # bits per weight; then every GGUF variant evaluated by llama.cpp itself (tests/tools/llama_ref perplexity) beside
 # ours; and a mix of formats allocated to uniform Q4_0's bits per weight from a sensitivity sweep. Calibration on
-# --train-data, evaluation on --data; the same chunks for every variant.
+# --train-data, evaluation on --data; the same chunks for every variant. Last, the variants' speed against the
+# float32 base (bench/lm_variant_speed.sh).
 # usage: bench/llm_results.sh [BUILD_DIR] [MODEL] [CALIBRATION_TEXT] [EVAL_TEXT]   (Markdown to stdout)
 #   defaults: build, demo-lm, brown:train, brown:heldout; CW_LLM_CHUNKS (default 40) chunks of the model's context.
 set -euo pipefail
@@ -79,3 +80,5 @@ print(b['bytes'], '%.3f' % b['bits_per_weight'], '%.4f' % b['perplexity'], v['by
 done
 echo
 echo "$model; calibration $calib, evaluation $evaltext (${chunks} chunks of $ctx tokens at most); $(date -u +%Y-%m-%d)."
+echo
+"$root/bench/lm_variant_speed.sh" "$build" "$model"

@@ -5,7 +5,8 @@
 // configuration and the tensor table only (GGUF metadata, or config.json beside the safetensors), checks that
 // every tensor the architecture needs is there with the right shape, and maps the file: a 13 GB checkpoint
 // opens in a fraction of a second. load() then reads the weights into float32 (dequantizing block formats as
-// llama.cpp does); the runner computes in float32 with the engine's gemm.
+// llama.cpp does); the runner computes in float32 with the engine's gemm, but a block-format matrix on its
+// encoded form where the integer kernels are the faster (setEncoded).
 //
 // Context: a KV cache of n_ctx positions for one sequence. eval() takes a batch of tokens at the next
 // positions (a prompt at once, or one token per generation step) and returns the logits of every token of

@@ -68,8 +68,9 @@ void gemm(uint32_t type, const uint8_t *w, int64_t out, int64_t in, const float 
 // "q4_0_8x8" layouts follow the same idea). Q4_0's codes stay unsigned (0..15) and its offset of 8 meets the
 // activation block's code sum, so eight blocks' products add in int16 before one widening. Each block takes
 // 20 bytes per row in Q4_0 (18 stored) and 36 in Q8_0 (34); rows past `out` up to a multiple of eight are
-// zeros. On the demo language model's matrices, which stay in cache, one row of x runs ~3x faster than gemm
-// and faster than the float32 sgemm of the dequantized weights (docs/performance.md).
+// zeros. One row of x ran 1.5x faster than gemm on a 7B model's Q4_0 matrices and 3.7x on the demo language
+// model's, which stay in cache (there 4.4x the float32 sgemm of the decoded weights); sixteen rows 2.1x
+// (docs/performance.md, "Interleaved rows").
 //
 // gemm() has gemm's accuracy contract (the same integer sums; float32 summation in another order). A build
 // without x86-64-v3 keeps the rows as they are and calls ggml::gemm.
