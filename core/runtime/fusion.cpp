@@ -133,7 +133,7 @@ void applyActivations(const std::vector<Activation> &activations, float *y, int6
             applyEach(y, n, [alpha, beta](float v) { return act::hardSigmoid(v, alpha, beta); });
             break;
         case Activation::Kind::Sigmoid: applyEach(y, n, [](float v) { return act::sigmoid(v); }); break;
-        case Activation::Kind::Tanh: applyEach(y, n, [](float v) { return std::tanh(v); }); break;
+        case Activation::Kind::Tanh: applyEach(y, n, [](float v) { return act::tanh(v); }); break;
         }
     }
 }

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -48,7 +49,36 @@ inline float leakyRelu(float v, float alpha) { return std::max(v, 0.f) + alpha *
 inline float clip(float v, float lo, float hi) { return std::min(std::max(v, lo), hi); }
 inline float hardSigmoid(float v, float alpha, float beta) { return std::max(0.f, std::min(1.f, alpha * v + beta)); }
 inline float hardSwish(float v) { return v * hardSigmoid(v, 1.f / 6.f, 0.5f); }
-inline float sigmoid(float v) { return 1.f / (1.f + std::exp(-v)); }
+// e^v with Cephes' expf polynomial, branch-free so that a loop over it vectorises (std::exp is a call per
+// element, with a slow path for every result that underflows). Within 1 ulp of e^v for v in [-87.3, 88]
+// (test_ops: activationFormulas); v below is taken as -87.3 (e^v ≈ 1.2e-38: no denormals), above as 88
+// (1.7e38); NaN stays NaN.
+inline float exp(float v)
+{
+    v = std::min(std::max(v, -87.3f), 88.f);
+    float n = (v * 1.44269504088896341f + 12582912.f) - 12582912.f; // v / ln 2 rounded to the nearest integer
+    const float r = (v - n * 0.693359375f) - n * -2.12194440e-4f;  // v − n ln 2, ln 2 in two parts
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    n = n == n ? n : 0.f; // NaN: the polynomial carries it; the exponent needs an integer
+    return (p * (r * r) + r + 1.f) * std::bit_cast<float>((int32_t(n) + 127) << 23);
+}
+inline float sigmoid(float v) { return 1.f / (1.f + act::exp(-v)); }
+// Cephes' tanhf: an odd polynomial below |v| = 0.625, 1 − 2 / (e^2|v| + 1) with v's sign above; both computed
+// and one chosen, so that it vectorises. Within 2 ulp of tanh (test_ops: activationFormulas).
+inline float tanh(float v)
+{
+    const float a = std::fabs(v), z = v * v;
+    const float small =
+        ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+         3.33332819422e-1f) * z * v + v;
+    const float large = std::copysign(1.f - 2.f / (act::exp(2.f * a) + 1.f), v);
+    return a < 0.625f ? small : large;
+}
 } // namespace act
 
 // The activations fused into `node` (empty for a node without any), in the order they apply.

@@ -43,7 +43,7 @@ void sigmoidOp(OpContext &ctx)
 
 void tanhOp(OpContext &ctx)
 {
-    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return std::tanh(v); });
+    ctx.outputs[0] = unaryFloat(ctx, floatInput(ctx), [](float v) { return act::tanh(v); });
 }
 
 void leakyReluOp(OpContext &ctx)

@@ -30,6 +30,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/runtime/fusion.h"
 #include "core/runtime/ops/common.h"
 
 namespace cw {
@@ -46,18 +47,36 @@ struct Activation {
     {
         switch (kind) {
         case Kind::Relu: return x > 0.f ? x : 0.f;
-        case Kind::Tanh: return std::tanh(x);
-        case Kind::Sigmoid: return 1.f / (1.f + std::exp(-x));
+        case Kind::Tanh: return act::tanh(x);
+        case Kind::Sigmoid: return act::sigmoid(x);
         case Kind::Affine: return alpha * x + beta;
         case Kind::LeakyRelu: return x >= 0.f ? x : alpha * x;
         case Kind::ThresholdedRelu: return x > alpha ? x : 0.f;
-        case Kind::ScaledTanh: return alpha * std::tanh(beta * x);
+        case Kind::ScaledTanh: return alpha * act::tanh(beta * x);
         case Kind::HardSigmoid: return std::min(1.f, std::max(0.f, alpha * x + beta));
         case Kind::Elu: return x >= 0.f ? x : alpha * (std::exp(x) - 1.f);
         case Kind::Softsign: return x / (1.f + std::fabs(x));
         case Kind::Softplus: return x > 0.f ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
         }
         return x;
+    }
+
+    // v[k] = f(v[k]) for k < n: the kind chosen once, so that the loop over the common ones vectorises.
+    void apply(float *v, int64_t n) const
+    {
+        switch (kind) {
+        case Kind::Tanh:
+            for (int64_t k = 0; k < n; ++k)
+                v[k] = act::tanh(v[k]);
+            break;
+        case Kind::Sigmoid:
+            for (int64_t k = 0; k < n; ++k)
+                v[k] = act::sigmoid(v[k]);
+            break;
+        default:
+            for (int64_t k = 0; k < n; ++k)
+                v[k] = (*this)(v[k]);
+        }
     }
 };
 
@@ -256,7 +275,7 @@ void runDirection(const OpContext &ctx, const Recurrence &rc, int64_t d, bool re
         if (rc.c0)
             std::copy_n(rc.c0 + rc.stateOffset(d, b), H, c.begin() + b * H);
     }
-    std::vector<float> hr(size_t(B * GH)), scratch(size_t(B * H)), rh(size_t(B * H));
+    std::vector<float> hr(size_t(B * GH)), scratch(size_t(B * H)), rh(size_t(B * H)), gates(size_t(5 * H));
     int64_t maxLen = 0;
     for (int64_t len : rc.lens)
         maxLen = std::max(maxLen, len);
@@ -283,18 +302,31 @@ void runDirection(const OpContext &ctx, const Recurrence &rc, int64_t d, bool re
             const float *q = hr.data() + b * GH;
             float *hb = h.data() + b * H, *cb = c.data() + b * H;
             if (rc.cell == Cell::LSTM) {
+                // Gate by gate over the H units (the activations applied to whole rows vectorise): the input,
+                // forget and cell gates from the previous C, then C, then the output gate, which peeks at the
+                // new C.
+                float *in = gates.data(), *forget = in + H, *cell = in + 2 * H, *out = in + 3 * H, *hc = in + 4 * H;
                 for (int64_t k = 0; k < H; ++k) {
-                    const float cPrev = cb[k];
-                    const float in = act[0](clipped(g[k] + q[k] + (peep ? peep[k] * cPrev : 0.f)));
-                    const float forget = inputForget ? 1.f - in
-                                                     : act[0](clipped(g[2 * H + k] + q[2 * H + k] +
-                                                                      (peep ? peep[2 * H + k] * cPrev : 0.f)));
-                    const float cell = act[1](clipped(g[3 * H + k] + q[3 * H + k]));
-                    const float cNew = forget * cPrev + in * cell;
-                    const float out = act[0](clipped(g[H + k] + q[H + k] + (peep ? peep[H + k] * cNew : 0.f)));
-                    cb[k] = cNew;
-                    hb[k] = out * act[2](cNew);
+                    in[k] = clipped(g[k] + q[k] + (peep ? peep[k] * cb[k] : 0.f));
+                    forget[k] = clipped(g[2 * H + k] + q[2 * H + k] + (peep ? peep[2 * H + k] * cb[k] : 0.f));
+                    cell[k] = clipped(g[3 * H + k] + q[3 * H + k]);
                 }
+                act[0].apply(in, H);
+                if (inputForget)
+                    for (int64_t k = 0; k < H; ++k)
+                        forget[k] = 1.f - in[k];
+                else
+                    act[0].apply(forget, H);
+                act[1].apply(cell, H);
+                for (int64_t k = 0; k < H; ++k) {
+                    cb[k] = forget[k] * cb[k] + in[k] * cell[k];
+                    out[k] = clipped(g[H + k] + q[H + k] + (peep ? peep[H + k] * cb[k] : 0.f));
+                    hc[k] = cb[k];
+                }
+                act[0].apply(out, H);
+                act[2].apply(hc, H);
+                for (int64_t k = 0; k < H; ++k)
+                    hb[k] = out[k] * hc[k];
             } else if (rc.cell == Cell::GRU) {
                 for (int64_t k = 0; k < H; ++k) {
                     const float z = act[0](clipped(g[k] + q[k]));

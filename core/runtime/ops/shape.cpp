@@ -303,28 +303,68 @@ void splitOp(OpContext &ctx)
 // ---- Strided gather shared by Slice and Pad --------------------------------------------------------------
 
 // out[i0, ..., ik] = in[map0[i0], ..., mapk[ik]] where a map entry of -1 stands for `fill` (Pad's constant).
-void gatherByMaps(const Tensor &in, Tensor &out, const std::vector<std::vector<int64_t>> &maps, const Bytes *fill)
+void gatherByMaps(const Tensor &in, Tensor &out, std::vector<std::vector<int64_t>> maps, const Bytes *fill)
 {
-    const int rank = in.rank();
     const size_t es = dtypeSize(in.dtype());
     const Bytes *src = bytesOf(in);
     Bytes *dst = bytesOf(out);
     if (out.numel() == 0)
         return;
-    if (rank == 0) {
+    if (in.rank() == 0) {
         std::memcpy(dst, src, es);
         return;
     }
-    const std::vector<int64_t> strides = stridesOf(in.shape());
-    const Shape &os = out.shape();
-    const int64_t inner = os.back();
+    // The last axis as runs of consecutive source indices (from -1: fill), in elements of `unit` values; each run
+    // is copied as one block: a slice is one run, a reflecting pad one run between two edges of single elements.
+    struct Run {
+        int64_t at, from, len;
+    };
+    const auto runsOf = [](const std::vector<int64_t> &map, int64_t unit) {
+        std::vector<Run> runs;
+        for (int64_t i = 0; i < int64_t(map.size()); ++i) {
+            const int64_t idx = map[size_t(i)];
+            Run *last = runs.empty() ? nullptr : &runs.back();
+            if (last && (idx < 0 ? last->from < 0 : last->from >= 0 && last->from + last->len == idx))
+                ++last->len;
+            else
+                runs.push_back({i, idx < 0 ? -1 : idx, 1});
+        }
+        for (Run &r : runs)
+            r = {r.at * unit, r.from < 0 ? -1 : r.from * unit, r.len * unit};
+        return runs;
+    };
+    // A last axis taken whole and in order merges into the one before (a slice of channels of [N, C, T] copies
+    // N rows of C' · T values, not N · C' rows of T): fewer, longer rows.
+    Shape is = in.shape(), os = out.shape();
+    int64_t unit = 1; // values per index of the (merged) last axis
+    std::vector<Run> runs = runsOf(maps.back(), unit);
+    while (is.size() >= 2 && runs.size() == 1 && runs[0].from == 0 && runs[0].len == is.back() * unit) {
+        unit *= is.back();
+        is.pop_back();
+        os.pop_back();
+        maps.pop_back();
+        runs = runsOf(maps.back(), unit);
+    }
+    const int rank = int(is.size());
+    std::vector<int64_t> strides = stridesOf(is);
+    for (int64_t &s : strides)
+        s *= unit;
+    const int64_t inner = os.back() * unit;
     const int64_t rows = out.numel() / inner;
-    const std::vector<int64_t> &last = maps.back();
-    // A run of consecutive source indices along the last axis copies as one block.
-    bool contiguous = true;
-    for (int64_t i = 1; i < inner && contiguous; ++i)
-        contiguous = last[size_t(i)] == last[0] + i && last[0] >= 0;
-    contiguous = contiguous && last[0] >= 0;
+    // One element of es bytes; a fixed size compiles to a move.
+    const auto copyOne = [es](Bytes *to, const Bytes *from) {
+        switch (es) {
+        case 1: std::memcpy(to, from, 1); break;
+        case 2: std::memcpy(to, from, 2); break;
+        case 4: std::memcpy(to, from, 4); break;
+        case 8: std::memcpy(to, from, 8); break;
+        default: std::memcpy(to, from, es); break;
+        }
+    };
+    const auto fillRun = [&](Bytes *to, int64_t len) {
+        for (int64_t i = 0; i < len; ++i)
+            copyOne(to + size_t(i) * es, fill);
+    };
     for (int64_t r = 0; r < rows; ++r) {
         int64_t rem = r, off = 0;
         bool isFill = false;
@@ -337,15 +377,17 @@ void gatherByMaps(const Tensor &in, Tensor &out, const std::vector<std::vector<i
         }
         Bytes *o = dst + size_t(r * inner) * es;
         if (isFill) {
-            for (int64_t i = 0; i < inner; ++i)
-                std::memcpy(o + size_t(i) * es, fill, es);
-        } else if (contiguous) {
-            std::memcpy(o, src + size_t(off + last[0]) * es, size_t(inner) * es);
-        } else {
-            for (int64_t i = 0; i < inner; ++i) {
-                const int64_t idx = last[size_t(i)];
-                std::memcpy(o + size_t(i) * es, idx < 0 ? fill : src + size_t(off + idx) * es, es);
-            }
+            fillRun(o, inner);
+            continue;
+        }
+        for (const Run &run : runs) {
+            Bytes *to = o + size_t(run.at) * es;
+            if (run.from < 0)
+                fillRun(to, run.len);
+            else if (run.len == 1)
+                copyOne(to, src + size_t(off + run.from) * es);
+            else
+                std::memcpy(to, src + size_t(off + run.from) * es, size_t(run.len) * es);
         }
     }
 }
@@ -410,7 +452,7 @@ void sliceOp(OpContext &ctx)
     for (int d = 0; d < rank; ++d)
         for (int64_t i = 0; i < outShape[size_t(d)]; ++i)
             maps[size_t(d)].push_back(begin[size_t(d)] + i * step[size_t(d)]);
-    gatherByMaps(x, out, maps, nullptr);
+    gatherByMaps(x, out, std::move(maps), nullptr);
     ctx.outputs[0] = out;
 }
 
@@ -530,7 +572,7 @@ void padOp(OpContext &ctx)
             maps[size_t(d)].push_back(j);
         }
     }
-    gatherByMaps(x, out, maps, bytesOf(fill));
+    gatherByMaps(x, out, std::move(maps), bytesOf(fill));
 }
 
 // ---- Resize ----------------------------------------------------------------------------------------------
@@ -1045,7 +1087,7 @@ void tileOp(OpContext &ctx)
     for (int d = 0; d < x.rank(); ++d)
         for (int64_t i = 0; i < outShape[size_t(d)]; ++i)
             maps[size_t(d)].push_back(i % x.dim(d));
-    gatherByMaps(x, out, maps, nullptr);
+    gatherByMaps(x, out, std::move(maps), nullptr);
 }
 
 } // namespace
