@@ -50,6 +50,9 @@ recipe q4_1 '{"quantize": {"weights": {"format": "q4_1"}}}'
 recipe q4_0-gptq '{"quantize": {"weights": {"format": "q4_0", "method": "gptq"}}}'
 recipe q4_1-gptq '{"quantize": {"weights": {"format": "q4_1", "method": "gptq"}}}'
 recipe q4_k '{"quantize": {"weights": {"format": "q4_k"}}}'
+recipe q4_k-gptq '{"quantize": {"weights": {"format": "q4_k", "method": "gptq"}}}'
+recipe q3_k '{"quantize": {"weights": {"format": "q3_k"}}}'
+recipe q3_k-gptq '{"quantize": {"weights": {"format": "q3_k", "method": "gptq"}}}'
 recipe q4_k-imatrix '{"quantize": {"weights": {"format": "q4_k"}}}'
 recipe q2_k '{"quantize": {"weights": {"format": "q2_k"}}}'
 # A mix to uniform Q4_0's 4.5 bits per weight over the blocks' matrices, allocated from a sweep over formats on the
@@ -62,7 +65,7 @@ echo "|---|---:|---:|---:|---:|---:|"
 base_done=0
 for name in rtn-4-g32 gptq-4-g32 awq-4-g32 rtn-3-g32 gptq-3-g32 awq-3-g32 rtn-3-g128 gptq-3-g128 awq-3-g128 \
             rtn-2-g32 gptq-2-g32 awq-2-g32 magnitude-50 wanda-50 sparsegpt-50 magnitude-2of4 wanda-2of4 sparsegpt-2of4 \
-            q8_0 q4_0 q4_0-gptq q4_1 q4_1-gptq q4_k q4_k-imatrix q2_k mix-4.5bpw; do
+            q8_0 q4_0 q4_0-gptq q4_1 q4_1-gptq q4_k q4_k-gptq q4_k-imatrix q3_k q3_k-gptq q2_k mix-4.5bpw; do
   extra=()
   case "$name" in *-imatrix) extra=(--importance) ;; esac
   "$cwb" compress "$model" --recipe "$tmp/$name.json" --train-data "$calib" --data "$tmp/eval.txt" "${extra[@]}" \

@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -142,6 +143,8 @@ private slots:
     void errorBudget();
     void halfConversionsLikeGgml();
     void refusesWhatItCannotWrite();
+    void superBlockGridsAndCodes_data();
+    void superBlockGridsAndCodes();
 
 private:
     void *m_lib = nullptr;
@@ -339,6 +342,75 @@ void TestGgmlQuants::refusesWhatItCannotWrite()
     QCOMPARE(cw::ggml::rowBytes(cw::ggml::BF16, 7), int64_t(14));
     QCOMPARE(cw::ggml::quantizeRows(cw::ggml::Q6_K, x.data(), out.data(), 0, 256), int64_t(0));
     QVERIFY(testutil::errorOf([&] { cw::ggml::rowBytes(77, 32); }).contains("no tensor type 77"));
+}
+
+void TestGgmlQuants::superBlockGridsAndCodes_data()
+{
+    QTest::addColumn<uint32_t>("type");
+    for (uint32_t t : {cw::ggml::Q2_K, cw::ggml::Q3_K, cw::ggml::Q4_K, cw::ggml::Q5_K, cw::ggml::Q6_K})
+        QTest::newRow(cw::ggml::typeName(t).c_str()) << t;
+}
+
+// The k-quants' sub-block grids and code packing against the quantizer's own blocks (whose bytes are llama.cpp's,
+// bytesLikeLlamaCpp): each decoded value is its sub-block's grid at the code read back from it, and writing those
+// codes into the block, after writing zeros, gives the quantizer's bytes again.
+void TestGgmlQuants::superBlockGridsAndCodes()
+{
+    QFETCH(uint32_t, type);
+    constexpr int64_t rows = 24, n = 512;
+    std::mt19937 rng(type);
+    std::normal_distribution<float> normal(0.f, 0.05f);
+    std::vector<float> x(size_t(rows * n));
+    for (float &v : x)
+        v = normal(rng);
+    for (int64_t k = 0; k < 64; ++k) // a zero sub-block and a constant one
+        x[size_t(n + k)] = k < 32 ? 0.f : 0.02f;
+    const int64_t blockBytes = cw::ggml::typeTraits(type)->blockBytes, blocks = rows * n / 256;
+    std::vector<uint8_t> bytes(size_t(blocks * blockBytes));
+    cw::ggml::quantizeRows(type, x.data(), bytes.data(), rows, n);
+    std::vector<float> decoded(256);
+    int64_t codesUsed = 0;
+    for (int64_t b = 0; b < blocks; ++b) {
+        uint8_t *block = bytes.data() + b * blockBytes;
+        cw::ggml::SubBlockGrid grids[16];
+        const int subBlocks = cw::ggml::superBlockGrids(type, block, grids);
+        QCOMPARE(subBlocks, type == cw::ggml::Q4_K || type == cw::ggml::Q5_K ? 8 : 16);
+        cw::ggml::dequantizeRow(type, block, decoded.data(), 256);
+        std::vector<int32_t> codes(256);
+        for (int k = 0; k < 256; ++k) {
+            const cw::ggml::SubBlockGrid &g = grids[k * subBlocks / 256];
+            // The code whose level is the decoded value (a zero scale: every code decodes alike; take 0).
+            int32_t c = 0;
+            float best = INFINITY;
+            for (int32_t q = 0; q <= g.maxCode; ++q) {
+                const float level = float(q - g.zeroPoint) * g.scale + g.offset;
+                if (std::fabs(level - decoded[size_t(k)]) < best) {
+                    best = std::fabs(level - decoded[size_t(k)]);
+                    c = q;
+                }
+            }
+            QVERIFY2(best <= 1e-6f * (std::fabs(g.scale) * float(g.maxCode) + std::fabs(g.offset)),
+                     qPrintable(QStringLiteral("block %1 value %2: %3 is no level of its grid").arg(b).arg(k).arg(decoded[size_t(k)])));
+            codes[size_t(k)] = c;
+            codesUsed += c != 0;
+        }
+        const std::vector<uint8_t> original(block, block + blockBytes);
+        cw::ggml::setSuperBlockCodes(type, block, std::vector<int32_t>(256, 0).data());
+        if (grids[0].scale != 0.f && std::count(codes.begin(), codes.end(), 0) < 256)
+            QVERIFY(!std::equal(original.begin(), original.end(), block));
+        cw::ggml::setSuperBlockCodes(type, block, codes.data());
+        QVERIFY2(std::equal(original.begin(), original.end(), block), qPrintable(QStringLiteral("block %1").arg(b)));
+    }
+    QVERIFY(codesUsed > blocks * 128); // the codes are not mostly zero
+    // Codes out of range, and types without super-blocks.
+    std::vector<int32_t> bad(256, 0);
+    bad[7] = type == cw::ggml::Q6_K ? 64 : 32;
+    QVERIFY(testutil::errorOf([&] { cw::ggml::setSuperBlockCodes(type, bytes.data(), bad.data()); }).contains("is outside"));
+    bad[7] = -1;
+    QVERIFY(testutil::errorOf([&] { cw::ggml::setSuperBlockCodes(type, bytes.data(), bad.data()); }).contains("is outside"));
+    cw::ggml::SubBlockGrid grids[16];
+    QVERIFY(testutil::errorOf([&] { cw::ggml::superBlockGrids(cw::ggml::Q4_0, bytes.data(), grids); })
+                .contains("no sub-block grids in Q4_0"));
 }
 
 QTEST_GUILESS_MAIN(TestGgmlQuants)

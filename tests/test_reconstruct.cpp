@@ -17,6 +17,7 @@
 #include "core/base/error.h"
 #include "core/compress/prune.h"
 #include "core/compress/reconstruct.h"
+#include "core/quant/ggml_blocks.h"
 #include "core/quant/quantize.h"
 #include "core/runtime/kernels.h"
 #include "testutil.h"
@@ -373,6 +374,77 @@ private slots:
         if (gptq) {
             QVERIFY(outputError(m_layer, r.dequantized) < outputError(m_layer, rtnQuantize(m_layer.w, o.spec, o.grid).dequantized));
         }
+    }
+
+    // The k-quants' super-block grids: llama.cpp's quantizer chooses each super-block's scales when its first
+    // column comes up, GPTQ the codes. Every value is a level of its sub-block's grid; the codes written into the
+    // kept blocks (ggml::setSuperBlockCodes) decode to GPTQ's values; and GPTQ's output error is below that of
+    // llama.cpp's quantizer on the same weights (RTN on the format), with and without act-order.
+    void gptqOnSuperBlocks_data()
+    {
+        QTest::addColumn<uint32_t>("type");
+        QTest::addColumn<bool>("actOrder");
+        for (uint32_t t : {ggml::Q2_K, ggml::Q3_K, ggml::Q4_K, ggml::Q5_K, ggml::Q6_K})
+            QTest::newRow(ggml::typeName(t).c_str()) << t << false;
+        QTest::newRow("Q4_K, act-order") << uint32_t(ggml::Q4_K) << true;
+    }
+
+    void gptqOnSuperBlocks()
+    {
+        QFETCH(uint32_t, type);
+        QFETCH(bool, actOrder);
+        const int64_t rows = m_layer.out, cols = m_layer.in, blockBytes = ggml::typeTraits(type)->blockBytes;
+        const bool sixteen = type != ggml::Q4_K && type != ggml::Q5_K;
+        GptqOptions o;
+        o.spec = groupQuantSpec(4, sixteen ? 16 : 32, false); // the grids are the format's; the group is its sub-block
+        o.grid = GroupGrid::SuperBlock;
+        o.superBlockType = type;
+        o.actOrder = actOrder;
+        const LayerQuantResult r = gptqQuantize(m_layer.w, *m_hessian, o);
+        QCOMPARE(int64_t(r.superBlocks.size()), rows * (cols / 256) * blockBytes);
+        QString why;
+        QVERIFY2(onGrid(r, &why), qPrintable(why));
+        // Pack: each row's super-blocks get the codes of GPTQ's values.
+        std::vector<uint8_t> packed = r.superBlocks;
+        std::vector<int32_t> codes(256);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t sb = 0; sb < cols / 256; ++sb) {
+                for (int64_t k = 0; k < 256; ++k) {
+                    const int64_t c = sb * 256 + k;
+                    codes[size_t(k)] = r.grids[size_t(i * r.groups + c / (cols / r.groups))].code(r.dequantized.f32()[i * cols + c]);
+                }
+                ggml::setSuperBlockCodes(type, packed.data() + (i * (cols / 256) + sb) * blockBytes, codes.data());
+            }
+        std::vector<float> decoded(size_t(rows * cols));
+        for (int64_t i = 0; i < rows; ++i)
+            ggml::dequantizeRow(type, packed.data() + i * (cols / 256) * blockBytes, decoded.data() + i * cols, cols);
+        double worst = 0, scale = 0;
+        for (size_t k = 0; k < decoded.size(); ++k) {
+            worst = std::max(worst, double(std::fabs(decoded[k] - r.dequantized.f32()[k])));
+            scale = std::max(scale, double(std::fabs(r.dequantized.f32()[k])));
+        }
+        QVERIFY2(worst <= 1e-6 * scale, qPrintable(QStringLiteral("a packed value moved by %1").arg(worst)));
+        // Against llama.cpp's quantizer on the unchanged weights.
+        std::vector<uint8_t> rtnBytes(size_t(rows * (cols / 256) * blockBytes));
+        ggml::quantizeRows(type, m_layer.w.f32(), rtnBytes.data(), rows, cols);
+        Tensor rtn = Tensor::uninitialized(DType::Float32, {rows, cols});
+        for (int64_t i = 0; i < rows; ++i)
+            ggml::dequantizeRow(type, rtnBytes.data() + i * (cols / 256) * blockBytes, rtn.f32() + i * cols, cols);
+        const double eRtn = outputError(m_layer, rtn), eGptq = outputError(m_layer, r.dequantized);
+        qInfo("output error, %s%s: llama.cpp's quantizer %.4f, GPTQ on its grids %.4f", ggml::typeName(type).c_str(),
+              actOrder ? " act-order" : "", eRtn, eGptq);
+        QVERIFY2(eGptq < eRtn, qPrintable(QStringLiteral("GPTQ %1 is not below RTN %2").arg(eGptq).arg(eRtn)));
+    }
+
+    void gptqOnSuperBlocksRefusesOtherShapes()
+    {
+        GptqOptions o;
+        o.grid = GroupGrid::SuperBlock;
+        o.superBlockType = ggml::Q4_K;
+        o.spec = groupQuantSpec(4, 16, false);
+        QVERIFY(testutil::errorOf([&] { gptqQuantize(m_layer.w, *m_hessian, o); }).contains("needs groups of 32"));
+        o.superBlockType = ggml::Q4_0;
+        QVERIFY(testutil::errorOf([&] { gptqQuantize(m_layer.w, *m_hessian, o); }).contains("has no super-blocks"));
     }
 
     // W = [[0.29, 0.06, −0.6, 0.35], [−0.17, 0.04, 0.3, −0.22]], 3 bits symmetric per row (levels 0, ±1, ±2, ±3

@@ -13,6 +13,7 @@
 
 #include "core/base/error.h"
 #include "core/base/parallel.h"
+#include "core/quant/ggml_blocks.h"
 #include "core/runtime/kernels.h"
 
 namespace cw {
@@ -535,10 +536,60 @@ LayerQuantResult gptqQuantize(const Tensor &w, const Hessian &h, const GptqOptio
     result.grids.resize(size_t(rows * groups));
     std::vector<float> inv(static_cast<size_t>(rows * groups));
     std::vector<char> ready(size_t(groups), 0);
-    std::vector<float> gather(static_cast<size_t>(rows * length));
+    // Super-blocks: 256 inputs, `perSuper` groups (sub-blocks) each.
+    const bool super = options.grid == GroupGrid::SuperBlock;
+    constexpr int64_t kSuper = 256;
+    int64_t perSuper = 1, superBytes = 0;
+    if (super) {
+        const uint32_t type = options.superBlockType;
+        const ggml::TypeTraits *traits = ggml::typeTraits(type);
+        ggml::SubBlockGrid probe[16];
+        const std::vector<uint8_t> zero(traits && traits->blockSize == kSuper ? size_t(traits->blockBytes) : 0);
+        if (zero.empty())
+            throw Error("GPTQ: " + ggml::typeName(type) + " has no super-blocks (Q2_K ... Q6_K)");
+        perSuper = ggml::superBlockGrids(type, zero.data(), probe);
+        if (length * perSuper != kSuper || n % kSuper != 0)
+            throw Error("GPTQ on " + ggml::typeName(type) + "'s grids needs groups of " + std::to_string(kSuper / perSuper) +
+                        " and whole super-blocks of 256 inputs, got groups of " + std::to_string(length) + " and " +
+                        std::to_string(n) + " inputs");
+        superBytes = traits->blockBytes;
+        result.superBlocks.resize(size_t(rows * (n / kSuper) * superBytes));
+    }
+    const int64_t span = super ? kSuper : length; // inputs whose grids are chosen together
+    std::vector<float> gather(static_cast<size_t>(rows * span));
     std::vector<GroupLevels> levels(static_cast<size_t>(rows));
+    std::vector<uint8_t> blocks(super ? size_t(rows * superBytes) : 0);
+    // A super-block's grids from llama.cpp's quantizer run on its 256 columns as they stand.
+    auto chooseSuperBlock = [&](const SweepState &s, int64_t sb) {
+        for (int64_t k = 0; k < kSuper; ++k) {
+            const Eigen::VectorXf col = s.current(position[size_t(sb * kSuper + k)]);
+            for (int64_t r = 0; r < rows; ++r)
+                gather[size_t(r * kSuper + k)] = col[r];
+        }
+        ggml::quantizeRows(options.superBlockType, gather.data(), blocks.data(), rows, kSuper);
+        ggml::SubBlockGrid sub[16];
+        for (int64_t r = 0; r < rows; ++r) {
+            const uint8_t *block = blocks.data() + r * superBytes;
+            ggml::superBlockGrids(options.superBlockType, block, sub);
+            std::copy_n(block, superBytes, result.superBlocks.data() + (r * (n / kSuper) + sb) * superBytes);
+            for (int64_t i = 0; i < perSuper; ++i) {
+                GroupLevels l;
+                l.grid.scale = sub[i].scale;
+                l.grid.zeroPoint = sub[i].zeroPoint;
+                l.grid.qmin = 0;
+                l.grid.qmax = sub[i].maxCode;
+                l.offset = sub[i].offset;
+                const size_t at = size_t(r * groups + sb * perSuper + i);
+                result.grids[at] = l;
+                inv[at] = inverseScale(l);
+            }
+        }
+        std::fill_n(ready.begin() + sb * perSuper, perSuper, char(1));
+    };
     auto target = [&](const SweepState &s, int64_t p, Eigen::VectorXf &q) {
         const int64_t g = perm[size_t(p)] / length;
+        if (!ready[size_t(g)] && super)
+            chooseSuperBlock(s, g / perSuper);
         if (!ready[size_t(g)]) {
             // The group's grid, from its columns' weights as they stand when its first column comes up.
             for (int64_t k = 0; k < length; ++k) {

@@ -38,6 +38,12 @@
 //            (value = d·q + m), symmetric 4 / 5 bits Q4_0 / Q5_0 (value = d·(q' − 8) / d·(q' − 16), q' = q + 8 /
 //            q + 16; our q never reaches −8 / −16), symmetric 8 bits Q8_0 (value = d·q). Fewer bits fit the
 //            next format up. A group beyond float16's range is a cw::Error.
+//   SuperBlock  llama.cpp's k-quants (GPTQ only, GptqOptions::superBlockType Q2_K ... Q6_K): when the first column
+//            of a super-block of 256 inputs comes up, llama.cpp's quantizer (ggml::quantizeRows) chooses the
+//            super-block's scales from its weights as they stand, and each sub-block's grid is the one those
+//            scales define (ggml::superBlockGrids); the codes are then GPTQ's. The result's superBlocks keep the
+//            quantizer's blocks, so that ggml::setSuperBlockCodes packs the result into them exactly. The group
+//            size must be the type's sub-block (16, or 32 for Q4_K / Q5_K) and the inputs whole super-blocks.
 //
 // Pruning (masks per output row: the comparison group is the row; N:M along the input dimension):
 //   magnitudePruneRows  smallest |w| in each row (prune.h has only the per-tensor threshold; the N:M case
@@ -117,7 +123,7 @@ private:
     std::vector<float> m_rows;
 };
 
-enum class GroupGrid { MinMax, Float16 };
+enum class GroupGrid { MinMax, Float16, SuperBlock };
 
 // A grid per group of `groupSize` consecutive inputs (0: one per row).
 inline QuantSpec groupQuantSpec(int bits, int64_t groupSize, bool symmetric)
@@ -143,6 +149,7 @@ struct LayerQuantResult {
     Tensor dequantized;              // W' [out, in], float32
     std::vector<GroupLevels> grids;  // out × groups, row-major: row r's group g at r * groups + g
     int64_t groups = 1;              // per row (1 for a per-row grid)
+    std::vector<uint8_t> superBlocks; // GroupGrid::SuperBlock: out × in / 256 blocks (scales chosen, codes not)
 };
 
 // spec: bits 2..8, granularity Channel (one grid per row) or Group (groupSize dividing in); spec.method and
@@ -152,6 +159,7 @@ LayerQuantResult rtnQuantize(const Tensor &w, const QuantSpec &spec, GroupGrid g
 struct GptqOptions {
     QuantSpec spec = groupQuantSpec(4, 128, true);
     GroupGrid grid = GroupGrid::MinMax;
+    uint32_t superBlockType = 0; // GroupGrid::SuperBlock: the k-quant (ggml's type number)
     double percdamp = 0.01;  // λ = percdamp · mean(diag H), >= 0
     bool actOrder = false;   // columns in decreasing diag H
     int64_t blockSize = 128; // columns per lazy update

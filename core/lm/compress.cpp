@@ -31,15 +31,16 @@ std::string lowerName(uint32_t type)
 }
 
 // The grid GPTQ and AWQ quantize on: the format's when the recipe names one (its bits, groups and symmetry; the
-// legacy formats' float16 scales, so the result is one of their blocks), else the recipe's.
+// legacy formats' float16 scales and, for GPTQ, the k-quants' super-blocks, so the result is one of their
+// blocks), else the recipe's.
 std::pair<QuantSpec, GroupGrid> gridOf(const QuantSpec &q)
 {
     static const std::map<std::string, std::tuple<int, int64_t, bool, GroupGrid>> formats = {
-        {"q8_0", {8, 32, true, GroupGrid::Float16}},  {"q5_0", {5, 32, true, GroupGrid::Float16}},
-        {"q5_1", {5, 32, false, GroupGrid::Float16}}, {"q4_0", {4, 32, true, GroupGrid::Float16}},
-        {"q4_1", {4, 32, false, GroupGrid::Float16}}, {"q6_k", {6, 16, true, GroupGrid::MinMax}},
-        {"q5_k", {5, 32, false, GroupGrid::MinMax}},  {"q4_k", {4, 32, false, GroupGrid::MinMax}},
-        {"q3_k", {3, 16, true, GroupGrid::MinMax}},   {"q2_k", {2, 16, false, GroupGrid::MinMax}}};
+        {"q8_0", {8, 32, true, GroupGrid::Float16}},     {"q5_0", {5, 32, true, GroupGrid::Float16}},
+        {"q5_1", {5, 32, false, GroupGrid::Float16}},    {"q4_0", {4, 32, true, GroupGrid::Float16}},
+        {"q4_1", {4, 32, false, GroupGrid::Float16}},    {"q6_k", {6, 16, true, GroupGrid::SuperBlock}},
+        {"q5_k", {5, 32, false, GroupGrid::SuperBlock}}, {"q4_k", {4, 32, false, GroupGrid::SuperBlock}},
+        {"q3_k", {3, 16, true, GroupGrid::SuperBlock}},  {"q2_k", {2, 16, false, GroupGrid::SuperBlock}}};
     const auto it = formats.find(q.format);
     if (it == formats.end())
         return {q, GroupGrid::MinMax};
@@ -52,6 +53,28 @@ std::pair<QuantSpec, GroupGrid> gridOf(const QuantSpec &q)
 std::string packOnGrid(uint32_t type, const Tensor &w, const LayerQuantResult &g)
 {
     const int64_t rows = w.shape()[0], cols = w.shape()[1], blocks = rows * cols / 32;
+    if (!g.superBlocks.empty()) { // a k-quant: llama.cpp's scales as GPTQ used them, GPTQ's codes
+        std::string bytes(g.superBlocks.begin(), g.superBlocks.end());
+        const int64_t superBlocks = cols / 256, blockBytes = ggml::typeTraits(type)->blockBytes;
+        if (int64_t(bytes.size()) != rows * superBlocks * blockBytes || int64_t(g.grids.size()) != rows * g.groups)
+            throw Error("internal: GPTQ's super-blocks are not the format's");
+        const int64_t length = cols / g.groups;
+        const float *v = w.data<float>();
+        std::vector<int32_t> codes(256);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t sb = 0; sb < superBlocks; ++sb) {
+                for (int64_t k = 0; k < 256; ++k) {
+                    const int64_t c = sb * 256 + k;
+                    const GroupLevels &lv = g.grids[size_t(r * g.groups + c / length)];
+                    codes[size_t(k)] = lv.code(v[r * cols + c]);
+                    if (lv.level(codes[size_t(k)]) != v[r * cols + c])
+                        throw Error("internal: a GPTQ value is not on its sub-block's grid");
+                }
+                ggml::setSuperBlockCodes(type, reinterpret_cast<uint8_t *>(bytes.data()) + (r * superBlocks + sb) * blockBytes,
+                                         codes.data());
+            }
+        return bytes;
+    }
     if (g.groups * 32 != cols || int64_t(g.grids.size()) != blocks)
         throw Error("internal: GPTQ's groups are not the format's blocks of 32");
     const int32_t bias = type == ggml::Q4_0 ? 8 : type == ggml::Q5_0 ? 16 : 0; // symmetric: stored q = q + bias
@@ -536,15 +559,19 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 if (q.method == QuantMethod::Gptq) {
                     GptqOptions go;
                     std::tie(go.spec, go.grid) = gridOf(q);
+                    if (go.grid == GroupGrid::SuperBlock)
+                        go.superBlockType = ggml::typeFromName(q.format);
                     go.percdamp = o.damping;
                     go.actOrder = o.actOrder;
                     LayerQuantResult g = gptqQuantize(current, *site->hessian, go, {}, stop);
                     current = g.dequantized;
-                    if (go.grid == GroupGrid::Float16)
+                    if (go.grid != GroupGrid::MinMax)
                         onGrid = std::move(g);
                 } else if (q.method == QuantMethod::Awq) {
                     AwqOptions ao;
                     std::tie(ao.spec, ao.grid) = gridOf(q);
+                    if (ao.grid == GroupGrid::SuperBlock) // AWQ searches its own grids; llama.cpp's quantizer packs
+                        ao.grid = GroupGrid::MinMax;
                     current = awqQuantize(current, site->awq, ao, {}, stop).dequantized;
                 } else if (q.format.empty()) {
                     current = fakeQuantize(current, q, 0).dequantized;

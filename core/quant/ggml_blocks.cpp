@@ -188,11 +188,9 @@ void deqQ2_K(const uint8_t *b, float *y)
     }
 }
 
-// block_q3_K: hmask[32], qs[64], scales[12], d
-void deqQ3_K(const uint8_t *b, float *y)
+// block_q3_K's sixteen six-bit scales (stored + 32) from their 12 bytes.
+void scalesQ3_K(const uint8_t *b, int8_t *scales)
 {
-    const uint8_t *hm = b, *q = b + 32;
-    const float dAll = h2f(b + 108);
     constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
     uint32_t aux[4];
     std::memcpy(aux, b + 96, 12);
@@ -201,8 +199,16 @@ void deqQ3_K(const uint8_t *b, float *y)
     aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
     aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
     aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
-    int8_t scales[16];
     std::memcpy(scales, aux, 16);
+}
+
+// block_q3_K: hmask[32], qs[64], scales[12], d
+void deqQ3_K(const uint8_t *b, float *y)
+{
+    const uint8_t *hm = b, *q = b + 32;
+    const float dAll = h2f(b + 108);
+    int8_t scales[16];
+    scalesQ3_K(b, scales);
     int is = 0;
     uint8_t m = 1;
     for (int n = 0; n < QK_K; n += 128) {
@@ -809,6 +815,20 @@ void putScalesQ3_K(uint8_t *sc, int j, int l)
 
 // The rest of a Q3_K super-block once its scales and d are stored: levels from the rounded scales, high bits
 // into hmask, low two bits into qs. L holds level + 4.
+// block_q3_K's codes 0..7: the third bit in hmask (bit j / 32 of byte j % 32), the low two as Q2_K's.
+void packQ3_K(const uint8_t *L, uint8_t *y)
+{
+    uint8_t *hmask = y;
+    std::fill(hmask, hmask + QK_K / 8, uint8_t(0));
+    uint8_t low[QK_K];
+    for (int j = 0; j < QK_K; ++j) {
+        if (L[j] > 3)
+            hmask[j % 32] = uint8_t(hmask[j % 32] | (1 << (j / 32)));
+        low[j] = uint8_t(L[j] & 3);
+    }
+    pack2Bit(low, y + 32);
+}
+
 void finishQ3_K(const float *x, uint8_t *y, int8_t *L)
 {
     const uint8_t *sc = y + 96;
@@ -824,24 +844,7 @@ void finishQ3_K(const float *x, uint8_t *y, int8_t *L)
             L[16 * j + ii] = int8_t(std::max(-4, std::min(3, l)) + 4);
         }
     }
-    uint8_t *hmask = y;
-    std::fill(hmask, hmask + QK_K / 8, uint8_t(0));
-    int m = 0;
-    uint8_t hm = 1;
-    for (int j = 0; j < QK_K; ++j) {
-        if (L[j] > 3) {
-            hmask[m] = uint8_t(hmask[m] | hm);
-            L[j] = int8_t(L[j] - 4);
-        }
-        if (++m == QK_K / 8) {
-            m = 0;
-            hm = uint8_t(hm << 1);
-        }
-    }
-    uint8_t *qs = y + 32;
-    for (int j = 0; j < QK_K; j += 128)
-        for (int l = 0; l < 32; ++l)
-            qs[j / 4 + l] = uint8_t(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+    packQ3_K(reinterpret_cast<const uint8_t *>(L), y);
 }
 
 // block_q3_K: hmask[32], qs[64], scales[12], d
@@ -1038,6 +1041,22 @@ void packQ5_K(const uint8_t *L, uint8_t *y)
     }
 }
 
+// block_q6_K's codes 0..63: low nibbles in ql, the top two bits in qh, per 128 values.
+void packQ6_K(const uint8_t *L, uint8_t *y)
+{
+    uint8_t *ql = y, *qh = y + 128;
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+            ql[l + 0] = uint8_t(q1 | (q3 << 4));
+            ql[l + 32] = uint8_t(q2 | (q4 << 4));
+            qh[l] = uint8_t((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                            ((L[j + l + 96] >> 4) << 6));
+        }
+    }
+}
+
 template <int kBits>
 void quantizeK4(const float *x, uint8_t *y, int64_t n, const float *importance)
 {
@@ -1095,17 +1114,7 @@ void quantizeQ6_K(const float *x, uint8_t *y, int64_t n, const float *importance
                 L[16 * j + ii] = int8_t(std::max(-32, std::min(31, l)) + 32);
             }
         }
-        uint8_t *ql = y, *qh = y + 128;
-        for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
-            for (int l = 0; l < 32; ++l) {
-                const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
-                const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
-                ql[l + 0] = uint8_t(q1 | (q3 << 4));
-                ql[l + 32] = uint8_t(q2 | (q4 << 4));
-                qh[l] = uint8_t((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
-                                ((L[j + l + 96] >> 4) << 6));
-            }
-        }
+        packQ6_K(reinterpret_cast<const uint8_t *>(L), y);
     }
 }
 
@@ -1224,6 +1233,65 @@ uint32_t fallbackType(uint32_t type, int64_t rowLength)
     default: break;
     }
     return rowLength % typeTraits(next)->blockSize == 0 ? next : uint32_t(F16);
+}
+
+int superBlockGrids(uint32_t type, const uint8_t *b, SubBlockGrid *grids)
+{
+    switch (type) {
+    case Q2_K: {
+        const float d = h2f(b + 80), min = h2f(b + 82);
+        for (int s = 0; s < 16; ++s)
+            grids[s] = {d * float(b[s] & 0xF), -(min * float(b[s] >> 4)), 0, 3};
+        return 16;
+    }
+    case Q3_K: {
+        const float dAll = h2f(b + 108);
+        int8_t scales[16];
+        scalesQ3_K(b, scales);
+        for (int s = 0; s < 16; ++s)
+            grids[s] = {dAll * float(scales[s] - 32), 0.f, 4, 7};
+        return 16;
+    }
+    case Q4_K:
+    case Q5_K: {
+        const float d = h2f(b), min = h2f(b + 2);
+        for (int s = 0; s < 8; ++s) {
+            uint8_t sc, m;
+            scaleMinK4(s, b + 4, &sc, &m);
+            grids[s] = {d * float(sc), -(min * float(m)), 0, type == Q4_K ? 15 : 31};
+        }
+        return 8;
+    }
+    case Q6_K: {
+        const float d = h2f(b + 208);
+        const int8_t *sc = reinterpret_cast<const int8_t *>(b + 192);
+        for (int s = 0; s < 16; ++s)
+            grids[s] = {d * float(sc[s]), 0.f, 32, 63};
+        return 16;
+    }
+    default: throw Error("no sub-block grids in " + typeName(type) + " (Q2_K ... Q6_K only)");
+    }
+}
+
+void setSuperBlockCodes(uint32_t type, uint8_t *block, const int32_t *codes)
+{
+    SubBlockGrid grids[16];
+    const int subBlocks = superBlockGrids(type, block, grids); // cw::Error for a type without sub-blocks
+    uint8_t L[QK_K];
+    for (int k = 0; k < QK_K; ++k) {
+        const int32_t maxCode = grids[k * subBlocks / QK_K].maxCode;
+        if (codes[k] < 0 || codes[k] > maxCode)
+            throw Error("code " + std::to_string(codes[k]) + " is outside " + typeName(type) + "'s 0.." +
+                        std::to_string(maxCode));
+        L[k] = uint8_t(codes[k]);
+    }
+    switch (type) {
+    case Q2_K: pack2Bit(L, block + 16); break;
+    case Q3_K: packQ3_K(L, block); break;
+    case Q4_K: packQ4_K(L, block); break;
+    case Q5_K: packQ5_K(L, block); break;
+    default: packQ6_K(L, block); break;
+    }
 }
 
 void packBlocks(uint32_t type, const int32_t *codes, const float *d, const float *m, int64_t rows, int64_t rowLength,

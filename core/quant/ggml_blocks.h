@@ -72,4 +72,20 @@ int64_t quantizeRows(uint32_t type, const float *src, uint8_t *dst, int64_t rows
 void packBlocks(uint32_t type, const int32_t *codes, const float *d, const float *m, int64_t rows, int64_t rowLength,
                 uint8_t *dst);
 
+// The k-quants' counterpart, for a quantizer that keeps a super-block's scales as llama.cpp's quantizer chose
+// them and chooses the codes itself (GPTQ on those grids, core/compress/reconstruct.h). Sub-block s of a
+// super-block (16 values in Q2_K, Q3_K and Q6_K; 32 in Q4_K and Q5_K) holds the values
+//     (code − zeroPoint) · scale + offset        for its stored codes 0 .. maxCode
+// (Q2_K 3, Q3_K 7, Q4_K 15, Q5_K 31, Q6_K 63; offset −dmin·m for Q2_K / Q4_K / Q5_K, zeroPoint 4 for Q3_K and 32
+// for Q6_K), each product and sum rounded as dequantizeRow rounds it, so code · scale + offset is the decoded
+// value exactly when zeroPoint is 0 and (code − zeroPoint) · scale when offset is. superBlockGrids writes one grid
+// per sub-block and returns their count (16 or 8); setSuperBlockCodes writes 256 codes into the block, its scales
+// kept. cw::Error for another type or a code out of range.
+struct SubBlockGrid {
+    float scale = 0.f, offset = 0.f;
+    int32_t zeroPoint = 0, maxCode = 0;
+};
+int superBlockGrids(uint32_t type, const uint8_t *block, SubBlockGrid *grids);
+void setSuperBlockCodes(uint32_t type, uint8_t *block, const int32_t *codes);
+
 } // namespace cw::ggml
