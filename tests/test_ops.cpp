@@ -1004,6 +1004,12 @@ void TestOps::convMatchesReference_data()
     QTest::newRow("depthwise multiplier 2") << Shape{1, 3, 6, 6} << Shape{6, 1, 3, 3} << 1 << 0 << 1 << 3 << 1 << false;
     QTest::newRow("large pads") << Shape{1, 1, 3, 3} << Shape{1, 1, 2, 2} << 1 << 3 << 1 << 1 << 1 << false;
     QTest::newRow("depthwise large pads") << Shape{1, 2, 3, 3} << Shape{2, 1, 2, 2} << 2 << 3 << 1 << 2 << 1 << true;
+    // Few output positions per image: the batch's columns in one gemm.
+    QTest::newRow("2x2 outputs, batch 5") << Shape{5, 3, 4, 4} << Shape{6, 3, 3, 3} << 2 << 1 << 1 << 1 << 1 << true;
+    QTest::newRow("3x3 outputs, 16 channels, batch 3, threads 2")
+        << Shape{3, 16, 3, 3} << Shape{8, 16, 3, 3} << 1 << 1 << 1 << 1 << 2 << true;
+    QTest::newRow("one input channel, 1x4 kernel stride 3, batch 6, threads 2")
+        << Shape{6, 1, 1, 20} << Shape{7, 1, 1, 4} << 3 << 0 << 1 << 1 << 2 << false;
 }
 
 void TestOps::convMatchesReference()

@@ -16,8 +16,9 @@
 // Conv runs as im2col + gemm per image and group; a 1×1 stride-1 unpadded conv multiplies the image
 // directly, and a depthwise conv (one input channel per group) uses a direct loop, where im2col would
 // only copy. With at least as many images as threads, images run in parallel with one column buffer per
-// range of images; otherwise images run in turn and gemm itself uses the threads. Convolutions that oneDNN
-// takes (ops/onednn.h) skip all of this.
+// range of images; otherwise images run in turn and gemm itself uses the threads. A batch whose images have few
+// output positions each runs as one gemm over all of them. Convolutions that oneDNN takes (ops/onednn.h) skip
+// the per-image paths.
 #include <cmath>
 
 #include "core/base/error.h"
@@ -131,6 +132,36 @@ void convOp(OpContext &ctx)
                 applyActivations(activations, py + n * M * P, M * P);
             }
         });
+        ctx.outputs[0] = out;
+        return;
+    }
+
+    // Few output positions per image (a frame-wise STFT, the last layers of a 1-D encoder): a gemm per image
+    // would be a few columns wide (oneDNN's gemm-based convolution does that), so the whole batch's columns go
+    // into one matrix and one gemm, [M, K] · [K, N·P], whose result is then laid out image by image.
+    constexpr int64_t kFewPositions = 16, kMaxBatchedColumns = int64_t(8) << 20;
+    if (G == 1 && N > 1 && P <= kFewPositions && K * N * P <= kMaxBatchedColumns) {
+        const int64_t NP = N * P;
+        std::vector<float> cols(size_t(K * NP)), y(size_t(M * NP));
+        parallelRanges(threads, N, 1, [&](int64_t begin, int64_t end) {
+            std::vector<float> col(size_t(K * P));
+            for (int64_t n = begin; n < end; ++n) {
+                im2col(px + n * C * inPlane, C, g, col.data());
+                for (int64_t k = 0; k < K; ++k)
+                    std::copy_n(col.data() + k * P, P, cols.data() + k * NP + n * P);
+            }
+        });
+        parallelGemm(threads, false, false, M, NP, K, 1.f, pw, K, cols.data(), NP, 0.f, y.data(), NP);
+        for (int64_t n = 0; n < N; ++n) {
+            float *dst = py + n * M * P;
+            for (int64_t m = 0; m < M; ++m) {
+                const float b = bias ? bias[m] : 0.f;
+                const float *src = y.data() + m * NP + n * P;
+                for (int64_t i = 0; i < P; ++i)
+                    dst[m * P + i] = src[i] + b;
+            }
+            applyActivations(activations, dst, M * P);
+        }
         ctx.outputs[0] = out;
         return;
     }
