@@ -745,8 +745,8 @@ void linear(int threads, const float *x, int64_t n, const Tensor &w, const Tenso
             const LanguageModel &m)
 {
     // Below about a million weights a matrix stays in cache and the float32 gemm is the faster one for the row
-    // layout (bench/ggml_kernels.sh: 0.5-1.3x at 384 x 128 and 4096 x 128, 2.3-3.1x at 4096 x 4096 for one
-    // token), but not for the interleaved one up to 16 rows of x (1.3-3.7x).
+    // layout (bench/ggml_kernels.sh, one row of x: 0.65-1.5x sgemm's speed at 384 x 128 and 4096 x 128, 2.4-2.9x
+    // at 4096 x 4096), but not for the interleaved one up to 16 rows of x (1.3-4.4x there).
     constexpr int64_t kKernelMinWeights = int64_t(1) << 20, kInterleavedMaxRows = 16;
     const int64_t out = w.shape()[0], in = w.shape()[1];
     const EncodedTensor *encoded = m.encodedFor(w);

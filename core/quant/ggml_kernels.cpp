@@ -826,6 +826,10 @@ void multiplyInterleaved(uint32_t type, const uint8_t *data, int64_t out, int64_
     const bool q4 = type == Q4_0;
     const int64_t blocks = in / QK, groupBytes = blocks * (32 + 8 * (q4 ? 16 : 32));
     const Activations act(q4 ? ActKind::Q8_1 : ActKind::Q8_0, x, n, in, threads);
+    using Kernel = void (*)(const uint8_t *, int64_t, const ActRow *, __m256 *);
+    static constexpr Kernel kQ4_0[] = {interleavedQ4_0<1>, interleavedQ4_0<2>, interleavedQ4_0<3>, interleavedQ4_0<4>};
+    static constexpr Kernel kQ8_0[] = {interleavedQ8_0<1>, interleavedQ8_0<2>, interleavedQ8_0<3>, interleavedQ8_0<4>};
+    const Kernel *kernels = q4 ? kQ4_0 : kQ8_0; // by the rows of x in the tile
     const int64_t groups = (out + 7) / 8;
     parallelRanges(threads, groups, std::max<int64_t>(1, kMinWorkPerRange / (8 * in * n)), [&](int64_t g0, int64_t g1) {
         ActRow rows[kTile];
@@ -837,16 +841,7 @@ void multiplyInterleaved(uint32_t type, const uint8_t *data, int64_t out, int64_
                 const int t = int(std::min<int64_t>(kTile, n - i0));
                 for (int k = 0; k < t; ++k)
                     rows[k] = act.row(i0 + k);
-                switch (t * (q4 ? 1 : -1)) {
-                case 1: interleavedQ4_0<1>(group, blocks, rows, acc); break;
-                case 2: interleavedQ4_0<2>(group, blocks, rows, acc); break;
-                case 3: interleavedQ4_0<3>(group, blocks, rows, acc); break;
-                case 4: interleavedQ4_0<4>(group, blocks, rows, acc); break;
-                case -1: interleavedQ8_0<1>(group, blocks, rows, acc); break;
-                case -2: interleavedQ8_0<2>(group, blocks, rows, acc); break;
-                case -3: interleavedQ8_0<3>(group, blocks, rows, acc); break;
-                default: interleavedQ8_0<4>(group, blocks, rows, acc); break;
-                }
+                kernels[t - 1](group, blocks, rows, acc);
                 for (int k = 0; k < t; ++k) {
                     float *yk = y + (i0 + k) * out + 8 * g;
                     if (valid == 8) {
