@@ -746,13 +746,15 @@ void linear(int threads, const float *x, int64_t n, const Tensor &w, const Tenso
 {
     // Below about a million weights a matrix stays in cache and the float32 gemm is the faster one for the row
     // layout (bench/ggml_kernels.sh, one row of x: 0.65-1.5x sgemm's speed at 384 x 128 and 4096 x 128, 2.4-2.9x
-    // at 4096 x 4096), but not for the interleaved one up to 16 rows of x (1.3-4.4x there).
+    // at 4096 x 4096), but not for the interleaved one up to 16 rows of x (1.3-4.4x there; 1.5-2.1x the row
+    // kernel at 4096 x 4096). Longer prompts keep the row kernel, which reads the activations once per group of
+    // rows that fills 64 KiB, not once per eight rows.
     constexpr int64_t kKernelMinWeights = int64_t(1) << 20, kInterleavedMaxRows = 16;
     const int64_t out = w.shape()[0], in = w.shape()[1];
     const EncodedTensor *encoded = m.encodedFor(w);
     const ggml::InterleavedRows *interleaved = encoded ? m.interleavedFor(w) : nullptr;
     const bool large = out * in >= kKernelMinWeights;
-    if (interleaved && (large || n <= kInterleavedMaxRows))
+    if (interleaved && n <= kInterleavedMaxRows)
         interleaved->gemm(x, n, y, threads);
     else if (encoded && large)
         ggml::gemm(encoded->type, reinterpret_cast<const uint8_t *>(encoded->bytes.data()), out, in, x, n, y, threads);

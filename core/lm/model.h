@@ -112,7 +112,7 @@ public:
     // rounded to 8 bits per block, as llama.cpp computes) when it has a million weights or more; a smaller one,
     // which stays in cache, runs faster on the float32 gemm of its decoded values — except that Q4_0 and Q8_0,
     // which setEncoded also lays out as ggml::InterleavedRows, run on that kernel for up to 16 rows of x
-    // (generation: one), where it is the faster. core/lm/compress.h sets it for every matrix it
+    // (generation: one), whatever their size, where it is the faster. core/lm/compress.h sets it for every matrix it
     // compresses, load() for the block-quantized matrices of a GGUF file. The non-const loadedWeight() drops it
     // (the caller may change the weight). cw::Error for a tensor that is no weight matrix, or bytes that are not
     // its rows.
