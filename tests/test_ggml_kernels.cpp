@@ -4,7 +4,8 @@
 // they are: the rounding's error, within the header's bound for every output and within a named budget per
 // type for the whole product. Types × shapes (in 128 ... 4096, out 1 / 7 / 384, n 1 / 3 / 17) × threads 1 / 2,
 // on seeded Gaussian weights and activations with outliers; one and two threads must give the same bits.
-// Q4_0 and Q8_0 pass the same checks in InterleavedRows' layout (out 7 and 1 leave a partial group of eight rows).
+// Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 pass the same checks in InterleavedRows' layout (out 7 and 1 leave a partial group
+// of eight rows).
 // Weights of random bytes reach the codes and scales a quantizer rarely writes (Q8_0's -128, six-bit scales of
 // 63, negative Q3_K / Q6_K scales). Then the errors a caller can cause.
 #include <QtTest>
@@ -266,7 +267,7 @@ Measured measure(const Format &f, const float *w, int64_t out, int64_t in, const
     return m;
 }
 
-// gemm, or with interleaved the same product through InterleavedRows (Q4_0, Q8_0).
+// gemm, or with interleaved the same product through InterleavedRows (the legacy formats).
 std::vector<float> run(uint32_t type, const Weights &w, int64_t out, int64_t in, const float *x, int64_t n, int threads,
                        bool interleaved = false)
 {
@@ -478,7 +479,7 @@ void TestGgmlKernels::errors()
     for (int k = 0; k < 6; ++k)
         QCOMPARE(y[size_t(k)], 0.f);
     QCOMPARE(y[6], 7.f);
-    // The interleaved layout: Q4_0 and Q8_0 only, whole blocks.
+    // The interleaved layout: the legacy formats only, whole blocks.
     const auto interleave = [&](uint32_t type, int64_t out, int64_t in) {
         return testutil::errorOf([&] { cw::ggml::InterleavedRows(type, w.data(), out, in); });
     };

@@ -110,7 +110,7 @@ public:
     // The runner computes this weight matrix (by its name in the checkpoint) from `encoded`, rows of a ggml type
     // that decode to the loaded weight, on the block-format kernels (core/quant/ggml_kernels.h: the activations
     // rounded to 8 bits per block, as llama.cpp computes) when it has a million weights or more; a smaller one,
-    // which stays in cache, runs faster on the float32 gemm of its decoded values — except that Q4_0 and Q8_0,
+    // which stays in cache, runs faster on the float32 gemm of its decoded values — except that the legacy formats,
     // which setEncoded also lays out as ggml::InterleavedRows, run on that kernel for up to 16 rows of x
     // (generation: one), whatever their size, where it is the faster. core/lm/compress.h sets it for every matrix it
     // compresses, load() for the block-quantized matrices of a GGUF file. The non-const loadedWeight() drops it
@@ -118,7 +118,7 @@ public:
     // its rows.
     void setEncoded(const std::string &name, EncodedTensor encoded);
     const EncodedTensor *encodedFor(const Tensor &weight) const; // nullptr: computed in float32
-    // The encoded matrix in the interleaved layout (Q4_0, Q8_0); nullptr for other types or none.
+    // The encoded matrix in the interleaved layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0); nullptr for other types or none.
     const ggml::InterleavedRows *interleavedFor(const Tensor &weight) const;
 
 private:
@@ -140,7 +140,7 @@ private:
     std::vector<BlockWeights> m_blocks;
     struct Encoded {
         EncodedTensor rows;
-        std::shared_ptr<const ggml::InterleavedRows> interleaved; // Q4_0, Q8_0
+        std::shared_ptr<const ggml::InterleavedRows> interleaved; // the legacy formats
     };
     std::map<const Tensor *, Encoded> m_encoded; // weights the runner computes from their encoded rows
     Tensor *roleWeight(const std::string &role);       // by llama.cpp's name; nullptr when absent

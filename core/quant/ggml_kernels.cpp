@@ -754,10 +754,30 @@ template <class Kernel> void multiply(const Product &p, const float *x, int thre
 
 // ---- interleaved rows (InterleavedRows) ---------------------------------------------------------------------
 //
-// A group of eight rows holds, per block of 32 values, the rows' scales (eight float32) and then their codes in
-// chunks of 32 bytes: chunk c has four bytes of each row r at bytes 4r .. 4r + 3. Q4_0: four chunks, byte i of
-// row r in chunk c is the row's stored qs[4c + i] (values 4c + i in the low nibble, 16 + 4c + i in the high);
-// Q8_0: eight chunks, byte i of row r in chunk c is the row's code 4c + i.
+// A group of eight rows holds, per block of 32 values, the rows' scales d (eight float32), for Q4_1 / Q5_1 their
+// minimums m (eight more), then their codes in chunks of 32 bytes: chunk c has four bytes of each row r at bytes
+// 4r .. 4r + 3. Q4_0 / Q4_1: four chunks, byte i of row r in chunk c is the row's stored qs[4c + i] (values
+// 4c + i in the low nibble, 16 + 4c + i in the high); Q8_0, Q5_0, Q5_1: eight chunks, byte i of row r in chunk c
+// is the row's code 4c + i (Q5's five bits joined in one byte).
+
+// The layout of a type: bytes per block of 32 values of one row as stored, and of eight rows interleaved.
+struct Interleaving {
+    int64_t storedBytes = 0, headerBytes = 0, codeBytes = 0; // codeBytes: per row and block (16 or 32)
+    bool withMin = false;
+    int64_t groupBlockBytes() const { return headerBytes + 8 * codeBytes; }
+};
+
+Interleaving interleavingOf(uint32_t type)
+{
+    switch (type) {
+    case Q4_0: return {18, 32, 16, false};
+    case Q4_1: return {20, 64, 16, true};
+    case Q5_0: return {22, 32, 32, false};
+    case Q5_1: return {24, 64, 32, true};
+    case Q8_0: return {34, 32, 32, false};
+    default: return {};
+    }
+}
 
 inline __m256i broadcast4(const int8_t *p)
 {
@@ -766,20 +786,40 @@ inline __m256i broadcast4(const int8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-// Eight rows' products with block after block of R rows of x: acc[r] lane j = row j's product with x row r.
-template <int R> void interleavedQ4_0(const uint8_t *g, int64_t blocks, const ActRow *a, __m256 *acc)
+// acc[r] += the eight rows' block products (integer sums `dot`, eight int32) scaled by d_w · d_x, plus for the
+// formats with a minimum m_w · d_x · Σ x codes; for the symmetric unsigned codes (Q4_0, Q5_0) the offset
+// `bias` (8, 16) meets Σ x codes: Σ (q − bias) x = Σ q x − bias · Σ x.
+template <bool kMin>
+inline void addBlock(__m256 &acc, __m256i dot, const uint8_t *header, const ActRow &a, int64_t b, int bias)
 {
+    const __m256 dx = _mm256_broadcast_ss(a.d + b);
+    const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float *>(header));
+    if constexpr (kMin) {
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(dot), acc);
+        const __m256 mw = _mm256_loadu_ps(reinterpret_cast<const float *>(header) + 8);
+        acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.d[b] * float(a.sums[b])), acc);
+    } else {
+        if (bias)
+            dot = _mm256_sub_epi32(dot, _mm256_set1_epi32(bias * a.sums[b]));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(dot), acc);
+    }
+}
+
+// Eight rows' products with block after block of R rows of x: acc[r] lane j = row j's product with x row r.
+// Q4_0 / Q4_1: unsigned nibbles; a block's sixteen maddubs add in int16 (a pair is at most 2 · 15 · 127 = 3810,
+// eight of them 30480 < 32768).
+template <int R, bool kMin> void interleavedNibbles(const uint8_t *g, int64_t blocks, const ActRow *a, __m256 *acc)
+{
+    constexpr int64_t kHeader = kMin ? 64 : 32;
     const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     for (int r = 0; r < R; ++r)
         acc[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; ++b, g += 32 + 8 * 16) {
-        // Σ code · x over the block in int16: a maddubs pair is at most 2 · 15 · 127 = 3810, eight of them
-        // 30480 < 32768.
+    for (int64_t b = 0; b < blocks; ++b, g += kHeader + 8 * 16) {
         __m256i sum[R];
         for (int r = 0; r < R; ++r)
             sum[r] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
-            const __m256i v = load256(g + 32 + 32 * c);
+            const __m256i v = load256(g + kHeader + 32 * c);
             const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
             for (int r = 0; r < R; ++r) {
                 const int8_t *q = a[r].q + b * QK + 4 * c;
@@ -787,15 +827,42 @@ template <int R> void interleavedQ4_0(const uint8_t *g, int64_t blocks, const Ac
                 sum[r] = _mm256_add_epi16(sum[r], _mm256_maddubs_epi16(hi, broadcast4(q + 16)));
             }
         }
-        const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float *>(g));
-        for (int r = 0; r < R; ++r) {
-            // Σ (code − 8) · x = Σ code · x − 8 · Σ x.
-            const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum[r], ones), _mm256_set1_epi32(8 * a[r].sums[b]));
-            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a[r].d + b)), _mm256_cvtepi32_ps(dot), acc[r]);
-        }
+        for (int r = 0; r < R; ++r)
+            addBlock<kMin>(acc[r], _mm256_madd_epi16(sum[r], ones), g, a[r], b, 8);
     }
 }
 
+// Q5_0 / Q5_1: unsigned five-bit codes in bytes; four maddubs add in int16 (2 · 31 · 127 = 7874 a pair, four of
+// them 31496), so each half of the block widens once.
+template <int R, bool kMin> void interleavedFive(const uint8_t *g, int64_t blocks, const ActRow *a, __m256 *acc)
+{
+    constexpr int64_t kHeader = kMin ? 64 : 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < R; ++r)
+        acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b, g += kHeader + 8 * 32) {
+        __m256i dot[R];
+        for (int r = 0; r < R; ++r)
+            dot[r] = _mm256_setzero_si256();
+        for (int half = 0; half < 2; ++half) {
+            __m256i sum[R];
+            for (int r = 0; r < R; ++r)
+                sum[r] = _mm256_setzero_si256();
+            for (int c = 4 * half; c < 4 * half + 4; ++c) {
+                const __m256i v = load256(g + kHeader + 32 * c);
+                for (int r = 0; r < R; ++r)
+                    sum[r] = _mm256_add_epi16(sum[r], _mm256_maddubs_epi16(v, broadcast4(a[r].q + b * QK + 4 * c)));
+            }
+            for (int r = 0; r < R; ++r)
+                dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(sum[r], ones));
+        }
+        for (int r = 0; r < R; ++r)
+            addBlock<kMin>(acc[r], dot[r], g, a[r], b, 16);
+    }
+}
+
+// Q8_0: signed codes; maddubs wants one unsigned operand (|w| against x with w's sign), and each product pair
+// widens at once.
 template <int R> void interleavedQ8_0(const uint8_t *g, int64_t blocks, const ActRow *a, __m256 *acc)
 {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -807,29 +874,35 @@ template <int R> void interleavedQ8_0(const uint8_t *g, int64_t blocks, const Ac
             sum[r] = _mm256_setzero_si256();
         for (int c = 0; c < 8; ++c) {
             const __m256i w = load256(g + 32 + 32 * c);
-            const __m256i absW = _mm256_sign_epi8(w, w); // maddubs wants one unsigned operand
+            const __m256i absW = _mm256_sign_epi8(w, w);
             for (int r = 0; r < R; ++r) {
                 const __m256i x = _mm256_sign_epi8(broadcast4(a[r].q + b * QK + 4 * c), w);
                 sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(absW, x), ones));
             }
         }
-        const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float *>(g));
         for (int r = 0; r < R; ++r)
-            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(a[r].d + b)), _mm256_cvtepi32_ps(sum[r]),
-                                     acc[r]);
+            addBlock<false>(acc[r], sum[r], g, a[r], b, 0);
     }
 }
 
 void multiplyInterleaved(uint32_t type, const uint8_t *data, int64_t out, int64_t in, const float *x, int64_t n,
                          float *y, int threads)
 {
-    const bool q4 = type == Q4_0;
-    const int64_t blocks = in / QK, groupBytes = blocks * (32 + 8 * (q4 ? 16 : 32));
-    const Activations act(q4 ? ActKind::Q8_1 : ActKind::Q8_0, x, n, in, threads);
+    const Interleaving layout = interleavingOf(type);
+    const int64_t blocks = in / QK, groupBytes = blocks * layout.groupBlockBytes();
+    const Activations act(type == Q8_0 ? ActKind::Q8_0 : ActKind::Q8_1, x, n, in, threads);
     using Kernel = void (*)(const uint8_t *, int64_t, const ActRow *, __m256 *);
-    static constexpr Kernel kQ4_0[] = {interleavedQ4_0<1>, interleavedQ4_0<2>, interleavedQ4_0<3>, interleavedQ4_0<4>};
+    static constexpr Kernel kQ4_0[] = {interleavedNibbles<1, false>, interleavedNibbles<2, false>,
+                                       interleavedNibbles<3, false>, interleavedNibbles<4, false>};
+    static constexpr Kernel kQ4_1[] = {interleavedNibbles<1, true>, interleavedNibbles<2, true>,
+                                       interleavedNibbles<3, true>, interleavedNibbles<4, true>};
+    static constexpr Kernel kQ5_0[] = {interleavedFive<1, false>, interleavedFive<2, false>, interleavedFive<3, false>,
+                                       interleavedFive<4, false>};
+    static constexpr Kernel kQ5_1[] = {interleavedFive<1, true>, interleavedFive<2, true>, interleavedFive<3, true>,
+                                       interleavedFive<4, true>};
     static constexpr Kernel kQ8_0[] = {interleavedQ8_0<1>, interleavedQ8_0<2>, interleavedQ8_0<3>, interleavedQ8_0<4>};
-    const Kernel *kernels = q4 ? kQ4_0 : kQ8_0; // by the rows of x in the tile
+    // By the rows of x in the tile.
+    const Kernel *kernels = type == Q4_0 ? kQ4_0 : type == Q4_1 ? kQ4_1 : type == Q5_0 ? kQ5_0 : type == Q5_1 ? kQ5_1 : kQ8_0;
     const int64_t groups = (out + 7) / 8;
     parallelRanges(threads, groups, std::max<int64_t>(1, kMinWorkPerRange / (8 * in * n)), [&](int64_t g0, int64_t g1) {
         ActRow rows[kTile];
@@ -994,7 +1067,10 @@ void gemm(uint32_t type, const uint8_t *w, int64_t out, int64_t in, const float 
 #endif
 }
 
-bool InterleavedRows::supports(uint32_t type) { return type == Q4_0 || type == Q8_0; }
+bool InterleavedRows::supports(uint32_t type)
+{
+    return type == Q4_0 || type == Q4_1 || type == Q5_0 || type == Q5_1 || type == Q8_0;
+}
 
 InterleavedRows::InterleavedRows(uint32_t type, const uint8_t *w, int64_t out, int64_t in)
     : m_type(type), m_out(out), m_in(in)
@@ -1005,21 +1081,40 @@ InterleavedRows::InterleavedRows(uint32_t type, const uint8_t *w, int64_t out, i
         throw Error("no matrix of " + std::to_string(out) + " x " + std::to_string(in));
     const int64_t rowBytesIn = rowBytes(type, in); // cw::Error for rows of partial blocks
 #if CW_GGML_KERNELS_AVX2
-    const int64_t blocks = in / QK, codeBytes = type == Q4_0 ? 16 : 32, blockIn = 2 + codeBytes;
-    const int64_t blockOut = 32 + 8 * codeBytes, groups = (out + 7) / 8;
+    const Interleaving layout = interleavingOf(type);
+    const int64_t blocks = in / QK, blockOut = layout.groupBlockBytes(), groups = (out + 7) / 8;
     m_bytes = groups * blocks * blockOut;
     m_data = std::make_unique<uint8_t[]>(size_t(m_bytes)); // zeros: the rows past `out`
+    const auto scale = [](const uint8_t *p) {
+        uint16_t half;
+        std::memcpy(&half, p, 2);
+        return float16ToFloat(half);
+    };
     for (int64_t j = 0; j < out; ++j) {
         const int64_t g = j / 8, r = j % 8;
         for (int64_t b = 0; b < blocks; ++b) {
-            const uint8_t *src = w + j * rowBytesIn + b * blockIn;
+            const uint8_t *src = w + j * rowBytesIn + b * layout.storedBytes;
             uint8_t *dst = m_data.get() + (g * blocks + b) * blockOut;
-            uint16_t half;
-            std::memcpy(&half, src, 2);
-            const float d = float16ToFloat(half);
+            const float d = scale(src);
             std::memcpy(dst + 4 * r, &d, 4);
-            for (int64_t c = 0; c < codeBytes / 4; ++c)
-                std::memcpy(dst + 32 + 32 * c + 4 * r, src + 2 + 4 * c, 4);
+            if (layout.withMin) {
+                const float m = scale(src + 2);
+                std::memcpy(dst + 32 + 4 * r, &m, 4);
+            }
+            // The row's 16 or 32 code bytes in the interleaved order (four per chunk).
+            uint8_t codes[32];
+            const uint8_t *stored = src + (layout.withMin ? 4 : 2);
+            if (type == Q5_0 || type == Q5_1) {
+                uint32_t high;
+                std::memcpy(&high, stored, 4);
+                const uint8_t *qs = stored + 4;
+                for (int k = 0; k < 32; ++k)
+                    codes[k] = uint8_t((k < 16 ? qs[k] & 0xF : qs[k - 16] >> 4) | (((high >> k) & 1) << 4));
+            } else {
+                std::memcpy(codes, stored, size_t(layout.codeBytes));
+            }
+            for (int64_t c = 0; c < layout.codeBytes / 4; ++c)
+                std::memcpy(dst + layout.headerBytes + 32 * c + 4 * r, codes + 4 * c, 4);
         }
     }
 #else

@@ -59,16 +59,17 @@ namespace cw::ggml {
 void gemm(uint32_t type, const uint8_t *w, int64_t out, int64_t in, const float *x, int64_t n, float *y,
           int threads);
 
-// A Q4_0 or Q8_0 matrix laid out for products with few rows of x, as a language model generating one token at
+// A Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 matrix laid out for products with few rows of x, as a language model generating one token at
 // a time computes them. gemm's layout puts a row's blocks side by side, so each output is a dot product whose
 // eight lanes end in a horizontal sum, and a block is unpacked per row of x; here the blocks of eight
 // consecutive rows are interleaved, four codes of each row side by side in 32 bytes, with the eight rows'
 // scales as float32, so that one maddubs multiplies four codes of eight rows by four activation codes
 // broadcast, each lane accumulates one output, and nothing is summed across lanes (llama.cpp's repacked
-// "q4_0_8x8" layouts follow the same idea). Q4_0's codes stay unsigned (0..15) and its offset of 8 meets the
-// activation block's code sum, so eight blocks' products add in int16 before one widening. Each block takes
-// 20 bytes per row in Q4_0 (18 stored) and 36 in Q8_0 (34); rows past `out` up to a multiple of eight are
-// zeros. One row of x ran 1.5x faster than gemm on a 7B model's Q4_0 matrices and 3.7x on the demo language
+// "q4_0_8x8" layouts follow the same idea). The 4- and 5-bit codes stay unsigned (Q5's fifth bit joined into
+// a byte), their offset (8, 16) or the block's minimum meets the activation block's code sum, and a block's
+// products add in int16 before one widening (two for Q5). Each block takes, per row, 20 bytes in Q4_0 (18
+// stored), 24 in Q4_1 (20), 36 in Q5_0 / Q8_0 (22 / 34) and 40 in Q5_1 (24); rows past `out` up to a multiple
+// of eight are zeros. One row of x ran 1.5x faster than gemm on a 7B model's Q4_0 matrices and 3.7x on the demo language
 // model's, which stay in cache (there 4.4x the float32 sgemm of the decoded weights); sixteen rows 2.1x
 // (docs/performance.md, "Interleaved rows").
 //
@@ -76,7 +77,7 @@ void gemm(uint32_t type, const uint8_t *w, int64_t out, int64_t in, const float 
 // without x86-64-v3 keeps the rows as they are and calls ggml::gemm.
 class InterleavedRows {
 public:
-    static bool supports(uint32_t type); // Q4_0, Q8_0
+    static bool supports(uint32_t type); // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
     // w: `out` rows of rowBytes(type, in) bytes, as gemm takes them. cw::Error for a type supports() refuses, a
     // row that is not whole blocks, or a negative size.
     InterleavedRows(uint32_t type, const uint8_t *w, int64_t out, int64_t in);
