@@ -36,7 +36,6 @@ std::string fileText(const QString &path)
     return s.str();
 }
 
-// The result's JSON without its wall time (which no two runs share).
 // The message of a merged figure that must equal the one-process run's to the last bit: both, with 17 digits.
 QString lastBitMismatch(const char *key, const QJsonObject &merged, const QJsonObject &alone)
 {
@@ -46,6 +45,7 @@ QString lastBitMismatch(const char *key, const QJsonObject &merged, const QJsonO
         .arg(alone[key].toDouble(), 0, 'g', 17);
 }
 
+// The result's JSON without its wall time (which no two runs share).
 QString withoutSeconds(const cw::SensitivityResult &r)
 {
     cw::SensitivityResult c = r;

@@ -1085,34 +1085,25 @@ InterleavedRows::InterleavedRows(uint32_t type, const uint8_t *w, int64_t out, i
     const int64_t blocks = in / QK, blockOut = layout.groupBlockBytes(), groups = (out + 7) / 8;
     m_bytes = groups * blocks * blockOut;
     m_data = std::make_unique<uint8_t[]>(size_t(m_bytes)); // zeros: the rows past `out`
-    const auto scale = [](const uint8_t *p) {
-        uint16_t half;
-        std::memcpy(&half, p, 2);
-        return float16ToFloat(half);
-    };
     for (int64_t j = 0; j < out; ++j) {
         const int64_t g = j / 8, r = j % 8;
         for (int64_t b = 0; b < blocks; ++b) {
             const uint8_t *src = w + j * rowBytesIn + b * layout.storedBytes;
             uint8_t *dst = m_data.get() + (g * blocks + b) * blockOut;
-            const float d = scale(src);
+            const float d = h2f(src);
             std::memcpy(dst + 4 * r, &d, 4);
             if (layout.withMin) {
-                const float m = scale(src + 2);
+                const float m = h2f(src + 2);
                 std::memcpy(dst + 32 + 4 * r, &m, 4);
             }
             // The row's 16 or 32 code bytes in the interleaved order (four per chunk).
             uint8_t codes[32];
             const uint8_t *stored = src + (layout.withMin ? 4 : 2);
-            if (type == Q5_0 || type == Q5_1) {
-                uint32_t high;
-                std::memcpy(&high, stored, 4);
-                const uint8_t *qs = stored + 4;
-                for (int k = 0; k < 32; ++k)
-                    codes[k] = uint8_t((k < 16 ? qs[k] & 0xF : qs[k - 16] >> 4) | (((high >> k) & 1) << 4));
-            } else {
+            if (type == Q5_0 || type == Q5_1) // qh[4], then qs[16] as in Q4_0
+                _mm256_storeu_si256(reinterpret_cast<__m256i *>(codes),
+                                    _mm256_or_si256(nibbles32(stored + 4), fifthBits32(stored)));
+            else
                 std::memcpy(codes, stored, size_t(layout.codeBytes));
-            }
             for (int64_t c = 0; c < layout.codeBytes / 4; ++c)
                 std::memcpy(dst + layout.headerBytes + 32 * c + 4 * r, codes + 4 * c, 4);
         }
