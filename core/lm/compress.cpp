@@ -346,9 +346,6 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
     if (recipe.activations)
         throw Error("recipe: quantize.activations: a language model's activations stay float (weights only)");
     if (recipe.finetune.epochs > 0) {
-        if (model.config().arch != Arch::Gpt2)
-            throw Error("recipe: finetune: '" + model.path() + "' is a " + model.config().archName +
-                        " model; fine-tuning a language model needs the gpt2 architecture");
         if (recipe.finetune.distill && !recipe.finetune.distill->features.empty())
             throw Error("recipe: finetune.distill.features: a language model distils its token logits only");
         if (recipe.finetune.augment.active())
@@ -456,8 +453,15 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             progress(compressShare * done / std::max(steps, 1.0), what);
     };
     std::optional<Gpt> base; // the uncompressed weights, when fine-tuning (its teacher when distilling)
-    if (finetune)
+    if (finetune) {
+        // Refused before any work when it cannot fit: six float32 copies of the parameters beside the loaded model.
+        const int64_t params = model.config().parameters;
+        checkMemoryBudget(liveTensorBytes() + uint64_t(params) * 4 * 6,
+                          "fine-tuning '" + model.path() + "' (the teacher, the student, its gradients, Adam's two moments "
+                          "and the quantized tensors' float masters: six float32 copies of its " + std::to_string(params) +
+                          " parameters, beside the loaded model)");
         base.emplace(Gpt::fromModel(model));
+    }
     std::map<std::string, Storage> storage; // every compressed matrix's
 
     LmCompressResult result;

@@ -18,7 +18,7 @@
 // model (the last block is compressed first), so that every matrix's result is independent of the others' and a
 // cluster can compute them apart (LmCompressOptions::only, then applyEncoded).
 //
-// Fine-tuning ("finetune": epochs, lr, batch_size, samples, seed; gpt2 architecture only, core/lm/gpt_train.h)
+// Fine-tuning ("finetune": epochs, lr, batch_size, samples, seed; GPT-2 and the llama family, core/lm/gpt_train.h)
 // then trains every parameter of the compressed model on windows of ctx + 1 tokens of the calibration text
 // (the first `samples` windows when samples > 0), epochs × windows / batch_size Adam steps on randomly drawn
 // windows (warm-up over the first tenth, cosine decay to lr / 10, gradients clipped to norm 1). The loss is the

@@ -171,14 +171,87 @@ void geluBackward(const float *dy, const float *x, float *dx, int64_t n)
     }
 }
 
+void rmsNormForward(const float *x, const float *w, float *y, float *rstd, int64_t n, int64_t d, float eps)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const float *xi = x + i * d;
+        double ss = 0;
+        for (int64_t j = 0; j < d; ++j)
+            ss += double(xi[j]) * xi[j];
+        const float s = 1.f / std::sqrt(float(ss / double(d)) + eps);
+        for (int64_t j = 0; j < d; ++j)
+            y[i * d + j] = xi[j] * s * w[j];
+        rstd[i] = s;
+    }
+}
+
+// y = x r w with r = (mean(x^2) + eps)^-1/2, dr/dx_k = -r^3 x_k / d: dx = r (w dy - x r^2 mean(w dy x)).
+void rmsNormBackward(const float *dy, const float *x, const float *w, const float *rstd, float *dx, float *dw, int64_t n,
+                     int64_t d)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const float *dyi = dy + i * d, *xi = x + i * d;
+        const float r = rstd[i];
+        double dot = 0;
+        for (int64_t j = 0; j < d; ++j)
+            dot += double(w[j] * dyi[j]) * xi[j];
+        const float c = float(dot / double(d)) * r * r;
+        for (int64_t j = 0; j < d; ++j) {
+            dw[j] += dyi[j] * xi[j] * r;
+            dx[i * d + j] += r * (w[j] * dyi[j] - xi[j] * c);
+        }
+    }
+}
+
+void rotary(float *x, int64_t B, int64_t T, int64_t heads, int64_t hd, double theta, bool halves, bool inverse)
+{
+    const int64_t half = hd / 2;
+    std::vector<float> cs(size_t(T * half)), sn(size_t(T * half));
+    for (int64_t i = 0; i < half; ++i) {
+        const double freq = std::pow(theta, -2.0 * double(i) / double(hd));
+        for (int64_t t = 0; t < T; ++t) {
+            cs[size_t(t * half + i)] = float(std::cos(double(t) * freq));
+            sn[size_t(t * half + i)] = float(std::sin(double(t) * freq)) * (inverse ? -1.f : 1.f);
+        }
+    }
+    for (int64_t r = 0; r < B * T; ++r) {
+        const float *c = &cs[size_t(r % T * half)], *s = &sn[size_t(r % T * half)];
+        for (int64_t h = 0; h < heads; ++h) {
+            float *v = x + (r * heads + h) * hd;
+            for (int64_t i = 0; i < half; ++i) {
+                float *x0 = halves ? v + i : v + 2 * i, *x1 = halves ? v + i + half : v + 2 * i + 1;
+                const float a0 = *x0, a1 = *x1;
+                *x0 = a0 * c[i] - a1 * s[i];
+                *x1 = a0 * s[i] + a1 * c[i];
+            }
+        }
+    }
+}
+
+void swigluForward(const float *gate, const float *up, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i)
+        y[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+}
+
+// silu(g) = g s(g), silu'(g) = s(g) (1 + g (1 - s(g))).
+void swigluBackward(const float *dy, const float *gate, const float *up, float *dgate, float *dup, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i], s = 1.f / (1.f + std::exp(-g));
+        dup[i] += dy[i] * g * s;
+        dgate[i] += dy[i] * up[i] * s * (1.f + g * (1.f - s));
+    }
+}
+
 void embedForward(const int32_t *tokens, const float *wte, const float *wpe, float *x, int64_t B, int64_t T, int64_t D)
 {
     for (int64_t b = 0; b < B; ++b)
         for (int64_t t = 0; t < T; ++t) {
-            const float *e = wte + int64_t(tokens[b * T + t]) * D, *p = wpe + t * D;
+            const float *e = wte + int64_t(tokens[b * T + t]) * D, *p = wpe ? wpe + t * D : nullptr;
             float *o = x + (b * T + t) * D;
             for (int64_t j = 0; j < D; ++j)
-                o[j] = e[j] + p[j];
+                o[j] = p ? e[j] + p[j] : e[j];
         }
 }
 
@@ -187,11 +260,12 @@ void embedBackward(const float *dx, const int32_t *tokens, float *dwte, float *d
     for (int64_t b = 0; b < B; ++b)
         for (int64_t t = 0; t < T; ++t) {
             const float *g = dx + (b * T + t) * D;
-            float *e = dwte + int64_t(tokens[b * T + t]) * D, *p = dwpe + t * D;
-            for (int64_t j = 0; j < D; ++j) {
+            float *e = dwte + int64_t(tokens[b * T + t]) * D;
+            for (int64_t j = 0; j < D; ++j)
                 e[j] += g[j];
-                p[j] += g[j];
-            }
+            if (dwpe)
+                for (int64_t j = 0; j < D; ++j)
+                    dwpe[t * D + j] += g[j];
         }
 }
 
@@ -199,13 +273,7 @@ void embedBackward(const float *dx, const int32_t *tokens, float *dwte, float *d
 
 namespace {
 
-constexpr float kEps = 1e-5f;
-
 std::string blk(int64_t l, const char *role) { return "blk." + std::to_string(l) + "." + role; }
-
-} // namespace
-
-namespace {
 
 // How a parameter starts: N(0, stddev) (stddev > 0), all ones (norm weights) or zeros (biases).
 struct ParameterSpec {
@@ -218,11 +286,33 @@ struct ParameterSpec {
 // Every parameter of a GPT of shape `s`, in the order the initialisation draws them.
 std::vector<ParameterSpec> parameterSpecs(const GptShape &s)
 {
-    if (s.vocab < 2 || s.ctx < 2 || s.dim < 1 || s.layers < 1 || s.heads < 1 || s.dim % s.heads || s.ffn < 1)
+    if (s.vocab < 2 || s.ctx < 2 || s.dim < 1 || s.layers < 1 || s.heads < 1 || s.dim % s.heads || s.ffn < 1 ||
+        s.kvHeadCount() < 1 || s.heads % s.kvHeadCount() || (s.arch == Arch::Llama && s.dim / s.heads % 2))
         throw Error("an inconsistent GPT shape");
     const float residual = 0.02f / std::sqrt(2.f * float(s.layers));
-    std::vector<ParameterSpec> p{{"token_embd.weight", {s.vocab, s.dim}, 0.02f},
-                                 {"position_embd.weight", {s.ctx, s.dim}, 0.01f}};
+    std::vector<ParameterSpec> p{{"token_embd.weight", {s.vocab, s.dim}, 0.02f}};
+    if (s.arch == Arch::Llama) {
+        const int64_t kv = s.kvHeadCount() * (s.dim / s.heads);
+        for (int64_t l = 0; l < s.layers; ++l) {
+            p.push_back({blk(l, "attn_norm.weight"), {s.dim}, 0, true});
+            p.push_back({blk(l, "attn_q.weight"), {s.dim, s.dim}, 0.02f});
+            p.push_back({blk(l, "attn_k.weight"), {kv, s.dim}, 0.02f});
+            p.push_back({blk(l, "attn_v.weight"), {kv, s.dim}, 0.02f});
+            if (s.qkvBias) {
+                p.push_back({blk(l, "attn_q.bias"), {s.dim}});
+                p.push_back({blk(l, "attn_k.bias"), {kv}});
+                p.push_back({blk(l, "attn_v.bias"), {kv}});
+            }
+            p.push_back({blk(l, "attn_output.weight"), {s.dim, s.dim}, residual});
+            p.push_back({blk(l, "ffn_norm.weight"), {s.dim}, 0, true});
+            p.push_back({blk(l, "ffn_gate.weight"), {s.ffn, s.dim}, 0.02f});
+            p.push_back({blk(l, "ffn_up.weight"), {s.ffn, s.dim}, 0.02f});
+            p.push_back({blk(l, "ffn_down.weight"), {s.dim, s.ffn}, residual});
+        }
+        p.push_back({"output_norm.weight", {s.dim}, 0, true});
+        return p;
+    }
+    p.push_back({"position_embd.weight", {s.ctx, s.dim}, 0.01f});
     for (int64_t l = 0; l < s.layers; ++l) {
         p.push_back({blk(l, "attn_norm.weight"), {s.dim}, 0, true});
         p.push_back({blk(l, "attn_norm.bias"), {s.dim}});
@@ -272,16 +362,22 @@ int64_t Gpt::parameterCount() const
 Gpt Gpt::fromModel(const LanguageModel &model)
 {
     const Config &c = model.config();
-    if (c.arch != Arch::Gpt2)
-        throw Error("'" + model.path() + "' is a " + c.archName +
-                    " model: training (fine-tuning, distillation) supports the gpt2 architecture only");
-    if (std::abs(c.normEps - double(kEps)) > 1e-9)
-        throw Error("'" + model.path() + "' normalises with epsilon " + std::to_string(c.normEps) +
-                    ": training supports GPT-2's 1e-5 only");
     if (!model.loaded())
         throw Error("the language model's weights are not loaded");
     Gpt g;
-    g.m_shape = {c.vocab, c.contextLength, c.dim, c.layers, c.heads, c.ffn};
+    GptShape &s = g.m_shape;
+    s = {c.vocab, c.contextLength, c.dim, c.layers, c.heads, c.ffn};
+    s.arch = c.arch;
+    s.normEps = float(c.normEps);
+    if (c.arch == Arch::Llama) {
+        if (s.ctx <= 0) // rotary positions: no learned limit
+            s.ctx = int64_t(1) << 30;
+        s.kvHeads = c.kvHeads;
+        s.ropeHalves = c.ropeHalves;
+        s.ropeTheta = c.ropeTheta;
+        for (const LanguageModel::TensorEntry &e : model.tensors())
+            s.qkvBias = s.qkvBias || model.llamaName(e.name) == "blk.0.attn_q.bias";
+    }
     std::map<std::string, Shape> shapes; // the parameters' names and shapes
     for (ParameterSpec &p : parameterSpecs(g.m_shape))
         shapes[p.name] = std::move(p.shape);
@@ -291,13 +387,13 @@ Gpt Gpt::fromModel(const LanguageModel &model)
         if (!w || (!shapes.count(role) && role != "output.weight"))
             continue;
         if (role != "output.weight" && w->shape() != shapes.at(role))
-            throw Error("tensor '" + e.name + "' is " + shapeToString(w->shape()) + ", GPT-2 needs " +
+            throw Error("tensor '" + e.name + "' is " + shapeToString(w->shape()) + ", training needs " +
                         shapeToString(shapes.at(role)));
         g.m_params[role] = w->clone();
     }
     for (const auto &[name, shape] : shapes)
         if (!g.m_params.count(name))
-            throw Error("'" + model.path() + "' has no " + name + " (GPT-2 needs it)");
+            throw Error("'" + model.path() + "' has no " + name + " (training needs it)");
     return g;
 }
 
@@ -317,9 +413,15 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
     const GptShape &s = m_shape;
     if (T < 1 || T > s.ctx)
         throw Error("sequences of " + std::to_string(T) + " tokens for a context of " + std::to_string(s.ctx));
-    const int64_t D = s.dim, F = s.ffn, V = s.vocab, L = s.layers, N = B * T;
+    const bool llama = s.arch == Arch::Llama;
+    const int64_t D = s.dim, F = s.ffn, V = s.vocab, L = s.layers, N = B * T, H = s.heads;
+    const int64_t hd = D / H, KVH = s.kvHeadCount(), KV = KVH * hd, group = H / KVH;
     threads = resolveThreads(threads);
     auto P = [&](const std::string &name) { return m_params.at(name).data<float>(); };
+    auto optionalP = [&](const std::string &name) -> const float * {
+        const auto it = m_params.find(name);
+        return it == m_params.end() ? nullptr : it->second.data<float>();
+    };
     // inputs and targets
     std::vector<int32_t> in(size_t(N), 0);
     std::vector<int64_t> target(static_cast<size_t>(N));
@@ -332,50 +434,92 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
         if (t < 0 || t >= V)
             throw Error("token id " + std::to_string(t) + " outside the vocabulary");
 
-    // Forward, keeping what the backward needs.
+    // The normalisations of either architecture (GPT-2's with bias; mean is unused by RMSNorm).
+    auto normForward = [&](const float *x, const std::string &w, float *y, float *mean, float *rstd) {
+        if (llama)
+            gpt::rmsNormForward(x, P(w + ".weight"), y, rstd, N, D, s.normEps);
+        else
+            gpt::layerNormForward(x, P(w + ".weight"), P(w + ".bias"), y, mean, rstd, N, D, s.normEps);
+    };
+    auto G = [&](const std::string &name) { return grads->at(name).data<float>(); };
+    auto normBackward = [&](const float *dy, const float *x, const std::string &w, const float *mean, const float *rstd,
+                            float *dx) {
+        if (llama)
+            gpt::rmsNormBackward(dy, x, P(w + ".weight"), rstd, dx, G(w + ".weight"), N, D);
+        else
+            gpt::layerNormBackward(dy, x, P(w + ".weight"), mean, rstd, dx, G(w + ".weight"), G(w + ".bias"), N, D);
+    };
+
+    // Forward, keeping what the backward needs. qkv: [N, 3D] for the attention, the llama family's keys and
+    // values repeated over their query heads' group, after the rotation.
     struct LayerActs {
-        std::vector<float> xin, ln1, mean1, rstd1, qkv, att, attOut, x1, ln2, mean2, rstd2, fc, fcGelu;
+        std::vector<float> xin, ln1, mean1, rstd1, qkv, att, attOut, x1, ln2, mean2, rstd2, fc, up, fcAct;
     };
     std::vector<LayerActs> acts(static_cast<size_t>(L));
     std::vector<float> x(static_cast<size_t>(N * D));
-    gpt::embedForward(in.data(), P("token_embd.weight"), P("position_embd.weight"), x.data(), B, T, D);
-    std::vector<float> tmp(static_cast<size_t>(N * D));
+    gpt::embedForward(in.data(), P("token_embd.weight"), llama ? nullptr : P("position_embd.weight"), x.data(), B, T, D);
+    std::vector<float> tmp(static_cast<size_t>(N * D)), k, v;
     for (int64_t l = 0; l < L; ++l) {
         LayerActs &a = acts[size_t(l)];
         a.xin = x;
         a.ln1.resize(size_t(N * D));
         a.mean1.resize(size_t(N));
         a.rstd1.resize(size_t(N));
-        gpt::layerNormForward(x.data(), P(blk(l, "attn_norm.weight")), P(blk(l, "attn_norm.bias")), a.ln1.data(),
-                              a.mean1.data(), a.rstd1.data(), N, D, kEps);
+        normForward(x.data(), blk(l, "attn_norm"), a.ln1.data(), a.mean1.data(), a.rstd1.data());
         a.qkv.resize(size_t(N * 3 * D));
-        gpt::linearForward(a.ln1.data(), P(blk(l, "attn_qkv.weight")), P(blk(l, "attn_qkv.bias")), a.qkv.data(), N, D,
-                           3 * D);
-        a.att.resize(size_t(B * s.heads * T * T));
+        if (llama) {
+            k.resize(size_t(N * KV));
+            v.resize(size_t(N * KV));
+            gpt::linearForward(a.ln1.data(), P(blk(l, "attn_q.weight")), optionalP(blk(l, "attn_q.bias")), tmp.data(), N,
+                               D, D);
+            gpt::linearForward(a.ln1.data(), P(blk(l, "attn_k.weight")), optionalP(blk(l, "attn_k.bias")), k.data(), N,
+                               D, KV);
+            gpt::linearForward(a.ln1.data(), P(blk(l, "attn_v.weight")), optionalP(blk(l, "attn_v.bias")), v.data(), N,
+                               D, KV);
+            gpt::rotary(tmp.data(), B, T, H, hd, s.ropeTheta, s.ropeHalves, false);
+            gpt::rotary(k.data(), B, T, KVH, hd, s.ropeTheta, s.ropeHalves, false);
+            for (int64_t i = 0; i < N; ++i) {
+                float *r = &a.qkv[size_t(i * 3 * D)];
+                std::copy_n(&tmp[size_t(i * D)], D, r);
+                for (int64_t h = 0; h < H; ++h) {
+                    std::copy_n(&k[size_t(i * KV + h / group * hd)], hd, r + D + h * hd);
+                    std::copy_n(&v[size_t(i * KV + h / group * hd)], hd, r + 2 * D + h * hd);
+                }
+            }
+        } else {
+            gpt::linearForward(a.ln1.data(), P(blk(l, "attn_qkv.weight")), P(blk(l, "attn_qkv.bias")), a.qkv.data(), N,
+                               D, 3 * D);
+        }
+        a.att.resize(size_t(B * H * T * T));
         a.attOut.resize(size_t(N * D));
-        gpt::attentionForward(a.qkv.data(), a.attOut.data(), a.att.data(), B, T, D, s.heads, threads);
-        gpt::linearForward(a.attOut.data(), P(blk(l, "attn_output.weight")), P(blk(l, "attn_output.bias")), tmp.data(),
-                           N, D, D);
+        gpt::attentionForward(a.qkv.data(), a.attOut.data(), a.att.data(), B, T, D, H, threads);
+        gpt::linearForward(a.attOut.data(), P(blk(l, "attn_output.weight")), optionalP(blk(l, "attn_output.bias")),
+                           tmp.data(), N, D, D);
         for (int64_t i = 0; i < N * D; ++i)
             x[size_t(i)] += tmp[size_t(i)];
         a.x1 = x;
         a.ln2.resize(size_t(N * D));
         a.mean2.resize(size_t(N));
         a.rstd2.resize(size_t(N));
-        gpt::layerNormForward(x.data(), P(blk(l, "ffn_norm.weight")), P(blk(l, "ffn_norm.bias")), a.ln2.data(),
-                              a.mean2.data(), a.rstd2.data(), N, D, kEps);
+        normForward(x.data(), blk(l, "ffn_norm"), a.ln2.data(), a.mean2.data(), a.rstd2.data());
         a.fc.resize(size_t(N * F));
-        gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_up.weight")), P(blk(l, "ffn_up.bias")), a.fc.data(), N, D, F);
-        a.fcGelu.resize(size_t(N * F));
-        gpt::geluForward(a.fc.data(), a.fcGelu.data(), N * F);
-        gpt::linearForward(a.fcGelu.data(), P(blk(l, "ffn_down.weight")), P(blk(l, "ffn_down.bias")), tmp.data(), N, F,
-                           D);
+        a.fcAct.resize(size_t(N * F));
+        if (llama) { // fc: the gate
+            a.up.resize(size_t(N * F));
+            gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_gate.weight")), nullptr, a.fc.data(), N, D, F);
+            gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_up.weight")), nullptr, a.up.data(), N, D, F);
+            gpt::swigluForward(a.fc.data(), a.up.data(), a.fcAct.data(), N * F);
+        } else {
+            gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_up.weight")), P(blk(l, "ffn_up.bias")), a.fc.data(), N, D, F);
+            gpt::geluForward(a.fc.data(), a.fcAct.data(), N * F);
+        }
+        gpt::linearForward(a.fcAct.data(), P(blk(l, "ffn_down.weight")), optionalP(blk(l, "ffn_down.bias")), tmp.data(),
+                           N, F, D);
         for (int64_t i = 0; i < N * D; ++i)
             x[size_t(i)] += tmp[size_t(i)];
     }
     std::vector<float> lnf(static_cast<size_t>(N * D)), meanf(static_cast<size_t>(N)), rstdf(static_cast<size_t>(N));
-    gpt::layerNormForward(x.data(), P("output_norm.weight"), P("output_norm.bias"), lnf.data(), meanf.data(),
-                          rstdf.data(), N, D, kEps);
+    normForward(x.data(), "output_norm", lnf.data(), meanf.data(), rstdf.data());
     const std::string head = m_params.count("output.weight") ? "output.weight" : "token_embd.weight";
     Tensor logits = Tensor::uninitialized(DType::Float32, {N, V});
     gpt::linearForward(lnf.data(), P(head), nullptr, logits.data<float>(), N, D, V);
@@ -392,55 +536,98 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
     for (const auto &[name, t] : m_params)
         if (!grads->count(name))
             (*grads)[name] = Tensor(DType::Float32, t.shape());
-    auto G = [&](const std::string &name) { return grads->at(name).data<float>(); };
+    auto optionalG = [&](const std::string &name) -> float * {
+        return m_params.count(name) ? grads->at(name).data<float>() : nullptr;
+    };
     std::vector<float> dlnf(size_t(N * D), 0.f), dx(size_t(N * D), 0.f);
     gpt::linearBackward(dlogits.data<float>(), lnf.data(), P(head), dlnf.data(), G(head), nullptr, N, D, V);
     dlogits = Tensor();
-    gpt::layerNormBackward(dlnf.data(), x.data(), P("output_norm.weight"), meanf.data(), rstdf.data(), dx.data(),
-                           G("output_norm.weight"), G("output_norm.bias"), N, D);
-    std::vector<float> dfcGelu, dfc, dln(size_t(N * D)), dattOut(size_t(N * D)), dqkv;
+    normBackward(dlnf.data(), x.data(), "output_norm", meanf.data(), rstdf.data(), dx.data());
+    std::vector<float> dfcAct, dfc, dup, dln(size_t(N * D)), dattOut(size_t(N * D)), dqkv, dq, dk, dv;
     for (int64_t l = L - 1; l >= 0; --l) {
         LayerActs &a = acts[size_t(l)];
-        // x2 = x1 + down(gelu(up(ln2(x1))))
-        dfcGelu.assign(size_t(N * F), 0.f);
-        gpt::linearBackward(dx.data(), a.fcGelu.data(), P(blk(l, "ffn_down.weight")), dfcGelu.data(),
-                            G(blk(l, "ffn_down.weight")), G(blk(l, "ffn_down.bias")), N, F, D);
+        // x2 = x1 + down(act(up(ln2(x1)))), the llama family's act(gate, up) = silu(gate) up
+        dfcAct.assign(size_t(N * F), 0.f);
+        gpt::linearBackward(dx.data(), a.fcAct.data(), P(blk(l, "ffn_down.weight")), dfcAct.data(),
+                            G(blk(l, "ffn_down.weight")), optionalG(blk(l, "ffn_down.bias")), N, F, D);
         dfc.assign(size_t(N * F), 0.f);
-        gpt::geluBackward(dfcGelu.data(), a.fc.data(), dfc.data(), N * F);
         std::fill(dln.begin(), dln.end(), 0.f);
-        gpt::linearBackward(dfc.data(), a.ln2.data(), P(blk(l, "ffn_up.weight")), dln.data(), G(blk(l, "ffn_up.weight")),
-                            G(blk(l, "ffn_up.bias")), N, D, F);
-        gpt::layerNormBackward(dln.data(), a.x1.data(), P(blk(l, "ffn_norm.weight")), a.mean2.data(), a.rstd2.data(),
-                               dx.data(), G(blk(l, "ffn_norm.weight")), G(blk(l, "ffn_norm.bias")), N, D);
+        if (llama) {
+            dup.assign(size_t(N * F), 0.f);
+            gpt::swigluBackward(dfcAct.data(), a.fc.data(), a.up.data(), dfc.data(), dup.data(), N * F);
+            gpt::linearBackward(dfc.data(), a.ln2.data(), P(blk(l, "ffn_gate.weight")), dln.data(),
+                                G(blk(l, "ffn_gate.weight")), nullptr, N, D, F);
+            gpt::linearBackward(dup.data(), a.ln2.data(), P(blk(l, "ffn_up.weight")), dln.data(),
+                                G(blk(l, "ffn_up.weight")), nullptr, N, D, F);
+        } else {
+            gpt::geluBackward(dfcAct.data(), a.fc.data(), dfc.data(), N * F);
+            gpt::linearBackward(dfc.data(), a.ln2.data(), P(blk(l, "ffn_up.weight")), dln.data(),
+                                G(blk(l, "ffn_up.weight")), G(blk(l, "ffn_up.bias")), N, D, F);
+        }
+        normBackward(dln.data(), a.x1.data(), blk(l, "ffn_norm"), a.mean2.data(), a.rstd2.data(), dx.data());
         // x1 = x + proj(attention(qkv(ln1(x))))
         std::fill(dattOut.begin(), dattOut.end(), 0.f);
         gpt::linearBackward(dx.data(), a.attOut.data(), P(blk(l, "attn_output.weight")), dattOut.data(),
-                            G(blk(l, "attn_output.weight")), G(blk(l, "attn_output.bias")), N, D, D);
+                            G(blk(l, "attn_output.weight")), optionalG(blk(l, "attn_output.bias")), N, D, D);
         dqkv.assign(size_t(N * 3 * D), 0.f);
-        gpt::attentionBackward(dattOut.data(), a.qkv.data(), a.att.data(), dqkv.data(), B, T, D, s.heads, threads);
+        gpt::attentionBackward(dattOut.data(), a.qkv.data(), a.att.data(), dqkv.data(), B, T, D, H, threads);
         std::fill(dln.begin(), dln.end(), 0.f);
-        gpt::linearBackward(dqkv.data(), a.ln1.data(), P(blk(l, "attn_qkv.weight")), dln.data(),
-                            G(blk(l, "attn_qkv.weight")), G(blk(l, "attn_qkv.bias")), N, D, 3 * D);
-        gpt::layerNormBackward(dln.data(), a.xin.data(), P(blk(l, "attn_norm.weight")), a.mean1.data(), a.rstd1.data(),
-                               dx.data(), G(blk(l, "attn_norm.weight")), G(blk(l, "attn_norm.bias")), N, D);
+        if (llama) { // the repeated keys and values sum their query heads' gradients; then the rotation back
+            dq.resize(size_t(N * D));
+            dk.assign(size_t(N * KV), 0.f);
+            dv.assign(size_t(N * KV), 0.f);
+            for (int64_t i = 0; i < N; ++i) {
+                const float *r = &dqkv[size_t(i * 3 * D)];
+                std::copy_n(r, D, &dq[size_t(i * D)]);
+                for (int64_t h = 0; h < H; ++h)
+                    for (int64_t j = 0; j < hd; ++j) {
+                        dk[size_t(i * KV + h / group * hd + j)] += r[D + h * hd + j];
+                        dv[size_t(i * KV + h / group * hd + j)] += r[2 * D + h * hd + j];
+                    }
+            }
+            gpt::rotary(dq.data(), B, T, H, hd, s.ropeTheta, s.ropeHalves, true);
+            gpt::rotary(dk.data(), B, T, KVH, hd, s.ropeTheta, s.ropeHalves, true);
+            gpt::linearBackward(dq.data(), a.ln1.data(), P(blk(l, "attn_q.weight")), dln.data(),
+                                G(blk(l, "attn_q.weight")), optionalG(blk(l, "attn_q.bias")), N, D, D);
+            gpt::linearBackward(dk.data(), a.ln1.data(), P(blk(l, "attn_k.weight")), dln.data(),
+                                G(blk(l, "attn_k.weight")), optionalG(blk(l, "attn_k.bias")), N, D, KV);
+            gpt::linearBackward(dv.data(), a.ln1.data(), P(blk(l, "attn_v.weight")), dln.data(),
+                                G(blk(l, "attn_v.weight")), optionalG(blk(l, "attn_v.bias")), N, D, KV);
+        } else {
+            gpt::linearBackward(dqkv.data(), a.ln1.data(), P(blk(l, "attn_qkv.weight")), dln.data(),
+                                G(blk(l, "attn_qkv.weight")), G(blk(l, "attn_qkv.bias")), N, D, 3 * D);
+        }
+        normBackward(dln.data(), a.xin.data(), blk(l, "attn_norm"), a.mean1.data(), a.rstd1.data(), dx.data());
         a = LayerActs();
     }
-    gpt::embedBackward(dx.data(), in.data(), G("token_embd.weight"), G("position_embd.weight"), B, T, D);
+    gpt::embedBackward(dx.data(), in.data(), G("token_embd.weight"), llama ? nullptr : G("position_embd.weight"), B, T,
+                       D);
     return loss;
 }
 
 void Gpt::save(const std::string &path, const std::vector<gguf::WriteValue> &metadata, bool f16) const
 {
     const GptShape &s = m_shape;
+    if (s.arch == Arch::Llama && s.ropeHalves != s.qkvBias)
+        throw Error(s.ropeHalves ? "a llama-family model with split-half rotary pairs is written as qwen2, which has Q / K / V biases"
+                                 : "a llama-family model with Q / K / V biases is written as qwen2, whose rotary pairs are split halves");
+    const std::string arch = s.arch == Arch::Gpt2 ? "gpt2" : s.ropeHalves ? "qwen2" : "llama", a = arch + ".";
     std::vector<gguf::WriteValue> kv{
-        {"general.architecture", gguf::makeString("gpt2")},
-        {"gpt2.context_length", gguf::makeUInt32(uint32_t(s.ctx))},
-        {"gpt2.embedding_length", gguf::makeUInt32(uint32_t(s.dim))},
-        {"gpt2.feed_forward_length", gguf::makeUInt32(uint32_t(s.ffn))},
-        {"gpt2.block_count", gguf::makeUInt32(uint32_t(s.layers))},
-        {"gpt2.attention.head_count", gguf::makeUInt32(uint32_t(s.heads))},
-        {"gpt2.attention.layer_norm_epsilon", gguf::makeFloat32(kEps)},
+        {"general.architecture", gguf::makeString(arch)},
+        {a + "context_length", gguf::makeUInt32(uint32_t(std::min<int64_t>(s.ctx, UINT32_MAX)))},
+        {a + "embedding_length", gguf::makeUInt32(uint32_t(s.dim))},
+        {a + "feed_forward_length", gguf::makeUInt32(uint32_t(s.ffn))},
+        {a + "block_count", gguf::makeUInt32(uint32_t(s.layers))},
+        {a + "attention.head_count", gguf::makeUInt32(uint32_t(s.heads))},
     };
+    if (s.arch == Arch::Gpt2) {
+        kv.push_back({a + "attention.layer_norm_epsilon", gguf::makeFloat32(s.normEps)});
+    } else {
+        kv.push_back({a + "attention.head_count_kv", gguf::makeUInt32(uint32_t(s.kvHeadCount()))});
+        kv.push_back({a + "attention.layer_norm_rms_epsilon", gguf::makeFloat32(s.normEps)});
+        kv.push_back({a + "rope.freq_base", gguf::makeFloat32(float(s.ropeTheta))});
+        kv.push_back({a + "rope.dimension_count", gguf::makeUInt32(uint32_t(s.dim / s.heads))});
+    }
     kv.insert(kv.end(), metadata.begin(), metadata.end());
     std::vector<gguf::WriteTensor> tensors;
     for (const auto &[name, t] : m_params)
@@ -568,7 +755,7 @@ LanguageModelTrained trainLanguageModel(const LanguageModelTraining &o, const st
     tokens.push_back("<|endoftext|>");
     types.push_back(3); // control
     std::vector<gguf::WriteValue> metadata{
-        {"general.name", gguf::makeString("demo-lm")},
+        {"general.name", gguf::makeString(o.shape.arch == Arch::Llama ? "demo-lm-llama" : "demo-lm")},
         {"tokenizer.ggml.model", gguf::makeString("gpt2")},
         {"tokenizer.ggml.pre", gguf::makeString("gpt-2")},
         {"tokenizer.ggml.tokens", gguf::makeStringArray(tokens)},

@@ -1,7 +1,8 @@
-// Training a small GPT-2-style language model from scratch (the demo language model, and the student of a
-// language-model distillation later): the differentiable layers with their backward rules, a trainer over
-// token sequences (Adam, warm-up then cosine learning rate, gradient clipping), and the model as a GGUF file
-// that both the workbench's runner (core/lm/model.h) and llama.cpp load.
+// Training a decoder-only language model: a small GPT-2 from scratch (the demo language model), and the
+// fine-tuning of a compressed checkpoint of either architecture the runner knows (GPT-2 and the llama family:
+// core/lm/compress.h). The differentiable layers with their backward rules, a trainer over token sequences
+// (Adam, warm-up then cosine learning rate, gradient clipping), and the model as a GGUF file that both the
+// workbench's runner (core/lm/model.h) and llama.cpp load.
 //
 // The layers are plain functions over row-major float arrays, exposed so that each has its gradient check
 // (tests/test_lm_train.cpp). Backward functions accumulate (+=) into the gradients they are given.
@@ -16,6 +17,7 @@
 #include "core/base/progress.h"
 #include "core/base/tensor.h"
 #include "core/io/gguf.h"
+#include "core/lm/model.h"
 
 namespace cw::lm {
 
@@ -38,7 +40,18 @@ void attentionBackward(const float *dout, const float *qkv, const float *att, fl
 // GELU, tanh approximation (GPT-2's, and llama.cpp's for gpt2).
 void geluForward(const float *x, float *y, int64_t n);
 void geluBackward(const float *dy, const float *x, float *dx, int64_t n);
-// x[b, t] = wte[token] + wpe[t].
+// The llama family's layers. y = x / sqrt(mean(x^2) + eps) * w over rows of d; keeps 1/rms per row.
+void rmsNormForward(const float *x, const float *w, float *y, float *rstd, int64_t n, int64_t d, float eps);
+void rmsNormBackward(const float *dy, const float *x, const float *w, const float *rstd, float *dx, float *dw, int64_t n,
+                     int64_t d);
+// Rotary position embedding in place over B sequences of T rows of `heads` head vectors of hd values (row t at
+// position t), as the runner rotates: pairs (x[2i], x[2i+1]), or (x[i], x[i + hd/2]) with halves, by the angle
+// t * theta^(-2i/hd). A rotation's backward is its inverse: inverse rotates the gradient back.
+void rotary(float *x, int64_t B, int64_t T, int64_t heads, int64_t hd, double theta, bool halves, bool inverse);
+// y = silu(gate) * up, elementwise.
+void swigluForward(const float *gate, const float *up, float *y, int64_t n);
+void swigluBackward(const float *dy, const float *gate, const float *up, float *dgate, float *dup, int64_t n);
+// x[b, t] = wte[token] + wpe[t] (wpe may be null: the llama family has no learned positions).
 void embedForward(const int32_t *tokens, const float *wte, const float *wpe, float *x, int64_t B, int64_t T, int64_t D);
 void embedBackward(const float *dx, const int32_t *tokens, float *dwte, float *dwpe, int64_t B, int64_t T, int64_t D);
 
@@ -46,20 +59,30 @@ void embedBackward(const float *dx, const int32_t *tokens, float *dwte, float *d
 
 struct GptShape {
     int64_t vocab = 4096, ctx = 128, dim = 128, layers = 4, heads = 4, ffn = 512;
+    // GPT-2 (LayerNorm, learned positions, GELU, fused QKV with biases) or the llama family (RMSNorm, rotary
+    // positions, SwiGLU, separate Q / K / V with grouped-query attention).
+    Arch arch = Arch::Gpt2;
+    int64_t kvHeads = 0;     // llama: key / value heads (0: as many as query heads)
+    bool qkvBias = false;    // llama: biases on Q, K and V (qwen2)
+    bool ropeHalves = false; // llama: rotary pairs as halves (qwen2, Hugging Face) rather than adjacent
+    double ropeTheta = 10000;
+    float normEps = 1e-5f;
+    int64_t kvHeadCount() const { return kvHeads > 0 ? kvHeads : heads; }
 };
 
 class LanguageModel;
 
-// The parameters by llama.cpp's GPT-2 tensor names ("token_embd.weight", "blk.0.attn_qkv.weight", ...); the
-// output projection is tied to the token embedding unless the parameters have an "output.weight".
+// A trainable model of either architecture (the name is the demo's: GPT-2), its parameters by llama.cpp's tensor
+// names ("token_embd.weight", "blk.0.attn_qkv.weight" or "blk.0.attn_q.weight", ...); the output projection is
+// tied to the token embedding unless the parameters have an "output.weight".
 class Gpt {
 public:
     // GPT-2's initialisation: weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 * layers)), biases 0,
     // norms 1; seeded.
     Gpt(const GptShape &shape, uint64_t seed);
-    // The GPT a loaded gpt2-architecture LanguageModel runs (a copy of its float32 weights, an untied output head
-    // included): the student and the teacher of fine-tuning a compressed checkpoint (core/lm/compress.h).
-    // cw::Error for another architecture, or a layer-norm epsilon other than GPT-2's 1e-5.
+    // The model a loaded LanguageModel runs (a copy of its float32 weights, an untied output head and qwen2's
+    // Q / K / V biases included): the student and the teacher of fine-tuning a compressed checkpoint
+    // (core/lm/compress.h). Its context is the checkpoint's (a llama-family model without one: unbounded).
     static Gpt fromModel(const LanguageModel &model);
     const GptShape &shape() const { return m_shape; }
     std::map<std::string, Tensor> &parameters() { return m_params; }
@@ -77,8 +100,9 @@ public:
     // The logits [B * T, vocab] of B sequences of T + 1 tokens (the last token of each is not read).
     Tensor logits(const int32_t *tokens, int64_t B, int64_t T, int threads) const;
 
-    // Writes the model as a GGUF "gpt2" checkpoint (float32 or float16 matrices) with the given metadata
-    // besides the architecture's own (the tokenizer's keys, the training provenance).
+    // Writes the model as a GGUF "gpt2" or "llama" checkpoint (float32 or float16 matrices) with the given metadata
+    // besides the architecture's own (the tokenizer's keys, the training provenance); a llama-family model with
+    // split-half rotary pairs as "qwen2", which needs the Q / K / V biases (cw::Error without them).
     void save(const std::string &path, const std::vector<gguf::WriteValue> &metadata, bool f16) const;
 
 private:

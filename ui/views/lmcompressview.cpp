@@ -396,7 +396,7 @@ QWidget *LmCompressView::buildForm()
     m_finetune = new QCheckBox(tr("Fine-tune after compressing"));
     m_finetune->setObjectName(QStringLiteral("lmCompressFinetune"));
     m_finetune->setToolTip(tr("Train every weight of the compressed model on the calibration text, through its storage "
-                              "(pruned weights stay zero, quantized ones on their grid); gpt2 models"));
+                              "(pruned weights stay zero, quantized ones on their grid)"));
     connect(m_finetune, &QCheckBox::toggled, this, changed);
     auto spin = [&](const char *name, int lo, int hi, int value, const QString &tip) {
         auto *s = new QSpinBox;
