@@ -769,7 +769,8 @@ void TestLmCompress::finetunesTheLlamaFamily()
     // A random-weight llama-family checkpoint quantized to Q8_0 and fine-tuned on a text that repeats a phrase:
     // the trainer learns it (its loss falls, and the runner's perplexity of the text with it), every matrix stays
     // Q8_0 with the runner computing what the encoding holds, qwen2's biases are trained, and the exported file is
-    // the measured model. Distilled from itself with alpha = 1, the uncompressed model does not change.
+    // the measured model. With the matrices at 2 bits, distillation from the base (alpha = 1) brings the runner's
+    // next-token distributions closer to the base's.
     if (m_source.isEmpty())
         QSKIP(qPrintable(m_skip));
     QFETCH(QString, arch);
@@ -831,15 +832,39 @@ void TestLmCompress::finetunesTheLlamaFamily()
     reopened->load();
     QCOMPARE(cw::lm::perplexity(reopened, text, po).perplexity, after);
 
-    auto same = open();
-    const cw::lm::LmCompressResult self = cw::lm::compressLanguageModel(
-        *same, cw::recipeFromJson(R"({"finetune": {"epochs": 1, "lr": 1e-2, "batch_size": 4, "distill": {"temperature": 2, "alpha": 1}}})"),
+    // Mean KL(base || variant) of the next-token distributions over the text, by the runner.
+    auto base = open();
+    auto klToBase = [&](const std::shared_ptr<cw::lm::LanguageModel> &variant) {
+        const std::vector<int32_t> window(text.begin(), text.begin() + 32);
+        cw::lm::Context cb(base, 32, 1), cv(variant, 32, 1);
+        const cw::Tensor p = cb.eval(window), q = cv.eval(window);
+        const int64_t V = p.shape()[1];
+        double kl = 0;
+        for (int64_t t = 0; t < 32; ++t) {
+            const float *a = p.data<float>() + t * V, *b = q.data<float>() + t * V;
+            const double ma = *std::max_element(a, a + V), mb = *std::max_element(b, b + V);
+            double za = 0, zb = 0;
+            for (int64_t v = 0; v < V; ++v) {
+                za += std::exp(a[v] - ma);
+                zb += std::exp(b[v] - mb);
+            }
+            for (int64_t v = 0; v < V; ++v) {
+                const double lpa = a[v] - ma - std::log(za), lpb = b[v] - mb - std::log(zb);
+                kl += std::exp(lpa) * (lpa - lpb);
+            }
+        }
+        return kl / 32;
+    };
+    const std::string twoBit = R"("quantize": {"weights": {"bits": 2, "granularity": "group", "group_size": 32, "symmetric": false}})";
+    auto low = open(), distilled = open();
+    cw::lm::compressLanguageModel(*low, cw::recipeFromJson("{" + twoBit + "}"), o);
+    cw::lm::compressLanguageModel(
+        *distilled,
+        cw::recipeFromJson("{" + twoBit + R"(, "finetune": {"epochs": 2, "lr": 3e-3, "batch_size": 4, "distill": {"temperature": 1, "alpha": 1}}})"),
         o);
-    QCOMPARE(self.finetune->loss.front(), 0.0);
-    auto original = open();
-    for (const cw::lm::LmTensorResult &t : self.tensors)
-        QVERIFY2(sameValues(*std::as_const(*same).loadedWeight(t.name), *std::as_const(*original).loadedWeight(t.name)),
-                 t.name.c_str());
+    const double klLow = klToBase(low), klDistilled = klToBase(distilled);
+    qInfo("KL to the base: 2-bit %.4f, distilled %.4f", klLow, klDistilled);
+    QVERIFY(klDistilled < 0.7 * klLow);
 }
 
 void TestLmCompress::finetuningRefusals()

@@ -264,8 +264,8 @@ void TestLmTrain::swigluGradient()
 
 namespace {
 
-// A small model for the whole-model checks: GPT-2, or llama with 4 query heads sharing 2 key / value heads
-// (adjacent rotary pairs), or qwen2-like (Q / K / V biases, split-half pairs).
+// A small model for the whole-model checks: GPT-2, or llama with 4 query heads of 4 values sharing 2 key / value
+// heads (adjacent rotary pairs), or qwen2-like (Q / K / V biases, split-half pairs).
 cw::lm::GptShape tinyShape(const QString &arch)
 {
     cw::lm::GptShape s;
@@ -277,6 +277,7 @@ cw::lm::GptShape tinyShape(const QString &arch)
     s.ffn = 12;
     if (arch != "gpt2") {
         s.arch = cw::lm::Arch::Llama;
+        s.dim = 16;
         s.heads = 4;
         s.kvHeads = 2;
         s.ropeTheta = 50;
@@ -304,6 +305,9 @@ void TestLmTrain::modelGradient_data()
     for (const char *p : {"blk.0.attn_q.weight", "blk.1.attn_k.weight", "blk.0.attn_q.bias", "blk.1.attn_k.bias",
                           "blk.0.attn_v.bias"})
         QTest::newRow(qPrintable(QStringLiteral("qwen2 %1").arg(p))) << "qwen2" << QString(p) << false;
+    // The llama family's optional biases, added to the model for the row.
+    for (const char *p : {"blk.0.attn_output.bias", "blk.1.ffn_up.bias", "blk.0.ffn_down.bias"})
+        QTest::newRow(qPrintable(QStringLiteral("llama %1").arg(p))) << "llama" << QString(p) << false;
     // The distillation loss on the token logits (fine-tuning a compressed model), through an untied output head.
     for (const char *p : {"token_embd.weight", "output.weight", "blk.1.attn_qkv.weight", "blk.0.ffn_down.weight"})
         QTest::newRow(qPrintable(QStringLiteral("distill %1").arg(p))) << "gpt2" << QString(p) << true;
@@ -320,6 +324,9 @@ void TestLmTrain::modelGradient()
     QFETCH(bool, distill);
     const cw::lm::GptShape s = tinyShape(arch);
     cw::lm::Gpt model(s, 3);
+    if (!model.parameters().count(parameter.toStdString())) // an optional bias
+        model.parameters()[parameter.toStdString()] =
+            cw::Tensor(cw::DType::Float32, {parameter.contains("ffn_up") ? s.ffn : s.dim});
     if (distill)
         model.parameters()["output.weight"] = model.parameters().at("token_embd.weight").clone();
     // Larger weights than the initialisation, so that every path carries gradient.
@@ -368,6 +375,7 @@ void TestLmTrain::learnsASequence()
     s.dim = 32;
     s.layers = 2;
     s.heads = 2;
+    s.kvHeads = s.arch == cw::lm::Arch::Llama ? 1 : 0; // llama: both query heads share one key / value head
     s.ffn = 64;
     cw::lm::Gpt model(s, 1);
     std::vector<int32_t> text;
@@ -392,8 +400,10 @@ void TestLmTrain::learnsASequence()
 void TestLmTrain::savedModelRunsWithTheSameLoss_data()
 {
     QTest::addColumn<QString>("arch");
+    QTest::addColumn<bool>("untied"); // llama: with an output head and the optional biases of every block
     for (const char *a : {"gpt2", "llama", "qwen2"})
-        QTest::newRow(a) << QString(a);
+        QTest::newRow(a) << QString(a) << false;
+    QTest::newRow("llama, untied output head, output and MLP biases") << "llama" << true;
 }
 
 void TestLmTrain::savedModelRunsWithTheSameLoss()
@@ -401,6 +411,7 @@ void TestLmTrain::savedModelRunsWithTheSameLoss()
     // The trainer's forward and the runner (core/lm/model.h) are separate code: the same weights through both
     // give the same next-token loss; and the model the runner loads is the trainer's again (fromModel).
     QFETCH(QString, arch);
+    QFETCH(bool, untied);
     cw::lm::GptShape s = tinyShape(arch);
     s.vocab = 50;
     s.ctx = 24;
@@ -408,6 +419,13 @@ void TestLmTrain::savedModelRunsWithTheSameLoss()
     s.ffn = 40;
     s.heads = 4;
     cw::lm::Gpt model(s, 5);
+    if (untied) {
+        model.parameters()["output.weight"] = cw::Tensor(cw::DType::Float32, {s.vocab, s.dim});
+        for (int l = 0; l < s.layers; ++l)
+            for (const char *b : {"attn_output", "ffn_up", "ffn_down"})
+                model.parameters()["blk." + std::to_string(l) + "." + b + ".bias"] =
+                    cw::Tensor(cw::DType::Float32, {std::string(b) == "ffn_up" ? s.ffn : s.dim});
+    }
     for (auto &[name, t] : model.parameters()) {
         const std::vector<float> v = randomVector(size_t(t.numel()), 99, -0.3f, 0.3f);
         for (int64_t i = 0; i < t.numel(); ++i)

@@ -454,12 +454,18 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     };
     std::optional<Gpt> base; // the uncompressed weights, when fine-tuning (its teacher when distilling)
     if (finetune) {
-        // Refused before any work when it cannot fit: six float32 copies of the parameters beside the loaded model.
+        // Refused before any work when it cannot fit beside the loaded model: six float32 copies of the parameters
+        // (the teacher, the student, its gradients, Adam's two moments, the quantized tensors' float masters), and
+        // a step's activations: per block about 8 · dim + 3 · ffn values per token and the attention's T² per head
+        // and window, for the student and the teacher, and three [tokens, vocab] logits.
         const int64_t params = model.config().parameters;
-        checkMemoryBudget(liveTensorBytes() + uint64_t(params) * 4 * 6,
-                          "fine-tuning '" + model.path() + "' (the teacher, the student, its gradients, Adam's two moments "
-                          "and the quantized tensors' float masters: six float32 copies of its " + std::to_string(params) +
-                          " parameters, beside the loaded model)");
+        const int64_t T = ctx, B = std::max<int64_t>(1, recipe.finetune.batchSize), N = B * T;
+        const uint64_t activations = uint64_t(2 * c.layers * (N * (8 * c.dim + 3 * c.ffn) + B * c.heads * T * T) + 3 * N * c.vocab);
+        checkMemoryBudget(liveTensorBytes() + (uint64_t(params) * 6 + activations) * 4,
+                          "fine-tuning '" + model.path() + "' (six float32 copies of its " + std::to_string(params) +
+                          " parameters and the activations of " + std::to_string(B) + " windows of " + std::to_string(T) +
+                          " tokens, beside the loaded model; fewer windows per step (finetune.batch_size) or a shorter "
+                          "context need less)");
         base.emplace(Gpt::fromModel(model));
     }
     std::map<std::string, Storage> storage; // every compressed matrix's

@@ -95,7 +95,7 @@ struct LmCompressResult {
 // Throws cw::Error naming the first layer override that is no tensor of the model, a method that does not apply
 // to the tensor (gptq, awq, wanda or sparsegpt on the embedding or output head; anything on a vector), a format
 // whose blocks do not divide the rows, a method or fine-tuning that needs calibration text when none is given,
-// fine-tuning of an architecture other than gpt2, or distillation of features.
+// or distillation of features.
 void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool haveCalibration);
 
 // The model must be loaded; its weights are replaced (load the checkpoint again to undo). Progress per matrix

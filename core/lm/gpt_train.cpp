@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <regex>
 
 #include "core/base/error.h"
 #include "core/base/parallel.h"
@@ -275,6 +276,19 @@ namespace {
 
 std::string blk(int64_t l, const char *role) { return "blk." + std::to_string(l) + "." + role; }
 
+constexpr int64_t kUnboundedContext = int64_t(1) << 30; // a llama-family checkpoint that names no context
+
+// The llama family's optional biases (besides qwen2's Q / K / V ones) that llama.cpp and the runner add when a
+// checkpoint has them: "blk.N.attn_output.bias" and "blk.N.ffn_down.bias" ([dim]), "blk.N.ffn_up.bias" ([ffn]).
+bool optionalLlamaBias(const std::string &name, const GptShape &s, const Shape &shape)
+{
+    static const std::regex re(R"(blk\.\d+\.(attn_output|ffn_up|ffn_down)\.bias)");
+    std::smatch m;
+    if (s.arch != Arch::Llama || !std::regex_match(name, m, re))
+        return false;
+    return shape == Shape{m[1] == "ffn_up" ? s.ffn : s.dim};
+}
+
 // How a parameter starts: N(0, stddev) (stddev > 0), all ones (norm weights) or zeros (biases).
 struct ParameterSpec {
     std::string name;
@@ -371,7 +385,7 @@ Gpt Gpt::fromModel(const LanguageModel &model)
     s.normEps = float(c.normEps);
     if (c.arch == Arch::Llama) {
         if (s.ctx <= 0) // rotary positions: no learned limit
-            s.ctx = int64_t(1) << 30;
+            s.ctx = kUnboundedContext;
         s.kvHeads = c.kvHeads;
         s.ropeHalves = c.ropeHalves;
         s.ropeTheta = c.ropeTheta;
@@ -384,9 +398,11 @@ Gpt Gpt::fromModel(const LanguageModel &model)
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
         const std::string role = model.llamaName(e.name);
         const Tensor *w = model.loadedWeight(e.name);
-        if (!w || (!shapes.count(role) && role != "output.weight"))
+        if (!w)
             continue;
-        if (role != "output.weight" && w->shape() != shapes.at(role))
+        if (!shapes.count(role) && role != "output.weight" && !optionalLlamaBias(role, s, w->shape()))
+            throw Error("tensor '" + e.name + "' (" + role + "): training does not cover it");
+        if (shapes.count(role) && w->shape() != shapes.at(role))
             throw Error("tensor '" + e.name + "' is " + shapeToString(w->shape()) + ", training needs " +
                         shapeToString(shapes.at(role)));
         g.m_params[role] = w->clone();
@@ -507,7 +523,8 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
         if (llama) { // fc: the gate
             a.up.resize(size_t(N * F));
             gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_gate.weight")), nullptr, a.fc.data(), N, D, F);
-            gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_up.weight")), nullptr, a.up.data(), N, D, F);
+            gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_up.weight")), optionalP(blk(l, "ffn_up.bias")), a.up.data(),
+                               N, D, F);
             gpt::swigluForward(a.fc.data(), a.up.data(), a.fcAct.data(), N * F);
         } else {
             gpt::linearForward(a.ln2.data(), P(blk(l, "ffn_up.weight")), P(blk(l, "ffn_up.bias")), a.fc.data(), N, D, F);
@@ -558,7 +575,7 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
             gpt::linearBackward(dfc.data(), a.ln2.data(), P(blk(l, "ffn_gate.weight")), dln.data(),
                                 G(blk(l, "ffn_gate.weight")), nullptr, N, D, F);
             gpt::linearBackward(dup.data(), a.ln2.data(), P(blk(l, "ffn_up.weight")), dln.data(),
-                                G(blk(l, "ffn_up.weight")), nullptr, N, D, F);
+                                G(blk(l, "ffn_up.weight")), optionalG(blk(l, "ffn_up.bias")), N, D, F);
         } else {
             gpt::geluBackward(dfcAct.data(), a.fc.data(), dfc.data(), N * F);
             gpt::linearBackward(dfc.data(), a.ln2.data(), P(blk(l, "ffn_up.weight")), dln.data(),
@@ -614,12 +631,13 @@ void Gpt::save(const std::string &path, const std::vector<gguf::WriteValue> &met
     const std::string arch = s.arch == Arch::Gpt2 ? "gpt2" : s.ropeHalves ? "qwen2" : "llama", a = arch + ".";
     std::vector<gguf::WriteValue> kv{
         {"general.architecture", gguf::makeString(arch)},
-        {a + "context_length", gguf::makeUInt32(uint32_t(std::min<int64_t>(s.ctx, UINT32_MAX)))},
         {a + "embedding_length", gguf::makeUInt32(uint32_t(s.dim))},
         {a + "feed_forward_length", gguf::makeUInt32(uint32_t(s.ffn))},
         {a + "block_count", gguf::makeUInt32(uint32_t(s.layers))},
         {a + "attention.head_count", gguf::makeUInt32(uint32_t(s.heads))},
     };
+    if (s.ctx < kUnboundedContext)
+        kv.push_back({a + "context_length", gguf::makeUInt32(uint32_t(s.ctx))});
     if (s.arch == Arch::Gpt2) {
         kv.push_back({a + "attention.layer_norm_epsilon", gguf::makeFloat32(s.normEps)});
     } else {

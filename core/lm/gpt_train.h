@@ -80,9 +80,10 @@ public:
     // GPT-2's initialisation: weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 * layers)), biases 0,
     // norms 1; seeded.
     Gpt(const GptShape &shape, uint64_t seed);
-    // The model a loaded LanguageModel runs (a copy of its float32 weights, an untied output head and qwen2's
-    // Q / K / V biases included): the student and the teacher of fine-tuning a compressed checkpoint
-    // (core/lm/compress.h). Its context is the checkpoint's (a llama-family model without one: unbounded).
+    // The model a loaded LanguageModel runs (a copy of its float32 weights, an untied output head and the llama
+    // family's optional biases included): the student and the teacher of fine-tuning a compressed checkpoint
+    // (core/lm/compress.h). Its context is the checkpoint's (a llama-family model without one: unbounded, and
+    // save() then writes none). cw::Error naming a weight the runner uses that training does not cover.
     static Gpt fromModel(const LanguageModel &model);
     const GptShape &shape() const { return m_shape; }
     std::map<std::string, Tensor> &parameters() { return m_params; }

@@ -5,7 +5,7 @@
 // The form: pruning (none, magnitude, 2:4 magnitude, Wanda, SparseGPT; a ratio, or N:M), quantization (none, round to
 // nearest, GPTQ, AWQ; bits, scale per row / group of 32, 64, 128 / tensor, symmetric), the storage format (one of
 // llama.cpp's, or none), importance-weighted formats, fine-tuning on the calibration text (windows, passes, batch,
-// learning rate; with the base model as teacher: temperature and α — gpt2 models), the calibration text (LmTextCombo,
+// learning rate; with the base model as teacher: temperature and α), the calibration text (LmTextCombo,
 // the Brown corpus's training split by default; off for recipes that need none) with the tokens calibration reads,
 // and the evaluation text with its chunk limit. Load / Save read
 // and write recipe JSON (cw::loadRecipe / cw::saveRecipe). The per-tensor table (LmRecipeTableModel) shows each
