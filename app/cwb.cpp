@@ -3447,9 +3447,9 @@ void declareTrainLm(CLI::App *cmd, TrainLmArgs &a)
     cmd->add_flag("--f16", a.f16, "store the matrices as float16");
     addThreads(cmd, a.train.threads);
     addJson(cmd, a.json);
-    cmd->footer("Learns a byte-level BPE vocabulary on the corpus's training split, trains a GPT-2-style (or llama-style)\n"
-                "model on it (Adam, warm-up then cosine decay), measures its held-out perplexity as `cwb perplexity --text\n"
-                "brown:heldout --ctx CTX` does, and writes a GGUF file that llama.cpp loads too.");
+    cmd->footer("Learns a byte-level BPE vocabulary on the corpus's training split, trains a GPT-2-style (or\n"
+                "llama-style) model on it (Adam, warm-up then cosine decay), measures its held-out perplexity as\n"
+                "`cwb perplexity --text brown:heldout --ctx CTX` does, and writes a GGUF file that llama.cpp loads too.");
 }
 
 int cmdTrainLm(const TrainLmArgs &args)

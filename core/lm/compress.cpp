@@ -460,7 +460,8 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
         // and window, for the student and the teacher, and three [tokens, vocab] logits.
         const int64_t params = model.config().parameters;
         const int64_t T = ctx, B = std::max<int64_t>(1, recipe.finetune.batchSize), N = B * T;
-        const uint64_t activations = uint64_t(2 * c.layers * (N * (8 * c.dim + 3 * c.ffn) + B * c.heads * T * T) + 3 * N * c.vocab);
+        const uint64_t activations =
+            uint64_t(2 * c.layers * (N * (8 * c.dim + 3 * c.ffn) + B * c.heads * T * T) + 3 * N * c.vocab);
         checkMemoryBudget(liveTensorBytes() + (uint64_t(params) * 6 + activations) * 4,
                           "fine-tuning '" + model.path() + "' (six float32 copies of its " + std::to_string(params) +
                           " parameters and the activations of " + std::to_string(B) + " windows of " + std::to_string(T) +
