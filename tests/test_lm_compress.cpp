@@ -23,6 +23,7 @@
 #include "core/lm/perplexity.h"
 #include "core/lm/sensitivity.h"
 #include "core/quant/ggml_blocks.h"
+#include "core/train/distill.h"
 #include "tests/lmtestutil.h"
 #include "tests/testutil.h"
 
@@ -832,28 +833,13 @@ void TestLmCompress::finetunesTheLlamaFamily()
     reopened->load();
     QCOMPARE(cw::lm::perplexity(reopened, text, po).perplexity, after);
 
-    // Mean KL(base || variant) of the next-token distributions over the text, by the runner.
+    // Mean KL(base || variant) of the next-token distributions over the text, by the runner (the soft part of the
+    // distillation loss at T = 1, alpha = 1).
     auto base = open();
     auto klToBase = [&](const std::shared_ptr<cw::lm::LanguageModel> &variant) {
         const std::vector<int32_t> window(text.begin(), text.begin() + 32);
         cw::lm::Context cb(base, 32, 1), cv(variant, 32, 1);
-        const cw::Tensor p = cb.eval(window), q = cv.eval(window);
-        const int64_t V = p.shape()[1];
-        double kl = 0;
-        for (int64_t t = 0; t < 32; ++t) {
-            const float *a = p.data<float>() + t * V, *b = q.data<float>() + t * V;
-            const double ma = *std::max_element(a, a + V), mb = *std::max_element(b, b + V);
-            double za = 0, zb = 0;
-            for (int64_t v = 0; v < V; ++v) {
-                za += std::exp(a[v] - ma);
-                zb += std::exp(b[v] - mb);
-            }
-            for (int64_t v = 0; v < V; ++v) {
-                const double lpa = a[v] - ma - std::log(za), lpb = b[v] - mb - std::log(zb);
-                kl += std::exp(lpa) * (lpa - lpb);
-            }
-        }
-        return kl / 32;
+        return cw::distillationLoss(cv.eval(window), cb.eval(window), nullptr, 1.f, 1.f);
     };
     const std::string twoBit = R"("quantize": {"weights": {"bits": 2, "granularity": "group", "group_size": 32, "symmetric": false}})";
     auto low = open(), distilled = open();
