@@ -8,8 +8,10 @@
 #include <cstring>
 #include <random>
 
+#include "core/runtime/blocked.h"
 #include "core/runtime/fusion.h"
 #include "core/runtime/onednn.h"
+#include "core/runtime/ops.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "tests/testutil.h"
@@ -163,6 +165,12 @@ private slots:
     void subgraphsReadOuterConstants();
     void runOnceSkipsWinograd();
     void oneImageOnTwoThreads();
+    void blockedLayoutRoundTrip();
+    void blockedConvolution();
+    void blockedPooling_data();
+    void blockedPooling();
+    void blockedChainsEqualUnfused_data();
+    void blockedChainsEqualUnfused();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -359,6 +367,169 @@ void TestFusion::runOnceSkipsWinograd()
     const Tensor a = Session(m, once).run(x), b = Session(m).run(x);
     const QString diff = compareTensors(a, b, 2e-6, maxAbs(b));
     QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+// Activations kept in oneDNN's channel-blocked layout between layers (runtime/blocked.h).
+void TestFusion::blockedLayoutRoundTrip()
+{
+    const Tensor x = randomTensor({2, 32, 5, 3}, 9);
+    for (int64_t block : {8, 16}) {
+        const Tensor b = blocked::toBlocked(x, block);
+        QCOMPARE(b.shape(), Shape({2, 32 / block, 5, 3, block}));
+        // Channel c of pixel (h, w) sits at lane c % block of group c / block.
+        QCOMPARE(b.f32()[((1 * (32 / block) + 17 / block) * 15 + 2 * 3 + 1) * block + 17 % block],
+                 x.f32()[((1 * 32 + 17) * 5 + 2) * 3 + 1]);
+        QCOMPARE(blocked::plainShape(b), x.shape());
+        QCOMPARE(compareTensors(blocked::toPlain(b), x, 0), QString());
+    }
+}
+
+// oneDNN writes the blocked layout it computes in when asked, and reads one: the values are those of the plain
+// convolution, permuted.
+void TestFusion::blockedConvolution()
+{
+    for (const Geometry &geo : {Geometry{{3, 16, 9, 7}, {24, 16, 3, 3}}, Geometry{{3, 1, 12, 10}, {16, 1, 3, 3}}}) {
+        const Model m = convChain(geo, {});
+        const ConvGeometry g = convGeometry(m.graph.nodes[0], geo.x, geo.w);
+        const Tensor x = randomTensor(geo.x, 4), &w = m.graph.initializers.at("w"), &b = m.graph.initializers.at("b");
+        for (int threads : {1, 2}) {
+            Tensor plain, out;
+            QVERIFY(onednn::convForward(g, x, 0, w, true, b.f32(), {}, plain, threads));
+            QCOMPARE(plain.shape(), Shape({3, geo.w[0], g.outH, g.outW}));
+            QVERIFY(onednn::convForward(g, x, 0, w, true, b.f32(), {}, out, threads, true, true));
+            if (out.rank() != 5)
+                QSKIP("oneDNN computes this convolution in the plain layout on this machine");
+            QCOMPARE(compareTensors(blocked::toPlain(out), plain, 0), QString());
+            if (geo.x[1] % out.dim(4) == 0) { // a blocked input gives the plain input's result
+                Tensor fromBlocked;
+                QVERIFY(onednn::convForward(g, blocked::toBlocked(x, out.dim(4)), out.dim(4), w, true, b.f32(), {},
+                                            fromBlocked, threads));
+                QCOMPARE(compareTensors(fromBlocked, plain, 0), QString());
+            }
+        }
+    }
+}
+
+void TestFusion::blockedPooling_data()
+{
+    QTest::addColumn<QString>("op");
+    QTest::addColumn<QList<int>>("kernel"); // kH, kW, strides, pads (4), dilations, ceil_mode, count_include_pad
+    QTest::addRow("MaxPool 2x2/2") << "MaxPool" << QList<int>{2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0};
+    QTest::addRow("MaxPool 3x3/2 padded, ceil") << "MaxPool" << QList<int>{3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 1, 0};
+    QTest::addRow("MaxPool 1x3 dilated") << "MaxPool" << QList<int>{1, 3, 1, 1, 0, 1, 0, 1, 1, 2, 0, 0};
+    QTest::addRow("AveragePool 3x3/2 padded") << "AveragePool" << QList<int>{3, 3, 2, 2, 1, 1, 1, 0, 1, 1, 0, 0};
+    QTest::addRow("AveragePool counting pads, ceil") << "AveragePool" << QList<int>{3, 2, 2, 2, 1, 1, 0, 1, 1, 1, 1, 1};
+    QTest::addRow("GlobalAveragePool") << "GlobalAveragePool" << QList<int>{};
+    QTest::addRow("GlobalMaxPool") << "GlobalMaxPool" << QList<int>{};
+}
+
+// A pooling of a blocked activation gives the plain pooling's values exactly.
+void TestFusion::blockedPooling()
+{
+    QFETCH(QString, op);
+    QFETCH(QList<int>, kernel);
+    Node plain = node("pool", op.toStdString(), {"x"}, {"y"});
+    if (!kernel.isEmpty()) {
+        plain.attrs["kernel_shape"] = Attribute::makeInts({kernel[0], kernel[1]});
+        plain.attrs["strides"] = Attribute::makeInts({kernel[2], kernel[3]});
+        plain.attrs["pads"] = Attribute::makeInts({kernel[4], kernel[5], kernel[6], kernel[7]});
+        plain.attrs["dilations"] = Attribute::makeInts({kernel[8], kernel[9]});
+        plain.attrs["ceil_mode"] = Attribute::makeInt(kernel[10]);
+        plain.attrs["count_include_pad"] = Attribute::makeInt(kernel[11]);
+    }
+    Node marked = plain;
+    marked.attrs[blocked::kInputs] = Attribute::makeInts({0});
+    const Tensor x = randomTensor({3, 32, 11, 9}, 8);
+    OpContext reference{plain, {&x}, {}, 2};
+    runNode(plain, reference, Model());
+    for (bool leave : {false, true}) {
+        marked.attrs[blocked::kOutput] = Attribute::makeInt(leave);
+        for (int64_t block : {8, 16}) {
+            const Tensor xb = blocked::toBlocked(x, block);
+            OpContext ctx{marked, {&xb}, {}, 2};
+            runNode(marked, ctx, Model());
+            const Tensor &y = ctx.outputs[0];
+            const bool isBlocked = leave && !op.startsWith("Global");
+            QCOMPARE(y.rank(), isBlocked ? 5 : 4);
+            QCOMPARE(compareTensors(isBlocked ? blocked::toPlain(y) : y, reference.outputs[0], 0), QString());
+        }
+    }
+}
+
+void TestFusion::blockedChainsEqualUnfused_data()
+{
+    QTest::addColumn<int>("inChannels");
+    QTest::addColumn<QString>("tail");
+    QTest::addColumn<int>("threads");
+    for (int threads : {1, 2})
+        for (const char *tail : {"GlobalAveragePool", "AveragePool", "Flatten", "MixedAdd", "Output"}) {
+            QTest::addRow("16 channels, %s, %d threads", tail, threads) << 16 << QString(tail) << threads;
+            QTest::addRow("1 channel, %s, %d threads", tail, threads) << 1 << QString(tail) << threads;
+        }
+}
+
+// x → Conv+Relu → MaxPool → Conv → Add(·, the pool) → Relu → tail: every value up to the tail stays blocked; the
+// tail reads it (a global pooling, a pooling, Flatten, an Add with a plain value) or makes it a graph output.
+void TestFusion::blockedChainsEqualUnfused()
+{
+    QFETCH(int, inChannels);
+    QFETCH(QString, tail);
+    QFETCH(int, threads);
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, inChannels, 12, 12}, true, {"batch"}});
+    g.inputs.push_back({"z", DType::Float32, {-1, 24, 6, 6}, true, {"batch"}});
+    g.initializers["w1"] = randomTensor({24, int64_t(inChannels), 3, 3}, 2);
+    g.initializers["b1"] = randomTensor({24}, 3);
+    g.initializers["w2"] = randomTensor({24, 24, 3, 3}, 4, -0.3f, 0.3f);
+    Node conv1 = node("conv1", "Conv", {"x", "w1", "b1"}, {"c1"});
+    conv1.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    Node pool = node("pool", "MaxPool", {"r1"}, {"p"});
+    pool.attrs["kernel_shape"] = Attribute::makeInts({2, 2});
+    pool.attrs["strides"] = Attribute::makeInts({2, 2});
+    Node conv2 = node("conv2", "Conv", {"p", "w2"}, {"c2"});
+    conv2.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    g.nodes = {conv1, node("relu1", "Relu", {"c1"}, {"r1"}), pool, conv2, node("add", "Add", {"c2", "p"}, {"s"}),
+               node("relu2", "Relu", {"s"}, {"r2"})};
+    std::string out = "r2";
+    if (tail == "GlobalAveragePool") {
+        g.nodes.push_back(node("gap", "GlobalAveragePool", {"r2"}, {"y"}));
+    } else if (tail == "AveragePool") {
+        Node avg = node("avg", "AveragePool", {"r2"}, {"y"});
+        avg.attrs["kernel_shape"] = Attribute::makeInts({3, 3});
+        avg.attrs["pads"] = Attribute::makeInts({1, 0, 1, 1});
+        avg.attrs["strides"] = Attribute::makeInts({2, 2});
+        g.nodes.push_back(avg);
+    } else if (tail == "Flatten") {
+        g.nodes.push_back(node("flatten", "Flatten", {"r2"}, {"y"}));
+    } else if (tail == "MixedAdd") {
+        g.nodes.push_back(node("mixed", "Add", {"z", "r2"}, {"y"}));
+    }
+    if (tail != "Output")
+        out = "y";
+    g.outputs.push_back({out, DType::Float32, {}, false});
+    inferShapes(m);
+    SessionOptions options;
+    options.threads = threads;
+    const Session fused(m, options), plain(m, unfusedOptions());
+    int marked = 0;
+    for (const Node &n : fused.executedGraph().nodes)
+        marked += blocked::mayLeave(n);
+    // conv1 (its Relu fused), the pool, conv2 and the Add; the last Relu when its reader computes on blocked values.
+    const bool tailReads = tail == "GlobalAveragePool" || tail == "AveragePool" || tail == "MixedAdd";
+    QCOMPARE(marked, 4 + tailReads);
+    const std::map<std::string, Tensor> feeds{{"x", randomTensor({5, int64_t(inChannels), 12, 12}, 1, -2.f, 2.f)},
+                                              {"z", randomTensor({5, 24, 6, 6}, 6)}};
+    const QString diff = compareTensors(fused.run(feeds).at(out), plain.run(feeds).at(out), 2e-6);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+    // Values kept blocked leave plain when asked for by name.
+    for (const std::string name : {"r1", "p", "c2", "s"}) {
+        const Tensor a = fused.run(feeds, {name}).at(name), b = plain.run(feeds, {name}).at(name);
+        QCOMPARE(a.shape(), b.shape());
+        const QString d = compareTensors(a, b, 2e-6);
+        QVERIFY2(d.isEmpty(), qPrintable(d));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

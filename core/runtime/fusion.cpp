@@ -1,10 +1,12 @@
 #include "core/runtime/fusion.h"
 
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <unordered_map>
 
 #include "core/graph/transform.h"
+#include "core/runtime/blocked.h"
 
 namespace cw {
 
@@ -205,6 +207,13 @@ Model fuseForInference(const Model &model, int *fused)
         if (!gone[i])
             nodes.push_back(std::move(g.nodes[i]));
     g.nodes = std::move(nodes);
+    // CW_BLOCKED=0 in the environment keeps every activation plain (for measurements, docs/performance.md).
+    static const bool blockedOff = [] {
+        const char *v = std::getenv("CW_BLOCKED");
+        return v && std::string(v) == "0";
+    }();
+    if (!blockedOff)
+        removed += blocked::markBlockedValues(g);
     if (fused)
         *fused = removed;
     return m;

@@ -9,6 +9,8 @@
 //     convolution paths apply it to each output plane while it is in cache. After a float16 / bfloat16 Conv
 //     only the clips fuse (Relu, Clip, Max / Min with bounds the type holds): they commute with the rounding
 //     of the Conv's output, so the fused node's single rounding gives the graph's values exactly.
+//   - the activations between oneDNN convolutions, poolings and element-wise operators stay in oneDNN's
+//     channel-blocked layout where every reader of a value can take it so (runtime/blocked.h marks them).
 // A value is fused away only when its one consumer is the next step of the chain and it is not a graph output,
 // so every value a caller can name in the fused graph has the same meaning as in the original. The Session keeps
 // the original graph for the callers that read the values in between (runAll, or outputs and feeds named by an
@@ -87,8 +89,8 @@ std::vector<Activation> fusedActivations(const Node &node);
 // y[i] = a_k(...a_1(y[i])) for i < n, with the formulas of the standalone kernels (ops/activation.cpp).
 void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n);
 
-// The model with the fusions above applied (the input is not changed); `fused` receives the number of nodes
-// removed. The graph must be sorted topologically.
+// The model with the fusions above applied (the input is not changed); `fused` receives the number of changes
+// (nodes removed, values kept blocked). The graph must be sorted topologically.
 Model fuseForInference(const Model &model, int *fused = nullptr);
 
 } // namespace cw

@@ -30,6 +30,7 @@ struct ConvGeometry {
     bool oneD = false;
     int64_t colRows() const { return inChannels / group * kH * kW; } // im2col rows per group
     int64_t colCols() const { return outH * outW; }
+    Shape outputShape() const { return oneD ? Shape{batch, outChannels, outW} : Shape{batch, outChannels, outH, outW}; }
     bool isPointwise() const
     {
         return kH == 1 && kW == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 &&

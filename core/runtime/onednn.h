@@ -1,8 +1,9 @@
 // oneDNN back end for the forward kernels (not a public header).
 //
 // Conv runs on oneDNN's JIT convolutions (AVX2 / AVX-512 picked at run time), which are several times
-// faster than im2col + Eigen gemm on the channel counts of small CNNs. Activations stay in the engine's
-// plain NCHW layout at the kernel boundary (reordered to channel-blocked inside the call where that pays);
+// faster than im2col + Eigen gemm on the channel counts of small CNNs. Activations cross the kernel boundary
+// in the engine's plain NCHW layout (reordered to channel-blocked inside the call where that pays) or, between
+// layers that all compute on it, in oneDNN's channel-blocked layout (runtime/blocked.h);
 // oneDNN picks its own blocked layout for the weights, and the packed weights are cached together with the
 // values they came from, so an unchanged weight is packed once. Primitives are cached by geometry and
 // thread count in a small mutex-protected cache: a Session can run from several threads at once and oneDNN
@@ -40,14 +41,17 @@ struct Slices {
 };
 Slices sliceRows(int64_t n, int threads);
 
-// y [N, M, H', W'] = activations(conv(x, w) + bias) for the geometry g (x, w and y plain NCHW / OIHW, bias [M]
-// or null; the activations as oneDNN post-ops). `constantWeights`: w is not written in place while it lives (a
-// Session's), so its packed form is found again by buffer and fingerprint rather than by comparing every byte.
-// `winograd`: Winograd may be chosen (3x3 stride-1 layers; faster from the second call on, but its transformed
-// weights take about four times the weight's memory and transforming them makes the first call slower).
-// Returns false, leaving y untouched, when oneDNN does not take this convolution (the caller falls back).
-bool convForward(const ConvGeometry &g, const Tensor &x, const Tensor &w, bool constantWeights, const float *bias,
-                 const std::vector<Activation> &activations, float *y, int threads, bool winograd = true);
+// y [N, M, H', W'] = activations(conv(x, w) + bias) for the geometry g (w OIHW, bias [M] or null; the
+// activations as oneDNN post-ops). x is plain NCHW (srcBlock 0) or a blocked activation of srcBlock channels
+// (runtime/blocked.h); y is made here, plain, or with `blockedDst` in the blocked layout the convolution computes
+// in when it computes in one (y is then [N, M / b, H', W', b]). `constantWeights`: w is not written in place while
+// it lives (a Session's), so its packed form is found again by buffer and fingerprint rather than by comparing
+// every byte. `winograd`: Winograd may be chosen (3x3 stride-1 layers; faster from the second call on, but its
+// transformed weights take about four times the weight's memory and transforming them makes the first call
+// slower). Returns false when oneDNN does not take this convolution (the caller falls back).
+bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const Tensor &w, bool constantWeights,
+                 const float *bias, const std::vector<Activation> &activations, Tensor &y, int threads,
+                 bool winograd = true, bool blockedDst = false);
 
 // The implementation oneDNN runs a convolution of geometry g with (no bias, no activations, one thread), as its
 // name ("jit:avx512_core", "jit_wino_4x3:avx512_core", ...); "" when oneDNN does not take it.

@@ -9,6 +9,7 @@
 
 #include "core/base/error.h"
 #include "core/base/parallel.h"
+#include "core/runtime/blocked.h"
 #include "core/runtime/fusion.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/ops.h"
@@ -144,6 +145,15 @@ Session::Session(Model model, SessionOptions options)
         }
     }
     const Graph &g = executed().graph;
+    // Activations kept blocked between layers (runtime/blocked.h): the element-wise readers, whose inputs are
+    // made consistent before their kernel runs, and the values that leave the Session plain when asked for.
+    m_blockedReader.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &n = g.nodes[i];
+        m_blockedReader[i] = n.hasAttr(blocked::kInputs) && blocked::computesElementwise(n);
+        if (blocked::mayLeave(n))
+            m_blockedValues.insert(n.outputs[0]);
+    }
     // Control flow: a Session per subgraph, whose graph inputs are the subgraph's own followed by the values
     // it reads from this graph.
     m_implicit.resize(g.nodes.size());
@@ -205,6 +215,9 @@ Session::Session(Model model, SessionOptions options)
             else
                 ctx.inputs.push_back(&m_foldedValues.at(in));
         }
+        std::vector<Tensor> plainCopies;
+        if (m_blockedReader[i])
+            blocked::prepareElementwise(n, ctx.inputs, plainCopies);
         runNode(n, ctx, executed());
         for (size_t o = 0; o < n.outputs.size(); ++o)
             if (!n.outputs[o].empty())
@@ -378,6 +391,9 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             for (const std::string &in : m_implicit[i])
                 ctx.outerValues[in] = lookup(in);
         }
+        std::vector<Tensor> plainCopies;
+        if (m_blockedReader[i])
+            blocked::prepareElementwise(node, ctx.inputs, plainCopies);
         runNode(node, ctx, executed());
         for (size_t o = 0; o < node.outputs.size(); ++o)
             if (!node.outputs[o].empty()) {
@@ -393,12 +409,16 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
                     }
     }
 
+    // A value kept blocked between layers leaves plain.
+    const auto plain = [&](const std::string &name, const Tensor &t) {
+        return t.rank() == 5 && m_blockedValues.count(name) ? blocked::toPlain(t) : t;
+    };
     std::map<std::string, Tensor> result;
     if (keepAll) {
         for (auto &[name, t] : values)
-            result[name] = std::move(t);
+            result[name] = plain(name, t);
         for (const auto &[name, t] : m_foldedValues)
-            result.emplace(name, t); // a feed that overrides a folded value wins
+            result.emplace(name, plain(name, t)); // a feed that overrides a folded value wins
         for (const auto &[name, t] : g.initializers)
             result[name] = t;
         return result;
@@ -406,12 +426,12 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     for (const std::string &name : wanted) {
         auto it = values.find(name);
         if (it != values.end()) {
-            result[name] = it->second;
+            result[name] = plain(name, it->second);
             continue;
         }
         auto folded = m_foldedValues.find(name);
         if (folded != m_foldedValues.end()) {
-            result[name] = folded->second;
+            result[name] = plain(name, folded->second);
             continue;
         }
         auto init = g.initializers.find(name);

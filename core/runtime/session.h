@@ -108,6 +108,9 @@ private:
     std::map<std::string, Tensor> m_foldedValues; // outputs of the folded nodes
     // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
     std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
+    // Per node: an element-wise reader of blocked activations (runtime/blocked.h); the values that may be blocked.
+    std::vector<char> m_blockedReader;
+    std::set<std::string> m_blockedValues;
     // Per node: the values its subgraphs read from this graph, and a Session per subgraph attribute.
     std::vector<std::vector<std::string>> m_implicit;
     std::vector<std::map<std::string, std::shared_ptr<const Session>>> m_subgraphs;

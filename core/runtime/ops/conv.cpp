@@ -22,6 +22,7 @@
 #include <cmath>
 
 #include "core/base/error.h"
+#include "core/runtime/blocked.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/onednn.h"
 #include "core/runtime/ops/common.h"
@@ -31,11 +32,6 @@ namespace cw {
 namespace {
 
 using namespace ops;
-
-Shape spatialShape(const ConvGeometry &g, int64_t batch, int64_t channels)
-{
-    return g.oneD ? Shape{batch, channels, g.outW} : Shape{batch, channels, g.outH, g.outW};
-}
 
 const float *biasInput(const OpContext &ctx, int64_t channels)
 {
@@ -58,13 +54,14 @@ void checkKernelShape(const OpContext &ctx, const Tensor &w)
                  shapeToString(w.shape()));
 }
 
-ConvGeometry geometry(const OpContext &ctx, const Tensor &x, const Tensor &w)
+// xShape: x's shape, or the plain one of a blocked activation (runtime/blocked.h).
+ConvGeometry geometry(const OpContext &ctx, const Tensor &x, const Tensor &w, const Shape &xShape)
 {
     requireFloat(ctx, x, "X");
     requireFloat(ctx, w, "W");
     checkKernelShape(ctx, w);
     try {
-        return convGeometry(ctx.node, x.shape(), w.shape());
+        return convGeometry(ctx.node, xShape, w.shape());
     } catch (const Error &e) {
         ctx.fail(e.what());
     }
@@ -102,23 +99,42 @@ void depthwisePlane(const float *in, const float *w, float bias, const ConvGeome
 
 void convOp(OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
+    const Tensor &input = ctx.input(0);
     const Tensor &w = ctx.input(1);
-    const ConvGeometry g = geometry(ctx, x, w);
+    // Input 0 may arrive in oneDNN's channel-blocked layout, and the output may leave in it (runtime/blocked.h):
+    // only the oneDNN path computes on it.
+    const int64_t srcBlock = blocked::arrived(ctx.node, 0, input) ? input.dim(4) : 0;
+    const ConvGeometry g = geometry(ctx, input, w, srcBlock ? blocked::plainShape(input) : input.shape());
     const float *bias = biasInput(ctx, g.outChannels);
     // Activations fused into this node at session creation (runtime/fusion.h): post-ops on oneDNN, applied per
     // image or plane while it is in cache on the other paths.
     const std::vector<Activation> activations = fusedActivations(ctx.node);
-    Tensor out = Tensor::uninitialized(DType::Float32, spatialShape(g, g.batch, g.outChannels));
     const int64_t N = g.batch, C = g.inChannels, M = g.outChannels, G = g.group;
     const int64_t Cg = C / G, Mg = M / G, K = g.colRows(), P = g.colCols(), inPlane = g.inH * g.inW;
+    const int threads = std::max(1, ctx.threads);
+    // A pruned constant weight runs on its CSR form (ops/sparse.h). Few output positions per image (a frame-wise
+    // STFT, the last layers of a 1-D encoder): a gemm per image would be a few columns wide (oneDNN's gemm-based
+    // convolution does that), so the whole batch's columns go into one matrix and one gemm.
+    constexpr int64_t kFewPositions = 16, kMaxBatchedColumns = int64_t(8) << 20;
+    const bool sparsePath = ctx.sparse && G == 1 && ctx.sparse->rows == M && ctx.sparse->cols == K;
+    const bool fewPositions = G == 1 && N > 1 && P <= kFewPositions && K * N * P <= kMaxBatchedColumns;
+    if (!sparsePath && !fewPositions && onednn::convPreferred(g, threads)) {
+        Tensor y;
+        if (onednn::convForward(g, input, srcBlock, w, ctx.constantInputs, bias, activations, y, threads,
+                                !ctx.runOnce, blocked::mayLeave(ctx.node))) {
+            ctx.outputs[0] = y;
+            return;
+        }
+    }
+
+    const Tensor x = srcBlock ? blocked::toPlain(input) : input;
+    Tensor out = Tensor::uninitialized(DType::Float32, g.outputShape());
     const float *px = x.f32();
     const float *pw = w.f32();
     float *py = out.f32();
-    const int threads = std::max(1, ctx.threads);
 
-    // A pruned constant weight runs on its CSR form (ops/sparse.h): im2col, then a sparse product per image.
-    if (ctx.sparse && G == 1 && ctx.sparse->rows == M && ctx.sparse->cols == K) {
+    // The pruned weight's sparse product per image, after im2col.
+    if (sparsePath) {
         const bool direct = g.isPointwise();
         parallelRanges(threads > 1 && N > 1 ? threads : 1, N, 1, [&](int64_t begin, int64_t end) {
             std::vector<float> col(direct ? 0 : size_t(K * P));
@@ -136,11 +152,8 @@ void convOp(OpContext &ctx)
         return;
     }
 
-    // Few output positions per image (a frame-wise STFT, the last layers of a 1-D encoder): a gemm per image
-    // would be a few columns wide (oneDNN's gemm-based convolution does that), so the whole batch's columns go
-    // into one matrix and one gemm, [M, K] · [K, N·P], whose result is then laid out image by image.
-    constexpr int64_t kFewPositions = 16, kMaxBatchedColumns = int64_t(8) << 20;
-    if (G == 1 && N > 1 && P <= kFewPositions && K * N * P <= kMaxBatchedColumns) {
+    // Few output positions: one gemm [M, K] · [K, N·P], whose result is then laid out image by image.
+    if (fewPositions) {
         const int64_t NP = N * P;
         std::vector<float> cols(size_t(K * NP)), y(size_t(M * NP));
         parallelRanges(threads, N, 1, [&](int64_t begin, int64_t end) {
@@ -162,12 +175,6 @@ void convOp(OpContext &ctx)
             }
             applyActivations(activations, dst, M * P);
         }
-        ctx.outputs[0] = out;
-        return;
-    }
-
-    if (onednn::convPreferred(g, threads) &&
-        onednn::convForward(g, x, w, ctx.constantInputs, bias, activations, py, threads, !ctx.runOnce)) {
         ctx.outputs[0] = out;
         return;
     }
@@ -227,9 +234,9 @@ void convTransposeOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
     const Tensor &w = ctx.input(1);
-    const ConvGeometry g = geometry(ctx, x, w);
+    const ConvGeometry g = geometry(ctx, x, w, x.shape());
     const float *bias = biasInput(ctx, g.outChannels);
-    Tensor out(DType::Float32, spatialShape(g, g.batch, g.outChannels));
+    Tensor out(DType::Float32, g.outputShape());
     const int64_t N = g.batch, C = g.inChannels, M = g.outChannels, G = g.group;
     const int64_t Cg = C / G, Mg = M / G, K = Mg * g.kH * g.kW, P = g.inH * g.inW, outPlane = g.outH * g.outW;
     // col2im scatters from the input grid into the output image: swap the roles of input and output sizes.

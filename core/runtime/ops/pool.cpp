@@ -16,7 +16,9 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
+#include "core/runtime/blocked.h"
 #include "core/runtime/ops/common.h"
 
 namespace cw {
@@ -31,20 +33,21 @@ struct PoolGeometry {
     bool oneD = false;
 };
 
-PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers = false)
+// shape: x's, or the plain one of a blocked activation (runtime/blocked.h).
+PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers, const Shape &shape)
 {
     if (!integers || (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8))
         requireFloat(ctx, x, "X");
-    if (x.rank() != 3 && x.rank() != 4)
-        ctx.fail("input must be [N, C, H, W] or [N, C, L], got " + shapeToString(x.shape()));
-    const size_t spatial = size_t(x.rank() - 2);
+    if (shape.size() != 3 && shape.size() != 4)
+        ctx.fail("input must be [N, C, H, W] or [N, C, L], got " + shapeToString(shape));
+    const size_t spatial = shape.size() - 2;
     PoolGeometry g;
     g.oneD = spatial == 1;
-    g.N = x.dim(0);
-    g.C = x.dim(1);
+    g.N = shape[0];
+    g.C = shape[1];
     const std::vector<int64_t> kernel = ctx.node.attrInts("kernel_shape");
     if (kernel.size() != spatial)
-        ctx.fail("kernel_shape must have " + str(int64_t(spatial)) + " values for input " + shapeToString(x.shape()));
+        ctx.fail("kernel_shape must have " + str(int64_t(spatial)) + " values for input " + shapeToString(shape));
     const std::vector<int64_t> strides = ctx.node.attrInts("strides", std::vector<int64_t>(spatial, 1));
     const std::vector<int64_t> dilations = ctx.node.attrInts("dilations", std::vector<int64_t>(spatial, 1));
     std::vector<int64_t> pads = ctx.node.attrInts("pads", std::vector<int64_t>(spatial * 2, 0));
@@ -62,7 +65,7 @@ PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers =
     const bool ceilMode = ctx.node.attrInt("ceil_mode", 0) != 0;
     std::vector<int64_t> out(spatial);
     for (size_t i = 0; i < spatial; ++i) {
-        const int64_t in = x.dim(int(i) + 2);
+        const int64_t in = shape[i + 2];
         const int64_t extent = dilations[i] * (kernel[i] - 1) + 1;
         int64_t &pb = pads[i], &pe = pads[i + spatial];
         if (autoPad == "VALID") {
@@ -82,7 +85,7 @@ PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers =
         out[i] = o;
     }
     if (g.oneD) {
-        g.inW = x.dim(2);
+        g.inW = shape[2];
         g.outW = out[0];
         g.kW = kernel[0];
         g.sW = strides[0];
@@ -90,8 +93,8 @@ PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers =
         g.padL = pads[0];
         g.padR = pads[1];
     } else {
-        g.inH = x.dim(2);
-        g.inW = x.dim(3);
+        g.inH = shape[2];
+        g.inW = shape[3];
         g.outH = out[0];
         g.outW = out[1];
         g.kH = kernel[0];
@@ -175,26 +178,20 @@ Shape pooledShape(const PoolGeometry &g)
     return g.oneD ? Shape{g.N, g.C, g.outW} : Shape{g.N, g.C, g.outH, g.outW};
 }
 
-template <bool Max, typename T = float> void poolOp(OpContext &ctx)
+// The values of 8 / 16 channels of a blocked activation's pixel (runtime/blocked.h), as one GCC vector: max,
+// sum and division apply lane by lane, as they do to a scalar. (Plain typedefs: GCC 12 drops the attribute of an
+// alias template whose size depends on its parameter.)
+typedef float Lanes8 __attribute__((vector_size(8 * sizeof(float))));
+typedef float Lanes16 __attribute__((vector_size(16 * sizeof(float))));
+
+// The general pool over `planes` planes of elements E, each L values of T side by side: element (h, w) of a plane
+// is at (h·inW + w)·L (E = T, L = 1: plain planes; E = Lanes8 / Lanes16: the planes of a blocked activation).
+template <bool Max, typename T, typename E = T>
+void poolPlanes(const T *src, const PoolGeometry &g, int64_t planes, bool includePad, T *dst, int threads)
 {
-    const Tensor &x = ctx.input(0);
-    if (Max && ctx.node.outputs.size() > 1 && !ctx.node.outputs[1].empty())
-        ctx.fail("the Indices output of MaxPool is not supported");
-    const PoolGeometry g = poolGeometry(ctx, x, Max);
-    const bool includePad = ctx.node.attrInt("count_include_pad", 0) != 0;
-    Tensor out = Tensor::uninitialized(dtypeOf<T>(), pooledShape(g));
-    const T *src = x.data<T>();
-    T *dst = out.data<T>();
-    const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
-    if (Max && isPlainMaxKx2(g)) {
-        const int threads = threadsFor(ctx, x.numel());
-        parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
-            for (int64_t p = pBegin; p < pEnd; ++p)
-                maxPlaneKx2(src + p * inPlane, g, dst + p * outPlane);
-        });
-        ctx.outputs[0] = out;
-        return;
-    }
+    constexpr int64_t L = sizeof(E) / sizeof(T);
+    static_assert(std::is_same_v<E, T> || L == 8 || L == 16);
+    const int64_t inPlane = g.inH * g.inW * L, outPlane = g.outH * g.outW * L;
     // Window bounds depend only on the output column, so compute them once.
     std::vector<int64_t> wLo(size_t(g.outW)), wHi(size_t(g.outW)), wPad(size_t(g.outW));
     for (int64_t ow = 0; ow < g.outW; ++ow) {
@@ -204,7 +201,6 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
         validTaps(ws, g.kW, g.dW, g.inW + g.padR, lo, hi);
         wPad[size_t(ow)] = hi; // taps before the end of the padded input (all start at or after -padL)
     }
-    const int threads = threadsFor(ctx, x.numel());
     parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
         for (int64_t p = pBegin; p < pEnd; ++p) {
             const T *in = src + p * inPlane;
@@ -217,26 +213,63 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
                 for (int64_t ow = 0; ow < g.outW; ++ow) {
                     const int64_t ws = ow * g.sW - g.padL;
                     const int64_t lo = wLo[size_t(ow)], hi = wHi[size_t(ow)];
-                    T acc = Max ? std::numeric_limits<T>::lowest() : T(0);
+                    E acc = E{} + (Max ? std::numeric_limits<T>::lowest() : T(0));
                     for (int64_t kh = hLo; kh < hHi; ++kh) {
-                        const T *row = in + (hs + kh * g.dH) * g.inW + ws;
+                        const T *row = in + ((hs + kh * g.dH) * g.inW + ws) * L;
                         for (int64_t kw = lo; kw < hi; ++kw) {
-                            const T v = row[kw * g.dW];
-                            if (Max)
-                                acc = std::max(acc, v);
+                            E v;
+                            std::memcpy(&v, row + kw * g.dW * L, sizeof v);
+                            if constexpr (Max)
+                                acc = acc < v ? v : acc;
                             else
                                 acc += v;
                         }
                     }
                     if constexpr (!Max) {
                         const int64_t count = includePad ? hPad * wPad[size_t(ow)] : (hHi - hLo) * (hi - lo);
-                        acc = count > 0 ? acc / float(count) : 0.f;
+                        acc = count > 0 ? acc / float(count) : E{};
                     }
-                    o[oh * g.outW + ow] = acc;
+                    std::memcpy(o + (oh * g.outW + ow) * L, &acc, sizeof acc);
                 }
             }
         }
     });
+}
+
+template <bool Max, typename T = float> void poolOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    if (Max && ctx.node.outputs.size() > 1 && !ctx.node.outputs[1].empty())
+        ctx.fail("the Indices output of MaxPool is not supported");
+    const bool includePad = ctx.node.attrInt("count_include_pad", 0) != 0;
+    const int threads = threadsFor(ctx, x.numel());
+    // A blocked activation is pooled as it is (the window's values of 8 or 16 channels at once) and leaves
+    // blocked, or plain when its readers need that.
+    if constexpr (std::is_same_v<T, float>) {
+        if (blocked::arrived(ctx.node, 0, x) && (x.dim(4) == 8 || x.dim(4) == 16)) {
+            const int64_t b = x.dim(4);
+            const PoolGeometry g = poolGeometry(ctx, x, Max, blocked::plainShape(x));
+            Tensor out = Tensor::uninitialized(DType::Float32, {g.N, g.C / b, g.outH, g.outW, b});
+            (b == 8 ? poolPlanes<Max, float, Lanes8> : poolPlanes<Max, float, Lanes16>)(
+                x.f32(), g, g.N * g.C / b, includePad, out.f32(), threads);
+            ctx.outputs[0] = blocked::mayLeave(ctx.node) ? out : blocked::toPlain(out);
+            return;
+        }
+    }
+    const Tensor plain = blocked::arrived(ctx.node, 0, x) ? blocked::toPlain(x) : x;
+    const PoolGeometry g = poolGeometry(ctx, plain, Max, plain.shape());
+    Tensor out = Tensor::uninitialized(dtypeOf<T>(), pooledShape(g));
+    const T *src = plain.data<T>();
+    T *dst = out.data<T>();
+    const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
+    if (Max && isPlainMaxKx2(g)) {
+        parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
+            for (int64_t p = pBegin; p < pEnd; ++p)
+                maxPlaneKx2(src + p * inPlane, g, dst + p * outPlane);
+        });
+    } else {
+        poolPlanes<Max, T>(src, g, planes, includePad, dst, threads);
+    }
     ctx.outputs[0] = out;
 }
 
@@ -251,31 +284,50 @@ void maxPoolOp(OpContext &ctx)
         poolOp<true, float>(ctx);
 }
 
+// Over each plane of L-value elements (as poolPlanes); the result of plane p's value l goes to dst[p·L + l],
+// which for a blocked activation is its plain [N, C] order.
+template <bool Max, int L> void globalPlanes(const float *src, int64_t planes, int64_t plane, float *dst, int threads)
+{
+    parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
+        for (int64_t p = pBegin; p < pEnd; ++p) {
+            const float *s = src + p * plane * L;
+            float acc[L];
+            for (int l = 0; l < L; ++l)
+                acc[l] = Max ? s[l] : 0.f;
+            for (int64_t i = 0; i < plane; ++i)
+                for (int l = 0; l < L; ++l)
+                    acc[l] = Max ? std::max(acc[l], s[i * L + l]) : acc[l] + s[i * L + l];
+            for (int l = 0; l < L; ++l)
+                dst[p * L + l] = Max ? acc[l] : acc[l] / float(plane);
+        }
+    });
+}
+
+// A blocked activation (runtime/blocked.h) is read as it is; the output is plain either way.
 template <bool Max> void globalPoolOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
     requireFloat(ctx, x, "X");
-    if (x.rank() < 3)
-        ctx.fail("input must be [N, C, ...], got " + shapeToString(x.shape()));
-    Shape outShape = x.shape();
+    const int64_t block = blocked::arrived(ctx.node, 0, x) ? x.dim(4) : 1;
+    const Shape shape = block > 1 ? blocked::plainShape(x) : x.shape();
+    if (shape.size() < 3)
+        ctx.fail("input must be [N, C, ...], got " + shapeToString(shape));
+    Shape outShape = shape;
     for (size_t d = 2; d < outShape.size(); ++d)
         outShape[d] = 1;
     Tensor out = Tensor::uninitialized(DType::Float32, outShape);
-    const int64_t planes = x.dim(0) * x.dim(1), plane = planes ? x.numel() / planes : 0;
+    const int64_t planes = shape[0] * shape[1] / block, plane = planes ? x.numel() / planes / block : 0;
     if (plane == 0)
-        ctx.fail("input has an empty spatial extent " + shapeToString(x.shape()));
-    const float *src = x.f32();
-    float *dst = out.f32();
+        ctx.fail("input has an empty spatial extent " + shapeToString(shape));
     const int threads = threadsFor(ctx, x.numel());
-    parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
-        for (int64_t p = pBegin; p < pEnd; ++p) {
-            const float *s = src + p * plane;
-            float acc = Max ? s[0] : 0.f;
-            for (int64_t i = 0; i < plane; ++i)
-                acc = Max ? std::max(acc, s[i]) : acc + s[i];
-            dst[p] = Max ? acc : acc / float(plane);
-        }
-    });
+    if (block == 8)
+        globalPlanes<Max, 8>(x.f32(), planes, plane, out.f32(), threads);
+    else if (block == 16)
+        globalPlanes<Max, 16>(x.f32(), planes, plane, out.f32(), threads);
+    else if (block == 1)
+        globalPlanes<Max, 1>(x.f32(), planes, plane, out.f32(), threads);
+    else
+        ctx.fail("blocked input " + shapeToString(x.shape()) + " has an unknown block");
     ctx.outputs[0] = out;
 }
 

@@ -1,0 +1,177 @@
+#include "core/runtime/blocked.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+namespace cw::blocked {
+
+namespace {
+
+// The data inputs of an element-wise operator that computes on a blocked activation unchanged (its other inputs,
+// Clip's bounds, are scalars); empty for any other operator.
+std::vector<size_t> elementwiseData(const Node &n)
+{
+    if (!isDefaultDomain(n.domain) || n.outputs.size() != 1)
+        return {};
+    static const std::set<std::string> unary{"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Clip"};
+    if (unary.count(n.opType))
+        return {0};
+    if (n.opType == "Add" && n.inputs.size() == 2)
+        return {0, 1};
+    return {};
+}
+
+// A float32 2-D convolution that oneDNN runs (not depthwise, which the engine's own loop runs): it may read
+// and write blocked activations.
+bool blockedConv(const Graph &g, const Node &n)
+{
+    if (n.opType != "Conv" || !isDefaultDomain(n.domain) || n.outputs.size() != 1 || n.inputs.size() < 2)
+        return false;
+    auto w = g.initializers.find(n.inputs[1]);
+    auto y = g.values.find(n.outputs[0]);
+    if (w == g.initializers.end() || w->second.dtype() != DType::Float32 || w->second.rank() != 4 ||
+        y == g.values.end() || y->second.dtype != DType::Float32)
+        return false;
+    const int64_t group = n.attrInt("group", 1);
+    return !(group > 1 && w->second.dim(1) == 1);
+}
+
+// A 2-D MaxPool (without its Indices output) or AveragePool.
+bool blockedPool(const Node &n)
+{
+    return (n.opType == "MaxPool" || n.opType == "AveragePool") && isDefaultDomain(n.domain) &&
+           n.attrInts("kernel_shape").size() == 2 && !n.outputs.empty() && !n.outputs[0].empty() &&
+           (n.outputs.size() == 1 || n.outputs[1].empty());
+}
+
+bool globalPool(const Node &n)
+{
+    return (n.opType == "GlobalAveragePool" || n.opType == "GlobalMaxPool") && isDefaultDomain(n.domain);
+}
+
+} // namespace
+
+bool arrived(const Node &node, int input, const Tensor &x)
+{
+    if (x.rank() != 5)
+        return false;
+    const std::vector<int64_t> inputs = node.attrInts(kInputs);
+    return std::find(inputs.begin(), inputs.end(), int64_t(input)) != inputs.end();
+}
+
+Shape plainShape(const Tensor &x)
+{
+    return {x.dim(0), x.dim(1) * x.dim(4), x.dim(2), x.dim(3)};
+}
+
+Tensor toPlain(const Tensor &x)
+{
+    Tensor out = Tensor::uninitialized(DType::Float32, plainShape(x));
+    const int64_t groups = x.dim(0) * x.dim(1), plane = x.dim(2) * x.dim(3), b = x.dim(4);
+    const float *src = x.f32();
+    float *dst = out.f32();
+    for (int64_t i = 0; i < groups; ++i) {
+        const float *s = src + i * plane * b;
+        float *d = dst + i * plane * b;
+        for (int64_t p = 0; p < plane; ++p)
+            for (int64_t l = 0; l < b; ++l)
+                d[l * plane + p] = s[p * b + l];
+    }
+    return out;
+}
+
+Tensor toBlocked(const Tensor &x, int64_t block)
+{
+    Tensor out = Tensor::uninitialized(DType::Float32, {x.dim(0), x.dim(1) / block, x.dim(2), x.dim(3), block});
+    const int64_t groups = out.dim(0) * out.dim(1), plane = x.dim(2) * x.dim(3);
+    const float *src = x.f32();
+    float *dst = out.f32();
+    for (int64_t i = 0; i < groups; ++i) {
+        const float *s = src + i * plane * block;
+        float *d = dst + i * plane * block;
+        for (int64_t p = 0; p < plane; ++p)
+            for (int64_t l = 0; l < block; ++l)
+                d[p * block + l] = s[l * plane + p];
+    }
+    return out;
+}
+
+void prepareElementwise(const Node &node, std::vector<const Tensor *> &inputs, std::vector<Tensor> &copies)
+{
+    bool keep = mayLeave(node);
+    const Tensor *first = nullptr;
+    for (size_t k : elementwiseData(node)) {
+        const Tensor *t = k < inputs.size() ? inputs[k] : nullptr;
+        keep = keep && t && arrived(node, int(k), *t) && (!first || first->shape() == t->shape());
+        first = t;
+    }
+    if (keep)
+        return;
+    copies.reserve(inputs.size());
+    for (size_t k = 0; k < inputs.size(); ++k)
+        if (inputs[k] && arrived(node, int(k), *inputs[k])) {
+            copies.push_back(toPlain(*inputs[k]));
+            inputs[k] = &copies.back();
+        }
+}
+
+int markBlockedValues(Graph &g)
+{
+    // Who reads each value, at which input (-1: a control-flow subgraph reads it), and what must stay plain.
+    std::unordered_map<std::string, std::vector<std::pair<size_t, int>>> readers;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k)
+            if (!g.nodes[i].inputs[k].empty())
+                readers[g.nodes[i].inputs[k]].emplace_back(i, int(k));
+        for (const std::string &in : implicitInputs(g.nodes[i]))
+            readers[in].emplace_back(i, -1);
+    }
+    std::set<std::string> outputs;
+    for (const ValueInfo &v : g.outputs)
+        outputs.insert(v.name);
+    const auto reads = [&](const Node &n, int k) {
+        if (k < 0)
+            return false;
+        if (k == 0 && (blockedConv(g, n) || blockedPool(n) || globalPool(n)))
+            return true;
+        const std::vector<size_t> data = elementwiseData(n);
+        return std::find(data.begin(), data.end(), size_t(k)) != data.end();
+    };
+
+    std::set<std::string> kept;
+    for (const Node &n : g.nodes) {
+        bool writes = blockedConv(g, n);
+        if (!writes && (blockedPool(n) || !elementwiseData(n).empty())) {
+            const std::vector<size_t> data = blockedPool(n) ? std::vector<size_t>{0} : elementwiseData(n);
+            writes = std::all_of(data.begin(), data.end(),
+                                 [&](size_t k) { return k < n.inputs.size() && kept.count(n.inputs[k]); });
+        }
+        if (!writes || outputs.count(n.outputs[0]))
+            continue;
+        auto r = readers.find(n.outputs[0]);
+        if (r == readers.end())
+            continue;
+        if (std::all_of(r->second.begin(), r->second.end(),
+                        [&](const std::pair<size_t, int> &at) { return reads(g.nodes[at.first], at.second); }))
+            kept.insert(n.outputs[0]);
+    }
+    for (Node &n : g.nodes) {
+        std::vector<int64_t> inputs;
+        for (size_t k = 0; k < n.inputs.size(); ++k)
+            if (kept.count(n.inputs[k]))
+                inputs.push_back(int64_t(k));
+        if (!inputs.empty())
+            n.attrs[kInputs] = Attribute::makeInts(inputs);
+        if (!n.outputs.empty() && kept.count(n.outputs[0]))
+            n.attrs[kOutput] = Attribute::makeInt(1);
+    }
+    return int(kept.size());
+}
+
+bool computesElementwise(const Node &node)
+{
+    return !elementwiseData(node).empty();
+}
+
+} // namespace cw::blocked
