@@ -575,9 +575,11 @@ bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const
                                                     : g.outputShape());
         return y.f32();
     };
-    // A thread has to get a few million multiply-adds before waking it pays: at batch 1 the demo models'
-    // convolutions (0.1-2M each) ran 1.5-5x slower on two threads than on one.
-    constexpr double kMacsPerThread = 4e6;
+    // A thread has to get about a million multiply-adds before waking it pays. On the AVX-512 machine of
+    // 2026-11 the demos' convolutions (0.1-2M each) ran 1.5-5x slower on two threads than on one below 4M per
+    // thread; on the AVX2 machine of 2026-12-02, 1M per thread took openwakeword's embedding model (2-4M per
+    // convolution) on two threads from 2.9 to 2.1-2.4 ms and left the demos as they were.
+    constexpr double kMacsPerThread = 1e6;
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
                         double(g.inChannels / g.group) * double(g.kH * g.kW);
     threads = std::clamp(int(macs / kMacsPerThread), 1, std::max(1, threads));

@@ -9,11 +9,11 @@
 // thread count in a small mutex-protected cache: a Session can run from several threads at once and oneDNN
 // primitives may execute concurrently.
 //
-// Threads: oneDNN always runs single-threaded here; with a thread budget above one, the batch is cut into
-// slices claimed through cw::parallelFor (kernels.h). Debian's oneDNN threads with OpenMP, whose barriers
+// Threads: with a thread budget above one, the batch is cut into slices claimed through cw::parallelFor
+// (kernels.h), each run by a single-threaded oneDNN. Debian's oneDNN threads with OpenMP, whose barriers
 // wait for team members the OS has not scheduled; on a loaded two-core machine that made two threads
-// several times slower than one. A single image runs on one thread, as do convolutions under ~4M
-// multiply-adds per thread. Scratch memory is per calling thread (user scratchpad mode): Debian's build
+// several times slower than one. With fewer images than threads, a convolution runs on a oneDNN team of its
+// own; convolutions under ~1M multiply-adds per thread run on one thread. Scratch memory is per calling thread (user scratchpad mode): Debian's build
 // shares the library scratchpad between primitives, which is unsafe for concurrent execution.
 #pragma once
 
