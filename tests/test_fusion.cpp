@@ -2,7 +2,8 @@
 // is, on every convolution path (oneDNN blocked with post-ops, oneDNN plain with the activations applied after,
 // the depthwise loop, the 1-D form), for every fusable activation and chain; values a
 // fusion removed are still served (by the unfused plan); what must not fuse does not. A Session built for one run
-// computes the same without Winograd convolutions.
+// computes the same without Winograd convolutions. Activations kept in oneDNN's blocked layout between layers
+// (runtime/blocked.h) and a MaxPool run inside its Conv give the values of the graph as it is.
 #include <QTest>
 
 #include <cstring>
@@ -171,6 +172,8 @@ private slots:
     void blockedPooling();
     void blockedChainsEqualUnfused_data();
     void blockedChainsEqualUnfused();
+    void fusedMaxPool_data();
+    void fusedMaxPool();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -516,9 +519,11 @@ void TestFusion::blockedChainsEqualUnfused()
     int marked = 0;
     for (const Node &n : fused.executedGraph().nodes)
         marked += blocked::mayLeave(n);
-    // conv1 (its Relu fused), the pool, conv2 and the Add; the last Relu when its reader computes on blocked values.
+    // conv1 (its Relu and the pool fused), conv2 and the Add; the last Relu when its reader computes on blocked
+    // values.
     const bool tailReads = tail == "GlobalAveragePool" || tail == "AveragePool" || tail == "MixedAdd";
-    QCOMPARE(marked, 4 + tailReads);
+    QCOMPARE(marked, 3 + tailReads);
+    QVERIFY(hasFusedMaxPool(fused.executedGraph().nodes[0]));
     const std::map<std::string, Tensor> feeds{{"x", randomTensor({5, int64_t(inChannels), 12, 12}, 1, -2.f, 2.f)},
                                               {"z", randomTensor({5, 24, 6, 6}, 6)}};
     const QString diff = compareTensors(fused.run(feeds).at(out), plain.run(feeds).at(out), 2e-6);
@@ -530,6 +535,68 @@ void TestFusion::blockedChainsEqualUnfused()
         const QString d = compareTensors(a, b, 2e-6);
         QVERIFY2(d.isEmpty(), qPrintable(d));
     }
+}
+
+void TestFusion::fusedMaxPool_data()
+{
+    QTest::addColumn<int>("inChannels");
+    QTest::addColumn<int>("batch");
+    QTest::addColumn<int>("threads");
+    QTest::addColumn<QList<int>>("pool"); // kernel, stride, pads (4), ceil_mode
+    QTest::addColumn<bool>("output");     // the pool's output is the graph output (else a Conv reads it)
+    const QList<int> twoByTwo{2, 2, 0, 0, 0, 0, 0}, padded{3, 2, 1, 1, 0, 1, 1};
+    for (int threads : {1, 2})
+        for (bool output : {true, false}) {
+            // 40 x 40 images: each image's convolution output (24 x 40 x 40 floats) fills a slice of its own
+            QTest::addRow("16 ch, 7 images, 2x2, %d threads, %s", threads, output ? "out" : "conv")
+                << 16 << 7 << threads << twoByTwo << output;
+            QTest::addRow("1 ch, 7 images, 3x3/2 padded ceil, %d threads, %s", threads, output ? "out" : "conv")
+                << 1 << 7 << threads << padded << output;
+            QTest::addRow("16 ch, 1 image, 3x3/2 padded ceil, %d threads, %s", threads, output ? "out" : "conv")
+                << 16 << 1 << threads << padded << output;
+        }
+}
+
+// x → Conv+Relu → MaxPool (→ Conv): the MaxPool runs inside the Conv, a slice of images at a time, with the values
+// of the graph as it is.
+void TestFusion::fusedMaxPool()
+{
+    QFETCH(int, inChannels);
+    QFETCH(int, batch);
+    QFETCH(int, threads);
+    QFETCH(QList<int>, pool);
+    QFETCH(bool, output);
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, inChannels, 40, 40}, true, {"batch"}});
+    g.initializers["w1"] = randomTensor({24, int64_t(inChannels), 3, 3}, 2);
+    g.initializers["b1"] = randomTensor({24}, 3);
+    g.initializers["w2"] = randomTensor({16, 24, 3, 3}, 4, -0.3f, 0.3f);
+    Node conv1 = node("conv1", "Conv", {"x", "w1", "b1"}, {"c1"});
+    conv1.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    Node mp = node("pool", "MaxPool", {"r1"}, {"p"});
+    mp.attrs["kernel_shape"] = Attribute::makeInts({pool[0], pool[0]});
+    mp.attrs["strides"] = Attribute::makeInts({pool[1], pool[1]});
+    mp.attrs["pads"] = Attribute::makeInts({pool[2], pool[3], pool[4], pool[5]});
+    mp.attrs["ceil_mode"] = Attribute::makeInt(pool[6]);
+    g.nodes = {conv1, node("relu1", "Relu", {"c1"}, {"r1"}), mp};
+    if (!output)
+        g.nodes.push_back(node("conv2", "Conv", {"p", "w2"}, {"y"}));
+    const std::string out = output ? "p" : "y";
+    g.outputs.push_back({out, DType::Float32, {}, false});
+    inferShapes(m);
+    SessionOptions options;
+    options.threads = threads;
+    const Session fused(m, options), plain(m, unfusedOptions());
+    QCOMPARE(fused.executedGraph().nodes.size(), size_t(output ? 1 : 2));
+    QVERIFY(hasFusedMaxPool(fused.executedGraph().nodes[0]));
+    const std::map<std::string, Tensor> feeds{
+        {"x", randomTensor({int64_t(batch), int64_t(inChannels), 40, 40}, 1, -2.f, 2.f)}};
+    const Tensor a = fused.run(feeds).at(out), b = plain.run(feeds).at(out);
+    QCOMPARE(a.shape(), b.shape());
+    const QString diff = compareTensors(a, b, 2e-6);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

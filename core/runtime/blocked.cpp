@@ -65,19 +65,21 @@ Shape plainShape(const Tensor &x)
     return {x.dim(0), x.dim(1) * x.dim(4), x.dim(2), x.dim(3)};
 }
 
+void toPlain(const float *src, int64_t groups, int64_t plane, int64_t block, float *dst)
+{
+    for (int64_t i = 0; i < groups; ++i) {
+        const float *s = src + i * plane * block;
+        float *d = dst + i * plane * block;
+        for (int64_t p = 0; p < plane; ++p)
+            for (int64_t l = 0; l < block; ++l)
+                d[l * plane + p] = s[p * block + l];
+    }
+}
+
 Tensor toPlain(const Tensor &x)
 {
     Tensor out = Tensor::uninitialized(DType::Float32, plainShape(x));
-    const int64_t groups = x.dim(0) * x.dim(1), plane = x.dim(2) * x.dim(3), b = x.dim(4);
-    const float *src = x.f32();
-    float *dst = out.f32();
-    for (int64_t i = 0; i < groups; ++i) {
-        const float *s = src + i * plane * b;
-        float *d = dst + i * plane * b;
-        for (int64_t p = 0; p < plane; ++p)
-            for (int64_t l = 0; l < b; ++l)
-                d[l * plane + p] = s[p * b + l];
-    }
+    toPlain(x.f32(), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3), x.dim(4), out.f32());
     return out;
 }
 

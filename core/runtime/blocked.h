@@ -34,8 +34,10 @@ inline bool mayLeave(const Node &node) { return node.attrInt(kOutput, 0) != 0; }
 
 // [N, C / b, H, W, b] -> its plain shape [N, C, H, W].
 Shape plainShape(const Tensor &x);
-// The plain NCHW copy of a blocked activation.
+// The plain NCHW copy of a blocked activation; on raw buffers, `groups` groups (images × channel groups) of
+// `plane` pixels of `block` values.
 Tensor toPlain(const Tensor &x);
+void toPlain(const float *src, int64_t groups, int64_t plane, int64_t block, float *dst);
 // The blocked copy [N, C / b, H, W, b] of a plain [N, C, H, W] (C a multiple of b).
 Tensor toBlocked(const Tensor &x, int64_t block);
 

@@ -15,6 +15,7 @@ namespace {
 const char *const kKinds = "_activations";
 const char *const kAlpha = "_activation_alpha";
 const char *const kBeta = "_activation_beta";
+const char *const kPool = "_pool_";
 
 // The value of a one-element float initializer (float32, float16 or bfloat16), if `name` is one.
 bool scalarInitializer(const Graph &g, const std::string &name, float *value, size_t maxRank = 1)
@@ -101,6 +102,16 @@ template <typename F> void applyEach(float *y, int64_t n, F f)
 }
 
 } // namespace
+
+bool hasFusedMaxPool(const Node &node)
+{
+    return node.hasAttr(std::string(kPool) + "kernel_shape");
+}
+
+std::string fusedMaxPoolPrefix()
+{
+    return kPool;
+}
 
 std::vector<Activation> fusedActivations(const Node &node)
 {
@@ -194,6 +205,24 @@ Model fuseForInference(const Model &model, int *fused)
             conv.outputs[0] = g.nodes[next].outputs[0];
             gone[next] = 1;
             ++removed;
+        }
+        // A MaxPool that is the only reader of a float32 2-D convolution's output (after its activations) is run
+        // by the convolution, on a few images at a time while they are in cache.
+        if (const auto r = readers.find(conv.outputs[0]); type == DType::Float32 && weights != g.initializers.end() &&
+                                                         weights->second.rank() == 4 && r != readers.end() &&
+                                                         r->second.size() == 1 && !outputs.count(conv.outputs[0])) {
+            Node &pool = g.nodes[r->second.front()];
+            const bool depthwise = conv.attrInt("group", 1) > 1 && weights->second.dim(1) == 1;
+            if (!gone[r->second.front()] && !depthwise && pool.opType == "MaxPool" && isDefaultDomain(pool.domain) &&
+                pool.inputs.size() == 1 && pool.attrInts("kernel_shape").size() == 2 &&
+                (pool.outputs.size() == 1 || pool.outputs[1].empty()) && !pool.outputs[0].empty()) {
+                for (const char *name : {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode"})
+                    if (auto a = pool.attrs.find(name); a != pool.attrs.end())
+                        conv.attrs[std::string(kPool) + name] = a->second;
+                conv.outputs[0] = pool.outputs[0];
+                gone[r->second.front()] = 1;
+                ++removed;
+            }
         }
         if (!kinds.empty()) {
             conv.attrs[kKinds] = Attribute::makeInts(kinds);

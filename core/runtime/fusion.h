@@ -9,6 +9,9 @@
 //     convolution paths apply it to each output plane while it is in cache. After a float16 / bfloat16 Conv
 //     only the clips fuse (Relu, Clip, Max / Min with bounds the type holds): they commute with the rounding
 //     of the Conv's output, so the fused node's single rounding gives the graph's values exactly.
+//   - a MaxPool that is the only reader of a float32 2-D convolution's output (after its activations) becomes
+//     part of the Conv, which runs a few images at a time and pools them while they are in cache (its
+//     attributes travel as "_pool_kernel_shape", "_pool_strides", ...: fusedMaxPoolPrefix());
 //   - the activations between oneDNN convolutions, poolings and element-wise operators stay in oneDNN's
 //     channel-blocked layout where every reader of a value can take it so (runtime/blocked.h marks them).
 // A value is fused away only when its one consumer is the next step of the chain and it is not a graph output,
@@ -23,6 +26,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <string>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -85,6 +89,10 @@ inline float tanh(float v)
 
 // The activations fused into `node` (empty for a node without any), in the order they apply.
 std::vector<Activation> fusedActivations(const Node &node);
+
+// Whether a MaxPool was fused into `node` (a Conv), and the prefix of its attributes there.
+bool hasFusedMaxPool(const Node &node);
+std::string fusedMaxPoolPrefix();
 
 // y[i] = a_k(...a_1(y[i])) for i < n, with the formulas of the standalone kernels (ops/activation.cpp).
 void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n);

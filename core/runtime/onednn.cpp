@@ -555,6 +555,36 @@ uint64_t weightFingerprint(const Tensor &w)
     return h;
 }
 
+int64_t convOutputBlock(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations, bool winograd,
+                        int64_t srcBlock)
+{
+    if (srcBlock != 0 && srcBlock != 8 && srcBlock != 16)
+        return -1;
+    OmpThreads single(1);
+    try {
+        const std::shared_ptr<ConvEntry> e = convCache().get(g, bias, activations, 1, winograd, {srcBlock, !g.oneD});
+        return e->ok ? e->dstBlock : -1;
+    } catch (const dnnl::error &) {
+        return -1;
+    }
+}
+
+bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Tensor &w, bool constantWeights,
+               const float *bias, const std::vector<Activation> &activations, float *y, bool winograd)
+{
+    OmpThreads single(1);
+    try {
+        const std::shared_ptr<ConvEntry> e =
+            convCache().get(g, bias != nullptr, activations, 1, winograd, {srcBlock, !g.oneD});
+        if (!e->ok)
+            return false;
+        execute(*e, x, packedWeights(*e, w, constantWeights, threadStream()), bias, y);
+        return true;
+    } catch (const dnnl::error &) {
+        return false;
+    }
+}
+
 std::string convImplementation(const ConvGeometry &g, bool winograd)
 {
     const std::shared_ptr<ConvEntry> e = convCache().get(g, false, {}, 1, winograd, {});

@@ -53,14 +53,26 @@ bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const
                  const float *bias, const std::vector<Activation> &activations, Tensor &y, int threads,
                  bool winograd = true, bool blockedDst = false);
 
+// A convolution run a few images at a time by its caller (a Conv with a MaxPool fused into it, ops/conv.cpp),
+// single-threaded on the calling thread. convOutputBlock: the layout such a convolution of geometry g writes,
+// the blocked one it computes in when it does (its block, 8 or 16) or plain (0); -1 when oneDNN does not take it.
+// convSlice: one execution on raw buffers, x plain or blocked by srcBlock, y in that layout; false when oneDNN
+// fails.
+int64_t convOutputBlock(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations, bool winograd,
+                        int64_t srcBlock);
+bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Tensor &w, bool constantWeights,
+               const float *bias, const std::vector<Activation> &activations, float *y, bool winograd);
+
 // The implementation oneDNN runs a convolution of geometry g with (no bias, no activations, one thread), as its
 // name ("jit:avx512_core", "jit_wino_4x3:avx512_core", ...); "" when oneDNN does not take it.
 std::string convImplementation(const ConvGeometry &g, bool winograd);
 
 // The calling thread's 64-byte-aligned buffer number `slot` (< kThreadBufferSlots), grown to at least `bytes`
 // and kept for the thread's lifetime, so that a warm call allocates nothing: scratchpads, reordered operands,
-// accumulators. A slot's contents last until the thread's next call for that slot.
-constexpr int kThreadBufferSlots = 4;
+// accumulators, a fused pool's convolution output (kPooledSlot). A slot's contents last until the thread's next
+// call for that slot.
+constexpr int kThreadBufferSlots = 5;
+constexpr int kPooledSlot = 4;
 void *threadBuffer(int slot, size_t bytes);
 
 // A hash of a weight's size, first and last 64 bytes and 256 evenly spaced bytes: how the packed-weight caches

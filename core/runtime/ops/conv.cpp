@@ -19,6 +19,7 @@
 // range of images; otherwise images run in turn and gemm itself uses the threads. A batch whose images have few
 // output positions each runs as one gemm over all of them. Convolutions that oneDNN takes (ops/onednn.h) skip
 // the per-image paths.
+#include <atomic>
 #include <cmath>
 
 #include "core/base/error.h"
@@ -26,6 +27,7 @@
 #include "core/runtime/kernels.h"
 #include "core/runtime/onednn.h"
 #include "core/runtime/ops/common.h"
+#include "core/runtime/ops/pool.h"
 #include "core/runtime/sparse.h"
 
 namespace cw {
@@ -97,7 +99,9 @@ void depthwisePlane(const float *in, const float *w, float bias, const ConvGeome
     }
 }
 
-void convOp(OpContext &ctx)
+// The convolution alone (a fused MaxPool is convOp's). `leaveBlocked`: the output may leave in oneDNN's blocked
+// layout (runtime/blocked.h).
+void convolve(OpContext &ctx, bool leaveBlocked)
 {
     const Tensor &input = ctx.input(0);
     const Tensor &w = ctx.input(1);
@@ -121,7 +125,7 @@ void convOp(OpContext &ctx)
     if (!sparsePath && !fewPositions && onednn::convPreferred(g, threads)) {
         Tensor y;
         if (onednn::convForward(g, input, srcBlock, w, ctx.constantInputs, bias, activations, y, threads,
-                                !ctx.runOnce, blocked::mayLeave(ctx.node))) {
+                                !ctx.runOnce, leaveBlocked)) {
             ctx.outputs[0] = y;
             return;
         }
@@ -227,6 +231,86 @@ void convOp(OpContext &ctx)
         for (int64_t n = 0; n < N; ++n)
             image(n, col.data(), threads);
     }
+    ctx.outputs[0] = out;
+}
+
+// A Conv with a MaxPool fused into it (runtime/fusion.h) on oneDNN: a few images at a time (their convolution
+// output under kSliceBytes, so it is still in cache when the pool reads it), slices claimed by the threads. False
+// when it does not apply (oneDNN does not take the convolution; one image for several threads).
+bool convPooledSlices(OpContext &ctx, const ConvGeometry &g, const PoolGeometry &pool, int64_t srcBlock, int threads)
+{
+    constexpr int64_t kSliceBytes = int64_t(256) << 10;
+    const int64_t N = g.batch, M = g.outChannels;
+    if (threads > 1 && N < threads)
+        return false;
+    const int64_t image = M * g.outH * g.outW, pooledImage = M * pool.outH * pool.outW;
+    int64_t size = std::clamp<int64_t>(kSliceBytes / (image * int64_t(sizeof(float))), 1, N);
+    if (threads > 1)
+        size = std::min(size, (N + threads - 1) / threads);
+    const int64_t count = (N + size - 1) / size;
+    ConvGeometry full = g, last = g;
+    full.batch = size;
+    last.batch = N - (count - 1) * size;
+    const Tensor &x = ctx.input(0), &w = ctx.input(1);
+    const float *bias = biasInput(ctx, M);
+    const std::vector<Activation> activations = fusedActivations(ctx.node);
+    const bool winograd = !ctx.runOnce;
+    const int64_t block = onednn::convOutputBlock(full, bias != nullptr, activations, winograd, srcBlock);
+    if (block < 0 || onednn::convOutputBlock(last, bias != nullptr, activations, winograd, srcBlock) != block)
+        return false;
+    const bool leave = block > 0 && blocked::mayLeave(ctx.node);
+    Tensor out = Tensor::uninitialized(DType::Float32, leave ? Shape{N, M / block, pool.outH, pool.outW, block}
+                                                             : Shape{N, M, pool.outH, pool.outW});
+    const int64_t inImage = g.inChannels * g.inH * g.inW;
+    std::atomic<bool> failed{false};
+    parallelFor(threads, count, [&](int64_t i) {
+        const ConvGeometry &slice = i == count - 1 ? last : full;
+        const int64_t n = i * size;
+        auto *y = static_cast<float *>(onednn::threadBuffer(onednn::kPooledSlot, size_t(slice.batch * image) * 4));
+        if (!onednn::convSlice(slice, x.f32() + n * inImage, srcBlock, w, ctx.constantInputs, bias, activations, y,
+                               winograd)) {
+            failed = true;
+            return;
+        }
+        float *dst = out.f32() + n * pooledImage;
+        if (block == 0 || leave) {
+            maxPoolPlanes(y, pool, slice.batch * M / std::max<int64_t>(block, 1), std::max<int64_t>(block, 1), dst, 1);
+        } else { // pooled blocked, then laid out plain
+            std::vector<float> pooled(size_t(slice.batch * pooledImage));
+            maxPoolPlanes(y, pool, slice.batch * M / block, block, pooled.data(), 1);
+            blocked::toPlain(pooled.data(), slice.batch * M / block, pool.outH * pool.outW, block, dst);
+        }
+    });
+    if (failed)
+        return false;
+    ctx.outputs[0] = out;
+    return true;
+}
+
+void convOp(OpContext &ctx)
+{
+    if (!hasFusedMaxPool(ctx.node)) {
+        convolve(ctx, blocked::mayLeave(ctx.node));
+        return;
+    }
+    const Tensor &input = ctx.input(0), &w = ctx.input(1);
+    const int64_t srcBlock = blocked::arrived(ctx.node, 0, input) ? input.dim(4) : 0;
+    const ConvGeometry g = geometry(ctx, input, w, srcBlock ? blocked::plainShape(input) : input.shape());
+    PoolGeometry pool;
+    try {
+        pool = poolGeometry(ctx.node, fusedMaxPoolPrefix(), g.outputShape());
+    } catch (const Error &e) {
+        ctx.fail("the fused MaxPool: " + std::string(e.what()));
+    }
+    const int threads = std::max(1, ctx.threads);
+    if (!ctx.sparse && onednn::convPreferred(g, threads) &&
+        convPooledSlices(ctx, g, pool, srcBlock, threads))
+        return;
+    // Otherwise the convolution, plain, then the pool.
+    convolve(ctx, false);
+    const Tensor y = ctx.outputs[0];
+    Tensor out = Tensor::uninitialized(DType::Float32, {pool.N, pool.C, pool.outH, pool.outW});
+    maxPoolPlanes(y.f32(), pool, pool.N * pool.C, 1, out.f32(), y.numel() >= kParallelThreshold ? threads : 1);
     ctx.outputs[0] = out;
 }
 

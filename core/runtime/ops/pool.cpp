@@ -18,51 +18,41 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/runtime/ops/pool.h"
+
 #include "core/runtime/blocked.h"
 #include "core/runtime/ops/common.h"
 
 namespace cw {
-namespace {
+namespace ops {
 
-using namespace ops;
-
-struct PoolGeometry {
-    int64_t N = 0, C = 0, inH = 1, inW = 1, outH = 1, outW = 1;
-    int64_t kH = 1, kW = 1, sH = 1, sW = 1, dH = 1, dW = 1;
-    int64_t padT = 0, padL = 0, padB = 0, padR = 0;
-    bool oneD = false;
-};
-
-// shape: x's, or the plain one of a blocked activation (runtime/blocked.h).
-PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers, const Shape &shape)
+PoolGeometry poolGeometry(const Node &node, const std::string &prefix, const Shape &shape)
 {
-    if (!integers || (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8))
-        requireFloat(ctx, x, "X");
     if (shape.size() != 3 && shape.size() != 4)
-        ctx.fail("input must be [N, C, H, W] or [N, C, L], got " + shapeToString(shape));
+        throw Error("input must be [N, C, H, W] or [N, C, L], got " + shapeToString(shape));
     const size_t spatial = shape.size() - 2;
     PoolGeometry g;
     g.oneD = spatial == 1;
     g.N = shape[0];
     g.C = shape[1];
-    const std::vector<int64_t> kernel = ctx.node.attrInts("kernel_shape");
+    const std::vector<int64_t> kernel = node.attrInts(prefix + "kernel_shape");
     if (kernel.size() != spatial)
-        ctx.fail("kernel_shape must have " + str(int64_t(spatial)) + " values for input " + shapeToString(shape));
-    const std::vector<int64_t> strides = ctx.node.attrInts("strides", std::vector<int64_t>(spatial, 1));
-    const std::vector<int64_t> dilations = ctx.node.attrInts("dilations", std::vector<int64_t>(spatial, 1));
-    std::vector<int64_t> pads = ctx.node.attrInts("pads", std::vector<int64_t>(spatial * 2, 0));
+        throw Error("kernel_shape must have " + str(int64_t(spatial)) + " values for input " + shapeToString(shape));
+    const std::vector<int64_t> strides = node.attrInts(prefix + "strides", std::vector<int64_t>(spatial, 1));
+    const std::vector<int64_t> dilations = node.attrInts(prefix + "dilations", std::vector<int64_t>(spatial, 1));
+    std::vector<int64_t> pads = node.attrInts(prefix + "pads", std::vector<int64_t>(spatial * 2, 0));
     if (strides.size() != spatial || dilations.size() != spatial || pads.size() != spatial * 2)
-        ctx.fail("strides / dilations / pads do not match the " + str(int64_t(spatial)) + "-D input");
+        throw Error("strides / dilations / pads do not match the " + str(int64_t(spatial)) + "-D input");
     for (size_t i = 0; i < spatial; ++i) {
         if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1)
-            ctx.fail("kernel_shape, strides and dilations must be positive");
+            throw Error("kernel_shape, strides and dilations must be positive");
         if (pads[i] < 0 || pads[i + spatial] < 0)
-            ctx.fail("pads must not be negative");
+            throw Error("pads must not be negative");
     }
-    const std::string autoPad = ctx.node.attrString("auto_pad", "NOTSET");
+    const std::string autoPad = node.attrString(prefix + "auto_pad", "NOTSET");
     if (autoPad != "NOTSET" && autoPad != "VALID" && autoPad != "SAME_UPPER" && autoPad != "SAME_LOWER")
-        ctx.fail("unknown auto_pad '" + autoPad + "'");
-    const bool ceilMode = ctx.node.attrInt("ceil_mode", 0) != 0;
+        throw Error("unknown auto_pad '" + autoPad + "'");
+    const bool ceilMode = node.attrInt(prefix + "ceil_mode", 0) != 0;
     std::vector<int64_t> out(spatial);
     for (size_t i = 0; i < spatial; ++i) {
         const int64_t in = shape[i + 2];
@@ -78,7 +68,7 @@ PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers, 
         }
         const int64_t span = in + pb + pe - extent;
         if (span < 0)
-            ctx.fail("kernel " + str(extent) + " is larger than the padded input " + str(in + pb + pe));
+            throw Error("kernel " + str(extent) + " is larger than the padded input " + str(in + pb + pe));
         int64_t o = (ceilMode ? (span + strides[i] - 1) / strides[i] : span / strides[i]) + 1;
         if (ceilMode && (o - 1) * strides[i] >= in + pb)
             --o;
@@ -109,6 +99,24 @@ PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers, 
         g.padR = pads[3];
     }
     return g;
+}
+
+} // namespace ops
+
+namespace {
+
+using namespace ops;
+
+// shape: x's, or the plain one of a blocked activation (runtime/blocked.h).
+PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers, const Shape &shape)
+{
+    if (!integers || (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8))
+        requireFloat(ctx, x, "X");
+    try {
+        return ops::poolGeometry(ctx.node, "", shape);
+    } catch (const Error &e) {
+        ctx.fail(e.what());
+    }
 }
 
 // Kernel taps [lo, hi) of a window starting at `start` that land inside [0, size).
@@ -250,8 +258,11 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
             const int64_t b = x.dim(4);
             const PoolGeometry g = poolGeometry(ctx, x, Max, blocked::plainShape(x));
             Tensor out = Tensor::uninitialized(DType::Float32, {g.N, g.C / b, g.outH, g.outW, b});
-            (b == 8 ? poolPlanes<Max, float, Lanes8> : poolPlanes<Max, float, Lanes16>)(
-                x.f32(), g, g.N * g.C / b, includePad, out.f32(), threads);
+            if constexpr (Max)
+                maxPoolPlanes(x.f32(), g, g.N * g.C / b, b, out.f32(), threads);
+            else
+                (b == 8 ? poolPlanes<false, float, Lanes8> : poolPlanes<false, float, Lanes16>)(
+                    x.f32(), g, g.N * g.C / b, includePad, out.f32(), threads);
             ctx.outputs[0] = blocked::mayLeave(ctx.node) ? out : blocked::toPlain(out);
             return;
         }
@@ -332,6 +343,22 @@ template <bool Max> void globalPoolOp(OpContext &ctx)
 }
 
 } // namespace
+
+void ops::maxPoolPlanes(const float *src, const PoolGeometry &g, int64_t planes, int64_t lanes, float *dst,
+                        int threads)
+{
+    if (lanes == 8)
+        poolPlanes<true, float, Lanes8>(src, g, planes, false, dst, threads);
+    else if (lanes == 16)
+        poolPlanes<true, float, Lanes16>(src, g, planes, false, dst, threads);
+    else if (isPlainMaxKx2(g))
+        parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
+            for (int64_t p = pBegin; p < pEnd; ++p)
+                maxPlaneKx2(src + p * g.inH * g.inW, g, dst + p * g.outH * g.outW);
+        });
+    else
+        poolPlanes<true, float>(src, g, planes, false, dst, threads);
+}
 
 void registerPoolOps(KernelTable &table)
 {
