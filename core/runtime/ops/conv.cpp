@@ -18,7 +18,9 @@
 // only copy. With at least as many images as threads, images run in parallel with one column buffer per
 // range of images; otherwise images run in turn and gemm itself uses the threads. A batch whose images have few
 // output positions each runs as one gemm over all of them. Convolutions that oneDNN takes (ops/onednn.h) skip
-// the per-image paths.
+// the per-image paths; they read and write oneDNN's blocked layout where the Session keeps activations so
+// (runtime/blocked.h). A MaxPool fused into a Conv (runtime/fusion.h) pools slices of a few images as the
+// convolution produces them.
 #include <atomic>
 #include <cmath>
 
@@ -306,12 +308,15 @@ void convOp(OpContext &ctx)
     if (!ctx.sparse && onednn::convPreferred(g, threads) &&
         convPooledSlices(ctx, g, pool, srcBlock, threads))
         return;
-    // Otherwise the convolution, plain, then the pool.
-    convolve(ctx, false);
+    // Otherwise the convolution (in the blocked layout where oneDNN computes in it), then the pool.
+    convolve(ctx, true);
     const Tensor y = ctx.outputs[0];
-    Tensor out = Tensor::uninitialized(DType::Float32, {pool.N, pool.C, pool.outH, pool.outW});
-    maxPoolPlanes(y.f32(), pool, pool.N * pool.C, 1, out.f32(), y.numel() >= kParallelThreshold ? threads : 1);
-    ctx.outputs[0] = out;
+    const int64_t lanes = y.rank() == 5 ? y.dim(4) : 1;
+    Tensor out = Tensor::uninitialized(DType::Float32, lanes > 1 ? Shape{pool.N, pool.C / lanes, pool.outH, pool.outW, lanes}
+                                                                 : Shape{pool.N, pool.C, pool.outH, pool.outW});
+    maxPoolPlanes(y.f32(), pool, pool.N * pool.C / lanes, lanes, out.f32(),
+                  y.numel() >= kParallelThreshold ? threads : 1);
+    ctx.outputs[0] = lanes > 1 && !blocked::mayLeave(ctx.node) ? blocked::toPlain(out) : out;
 }
 
 void convTransposeOp(OpContext &ctx)
