@@ -544,16 +544,20 @@ void TestFusion::fusedMaxPool_data()
     QTest::addColumn<int>("threads");
     QTest::addColumn<QList<int>>("pool"); // kernel, stride, pads (4), ceil_mode
     QTest::addColumn<bool>("output");     // the pool's output is the graph output (else a Conv reads it)
+    QTest::addColumn<int>("side");        // the images' height and width
     const QList<int> twoByTwo{2, 2, 0, 0, 0, 0, 0}, padded{3, 2, 1, 1, 0, 1, 1};
     for (int threads : {1, 2})
         for (bool output : {true, false}) {
             // 40 x 40 images: each image's convolution output (24 x 40 x 40 floats) fills a slice of its own
             QTest::addRow("16 ch, 7 images, 2x2, %d threads, %s", threads, output ? "out" : "conv")
-                << 16 << 7 << threads << twoByTwo << output;
+                << 16 << 7 << threads << twoByTwo << output << 40;
             QTest::addRow("1 ch, 7 images, 3x3/2 padded ceil, %d threads, %s", threads, output ? "out" : "conv")
-                << 1 << 7 << threads << padded << output;
+                << 1 << 7 << threads << padded << output << 40;
             QTest::addRow("16 ch, 1 image, 3x3/2 padded ceil, %d threads, %s", threads, output ? "out" : "conv")
-                << 16 << 1 << threads << padded << output;
+                << 16 << 1 << threads << padded << output << 40;
+            // 120 x 120: one image's output is larger than a slice (the convolution alone, then the pool)
+            QTest::addRow("16 ch, 2 large images, 2x2, %d threads, %s", threads, output ? "out" : "conv")
+                << 16 << 2 << threads << twoByTwo << output << 120;
         }
 }
 
@@ -566,10 +570,11 @@ void TestFusion::fusedMaxPool()
     QFETCH(int, threads);
     QFETCH(QList<int>, pool);
     QFETCH(bool, output);
+    QFETCH(int, side);
     Model m;
     m.opsetVersion = 17;
     Graph &g = m.graph;
-    g.inputs.push_back({"x", DType::Float32, {-1, inChannels, 40, 40}, true, {"batch"}});
+    g.inputs.push_back({"x", DType::Float32, {-1, inChannels, side, side}, true, {"batch"}});
     g.initializers["w1"] = randomTensor({24, int64_t(inChannels), 3, 3}, 2);
     g.initializers["b1"] = randomTensor({24}, 3);
     g.initializers["w2"] = randomTensor({16, 24, 3, 3}, 4, -0.3f, 0.3f);
@@ -592,7 +597,7 @@ void TestFusion::fusedMaxPool()
     QCOMPARE(fused.executedGraph().nodes.size(), size_t(output ? 1 : 2));
     QVERIFY(hasFusedMaxPool(fused.executedGraph().nodes[0]));
     const std::map<std::string, Tensor> feeds{
-        {"x", randomTensor({int64_t(batch), int64_t(inChannels), 40, 40}, 1, -2.f, 2.f)}};
+        {"x", randomTensor({int64_t(batch), int64_t(inChannels), int64_t(side), int64_t(side)}, 1, -2.f, 2.f)}};
     const Tensor a = fused.run(feeds).at(out), b = plain.run(feeds).at(out);
     QCOMPARE(a.shape(), b.shape());
     const QString diff = compareTensors(a, b, 2e-6);

@@ -238,15 +238,16 @@ void convolve(OpContext &ctx, bool leaveBlocked)
 
 // A Conv with a MaxPool fused into it (runtime/fusion.h) on oneDNN: a few images at a time (their convolution
 // output under kSliceBytes, so it is still in cache when the pool reads it), slices claimed by the threads. False
-// when it does not apply (oneDNN does not take the convolution; one image for several threads).
+// when it does not apply: oneDNN does not take the convolution, one image is for several threads, or one image's
+// output alone is larger than a slice (it would not stay in cache, and the per-thread buffer would keep its size).
 bool convPooledSlices(OpContext &ctx, const ConvGeometry &g, const PoolGeometry &pool, int64_t srcBlock, int threads)
 {
     constexpr int64_t kSliceBytes = int64_t(256) << 10;
     const int64_t N = g.batch, M = g.outChannels;
-    if (threads > 1 && N < threads)
-        return false;
     const int64_t image = M * g.outH * g.outW, pooledImage = M * pool.outH * pool.outW;
-    int64_t size = std::clamp<int64_t>(kSliceBytes / (image * int64_t(sizeof(float))), 1, N);
+    if ((threads > 1 && N < threads) || image * int64_t(sizeof(float)) > kSliceBytes)
+        return false;
+    int64_t size = std::min<int64_t>(kSliceBytes / (image * int64_t(sizeof(float))), N);
     if (threads > 1)
         size = std::min(size, (N + threads - 1) / threads);
     const int64_t count = (N + size - 1) / size;
