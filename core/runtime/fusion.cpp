@@ -105,7 +105,8 @@ template <typename F> void applyEach(float *y, int64_t n, F f)
 
 bool hasFusedMaxPool(const Node &node)
 {
-    return node.hasAttr(std::string(kPool) + "kernel_shape");
+    static const std::string kernelShape = std::string(kPool) + "kernel_shape"; // asked for every Conv call
+    return node.hasAttr(kernelShape);
 }
 
 std::string fusedMaxPoolPrefix()

@@ -244,6 +244,19 @@ void poolPlanes(const T *src, const PoolGeometry &g, int64_t planes, bool includ
     });
 }
 
+// The max pool of plain planes: the 2x2 (or 1x2) fast path where it applies, else the general loop.
+template <typename T> void maxPlanes(const T *src, const PoolGeometry &g, int64_t planes, T *dst, int threads)
+{
+    if (!isPlainMaxKx2(g)) {
+        poolPlanes<true, T>(src, g, planes, false, dst, threads);
+        return;
+    }
+    parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
+        for (int64_t p = pBegin; p < pEnd; ++p)
+            maxPlaneKx2(src + p * g.inH * g.inW, g, dst + p * g.outH * g.outW);
+    });
+}
+
 template <bool Max, typename T = float> void poolOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
@@ -272,15 +285,10 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
     Tensor out = Tensor::uninitialized(dtypeOf<T>(), pooledShape(g));
     const T *src = plain.data<T>();
     T *dst = out.data<T>();
-    const int64_t planes = g.N * g.C, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW;
-    if (Max && isPlainMaxKx2(g)) {
-        parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
-            for (int64_t p = pBegin; p < pEnd; ++p)
-                maxPlaneKx2(src + p * inPlane, g, dst + p * outPlane);
-        });
-    } else {
-        poolPlanes<Max, T>(src, g, planes, includePad, dst, threads);
-    }
+    if constexpr (Max)
+        maxPlanes(src, g, g.N * g.C, dst, threads);
+    else
+        poolPlanes<false, T>(src, g, g.N * g.C, includePad, dst, threads);
     ctx.outputs[0] = out;
 }
 
@@ -351,13 +359,8 @@ void ops::maxPoolPlanes(const float *src, const PoolGeometry &g, int64_t planes,
         poolPlanes<true, float, Lanes8>(src, g, planes, false, dst, threads);
     else if (lanes == 16)
         poolPlanes<true, float, Lanes16>(src, g, planes, false, dst, threads);
-    else if (isPlainMaxKx2(g))
-        parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
-            for (int64_t p = pBegin; p < pEnd; ++p)
-                maxPlaneKx2(src + p * g.inH * g.inW, g, dst + p * g.outH * g.outW);
-        });
     else
-        poolPlanes<true, float>(src, g, planes, false, dst, threads);
+        maxPlanes(src, g, planes, dst, threads);
 }
 
 void registerPoolOps(KernelTable &table)
