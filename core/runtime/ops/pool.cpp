@@ -186,19 +186,21 @@ Shape pooledShape(const PoolGeometry &g)
     return g.oneD ? Shape{g.N, g.C, g.outW} : Shape{g.N, g.C, g.outH, g.outW};
 }
 
-// The values of 8 / 16 channels of a blocked activation's pixel (runtime/blocked.h), as one GCC vector: max,
-// sum and division apply lane by lane, as they do to a scalar. (Plain typedefs: GCC 12 drops the attribute of an
-// alias template whose size depends on its parameter.)
+// Eight channels of a blocked activation's pixel (runtime/blocked.h) as one GCC vector: max, sum and division
+// apply lane by lane, as they do to a scalar. A 16-channel pixel is two of them: GCC 12 splits a 64-byte vector
+// into scalar operations through the stack when the target has no 512-bit registers (x86-64-v3), which made the
+// nChw16c pool five times slower than the 8-channel one.
 typedef float Lanes8 __attribute__((vector_size(8 * sizeof(float))));
-typedef float Lanes16 __attribute__((vector_size(16 * sizeof(float))));
 
-// The general pool over `planes` planes of elements E, each L values of T side by side: element (h, w) of a plane
-// is at (h·inW + w)·L (E = T, L = 1: plain planes; E = Lanes8 / Lanes16: the planes of a blocked activation).
-template <bool Max, typename T, typename E = T>
+// The general pool over `planes` planes of elements of L values of T side by side: element (h, w) of a plane
+// is at (h·inW + w)·L (L = 1: plain planes; L = 8 / 16: the planes of a blocked activation, computed as L / 8
+// vectors of Lanes8).
+template <bool Max, typename T, int64_t L = 1>
 void poolPlanes(const T *src, const PoolGeometry &g, int64_t planes, bool includePad, T *dst, int threads)
 {
-    constexpr int64_t L = sizeof(E) / sizeof(T);
-    static_assert(std::is_same_v<E, T> || L == 8 || L == 16);
+    static_assert(L == 1 || (std::is_same_v<T, float> && (L == 8 || L == 16)));
+    using E = std::conditional_t<L == 1, T, Lanes8>;
+    constexpr int64_t H = L == 1 ? 1 : L / 8, V = L / H; // vectors per element, values per vector
     const int64_t inPlane = g.inH * g.inW * L, outPlane = g.outH * g.outW * L;
     // Window bounds depend only on the output column, so compute them once.
     std::vector<int64_t> wLo(size_t(g.outW)), wHi(size_t(g.outW)), wPad(size_t(g.outW));
@@ -221,23 +223,27 @@ void poolPlanes(const T *src, const PoolGeometry &g, int64_t planes, bool includ
                 for (int64_t ow = 0; ow < g.outW; ++ow) {
                     const int64_t ws = ow * g.sW - g.padL;
                     const int64_t lo = wLo[size_t(ow)], hi = wHi[size_t(ow)];
-                    E acc = E{} + (Max ? std::numeric_limits<T>::lowest() : T(0));
+                    E acc[H];
+                    for (int64_t h = 0; h < H; ++h)
+                        acc[h] = E{} + (Max ? std::numeric_limits<T>::lowest() : T(0));
                     for (int64_t kh = hLo; kh < hHi; ++kh) {
                         const T *row = in + ((hs + kh * g.dH) * g.inW + ws) * L;
-                        for (int64_t kw = lo; kw < hi; ++kw) {
-                            E v;
-                            std::memcpy(&v, row + kw * g.dW * L, sizeof v);
-                            if constexpr (Max)
-                                acc = acc < v ? v : acc;
-                            else
-                                acc += v;
-                        }
+                        for (int64_t kw = lo; kw < hi; ++kw)
+                            for (int64_t h = 0; h < H; ++h) {
+                                E v;
+                                std::memcpy(&v, row + kw * g.dW * L + h * V, sizeof v);
+                                if constexpr (Max)
+                                    acc[h] = acc[h] < v ? v : acc[h];
+                                else
+                                    acc[h] += v;
+                            }
                     }
                     if constexpr (!Max) {
                         const int64_t count = includePad ? hPad * wPad[size_t(ow)] : (hHi - hLo) * (hi - lo);
-                        acc = count > 0 ? acc / float(count) : E{};
+                        for (int64_t h = 0; h < H; ++h)
+                            acc[h] = count > 0 ? acc[h] / float(count) : E{};
                     }
-                    std::memcpy(o + (oh * g.outW + ow) * L, &acc, sizeof acc);
+                    std::memcpy(o + (oh * g.outW + ow) * L, acc, sizeof acc);
                 }
             }
         }
@@ -274,7 +280,7 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
             if constexpr (Max)
                 maxPoolPlanes(x.f32(), g, g.N * g.C / b, b, out.f32(), threads);
             else
-                (b == 8 ? poolPlanes<false, float, Lanes8> : poolPlanes<false, float, Lanes16>)(
+                (b == 8 ? poolPlanes<false, float, 8> : poolPlanes<false, float, 16>)(
                     x.f32(), g, g.N * g.C / b, includePad, out.f32(), threads);
             ctx.outputs[0] = blocked::mayLeave(ctx.node) ? out : blocked::toPlain(out);
             return;
@@ -356,9 +362,9 @@ void ops::maxPoolPlanes(const float *src, const PoolGeometry &g, int64_t planes,
                         int threads)
 {
     if (lanes == 8)
-        poolPlanes<true, float, Lanes8>(src, g, planes, false, dst, threads);
+        poolPlanes<true, float, 8>(src, g, planes, false, dst, threads);
     else if (lanes == 16)
-        poolPlanes<true, float, Lanes16>(src, g, planes, false, dst, threads);
+        poolPlanes<true, float, 16>(src, g, planes, false, dst, threads);
     else
         maxPlanes(src, g, planes, dst, threads);
 }
