@@ -4,6 +4,7 @@
 // fusion removed are still served (by the unfused plan); what must not fuse does not. A Session built for one run
 // computes the same without Winograd convolutions. Activations kept in oneDNN's blocked layout between layers
 // (runtime/blocked.h) and a MaxPool run inside its Conv give the values of the graph as it is.
+#include <array>
 #include <QTest>
 
 #include <cstring>
@@ -375,15 +376,21 @@ void TestFusion::runOnceSkipsWinograd()
 // Activations kept in oneDNN's channel-blocked layout between layers (runtime/blocked.h).
 void TestFusion::blockedLayoutRoundTrip()
 {
-    const Tensor x = randomTensor({2, 32, 5, 3}, 9);
-    for (int64_t block : {8, 16}) {
-        const Tensor b = blocked::toBlocked(x, block);
-        QCOMPARE(b.shape(), Shape({2, 32 / block, 5, 3, block}));
-        // Channel c of pixel (h, w) sits at lane c % block of group c / block.
-        QCOMPARE(b.f32()[((1 * (32 / block) + 17 / block) * 15 + 2 * 3 + 1) * block + 17 % block],
-                 x.f32()[((1 * 32 + 17) * 5 + 2) * 3 + 1]);
-        QCOMPARE(blocked::plainShape(b), x.shape());
-        QCOMPARE(compareTensors(blocked::toPlain(b), x, 0), QString());
+    // Planes of 15, 16 and 49 pixels: 8 pixels at a time in registers, and the rest one by one.
+    for (const Shape &shape : {Shape{2, 32, 5, 3}, Shape{1, 16, 4, 4}, Shape{3, 48, 7, 7}}) {
+        const Tensor x = randomTensor(shape, 9);
+        const int64_t C = shape[1], H = shape[2], W = shape[3];
+        for (int64_t block : {8, 16}) {
+            const Tensor b = blocked::toBlocked(x, block);
+            QCOMPARE(b.shape(), Shape({shape[0], C / block, H, W, block}));
+            // Channel c of pixel (h, w) sits at lane c % block of group c / block.
+            for (const auto &[n, c, h, w] : {std::array<int64_t, 4>{0, 0, 0, 0}, {0, 15, 1, 2}, {shape[0] - 1, C - 1,
+                                                                                                   H - 1, W - 1}})
+                QCOMPARE(b.f32()[(((n * (C / block) + c / block) * H + h) * W + w) * block + c % block],
+                         x.f32()[((n * C + c) * H + h) * W + w]);
+            QCOMPARE(blocked::plainShape(b), x.shape());
+            QCOMPARE(compareTensors(blocked::toPlain(b), x, 0), QString());
+        }
     }
 }
 

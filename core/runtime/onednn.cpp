@@ -585,6 +585,18 @@ bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Te
     }
 }
 
+bool convStreamsAlignedOutput(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations,
+                              bool winograd, int64_t srcBlock)
+{
+    OmpThreads single(1);
+    try {
+        const std::shared_ptr<ConvEntry> e = convCache().get(g, bias, activations, 1, winograd, {srcBlock, !g.oneD});
+        return e->ok && !e->reorderDst && std::string(e->pd.impl_info_str()).rfind("jit_wino_4x3:avx512", 0) == 0;
+    } catch (const dnnl::error &) {
+        return false;
+    }
+}
+
 std::string convImplementation(const ConvGeometry &g, bool winograd)
 {
     const std::shared_ptr<ConvEntry> e = convCache().get(g, false, {}, 1, winograd, {});

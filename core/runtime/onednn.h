@@ -62,6 +62,11 @@ int64_t convOutputBlock(const ConvGeometry &g, bool bias, const std::vector<Acti
                         int64_t srcBlock);
 bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Tensor &w, bool constantWeights,
                const float *bias, const std::vector<Activation> &activations, float *y, bool winograd);
+// Whether convSlice's convolution writes y with streaming (non-temporal) stores when y is 64-byte aligned: oneDNN
+// 2.6's AVX-512 Winograd kernel does, which sends the output to memory rather than to the cache. A caller that
+// reads the output back at once passes y off that alignment.
+bool convStreamsAlignedOutput(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations,
+                              bool winograd, int64_t srcBlock);
 
 // The implementation oneDNN runs a convolution of geometry g with (no bias, no activations, one thread), as its
 // name ("jit:avx512_core", "jit_wino_4x3:avx512_core", ...); "" when oneDNN does not take it.

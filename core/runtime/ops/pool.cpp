@@ -135,21 +135,24 @@ bool isPlainMaxKx2(const PoolGeometry &g)
            g.padT == 0 && g.padL == 0 && g.outH * g.kH <= g.inH && g.outW * 2 <= g.inW;
 }
 
-// One plane of a pool isPlainMaxKx2 accepts (a 1×2 window reads its row twice).
-template <typename T> void maxPlaneKx2(const T *in, const PoolGeometry &g, T *out)
+// One plane of a pool isPlainMaxKx2 accepts (a 1×2 window reads its row twice), of elements of L values side by
+// side (L = 8 / 16: a blocked activation's plane, runtime/blocked.h; the loop over them vectorises).
+template <typename T, int64_t L = 1> void maxPlaneKx2(const T *in, const PoolGeometry &g, T *out)
 {
     for (int64_t oh = 0; oh < g.outH; ++oh) {
-        const T *r0 = in + g.kH * oh * g.inW;
-        const T *r1 = r0 + (g.kH - 1) * g.inW;
-        T *o = out + oh * g.outW;
+        const T *r0 = in + g.kH * oh * g.inW * L;
+        const T *r1 = r0 + (g.kH - 1) * g.inW * L;
+        T *o = out + oh * g.outW * L;
         for (int64_t ow = 0; ow < g.outW; ++ow)
-            o[ow] = std::max(std::max(r0[2 * ow], r0[2 * ow + 1]), std::max(r1[2 * ow], r1[2 * ow + 1]));
+            for (int64_t l = 0; l < L; ++l)
+                o[ow * L + l] = std::max(std::max(r0[2 * ow * L + l], r0[(2 * ow + 1) * L + l]),
+                                         std::max(r1[2 * ow * L + l], r1[(2 * ow + 1) * L + l]));
     }
 }
 
 // uint8 (quantized activations after a fused ReLU): 8 outputs per step; the scalar template lost 2.5x to
 // the float loop, which the compiler vectorises.
-template <> void maxPlaneKx2<uint8_t>(const uint8_t *in, const PoolGeometry &g, uint8_t *out)
+template <> void maxPlaneKx2<uint8_t, 1>(const uint8_t *in, const PoolGeometry &g, uint8_t *out)
 {
     const __m128i lowBytes = _mm_set1_epi16(0xFF);
     for (int64_t oh = 0; oh < g.outH; ++oh) {
@@ -250,16 +253,18 @@ void poolPlanes(const T *src, const PoolGeometry &g, int64_t planes, bool includ
     });
 }
 
-// The max pool of plain planes: the 2x2 (or 1x2) fast path where it applies, else the general loop.
-template <typename T> void maxPlanes(const T *src, const PoolGeometry &g, int64_t planes, T *dst, int threads)
+// The max pool of planes of L-value elements (as poolPlanes): the 2x2 (or 1x2) fast path where it applies, else
+// the general loop.
+template <typename T, int64_t L = 1>
+void maxPlanes(const T *src, const PoolGeometry &g, int64_t planes, T *dst, int threads)
 {
     if (!isPlainMaxKx2(g)) {
-        poolPlanes<true, T>(src, g, planes, false, dst, threads);
+        poolPlanes<true, T, L>(src, g, planes, false, dst, threads);
         return;
     }
     parallelRanges(threads, planes, 1, [&](int64_t pBegin, int64_t pEnd) {
         for (int64_t p = pBegin; p < pEnd; ++p)
-            maxPlaneKx2(src + p * g.inH * g.inW, g, dst + p * g.outH * g.outW);
+            maxPlaneKx2<T, L>(src + p * g.inH * g.inW * L, g, dst + p * g.outH * g.outW * L);
     });
 }
 
@@ -362,9 +367,9 @@ void ops::maxPoolPlanes(const float *src, const PoolGeometry &g, int64_t planes,
                         int threads)
 {
     if (lanes == 8)
-        poolPlanes<true, float, 8>(src, g, planes, false, dst, threads);
+        maxPlanes<float, 8>(src, g, planes, dst, threads);
     else if (lanes == 16)
-        poolPlanes<true, float, 16>(src, g, planes, false, dst, threads);
+        maxPlanes<float, 16>(src, g, planes, dst, threads);
     else
         maxPlanes(src, g, planes, dst, threads);
 }

@@ -51,6 +51,7 @@
 // accumulators as the reference loops here and requantize with the same float operations.
 #include "core/runtime/ops/quant.h"
 #include "core/runtime/onednn.h"
+#include "core/runtime/transpose8.h"
 
 #include <immintrin.h>
 
@@ -1084,25 +1085,6 @@ std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp, int thr
 // Channel-last accumulators [P, C] (+ bias) requantized into channel-major [C, P] output in one pass:
 // 8 pixels × 8 channels per step, requantized as rows of channels, transposed in registers, stored as rows
 // of pixels. Same float operations per element as requantize().
-inline void transpose8x8(__m256i r[8])
-{
-    __m256 a[8], b[8];
-    for (int i = 0; i < 8; i += 2) {
-        a[i] = _mm256_unpacklo_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
-        a[i + 1] = _mm256_unpackhi_ps(_mm256_castsi256_ps(r[i]), _mm256_castsi256_ps(r[i + 1]));
-    }
-    for (int i = 0; i < 8; i += 4) {
-        b[i] = _mm256_shuffle_ps(a[i], a[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        b[i + 1] = _mm256_shuffle_ps(a[i], a[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        b[i + 2] = _mm256_shuffle_ps(a[i + 1], a[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        b[i + 3] = _mm256_shuffle_ps(a[i + 1], a[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 4; ++i) {
-        r[i] = _mm256_castps_si256(_mm256_permute2f128_ps(b[i], b[i + 4], 0x20));
-        r[i + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(b[i], b[i + 4], 0x31));
-    }
-}
-
 template <typename T> void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
 {
     const QRange r = rangeOf(dtypeOf<T>());
@@ -1113,16 +1095,16 @@ template <typename T> void requantizePixelMajor(const int32_t *acc, int64_t P, i
         const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c0));
         const __m256 vm = _mm256_loadu_ps(q.multiplier.data() + c0);
         for (int64_t p0 = 0; p0 < P8; p0 += 8) {
-            __m256i rows[8];
+            __m256 rows[8];
             for (int i = 0; i < 8; ++i) {
                 const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + (p0 + i) * C + c0));
                 __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, vb)), vm);
                 v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
-                rows[i] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi));
+                rows[i] = _mm256_castsi256_ps(_mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi)));
             }
             transpose8x8(rows);
             for (int j = 0; j < 8; ++j)
-                store8(y + (c0 + j) * P + p0, rows[j]);
+                store8(y + (c0 + j) * P + p0, _mm256_castps_si256(rows[j]));
         }
         for (int64_t p = P8; p < P; ++p)
             for (int64_t c = c0; c < c0 + 8; ++c)
