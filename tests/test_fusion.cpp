@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <random>
+#include <set>
 
 #include "core/runtime/blocked.h"
 #include "core/runtime/fusion.h"
@@ -175,6 +176,8 @@ private slots:
     void blockedChainsEqualUnfused();
     void fusedMaxPool_data();
     void fusedMaxPool();
+    void quantizedTables_data();
+    void quantizedTables();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -609,6 +612,104 @@ void TestFusion::fusedMaxPool()
     QCOMPARE(a.shape(), b.shape());
     const QString diff = compareTensors(a, b, 2e-6);
     QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+void TestFusion::quantizedTables_data()
+{
+    QTest::addColumn<QStringList>("chain"); // the float nodes between the DequantizeLinear and the QuantizeLinear
+    QTest::addColumn<bool>("signedConv");   // QLinearConv writes int8 (else uint8)
+    QTest::addColumn<bool>("signedOut");    // the QuantizeLinear writes int8 (else uint8)
+    QTest::addColumn<bool>("fuses");
+    for (bool signedConv : {false, true})
+        for (bool signedOut : {false, true}) {
+            const char *types = signedConv ? (signedOut ? "s8 -> s8" : "s8 -> u8") : (signedOut ? "u8 -> s8" : "u8 -> u8");
+            QTest::addRow("LeakyRelu, Max, %s", types) << QStringList{"LeakyRelu", "Max"} << signedConv << signedOut << true;
+            QTest::addRow("LeakyRelu, Max, MaxPool, %s", types)
+                << QStringList{"LeakyRelu", "Max", "MaxPool"} << signedConv << signedOut << true;
+        }
+    QTest::addRow("nothing between") << QStringList{} << false << false << true;
+    QTest::addRow("HardSwish, Sigmoid") << QStringList{"HardSwish", "Sigmoid"} << false << false << true;
+    QTest::addRow("Relu, MaxPool, Clip") << QStringList{"Relu", "MaxPool", "ClipInputs"} << false << false << true;
+    // A MaxPool runs on the integers only after activations that never decrease: HardSwish dips below zero.
+    QTest::addRow("HardSwish, MaxPool: not fused") << QStringList{"HardSwish", "MaxPool"} << false << false << false;
+    QTest::addRow("Add: not fused") << QStringList{"Add"} << false << false << false;
+}
+
+// QuantizeLinear → QLinearConv → DequantizeLinear → the chain → QuantizeLinear → DequantizeLinear: the float stages
+// after the QLinearConv become one table applied to its output (fusedTable), with the integers the graph as it is
+// computes, bit for bit; a MaxPool among them then runs on the integers.
+void TestFusion::quantizedTables()
+{
+    QFETCH(QStringList, chain);
+    QFETCH(bool, signedConv);
+    QFETCH(bool, signedOut);
+    QFETCH(bool, fuses);
+    const auto zeroPoint = [](bool isSigned, int value) {
+        Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
+        if (isSigned)
+            t.data<int8_t>()[0] = int8_t(value);
+        else
+            t.data<uint8_t>()[0] = uint8_t(value);
+        return t;
+    };
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, 8, 11, 11}, true, {"batch"}});
+    g.initializers["xs"] = Tensor::scalar(2.f / 255.f);
+    g.initializers["xzp"] = zeroPoint(false, 128);
+    Tensor w(DType::Int8, {16, 8, 3, 3});
+    std::mt19937 rng(5);
+    for (int64_t i = 0; i < w.numel(); ++i)
+        w.data<int8_t>()[i] = int8_t(int(rng() % 255) - 127);
+    g.initializers["w"] = w;
+    g.initializers["ws"] = randomTensor({16}, 6, 0.002f, 0.004f);
+    g.initializers["ys"] = Tensor::scalar(0.05f);
+    g.initializers["yzp"] = zeroPoint(signedConv, signedConv ? -3 : 120);
+    g.initializers["qs"] = Tensor::scalar(0.03f);
+    g.initializers["qzp"] = zeroPoint(signedOut, signedOut ? 5 : 100);
+    Node conv = node("conv", "QLinearConv", {"xq", "xs", "xzp", "w", "ws", "", "ys", "yzp"}, {"yq"});
+    conv.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    g.nodes = {node("quantize", "QuantizeLinear", {"x", "xs", "xzp"}, {"xq"}), conv,
+               node("dequantize", "DequantizeLinear", {"yq", "ys", "yzp"}, {"y"})};
+    std::string value = "y";
+    for (int k = 0; k < chain.size(); ++k) {
+        const std::string op = chain[k].toStdString(), out = "a" + std::to_string(k);
+        Node n = node(out, op, {value}, {out});
+        if (op == "LeakyRelu") {
+            n.attrs["alpha"] = Attribute::makeFloat(0.2f);
+        } else if (op == "Max" || op == "Add") {
+            g.initializers[out + ".c"] = Tensor::fromFloats({1}, {-0.3f});
+            n.inputs.push_back(out + ".c");
+        } else if (op == "MaxPool") {
+            n.attrs["kernel_shape"] = Attribute::makeInts({2, 2});
+            n.attrs["strides"] = Attribute::makeInts({2, 2});
+        } else if (op == "ClipInputs") {
+            n.opType = "Clip";
+            g.initializers[out + ".hi"] = Tensor::scalar(1.5f);
+            n.inputs = {value, "", out + ".hi"};
+        }
+        g.nodes.push_back(n);
+        value = out;
+    }
+    g.nodes.push_back(node("requantize", "QuantizeLinear", {value, "qs", "qzp"}, {"zq"}));
+    g.nodes.push_back(node("out", "DequantizeLinear", {"zq", "qs", "qzp"}, {"z"}));
+    g.outputs.push_back({"z", DType::Float32, {}, false});
+    inferShapes(m);
+    const Session fused(m), plain(m, unfusedOptions());
+    const bool pool = chain.contains("MaxPool");
+    const size_t fusedNodes = 3 + (pool ? 1 : 0); // QuantizeLinear, QLinearConv (+ table), [MaxPool], DequantizeLinear
+    QCOMPARE(fused.executedGraph().nodes.size(), fuses ? fusedNodes : g.nodes.size());
+    QCOMPARE(fusedTable(fused.executedGraph().nodes[1]) != nullptr, fuses);
+    // 2 x 16 x 11 x 11 bytes: 64 at a time and a tail.
+    const std::map<std::string, Tensor> feeds{{"x", randomTensor({2, 8, 11, 11}, 1, -1.f, 1.f)}};
+    const Tensor a = fused.run(feeds, {"zq"}).at("zq"), b = plain.run(feeds, {"zq"}).at("zq");
+    QCOMPARE(a.dtype(), signedOut ? DType::Int8 : DType::UInt8);
+    QCOMPARE(a.shape(), b.shape());
+    QCOMPARE(std::memcmp(a.rawData(), b.rawData(), size_t(a.numel())), 0);
+    // Values spread over the output's range, so that the table is exercised beyond one saturated end.
+    std::set<uint8_t> seen(static_cast<const uint8_t *>(a.rawData()), static_cast<const uint8_t *>(a.rawData()) + a.numel());
+    QVERIFY2(seen.size() > 10, qPrintable(QString::number(seen.size())));
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

@@ -1,5 +1,6 @@
 #include "core/runtime/fusion.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <set>
@@ -7,6 +8,7 @@
 
 #include "core/graph/transform.h"
 #include "core/runtime/blocked.h"
+#include "core/runtime/ops/quant.h"
 
 namespace cw {
 
@@ -16,6 +18,7 @@ const char *const kKinds = "_activations";
 const char *const kAlpha = "_activation_alpha";
 const char *const kBeta = "_activation_beta";
 const char *const kPool = "_pool_";
+const char *const kTable = "_table";
 
 // The value of a one-element float initializer (float32, float16 or bfloat16), if `name` is one.
 bool scalarInitializer(const Graph &g, const std::string &name, float *value, size_t maxRank = 1)
@@ -95,6 +98,124 @@ bool activationOf(const Graph &g, const Node &n, const std::string &x, size_t ra
     return n.inputCount() <= (op == "Clip" ? 3 : 1);
 }
 
+// Whether `a` never decreases (v <= w implies a(v) <= a(w)): a max pool before it may then run after it.
+bool nonDecreasing(const Activation &a)
+{
+    switch (a.kind) {
+    case Activation::Kind::LeakyRelu:
+    case Activation::Kind::HardSigmoid: return a.alpha >= 0.f;
+    case Activation::Kind::HardSwish: return false;
+    default: return true;
+    }
+}
+
+// The value of a one-element integer initializer of type uint8 / int8 (a zero point), with its type.
+bool zeroPointInitializer(const Graph &g, const std::string &name, int32_t *value, DType *type)
+{
+    auto it = g.initializers.find(name);
+    if (it == g.initializers.end() || it->second.numel() != 1 || it->second.rank() > 1)
+        return false;
+    *type = it->second.dtype();
+    if (*type == DType::UInt8)
+        *value = it->second.data<uint8_t>()[0];
+    else if (*type == DType::Int8)
+        *value = it->second.data<int8_t>()[0];
+    else
+        return false;
+    return true;
+}
+
+// QLinearConv → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every value between read by the next
+// node only, every scale and zero point a one-element initializer: the float stages become a table applied to the
+// convolution's output (fusedTable), and a MaxPool among them runs on the integers after it, which gives the same
+// result when every activation is non-decreasing (so is quantization). Returns the nodes removed.
+int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                        const std::set<std::string> &outputs, std::vector<char> &gone)
+{
+    // The node that alone reads `value`, if there is one and `value` is not a graph output.
+    const auto onlyReader = [&](const std::string &value) -> Node * {
+        auto r = readers.find(value);
+        if (outputs.count(value) || r == readers.end() || r->second.size() != 1 || gone[r->second.front()])
+            return nullptr;
+        return &g.nodes[r->second.front()];
+    };
+    const auto index = [&](const Node *n) { return size_t(n - g.nodes.data()); };
+    int removed = 0;
+    for (Node &conv : g.nodes) {
+        if (gone[index(&conv)] || conv.opType != "QLinearConv" || !isDefaultDomain(conv.domain) ||
+            conv.outputs.size() != 1 || conv.inputs.size() < 7 || conv.hasAttr(kTable))
+            continue;
+        DType convType = DType::UInt8;
+        int32_t ignored = 0;
+        if (conv.hasInput(7) && !zeroPointInitializer(g, conv.inputs[7], &ignored, &convType))
+            continue;
+        Node *dq = onlyReader(conv.outputs[0]);
+        float dqScale = 0.f;
+        int32_t dqZp = 0;
+        DType dqType = convType;
+        if (!dq || dq->opType != "DequantizeLinear" || !isDefaultDomain(dq->domain) || dq->inputs.size() < 2 ||
+            dq->inputs[0] != conv.outputs[0] || dq->outputs.size() != 1 || !scalarInitializer(g, dq->inputs[1], &dqScale) ||
+            (dq->hasInput(2) && (!zeroPointInitializer(g, dq->inputs[2], &dqZp, &dqType) || dqType != convType)))
+            continue;
+        // The activations, then an optional MaxPool, then the QuantizeLinear.
+        const auto weights = g.initializers.find(conv.inputs[3]);
+        const size_t rank = weights != g.initializers.end() ? size_t(weights->second.rank()) : 1;
+        std::vector<Activation> activations;
+        std::vector<Node *> chain{dq};
+        Node *pool = nullptr, *q = nullptr;
+        for (std::string value = dq->outputs[0];;) {
+            Node *next = onlyReader(value);
+            Activation a;
+            if (!next)
+                break;
+            if (activationOf(g, *next, value, rank, &a)) {
+                activations.push_back(a);
+            } else if (!pool && next->opType == "MaxPool" && isDefaultDomain(next->domain) &&
+                       next->inputs.size() == 1 && (next->outputs.size() == 1 || next->outputs[1].empty())) {
+                pool = next;
+            } else {
+                if (next->opType == "QuantizeLinear" && isDefaultDomain(next->domain) && next->inputs[0] == value &&
+                    next->outputs.size() == 1 && !next->hasAttr("output_dtype") && !next->hasAttr("saturate"))
+                    q = next;
+                break;
+            }
+            chain.push_back(next);
+            value = next->outputs[0];
+        }
+        float qScale = 0.f;
+        int32_t qZp = 0;
+        DType qType = DType::UInt8;
+        if (!q || (pool && !std::all_of(activations.begin(), activations.end(), nonDecreasing)) || q->inputs.size() < 2 || !scalarInitializer(g, q->inputs[1], &qScale) || !(qScale > 0.f) ||
+            (q->hasInput(2) && !zeroPointInitializer(g, q->inputs[2], &qZp, &qType)))
+            continue;
+        Tensor table = Tensor::uninitialized(qType, {256});
+        auto *t = static_cast<uint8_t *>(table.rawData());
+        const int32_t lo = qType == DType::UInt8 ? 0 : -128, hi = qType == DType::UInt8 ? 255 : 127;
+        for (int b = 0; b < 256; ++b) {
+            float v = quant::dequantize(convType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), dqScale, dqZp);
+            applyActivations(activations, &v, 1);
+            t[b] = uint8_t(quant::quantize(v, qScale, qZp, lo, hi));
+        }
+        conv.attrs[kTable] = Attribute::makeTensor(table);
+        if (pool) { // the pool reads the mapped integers and writes what the QuantizeLinear wrote
+            if (auto v = g.values.find(conv.outputs[0]); v != g.values.end())
+                v->second.dtype = qType;
+            pool->inputs[0] = conv.outputs[0];
+            pool->outputs[0] = q->outputs[0];
+        } else {
+            conv.outputs[0] = q->outputs[0];
+        }
+        for (Node *n : chain)
+            if (n != pool) {
+                gone[index(n)] = 1;
+                ++removed;
+            }
+        gone[index(q)] = 1;
+        ++removed;
+    }
+    return removed;
+}
+
 template <typename F> void applyEach(float *y, int64_t n, F f)
 {
     for (int64_t i = 0; i < n; ++i)
@@ -112,6 +233,12 @@ bool hasFusedMaxPool(const Node &node)
 std::string fusedMaxPoolPrefix()
 {
     return kPool;
+}
+
+const Tensor *fusedTable(const Node &node)
+{
+    auto it = node.attrs.find(kTable);
+    return it == node.attrs.end() ? nullptr : &it->second.t;
 }
 
 std::vector<Activation> fusedActivations(const Node &node)
@@ -231,6 +358,7 @@ Model fuseForInference(const Model &model, int *fused)
             conv.attrs[kBeta] = Attribute::makeFloats(beta);
         }
     }
+    removed += fuseQuantizedTables(g, readers, outputs, gone);
     std::vector<Node> nodes;
     nodes.reserve(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i)

@@ -94,6 +94,11 @@ std::vector<Activation> fusedActivations(const Node &node);
 bool hasFusedMaxPool(const Node &node);
 std::string fusedMaxPoolPrefix();
 
+// The table a QLinearConv's output is mapped through when the DequantizeLinear after it, the activations on that,
+// and the QuantizeLinear of their result were fused into it: the 256 outputs (of the QuantizeLinear's type) for
+// the 256 byte values the convolution writes. nullptr when there is none.
+const Tensor *fusedTable(const Node &node);
+
 // y[i] = a_k(...a_1(y[i])) for i < n, with the formulas of the standalone kernels (ops/activation.cpp).
 void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n);
 

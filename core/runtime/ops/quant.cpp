@@ -51,6 +51,7 @@
 // accumulators as the reference loops here and requantize with the same float operations.
 #include "core/runtime/ops/quant.h"
 #include "core/runtime/onednn.h"
+#include "core/runtime/fusion.h"
 #include "core/runtime/transpose8.h"
 
 #include <immintrin.h>
@@ -515,6 +516,37 @@ void qconvReference(const QConvParams &q, const Tensor &x, const Tensor &w, Tens
 
 bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y, int threads);
 
+// dst[i] = table[src[i]] for i < n, 64 bytes at a time: the table's halves are two 128-byte permutations
+// (vpermi2b), the index's top bit picks between them.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) int64_t mapBytesVbmi(const uint8_t *src, int64_t n,
+                                                                            const uint8_t *table, uint8_t *dst)
+{
+    const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
+    const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512i idx = _mm512_loadu_si512(src + i);
+        const __m512i low = _mm512_permutex2var_epi8(t0, idx, t1), high = _mm512_permutex2var_epi8(t2, idx, t3);
+        _mm512_storeu_si512(dst + i, _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high));
+    }
+    return i;
+}
+
+// y[i] = table[x[i]] over the bytes of x (uint8 / int8), y of type `type`.
+Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
+{
+    static const bool vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+    Tensor y = Tensor::uninitialized(type, x.shape());
+    std::array<uint8_t, 256> t; // a copy, and the count outside the loop: byte stores may alias anything
+    std::memcpy(t.data(), table, t.size());
+    const auto *src = static_cast<const uint8_t *>(x.rawData());
+    auto *dst = static_cast<uint8_t *>(y.rawData());
+    const int64_t n = x.numel();
+    for (int64_t i = vbmi ? mapBytesVbmi(src, n, t.data(), dst) : 0; i < n; ++i)
+        dst[i] = t[src[i]];
+    return y;
+}
+
 void qlinearConvOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
@@ -551,7 +583,9 @@ void qlinearConvOp(OpContext &ctx)
     Tensor y = Tensor::uninitialized(q.yType, outShape);
     if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
         qconvReference(q, x, w, y, ctx.threads);
-    ctx.outputs[0] = y;
+    // The DequantizeLinear, activations and QuantizeLinear fused after it (runtime/fusion.h), as one table.
+    const Tensor *table = fusedTable(ctx.node);
+    ctx.outputs[0] = table ? applyTable(y, static_cast<const uint8_t *>(table->rawData()), table->dtype()) : y;
 }
 
 // QLinearConv's accumulation without bias or requantization: the same reference loops and fast path.
@@ -1494,9 +1528,7 @@ QParams qparams(const OpContext &ctx, int scaleIndex, DType type, const char *sc
 // saturate(nearbyint(v / scale) + zp): QuantizeLinear's arithmetic on one value.
 inline int32_t quantizeValue(float v, const QParams &q, QRange r)
 {
-    float y = std::nearbyint(v / q.scale) + float(q.zp);
-    y = y < float(r.lo) ? float(r.lo) : y > float(r.hi) ? float(r.hi) : y;
-    return int32_t(y);
+    return quant::quantize(v, q.scale, q.zp, r.lo, r.hi);
 }
 
 // The stored value of byte pattern b of an 8-bit type.
@@ -1510,20 +1542,10 @@ template <typename F> std::array<uint8_t, 256> lookupTable(DType type, const QPa
 {
     std::array<uint8_t, 256> table{};
     for (int b = 0; b < 256; ++b) {
-        const float v = float(valueOf(type, uint8_t(b)) - x.zp) * x.scale;
+        const float v = quant::dequantize(valueOf(type, uint8_t(b)), x.scale, x.zp);
         table[size_t(b)] = uint8_t(quantizeValue(f(v), y, rangeOf(type)));
     }
     return table;
-}
-
-Tensor applyTable(const Tensor &x, const std::array<uint8_t, 256> &table)
-{
-    Tensor y = Tensor::uninitialized(x.dtype(), x.shape());
-    const auto *src = static_cast<const uint8_t *>(x.rawData());
-    auto *dst = static_cast<uint8_t *>(y.rawData());
-    for (int64_t i = 0; i < x.numel(); ++i)
-        dst[i] = table[src[i]];
-    return y;
 }
 
 // Runs the default-domain kernel `op` on `inputs` under this node's name; its first output.
@@ -1592,9 +1614,10 @@ template <bool Sigmoid> void qlinearTableOp(OpContext &ctx)
     const QParams x = qparams(ctx, 1, type, "X_scale", "X_zero_point");
     const QParams y = qparams(ctx, 3, type, "Y_scale", "Y_zero_point");
     const float alpha = ctx.node.attrFloat("alpha", 0.01f);
-    ctx.outputs[0] = applyTable(ctx.input(0), lookupTable(type, x, y, [&](float v) {
-                                    return Sigmoid ? 1.f / (1.f + std::exp(-v)) : v >= 0.f ? v : alpha * v;
-                                }));
+    const auto table = lookupTable(type, x, y, [&](float v) {
+        return Sigmoid ? 1.f / (1.f + std::exp(-v)) : v >= 0.f ? v : alpha * v;
+    });
+    ctx.outputs[0] = applyTable(ctx.input(0), table.data(), type);
 }
 
 void qlinearGlobalAveragePoolOp(OpContext &ctx)
@@ -1691,10 +1714,9 @@ void qlinearConcatOp(OpContext &ctx)
                      dtypeName(type));
         const QParams qx = qparams(ctx, i + 1, type, "X_scale", "X_zero_point");
         const Tensor &x = ctx.input(i);
-        parts.push_back(qx.scale == qy.scale && qx.zp == qy.zp ? x
-                                                               : applyTable(x, lookupTable(type, qx, qy, [](float v) {
-                                                                                return v;
-                                                                            })));
+        parts.push_back(qx.scale == qy.scale && qx.zp == qy.zp
+                            ? x
+                            : applyTable(x, lookupTable(type, qx, qy, [](float v) { return v; }).data(), type));
     }
     std::vector<const Tensor *> inputs;
     for (const Tensor &t : parts)

@@ -1,4 +1,5 @@
-// Quantized operators: the shared integer arithmetic (not a public header; core/runtime/ops/quant.cpp and the tests).
+// Quantized operators: the shared integer arithmetic (not a public header; core/runtime/ops/quant.cpp, the fusions of
+// core/runtime/fusion.cpp and the tests).
 //
 // The conventions every quantized kernel follows (docs/formats.md, "Quantized graphs"):
 //   quantize     q = saturate(nearbyint(x / scale) + zp)            (round half to even, float division)
@@ -25,6 +26,17 @@ inline void dynamicQuantParams(float lo, float hi, float *scale, int32_t *zeroPo
     z = z < 0.f ? 0.f : z > 255.f ? 255.f : z;
     *zeroPoint = int32_t(std::nearbyint(z));
 }
+
+// QuantizeLinear's arithmetic on one value; qmin / qmax are the output type's range.
+inline int32_t quantize(float v, float scale, int32_t zeroPoint, int32_t qmin, int32_t qmax)
+{
+    float y = std::nearbyint(v / scale) + float(zeroPoint);
+    y = y < float(qmin) ? float(qmin) : y > float(qmax) ? float(qmax) : y;
+    return int32_t(y);
+}
+
+// DequantizeLinear's arithmetic on one value.
+inline float dequantize(int32_t q, float scale, int32_t zeroPoint) { return float(q - zeroPoint) * scale; }
 
 // The requantization of one accumulator; qmin / qmax are the output type's range.
 inline int32_t requantize(int32_t acc, float multiplier, int32_t zeroPoint, int32_t qmin, int32_t qmax)
