@@ -8,7 +8,9 @@
 # CW_BENCH_BATCH=B runs every model with B samples (its batch dimension, and the dimensions of other inputs
 # named as that one or sized like it by the manifest's same_size, set to B; a model without a batch dimension,
 # and the large models, are left out); CW_BENCH_THREADS=T gives both engines T threads; CW_BENCH_ROUNDS=R
-# alternates R rounds (the median is reported). Off the defaults (batch 1, one thread) the int8 column is left out.
+# alternates R rounds (the median is reported). The int8 variant (docs/recipes/int8.json, calibrated on the
+# manifest's compression data) is timed in the same rounds, by both engines on the same QDQ file; off the defaults
+# (batch 1, one thread) the int8 columns are left out.
 # usage: bench/real_models.sh [BUILD_DIR]          (a Markdown table on stdout; docs/models.md keeps it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,13 +75,13 @@ EOF
 field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))['$1'])" "$2"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
-echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | peak RSS MB, cwb / ort | int8: output SQNR dB, size ratio |"
-echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"
+echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | peak RSS MB, cwb / ort | int8: output SQNR dB, size ratio | int8 cwb p50 ms (× its float32) | int8 onnxruntime p50 ms (cwb / ort) |"
+echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|"
 while read -r name file inputs; do
   read -ra pairs <<<"$inputs"
   size=$(/usr/bin/python3 -c "import os; print('%.1f' % (os.path.getsize('$file') / 1e6))")
   if ! "$cwb" info "$file" --json >"$tmp/info.json" 2>"$tmp/err"; then
-    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | | | |"
+    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | | | | | |"
     continue
   fi
   ops=$(/usr/bin/python3 -c "import json; print(len(json.load(open('$tmp/info.json'))['nodes']))")
@@ -101,31 +103,50 @@ for k in range($k):
     a = np.load('$tmp/mine.%d.npy' % k).astype(np.float64); b = np.load('$tmp/ort/%d.npy' % k).astype(np.float64)
     worst = max(worst, np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 print('%.1e' % worst)")
+  # The int8 variant, calibrated on the manifest's compression data (made before the rounds, timed in them).
+  compress=$(cat "$tmp/$name.compress")
+  int8="—"; int8c="—"; int8o="—"; int8file=""
+  if [ "$batch" = 1 ] && [ "$threads" = 1 ]; then
+    if [[ "$compress" == pending:* ]]; then
+      int8="${compress}"
+    else
+      read -ra cargs <<<"$compress"
+      int8file="$tmp/int8.onnx"
+      "$cwb" compress "$file" --recipe "$root/docs/recipes/int8.json" -o "$int8file" --no-measure "${cargs[@]}" >/dev/null
+      int8=$("$cwb" eval "$tmp/int8.onnx" --reference "$file" "${cargs[@]}" --json | /usr/bin/python3 -c "
+import json, os, sys
+f = json.load(sys.stdin)['outputs'][0]
+print('%.1f, %.2f' % (float(f['sqnr_db']), os.path.getsize('$tmp/int8.onnx') / os.path.getsize('$file')))")
+    fi
+  fi
   # Large models (the 1024x1024 background removal: seconds per run) get fewer iterations.
   its=$iterations; warm=5
   if [ "$(stat -c %s "$file")" -gt 20000000 ]; then its=3; warm=1; fi
-  c=(); o=(); crss=(); orss=()
+  c=(); o=(); crss=(); orss=(); c8=(); o8=()
   for _ in $(seq "$rounds"); do
     "$cwb" bench "$file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" --json >"$tmp/c.json"
     node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" >"$tmp/o.json"
     c+=("$(field p50_ms "$tmp/c.json")"); crss+=("$(field peak_rss_bytes "$tmp/c.json")")
     o+=("$(field p50_ms "$tmp/o.json")"); orss+=("$(field peak_rss_bytes "$tmp/o.json")")
+    if [ -n "$int8file" ]; then
+      "$cwb" bench "$int8file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" --json >"$tmp/c.json"
+      c8+=("$(field p50_ms "$tmp/c.json")")
+      if node "$root/bench/ort_bench.js" "$int8file" "${in_args[@]}" --threads "$threads" --iterations "$its" \
+          --warmup "$warm" >"$tmp/o.json" 2>"$tmp/err"; then
+        o8+=("$(field p50_ms "$tmp/o.json")")
+      fi
+    fi
   done
   cm=$(median "${c[@]}"); om=$(median "${o[@]}")
   rss=$(/usr/bin/python3 -c "print('%.0f / %.0f' % ($(median "${crss[@]}") / 1e6, $(median "${orss[@]}") / 1e6))")
-  # int8 (docs/recipes/int8.json) calibrated on the manifest's compression data, compared with the base on it.
-  compress=$(cat "$tmp/$name.compress")
-  if [ "$batch" != 1 ] || [ "$threads" != 1 ]; then
-    int8="—"
-  elif [[ "$compress" == pending:* ]]; then
-    int8="${compress}"
-  else
-    read -ra cargs <<<"$compress"
-    "$cwb" compress "$file" --recipe "$root/docs/recipes/int8.json" -o "$tmp/int8.onnx" --no-measure "${cargs[@]}" >/dev/null
-    int8=$("$cwb" eval "$tmp/int8.onnx" --reference "$file" "${cargs[@]}" --json | /usr/bin/python3 -c "
-import json, os, sys
-f = json.load(sys.stdin)['outputs'][0]
-print('%.1f, %.2f' % (float(f['sqnr_db']), os.path.getsize('$tmp/int8.onnx') / os.path.getsize('$file')))")
+  if [ "${#c8[@]}" -gt 0 ]; then
+    cm8=$(median "${c8[@]}")
+    int8c=$(/usr/bin/python3 -c "print('%s (%.2f)' % ('$cm8', $cm8 / $cm))")
+    if [ "${#o8[@]}" -gt 0 ]; then
+      int8o=$(/usr/bin/python3 -c "print('%s (%.2f)' % ('$(median "${o8[@]}")', $cm8 / $(median "${o8[@]}")))")
+    else
+      int8o="fails: $(head -c 100 "$tmp/err" | tr '\n|' '  ')"
+    fi
   fi
-  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") | $rss | $int8 |"
+  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") | $rss | $int8 | $int8c | $int8o |"
 done <"$tmp/models"

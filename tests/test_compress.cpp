@@ -736,7 +736,11 @@ private slots:
             QCOMPARE(dequantized, 4);
             QCOMPARE(int(layerNodes(form.graph).size()), 4);
             QCOMPARE(countOps(form, "DequantizeLinear") + countOps(form, "Sub") + countOps(form, "Reshape"), 0);
-            const QString diff = testutil::mismatch(Session(m).run(x), Session(form).run(x), 0.0);
+            // Sessions for one run: no Winograd convolutions, whose transforms round differently with the blocked
+            // layouts only the float form's initializer weights get (runtime/blocked.h).
+            SessionOptions once;
+            once.runOnce = true;
+            const QString diff = testutil::mismatch(Session(m, once).run(x), Session(form, once).run(x), 0.0);
             QVERIFY2(diff.isEmpty(), qPrintable(diff));
 
             // Pruning it keeps every layer quantized as it was stored (bits, groups), without data for bias
