@@ -616,30 +616,37 @@ void TestFusion::fusedMaxPool()
 
 void TestFusion::quantizedTables_data()
 {
+    QTest::addColumn<QString>("producer");  // QLinearConv, QLinearMatMul or QGemm
     QTest::addColumn<QStringList>("chain"); // the float nodes between the DequantizeLinear and the QuantizeLinear
-    QTest::addColumn<bool>("signedConv");   // QLinearConv writes int8 (else uint8)
+    QTest::addColumn<bool>("signedConv");   // the producer writes int8 (else uint8)
     QTest::addColumn<bool>("signedOut");    // the QuantizeLinear writes int8 (else uint8)
     QTest::addColumn<bool>("fuses");
     for (bool signedConv : {false, true})
         for (bool signedOut : {false, true}) {
             const char *types = signedConv ? (signedOut ? "s8 -> s8" : "s8 -> u8") : (signedOut ? "u8 -> s8" : "u8 -> u8");
-            QTest::addRow("LeakyRelu, Max, %s", types) << QStringList{"LeakyRelu", "Max"} << signedConv << signedOut << true;
+            QTest::addRow("LeakyRelu, Max, %s", types)
+                << "QLinearConv" << QStringList{"LeakyRelu", "Max"} << signedConv << signedOut << true;
             QTest::addRow("LeakyRelu, Max, MaxPool, %s", types)
-                << QStringList{"LeakyRelu", "Max", "MaxPool"} << signedConv << signedOut << true;
+                << "QLinearConv" << QStringList{"LeakyRelu", "Max", "MaxPool"} << signedConv << signedOut << true;
         }
-    QTest::addRow("nothing between") << QStringList{} << false << false << true;
-    QTest::addRow("HardSwish, Sigmoid") << QStringList{"HardSwish", "Sigmoid"} << false << false << true;
-    QTest::addRow("Relu, MaxPool, Clip") << QStringList{"Relu", "MaxPool", "ClipInputs"} << false << false << true;
+    QTest::addRow("nothing between") << "QLinearConv" << QStringList{} << false << false << true;
+    QTest::addRow("HardSwish, Sigmoid") << "QLinearConv" << QStringList{"HardSwish", "Sigmoid"} << false << false << true;
+    QTest::addRow("Relu, MaxPool, Clip")
+        << "QLinearConv" << QStringList{"Relu", "MaxPool", "ClipInputs"} << false << false << true;
+    QTest::addRow("QLinearMatMul: Relu, MaxPool") << "QLinearMatMul" << QStringList{"Relu", "MaxPool"} << true << false << true;
+    QTest::addRow("QGemm: LeakyRelu, Tanh") << "QGemm" << QStringList{"LeakyRelu", "Tanh"} << false << true << true;
     // A MaxPool runs on the integers only after activations that never decrease: HardSwish dips below zero.
-    QTest::addRow("HardSwish, MaxPool: not fused") << QStringList{"HardSwish", "MaxPool"} << false << false << false;
-    QTest::addRow("Add: not fused") << QStringList{"Add"} << false << false << false;
+    QTest::addRow("HardSwish, MaxPool: not fused")
+        << "QLinearConv" << QStringList{"HardSwish", "MaxPool"} << false << false << false;
+    QTest::addRow("Add: not fused") << "QLinearConv" << QStringList{"Add"} << false << false << false;
 }
 
-// QuantizeLinear → QLinearConv → DequantizeLinear → the chain → QuantizeLinear → DequantizeLinear: the float stages
-// after the QLinearConv become one table applied to its output (fusedTable), with the integers the graph as it is
-// computes, bit for bit; a MaxPool among them then runs on the integers.
+// QuantizeLinear → a quantized product → DequantizeLinear → the chain → QuantizeLinear → DequantizeLinear: the float
+// stages after the product become one table applied to its output (fusedTable), with the integers the graph as it
+// is computes, bit for bit; a MaxPool among them then runs on the integers.
 void TestFusion::quantizedTables()
 {
+    QFETCH(QString, producer);
     QFETCH(QStringList, chain);
     QFETCH(bool, signedConv);
     QFETCH(bool, signedOut);
@@ -652,25 +659,41 @@ void TestFusion::quantizedTables()
             t.data<uint8_t>()[0] = uint8_t(value);
         return t;
     };
+    // 2 x 16 x 11 x 11 bytes out of the convolution (64 at a time and a tail), 2 x 8 x 11 x 16 out of the matrix
+    // product, 22 x 16 out of QGemm.
+    const Shape xShape = producer == "QGemm" ? Shape{22, 8} : Shape{2, 8, 11, 11};
     Model m;
     m.opsetVersion = 17;
+    m.domainOpsets["com.microsoft"] = 1;
     Graph &g = m.graph;
-    g.inputs.push_back({"x", DType::Float32, {-1, 8, 11, 11}, true, {"batch"}});
+    Shape declared = xShape;
+    declared[0] = -1;
+    g.inputs.push_back({"x", DType::Float32, declared, true, {"batch"}});
     g.initializers["xs"] = Tensor::scalar(2.f / 255.f);
     g.initializers["xzp"] = zeroPoint(false, 128);
-    Tensor w(DType::Int8, {16, 8, 3, 3});
+    const Shape wShape = producer == "QLinearConv" ? Shape{16, 8, 3, 3} : producer == "QLinearMatMul" ? Shape{11, 16}
+                                                                                                       : Shape{8, 16};
+    Tensor w(DType::Int8, wShape);
     std::mt19937 rng(5);
     for (int64_t i = 0; i < w.numel(); ++i)
         w.data<int8_t>()[i] = int8_t(int(rng() % 255) - 127);
     g.initializers["w"] = w;
     g.initializers["ws"] = randomTensor({16}, 6, 0.002f, 0.004f);
+    g.initializers["wzp"] = Tensor(DType::Int8, {16});
     g.initializers["ys"] = Tensor::scalar(0.05f);
     g.initializers["yzp"] = zeroPoint(signedConv, signedConv ? -3 : 120);
     g.initializers["qs"] = Tensor::scalar(0.03f);
     g.initializers["qzp"] = zeroPoint(signedOut, signedOut ? 5 : 100);
-    Node conv = node("conv", "QLinearConv", {"xq", "xs", "xzp", "w", "ws", "", "ys", "yzp"}, {"yq"});
-    conv.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
-    g.nodes = {node("quantize", "QuantizeLinear", {"x", "xs", "xzp"}, {"xq"}), conv,
+    Node product = producer == "QGemm"
+                       ? node("product", "QGemm", {"xq", "xs", "xzp", "w", "ws", "wzp", "", "ys", "yzp"}, {"yq"})
+                       : node("product", producer.toStdString(), {"xq", "xs", "xzp", "w", "ws", "wzp", "ys", "yzp"}, {"yq"});
+    if (producer == "QLinearConv") {
+        product.inputs[5] = "";
+        product.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    }
+    if (producer == "QGemm")
+        product.domain = "com.microsoft";
+    g.nodes = {node("quantize", "QuantizeLinear", {"x", "xs", "xzp"}, {"xq"}), product,
                node("dequantize", "DequantizeLinear", {"yq", "ys", "yzp"}, {"y"})};
     std::string value = "y";
     for (int k = 0; k < chain.size(); ++k) {
@@ -701,8 +724,7 @@ void TestFusion::quantizedTables()
     const size_t fusedNodes = 3 + (pool ? 1 : 0); // QuantizeLinear, QLinearConv (+ table), [MaxPool], DequantizeLinear
     QCOMPARE(fused.executedGraph().nodes.size(), fuses ? fusedNodes : g.nodes.size());
     QCOMPARE(fusedTable(fused.executedGraph().nodes[1]) != nullptr, fuses);
-    // 2 x 16 x 11 x 11 bytes: 64 at a time and a tail.
-    const std::map<std::string, Tensor> feeds{{"x", randomTensor({2, 8, 11, 11}, 1, -1.f, 1.f)}};
+    const std::map<std::string, Tensor> feeds{{"x", randomTensor(xShape, 1, -1.f, 1.f)}};
     const Tensor a = fused.run(feeds, {"zq"}).at("zq"), b = plain.run(feeds, {"zq"}).at("zq");
     QCOMPARE(a.dtype(), signedOut ? DType::Int8 : DType::UInt8);
     QCOMPARE(a.shape(), b.shape());

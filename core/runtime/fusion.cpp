@@ -125,10 +125,11 @@ bool zeroPointInitializer(const Graph &g, const std::string &name, int32_t *valu
     return true;
 }
 
-// QLinearConv → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every value between read by the next
-// node only, every scale and zero point a one-element initializer: the float stages become a table applied to the
-// convolution's output (fusedTable), and a MaxPool among them runs on the integers after it, which gives the same
-// result when every activation is non-decreasing (so is quantization). Returns the nodes removed.
+// QLinearConv / QLinearMatMul / QGemm → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every value
+// between read by the next node only, every scale and zero point a one-element initializer: the float stages become
+// a table applied to the product's output (fusedTable), and a MaxPool among them runs on the integers after it,
+// which gives the same result when every activation is non-decreasing (so is quantization). Returns the nodes
+// removed.
 int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
                         const std::set<std::string> &outputs, std::vector<char> &gone)
 {
@@ -141,25 +142,31 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
     };
     const auto index = [&](const Node *n) { return size_t(n - g.nodes.data()); };
     int removed = 0;
-    for (Node &conv : g.nodes) {
-        if (gone[index(&conv)] || conv.opType != "QLinearConv" || !isDefaultDomain(conv.domain) ||
-            conv.outputs.size() != 1 || conv.inputs.size() < 7 || conv.hasAttr(kTable))
+    for (Node &product : g.nodes) {
+        // The producer's output zero point is its input 7 (QLinearConv, QLinearMatMul) or 8 (QGemm, requantized
+        // when it has a y_scale, input 7).
+        const bool qgemm = product.domain == "com.microsoft" && product.opType == "QGemm";
+        const size_t zpInput = qgemm ? 8 : 7;
+        if (gone[index(&product)] || product.outputs.size() != 1 || product.hasAttr(kTable) ||
+            !((isDefaultDomain(product.domain) && (product.opType == "QLinearConv" || product.opType == "QLinearMatMul")) ||
+              (qgemm && product.hasInput(7))))
             continue;
-        DType convType = DType::UInt8;
+        DType producedType = DType::UInt8;
         int32_t ignored = 0;
-        if (conv.hasInput(7) && !zeroPointInitializer(g, conv.inputs[7], &ignored, &convType))
+        if (product.hasInput(zpInput) && !zeroPointInitializer(g, product.inputs[zpInput], &ignored, &producedType))
             continue;
-        Node *dq = onlyReader(conv.outputs[0]);
+        Node *dq = onlyReader(product.outputs[0]);
         float dqScale = 0.f;
         int32_t dqZp = 0;
-        DType dqType = convType;
+        DType dqType = producedType;
         if (!dq || dq->opType != "DequantizeLinear" || !isDefaultDomain(dq->domain) || dq->inputs.size() < 2 ||
-            dq->inputs[0] != conv.outputs[0] || dq->outputs.size() != 1 || !scalarInitializer(g, dq->inputs[1], &dqScale) ||
-            (dq->hasInput(2) && (!zeroPointInitializer(g, dq->inputs[2], &dqZp, &dqType) || dqType != convType)))
+            dq->inputs[0] != product.outputs[0] || dq->outputs.size() != 1 || !scalarInitializer(g, dq->inputs[1], &dqScale) ||
+            (dq->hasInput(2) && (!zeroPointInitializer(g, dq->inputs[2], &dqZp, &dqType) || dqType != producedType)))
             continue;
-        // The activations, then an optional MaxPool, then the QuantizeLinear.
-        const auto weights = g.initializers.find(conv.inputs[3]);
-        const size_t rank = weights != g.initializers.end() ? size_t(weights->second.rank()) : 1;
+        // The activations, an optional MaxPool among them, then the QuantizeLinear. A Max / Min constant may have
+        // the rank of the values (1 when that is not known).
+        const auto info = g.values.find(dq->outputs[0]);
+        const size_t rank = info != g.values.end() && info->second.shapeKnown ? info->second.shape.size() : 1;
         std::vector<Activation> activations;
         std::vector<Node *> chain{dq};
         Node *pool = nullptr, *q = nullptr;
@@ -192,18 +199,18 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         auto *t = static_cast<uint8_t *>(table.rawData());
         const int32_t lo = qType == DType::UInt8 ? 0 : -128, hi = qType == DType::UInt8 ? 255 : 127;
         for (int b = 0; b < 256; ++b) {
-            float v = quant::dequantize(convType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), dqScale, dqZp);
+            float v = quant::dequantize(producedType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), dqScale, dqZp);
             applyActivations(activations, &v, 1);
             t[b] = uint8_t(quant::quantize(v, qScale, qZp, lo, hi));
         }
-        conv.attrs[kTable] = Attribute::makeTensor(table);
+        product.attrs[kTable] = Attribute::makeTensor(table);
         if (pool) { // the pool reads the mapped integers and writes what the QuantizeLinear wrote
-            if (auto v = g.values.find(conv.outputs[0]); v != g.values.end())
+            if (auto v = g.values.find(product.outputs[0]); v != g.values.end())
                 v->second.dtype = qType;
-            pool->inputs[0] = conv.outputs[0];
+            pool->inputs[0] = product.outputs[0];
             pool->outputs[0] = q->outputs[0];
         } else {
-            conv.outputs[0] = q->outputs[0];
+            product.outputs[0] = q->outputs[0];
         }
         for (Node *n : chain)
             if (n != pool) {

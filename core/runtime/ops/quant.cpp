@@ -547,6 +547,14 @@ Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
     return y;
 }
 
+// y through the table of the DequantizeLinear, activations and QuantizeLinear fused after `node` (runtime/fusion.h),
+// or y itself.
+Tensor withFusedTable(const Node &node, const Tensor &y)
+{
+    const Tensor *table = fusedTable(node);
+    return table ? applyTable(y, static_cast<const uint8_t *>(table->rawData()), table->dtype()) : y;
+}
+
 void qlinearConvOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
@@ -584,8 +592,7 @@ void qlinearConvOp(OpContext &ctx)
     if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
         qconvReference(q, x, w, y, ctx.threads);
     // The DequantizeLinear, activations and QuantizeLinear fused after it (runtime/fusion.h), as one table.
-    const Tensor *table = fusedTable(ctx.node);
-    ctx.outputs[0] = table ? applyTable(y, static_cast<const uint8_t *>(table->rawData()), table->dtype()) : y;
+    ctx.outputs[0] = withFusedTable(ctx.node, y);
 }
 
 // QLinearConv's accumulation without bias or requantization: the same reference loops and fast path.
@@ -692,7 +699,7 @@ void qlinearMatMulOp(OpContext &ctx)
             }
         });
     }
-    ctx.outputs[0] = y;
+    ctx.outputs[0] = withFusedTable(ctx.node, y);
 }
 
 void qgemmOp(OpContext &ctx)
@@ -759,7 +766,7 @@ void qgemmOp(OpContext &ctx)
                     out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], scale[size_t(n)], yZp, r.lo, r.hi));
         }
     });
-    ctx.outputs[0] = y;
+    ctx.outputs[0] = withFusedTable(ctx.node, y);
 }
 
 // ---- MatMulInteger -----------------------------------------------------------------------------------------------
