@@ -23,6 +23,7 @@
 #include "core/compress/qrewrite.h"
 #include "core/graph/transform.h"
 #include "core/io/model_io.h"
+#include "core/runtime/half_floats.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
@@ -483,6 +484,18 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     checkStop(stop);
 
     if (quantizing) {
+        // 8-bit activations are quantized from float32: a float16 / bfloat16 model computes in float32 from here
+        // on (runtime/half_floats.h, its roundings to 16 bits dropped), so that its layers can run on integer
+        // kernels; the weights left float then stay float32. A model fed 16-bit inputs keeps its arithmetic (the
+        // variant would ask for other input types), and its layers weight-only quantization.
+        const bool halfInputs = std::any_of(m.graph.inputs.begin(), m.graph.inputs.end(),
+                                            [](const ValueInfo &v) { return isHalfType(v.dtype); });
+        if (calibrating && !halfInputs)
+            if (std::optional<Model> wide = float32Arithmetic(m, false)) {
+                m = std::move(*wide);
+                widened.clear();
+                say("quantize: the 16-bit float arithmetic becomes float32, for the integer kernels");
+            }
         // 2. fold
         const int folded = foldBatchNorm(m);
         if (folded)

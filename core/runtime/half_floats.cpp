@@ -47,7 +47,7 @@ Node castNode(std::string name, std::string input, std::string output, int64_t t
     return n;
 }
 
-int rewrite(Graph &g, bool top, int64_t opset)
+int rewrite(Graph &g, bool top, int64_t opset, bool keepRoundings)
 {
     int changed = 0;
     std::set<std::string> taken;
@@ -79,7 +79,7 @@ int rewrite(Graph &g, bool top, int64_t opset)
                 changed += widen(a.t);
             if (a.kind == Attribute::Kind::Graph && a.graph) {
                 Graph sub = *a.graph;
-                if (const int c = rewrite(sub, false, opset); c > 0) {
+                if (const int c = rewrite(sub, false, opset, keepRoundings); c > 0) {
                     a = Attribute::makeGraph(std::move(sub));
                     changed += c;
                 }
@@ -104,6 +104,12 @@ int rewrite(Graph &g, bool top, int64_t opset)
         }
         if ((to != kOnnxFloat16 && to != kOnnxBFloat16) || n.outputs[0].empty()) {
             nodes.push_back(std::move(n));
+            continue;
+        }
+        if (!keepRoundings) {
+            n.attrs["to"] = Attribute::makeInt(kOnnxFloat);
+            nodes.push_back(std::move(n));
+            ++changed;
             continue;
         }
         const std::string value = n.outputs[0];
@@ -153,10 +159,10 @@ int rewrite(Graph &g, bool top, int64_t opset)
 
 } // namespace
 
-std::optional<Model> float32Arithmetic(const Model &model)
+std::optional<Model> float32Arithmetic(const Model &model, bool keepRoundings)
 {
     Model m = model;
-    if (rewrite(m.graph, true, m.opsetVersion) == 0)
+    if (rewrite(m.graph, true, m.opsetVersion, keepRoundings) == 0)
         return std::nullopt;
     return m;
 }

@@ -26,7 +26,8 @@ enum class HalfFloats { Float32, Declared };
 // every 16-bit output of the main graph computed in float32 under an internal name and rounded by a final Cast;
 // subgraphs (If, Loop, Scan) likewise, except that their outputs stay float32. nullopt when the model holds no
 // 16-bit floats (nothing to rewrite). Value names are kept, so a caller can feed and ask for the same names as in
-// the model.
-std::optional<Model> float32Arithmetic(const Model &model);
+// the model. Without `keepRoundings`, the Casts and CastLikes to a 16-bit type inside the graph become Casts to
+// float32 (no-ops): a model quantized to 8 bits (compress/compress.h) is coarser than those roundings anyway.
+std::optional<Model> float32Arithmetic(const Model &model, bool keepRoundings = true);
 
 } // namespace cw
