@@ -178,6 +178,8 @@ private slots:
     void fusedMaxPool();
     void quantizedTables_data();
     void quantizedTables();
+    void quantizedConcat_data();
+    void quantizedConcat();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -732,6 +734,69 @@ void TestFusion::quantizedTables()
     // Values spread over the output's range, so that the table is exercised beyond one saturated end.
     std::set<uint8_t> seen(static_cast<const uint8_t *>(a.rawData()), static_cast<const uint8_t *>(a.rawData()) + a.numel());
     QVERIFY2(seen.size() > 10, qPrintable(QString::number(seen.size())));
+}
+
+void TestFusion::quantizedConcat_data()
+{
+    QTest::addColumn<bool>("signedOut");      // the QuantizeLinear after the Concat writes int8 (else uint8)
+    QTest::addColumn<bool>("otherType");      // the first input's integers have the other type (read as float)
+    QTest::addColumn<bool>("sharedDequantize"); // the first input's DequantizeLinear output is a graph output too
+    QTest::addRow("u8") << false << false << false;
+    QTest::addRow("s8") << true << false << false;
+    QTest::addRow("u8, an s8 input") << false << true << false;
+    QTest::addRow("s8, a DequantizeLinear read elsewhere") << true << false << true;
+}
+
+// DequantizeLinear → Concat ← float value, then QuantizeLinear: one QLinearConcat that requantizes the first
+// input's integers (another grid), copies the third's (the output's grid) and quantizes the float one, with the
+// integers the graph as it is computes, bit for bit.
+void TestFusion::quantizedConcat()
+{
+    QFETCH(bool, signedOut);
+    QFETCH(bool, otherType);
+    QFETCH(bool, sharedDequantize);
+    const auto zeroPoint = [](bool isSigned, int value) {
+        Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
+        static_cast<uint8_t *>(t.rawData())[0] = uint8_t(value);
+        return t;
+    };
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, 3, 5, 7}, true, {"batch"}});
+    g.inputs.push_back({"f", DType::Float32, {-1, 2, 5, 7}, true, {"batch"}});
+    const bool firstSigned = otherType ? !signedOut : signedOut;
+    g.initializers["as"] = Tensor::scalar(0.011f);
+    g.initializers["azp"] = zeroPoint(firstSigned, firstSigned ? -7 : 130);
+    g.initializers["os"] = Tensor::scalar(0.008f);
+    g.initializers["ozp"] = zeroPoint(signedOut, signedOut ? 4 : 120);
+    g.nodes = {node("qa", "QuantizeLinear", {"x", "as", "azp"}, {"xa"}),
+               node("da", "DequantizeLinear", {"xa", "as", "azp"}, {"a"}),
+               node("qb", "QuantizeLinear", {"x", "os", "ozp"}, {"xb"}),
+               node("db", "DequantizeLinear", {"xb", "os", "ozp"}, {"b"}),
+               node("concat", "Concat", {"a", "f", "b"}, {"c"}),
+               node("requantize", "QuantizeLinear", {"c", "os", "ozp"}, {"zq"}),
+               node("out", "DequantizeLinear", {"zq", "os", "ozp"}, {"z"})};
+    g.nodes[4].attrs["axis"] = Attribute::makeInt(1);
+    g.outputs.push_back({"z", DType::Float32, {}, false});
+    if (sharedDequantize)
+        g.outputs.push_back({"a", DType::Float32, {}, false});
+    inferShapes(m);
+    const Session fused(m), plain(m, unfusedOptions());
+    // QuantizeLinear x 2, [the first DequantizeLinear,] QLinearConcat, DequantizeLinear
+    QCOMPARE(fused.executedGraph().nodes.size(), size_t(4 + (otherType || sharedDequantize ? 1 : 0)));
+    const Node *concat = fused.executedGraph().findNode("concat");
+    QVERIFY(concat && concat->opType == "QLinearConcat");
+    const std::map<std::string, Tensor> feeds{{"x", randomTensor({2, 3, 5, 7}, 1, -1.5f, 1.5f)},
+                                              {"f", randomTensor({2, 2, 5, 7}, 2, -1.5f, 1.5f)}};
+    const Tensor a = fused.run(feeds, {"zq"}).at("zq"), b = plain.run(feeds, {"zq"}).at("zq");
+    QCOMPARE(a.dtype(), signedOut ? DType::Int8 : DType::UInt8);
+    QCOMPARE(a.shape(), (Shape{2, 8, 5, 7}));
+    QCOMPARE(a.shape(), b.shape());
+    QCOMPARE(std::memcmp(a.rawData(), b.rawData(), size_t(a.numel())), 0);
+    // Values spread over the output's range, and some saturated (the inputs reach beyond it).
+    std::set<uint8_t> seen(static_cast<const uint8_t *>(a.rawData()), static_cast<const uint8_t *>(a.rawData()) + a.numel());
+    QVERIFY2(seen.size() > 100, qPrintable(QString::number(seen.size())));
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

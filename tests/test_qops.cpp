@@ -185,6 +185,19 @@ private slots:
         // Per tensor uint8.
         QCOMPARE(runOp("DequantizeLinear", {u8({3}, {0, 128, 255}), Tensor::scalar(0.5f), u8({}, {128})})[0].toFloatVector(),
                  (std::vector<float>{-64.f, 0.f, 63.5f}));
+        // Per tensor, every byte value of both types: eight at a time and a tail.
+        for (const DType type : {DType::UInt8, DType::Int8}) {
+            Tensor x(type, {259});
+            std::vector<float> expected;
+            for (int i = 0; i < 259; ++i) {
+                static_cast<uint8_t *>(x.rawData())[i] = uint8_t(i * 7);
+                const int32_t v = type == DType::UInt8 ? int32_t(uint8_t(i * 7)) : int32_t(int8_t(uint8_t(i * 7)));
+                expected.push_back(float(v - 3) * 0.37f);
+            }
+            Tensor zp(type, {});
+            static_cast<uint8_t *>(zp.rawData())[0] = 3;
+            QCOMPARE(runOp("DequantizeLinear", {x, Tensor::scalar(0.37f), zp})[0].toFloatVector(), expected);
+        }
         // Per axis 0 of a [2, 2] weight.
         QCOMPARE(runOp("DequantizeLinear", {s8({2, 2}, {1, -2, 3, -4}), Tensor::fromFloats({2}, {0.5f, 2.f}), s8({2}, {0, 1})},
                        {{"axis", Attribute::makeInt(0)}})[0]

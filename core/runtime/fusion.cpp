@@ -223,6 +223,72 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
     return removed;
 }
 
+// Concat → QuantizeLinear (scalar initializer scale and zero point; the Concat's only reader): one
+// com.microsoft QLinearConcat writing the QuantizeLinear's output. An input that a DequantizeLinear of the same
+// integer type made (scalar initializers) is read as its integers (requantized by a table if the grids differ);
+// the DequantizeLinear goes when it has no other reader. Any other input is float, quantized onto the output's
+// grid (the fused form's X_scale and X_zero_point are empty then). What the graph computes, bit for bit, without
+// the float concatenation in between.
+int fuseQuantizedConcats(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                         const std::set<std::string> &outputs, std::vector<char> &gone)
+{
+    std::unordered_map<std::string, size_t> producers;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        for (const std::string &o : g.nodes[i].outputs)
+            producers[o] = i;
+    const auto soleReader = [&](const std::string &value) -> long {
+        auto r = readers.find(value);
+        if (outputs.count(value) || r == readers.end() || r->second.size() != 1 || gone[r->second.front()])
+            return -1;
+        return long(r->second.front());
+    };
+    int removed = 0;
+    for (size_t c = 0; c < g.nodes.size(); ++c) {
+        Node &concat = g.nodes[c];
+        if (gone[c] || concat.opType != "Concat" || !isDefaultDomain(concat.domain) || concat.outputs.size() != 1 ||
+            concat.inputs.empty())
+            continue;
+        const long qi = soleReader(concat.outputs[0]);
+        if (qi < 0)
+            continue;
+        const Node &q = g.nodes[size_t(qi)];
+        float qScale = 0.f;
+        int32_t qZp = 0;
+        DType qType = DType::UInt8;
+        if (q.opType != "QuantizeLinear" || !isDefaultDomain(q.domain) || q.inputs.size() != 3 ||
+            q.outputs.size() != 1 || q.hasAttr("output_dtype") || q.hasAttr("saturate") ||
+            !scalarInitializer(g, q.inputs[1], &qScale) || !(qScale > 0.f) ||
+            !zeroPointInitializer(g, q.inputs[2], &qZp, &qType))
+            continue;
+        std::vector<std::string> inputs{q.inputs[1], q.inputs[2]};
+        for (const std::string &x : concat.inputs) {
+            const auto p = producers.find(x);
+            const Node *dq = p == producers.end() || gone[p->second] ? nullptr : &g.nodes[p->second];
+            float scale = 0.f;
+            int32_t zp = 0;
+            DType type = DType::Float32;
+            if (dq && dq->opType == "DequantizeLinear" && isDefaultDomain(dq->domain) && dq->inputs.size() == 3 &&
+                !dq->hasAttr("axis") && scalarInitializer(g, dq->inputs[1], &scale) &&
+                zeroPointInitializer(g, dq->inputs[2], &zp, &type) && type == qType) {
+                inputs.insert(inputs.end(), dq->inputs.begin(), dq->inputs.end());
+                if (soleReader(x) == long(c)) {
+                    gone[p->second] = 1;
+                    ++removed;
+                }
+            } else {
+                inputs.insert(inputs.end(), {x, "", ""});
+            }
+        }
+        concat.opType = "QLinearConcat";
+        concat.domain = "com.microsoft";
+        concat.inputs = std::move(inputs);
+        concat.outputs[0] = q.outputs[0];
+        gone[size_t(qi)] = 1;
+        ++removed;
+    }
+    return removed;
+}
+
 template <typename F> void applyEach(float *y, int64_t n, F f)
 {
     for (int64_t i = 0; i < n; ++i)
@@ -366,6 +432,7 @@ Model fuseForInference(const Model &model, int *fused)
         }
     }
     removed += fuseQuantizedTables(g, readers, outputs, gone);
+    removed += fuseQuantizedConcats(g, readers, outputs, gone);
     std::vector<Node> nodes;
     nodes.reserve(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i)

@@ -361,10 +361,31 @@ void dequantizeLinearOp(OpContext &ctx)
     }
     Tensor y = Tensor::uninitialized(DType::Float32, x.shape());
     float *out = y.f32();
+    const int threads = threadsFor(ctx, x.numel());
+    if (p.kind == ParamLayout::Kind::Tensor && isQuantType(x.dtype())) {
+        // Eight values per step, with the scalar loop's operations (the integer difference is exact in float).
+        const bool u8 = x.dtype() == DType::UInt8;
+        const auto *in = static_cast<const uint8_t *>(x.rawData());
+        const float s = scale[0];
+        const int32_t z = zp[0];
+        parallelRanges(threads, x.numel(), 4096, [&](int64_t begin, int64_t end) {
+            const __m256i vz = _mm256_set1_epi32(z);
+            const __m256 vs = _mm256_set1_ps(s);
+            int64_t i = begin;
+            for (; i + 8 <= end; i += 8) {
+                const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(in + i));
+                const __m256i v = u8 ? _mm256_cvtepu8_epi32(b) : _mm256_cvtepi8_epi32(b);
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, vz)), vs));
+            }
+            for (; i < end; ++i)
+                out[i] = quant::dequantize(u8 ? int32_t(in[i]) : int32_t(int8_t(in[i])), s, z);
+        });
+        ctx.outputs[0] = y;
+        return;
+    }
     visitDType(x.dtype(), [&](auto zero) {
         using T = decltype(zero);
         const T *in = x.data<T>();
-        const int threads = threadsFor(ctx, x.numel());
         parallelRanges(threads, p.outer * p.axisDim, 1, [&](int64_t begin, int64_t end) {
             for (int64_t row = begin; row < end; ++row) {
                 const int64_t o = row / p.axisDim, a = row % p.axisDim;
@@ -1712,15 +1733,29 @@ void qlinearConcatOp(OpContext &ctx)
     const int count = int(ctx.inputs.size());
     if (count < 5 || (count - 2) % 3 != 0)
         ctx.fail("expects Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples, got " + str(count) + " inputs");
-    const DType type = quantData(ctx, 2, "X");
+    // The form fused from Concat → QuantizeLinear (runtime/fusion.cpp) also has float X, with empty X_scale and
+    // X_zero_point: quantized onto Y's grid. The type is then Y_zero_point's.
+    const bool floatX = isFloatType(ctx.input(2).dtype()) && !ctx.inputs[3];
+    const DType type = floatX && ctx.inputs[1] ? ctx.input(1).dtype() : quantData(ctx, 2, "X");
     const QParams qy = qparams(ctx, 0, type, "Y_scale", "Y_zero_point");
     std::vector<Tensor> parts;
     for (int i = 2; i < count; i += 3) {
-        if (quantData(ctx, i, "X") != type)
-            ctx.fail("input " + str(i) + " has type " + dtypeName(ctx.input(i).dtype()) + ", the first X " +
-                     dtypeName(type));
-        const QParams qx = qparams(ctx, i + 1, type, "X_scale", "X_zero_point");
         const Tensor &x = ctx.input(i);
+        if (x.dtype() == DType::Float32 && !ctx.inputs[size_t(i) + 1] && !ctx.inputs[size_t(i) + 2]) {
+            Tensor q = Tensor::uninitialized(type, x.shape());
+            const float *px = x.f32();
+            parallelRanges(threadsFor(ctx, x.numel()), x.numel(), 4096, [&](int64_t begin, int64_t end) {
+                if (type == DType::UInt8)
+                    quantizeTensor(px + begin, end - begin, qy.scale, qy.zp, q.data<uint8_t>() + begin);
+                else
+                    quantizeTensor(px + begin, end - begin, qy.scale, qy.zp, q.data<int8_t>() + begin);
+            });
+            parts.push_back(std::move(q));
+            continue;
+        }
+        if (quantData(ctx, i, "X") != type)
+            ctx.fail("input " + str(i) + " has type " + dtypeName(ctx.input(i).dtype()) + ", Y " + dtypeName(type));
+        const QParams qx = qparams(ctx, i + 1, type, "X_scale", "X_zero_point");
         parts.push_back(qx.scale == qy.scale && qx.zp == qy.zp
                             ? x
                             : applyTable(x, lookupTable(type, qx, qy, [](float v) { return v; }).data(), type));
