@@ -680,6 +680,10 @@ private slots:
         // 38M multiply-adds in one image: oneDNN's own team of two (fewer images than threads).
         QTest::newRow("one image, two threads") << Shape{1, 64, 32, 32} << Shape{64, 64, 3, 3}
                                                  << QList<int>{1, 1, 1, 1} << 1 << 1 << 3 << 10 << 2;
+        // The same with channels and pixels that are not multiples of eight (16M multiply-adds; the output's
+        // eight-channel blocks split between the threads, the last one short).
+        QTest::newRow("one image, two threads, odd sizes") << Shape{1, 48, 37, 35} << Shape{29, 48, 3, 3}
+                                                            << QList<int>{1, 1, 1, 1} << 1 << 1 << 7 << 90 << 2;
     }
 
     void qconvFastEqualsReference()

@@ -125,6 +125,26 @@ bool zeroPointInitializer(const Graph &g, const std::string &name, int32_t *valu
     return true;
 }
 
+// A QuantizeLinear or DequantizeLinear (`op`) with a one-element initializer scale and zero point: those and the
+// integer type. Without a zero point (0), *type stays what the caller set.
+bool scalarQuantizer(const Graph &g, const Node &n, const char *op, float *scale, int32_t *zp, DType *type)
+{
+    *zp = 0;
+    return n.opType == op && isDefaultDomain(n.domain) && n.inputs.size() >= 2 && n.outputs.size() == 1 &&
+           !n.hasAttr("output_dtype") && !n.hasAttr("saturate") && scalarInitializer(g, n.inputs[1], scale) &&
+           *scale > 0.f && (!n.hasInput(2) || zeroPointInitializer(g, n.inputs[2], zp, type));
+}
+
+// The node that alone reads `value` (not a graph output, not removed), or nullptr.
+Node *soleReader(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                 const std::set<std::string> &outputs, const std::vector<char> &gone, const std::string &value)
+{
+    auto r = readers.find(value);
+    if (outputs.count(value) || r == readers.end() || r->second.size() != 1 || gone[r->second.front()])
+        return nullptr;
+    return &g.nodes[r->second.front()];
+}
+
 // QLinearConv / QLinearMatMul / QGemm → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every value
 // between read by the next node only, every scale and zero point a one-element initializer: the float stages become
 // a table applied to the product's output (fusedTable), and a MaxPool among them runs on the integers after it,
@@ -133,13 +153,7 @@ bool zeroPointInitializer(const Graph &g, const std::string &name, int32_t *valu
 int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
                         const std::set<std::string> &outputs, std::vector<char> &gone)
 {
-    // The node that alone reads `value`, if there is one and `value` is not a graph output.
-    const auto onlyReader = [&](const std::string &value) -> Node * {
-        auto r = readers.find(value);
-        if (outputs.count(value) || r == readers.end() || r->second.size() != 1 || gone[r->second.front()])
-            return nullptr;
-        return &g.nodes[r->second.front()];
-    };
+    const auto onlyReader = [&](const std::string &value) { return soleReader(g, readers, outputs, gone, value); };
     const auto index = [&](const Node *n) { return size_t(n - g.nodes.data()); };
     int removed = 0;
     for (Node &product : g.nodes) {
@@ -159,9 +173,8 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         float dqScale = 0.f;
         int32_t dqZp = 0;
         DType dqType = producedType;
-        if (!dq || dq->opType != "DequantizeLinear" || !isDefaultDomain(dq->domain) || dq->inputs.size() < 2 ||
-            dq->inputs[0] != product.outputs[0] || dq->outputs.size() != 1 || !scalarInitializer(g, dq->inputs[1], &dqScale) ||
-            (dq->hasInput(2) && (!zeroPointInitializer(g, dq->inputs[2], &dqZp, &dqType) || dqType != producedType)))
+        if (!dq || dq->inputs[0] != product.outputs[0] ||
+            !scalarQuantizer(g, *dq, "DequantizeLinear", &dqScale, &dqZp, &dqType) || dqType != producedType)
             continue;
         // The activations, an optional MaxPool among them, then the QuantizeLinear. A Max / Min constant may have
         // the rank of the values (1 when that is not known).
@@ -181,8 +194,7 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
                        next->inputs.size() == 1 && (next->outputs.size() == 1 || next->outputs[1].empty())) {
                 pool = next;
             } else {
-                if (next->opType == "QuantizeLinear" && isDefaultDomain(next->domain) && next->inputs[0] == value &&
-                    next->outputs.size() == 1 && !next->hasAttr("output_dtype") && !next->hasAttr("saturate"))
+                if (next->inputs[0] == value)
                     q = next;
                 break;
             }
@@ -192,8 +204,8 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         float qScale = 0.f;
         int32_t qZp = 0;
         DType qType = DType::UInt8;
-        if (!q || (pool && !std::all_of(activations.begin(), activations.end(), nonDecreasing)) || q->inputs.size() < 2 || !scalarInitializer(g, q->inputs[1], &qScale) || !(qScale > 0.f) ||
-            (q->hasInput(2) && !zeroPointInitializer(g, q->inputs[2], &qZp, &qType)))
+        if (!q || !scalarQuantizer(g, *q, "QuantizeLinear", &qScale, &qZp, &qType) ||
+            (pool && !std::all_of(activations.begin(), activations.end(), nonDecreasing)))
             continue;
         Tensor table = Tensor::uninitialized(qType, {256});
         auto *t = static_cast<uint8_t *>(table.rawData());
@@ -236,42 +248,29 @@ int fuseQuantizedConcats(Graph &g, const std::unordered_map<std::string, std::ve
     for (size_t i = 0; i < g.nodes.size(); ++i)
         for (const std::string &o : g.nodes[i].outputs)
             producers[o] = i;
-    const auto soleReader = [&](const std::string &value) -> long {
-        auto r = readers.find(value);
-        if (outputs.count(value) || r == readers.end() || r->second.size() != 1 || gone[r->second.front()])
-            return -1;
-        return long(r->second.front());
-    };
     int removed = 0;
-    for (size_t c = 0; c < g.nodes.size(); ++c) {
-        Node &concat = g.nodes[c];
-        if (gone[c] || concat.opType != "Concat" || !isDefaultDomain(concat.domain) || concat.outputs.size() != 1 ||
-            concat.inputs.empty())
+    for (Node &concat : g.nodes) {
+        if (gone[size_t(&concat - g.nodes.data())] || concat.opType != "Concat" || !isDefaultDomain(concat.domain) ||
+            concat.outputs.size() != 1 || concat.inputs.empty())
             continue;
-        const long qi = soleReader(concat.outputs[0]);
-        if (qi < 0)
-            continue;
-        const Node &q = g.nodes[size_t(qi)];
+        Node *q = soleReader(g, readers, outputs, gone, concat.outputs[0]);
         float qScale = 0.f;
         int32_t qZp = 0;
         DType qType = DType::UInt8;
-        if (q.opType != "QuantizeLinear" || !isDefaultDomain(q.domain) || q.inputs.size() != 3 ||
-            q.outputs.size() != 1 || q.hasAttr("output_dtype") || q.hasAttr("saturate") ||
-            !scalarInitializer(g, q.inputs[1], &qScale) || !(qScale > 0.f) ||
-            !zeroPointInitializer(g, q.inputs[2], &qZp, &qType))
+        // (QLinearConcat takes the zero point's type: it must be there.)
+        if (!q || !q->hasInput(2) || !scalarQuantizer(g, *q, "QuantizeLinear", &qScale, &qZp, &qType))
             continue;
-        std::vector<std::string> inputs{q.inputs[1], q.inputs[2]};
+        std::vector<std::string> inputs{q->inputs[1], q->inputs[2]};
         for (const std::string &x : concat.inputs) {
             const auto p = producers.find(x);
             const Node *dq = p == producers.end() || gone[p->second] ? nullptr : &g.nodes[p->second];
             float scale = 0.f;
             int32_t zp = 0;
-            DType type = DType::Float32;
-            if (dq && dq->opType == "DequantizeLinear" && isDefaultDomain(dq->domain) && dq->inputs.size() == 3 &&
-                !dq->hasAttr("axis") && scalarInitializer(g, dq->inputs[1], &scale) &&
-                zeroPointInitializer(g, dq->inputs[2], &zp, &type) && type == qType) {
+            DType type = DType::Float32; // (without a zero point, the integers' type is not known here)
+            if (dq && dq->hasInput(2) && scalarQuantizer(g, *dq, "DequantizeLinear", &scale, &zp, &type) &&
+                type == qType) {
                 inputs.insert(inputs.end(), dq->inputs.begin(), dq->inputs.end());
-                if (soleReader(x) == long(c)) {
+                if (soleReader(g, readers, outputs, gone, x) == &concat) {
                     gone[p->second] = 1;
                     ++removed;
                 }
@@ -282,8 +281,8 @@ int fuseQuantizedConcats(Graph &g, const std::unordered_map<std::string, std::ve
         concat.opType = "QLinearConcat";
         concat.domain = "com.microsoft";
         concat.inputs = std::move(inputs);
-        concat.outputs[0] = q.outputs[0];
-        gone[size_t(qi)] = 1;
+        concat.outputs[0] = q->outputs[0];
+        gone[size_t(q - g.nodes.data())] = 1;
         ++removed;
     }
     return removed;

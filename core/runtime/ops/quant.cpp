@@ -1144,49 +1144,79 @@ std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp, int thr
     return cache.emplace(key, e).first->second;
 }
 
-// Channel-last accumulators [P, C] (+ bias) requantized into channel-major [C, P] output in one pass:
-// 8 pixels × 8 channels per step, requantized as rows of channels, transposed in registers, stored as rows
-// of pixels. Same float operations per element as requantize().
-template <typename T> void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
+// One accumulator of channel c as output type T (int32: as it is).
+template <typename T> inline T requantizedAt(int32_t acc, int64_t c, const QConvParams &q, QRange r)
 {
-    const QRange r = rangeOf(dtypeOf<T>());
+    if constexpr (std::is_same_v<T, int32_t>)
+        return acc;
+    else
+        return T(quant::requantize(acc + q.bias[size_t(c)], q.multiplier[size_t(c)], q.yZp, r.lo, r.hi));
+}
+
+// Channel-last accumulators [P, C] (+ bias) requantized into channel-major [C, P] output in one pass, for the
+// channels [c0, c0 + 8) (all eight within C): 8 pixels × 8 channels per step, requantized as rows of channels,
+// transposed in registers, stored as rows of pixels. Same float operations per element as requantize(). With T
+// int32 (ConvInteger: no bias, no requantization) the accumulators are only transposed.
+template <typename T>
+void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, int64_t c0, const QConvParams &q, T *y)
+{
+    constexpr bool kCopy = std::is_same_v<T, int32_t>;
+    const QRange r = kCopy ? QRange{0, 0} : rangeOf(dtypeOf<T>());
     const __m256 vzp = _mm256_set1_ps(float(q.yZp));
     const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
-    const int64_t C8 = C / 8 * 8, P8 = P / 8 * 8;
-    for (int64_t c0 = 0; c0 < C8; c0 += 8) {
-        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c0));
-        const __m256 vm = _mm256_loadu_ps(q.multiplier.data() + c0);
-        for (int64_t p0 = 0; p0 < P8; p0 += 8) {
-            __m256 rows[8];
-            for (int i = 0; i < 8; ++i) {
-                const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + (p0 + i) * C + c0));
+    const int64_t P8 = P / 8 * 8;
+    const __m256i vb = kCopy ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c0));
+    const __m256 vm = kCopy ? _mm256_setzero_ps() : _mm256_loadu_ps(q.multiplier.data() + c0);
+    for (int64_t p0 = 0; p0 < P8; p0 += 8) {
+        __m256 rows[8];
+        for (int i = 0; i < 8; ++i) {
+            const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + (p0 + i) * C + c0));
+            if constexpr (kCopy) {
+                rows[i] = _mm256_castsi256_ps(a);
+            } else {
                 __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, vb)), vm);
                 v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
                 rows[i] = _mm256_castsi256_ps(_mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi)));
             }
-            transpose8x8(rows);
-            for (int j = 0; j < 8; ++j)
-                store8(y + (c0 + j) * P + p0, _mm256_castps_si256(rows[j]));
         }
-        for (int64_t p = P8; p < P; ++p)
-            for (int64_t c = c0; c < c0 + 8; ++c)
-                y[c * P + p] = T(quant::requantize(acc[p * C + c] + q.bias[size_t(c)], q.multiplier[size_t(c)], q.yZp,
-                                                   r.lo, r.hi));
+        transpose8x8(rows);
+        for (int j = 0; j < 8; ++j)
+            if constexpr (kCopy)
+                _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + (c0 + j) * P + p0), _mm256_castps_si256(rows[j]));
+            else
+                store8(y + (c0 + j) * P + p0, _mm256_castps_si256(rows[j]));
     }
-    for (int64_t c = C8; c < C; ++c)
-        for (int64_t p = 0; p < P; ++p)
-            y[c * P + p] = T(quant::requantize(acc[p * C + c] + q.bias[size_t(c)], q.multiplier[size_t(c)], q.yZp, r.lo,
-                                               r.hi));
+    for (int64_t p = P8; p < P; ++p)
+        for (int64_t c = c0; c < c0 + 8; ++c)
+            y[c * P + p] = requantizedAt<T>(acc[p * C + c], c, q, r);
 }
 
-template <typename T> void requantizeChannelMajor(const int32_t *acc, int64_t P, int64_t C, const QConvParams &q, T *y)
+// The accumulators of one image, [P, C] channel-last (pixelMajor) or [C, P], into channel-major output of type T,
+// channels [c0, c1).
+template <typename T>
+void channelMajorOutput(const int32_t *acc, int64_t P, int64_t C, int64_t c0, int64_t c1, bool pixelMajor,
+                        const QConvParams &q, T *y)
 {
-    for (int64_t c = 0; c < C; ++c)
-        requantizeRow(acc + c * P, P, q.multiplier[size_t(c)], q.yZp, y + c * P, q.bias[size_t(c)]);
+    if (!pixelMajor) {
+        for (int64_t c = c0; c < c1; ++c)
+            if constexpr (std::is_same_v<T, int32_t>)
+                std::copy(acc + c * P, acc + (c + 1) * P, y + c * P);
+            else
+                requantizeRow(acc + c * P, P, q.multiplier[size_t(c)], q.yZp, y + c * P, q.bias[size_t(c)]);
+        return;
+    }
+    if (c1 - c0 == 8) {
+        requantizePixelMajor(acc, P, C, c0, q, y);
+        return;
+    }
+    const QRange r = std::is_same_v<T, int32_t> ? QRange{0, 0} : rangeOf(dtypeOf<T>());
+    for (int64_t c = c0; c < c1; ++c)
+        for (int64_t p = 0; p < P; ++p)
+            y[c * P + p] = requantizedAt<T>(acc[p * C + c], c, q, r);
 }
 
 void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
-               void *y)
+               void *y, int threads = 1)
 {
     const ConvGeometry &g = q.g;
     dnnl::stream &stream = threadStream();
@@ -1227,25 +1257,20 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     }
     stream.wait();
     const bool pixelMajor = e.dstNhwc && !viaReorder;
-    const int64_t P = g.outH * g.outW, C = g.outChannels;
-    for (int64_t n = 0; n < batch; ++n) {
-        const int32_t *a = acc + n * P * C;
-        if (q.yType == DType::Int32) { // ConvInteger: the accumulators, channel-major (there is no bias)
-            auto *out = static_cast<int32_t *>(y) + n * P * C;
-            if (!pixelMajor)
-                std::copy(a, a + P * C, out);
+    const int64_t P = g.outH * g.outW, C = g.outChannels, blocks = (C + 7) / 8;
+    // Blocks of eight channels of each image (the last one may be short), split between `threads`.
+    parallelRanges(threads, batch * blocks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t k = begin; k < end; ++k) {
+            const int64_t n = k / blocks, c0 = k % blocks * 8, c1 = std::min(C, c0 + 8);
+            const int32_t *a = acc + n * P * C;
+            if (q.yType == DType::Int32) // ConvInteger: the accumulators (there is no bias)
+                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<int32_t *>(y) + n * P * C);
+            else if (q.yType == DType::UInt8)
+                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<uint8_t *>(y) + n * P * C);
             else
-                for (int64_t p = 0; p < P; ++p)
-                    for (int64_t c = 0; c < C; ++c)
-                        out[c * P + p] = a[p * C + c];
-        } else if (q.yType == DType::UInt8) {
-            auto *out = static_cast<uint8_t *>(y) + n * P * C;
-            pixelMajor ? requantizePixelMajor(a, P, C, q, out) : requantizeChannelMajor(a, P, C, q, out);
-        } else {
-            auto *out = static_cast<int8_t *>(y) + n * P * C;
-            pixelMajor ? requantizePixelMajor(a, P, C, q, out) : requantizeChannelMajor(a, P, C, q, out);
+                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<int8_t *>(y) + n * P * C);
         }
-    }
+    });
 }
 
 } // namespace fast
@@ -1342,16 +1367,19 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
         const int64_t M = g.outChannels, Mg = M / g.group, P = g.outH * g.outW;
         int32_t *py = y.data<int32_t>();
         const int32_t *ps = windows.data<int32_t>();
-        for (int64_t n = 0; n < g.batch; ++n)
-            for (int64_t m = 0; m < M; ++m) {
-                const int32_t k = c - q.wZp[size_t(m)];
-                if (k == 0)
-                    continue;
-                int32_t *row = py + (n * M + m) * P;
-                const int32_t *sum = ps + (n * g.group + m / Mg) * P;
-                for (int64_t i = 0; i < P; ++i) // wrapping like the int32 accumulators, without overflow
-                    row[i] = int32_t(uint32_t(row[i]) + uint32_t(k) * uint32_t(sum[i]));
-            }
+        parallelRanges(std::clamp(int(g.batch * M * P / (1 << 18)), 1, std::max(1, threads)), g.batch * M, 1,
+                       [&](int64_t begin, int64_t end) {
+                           for (int64_t r = begin; r < end; ++r) {
+                               const int64_t n = r / M, m = r % M;
+                               const int32_t k = c - q.wZp[size_t(m)];
+                               if (k == 0)
+                                   continue;
+                               int32_t *row = py + r * P;
+                               const int32_t *sum = ps + (n * g.group + m / Mg) * P;
+                               for (int64_t i = 0; i < P; ++i) // wrapping like the int32 accumulators, without overflow
+                                   row[i] = int32_t(uint32_t(row[i]) + uint32_t(k) * uint32_t(sum[i]));
+                           }
+                       });
         return true;
     }
     const double macs = double(g.batch) * double(g.outChannels) * double(g.outH * g.outW) *
@@ -1367,7 +1395,7 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
             if (!e->ok)
                 return false;
             const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
-            fast::convSlice(*e, pw, x.data<uint8_t>(), q, g.batch, y.rawData());
+            fast::convSlice(*e, pw, x.data<uint8_t>(), q, g.batch, y.rawData(), threads);
             return true;
         } catch (const dnnl::error &) {
             return false;
