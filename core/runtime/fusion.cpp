@@ -145,11 +145,11 @@ Node *soleReader(Graph &g, const std::unordered_map<std::string, std::vector<siz
     return &g.nodes[r->second.front()];
 }
 
-// QLinearConv / QLinearMatMul / QGemm → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every value
-// between read by the next node only, every scale and zero point a one-element initializer: the float stages become
-// a table applied to the product's output (fusedTable), and a MaxPool among them runs on the integers after it,
-// which gives the same result when every activation is non-decreasing (so is quantization). Returns the nodes
-// removed.
+// QLinearConv / QLinearMatMul / QGemm → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every
+// value between read by the next node only, every scale and zero point a one-element initializer: the float
+// stages become a table applied to the product's output (fusedTable), and a MaxPool among them runs on the
+// integers after it, which gives the same result when every activation is non-decreasing (so is quantization).
+// Returns the nodes removed.
 int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
                         const std::set<std::string> &outputs, std::vector<char> &gone)
 {
@@ -162,7 +162,8 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         const bool qgemm = product.domain == "com.microsoft" && product.opType == "QGemm";
         const size_t zpInput = qgemm ? 8 : 7;
         if (gone[index(&product)] || product.outputs.size() != 1 || product.hasAttr(kTable) ||
-            !((isDefaultDomain(product.domain) && (product.opType == "QLinearConv" || product.opType == "QLinearMatMul")) ||
+            !((isDefaultDomain(product.domain) &&
+               (product.opType == "QLinearConv" || product.opType == "QLinearMatMul")) ||
               (qgemm && product.hasInput(7))))
             continue;
         DType producedType = DType::UInt8;

@@ -263,7 +263,8 @@ bool convPooledSlices(OpContext &ctx, const ConvGeometry &g, const PoolGeometry 
         return false;
     // A convolution that would stream its output past the cache writes it 32 bytes off the 64-byte alignment, so
     // the pool reads it from the cache: the demo CNN's pool after its Winograd layer took 3x as long otherwise.
-    const int64_t skew = onednn::convStreamsAlignedOutput(full, bias != nullptr, activations, winograd, srcBlock) ? 8 : 0;
+    const int64_t skew =
+        onednn::convStreamsAlignedOutput(full, bias != nullptr, activations, winograd, srcBlock) ? 8 : 0;
     const bool leave = block > 0 && blocked::mayLeave(ctx.node);
     Tensor out = Tensor::uninitialized(DType::Float32, leave ? Shape{N, M / block, pool.outH, pool.outW, block}
                                                              : Shape{N, M, pool.outH, pool.outW});
@@ -272,8 +273,8 @@ bool convPooledSlices(OpContext &ctx, const ConvGeometry &g, const PoolGeometry 
     parallelFor(threads, count, [&](int64_t i) {
         const ConvGeometry &slice = i == count - 1 ? last : full;
         const int64_t n = i * size;
-        auto *y = static_cast<float *>(onednn::threadBuffer(onednn::kPooledSlot, size_t(slice.batch * image + skew) * 4)) +
-                  skew;
+        const size_t bytes = size_t(slice.batch * image + skew) * sizeof(float);
+        float *y = static_cast<float *>(onednn::threadBuffer(onednn::kPooledSlot, bytes)) + skew;
         if (!onednn::convSlice(slice, x.f32() + n * inImage, srcBlock, w, ctx.constantInputs, bias, activations, y,
                                winograd)) {
             failed = true;

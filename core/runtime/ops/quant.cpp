@@ -1165,7 +1165,8 @@ void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, int64_t c0, 
     const __m256 vzp = _mm256_set1_ps(float(q.yZp));
     const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
     const int64_t P8 = P / 8 * 8;
-    const __m256i vb = kCopy ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c0));
+    const __m256i vb =
+        kCopy ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c0));
     const __m256 vm = kCopy ? _mm256_setzero_ps() : _mm256_loadu_ps(q.multiplier.data() + c0);
     for (int64_t p0 = 0; p0 < P8; p0 += 8) {
         __m256 rows[8];
