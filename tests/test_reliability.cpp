@@ -163,6 +163,7 @@ private slots:
     void datasets();
     void memoryBudget();
     void memoryBudgetCountsEveryTensor();
+    void reusedBuffersAreClean();
     void models_data();
     void models();
     void recipes_data();
@@ -274,6 +275,23 @@ void TestReliability::memoryBudgetCountsEveryTensor()
     QVERIFY2(error.contains("would bring the tensors in memory to") && error.contains("memory budget"),
              qPrintable(error));
     QVERIFY2(after.isEmpty(), qPrintable(after));
+}
+
+// Freed buffers up to 64 KiB are kept for the next tensor of their size (per thread): kept ones are not counted as
+// live, and a zero-filled tensor made from one is zeros whatever the freed tensor held.
+void TestReliability::reusedBuffersAreClean()
+{
+    const uint64_t before = liveTensorBytes();
+    for (int64_t n : {1, 15, 16, 1000, 16384}) {
+        {
+            Tensor dirty = Tensor::uninitialized(DType::Float32, {n});
+            std::fill_n(dirty.f32(), n, 7.f);
+            QCOMPARE(liveTensorBytes(), before + uint64_t(n) * 4);
+        }
+        QCOMPARE(liveTensorBytes(), before);
+        const std::vector<float> v = Tensor(DType::Float32, {n}).toFloatVector();
+        QVERIFY2(std::all_of(v.begin(), v.end(), [](float x) { return x == 0.f; }), qPrintable(QString::number(n)));
+    }
 }
 
 void TestReliability::memoryBudget()

@@ -1484,6 +1484,28 @@ std::shared_ptr<GemmEntry> gemmEntry(int64_t M, int64_t N, int64_t K, bool ioLay
 
 } // namespace fast
 
+// Σ_k (a[k] - aZp) · b[k] for u8 a and s8 b: both widened to int16 (a - aZp stays within ±255), sixteen products
+// at a time added in exact pairs by vpmaddwd; exact in int32 for any K a layer has.
+int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K)
+{
+    const __m256i zp = _mm256_set1_epi16(int16_t(aZp));
+    __m256i sum = _mm256_setzero_si256();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        const __m256i va = _mm256_sub_epi16(
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(a + k))), zp);
+        const __m256i vb = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b + k)));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(va, vb));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s = _mm_hadd_epi32(s, s);
+    s = _mm_hadd_epi32(s, s);
+    int32_t total = _mm_cvtsi128_si32(s);
+    for (; k < K; ++k)
+        total += (int32_t(a[k]) - aZp) * int32_t(b[k]);
+    return total;
+}
+
 // acc[M, N] += (A - aZp) · B for u8 A [M, K] (row-major at aOffset) and s8 B with zero zero points: oneDNN's
 // product of the raw values, minus aZp · (column sums of B), which is exactly the reference sum.
 bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
@@ -1494,10 +1516,18 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     for (int32_t z : bZp)
         if (z != 0)
             return false;
+    const uint8_t *pa = a.data<uint8_t>() + aOffset;
+    const int8_t *pb = b.data<int8_t>();
+    if (transB && M <= 4 && M * N * K <= (int64_t(1) << 20)) {
+        // A few rows against B as rows [N, K] (a head at batch 1): dot products beat a primitive call's fixed
+        // cost (a quarter of a wake-word head's run went to oneDNN's call for a 1 x 1536 x 32 product).
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n)
+                acc[m * N + n] += dotU8S8(pa + m * K, aZp, pb + n * K, K);
+        return true;
+    }
     if (M * N * K <= 16384) {
         // A classifier head: a plain loop beats a primitive call's fixed cost.
-        const uint8_t *pa = a.data<uint8_t>() + aOffset;
-        const int8_t *pb = b.data<int8_t>();
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n) {
                 int32_t sum = 0;
@@ -1520,7 +1550,6 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
         const fast::PackedWeights pw = e->weights.get(b, e->weightsPlain, e->pd.weights_desc(), N, K, ioLayout);
         const fast::PackedWeights pwLast =
             eLast == e ? pw : eLast->weights.get(b, eLast->weightsPlain, eLast->pd.weights_desc(), N, K, ioLayout);
-        const uint8_t *pa = a.data<uint8_t>() + aOffset;
         std::atomic<bool> failed{false};
         parallelFor(int(std::min<int64_t>(threads, sliceCount)), sliceCount, [&](int64_t i) {
             GemmThreads inner(1);
