@@ -785,6 +785,28 @@ private slots:
         }
     }
 
+    // The dot products of the few-row gemm path against the plain sum: lengths around the vector widths, both
+    // types' extremes, zero points 0, 128 and 255; the AVX-512 VNNI form where the CPU has it.
+    void dotProducts()
+    {
+        const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+        std::mt19937 rng(9);
+        for (const int64_t K : {0, 1, 15, 16, 17, 63, 64, 65, 200, 1537})
+            for (const int32_t zp : {0, 128, 255}) {
+                std::vector<uint8_t> a(static_cast<size_t>(K));
+                std::vector<int8_t> b(static_cast<size_t>(K));
+                int32_t expected = 0;
+                for (size_t k = 0; k < a.size(); ++k) {
+                    a[k] = k % 5 == 0 ? 255 : uint8_t(rng() % 256);
+                    b[k] = k % 7 == 0 ? int8_t(-128) : int8_t(int(rng() % 256) - 128);
+                    expected += (int32_t(a[k]) - zp) * int32_t(b[k]);
+                }
+                QCOMPARE(quant::dotU8S8(a.data(), zp, b.data(), K), expected);
+                if (vnni)
+                    QCOMPARE(quant::dotU8S8Vnni(a.data(), zp, b.data(), K), expected);
+            }
+    }
+
     // ---- against onnxruntime ---------------------------------------------------------------------------------------
 
     void compareWithOnnxruntime_data()

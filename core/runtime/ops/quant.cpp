@@ -1484,48 +1484,6 @@ std::shared_ptr<GemmEntry> gemmEntry(int64_t M, int64_t N, int64_t K, bool ioLay
 
 } // namespace fast
 
-// Σ_k (a[k] - aZp) · b[k] for u8 a and s8 b: both widened to int16 (a - aZp stays within ±255), sixteen products
-// at a time added in exact pairs by vpmaddwd; exact in int32 for any K a layer has.
-int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K)
-{
-    const __m256i zp = _mm256_set1_epi16(int16_t(aZp));
-    __m256i sum = _mm256_setzero_si256();
-    int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-        const __m256i va = _mm256_sub_epi16(
-            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(a + k))), zp);
-        const __m256i vb = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b + k)));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(va, vb));
-    }
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-    s = _mm_hadd_epi32(s, s);
-    s = _mm_hadd_epi32(s, s);
-    int32_t total = _mm_cvtsi128_si32(s);
-    for (; k < K; ++k)
-        total += (int32_t(a[k]) - aZp) * int32_t(b[k]);
-    return total;
-}
-
-// The same with AVX-512 VNNI: vpdpbusd adds four exact u8 x s8 products per lane, 64 per instruction, and
-// Σ b comes from the same instruction on ones; Σ a·b - aZp·Σ b wraps in int32 as the sum does.
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t dotU8S8Vnni(const uint8_t *a, int32_t aZp,
-                                                                          const int8_t *b, int64_t K)
-{
-    const __m512i ones = _mm512_set1_epi8(1);
-    __m512i sum = _mm512_setzero_si512(), bsum = _mm512_setzero_si512();
-    int64_t k = 0;
-    for (; k + 64 <= K; k += 64) {
-        const __m512i vb = _mm512_loadu_si512(b + k);
-        sum = _mm512_dpbusd_epi32(sum, _mm512_loadu_si512(a + k), vb);
-        bsum = _mm512_dpbusd_epi32(bsum, ones, vb);
-    }
-    int32_t total = int32_t(uint32_t(_mm512_reduce_add_epi32(sum)) -
-                            uint32_t(aZp) * uint32_t(_mm512_reduce_add_epi32(bsum)));
-    for (; k < K; ++k)
-        total += (int32_t(a[k]) - aZp) * int32_t(b[k]);
-    return total;
-}
-
 // acc[M, N] += (A - aZp) · B for u8 A [M, K] (row-major at aOffset) and s8 B with zero zero points: oneDNN's
 // product of the raw values, minus aZp · (column sums of B), which is exactly the reference sum.
 bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
@@ -1542,7 +1500,7 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     // up to these sizes (a wake-word head's 1 x 1536 x 32 product; its 1 x 3264 x 128 is faster in oneDNN).
     static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
     if (transB && M <= 4 && M * N * K <= (vnni ? 131072 : 65536)) {
-        const auto dot = vnni ? dotU8S8Vnni : dotU8S8;
+        const auto dot = vnni ? quant::dotU8S8Vnni : quant::dotU8S8;
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n)
                 acc[m * N + n] += dot(pa + m * K, aZp, pb + n * K, K);
@@ -1885,6 +1843,58 @@ void qlinearSoftmaxOp(OpContext &ctx)
 }
 
 } // namespace
+
+namespace quant {
+
+// Both widened to int16 (a - aZp stays within ±255), sixteen products at a time added in exact pairs by vpmaddwd.
+int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K)
+{
+    const __m256i zp = _mm256_set1_epi16(int16_t(aZp));
+    __m256i sum = _mm256_setzero_si256();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        const __m256i va = _mm256_sub_epi16(
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(a + k))), zp);
+        const __m256i vb = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b + k)));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(va, vb));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s = _mm_hadd_epi32(s, s);
+    s = _mm_hadd_epi32(s, s);
+    int32_t total = _mm_cvtsi128_si32(s);
+    for (; k < K; ++k)
+        total += (int32_t(a[k]) - aZp) * int32_t(b[k]);
+    return total;
+}
+
+// The same with AVX-512 VNNI: vpdpbusd adds four exact u8 x s8 products per lane, 64 per instruction, and
+// Σ b comes from the same instruction on ones; Σ a·b - aZp·Σ b wraps in int32 as the sum does.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t dotU8S8Vnni(const uint8_t *a, int32_t aZp,
+                                                                          const int8_t *b, int64_t K)
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i sum = _mm512_setzero_si512(), bsum = _mm512_setzero_si512();
+    int64_t k = 0;
+    for (; k + 64 <= K; k += 64) {
+        const __m512i vb = _mm512_loadu_si512(b + k);
+        sum = _mm512_dpbusd_epi32(sum, _mm512_loadu_si512(a + k), vb);
+        bsum = _mm512_dpbusd_epi32(bsum, ones, vb);
+    }
+    alignas(64) int32_t lanes[16], bLanes[16];
+    _mm512_store_si512(lanes, sum);
+    _mm512_store_si512(bLanes, bsum);
+    uint32_t ab = 0, bs = 0; // wrapping like the int32 accumulators
+    for (int i = 0; i < 16; ++i) {
+        ab += uint32_t(lanes[i]);
+        bs += uint32_t(bLanes[i]);
+    }
+    int32_t total = int32_t(ab - uint32_t(aZp) * bs);
+    for (; k < K; ++k)
+        total += (int32_t(a[k]) - aZp) * int32_t(b[k]);
+    return total;
+}
+
+} // namespace quant
 
 void registerQuantOps(KernelTable &table)
 {

@@ -47,6 +47,11 @@ inline int32_t requantize(int32_t acc, float multiplier, int32_t zeroPoint, int3
     return int32_t(v);
 }
 
+// Σ_k (a[k] - aZp) · b[k] for u8 a and s8 b, exact in int32 (the products of a few rows, QGemm / QLinearMatMul):
+// with AVX2 (any CPU the engine runs on), and with AVX-512 VNNI (only where the CPU has avx512vnni and avx512bw).
+int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K);
+int32_t dotU8S8Vnni(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K);
+
 // Tests: when set, QLinearConv / QLinearMatMul / QGemm run the plain reference loops only (the fast paths
 // are compared against them bit for bit). Not thread-safe against concurrent runs; tests only.
 // CW_QKERNELS=ref in the environment has the same effect (measurements).
