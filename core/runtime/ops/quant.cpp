@@ -284,13 +284,6 @@ void quantizeLoop(const OpContext &ctx, const float *x, const ParamLayout &p, co
                   const std::vector<int32_t> &zp, T *y)
 {
     const QRange r = rangeOf(dtypeOf<T>());
-    if (p.kind == ParamLayout::Kind::Tensor && p.outer == 1 && p.axisDim == 1) {
-        const int threads = threadsFor(ctx, p.inner);
-        parallelRanges(threads, p.inner, 4096, [&](int64_t begin, int64_t end) {
-            quantizeTensor(x + begin, end - begin, scale[0], zp[0], y + begin);
-        });
-        return;
-    }
     const int threads = threadsFor(ctx, p.outer * p.axisDim * p.inner);
     parallelRanges(threads, p.outer * p.axisDim, 1, [&](int64_t begin, int64_t end) {
         for (int64_t row = begin; row < end; ++row) {
@@ -305,6 +298,20 @@ void quantizeLoop(const OpContext &ctx, const float *x, const ParamLayout &p, co
             }
         }
     });
+}
+
+// Float32 x quantized with one scale and zero point into a tensor of `type` (uint8 / int8), on the node's threads.
+Tensor quantizePerTensor(const OpContext &ctx, const Tensor &x, float scale, int32_t zp, DType type)
+{
+    Tensor y = Tensor::uninitialized(type, x.shape());
+    const float *px = x.f32();
+    parallelRanges(threadsFor(ctx, x.numel()), x.numel(), 4096, [&](int64_t begin, int64_t end) {
+        if (type == DType::UInt8)
+            quantizeTensor(px + begin, end - begin, scale, zp, y.data<uint8_t>() + begin);
+        else
+            quantizeTensor(px + begin, end - begin, scale, zp, y.data<int8_t>() + begin);
+    });
+    return y;
 }
 
 void quantizeLinearOp(OpContext &ctx)
@@ -327,17 +334,15 @@ void quantizeLinearOp(OpContext &ctx)
     const ParamLayout p = paramLayout(ctx, x, scaleT);
     const std::vector<float> scale = floatValues(ctx, scaleT, "y_scale");
     const std::vector<int32_t> zp = zeroPointsLike(ctx, 2, scaleT, outType);
-    Tensor y = Tensor::uninitialized(outType, x.shape());
-    ParamLayout walk = p;
-    if (walk.kind == ParamLayout::Kind::Tensor) {
-        walk.outer = 1;
-        walk.axisDim = 1;
-        walk.inner = x.numel();
+    if (p.kind == ParamLayout::Kind::Tensor) {
+        ctx.outputs[0] = quantizePerTensor(ctx, x, scale[0], zp[0], outType);
+        return;
     }
+    Tensor y = Tensor::uninitialized(outType, x.shape());
     if (outType == DType::UInt8)
-        quantizeLoop(ctx, x.f32(), walk, scale, zp, y.data<uint8_t>());
+        quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<uint8_t>());
     else
-        quantizeLoop(ctx, x.f32(), walk, scale, zp, y.data<int8_t>());
+        quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<int8_t>());
     ctx.outputs[0] = y;
 }
 
@@ -1780,15 +1785,7 @@ void qlinearConcatOp(OpContext &ctx)
     for (int i = 2; i < count; i += 3) {
         const Tensor &x = ctx.input(i);
         if (x.dtype() == DType::Float32 && !ctx.inputs[size_t(i) + 1] && !ctx.inputs[size_t(i) + 2]) {
-            Tensor q = Tensor::uninitialized(type, x.shape());
-            const float *px = x.f32();
-            parallelRanges(threadsFor(ctx, x.numel()), x.numel(), 4096, [&](int64_t begin, int64_t end) {
-                if (type == DType::UInt8)
-                    quantizeTensor(px + begin, end - begin, qy.scale, qy.zp, q.data<uint8_t>() + begin);
-                else
-                    quantizeTensor(px + begin, end - begin, qy.scale, qy.zp, q.data<int8_t>() + begin);
-            });
-            parts.push_back(std::move(q));
+            parts.push_back(quantizePerTensor(ctx, x, qy.scale, qy.zp, type));
             continue;
         }
         if (quantData(ctx, i, "X") != type)
