@@ -70,16 +70,25 @@ int64_t nodeOpsetVersion(const Node &node, const Model &model)
     return it == model.domainOpsets.end() ? 1 : it->second;
 }
 
-void runNode(const Node &node, OpContext &ctx, const Model &model)
+namespace {
+
+void runKernel(const OpKernel &kernel, const Node &node, OpContext &ctx, const Model &model)
 {
     ctx.outputs.resize(node.outputs.size());
     try {
-        findKernel(node.opType, node.domain)(ctx);
+        kernel(ctx);
     } catch (const Cancelled &) {
         throw;
     } catch (const std::exception &e) {
         throw Error(describeNode(node, model) + ": " + e.what());
     }
+}
+
+} // namespace
+
+void runNode(const Node &node, OpContext &ctx, const Model &model)
+{
+    runKernel(findKernel(node.opType, node.domain), node, ctx, model);
 }
 
 void requireKernels(const Model &model)
@@ -151,8 +160,6 @@ Session::Session(Model model, SessionOptions options)
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &n = g.nodes[i];
         m_blockedReader[i] = n.hasAttr(blocked::kInputs) && blocked::computesElementwise(n);
-        if (blocked::mayLeave(n))
-            m_blockedValues.insert(n.outputs[0]);
     }
     // Control flow: a Session per subgraph, whose graph inputs are the subgraph's own followed by the values
     // it reads from this graph.
@@ -224,38 +231,57 @@ Session::Session(Model model, SessionOptions options)
                 m_foldedValues[n.outputs[o]] = std::move(ctx.outputs[o]);
         m_folded[i] = 1;
     }
-    // Free each intermediate after its last consumer; graph outputs are never freed.
+    // The run plan: a slot per value name, each node's kernel, its inputs' slots and constants, and the
+    // intermediates to free after it (after their last consumer; graph outputs are never freed).
+    const auto slot = [&](const std::string &name) {
+        if (name.empty())
+            return -1;
+        auto [it, added] = m_slotOf.emplace(name, int(m_slotNames.size()));
+        if (added)
+            m_slotNames.push_back(name);
+        return it->second;
+    };
+    const auto constant = [&](const std::string &name) -> const Tensor * {
+        if (auto folded = m_foldedValues.find(name); folded != m_foldedValues.end())
+            return &folded->second;
+        auto init = g.initializers.find(name);
+        return init == g.initializers.end() ? nullptr : &init->second;
+    };
+    for (const ValueInfo &v : g.inputs)
+        m_inputSlots.push_back(slot(v.name));
     std::set<std::string> keep;
-    for (const ValueInfo &v : g.outputs)
+    for (const ValueInfo &v : g.outputs) {
         keep.insert(v.name);
-    std::unordered_map<std::string, size_t> last;
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-        for (const std::string &in : g.nodes[i].inputs)
-            if (!in.empty() && !g.isInitializer(in))
-                last[in] = i;
-        for (const std::string &in : m_implicit[i])
-            if (!g.isInitializer(in))
-                last[in] = i;
+        slot(v.name);
     }
-    m_freeAfter.assign(g.nodes.size(), {});
-    for (const auto &[name, i] : last)
-        if (!keep.count(name))
-            m_freeAfter[i].push_back(name);
-    // What each node reads that does not change between runs, and what the graph outputs need.
-    for (const auto &entry : g.initializers)
-        m_constantNames.insert(entry.first);
-    for (const auto &entry : m_foldedValues)
-        m_constantNames.insert(entry.first);
-    m_constantInputs.resize(g.nodes.size());
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-        for (const std::string &in : g.nodes[i].inputs) {
-            const Tensor *t = nullptr;
-            if (auto folded = m_foldedValues.find(in); folded != m_foldedValues.end())
-                t = &folded->second;
-            else if (auto init = g.initializers.find(in); init != g.initializers.end())
-                t = &init->second;
-            m_constantInputs[i].push_back(t);
+    m_steps.resize(g.nodes.size());
+    std::unordered_map<int, size_t> last;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &n = g.nodes[i];
+        Step &step = m_steps[i];
+        step.kernel = findKernel(n.opType, n.domain);
+        for (const std::string &in : n.inputs) {
+            step.inputs.push_back(slot(in));
+            step.constants.push_back(in.empty() ? nullptr : constant(in));
+            if (!in.empty() && !g.isInitializer(in))
+                last[step.inputs.back()] = i;
         }
+        for (const std::string &in : m_implicit[i]) {
+            step.implicit.push_back(slot(in));
+            step.implicitConstants.push_back(constant(in));
+            if (!g.isInitializer(in))
+                last[step.implicit.back()] = i;
+        }
+        for (const std::string &o : n.outputs)
+            step.outputs.push_back(slot(o));
+    }
+    for (const auto &[s, i] : last)
+        if (!keep.count(m_slotNames[size_t(s)]))
+            m_steps[i].freeAfter.push_back(s);
+    m_blockedSlot.assign(m_slotNames.size(), 0);
+    for (const Node &n : g.nodes)
+        if (blocked::mayLeave(n))
+            m_blockedSlot[size_t(m_slotOf.at(n.outputs[0]))] = 1;
     m_neededForOutputs = neededNodes(keep, [](const std::string &) { return false; });
     // Pruned layers: the CSR form of each sparse-enough constant weight, built once per Session.
     m_sparse.resize(g.nodes.size());
@@ -314,8 +340,13 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     const Graph &g = executed().graph;
     // Sets this thread's OpenMP team size, which Eigen's gemm also follows.
     omp_set_num_threads(m_threads);
-    std::unordered_map<std::string, Tensor> values;
-    values.reserve(g.nodes.size() * 2 + feeds.size());
+    // The values of this run by slot; a feed that names no value of the graph is only ever returned.
+    std::vector<Tensor> values(m_slotNames.size());
+    std::vector<char> has(m_slotNames.size(), 0);
+    const auto set = [&](int s, Tensor t) {
+        values[size_t(s)] = std::move(t);
+        has[size_t(s)] = 1;
+    };
     for (size_t k = 0; k < g.inputs.size(); ++k) {
         const ValueInfo &in = g.inputs[k];
         auto it = feeds.find(in.name);
@@ -323,7 +354,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             throw Error("no value given for graph input '" + in.name + "'");
         const Tensor &t = it->second;
         if (k + size_t(m_outerInputs) >= g.inputs.size()) { // a value of the enclosing graph
-            values[in.name] = t;
+            set(m_inputSlots[k], t);
             continue;
         }
         if (in.shapeKnown) {
@@ -334,104 +365,113 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
                 throw Error("graph input '" + in.name + "' expects shape " + shapeToString(in.shape) + ", got " +
                             shapeToString(t.shape()));
         }
-        values[in.name] = t.dtype() == in.dtype ? t : t.castTo(in.dtype);
+        set(m_inputSlots[k], t.dtype() == in.dtype ? t : t.castTo(in.dtype));
     }
+    // Extra feeds may override intermediates and constants (used by sensitivity caching).
+    size_t given = g.inputs.size();
     for (const auto &[name, t] : feeds)
-        if (!values.count(name))
-            values[name] = t; // extra feeds may override intermediates (used by sensitivity caching)
-    std::set<std::string> wantedSet(wanted.begin(), wanted.end());
+        if (auto it = m_slotOf.find(name); it != m_slotOf.end() && !has[size_t(it->second)]) {
+            set(it->second, t);
+            ++given;
+        }
+    std::vector<char> wantedSlot(m_slotNames.size(), 0);
+    for (const std::string &name : wanted)
+        if (auto it = m_slotOf.find(name); it != m_slotOf.end())
+            wantedSlot[size_t(it->second)] = 1;
     // Only nodes the wanted outputs depend on run, and a value given as a feed is not recomputed: a
     // sensitivity trial feeds the cached activations entering a layer and asks for the graph output, so only
     // the network from that layer on runs. One backward pass over the node names, cheap next to any kernel.
     // The common run (the graph inputs in, every graph output out) takes the answer worked out at construction.
     std::vector<char> needed(g.nodes.size(), 1);
     if (!keepAll) {
-        const bool plainRun = values.size() == g.inputs.size() && wantedSet.size() == g.outputs.size() &&
+        const std::set<std::string> wantedSet(wanted.begin(), wanted.end());
+        const bool plainRun = given == g.inputs.size() && wantedSet.size() == g.outputs.size() &&
                               std::all_of(g.outputs.begin(), g.outputs.end(),
                                           [&](const ValueInfo &v) { return wantedSet.count(v.name) > 0; });
         needed = plainRun ? m_neededForOutputs
-                          : neededNodes(wantedSet, [&](const std::string &v) { return values.count(v) > 0; });
+                          : neededNodes(wantedSet, [&](const std::string &v) { return feeds.count(v) > 0; });
     }
-    // Inputs that do not change between runs were resolved at construction, unless a feed overrides one.
-    const bool constantsFed = std::any_of(feeds.begin(), feeds.end(), [&](const auto &feed) {
-        return m_constantNames.count(feed.first) > 0;
-    });
+    // An input's value: this run's (computed or fed), else the constant resolved at construction.
+    const auto valueOf = [&](int s, const Tensor *constant, const Node &node) -> const Tensor * {
+        if (has[size_t(s)])
+            return &values[size_t(s)];
+        if (!constant)
+            throw Error(describeNode(node, m_model) + ": input '" + m_slotNames[size_t(s)] + "' has no value");
+        return constant;
+    };
 
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &node = g.nodes[i];
+        const Step &step = m_steps[i];
         bool computed = true;
-        for (const std::string &o : node.outputs)
-            computed = computed && !o.empty() && values.count(o);
+        for (int o : step.outputs)
+            computed = computed && o >= 0 && has[size_t(o)];
         if (computed || !needed[i] || m_folded[i])
             continue;
         OpContext ctx{node, {}, {}, m_threads};
         ctx.sparse = m_sparse[i].get();
         ctx.constantInputs = true;
         ctx.runOnce = m_options.runOnce;
-        ctx.inputs.reserve(node.inputs.size());
-        auto lookup = [&](const std::string &in) -> const Tensor * {
-            auto v = values.find(in);
-            if (v != values.end())
-                return &v->second;
-            auto folded = m_foldedValues.find(in);
-            if (folded != m_foldedValues.end())
-                return &folded->second;
-            auto init = g.initializers.find(in);
-            if (init == g.initializers.end())
-                throw Error(describeNode(node, m_model) + ": input '" + in + "' has no value");
-            return &init->second;
-        };
-        for (size_t k = 0; k < node.inputs.size(); ++k) {
-            const std::string &in = node.inputs[k];
-            const Tensor *constant = constantsFed ? nullptr : m_constantInputs[i][k];
-            ctx.inputs.push_back(in.empty() ? nullptr : constant ? constant : lookup(in));
-        }
+        ctx.inputs.resize(step.inputs.size());
+        for (size_t k = 0; k < step.inputs.size(); ++k)
+            ctx.inputs[k] = step.inputs[k] < 0 ? nullptr : valueOf(step.inputs[k], step.constants[k], node);
         if (!m_subgraphs[i].empty()) {
             ctx.subgraphs = &m_subgraphs[i];
-            for (const std::string &in : m_implicit[i])
-                ctx.outerValues[in] = lookup(in);
+            for (size_t k = 0; k < step.implicit.size(); ++k)
+                ctx.outerValues[m_implicit[i][k]] = valueOf(step.implicit[k], step.implicitConstants[k], node);
         }
         std::vector<Tensor> plainCopies;
         if (m_blockedReader[i])
             blocked::prepareElementwise(node, ctx.inputs, plainCopies);
-        runNode(node, ctx, executed());
-        for (size_t o = 0; o < node.outputs.size(); ++o)
-            if (!node.outputs[o].empty()) {
+        runKernel(step.kernel, node, ctx, executed());
+        for (size_t o = 0; o < step.outputs.size(); ++o)
+            if (step.outputs[o] >= 0) {
                 hold(ctx.outputs[o]);
-                values[node.outputs[o]] = std::move(ctx.outputs[o]);
+                set(step.outputs[o], std::move(ctx.outputs[o]));
             }
         if (!keepAll)
-            for (const std::string &name : m_freeAfter[i])
-                if (!wantedSet.count(name))
-                    if (auto v = values.find(name); v != values.end()) {
-                        release(v->second);
-                        values.erase(v);
-                    }
+            for (int s : step.freeAfter)
+                if (!wantedSlot[size_t(s)] && has[size_t(s)]) {
+                    release(values[size_t(s)]);
+                    values[size_t(s)] = Tensor();
+                    has[size_t(s)] = 0;
+                }
     }
 
     // A value kept blocked between layers leaves plain.
-    const auto plain = [&](const std::string &name, const Tensor &t) {
-        return t.rank() == 5 && m_blockedValues.count(name) ? blocked::toPlain(t) : t;
+    const auto plain = [&](int s, const Tensor &t) {
+        return s >= 0 && t.rank() == 5 && m_blockedSlot[size_t(s)] ? blocked::toPlain(t) : t;
+    };
+    const auto slotOf = [&](const std::string &name) {
+        auto it = m_slotOf.find(name);
+        return it == m_slotOf.end() ? -1 : it->second;
     };
     std::map<std::string, Tensor> result;
     if (keepAll) {
-        for (auto &[name, t] : values)
-            result[name] = plain(name, t);
+        for (size_t s = 0; s < values.size(); ++s)
+            if (has[s])
+                result[m_slotNames[s]] = plain(int(s), values[s]);
+        for (const auto &[name, t] : feeds)
+            result.emplace(name, t);
         for (const auto &[name, t] : m_foldedValues)
-            result.emplace(name, plain(name, t)); // a feed that overrides a folded value wins
+            result.emplace(name, plain(slotOf(name), t)); // a feed that overrides a folded value wins
         for (const auto &[name, t] : g.initializers)
             result[name] = t;
         return result;
     }
     for (const std::string &name : wanted) {
-        auto it = values.find(name);
-        if (it != values.end()) {
-            result[name] = plain(name, it->second);
+        const int s = slotOf(name);
+        if (s >= 0 && has[size_t(s)]) {
+            result[name] = plain(s, values[size_t(s)]);
+            continue;
+        }
+        if (auto feed = feeds.find(name); feed != feeds.end()) {
+            result[name] = feed->second;
             continue;
         }
         auto folded = m_foldedValues.find(name);
         if (folded != m_foldedValues.end()) {
-            result[name] = plain(name, folded->second);
+            result[name] = plain(s, folded->second);
             continue;
         }
         auto init = g.initializers.find(name);

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/base/tensor.h"
@@ -33,6 +34,7 @@
 namespace cw {
 
 struct SparseWeight; // ops/sparse.h
+struct OpContext;    // ops.h
 
 struct SessionOptions {
     int threads = 0;     // 0 = all hardware threads
@@ -97,11 +99,22 @@ private:
     mutable std::unique_ptr<const Session> m_unfused;
     int m_threads = 1;
     int m_outerInputs = 0;
-    std::vector<std::vector<std::string>> m_freeAfter;
-    // Per node and input: the initializer or folded value it reads, resolved once here (null for a value
-    // computed per run); used unless a run's feeds override such a value by name.
-    std::vector<std::vector<const Tensor *>> m_constantInputs;
-    std::set<std::string> m_constantNames; // every initializer and folded value
+    // The run plan over value slots: every value the executed graph names has an index, so that a run keeps its
+    // values in a vector rather than looking each up by name at every node.
+    std::unordered_map<std::string, int> m_slotOf;
+    std::vector<std::string> m_slotNames;
+    struct Step {
+        std::function<void(OpContext &)> kernel; // resolved once (findKernel)
+        std::vector<int> inputs, outputs;        // slots, -1 for an omitted one
+        // Per input: the initializer or folded value it reads (null for a value computed per run); a run that
+        // feeds such a value by name reads the feed instead.
+        std::vector<const Tensor *> constants;
+        std::vector<int> implicit; // slots of m_implicit, with their constants
+        std::vector<const Tensor *> implicitConstants;
+        std::vector<int> freeAfter; // intermediates whose last reader this node is
+    };
+    std::vector<Step> m_steps;
+    std::vector<int> m_inputSlots; // per graph input
     // Per node: whether the graph outputs depend on it (the run of every output without intermediate feeds).
     std::vector<char> m_neededForOutputs;
     std::vector<char> m_folded;                   // per node: already run at construction
@@ -110,7 +123,7 @@ private:
     std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
     // Per node: an element-wise reader of blocked activations (runtime/blocked.h); the values that may be blocked.
     std::vector<char> m_blockedReader;
-    std::set<std::string> m_blockedValues;
+    std::vector<char> m_blockedSlot;
     // Per node: the values its subgraphs read from this graph, and a Session per subgraph attribute.
     std::vector<std::vector<std::string>> m_implicit;
     std::vector<std::map<std::string, std::shared_ptr<const Session>>> m_subgraphs;
