@@ -180,6 +180,8 @@ private slots:
     void quantizedTables();
     void quantizedConcat_data();
     void quantizedConcat();
+    void layerNorm_data();
+    void layerNorm();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -797,6 +799,101 @@ void TestFusion::quantizedConcat()
     // Values spread over the output's range, and some saturated (the inputs reach beyond it).
     std::set<uint8_t> seen(static_cast<const uint8_t *>(a.rawData()), static_cast<const uint8_t *>(a.rawData()) + a.numel());
     QVERIFY2(seen.size() > 100, qPrintable(QString::number(seen.size())));
+}
+
+void TestFusion::layerNorm_data()
+{
+    QTest::addColumn<QString>("variant");
+    QTest::addColumn<QString>("fusesTo"); // the executed graph's op types, in order
+    QTest::newRow("gamma and beta") << "" << "LayerNormalization";
+    QTest::newRow("constants first") << "swapped" << "LayerNormalization";
+    QTest::newRow("no beta") << "noBeta" << "LayerNormalization";
+    QTest::newRow("neither") << "noScale" << "LayerNormalization";
+    QTest::newRow("two trailing axes") << "twoAxes" << "LayerNormalization";
+    QTest::newRow("axes as an input (opset 18)") << "axesInput" << "LayerNormalization";
+    QTest::newRow("gamma [1, 1, 8]") << "gammaRank3" << "LayerNormalization";
+    // gamma [3, 1] scales rows: the normalisation fuses, the Mul and Add stay.
+    QTest::newRow("gamma over rows") << "gammaRows" << "LayerNormalization Mul Add";
+    // What must not fuse: a leading axis; d read outside the pattern; a cube; eps not a constant.
+    QTest::newRow("leading axis") << "leadingAxis" << "ReduceMean Sub Pow ReduceMean Add Sqrt Div Mul Add";
+    QTest::newRow("d read twice") << "dRead" << "ReduceMean Sub Pow ReduceMean Add Sqrt Div Mul Add Add";
+    QTest::newRow("cube") << "cube" << "ReduceMean Sub Pow ReduceMean Add Sqrt Div Mul Add";
+    QTest::newRow("eps an input") << "epsInput" << "ReduceMean Sub Pow ReduceMean Add Sqrt Div Mul Add";
+}
+
+// PyTorch's layer normalisation before opset 17 (nine nodes) fuses to one LayerNormalization, whose outputs
+// match the chain's within float32 rounding; what is not exactly that pattern is left alone.
+void TestFusion::layerNorm()
+{
+    QFETCH(QString, variant);
+    QFETCH(QString, fusesTo);
+    const std::string v = variant.toStdString();
+    Model m;
+    m.opsetVersion = v == "axesInput" ? 18 : 13;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {2, 3, 8}, true, {}});
+    if (v == "epsInput")
+        g.inputs.push_back({"eps", DType::Float32, {}, true, {}});
+    const std::vector<int64_t> axes = v == "twoAxes" ? std::vector<int64_t>{-2, -1}
+                                      : v == "leadingAxis" ? std::vector<int64_t>{0}
+                                                           : std::vector<int64_t>{2};
+    const auto mean = [&](const std::string &name, const std::string &in) {
+        Node n = node(name, "ReduceMean", {in}, {name});
+        if (v == "axesInput") {
+            g.initializers["axes"] = Tensor::fromInt64s({1}, axes);
+            n.inputs.push_back("axes");
+        } else {
+            n.attrs["axes"] = Attribute::makeInts(axes);
+        }
+        return n;
+    };
+    const bool swapped = v == "swapped";
+    const auto binary = [&](const std::string &name, const char *op, const std::string &value, const std::string &c) {
+        return node(name, op, swapped ? std::vector<std::string>{c, value} : std::vector<std::string>{value, c}, {name});
+    };
+    g.initializers["two"] = Tensor::scalar(v == "cube" ? 3.f : 2.f);
+    g.initializers["eps"] = Tensor::scalar(1e-5f);
+    if (v == "epsInput")
+        g.initializers.erase("eps");
+    const Shape gammaShape = v == "gammaRank3" ? Shape{1, 1, 8} : v == "gammaRows" ? Shape{3, 1}
+                             : v == "twoAxes" ? Shape{3, 8} : Shape{8};
+    g.initializers["gamma"] = randomTensor(gammaShape, 5, 0.5f, 1.5f);
+    g.initializers["beta"] = randomTensor(gammaShape, 6);
+    g.nodes.push_back(mean("m", "x"));
+    g.nodes.push_back(node("d", "Sub", {"x", "m"}, {"d"}));
+    g.nodes.push_back(node("p", "Pow", {"d", "two"}, {"p"}));
+    g.nodes.push_back(mean("var", "p"));
+    g.nodes.push_back(swapped ? node("ve", "Add", {"eps", "var"}, {"ve"}) : node("ve", "Add", {"var", "eps"}, {"ve"}));
+    g.nodes.push_back(node("s", "Sqrt", {"ve"}, {"s"}));
+    g.nodes.push_back(node("n", "Div", {"d", "s"}, {"n"}));
+    std::string y = "n";
+    if (v != "noScale") {
+        g.nodes.push_back(binary("scaled", "Mul", y, "gamma"));
+        y = "scaled";
+        if (v != "noBeta") {
+            g.nodes.push_back(binary("shifted", "Add", y, "beta"));
+            y = "shifted";
+        }
+    }
+    if (v == "dRead") {
+        g.nodes.push_back(node("extra", "Add", {y, "d"}, {"extra"}));
+        y = "extra";
+    }
+    g.outputs.push_back({y, DType::Float32, {}, false});
+    inferShapes(m);
+
+    const Session fused(m), plain(m, unfusedOptions());
+    QStringList ops;
+    for (const Node &n : fused.executedGraph().nodes)
+        ops << QString::fromStdString(n.opType);
+    QCOMPARE(ops.join(' '), fusesTo);
+    std::map<std::string, Tensor> feeds{{"x", randomTensor({2, 3, 8}, 7, -3.f, 3.f)}};
+    if (v == "epsInput")
+        feeds["eps"] = Tensor::scalar(1e-5f);
+    const Tensor a = fused.run(feeds).at(y), b = plain.run(feeds).at(y);
+    QCOMPARE(compareTensors(a, b, 2e-6), QString());
+    // A value inside the pattern is still served, by the unfused plan.
+    QCOMPARE(compareTensors(fused.run(feeds, {"s"}).at("s"), plain.run(feeds, {"s"}).at("s"), 0), QString());
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -143,6 +144,155 @@ Node *soleReader(Graph &g, const std::unordered_map<std::string, std::vector<siz
     if (outputs.count(value) || r == readers.end() || r->second.size() != 1 || gone[r->second.front()])
         return nullptr;
     return &g.nodes[r->second.front()];
+}
+
+// The axes a ReduceMean averages over as LayerNormalization's `axis` (negative), when they are the trailing axes
+// of an input of rank `rank` (0: unknown) and the result keeps its dimensions; false otherwise.
+bool trailingMean(const Graph &g, const Node &n, size_t rank, int64_t *axis)
+{
+    if (n.opType != "ReduceMean" || !isDefaultDomain(n.domain) || n.outputs.size() != 1 || n.attrInt("keepdims", 1) != 1)
+        return false;
+    std::vector<int64_t> axes = n.attrInts("axes");
+    if (n.inputs.size() > 1 && !n.inputs[1].empty()) {
+        auto it = g.initializers.find(n.inputs[1]);
+        if (it == g.initializers.end() || !n.attrInts("axes").empty())
+            return false;
+        axes = it->second.toInt64Vector();
+    }
+    if (axes.empty())
+        return false;
+    for (int64_t &a : axes) {
+        if (a >= 0 && rank == 0)
+            return false;
+        if (a >= 0)
+            a -= int64_t(rank);
+    }
+    std::sort(axes.begin(), axes.end());
+    for (size_t k = 0; k < axes.size(); ++k)
+        if (axes[k] != -int64_t(axes.size()) + int64_t(k) || (rank && -axes[k] > int64_t(rank)))
+            return false;
+    *axis = axes.front();
+    return true;
+}
+
+// The layer normalisation exporters write as nine element-wise nodes (PyTorch before opset 17):
+//   m = ReduceMean(x), d = x - m, v = ReduceMean(d ^ 2), y = d / Sqrt(v + eps) [* gamma] [+ beta]
+// over trailing axes of a float32 x, becomes one LayerNormalization, every value between read only inside the
+// pattern and none a graph output; gamma and beta are initializers that broadcast to the normalised shape only.
+// The fused node computes the statistics in double: its outputs differ from the chain's by float32 rounding.
+// Returns the nodes removed.
+int fuseLayerNorms(Graph &g, std::unordered_map<std::string, std::vector<size_t>> &readers,
+                   const std::set<std::string> &outputs, std::vector<char> &gone)
+{
+    const auto onlyReader = [&](const std::string &value) { return soleReader(g, readers, outputs, gone, value); };
+    const auto index = [&](const Node *n) { return size_t(n - g.nodes.data()); };
+    const auto isOp = [](const Node *n, const char *op, size_t inputs) {
+        return n && n->opType == op && isDefaultDomain(n->domain) && n->inputs.size() == inputs &&
+               n->outputs.size() == 1;
+    };
+    // The input of binary `n` other than `value` when that is a float initializer, else "".
+    const auto constantBeside = [&](const Node *n, const std::string &value) {
+        const std::string &other = n->inputs[0] == value ? n->inputs[1] : n->inputs[0];
+        auto it = g.initializers.find(other);
+        return n->inputs[0] != n->inputs[1] && it != g.initializers.end() && it->second.dtype() == DType::Float32
+                   ? other
+                   : std::string();
+    };
+    int removed = 0;
+    for (Node &mean : g.nodes) {
+        if (gone[index(&mean)] || mean.inputs.empty())
+            continue;
+        const std::string x = mean.inputs[0];
+        const ValueInfo info = g.valueInfo(x);
+        if (info.dtype != DType::Float32)
+            continue;
+        const size_t rank = info.shapeKnown ? info.shape.size() : 0;
+        int64_t axis = 0, axis2 = 0;
+        if (!trailingMean(g, mean, rank, &axis))
+            continue;
+        Node *subtract = onlyReader(mean.outputs[0]);
+        if (!isOp(subtract, "Sub", 2) || subtract->inputs[0] != x || subtract->inputs[1] != mean.outputs[0])
+            continue;
+        // d is read by the square and the division, in either order.
+        const std::string d = subtract->outputs[0];
+        auto r = readers.find(d);
+        if (outputs.count(d) || r == readers.end() || r->second.size() != 2)
+            continue;
+        Node *square = &g.nodes[r->second[0]], *divide = &g.nodes[r->second[1]];
+        if (square->opType == "Div")
+            std::swap(square, divide);
+        float exponent = 0.f, eps = 0.f;
+        if (gone[index(square)] || gone[index(divide)] || !isOp(square, "Pow", 2) || square->inputs[0] != d ||
+            !scalarInitializer(g, square->inputs[1], &exponent, 0) || exponent != 2.f)
+            continue;
+        Node *variance = onlyReader(square->outputs[0]);
+        if (!variance || !trailingMean(g, *variance, rank, &axis2) || axis2 != axis || variance->inputs.size() > 2)
+            continue;
+        Node *addEps = onlyReader(variance->outputs[0]);
+        if (!isOp(addEps, "Add", 2) || !scalarInitializer(g, constantBeside(addEps, variance->outputs[0]), &eps, 1) ||
+            !(eps >= 0.f))
+            continue;
+        Node *root = onlyReader(addEps->outputs[0]);
+        if (!isOp(root, "Sqrt", 1) || onlyReader(root->outputs[0]) != divide || !isOp(divide, "Div", 2) ||
+            divide->inputs[0] != d || divide->inputs[1] != root->outputs[0])
+            continue;
+        std::vector<Node *> chain{&mean, subtract, square, variance, addEps, root, divide};
+        // gamma and beta: initializers of at most the normalised axes (leading ones of size 1 dropped).
+        const int64_t normAxes = -axis;
+        const auto parameter = [&](const std::string &name) -> std::optional<Tensor> {
+            if (name.empty())
+                return std::nullopt;
+            Tensor t = g.initializers.at(name);
+            Shape shape = t.shape();
+            while (int64_t(shape.size()) > normAxes && shape.front() == 1)
+                shape.erase(shape.begin());
+            bool fits = int64_t(shape.size()) <= normAxes;
+            for (size_t k = 1; fits && rank && k <= shape.size(); ++k) {
+                const int64_t n = shape[shape.size() - k], xn = info.shape[rank - k];
+                fits = n == 1 || n == xn || xn < 0;
+            }
+            return fits ? std::optional<Tensor>(t.reshaped(shape)) : std::nullopt;
+        };
+        std::string y = divide->outputs[0];
+        std::optional<Tensor> gamma, beta;
+        if (Node *scale = onlyReader(y); isOp(scale, "Mul", 2) && (gamma = parameter(constantBeside(scale, y)))) {
+            chain.push_back(scale);
+            y = scale->outputs[0];
+            if (Node *shift = onlyReader(y); isOp(shift, "Add", 2) && (beta = parameter(constantBeside(shift, y)))) {
+                chain.push_back(shift);
+                y = shift->outputs[0];
+            }
+        }
+        // The last node of the chain becomes the LayerNormalization (x is there by then).
+        Node &last = *chain.back();
+        const std::string base = last.name.empty() ? y : last.name;
+        const std::string gammaName = base + "_layernorm_scale", betaName = base + "_layernorm_bias";
+        g.initializers[gammaName] = gamma ? *gamma : Tensor::fromFloats({1}, {1.f});
+        if (beta)
+            g.initializers[betaName] = *beta;
+        Node ln;
+        ln.name = last.name;
+        ln.opType = "LayerNormalization";
+        ln.inputs = {x, gammaName};
+        if (beta)
+            ln.inputs.push_back(betaName);
+        ln.outputs = {y};
+        ln.attrs["axis"] = Attribute::makeInt(axis);
+        ln.attrs["epsilon"] = Attribute::makeFloat(eps);
+        ln.attrs["_opset"] = Attribute::makeInt(17);
+        for (Node *n : chain)
+            gone[index(n)] = 1;
+        const size_t at = index(&last);
+        last = std::move(ln);
+        gone[at] = 0;
+        auto &xReaders = readers[x];
+        xReaders.erase(std::remove_if(xReaders.begin(), xReaders.end(), [&](size_t i) { return gone[i]; }),
+                       xReaders.end());
+        xReaders.push_back(at);
+        std::sort(xReaders.begin(), xReaders.end());
+        removed += int(chain.size()) - 1;
+    }
+    return removed;
 }
 
 // QLinearConv / QLinearMatMul / QGemm → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every
@@ -373,6 +523,7 @@ Model fuseForInference(const Model &model, int *fused)
         outputs.insert(v.name);
 
     std::vector<char> gone(g.nodes.size(), 0);
+    removed += fuseLayerNorms(g, readers, outputs, gone);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         Node &conv = g.nodes[i];
         if (gone[i] || conv.opType != "Conv" || !isDefaultDomain(conv.domain) || conv.outputs.size() != 1)

@@ -3,6 +3,9 @@
 // fuseForInference() rewrites a copy of the graph into fewer, larger steps that compute the same function:
 //   - a BatchNormalization after a Conv or Gemm is folded into the layer's weight and bias (foldBatchNorm,
 //     core/graph/transform.h);
+//   - layer normalisation written as nine element-wise nodes (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
+//     then Mul by gamma and Add of beta: PyTorch's export before opset 17) over trailing axes of a float32 value
+//     becomes one LayerNormalization (the statistics in double: the outputs differ by float32 rounding);
 //   - a chain of element-wise activations right after a float32 Conv — Relu, LeakyRelu, Clip, HardSwish,
 //     HardSigmoid, Sigmoid, Tanh, and Max / Min with a one-element constant (a clip on one side) — becomes part
 //     of the Conv: oneDNN applies it as post-ops while the output is still in registers, and the engine's own
