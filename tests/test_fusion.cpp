@@ -624,37 +624,54 @@ void TestFusion::quantizedTables_data()
     QTest::addColumn<QStringList>("chain"); // the float nodes between the DequantizeLinear and the QuantizeLinear
     QTest::addColumn<bool>("signedConv");   // the producer writes int8 (else uint8)
     QTest::addColumn<bool>("signedOut");    // the QuantizeLinear writes int8 (else uint8)
-    QTest::addColumn<bool>("fuses");
+    QTest::addColumn<bool>("requantized");  // a QuantizeLinear ends the chain (else its float values are the output)
+    QTest::addColumn<QString>("fusedOps");  // the executed graph's op types ("" when nothing fuses)
+    const QString table = "QuantizeLinear %1 DequantizeLinear", pooled = "QuantizeLinear %1 MaxPool DequantizeLinear";
     for (bool signedConv : {false, true})
         for (bool signedOut : {false, true}) {
             const char *types = signedConv ? (signedOut ? "s8 -> s8" : "s8 -> u8") : (signedOut ? "u8 -> s8" : "u8 -> u8");
-            QTest::addRow("LeakyRelu, Max, %s", types)
-                << "QLinearConv" << QStringList{"LeakyRelu", "Max"} << signedConv << signedOut << true;
+            QTest::addRow("LeakyRelu, Max, %s", types) << "QLinearConv" << QStringList{"LeakyRelu", "Max"} << signedConv
+                                                       << signedOut << true << table.arg("QLinearConv");
             QTest::addRow("LeakyRelu, Max, MaxPool, %s", types)
-                << "QLinearConv" << QStringList{"LeakyRelu", "Max", "MaxPool"} << signedConv << signedOut << true;
+                << "QLinearConv" << QStringList{"LeakyRelu", "Max", "MaxPool"} << signedConv << signedOut << true
+                << pooled.arg("QLinearConv");
         }
-    QTest::addRow("nothing between") << "QLinearConv" << QStringList{} << false << false << true;
-    QTest::addRow("HardSwish, Sigmoid") << "QLinearConv" << QStringList{"HardSwish", "Sigmoid"} << false << false << true;
-    QTest::addRow("Relu, MaxPool, Clip")
-        << "QLinearConv" << QStringList{"Relu", "MaxPool", "ClipInputs"} << false << false << true;
-    QTest::addRow("QLinearMatMul: Relu, MaxPool") << "QLinearMatMul" << QStringList{"Relu", "MaxPool"} << true << false << true;
-    QTest::addRow("QGemm: LeakyRelu, Tanh") << "QGemm" << QStringList{"LeakyRelu", "Tanh"} << false << true << true;
+    QTest::addRow("nothing between") << "QLinearConv" << QStringList{} << false << false << true << table.arg("QLinearConv");
+    QTest::addRow("HardSwish, Sigmoid")
+        << "QLinearConv" << QStringList{"HardSwish", "Sigmoid"} << false << false << true << table.arg("QLinearConv");
+    QTest::addRow("Relu, MaxPool, Clip") << "QLinearConv" << QStringList{"Relu", "MaxPool", "ClipInputs"} << false
+                                         << false << true << pooled.arg("QLinearConv");
+    QTest::addRow("QLinearMatMul: Relu, MaxPool")
+        << "QLinearMatMul" << QStringList{"Relu", "MaxPool"} << true << false << true << pooled.arg("QLinearMatMul");
+    QTest::addRow("QGemm: LeakyRelu, Tanh")
+        << "QGemm" << QStringList{"LeakyRelu", "Tanh"} << false << true << true << table.arg("QGemm");
     // A MaxPool runs on the integers only after activations that never decrease: HardSwish dips below zero.
     QTest::addRow("HardSwish, MaxPool: not fused")
-        << "QLinearConv" << QStringList{"HardSwish", "MaxPool"} << false << false << false;
-    QTest::addRow("Add: not fused") << "QLinearConv" << QStringList{"Add"} << false << false << false;
+        << "QLinearConv" << QStringList{"HardSwish", "MaxPool"} << false << false << true << QString();
+    // Without a QuantizeLinear after them, the DequantizeLinear and activations become a table of float values.
+    QTest::addRow("Add after: the DequantizeLinear fuses")
+        << "QLinearConv" << QStringList{"Add"} << false << false << true << "QuantizeLinear QLinearConv Add QuantizeLinear DequantizeLinear";
+    QTest::addRow("float end: Relu, Sigmoid")
+        << "QLinearConv" << QStringList{"Relu", "Sigmoid"} << false << false << false << "QuantizeLinear QLinearConv";
+    QTest::addRow("float end: nothing between, s8")
+        << "QLinearMatMul" << QStringList{} << true << false << false << "QuantizeLinear QLinearMatMul";
+    QTest::addRow("float end: QGemm, Tanh") << "QGemm" << QStringList{"Tanh"} << false << false << false << "QuantizeLinear QGemm";
+    QTest::addRow("float end: MaxPool, not fused")
+        << "QLinearConv" << QStringList{"Relu", "MaxPool"} << false << false << false << QString();
 }
 
 // QuantizeLinear → a quantized product → DequantizeLinear → the chain → QuantizeLinear → DequantizeLinear: the float
 // stages after the product become one table applied to its output (fusedTable), with the integers the graph as it
-// is computes, bit for bit; a MaxPool among them then runs on the integers.
+// is computes, bit for bit; a MaxPool among them then runs on the integers. Without the last two nodes the chain's
+// float values come out of a table, bit for bit too.
 void TestFusion::quantizedTables()
 {
     QFETCH(QString, producer);
     QFETCH(QStringList, chain);
     QFETCH(bool, signedConv);
     QFETCH(bool, signedOut);
-    QFETCH(bool, fuses);
+    QFETCH(bool, requantized);
+    QFETCH(QString, fusedOps);
     const auto zeroPoint = [](bool isSigned, int value) {
         Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
         if (isSigned)
@@ -719,22 +736,30 @@ void TestFusion::quantizedTables()
         g.nodes.push_back(n);
         value = out;
     }
-    g.nodes.push_back(node("requantize", "QuantizeLinear", {value, "qs", "qzp"}, {"zq"}));
-    g.nodes.push_back(node("out", "DequantizeLinear", {"zq", "qs", "qzp"}, {"z"}));
-    g.outputs.push_back({"z", DType::Float32, {}, false});
+    if (requantized) {
+        g.nodes.push_back(node("requantize", "QuantizeLinear", {value, "qs", "qzp"}, {"zq"}));
+        g.nodes.push_back(node("out", "DequantizeLinear", {"zq", "qs", "qzp"}, {"z"}));
+        value = "zq";
+    }
+    g.outputs.push_back({requantized ? "z" : value, DType::Float32, {}, false});
     inferShapes(m);
     const Session fused(m), plain(m, unfusedOptions());
-    const bool pool = chain.contains("MaxPool");
-    const size_t fusedNodes = 3 + (pool ? 1 : 0); // QuantizeLinear, QLinearConv (+ table), [MaxPool], DequantizeLinear
-    QCOMPARE(fused.executedGraph().nodes.size(), fuses ? fusedNodes : g.nodes.size());
-    QCOMPARE(fusedTable(fused.executedGraph().nodes[1]) != nullptr, fuses);
+    QStringList ops, unfusedOps;
+    for (const Node &n : fused.executedGraph().nodes)
+        ops << QString::fromStdString(n.opType);
+    for (const Node &n : g.nodes)
+        unfusedOps << QString::fromStdString(n.opType);
+    QCOMPARE(ops.join(' '), fusedOps.isEmpty() ? unfusedOps.join(' ') : fusedOps);
+    QCOMPARE(fusedTable(fused.executedGraph().nodes[1]) != nullptr, !fusedOps.isEmpty());
     const std::map<std::string, Tensor> feeds{{"x", randomTensor(xShape, 1, -1.f, 1.f)}};
-    const Tensor a = fused.run(feeds, {"zq"}).at("zq"), b = plain.run(feeds, {"zq"}).at("zq");
-    QCOMPARE(a.dtype(), signedOut ? DType::Int8 : DType::UInt8);
+    const Tensor a = fused.run(feeds, {value}).at(value), b = plain.run(feeds, {value}).at(value);
+    QCOMPARE(a.dtype(), !requantized ? DType::Float32 : signedOut ? DType::Int8 : DType::UInt8);
     QCOMPARE(a.shape(), b.shape());
-    QCOMPARE(std::memcmp(a.rawData(), b.rawData(), size_t(a.numel())), 0);
+    QCOMPARE(std::memcmp(a.rawData(), b.rawData(), a.byteSize()), 0);
     // Values spread over the output's range, so that the table is exercised beyond one saturated end.
-    std::set<uint8_t> seen(static_cast<const uint8_t *>(a.rawData()), static_cast<const uint8_t *>(a.rawData()) + a.numel());
+    std::set<float> seen;
+    for (int64_t i = 0; i < a.numel(); ++i)
+        seen.insert(requantized ? float(static_cast<const uint8_t *>(a.rawData())[i]) : a.f32()[i]);
     QVERIFY2(seen.size() > 10, qPrintable(QString::number(seen.size())));
 }
 

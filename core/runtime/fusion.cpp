@@ -355,17 +355,32 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         float qScale = 0.f;
         int32_t qZp = 0;
         DType qType = DType::UInt8;
-        if (!q || !scalarQuantizer(g, *q, "QuantizeLinear", &qScale, &qZp, &qType) ||
-            (pool && !std::all_of(activations.begin(), activations.end(), nonDecreasing)))
+        const auto dequantized = [&](int b) {
+            float v = quant::dequantize(producedType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), dqScale, dqZp);
+            applyActivations(activations, &v, 1);
+            return v;
+        };
+        if (!q || !scalarQuantizer(g, *q, "QuantizeLinear", &qScale, &qZp, &qType)) {
+            // No QuantizeLinear after the activations: the float values the chain ends with, by table.
+            if (pool)
+                continue;
+            Tensor table = Tensor::uninitialized(DType::Float32, {256});
+            for (int b = 0; b < 256; ++b)
+                table.f32()[b] = dequantized(b);
+            product.attrs[kTable] = Attribute::makeTensor(table);
+            product.outputs[0] = chain.back()->outputs[0];
+            for (Node *n : chain)
+                gone[index(n)] = 1;
+            removed += int(chain.size());
+            continue;
+        }
+        if (pool && !std::all_of(activations.begin(), activations.end(), nonDecreasing))
             continue;
         Tensor table = Tensor::uninitialized(qType, {256});
         auto *t = static_cast<uint8_t *>(table.rawData());
         const int32_t lo = qType == DType::UInt8 ? 0 : -128, hi = qType == DType::UInt8 ? 255 : 127;
-        for (int b = 0; b < 256; ++b) {
-            float v = quant::dequantize(producedType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), dqScale, dqZp);
-            applyActivations(activations, &v, 1);
-            t[b] = uint8_t(quant::quantize(v, qScale, qZp, lo, hi));
-        }
+        for (int b = 0; b < 256; ++b)
+            t[b] = uint8_t(quant::quantize(dequantized(b), qScale, qZp, lo, hi));
         product.attrs[kTable] = Attribute::makeTensor(table);
         if (pool) { // the pool reads the mapped integers and writes what the QuantizeLinear wrote
             if (auto v = g.values.find(product.outputs[0]); v != g.values.end())

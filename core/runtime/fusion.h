@@ -98,8 +98,9 @@ bool hasFusedMaxPool(const Node &node);
 std::string fusedMaxPoolPrefix();
 
 // The table a QLinearConv's, QLinearMatMul's or QGemm's output is mapped through when the DequantizeLinear after
-// it, the activations on that, and the QuantizeLinear of their result were fused into it: the 256 outputs (of the
-// QuantizeLinear's type) for the 256 byte values the node writes. nullptr when there is none.
+// it and the activations on that were fused into it, with the QuantizeLinear of their result (the 256 outputs of
+// the QuantizeLinear's type for the 256 byte values the node writes) or without one (the 256 float32 values the
+// chain ends with). nullptr when there is none.
 const Tensor *fusedTable(const Node &node);
 
 // y[i] = a_k(...a_1(y[i])) for i < n, with the formulas of the standalone kernels (ops/activation.cpp).

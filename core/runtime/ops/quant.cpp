@@ -578,7 +578,17 @@ Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
 Tensor withFusedTable(const Node &node, const Tensor &y)
 {
     const Tensor *table = fusedTable(node);
-    return table ? applyTable(y, static_cast<const uint8_t *>(table->rawData()), table->dtype()) : y;
+    if (!table)
+        return y;
+    if (table->dtype() != DType::Float32)
+        return applyTable(y, static_cast<const uint8_t *>(table->rawData()), table->dtype());
+    Tensor out = Tensor::uninitialized(DType::Float32, y.shape());
+    const auto *src = static_cast<const uint8_t *>(y.rawData());
+    const float *t = table->f32();
+    float *dst = out.f32();
+    for (int64_t i = 0; i < y.numel(); ++i)
+        dst[i] = t[src[i]];
+    return out;
 }
 
 void qlinearConvOp(OpContext &ctx)
@@ -617,7 +627,7 @@ void qlinearConvOp(OpContext &ctx)
     Tensor y = Tensor::uninitialized(q.yType, outShape);
     if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
         qconvReference(q, x, w, y, ctx.threads);
-    // The DequantizeLinear, activations and QuantizeLinear fused after it (runtime/fusion.h), as one table.
+    // The DequantizeLinear, activations and any QuantizeLinear fused after it (runtime/fusion.h), as one table.
     ctx.outputs[0] = withFusedTable(ctx.node, y);
 }
 
