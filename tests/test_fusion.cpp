@@ -837,6 +837,7 @@ void TestFusion::layerNorm_data()
     QTest::newRow("two trailing axes") << "twoAxes" << "LayerNormalization";
     QTest::newRow("axes as an input (opset 18)") << "axesInput" << "LayerNormalization";
     QTest::newRow("gamma [1, 1, 8]") << "gammaRank3" << "LayerNormalization";
+    QTest::newRow("then Relu and LeakyRelu") << "activations" << "LayerNormalization";
     // gamma [3, 1] scales rows: the normalisation fuses, the Mul and Add stay.
     QTest::newRow("gamma over rows") << "gammaRows" << "LayerNormalization Mul Add";
     // What must not fuse: a leading axis; d read outside the pattern; a cube; eps not a constant.
@@ -899,6 +900,13 @@ void TestFusion::layerNorm()
             g.nodes.push_back(binary("shifted", "Add", y, "beta"));
             y = "shifted";
         }
+    }
+    if (v == "activations") {
+        g.nodes.push_back(node("relu", "Relu", {y}, {"relu"}));
+        Node leaky = node("leaky", "LeakyRelu", {"relu"}, {"leaky"});
+        leaky.attrs["alpha"] = Attribute::makeFloat(0.5f); // after the Relu it changes nothing: the order shows
+        g.nodes.push_back(leaky);
+        y = "leaky";
     }
     if (v == "dRead") {
         g.nodes.push_back(node("extra", "Add", {y, "d"}, {"extra"}));

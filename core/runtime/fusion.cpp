@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
@@ -173,6 +174,40 @@ bool trailingMean(const Graph &g, const Node &n, size_t rank, int64_t *axis)
             return false;
     *axis = axes.front();
     return true;
+}
+
+// The chain of activations that alone read `layer`'s output (of rank `rank`), as far as `allowed` accepts them,
+// moved into `layer` (its "_activations" attributes, read back by fusedActivations). Returns the nodes removed.
+int absorbActivations(Graph &g, Node &layer, size_t rank,
+                      const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                      const std::set<std::string> &outputs, std::vector<char> &gone,
+                      const std::function<bool(const Activation &)> &allowed)
+{
+    std::vector<int64_t> kinds = layer.attrInts(kKinds);
+    std::vector<float> alpha = layer.attrFloats(kAlpha), beta = layer.attrFloats(kBeta);
+    int removed = 0;
+    for (;;) {
+        const std::string &y = layer.outputs[0];
+        auto r = readers.find(y);
+        if (outputs.count(y) || r == readers.end() || r->second.size() != 1)
+            break;
+        const size_t next = r->second.front();
+        Activation a;
+        if (gone[next] || !activationOf(g, g.nodes[next], y, rank, &a) || !allowed(a))
+            break;
+        kinds.push_back(int64_t(a.kind));
+        alpha.push_back(a.alpha);
+        beta.push_back(a.beta);
+        layer.outputs[0] = g.nodes[next].outputs[0];
+        gone[next] = 1;
+        ++removed;
+    }
+    if (removed) {
+        layer.attrs[kKinds] = Attribute::makeInts(kinds);
+        layer.attrs[kAlpha] = Attribute::makeFloats(alpha);
+        layer.attrs[kBeta] = Attribute::makeFloats(beta);
+    }
+    return removed;
 }
 
 // The layer normalisation exporters write as nine element-wise nodes (PyTorch before opset 17):
@@ -554,25 +589,9 @@ Model fuseForInference(const Model &model, int *fused)
         const size_t rank = info->second.shapeKnown       ? info->second.shape.size()
                             : weights != g.initializers.end() ? size_t(weights->second.rank())
                                                               : 1;
-        std::vector<int64_t> kinds = conv.attrInts(kKinds);
-        std::vector<float> alpha = conv.attrFloats(kAlpha), beta = conv.attrFloats(kBeta);
-        for (;;) {
-            const std::string &y = conv.outputs[0];
-            auto r = readers.find(y);
-            if (outputs.count(y) || r == readers.end() || r->second.size() != 1)
-                break;
-            const size_t next = r->second.front();
-            Activation a;
-            if (gone[next] || !activationOf(g, g.nodes[next], y, rank, &a) ||
-                (type != DType::Float32 && !commutesWithRounding(a, type)))
-                break;
-            kinds.push_back(int64_t(a.kind));
-            alpha.push_back(a.alpha);
-            beta.push_back(a.beta);
-            conv.outputs[0] = g.nodes[next].outputs[0];
-            gone[next] = 1;
-            ++removed;
-        }
+        removed += absorbActivations(g, conv, rank, readers, outputs, gone, [&](const Activation &a) {
+            return type == DType::Float32 || commutesWithRounding(a, type);
+        });
         // A MaxPool that is the only reader of a float32 2-D convolution's output (after its activations) is run
         // by the convolution, on a few images at a time while they are in cache.
         if (const auto r = readers.find(conv.outputs[0]); type == DType::Float32 && weights != g.initializers.end() &&
@@ -591,11 +610,17 @@ Model fuseForInference(const Model &model, int *fused)
                 ++removed;
             }
         }
-        if (!kinds.empty()) {
-            conv.attrs[kKinds] = Attribute::makeInts(kinds);
-            conv.attrs[kAlpha] = Attribute::makeFloats(alpha);
-            conv.attrs[kBeta] = Attribute::makeFloats(beta);
-        }
+    }
+    // The activations after a float32 layer normalisation (fused above, or the graph's own).
+    for (Node &ln : g.nodes) {
+        if (gone[size_t(&ln - g.nodes.data())] || ln.opType != "LayerNormalization" || !isDefaultDomain(ln.domain) ||
+            (ln.outputs.size() > 1 && !std::all_of(ln.outputs.begin() + 1, ln.outputs.end(),
+                                                   [](const std::string &o) { return o.empty(); })))
+            continue;
+        const ValueInfo info = g.valueInfo(ln.outputs[0]);
+        if (info.dtype == DType::Float32)
+            removed += absorbActivations(g, ln, info.shapeKnown ? info.shape.size() : 1, readers, outputs, gone,
+                                         [](const Activation &) { return true; });
     }
     removed += fuseQuantizedTables(g, readers, outputs, gone);
     removed += fuseQuantizedConcats(g, readers, outputs, gone);

@@ -5,7 +5,8 @@
 //     core/graph/transform.h);
 //   - layer normalisation written as nine element-wise nodes (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
 //     then Mul by gamma and Add of beta: PyTorch's export before opset 17) over trailing axes of a float32 value
-//     becomes one LayerNormalization (the statistics in double: the outputs differ by float32 rounding);
+//     becomes one LayerNormalization (the statistics in double: the outputs differ by float32 rounding), and the
+//     activations after a float32 LayerNormalization become part of it like a Conv's (below);
 //   - a chain of element-wise activations right after a float32 Conv — Relu, LeakyRelu, Clip, HardSwish,
 //     HardSigmoid, Sigmoid, Tanh, and Max / Min with a one-element constant (a clip on one side) — becomes part
 //     of the Conv: oneDNN applies it as post-ops while the output is still in registers, and the engine's own

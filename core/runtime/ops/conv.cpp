@@ -496,6 +496,7 @@ void layerNormOp(OpContext &ctx)
     const Tensor scale = normalizedParameter(ctx, ctx.input(1), normShape, "Scale");
     const Tensor bias = ctx.hasInput(2) ? normalizedParameter(ctx, ctx.input(2), normShape, "B") : Tensor();
     const double eps = ctx.node.attrFloat("epsilon", 1e-5f);
+    const std::vector<Activation> activations = fusedActivations(ctx.node); // runtime/fusion.h
     const int64_t norm = shapeNumel(normShape);
     const int64_t rows = norm > 0 ? x.numel() / norm : shapeNumel(Shape(x.shape().begin(), x.shape().begin() + axis));
     Shape statShape(x.shape().begin(), x.shape().begin() + axis);
@@ -513,6 +514,7 @@ void layerNormOp(OpContext &ctx)
             float *d = dst + r * norm;
             for (int64_t k = 0; k < norm; ++k)
                 d[k] = float((s[k] - mean) * invStd) * g[k] + (b ? b[k] : 0.f);
+            applyActivations(activations, d, norm);
             meanOut.f32()[r] = float(mean);
             invStdOut.f32()[r] = float(invStd);
         }

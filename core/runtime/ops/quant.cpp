@@ -119,10 +119,16 @@ bool isQuantType(DType t)
 std::vector<float> floatValues(const OpContext &ctx, const Tensor &t, const char *what)
 {
     requireFloat(ctx, t, what);
-    for (int64_t i = 0; i < t.numel(); ++i)
-        if (!(t.f32()[i] > 0.f) || !std::isfinite(t.f32()[i]))
-            ctx.fail(std::string(what) + " must be positive and finite, got " + std::to_string(t.f32()[i]));
-    return std::vector<float>(t.f32(), t.f32() + t.numel());
+    const float *v = t.f32();
+    const int64_t n = t.numel();
+    bool ok = true; // one pass without a branch (it vectorises), then the first offender for the message
+    for (int64_t i = 0; i < n; ++i)
+        ok &= (v[i] > 0.f) & (v[i] <= std::numeric_limits<float>::max());
+    if (!ok)
+        for (int64_t i = 0; i < n; ++i)
+            if (!(v[i] > 0.f) || !std::isfinite(v[i]))
+                ctx.fail(std::string(what) + " must be positive and finite, got " + std::to_string(v[i]));
+    return std::vector<float>(v, v + n);
 }
 
 std::vector<int32_t> intValues(const Tensor &t)
@@ -765,8 +771,13 @@ void qgemmOp(OpContext &ctx)
         const Shape out{M, N};
         if (broadcastShapes(ctx, c.shape(), out) != out)
             ctx.fail("C " + shapeToString(c.shape()) + " does not broadcast to " + shapeToString(out));
-        Tensor full = broadcastTo(ctx, c, out);
-        std::memcpy(acc.data(), full.rawData(), acc.size() * sizeof(int32_t));
+        if (c.rank() >= 1 && c.numel() == N && c.dim(-1) == N) { // the common bias, one per column: copied to each row
+            for (int64_t m = 0; m < M; ++m)
+                std::memcpy(acc.data() + m * N, c.rawData(), size_t(N) * sizeof(int32_t));
+        } else {
+            Tensor full = broadcastTo(ctx, c, out);
+            std::memcpy(acc.data(), full.rawData(), acc.size() * sizeof(int32_t));
+        }
     }
     if (quant::referenceOnly() ||
         !integerGemmFast(M, N, K, a, 0, transA, aZp, b, transB, bZp, acc.data(), ctx.threads))
