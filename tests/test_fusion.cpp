@@ -838,6 +838,11 @@ void TestFusion::layerNorm_data()
     QTest::newRow("axes as an input (opset 18)") << "axesInput" << "LayerNormalization";
     QTest::newRow("gamma [1, 1, 8]") << "gammaRank3" << "LayerNormalization";
     QTest::newRow("then Relu and LeakyRelu") << "activations" << "LayerNormalization";
+    // A QuantizeLinear after it: after the graph's own LayerNormalization the integers QuantizeLinear writes,
+    // bit for bit; after the nine nodes at most one step apart (the float values differ by rounding).
+    QTest::newRow("then Relu, QuantizeLinear u8") << "activations quantize" << "LayerNormalization";
+    QTest::newRow("LayerNormalization, Relu, QuantizeLinear u8") << "native activations quantize" << "LayerNormalization";
+    QTest::newRow("LayerNormalization, QuantizeLinear s8") << "native quantize s8" << "LayerNormalization";
     // gamma [3, 1] scales rows: the normalisation fuses, the Mul and Add stay.
     QTest::newRow("gamma over rows") << "gammaRows" << "LayerNormalization Mul Add";
     // What must not fuse: a leading axis; d read outside the pattern; a cube; eps not a constant.
@@ -885,15 +890,24 @@ void TestFusion::layerNorm()
                              : v == "twoAxes" ? Shape{3, 8} : Shape{8};
     g.initializers["gamma"] = randomTensor(gammaShape, 5, 0.5f, 1.5f);
     g.initializers["beta"] = randomTensor(gammaShape, 6);
-    g.nodes.push_back(mean("m", "x"));
-    g.nodes.push_back(node("d", "Sub", {"x", "m"}, {"d"}));
-    g.nodes.push_back(node("p", "Pow", {"d", "two"}, {"p"}));
-    g.nodes.push_back(mean("var", "p"));
-    g.nodes.push_back(swapped ? node("ve", "Add", {"eps", "var"}, {"ve"}) : node("ve", "Add", {"var", "eps"}, {"ve"}));
-    g.nodes.push_back(node("s", "Sqrt", {"ve"}, {"s"}));
-    g.nodes.push_back(node("n", "Div", {"d", "s"}, {"n"}));
+    // "native": the graph's own LayerNormalization (opset 17), so that what fuses after it must be exact.
+    const bool native = v.find("native") != std::string::npos;
+    if (native) {
+        m.opsetVersion = 17;
+        Node ln = node("ln", "LayerNormalization", {"x", "gamma", "beta"}, {"n"});
+        ln.attrs["axis"] = Attribute::makeInt(-1);
+        g.nodes.push_back(ln);
+    } else {
+        g.nodes.push_back(mean("m", "x"));
+        g.nodes.push_back(node("d", "Sub", {"x", "m"}, {"d"}));
+        g.nodes.push_back(node("p", "Pow", {"d", "two"}, {"p"}));
+        g.nodes.push_back(mean("var", "p"));
+        g.nodes.push_back(swapped ? node("ve", "Add", {"eps", "var"}, {"ve"}) : node("ve", "Add", {"var", "eps"}, {"ve"}));
+        g.nodes.push_back(node("s", "Sqrt", {"ve"}, {"s"}));
+        g.nodes.push_back(node("n", "Div", {"d", "s"}, {"n"}));
+    }
     std::string y = "n";
-    if (v != "noScale") {
+    if (v != "noScale" && !native) {
         g.nodes.push_back(binary("scaled", "Mul", y, "gamma"));
         y = "scaled";
         if (v != "noBeta") {
@@ -901,7 +915,7 @@ void TestFusion::layerNorm()
             y = "shifted";
         }
     }
-    if (v == "activations") {
+    if (v.find("activations") != std::string::npos) {
         g.nodes.push_back(node("relu", "Relu", {y}, {"relu"}));
         Node leaky = node("leaky", "LeakyRelu", {"relu"}, {"leaky"});
         leaky.attrs["alpha"] = Attribute::makeFloat(0.5f); // after the Relu it changes nothing: the order shows
@@ -911,6 +925,18 @@ void TestFusion::layerNorm()
     if (v == "dRead") {
         g.nodes.push_back(node("extra", "Add", {y, "d"}, {"extra"}));
         y = "extra";
+    }
+    const bool quantized = v.find("quantize") != std::string::npos;
+    if (quantized) {
+        g.initializers["qs"] = Tensor::scalar(0.02f);
+        Tensor zp(v.find("s8") != std::string::npos ? DType::Int8 : DType::UInt8, {});
+        if (zp.dtype() == DType::Int8)
+            zp.data<int8_t>()[0] = -3;
+        else
+            zp.data<uint8_t>()[0] = 128;
+        g.initializers["qzp"] = zp;
+        g.nodes.push_back(node("q", "QuantizeLinear", {y, "qs", "qzp"}, {"q"}));
+        y = "q";
     }
     g.outputs.push_back({y, DType::Float32, {}, false});
     inferShapes(m);
@@ -924,9 +950,27 @@ void TestFusion::layerNorm()
     if (v == "epsInput")
         feeds["eps"] = Tensor::scalar(1e-5f);
     const Tensor a = fused.run(feeds).at(y), b = plain.run(feeds).at(y);
-    QCOMPARE(compareTensors(a, b, 2e-6), QString());
+    if (quantized && native) {
+        QCOMPARE(a.dtype(), b.dtype());
+        QCOMPARE(a.shape(), b.shape());
+        QCOMPARE(std::memcmp(a.rawData(), b.rawData(), a.byteSize()), 0);
+    } else if (quantized) { // the float values differ by rounding, a few may cross a step: at most one, and rarely
+        QCOMPARE(a.dtype(), b.dtype());
+        QCOMPARE(a.shape(), b.shape());
+        int differ = 0;
+        for (int64_t i = 0; i < a.numel(); ++i) {
+            const int da = a.dtype() == DType::Int8 ? a.data<int8_t>()[i] : a.data<uint8_t>()[i];
+            const int db = b.dtype() == DType::Int8 ? b.data<int8_t>()[i] : b.data<uint8_t>()[i];
+            QVERIFY(std::abs(da - db) <= 1);
+            differ += da != db;
+        }
+        QVERIFY2(differ <= 1, qPrintable(QString::number(differ)));
+    } else {
+        QCOMPARE(compareTensors(a, b, 2e-6), QString());
+    }
     // A value inside the pattern is still served, by the unfused plan.
-    QCOMPARE(compareTensors(fused.run(feeds, {"s"}).at("s"), plain.run(feeds, {"s"}).at("s"), 0), QString());
+    const std::string inside = native ? "n" : "s";
+    QCOMPARE(compareTensors(fused.run(feeds, {inside}).at(inside), plain.run(feeds, {inside}).at(inside), 0), QString());
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

@@ -21,6 +21,9 @@ const char *const kAlpha = "_activation_alpha";
 const char *const kBeta = "_activation_beta";
 const char *const kPool = "_pool_";
 const char *const kTable = "_table";
+const char *const kQuantScale = "_quantize_scale";
+const char *const kQuantZeroPoint = "_quantize_zero_point";
+const char *const kQuantSigned = "_quantize_int8";
 
 // The value of a one-element float initializer (float32, float16 or bfloat16), if `name` is one.
 bool scalarInitializer(const Graph &g, const std::string &name, float *value, size_t maxRank = 1)
@@ -508,6 +511,14 @@ std::string fusedMaxPoolPrefix()
     return kPool;
 }
 
+std::optional<FusedQuantize> fusedQuantize(const Node &node)
+{
+    if (!node.hasAttr(kQuantScale))
+        return std::nullopt;
+    return FusedQuantize{node.attrFloat(kQuantScale, 1.f), int32_t(node.attrInt(kQuantZeroPoint, 0)),
+                         node.attrInt(kQuantSigned, 0) ? DType::Int8 : DType::UInt8};
+}
+
 const Tensor *fusedTable(const Node &node)
 {
     auto it = node.attrs.find(kTable);
@@ -618,9 +629,23 @@ Model fuseForInference(const Model &model, int *fused)
                                                    [](const std::string &o) { return o.empty(); })))
             continue;
         const ValueInfo info = g.valueInfo(ln.outputs[0]);
-        if (info.dtype == DType::Float32)
-            removed += absorbActivations(g, ln, info.shapeKnown ? info.shape.size() : 1, readers, outputs, gone,
-                                         [](const Activation &) { return true; });
+        if (info.dtype != DType::Float32)
+            continue;
+        removed += absorbActivations(g, ln, info.shapeKnown ? info.shape.size() : 1, readers, outputs, gone,
+                                     [](const Activation &) { return true; });
+        // Then a per-tensor QuantizeLinear, the output's only reader: the rows leave quantized.
+        Node *q = soleReader(g, readers, outputs, gone, ln.outputs[0]);
+        float scale = 0.f;
+        int32_t zp = 0;
+        DType type = DType::UInt8;
+        if (q && q->inputs[0] == ln.outputs[0] && scalarQuantizer(g, *q, "QuantizeLinear", &scale, &zp, &type)) {
+            ln.attrs[kQuantScale] = Attribute::makeFloat(scale);
+            ln.attrs[kQuantZeroPoint] = Attribute::makeInt(zp);
+            ln.attrs[kQuantSigned] = Attribute::makeInt(type == DType::Int8);
+            ln.outputs[0] = q->outputs[0];
+            gone[size_t(q - g.nodes.data())] = 1;
+            ++removed;
+        }
     }
     removed += fuseQuantizedTables(g, readers, outputs, gone);
     removed += fuseQuantizedConcats(g, readers, outputs, gone);

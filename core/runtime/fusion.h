@@ -6,7 +6,8 @@
 //   - layer normalisation written as nine element-wise nodes (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
 //     then Mul by gamma and Add of beta: PyTorch's export before opset 17) over trailing axes of a float32 value
 //     becomes one LayerNormalization (the statistics in double: the outputs differ by float32 rounding), and the
-//     activations after a float32 LayerNormalization become part of it like a Conv's (below);
+//     activations after a float32 LayerNormalization become part of it like a Conv's (below), then a
+//     QuantizeLinear with one scale and zero point that alone reads the result (fusedQuantize);
 //   - a chain of element-wise activations right after a float32 Conv — Relu, LeakyRelu, Clip, HardSwish,
 //     HardSigmoid, Sigmoid, Tanh, and Max / Min with a one-element constant (a clip on one side) — becomes part
 //     of the Conv: oneDNN applies it as post-ops while the output is still in registers, and the engine's own
@@ -33,6 +34,7 @@
 #include <string>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/graph/graph.h"
@@ -103,6 +105,15 @@ std::string fusedMaxPoolPrefix();
 // the QuantizeLinear's type for the 256 byte values the node writes) or without one (the 256 float32 values the
 // chain ends with). nullptr when there is none.
 const Tensor *fusedTable(const Node &node);
+
+// The QuantizeLinear (one scale and zero point) fused after a LayerNormalization: its output is quantized row by
+// row, with QuantizeLinear's arithmetic. nullopt when there is none.
+struct FusedQuantize {
+    float scale = 1.f;
+    int32_t zeroPoint = 0;
+    DType type = DType::UInt8; // or Int8
+};
+std::optional<FusedQuantize> fusedQuantize(const Node &node);
 
 // y[i] = a_k(...a_1(y[i])) for i < n, with the formulas of the standalone kernels (ops/activation.cpp).
 void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n);

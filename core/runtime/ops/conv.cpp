@@ -30,6 +30,7 @@
 #include "core/runtime/onednn.h"
 #include "core/runtime/ops/common.h"
 #include "core/runtime/ops/pool.h"
+#include "core/runtime/ops/quant.h"
 #include "core/runtime/sparse.h"
 
 namespace cw {
@@ -501,20 +502,25 @@ void layerNormOp(OpContext &ctx)
     const int64_t rows = norm > 0 ? x.numel() / norm : shapeNumel(Shape(x.shape().begin(), x.shape().begin() + axis));
     Shape statShape(x.shape().begin(), x.shape().begin() + axis);
     statShape.resize(size_t(x.rank()), 1);
-    Tensor out = Tensor::uninitialized(DType::Float32, x.shape());
+    // A QuantizeLinear fused after it (runtime/fusion.h): each row is quantized as it is finished.
+    const std::optional<FusedQuantize> quantized = fusedQuantize(ctx.node);
+    Tensor out = Tensor::uninitialized(quantized ? quantized->type : DType::Float32, x.shape());
     Tensor meanOut = Tensor::uninitialized(DType::Float32, statShape);
     Tensor invStdOut = Tensor::uninitialized(DType::Float32, statShape);
     const float *src = x.f32(), *g = scale.f32(), *b = bias.isNull() ? nullptr : bias.f32();
-    float *dst = out.f32();
     parallelRanges(threadsFor(ctx, x.numel()), rows, 1, [&](int64_t rBegin, int64_t rEnd) {
+        std::vector<float> row(quantized ? size_t(norm) : 0);
         for (int64_t r = rBegin; r < rEnd; ++r) {
             double mean, invStd;
             const float *s = src + r * norm;
             meanInvStd(s, norm, eps, &mean, &invStd);
-            float *d = dst + r * norm;
+            float *d = quantized ? row.data() : out.f32() + r * norm;
             for (int64_t k = 0; k < norm; ++k)
                 d[k] = float((s[k] - mean) * invStd) * g[k] + (b ? b[k] : 0.f);
             applyActivations(activations, d, norm);
+            if (quantized)
+                quant::quantizeValues(d, norm, quantized->scale, quantized->zeroPoint, quantized->type == DType::Int8,
+                                      static_cast<uint8_t *>(out.rawData()) + r * norm);
             meanOut.f32()[r] = float(mean);
             invStdOut.f32()[r] = float(invStd);
         }

@@ -306,6 +306,18 @@ void quantizeLoop(const OpContext &ctx, const float *x, const ParamLayout &p, co
     });
 }
 
+} // namespace
+
+void quant::quantizeValues(const float *x, int64_t n, float scale, int32_t zeroPoint, bool toInt8, void *y)
+{
+    if (toInt8)
+        quantizeTensor(x, n, scale, zeroPoint, static_cast<int8_t *>(y));
+    else
+        quantizeTensor(x, n, scale, zeroPoint, static_cast<uint8_t *>(y));
+}
+
+namespace {
+
 // Float32 x quantized with one scale and zero point into a tensor of `type` (uint8 / int8), on the node's threads.
 Tensor quantizePerTensor(const OpContext &ctx, const Tensor &x, float scale, int32_t zp, DType type)
 {

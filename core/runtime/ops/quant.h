@@ -35,6 +35,10 @@ inline int32_t quantize(float v, float scale, int32_t zeroPoint, int32_t qmin, i
     return int32_t(y);
 }
 
+// QuantizeLinear's kernel with one scale and zero point over n values (the same results as `quantize`, eight at a
+// time; a NaN becomes the zero point), into y of `type` (DType::UInt8 or DType::Int8, as an int).
+void quantizeValues(const float *x, int64_t n, float scale, int32_t zeroPoint, bool toInt8, void *y);
+
 // DequantizeLinear's arithmetic on one value.
 inline float dequantize(int32_t q, float scale, int32_t zeroPoint) { return float(q - zeroPoint) * scale; }
 
