@@ -406,6 +406,11 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
             for (int b = 0; b < 256; ++b)
                 table.f32()[b] = dequantized(b);
             product.attrs[kTable] = Attribute::makeTensor(table);
+            if (activations.empty()) { // the DequantizeLinear alone: computed rather than looked up (fusedQuantize)
+                product.attrs[kQuantScale] = Attribute::makeFloat(dqScale);
+                product.attrs[kQuantZeroPoint] = Attribute::makeInt(dqZp);
+                product.attrs[kQuantSigned] = Attribute::makeInt(producedType == DType::Int8);
+            }
             product.outputs[0] = chain.back()->outputs[0];
             for (Node *n : chain)
                 gone[index(n)] = 1;

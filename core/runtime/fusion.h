@@ -107,7 +107,8 @@ std::string fusedMaxPoolPrefix();
 const Tensor *fusedTable(const Node &node);
 
 // The QuantizeLinear (one scale and zero point) fused after a LayerNormalization: its output is quantized row by
-// row, with QuantizeLinear's arithmetic. nullopt when there is none.
+// row, with QuantizeLinear's arithmetic. On an integer product with a float table (fusedTable) whose chain is a
+// DequantizeLinear alone: that DequantizeLinear's parameters, computed rather than looked up. nullopt otherwise.
 struct FusedQuantize {
     float scale = 1.f;
     int32_t zeroPoint = 0;

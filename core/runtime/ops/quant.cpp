@@ -364,6 +364,26 @@ void quantizeLinearOp(OpContext &ctx)
     ctx.outputs[0] = y;
 }
 
+// uint8 / int8 x dequantized with one scale and zero point into out: eight values per step, with the scalar
+// loop's operations (the integer difference is exact in float).
+void dequantizePerTensor(int threads, const Tensor &x, float s, int32_t z, float *out)
+{
+    const bool u8 = x.dtype() == DType::UInt8;
+    const auto *in = static_cast<const uint8_t *>(x.rawData());
+    parallelRanges(threads, x.numel(), 4096, [&](int64_t begin, int64_t end) {
+        const __m256i vz = _mm256_set1_epi32(z);
+        const __m256 vs = _mm256_set1_ps(s);
+        int64_t i = begin;
+        for (; i + 8 <= end; i += 8) {
+            const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(in + i));
+            const __m256i v = u8 ? _mm256_cvtepu8_epi32(b) : _mm256_cvtepi8_epi32(b);
+            _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, vz)), vs));
+        }
+        for (; i < end; ++i)
+            out[i] = quant::dequantize(u8 ? int32_t(in[i]) : int32_t(int8_t(in[i])), s, z);
+    });
+}
+
 void dequantizeLinearOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
@@ -386,23 +406,7 @@ void dequantizeLinearOp(OpContext &ctx)
     float *out = y.f32();
     const int threads = threadsFor(ctx, x.numel());
     if (p.kind == ParamLayout::Kind::Tensor && isQuantType(x.dtype())) {
-        // Eight values per step, with the scalar loop's operations (the integer difference is exact in float).
-        const bool u8 = x.dtype() == DType::UInt8;
-        const auto *in = static_cast<const uint8_t *>(x.rawData());
-        const float s = scale[0];
-        const int32_t z = zp[0];
-        parallelRanges(threads, x.numel(), 4096, [&](int64_t begin, int64_t end) {
-            const __m256i vz = _mm256_set1_epi32(z);
-            const __m256 vs = _mm256_set1_ps(s);
-            int64_t i = begin;
-            for (; i + 8 <= end; i += 8) {
-                const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(in + i));
-                const __m256i v = u8 ? _mm256_cvtepu8_epi32(b) : _mm256_cvtepi8_epi32(b);
-                _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, vz)), vs));
-            }
-            for (; i < end; ++i)
-                out[i] = quant::dequantize(u8 ? int32_t(in[i]) : int32_t(int8_t(in[i])), s, z);
-        });
+        dequantizePerTensor(threads, x, scale[0], zp[0], out);
         ctx.outputs[0] = y;
         return;
     }
@@ -591,21 +595,34 @@ Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
     return y;
 }
 
-// y through the table of the DequantizeLinear, activations and QuantizeLinear fused after `node` (runtime/fusion.h),
+// y through the table of the DequantizeLinear, activations and any QuantizeLinear fused after the node (fusion.h),
 // or y itself.
-Tensor withFusedTable(const Node &node, const Tensor &y)
+Tensor withFusedTable(const OpContext &ctx, const Tensor &y)
 {
-    const Tensor *table = fusedTable(node);
+    const Tensor *table = fusedTable(ctx.node);
     if (!table)
         return y;
     if (table->dtype() != DType::Float32)
         return applyTable(y, static_cast<const uint8_t *>(table->rawData()), table->dtype());
     Tensor out = Tensor::uninitialized(DType::Float32, y.shape());
+    // A DequantizeLinear alone: its own arithmetic, which the table holds.
+    if (const std::optional<FusedQuantize> dq = fusedQuantize(ctx.node)) {
+        dequantizePerTensor(threadsFor(ctx, y.numel()), y, dq->scale, dq->zeroPoint, out.f32());
+        return out;
+    }
+    // Float values: eight gathered from the table (in L1) per step, on the node's threads.
     const auto *src = static_cast<const uint8_t *>(y.rawData());
     const float *t = table->f32();
     float *dst = out.f32();
-    for (int64_t i = 0; i < y.numel(); ++i)
-        dst[i] = t[src[i]];
+    parallelRanges(threadsFor(ctx, y.numel()), y.numel(), 4096, [&](int64_t begin, int64_t end) {
+        int64_t i = begin;
+        for (; i + 8 <= end; i += 8) {
+            const __m256i k = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(src + i)));
+            _mm256_storeu_ps(dst + i, _mm256_i32gather_ps(t, k, 4));
+        }
+        for (; i < end; ++i)
+            dst[i] = t[src[i]];
+    });
     return out;
 }
 
@@ -646,7 +663,7 @@ void qlinearConvOp(OpContext &ctx)
     if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
         qconvReference(q, x, w, y, ctx.threads);
     // The DequantizeLinear, activations and any QuantizeLinear fused after it (runtime/fusion.h), as one table.
-    ctx.outputs[0] = withFusedTable(ctx.node, y);
+    ctx.outputs[0] = withFusedTable(ctx, y);
 }
 
 // QLinearConv's accumulation without bias or requantization: the same reference loops and fast path.
@@ -753,7 +770,7 @@ void qlinearMatMulOp(OpContext &ctx)
             }
         });
     }
-    ctx.outputs[0] = withFusedTable(ctx.node, y);
+    ctx.outputs[0] = withFusedTable(ctx, y);
 }
 
 void qgemmOp(OpContext &ctx)
@@ -825,7 +842,7 @@ void qgemmOp(OpContext &ctx)
                     out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], scale[size_t(n)], yZp, r.lo, r.hi));
         }
     });
-    ctx.outputs[0] = withFusedTable(ctx.node, y);
+    ctx.outputs[0] = withFusedTable(ctx, y);
 }
 
 // ---- MatMulInteger -----------------------------------------------------------------------------------------------
