@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two threads against one at batch 64 (issue 11: at least 1.7x the throughput of one on the demos and on every
 # convolutional model of the set): `cwb bench MODEL --batch 64 --threads 1` and `--threads 2` alternating for
-# CW_BENCH_ROUNDS rounds (default 3), the median p50 of each, and their ratio (the speed-up). The models: the
+# CW_BENCH_ROUNDS rounds (default 3) of runs lasting about a second each (20 to 500 runs), the median p50 of each,
+# and their ratio (the speed-up). The models: the
 # demos and every model of tests/real_models.json with a Conv (in a subgraph too), except the large ones (imgly's networks: one
 # 1024 x 1024 image is already seconds). Inputs are seeded random data; the manifest's fixed values (sr, zero
 # states) and, for the first input, the sizes of its other dimensions (the sequence length) are given as there.
@@ -45,7 +46,8 @@ for m in manifest['models']:
 EOF
 )"
 
-p50() { "$cwb" bench "$@" --batch 64 --iterations 20 --warmup 3 --json 2>/dev/null |
+# Each timed run lasts about a second: 20 runs of the ~2 ms silero models were too few to tell one thread from two.
+p50() { "$cwb" bench "$@" --batch 64 --iterations "$its" --warmup 3 --json 2>/dev/null |
           /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['p50_ms'])"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
@@ -54,6 +56,8 @@ echo "|---|---:|---:|---:|"
 while read -r name file args; do
   read -ra extra <<<"$args"
   one=(); two=()
+  its=5
+  its=$(/usr/bin/python3 -c "print(max(20, min(500, int(1000 / $(p50 "$file" --threads 1 "${extra[@]}")))))")
   for ((r = 0; r < rounds; ++r)); do
     one+=("$(p50 "$file" --threads 1 "${extra[@]}")")
     two+=("$(p50 "$file" --threads 2 "${extra[@]}")")
