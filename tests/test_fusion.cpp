@@ -182,6 +182,8 @@ private slots:
     void quantizedConcat();
     void layerNorm_data();
     void layerNorm();
+    void productActivations_data();
+    void productActivations();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -971,6 +973,66 @@ void TestFusion::layerNorm()
     // A value inside the pattern is still served, by the unfused plan.
     const std::string inside = native ? "n" : "s";
     QCOMPARE(compareTensors(fused.run(feeds, {inside}).at(inside), plain.run(feeds, {inside}).at(inside), 0), QString());
+}
+
+void TestFusion::productActivations_data()
+{
+    QTest::addColumn<QString>("product"); // Gemm, or MatMul with a batch
+    QTest::addColumn<QStringList>("chain");
+    QTest::newRow("Gemm: Relu") << "Gemm" << QStringList{"Relu"};
+    QTest::newRow("Gemm: LeakyRelu, Max") << "Gemm" << QStringList{"LeakyRelu", "Max"};
+    QTest::newRow("Gemm: Sigmoid") << "Gemm" << QStringList{"Sigmoid"};
+    QTest::newRow("Gemm: HardSwish, Tanh") << "Gemm" << QStringList{"HardSwish", "Tanh"};
+    QTest::newRow("MatMul: Relu") << "MatMul" << QStringList{"Relu"};
+    QTest::newRow("MatMul: Clip") << "MatMul" << QStringList{"ClipInputs"};
+}
+
+// Activations after a float32 Gemm or MatMul run in its kernel, with the standalone kernels' formulas: the
+// values of the graph as it is, bit for bit.
+void TestFusion::productActivations()
+{
+    QFETCH(QString, product);
+    QFETCH(QStringList, chain);
+    const bool gemm = product == "Gemm";
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    const Shape xShape = gemm ? Shape{5, 24} : Shape{2, 5, 24};
+    g.inputs.push_back({"x", DType::Float32, xShape, true, {}});
+    g.initializers["w"] = randomTensor(gemm ? Shape{16, 24} : Shape{24, 16}, 2, -0.5f, 0.5f);
+    g.initializers["b"] = randomTensor({16}, 3);
+    Node p = gemm ? node("p", "Gemm", {"x", "w", "b"}, {"y"}) : node("p", "MatMul", {"x", "w"}, {"y"});
+    if (gemm)
+        p.attrs["transB"] = Attribute::makeInt(1);
+    g.nodes.push_back(p);
+    std::string value = "y";
+    for (int k = 0; k < chain.size(); ++k) {
+        const std::string op = chain[k].toStdString(), out = "a" + std::to_string(k);
+        Node n = node(out, op, {value}, {out});
+        if (op == "LeakyRelu") {
+            n.attrs["alpha"] = Attribute::makeFloat(0.2f);
+        } else if (op == "Max") {
+            g.initializers[out + ".c"] = Tensor::fromFloats({1}, {-0.1f});
+            n.inputs.push_back(out + ".c");
+        } else if (op == "ClipInputs") {
+            n.opType = "Clip";
+            g.initializers[out + ".lo"] = Tensor::scalar(-0.25f);
+            g.initializers[out + ".hi"] = Tensor::scalar(0.5f);
+            n.inputs = {value, out + ".lo", out + ".hi"};
+        }
+        g.nodes.push_back(n);
+        value = out;
+    }
+    g.outputs.push_back({value, DType::Float32, {}, false});
+    inferShapes(m);
+    const Session fused(m), plain(m, unfusedOptions());
+    QCOMPARE(fused.executedGraph().nodes.size(), size_t(1));
+    const std::map<std::string, Tensor> feeds{{"x", randomTensor(xShape, 4, -2.f, 2.f)}};
+    const Tensor a = fused.run(feeds).at(value), b = plain.run(feeds).at(value);
+    QCOMPARE(a.shape(), b.shape());
+    QCOMPARE(std::memcmp(a.rawData(), b.rawData(), a.byteSize()), 0);
+    // The product's own output is still served (by the unfused plan).
+    QCOMPARE(compareTensors(fused.run(feeds, {"y"}).at("y"), plain.run(feeds, {"y"}).at("y"), 0), QString());
 }
 
 QTEST_GUILESS_MAIN(TestFusion)

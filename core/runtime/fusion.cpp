@@ -627,6 +627,16 @@ Model fuseForInference(const Model &model, int *fused)
             }
         }
     }
+    // The activations after a float32 Gemm or MatMul, applied to the product's output in its kernel.
+    for (Node &product : g.nodes) {
+        if (gone[size_t(&product - g.nodes.data())] || (product.opType != "Gemm" && product.opType != "MatMul") ||
+            !isDefaultDomain(product.domain) || product.outputs.size() != 1)
+            continue;
+        const ValueInfo info = g.valueInfo(product.outputs[0]);
+        if (info.dtype == DType::Float32)
+            removed += absorbActivations(g, product, info.shapeKnown ? info.shape.size() : 1, readers, outputs, gone,
+                                         [](const Activation &) { return true; });
+    }
     // The activations after a float32 layer normalisation (fused above, or the graph's own).
     for (Node &ln : g.nodes) {
         if (gone[size_t(&ln - g.nodes.data())] || ln.opType != "LayerNormalization" || !isDefaultDomain(ln.domain) ||

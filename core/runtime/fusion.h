@@ -14,6 +14,8 @@
 //     convolution paths apply it to each output plane while it is in cache. After a float16 / bfloat16 Conv
 //     only the clips fuse (Relu, Clip, Max / Min with bounds the type holds): they commute with the rounding
 //     of the Conv's output, so the fused node's single rounding gives the graph's values exactly.
+//   - the same chain after a float32 Gemm or MatMul, applied to the product's output by its kernel (the
+//     standalone kernels' formulas: the values of the graph, bit for bit);
 //   - a MaxPool that is the only reader of a float32 2-D convolution's output (after its activations) becomes
 //     part of the Conv, which runs a few images at a time and pools them while they are in cache (its
 //     attributes travel as "_pool_kernel_shape", "_pool_strides", ...: fusedMaxPoolPrefix());

@@ -20,6 +20,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/runtime/fusion.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/ops/common.h"
 #include "core/runtime/sparse.h"
@@ -74,6 +75,7 @@ void gemmOp(OpContext &ctx)
         sparse::gemm(*ctx.sparse, M, a.f32(), alpha, gemmBeta != 0.f, y, ctx.threads);
     else
         parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
+    applyActivations(fusedActivations(ctx.node), y, M * N); // runtime/fusion.h
     ctx.outputs[0] = out;
 }
 
@@ -108,6 +110,7 @@ void matMulOp(OpContext &ctx)
         // B is shared by every batch entry and A's rows are contiguous: one [batch*M, K] x [K, N] product.
         if (shapeNumel(aBatch) == batchCount) {
             parallelGemm(ctx.threads, false, false, batchCount * M, N, K, 1.f, a.f32(), K, b.f32(), N, 0.f, out.f32(), N);
+            applyActivations(fusedActivations(ctx.node), out.f32(), out.numel()); // runtime/fusion.h
             ctx.outputs[0] = out;
             return;
         }
@@ -127,6 +130,7 @@ void matMulOp(OpContext &ctx)
                          out.f32() + io * M * N, N);
         }
     }
+    applyActivations(fusedActivations(ctx.node), out.f32(), out.numel());
     ctx.outputs[0] = out;
 }
 
