@@ -69,7 +69,7 @@ struct GraphBuilder {
         model.graph.initializers[name] = t;
         return name;
     }
-    std::string node(const std::string &op, std::vector<std::string> inputs, std::map<std::string, Attribute> attrs = {})
+    std::string node(const std::string &op, std::vector<std::string> inputs, Attributes attrs = {})
     {
         Node n;
         n.name = op + "_" + std::to_string(counter++);
@@ -101,7 +101,7 @@ std::map<std::string, CaseFactory> &factories()
 }
 
 Case single(const Shape &xShape, const Tensor &x, const std::string &op, std::vector<std::pair<std::string, Tensor>> params,
-            std::map<std::string, Attribute> attrs)
+            Attributes attrs)
 {
     GraphBuilder b(xShape);
     std::vector<std::string> inputs{"x"};

@@ -22,7 +22,7 @@ using cw::DType;
 using cw::Shape;
 using cw::Tensor;
 using Tensors = std::vector<cw::Tensor>;
-using Attrs = std::map<std::string, cw::Attribute>;
+using Attrs = cw::Attributes;
 
 Q_DECLARE_METATYPE(Tensors)
 Q_DECLARE_METATYPE(Attrs)

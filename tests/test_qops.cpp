@@ -27,7 +27,7 @@ using testutil::errorOf;
 namespace {
 
 using Tensors = std::vector<Tensor>;
-using Attrs = std::map<std::string, Attribute>;
+using Attrs = Attributes;
 
 template <typename T> Tensor make(Shape shape, const std::vector<int64_t> &values)
 {

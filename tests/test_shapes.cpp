@@ -40,7 +40,7 @@ ValueInfo input(const std::string &name, std::vector<D> dims)
 }
 
 Node node(const std::string &op, std::vector<std::string> in, std::vector<std::string> out,
-          std::map<std::string, Attribute> attrs = {})
+          Attributes attrs = {})
 {
     Node n;
     n.name = op + "_" + out.front();

@@ -108,13 +108,13 @@ std::vector<std::string> implicitInputs(const Node &node)
 }
 
 namespace {
-[[noreturn]] void wrongKind(const Node &node, const std::string &key, const char *wanted)
+[[noreturn]] void wrongKind(const Node &node, std::string_view key, const char *wanted)
 {
-    throw Error("node '" + node.name + "' (" + node.opType + "): attribute '" + key + "' is not " + wanted);
+    throw Error("node '" + node.name + "' (" + node.opType + "): attribute '" + std::string(key) + "' is not " + wanted);
 }
 } // namespace
 
-int64_t Node::attrInt(const std::string &key, int64_t fallback) const
+int64_t Node::attrInt(std::string_view key, int64_t fallback) const
 {
     auto it = attrs.find(key);
     if (it == attrs.end())
@@ -126,7 +126,7 @@ int64_t Node::attrInt(const std::string &key, int64_t fallback) const
     wrongKind(*this, key, "an integer");
 }
 
-float Node::attrFloat(const std::string &key, float fallback) const
+float Node::attrFloat(std::string_view key, float fallback) const
 {
     auto it = attrs.find(key);
     if (it == attrs.end())
@@ -138,7 +138,7 @@ float Node::attrFloat(const std::string &key, float fallback) const
     wrongKind(*this, key, "a float");
 }
 
-std::string Node::attrString(const std::string &key, const std::string &fallback) const
+std::string Node::attrString(std::string_view key, const std::string &fallback) const
 {
     auto it = attrs.find(key);
     if (it == attrs.end())
@@ -148,7 +148,7 @@ std::string Node::attrString(const std::string &key, const std::string &fallback
     return it->second.s;
 }
 
-std::vector<int64_t> Node::attrInts(const std::string &key, const std::vector<int64_t> &fallback) const
+std::vector<int64_t> Node::attrInts(std::string_view key, const std::vector<int64_t> &fallback) const
 {
     auto it = attrs.find(key);
     if (it == attrs.end())
@@ -160,7 +160,7 @@ std::vector<int64_t> Node::attrInts(const std::string &key, const std::vector<in
     return it->second.ints;
 }
 
-std::vector<float> Node::attrFloats(const std::string &key, const std::vector<float> &fallback) const
+std::vector<float> Node::attrFloats(std::string_view key, const std::vector<float> &fallback) const
 {
     auto it = attrs.find(key);
     if (it == attrs.end())

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/base/tensor.h"
@@ -43,6 +44,9 @@ struct Attribute {
     static Attribute makeGraph(cw::Graph g);
 };
 
+// A node's attributes by name; looked up by string_view without building a string (kernels read them per call).
+using Attributes = std::map<std::string, Attribute, std::less<>>;
+
 // The ONNX default operator set's domain: "" or "ai.onnx".
 inline bool isDefaultDomain(const std::string &domain)
 {
@@ -55,15 +59,15 @@ struct Node {
     std::string domain; // "" = ai.onnx
     std::vector<std::string> inputs;  // "" marks an omitted optional input
     std::vector<std::string> outputs;
-    std::map<std::string, Attribute> attrs;
+    Attributes attrs;
 
-    bool hasAttr(const std::string &key) const { return attrs.count(key) != 0; }
+    bool hasAttr(std::string_view key) const { return attrs.count(key) != 0; }
     // Typed attribute access; a present attribute of the wrong kind throws cw::Error naming the node.
-    int64_t attrInt(const std::string &key, int64_t fallback) const;
-    float attrFloat(const std::string &key, float fallback) const;
-    std::string attrString(const std::string &key, const std::string &fallback) const;
-    std::vector<int64_t> attrInts(const std::string &key, const std::vector<int64_t> &fallback = {}) const;
-    std::vector<float> attrFloats(const std::string &key, const std::vector<float> &fallback = {}) const;
+    int64_t attrInt(std::string_view key, int64_t fallback) const;
+    float attrFloat(std::string_view key, float fallback) const;
+    std::string attrString(std::string_view key, const std::string &fallback) const;
+    std::vector<int64_t> attrInts(std::string_view key, const std::vector<int64_t> &fallback = {}) const;
+    std::vector<float> attrFloats(std::string_view key, const std::vector<float> &fallback = {}) const;
     // Number of inputs actually given (trailing "" not counted).
     int inputCount() const;
     bool hasInput(int index) const { return index < int(inputs.size()) && !inputs[size_t(index)].empty(); }
