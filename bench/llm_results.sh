@@ -7,14 +7,15 @@
 # --train-data, evaluation on --data; the same chunks for every variant. Last, the variants' speed against the
 # float32 base (bench/lm_variant_speed.sh).
 # usage: bench/llm_results.sh [BUILD_DIR] [MODEL] [CALIBRATION_TEXT] [EVAL_TEXT]   (Markdown to stdout)
-#   defaults: build, demo-lm, brown:train, brown:heldout; CW_LLM_CHUNKS (default 40) chunks of the model's context.
+#   defaults: build, demo-lm, brown:train, brown:heldout; CW_LLM_CHUNKS chunks of the model's context (default 0: the
+#   whole text; differences between methods of a few tenths of a percent need the whole held-out split).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 model="${2:-demo-lm}"
 calib="${3:-brown:train}"
 evaltext="${4:-brown:heldout}"
-chunks="${CW_LLM_CHUNKS:-40}"
+chunks="${CW_LLM_CHUNKS:-0}"
 cwb="$build/app/cwb"
 ref="$("$root/tests/tools/llama_ref.sh")"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -82,6 +83,6 @@ print(b['bytes'], '%.3f' % b['bits_per_weight'], '%.4f' % b['perplexity'], v['by
   echo "| $name | $vb | $vbpw | $vppl | $delta | $lppl |"
 done
 echo
-echo "$model; calibration $calib, evaluation $evaltext (${chunks} chunks of $ctx tokens at most); $(date -u +%Y-%m-%d)."
+echo "$model; calibration $calib, evaluation $evaltext ($([ "$chunks" = 0 ] && echo "the whole text" || echo "$chunks chunks") in chunks of $ctx tokens); $(date -u +%Y-%m-%d), commit $(git -C "$root" rev-parse --short HEAD)."
 echo
 "$root/bench/lm_variant_speed.sh" "$build" "$model"
