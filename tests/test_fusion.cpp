@@ -5,11 +5,13 @@
 // computes the same without Winograd convolutions. Activations kept in oneDNN's blocked layout between layers
 // (runtime/blocked.h) and a MaxPool run inside its Conv give the values of the graph as it is.
 #include <array>
+#include <atomic>
 #include <QTest>
 
 #include <cstring>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "core/runtime/blocked.h"
 #include "core/runtime/fusion.h"
@@ -184,6 +186,7 @@ private slots:
     void layerNorm();
     void productActivations_data();
     void productActivations();
+    void preparedStateHoldsAttributesOnly();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -1048,6 +1051,65 @@ void TestFusion::oneImageOnTwoThreads()
     const Tensor a = Session(m, two).run(x), b = Session(m, one).run(x);
     const QString diff = compareTensors(a, b, 1e-6);
     QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+// A kernel parses its node's attributes once per Session (OpContext::prepared): later runs of the same Session,
+// with other inputs and from several threads at once, give what a fresh Session gives on each input.
+void TestFusion::preparedStateHoldsAttributesOnly()
+{
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {4, 16}, true, {}});
+    g.initializers["gamma"] = randomTensor({16}, 5, 0.5f, 1.5f);
+    g.initializers["beta"] = randomTensor({16}, 6);
+    g.initializers["qs"] = Tensor::scalar(0.02f);
+    Tensor zp(DType::UInt8, {});
+    zp.data<uint8_t>()[0] = 128;
+    g.initializers["qzp"] = zp;
+    Node ln = node("ln", "LayerNormalization", {"x", "gamma", "beta"}, {"n"});
+    ln.attrs["axis"] = Attribute::makeInt(-1);
+    ln.attrs["epsilon"] = Attribute::makeFloat(0.25f);
+    g.nodes.push_back(ln);
+    g.nodes.push_back(node("relu", "Relu", {"n"}, {"r"}));
+    g.nodes.push_back(node("q", "QuantizeLinear", {"r", "qs", "qzp"}, {"y"}));
+    g.outputs.push_back({"y", DType::UInt8, {}, false});
+    inferShapes(m);
+
+    const Session shared(m);
+    QCOMPARE(shared.executedGraph().nodes.size(), size_t(1)); // all three in the LayerNormalization
+    std::vector<Tensor> inputs, expected;
+    for (uint32_t k = 0; k < 4; ++k) {
+        inputs.push_back(randomTensor({4, 16}, 20 + k, -3.f, 3.f));
+        expected.push_back(Session(m).run({{"x", inputs.back()}}).at("y"));
+        const Tensor plain = Session(m, unfusedOptions()).run({{"x", inputs.back()}}).at("y");
+        QCOMPARE(plain.dtype(), DType::UInt8);
+        int differ = 0; // the unfused graph rounds the float values once more: a step apart at most, rarely
+        for (int64_t i = 0; i < plain.numel(); ++i) {
+            const int d = int(plain.data<uint8_t>()[i]) - int(expected.back().data<uint8_t>()[i]);
+            QVERIFY(std::abs(d) <= 1);
+            differ += d != 0;
+        }
+        QVERIFY(differ <= 2);
+    }
+    const auto same = [](const Tensor &a, const Tensor &b) {
+        return a.shape() == b.shape() && std::memcmp(a.rawData(), b.rawData(), a.byteSize()) == 0;
+    };
+    for (size_t k = 0; k < inputs.size(); ++k)
+        QVERIFY(same(shared.run({{"x", inputs[k]}}).at("y"), expected[k]));
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < 2; ++t)
+        threads.emplace_back([&, t] {
+            for (int r = 0; r < 50; ++r) {
+                const size_t k = (t + size_t(r)) % inputs.size();
+                if (!same(shared.run({{"x", inputs[k]}}).at("y"), expected[k]))
+                    ++mismatches;
+            }
+        });
+    for (std::thread &t : threads)
+        t.join();
+    QCOMPARE(mismatches.load(), 0);
 }
 
 #include "test_fusion.moc"

@@ -30,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ namespace cw {
 
 struct SparseWeight; // ops/sparse.h
 class Session;       // session.h
+
+// A node's slot for what its kernel reads of the node's attributes (OpContext::prepared): a Session keeps one per
+// node, filled on the node's first run.
+struct PreparedSlot {
+    std::once_flag once;
+    std::shared_ptr<const void> value;
+};
 
 struct OpContext {
     const Node &node;
@@ -58,6 +66,25 @@ struct OpContext {
     // the enclosing graph the subgraphs read (implicitInputs(node)), by name.
     const std::map<std::string, std::shared_ptr<const Session>> *subgraphs = nullptr;
     std::map<std::string, const Tensor *> outerValues{};
+
+    // Set by a Session: this node's slot for prepared().
+    PreparedSlot *slot = nullptr;
+    std::shared_ptr<const void> preparedHere{}; // prepared()'s value without a slot
+
+    // What make() parses of the node's attributes (never of its inputs, which a run may feed anew), made on the
+    // node's first run in a Session and kept for the next ones: a small model's run takes microseconds, and
+    // looking attributes up by name on every call was a measurable part of it. Called outside a Session
+    // (training, gradient checks) it is made on every call. One type T per kernel.
+    template <class T, class Make>
+    const T &prepared(Make &&make)
+    {
+        if (!slot) {
+            preparedHere = std::make_shared<const T>(make());
+            return *static_cast<const T *>(preparedHere.get());
+        }
+        std::call_once(slot->once, [&] { slot->value = std::make_shared<const T>(make()); });
+        return *static_cast<const T *>(slot->value.get());
+    }
 
     bool hasInput(int index) const { return index < int(inputs.size()) && inputs[size_t(index)] != nullptr; }
     const Tensor &input(int index) const; // fails if missing

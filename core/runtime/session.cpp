@@ -287,6 +287,7 @@ Session::Session(Model model, SessionOptions options)
     m_sparse.resize(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i)
         m_sparse[i] = sparse::prepare(g.nodes[i], g);
+    m_prepared.reset(new PreparedSlot[g.nodes.size()]);
 }
 
 std::vector<char> Session::neededNodes(const std::set<std::string> &wanted,
@@ -382,15 +383,17 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     // sensitivity trial feeds the cached activations entering a layer and asks for the graph output, so only
     // the network from that layer on runs. One backward pass over the node names, cheap next to any kernel.
     // The common run (the graph inputs in, every graph output out) takes the answer worked out at construction.
-    std::vector<char> needed(g.nodes.size(), 1);
-    if (!keepAll) {
-        const std::set<std::string> wantedSet(wanted.begin(), wanted.end());
-        const bool plainRun = given == g.inputs.size() && wantedSet.size() == g.outputs.size() &&
-                              std::all_of(g.outputs.begin(), g.outputs.end(),
-                                          [&](const ValueInfo &v) { return wantedSet.count(v.name) > 0; });
-        needed = plainRun ? m_neededForOutputs
-                          : neededNodes(wantedSet, [&](const std::string &v) { return feeds.count(v) > 0; });
-    }
+    // The plain run is recognised without building sets: a small model's whole run takes microseconds.
+    const bool plainRun = !keepAll && given == g.inputs.size() && wanted.size() == g.outputs.size() &&
+                          std::equal(wanted.begin(), wanted.end(), g.outputs.begin(),
+                                     [](const std::string &w, const ValueInfo &v) { return w == v.name; });
+    std::vector<char> neededHere;
+    if (keepAll)
+        neededHere.assign(g.nodes.size(), 1);
+    else if (!plainRun)
+        neededHere = neededNodes(std::set<std::string>(wanted.begin(), wanted.end()),
+                                 [&](const std::string &v) { return feeds.count(v) > 0; });
+    const std::vector<char> &needed = plainRun ? m_neededForOutputs : neededHere;
     // An input's value: this run's (computed or fed), else the constant resolved at construction.
     const auto valueOf = [&](int s, const Tensor *constant, const Node &node) -> const Tensor * {
         if (has[size_t(s)])
@@ -400,6 +403,8 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         return constant;
     };
 
+    std::vector<const Tensor *> inputScratch;
+    std::vector<Tensor> outputScratch;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &node = g.nodes[i];
         const Step &step = m_steps[i];
@@ -408,8 +413,10 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             computed = computed && o >= 0 && has[size_t(o)];
         if (computed || !needed[i] || m_folded[i])
             continue;
-        OpContext ctx{node, {}, {}, m_threads};
+        // The context's vectors keep their storage from node to node.
+        OpContext ctx{node, std::move(inputScratch), std::move(outputScratch), m_threads};
         ctx.sparse = m_sparse[i].get();
+        ctx.slot = &m_prepared[i];
         ctx.constantInputs = true;
         ctx.runOnce = m_options.runOnce;
         ctx.inputs.resize(step.inputs.size());
@@ -436,6 +443,10 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
                     values[size_t(s)] = Tensor();
                     has[size_t(s)] = 0;
                 }
+        inputScratch = std::move(ctx.inputs);
+        inputScratch.clear();
+        outputScratch = std::move(ctx.outputs);
+        outputScratch.clear();
     }
 
     // A value kept blocked between layers leaves plain.

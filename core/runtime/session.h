@@ -35,6 +35,7 @@ namespace cw {
 
 struct SparseWeight; // ops/sparse.h
 struct OpContext;    // ops.h
+struct PreparedSlot; // ops.h
 
 struct SessionOptions {
     int threads = 0;     // 0 = all hardware threads
@@ -121,6 +122,8 @@ private:
     std::map<std::string, Tensor> m_foldedValues; // outputs of the folded nodes
     // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
     std::vector<std::shared_ptr<const SparseWeight>> m_sparse;
+    // Per node: what its kernel parsed of its attributes (OpContext::prepared).
+    std::shared_ptr<PreparedSlot[]> m_prepared;
     // Per node: an element-wise reader of blocked activations (runtime/blocked.h); the values that may be blocked.
     std::vector<char> m_blockedReader;
     std::vector<char> m_blockedSlot;

@@ -489,24 +489,36 @@ void layerNormOp(OpContext &ctx)
     requireFloat(ctx, x, "X");
     if (x.rank() == 0)
         ctx.fail("input must have rank >= 1");
-    const int axis = normalizeAxis(ctx, ctx.node.attrInt("axis", -1), x.rank());
-    const int64_t stash = ctx.node.attrInt("stash_type", 1);
-    if (stash != 1 && stash != 11)
-        ctx.fail("stash_type " + str(stash) + " is not supported (1 float, 11 double)");
+    struct Attributes {
+        int64_t axis, stash;
+        double eps;
+        std::vector<Activation> activations; // runtime/fusion.h
+        std::optional<FusedQuantize> quantized;
+    };
+    const Attributes &p = ctx.prepared<Attributes>([&] {
+        return Attributes{ctx.node.attrInt("axis", -1), ctx.node.attrInt("stash_type", 1),
+                          ctx.node.attrFloat("epsilon", 1e-5f), fusedActivations(ctx.node), fusedQuantize(ctx.node)};
+    });
+    const int axis = normalizeAxis(ctx, p.axis, x.rank());
+    if (p.stash != 1 && p.stash != 11)
+        ctx.fail("stash_type " + str(p.stash) + " is not supported (1 float, 11 double)");
     const Shape normShape(x.shape().begin() + axis, x.shape().end());
     const Tensor scale = normalizedParameter(ctx, ctx.input(1), normShape, "Scale");
     const Tensor bias = ctx.hasInput(2) ? normalizedParameter(ctx, ctx.input(2), normShape, "B") : Tensor();
-    const double eps = ctx.node.attrFloat("epsilon", 1e-5f);
-    const std::vector<Activation> activations = fusedActivations(ctx.node); // runtime/fusion.h
+    const double eps = p.eps;
+    const std::vector<Activation> &activations = p.activations;
     const int64_t norm = shapeNumel(normShape);
     const int64_t rows = norm > 0 ? x.numel() / norm : shapeNumel(Shape(x.shape().begin(), x.shape().begin() + axis));
     Shape statShape(x.shape().begin(), x.shape().begin() + axis);
     statShape.resize(size_t(x.rank()), 1);
     // A QuantizeLinear fused after it (runtime/fusion.h): each row is quantized as it is finished.
-    const std::optional<FusedQuantize> quantized = fusedQuantize(ctx.node);
+    const std::optional<FusedQuantize> &quantized = p.quantized;
     Tensor out = Tensor::uninitialized(quantized ? quantized->type : DType::Float32, x.shape());
-    Tensor meanOut = Tensor::uninitialized(DType::Float32, statShape);
-    Tensor invStdOut = Tensor::uninitialized(DType::Float32, statShape);
+    // The statistics only when the node has those outputs (a fused or inference graph rarely does).
+    Tensor meanOut = ctx.outputs.size() > 1 ? Tensor::uninitialized(DType::Float32, statShape) : Tensor();
+    Tensor invStdOut = ctx.outputs.size() > 2 ? Tensor::uninitialized(DType::Float32, statShape) : Tensor();
+    float *meanDst = meanOut.isNull() ? nullptr : meanOut.f32();
+    float *invStdDst = invStdOut.isNull() ? nullptr : invStdOut.f32();
     const float *src = x.f32(), *g = scale.f32(), *b = bias.isNull() ? nullptr : bias.f32();
     parallelRanges(threadsFor(ctx, x.numel()), rows, 1, [&](int64_t rBegin, int64_t rEnd) {
         std::vector<float> row(quantized ? size_t(norm) : 0);
@@ -521,8 +533,10 @@ void layerNormOp(OpContext &ctx)
             if (quantized)
                 quant::quantizeValues(d, norm, quantized->scale, quantized->zeroPoint, quantized->type == DType::Int8,
                                       static_cast<uint8_t *>(out.rawData()) + r * norm);
-            meanOut.f32()[r] = float(mean);
-            invStdOut.f32()[r] = float(invStd);
+            if (meanDst)
+                meanDst[r] = float(mean);
+            if (invStdDst)
+                invStdDst[r] = float(invStd);
         }
     });
     ctx.outputs[0] = out;

@@ -595,18 +595,28 @@ Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
     return y;
 }
 
-// y through the table of the DequantizeLinear, activations and any QuantizeLinear fused after the node (fusion.h),
-// or y itself.
-Tensor withFusedTable(const OpContext &ctx, const Tensor &y)
+// What an integer product reads of the fusions into it (fusion.h): the table of the DequantizeLinear, activations
+// and any QuantizeLinear fused after it, and the DequantizeLinear's parameters when it is alone.
+struct FusedOutput {
+    const Tensor *table = nullptr; // in the node's attributes
+    std::optional<FusedQuantize> dequantize;
+};
+FusedOutput fusedOutput(const Node &node)
 {
-    const Tensor *table = fusedTable(ctx.node);
+    return {fusedTable(node), fusedQuantize(node)};
+}
+
+// y through the node's fused table, or y itself.
+Tensor withFusedTable(const OpContext &ctx, const FusedOutput &fused, const Tensor &y)
+{
+    const Tensor *table = fused.table;
     if (!table)
         return y;
     if (table->dtype() != DType::Float32)
         return applyTable(y, static_cast<const uint8_t *>(table->rawData()), table->dtype());
     Tensor out = Tensor::uninitialized(DType::Float32, y.shape());
     // A DequantizeLinear alone: its own arithmetic, which the table holds.
-    if (const std::optional<FusedQuantize> dq = fusedQuantize(ctx.node)) {
+    if (const std::optional<FusedQuantize> &dq = fused.dequantize) {
         dequantizePerTensor(threadsFor(ctx, y.numel()), y, dq->scale, dq->zeroPoint, out.f32());
         return out;
     }
@@ -663,7 +673,7 @@ void qlinearConvOp(OpContext &ctx)
     if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
         qconvReference(q, x, w, y, ctx.threads);
     // The DequantizeLinear, activations and any QuantizeLinear fused after it (runtime/fusion.h), as one table.
-    ctx.outputs[0] = withFusedTable(ctx, y);
+    ctx.outputs[0] = withFusedTable(ctx, ctx.prepared<FusedOutput>([&] { return fusedOutput(ctx.node); }), y);
 }
 
 // QLinearConv's accumulation without bias or requantization: the same reference loops and fast path.
@@ -770,7 +780,7 @@ void qlinearMatMulOp(OpContext &ctx)
             }
         });
     }
-    ctx.outputs[0] = withFusedTable(ctx, y);
+    ctx.outputs[0] = withFusedTable(ctx, ctx.prepared<FusedOutput>([&] { return fusedOutput(ctx.node); }), y);
 }
 
 void qgemmOp(OpContext &ctx)
@@ -782,8 +792,17 @@ void qgemmOp(OpContext &ctx)
                  dtypeName(b.dtype()));
     if (a.rank() != 2 || b.rank() != 2)
         ctx.fail("A and B must be 2-D, got " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()));
-    const bool transA = ctx.node.attrInt("transA", 0) != 0, transB = ctx.node.attrInt("transB", 0) != 0;
-    const float alpha = ctx.node.attrFloat("alpha", 1.f);
+    struct Attributes {
+        bool transA, transB;
+        float alpha;
+        FusedOutput fused;
+    };
+    const Attributes &p = ctx.prepared<Attributes>([&] {
+        return Attributes{ctx.node.attrInt("transA", 0) != 0, ctx.node.attrInt("transB", 0) != 0,
+                          ctx.node.attrFloat("alpha", 1.f), fusedOutput(ctx.node)};
+    });
+    const bool transA = p.transA, transB = p.transB;
+    const float alpha = p.alpha;
     const int64_t M = transA ? a.dim(1) : a.dim(0), K = transA ? a.dim(0) : a.dim(1);
     const int64_t N = transB ? b.dim(0) : b.dim(1);
     if ((transB ? b.dim(1) : b.dim(0)) != K)
@@ -791,7 +810,7 @@ void qgemmOp(OpContext &ctx)
                  str(transA) + ", transB " + str(transB) + ")");
     const float aScale = scalarFloat(ctx, 1, "a_scale");
     const int32_t aZp = scalarZeroPoint(ctx, 2, a.dtype(), "a_zero_point");
-    const std::vector<float> bScale = channelScales(ctx, 4, N, "b_scale");
+    std::vector<float> scale = channelScales(ctx, 4, N, "b_scale"); // b's, then the output's per column
     const std::vector<int32_t> bZp = channelZeroPoints(ctx, 5, N, b.dtype(), "b_zero_point");
     std::vector<int32_t> acc(size_t(M * N), 0);
     if (ctx.hasInput(6)) {
@@ -812,9 +831,8 @@ void qgemmOp(OpContext &ctx)
         !integerGemmFast(M, N, K, a, 0, transA, aZp, b, transB, bZp, acc.data(), ctx.threads))
         integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, aZp, b, 0, transB ? 1 : N,
                              transB ? K : 1, bZp, acc.data());
-    std::vector<float> scale(static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n)
-        scale[size_t(n)] = alpha == 1.f ? aScale * bScale[size_t(n)] : alpha * aScale * bScale[size_t(n)];
+    for (float &v : scale)
+        v = alpha == 1.f ? aScale * v : alpha * aScale * v;
     if (!ctx.hasInput(7)) {
         Tensor y = Tensor::uninitialized(DType::Float32, {M, N});
         float *out = y.f32();
@@ -842,7 +860,7 @@ void qgemmOp(OpContext &ctx)
                     out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], scale[size_t(n)], yZp, r.lo, r.hi));
         }
     });
-    ctx.outputs[0] = withFusedTable(ctx, y);
+    ctx.outputs[0] = withFusedTable(ctx, p.fused, y);
 }
 
 // ---- MatMulInteger -----------------------------------------------------------------------------------------------
