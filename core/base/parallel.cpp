@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace cw {
 
@@ -25,7 +26,7 @@ int resolveThreads(int requested)
 namespace {
 
 struct Job {
-    const std::function<void(int64_t)> *fn = nullptr;
+    const FunctionRef<void(int64_t)> *fn = nullptr;
     int64_t count = 0;
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
@@ -60,7 +61,7 @@ public:
         return *pool;
     }
 
-    void run(int threads, int64_t count, const std::function<void(int64_t)> &fn)
+    void run(int threads, int64_t count, const FunctionRef<void(int64_t)> &fn)
     {
         auto job = std::make_shared<Job>();
         job->fn = &fn;
@@ -134,7 +135,7 @@ private:
 
 } // namespace
 
-void parallelFor(int threads, int64_t count, const std::function<void(int64_t)> &fn)
+void parallelFor(int threads, int64_t count, FunctionRef<void(int64_t)> fn)
 {
     if (count <= 0)
         return;
@@ -146,7 +147,7 @@ void parallelFor(int threads, int64_t count, const std::function<void(int64_t)> 
     Pool::instance().run(threads, count, fn);
 }
 
-void parallelRanges(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)> &fn)
+void parallelRanges(int threads, int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn)
 {
     if (n <= 0)
         return;
