@@ -489,14 +489,14 @@ void layerNormOp(OpContext &ctx)
     requireFloat(ctx, x, "X");
     if (x.rank() == 0)
         ctx.fail("input must have rank >= 1");
-    struct Attributes {
+    struct Parsed { // what prepared() keeps of the node
         int64_t axis, stash;
         double eps;
         std::vector<Activation> activations; // runtime/fusion.h
         std::optional<FusedQuantize> quantized;
     };
-    const Attributes &p = ctx.prepared<Attributes>([&] {
-        return Attributes{ctx.node.attrInt("axis", -1), ctx.node.attrInt("stash_type", 1),
+    const Parsed &p = ctx.prepared<Parsed>([&] {
+        return Parsed{ctx.node.attrInt("axis", -1), ctx.node.attrInt("stash_type", 1),
                           ctx.node.attrFloat("epsilon", 1e-5f), fusedActivations(ctx.node), fusedQuantize(ctx.node)};
     });
     const int axis = normalizeAxis(ctx, p.axis, x.rank());

@@ -792,13 +792,13 @@ void qgemmOp(OpContext &ctx)
                  dtypeName(b.dtype()));
     if (a.rank() != 2 || b.rank() != 2)
         ctx.fail("A and B must be 2-D, got " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()));
-    struct Attributes {
+    struct Parsed { // what prepared() keeps of the node
         bool transA, transB;
         float alpha;
         FusedOutput fused;
     };
-    const Attributes &p = ctx.prepared<Attributes>([&] {
-        return Attributes{ctx.node.attrInt("transA", 0) != 0, ctx.node.attrInt("transB", 0) != 0,
+    const Parsed &p = ctx.prepared<Parsed>([&] {
+        return Parsed{ctx.node.attrInt("transA", 0) != 0, ctx.node.attrInt("transB", 0) != 0,
                           ctx.node.attrFloat("alpha", 1.f), fusedOutput(ctx.node)};
     });
     const bool transA = p.transA, transB = p.transB;
