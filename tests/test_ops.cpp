@@ -1010,6 +1010,10 @@ void TestOps::convMatchesReference_data()
         << Shape{3, 16, 3, 3} << Shape{8, 16, 3, 3} << 1 << 1 << 1 << 1 << 2 << true;
     QTest::newRow("one input channel, 1x4 kernel stride 3, batch 6, threads 2")
         << Shape{6, 1, 1, 20} << Shape{7, 1, 1, 4} << 3 << 0 << 1 << 1 << 2 << false;
+    QTest::newRow("3x5 outputs, dilation 2, pads 2, batch 4")
+        << Shape{4, 2, 3, 5} << Shape{3, 2, 3, 3} << 1 << 2 << 2 << 1 << 1 << true;
+    QTest::newRow("3x3 outputs, taps wholly in the padding, batch 3, threads 2")
+        << Shape{3, 1, 2, 2} << Shape{2, 1, 2, 2} << 3 << 3 << 1 << 1 << 2 << true;
 }
 
 void TestOps::convMatchesReference()

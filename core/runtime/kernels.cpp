@@ -207,6 +207,37 @@ void im2col(const float *image, int64_t channels, const ConvGeometry &g, float *
     }
 }
 
+void im2row(const float *image, int64_t channels, const ConvGeometry &g, float *rows)
+{
+    const int64_t K = channels * g.kH * g.kW;
+    for (int64_t oh = 0; oh < g.outH; ++oh) {
+        for (int64_t ow = 0; ow < g.outW; ++ow) {
+            float *row = rows + (oh * g.outW + ow) * K;
+            const int64_t iw0 = ow * g.strideW - g.padLeft;
+            // The taps kw whose column lies inside the image: [lo, hi).
+            const int64_t lo = iw0 >= 0 ? 0 : std::min(g.kW, (-iw0 + g.dilationW - 1) / g.dilationW);
+            const int64_t hi = iw0 >= g.inW ? lo : std::max(lo, std::min(g.kW, (g.inW - 1 - iw0) / g.dilationW + 1));
+            for (int64_t c = 0; c < channels; ++c) {
+                for (int64_t kh = 0; kh < g.kH; ++kh, row += g.kW) {
+                    const int64_t ih = oh * g.strideH - g.padTop + kh * g.dilationH;
+                    if (ih < 0 || ih >= g.inH) {
+                        std::fill(row, row + g.kW, 0.f);
+                        continue;
+                    }
+                    const float *src = image + (c * g.inH + ih) * g.inW;
+                    std::fill(row, row + lo, 0.f);
+                    if (g.dilationW == 1)
+                        std::copy(src + (iw0 + lo), src + (iw0 + hi), row + lo);
+                    else
+                        for (int64_t kw = lo; kw < hi; ++kw)
+                            row[kw] = src[iw0 + kw * g.dilationW];
+                    std::fill(row + hi, row + g.kW, 0.f);
+                }
+            }
+        }
+    }
+}
+
 void col2im(const float *col, int64_t channels, const ConvGeometry &g, float *image)
 {
     const int64_t cols = g.outH * g.outW;

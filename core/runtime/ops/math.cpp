@@ -172,10 +172,14 @@ template <typename T> Tensor binaryTyped(const OpContext &ctx, BinOp op, const T
     case BinOp::Min: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return std::min(x, y); }); break;
     case BinOp::Max: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return std::max(x, y); }); break;
     case BinOp::Pow:
-        if constexpr (std::is_same_v<T, float>)
-            broadcastBinary<T, T, T>(ctx, a, b, out, [](float x, float y) {
-                return y == 2.f ? x * x : std::pow(x, y);
-            });
+        if constexpr (std::is_same_v<T, float>) {
+            if (b.numel() == 1 && b.f32()[0] == 2.f) // a square (a power spectrum): a loop that vectorises
+                broadcastBinary<T, T, T>(ctx, a, b, out, [](float x, float) { return x * x; });
+            else
+                broadcastBinary<T, T, T>(ctx, a, b, out, [](float x, float y) {
+                    return y == 2.f ? x * x : std::pow(x, y);
+                });
+        }
         else
             broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return applyBin(BinOp::Pow, x, y); });
         break;
