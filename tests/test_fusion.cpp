@@ -2,7 +2,8 @@
 // is, on every convolution path (oneDNN blocked with post-ops, oneDNN plain with the activations applied after,
 // the depthwise loop, the 1-D form), for every fusable activation and chain; values a
 // fusion removed are still served (by the unfused plan); what must not fuse does not. A Session built for one run
-// computes the same without Winograd convolutions. Activations kept in oneDNN's blocked layout between layers
+// computes the same without Winograd convolutions. A run on two threads gives each a part of the batch through the
+// nodes that keep samples apart (runtime/batch_split.h), and the rest runs on the joined values: the same outputs. Activations kept in oneDNN's blocked layout between layers
 // (runtime/blocked.h) and a MaxPool run inside its Conv give the values of the graph as it is.
 #include <array>
 #include <atomic>
@@ -13,11 +14,13 @@
 #include <set>
 #include <thread>
 
+#include "core/runtime/batch_split.h"
 #include "core/runtime/blocked.h"
 #include "core/runtime/fusion.h"
 #include "core/runtime/onednn.h"
 #include "core/runtime/ops.h"
 #include "core/runtime/session.h"
+#include "core/train/demo_models.h"
 #include "core/runtime/shape_inference.h"
 #include "tests/testutil.h"
 
@@ -187,6 +190,11 @@ private slots:
     void productActivations_data();
     void productActivations();
     void preparedStateHoldsAttributesOnly();
+    void batchRegionRules_data();
+    void batchRegionRules();
+    void batchRegionNeedsOneBatchSymbol();
+    void demosRunBatchParallel_data();
+    void demosRunBatchParallel();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -1110,6 +1118,189 @@ void TestFusion::preparedStateHoldsAttributesOnly()
     for (std::thread &t : threads)
         t.join();
     QCOMPARE(mismatches.load(), 0);
+}
+
+namespace {
+
+Tensor ints(const std::vector<int64_t> &v)
+{
+    Tensor t(DType::Int64, {int64_t(v.size())});
+    std::copy(v.begin(), v.end(), t.data<int64_t>());
+    return t;
+}
+
+// x [batch, 4, 6] → MatMul by a constant [6, 6] → m → `op` → y. The op's extra inputs and attributes by name.
+Model afterProduct(const QString &op, const std::map<std::string, Tensor> &constants,
+                   const std::map<std::string, std::vector<int64_t>> &attrs, bool secondFromM)
+{
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, 4, 6}, true, {"batch"}});
+    g.initializers["w"] = randomTensor({6, 6}, 3);
+    g.nodes.push_back(node("product", "MatMul", {"x", "w"}, {"m"}));
+    Node n = node("op", op.toStdString(), {"m"}, {"y"});
+    if (secondFromM)
+        n.inputs.push_back("m");
+    for (const auto &[name, t] : constants) {
+        g.initializers[name] = t;
+        n.inputs.push_back(name);
+    }
+    for (const auto &[key, v] : attrs)
+        n.attrs[key] = v.size() == 1 && key != "perm" && key != "axes" ? Attribute::makeInt(v[0]) : Attribute::makeInts(v);
+    n.attrs["_opset"] = Attribute::makeInt(17);
+    g.nodes.push_back(n);
+    g.outputs.push_back({"y", DType::Float32, {}, false});
+    inferShapes(m);
+    return m;
+}
+
+BatchRegion regionOf(const Graph &g)
+{
+    return cw::batchRegion(
+        g,
+        [&](const std::string &name) -> const Tensor * {
+            auto it = g.initializers.find(name);
+            return it == g.initializers.end() ? nullptr : &it->second;
+        },
+        std::vector<std::vector<std::string>>(g.nodes.size()));
+}
+
+using Constants = std::map<std::string, Tensor>;
+using IntAttrs = std::map<std::string, std::vector<int64_t>>;
+
+} // namespace
+
+Q_DECLARE_METATYPE(Constants)
+Q_DECLARE_METATYPE(IntAttrs)
+
+void TestFusion::batchRegionRules_data()
+{
+    QTest::addColumn<QString>("op");
+    QTest::addColumn<Constants>("constants");
+    QTest::addColumn<IntAttrs>("attrs");
+    QTest::addColumn<bool>("secondFromM"); // the op's second input is m again
+    QTest::addColumn<bool>("local");
+    const auto row = [](const char *name, const char *op, Constants c, IntAttrs a, bool second, bool local) {
+        QTest::newRow(name) << QString(op) << c << a << second << local;
+    };
+    row("Relu", "Relu", {}, {}, false, true);
+    row("Add of m and m", "Add", {}, {}, true, true);
+    row("Add of a constant [6]", "Add", {{"c", randomTensor({6}, 4)}}, {}, false, true);
+    row("Add of a constant [1, 4, 6]", "Add", {{"c", randomTensor({1, 4, 6}, 4)}}, {}, false, true);
+    row("Add of a constant [3, 4, 6]: per sample", "Add", {{"c", randomTensor({3, 4, 6}, 4)}}, {}, false, false);
+    row("Softmax axis 1", "Softmax", {}, {{"axis", {1}}}, false, true);
+    row("Softmax axis -1", "Softmax", {}, {{"axis", {-1}}}, false, true);
+    row("Softmax axis 0", "Softmax", {}, {{"axis", {0}}}, false, false);
+    row("Softmax axis -3", "Softmax", {}, {{"axis", {-3}}}, false, false);
+    row("ReduceMax of everything", "ReduceMax", {}, {{"keepdims", {0}}}, false, false);
+    row("ReduceMax axes 2", "ReduceMax", {}, {{"axes", {2}}}, false, true);
+    row("ReduceMax axes 0", "ReduceMax", {}, {{"axes", {0}}}, false, false);
+    row("ReduceSum axes 1, 2", "ReduceSum", {{"axes", ints({1, 2})}}, {}, false, true);
+    row("ReduceSum axes -3", "ReduceSum", {{"axes", ints({-3})}}, {}, false, false);
+    row("Transpose 0 2 1", "Transpose", {}, {{"perm", {0, 2, 1}}}, false, true);
+    row("Transpose 1 0 2", "Transpose", {}, {{"perm", {1, 0, 2}}}, false, false);
+    row("Reshape to 0, 24", "Reshape", {{"shape", ints({0, 24})}}, {}, false, true);
+    row("Reshape to -1, 12", "Reshape", {{"shape", ints({-1, 12})}}, {}, false, false);
+    row("Reshape to 4, -1", "Reshape", {{"shape", ints({4, -1})}}, {}, false, false);
+    row("Flatten axis 1", "Flatten", {}, {{"axis", {1}}}, false, true);
+    row("Flatten axis 2", "Flatten", {}, {{"axis", {2}}}, false, false);
+    row("Concat axis 2", "Concat", {}, {{"axis", {2}}}, true, true);
+    row("Concat axis 0", "Concat", {}, {{"axis", {0}}}, true, false);
+    row("Gather axis 1", "Gather", {{"i", ints({3, 0})}}, {{"axis", {1}}}, false, true);
+    row("Gather axis 0", "Gather", {{"i", ints({0})}}, {{"axis", {0}}}, false, false);
+    row("Unsqueeze axes 1", "Unsqueeze", {{"axes", ints({1})}}, {}, false, true);
+    row("Unsqueeze axes 0", "Unsqueeze", {{"axes", ints({0})}}, {}, false, false);
+    row("Slice axes 2", "Slice", {{"s0", ints({1})}, {"s1", ints({5})}, {"s2", ints({2})}}, {}, false, true);
+    row("Slice axes 0", "Slice", {{"s0", ints({1})}, {"s1", ints({5})}, {"s2", ints({0})}}, {}, false, false);
+    row("MatMul of m by its transpose", "MatMulT", {}, {}, false, true);
+}
+
+void TestFusion::batchRegionRules()
+{
+    QFETCH(QString, op);
+    QFETCH(Constants, constants);
+    QFETCH(IntAttrs, attrs);
+    QFETCH(bool, secondFromM);
+    QFETCH(bool, local);
+    Model m;
+    if (op == "MatMulT") { // m [batch, 4, 6] by t = m transposed [batch, 6, 4]: one product per sample
+        m = afterProduct("Transpose", {}, {{"perm", {0, 2, 1}}}, false);
+        m.graph.nodes.push_back(node("op", "MatMul", {"m", "y"}, {"z"}));
+        m.graph.outputs = {{"z", DType::Float32, {}, false}};
+        inferShapes(m);
+    } else {
+        m = afterProduct(op, constants, attrs, secondFromM);
+    }
+    const BatchRegion region = regionOf(m.graph);
+    QCOMPARE(region.local.size(), m.graph.nodes.size());
+    QVERIFY(region.local[0]); // the MatMul
+    QCOMPARE(bool(region.local.back()), local);
+    // What leaves the region: the graph output, or m for the node outside.
+    const std::string out = m.graph.outputs[0].name;
+    QCOMPARE(region.frontier, std::vector<std::string>{local ? out : std::string("m")});
+
+    // Two threads (the batch split where the region allows it) and one give the same values; a batch of 3 is
+    // cut into parts of 1 and 2 samples.
+    const Tensor x = randomTensor({3, 4, 6}, 9);
+    const Tensor whole = Session(m, SessionOptions{1}).run({{"x", x}}).at(out);
+    const Tensor split = Session(m, SessionOptions{2}).run({{"x", x}}).at(out);
+    QCOMPARE(split.shape(), whole.shape());
+    QCOMPARE(split.dtype(), whole.dtype());
+    if (whole.dtype() == DType::Float32) {
+        const QString diff = compareTensors(split, whole, 1e-6);
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
+    } else {
+        QVERIFY(std::memcmp(split.rawData(), whole.rawData(), whole.byteSize()) == 0);
+    }
+}
+
+void TestFusion::batchRegionNeedsOneBatchSymbol()
+{
+    // A second input whose batch is not its leading axis (a recurrent state [2, batch, 8]): nothing is split.
+    Model m = afterProduct("Relu", {}, {}, false);
+    m.graph.inputs.push_back({"state", DType::Float32, {2, -1, 8}, true, {"", "batch"}});
+    m.graph.nodes.push_back(node("s", "Relu", {"state"}, {"t"}));
+    m.graph.outputs.push_back({"t", DType::Float32, {}, false});
+    inferShapes(m);
+    QVERIFY(regionOf(m.graph).empty());
+    QVERIFY(regionOf(m.graph).frontier.empty());
+    // A fixed batch: nothing either.
+    Model fixed = afterProduct("Relu", {}, {}, false);
+    fixed.graph.inputs[0] = {"x", DType::Float32, {3, 4, 6}, true, {}};
+    inferShapes(fixed);
+    QVERIFY(regionOf(fixed.graph).empty());
+    // Nothing but cheap nodes: not worth a split.
+    Model cheap = afterProduct("Relu", {}, {}, false);
+    cheap.graph.nodes.erase(cheap.graph.nodes.begin());
+    cheap.graph.nodes[0].inputs = {"x"};
+    inferShapes(cheap);
+    QVERIFY(regionOf(cheap.graph).empty());
+}
+
+void TestFusion::demosRunBatchParallel_data()
+{
+    QTest::addColumn<QString>("arch");
+    QTest::newRow("demo") << "cnn";
+    QTest::newRow("demo-resnet") << "resnet";
+}
+
+void TestFusion::demosRunBatchParallel()
+{
+    QFETCH(QString, arch);
+    const Model m = buildDemoModel(arch.toStdString(), 7);
+    const Session two(m, SessionOptions{2}), one(m, SessionOptions{1});
+    // Every node keeps the samples apart: the whole executed graph is the region.
+    const Graph &g = two.executedGraph();
+    const BatchRegion region = regionOf(g);
+    QCOMPARE(std::count(region.local.begin(), region.local.end(), 1), qsizetype(g.nodes.size()));
+    QCOMPARE(region.frontier, std::vector<std::string>{g.outputs[0].name});
+    for (const int64_t batch : {2, 5}) {
+        const Tensor x = randomTensor({batch, 1, 28, 28}, uint32_t(batch), 0.f, 1.f);
+        const Tensor a = two.run(x), b = one.run(x);
+        const QString diff = compareTensors(a, b, 1e-5);
+        QVERIFY2(diff.isEmpty(), qPrintable(QString::number(batch) + ": " + diff));
+    }
 }
 
 #include "test_fusion.moc"

@@ -288,6 +288,8 @@ Session::Session(Model model, SessionOptions options)
     for (size_t i = 0; i < g.nodes.size(); ++i)
         m_sparse[i] = sparse::prepare(g.nodes[i], g);
     m_prepared.reset(new PreparedSlot[g.nodes.size()]);
+    if (m_outerInputs == 0 && m_threads > 1)
+        m_batchRegion = batchRegion(g, constant, m_implicit);
 }
 
 std::vector<char> Session::neededNodes(const std::set<std::string> &wanted,
@@ -314,8 +316,10 @@ std::vector<char> Session::neededNodes(const std::set<std::string> &wanted,
 
 std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tensor> &feeds,
                                                const std::vector<std::string> &wanted, bool keepAll,
-                                               int64_t *peak) const
+                                               int64_t *peak, int threads) const
 {
+    if (threads <= 0)
+        threads = m_threads;
     // Live intermediate buffers (by address, with the number of values holding each) for `peak`.
     std::unordered_map<const void *, std::pair<int, int64_t>> live;
     int64_t liveBytes = 0;
@@ -340,7 +344,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     };
     const Graph &g = executed().graph;
     // Sets this thread's OpenMP team size, which Eigen's gemm also follows.
-    omp_set_num_threads(m_threads);
+    omp_set_num_threads(threads);
     // The values of this run by slot; a feed that names no value of the graph is only ever returned.
     std::vector<Tensor> values(m_slotNames.size());
     std::vector<char> has(m_slotNames.size(), 0);
@@ -414,7 +418,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         if (computed || !needed[i] || m_folded[i])
             continue;
         // The context's vectors keep their storage from node to node.
-        OpContext ctx{node, std::move(inputScratch), std::move(outputScratch), m_threads};
+        OpContext ctx{node, std::move(inputScratch), std::move(outputScratch), threads};
         ctx.sparse = m_sparse[i].get();
         ctx.slot = &m_prepared[i];
         ctx.constantInputs = true;
@@ -532,7 +536,54 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor> &
         if (!served)
             return unfused().execute(feeds, wanted, false);
     }
+    std::map<std::string, Tensor> result;
+    if (runSplit(feeds, wanted, result))
+        return result;
     return execute(feeds, wanted, false);
+}
+
+bool Session::runSplit(const std::map<std::string, Tensor> &feeds, const std::vector<std::string> &wanted,
+                       std::map<std::string, Tensor> &result) const
+{
+    const Graph &g = executed().graph;
+    if (m_batchRegion.frontier.empty() || feeds.size() != g.inputs.size() || wanted.size() != g.outputs.size())
+        return false;
+    for (size_t k = 0; k < wanted.size(); ++k)
+        if (wanted[k] != g.outputs[k].name)
+            return false;
+    int64_t batch = -1;
+    for (const ValueInfo &in : g.inputs) {
+        auto it = feeds.find(in.name);
+        if (it == feeds.end() || it->second.rank() < 1 || (batch >= 0 && it->second.dim(0) != batch))
+            return false;
+        batch = it->second.dim(0);
+    }
+    const int parts = int(std::min<int64_t>(m_threads, batch));
+    if (parts < 2)
+        return false;
+    // Each part runs the region on one thread; the values leaving it are joined in batch order.
+    std::vector<std::map<std::string, Tensor>> partial(static_cast<size_t>(parts));
+    parallelFor(parts, parts, [&](int64_t p) {
+        std::map<std::string, Tensor> slice;
+        for (const auto &[name, t] : feeds)
+            slice[name] = batchRows(t, batch * p / parts, batch * (p + 1) / parts);
+        partial[size_t(p)] = execute(slice, m_batchRegion.frontier, false, nullptr, 1);
+    });
+    std::map<std::string, Tensor> joined = feeds;
+    for (const std::string &name : m_batchRegion.frontier) {
+        std::vector<const Tensor *> pieces;
+        for (const auto &values : partial)
+            pieces.push_back(&values.at(name));
+        joined[name] = joinBatch(pieces);
+    }
+    bool done = true;
+    for (const std::string &name : wanted)
+        done = done && joined.count(name);
+    if (!done) // the rest of the graph on the whole batch
+        joined = execute(joined, wanted, false);
+    for (const std::string &name : wanted)
+        result[name] = joined.at(name);
+    return true;
 }
 
 const Session &Session::unfused() const

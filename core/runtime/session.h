@@ -29,6 +29,7 @@
 
 #include "core/base/tensor.h"
 #include "core/graph/graph.h"
+#include "core/runtime/batch_split.h"
 #include "core/runtime/half_floats.h"
 
 namespace cw {
@@ -76,10 +77,15 @@ public:
     int64_t peakIntermediateBytes(const std::map<std::string, Tensor> &feeds) const;
 
 private:
-    // peak: when given, receives the largest total of intermediate bytes alive at once.
+    // peak: when given, receives the largest total of intermediate bytes alive at once. threads: the kernels'
+    // (0: the Session's).
     std::map<std::string, Tensor> execute(const std::map<std::string, Tensor> &feeds,
                                           const std::vector<std::string> &wanted, bool keepAll,
-                                          int64_t *peak = nullptr) const;
+                                          int64_t *peak = nullptr, int threads = 0) const;
+    // The run of the graph outputs on parts of the batch, one per thread, through the batch-local region (the
+    // rest on the joined values); false when it does not apply (one thread, one sample, other feeds or outputs).
+    bool runSplit(const std::map<std::string, Tensor> &feeds, const std::vector<std::string> &wanted,
+                  std::map<std::string, Tensor> &result) const;
     // Per node: whether the values `wanted` depend on it, values `given` not recomputed.
     std::vector<char> neededNodes(const std::set<std::string> &wanted,
                                   const std::function<bool(const std::string &)> &given) const;
@@ -130,6 +136,8 @@ private:
     // Per node: the values its subgraphs read from this graph, and a Session per subgraph attribute.
     std::vector<std::vector<std::string>> m_implicit;
     std::vector<std::map<std::string, std::shared_ptr<const Session>>> m_subgraphs;
+    // The nodes a batch-parallel run gives each thread (runtime/batch_split.h).
+    BatchRegion m_batchRegion;
 };
 
 // Runs a subgraph's Session (OpContext::subgraphs): `formal` feeds the subgraph's own inputs in order, `outer`
