@@ -15,6 +15,8 @@
 // into the layer before it, activations fused into convolutions), which also means a folded weight is a copy:
 // build a new Session after editing weights. runAll(), and a run() that names a value the fusions removed
 // (as an output or a feed), run the graph as it is, on a second plan built the first time one is needed.
+// With several threads, a run of the graph outputs on a batch gives each thread a part of the batch through the
+// nodes that keep samples apart (runtime/batch_split.h) and runs the rest on the joined values.
 // Failures name the node, its op type and the model's source file.
 #pragma once
 
