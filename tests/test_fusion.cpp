@@ -192,7 +192,7 @@ private slots:
     void preparedStateHoldsAttributesOnly();
     void batchRegionRules_data();
     void batchRegionRules();
-    void batchRegionNeedsOneBatchSymbol();
+    void batchRegionAxes();
     void demosRunBatchParallel_data();
     void demosRunBatchParallel();
 };
@@ -1199,7 +1199,7 @@ void TestFusion::batchRegionRules_data()
     row("ReduceSum axes 1, 2", "ReduceSum", {{"axes", ints({1, 2})}}, {}, false, true);
     row("ReduceSum axes -3", "ReduceSum", {{"axes", ints({-3})}}, {}, false, false);
     row("Transpose 0 2 1", "Transpose", {}, {{"perm", {0, 2, 1}}}, false, true);
-    row("Transpose 1 0 2", "Transpose", {}, {{"perm", {1, 0, 2}}}, false, false);
+    row("Transpose 1 0 2: the batch second", "Transpose", {}, {{"perm", {1, 0, 2}}}, false, true);
     row("Reshape to 0, 24", "Reshape", {{"shape", ints({0, 24})}}, {}, false, true);
     row("Reshape to -1, 12", "Reshape", {{"shape", ints({-1, 12})}}, {}, false, false);
     row("Reshape to 4, -1", "Reshape", {{"shape", ints({4, -1})}}, {}, false, false);
@@ -1210,10 +1210,12 @@ void TestFusion::batchRegionRules_data()
     row("Gather axis 1", "Gather", {{"i", ints({3, 0})}}, {{"axis", {1}}}, false, true);
     row("Gather axis 0", "Gather", {{"i", ints({0})}}, {{"axis", {0}}}, false, false);
     row("Unsqueeze axes 1", "Unsqueeze", {{"axes", ints({1})}}, {}, false, true);
-    row("Unsqueeze axes 0", "Unsqueeze", {{"axes", ints({0})}}, {}, false, false);
+    row("Unsqueeze axes 0: the batch second", "Unsqueeze", {{"axes", ints({0})}}, {}, false, true);
     row("Slice axes 2", "Slice", {{"s0", ints({1})}, {"s1", ints({5})}, {"s2", ints({2})}}, {}, false, true);
     row("Slice axes 0", "Slice", {{"s0", ints({1})}, {"s1", ints({5})}, {"s2", ints({0})}}, {}, false, false);
     row("MatMul of m by its transpose", "MatMulT", {}, {}, false, true);
+    row("LSTM over the sequence, the batch second", "LSTM", {}, {}, false, true);
+    row("LSTM along the batch axis", "LSTMAlongBatch", {}, {}, false, false);
 }
 
 void TestFusion::batchRegionRules()
@@ -1229,6 +1231,16 @@ void TestFusion::batchRegionRules()
         m.graph.nodes.push_back(node("op", "MatMul", {"m", "y"}, {"z"}));
         m.graph.outputs = {{"z", DType::Float32, {}, false}};
         inferShapes(m);
+    } else if (op.startsWith("LSTM")) { // X [sequence, batch, 6] (m transposed), or m itself: batch as sequence
+        const bool alongBatch = op == "LSTMAlongBatch";
+        m = afterProduct("Transpose", {}, {{"perm", {1, 0, 2}}}, false);
+        m.graph.initializers["lw"] = randomTensor({1, 12, 6}, 11);
+        m.graph.initializers["lr"] = randomTensor({1, 12, 3}, 12);
+        Node lstm = node("op", "LSTM", {alongBatch ? "m" : "y", "lw", "lr"}, {"z"});
+        lstm.attrs["hidden_size"] = Attribute::makeInt(3);
+        m.graph.nodes.push_back(lstm);
+        m.graph.outputs = {{"z", DType::Float32, {}, false}};
+        inferShapes(m);
     } else {
         m = afterProduct(op, constants, attrs, secondFromM);
     }
@@ -1236,9 +1248,11 @@ void TestFusion::batchRegionRules()
     QCOMPARE(region.local.size(), m.graph.nodes.size());
     QVERIFY(region.local[0]); // the MatMul
     QCOMPARE(bool(region.local.back()), local);
-    // What leaves the region: the graph output, or m for the node outside.
     const std::string out = m.graph.outputs[0].name;
+    // The value that leaves the region (the output, or m for a node outside) with its batch axis.
     QCOMPARE(region.frontier, std::vector<std::string>{local ? out : std::string("m")});
+    const ValueInfo &leaving = m.graph.values.at(region.frontier[0]);
+    QCOMPARE(leaving.dimName(size_t(region.frontierAxes[0])), std::string("batch"));
 
     // Two threads (the batch split where the region allows it) and one give the same values; a batch of 3 is
     // cut into parts of 1 and 2 samples.
@@ -1255,16 +1269,42 @@ void TestFusion::batchRegionRules()
     }
 }
 
-void TestFusion::batchRegionNeedsOneBatchSymbol()
+void TestFusion::batchRegionAxes()
 {
-    // A second input whose batch is not its leading axis (a recurrent state [2, batch, 8]): nothing is split.
+    // A recurrent state [2, batch, 6] beside x: its batch is its second axis. Its first row, unsqueezed to
+    // [batch, 1, 6], is added to m.
     Model m = afterProduct("Relu", {}, {}, false);
-    m.graph.inputs.push_back({"state", DType::Float32, {2, -1, 8}, true, {"", "batch"}});
-    m.graph.nodes.push_back(node("s", "Relu", {"state"}, {"t"}));
-    m.graph.outputs.push_back({"t", DType::Float32, {}, false});
+    m.graph.inputs.push_back({"state", DType::Float32, {2, -1, 6}, true, {"", "batch"}});
+    m.graph.initializers["row"] = Tensor(DType::Int64, {});
+    m.graph.initializers["one"] = ints({1});
+    m.graph.nodes.push_back(node("h", "Gather", {"state", "row"}, {"h"}));
+    m.graph.nodes.push_back(node("u", "Unsqueeze", {"h", "one"}, {"hu"}));
+    m.graph.nodes.push_back(node("sum", "Add", {"y", "hu"}, {"s"}));
+    m.graph.nodes.push_back(node("next", "Concat", {"state", "state"}, {"state2"}));
+    m.graph.nodes.back().attrs["axis"] = Attribute::makeInt(2);
+    m.graph.outputs = {{"s", DType::Float32, {}, false}, {"state2", DType::Float32, {}, false}};
     inferShapes(m);
-    QVERIFY(regionOf(m.graph).empty());
-    QVERIFY(regionOf(m.graph).frontier.empty());
+    const BatchRegion region = regionOf(m.graph);
+    QCOMPARE(region.inputAxes, (std::vector<int>{0, 1}));
+    QCOMPARE(std::count(region.local.begin(), region.local.end(), 1), qsizetype(m.graph.nodes.size()));
+    QCOMPARE(region.frontier, (std::vector<std::string>{"s", "state2"}));
+    QCOMPARE(region.frontierAxes, (std::vector<int>{0, 1}));
+    const std::map<std::string, Tensor> feeds{{"x", randomTensor({3, 4, 6}, 9)}, {"state", randomTensor({2, 3, 6}, 10)}};
+    const auto whole = Session(m, SessionOptions{1}).run(feeds), split = Session(m, SessionOptions{2}).run(feeds);
+    for (const char *name : {"s", "state2"}) {
+        const QString diff = compareTensors(split.at(name), whole.at(name), 1e-6);
+        QVERIFY2(diff.isEmpty(), qPrintable(QString(name) + ": " + diff));
+    }
+
+    // The symbol twice in one input, or an input of unknown shape: nothing is split.
+    Model twice = afterProduct("Relu", {}, {}, false);
+    twice.graph.inputs.push_back({"pairs", DType::Float32, {-1, -1}, true, {"batch", "batch"}});
+    inferShapes(twice);
+    QVERIFY(regionOf(twice.graph).empty());
+    Model unknown = afterProduct("Relu", {}, {}, false);
+    unknown.graph.inputs.push_back({"extra", DType::Float32, {}, false, {}});
+    inferShapes(unknown);
+    QVERIFY(regionOf(unknown.graph).empty());
     // A fixed batch: nothing either.
     Model fixed = afterProduct("Relu", {}, {}, false);
     fixed.graph.inputs[0] = {"x", DType::Float32, {3, 4, 6}, true, {}};

@@ -18,6 +18,7 @@ const std::set<std::string, std::less<>> kElementwise = {
     "Sigmoid",   "Sign",     "Sin",         "Softplus",  "Softsign",   "Sqrt",           "Sub",      "Sum",
     "Tan",       "Tanh",     "ThresholdedRelu", "Where", "Xor", "QLinearAdd", "QLinearMul"};
 
+
 // Operators whose first input is the batched one and whose others are constants (weights, scales, pads, sizes),
 // computed image by image whatever their attributes.
 const std::set<std::string, std::less<>> kPerImage = {
@@ -27,8 +28,8 @@ const std::set<std::string, std::less<>> kPerImage = {
     "QLinearLeakyRelu",  "QLinearSigmoid",     "Resize",        "SpaceToDepth",        "Upsample"};
 
 // What makes a region worth splitting.
-const std::set<std::string, std::less<>> kProducts = {"Conv",   "ConvTranspose",  "Gemm",         "MatMul",
-                                                      "QGemm",  "QLinearConv",    "QLinearMatMul", "MatMulInteger"};
+const std::set<std::string, std::less<>> kProducts = {"Conv",  "ConvTranspose", "Gemm",          "MatMul", "QGemm",
+                                                      "QLinearConv", "QLinearMatMul", "MatMulInteger", "LSTM", "GRU", "RNN"};
 
 const std::set<std::string, std::less<>> kReductions = {
     "ReduceL1",  "ReduceL2",  "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
@@ -55,9 +56,14 @@ std::vector<int64_t> intList(const Node &n, const char *attr, size_t input,
     return v;
 }
 
-bool touchesBatchAxis(const std::vector<int64_t> &axes, int64_t rank)
+int64_t normalized(int64_t axis, int64_t rank)
 {
-    return std::any_of(axes.begin(), axes.end(), [&](int64_t a) { return a == 0 || a == -rank; });
+    return axis < 0 ? axis + rank : axis;
+}
+
+bool contains(const std::vector<int64_t> &axes, int64_t axis, int64_t rank)
+{
+    return std::any_of(axes.begin(), axes.end(), [&](int64_t a) { return normalized(a, rank) == axis; });
 }
 
 } // namespace
@@ -72,146 +78,204 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
 {
     BatchRegion region;
     region.local.assign(g.nodes.size(), 0);
-    // The batch symbol: every graph input's leading dimension.
-    std::string symbol;
-    for (const ValueInfo &v : g.inputs) {
-        const std::string s = v.shapeKnown && !v.shape.empty() ? v.dimName(0) : std::string();
-        if (s.empty() || (!symbol.empty() && s != symbol))
-            return region;
-        symbol = s;
-    }
-    if (symbol.empty())
-        return region;
     const auto info = [&](const std::string &name) -> const ValueInfo * {
         auto it = g.values.find(name);
         return it != g.values.end() && it->second.shapeKnown ? &it->second : nullptr;
     };
-    const auto leadsWithBatch = [&](const std::string &name) {
-        const ValueInfo *v = info(name);
-        return v && !v->shape.empty() && v->dimName(0) == symbol;
-    };
-    bool computes = false; // the region holds a product, not only cheap nodes a split would not pay for
-    std::set<std::string> batched;
+    // The batch symbol: the leading dimension of the first graph input that has a symbolic one.
+    std::string symbol;
     for (const ValueInfo &v : g.inputs)
-        batched.insert(v.name);
+        if (symbol.empty() && v.shapeKnown && !v.shape.empty())
+            symbol = v.dimName(0);
+    if (symbol.empty())
+        return region;
+    // A value's batch axis: where the symbol is in its shape; -1 when it is not there, -2 when it is there twice
+    // or the shape is unknown.
+    const auto axisIn = [&](const ValueInfo *v) -> int {
+        if (!v || !v->shapeKnown)
+            return -2;
+        int axis = -1;
+        for (size_t d = 0; d < v->shape.size(); ++d)
+            if (v->dimName(d) == symbol) {
+                if (axis >= 0)
+                    return -2;
+                axis = int(d);
+            }
+        return axis;
+    };
+    // The values of one run that are alike in every part of the batch: constants, and what the graph computes
+    // from constants and inputs without the batch (a sample rate, a shape), which every part computes alike.
+    std::set<std::string> replicated;
+    std::map<std::string, int> batched; // value -> its batch axis
+    for (const ValueInfo &v : g.inputs) {
+        const int axis = axisIn(&v);
+        if (axis == -2)
+            return region;
+        region.inputAxes.push_back(axis);
+        if (axis >= 0)
+            batched[v.name] = axis;
+        else
+            replicated.insert(v.name);
+    }
+    const auto fixed = [&](const std::string &name) { return constant(name) || replicated.count(name) > 0; };
+    // A fixed value's rank and dimension d (-1 when not known).
     const auto rankOf = [&](const std::string &name) -> int64_t {
         if (const Tensor *t = constant(name))
             return t->rank();
         const ValueInfo *v = info(name);
         return v ? int64_t(v->shape.size()) : -1;
     };
+    const auto dimOf = [&](const std::string &name, int64_t d) -> int64_t {
+        if (const Tensor *t = constant(name))
+            return t->dim(int(d));
+        const ValueInfo *v = info(name);
+        return v && d < int64_t(v->shape.size()) ? v->shape[size_t(d)] : -1;
+    };
+    bool computes = false; // the region holds a product, not only cheap nodes a split would not pay for
 
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &n = g.nodes[i];
-        if (!implicit[i].empty() || (!n.domain.empty() && n.domain != "com.microsoft"))
-            continue;
-        const bool elementwise = kElementwise.count(n.opType) > 0;
-        // The first input is the batched one, but for an element-wise operator any may be.
-        bool ok = !n.outputs.empty() && !n.inputs.empty() && !n.inputs[0].empty() &&
-                  (batched.count(n.inputs[0]) ||
-                   (elementwise && std::any_of(n.inputs.begin(), n.inputs.end(),
-                                               [&](const std::string &in) { return batched.count(in) > 0; })));
+        bool plain = implicit[i].empty() && (n.domain.empty() || n.domain == "com.microsoft");
         for (const auto &[key, a] : n.attrs)
-            ok = ok && a.kind != Attribute::Kind::Graph;
-        for (const std::string &in : n.inputs)
-            ok = ok && (in.empty() || batched.count(in) || constant(in));
-        for (const std::string &out : n.outputs)
-            ok = ok && (out.empty() || leadsWithBatch(out));
-        if (!ok)
+            plain = plain && a.kind != Attribute::Kind::Graph;
+        if (!plain || n.outputs.empty() || n.inputs.empty())
             continue;
-        const int64_t rank = rankOf(n.inputs[0]), outRank = rankOf(n.outputs[0]);
+        bool anyBatched = false, allKnown = true;
+        for (const std::string &in : n.inputs) {
+            anyBatched = anyBatched || batched.count(in);
+            allKnown = allKnown && (in.empty() || batched.count(in) || fixed(in));
+        }
+        if (!allKnown)
+            continue;
+        if (!anyBatched) { // computed alike in every part
+            replicated.insert(n.outputs.begin(), n.outputs.end());
+            continue;
+        }
+        std::vector<int> outAxes;
+        bool ok = true;
+        for (const std::string &out : n.outputs) {
+            outAxes.push_back(out.empty() ? -1 : axisIn(info(out)));
+            ok = ok && (out.empty() || outAxes.back() >= 0);
+        }
+        const std::string &x = n.inputs[0];
+        if (!ok || x.empty())
+            continue;
+        const int xAxis = batched.count(x) ? batched.at(x) : -1;
+        const int64_t rank = rankOf(x), outRank = rankOf(n.outputs[0]);
+        const int outAxis = outAxes[0];
         if (rank < 1 || outRank < 1)
             continue;
         const std::string_view op = n.opType;
         const int64_t opset = n.attrInt("_opset", 13);
-        // Inputs after the first: constants only, or (element-wise) batched values of the output's rank.
-        const auto othersConstant = [&] {
+        const auto othersFixed = [&] {
             for (size_t k = 1; k < n.inputs.size(); ++k)
-                if (!n.inputs[k].empty() && !constant(n.inputs[k]))
+                if (!n.inputs[k].empty() && !fixed(n.inputs[k]))
                     return false;
             return true;
         };
+        // Operators whose samples lie along the leading axis of their input and output.
+        const bool leading = xAxis == 0 && outAxis == 0;
         bool local = false;
-        if (elementwise) {
-            // A batched input lines up with the output's leading axis; a constant broadcasts over it.
+        if (kElementwise.count(op)) {
+            // A batched input lines up with the output's batch axis; a fixed one broadcasts over it.
             local = true;
             for (const std::string &in : n.inputs) {
                 if (in.empty())
                     continue;
-                if (const Tensor *c = constant(in))
-                    local = local && (c->rank() < outRank || c->dim(0) == 1);
-                else
-                    local = local && rankOf(in) == outRank;
+                const int64_t r = rankOf(in);
+                if (batched.count(in)) {
+                    local = local && r == outRank && batched.at(in) == outAxis;
+                } else {
+                    const int64_t at = outAxis - (outRank - r);
+                    local = local && r >= 0 && r <= outRank && (at < 0 || dimOf(in, at) == 1);
+                }
             }
+        } else if (xAxis < 0) {
+            local = false; // the others need their first input batched
         } else if (op == "QuantizeLinear" || op == "DequantizeLinear") {
             const Tensor *scale = n.inputs.size() > 1 ? constant(n.inputs[1]) : nullptr;
-            const int64_t axis = n.attrInt("axis", 1);
-            local = othersConstant() && scale && (scale->numel() == 1 || (axis != 0 && axis != -rank));
+            local = othersFixed() && scale &&
+                    (scale->numel() == 1 || normalized(n.attrInt("axis", 1), rank) != xAxis);
         } else if (kPerImage.count(op)) {
-            local = othersConstant() && (op != "BatchNormalization" || n.attrInt("training_mode", 0) == 0);
+            local = leading && othersFixed() && (op != "BatchNormalization" || n.attrInt("training_mode", 0) == 0);
         } else if (op == "Reshape" || op == "Flatten") {
             // The batch leads both the input and the output, so each sample's elements stay its own.
-            local = othersConstant() && leadsWithBatch(n.inputs[0]);
+            local = leading && othersFixed();
         } else if (op == "Squeeze" || op == "Unsqueeze") {
             bool known = false;
             const std::vector<int64_t> axes = intList(n, "axes", 1, constant, known);
-            local = othersConstant() && known && !axes.empty() &&
-                    !touchesBatchAxis(axes, op == "Squeeze" ? rank : outRank) && leadsWithBatch(n.inputs[0]);
+            local = othersFixed() && known && !axes.empty() && (op == "Unsqueeze" || !contains(axes, xAxis, rank));
         } else if (op == "Transpose") {
-            const std::vector<int64_t> perm = n.attrInts("perm");
-            local = !perm.empty() && perm[0] == 0;
+            local = true; // a permutation keeps every sample's elements its own; the output's shape says where
         } else if (op == "Concat") {
-            const int64_t axis = n.attrInt("axis", 0);
-            local = axis != 0 && axis != -rank;
-            for (const std::string &in : n.inputs) // a constant's leading size could not follow the batch
-                local = local && batched.count(in);
+            const int64_t axis = normalized(n.attrInt("axis", 0), outRank);
+            local = axis != outAxis;
+            for (const std::string &in : n.inputs) // a fixed input's size could not follow the batch
+                local = local && batched.count(in) && batched.at(in) == outAxis && rankOf(in) == outRank;
         } else if (op == "Split" || op == "Gather" || op == "ArgMax" || op == "ArgMin") {
-            const int64_t axis = n.attrInt("axis", 0);
-            local = othersConstant() && axis != 0 && axis != -rank;
+            local = othersFixed() && normalized(n.attrInt("axis", 0), rank) != xAxis;
         } else if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax" || op == "LayerNormalization") {
-            const int64_t axis = n.attrInt("axis", op == "LayerNormalization" || opset >= 13 ? -1 : 1);
-            local = othersConstant() && axis != 0 && axis != -rank;
+            // Before opset 13 Softmax works on the input as a matrix [before axis, from axis on]; LayerNormalization
+            // normalises over the axes from `axis` on.
+            const bool perAxis = op != "LayerNormalization" && opset >= 13;
+            const int64_t axis = normalized(n.attrInt("axis", op == "LayerNormalization" || opset >= 13 ? -1 : 1), rank);
+            local = othersFixed() && (perAxis ? axis != xAxis : axis > xAxis);
         } else if (op == "Slice") {
             bool known = false;
-            const std::vector<int64_t> axes = intList(n, "axes", 3, constant, known);
-            local = othersConstant() && known && !axes.empty() && !touchesBatchAxis(axes, rank);
+            std::vector<int64_t> axes = intList(n, "axes", 3, constant, known);
+            if (known && axes.empty()) { // all of the first len(starts) axes
+                const std::vector<int64_t> starts = intList(n, "starts", 1, constant, known);
+                for (size_t a = 0; a < starts.size(); ++a)
+                    axes.push_back(int64_t(a));
+            }
+            local = othersFixed() && known && !axes.empty() && !contains(axes, xAxis, rank);
         } else if (kReductions.count(op)) {
             bool known = false;
             const std::vector<int64_t> axes = intList(n, "axes", 1, constant, known);
-            local = othersConstant() && known && !axes.empty() && !touchesBatchAxis(axes, rank);
+            local = othersFixed() && known && !axes.empty() && !contains(axes, xAxis, rank);
         } else if (op == "Gemm" || op == "QGemm") {
             // Rows of A are samples; C broadcasts over them.
             const size_t cInput = op == "Gemm" ? 2 : 6;
-            const Tensor *c = n.inputs.size() > cInput && !n.inputs[cInput].empty() ? constant(n.inputs[cInput])
-                                                                                    : nullptr;
-            local = othersConstant() && n.attrInt("transA", 0) == 0 && (!c || c->rank() < 2 || c->dim(0) == 1);
+            const std::string c = n.inputs.size() > cInput ? n.inputs[cInput] : std::string();
+            local = leading && othersFixed() && n.attrInt("transA", 0) == 0 &&
+                    (c.empty() || rankOf(c) < 2 || dimOf(c, 0) == 1);
         } else if (op == "MatMul" || op == "QLinearMatMul" || op == "MatMulInteger") {
-            // A [N, ..., K] by a constant B whose leading axes broadcast over the batch, or by a batched B of the
-            // same rank (per-sample products, as in attention).
+            // A [..., M, K] with the batch anywhere but K, by a fixed matrix B, or by a batched B of the same rank
+            // with the batch at the same place among the leading axes (per-sample products, as in attention).
             const std::string &b = n.inputs[op == "QLinearMatMul" ? 3 : 1];
             bool others = true;
             for (size_t k = 1; k < n.inputs.size(); ++k)
-                if (!n.inputs[k].empty() && n.inputs[k] != b && !constant(n.inputs[k]))
+                if (!n.inputs[k].empty() && n.inputs[k] != b && !fixed(n.inputs[k]))
                     others = false;
-            if (const Tensor *w = constant(b))
-                local = others && rank >= 2 && (w->rank() < rank || w->rank() <= 2 || w->dim(0) == 1);
+            if (fixed(b))
+                local = others && rank >= 2 && xAxis < rank - 1 && rankOf(b) >= 1 && rankOf(b) <= 2;
             else
-                local = others && rank >= 3 && rankOf(b) == rank;
+                local = others && rank >= 3 && rankOf(b) == rank && batched.at(b) == xAxis && xAxis < rank - 2;
+        } else if (op == "LSTM" || op == "GRU" || op == "RNN") {
+            // X [sequence, batch, input] and the initial states [directions, batch, hidden]: each sample's own
+            // recurrence; per-sample sequence lengths would be a fixed input the batch could not follow.
+            local = n.attrInt("layout", 0) == 0 && xAxis == 1 && (n.inputs.size() <= 4 || n.inputs[4].empty());
+            for (size_t k = 1; k < n.inputs.size(); ++k) {
+                const std::string &in = n.inputs[k];
+                const bool state = k == 5 || k == 6;
+                if (!in.empty())
+                    local = local && (state ? batched.count(in) && batched.at(in) == 1 : constant(in) != nullptr);
+            }
         }
         if (!local)
             continue;
         region.local[i] = 1;
         computes = computes || kProducts.count(op);
-        for (const std::string &out : n.outputs)
-            if (!out.empty())
-                batched.insert(out);
+        for (size_t o = 0; o < n.outputs.size(); ++o)
+            if (!n.outputs[o].empty())
+                batched[n.outputs[o]] = outAxes[o];
     }
-
     if (!computes) {
         region.local.assign(g.nodes.size(), 0);
         return region;
     }
-    // The frontier: values of local nodes that leave the region.
+
+    // The frontier: batched values of local nodes that leave the region.
     std::set<std::string> leaving;
     for (const ValueInfo &v : g.outputs)
         leaving.insert(v.name);
@@ -224,33 +288,55 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
     for (size_t i = 0; i < g.nodes.size(); ++i)
         if (region.local[i])
             for (const std::string &out : g.nodes[i].outputs)
-                if (!out.empty() && leaving.count(out))
+                if (!out.empty() && leaving.count(out)) {
                     region.frontier.push_back(out);
+                    region.frontierAxes.push_back(batched.at(out));
+                }
     return region;
 }
 
-
-Tensor batchRows(const Tensor &t, int64_t begin, int64_t end)
+Tensor batchRows(const Tensor &t, int axis, int64_t begin, int64_t end)
 {
     Shape shape = t.shape();
-    const size_t row = t.byteSize() / size_t(shape[0]);
-    shape[0] = end - begin;
-    Tensor part = Tensor::uninitialized(t.dtype(), shape);
-    std::memcpy(part.rawData(), static_cast<const char *>(t.rawData()) + size_t(begin) * row, part.byteSize());
-    return part;
+    const size_t element = dtypeSize(t.dtype());
+    size_t outer = 1, inner = element;
+    for (int d = 0; d < t.rank(); ++d)
+        if (d < axis)
+            outer *= size_t(shape[size_t(d)]);
+        else if (d > axis)
+            inner *= size_t(shape[size_t(d)]);
+    const size_t whole = size_t(shape[size_t(axis)]) * inner, part = size_t(end - begin) * inner;
+    shape[size_t(axis)] = end - begin;
+    Tensor slice = Tensor::uninitialized(t.dtype(), shape);
+    const char *from = static_cast<const char *>(t.rawData()) + size_t(begin) * inner;
+    char *to = static_cast<char *>(slice.rawData());
+    for (size_t o = 0; o < outer; ++o)
+        std::memcpy(to + o * part, from + o * whole, part);
+    return slice;
 }
 
-Tensor joinBatch(const std::vector<const Tensor *> &parts)
+Tensor joinBatch(const std::vector<const Tensor *> &parts, int axis)
 {
     Shape shape = parts.front()->shape();
-    shape[0] = 0;
+    const size_t element = dtypeSize(parts.front()->dtype());
+    size_t outer = 1, inner = element;
+    for (int d = 0; d < int(shape.size()); ++d)
+        if (d < axis)
+            outer *= size_t(shape[size_t(d)]);
+        else if (d > axis)
+            inner *= size_t(shape[size_t(d)]);
+    shape[size_t(axis)] = 0;
     for (const Tensor *p : parts)
-        shape[0] += p->dim(0);
+        shape[size_t(axis)] += p->dim(axis);
     Tensor whole = Tensor::uninitialized(parts.front()->dtype(), shape);
+    const size_t row = size_t(shape[size_t(axis)]) * inner;
     char *to = static_cast<char *>(whole.rawData());
+    size_t offset = 0;
     for (const Tensor *p : parts) {
-        std::memcpy(to, p->rawData(), p->byteSize());
-        to += p->byteSize();
+        const size_t part = size_t(p->dim(axis)) * inner;
+        for (size_t o = 0; o < outer; ++o)
+            std::memcpy(to + o * row + offset, static_cast<const char *>(p->rawData()) + o * part, part);
+        offset += part;
     }
     return whole;
 }

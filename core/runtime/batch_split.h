@@ -5,12 +5,15 @@
 // took two to three times as long as on one thread, reading half its input from the other core's cache, and each
 // node paid a hand-over.
 //
-// A node is batch-local when its output for sample n depends on sample n of its inputs only: its inputs are
-// batched values (the graph inputs, whose leading dimension is the batch symbol, and the outputs of batch-local
-// nodes) or constants, every output has the batch symbol as its leading dimension, and its operator, with these
-// attributes, keeps the leading axis apart (a convolution, an element-wise operator whose constants broadcast over
-// the batch, a Reshape that keeps the batch leading, a reduction that leaves the batch axis alone, ...). Whatever
-// reads a batched value otherwise (a reduction over the whole tensor, Shape, a recurrent layer, control flow, an
+// The batch is the leading dimension's symbol of the first graph input that has one ("batch", "N"); a value's batch
+// axis is where that symbol stands in its inferred shape (a recurrent state [2, batch, 128] has it second). A node
+// is batch-local when its output for sample n depends on sample n of its inputs only: its inputs are batched values
+// (graph inputs with the symbol, outputs of batch-local nodes) or fixed ones (constants, and what the graph
+// computes per run from inputs without the batch, such as a sample rate, which every part computes alike), each
+// output has the symbol once, and its operator, with these attributes, keeps the batch axis apart: a convolution or
+// Gemm with the batch leading, an element-wise operator whose fixed inputs broadcast over it, a Reshape that keeps
+// it leading, a reduction, Concat, Slice or Gather along other axes, any Transpose, a recurrent layer over its own
+// samples. Whatever reads a batched value otherwise (a reduction over the whole tensor, Shape, control flow, an
 // operator without a rule here) is outside, and so is everything after it.
 #pragma once
 
@@ -24,19 +27,22 @@ namespace cw {
 
 struct BatchRegion {
     std::vector<char> local;           // per node of the graph
+    std::vector<int> inputAxes;        // per graph input: its batch axis, -1 for one without the batch
     std::vector<std::string> frontier; // values of local nodes that are graph outputs or read by other nodes
+    std::vector<int> frontierAxes;     // their batch axes
     bool empty() const;
 };
 
 // g: a graph whose values have inferred shapes (runtime/shape_inference.h). constant(name): the tensor a value
 // holds on every run (an initializer, a folded value), or null. implicit: per node, the values its subgraphs read.
-// Empty when the graph inputs do not all lead with one batch symbol.
+// Empty when no graph input leads with a symbol, or the region holds no product (Conv, Gemm, MatMul, a recurrent
+// layer): splitting cheap nodes alone does not pay.
 BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const std::string &)> &constant,
                         const std::vector<std::vector<std::string>> &implicit);
 
-// Samples [begin, end) of a tensor whose leading axis is the batch (a copy).
-Tensor batchRows(const Tensor &t, int64_t begin, int64_t end);
-// The parts' samples in order: parts alike but for their leading size.
-Tensor joinBatch(const std::vector<const Tensor *> &parts);
+// Samples [begin, end) along the batch axis (a copy).
+Tensor batchRows(const Tensor &t, int axis, int64_t begin, int64_t end);
+// The parts' samples in order along the batch axis: parts alike but for their size there.
+Tensor joinBatch(const std::vector<const Tensor *> &parts, int axis);
 
 } // namespace cw

@@ -226,8 +226,11 @@ void im2row(const float *image, int64_t channels, const ConvGeometry &g, float *
                     }
                     const float *src = image + (c * g.inH + ih) * g.inW;
                     std::fill(row, row + lo, 0.f);
-                    if (g.dilationW == 1)
+                    if (g.dilationW == 1 && hi - lo > 16)
                         std::copy(src + (iw0 + lo), src + (iw0 + hi), row + lo);
+                    else if (g.dilationW == 1) // a few taps (a 3-wide kernel): a call to memmove would cost more
+                        for (int64_t kw = lo; kw < hi; ++kw)
+                            row[kw] = src[iw0 + kw];
                     else
                         for (int64_t kw = lo; kw < hi; ++kw)
                             row[kw] = src[iw0 + kw * g.dilationW];

@@ -13,6 +13,7 @@
 #include "core/runtime/fusion.h"
 #include "core/runtime/kernels.h"
 #include "core/runtime/ops.h"
+#include "core/runtime/shape_inference.h"
 #include "core/runtime/sparse.h"
 
 namespace cw {
@@ -188,10 +189,21 @@ Session::Session(Model model, SessionOptions options)
                     m_fusedAway.insert(name);
                     continue;
                 }
+                // An If branch knows the shapes of what it reads (the enclosing graph's, with their symbols), so
+                // that it can run batch-parallel on its own (runtime/batch_split.h).
                 ValueInfo v;
                 v.name = name;
+                if (auto known = g.values.find(name); n.opType == "If" && known != g.values.end())
+                    v = known->second;
                 sub.graph.inputs.push_back(v);
                 ++outerInputs;
+            }
+            if (n.opType == "If" && m_threads > 1) {
+                try {
+                    inferShapes(sub);
+                } catch (const Error &) {
+                    sub.graph.values.clear(); // no shapes: the branch runs as a whole
+                }
             }
             try {
                 SessionOptions subOptions = m_options;
@@ -288,7 +300,7 @@ Session::Session(Model model, SessionOptions options)
     for (size_t i = 0; i < g.nodes.size(); ++i)
         m_sparse[i] = sparse::prepare(g.nodes[i], g);
     m_prepared.reset(new PreparedSlot[g.nodes.size()]);
-    if (m_outerInputs == 0 && m_threads > 1)
+    if (m_threads > 1)
         m_batchRegion = batchRegion(g, constant, m_implicit);
 }
 
@@ -551,12 +563,18 @@ bool Session::runSplit(const std::map<std::string, Tensor> &feeds, const std::ve
     for (size_t k = 0; k < wanted.size(); ++k)
         if (wanted[k] != g.outputs[k].name)
             return false;
+    // Every batched input has the same number of samples along its batch axis.
     int64_t batch = -1;
-    for (const ValueInfo &in : g.inputs) {
-        auto it = feeds.find(in.name);
-        if (it == feeds.end() || it->second.rank() < 1 || (batch >= 0 && it->second.dim(0) != batch))
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+        auto it = feeds.find(g.inputs[k].name);
+        const int axis = m_batchRegion.inputAxes[k];
+        if (it == feeds.end() || it->second.rank() <= axis)
             return false;
-        batch = it->second.dim(0);
+        if (axis < 0)
+            continue;
+        if (batch >= 0 && it->second.dim(axis) != batch)
+            return false;
+        batch = it->second.dim(axis);
     }
     const int parts = int(std::min<int64_t>(m_threads, batch));
     if (parts < 2)
@@ -565,16 +583,20 @@ bool Session::runSplit(const std::map<std::string, Tensor> &feeds, const std::ve
     std::vector<std::map<std::string, Tensor>> partial(static_cast<size_t>(parts));
     parallelFor(parts, parts, [&](int64_t p) {
         std::map<std::string, Tensor> slice;
-        for (const auto &[name, t] : feeds)
-            slice[name] = batchRows(t, batch * p / parts, batch * (p + 1) / parts);
+        for (size_t k = 0; k < g.inputs.size(); ++k) {
+            const Tensor &t = feeds.at(g.inputs[k].name);
+            const int axis = m_batchRegion.inputAxes[k];
+            slice[g.inputs[k].name] = axis < 0 ? t : batchRows(t, axis, batch * p / parts, batch * (p + 1) / parts);
+        }
         partial[size_t(p)] = execute(slice, m_batchRegion.frontier, false, nullptr, 1);
     });
     std::map<std::string, Tensor> joined = feeds;
-    for (const std::string &name : m_batchRegion.frontier) {
+    for (size_t f = 0; f < m_batchRegion.frontier.size(); ++f) {
+        const std::string &name = m_batchRegion.frontier[f];
         std::vector<const Tensor *> pieces;
         for (const auto &values : partial)
             pieces.push_back(&values.at(name));
-        joined[name] = joinBatch(pieces);
+        joined[name] = joinBatch(pieces, m_batchRegion.frontierAxes[f]);
     }
     bool done = true;
     for (const std::string &name : wanted)
