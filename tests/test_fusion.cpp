@@ -1296,11 +1296,15 @@ void TestFusion::batchRegionAxes()
         QVERIFY2(diff.isEmpty(), qPrintable(QString(name) + ": " + diff));
     }
 
-    // The symbol twice in one input, or an input of unknown shape: nothing is split.
+    // The symbol twice in one input, another dimension sized by it, or an input of unknown shape: nothing is split.
     Model twice = afterProduct("Relu", {}, {}, false);
     twice.graph.inputs.push_back({"pairs", DType::Float32, {-1, -1}, true, {"batch", "batch"}});
     inferShapes(twice);
     QVERIFY(regionOf(twice.graph).empty());
+    Model sized = afterProduct("Relu", {}, {}, false);
+    sized.graph.inputs.push_back({"grown", DType::Float32, {-1, -1}, true, {"batch", "batch+1"}});
+    inferShapes(sized);
+    QVERIFY(regionOf(sized.graph).empty());
     Model unknown = afterProduct("Relu", {}, {}, false);
     unknown.graph.inputs.push_back({"extra", DType::Float32, {}, false, {}});
     inferShapes(unknown);

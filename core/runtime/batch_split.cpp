@@ -1,6 +1,7 @@
 #include "core/runtime/batch_split.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <set>
 
@@ -17,7 +18,6 @@ const std::set<std::string, std::less<>> kElementwise = {
     "Not",       "Or",       "Pow",         "PRelu",     "Reciprocal", "Relu",           "Round",    "Selu",
     "Sigmoid",   "Sign",     "Sin",         "Softplus",  "Softsign",   "Sqrt",           "Sub",      "Sum",
     "Tan",       "Tanh",     "ThresholdedRelu", "Where", "Xor", "QLinearAdd", "QLinearMul"};
-
 
 // Operators whose first input is the batched one and whose others are constants (weights, scales, pads, sizes),
 // computed image by image whatever their attributes.
@@ -89,18 +89,27 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
             symbol = v.dimName(0);
     if (symbol.empty())
         return region;
-    // A value's batch axis: where the symbol is in its shape; -1 when it is not there, -2 when it is there twice
-    // or the shape is unknown.
+    // Whether a dimension's expression ("2*batch", "ceil(batch/2)") uses the symbol.
+    const auto mentions = [&](const std::string &dim) {
+        const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+        for (size_t at = dim.find(symbol); at != std::string::npos; at = dim.find(symbol, at + 1))
+            if ((at == 0 || !word(dim[at - 1])) && (at + symbol.size() == dim.size() || !word(dim[at + symbol.size()])))
+                return true;
+        return false;
+    };
+    // A value's batch axis: where the symbol is in its shape; -1 when it is not there, -2 when the shape is unknown,
+    // has the symbol twice, or sizes another dimension by it.
     const auto axisIn = [&](const ValueInfo *v) -> int {
         if (!v || !v->shapeKnown)
             return -2;
         int axis = -1;
-        for (size_t d = 0; d < v->shape.size(); ++d)
-            if (v->dimName(d) == symbol) {
-                if (axis >= 0)
-                    return -2;
+        for (size_t d = 0; d < v->shape.size(); ++d) {
+            const std::string dim = v->dimName(d);
+            if (dim == symbol && axis < 0)
                 axis = int(d);
-            }
+            else if (mentions(dim))
+                return -2;
+        }
         return axis;
     };
     // The values of one run that are alike in every part of the batch: constants, and what the graph computes
