@@ -208,6 +208,7 @@ Session::Session(Model model, SessionOptions options)
             try {
                 SessionOptions subOptions = m_options;
                 subOptions.outerInputs = outerInputs;
+                subOptions.splitBatch = n.opType == "If";
                 m_subgraphs[i][key] = std::make_shared<const Session>(std::move(sub), subOptions);
             } catch (const Error &e) {
                 throw Error(describeNode(n, m_model) + ", subgraph '" + key + "': " + e.what());
@@ -300,7 +301,7 @@ Session::Session(Model model, SessionOptions options)
     for (size_t i = 0; i < g.nodes.size(); ++i)
         m_sparse[i] = sparse::prepare(g.nodes[i], g);
     m_prepared.reset(new PreparedSlot[g.nodes.size()]);
-    if (m_threads > 1)
+    if (m_threads > 1 && m_options.splitBatch)
         m_batchRegion = batchRegion(g, constant, m_implicit);
 }
 

@@ -50,6 +50,9 @@ struct SessionOptions {
     // The Session serves a single run (`cwb run`): the convolutions skip Winograd, whose transformed weights cost
     // memory (about four times the weights) and, made on the first call, more time than they save in one run.
     bool runOnce = false;
+    // A run on several threads may give each thread a part of the batch (runtime/batch_split.h). Off for Loop and
+    // Scan bodies, whose value shapes are only what the file declares.
+    bool splitBatch = true;
 };
 
 class Session {
