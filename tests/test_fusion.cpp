@@ -1189,6 +1189,7 @@ void TestFusion::batchRegionRules_data()
     row("Add of a constant [6]", "Add", {{"c", randomTensor({6}, 4)}}, {}, false, true);
     row("Add of a constant [1, 4, 6]", "Add", {{"c", randomTensor({1, 4, 6}, 4)}}, {}, false, true);
     row("Add of a constant [3, 4, 6]: per sample", "Add", {{"c", randomTensor({3, 4, 6}, 4)}}, {}, false, false);
+    row("Sub from a constant scalar", "SubFromScalar", {}, {}, false, true);
     row("Softmax axis 1", "Softmax", {}, {{"axis", {1}}}, false, true);
     row("Softmax axis -1", "Softmax", {}, {{"axis", {-1}}}, false, true);
     row("Softmax axis 0", "Softmax", {}, {{"axis", {0}}}, false, false);
@@ -1240,6 +1241,11 @@ void TestFusion::batchRegionRules()
         lstm.attrs["hidden_size"] = Attribute::makeInt(3);
         m.graph.nodes.push_back(lstm);
         m.graph.outputs = {{"z", DType::Float32, {}, false}};
+        inferShapes(m);
+    } else if (op == "SubFromScalar") { // 1 - m: the batched value second
+        m = afterProduct("Relu", {}, {}, false);
+        m.graph.initializers["one"] = Tensor::scalar(1.f);
+        m.graph.nodes.back() = node("op", "Sub", {"one", "m"}, {"y"});
         inferShapes(m);
     } else {
         m = afterProduct(op, constants, attrs, secondFromM);

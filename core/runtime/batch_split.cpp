@@ -172,9 +172,10 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
         const int xAxis = batched.count(x) ? batched.at(x) : -1;
         const int64_t rank = rankOf(x), outRank = rankOf(n.outputs[0]);
         const int outAxis = outAxes[0];
-        if (rank < 1 || outRank < 1)
-            continue;
         const std::string_view op = n.opType;
+        // The first input may be a fixed scalar for an element-wise operator (1 - x); the others need it batched.
+        if (outRank < 1 || (rank < 1 && !kElementwise.count(op)))
+            continue;
         const int64_t opset = n.attrInt("_opset", 13);
         const auto othersFixed = [&] {
             for (size_t k = 1; k < n.inputs.size(); ++k)
