@@ -305,46 +305,55 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
     return region;
 }
 
+namespace {
+
+// A tensor seen as [outer, size along the axis, inner bytes].
+struct AxisLayout {
+    size_t outer = 1, inner = 1;
+};
+
+AxisLayout layoutAround(const Shape &shape, DType type, int axis)
+{
+    AxisLayout l;
+    l.inner = dtypeSize(type);
+    for (int d = 0; d < int(shape.size()); ++d)
+        if (d < axis)
+            l.outer *= size_t(shape[size_t(d)]);
+        else if (d > axis)
+            l.inner *= size_t(shape[size_t(d)]);
+    return l;
+}
+
+} // namespace
+
 Tensor batchRows(const Tensor &t, int axis, int64_t begin, int64_t end)
 {
+    const AxisLayout l = layoutAround(t.shape(), t.dtype(), axis);
     Shape shape = t.shape();
-    const size_t element = dtypeSize(t.dtype());
-    size_t outer = 1, inner = element;
-    for (int d = 0; d < t.rank(); ++d)
-        if (d < axis)
-            outer *= size_t(shape[size_t(d)]);
-        else if (d > axis)
-            inner *= size_t(shape[size_t(d)]);
-    const size_t whole = size_t(shape[size_t(axis)]) * inner, part = size_t(end - begin) * inner;
+    const size_t whole = size_t(shape[size_t(axis)]) * l.inner, part = size_t(end - begin) * l.inner;
     shape[size_t(axis)] = end - begin;
     Tensor slice = Tensor::uninitialized(t.dtype(), shape);
-    const char *from = static_cast<const char *>(t.rawData()) + size_t(begin) * inner;
+    const char *from = static_cast<const char *>(t.rawData()) + size_t(begin) * l.inner;
     char *to = static_cast<char *>(slice.rawData());
-    for (size_t o = 0; o < outer; ++o)
+    for (size_t o = 0; o < l.outer; ++o)
         std::memcpy(to + o * part, from + o * whole, part);
     return slice;
 }
 
 Tensor joinBatch(const std::vector<const Tensor *> &parts, int axis)
 {
+    const AxisLayout l = layoutAround(parts.front()->shape(), parts.front()->dtype(), axis);
     Shape shape = parts.front()->shape();
-    const size_t element = dtypeSize(parts.front()->dtype());
-    size_t outer = 1, inner = element;
-    for (int d = 0; d < int(shape.size()); ++d)
-        if (d < axis)
-            outer *= size_t(shape[size_t(d)]);
-        else if (d > axis)
-            inner *= size_t(shape[size_t(d)]);
     shape[size_t(axis)] = 0;
     for (const Tensor *p : parts)
         shape[size_t(axis)] += p->dim(axis);
     Tensor whole = Tensor::uninitialized(parts.front()->dtype(), shape);
-    const size_t row = size_t(shape[size_t(axis)]) * inner;
+    const size_t row = size_t(shape[size_t(axis)]) * l.inner;
     char *to = static_cast<char *>(whole.rawData());
     size_t offset = 0;
     for (const Tensor *p : parts) {
-        const size_t part = size_t(p->dim(axis)) * inner;
-        for (size_t o = 0; o < outer; ++o)
+        const size_t part = size_t(p->dim(axis)) * l.inner;
+        for (size_t o = 0; o < l.outer; ++o)
             std::memcpy(to + o * row + offset, static_cast<const char *>(p->rawData()) + o * part, part);
         offset += part;
     }

@@ -182,6 +182,7 @@ Session::Session(Model model, SessionOptions options)
             // slice their convolution weights, hoisted to the main graph at load, on every run otherwise); a run
             // that feeds such a value by name takes the unfused plan, which passes it in. The rest are inputs fed
             // per run.
+            const bool ifBranch = n.opType == "If";
             int outerInputs = 0;
             for (const std::string &name : outerNames(sub.graph)) {
                 if (auto init = g.initializers.find(name); m_options.fuse && init != g.initializers.end()) {
@@ -193,12 +194,12 @@ Session::Session(Model model, SessionOptions options)
                 // that it can run batch-parallel on its own (runtime/batch_split.h).
                 ValueInfo v;
                 v.name = name;
-                if (auto known = g.values.find(name); n.opType == "If" && known != g.values.end())
+                if (auto known = g.values.find(name); ifBranch && known != g.values.end())
                     v = known->second;
                 sub.graph.inputs.push_back(v);
                 ++outerInputs;
             }
-            if (n.opType == "If" && m_threads > 1) {
+            if (ifBranch && m_threads > 1) {
                 try {
                     inferShapes(sub);
                 } catch (const Error &) {
@@ -208,7 +209,7 @@ Session::Session(Model model, SessionOptions options)
             try {
                 SessionOptions subOptions = m_options;
                 subOptions.outerInputs = outerInputs;
-                subOptions.splitBatch = n.opType == "If";
+                subOptions.splitBatch = ifBranch;
                 m_subgraphs[i][key] = std::make_shared<const Session>(std::move(sub), subOptions);
             } catch (const Error &e) {
                 throw Error(describeNode(n, m_model) + ", subgraph '" + key + "': " + e.what());

@@ -166,7 +166,8 @@ void convolve(OpContext &ctx, bool leaveBlocked)
     if (fewPositions) {
         Tensor rows = Tensor::uninitialized(DType::Float32, {N * P, K});
         Tensor y = Tensor::uninitialized(DType::Float32, {N * P, M});
-        const int parts = double(N * P) * double(M) * double(K) >= double(1 << 21) ? int(std::min<int64_t>(threads, N)) : 1;
+        const bool large = double(N * P) * double(M) * double(K) >= double(1 << 21); // parallelGemm's threshold
+        const int parts = large ? int(std::min<int64_t>(threads, N)) : 1;
         parallelFor(parts, parts, [&](int64_t part) {
             GemmThreads single(1);
             const int64_t begin = N * part / parts, end = N * (part + 1) / parts;
