@@ -10,6 +10,7 @@
 #include <QTest>
 
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <thread>
@@ -1214,6 +1215,12 @@ void TestFusion::batchRegionRules_data()
     row("Unsqueeze axes 0: the batch second", "Unsqueeze", {{"axes", ints({0})}}, {}, false, true);
     row("Slice axes 2", "Slice", {{"s0", ints({1})}, {"s1", ints({5})}, {"s2", ints({2})}}, {}, false, true);
     row("Slice axes 0", "Slice", {{"s0", ints({1})}, {"s1", ints({5})}, {"s2", ints({0})}}, {}, false, false);
+    const int64_t end = std::numeric_limits<int64_t>::max();
+    row("Slice axes 0, 2: all of the batch", "Slice", {{"s0", ints({0, 1})}, {"s1", ints({end, 5})}, {"s2", ints({0, 2})}},
+        {}, false, true);
+    row("Slice axes 0, 2: all of the batch, step 2", "Slice",
+        {{"s0", ints({0, 1})}, {"s1", ints({end, 5})}, {"s2", ints({0, 2})}, {"s3", ints({2, 1})}}, {}, false, false);
+    row("Slice axes 0: to 3", "Slice", {{"s0", ints({0})}, {"s1", ints({3})}, {"s2", ints({0})}}, {}, false, false);
     row("MatMul of m by its transpose", "MatMulT", {}, {}, false, true);
     row("LSTM over the sequence, the batch second", "LSTM", {}, {}, false, true);
     row("LSTM along the batch axis", "LSTMAlongBatch", {}, {}, false, false);

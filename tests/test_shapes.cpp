@@ -150,6 +150,14 @@ void TestShapes::symbolic_data()
                                                                {"keepdims", Attribute::makeInt(0)}})},
                    {}, "y")
         << "y" << "[batch, 3]";
+    // Pads built from a constant through a rank-2 Reshape and a Transpose (as exporters write F.pad), which no
+    // rule follows element by element: computed, since all of it is constant.
+    QTest::newRow("pads computed from constants")
+        << modelOf({input("x", {"batch", "seq"})},
+                   {node("Reshape", {"flat", "two"}, {"p2"}), node("Transpose", {"p2"}, {"pt"}),
+                    node("Reshape", {"pt", "minusOne"}, {"pads"}), node("Pad", {"x", "pads"}, {"y"})},
+                   {{"flat", ints({0, 0, 32, 32})}, {"two", ints({2, 2})}, {"minusOne", ints({-1})}}, "y")
+        << "y" << "[batch, seq+64]";
     QTest::newRow("unnamed leading dimension is N")
         << modelOf({input("x", {-1, 4})}, {node("Relu", {"x"}, {"y"})}, {}, "y") << "y" << "[N, 4]";
 }

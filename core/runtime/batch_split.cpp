@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <limits>
 #include <set>
 
 namespace cw {
@@ -231,14 +232,22 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
             const int64_t axis = normalized(n.attrInt("axis", op == "LayerNormalization" || opset >= 13 ? -1 : 1), rank);
             local = othersFixed() && (perAxis ? axis != xAxis : axis > xAxis);
         } else if (op == "Slice") {
-            bool known = false;
-            std::vector<int64_t> axes = intList(n, "axes", 3, constant, known);
-            if (known && axes.empty()) { // all of the first len(starts) axes
-                const std::vector<int64_t> starts = intList(n, "starts", 1, constant, known);
+            // Along the batch axis only the whole of it (exporters write x[:, a:b] as a slice of every axis).
+            bool knownAxes = false, knownStarts = false, knownEnds = false, knownSteps = false;
+            std::vector<int64_t> axes = intList(n, "axes", 3, constant, knownAxes);
+            const std::vector<int64_t> starts = intList(n, "starts", 1, constant, knownStarts);
+            const std::vector<int64_t> ends = intList(n, "ends", 2, constant, knownEnds);
+            const std::vector<int64_t> steps = intList(n, "steps", 4, constant, knownSteps);
+            if (knownAxes && axes.empty()) // all of the first len(starts) axes
                 for (size_t a = 0; a < starts.size(); ++a)
                     axes.push_back(int64_t(a));
-            }
-            local = othersFixed() && known && !axes.empty() && !contains(axes, xAxis, rank);
+            local = othersFixed() && knownAxes && knownStarts && knownEnds && knownSteps && !axes.empty() &&
+                    starts.size() == axes.size() && ends.size() == axes.size() &&
+                    (steps.empty() || steps.size() == axes.size());
+            for (size_t a = 0; local && a < axes.size(); ++a)
+                if (normalized(axes[a], rank) == xAxis)
+                    local = starts[a] == 0 && ends[a] >= std::numeric_limits<int32_t>::max() &&
+                            (steps.empty() || steps[a] == 1);
         } else if (kReductions.count(op)) {
             bool known = false;
             const std::vector<int64_t> axes = intList(n, "axes", 1, constant, known);

@@ -1,11 +1,13 @@
 // Shape rules by operator. Each rule reads what is known of its inputs (dtype, symbolic dims, and for small
 // integer tensors their symbolic element values) and states its outputs; it never touches tensor data
-// beyond small constant integer inputs (axes, pads, shapes).
+// beyond small constant integer inputs (axes, pads, shapes). A small node whose inputs are all constants is
+// also computed, by its kernel, so that what follows it knows its values.
 #include "core/runtime/shape_inference.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -13,6 +15,7 @@
 #include <set>
 
 #include "core/base/error.h"
+#include "core/runtime/ops.h"
 
 namespace cw {
 
@@ -220,6 +223,7 @@ struct Rule {
     std::vector<const Info *> in; // one per node input; null for an omitted optional input
     std::vector<Info> out;        // one per node output
     const std::map<std::string, Info> *scope = nullptr; // every value known at this node (for subgraphs)
+    std::deque<Tensor> *computed = nullptr;             // where constants computed here are kept (for subgraphs)
 
     const Info &input(size_t k) const
     {
@@ -1488,11 +1492,77 @@ ValueInfo valueInfoOf(const std::string &name, const Info &i)
     return v;
 }
 
+// The largest tensor, in elements, that evaluateConstant reads or writes: shape arithmetic, not weights.
+constexpr int64_t kMaxEvaluated = 4096;
+
+// Computes a node whose inputs are all small constants with its kernel, once its rule has given the outputs'
+// shapes, so that the values of what the graph computes from constants alone (exporters build a Pad's pads
+// from the Shape of a constant through Reshape, Slice and Transpose, which the rules do not follow) are known
+// to the nodes after it. A node the kernel refuses keeps what its rule said; the run reports the error.
+void evaluateConstant(Rule &r, std::deque<Tensor> &computed)
+{
+    static const std::set<std::string, std::less<>> kRandom = {"Bernoulli", "Dropout", "Multinomial", "RandomNormal",
+                                                                "RandomNormalLike", "RandomUniform",
+                                                                "RandomUniformLike"};
+    const Node &n = r.node;
+    if (n.inputs.empty() || kRandom.count(n.opType))
+        return;
+    for (const auto &[key, a] : n.attrs)
+        if (a.kind == Attribute::Kind::Graph)
+            return;
+    std::vector<const Tensor *> inputs;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+        if (n.inputs[k].empty()) {
+            inputs.push_back(nullptr);
+            continue;
+        }
+        const Tensor *t = r.has(k) ? r.input(k).constant : nullptr;
+        if (!t || t->numel() > kMaxEvaluated)
+            return;
+        inputs.push_back(t);
+    }
+    for (const Info &o : r.out) {
+        if (!o.present || !o.rankKnown)
+            return;
+        int64_t numel = 1;
+        for (const Dim &d : o.dims) {
+            if (!d.known() || d.n > kMaxEvaluated)
+                return;
+            numel *= d.n;
+        }
+        if (numel > kMaxEvaluated)
+            return;
+    }
+    const OpKernel kernel = findKernel(n.opType, n.domain);
+    if (!kernel)
+        return;
+    OpContext ctx{n, std::move(inputs), {}, 1};
+    ctx.outputs.resize(n.outputs.size());
+    try {
+        kernel(ctx);
+    } catch (const std::exception &) {
+        return;
+    }
+    for (size_t o = 0; o < r.out.size(); ++o) {
+        const Tensor &t = ctx.outputs[o];
+        bool agrees = t.dtype() == r.out[o].dtype && t.rank() == r.out[o].rank();
+        for (int d = 0; agrees && d < t.rank(); ++d)
+            agrees = t.dim(d) == r.out[o].dims[size_t(d)].n;
+        if (!agrees) // the rule and the kernel disagree: keep the rule's word
+            return;
+    }
+    for (size_t o = 0; o < r.out.size(); ++o) {
+        computed.push_back(std::move(ctx.outputs[o]));
+        r.out[o].constant = &computed.back();
+        r.out[o].values = valuesOf(computed.back());
+    }
+}
+
 // Infers the nodes of g in order, reading and extending `known` (every value visible from g: its own and
 // those of enclosing graphs); fills *values for the values g's nodes produce when given. fromFile: the
 // file's value_info of g.
 void inferNodes(const Graph &g, std::map<std::string, Info> &known, const std::map<std::string, ValueInfo> &fromFile,
-                std::map<std::string, ValueInfo> *values, const std::string &file)
+                std::map<std::string, ValueInfo> *values, const std::string &file, std::deque<Tensor> &computed)
 {
     for (const auto &[name, t] : g.initializers) {
         Info i;
@@ -1506,7 +1576,7 @@ void inferNodes(const Graph &g, std::map<std::string, Info> &known, const std::m
         known[name] = i;
     }
     for (const Node &node : g.nodes) {
-        Rule r{node, {}, std::vector<Info>(node.outputs.size()), &known};
+        Rule r{node, {}, std::vector<Info>(node.outputs.size()), &known, &computed};
         for (const std::string &in : node.inputs) {
             auto it = in.empty() ? known.end() : known.find(in);
             r.in.push_back(it == known.end() ? nullptr : &it->second);
@@ -1523,6 +1593,7 @@ void inferNodes(const Graph &g, std::map<std::string, Info> &known, const std::m
             } catch (const Error &e) {
                 throw Error(where() + ": " + e.what());
             }
+            evaluateConstant(r, computed);
         }
         for (size_t o = 0; o < node.outputs.size(); ++o) {
             const std::string &name = node.outputs[o];
@@ -1563,7 +1634,7 @@ std::vector<Info> inferSubgraph(const Graph &g, const Rule &r, const std::vector
     std::map<std::string, Info> known = *r.scope;
     for (size_t k = 0; k < g.inputs.size(); ++k)
         known[g.inputs[k].name] = k < formal.size() && formal[k].present ? formal[k] : infoOf(g.inputs[k]);
-    inferNodes(g, known, g.values, nullptr, {});
+    inferNodes(g, known, g.values, nullptr, {}, *r.computed);
     std::vector<Info> out;
     for (const ValueInfo &v : g.outputs) {
         auto it = known.find(v.name);
@@ -1699,7 +1770,8 @@ void inferShapes(Model &model)
         known[in.name] = infoOf(in);
     }
     g.values.clear();
-    inferNodes(g, known, fromFile, &g.values, model.sourcePath);
+    std::deque<Tensor> computed; // constants computed on the way; the known values point into it
+    inferNodes(g, known, fromFile, &g.values, model.sourcePath, computed);
     for (const ValueInfo &in : g.inputs)
         g.values[in.name] = in;
     for (ValueInfo &out : g.outputs) {
