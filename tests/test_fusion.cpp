@@ -196,6 +196,7 @@ private slots:
     void batchRegionAxes();
     void demosRunBatchParallel_data();
     void demosRunBatchParallel();
+    void ifsOnSizesSpecialized();
 };
 
 void TestFusion::fusedEqualsUnfused_data()
@@ -1357,6 +1358,65 @@ void TestFusion::demosRunBatchParallel()
         const Tensor a = two.run(x), b = one.run(x);
         const QString diff = compareTensors(a, b, 1e-5);
         QVERIFY2(diff.isEmpty(), qPrintable(QString::number(batch) + ": " + diff));
+    }
+}
+
+// x [batch, seq] → If (seq == 4: x as it is; else x unsqueezed to [batch, 1, seq], as PyTorch's exports test a
+// size) → Flatten → MatMul by [4, 3] → Relu. The If's outputs have no one rank, so nothing after it can be
+// split; specialised to the sizes of a run (seq 4) it is gone and the whole graph runs batch-parallel. Both
+// branches name their value "b", so the inlined one is renamed. A test on the batch itself is left in place.
+void TestFusion::ifsOnSizesSpecialized()
+{
+    const auto build = [](int64_t testedAxis) {
+        Model m;
+        m.opsetVersion = 17;
+        Graph &g = m.graph;
+        g.inputs.push_back({"x", DType::Float32, {-1, -1}, true, {"batch", "seq"}});
+        g.initializers["axis"] = Tensor::fromInt64s({}, {testedAxis});
+        g.initializers["four"] = Tensor::fromInt64s({}, {4});
+        g.initializers["one"] = ints({1});
+        g.initializers["w"] = randomTensor({4, 3}, 5);
+        g.nodes.push_back(node("shape", "Shape", {"x"}, {"s"}));
+        g.nodes.push_back(node("size", "Gather", {"s", "axis"}, {"n"}));
+        g.nodes.push_back(node("test", "Equal", {"n", "four"}, {"c"}));
+        Graph thenBranch, elseBranch;
+        thenBranch.nodes.push_back(node("keep", "Identity", {"x"}, {"b"}));
+        thenBranch.outputs.push_back({"b", DType::Float32, {}, false});
+        elseBranch.nodes.push_back(node("unbatched", "Unsqueeze", {"x", "one"}, {"b"}));
+        elseBranch.outputs.push_back({"b", DType::Float32, {}, false});
+        Node branch = node("if", "If", {"c"}, {"y"});
+        branch.attrs["then_branch"] = Attribute::makeGraph(thenBranch);
+        branch.attrs["else_branch"] = Attribute::makeGraph(elseBranch);
+        g.nodes.push_back(branch);
+        g.nodes.push_back(node("flat", "Flatten", {"y"}, {"f"}));
+        g.nodes.push_back(node("product", "MatMul", {"f", "w"}, {"p"}));
+        g.nodes.push_back(node("relu", "Relu", {"p"}, {"z"}));
+        g.outputs.push_back({"z", DType::Float32, {}, false});
+        for (Node &n : g.nodes)
+            n.attrs["_opset"] = Attribute::makeInt(17);
+        inferShapes(m);
+        return m;
+    };
+    const Model m = build(1);
+    QVERIFY(regionOf(m.graph).empty()); // the If stops it, and nothing before it is a product
+
+    const std::optional<Model> four = specializeSizes(m, {{3, 4}});
+    QVERIFY(four.has_value());
+    for (const Node &n : four->graph.nodes)
+        QVERIFY(n.opType != "If");
+    QCOMPARE(QString::fromStdString(shapeToString(four->graph.valueInfo("z"))), QString("[batch, 3]"));
+    QVERIFY(four->graph.values.count("b_1")); // "b" of the branch taken, renamed
+    const BatchRegion region = regionOf(four->graph);
+    QCOMPARE(region.frontier, std::vector<std::string>{"z"});
+    QVERIFY(!specializeSizes(m, {{3, 5}}).has_value()); // the other branch: 5 columns contradict the [4, 3] weight
+    QVERIFY(!specializeSizes(build(0), {{3, 4}}).has_value()); // a test of the batch: nothing to replace
+
+    // Runs: two threads (specialised, split) and one give the same values, twice at one size, then at another.
+    const Session two(m, SessionOptions{2}), one(m, SessionOptions{1});
+    for (const int64_t batch : {3, 3, 6}) {
+        const Tensor x = randomTensor({batch, 4}, uint32_t(batch));
+        const QString diff = compareTensors(two.run(x), one.run(x), 1e-6);
+        QVERIFY2(diff.isEmpty(), qPrintable(diff));
     }
 }
 

@@ -66,13 +66,6 @@ struct FeedPlan {
     int64_t batch = 1; // the batch symbol's size; without one, the first input's leading size (1 for a scalar)
 };
 
-// The name a dimension of a declared input is bound under: its symbol, or for an unnamed one "N" when leading,
-// else "<input>_dim<k>"; "" for a fixed dimension.
-std::string symbolOf(const ValueInfo &input, size_t d);
-
-// The batch symbol of a graph (see above), or "".
-std::string batchSymbol(const Graph &graph);
-
 // The concrete shape and source of every graph input, without making data. Throws cw::Error for a name in
 // `options` that is neither a graph input nor (for shapes) a symbol, an explicit shape that contradicts the
 // declaration, two sources giving one symbol different sizes, and a symbol nothing fixes.

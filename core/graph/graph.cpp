@@ -380,6 +380,24 @@ std::vector<LayerInfo> Model::layers() const
     return result;
 }
 
+std::string symbolOf(const ValueInfo &in, size_t d)
+{
+    if (d >= in.shape.size() || in.shape[d] >= 0)
+        return {};
+    const std::string name = in.dimName(d);
+    if (!name.empty())
+        return name;
+    return d == 0 ? std::string("N") : in.name + "_dim" + std::to_string(d);
+}
+
+std::string batchSymbol(const Graph &graph)
+{
+    for (const ValueInfo &in : graph.inputs)
+        if (in.shapeKnown && !in.shape.empty() && in.shape[0] < 0)
+            return symbolOf(in, 0);
+    return {};
+}
+
 std::string shapeToString(const ValueInfo &value)
 {
     if (!value.shapeKnown)

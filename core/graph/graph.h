@@ -93,6 +93,10 @@ struct ValueInfo {
 // "[batch, 3, height, width]": numbers, symbols, "N" for an unnamed dimension; "?" when the shape is unknown.
 std::string shapeToString(const ValueInfo &value);
 
+// The name a dimension of a declared input is bound under: its symbol, or for an unnamed one "N" when leading,
+// else "<input>_dim<k>"; "" for a fixed dimension.
+std::string symbolOf(const ValueInfo &input, size_t d);
+
 struct Graph {
     std::string name;
     std::vector<Node> nodes; // in a valid topological order after sortTopologically()
@@ -119,6 +123,10 @@ struct Graph {
     int64_t parameterCount() const;  // elements in all initializers
     size_t parameterBytes() const;   // bytes of all initializers
 };
+
+// The batch symbol of a graph: the leading dimension's symbol (symbolOf) of the first graph input whose leading
+// dimension is symbolic (silero-vad's "batch", an unnamed leading dimension "N"); "" when there is none.
+std::string batchSymbol(const Graph &graph);
 
 // The weight a layer compresses: for Conv, ConvTranspose, Gemm and MatMul, the node's first float32
 // initializer input of rank >= 2; "" for every other node and for a layer without one (a constant operand of

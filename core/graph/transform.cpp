@@ -306,6 +306,66 @@ int hoistSubgraphWeights(Model &model)
     return moved;
 }
 
+int inlineKnownIfs(Model &model, const std::map<std::string, std::vector<int64_t>> &conditions)
+{
+    Graph &g = model.graph;
+    std::map<std::string, int> names;
+    collectNames(g, names);
+    std::vector<Node> nodes;
+    int inlined = 0;
+    for (Node &n : g.nodes) {
+        const auto c = n.opType == "If" && isDefaultDomain(n.domain) && !n.inputs.empty() ? conditions.find(n.inputs[0])
+                                                                                         : conditions.end();
+        const Graph *taken = c != conditions.end() && c->second.size() == 1
+                                 ? n.subgraph(c->second[0] ? "then_branch" : "else_branch")
+                                 : nullptr;
+        if (!taken || taken->outputs.size() != n.outputs.size()) {
+            nodes.push_back(std::move(n));
+            continue;
+        }
+        Graph branch = *taken;
+        // A name the branch defines that something else in the model defines too (the other branch, a sibling
+        // subgraph) gets one of its own in the enclosing graph.
+        std::vector<std::string> defined;
+        for (const auto &[name, t] : branch.initializers)
+            defined.push_back(name);
+        for (const Node &b : branch.nodes)
+            for (const std::string &o : b.outputs)
+                if (!o.empty())
+                    defined.push_back(o);
+        for (const std::string &d : defined) {
+            if (names[d] <= 1)
+                continue;
+            std::string name;
+            for (int k = 1; name.empty() || names.count(name); ++k)
+                name = d + "_" + std::to_string(k);
+            names[name] = 1;
+            renameReads(branch, d, name);
+            for (Node &b : branch.nodes)
+                std::replace(b.outputs.begin(), b.outputs.end(), d, name);
+            if (auto init = branch.initializers.find(d); init != branch.initializers.end()) {
+                branch.initializers[name] = init->second;
+                branch.initializers.erase(d);
+            }
+        }
+        for (auto &[name, t] : branch.initializers)
+            g.initializers[name] = std::move(t);
+        for (Node &b : branch.nodes)
+            nodes.push_back(std::move(b));
+        for (size_t k = 0; k < n.outputs.size(); ++k) { // the branch's outputs under the If's names
+            Node identity;
+            identity.name = n.name + "/output_" + std::to_string(k);
+            identity.opType = "Identity";
+            identity.inputs = {branch.outputs[k].name};
+            identity.outputs = {n.outputs[k]};
+            nodes.push_back(std::move(identity));
+        }
+        ++inlined;
+    }
+    g.nodes = std::move(nodes);
+    return inlined;
+}
+
 Tensor dequantizeLayerWeight(const Graph &g, const IntegerLayerWeight &w)
 {
     const Tensor &q = g.initializers.at(w.q);

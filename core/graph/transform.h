@@ -43,6 +43,12 @@ int nameSubgraphNodes(Model &model);
 // they change (they are shared between copies of a model). Returns the number of weights moved.
 int hoistSubgraphWeights(Model &model);
 
+// Replaces each If of the main graph whose condition `conditions` holds (value name -> its elements, one for a
+// condition) by the nodes of the branch it takes, and an Identity per output that gives the branch's outputs the
+// If's names. Names the branch defines that the model uses elsewhere are renamed. The caller sorts the graph
+// (Graph::sortTopologically). Returns the number of Ifs replaced.
+int inlineKnownIfs(Model &model, const std::map<std::string, std::vector<int64_t>> &conditions);
+
 // The float values of a layer's integer weight (graph.h, integerLayerWeights): (W_q - zero point) * scale,
 // per tensor, per index along the axis or per block, exact in float32.
 Tensor dequantizeLayerWeight(const Graph &graph, const IntegerLayerWeight &weight);

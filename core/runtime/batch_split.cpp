@@ -6,6 +6,10 @@
 #include <limits>
 #include <set>
 
+#include "core/base/error.h"
+#include "core/graph/transform.h"
+#include "core/runtime/shape_inference.h"
+
 namespace cw {
 namespace {
 
@@ -69,6 +73,39 @@ bool contains(const std::vector<int64_t> &axes, int64_t axis, int64_t rank)
 
 } // namespace
 
+std::optional<Model> specializeSizes(const Model &model, const std::vector<Shape> &inputShapes)
+{
+    const std::string symbol = batchSymbol(model.graph);
+    if (symbol.empty() || inputShapes.size() != model.graph.inputs.size())
+        return std::nullopt;
+    Model m = model;
+    for (size_t k = 0; k < inputShapes.size(); ++k) {
+        ValueInfo &v = m.graph.inputs[k];
+        if (!v.shapeKnown || v.shape.size() != inputShapes[k].size())
+            return std::nullopt;
+        for (size_t d = 0; d < v.shape.size(); ++d)
+            if (v.shape[d] < 0 && v.dimName(d) != symbol)
+                v.shape[d] = inputShapes[k][d];
+    }
+    int inlined = 0;
+    try {
+        for (int round = 0;; ++round) {
+            std::map<std::string, std::vector<int64_t>> values;
+            inferShapes(m, &values);
+            const int k = round < 16 ? inlineKnownIfs(m, values) : 0;
+            if (k == 0)
+                break;
+            inlined += k;
+            m.graph.sortTopologically();
+        }
+    } catch (const Error &) {
+        return std::nullopt;
+    }
+    if (inlined == 0)
+        return std::nullopt;
+    return m;
+}
+
 bool BatchRegion::empty() const
 {
     return std::find(local.begin(), local.end(), 1) == local.end();
@@ -83,11 +120,7 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
         auto it = g.values.find(name);
         return it != g.values.end() && it->second.shapeKnown ? &it->second : nullptr;
     };
-    // The batch symbol: the leading dimension of the first graph input that has a symbolic one.
-    std::string symbol;
-    for (const ValueInfo &v : g.inputs)
-        if (symbol.empty() && v.shapeKnown && !v.shape.empty())
-            symbol = v.dimName(0);
+    const std::string symbol = batchSymbol(g);
     if (symbol.empty())
         return region;
     // Whether a dimension's expression ("2*batch", "ceil(batch/2)") uses the symbol.
@@ -294,15 +327,22 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
         return region;
     }
 
-    // The frontier: batched values of local nodes that leave the region.
+    // The frontier: batched values of local nodes that leave the region, for the graph outputs (a node whose
+    // outputs nothing reads, such as the test of an If inlined for the run's sizes, takes nothing out).
     std::set<std::string> leaving;
     for (const ValueInfo &v : g.outputs)
         leaving.insert(v.name);
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-        if (region.local[i])
+    std::set<std::string> read = leaving;
+    for (size_t i = g.nodes.size(); i-- > 0;) {
+        const Node &n = g.nodes[i];
+        if (std::none_of(n.outputs.begin(), n.outputs.end(), [&](const std::string &o) { return read.count(o); }))
             continue;
-        leaving.insert(g.nodes[i].inputs.begin(), g.nodes[i].inputs.end());
-        leaving.insert(implicit[i].begin(), implicit[i].end());
+        read.insert(n.inputs.begin(), n.inputs.end());
+        read.insert(implicit[i].begin(), implicit[i].end());
+        if (!region.local[i]) {
+            leaving.insert(n.inputs.begin(), n.inputs.end());
+            leaving.insert(implicit[i].begin(), implicit[i].end());
+        }
     }
     for (size_t i = 0; i < g.nodes.size(); ++i)
         if (region.local[i])

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,14 @@ struct BatchRegion {
 // layer): splitting cheap nodes alone does not pay.
 BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const std::string &)> &constant,
                         const std::vector<std::vector<std::string>> &implicit);
+
+// A copy of `model` for one run's sizes, keeping the batch symbolic: every other symbolic dimension of the graph
+// inputs takes its size in `inputShapes` (one per graph input), and each If whose condition is then known is
+// replaced by the branch it takes, repeatedly (core/graph/transform.h). PyTorch's exports test a size or a rank
+// this way (squeeze the time axis when it is 1, unsqueeze an unbatched input), and an If whose outputs' ranks
+// depend on such a test stops a batch region, with everything after it. nullopt when no If is replaced, or the
+// sizes contradict the graph.
+std::optional<Model> specializeSizes(const Model &model, const std::vector<Shape> &inputShapes);
 
 // Samples [begin, end) along the batch axis (a copy).
 Tensor batchRows(const Tensor &t, int axis, int64_t begin, int64_t end);

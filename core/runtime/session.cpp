@@ -302,8 +302,11 @@ Session::Session(Model model, SessionOptions options)
     for (size_t i = 0; i < g.nodes.size(); ++i)
         m_sparse[i] = sparse::prepare(g.nodes[i], g);
     m_prepared.reset(new PreparedSlot[g.nodes.size()]);
-    if (m_threads > 1 && m_options.splitBatch)
+    if (m_threads > 1 && m_options.splitBatch) {
         m_batchRegion = batchRegion(g, constant, m_implicit);
+        for (const Node &n : g.nodes)
+            m_specializable = m_specializable || (m_options.specialize && m_outerInputs == 0 && n.opType == "If");
+    }
 }
 
 std::vector<char> Session::neededNodes(const std::set<std::string> &wanted,
@@ -550,10 +553,56 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor> &
         if (!served)
             return unfused().execute(feeds, wanted, false);
     }
+    if (const Session *s = specialized(feeds, wanted))
+        return s->run(feeds, wanted);
     std::map<std::string, Tensor> result;
     if (runSplit(feeds, wanted, result))
         return result;
     return execute(feeds, wanted, false);
+}
+
+const Session *Session::specialized(const std::map<std::string, Tensor> &feeds,
+                                    const std::vector<std::string> &wanted) const
+{
+    constexpr size_t kMaxSpecialized = 8;
+    const Graph &g = m_model.graph;
+    if (!m_specializable || feeds.size() != g.inputs.size() || wanted.size() != g.outputs.size())
+        return nullptr;
+    for (size_t k = 0; k < wanted.size(); ++k)
+        if (wanted[k] != g.outputs[k].name)
+            return nullptr;
+    // The sizes but the batch's; a split needs two samples.
+    const std::string symbol = batchSymbol(g);
+    std::vector<Shape> shapes, key;
+    int64_t batch = -1;
+    for (const ValueInfo &v : g.inputs) {
+        auto it = feeds.find(v.name);
+        if (it == feeds.end())
+            return nullptr;
+        shapes.push_back(it->second.shape());
+        key.push_back(it->second.shape());
+        for (size_t d = 0; d < key.back().size() && d < v.shape.size(); ++d)
+            if (v.dimName(d) == symbol) {
+                batch = key.back()[d];
+                key.back()[d] = -1;
+            }
+    }
+    if (batch < 2)
+        return nullptr;
+    std::lock_guard<std::mutex> lock(m_specializedMutex);
+    auto it = m_specialized.find(key);
+    if (it == m_specialized.end()) {
+        if (m_specialized.size() >= kMaxSpecialized)
+            return nullptr;
+        std::shared_ptr<const Session> session;
+        if (std::optional<Model> m = specializeSizes(m_model, shapes)) {
+            SessionOptions options = m_options;
+            options.specialize = false;
+            session = std::make_shared<const Session>(std::move(*m), options);
+        }
+        it = m_specialized.emplace(key, std::move(session)).first;
+    }
+    return it->second.get();
 }
 
 bool Session::runSplit(const std::map<std::string, Tensor> &feeds, const std::vector<std::string> &wanted,

@@ -16,7 +16,8 @@
 // build a new Session after editing weights. runAll(), and a run() that names a value the fusions removed
 // (as an output or a feed), run the graph as it is, on a second plan built the first time one is needed.
 // With several threads, a run of the graph outputs on a batch gives each thread a part of the batch through the
-// nodes that keep samples apart (runtime/batch_split.h) and runs the rest on the joined values.
+// nodes that keep samples apart (runtime/batch_split.h) and runs the rest on the joined values; for a graph with
+// Ifs, on a copy specialised to the run's sizes but the batch, where the Ifs that tested them are gone.
 // Failures name the node, its op type and the model's source file.
 #pragma once
 
@@ -53,6 +54,9 @@ struct SessionOptions {
     // A run on several threads may give each thread a part of the batch (runtime/batch_split.h). Off for Loop and
     // Scan bodies, whose value shapes are only what the file declares.
     bool splitBatch = true;
+    // A batch-parallel run of a graph with Ifs may run a copy specialised to its inputs' sizes but the batch
+    // (specializeSizes, runtime/batch_split.h), built on the first run with those sizes. Off for that copy.
+    bool specialize = true;
 };
 
 class Session {
@@ -91,6 +95,9 @@ private:
     // rest on the joined values); false when it does not apply (one thread, one sample, other feeds or outputs).
     bool runSplit(const std::map<std::string, Tensor> &feeds, const std::vector<std::string> &wanted,
                   std::map<std::string, Tensor> &result) const;
+    // The Session of the graph specialised to these feeds' sizes (SessionOptions::specialize), or null.
+    const Session *specialized(const std::map<std::string, Tensor> &feeds,
+                               const std::vector<std::string> &wanted) const;
     // Per node: whether the values `wanted` depend on it, values `given` not recomputed.
     std::vector<char> neededNodes(const std::set<std::string> &wanted,
                                   const std::function<bool(const std::string &)> &given) const;
@@ -143,6 +150,11 @@ private:
     std::vector<std::map<std::string, std::shared_ptr<const Session>>> m_subgraphs;
     // The nodes a batch-parallel run gives each thread (runtime/batch_split.h).
     BatchRegion m_batchRegion;
+    // Sessions of the graph specialised to the sizes of earlier runs (at most kMaxSpecialized), by those sizes
+    // with the batch as -1; null where specialising changed nothing.
+    bool m_specializable = false;
+    mutable std::mutex m_specializedMutex;
+    mutable std::map<std::vector<Shape>, std::shared_ptr<const Session>> m_specialized;
 };
 
 // Runs a subgraph's Session (OpContext::subgraphs): `formal` feeds the subgraph's own inputs in order, `outer`

@@ -194,9 +194,10 @@ constexpr int64_t kMaxTrackedValues = 64;
 // entry would be allocated).
 constexpr int64_t kMaxRank = 1024;
 
+// Integers, or booleans (stored as uint8: an If's condition).
 std::optional<std::vector<Dim>> valuesOf(const Tensor &t)
 {
-    if (t.rank() > 1 || t.numel() > kMaxTrackedValues || !isIntegral(t.dtype()))
+    if (t.rank() > 1 || t.numel() > kMaxTrackedValues || !(isIntegral(t.dtype()) || t.dtype() == DType::UInt8))
         return std::nullopt;
     std::vector<Dim> v;
     for (int64_t x : t.toInt64Vector())
@@ -1495,10 +1496,22 @@ ValueInfo valueInfoOf(const std::string &name, const Info &i)
 // The largest tensor, in elements, that evaluateConstant reads or writes: shape arithmetic, not weights.
 constexpr int64_t kMaxEvaluated = 4096;
 
-// Computes a node whose inputs are all small constants with its kernel, once its rule has given the outputs'
-// shapes, so that the values of what the graph computes from constants alone (exporters build a Pad's pads
-// from the Shape of a constant through Reshape, Slice and Transpose, which the rules do not follow) are known
-// to the nodes after it. A node the kernel refuses keeps what its rule said; the run reports the error.
+// The tensor a small integer or boolean value holds when all its elements are known numbers (a Shape of an
+// input whose sizes are known), kept in `computed`; else null.
+const Tensor *materialized(const Info &i, std::deque<Tensor> &computed)
+{
+    const std::optional<std::vector<int64_t>> v = knownInts(i);
+    if (!v || !i.rankKnown || i.rank() > 1 || !(isIntegral(i.dtype) || i.dtype == DType::UInt8))
+        return nullptr;
+    computed.push_back(Tensor::fromInt64s(i.rank() == 0 ? Shape{} : Shape{int64_t(v->size())}, *v).castTo(i.dtype));
+    return &computed.back();
+}
+
+// Computes a node whose inputs are all small constants, or small integers whose values are known, with its
+// kernel, once its rule has given the outputs' shapes, so that the values of what the graph computes from them
+// are known to the nodes after it: exporters build a Pad's pads from the Shape of a constant through Reshape,
+// Slice and Transpose, which the rules do not follow, and an If's condition by comparing a size with a number.
+// A node the kernel refuses keeps what its rule said; the run reports the error.
 void evaluateConstant(Rule &r, std::deque<Tensor> &computed)
 {
     static const std::set<std::string, std::less<>> kRandom = {"Bernoulli", "Dropout", "Multinomial", "RandomNormal",
@@ -1516,7 +1529,9 @@ void evaluateConstant(Rule &r, std::deque<Tensor> &computed)
             inputs.push_back(nullptr);
             continue;
         }
-        const Tensor *t = r.has(k) ? r.input(k).constant : nullptr;
+        if (!r.has(k))
+            return;
+        const Tensor *t = r.input(k).constant ? r.input(k).constant : materialized(r.input(k), computed);
         if (!t || t->numel() > kMaxEvaluated)
             return;
         inputs.push_back(t);
@@ -1759,7 +1774,7 @@ std::vector<std::string> shapeRuleOps()
     return ops;
 }
 
-void inferShapes(Model &model)
+void inferShapes(Model &model, std::map<std::string, std::vector<int64_t>> *knownValues)
 {
     Graph &g = model.graph;
     const std::map<std::string, ValueInfo> fromFile = g.values; // the file's value_info: used where no rule applies
@@ -1772,6 +1787,12 @@ void inferShapes(Model &model)
     g.values.clear();
     std::deque<Tensor> computed; // constants computed on the way; the known values point into it
     inferNodes(g, known, fromFile, &g.values, model.sourcePath, computed);
+    if (knownValues)
+        for (const Node &n : g.nodes)
+            for (const std::string &out : n.outputs)
+                if (auto it = known.find(out); !out.empty() && it != known.end())
+                    if (std::optional<std::vector<int64_t>> v = knownInts(it->second))
+                        (*knownValues)[out] = std::move(*v);
     for (const ValueInfo &in : g.inputs)
         g.values[in.name] = in;
     for (ValueInfo &out : g.outputs) {
