@@ -73,21 +73,66 @@ bool contains(const std::vector<int64_t> &axes, int64_t axis, int64_t rank)
 
 } // namespace
 
+namespace {
+
+// Whether dimension d of a graph input is symbolic without a name from the file ("N", "<input>_dim<k>").
+bool unnamedSymbol(const ValueInfo &v, size_t d)
+{
+    const std::string name = v.dimName(d);
+    return v.shape[d] < 0 && (name.empty() || name == (d == 0 ? std::string("N") : v.name + "_dim" + std::to_string(d)));
+}
+
+} // namespace
+
+bool specializable(const Graph &g)
+{
+    const std::string symbol = batchSymbol(g);
+    if (symbol.empty())
+        return false;
+    for (const Node &n : g.nodes)
+        if (n.opType == "If")
+            return true;
+    for (const ValueInfo &v : g.inputs)
+        for (size_t d = 0; v.shapeKnown && d < v.shape.size(); ++d)
+            if (unnamedSymbol(v, d) && symbolOf(v, d) != symbol)
+                return true;
+    return false;
+}
+
 std::optional<Model> specializeSizes(const Model &model, const std::vector<Shape> &inputShapes)
 {
     const std::string symbol = batchSymbol(model.graph);
     if (symbol.empty() || inputShapes.size() != model.graph.inputs.size())
         return std::nullopt;
     Model m = model;
+    int64_t batch = -1;
     for (size_t k = 0; k < inputShapes.size(); ++k) {
-        ValueInfo &v = m.graph.inputs[k];
+        const ValueInfo &v = m.graph.inputs[k];
         if (!v.shapeKnown || v.shape.size() != inputShapes[k].size())
             return std::nullopt;
         for (size_t d = 0; d < v.shape.size(); ++d)
-            if (v.shape[d] < 0 && v.dimName(d) != symbol)
-                v.shape[d] = inputShapes[k][d];
+            if (symbolOf(v, d) == symbol)
+                batch = inputShapes[k][d];
     }
-    int inlined = 0;
+    int tied = 0, inlined = 0;
+    for (size_t k = 0; k < inputShapes.size(); ++k) {
+        ValueInfo &v = m.graph.inputs[k];
+        bool hasBatch = false;
+        for (size_t d = 0; d < v.shape.size(); ++d)
+            hasBatch = hasBatch || symbolOf(v, d) == symbol;
+        v.dimNames.resize(v.shape.size());
+        for (size_t d = 0; d < v.shape.size(); ++d) {
+            if (v.shape[d] >= 0 || symbolOf(v, d) == symbol)
+                continue;
+            if (unnamedSymbol(v, d) && !hasBatch && inputShapes[k][d] == batch) {
+                v.dimNames[d] = symbol; // taken as the batch
+                hasBatch = true;
+                ++tied;
+            } else {
+                v.shape[d] = inputShapes[k][d];
+            }
+        }
+    }
     try {
         for (int round = 0;; ++round) {
             std::map<std::string, std::vector<int64_t>> values;
@@ -101,7 +146,7 @@ std::optional<Model> specializeSizes(const Model &model, const std::vector<Shape
     } catch (const Error &) {
         return std::nullopt;
     }
-    if (inlined == 0)
+    if (inlined == 0 && tied == 0)
         return std::nullopt;
     return m;
 }
@@ -150,6 +195,14 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
     // from constants and inputs without the batch (a sample rate, a shape), which every part computes alike.
     std::set<std::string> replicated;
     std::map<std::string, int> batched; // value -> its batch axis
+    // Sizes read from batched values (Shape → Gather → Concat → Reshape, as exporters write x.view(x.size(0), -1)):
+    // small integer values whose element `at` is the part's size in a part (-1: a scalar that is that size), the
+    // others alike in every part. `length`: elements of a vector.
+    struct Size {
+        int at = -1;
+        int64_t length = 0;
+    };
+    std::map<std::string, Size> sized;
     for (const ValueInfo &v : g.inputs) {
         const int axis = axisIn(&v);
         if (axis == -2)
@@ -183,15 +236,103 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
             plain = plain && a.kind != Attribute::Kind::Graph;
         if (!plain || n.outputs.empty() || n.inputs.empty())
             continue;
-        bool anyBatched = false, allKnown = true;
+        bool anyBatched = false, anySized = false, allKnown = true;
         for (const std::string &in : n.inputs) {
             anyBatched = anyBatched || batched.count(in);
-            allKnown = allKnown && (in.empty() || batched.count(in) || fixed(in));
+            anySized = anySized || sized.count(in);
+            allKnown = allKnown && (in.empty() || batched.count(in) || sized.count(in) || fixed(in));
         }
         if (!allKnown)
             continue;
-        if (!anyBatched) { // computed alike in every part
+        if (!anyBatched && !anySized) { // computed alike in every part
             replicated.insert(n.outputs.begin(), n.outputs.end());
+            continue;
+        }
+        if (!anyBatched || n.opType == "Shape") {
+            // Sizes of the part, computed in it: the batch's element is followed through Gather, Unsqueeze,
+            // Squeeze, Cast and Concat; a ConstantOfShape of them is a batched value (a zero state).
+            const std::string_view op = n.opType;
+            const std::string &x = n.inputs[0], &out = n.outputs[0];
+            const auto sx = sized.find(x);
+            bool restFixed = n.outputs.size() == 1;
+            for (size_t k = 1; k < n.inputs.size(); ++k)
+                restFixed = restFixed && (n.inputs[k].empty() || fixed(n.inputs[k]));
+            std::optional<Size> size; // the output is a size of the part
+            bool alike = false;       // the output is alike in every part
+            int axis = -1;            // the output is batched along this axis
+            if (n.outputs.size() != 1) {
+                // not a size
+            } else if (op == "Shape") {
+                const int64_t r = rankOf(x);
+                if (batched.count(x) && r >= 0) {
+                    const auto bound = [&](int64_t a) { return std::clamp<int64_t>(a < 0 ? a + r : a, 0, r); };
+                    const int64_t start = bound(n.attrInt("start", 0)), end = std::max(start, bound(n.attrInt("end", r)));
+                    const int at = batched.at(x);
+                    if (at >= start && at < end)
+                        size = Size{int(at - start), end - start};
+                    else
+                        alike = true;
+                }
+            } else if (op == "Concat") {
+                bool ok = normalized(n.attrInt("axis", 0), 1) == 0;
+                int64_t offset = 0;
+                int found = 0;
+                for (const std::string &in : n.inputs) {
+                    const auto s = sized.find(in);
+                    if (s != sized.end() && s->second.at >= 0) {
+                        size = Size{int(offset + s->second.at), 0};
+                        ++found;
+                        offset += s->second.length;
+                    } else if (fixed(in) && rankOf(in) == 1 && dimOf(in, 0) >= 0) {
+                        offset += dimOf(in, 0);
+                    } else {
+                        ok = false;
+                    }
+                }
+                if (ok && found == 1)
+                    size->length = offset;
+                else
+                    size.reset();
+            } else if (sx == sized.end() || !restFixed) {
+                // not a size
+            } else if (op == "Identity" || (op == "Cast" && (n.attrInt("to", 0) == 6 || n.attrInt("to", 0) == 7))) {
+                size = sx->second;
+            } else if (op == "Gather") {
+                const Tensor *indices = constant(n.inputs[1]);
+                if (sx->second.at >= 0 && indices && indices->rank() <= 1 && normalized(n.attrInt("axis", 0), 1) == 0) {
+                    const std::vector<int64_t> v = indices->toInt64Vector();
+                    int hits = 0, where = -1;
+                    for (size_t k = 0; k < v.size(); ++k)
+                        if ((v[k] < 0 ? v[k] + sx->second.length : v[k]) == sx->second.at) {
+                            ++hits;
+                            where = int(k);
+                        }
+                    if (hits == 0)
+                        alike = true;
+                    else if (hits == 1)
+                        size = indices->rank() == 0 ? Size{-1, 0} : Size{where, int64_t(v.size())};
+                }
+            } else if (op == "Unsqueeze" || op == "Squeeze") {
+                bool known = false;
+                const std::vector<int64_t> axes = intList(n, "axes", 1, constant, known);
+                const bool first = known && (axes == std::vector<int64_t>{0} || (axes.empty() && op == "Squeeze"));
+                if (first && op == "Unsqueeze" && sx->second.at == -1)
+                    size = Size{0, 1};
+                else if (first && op == "Squeeze" && sx->second.at == 0 && sx->second.length == 1)
+                    size = Size{-1, 0};
+            } else if (op == "ConstantOfShape") {
+                if (sx->second.at >= 0 && axisIn(info(out)) == sx->second.at)
+                    axis = sx->second.at;
+            }
+            if (!size && !alike && axis < 0)
+                continue;
+            region.local[i] = 1;
+            if (size)
+                sized[out] = *size;
+            else if (alike)
+                replicated.insert(out);
+            else
+                batched[out] = axis;
             continue;
         }
         std::vector<int> outAxes;
@@ -243,8 +384,10 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
         } else if (kPerImage.count(op)) {
             local = leading && othersFixed() && (op != "BatchNormalization" || n.attrInt("training_mode", 0) == 0);
         } else if (op == "Reshape" || op == "Flatten") {
-            // The batch leads both the input and the output, so each sample's elements stay its own.
-            local = leading && othersFixed();
+            // The batch leads both the input and the output, so each sample's elements stay its own; the target
+            // may be the part's size followed by fixed ones.
+            const auto target = n.inputs.size() > 1 ? sized.find(n.inputs[1]) : sized.end();
+            local = leading && (othersFixed() || (target != sized.end() && target->second.at == 0));
         } else if (op == "Squeeze" || op == "Unsqueeze") {
             bool known = false;
             const std::vector<int64_t> axes = intList(n, "axes", 1, constant, known);
@@ -349,7 +492,12 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
             for (const std::string &out : g.nodes[i].outputs)
                 if (!out.empty() && leaving.count(out)) {
                     region.frontier.push_back(out);
-                    region.frontierAxes.push_back(batched.at(out));
+                    if (batched.count(out))
+                        region.joints.push_back({Joint::Kind::Batch, batched.at(out)});
+                    else if (sized.count(out))
+                        region.joints.push_back({Joint::Kind::Size, sized.at(out).at});
+                    else
+                        region.joints.push_back({Joint::Kind::Alike, 0});
                 }
     return region;
 }
@@ -373,22 +521,7 @@ AxisLayout layoutAround(const Shape &shape, DType type, int axis)
     return l;
 }
 
-} // namespace
-
-Tensor batchRows(const Tensor &t, int axis, int64_t begin, int64_t end)
-{
-    const AxisLayout l = layoutAround(t.shape(), t.dtype(), axis);
-    Shape shape = t.shape();
-    const size_t whole = size_t(shape[size_t(axis)]) * l.inner, part = size_t(end - begin) * l.inner;
-    shape[size_t(axis)] = end - begin;
-    Tensor slice = Tensor::uninitialized(t.dtype(), shape);
-    const char *from = static_cast<const char *>(t.rawData()) + size_t(begin) * l.inner;
-    char *to = static_cast<char *>(slice.rawData());
-    for (size_t o = 0; o < l.outer; ++o)
-        std::memcpy(to + o * part, from + o * whole, part);
-    return slice;
-}
-
+// The parts' samples in order along the batch axis: parts alike but for their size there.
 Tensor joinBatch(const std::vector<const Tensor *> &parts, int axis)
 {
     const AxisLayout l = layoutAround(parts.front()->shape(), parts.front()->dtype(), axis);
@@ -407,6 +540,37 @@ Tensor joinBatch(const std::vector<const Tensor *> &parts, int axis)
         offset += part;
     }
     return whole;
+}
+
+} // namespace
+
+Tensor batchRows(const Tensor &t, int axis, int64_t begin, int64_t end)
+{
+    const AxisLayout l = layoutAround(t.shape(), t.dtype(), axis);
+    Shape shape = t.shape();
+    const size_t whole = size_t(shape[size_t(axis)]) * l.inner, part = size_t(end - begin) * l.inner;
+    shape[size_t(axis)] = end - begin;
+    Tensor slice = Tensor::uninitialized(t.dtype(), shape);
+    const char *from = static_cast<const char *>(t.rawData()) + size_t(begin) * l.inner;
+    char *to = static_cast<char *>(slice.rawData());
+    for (size_t o = 0; o < l.outer; ++o)
+        std::memcpy(to + o * part, from + o * whole, part);
+    return slice;
+}
+
+Tensor join(const std::vector<const Tensor *> &parts, const Joint &joint, int64_t batch)
+{
+    switch (joint.kind) {
+    case Joint::Kind::Batch:
+        return joinBatch(parts, joint.axis);
+    case Joint::Kind::Alike:
+        return *parts.front();
+    case Joint::Kind::Size:
+        break;
+    }
+    Tensor sizes = parts.front()->castTo(DType::Int64).clone();
+    sizes.data<int64_t>()[joint.axis < 0 ? 0 : joint.axis] = batch;
+    return sizes.castTo(parts.front()->dtype());
 }
 
 } // namespace cw

@@ -26,11 +26,23 @@
 
 namespace cw {
 
+// How a value that leaves the region is put together from the parts' values.
+struct Joint {
+    enum class Kind {
+        Batch, // joined along `axis`, its batch axis
+        Alike, // the same in every part (a size other than the batch's): the first part's
+        Size,  // sizes whose element `axis` is the part's size (-1: the scalar itself): the first part's, with the
+               // whole batch's size there
+    };
+    Kind kind = Kind::Batch;
+    int axis = 0;
+};
+
 struct BatchRegion {
     std::vector<char> local;           // per node of the graph
     std::vector<int> inputAxes;        // per graph input: its batch axis, -1 for one without the batch
     std::vector<std::string> frontier; // values of local nodes that are graph outputs or read by other nodes
-    std::vector<int> frontierAxes;     // their batch axes
+    std::vector<Joint> joints;         // how each is joined
     bool empty() const;
 };
 
@@ -42,16 +54,22 @@ BatchRegion batchRegion(const Graph &g, const std::function<const Tensor *(const
                         const std::vector<std::vector<std::string>> &implicit);
 
 // A copy of `model` for one run's sizes, keeping the batch symbolic: every other symbolic dimension of the graph
-// inputs takes its size in `inputShapes` (one per graph input), and each If whose condition is then known is
-// replaced by the branch it takes, repeatedly (core/graph/transform.h). PyTorch's exports test a size or a rank
-// this way (squeeze the time axis when it is 1, unsqueeze an unbatched input), and an If whose outputs' ranks
-// depend on such a test stops a batch region, with everything after it. nullopt when no If is replaced, or the
+// inputs takes its size in `inputShapes` (one per graph input), but one the file leaves unnamed that has the
+// batch's size in an input without the batch becomes the batch too (silero-vad's state [2, state_dim1, 128]
+// beside its input [N, samples]): a split only cuts axes of equal size together, which every rule above keeps
+// apart whatever they mean, and the run checks the sizes. Then each If whose condition is known is replaced
+// by the branch it takes, repeatedly (core/graph/transform.h): PyTorch's exports test a size or a rank this
+// way (squeeze the time axis when it is 1, unsqueeze an unbatched input), and an If whose outputs' ranks
+// depend on such a test stops a batch region, with everything after it. nullopt when nothing changes, or the
 // sizes contradict the graph.
 std::optional<Model> specializeSizes(const Model &model, const std::vector<Shape> &inputShapes);
+// Whether specializeSizes may change the graph: it has a batch symbol and an If, or an unnamed input dimension.
+bool specializable(const Graph &g);
 
 // Samples [begin, end) along the batch axis (a copy).
 Tensor batchRows(const Tensor &t, int axis, int64_t begin, int64_t end);
-// The parts' samples in order along the batch axis: parts alike but for their size there.
-Tensor joinBatch(const std::vector<const Tensor *> &parts, int axis);
+// A frontier value of the whole batch (`batch` samples) from the parts' values, in order (for Kind::Batch,
+// alike but for their size along the axis).
+Tensor join(const std::vector<const Tensor *> &parts, const Joint &joint, int64_t batch);
 
 } // namespace cw

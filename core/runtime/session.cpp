@@ -304,8 +304,7 @@ Session::Session(Model model, SessionOptions options)
     m_prepared.reset(new PreparedSlot[g.nodes.size()]);
     if (m_threads > 1 && m_options.splitBatch) {
         m_batchRegion = batchRegion(g, constant, m_implicit);
-        for (const Node &n : g.nodes)
-            m_specializable = m_specializable || (m_options.specialize && m_outerInputs == 0 && n.opType == "If");
+        m_specializable = m_options.specialize && specializable(m_model.graph);
     }
 }
 
@@ -582,7 +581,7 @@ const Session *Session::specialized(const std::map<std::string, Tensor> &feeds,
         shapes.push_back(it->second.shape());
         key.push_back(it->second.shape());
         for (size_t d = 0; d < key.back().size() && d < v.shape.size(); ++d)
-            if (v.dimName(d) == symbol) {
+            if (symbolOf(v, d) == symbol) {
                 batch = key.back()[d];
                 key.back()[d] = -1;
             }
@@ -647,7 +646,7 @@ bool Session::runSplit(const std::map<std::string, Tensor> &feeds, const std::ve
         std::vector<const Tensor *> pieces;
         for (const auto &values : partial)
             pieces.push_back(&values.at(name));
-        joined[name] = joinBatch(pieces, m_batchRegion.frontierAxes[f]);
+        joined[name] = join(pieces, m_batchRegion.joints[f], batch);
     }
     bool done = true;
     for (const std::string &name : wanted)

@@ -17,7 +17,8 @@
 // (as an output or a feed), run the graph as it is, on a second plan built the first time one is needed.
 // With several threads, a run of the graph outputs on a batch gives each thread a part of the batch through the
 // nodes that keep samples apart (runtime/batch_split.h) and runs the rest on the joined values; for a graph with
-// Ifs, on a copy specialised to the run's sizes but the batch, where the Ifs that tested them are gone.
+// Ifs or unnamed input sizes, on a copy specialised to the run's sizes but the batch, where the Ifs that tested
+// them are gone and an unnamed size equal to the batch's is the batch.
 // Failures name the node, its op type and the model's source file.
 #pragma once
 
@@ -54,8 +55,9 @@ struct SessionOptions {
     // A run on several threads may give each thread a part of the batch (runtime/batch_split.h). Off for Loop and
     // Scan bodies, whose value shapes are only what the file declares.
     bool splitBatch = true;
-    // A batch-parallel run of a graph with Ifs may run a copy specialised to its inputs' sizes but the batch
-    // (specializeSizes, runtime/batch_split.h), built on the first run with those sizes. Off for that copy.
+    // A batch-parallel run of a graph with Ifs or unnamed input sizes may run a copy specialised to its inputs'
+    // sizes but the batch (specializeSizes, runtime/batch_split.h), built on the first run with those sizes. Off
+    // for that copy.
     bool specialize = true;
 };
 
