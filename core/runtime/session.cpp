@@ -304,7 +304,12 @@ Session::Session(Model model, SessionOptions options)
     m_prepared.reset(new PreparedSlot[g.nodes.size()]);
     if (m_threads > 1 && m_options.splitBatch) {
         m_batchRegion = batchRegion(g, constant, m_implicit);
-        m_specializable = m_options.specialize && specializable(m_model.graph);
+        // A specialised copy is a second plan, weights folded and packed again: only where the region leaves
+        // nodes out, and not for a single run.
+        bool whole = true;
+        for (size_t i = 0; i < g.nodes.size(); ++i)
+            whole = whole && (m_batchRegion.local[i] || m_folded[i] || !m_neededForOutputs[i]);
+        m_specializable = m_options.specialize && !m_options.runOnce && !whole && specializable(m_model.graph);
     }
 }
 

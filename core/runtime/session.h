@@ -55,9 +55,9 @@ struct SessionOptions {
     // A run on several threads may give each thread a part of the batch (runtime/batch_split.h). Off for Loop and
     // Scan bodies, whose value shapes are only what the file declares.
     bool splitBatch = true;
-    // A batch-parallel run of a graph with Ifs or unnamed input sizes may run a copy specialised to its inputs'
-    // sizes but the batch (specializeSizes, runtime/batch_split.h), built on the first run with those sizes. Off
-    // for that copy.
+    // A batch-parallel run of a graph with Ifs or unnamed input sizes, whose batch region leaves nodes out, may run
+    // a copy specialised to its inputs' sizes but the batch (specializeSizes, runtime/batch_split.h), built on the
+    // first run with those sizes (not for runOnce). Off for that copy.
     bool specialize = true;
 };
 
