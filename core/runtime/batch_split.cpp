@@ -71,10 +71,6 @@ bool contains(const std::vector<int64_t> &axes, int64_t axis, int64_t rank)
     return std::any_of(axes.begin(), axes.end(), [&](int64_t a) { return normalized(a, rank) == axis; });
 }
 
-} // namespace
-
-namespace {
-
 // Whether dimension d of a graph input is symbolic without a name from the file ("N", "<input>_dim<k>").
 bool unnamedSymbol(const ValueInfo &v, size_t d)
 {

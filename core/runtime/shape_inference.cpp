@@ -1,7 +1,7 @@
 // Shape rules by operator. Each rule reads what is known of its inputs (dtype, symbolic dims, and for small
 // integer tensors their symbolic element values) and states its outputs; it never touches tensor data
-// beyond small constant integer inputs (axes, pads, shapes). A small node whose inputs are all constants is
-// also computed, by its kernel, so that what follows it knows its values.
+// beyond small constant integer inputs (axes, pads, shapes). A small node whose inputs are all constants or
+// sizes known as numbers is also computed, by its kernel, so that what follows it knows its values.
 #include "core/runtime/shape_inference.h"
 
 #include <algorithm>
