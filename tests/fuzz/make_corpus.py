@@ -112,6 +112,29 @@ def onnx_seeds(d):
         [helper.make_tensor_value_info("y", f32, ["N", 2])],
         [numpy_helper.from_array(pattern((2, 4)), "we"), numpy_helper.from_array(np.array(0, np.float32), "zero_f")]),
         os.path.join(d, "branches.onnx"))
+    # Sizes computed at load: reflection pads built from constants through a rank-2 Reshape and a Transpose (shape
+    # inference runs those nodes' kernels), and an If on a size, as PyTorch exports them.
+    keep = helper.make_graph([helper.make_node("Identity", ["padded"], ["kept"])], "keep", [],
+                             [helper.make_tensor_value_info("kept", f32, ["N", 12])])
+    unbatched = helper.make_graph([helper.make_node("Unsqueeze", ["padded", "axis0"], ["u"])], "unbatched", [],
+                                  [helper.make_tensor_value_info("u", f32, [1, "N", 12])])
+    save_model(helper.make_graph(
+        [helper.make_node("Reshape", ["flat_pads", "two_by_two"], ["p2"]),
+         helper.make_node("Transpose", ["p2"], ["pt"], perm=[1, 0]),
+         helper.make_node("Reshape", ["pt", "minus1"], ["pads"]),
+         helper.make_node("Pad", ["x", "pads"], ["padded"], mode="reflect"),
+         helper.make_node("Shape", ["padded"], ["s"]),
+         helper.make_node("Gather", ["s", "one"], ["t"], axis=0),
+         helper.make_node("Equal", ["t", "twelve"], ["cond"]),
+         helper.make_node("If", ["cond"], ["y"], then_branch=keep, else_branch=unbatched)],
+        "computed_sizes", [helper.make_tensor_value_info("x", f32, ["N", 8])],
+        [helper.make_tensor_value_info("y", f32, ["N", 12])],
+        [numpy_helper.from_array(np.array([0, 0, 2, 2], np.int64), "flat_pads"),
+         numpy_helper.from_array(np.array([2, 2], np.int64), "two_by_two"),
+         numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+         numpy_helper.from_array(np.array(1, np.int64), "one"), numpy_helper.from_array(np.array(12, np.int64), "twelve"),
+         numpy_helper.from_array(np.array([0], np.int64), "axis0")]),
+        os.path.join(d, "computed_sizes.onnx"), opset=13)
     # onnxruntime's dynamic quantization of a Conv (what the compression form turns back into float).
     save_model(helper.make_graph(
         [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
