@@ -1544,9 +1544,9 @@ void evaluateConstant(Rule &r, std::deque<Tensor> &computed)
             if (!d.known() || d.n > kMaxEvaluated)
                 return;
             numel *= d.n;
+            if (numel > kMaxEvaluated)
+                return;
         }
-        if (numel > kMaxEvaluated)
-            return;
     }
     const OpKernel kernel = findKernel(n.opType, n.domain);
     if (!kernel)
@@ -1560,7 +1560,7 @@ void evaluateConstant(Rule &r, std::deque<Tensor> &computed)
     }
     for (size_t o = 0; o < r.out.size(); ++o) {
         const Tensor &t = ctx.outputs[o];
-        bool agrees = t.dtype() == r.out[o].dtype && t.rank() == r.out[o].rank();
+        bool agrees = !t.isNull() && t.dtype() == r.out[o].dtype && t.rank() == r.out[o].rank();
         for (int d = 0; agrees && d < t.rank(); ++d)
             agrees = t.dim(d) == r.out[o].dims[size_t(d)].n;
         if (!agrees) // the rule and the kernel disagree: keep the rule's word
