@@ -309,7 +309,15 @@ Session::Session(Model model, SessionOptions options)
         bool whole = true;
         for (size_t i = 0; i < g.nodes.size(); ++i)
             whole = whole && (m_batchRegion.local[i] || m_folded[i] || !m_neededForOutputs[i]);
-        m_specializable = m_options.specialize && !m_options.runOnce && !whole && specializable(m_model.graph);
+        if (m_options.specialize && !m_options.runOnce && !whole && specializable(m_model.graph)) {
+            const std::string symbol = batchSymbol(m_model.graph);
+            for (const ValueInfo &v : m_model.graph.inputs) {
+                m_batchDims.emplace_back();
+                for (size_t d = 0; d < v.shape.size(); ++d)
+                    if (symbolOf(v, d) == symbol)
+                        m_batchDims.back().push_back(d);
+            }
+        }
     }
 }
 
@@ -570,23 +578,22 @@ const Session *Session::specialized(const std::map<std::string, Tensor> &feeds,
 {
     constexpr size_t kMaxSpecialized = 8;
     const Graph &g = m_model.graph;
-    if (!m_specializable || feeds.size() != g.inputs.size() || wanted.size() != g.outputs.size())
+    if (m_batchDims.empty() || feeds.size() != g.inputs.size() || wanted.size() != g.outputs.size())
         return nullptr;
     for (size_t k = 0; k < wanted.size(); ++k)
         if (wanted[k] != g.outputs[k].name)
             return nullptr;
     // The sizes but the batch's; a split needs two samples.
-    const std::string symbol = batchSymbol(g);
     std::vector<Shape> shapes, key;
     int64_t batch = -1;
-    for (const ValueInfo &v : g.inputs) {
-        auto it = feeds.find(v.name);
+    for (size_t k = 0; k < g.inputs.size(); ++k) {
+        auto it = feeds.find(g.inputs[k].name);
         if (it == feeds.end())
             return nullptr;
         shapes.push_back(it->second.shape());
         key.push_back(it->second.shape());
-        for (size_t d = 0; d < key.back().size() && d < v.shape.size(); ++d)
-            if (symbolOf(v, d) == symbol) {
+        for (const size_t d : m_batchDims[k])
+            if (d < key.back().size()) {
                 batch = key.back()[d];
                 key.back()[d] = -1;
             }

@@ -153,8 +153,9 @@ private:
     // The nodes a batch-parallel run gives each thread (runtime/batch_split.h).
     BatchRegion m_batchRegion;
     // Sessions of the graph specialised to the sizes of earlier runs (at most kMaxSpecialized), by those sizes
-    // with the batch as -1; null where specialising changed nothing.
-    bool m_specializable = false;
+    // with the batch as -1; null where specialising changed nothing. m_batchDims: per graph input, its dimensions
+    // that are the batch; empty when the Session does not specialise.
+    std::vector<std::vector<size_t>> m_batchDims;
     mutable std::mutex m_specializedMutex;
     mutable std::map<std::vector<Shape>, std::shared_ptr<const Session>> m_specialized;
 };
