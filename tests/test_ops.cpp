@@ -364,6 +364,19 @@ void TestOps::kernel_data()
     row("Mod/fmod float broadcast", "Mod", {F({2}, {5.5f, -5.5f}), F({1}, {2})}, {{"fmod", ai(1)}}, {F({2}, {1.5f, -1.5f})});
     row("Mod/int32 broadcast", "Mod", {I({2, 1}, {-1, 5}).castTo(DType::Int32), I({2}, {4, 3}).castTo(DType::Int32)}, {},
         {I({2, 2}, {3, 2, 1, 2}).castTo(DType::Int32)});
+    // Integer overflow wraps around in two's complement, as numpy's int64 and onnxruntime's do.
+    const int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+    row("Add/int64 wraps", "Add", {I({2}, {hi, -5}), I({2}, {1, 2})}, {}, {I({2}, {lo, -3})});
+    row("Mul/int64 wraps", "Mul", {I({2}, {int64_t(1) << 62, 3}), I({2}, {4, -2})}, {}, {I({2}, {0, -6})});
+    row("Div/int64 lowest by -1", "Div", {I({2}, {lo, 7}), I({2}, {-1, -2})}, {}, {I({2}, {lo, -3})});
+    row("Mod/lowest by -1", "Mod", {I({2}, {lo, 7}), I({2}, {-1, -1})}, {}, {I({2}, {0, 0})});
+    row("Pow/int64 by squaring", "Pow", {I({5}, {3, 2, -2, 5, -1}), I({5}, {4, 63, 3, -1, -3})}, {},
+        {I({5}, {81, lo, -8, 0, -1})});
+    row("Abs/int64 lowest wraps", "Abs", {I({2}, {lo, -3})}, {}, {I({2}, {lo, 3})});
+    row("ReduceSum/int64 wraps", "ReduceSum", {I({2}, {hi, 1})}, {{"keepdims", ai(0)}}, {I({}, {lo})});
+    row("ReduceProd/int64 wraps", "ReduceProd", {I({2}, {int64_t(1) << 32, int64_t(1) << 32})}, {{"keepdims", ai(0)}},
+        {I({}, {0})});
+    row("CumSum/int64 wraps", "CumSum", {I({2}, {hi, 1}), I({}, {0})}, {}, {I({2}, {hi, lo})});
     row("Sum/three inputs broadcast", "Sum", {F({2}, {1, 2}), F({2, 1}, {10, 20}), F({1}, {100})}, {},
         {F({2, 2}, {111, 112, 121, 122})});
     row("Sum/one input", "Sum", {F({2}, {1, 2})}, {}, {F({2}, {1, 2})});
@@ -469,6 +482,10 @@ void TestOps::kernel_data()
     row("PRelu/scalar slope", "PRelu", {F({3}, {-4, 0, 4}), F({1}, {0.25f})}, {}, {F({3}, {-1, 0, 4})});
     row("Clip/attributes (opset 6)", "Clip", {F({3}, {-1, 3, 7})}, {{"min", af(0)}, {"max", af(6)}}, {F({3}, {0, 3, 6})});
     row("Clip/min input only", "Clip", {F({3}, {-1, 3, 7}), F({}, {1})}, {}, {F({3}, {1, 3, 7})});
+    row("Clip/int64 bounds at the type's ends", "Clip",
+        {I({3}, {std::numeric_limits<int64_t>::min(), 0, std::numeric_limits<int64_t>::max()}), I({}, {-1}),
+         I({}, {std::numeric_limits<int64_t>::max()})},
+        {}, {I({3}, {-1, 0, std::numeric_limits<int64_t>::max()})});
     row("Clip/max input only", "Clip", {F({3}, {-1, 3, 7}), none(), F({}, {2})}, {}, {F({3}, {-1, 2, 2})});
     row("Clip/no bounds", "Clip", {F({3}, {-1, 3, 7})}, {}, {F({3}, {-1, 3, 7})});
     row("Clip/int64", "Clip", {I({3}, {-5, 3, 9}), I({}, {0}), I({}, {4})}, {}, {I({3}, {0, 3, 4})});
@@ -498,6 +515,8 @@ void TestOps::kernel_data()
 
     // ---- Conv
     const Tensor x33 = iota({1, 1, 3, 3});
+    row("Conv/empty batch", "Conv", {F({0, 1, 3, 3}, {}), F({2, 1, 2, 2}, std::vector<float>(8, 1.f))}, {},
+        {F({0, 2, 2, 2}, {})});
     row("Conv/2x2 with bias", "Conv", {x33, F({1, 1, 2, 2}, {1, 0, 0, 1}), F({1}, {0.5f})}, {},
         {F({1, 1, 2, 2}, {6.5f, 8.5f, 12.5f, 14.5f})});
     row("Conv/pads and stride", "Conv", {x33, F({1, 1, 3, 3}, std::vector<float>(9, 1.f))},

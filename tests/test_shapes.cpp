@@ -187,6 +187,17 @@ void TestShapes::contradictionsNameTheNode_data()
     QTest::newRow("broadcast")
         << modelOf({input("a", {"n", 3}), input("b", {"n", 4})}, {node("Add", {"a", "b"}, {"y"})}, {}, "y")
         << "node 'Add_y' (Add) in 'test': cannot broadcast dimensions 3 and 4";
+    QTest::newRow("unsqueeze repeated axis")
+        << modelOf({input("x", {"n", 3})}, {node("Unsqueeze", {"x", "axes"}, {"y"})}, {{"axes", ints({0, 0})}}, "y")
+        << "node 'Unsqueeze_y' (Unsqueeze) in 'test': axis 0 is repeated";
+    QTest::newRow("negative hidden size")
+        << modelOf({input("x", {5, "n", 3})}, {node("GRU", {"x", "w", "r"}, {"y"}, {{"hidden_size", Attribute::makeInt(-2)}})},
+                   {{"w", weights({1, 6, 3})}, {"r", weights({1, 6, 2})}}, "y")
+        << "node 'GRU_y' (GRU) in 'test': hidden_size -2 is not positive";
+    QTest::newRow("constant of shape, empty value")
+        << modelOf({}, {node("ConstantOfShape", {"s"}, {"y"}, {{"value", Attribute::makeTensor(Tensor(DType::Int64, {0}))}})},
+                   {{"s", ints({2})}}, "y")
+        << "node 'ConstantOfShape_y' (ConstantOfShape) in 'test': value must be a one-element tensor";
 }
 
 void TestShapes::contradictionsNameTheNode()

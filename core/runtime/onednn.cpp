@@ -41,6 +41,8 @@ ConvDims convDims(const ConvGeometry &g)
 
 Slices sliceRows(int64_t n, int threads)
 {
+    if (n < 1)
+        return {0, 0, 0};
     const int64_t slices = threads > 1 ? std::min<int64_t>(n, int64_t(threads) * 4) : 1;
     const int64_t size = (n + slices - 1) / slices;
     const int64_t count = (n + size - 1) / size;
@@ -658,6 +660,8 @@ bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const
     }
     const Slices slices = sliceRows(g.batch, threads);
     const int64_t sliceBatch = slices.size, sliceCount = slices.count, lastBatch = slices.last;
+    if (sliceCount == 0) // an empty batch: the reference loops produce the empty output
+        return false;
     OmpThreads ompThreads(1);
     try {
         ConvGeometry full = g, last = g;

@@ -35,7 +35,8 @@ struct ConvDims {
 ConvDims convDims(const ConvGeometry &g);
 
 // n rows (images of a batch, rows of a product) cut for `threads` workers: about four slices per thread so
-// parallelFor can balance them, one slice when single-threaded. `count` slices of `size` rows, the last `last`.
+// parallelFor can balance them, one slice when single-threaded. `count` slices of `size` rows, the last `last`;
+// none when n is 0.
 struct Slices {
     int64_t size, count, last;
 };

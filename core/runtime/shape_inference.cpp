@@ -309,7 +309,8 @@ std::optional<std::vector<Dim>> combineValues(const Info &a, const Info &b, Dim 
     if (x.size() != y.size() && x.size() != 1 && y.size() != 1)
         return std::nullopt;
     std::vector<Dim> out;
-    for (size_t i = 0; i < std::max(x.size(), y.size()); ++i)
+    const size_t n = x.size() == 1 ? y.size() : x.size(); // an empty side broadcasts to empty
+    for (size_t i = 0; i < n; ++i)
         out.push_back(f(x[x.size() == 1 ? 0 : i], y[y.size() == 1 ? 0 : i]));
     return out;
 }
@@ -472,8 +473,12 @@ void constantOp(Rule &r)
 void constantOfShapeOp(Rule &r)
 {
     DType dtype = DType::Float32;
-    if (r.node.hasAttr("value"))
-        dtype = r.node.attrs.at("value").t.dtype();
+    if (r.node.hasAttr("value")) {
+        const Attribute &value = r.node.attrs.at("value");
+        if (value.kind != Attribute::Kind::Tensor || value.t.numel() != 1)
+            r.fail("value must be a one-element tensor");
+        dtype = value.t.dtype();
+    }
     const Info &s = r.input(0);
     if (!s.values) {
         r.out[0] = unknownOf(dtype);
@@ -653,7 +658,8 @@ void unsqueezeOp(Rule &r)
     const int rank = x.rank() + int(axes->size());
     std::set<int> add;
     for (int64_t a : *axes)
-        add.insert(r.normAxis(a, rank));
+        if (!add.insert(r.normAxis(a, rank)).second)
+            r.fail("axis " + std::to_string(a) + " is repeated");
     std::vector<Dim> dims;
     size_t next = 0;
     for (int d = 0; d < rank; ++d)
@@ -1292,6 +1298,8 @@ void recurrentOp(Rule &r)
     const bool layout1 = r.node.attrInt("layout", 0) != 0;
     const Dim dirs = Dim::of(r.node.attrString("direction", "forward") == "bidirectional" ? 2 : 1);
     Dim hidden = r.node.hasAttr("hidden_size") ? Dim::of(r.node.attrInt("hidden_size", 0)) : r.fresh(0, 3);
+    if (hidden.known() && hidden.n < 1)
+        r.fail("hidden_size " + std::to_string(hidden.n) + " is not positive");
     if (!x.rankKnown || x.rank() != 3) {
         r.setAll(unknownOf(x.dtype));
         return;
@@ -1541,7 +1549,7 @@ void evaluateConstant(Rule &r, std::deque<Tensor> &computed)
             return;
         int64_t numel = 1;
         for (const Dim &d : o.dims) {
-            if (!d.known() || d.n > kMaxEvaluated)
+            if (!d.known() || d.n < 0 || d.n > kMaxEvaluated)
                 return;
             numel *= d.n;
             if (numel > kMaxEvaluated)

@@ -149,8 +149,9 @@ void clipOp(OpContext &ctx)
     Tensor out = Tensor::uninitialized(x.dtype(), x.shape());
     visitDType(x.dtype(), [&](auto zero) {
         using T = decltype(zero);
-        const T tlo = lo < double(std::numeric_limits<T>::lowest()) ? std::numeric_limits<T>::lowest() : T(lo);
-        const T thi = hi > double(std::numeric_limits<T>::max()) ? std::numeric_limits<T>::max() : T(hi);
+        // Integer bounds come from inputs of the input's type (the attributes are float32 and opset 6 only).
+        const T tlo = ctx.hasInput(1) ? T(ctx.input(1).toInt64Vector()[0]) : std::numeric_limits<T>::lowest();
+        const T thi = ctx.hasInput(2) ? T(ctx.input(2).toInt64Vector()[0]) : std::numeric_limits<T>::max();
         const T *src = x.data<T>();
         T *dst = out.data<T>();
         for (int64_t i = 0; i < x.numel(); ++i)

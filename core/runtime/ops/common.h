@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/base/error.h"
@@ -26,6 +27,50 @@ inline constexpr int64_t kParallelThreshold = 1 << 16;
 inline int threadsFor(const OpContext &ctx, int64_t work)
 {
     return work >= kParallelThreshold && ctx.threads > 1 ? ctx.threads : 1;
+}
+
+// Integer arithmetic wraps around in two's complement, as the machine's (and onnxruntime's) does, where C++
+// leaves signed overflow undefined: a model's int64 constants may sum or multiply past the range. Computed
+// in uint64 and truncated, which is exact modulo 2^bits for every integer type; floats compute as usual.
+template <typename T> T wrapAdd(T a, T b)
+{
+    if constexpr (std::is_integral_v<T>)
+        return T(uint64_t(a) + uint64_t(b));
+    else
+        return a + b;
+}
+template <typename T> T wrapSub(T a, T b)
+{
+    if constexpr (std::is_integral_v<T>)
+        return T(uint64_t(a) - uint64_t(b));
+    else
+        return a - b;
+}
+template <typename T> T wrapMul(T a, T b)
+{
+    if constexpr (std::is_integral_v<T>)
+        return T(uint64_t(a) * uint64_t(b));
+    else
+        return a * b;
+}
+template <typename T> T wrapNeg(T a)
+{
+    return wrapSub(T(0), a);
+}
+// Integer division and remainder (b != 0, checked by the caller): the lowest value over -1 wraps to itself.
+template <typename T> T wrapDiv(T a, T b)
+{
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+        if (b == -1)
+            return wrapNeg(a);
+    return T(a / b);
+}
+template <typename T> T wrapRem(T a, T b)
+{
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+        if (b == -1)
+            return T(0);
+    return T(a % b);
 }
 
 // Caps the OpenMP team that cw::gemm (oneDNN's sgemm, or Eigen) may use to `threads` for the scope's

@@ -138,14 +138,33 @@ void matMulOp(OpContext &ctx)
 
 enum class BinOp { Add, Sub, Mul, Div, Pow, Min, Max };
 
+// An integer power by squaring, wrapping like the other integer operators; a negative exponent truncates
+// 1 / x^-y towards zero. Floats use std::pow.
+template <typename T> T intPow(T x, T y)
+{
+    if constexpr (!std::is_integral_v<T>) {
+        return T(std::pow(double(x), double(y)));
+    } else {
+        if (y < 0)
+            return x == 1 ? T(1) : x == T(-1) ? T((y & 1) ? -1 : 1) : T(0);
+        T result = 1;
+        for (; y > 0; y = T(y >> 1)) {
+            if (y & 1)
+                result = wrapMul(result, x);
+            x = wrapMul(x, x);
+        }
+        return result;
+    }
+}
+
 template <typename T> T applyBin(BinOp op, T x, T y)
 {
     switch (op) {
-    case BinOp::Add: return x + y;
-    case BinOp::Sub: return x - y;
-    case BinOp::Mul: return x * y;
-    case BinOp::Div: return x / y;
-    case BinOp::Pow: return T(std::pow(double(x), double(y)));
+    case BinOp::Add: return wrapAdd(x, y);
+    case BinOp::Sub: return wrapSub(x, y);
+    case BinOp::Mul: return wrapMul(x, y);
+    case BinOp::Div: return wrapDiv(x, y);
+    case BinOp::Pow: return intPow(x, y);
     case BinOp::Min: return std::min(x, y);
     case BinOp::Max: return std::max(x, y);
     }
@@ -165,10 +184,10 @@ template <typename T> Tensor binaryTyped(const OpContext &ctx, BinOp op, const T
     }
     // One instantiation per operator keeps the inner loops free of the switch.
     switch (op) {
-    case BinOp::Add: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return T(x + y); }); break;
-    case BinOp::Sub: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return T(x - y); }); break;
-    case BinOp::Mul: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return T(x * y); }); break;
-    case BinOp::Div: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return T(x / y); }); break;
+    case BinOp::Add: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return wrapAdd(x, y); }); break;
+    case BinOp::Sub: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return wrapSub(x, y); }); break;
+    case BinOp::Mul: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return wrapMul(x, y); }); break;
+    case BinOp::Div: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return wrapDiv(x, y); }); break;
     case BinOp::Min: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return std::min(x, y); }); break;
     case BinOp::Max: broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return std::max(x, y); }); break;
     case BinOp::Pow:
@@ -373,7 +392,7 @@ template <typename FloatFn, typename AnyFn> void unaryAnyType(OpContext &ctx, Fl
 template <bool Abs> void signOp(OpContext &ctx)
 {
     unaryAnyType(ctx, [](float v) { return Abs ? std::fabs(v) : -v; },
-                 [](auto v) -> decltype(v) { return Abs ? (v < 0 ? -v : v) : -v; });
+                 [](auto v) -> decltype(v) { return Abs && v >= 0 ? v : wrapNeg(v); });
 }
 
 // Sign: -1, 0 or 1 in the input's type (NaN stays NaN).
@@ -404,10 +423,10 @@ void modOp(OpContext &ctx)
                 if (pb[i] == 0)
                     ctx.fail("integer modulo by zero");
             if (cStyle)
-                broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return T(x % y); });
+                broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) { return wrapRem(x, y); });
             else
                 broadcastBinary<T, T, T>(ctx, a, b, out, [](T x, T y) {
-                    const T r = T(x % y);
+                    const T r = wrapRem(x, y);
                     return r != 0 && ((r < 0) != (y < 0)) ? T(r + y) : r;
                 });
         }

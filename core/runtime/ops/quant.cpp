@@ -1477,6 +1477,8 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
     }
     const onednn::Slices slices = onednn::sliceRows(g.batch, threads);
     const int64_t sliceBatch = slices.size, sliceCount = slices.count, lastBatch = slices.last;
+    if (sliceCount == 0) // an empty batch: the reference loops produce the empty output
+        return false;
     GemmThreads single(1);
     try {
         ConvGeometry full = g, last = g;
@@ -1596,6 +1598,8 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     threads = std::clamp(int(double(M) * double(N) * double(K) / 4e6), 1, std::max(1, threads));
     const onednn::Slices slices = onednn::sliceRows(M, threads);
     const int64_t sliceM = slices.size, sliceCount = slices.count, lastM = slices.last;
+    if (sliceCount == 0)
+        return false;
     GemmThreads single(1);
     try {
         std::shared_ptr<fast::GemmEntry> e = fast::gemmEntry(sliceM, N, K, ioLayout);

@@ -204,13 +204,13 @@ template <typename T> void reduceTyped(const OpContext &ctx, Reduce kind, const 
     switch (kind) {
     case Reduce::Sum:
     case Reduce::Mean:
-    case Reduce::LogSum: reduceInto<T>(ctx, L, src, T(0), dst, [](T &a, T v, int64_t) { a += v; }); break;
+    case Reduce::LogSum: reduceInto<T>(ctx, L, src, T(0), dst, [](T &a, T v, int64_t) { a = wrapAdd(a, v); }); break;
     case Reduce::Max: reduceInto<T>(ctx, L, src, lowest, dst, [](T &a, T v, int64_t) { a = v > a ? v : a; }); break;
     case Reduce::Min: reduceInto<T>(ctx, L, src, highest, dst, [](T &a, T v, int64_t) { a = v < a ? v : a; }); break;
-    case Reduce::Prod: reduceInto<T>(ctx, L, src, T(1), dst, [](T &a, T v, int64_t) { a *= v; }); break;
-    case Reduce::L1: reduceInto<T>(ctx, L, src, T(0), dst, [](T &a, T v, int64_t) { a += v < 0 ? T(-v) : v; }); break;
+    case Reduce::Prod: reduceInto<T>(ctx, L, src, T(1), dst, [](T &a, T v, int64_t) { a = wrapMul(a, v); }); break;
+    case Reduce::L1: reduceInto<T>(ctx, L, src, T(0), dst, [](T &a, T v, int64_t) { a = wrapAdd(a, v < 0 ? wrapNeg(v) : v); }); break;
     case Reduce::L2:
-    case Reduce::SumSquare: reduceInto<T>(ctx, L, src, T(0), dst, [](T &a, T v, int64_t) { a += v * v; }); break;
+    case Reduce::SumSquare: reduceInto<T>(ctx, L, src, T(0), dst, [](T &a, T v, int64_t) { a = wrapAdd(a, wrapMul(v, v)); }); break;
     case Reduce::LogSumExp:
         if constexpr (isFloat) {
             // Shifted by the maximum so large inputs do not overflow exp().
@@ -353,9 +353,9 @@ void cumSumOp(OpContext &ctx)
                         const T v = s[i];
                         if (exclusive) {
                             d[i] = acc[size_t(i)];
-                            acc[size_t(i)] += v;
+                            acc[size_t(i)] = wrapAdd(acc[size_t(i)], v);
                         } else {
-                            acc[size_t(i)] += v;
+                            acc[size_t(i)] = wrapAdd(acc[size_t(i)], v);
                             d[i] = acc[size_t(i)];
                         }
                     }
