@@ -194,6 +194,10 @@ void TestShapes::contradictionsNameTheNode_data()
         << modelOf({input("x", {5, "n", 3})}, {node("GRU", {"x", "w", "r"}, {"y"}, {{"hidden_size", Attribute::makeInt(-2)}})},
                    {{"w", weights({1, 6, 3})}, {"r", weights({1, 6, 2})}}, "y")
         << "node 'GRU_y' (GRU) in 'test': hidden_size -2 is not positive";
+    QTest::newRow("conv group not positive")
+        << modelOf({input("x", {"n", 3, 8})}, {node("Conv", {"x", "w"}, {"y"}, {{"group", Attribute::makeInt(-1)}})},
+                   {{"w", weights({2, 3, 3})}}, "y")
+        << "node 'Conv_y' (Conv) in 'test': group -1 is not positive";
     QTest::newRow("constant of shape, empty value")
         << modelOf({}, {node("ConstantOfShape", {"s"}, {"y"}, {{"value", Attribute::makeTensor(Tensor(DType::Int64, {0}))}})},
                    {{"s", ints({2})}}, "y")

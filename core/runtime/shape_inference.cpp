@@ -1068,6 +1068,8 @@ void windowRule(Rule &r, const Info &x)
         if (w.rank() != x.rank())
             r.fail("weight rank " + std::to_string(w.rank()) + " does not match input rank " + std::to_string(x.rank()));
         const int64_t group = r.node.attrInt("group", 1);
+        if (group < 1)
+            r.fail("group " + std::to_string(group) + " is not positive");
         const Dim &c = x.dims[1];
         if (transposed) {
             if (c.known() && w.dims[0].known() && c.n != w.dims[0].n)
