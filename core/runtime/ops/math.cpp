@@ -40,10 +40,17 @@ void gemmOp(OpContext &ctx)
     requireFloat(ctx, b, "B");
     if (a.rank() != 2 || b.rank() != 2)
         ctx.fail("A and B must be 2-D, got " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()));
-    const bool transA = ctx.node.attrInt("transA", 0) != 0;
-    const bool transB = ctx.node.attrInt("transB", 0) != 0;
-    const float alpha = ctx.node.attrFloat("alpha", 1.f);
-    const float beta = ctx.node.attrFloat("beta", 1.f);
+    struct Parsed { // what prepared() keeps of the node
+        bool transA, transB;
+        float alpha, beta;
+        std::vector<Activation> activations; // runtime/fusion.h
+    };
+    const Parsed &p = ctx.prepared<Parsed>([&] {
+        return Parsed{ctx.node.attrInt("transA", 0) != 0, ctx.node.attrInt("transB", 0) != 0,
+                      ctx.node.attrFloat("alpha", 1.f), ctx.node.attrFloat("beta", 1.f), fusedActivations(ctx.node)};
+    });
+    const bool transA = p.transA, transB = p.transB;
+    const float alpha = p.alpha, beta = p.beta;
     const int64_t M = transA ? a.dim(1) : a.dim(0);
     const int64_t K = transA ? a.dim(0) : a.dim(1);
     const int64_t KB = transB ? b.dim(1) : b.dim(0);
@@ -75,7 +82,7 @@ void gemmOp(OpContext &ctx)
         sparse::gemm(*ctx.sparse, M, a.f32(), alpha, gemmBeta != 0.f, y, ctx.threads);
     else
         parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
-    applyActivations(fusedActivations(ctx.node), y, M * N); // runtime/fusion.h
+    applyActivations(p.activations, y, M * N);
     ctx.outputs[0] = out;
 }
 
@@ -97,6 +104,8 @@ void matMulOp(OpContext &ctx)
     if (bs[bs.size() - 2] != K)
         ctx.fail("shapes " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()) +
                  " have different inner dimensions");
+    const std::vector<Activation> &activations = // runtime/fusion.h
+        ctx.prepared<std::vector<Activation>>([&] { return fusedActivations(ctx.node); });
     const Shape aBatch(as.begin(), as.end() - 2), bBatch(bs.begin(), bs.end() - 2);
     const Shape batch = broadcastShapes(ctx, aBatch, bBatch);
     Shape outShape = batch;
@@ -110,7 +119,7 @@ void matMulOp(OpContext &ctx)
         // B is shared by every batch entry and A's rows are contiguous: one [batch*M, K] x [K, N] product.
         if (shapeNumel(aBatch) == batchCount) {
             parallelGemm(ctx.threads, false, false, batchCount * M, N, K, 1.f, a.f32(), K, b.f32(), N, 0.f, out.f32(), N);
-            applyActivations(fusedActivations(ctx.node), out.f32(), out.numel()); // runtime/fusion.h
+            applyActivations(activations, out.f32(), out.numel());
             ctx.outputs[0] = out;
             return;
         }
@@ -130,7 +139,7 @@ void matMulOp(OpContext &ctx)
                          out.f32() + io * M * N, N);
         }
     }
-    applyActivations(fusedActivations(ctx.node), out.f32(), out.numel());
+    applyActivations(activations, out.f32(), out.numel());
     ctx.outputs[0] = out;
 }
 
