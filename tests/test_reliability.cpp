@@ -195,6 +195,9 @@ void TestReliability::sizeArithmetic()
     const int64_t big = int64_t(1) << 40;
     QCOMPARE(shapeNumel({}), int64_t(1));
     QCOMPARE(shapeNumel({3, 0, big}), int64_t(0));
+    // An empty shape whose other sizes overflow: its strides would (a fuzzer's find, in the broadcast plan).
+    QVERIFY(testutil::errorOf([&] { shapeNumel({0, big, big}); }).contains("64 bits"));
+    QVERIFY(testutil::errorOf([&] { shapeNumel({big, big, 0}); }).contains("64 bits"));
     QCOMPARE(shapeNumel({big, 1 << 20}), big << 20);
     QVERIFY(testutil::errorOf([&] { shapeNumel({big, big}); }).contains("64 bits"));
     QVERIFY(testutil::errorOf([&] { shapeNumel({2, -1}); }).contains("negative"));

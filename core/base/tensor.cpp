@@ -414,14 +414,19 @@ int64_t checkedAdd(int64_t a, int64_t b)
 
 int64_t shapeNumel(const Shape &shape)
 {
+    // The product of the non-zero dimensions must fit too, so that an empty tensor's strides (the products of
+    // trailing dimensions) do not overflow either: [0, 2^62, 4] holds nothing but is refused.
     int64_t n = 1;
+    bool empty = false;
     for (int64_t d : shape) {
         if (d < 0)
             throw Error("shape " + shapeToString(shape) + " has a negative dimension");
-        if (__builtin_mul_overflow(n, d, &n))
-            throw Error("shape " + shapeToString(shape) + " has more elements than fit 64 bits");
+        if (d == 0)
+            empty = true;
+        else if (__builtin_mul_overflow(n, d, &n))
+            throw Error("shape " + shapeToString(shape) + " has dimensions whose product does not fit 64 bits");
     }
-    return n;
+    return empty ? 0 : n;
 }
 
 size_t shapeByteSize(const Shape &shape, DType type)
