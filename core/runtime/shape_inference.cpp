@@ -1076,9 +1076,12 @@ void windowRule(Rule &r, const Info &x)
                 r.fail("weight expects " + w.dims[0].text() + " input channels, input has " + c.text());
             dims[1] = mulDims(w.dims[1], Dim::of(group));
         } else {
-            if (c.known() && w.dims[1].known() && c.n != checkedMul(w.dims[1].n, group))
-                r.fail("weight with group " + std::to_string(group) + " expects " +
-                       std::to_string(checkedMul(w.dims[1].n, group)) + " input channels, input has " + c.text());
+            if (c.known() && w.dims[1].known()) {
+                const int64_t expected = checkedMul(w.dims[1].n, group);
+                if (c.n != expected)
+                    r.fail("weight with group " + std::to_string(group) + " expects " + std::to_string(expected) +
+                           " input channels, input has " + c.text());
+            }
             dims[1] = w.dims[0];
         }
         if (kernel.empty())

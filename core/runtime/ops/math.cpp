@@ -148,22 +148,18 @@ void matMulOp(OpContext &ctx)
 enum class BinOp { Add, Sub, Mul, Div, Pow, Min, Max };
 
 // An integer power by squaring, wrapping like the other integer operators; a negative exponent truncates
-// 1 / x^-y towards zero. Floats use std::pow.
+// 1 / x^-y towards zero.
 template <typename T> T intPow(T x, T y)
 {
-    if constexpr (!std::is_integral_v<T>) {
-        return T(std::pow(double(x), double(y)));
-    } else {
-        if (y < 0)
-            return x == 1 ? T(1) : x == T(-1) ? T((y & 1) ? -1 : 1) : T(0);
-        T result = 1;
-        for (; y > 0; y = T(y >> 1)) {
-            if (y & 1)
-                result = wrapMul(result, x);
-            x = wrapMul(x, x);
-        }
-        return result;
+    if (y < 0)
+        return x == 1 ? T(1) : x == T(-1) ? T((y & 1) ? -1 : 1) : T(0);
+    T result = 1;
+    for (; y > 0; y = T(y >> 1)) {
+        if (y & 1)
+            result = wrapMul(result, x);
+        x = wrapMul(x, x);
     }
+    return result;
 }
 
 template <typename T> T applyBin(BinOp op, T x, T y)
@@ -173,7 +169,11 @@ template <typename T> T applyBin(BinOp op, T x, T y)
     case BinOp::Sub: return wrapSub(x, y);
     case BinOp::Mul: return wrapMul(x, y);
     case BinOp::Div: return wrapDiv(x, y);
-    case BinOp::Pow: return intPow(x, y);
+    case BinOp::Pow:
+        if constexpr (std::is_integral_v<T>)
+            return intPow(x, y);
+        else
+            return T(std::pow(double(x), double(y)));
     case BinOp::Min: return std::min(x, y);
     case BinOp::Max: return std::max(x, y);
     }
