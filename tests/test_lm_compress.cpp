@@ -22,6 +22,7 @@
 #include "core/lm/model.h"
 #include "core/lm/perplexity.h"
 #include "core/lm/sensitivity.h"
+#include "core/project/lm_project.h"
 #include "core/quant/ggml_blocks.h"
 #include "core/train/distill.h"
 #include "tests/lmtestutil.h"
@@ -93,6 +94,9 @@ private slots:
     void finetunesTheLlamaFamily();
     void finetuningRefusals();
     void finetuningCancels();
+    void channelPruningRemovesMlpChannels_data();
+    void channelPruningRemovesMlpChannels();
+    void channelPruningRefusals();
 
 private:
     // Calibration and evaluation text for the demo (the Brown corpus it was trained on); empty without it.
@@ -611,7 +615,6 @@ void TestLmCompress::refusesWhatDoesNotApply()
     QVERIFY(error(R"({"layers": {"blk.0.attn_norm.weight": {"quantize": {"weights": {"bits": 4}}}}})")
                 .contains("is a vector"));
     QVERIFY(error(R"({"prune": {"method": "wanda"}})", false).contains("needs calibration text"));
-    QVERIFY(error(R"({"prune": {"method": "channel"}})").contains("channel pruning of language models is not supported"));
     QVERIFY(error(R"({"quantize": {"weights": {"bits": 8}, "activations": {"bits": 8}}})").contains("weights only"));
     QVERIFY(error(R"({"quantize": {"weights": {"method": "awq", "granularity": "tensor"}}})")
                 .contains("per row or per group, not per tensor"));
@@ -901,3 +904,169 @@ void TestLmCompress::finetuningCancels()
 
 QTEST_GUILESS_MAIN(TestLmCompress)
 #include "test_lm_compress.moc"
+
+void TestLmCompress::channelPruningRemovesMlpChannels_data()
+{
+    QTest::addColumn<QString>("arch");
+    QTest::addColumn<bool>("calibrated");
+    QTest::newRow("gpt2 (demo-lm), activations") << "gpt2" << true;
+    QTest::newRow("gpt2 (demo-lm), weights only") << "gpt2" << false;
+    QTest::newRow("llama (SwiGLU, GQA), activations") << "llama" << true;
+}
+
+void TestLmCompress::channelPruningRemovesMlpChannels()
+{
+    // Structured pruning of the MLPs ("prune": {"method": "channel"}): every block's hidden layer loses the same share
+    // of its channels (rows of ffn_gate / ffn_up and GPT-2's up bias, columns of ffn_down). A removed channel's
+    // activation is 0 once its incoming weights are (GELU(0) = SiLU(0) · 0 = 0), so the result must compute what
+    // the base computes with those weights zeroed. The exported GGUF declares the new feed-forward width, reopens to
+    // the same logits, and llama.cpp computes them too; a project keeps the variant, shapes included.
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    QFETCH(QString, arch);
+    QFETCH(bool, calibrated);
+    QString path = "demo-lm";
+    cw::lm::LmCompressOptions o;
+    o.ctx = 32;
+    std::vector<int32_t> window;
+    if (arch == "gpt2") {
+        if (!m_corpusSkip.isEmpty())
+            QSKIP(qPrintable(m_corpusSkip));
+        window = demoTokens("brown:heldout", 32);
+        if (calibrated)
+            o.calibration = demoTokens("brown:train", 2048);
+    } else {
+        lmtestutil::Spec s;
+        s.ffn = 128;
+        path = m_dir.filePath("channel-llama.gguf");
+        lmtestutil::writeRandomLm(s, (m_source + "/models/" + QString::fromStdString(s.vocabFile)).toStdString(),
+                                  path.toStdString());
+        for (int i = 0; i < 32 * 8; ++i)
+            o.calibration.push_back(int32_t(std::vector<int>{40, 7, 301, 95, 12, 640, 7, 58, 222}[size_t(i % 9)]));
+        window.assign(o.calibration.begin(), o.calibration.begin() + 32);
+    }
+    auto open = [&] {
+        auto m = cw::lm::LanguageModel::open(path.toStdString());
+        m->load();
+        return m;
+    };
+    auto logits = [&](const std::shared_ptr<cw::lm::LanguageModel> &m) {
+        cw::lm::Context c(m, 32, 1);
+        return c.eval(window);
+    };
+    // Within 1e-4 of the largest logit (the products sum fewer terms, in another order).
+    auto close = [](const cw::Tensor &a, const cw::Tensor &b, double tolerance) {
+        if (a.shape() != b.shape())
+            return false;
+        double scale = 0, diff = 0;
+        for (int64_t i = 0; i < a.numel(); ++i) {
+            scale = std::max(scale, double(std::fabs(a.data<float>()[i])));
+            diff = std::max(diff, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+        }
+        return diff <= tolerance * scale;
+    };
+
+    auto base = open();
+    const int64_t width = base->config().ffn;
+    auto model = open();
+    const cw::lm::LmCompressResult r =
+        cw::lm::compressLanguageModel(*model, cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.5}})"), o);
+    QCOMPARE(model->config().ffn, width / 2);
+    // Which channels each block kept (the kept rows of ffn_up are the base's, unchanged), zeroed in the base.
+    int blocks = 0;
+    for (const auto &e : base->tensors()) {
+        if (e.role != "ffn_up")
+            continue;
+        ++blocks;
+        const std::string prefix = "blk." + std::to_string(e.block) + ".";
+        const cw::Tensor &narrow = *std::as_const(*model).loadedWeight(e.name);
+        QCOMPARE(narrow.shape(), (cw::Shape{width / 2, base->config().dim}));
+        const int64_t dim = narrow.shape()[1];
+        std::vector<bool> kept(size_t(width), false);
+        const float *full = std::as_const(*base).loadedWeight(e.name)->data<float>();
+        for (int64_t j = 0, i = 0; j < width / 2; ++j) {
+            while (i < width && std::memcmp(full + i * dim, narrow.data<float>() + j * dim, size_t(dim) * 4) != 0)
+                ++i;
+            QVERIFY2(i < width, "a kept row is no row of the base, in order");
+            kept[size_t(i++)] = true;
+        }
+        for (const std::string role : {"ffn_up.weight", "ffn_gate.weight", "ffn_up.bias", "ffn_down.weight"}) {
+            cw::Tensor *w = base->loadedWeight(prefix + role);
+            if (!w)
+                continue;
+            QVERIFY2(r.encoded.count(prefix + role) && !r.encoded.at(prefix + role).shape.empty(), role.c_str());
+            const bool columns = role == "ffn_down.weight";
+            const int64_t rows = columns ? w->shape()[0] : width, row = w->numel() / width;
+            for (int64_t c = 0; c < width; ++c)
+                if (!kept[size_t(c)])
+                    for (int64_t k = 0; k < (columns ? rows : row); ++k)
+                        w->data<float>()[columns ? k * width + c : c * row + k] = 0.f;
+        }
+    }
+    QCOMPARE(blocks, int(base->config().layers));
+    const cw::Tensor ours = logits(model);
+    QVERIFY(close(ours, logits(base), 1e-4));
+    int64_t params = 0;
+    for (const auto &t : r.tensors)
+        params += t.params;
+    QVERIFY(params < model->config().parameters);
+
+    const QString out = m_dir.filePath("channel-" + arch + (calibrated ? "-act" : "-w") + ".gguf");
+    cw::lm::exportGguf(*model, out.toStdString(), false, r.encoded);
+    auto reopened = cw::lm::LanguageModel::open(out.toStdString());
+    QCOMPARE(reopened->config().ffn, width / 2);
+    if (arch != "gpt2")
+        QVERIFY(QFileInfo(out).size() < QFileInfo(path).size());
+    reopened->load();
+    QVERIFY(sameValues(logits(reopened), ours));
+    // llama.cpp loads the file and computes the same logits.
+    QStringList args{"logits", out, m_dir.filePath("ref.f32")};
+    for (int32_t id : window)
+        args << QString::number(id);
+    QString error;
+    testutil::runReference(m_llamaRef, args, &error, 600000, 2); // args[2]: the logits file
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QFile file(m_dir.filePath("ref.f32"));
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QByteArray ref = file.readAll();
+    QCOMPARE(qint64(ref.size()), qint64(ours.numel()) * 4);
+    cw::Tensor theirs(cw::DType::Float32, ours.shape());
+    std::memcpy(theirs.data<float>(), ref.constData(), size_t(ref.size()));
+    QVERIFY(close(ours, theirs, arch == "gpt2" ? 1e-3 : 1e-5)); // llama.cpp's GELU is a float16 table
+
+    // A project keeps the variant: reopened, its tensors give the base the same shapes and logits.
+    cw::LmProject p = cw::newLmProject(path.toStdString());
+    cw::LmProjectVariant v;
+    v.name = "channel";
+    v.result = std::make_shared<cw::lm::LmCompressResult>(r);
+    cw::addLmVariant(p, v);
+    const QString projectPath = m_dir.filePath("channel.cwproj");
+    cw::saveLmProject(p, projectPath.toStdString());
+    auto again = open();
+    cw::lm::applyEncoded(*again, cw::loadLmProject(projectPath.toStdString()).variants.front().result->encoded);
+    QCOMPARE(again->config().ffn, width / 2);
+    QVERIFY(sameValues(logits(again), ours));
+}
+
+void TestLmCompress::channelPruningRefusals()
+{
+    auto model = loadedDemo();
+    auto error = [&](const std::string &json) {
+        return testutil::errorOf([&] { cw::lm::validateLmRecipe(cw::recipeFromJson(json), *model, true); });
+    };
+    QVERIFY(error(R"({"layers": {"blk.0.attn_qkv.weight": {"prune": {"method": "channel", "ratio": 0.5}}}})")
+                .contains("layers.blk.0.attn_qkv.weight: channel pruning of a language model removes hidden channels"));
+    QVERIFY(error(R"({"prune": {"method": "channel", "ratio": 0.5}, "layers": {"blk.2.ffn_up.weight": {"prune": null}}})")
+                .contains("the same share of every block's MLP channels"));
+    QVERIFY(error(R"({"layers": {"blk.1.ffn_down.weight": {"prune": {"method": "channel", "ratio": 0.25}}}})")
+                .contains("the same share of every block's MLP channels"));
+    // The attention keeps its shapes: the recipe's default reaches the MLPs only.
+    QVERIFY(error(R"({"prune": {"method": "channel", "ratio": 0.5}})").isEmpty());
+    cw::lm::LmCompressOptions o;
+    o.only = {"blk.0.ffn_up.weight"};
+    QVERIFY(testutil::errorOf([&] {
+                cw::lm::compressLanguageModel(
+                    *model, cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.5}, "sequential": false})"), o);
+            }).contains("not compressed apart"));
+    QCOMPARE(model->config().ffn, int64_t(512));
+}

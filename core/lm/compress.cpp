@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include "core/base/error.h"
 #include "core/base/parallel.h"
@@ -124,6 +126,11 @@ bool isMatrix(const LanguageModel::TensorEntry &e)
            e.role != "position_embedding";
 }
 
+bool isMlpMatrix(const std::string &role)
+{
+    return role == "ffn_up" || role == "ffn_gate" || role == "ffn_down";
+}
+
 // The recipe's settings for one tensor: its override, else the defaults for the blocks' matrices, else none.
 std::optional<LayerConfig> configFor(const Recipe &recipe, const LanguageModel::TensorEntry &e)
 {
@@ -132,11 +139,58 @@ std::optional<LayerConfig> configFor(const Recipe &recipe, const LanguageModel::
         return it->second;
     if (e.block >= 0 && isMatrix(e) && (recipe.prune || recipe.weights)) {
         LayerConfig c;
-        c.prune = recipe.prune;
+        // Channel pruning removes hidden channels of the MLPs; the attention's matrices keep their shapes.
+        if (!(recipe.prune && recipe.prune->method == PruneMethod::Channel && !isMlpMatrix(e.role)))
+            c.prune = recipe.prune;
         c.weights = recipe.weights;
+        if (!c.prune && !c.weights)
+            return std::nullopt;
         return c;
     }
     return std::nullopt;
+}
+
+bool removesChannels(const LayerConfig &c)
+{
+    return !c.skip && c.prune && c.prune->method == PruneMethod::Channel;
+}
+
+// A block's MLP channels that structured pruning keeps: the indices, ascending, and the tensors' shapes before.
+struct KeptChannels {
+    std::vector<int64_t> kept;
+    int64_t width = 0; // the hidden width before
+};
+
+// A tensor whose hidden channels were removed, widened back with zeros where they were (to compare it with the
+// original): ffn_down's columns, the others' rows.
+Tensor widen(const Tensor &narrow, const KeptChannels &k, bool columns)
+{
+    Shape shape = narrow.shape();
+    shape[columns ? 1 : 0] = k.width;
+    Tensor out(DType::Float32, shape);
+    const float *src = narrow.data<float>();
+    float *dst = out.data<float>();
+    if (columns) {
+        const int64_t from = narrow.shape()[1];
+        for (int64_t r = 0; r < shape[0]; ++r)
+            for (size_t j = 0; j < k.kept.size(); ++j)
+                dst[r * k.width + k.kept[j]] = src[r * from + int64_t(j)];
+    } else {
+        const int64_t row = narrow.numel() / narrow.shape()[0]; // values per row (1 for a bias)
+        for (size_t j = 0; j < k.kept.size(); ++j)
+            std::memcpy(dst + k.kept[j] * row, src + int64_t(j) * row, size_t(row) * 4);
+    }
+    return out;
+}
+
+// The SQNR of a compressed tensor against its original, with removed channels counted as zeros.
+double sqnrOf(const Tensor &original, const Tensor &current, const std::string &role,
+              const std::map<std::string, KeptChannels> &removed, const std::string &name)
+{
+    const auto it = removed.find(name);
+    if (it == removed.end() || current.shape() == original.shape())
+        return weightError(original, current).sqnrDb;
+    return weightError(original, widen(current, it->second, role == "ffn_down")).sqnrDb;
 }
 
 // How a tensor is stored, and so what fine-tuning trains it through: pruned weights kept at zero, a recipe's
@@ -194,6 +248,73 @@ EncodedTensor project(const Storage &s, const Tensor &master, Tensor *decoded)
     return encodeRows(s.type, w, s.importance, decoded);
 }
 
+// Structured pruning of one block's MLP (recipe "prune": {"method": "channel"}): the `ratio` of its hidden
+// channels that contribute least to its output are removed, rows of ffn_gate and ffn_up (and GPT-2's up bias),
+// columns of ffn_down. A channel's score is ‖x_j‖ · ‖W_down[:, j]‖, x_j its activations on the calibration text
+// (`hiddenNorms`; Wanda's |w| · ‖x‖ over the channel's outgoing weights), or without text ‖W_down[:, j]‖ times the
+// norms of its incoming rows. The count kept is rounded to whole blocks of 32 (llama.cpp's formats' rows) when
+// the width is.
+KeptChannels removeChannels(LanguageModel &model, int block, double ratio, const std::vector<double> *hiddenNorms)
+{
+    std::map<std::string, std::string> names; // role -> tensor name
+    for (const LanguageModel::TensorEntry &e : model.tensors())
+        if (e.block == block && (isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
+            names[e.role] = e.name;
+    const Tensor &down = *std::as_const(model).loadedWeight(names.at("ffn_down"));
+    const int64_t dim = down.shape()[0], F = down.shape()[1];
+    std::vector<double> score(size_t(F), 0.0);
+    const float *d = down.data<float>();
+    for (int64_t r = 0; r < dim; ++r)
+        for (int64_t j = 0; j < F; ++j)
+            score[size_t(j)] += double(d[r * F + j]) * d[r * F + j];
+    for (int64_t j = 0; j < F; ++j) {
+        score[size_t(j)] = std::sqrt(score[size_t(j)]);
+        if (hiddenNorms) {
+            score[size_t(j)] *= (*hiddenNorms)[size_t(j)];
+            continue;
+        }
+        for (const char *role : {"ffn_up", "ffn_gate"})
+            if (names.count(role)) {
+                const float *w = std::as_const(model).loadedWeight(names.at(role))->data<float>() + j * dim;
+                double sq = 0;
+                for (int64_t c = 0; c < dim; ++c)
+                    sq += double(w[c]) * w[c];
+                score[size_t(j)] *= std::sqrt(sq);
+            }
+    }
+    int64_t keep = F - std::llround(ratio * double(F));
+    if (F % 32 == 0 && keep > 32)
+        keep = (keep + 16) / 32 * 32;
+    keep = std::clamp<int64_t>(keep, 1, F);
+    KeptChannels k;
+    k.width = F;
+    k.kept.resize(size_t(F));
+    std::iota(k.kept.begin(), k.kept.end(), 0);
+    std::stable_sort(k.kept.begin(), k.kept.end(), [&](int64_t a, int64_t b) { return score[size_t(a)] > score[size_t(b)]; });
+    k.kept.resize(size_t(keep));
+    std::sort(k.kept.begin(), k.kept.end());
+    for (const auto &[role, name] : names) {
+        const Tensor &w = *std::as_const(model).loadedWeight(name);
+        const bool columns = role == "ffn_down";
+        Shape shape = w.shape();
+        shape[columns ? 1 : 0] = keep;
+        Tensor narrow(DType::Float32, shape);
+        const float *src = w.data<float>();
+        float *dst = narrow.data<float>();
+        if (columns) {
+            for (int64_t r = 0; r < dim; ++r)
+                for (int64_t j = 0; j < keep; ++j)
+                    dst[r * keep + j] = src[r * F + k.kept[size_t(j)]];
+        } else {
+            const int64_t row = w.numel() / F;
+            for (int64_t j = 0; j < keep; ++j)
+                std::memcpy(dst + j * row, src + k.kept[size_t(j)] * row, size_t(row) * 4);
+        }
+        model.resizeWeight(name, std::move(narrow));
+    }
+    return k;
+}
+
 // What the calibration passes gather for one input site of the block being compressed.
 struct SiteStats {
     std::optional<Hessian> hessian;
@@ -204,7 +325,8 @@ struct SiteStats {
 // tensor's storage, then writes the result into the model and `result` (encoded, tensors by name in `byName`).
 // `base` holds the uncompressed weights (the teacher when distilling).
 void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmCompressOptions &o, int64_t ctx,
-                        std::map<std::string, Storage> storage, const Gpt &base, LmCompressResult &result,
+                        std::map<std::string, Storage> storage, const Gpt &base,
+                        const std::map<std::string, KeptChannels> &removed, LmCompressResult &result,
                         std::map<std::string, LmTensorResult> &byName, const ProgressFn &progress,
                         const StopToken *stop)
 {
@@ -303,7 +425,7 @@ void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmComp
         } else {
             r.settings += " · fine-tuned";
         }
-        r.sqnrDb = weightError(base.parameters().at(role), param).sqnrDb;
+        r.sqnrDb = sqnrOf(base.parameters().at(role), param, e.role, removed, e.name);
         r.zeros = std::count(param.data<float>(), param.data<float>() + param.numel(), 0.f);
         result.encoded[e.name] = std::move(enc);
     }
@@ -331,12 +453,15 @@ void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTenso
         if (!w || w->shape().empty() || !traits || !traits->dequantizable)
             throw Error("tensor '" + name + "' is not a weight the runner uses, or its type " + std::to_string(enc.type) +
                         " is unknown");
-        Tensor decoded(DType::Float32, w->shape());
-        const int64_t cols = w->shape().back();
-        if (cols % traits->blockSize != 0 || int64_t(enc.bytes.size()) != w->numel() / cols * ggml::rowBytes(enc.type, cols))
+        Tensor decoded(DType::Float32, enc.shape.empty() ? w->shape() : enc.shape);
+        const int64_t cols = decoded.shape().back();
+        if (cols % traits->blockSize != 0 ||
+            int64_t(enc.bytes.size()) != decoded.numel() / cols * ggml::rowBytes(enc.type, cols))
             throw Error("tensor '" + name + "': " + std::to_string(enc.bytes.size()) + " bytes of " +
-                        ggml::typeName(enc.type) + " do not hold its " + std::to_string(w->numel()) + " values");
+                        ggml::typeName(enc.type) + " do not hold its " + std::to_string(decoded.numel()) + " values");
         decodeRows(enc, &decoded);
+        if (decoded.shape() != w->shape())
+            model.resizeWeight(name, decoded.clone()); // hidden channels removed
         install(model, name, decoded, enc);
     }
 }
@@ -372,13 +497,33 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
                              : toString(layer.weights->method)) +
                         " needs the inputs of a block's matrix; use rtn, magnitude or a format for '" + name + "'");
     }
+    // Channel pruning: the same share of every block's MLP channels (a GGUF file declares one feed-forward width).
+    std::optional<double> channelRatio;
+    std::string channelFirst, firstLabel;
+    for (const LanguageModel::TensorEntry &e : model.tensors()) {
+        const std::optional<LayerConfig> c = configFor(recipe, e);
+        const bool channel = c && removesChannels(*c);
+        if (channel && !isMlpMatrix(e.role))
+            throw Error("recipe: layers." + e.name + ": channel pruning of a language model removes hidden channels of "
+                        "its MLPs (ffn_gate, ffn_up, ffn_down); '" + e.name + "' is not one of their matrices");
+        if (!isMlpMatrix(e.role) || e.block < 0)
+            continue;
+        const std::optional<double> ratio = channel ? std::optional<double>(c->prune->ratio) : std::nullopt;
+        const std::string label = channel ? layerSettingsLabel(*c) : "no channel pruning";
+        if (channelFirst.empty()) {
+            channelRatio = ratio;
+            channelFirst = e.name;
+            firstLabel = label;
+        } else if (ratio != channelRatio) {
+            throw Error("recipe: prune: channel pruning removes the same share of every block's MLP channels (a GGUF "
+                        "file declares one feed-forward width): '" + e.name + "' has " + label + ", '" + channelFirst +
+                        "' " + firstLabel);
+        }
+    }
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
         const std::optional<LayerConfig> c = configFor(recipe, e);
         if (!c || c->skip)
             continue;
-        if (c->prune && c->prune->method == PruneMethod::Channel)
-            throw Error("recipe: prune.method: channel pruning of language models is not supported (use magnitude, "
-                        "nm, wanda or sparsegpt)");
         if (c->weights && c->weights->method != QuantMethod::Rtn && c->weights->format.empty() &&
             c->weights->granularity == Granularity::Tensor)
             throw Error("recipe: '" + e.name + "': " + toString(c->weights->method) +
@@ -416,6 +561,10 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
         }
     if (!only.empty())
         throw Error("tensor '" + *only.begin() + "' is not one the recipe compresses");
+    if (!o.only.empty() && std::any_of(byBlock.begin(), byBlock.end(), [](const auto &b) {
+            return std::any_of(b.second.begin(), b.second.end(), [](const Item &it) { return removesChannels(it.config); });
+        }))
+        throw Error("channel pruning changes a block's MLP matrices together: they are not compressed apart");
     if (!o.only.empty() && (recipe.sequential || recipe.finetune.epochs > 0))
         throw Error(recipe.sequential ? "a part of a recipe's matrices is compressed alone only when the recipe is not "
                                         "sequential (\"sequential\": false)"
@@ -438,10 +587,13 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
         throw Error("the calibration text has " + std::to_string(o.calibration.size()) +
                     " tokens, fewer than one chunk of " + std::to_string(ctx));
     int64_t passes = 0;
-    for (const auto &[block, items] : byBlock)
+    for (const auto &[block, items] : byBlock) {
         passes += block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
                       return needsActivations(it.config, o.importance);
                   });
+        passes += block >= 0 && haveCalibration &&
+                  std::any_of(items.begin(), items.end(), [](const Item &it) { return removesChannels(it.config); });
+    }
     const double steps = double(work + passes);
     double done = 0;
     // With fine-tuning, compression takes the first fifth of the progress bar.
@@ -474,8 +626,55 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     LmCompressResult result;
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
     std::map<std::string, LmTensorResult> byName;
+    std::map<std::string, KeptChannels> removed; // the tensors whose hidden channels were removed
     for (const int block : order) {
         const std::vector<Item> &items = byBlock.at(block);
+        // Structured pruning first: the block's MLP loses channels, then its matrices are compressed at their width.
+        const auto channelItem =
+            std::find_if(items.begin(), items.end(), [](const Item &it) { return removesChannels(it.config); });
+        if (block >= 0 && channelItem != items.end()) {
+            std::optional<std::vector<double>> norms; // of the hidden channels' activations
+            if (haveCalibration) {
+                step("channel importance of block " + std::to_string(block));
+                std::vector<double> &sq = norms.emplace();
+                Context context(view, ctx, o.threads);
+                context.setInputObserver([&](int b, InputSite site, const float *x, int64_t n, int64_t width) {
+                    if (b != block || site != InputSite::MlpHidden)
+                        return;
+                    sq.resize(size_t(width));
+                    for (int64_t i = 0; i < n; ++i)
+                        for (int64_t j = 0; j < width; ++j)
+                            sq[size_t(j)] += double(x[i * width + j]) * x[i * width + j];
+                });
+                for (const std::vector<int32_t> &chunk : chunks) {
+                    checkStop(stop);
+                    context.reset();
+                    context.observeThrough(chunk, block);
+                }
+                for (double &v : sq)
+                    v = std::sqrt(v);
+                done += 1;
+            }
+            const KeptChannels kept = removeChannels(model, block, channelItem->config.prune->ratio, norms ? &*norms : nullptr);
+            for (const LanguageModel::TensorEntry &e : model.tensors())
+                if (e.block == block && (isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
+                    removed[e.name] = kept;
+            // GPT-2's up bias is no matrix of the recipe: stored in its checkpoint type at its new width.
+            for (const LanguageModel::TensorEntry &e : model.tensors())
+                if (e.block == block && e.role == "ffn_up.bias") {
+                    Tensor values = std::as_const(model).loadedWeight(e.name)->clone();
+                    const EncodedTensor &enc = result.encoded[e.name] =
+                        encodeRows(ggml::typeFromName(e.type), values, {}, &values);
+                    install(model, e.name, values, enc);
+                    LmTensorResult &r = byName[e.name];
+                    r.settings = layerSettingsLabel(channelItem->config) + " (the block's MLP)";
+                    r.type = e.type;
+                    r.changed = true;
+                    r.ggmlType = enc.type;
+                    r.bytes = e.bytes;
+                    r.sqnrDb = sqnrOf(model.readTensor(e.name), values, e.role, removed, e.name);
+                }
+        }
         // The inputs of this block's matrices, with the blocks before it already compressed.
         std::map<InputSite, SiteStats> stats;
         const bool calibrate = block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
@@ -522,11 +721,11 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             Tensor *w = model.loadedWeight(e.name);
             if (!w || w->shape().size() != 2)
                 throw Error("tensor '" + e.name + "' is not a weight matrix the runner uses");
-            const Tensor original = w->clone();
+            const Tensor original = removed.count(e.name) ? model.readTensor(e.name) : w->clone();
             const SiteStats *site = nullptr;
             if (InputSite s; inputSiteOf(e.role, &s) && stats.count(s))
                 site = &stats.at(s);
-            Tensor current = original.clone();
+            Tensor current = w->clone();
             LayerConfig cfg = item.config;
             std::string fallbackNote;
             if (cfg.weights && !cfg.weights->format.empty()) {
@@ -554,12 +753,14 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                     current = sparseGptPrune(current, *site->hessian, so, {}, stop).pruned;
                     break;
                 }
-                case PruneMethod::Channel: break; // refused by validateLmRecipe
+                case PruneMethod::Channel: break; // the block's channels are removed above
                 }
-                const float *v = current.data<float>();
-                store.keep.resize(size_t(current.numel()));
-                for (size_t i = 0; i < store.keep.size(); ++i)
-                    store.keep[i] = v[i] != 0.f;
+                if (p.method != PruneMethod::Channel) {
+                    const float *v = current.data<float>();
+                    store.keep.resize(size_t(current.numel()));
+                    for (size_t i = 0; i < store.keep.size(); ++i)
+                        store.keep[i] = v[i] != 0.f;
+                }
             }
             // Pruned only: stored in the checkpoint's float type (F16 for a block format); quantized: F16 or the format.
             uint32_t storage = e.type == "F32" ? ggml::F32 : e.type == "BF16" ? ggml::BF16 : ggml::F16;
@@ -600,7 +801,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             {
                 EncodedTensor &enc = result.encoded[e.name];
                 if (onGrid) {
-                    enc = {storage, packOnGrid(storage, current, *onGrid)};
+                    enc = {storage, packOnGrid(storage, current, *onGrid), {}};
                     decodeRows(enc, &current);
                 } else {
                     enc = encodeRows(storage, current, store.importance, &current);
@@ -613,7 +814,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             r.type = ggml::typeName(storage);
             r.changed = true;
             r.ggmlType = storage;
-            r.sqnrDb = weightError(original, current).sqnrDb;
+            r.sqnrDb = sqnrOf(original, current, e.role, removed, e.name);
             const float *v = current.data<float>();
             r.zeros = std::count(v, v + current.numel(), 0.f);
             r.bytes = uint64_t(e.shape[0] * ggml::rowBytes(storage, e.shape[1]));
@@ -622,13 +823,15 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     }
 
     if (finetune) {
-        finetuneCompressed(model, recipe, o, ctx, std::move(storage), *base, result, byName,
+        finetuneCompressed(model, recipe, o, ctx, std::move(storage), *base, removed, result, byName,
                            [&](double fraction, std::string_view what) {
                                if (progress)
                                    progress(compressShare + (1 - compressShare) * fraction, what);
                            },
                            stop);
     }
+    for (const auto &entry : removed)
+        result.encoded.at(entry.first).shape = std::as_const(model).loadedWeight(entry.first)->shape();
 
     // Every tensor, the unchanged ones as the checkpoint stores them.
     for (const LanguageModel::TensorEntry &e : model.tensors()) {

@@ -480,6 +480,42 @@ void LanguageModel::setEncoded(const std::string &name, EncodedTensor encoded)
     m_encoded[w] = std::move(e);
 }
 
+void LanguageModel::resizeWeight(const std::string &name, Tensor values)
+{
+    const std::string role = llamaName(name);
+    std::string what;
+    int block = -1;
+    describe(role, &what, &block);
+    const bool down = what == "ffn_down";
+    if (block < 0 || !(down || what == "ffn_up" || what == "ffn_gate" || what == "ffn_up.bias"))
+        throw Error("tensor '" + name + "': only the matrices of a block's MLP (and GPT-2's ffn_up.bias) change width");
+    Tensor *w = loadedWeight(name); // computed in float32 from now on
+    if (!w)
+        throw Error("tensor '" + name + "' is not loaded");
+    const Shape shape = values.shape();
+    const bool fits = values.dtype() == DType::Float32 && shape.size() == w->shape().size() &&
+                      (shape.size() == 1 ? shape[0] >= 1
+                       : down            ? shape[0] == m_config.dim && shape[1] >= 1
+                                         : shape[1] == m_config.dim && shape[0] >= 1);
+    if (!fits)
+        throw Error("tensor '" + name + "': " + shapeToString(shape) + " does not fit " + shapeToString(w->shape()) +
+                    " with fewer hidden channels");
+    *w = std::move(values);
+    for (TensorEntry &e : m_entries)
+        if (e.name == name) {
+            e.shape = m_source->storedTransposed(role, shape.size()) ? Shape{shape[1], shape[0]} : shape;
+            e.numel = shapeNumel(shape);
+            const uint32_t type = ggml::typeFromName(e.type);
+            const int64_t cols = e.shape.back();
+            e.bytes = cols % ggml::typeTraits(type)->blockSize == 0 ? uint64_t(e.numel / cols * ggml::rowBytes(type, cols))
+                                                                     : uint64_t(e.numel) * 4;
+        }
+    int64_t widest = 0;
+    for (const BlockWeights &b : m_blocks)
+        widest = std::max(widest, b.up.shape()[0]);
+    m_config.ffn = widest;
+}
+
 const EncodedTensor *LanguageModel::encodedFor(const Tensor &weight) const
 {
     const auto it = m_encoded.find(&weight);
@@ -562,19 +598,42 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
             throw Error("tensor '" + name + "': the compressed bytes do not match its shape " + shapeToString(shape));
         return e;
     };
+    // A compressed tensor's shape: its own when channels were removed, else the checkpoint's.
+    auto shapeOf = [&](const std::string &name, const Shape &stored) {
+        const auto it = compressed.find(name);
+        return it == compressed.end() || it->second.shape.empty() ? stored : it->second.shape;
+    };
+    // The feed-forward width the file declares: the checkpoint's, or the compressed MLPs' (one for every block).
+    int64_t ffn = 0;
+    for (const auto &[name, e] : compressed) {
+        std::string what;
+        int block = -1;
+        describe(model.llamaName(name), &what, &block);
+        if (what != "ffn_up" || e.shape.empty())
+            continue;
+        if (ffn && ffn != e.shape[0])
+            throw Error("the blocks' MLPs have " + std::to_string(ffn) + " and " + std::to_string(e.shape[0]) +
+                        " channels: a GGUF file declares one feed-forward width");
+        ffn = e.shape[0];
+    }
     std::vector<gguf::WriteValue> kv;
     std::vector<gguf::WriteTensor> tensors;
     std::optional<gguf::File> source; // mapped until the file is written: unchanged tensors are copied from it
     std::deque<std::string> moved;    // compressed Q / K rows reordered to pairs, until the file is written
     if (model.config().format == "gguf") {
         const gguf::File &f = source.emplace(openGguf(model.path()));
-        for (const auto &[key, value] : f.metadata())
-            if (key != "general.alignment" && key != "general.file_type")
+        for (const auto &[key, value] : f.metadata()) {
+            const std::string_view suffix = ".feed_forward_length";
+            if (ffn && key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0)
+                kv.push_back({key, gguf::makeUInt32(uint32_t(ffn))});
+            else if (key != "general.alignment" && key != "general.file_type")
                 kv.push_back({key, value});
+        }
         for (const gguf::TensorInfo &t : f.tensors()) {
             if (compressed.count(t.name)) {
-                const EncodedTensor &e = encoded(t.name, t.shape());
-                tensors.push_back({t.name, Tensor(), e.type, e.bytes, t.shape()});
+                const Shape shape = shapeOf(t.name, t.shape());
+                const EncodedTensor &e = encoded(t.name, shape);
+                tensors.push_back({t.name, Tensor(), e.type, e.bytes, shape});
             } else if (!compressed.empty()) {
                 const std::string_view raw(reinterpret_cast<const char *>(f.data(t)), size_t(t.bytes));
                 tensors.push_back({t.name, Tensor(), t.type, raw, t.shape()});
@@ -596,7 +655,7 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
               {a + "context_length", gguf::makeUInt32(uint32_t(std::max<int64_t>(c.contextLength, 0)))},
               {a + "embedding_length", gguf::makeUInt32(uint32_t(c.dim))},
               {a + "block_count", gguf::makeUInt32(uint32_t(c.layers))},
-              {a + "feed_forward_length", gguf::makeUInt32(uint32_t(c.ffn))},
+              {a + "feed_forward_length", gguf::makeUInt32(uint32_t(ffn ? ffn : c.ffn))},
               {a + "attention.head_count", gguf::makeUInt32(uint32_t(c.heads))}};
         if (c.arch == Arch::Gpt2) {
             kv.push_back({a + "attention.layer_norm_epsilon", gguf::makeFloat32(float(c.normEps))});
@@ -617,12 +676,13 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
                                   : what == "attn_k" || what == "attn_k.bias" ? c.kvHeads
                                                                               : 0;
             if (compressed.count(inFile)) {
-                const EncodedTensor &e = encoded(inFile, v.shape());
-                const int64_t rows = v.shape()[0], rowBytes = int64_t(e.bytes.size()) / rows;
+                const Shape shape = shapeOf(inFile, v.shape());
+                const EncodedTensor &e = encoded(inFile, shape);
+                const int64_t rows = shape[0], rowBytes = int64_t(e.bytes.size()) / rows;
                 const std::string &bytes = heads ? moved.emplace_back(halvesToPairs(
                                                        reinterpret_cast<const uint8_t *>(e.bytes.data()), rows, rowBytes, heads))
                                                  : e.bytes;
-                tensors.push_back({role, Tensor(), e.type, bytes, v.shape()});
+                tensors.push_back({role, Tensor(), e.type, bytes, shape});
                 continue;
             }
             if (heads)
@@ -671,6 +731,16 @@ void exportSafetensors(const LanguageModel &model, const std::string &path, bool
         const fs::path from = fs::path(src.st->folder()) / name;
         if (fs::exists(from, ec))
             fs::copy_file(from, folder / name, fs::copy_options::overwrite_existing);
+    }
+    // The MLPs' width as the weights have it (channels removed: LanguageModel::resizeWeight).
+    const Config &c = model.config();
+    std::ifstream in(folder / "config.json");
+    nlohmann::json config = nlohmann::json::parse(in);
+    const char *key = c.arch == Arch::Gpt2 ? "n_inner" : "intermediate_size";
+    if (jsonInt(config, key, c.arch == Arch::Gpt2 ? 4 * c.dim : 0, path) != c.ffn) {
+        in.close();
+        config[key] = c.ffn;
+        std::ofstream(folder / "config.json") << config.dump(2) << "\n";
     }
 }
 
@@ -729,7 +799,7 @@ void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
             const ggml::TypeTraits *tr = ggml::typeTraits(t->type);
             Tensor *w = roleWeight(role);
             if (w && w->shape().size() == 2 && tr->blockSize > 1 && !src.storedTransposed(role, 2))
-                setEncoded(inFile, {t->type, std::string(reinterpret_cast<const char *>(src.gguf->data(*t)), size_t(t->bytes))});
+                setEncoded(inFile, {t->type, std::string(reinterpret_cast<const char *>(src.gguf->data(*t)), size_t(t->bytes)), {}});
         }
     }
 }
@@ -1059,12 +1129,13 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
 
+        const int64_t ffn = w.up.shape()[0]; // each block's own while channels are being removed
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.ffnNorm, c.normEps, h.data());
             observe(l, InputSite::Mlp, h.data(), dim);
             linear(m_threads, h.data(), n, w.gate, Tensor(), gate.data(), m);
             linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m);
-            for (int64_t i = 0; i < n * c.ffn; ++i) {
+            for (int64_t i = 0; i < n * ffn; ++i) {
                 const float g = gate[size_t(i)];
                 up[size_t(i)] *= g / (1.f + std::exp(-g));
             }
@@ -1072,9 +1143,9 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
             layerNorm(x.data(), n, dim, w.ffnNorm, w.ffnNormB, c.normEps, h.data());
             observe(l, InputSite::Mlp, h.data(), dim);
             linear(m_threads, h.data(), n, w.up, w.upB, up.data(), m);
-            geluTanh(up.data(), n * c.ffn);
+            geluTanh(up.data(), n * ffn);
         }
-        observe(l, InputSite::MlpHidden, up.data(), c.ffn);
+        observe(l, InputSite::MlpHidden, up.data(), ffn);
         linear(m_threads, up.data(), n, w.down, w.downB, h.data(), m);
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];

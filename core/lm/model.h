@@ -40,7 +40,8 @@ struct Config {
     std::string archName; // as the file says: "llama", "qwen2", "gpt2", ...
     std::string format;   // "gguf" or "safetensors"
     std::string name;     // general.name, or the folder
-    int64_t vocab = 0, contextLength = 0, dim = 0, layers = 0, heads = 0, kvHeads = 0, ffn = 0;
+    int64_t vocab = 0, contextLength = 0, dim = 0, layers = 0, heads = 0, kvHeads = 0;
+    int64_t ffn = 0; // the MLP's hidden width (the widest block's while LanguageModel::resizeWeight is under way)
     int64_t headDim() const { return heads ? dim / heads : 0; }
     double normEps = 1e-5;
     double ropeTheta = 10000;
@@ -63,6 +64,9 @@ namespace cw::lm {
 struct EncodedTensor {
     uint32_t type = 0;
     std::string bytes;
+    // The tensor's shape in the runner's orientation when compression changed it (MLP channels removed:
+    // LanguageModel::resizeWeight); empty when it is the checkpoint's.
+    Shape shape;
 };
 
 class LanguageModel {
@@ -117,6 +121,11 @@ public:
     // (the caller may change the weight). cw::Error for a tensor that is no weight matrix, or bytes that are not
     // its rows.
     void setEncoded(const std::string &name, EncodedTensor encoded);
+    // Replaces a loaded weight of a block's MLP by values of another width: channels of its hidden layer removed
+    // (ffn_gate and ffn_up rows, GPT-2's ffn_up.bias, ffn_down columns; the other axis keeps the model's width).
+    // The tensor table and the feed-forward width follow (config().parameters and storedBytes stay the checkpoint's);
+    // while the blocks differ (a removal under way), config().ffn is the widest block's. cw::Error for another tensor or a shape that does not fit.
+    void resizeWeight(const std::string &name, Tensor values);
     const EncodedTensor *encodedFor(const Tensor &weight) const; // nullptr: computed in float32
     // The encoded matrix in the interleaved layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0); nullptr for other types or none.
     const ggml::InterleavedRows *interleavedFor(const Tensor &weight) const;

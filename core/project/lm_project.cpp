@@ -59,8 +59,11 @@ ojson variantJson(const LmProjectVariant &v, size_t index)
                            {"ggml_type", t.ggmlType}, {"params", t.params}, {"zeros", t.zeros},
                            {"bytes", t.bytes},      {"sqnr_db", jsonNumber(t.sqnrDb)}});
     ojson encoded = ojson::array();
-    for (const auto &[name, e] : r.encoded)
+    for (const auto &[name, e] : r.encoded) {
         encoded.push_back({{"tensor", name}, {"type", e.type}, {"blob", blobKey(index, name)}});
+        if (!e.shape.empty()) // hidden channels removed
+            encoded.back()["shape"] = e.shape;
+    }
     ojson finetune = nullptr;
     if (r.finetune) {
         ojson loss = ojson::array();
@@ -155,6 +158,12 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
         et.type = e.at("type").get<uint32_t>();
         if (!ggml::typeTraits(et.type))
             throw Error("tensor " + q(tensor) + " has an unknown ggml type " + std::to_string(et.type));
+        if (e.contains("shape")) {
+            et.shape = e.at("shape").get<Shape>();
+            if (et.shape.empty() || et.shape.size() > 2 ||
+                std::any_of(et.shape.begin(), et.shape.end(), [](int64_t d) { return d < 1; }))
+                throw Error("tensor " + q(tensor) + " has the shape " + shapeToString(et.shape) + ", not a matrix's or a vector's");
+        }
         const auto listed = std::find_if(r->tensors.begin(), r->tensors.end(),
                                          [&](const lm::LmTensorResult &t) { return t.name == tensor; });
         if (listed == r->tensors.end())
