@@ -126,30 +126,6 @@ bool isMatrix(const LanguageModel::TensorEntry &e)
            e.role != "position_embedding";
 }
 
-bool isMlpMatrix(const std::string &role)
-{
-    return role == "ffn_up" || role == "ffn_gate" || role == "ffn_down";
-}
-
-// The recipe's settings for one tensor: its override, else the defaults for the blocks' matrices, else none.
-std::optional<LayerConfig> configFor(const Recipe &recipe, const LanguageModel::TensorEntry &e)
-{
-    const auto it = recipe.layers.find(e.name);
-    if (it != recipe.layers.end())
-        return it->second;
-    if (e.block >= 0 && isMatrix(e) && (recipe.prune || recipe.weights)) {
-        LayerConfig c;
-        // Channel pruning removes hidden channels of the MLPs; the attention's matrices keep their shapes.
-        if (!(recipe.prune && recipe.prune->method == PruneMethod::Channel && !isMlpMatrix(e.role)))
-            c.prune = recipe.prune;
-        c.weights = recipe.weights;
-        if (!c.prune && !c.weights)
-            return std::nullopt;
-        return c;
-    }
-    return std::nullopt;
-}
-
 bool removesChannels(const LayerConfig &c)
 {
     return !c.skip && c.prune && c.prune->method == PruneMethod::Channel;
@@ -282,10 +258,7 @@ KeptChannels removeChannels(LanguageModel &model, int block, double ratio, const
                 score[size_t(j)] *= std::sqrt(sq);
             }
     }
-    int64_t keep = F - std::llround(ratio * double(F));
-    if (F % 32 == 0 && keep > 32)
-        keep = (keep + 16) / 32 * 32;
-    keep = std::clamp<int64_t>(keep, 1, F);
+    const int64_t keep = keptChannels(F, ratio);
     KeptChannels k;
     k.width = F;
     k.kept.resize(size_t(F));
@@ -434,11 +407,42 @@ void finetuneCompressed(LanguageModel &model, const Recipe &recipe, const LmComp
 
 } // namespace
 
+bool isMlpMatrix(const std::string &role)
+{
+    return role == "ffn_up" || role == "ffn_gate" || role == "ffn_down";
+}
+
+std::optional<LayerConfig> tensorSettings(const Recipe &recipe, const LanguageModel::TensorEntry &e)
+{
+    const auto it = recipe.layers.find(e.name);
+    if (it != recipe.layers.end())
+        return it->second;
+    if (e.block >= 0 && isMatrix(e) && (recipe.prune || recipe.weights)) {
+        LayerConfig c;
+        // Channel pruning removes hidden channels of the MLPs; the attention's matrices keep their shapes.
+        if (!(recipe.prune && recipe.prune->method == PruneMethod::Channel && !isMlpMatrix(e.role)))
+            c.prune = recipe.prune;
+        c.weights = recipe.weights;
+        if (!c.prune && !c.weights)
+            return std::nullopt;
+        return c;
+    }
+    return std::nullopt;
+}
+
+int64_t keptChannels(int64_t width, double ratio)
+{
+    int64_t keep = width - std::llround(ratio * double(width));
+    if (width % 32 == 0 && keep > 32)
+        keep = (keep + 16) / 32 * 32;
+    return std::clamp<int64_t>(keep, 1, width);
+}
+
 std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model)
 {
     std::vector<std::string> names;
     for (const LanguageModel::TensorEntry &e : model.tensors())
-        if (const std::optional<LayerConfig> cfg = configFor(recipe, e); cfg && !cfg->skip && (cfg->prune || cfg->weights))
+        if (const std::optional<LayerConfig> cfg = tensorSettings(recipe, e); cfg && !cfg->skip && (cfg->prune || cfg->weights))
             names.push_back(e.name);
     return names;
 }
@@ -501,7 +505,7 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
     std::optional<double> channelRatio;
     std::string channelFirst, firstLabel;
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
-        const std::optional<LayerConfig> c = configFor(recipe, e);
+        const std::optional<LayerConfig> c = tensorSettings(recipe, e);
         const bool channel = c && removesChannels(*c);
         if (channel && !isMlpMatrix(e.role))
             throw Error("recipe: layers." + e.name + ": channel pruning of a language model removes hidden channels of "
@@ -521,7 +525,7 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
         }
     }
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
-        const std::optional<LayerConfig> c = configFor(recipe, e);
+        const std::optional<LayerConfig> c = tensorSettings(recipe, e);
         if (!c || c->skip)
             continue;
         if (c->weights && c->weights->method != QuantMethod::Rtn && c->weights->format.empty() &&
@@ -553,7 +557,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     int64_t work = 0;
     std::set<std::string> only(o.only.begin(), o.only.end());
     for (const LanguageModel::TensorEntry &e : model.tensors())
-        if (const std::optional<LayerConfig> cfg = configFor(recipe, e); cfg && !cfg->skip && (cfg->prune || cfg->weights)) {
+        if (const std::optional<LayerConfig> cfg = tensorSettings(recipe, e); cfg && !cfg->skip && (cfg->prune || cfg->weights)) {
             if (!o.only.empty() && !only.erase(e.name))
                 continue;
             byBlock[e.block].push_back({&e, *cfg});
@@ -850,6 +854,8 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
         r.params = e.numel;
         result.bytes += r.bytes;
         result.params += r.params;
+        const auto cut = removed.find(e.name);
+        result.baseParams += cut == removed.end() ? e.numel : e.numel / int64_t(cut->second.kept.size()) * cut->second.width;
         result.tensors.push_back(r);
     }
     if (progress)

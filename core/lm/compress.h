@@ -85,8 +85,14 @@ struct LmFinetuneResult {
 struct LmCompressResult {
     std::vector<LmTensorResult> tensors; // every tensor of the checkpoint, in file order
     uint64_t bytes = 0;                  // all tensors as stored
-    int64_t params = 0;
-    double bitsPerWeight() const { return params ? double(bytes) * 8.0 / double(params) : 0.0; }
+    int64_t params = 0;                  // the variant's weights (fewer than the checkpoint's when channels were removed)
+    int64_t baseParams = 0;              // the checkpoint's
+    // Bits per weight of the checkpoint, so that variants that remove weights compare by size with the others.
+    double bitsPerWeight() const
+    {
+        const int64_t n = baseParams ? baseParams : params;
+        return n ? double(bytes) * 8.0 / double(n) : 0.0;
+    }
     int64_t calibrationTokens = 0;
     std::map<std::string, EncodedTensor> encoded; // the compressed tensors as stored: exportGguf's `compressed`
     std::optional<LmFinetuneResult> finetune;
@@ -102,6 +108,16 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
 // and per calibration pass; Cancel between them (the weights are then partly compressed: reload).
 LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recipe, const LmCompressOptions &options,
                                        const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+
+// The recipe's settings for one tensor, as compressLanguageModel applies them: its override, else the defaults for
+// the blocks' matrices (channel pruning among them reaching the MLPs' only), else none.
+std::optional<LayerConfig> tensorSettings(const Recipe &recipe, const LanguageModel::TensorEntry &e);
+// Whether a role is one of a block's MLP matrices (ffn_gate, ffn_up, ffn_down), whose hidden channels channel
+// pruning removes.
+bool isMlpMatrix(const std::string &role);
+// How many of a block's `width` MLP channels channel pruning at `ratio` keeps: width · (1 − ratio), rounded to whole
+// blocks of 32 (the rows of llama.cpp's formats) when the width is, at least 1.
+int64_t keptChannels(int64_t width, double ratio);
 
 // The tensors the recipe compresses, in file order.
 std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model);

@@ -88,6 +88,7 @@ ojson variantJson(const LmProjectVariant &v, size_t index)
             {"base_speed", speedJson(v.baseSpeed)},
             {"bytes", r.bytes},
             {"params", r.params},
+            {"base_params", r.baseParams},
             {"bits_per_weight", r.bitsPerWeight()},
             {"calibration_tokens", r.calibrationTokens},
             {"finetune", finetune},
@@ -136,6 +137,7 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
     auto r = std::make_shared<lm::LmCompressResult>();
     r->bytes = j.at("bytes").get<uint64_t>();
     r->params = j.at("params").get<int64_t>();
+    r->baseParams = j.value("base_params", r->params); // projects before channel pruning: the same
     r->calibrationTokens = j.at("calibration_tokens").get<int64_t>();
     for (const json &t : j.at("tensors")) {
         lm::LmTensorResult tr;

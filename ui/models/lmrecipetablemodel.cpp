@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/lm/compress.h"
 #include "core/quant/ggml_blocks.h"
 #include "ui/formatting.h"
 
@@ -118,7 +119,7 @@ std::optional<cw::LayerConfig> LmRecipeTableModel::overrideConfig(const Row &row
         return c;
     case Row::Override::Format:
         if (row.entry->block >= 0) {
-            c.prune = m_defaults.prune;
+            c = cw::lm::tensorSettings(m_defaults, *row.entry).value_or(cw::LayerConfig{});
             c.weights = m_defaults.weights.value_or(cw::QuantSpec{});
         } else {
             c.weights = m_defaults.weights.value_or(cw::QuantSpec{});
@@ -145,12 +146,8 @@ void LmRecipeTableModel::recompute()
     for (Row &row : m_rows) {
         const auto &e = *row.entry;
         row.config = overrideConfig(row);
-        if (!row.config && e.block >= 0 && (m_defaults.prune || m_defaults.weights)) {
-            cw::LayerConfig c;
-            c.prune = m_defaults.prune;
-            c.weights = m_defaults.weights;
-            row.config = c;
-        }
+        if (!row.config)
+            row.config = cw::lm::tensorSettings(m_defaults, e);
         row.fallbackNote.clear();
         const std::optional<cw::LayerConfig> &c = row.config;
         if (!c || c->skip || (!c->prune && !c->weights)) {
@@ -159,7 +156,13 @@ void LmRecipeTableModel::recompute()
             row.bytes = e.bytes;
             continue;
         }
-        const int64_t rows = e.shape[0], cols = e.shape[1];
+        int64_t rows = e.shape[0], cols = e.shape[1];
+        if (c->prune && c->prune->method == cw::PruneMethod::Channel) { // the MLP's hidden channels removed
+            if (e.role == "ffn_down")
+                cols = cw::lm::keptChannels(cols, c->prune->ratio);
+            else
+                rows = cw::lm::keptChannels(rows, c->prune->ratio);
+        }
         // As compressLanguageModel stores it: pruned only in the checkpoint's float type (F16 for a block format),
         // quantized in its format after llama-quantize's fallback, or F16 for a grid without one.
         uint32_t type = e.type == "F32" ? cw::ggml::F32 : e.type == "BF16" ? cw::ggml::BF16 : cw::ggml::F16;
@@ -317,9 +320,12 @@ uint64_t LmRecipeTableModel::predictedModelBytes() const
     if (!m_model)
         return 0;
     uint64_t bytes = predictedMatrixBytes();
+    const bool channels = m_defaults.prune && m_defaults.prune->method == cw::PruneMethod::Channel;
     for (const auto &e : m_model->tensors())
         if (!listed(e))
-            bytes += e.bytes;
+            bytes += channels && e.role == "ffn_up.bias" ? e.bytes / uint64_t(e.numel) *
+                                                               uint64_t(cw::lm::keptChannels(e.numel, m_defaults.prune->ratio))
+                                                         : e.bytes;
     return bytes;
 }
 

@@ -278,8 +278,11 @@ QWidget *LmCompressView::buildForm()
     m_prune->addItem(tr("N:M magnitude"), int(Prune::NM));
     m_prune->addItem(tr("Wanda"), int(Prune::Wanda));
     m_prune->addItem(tr("SparseGPT"), int(Prune::SparseGpt));
+    m_prune->addItem(tr("MLP channels (structured)"), int(Prune::Channel));
     m_prune->setToolTip(tr("Magnitude: each matrix's smallest |w|; N:M: n of every m weights along the input kept; "
-                           "Wanda (|w|·‖x‖) and SparseGPT (reconstruction) read calibration activations"));
+                           "Wanda (|w|·‖x‖) and SparseGPT (reconstruction) read calibration activations; MLP channels: "
+                           "that share of every block's hidden channels removed (by ‖x‖·‖W_down‖ with calibration text), "
+                           "so the matrices and the file shrink"));
     connect(m_prune, &QComboBox::currentIndexChanged, this, changed);
     m_ratio = new QDoubleSpinBox;
     m_ratio->setObjectName(QStringLiteral("lmCompressRatio"));
@@ -287,7 +290,7 @@ QWidget *LmCompressView::buildForm()
     m_ratio->setSingleStep(0.05);
     m_ratio->setDecimals(2);
     m_ratio->setValue(0.5);
-    m_ratio->setToolTip(tr("Fraction of each matrix's weights set to zero"));
+    m_ratio->setToolTip(tr("Fraction of each matrix's weights set to zero (MLP channels: of each block's hidden channels removed)"));
     connect(m_ratio, &QDoubleSpinBox::valueChanged, this, changed);
     m_nm = new QCheckBox(tr("N:M"));
     m_nm->setObjectName(QStringLiteral("lmCompressNm"));
@@ -539,6 +542,7 @@ void LmCompressView::formChanged()
         case Prune::NM: p.method = cw::PruneMethod::NM; p.nm = true; break;
         case Prune::Wanda: p.method = cw::PruneMethod::Wanda; p.nm = m_nm->isChecked(); break;
         case Prune::SparseGpt: p.method = cw::PruneMethod::SparseGpt; p.nm = m_nm->isChecked(); break;
+        case Prune::Channel: p.method = cw::PruneMethod::Channel; p.nm = false; break;
         case Prune::None: break;
         }
         r.prune = p;
@@ -626,7 +630,7 @@ void LmCompressView::setRecipe(const cw::Recipe &recipe)
         case cw::PruneMethod::NM: prune = Prune::NM; break;
         case cw::PruneMethod::Wanda: prune = Prune::Wanda; break;
         case cw::PruneMethod::SparseGpt: prune = Prune::SparseGpt; break;
-        case cw::PruneMethod::Channel: prune = Prune::Magnitude; break; // refused by the core; the form says magnitude
+        case cw::PruneMethod::Channel: prune = Prune::Channel; break;
         }
         m_ratio->setValue(p.ratio);
         m_n->setValue(p.n);
