@@ -1158,34 +1158,43 @@ void TestGuiLm::compressTablePredictsCore()
     QVERIFY(window);
     LmCompressView *view = window->languageModelView()->compressView();
     LmRecipeTableModel *table = view->tensorModel();
-    cw::Recipe recipe = cw::recipeFromJson(R"({"quantize": {"weights": {"format": "q4_k"}},
-        "layers": {"token_embd.weight": {"quantize": {"weights": {"format": "q6_k"}}}}})");
-    view->setRecipe(recipe);
-
-    const auto model = cw::lm::LanguageModel::open("demo-lm");
-    model->load();
-    const cw::lm::LmCompressResult expected = cw::lm::compressLanguageModel(*model, recipe, {});
-    int64_t params = 0;
-    uint64_t bytes = 0;
-    int fallbacks = 0;
-    for (const cw::lm::LmTensorResult &t : expected.tensors) {
-        const int row = table->rowOfTensor(QString::fromStdString(t.name));
-        if (row < 0) {
-            QVERIFY2(!t.changed, t.name.c_str());
-            continue;
+    // What the table predicts for a recipe against what the core makes of it.
+    auto check = [&](const cw::Recipe &recipe) {
+        view->setRecipe(recipe);
+        const auto model = cw::lm::LanguageModel::open("demo-lm");
+        model->load();
+        const cw::lm::LmCompressResult expected = cw::lm::compressLanguageModel(*model, recipe, {});
+        int64_t params = 0;
+        uint64_t bytes = 0;
+        for (const cw::lm::LmTensorResult &t : expected.tensors) {
+            const int row = table->rowOfTensor(QString::fromStdString(t.name));
+            if (row < 0) {
+                QVERIFY2(!t.changed || t.name.find("ffn_up.bias") != std::string::npos, t.name.c_str());
+                continue;
+            }
+            QCOMPARE(table->predictedType(row), QString::fromStdString(t.type));
+            QCOMPARE(table->predictedBytes(row), t.bytes);
+            params += table->rowParams(row); // the checkpoint's, as bits per weight counts
+            bytes += t.bytes;
         }
-        QCOMPARE(table->predictedType(row), QString::fromStdString(t.type));
-        QCOMPARE(table->predictedBytes(row), t.bytes);
-        params += t.params;
-        bytes += t.bytes;
-        fallbacks += t.type != "Q4_K" && t.block >= 0;
-    }
+        QVERIFY(std::fabs(table->predictedBitsPerWeight() - double(bytes) * 8.0 / double(params)) < 1e-12);
+        QCOMPARE(table->predictedModelBytes(), expected.bytes);
+        QVERIFY(view->predictionText().contains(displayLocale().toString(table->predictedBitsPerWeight(), 'f', 3)));
+    };
+    // Half of every MLP's channels removed (the attention's matrices keep their shapes), the rest Q4_0.
+    check(cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.5}, "quantize": {"weights": {"format": "q4_0"}}})"));
+    QCOMPARE(view->pruneCombo()->currentData().toInt(), int(LmCompressView::Prune::Channel));
+    QCOMPARE(table->predictedBytes(table->rowOfTensor(QStringLiteral("blk.0.ffn_up.weight"))), uint64_t(256 * 72));
+    QCOMPARE(table->predictedBytes(table->rowOfTensor(QStringLiteral("blk.0.attn_qkv.weight"))), uint64_t(384 * 72));
+
+    check(cw::recipeFromJson(R"({"quantize": {"weights": {"format": "q4_k"}},
+        "layers": {"token_embd.weight": {"quantize": {"weights": {"format": "q6_k"}}}}})"));
+    int fallbacks = 0;
+    for (int row = 0; row < table->rowCount(); ++row)
+        fallbacks += table->predictedType(row) != QStringLiteral("Q4_K") && table->tensorName(row).startsWith("blk.");
     QVERIFY(fallbacks > 0); // rows of 128 are not whole Q4_K blocks: Q5_0, as llama-quantize stores them
     QCOMPARE(table->predictedType(table->rowOfTensor(QStringLiteral("blk.0.ffn_down.weight"))), QStringLiteral("Q4_K"));
     QCOMPARE(table->predictedType(table->rowOfTensor(QStringLiteral("blk.0.ffn_up.weight"))), QStringLiteral("Q5_0"));
-    QVERIFY(std::fabs(table->predictedBitsPerWeight() - double(bytes) * 8.0 / double(params)) < 1e-12);
-    QCOMPARE(table->predictedModelBytes(), expected.bytes);
-    QVERIFY(view->predictionText().contains(displayLocale().toString(table->predictedBitsPerWeight(), 'f', 3)));
 
     // An edit changes the prediction at once.
     const double before = table->predictedBitsPerWeight();
@@ -1312,10 +1321,10 @@ void TestGuiLm::compressRefusedRecipeSaysWhy()
     view->setCalibrationSpec(QString());
     QVERIFY(!view->run());
     QVERIFY2(view->statusText().contains(QStringLiteral("needs calibration text")), qPrintable(view->statusText()));
-    // Channel pruning, which language models do not take.
-    view->setRecipe(cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.25}})"));
+    // Channel pruning of an attention matrix (it removes MLP channels only).
+    view->setRecipe(cw::recipeFromJson(R"({"layers": {"blk.0.attn_qkv.weight": {"prune": {"method": "channel", "ratio": 0.25}}}})"));
     QVERIFY(!view->run());
-    QVERIFY2(view->statusText().contains(QStringLiteral("channel pruning of language models is not supported")),
+    QVERIFY2(view->statusText().contains(QStringLiteral("removes hidden channels of its MLPs")),
              qPrintable(view->statusText()));
     // An override of a tensor the model does not have.
     view->setRecipe(cw::recipeFromJson(R"({"layers": {"blk.9.ffn_up.weight": {"quantize": {"weights": {"format": "q8_0"}}}}})"));

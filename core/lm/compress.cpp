@@ -131,32 +131,26 @@ bool removesChannels(const LayerConfig &c)
     return !c.skip && c.prune && c.prune->method == PruneMethod::Channel;
 }
 
-// A block's MLP channels that structured pruning keeps: the indices, ascending, and the tensors' shapes before.
+// A block's MLP channels that structured pruning keeps: the indices, ascending, of `width` before.
 struct KeptChannels {
     std::vector<int64_t> kept;
-    int64_t width = 0; // the hidden width before
+    int64_t width = 0;
 };
 
-// A tensor whose hidden channels were removed, widened back with zeros where they were (to compare it with the
-// original): ffn_down's columns, the others' rows.
-Tensor widen(const Tensor &narrow, const KeptChannels &k, bool columns)
+// Copies the kept channels between a tensor at the full width and its narrow form (ffn_down: columns; the others:
+// rows, one value each for a bias), from the full one to the narrow one, or back (the removed ones left as they are).
+void copyChannels(const KeptChannels &k, bool columns, bool narrowing, const Tensor &from, Tensor &to)
 {
-    Shape shape = narrow.shape();
-    shape[columns ? 1 : 0] = k.width;
-    Tensor out(DType::Float32, shape);
-    const float *src = narrow.data<float>();
-    float *dst = out.data<float>();
-    if (columns) {
-        const int64_t from = narrow.shape()[1];
-        for (int64_t r = 0; r < shape[0]; ++r)
-            for (size_t j = 0; j < k.kept.size(); ++j)
-                dst[r * k.width + k.kept[j]] = src[r * from + int64_t(j)];
-    } else {
-        const int64_t row = narrow.numel() / narrow.shape()[0]; // values per row (1 for a bias)
-        for (size_t j = 0; j < k.kept.size(); ++j)
-            std::memcpy(dst + k.kept[j] * row, src + int64_t(j) * row, size_t(row) * 4);
-    }
-    return out;
+    const Tensor &full = narrowing ? from : to;
+    const int64_t keep = int64_t(k.kept.size());
+    const int64_t rows = columns ? full.shape()[0] : 1, run = columns ? 1 : full.numel() / full.shape()[0];
+    const float *src = from.data<float>();
+    float *dst = to.data<float>();
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < keep; ++j) {
+            const int64_t atFull = (r * k.width + k.kept[size_t(j)]) * run, atNarrow = (r * keep + j) * run;
+            std::memcpy(dst + (narrowing ? atNarrow : atFull), src + (narrowing ? atFull : atNarrow), size_t(run) * 4);
+        }
 }
 
 // The SQNR of a compressed tensor against its original, with removed channels counted as zeros.
@@ -166,7 +160,9 @@ double sqnrOf(const Tensor &original, const Tensor &current, const std::string &
     const auto it = removed.find(name);
     if (it == removed.end() || current.shape() == original.shape())
         return weightError(original, current).sqnrDb;
-    return weightError(original, widen(current, it->second, role == "ffn_down")).sqnrDb;
+    Tensor widened(DType::Float32, original.shape());
+    copyChannels(it->second, role == "ffn_down", false, current, widened);
+    return weightError(original, widened).sqnrDb;
 }
 
 // How a tensor is stored, and so what fine-tuning trains it through: pruned weights kept at zero, a recipe's
@@ -272,17 +268,7 @@ KeptChannels removeChannels(LanguageModel &model, int block, double ratio, const
         Shape shape = w.shape();
         shape[columns ? 1 : 0] = keep;
         Tensor narrow(DType::Float32, shape);
-        const float *src = w.data<float>();
-        float *dst = narrow.data<float>();
-        if (columns) {
-            for (int64_t r = 0; r < dim; ++r)
-                for (int64_t j = 0; j < keep; ++j)
-                    dst[r * keep + j] = src[r * F + k.kept[size_t(j)]];
-        } else {
-            const int64_t row = w.numel() / F;
-            for (int64_t j = 0; j < keep; ++j)
-                std::memcpy(dst + j * row, src + k.kept[size_t(j)] * row, size_t(row) * 4);
-        }
+        copyChannels(k, columns, true, w, narrow);
         model.resizeWeight(name, std::move(narrow));
     }
     return k;
