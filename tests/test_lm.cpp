@@ -432,6 +432,31 @@ void TestLm::gpt2SafetensorsLayoutGivesTheSameLogits()
         const cw::Tensor lp = cp.eval(ids), lr = cr.eval(ids);
         QVERIFY(std::memcmp(lp.data<float>(), lr.data<float>(), size_t(lp.numel()) * 4) == 0);
     }
+    // MLP channels removed: the safetensors export declares the new width in config.json (n_inner), keeps the
+    // Conv1D layout and reopens to the logits of the pruned model.
+    {
+        auto pruned = cw::lm::LanguageModel::open(folder.toStdString());
+        pruned->load();
+        cw::lm::compressLanguageModel(*pruned, cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.5}})"), {});
+        const int64_t kept = cw::lm::keptChannels(s.ffn, 0.5);
+        QCOMPARE(pruned->config().ffn, kept);
+        const QString outFolder = m_dir.filePath("hf-gpt2-channels");
+        cw::lm::exportSafetensors(*pruned, (outFolder + "/model.safetensors").toStdString(), false);
+        QFile configFile(outFolder + "/config.json");
+        QVERIFY(configFile.open(QIODevice::ReadOnly));
+        const QJsonObject config = QJsonDocument::fromJson(configFile.readAll()).object();
+        QCOMPARE(config.value("n_inner").toInt(), int(kept));
+        QCOMPARE(config.value("n_embd").toInt(), int(s.dim));
+        const cw::safetensors::Checkpoint out = cw::safetensors::Checkpoint::open(outFolder.toStdString());
+        QCOMPARE(out.tensor("transformer.h.0.mlp.c_fc.weight")->shape, (cw::Shape{s.dim, kept}));
+        QCOMPARE(out.tensor("transformer.h.0.mlp.c_proj.weight")->shape, (cw::Shape{kept, s.dim}));
+        auto reopened = cw::lm::LanguageModel::open(outFolder.toStdString());
+        QCOMPARE(reopened->config().ffn, kept);
+        reopened->load();
+        cw::lm::Context cp(pruned, 16), cr(reopened, 16);
+        const cw::Tensor lp = cp.eval(ids), lr = cr.eval(ids);
+        QVERIFY(std::memcmp(lp.data<float>(), lr.data<float>(), size_t(lp.numel()) * 4) == 0);
+    }
     // Statistics see the Conv1D matrix as the runner does: rows are the output channels.
     const cw::lm::WeightStats sa = cw::lm::weightStats(*a, "blk.0.ffn_up.weight");
     const cw::lm::WeightStats sb = cw::lm::weightStats(*b, "transformer.h.0.mlp.c_fc.weight");
@@ -560,6 +585,28 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     const double worst = worstRelative(logits.data<float>(), ref.data(), int64_t(ids.size()), vocab);
     qInfo("exported from safetensors: largest logit difference %.2e of the position's largest", worst);
     QVERIFY2(worst <= 1e-3, qPrintable(QString::number(worst)));
+    if (mistral)
+        return;
+    // MLP channels removed (SwiGLU's gate with them): the converted file declares the new width, and llama.cpp
+    // computes the pruned model's logits.
+    auto pruned = cw::lm::LanguageModel::open(folder.toStdString());
+    pruned->load();
+    const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(
+        *pruned, cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.5}})"), {});
+    const QString prunedOut = m_dir.filePath("exported-channels.gguf");
+    cw::lm::exportGguf(*pruned, prunedOut.toStdString(), false, r.encoded);
+    QCOMPARE(cw::lm::LanguageModel::open(prunedOut.toStdString())->config().ffn, cw::lm::keptChannels(s.ffn, 0.5));
+    args[1] = prunedOut;
+    args[2] = m_dir.filePath("exported-channels.f32");
+    testutil::runReference(m_llamaRef, args, &error, 600000, 2);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const std::vector<float> prunedRef = readFloats(args[2]);
+    QCOMPARE(int64_t(prunedRef.size()), int64_t(ids.size()) * vocab);
+    cw::lm::Context prunedCtx(pruned, 64);
+    const cw::Tensor prunedLogits = prunedCtx.eval(ids);
+    QVERIFY(std::memcmp(prunedLogits.data<float>(), logits.data<float>(), size_t(logits.numel()) * 4) != 0);
+    const double prunedWorst = worstRelative(prunedLogits.data<float>(), prunedRef.data(), int64_t(ids.size()), vocab);
+    QVERIFY2(prunedWorst <= 1e-3, qPrintable(QString::number(prunedWorst)));
 }
 
 void TestLm::safetensorsRefusesCorruptFiles_data()
