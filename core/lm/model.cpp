@@ -732,15 +732,15 @@ void exportSafetensors(const LanguageModel &model, const std::string &path, bool
         if (fs::exists(from, ec))
             fs::copy_file(from, folder / name, fs::copy_options::overwrite_existing);
     }
-    // The MLPs' width as the weights have it (channels removed: LanguageModel::resizeWeight).
+    // The MLPs' width as the weights have it (channels removed: LanguageModel::resizeWeight). The source's
+    // config.json was read when the model was opened.
     const Config &c = model.config();
-    std::ifstream in(folder / "config.json");
-    nlohmann::json config = nlohmann::json::parse(in);
+    const fs::path configPath = folder / "config.json";
+    nlohmann::json config = nlohmann::json::parse(std::ifstream(configPath), nullptr, false);
     const char *key = c.arch == Arch::Gpt2 ? "n_inner" : "intermediate_size";
-    if (jsonInt(config, key, c.arch == Arch::Gpt2 ? 4 * c.dim : 0, path) != c.ffn) {
-        in.close();
+    if (config.is_object() && jsonInt(config, key, c.arch == Arch::Gpt2 ? 4 * c.dim : 0, path) != c.ffn) {
         config[key] = c.ffn;
-        std::ofstream(folder / "config.json") << config.dump(2) << "\n";
+        std::ofstream(configPath) << config.dump(2) << "\n";
     }
 }
 
