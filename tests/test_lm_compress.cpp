@@ -1043,9 +1043,18 @@ void TestLmCompress::channelPruningRemovesMlpChannels()
     const QString projectPath = m_dir.filePath("channel.cwproj");
     cw::saveLmProject(p, projectPath.toStdString());
     auto again = open();
-    cw::lm::applyEncoded(*again, cw::loadLmProject(projectPath.toStdString()).variants.front().result->encoded);
+    std::map<std::string, cw::lm::EncodedTensor> encoded =
+        cw::loadLmProject(projectPath.toStdString()).variants.front().result->encoded;
+    cw::lm::applyEncoded(*again, encoded);
     QCOMPARE(again->config().ffn, width / 2);
     QVERIFY(sameValues(logits(again), ours));
+    // A project whose ffn_down keeps its width while ffn_up loses channels is refused before anything changes.
+    const std::string down = "blk.0.ffn_down.weight";
+    encoded.erase(down);
+    auto fresh = open();
+    QVERIFY(testutil::errorOf([&] { cw::lm::applyEncoded(*fresh, encoded); }).contains("other MLP tensors"));
+    QCOMPARE(fresh->config().ffn, width);
+    QCOMPARE(std::as_const(*fresh).loadedWeight("blk.0.ffn_up.weight")->shape(), (cw::Shape{width, base->config().dim}));
 }
 
 void TestLmCompress::channelPruningRefusals()

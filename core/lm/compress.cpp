@@ -437,6 +437,23 @@ void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTenso
 {
     if (!model.loaded())
         throw Error("the language model's weights are not loaded");
+    // Shapes with hidden channels removed: each block's MLP tensors must agree on a width no larger than before,
+    // checked before anything changes.
+    std::map<int, int64_t> widths;
+    for (const LanguageModel::TensorEntry &e : model.tensors()) {
+        const Tensor *w = std::as_const(model).loadedWeight(e.name);
+        if (e.block < 0 || !(isMlpMatrix(e.role) || e.role == "ffn_up.bias") || !w)
+            continue;
+        const auto it = encoded.find(e.name);
+        const Shape &shape = it != encoded.end() && !it->second.shape.empty() ? it->second.shape : w->shape();
+        const bool down = e.role == "ffn_down";
+        const int64_t width = down ? shape.back() : shape.front(), before = down ? w->shape().back() : w->shape().front();
+        const auto [at, first] = widths.emplace(e.block, width);
+        if (width > before || at->second != width)
+            throw Error("tensor '" + e.name + "' would have " + std::to_string(width) + " hidden channels, block " +
+                        std::to_string(e.block) + "'s other MLP tensors " + std::to_string(at->second) + " (at most " +
+                        std::to_string(before) + ")");
+    }
     for (const auto &[name, enc] : encoded) {
         const Tensor *w = model.loadedWeight(name);
         const ggml::TypeTraits *traits = ggml::typeTraits(enc.type);

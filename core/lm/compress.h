@@ -123,8 +123,9 @@ int64_t keptChannels(int64_t width, double ratio);
 std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model);
 
 // The encoded tensors (LmCompressResult::encoded, perhaps of several shards) into the loaded model: the runner
-// then computes with what they hold, as after compressLanguageModel. cw::Error naming a tensor the model lacks or
-// whose bytes do not fit its shape.
+// then computes with what they hold, as after compressLanguageModel, at the shapes they carry (MLP channels
+// removed). cw::Error naming a tensor the model lacks, whose bytes do not fit its shape, or whose block's MLP
+// tensors would disagree on their width (checked before anything changes).
 void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTensor> &encoded);
 
 } // namespace cw::lm
