@@ -634,6 +634,21 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
     std::map<std::string, LmTensorResult> byName;
     std::map<std::string, KeptChannels> removed; // the tensors whose hidden channels were removed
+    // One calibration pass: the chunks through blocks 0 ... block (nothing after it changes its inputs), the inputs
+    // of that block's matrices handed to `observer`.
+    auto observeBlock = [&](int block, const std::function<void(InputSite, const float *, int64_t, int64_t)> &observer) {
+        Context context(view, ctx, o.threads);
+        context.setInputObserver([&](int b, InputSite site, const float *x, int64_t n, int64_t width) {
+            if (b == block)
+                observer(site, x, n, width);
+        });
+        for (const std::vector<int32_t> &chunk : chunks) {
+            checkStop(stop);
+            context.reset();
+            context.observeThrough(chunk, block);
+        }
+        done += 1;
+    };
     for (const int block : order) {
         const std::vector<Item> &items = byBlock.at(block);
         // Structured pruning first: the block's MLP loses channels, then its matrices are compressed at their width.
@@ -644,31 +659,24 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             if (haveCalibration) {
                 step("channel importance of block " + std::to_string(block));
                 std::vector<double> &sq = norms.emplace();
-                Context context(view, ctx, o.threads);
-                context.setInputObserver([&](int b, InputSite site, const float *x, int64_t n, int64_t width) {
-                    if (b != block || site != InputSite::MlpHidden)
+                observeBlock(block, [&](InputSite site, const float *x, int64_t n, int64_t width) {
+                    if (site != InputSite::MlpHidden)
                         return;
                     sq.resize(size_t(width));
                     for (int64_t i = 0; i < n; ++i)
                         for (int64_t j = 0; j < width; ++j)
                             sq[size_t(j)] += double(x[i * width + j]) * x[i * width + j];
                 });
-                for (const std::vector<int32_t> &chunk : chunks) {
-                    checkStop(stop);
-                    context.reset();
-                    context.observeThrough(chunk, block);
-                }
                 for (double &v : sq)
                     v = std::sqrt(v);
-                done += 1;
             }
             const KeptChannels kept = removeChannels(model, block, channelItem->config.prune->ratio, norms ? &*norms : nullptr);
-            for (const LanguageModel::TensorEntry &e : model.tensors())
-                if (e.block == block && (isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
-                    removed[e.name] = kept;
-            // GPT-2's up bias is no matrix of the recipe: stored in its checkpoint type at its new width.
-            for (const LanguageModel::TensorEntry &e : model.tensors())
-                if (e.block == block && e.role == "ffn_up.bias") {
+            for (const LanguageModel::TensorEntry &e : model.tensors()) {
+                if (e.block != block || !(isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
+                    continue;
+                removed[e.name] = kept;
+                // GPT-2's up bias is no matrix of the recipe: stored in its checkpoint type at its new width.
+                if (e.role == "ffn_up.bias") {
                     Tensor values = std::as_const(model).loadedWeight(e.name)->clone();
                     const EncodedTensor &enc = result.encoded[e.name] =
                         encodeRows(ggml::typeFromName(e.type), values, {}, &values);
@@ -681,6 +689,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                     r.bytes = e.bytes;
                     r.sqnrDb = sqnrOf(model.readTensor(e.name), values, e.role, removed, e.name);
                 }
+            }
         }
         // The inputs of this block's matrices, with the blocks before it already compressed.
         std::map<InputSite, SiteStats> stats;
@@ -700,10 +709,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                                          (o.importance && !c.weights->format.empty())));
             }
             step("calibration activations of block " + std::to_string(block));
-            Context context(view, ctx, o.threads);
-            context.setInputObserver([&](int b, InputSite site, const float *x, int64_t n, int64_t width) {
-                if (b != block)
-                    return;
+            observeBlock(block, [&](InputSite site, const float *x, int64_t n, int64_t width) {
                 SiteStats &s = stats[site];
                 if (hessian) {
                     if (!s.hessian)
@@ -713,14 +719,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 if (awq)
                     s.awq.add(x, n, width);
             });
-            // Nothing after the block changes its inputs: the passes stop there.
-            for (const std::vector<int32_t> &chunk : chunks) {
-                checkStop(stop);
-                context.reset();
-                context.observeThrough(chunk, block);
-            }
             result.calibrationTokens = int64_t(chunks.size()) * ctx;
-            done += 1;
         }
         for (const Item &item : items) {
             const LanguageModel::TensorEntry &e = *item.entry;
