@@ -10,12 +10,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 cwb="$build/app/cwb"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/compression-workbench/models"
-model="$cache/demo-lm-llama.gguf"
+# The name changes with the trainer, so that a model trained by an older one is not reused (v2: AdamW's decoupled
+# weight decay).
+model="$cache/demo-lm-llama-v2.gguf"
 if [ ! -f "$model" ]; then
   mkdir -p "$cache"
   "$cwb" train-lm --arch llama --kv-heads 2 --ffn 384 --steps 4000 --lr 2e-3 --warmup 200 --eval-every 500 --seed 1 \
-      --threads 2 -o "$cache/demo-lm-llama.part.gguf" >&2
-  mv "$cache/demo-lm-llama.part.gguf" "$model"
+      --threads 2 -o "$model.part" >&2
+  mv "$model.part" "$model"
 fi
 ref="$("$root/tests/tools/llama_ref.sh")"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT

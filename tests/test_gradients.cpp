@@ -456,7 +456,7 @@ private slots:
         QTest::newRow("sgd_momentum") << int(Optimizer::Sgd) << 0.9f << 0.f;
         QTest::newRow("sgd_momentum_weight_decay") << int(Optimizer::Sgd) << 0.9f << 0.1f;
         QTest::newRow("adam") << int(Optimizer::Adam) << 0.f << 0.f;
-        QTest::newRow("adam_weight_decay") << int(Optimizer::Adam) << 0.f << 0.05f;
+        QTest::newRow("adam_weight_decay") << int(Optimizer::Adam) << 0.f << 0.5f;
     }
 
     // y = x W^T + b on x = [[1, 2]] with dL/dy = g: dW = g^T x, db = g, independent of the weights, so
@@ -486,12 +486,13 @@ private slots:
         auto update = [&](std::vector<double> &p, const std::vector<double> &grad, std::vector<double> &m,
                           std::vector<double> &v, double decay, int t) {
             for (size_t i = 0; i < p.size(); ++i) {
-                const double gr = grad[i] + decay * p[i];
-                if (Optimizer(optimizer) == Optimizer::Adam) {
-                    m[i] = b1 * m[i] + (1 - b1) * gr;
-                    v[i] = b2 * v[i] + (1 - b2) * gr * gr;
-                    p[i] -= lr * (m[i] / (1 - std::pow(b1, t))) / (std::sqrt(v[i] / (1 - std::pow(b2, t))) + eps);
+                if (Optimizer(optimizer) == Optimizer::Adam) { // AdamW (Loshchilov & Hutter): decay decoupled
+                    m[i] = b1 * m[i] + (1 - b1) * grad[i];
+                    v[i] = b2 * v[i] + (1 - b2) * grad[i] * grad[i];
+                    p[i] -= lr * decay * p[i] +
+                            lr * (m[i] / (1 - std::pow(b1, t))) / (std::sqrt(v[i] / (1 - std::pow(b2, t))) + eps);
                 } else {
+                    const double gr = grad[i] + decay * p[i];
                     m[i] = momentum * m[i] + gr;
                     p[i] -= lr * m[i];
                 }

@@ -114,7 +114,7 @@ private:
 
 struct GptTrainOptions {
     int64_t steps = 2000, batch = 16;
-    float lr = 1e-3f, minLr = 1e-4f, weightDecay = 0.01f, clip = 1.f;
+    float lr = 1e-3f, minLr = 1e-4f, weightDecay = 0.1f, clip = 1.f; // weight decay: AdamW's, on matrices
     int64_t warmup = 100;
     uint64_t seed = 1;
     int threads = 0;

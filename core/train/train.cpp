@@ -433,11 +433,15 @@ void optimizerUpdate(const TrainOptions &options, int64_t step, float lr, float 
         const float correction1 = float(1.0 - std::pow(b1, double(step)));
         const float correction2 = float(1.0 - std::pow(b2, double(step)));
         const float fb1 = float(b1), fb2 = float(b2), eps = options.adamEpsilon;
+        // AdamW: the decay shrinks the weight directly instead of joining the gradient that Adam normalises
+        // (there, a weight whose gradient is small next to decay * p would move towards zero by about lr at
+        // every step).
+        const float shrink = 1.f - lr * decay;
         for (int64_t i = 0; i < n; ++i) {
-            const float gr = grad[i] + decay * p[i];
+            const float gr = grad[i];
             m[i] = fb1 * m[i] + (1.f - fb1) * gr;
             v[i] = fb2 * v[i] + (1.f - fb2) * gr * gr;
-            p[i] -= lr * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + eps);
+            p[i] = p[i] * shrink - lr * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + eps);
         }
     } else {
         const float mu = options.momentum;

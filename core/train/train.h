@@ -51,7 +51,7 @@ struct TrainOptions {
     float lr = 1e-3f;
     Optimizer optimizer = Optimizer::Adam;
     float momentum = 0.9f;       // SGD momentum (0 = plain SGD)
-    float weightDecay = 0.f;     // L2, added to the gradient of weights of rank >= 2 (not biases, not BN)
+    float weightDecay = 0.f;     // on weights of rank >= 2 (not biases, not BN): decoupled (AdamW) under Adam, L2 under SGD
     float adamBeta1 = 0.9f, adamBeta2 = 0.999f, adamEpsilon = 1e-8f;
     uint64_t seed = 1;           // shuffling order
     bool shuffle = true;
@@ -97,7 +97,9 @@ struct TrainOptions {
 Tensor augmentBatch(const Tensor &x, const TrainOptions::Augment &augment, uint64_t &rng);
 
 // One optimizer step's update of n parameters from their gradient (Adam or SGD with momentum, by options);
-// m and v hold the moments (v is unused by SGD), step is the 1-based step count, decay the L2 weight decay.
+// m and v hold the moments (v is unused by SGD), step is the 1-based step count, decay the weight decay: under
+// Adam decoupled as AdamW's (p -= lr * decay * p beside the normalised step), under SGD L2 (decay * p joins the
+// gradient).
 void optimizerUpdate(const TrainOptions &options, int64_t step, float lr, float decay, float *p, const float *grad,
                      float *m, float *v, int64_t n);
 
