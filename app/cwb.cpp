@@ -3057,7 +3057,8 @@ int lmInfo(const InfoArgs &args)
                           {"name", c.name},               {"vocab", c.vocab},
                           {"context_length", c.contextLength}, {"embedding", c.dim},
                           {"blocks", c.layers},           {"heads", c.heads},
-                          {"kv_heads", c.kvHeads},        {"feed_forward", c.ffn},
+                          {"kv_heads", c.kvHeads},        {"head_dim", c.headDim},
+                          {"feed_forward", c.ffn},
                           {"parameters", c.parameters},   {"bytes", c.storedBytes},
                           {"tokenizer", tokenizer},       {"metadata", metadata},
                           {"tensors", tensors}}
@@ -3068,10 +3069,10 @@ int lmInfo(const InfoArgs &args)
     std::printf("%s: %s language model (%s, %s)\n", args.model.c_str(), c.archName.c_str(), c.format.c_str(),
                 c.name.c_str());
     std::printf("%lld parameters, %s; vocabulary %lld (%s), context %lld, embedding %lld, %lld blocks, %lld heads "
-                "(%lld key/value), feed-forward %lld\n",
+                "of %lld (%lld key/value), feed-forward %lld\n",
                 (long long)c.parameters, cw::humanBytes(double(c.storedBytes)).c_str(), (long long)c.vocab,
                 tokenizer.empty() ? "no tokenizer" : tokenizer.c_str(), (long long)c.contextLength, (long long)c.dim,
-                (long long)c.layers, (long long)c.heads, (long long)c.kvHeads, (long long)c.ffn);
+                (long long)c.layers, (long long)c.heads, (long long)c.headDim, (long long)c.kvHeads, (long long)c.ffn);
     std::printf("%-6s %-20s %-44s %-16s %-6s %12s\n", "block", "role", "tensor", "shape", "type", "bytes");
     for (const auto &t : model->tensors())
         std::printf("%-6s %-20s %-44s %-16s %-6s %12s\n", t.block >= 0 ? std::to_string(t.block).c_str() : "",

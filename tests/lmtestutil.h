@@ -168,6 +168,7 @@ struct Spec {
     std::string arch = "llama";
     std::string vocabFile = "ggml-vocab-llama-spm.gguf";
     int64_t dim = 64, layers = 2, heads = 4, kvHeads = 2, ffn = 96, ctx = 256;
+    int64_t headDim = 0; // llama family: values per head, written as attention.key_length (0: dim / heads)
     bool biases = false;
     uint32_t type = cw::ggml::F32;
 };
@@ -192,6 +193,9 @@ inline std::map<std::string, cw::Tensor> writeRandomLm(const Spec &s, const std:
         kv.push_back({a + "attention.head_count_kv", cw::gguf::makeUInt32(uint32_t(s.kvHeads))});
         kv.push_back({a + "attention.layer_norm_rms_epsilon", cw::gguf::makeFloat32(1e-6f)});
         kv.push_back({a + "rope.freq_base", cw::gguf::makeFloat32(10000.f)});
+        if (s.headDim)
+            for (const char *key : {"attention.key_length", "attention.value_length"})
+                kv.push_back({a + key, cw::gguf::makeUInt32(uint32_t(s.headDim))});
     }
     for (const auto &[key, value] : vocab.metadata())
         if (key.rfind("tokenizer.", 0) == 0)
@@ -207,14 +211,14 @@ inline std::map<std::string, cw::Tensor> writeRandomLm(const Spec &s, const std:
         w[name] = testutil::randomTensor({n}, seed++, lo, hi);
     };
     w["token_embd.weight"] = testutil::randomTensor({nVocab, s.dim}, seed++, -1.f, 1.f);
-    const int64_t hd = s.dim / s.heads;
+    const int64_t hd = s.headDim ? s.headDim : s.dim / s.heads;
     if (s.arch == "gpt2")
         w["position_embd.weight"] = testutil::randomTensor({s.ctx, s.dim}, seed++, -0.5f, 0.5f);
     for (int64_t b = 0; b < s.layers; ++b) {
         const std::string p = "blk." + std::to_string(b) + ".";
         vec(p + "attn_norm.weight", s.dim, 0.5f, 1.5f);
         vec(p + "ffn_norm.weight", s.dim, 0.5f, 1.5f);
-        matrix(p + "attn_output.weight", s.dim, s.dim);
+        matrix(p + "attn_output.weight", s.dim, s.heads * hd);
         matrix(p + "ffn_up.weight", s.ffn, s.dim);
         matrix(p + "ffn_down.weight", s.dim, s.ffn);
         if (s.arch == "gpt2") {

@@ -6,6 +6,7 @@
 // of the same weights (same logits), perplexity as llama-perplexity computes it, and the errors of bad input.
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -36,7 +37,7 @@ namespace {
 // split-half rotary order (llama.cpp's converter reorders them to adjacent pairs when it writes GGUF).
 std::vector<std::pair<std::string, cw::Tensor>> hfLlamaTensors(const Spec &s, std::map<std::string, cw::Tensor> &w)
 {
-    const int64_t hd = s.dim / s.heads;
+    const int64_t hd = s.headDim ? s.headDim : s.dim / s.heads;
     auto toHalves = [&](const cw::Tensor &t, int64_t heads) {
         cw::Tensor out = t.clone();
         const int64_t cols = t.shape()[1];
@@ -68,26 +69,29 @@ std::vector<std::pair<std::string, cw::Tensor>> hfLlamaTensors(const Spec &s, st
 // Its config.json.
 QByteArray hfLlamaConfig(const Spec &s)
 {
-    return QJsonDocument(QJsonObject{{"model_type", "llama"},
-                                     {"hidden_size", int(s.dim)},
-                                     {"num_hidden_layers", int(s.layers)},
-                                     {"num_attention_heads", int(s.heads)},
-                                     {"num_key_value_heads", int(s.kvHeads)},
-                                     {"intermediate_size", int(s.ffn)},
-                                     {"rms_norm_eps", 1e-6},
-                                     {"max_position_embeddings", int(s.ctx)}})
-        .toJson();
+    QJsonObject config{{"model_type", "llama"},
+                       {"hidden_size", int(s.dim)},
+                       {"num_hidden_layers", int(s.layers)},
+                       {"num_attention_heads", int(s.heads)},
+                       {"num_key_value_heads", int(s.kvHeads)},
+                       {"intermediate_size", int(s.ffn)},
+                       {"rms_norm_eps", 1e-6},
+                       {"max_position_embeddings", int(s.ctx)}};
+    if (s.headDim)
+        config["head_dim"] = int(s.headDim);
+    return QJsonDocument(config).toJson();
 }
 
-// Rewrites a GGUF file with the same metadata and `weights` (float32), after replacing or (with a null tensor)
-// dropping some of them.
+// Rewrites a GGUF file with the same metadata (but for `metadata`'s keys, replaced or added) and `weights`
+// (float32), after replacing or (with a null tensor) dropping some of them.
 void rewriteLm(const std::string &path, std::map<std::string, cw::Tensor> weights,
-               const std::map<std::string, cw::Tensor> &changes)
+               const std::map<std::string, cw::Tensor> &changes, const std::vector<cw::gguf::WriteValue> &metadata = {})
 {
     const cw::gguf::File f = cw::gguf::File::open(path);
-    std::vector<cw::gguf::WriteValue> kv;
+    std::vector<cw::gguf::WriteValue> kv = metadata;
     for (const auto &[k, v] : f.metadata())
-        if (k != "general.alignment")
+        if (k != "general.alignment" &&
+            std::none_of(metadata.begin(), metadata.end(), [&](const cw::gguf::WriteValue &m) { return m.key == k; }))
             kv.push_back({k, v});
     for (const auto &[name, t] : changes)
         weights[name] = t;
@@ -215,8 +219,9 @@ void TestLm::initTestCase()
 
 void TestLm::logitsMatchLlamaCpp_data()
 {
-    QTest::addColumn<int>("arch"); // 0 llama, 1 llama F16, 2 qwen2, 3 gpt2
+    QTest::addColumn<int>("arch"); // 0 llama, 1 llama F16, 2 qwen2, 3 gpt2, 4 llama with heads of 24 in a width of 64
     QTest::newRow("llama, GQA 4/2, F32") << 0;
+    QTest::newRow("llama, attention.key_length 24 (4 heads, width 64)") << 4;
     QTest::newRow("llama, F16 weights") << 1;
     QTest::newRow("qwen2, QKV biases") << 2;
     QTest::newRow("gpt2") << 3;
@@ -244,11 +249,14 @@ void TestLm::logitsMatchLlamaCpp()
         s.heads = 4;
         s.kvHeads = 4;
     }
+    if (arch == 4)
+        s.headDim = 24;
     const QString path = m_dir.filePath(QStringLiteral("random-%1.gguf").arg(arch));
     writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), path.toStdString());
 
     auto model = cw::lm::LanguageModel::open(path.toStdString());
     QCOMPARE(model->config().layers, s.layers);
+    QCOMPARE(model->config().headDim, s.headDim ? s.headDim : s.dim / s.heads);
     model->load();
     const int64_t vocab = model->config().vocab;
     std::vector<int32_t> ids;
@@ -520,7 +528,7 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns_data()
 {
     QTest::addColumn<QString>("tokenizer");
     QTest::newRow("Llama 3 tokenizer.json: byte-level BPE") << "llama3";
-    QTest::newRow("Mistral's tokenizer.json: SentencePiece-style BPE") << "mistral";
+    QTest::newRow("Mistral's tokenizer.json: SentencePiece-style BPE, head_dim 16 in a width of 32") << "mistral";
 }
 
 void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
@@ -540,6 +548,8 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     s.heads = 4;
     s.kvHeads = 2;
     s.biases = false;
+    if (mistral) // as Mistral NeMo's config.json: head_dim apart from hidden_size / num_attention_heads
+        s.headDim = 16;
     const QString gguf = m_dir.filePath("export-src.gguf");
     std::map<std::string, cw::Tensor> w = writeRandomLm(s, vocabPath(s.vocabFile).toStdString(), gguf.toStdString());
     const std::vector<std::pair<std::string, cw::Tensor>> hf = hfLlamaTensors(s, w);
@@ -881,6 +891,19 @@ void TestLm::refusesBadInput()
     rewriteLm(path.toStdString(), w, {{"blk.1.ffn_up.weight", testutil::randomTensor({95, 64}, 1)}});
     e = testutil::errorOf([&] { cw::lm::LanguageModel::open(path.toStdString()); });
     QVERIFY2(e.contains("blk.1.ffn_up.weight is 95x64, llama needs 96x64"), qPrintable(e));
+    // A head size the tensors do not have; keys and values of different sizes; rotary over part of a head.
+    const auto u32 = [](const char *key, uint32_t v) { return cw::gguf::WriteValue{key, cw::gguf::makeUInt32(v)}; };
+    rewriteLm(path.toStdString(), w, {}, {u32("llama.attention.key_length", 32), u32("llama.attention.value_length", 32)});
+    e = testutil::errorOf([&] { cw::lm::LanguageModel::open(path.toStdString()); });
+    QVERIFY2(e.contains("blk.0.attn_output.weight is 64x64, llama needs 64x128"), qPrintable(e));
+    rewriteLm(path.toStdString(), w, {}, {u32("llama.attention.key_length", 16), u32("llama.attention.value_length", 32)});
+    e = testutil::errorOf([&] { cw::lm::LanguageModel::open(path.toStdString()); });
+    QVERIFY2(e.contains("keys and values differ in size"), qPrintable(e));
+    rewriteLm(path.toStdString(), w, {},
+              {u32("llama.attention.key_length", 16), u32("llama.attention.value_length", 16),
+               u32("llama.rope.dimension_count", 8)});
+    e = testutil::errorOf([&] { cw::lm::LanguageModel::open(path.toStdString()); });
+    QVERIFY2(e.contains("rotary embeddings over part of each head"), qPrintable(e));
 }
 
 void TestLm::opensA7BCheckpointWithoutReadingIt()

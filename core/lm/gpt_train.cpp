@@ -87,19 +87,19 @@ void linearBackward(const float *dy, const float *x, const float *w, float *dx, 
                 db[j] += dy[i * out + j];
 }
 
-// One (sequence, head) pair's rows: Q, K and V are [T, hd] slices of qkv (row stride 3D), its attention is
-// [T, T] and its output [T, hd] (row stride D). Each pair is three or five matrix products over the whole
-// square; the causal mask is the softmax giving the later keys weight 0, which also zeroes their gradients.
-void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64_t T, int64_t D, int64_t H, int threads)
+// One (sequence, head) pair's rows: Q, K and V are [T, hd] slices of qkv (row stride 3A), its attention is [T, T]
+// and its output [T, hd] (row stride A). Each pair is three or five matrix products over the whole square; the
+// causal mask is the softmax giving the later keys weight 0, which also zeroes their gradients.
+void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64_t T, int64_t A, int64_t H, int threads)
 {
-    const int64_t hd = D / H;
+    const int64_t hd = A / H;
     const float scale = 1.f / std::sqrt(float(hd));
     parallelFor(threads, B * H, [&](int64_t bh) {
         ops::GemmThreads single(1);
         const int64_t b = bh / H, h = bh % H;
-        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
+        const float *q = qkv + b * T * 3 * A + h * hd, *k = q + A, *v = q + 2 * A;
         float *a = att + bh * T * T;
-        gemm(false, true, T, T, hd, scale, q, 3 * D, k, 3 * D, 0.f, a, T);
+        gemm(false, true, T, T, hd, scale, q, 3 * A, k, 3 * A, 0.f, a, T);
         for (int64_t t = 0; t < T; ++t) {
             float *row = a + t * T;
             const float mx = *std::max_element(row, row + t + 1);
@@ -113,26 +113,26 @@ void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64
                 row[u] *= inv;
             std::fill(row + t + 1, row + T, 0.f);
         }
-        gemm(false, false, T, hd, T, 1.f, a, T, v, 3 * D, 0.f, out + b * T * D + h * hd, D);
+        gemm(false, false, T, hd, T, 1.f, a, T, v, 3 * A, 0.f, out + b * T * A + h * hd, A);
     });
 }
 
 void attentionBackward(const float *dout, const float *qkv, const float *att, float *dqkv, int64_t B, int64_t T,
-                       int64_t D, int64_t H, int threads)
+                       int64_t A, int64_t H, int threads)
 {
-    const int64_t hd = D / H;
+    const int64_t hd = A / H;
     const float scale = 1.f / std::sqrt(float(hd));
     // Each (b, h) adds only to its own head's slices of dqkv.
     parallelFor(threads, B * H, [&](int64_t bh) {
         ops::GemmThreads single(1);
         const int64_t b = bh / H, h = bh % H;
-        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *dq = dqkv + b * T * 3 * D + h * hd, *dk = dq + D, *dv = dq + 2 * D;
-        const float *a = att + bh * T * T, *dO = dout + b * T * D + h * hd;
+        const float *q = qkv + b * T * 3 * A + h * hd, *k = q + A, *v = q + 2 * A;
+        float *dq = dqkv + b * T * 3 * A + h * hd, *dk = dq + A, *dv = dq + 2 * A;
+        const float *a = att + bh * T * T, *dO = dout + b * T * A + h * hd;
         // out = a v: d(a) = dout v^T, dv += a^T dout.
         std::vector<float> da(size_t(T * T));
-        gemm(false, true, T, T, hd, 1.f, dO, D, v, 3 * D, 0.f, da.data(), T);
-        gemm(true, false, T, hd, T, 1.f, a, T, dO, D, 1.f, dv, 3 * D);
+        gemm(false, true, T, T, hd, 1.f, dO, A, v, 3 * A, 0.f, da.data(), T);
+        gemm(true, false, T, hd, T, 1.f, a, T, dO, A, 1.f, dv, 3 * A);
         // Through the softmax to the scaled scores (in place): a (da - sum_u a da) scale.
         for (int64_t t = 0; t < T; ++t) {
             const float *ar = a + t * T;
@@ -144,8 +144,8 @@ void attentionBackward(const float *dout, const float *qkv, const float *att, fl
                 dr[u] = ar[u] * (dr[u] - dot) * scale;
         }
         // scores = q k^T: dq += d(scores) k, dk += d(scores)^T q.
-        gemm(false, false, T, hd, T, 1.f, da.data(), T, k, 3 * D, 1.f, dq, 3 * D);
-        gemm(true, false, T, hd, T, 1.f, da.data(), T, q, 3 * D, 1.f, dk, 3 * D);
+        gemm(false, false, T, hd, T, 1.f, da.data(), T, k, 3 * A, 1.f, dq, 3 * A);
+        gemm(true, false, T, hd, T, 1.f, da.data(), T, q, 3 * A, 1.f, dk, 3 * A);
     });
 }
 
@@ -300,24 +300,26 @@ struct ParameterSpec {
 // Every parameter of a GPT of shape `s`, in the order the initialisation draws them.
 std::vector<ParameterSpec> parameterSpecs(const GptShape &s)
 {
-    if (s.vocab < 2 || s.ctx < 2 || s.dim < 1 || s.layers < 1 || s.heads < 1 || s.dim % s.heads || s.ffn < 1 ||
-        s.kvHeadCount() < 1 || s.heads % s.kvHeadCount() || (s.arch == Arch::Llama && s.dim / s.heads % 2))
+    const int64_t hd = s.headDimension(), A = s.heads * hd; // the attention's width
+    if (s.vocab < 2 || s.ctx < 2 || s.dim < 1 || s.layers < 1 || s.heads < 1 || hd < 1 || s.ffn < 1 ||
+        (s.headDim <= 0 && s.dim % s.heads) || s.kvHeadCount() < 1 || s.heads % s.kvHeadCount() ||
+        (s.arch == Arch::Llama && hd % 2) || (s.arch == Arch::Gpt2 && A != s.dim))
         throw Error("an inconsistent GPT shape");
     const float residual = 0.02f / std::sqrt(2.f * float(s.layers));
     std::vector<ParameterSpec> p{{"token_embd.weight", {s.vocab, s.dim}, 0.02f}};
     if (s.arch == Arch::Llama) {
-        const int64_t kv = s.kvHeadCount() * (s.dim / s.heads);
+        const int64_t kv = s.kvHeadCount() * hd;
         for (int64_t l = 0; l < s.layers; ++l) {
             p.push_back({blk(l, "attn_norm.weight"), {s.dim}, 0, true});
-            p.push_back({blk(l, "attn_q.weight"), {s.dim, s.dim}, 0.02f});
+            p.push_back({blk(l, "attn_q.weight"), {A, s.dim}, 0.02f});
             p.push_back({blk(l, "attn_k.weight"), {kv, s.dim}, 0.02f});
             p.push_back({blk(l, "attn_v.weight"), {kv, s.dim}, 0.02f});
             if (s.qkvBias) {
-                p.push_back({blk(l, "attn_q.bias"), {s.dim}});
+                p.push_back({blk(l, "attn_q.bias"), {A}});
                 p.push_back({blk(l, "attn_k.bias"), {kv}});
                 p.push_back({blk(l, "attn_v.bias"), {kv}});
             }
-            p.push_back({blk(l, "attn_output.weight"), {s.dim, s.dim}, residual});
+            p.push_back({blk(l, "attn_output.weight"), {s.dim, A}, residual});
             p.push_back({blk(l, "ffn_norm.weight"), {s.dim}, 0, true});
             p.push_back({blk(l, "ffn_gate.weight"), {s.ffn, s.dim}, 0.02f});
             p.push_back({blk(l, "ffn_up.weight"), {s.ffn, s.dim}, 0.02f});
@@ -387,6 +389,7 @@ Gpt Gpt::fromModel(const LanguageModel &model)
         if (s.ctx <= 0) // rotary positions: no learned limit
             s.ctx = kUnboundedContext;
         s.kvHeads = c.kvHeads;
+        s.headDim = c.headDim;
         s.ropeHalves = c.ropeHalves;
         s.ropeTheta = c.ropeTheta;
         for (const LanguageModel::TensorEntry &e : model.tensors())
@@ -431,7 +434,7 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
         throw Error("sequences of " + std::to_string(T) + " tokens for a context of " + std::to_string(s.ctx));
     const bool llama = s.arch == Arch::Llama;
     const int64_t D = s.dim, F = s.ffn, V = s.vocab, L = s.layers, N = B * T, H = s.heads;
-    const int64_t hd = D / H, KVH = s.kvHeadCount(), KV = KVH * hd, group = H / KVH;
+    const int64_t hd = s.headDimension(), A = H * hd, KVH = s.kvHeadCount(), KV = KVH * hd, group = H / KVH;
     threads = resolveThreads(threads);
     auto P = [&](const std::string &name) { return m_params.at(name).data<float>(); };
     auto optionalP = [&](const std::string &name) -> const float * {
@@ -466,15 +469,15 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
             gpt::layerNormBackward(dy, x, P(w + ".weight"), mean, rstd, dx, G(w + ".weight"), G(w + ".bias"), N, D);
     };
 
-    // Forward, keeping what the backward needs. qkv: [N, 3D] for the attention, the llama family's keys and
-    // values repeated over their query heads' group, after the rotation.
+    // Forward, keeping what the backward needs. qkv: [N, 3A] for the attention (A = H * hd, GPT-2's D), the llama
+    // family's keys and values repeated over their query heads' group, after the rotation.
     struct LayerActs {
         std::vector<float> xin, ln1, mean1, rstd1, qkv, att, attOut, x1, ln2, mean2, rstd2, fc, up, fcAct;
     };
     std::vector<LayerActs> acts(static_cast<size_t>(L));
     std::vector<float> x(static_cast<size_t>(N * D));
     gpt::embedForward(in.data(), P("token_embd.weight"), llama ? nullptr : P("position_embd.weight"), x.data(), B, T, D);
-    std::vector<float> tmp(static_cast<size_t>(N * D)), k, v;
+    std::vector<float> tmp(static_cast<size_t>(N * std::max(D, A))), k, v;
     for (int64_t l = 0; l < L; ++l) {
         LayerActs &a = acts[size_t(l)];
         a.xin = x;
@@ -482,12 +485,12 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
         a.mean1.resize(size_t(N));
         a.rstd1.resize(size_t(N));
         normForward(x.data(), blk(l, "attn_norm"), a.ln1.data(), a.mean1.data(), a.rstd1.data());
-        a.qkv.resize(size_t(N * 3 * D));
+        a.qkv.resize(size_t(N * 3 * A));
         if (llama) {
             k.resize(size_t(N * KV));
             v.resize(size_t(N * KV));
             gpt::linearForward(a.ln1.data(), P(blk(l, "attn_q.weight")), optionalP(blk(l, "attn_q.bias")), tmp.data(), N,
-                               D, D);
+                               D, A);
             gpt::linearForward(a.ln1.data(), P(blk(l, "attn_k.weight")), optionalP(blk(l, "attn_k.bias")), k.data(), N,
                                D, KV);
             gpt::linearForward(a.ln1.data(), P(blk(l, "attn_v.weight")), optionalP(blk(l, "attn_v.bias")), v.data(), N,
@@ -495,11 +498,11 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
             gpt::rotary(tmp.data(), B, T, H, hd, s.ropeTheta, s.ropeHalves, false);
             gpt::rotary(k.data(), B, T, KVH, hd, s.ropeTheta, s.ropeHalves, false);
             for (int64_t i = 0; i < N; ++i) {
-                float *r = &a.qkv[size_t(i * 3 * D)];
-                std::copy_n(&tmp[size_t(i * D)], D, r);
+                float *r = &a.qkv[size_t(i * 3 * A)];
+                std::copy_n(&tmp[size_t(i * A)], A, r);
                 for (int64_t h = 0; h < H; ++h) {
-                    std::copy_n(&k[size_t(i * KV + h / group * hd)], hd, r + D + h * hd);
-                    std::copy_n(&v[size_t(i * KV + h / group * hd)], hd, r + 2 * D + h * hd);
+                    std::copy_n(&k[size_t(i * KV + h / group * hd)], hd, r + A + h * hd);
+                    std::copy_n(&v[size_t(i * KV + h / group * hd)], hd, r + 2 * A + h * hd);
                 }
             }
         } else {
@@ -507,10 +510,10 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
                                D, 3 * D);
         }
         a.att.resize(size_t(B * H * T * T));
-        a.attOut.resize(size_t(N * D));
-        gpt::attentionForward(a.qkv.data(), a.attOut.data(), a.att.data(), B, T, D, H, threads);
+        a.attOut.resize(size_t(N * A));
+        gpt::attentionForward(a.qkv.data(), a.attOut.data(), a.att.data(), B, T, A, H, threads);
         gpt::linearForward(a.attOut.data(), P(blk(l, "attn_output.weight")), optionalP(blk(l, "attn_output.bias")),
-                           tmp.data(), N, D, D);
+                           tmp.data(), N, A, D);
         for (int64_t i = 0; i < N * D; ++i)
             x[size_t(i)] += tmp[size_t(i)];
         a.x1 = x;
@@ -560,7 +563,7 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
     gpt::linearBackward(dlogits.data<float>(), lnf.data(), P(head), dlnf.data(), G(head), nullptr, N, D, V);
     dlogits = Tensor();
     normBackward(dlnf.data(), x.data(), "output_norm", meanf.data(), rstdf.data(), dx.data());
-    std::vector<float> dfcAct, dfc, dup, dln(size_t(N * D)), dattOut(size_t(N * D)), dqkv, dq, dk, dv;
+    std::vector<float> dfcAct, dfc, dup, dln(size_t(N * D)), dattOut(size_t(N * A)), dqkv, dq, dk, dv;
     for (int64_t l = L - 1; l >= 0; --l) {
         LayerActs &a = acts[size_t(l)];
         // x2 = x1 + down(act(up(ln2(x1)))), the llama family's act(gate, up) = silu(gate) up
@@ -585,27 +588,27 @@ double Gpt::loss(const int32_t *tokens, int64_t B, int64_t T, std::map<std::stri
         // x1 = x + proj(attention(qkv(ln1(x))))
         std::fill(dattOut.begin(), dattOut.end(), 0.f);
         gpt::linearBackward(dx.data(), a.attOut.data(), P(blk(l, "attn_output.weight")), dattOut.data(),
-                            G(blk(l, "attn_output.weight")), optionalG(blk(l, "attn_output.bias")), N, D, D);
-        dqkv.assign(size_t(N * 3 * D), 0.f);
-        gpt::attentionBackward(dattOut.data(), a.qkv.data(), a.att.data(), dqkv.data(), B, T, D, H, threads);
+                            G(blk(l, "attn_output.weight")), optionalG(blk(l, "attn_output.bias")), N, A, D);
+        dqkv.assign(size_t(N * 3 * A), 0.f);
+        gpt::attentionBackward(dattOut.data(), a.qkv.data(), a.att.data(), dqkv.data(), B, T, A, H, threads);
         std::fill(dln.begin(), dln.end(), 0.f);
         if (llama) { // the repeated keys and values sum their query heads' gradients; then the rotation back
-            dq.resize(size_t(N * D));
+            dq.resize(size_t(N * A));
             dk.assign(size_t(N * KV), 0.f);
             dv.assign(size_t(N * KV), 0.f);
             for (int64_t i = 0; i < N; ++i) {
-                const float *r = &dqkv[size_t(i * 3 * D)];
-                std::copy_n(r, D, &dq[size_t(i * D)]);
+                const float *r = &dqkv[size_t(i * 3 * A)];
+                std::copy_n(r, A, &dq[size_t(i * A)]);
                 for (int64_t h = 0; h < H; ++h)
                     for (int64_t j = 0; j < hd; ++j) {
-                        dk[size_t(i * KV + h / group * hd + j)] += r[D + h * hd + j];
-                        dv[size_t(i * KV + h / group * hd + j)] += r[2 * D + h * hd + j];
+                        dk[size_t(i * KV + h / group * hd + j)] += r[A + h * hd + j];
+                        dv[size_t(i * KV + h / group * hd + j)] += r[2 * A + h * hd + j];
                     }
             }
             gpt::rotary(dq.data(), B, T, H, hd, s.ropeTheta, s.ropeHalves, true);
             gpt::rotary(dk.data(), B, T, KVH, hd, s.ropeTheta, s.ropeHalves, true);
             gpt::linearBackward(dq.data(), a.ln1.data(), P(blk(l, "attn_q.weight")), dln.data(),
-                                G(blk(l, "attn_q.weight")), optionalG(blk(l, "attn_q.bias")), N, D, D);
+                                G(blk(l, "attn_q.weight")), optionalG(blk(l, "attn_q.bias")), N, D, A);
             gpt::linearBackward(dk.data(), a.ln1.data(), P(blk(l, "attn_k.weight")), dln.data(),
                                 G(blk(l, "attn_k.weight")), optionalG(blk(l, "attn_k.bias")), N, D, KV);
             gpt::linearBackward(dv.data(), a.ln1.data(), P(blk(l, "attn_v.weight")), dln.data(),
@@ -644,7 +647,10 @@ void Gpt::save(const std::string &path, const std::vector<gguf::WriteValue> &met
         kv.push_back({a + "attention.head_count_kv", gguf::makeUInt32(uint32_t(s.kvHeadCount()))});
         kv.push_back({a + "attention.layer_norm_rms_epsilon", gguf::makeFloat32(s.normEps)});
         kv.push_back({a + "rope.freq_base", gguf::makeFloat32(float(s.ropeTheta))});
-        kv.push_back({a + "rope.dimension_count", gguf::makeUInt32(uint32_t(s.dim / s.heads))});
+        kv.push_back({a + "rope.dimension_count", gguf::makeUInt32(uint32_t(s.headDimension()))});
+        if (s.heads * s.headDimension() != s.dim) // llama.cpp's default is dim / heads
+            for (const char *key : {"attention.key_length", "attention.value_length"})
+                kv.push_back({a + key, gguf::makeUInt32(uint32_t(s.headDimension()))});
     }
     kv.insert(kv.end(), metadata.begin(), metadata.end());
     std::vector<gguf::WriteTensor> tensors;

@@ -32,11 +32,11 @@ void layerNormBackward(const float *dy, const float *x, const float *w, const fl
 void linearForward(const float *x, const float *w, const float *b, float *y, int64_t n, int64_t in, int64_t out);
 void linearBackward(const float *dy, const float *x, const float *w, float *dx, float *dw, float *db, int64_t n,
                     int64_t in, int64_t out);
-// Causal multi-head self-attention. qkv: [B, T, 3D] (queries, keys, values, heads of D / H each); out: [B, T, D];
-// att: [B, H, T, T] the attention probabilities (zero above the diagonal), kept for the backward.
-void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64_t T, int64_t D, int64_t H, int threads);
+// Causal multi-head self-attention of width A (heads of A / H each). qkv: [B, T, 3A] (queries, keys, values);
+// out: [B, T, A]; att: [B, H, T, T] the attention probabilities (zero above the diagonal), kept for the backward.
+void attentionForward(const float *qkv, float *out, float *att, int64_t B, int64_t T, int64_t A, int64_t H, int threads);
 void attentionBackward(const float *dout, const float *qkv, const float *att, float *dqkv, int64_t B, int64_t T,
-                       int64_t D, int64_t H, int threads);
+                       int64_t A, int64_t H, int threads);
 // GELU, tanh approximation (GPT-2's, and llama.cpp's for gpt2).
 void geluForward(const float *x, float *y, int64_t n);
 void geluBackward(const float *dy, const float *x, float *dx, int64_t n);
@@ -63,11 +63,13 @@ struct GptShape {
     // positions, SwiGLU, separate Q / K / V with grouped-query attention).
     Arch arch = Arch::Gpt2;
     int64_t kvHeads = 0;     // llama: key / value heads (0: as many as query heads)
+    int64_t headDim = 0;     // llama: values per head (0: dim / heads); GPT-2's heads span dim
     bool qkvBias = false;    // llama: biases on Q, K and V (qwen2)
     bool ropeHalves = false; // llama: rotary pairs as halves (qwen2, Hugging Face) rather than adjacent
     double ropeTheta = 10000;
     float normEps = 1e-5f;
     int64_t kvHeadCount() const { return kvHeads > 0 ? kvHeads : heads; }
+    int64_t headDimension() const { return headDim > 0 ? headDim : heads > 0 ? dim / heads : 0; }
 };
 
 class LanguageModel;

@@ -254,7 +254,12 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
         c.heads = f.requireInteger(a + "attention.head_count");
         c.kvHeads = f.integer(a + "attention.head_count_kv", c.heads);
         c.ropeTheta = f.number(a + "rope.freq_base", 10000);
-        if (c.heads > 0 && c.dim % c.heads == 0 && f.integer(a + "rope.dimension_count", c.dim / c.heads) != c.dim / c.heads)
+        c.headDim = f.integer(a + "attention.key_length", 0);
+        if (f.integer(a + "attention.value_length", c.headDim) != c.headDim)
+            throw fail("heads whose keys and values differ in size (attention.key_length, value_length) are not supported");
+        if (c.headDim <= 0 && c.heads > 0 && c.dim % c.heads == 0)
+            c.headDim = c.dim / c.heads;
+        if (f.integer(a + "rope.dimension_count", c.headDim) != c.headDim)
             throw fail("rotary embeddings over part of each head (rope.dimension_count) are not supported");
         for (const auto &[key, value] : f.metadata())
             if (key.rfind("tokenizer.ggml.", 0) != 0 || value.type != gguf::ValueType::Array)
@@ -300,6 +305,7 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
             c.layers = jsonInt(j, "num_hidden_layers", 0, configPath);
             c.heads = jsonInt(j, "num_attention_heads", 0, configPath);
             c.kvHeads = jsonInt(j, "num_key_value_heads", c.heads, configPath);
+            c.headDim = jsonInt(j, "head_dim", c.heads > 0 && c.dim % c.heads == 0 ? c.dim / c.heads : 0, configPath);
             c.ffn = jsonInt(j, "intermediate_size", 0, configPath);
             c.normEps = jsonNumber(j, "rms_norm_eps", 1e-6, configPath);
             c.ropeTheta = jsonNumber(j, "rope_theta", 10000, configPath);
@@ -313,6 +319,7 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
             c.layers = jsonInt(j, "n_layer", 0, configPath);
             c.heads = jsonInt(j, "n_head", 0, configPath);
             c.kvHeads = c.heads;
+            c.headDim = c.heads > 0 && c.dim % c.heads == 0 ? c.dim / c.heads : 0;
             c.ffn = jsonInt(j, "n_inner", 4 * c.dim, configPath);
             c.normEps = jsonNumber(j, "layer_norm_epsilon", 1e-5, configPath);
             c.contextLength = jsonInt(j, "n_positions", 0, configPath);
@@ -348,18 +355,23 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
     }
 
     // The shapes the architecture needs.
-    if (c.dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kvHeads <= 0 || c.ffn <= 0 || c.dim % c.heads ||
-        c.heads % c.kvHeads)
+    // GPT-2's fused QKV is three blocks of dim: its heads span the width. The llama family rotates pairs.
+    // (Heads and their size are bounded so that their products cannot overflow before the shapes are checked.)
+    constexpr int64_t kMaxHeads = int64_t(1) << 20;
+    if (c.dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kvHeads <= 0 || c.ffn <= 0 || c.headDim <= 0 ||
+        c.heads > kMaxHeads || c.headDim > kMaxHeads || c.heads % c.kvHeads || (c.arch == Arch::Gpt2 && c.heads * c.headDim != c.dim) ||
+        (c.arch == Arch::Llama && c.headDim % 2))
         throw fail("inconsistent configuration: dim " + std::to_string(c.dim) + ", layers " +
                    std::to_string(c.layers) + ", heads " + std::to_string(c.heads) + " (kv " +
-                   std::to_string(c.kvHeads) + "), ffn " + std::to_string(c.ffn));
+                   std::to_string(c.kvHeads) + ", head dimension " + std::to_string(c.headDim) + "), ffn " +
+                   std::to_string(c.ffn));
     if (!src.has("token_embd.weight"))
         throw fail("has no token embedding (token_embd.weight / model.embed_tokens.weight / wte.weight)");
     const Shape &emb = src.shapes["token_embd.weight"];
     if (emb.size() != 2 || emb[1] != c.dim)
         throw fail("the token embedding's shape does not match the embedding length " + std::to_string(c.dim));
     c.vocab = emb[0];
-    const int64_t hd = c.headDim();
+    const int64_t hd = c.headDim;
     auto expect = [&](const std::string &role, const Shape &shape, bool required = true) {
         if (!src.has(role)) {
             if (required)
@@ -663,6 +675,9 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
             kv.push_back({a + "attention.head_count_kv", gguf::makeUInt32(uint32_t(c.kvHeads))});
             kv.push_back({a + "attention.layer_norm_rms_epsilon", gguf::makeFloat32(float(c.normEps))});
             kv.push_back({a + "rope.freq_base", gguf::makeFloat32(float(c.ropeTheta))});
+            if (c.heads * c.headDim != c.dim) // llama.cpp's default is dim / heads
+                for (const char *key : {"attention.key_length", "attention.value_length"})
+                    kv.push_back({a + key, gguf::makeUInt32(uint32_t(c.headDim))});
         }
         kv.insert(kv.end(), std::make_move_iterator(vocabulary.begin()), std::make_move_iterator(vocabulary.end()));
         const bool toPairs = arch == "llama";
@@ -996,7 +1011,7 @@ Context::Context(std::shared_ptr<const LanguageModel> model, int64_t nCtx, int t
         throw Error("a context of " + std::to_string(nCtx) + " tokens is beyond the model's " +
                     std::to_string(c.contextLength) + " learned positions");
     m_nCtx = nCtx;
-    const int64_t row = c.kvHeads * c.headDim();
+    const int64_t row = c.kvHeads * c.headDim;
     checkedMul(checkedMul(nCtx, row), c.layers * 8);
     m_k.assign(size_t(c.layers), std::vector<float>(size_t(nCtx * row)));
     m_v.assign(size_t(c.layers), std::vector<float>(size_t(nCtx * row)));
@@ -1029,7 +1044,7 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         if (t < 0 || t >= c.vocab)
             throw Error("token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab));
 
-    const int64_t dim = c.dim, hd = c.headDim(), H = c.heads, KVH = c.kvHeads, group = H / KVH;
+    const int64_t dim = c.dim, hd = c.headDim, H = c.heads, KVH = c.kvHeads, group = H / KVH;
     const int64_t kvRow = KVH * hd;
     std::vector<float> x(size_t(n * dim)), h(size_t(n * dim)), q(size_t(n * H * hd)), att(size_t(n * H * hd));
     std::vector<float> qkv, up(size_t(n * c.ffn)), gate;

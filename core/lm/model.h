@@ -42,7 +42,10 @@ struct Config {
     std::string name;     // general.name, or the folder
     int64_t vocab = 0, contextLength = 0, dim = 0, layers = 0, heads = 0, kvHeads = 0;
     int64_t ffn = 0; // the MLP's hidden width (the widest block's while LanguageModel::resizeWeight is under way)
-    int64_t headDim() const { return heads ? dim / heads : 0; }
+    // Values per attention head, of queries, keys and values alike: dim / heads unless the checkpoint says otherwise
+    // (GGUF attention.key_length, config.json head_dim; llama family only), so the attention's width heads * headDim
+    // may differ from dim.
+    int64_t headDim = 0;
     double normEps = 1e-5;
     double ropeTheta = 10000;
     // Rotary pairs: false = adjacent (x[2i], x[2i+1]), llama.cpp's "norm" for GGUF llama (whose converter

@@ -178,7 +178,7 @@ void LmOverview::render()
     row(tr("Context"), c.contextLength > 0 ? tr("%1 tokens").arg(formatCount(c.contextLength)) : tr("not declared"));
     row(tr("Embedding"), formatCount(c.dim));
     row(tr("Blocks"), formatCount(c.layers));
-    row(tr("Heads"), tr("%1 (%2 key / value; %3 per head)").arg(c.heads).arg(c.kvHeads).arg(c.headDim()));
+    row(tr("Heads"), tr("%1 (%2 key / value; %3 per head)").arg(c.heads).arg(c.kvHeads).arg(c.headDim));
     row(tr("Feed-forward"), formatCount(c.ffn));
     row(tr("Norm ε"), QString::number(c.normEps, 'g', 3));
     if (c.arch == cw::lm::Arch::Llama)
