@@ -254,11 +254,11 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
         c.heads = f.requireInteger(a + "attention.head_count");
         c.kvHeads = f.integer(a + "attention.head_count_kv", c.heads);
         c.ropeTheta = f.number(a + "rope.freq_base", 10000);
-        c.headDim = f.integer(a + "attention.key_length", 0);
-        if (f.integer(a + "attention.value_length", c.headDim) != c.headDim)
+        // llama.cpp's defaults: width / heads for both.
+        const int64_t spanning = c.heads > 0 && c.dim % c.heads == 0 ? c.dim / c.heads : 0;
+        c.headDim = f.integer(a + "attention.key_length", spanning);
+        if (f.integer(a + "attention.value_length", spanning) != c.headDim)
             throw fail("heads whose keys and values differ in size (attention.key_length, value_length) are not supported");
-        if (c.headDim <= 0 && c.heads > 0 && c.dim % c.heads == 0)
-            c.headDim = c.dim / c.heads;
         if (f.integer(a + "rope.dimension_count", c.headDim) != c.headDim)
             throw fail("rotary embeddings over part of each head (rope.dimension_count) are not supported");
         for (const auto &[key, value] : f.metadata())
@@ -359,8 +359,8 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
     // (Heads and their size are bounded so that their products cannot overflow before the shapes are checked.)
     constexpr int64_t kMaxHeads = int64_t(1) << 20;
     if (c.dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kvHeads <= 0 || c.ffn <= 0 || c.headDim <= 0 ||
-        c.heads > kMaxHeads || c.headDim > kMaxHeads || c.heads % c.kvHeads || (c.arch == Arch::Gpt2 && c.heads * c.headDim != c.dim) ||
-        (c.arch == Arch::Llama && c.headDim % 2))
+        c.heads > kMaxHeads || c.headDim > kMaxHeads || c.heads % c.kvHeads ||
+        (c.arch == Arch::Gpt2 && c.heads * c.headDim != c.dim) || (c.arch == Arch::Llama && c.headDim % 2))
         throw fail("inconsistent configuration: dim " + std::to_string(c.dim) + ", layers " +
                    std::to_string(c.layers) + ", heads " + std::to_string(c.heads) + " (kv " +
                    std::to_string(c.kvHeads) + ", head dimension " + std::to_string(c.headDim) + "), ffn " +
