@@ -50,10 +50,12 @@ std::string withoutTime(SensitivityResult r)
 // network's in the last bits (a different summation order; which kernel choice causes it is not pinned down).
 QString jsonMismatch(const QJsonValue &a, const QJsonValue &b, const QString &path = QStringLiteral("$"))
 {
-    if (a.isDouble() && b.isDouble())
-        return std::abs(a.toDouble() - b.toDouble()) <= 1e-6 * std::max(std::abs(a.toDouble()), std::abs(b.toDouble()))
-                   ? QString()
-                   : QStringLiteral("%1: %2 vs %3").arg(path).arg(a.toDouble(), 0, 'g', 17).arg(b.toDouble(), 0, 'g', 17);
+    if (a.isDouble() && b.isDouble()) {
+        const double x = a.toDouble(), y = b.toDouble();
+        if (std::abs(x - y) <= 1e-6 * std::max(std::abs(x), std::abs(y)))
+            return {};
+        return QStringLiteral("%1: %2 vs %3").arg(path).arg(x, 0, 'g', 17).arg(y, 0, 'g', 17);
+    }
     if (a.isObject() && b.isObject()) {
         const QJsonObject x = a.toObject(), y = b.toObject();
         if (x.keys() != y.keys())

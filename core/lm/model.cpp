@@ -168,6 +168,12 @@ void describe(const std::string &role, std::string *what, int *block)
         *what = "";
 }
 
+// The head size when heads span the width (0 when they cannot).
+int64_t spanningHeadDim(const Config &c)
+{
+    return c.heads > 0 && c.dim % c.heads == 0 ? c.dim / c.heads : 0;
+}
+
 int64_t jsonInt(const nlohmann::json &j, const char *key, int64_t fallback, const std::string &path)
 {
     if (!j.contains(key) || j[key].is_null())
@@ -255,9 +261,8 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
         c.kvHeads = f.integer(a + "attention.head_count_kv", c.heads);
         c.ropeTheta = f.number(a + "rope.freq_base", 10000);
         // llama.cpp's defaults: width / heads for both.
-        const int64_t spanning = c.heads > 0 && c.dim % c.heads == 0 ? c.dim / c.heads : 0;
-        c.headDim = f.integer(a + "attention.key_length", spanning);
-        if (f.integer(a + "attention.value_length", spanning) != c.headDim)
+        c.headDim = f.integer(a + "attention.key_length", spanningHeadDim(c));
+        if (f.integer(a + "attention.value_length", spanningHeadDim(c)) != c.headDim)
             throw fail("heads whose keys and values differ in size (attention.key_length, value_length) are not supported");
         if (f.integer(a + "rope.dimension_count", c.headDim) != c.headDim)
             throw fail("rotary embeddings over part of each head (rope.dimension_count) are not supported");
@@ -305,7 +310,7 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
             c.layers = jsonInt(j, "num_hidden_layers", 0, configPath);
             c.heads = jsonInt(j, "num_attention_heads", 0, configPath);
             c.kvHeads = jsonInt(j, "num_key_value_heads", c.heads, configPath);
-            c.headDim = jsonInt(j, "head_dim", c.heads > 0 && c.dim % c.heads == 0 ? c.dim / c.heads : 0, configPath);
+            c.headDim = jsonInt(j, "head_dim", spanningHeadDim(c), configPath);
             c.ffn = jsonInt(j, "intermediate_size", 0, configPath);
             c.normEps = jsonNumber(j, "rms_norm_eps", 1e-6, configPath);
             c.ropeTheta = jsonNumber(j, "rope_theta", 10000, configPath);
@@ -319,7 +324,7 @@ std::shared_ptr<LanguageModel> LanguageModel::open(const std::string &path)
             c.layers = jsonInt(j, "n_layer", 0, configPath);
             c.heads = jsonInt(j, "n_head", 0, configPath);
             c.kvHeads = c.heads;
-            c.headDim = c.heads > 0 && c.dim % c.heads == 0 ? c.dim / c.heads : 0;
+            c.headDim = spanningHeadDim(c);
             c.ffn = jsonInt(j, "n_inner", 4 * c.dim, configPath);
             c.normEps = jsonNumber(j, "layer_norm_epsilon", 1e-5, configPath);
             c.contextLength = jsonInt(j, "n_positions", 0, configPath);
