@@ -89,10 +89,12 @@ void rewriteLm(const std::string &path, std::map<std::string, cw::Tensor> weight
 {
     const cw::gguf::File f = cw::gguf::File::open(path);
     std::vector<cw::gguf::WriteValue> kv = metadata;
-    for (const auto &[k, v] : f.metadata())
+    for (const auto &[key, v] : f.metadata()) {
+        const std::string &k = key;  // clang 14 cannot capture a structured binding
         if (k != "general.alignment" &&
             std::none_of(metadata.begin(), metadata.end(), [&](const cw::gguf::WriteValue &m) { return m.key == k; }))
             kv.push_back({k, v});
+    }
     for (const auto &[name, t] : changes)
         weights[name] = t;
     std::vector<cw::gguf::WriteTensor> ts;
