@@ -97,6 +97,9 @@ private slots:
     void channelPruningRemovesMlpChannels_data();
     void channelPruningRemovesMlpChannels();
     void channelPruningRefusals();
+    void headPruningRemovesHeads_data();
+    void headPruningRemovesHeads();
+    void headPruningRefusals();
 
 private:
     // Calibration and evaluation text for the demo (the Brown corpus it was trained on); empty without it.
@@ -910,9 +913,6 @@ void TestLmCompress::finetuningCancels()
     QCOMPARE(steps, 2);
 }
 
-QTEST_GUILESS_MAIN(TestLmCompress)
-#include "test_lm_compress.moc"
-
 void TestLmCompress::channelPruningRemovesMlpChannels_data()
 {
     QTest::addColumn<QString>("arch");
@@ -1087,3 +1087,202 @@ void TestLmCompress::channelPruningRefusals()
             }).contains("not compressed apart"));
     QCOMPARE(model->config().ffn, int64_t(512));
 }
+
+void TestLmCompress::headPruningRemovesHeads_data()
+{
+    QTest::addColumn<QString>("arch");
+    QTest::addColumn<bool>("calibrated");
+    QTest::newRow("llama (4 heads, 2 key / value), activations") << "llama" << true;
+    QTest::newRow("llama (4 heads, 2 key / value), weights only") << "llama" << false;
+    QTest::newRow("llama with Q / K / V biases, activations") << "llama-biases" << true;
+}
+
+void TestLmCompress::headPruningRemovesHeads()
+{
+    // Structured pruning of the attention ("prune": {"method": "heads"}): every block loses the same share of its key /
+    // value heads, each with the query heads that read it (rows of attn_q, attn_k, attn_v and their biases, columns of
+    // attn_output). Heads are independent, so the result must compute what the base computes with the removed query
+    // heads' columns of attn_output zeroed. In every block the second group's output is scaled down a hundredfold,
+    // so both scorings must remove it. The exported GGUF declares the new head counts and head size, reopens to
+    // the same logits, and llama.cpp computes them too; a project keeps the variant, shapes included.
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    QFETCH(QString, arch);
+    QFETCH(bool, calibrated);
+    lmtestutil::Spec s;
+    s.biases = arch == "llama-biases";
+    const QString path = m_dir.filePath("heads-" + arch + ".gguf");
+    lmtestutil::writeRandomLm(s, (m_source + "/models/" + QString::fromStdString(s.vocabFile)).toStdString(),
+                              path.toStdString());
+    cw::lm::LmCompressOptions o;
+    o.ctx = 32;
+    std::vector<int32_t> window;
+    for (int i = 0; i < 32 * 8; ++i)
+        window.push_back(int32_t(std::vector<int>{40, 7, 301, 95, 12, 640, 7, 58, 222}[size_t(i % 9)]));
+    if (calibrated)
+        o.calibration = window;
+    window.resize(32);
+    const int64_t hd = s.dim / s.heads, group = s.heads / s.kvHeads;
+    auto open = [&] {
+        auto m = cw::lm::LanguageModel::open(path.toStdString());
+        m->load();
+        for (int b = 0; b < s.layers; ++b) { // the second group's query heads scaled down
+            cw::Tensor &w = *m->loadedWeight("blk." + std::to_string(b) + ".attn_output.weight");
+            for (int64_t r = 0; r < s.dim; ++r)
+                for (int64_t c = group * hd; c < 2 * group * hd; ++c)
+                    w.data<float>()[r * s.heads * hd + c] *= 0.01f;
+        }
+        return m;
+    };
+    auto logits = [&](const std::shared_ptr<cw::lm::LanguageModel> &m) {
+        cw::lm::Context c(m, 32, 1);
+        return c.eval(window);
+    };
+    auto close = [](const cw::Tensor &a, const cw::Tensor &b, double tolerance) {
+        if (a.shape() != b.shape())
+            return false;
+        double scale = 0, diff = 0;
+        for (int64_t i = 0; i < a.numel(); ++i) {
+            scale = std::max(scale, double(std::fabs(a.data<float>()[i])));
+            diff = std::max(diff, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+        }
+        return diff <= tolerance * scale;
+    };
+
+    auto base = open();
+    auto model = open();
+    const cw::lm::LmCompressResult r =
+        cw::lm::compressLanguageModel(*model, cw::recipeFromJson(R"({"prune": {"method": "heads", "ratio": 0.5}})"), o);
+    QCOMPARE(model->config().heads, s.heads / 2);
+    QCOMPARE(model->config().kvHeads, s.kvHeads / 2);
+    QCOMPARE(model->config().headDim, hd);
+    // Every block kept the first group: its rows of attn_q, attn_k, attn_v (and biases) and columns of attn_output
+    // are the base's. The base with the second group's output columns zeroed computes what the result computes.
+    for (int b = 0; b < s.layers; ++b) {
+        const std::string prefix = "blk." + std::to_string(b) + ".";
+        for (const std::string role : {"attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_q.bias", "attn_k.bias",
+                                       "attn_v.bias", "attn_output.weight"}) {
+            const cw::Tensor *full = std::as_const(*base).loadedWeight(prefix + role);
+            if (!full) {
+                QVERIFY(!s.biases);
+                continue;
+            }
+            QVERIFY2(r.encoded.count(prefix + role) && !r.encoded.at(prefix + role).shape.empty(), role.c_str());
+            const cw::Tensor &narrow = *std::as_const(*model).loadedWeight(prefix + role);
+            if (role == "attn_output.weight") {
+                QCOMPARE(narrow.shape(), (cw::Shape{s.dim, group * hd}));
+                for (int64_t row = 0; row < s.dim; ++row)
+                    QVERIFY(std::memcmp(narrow.data<float>() + row * group * hd, full->data<float>() + row * s.heads * hd,
+                                        size_t(group * hd) * 4) == 0);
+            } else {
+                QCOMPARE(narrow.shape()[0], full->shape()[0] / 2);
+                QVERIFY(std::memcmp(narrow.data<float>(), full->data<float>(), size_t(narrow.numel()) * 4) == 0);
+            }
+        }
+        cw::Tensor &o = *base->loadedWeight(prefix + "attn_output.weight");
+        for (int64_t row = 0; row < s.dim; ++row)
+            std::fill_n(o.data<float>() + row * s.heads * hd + group * hd, group * hd, 0.f);
+    }
+    const cw::Tensor ours = logits(model);
+    QVERIFY(close(ours, logits(base), 1e-4));
+    QVERIFY(r.params < r.baseParams);
+    QCOMPARE(r.baseParams, model->config().parameters);
+
+    const QString out = m_dir.filePath("heads-" + arch + (calibrated ? "-act" : "-w") + ".gguf");
+    cw::lm::exportGguf(*model, out.toStdString(), false, r.encoded);
+    QVERIFY(QFileInfo(out).size() < QFileInfo(path).size());
+    auto reopened = cw::lm::LanguageModel::open(out.toStdString());
+    QCOMPARE(reopened->config().heads, s.heads / 2);
+    QCOMPARE(reopened->config().kvHeads, s.kvHeads / 2);
+    QCOMPARE(reopened->config().headDim, hd);
+    reopened->load();
+    QVERIFY(sameValues(logits(reopened), ours));
+    // llama.cpp loads the file and computes the same logits.
+    QStringList args{"logits", out, m_dir.filePath("ref.f32")};
+    for (int32_t id : window)
+        args << QString::number(id);
+    QString error;
+    testutil::runReference(m_llamaRef, args, &error, 600000, 2); // args[2]: the logits file
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QFile file(m_dir.filePath("ref.f32"));
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QByteArray ref = file.readAll();
+    QCOMPARE(qint64(ref.size()), qint64(ours.numel()) * 4);
+    cw::Tensor theirs(cw::DType::Float32, ours.shape());
+    std::memcpy(theirs.data<float>(), ref.constData(), size_t(ref.size()));
+    QVERIFY(close(ours, theirs, 1e-5));
+
+    // A project keeps the variant; one whose attn_v keeps its heads while attn_k loses them is refused before
+    // anything changes.
+    cw::LmProject p = cw::newLmProject(path.toStdString());
+    cw::LmProjectVariant v;
+    v.name = "heads";
+    v.result = std::make_shared<cw::lm::LmCompressResult>(r);
+    cw::addLmVariant(p, v);
+    const QString projectPath = m_dir.filePath("heads.cwproj");
+    cw::saveLmProject(p, projectPath.toStdString());
+    std::map<std::string, cw::lm::EncodedTensor> encoded =
+        cw::loadLmProject(projectPath.toStdString()).variants.front().result->encoded;
+    auto again = open();
+    cw::lm::applyEncoded(*again, encoded);
+    QCOMPARE(again->config().heads, s.heads / 2);
+    QVERIFY(sameValues(logits(again), ours));
+    encoded.erase("blk.1.attn_v.weight");
+    auto fresh = open();
+    QVERIFY(testutil::errorOf([&] { cw::lm::applyEncoded(*fresh, encoded); }).contains("other key / value tensors"));
+    QCOMPARE(fresh->config().heads, s.heads);
+    QCOMPARE(std::as_const(*fresh).loadedWeight("blk.0.attn_k.weight")->shape(), (cw::Shape{s.kvHeads * hd, s.dim}));
+    // Query heads out of proportion with the key / value heads they read.
+    encoded = r.encoded;
+    for (const char *role : {"attn_k.weight", "attn_v.weight"})
+        encoded.erase(std::string("blk.0.") + role);
+    if (s.biases)
+        for (const char *role : {"attn_k.bias", "attn_v.bias"})
+            encoded.erase(std::string("blk.0.") + role);
+    QVERIFY(testutil::errorOf([&] { cw::lm::applyEncoded(*fresh, encoded); }).contains("the checkpoint's proportion"));
+}
+
+void TestLmCompress::headPruningRefusals()
+{
+    auto demo = loadedDemo();
+    auto error = [&](const cw::lm::LanguageModel &model, const std::string &json) {
+        return testutil::errorOf([&] { cw::lm::validateLmRecipe(cw::recipeFromJson(json), model, true); });
+    };
+    QVERIFY(error(*demo, R"({"prune": {"method": "heads", "ratio": 0.5}})").contains("not from gpt2"));
+    if (m_source.isEmpty())
+        QSKIP(qPrintable(m_skip));
+    lmtestutil::Spec s;
+    s.arch = "qwen2";
+    s.vocabFile = "ggml-vocab-qwen2.gguf";
+    const QString qwen = m_dir.filePath("heads-qwen2.gguf");
+    lmtestutil::writeRandomLm(s, (m_source + "/models/" + QString::fromStdString(s.vocabFile)).toStdString(),
+                              qwen.toStdString());
+    QVERIFY(error(*cw::lm::LanguageModel::open(qwen.toStdString()), R"({"prune": {"method": "heads", "ratio": 0.5}})")
+                .contains("not from qwen2"));
+    s = {};
+    const QString path = m_dir.filePath("heads-refusals.gguf");
+    lmtestutil::writeRandomLm(s, (m_source + "/models/" + QString::fromStdString(s.vocabFile)).toStdString(),
+                              path.toStdString());
+    auto model = cw::lm::LanguageModel::open(path.toStdString());
+    model->load();
+    QVERIFY(error(*model, R"({"layers": {"blk.0.ffn_up.weight": {"prune": {"method": "heads", "ratio": 0.5}}}})")
+                .contains("head pruning removes whole heads of a block's attention"));
+    QVERIFY(error(*model, R"({"prune": {"method": "heads", "ratio": 0.5}, "layers": {"blk.1.attn_k.weight": {"prune": null}}})")
+                .contains("the same share of every block's attention heads"));
+    // The MLPs keep their shapes: the recipe's default reaches the attention only.
+    QVERIFY(error(*model, R"({"prune": {"method": "heads", "ratio": 0.5}})").isEmpty());
+    QVERIFY(testutil::errorOf([&] {
+                cw::validateRecipe(cw::recipeFromJson(R"({"prune": {"method": "heads", "ratio": 0.5}})"),
+                                   cw::loadModel("demo"));
+            }).contains("prune.method: heads prunes language models only"));
+    cw::lm::LmCompressOptions o;
+    o.only = {"blk.0.attn_q.weight"};
+    QVERIFY(testutil::errorOf([&] {
+                cw::lm::compressLanguageModel(
+                    *model, cw::recipeFromJson(R"({"prune": {"method": "heads", "ratio": 0.5}, "sequential": false})"), o);
+            }).contains("not compressed apart"));
+    QCOMPARE(model->config().heads, s.heads);
+}
+
+QTEST_GUILESS_MAIN(TestLmCompress)
+#include "test_lm_compress.moc"

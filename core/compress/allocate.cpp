@@ -173,6 +173,7 @@ LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool wit
         }
         case PruneMethod::Wanda:
         case PruneMethod::SparseGpt:
+        case PruneMethod::Heads:
             throw Error(toString(c.prune->method) + " prunes language models only");
         }
         int64_t nz = 0;

@@ -352,6 +352,7 @@ std::string toString(PruneMethod method)
     case PruneMethod::Channel: return "channel";
     case PruneMethod::Wanda: return "wanda";
     case PruneMethod::SparseGpt: return "sparsegpt";
+    case PruneMethod::Heads: return "heads";
     }
     return "magnitude";
 }
@@ -417,7 +418,9 @@ PruneMethod parsePruneMethod(const std::string &text)
         return PruneMethod::Wanda;
     if (text == "sparsegpt")
         return PruneMethod::SparseGpt;
-    throw Error("expected \"magnitude\", \"nm\", \"channel\", \"wanda\" or \"sparsegpt\", got \"" + text + "\"");
+    if (text == "heads")
+        return PruneMethod::Heads;
+    throw Error("expected \"magnitude\", \"nm\", \"channel\", \"wanda\", \"sparsegpt\" or \"heads\", got \"" + text + "\"");
 }
 
 Calibration parseCalibration(const std::string &text)
@@ -603,7 +606,8 @@ void validateRecipe(const Recipe &recipe, const Model &model)
     // What only the language-model pipeline does (core/lm/compress.h).
     auto lmOnly = [](const std::string &path, const std::optional<PruneConfig> &prune,
                      const std::optional<QuantSpec> &weights) {
-        if (prune && (prune->method == PruneMethod::Wanda || prune->method == PruneMethod::SparseGpt))
+        if (prune && (prune->method == PruneMethod::Wanda || prune->method == PruneMethod::SparseGpt ||
+                      prune->method == PruneMethod::Heads))
             throw Error("recipe: " + path + "prune.method: " + toString(prune->method) +
                         " prunes language models only (a .gguf or .safetensors checkpoint)");
         if (weights && weights->method != QuantMethod::Rtn)

@@ -3,7 +3,7 @@
 //
 // JSON schema (every key optional; a missing block means "not applied"):
 //   {"name": "int8-pc",
-//    "prune": {"method": "magnitude"|"nm"|"channel"|"wanda"|"sparsegpt", "ratio": 0.5, "n": 2, "m": 4,
+//    "prune": {"method": "magnitude"|"nm"|"channel"|"wanda"|"sparsegpt"|"heads", "ratio": 0.5, "n": 2, "m": 4,
 //              "scope": "layer"|"global", "norm": "l1"|"l2", "steps": 1, "power": 3},
 //    "quantize": {"weights": {"bits": 8, "granularity": "tensor"|"channel"|"group", "group_size": 64,
 //                             "symmetric": true, "method": "rtn"|"gptq"|"awq", "format": "q4_k"},
@@ -18,7 +18,8 @@
 //    "sequential": true}
 //
 // Language models (core/lm/compress.h) take the same schema with tensors as layers ("blk.0.attn_q.weight") and
-// have more choices: pruning "wanda" and "sparsegpt" (by "ratio", or N:M when "n" and "m" are given), weight
+// have more choices: pruning "wanda" and "sparsegpt" (by "ratio", or N:M when "n" and "m" are given) and "heads"
+// (whole attention heads removed, by "ratio"), weight
 // "method" "gptq" and "awq", and a storage "format", one of llama.cpp's (f32, f16, bf16, q8_0, q4_0, q4_1,
 // q5_0, q5_1, q2_k ... q6_k), and "sequential" (Recipe::sequential). validateRecipe refuses them for other models.
 // A layer override is merged key by key onto the defaults (an override {"prune": {"ratio": 0.3}} keeps the
@@ -40,14 +41,15 @@
 
 namespace cw {
 
-enum class PruneMethod { Magnitude, NM, Channel, Wanda, SparseGpt };
+enum class PruneMethod { Magnitude, NM, Channel, Wanda, SparseGpt, Heads };
 enum class PruneScope { Layer, Global };
 enum class ChannelNorm { L1, L2 };
 enum class Calibration { MinMax, Percentile, Mse, Entropy };
 
 struct PruneConfig {
     PruneMethod method = PruneMethod::Magnitude;
-    double ratio = 0.5;          // magnitude: fraction of weights zeroed; channel: fraction of output channels removed
+    double ratio = 0.5;          // magnitude: fraction of weights zeroed; channel: fraction of output channels removed;
+                                 // heads: fraction of attention heads removed
     int n = 2, m = 4;            // nm: n of every m consecutive weights along the reduction axis are kept
     bool nm = false;             // wanda / sparsegpt: the n:m pattern instead of the ratio (the JSON gave n, m)
     PruneScope scope = PruneScope::Layer; // magnitude only: one threshold per layer or one for all layers

@@ -131,7 +131,19 @@ bool removesChannels(const LayerConfig &c)
     return !c.skip && c.prune && c.prune->method == PruneMethod::Channel;
 }
 
-// A block's MLP channels that structured pruning keeps: the indices, ascending, of `width` before.
+bool removesHeads(const LayerConfig &c)
+{
+    return !c.skip && c.prune && c.prune->method == PruneMethod::Heads;
+}
+
+// Structured pruning narrows ffn_down's and attn_output's columns (their inputs), the other tensors' rows.
+bool narrowsColumns(const std::string &role)
+{
+    return role == "ffn_down" || role == "attn_output";
+}
+
+// What structured pruning keeps of a tensor's narrowed axis (a block's MLP channels, or its heads' values): the
+// indices, ascending, of `width` before.
 struct KeptChannels {
     std::vector<int64_t> kept;
     int64_t width = 0;
@@ -161,7 +173,7 @@ double sqnrOf(const Tensor &original, const Tensor &current, const std::string &
     if (it == removed.end() || current.shape() == original.shape())
         return weightError(original, current).sqnrDb;
     Tensor widened(DType::Float32, original.shape());
-    copyChannels(it->second, role == "ffn_down", false, current, widened);
+    copyChannels(it->second, narrowsColumns(role), false, current, widened);
     return weightError(original, widened).sqnrDb;
 }
 
@@ -272,6 +284,78 @@ KeptChannels removeChannels(LanguageModel &model, int block, double ratio, const
         model.resizeWeight(name, std::move(narrow));
     }
     return k;
+}
+
+// Structured pruning of one llama block's attention (recipe "prune": {"method": "heads"}): the `ratio` of its
+// key / value heads, each with the query heads that read it, that contribute least to the block's output are
+// removed — rows of attn_q, attn_k, attn_v (and their biases), columns of attn_output. A query head's contribution
+// is ‖W_o,h A_h‖ over the calibration text, A_h the head's attention output, computed from its Gram matrix
+// G_h = A_h^T A_h (`grams`, hd x hd per query head) as tr(W_o,h G_h W_o,h^T) — for a head of one value this is
+// the MLP channels' ‖x_j‖ · ‖W[:, j]‖ — and without text ‖W_o,h‖² · ‖W_v,h‖², the outgoing and the value weights.
+// A group's score is the sum of its query heads'. Returns what each resized tensor (by name) keeps.
+std::map<std::string, KeptChannels> removeHeads(LanguageModel &model, int block, double ratio,
+                                                const std::vector<std::vector<double>> *grams)
+{
+    std::map<std::string, std::string> names; // role -> tensor name
+    for (const LanguageModel::TensorEntry &e : model.tensors())
+        if (e.block == block && (isAttentionMatrix(e.role) || e.role == "attn_q.bias" || e.role == "attn_k.bias" ||
+                                 e.role == "attn_v.bias"))
+            names[e.role] = e.name;
+    const LanguageModel &m = model;
+    const int64_t hd = m.config().headDim;
+    const Tensor &o = *m.loadedWeight(names.at("attn_output")), &v = *m.loadedWeight(names.at("attn_v"));
+    const int64_t dim = o.shape()[0], H = o.shape()[1] / hd, KVH = v.shape()[0] / hd, group = H / KVH;
+    std::vector<double> score(size_t(KVH), 0.0);
+    for (int64_t h = 0; h < H; ++h) {
+        double s = 0;
+        const float *w = o.data<float>() + h * hd;
+        if (grams) {
+            const std::vector<double> &G = (*grams)[size_t(h)];
+            for (int64_t r = 0; r < dim; ++r)
+                for (int64_t a = 0; a < hd; ++a) {
+                    double row = 0;
+                    for (int64_t b = 0; b < hd; ++b)
+                        row += G[size_t(a * hd + b)] * w[r * H * hd + b];
+                    s += double(w[r * H * hd + a]) * row;
+                }
+        } else {
+            double out = 0, in = 0;
+            for (int64_t r = 0; r < dim; ++r)
+                for (int64_t a = 0; a < hd; ++a)
+                    out += double(w[r * H * hd + a]) * w[r * H * hd + a];
+            const float *vh = v.data<float>() + (h / group) * hd * dim;
+            for (int64_t i = 0; i < hd * dim; ++i)
+                in += double(vh[i]) * vh[i];
+            s = out * in;
+        }
+        score[size_t(h / group)] += s;
+    }
+    std::vector<int64_t> groups(static_cast<size_t>(KVH));
+    std::iota(groups.begin(), groups.end(), 0);
+    std::stable_sort(groups.begin(), groups.end(), [&](int64_t a, int64_t b) { return score[size_t(a)] > score[size_t(b)]; });
+    groups.resize(size_t(keptHeads(KVH, ratio)));
+    std::sort(groups.begin(), groups.end());
+    // The kept values of the query heads (attn_q, attn_output) and of the key / value heads.
+    KeptChannels queries{{}, H * hd}, keys{{}, KVH * hd};
+    for (const int64_t g : groups) {
+        for (int64_t i = 0; i < hd; ++i)
+            keys.kept.push_back(g * hd + i);
+        for (int64_t i = 0; i < group * hd; ++i)
+            queries.kept.push_back(g * group * hd + i);
+    }
+    std::map<std::string, KeptChannels> result;
+    for (const auto &[role, name] : names) {
+        const KeptChannels &k = role.rfind("attn_q", 0) == 0 || role == "attn_output" ? queries : keys;
+        const Tensor &w = *m.loadedWeight(name);
+        const bool columns = narrowsColumns(role);
+        Shape shape = w.shape();
+        shape[columns ? 1 : 0] = int64_t(k.kept.size());
+        Tensor narrow(DType::Float32, shape);
+        copyChannels(k, columns, true, w, narrow);
+        model.resizeWeight(name, std::move(narrow));
+        result[name] = k;
+    }
+    return result;
 }
 
 // What the calibration passes gather for one input site of the block being compressed.
@@ -398,6 +482,11 @@ bool isMlpMatrix(const std::string &role)
     return role == "ffn_up" || role == "ffn_gate" || role == "ffn_down";
 }
 
+bool isAttentionMatrix(const std::string &role)
+{
+    return role == "attn_q" || role == "attn_k" || role == "attn_v" || role == "attn_output";
+}
+
 std::optional<LayerConfig> tensorSettings(const Recipe &recipe, const LanguageModel::TensorEntry &e)
 {
     const auto it = recipe.layers.find(e.name);
@@ -405,8 +494,11 @@ std::optional<LayerConfig> tensorSettings(const Recipe &recipe, const LanguageMo
         return it->second;
     if (e.block >= 0 && isMatrix(e) && (recipe.prune || recipe.weights)) {
         LayerConfig c;
-        // Channel pruning removes hidden channels of the MLPs; the attention's matrices keep their shapes.
-        if (!(recipe.prune && recipe.prune->method == PruneMethod::Channel && !isMlpMatrix(e.role)))
+        // Channel pruning removes hidden channels of the MLPs, head pruning heads of the attention; the other
+        // matrices keep their shapes.
+        const bool structured = recipe.prune && (recipe.prune->method == PruneMethod::Channel ||
+                                                 recipe.prune->method == PruneMethod::Heads);
+        if (!structured || (recipe.prune->method == PruneMethod::Channel ? isMlpMatrix(e.role) : isAttentionMatrix(e.role)))
             c.prune = recipe.prune;
         c.weights = recipe.weights;
         if (!c.prune && !c.weights)
@@ -424,6 +516,11 @@ int64_t keptChannels(int64_t width, double ratio)
     return std::clamp<int64_t>(keep, 1, width);
 }
 
+int64_t keptHeads(int64_t kvHeads, double ratio)
+{
+    return std::clamp<int64_t>(kvHeads - std::llround(ratio * double(kvHeads)), 1, kvHeads);
+}
+
 std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model)
 {
     std::vector<std::string> names;
@@ -437,22 +534,42 @@ void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTenso
 {
     if (!model.loaded())
         throw Error("the language model's weights are not loaded");
-    // Shapes with hidden channels removed: each block's MLP tensors must agree on a width no larger than before,
-    // checked before anything changes.
-    std::map<int, int64_t> widths;
+    // Shapes with MLP channels or attention heads removed, checked before anything changes: each block's MLP
+    // tensors must agree on a width no larger than before; its queries (attn_q, its bias, attn_output) on one
+    // width, its keys and values on another, both in whole heads, no larger than before and in the checkpoint's
+    // proportion (the query heads that read each key / value head).
+    const Config &c = model.config();
+    std::map<std::pair<int, int>, std::pair<int64_t, std::string>> widths; // (block, kind) -> a width and its tensor
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
         const Tensor *w = std::as_const(model).loadedWeight(e.name);
-        if (e.block < 0 || !(isMlpMatrix(e.role) || e.role == "ffn_up.bias") || !w)
-            continue;
+        const bool mlp = isMlpMatrix(e.role) || e.role == "ffn_up.bias";
+        const bool queries = e.role == "attn_q" || e.role == "attn_q.bias" || e.role == "attn_output";
+        const bool keys = e.role == "attn_k" || e.role == "attn_v" || e.role == "attn_k.bias" || e.role == "attn_v.bias";
         const auto it = encoded.find(e.name);
-        const Shape &shape = it != encoded.end() && !it->second.shape.empty() ? it->second.shape : w->shape();
-        const bool down = e.role == "ffn_down";
-        const int64_t width = down ? shape.back() : shape.front(), before = down ? w->shape().back() : w->shape().front();
-        const auto [at, first] = widths.emplace(e.block, width);
-        if (width > before || at->second != width)
-            throw Error("tensor '" + e.name + "' would have " + std::to_string(width) + " hidden channels, block " +
-                        std::to_string(e.block) + "'s other MLP tensors " + std::to_string(at->second) + " (at most " +
-                        std::to_string(before) + ")");
+        const Shape &shape = it != encoded.end() && !it->second.shape.empty() ? it->second.shape : w ? w->shape() : Shape{};
+        const bool resizable = e.block >= 0 && (mlp || ((queries || keys) && c.arch == Arch::Llama));
+        if (w && shape != w->shape() && !resizable)
+            throw Error("tensor '" + e.name + "' keeps its shape " + shapeToString(w->shape()) + " (" +
+                        shapeToString(shape) + " given)");
+        if (!resizable || !w)
+            continue;
+        const bool columns = narrowsColumns(e.role) && shape.size() == 2;
+        const int64_t width = columns ? shape.back() : shape.front(), before = columns ? w->shape().back() : w->shape().front();
+        const std::string what = mlp ? "MLP" : queries ? "query" : "key / value";
+        const auto [at, first] = widths.try_emplace({e.block, mlp ? 0 : queries ? 1 : 2}, width, e.name);
+        if (width > before || at->second.first != width || (!mlp && width % c.headDim != 0))
+            throw Error("tensor '" + e.name + "' would have " + std::to_string(width) + " " +
+                        (mlp ? "hidden channels" : "values of heads") + ", block " + std::to_string(e.block) +
+                        "'s other " + what + " tensors " + std::to_string(at->second.first) + " (at most " +
+                        std::to_string(before) + (mlp ? "" : ", in heads of " + std::to_string(c.headDim)) + ")");
+    }
+    for (const auto &[key, queries] : widths) {
+        const auto keys = widths.find({key.first, 2});
+        if (key.second == 1 && keys != widths.end() && queries.first * c.kvHeads != keys->second.first * c.heads)
+            throw Error("tensor '" + queries.second + "' would have " + std::to_string(queries.first / c.headDim) +
+                        " heads for the " + std::to_string(keys->second.first / c.headDim) + " key / value heads of '" +
+                        keys->second.second + "' (the checkpoint's proportion is " + std::to_string(c.heads) + " to " +
+                        std::to_string(c.kvHeads) + ")");
     }
     for (const auto &[name, enc] : encoded) {
         const Tensor *w = model.loadedWeight(name);
@@ -468,7 +585,7 @@ void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTenso
                         ggml::typeName(enc.type) + " do not hold its " + std::to_string(decoded.numel()) + " values");
         decodeRows(enc, &decoded);
         if (decoded.shape() != w->shape())
-            model.resizeWeight(name, decoded.clone()); // hidden channels removed
+            model.resizeWeight(name, decoded.clone()); // MLP channels or heads removed
         install(model, name, decoded, enc);
     }
 }
@@ -504,29 +621,44 @@ void validateLmRecipe(const Recipe &recipe, const LanguageModel &model, bool hav
                              : toString(layer.weights->method)) +
                         " needs the inputs of a block's matrix; use rtn, magnitude or a format for '" + name + "'");
     }
-    // Channel pruning: the same share of every block's MLP channels (a GGUF file declares one feed-forward width).
-    std::optional<double> channelRatio;
-    std::string channelFirst, firstLabel;
-    for (const LanguageModel::TensorEntry &e : model.tensors()) {
-        const std::optional<LayerConfig> c = tensorSettings(recipe, e);
-        const bool channel = c && removesChannels(*c);
-        if (channel && !isMlpMatrix(e.role))
-            throw Error("recipe: layers." + e.name + ": channel pruning of a language model removes hidden channels of "
-                        "its MLPs (ffn_gate, ffn_up, ffn_down); '" + e.name + "' is not one of their matrices");
-        if (!isMlpMatrix(e.role) || e.block < 0)
-            continue;
-        const std::optional<double> ratio = channel ? std::optional<double>(c->prune->ratio) : std::nullopt;
-        const std::string label = channel ? layerSettingsLabel(*c) : "no channel pruning";
-        if (channelFirst.empty()) {
-            channelRatio = ratio;
-            channelFirst = e.name;
-            firstLabel = label;
-        } else if (ratio != channelRatio) {
-            throw Error("recipe: prune: channel pruning removes the same share of every block's MLP channels (a GGUF "
-                        "file declares one feed-forward width): '" + e.name + "' has " + label + ", '" + channelFirst +
-                        "' " + firstLabel);
+    // Structured pruning: the same share of every block's MLP channels, or of its heads (a GGUF file declares one
+    // feed-forward width and one head count).
+    auto sameShare = [&](bool (*removes)(const LayerConfig &), bool (*reaches)(const std::string &), const char *kind,
+                         const std::string &refusal, const std::string &what) {
+        std::optional<double> firstRatio;
+        std::string first, firstLabel;
+        for (const LanguageModel::TensorEntry &e : model.tensors()) {
+            const std::optional<LayerConfig> c = tensorSettings(recipe, e);
+            const bool structured = c && removes(*c);
+            if (structured && !reaches(e.role))
+                throw Error("recipe: layers." + e.name + ": " + refusal + "; '" + e.name + "' is not one of them");
+            if (!reaches(e.role) || e.block < 0)
+                continue;
+            // llama.cpp reads heads whose values do not span the width (attention.key_length) in its llama
+            // architecture only: its GPT-2 and qwen2 shape the attention's matrices by the width.
+            const Config &mc = model.config();
+            if (structured && reaches == isAttentionMatrix &&
+                (mc.arch != Arch::Llama || (mc.format == "gguf" ? mc.archName != "llama" : mc.archName == "qwen2")))
+                throw Error("recipe: prune: heads are removed from llama models (GGUF architecture llama), not from " +
+                            mc.archName + ", whose heads llama.cpp computes across the whole width");
+            const std::optional<double> ratio = structured ? std::optional<double>(c->prune->ratio) : std::nullopt;
+            const std::string label = structured ? layerSettingsLabel(*c) : std::string("no ") + kind;
+            if (first.empty()) {
+                firstRatio = ratio;
+                first = e.name;
+                firstLabel = label;
+            } else if (ratio != firstRatio) {
+                throw Error("recipe: prune: " + std::string(kind) + " removes the same share of every block's " + what +
+                            ": '" + e.name + "' has " + label + ", '" + first + "' " + firstLabel);
+            }
         }
-    }
+    };
+    sameShare(removesChannels, isMlpMatrix, "channel pruning",
+              "channel pruning of a language model removes hidden channels of its MLPs (ffn_gate, ffn_up, ffn_down)",
+              "MLP channels (a GGUF file declares one feed-forward width)");
+    sameShare(removesHeads, isAttentionMatrix, "head pruning",
+              "head pruning removes whole heads of a block's attention (attn_q, attn_k, attn_v, attn_output)",
+              "attention heads (a GGUF file declares one head count)");
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
         const std::optional<LayerConfig> c = tensorSettings(recipe, e);
         if (!c || c->skip)
@@ -569,9 +701,11 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
     if (!only.empty())
         throw Error("tensor '" + *only.begin() + "' is not one the recipe compresses");
     if (!o.only.empty() && std::any_of(byBlock.begin(), byBlock.end(), [](const auto &b) {
-            return std::any_of(b.second.begin(), b.second.end(), [](const Item &it) { return removesChannels(it.config); });
+            return std::any_of(b.second.begin(), b.second.end(),
+                               [](const Item &it) { return removesChannels(it.config) || removesHeads(it.config); });
         }))
-        throw Error("channel pruning changes a block's MLP matrices together: they are not compressed apart");
+        throw Error("channel and head pruning change a block's MLP or attention matrices together: they are not "
+                    "compressed apart");
     if (!o.only.empty() && (recipe.sequential || recipe.finetune.epochs > 0))
         throw Error(recipe.sequential ? "a part of a recipe's matrices is compressed alone only when the recipe is not "
                                         "sequential (\"sequential\": false)"
@@ -598,8 +732,9 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
         passes += block >= 0 && std::any_of(items.begin(), items.end(), [&](const Item &it) {
                       return needsActivations(it.config, o.importance);
                   });
-        passes += block >= 0 && haveCalibration &&
-                  std::any_of(items.begin(), items.end(), [](const Item &it) { return removesChannels(it.config); });
+        for (bool (*removes)(const LayerConfig &) : {removesChannels, removesHeads})
+            passes += block >= 0 && haveCalibration &&
+                      std::any_of(items.begin(), items.end(), [&](const Item &it) { return removes(it.config); });
     }
     const double steps = double(work + passes);
     double done = 0;
@@ -649,9 +784,52 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
         }
         done += 1;
     };
+    // A bias structured pruning narrowed (no matrix of the recipe): stored in its checkpoint type at its new width.
+    auto storeNarrowedBias = [&](const LanguageModel::TensorEntry &e, const std::string &settings) {
+        Tensor values = std::as_const(model).loadedWeight(e.name)->clone();
+        const EncodedTensor &enc = result.encoded[e.name] = encodeRows(ggml::typeFromName(e.type), values, {}, &values);
+        install(model, e.name, values, enc);
+        LmTensorResult &r = byName[e.name];
+        r.settings = settings;
+        r.type = e.type;
+        r.changed = true;
+        r.ggmlType = enc.type;
+        r.bytes = e.bytes;
+        r.sqnrDb = sqnrOf(model.readTensor(e.name), values, e.role, removed, e.name);
+    };
     for (const int block : order) {
         const std::vector<Item> &items = byBlock.at(block);
-        // Structured pruning first: the block's MLP loses channels, then its matrices are compressed at their width.
+        // Structured pruning first: the block's attention loses heads, its MLP channels, then its matrices are
+        // compressed at their width.
+        const auto headItem =
+            std::find_if(items.begin(), items.end(), [](const Item &it) { return removesHeads(it.config); });
+        if (block >= 0 && headItem != items.end()) {
+            std::optional<std::vector<std::vector<double>>> grams; // of each query head's attention output
+            if (haveCalibration) {
+                step("head importance of block " + std::to_string(block));
+                const int64_t hd = c.headDim;
+                observeBlock(block, [&](InputSite site, const float *x, int64_t n, int64_t width) {
+                    if (site != InputSite::AttentionOutput)
+                        return;
+                    std::vector<std::vector<double>> &g = grams ? *grams : grams.emplace(size_t(width / hd),
+                                                                                        std::vector<double>(size_t(hd * hd)));
+                    parallelFor(resolveThreads(o.threads), width / hd, [&](int64_t h) {
+                        double *G = g[size_t(h)].data();
+                        for (int64_t i = 0; i < n; ++i) {
+                            const float *a = x + i * width + h * hd;
+                            for (int64_t p = 0; p < hd; ++p)
+                                for (int64_t q = 0; q < hd; ++q)
+                                    G[p * hd + q] += double(a[p]) * a[q];
+                        }
+                    });
+                });
+            }
+            for (auto &[name, kept] : removeHeads(model, block, headItem->config.prune->ratio, grams ? &*grams : nullptr))
+                removed[name] = std::move(kept);
+            for (const LanguageModel::TensorEntry &e : model.tensors())
+                if (e.block == block && removed.count(e.name) && !isAttentionMatrix(e.role)) // qwen2's Q / K / V biases
+                    storeNarrowedBias(e, layerSettingsLabel(headItem->config) + " (the block's attention)");
+        }
         const auto channelItem =
             std::find_if(items.begin(), items.end(), [](const Item &it) { return removesChannels(it.config); });
         if (block >= 0 && channelItem != items.end()) {
@@ -675,20 +853,8 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 if (e.block != block || !(isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
                     continue;
                 removed[e.name] = kept;
-                // GPT-2's up bias is no matrix of the recipe: stored in its checkpoint type at its new width.
-                if (e.role == "ffn_up.bias") {
-                    Tensor values = std::as_const(model).loadedWeight(e.name)->clone();
-                    const EncodedTensor &enc = result.encoded[e.name] =
-                        encodeRows(ggml::typeFromName(e.type), values, {}, &values);
-                    install(model, e.name, values, enc);
-                    LmTensorResult &r = byName[e.name];
-                    r.settings = layerSettingsLabel(channelItem->config) + " (the block's MLP)";
-                    r.type = e.type;
-                    r.changed = true;
-                    r.ggmlType = enc.type;
-                    r.bytes = e.bytes;
-                    r.sqnrDb = sqnrOf(model.readTensor(e.name), values, e.role, removed, e.name);
-                }
+                if (e.role == "ffn_up.bias") // GPT-2's
+                    storeNarrowedBias(e, layerSettingsLabel(channelItem->config) + " (the block's MLP)");
             }
         }
         // The inputs of this block's matrices, with the blocks before it already compressed.
@@ -759,9 +925,10 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                     current = sparseGptPrune(current, *site->hessian, so, {}, stop).pruned;
                     break;
                 }
-                case PruneMethod::Channel: break; // the block's channels are removed above
+                case PruneMethod::Channel:
+                case PruneMethod::Heads: break; // the block's channels or heads are removed above
                 }
-                if (p.method != PruneMethod::Channel) {
+                if (p.method != PruneMethod::Channel && p.method != PruneMethod::Heads) {
                     const float *v = current.data<float>();
                     store.keep.resize(size_t(current.numel()));
                     for (size_t i = 0; i < store.keep.size(); ++i)

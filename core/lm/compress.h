@@ -5,7 +5,9 @@
 //
 // Per matrix, in this order:
 //   pruning      magnitude (the matrix's smallest |w|), nm (magnitude N:M along the input), wanda (|w|·‖x_j‖ per
-//                output row) or sparsegpt (OBS reconstruction), by ratio or N:M;
+//                output row) or sparsegpt (OBS reconstruction), by ratio or N:M; or structured, the same share of
+//                every block's MLP channels (channel) or attention heads (heads; llama family), which narrows the
+//                matrices and the file;
 //   quantization rtn (round to nearest on the recipe's grid, or llama.cpp's own quantizer of the format), gptq or
 //                awq (core/compress/reconstruct.h) on the recipe's grid; a "format" then stores the matrix in one of
 //                llama.cpp's block formats, encoded exactly as llama-quantize encodes (core/quant/ggml_blocks.h).
@@ -110,14 +112,20 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                                        const ProgressFn &progress = {}, const StopToken *stop = nullptr);
 
 // The recipe's settings for one tensor, as compressLanguageModel applies them: its override, else the defaults for
-// the blocks' matrices (channel pruning among them reaching the MLPs' only), else none.
+// the blocks' matrices (channel pruning among them reaching the MLPs' only, head pruning the attention's), else none.
 std::optional<LayerConfig> tensorSettings(const Recipe &recipe, const LanguageModel::TensorEntry &e);
 // Whether a role is one of a block's MLP matrices (ffn_gate, ffn_up, ffn_down), whose hidden channels channel
 // pruning removes.
 bool isMlpMatrix(const std::string &role);
+// Whether a role is one of a block's attention matrices (attn_q, attn_k, attn_v, attn_output), whose heads head
+// pruning removes.
+bool isAttentionMatrix(const std::string &role);
 // How many of a block's `width` MLP channels channel pruning at `ratio` keeps: width · (1 − ratio), rounded to whole
 // blocks of 32 (the rows of llama.cpp's formats) when the width is, at least 1.
 int64_t keptChannels(int64_t width, double ratio);
+// How many of a block's `kvHeads` key / value heads head pruning at `ratio` keeps (each with the query heads that
+// read it): kvHeads · (1 − ratio), rounded, at least 1.
+int64_t keptHeads(int64_t kvHeads, double ratio);
 
 // The tensors the recipe compresses, in file order.
 std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model);
@@ -125,7 +133,7 @@ std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel
 // The encoded tensors (LmCompressResult::encoded, perhaps of several shards) into the loaded model: the runner
 // then computes with what they hold, as after compressLanguageModel, at the shapes they carry (MLP channels
 // removed). cw::Error naming a tensor the model lacks, whose bytes do not fit its shape, or whose block's MLP
-// tensors would disagree on their width (checked before anything changes).
+// tensors would disagree on their width, or attention tensors on their heads (checked before anything changes).
 void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTensor> &encoded);
 
 } // namespace cw::lm

@@ -503,20 +503,26 @@ void LanguageModel::resizeWeight(const std::string &name, Tensor values)
     std::string what;
     int block = -1;
     describe(role, &what, &block);
-    const bool down = what == "ffn_down";
-    if (block < 0 || !(down || what == "ffn_up" || what == "ffn_gate" || what == "ffn_up.bias"))
-        throw Error("tensor '" + name + "': only the matrices of a block's MLP (and GPT-2's ffn_up.bias) change width");
+    const bool mlp = what == "ffn_down" || what == "ffn_up" || what == "ffn_gate" || what == "ffn_up.bias";
+    const bool attention = m_config.arch == Arch::Llama && (what == "attn_output" || what == "attn_q" || what == "attn_k" ||
+                                                            what == "attn_v" || what == "attn_q.bias" ||
+                                                            what == "attn_k.bias" || what == "attn_v.bias");
+    if (block < 0 || !(mlp || attention))
+        throw Error("tensor '" + name + "': only the matrices of a block's MLP (and GPT-2's ffn_up.bias) and a llama "
+                    "block's attention change width");
     Tensor *w = loadedWeight(name); // computed in float32 from now on
     if (!w)
         throw Error("tensor '" + name + "' is not loaded");
     const Shape shape = values.shape();
-    const bool fits = values.dtype() == DType::Float32 && shape.size() == w->shape().size() &&
-                      (shape.size() == 1 ? shape[0] >= 1
-                       : down            ? shape[0] == m_config.dim && shape[1] >= 1
-                                         : shape[1] == m_config.dim && shape[0] >= 1);
+    // The narrowed axis: ffn_down's and attn_output's columns, the others' rows; attention in whole heads.
+    const bool columns = what == "ffn_down" || what == "attn_output";
+    const int64_t narrowed = shape.empty() ? 0 : columns && shape.size() == 2 ? shape[1] : shape[0];
+    const bool fits = values.dtype() == DType::Float32 && shape.size() == w->shape().size() && narrowed >= 1 &&
+                      (!attention || narrowed % m_config.headDim == 0) &&
+                      (shape.size() == 1 || shape[columns ? 0 : 1] == m_config.dim);
     if (!fits)
         throw Error("tensor '" + name + "': " + shapeToString(shape) + " does not fit " + shapeToString(w->shape()) +
-                    " with fewer hidden channels");
+                    (attention ? " with fewer heads" : " with fewer hidden channels"));
     *w = std::move(values);
     for (TensorEntry &e : m_entries)
         if (e.name == name) {
@@ -527,10 +533,20 @@ void LanguageModel::resizeWeight(const std::string &name, Tensor values)
             e.bytes = cols % ggml::typeTraits(type)->blockSize == 0 ? uint64_t(e.numel / cols * ggml::rowBytes(type, cols))
                                                                      : uint64_t(e.numel) * 4;
         }
-    int64_t widest = 0;
-    for (const BlockWeights &b : m_blocks)
+    // While the blocks differ (a removal under way), the widest block's.
+    int64_t widest = 0, heads = 0, kvHeads = 0;
+    for (const BlockWeights &b : m_blocks) {
         widest = std::max(widest, b.up.shape()[0]);
+        if (m_config.arch == Arch::Llama) {
+            heads = std::max(heads, b.q.shape()[0] / m_config.headDim);
+            kvHeads = std::max(kvHeads, b.k.shape()[0] / m_config.headDim);
+        }
+    }
     m_config.ffn = widest;
+    if (m_config.arch == Arch::Llama) {
+        m_config.heads = heads;
+        m_config.kvHeads = kvHeads;
+    }
 }
 
 const EncodedTensor *LanguageModel::encodedFor(const Tensor &weight) const
@@ -620,18 +636,36 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
         const auto it = compressed.find(name);
         return it == compressed.end() || it->second.shape.empty() ? stored : it->second.shape;
     };
-    // The feed-forward width the file declares: the checkpoint's, or the compressed MLPs' (one for every block).
-    int64_t ffn = 0;
-    for (const auto &[name, e] : compressed) {
-        std::string what;
-        int block = -1;
-        describe(model.llamaName(name), &what, &block);
-        if (what != "ffn_up" || e.shape.empty())
-            continue;
-        if (ffn && ffn != e.shape[0])
-            throw Error("the blocks' MLPs have " + std::to_string(ffn) + " and " + std::to_string(e.shape[0]) +
-                        " channels: a GGUF file declares one feed-forward width");
-        ffn = e.shape[0];
+    // The widths the file declares, one for every block: the rows of the compressed `role` tensors when they were
+    // narrowed (0: the checkpoint's) — the MLPs' hidden channels, the query and key / value heads' values.
+    auto narrowedRows = [&](const std::string &role, const std::string &what) {
+        int64_t rows = 0;
+        for (const auto &[name, e] : compressed) {
+            std::string r;
+            int block = -1;
+            describe(model.llamaName(name), &r, &block);
+            if (r != role || e.shape.empty())
+                continue;
+            if (rows && rows != e.shape[0])
+                throw Error("the blocks' " + what + " differ (" + std::to_string(rows) + " and " +
+                            std::to_string(e.shape[0]) + "): a GGUF file declares one for all blocks");
+            rows = e.shape[0];
+        }
+        return rows;
+    };
+    const Config &c = model.config();
+    const int64_t ffn = narrowedRows("ffn_up", "MLP widths");
+    const int64_t heads = narrowedRows("attn_q", "attention heads") / c.headDim;
+    const int64_t kvHeads = narrowedRows("attn_k", "key / value heads") / c.headDim;
+    // Keys a GGUF source's metadata changes to (by their suffix after the architecture's prefix).
+    std::map<std::string, int64_t> declared;
+    if (ffn)
+        declared[".feed_forward_length"] = ffn;
+    if (heads) {
+        declared[".attention.head_count"] = heads;
+        declared[".attention.head_count_kv"] = kvHeads;
+        // llama.cpp's default head size is width / heads, no longer this model's.
+        declared[".attention.key_length"] = declared[".attention.value_length"] = c.headDim;
     }
     std::vector<gguf::WriteValue> kv;
     std::vector<gguf::WriteTensor> tensors;
@@ -639,13 +673,13 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
     std::deque<std::string> moved;    // compressed Q / K rows reordered to pairs, until the file is written
     if (model.config().format == "gguf") {
         const gguf::File &f = source.emplace(openGguf(model.path()));
-        for (const auto &[key, value] : f.metadata()) {
-            const std::string_view suffix = ".feed_forward_length";
-            if (ffn && key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0)
-                kv.push_back({key, gguf::makeUInt32(uint32_t(ffn))});
-            else if (key != "general.alignment" && key != "general.file_type")
+        const std::string arch = f.text("general.architecture");
+        for (const auto &[key, value] : f.metadata())
+            if (!declared.count(key.substr(std::min(key.size(), arch.size()))) && key != "general.alignment" &&
+                key != "general.file_type")
                 kv.push_back({key, value});
-        }
+        for (const auto &[suffix, value] : declared)
+            kv.push_back({arch + suffix, gguf::makeUInt32(uint32_t(value))});
         for (const gguf::TensorInfo &t : f.tensors()) {
             if (compressed.count(t.name)) {
                 const Shape shape = shapeOf(t.name, t.shape());
@@ -660,7 +694,6 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
             }
         }
     } else {
-        const Config &c = model.config();
         const LanguageModel::Source &src = *model.m_source;
         std::vector<gguf::WriteValue> vocabulary = huggingFaceVocabulary(src.st->folder());
         if (vocabulary.empty())
@@ -752,16 +785,33 @@ void exportSafetensors(const LanguageModel &model, const std::string &path, bool
         if (fs::exists(from, ec))
             fs::copy_file(from, folder / name, fs::copy_options::overwrite_existing);
     }
-    // The MLPs' width as the weights have it (channels removed: LanguageModel::resizeWeight). The source's
-    // config.json was read when the model was opened.
+    // The MLPs' width and the heads as the weights have them (channels or heads removed:
+    // LanguageModel::resizeWeight). The source's config.json was read when the model was opened.
     const Config &c = model.config();
     const fs::path configPath = folder / "config.json";
     nlohmann::json config = nlohmann::json::parse(std::ifstream(configPath), nullptr, false);
-    const char *key = c.arch == Arch::Gpt2 ? "n_inner" : "intermediate_size";
-    if (config.is_object() && jsonInt(config, key, c.arch == Arch::Gpt2 ? 4 * c.dim : 0, path) != c.ffn) {
-        config[key] = c.ffn;
-        std::ofstream(configPath) << config.dump(2) << "\n";
+    if (!config.is_object())
+        return;
+    bool changed = false;
+    auto declare = [&](const char *key, int64_t fallback, int64_t value) {
+        if (jsonInt(config, key, fallback, path) != value) {
+            config[key] = value;
+            changed = true;
+        }
+    };
+    if (c.arch == Arch::Gpt2) {
+        declare("n_inner", 4 * c.dim, c.ffn);
+    } else {
+        declare("intermediate_size", 0, c.ffn);
+        if (jsonInt(config, "num_attention_heads", 0, path) != c.heads) { // heads removed
+            config["num_attention_heads"] = c.heads;
+            config["num_key_value_heads"] = c.kvHeads;
+            config["head_dim"] = c.headDim; // no longer width / heads
+            changed = true;
+        }
     }
+    if (changed)
+        std::ofstream(configPath) << config.dump(2) << "\n";
 }
 
 void LanguageModel::load(const ProgressFn &progress, const StopToken *stop)
@@ -1049,9 +1099,8 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         if (t < 0 || t >= c.vocab)
             throw Error("token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab));
 
-    const int64_t dim = c.dim, hd = c.headDim, H = c.heads, KVH = c.kvHeads, group = H / KVH;
-    const int64_t kvRow = KVH * hd;
-    std::vector<float> x(size_t(n * dim)), h(size_t(n * dim)), q(size_t(n * H * hd)), att(size_t(n * H * hd));
+    const int64_t dim = c.dim, hd = c.headDim;
+    std::vector<float> x(size_t(n * dim)), h(size_t(n * dim)), q(size_t(n * c.heads * hd)), att(size_t(n * c.heads * hd));
     std::vector<float> qkv, up(size_t(n * c.ffn)), gate;
     if (c.arch == Arch::Gpt2)
         qkv.resize(size_t(n * 3 * dim));
@@ -1079,6 +1128,9 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
     };
     for (int64_t l = 0; l < c.layers; ++l) {
         const BlockWeights &w = m.m_blocks[size_t(l)];
+        // Each block's own heads (a llama block's may be fewer, whole groups of them removed: resizeWeight).
+        const int64_t H = c.arch == Arch::Llama ? w.q.shape()[0] / hd : c.heads;
+        const int64_t KVH = c.arch == Arch::Llama ? w.k.shape()[0] / hd : c.kvHeads, group = H / KVH, kvRow = KVH * hd;
         float *kc = m_k[size_t(l)].data(), *vc = m_v[size_t(l)].data();
         if (c.arch == Arch::Llama) {
             rmsNorm(x.data(), n, dim, w.attnNorm, c.normEps, h.data());

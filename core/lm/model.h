@@ -125,10 +125,12 @@ public:
     // its rows.
     void setEncoded(const std::string &name, EncodedTensor encoded);
     // Replaces a loaded weight of a block's MLP by values of another width: channels of its hidden layer removed
-    // (ffn_gate and ffn_up rows, GPT-2's ffn_up.bias, ffn_down columns; the other axis keeps the model's width).
-    // The tensor table and the feed-forward width follow (config().parameters and storedBytes stay the checkpoint's);
-    // while the blocks differ (a removal under way), config().ffn is the widest block's. cw::Error for another
-    // tensor or a shape that does not fit.
+    // (ffn_gate and ffn_up rows, GPT-2's ffn_up.bias, ffn_down columns; the other axis keeps the model's width);
+    // or of a llama block's attention, heads removed (attn_q, attn_k, attn_v rows and their biases, attn_output
+    // columns, in whole heads). The tensor table, the feed-forward width and the head counts follow
+    // (config().parameters and storedBytes stay the checkpoint's); while the blocks differ (a removal under way),
+    // config().ffn, heads and kvHeads are the widest block's. The runner takes each block's heads from its
+    // attn_q and attn_k. cw::Error for another tensor or a shape that does not fit.
     void resizeWeight(const std::string &name, Tensor values);
     const EncodedTensor *encodedFor(const Tensor &weight) const; // nullptr: computed in float32
     // The encoded matrix in the interleaved layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0); nullptr for other types or none.
