@@ -1154,14 +1154,15 @@ void TestGuiLm::compressFormRoundTrips()
 
 void TestGuiLm::compressTablePredictsCore()
 {
-    auto window = openWindow(QStringLiteral("demo-lm"));
+    QString spec = QStringLiteral("demo-lm");
+    auto window = openWindow(spec);
     QVERIFY(window);
     LmCompressView *view = window->languageModelView()->compressView();
     LmRecipeTableModel *table = view->tensorModel();
     // What the table predicts for a recipe against what the core makes of it.
     auto check = [&](const cw::Recipe &recipe) {
         view->setRecipe(recipe);
-        const auto model = cw::lm::LanguageModel::open("demo-lm");
+        const auto model = cw::lm::LanguageModel::open(spec.toStdString());
         model->load();
         const cw::lm::LmCompressResult expected = cw::lm::compressLanguageModel(*model, recipe, {});
         int64_t params = 0;
@@ -1201,6 +1202,22 @@ void TestGuiLm::compressTablePredictsCore()
     table->setLocked(table->rowOfTensor(QStringLiteral("blk.0.ffn_down.weight")), true);
     QVERIFY(table->predictedBitsPerWeight() > before);
     QCOMPARE(table->predictedType(table->rowOfTensor(QStringLiteral("blk.0.ffn_down.weight"))), QStringLiteral("F32"));
+
+    // A llama of 4 heads reading 2 key / value heads of 16 values (the demo's vocabulary), half its heads removed,
+    // the rest Q4_0: attn_q and attn_output at 2 heads, attn_k and attn_v at 1; the MLPs keep their shapes.
+    spec = m_dir.filePath(QStringLiteral("heads-llama.gguf"));
+    lmtestutil::writeRandomLm(lmtestutil::Spec{}, CW_SOURCE_DIR "/resources/demo_lm.gguf", spec.toStdString());
+    window = openWindow(spec);
+    QVERIFY(window);
+    view = window->languageModelView()->compressView();
+    table = view->tensorModel();
+    check(cw::recipeFromJson(R"({"prune": {"method": "heads", "ratio": 0.5}, "quantize": {"weights": {"format": "q4_0"}}})"));
+    QCOMPARE(view->pruneCombo()->currentData().toInt(), int(LmCompressView::Prune::Heads));
+    const uint64_t row64 = 36, row32 = 18; // Q4_0 rows of 64 and 32 values
+    QCOMPARE(table->predictedBytes(table->rowOfTensor(QStringLiteral("blk.0.attn_q.weight"))), 32 * row64);
+    QCOMPARE(table->predictedBytes(table->rowOfTensor(QStringLiteral("blk.0.attn_k.weight"))), 16 * row64);
+    QCOMPARE(table->predictedBytes(table->rowOfTensor(QStringLiteral("blk.0.attn_output.weight"))), 64 * row32);
+    QCOMPARE(table->predictedBytes(table->rowOfTensor(QStringLiteral("blk.0.ffn_up.weight"))), 96 * row64);
 }
 
 void TestGuiLm::compressRunMatchesCore()
@@ -1325,6 +1342,11 @@ void TestGuiLm::compressRefusedRecipeSaysWhy()
     view->setRecipe(cw::recipeFromJson(R"({"layers": {"blk.0.attn_qkv.weight": {"prune": {"method": "channel", "ratio": 0.25}}}})"));
     QVERIFY(!view->run());
     QVERIFY2(view->statusText().contains(QStringLiteral("removes hidden channels of its MLPs")),
+             qPrintable(view->statusText()));
+    // Heads removed from GPT-2 (llama.cpp computes its heads across the width).
+    view->setRecipe(cw::recipeFromJson(R"({"prune": {"method": "heads", "ratio": 0.25}})"));
+    QVERIFY(!view->run());
+    QVERIFY2(view->statusText().contains(QStringLiteral("heads are removed from llama models")),
              qPrintable(view->statusText()));
     // An override of a tensor the model does not have.
     view->setRecipe(cw::recipeFromJson(R"({"layers": {"blk.9.ffn_up.weight": {"quantize": {"weights": {"format": "q8_0"}}}}})"));

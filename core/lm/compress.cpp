@@ -521,6 +521,20 @@ int64_t keptHeads(int64_t kvHeads, double ratio)
     return std::clamp<int64_t>(kvHeads - std::llround(ratio * double(kvHeads)), 1, kvHeads);
 }
 
+Shape narrowedShape(const Config &c, const LanguageModel::TensorEntry &e, const PruneConfig &prune)
+{
+    Shape s = e.shape;
+    if (e.block < 0 || s.empty())
+        return s;
+    int64_t &axis = narrowsColumns(e.role) && s.size() == 2 ? s[1] : s[0];
+    if (prune.method == PruneMethod::Channel && (isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
+        axis = keptChannels(axis, prune.ratio);
+    else if (prune.method == PruneMethod::Heads && (isAttentionMatrix(e.role) || e.role == "attn_q.bias" ||
+                                                    e.role == "attn_k.bias" || e.role == "attn_v.bias"))
+        axis = axis / c.kvHeads * keptHeads(c.kvHeads, prune.ratio); // the values of a key / value head's group
+    return s;
+}
+
 std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model)
 {
     std::vector<std::string> names;

@@ -127,6 +127,10 @@ int64_t keptChannels(int64_t width, double ratio);
 // read it): kvHeads · (1 − ratio), rounded, at least 1.
 int64_t keptHeads(int64_t kvHeads, double ratio);
 
+// The shape structured pruning by `prune` (channel, heads) gives a block's tensor, matrix or bias, as
+// compressLanguageModel leaves it (in the runner's orientation, [out, in]); the entry's shape when it keeps it.
+Shape narrowedShape(const Config &c, const LanguageModel::TensorEntry &e, const PruneConfig &prune);
+
 // The tensors the recipe compresses, in file order.
 std::vector<std::string> recipeTensors(const Recipe &recipe, const LanguageModel &model);
 

@@ -156,13 +156,8 @@ void LmRecipeTableModel::recompute()
             row.bytes = e.bytes;
             continue;
         }
-        int64_t rows = e.shape[0], cols = e.shape[1];
-        if (c->prune && c->prune->method == cw::PruneMethod::Channel) { // the MLP's hidden channels removed
-            if (e.role == "ffn_down")
-                cols = cw::lm::keptChannels(cols, c->prune->ratio);
-            else
-                rows = cw::lm::keptChannels(rows, c->prune->ratio);
-        }
+        const cw::Shape shape = c->prune ? cw::lm::narrowedShape(m_model->config(), e, *c->prune) : e.shape;
+        const int64_t rows = shape[0], cols = shape[1]; // MLP channels or heads removed
         // As compressLanguageModel stores it: pruned only in the checkpoint's float type (F16 for a block format),
         // quantized in its format after llama-quantize's fallback, or F16 for a grid without one.
         uint32_t type = e.type == "F32" ? cw::ggml::F32 : e.type == "BF16" ? cw::ggml::BF16 : cw::ggml::F16;
@@ -320,12 +315,12 @@ uint64_t LmRecipeTableModel::predictedModelBytes() const
     if (!m_model)
         return 0;
     uint64_t bytes = predictedMatrixBytes();
-    const bool channels = m_defaults.prune && m_defaults.prune->method == cw::PruneMethod::Channel;
     for (const auto &e : m_model->tensors())
-        if (!listed(e))
-            bytes += channels && e.role == "ffn_up.bias" ? e.bytes / uint64_t(e.numel) *
-                                                               uint64_t(cw::lm::keptChannels(e.numel, m_defaults.prune->ratio))
-                                                         : e.bytes;
+        if (!listed(e)) // biases narrowed with their matrices
+            bytes += m_defaults.prune && e.numel ? e.bytes / uint64_t(e.numel) *
+                                                       uint64_t(cw::shapeNumel(cw::lm::narrowedShape(
+                                                           m_model->config(), e, *m_defaults.prune)))
+                                                 : e.bytes;
     return bytes;
 }
 

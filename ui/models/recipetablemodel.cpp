@@ -146,6 +146,7 @@ QString RecipeTableModel::pruneText(const std::optional<cw::PruneConfig> &prune)
         return QStringLiteral("channel");
     case cw::PruneMethod::Wanda:
     case cw::PruneMethod::SparseGpt:
+    case cw::PruneMethod::Heads:
         return QString::fromStdString(cw::pruneLabel(*prune));
     }
     return {};

@@ -279,10 +279,12 @@ QWidget *LmCompressView::buildForm()
     m_prune->addItem(tr("Wanda"), int(Prune::Wanda));
     m_prune->addItem(tr("SparseGPT"), int(Prune::SparseGpt));
     m_prune->addItem(tr("MLP channels (structured)"), int(Prune::Channel));
+    m_prune->addItem(tr("attention heads (structured)"), int(Prune::Heads));
     m_prune->setToolTip(tr("Magnitude: each matrix's smallest |w|; N:M: n of every m weights along the input kept; "
                            "Wanda (|w|·‖x‖) and SparseGPT (reconstruction) read calibration activations; MLP channels: "
-                           "that share of every block's hidden channels removed (by ‖x‖·‖W_down‖ with calibration text), "
-                           "so the matrices and the file shrink"));
+                           "that share of every block's hidden channels removed (by ‖x‖·‖W_down‖ with calibration text); "
+                           "attention heads: that share of every block's key / value heads removed with their query heads "
+                           "(by their output on the calibration text; llama models). Both shrink the matrices and the file"));
     connect(m_prune, &QComboBox::currentIndexChanged, this, changed);
     m_ratio = new QDoubleSpinBox;
     m_ratio->setObjectName(QStringLiteral("lmCompressRatio"));
@@ -290,7 +292,8 @@ QWidget *LmCompressView::buildForm()
     m_ratio->setSingleStep(0.05);
     m_ratio->setDecimals(2);
     m_ratio->setValue(0.5);
-    m_ratio->setToolTip(tr("Fraction of each matrix's weights set to zero (MLP channels: of each block's hidden channels removed)"));
+    m_ratio->setToolTip(tr("Fraction of each matrix's weights set to zero (MLP channels: of each block's hidden channels "
+                           "removed; attention heads: of each block's key / value heads removed)"));
     connect(m_ratio, &QDoubleSpinBox::valueChanged, this, changed);
     m_nm = new QCheckBox(tr("N:M"));
     m_nm->setObjectName(QStringLiteral("lmCompressNm"));
@@ -543,6 +546,7 @@ void LmCompressView::formChanged()
         case Prune::Wanda: p.method = cw::PruneMethod::Wanda; p.nm = m_nm->isChecked(); break;
         case Prune::SparseGpt: p.method = cw::PruneMethod::SparseGpt; p.nm = m_nm->isChecked(); break;
         case Prune::Channel: p.method = cw::PruneMethod::Channel; p.nm = false; break;
+        case Prune::Heads: p.method = cw::PruneMethod::Heads; p.nm = false; break;
         case Prune::None: break;
         }
         r.prune = p;
@@ -631,6 +635,7 @@ void LmCompressView::setRecipe(const cw::Recipe &recipe)
         case cw::PruneMethod::Wanda: prune = Prune::Wanda; break;
         case cw::PruneMethod::SparseGpt: prune = Prune::SparseGpt; break;
         case cw::PruneMethod::Channel: prune = Prune::Channel; break;
+        case cw::PruneMethod::Heads: prune = Prune::Heads; break;
         }
         m_ratio->setValue(p.ratio);
         m_n->setValue(p.n);
