@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Structured removal of MLP channels on a language model (docs/results.md, "Removing MLP channels"): `cwb compress`
-# with "prune": {"method": "channel"} at 25 % and 50 % of every block's hidden channels, the channels scored by their
-# activations on calibration text (‖x_j‖ · ‖W_down[:, j]‖) or, without text, by their weights alone; each also
-# fine-tuned with the base as teacher. Per variant: the file's bytes, perplexity on held-out text by the workbench
-# and by llama.cpp on the same file, and generation speed against the float32 base (`cwb bench`, one thread,
-# interleaved rounds whose order rotates, medians).
+# Structured removal of MLP channels or attention heads on a language model (docs/results.md, "Removing MLP
+# channels and attention heads"): `cwb compress` with "prune": {"method": "channel"} at 25 % and 50 % of every
+# block's hidden channels, or (CW_STRUCTURE=heads, llama models) {"method": "heads"} at CW_RATIOS of its key / value
+# heads; scored by their activations on calibration text (channels ‖x_j‖ · ‖W_down[:, j]‖, heads their output) or,
+# without text, by their weights alone; each also fine-tuned with the base as teacher. Per variant: the file's
+# bytes, perplexity on held-out text by the workbench and by llama.cpp on the same file, and generation speed
+# against the float32 base (`cwb bench`, one thread, interleaved rounds whose order rotates, medians).
 # usage: bench/lm_channels.sh [BUILD_DIR] [MODEL] [CALIBRATION_TEXT] [EVAL_TEXT]   (Markdown to stdout)
-#   defaults: build, demo-lm, brown:train, brown:heldout; CW_LLM_CHUNKS chunks (default 0: the whole text)
+#   defaults: build, demo-lm, brown:train, brown:heldout; CW_LLM_CHUNKS chunks (default 0: the whole text);
+#   CW_STRUCTURE channel (default) or heads; CW_RATIOS percentages (default "25 50")
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
@@ -15,6 +17,8 @@ calib="${3:-brown:train}"
 evaltext="${4:-brown:heldout}"
 chunks="${CW_LLM_CHUNKS:-0}"
 rounds="${CW_BENCH_ROUNDS:-3}"
+structure="${CW_STRUCTURE:-channel}"
+ratios="${CW_RATIOS:-25 50}"
 cwb="$build/app/cwb"
 ref="$("$root/tests/tools/llama_ref.sh")"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -25,12 +29,12 @@ ctx=$("$cwb" info "$model" --json | /usr/bin/python3 -c "import json,sys; c=json
 finetune='"finetune": {"epochs": 1, "samples": 512, "batch_size": 8, "lr": 3e-4, "distill": {"temperature": 1, "alpha": 0.5}}'
 
 names=(base)
-for r in 25 50; do
-  prune="\"prune\": {\"method\": \"channel\", \"ratio\": 0.$r}"
-  echo "{$prune}" >"$tmp/channel-$r.json"
-  cp "$tmp/channel-$r.json" "$tmp/channel-$r-weights.json"
-  echo "{$prune, $finetune}" >"$tmp/channel-$r-distilled.json"
-  names+=("channel-$r-weights" "channel-$r" "channel-$r-distilled")
+for r in $ratios; do
+  prune="\"prune\": {\"method\": \"$structure\", \"ratio\": 0.$r}"
+  echo "{$prune}" >"$tmp/$structure-$r.json"
+  cp "$tmp/$structure-$r.json" "$tmp/$structure-$r-weights.json"
+  echo "{$prune, $finetune}" >"$tmp/$structure-$r-distilled.json"
+  names+=("$structure-$r-weights" "$structure-$r" "$structure-$r-distilled")
 done
 for n in "${names[@]:1}"; do
   calibration=(--train-data "$calib")
@@ -64,8 +68,9 @@ for n in names:
     ppl = base if n == 'base' else json.load(open(f'{tmp}/{n}.out'))['variant']['perplexity']
     theirs = open(f'{tmp}/{n}.llama').read().strip()
     parts = n.split('-')
+    what = 'MLP channels' if parts[0] == 'channel' else 'key / value heads (with their query heads)'
     name = 'float32 (base)' if n == 'base' else \
-        f'{parts[1]} % of the MLP channels, ' + label.get(parts[-1], 'scored by activations')
+        f'{parts[1]} % of the {what}, ' + label.get(parts[-1], 'scored by activations')
     delta = '' if n == 'base' else f'{100 * (ppl / base - 1):+.2f} %'
     print(f'| {name} | {size} | {size / os.path.getsize(tmp + "/base.gguf"):.2f} | {ppl:.4f} | {delta} | {theirs} | '
           f'{speed[n]:.0f} | {speed[n] / speed["base"]:.2f} |')

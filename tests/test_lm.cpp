@@ -599,26 +599,44 @@ void TestLm::safetensorsExportsToGgufThatLlamaCppRuns()
     QVERIFY2(worst <= 1e-3, qPrintable(QString::number(worst)));
     if (mistral)
         return;
-    // MLP channels removed (SwiGLU's gate with them): the converted file declares the new width, and llama.cpp
-    // computes the pruned model's logits.
-    auto pruned = cw::lm::LanguageModel::open(folder.toStdString());
-    pruned->load();
-    const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(
-        *pruned, cw::recipeFromJson(R"({"prune": {"method": "channel", "ratio": 0.5}})"), {});
-    const QString prunedOut = m_dir.filePath("exported-channels.gguf");
-    cw::lm::exportGguf(*pruned, prunedOut.toStdString(), false, r.encoded);
-    QCOMPARE(cw::lm::LanguageModel::open(prunedOut.toStdString())->config().ffn, cw::lm::keptChannels(s.ffn, 0.5));
-    args[1] = prunedOut;
-    args[2] = m_dir.filePath("exported-channels.f32");
-    testutil::runReference(m_llamaRef, args, &error, 600000, 2);
-    QVERIFY2(error.isEmpty(), qPrintable(error));
-    const std::vector<float> prunedRef = readFloats(args[2]);
-    QCOMPARE(int64_t(prunedRef.size()), int64_t(ids.size()) * vocab);
-    cw::lm::Context prunedCtx(pruned, 64);
-    const cw::Tensor prunedLogits = prunedCtx.eval(ids);
-    QVERIFY(std::memcmp(prunedLogits.data<float>(), logits.data<float>(), size_t(logits.numel()) * 4) != 0);
-    const double prunedWorst = worstRelative(prunedLogits.data<float>(), prunedRef.data(), int64_t(ids.size()), vocab);
-    QVERIFY2(prunedWorst <= 1e-3, qPrintable(QString::number(prunedWorst)));
+    // MLP channels (SwiGLU's gate with them) or heads removed: the converted file declares the new width, or the
+    // head counts and head size, and llama.cpp computes the pruned model's logits; a safetensors export declares
+    // them in config.json and reopens to the same logits.
+    for (const QString method : {"channel", "heads"}) {
+        auto pruned = cw::lm::LanguageModel::open(folder.toStdString());
+        pruned->load();
+        const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(
+            *pruned, cw::recipeFromJson(R"({"prune": {"method": ")" + method.toStdString() + R"(", "ratio": 0.5}})"), {});
+        const QString prunedOut = m_dir.filePath("exported-" + method + ".gguf");
+        cw::lm::exportGguf(*pruned, prunedOut.toStdString(), false, r.encoded);
+        const cw::lm::Config c = cw::lm::LanguageModel::open(prunedOut.toStdString())->config();
+        QCOMPARE(c.ffn, method == "channel" ? cw::lm::keptChannels(s.ffn, 0.5) : s.ffn);
+        QCOMPARE(c.heads, method == "heads" ? s.heads / 2 : s.heads);
+        QCOMPARE(c.kvHeads, method == "heads" ? s.kvHeads / 2 : s.kvHeads);
+        QCOMPARE(c.headDim, s.dim / s.heads);
+        args[1] = prunedOut;
+        args[2] = m_dir.filePath("exported-" + method + ".f32");
+        testutil::runReference(m_llamaRef, args, &error, 600000, 2);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const std::vector<float> prunedRef = readFloats(args[2]);
+        QCOMPARE(int64_t(prunedRef.size()), int64_t(ids.size()) * vocab);
+        cw::lm::Context prunedCtx(pruned, 64);
+        const cw::Tensor prunedLogits = prunedCtx.eval(ids);
+        QVERIFY(std::memcmp(prunedLogits.data<float>(), logits.data<float>(), size_t(logits.numel()) * 4) != 0);
+        const double prunedWorst = worstRelative(prunedLogits.data<float>(), prunedRef.data(), int64_t(ids.size()), vocab);
+        QVERIFY2(prunedWorst <= 1e-3, qPrintable(QString::number(prunedWorst)));
+        const QString hfOut = m_dir.filePath("hf-pruned-" + method);
+        cw::lm::exportSafetensors(*pruned, hfOut.toStdString(), false);
+        auto again = cw::lm::LanguageModel::open(hfOut.toStdString());
+        QCOMPARE(again->config().heads, c.heads);
+        QCOMPARE(again->config().kvHeads, c.kvHeads);
+        QCOMPARE(again->config().headDim, c.headDim);
+        QCOMPARE(again->config().ffn, c.ffn);
+        again->load();
+        cw::lm::Context againCtx(again, 64);
+        const cw::Tensor againLogits = againCtx.eval(ids);
+        QVERIFY(std::memcmp(againLogits.data<float>(), prunedLogits.data<float>(), size_t(logits.numel()) * 4) == 0);
+    }
 }
 
 void TestLm::safetensorsRefusesCorruptFiles_data()
