@@ -3,7 +3,8 @@
 // llama-quantize for rows that are not whole blocks), the exported GGUF (compressed tensors in their formats, the
 // rest copied byte for byte) evaluated by llama.cpp itself with the perplexity we measure, the calibrated methods
 // (GPTQ, AWQ, Wanda, SparseGPT) against their baselines on held-out text, sparsity patterns, the llama layout's
-// input sites, refusals and Cancel.
+// input sites, refusals and Cancel; fine-tuning and distillation; structured removal of MLP channels and attention
+// heads (the result against the base with them zeroed, llama.cpp on the export, projects).
 #include <QTemporaryDir>
 #include <QtTest>
 
