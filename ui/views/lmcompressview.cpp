@@ -1184,17 +1184,17 @@ void LmCompressView::showLossChart()
     title->position->setType(QCPItemPosition::ptAxisRectRatio);
     title->position->setCoords(0.98, 0.04);
     title->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
-    if (live)
-        title->setText(tr("%1 · training: step %2 of %3")
-                           .arg(m_liveName.isEmpty() ? tr("the recipe") : m_liveName)
-                           .arg(loss.size())
-                           .arg(m_liveSteps));
-    else
-        title->setText(f->distilled ? tr("%1 · distillation from the base").arg(v->name)
-                                    : tr("%1 · cross-entropy").arg(v->name));
+    // The variant's name on its own line, shortened to the plot's width, and what the loss is below it.
+    const QString name = live ? (m_liveName.isEmpty() ? tr("the recipe") : m_liveName) : v->name;
+    const int width = m_lossChart->axisRect()->width();
+    title->setText(QFontMetrics(title->font()).elidedText(name, Qt::ElideMiddle, width > 0 ? width - 8 : 1 << 20) +
+                   QLatin1Char('\n') +
+                   (live ? tr("training: step %1 of %2").arg(loss.size()).arg(m_liveSteps)
+                         : f->distilled ? tr("distillation from the base") : tr("cross-entropy")));
+    title->setTextAlignment(Qt::AlignRight);
     const auto [lo, hi] = std::minmax_element(loss.begin(), loss.end());
     const double pad = std::max(0.05 * (*hi - *lo), 1e-3);
-    m_lossChart->yAxis->setRange(*lo - pad, *hi + 3 * pad); // room for the title above the curve
+    m_lossChart->yAxis->setRange(*lo - pad, *hi + 6 * pad); // room for the title's two lines above the curve
     m_lossChart->xAxis->setRange(0, double(live ? m_liveSteps : int64_t(loss.size())) + 1);
     m_lossChart->replot(QCustomPlot::rpQueuedReplot);
 }
