@@ -66,6 +66,54 @@ bool sameValues(const cw::Tensor &a, const cw::Tensor &b)
     return a.shape() == b.shape() && std::memcmp(a.data<float>(), b.data<float>(), size_t(a.numel()) * 4) == 0;
 }
 
+// Whether b is within `tolerance` of a's largest magnitude, element by element.
+bool closeTo(const cw::Tensor &a, const cw::Tensor &b, double tolerance)
+{
+    if (a.shape() != b.shape())
+        return false;
+    double scale = 0, diff = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        scale = std::max(scale, double(std::fabs(a.data<float>()[i])));
+        diff = std::max(diff, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+    }
+    return diff <= tolerance * scale;
+}
+
+// llama.cpp's logits [tokens, vocab] for `tokens` on a GGUF file (llama_ref logits, kept by runReference); a null
+// tensor and *error when it fails.
+cw::Tensor llamaCppLogits(const QString &llamaRef, const QString &file, const std::vector<int32_t> &tokens, int64_t vocab,
+                          const QString &scratch, QString *error)
+{
+    QStringList args{"logits", file, scratch};
+    for (int32_t id : tokens)
+        args << QString::number(id);
+    testutil::runReference(llamaRef, args, error, 600000, 2); // args[2]: the logits file
+    QFile out(scratch);
+    if (!error->isEmpty() || !out.open(QIODevice::ReadOnly))
+        return {};
+    const QByteArray bytes = out.readAll();
+    cw::Tensor logits(cw::DType::Float32, {int64_t(tokens.size()), vocab});
+    if (bytes.size() != logits.numel() * 4) {
+        *error = QStringLiteral("llama.cpp wrote %1 bytes of logits").arg(bytes.size());
+        return {};
+    }
+    std::memcpy(logits.data<float>(), bytes.constData(), size_t(bytes.size()));
+    return logits;
+}
+
+// A compression result through a saved and reloaded project of `model`: the encoded tensors as it keeps them.
+std::map<std::string, cw::lm::EncodedTensor> throughProject(const QString &model, const cw::lm::LmCompressResult &r,
+                                                            const QString &projectPath)
+{
+    cw::LmProject p = cw::newLmProject(model.toStdString());
+    cw::LmProjectVariant v;
+    v.name = "variant";
+    v.result = std::make_shared<cw::lm::LmCompressResult>(r);
+    cw::addLmVariant(p, v);
+    cw::saveLmProject(p, projectPath.toStdString());
+    return cw::loadLmProject(projectPath.toStdString()).variants.front().result->encoded;
+}
+
 } // namespace
 
 class TestLmCompress : public QObject {
@@ -963,17 +1011,6 @@ void TestLmCompress::channelPruningRemovesMlpChannels()
         cw::lm::Context c(m, 32, 1);
         return c.eval(window);
     };
-    // Within 1e-4 of the largest logit (the products sum fewer terms, in another order).
-    auto close = [](const cw::Tensor &a, const cw::Tensor &b, double tolerance) {
-        if (a.shape() != b.shape())
-            return false;
-        double scale = 0, diff = 0;
-        for (int64_t i = 0; i < a.numel(); ++i) {
-            scale = std::max(scale, double(std::fabs(a.data<float>()[i])));
-            diff = std::max(diff, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
-        }
-        return diff <= tolerance * scale;
-    };
 
     auto base = open();
     const int64_t width = base->config().ffn;
@@ -1014,7 +1051,7 @@ void TestLmCompress::channelPruningRemovesMlpChannels()
     }
     QCOMPARE(blocks, int(base->config().layers));
     const cw::Tensor ours = logits(model);
-    QVERIFY(close(ours, logits(base), 1e-4));
+    QVERIFY(closeTo(ours, logits(base), 1e-4)); // the products sum fewer terms, in another order
     int64_t params = 0;
     for (const auto &t : r.tensors)
         params += t.params;
@@ -1029,31 +1066,15 @@ void TestLmCompress::channelPruningRemovesMlpChannels()
     reopened->load();
     QVERIFY(sameValues(logits(reopened), ours));
     // llama.cpp loads the file and computes the same logits.
-    QStringList args{"logits", out, m_dir.filePath("ref.f32")};
-    for (int32_t id : window)
-        args << QString::number(id);
     QString error;
-    testutil::runReference(m_llamaRef, args, &error, 600000, 2); // args[2]: the logits file
+    const cw::Tensor theirs =
+        llamaCppLogits(m_llamaRef, out, window, ours.shape()[1], m_dir.filePath("ref.f32"), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QFile file(m_dir.filePath("ref.f32"));
-    QVERIFY(file.open(QIODevice::ReadOnly));
-    const QByteArray ref = file.readAll();
-    QCOMPARE(qint64(ref.size()), qint64(ours.numel()) * 4);
-    cw::Tensor theirs(cw::DType::Float32, ours.shape());
-    std::memcpy(theirs.data<float>(), ref.constData(), size_t(ref.size()));
-    QVERIFY(close(ours, theirs, arch == "gpt2" ? 1e-3 : 1e-5)); // llama.cpp's GELU is a float16 table
+    QVERIFY(closeTo(ours, theirs, arch == "gpt2" ? 1e-3 : 1e-5)); // llama.cpp's GELU is a float16 table
 
     // A project keeps the variant: reopened, its tensors give the base the same shapes and logits.
-    cw::LmProject p = cw::newLmProject(path.toStdString());
-    cw::LmProjectVariant v;
-    v.name = "channel";
-    v.result = std::make_shared<cw::lm::LmCompressResult>(r);
-    cw::addLmVariant(p, v);
-    const QString projectPath = m_dir.filePath("channel.cwproj");
-    cw::saveLmProject(p, projectPath.toStdString());
+    std::map<std::string, cw::lm::EncodedTensor> encoded = throughProject(path, r, m_dir.filePath("channel.cwproj"));
     auto again = open();
-    std::map<std::string, cw::lm::EncodedTensor> encoded =
-        cw::loadLmProject(projectPath.toStdString()).variants.front().result->encoded;
     cw::lm::applyEncoded(*again, encoded);
     QCOMPARE(again->config().ffn, width / 2);
     QVERIFY(sameValues(logits(again), ours));
@@ -1139,16 +1160,6 @@ void TestLmCompress::headPruningRemovesHeads()
         cw::lm::Context c(m, 32, 1);
         return c.eval(window);
     };
-    auto close = [](const cw::Tensor &a, const cw::Tensor &b, double tolerance) {
-        if (a.shape() != b.shape())
-            return false;
-        double scale = 0, diff = 0;
-        for (int64_t i = 0; i < a.numel(); ++i) {
-            scale = std::max(scale, double(std::fabs(a.data<float>()[i])));
-            diff = std::max(diff, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
-        }
-        return diff <= tolerance * scale;
-    };
 
     auto base = open();
     auto model = open();
@@ -1185,7 +1196,7 @@ void TestLmCompress::headPruningRemovesHeads()
             std::fill_n(o.data<float>() + row * s.heads * hd + group * hd, group * hd, 0.f);
     }
     const cw::Tensor ours = logits(model);
-    QVERIFY(close(ours, logits(base), 1e-4));
+    QVERIFY(closeTo(ours, logits(base), 1e-4));
     QVERIFY(r.params < r.baseParams);
     QCOMPARE(r.baseParams, model->config().parameters);
 
@@ -1199,31 +1210,15 @@ void TestLmCompress::headPruningRemovesHeads()
     reopened->load();
     QVERIFY(sameValues(logits(reopened), ours));
     // llama.cpp loads the file and computes the same logits.
-    QStringList args{"logits", out, m_dir.filePath("ref.f32")};
-    for (int32_t id : window)
-        args << QString::number(id);
     QString error;
-    testutil::runReference(m_llamaRef, args, &error, 600000, 2); // args[2]: the logits file
+    const cw::Tensor theirs =
+        llamaCppLogits(m_llamaRef, out, window, ours.shape()[1], m_dir.filePath("ref.f32"), &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QFile file(m_dir.filePath("ref.f32"));
-    QVERIFY(file.open(QIODevice::ReadOnly));
-    const QByteArray ref = file.readAll();
-    QCOMPARE(qint64(ref.size()), qint64(ours.numel()) * 4);
-    cw::Tensor theirs(cw::DType::Float32, ours.shape());
-    std::memcpy(theirs.data<float>(), ref.constData(), size_t(ref.size()));
-    QVERIFY(close(ours, theirs, 1e-5));
+    QVERIFY(closeTo(ours, theirs, 1e-5));
 
     // A project keeps the variant; one whose attn_v keeps its heads while attn_k loses them is refused before
     // anything changes.
-    cw::LmProject p = cw::newLmProject(path.toStdString());
-    cw::LmProjectVariant v;
-    v.name = "heads";
-    v.result = std::make_shared<cw::lm::LmCompressResult>(r);
-    cw::addLmVariant(p, v);
-    const QString projectPath = m_dir.filePath("heads.cwproj");
-    cw::saveLmProject(p, projectPath.toStdString());
-    std::map<std::string, cw::lm::EncodedTensor> encoded =
-        cw::loadLmProject(projectPath.toStdString()).variants.front().result->encoded;
+    std::map<std::string, cw::lm::EncodedTensor> encoded = throughProject(path, r, m_dir.filePath("heads.cwproj"));
     auto again = open();
     cw::lm::applyEncoded(*again, encoded);
     QCOMPARE(again->config().heads, s.heads / 2);
