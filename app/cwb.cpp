@@ -1128,20 +1128,64 @@ void addToProject(const std::string &path, const std::string &baseSpec, const cw
     log("added variant '" + added + "' to " + path);
 }
 
-// What to do with a language model's sweep: an allocation of its formats to a bit budget, written as a recipe.
+// A size in bytes: a number and a unit, b, kB / MB / GB (powers of 1000) or KiB / MiB / GiB (of 1024), "2.5MiB".
+uint64_t parseSize(const std::string &text, const std::string &option)
+{
+    static const std::map<std::string, double> units = {{"", 1},          {"b", 1},          {"kb", 1e3},
+                                                        {"mb", 1e6},       {"gb", 1e9},       {"kib", 1024.0},
+                                                        {"mib", 1048576.0}, {"gib", 1073741824.0}};
+    size_t used = 0;
+    double number = 0;
+    try {
+        number = std::stod(text, &used);
+    } catch (const std::exception &) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    for (char &c : unit)
+        c = char(std::tolower(static_cast<unsigned char>(c)));
+    const auto it = units.find(unit);
+    if (used == 0 || it == units.end() || !(number > 0) || number * it->second >= 1.8e19)
+        throw cw::Error(option + ": expected a size such as 2.5MiB, 800kB or 3000000, got \"" + text + "\"");
+    return uint64_t(number * it->second);
+}
+
+// What to do with a language model's sweep: an allocation of its formats to a bit budget (bits per weight, or the
+// GGUF file's size), written as a recipe.
 struct AllocationArgs {
     double targetBpw = 0;
+    std::string targetSize; // "2.5MiB"
     std::vector<std::string> lock;
     std::string recipeOut;
 
+    bool given() const { return targetBpw > 0 || !targetSize.empty() || !lock.empty() || !recipeOut.empty(); }
+    uint64_t targetBytes() const { return targetSize.empty() ? 0 : parseSize(targetSize, "--target-size"); }
     void check(bool haveFormats) const
     {
-        if ((targetBpw > 0) != !recipeOut.empty())
-            throw cw::Error("--target-bpw and --recipe-out go together: the allocation is written as a recipe");
-        if (targetBpw > 0 && !haveFormats)
-            throw cw::Error("--target-bpw chooses among --formats: give at least one");
+        if (targetBpw > 0 && targetBytes() > 0)
+            throw cw::Error("--target-bpw and --target-size are two ways to give the budget: give one");
+        const bool target = targetBpw > 0 || targetBytes() > 0;
+        if (target != !recipeOut.empty())
+            throw cw::Error("--target-bpw (or --target-size) and --recipe-out go together: the allocation is written "
+                            "as a recipe");
+        if (target && !haveFormats)
+            throw cw::Error("--target-bpw and --target-size choose among --formats: give at least one");
     }
 };
+
+void addAllocation(CLI::App *cmd, AllocationArgs &a, const std::string &what)
+{
+    cmd->add_option("--target-bpw", a.targetBpw,
+                    what + ": choose one of --formats per matrix for this many bits per weight over the matrices "
+                           "swept, sparing the sensitive ones (written by --recipe-out)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--target-size", a.targetSize,
+                    what + ": the same for a GGUF file of at most this size, e.g. 2.5MiB or 800kB (the rest of the "
+                           "file taken off first; a GGUF checkpoint)");
+    cmd->add_option("--lock", a.lock, what + ": keep this matrix in the largest format (repeatable)")
+        ->allow_extra_args(false);
+    cmd->add_option("--recipe-out", a.recipeOut, what + ": the allocation as a recipe for cwb compress (.json)");
+}
 
 struct SensitivityArgs {
     std::string model, data, output, granularity = "channel", metric = "auto";
@@ -1151,9 +1195,8 @@ struct SensitivityArgs {
     PreprocessArgs preprocess;
     bool noCache = false, json = false;
     // language models: formats swept, and an allocation of them to a bit budget written as a recipe
-    std::vector<std::string> formats, lock;
-    double targetBpw = 0;
-    std::string recipeOut;
+    std::vector<std::string> formats;
+    AllocationArgs allocation;
     std::optional<std::string> plan; // write the sweep as a plan instead (core/cluster/sweep.h)
     bool bitsGiven = false, pruneGiven = false; // --bits, --prune on the command line
 };
@@ -1178,13 +1221,7 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     cmd->add_option("--formats", a.formats,
                     "language models: llama.cpp formats to try per matrix, e.g. q8_0,q6_k,q4_k,q2_k")
         ->delimiter(',');
-    cmd->add_option("--target-bpw", a.targetBpw,
-                    "language models: choose one of --formats per matrix for this many bits per weight over the "
-                    "matrices swept, sparing the sensitive ones (written by --recipe-out)")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--lock", a.lock, "language models: keep this matrix in the largest format (repeatable)")
-        ->allow_extra_args(false);
-    cmd->add_option("--recipe-out", a.recipeOut, "language models: the allocation as a recipe for cwb compress (.json)");
+    addAllocation(cmd, a.allocation, "language models");
     addLimit(cmd, a.options.limit, "samples to evaluate each trial on (0: all; a language model: chunks, 0: 16)");
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
@@ -1226,9 +1263,9 @@ int writeSensitivityPlan(const SensitivityArgs &args)
 {
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of computing: give -o or --project to cwb merge");
-    if (args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
-        throw cw::Error("--plan writes a plan instead of computing: give --target-bpw, --lock and --recipe-out to "
-                        "cwb merge");
+    if (args.allocation.given())
+        throw cw::Error("--plan writes a plan instead of computing: give --target-bpw (or --target-size), --lock and "
+                        "--recipe-out to cwb merge");
     std::error_code ec;
     const std::string here = std::filesystem::current_path(ec).string();
     const bool lm = cw::lm::isLanguageModel(args.model);
@@ -1250,8 +1287,8 @@ int cmdSensitivity(const SensitivityArgs &args)
         return writeSensitivityPlan(args);
     if (cw::lm::isLanguageModel(args.model))
         return lmSensitivity(args);
-    if (!args.formats.empty() || args.targetBpw > 0 || !args.lock.empty() || !args.recipeOut.empty())
-        throw cw::Error("--formats, --target-bpw, --lock and --recipe-out apply to language models");
+    if (!args.formats.empty() || args.allocation.given())
+        throw cw::Error("--formats, --target-bpw, --target-size, --lock and --recipe-out apply to language models");
     checkProjectBase(args.project, args.model);
     cw::Model model = cw::loadModel(args.model);
     const cw::SensitivityResult r = computeSensitivity(args, model);
@@ -2562,13 +2599,7 @@ void declareMerge(CLI::App *cmd, MergeArgs &a)
                                "their variants (.cwproj; created when missing)");
     addOutput(cmd, a.output, "the merged result (.json: a sweep as cwb sensitivity --json prints it; recipes: each "
                              "variant's recipe and metrics)");
-    cmd->add_option("--target-bpw", a.allocation.targetBpw,
-                    "a language model's sweep over --formats: choose one per matrix for this many bits per weight "
-                    "(written by --recipe-out), as cwb sensitivity does")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--lock", a.allocation.lock, "with --target-bpw: keep this matrix in the largest format (repeatable)")
-        ->allow_extra_args(false);
-    cmd->add_option("--recipe-out", a.allocation.recipeOut, "with --target-bpw: the allocation as a recipe (.json)");
+    addAllocation(cmd, a.allocation, "a language model's sweep over --formats, as cwb sensitivity");
     addJson(cmd, a.json);
 }
 
@@ -2577,8 +2608,9 @@ void declareMerge(CLI::App *cmd, MergeArgs &a)
 // parts and measured here, as its plan's cwb compress command measures.
 int mergeLmRecipes(const MergeArgs &args, const std::vector<std::pair<std::string, cw::cluster::SweepPart>> &parts)
 {
-    if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
-        throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sensitivity sweep");
+    if (args.allocation.given())
+        throw cw::Error("--target-bpw, --target-size, --lock and --recipe-out apply to a language model's sensitivity "
+                        "sweep");
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
     cw::LmProject merged;
     if (plan.kind == "lm-matrices") {
@@ -2656,8 +2688,9 @@ int mergeEvaluation(const MergeArgs &args, const std::vector<std::pair<std::stri
     if (args.project)
         throw cw::Error("the merge of an \"" + parts.front().second.plan.kind +
                         "\" plan writes its result, not a project: leave --project out");
-    if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
-        throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sensitivity sweep");
+    if (args.allocation.given())
+        throw cw::Error("--target-bpw, --target-size, --lock and --recipe-out apply to a language model's sensitivity "
+                        "sweep");
     const cw::cluster::SweepPlan &plan = parts.front().second.plan;
     const std::string data = plan.data.front().spec;
     if (plan.kind == "evaluate") {
@@ -2693,8 +2726,8 @@ int cmdMerge(const MergeArgs &args)
         return mergeLmRecipes(args, parts);
     if (plan.kind == "evaluate" || plan.kind == "lm-perplexity")
         return mergeEvaluation(args, parts);
-    if (args.allocation.targetBpw > 0 || !args.allocation.lock.empty() || !args.allocation.recipeOut.empty())
-        throw cw::Error("--target-bpw, --lock and --recipe-out apply to a language model's sweep");
+    if (args.allocation.given())
+        throw cw::Error("--target-bpw, --target-size, --lock and --recipe-out apply to a language model's sweep");
     double seconds = 0;
     for (const auto &[name, part] : parts)
         seconds += part.seconds;
@@ -3186,9 +3219,10 @@ int reportLmSensitivity(const cw::lm::SensitivityResult &r, const cw::lm::Langua
                         const std::string &modelSpec, const AllocationArgs &alloc, bool asJson)
 {
     std::optional<cw::lm::FormatAllocation> allocation;
-    if (alloc.targetBpw > 0) {
-        allocation = cw::lm::allocateFormats(r, model, alloc.targetBpw,
-                                             std::set<std::string>(alloc.lock.begin(), alloc.lock.end()));
+    if (alloc.targetBpw > 0 || !alloc.targetSize.empty()) {
+        const double bpw =
+            alloc.targetSize.empty() ? alloc.targetBpw : cw::lm::bitsPerWeightForFileSize(r, model, alloc.targetBytes());
+        allocation = cw::lm::allocateFormats(r, model, bpw, std::set<std::string>(alloc.lock.begin(), alloc.lock.end()));
         cw::saveRecipe(cw::lm::recipeFromAllocation(*allocation), alloc.recipeOut);
     }
     if (asJson) {
@@ -3240,7 +3274,7 @@ int lmSensitivity(const SensitivityArgs &args)
     if (!args.output.empty())
         throw cw::Error("a language model's sensitivity is printed (--json) or stored in a project (--project), not "
                         "written with -o");
-    const AllocationArgs alloc{args.targetBpw, args.lock, args.recipeOut};
+    const AllocationArgs &alloc = args.allocation;
     alloc.check(!args.formats.empty());
     checkProjectBase(args.project, args.model);
     auto model = openLanguageModel(args.model, true);

@@ -682,6 +682,26 @@ void TestGuiLm::sensitivityOnClusterAndMixToABudget()
     QCOMPARE(view->choiceMarks().size(), expected.choices.size());
     QVERIFY2(view->allocationLabel()->text().contains(displayLocale().toString(expected.bitsPerWeight, 'f', 3)),
              qPrintable(view->allocationLabel()->text()));
+    // The budget as the GGUF file's size (about that of the mix above: the checkpoint's file with the swept matrices
+    // in their chosen formats), as the spin box holds it: the core's allocation for that size.
+    int64_t mixBytes = QFileInfo(m_small).size() + 32 * int64_t(expected.choices.size());
+    for (const cw::lm::FormatChoice &c : expected.choices)
+        for (const auto &e : model->tensors())
+            if (e.name == c.tensor)
+                mixBytes += int64_t(c.bytes) - int64_t(e.bytes);
+    view->setTargetFileMiB(double(mixBytes + 2048) / 1048576.0); // above it by more than the box's rounding
+    QCOMPARE(view->targetUnitCombo()->currentData().toInt(), 1);
+    QVERIFY2(view->allocation(), qPrintable(view->allocationLabel()->text()));
+    const cw::lm::FormatAllocation sized = cw::lm::allocateFormats(
+        local, *model,
+        cw::lm::bitsPerWeightForFileSize(local, *model, uint64_t(view->targetSpin()->value() * 1048576.0)), locked);
+    QCOMPARE(view->allocation()->bitsPerWeight, sized.bitsPerWeight);
+    QVERIFY(sized.bitsPerWeight > 2.0);
+    QCOMPARE(QSettings().value(QStringLiteral("lmSensitivity/targetUnit")).toInt(), 1);
+    view->setTargetFileMiB(0.01); // less than the rest of the file
+    QVERIFY(!view->allocation());
+    QVERIFY2(view->allocationLabel()->text().contains(QStringLiteral("the rest of")),
+             qPrintable(view->allocationLabel()->text()));
     // Out of reach: said, and nothing to use.
     view->setTargetBitsPerWeight(1.0);
     QVERIFY(!view->allocation());

@@ -580,6 +580,23 @@ void TestLmCompress::mixToABitBudget()
     }
     QCOMPARE(a.bitsPerWeight, 8.0 * double(bytes) / double(params));
     QVERIFY(testutil::errorOf([&] { cw::lm::allocateFormats(sweep, *model, 2.0); }).contains("below the"));
+    // The budget as the GGUF file's size (2.8 MiB; the float32 file is 5.2 MiB, of which the swept matrices take
+    // 3.0): the exported file fits it, short of it by less than the largest step of one matrix (a 512 x 128 one from
+    // Q8_0 to Q6_K: 16 KiB) and the alignment; a size the rest of the file alone exceeds is refused.
+    const uint64_t target = uint64_t(2.8 * 1048576);
+    const cw::lm::FormatAllocation sized =
+        cw::lm::allocateFormats(sweep, *model, cw::lm::bitsPerWeightForFileSize(sweep, *model, target));
+    {
+        auto m = loadedDemo();
+        const cw::lm::LmCompressResult r = cw::lm::compressLanguageModel(*m, cw::lm::recipeFromAllocation(sized), {});
+        const QString out = m_dir.filePath("sized.gguf");
+        cw::lm::exportGguf(*m, out.toStdString(), false, r.encoded);
+        qInfo("a target of %llu bytes: %.3f bits per weight over the matrices, a file of %lld bytes",
+              (unsigned long long)target, sized.bitsPerWeight, (long long)QFileInfo(out).size());
+        QVERIFY(uint64_t(QFileInfo(out).size()) <= target);
+        QVERIFY(uint64_t(QFileInfo(out).size()) > target - 20 * 1024);
+    }
+    QVERIFY(testutil::errorOf([&] { cw::lm::bitsPerWeightForFileSize(sweep, *model, 1 << 20); }).contains("the rest of"));
 
     const cw::lm::FormatAllocation free = cw::lm::allocateFormats(sweep, *model, 4.5);
     bytes = 0;

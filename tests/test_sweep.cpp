@@ -490,6 +490,20 @@ void TestSweep::cliLanguageModelPlan()
     QCOMPARE(QString::fromStdString(cw::lm::sensitivityToJson(merged)),
              QString::fromStdString(cw::lm::sensitivityToJson(cw::lm::sensitivityFromJson(local.toStdString(), "local"))));
     QCOMPARE(fileText(dir + "/merged-mix.json"), fileText(dir + "/mix.json"));
+    // The budget as the GGUF file's size: the file cwb compress writes by the recipe fits it.
+    testutil::runProcess(CW_CWB_PATH,
+                         QStringList{"merge"} + parts +
+                             QStringList{"-o", dir + "/merged-again.json", "--target-size", "2.8MiB", "--recipe-out",
+                                         dir + "/sized-mix.json"},
+                         &error, 60000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    testutil::runProcess(CW_CWB_PATH,
+                         {"compress", "demo-lm", "--recipe", dir + "/sized-mix.json", "--no-measure", "-o",
+                          dir + "/sized.gguf"},
+                         &error, 120000);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY(QFileInfo(dir + "/sized.gguf").size() <= qint64(2.8 * 1048576));
+    QVERIFY(QFileInfo(dir + "/sized.gguf").size() > qint64(2.7 * 1048576));
     // The plan a GUI sweep writes has these arguments.
     cw::lm::SensitivityOptions o;
     o.bits = {3};

@@ -11,6 +11,21 @@
 
 namespace cw::lm {
 
+namespace {
+
+// Whether a sweep row's setting is a storage format ("Q4_K"), not bits or pruning.
+bool isFormat(const std::string &setting)
+{
+    try {
+        ggml::typeFromName(setting);
+        return true;
+    } catch (const Error &) {
+        return false;
+    }
+}
+
+} // namespace
+
 FormatAllocation allocateFormats(const SensitivityResult &sweep, const LanguageModel &model, double target,
                                  const std::set<std::string> &locked)
 {
@@ -25,11 +40,8 @@ FormatAllocation allocateFormats(const SensitivityResult &sweep, const LanguageM
     std::vector<std::string> order;
     std::map<std::string, std::vector<Option>> options;
     for (const SensitivityRow &row : sweep.rows) {
-        try {
-            ggml::typeFromName(row.setting);
-        } catch (const Error &) {
-            continue; // a bits or pruning setting
-        }
+        if (!isFormat(row.setting))
+            continue;
         if (!options.count(row.tensor))
             order.push_back(row.tensor);
         options[row.tensor].push_back({row.setting, row.bytes, std::max(0.0, row.delta)});
@@ -96,6 +108,32 @@ FormatAllocation allocateFormats(const SensitivityResult &sweep, const LanguageM
     }
     a.bitsPerWeight = 8.0 * double(bytes) / double(values);
     return a;
+}
+
+double bitsPerWeightForFileSize(const SensitivityResult &sweep, const LanguageModel &model, uint64_t fileBytes)
+{
+    if (model.config().format != "gguf")
+        throw Error("a target file size applies to a GGUF checkpoint ('" + model.path() +
+                    "' is converted on export); give a target in bits per weight");
+    std::set<std::string> swept;
+    for (const SensitivityRow &row : sweep.rows)
+        if (isFormat(row.setting))
+            swept.insert(row.tensor);
+    if (swept.empty())
+        throw Error("the sensitivity sweep has no format settings to allocate (sweep with formats)");
+    // The checkpoint's file without the swept matrices' bytes (their padding to the alignment stays counted).
+    uint64_t rest = openGguf(model.path()).fileSize();
+    int64_t values = 0;
+    for (const LanguageModel::TensorEntry &e : model.tensors())
+        if (swept.count(e.name)) {
+            rest -= e.bytes;
+            values += e.numel;
+        }
+    rest += 32 * swept.size(); // each rewritten matrix padded again
+    if (fileBytes <= rest || values == 0)
+        throw Error("a file of " + std::to_string(fileBytes) + " bytes: the rest of '" + model.path() + "' takes " +
+                    std::to_string(rest) + " bytes beside the " + std::to_string(swept.size()) + " matrices swept");
+    return 8.0 * double(fileBytes - rest) / double(values);
 }
 
 Recipe recipeFromAllocation(const FormatAllocation &allocation, const std::string &name)

@@ -41,6 +41,13 @@ struct FormatAllocation {
 FormatAllocation allocateFormats(const SensitivityResult &sweep, const LanguageModel &model, double targetBitsPerWeight,
                                  const std::set<std::string> &locked = {});
 
+// The bits per weight over the sweep's matrices at which the GGUF file of the allocation's recipe (exportGguf of
+// compressLanguageModel's result) takes at most `fileBytes`: the file's other bytes — its header and metadata, the
+// tensors outside the sweep as the checkpoint stores them — and each swept matrix's alignment (32 bytes) taken off
+// first. A GGUF checkpoint only (a safetensors one is converted to other metadata). cw::Error naming the smallest
+// size possible when the rest of the file alone takes `fileBytes`.
+double bitsPerWeightForFileSize(const SensitivityResult &sweep, const LanguageModel &model, uint64_t fileBytes);
+
 // A recipe storing each allocated matrix in its format (layers overrides; round to nearest, llama.cpp's quantizer),
 // named `name` ("": "mix-4.45bpw", by its bits per weight).
 Recipe recipeFromAllocation(const FormatAllocation &allocation, const std::string &name = "");

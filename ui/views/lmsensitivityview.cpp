@@ -13,6 +13,7 @@
 #include <QRegularExpression>
 #include <QPushButton>
 #include <QSettings>
+#include <QSignalBlocker>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QSplitter>
@@ -43,6 +44,8 @@ const char kGranularityKey[] = "lmSensitivity/granularity";
 const char kPruneKey[] = "lmSensitivity/prune";
 const char kFormatsKey[] = "lmSensitivity/formats";
 const char kTargetKey[] = "lmSensitivity/targetBpw";
+const char kTargetMiBKey[] = "lmSensitivity/targetMiB";
+const char kTargetUnitKey[] = "lmSensitivity/targetUnit";
 const char kLockKey[] = "lmSensitivity/lock";
 constexpr int kSortRole = Qt::UserRole + 1;
 constexpr int64_t kGroupSize = 32;
@@ -131,7 +134,10 @@ LmSensitivityView::LmSensitivityView(QWidget *parent) : LmJobView(parent)
                                                                                int(cw::Granularity::Group)))));
     m_pruneEdit->setText(s.value(QLatin1String(kPruneKey)).toString());
     m_formatsEdit->setText(s.value(QLatin1String(kFormatsKey)).toString());
-    m_target->setValue(s.value(QLatin1String(kTargetKey), 4.5).toDouble());
+    m_targetBpw = s.value(QLatin1String(kTargetKey), 4.5).toDouble();
+    m_targetMiB = s.value(QLatin1String(kTargetMiBKey), 0.0).toDouble();
+    m_targetUnit->setCurrentIndex(s.value(QLatin1String(kTargetUnitKey), 0).toInt() == 1 ? 1 : 0);
+    applyTargetUnit();
     m_lockEdit->setText(s.value(QLatin1String(kLockKey)).toString());
     m_loading = false;
     clearResult();
@@ -183,13 +189,21 @@ void LmSensitivityView::buildUi()
     // The mix of a sweep's formats to a bit budget.
     m_target = new QDoubleSpinBox;
     m_target->setObjectName(QStringLiteral("lmSensitivityTarget"));
-    m_target->setRange(1.0, 32.0);
-    m_target->setDecimals(2);
-    m_target->setSingleStep(0.25);
-    m_target->setSuffix(tr(" bits per weight"));
     m_target->setToolTip(tr("The budget over the matrices swept: each gets one of the formats tried, the matrices that "
                             "cost least perplexity per byte saved stepping down first"));
-    connect(m_target, &QDoubleSpinBox::valueChanged, this, [this]() {
+    connect(m_target, &QDoubleSpinBox::valueChanged, this, [this](double value) {
+        (m_targetUnit->currentData().toInt() == 1 ? m_targetMiB : m_targetBpw) = value;
+        writeSettings();
+        updateAllocation();
+    });
+    m_targetUnit = new QComboBox;
+    m_targetUnit->setObjectName(QStringLiteral("lmSensitivityTargetUnit"));
+    m_targetUnit->addItem(tr("bits per weight"), 0);
+    m_targetUnit->addItem(tr("MiB file"), 1);
+    m_targetUnit->setToolTip(tr("The budget in bits per weight over the matrices swept, or as the size of the GGUF file "
+                                "the mix exports (the rest of the file taken off first; a GGUF checkpoint)"));
+    connect(m_targetUnit, &QComboBox::currentIndexChanged, this, [this]() {
+        applyTargetUnit();
         writeSettings();
         updateAllocation();
     });
@@ -245,6 +259,7 @@ void LmSensitivityView::buildUi()
     auto *mix = new QHBoxLayout;
     mix->addWidget(new QLabel(tr("Mix the formats to")));
     mix->addWidget(m_target);
+    mix->addWidget(m_targetUnit);
     mix->addWidget(new QLabel(tr("keeping")));
     mix->addWidget(m_lockEdit);
     mix->addWidget(new QLabel(tr("at their largest")));
@@ -350,7 +365,24 @@ void LmSensitivityView::setFormatsText(const QString &text)
 
 void LmSensitivityView::setTargetBitsPerWeight(double bitsPerWeight)
 {
+    m_targetUnit->setCurrentIndex(0);
     m_target->setValue(bitsPerWeight);
+}
+
+void LmSensitivityView::setTargetFileMiB(double mebibytes)
+{
+    m_targetUnit->setCurrentIndex(1);
+    m_target->setValue(mebibytes);
+}
+
+void LmSensitivityView::applyTargetUnit()
+{
+    const bool file = m_targetUnit->currentData().toInt() == 1;
+    const QSignalBlocker block(m_target);
+    m_target->setDecimals(file ? 3 : 2);
+    m_target->setRange(file ? 0.001 : 1.0, file ? 1e6 : 32.0);
+    m_target->setSingleStep(file ? 0.1 : 0.25);
+    m_target->setValue(file ? m_targetMiB : m_targetBpw);
 }
 
 void LmSensitivityView::setLockText(const QString &patterns)
@@ -388,7 +420,9 @@ void LmSensitivityView::writeSettings()
     s.setValue(QLatin1String(kGranularityKey), m_granularity->currentData());
     s.setValue(QLatin1String(kPruneKey), m_pruneEdit->text());
     s.setValue(QLatin1String(kFormatsKey), m_formatsEdit->text());
-    s.setValue(QLatin1String(kTargetKey), m_target->value());
+    s.setValue(QLatin1String(kTargetKey), m_targetBpw);
+    s.setValue(QLatin1String(kTargetMiBKey), m_targetMiB);
+    s.setValue(QLatin1String(kTargetUnitKey), m_targetUnit->currentData().toInt());
     s.setValue(QLatin1String(kLockKey), m_lockEdit->text());
 }
 
@@ -506,7 +540,11 @@ void LmSensitivityView::updateAllocation()
                 locked.insert(t.toStdString());
     }
     try {
-        m_allocation = cw::lm::allocateFormats(m_result->result, *m_model, m_target->value(), locked);
+        const double bitsPerWeight =
+            m_targetUnit->currentData().toInt() == 1
+                ? cw::lm::bitsPerWeightForFileSize(m_result->result, *m_model, uint64_t(m_target->value() * 1048576.0))
+                : m_target->value();
+        m_allocation = cw::lm::allocateFormats(m_result->result, *m_model, bitsPerWeight, locked);
     } catch (const std::exception &e) {
         m_allocationLabel->setText(QString::fromUtf8(e.what()).toHtmlEscaped());
         updateControls();
@@ -567,6 +605,7 @@ void LmSensitivityView::updateControls()
         w->setEnabled(!busy);
     const bool mixable = !busy && m_result && m_formatsSwept;
     m_target->setEnabled(mixable);
+    m_targetUnit->setEnabled(mixable);
     m_lockEdit->setEnabled(mixable);
     m_use->setEnabled(!busy && m_allocation.has_value());
     for (QCheckBox *box : m_bitBoxes)

@@ -88,6 +88,7 @@ public:
     // The allocation of the result's formats to the target (nullopt: no result with formats, or the target is out
     // of reach, the reason beside it).
     void setTargetBitsPerWeight(double bitsPerWeight);
+    void setTargetFileMiB(double mebibytes); // the budget as the exported GGUF file's size
     void setLockText(const QString &patterns); // comma-separated tensor name patterns (* and ?)
     const std::optional<cw::lm::FormatAllocation> &allocation() const { return m_allocation; }
     // Emits recipeMade with the allocation as a recipe; false (the reason in the status line) without one.
@@ -103,6 +104,7 @@ public:
     QLineEdit *pruneEdit() const { return m_pruneEdit; }
     QLineEdit *formatsEdit() const { return m_formatsEdit; }
     QDoubleSpinBox *targetSpin() const { return m_target; }
+    QComboBox *targetUnitCombo() const { return m_targetUnit; }
     QLineEdit *lockEdit() const { return m_lockEdit; }
     QLabel *allocationLabel() const { return m_allocationLabel; }
     QPushButton *useButton() const { return m_use; }
@@ -134,6 +136,7 @@ private:
     void updateControls() override;
     void writeSettings();
     void updateAllocation();
+    void applyTargetUnit(); // the spin box for the chosen unit, with its value
 
     std::optional<LmSensitivityOutcome> m_result;
     QString m_resultText; // its text spec
@@ -149,6 +152,8 @@ private:
     QLineEdit *m_pruneEdit = nullptr;
     QLineEdit *m_formatsEdit = nullptr;
     QDoubleSpinBox *m_target = nullptr;
+    QComboBox *m_targetUnit = nullptr; // bits per weight, or MiB of the file
+    double m_targetBpw = 4.5, m_targetMiB = 0;
     QLineEdit *m_lockEdit = nullptr;
     QLabel *m_allocationLabel = nullptr;
     QPushButton *m_use = nullptr;
