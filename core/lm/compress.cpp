@@ -841,7 +841,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             for (auto &[name, kept] : removeHeads(model, block, headItem->config.prune->ratio, grams ? &*grams : nullptr))
                 removed[name] = std::move(kept);
             for (const LanguageModel::TensorEntry &e : model.tensors())
-                if (e.block == block && removed.count(e.name) && !isAttentionMatrix(e.role)) // qwen2's Q / K / V biases
+                if (e.block == block && removed.count(e.name) && !isAttentionMatrix(e.role)) // Q / K / V biases
                     storeNarrowedBias(e, layerSettingsLabel(headItem->config) + " (the block's attention)");
         }
         const auto channelItem =

@@ -675,7 +675,7 @@ void exportGguf(const LanguageModel &model, const std::string &path, bool f16,
         const gguf::File &f = source.emplace(openGguf(model.path()));
         const std::string arch = f.text("general.architecture");
         for (const auto &[key, value] : f.metadata())
-            if (!declared.count(key.substr(std::min(key.size(), arch.size()))) && key != "general.alignment" &&
+            if (!(key.rfind(arch, 0) == 0 && declared.count(key.substr(arch.size()))) && key != "general.alignment" &&
                 key != "general.file_type")
                 kv.push_back({key, value});
         for (const auto &[suffix, value] : declared)
