@@ -1226,7 +1226,9 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
     addThreads(cmd, a.options.threads);
-    cmd->add_flag("--no-cache", a.noCache, "evaluate the whole network in every trial (to measure the cache's gain)");
+    cmd->add_flag("--no-cache", a.noCache,
+                  "evaluate the whole network in every trial (to measure the cache's gain; a language model: without "
+                  "its blocks' inputs computed once)");
     addPreprocess(cmd, a.preprocess);
     addOutput(cmd, a.output, "save the model with the result as its analysis (.h5)");
     addProject(cmd, a.project, "store the result as the analysis of this project's base (.cwproj; created when missing)");
@@ -3198,6 +3200,7 @@ cw::lm::SensitivityResult computeLmSensitivity(const SensitivityArgs &args, cw::
 {
     cw::lm::SensitivityOptions o;
     o.formats = args.formats;
+    o.cacheBlockInputs = !args.noCache;
     const bool onlyFormats = !args.formats.empty();
     if (!onlyFormats || args.bitsGiven)
         o.bits = args.options.bits;

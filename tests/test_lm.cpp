@@ -873,6 +873,33 @@ void TestLm::sensitivityMeasuresEachTensorAlone()
     QVERIFY(found);
     // 8 bits hurts less than 2 on the same tensor.
     QVERIFY(std::fabs(r.rows[1].delta) < std::fabs(r.rows[0].delta));
+    // The trials run from their block's input, computed once per block: the same numbers as whole runs, bit for
+    // bit — as a residual stream fed to its block gives the whole model's logits (GPT-2 with its positions too).
+    o.cacheBlockInputs = false;
+    const cw::lm::SensitivityResult whole = cw::lm::analyzeSensitivity(*model, ids, o);
+    QCOMPARE(whole.rows.size(), r.rows.size());
+    for (size_t i = 0; i < r.rows.size(); ++i)
+        QVERIFY2(whole.rows[i].perplexity == r.rows[i].perplexity, r.rows[i].tensor.c_str());
+    o.cacheBlockInputs = true;
+    auto demo = cw::lm::LanguageModel::open("demo-lm");
+    demo->load();
+    for (const auto &m : {std::shared_ptr<cw::lm::LanguageModel>(model), demo}) {
+        std::vector<int32_t> chunk;
+        for (int i = 0; i < 32; ++i)
+            chunk.push_back(int32_t(ids[size_t(i)] % m->config().vocab));
+        cw::lm::Context ctx(m, 32, 1);
+        const cw::Tensor full = ctx.eval(chunk);
+        for (int b = 0; b < int(m->config().layers); ++b) {
+            ctx.reset();
+            const cw::Tensor x = ctx.residualBefore(chunk, b);
+            QCOMPARE(x.shape(), (cw::Shape{32, m->config().dim}));
+            QCOMPARE(ctx.position(), int64_t(0));
+            const cw::Tensor from = ctx.evalFrom(x, b);
+            QVERIFY(from.shape() == full.shape() &&
+                    std::memcmp(from.data<float>(), full.data<float>(), size_t(full.numel()) * 4) == 0);
+        }
+        QVERIFY(testutil::errorOf([&] { ctx.evalFrom(cw::Tensor(cw::DType::Float32, {4, 7}), 0); }).contains("residual"));
+    }
     // Cancel: the weights are restored.
     cw::StopToken stop;
     int seen = 0;

@@ -1076,20 +1076,45 @@ Context::~Context() = default;
 
 Tensor Context::eval(const std::vector<int32_t> &tokens, bool allLogits)
 {
-    return run(tokens, allLogits, m_model->config().layers - 1);
+    return run(tokens, nullptr, allLogits, 0, m_model->config().layers - 1, nullptr);
 }
 
 void Context::observeThrough(const std::vector<int32_t> &tokens, int lastBlock)
 {
-    run(tokens, false, std::clamp<int64_t>(lastBlock, 0, m_model->config().layers - 1));
+    run(tokens, nullptr, false, 0, std::clamp<int64_t>(lastBlock, 0, m_model->config().layers - 1), nullptr);
 }
 
-// eval() when lastBlock is the last block; otherwise the blocks up to lastBlock, then the context reset.
-Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t lastBlock)
+Tensor Context::residualBefore(const std::vector<int32_t> &tokens, int block)
+{
+    if (block < 0 || block >= m_model->config().layers)
+        throw Error("the model has no block " + std::to_string(block));
+    if (m_pos != 0)
+        throw Error("a residual stream is taken from an empty cache");
+    Tensor x;
+    run(tokens, nullptr, false, 0, block - 1, &x);
+    return x;
+}
+
+Tensor Context::evalFrom(const Tensor &x, int block, bool allLogits)
+{
+    const Config &c = m_model->config();
+    if (block < 0 || block >= c.layers)
+        throw Error("the model has no block " + std::to_string(block));
+    if (x.dtype() != DType::Float32 || x.rank() != 2 || x.shape()[1] != c.dim || m_pos != 0)
+        throw Error("a residual stream [tokens, " + std::to_string(c.dim) + "] is evaluated from an empty cache, not " +
+                    shapeToString(x.shape()));
+    return run({}, &x, allLogits, block, c.layers - 1, nullptr);
+}
+
+// The blocks firstBlock ... lastBlock on the embedded tokens (firstBlock 0) or on the residual stream xIn; with
+// lastBlock the last block, the logits (eval()); otherwise the residual stream after lastBlock into *xOut (when
+// given), and the context reset.
+Tensor Context::run(const std::vector<int32_t> &tokens, const Tensor *xIn, bool allLogits, int64_t firstBlock,
+                    int64_t lastBlock, Tensor *xOut)
 {
     const LanguageModel &m = *m_model;
     const Config &c = m.config();
-    const int64_t n = int64_t(tokens.size());
+    const int64_t n = xIn ? xIn->shape()[0] : int64_t(tokens.size());
     if (n == 0)
         throw Error("no tokens to evaluate");
     if (m_pos + n > m_nCtx)
@@ -1108,7 +1133,9 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         gate.resize(size_t(n * c.ffn));
 
     const float *emb = m.m_tokenEmbedding.data<float>();
-    for (int64_t i = 0; i < n; ++i) {
+    if (xIn)
+        std::memcpy(x.data(), xIn->data<float>(), x.size() * 4);
+    for (int64_t i = 0; i < n && !xIn; ++i) {
         std::memcpy(&x[size_t(i * dim)], emb + int64_t(tokens[size_t(i)]) * dim, size_t(dim) * 4);
         if (c.arch == Arch::Gpt2) {
             const float *pe = m.m_positionEmbedding.data<float>() + (m_pos + i) * dim;
@@ -1126,7 +1153,7 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         if (m_observer)
             m_observer(int(l), site, in, n, width);
     };
-    for (int64_t l = 0; l < c.layers; ++l) {
+    for (int64_t l = firstBlock; l <= lastBlock; ++l) {
         const BlockWeights &w = m.m_blocks[size_t(l)];
         // Each block's own heads (a llama block's may be fewer, whole groups of them removed: resizeWeight).
         const int64_t H = c.arch == Arch::Llama ? w.q.shape()[0] / hd : c.heads;
@@ -1221,10 +1248,14 @@ Tensor Context::run(const std::vector<int32_t> &tokens, bool allLogits, int64_t 
         linear(m_threads, up.data(), n, w.down, w.downB, h.data(), m);
         for (int64_t i = 0; i < n * dim; ++i)
             x[size_t(i)] += h[size_t(i)];
-        if (l == lastBlock && l + 1 < c.layers) {
-            m_pos = 0;
-            return Tensor();
+    }
+    if (lastBlock + 1 < c.layers) {
+        if (xOut) {
+            *xOut = Tensor::uninitialized(DType::Float32, {n, dim});
+            std::memcpy(xOut->data<float>(), x.data(), x.size() * 4);
         }
+        m_pos = 0;
+        return Tensor();
     }
     m_pos += n;
 

@@ -200,6 +200,14 @@ public:
     // Runs tokens through blocks 0 ... lastBlock only, for the input observer (calibration of that block needs
     // nothing after it); the later blocks' caches are not filled, so the context is left reset.
     void observeThrough(const std::vector<int32_t> &tokens, int lastBlock);
+    // The residual stream entering `block` (the embedded tokens through the blocks before it), [n, dim], from an
+    // empty cache, which is left empty. With evalFrom, a what-if of one block's weights skips the blocks before it
+    // (core/lm/sensitivity.h): evalFrom(residualBefore(tokens, b), b) computes eval(tokens) exactly while the
+    // blocks before b are unchanged.
+    Tensor residualBefore(const std::vector<int32_t> &tokens, int block);
+    // eval() of the tokens whose residual stream entering `block` is x [n, dim], from an empty cache; the blocks
+    // before it are not run (nor their caches filled: continue with reset()).
+    Tensor evalFrom(const Tensor &x, int block, bool allLogits = true);
 
     // Called during eval() with the input of the weight matrices of every block at every site, before they are
     // applied: x is [n, width] row-major (the batch's tokens). Calibration of GPTQ, AWQ, Wanda and SparseGPT
@@ -214,7 +222,8 @@ private:
     std::vector<std::vector<float>> m_k, m_v; // per layer: [nCtx, kvHeads * headDim]
     InputObserver m_observer;
 
-    Tensor run(const std::vector<int32_t> &tokens, bool allLogits, int64_t lastBlock);
+    Tensor run(const std::vector<int32_t> &tokens, const Tensor *xIn, bool allLogits, int64_t firstBlock,
+               int64_t lastBlock, Tensor *xOut);
 };
 
 } // namespace cw::lm

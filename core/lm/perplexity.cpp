@@ -41,6 +41,25 @@ int64_t perplexityChunks(int64_t tokens, const PerplexityOptions &o)
     return o.chunks > 0 ? std::min(o.chunks, available) : available;
 }
 
+std::vector<int32_t> chunkTokens(const std::vector<int32_t> &tokens, int64_t c, const PerplexityOptions &o)
+{
+    std::vector<int32_t> chunk(tokens.begin() + c * o.ctx, tokens.begin() + (c + 1) * o.ctx);
+    if (o.bos >= 0)
+        chunk[0] = o.bos;
+    return chunk;
+}
+
+ChunkScore scoreChunk(const Tensor &logits, const std::vector<int32_t> &tokens, int64_t c, const PerplexityOptions &o)
+{
+    const int64_t vocab = logits.shape()[1];
+    ChunkScore s;
+    for (int64_t i = o.ctx / 2; i < o.ctx - 1; ++i) {
+        s.nll -= logProbability(logits.data<float>() + i * vocab, vocab, tokens[size_t(c * o.ctx + i + 1)]);
+        ++s.scored;
+    }
+    return s;
+}
+
 std::vector<ChunkScore> scoreChunks(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &tokens,
                                     const PerplexityOptions &o, int64_t begin, int64_t end, const ProgressFn &progress,
                                     const StopToken *stop)
@@ -48,21 +67,12 @@ std::vector<ChunkScore> scoreChunks(const std::shared_ptr<const LanguageModel> &
     const int64_t chunks = perplexityChunks(int64_t(tokens.size()), o);
     if (begin < 0 || end > chunks || begin > end)
         throw Error("chunks " + std::to_string(begin) + " to " + std::to_string(end) + " of " + std::to_string(chunks));
-    const int64_t vocab = model->config().vocab, first = o.ctx / 2;
     Context ctx(model, o.ctx, o.threads);
     std::vector<ChunkScore> scores;
     for (int64_t c = begin; c < end; ++c) {
         checkStop(stop);
-        std::vector<int32_t> chunk(tokens.begin() + c * o.ctx, tokens.begin() + (c + 1) * o.ctx);
-        if (o.bos >= 0)
-            chunk[0] = o.bos;
         ctx.reset();
-        const Tensor logits = ctx.eval(chunk, true);
-        ChunkScore &s = scores.emplace_back();
-        for (int64_t i = first; i < o.ctx - 1; ++i) {
-            s.nll -= logProbability(logits.data<float>() + i * vocab, vocab, tokens[size_t(c * o.ctx + i + 1)]);
-            ++s.scored;
-        }
+        scores.push_back(scoreChunk(ctx.eval(chunkTokens(tokens, c, o), true), tokens, c, o));
         if (progress)
             progress(double(c + 1 - begin) / double(end - begin),
                      "chunk " + std::to_string(c + 1 - begin) + " of " + std::to_string(end - begin));

@@ -48,6 +48,10 @@ int64_t perplexityChunks(int64_t tokens, const PerplexityOptions &options);
 std::vector<ChunkScore> scoreChunks(const std::shared_ptr<const LanguageModel> &model, const std::vector<int32_t> &tokens,
                                     const PerplexityOptions &options, int64_t begin, int64_t end,
                                     const ProgressFn &progress = {}, const StopToken *stop = nullptr);
+// Chunk c of the text as perplexity() evaluates it (BOS first when options.bos >= 0), and its score from the logits
+// [ctx, vocab] of all its positions (the second half scored, as llama-perplexity scores).
+std::vector<int32_t> chunkTokens(const std::vector<int32_t> &tokens, int64_t c, const PerplexityOptions &options);
+ChunkScore scoreChunk(const Tensor &logits, const std::vector<int32_t> &tokens, int64_t c, const PerplexityOptions &options);
 // The perplexity of the chunks in order (each chunk's sum added as one number): perplexity() exactly when they are
 // all its chunks (seconds and tokens per second are left 0).
 PerplexityResult perplexityOf(const std::vector<ChunkScore> &chunks);

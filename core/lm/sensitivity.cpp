@@ -75,9 +75,24 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
     const int64_t settings = int64_t(o.bits.size() + o.prune.size() + o.formats.size());
     const double steps = double(1 + int64_t(entries.size()) * settings);
     int64_t done = 0;
+    // The residual stream entering `inputsBlock` for every chunk, on the unchanged model (cacheBlockInputs).
+    int inputsBlock = -1;
+    std::vector<Tensor> inputs;
     auto measure = [&](const std::string &what) {
         checkStop(stop);
-        const PerplexityResult r = perplexity(view, tokens, o.perplexity, {}, stop);
+        PerplexityResult r;
+        if (inputsBlock < 0) {
+            r = perplexity(view, tokens, o.perplexity, {}, stop);
+        } else {
+            Context ctx(view, o.perplexity.ctx, o.perplexity.threads);
+            std::vector<ChunkScore> scores;
+            for (size_t c = 0; c < inputs.size(); ++c) {
+                checkStop(stop);
+                ctx.reset();
+                scores.push_back(scoreChunk(ctx.evalFrom(inputs[c], inputsBlock), tokens, int64_t(c), o.perplexity));
+            }
+            r = perplexityOf(scores);
+        }
         ++done;
         if (progress)
             progress(double(done) / steps, what);
@@ -92,6 +107,17 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
         Tensor *w = model.loadedWeight(e->name);
         if (!w || w->shape().size() != 2)
             throw Error("tensor '" + e->name + "' is not a weight matrix the runner uses");
+        if (o.cacheBlockInputs && e->block != inputsBlock) { // every weight is the checkpoint's here
+            inputs.clear();
+            inputsBlock = -1;
+            Context ctx(view, o.perplexity.ctx, o.perplexity.threads);
+            const int64_t chunks = perplexityChunks(int64_t(tokens.size()), o.perplexity);
+            for (int64_t c = 0; c < chunks; ++c) {
+                checkStop(stop);
+                inputs.push_back(ctx.residualBefore(chunkTokens(tokens, c, o.perplexity), e->block));
+            }
+            inputsBlock = e->block;
+        }
         Restore restore(*w);
         auto run = [&](const std::string &setting, const Tensor &changed, uint64_t bytes) {
             std::memcpy(w->data<float>(), changed.data<float>(), size_t(w->numel()) * 4);

@@ -25,6 +25,10 @@ struct SensitivityOptions {
     std::vector<std::string> formats = {};
     PerplexityOptions perplexity;     // the measurement (ctx, chunks, bos, threads)
     std::vector<std::string> tensors; // the tensors to test (names); empty: every matrix of the blocks
+    // Each block's input on the calibration chunks computed once, on the unchanged model, for the trials of its
+    // matrices, which then run from that block on (Context::evalFrom): the same numbers as running every trial
+    // through the whole model, which false does.
+    bool cacheBlockInputs = true;
 };
 
 struct SensitivityRow {
