@@ -1194,6 +1194,7 @@ struct SensitivityArgs {
     FeedArgs feeds;
     PreprocessArgs preprocess;
     bool noCache = false, json = false;
+    bool blocks = false; // language models: each block whole too
     // language models: formats swept, and an allocation of them to a bit budget written as a recipe
     std::vector<std::string> formats;
     AllocationArgs allocation;
@@ -1226,6 +1227,9 @@ void declareSensitivity(CLI::App *cmd, SensitivityArgs &a)
     addBatch(cmd, a.options.batchSize, "samples per inference batch");
     addFeeds(cmd, a.feeds, "data for a graph input the dataset does not feed");
     addThreads(cmd, a.options.threads);
+    cmd->add_flag("--blocks", a.blocks,
+                  "language models: also each block whole, all its matrices changed together at each setting (rows "
+                  "blk.N)");
     cmd->add_flag("--no-cache", a.noCache,
                   "evaluate the whole network in every trial (to measure the cache's gain; a language model: without "
                   "its blocks' inputs computed once)");
@@ -1268,6 +1272,8 @@ int writeSensitivityPlan(const SensitivityArgs &args)
     if (args.allocation.given())
         throw cw::Error("--plan writes a plan instead of computing: give --target-bpw (or --target-size), --lock and "
                         "--recipe-out to cwb merge");
+    if (args.blocks)
+        throw cw::Error("--blocks measures whole blocks in one run; a plan's shards test matrices one at a time");
     std::error_code ec;
     const std::string here = std::filesystem::current_path(ec).string();
     const bool lm = cw::lm::isLanguageModel(args.model);
@@ -1289,8 +1295,9 @@ int cmdSensitivity(const SensitivityArgs &args)
         return writeSensitivityPlan(args);
     if (cw::lm::isLanguageModel(args.model))
         return lmSensitivity(args);
-    if (!args.formats.empty() || args.allocation.given())
-        throw cw::Error("--formats, --target-bpw, --target-size, --lock and --recipe-out apply to language models");
+    if (!args.formats.empty() || args.allocation.given() || args.blocks)
+        throw cw::Error("--formats, --blocks, --target-bpw, --target-size, --lock and --recipe-out apply to language "
+                        "models");
     checkProjectBase(args.project, args.model);
     cw::Model model = cw::loadModel(args.model);
     const cw::SensitivityResult r = computeSensitivity(args, model);
@@ -3201,6 +3208,7 @@ cw::lm::SensitivityResult computeLmSensitivity(const SensitivityArgs &args, cw::
     cw::lm::SensitivityOptions o;
     o.formats = args.formats;
     o.cacheBlockInputs = !args.noCache;
+    o.blocks = args.blocks;
     const bool onlyFormats = !args.formats.empty();
     if (!onlyFormats || args.bitsGiven)
         o.bits = args.options.bits;

@@ -537,6 +537,7 @@ void TestGuiLm::sensitivityMatchesCore()
     view->setBits({8, 2});
     view->setGranularity(cw::Granularity::Channel);
     view->setPruneText(QStringLiteral("0.5"));
+    view->blocksBox()->setChecked(true); // each block whole too
     QSignalSpy finished(view, &LmJobView::finished);
     QTest::mouseClick(view->runButton(), Qt::LeftButton);
     QVERIFY(view->isRunning());
@@ -559,6 +560,7 @@ void TestGuiLm::sensitivityMatchesCore()
     options.prune = {0.5};
     options.perplexity = cw::lm::defaultPerplexityOptions(*model);
     options.perplexity.chunks = 2;
+    options.blocks = true;
     const cw::lm::SensitivityResult expected = cw::lm::analyzeSensitivity(*model, tokens, options);
     QVERIFY(view->result());
     const cw::lm::SensitivityResult &got = view->result()->result;
@@ -568,7 +570,7 @@ void TestGuiLm::sensitivityMatchesCore()
     QVERIFY(view->basePerplexityText() == displayLocale().toString(expected.basePerplexity, 'f', 3));
     QStandardItemModel *table = view->tableModel();
     QCOMPARE(table->rowCount(), int(expected.rows.size()));
-    QCOMPARE(expected.rows.size(), size_t(2 * 4 * 3)); // 2 blocks × 4 matrices × 3 settings
+    QCOMPARE(expected.rows.size(), size_t(2 * (4 + 1) * 3)); // 2 blocks × (4 matrices, the whole) × 3 settings
     constexpr int kSort = Qt::UserRole + 1;
     for (int i = 0; i < table->rowCount(); ++i) {
         const cw::lm::SensitivityRow &e = expected.rows[size_t(i)];
@@ -591,7 +593,7 @@ void TestGuiLm::sensitivityMatchesCore()
     }
     // The heatmap: a row per tensor, a column per setting, the relative change in % (0 at least).
     QCOMPARE(view->colorMap()->data()->keySize(), 3);
-    QCOMPARE(view->colorMap()->data()->valueSize(), 8);
+    QCOMPARE(view->colorMap()->data()->valueSize(), 10);
     QCOMPARE(view->colorMap()->data()->cell(2, 0), std::max(0.0, expected.rows[2].relativeDelta * 100));
     // Sorted by Δ %, the worst trial first.
     view->table()->sortByColumn(LmSensitivityView::RelativeColumn, Qt::DescendingOrder);

@@ -17,6 +17,7 @@
 #include "core/io/gguf.h"
 #include "core/io/safetensors.h"
 #include "core/compress/recipe.h"
+#include "core/lm/allocate.h"
 #include "core/lm/compress.h"
 #include "core/lm/model.h"
 #include "core/lm/corpus.h"
@@ -881,6 +882,31 @@ void TestLm::sensitivityMeasuresEachTensorAlone()
     for (size_t i = 0; i < r.rows.size(); ++i)
         QVERIFY2(whole.rows[i].perplexity == r.rows[i].perplexity, r.rows[i].tensor.c_str());
     o.cacheBlockInputs = true;
+    // A block whole: its matrices tested together, after each alone; the row equals the model with both changed by
+    // hand, its bytes their sum. An allocation of formats reads the matrices' rows only.
+    o.tensors = {"blk.0.attn_q.weight", "blk.0.ffn_down.weight"};
+    o.bits = {2};
+    o.prune = {};
+    o.formats = {"q8_0", "q4_0"};
+    o.blocks = true;
+    const cw::lm::SensitivityResult blocks = cw::lm::analyzeSensitivity(*model, ids, o);
+    QCOMPARE(blocks.rows.size(), size_t(3 * 3));
+    const cw::lm::SensitivityRow &blockRow = blocks.rows[6];
+    QCOMPARE(blockRow.tensor, std::string("blk.0"));
+    QCOMPARE(blockRow.role, std::string("block"));
+    QCOMPARE(blockRow.setting, std::string("2-bit g32"));
+    QCOMPARE(blockRow.bytes, blocks.rows[0].bytes + blocks.rows[3].bytes);
+    auto both = cw::lm::LanguageModel::open(path.toStdString());
+    both->load();
+    for (const char *name : {"blk.0.attn_q.weight", "blk.0.ffn_down.weight"}) {
+        cw::Tensor *t = both->loadedWeight(name);
+        const cw::Tensor q2 = cw::fakeQuantize(*t, spec, 0).dequantized;
+        std::memcpy(t->data<float>(), q2.data<float>(), size_t(q2.numel()) * 4);
+    }
+    QVERIFY(blockRow.perplexity == cw::lm::perplexity(both, ids, o.perplexity).perplexity);
+    QVERIFY(blockRow.delta > blocks.rows[0].delta && blockRow.delta > blocks.rows[3].delta);
+    QCOMPARE(cw::lm::allocateFormats(blocks, *model, 8.0).choices.size(), size_t(2));
+    o.blocks = false;
     auto demo = cw::lm::LanguageModel::open("demo-lm");
     demo->load();
     for (const auto &m : {std::shared_ptr<cw::lm::LanguageModel>(model), demo}) {

@@ -486,6 +486,8 @@ std::vector<std::string> lmSensitivityCommand(const std::string &modelSpec, cons
 {
     if (o.perplexity.ctx > 0)
         throw Error("a plan measures with the model's own context; leave the context at its default");
+    if (o.blocks)
+        throw Error("whole blocks are measured in one run, not by a plan's shards (one matrix at a time)");
     if (o.granularity == Granularity::Group && o.groupSize != lm::SensitivityOptions{}.groupSize)
         throw Error("a plan sweeps groups of " + std::to_string(lm::SensitivityOptions{}.groupSize) + " only");
     std::vector<std::string> a{"sensitivity", modelSpec, "--data", textSpec};

@@ -13,11 +13,13 @@ namespace cw::lm {
 
 namespace {
 
-// Whether a sweep row's setting is a storage format ("Q4_K"), not bits or pruning.
-bool isFormat(const std::string &setting)
+// Whether a sweep row is one matrix in a storage format ("Q4_K"), not bits, pruning or a whole block.
+bool isFormatRow(const SensitivityRow &row)
 {
+    if (row.role == "block")
+        return false;
     try {
-        ggml::typeFromName(setting);
+        ggml::typeFromName(row.setting);
         return true;
     } catch (const Error &) {
         return false;
@@ -40,7 +42,7 @@ FormatAllocation allocateFormats(const SensitivityResult &sweep, const LanguageM
     std::vector<std::string> order;
     std::map<std::string, std::vector<Option>> options;
     for (const SensitivityRow &row : sweep.rows) {
-        if (!isFormat(row.setting))
+        if (!isFormatRow(row))
             continue;
         if (!options.count(row.tensor))
             order.push_back(row.tensor);
@@ -117,7 +119,7 @@ double bitsPerWeightForFileSize(const SensitivityResult &sweep, const LanguageMo
                     "' is converted on export); give a target in bits per weight");
     std::set<std::string> swept;
     for (const SensitivityRow &row : sweep.rows)
-        if (isFormat(row.setting))
+        if (isFormatRow(row))
             swept.insert(row.tensor);
     if (swept.empty())
         throw Error("the sensitivity sweep has no format settings to allocate (sweep with formats)");

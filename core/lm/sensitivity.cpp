@@ -1,7 +1,12 @@
 #include "core/lm/sensitivity.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -73,7 +78,14 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
 
     std::shared_ptr<const LanguageModel> view(&model, [](const LanguageModel *) {}); // not owned
     const int64_t settings = int64_t(o.bits.size() + o.prune.size() + o.formats.size());
-    const double steps = double(1 + int64_t(entries.size()) * settings);
+    // Block by block (the file's order within each): a block's trials share its cached input.
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const LanguageModel::TensorEntry *a, const LanguageModel::TensorEntry *b) { return a->block < b->block; });
+    std::map<int, int> perBlock;
+    for (const LanguageModel::TensorEntry *e : entries)
+        ++perBlock[e->block];
+    const int64_t wholeBlocks = o.blocks ? std::count_if(perBlock.begin(), perBlock.end(), [](const auto &b) { return b.second > 1; }) : 0;
+    const double steps = double(1 + (int64_t(entries.size()) + wholeBlocks) * settings);
     int64_t done = 0;
     // The residual stream entering `inputsBlock` for every chunk, on the unchanged model (cacheBlockInputs).
     int inputsBlock = -1;
@@ -103,61 +115,116 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
     result.basePerplexity = base.perplexity;
     result.scored = base.scored;
     result.ctx = o.perplexity.ctx;
-    for (const LanguageModel::TensorEntry *e : entries) {
-        Tensor *w = model.loadedWeight(e->name);
-        if (!w || w->shape().size() != 2)
-            throw Error("tensor '" + e->name + "' is not a weight matrix the runner uses");
-        if (o.cacheBlockInputs && e->block != inputsBlock) { // every weight is the checkpoint's here
+    // The settings, each a label and what it makes of a matrix (its values, and its bytes as stored).
+    struct Setting {
+        std::string label;
+        std::function<Tensor(const Tensor &, const LanguageModel::TensorEntry &, uint64_t *)> apply;
+    };
+    std::vector<Setting> settingList;
+    for (int b : o.bits) {
+        QuantSpec spec;
+        spec.bits = b;
+        spec.granularity = o.granularity;
+        spec.groupSize = o.groupSize;
+        spec.symmetric = true;
+        const std::string grid = o.granularity == Granularity::Group     ? " g" + std::to_string(o.groupSize)
+                                 : o.granularity == Granularity::Channel ? " per row"
+                                                                         : " per tensor";
+        settingList.push_back({std::to_string(b) + "-bit" + grid, [spec](const Tensor &w, const auto &, uint64_t *bytes) {
+                                   *bytes = uint64_t(quantizedBytes(w.shape(), spec, 0));
+                                   return fakeQuantize(w, spec, 0).dequantized;
+                               }});
+    }
+    for (double r : o.prune)
+        settingList.push_back({percent(r), [r](const Tensor &w, const LanguageModel::TensorEntry &e, uint64_t *bytes) {
+                                   *bytes = e.bytes;
+                                   return pruneMagnitude(w, r);
+                               }});
+    for (const std::string &f : o.formats)
+        settingList.push_back({ggml::typeName(ggml::typeFromName(f)), [f](const Tensor &w, const auto &, uint64_t *bytes) {
+                                   const int64_t rows = w.shape()[0], cols = w.shape()[1];
+                                   const uint32_t type = ggml::fallbackType(ggml::typeFromName(f), cols);
+                                   const int64_t rowBytes = ggml::rowBytes(type, cols);
+                                   std::vector<uint8_t> encoded(size_t(rows * rowBytes));
+                                   ggml::quantizeRows(type, w.data<float>(), encoded.data(), rows, cols);
+                                   Tensor decoded = Tensor::uninitialized(DType::Float32, w.shape());
+                                   for (int64_t r = 0; r < rows; ++r)
+                                       ggml::dequantizeRow(type, encoded.data() + r * rowBytes,
+                                                           decoded.data<float>() + r * cols, cols);
+                                   *bytes = uint64_t(encoded.size());
+                                   return decoded;
+                               }});
+
+    // The trials of one block: each matrix alone, then (blocks) all of them together, at each setting.
+    auto trialsOf = [&](int block, const std::vector<const LanguageModel::TensorEntry *> &matrices) {
+        if (o.cacheBlockInputs) { // every weight is the checkpoint's here
             inputs.clear();
             inputsBlock = -1;
             Context ctx(view, o.perplexity.ctx, o.perplexity.threads);
             const int64_t chunks = perplexityChunks(int64_t(tokens.size()), o.perplexity);
             for (int64_t c = 0; c < chunks; ++c) {
                 checkStop(stop);
-                inputs.push_back(ctx.residualBefore(chunkTokens(tokens, c, o.perplexity), e->block));
+                inputs.push_back(ctx.residualBefore(chunkTokens(tokens, c, o.perplexity), block));
             }
-            inputsBlock = e->block;
+            inputsBlock = block;
         }
-        Restore restore(*w);
-        auto run = [&](const std::string &setting, const Tensor &changed, uint64_t bytes) {
-            std::memcpy(w->data<float>(), changed.data<float>(), size_t(w->numel()) * 4);
+        std::vector<Tensor *> weights;
+        std::vector<std::unique_ptr<Restore>> restores;
+        for (const LanguageModel::TensorEntry *e : matrices) {
+            Tensor *w = model.loadedWeight(e->name);
+            if (!w || w->shape().size() != 2)
+                throw Error("tensor '" + e->name + "' is not a weight matrix the runner uses");
+            weights.push_back(w);
+            restores.push_back(std::make_unique<Restore>(*w));
+        }
+        // Changes matrices [first, last) by the setting, measures, and puts them back.
+        auto trial = [&](size_t first, size_t last, const Setting &setting) {
             SensitivityRow row;
-            row.tensor = e->name;
-            row.role = e->role;
-            row.block = e->block;
-            row.setting = setting;
-            row.sqnrDb = weightError(restore.original(), changed).sqnrDb;
-            row.bytes = bytes;
-            row.perplexity = measure(e->name + ", " + setting).perplexity;
+            double signal = 0, noise = 0;
+            for (size_t i = first; i < last; ++i) {
+                uint64_t bytes = 0;
+                const Tensor &original = restores[i]->original();
+                const Tensor changed = setting.apply(original, *matrices[i], &bytes);
+                std::memcpy(weights[i]->data<float>(), changed.data<float>(), size_t(changed.numel()) * 4);
+                row.bytes += bytes;
+                for (int64_t k = 0; k < original.numel(); ++k) { // as weightError counts them
+                    const float v = original.data<float>()[k];
+                    if (!std::isfinite(v))
+                        continue;
+                    const double d = double(v) - double(changed.data<float>()[k]);
+                    signal += double(v) * v;
+                    noise += d * d;
+                }
+            }
+            const bool alone = last - first == 1;
+            row.tensor = alone ? matrices[first]->name : "blk." + std::to_string(block);
+            row.role = alone ? matrices[first]->role : "block";
+            row.block = block;
+            row.setting = setting.label;
+            row.sqnrDb = noise == 0    ? std::numeric_limits<double>::infinity()
+                         : signal == 0 ? -std::numeric_limits<double>::infinity()
+                                       : 10.0 * std::log10(signal / noise);
+            row.perplexity = measure(row.tensor + ", " + setting.label).perplexity;
             row.delta = row.perplexity - result.basePerplexity;
             row.relativeDelta = row.delta / result.basePerplexity;
             result.rows.push_back(row);
+            for (size_t i = first; i < last; ++i)
+                std::memcpy(weights[i]->data<float>(), restores[i]->original().data<float>(),
+                            size_t(weights[i]->numel()) * 4);
         };
-        for (int b : o.bits) {
-            QuantSpec spec;
-            spec.bits = b;
-            spec.granularity = o.granularity;
-            spec.groupSize = o.groupSize;
-            spec.symmetric = true;
-            const std::string grid = o.granularity == Granularity::Group     ? " g" + std::to_string(o.groupSize)
-                                     : o.granularity == Granularity::Channel ? " per row"
-                                                                             : " per tensor";
-            run(std::to_string(b) + "-bit" + grid, fakeQuantize(restore.original(), spec, 0).dequantized,
-                uint64_t(quantizedBytes(w->shape(), spec, 0)));
-        }
-        for (double r : o.prune)
-            run(percent(r), pruneMagnitude(restore.original(), r), e->bytes);
-        for (const std::string &f : o.formats) {
-            const int64_t rows = w->shape()[0], cols = w->shape()[1];
-            const uint32_t type = ggml::fallbackType(ggml::typeFromName(f), cols);
-            const int64_t rowBytes = ggml::rowBytes(type, cols);
-            std::vector<uint8_t> bytes(size_t(rows * rowBytes));
-            ggml::quantizeRows(type, restore.original().data<float>(), bytes.data(), rows, cols);
-            Tensor decoded = Tensor::uninitialized(DType::Float32, w->shape());
-            for (int64_t r = 0; r < rows; ++r)
-                ggml::dequantizeRow(type, bytes.data() + r * rowBytes, decoded.data<float>() + r * cols, cols);
-            run(ggml::typeName(ggml::typeFromName(f)), decoded, uint64_t(bytes.size()));
-        }
+        for (size_t i = 0; i < matrices.size(); ++i)
+            for (const Setting &setting : settingList)
+                trial(i, i + 1, setting);
+        if (o.blocks && matrices.size() > 1)
+            for (const Setting &setting : settingList)
+                trial(0, matrices.size(), setting);
+    };
+    for (size_t i = 0; i < entries.size();) {
+        size_t j = i;
+        while (j < entries.size() && entries[j]->block == entries[i]->block)
+            ++j;
+        trialsOf(entries[i]->block, {entries.begin() + std::ptrdiff_t(i), entries.begin() + std::ptrdiff_t(j)});
+        i = j;
     }
     return result;
 }

@@ -29,11 +29,14 @@ struct SensitivityOptions {
     // matrices, which then run from that block on (Context::evalFrom): the same numbers as running every trial
     // through the whole model, which false does.
     bool cacheBlockInputs = true;
+    // Also each block whole: all its matrices tested changed together at each setting (rows "blk.N", role "block";
+    // bytes their sum, SQNR over all of them), after the block's matrices alone.
+    bool blocks = false;
 };
 
 struct SensitivityRow {
-    std::string tensor;
-    std::string role; // "attn_q", "ffn_down", ...
+    std::string tensor; // the matrix; "blk.N" for a whole block (SensitivityOptions::blocks)
+    std::string role;   // "attn_q", "ffn_down", ...; "block"
     int block = -1;
     std::string setting; // "4-bit g32", "prune 50%", "Q4_K"
     double perplexity = 0;
@@ -48,7 +51,7 @@ struct SensitivityResult {
     double basePerplexity = 0;
     int64_t scored = 0; // tokens scored per measurement
     int64_t ctx = 0;    // tokens per chunk measured
-    std::vector<SensitivityRow> rows; // tensor-major, settings in the order given
+    std::vector<SensitivityRow> rows; // block by block, tensor-major, settings in the order given
 };
 
 // The matrices a sweep without SensitivityOptions::tensors tests: every 2-D weight of the blocks, in file order.

@@ -43,6 +43,7 @@ const char kBitsKey[] = "lmSensitivity/bits";
 const char kGranularityKey[] = "lmSensitivity/granularity";
 const char kPruneKey[] = "lmSensitivity/prune";
 const char kFormatsKey[] = "lmSensitivity/formats";
+const char kBlocksKey[] = "lmSensitivity/blocks";
 const char kTargetKey[] = "lmSensitivity/targetBpw";
 const char kTargetMiBKey[] = "lmSensitivity/targetMiB";
 const char kTargetUnitKey[] = "lmSensitivity/targetUnit";
@@ -107,6 +108,8 @@ QString rowLabel(const cw::lm::SensitivityRow &row)
     QString role = QString::fromStdString(row.role);
     if (role.endsWith(QLatin1String(".weight")))
         role.chop(7);
+    if (role == QLatin1String("block"))
+        role = QObject::tr("whole block");
     return row.block >= 0 ? QObject::tr("blk %1 · %2").arg(row.block).arg(role) : QString::fromStdString(row.tensor);
 }
 
@@ -134,6 +137,7 @@ LmSensitivityView::LmSensitivityView(QWidget *parent) : LmJobView(parent)
                                                                                int(cw::Granularity::Group)))));
     m_pruneEdit->setText(s.value(QLatin1String(kPruneKey)).toString());
     m_formatsEdit->setText(s.value(QLatin1String(kFormatsKey)).toString());
+    m_blocksBox->setChecked(s.value(QLatin1String(kBlocksKey), false).toBool());
     m_targetBpw = s.value(QLatin1String(kTargetKey), 4.5).toDouble();
     m_targetMiB = s.value(QLatin1String(kTargetMiBKey), 0.0).toDouble();
     m_targetUnit->setCurrentIndex(s.value(QLatin1String(kTargetUnitKey), 0).toInt() == 1 ? 1 : 0);
@@ -185,6 +189,11 @@ void LmSensitivityView::buildUi()
     m_formatsEdit->setToolTip(tr("llama.cpp formats to store each matrix in, comma-separated (q8_0, q6_k, q5_k, q4_k, "
                                  "q3_k, q2_k, …): a sweep over formats can be mixed to a bit budget"));
     connect(m_formatsEdit, &QLineEdit::textChanged, this, [this]() { writeSettings(); });
+    m_blocksBox = new QCheckBox(tr("whole blocks too"));
+    m_blocksBox->setObjectName(QStringLiteral("lmSensitivityBlocks"));
+    m_blocksBox->setToolTip(tr("Also each block with all its matrices changed together at each setting (rows "
+                               "\"blk N · whole block\"): what the matrices alone do not add up to"));
+    connect(m_blocksBox, &QCheckBox::toggled, this, [this]() { writeSettings(); });
 
     // The mix of a sweep's formats to a bit budget.
     m_target = new QDoubleSpinBox;
@@ -250,8 +259,9 @@ void LmSensitivityView::buildUi()
     controls->addWidget(m_granularity, 1, 3);
     controls->addWidget(new QLabel(tr("Prune")), 1, 4);
     controls->addWidget(m_pruneEdit, 1, 5);
+    controls->addWidget(m_blocksBox, 1, 6);
     controls->addLayout(run.row, 2, 0, 1, 7);
-    controls->setColumnStretch(6, 1);
+    controls->setColumnStretch(7, 1);
 
     m_base = new QLabel;
     m_base->setObjectName(QStringLiteral("lmSensitivityBase"));
@@ -402,6 +412,7 @@ bool LmSensitivityView::options(cw::lm::SensitivityOptions &out, QString &error)
         error = tr("Choose a bit-width, a pruning ratio or a format to try.");
         return false;
     }
+    out.blocks = m_blocksBox->isChecked();
     out.perplexity.ctx = 0; // the model's default
     out.perplexity.chunks = m_chunksSpin->value();
     return true;
@@ -420,6 +431,7 @@ void LmSensitivityView::writeSettings()
     s.setValue(QLatin1String(kGranularityKey), m_granularity->currentData());
     s.setValue(QLatin1String(kPruneKey), m_pruneEdit->text());
     s.setValue(QLatin1String(kFormatsKey), m_formatsEdit->text());
+    s.setValue(QLatin1String(kBlocksKey), m_blocksBox->isChecked());
     s.setValue(QLatin1String(kTargetKey), m_targetBpw);
     s.setValue(QLatin1String(kTargetMiBKey), m_targetMiB);
     s.setValue(QLatin1String(kTargetUnitKey), m_targetUnit->currentData().toInt());
@@ -601,7 +613,7 @@ void LmSensitivityView::updateControls()
     m_cancel->setEnabled(busy);
     m_cluster->setEnabled(!busy && m_model);
     for (QWidget *w : std::initializer_list<QWidget *>{m_textCombo, m_chunksSpin, m_granularity, m_pruneEdit,
-                                                       m_formatsEdit})
+                                                       m_formatsEdit, m_blocksBox})
         w->setEnabled(!busy);
     const bool mixable = !busy && m_result && m_formatsSwept;
     m_target->setEnabled(mixable);

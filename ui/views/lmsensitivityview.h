@@ -103,6 +103,7 @@ public:
     QComboBox *granularityCombo() const { return m_granularity; }
     QLineEdit *pruneEdit() const { return m_pruneEdit; }
     QLineEdit *formatsEdit() const { return m_formatsEdit; }
+    QCheckBox *blocksBox() const { return m_blocksBox; }
     QDoubleSpinBox *targetSpin() const { return m_target; }
     QComboBox *targetUnitCombo() const { return m_targetUnit; }
     QLineEdit *lockEdit() const { return m_lockEdit; }
@@ -153,6 +154,7 @@ private:
     QLineEdit *m_formatsEdit = nullptr;
     QDoubleSpinBox *m_target = nullptr;
     QComboBox *m_targetUnit = nullptr; // bits per weight, or MiB of the file
+    QCheckBox *m_blocksBox = nullptr;  // whole blocks too
     double m_targetBpw = 4.5, m_targetMiB = 0;
     QLineEdit *m_lockEdit = nullptr;
     QLabel *m_allocationLabel = nullptr;
