@@ -1,6 +1,7 @@
 // Sensitivity of a language model: each weight matrix alone quantized (round-to-nearest, symmetric, group-wise
-// along its input) or magnitude-pruned, the rest left as they are, and the perplexity on a calibration text
-// measured against the unchanged model. The what-if behind choosing which tensors to keep at higher precision.
+// along its input), magnitude-pruned or stored in a llama.cpp format — and, when asked, each block's matrices all
+// together —, the rest left as they are, and the perplexity on a calibration text measured against the unchanged
+// model. The what-if behind choosing which tensors to keep at higher precision.
 #pragma once
 
 #include <cstdint>
