@@ -537,7 +537,8 @@ void TestGuiLm::sensitivityMatchesCore()
     view->setBits({8, 2});
     view->setGranularity(cw::Granularity::Channel);
     view->setPruneText(QStringLiteral("0.5"));
-    view->blocksBox()->setChecked(true); // each block whole too
+    view->blocksBox()->setChecked(true); // each block whole too (measured here, not on a cluster)
+    QVERIFY(!view->clusterButton()->isEnabled());
     QSignalSpy finished(view, &LmJobView::finished);
     QTest::mouseClick(view->runButton(), Qt::LeftButton);
     QVERIFY(view->isRunning());

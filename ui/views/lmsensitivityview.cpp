@@ -193,7 +193,10 @@ void LmSensitivityView::buildUi()
     m_blocksBox->setObjectName(QStringLiteral("lmSensitivityBlocks"));
     m_blocksBox->setToolTip(tr("Also each block with all its matrices changed together at each setting (rows "
                                "\"blk N · whole block\"): what the matrices alone do not add up to"));
-    connect(m_blocksBox, &QCheckBox::toggled, this, [this]() { writeSettings(); });
+    connect(m_blocksBox, &QCheckBox::toggled, this, [this]() {
+        writeSettings();
+        updateControls();
+    });
 
     // The mix of a sweep's formats to a bit budget.
     m_target = new QDoubleSpinBox;
@@ -241,8 +244,6 @@ void LmSensitivityView::buildUi()
     m_progress = run.progress;
     m_cluster = new QPushButton(tr("Run on Cluster…"));
     m_cluster->setObjectName(QStringLiteral("lmSensitivityCluster"));
-    m_cluster->setToolTip(tr("Write this sweep as a plan and a Slurm job array into a folder; File → Import Results "
-                             "brings the parts back"));
     connect(m_cluster, &QPushButton::clicked, this, &LmSensitivityView::clusterRequested);
     run.row->addWidget(m_cluster);
 
@@ -611,7 +612,13 @@ void LmSensitivityView::updateControls()
     m_run->setEnabled(!busy && why.isEmpty());
     m_run->setToolTip(why.isEmpty() ? tr("Measure each matrix's sensitivity") : why);
     m_cancel->setEnabled(busy);
-    m_cluster->setEnabled(!busy && m_model);
+    // A plan's shards test one matrix at a time: whole blocks are measured here.
+    m_cluster->setEnabled(!busy && m_model && !m_blocksBox->isChecked());
+    m_cluster->setToolTip(m_blocksBox->isChecked()
+                              ? tr("Whole blocks are measured in one run here, not by a cluster's shards: clear "
+                                   "\"whole blocks too\" to plan the sweep")
+                              : tr("Write this sweep as a plan and a Slurm job array into a folder; File → Import "
+                                   "Results brings the parts back"));
     for (QWidget *w : std::initializer_list<QWidget *>{m_textCombo, m_chunksSpin, m_granularity, m_pruneEdit,
                                                        m_formatsEdit, m_blocksBox})
         w->setEnabled(!busy);
