@@ -906,6 +906,16 @@ void TestLm::sensitivityMeasuresEachTensorAlone()
     QVERIFY(blockRow.perplexity == cw::lm::perplexity(both, ids, o.perplexity).perplexity);
     QVERIFY(blockRow.delta > blocks.rows[0].delta && blockRow.delta > blocks.rows[3].delta);
     QCOMPARE(cw::lm::allocateFormats(blocks, *model, 8.0).choices.size(), size_t(2));
+    // A tensor outside the blocks (the output head) runs through the whole model, beside a block's cached ones.
+    o.tensors = {"output.weight", "blk.1.attn_v.weight"};
+    const cw::lm::SensitivityResult head = cw::lm::analyzeSensitivity(*model, ids, o);
+    QCOMPARE(head.rows.size(), size_t(2 * 3));
+    QCOMPARE(head.rows[0].tensor, std::string("output.weight"));
+    o.cacheBlockInputs = false;
+    const cw::lm::SensitivityResult headWhole = cw::lm::analyzeSensitivity(*model, ids, o);
+    for (size_t i = 0; i < head.rows.size(); ++i)
+        QVERIFY(head.rows[i].perplexity == headWhole.rows[i].perplexity);
+    o.cacheBlockInputs = true;
     o.blocks = false;
     auto demo = cw::lm::LanguageModel::open("demo-lm");
     demo->load();

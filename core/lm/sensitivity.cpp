@@ -84,7 +84,9 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
     std::map<int, int> perBlock;
     for (const LanguageModel::TensorEntry *e : entries)
         ++perBlock[e->block];
-    const int64_t wholeBlocks = o.blocks ? std::count_if(perBlock.begin(), perBlock.end(), [](const auto &b) { return b.second > 1; }) : 0;
+    const int64_t wholeBlocks =
+        o.blocks ? std::count_if(perBlock.begin(), perBlock.end(), [](const auto &b) { return b.first >= 0 && b.second > 1; })
+                 : 0;
     const double steps = double(1 + (int64_t(entries.size()) + wholeBlocks) * settings);
     int64_t done = 0;
     // The residual stream entering `inputsBlock` for every chunk, on the unchanged model (cacheBlockInputs).
@@ -155,11 +157,12 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
                                    return decoded;
                                }});
 
-    // The trials of one block: each matrix alone, then (blocks) all of them together, at each setting.
+    // The trials of one block: each matrix alone, then (blocks) all of them together, at each setting. Tensors
+    // outside the blocks (block -1: an embedding named in SensitivityOptions::tensors) run whole.
     auto trialsOf = [&](int block, const std::vector<const LanguageModel::TensorEntry *> &matrices) {
-        if (o.cacheBlockInputs) { // every weight is the checkpoint's here
-            inputs.clear();
-            inputsBlock = -1;
+        inputs.clear();
+        inputsBlock = -1;
+        if (o.cacheBlockInputs && block >= 0) { // every weight is the checkpoint's here
             Context ctx(view, o.perplexity.ctx, o.perplexity.threads);
             const int64_t chunks = perplexityChunks(int64_t(tokens.size()), o.perplexity);
             for (int64_t c = 0; c < chunks; ++c) {
@@ -215,7 +218,7 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
         for (size_t i = 0; i < matrices.size(); ++i)
             for (const Setting &setting : settingList)
                 trial(i, i + 1, setting);
-        if (o.blocks && matrices.size() > 1)
+        if (o.blocks && block >= 0 && matrices.size() > 1)
             for (const Setting &setting : settingList)
                 trial(0, matrices.size(), setting);
     };
