@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -1128,26 +1129,13 @@ void addToProject(const std::string &path, const std::string &baseSpec, const cw
     log("added variant '" + added + "' to " + path);
 }
 
-// A size in bytes: a number and a unit, b, kB / MB / GB (powers of 1000) or KiB / MiB / GiB (of 1024), "2.5MiB".
+// A size in bytes (cw::parseByteSize: "2.5MiB", "800kB", "3000000"), or cw::Error naming the option.
 uint64_t parseSize(const std::string &text, const std::string &option)
 {
-    static const std::map<std::string, double> units = {{"", 1},          {"b", 1},          {"kb", 1e3},
-                                                        {"mb", 1e6},       {"gb", 1e9},       {"kib", 1024.0},
-                                                        {"mib", 1048576.0}, {"gib", 1073741824.0}};
-    size_t used = 0;
-    double number = 0;
-    try {
-        number = std::stod(text, &used);
-    } catch (const std::exception &) {
-        used = 0;
-    }
-    std::string unit = text.substr(used);
-    for (char &c : unit)
-        c = char(std::tolower(static_cast<unsigned char>(c)));
-    const auto it = units.find(unit);
-    if (used == 0 || it == units.end() || !(number > 0) || number * it->second >= 1.8e19)
+    const uint64_t bytes = cw::parseByteSize(text);
+    if (bytes == 0 || bytes == std::numeric_limits<uint64_t>::max())
         throw cw::Error(option + ": expected a size such as 2.5MiB, 800kB or 3000000, got \"" + text + "\"");
-    return uint64_t(number * it->second);
+    return bytes;
 }
 
 // What to do with a language model's sweep: an allocation of its formats to a bit budget (bits per weight, or the

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "core/base/error.h"
+#include "core/base/format.h"
 
 namespace cw {
 
@@ -441,28 +442,6 @@ size_t shapeByteSize(const Shape &shape, DType type)
 namespace {
 
 std::atomic<uint64_t> g_budget{0}; // 0: not read yet
-
-// "123", "512M", "8g", "1.5G": bytes (suffixes are powers of 1024); 0 when the text is not a size.
-uint64_t parseByteSize(const char *text)
-{
-    char *end = nullptr;
-    const double v = std::strtod(text, &end);
-    if (end == text || !(v > 0))
-        return 0;
-    double scale = 1;
-    switch (std::toupper(static_cast<unsigned char>(*end))) {
-    case '\0': break;
-    case 'K': scale = 1024.0; break;
-    case 'M': scale = 1024.0 * 1024; break;
-    case 'G': scale = 1024.0 * 1024 * 1024; break;
-    case 'T': scale = 1024.0 * 1024 * 1024 * 1024; break;
-    default: return 0;
-    }
-    if (*end && end[1])
-        return 0;
-    const double bytes = v * scale;
-    return bytes >= 1.8e19 ? UINT64_MAX : uint64_t(bytes);
-}
 
 uint64_t defaultMemoryBudget()
 {

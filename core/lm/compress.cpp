@@ -142,6 +142,17 @@ bool narrowsColumns(const std::string &role)
     return role == "ffn_down" || role == "attn_output";
 }
 
+// The tensors whose width follows a block's MLP channels (channel pruning), or its heads (head pruning): the
+// matrices and their biases.
+bool followsMlpWidth(const std::string &role)
+{
+    return isMlpMatrix(role) || role == "ffn_up.bias";
+}
+bool followsHeads(const std::string &role)
+{
+    return isAttentionMatrix(role) || role == "attn_q.bias" || role == "attn_k.bias" || role == "attn_v.bias";
+}
+
 // What structured pruning keeps of a tensor's narrowed axis (a block's MLP channels, or its heads' values): the
 // indices, ascending, of `width` before.
 struct KeptChannels {
@@ -242,7 +253,7 @@ KeptChannels removeChannels(LanguageModel &model, int block, double ratio, const
 {
     std::map<std::string, std::string> names; // role -> tensor name
     for (const LanguageModel::TensorEntry &e : model.tensors())
-        if (e.block == block && (isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
+        if (e.block == block && followsMlpWidth(e.role))
             names[e.role] = e.name;
     const Tensor &down = *std::as_const(model).loadedWeight(names.at("ffn_down"));
     const int64_t dim = down.shape()[0], F = down.shape()[1];
@@ -298,8 +309,7 @@ std::map<std::string, KeptChannels> removeHeads(LanguageModel &model, int block,
 {
     std::map<std::string, std::string> names; // role -> tensor name
     for (const LanguageModel::TensorEntry &e : model.tensors())
-        if (e.block == block && (isAttentionMatrix(e.role) || e.role == "attn_q.bias" || e.role == "attn_k.bias" ||
-                                 e.role == "attn_v.bias"))
+        if (e.block == block && followsHeads(e.role))
             names[e.role] = e.name;
     const LanguageModel &m = model;
     const int64_t hd = m.config().headDim;
@@ -527,10 +537,9 @@ Shape narrowedShape(const Config &c, const LanguageModel::TensorEntry &e, const 
     if (e.block < 0 || s.empty())
         return s;
     int64_t &axis = narrowsColumns(e.role) && s.size() == 2 ? s[1] : s[0];
-    if (prune.method == PruneMethod::Channel && (isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
+    if (prune.method == PruneMethod::Channel && followsMlpWidth(e.role))
         axis = keptChannels(axis, prune.ratio);
-    else if (prune.method == PruneMethod::Heads && (isAttentionMatrix(e.role) || e.role == "attn_q.bias" ||
-                                                    e.role == "attn_k.bias" || e.role == "attn_v.bias"))
+    else if (prune.method == PruneMethod::Heads && followsHeads(e.role))
         axis = axis / c.kvHeads * keptHeads(c.kvHeads, prune.ratio); // the values of a key / value head's group
     return s;
 }
@@ -556,9 +565,9 @@ void applyEncoded(LanguageModel &model, const std::map<std::string, EncodedTenso
     std::map<std::pair<int, int>, std::pair<int64_t, std::string>> widths; // (block, kind) -> a width and its tensor
     for (const LanguageModel::TensorEntry &e : model.tensors()) {
         const Tensor *w = std::as_const(model).loadedWeight(e.name);
-        const bool mlp = isMlpMatrix(e.role) || e.role == "ffn_up.bias";
+        const bool mlp = followsMlpWidth(e.role);
         const bool queries = e.role == "attn_q" || e.role == "attn_q.bias" || e.role == "attn_output";
-        const bool keys = e.role == "attn_k" || e.role == "attn_v" || e.role == "attn_k.bias" || e.role == "attn_v.bias";
+        const bool keys = followsHeads(e.role) && !queries;
         const auto it = encoded.find(e.name);
         const Shape &shape = it != encoded.end() && !it->second.shape.empty() ? it->second.shape : w ? w->shape() : Shape{};
         const bool resizable = e.block >= 0 && (mlp || ((queries || keys) && c.arch == Arch::Llama));
@@ -864,7 +873,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
             }
             const KeptChannels kept = removeChannels(model, block, channelItem->config.prune->ratio, norms ? &*norms : nullptr);
             for (const LanguageModel::TensorEntry &e : model.tensors()) {
-                if (e.block != block || !(isMlpMatrix(e.role) || e.role == "ffn_up.bias"))
+                if (e.block != block || !followsMlpWidth(e.role))
                     continue;
                 removed[e.name] = kept;
                 if (e.role == "ffn_up.bias") // GPT-2's

@@ -190,23 +190,16 @@ SensitivityResult analyzeSensitivity(LanguageModel &model, const std::vector<int
                 const Tensor changed = setting.apply(original, *matrices[i], &bytes);
                 std::memcpy(weights[i]->data<float>(), changed.data<float>(), size_t(changed.numel()) * 4);
                 row.bytes += bytes;
-                for (int64_t k = 0; k < original.numel(); ++k) { // as weightError counts them
-                    const float v = original.data<float>()[k];
-                    if (!std::isfinite(v))
-                        continue;
-                    const double d = double(v) - double(changed.data<float>()[k]);
-                    signal += double(v) * v;
-                    noise += d * d;
-                }
+                const WeightError error = weightError(original, changed);
+                signal += error.signal;
+                noise += error.noise;
             }
             const bool alone = last - first == 1;
             row.tensor = alone ? matrices[first]->name : "blk." + std::to_string(block);
             row.role = alone ? matrices[first]->role : "block";
             row.block = block;
             row.setting = setting.label;
-            row.sqnrDb = noise == 0    ? std::numeric_limits<double>::infinity()
-                         : signal == 0 ? -std::numeric_limits<double>::infinity()
-                                       : 10.0 * std::log10(signal / noise);
+            row.sqnrDb = sqnrFromPowers(signal, noise);
             row.perplexity = measure(row.tensor + ", " + setting.label).perplexity;
             row.delta = row.perplexity - result.basePerplexity;
             row.relativeDelta = row.delta / result.basePerplexity;

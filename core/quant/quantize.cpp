@@ -254,19 +254,20 @@ WeightError weightError(const Tensor &original, const Tensor &approx)
     WeightError e;
     if (count == 0)
         return e;
+    e.signal = signal;
+    e.noise = noise;
     e.mse = noise / double(count);
-    const double inf = std::numeric_limits<double>::infinity();
-    if (noise == 0) {
-        e.sqnrDb = inf;
-        e.relativeError = 0;
-    } else if (signal == 0) {
-        e.sqnrDb = -inf;
-        e.relativeError = inf;
-    } else {
-        e.sqnrDb = 10.0 * std::log10(signal / noise);
-        e.relativeError = std::sqrt(noise / signal);
-    }
+    e.sqnrDb = sqnrFromPowers(signal, noise);
+    e.relativeError = noise == 0    ? 0.0
+                      : signal == 0 ? std::numeric_limits<double>::infinity()
+                                    : std::sqrt(noise / signal);
     return e;
+}
+
+double sqnrFromPowers(double signal, double noise)
+{
+    const double inf = std::numeric_limits<double>::infinity();
+    return noise == 0 ? inf : signal == 0 ? -inf : 10.0 * std::log10(signal / noise);
 }
 
 int64_t quantizedBytes(const Shape &shape, const QuantSpec &spec, int channelAxis)

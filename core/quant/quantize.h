@@ -57,8 +57,11 @@ struct WeightError {
     double mse = 0;
     double sqnrDb = 0;         // 10 log10(signal power / noise power); +inf when exact
     double relativeError = 0;  // ||w - w'|| / ||w||
+    double signal = 0, noise = 0; // Σ w², Σ (w - w')² over the finite weights (to add up several tensors)
 };
 WeightError weightError(const Tensor &original, const Tensor &approx);
+// 10 log10(signal / noise): +inf without noise, -inf without signal.
+double sqnrFromPowers(double signal, double noise);
 
 // Bytes of the weight stored at this spec: packed bits, plus a float scale (and int8 zero point when
 // asymmetric) per block.
