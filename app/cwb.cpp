@@ -944,6 +944,7 @@ int cmdBench(const BenchArgs &args)
 
 struct TrainArgs {
     std::string arch, output, data = "fashion-mnist:train", testData = "fashion-mnist";
+    double width = 1.0;
     std::optional<int> epochs;
     std::optional<int64_t> batch;
     std::optional<float> lr;
@@ -958,6 +959,9 @@ struct TrainArgs {
 void declareTrain(CLI::App *cmd, TrainArgs &a)
 {
     cmd->add_option("--arch", a.arch, "the demo architecture")->required()->check(CLI::IsMember({"cnn", "resnet"}));
+    cmd->add_option("--width", a.width, "every hidden layer's channel count x W (a wider teacher: 2)")
+        ->check(numberIn(0, 4, "a multiplier in (0, 4]", "W"))
+        ->capture_default_str();
     addOutput(cmd, a.output, "the trained model (.h5 or .onnx)")->required();
     addData(cmd, a.data, "training samples")->capture_default_str();
     cmd->add_option("--test-data", a.testData, "samples the trained model is evaluated on")->capture_default_str();
@@ -985,7 +989,7 @@ int cmdTrain(const TrainArgs &args)
     if (args.sgd)
         options.optimizer = cw::Optimizer::Sgd;
 
-    cw::Model model = cw::buildDemoModel(args.arch, args.seed);
+    cw::Model model = cw::buildDemoModel(args.arch, args.seed, args.width);
     const cw::Preprocess pre = args.preprocess.resolved(model.graph);
     const cw::Dataset train = cw::loadDataset(args.data, pre, args.limit);
     const bool quiet = args.json;
@@ -1011,6 +1015,7 @@ int cmdTrain(const TrainArgs &args)
 
     if (quiet) {
         std::cout << json{{"arch", args.arch},
+                          {"width", args.width},
                           {"epochs", epochs},
                           {"seconds", result.seconds},
                           {"test_accuracy", test.accuracy},

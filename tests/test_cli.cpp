@@ -11,6 +11,7 @@
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
 #include "core/runtime/session.h"
+#include "core/train/demo_models.h"
 #include "tests/testutil.h"
 
 namespace {
@@ -314,6 +315,15 @@ void TestCli::train()
     QVERIFY(j["epochs"].toArray().size() == 1);
     const cw::Model model = cw::loadModel(path.toStdString());
     QCOMPARE(model.graph.parameterCount(), cw::loadModel("demo").graph.parameterCount());
+
+    // --width: the architecture's every hidden layer wider (a stronger teacher for distillation).
+    const QString wide = m_dir.filePath("wide.h5");
+    const Result w = cwb({"train", "--arch", "cnn", "--width", "2", "--data", "fashion-mnist:train", "--limit", "64",
+                          "--epochs", "1", "--batch", "32", "--test-data", "fashion-mnist:train", "-o", wide, "--json"});
+    QVERIFY2(w.exitCode == 0, w.err.constData());
+    QCOMPARE(json(w)["width"].toDouble(), 2.0);
+    QCOMPARE(cw::loadModel(wide.toStdString()).graph.parameterCount(),
+             cw::buildDemoModel("cnn", 1, 2.0).graph.parameterCount());
 }
 
 void TestCli::distill()
