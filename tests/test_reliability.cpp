@@ -16,9 +16,11 @@
 #include <thread>
 
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/base/process.h"
 #include "core/base/progress.h"
 #include "core/base/rehearse.h"
+#include "core/cluster/sweep.h"
 #include "core/compress/recipe.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
@@ -159,6 +161,7 @@ private slots:
     void initTestCase();
     void cleanupTestCase() { setMemoryBudget(0); }
     void sizeArithmetic();
+    void jsonIntegers();
     void datasets_data();
     void datasets();
     void memoryBudget();
@@ -212,6 +215,37 @@ void TestReliability::sizeArithmetic()
     // Empty vectors: no memcpy from a null pointer.
     QCOMPARE(Tensor::fromInt64s({0}, {}).numel(), int64_t(0));
     QCOMPARE(Tensor::fromFloats({2, 0}, {}).numel(), int64_t(0));
+}
+
+// Integers in untrusted JSON documents: nlohmann's get<int>() of a float such as 1e99 is a cast whose result is
+// undefined (UBSan's find in a sweep part); integerFromJson refuses it, and anything T cannot hold.
+void TestReliability::jsonIntegers()
+{
+    using nlohmann::json;
+    QCOMPARE(integerFromJson(json(-7)), int64_t(-7));
+    QCOMPARE(integerFromJson<uint64_t>(json(UINT64_MAX)), UINT64_MAX);
+    QCOMPARE(integerFromJson<int>(json{{"n", 3}}, "n"), 3);
+    QCOMPARE(integerFromJson(json::object(), "n", int64_t(5)), int64_t(5));
+    QCOMPARE(integerFromJson(json{{"n", nullptr}}, "n", int64_t(5)), int64_t(5));
+    QCOMPARE(integersFromJson<int>(json{1, 2, 3}), (std::vector<int>{1, 2, 3}));
+    QVERIFY(testutil::errorOf([&] { integerFromJson<int>(json(1e99)); }).contains("expected an integer, got 1e+99"));
+    QVERIFY(testutil::errorOf([&] { integerFromJson(json(2.5)); }).contains("got 2.5"));
+    QVERIFY(testutil::errorOf([&] { integerFromJson(json("3")); }).contains("got string"));
+    QVERIFY(testutil::errorOf([&] { integerFromJson(json(UINT64_MAX)); }).contains("in range"));
+    QVERIFY(testutil::errorOf([&] { integerFromJson<uint32_t>(json(-1)); }).contains("in range"));
+    QVERIFY(testutil::errorOf([&] { integerFromJson<int>(json{{"n", 1e10}}, "n"); }).contains("\"n\": expected"));
+    QVERIFY(testutil::errorOf([&] { integerFromJson(json{{"n", 0.5}}, "n", int64_t(0)); }).contains("\"n\""));
+    QVERIFY(testutil::errorOf([&] { integersFromJson(json{1, 2.5}); }).contains("got 2.5"));
+    QVERIFY(testutil::errorOf([&] { integersFromJson(json(1)); }).contains("an array"));
+    // The fuzzer's input: a sweep part of the seed corpus whose shard number is 1e99.
+    QFile seed(testutil::sourcePath("tests/fuzz/corpus/sweep/evaluate-part.json"));
+    QVERIFY(seed.open(QIODevice::ReadOnly));
+    const QByteArray part = seed.readAll();
+    QVERIFY(part.contains("\"shard\":0,"));
+    cw::cluster::partFromJson(part.toStdString(), "part.json"); // the seed itself reads
+    const std::string huge = QByteArray(part).replace("\"shard\":0,", "\"shard\":1e99,").toStdString();
+    QVERIFY(testutil::errorOf([&] { cw::cluster::partFromJson(huge, "part.json"); })
+                .contains("'part.json': \"shard\": expected an integer, got 1e+99"));
 }
 
 void TestReliability::datasets_data()

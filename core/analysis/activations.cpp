@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 
 namespace cw {
 
@@ -117,19 +118,19 @@ StoredActivations activationsFromJson(const std::string &text)
     try {
         const nlohmann::json j = nlohmann::json::parse(text);
         out.dataset = j.at("dataset").get<std::string>();
-        out.samples = j.at("samples").get<int64_t>();
+        out.samples = integerFromJson(j, "samples");
         for (const nlohmann::json &v : j.at("values")) {
             ActivationSample s;
             s.name = v.at("name").get<std::string>();
-            s.total = v.at("total").get<int64_t>();
-            s.nanCount = v.at("nan").get<int64_t>();
-            s.infCount = v.at("inf").get<int64_t>();
+            s.total = integerFromJson(v, "total");
+            s.nanCount = integerFromJson(v, "nan");
+            s.infCount = integerFromJson(v, "inf");
             s.min = v.at("min").get<double>();
             s.max = v.at("max").get<double>();
-            s.stride = v.at("stride").get<int64_t>();
+            s.stride = integerFromJson(v, "stride");
             s.binned.lo = v.at("lo").get<double>();
             s.binned.hi = v.at("hi").get<double>();
-            s.binned.counts = v.at("counts").get<std::vector<int64_t>>();
+            s.binned.counts = integersFromJson(v.at("counts"));
             if (!std::isfinite(s.binned.lo) || !std::isfinite(s.binned.hi) || s.binned.hi < s.binned.lo ||
                 s.binned.counts.empty() || s.binned.counts.size() > 4096)
                 throw Error("value '" + s.name + "' has no valid histogram");

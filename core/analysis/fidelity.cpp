@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 
 namespace cw {
 
@@ -132,7 +133,7 @@ std::vector<OutputFidelity> fidelityFromJson(const std::string &text)
             f.cosine = number(o.at("cosine"));
             f.maxAbsError = number(o.at("max_abs_error"));
             f.top1Agreement = o.at("top1_agreement").is_null() ? -1.0 : number(o.at("top1_agreement"));
-            f.elements = o.at("elements").get<int64_t>();
+            f.elements = integerFromJson(o, "elements");
             out.push_back(f);
         }
     } catch (const nlohmann::json::exception &e) {

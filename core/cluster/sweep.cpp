@@ -18,6 +18,7 @@
 
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/base/sha256.h"
 #include "core/base/version.h"
 #include "core/io/bundle.h"
@@ -96,7 +97,7 @@ ojson digestJson(const FileDigest &d)
 
 FileDigest digestFrom(const ojson &j)
 {
-    return {j.at("path").get<std::string>(), j.at("bytes").get<int64_t>(), j.at("sha256").get<std::string>()};
+    return {j.at("path").get<std::string>(), integerFromJson(j, "bytes"), j.at("sha256").get<std::string>()};
 }
 
 ojson planJson(const SweepPlan &p)
@@ -128,8 +129,8 @@ SweepPlan planFrom(const ojson &j)
 {
     if (j.value("format", "") != kPlanFormat)
         throw Error("not a sweep plan (format is not \"" + std::string(kPlanFormat) + "\")");
-    if (j.value("version", int64_t(0)) > kSweepFormatVersion)
-        throw Error("a plan of a newer format version (" + std::to_string(j.value("version", int64_t(0))) + ")");
+    if (const int64_t version = integerFromJson(j, "version", int64_t(0)); version > kSweepFormatVersion)
+        throw Error("a plan of a newer format version (" + std::to_string(version) + ")");
     SweepPlan p;
     p.kind = j.at("kind").get<std::string>();
     if (p.kind != "sensitivity" && p.kind != "lm-sensitivity" && !holdsRecipes(p.kind) && p.kind != "distill" &&
@@ -689,8 +690,8 @@ SweepPart partFromJson(const std::string &document, const std::string &path)
         p.plan = planFrom(doc.at("plan"));
         if (doc.at("plan_sha256").get<std::string>() != planDigest(p.plan))
             throw Error("its plan does not match the plan's digest");
-        p.shard = doc.at("shard").get<int>();
-        p.shards = doc.at("shards").get<int>();
+        p.shard = integerFromJson<int>(doc, "shard");
+        p.shards = integerFromJson<int>(doc, "shards");
         if (p.shards < 1 || p.shard < 0 || p.shard >= p.shards)
             throw Error("shard " + std::to_string(p.shard) + " of " + std::to_string(p.shards));
         p.tool = doc.at("tool").get<std::string>();
@@ -871,7 +872,7 @@ std::vector<Score> mergeRanges(const std::vector<std::pair<std::string, SweepPar
     *batchSize = -1;
     for (const auto &[name, part] : parts) try {
         const ojson doc = ojson::parse(part.result);
-        const int64_t batch = doc.value("batch_size", int64_t(0));
+        const int64_t batch = integerFromJson(doc, "batch_size", int64_t(0));
         if (*batchSize >= 0 && batch != *batchSize)
             throw Error(q(name) + " scored batches of " + std::to_string(batch) + ", " + q(parts.front().first) +
                         " of " + std::to_string(*batchSize));
@@ -916,7 +917,7 @@ EvalResult mergeEvaluation(const std::vector<std::pair<std::string, SweepPart>> 
             return (e - b + batchSize - 1) / batchSize;
         },
         [](const ojson &row) {
-            return BatchScore{row.at(0).get<int64_t>(), row.at(1).get<int64_t>(), row.at(2).get<double>()};
+            return BatchScore{integerFromJson(row.at(0)), integerFromJson(row.at(1)), row.at(2).get<double>()};
         });
     return evalResult(batches, parseRange(parts.front().second.plan.items.back()).second);
 }
@@ -926,7 +927,7 @@ lm::PerplexityResult mergePerplexity(const std::vector<std::pair<std::string, Sw
     int64_t unused = 0;
     return lm::perplexityOf(mergeRanges<lm::ChunkScore>(
         parts, "lm-perplexity", &unused, [](int64_t b, int64_t e) { return e - b; },
-        [](const ojson &row) { return lm::ChunkScore{row.at(0).get<double>(), row.at(1).get<int64_t>()}; }));
+        [](const ojson &row) { return lm::ChunkScore{row.at(0).get<double>(), integerFromJson(row.at(1))}; }));
 }
 
 MergedVariants mergeVariants(const std::vector<std::pair<std::string, SweepPart>> &parts)

@@ -18,6 +18,7 @@
 #include "core/analysis/evaluate.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/compress/calibrate.h"
 #include "core/compress/prune.h"
 #include "core/compress/qrewrite.h"
@@ -257,14 +258,8 @@ std::string metricsToJson(const VariantMetrics &m, int indent)
 VariantMetrics metricsFromJson(const std::string &text)
 {
     VariantMetrics m;
-    // A count must be a JSON integer: a float such as 1e300 would not convert to int64 (a read file can hold any).
-    const auto count = [](const nlohmann::json &j, const char *key) -> int64_t {
-        if (!j.contains(key))
-            return 0;
-        if (!j.at(key).is_number_integer())
-            throw Error(std::string("metrics: '") + key + "' is not an integer");
-        return j.at(key).get<int64_t>();
-    };
+    // Counts are JSON integers, absent or null when not measured (0).
+    const auto count = [](const nlohmann::json &j, const char *key) { return integerFromJson(j, key, int64_t(0)); };
     try {
         const nlohmann::json j = nlohmann::json::parse(text);
         m.accuracy = j.value("accuracy", 0.0);
@@ -272,7 +267,7 @@ VariantMetrics metricsFromJson(const std::string &text)
         m.loss = j.value("loss", 0.0);
         m.samples = count(j, "samples");
         m.fileBytes = count(j, "file_bytes");
-        m.onnxBytes = j.contains("onnx_bytes") && !j["onnx_bytes"].is_null() ? count(j, "onnx_bytes") : 0;
+        m.onnxBytes = count(j, "onnx_bytes");
         m.onnxSkipped = j.value("onnx_skipped", std::string());
         m.compressionRatio = j.value("compression_ratio", 0.0);
         if (j.contains("latency_ms")) {
@@ -284,9 +279,8 @@ VariantMetrics metricsFromJson(const std::string &text)
             m.batch64Skipped = l.at("batch64").value("skipped", std::string());
         }
         m.threads = j.contains("threads") ? int(std::clamp<int64_t>(count(j, "threads"), 1, 4096)) : 1;
-        m.memoryBytes = j.contains("memory_bytes") && !j["memory_bytes"].is_null() ? count(j, "memory_bytes") : 0;
-        m.peakRssBytes =
-            j.contains("peak_rss_bytes") && !j["peak_rss_bytes"].is_null() ? count(j, "peak_rss_bytes") : 0;
+        m.memoryBytes = count(j, "memory_bytes");
+        m.peakRssBytes = count(j, "peak_rss_bytes");
         if (j.contains("fidelity"))
             m.fidelity = fidelityFromJson(nlohmann::json{{"outputs", j.at("fidelity")}}.dump());
     } catch (const nlohmann::json::exception &e) {

@@ -15,6 +15,7 @@
 #include "core/analysis/evaluate.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/compress/prune.h"
 #include "core/graph/transform.h"
 #include "core/runtime/session.h"
@@ -465,19 +466,19 @@ SensitivityResult sensitivityFromJson(const std::string &text)
         r.baselineAccuracy = numberFrom(doc.at("baseline"), "accuracy", kNaN);
         r.baselineLoss = numberFrom(doc.at("baseline"), "loss", kNaN);
         r.dataset = doc.value("dataset", std::string());
-        r.samples = doc.value("samples", int64_t(0));
+        r.samples = integerFromJson(doc, "samples", int64_t(0));
         r.seconds = doc.value("seconds", 0.0);
         SensitivityOptions &o = r.options;
         if (doc.contains("options")) {
             const ojson &jo = doc.at("options");
             o.pruneRatios = jo.at("prune").get<std::vector<double>>();
-            o.bits = jo.at("bits").get<std::vector<int>>();
+            o.bits = integersFromJson<int>(jo.at("bits"));
             const std::string gran = jo.value("granularity", std::string("channel"));
             o.granularity = gran == "tensor" ? Granularity::Tensor : gran == "group" ? Granularity::Group : Granularity::Channel;
-            o.groupSize = jo.value("group_size", int64_t(64));
-            o.limit = jo.value("limit", int64_t(0));
-            o.batchSize = jo.value("batch_size", int64_t(250));
-            o.calibrationBatches = jo.value("calibration_batches", 2);
+            o.groupSize = integerFromJson(jo, "group_size", int64_t(64));
+            o.limit = integerFromJson(jo, "limit", int64_t(0));
+            o.batchSize = integerFromJson(jo, "batch_size", int64_t(250));
+            o.calibrationBatches = integerFromJson(jo, "calibration_batches", 2);
         } else if (!doc.at("layers").empty()) {
             const ojson &first = doc.at("layers").front();
             o.pruneRatios.clear();
@@ -492,7 +493,7 @@ SensitivityResult sensitivityFromJson(const std::string &text)
             l.name = jl.at("name").get<std::string>();
             l.op = jl.value("op", std::string());
             l.weight = jl.value("weight", std::string());
-            l.params = jl.value("params", int64_t(0));
+            l.params = integerFromJson(jl, "params", int64_t(0));
             auto trial = [&](const char *kind, const std::string &key) {
                 SensitivityTrial t;
                 const ojson &jt = jl.at(kind).at(key);

@@ -20,6 +20,7 @@
 
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/base/hdf5lock.h"
 #include "core/base/rehearse.h"
 #include "core/base/version.h"
@@ -288,7 +289,7 @@ Tensor tensorFromJson(const json &j)
     DType dtype;
     if (!dtypeFromName(j.at("dtype").get<std::string>(), &dtype))
         throw Error("unknown dtype " + q(j.at("dtype").get<std::string>()));
-    const Shape shape = j.at("shape").get<Shape>();
+    const Shape shape = integersFromJson(j.at("shape"));
     const json &data = j.at("data");
     if (int64_t(data.size()) != shapeNumel(shape))
         throw Error("tensor attribute has " + std::to_string(data.size()) + " values for shape " + shapeToString(shape));
@@ -298,7 +299,7 @@ Tensor tensorFromJson(const json &j)
         if (isFloatType(dtype))
             floats.push_back(floatFromJson(v));
         else
-            ints.push_back(v.get<int64_t>());
+            ints.push_back(integerFromJson(v));
     }
     if (isFloatType(dtype))
         return Tensor::fromFloats(shape, floats).castTo(dtype);
@@ -340,13 +341,13 @@ Attribute attributeFromJson(const json &j)
     const std::string &kind = it.key();
     const json &v = it.value();
     if (kind == "int")
-        return Attribute::makeInt(v.get<int64_t>());
+        return Attribute::makeInt(integerFromJson(v));
     if (kind == "float")
         return Attribute::makeFloat(floatFromJson(v));
     if (kind == "string")
         return Attribute::makeString(v.get<std::string>());
     if (kind == "ints")
-        return Attribute::makeInts(v.get<std::vector<int64_t>>());
+        return Attribute::makeInts(integersFromJson(v));
     if (kind == "floats") {
         std::vector<float> f;
         for (const json &x : v)
@@ -390,7 +391,7 @@ std::vector<ValueInfo> valueInfosFromJson(const json &arr)
         if (!dtypeFromName(j.at("dtype").get<std::string>(), &v.dtype))
             throw Error("unknown dtype " + q(j.at("dtype").get<std::string>()) + " of value " + q(v.name));
         if (j.contains("shape") && !j.at("shape").is_null()) {
-            v.shape = j.at("shape").get<Shape>();
+            v.shape = integersFromJson(j.at("shape"));
             v.shapeKnown = true;
         }
         if (j.contains("dim_names"))

@@ -9,6 +9,7 @@
 
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 
 namespace cw::safetensors {
 
@@ -81,7 +82,7 @@ void Checkpoint::addFile(const std::string &path)
         try {
             t.dtype = e.at("dtype").get<std::string>();
             for (const json &d : e.at("shape")) {
-                const int64_t v = d.get<int64_t>();
+                const int64_t v = integerFromJson(d);
                 if (v < 0)
                     throw fail("tensor '" + t.name + "' has a negative dimension");
                 t.shape.push_back(v);
@@ -89,7 +90,7 @@ void Checkpoint::addFile(const std::string &path)
             const json &off = e.at("data_offsets");
             if (!off.is_array() || off.size() != 2)
                 throw fail("tensor '" + t.name + "': data_offsets is not a pair");
-            const uint64_t b = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+            const uint64_t b = integerFromJson<uint64_t>(off[0]), end = integerFromJson<uint64_t>(off[1]);
             if (end < b || end > dataBytes)
                 throw fail("tensor '" + t.name + "' (bytes " + std::to_string(b) + " to " + std::to_string(end) +
                            " of the data, which starts at byte " + std::to_string(dataStart) +

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/lm/tokenizer.h"
 
 namespace cw::lm {
@@ -183,7 +184,7 @@ std::vector<gguf::WriteValue> vocabularyOf(const std::string &folder)
     std::map<int64_t, int64_t> types; // id -> GGUF token type (1 normal, 3 control, 4 user-defined)
     if (t.contains("added_tokens") && t["added_tokens"].is_array())
         for (const json &a : t["added_tokens"]) {
-            const int64_t id = a.value("id", int64_t(-1));
+            const int64_t id = integerFromJson(a, "id", int64_t(-1));
             const std::string content = a.value("content", "");
             if (id < 0 || id > (1 << 24) || content.empty())
                 throw Error("'" + file + "': an added token without id or content");

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/base/parallel.h"
 #include "core/io/gguf.h"
 #include "core/io/safetensors.h"
@@ -176,11 +177,11 @@ int64_t spanningHeadDim(const Config &c)
 
 int64_t jsonInt(const nlohmann::json &j, const char *key, int64_t fallback, const std::string &path)
 {
-    if (!j.contains(key) || j[key].is_null())
-        return fallback;
-    if (!j[key].is_number_integer())
-        throw Error("'" + path + "': \"" + key + "\" is not an integer");
-    return j[key].get<int64_t>();
+    try {
+        return integerFromJson(j, key, fallback);
+    } catch (const Error &e) {
+        throw Error("'" + path + "': " + e.what());
+    }
 }
 
 double jsonNumber(const nlohmann::json &j, const char *key, double fallback, const std::string &path)

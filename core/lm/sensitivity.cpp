@@ -245,19 +245,19 @@ SensitivityResult sensitivityFromJson(const std::string &text, const std::string
         const nlohmann::json j = nlohmann::json::parse(text);
         SensitivityResult r;
         r.basePerplexity = numberFromJson(j, "base_perplexity");
-        r.scored = j.at("scored").get<int64_t>();
-        r.ctx = j.at("ctx").get<int64_t>();
+        r.scored = integerFromJson(j, "scored");
+        r.ctx = integerFromJson(j, "ctx");
         for (const nlohmann::json &row : j.at("rows")) {
             SensitivityRow s;
             s.tensor = row.at("tensor").get<std::string>();
             s.role = row.at("role").get<std::string>();
-            s.block = row.at("block").get<int>();
+            s.block = integerFromJson<int>(row, "block");
             s.setting = row.at("setting").get<std::string>();
             s.perplexity = numberFromJson(row, "perplexity");
             s.delta = numberFromJson(row, "delta");
             s.relativeDelta = numberFromJson(row, "relative_delta");
             s.sqnrDb = numberFromJson(row, "sqnr_db");
-            s.bytes = row.at("bytes").get<uint64_t>();
+            s.bytes = integerFromJson<uint64_t>(row, "bytes");
             r.rows.push_back(std::move(s));
         }
         return r;

@@ -42,8 +42,8 @@ ojson speedJson(const lm::SpeedResult &s)
 lm::SpeedResult speedFrom(const json &s)
 {
     lm::SpeedResult r;
-    r.promptTokens = s.at("prompt_tokens").get<int64_t>();
-    r.generatedTokens = s.at("generated_tokens").get<int64_t>();
+    r.promptTokens = integerFromJson(s, "prompt_tokens");
+    r.generatedTokens = integerFromJson(s, "generated_tokens");
     r.promptTokensPerSecond = s.at("prompt_tokens_per_second").get<double>();
     r.generationTokensPerSecond = s.at("generation_tokens_per_second").get<double>();
     return r;
@@ -125,8 +125,8 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
     const json &p = j.at("perplexity");
     v.perplexity.perplexity = numberFromJson(p, "perplexity");
     v.perplexity.nll = numberFromJson(p, "nll");
-    v.perplexity.scored = p.at("scored").get<int64_t>();
-    v.perplexity.chunks = p.at("chunks").get<int64_t>();
+    v.perplexity.scored = integerFromJson(p, "scored");
+    v.perplexity.chunks = integerFromJson(p, "chunks");
     for (const json &c : p.at("chunk_perplexity"))
         v.perplexity.chunkPerplexity.push_back(numberFromJson(c));
     v.perplexity.seconds = p.at("seconds").get<double>();
@@ -135,33 +135,33 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
     v.speed = speedFrom(j.at("speed"));
     v.baseSpeed = speedFrom(j.at("base_speed"));
     auto r = std::make_shared<lm::LmCompressResult>();
-    r->bytes = j.at("bytes").get<uint64_t>();
-    r->params = j.at("params").get<int64_t>();
+    r->bytes = integerFromJson<uint64_t>(j, "bytes");
+    r->params = integerFromJson(j, "params");
     r->baseParams = j.value("base_params", r->params); // projects before channel pruning: the same
-    r->calibrationTokens = j.at("calibration_tokens").get<int64_t>();
+    r->calibrationTokens = integerFromJson(j, "calibration_tokens");
     for (const json &t : j.at("tensors")) {
         lm::LmTensorResult tr;
         tr.name = t.at("name").get<std::string>();
         tr.role = t.at("role").get<std::string>();
-        tr.block = t.at("block").get<int>();
+        tr.block = integerFromJson<int>(t, "block");
         tr.settings = t.at("settings").get<std::string>();
         tr.type = t.at("type").get<std::string>();
         tr.changed = t.at("changed").get<bool>();
-        tr.ggmlType = t.at("ggml_type").get<uint32_t>();
-        tr.params = t.at("params").get<int64_t>();
-        tr.zeros = t.at("zeros").get<int64_t>();
-        tr.bytes = t.at("bytes").get<uint64_t>();
+        tr.ggmlType = integerFromJson<uint32_t>(t, "ggml_type");
+        tr.params = integerFromJson(t, "params");
+        tr.zeros = integerFromJson(t, "zeros");
+        tr.bytes = integerFromJson<uint64_t>(t, "bytes");
         tr.sqnrDb = numberFromJson(t, "sqnr_db");
         r->tensors.push_back(std::move(tr));
     }
     for (const json &e : j.at("encoded")) {
         const std::string tensor = e.at("tensor").get<std::string>(), blob = e.at("blob").get<std::string>();
         lm::EncodedTensor et;
-        et.type = e.at("type").get<uint32_t>();
+        et.type = integerFromJson<uint32_t>(e, "type");
         if (!ggml::typeTraits(et.type))
             throw Error("tensor " + q(tensor) + " has an unknown ggml type " + std::to_string(et.type));
         if (e.contains("shape")) {
-            et.shape = e.at("shape").get<Shape>();
+            et.shape = integersFromJson(e.at("shape"));
             if (et.shape.empty() || et.shape.size() > 2 ||
                 std::any_of(et.shape.begin(), et.shape.end(), [](int64_t d) { return d < 1; }))
                 throw Error("tensor " + q(tensor) + " has the shape " + shapeToString(et.shape) + ", not a matrix's or a vector's");
@@ -183,9 +183,9 @@ LmProjectVariant variantFrom(const json &j, std::map<std::string, std::string> &
     if (!j.at("finetune").is_null()) {
         const json &f = j.at("finetune");
         lm::LmFinetuneResult fr;
-        fr.steps = f.at("steps").get<int64_t>();
-        fr.windows = f.at("windows").get<int64_t>();
-        fr.windowTokens = f.at("window_tokens").get<int64_t>();
+        fr.steps = integerFromJson(f, "steps");
+        fr.windows = integerFromJson(f, "windows");
+        fr.windowTokens = integerFromJson(f, "window_tokens");
         fr.distilled = f.at("distilled").get<bool>();
         fr.seconds = f.at("seconds").get<double>();
         for (const json &l : f.at("loss"))
@@ -205,7 +205,7 @@ LmProject projectFrom(Bundle bundle, const std::string &source)
         const json &base = doc.at("base");
         p.baseSpec = base.at("spec").get<std::string>();
         const json &file = base.at("file");
-        p.baseFile = {file.at("path").get<std::string>(), file.at("bytes").get<int64_t>(),
+        p.baseFile = {file.at("path").get<std::string>(), integerFromJson(file, "bytes"),
                       file.at("sha256").get<std::string>()};
         if (!doc.at("sensitivity").is_null()) {
             p.sensitivityText = doc["sensitivity"].at("text").get<std::string>();

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
+#include "core/base/json_number.h"
 #include "core/base/sha256.h"
 #include "core/base/version.h"
 #include "core/io/bundle.h"
@@ -69,19 +70,9 @@ ojson digestJson(const FileDigest &d)
     return {{"path", d.path}, {"bytes", d.bytes}, {"sha256", d.sha256}};
 }
 
-// A JSON integer (a float such as 1e300 would not convert: the file is untrusted); `fallback` when absent.
-int64_t integerFrom(const nlohmann::json &j, const char *key, int64_t fallback)
-{
-    if (!j.contains(key) || j.at(key).is_null())
-        return fallback;
-    if (!j.at(key).is_number_integer())
-        throw Error(std::string("'") + key + "' is not an integer");
-    return j.at(key).get<int64_t>();
-}
-
 FileDigest digestFrom(const nlohmann::json &j)
 {
-    return {j.at("path").get<std::string>(), integerFrom(j, "bytes", 0), j.at("sha256").get<std::string>()};
+    return {j.at("path").get<std::string>(), integerFromJson(j, "bytes", int64_t(0)), j.at("sha256").get<std::string>()};
 }
 
 ojson provenanceJson(const Provenance &p)
@@ -96,7 +87,7 @@ Provenance provenanceFrom(const nlohmann::json &j)
     p.tool = j.value("tool", "");
     p.date = j.value("date", "");
     p.machine = j.value("machine", "");
-    p.cores = int(std::clamp<int64_t>(integerFrom(j, "cores", 0), 0, 1 << 20));
+    p.cores = int(std::clamp<int64_t>(integerFromJson(j, "cores", int64_t(0)), 0, 1 << 20));
     p.command = j.value("command", "");
     p.directory = j.value("directory", "");
     p.evalData = j.value("data", "");
@@ -115,7 +106,7 @@ Constraints constraintsFrom(const nlohmann::json &j)
 {
     Constraints c;
     if (j.contains("max_bytes") && !j["max_bytes"].is_null())
-        c.maxBytes = integerFrom(j, "max_bytes", 0);
+        c.maxBytes = integerFromJson(j, "max_bytes", int64_t(0));
     if (j.contains("max_latency_ms") && !j["max_latency_ms"].is_null())
         c.maxLatencyMs = j["max_latency_ms"].get<double>();
     if (j.contains("max_drop_points") && !j["max_drop_points"].is_null())
