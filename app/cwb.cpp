@@ -1384,6 +1384,7 @@ struct CompressArgs {
     std::vector<std::string> recipes; // one, or several with --plan
     std::optional<std::string> plan;  // write the recipes as a plan instead (core/cluster/sweep.h)
     std::optional<std::string> data, trainData, project;
+    std::optional<std::string> teacher; // the recipe's finetune.distill learns from this model instead of the base
     int64_t trainLimit = 0;
     cw::CompressOptions options;
     FeedArgs feeds;
@@ -1420,6 +1421,10 @@ void declareCompress(CLI::App *cmd, CompressArgs &a)
     cmd->add_option("--train-limit", a.trainLimit,
                     "use the first N training samples only (0: all); language models: calibration tokens (default 8192)")
         ->check(kNonNegative);
+    cmd->add_option("--teacher", a.teacher,
+                    "the model the recipe's finetune.distill learns from instead of the base (.onnx / .h5; its input "
+                    "and output fit the base's)")
+        ->check(CLI::ExistingFile);
     cmd->add_flag("--importance", a.importance,
                   "language models: weight each format's rounding by the calibration activations (llama.cpp's imatrix)");
     cmd->add_option("--ctx", a.ctx, "language models: tokens per perplexity chunk (default: the model's, at most 512)")
@@ -1521,14 +1526,20 @@ int lmCompress(const CompressArgs &args);
 // What cwb compress sets up once for any number of recipes: the base, the options, the datasets.
 struct CompressSetup {
     cw::Model base;
+    std::optional<cw::Model> teacher; // --teacher
     cw::CompressOptions options;
     std::optional<std::string> dataSpec, trainSpec;
     std::optional<cw::Dataset> eval, train;
     cw::LogFn log;
 
+    CompressSetup(const CompressSetup &) = delete; // options.teacher points into it
     explicit CompressSetup(const CompressArgs &args) : base(cw::loadModel(args.model)), options(args.options)
     {
         options.measure = !args.noMeasure;
+        if (args.teacher) {
+            teacher = cw::loadModel(*args.teacher);
+            options.teacher = &*teacher;
+        }
         options.inputs = args.feeds.resolve(base.graph);
         const cw::Preprocess pre = args.preprocess.resolved(base.graph, options.inputs);
         dataSpec = args.data;
@@ -1569,6 +1580,9 @@ int writeRecipesPlan(const CompressArgs &args)
 {
     if (!args.output.empty() || args.project)
         throw cw::Error("--plan writes a plan instead of compressing: give --project to cwb merge");
+    if (args.teacher)
+        throw cw::Error("--teacher cannot go into a plan (a plan names the model and data files its nodes check, not "
+                        "a teacher): compress with it here");
     const std::vector<std::string> command =
         commandWithout({"--plan", "--recipe", "-o", "--output", "--project"}, {"--by-matrix"});
     std::vector<cw::Recipe> recipes;
@@ -1619,8 +1633,12 @@ int cmdCompress(const CompressArgs &args)
         throw cw::Error("--by-matrix writes a plan: give --plan PLAN.json");
     if (args.recipes.size() > 1)
         throw cw::Error("several --recipe go into a plan (--plan PLAN.json); one compression takes one recipe");
-    if (cw::lm::isLanguageModel(args.model))
+    if (cw::lm::isLanguageModel(args.model)) {
+        if (args.teacher)
+            throw cw::Error("--teacher is for image models: a language model's finetune.distill learns from its "
+                            "base");
         return lmCompress(args);
+    }
     if (args.importance || args.ctx)
         throw cw::Error("--importance and --ctx apply to language models");
     const std::string &output = args.output;
@@ -1644,7 +1662,8 @@ int cmdCompress(const CompressArgs &args)
                  {"output", output.empty() ? json(nullptr) : json(output)},
                  {"project", args.project ? json(*args.project) : json(nullptr)},
                  {"data", dataSpec ? json(*dataSpec) : json(nullptr)},
-                 {"train_data", trainSpec ? json(*trainSpec) : json(nullptr)}};
+                 {"train_data", trainSpec ? json(*trainSpec) : json(nullptr)},
+                 {"teacher", args.teacher ? json(*args.teacher) : json(nullptr)}};
         if (options.measure) {
             const cw::VariantMetrics &v = variant.metrics, &b = *baseMetrics;
             doc["variant"] = metricsJson(v);

@@ -408,6 +408,14 @@ void TestCli::errors_data()
     QTest::newRow("recipe file missing") << QStringList{"compress", "demo", "--recipe", "/nonexistent/r.json", "-o",
                                                         "/tmp/x.h5"}
                                          << 1 << "/nonexistent/r.json";
+    const QString int8Recipe = testutil::sourcePath("tests/fuzz/corpus/recipe/int8.json"),
+                  demoFile = testutil::sourcePath("resources/demo_cnn.h5");
+    QTest::newRow("compress: a teacher for a recipe that does not distil")
+        << QStringList{"compress", "demo", "--recipe", int8Recipe, "--teacher", demoFile, "--no-measure", "-o", "/tmp/x.h5"}
+        << 1 << "the recipe does not distil";
+    QTest::newRow("compress: a teacher in a plan")
+        << QStringList{"compress", "demo", "--recipe", int8Recipe, "--teacher", demoFile, "--plan", "/tmp/p.json"} << 1
+        << "--teacher cannot go into a plan";
     QTest::newRow("input file missing") << QStringList{"run", "demo", "--input", "x=/nonexistent/in.npy", "-o", "/tmp/y.npy"}
                                         << 1 << "/nonexistent/in.npy";
     QTest::newRow("unknown architecture") << QStringList{"train", "--arch", "vgg", "-o", "/tmp/x.h5"} << 1 << "--arch";

@@ -4,6 +4,7 @@
 // cancel path and the recipe's distill block.
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -468,6 +469,40 @@ private slots:
             said = said || line.rfind("distill:", 0) == 0;
         QVERIFY(said);
         QVERIFY(!sameWeights(v.model, base));
+    }
+
+    // CompressOptions::teacher (cwb compress --teacher): another model teaches the recipe's fine-tuning. The base
+    // given as that teacher trains the same weights as no teacher given; another teacher pulls the variant towards
+    // its own outputs; a teacher that does not fit, or one given to a recipe that does not distil, is refused.
+    void anotherTeacherTeachesTheRecipe()
+    {
+        const Model base = buildDemoModel("cnn", 3);
+        const Model other = buildDemoModel("cnn", 11, 0.5);
+        const Dataset data = images(64, 5);
+        const Recipe recipe = recipeFromJson(
+            R"({"finetune": {"epochs": 4, "lr": 0.003, "batch_size": 8, "distill": {"temperature": 1, "alpha": 1}}})");
+        CompressOptions options;
+        options.measure = false;
+        options.threads = 1;
+        const Variant byBase = compress(base, recipe, &data, nullptr, options);
+        options.teacher = &base;
+        QVERIFY(sameWeights(compress(base, recipe, &data, nullptr, options).model, byBase.model));
+        options.teacher = &other;
+        std::vector<std::string> log;
+        const Variant byOther = compress(base, recipe, &data, nullptr, options, {}, nullptr,
+                                         [&](const std::string &line) { log.push_back(line); });
+        const std::string said = "distill: the given teacher (" + std::to_string(other.graph.parameterCount()) +
+                                 " parameters) teaches every fine-tuning stage (T 1, alpha 1)";
+        QVERIFY(std::find(log.begin(), log.end(), said) != log.end());
+        const double toOther = meanKl(other, byOther.model, data.x), fromBase = meanKl(other, byBase.model, data.x);
+        QVERIFY2(toOther < 0.5 * fromBase, qPrintable(QStringLiteral("KL %1 against %2").arg(toOther).arg(fromBase)));
+        const Model misfit = mlp(4, 1);
+        options.teacher = &misfit;
+        QVERIFY(testutil::errorOf([&] { compress(base, recipe, &data, nullptr, options); }).contains("does not fit"));
+        options.teacher = &other;
+        const Recipe plain = recipeFromJson(R"({"finetune": {"epochs": 1}})");
+        QVERIFY(testutil::errorOf([&] { compress(base, plain, &data, nullptr, options); })
+                    .contains("the recipe does not distil"));
     }
 };
 

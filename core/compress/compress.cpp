@@ -28,6 +28,7 @@
 #include "core/runtime/kernels.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
+#include "core/train/distill.h"
 #include "core/train/train.h"
 
 namespace cw {
@@ -389,6 +390,8 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     Model m = compressionForm(base, &widened).deepCopy();
     m.analysis.clear(); // the base's analysis results describe the base, not the variant
     validateRecipe(recipe, m);
+    if (options.teacher && !recipe.finetune.distill)
+        throw Error("a teacher is given, but the recipe does not distil (give its finetune a \"distill\" block)");
     if (options.measure) // inputs that cannot be made fail now, not after the compression
         try {
             planBenchmark(base, measureBenchOptions(base.graph, options, eval, 1));
@@ -432,13 +435,23 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     const double measureShare = options.measure ? 0.2 : 0.0;
     const double work = 1.0 - measureShare;
 
-    // The teacher of distilling fine-tuning: the base in the form the pipeline starts from (same node and value
-    // names); after BatchNorm folding, a folded copy, so that features compare like with like.
+    // The teacher of distilling fine-tuning: the base (or the given teacher) in the form the pipeline starts from
+    // (the base's: the same node and value names); after BatchNorm folding, a folded copy, so that features
+    // compare like with like.
     std::optional<Model> teacher;
     if (recipe.finetune.distill && finetuning) {
-        teacher = compressionForm(base);
-        say("distill: the base model teaches every fine-tuning stage (T " + shortFloat(recipe.finetune.distill->temperature) +
-            ", alpha " + shortFloat(recipe.finetune.distill->alpha) + ")");
+        if (options.teacher) {
+            teacher = compressionForm(*options.teacher);
+            inferShapes(*teacher);
+            requireStudentFits(*teacher, m);
+        } else {
+            teacher = compressionForm(base);
+        }
+        say(std::string("distill: ") +
+            (options.teacher ? "the given teacher (" + std::to_string(teacher->graph.parameterCount()) + " parameters)"
+                             : std::string("the base model")) +
+            " teaches every fine-tuning stage (T " + shortFloat(recipe.finetune.distill->temperature) + ", alpha " +
+            shortFloat(recipe.finetune.distill->alpha) + ")");
     }
     const Model *teacherPtr = teacher ? &*teacher : nullptr;
 

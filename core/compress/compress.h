@@ -70,6 +70,9 @@ struct CompressOptions {
     // and evaluation (where the data feeds the first input) and for the latency runs (which make the first
     // input too). Fine-tuning feeds the first input only and refuses models with more.
     FeedOptions inputs;
+    // The teacher of a recipe's finetune.distill: null for the base model, else another model whose input and
+    // output fit the base's (a larger model, trained apart, teaches what the base itself cannot: docs/distillation.md).
+    const Model *teacher = nullptr;
 };
 
 // train: calibration and fine-tuning data (may be null when the recipe needs neither; evaluation data without
