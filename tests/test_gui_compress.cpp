@@ -21,6 +21,7 @@
 #include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTemporaryDir>
 #include <QThread>
 #include <QUndoStack>
 
@@ -35,6 +36,7 @@
 #include "core/compress/recipe.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
+#include "core/train/demo_models.h"
 #include "testutil.h"
 #include "ui/formatting.h"
 #include "ui/mainwindow.h"
@@ -614,6 +616,46 @@ private slots:
               "processes; %d excused), run-queue wait %.0f ms in all, job threads %d",
               jobMs, ticks, worstGap, worstCounted, excused, waitTotal, compressThreads());
         QVERIFY2(worstCounted < 50, qPrintable(QStringLiteral("GUI thread stalled for %1 ms").arg(worstCounted)));
+    }
+
+    // Another model as teacher (cwb compress --teacher): the job loads it and the recipe's fine-tuning learns
+    // from it; the variant's command names it; a cluster plan refuses it; the choice is remembered.
+    void otherTeacher()
+    {
+        QTemporaryDir dir;
+        const QString teacherPath = dir.filePath(QStringLiteral("teacher.h5"));
+        saveModel(buildDemoModel("cnn", 5, 0.5), teacherPath.toStdString());
+        const QString recipePath = dir.filePath(QStringLiteral("kd.json"));
+        QVERIFY(testutil::writeFile(recipePath, R"({"finetune": {"epochs": 1, "samples": 256,
+            "distill": {"temperature": 2, "alpha": 0.5}}})"));
+        {
+            CompressView view;
+            prepare(view, m_model, 100);
+            QVERIFY(view.loadRecipeFile(recipePath));
+            QVERIFY(view.teacherCheck()->isChecked());
+            QVERIFY(view.teacherModelCombo()->isEnabled());
+            QCOMPARE(view.teacherModel(), QString());
+            view.setTeacherModel(teacherPath);
+            QCOMPARE(view.teacherModel(), teacherPath);
+            QCOMPARE(view.teacherModelCombo()->currentText(), QStringLiteral("teacher.h5"));
+            QVERIFY(!view.clusterPlan());
+            QVERIFY2(view.statusText().contains(QStringLiteral("not a teacher")), qPrintable(view.statusText()));
+            QSignalSpy finished(&view, &CompressView::jobFinished);
+            QVERIFY(view.compress(QStringLiteral("kd-other")));
+            QVERIFY(finished.wait(kJobTimeoutMs));
+            QVERIFY2(finished.first().first().toBool(), qPrintable(view.statusText()));
+            const QString log = view.logPanel()->toPlainText();
+            QVERIFY2(log.contains(QStringLiteral("distill: the given teacher (")), qPrintable(log));
+            const QString command = QString::fromStdString(view.variants().back().provenance.command);
+            QVERIFY2(command.contains(QStringLiteral("--teacher ")) && command.contains(teacherPath), qPrintable(command));
+        }
+        CompressView again;
+        QCOMPARE(again.teacherModel(), teacherPath);
+        again.setTeacherModel({});
+        QCOMPARE(again.teacherModelCombo()->currentText(), QStringLiteral("base model"));
+        QCOMPARE(again.teacherModelCombo()->count(), 2);
+        again.teacherCheck()->setChecked(false);
+        again.epochsSpin()->setValue(0);
     }
 
     void settingsRemembered()

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/io/model_io.h"
 #include "core/project/project.h"
 
 namespace cw::ui {
@@ -27,6 +28,8 @@ QString cwbCommand(const CompressParams &p)
         args << QStringLiteral("--train-data") << quoted(p.trainSpec);
     if (p.evalLimit > 0)
         args << QStringLiteral("--limit") << QString::number(p.evalLimit);
+    if (!p.teacherPath.empty())
+        args << QStringLiteral("--teacher") << quoted(p.teacherPath);
     args << QStringLiteral("--bench-threads") << QString::number(p.options.benchThreads) << QStringLiteral("--iterations")
          << QString::number(p.options.benchIterations);
     return args.join(QLatin1Char(' '));
@@ -88,6 +91,14 @@ bool CompressJob::start()
             eval = cw::loadDataset(params.evalSpec, pre, params.evalLimit);
             stop.throwIfStopped();
         }
+        std::optional<cw::Model> teacher;
+        cw::CompressOptions options = params.options;
+        if (!params.teacherPath.empty()) {
+            log("loading the teacher " + params.teacherPath);
+            teacher = cw::loadModel(params.teacherPath);
+            options.teacher = &*teacher;
+            stop.throwIfStopped();
+        }
         const double baseShare = params.measureBase ? 0.15 : 0.0;
         std::optional<cw::VariantMetrics> base;
         if (params.measureBase) {
@@ -96,14 +107,14 @@ bool CompressJob::start()
                 if (progress)
                     progress(0.03 + (baseShare - 0.03) * f, "measuring base model");
             };
-            base = cw::measureModel(params.base, eval ? &*eval : nullptr, params.options, scaled, &stop);
+            base = cw::measureModel(params.base, eval ? &*eval : nullptr, options, scaled, &stop);
         }
         const cw::ProgressFn scaled = [&progress, baseShare](double f, std::string_view stage) {
             if (progress)
                 progress(std::max(0.03, baseShare) + (1.0 - std::max(0.03, baseShare)) * f, stage);
         };
         cw::Variant v = cw::compress(params.base, params.recipe, train ? &*train : nullptr, eval ? &*eval : nullptr,
-                                     params.options, scaled, &stop, log);
+                                     options, scaled, &stop, log);
         if (!params.name.isEmpty())
             v.name = params.name.toStdString();
         auto variant = std::make_shared<const cw::Variant>(std::move(v));

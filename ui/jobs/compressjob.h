@@ -35,6 +35,8 @@ struct CompressParams {
     cw::Preprocess preprocess;
     int64_t evalLimit = 1000;                        // 0 = all
     cw::CompressOptions options;                     // options.evalLimit is set from evalLimit
+    std::string teacherPath;                         // the recipe's finetune.distill learns from this model
+                                                     // (loaded by the job) instead of the base, when not empty
     bool measureBase = false;
 };
 

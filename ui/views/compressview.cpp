@@ -67,6 +67,7 @@ namespace {
 const char kSettingsGroup[] = "compress";
 const char kRecipeDirKey[] = "lastDirs/recipe";
 const char kVariantDirKey[] = "lastDirs/variant";
+const char kTeacherDirKey[] = "lastDirs/teacher";
 
 enum VariantColumn {
     VName, VRecipe, VAccuracy, VDrop, VSqnr, VTop5, VLoss, VSize, VOnnx, VRatio, VP50b1, VP90b1, VP50b64, VP90b64,
@@ -174,12 +175,25 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
             r.finetune.distill = distillFromControls(r.finetune.distill);
         edit(r, tr("Fine-tune: %n epoch(s)", nullptr, epochs));
     });
-    // Distillation as recovery: the base model teaches the fine-tuning stages.
-    m_teacher = new QCheckBox(tr("base model as teacher"));
+    // Distillation as recovery: the base model (or another model) teaches the fine-tuning stages.
+    m_teacher = new QCheckBox(tr("teacher"));
     m_teacher->setObjectName(QStringLiteral("finetuneTeacher"));
-    m_teacher->setToolTip(tr("Knowledge distillation while fine-tuning: the compressed model learns from the base "
-                             "model's outputs (soft targets) as well as from the labels, which wins back more of "
+    m_teacher->setToolTip(tr("Knowledge distillation while fine-tuning: the compressed model learns from the "
+                             "teacher's outputs (soft targets) as well as from the labels, which wins back more of "
                              "the accuracy pruning and quantization cost"));
+    m_teacherModel = new QComboBox;
+    m_teacherModel->setObjectName(QStringLiteral("finetuneTeacherModel"));
+    m_teacherModel->addItem(tr("base model"), QString());
+    m_teacherModel->addItem(tr("Other model…"));
+    m_teacherModel->setToolTip(tr("The model that teaches: the base, or a larger model whose input and output fit "
+                                  "the base's, which knows more than the base and so has more to pass on"));
+    connect(m_teacherModel, &QComboBox::activated, this, [this](int index) {
+        if (index != m_teacherModel->count() - 1)
+            return;
+        const QString path = QFileDialog::getOpenFileName(this, tr("Teacher Model"), dirSetting(kTeacherDirKey),
+                                                          tr("Models (*.onnx *.h5);;All files (*)"));
+        setTeacherModel(path.isEmpty() ? teacherModel() : path);
+    });
     m_temperature = new QDoubleSpinBox;
     m_temperature->setObjectName(QStringLiteral("finetuneTemperature"));
     m_temperature->setRange(0.5, 20.0);
@@ -206,7 +220,8 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
         r.finetune.distill.reset();
         if (m_teacher->isChecked())
             r.finetune.distill = distillFromControls(recipe().finetune.distill);
-        edit(r, m_teacher->isChecked() ? tr("Fine-tune with the base as teacher (T %1, α %2)")
+        edit(r, m_teacher->isChecked() ? tr("Fine-tune with %1 as teacher (T %2, α %3)")
+                                             .arg(m_teacherModel->currentText())
                                              .arg(m_temperature->value())
                                              .arg(m_alpha->value())
                                        : tr("Fine-tune without a teacher"));
@@ -326,6 +341,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     row3->addWidget(m_epochs);
     row3->addSpacing(12);
     row3->addWidget(m_teacher);
+    row3->addWidget(m_teacherModel);
     row3->addWidget(m_temperature);
     row3->addWidget(m_alpha);
     row3->addSpacing(12);
@@ -794,6 +810,7 @@ void CompressView::syncControls()
     }
     m_temperature->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
     m_alpha->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
+    m_teacherModel->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
     m_augmentShift->setValue(r.finetune.augment.shift);
     m_augmentFlip->setChecked(r.finetune.augment.flip);
     // The "all layers" controls start from the recipe's defaults.
@@ -1095,6 +1112,8 @@ std::optional<CompressParams> CompressView::jobParams(const QString &name)
     params.options = m_options;
     params.options.inputs = m_runInputs.feeds;
     params.preprocess = m_runInputs.preprocess;
+    if (params.recipe.finetune.distill)
+        params.teacherPath = teacherModel().toStdString();
     return params;
 }
 
@@ -1104,6 +1123,9 @@ std::optional<cw::cluster::SweepPlan> CompressView::clusterPlan()
     if (!p)
         return std::nullopt;
     try {
+        if (!p->teacherPath.empty())
+            throw cw::Error("a plan names the model and data files its nodes check, not a teacher: compress with "
+                            "the base model as teacher, or here");
         cw::CompressOptions options = p->options;
         options.evalLimit = p->evalLimit;
         // The training samples the recipe reads, as the job loads them (-1: all).
@@ -1360,6 +1382,27 @@ void CompressView::exportDialog()
     exportVariant(index, path);
 }
 
+void CompressView::setTeacherModel(const QString &path)
+{
+    // The list: the base model, at most one file, Other model… (last).
+    const int others = m_teacherModel->count() - 2;
+    if (others > 0)
+        m_teacherModel->removeItem(1);
+    if (!path.isEmpty()) {
+        m_teacherModel->insertItem(1, QFileInfo(path).fileName(), path);
+        m_teacherModel->setItemData(1, path, Qt::ToolTipRole);
+        QSettings().setValue(QLatin1String(kTeacherDirKey), QFileInfo(path).absolutePath());
+    }
+    m_teacherModel->setCurrentIndex(path.isEmpty() ? 0 : 1);
+    if (m_teacher->isChecked())
+        log(tr("Teacher: %1").arg(path.isEmpty() ? tr("the base model") : path));
+}
+
+QString CompressView::teacherModel() const
+{
+    return m_teacherModel->currentData().toString();
+}
+
 // ---------------------------------------------------------------------------------------------------
 // State
 
@@ -1371,6 +1414,7 @@ void CompressView::updateControls()
                                                        m_augmentShift, m_augmentFlip})
         w->setEnabled(model);
     m_temperature->setEnabled(model && m_teacher->isChecked());
+    m_teacherModel->setEnabled(model && m_teacher->isChecked());
     m_alpha->setEnabled(model && m_teacher->isChecked());
     m_compressButton->setEnabled(model && m_runInputs.blocked.isEmpty());
     m_clusterButton->setEnabled(model && m_runInputs.blocked.isEmpty());
@@ -1433,6 +1477,8 @@ void CompressView::readSettings()
     m_temperature->setValue(s.value(QStringLiteral("teacherTemperature"), 4.0).toDouble());
     m_alpha->setValue(s.value(QStringLiteral("teacherAlpha"), 0.7).toDouble());
     m_teacher->setChecked(s.value(QStringLiteral("teacher"), false).toBool());
+    if (const QString t = s.value(QStringLiteral("teacherModel")).toString(); QFileInfo(t).isFile())
+        setTeacherModel(t);
     m_augmentShift->setValue(s.value(QStringLiteral("augmentShift"), 0).toInt());
     m_augmentFlip->setChecked(s.value(QStringLiteral("augmentFlip"), false).toBool());
     m_targetKind->setCurrentIndex(s.value(QStringLiteral("targetKind"), 0).toInt() == 1 ? 1 : 0);
@@ -1455,6 +1501,7 @@ void CompressView::writeSettings() const
     s.setValue(QStringLiteral("calibrationSamples"), m_calibrationSamples->value());
     s.setValue(QStringLiteral("epochs"), m_epochs->value());
     s.setValue(QStringLiteral("teacher"), m_teacher->isChecked());
+    s.setValue(QStringLiteral("teacherModel"), teacherModel());
     s.setValue(QStringLiteral("teacherTemperature"), m_temperature->value());
     s.setValue(QStringLiteral("teacherAlpha"), m_alpha->value());
     s.setValue(QStringLiteral("augmentShift"), m_augmentShift->value());

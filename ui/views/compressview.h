@@ -99,6 +99,10 @@ public:
     void applyPruneToAll();
     void applyBitsToAll();
     bool distributeBySensitivity();
+    // The teacher of distilling fine-tuning: the base model (an empty path) or the model file at `path`
+    // (cwb compress --teacher), which Other model… in the teacher list chooses.
+    void setTeacherModel(const QString &path);
+    QString teacherModel() const;
 
     // Starts a job with the current recipe, or queues it behind the running one. False (reason in
     // statusText()) if no model is open, the model cannot run, the recipe does not fit the model, or input
@@ -134,6 +138,7 @@ public:
     QCheckBox *activationsCheck() const { return m_activations; }
     QSpinBox *epochsSpin() const { return m_epochs; }
     QCheckBox *teacherCheck() const { return m_teacher; }
+    QComboBox *teacherModelCombo() const { return m_teacherModel; }
     QComboBox *targetKindCombo() const { return m_targetKind; }
     QDoubleSpinBox *targetSpin() const { return m_target; }
     QPushButton *compressButton() const { return m_compressButton; }
@@ -225,7 +230,8 @@ private:
     QComboBox *m_calibration = nullptr;
     QSpinBox *m_calibrationSamples = nullptr;
     QSpinBox *m_epochs = nullptr;
-    QCheckBox *m_teacher = nullptr;          // fine-tune with the base model as teacher
+    QCheckBox *m_teacher = nullptr;          // fine-tune with a teacher
+    QComboBox *m_teacherModel = nullptr;     // the base model, or a file (item data: its path)
     QDoubleSpinBox *m_temperature = nullptr, *m_alpha = nullptr;
     QSpinBox *m_augmentShift = nullptr; // fine-tuning batches shifted by up to this many pixels
     QCheckBox *m_augmentFlip = nullptr; // and mirrored
