@@ -214,6 +214,9 @@ try:
     text = open(out).read()
 except FileNotFoundError:
     text = ""
-head = text.split(marker)[0].rstrip("\n")
-open(out, "w").write((head + "\n\n" if head else "") + section)
+head, _, rest = text.partition(marker)
+later = rest.find("\n## ")  # the sections after this one stay
+tail = rest[later:] if later >= 0 else ""
+head = head.rstrip("\n")
+open(out, "w").write((head + "\n\n" if head else "") + section.rstrip("\n") + "\n" + tail)
 EOF

@@ -1385,8 +1385,7 @@ void CompressView::exportDialog()
 void CompressView::setTeacherModel(const QString &path)
 {
     // The list: the base model, at most one file, Other model… (last).
-    const int others = m_teacherModel->count() - 2;
-    if (others > 0)
+    if (m_teacherModel->count() > 2)
         m_teacherModel->removeItem(1);
     if (!path.isEmpty()) {
         m_teacherModel->insertItem(1, QFileInfo(path).fileName(), path);
