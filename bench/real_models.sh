@@ -8,8 +8,9 @@
 # CW_BENCH_BATCH=B runs every model with B samples (its batch dimension, and the dimensions of other inputs
 # named as that one or sized like it by the manifest's same_size, set to B; a model without a batch dimension,
 # and the large models, are left out); CW_BENCH_THREADS=T gives both engines T threads; CW_BENCH_ROUNDS=R
-# alternates R rounds (the median is reported). The int8 variant (docs/recipes/int8.json, calibrated on the
-# manifest's compression data) is timed in the same rounds, by both engines on the same QDQ file; off the defaults
+# alternates R rounds (the median is reported). The int8 variant (docs/recipes/int8.json, or the recipe
+# CW_BENCH_INT8_RECIPE names, e.g. docs/recipes/int8-w7.json; calibrated on the manifest's compression data) is
+# timed in the same rounds, by both engines on the same QDQ file; off the defaults
 # (batch 1, one thread) the int8 columns are left out.
 # usage: bench/real_models.sh [BUILD_DIR]          (a Markdown table on stdout; docs/models.md keeps it)
 set -euo pipefail
@@ -20,6 +21,7 @@ iterations="${CW_BENCH_ITERATIONS:-50}"
 batch="${CW_BENCH_BATCH:-1}"
 threads="${CW_BENCH_THREADS:-1}"
 rounds="${CW_BENCH_ROUNDS:-3}"
+int8_recipe="${CW_BENCH_INT8_RECIPE:-$root/docs/recipes/int8.json}"
 export NODE_PATH="$root/node_modules"
 paths="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py" --paths)"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -75,6 +77,8 @@ EOF
 field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))['$1'])" "$2"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
+echo "int8: $(basename "$int8_recipe")"
+echo
 echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | peak RSS MB, cwb / ort | int8: output SQNR dB, size ratio | int8 cwb p50 ms (× its float32) | int8 onnxruntime p50 ms (cwb / ort) |"
 echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|"
 while read -r name file inputs; do
@@ -112,7 +116,7 @@ print('%.1e' % worst)")
     else
       read -ra cargs <<<"$compress"
       int8file="$tmp/int8.onnx"
-      "$cwb" compress "$file" --recipe "$root/docs/recipes/int8.json" -o "$int8file" --no-measure "${cargs[@]}" >/dev/null
+      "$cwb" compress "$file" --recipe "$int8_recipe" -o "$int8file" --no-measure "${cargs[@]}" >/dev/null
       int8=$("$cwb" eval "$tmp/int8.onnx" --reference "$file" "${cargs[@]}" --json | /usr/bin/python3 -c "
 import json, os, sys
 f = json.load(sys.stdin)['outputs'][0]

@@ -19,6 +19,7 @@
 #include "core/analysis/stats.h"
 #include "core/graph/transform.h"
 #include "core/io/model_io.h"
+#include "core/runtime/onednn.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "core/train/train.h"
@@ -652,6 +653,28 @@ private slots:
     // was quantized from (the quantizer's error budget), the levels it uses, and for weight-only layers a float
     // form that computes exactly what the quantized graph computes. Layers without a row of their own for the
     // DequantizeLinear in the layer table; the stored bytes count as the layer's.
+    // On a CPU without VNNI, integer layers whose weights reach beyond ±64 run as two products (exact, twice the
+    // arithmetic): the log says so, and 7-bit weights, which stay within ±63, avoid it on every CPU.
+    void splitIntegerLayersNoted()
+    {
+        for (int bits : {8, 7}) {
+            std::vector<std::string> lines;
+            CompressOptions o = smallOptions();
+            o.measure = false;
+            const Variant v = compress(demo(), recipeFromJson(R"({"quantize": {"weights": {"bits": )" + std::to_string(bits) +
+                                                              R"(}, "activations": {"samples": 64}}})"),
+                                       &trainData(), nullptr, o, {}, nullptr,
+                                       [&](const std::string &line) { lines.push_back(line); });
+            QCOMPARE(countOps(v.model, "QLinearConv"), 2);
+            const auto note = std::find_if(lines.begin(), lines.end(),
+                                           [](const std::string &l) { return l.rfind("note: this CPU has no VNNI", 0) == 0; });
+            const bool expected = bits == 8 && onednn::int8PairsSaturate();
+            QVERIFY2((note != lines.end()) == expected, qPrintable(QString("%1 bits").arg(bits)));
+            if (expected) // both convolutions and both Gemms (the logits' too) have a weight of ±127
+                QVERIFY2(note->find(" 4 of the integer layers") != std::string::npos, note->c_str());
+        }
+    }
+
     void quantizedVariantsReadBack_data()
     {
         QTest::addColumn<QString>("recipe");

@@ -16,6 +16,7 @@
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
 #include "core/runtime/ops.h"
+#include "core/runtime/onednn.h"
 #include "core/runtime/ops/quant.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
@@ -712,6 +713,18 @@ private slots:
                          attrs, "", threads);
         });
         QVERIFY(identical(r.fast[0], r.reference[0]));
+        // Weights beyond ±64 run as two products on a CPU without VNNI; 7-bit weights (levels within ±63) as one,
+        // on every CPU, and equal the reference too.
+        QCOMPARE(onednn::int8WeightsSplit(wq.data<int8_t>(), wq.numel()), onednn::int8PairsSaturate());
+        const Tensor w7 = randomInts<int8_t>(w, 12, -63, 63);
+        QVERIFY(!onednn::int8WeightsSplit(w7.data<int8_t>(), w7.numel()));
+        const BothPaths r7 = runBoth([&] {
+            return runOp("QLinearConv",
+                         {xq, Tensor::scalar(0.02f), u8({}, {xZp}), w7, Tensor::fromFloats({w[0]}, scales),
+                          s8({w[0]}, std::vector<int64_t>(size_t(w[0]), 0)), Tensor::scalar(0.07f), u8({}, {yZp}), bias},
+                         attrs, "", threads);
+        });
+        QVERIFY(identical(r7.fast[0], r7.reference[0]));
         // Not all saturated: the test would pass trivially otherwise.
         const std::vector<int64_t> v = r.reference[0].toInt64Vector();
         QVERIFY(std::count_if(v.begin(), v.end(), [](int64_t q) { return q > 0 && q < 255; }) > int64_t(v.size() / 4));
@@ -769,6 +782,11 @@ private slots:
         }
         const BothPaths r = runBoth([&] { return runOp("QGemm", in, {{"transB", Attribute::makeInt(1)}}, "com.microsoft"); });
         QVERIFY(identical(r.fast[0], r.reference[0]));
+        Tensors in7 = in; // 7-bit weights: one product on every CPU
+        in7[3] = randomInts<int8_t>({N, K}, 13, -63, 63);
+        QVERIFY(!onednn::int8WeightsSplit(in7[3].data<int8_t>(), in7[3].numel()));
+        const BothPaths r7 = runBoth([&] { return runOp("QGemm", in7, {{"transB", Attribute::makeInt(1)}}, "com.microsoft"); });
+        QVERIFY(identical(r7.fast[0], r7.reference[0]));
         const BothPaths mm = runBoth([&] {
             return runOp("QLinearMatMul", {a, Tensor::scalar(0.02f), u8({}, {aZp}), runOp("Transpose", {b}, {{"perm", Attribute::makeInts({1, 0})}})[0],
                                            Tensor::fromFloats({N}, scales), s8({N}, std::vector<int64_t>(size_t(N), 0)),

@@ -26,6 +26,7 @@
 #include "core/io/model_io.h"
 #include "core/runtime/half_floats.h"
 #include "core/runtime/kernels.h"
+#include "core/runtime/onednn.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
 #include "core/train/distill.h"
@@ -40,6 +41,22 @@ using ojson = nlohmann::ordered_json;
 bool anyQuantized(const std::vector<LayerPlan> &plan)
 {
     return std::any_of(plan.begin(), plan.end(), [](const LayerPlan &p) { return p.config.weights && !p.config.skip; });
+}
+
+// The integer layers (QLinearConv, QGemm) whose int8 weights this CPU runs as two products (onednn::int8WeightsSplit:
+// no VNNI and a weight beyond [-64, 64]).
+int splitIntegerLayers(const Model &m)
+{
+    int count = 0;
+    for (const Node &n : m.graph.nodes) {
+        if ((n.opType != "QLinearConv" && n.opType != "QGemm") || n.inputs.size() < 4)
+            continue;
+        auto it = m.graph.initializers.find(n.inputs[3]);
+        if (it != m.graph.initializers.end() && it->second.dtype() == DType::Int8 &&
+            onednn::int8WeightsSplit(it->second.data<int8_t>(), it->second.numel()))
+            ++count;
+    }
+    return count;
 }
 
 bool anyPruned(const std::vector<LayerPlan> &plan)
@@ -569,6 +586,10 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
             quantizedLayers += p.config.weights && !p.config.skip;
         say("quantize: " + std::to_string(quantizedLayers) + " layer(s), " + std::to_string(integerLayers) +
             " on integer kernels");
+        if (const int split = splitIntegerLayers(m))
+            say("note: this CPU has no VNNI, so " + std::to_string(split) + " of the integer layers (weights beyond ±64) "
+                "run as two products to stay exact, about twice the arithmetic; 7-bit weights (\"bits\": 7) run as "
+                "one (docs/performance.md, \"Int8 without VNNI\")");
     }
     checkStop(stop);
     if (progress)

@@ -541,6 +541,25 @@ void *threadBuffer(int slot, size_t size)
     return b.data.get();
 }
 
+bool int8PairsSaturate()
+{
+    static const bool saturate = [] {
+        switch (dnnl::get_effective_cpu_isa()) {
+        case dnnl::cpu_isa::avx2_vnni:
+        case dnnl::cpu_isa::avx512_core_vnni:
+        case dnnl::cpu_isa::avx512_core_bf16:
+        case dnnl::cpu_isa::avx512_core_amx: return false;
+        default: return true;
+        }
+    }();
+    return saturate;
+}
+
+bool int8WeightsSplit(const int8_t *w, int64_t count)
+{
+    return int8PairsSaturate() && std::any_of(w, w + count, [](int8_t v) { return v < -64 || v > 64; });
+}
+
 uint64_t weightFingerprint(const Tensor &w)
 {
     // Eight bytes at a time: the first and last 64, and 256 samples between, gathered first (independent loads)

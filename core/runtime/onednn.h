@@ -81,6 +81,16 @@ constexpr int kThreadBufferSlots = 5;
 constexpr int kPooledSlot = 4;
 void *threadBuffer(int slot, size_t bytes);
 
+// Whether oneDNN's int8 kernels add pairs of u8 x s8 products in saturating int16 (vpmaddubsw): so on every CPU
+// without VNNI (AVX2, AVX-512 before Cascade Lake, AMD before Zen 4). Two products of 255 and a weight above 64 in
+// magnitude then overflow, and the accumulators would differ from the reference's. On those CPUs int8 weights
+// with a value beyond [-64, 64] are split, w = h + l with h = floor(w / 2) and l = w - h (both within [-64, 64],
+// so a pair sum stays below 32767): the product runs once per half and the two int32 accumulators are added,
+// exact again at twice the work (int8WeightsSplit). Weights within [-64, 64], such as 7-bit symmetric ones
+// (levels up to 63), run as one product. With VNNI (vpdpbusd adds every product in int32) one product suffices.
+bool int8PairsSaturate();
+bool int8WeightsSplit(const int8_t *w, int64_t count);
+
 // A hash of a weight's size, first and last 64 bytes and 256 evenly spaced bytes: how the packed-weight caches
 // tell a weight written in place from the one they packed, without comparing every byte.
 uint64_t weightFingerprint(const Tensor &w);

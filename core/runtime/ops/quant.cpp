@@ -992,7 +992,7 @@ dnnl::stream &threadStream()
 }
 
 // Per-thread buffers (onednn::threadBuffer) by slot: 0 the scratchpad, 1 the reordered source, 2 the s32
-// output, 3 the split's second s32 output (pairsSaturate), then the reordered plain output, so a call allocates
+// output, 3 the split's second s32 output (onednn::int8WeightsSplit), then the reordered plain output, so a call allocates
 // nothing once warm.
 using onednn::threadBuffer;
 
@@ -1013,26 +1013,6 @@ bool isReference(const char *impl)
     return std::string(impl).rfind("ref", 0) == 0;
 }
 
-// Whether oneDNN's int8 kernels add pairs of u8 × s8 products in saturating int16 (vpmaddubsw): so on every CPU
-// it runs without VNNI (AVX2, AVX-512 before Cascade Lake, AMD before Zen 4). Two products of 255 and a weight
-// above 64 in magnitude then overflow, and the accumulators differ from the reference's. On those CPUs the
-// weights are split, w = h + l with h = floor(w / 2) and l = w - h (both within [-64, 64], so a pair sum stays
-// below 32767), the product runs once per half and the two int32 accumulators are added: exact again, at twice
-// the work. With VNNI (vpdpbusd adds every product in int32) one product suffices.
-bool pairsSaturate()
-{
-    static const bool saturate = [] {
-        switch (dnnl::get_effective_cpu_isa()) {
-        case dnnl::cpu_isa::avx2_vnni:
-        case dnnl::cpu_isa::avx512_core_vnni:
-        case dnnl::cpu_isa::avx512_core_bf16:
-        case dnnl::cpu_isa::avx512_core_amx: return false;
-        default: return true;
-        }
-    }();
-    return saturate;
-}
-
 // Adds the accumulators of the split's second half into those of the first.
 void addLowHalf(int32_t *acc, const int32_t *low, size_t count)
 {
@@ -1044,7 +1024,7 @@ void addLowHalf(int32_t *acc, const int32_t *low, size_t count)
 // weights (the gemm's activation zero-point compensation).
 struct PackedWeights {
     dnnl::memory packed;
-    // With pairsSaturate() and a weight beyond ±64: `packed` holds the split's first half h, `packedLow` the
+    // When the weights run as two products (onednn::int8WeightsSplit): `packed` holds the split's first half h, `packedLow` the
     // second l (w = h + l).
     bool split = false;
     dnnl::memory packedLow;
@@ -1092,8 +1072,7 @@ struct WeightCache {
             return packed;
         };
         const auto *q = plainCopy.data<int8_t>();
-        // Weights within [-64, 64] cannot saturate a pair (the window sums' all-ones weights, narrow ranges).
-        if (pairsSaturate() && std::any_of(q, q + plainCopy.numel(), [](int8_t v) { return v < -64 || v > 64; })) {
+        if (onednn::int8WeightsSplit(q, plainCopy.numel())) {
             Tensor high = plainCopy.clone(), low = plainCopy.clone();
             int8_t *h = high.data<int8_t>(), *l = low.data<int8_t>();
             for (int64_t i = 0; i < plainCopy.numel(); ++i) {
