@@ -706,24 +706,23 @@ private slots:
         const Attrs attrs{{"pads", Attribute::makeInts({pads[0], pads[1], pads[2], pads[3]})},
                           {"strides", Attribute::makeInts({stride, stride})},
                           {"group", Attribute::makeInt(group)}};
-        const BothPaths r = runBoth([&] {
-            return runOp("QLinearConv",
-                         {xq, Tensor::scalar(0.02f), u8({}, {xZp}), wq, Tensor::fromFloats({w[0]}, scales),
-                          s8({w[0]}, std::vector<int64_t>(size_t(w[0]), 0)), Tensor::scalar(0.07f), u8({}, {yZp}), bias},
-                         attrs, "", threads);
-        });
+        auto qlinearConv = [&](const Tensor &weights) {
+            return runBoth([&] {
+                return runOp("QLinearConv",
+                             {xq, Tensor::scalar(0.02f), u8({}, {xZp}), weights, Tensor::fromFloats({w[0]}, scales),
+                              s8({w[0]}, std::vector<int64_t>(size_t(w[0]), 0)), Tensor::scalar(0.07f), u8({}, {yZp}),
+                              bias},
+                             attrs, "", threads);
+            });
+        };
+        const BothPaths r = qlinearConv(wq);
         QVERIFY(identical(r.fast[0], r.reference[0]));
         // Weights beyond ±64 run as two products on a CPU without VNNI; 7-bit weights (levels within ±63) as one,
         // on every CPU, and equal the reference too.
         QCOMPARE(onednn::int8WeightsSplit(wq.data<int8_t>(), wq.numel()), onednn::int8PairsSaturate());
         const Tensor w7 = randomInts<int8_t>(w, 12, -63, 63);
         QVERIFY(!onednn::int8WeightsSplit(w7.data<int8_t>(), w7.numel()));
-        const BothPaths r7 = runBoth([&] {
-            return runOp("QLinearConv",
-                         {xq, Tensor::scalar(0.02f), u8({}, {xZp}), w7, Tensor::fromFloats({w[0]}, scales),
-                          s8({w[0]}, std::vector<int64_t>(size_t(w[0]), 0)), Tensor::scalar(0.07f), u8({}, {yZp}), bias},
-                         attrs, "", threads);
-        });
+        const BothPaths r7 = qlinearConv(w7);
         QVERIFY(identical(r7.fast[0], r7.reference[0]));
         // Not all saturated: the test would pass trivially otherwise.
         const std::vector<int64_t> v = r.reference[0].toInt64Vector();
