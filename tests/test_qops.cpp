@@ -802,6 +802,36 @@ private slots:
         }
     }
 
+    // The 256-entry tables (QLinearLeakyRelu here; the float stages fused after an integer product use the same
+    // lookup) over every byte value, in a tensor whose length is not a multiple of the vector widths (32 and 64
+    // bytes), against DequantizeLinear, the activation and QuantizeLinear applied value by value.
+    void tablesOverEveryByte()
+    {
+        for (const DType type : {DType::UInt8, DType::Int8}) {
+            const bool s = type == DType::Int8;
+            const int32_t xZp = s ? -3 : 131, yZp = s ? 5 : 20;
+            const float xScale = 0.05f, yScale = 0.04f, alpha = 0.2f;
+            Tensor x(type, {3, 347});
+            auto *bytes = static_cast<uint8_t *>(x.rawData());
+            for (int64_t i = 0; i < x.numel(); ++i)
+                bytes[i] = uint8_t((i * 97 + i / 256) % 256); // every value, in a scrambled order
+            const Tensor y = runOp("QLinearLeakyRelu",
+                                   {x, Tensor::scalar(xScale), s ? s8({}, {xZp}) : u8({}, {xZp}), Tensor::scalar(yScale),
+                                    s ? s8({}, {yZp}) : u8({}, {yZp})},
+                                   {{"alpha", Attribute::makeFloat(alpha)}}, "com.microsoft")[0];
+            QCOMPARE(y.dtype(), type);
+            std::vector<float> f(size_t(x.numel()));
+            for (int64_t i = 0; i < x.numel(); ++i) {
+                const int32_t q = s ? int32_t(int8_t(bytes[i])) : int32_t(bytes[i]);
+                const float v = quant::dequantize(q, xScale, xZp);
+                f[size_t(i)] = v >= 0.f ? v : alpha * v;
+            }
+            Tensor expected(type, x.shape());
+            quant::quantizeValues(f.data(), x.numel(), yScale, yZp, s, expected.rawData());
+            QVERIFY(identical(y, expected));
+        }
+    }
+
     // The dot products of the few-row gemm path against the plain sum: lengths around the vector widths, both
     // types' extremes, zero points 0, 128 and 255; the AVX-512 VNNI form where the CPU has it.
     void dotProducts()
