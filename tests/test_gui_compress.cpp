@@ -36,6 +36,7 @@
 #include "core/compress/recipe.h"
 #include "core/compress/sensitivity.h"
 #include "core/io/model_io.h"
+#include "core/runtime/onednn.h"
 #include "core/train/demo_models.h"
 #include "testutil.h"
 #include "ui/formatting.h"
@@ -268,6 +269,8 @@ private slots:
             QVERIFY(p.config.weights->granularity == Granularity::Tensor);
         }
         QVERIFY(view.recipe().layers.empty()); // overrides equal to the defaults are dropped
+        // Without VNNI the bit-width list says that 8-bit integer layers run as two products.
+        QCOMPARE(view.bitsCombo()->toolTip().contains(QStringLiteral("no VNNI")), onednn::int8PairsSaturate());
         const int64_t four = view.prediction().bytes;
         view.bitsCombo()->setCurrentText(QStringLiteral("float"));
         view.applyBitsToAll();

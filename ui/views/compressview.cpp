@@ -37,6 +37,7 @@
 #include "core/base/error.h"
 #include "core/compress/allocate.h"
 #include "core/compress/sensitivity.h"
+#include "core/runtime/onednn.h"
 #include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
 #include "ui/jobs/modeljobs.h"
@@ -121,6 +122,11 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_bits->addItems({QStringLiteral("float"), QStringLiteral("8"), QStringLiteral("7"), QStringLiteral("6"),
                       QStringLiteral("5"), QStringLiteral("4"), QStringLiteral("3"), QStringLiteral("2")});
     m_bits->setCurrentText(QStringLiteral("8"));
+    QString bitsTip = tr("Bits of every layer's weights (\"All layers\" applies them)");
+    if (onednn::int8PairsSaturate())
+        bitsTip += tr(". This CPU has no VNNI: with 8-bit activations, layers whose weights have 8 bits run as two "
+                      "integer products to stay exact (about twice the time); 7 bits run as one.");
+    m_bits->setToolTip(bitsTip);
     m_granularity = new QComboBox;
     m_granularity->setObjectName(QStringLiteral("globalGranularity"));
     m_granularity->addItems({QStringLiteral("tensor"), QStringLiteral("channel"), QStringLiteral("group 32"),
