@@ -613,8 +613,8 @@ Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
     const auto *src = static_cast<const uint8_t *>(x.rawData());
     auto *dst = static_cast<uint8_t *>(y.rawData());
     const int64_t n = x.numel();
-    for (int64_t i = vbmi ? mapBytesVbmi(src, n, t.data(), dst) : avx2 ? mapBytesAvx2(src, n, t.data(), dst) : 0; i < n;
-         ++i)
+    int64_t i = vbmi ? mapBytesVbmi(src, n, t.data(), dst) : avx2 ? mapBytesAvx2(src, n, t.data(), dst) : 0;
+    for (; i < n; ++i)
         dst[i] = t[src[i]];
     return y;
 }
@@ -1016,8 +1016,8 @@ dnnl::stream &threadStream()
 }
 
 // Per-thread buffers (onednn::threadBuffer) by slot: 0 the scratchpad, 1 the reordered source, 2 the s32
-// output, 3 the split's second s32 output (onednn::int8WeightsSplit), then the reordered plain output, so a call allocates
-// nothing once warm.
+// output, 3 the split's second s32 output (onednn::int8WeightsSplit), then the reordered plain output, so a call
+// allocates nothing once warm.
 using onednn::threadBuffer;
 
 dnnl::memory scratchpad(const dnnl::memory::desc &d)
@@ -1048,8 +1048,8 @@ void addLowHalf(int32_t *acc, const int32_t *low, size_t count)
 // weights (the gemm's activation zero-point compensation).
 struct PackedWeights {
     dnnl::memory packed;
-    // When the weights run as two products (onednn::int8WeightsSplit): `packed` holds the split's first half h, `packedLow` the
-    // second l (w = h + l).
+    // When the weights run as two products (onednn::int8WeightsSplit): `packed` holds the split's first half h,
+    // `packedLow` the second l (w = h + l).
     bool split = false;
     dnnl::memory packedLow;
     std::shared_ptr<const std::vector<int32_t>> sums; // per output (of w itself)
