@@ -64,6 +64,39 @@ Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs =
     return ctx.outputs;
 }
 
+// One node in a Session: input 0 a graph input, the others initializers (the Session's constants). Its output
+// on the first run, on the second (which takes what the node prepared from its constants on the first) and, with
+// `override`, on a third that feeds those inputs anew.
+Tensors runInSession(const std::string &op, const Tensors &inputs, const Attrs &attrs, const std::string &domain,
+                     const std::map<int, Tensor> &override = {})
+{
+    Model m;
+    Node node;
+    node.name = "test_" + op;
+    node.opType = op;
+    node.domain = domain;
+    node.attrs = attrs;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const std::string name = inputs[i].isNull() ? std::string() : "in" + std::to_string(i);
+        node.inputs.push_back(name);
+        if (i > 0 && !name.empty())
+            m.graph.initializers[name] = inputs[i];
+    }
+    node.outputs = {"out"};
+    m.graph.nodes = {node};
+    m.graph.inputs = {ValueInfo{"in0", inputs[0].dtype(), inputs[0].shape(), true}};
+    m.graph.outputs = {ValueInfo{"out", DType::Float32, {}, false}};
+    const Session session(m, SessionOptions{1});
+    std::map<std::string, Tensor> feeds{{"in0", inputs[0]}};
+    Tensors out{session.run(feeds).at("out"), session.run(feeds).at("out")};
+    if (!override.empty()) {
+        for (const auto &[i, t] : override)
+            feeds["in" + std::to_string(i)] = t;
+        out.push_back(session.run(feeds).at("out"));
+    }
+    return out;
+}
+
 // Deterministic integers in [lo, hi].
 template <typename T> Tensor randomInts(Shape shape, unsigned seed, int lo, int hi)
 {
@@ -799,6 +832,95 @@ private slots:
             const BothPaths mi = runBoth([&] { return runOp("MatMulInteger", {lhs, bt, u8({}, {aZp})}, {}, "", 2); });
             QCOMPARE(mi.fast[0].dtype(), DType::Int32);
             QVERIFY(identical(mi.fast[0], mi.reference[0]));
+        }
+    }
+
+    // The packed few-row products (gemvU8S8, used where the CPU has no VNNI) against the plain sum: weights within
+    // ±64 (vpmaddubsw) and beyond (int16), both layouts of B, depths and widths around the block sizes (4 and 2
+    // deep, 8 wide, 4 blocks per pass), zero points at both ends, and a product large enough to share on threads.
+    void gemvProducts_data()
+    {
+        QTest::addColumn<int>("M");
+        QTest::addColumn<int>("K");
+        QTest::addColumn<int>("N");
+        QTest::addColumn<int>("wMax");
+        QTest::addColumn<bool>("transB");
+        QTest::addColumn<int>("aZp");
+        QTest::addColumn<int>("threads");
+        QTest::newRow("narrow, one row") << 1 << 1536 << 128 << 64 << true << 131 << 1;
+        QTest::newRow("wide, one row") << 1 << 1536 << 128 << 127 << true << 131 << 1;
+        QTest::newRow("narrow, ragged") << 3 << 17 << 33 << 64 << true << 255 << 1;
+        QTest::newRow("wide, ragged") << 3 << 17 << 33 << 128 << true << 0 << 1;
+        QTest::newRow("narrow, [K, N], K 5") << 2 << 5 << 9 << 63 << false << 7 << 1;
+        QTest::newRow("wide, [K, N], K 3") << 4 << 3 << 7 << 100 << false << 200 << 1;
+        QTest::newRow("one by one") << 1 << 1 << 1 << 128 << true << 1 << 1;
+        QTest::newRow("narrow, two threads") << 4 << 1100 << 520 << 64 << true << 90 << 2;
+        QTest::newRow("wide, two threads") << 4 << 1100 << 520 << 128 << false << 90 << 2;
+    }
+
+    void gemvProducts()
+    {
+        QFETCH(int, M);
+        QFETCH(int, K);
+        QFETCH(int, N);
+        QFETCH(int, wMax);
+        QFETCH(bool, transB);
+        QFETCH(int, aZp);
+        QFETCH(int, threads);
+        Tensor a = randomInts<uint8_t>({M, K}, 21, 0, 255);
+        Tensor b = randomInts<int8_t>({N, K}, 22, -wMax, std::min(wMax, 127));
+        b.data<int8_t>()[0] = int8_t(-wMax); // the extremes, next to the largest activations
+        a.data<uint8_t>()[0] = 255;
+        const auto *pa = a.data<uint8_t>();
+        const auto *pb = b.data<int8_t>(); // [N, K] when transB, else [K, N]
+        std::vector<int32_t> expected(size_t(M * N)), acc(size_t(M * N));
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                int32_t sum = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    sum += (int32_t(pa[m * K + k]) - aZp) * int32_t(transB ? pb[n * K + k] : pb[k * N + n]);
+                acc[size_t(m * N + n)] = int32_t(m * 1000 + n); // the product adds to what is there
+                expected[size_t(m * N + n)] = sum + int32_t(m * 1000 + n);
+            }
+        const quant::GemvWeights w = quant::packGemv(pb, N, K, transB);
+        QCOMPARE(w.narrow, wMax <= 64);
+        quant::gemvU8S8(w, pa, M, aZp, acc.data(), threads);
+        QCOMPARE(acc, expected);
+    }
+
+    // QGemm, QLinearMatMul and MatMulInteger in a Session at batch 1, their weights its constants: the products
+    // of the packed weights the nodes keep (on a CPU without VNNI) equal the reference, on the runs after the
+    // first too; weights fed anew for a run are used as they are, not the packed ones.
+    void fewRowProductsInSession()
+    {
+        const int64_t M = 1, K = 300, N = 20;
+        const Tensor a = randomInts<uint8_t>({M, K}, 31, 0, 255);
+        std::vector<float> scales(size_t(N), 0.0004f);
+        for (const int wMax : {63, 127}) {
+            const Tensor b = randomInts<int8_t>({N, K}, 32 + unsigned(wMax), -wMax, wMax);
+            const Tensor other = randomInts<int8_t>({N, K}, 40, -wMax, wMax);
+            const Tensor bt = runOp("Transpose", {b}, {{"perm", Attribute::makeInts({1, 0})}})[0];
+            const Tensors qgemm{a, Tensor::scalar(0.02f), u8({}, {120}), b, Tensor::fromFloats({N}, scales),
+                                s8({N}, std::vector<int64_t>(size_t(N), 0)), randomInts<int32_t>({N}, 33, -9000, 9000)};
+            const Attrs transB{{"transB", Attribute::makeInt(1)}};
+            quant::setReferenceOnly(true);
+            const Tensor qgemmRef = runOp("QGemm", qgemm, transB, "com.microsoft")[0];
+            Tensors fed = qgemm;
+            fed[3] = other;
+            const Tensor otherRef = runOp("QGemm", fed, transB, "com.microsoft")[0];
+            const Tensors matmul{a, Tensor::scalar(0.02f), u8({}, {120}), bt, Tensor::fromFloats({N}, scales),
+                                 s8({N}, std::vector<int64_t>(size_t(N), 0)), Tensor::scalar(0.5f), u8({}, {100})};
+            const Tensor matmulRef = runOp("QLinearMatMul", matmul)[0];
+            const Tensor integerRef = runOp("MatMulInteger", {a, bt, u8({}, {120})})[0];
+            quant::setReferenceOnly(false);
+            const Tensors runs = runInSession("QGemm", qgemm, transB, "com.microsoft", {{3, other}});
+            QVERIFY(identical(runs[0], qgemmRef)); // float output: the accumulators scaled
+            QVERIFY(identical(runs[1], qgemmRef));
+            QVERIFY(identical(runs[2], otherRef));
+            for (const Tensor &t : runInSession("QLinearMatMul", matmul, {}, ""))
+                QVERIFY(identical(t, matmulRef));
+            for (const Tensor &t : runInSession("MatMulInteger", {a, bt, u8({}, {120})}, {}, ""))
+                QVERIFY(identical(t, integerRef));
         }
     }
 

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,8 @@ class Session;       // session.h
 struct PreparedSlot {
     std::once_flag once;
     std::shared_ptr<const void> value;
+    std::once_flag constantsOnce; // preparedFromConstants()
+    std::shared_ptr<const void> constants;
 };
 
 struct OpContext {
@@ -59,6 +62,9 @@ struct OpContext {
     // Set by a Session: no input is written in place while the Session lives (its weights are packed once per
     // buffer); kernels called directly (training, gradient checks) may see weights change in place.
     bool constantInputs = false;
+    // Set by a Session: bit k when input k is, on this run, the Session's own constant (an initializer or a value
+    // folded at construction; not a feed that overrides it), the same tensor on every run while it lives.
+    uint64_t constantMask = 0;
     // Set by a Session built for one run (SessionOptions::runOnce): no algorithm that pays back over many
     // calls (Winograd's weight transform).
     bool runOnce = false;
@@ -84,6 +90,23 @@ struct OpContext {
         }
         std::call_once(slot->once, [&] { slot->value = std::make_shared<const T>(make()); });
         return *static_cast<const T *>(slot->value.get());
+    }
+
+    // What make() derives from the node's attributes and the inputs `indices`, made once per Session when those
+    // inputs are all its constants (constantMask) and kept, e.g. weights packed for a kernel: packing them, or
+    // recognising packed ones by their bytes, on every call was a measurable part of a small model's run. nullptr
+    // when any of them is not a constant this run, or outside a Session: the caller then works from the inputs
+    // as they are. One type T per kernel.
+    template <class T, class Make>
+    const T *preparedFromConstants(std::initializer_list<int> indices, Make &&make)
+    {
+        if (!slot)
+            return nullptr;
+        for (int i : indices)
+            if (i >= 64 || !(constantMask >> i & 1))
+                return nullptr;
+        std::call_once(slot->constantsOnce, [&] { slot->constants = std::make_shared<const T>(make()); });
+        return static_cast<const T *>(slot->constants.get());
     }
 
     bool hasInput(int index) const { return index < int(inputs.size()) && inputs[size_t(index)] != nullptr; }

@@ -453,8 +453,11 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         ctx.constantInputs = true;
         ctx.runOnce = m_options.runOnce;
         ctx.inputs.resize(step.inputs.size());
-        for (size_t k = 0; k < step.inputs.size(); ++k)
+        for (size_t k = 0; k < step.inputs.size(); ++k) {
             ctx.inputs[k] = step.inputs[k] < 0 ? nullptr : valueOf(step.inputs[k], step.constants[k], node);
+            if (k < 64 && ctx.inputs[k] && ctx.inputs[k] == step.constants[k])
+                ctx.constantMask |= uint64_t(1) << k;
+        }
         if (!m_subgraphs[i].empty()) {
             ctx.subgraphs = &m_subgraphs[i];
             for (size_t k = 0; k < step.implicit.size(); ++k)
