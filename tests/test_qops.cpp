@@ -776,6 +776,21 @@ private slots:
         const BothPaths cs =
             runBoth([&] { return runOp("ConvInteger", {xq, wq, u8({}, {xZp}), s8({w[0]}, zps)}, attrs, "", threads); });
         QVERIFY(identical(cs.fast[0], cs.reference[0]));
+        // Weights mostly within ±64 of their zero point and a few (under 1 %) at the ends of the range, as in
+        // onnxruntime's dynamically quantized networks: on a CPU whose pairs saturate they run clamped to ±64, one
+        // product, plus the few beyond as a sparse sum (at the window's edges and in the padding too).
+        Tensor wn = randomInts<uint8_t>(w, 6, 121 - 60, 121 + 60);
+        Tensor wns = randomInts<int8_t>(w, 7, -62, 62);
+        for (int64_t i = 0; i < wn.numel(); i += 157) {
+            wn.data<uint8_t>()[i] = i % 2 ? 255 : 0;
+            wns.data<int8_t>()[i] = int8_t(i % 2 ? 127 : -128);
+        }
+        const BothPaths cn =
+            runBoth([&] { return runOp("ConvInteger", {xq, wn, u8({}, {xZp}), u8({}, {121})}, attrs, "", threads); });
+        QVERIFY(identical(cn.fast[0], cn.reference[0]));
+        const BothPaths cns =
+            runBoth([&] { return runOp("ConvInteger", {xq, wns, u8({}, {xZp}), s8({w[0]}, zps)}, attrs, "", threads); });
+        QVERIFY(identical(cns.fast[0], cns.reference[0]));
     }
 
     void qgemmFastEqualsReference_data()

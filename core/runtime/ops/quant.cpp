@@ -1361,42 +1361,119 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
 
 namespace fast {
 
-// int8 weights w - c (c = 128 for uint8 weights, else 0) for the accumulator-only path of qconvFast, made once per
-// weight tensor: kept with the source (so its address cannot be reused) and a fingerprint of its contents, so that
-// the packed form WeightCache keeps for the result is found again on the next run.
-Tensor shiftedWeights(const Tensor &w, int32_t c)
+// int8 weights for the accumulator-only path of qconvFast (ConvInteger's, whose weights have zero points), made
+// once per weight tensor: kept with the source (so its address cannot be reused) and a fingerprint of its contents,
+// so that the packed form WeightCache keeps for the result is found again on the next run. Either
+//   w - c, c = 128 for uint8 weights, else 0 (the window sums correct for c - w_zp), or, `clamped`, on a CPU whose
+//   u8 x s8 pairs saturate (onednn::int8PairsSaturate) and where few weights lie beyond ±64 of their zero point:
+//   w - w_zp[m] clamped to ±64, which runs as one product instead of two, and the rest (w - w_zp[m] beyond the
+//   clamp) as a sparse list per output channel, added by addClampedRest.
+struct ShiftedWeights {
+    Tensor weights;
+    int32_t c = 0;
+    bool clamped = false;
+    std::vector<int64_t> start;      // clamped: the rest of output channel m is entries [start[m], start[m + 1])
+    std::vector<int32_t> tap, value; // tap: (ci · kH + kh) · kW + kw within the channel's weights
+};
+
+// At most this share of the weights beyond the clamp: the rest is added one weight at a time over the output
+// plane, which costs about that share times the vector width of a dense product.
+constexpr int64_t kClampedRestPerMille = 10;
+
+std::shared_ptr<const ShiftedWeights> shiftedWeights(const Tensor &w, const std::vector<int32_t> &wZp)
 {
     struct Entry {
-        Tensor source, shifted;
+        Tensor source;
+        std::vector<int32_t> zp;
         uint64_t fingerprint = 0;
+        std::shared_ptr<const ShiftedWeights> shifted;
     };
     static std::mutex mutex;
     static std::deque<Entry> entries;
     static size_t bytes = 0;
     constexpr size_t kMaxBytes = size_t(512) << 20;
     const uint64_t print = onednn::weightFingerprint(w);
-    std::lock_guard lock(mutex);
-    for (const Entry &e : entries)
-        if (e.source.rawData() == w.rawData() && e.source.byteSize() == w.byteSize() && e.fingerprint == print)
-            return e.shifted;
-    Tensor shifted = Tensor::uninitialized(DType::Int8, w.shape());
-    auto *out = shifted.data<int8_t>();
-    if (w.dtype() == DType::UInt8) {
-        const auto *in = w.data<uint8_t>();
-        for (int64_t i = 0; i < w.numel(); ++i)
-            out[i] = int8_t(int32_t(in[i]) - c);
-    } else {
-        const auto *in = w.data<int8_t>();
-        for (int64_t i = 0; i < w.numel(); ++i)
-            out[i] = int8_t(int32_t(in[i]) - c);
+    {
+        std::lock_guard lock(mutex);
+        for (const Entry &e : entries)
+            if (e.source.rawData() == w.rawData() && e.source.byteSize() == w.byteSize() && e.fingerprint == print &&
+                e.zp == wZp)
+                return e.shifted;
     }
-    entries.push_back({w, shifted, print});
+    const std::vector<int32_t> values = intValues(w);
+    const int64_t M = w.dim(0), per = M > 0 ? w.numel() / M : 0;
+    auto sw = std::make_shared<ShiftedWeights>();
+    sw->weights = Tensor::uninitialized(DType::Int8, w.shape());
+    auto *out = sw->weights.data<int8_t>();
+    int64_t beyond = 0;
+    for (int64_t i = 0; i < w.numel(); ++i)
+        beyond += std::abs(values[size_t(i)] - wZp[size_t(i / per)]) > 64;
+    if (onednn::int8PairsSaturate() && beyond * 1000 <= w.numel() * kClampedRestPerMille) {
+        sw->clamped = true;
+        sw->start.assign(size_t(M + 1), 0);
+        for (int64_t m = 0; m < M; ++m) {
+            for (int64_t t = 0; t < per; ++t) {
+                const int32_t d = values[size_t(m * per + t)] - wZp[size_t(m)];
+                const int32_t kept = std::clamp(d, -64, 64);
+                out[m * per + t] = int8_t(kept);
+                if (d != kept) {
+                    sw->tap.push_back(int32_t(t));
+                    sw->value.push_back(d - kept);
+                }
+            }
+            sw->start[size_t(m + 1)] = int64_t(sw->tap.size());
+        }
+    } else {
+        sw->c = w.dtype() == DType::UInt8 ? 128 : 0;
+        for (int64_t i = 0; i < w.numel(); ++i)
+            out[i] = int8_t(values[size_t(i)] - sw->c);
+    }
+    std::lock_guard lock(mutex);
+    entries.push_back({w, wZp, print, sw});
     bytes += size_t(w.byteSize());
     while (bytes > kMaxBytes && entries.size() > 1) {
         bytes -= size_t(entries.front().source.byteSize());
         entries.pop_front();
     }
-    return shifted;
+    return sw;
+}
+
+// y [N, M, outH, outW] (int32, plain) += Σ rest · (x - x_zp) over the clamped weights' rest: per output channel and
+// listed weight, its input plane's window positions (the padding is x_zp, adding nothing), wrapping like the int32
+// accumulators.
+void addClampedRest(const ShiftedWeights &sw, const ConvGeometry &g, const uint8_t *x, int32_t xZp, int32_t *y,
+                    int threads)
+{
+    const int64_t M = g.outChannels, Mg = M / g.group, Cg = g.inChannels / g.group, P = g.outH * g.outW;
+    const int64_t plane = g.inH * g.inW;
+    const auto rangeOf = [](int64_t out, int64_t in, int64_t stride, int64_t offset, int64_t &first, int64_t &last) {
+        // outputs o with 0 <= o · stride + offset < in
+        first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+        last = in - offset <= 0 ? 0 : std::min(out, (in - offset + stride - 1) / stride);
+    };
+    parallelRanges(std::clamp(int(int64_t(sw.tap.size()) * g.batch * P / (1 << 18)), 1, std::max(1, threads)),
+                   g.batch * M, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t n = r / M, m = r % M;
+            auto *out = reinterpret_cast<uint32_t *>(y + r * P);
+            for (int64_t j = sw.start[size_t(m)]; j < sw.start[size_t(m + 1)]; ++j) {
+                const int64_t t = sw.tap[size_t(j)];
+                const int64_t ci = t / (g.kH * g.kW), kh = t / g.kW % g.kH, kw = t % g.kW;
+                const uint32_t v = uint32_t(sw.value[size_t(j)]);
+                const uint8_t *in = x + (n * g.inChannels + m / Mg * Cg + ci) * plane;
+                int64_t oh0, oh1, ow0, ow1;
+                rangeOf(g.outH, g.inH, g.strideH, kh * g.dilationH - g.padTop, oh0, oh1);
+                rangeOf(g.outW, g.inW, g.strideW, kw * g.dilationW - g.padLeft, ow0, ow1);
+                for (int64_t oh = oh0; oh < oh1; ++oh) {
+                    const uint8_t *row = in + (oh * g.strideH + kh * g.dilationH - g.padTop) * g.inW +
+                                         kw * g.dilationW - g.padLeft;
+                    uint32_t *o = out + oh * g.outW;
+                    for (int64_t ow = ow0; ow < ow1; ++ow)
+                        o[ow] += v * uint32_t(int32_t(row[ow * g.strideW]) - xZp);
+                }
+            }
+        }
+    });
 }
 
 // All-ones int8 weights [group, C / group, kH, kW] (or [group, C / group, k]): a convolution with them sums the
@@ -1429,13 +1506,20 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
         //   Σ (x - x_zp)(w - w_zp) = Σ (x - x_zp)(w - c) + (c - w_zp) · Σ (x - x_zp),
         // the first an int8 convolution, the second the window sums, a convolution with all-ones weights (one output
         // channel per group); both exact in int32.
+        // On a CPU whose u8 x s8 pairs saturate, weights mostly within ±64 of their zero point run clamped, plus the
+        // few beyond as a sparse sum, instead of as two products (fast::ShiftedWeights).
         if (q.yType != DType::Int32)
             return false;
-        const int32_t c = w.dtype() == DType::UInt8 ? 128 : 0;
+        const std::shared_ptr<const fast::ShiftedWeights> sw = fast::shiftedWeights(w, q.wZp);
         QConvParams shifted = q;
         shifted.wZp.assign(q.wZp.size(), 0);
-        if (!qconvFast(shifted, x, fast::shiftedWeights(w, c), y, threads))
+        if (!qconvFast(shifted, x, sw->weights, y, threads))
             return false;
+        if (sw->clamped) {
+            fast::addClampedRest(*sw, g, x.data<uint8_t>(), q.xZp, y.data<int32_t>(), threads);
+            return true;
+        }
+        const int32_t c = sw->c;
         QConvParams sums = shifted;
         sums.g.outChannels = g.group;
         sums.wZp.assign(size_t(g.group), 0);
