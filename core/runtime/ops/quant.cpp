@@ -1380,7 +1380,7 @@ struct ShiftedWeights {
 // time over the output plane. On imgly-small (AVX2 EPYC, one thread) every layer gains up to the largest share
 // there, 6.1 %: 4.73 s split, 2.71 s clamping the layers up to 1 %, 2.62 s up to 6 %. For QLinearConv, whose
 // accumulators oneDNN often writes pixel-major, the same scheme lost: oww-embedding's 8-bit variant went from 1.50
-// to 2.59 ms clamping its layers up to 10 % (its smallest share is 7 %), so its weights still run as two products.
+// to 2.4-2.6 ms clamping its layers up to 10 % (its smallest share is 7 %), so its weights still run as two products.
 constexpr int64_t kClampedRestPerMille = 60;
 
 std::shared_ptr<const ShiftedWeights> shiftedWeights(const Tensor &w, const std::vector<int32_t> &wZp)
