@@ -588,8 +588,9 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
             " on integer kernels");
         if (const int split = splitIntegerLayers(m))
             say("note: this CPU has no VNNI, so " + std::to_string(split) + " of the integer layers (weights beyond ±64) "
-                "run as two products to stay exact, about twice the arithmetic; 7-bit weights (\"bits\": 7) run as "
-                "one (docs/performance.md, \"Int8 without VNNI\")");
+                "run as two products to stay exact, about twice the arithmetic (a Gemm only on more than 16 rows: "
+                "fewer run as one exact product of the engine's own); 7-bit weights (\"bits\": 7) run as one "
+                "(docs/performance.md, \"Int8 without VNNI\")");
     }
     checkStop(stop);
     if (progress)

@@ -124,8 +124,9 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_bits->setCurrentText(QStringLiteral("8"));
     QString bitsTip = tr("Bits of every layer's weights (\"All layers\" applies them)");
     if (onednn::int8PairsSaturate())
-        bitsTip += tr(". This CPU has no VNNI: with 8-bit activations, layers whose weights have 8 bits run as two "
-                      "integer products to stay exact (about twice the time); 7 bits run as one.");
+        bitsTip += tr(". This CPU has no VNNI: with 8-bit activations, convolutions whose weights have 8 bits run "
+                      "as two integer products to stay exact (about twice the time), and so do Gemms on more than 16 "
+                      "rows; 7 bits run as one.");
     m_bits->setToolTip(bitsTip);
     m_granularity = new QComboBox;
     m_granularity->setObjectName(QStringLiteral("globalGranularity"));
