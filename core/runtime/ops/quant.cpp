@@ -581,7 +581,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) int64_t mapBytesVbmi(cons
 }
 
 // The same 32 bytes at a time with AVX2: the table as sixteen 16-byte rows, each looked up by the low nibble
-// (vpshufb) and kept where the high nibble selects its row.
+// (vpshufb), then the rows narrowed pairwise by the high nibble's bits, 4 to 7 (vpblendvb on each byte's top bit:
+// 16 lookups and 15 blends where comparing each row with the high nibble took 48 operations).
 __attribute__((target("avx2"))) int64_t mapBytesAvx2(const uint8_t *src, int64_t n, const uint8_t *table,
                                                      uint8_t *dst)
 {
@@ -592,12 +593,18 @@ __attribute__((target("avx2"))) int64_t mapBytesAvx2(const uint8_t *src, int64_t
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(src + i));
-        const __m256i low = _mm256_and_si256(idx, nibble), high = _mm256_and_si256(_mm256_srli_epi16(idx, 4), nibble);
-        __m256i out = _mm256_setzero_si256();
+        const __m256i low = _mm256_and_si256(idx, nibble);
+        __m256i r[16];
         for (int h = 0; h < 16; ++h)
-            out = _mm256_or_si256(out, _mm256_and_si256(_mm256_cmpeq_epi8(high, _mm256_set1_epi8(char(h))),
-                                                        _mm256_shuffle_epi8(rows[h], low)));
-        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + i), out);
+            r[h] = _mm256_shuffle_epi8(rows[h], low);
+        // Bit 4 + level of each byte moved to its top bit (the 16-bit shifts carry nothing into a byte's top bit
+        // but its own bits).
+        for (int level = 0, count = 16; level < 4; ++level, count /= 2) {
+            const __m256i select = _mm256_slli_epi16(idx, 3 - level);
+            for (int j = 0; j < count / 2; ++j)
+                r[j] = _mm256_blendv_epi8(r[2 * j], r[2 * j + 1], select);
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + i), r[0]);
     }
     return i;
 }
