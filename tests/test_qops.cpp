@@ -43,8 +43,8 @@ Tensor u8(Shape s, const std::vector<int64_t> &v) { return make<uint8_t>(std::mo
 Tensor s8(Shape s, const std::vector<int64_t> &v) { return make<int8_t>(std::move(s), v); }
 Tensor s32(Shape s, const std::vector<int64_t> &v) { return make<int32_t>(std::move(s), v); }
 
-Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs = {}, const std::string &domain = "",
-              int threads = 1)
+// One node `op` reading "in0", "in1", ... (none for a null input) and writing "out".
+Node testNode(const std::string &op, const Tensors &inputs, const Attrs &attrs, const std::string &domain)
 {
     Node node;
     node.name = "test_" + op;
@@ -54,6 +54,13 @@ Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs =
     for (size_t i = 0; i < inputs.size(); ++i)
         node.inputs.push_back(inputs[i].isNull() ? std::string() : "in" + std::to_string(i));
     node.outputs = {"out"};
+    return node;
+}
+
+Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs = {}, const std::string &domain = "",
+              int threads = 1)
+{
+    const Node node = testNode(op, inputs, attrs, domain);
     const OpKernel kernel = findKernel(op, domain);
     if (!kernel)
         throw Error("no kernel for " + op);
@@ -72,18 +79,10 @@ Tensors runInSession(const std::string &op, const Tensors &inputs, const Attrs &
                      const std::map<int, Tensor> &override = {})
 {
     Model m;
-    Node node;
-    node.name = "test_" + op;
-    node.opType = op;
-    node.domain = domain;
-    node.attrs = attrs;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-        const std::string name = inputs[i].isNull() ? std::string() : "in" + std::to_string(i);
-        node.inputs.push_back(name);
-        if (i > 0 && !name.empty())
-            m.graph.initializers[name] = inputs[i];
-    }
-    node.outputs = {"out"};
+    const Node node = testNode(op, inputs, attrs, domain);
+    for (size_t i = 1; i < inputs.size(); ++i)
+        if (!node.inputs[i].empty())
+            m.graph.initializers[node.inputs[i]] = inputs[i];
     m.graph.nodes = {node};
     m.graph.inputs = {ValueInfo{"in0", inputs[0].dtype(), inputs[0].shape(), true}};
     m.graph.outputs = {ValueInfo{"out", DType::Float32, {}, false}};

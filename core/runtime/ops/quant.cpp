@@ -70,6 +70,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 
 #include "core/runtime/ops/common.h"
@@ -1671,11 +1672,17 @@ std::shared_ptr<GemmEntry> gemmEntry(int64_t M, int64_t N, int64_t K, bool ioLay
 // 2.6x faster at batch 1 with 7-bit weights and 3.4x with 8-bit ones, still 1.2x and 1.7x at batch 16.
 constexpr int64_t kGemvRows = 16;
 
-const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int64_t N, int64_t K, bool transB)
+// Whether the few-row products take AVX-512 VNNI dot products (quant::dotU8S8Vnni) instead of gemvU8S8.
+bool vnniDots()
 {
     static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    return vnni;
+}
+
+const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int64_t N, int64_t K, bool transB)
+{
     const Tensor &b = ctx.input(index);
-    if (vnni || M > kGemvRows || b.dtype() != DType::Int8 || b.numel() != N * K)
+    if (vnniDots() || M > kGemvRows || b.dtype() != DType::Int8 || b.numel() != N * K)
         return nullptr;
     return ctx.preparedFromConstants<quant::GemvWeights>(
         {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB); });
@@ -1700,7 +1707,7 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     // up to these sizes. With VNNI, measured on the wake-word heads: 1 x 1536 x 128 and 1 x 2112 x 128 run 10-17 %
     // faster as dot products, 1 x 3264 x 128 4 % faster in oneDNN (whose packed weights carry their sums; a dot
     // product sums its weight row as it goes).
-    static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    const bool vnni = vnniDots();
     if (transB && M <= 4 && M * N * K <= (vnni ? 327680 : 65536)) {
         const auto dot = vnni ? quant::dotU8S8Vnni : quant::dotU8S8;
         for (int64_t m = 0; m < M; ++m)
@@ -2136,19 +2143,17 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
                     pairs[k] = int16_t(int32_t(x[k]) - aZp);
             }
             __m256i out[4];
-            if (w.narrow) {
+            const auto blocks = [&](auto narrow) {
                 if (count == 4)
-                    gemvBlocks<4, true>(w, row.data(), first, out);
+                    gemvBlocks<4, decltype(narrow)::value>(w, row.data(), first, out);
                 else
                     for (int64_t j = 0; j < count; ++j)
-                        gemvBlocks<1, true>(w, row.data(), first + j, out + j);
-            } else {
-                if (count == 4)
-                    gemvBlocks<4, false>(w, row.data(), first, out);
-                else
-                    for (int64_t j = 0; j < count; ++j)
-                        gemvBlocks<1, false>(w, row.data(), first + j, out + j);
-            }
+                        gemvBlocks<1, decltype(narrow)::value>(w, row.data(), first + j, out + j);
+            };
+            if (w.narrow)
+                blocks(std::true_type{});
+            else
+                blocks(std::false_type{});
             alignas(32) int32_t lanes[8];
             for (int64_t j = 0; j < count; ++j) {
                 _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), out[j]);
