@@ -186,6 +186,8 @@ private slots:
     void quantizedTables();
     void quantizedConcat_data();
     void quantizedConcat();
+    void channelsLastIntegers_data();
+    void channelsLastIntegers();
     void layerNorm_data();
     void layerNorm();
     void productActivations_data();
@@ -841,6 +843,133 @@ void TestFusion::quantizedConcat()
     // Values spread over the output's range, and some saturated (the inputs reach beyond it).
     std::set<uint8_t> seen(static_cast<const uint8_t *>(a.rawData()), static_cast<const uint8_t *>(a.rawData()) + a.numel());
     QVERIFY2(seen.size() > 100, qPrintable(QString::number(seen.size())));
+}
+
+void TestFusion::channelsLastIntegers_data()
+{
+    QTest::addColumn<int>("c1");         // channels out of the first convolution (the pool's)
+    QTest::addColumn<int>("c2");         // out of the second
+    QTest::addColumn<QList<int>>("pool"); // kernel, stride, pads (4), ceil_mode
+    QTest::addColumn<bool>("signedOut"); // the convolutions write int8 (else uint8)
+    QTest::addColumn<bool>("narrow");    // weights within ±63 (one product without VNNI; else two)
+    QTest::addColumn<bool>("shared");    // the first convolution's integers are read by a DequantizeLinear too
+    QTest::addColumn<int>("batch");
+    QTest::addColumn<int>("threads");
+    const QList<int> twoByTwo{2, 2, 0, 0, 0, 0, 0}, padded{3, 2, 1, 1, 0, 1, 1};
+    for (int threads : {1, 2}) {
+        // The pool's channels 32 and 16 wide with an overlapping last chunk, 8 wide, one by one.
+        QTest::addRow("24 / 40 ch, 2x2, %d threads", threads) << 24 << 40 << twoByTwo << false << true << false << 3 << threads;
+        QTest::addRow("40 / 24 ch, padded ceil, s8, %d threads", threads)
+            << 40 << 24 << padded << true << false << false << 1 << threads;
+        QTest::addRow("8 / 5 ch, padded ceil, %d threads", threads) << 8 << 5 << padded << false << false << false << 2 << threads;
+        QTest::addRow("5 / 16 ch, 2x2, wide, %d threads", threads) << 5 << 16 << twoByTwo << false << false << false << 1 << threads;
+        QTest::addRow("24 / 40 ch, shared, %d threads", threads) << 24 << 40 << twoByTwo << false << true << true << 2 << threads;
+    }
+}
+
+// x → QuantizeLinear → QLinearConv → MaxPool → QLinearConv → DequantizeLinear → Concat ← a float value and the
+// pool's integers, then QuantizeLinear (one QLinearConcat) → QLinearConv → DequantizeLinear: the integers between
+// the convolutions stay channel-last (runtime/blocked.h), with the values of the graph as it is, bit for bit; asked
+// for by name they leave plain.
+void TestFusion::channelsLastIntegers()
+{
+    QFETCH(int, c1);
+    QFETCH(int, c2);
+    QFETCH(QList<int>, pool);
+    QFETCH(bool, signedOut);
+    QFETCH(bool, narrow);
+    QFETCH(bool, shared);
+    QFETCH(int, batch);
+    QFETCH(int, threads);
+    const auto zeroPoint = [](bool isSigned, int value) {
+        Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
+        static_cast<uint8_t *>(t.rawData())[0] = uint8_t(value);
+        return t;
+    };
+    std::mt19937 rng(11);
+    const auto weights = [&](Shape shape) {
+        Tensor w(DType::Int8, shape);
+        const int span = narrow ? 63 : 127;
+        for (int64_t i = 0; i < w.numel(); ++i)
+            w.data<int8_t>()[i] = int8_t(int(rng() % uint32_t(2 * span + 1)) - span);
+        return w;
+    };
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, 6, 14, 14}, true, {"batch"}});
+    g.initializers["xs"] = Tensor::scalar(2.f / 255.f);
+    g.initializers["xzp"] = zeroPoint(false, 128);
+    const int64_t c3 = 12;
+    const std::pair<const char *, Shape> convs[] = {
+        {"1", {c1, 6, 3, 3}}, {"2", {c2, c1, 3, 3}}, {"3", {c3, c2 + 3 + c1, 3, 3}}};
+    for (const auto &[k, shape] : convs) {
+        const std::string name = k;
+        g.initializers["w" + name] = weights(shape);
+        g.initializers["ws" + name] = randomTensor({shape[0]}, uint32_t(shape[0]), 0.001f, 0.003f);
+        Tensor bias(DType::Int32, {shape[0]});
+        for (int64_t i = 0; i < shape[0]; ++i)
+            bias.data<int32_t>()[i] = int32_t(rng() % 4001) - 2000;
+        g.initializers["b" + name] = bias;
+        g.initializers["ys" + name] = Tensor::scalar(name == "3" ? 0.2f : 0.05f);
+        g.initializers["yzp" + name] = zeroPoint(signedOut, signedOut ? -5 : 110);
+    }
+    g.initializers["cs"] = Tensor::scalar(0.04f);
+    g.initializers["czp"] = zeroPoint(signedOut, signedOut ? 3 : 120);
+    const auto conv = [&](const std::string &k, const std::string &in, const std::string &scale, const std::string &zp) {
+        Node n = node("conv" + k, "QLinearConv", {in, scale, zp, "w" + k, "ws" + k, "", "ys" + k, "yzp" + k, "b" + k},
+                      {"y" + k});
+        n.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+        return n;
+    };
+    Node maxPool = node("pool", "MaxPool", {"y1"}, {"p"});
+    maxPool.attrs["kernel_shape"] = Attribute::makeInts({pool[0], pool[0]});
+    maxPool.attrs["strides"] = Attribute::makeInts({pool[1], pool[1]});
+    maxPool.attrs["pads"] = Attribute::makeInts({pool[2], pool[3], pool[4], pool[5]});
+    maxPool.attrs["ceil_mode"] = Attribute::makeInt(pool[6]);
+    Node concat = node("concat", "Concat", {"d2", "f", "dp"}, {"c"});
+    concat.attrs["axis"] = Attribute::makeInt(1);
+    g.nodes = {node("quantize", "QuantizeLinear", {"x", "xs", "xzp"}, {"xq"}),
+               conv("1", "xq", "xs", "xzp"),
+               maxPool,
+               conv("2", "p", "ys1", "yzp1"),
+               node("dequantize2", "DequantizeLinear", {"y2", "ys2", "yzp2"}, {"d2"}),
+               node("dequantizep", "DequantizeLinear", {"p", "ys1", "yzp1"}, {"dp"}),
+               concat,
+               node("requantize", "QuantizeLinear", {"c", "cs", "czp"}, {"cq"}),
+               conv("3", "cq", "cs", "czp"),
+               node("out", "DequantizeLinear", {"y3", "ys3", "yzp3"}, {"y"})};
+    g.outputs.push_back({"y", DType::Float32, {}, false});
+    if (shared) {
+        g.nodes.push_back(node("dequantize1", "DequantizeLinear", {"y1", "ys1", "yzp1"}, {"d1"}));
+        g.outputs.push_back({"d1", DType::Float32, {}, false});
+    }
+    g.inputs.push_back({"f", DType::Float32, {-1, 3, -1, -1}, true, {"batch", "", "height", "width"}});
+    inferShapes(m);
+    const Shape pooled = m.graph.valueInfo("p").shape;
+    SessionOptions options;
+    options.threads = threads;
+    const Session fused(m, options), plain(m, unfusedOptions());
+    // y1 and p (unless a DequantizeLinear reads y1 too: then the pool reads and writes plain values) and the
+    // QLinearConcat's output; y3 goes to a DequantizeLinear. (The second convolution writes floats: its
+    // DequantizeLinear is a table fused into it.)
+    QStringList marked;
+    for (const Node &n : fused.executedGraph().nodes)
+        if (blocked::mayLeave(n))
+            marked << QString::fromStdString(n.outputs[0]);
+    QCOMPARE(marked.join(' '), QString(shared ? "cq" : "y1 p cq"));
+    const std::map<std::string, Tensor> feeds{
+        {"x", randomTensor({batch, 6, 14, 14}, 1, -1.f, 1.f)}, {"f", randomTensor({batch, 3, pooled.at(2), pooled.at(3)}, 2, -2.f, 2.f)}};
+    for (const std::string name : {"y", "y1", "p", "y2", "cq", "y3"}) {
+        const Tensor a = fused.run(feeds, {name}).at(name), b = plain.run(feeds, {name}).at(name);
+        QCOMPARE(a.dtype(), b.dtype());
+        QCOMPARE(a.shape(), b.shape());
+        QVERIFY2(std::memcmp(a.rawData(), b.rawData(), a.byteSize()) == 0, name.c_str());
+        if (name == "y") { // the integers spread over the output's range
+            std::set<float> seen(a.f32(), a.f32() + a.numel());
+            QVERIFY2(seen.size() > 30, qPrintable(QString::number(seen.size())));
+        }
+    }
 }
 
 void TestFusion::layerNorm_data()

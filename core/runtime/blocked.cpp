@@ -51,6 +51,40 @@ bool globalPool(const Node &n)
     return (n.opType == "GlobalAveragePool" || n.opType == "GlobalMaxPool") && isDefaultDomain(n.domain);
 }
 
+bool integerType(DType t)
+{
+    return t == DType::UInt8 || t == DType::Int8;
+}
+
+// A 2-D QLinearConv: it may read channel-last integer activations, and write them when its output is quantized
+// (no float table fused after it: `writes`).
+bool channelsLastConv(const Graph &g, const Node &n, bool writes)
+{
+    if (n.opType != "QLinearConv" || !isDefaultDomain(n.domain) || n.outputs.size() != 1 || n.inputs.size() < 8)
+        return false;
+    auto w = g.initializers.find(n.inputs[3]);
+    if (w == g.initializers.end() || w->second.rank() != 4)
+        return false;
+    auto y = g.values.find(n.outputs[0]);
+    return !writes || (y != g.values.end() && integerType(y->second.dtype));
+}
+
+// A QLinearConcat of 4-D values along their channels (the form fused from Concat → QuantizeLinear, or a
+// file's own); its data inputs are every third from the third.
+bool channelsLastConcat(const Graph &g, const Node &n)
+{
+    if (n.opType != "QLinearConcat" || n.domain != "com.microsoft" || n.outputs.size() != 1)
+        return false;
+    auto y = g.values.find(n.outputs[0]);
+    return y != g.values.end() && integerType(y->second.dtype) && y->second.shape.size() == 4 &&
+           (n.attrInt("axis", 0) == 1 || n.attrInt("axis", 0) == -3);
+}
+
+bool concatData(const Node &n, int k)
+{
+    return k >= 2 && (k - 2) % 3 == 0 && size_t(k) < n.inputs.size();
+}
+
 } // namespace
 
 bool arrived(const Node &node, int input, const Tensor &x)
@@ -102,17 +136,40 @@ void toPlain(const float *src, int64_t groups, int64_t plane, int64_t block, flo
     regroup<true>(src, groups, plane, block, dst);
 }
 
+namespace {
+
+// The same for bytes (channel-last integer activations: one group of every channel per image).
+template <bool ToPlain> void regroupBytes(const uint8_t *src, int64_t groups, int64_t plane, int64_t block, uint8_t *dst)
+{
+    for (int64_t i = 0; i < groups; ++i) {
+        if constexpr (ToPlain)
+            transposeBytes(src + i * plane * block, block, plane, block, dst + i * plane * block, plane);
+        else
+            transposeBytes(src + i * plane * block, plane, block, plane, dst + i * plane * block, block);
+    }
+}
+
+} // namespace
+
 Tensor toPlain(const Tensor &x)
 {
-    Tensor out = Tensor::uninitialized(DType::Float32, plainShape(x));
-    toPlain(x.f32(), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3), x.dim(4), out.f32());
+    Tensor out = Tensor::uninitialized(x.dtype(), plainShape(x));
+    if (x.dtype() == DType::Float32)
+        toPlain(x.f32(), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3), x.dim(4), out.f32());
+    else
+        regroupBytes<true>(static_cast<const uint8_t *>(x.rawData()), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3),
+                           x.dim(4), static_cast<uint8_t *>(out.rawData()));
     return out;
 }
 
 Tensor toBlocked(const Tensor &x, int64_t block)
 {
-    Tensor out = Tensor::uninitialized(DType::Float32, {x.dim(0), x.dim(1) / block, x.dim(2), x.dim(3), block});
-    regroup<false>(x.f32(), out.dim(0) * out.dim(1), x.dim(2) * x.dim(3), block, out.f32());
+    Tensor out = Tensor::uninitialized(x.dtype(), {x.dim(0), x.dim(1) / block, x.dim(2), x.dim(3), block});
+    if (x.dtype() == DType::Float32)
+        regroup<false>(x.f32(), out.dim(0) * out.dim(1), x.dim(2) * x.dim(3), block, out.f32());
+    else
+        regroupBytes<false>(static_cast<const uint8_t *>(x.rawData()), out.dim(0) * out.dim(1), x.dim(2) * x.dim(3),
+                            block, static_cast<uint8_t *>(out.rawData()));
     return out;
 }
 
@@ -149,18 +206,26 @@ int markBlockedValues(Graph &g)
     std::set<std::string> outputs;
     for (const ValueInfo &v : g.outputs)
         outputs.insert(v.name);
-    const auto reads = [&](const Node &n, int k) {
+    // Float32 values in channel blocks, and integer ones channel-last: each has its own writers and readers.
+    const auto reads = [&](const Node &n, int k, bool integers) {
         if (k < 0)
             return false;
+        if (integers)
+            return (k == 0 && (channelsLastConv(g, n, false) || (blockedPool(n) && n.opType == "MaxPool"))) ||
+                   (channelsLastConcat(g, n) && concatData(n, k));
         if (k == 0 && (blockedConv(g, n) || blockedPool(n) || globalPool(n)))
             return true;
         const std::vector<size_t> data = elementwiseData(n);
         return std::find(data.begin(), data.end(), size_t(k)) != data.end();
     };
 
-    std::set<std::string> kept;
+    std::set<std::string> kept, keptIntegers;
     for (const Node &n : g.nodes) {
-        bool writes = blockedConv(g, n);
+        bool writes = blockedConv(g, n), integers = false;
+        if (!writes && (channelsLastConv(g, n, true) || channelsLastConcat(g, n)))
+            writes = integers = true;
+        if (!writes && blockedPool(n) && keptIntegers.count(n.inputs[0]))
+            writes = integers = n.opType == "MaxPool";
         if (!writes && (blockedPool(n) || !elementwiseData(n).empty())) {
             const std::vector<size_t> data = blockedPool(n) ? std::vector<size_t>{0} : elementwiseData(n);
             writes = std::all_of(data.begin(), data.end(),
@@ -171,21 +236,22 @@ int markBlockedValues(Graph &g)
         auto r = readers.find(n.outputs[0]);
         if (r == readers.end())
             continue;
-        if (std::all_of(r->second.begin(), r->second.end(),
-                        [&](const std::pair<size_t, int> &at) { return reads(g.nodes[at.first], at.second); }))
-            kept.insert(n.outputs[0]);
+        if (std::all_of(r->second.begin(), r->second.end(), [&](const std::pair<size_t, int> &at) {
+                return reads(g.nodes[at.first], at.second, integers);
+            }))
+            (integers ? keptIntegers : kept).insert(n.outputs[0]);
     }
     for (Node &n : g.nodes) {
         std::vector<int64_t> inputs;
         for (size_t k = 0; k < n.inputs.size(); ++k)
-            if (kept.count(n.inputs[k]))
+            if (kept.count(n.inputs[k]) || keptIntegers.count(n.inputs[k]))
                 inputs.push_back(int64_t(k));
         if (!inputs.empty())
             n.attrs[kInputs] = Attribute::makeInts(inputs);
-        if (!n.outputs.empty() && kept.count(n.outputs[0]))
+        if (!n.outputs.empty() && (kept.count(n.outputs[0]) || keptIntegers.count(n.outputs[0])))
             n.attrs[kOutput] = Attribute::makeInt(1);
     }
-    return int(kept.size());
+    return int(kept.size() + keptIntegers.size());
 }
 
 bool computesElementwise(const Node &node)

@@ -14,6 +14,12 @@
 // blocked writes plain NCHW), so a reader marked for it takes either: a 5-D value at a marked input is blocked, a
 // 4-D one is plain. The marks are internal node attributes of the Session's private copy of the graph, never
 // written to a file; every value a caller names (outputs asked for by name) leaves the Session plain.
+//
+// Quantized activations (uint8 / int8) are kept channel-last the same way, as one group of all C channels:
+// [N, 1, H, W, C]. oneDNN's int8 convolutions on CPUs without AVX-512 read only that layout (NHWC), and a plain
+// NCHW input was reordered before every one of them (13 % of imgly-medium's 7-bit run). A QLinearConv writes
+// them (its accumulators come channel-last, so the requantization stores them as they are), and a MaxPool and
+// a QLinearConcat along the channels read and write them; other readers keep the value plain.
 #pragma once
 
 #include <vector>
@@ -34,11 +40,11 @@ inline bool mayLeave(const Node &node) { return node.attrInt(kOutput, 0) != 0; }
 
 // [N, C / b, H, W, b] -> its plain shape [N, C, H, W].
 Shape plainShape(const Tensor &x);
-// The plain NCHW copy of a blocked activation; on raw buffers, `groups` groups (images × channel groups) of
-// `plane` pixels of `block` values.
+// The plain NCHW copy of a blocked activation (float32, or channel-last integers); on raw buffers, `groups`
+// groups (images × channel groups) of `plane` pixels of `block` values.
 Tensor toPlain(const Tensor &x);
 void toPlain(const float *src, int64_t groups, int64_t plane, int64_t block, float *dst);
-// The blocked copy [N, C / b, H, W, b] of a plain [N, C, H, W] (C a multiple of b).
+// The blocked copy [N, C / b, H, W, b] of a plain [N, C, H, W] (C a multiple of b; b = C: channel-last).
 Tensor toBlocked(const Tensor &x, int64_t block);
 
 // Whether the node is one of the element-wise operators that compute on blocked activations unchanged (Add, and

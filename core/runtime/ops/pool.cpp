@@ -268,6 +268,68 @@ void maxPlanes(const T *src, const PoolGeometry &g, int64_t planes, T *dst, int 
     });
 }
 
+// The max pool of channel-last integer activations [N, H, W, C] (runtime/blocked.h): each window's pixels are
+// rows of C values, maxed 32, 16 or 8 channels at a time (the widest that C holds; a last chunk that would run past
+// C is moved back to end at C, recomputing a few channels, which a max allows).
+template <typename T> void maxPoolChannelsLast(const T *src, const PoolGeometry &g, T *dst, int threads)
+{
+    static_assert(std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>);
+    constexpr bool kUnsigned = std::is_same_v<T, uint8_t>;
+    const int64_t C = g.C;
+    const int64_t width = C >= 32 ? 32 : C >= 16 ? 16 : C >= 8 ? 8 : 1;
+    const auto chunk = [&](const T *const *taps, int64_t count, int64_t c, T *o) {
+        if (width == 32) {
+            __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(taps[0] + c));
+            for (int64_t t = 1; t < count; ++t) {
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(taps[t] + c));
+                m = kUnsigned ? _mm256_max_epu8(m, v) : _mm256_max_epi8(m, v);
+            }
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(o + c), m);
+        } else if (width > 1) {
+            const auto load = [&](const T *p) {
+                return width == 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i *>(p))
+                                   : _mm_loadl_epi64(reinterpret_cast<const __m128i *>(p));
+            };
+            __m128i m = load(taps[0] + c);
+            for (int64_t t = 1; t < count; ++t)
+                m = kUnsigned ? _mm_max_epu8(m, load(taps[t] + c)) : _mm_max_epi8(m, load(taps[t] + c));
+            if (width == 16)
+                _mm_storeu_si128(reinterpret_cast<__m128i *>(o + c), m);
+            else
+                _mm_storel_epi64(reinterpret_cast<__m128i *>(o + c), m);
+        } else {
+            T m = taps[0][c];
+            for (int64_t t = 1; t < count; ++t)
+                m = std::max(m, taps[t][c]);
+            o[c] = m;
+        }
+    };
+    parallelRanges(threads, g.N * g.outH, 1, [&](int64_t begin, int64_t end) {
+        std::vector<const T *> taps(size_t(g.kH * g.kW));
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t n = r / g.outH, oh = r % g.outH, hs = oh * g.sH - g.padT;
+            int64_t hLo, hHi;
+            validTaps(hs, g.kH, g.dH, g.inH, hLo, hHi);
+            for (int64_t ow = 0; ow < g.outW; ++ow) {
+                const int64_t ws = ow * g.sW - g.padL;
+                int64_t wLo, wHi;
+                validTaps(ws, g.kW, g.dW, g.inW, wLo, wHi);
+                T *o = dst + ((n * g.outH + oh) * g.outW + ow) * C;
+                int64_t count = 0;
+                for (int64_t kh = hLo; kh < hHi; ++kh)
+                    for (int64_t kw = wLo; kw < wHi; ++kw)
+                        taps[size_t(count++)] = src + ((n * g.inH + hs + kh * g.dH) * g.inW + ws + kw * g.dW) * C;
+                if (count == 0) { // a window entirely in the padding
+                    std::fill(o, o + C, std::numeric_limits<T>::lowest());
+                    continue;
+                }
+                for (int64_t c = 0; c < C; c += width)
+                    chunk(taps.data(), count, std::min(c, C - width), o);
+            }
+        }
+    });
+}
+
 template <bool Max, typename T = float> void poolOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
@@ -290,6 +352,12 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
             ctx.outputs[0] = blocked::mayLeave(ctx.node) ? out : blocked::toPlain(out);
             return;
         }
+    } else if (Max && blocked::arrived(ctx.node, 0, x) && x.dim(1) == 1) { // channel-last integers
+        const PoolGeometry g = poolGeometry(ctx, x, Max, blocked::plainShape(x));
+        Tensor out = Tensor::uninitialized(x.dtype(), {g.N, 1, g.outH, g.outW, g.C});
+        maxPoolChannelsLast(x.data<T>(), g, out.data<T>(), threads);
+        ctx.outputs[0] = blocked::mayLeave(ctx.node) ? out : blocked::toPlain(out);
+        return;
     }
     const Tensor plain = blocked::arrived(ctx.node, 0, x) ? blocked::toPlain(x) : x;
     const PoolGeometry g = poolGeometry(ctx, plain, Max, plain.shape());

@@ -50,6 +50,7 @@
 // also uint8 weights and weight zero points, through shifted weights and window sums) compute the same int32
 // accumulators as the reference loops here and requantize with the same float operations.
 #include "core/runtime/ops/quant.h"
+#include "core/runtime/blocked.h"
 #include "core/runtime/onednn.h"
 #include "core/runtime/fusion.h"
 #include "core/runtime/transpose8.h"
@@ -513,6 +514,8 @@ struct QConvParams {
     std::vector<int32_t> wZp, bias; // [M]
     std::vector<float> multiplier;  // [M]
     DType yType = DType::UInt8;     // Int32: no requantization (ConvInteger)
+    // x arrives, and y leaves, channel-last [N, H, W, C] (runtime/blocked.h); the fast path only.
+    bool xChannelsLast = false, yChannelsLast = false;
 };
 
 // The reference: per image and group, the window values (x - x_zp, 0 in the padding) unfolded into an int32
@@ -677,7 +680,9 @@ void qlinearConvOp(OpContext &ctx)
     if (!isQuantType(w.dtype()))
         ctx.fail(std::string("w must be int8 or uint8, got ") + dtypeName(w.dtype()));
     QConvParams q;
-    q.g = convGeometry(ctx.node, x.shape(), w.shape());
+    // x may arrive channel-last and y leave so (runtime/blocked.h), where the fast path runs.
+    q.xChannelsLast = blocked::arrived(ctx.node, 0, x);
+    q.g = convGeometry(ctx.node, q.xChannelsLast ? blocked::plainShape(x) : x.shape(), w.shape());
     const ConvGeometry &g = q.g;
     const int64_t M = g.outChannels;
     const float xScale = scalarFloat(ctx, 1, "x_scale");
@@ -701,9 +706,16 @@ void qlinearConvOp(OpContext &ctx)
     for (int64_t m = 0; m < M; ++m)
         q.multiplier[size_t(m)] = xScale * wScale[size_t(m)] / yScale;
     const Shape outShape = g.oneD ? Shape{g.batch, M, g.outW} : Shape{g.batch, M, g.outH, g.outW};
-    Tensor y = Tensor::uninitialized(q.yType, outShape);
-    if (quant::referenceOnly() || !qconvFast(q, x, w, y, ctx.threads))
-        qconvReference(q, x, w, y, ctx.threads);
+    q.yChannelsLast = blocked::mayLeave(ctx.node) && !g.oneD;
+    Tensor y = Tensor::uninitialized(q.yType, q.yChannelsLast ? Shape{g.batch, 1, g.outH, g.outW, M} : outShape);
+    bool done = !quant::referenceOnly() && qconvFast(q, x, w, y, ctx.threads);
+    if (!done && q.yChannelsLast) { // no channel-last implementation: plain NCHW
+        q.yChannelsLast = false;
+        y = Tensor::uninitialized(q.yType, outShape);
+        done = !quant::referenceOnly() && qconvFast(q, x, w, y, ctx.threads);
+    }
+    if (!done)
+        qconvReference(q, q.xChannelsLast ? blocked::toPlain(x) : x, w, y, ctx.threads);
     // The DequantizeLinear, activations and any QuantizeLinear fused after it (runtime/fusion.h), as one table.
     ctx.outputs[0] = withFusedTable(ctx, ctx.prepared<FusedOutput>([&] { return fusedOutput(ctx.node); }), y);
 }
@@ -1155,13 +1167,15 @@ struct ConvEntry {
     WeightCache weights;
 };
 
-using ConvKey = std::array<int64_t, 20>;
+using ConvKey = std::array<int64_t, 22>;
 
-std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
+// A convolution reading x as it arrives (NCHW, or NHWC: xChannelsLast) and writing s32 accumulators; with
+// yChannelsLast, only ones written NHWC.
+std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp, bool xChannelsLast, bool yChannelsLast)
 {
     auto e = std::make_shared<ConvEntry>();
     const auto [src, dst, weights, strides, dilates, padL, padR, weightsTag] = onednn::convDims(g);
-    e->srcPlain = dnnl::memory::desc(src, dt::u8, tag::nchw);
+    e->srcPlain = dnnl::memory::desc(src, dt::u8, xChannelsLast ? tag::nhwc : tag::nchw);
     e->weightsPlain = dnnl::memory::desc(weights, dt::s8, weightsTag);
     dnnl::primitive_attr attr = userScratchpad();
     // The input's zero point is given per execution: a dynamically quantized input (DynamicQuantizeLinear) has
@@ -1176,7 +1190,7 @@ std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
     const std::pair<tag, tag> layouts[] = {{tag::nhwc, tag::nchw}, {tag::nhwc, tag::nhwc}, {tag::nchw, tag::nchw}};
     for (const auto &[srcLayout, dstLayout] : layouts) {
         if ((forced == "nhwc" && (srcLayout != tag::nhwc || dstLayout != tag::nhwc)) ||
-            (forced == "nchw" && srcLayout != tag::nchw))
+            (forced == "nchw" && srcLayout != tag::nchw) || (yChannelsLast && dstLayout != tag::nhwc))
             continue;
         try {
             const dnnl::memory::desc srcDesc(src, dt::u8, srcLayout);
@@ -1215,20 +1229,22 @@ std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp)
 }
 
 // The entry of a convolution of geometry g, its primitive made for a oneDNN team of `threads`.
-std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp, int threads = 1)
+std::shared_ptr<ConvEntry> convEntry(const ConvGeometry &g, int32_t xZp, bool xChannelsLast, bool yChannelsLast,
+                                     int threads = 1)
 {
     static std::mutex mutex;
     static std::map<ConvKey, std::shared_ptr<ConvEntry>> cache;
     const ConvKey key{g.batch,   g.inChannels, g.inH,      g.inW,       g.outChannels, g.outH,  g.outW,
                       g.kH,      g.kW,         g.strideH,  g.strideW,   g.dilationH,   g.dilationW, g.padTop,
-                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp != 0), threads};
+                      g.padLeft, g.padBottom,  g.padRight, g.group,     int64_t(xZp != 0), threads,
+                      int64_t(xChannelsLast), int64_t(yChannelsLast)};
     {
         std::lock_guard lock(mutex);
         auto it = cache.find(key);
         if (it != cache.end())
             return it->second;
     }
-    std::shared_ptr<ConvEntry> e = createConv(g, xZp);
+    std::shared_ptr<ConvEntry> e = createConv(g, xZp, xChannelsLast, yChannelsLast);
     std::lock_guard lock(mutex);
     if (cache.size() >= 256)
         cache.clear();
@@ -1307,6 +1323,31 @@ void channelMajorOutput(const int32_t *acc, int64_t P, int64_t C, int64_t c0, in
             y[c * P + p] = requantizedAt<T>(acc[p * C + c], c, q, r);
 }
 
+// Channel-last accumulators [P, C] (+ bias) requantized into channel-last output, pixels [p0, p1): eight
+// channels at a time with the multipliers and biases of those channels, the same float operations per element as
+// requantize().
+template <typename T>
+void requantizeChannelsLast(const int32_t *acc, int64_t p0, int64_t p1, int64_t C, const QConvParams &q, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m256 vzp = _mm256_set1_ps(float(q.yZp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    const int64_t C8 = C / 8 * 8;
+    for (int64_t p = p0; p < p1; ++p) {
+        const int32_t *a = acc + p * C;
+        T *out = y + p * C;
+        for (int64_t c = 0; c < C8; c += 8) {
+            const __m256i sum = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a + c)),
+                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c)));
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(q.multiplier.data() + c));
+            v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+            store8(out + c, _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi)));
+        }
+        for (int64_t c = C8; c < C; ++c)
+            out[c] = requantizedAt<T>(a[c], c, q, r);
+    }
+}
+
 void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
                void *y, int threads = 1)
 {
@@ -1350,6 +1391,15 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     stream.wait();
     const bool pixelMajor = e.dstNhwc && !viaReorder;
     const int64_t P = g.outH * g.outW, C = g.outChannels, blocks = (C + 7) / 8;
+    if (q.yChannelsLast) { // the entry writes NHWC (createConv)
+        parallelRanges(threads, batch * P, 64, [&](int64_t begin, int64_t end) {
+            if (q.yType == DType::UInt8)
+                requantizeChannelsLast(acc, begin, end, C, q, static_cast<uint8_t *>(y));
+            else
+                requantizeChannelsLast(acc, begin, end, C, q, static_cast<int8_t *>(y));
+        });
+        return;
+    }
     // Blocks of eight channels of each image (the last one may be short), split between `threads`.
     parallelRanges(threads, batch * blocks, 1, [&](int64_t begin, int64_t end) {
         for (int64_t k = begin; k < end; ++k) {
@@ -1570,7 +1620,8 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
     if (threads > 1 && g.batch < threads) {
         GemmThreads team(threads);
         try {
-            const std::shared_ptr<fast::ConvEntry> e = fast::convEntry(g, q.xZp, threads);
+            const std::shared_ptr<fast::ConvEntry> e =
+                fast::convEntry(g, q.xZp, q.xChannelsLast, q.yChannelsLast, threads);
             if (!e->ok)
                 return false;
             const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
@@ -1589,8 +1640,9 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
         ConvGeometry full = g, last = g;
         full.batch = sliceBatch;
         last.batch = lastBatch;
-        std::shared_ptr<fast::ConvEntry> e = fast::convEntry(full, q.xZp);
-        std::shared_ptr<fast::ConvEntry> eLast = lastBatch == sliceBatch ? e : fast::convEntry(last, q.xZp);
+        std::shared_ptr<fast::ConvEntry> e = fast::convEntry(full, q.xZp, q.xChannelsLast, q.yChannelsLast);
+        std::shared_ptr<fast::ConvEntry> eLast =
+            lastBatch == sliceBatch ? e : fast::convEntry(last, q.xZp, q.xChannelsLast, q.yChannelsLast);
         if (!e->ok || !eLast->ok)
             return false;
         const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
@@ -1977,6 +2029,48 @@ void qlinearAveragePoolOp(OpContext &ctx)
     ctx.outputs[0] = last ? channelsFirst(ctx, y, false) : std::move(y);
 }
 
+// Byte tensors, each [N, C_i, H, W] or channel-last [N, 1, H, W, C_i], joined along the channels into
+// channel-last [N, 1, H, W, ΣC_i]: per pixel, each part's channels side by side.
+Tensor concatChannelsLast(const OpContext &ctx, const std::vector<Tensor> &parts)
+{
+    Shape plain0;
+    int64_t channels = 0;
+    for (const Tensor &t : parts) {
+        Shape plain = t.rank() == 5 ? blocked::plainShape(t) : t.shape();
+        if (plain.size() != 4)
+            ctx.fail("inputs must be 4-D along the channels, got " + shapeToString(plain));
+        channels += plain[1];
+        plain[1] = 0;
+        if (plain0.empty())
+            plain0 = plain;
+        else if (plain != plain0)
+            ctx.fail("inputs differ outside the channels: " + shapeToString(plain0) + " and " + shapeToString(plain));
+    }
+    const int64_t N = plain0[0], P = plain0[2] * plain0[3], C = channels;
+    Tensor y = Tensor::uninitialized(parts[0].dtype(), {N, 1, plain0[2], plain0[3], C});
+    auto *out = static_cast<uint8_t *>(y.rawData());
+    constexpr int64_t kPixels = 64; // the pixels of a plain part transposed at a time
+    parallelRanges(threadsFor(ctx, y.numel()), N * ((P + kPixels - 1) / kPixels), 1, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t n = r / ((P + kPixels - 1) / kPixels), p0 = r % ((P + kPixels - 1) / kPixels) * kPixels;
+            const int64_t p1 = std::min(P, p0 + kPixels);
+            int64_t offset = 0;
+            for (const Tensor &t : parts) {
+                const auto *src = static_cast<const uint8_t *>(t.rawData());
+                const int64_t Ci = t.rank() == 5 ? t.dim(4) : t.dim(1);
+                uint8_t *o = out + (n * P) * C + offset;
+                if (t.rank() == 5)
+                    for (int64_t p = p0; p < p1; ++p)
+                        std::memcpy(o + p * C, src + (n * P + p) * Ci, size_t(Ci));
+                else
+                    transposeBytes(src + n * Ci * P + p0, P, Ci, p1 - p0, o + p0 * C, C);
+                offset += Ci;
+            }
+        }
+    });
+    return y;
+}
+
 void qlinearConcatOp(OpContext &ctx)
 {
     const int count = int(ctx.inputs.size());
@@ -1987,9 +2081,13 @@ void qlinearConcatOp(OpContext &ctx)
     const bool floatX = isFloatType(ctx.input(2).dtype()) && !ctx.inputs[3];
     const DType type = floatX && ctx.inputs[1] ? ctx.input(1).dtype() : quantData(ctx, 2, "X");
     const QParams qy = qparams(ctx, 0, type, "Y_scale", "Y_zero_point");
+    // Inputs may arrive channel-last, and the output leave so, along the channels (runtime/blocked.h); a part's
+    // table keeps its layout.
+    const bool channelsLast = blocked::mayLeave(ctx.node);
     std::vector<Tensor> parts;
     for (int i = 2; i < count; i += 3) {
-        const Tensor &x = ctx.input(i);
+        const Tensor &arrived = ctx.input(i);
+        const Tensor x = blocked::arrived(ctx.node, i, arrived) && !channelsLast ? blocked::toPlain(arrived) : arrived;
         if (x.dtype() == DType::Float32 && !ctx.inputs[size_t(i) + 1] && !ctx.inputs[size_t(i) + 2]) {
             parts.push_back(quantizePerTensor(ctx, x, qy.scale, qy.zp, type));
             continue;
@@ -2000,6 +2098,10 @@ void qlinearConcatOp(OpContext &ctx)
         parts.push_back(qx.scale == qy.scale && qx.zp == qy.zp
                             ? x
                             : applyTable(x, lookupTable(type, qx, qy, [](float v) { return v; }).data(), type));
+    }
+    if (channelsLast) {
+        ctx.outputs[0] = concatChannelsLast(ctx, parts);
+        return;
     }
     std::vector<const Tensor *> inputs;
     for (const Tensor &t : parts)
