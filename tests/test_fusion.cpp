@@ -950,14 +950,14 @@ void TestFusion::channelsLastIntegers()
     SessionOptions options;
     options.threads = threads;
     const Session fused(m, options), plain(m, unfusedOptions());
-    // y1 and p (unless a DequantizeLinear reads y1 too: then the pool reads and writes plain values) and the
-    // QLinearConcat's output; y3 goes to a DequantizeLinear. (The second convolution writes floats: its
-    // DequantizeLinear is a table fused into it.)
+    // y1 and p (unless a DequantizeLinear reads y1 too: then the pool reads and writes plain values), y2 (its
+    // DequantizeLinear goes into the QLinearConcat, not into the convolution as a table of floats) and the
+    // QLinearConcat's output; y3 goes to a DequantizeLinear.
     QStringList marked;
     for (const Node &n : fused.executedGraph().nodes)
         if (blocked::mayLeave(n))
             marked << QString::fromStdString(n.outputs[0]);
-    QCOMPARE(marked.join(' '), QString(shared ? "cq" : "y1 p cq"));
+    QCOMPARE(marked.join(' '), QString(shared ? "y2 cq" : "y1 p y2 cq"));
     const std::map<std::string, Tensor> feeds{
         {"x", randomTensor({batch, 6, 14, 14}, 1, -1.f, 1.f)}, {"f", randomTensor({batch, 3, pooled.at(2), pooled.at(3)}, 2, -2.f, 2.f)}};
     for (const std::string name : {"y", "y1", "p", "y2", "cq", "y3"}) {

@@ -338,6 +338,20 @@ int fuseLayerNorms(Graph &g, std::unordered_map<std::string, std::vector<size_t>
 // stages become a table applied to the product's output (fusedTable), and a MaxPool among them runs on the
 // integers after it, which gives the same result when every activation is non-decreasing (so is quantization).
 // Returns the nodes removed.
+// The QuantizeLinear after a Concat that fuseQuantizedConcats (below) makes one QLinearConcat: the Concat's only
+// reader, with one-element initializer scale and a zero point (QLinearConcat takes the type from it); nullptr
+// otherwise.
+Node *concatQuantizer(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                      const std::set<std::string> &outputs, const std::vector<char> &gone, const Node &concat,
+                      float *scale, int32_t *zp, DType *type)
+{
+    if (concat.opType != "Concat" || !isDefaultDomain(concat.domain) || concat.outputs.size() != 1 ||
+        concat.inputs.empty())
+        return nullptr;
+    Node *q = soleReader(g, readers, outputs, gone, concat.outputs[0]);
+    return q && q->hasInput(2) && scalarQuantizer(g, *q, "QuantizeLinear", scale, zp, type) ? q : nullptr;
+}
+
 int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
                         const std::set<std::string> &outputs, std::vector<char> &gone)
 {
@@ -399,8 +413,11 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
             return v;
         };
         if (!q || !scalarQuantizer(g, *q, "QuantizeLinear", &qScale, &qZp, &qType)) {
-            // No QuantizeLinear after the activations: the float values the chain ends with, by table.
-            if (pool)
+            // No QuantizeLinear after the activations: the float values the chain ends with, by table. But a
+            // DequantizeLinear alone before a Concat that becomes a QLinearConcat of the same type stays: the
+            // QLinearConcat then reads the integers themselves.
+            if (pool || (q && activations.empty() && dq->hasInput(2) &&
+                         concatQuantizer(g, readers, outputs, gone, *q, &qScale, &qZp, &qType) && qType == producedType))
                 continue;
             Tensor table = Tensor::uninitialized(DType::Float32, {256});
             for (int b = 0; b < 256; ++b)
@@ -459,15 +476,13 @@ int fuseQuantizedConcats(Graph &g, const std::unordered_map<std::string, std::ve
             producers[o] = i;
     int removed = 0;
     for (Node &concat : g.nodes) {
-        if (gone[size_t(&concat - g.nodes.data())] || concat.opType != "Concat" || !isDefaultDomain(concat.domain) ||
-            concat.outputs.size() != 1 || concat.inputs.empty())
-            continue;
-        Node *q = soleReader(g, readers, outputs, gone, concat.outputs[0]);
         float qScale = 0.f;
         int32_t qZp = 0;
         DType qType = DType::UInt8;
-        // (QLinearConcat takes the zero point's type: it must be there.)
-        if (!q || !q->hasInput(2) || !scalarQuantizer(g, *q, "QuantizeLinear", &qScale, &qZp, &qType))
+        Node *q = gone[size_t(&concat - g.nodes.data())]
+                      ? nullptr
+                      : concatQuantizer(g, readers, outputs, gone, concat, &qScale, &qZp, &qType);
+        if (!q)
             continue;
         std::vector<std::string> inputs{q->inputs[1], q->inputs[2]};
         for (const std::string &x : concat.inputs) {
