@@ -80,6 +80,15 @@ bool channelsLastConcat(const Graph &g, const Node &n)
            (n.attrInt("axis", 0) == 1 || n.attrInt("axis", 0) == -3);
 }
 
+// A QuantizeLinear of a 4-D value: it may write channel-last integers (quantized, then transposed).
+bool channelsLastQuantize(const Graph &g, const Node &n)
+{
+    if (n.opType != "QuantizeLinear" || !isDefaultDomain(n.domain) || n.outputs.size() != 1)
+        return false;
+    auto y = g.values.find(n.outputs[0]);
+    return y != g.values.end() && integerType(y->second.dtype) && y->second.shape.size() == 4;
+}
+
 bool concatData(const Node &n, int k)
 {
     return k >= 2 && (k - 2) % 3 == 0 && size_t(k) < n.inputs.size();
@@ -211,7 +220,8 @@ int markBlockedValues(Graph &g)
         if (k < 0)
             return false;
         if (integers)
-            return (k == 0 && (channelsLastConv(g, n, false) || (blockedPool(n) && n.opType == "MaxPool"))) ||
+            return (k == 0 && (channelsLastConv(g, n, false) || (blockedPool(n) && n.opType == "MaxPool") ||
+                               (n.opType == "DequantizeLinear" && isDefaultDomain(n.domain)))) ||
                    (channelsLastConcat(g, n) && concatData(n, k));
         if (k == 0 && (blockedConv(g, n) || blockedPool(n) || globalPool(n)))
             return true;
@@ -222,7 +232,7 @@ int markBlockedValues(Graph &g)
     std::set<std::string> kept, keptIntegers;
     for (const Node &n : g.nodes) {
         bool writes = blockedConv(g, n), integers = false;
-        if (!writes && (channelsLastConv(g, n, true) || channelsLastConcat(g, n)))
+        if (!writes && (channelsLastConv(g, n, true) || channelsLastConcat(g, n) || channelsLastQuantize(g, n)))
             writes = integers = true;
         if (!writes && blockedPool(n) && keptIntegers.count(n.inputs[0]))
             writes = integers = n.opType == "MaxPool";
@@ -236,9 +246,13 @@ int markBlockedValues(Graph &g)
         auto r = readers.find(n.outputs[0]);
         if (r == readers.end())
             continue;
-        if (std::all_of(r->second.begin(), r->second.end(), [&](const std::pair<size_t, int> &at) {
-                return reads(g.nodes[at.first], at.second, integers);
-            }))
+        // Integers only go channel-last for a reader that computes on them so: a DequantizeLinear only converts
+        // them back.
+        if (std::all_of(r->second.begin(), r->second.end(),
+                        [&](const std::pair<size_t, int> &at) { return reads(g.nodes[at.first], at.second, integers); }) &&
+            (!integers || std::any_of(r->second.begin(), r->second.end(), [&](const std::pair<size_t, int> &at) {
+                 return g.nodes[at.first].opType != "DequantizeLinear";
+             })))
             (integers ? keptIntegers : kept).insert(n.outputs[0]);
     }
     for (Node &n : g.nodes) {

@@ -354,16 +354,18 @@ void quantizeLinearOp(OpContext &ctx)
     const ParamLayout p = paramLayout(ctx, x, scaleT);
     const std::vector<float> scale = floatValues(ctx, scaleT, "y_scale");
     const std::vector<int32_t> zp = zeroPointsLike(ctx, 2, scaleT, outType);
+    Tensor y;
     if (p.kind == ParamLayout::Kind::Tensor) {
-        ctx.outputs[0] = quantizePerTensor(ctx, x, scale[0], zp[0], outType);
-        return;
+        y = quantizePerTensor(ctx, x, scale[0], zp[0], outType);
+    } else {
+        y = Tensor::uninitialized(outType, x.shape());
+        if (outType == DType::UInt8)
+            quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<uint8_t>());
+        else
+            quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<int8_t>());
     }
-    Tensor y = Tensor::uninitialized(outType, x.shape());
-    if (outType == DType::UInt8)
-        quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<uint8_t>());
-    else
-        quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<int8_t>());
-    ctx.outputs[0] = y;
+    // Channel-last for the convolutions that read it (runtime/blocked.h).
+    ctx.outputs[0] = blocked::mayLeave(ctx.node) && y.rank() == 4 ? blocked::toBlocked(y, y.dim(1)) : y;
 }
 
 // uint8 / int8 x dequantized with one scale and zero point into out: eight values per step, with the scalar
@@ -388,7 +390,9 @@ void dequantizePerTensor(int threads, const Tensor &x, float s, int32_t z, float
 
 void dequantizeLinearOp(OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
+    // A channel-last input (runtime/blocked.h) is dequantized in NCHW order.
+    const Tensor &arrived = ctx.input(0);
+    const Tensor x = blocked::arrived(ctx.node, 0, arrived) ? blocked::toPlain(arrived) : arrived;
     if (!isQuantType(x.dtype()) && x.dtype() != DType::Int32)
         ctx.fail(std::string("x must be uint8, int8 or int32, got ") + dtypeName(x.dtype()));
     const Tensor &scaleT = ctx.input(1);
