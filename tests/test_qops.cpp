@@ -938,7 +938,8 @@ private slots:
 
     // QGemm, QLinearMatMul and MatMulInteger in a Session at batch 1, their weights its constants: the products
     // of the packed weights the nodes keep (on a CPU without VNNI) equal the reference, on the runs after the
-    // first too; weights fed anew for a run are used as they are, not the packed ones.
+    // first too; weights fed anew for a run are used as they are, not the packed ones. QGemm also keeps its
+    // scales, zero points and bias: requantized (with alpha) and with a whole-matrix C too.
     void fewRowProductsInSession()
     {
         const int64_t M = 1, K = 300, N = 20;
@@ -960,7 +961,29 @@ private slots:
                                  s8({N}, std::vector<int64_t>(size_t(N), 0)), Tensor::scalar(0.5f), u8({}, {100})};
             const Tensor matmulRef = runOp("QLinearMatMul", matmul)[0];
             const Tensor integerRef = runOp("MatMulInteger", {a, bt, u8({}, {120})})[0];
+            // Requantized, with alpha, and with C as a whole [M, N] matrix (float output).
+            Tensors requantized = qgemm;
+            requantized.push_back(Tensor::scalar(0.05f));
+            requantized.push_back(u8({}, {100}));
+            Attrs scaled = transB;
+            scaled["alpha"] = Attribute::makeFloat(0.5f);
+            const Tensor requantizedRef = runOp("QGemm", requantized, scaled, "com.microsoft")[0];
+            // ... which is the scalar requantization of the exact sums (the reference shares the kernel's).
+            for (int64_t n = 0; n < N; ++n) {
+                int32_t acc = qgemm[6].data<int32_t>()[n];
+                for (int64_t k = 0; k < K; ++k)
+                    acc += (int32_t(a.data<uint8_t>()[k]) - 120) * int32_t(b.data<int8_t>()[n * K + k]);
+                const float multiplier = 0.5f * 0.02f * scales[size_t(n)] / 0.05f;
+                QCOMPARE(int32_t(requantizedRef.data<uint8_t>()[n]), quant::requantize(acc, multiplier, 100, 0, 255));
+            }
+            Tensors wholeC = qgemm;
+            wholeC[6] = randomInts<int32_t>({M, N}, 34, -9000, 9000);
+            const Tensor wholeCRef = runOp("QGemm", wholeC, transB, "com.microsoft")[0];
             quant::setReferenceOnly(false);
+            for (const Tensor &t : runInSession("QGemm", requantized, scaled, "com.microsoft"))
+                QVERIFY(identical(t, requantizedRef));
+            for (const Tensor &t : runInSession("QGemm", wholeC, transB, "com.microsoft"))
+                QVERIFY(identical(t, wholeCRef));
             const Tensors runs = runInSession("QGemm", qgemm, transB, "com.microsoft", {{3, other}});
             QVERIFY(identical(runs[0], qgemmRef)); // float output: the accumulators scaled
             QVERIFY(identical(runs[1], qgemmRef));

@@ -93,17 +93,17 @@ struct OpContext {
     }
 
     // What make() derives from the node's attributes and the inputs `indices`, made once per Session when those
-    // inputs are all its constants (constantMask) and kept, e.g. weights packed for a kernel: packing them, or
-    // recognising packed ones by their bytes, on every call was a measurable part of a small model's run. nullptr
-    // when any of them is not a constant this run, or outside a Session: the caller then works from the inputs
-    // as they are. One type T per kernel.
+    // inputs are all its constants (constantMask) or omitted, and kept, e.g. weights packed for a kernel: packing
+    // them, or recognising packed ones by their bytes, on every call was a measurable part of a small model's run.
+    // nullptr when any of them is not a constant this run, or outside a Session: the caller then works from the
+    // inputs as they are. One type T per kernel.
     template <class T, class Make>
     const T *preparedFromConstants(std::initializer_list<int> indices, Make &&make)
     {
         if (!slot)
             return nullptr;
         for (int i : indices)
-            if (i >= 64 || !(constantMask >> i & 1))
+            if (hasInput(i) && (i >= 64 || !(constantMask >> i & 1)))
                 return nullptr;
         std::call_once(slot->constantsOnce, [&] { slot->constants = std::make_shared<const T>(make()); });
         return static_cast<const T *>(slot->constants.get());

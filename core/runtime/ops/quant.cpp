@@ -502,6 +502,31 @@ template <typename T> void requantizeRow(const int32_t *acc, int64_t n, float m,
         y[i] = T(quant::requantize(acc[i] + bias, m, zp, r.lo, r.hi));
 }
 
+// Rows of C accumulators (+ bias) with a multiplier per column (a QGemm's output, channel-last convolution
+// output): eight columns at a time, the same float operations per element as requantize().
+template <typename T>
+void requantizeColumns(const int32_t *acc, int64_t rows, int64_t C, const int32_t *bias, const float *multiplier,
+                       int32_t zp, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m256 vzp = _mm256_set1_ps(float(zp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    const int64_t C8 = C / 8 * 8;
+    for (int64_t p = 0; p < rows; ++p) {
+        const int32_t *a = acc + p * C;
+        T *out = y + p * C;
+        for (int64_t c = 0; c < C8; c += 8) {
+            const __m256i sum = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a + c)),
+                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(bias + c)));
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(multiplier + c));
+            v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+            store8(out + c, _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi)));
+        }
+        for (int64_t c = C8; c < C; ++c)
+            out[c] = T(quant::requantize(a[c] + bias[c], multiplier[c], zp, r.lo, r.hi));
+    }
+}
+
 void requantizeRowTo(DType type, const int32_t *acc, int64_t n, float m, int32_t zp, void *y, int64_t offset)
 {
     if (type == DType::UInt8)
@@ -778,8 +803,9 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
                      const quant::GemvWeights *gemv = nullptr);
 
 // B packed for gemvU8S8 once per Session, where a few-row product will use it (integerGemmFast): int8 B, input
-// `index` of the node, a Session constant; nullptr otherwise.
+// `index` of the node, a Session constant; nullptr otherwise. packsGemv: whether it would be packed for M rows.
 const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int64_t N, int64_t K, bool transB);
+bool packsGemv(int64_t M, const Tensor &b, int64_t N, int64_t K);
 
 void qlinearMatMulOp(OpContext &ctx)
 {
@@ -837,6 +863,52 @@ void qlinearMatMulOp(OpContext &ctx)
     ctx.outputs[0] = withFusedTable(ctx, ctx.prepared<FusedOutput>([&] { return fusedOutput(ctx.node); }), y);
 }
 
+// What QGemm derives from its inputs other than A: made once per Session when they are its constants, else on
+// every call.
+struct QGemmConstants {
+    float aScale = 1.f;
+    int32_t aZp = 0, yZp = 0;
+    DType yType = DType::Float32;   // Float32: no y_scale, the output is float
+    std::vector<float> multiplier;  // per column: alpha · a_scale · b_scale (/ y_scale)
+    std::vector<int32_t> bZp, bias; // bias: C when it is one value per column, else zeros
+    bool columnBias = false;
+    std::optional<quant::GemvWeights> gemv; // B packed for a few rows (gemvWeights)
+};
+
+QGemmConstants qgemmConstants(const OpContext &ctx, const Tensor &a, const Tensor &b, int64_t M, int64_t N, int64_t K,
+                              bool transB, float alpha, bool pack)
+{
+    QGemmConstants k;
+    k.aScale = scalarFloat(ctx, 1, "a_scale");
+    k.aZp = scalarZeroPoint(ctx, 2, a.dtype(), "a_zero_point");
+    k.multiplier = channelScales(ctx, 4, N, "b_scale");
+    k.bZp = channelZeroPoints(ctx, 5, N, b.dtype(), "b_zero_point");
+    k.bias.assign(size_t(N), 0);
+    if (ctx.hasInput(6)) {
+        const Tensor &c = ctx.input(6);
+        requireDType(ctx, c, DType::Int32, "C");
+        k.columnBias = c.rank() >= 1 && c.numel() == N && c.dim(-1) == N; // the common bias, one per column
+        if (k.columnBias)
+            k.bias.assign(c.data<int32_t>(), c.data<int32_t>() + N);
+    }
+    float yScale = 1.f;
+    if (ctx.hasInput(7)) {
+        yScale = scalarFloat(ctx, 7, "y_scale");
+        k.yType = ctx.hasInput(8) ? ctx.input(8).dtype() : DType::UInt8;
+        if (!isQuantType(k.yType))
+            ctx.fail(std::string("y_zero_point must be uint8 or int8, got ") + dtypeName(k.yType));
+        k.yZp = scalarZeroPoint(ctx, 8, k.yType, "y_zero_point");
+    }
+    for (float &v : k.multiplier) {
+        v = alpha == 1.f ? k.aScale * v : alpha * k.aScale * v;
+        if (ctx.hasInput(7))
+            v /= yScale;
+    }
+    if (pack && packsGemv(M, b, N, K))
+        k.gemv = quant::packGemv(b.data<int8_t>(), N, K, transB);
+    return k;
+}
+
 void qgemmOp(OpContext &ctx)
 {
     const Tensor &a = ctx.input(0);
@@ -856,64 +928,47 @@ void qgemmOp(OpContext &ctx)
                           ctx.node.attrFloat("alpha", 1.f), fusedOutput(ctx.node)};
     });
     const bool transA = p.transA, transB = p.transB;
-    const float alpha = p.alpha;
     const int64_t M = transA ? a.dim(1) : a.dim(0), K = transA ? a.dim(0) : a.dim(1);
     const int64_t N = transB ? b.dim(0) : b.dim(1);
     if ((transB ? b.dim(1) : b.dim(0)) != K)
         ctx.fail("A " + shapeToString(a.shape()) + " and B " + shapeToString(b.shape()) + " do not multiply (transA " +
                  str(transA) + ", transB " + str(transB) + ")");
-    const float aScale = scalarFloat(ctx, 1, "a_scale");
-    const int32_t aZp = scalarZeroPoint(ctx, 2, a.dtype(), "a_zero_point");
-    std::vector<float> scale = channelScales(ctx, 4, N, "b_scale"); // b's, then the output's per column
-    const std::vector<int32_t> bZp = channelZeroPoints(ctx, 5, N, b.dtype(), "b_zero_point");
-    std::vector<int32_t> acc(size_t(M * N), 0);
-    if (ctx.hasInput(6)) {
+    // The scales, zero points, bias and packed B: kept when they are constants (a small head runs in microseconds,
+    // and building them took a tenth of it), else made for this call (without the packed B).
+    const QGemmConstants *kept = ctx.preparedFromConstants<QGemmConstants>(
+        {1, 2, 3, 4, 5, 6, 7, 8}, [&] { return qgemmConstants(ctx, a, b, M, N, K, transB, p.alpha, true); });
+    std::optional<QGemmConstants> made;
+    if (!kept)
+        made = qgemmConstants(ctx, a, b, M, N, K, transB, p.alpha, false);
+    const QGemmConstants &k = kept ? *kept : *made;
+    thread_local std::vector<int32_t> acc;
+    acc.assign(size_t(M * N), 0);
+    if (ctx.hasInput(6) && !k.columnBias) { // C of another shape, broadcast onto the accumulators
         const Tensor &c = ctx.input(6);
-        requireDType(ctx, c, DType::Int32, "C");
         const Shape out{M, N};
         if (broadcastShapes(ctx, c.shape(), out) != out)
             ctx.fail("C " + shapeToString(c.shape()) + " does not broadcast to " + shapeToString(out));
-        if (c.rank() >= 1 && c.numel() == N && c.dim(-1) == N) { // the common bias, one per column: copied to each row
-            for (int64_t m = 0; m < M; ++m)
-                std::memcpy(acc.data() + m * N, c.rawData(), size_t(N) * sizeof(int32_t));
-        } else {
-            Tensor full = broadcastTo(ctx, c, out);
-            std::memcpy(acc.data(), full.rawData(), acc.size() * sizeof(int32_t));
-        }
+        Tensor full = broadcastTo(ctx, c, out);
+        std::memcpy(acc.data(), full.rawData(), acc.size() * sizeof(int32_t));
     }
-    if (quant::referenceOnly() || !integerGemmFast(M, N, K, a, 0, transA, aZp, b, transB, bZp, acc.data(), ctx.threads,
-                                                   gemvWeights(ctx, 3, M, N, K, transB)))
-        integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, aZp, b, 0, transB ? 1 : N,
-                             transB ? K : 1, bZp, acc.data());
-    for (float &v : scale)
-        v = alpha == 1.f ? aScale * v : alpha * aScale * v;
-    if (!ctx.hasInput(7)) {
+    if (quant::referenceOnly() || !integerGemmFast(M, N, K, a, 0, transA, k.aZp, b, transB, k.bZp, acc.data(),
+                                                   ctx.threads, k.gemv ? &*k.gemv : nullptr))
+        integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, k.aZp, b, 0, transB ? 1 : N,
+                             transB ? K : 1, k.bZp, acc.data());
+    if (k.yType == DType::Float32) {
         Tensor y = Tensor::uninitialized(DType::Float32, {M, N});
         float *out = y.f32();
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n)
-                out[m * N + n] = float(acc[size_t(m * N + n)]) * scale[size_t(n)];
+                out[m * N + n] = float(acc[size_t(m * N + n)] + k.bias[size_t(n)]) * k.multiplier[size_t(n)];
         ctx.outputs[0] = y;
         return;
     }
-    const float yScale = scalarFloat(ctx, 7, "y_scale");
-    const DType yType = ctx.hasInput(8) ? ctx.input(8).dtype() : DType::UInt8;
-    if (!isQuantType(yType))
-        ctx.fail(std::string("y_zero_point must be uint8 or int8, got ") + dtypeName(yType));
-    const int32_t yZp = scalarZeroPoint(ctx, 8, yType, "y_zero_point");
-    const QRange r = rangeOf(yType);
-    Tensor y = Tensor::uninitialized(yType, {M, N});
-    for (int64_t n = 0; n < N; ++n)
-        scale[size_t(n)] /= yScale;
-    visitDType(yType, [&](auto zero) {
-        using T = decltype(zero);
-        if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>) {
-            T *out = y.data<T>();
-            for (int64_t m = 0; m < M; ++m)
-                for (int64_t n = 0; n < N; ++n)
-                    out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], scale[size_t(n)], yZp, r.lo, r.hi));
-        }
-    });
+    Tensor y = Tensor::uninitialized(k.yType, {M, N});
+    if (k.yType == DType::UInt8)
+        requantizeColumns(acc.data(), M, N, k.bias.data(), k.multiplier.data(), k.yZp, y.data<uint8_t>());
+    else
+        requantizeColumns(acc.data(), M, N, k.bias.data(), k.multiplier.data(), k.yZp, y.data<int8_t>());
     ctx.outputs[0] = withFusedTable(ctx, p.fused, y);
 }
 
@@ -1327,31 +1382,6 @@ void channelMajorOutput(const int32_t *acc, int64_t P, int64_t C, int64_t c0, in
             y[c * P + p] = requantizedAt<T>(acc[p * C + c], c, q, r);
 }
 
-// Channel-last accumulators [P, C] (+ bias) requantized into channel-last output, pixels [p0, p1): eight
-// channels at a time with the multipliers and biases of those channels, the same float operations per element as
-// requantize().
-template <typename T>
-void requantizeChannelsLast(const int32_t *acc, int64_t p0, int64_t p1, int64_t C, const QConvParams &q, T *y)
-{
-    const QRange r = rangeOf(dtypeOf<T>());
-    const __m256 vzp = _mm256_set1_ps(float(q.yZp));
-    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
-    const int64_t C8 = C / 8 * 8;
-    for (int64_t p = p0; p < p1; ++p) {
-        const int32_t *a = acc + p * C;
-        T *out = y + p * C;
-        for (int64_t c = 0; c < C8; c += 8) {
-            const __m256i sum = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a + c)),
-                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q.bias.data() + c)));
-            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(q.multiplier.data() + c));
-            v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
-            store8(out + c, _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi)));
-        }
-        for (int64_t c = C8; c < C; ++c)
-            out[c] = requantizedAt<T>(a[c], c, q, r);
-    }
-}
-
 void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
                void *y, int threads = 1)
 {
@@ -1398,9 +1428,11 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     if (q.yChannelsLast) { // the entry writes NHWC (createConv)
         parallelRanges(threads, batch * P, 64, [&](int64_t begin, int64_t end) {
             if (q.yType == DType::UInt8)
-                requantizeChannelsLast(acc, begin, end, C, q, static_cast<uint8_t *>(y));
+                requantizeColumns(acc + begin * C, end - begin, C, q.bias.data(), q.multiplier.data(), q.yZp,
+                                  static_cast<uint8_t *>(y) + begin * C);
             else
-                requantizeChannelsLast(acc, begin, end, C, q, static_cast<int8_t *>(y));
+                requantizeColumns(acc + begin * C, end - begin, C, q.bias.data(), q.multiplier.data(), q.yZp,
+                                  static_cast<int8_t *>(y) + begin * C);
         });
         return;
     }
@@ -1735,10 +1767,15 @@ bool vnniDots()
     return vnni;
 }
 
+bool packsGemv(int64_t M, const Tensor &b, int64_t N, int64_t K)
+{
+    return !vnniDots() && M <= kGemvRows && b.dtype() == DType::Int8 && b.numel() == N * K;
+}
+
 const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int64_t N, int64_t K, bool transB)
 {
     const Tensor &b = ctx.input(index);
-    if (vnniDots() || M > kGemvRows || b.dtype() != DType::Int8 || b.numel() != N * K)
+    if (!packsGemv(M, b, N, K))
         return nullptr;
     return ctx.preparedFromConstants<quant::GemvWeights>(
         {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB); });
