@@ -482,8 +482,17 @@ template <typename T> inline void store8(T *dst, __m256i q)
     _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), b);
 }
 
+// Eight accumulators (their bias added) requantized with the float operations of quant::requantize(), in its
+// order: the results are identical.
+inline __m256i requantize8(__m256i sum, __m256 m, __m256 zp, __m256 lo, __m256 hi)
+{
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), m);
+    v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+    return _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
+}
+
 // y[i] = requantize(acc[i], m, zp) for a row of accumulators sharing one multiplier; AVX2 for the bulk, the
-// scalar function for the tail: the same float operations in the same order, so the results are identical.
+// scalar function for the tail.
 template <typename T> void requantizeRow(const int32_t *acc, int64_t n, float m, int32_t zp, T *y, int32_t bias = 0)
 {
     const QRange r = rangeOf(dtypeOf<T>());
@@ -493,10 +502,7 @@ template <typename T> void requantizeRow(const int32_t *acc, int64_t n, float m,
     const __m256i vbias = _mm256_set1_epi32(bias);
     for (; i + 8 <= n; i += 8) {
         const __m256i sum = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + i)), vbias);
-        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), vm);
-        v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
-        v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
-        store8(y + i, _mm256_cvttps_epi32(v));
+        store8(y + i, requantize8(sum, vm, vzp, vlo, vhi));
     }
     for (; i < n; ++i)
         y[i] = T(quant::requantize(acc[i] + bias, m, zp, r.lo, r.hi));
@@ -518,9 +524,7 @@ void requantizeColumns(const int32_t *acc, int64_t rows, int64_t C, const int32_
         for (int64_t c = 0; c < C8; c += 8) {
             const __m256i sum = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a + c)),
                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i *>(bias + c)));
-            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(multiplier + c));
-            v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
-            store8(out + c, _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi)));
+            store8(out + c, requantize8(sum, _mm256_loadu_ps(multiplier + c), vzp, vlo, vhi));
         }
         for (int64_t c = C8; c < C; ++c)
             out[c] = T(quant::requantize(a[c] + bias[c], multiplier[c], zp, r.lo, r.hi));
@@ -1341,9 +1345,7 @@ void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, int64_t c0, 
             if constexpr (kCopy) {
                 rows[i] = _mm256_castsi256_ps(a);
             } else {
-                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, vb)), vm);
-                v = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
-                rows[i] = _mm256_castsi256_ps(_mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, vlo), vhi)));
+                rows[i] = _mm256_castsi256_ps(requantize8(_mm256_add_epi32(a, vb), vm, vzp, vlo, vhi));
             }
         }
         transpose8x8(rows);
