@@ -333,11 +333,6 @@ int fuseLayerNorms(Graph &g, std::unordered_map<std::string, std::vector<size_t>
     return removed;
 }
 
-// QLinearConv / QLinearMatMul / QGemm → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every
-// value between read by the next node only, every scale and zero point a one-element initializer: the float
-// stages become a table applied to the product's output (fusedTable), and a MaxPool among them runs on the
-// integers after it, which gives the same result when every activation is non-decreasing (so is quantization).
-// Returns the nodes removed.
 // The QuantizeLinear after a Concat that fuseQuantizedConcats (below) makes one QLinearConcat: the Concat's only
 // reader, with one-element initializer scale and a zero point (QLinearConcat takes the type from it); nullptr
 // otherwise.
@@ -352,6 +347,11 @@ Node *concatQuantizer(Graph &g, const std::unordered_map<std::string, std::vecto
     return q && q->hasInput(2) && scalarQuantizer(g, *q, "QuantizeLinear", scale, zp, type) ? q : nullptr;
 }
 
+// QLinearConv / QLinearMatMul / QGemm → DequantizeLinear → activations → [MaxPool] → QuantizeLinear, every
+// value between read by the next node only, every scale and zero point a one-element initializer: the float
+// stages become a table applied to the product's output (fusedTable), and a MaxPool among them runs on the
+// integers after it, which gives the same result when every activation is non-decreasing (so is quantization).
+// Returns the nodes removed.
 int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
                         const std::set<std::string> &outputs, std::vector<char> &gone)
 {
