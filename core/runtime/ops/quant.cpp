@@ -891,7 +891,7 @@ QGemmConstants qgemmConstants(const OpContext &ctx, const Tensor &a, const Tenso
     if (ctx.hasInput(6)) {
         const Tensor &c = ctx.input(6);
         requireDType(ctx, c, DType::Int32, "C");
-        k.columnBias = c.rank() >= 1 && c.numel() == N && c.dim(-1) == N; // the common bias, one per column
+        k.columnBias = c.rank() >= 1 && c.rank() <= 2 && c.numel() == N && c.dim(-1) == N; // one per column
         if (k.columnBias)
             k.bias.assign(c.data<int32_t>(), c.data<int32_t>() + N);
     }
