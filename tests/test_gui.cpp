@@ -474,16 +474,26 @@ void TestGui::chartAndTableSelection()
     QVERIFY(current.isValid());
     QCOMPARE(current.siblingAtColumn(LayerTableModel::Name).data().toString(), QStringLiteral("conv1"));
 
-    // A node whose only parameter is a one-element constant gets no bar.
-    cw::LayerInfo conv, max;
+    // A node whose only parameter is a one-element constant gets no bar, nor does an activation's quantizer
+    // (scale and zero point).
+    cw::LayerInfo conv, max, quantize, dequantize;
     conv.name = "conv";
+    conv.opType = "QLinearConv";
     conv.params = 240;
     max.name = "max";
     max.params = 1;
-    chart->setLayers({conv, max, conv});
+    quantize.name = "quantize";
+    quantize.opType = "QuantizeLinear";
+    quantize.params = 2;
+    dequantize = quantize;
+    dequantize.opType = "DequantizeLinear";
+    chart->setLayers({conv, max, conv, quantize, dequantize, conv});
     QCOMPARE(chart->barForRow(0), 0);
     QCOMPARE(chart->barForRow(1), -1);
     QCOMPARE(chart->barForRow(2), 1);
+    QCOMPARE(chart->barForRow(3), -1);
+    QCOMPARE(chart->barForRow(4), -1);
+    QCOMPARE(chart->barForRow(5), 2);
 }
 
 // A network of 120 layers (imgly's background remover has about that many) keeps one readable row per layer: the

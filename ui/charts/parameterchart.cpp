@@ -114,8 +114,10 @@ void ParameterChart::setLayers(const std::vector<cw::LayerInfo> &layers)
     double maxValue = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
         // A node whose only parameter is a one-element constant (tf2onnx's Max(x, c) after every activation, a
-        // Mul by a scalar) is an operation, not a layer: a bar of 1 would only crowd the chart.
-        if (layers[i].params <= 1)
+        // Mul by a scalar) is an operation, not a layer: a bar of 1 would only crowd the chart. So is the
+        // QuantizeLinear or DequantizeLinear of an activation in an int8 model, whose parameters are its scale and
+        // zero point (a quantized weight's own DequantizeLinear is part of its layer, cw::Model::layers()).
+        if (layers[i].params <= 1 || layers[i].opType == "QuantizeLinear" || layers[i].opType == "DequantizeLinear")
             continue;
         const double key = double(m_barRows.size() + 1);
         m_barRows.push_back(int(i));
