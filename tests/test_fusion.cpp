@@ -39,6 +39,14 @@ Tensor randomTensor(Shape shape, uint32_t seed, float lo = -1.f, float hi = 1.f)
     return t;
 }
 
+// A scalar zero point of int8 (isSigned) or uint8.
+Tensor zeroPoint(bool isSigned, int value)
+{
+    Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
+    static_cast<uint8_t *>(t.rawData())[0] = uint8_t(value);
+    return t;
+}
+
 Node node(std::string name, std::string op, std::vector<std::string> in, std::vector<std::string> out)
 {
     Node n;
@@ -691,14 +699,6 @@ void TestFusion::quantizedTables()
     QFETCH(bool, signedOut);
     QFETCH(bool, requantized);
     QFETCH(QString, fusedOps);
-    const auto zeroPoint = [](bool isSigned, int value) {
-        Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
-        if (isSigned)
-            t.data<int8_t>()[0] = int8_t(value);
-        else
-            t.data<uint8_t>()[0] = uint8_t(value);
-        return t;
-    };
     // 2 x 16 x 11 x 11 bytes out of the convolution (64 at a time and a tail), 2 x 8 x 11 x 16 out of the matrix
     // product, 22 x 16 out of QGemm.
     const Shape xShape = producer == "QGemm" ? Shape{22, 8} : Shape{2, 8, 11, 11};
@@ -801,11 +801,6 @@ void TestFusion::quantizedConcat()
     QFETCH(bool, signedOut);
     QFETCH(bool, otherType);
     QFETCH(bool, sharedDequantize);
-    const auto zeroPoint = [](bool isSigned, int value) {
-        Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
-        static_cast<uint8_t *>(t.rawData())[0] = uint8_t(value);
-        return t;
-    };
     Model m;
     m.opsetVersion = 17;
     Graph &g = m.graph;
@@ -881,11 +876,6 @@ void TestFusion::channelsLastIntegers()
     QFETCH(bool, shared);
     QFETCH(int, batch);
     QFETCH(int, threads);
-    const auto zeroPoint = [](bool isSigned, int value) {
-        Tensor t(isSigned ? DType::Int8 : DType::UInt8, {});
-        static_cast<uint8_t *>(t.rawData())[0] = uint8_t(value);
-        return t;
-    };
     std::mt19937 rng(11);
     const auto weights = [&](Shape shape) {
         Tensor w(DType::Int8, shape);

@@ -845,8 +845,7 @@ void qlinearMatMulOp(OpContext &ctx)
     for (int64_t n = 0; n < N; ++n)
         mult[size_t(n)] = aScale * bScale[size_t(n)] / yScale;
     Tensor y = Tensor::uninitialized(yType, outShape);
-    std::vector<int32_t> acc(size_t(M * N));
-    const QRange r = rangeOf(yType);
+    std::vector<int32_t> acc(size_t(M * N)), noBias(size_t(N), 0);
     for (int64_t i = 0; i < batch; ++i) {
         std::fill(acc.begin(), acc.end(), 0);
         const int64_t bOff = bBatch > 1 ? i * K * N : 0;
@@ -854,15 +853,10 @@ void qlinearMatMulOp(OpContext &ctx)
             !integerGemmFast(M, N, K, a, i * M * K, false, aZp, b, false, bZp, acc.data(), ctx.threads,
                              bBatch == 1 ? gemvWeights(ctx, 3, M, N, K, false) : nullptr))
             integerGemmReference(M, N, K, a, i * M * K, K, 1, aZp, b, bOff, N, 1, bZp, acc.data());
-        visitDType(yType, [&](auto zero) {
-            using T = decltype(zero);
-            if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, int8_t>) {
-                T *out = y.data<T>() + i * M * N;
-                for (int64_t m = 0; m < M; ++m)
-                    for (int64_t n = 0; n < N; ++n)
-                        out[m * N + n] = T(quant::requantize(acc[size_t(m * N + n)], mult[size_t(n)], yZp, r.lo, r.hi));
-            }
-        });
+        if (yType == DType::UInt8)
+            requantizeColumns(acc.data(), M, N, noBias.data(), mult.data(), yZp, y.data<uint8_t>() + i * M * N);
+        else
+            requantizeColumns(acc.data(), M, N, noBias.data(), mult.data(), yZp, y.data<int8_t>() + i * M * N);
     }
     ctx.outputs[0] = withFusedTable(ctx, ctx.prepared<FusedOutput>([&] { return fusedOutput(ctx.node); }), y);
 }
@@ -2093,9 +2087,10 @@ Tensor concatChannelsLast(const OpContext &ctx, const std::vector<Tensor> &parts
     Tensor y = Tensor::uninitialized(parts[0].dtype(), {N, 1, plain0[2], plain0[3], C});
     auto *out = static_cast<uint8_t *>(y.rawData());
     constexpr int64_t kPixels = 64; // the pixels of a plain part transposed at a time
-    parallelRanges(threadsFor(ctx, y.numel()), N * ((P + kPixels - 1) / kPixels), 1, [&](int64_t begin, int64_t end) {
+    const int64_t tiles = (P + kPixels - 1) / kPixels;
+    parallelRanges(threadsFor(ctx, y.numel()), N * tiles, 1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-            const int64_t n = r / ((P + kPixels - 1) / kPixels), p0 = r % ((P + kPixels - 1) / kPixels) * kPixels;
+            const int64_t n = r / tiles, p0 = r % tiles * kPixels;
             const int64_t p1 = std::min(P, p0 + kPixels);
             int64_t offset = 0;
             for (const Tensor &t : parts) {
