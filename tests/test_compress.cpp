@@ -1086,6 +1086,9 @@ private slots:
                                                   << "training data";
         QTest::newRow("fine-tuning without data") << R"({"prune": {}, "finetune": {"epochs": 1}})" << false
                                                   << "training data";
+        QTest::newRow("reconstruction without data")
+            << R"({"prune": {"method": "channel", "reconstruct": true}, "layers": {"fc2": {"prune": null}}})" << false
+            << "training data for channel pruning's reconstruction";
     }
     void errors()
     {

@@ -280,6 +280,25 @@ private slots:
         QCOMPARE(view.prediction().bytes, four);
         QVERIFY(view.predictionText().contains(QStringLiteral("Predicted size")));
 
+        // Reconstruction is channel pruning's: the switch is off for other methods, and with channel pruning it
+        // sets the recipe's prune.reconstruct, undoably.
+        auto *reconstruct = view.findChild<QCheckBox *>(QStringLiteral("pruneReconstruct"));
+        QVERIFY(reconstruct);
+        view.pruneMethodCombo()->setCurrentText(QStringLiteral("magnitude"));
+        QVERIFY(!reconstruct->isEnabled());
+        view.pruneMethodCombo()->setCurrentText(QStringLiteral("channel"));
+        QVERIFY(reconstruct->isEnabled());
+        reconstruct->setChecked(true);
+        view.applyPruneToAll();
+        QVERIFY(view.recipe().prune && view.recipe().prune->reconstruct);
+        reconstruct->setChecked(false);
+        QVERIFY(!view.recipe().prune->reconstruct);
+        view.undoStack()->undo();
+        QVERIFY(view.recipe().prune->reconstruct);
+        QVERIFY(reconstruct->isChecked()); // the control follows the recipe
+        view.undoStack()->undo();
+        reconstruct->setChecked(false);
+
         view.pruneMethodCombo()->setCurrentText(QStringLiteral("magnitude"));
         view.pruneRatioSpin()->setValue(0.6);
         view.applyPruneToAll();

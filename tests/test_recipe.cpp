@@ -74,6 +74,13 @@ private slots:
         QTest::newRow("norm unknown") << R"({"prune": {"method": "channel", "norm": "linf"}})" << "prune.norm";
         QTest::newRow("steps zero") << R"({"prune": {"steps": 0}})" << "prune.steps";
         QTest::newRow("power zero") << R"({"prune": {"power": 0}})" << "prune.power";
+        QTest::newRow("reconstruct not channel") << R"({"prune": {"reconstruct": true}})"
+                                                 << "prune.reconstruct: only channel pruning|magnitude";
+        QTest::newRow("reconstruct as int") << R"({"prune": {"method": "channel", "reconstruct": 1}})"
+                                            << "prune.reconstruct";
+        QTest::newRow("reconstruct samples zero")
+            << R"({"prune": {"method": "channel", "reconstruct": true, "reconstruct_samples": 0}})"
+            << "prune.reconstruct_samples";
         QTest::newRow("prune not object") << R"({"prune": 0.5})" << "recipe: prune: expected an object, got 0.5";
         QTest::newRow("finetune unknown key") << R"({"finetune": {"epoch": 1}})" << "finetune.epoch: unknown key";
         QTest::newRow("finetune lr zero") << R"({"finetune": {"lr": 0}})" << "finetune.lr";
@@ -158,7 +165,8 @@ private slots:
     void roundTrip()
     {
         const std::string text = R"({"name": "mixed",
-            "prune": {"method": "channel", "ratio": 0.25, "norm": "l2", "steps": 3, "power": 2},
+            "prune": {"method": "channel", "ratio": 0.25, "norm": "l2", "steps": 3, "power": 2, "reconstruct": true,
+                      "reconstruct_samples": 500},
             "quantize": {"weights": {"bits": 6, "granularity": "group", "group_size": 32, "symmetric": false},
                          "activations": {"calibration": "percentile", "samples": 128, "percentile": 99.9},
                          "bias_correction": false},
@@ -173,6 +181,10 @@ private slots:
         QVERIFY(b.prune->method == PruneMethod::Channel);
         QVERIFY(b.prune->norm == ChannelNorm::L2);
         QCOMPARE(b.prune->steps, 3);
+        QVERIFY(b.prune->reconstruct);
+        QCOMPARE(b.prune->reconstructSamples, int64_t(500));
+        QVERIFY(recipeToJson(recipeFromJson(R"({"prune": {"method": "channel"}})")).find("reconstruct") ==
+                std::string::npos);
         QCOMPARE(b.weights->groupSize, int64_t(32));
         QVERIFY(!b.weights->symmetric);
         QVERIFY(b.activations->calibration == Calibration::Percentile);

@@ -667,6 +667,41 @@ private slots:
         QCOMPARE(magnitudePruneRows(w, {0.5, 0, 0}).mask.toFloatVector(), (std::vector<float>{0, 1, 1, 0, 1, 0, 1, 0}));
     }
 
+    // Channel pruning's refit. One input x = [0, 1, 2, 3], two outputs y1 = [1, 3, 5, 7.5] and y2 = 2x, added in two
+    // calls. Without damping y1 = 2.15 x + 0.9 (Sxy / Sxx = 10.75 / 5, b = ȳ − w x̄), residuals [0.1, −0.05, −0.2,
+    // 0.15], squares 0.075 of Σ‖y‖² = 91.25 + 56; y2 is fit exactly. Damping 1/14 makes λ = 1 (mean diag Σ x² = 14):
+    // [[15, 6], [6, 4]] [w, b] = [35.5, 16.5] gives w = 43/24, b = 34.5/24 for y1, and = [28, 12] gives w = 40/24,
+    // b = 0.5 for y2.
+    void leastSquaresHandComputed()
+    {
+        LeastSquares ls(1, 2);
+        const float x[] = {0, 1, 2, 3}, y[] = {1, 0, 3, 2, 5, 4, 7.5f, 6};
+        ls.add(x, y, 1);
+        ls.add(x + 1, y + 2, 3);
+        QCOMPARE(ls.rows(), int64_t(4));
+        const LeastSquares::Fit fit = ls.solve(0.0);
+        QCOMPARE(fit.weight.shape(), (Shape{2, 1}));
+        const double expected[] = {2.15, 0.9, 2.0, 0.0};
+        const double got[] = {fit.weight.f32()[0], fit.bias[0], fit.weight.f32()[1], fit.bias[1]};
+        for (int i = 0; i < 4; ++i)
+            QVERIFY2(std::abs(got[i] - expected[i]) < 1e-5, qPrintable(QString("%1: %2").arg(i).arg(got[i])));
+        QVERIFY(std::abs(ls.relativeError(fit.weight.f32(), fit.bias.data()) - 0.075 / 147.25) < 1e-7);
+        const float zeros[2] = {0, 0};
+        QVERIFY(std::abs(ls.relativeError(zeros, nullptr) - 1.0) < 1e-12);
+        const LeastSquares::Fit damped = ls.solve(1.0 / 14);
+        const double expectedDamped[] = {43.0 / 24, 34.5 / 24, 40.0 / 24, 0.5};
+        const double gotDamped[] = {damped.weight.f32()[0], damped.bias[0], damped.weight.f32()[1], damped.bias[1]};
+        for (int i = 0; i < 4; ++i)
+            QVERIFY2(std::abs(gotDamped[i] - expectedDamped[i]) < 1e-5,
+                     qPrintable(QString("damped %1: %2").arg(i).arg(gotDamped[i])));
+
+        QVERIFY_THROWS_EXCEPTION(Error, LeastSquares(1, 2).solve());
+        QVERIFY_THROWS_EXCEPTION(Error, ls.solve(-1));
+        const float bad[] = {std::nanf(""), 0};
+        QVERIFY_THROWS_EXCEPTION(Error, LeastSquares(1, 2).add(x, bad, 1));
+        QVERIFY_THROWS_EXCEPTION(Error, LeastSquares(1, 2).add(bad, y, 1));
+    }
+
     // ---- errors and cancellation ----
 
     void badOptions_data()

@@ -437,17 +437,29 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     const bool calibrating = quantizing && recipe.activations.has_value();
     const bool qat = quantizing && recipe.finetune.qat && recipe.finetune.epochs > 0;
     const bool finetuning = recipe.finetune.epochs > 0;
+    // The schedule of iterative pruning (steps, power, reconstruction): the recipe's, or the first pruned layer's.
+    PruneConfig schedule = recipe.prune.value_or(PruneConfig{});
+    if (!recipe.prune)
+        for (const LayerPlan &p : plan)
+            if (p.config.prune && !p.config.skip) {
+                schedule = *p.config.prune;
+                break;
+            }
+    const bool reconstructing = pruning && schedule.reconstruct;
     // Evaluation data without labels is compared with the base (fidelity), so it may also calibrate: nothing
     // that could flatter a score is trained on it (fine-tuning needs labels and refuses it).
     if (quantizing && !recipeQuantizes)
         say("quantize: the layers keep the quantization the base stores them with (give \"quantize\" to change it)");
-    if (!train && eval && eval->labels.empty() && (calibrating || correcting)) {
+    if (!train && eval && eval->labels.empty() && (calibrating || correcting || reconstructing)) {
         train = eval;
         say("calibration data: the evaluation samples (no training data given; they have no labels)");
     }
-    if (!train && (calibrating || finetuning || correcting))
+    if (!train && (calibrating || finetuning || correcting || reconstructing))
         throw Error(std::string("the recipe needs training data for ") +
-                    (calibrating ? "activation calibration" : finetuning ? "fine-tuning" : "bias correction") +
+                    (calibrating     ? "activation calibration"
+                     : finetuning    ? "fine-tuning"
+                     : correcting    ? "bias correction"
+                                     : "channel pruning's reconstruction") +
                     " (give --train-data, or calibration data)");
     const double measureShare = options.measure ? 0.2 : 0.0;
     const double work = 1.0 - measureShare;
@@ -475,13 +487,6 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
     // 1. prune
     std::map<std::string, Tensor> masks;
     if (pruning) {
-        PruneConfig schedule = recipe.prune.value_or(PruneConfig{});
-        if (!recipe.prune)
-            for (const LayerPlan &p : plan)
-                if (p.config.prune && !p.config.skip) {
-                    schedule = *p.config.prune;
-                    break;
-                }
         FinetuneConfig ft = recipe.finetune;
         if (qat)
             ft.epochs = 0; // the fine-tuning budget goes to quantization-aware training

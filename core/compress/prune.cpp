@@ -644,7 +644,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             const int64_t target = std::llround(c.ratio * ratioScale * double(original));
             remove = std::clamp<int64_t>(target - (original - current), 0, current - 1);
         }
-        std::vector<int64_t> channels;
+        std::vector<int64_t> channels, kept;
         if (remove > 0) {
             std::vector<double> norms(size_t(current), 0.0);
             for (const std::string &s : space.sources) {
@@ -656,8 +656,15 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             }
             const std::vector<int64_t> order = weakestFirst(norms);
             channels.assign(order.begin(), order.begin() + remove);
-            applyRemoval(model, space, checkedRemoval(space, p.node, channels));
+            channels = checkedRemoval(space, p.node, channels);
+            applyRemoval(model, space, channels);
             removed = true;
+        }
+        for (int64_t c = 0, r = 0; c < current; ++c) {
+            if (r < int64_t(channels.size()) && channels[size_t(r)] == c)
+                ++r;
+            else
+                kept.push_back(c);
         }
         for (const std::string &s : space.sources) {
             if (!byNode.count(s))
@@ -668,6 +675,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             r.weight = n.inputs[1];
             r.channelsBefore = current;
             r.channelsAfter = current - remove;
+            r.kept = kept;
             r.skipped = obstacle;
             channelReports[s] = r;
         }
@@ -976,8 +984,14 @@ PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, c
             result.layers = pass.layers;
         } else {
             for (size_t i = 0; i < pass.layers.size() && i < result.layers.size(); ++i) {
-                result.layers[i].zeros = pass.layers[i].zeros;
-                result.layers[i].channelsAfter = pass.layers[i].channelsAfter;
+                PruneReport &r = result.layers[i];
+                r.zeros = pass.layers[i].zeros;
+                r.channelsAfter = pass.layers[i].channelsAfter;
+                std::vector<int64_t> kept; // this pass's indices are into the channels the earlier ones kept
+                for (int64_t c : pass.layers[i].kept)
+                    if (c >= 0 && c < int64_t(r.kept.size()))
+                        kept.push_back(r.kept[size_t(c)]);
+                r.kept = std::move(kept);
             }
         }
         result.masks = pass.masks;
@@ -1001,13 +1015,26 @@ PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, c
                         " weights zero in the unstructured / N:M layers";
             log(line);
         }
+        const double refitShare = schedule.reconstruct ? (tune ? 0.3 : 1.0) : 0.05;
+        if (schedule.reconstruct) {
+            if (!train)
+                throw Error("channel pruning's reconstruction needs data (give --train-data, or calibration data)");
+            std::map<std::string, std::vector<int64_t>> kept;
+            for (const PruneReport &r : result.layers)
+                if (r.channelsAfter != r.channelsBefore && r.skipped.empty())
+                    kept[r.node] = r.kept;
+            reconstructPruned(work, model, kept, *train, schedule.reconstructSamples, 0.01, 0,
+                              progressSlice(progress, double(k - 1) / steps, (double(k - 1) + refitShare) / steps, step),
+                              stop, log);
+        }
         if (!tune)
             continue;
         TrainOptions options = finetuneOptions(finetune, 0, teacher);
         options.masks = result.masks;
         const ProgressFn trainProgress = [&](double f, std::string_view stage) {
             if (progress)
-                progress((double(k - 1) + 0.05 + 0.95 * f) / steps, "fine-tuning, " + step + ", " + std::string(stage));
+                progress((double(k - 1) + refitShare + (1 - refitShare) * f) / steps,
+                         "fine-tuning, " + step + ", " + std::string(stage));
         };
         const EpochFn onEpoch = [&](const EpochStats &e, const Model &) {
             if (log)

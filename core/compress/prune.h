@@ -47,6 +47,7 @@ struct PruneReport {
     int64_t params = 0;        // weight elements before
     int64_t zeros = 0;         // exact zeros after (unstructured / N:M)
     int64_t channelsBefore = 0, channelsAfter = 0; // channel pruning
+    std::vector<int64_t> kept;  // channel pruning: the channels kept, as indices of the layer's original channels
     // Channel pruning that the graph around the layer does not allow (a Reshape, Concat or reduction consumes
     // its channels, they reach a graph output, ...): why the layer was left whole. "" otherwise.
     std::string skipped;
@@ -84,9 +85,25 @@ std::vector<int64_t> rankChannels(const Tensor &w, int channelAxis, ChannelNorm 
 // Throws cw::Error naming the node when the graph around it cannot be pruned consistently.
 void removeChannels(Model &model, const std::string &node, const std::vector<int64_t> &channels);
 
+// Channel pruning's reconstruction (PruneConfig::reconstruct; the least-squares weight reconstruction of He et al.
+// 2017 and of AIMET's channel pruning): every Conv (2-D, group 1) and Gemm of `pruned` whose inputs lost channels
+// against `base` is refit by least squares (reconstruct.h's LeastSquares, weight and bias) so that on the first
+// `samples` samples of `data` (0: all) its outputs are the base's outputs of the same node on the channels it kept (kept:
+// node -> the base's indices of its output channels, PruneReport::kept; a layer not listed kept them all). The
+// layers go in graph order, each fit to the inputs the layers before it, already refit, give it; patches of
+// convolutions are taken at up to 256 evenly spaced output positions per sample. A layer without a bias gets
+// one. Layers it cannot refit (MatMul, grouped or 1-D convolutions, ...) stay as pruned, with the reason logged.
+// damp: LeastSquares::solve's (0: the exact least-squares solution). Needs inputs, not labels. Checks `stop` between batches (cw::Cancelled; `pruned` may then be partly refit).
+void reconstructPruned(Model &pruned, const Model &base, const std::map<std::string, std::vector<int64_t>> &kept,
+                       const Dataset &data, int64_t samples, double damp = 0.01, int threads = 0,
+                       const ProgressFn &progress = {},
+                       const StopToken *stop = nullptr, const std::function<void(const std::string &)> &log = {});
+
 // Iterative pruning: `steps` passes with ratio_k = ratio * (1 - (1 - k / steps)^power), each followed by
 // `finetune.epochs` epochs of training on `train` with the masks applied (no fine-tuning when train is null
 // or epochs is 0), distilled from `teacher` when finetune.distill is set (the teacher is then required).
+// With schedule.reconstruct every pass is followed by reconstructPruned against `model` as it came in, on
+// `train` (required then).
 // Checks `stop` between steps and batches; on cancel throws cw::Cancelled and leaves `model` as it was.
 PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, const PruneConfig &schedule,
                              const FinetuneConfig &finetune, const Dataset *train, const ProgressFn &progress = {},

@@ -109,7 +109,8 @@ template <typename Parse> auto named(const json &v, const std::string &path, Par
 // Each block parser applies the keys present in `j` onto `base`, so a layer override is merged key by key.
 PruneConfig parsePrune(const json &j, const std::string &path, PruneConfig c)
 {
-    checkKeys(j, path, {"method", "ratio", "n", "m", "scope", "norm", "steps", "power"});
+    checkKeys(j, path, {"method", "ratio", "n", "m", "scope", "norm", "steps", "power", "reconstruct",
+                        "reconstruct_samples"});
     if (j.contains("method"))
         c.method = named(j["method"], join(path, "method"), parsePruneMethod);
     if (j.contains("ratio"))
@@ -145,6 +146,14 @@ PruneConfig parsePrune(const json &j, const std::string &path, PruneConfig c)
         c.steps = int(integerIn(j["steps"], join(path, "steps"), 1, 1000));
     if (j.contains("power"))
         c.power = numberIn(j["power"], join(path, "power"), 0, 100, true, false, "a number in (0, 100]");
+    if (j.contains("reconstruct")) {
+        c.reconstruct = boolean(j["reconstruct"], join(path, "reconstruct"));
+        if (c.reconstruct && c.method != PruneMethod::Channel)
+            fail(join(path, "reconstruct"), "only channel pruning removes inputs to reconstruct (method is " +
+                                                toString(c.method) + ")");
+    }
+    if (j.contains("reconstruct_samples"))
+        c.reconstructSamples = integerIn(j["reconstruct_samples"], join(path, "reconstruct_samples"), 1, 1000000);
     if ((c.method == PruneMethod::NM || c.nm) && c.n >= c.m)
         fail(path, "n must be smaller than m (n = " + std::to_string(c.n) + ", m = " + std::to_string(c.m) + ")");
     return c;
@@ -304,8 +313,13 @@ ojson pruneJson(const PruneConfig &c)
     }
     if (c.method == PruneMethod::Magnitude)
         j["scope"] = c.scope == PruneScope::Global ? "global" : "layer";
-    if (c.method == PruneMethod::Channel)
+    if (c.method == PruneMethod::Channel) {
         j["norm"] = c.norm == ChannelNorm::L2 ? "l2" : "l1";
+        if (c.reconstruct) {
+            j["reconstruct"] = true;
+            j["reconstruct_samples"] = c.reconstructSamples;
+        }
+    }
     j["steps"] = c.steps;
     j["power"] = c.power;
     return j;

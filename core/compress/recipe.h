@@ -4,7 +4,8 @@
 // JSON schema (every key optional; a missing block means "not applied"):
 //   {"name": "int8-pc",
 //    "prune": {"method": "magnitude"|"nm"|"channel"|"wanda"|"sparsegpt"|"heads", "ratio": 0.5, "n": 2, "m": 4,
-//              "scope": "layer"|"global", "norm": "l1"|"l2", "steps": 1, "power": 3},
+//              "scope": "layer"|"global", "norm": "l1"|"l2", "steps": 1, "power": 3,
+//              "reconstruct": false, "reconstruct_samples": 2048},
 //    "quantize": {"weights": {"bits": 8, "granularity": "tensor"|"channel"|"group", "group_size": 64,
 //                             "symmetric": true, "method": "rtn"|"gptq"|"awq", "format": "q4_k"},
 //                 "activations": {"bits": 8, "calibration": "minmax"|"percentile"|"mse"|"entropy",
@@ -56,6 +57,11 @@ struct PruneConfig {
     ChannelNorm norm = ChannelNorm::L1;   // channel only: ranking criterion
     int steps = 1;               // iterative pruning: ratio_k = ratio * (1 - (1 - k / steps)^power), k = 1..steps,
     double power = 3;            // with finetune.epochs of fine-tuning after every step
+    // channel only: after every pruning step, the layers that lost input channels are refit by least squares to
+    // give the base model's outputs on the first reconstructSamples training (or calibration) samples (prune.h,
+    // reconstructPruned); needs data, not labels.
+    bool reconstruct = false;
+    int64_t reconstructSamples = 2048;
 };
 
 struct ActivationQuantConfig {

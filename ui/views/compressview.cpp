@@ -116,6 +116,21 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_applyPrune = new QPushButton(tr("All layers"));
     m_applyPrune->setToolTip(tr("Set this pruning for every layer (overrides included)"));
     connect(m_applyPrune, &QPushButton::clicked, this, &CompressView::applyPruneToAll);
+    m_reconstruct = new QCheckBox(tr("reconstruct"));
+    m_reconstruct->setObjectName(QStringLiteral("pruneReconstruct"));
+    m_reconstruct->setToolTip(tr("Channel pruning: refit each layer that lost input channels by least squares, so "
+                                 "that it gives the base model's outputs again on the training (or calibration) "
+                                 "samples. Needs no labels and no training, and takes seconds"));
+    connect(m_pruneMethod, &QComboBox::currentTextChanged, this, [this] { updateControls(); });
+    connect(m_reconstruct, &QCheckBox::toggled, this, [this](bool on) {
+        if (m_syncing)
+            return;
+        cw::Recipe r = recipe();
+        if (!r.prune || r.prune->method != cw::PruneMethod::Channel)
+            return; // "All layers" applies it with the channel pruning
+        r.prune->reconstruct = on;
+        edit(r, on ? tr("Reconstruct after channel pruning") : tr("No reconstruction after channel pruning"));
+    });
 
     m_bits = new QComboBox;
     m_bits->setObjectName(QStringLiteral("globalBits"));
@@ -320,6 +335,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     controls->addWidget(m_pruneMethod, 0, col++);
     controls->addWidget(m_pruneRatio, 0, col++);
     controls->addWidget(m_applyPrune, 0, col++);
+    controls->addWidget(m_reconstruct, 0, col++);
     controls->addItem(new QSpacerItem(12, 1), 0, col++);
     controls->addWidget(new QLabel(tr("Weights")), 0, col++);
     controls->addWidget(m_bits, 0, col++);
@@ -688,6 +704,7 @@ cw::Recipe CompressView::recipeFromControls() const
         cw::PruneConfig p;
         if (method == QLatin1String("channel")) {
             p.method = cw::PruneMethod::Channel;
+            p.reconstruct = m_reconstruct->isChecked();
         } else if (method.contains(':')) {
             p.method = cw::PruneMethod::NM;
             p.n = method.section(':', 0, 0).toInt();
@@ -827,6 +844,8 @@ void CompressView::syncControls()
                                           : QString::fromStdString(cw::toString(r.prune->method)));
         if (r.prune->method != cw::PruneMethod::NM)
             m_pruneRatio->setValue(r.prune->ratio);
+        if (r.prune->method == cw::PruneMethod::Channel)
+            m_reconstruct->setChecked(r.prune->reconstruct);
     } else {
         m_pruneMethod->setCurrentText(QStringLiteral("none"));
     }
@@ -1422,6 +1441,7 @@ void CompressView::updateControls()
     m_temperature->setEnabled(model && m_teacher->isChecked());
     m_teacherModel->setEnabled(model && m_teacher->isChecked());
     m_alpha->setEnabled(model && m_teacher->isChecked());
+    m_reconstruct->setEnabled(model && m_pruneMethod->currentText() == QLatin1String("channel"));
     m_compressButton->setEnabled(model && m_runInputs.blocked.isEmpty());
     m_clusterButton->setEnabled(model && m_runInputs.blocked.isEmpty());
     m_compressButton->setToolTip(m_runInputs.blocked);
@@ -1474,6 +1494,7 @@ void CompressView::readSettings()
     s.beginGroup(QLatin1String(kSettingsGroup));
     m_pruneMethod->setCurrentText(s.value(QStringLiteral("pruneMethod"), QStringLiteral("none")).toString());
     m_pruneRatio->setValue(s.value(QStringLiteral("pruneRatio"), 0.5).toDouble());
+    m_reconstruct->setChecked(s.value(QStringLiteral("pruneReconstruct"), false).toBool());
     m_bits->setCurrentText(s.value(QStringLiteral("bits"), QStringLiteral("8")).toString());
     m_granularity->setCurrentText(s.value(QStringLiteral("granularity"), QStringLiteral("channel")).toString());
     m_activations->setChecked(s.value(QStringLiteral("activations"), false).toBool());
@@ -1500,6 +1521,7 @@ void CompressView::writeSettings() const
     s.beginGroup(QLatin1String(kSettingsGroup));
     s.setValue(QStringLiteral("pruneMethod"), m_pruneMethod->currentText());
     s.setValue(QStringLiteral("pruneRatio"), m_pruneRatio->value());
+    s.setValue(QStringLiteral("pruneReconstruct"), m_reconstruct->isChecked());
     s.setValue(QStringLiteral("bits"), m_bits->currentText());
     s.setValue(QStringLiteral("granularity"), m_granularity->currentText());
     s.setValue(QStringLiteral("activations"), m_activations->isChecked());

@@ -223,6 +223,7 @@ private:
     QComboBox *m_pruneMethod = nullptr;
     QDoubleSpinBox *m_pruneRatio = nullptr;
     QPushButton *m_applyPrune = nullptr;
+    QCheckBox *m_reconstruct = nullptr; // channel pruning: refit the layers after pruned ones (prune.reconstruct)
     QComboBox *m_bits = nullptr;
     QComboBox *m_granularity = nullptr;
     QPushButton *m_applyBits = nullptr;
