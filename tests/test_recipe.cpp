@@ -185,6 +185,7 @@ private slots:
         QCOMPARE(b.prune->reconstructSamples, int64_t(500));
         QVERIFY(recipeToJson(recipeFromJson(R"({"prune": {"method": "channel"}})")).find("reconstruct") ==
                 std::string::npos);
+        QCOMPARE(QString::fromStdString(recipeSummary(b)).section(" · ", 0, 0), QString("channel 0.25 reconstructed"));
         QCOMPARE(b.weights->groupSize, int64_t(32));
         QVERIFY(!b.weights->symmetric);
         QVERIFY(b.activations->calibration == Calibration::Percentile);

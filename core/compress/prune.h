@@ -93,7 +93,9 @@ void removeChannels(Model &model, const std::string &node, const std::vector<int
 // layers go in graph order, each fit to the inputs the layers before it, already refit, give it; patches of
 // convolutions are taken at up to 256 evenly spaced output positions per sample. A layer without a bias gets
 // one. Layers it cannot refit (MatMul, grouped or 1-D convolutions, ...) stay as pruned, with the reason logged.
-// damp: LeastSquares::solve's (0: the exact least-squares solution). Needs inputs, not labels. Checks `stop` between batches (cw::Cancelled; `pruned` may then be partly refit).
+// damp: LeastSquares::solve's (0: the exact least-squares solution). Needs inputs, not labels. Each refit layer
+// runs both models over the samples once (a large model wants fewer samples). Checks `stop` between batches
+// (cw::Cancelled; `pruned` may then be partly refit).
 void reconstructPruned(Model &pruned, const Model &base, const std::map<std::string, std::vector<int64_t>> &kept,
                        const Dataset &data, int64_t samples, double damp = 0.01, int threads = 0,
                        const ProgressFn &progress = {},

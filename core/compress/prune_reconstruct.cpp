@@ -17,9 +17,8 @@ namespace {
 
 constexpr int64_t kPositionsPerSample = 256; // convolution outputs sampled per image (evenly spaced)
 
-// How a layer maps its input value to rows of x and its output value to rows of y.
+// A layer to refit: the width of its rows of x and y, or why it stays as pruned.
 struct RefitLayer {
-    const Node *node = nullptr;
     int64_t inputs = 0;   // columns of x: C·kh·kw for a Conv, the reduction length otherwise
     int64_t outputs = 0;  // the pruned layer's output channels
     std::string why;      // non-empty: left as pruned, and why
@@ -34,7 +33,6 @@ int64_t inputLength(const Node &n, const Tensor &w)
 RefitLayer describe(const Graph &g, const Node &n, const Tensor &w)
 {
     RefitLayer l;
-    l.node = &n;
     const bool transB = n.attrInt("transB", 0) != 0;
     if (n.opType == "Conv") {
         l.inputs = w.rank() == 4 ? w.dim(1) * w.dim(2) * w.dim(3) : 0;
@@ -82,6 +80,9 @@ Rows convRows(const Node &n, const Tensor &w, const Tensor &x, const Tensor &y, 
     const int64_t positions = oh * ow;
     const int64_t step = std::max<int64_t>(1, (positions + kPositionsPerSample - 1) / kPositionsPerSample);
     Rows r;
+    const size_t rows = size_t(batch * ((positions + step - 1) / step));
+    r.x.reserve(rows * size_t(c * kh * kw));
+    r.y.reserve(rows * kept.size());
     for (int64_t b = 0; b < batch; ++b)
         for (int64_t p = 0; p < positions; p += step) {
             const int64_t py = p / ow, px = p % ow;

@@ -804,7 +804,7 @@ std::string recipeSummary(const Recipe &r)
     std::vector<std::string> parts;
     // Per-layer differences are summarised by count; the defaults are spelled out.
     if (r.prune)
-        parts.push_back(pruneLabel(*r.prune));
+        parts.push_back(pruneLabel(*r.prune) + (r.prune->reconstruct ? " reconstructed" : ""));
     if (r.weights) {
         const QuantSpec &w = *r.weights;
         std::string q = w.format.empty() ? "w" + std::to_string(w.bits) + " " + granularityLabel(w) : upper(w.format);

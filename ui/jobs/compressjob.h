@@ -55,7 +55,8 @@ public:
     const CompressParams &params() const { return m_params; }
     bool start() override;
 
-    // Samples of training data the recipe needs (0: none, -1: all): calibration, bias correction, fine-tuning.
+    // Samples of training data the recipe needs (0: none, -1: all): calibration, bias correction, channel
+    // pruning's reconstruction, fine-tuning.
     static int64_t trainingSamples(const cw::Recipe &recipe);
 
 signals:
