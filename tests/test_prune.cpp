@@ -129,11 +129,12 @@ Model unflattenedReshape(const Model &demo)
 }
 
 // Two layers: a Conv (3 -> 6 channels, 3x3, pads 1) or a Gemm (12 -> 6) and a Relu, then the layer to refit,
-// "second" (a Conv of the given kernel, strides, pads and dilations, or a Gemm with transB), with or without a
-// bias. The second layer's weights on the first layer's channels 1 and 4 are zero, so removing those channels
-// changes nothing it computes.
-Model twoLayers(bool conv, int64_t k, int64_t stride, int64_t pad, int64_t dilation, bool transB, bool bias)
+// "second" (a Conv of the given kernel, strides, pads and dilations, a Gemm with transB, with or without a bias,
+// or a MatMul). The second layer's weights on the first layer's channels 1 and 4 are zero, so removing those
+// channels changes nothing it computes.
+Model twoLayers(const QString &op, int64_t k, int64_t stride, int64_t pad, int64_t dilation, bool transB, bool bias)
 {
+    const bool conv = op == "Conv";
     Model m;
     Graph &g = m.graph;
     ValueInfo in;
@@ -162,7 +163,7 @@ Model twoLayers(bool conv, int64_t k, int64_t stride, int64_t pad, int64_t dilat
     relu.outputs = {"r"};
     Node second;
     second.name = "second";
-    second.opType = first.opType;
+    second.opType = op.toStdString();
     second.inputs = {"r", "second.weight"};
     second.outputs = {"y"};
     Tensor w;
@@ -177,7 +178,8 @@ Model twoLayers(bool conv, int64_t k, int64_t stride, int64_t pad, int64_t dilat
                 for (int64_t i = 0; i < k * k; ++i)
                     w.f32()[(o * 6 + c) * k * k + i] = 0.f;
     } else {
-        second.attrs["transB"] = Attribute::makeInt(transB ? 1 : 0);
+        if (op == "Gemm")
+            second.attrs["transB"] = Attribute::makeInt(transB ? 1 : 0);
         w = testutil::randomTensor(transB ? Shape{5, 6} : Shape{6, 5}, 3);
         for (int64_t o = 0; o < 5; ++o)
             for (int64_t c : {1, 4})
@@ -487,31 +489,34 @@ private slots:
     // also checks the patches against the engine's padding, strides and dilations.
     void reconstructFindsExactWeights_data()
     {
-        QTest::addColumn<bool>("conv");
+        QTest::addColumn<QString>("op");
         QTest::addColumn<int>("k");
         QTest::addColumn<int>("stride");
         QTest::addColumn<int>("pad");
         QTest::addColumn<int>("dilation");
         QTest::addColumn<bool>("transB");
         QTest::addColumn<bool>("bias");
-        QTest::newRow("conv 3x3") << true << 3 << 1 << 1 << 1 << false << true;
-        QTest::newRow("conv 3x3 no bias") << true << 3 << 1 << 1 << 1 << false << false;
-        QTest::newRow("conv 2x2 stride 2") << true << 2 << 2 << 0 << 1 << false << true;
-        QTest::newRow("conv 3x3 dilation 2, pads") << true << 3 << 1 << 2 << 2 << false << false;
-        QTest::newRow("conv 1x1") << true << 1 << 1 << 0 << 1 << false << true;
-        QTest::newRow("gemm transB") << false << 0 << 0 << 0 << 0 << true << true;
-        QTest::newRow("gemm") << false << 0 << 0 << 0 << 0 << false << false;
+        const QString conv = "Conv", gemm = "Gemm";
+        QTest::newRow("conv 3x3") << conv << 3 << 1 << 1 << 1 << false << true;
+        QTest::newRow("conv 3x3 no bias") << conv << 3 << 1 << 1 << 1 << false << false;
+        QTest::newRow("conv 2x2 stride 2") << conv << 2 << 2 << 0 << 1 << false << true;
+        QTest::newRow("conv 3x3 dilation 2, pads") << conv << 3 << 1 << 2 << 2 << false << false;
+        QTest::newRow("conv 1x1") << conv << 1 << 1 << 0 << 1 << false << true;
+        QTest::newRow("gemm transB") << gemm << 0 << 0 << 0 << 0 << true << true;
+        QTest::newRow("gemm") << gemm << 0 << 0 << 0 << 0 << false << false;
+        QTest::newRow("matmul") << QString("MatMul") << 0 << 0 << 0 << 0 << false << false;
     }
     void reconstructFindsExactWeights()
     {
-        QFETCH(bool, conv);
+        QFETCH(QString, op);
         QFETCH(int, k);
         QFETCH(int, stride);
         QFETCH(int, pad);
         QFETCH(int, dilation);
         QFETCH(bool, transB);
         QFETCH(bool, bias);
-        const Model base = twoLayers(conv, k, stride, pad, dilation, transB, bias);
+        const bool conv = op == "Conv";
+        const Model base = twoLayers(op, k, stride, pad, dilation, transB, bias);
         Model pruned = base.deepCopy();
         removeChannels(pruned, "first", {1, 4});
         const Tensor exact = init(pruned, "second.weight").clone();
@@ -528,11 +533,14 @@ private slots:
         QCOMPARE(lines.size(), size_t(1));
         QVERIFY2(QString::fromStdString(lines[0]).startsWith("reconstruct: second, output error"), lines[0].c_str());
         QVERIFY(testutil::mismatch(init(pruned, "second.weight"), exact, 1e-3, 1e-4).isEmpty());
-        // A layer without a bias got one, of zeros here (the base had none); with one, it is the base's.
+        // A Conv or Gemm without a bias got one, of zeros here (the base had none); with one, it is the base's. A
+        // MatMul has none.
         const Node &second = *pruned.graph.findNode("second");
-        QCOMPARE(int(second.inputs.size()), 3);
-        const Tensor expectedBias = bias ? init(base, "second.bias") : Tensor(DType::Float32, {5});
-        QVERIFY(testutil::mismatch(init(pruned, second.inputs[2]), expectedBias, 1e-3, 1e-4).isEmpty());
+        QCOMPARE(int(second.inputs.size()), op == "MatMul" ? 2 : 3);
+        if (op != "MatMul") {
+            const Tensor expectedBias = bias ? init(base, "second.bias") : Tensor(DType::Float32, {5});
+            QVERIFY(testutil::mismatch(init(pruned, second.inputs[2]), expectedBias, 1e-3, 1e-4).isEmpty());
+        }
         const Tensor x = data.batch(0, 8);
         const QString diff = testutil::mismatch(Session(pruned).run(x), Session(base).run(x), 1e-3, 1e-4);
         QVERIFY2(diff.isEmpty(), qPrintable(diff));

@@ -671,7 +671,7 @@ private slots:
     // calls. Without damping y1 = 2.15 x + 0.9 (Sxy / Sxx = 10.75 / 5, b = ȳ − w x̄), residuals [0.1, −0.05, −0.2,
     // 0.15], squares 0.075 of Σ‖y‖² = 91.25 + 56; y2 is fit exactly. Damping 1/14 makes λ = 1 (mean diag Σ x² = 14):
     // [[15, 6], [6, 4]] [w, b] = [35.5, 16.5] gives w = 43/24, b = 34.5/24 for y1, and = [28, 12] gives w = 40/24,
-    // b = 0.5 for y2.
+    // b = 0.5 for y2. Without a bias, w = Σxy / Σx² = 35.5 / 14 and 28 / 14.
     void leastSquaresHandComputed()
     {
         LeastSquares ls(1, 2);
@@ -694,6 +694,16 @@ private slots:
         for (int i = 0; i < 4; ++i)
             QVERIFY2(std::abs(gotDamped[i] - expectedDamped[i]) < 1e-5,
                      qPrintable(QString("damped %1: %2").arg(i).arg(gotDamped[i])));
+
+        LeastSquares noBias(1, 2, false);
+        noBias.add(x, y, 4);
+        const LeastSquares::Fit through0 = noBias.solve(0.0);
+        QVERIFY(through0.bias.empty());
+        QVERIFY(std::abs(through0.weight.f32()[0] - 35.5 / 14) < 1e-5);
+        QVERIFY(std::abs(through0.weight.f32()[1] - 2.0) < 1e-6);
+        // y1's residuals [1, 3 − 35.5/14, 5 − 71/14, 7.5 − 106.5/14].
+        const double w1 = 35.5 / 14, r1 = 1 + std::pow(3 - w1, 2) + std::pow(5 - 2 * w1, 2) + std::pow(7.5 - 3 * w1, 2);
+        QVERIFY(std::abs(noBias.relativeError(through0.weight.f32(), nullptr) - r1 / 147.25) < 1e-7);
 
         QVERIFY_THROWS_EXCEPTION(Error, LeastSquares(1, 2).solve());
         QVERIFY_THROWS_EXCEPTION(Error, ls.solve(-1));

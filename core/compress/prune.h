@@ -86,13 +86,14 @@ std::vector<int64_t> rankChannels(const Tensor &w, int channelAxis, ChannelNorm 
 void removeChannels(Model &model, const std::string &node, const std::vector<int64_t> &channels);
 
 // Channel pruning's reconstruction (PruneConfig::reconstruct; the least-squares weight reconstruction of He et al.
-// 2017 and of AIMET's channel pruning): every Conv (2-D, group 1) and Gemm of `pruned` whose inputs lost channels
-// against `base` is refit by least squares (reconstruct.h's LeastSquares, weight and bias) so that on the first
+// 2017 and of AIMET's channel pruning): every Conv (2-D, group 1), Gemm and MatMul of `pruned` whose inputs lost channels
+// against `base` is refit by least squares (reconstruct.h's LeastSquares) so that on the first
 // `samples` samples of `data` (0: all) its outputs are the base's outputs of the same node on the channels it kept (kept:
 // node -> the base's indices of its output channels, PruneReport::kept; a layer not listed kept them all). The
 // layers go in graph order, each fit to the inputs the layers before it, already refit, give it; patches of
-// convolutions are taken at up to 256 evenly spaced output positions per sample. A layer without a bias gets
-// one. Layers it cannot refit (MatMul, grouped or 1-D convolutions, ...) stay as pruned, with the reason logged.
+// convolutions are taken at up to 256 evenly spaced output positions per sample. A Conv or Gemm without a bias
+// gets one; a MatMul is fit without. Layers it cannot refit (grouped or 1-D convolutions, ...) stay as pruned,
+// with the reason logged.
 // damp: LeastSquares::solve's (0: the exact least-squares solution). Needs inputs, not labels. Each refit layer
 // runs both models over the samples once (a large model wants fewer samples). Checks `stop` between batches
 // (cw::Cancelled; `pruned` may then be partly refit).

@@ -44,8 +44,8 @@ RefitLayer describe(const Graph &g, const Node &n, const Tensor &w)
     const bool hasBias = n.hasInput(2) && !n.inputs[2].empty();
     if (w.dtype() != DType::Float32)
         l.why = "its weight is not float32";
-    else if (n.opType == "MatMul")
-        l.why = "a MatMul has no bias to refit with it";
+    else if (n.opType == "MatMul" && w.rank() != 2)
+        l.why = "a MatMul whose weight is not a matrix";
     else if (n.opType == "Conv" && w.rank() != 4)
         l.why = "only 2-D convolutions are refit";
     else if (n.opType == "Conv" && n.attrInt("group", 1) != 1)
@@ -114,11 +114,17 @@ Rows matrixRows(const Tensor &x, const Tensor &y, int64_t inputs, const std::vec
     return r;
 }
 
+// A MatMul's weight, and a Gemm's without transB, are [in, out].
+bool inputMajor(const Node &n)
+{
+    return n.opType == "MatMul" || (n.opType == "Gemm" && !n.attrInt("transB", 0));
+}
+
 // The layer's weight as [out, in] rows (what LeastSquares fits), and back.
 std::vector<float> weightRows(const Node &n, const Tensor &w, int64_t inputs, int64_t outputs)
 {
     std::vector<float> rows(size_t(inputs * outputs));
-    const bool transposed = n.opType == "Gemm" && !n.attrInt("transB", 0);
+    const bool transposed = inputMajor(n);
     for (int64_t o = 0; o < outputs; ++o)
         for (int64_t j = 0; j < inputs; ++j)
             rows[size_t(o * inputs + j)] = transposed ? w.f32()[j * outputs + o] : w.f32()[o * inputs + j];
@@ -129,7 +135,7 @@ Tensor weightFromRows(const Node &n, const Tensor &like, const Tensor &fit)
 {
     const int64_t outputs = fit.dim(0), inputs = fit.dim(1);
     Tensor w(DType::Float32, like.shape());
-    const bool transposed = n.opType == "Gemm" && !n.attrInt("transB", 0);
+    const bool transposed = inputMajor(n);
     for (int64_t o = 0; o < outputs; ++o)
         for (int64_t j = 0; j < inputs; ++j)
             (transposed ? w.f32()[j * outputs + o] : w.f32()[o * inputs + j]) = fit.f32()[o * inputs + j];
@@ -186,7 +192,9 @@ void reconstructPruned(Model &pruned, const Model &base, const std::map<std::str
                         " output channels, and " + std::to_string(outputs.size()) + " are known to be kept");
         const std::string input = node->inputs[0], output = base.graph.findNode(node->name)->outputs[0];
         const Session student(pruned, SessionOptions{threads});
-        LeastSquares ls(layer.inputs, layer.outputs);
+        // A MatMul has no bias to take the fit's: it is fit without one.
+        const bool fitBias = node->opType != "MatMul";
+        LeastSquares ls(layer.inputs, layer.outputs, fitBias);
         for (int64_t b = 0; b < n; b += batchSize) {
             checkStop(stop);
             const int64_t count = std::min(batchSize, n - b);
@@ -209,16 +217,18 @@ void reconstructPruned(Model &pruned, const Model &base, const std::map<std::str
         const LeastSquares::Fit fit = ls.solve(damp);
         const double errorAfter = ls.relativeError(fit.weight.f32(), fit.bias.data());
         g.initializers[node->inputs[1]] = weightFromRows(*node, w, fit.weight);
-        std::string biasName = hasBias ? node->inputs[2] : node->name + ".bias";
-        if (!hasBias) {
-            while (g.initializers.count(biasName) || g.values.count(biasName))
-                biasName += "_";
-            node->inputs.resize(3);
-            node->inputs[2] = biasName;
+        if (fitBias) {
+            std::string biasName = hasBias ? node->inputs[2] : node->name + ".bias";
+            if (!hasBias) {
+                while (g.initializers.count(biasName) || g.values.count(biasName))
+                    biasName += "_";
+                node->inputs.resize(3);
+                node->inputs[2] = biasName;
+            }
+            Tensor bias(DType::Float32, {layer.outputs});
+            std::copy(fit.bias.begin(), fit.bias.end(), bias.f32());
+            g.initializers[biasName] = bias;
         }
-        Tensor bias(DType::Float32, {layer.outputs});
-        std::copy(fit.bias.begin(), fit.bias.end(), bias.f32());
-        g.initializers[biasName] = bias;
         if (log) {
             char line[200];
             std::snprintf(line, sizeof line, "reconstruct: %s, output error %.3g -> %.3g (relative, %lld rows)",

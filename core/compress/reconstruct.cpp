@@ -817,12 +817,12 @@ LayerPruneResult sparseGptPrune(const Tensor &w, const Hessian &h, const SparseG
     return result;
 }
 
-LeastSquares::LeastSquares(int64_t inputs, int64_t outputs)
-    : m_inputs(inputs), m_outputs(outputs), m_h(inputs + 1)
+LeastSquares::LeastSquares(int64_t inputs, int64_t outputs, bool bias)
+    : m_inputs(inputs), m_outputs(outputs), m_bias(bias), m_h(inputs + (bias ? 1 : 0))
 {
     if (outputs < 1)
         throw Error("a least-squares fit needs at least one output, got " + std::to_string(outputs));
-    const int64_t cells = checkedMul(inputs + 1, outputs);
+    const int64_t cells = checkedMul(m_h.inputs(), outputs);
     checkMemoryBudget(uint64_t(cells) * sizeof(double), "the moments of a layer with " + std::to_string(inputs) +
                                                             " inputs and " + std::to_string(outputs) + " outputs");
     m_cross.assign(size_t(cells), 0.0);
@@ -830,17 +830,18 @@ LeastSquares::LeastSquares(int64_t inputs, int64_t outputs)
 
 void LeastSquares::add(const float *x, const float *y, int64_t rows)
 {
-    const int64_t n = m_inputs + 1;
+    const int64_t n = m_h.inputs();
     checkFiniteInputs(y, rows, m_outputs);
     constexpr int64_t chunk = 512;
-    RowMatF xa; // the chunk's rows of [x, 1]
+    RowMatF xa; // the chunk's rows of [x, 1] (of x)
     Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> cross(m_cross.data(), n,
                                                                                              m_outputs);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         const int64_t c = std::min(chunk, rows - r0);
         xa.resize(c, n);
         xa.leftCols(m_inputs) = Eigen::Map<const RowMatF>(x + r0 * m_inputs, c, m_inputs);
-        xa.col(m_inputs).setOnes();
+        if (m_bias)
+            xa.col(m_inputs).setOnes();
         m_h.add(xa.data(), c);
         const auto yc = Eigen::Map<const RowMatF>(y + r0 * m_outputs, c, m_outputs).cast<double>();
         cross.noalias() += xa.cast<double>().transpose() * yc;
@@ -854,7 +855,7 @@ LeastSquares::Fit LeastSquares::solve(double damp) const
         throw Error("the damping of a least-squares fit must be >= 0, got " + str(damp));
     if (rows() == 0)
         throw Error("a least-squares fit needs data: no rows were added");
-    const int64_t n = m_inputs + 1;
+    const int64_t n = m_h.inputs();
     MatD a = Eigen::Map<const MatD>(m_h.matrix().data(), n, n); // symmetric: row- and column-major alike
     double diag = 0;
     for (int64_t j = 0; j < m_inputs; ++j)
@@ -868,16 +869,17 @@ LeastSquares::Fit LeastSquares::solve(double damp) const
     const Eigen::LDLT<MatD> ldlt(a);
     if (ldlt.info() != Eigen::Success)
         throw Error("the least-squares system could not be factored");
-    const MatD solution = ldlt.solve(b); // [in + 1, out]
+    const MatD solution = ldlt.solve(b); // [n, out]
     if (!solution.allFinite())
         throw Error("the least-squares system is singular (give a damping above 0)");
     Fit fit;
     fit.weight = Tensor(DType::Float32, {m_outputs, m_inputs});
-    fit.bias.resize(size_t(m_outputs));
+    fit.bias.resize(m_bias ? size_t(m_outputs) : 0);
     for (int64_t o = 0; o < m_outputs; ++o) {
         for (int64_t j = 0; j < m_inputs; ++j)
             fit.weight.f32()[o * m_inputs + j] = float(solution(j, o));
-        fit.bias[size_t(o)] = float(solution(m_inputs, o));
+        if (m_bias)
+            fit.bias[size_t(o)] = float(solution(m_inputs, o));
     }
     return fit;
 }
@@ -885,7 +887,7 @@ LeastSquares::Fit LeastSquares::solve(double damp) const
 double LeastSquares::relativeError(const float *weight, const float *bias) const
 {
     // Σ ‖W̃ xa − y‖² = Σ_o (w̃_oᵀ H w̃_o − 2 w̃_oᵀ c_o) + Σ ‖y‖², with w̃_o = [W_o, b_o] and c_o the cross moments' column.
-    const int64_t n = m_inputs + 1;
+    const int64_t n = m_h.inputs();
     const Eigen::Map<const MatD> h(m_h.matrix().data(), n, n);
     const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> cross(
         m_cross.data(), n, m_outputs);
@@ -894,7 +896,8 @@ double LeastSquares::relativeError(const float *weight, const float *bias) const
     for (int64_t o = 0; o < m_outputs; ++o) {
         for (int64_t j = 0; j < m_inputs; ++j)
             w(j) = weight[o * m_inputs + j];
-        w(m_inputs) = bias ? bias[o] : 0.0;
+        if (m_bias)
+            w(m_inputs) = bias ? bias[o] : 0.0;
         error += w.dot(h * w) - 2 * w.dot(cross.col(o));
     }
     return m_targetSquares > 0 ? std::max(0.0, error) / m_targetSquares : 0.0;

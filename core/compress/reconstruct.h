@@ -62,7 +62,8 @@
 // Refitting (channel pruning's reconstruction, prune.h's reconstructPruned):
 //   LeastSquares  the weight W' [out, in] and bias b' [out] that best map the inputs x to targets y over the
 //                 rows added: argmin Σ ‖W' x + b' − y‖² + λ ‖W'‖², λ = damp · mean(diag Σ x xᵀ) (the bias is
-//                 not damped), from the moments of [x, 1] and y (H is a Hessian of in + 1 inputs).
+//                 not damped), from the moments of [x, 1] and y (H is a Hessian of in + 1 inputs); or, for a
+//                 layer without a bias, of x alone (b' = 0).
 //
 // Options a user can get wrong (bits outside 2..8, a group size that does not divide in, ratio outside
 // [0, 1), n > m, in not a multiple of m, statistics of another width, a Hessian that stays singular after
@@ -213,23 +214,25 @@ LayerPruneResult sparseGptPrune(const Tensor &w, const Hessian &h, const SparseG
 
 class LeastSquares {
 public:
-    LeastSquares(int64_t inputs, int64_t outputs); // cw::Error beyond the memory budget
+    LeastSquares(int64_t inputs, int64_t outputs, bool bias = true); // cw::Error beyond the memory budget
     // x: rows × inputs, y: rows × outputs, row-major. cw::Error for a non-finite value.
     void add(const float *x, const float *y, int64_t rows);
     int64_t rows() const { return m_h.tokens(); }
 
     struct Fit {
         Tensor weight;            // [out, in]
-        std::vector<float> bias;  // [out]
+        std::vector<float> bias;  // [out]; empty without a bias
     };
     Fit solve(double damp = 0.01) const;
-    // Σ ‖W x + b − y‖² / Σ ‖y‖² over the rows added (0 when y is all zeros): W [out, in], b [out] or null for none.
+    // Σ ‖W x + b − y‖² / Σ ‖y‖² over the rows added (0 when y is all zeros): W [out, in], b [out] or null for none
+    // (ignored by a fit without a bias).
     double relativeError(const float *weight, const float *bias) const;
 
 private:
     int64_t m_inputs, m_outputs;
-    Hessian m_h;                   // of [x, 1]
-    std::vector<double> m_cross;   // Σ [x, 1] yᵀ, [in + 1, out] row-major
+    bool m_bias;
+    Hessian m_h;                   // of [x, 1] (of x without a bias)
+    std::vector<double> m_cross;   // Σ [x, 1] yᵀ, [in + 1, out] row-major (Σ x yᵀ, [in, out])
     double m_targetSquares = 0;    // Σ ‖y‖²
 };
 
