@@ -260,6 +260,9 @@ def recipe_seeds(d):
                         "quantize": {"weights": {"bits": 4, "granularity": "group", "group_size": 32}},
                         "layers": {"conv1": {"prune": None, "quantize": {"weights": {"bits": 8}}},
                                    "fc": {"skip": True}, "conv2": {"prune": {"method": "channel", "norm": "l2"}}}},
+        "channel_reconstruct.json": {"prune": {"method": "channel", "ratio": 0.75, "norm": "l1", "reconstruct": True,
+                                               "reconstruct_samples": 512},
+                                     "layers": {"fc2": {"prune": None}}},
         "lm_gptq.json": {"name": "gptq", "sequential": False, "prune": {"method": "wanda", "n": 2, "m": 4},
                          "quantize": {"weights": {"bits": 4, "method": "gptq", "format": "q4_k"}}},
     }
