@@ -130,11 +130,12 @@ Model unflattenedReshape(const Model &demo)
 
 // Two layers: a Conv (3 -> 6 channels, 3x3, pads 1) or a Gemm (12 -> 6) and a Relu, then the layer to refit,
 // "second" (a Conv of the given kernel, strides, pads and dilations, a Gemm with transB, with or without a bias,
-// or a MatMul). The second layer's weights on the first layer's channels 1 and 4 are zero, so removing those
-// channels changes nothing it computes.
+// or a MatMul; op "Conv+dw": a Conv after a depthwise 3×3 Conv, which passes the channels through). The second
+// layer's weights on the first layer's channels 1 and 4 are zero, so removing those channels changes nothing it
+// computes.
 Model twoLayers(const QString &op, int64_t k, int64_t stride, int64_t pad, int64_t dilation, bool transB, bool bias)
 {
-    const bool conv = op == "Conv";
+    const bool conv = op.startsWith("Conv");
     Model m;
     Graph &g = m.graph;
     ValueInfo in;
@@ -161,10 +162,19 @@ Model twoLayers(const QString &op, int64_t k, int64_t stride, int64_t pad, int64
     relu.opType = "Relu";
     relu.inputs = {"h"};
     relu.outputs = {"r"};
+    Node depthwise;
+    depthwise.name = "dw";
+    depthwise.opType = "Conv";
+    depthwise.inputs = {"r", "dw.weight"};
+    depthwise.outputs = {"d"};
+    depthwise.attrs["kernel_shape"] = Attribute::makeInts({3, 3});
+    depthwise.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    depthwise.attrs["group"] = Attribute::makeInt(6);
+    g.initializers["dw.weight"] = testutil::randomTensor({6, 1, 3, 3}, 5);
     Node second;
     second.name = "second";
-    second.opType = op.toStdString();
-    second.inputs = {"r", "second.weight"};
+    second.opType = conv ? "Conv" : op.toStdString();
+    second.inputs = {op == "Conv+dw" ? "d" : "r", "second.weight"};
     second.outputs = {"y"};
     Tensor w;
     if (conv) {
@@ -191,6 +201,8 @@ Model twoLayers(const QString &op, int64_t k, int64_t stride, int64_t pad, int64
         g.initializers["second.bias"] = testutil::randomTensor({5}, 4);
     }
     g.nodes = {first, relu, second};
+    if (op == "Conv+dw")
+        g.nodes = {first, relu, depthwise, second};
     g.outputs = {ValueInfo{"y", DType::Float32, {}, false, {}}};
     inferShapes(m);
     return m;
@@ -504,6 +516,7 @@ private slots:
         QTest::newRow("conv 1x1") << conv << 1 << 1 << 0 << 1 << false << true;
         QTest::newRow("gemm transB") << gemm << 0 << 0 << 0 << 0 << true << true;
         QTest::newRow("gemm") << gemm << 0 << 0 << 0 << 0 << false << false;
+        QTest::newRow("conv after a depthwise conv") << QString("Conv+dw") << 3 << 1 << 1 << 1 << false << true;
         QTest::newRow("matmul") << QString("MatMul") << 0 << 0 << 0 << 0 << false << false;
     }
     void reconstructFindsExactWeights()
@@ -515,7 +528,7 @@ private slots:
         QFETCH(int, dilation);
         QFETCH(bool, transB);
         QFETCH(bool, bias);
-        const bool conv = op == "Conv";
+        const bool conv = op.startsWith("Conv");
         const Model base = twoLayers(op, k, stride, pad, dilation, transB, bias);
         Model pruned = base.deepCopy();
         removeChannels(pruned, "first", {1, 4});
