@@ -421,16 +421,23 @@ private:
     std::set<std::string> m_done;
 };
 
-// Removes `remove` (sorted, unique, valid) from the space; shapes are re-inferred by the caller.
-void applyRemoval(Model &model, const ChannelSpace &space, const std::vector<int64_t> &remove)
+// The channels of 0 .. channels - 1 not in `remove` (sorted, unique).
+std::vector<int64_t> keptChannels(int64_t channels, const std::vector<int64_t> &remove)
 {
     std::vector<int64_t> keep;
-    for (int64_t c = 0, r = 0; c < space.channels; ++c) {
+    for (int64_t c = 0, r = 0; c < channels; ++c) {
         if (r < int64_t(remove.size()) && remove[size_t(r)] == c)
             ++r;
         else
             keep.push_back(c);
     }
+    return keep;
+}
+
+// Removes `remove` (sorted, unique, valid) from the space; shapes are re-inferred by the caller.
+void applyRemoval(Model &model, const ChannelSpace &space, const std::vector<int64_t> &remove)
+{
+    const std::vector<int64_t> keep = keptChannels(space.channels, remove);
     std::set<std::string> touched(space.sources.begin(), space.sources.end());
     touched.insert(space.passNodes.begin(), space.passNodes.end());
     for (const auto &[name, block] : space.sinks)
@@ -644,7 +651,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             const int64_t target = std::llround(c.ratio * ratioScale * double(original));
             remove = std::clamp<int64_t>(target - (original - current), 0, current - 1);
         }
-        std::vector<int64_t> channels, kept;
+        std::vector<int64_t> channels;
         if (remove > 0) {
             std::vector<double> norms(size_t(current), 0.0);
             for (const std::string &s : space.sources) {
@@ -660,12 +667,7 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
             applyRemoval(model, space, channels);
             removed = true;
         }
-        for (int64_t c = 0, r = 0; c < current; ++c) {
-            if (r < int64_t(channels.size()) && channels[size_t(r)] == c)
-                ++r;
-            else
-                kept.push_back(c);
-        }
+        const std::vector<int64_t> kept = keptChannels(current, channels);
         for (const std::string &s : space.sources) {
             if (!byNode.count(s))
                 continue;

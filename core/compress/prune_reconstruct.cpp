@@ -24,23 +24,25 @@ struct RefitLayer {
     std::string why;      // non-empty: left as pruned, and why
 };
 
-// The length of the layer's input channel axis: a Conv's C, a Gemm's or MatMul's reduction.
+// The length of the layer's input channel axis (graph.h's layerAxes: a Conv's C, a Gemm's or MatMul's reduction).
 int64_t inputLength(const Node &n, const Tensor &w)
 {
-    return n.opType == "Conv" ? w.dim(1) : w.dim(n.opType == "Gemm" && n.attrInt("transB", 0) ? 1 : 0);
+    int channel = 0, reduction = 1;
+    layerAxes(n, w.shape(), &channel, &reduction);
+    return w.dim(reduction);
+}
+
+// A MatMul's weight, and a Gemm's without transB, are [in, out].
+bool inputMajor(const Node &n, const Tensor &w)
+{
+    return n.opType != "Conv" && outputChannelAxis(n, w.shape()) == 1;
 }
 
 RefitLayer describe(const Graph &g, const Node &n, const Tensor &w)
 {
     RefitLayer l;
-    const bool transB = n.attrInt("transB", 0) != 0;
-    if (n.opType == "Conv") {
-        l.inputs = w.rank() == 4 ? w.dim(1) * w.dim(2) * w.dim(3) : 0;
-        l.outputs = w.dim(0);
-    } else {
-        l.inputs = w.dim(transB ? 1 : 0);
-        l.outputs = w.dim(transB ? 0 : 1);
-    }
+    l.inputs = n.opType == "Conv" ? (w.rank() == 4 ? w.dim(1) * w.dim(2) * w.dim(3) : 0) : inputLength(n, w);
+    l.outputs = w.dim(outputChannelAxis(n, w.shape()));
     const bool hasBias = n.hasInput(2) && !n.inputs[2].empty();
     if (w.dtype() != DType::Float32)
         l.why = "its weight is not float32";
@@ -114,17 +116,11 @@ Rows matrixRows(const Tensor &x, const Tensor &y, int64_t inputs, const std::vec
     return r;
 }
 
-// A MatMul's weight, and a Gemm's without transB, are [in, out].
-bool inputMajor(const Node &n)
-{
-    return n.opType == "MatMul" || (n.opType == "Gemm" && !n.attrInt("transB", 0));
-}
-
 // The layer's weight as [out, in] rows (what LeastSquares fits), and back.
 std::vector<float> weightRows(const Node &n, const Tensor &w, int64_t inputs, int64_t outputs)
 {
     std::vector<float> rows(size_t(inputs * outputs));
-    const bool transposed = inputMajor(n);
+    const bool transposed = inputMajor(n, w);
     for (int64_t o = 0; o < outputs; ++o)
         for (int64_t j = 0; j < inputs; ++j)
             rows[size_t(o * inputs + j)] = transposed ? w.f32()[j * outputs + o] : w.f32()[o * inputs + j];
@@ -135,7 +131,7 @@ Tensor weightFromRows(const Node &n, const Tensor &like, const Tensor &fit)
 {
     const int64_t outputs = fit.dim(0), inputs = fit.dim(1);
     Tensor w(DType::Float32, like.shape());
-    const bool transposed = inputMajor(n);
+    const bool transposed = inputMajor(n, like);
     for (int64_t o = 0; o < outputs; ++o)
         for (int64_t j = 0; j < inputs; ++j)
             (transposed ? w.f32()[j * outputs + o] : w.f32()[o * inputs + j]) = fit.f32()[o * inputs + j];

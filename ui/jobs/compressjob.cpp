@@ -55,15 +55,14 @@ int64_t CompressJob::trainingSamples(const cw::Recipe &recipe)
     if (quantizing && (recipe.activations || recipe.biasCorrection))
         samples = recipe.activations ? recipe.activations->samples : 512;
     // Channel pruning's reconstruction reads the first reconstruct_samples.
-    std::vector<const cw::PruneConfig *> prunes;
-    if (recipe.prune)
-        prunes.push_back(&*recipe.prune);
-    for (const auto &[node, config] : recipe.layers)
-        if (config.prune && !config.skip)
-            prunes.push_back(&*config.prune);
-    for (const cw::PruneConfig *p : prunes)
-        if (p->reconstruct)
+    const auto reconstruct = [&samples](const std::optional<cw::PruneConfig> &p) {
+        if (p && p->reconstruct)
             samples = std::max(samples, p->reconstructSamples);
+    };
+    reconstruct(recipe.prune);
+    for (const auto &[node, config] : recipe.layers)
+        if (!config.skip)
+            reconstruct(config.prune);
     if (recipe.finetune.epochs > 0)
         samples = recipe.finetune.samples > 0 ? std::max(samples, recipe.finetune.samples) : -1;
     return samples;
