@@ -883,9 +883,10 @@ private slots:
         }
     }
 
-    // The packed few-row products (gemvU8S8, used where the CPU has no VNNI) against the plain sum: weights within
-    // ±64 (vpmaddubsw) and beyond (int16), both layouts of B, depths and widths around the block sizes (4 and 2
-    // deep, 8 wide, 4 blocks per pass), zero points at both ends, and a product large enough to share on threads.
+    // The packed few-row products (gemvU8S8) against the plain sum, in the AVX2 layouts and in the VNNI one (where
+    // the CPU has it): weights within ±64 (vpmaddubsw) and beyond (int16), both layouts of B, depths and widths
+    // around the block sizes (4 and 2 deep, 8 or 16 wide, 4 blocks per pass), zero points at both ends, and a
+    // product large enough to share on threads.
     void gemvProducts_data()
     {
         QTest::addColumn<int>("M");
@@ -895,15 +896,22 @@ private slots:
         QTest::addColumn<bool>("transB");
         QTest::addColumn<int>("aZp");
         QTest::addColumn<int>("threads");
-        QTest::newRow("narrow, one row") << 1 << 1536 << 128 << 64 << true << 131 << 1;
-        QTest::newRow("wide, one row") << 1 << 1536 << 128 << 127 << true << 131 << 1;
-        QTest::newRow("narrow, ragged") << 3 << 17 << 33 << 64 << true << 255 << 1;
-        QTest::newRow("wide, ragged") << 3 << 17 << 33 << 128 << true << 0 << 1;
-        QTest::newRow("narrow, [K, N], K 5") << 2 << 5 << 9 << 63 << false << 7 << 1;
-        QTest::newRow("wide, [K, N], K 3") << 4 << 3 << 7 << 100 << false << 200 << 1;
-        QTest::newRow("one by one") << 1 << 1 << 1 << 128 << true << 1 << 1;
-        QTest::newRow("narrow, two threads") << 4 << 1100 << 520 << 64 << true << 90 << 2;
-        QTest::newRow("wide, two threads") << 4 << 1100 << 520 << 128 << false << 90 << 2;
+        QTest::addColumn<bool>("vnni");
+        for (const bool vnni : {false, true}) {
+            const auto row = [&](const char *name) -> QTestData & {
+                return QTest::newRow(qPrintable(QString(name) + (vnni ? ", vnni" : "")));
+            };
+            row("narrow, one row") << 1 << 1536 << 128 << 64 << true << 131 << 1 << vnni;
+            row("wide, one row") << 1 << 1536 << 128 << 127 << true << 131 << 1 << vnni;
+            row("narrow, ragged") << 3 << 17 << 33 << 64 << true << 255 << 1 << vnni;
+            row("wide, ragged") << 3 << 17 << 33 << 128 << true << 0 << 1 << vnni;
+            row("narrow, [K, N], K 5") << 2 << 5 << 9 << 63 << false << 7 << 1 << vnni;
+            row("wide, [K, N], K 3") << 4 << 3 << 7 << 100 << false << 200 << 1 << vnni;
+            row("one by one") << 1 << 1 << 1 << 128 << true << 1 << 1 << vnni;
+            row("narrow, two threads") << 4 << 1100 << 520 << 64 << true << 90 << 2 << vnni;
+            row("wide, two threads") << 4 << 1100 << 520 << 128 << false << 90 << 2 << vnni;
+            row("wide, 16 rows, 5 column blocks") << 16 << 700 << 80 << 128 << true << 17 << 1 << vnni;
+        }
     }
 
     void gemvProducts()
@@ -915,6 +923,9 @@ private slots:
         QFETCH(bool, transB);
         QFETCH(int, aZp);
         QFETCH(int, threads);
+        QFETCH(bool, vnni);
+        if (vnni && !(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")))
+            QSKIP("the CPU has no AVX-512 VNNI");
         Tensor a = randomInts<uint8_t>({M, K}, 21, 0, 255);
         Tensor b = randomInts<int8_t>({N, K}, 22, -wMax, std::min(wMax, 127));
         b.data<int8_t>()[0] = int8_t(-wMax); // the extremes, next to the largest activations
@@ -930,14 +941,15 @@ private slots:
                 acc[size_t(m * N + n)] = int32_t(m * 1000 + n); // the product adds to what is there
                 expected[size_t(m * N + n)] = sum + int32_t(m * 1000 + n);
             }
-        const quant::GemvWeights w = quant::packGemv(pb, N, K, transB);
+        const quant::GemvWeights w = quant::packGemv(pb, N, K, transB, vnni);
         QCOMPARE(w.narrow, wMax <= 64);
+        QCOMPARE(w.vnni, vnni);
         quant::gemvU8S8(w, pa, M, aZp, acc.data(), threads);
         QCOMPARE(acc, expected);
     }
 
     // QGemm, QLinearMatMul and MatMulInteger in a Session at batch 1, their weights its constants: the products
-    // of the packed weights the nodes keep (on a CPU without VNNI) equal the reference, on the runs after the
+    // of the packed weights the nodes keep equal the reference, on the runs after the
     // first too; weights fed anew for a run are used as they are, not the packed ones. QGemm also keeps its
     // scales, zero points and bias: requantized (with alpha) and with a whole-matrix C too.
     void fewRowProductsInSession()

@@ -810,6 +810,7 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
 // `index` of the node, a Session constant; nullptr otherwise. packsGemv: whether it would be packed for M rows.
 const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int64_t N, int64_t K, bool transB);
 bool packsGemv(int64_t M, const Tensor &b, int64_t N, int64_t K);
+bool hasVnni(); // the CPU has AVX-512 VNNI
 
 void qlinearMatMulOp(OpContext &ctx)
 {
@@ -903,7 +904,7 @@ QGemmConstants qgemmConstants(const OpContext &ctx, const Tensor &a, const Tenso
             v /= yScale;
     }
     if (pack && packsGemv(M, b, N, K))
-        k.gemv = quant::packGemv(b.data<int8_t>(), N, K, transB);
+        k.gemv = quant::packGemv(b.data<int8_t>(), N, K, transB, hasVnni());
     return k;
 }
 
@@ -1750,14 +1751,19 @@ std::shared_ptr<GemmEntry> gemmEntry(int64_t M, int64_t N, int64_t K, bool ioLay
 
 // acc[M, N] += (A - aZp) · B for u8 A [M, K] (row-major at aOffset) and s8 B with zero zero points: oneDNN's
 // product of the raw values, minus aZp · (column sums of B), which is exactly the reference sum.
-// Up to kGemvRows rows: the packed products (gemvU8S8) on CPUs without VNNI, where they beat a oneDNN call's fixed
-// cost and its u8 × s8 kernels, which also split weights beyond ±64 into two products (onednn::int8WeightsSplit).
-// Measured on the wake-word heads (AVX2 EPYC, one thread), the whole model against the same build using oneDNN:
-// 2.6x faster at batch 1 with 7-bit weights and 3.4x with 8-bit ones, still 1.2x and 1.7x at batch 16.
+// Up to kGemvRows rows whose weights are the Session's constants: the packed products (gemvU8S8), which beat a
+// oneDNN call's fixed cost. Measured on the wake-word heads (one thread), the whole model against the same build
+// without them:
+// - AVX2 EPYC, against oneDNN, whose u8 × s8 kernels also split weights beyond ±64 into two products
+//   (onednn::int8WeightsSplit): 2.6x faster at batch 1 with 7-bit weights and 3.4x with 8-bit ones, still 1.2x
+//   and 1.7x at batch 16;
+// - AVX-512 VNNI EPYC, against the VNNI dot products below (up to 4 rows) and oneDNN: 0.64-0.96x the time at
+//   batch 1, 0.70-0.80x at batch 4, 0.86-0.96x at batch 16 (docs/performance.md).
 constexpr int64_t kGemvRows = 16;
 
-// Whether the few-row products take AVX-512 VNNI dot products (quant::dotU8S8Vnni) instead of gemvU8S8.
-bool vnniDots()
+// The CPU has AVX-512 VNNI: the packed weights take packGemv's vnni layout, and the dot products of weights fed
+// anew take quant::dotU8S8Vnni.
+bool hasVnni()
 {
     static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
     return vnni;
@@ -1765,7 +1771,7 @@ bool vnniDots()
 
 bool packsGemv(int64_t M, const Tensor &b, int64_t N, int64_t K)
 {
-    return !vnniDots() && M <= kGemvRows && b.dtype() == DType::Int8 && b.numel() == N * K;
+    return M <= kGemvRows && b.dtype() == DType::Int8 && b.numel() == N * K;
 }
 
 const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int64_t N, int64_t K, bool transB)
@@ -1774,7 +1780,7 @@ const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int6
     if (!packsGemv(M, b, N, K))
         return nullptr;
     return ctx.preparedFromConstants<quant::GemvWeights>(
-        {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB); });
+        {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB, hasVnni()); });
 }
 
 bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
@@ -1792,11 +1798,11 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
         quant::gemvU8S8(*gemv, pa, M, aZp, acc, threads);
         return true;
     }
-    // A few rows against B as rows [N, K] (a head at batch 1): dot products beat a primitive call's fixed cost
-    // up to these sizes. With VNNI, measured on the wake-word heads: 1 x 1536 x 128 and 1 x 2112 x 128 run 10-17 %
-    // faster as dot products, 1 x 3264 x 128 4 % faster in oneDNN (whose packed weights carry their sums; a dot
-    // product sums its weight row as it goes).
-    const bool vnni = vnniDots();
+    // A few rows against B as rows [N, K] not packed (weights fed anew): dot products beat a primitive call's
+    // fixed cost up to these sizes. With VNNI, measured on the wake-word heads: 1 x 1536 x 128 and 1 x 2112 x 128
+    // ran 10-17 % faster as dot products, 1 x 3264 x 128 4 % faster in oneDNN (whose packed weights carry their
+    // sums; a dot product sums its weight row as it goes).
+    const bool vnni = hasVnni();
     if (transB && M <= 4 && M * N * K <= (vnni ? 327680 : 65536)) {
         const auto dot = vnni ? quant::dotU8S8Vnni : quant::dotU8S8;
         for (int64_t m = 0; m < M; ++m)
@@ -2210,21 +2216,22 @@ int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K)
     return total;
 }
 
-GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB)
+GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, bool vnni)
 {
     GemvWeights w;
     w.n = N;
     w.k = K;
+    w.vnni = vnni;
     const auto at = [&](int64_t n, int64_t k) { return transB ? b[n * K + k] : b[k * N + n]; };
     w.narrow = std::all_of(b, b + N * K, [](int8_t v) { return v >= -64 && v <= 64; });
-    const int64_t depth = w.narrow ? 4 : 2, blocks = (N + 7) / 8;
+    const int64_t depth = vnni || w.narrow ? 4 : 2, width = vnni ? 16 : 8, blocks = (N + width - 1) / width;
     w.steps = (K + depth - 1) / depth;
-    w.packed.assign(size_t(blocks * w.steps * 8 * depth), 0);
+    w.packed.assign(size_t(blocks * w.steps * width * depth), 0);
     w.sums.assign(size_t(N), 0);
     for (int64_t n = 0; n < N; ++n)
         for (int64_t k = 0; k < K; ++k) {
             const int8_t v = at(n, k);
-            w.packed[size_t((((n / 8) * w.steps + k / depth) * 8 + n % 8) * depth + k % depth)] = v;
+            w.packed[size_t((((n / width) * w.steps + k / depth) * width + n % width) * depth + k % depth)] = v;
             w.sums[size_t(n)] += v;
         }
     return w;
@@ -2262,13 +2269,103 @@ void gemvBlocks(const GemvWeights &w, const int32_t *row, int64_t first, __m256i
         out[j] = s[j];
 }
 
+// Rows [0, Rows) of a (each four bytes per 32-bit group) against column blocks [first, first + Count) of
+// sixteen, laid out as in packGemv's vnni layout: each load of the weights serves every row. A tile of few
+// accumulators keeps two sets for alternate depths, so that consecutive vpdpbusd do not wait for each other.
+template <int Rows, int Count>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void gemvTileVnni(const GemvWeights &w,
+                                                                                const int32_t *const *rows,
+                                                                                int64_t first, __m512i *out)
+{
+    constexpr int Sets = Rows * Count <= 8 ? 2 : 1;
+    const int8_t *p = w.packed.data() + first * w.steps * 64;
+    const int64_t stride = w.steps * 64; // bytes from one block to the next
+    __m512i s[Sets][Rows][Count];
+    for (int h = 0; h < Sets; ++h)
+        for (int r = 0; r < Rows; ++r)
+            for (int j = 0; j < Count; ++j)
+                s[h][r][j] = _mm512_setzero_si512();
+    // Depth q into set h (a lambda would not take the function's target).
+    for (int64_t q0 = 0; q0 < w.steps; q0 += Sets)
+        for (int h = 0; h < Sets && q0 + h < w.steps; ++h) {
+            const int64_t q = q0 + h;
+            __m512i v[Count];
+            for (int j = 0; j < Count; ++j)
+                v[j] = _mm512_loadu_si512(p + j * stride + q * 64);
+            for (int r = 0; r < Rows; ++r) {
+                const __m512i a = _mm512_set1_epi32(rows[r][q]);
+                for (int j = 0; j < Count; ++j)
+                    s[h][r][j] = _mm512_dpbusd_epi32(s[h][r][j], a, v[j]);
+            }
+        }
+    for (int r = 0; r < Rows; ++r)
+        for (int j = 0; j < Count; ++j)
+            out[r * 4 + j] = Sets == 2 ? _mm512_add_epi32(s[0][r][j], s[Sets - 1][r][j]) : s[0][r][j];
+}
+
+template <int Rows>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvRowsVnni(const GemvWeights &w,
+                                                                        const int32_t *const *rows, int64_t first,
+                                                                        int64_t count, __m512i *out)
+{
+    switch (count) {
+    case 4: gemvTileVnni<Rows, 4>(w, rows, first, out); break;
+    case 3: gemvTileVnni<Rows, 3>(w, rows, first, out); break;
+    case 2: gemvTileVnni<Rows, 2>(w, rows, first, out); break;
+    default: gemvTileVnni<Rows, 1>(w, rows, first, out); break;
+    }
+}
+
+// Rows [0, M) of a against the column blocks [first, first + count) (count <= 4) of vnni-packed weights, four
+// rows at a time.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupVnni(const GemvWeights &w, const uint8_t *a,
+                                                                         int64_t M, int32_t aZp, int32_t *acc,
+                                                                         int64_t first, int64_t count)
+{
+    thread_local std::vector<int32_t> buffer;
+    buffer.assign(size_t(4 * w.steps), 0);
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        const int64_t rowsHere = std::min<int64_t>(4, M - m0);
+        const int32_t *rows[4];
+        for (int64_t r = 0; r < rowsHere; ++r) {
+            std::memcpy(buffer.data() + r * w.steps, a + (m0 + r) * w.k, size_t(w.k));
+            rows[r] = buffer.data() + r * w.steps;
+        }
+        __m512i out[16];
+        switch (rowsHere) {
+        case 4: gemvRowsVnni<4>(w, rows, first, count, out); break;
+        case 3: gemvRowsVnni<3>(w, rows, first, count, out); break;
+        case 2: gemvRowsVnni<2>(w, rows, first, count, out); break;
+        default: gemvRowsVnni<1>(w, rows, first, count, out); break;
+        }
+        alignas(64) int32_t lanes[16];
+        for (int64_t r = 0; r < rowsHere; ++r) {
+            int32_t *dst = acc + (m0 + r) * w.n;
+            for (int64_t j = 0; j < count; ++j) {
+                _mm512_store_si512(lanes, out[r * 4 + j]);
+                const int64_t n0 = (first + j) * 16;
+                for (int64_t c = 0; c < 16 && n0 + c < w.n; ++c) { // wrapping in int32 as the reference sum does
+                    const uint32_t sum = uint32_t(lanes[c]) - uint32_t(aZp) * uint32_t(w.sums[size_t(n0 + c)]);
+                    dst[n0 + c] = int32_t(uint32_t(dst[n0 + c]) + sum);
+                }
+            }
+        }
+    }
+}
+
 } // namespace
 
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads)
 {
-    const int64_t N = w.n, K = w.k, blocks = (N + 7) / 8, groups = (blocks + 3) / 4;
+    const int64_t N = w.n, K = w.k, blocks = (N + (w.vnni ? 15 : 7)) / (w.vnni ? 16 : 8), groups = (blocks + 3) / 4;
     const int64_t macs = M * N * K;
     const int t = int(std::clamp<int64_t>(macs >> 20, 1, std::max(1, threads)));
+    if (w.vnni) {
+        parallelFor(std::min<int64_t>(t, groups), groups, [&](int64_t g) {
+            gemvGroupVnni(w, a, M, aZp, acc, g * 4, std::min<int64_t>(4, blocks - g * 4));
+        });
+        return;
+    }
     parallelFor(std::min<int64_t>(t, groups), groups, [&](int64_t g) {
         thread_local std::vector<int32_t> row;
         row.assign(size_t(w.steps), 0);

@@ -58,20 +58,23 @@ int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K);
 int32_t dotU8S8Vnni(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K);
 
 // Weights B [N, K] of a few-row product (QGemm / QLinearMatMul / MatMulInteger at batch 1) packed for gemvU8S8,
-// once per Session (OpContext::preparedFromConstants), for CPUs without VNNI. Eight columns at a time:
+// once per Session (OpContext::preparedFromConstants). Columns past N and depths past K are zeros. Three layouts:
+//   vnni (CPUs with AVX-512 VNNI): [N/16][K/4][16][4], any weights: vpdpbusd adds four exact u8 × s8 products per
+//     int32 lane; the zero point of a is taken off with the column sums;
+//   otherwise eight columns at a time, for AVX2:
 //   narrow (every weight within ±64): [N/8][K/4][8][4], u8 × s8 products added in pairs by vpmaddubsw, which
 //     cannot saturate int16 (2 · 255 · 64 < 32768), then in int32 by vpmaddwd; the zero point of a is taken off
 //     with the column sums;
-//   otherwise: [N/8][K/2][8][2], widened to int16 and multiplied with a - aZp by vpmaddwd, exact.
-// Columns past N and depths past K are zeros.
+//   wide: [N/8][K/2][8][2], widened to int16 and multiplied with a - aZp by vpmaddwd, exact.
 struct GemvWeights {
-    int64_t n = 0, k = 0, steps = 0; // steps: K / 4 (narrow) or K / 2, rounded up
+    int64_t n = 0, k = 0, steps = 0; // steps: K / 4 (vnni, narrow) or K / 2, rounded up
     bool narrow = false;
+    bool vnni = false;
     std::vector<int8_t> packed;
     std::vector<int32_t> sums; // Σ_k w[n][k]
 };
-// b is [N, K] when transB, else [K, N].
-GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB);
+// b is [N, K] when transB, else [K, N]. vnni: the layout for AVX-512 VNNI (only where the CPU has avx512vnni).
+GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, bool vnni = false);
 // acc[m][n] += Σ_k (a[m][k] - aZp) · w[n][k] for u8 a [M, K], exact in int32; the column blocks shared among up
 // to `threads` threads.
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads);
