@@ -214,8 +214,8 @@ struct ConvEntry {
 
     // Weights in the primitive's layout. A Session's weights (`constant`: not written while it lives) are found
     // again by their buffer, which the entry keeps alive so that its address cannot come back holding other
-    // weights, and a fingerprint of their bytes (weightFingerprint), as the int8 kernels do: comparing every
-    // byte on each call was 13 % of silero-vad's run. Other callers may write weights in place through a
+    // weights, and the id the Session gave them or else a fingerprint of their bytes (weightFingerprint), as the
+    // int8 kernels do: comparing every byte on each call was 13 % of silero-vad's run. Other callers may write weights in place through a
     // pointer they hold (training, gradient checks), so their entries keep the plain values and a hit needs
     // the same address and the same contents. A few entries are kept because sessions of different models
     // may share a geometry.
@@ -223,7 +223,8 @@ struct ConvEntry {
         const void *source = nullptr;
         std::vector<std::byte> plain; // the values packed (callers that may write in place)
         Tensor holder;                // the weight itself (a Session's)
-        uint64_t fingerprint = 0;
+        uint64_t fingerprint = 0;     // or the caller's id (WeightsIdentity)
+        bool byId = false;
         dnnl::memory packed;
     };
     bool weightsPlainOk = false; // the primitive takes OIHW weights as they are
@@ -383,19 +384,20 @@ dnnl::stream &threadStream()
     return stream;
 }
 
-dnnl::memory packedWeights(ConvEntry &e, const Tensor &w, bool constant, dnnl::stream &stream)
+dnnl::memory packedWeights(ConvEntry &e, const Tensor &w, WeightsIdentity identity, dnnl::stream &stream)
 {
     if (e.weightsPlainOk)
         return dnnl::memory(e.weightsPlain, cpuEngine(), const_cast<void *>(w.rawData()));
     constexpr size_t kEntries = 4;
     const auto *bytes = static_cast<const std::byte *>(w.rawData());
     const size_t size = w.byteSize();
-    const uint64_t print = constant ? weightFingerprint(w) : 0;
+    const bool constant = identity.constant, byId = constant && identity.id != 0;
+    const uint64_t print = byId ? identity.id : constant ? weightFingerprint(w) : 0;
     std::lock_guard lock(e.weightsMutex);
     for (const ConvEntry::Packed &p : e.weights) {
         if (p.source != bytes)
             continue;
-        if (constant ? !p.holder.isNull() && p.holder.byteSize() == size && p.fingerprint == print
+        if (constant ? !p.holder.isNull() && p.holder.byteSize() == size && p.byId == byId && p.fingerprint == print
                      : p.holder.isNull() && p.plain.size() == size && std::memcmp(p.plain.data(), bytes, size) == 0)
             return p.packed;
     }
@@ -403,6 +405,7 @@ dnnl::memory packedWeights(ConvEntry &e, const Tensor &w, bool constant, dnnl::s
     p.source = bytes;
     if (constant) {
         p.holder = w;
+        p.byId = byId;
         p.fingerprint = print;
     } else {
         p.plain.assign(bytes, bytes + size);
@@ -560,6 +563,12 @@ bool int8WeightsSplit(const int8_t *w, int64_t count)
     return int8PairsSaturate() && std::any_of(w, w + count, [](int8_t v) { return v < -64 || v > 64; });
 }
 
+uint64_t newWeightsId()
+{
+    static std::atomic<uint64_t> next{1};
+    return next++;
+}
+
 uint64_t weightFingerprint(const Tensor &w)
 {
     // Eight bytes at a time: the first and last 64, and 256 samples between, gathered first (independent loads)
@@ -602,7 +611,7 @@ int64_t convOutputBlock(const ConvGeometry &g, bool bias, const std::vector<Acti
     }
 }
 
-bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Tensor &w, bool constantWeights,
+bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Tensor &w, WeightsIdentity weights,
                const float *bias, const std::vector<Activation> &activations, float *y, bool winograd)
 {
     OmpThreads single(1);
@@ -611,7 +620,7 @@ bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Te
             convCache().get(g, bias != nullptr, activations, 1, winograd, {srcBlock, !g.oneD});
         if (!e->ok)
             return false;
-        execute(*e, x, packedWeights(*e, w, constantWeights, threadStream()), bias, y);
+        execute(*e, x, packedWeights(*e, w, weights, threadStream()), bias, y);
         return true;
     } catch (const dnnl::error &) {
         return false;
@@ -636,7 +645,7 @@ std::string convImplementation(const ConvGeometry &g, bool winograd)
     return e->ok ? e->pd.impl_info_str() : "";
 }
 
-bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const Tensor &w, bool constantWeights,
+bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const Tensor &w, WeightsIdentity weights,
                  const float *bias, const std::vector<Activation> &activations, Tensor &y, int threads, bool winograd,
                  bool blockedDst)
 {
@@ -670,8 +679,8 @@ bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const
                 convCache().get(g, bias != nullptr, activations, threads, winograd, outer);
             if (!e->ok)
                 return false;
-            const dnnl::memory weights = packedWeights(*e, w, constantWeights, threadStream());
-            execute(*e, x.f32(), weights, bias, allocate(*e));
+            const dnnl::memory packed = packedWeights(*e, w, weights, threadStream());
+            execute(*e, x.f32(), packed, bias, allocate(*e));
             return true;
         } catch (const dnnl::error &) {
             return false;
@@ -698,9 +707,8 @@ bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const
         }
         if (!e->ok || !eLast->ok)
             return false;
-        const dnnl::memory weights = packedWeights(*e, w, constantWeights, threadStream());
-        const dnnl::memory weightsLast =
-            eLast == e ? weights : packedWeights(*eLast, w, constantWeights, threadStream());
+        const dnnl::memory packed = packedWeights(*e, w, weights, threadStream());
+        const dnnl::memory packedLast = eLast == e ? packed : packedWeights(*eLast, w, weights, threadStream());
         const int64_t inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
         const float *px = x.f32();
         float *py = allocate(*e);
@@ -709,7 +717,7 @@ bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const
             OmpThreads single(1); // helper threads have their own OpenMP setting
             const bool isLast = i == sliceCount - 1;
             try {
-                execute(isLast ? *eLast : *e, px + i * sliceBatch * inImage, isLast ? weightsLast : weights, bias,
+                execute(isLast ? *eLast : *e, px + i * sliceBatch * inImage, isLast ? packedLast : packed, bias,
                         py + i * sliceBatch * outImage);
             } catch (const dnnl::error &) {
                 failed = true;

@@ -45,12 +45,25 @@ Slices sliceRows(int64_t n, int threads);
 // y [N, M, H', W'] = activations(conv(x, w) + bias) for the geometry g (w OIHW, bias [M] or null; the
 // activations as oneDNN post-ops). x is plain NCHW (srcBlock 0) or a blocked activation of srcBlock channels
 // (runtime/blocked.h); y is made here, plain, or with `blockedDst` in the blocked layout the convolution computes
-// in when it computes in one (y is then [N, M / b, H', W', b]). `constantWeights`: w is not written in place while
-// it lives (a Session's), so its packed form is found again by buffer and fingerprint rather than by comparing
-// every byte. `winograd`: Winograd may be chosen (3x3 stride-1 layers; faster from the second call on, but its
+// in when it computes in one (y is then [N, M / b, H', W', b]). `weights` says how w's packed form is found again
+// (WeightsIdentity). `winograd`: Winograd may be chosen (3x3 stride-1 layers; faster from the second call on, but its
 // transformed weights take about four times the weight's memory and transforming them makes the first call
 // slower). Returns false when oneDNN does not take this convolution (the caller falls back).
-bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const Tensor &w, bool constantWeights,
+// How a convolution finds its weights packed in oneDNN's layout on an earlier call again. Other callers may write
+// weights in place through a pointer they hold (training, gradient checks): by default a hit needs the same
+// address and the same bytes.
+struct WeightsIdentity {
+    // w is not written in place while it lives (a Session's weights): found again by its buffer and a fingerprint
+    // of its bytes (weightFingerprint).
+    bool constant = false;
+    // Nonzero (with constant): an id given to these weights alone while they live (newWeightsId(); a Session keeps
+    // one per node whose weight is its own constant), which stands for the fingerprint. The fingerprint was 7 % of
+    // silero-vad's run.
+    uint64_t id = 0;
+};
+uint64_t newWeightsId();
+
+bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const Tensor &w, WeightsIdentity weights,
                  const float *bias, const std::vector<Activation> &activations, Tensor &y, int threads,
                  bool winograd = true, bool blockedDst = false);
 
@@ -61,7 +74,7 @@ bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const
 // fails.
 int64_t convOutputBlock(const ConvGeometry &g, bool bias, const std::vector<Activation> &activations, bool winograd,
                         int64_t srcBlock);
-bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Tensor &w, bool constantWeights,
+bool convSlice(const ConvGeometry &g, const float *x, int64_t srcBlock, const Tensor &w, WeightsIdentity weights,
                const float *bias, const std::vector<Activation> &activations, float *y, bool winograd);
 // Whether convSlice's convolution writes y with streaming (non-temporal) stores when y is 64-byte aligned: oneDNN
 // 2.6's AVX-512 Winograd kernel does, which sends the output to memory rather than to the cache. A caller that

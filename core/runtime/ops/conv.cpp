@@ -102,6 +102,18 @@ void depthwisePlane(const float *in, const float *w, float bias, const ConvGeome
     }
 }
 
+// How oneDNN finds this node's packed weights again: a weight that is the Session's own constant gets an id once
+// per Session, which spares fingerprinting its bytes on every call (onednn::WeightsIdentity).
+onednn::WeightsIdentity weightsIdentity(OpContext &ctx)
+{
+    struct Id {
+        uint64_t value;
+    };
+    if (const Id *id = ctx.preparedFromConstants<Id>({1}, [] { return Id{onednn::newWeightsId()}; }))
+        return {true, id->value};
+    return {ctx.constantInputs, 0};
+}
+
 // The convolution alone (a fused MaxPool is convOp's). `leaveBlocked`: the output may leave in oneDNN's blocked
 // layout (runtime/blocked.h).
 void convolve(OpContext &ctx, bool leaveBlocked)
@@ -127,7 +139,7 @@ void convolve(OpContext &ctx, bool leaveBlocked)
     const bool fewPositions = G == 1 && N > 1 && P <= kFewPositions && K * N * P <= kMaxBatchedColumns;
     if (!sparsePath && !fewPositions && onednn::convPreferred(g, threads)) {
         Tensor y;
-        if (onednn::convForward(g, input, srcBlock, w, ctx.constantInputs, bias, activations, y, threads,
+        if (onednn::convForward(g, input, srcBlock, w, weightsIdentity(ctx), bias, activations, y, threads,
                                 !ctx.runOnce, leaveBlocked)) {
             ctx.outputs[0] = y;
             return;
@@ -260,6 +272,7 @@ bool convPooledSlices(OpContext &ctx, const ConvGeometry &g, const PoolGeometry 
     full.batch = size;
     last.batch = N - (count - 1) * size;
     const Tensor &x = ctx.input(0), &w = ctx.input(1);
+    const onednn::WeightsIdentity identity = weightsIdentity(ctx);
     const float *bias = biasInput(ctx, M);
     const std::vector<Activation> activations = fusedActivations(ctx.node);
     const bool winograd = !ctx.runOnce;
@@ -280,7 +293,7 @@ bool convPooledSlices(OpContext &ctx, const ConvGeometry &g, const PoolGeometry 
         const int64_t n = i * size;
         const size_t bytes = size_t(slice.batch * image + skew) * sizeof(float);
         float *y = static_cast<float *>(onednn::threadBuffer(onednn::kPooledSlot, bytes)) + skew;
-        if (!onednn::convSlice(slice, x.f32() + n * inImage, srcBlock, w, ctx.constantInputs, bias, activations, y,
+        if (!onednn::convSlice(slice, x.f32() + n * inImage, srcBlock, w, identity, bias, activations, y,
                                winograd)) {
             failed = true;
             return;
