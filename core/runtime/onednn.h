@@ -57,8 +57,8 @@ struct WeightsIdentity {
     // of its bytes (weightFingerprint).
     bool constant = false;
     // Nonzero (with constant): an id given to these weights alone while they live (newWeightsId(); a Session keeps
-    // one per node whose weight is its own constant), which stands for the fingerprint. The fingerprint was 7 % of
-    // silero-vad's run.
+    // one per node whose weight is its own constant), which stands for the fingerprint: 3.4 % of silero-vad's
+    // samples under perf.
     uint64_t id = 0;
 };
 uint64_t newWeightsId();
