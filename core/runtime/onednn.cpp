@@ -215,9 +215,9 @@ struct ConvEntry {
     // Weights in the primitive's layout. A Session's weights (`constant`: not written while it lives) are found
     // again by their buffer, which the entry keeps alive so that its address cannot come back holding other
     // weights, and the id the Session gave them or else a fingerprint of their bytes (weightFingerprint), as the
-    // int8 kernels do: comparing every byte on each call was 13 % of silero-vad's run. Other callers may write weights in place through a
-    // pointer they hold (training, gradient checks), so their entries keep the plain values and a hit needs
-    // the same address and the same contents. A few entries are kept because sessions of different models
+    // int8 kernels do: comparing every byte on each call was 13 % of silero-vad's run. Other callers may write
+    // weights in place through a pointer they hold (training, gradient checks), so their entries keep the plain
+    // values and a hit needs the same address and the same contents. A few entries are kept because sessions of different models
     // may share a geometry.
     struct Packed {
         const void *source = nullptr;

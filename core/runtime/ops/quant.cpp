@@ -2269,6 +2269,18 @@ void gemvBlocks(const GemvWeights &w, const int32_t *row, int64_t first, __m256i
         out[j] = s[j];
 }
 
+// Adds one block's lanes (columns n0 .. n0 + width - 1, those below N) to a row of acc, taking aZp · Σ w off where
+// the products were of the raw activations (`raw`), wrapping in int32 as the reference sum does.
+inline void addLanes(const GemvWeights &w, const int32_t *lanes, int64_t n0, int64_t width, bool raw, int32_t aZp,
+                     int32_t *dst)
+{
+    for (int64_t c = 0; c < width && n0 + c < w.n; ++c) {
+        const uint32_t sum = raw ? uint32_t(lanes[c]) - uint32_t(aZp) * uint32_t(w.sums[size_t(n0 + c)])
+                                 : uint32_t(lanes[c]);
+        dst[n0 + c] = int32_t(uint32_t(dst[n0 + c]) + sum);
+    }
+}
+
 // Rows [0, Rows) of a (each four bytes per 32-bit group) against column blocks [first, first + Count) of
 // sixteen, laid out as in packGemv's vnni layout: each load of the weights serves every row. A tile of few
 // accumulators keeps two sets for alternate depths, so that consecutive vpdpbusd do not wait for each other.
@@ -2343,11 +2355,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupVnni(const 
             int32_t *dst = acc + (m0 + r) * w.n;
             for (int64_t j = 0; j < count; ++j) {
                 _mm512_store_si512(lanes, out[r * 4 + j]);
-                const int64_t n0 = (first + j) * 16;
-                for (int64_t c = 0; c < 16 && n0 + c < w.n; ++c) { // wrapping in int32 as the reference sum does
-                    const uint32_t sum = uint32_t(lanes[c]) - uint32_t(aZp) * uint32_t(w.sums[size_t(n0 + c)]);
-                    dst[n0 + c] = int32_t(uint32_t(dst[n0 + c]) + sum);
-                }
+                addLanes(w, lanes, (first + j) * 16, 16, true, aZp, dst);
             }
         }
     }
@@ -2357,7 +2365,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupVnni(const 
 
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads)
 {
-    const int64_t N = w.n, K = w.k, blocks = (N + (w.vnni ? 15 : 7)) / (w.vnni ? 16 : 8), groups = (blocks + 3) / 4;
+    const int64_t N = w.n, K = w.k, width = w.vnni ? 16 : 8, blocks = (N + width - 1) / width;
+    const int64_t groups = (blocks + 3) / 4;
     const int64_t macs = M * N * K;
     const int t = int(std::clamp<int64_t>(macs >> 20, 1, std::max(1, threads)));
     if (w.vnni) {
@@ -2394,13 +2403,7 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
             alignas(32) int32_t lanes[8];
             for (int64_t j = 0; j < count; ++j) {
                 _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), out[j]);
-                const int64_t n0 = (first + j) * 8;
-                for (int64_t c = 0; c < 8 && n0 + c < N; ++c)
-                { // wrapping in int32 as the reference sum does
-                    const uint32_t sum = w.narrow ? uint32_t(lanes[c]) - uint32_t(aZp) * uint32_t(w.sums[size_t(n0 + c)])
-                                                  : uint32_t(lanes[c]);
-                    acc[m * N + n0 + c] = int32_t(uint32_t(acc[m * N + n0 + c]) + sum);
-                }
+                addLanes(w, lanes, (first + j) * 8, 8, w.narrow, aZp, acc + m * N);
             }
         }
     });
