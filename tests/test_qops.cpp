@@ -751,6 +751,18 @@ private slots:
         // eight-channel blocks split between the threads, the last one short).
         QTest::newRow("one image, two threads, odd sizes") << Shape{1, 48, 37, 35} << Shape{29, 48, 3, 3}
                                                             << QList<int>{1, 1, 1, 1} << 1 << 1 << 7 << 90 << 2;
+        // Few output positions and 1-D convolutions: one integer product over the positions as rows (im2row).
+        QTest::newRow("few positions: 3x3 on 4x4, batch 2") << Shape{2, 8, 4, 4} << Shape{12, 8, 3, 3}
+                                                             << QList<int>{1, 1, 1, 1} << 1 << 1 << 100 << 3 << 1;
+        QTest::newRow("1-D STFT frames: 1->40, 512 taps, stride 160") << Shape{1, 1, 1280} << Shape{40, 1, 512}
+                                                                       << QList<int>{0, 0} << 160 << 1 << 128 << 0
+                                                                       << 1;
+        QTest::newRow("1-D k3 pad 1 stride 2, batch 3") << Shape{3, 129, 4} << Shape{128, 129, 3} << QList<int>{1, 1}
+                                                         << 2 << 1 << 7 << 90 << 1;
+        QTest::newRow("1-D, 36 positions, two threads") << Shape{4, 20, 40} << Shape{33, 20, 5}
+                                                         << QList<int>{2, 2} << 1 << 1 << 128 << 128 << 2;
+        QTest::newRow("1-D grouped") << Shape{2, 8, 11} << Shape{6, 4, 3} << QList<int>{1, 1} << 1 << 2 << 5 << 0
+                                     << 1;
     }
 
     void qconvFastEqualsReference()
@@ -769,8 +781,10 @@ private slots:
         std::vector<float> scales(static_cast<size_t>(w[0]));
         for (size_t i = 0; i < scales.size(); ++i)
             scales[i] = 0.001f + 0.0007f * float(i % 7);
-        const Attrs attrs{{"pads", Attribute::makeInts({pads[0], pads[1], pads[2], pads[3]})},
-                          {"strides", Attribute::makeInts({stride, stride})},
+        const bool oneD = x.size() == 3;
+        const Attrs attrs{{"pads", Attribute::makeInts(std::vector<int64_t>(pads.begin(), pads.end()))},
+                          {"strides", Attribute::makeInts(oneD ? std::vector<int64_t>{stride}
+                                                               : std::vector<int64_t>{stride, stride})},
                           {"group", Attribute::makeInt(group)}};
         auto qlinearConv = [&](const Tensor &weights) {
             return runBoth([&] {
@@ -783,6 +797,13 @@ private slots:
         };
         const BothPaths r = qlinearConv(wq);
         QVERIFY(identical(r.fast[0], r.reference[0]));
+        // In a Session, whose constant weights a product of up to 16 rows packs once (the second run uses them).
+        const Tensors inputs{xq, Tensor::scalar(0.02f), u8({}, {xZp}), wq, Tensor::fromFloats({w[0]}, scales),
+                             s8({w[0]}, std::vector<int64_t>(size_t(w[0]), 0)), Tensor::scalar(0.07f), u8({}, {yZp}),
+                             bias};
+        if (threads == 1)
+            for (const Tensor &t : runInSession("QLinearConv", inputs, attrs, ""))
+                QVERIFY(identical(t, r.reference[0]));
         // Weights beyond ±64 run as two products on a CPU without VNNI; 7-bit weights (levels within ±63) as one,
         // on every CPU, and equal the reference too.
         QCOMPARE(onednn::int8WeightsSplit(wq.data<int8_t>(), wq.numel()), onednn::int8PairsSaturate());

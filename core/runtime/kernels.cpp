@@ -207,12 +207,12 @@ void im2col(const float *image, int64_t channels, const ConvGeometry &g, float *
     }
 }
 
-void im2row(const float *image, int64_t channels, const ConvGeometry &g, float *rows)
+template <typename T> void im2row(const T *image, int64_t channels, const ConvGeometry &g, T *rows, T pad)
 {
     const int64_t K = channels * g.kH * g.kW;
     for (int64_t oh = 0; oh < g.outH; ++oh) {
         for (int64_t ow = 0; ow < g.outW; ++ow) {
-            float *row = rows + (oh * g.outW + ow) * K;
+            T *row = rows + (oh * g.outW + ow) * K;
             const int64_t iw0 = ow * g.strideW - g.padLeft;
             // The taps kw whose column lies inside the image: [lo, hi).
             const int64_t lo = iw0 >= 0 ? 0 : std::min(g.kW, (-iw0 + g.dilationW - 1) / g.dilationW);
@@ -221,11 +221,11 @@ void im2row(const float *image, int64_t channels, const ConvGeometry &g, float *
                 for (int64_t kh = 0; kh < g.kH; ++kh, row += g.kW) {
                     const int64_t ih = oh * g.strideH - g.padTop + kh * g.dilationH;
                     if (ih < 0 || ih >= g.inH) {
-                        std::fill(row, row + g.kW, 0.f);
+                        std::fill(row, row + g.kW, pad);
                         continue;
                     }
-                    const float *src = image + (c * g.inH + ih) * g.inW;
-                    std::fill(row, row + lo, 0.f);
+                    const T *src = image + (c * g.inH + ih) * g.inW;
+                    std::fill(row, row + lo, pad);
                     if (g.dilationW == 1 && hi - lo > 16)
                         std::copy(src + (iw0 + lo), src + (iw0 + hi), row + lo);
                     else if (g.dilationW == 1) // a few taps (a 3-wide kernel): a call to memmove would cost more
@@ -234,12 +234,14 @@ void im2row(const float *image, int64_t channels, const ConvGeometry &g, float *
                     else
                         for (int64_t kw = lo; kw < hi; ++kw)
                             row[kw] = src[iw0 + kw * g.dilationW];
-                    std::fill(row + hi, row + g.kW, 0.f);
+                    std::fill(row + hi, row + g.kW, pad);
                 }
             }
         }
     }
 }
+template void im2row(const float *, int64_t, const ConvGeometry &, float *, float);
+template void im2row(const uint8_t *, int64_t, const ConvGeometry &, uint8_t *, uint8_t);
 
 void col2im(const float *col, int64_t channels, const ConvGeometry &g, float *image)
 {

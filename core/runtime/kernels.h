@@ -45,8 +45,9 @@ ConvGeometry convGeometry(const Node &node, const Shape &x, const Shape &w);
 // Unfolds channels [c0, c0 + channels) of one image [C, H, W] into col [channels*kH*kW, outH*outW].
 void im2col(const float *image, int64_t channels, const ConvGeometry &g, float *col);
 // The same unfolding transposed: one row of channels*kH*kW per output position, rows [outH*outW, channels*kH*kW].
-// A row's taps along the width are one contiguous copy when the dilation is 1 (a frame of a 1-D signal).
-void im2row(const float *image, int64_t channels, const ConvGeometry &g, float *rows);
+// A row's taps along the width are one contiguous copy when the dilation is 1 (a frame of a 1-D signal). The
+// padding reads as `pad` (an integer convolution's input zero point). T: float or uint8_t.
+template <typename T> void im2row(const T *image, int64_t channels, const ConvGeometry &g, T *rows, T pad = T(0));
 // Inverse scatter-add of im2col: accumulates col into image (image must be zeroed by the caller).
 void col2im(const float *col, int64_t channels, const ConvGeometry &g, float *image);
 

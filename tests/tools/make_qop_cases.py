@@ -135,6 +135,11 @@ qconv("int8_activations", [1, 3, 6, 6], [4, 3, 3, 3], True, -4, -5, True, ydtype
       pads=[1, 1, 1, 1])
 qconv("relu_fused_zp0", [1, 32, 8, 8], [16, 32, 3, 3], True, 0, 0, True, pads=[1, 1, 1, 1])
 qconv("1d", [1, 3, 12], [4, 3, 3], True, 128, 0, True, pads=[1, 1])
+# One integer product over the output positions as rows: an STFT's frames, 1-D with more positions than the
+# packed few-row products take, and a 2-D convolution with 16 output positions.
+qconv("1d_stft_frames", [1, 1, 1280], [40, 1, 512], True, 128, 0, True, strides=[160])
+qconv("1d_36_positions_batch2", [2, 20, 40], [33, 20, 5], True, 100, 128, True, pads=[2, 2])
+qconv("few_positions_3x3", [2, 8, 4, 4], [12, 8, 3, 3], True, 128, 3, True, pads=[1, 1, 1, 1])
 
 
 # ---- QLinearMatMul and QGemm -------------------------------------------------------------------------------------
