@@ -230,6 +230,26 @@ Model halfModel()
     return m;
 }
 
+// A 1-D Conv (+ Relu) whose output, reshaped, feeds a 2-D Conv: x [N, 3, 20] -> y [N, 4, 4, 5].
+Model signalModel()
+{
+    Model m;
+    m.sourcePath = "signal-test";
+    Graph &g = m.graph;
+    g.inputs = {ValueInfo{"x", DType::Float32, {-1, 3, 20}, true, {"N"}}};
+    g.outputs = {ValueInfo{"y", DType::Float32, {-1, 4, 4, 5}, true, {"N"}}};
+    g.initializers["W1"] = Tensor::fromFloats({8, 3, 3}, randomValues(72, 21, 0.5f));
+    g.initializers["B1"] = Tensor::fromFloats({8}, randomValues(8, 22, 0.1f));
+    g.initializers["W2"] = Tensor::fromFloats({4, 8, 3, 3}, randomValues(288, 23, 0.3f));
+    g.initializers["shape"] = Tensor::fromInt64s({4}, {-1, 8, 4, 5});
+    addNode(g, "conv1", "Conv", {"x", "W1", "B1"}, "c1")->attrs["pads"] = Attribute::makeInts({1, 1});
+    addNode(g, "relu", "Relu", {"c1"}, "r1");
+    addNode(g, "reshape", "Reshape", {"r1", "shape"}, "r2");
+    addNode(g, "conv2", "Conv", {"r2", "W2"}, "y")->attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    inferShapes(m);
+    return m;
+}
+
 } // namespace
 
 class TestCompress : public QObject {
@@ -852,6 +872,52 @@ private slots:
         QVERIFY(a.dtype() == DType::Float32);
         QVERIFY(std::memcmp(a.rawData(), b.rawData(), a.byteSize()) == 0);
         QVERIFY(m.graph.producer(w2) == nullptr);
+    }
+
+    // With 8-bit activations a 2-D Conv runs on integer kernels and a 1-D one keeps float arithmetic, unless the
+    // recipe says otherwise per layer ("integer"); a layer asked to that cannot is an error naming the setting.
+    void integerPerLayer()
+    {
+        const Model base = signalModel();
+        Dataset data;
+        data.name = "unlabelled";
+        data.x = Tensor::fromFloats({16, 3, 20}, randomValues(16 * 60, 24));
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        const std::string a8 = R"("quantize": {"weights": {"bits": 8}, "activations": {"calibration": "minmax"}})";
+        auto variant = [&](const std::string &layers) {
+            return compress(base, recipeFromJson("{" + a8 + (layers.empty() ? "" : ", \"layers\": " + layers) + "}"),
+                            &data, nullptr, o);
+        };
+        auto integerLayers = [](const Variant &v) {
+            std::vector<std::string> names;
+            for (const Node &n : v.model.graph.nodes)
+                if (n.opType == "QLinearConv")
+                    names.push_back(n.name);
+            return names;
+        };
+        QCOMPARE(integerLayers(variant("")), std::vector<std::string>{"conv2"});
+        const Variant both = variant(R"({"conv1": {"integer": true}})");
+        QCOMPARE(integerLayers(both), (std::vector<std::string>{"conv1", "conv2"}));
+        QVERIFY(measureFidelity(Session(base), Session(both.model), data, FidelityOptions{}).front().sqnrDb > 25);
+        QVERIFY(integerLayers(variant(R"({"conv2": {"integer": false}})")).empty());
+        // The setting is kept by a recipe file.
+        const Recipe r = recipeFromJson("{" + a8 + R"(, "layers": {"conv1": {"integer": true}}})");
+        QCOMPARE(recipeFromJson(recipeToJson(r)).layers.at("conv1").integer, std::optional<bool>(true));
+        const auto fails = [&](const std::string &recipe, const char *expected) {
+            try {
+                compress(base, recipeFromJson(recipe), &data, nullptr, o);
+            } catch (const Error &e) {
+                QVERIFY2(QString(e.what()).contains(expected), e.what());
+                return;
+            }
+            QFAIL("no error");
+        };
+        fails(R"({"quantize": {"weights": {"bits": 8}}, "layers": {"conv1": {"integer": true}}})",
+              "layers.conv1.integer: needs quantize.activations");
+        fails(R"({"quantize": {"weights": {"bits": 8, "symmetric": false}, "activations": {}},
+                  "layers": {"conv1": {"integer": true}}})",
+              "layers.conv1.integer: conv1 cannot run on integer kernels: its weights are asymmetric");
     }
 
     // Bias correction pulls the mean output of a coarsely quantized model back towards the float model's.

@@ -8,8 +8,8 @@
 // input channels of one kernel position for Conv, consecutive inputs for Gemm; a layer whose whole row fits
 // in one group is quantized per channel instead, which is the same grid with fewer scales).
 //
-// With activation ranges (8-bit activations): every Conv (any group) and Gemm (transB = 1, alpha = beta = 1)
-// whose weights are symmetric per-tensor or per-channel becomes QLinearConv / com.microsoft QGemm on uint8
+// With activation ranges (8-bit activations): every 2-D Conv (any group; a 1-D one where the recipe asks) and Gemm
+// (transB = 1, alpha = beta = 1) whose weights are symmetric per-tensor or per-channel becomes QLinearConv / com.microsoft QGemm on uint8
 // activations; a Relu that is its output's sole consumer is fused (y_zp = 0, the Relu is removed); the
 // logits Gemm (output is a graph output) keeps a float output. MaxPool, Flatten and Reshape run on the uint8
 // values as they are; every other consumer of a quantized value gets a DequantizeLinear in front of it, and a
@@ -28,8 +28,13 @@
 
 namespace cw {
 
+// Why this planned layer cannot run on QLinearConv / QGemm; empty when it can. A 1-D Conv can, but runs on integer
+// kernels only where the recipe asks (LayerConfig::integer).
+std::string whyNotInteger(const Node &node, const Graph &g, const LayerConfig &cfg);
+
 // The values that need activation ranges for a full integer rewrite of these layers: each integer layer's
-// input and its (fused) output.
+// input and its (fused) output. Throws cw::Error naming the setting when a layer the recipe asks to run on
+// integer kernels cannot.
 std::vector<std::string> activationValuesToCalibrate(const Model &model, const std::vector<LayerPlan> &plan);
 
 // Rewrites `model` in place. ranges empty: weight-only for every quantized layer. Returns the number of

@@ -272,7 +272,7 @@ LayerConfig parseLayer(const json &j, const std::string &path, const Recipe &def
     LayerConfig c;
     c.prune = defaults.prune;
     c.weights = defaults.weights;
-    checkKeys(j, path, {"prune", "quantize", "skip"});
+    checkKeys(j, path, {"prune", "quantize", "skip", "integer"});
     if (j.contains("prune")) {
         const json &p = j["prune"];
         if (p.is_null())
@@ -297,6 +297,11 @@ LayerConfig parseLayer(const json &j, const std::string &path, const Recipe &def
     }
     if (j.contains("skip"))
         c.skip = boolean(j["skip"], join(path, "skip"));
+    if (j.contains("integer") && !j["integer"].is_null()) {
+        c.integer = boolean(j["integer"], join(path, "integer"));
+        if (!defaults.activations)
+            fail(join(path, "integer"), "needs quantize.activations (integer kernels take 8-bit activations)");
+    }
     return c;
 }
 
@@ -599,6 +604,8 @@ std::string recipeToJson(const Recipe &recipe, int indent)
             lj["quantize"] = ojson{{"weights", layer.weights ? weightsJson(*layer.weights, recipe.weights) : ojson(nullptr)}};
             if (layer.skip)
                 lj["skip"] = true;
+            if (layer.integer && recipe.activations) // without 8-bit activations the setting has no effect
+                lj["integer"] = *layer.integer;
             layers[name] = lj;
         }
         doc["layers"] = layers;

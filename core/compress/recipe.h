@@ -93,6 +93,10 @@ struct LayerConfig {
     std::optional<PruneConfig> prune;   // nullopt: not pruned
     std::optional<QuantSpec> weights;   // nullopt: float weights
     bool skip = false;
+    // With 8-bit activations: whether the layer runs on integer kernels (true, also a 1-D Conv) or keeps float
+    // arithmetic behind its quantized weights (false); nullopt: every Conv but a 1-D one and every Gemm that can
+    // (core/compress/qrewrite.h).
+    std::optional<bool> integer;
 };
 
 struct Recipe {

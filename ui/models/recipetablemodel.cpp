@@ -392,7 +392,8 @@ bool RecipeTableModel::setData(const QModelIndex &index, const QVariant &value, 
 
 bool RecipeTableModel::sameConfig(const cw::LayerConfig &a, const cw::LayerConfig &b)
 {
-    return a.skip == b.skip && samePrune(a.prune, b.prune) && sameWeights(a.weights, b.weights);
+    return a.skip == b.skip && a.integer == b.integer && samePrune(a.prune, b.prune) &&
+           sameWeights(a.weights, b.weights);
 }
 
 cw::Recipe RecipeTableModel::withLayer(const cw::Recipe &recipe, const std::string &node, const cw::LayerConfig &config)
