@@ -263,6 +263,9 @@ def recipe_seeds(d):
         "channel_reconstruct.json": {"prune": {"method": "channel", "ratio": 0.75, "norm": "l1", "reconstruct": True,
                                                "reconstruct_samples": 512},
                                      "layers": {"fc2": {"prune": None}}},
+        "integer_layers.json": {"quantize": {"weights": {"bits": 8}, "activations": {"calibration": "percentile"}},
+                                "layers": {"Conv_2": {"integer": True},
+                                           "fc1": {"integer": False, "quantize": {"weights": {"bits": 6}}}}},
         "lm_gptq.json": {"name": "gptq", "sequential": False, "prune": {"method": "wanda", "n": 2, "m": 4},
                          "quantize": {"weights": {"bits": 4, "method": "gptq", "format": "q4_k"}}},
     }
