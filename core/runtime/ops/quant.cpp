@@ -1880,9 +1880,10 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
 // A 1-D convolution, or one with few output positions, as one integer product: the batch's positions as rows
 // [N·P, K] of uint8 (im2row, the padding at x's zero point so that it adds nothing) times the weights [M, K]
 // transposed, then the accumulators [N·P, M] requantized image by image into [N, M, P]. oneDNN's int8
-// convolutions are slow on these shapes: an STFT's single input channel and 512 taps ran 1.6x slower than the
-// float32 convolution at batch 64, where this is one product; at a few rows the weights are packed once per Session
-// (gemvWeights). Only plain layouts, int8 weights without zero points, one group.
+// convolutions are slow on these shapes: with its STFT (one input channel, 512 taps) on them the melspectrogram
+// front end ran 1.6x slower than in float32 at batch 64, and 2.8x faster as this product (docs/performance.md); at
+// a few rows the weights are packed once per Session (gemvWeights). Only plain layouts, int8 weights without zero
+// points, one group.
 bool qconvAsGemm(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y)
 {
     constexpr int64_t kFewPositions = 16, kMaxRowBytes = int64_t(8) << 20;
