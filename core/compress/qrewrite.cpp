@@ -78,8 +78,8 @@ namespace {
 // Does this planned layer run on QLinearConv / QGemm? 1-D convolutions keep float arithmetic unless the recipe
 // asks (layers.NAME.integer): in the audio models of the set their inputs (a waveform, a spectrum) span more
 // loudness than an 8-bit grid's 48 dB. On speech-like audio over a 40 dB range, the melspectrogram front end's STFT
-// on integer kernels kept 12.8 dB SQNR (55.6 dB with float arithmetic), and silero-vad-16k-op15's encoder
-// -9.8 dB (23.3 dB); docs/models.md.
+// on integer kernels kept 12.7 dB SQNR (55.6 dB with float arithmetic), and silero-vad-16k-op15 with its 1-D
+// convolutions so -1.9 dB (23.4 dB); bench/int8_signals.sh, docs/models.md.
 bool integerCapable(const Node &node, const Graph &g, const LayerConfig &cfg)
 {
     if (cfg.integer == false || !whyNotInteger(node, g, cfg).empty())

@@ -8,13 +8,13 @@
 // input channels of one kernel position for Conv, consecutive inputs for Gemm; a layer whose whole row fits
 // in one group is quantized per channel instead, which is the same grid with fewer scales).
 //
-// With activation ranges (8-bit activations): every 2-D Conv (any group; a 1-D one where the recipe asks) and Gemm
-// (transB = 1, alpha = beta = 1) whose weights are symmetric per-tensor or per-channel becomes QLinearConv / com.microsoft QGemm on uint8
-// activations; a Relu that is its output's sole consumer is fused (y_zp = 0, the Relu is removed); the
-// logits Gemm (output is a graph output) keeps a float output. MaxPool, Flatten and Reshape run on the uint8
-// values as they are; every other consumer of a quantized value gets a DequantizeLinear in front of it, and a
-// float value entering a quantized layer a QuantizeLinear. Layers that cannot run on integer kernels
-// (group-wise or asymmetric weights, MatMul, ...) stay weight-only.
+// With activation ranges (8-bit activations): every 2-D Conv (any group; a 1-D one where the recipe asks) and
+// Gemm (transB = 1, alpha = beta = 1) whose weights are symmetric per-tensor or per-channel becomes QLinearConv /
+// com.microsoft QGemm on uint8 activations; a Relu that is its output's sole consumer is fused (y_zp = 0, the
+// Relu is removed); the logits Gemm (output is a graph output) keeps a float output. MaxPool, Flatten and Reshape
+// run on the uint8 values as they are; every other consumer of a quantized value gets a DequantizeLinear in front
+// of it, and a float value entering a quantized layer a QuantizeLinear. Layers that cannot run on integer kernels
+// (group-wise or asymmetric weights, MatMul, ...), or that the recipe keeps float, stay weight-only.
 #pragma once
 
 #include <map>
