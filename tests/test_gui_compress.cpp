@@ -255,6 +255,71 @@ private slots:
         QCOMPARE(view.undoStack()->count(), 3);
     }
 
+    // The Arithmetic column: shown with 8-bit activations, "auto: integer" / "auto: float" for what the quantizer
+    // picks, integer or float per layer as undoable edits, and why a layer keeps float arithmetic as its tooltip.
+    void arithmeticColumn()
+    {
+        CompressView view;
+        view.resize(1000, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.setModel(&m_model);
+        RecipeTableModel *table = view.tableModel();
+        const std::string first = table->plan()[0].node;
+        QVERIFY(view.table()->isColumnHidden(RecipeTableModel::Arithmetic));
+        QCOMPARE(cell(view, 0, RecipeTableModel::Arithmetic).data().toString(), QStringLiteral("—"));
+        QVERIFY(!(table->flags(cell(view, 0, RecipeTableModel::Arithmetic)) & Qt::ItemIsEditable));
+        QVERIFY(!table->setData(cell(view, 0, RecipeTableModel::Arithmetic), QStringLiteral("float")));
+
+        auto *activations = view.findChild<QCheckBox *>(QStringLiteral("activations"));
+        QVERIFY(activations);
+        activations->setChecked(true);
+        QVERIFY(!view.table()->isColumnHidden(RecipeTableModel::Arithmetic));
+        QCOMPARE(cell(view, 0, RecipeTableModel::Arithmetic).data().toString(), QStringLiteral("auto: integer"));
+        QCOMPARE(cell(view, 0, RecipeTableModel::Arithmetic).data(Qt::EditRole).toString(), QStringLiteral("auto"));
+        const int steps = view.undoStack()->count();
+        QVERIFY(table->setData(cell(view, 0, RecipeTableModel::Arithmetic), QStringLiteral("float")));
+        QCOMPARE(view.recipe().layers.at(first).integer, std::optional<bool>(false));
+        QCOMPARE(cell(view, 0, RecipeTableModel::Arithmetic).data().toString(), QStringLiteral("float"));
+        QVERIFY(cell(view, 0, RecipeTableModel::Arithmetic).data(Qt::ToolTipRole).toString().contains(
+            QStringLiteral("the recipe keeps it float")));
+        QCOMPARE(view.undoStack()->count(), steps + 1);
+        view.undoStack()->undo();
+        QVERIFY(!view.recipe().layers.count(first)); // back to the defaults: no override
+        QVERIFY(!table->setData(cell(view, 0, RecipeTableModel::Arithmetic), QStringLiteral("auto"))); // no change
+
+        // A 1-D convolution: float unless asked, and asked it runs on integer kernels.
+        Model signal;
+        Graph &g = signal.graph;
+        g.inputs = {ValueInfo{"x", DType::Float32, {-1, 3, 20}, true, {"N"}}};
+        g.outputs = {ValueInfo{"y", DType::Float32, {-1, 8, 20}, true, {"N"}}};
+        g.initializers["W"] = Tensor::fromFloats({8, 3, 3}, std::vector<float>(72, 0.1f));
+        Node conv;
+        conv.name = "conv1d";
+        conv.opType = "Conv";
+        conv.inputs = {"x", "W"};
+        conv.outputs = {"y"};
+        conv.attrs["pads"] = Attribute::makeInts({1, 1});
+        g.nodes = {conv};
+        RecipeTableModel model;
+        model.setModel(&signal);
+        model.setRecipe(recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {}}})"));
+        const QModelIndex oneD = model.index(0, RecipeTableModel::Arithmetic);
+        QCOMPARE(oneD.data().toString(), QStringLiteral("auto: float"));
+        QVERIFY(oneD.data(Qt::ToolTipRole).toString().contains(QStringLiteral("1-D convolution")));
+        Recipe asked;
+        int edits = 0;
+        connect(&model, &RecipeTableModel::editRequested, this, [&](const Recipe &r) {
+            asked = r;
+            ++edits;
+        });
+        QVERIFY(model.setData(oneD, QStringLiteral("integer")));
+        QCOMPARE(edits, 1);
+        QCOMPARE(asked.layers.at("conv1d").integer, std::optional<bool>(true));
+        model.setRecipe(asked);
+        QCOMPARE(oneD.data().toString(), QStringLiteral("integer"));
+    }
+
     void globalControls()
     {
         CompressView view;

@@ -73,20 +73,19 @@ std::string whyNotInteger(const Node &node, const Graph &g, const LayerConfig &c
     return "it is a " + node.opType + " (Conv and Gemm run on integer kernels)";
 }
 
-namespace {
-
-// Does this planned layer run on QLinearConv / QGemm? 1-D convolutions keep float arithmetic unless the recipe
-// asks (layers.NAME.integer): in the audio models of the set their inputs (a waveform, a spectrum) span more
-// loudness than an 8-bit grid's 48 dB. On speech-like audio over a 40 dB range, the melspectrogram front end's STFT
+// 1-D convolutions keep float arithmetic unless the recipe asks (layers.NAME.integer): in the audio models of the
+// set their inputs (a waveform, a spectrum) span more loudness than an 8-bit grid's 48 dB. On speech-like audio over a 40 dB range, the melspectrogram front end's STFT
 // on integer kernels kept 12.7 dB SQNR (55.6 dB with float arithmetic), and silero-vad-16k-op15 with its 1-D
 // convolutions so -1.9 dB (23.4 dB); bench/int8_signals.sh, docs/models.md.
-bool integerCapable(const Node &node, const Graph &g, const LayerConfig &cfg)
+bool runsOnIntegerKernels(const Node &node, const Graph &g, const LayerConfig &cfg)
 {
     if (cfg.integer == false || !whyNotInteger(node, g, cfg).empty())
         return false;
     const bool oneD = node.opType == "Conv" && g.initializers.at(node.inputs[1]).rank() == 3;
     return !oneD || cfg.integer == true;
 }
+
+namespace {
 
 // The value an integer layer's uint8 output stands for: its own output, or that of a Relu that is its sole
 // consumer (fused). *relu gets the fused Relu's name.
@@ -121,7 +120,7 @@ std::vector<std::string> activationValuesToCalibrate(const Model &model, const s
             if (!why.empty())
                 throw Error("recipe: layers." + p.node + ".integer: " + p.node + " cannot run on integer kernels: " + why);
         }
-        if (!node || !integerCapable(*node, g, p.config))
+        if (!node || !runsOnIntegerKernels(*node, g, p.config))
             continue;
         if (!g.isInitializer(node->inputs[0]))
             add(node->inputs[0]);
@@ -241,7 +240,7 @@ int rewriteQuantized(Model &model, const std::vector<LayerPlan> &plan,
         auto cfgIt = configs.find(node.name);
         const LayerConfig *cfg = cfgIt == configs.end() ? nullptr : cfgIt->second;
         const bool quantizedWeights = cfg && cfg->weights && !cfg->skip;
-        const bool integer = quantizedWeights && !ranges.empty() && integerCapable(node, g, *cfg);
+        const bool integer = quantizedWeights && !ranges.empty() && runsOnIntegerKernels(node, g, *cfg);
 
         if (integer) {
             const std::string wName = node.inputs[1];

@@ -31,6 +31,9 @@ namespace cw {
 // Why this planned layer cannot run on QLinearConv / QGemm; empty when it can. A 1-D Conv can, but runs on integer
 // kernels only where the recipe asks (LayerConfig::integer).
 std::string whyNotInteger(const Node &node, const Graph &g, const LayerConfig &cfg);
+// With 8-bit activations, whether this planned layer runs on integer kernels: it can, the recipe does not keep
+// it float, and a 1-D Conv only where the recipe asks.
+bool runsOnIntegerKernels(const Node &node, const Graph &g, const LayerConfig &cfg);
 
 // The values that need activation ranges for a full integer rewrite of these layers: each integer layer's
 // input and its (fused) output. Throws cw::Error naming the setting when a layer the recipe asks to run on

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/compress/prune.h"
+#include "core/compress/qrewrite.h"
 #include "ui/formatting.h"
 
 namespace cw::ui {
@@ -21,6 +22,7 @@ const QStringList kBitsOptions = {QStringLiteral("float"), QStringLiteral("8"), 
                                   QStringLiteral("5"),     QStringLiteral("4"), QStringLiteral("3"), QStringLiteral("2")};
 const QStringList kGranularityOptions = {QStringLiteral("tensor"), QStringLiteral("channel"), QStringLiteral("group 32"),
                                          QStringLiteral("group 64"), QStringLiteral("group 128")};
+const QStringList kArithmeticOptions = {QStringLiteral("auto"), QStringLiteral("integer"), QStringLiteral("float")};
 
 bool samePrune(const std::optional<cw::PruneConfig> &a, const std::optional<cw::PruneConfig> &b)
 {
@@ -167,6 +169,31 @@ QString RecipeTableModel::granularityText(const cw::QuantSpec &spec)
     return text;
 }
 
+RecipeTableModel::LayerArithmetic RecipeTableModel::arithmetic(const cw::LayerPlan &p) const
+{
+    LayerArithmetic a;
+    a.applies = m_recipe.activations && p.config.weights && !p.config.skip;
+    if (!a.applies || !m_model)
+        return a;
+    const cw::Graph &g = m_model->graph;
+    const cw::Node *node = g.findNode(p.node);
+    if (!node) {
+        a.why = tr("it is inside an If / Loop / Scan subgraph");
+        return a;
+    }
+    a.integer = cw::runsOnIntegerKernels(*node, g, p.config);
+    if (a.integer)
+        return a;
+    if (p.config.integer == false)
+        a.why = tr("the recipe keeps it float");
+    else if (const std::string why = cw::whyNotInteger(*node, g, p.config); !why.empty())
+        a.why = QString::fromStdString(why);
+    else
+        a.why = tr("a 1-D convolution keeps float arithmetic unless asked: audio spans more loudness than the 48 dB "
+                   "of an 8-bit grid (docs/models.md)");
+    return a;
+}
+
 QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
 {
     if (!index.isValid() || index.row() >= rowCount())
@@ -185,6 +212,8 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
             return kBitsOptions;
         if (col == Granularity)
             return kGranularityOptions;
+        if (col == Arithmetic)
+            return kArithmeticOptions;
         return {};
     }
     if (role == Qt::TextAlignmentRole)
@@ -195,7 +224,7 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
         // Settings a skipped layer ignores, and cells that do not apply, are greyed.
         const bool inactive = (c.skip && col >= Prune && col <= Granularity) ||
                               (col == Ratio && (!c.prune || c.prune->method == cw::PruneMethod::NM)) ||
-                              (col == Granularity && !c.weights);
+                              (col == Granularity && !c.weights) || (col == Arithmetic && !arithmetic(p).applies);
         if (inactive)
             return QBrush(QPalette().color(QPalette::Disabled, QPalette::Text));
         if (col == Prune && !m_obstacles[size_t(index.row())].isEmpty())
@@ -214,6 +243,13 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
                      formatPercent(pred.relativeError));
         if (col == Layer)
             return QString::fromStdString(p.node + " (" + p.weight + ")");
+        if (col == Arithmetic) {
+            const LayerArithmetic a = arithmetic(p);
+            if (!a.applies)
+                return tr("Float: the recipe has no 8-bit activations, or the layer's weights stay float");
+            return a.integer ? tr("Integer kernels on 8-bit activations (QLinearConv / QGemm)")
+                             : tr("Float arithmetic behind the quantized weights: %1").arg(a.why);
+        }
         if (col == Prune && !m_obstacles[size_t(index.row())].isEmpty())
             return tr("Channel pruning will leave this layer whole: %1.\nIts size and error are predicted "
                       "without pruning.")
@@ -249,6 +285,15 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
         return role == Qt::EditRole ? QVariant(c.prune->ratio) : QVariant(QString::number(c.prune->ratio, 'g', 3));
     case Bits: return bitsText(c.weights);
     case Granularity: return c.weights ? granularityText(*c.weights) : QStringLiteral("—");
+    case Arithmetic: {
+        if (role == Qt::EditRole)
+            return c.integer ? kArithmeticOptions[*c.integer ? 1 : 2] : kArithmeticOptions[0];
+        const LayerArithmetic a = arithmetic(p);
+        if (!a.applies)
+            return QStringLiteral("—");
+        const QString kind = a.integer ? tr("integer") : tr("float");
+        return c.integer ? kind : tr("auto: %1").arg(kind);
+    }
     case Skip: return {};
     case Bytes: return formatBytes(pred.bytes);
     case Sqnr:
@@ -270,6 +315,9 @@ QVariant RecipeTableModel::headerData(int section, Qt::Orientation orientation, 
         case Sqnr: return tr("Signal-to-quantization-noise ratio of the compressed weight (higher is better)");
         case Ratio: return tr("Pruning ratio: fraction of weights (magnitude) or output channels (channel) removed");
         case Skip: return tr("Leave this layer exactly as it is");
+        case Arithmetic:
+            return tr("With 8-bit activations: integer kernels or float arithmetic behind the quantized weights (auto: "
+                      "the quantizer picks)");
         default: return {};
         }
     }
@@ -283,6 +331,7 @@ QVariant RecipeTableModel::headerData(int section, Qt::Orientation orientation, 
     case Ratio: return tr("Ratio");
     case Bits: return tr("Bits");
     case Granularity: return tr("Granularity");
+    case Arithmetic: return tr("Arithmetic");
     case Skip: return tr("Skip");
     case Bytes: return tr("Predicted");
     case Sqnr: return tr("SQNR");
@@ -305,6 +354,10 @@ Qt::ItemFlags RecipeTableModel::flags(const QModelIndex &index) const
         break;
     case Granularity:
         if (c.weights)
+            f |= Qt::ItemIsEditable;
+        break;
+    case Arithmetic:
+        if (arithmetic(m_plan[size_t(index.row())]).applies)
             f |= Qt::ItemIsEditable;
         break;
     case Skip: f |= Qt::ItemIsUserCheckable; break;
@@ -381,6 +434,19 @@ bool RecipeTableModel::setData(const QModelIndex &index, const QVariant &value, 
             c.weights->groupSize = text.section(' ', 1, 1).toLongLong();
         }
         description = tr("Granularity %1: %2").arg(layer, text);
+    } else if (col == Arithmetic) {
+        const QString text = value.toString();
+        const cw::Node *node = m_model ? m_model->graph.findNode(p.node) : nullptr;
+        if (!kArithmeticOptions.contains(text) || !arithmetic(p).applies || !node)
+            return false;
+        if (text == QLatin1String("auto")) {
+            c.integer.reset();
+        } else {
+            c.integer = text == QLatin1String("integer");
+            if (*c.integer && !cw::whyNotInteger(*node, m_model->graph, c).empty())
+                return false; // the tooltip says why
+        }
+        description = tr("Arithmetic %1: %2").arg(layer, text);
     } else {
         return false;
     }

@@ -4,7 +4,8 @@
 // One row per compressible layer (cw::planLayers, execution order). Columns: layer, op, parameters, pruning
 // (none / magnitude / 2:4 / 4:8 / channel; a layer channel pruning would leave whole says so, with the reason
 // as tooltip), ratio, weight bits (float, 8 … 2), granularity (tensor, channel,
-// group 32 / 64 / 128), skip (a check box), predicted bytes and SQNR of the weight. The model never changes
+// group 32 / 64 / 128), arithmetic with 8-bit activations (auto / integer / float: whether the layer runs on integer
+// kernels; auto shows what the quantizer picks), skip (a check box), predicted bytes and SQNR of the weight. The model never changes
 // the recipe itself: setData() works out the recipe the edit would give and emits editRequested(recipe,
 // description); the owner pushes that onto its QUndoStack, whose commands call setRecipe(). So every edit
 // — in place, global, or allocated — is one undoable step.
@@ -31,7 +32,7 @@ namespace cw::ui {
 class RecipeTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Layer, Op, Params, Prune, Ratio, Bits, Granularity, Skip, Bytes, Sqnr, ColumnCount };
+    enum Column { Layer, Op, Params, Prune, Ratio, Bits, Granularity, Arithmetic, Skip, Bytes, Sqnr, ColumnCount };
     // Editor choices for a combo-box column (QStringList; the display texts).
     static constexpr int OptionsRole = Qt::UserRole + 1;
     static constexpr int SortRole = Qt::UserRole + 2;
@@ -70,6 +71,13 @@ signals:
 
 private:
     void recompute();
+    // The layer's arithmetic with the recipe's 8-bit activations: whether it applies (activations on, the layer's
+    // weights quantized), whether the layer runs on integer kernels, and why not.
+    struct LayerArithmetic {
+        bool applies = false, integer = false;
+        QString why;
+    };
+    LayerArithmetic arithmetic(const cw::LayerPlan &p) const;
 
     const cw::Model *m_model = nullptr;
     const cw::Model *m_stored = nullptr;

@@ -794,6 +794,7 @@ void CompressView::edit(const cw::Recipe &next, const QString &description)
 void CompressView::applyRecipe(const cw::Recipe &recipe)
 {
     m_tableModel->setRecipe(recipe);
+    m_table->setColumnHidden(RecipeTableModel::Arithmetic, !recipe.activations); // it says something only then
     syncControls();
     updatePrediction();
     emit recipeChanged();
