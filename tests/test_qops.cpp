@@ -761,6 +761,8 @@ private slots:
                                                          << 2 << 1 << 7 << 90 << 1;
         QTest::newRow("1-D, 36 positions, two threads") << Shape{4, 20, 40} << Shape{33, 20, 5}
                                                          << QList<int>{2, 2} << 1 << 1 << 128 << 128 << 2;
+        QTest::newRow("1-D k7 pad 3") << Shape{2, 5, 19} << Shape{9, 5, 7} << QList<int>{3, 2} << 1 << 1 << 200 << 9
+                                      << 1;
         QTest::newRow("1-D grouped") << Shape{2, 8, 11} << Shape{6, 4, 3} << QList<int>{1, 1} << 1 << 2 << 5 << 0
                                      << 1;
     }
@@ -804,6 +806,12 @@ private slots:
         if (threads == 1)
             for (const Tensor &t : runInSession("QLinearConv", inputs, attrs, ""))
                 QVERIFY(identical(t, r.reference[0]));
+        // int8 output (y's zero point int8).
+        Tensors signedOut = inputs;
+        signedOut[7] = s8({}, {yZp - 128});
+        const BothPaths rs = runBoth([&] { return runOp("QLinearConv", signedOut, attrs, "", threads); });
+        QCOMPARE(rs.fast[0].dtype(), DType::Int8);
+        QVERIFY(identical(rs.fast[0], rs.reference[0]));
         // Weights beyond ±64 run as two products on a CPU without VNNI; 7-bit weights (levels within ±63) as one,
         // on every CPU, and equal the reference too.
         QCOMPARE(onednn::int8WeightsSplit(wq.data<int8_t>(), wq.numel()), onednn::int8PairsSaturate());

@@ -1901,6 +1901,26 @@ bool qconvAsGemm(OpContext &ctx, int weightIndex, const QConvParams &q, const Te
     if (!integerGemmFast(N * P, M, K, rows, 0, false, q.xZp, w, true, q.wZp, acc.data(), ctx.threads,
                          gemvWeights(ctx, weightIndex, N * P, M, K, true)))
         return false;
+    // Fewer than 8 positions per image: requantized by rows of channels, eight at a time, then each image's [P, M]
+    // transposed; from 8 on, blocks of 8 x 8 requantized and transposed in registers (channelMajorOutput).
+    if (P < 8 && q.yType != DType::Int32) {
+        const auto requantized = [&](auto *out) {
+            using T = std::remove_pointer_t<decltype(out)>;
+            std::vector<T> rowsOut(size_t(N * P * M));
+            requantizeColumns(acc.data(), N * P, M, q.bias.data(), q.multiplier.data(), q.yZp, rowsOut.data());
+            for (int64_t r = 0; r < N * P; ++r) {
+                const T *src = rowsOut.data() + r * M;
+                T *dst = out + r / P * M * P + r % P;
+                for (int64_t m = 0; m < M; ++m)
+                    dst[m * P] = src[m];
+            }
+        };
+        if (q.yType == DType::UInt8)
+            requantized(y.data<uint8_t>());
+        else
+            requantized(y.data<int8_t>());
+        return true;
+    }
     const int64_t blocks = (M + 7) / 8;
     const int threads = N * P * M >= (int64_t(1) << 16) ? ctx.threads : 1;
     parallelRanges(threads, N * blocks, 1, [&](int64_t begin, int64_t end) {
