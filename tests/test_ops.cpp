@@ -1033,6 +1033,9 @@ void TestOps::convMatchesReference_data()
         << Shape{4, 2, 3, 5} << Shape{3, 2, 3, 3} << 1 << 2 << 2 << 1 << 1 << true;
     QTest::newRow("3x3 outputs, taps wholly in the padding, batch 3, threads 2")
         << Shape{3, 1, 2, 2} << Shape{2, 1, 2, 2} << 3 << 3 << 1 << 1 << 2 << true;
+    // One input row (a 1-D signal's windows), with and without padding above and below it.
+    QTest::newRow("1x3 on one row, pads 1, batch 2") << Shape{2, 4, 1, 5} << Shape{6, 4, 1, 3} << 1 << 1 << 1 << 1 << 1 << true;
+    QTest::newRow("1x5 on one row, batch 3") << Shape{3, 4, 1, 9} << Shape{6, 4, 1, 5} << 1 << 0 << 1 << 1 << 1 << false;
 }
 
 void TestOps::convMatchesReference()

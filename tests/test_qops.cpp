@@ -761,6 +761,9 @@ private slots:
                                                          << 2 << 1 << 7 << 90 << 1;
         QTest::newRow("1-D, 36 positions, two threads") << Shape{4, 20, 40} << Shape{33, 20, 5}
                                                          << QList<int>{2, 2} << 1 << 1 << 128 << 128 << 2;
+        // One input row with padding above and below: three output rows, two of them from the padding.
+        QTest::newRow("1x3 on one row, padded") << Shape{2, 4, 1, 5} << Shape{6, 4, 1, 3} << QList<int>{1, 1, 1, 1}
+                                                << 1 << 1 << 77 << 5 << 1;
         QTest::newRow("1-D k7 pad 3") << Shape{2, 5, 19} << Shape{9, 5, 7} << QList<int>{3, 2} << 1 << 1 << 200 << 9
                                       << 1;
         QTest::newRow("1-D grouped") << Shape{2, 8, 11} << Shape{6, 4, 3} << QList<int>{1, 1} << 1 << 2 << 5 << 0

@@ -256,7 +256,8 @@ template <typename T> void im2row(const T *image, int64_t channels, const ConvGe
             // The taps kw whose column lies inside the image: [lo, hi).
             const int64_t lo = iw0 >= 0 ? 0 : std::min(g.kW, (-iw0 + g.dilationW - 1) / g.dilationW);
             const int64_t hi = iw0 >= g.inW ? lo : std::max(lo, std::min(g.kW, (g.inW - 1 - iw0) / g.dilationW + 1));
-            if (g.kH == 1 && g.inH == 1 && g.dilationW == 1 && g.kW <= 16) { // a 1-D signal's window
+            // A 1-D signal's window (one input row, read whole: no padding above or below it).
+            if (g.kH == 1 && g.inH == 1 && g.outH == 1 && g.padTop == 0 && g.dilationW == 1 && g.kW <= 16) {
                 windowRow1d(image, channels, g, iw0, lo, hi, row, pad);
                 continue;
             }
