@@ -1351,9 +1351,18 @@ void requantizePixelMajor(const int32_t *acc, int64_t P, int64_t C, int64_t c0, 
             else
                 store8(y + (c0 + j) * P + p0, _mm256_castps_si256(rows[j]));
     }
-    for (int64_t p = P8; p < P; ++p)
-        for (int64_t c = c0; c < c0 + 8; ++c)
-            y[c * P + p] = requantizedAt<T>(acc[p * C + c], c, q, r);
+    // The last P % 8 pixels (all of them below 8, as in a 1-D convolution's few frames): each pixel's eight
+    // channels requantized at once, then stored down the channels.
+    for (int64_t p = P8; p < P; ++p) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc + p * C + c0));
+        alignas(32) T values[8];
+        if constexpr (kCopy)
+            _mm256_store_si256(reinterpret_cast<__m256i *>(values), a);
+        else
+            store8(values, requantize8(_mm256_add_epi32(a, vb), vm, vzp, vlo, vhi));
+        for (int j = 0; j < 8; ++j)
+            y[(c0 + j) * P + p] = values[j];
+    }
 }
 
 // The accumulators of one image, [P, C] channel-last (pixelMajor) or [C, P], into channel-major output of type T,
@@ -1378,6 +1387,25 @@ void channelMajorOutput(const int32_t *acc, int64_t P, int64_t C, int64_t c0, in
     for (int64_t c = c0; c < c1; ++c)
         for (int64_t p = 0; p < P; ++p)
             y[c * P + p] = requantizedAt<T>(acc[p * C + c], c, q, r);
+}
+
+// The accumulators of `batch` images ([P, C] each when pixelMajor, else [C, P]) into q.yType output [batch, C, P]:
+// blocks of eight channels of each image (the last one may be short), split between `threads`.
+void channelMajorImages(const int32_t *acc, int64_t batch, bool pixelMajor, const QConvParams &q, void *y, int threads)
+{
+    const int64_t P = q.g.outH * q.g.outW, C = q.g.outChannels, blocks = (C + 7) / 8;
+    parallelRanges(threads, batch * blocks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t k = begin; k < end; ++k) {
+            const int64_t n = k / blocks, c0 = k % blocks * 8, c1 = std::min(C, c0 + 8);
+            const int32_t *a = acc + n * P * C;
+            if (q.yType == DType::Int32) // ConvInteger: the accumulators (there is no bias)
+                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<int32_t *>(y) + n * P * C);
+            else if (q.yType == DType::UInt8)
+                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<uint8_t *>(y) + n * P * C);
+            else
+                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<int8_t *>(y) + n * P * C);
+        }
+    });
 }
 
 void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
@@ -1422,7 +1450,7 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     }
     stream.wait();
     const bool pixelMajor = e.dstNhwc && !viaReorder;
-    const int64_t P = g.outH * g.outW, C = g.outChannels, blocks = (C + 7) / 8;
+    const int64_t P = g.outH * g.outW, C = g.outChannels;
     if (q.yChannelsLast) { // the entry writes NHWC (createConv)
         parallelRanges(threads, batch * P, 64, [&](int64_t begin, int64_t end) {
             if (q.yType == DType::UInt8)
@@ -1434,19 +1462,7 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
         });
         return;
     }
-    // Blocks of eight channels of each image (the last one may be short), split between `threads`.
-    parallelRanges(threads, batch * blocks, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t k = begin; k < end; ++k) {
-            const int64_t n = k / blocks, c0 = k % blocks * 8, c1 = std::min(C, c0 + 8);
-            const int32_t *a = acc + n * P * C;
-            if (q.yType == DType::Int32) // ConvInteger: the accumulators (there is no bias)
-                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<int32_t *>(y) + n * P * C);
-            else if (q.yType == DType::UInt8)
-                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<uint8_t *>(y) + n * P * C);
-            else
-                channelMajorOutput(a, P, C, c0, c1, pixelMajor, q, static_cast<int8_t *>(y) + n * P * C);
-        }
-    });
+    channelMajorImages(acc, batch, pixelMajor, q, y, threads);
 }
 
 } // namespace fast
@@ -1901,40 +1917,7 @@ bool qconvAsGemm(OpContext &ctx, int weightIndex, const QConvParams &q, const Te
     if (!integerGemmFast(N * P, M, K, rows, 0, false, q.xZp, w, true, q.wZp, acc.data(), ctx.threads,
                          gemvWeights(ctx, weightIndex, N * P, M, K, true)))
         return false;
-    // Fewer than 8 positions per image: requantized by rows of channels, eight at a time, then each image's [P, M]
-    // transposed; from 8 on, blocks of 8 x 8 requantized and transposed in registers (channelMajorOutput).
-    if (P < 8 && q.yType != DType::Int32) {
-        const auto requantized = [&](auto *out) {
-            using T = std::remove_pointer_t<decltype(out)>;
-            std::vector<T> rowsOut(size_t(N * P * M));
-            requantizeColumns(acc.data(), N * P, M, q.bias.data(), q.multiplier.data(), q.yZp, rowsOut.data());
-            for (int64_t r = 0; r < N * P; ++r) {
-                const T *src = rowsOut.data() + r * M;
-                T *dst = out + r / P * M * P + r % P;
-                for (int64_t m = 0; m < M; ++m)
-                    dst[m * P] = src[m];
-            }
-        };
-        if (q.yType == DType::UInt8)
-            requantized(y.data<uint8_t>());
-        else
-            requantized(y.data<int8_t>());
-        return true;
-    }
-    const int64_t blocks = (M + 7) / 8;
-    const int threads = N * P * M >= (int64_t(1) << 16) ? ctx.threads : 1;
-    parallelRanges(threads, N * blocks, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t k = begin; k < end; ++k) {
-            const int64_t n = k / blocks, c0 = k % blocks * 8, c1 = std::min(M, c0 + 8);
-            const int32_t *a = acc.data() + n * P * M;
-            if (q.yType == DType::Int32) // ConvInteger: the accumulators (there is no bias)
-                fast::channelMajorOutput(a, P, M, c0, c1, true, q, y.data<int32_t>() + n * P * M);
-            else if (q.yType == DType::UInt8)
-                fast::channelMajorOutput(a, P, M, c0, c1, true, q, y.data<uint8_t>() + n * P * M);
-            else
-                fast::channelMajorOutput(a, P, M, c0, c1, true, q, y.data<int8_t>() + n * P * M);
-        }
-    });
+    fast::channelMajorImages(acc.data(), N, true, q, y.rawData(), N * P * M >= (int64_t(1) << 16) ? ctx.threads : 1);
     return true;
 }
 
