@@ -920,6 +920,81 @@ private slots:
               "layers.conv1.integer: conv1 cannot run on integer kernels: its weights are asymmetric");
     }
 
+    // quantize.activations.min_sqnr_db: the layers left to the quantizer start on integer kernels (the 1-D conv1
+    // too), and go back to float arithmetic, the costliest first, until the first output's SQNR on the calibration
+    // samples reaches the floor; layers the recipe sets stay as set.
+    void fidelityFloor()
+    {
+        const Model base = signalModel();
+        Dataset data;
+        data.x = Tensor::fromFloats({16, 3, 20}, randomValues(16 * 60, 24));
+        CompressOptions o = smallOptions();
+        o.measure = false;
+        std::vector<std::string> lines;
+        const auto variant = [&](const std::string &activations, const std::string &layers = "") {
+            lines.clear();
+            const Recipe r = recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {"calibration": "minmax")" +
+                                            activations + "}}" + (layers.empty() ? "" : ", \"layers\": " + layers) + "}");
+            return compress(base, r, &data, nullptr, o, {}, nullptr, [&](const std::string &l) { lines.push_back(l); });
+        };
+        const auto integerLayers = [](const Variant &v) {
+            std::vector<std::string> names;
+            for (const Node &n : v.model.graph.nodes)
+                if (n.opType == "QLinearConv")
+                    names.push_back(n.name);
+            return names;
+        };
+        const auto sqnr = [&](const Variant &v) {
+            return measureFidelity(Session(base), Session(v.model), data, FidelityOptions{}).front().sqnrDb;
+        };
+        const auto logged = [&](const QString &text) {
+            return std::any_of(lines.begin(), lines.end(), [&](const std::string &l) { return QString::fromStdString(l).contains(text); });
+        };
+        // The reference points, set by hand: both layers on integer kernels, one of them, neither.
+        const double all = sqnr(variant("", R"({"conv1": {"integer": true}})"));
+        const double conv1Float = sqnr(variant("", R"({"conv1": {"integer": false}, "conv2": {"integer": true}})"));
+        const double conv2Float = sqnr(variant("", R"({"conv1": {"integer": true}, "conv2": {"integer": false}})"));
+        const double neither = sqnr(variant("", R"({"conv1": {"integer": false}, "conv2": {"integer": false}})"));
+        qInfo("signal model: %.1f dB on integer kernels, %.1f / %.1f with conv1 / conv2 float, %.1f with neither", all,
+              conv1Float, conv2Float, neither);
+        QVERIFY(all < std::max(conv1Float, conv2Float) && std::max(conv1Float, conv2Float) < neither);
+
+        // A floor below every layer on integer kernels: both run there, the 1-D conv1 too.
+        const Variant low = variant(R"(, "min_sqnr_db": )" + std::to_string(all - 1));
+        QCOMPARE(integerLayers(low), (std::vector<std::string>{"conv1", "conv2"}));
+        QCOMPARE(sqnr(low), all);
+        QVERIFY(logged("fidelity floor: ") && !logged("keeps float arithmetic"));
+
+        // Between: the layer whose float arithmetic alone gains most goes first, and is enough.
+        const double between = (all + std::max(conv1Float, conv2Float)) / 2;
+        const Variant mid = variant(R"(, "min_sqnr_db": )" + std::to_string(between));
+        const std::string first = conv1Float > conv2Float ? "conv1" : "conv2";
+        const std::string kept = first == "conv1" ? "conv2" : "conv1";
+        QCOMPARE(integerLayers(mid), std::vector<std::string>{kept});
+        QVERIFY(sqnr(mid) >= between);
+        QVERIFY(logged(QString::fromStdString("fidelity floor: " + first + " keeps float arithmetic")));
+
+        // Out of reach: every candidate back on float arithmetic, and said so.
+        const Variant high = variant(R"(, "min_sqnr_db": 199)");
+        QVERIFY(integerLayers(high).empty());
+        QCOMPARE(sqnr(high), neither);
+        QVERIFY(logged("fidelity floor: not met"));
+
+        // Layers the recipe sets are not moved.
+        QCOMPARE(integerLayers(variant(R"(, "min_sqnr_db": 199)", R"({"conv2": {"integer": true}})")),
+                 std::vector<std::string>{"conv2"});
+        QCOMPARE(integerLayers(variant(R"(, "min_sqnr_db": 1)", R"({"conv1": {"integer": false}})")),
+                 std::vector<std::string>{"conv2"});
+
+        // Cancel while the floor is measured: Cancelled, nothing returned.
+        StopToken stop;
+        const Recipe r = recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {"min_sqnr_db": 199}}})");
+        QVERIFY_THROWS_EXCEPTION(Cancelled, compress(base, r, &data, nullptr, o, [&](double, std::string_view stage) {
+            if (stage.starts_with("fidelity floor"))
+                stop.requestStop();
+        }, &stop));
+    }
+
     // Bias correction pulls the mean output of a coarsely quantized model back towards the float model's.
     void biasCorrection()
     {

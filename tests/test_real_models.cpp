@@ -81,6 +81,7 @@ private slots:
     void fidelitySensitivity();
     void channelReconstruction();
     void oneDimensionalIntegerOnSpeech();
+    void fidelityFloorDecidesByData();
 
 private:
     QMap<QString, QString> m_paths; // model name -> its file in the cache (fetch_models.py --paths)
@@ -398,6 +399,34 @@ void TestRealModels::oneDimensionalIntegerOnSpeech()
           sqnr[1]);
     QVERIFY2(sqnr[0] >= 45, qPrintable(QStringLiteral("float arithmetic: %1 dB").arg(sqnr[0])));
     QVERIFY2(sqnr[1] < 25, qPrintable(QStringLiteral("integer kernels: %1 dB").arg(sqnr[1])));
+}
+
+// With a fidelity floor (quantize.activations.min_sqnr_db) the data decides instead of the layer type: the
+// melspectrogram front end's STFT stays on integer kernels on loud noise, where 8 bits keep its output, and goes
+// back to float arithmetic on speech-like frames, where they do not.
+void TestRealModels::fidelityFloorDecidesByData()
+{
+    const QString file = m_paths.value(QStringLiteral("oww-melspectrogram"));
+    QVERIFY(!file.isEmpty());
+    const Model base = loadModel(file.toStdString());
+    Dataset speech, noise;
+    speech.x = speechLike(32, 1280, 8000.f);
+    noise.x = testutil::randomTensor({32, 1280}, 7, -3000.f, 3000.f);
+    CompressOptions options;
+    options.measure = false;
+    Recipe r = recipeFromJson(kRecipes[0][1]);
+    r.activations->minSqnrDb = 40;
+    for (const Dataset *data : {&noise, &speech}) {
+        const Variant v = cw::compress(base, r, data, nullptr, options);
+        int integer = 0;
+        for (const Node &n : v.model.graph.nodes)
+            integer += n.opType == "QLinearConv";
+        const double sqnr = measureFidelity(Session(base), Session(v.model), *data).front().sqnrDb;
+        qInfo("melspectrogram, floor 40 dB, %s: %d STFT convolution(s) on integer kernels, %.1f dB",
+              data == &noise ? "noise" : "speech-like frames", integer, sqnr);
+        QCOMPARE(integer, data == &noise ? 2 : 0);
+        QVERIFY2(sqnr >= 40, qPrintable(QStringLiteral("%1 dB").arg(sqnr)));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestRealModels)

@@ -60,6 +60,12 @@ private slots:
         QTest::newRow("percentile out of range")
             << R"({"quantize": {"weights": {}, "activations": {"percentile": 101}}})"
             << "quantize.activations.percentile";
+        QTest::newRow("fidelity floor zero")
+            << R"({"quantize": {"weights": {}, "activations": {"min_sqnr_db": 0}}})"
+            << "quantize.activations.min_sqnr_db: expected a number of dB in (0, 200]";
+        QTest::newRow("fidelity floor text")
+            << R"({"quantize": {"weights": {}, "activations": {"min_sqnr_db": "40"}}})"
+            << "quantize.activations.min_sqnr_db";
         QTest::newRow("activations without weights") << R"({"quantize": {"activations": {}}})"
                                                      << "quantize.activations: needs quantize.weights";
         QTest::newRow("bias correction string") << R"({"quantize": {"bias_correction": "yes"}})"
@@ -168,7 +174,8 @@ private slots:
             "prune": {"method": "channel", "ratio": 0.25, "norm": "l2", "steps": 3, "power": 2, "reconstruct": true,
                       "reconstruct_samples": 500},
             "quantize": {"weights": {"bits": 6, "granularity": "group", "group_size": 32, "symmetric": false},
-                         "activations": {"calibration": "percentile", "samples": 128, "percentile": 99.9},
+                         "activations": {"calibration": "percentile", "samples": 128, "percentile": 99.9,
+                                         "min_sqnr_db": 35.5},
                          "bias_correction": false},
             "finetune": {"epochs": 2, "lr": 0.0001, "batch_size": 32, "samples": 1000, "qat": true,
                          "augment": {"shift": 2, "flip": true}},
@@ -191,6 +198,9 @@ private slots:
         QVERIFY(b.activations->calibration == Calibration::Percentile);
         QCOMPARE(b.activations->percentile, 99.9);
         QCOMPARE(b.activations->samples, int64_t(128));
+        QCOMPARE(b.activations->minSqnrDb, std::optional<double>(35.5));
+        QVERIFY(recipeSummary(b).find("a8 percentile ≥ 35.5 dB") != std::string::npos);
+        QVERIFY(!recipeFromJson(R"({"quantize": {"weights": {}, "activations": {}}})").activations->minSqnrDb);
         QVERIFY(!b.biasCorrection);
         QCOMPARE(b.finetune.lr, 1e-4f);
         QVERIFY(once.find("0.0001") != std::string::npos); // written as typed, not 9.99999974e-05

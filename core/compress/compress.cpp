@@ -20,6 +20,7 @@
 #include "core/base/error.h"
 #include "core/base/json_number.h"
 #include "core/compress/calibrate.h"
+#include "core/compress/integer_fallback.h"
 #include "core/compress/prune.h"
 #include "core/compress/qrewrite.h"
 #include "core/graph/transform.h"
@@ -535,7 +536,10 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
 
         // 3. quantize (+ 4. qat): bias correction, calibration, rewrite
         std::map<std::string, ActivationRange> ranges;
-        std::vector<std::string> values;
+        std::vector<std::string> values, candidates;
+        const std::optional<double> floorDb = calibrating ? recipe.activations->minSqnrDb : std::nullopt;
+        if (floorDb) // the layers left to the quantizer start on integer kernels (integer_fallback.h)
+            candidates = markFallbackCandidates(m, plan);
         if (calibrating)
             values = activationValuesToCalibrate(m, plan);
         if (calibrating && values.empty())
@@ -582,8 +586,17 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
             correctBiases(m, plan, *train, recipe.activations ? recipe.activations->samples : 512, options,
                           progressSlice(progress, work * 0.5, work * 0.7, "bias correction"), stop, log);
         }
-        calibrate(work * 0.9, work * 0.95);
+        calibrate(work * 0.9, work * 0.93);
         checkStop(stop);
+        if (floorDb && !ranges.empty()) {
+            FallbackOptions fo;
+            fo.floorDb = *floorDb;
+            fo.samples = recipe.activations->samples;
+            fo.inputs = options.inputs;
+            fo.threads = options.threads;
+            keepFidelityFloor(m, plan, candidates, ranges, *train, fo,
+                              progressSlice(progress, work * 0.93, work * 0.98, "fidelity floor"), stop, say);
+        }
         const int integerLayers = rewriteQuantized(m, plan, ranges);
         inferShapes(m);
         int quantizedLayers = 0;

@@ -32,7 +32,8 @@ namespace cw {
 // kernels only where the recipe asks (LayerConfig::integer).
 std::string whyNotInteger(const Node &node, const Graph &g, const LayerConfig &cfg);
 // With 8-bit activations, whether this planned layer runs on integer kernels: it can, the recipe does not keep
-// it float, and a 1-D Conv only where the recipe asks.
+// it float, and a 1-D Conv only where the recipe asks. With a fidelity floor (quantize.activations.min_sqnr_db),
+// measurement decides for the layers the recipe leaves unset (core/compress/integer_fallback.h).
 bool runsOnIntegerKernels(const Node &node, const Graph &g, const LayerConfig &cfg);
 
 // The values that need activation ranges for a full integer rewrite of these layers: each integer layer's

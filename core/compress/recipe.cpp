@@ -192,7 +192,7 @@ QuantSpec parseWeights(const json &j, const std::string &path, QuantSpec s)
 ActivationQuantConfig parseActivations(const json &j, const std::string &path)
 {
     ActivationQuantConfig a;
-    checkKeys(j, path, {"bits", "calibration", "samples", "percentile"});
+    checkKeys(j, path, {"bits", "calibration", "samples", "percentile", "min_sqnr_db"});
     if (j.contains("bits"))
         a.bits = int(integerIn(j["bits"], join(path, "bits"), 8, 8));
     if (j.contains("calibration"))
@@ -202,6 +202,9 @@ ActivationQuantConfig parseActivations(const json &j, const std::string &path)
     if (j.contains("percentile"))
         a.percentile =
             numberIn(j["percentile"], join(path, "percentile"), 50, 100, false, false, "a number in [50, 100]");
+    if (j.contains("min_sqnr_db") && !j["min_sqnr_db"].is_null())
+        a.minSqnrDb = numberIn(j["min_sqnr_db"], join(path, "min_sqnr_db"), 0, 200, true, false,
+                               "a number of dB in (0, 200]");
     return a;
 }
 
@@ -569,6 +572,8 @@ std::string recipeToJson(const Recipe &recipe, int indent)
             aj["samples"] = a.samples;
             if (a.calibration == Calibration::Percentile)
                 aj["percentile"] = a.percentile;
+            if (a.minSqnrDb)
+                aj["min_sqnr_db"] = *a.minSqnrDb;
             q["activations"] = aj;
         }
         q["bias_correction"] = recipe.biasCorrection;
@@ -817,8 +822,15 @@ std::string recipeSummary(const Recipe &r)
         std::string q = w.format.empty() ? "w" + std::to_string(w.bits) + " " + granularityLabel(w) : upper(w.format);
         parts.push_back(w.method == QuantMethod::Rtn ? q : toString(w.method) + " " + q);
     }
-    if (r.activations)
-        parts.push_back("a8 " + toString(r.activations->calibration));
+    if (r.activations) {
+        std::string a = "a8 " + toString(r.activations->calibration);
+        if (r.activations->minSqnrDb) {
+            char floor[32];
+            std::snprintf(floor, sizeof floor, " ≥ %.3g dB", *r.activations->minSqnrDb);
+            a += floor;
+        }
+        parts.push_back(a);
+    }
     if (r.finetune.epochs > 0)
         parts.push_back(std::to_string(r.finetune.epochs) + " ep" + (r.finetune.qat ? " QAT" : "") +
                         (r.finetune.distill ? " distilled" : ""));

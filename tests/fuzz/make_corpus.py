@@ -266,6 +266,9 @@ def recipe_seeds(d):
         "integer_layers.json": {"quantize": {"weights": {"bits": 8}, "activations": {"calibration": "percentile"}},
                                 "layers": {"Conv_2": {"integer": True},
                                            "fc1": {"integer": False, "quantize": {"weights": {"bits": 6}}}}},
+        "fidelity_floor.json": {"quantize": {"weights": {"bits": 8},
+                                             "activations": {"calibration": "mse", "min_sqnr_db": 40.5}},
+                                "layers": {"conv1": {"integer": False}}},
         "lm_gptq.json": {"name": "gptq", "sequential": False, "prune": {"method": "wanda", "n": 2, "m": 4},
                          "quantize": {"weights": {"bits": 4, "method": "gptq", "format": "q4_k"}}},
     }

@@ -1,0 +1,65 @@
+// A fidelity floor for 8-bit activations (recipe "quantize.activations.min_sqnr_db"): which layers keep float
+// arithmetic is decided by measurement on the calibration samples rather than by layer type.
+//
+// With the floor set, every layer the recipe leaves to the quantizer (LayerConfig::integer unset) and that can run
+// on integer kernels starts on them, 1-D convolutions included (by default they keep float arithmetic,
+// qrewrite.h). The variant's first graph output is compared with the model before the rewrite (float weights,
+// float arithmetic) on the calibration samples, as SQNR (analysis/fidelity.h). Below the floor, each candidate is
+// measured once with only itself back on float arithmetic, and the candidates go back in the order of the SQNR
+// that gave (the layer whose integer arithmetic costs most first), each step measured on the whole variant,
+// until the floor holds or none is left. Layers the recipe sets (integer true or false) are never changed. The
+// weights stay quantized throughout, so a floor that weight quantization alone misses is reported, not met.
+//
+// Cost: one measurement (the base and the variant run over the calibration samples) when the floor holds;
+// otherwise 1 + candidates + steps.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/analysis/feeds.h"
+#include "core/base/progress.h"
+#include "core/compress/recipe.h"
+#include "core/graph/graph.h"
+#include "core/io/dataset.h"
+
+namespace cw {
+
+// Marks every layer of `plan` that the fidelity floor may move as integer (LayerConfig::integer = true), before
+// calibration, and returns their names in plan order: unset `integer`, not inside a subgraph, and able to run on
+// integer kernels (whyNotInteger).
+std::vector<std::string> markFallbackCandidates(const Model &model, std::vector<LayerPlan> &plan);
+
+struct FallbackStep {
+    std::string node;  // the layer that went back to float arithmetic
+    double sqnrDb = 0; // the variant's first output after it, against the model before quantization
+};
+
+struct FallbackResult {
+    double floorDb = 0;
+    double initialSqnrDb = 0; // with every candidate on integer kernels
+    double finalSqnrDb = 0;
+    std::vector<FallbackStep> steps; // in the order they were taken
+    bool met() const { return finalSqnrDb >= floorDb; }
+};
+
+struct FallbackOptions {
+    double floorDb = 0;
+    int64_t samples = 512; // the first samples of the data (calibration's)
+    FeedOptions inputs;    // the graph inputs after the first
+    int threads = 0;
+};
+
+// `model`: the form rewriteQuantized() takes (BatchNorm folded, shapes inferred); `ranges`: the calibrated
+// ranges of every candidate's values. Sets LayerConfig::integer = false in `plan` for each layer that goes back
+// to float arithmetic; `log` gets a line per measurement. Checks `stop` between measurements and batches.
+FallbackResult keepFidelityFloor(const Model &model, std::vector<LayerPlan> &plan,
+                                 const std::vector<std::string> &candidates,
+                                 const std::map<std::string, ActivationRange> &ranges, const Dataset &data,
+                                 const FallbackOptions &options, const ProgressFn &progress = {},
+                                 const StopToken *stop = nullptr,
+                                 const std::function<void(const std::string &)> &log = {});
+
+} // namespace cw
