@@ -318,6 +318,40 @@ private slots:
         QCOMPARE(asked.layers.at("conv1d").integer, std::optional<bool>(true));
         model.setRecipe(asked);
         QCOMPARE(oneD.data().toString(), QStringLiteral("integer"));
+        // With a fidelity floor, auto is decided by measurement, for the 1-D convolution too.
+        model.setRecipe(recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {"min_sqnr_db": 35}}})"));
+        QCOMPARE(oneD.data().toString(), QStringLiteral("auto: fidelity"));
+        QVERIFY(oneD.data(Qt::ToolTipRole).toString().contains(QStringLiteral("fidelity floor (35 dB)")));
+    }
+
+    // The fidelity floor control sets quantize.activations.min_sqnr_db as an undoable edit, follows the recipe, and
+    // is remembered.
+    void fidelityFloorControl()
+    {
+        {
+            CompressView view;
+            view.setModel(&m_model);
+            auto *activations = view.findChild<QCheckBox *>(QStringLiteral("activations"));
+            auto *floor = view.findChild<QDoubleSpinBox *>(QStringLiteral("fidelityFloor"));
+            QVERIFY(activations && floor);
+            activations->setChecked(true);
+            QVERIFY(!view.recipe().activations->minSqnrDb);
+            QCOMPARE(floor->text(), QStringLiteral("no fidelity floor"));
+            const int steps = view.undoStack()->count();
+            floor->setValue(30);
+            QCOMPARE(view.recipe().activations->minSqnrDb, std::optional<double>(30));
+            QCOMPARE(view.undoStack()->count(), steps + 1);
+            QCOMPARE(cell(view, 0, RecipeTableModel::Arithmetic).data().toString(), QStringLiteral("auto: fidelity"));
+            view.undoStack()->undo();
+            QVERIFY(!view.recipe().activations->minSqnrDb);
+            QCOMPARE(floor->value(), 0.0);
+            view.undoStack()->redo();
+            QCOMPARE(floor->value(), 30.0);
+        }
+        CompressView view; // remembered
+        view.setModel(&m_model);
+        QCOMPARE(view.findChild<QDoubleSpinBox *>(QStringLiteral("fidelityFloor"))->value(), 30.0);
+        QCOMPARE(view.recipe().activations->minSqnrDb, std::optional<double>(30));
     }
 
     void globalControls()

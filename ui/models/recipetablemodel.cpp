@@ -181,7 +181,8 @@ RecipeTableModel::LayerArithmetic RecipeTableModel::arithmetic(const cw::LayerPl
         a.why = tr("it is inside an If / Loop / Scan subgraph");
         return a;
     }
-    a.integer = cw::runsOnIntegerKernels(*node, g, p.config);
+    a.byFloor = m_recipe.activations->minSqnrDb && !p.config.integer && cw::whyNotInteger(*node, g, p.config).empty();
+    a.integer = a.byFloor || cw::runsOnIntegerKernels(*node, g, p.config);
     if (a.integer)
         return a;
     if (p.config.integer == false)
@@ -247,6 +248,11 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
             const LayerArithmetic a = arithmetic(p);
             if (!a.applies)
                 return tr("Float: the recipe has no 8-bit activations, or the layer's weights stay float");
+            if (a.byFloor)
+                return tr("Integer kernels unless the variant's first output on the calibration samples falls below "
+                          "the fidelity floor (%1 dB): then the layers whose integer arithmetic costs most go back "
+                          "to float arithmetic, until it holds")
+                    .arg(*m_recipe.activations->minSqnrDb);
             return a.integer ? tr("Integer kernels on 8-bit activations (QLinearConv / QGemm)")
                              : tr("Float arithmetic behind the quantized weights: %1").arg(a.why);
         }
@@ -291,6 +297,8 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
         const LayerArithmetic a = arithmetic(p);
         if (!a.applies)
             return QStringLiteral("—");
+        if (a.byFloor)
+            return tr("auto: fidelity");
         const QString kind = a.integer ? tr("integer") : tr("float");
         return c.integer ? kind : tr("auto: %1").arg(kind);
     }
@@ -317,7 +325,7 @@ QVariant RecipeTableModel::headerData(int section, Qt::Orientation orientation, 
         case Skip: return tr("Leave this layer exactly as it is");
         case Arithmetic:
             return tr("With 8-bit activations: integer kernels or float arithmetic behind the quantized weights (auto: "
-                      "the quantizer picks)");
+                      "the quantizer picks, or the fidelity floor decides)");
         default: return {};
         }
     }

@@ -75,6 +75,7 @@ private:
     // weights quantized), whether the layer runs on integer kernels, and why not.
     struct LayerArithmetic {
         bool applies = false, integer = false;
+        bool byFloor = false; // left to the recipe's fidelity floor (core/compress/integer_fallback.h)
         QString why;
     };
     LayerArithmetic arithmetic(const cw::LayerPlan &p) const;

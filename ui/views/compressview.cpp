@@ -163,6 +163,19 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_calibrationSamples->setValue(512);
     m_calibrationSamples->setSuffix(tr(" samples"));
     m_calibrationSamples->setKeyboardTracking(false);
+    m_fidelityFloor = new QDoubleSpinBox;
+    m_fidelityFloor->setObjectName(QStringLiteral("fidelityFloor"));
+    m_fidelityFloor->setRange(0, 200);
+    m_fidelityFloor->setDecimals(1);
+    m_fidelityFloor->setSingleStep(1);
+    m_fidelityFloor->setPrefix(tr("floor "));
+    m_fidelityFloor->setSuffix(tr(" dB"));
+    m_fidelityFloor->setSpecialValueText(tr("no fidelity floor"));
+    m_fidelityFloor->setKeyboardTracking(false);
+    m_fidelityFloor->setToolTip(
+        tr("Fidelity floor: the layers left on auto start on integer kernels, 1-D convolutions included; while the "
+           "variant's first output on the calibration samples is below this SQNR, the layer whose integer arithmetic "
+           "costs most goes back to float arithmetic (0: the layer types decide)"));
     m_epochs = new QSpinBox;
     m_epochs->setObjectName(QStringLiteral("finetuneEpochs"));
     m_epochs->setRange(0, 100);
@@ -176,6 +189,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
             cw::ActivationQuantConfig a = r.activations.value_or(cw::ActivationQuantConfig{});
             a.calibration = cw::parseCalibration(m_calibration->currentText().toStdString());
             a.samples = m_calibrationSamples->value();
+            a.minSqnrDb = floorFromControls();
             r.activations = a;
         } else {
             r.activations.reset();
@@ -186,6 +200,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     connect(m_activations, &QCheckBox::toggled, this, activationEdit);
     connect(m_calibration, &QComboBox::currentIndexChanged, this, activationEdit);
     connect(m_calibrationSamples, &QSpinBox::valueChanged, this, activationEdit);
+    connect(m_fidelityFloor, &QDoubleSpinBox::valueChanged, this, activationEdit);
     connect(m_epochs, &QSpinBox::valueChanged, this, [this](int epochs) {
         if (m_syncing)
             return;
@@ -346,6 +361,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     row1->addWidget(m_activations);
     row1->addWidget(m_calibration);
     row1->addWidget(m_calibrationSamples);
+    row1->addWidget(m_fidelityFloor);
     row1->addStretch(1);
     row1->addWidget(m_undoButton);
     row1->addWidget(m_redoButton);
@@ -728,6 +744,7 @@ cw::Recipe CompressView::recipeFromControls() const
         cw::ActivationQuantConfig a;
         a.calibration = cw::parseCalibration(m_calibration->currentText().toStdString());
         a.samples = m_calibrationSamples->value();
+        a.minSqnrDb = floorFromControls();
         r.activations = a;
     }
     r.finetune.epochs = m_epochs->value();
@@ -735,6 +752,11 @@ cw::Recipe CompressView::recipeFromControls() const
         r.finetune.distill = distillFromControls({});
     r.finetune.augment = augmentFromControls();
     return r;
+}
+
+std::optional<double> CompressView::floorFromControls() const
+{
+    return m_fidelityFloor->value() > 0 ? std::optional<double>(m_fidelityFloor->value()) : std::nullopt;
 }
 
 cw::TrainOptions::Augment CompressView::augmentFromControls() const
@@ -826,6 +848,7 @@ void CompressView::syncControls()
     if (r.activations) {
         m_calibration->setCurrentText(QString::fromStdString(cw::toString(r.activations->calibration)));
         m_calibrationSamples->setValue(int(qBound<int64_t>(1, r.activations->samples, int64_t(m_calibrationSamples->maximum()))));
+        m_fidelityFloor->setValue(r.activations->minSqnrDb.value_or(0.0));
     }
     m_epochs->setValue(r.finetune.epochs);
     m_teacher->setChecked(r.finetune.distill.has_value());
@@ -1501,6 +1524,7 @@ void CompressView::readSettings()
     m_activations->setChecked(s.value(QStringLiteral("activations"), false).toBool());
     m_calibration->setCurrentText(s.value(QStringLiteral("calibration"), QStringLiteral("minmax")).toString());
     m_calibrationSamples->setValue(s.value(QStringLiteral("calibrationSamples"), 512).toInt());
+    m_fidelityFloor->setValue(s.value(QStringLiteral("fidelityFloor"), 0.0).toDouble());
     m_epochs->setValue(s.value(QStringLiteral("epochs"), 0).toInt());
     m_temperature->setValue(s.value(QStringLiteral("teacherTemperature"), 4.0).toDouble());
     m_alpha->setValue(s.value(QStringLiteral("teacherAlpha"), 0.7).toDouble());
@@ -1528,6 +1552,7 @@ void CompressView::writeSettings() const
     s.setValue(QStringLiteral("activations"), m_activations->isChecked());
     s.setValue(QStringLiteral("calibration"), m_calibration->currentText());
     s.setValue(QStringLiteral("calibrationSamples"), m_calibrationSamples->value());
+    s.setValue(QStringLiteral("fidelityFloor"), m_fidelityFloor->value());
     s.setValue(QStringLiteral("epochs"), m_epochs->value());
     s.setValue(QStringLiteral("teacher"), m_teacher->isChecked());
     s.setValue(QStringLiteral("teacherModel"), teacherModel());

@@ -183,6 +183,7 @@ private:
     cw::Recipe recipeFromControls() const;
     // The fine-tuning teacher's settings from the T and α controls (features of `current` kept).
     cw::DistillConfig distillFromControls(const std::optional<cw::DistillConfig> &current) const;
+    std::optional<double> floorFromControls() const; // the fidelity floor control: nullopt at 0
     cw::TrainOptions::Augment augmentFromControls() const;
     void syncControls();
     void updatePrediction();
@@ -230,6 +231,7 @@ private:
     QCheckBox *m_activations = nullptr;
     QComboBox *m_calibration = nullptr;
     QSpinBox *m_calibrationSamples = nullptr;
+    QDoubleSpinBox *m_fidelityFloor = nullptr; // quantize.activations.min_sqnr_db; 0: none
     QSpinBox *m_epochs = nullptr;
     QCheckBox *m_teacher = nullptr;          // fine-tune with a teacher
     QComboBox *m_teacherModel = nullptr;     // the base model, or a file (item data: its path)
