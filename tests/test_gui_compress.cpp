@@ -334,7 +334,9 @@ private slots:
             auto *activations = view.findChild<QCheckBox *>(QStringLiteral("activations"));
             auto *floor = view.findChild<QDoubleSpinBox *>(QStringLiteral("fidelityFloor"));
             QVERIFY(activations && floor);
+            QVERIFY(!floor->isEnabled()); // the calibration settings wait for 8-bit activations
             activations->setChecked(true);
+            QVERIFY(floor->isEnabled());
             QVERIFY(!view.recipe().activations->minSqnrDb);
             QCOMPARE(floor->text(), QStringLiteral("no fidelity floor"));
             const int steps = view.undoStack()->count();

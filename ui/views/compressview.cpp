@@ -856,6 +856,8 @@ void CompressView::syncControls()
         m_temperature->setValue(r.finetune.distill->temperature);
         m_alpha->setValue(r.finetune.distill->alpha);
     }
+    for (QWidget *w : std::initializer_list<QWidget *>{m_calibration, m_calibrationSamples, m_fidelityFloor})
+        w->setEnabled((base() != nullptr) && r.activations.has_value());
     m_temperature->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
     m_alpha->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
     m_teacherModel->setEnabled((base() != nullptr) && r.finetune.distill.has_value());
@@ -1462,6 +1464,8 @@ void CompressView::updateControls()
                                                        m_saveRecipe, m_activations, m_epochs, m_teacher,
                                                        m_augmentShift, m_augmentFlip})
         w->setEnabled(model);
+    for (QWidget *w : std::initializer_list<QWidget *>{m_calibration, m_calibrationSamples, m_fidelityFloor})
+        w->setEnabled(model && m_activations->isChecked());
     m_temperature->setEnabled(model && m_teacher->isChecked());
     m_teacherModel->setEnabled(model && m_teacher->isChecked());
     m_alpha->setEnabled(model && m_teacher->isChecked());
