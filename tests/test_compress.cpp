@@ -986,6 +986,17 @@ private slots:
         QCOMPARE(integerLayers(variant(R"(, "min_sqnr_db": 1)", R"({"conv1": {"integer": false}})")),
                  std::vector<std::string>{"conv2"});
 
+        // Data with as many samples again as calibration takes: the floor is measured on those, not on the
+        // samples the ranges were fitted to (against the model before quantization: the base here).
+        const Variant eight = variant(R"(, "samples": 8)", R"({"conv1": {"integer": true}})");
+        const double heldOut =
+            measureFidelity(Session(base), Session(eight.model), data.rows(8, 8), FidelityOptions{}).front().sqnrDb;
+        variant(R"(, "samples": 8, "min_sqnr_db": 199)");
+        QVERIFY(logged(QStringLiteral("fidelity floor: %1 dB with 2 layer(s) on integer kernels").arg(heldOut, 0, 'f', 1)));
+        QVERIFY(logged("on the 8 samples after the calibration samples"));
+        variant(R"(, "samples": 9, "min_sqnr_db": 1)");
+        QVERIFY(logged("on the 9 calibration samples: the data has fewer than 9 more"));
+
         // Cancel while the floor is measured: Cancelled, nothing returned.
         StopToken stop;
         const Recipe r = recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {"min_sqnr_db": 199}}})");

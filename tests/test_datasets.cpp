@@ -694,6 +694,14 @@ void TestDatasets::batchCopiesRows()
     QCOMPARE(b.toFloatVector(), std::vector<float>({2, 3, 4, 5}));
     QVERIFY(b.rawData() != d.x.rawData());
     expectError([&] { d.batch(3, 2); }, {"out of range"});
+    // A range of rows as a dataset, with its labels.
+    d.labels = {7, 8, 9, 6};
+    const Dataset r = d.rows(2, 2);
+    QCOMPARE(r.size(), int64_t(2));
+    QCOMPARE(r.x.toFloatVector(), std::vector<float>({4, 5, 6, 7}));
+    QCOMPARE(r.labels, std::vector<int64_t>({9, 6}));
+    QCOMPARE(d.rows(4, 0).size(), int64_t(0));
+    expectError([&] { d.rows(3, 2); }, {"out of range"});
 }
 
 void TestDatasets::errors_data()
@@ -1184,6 +1192,17 @@ void TestDatasets::imageFolderStreams()
     QCOMPARE(picked.f32()[18], 6.f * 2);
     QCOMPARE(picked.f32()[27], 6.f * 5);
     expectError([&] { d.gather({40}); }, {"out of range"});
+
+    // A range of streamed rows streams too, shifted by its start.
+    const Dataset tail = d.rows(31, 9);
+    QCOMPARE(tail.source->size(), int64_t(9));
+    QCOMPARE(tail.sampleShape(), Shape({1, 3, 3}));
+    const Tensor t = tail.batch(0, 9);
+    for (int64_t i = 0; i < 9; ++i)
+        QCOMPARE(t.f32()[i * 9 + 4], float(6 * (31 + i)));
+    QCOMPARE(tail.gather({8, 0}).f32()[0], 6.f * 39);
+    expectError([&] { d.rows(29, 2).batch(0, 2); }, {"030.png", "cannot open"});
+    expectError([&] { tail.batch(5, 5); }, {"out of range"});
 
     // In-memory datasets gather the same way.
     Dataset memory;

@@ -538,8 +538,11 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         std::map<std::string, ActivationRange> ranges;
         std::vector<std::string> values, candidates;
         const std::optional<double> floorDb = calibrating ? recipe.activations->minSqnrDb : std::nullopt;
-        if (floorDb) // the layers left to the quantizer start on integer kernels (integer_fallback.h)
+        std::optional<Model> unquantized; // what the fidelity floor compares with
+        if (floorDb) { // the layers left to the quantizer start on integer kernels (integer_fallback.h)
             candidates = markFallbackCandidates(m, plan);
+            unquantized = m.deepCopy();
+        }
         if (calibrating)
             values = activationValuesToCalibrate(m, plan);
         if (calibrating && values.empty())
@@ -594,7 +597,7 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
             fo.samples = recipe.activations->samples;
             fo.inputs = options.inputs;
             fo.threads = options.threads;
-            keepFidelityFloor(m, plan, candidates, ranges, *train, fo,
+            keepFidelityFloor(m, *unquantized, plan, candidates, ranges, *train, fo,
                               progressSlice(progress, work * 0.93, work * 0.98, "fidelity floor"), stop, say);
         }
         const int integerLayers = rewriteQuantized(m, plan, ranges);

@@ -37,15 +37,19 @@ std::string dB(double v)
 
 } // namespace
 
-FallbackResult keepFidelityFloor(const Model &model, std::vector<LayerPlan> &plan,
+FallbackResult keepFidelityFloor(const Model &model, const Model &reference, std::vector<LayerPlan> &plan,
                                  const std::vector<std::string> &candidates,
                                  const std::map<std::string, ActivationRange> &ranges, const Dataset &data,
                                  const FallbackOptions &options, const ProgressFn &progress, const StopToken *stop,
                                  const std::function<void(const std::string &)> &log)
 {
-    const Session base(model, SessionOptions{options.threads});
+    const Session base(reference, SessionOptions{options.threads});
+    // The rows after the calibration samples when there are as many again (the floor then holds on data the ranges
+    // were not fitted to), else the calibration samples themselves.
+    const int64_t calibration = std::min(options.samples, data.size());
+    const bool heldOut = data.size() >= 2 * calibration;
+    const Dataset measured = heldOut ? data.rows(calibration, calibration) : data.rows(0, calibration);
     FidelityOptions fo;
-    fo.limit = std::min(options.samples, data.size());
     fo.inputs = options.inputs;
     const auto say = [&](const std::string &line) {
         if (log)
@@ -62,7 +66,7 @@ FallbackResult keepFidelityFloor(const Model &model, std::vector<LayerPlan> &pla
         inferShapes(trial);
         const Session variant(trial, SessionOptions{options.threads});
         const std::vector<OutputFidelity> f =
-            measureFidelity(base, variant, data, fo, progressSlice(progress, done / total, (done + 1) / total, ""), stop);
+            measureFidelity(base, variant, measured, fo, progressSlice(progress, done / total, (done + 1) / total, ""), stop);
         ++done;
         return f.empty() ? -INFINITY : f.front().sqnrDb;
     };
@@ -77,8 +81,10 @@ FallbackResult keepFidelityFloor(const Model &model, std::vector<LayerPlan> &pla
     r.floorDb = options.floorDb;
     r.initialSqnrDb = r.finalSqnrDb = measure(plan);
     say("fidelity floor: " + dB(r.initialSqnrDb) + " with " + std::to_string(candidates.size()) +
-        " layer(s) on integer kernels, floor " + dB(r.floorDb) + " (first output, " + std::to_string(fo.limit) +
-        " calibration samples)");
+        " layer(s) on integer kernels, floor " + dB(r.floorDb) + " (first output, " +
+        (heldOut ? "on the " + std::to_string(calibration) + " samples after the calibration samples)"
+                 : "on the " + std::to_string(calibration) + " calibration samples: the data has fewer than " +
+                       std::to_string(calibration) + " more)"));
     if (r.met() || candidates.empty()) {
         if (progress)
             progress(1.0, "");

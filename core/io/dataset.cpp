@@ -638,6 +638,49 @@ Tensor Dataset::batch(int64_t begin, int64_t count) const
     return out;
 }
 
+namespace {
+
+// Rows [begin, begin + count) of another source.
+class RowRange final : public SampleSource {
+public:
+    RowRange(std::shared_ptr<const SampleSource> source, int64_t begin, int64_t count)
+        : m_source(std::move(source)), m_begin(begin), m_count(count)
+    {
+    }
+    int64_t size() const override { return m_count; }
+    Shape sampleShape() const override { return m_source->sampleShape(); }
+    void read(const int64_t *indices, int64_t count, float *out) const override
+    {
+        std::vector<int64_t> shifted(indices, indices + count);
+        for (int64_t &i : shifted)
+            i += m_begin;
+        m_source->read(shifted.data(), count, out);
+    }
+
+private:
+    std::shared_ptr<const SampleSource> m_source;
+    int64_t m_begin, m_count;
+};
+
+} // namespace
+
+Dataset Dataset::rows(int64_t begin, int64_t count) const
+{
+    if (begin < 0 || count < 0 || begin + count > size())
+        throw Error("dataset '" + name + "': rows [" + std::to_string(begin) + ", " + std::to_string(begin + count) +
+                    ") out of range (" + std::to_string(size()) + " samples)");
+    Dataset d;
+    d.name = name;
+    d.classes = classes;
+    if (!labels.empty())
+        d.labels.assign(labels.begin() + begin, labels.begin() + begin + count);
+    if (source)
+        d.source = std::make_shared<RowRange>(source, begin, count);
+    else
+        d.x = batch(begin, count);
+    return d;
+}
+
 Tensor Dataset::gather(const std::vector<int64_t> &indices) const
 {
     const int64_t n = size();

@@ -80,6 +80,9 @@ struct Dataset {
     Tensor batch(int64_t begin, int64_t count) const;
     // Rows `indices` in that order (shuffled training batches).
     Tensor gather(const std::vector<int64_t> &indices) const;
+    // Rows [begin, begin + count) as a dataset of their own, with their labels: in-memory rows copied, streamed
+    // rows still read on demand from this one's source.
+    Dataset rows(int64_t begin, int64_t count) const;
 };
 
 // spec: a path (.gz / idx3-ubyte / .npy / .npz / .h5 / .hdf5, a folder of images or an IDX folder) or
