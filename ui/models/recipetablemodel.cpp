@@ -249,9 +249,9 @@ QVariant RecipeTableModel::data(const QModelIndex &index, int role) const
             if (!a.applies)
                 return tr("Float: the recipe has no 8-bit activations, or the layer's weights stay float");
             if (a.byFloor)
-                return tr("Integer kernels unless the variant's first output on the calibration samples falls below "
-                          "the fidelity floor (%1 dB): then the layers whose integer arithmetic costs most go back "
-                          "to float arithmetic, until it holds")
+                return tr("Integer kernels unless the variant's first output (on the samples after the calibration "
+                          "samples) falls below the fidelity floor (%1 dB): then the layers whose integer arithmetic "
+                          "costs most go back to float arithmetic, until it holds")
                     .arg(*m_recipe.activations->minSqnrDb);
             return a.integer ? tr("Integer kernels on 8-bit activations (QLinearConv / QGemm)")
                              : tr("Float arithmetic behind the quantized weights: %1").arg(a.why);

@@ -174,8 +174,9 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_fidelityFloor->setKeyboardTracking(false);
     m_fidelityFloor->setToolTip(
         tr("Fidelity floor: the layers left on auto start on integer kernels, 1-D convolutions included; while the "
-           "variant's first output on the calibration samples is below this SQNR, the layer whose integer arithmetic "
-           "costs most goes back to float arithmetic (0: the layer types decide)"));
+           "variant's first output (on the samples after the calibration samples, when the data has them) is below "
+           "this SQNR, the layer whose integer arithmetic costs most goes back to float arithmetic (0: the layer "
+           "types decide)"));
     m_epochs = new QSpinBox;
     m_epochs->setObjectName(QStringLiteral("finetuneEpochs"));
     m_epochs->setRange(0, 100);
