@@ -971,6 +971,9 @@ private slots:
         const std::string first = conv1Float > conv2Float ? "conv1" : "conv2";
         const std::string kept = first == "conv1" ? "conv2" : "conv1";
         QCOMPARE(integerLayers(mid), std::vector<std::string>{kept});
+        const QString summary = QStringLiteral("1 on integer kernels %1fidelity floor ").arg(QChar('('));
+        const QString floated = QString::fromStdString("; float arithmetic: " + first) + QChar(')');
+        QVERIFY(logged(summary) && logged(" met: ") && logged(floated));
         QVERIFY(sqnr(mid) >= between);
         QVERIFY(logged(QString::fromStdString("fidelity floor: " + first + " keeps float arithmetic")));
 
@@ -979,6 +982,7 @@ private slots:
         QVERIFY(integerLayers(high).empty());
         QCOMPARE(sqnr(high), neither);
         QVERIFY(logged("fidelity floor: not met"));
+        QVERIFY(logged(" not met: ") && logged("float arithmetic: conv"));
 
         // Layers the recipe sets are not moved.
         QCOMPARE(integerLayers(variant(R"(, "min_sqnr_db": 199)", R"({"conv2": {"integer": true}})")),

@@ -591,22 +591,33 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         }
         calibrate(work * 0.9, work * 0.93);
         checkStop(stop);
+        std::optional<FallbackResult> floor;
         if (floorDb && !ranges.empty()) {
             FallbackOptions fo;
             fo.floorDb = *floorDb;
             fo.samples = recipe.activations->samples;
             fo.inputs = options.inputs;
             fo.threads = options.threads;
-            keepFidelityFloor(m, *unquantized, plan, candidates, ranges, *train, fo,
-                              progressSlice(progress, work * 0.93, work * 0.98, "fidelity floor"), stop, say);
+            floor = keepFidelityFloor(m, *unquantized, plan, candidates, ranges, *train, fo,
+                                      progressSlice(progress, work * 0.93, work * 0.98, "fidelity floor"), stop, say);
         }
         const int integerLayers = rewriteQuantized(m, plan, ranges);
         inferShapes(m);
         int quantizedLayers = 0;
         for (const LayerPlan &p : plan)
             quantizedLayers += p.config.weights && !p.config.skip;
+        std::string floorSummary;
+        if (floor) {
+            char sqnr[64];
+            std::snprintf(sqnr, sizeof sqnr, " (fidelity floor %.1f dB %s: %.1f dB", floor->floorDb,
+                          floor->met() ? "met" : "not met", floor->finalSqnrDb);
+            floorSummary = sqnr;
+            for (size_t i = 0; i < floor->floatLayers.size(); ++i)
+                floorSummary += (i ? ", " : "; float arithmetic: ") + floor->floatLayers[i];
+            floorSummary += ")";
+        }
         say("quantize: " + std::to_string(quantizedLayers) + " layer(s), " + std::to_string(integerLayers) +
-            " on integer kernels");
+            " on integer kernels" + floorSummary);
         if (const int split = splitIntegerLayers(m))
             say("note: this CPU has no VNNI, so " + std::to_string(split) + " of the integer layers (weights beyond ±64) "
                 "run as two products to stay exact, about twice the arithmetic (a Gemm only on more than 16 rows: "

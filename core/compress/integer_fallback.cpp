@@ -101,7 +101,7 @@ FallbackResult keepFidelityFloor(const Model &model, const Model &reference, std
     for (const auto &[alone, node] : order) {
         plan = withFloat(plan, node);
         r.finalSqnrDb = measure(plan);
-        r.steps.push_back({node, r.finalSqnrDb});
+        r.floatLayers.push_back(node);
         say("fidelity floor: " + node + " keeps float arithmetic: " + dB(r.finalSqnrDb));
         if (r.met())
             break;

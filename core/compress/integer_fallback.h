@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,16 +36,12 @@ namespace cw {
 // integer kernels (whyNotInteger).
 std::vector<std::string> markFallbackCandidates(const Model &model, std::vector<LayerPlan> &plan);
 
-struct FallbackStep {
-    std::string node;  // the layer that went back to float arithmetic
-    double sqnrDb = 0; // the variant's first output after it, against the model before quantization
-};
-
+// SQNR of the variant's first output against the model before quantization.
 struct FallbackResult {
     double floorDb = 0;
-    double initialSqnrDb = 0; // with every candidate on integer kernels
-    double finalSqnrDb = 0;
-    std::vector<FallbackStep> steps; // in the order they were taken
+    double initialSqnrDb = 0;           // with every candidate on integer kernels
+    double finalSqnrDb = 0;             // with the layers that went back on float arithmetic
+    std::vector<std::string> floatLayers; // those layers, in the order they went
     bool met() const { return finalSqnrDb >= floorDb; }
 };
 
@@ -57,8 +54,9 @@ struct FallbackOptions {
 
 // `model`: the form rewriteQuantized() takes (BatchNorm folded, shapes inferred), biases corrected or trained
 // with fake quantization as the recipe asks; `reference`: the same model before any of that, which the variant is
-// compared with; `ranges`: the calibrated ranges of every candidate's values. Sets LayerConfig::integer = false in `plan` for each layer that goes back
-// to float arithmetic; `log` gets a line per measurement. Checks `stop` between measurements and batches.
+// compared with; `ranges`: the calibrated ranges of every candidate's values. Sets LayerConfig::integer = false in
+// `plan` for each layer that goes back to float arithmetic; `log` gets a line per measurement. Checks `stop`
+// between measurements and batches.
 FallbackResult keepFidelityFloor(const Model &model, const Model &reference, std::vector<LayerPlan> &plan,
                                  const std::vector<std::string> &candidates,
                                  const std::map<std::string, ActivationRange> &ranges, const Dataset &data,

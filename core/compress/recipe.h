@@ -71,7 +71,8 @@ struct ActivationQuantConfig {
     double percentile = 99.99;   // for Calibration::Percentile
     // A fidelity floor in dB (core/compress/integer_fallback.h): the layers left to the quantizer start on integer
     // kernels, 1-D convolutions included, and those that cost most go back to float arithmetic until the first
-    // output's SQNR on the calibration samples reaches it. nullopt: the layer types decide (qrewrite.h).
+    // output's SQNR (on the samples after the calibration samples) reaches it. nullopt: the layer types decide
+    // (qrewrite.h).
     std::optional<double> minSqnrDb;
 };
 
