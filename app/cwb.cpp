@@ -1664,6 +1664,10 @@ int cmdCompress(const CompressArgs &args)
                  {"data", dataSpec ? json(*dataSpec) : json(nullptr)},
                  {"train_data", trainSpec ? json(*trainSpec) : json(nullptr)},
                  {"teacher", args.teacher ? json(*args.teacher) : json(nullptr)}};
+        if (const std::optional<cw::FallbackResult> &f = variant.fidelityFloor)
+            doc["fidelity_floor"] = {{"floor_db", f->floorDb}, {"met", f->met()},
+                                     {"initial_sqnr_db", f->initialSqnrDb}, {"final_sqnr_db", f->finalSqnrDb},
+                                     {"float_layers", f->floatLayers}};
         if (options.measure) {
             const cw::VariantMetrics &v = variant.metrics, &b = *baseMetrics;
             doc["variant"] = metricsJson(v);

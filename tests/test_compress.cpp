@@ -1289,6 +1289,23 @@ private slots:
         QCOMPARE(v["samples"].toInt(), 200);
         QVERIFY(doc.contains("accuracy_drop_points") && doc.contains("size_ratio") && doc.contains("latency_ratio_batch1"));
         QCOMPARE(doc["recipe"].toObject()["name"].toString(), QString("cli"));
+        QVERIFY(!doc.contains("fidelity_floor")); // the recipe sets none
+
+        // A fidelity floor's outcome: out of reach, every layer back on float arithmetic.
+        {
+            QFile f(recipe);
+            QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            f.write(R"({"quantize": {"weights": {"bits": 8}, "activations": {"samples": 64, "min_sqnr_db": 199}}})");
+        }
+        const QJsonObject floor = QJsonDocument::fromJson(testutil::runProcess(
+            CW_CWB_PATH, {"compress", "demo", "--recipe", recipe, "--train-data", "fashion-mnist:train", "--train-limit",
+                          "128", "--threads", "2", "--no-measure", "-o", dir.filePath("floor.h5"), "--json"},
+            &error, 300000)).object()["fidelity_floor"].toObject();
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QCOMPARE(floor["floor_db"].toDouble(), 199.0);
+        QCOMPARE(floor["met"].toBool(), false);
+        QVERIFY(floor["final_sqnr_db"].toDouble() > floor["initial_sqnr_db"].toDouble());
+        QCOMPARE(floor["float_layers"].toArray().size(), qsizetype(4));
 
         // cwb eval runs the saved compressed file to the same accuracy.
         const QByteArray eval = testutil::runProcess(

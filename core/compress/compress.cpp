@@ -618,6 +618,7 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         }
         say("quantize: " + std::to_string(quantizedLayers) + " layer(s), " + std::to_string(integerLayers) +
             " on integer kernels" + floorSummary);
+        variant.fidelityFloor = floor;
         if (const int split = splitIntegerLayers(m))
             say("note: this CPU has no VNNI, so " + std::to_string(split) + " of the integer layers (weights beyond ±64) "
                 "run as two products to stay exact, about twice the arithmetic (a Gemm only on more than 16 rows: "

@@ -17,11 +17,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/analysis/evaluate.h"
 #include "core/analysis/fidelity.h"
 #include "core/base/progress.h"
+#include "core/compress/integer_fallback.h"
 #include "core/compress/recipe.h"
 #include "core/graph/graph.h"
 #include "core/io/dataset.h"
@@ -58,6 +60,7 @@ struct Variant {
     Model model;
     VariantMetrics metrics;
     bool measured = false;
+    std::optional<FallbackResult> fidelityFloor; // what a recipe's fidelity floor decided (integer_fallback.h)
 };
 
 struct CompressOptions {
