@@ -11,18 +11,22 @@
 
 namespace cw {
 
+bool fidelityFloorDecides(const LayerPlan &p, const Graph &g)
+{
+    if (p.config.integer.has_value() || p.nested || !p.config.weights || p.config.skip)
+        return false;
+    const Node *node = g.findNode(p.node);
+    return node && whyNotInteger(*node, g, p.config).empty();
+}
+
 std::vector<std::string> markFallbackCandidates(const Model &model, std::vector<LayerPlan> &plan)
 {
     std::vector<std::string> candidates;
-    for (LayerPlan &p : plan) {
-        if (p.config.integer.has_value() || p.nested || !p.config.weights || p.config.skip)
-            continue;
-        const Node *node = model.graph.findNode(p.node);
-        if (!node || !whyNotInteger(*node, model.graph, p.config).empty())
-            continue;
-        p.config.integer = true;
-        candidates.push_back(p.node);
-    }
+    for (LayerPlan &p : plan)
+        if (fidelityFloorDecides(p, model.graph)) {
+            p.config.integer = true;
+            candidates.push_back(p.node);
+        }
     return candidates;
 }
 
@@ -48,8 +52,10 @@ FallbackResult keepFidelityFloor(const Model &model, const Model &reference, std
     // were not fitted to), else the calibration samples themselves.
     const int64_t calibration = std::min(options.samples, data.size());
     const bool heldOut = data.size() >= 2 * calibration;
-    const Dataset measured = heldOut ? data.rows(calibration, calibration) : data.rows(0, calibration);
+    const Dataset after = heldOut ? data.rows(calibration, calibration) : Dataset{};
+    const Dataset &measured = heldOut ? after : data;
     FidelityOptions fo;
+    fo.limit = calibration;
     fo.inputs = options.inputs;
     const auto say = [&](const std::string &line) {
         if (log)

@@ -31,9 +31,12 @@
 
 namespace cw {
 
-// Marks every layer of `plan` that the fidelity floor may move as integer (LayerConfig::integer = true), before
-// calibration, and returns their names in plan order: unset `integer`, not inside a subgraph, and able to run on
-// integer kernels (whyNotInteger).
+// Whether a fidelity floor decides this planned layer's arithmetic: its `integer` is unset, its weights are
+// quantized, it is not inside a subgraph, and it can run on integer kernels (whyNotInteger).
+bool fidelityFloorDecides(const LayerPlan &p, const Graph &g);
+
+// Marks every layer of `plan` the fidelity floor decides as integer (LayerConfig::integer = true), before
+// calibration, and returns their names in plan order.
 std::vector<std::string> markFallbackCandidates(const Model &model, std::vector<LayerPlan> &plan);
 
 // SQNR of the variant's first output against the model before quantization.

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/compress/prune.h"
+#include "core/compress/integer_fallback.h"
 #include "core/compress/qrewrite.h"
 #include "ui/formatting.h"
 
@@ -181,7 +182,7 @@ RecipeTableModel::LayerArithmetic RecipeTableModel::arithmetic(const cw::LayerPl
         a.why = tr("it is inside an If / Loop / Scan subgraph");
         return a;
     }
-    a.byFloor = m_recipe.activations->minSqnrDb && !p.config.integer && cw::whyNotInteger(*node, g, p.config).empty();
+    a.byFloor = m_recipe.activations->minSqnrDb && cw::fidelityFloorDecides(p, g);
     a.integer = a.byFloor || cw::runsOnIntegerKernels(*node, g, p.config);
     if (a.integer)
         return a;

@@ -187,11 +187,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
             return;
         cw::Recipe r = recipe();
         if (m_activations->isChecked()) {
-            cw::ActivationQuantConfig a = r.activations.value_or(cw::ActivationQuantConfig{});
-            a.calibration = cw::parseCalibration(m_calibration->currentText().toStdString());
-            a.samples = m_calibrationSamples->value();
-            a.minSqnrDb = floorFromControls();
-            r.activations = a;
+            r.activations = activationsFromControls(r.activations.value_or(cw::ActivationQuantConfig{}));
         } else {
             r.activations.reset();
         }
@@ -741,13 +737,8 @@ cw::Recipe CompressView::recipeFromControls() const
             q.groupSize = g.section(' ', 1, 1).toLongLong();
         r.weights = q;
     }
-    if (m_activations->isChecked()) {
-        cw::ActivationQuantConfig a;
-        a.calibration = cw::parseCalibration(m_calibration->currentText().toStdString());
-        a.samples = m_calibrationSamples->value();
-        a.minSqnrDb = floorFromControls();
-        r.activations = a;
-    }
+    if (m_activations->isChecked())
+        r.activations = activationsFromControls({});
     r.finetune.epochs = m_epochs->value();
     if (r.finetune.epochs > 0 && m_teacher->isChecked())
         r.finetune.distill = distillFromControls({});
@@ -755,9 +746,12 @@ cw::Recipe CompressView::recipeFromControls() const
     return r;
 }
 
-std::optional<double> CompressView::floorFromControls() const
+cw::ActivationQuantConfig CompressView::activationsFromControls(cw::ActivationQuantConfig a) const
 {
-    return m_fidelityFloor->value() > 0 ? std::optional<double>(m_fidelityFloor->value()) : std::nullopt;
+    a.calibration = cw::parseCalibration(m_calibration->currentText().toStdString());
+    a.samples = m_calibrationSamples->value();
+    a.minSqnrDb = m_fidelityFloor->value() > 0 ? std::optional<double>(m_fidelityFloor->value()) : std::nullopt;
+    return a;
 }
 
 cw::TrainOptions::Augment CompressView::augmentFromControls() const

@@ -183,7 +183,8 @@ private:
     cw::Recipe recipeFromControls() const;
     // The fine-tuning teacher's settings from the T and α controls (features of `current` kept).
     cw::DistillConfig distillFromControls(const std::optional<cw::DistillConfig> &current) const;
-    std::optional<double> floorFromControls() const; // the fidelity floor control: nullopt at 0
+    // `a` with the calibration, samples and fidelity floor controls (a floor of 0 is none).
+    cw::ActivationQuantConfig activationsFromControls(cw::ActivationQuantConfig a) const;
     cw::TrainOptions::Augment augmentFromControls() const;
     void syncControls();
     void updatePrediction();
