@@ -7,8 +7,9 @@
 # (crash-*, leak-*, oom-*, timeout-*; emptied at the start of the target's next run) and counted in the summary.
 # The working corpus, build-asan/corpus/TARGET/, grows from run to run.
 #   bench/fuzz.sh [SECONDS] [TARGET...]        (targets: every tests/fuzz/fuzz_TARGET.cpp: onnx, h5_model, gguf, ...)
-# Reproduce one finding: build-asan/tests/fuzz/fuzz_TARGET FILE. Leaks inside libraries are suppressed by
-# tests/sanitizers/lsan.supp. Needs clang, libclang-rt-14-dev and libomp-14-dev (installers/setup.sh fuzz
+# Reproduce one finding: build-asan/tests/fuzz/fuzz_TARGET FILE; before the summary each finding is printed with
+# its input in base64 and a rerun's report, so that a log alone (CI's) reproduces it. Leaks inside libraries are
+# suppressed by tests/sanitizers/lsan.supp. Needs clang, libclang-rt-14-dev and libomp-14-dev (installers/setup.sh fuzz
 # installs them). Exit status 1 when any target found something.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +69,23 @@ for t in "${targets[@]}"; do
   fi
 done
 wait
+# Each finding in full, so that a run whose folder is gone (CI's) still tells how to reproduce it: the input in
+# base64 (up to 8 KiB) and the last 30 lines of a rerun on it (the sanitizer's report), then the summary.
+for t in "${targets[@]}"; do
+  for f in "$build/findings/$t"/crash-* "$build/findings/$t"/leak-* "$build/findings/$t"/oom-* \
+           "$build/findings/$t"/timeout-*; do
+    [ -f "$f" ] || continue
+    echo
+    echo "== finding: fuzz_$t $(basename "$f") ($(stat -c %s "$f") bytes)"
+    if [ "$(stat -c %s "$f")" -le 8192 ]; then
+      echo "== the input (base64 -d > $(basename "$f")):"
+      base64 -w 120 "$f"
+    fi
+    echo "== a rerun on it:"
+    (cd "$build/findings/$t" && timeout 60 "$build/tests/fuzz/fuzz_$t" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+        "$f" 2>&1 | tail -n 30) || true
+  done
+done
 echo
 echo "== summary (${seconds}s per target; findings in $build/findings/)"
 found=0

@@ -13,6 +13,7 @@
 #include <functional>
 #include <random>
 
+#include "core/base/cpu.h"
 #include "core/base/error.h"
 #include "core/io/dataset.h"
 #include "core/io/model_io.h"
@@ -175,6 +176,18 @@ private slots:
         QVERIFY(f.open(QIODevice::ReadOnly));
         m_cases = QJsonDocument::fromJson(f.readAll()).array();
         QVERIFY(m_cases.size() > 20);
+    }
+
+    // CTest runs this program twice: as it is, and as test_qops_avx2 with CW_MAX_ISA=avx2 and
+    // ONEDNN_MAX_CPU_ISA=AVX2, where the kernels must take the paths of a CPU without AVX-512.
+    void instructionSetCap()
+    {
+        if (qgetenv("CW_MAX_ISA") != "avx2")
+            QSKIP("runs under CW_MAX_ISA=avx2 (test_qops_avx2)");
+        QVERIFY(!cw::cpuHas(cw::CpuFeature::Avx512Vnni));
+        QVERIFY(!cw::cpuHas(cw::CpuFeature::Avx512Vbmi));
+        QCOMPARE(cw::cpuHas(cw::CpuFeature::Avx2), bool(__builtin_cpu_supports("avx2")));
+        QVERIFY(cw::onednn::int8PairsSaturate()); // oneDNN's AVX2 int8 kernels, without VNNI
     }
 
     // ---- hand-computed values -----------------------------------------------------------------------------------

@@ -94,9 +94,9 @@ with h5py.File('h5/labels.h5', 'w') as f:
     f['y'] = np.zeros((3, 0), 'i8')
 
 # ONNX graphs.
-def save(name, nodes, inputs, outputs, inits=()):
+def save(name, nodes, inputs, outputs, inits=(), opset=13):
     g = helper.make_graph(nodes, 'g', inputs, outputs, list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', opset)])
     m.ir_version = 7
     os.makedirs(os.path.dirname(name), exist_ok=True)
     onnx.save(m, name)
@@ -135,6 +135,19 @@ save('onnx/reshape_long_shape.onnx', [helper.make_node('Reshape', ['x', 's'], ['
      [f32('x', [4]), i64('s', [2**40])], [f32('y')])
 save('onnx/expand_long_shape.onnx', [helper.make_node('Expand', ['x', 's'], ['y'])],
      [f32('x', [4]), i64('s', [2**40])], [f32('y')])
+# Attributes at the ends of int64, where rounding a size up as (a + b - 1) / b overflowed.
+big = 2**63 - 1
+save('onnx/conv_negative_pads.onnx', [helper.make_node('Conv', ['x', 'w'], ['y'], pads=[-1, 0, 0, 0])],
+     [f32('x', [1, 1, 4, 4])], [f32('y')], [init('w', np.ones((1, 1, 2, 2), 'f4'))])
+save('onnx/conv_huge_dilation.onnx', [helper.make_node('Conv', ['x', 'w'], ['y'], dilations=[1, big])],
+     [f32('x', [1, 1, 4, 4])], [f32('y')], [init('w', np.ones((1, 1, 2, 2), 'f4'))])
+for name, step in [('slice_step_max', big), ('slice_step_min', -2**63)]:
+    save('onnx/%s.onnx' % name, [helper.make_node('Slice', ['x', 's', 'e', 'a', 't'], ['y'])], [f32('x', [5])],
+         [f32('y')], [init('s', np.array([2 if step > 0 else -1], 'i8')), init('e', np.array([5 if step > 0 else -6], 'i8')),
+                      init('a', np.array([0], 'i8')), init('t', np.array([step], 'i8'))])
+save('onnx/dequantize_one_huge_block.onnx', [helper.make_node('DequantizeLinear', ['q', 's'], ['w'], axis=1, block_size=big),
+                                             helper.make_node('MatMul', ['x', 'w'], ['y'])],
+     [f32('x', [2, 4])], [f32('y')], [init('q', np.ones((4, 6), 'i1')), init('s', np.full((4, 1), 0.5, 'f4'))], opset=21)
 for name, dims in [('initializer_overflow', [2**40, 2**40]), ('initializer_no_data', [1000, 1000, 1000])]:
     t = TensorProto(name='w', data_type=TensorProto.FLOAT, dims=dims)  # shape only: no data
     save('onnx/%s.onnx' % name, [helper.make_node('Relu', ['w'], ['y'])], [], [f32('y')], [t])
@@ -369,6 +382,11 @@ void TestReliability::models_data()
     row("Resize to infinity", "onnx/resize_inf.onnx", {"Resize", "finite"});
     row("Reshape by a 2^40-long shape", "onnx/reshape_long_shape.onnx", {});
     row("Expand by a 2^40-long shape", "onnx/expand_long_shape.onnx", {});
+    row("Conv with negative pads", "onnx/conv_negative_pads.onnx", {"Conv", "pads must not be negative"});
+    row("Conv dilated by 2^63 - 1", "onnx/conv_huge_dilation.onnx", {"Conv", "overflow"});
+    row("Slice by a step of 2^63 - 1", "onnx/slice_step_max.onnx", {});
+    row("Slice by a step of -2^63", "onnx/slice_step_min.onnx", {});
+    row("DequantizeLinear in one block of 2^63 - 1", "onnx/dequantize_one_huge_block.onnx", {});
     row("initializer overflows", "onnx/initializer_overflow.onnx", {"'w'", "impossible shape"});
     row("initializer without data", "onnx/initializer_no_data.onnx", {"'w'", "expected 1000000000"});
     row("h5 node without outputs", "h5model/no_outputs.h5", {"has no outputs"});

@@ -72,6 +72,11 @@ size_t shapeByteSize(const Shape &shape, DType type);
 // a * b and a + b of sizes; cw::Error ("size overflow") when the result does not fit int64.
 int64_t checkedMul(int64_t a, int64_t b);
 int64_t checkedAdd(int64_t a, int64_t b);
+// ceil(a / b) for a >= 0 and b > 0, without the overflow of (a + b - 1) / b when b comes from a file (a
+// block_size, stride, dilation or step of 2^63 - 1). stepMagnitude(s): |s| of a nonzero step, 2^63 - 1 for
+// -2^63 (whose magnitude does not fit; no size is that large, so counts come out the same).
+inline int64_t ceilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+inline int64_t stepMagnitude(int64_t s) { return s > 0 ? s : s == INT64_MIN ? INT64_MAX : -s; }
 
 // The memory budget: the most bytes one allocation driven by a declared size may take, and the most all tensors
 // alive together may hold (a tensor allocation beyond it throws cw::Error). The default is half of the

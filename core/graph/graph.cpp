@@ -642,7 +642,7 @@ std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &g)
         if (w.blockSize <= 0)
             return scales == qt.dim(w.axis);
         const int64_t d = qt.dim(w.axis);
-        return scales == qt.numel() / d * ((d + w.blockSize - 1) / w.blockSize);
+        return scales == qt.numel() / d * ceilDiv(d, w.blockSize);
     };
     const auto input = [](const Node &n, int i) { return n.hasInput(i) ? n.inputs[size_t(i)] : std::string(); };
     std::vector<IntegerLayerWeight> result;

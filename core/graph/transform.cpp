@@ -380,7 +380,7 @@ Tensor dequantizeLayerWeight(const Graph &g, const IntegerLayerWeight &w)
         for (int a = w.axis + 1; a < q.rank(); ++a)
             inner *= q.dim(a);
     }
-    const int64_t blocks = w.blockSize > 0 ? (d + w.blockSize - 1) / w.blockSize : d;
+    const int64_t blocks = w.blockSize > 0 ? ceilDiv(d, w.blockSize) : d;
     const std::vector<float> qv = q.toFloatVector();
     Tensor out(DType::Float32, q.shape());
     float *o = out.f32();

@@ -105,6 +105,9 @@ ConvGeometry convGeometry(const Node &node, const Shape &x, const Shape &w)
     for (int64_t d : dilations)
         if (d < 1)
             throw Error("dilations must be positive");
+    for (int64_t p : pads)
+        if (p < 0)
+            throw Error("pads must not be negative"); // as ONNX's own shape inference says
     if (g.oneD) {
         g.strideW = strides[0];
         g.dilationW = dilations[0];
@@ -149,7 +152,7 @@ ConvGeometry convGeometry(const Node &node, const Shape &x, const Shape &w)
     } else {
         if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
             auto same = [&](int64_t in, int64_t k, int64_t s, int64_t d, int64_t &pb, int64_t &pe) {
-                const int64_t out = (in + s - 1) / s;
+                const int64_t out = ceilDiv(in, s);
                 const int64_t total = std::max<int64_t>(0, (out - 1) * s + (k - 1) * d + 1 - in);
                 pb = autoPad == "SAME_UPPER" ? total / 2 : (total + 1) / 2;
                 pe = total - pb;
@@ -254,7 +257,7 @@ template <typename T> void im2row(const T *image, int64_t channels, const ConvGe
             T *row = rows + (oh * g.outW + ow) * K;
             const int64_t iw0 = ow * g.strideW - g.padLeft;
             // The taps kw whose column lies inside the image: [lo, hi).
-            const int64_t lo = iw0 >= 0 ? 0 : std::min(g.kW, (-iw0 + g.dilationW - 1) / g.dilationW);
+            const int64_t lo = iw0 >= 0 ? 0 : std::min(g.kW, ceilDiv(-iw0, g.dilationW));
             const int64_t hi = iw0 >= g.inW ? lo : std::max(lo, std::min(g.kW, (g.inW - 1 - iw0) / g.dilationW + 1));
             // A 1-D signal's window (one input row, read whole: no padding above or below it).
             if (g.kH == 1 && g.inH == 1 && g.outH == 1 && g.padTop == 0 && g.dilationW == 1 && g.kW <= 16) {

@@ -114,7 +114,7 @@ Dim ceilDiv(const Dim &a, int64_t k)
     if (k == 1)
         return a;
     if (a.known())
-        return Dim::of(checkedAdd(a.n, k - 1) / k);
+        return Dim::of(cw::ceilDiv(a.n, k));
     return a.sym.empty() ? a : Dim::named("ceil(" + a.text() + "/" + std::to_string(k) + ")");
 }
 
@@ -767,8 +767,8 @@ int64_t sliceLength(int64_t dim, int64_t start, int64_t end, int64_t step)
         end += dim;
     const int64_t e = step > 0 ? std::clamp<int64_t>(end, 0, dim) : std::clamp<int64_t>(end, -1, dim - 1);
     if (step > 0)
-        return std::max<int64_t>(0, (e - s + step - 1) / step);
-    return std::max<int64_t>(0, (s - e + (-step) - 1) / (-step));
+        return e > s ? cw::ceilDiv(e - s, step) : 0;
+    return s > e ? cw::ceilDiv(s - e, stepMagnitude(step)) : 0;
 }
 
 void sliceOp(Rule &r)
@@ -1106,6 +1106,8 @@ void windowRule(Rule &r, const Info &x)
     const std::vector<int64_t> pads = r.node.attrInts("pads", std::vector<int64_t>(spatial * 2, 0));
     if (strides.size() != spatial || dilations.size() != spatial || pads.size() != spatial * 2)
         r.fail("strides / dilations / pads do not match the " + std::to_string(spatial) + "-D input");
+    if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p < 0; }))
+        r.fail("pads must not be negative"); // as ONNX's own shape inference says
     const std::string autoPad = r.node.attrString("auto_pad", "NOTSET");
     const bool ceilMode = r.node.attrInt("ceil_mode", 0) != 0;
     const std::vector<int64_t> outputShape = r.node.attrInts("output_shape");
@@ -1114,7 +1116,9 @@ void windowRule(Rule &r, const Info &x)
         if (strides[k] < 1 || dilations[k] < 1 || kernel[k] < 1)
             r.fail("kernel_shape, strides and dilations must be positive");
         const Dim &in = x.dims[2 + k];
-        const int64_t extent = dilations[k] * (kernel[k] - 1) + 1;
+        // Attributes come from the file: sums and products of them are checked (2^63 - 1 strides or pads).
+        const int64_t extent = checkedAdd(checkedMul(dilations[k], kernel[k] - 1), 1);
+        const int64_t padded = checkedAdd(pads[k], pads[k + spatial]);
         if (transposed) {
             if (outputShape.size() == spatial)
                 dims.push_back(Dim::of(outputShape[k]));
@@ -1122,8 +1126,9 @@ void windowRule(Rule &r, const Info &x)
                 dims.push_back(mulDims(in, Dim::of(strides[k])));
             else // s * (in - 1) + output_padding + extent - pads
                 dims.push_back(addConst(mulDims(addConst(in, -1), Dim::of(strides[k])),
-                                        outputPadding.size() == spatial ? outputPadding[k] + extent - pads[k] - pads[k + spatial]
-                                                                        : extent - pads[k] - pads[k + spatial]));
+                                        checkedAdd(checkedAdd(outputPadding.size() == spatial ? outputPadding[k] : 0,
+                                                              extent),
+                                                   checkedMul(padded, -1))));
             continue;
         }
         Dim o;
@@ -1132,11 +1137,11 @@ void windowRule(Rule &r, const Info &x)
         else if (autoPad == "VALID")
             o = windowDim(in, -extent, strides[k], ceilMode);
         else
-            o = windowDim(in, pads[k] + pads[k + spatial] - extent, strides[k], ceilMode);
+            o = windowDim(in, checkedAdd(padded, -extent), strides[k], ceilMode);
         if (in.known()) {
             if (o.n < 1)
                 r.fail("kernel " + std::to_string(extent) + " does not fit the padded input " + in.text());
-            if (ceilMode && autoPad == "NOTSET" && (o.n - 1) * strides[k] >= in.n + pads[k])
+            if (ceilMode && autoPad == "NOTSET" && checkedMul(o.n - 1, strides[k]) >= checkedAdd(in.n, pads[k]))
                 --o.n; // a last window that would start inside the end padding is dropped
         }
         dims.push_back(o);

@@ -79,7 +79,7 @@ void depthwisePlane(const float *in, const float *w, float bias, const ConvGeome
     std::fill(out, out + g.outH * g.outW, bias);
     for (int64_t kw = 0; kw < g.kW; ++kw) {
         const int64_t off = kw * g.dilationW - g.padLeft;
-        const int64_t lo = off >= 0 ? 0 : (-off + g.strideW - 1) / g.strideW;
+        const int64_t lo = off >= 0 ? 0 : ceilDiv(-off, g.strideW);
         const int64_t hi = g.inW - 1 - off < 0 ? 0 : std::min(g.outW, (g.inW - 1 - off) / g.strideW + 1);
         if (hi <= lo)
             continue;

@@ -56,7 +56,7 @@ PoolGeometry poolGeometry(const Node &node, const std::string &prefix, const Sha
     std::vector<int64_t> out(spatial);
     for (size_t i = 0; i < spatial; ++i) {
         const int64_t in = shape[i + 2];
-        const int64_t extent = dilations[i] * (kernel[i] - 1) + 1;
+        const int64_t extent = checkedAdd(checkedMul(dilations[i], kernel[i] - 1), 1);
         int64_t &pb = pads[i], &pe = pads[i + spatial];
         if (autoPad == "VALID") {
             pb = pe = 0;
@@ -122,8 +122,8 @@ PoolGeometry poolGeometry(const OpContext &ctx, const Tensor &x, bool integers, 
 // Kernel taps [lo, hi) of a window starting at `start` that land inside [0, size).
 inline void validTaps(int64_t start, int64_t k, int64_t d, int64_t size, int64_t &lo, int64_t &hi)
 {
-    lo = start >= 0 ? 0 : (-start + d - 1) / d;
-    hi = size - start <= 0 ? 0 : std::min(k, (size - start + d - 1) / d);
+    lo = start >= 0 ? 0 : ceilDiv(-start, d);
+    hi = size - start <= 0 ? 0 : std::min(k, ceilDiv(size - start, d));
 }
 
 // The 2×2 stride-2 max pool of most small CNNs, or its 1×2 form (audio models pooling time and frequency

@@ -50,6 +50,7 @@
 // also uint8 weights and weight zero points, through shifted weights and window sums) compute the same int32
 // accumulators as the reference loops here and requantize with the same float operations.
 #include "core/runtime/ops/quant.h"
+#include "core/base/cpu.h"
 #include "core/runtime/blocked.h"
 #include "core/runtime/onednn.h"
 #include "core/runtime/fusion.h"
@@ -241,7 +242,7 @@ ParamLayout paramLayout(const OpContext &ctx, const Tensor &x, const Tensor &sca
     }
     p.kind = ParamLayout::Kind::Block;
     p.block = blockSize;
-    p.groups = (p.axisDim + blockSize - 1) / blockSize;
+    p.groups = ceilDiv(p.axisDim, blockSize);
     Shape expected = x.shape();
     expected[size_t(axis)] = p.groups;
     if (scale.shape() != expected)
@@ -650,8 +651,7 @@ __attribute__((target("avx2"))) int64_t mapBytesAvx2(const uint8_t *src, int64_t
 // y[i] = table[x[i]] over the bytes of x (uint8 / int8), y of type `type`.
 Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
 {
-    static const bool vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
-    static const bool avx2 = __builtin_cpu_supports("avx2");
+    const bool vbmi = cpuHas(CpuFeature::Avx512Vbmi), avx2 = cpuHas(CpuFeature::Avx2);
     Tensor y = Tensor::uninitialized(type, x.shape());
     std::array<uint8_t, 256> t; // a copy, and the count outside the loop: byte stores may alias anything
     std::memcpy(t.data(), table, t.size());
@@ -811,7 +811,6 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
 // `index` of the node, a Session constant; nullptr otherwise. packsGemv: whether it would be packed for M rows.
 const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int64_t N, int64_t K, bool transB);
 bool packsGemv(int64_t M, const Tensor &b, int64_t N, int64_t K);
-bool hasVnni(); // the CPU has AVX-512 VNNI
 
 void qlinearMatMulOp(OpContext &ctx)
 {
@@ -905,7 +904,7 @@ QGemmConstants qgemmConstants(const OpContext &ctx, const Tensor &a, const Tenso
             v /= yScale;
     }
     if (pack && packsGemv(M, b, N, K))
-        k.gemv = quant::packGemv(b.data<int8_t>(), N, K, transB, hasVnni());
+        k.gemv = quant::packGemv(b.data<int8_t>(), N, K, transB, cpuHas(CpuFeature::Avx512Vnni));
     return k;
 }
 
@@ -1559,8 +1558,8 @@ void addClampedRest(const ShiftedWeights &sw, const ConvGeometry &g, const uint8
     const int64_t plane = g.inH * g.inW;
     const auto rangeOf = [](int64_t out, int64_t in, int64_t stride, int64_t offset, int64_t &first, int64_t &last) {
         // outputs o with 0 <= o · stride + offset < in
-        first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-        last = in - offset <= 0 ? 0 : std::min(out, (in - offset + stride - 1) / stride);
+        first = offset >= 0 ? 0 : ceilDiv(-offset, stride);
+        last = in - offset <= 0 ? 0 : std::min(out, ceilDiv(in - offset, stride));
     };
     parallelRanges(std::clamp(int(int64_t(sw.tap.size()) * g.batch * P / (1 << 18)), 1, std::max(1, threads)),
                    g.batch * M, 1, [&](int64_t begin, int64_t end) {
@@ -1778,14 +1777,6 @@ std::shared_ptr<GemmEntry> gemmEntry(int64_t M, int64_t N, int64_t K, bool ioLay
 //   batch 1, 0.70-0.80x at batch 4, 0.86-0.96x at batch 16 (docs/performance.md).
 constexpr int64_t kGemvRows = 16;
 
-// The CPU has AVX-512 VNNI: the packed weights take packGemv's vnni layout, and the dot products of weights fed
-// anew take quant::dotU8S8Vnni.
-bool hasVnni()
-{
-    static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
-    return vnni;
-}
-
 bool packsGemv(int64_t M, const Tensor &b, int64_t N, int64_t K)
 {
     return M <= kGemvRows && b.dtype() == DType::Int8 && b.numel() == N * K;
@@ -1797,7 +1788,7 @@ const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int6
     if (!packsGemv(M, b, N, K))
         return nullptr;
     return ctx.preparedFromConstants<quant::GemvWeights>(
-        {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB, hasVnni()); });
+        {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB, cpuHas(CpuFeature::Avx512Vnni)); });
 }
 
 bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
@@ -1819,7 +1810,7 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     // fixed cost up to these sizes. With VNNI, measured on the wake-word heads: 1 x 1536 x 128 and 1 x 2112 x 128
     // ran 10-17 % faster as dot products, 1 x 3264 x 128 4 % faster in oneDNN (whose packed weights carry their
     // sums; a dot product sums its weight row as it goes).
-    const bool vnni = hasVnni();
+    const bool vnni = cpuHas(CpuFeature::Avx512Vnni);
     if (transB && M <= 4 && M * N * K <= (vnni ? 327680 : 65536)) {
         const auto dot = vnni ? quant::dotU8S8Vnni : quant::dotU8S8;
         for (int64_t m = 0; m < M; ++m)
@@ -2100,7 +2091,7 @@ void qlinearAveragePoolOp(OpContext &ctx)
             const int64_t span = in + pads[i] + pads[i + spatial] - kernel[i];
             if (span < 0)
                 continue; // AveragePool refuses it
-            int64_t o = (span + s - 1) / s + 1;
+            int64_t o = ceilDiv(span, s) + 1;
             if ((o - 1) * s >= in + pads[i])
                 --o;
             pads[i + spatial] = std::max(pads[i + spatial], (o - 1) * s + kernel[i] - in - pads[i]);

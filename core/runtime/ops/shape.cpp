@@ -437,11 +437,11 @@ void sliceOp(OpContext &ctx)
         if (s > 0) {
             b = std::clamp<int64_t>(b, 0, dim);
             e = std::clamp<int64_t>(e, 0, dim);
-            len = e > b ? (e - b + s - 1) / s : 0;
+            len = e > b ? ceilDiv(e - b, s) : 0;
         } else {
             b = std::clamp<int64_t>(b, 0, dim - 1);
             e = std::clamp<int64_t>(e, -1, dim - 1);
-            len = b > e ? (b - e + (-s) - 1) / (-s) : 0;
+            len = b > e ? ceilDiv(b - e, stepMagnitude(s)) : 0;
         }
         begin[size_t(a)] = b;
         step[size_t(a)] = s;

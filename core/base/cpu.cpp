@@ -1,0 +1,43 @@
+#include "core/base/cpu.h"
+
+#include "core/base/error.h"
+
+#include <cstdlib>
+#include <string>
+
+namespace cw {
+namespace {
+
+enum class Level { Scalar, Avx2, Avx512 };
+
+Level maxLevel()
+{
+    const char *env = std::getenv("CW_MAX_ISA");
+    const std::string v = env ? env : "";
+    if (v.empty() || v == "native" || v == "avx512")
+        return Level::Avx512;
+    if (v == "avx2")
+        return Level::Avx2;
+    if (v == "scalar")
+        return Level::Scalar;
+    throw Error("CW_MAX_ISA: '" + v + "' is none of native, avx512, avx2, scalar");
+}
+
+} // namespace
+
+bool cpuHas(CpuFeature feature)
+{
+    static const Level level = maxLevel();
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    static const bool bw = __builtin_cpu_supports("avx512bw");
+    static const bool vbmi = bw && __builtin_cpu_supports("avx512vbmi");
+    static const bool vnni = bw && __builtin_cpu_supports("avx512vnni");
+    switch (feature) {
+    case CpuFeature::Avx2: return level >= Level::Avx2 && avx2;
+    case CpuFeature::Avx512Vbmi: return level >= Level::Avx512 && vbmi;
+    case CpuFeature::Avx512Vnni: return level >= Level::Avx512 && vnni;
+    }
+    return false;
+}
+
+} // namespace cw

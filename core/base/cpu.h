@@ -1,0 +1,17 @@
+// The instruction sets the engine's own kernels choose between at run time. CW_MAX_ISA caps them, as
+// ONEDNN_MAX_CPU_ISA caps oneDNN's: "avx2" leaves out the AVX-512 paths (VNNI dot products, VBMI table lookups)
+// and "scalar" the AVX2 ones too, so that a machine with AVX-512 can run the paths of one without it (the tests
+// and the fuzzers do). Unset or "native": whatever the CPU has. Read once, at the first question.
+#pragma once
+
+namespace cw {
+
+enum class CpuFeature {
+    Avx2,           // 256-bit integer shuffles and blends
+    Avx512Vbmi,     // AVX-512 BW + VBMI: 64-byte table lookups
+    Avx512Vnni,     // AVX-512 BW + VNNI: 8-bit dot products
+};
+
+bool cpuHas(CpuFeature feature);
+
+} // namespace cw
