@@ -1,15 +1,16 @@
 // The instruction sets the engine's own kernels choose between at run time. CW_MAX_ISA caps them, as
 // ONEDNN_MAX_CPU_ISA caps oneDNN's: "avx2" leaves out the AVX-512 paths (VNNI dot products, VBMI table lookups)
-// and "scalar" the AVX2 ones too, so that a machine with AVX-512 can run the paths of one without it (the tests
-// and the fuzzers do). Unset or "native": whatever the CPU has. Read once, at the first question.
+// and "scalar" the AVX2 ones too, so that a machine with AVX-512 can run the paths of one without it (CTest's
+// test_*_avx2 do). Unset or "native": whatever the CPU has. Read once, at the first question; another value
+// throws cw::Error.
 #pragma once
 
 namespace cw {
 
 enum class CpuFeature {
-    Avx2,           // 256-bit integer shuffles and blends
-    Avx512Vbmi,     // AVX-512 BW + VBMI: 64-byte table lookups
-    Avx512Vnni,     // AVX-512 BW + VNNI: 8-bit dot products
+    Avx2,       // 256-bit integer shuffles and blends
+    Avx512Vbmi, // AVX-512 BW + VBMI: 64-byte table lookups
+    Avx512Vnni, // AVX-512 BW + VNNI: 8-bit dot products
 };
 
 bool cpuHas(CpuFeature feature);
