@@ -1128,7 +1128,7 @@ void windowRule(Rule &r, const Info &x)
                 dims.push_back(addConst(mulDims(addConst(in, -1), Dim::of(strides[k])),
                                         checkedAdd(checkedAdd(outputPadding.size() == spatial ? outputPadding[k] : 0,
                                                               extent),
-                                                   checkedMul(padded, -1))));
+                                                   -padded))); // pads are not negative, so neither is padded
             continue;
         }
         Dim o;

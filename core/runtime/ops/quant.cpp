@@ -651,7 +651,7 @@ __attribute__((target("avx2"))) int64_t mapBytesAvx2(const uint8_t *src, int64_t
 // y[i] = table[x[i]] over the bytes of x (uint8 / int8), y of type `type`.
 Tensor applyTable(const Tensor &x, const uint8_t *table, DType type)
 {
-    const bool vbmi = cpuHas(CpuFeature::Avx512Vbmi), avx2 = cpuHas(CpuFeature::Avx2);
+    static const bool vbmi = cpuHas(CpuFeature::Avx512Vbmi), avx2 = cpuHas(CpuFeature::Avx2);
     Tensor y = Tensor::uninitialized(type, x.shape());
     std::array<uint8_t, 256> t; // a copy, and the count outside the loop: byte stores may alias anything
     std::memcpy(t.data(), table, t.size());
@@ -1810,7 +1810,7 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
     // fixed cost up to these sizes. With VNNI, measured on the wake-word heads: 1 x 1536 x 128 and 1 x 2112 x 128
     // ran 10-17 % faster as dot products, 1 x 3264 x 128 4 % faster in oneDNN (whose packed weights carry their
     // sums; a dot product sums its weight row as it goes).
-    const bool vnni = cpuHas(CpuFeature::Avx512Vnni);
+    static const bool vnni = cpuHas(CpuFeature::Avx512Vnni);
     if (transB && M <= 4 && M * N * K <= (vnni ? 327680 : 65536)) {
         const auto dot = vnni ? quant::dotU8S8Vnni : quant::dotU8S8;
         for (int64_t m = 0; m < M; ++m)
