@@ -2371,11 +2371,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupVnni(const 
                                                                          int64_t first, int64_t count)
 {
     thread_local std::vector<int32_t> buffer;
-    buffer.assign(size_t(4 * w.steps), 0);
+    if (buffer.size() < size_t(4 * w.steps))
+        buffer.resize(size_t(4 * w.steps));
     for (int64_t m0 = 0; m0 < M; m0 += 4) {
         const int64_t rowsHere = std::min<int64_t>(4, M - m0);
         const int32_t *rows[4];
         for (int64_t r = 0; r < rowsHere; ++r) {
+            // Past the row's end its last group holds what an earlier row left: the weights' padding is zero.
             std::memcpy(buffer.data() + r * w.steps, a + (m0 + r) * w.k, size_t(w.k));
             rows[r] = buffer.data() + r * w.steps;
         }
@@ -2413,10 +2415,12 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
     }
     parallelFor(std::min<int64_t>(t, groups), groups, [&](int64_t g) {
         thread_local std::vector<int32_t> row;
-        row.assign(size_t(w.steps), 0);
+        if (row.size() < size_t(w.steps))
+            row.resize(size_t(w.steps));
         const int64_t first = g * 4, count = std::min<int64_t>(4, blocks - first);
         for (int64_t m = 0; m < M; ++m) {
             const uint8_t *x = a + m * K;
+            // Past the row's end its last group holds what an earlier row left: the weights' padding is zero.
             if (w.narrow) {
                 std::memcpy(row.data(), x, size_t(K));
             } else {
