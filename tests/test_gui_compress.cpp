@@ -23,6 +23,7 @@
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QThread>
+#include <QToolTip>
 #include <QUndoStack>
 
 #include <qcustomplot.h>
@@ -322,6 +323,77 @@ private slots:
         model.setRecipe(recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {"min_sqnr_db": 35}}})"));
         QCOMPARE(oneD.data().toString(), QStringLiteral("auto: fidelity"));
         QVERIFY(oneD.data(Qt::ToolTipRole).toString().contains(QStringLiteral("fidelity floor (35 dB)")));
+    }
+
+    // Chart labels: the '/'-separated parts all names share at their start and end left out, never a name emptied.
+    void distinctiveNames_data()
+    {
+        QTest::addColumn<QStringList>("names");
+        QTest::addColumn<QStringList>("expected");
+        QTest::newRow("TensorFlow export") << QStringList{"model/conv2d/Conv2D", "model/conv2d_12/Conv2D"}
+                                           << QStringList{"conv2d", "conv2d_12"};
+        QTest::newRow("PyTorch export") << QStringList{"/features/features.0/Conv", "/classifier/Gemm"}
+                                        << QStringList{"features/features.0/Conv", "classifier/Gemm"};
+        QTest::newRow("no separators") << QStringList{"conv1", "conv2", "fc"} << QStringList{"conv1", "conv2", "fc"};
+        QTest::newRow("a name that is all shared") << QStringList{"a/b/c", "a/c"} << QStringList{"b/c", "c"};
+        QTest::newRow("one name") << QStringList{"model/dense/MatMul"} << QStringList{"model/dense/MatMul"};
+        QTest::newRow("alike") << QStringList{"x/y", "x/y"} << QStringList{"y", "y"};
+    }
+
+    void distinctiveNames()
+    {
+        QFETCH(QStringList, names);
+        QFETCH(QStringList, expected);
+        QCOMPARE(cw::ui::distinctiveNames(names), expected);
+    }
+
+    // The weight-bytes chart of a model with many long layer names: the axis names what sets them apart, as many as
+    // fit without running into each other; the pointer over a bar names its layer in full.
+    void bytesChartOfManyLayers()
+    {
+        Model chain;
+        Graph &g = chain.graph;
+        const int layers = 30;
+        g.inputs = {ValueInfo{"x", DType::Float32, {-1, 4, 8, 8}, true, {"N"}}};
+        std::string previous = "x";
+        for (int i = 0; i < layers; ++i) {
+            const std::string name = "model/conv2d_" + std::to_string(i) + "/Conv2D";
+            g.initializers[name + "/w"] = testutil::randomTensor({4, 4, 1, 1}, unsigned(i + 1));
+            Node conv;
+            conv.name = name;
+            conv.opType = "Conv";
+            conv.inputs = {previous, name + "/w"};
+            conv.outputs = {name + ":0"};
+            g.nodes.push_back(conv);
+            previous = conv.outputs[0];
+        }
+        g.outputs = {ValueInfo{previous, DType::Float32, {-1, 4, 8, 8}, true, {"N"}}};
+        CompressView view;
+        view.resize(1400, 800);
+        view.setModel(&chain);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        auto *chart = view.findChild<QCustomPlot *>(QStringLiteral("predictionChart"));
+        QVERIFY(chart);
+        chart->replot();
+        view.setModel(&chain); // laid out now: the axis's width is known
+        chart->replot();
+        auto ticker = chart->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+        QVERIFY(ticker);
+        const QMap<double, QString> &ticks = ticker->ticks();
+        QVERIFY2(ticks.size() >= 2 && ticks.size() <= layers, qPrintable(QString::number(ticks.size())));
+        QCOMPARE(ticks.first(), QStringLiteral("conv2d_0"));
+        const int line = QFontMetrics(chart->xAxis->tickLabelFont()).height();
+        const double apart = chart->xAxis->coordToPixel(ticks.keys()[1]) - chart->xAxis->coordToPixel(ticks.keys()[0]);
+        if (chart->xAxis->tickLabelRotation() == 90)
+            QVERIFY2(apart >= line, qPrintable(QString::number(apart)));
+        else // slanted: every bar named, two lines of room each
+            QVERIFY2(ticks.size() == layers && apart >= 2 * line, qPrintable(QString::number(apart)));
+        // The pointer over the last bar.
+        const QPoint at(int(chart->xAxis->coordToPixel(layers - 1)), int(chart->yAxis->coordToPixel(100)));
+        QMouseEvent move(QEvent::MouseMove, at, chart->mapToGlobal(at), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(chart, &move);
+        QVERIFY2(QToolTip::text().contains(QStringLiteral("model/conv2d_29/Conv2D")), qPrintable(QToolTip::text()));
     }
 
     // The fidelity floor control sets quantize.activations.min_sqnr_db as an undoable edit, follows the recipe, and

@@ -1,6 +1,8 @@
 #include "ui/formatting.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace cw::ui {
 
@@ -72,6 +74,38 @@ QString formatShapes(const std::vector<cw::ValueInfo> &values)
     for (const cw::ValueInfo &v : values)
         parts << formatShape(v);
     return parts.join(QStringLiteral("; "));
+}
+
+QStringList distinctiveNames(const QStringList &names)
+{
+    if (names.size() < 2)
+        return names;
+    std::vector<QStringList> parts;
+    qsizetype shortest = std::numeric_limits<qsizetype>::max();
+    for (const QString &name : names) {
+        parts.push_back(name.split(QLatin1Char('/')));
+        shortest = std::min(shortest, parts.back().size());
+    }
+    // Shared leading and trailing parts, leaving at least one part of the shortest name.
+    const auto shared = [&](auto at) {
+        qsizetype k = 0;
+        while (k + 1 < shortest && std::all_of(parts.begin(), parts.end(), [&](const QStringList &p) {
+                   return at(p, k) == at(parts.front(), k);
+               }))
+            ++k;
+        return k;
+    };
+    const qsizetype head = shared([](const QStringList &p, qsizetype k) { return p[k]; });
+    shortest -= head;
+    const qsizetype tail = shared([head](const QStringList &p, qsizetype k) { return p[p.size() - 1 - k]; });
+    QStringList out;
+    for (const QStringList &p : parts) {
+        const QString name = p.mid(head, p.size() - head - tail).join(QLatin1Char('/'));
+        if (name.isEmpty())
+            return names;
+        out << name;
+    }
+    return out;
 }
 
 } // namespace cw::ui

@@ -26,5 +26,8 @@ QString formatMs(double ms);                  // "0.063", "1.25", "12.3"; "—" 
 QString formatShape(const cw::Shape &shape);  // "[1, 32, 3, 3]"
 QString formatShape(const cw::ValueInfo &value); // "[batch, 3, height, width]", "?" when unknown
 QString formatShapes(const std::vector<cw::ValueInfo> &values); // joined with "; "
+// Layer names for a chart's axis: the '/'-separated parts that every name shares at its start and at its end
+// left out ("model/conv2d_12/Conv2D" among others like it -> "conv2d_12"), as long as no name becomes empty.
+QStringList distinctiveNames(const QStringList &names);
 
 } // namespace cw::ui

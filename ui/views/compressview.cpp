@@ -26,6 +26,7 @@
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QToolButton>
+#include <QToolTip>
 #include <QUndoCommand>
 #include <QUndoStack>
 #include <QVBoxLayout>
@@ -427,6 +428,21 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_chart->legend->setFillOrder(QCPLegend::foColumnsFirst);
     m_chart->legend->setBorderPen(Qt::NoPen);
     m_chart->plotLayout()->setRowStretchFactor(1, 0.001);
+    // The layer under the pointer, named in full with its bytes (the axis names only some of them, elided).
+    m_chart->setMouseTracking(true);
+    connect(m_chart, &QCustomPlot::mouseMove, this, [this](QMouseEvent *event) {
+        const cw::ModelPrediction &p = prediction();
+        const int i = int(std::lround(m_chart->xAxis->pixelToCoord(event->position().x())));
+        if (!m_chart->axisRect()->rect().contains(event->pos()) || i < 0 || i >= int(p.layers.size())) {
+            QToolTip::hideText();
+            return;
+        }
+        const cw::LayerPrediction &l = p.layers[size_t(i)];
+        QToolTip::showText(event->globalPosition().toPoint(),
+                           tr("%1\nnow %2 → predicted %3")
+                               .arg(QString::fromStdString(l.node), formatBytes(l.floatBytes), formatBytes(l.bytes)),
+                           m_chart);
+    });
 
     // ---- Jobs
     m_variantName = new QLineEdit;
@@ -1008,22 +1024,34 @@ void CompressView::updateChart()
     m_chart->clearPlottables();
     const cw::ModelPrediction &p = prediction();
     const int n = int(p.layers.size());
-    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
     QVector<double> keys, now, predicted;
     const QFontMetrics metrics(m_chart->xAxis->tickLabelFont());
-    int widest = 0;
+    QStringList names;
     for (int i = 0; i < n; ++i) {
         keys << i;
         now << double(std::max<int64_t>(1, p.layers[size_t(i)].floatBytes));
         predicted << double(std::max<int64_t>(1, p.layers[size_t(i)].bytes));
-        const QString name = QString::fromStdString(p.layers[size_t(i)].node);
-        ticker->addTick(i, name);
+        names << QString::fromStdString(p.layers[size_t(i)].node);
+    }
+    // Exported names run long ("model/conv2d_12/Conv2D"): what sets them apart, elided in the middle; whole in
+    // the tooltip.
+    names = distinctiveNames(names);
+    int widest = 0;
+    for (QString &name : names) {
+        name = metrics.elidedText(name, Qt::ElideMiddle, 8 * metrics.height());
         widest = std::max(widest, metrics.horizontalAdvance(name));
     }
+    // Level names when they fit side by side; slanted when they would run into each other; upright, and only
+    // every k-th one, when there is less room per bar than a line of text needs slanted.
+    const int room = n > 0 ? std::max(1, m_chart->axisRect()->width() / n) : 1;
+    const int line = metrics.height() + 2;
+    const bool level = n <= 6 && widest + 6 <= room, slanted = !level && room >= 2 * line;
+    const int every = level || slanted ? 1 : (line + room - 1) / room;
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    for (int i = 0; i < n; i += every)
+        ticker->addTick(i, names[i]);
     m_chart->xAxis->setTicker(ticker);
-    // Slanted names when they would run into each other (many layers, or a narrow chart).
-    const int room = n > 0 ? m_chart->axisRect()->width() / n : 0;
-    m_chart->xAxis->setTickLabelRotation(n > 6 || widest + 6 > room ? 40 : 0);
+    m_chart->xAxis->setTickLabelRotation(level ? 0 : slanted ? 40 : 90);
     m_chart->xAxis->setSubTicks(false);
     m_chart->xAxis->setTickLength(0, 4);
     m_chart->xAxis->setRange(-0.6, std::max(0.6, n - 0.4));
