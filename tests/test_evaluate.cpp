@@ -196,6 +196,7 @@ private slots:
     void evaluateWithExtraInput();
     void conformBatchToInput_data();
     void conformBatchToInput();
+    void dataOfAnotherShapeNamed();
     void fixedBatchModelEvaluatedOneByOne();
     void sampleShapeForLatency();
     void peakRssInOwnProcess();
@@ -820,6 +821,26 @@ void TestEvaluate::conformBatchToInput()
     const Tensor out = conformBatch(ValueInfo{"x", DType::Float32, declared, true}, batch);
     QCOMPARE(out.shape(), expected);
     QCOMPARE(out.toFloatVector(), values); // a reshape: the same elements in the same order
+}
+
+// Data meant for another model (Fashion-MNIST's images fed to an audio model [N, 76, 32, 1]) fails before the run,
+// naming the samples' shape and the one the input takes.
+void TestEvaluate::dataOfAnotherShapeNamed()
+{
+    Graph g;
+    g.inputs = {ValueInfo{"input_1", DType::Float32, {-1, 76, 32, 1}, true}};
+    const Tensor images = Tensor::fromFloats({2, 1, 28, 28}, std::vector<float>(2 * 28 * 28, 0.5f));
+    try {
+        makeBatchFeeds(g, FeedOptions{}, images);
+        QFAIL("images fed an input of another shape");
+    } catch (const Error &e) {
+        const QString msg = e.what();
+        QVERIFY2(msg.contains("samples are [1, 28, 28]") && msg.contains("'input_1' [N, 76, 32, 1] takes [76, 32, 1]"),
+                 qPrintable(msg));
+    }
+    // Samples that differ only by unit axes still feed it.
+    const Tensor features = Tensor::fromFloats({2, 76, 32}, std::vector<float>(2 * 76 * 32, 0.5f));
+    QCOMPARE(makeBatchFeeds(g, FeedOptions{}, features).at("input_1").shape(), (Shape{2, 76, 32, 1}));
 }
 
 // A model exported for batch 1 ([1, 6] input, Flatten inside) is evaluated one sample at a time, with data stored

@@ -432,14 +432,25 @@ std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptio
 {
     if (graph.inputs.empty())
         throw Error("model has no graph input to feed the dataset to");
-    const std::string &first = graph.inputs.front().name;
+    const ValueInfo &input = graph.inputs.front();
+    const std::string &first = input.name;
+    Tensor rows = conformBatch(input, batch);
+    // Data meant for another model (Fashion-MNIST's images for an audio model): said in terms of its samples.
+    bool fits = !input.shapeKnown || rows.rank() == int(input.shape.size());
+    for (size_t d = 1; fits && d < input.shape.size(); ++d)
+        fits = input.shape[d] < 0 || input.shape[d] == rows.dim(int(d));
+    const auto sample = [](const Shape &s) { return shapeToString(s.empty() ? s : Shape(s.begin() + 1, s.end())); };
+    if (!fits)
+        throw Error("the data's samples are " + sample(batch.shape()) + ", and graph input '" + first + "' " +
+                    shapeToString(input.shape) + " takes " + sample(input.shape) +
+                    " per sample: choose data whose samples have that shape");
     if (graph.inputs.size() == 1 && options.tensors.empty() && options.values.empty() && options.shapes.empty())
-        return {{first, conformBatch(graph.inputs.front(), batch)}};
+        return {{first, std::move(rows)}};
     if (options.tensors.count(first) || options.values.count(first) || options.shapes.count(first))
         throw Error("graph input '" + first + "' is fed from the dataset; it takes no other data, value or shape");
     FeedOptions o = options;
     o.batch = 0;
-    o.tensors[first] = conformBatch(graph.inputs.front(), batch);
+    o.tensors[first] = std::move(rows);
     return makeFeeds(graph, o);
 }
 

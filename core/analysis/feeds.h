@@ -77,7 +77,8 @@ std::map<std::string, Tensor> makeFeeds(const FeedPlan &plan, const FeedOptions 
 
 // The feeds of one dataset batch: `batch` for the first graph input (through conformBatch), the others as
 // `options` make them, so their batch symbol follows the batch's size. `options` may not name the first input
-// (cw::Error); its batch is ignored.
+// (cw::Error); its batch is ignored. Samples that do not fit the first input's declared shape throw cw::Error
+// naming both sample shapes.
 std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch);
 
 // Dataset rows shaped for a graph input: a batch [B, s...] whose sample shape s differs from the input's
