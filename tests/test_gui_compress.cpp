@@ -376,19 +376,24 @@ private slots:
         auto *chart = view.findChild<QCustomPlot *>(QStringLiteral("predictionChart"));
         QVERIFY(chart);
         chart->replot();
-        view.setModel(&chain); // laid out now: the axis's width is known
-        chart->replot();
-        auto ticker = chart->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
-        QVERIFY(ticker);
-        const QMap<double, QString> &ticks = ticker->ticks();
-        QVERIFY2(ticks.size() >= 2 && ticks.size() <= layers, qPrintable(QString::number(ticks.size())));
-        QCOMPARE(ticks.first(), QStringLiteral("conv2d_0"));
+        // At this width, and again when the chart is wider (the splitter moved) and narrower.
         const int line = QFontMetrics(chart->xAxis->tickLabelFont()).height();
-        const double apart = chart->xAxis->coordToPixel(ticks.keys()[1]) - chart->xAxis->coordToPixel(ticks.keys()[0]);
-        if (chart->xAxis->tickLabelRotation() == 90)
-            QVERIFY2(apart >= line, qPrintable(QString::number(apart)));
-        else // slanted: every bar named, two lines of room each
-            QVERIFY2(ticks.size() == layers && apart >= 2 * line, qPrintable(QString::number(apart)));
+        for (const int width : {0, 700, 150}) {
+            if (width > 0) {
+                chart->resize(width, chart->height());
+                chart->replot();
+            }
+            auto ticker = chart->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+            QVERIFY(ticker);
+            const QMap<double, QString> &ticks = ticker->ticks();
+            QVERIFY2(ticks.size() >= 2 && ticks.size() <= layers, qPrintable(QString::number(ticks.size())));
+            QCOMPARE(ticks.first(), QStringLiteral("conv2d_0"));
+            const double apart = chart->xAxis->coordToPixel(ticks.keys()[1]) - chart->xAxis->coordToPixel(ticks.keys()[0]);
+            if (chart->xAxis->tickLabelRotation() == 90)
+                QVERIFY2(apart >= line && apart < 3 * line, qPrintable(QString::number(apart)));
+            else // slanted: every bar named, two lines of room each
+                QVERIFY2(ticks.size() == layers && apart >= 2 * line, qPrintable(QString::number(apart)));
+        }
         // The pointer over the last bar.
         const QPoint at(int(chart->xAxis->coordToPixel(layers - 1)), int(chart->yAxis->coordToPixel(100)));
         QMouseEvent move(QEvent::MouseMove, at, chart->mapToGlobal(at), Qt::NoButton, Qt::NoButton, Qt::NoModifier);

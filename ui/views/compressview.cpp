@@ -428,6 +428,11 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_chart->legend->setFillOrder(QCPLegend::foColumnsFirst);
     m_chart->legend->setBorderPen(Qt::NoPen);
     m_chart->plotLayout()->setRowStretchFactor(1, 0.001);
+    // Laid out at another width (shown, resized, the splitter moved): the names again, for the room there is.
+    connect(m_chart, &QCustomPlot::afterLayout, this, [this]() {
+        if (labelChartAxis())
+            m_chart->replot(QCustomPlot::rpQueuedReplot);
+    });
     // The layer under the pointer, named in full with its bytes (the axis names only some of them, elided).
     m_chart->setMouseTracking(true);
     connect(m_chart, &QCustomPlot::mouseMove, this, [this](QMouseEvent *event) {
@@ -1035,23 +1040,11 @@ void CompressView::updateChart()
     }
     // Exported names run long ("model/conv2d_12/Conv2D"): what sets them apart, elided in the middle; whole in
     // the tooltip.
-    names = distinctiveNames(names);
-    int widest = 0;
-    for (QString &name : names) {
+    m_chartNames = distinctiveNames(names);
+    for (QString &name : m_chartNames)
         name = metrics.elidedText(name, Qt::ElideMiddle, 8 * metrics.height());
-        widest = std::max(widest, metrics.horizontalAdvance(name));
-    }
-    // Level names when they fit side by side; slanted when they would run into each other; upright, and only
-    // every k-th one, when there is less room per bar than a line of text needs slanted.
-    const int room = n > 0 ? std::max(1, m_chart->axisRect()->width() / n) : 1;
-    const int line = metrics.height() + 2;
-    const bool level = n <= 6 && widest + 6 <= room, slanted = !level && room >= 2 * line;
-    const int every = level || slanted ? 1 : (line + room - 1) / room;
-    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    for (int i = 0; i < n; i += every)
-        ticker->addTick(i, names[i]);
-    m_chart->xAxis->setTicker(ticker);
-    m_chart->xAxis->setTickLabelRotation(level ? 0 : slanted ? 40 : 90);
+    m_chartEvery = 0; // new names: labelled whatever the width
+    labelChartAxis();
     m_chart->xAxis->setSubTicks(false);
     m_chart->xAxis->setTickLength(0, 4);
     m_chart->xAxis->setRange(-0.6, std::max(0.6, n - 0.4));
@@ -1084,6 +1077,32 @@ void CompressView::updateChart()
     }
     m_chart->legend->setVisible(n > 0);
     m_chart->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool CompressView::labelChartAxis()
+{
+    const QFontMetrics metrics(m_chart->xAxis->tickLabelFont());
+    const int n = int(m_chartNames.size());
+    int widest = 0;
+    for (const QString &name : m_chartNames)
+        widest = std::max(widest, metrics.horizontalAdvance(name));
+    // Level names when they fit side by side; slanted when they would run into each other; upright, and only
+    // every k-th one, when there is less room per bar than a line of text needs slanted.
+    const int room = n > 0 ? std::max(1, m_chart->axisRect()->width() / n) : 1;
+    const int line = metrics.height() + 2;
+    const bool level = n <= 6 && widest + 6 <= room, slanted = !level && room >= 2 * line;
+    const int every = level || slanted ? 1 : (line + room - 1) / room;
+    const int rotation = level ? 0 : slanted ? 40 : 90;
+    if (every == m_chartEvery && rotation == m_chartRotation)
+        return false;
+    m_chartEvery = every;
+    m_chartRotation = rotation;
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    for (int i = 0; i < n; i += every)
+        ticker->addTick(i, m_chartNames[i]);
+    m_chart->xAxis->setTicker(ticker);
+    m_chart->xAxis->setTickLabelRotation(rotation);
+    return true;
 }
 
 // ---------------------------------------------------------------------------------------------------

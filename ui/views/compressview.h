@@ -189,6 +189,9 @@ private:
     void syncControls();
     void updatePrediction();
     void updateChart();
+    // The bytes chart's layer names on its axis, as many as its width has room for; false when they are already
+    // so (run again after each layout of the chart).
+    bool labelChartAxis();
     void updateControls();
     // Index into variants() of the selected row, -1 for none (or the base row).
     int selectedVariant() const;
@@ -251,6 +254,8 @@ private:
     QSplitter *m_tableSplitter = nullptr;
     QLabel *m_predictionLabel = nullptr;
     QCustomPlot *m_chart = nullptr;
+    QStringList m_chartNames; // the chart's bars' names as the axis shows them
+    int m_chartEvery = 0, m_chartRotation = 0; // every k-th name shown, at this angle (labelChartAxis)
 
     // Jobs
     QLineEdit *m_variantName = nullptr;
