@@ -413,6 +413,10 @@ void TestCli::errors_data()
     QTest::newRow("compress: a teacher for a recipe that does not distil")
         << QStringList{"compress", "demo", "--recipe", int8Recipe, "--teacher", demoFile, "--no-measure", "-o", "/tmp/x.h5"}
         << 1 << "the recipe does not distil";
+    QTest::newRow("compress: training data of another shape")
+        << QStringList{"compress", "demo", "--recipe", int8Recipe, "--train-data", m_dir.filePath("in3x5.npy"), "--no-measure",
+                       "-o", "/tmp/x.h5"}
+        << 1 << "training data in3x5.npy: the data's samples are [5]";
     QTest::newRow("compress: a teacher in a plan")
         << QStringList{"compress", "demo", "--recipe", int8Recipe, "--teacher", demoFile, "--plan", "/tmp/p.json"} << 1
         << "--teacher cannot go into a plan";

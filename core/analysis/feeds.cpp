@@ -428,22 +428,38 @@ std::map<std::string, Tensor> makeFeeds(const Graph &graph, const FeedOptions &o
     return makeFeeds(planFeeds(graph, options), options);
 }
 
-std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch)
+namespace {
+
+// Dataset rows conformed to the first graph input (conformBatch), or cw::Error when they do not fit its declared
+// shape: data meant for another model (Fashion-MNIST's images for an audio model), said in terms of samples.
+Tensor fittedRows(const Graph &graph, const Tensor &batch)
 {
     if (graph.inputs.empty())
         throw Error("model has no graph input to feed the dataset to");
     const ValueInfo &input = graph.inputs.front();
-    const std::string &first = input.name;
     Tensor rows = conformBatch(input, batch);
-    // Data meant for another model (Fashion-MNIST's images for an audio model): said in terms of its samples.
     bool fits = !input.shapeKnown || rows.rank() == int(input.shape.size());
     for (size_t d = 1; fits && d < input.shape.size(); ++d)
         fits = input.shape[d] < 0 || input.shape[d] == rows.dim(int(d));
     const auto sample = [](const Shape &s) { return shapeToString(s.empty() ? s : Shape(s.begin() + 1, s.end())); };
     if (!fits)
-        throw Error("the data's samples are " + sample(batch.shape()) + ", and graph input '" + first + "' " +
+        throw Error("the data's samples are " + sample(batch.shape()) + ", and graph input '" + input.name + "' " +
                     shapeToString(input.shape) + " takes " + sample(input.shape) +
                     " per sample: choose data whose samples have that shape");
+    return rows;
+}
+
+} // namespace
+
+void requireRowsFit(const Graph &graph, const Tensor &batch)
+{
+    fittedRows(graph, batch);
+}
+
+std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch)
+{
+    Tensor rows = fittedRows(graph, batch);
+    const std::string &first = graph.inputs.front().name;
     if (graph.inputs.size() == 1 && options.tensors.empty() && options.values.empty() && options.shapes.empty())
         return {{first, std::move(rows)}};
     if (options.tensors.count(first) || options.values.count(first) || options.shapes.count(first))

@@ -80,6 +80,8 @@ std::map<std::string, Tensor> makeFeeds(const FeedPlan &plan, const FeedOptions 
 // (cw::Error); its batch is ignored. Samples that do not fit the first input's declared shape throw cw::Error
 // naming both sample shapes.
 std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch);
+// That check alone: cw::Error when dataset rows `batch` do not fit the first graph input, through conformBatch.
+void requireRowsFit(const Graph &graph, const Tensor &batch);
 
 // Dataset rows shaped for a graph input: a batch [B, s...] whose sample shape s differs from the input's
 // declared sample shape only by axes of size 1 is reshaped to [B, declared...] (features stored [N, 16, 96] for

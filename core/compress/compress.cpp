@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/analysis/evaluate.h"
+#include "core/analysis/feeds.h"
 #include "core/analysis/stats.h"
 #include "core/base/error.h"
 #include "core/base/json_number.h"
@@ -416,6 +417,14 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
         } catch (const Error &e) {
             throw Error(std::string("latency is measured at batch 1, and: ") + e.what());
         }
+    // Data of another shape fails now, named, not after a pass over the other data or the compression.
+    for (const auto &[data, role] : {std::pair{train, "training data"}, std::pair{eval, "evaluation data"}})
+        if (data && data->size() > 0)
+            try {
+                requireRowsFit(base.graph, data->batch(0, 1));
+            } catch (const Error &e) {
+                throw Error(std::string(role) + " " + data->name + ": " + e.what());
+            }
     auto say = [&](const std::string &line) {
         if (log)
             log(line);
