@@ -171,6 +171,25 @@ private slots:
         QCOMPARE(view.tableModel()->rowCount(), m_layers);
         QVERIFY(view.statusText().contains(QStringLiteral("Stored")));
         QVERIFY(!std::isnan(view.colorMap()->data()->cell(0, 0)));
+        // The columns' names stand upright when the cells are too narrow for them side by side.
+        view.resize(1100, 600);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        auto *heat = view.findChild<QCustomPlot *>(QStringLiteral("sensitivityHeatmap"));
+        QVERIFY(heat);
+        QFont large = heat->xAxis->tickLabelFont();
+        heat->resize(heat->minimumWidth(), heat->height());
+        for (const int points : {0, 90}) { // as set, then wider than a cell of the three (0.5, a gap, 2b)
+            if (points > 0) {
+                large.setPointSize(points);
+                heat->xAxis->setTickLabelFont(large);
+            }
+            heat->replot();
+            const double pitch = std::abs(heat->xAxis->coordToPixel(1) - heat->xAxis->coordToPixel(0));
+            const int widest = QFontMetrics(heat->xAxis->tickLabelFont()).horizontalAdvance(QStringLiteral("0.5"));
+            QCOMPARE(heat->xAxis->tickLabelRotation(), widest + 6 > pitch ? 90.0 : 0.0);
+            QCOMPARE(heat->xAxis->tickLabelRotation(), points > 0 ? 90.0 : 0.0);
+        }
         // A model without results clears the views.
         view.setModel(&m_model);
         QVERIFY(!view.result().has_value());

@@ -2,6 +2,9 @@
 
 #include <qcustomplot.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace cw::ui {
 
 Heatmap setUpHeatmap(QCustomPlot *plot, const QString &title, const QString &scaleLabel)
@@ -34,6 +37,22 @@ Heatmap setUpHeatmap(QCustomPlot *plot, const QString &title, const QString &sca
     plot->yAxis->setRangeReversed(true); // first row on top, as in a table
     plot->xAxis->grid()->setVisible(false);
     plot->yAxis->grid()->setVisible(false);
+    // The columns' names upright where side by side they would run into each other (narrow cells: "0.30.50.7").
+    QObject::connect(plot, &QCustomPlot::afterLayout, plot, [plot]() {
+        const auto ticker = plot->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+        if (!ticker)
+            return;
+        const QFontMetrics metrics(plot->xAxis->tickLabelFont());
+        int widest = 0;
+        for (const QString &label : ticker->ticks())
+            widest = std::max(widest, metrics.horizontalAdvance(label));
+        const double pitch = std::abs(plot->xAxis->coordToPixel(1) - plot->xAxis->coordToPixel(0));
+        const double rotation = widest + 6 > pitch ? 90 : 0;
+        if (plot->xAxis->tickLabelRotation() != rotation) {
+            plot->xAxis->setTickLabelRotation(rotation);
+            plot->replot(QCustomPlot::rpQueuedReplot);
+        }
+    });
     return h;
 }
 

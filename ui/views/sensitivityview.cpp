@@ -22,6 +22,7 @@
 
 #include "ui/charts/chartexport.h"
 #include "ui/charts/heatmap.h"
+#include "ui/formatting.h"
 #include "ui/jobs/sensitivityjob.h"
 #include "ui/rowtable.h"
 
@@ -466,9 +467,15 @@ void SensitivityView::rebuildAxes()
     m_heat->xAxis->setRange(-0.5, columns - 0.5);
     m_lines->xAxis->setRange(-0.5, columns - 0.5);
 
+    // What sets the layers' names apart (exported names run long), whole in the table beside.
+    QStringList names;
+    for (const std::string &name : m_expectedLayers)
+        names << QString::fromStdString(name);
+    names = distinctiveNames(names);
+    const QFontMetrics metrics(m_heat->yAxis->tickLabelFont());
     auto layerTicker = QSharedPointer<QCPAxisTickerText>::create();
-    for (size_t i = 0; i < m_expectedLayers.size(); ++i)
-        layerTicker->addTick(double(i), QString::fromStdString(m_expectedLayers[i]));
+    for (qsizetype i = 0; i < names.size(); ++i)
+        layerTicker->addTick(double(i), metrics.elidedText(names[i], Qt::ElideMiddle, 12 * metrics.height()));
     m_heat->yAxis->setTicker(layerTicker);
     const int rows = std::max<int>(1, int(m_expectedLayers.size()));
     m_heat->yAxis->setRange(-0.5, rows - 0.5);
