@@ -1262,6 +1262,29 @@ private slots:
         }
     }
 
+    // Fine-tuning on data without labels: refused before any pruning unless the base model alone teaches.
+    void unlabelledFineTuning()
+    {
+        Dataset unlabelled = trainData();
+        unlabelled.labels.clear();
+        QStringList log;
+        const LogFn say = [&](const std::string &line) { log << QString::fromStdString(line); };
+        try {
+            compress(demo(), recipeFromJson(R"({"prune": {"ratio": 0.3}, "finetune": {"epochs": 1}})"), &unlabelled,
+                     nullptr, smallOptions(), {}, nullptr, say);
+            QFAIL("fine-tuned without labels");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains("has no labels, which fine-tuning needs"), e.what());
+        }
+        QVERIFY2(log.filter(QStringLiteral("pruning step")).isEmpty(), qPrintable(log.join('\n')));
+        CompressOptions options = smallOptions();
+        options.measure = false;
+        const Variant v = compress(
+            demo(), recipeFromJson(R"({"prune": {"ratio": 0.3}, "finetune": {"epochs": 1, "distill": {"alpha": 1}}})"),
+            &unlabelled, nullptr, options);
+        QVERIFY(!v.model.graph.nodes.empty());
+    }
+
     void cli()
     {
         QTemporaryDir dir;

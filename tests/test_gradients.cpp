@@ -241,6 +241,32 @@ void registerCases()
         return single({2, 3, 4}, testutil::randomTensor({2, 3, 4}, 53), "Sub",
                       {{"bias", testutil::randomTensor({3, 1}, 54)}}, {});
     };
+    f["max_floor_constant"] = [] {
+        // openWakeWord's embedding model floors its activations: Max(x, -0.4), the constant broadcast. Values on a
+        // 0.02 grid that none lies within eps of -0.4.
+        return single({2, 3, 4, 4}, spacedTensor({2, 3, 4, 4}, 60, -1.005f, 0.02f), "Max",
+                      {{"floor", Tensor::fromFloats({1, 1, 1, 1}, {-0.4f})}}, {});
+    };
+    f["max_three_inputs_one_broadcast"] = [] {
+        // The gradient splits between x, a pooled copy of it [2, 3, 1, 1] (summed back over each plane) and x
+        // shifted by a trained bias.
+        GraphBuilder b({2, 3, 4, 4});
+        const std::string pooled = b.node("GlobalAveragePool", {"x"});
+        const std::string shifted = b.node("Sub", {"x", b.param("bias", testutil::randomTensor({1, 3, 1, 1}, 61))});
+        Case k;
+        k.model = b.finish(b.node("Max", {"x", pooled, shifted}));
+        k.x = spacedTensor({2, 3, 4, 4}, 62, -1.f, 0.021f);
+        return k;
+    };
+    f["min_two_activations"] = [] {
+        GraphBuilder b({3, 5});
+        const std::string scaled = b.node("Gemm", {"x", b.param("W", testutil::randomTensor({5, 5}, 63))},
+                                          {{"transB", Attribute::makeInt(1)}});
+        Case k;
+        k.model = b.finish(b.node("Min", {"x", scaled}));
+        k.x = testutil::randomTensor({3, 5}, 64);
+        return k;
+    };
     f["add_residual_conv_relu"] = [] {
         // x → conv → relu ─┐
         //  └───────────────Add → y : the input's gradient accumulates from two consumers.

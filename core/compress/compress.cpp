@@ -471,6 +471,11 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
                      : correcting    ? "bias correction"
                                      : "channel pruning's reconstruction") +
                     " (give --train-data, or calibration data)");
+    // Fine-tuning learns from labels, or from a teacher alone: data without labels fails now, not after pruning.
+    if (finetuning && train && train->labels.empty() &&
+        !(recipe.finetune.distill && recipe.finetune.distill->alpha == 1.f))
+        throw Error("the training dataset '" + train->name + "' has no labels, which fine-tuning needs: give labelled "
+                    "data, or let the base model alone teach (\"finetune\": {\"distill\": {\"alpha\": 1}})");
     const double measureShare = options.measure ? 0.2 : 0.0;
     const double work = 1.0 - measureShare;
 

@@ -20,6 +20,45 @@ namespace {
 using Array = Eigen::Map<Eigen::ArrayXf>;
 using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 
+// The elements of a tensor of shape `from` in order, with the offset of each in a tensor of shape `to` broadcast
+// to `from` (numpy's rules: `to` right-aligned, a dimension of 1 or a missing one repeated).
+class BroadcastWalk {
+public:
+    BroadcastWalk(const Shape &to, const Shape &from, const char *what) : m_from(from), m_index(from.size(), 0)
+    {
+        if (to.size() > from.size())
+            throw Error(std::string("cannot ") + what + " of shape " + shapeToString(from) + " to " + shapeToString(to));
+        const size_t rank = from.size(), offset = rank - to.size();
+        m_stride.assign(rank, 0);
+        int64_t stride = 1;
+        for (size_t d = rank; d-- > offset;) {
+            const int64_t t = to[d - offset];
+            if (t != from[d] && t != 1)
+                throw Error(std::string("cannot ") + what + " of shape " + shapeToString(from) + " to " +
+                            shapeToString(to));
+            m_stride[d] = t == 1 ? 0 : stride;
+            stride *= t;
+        }
+    }
+    int64_t offset() const { return m_offset; }
+    void next()
+    {
+        for (size_t d = m_from.size(); d-- > 0;) {
+            ++m_index[d];
+            m_offset += m_stride[d];
+            if (m_index[d] < m_from[d])
+                return;
+            m_offset -= m_stride[d] * m_index[d];
+            m_index[d] = 0;
+        }
+    }
+
+private:
+    const Shape &m_from;
+    std::vector<int64_t> m_index, m_stride;
+    int64_t m_offset = 0;
+};
+
 Tensor zerosLike(const Tensor &t)
 {
     return Tensor(DType::Float32, t.shape());
@@ -444,6 +483,39 @@ void addSubBackward(BackwardContext &ctx)
     }
 }
 
+// Max / Min of one or more inputs (broadcast): each element's gradient goes to the first input that holds the
+// result, as TensorFlow's maximum and minimum give it to their first input on ties.
+void extremumBackward(BackwardContext &ctx)
+{
+    const Tensor &y = *ctx.outputs[0];
+    const int64_t n = y.numel();
+    const size_t count = ctx.inputs.size();
+    std::vector<Tensor> full(count);
+    std::vector<BroadcastWalk> walks;
+    for (size_t i = 0; i < count; ++i) {
+        if (ctx.in(int(i)).dtype() != DType::Float32)
+            throw Error("training supports float32 inputs only");
+        walks.emplace_back(ctx.in(int(i)).shape(), y.shape(), "broadcast an input");
+        if (ctx.want(int(i)))
+            full[i] = zerosLike(y);
+    }
+    const float *yv = y.f32(), *dy = ctx.outputGrad.f32();
+    for (int64_t k = 0; k < n; ++k) {
+        bool given = false;
+        for (size_t i = 0; i < count; ++i) {
+            if (!given && ctx.in(int(i)).f32()[walks[i].offset()] == yv[k]) {
+                given = true;
+                if (!full[i].isNull())
+                    full[i].f32()[k] = dy[k];
+            }
+            walks[i].next();
+        }
+    }
+    for (size_t i = 0; i < count; ++i)
+        if (!full[i].isNull())
+            ctx.inputGrads[i] = unbroadcast(full[i], ctx.in(int(i)).shape());
+}
+
 const std::map<std::string, BackwardFn> &rules()
 {
     static const std::map<std::string, BackwardFn> table = {
@@ -463,6 +535,8 @@ const std::map<std::string, BackwardFn> &rules()
         {"Dropout", passThroughBackward},
         {"Add", addSubBackward},
         {"Sub", addSubBackward},
+        {"Max", extremumBackward},
+        {"Min", extremumBackward},
     };
     return table;
 }
@@ -498,37 +572,13 @@ Tensor unbroadcast(const Tensor &grad, const Shape &to)
 {
     if (grad.shape() == to)
         return grad;
-    const Shape &from = grad.shape();
-    if (to.size() > from.size())
-        throw Error("cannot reduce a gradient of shape " + shapeToString(from) + " to " + shapeToString(to));
-    // Right-align `to` against `from`; a dimension of 1 (or a missing one) is summed over.
-    const size_t rank = from.size(), offset = rank - to.size();
-    std::vector<int64_t> toStride(rank, 0);
-    int64_t stride = 1;
-    for (size_t d = rank; d-- > offset;) {
-        const int64_t t = to[d - offset];
-        if (t != from[d] && t != 1)
-            throw Error("cannot reduce a gradient of shape " + shapeToString(from) + " to " + shapeToString(to));
-        toStride[d] = t == 1 ? 0 : stride;
-        stride *= t;
-    }
     Tensor out(DType::Float32, to);
     float *o = out.f32();
     const float *g = grad.f32();
     const int64_t n = grad.numel();
-    std::vector<int64_t> index(rank, 0);
-    int64_t target = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        o[target] += g[i];
-        for (size_t d = rank; d-- > 0;) {
-            ++index[d];
-            target += toStride[d];
-            if (index[d] < from[d])
-                break;
-            target -= toStride[d] * index[d];
-            index[d] = 0;
-        }
-    }
+    BroadcastWalk walk(to, grad.shape(), "reduce a gradient");
+    for (int64_t i = 0; i < n; ++i, walk.next())
+        o[walk.offset()] += g[i];
     return out;
 }
 
