@@ -275,6 +275,58 @@ private slots:
         QCOMPARE(r.epochs.back().parts.hard, 0.0);
     }
 
+    // An output that is not logits (an embedding map [N, C, H, W]): the teacher's output is the target by mean
+    // squared error, the gradient is that loss's, labels and alpha < 1 are refused, and training on it brings a
+    // student's output to the teacher's without counting a top-1.
+    void outputMatchedWhenNotLogits()
+    {
+        Tensor ys = testutil::randomTensor({2, 3, 4, 4}, 90);
+        const Tensor yt = testutil::randomTensor({2, 3, 4, 4}, 91);
+        Tensor grad;
+        DistillLossParts parts;
+        int64_t correct = 0;
+        const double loss = distillationLoss(ys, yt, nullptr, 4.f, 1.f, &grad, &parts, &correct);
+        QCOMPARE(loss, featureLoss(FeatureLoss::L2, ys, yt));
+        QCOMPARE(parts.soft, loss);
+        QCOMPARE(correct, int64_t(-1));
+        checkGradient(ys, grad, [&] { return distillationLoss(ys, yt, nullptr, 4.f, 1.f); }, 1e-2f, 2e-3);
+        try {
+            distillationLoss(ys, yt, nullptr, 4.f, 0.7f);
+            QFAIL("alpha 0.7 on an output that is not logits");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains("is not logits [N, classes]"), e.what());
+        }
+
+        // A 1x1 convolution learns another's output.
+        const auto conv = [](unsigned seed) {
+            Model m;
+            m.sourcePath = "conv";
+            m.graph.inputs = {ValueInfo{"x", DType::Float32, {-1, 2, 3, 3}, true}};
+            m.graph.outputs = {ValueInfo{"y", DType::Float32, {-1, 4, 3, 3}, true}};
+            m.graph.initializers["W"] = testutil::randomTensor({4, 2, 1, 1}, seed);
+            m.graph.nodes = {Node{"conv", "Conv", "", {"x", "W"}, {"y"}, {}}};
+            return m;
+        };
+        Model teacher = conv(92), student = conv(93);
+        Dataset data;
+        data.name = "maps";
+        data.x = testutil::randomTensor({16, 2, 3, 3}, 94);
+        const auto distance = [&] {
+            return featureLoss(FeatureLoss::L2, Session(student).run(data.x), Session(teacher).run(data.x));
+        };
+        const double before = distance();
+        TrainOptions options;
+        options.epochs = 100;
+        options.batchSize = 16;
+        options.lr = 0.05f;
+        options.threads = 1;
+        options.teacher = &teacher;
+        options.distill.alpha = 1.f;
+        const TrainResult r = train(student, data, options);
+        QVERIFY2(distance() < 0.01 * before, qPrintable(QStringLiteral("%1 -> %2").arg(before).arg(distance())));
+        QVERIFY(std::isnan(r.epochs.back().accuracy));
+    }
+
     void unlabelledDataNeedsAlphaOne()
     {
         Model teacher = mlp(16, 81), student = mlp(8, 82);

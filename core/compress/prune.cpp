@@ -1041,7 +1041,8 @@ PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, c
         const EpochFn onEpoch = [&](const EpochStats &e, const Model &) {
             if (log)
                 log("fine-tuning " + step + ", epoch " + std::to_string(e.epoch) + "/" + std::to_string(e.epochs) +
-                    ": loss " + std::to_string(e.loss) + ", accuracy " + std::to_string(e.accuracy));
+                    ": loss " + std::to_string(e.loss) +
+                    (std::isnan(e.accuracy) ? std::string() : ", accuracy " + std::to_string(e.accuracy)));
         };
         cw::train(work, *train, options, trainProgress, stop, onEpoch);
     }

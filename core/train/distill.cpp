@@ -82,12 +82,27 @@ FeatureLoss parseFeatureLoss(const std::string &text)
 double distillationLoss(const Tensor &studentLogits, const Tensor &teacherLogits, const std::vector<int64_t> *labels,
                         float temperature, float alpha, Tensor *gradient, DistillLossParts *parts, int64_t *correct)
 {
-    if (studentLogits.dtype() != DType::Float32 || studentLogits.rank() != 2)
-        throw Error("distillation needs float32 logits [N, classes], the student gives " +
-                    shapeToString(studentLogits.shape()));
+    if (studentLogits.dtype() != DType::Float32 || studentLogits.rank() < 1)
+        throw Error("distillation needs a float32 output, the student gives " + shapeToString(studentLogits.shape()));
     if (teacherLogits.dtype() != DType::Float32 || teacherLogits.shape() != studentLogits.shape())
         throw Error("the teacher's output " + shapeToString(teacherLogits.shape()) + " does not match the student's " +
                     shapeToString(studentLogits.shape()));
+    // An output other than logits [N, classes] (an embedding map, a mask, a spectrogram) has no classes to soften:
+    // the teacher's output itself is the target, by mean squared error, and labels have no part in it.
+    if (studentLogits.rank() != 2) {
+        if (alpha != 1.f)
+            throw Error("the output " + shapeToString(studentLogits.shape()) +
+                        " is not logits [N, classes]: distillation matches the teacher's output, with alpha = 1 (the "
+                        "teacher as the only target)");
+        const double soft = featureLoss(FeatureLoss::L2, studentLogits, teacherLogits, gradient);
+        if (correct)
+            *correct = -1; // nothing to count
+        if (parts) {
+            parts->hard = 0;
+            parts->soft = soft;
+        }
+        return soft;
+    }
     if (!(temperature > 0.f) || !std::isfinite(temperature))
         throw Error("the distillation temperature must be positive, got " + std::to_string(temperature));
     if (!(alpha >= 0.f && alpha <= 1.f))

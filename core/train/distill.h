@@ -56,7 +56,8 @@ struct DistillLossParts {
 // hard + soft parts for logits [N, C]. labels may be null only when alpha == 1. Fills *gradient (d loss / d
 // studentLogits) and *parts when given. *correct gets the student's top-1 hits against the labels, or its
 // agreement with the teacher's top-1 without labels. Throws cw::Error for mismatched shapes or labels out of
-// range.
+// range. An output of another rank ([N, C, H, W], [N]) is matched to the teacher's by the L2 feature loss (the
+// soft part; alpha must be 1), and *correct is -1: there is no top-1 to count.
 double distillationLoss(const Tensor &studentLogits, const Tensor &teacherLogits, const std::vector<int64_t> *labels,
                         float temperature, float alpha, Tensor *gradient = nullptr, DistillLossParts *parts = nullptr,
                         int64_t *correct = nullptr);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <numbers>
 
@@ -553,6 +554,7 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
         double lossSum = 0;
         DistillLossParts partSums;
         int64_t hits = 0, seen = 0;
+        bool counted = true; // false when the loss has no top-1 to count (an output matched to a teacher's)
         float lr = options.lr;
         for (int64_t b = 0; b < batchesPerEpoch; ++b) {
             checkStop(stop);
@@ -591,6 +593,7 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
             partSums.hard += parts.hard * double(count);
             partSums.soft += parts.soft * double(count);
             partSums.feature += parts.feature * double(count);
+            counted = counted && correct >= 0;
             hits += correct;
             seen += count;
             if (onStep) {
@@ -611,7 +614,7 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
         stats.epochs = options.epochs;
         stats.loss = lossSum / double(seen);
         stats.parts = {partSums.hard / double(seen), partSums.soft / double(seen), partSums.feature / double(seen)};
-        stats.accuracy = double(hits) / double(seen);
+        stats.accuracy = counted ? double(hits) / double(seen) : std::numeric_limits<double>::quiet_NaN();
         stats.lr = lr;
         stats.samples = seen;
         stats.seconds = std::chrono::duration<double>(Clock::now() - epochStart).count();

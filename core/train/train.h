@@ -110,7 +110,8 @@ struct EpochStats {
     int epochs = 0;
     double loss = 0;      // mean loss (softmax cross-entropy, or the distillation loss with a teacher)
     DistillLossParts parts; // with a teacher: the loss's hard / soft / feature parts (means)
-    double accuracy = 0;  // top-1 against the labels (against the teacher's top-1 without labels), in [0, 1]
+    double accuracy = 0;  // top-1 against the labels (against the teacher's top-1 without labels), in [0, 1]; NaN when
+                          // distillation matches an output that is not logits (nothing to count)
     double lr = 0;        // learning rate at the end of the epoch
     double seconds = 0;
     int64_t samples = 0;
