@@ -492,21 +492,26 @@ void extremumBackward(BackwardContext &ctx)
     const size_t count = ctx.inputs.size();
     std::vector<Tensor> full(count);
     std::vector<BroadcastWalk> walks;
+    std::vector<const float *> in(count);
+    std::vector<float *> out(count, nullptr);
     for (size_t i = 0; i < count; ++i) {
         if (ctx.in(int(i)).dtype() != DType::Float32)
             throw Error("training supports float32 inputs only");
         walks.emplace_back(ctx.in(int(i)).shape(), y.shape(), "broadcast an input");
-        if (ctx.want(int(i)))
+        in[i] = ctx.in(int(i)).f32();
+        if (ctx.want(int(i))) {
             full[i] = zerosLike(y);
+            out[i] = full[i].f32();
+        }
     }
     const float *yv = y.f32(), *dy = ctx.outputGrad.f32();
     for (int64_t k = 0; k < n; ++k) {
         bool given = false;
         for (size_t i = 0; i < count; ++i) {
-            if (!given && ctx.in(int(i)).f32()[walks[i].offset()] == yv[k]) {
+            if (!given && in[i][walks[i].offset()] == yv[k]) {
                 given = true;
-                if (!full[i].isNull())
-                    full[i].f32()[k] = dy[k];
+                if (out[i])
+                    out[i][k] = dy[k];
             }
             walks[i].next();
         }

@@ -1041,8 +1041,11 @@ void CompressView::updateChart()
     // Exported names run long ("model/conv2d_12/Conv2D"): what sets them apart, elided in the middle; whole in
     // the tooltip.
     m_chartNames = distinctiveNames(names);
-    for (QString &name : m_chartNames)
+    m_chartWidest = 0;
+    for (QString &name : m_chartNames) {
         name = metrics.elidedText(name, Qt::ElideMiddle, 8 * metrics.height());
+        m_chartWidest = std::max(m_chartWidest, metrics.horizontalAdvance(name));
+    }
     m_chartEvery = 0; // new names: labelled whatever the width
     labelChartAxis();
     m_chart->xAxis->setSubTicks(false);
@@ -1083,14 +1086,11 @@ bool CompressView::labelChartAxis()
 {
     const QFontMetrics metrics(m_chart->xAxis->tickLabelFont());
     const int n = int(m_chartNames.size());
-    int widest = 0;
-    for (const QString &name : m_chartNames)
-        widest = std::max(widest, metrics.horizontalAdvance(name));
     // Level names when they fit side by side; slanted when they would run into each other; upright, and only
     // every k-th one, when there is less room per bar than a line of text needs slanted.
     const int room = n > 0 ? std::max(1, m_chart->axisRect()->width() / n) : 1;
     const int line = metrics.height() + 2;
-    const bool level = n <= 6 && widest + 6 <= room, slanted = !level && room >= 2 * line;
+    const bool level = n <= 6 && m_chartWidest + 6 <= room, slanted = !level && room >= 2 * line;
     const int every = level || slanted ? 1 : (line + room - 1) / room;
     const int rotation = level ? 0 : slanted ? 40 : 90;
     if (every == m_chartEvery && rotation == m_chartRotation)

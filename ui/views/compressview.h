@@ -255,6 +255,7 @@ private:
     QLabel *m_predictionLabel = nullptr;
     QCustomPlot *m_chart = nullptr;
     QStringList m_chartNames; // the chart's bars' names as the axis shows them
+    int m_chartWidest = 0;    // the widest of them, in pixels
     int m_chartEvery = 0, m_chartRotation = 0; // every k-th name shown, at this angle (labelChartAxis)
 
     // Jobs
