@@ -791,22 +791,34 @@ void TestEvaluate::evaluateWithExtraInput()
 }
 
 
-// Dataset rows reshaped for the first graph input when they differ only by axes of size 1.
+// Dataset rows shaped for the first graph input: reshaped when they differ only by axes of size 1 or one side is
+// flat, transposed to channels last for an input that declares [N, H, W, C].
 void TestEvaluate::conformBatchToInput_data()
 {
     QTest::addColumn<Shape>("declared"); // -1: symbolic
     QTest::addColumn<Shape>("rows");
     QTest::addColumn<Shape>("expected");
-    QTest::newRow("fits as it is") << Shape{-1, 3, 8, 8} << Shape{4, 3, 8, 8} << Shape{4, 3, 8, 8};
+    QTest::addColumn<bool>("channelsLast"); // else the same elements in the same order
+    QTest::newRow("fits as it is") << Shape{-1, 3, 8, 8} << Shape{4, 3, 8, 8} << Shape{4, 3, 8, 8} << false;
     QTest::newRow("promoted channel axis removed (wake-word features)") << Shape{1, 16, 96} << Shape{5, 1, 16, 96}
-                                                                        << Shape{5, 16, 96};
-    QTest::newRow("channel axis added (grey images)") << Shape{-1, 1, 28, 28} << Shape{2, 28, 28} << Shape{2, 1, 28, 28};
+                                                                        << Shape{5, 16, 96} << false;
+    QTest::newRow("channel axis added (grey images)") << Shape{-1, 1, 28, 28} << Shape{2, 28, 28}
+                                                      << Shape{2, 1, 28, 28} << false;
     QTest::newRow("trailing unit axis (NHWC, one channel)") << Shape{-1, 76, 32, 1} << Shape{3, 76, 32}
-                                                            << Shape{3, 76, 32, 1};
-    QTest::newRow("symbolic sizes take the data's") << Shape{-1, 1, -1} << Shape{2, 512} << Shape{2, 1, 512};
+                                                            << Shape{3, 76, 32, 1} << false;
+    QTest::newRow("symbolic sizes take the data's") << Shape{-1, 1, -1} << Shape{2, 512} << Shape{2, 1, 512} << false;
+    QTest::newRow("channels last (a Keras image model)") << Shape{-1, 4, 5, 3} << Shape{2, 3, 4, 5}
+                                                         << Shape{2, 4, 5, 3} << true;
+    QTest::newRow("channels last, symbolic height and width") << Shape{-1, -1, -1, 3} << Shape{2, 3, 6, 7}
+                                                              << Shape{2, 6, 7, 3} << true;
+    // [N, 2, 3, 3] stored: the Auto layout reads a last axis of 3 as channels, [N, 3, 2, 3].
+    QTest::newRow("an NHWC guess undone") << Shape{-1, 2, 3, 3} << Shape{2, 3, 2, 3} << Shape{2, 2, 3, 3} << true;
+    QTest::newRow("flat rows for an image input") << Shape{-1, 1, 28, 28} << Shape{2, 784} << Shape{2, 1, 28, 28}
+                                                  << false;
+    QTest::newRow("image rows for a flat input") << Shape{-1, 1536} << Shape{2, 16, 96} << Shape{2, 1536} << false;
     QTest::newRow("other sizes are left for the session to name") << Shape{-1, 16, 96} << Shape{2, 96, 16}
-                                                                  << Shape{2, 96, 16};
-    QTest::newRow("other element counts too") << Shape{-1, 1, 28, 28} << Shape{2, 784, 2} << Shape{2, 784, 2};
+                                                                  << Shape{2, 96, 16} << false;
+    QTest::newRow("other element counts too") << Shape{-1, 1, 28, 28} << Shape{2, 784, 2} << Shape{2, 784, 2} << false;
 }
 
 void TestEvaluate::conformBatchToInput()
@@ -814,13 +826,23 @@ void TestEvaluate::conformBatchToInput()
     QFETCH(Shape, declared);
     QFETCH(Shape, rows);
     QFETCH(Shape, expected);
+    QFETCH(bool, channelsLast);
     std::vector<float> values(size_t(shapeNumel(rows)));
     for (size_t i = 0; i < values.size(); ++i)
         values[i] = float(i);
     const Tensor batch = Tensor::fromFloats(rows, values);
     const Tensor out = conformBatch(ValueInfo{"x", DType::Float32, declared, true}, batch);
     QCOMPARE(out.shape(), expected);
-    QCOMPARE(out.toFloatVector(), values); // a reshape: the same elements in the same order
+    std::vector<float> want = values;
+    if (channelsLast) { // want[n, h, w, c] = rows[n, c, h, w]
+        const int64_t C = rows[1], H = rows[2], W = rows[3];
+        for (int64_t n = 0; n < rows[0]; ++n)
+            for (int64_t c = 0; c < C; ++c)
+                for (int64_t h = 0; h < H; ++h)
+                    for (int64_t w = 0; w < W; ++w)
+                        want[size_t(((n * H + h) * W + w) * C + c)] = values[size_t(((n * C + c) * H + h) * W + w)];
+    }
+    QCOMPARE(out.toFloatVector(), want);
 }
 
 // Data meant for another model (Fashion-MNIST's images fed to an audio model [N, 76, 32, 1]) fails before the run,

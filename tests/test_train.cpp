@@ -185,6 +185,51 @@ private slots:
         QVERIFY(sameWeights(model, snapshot));
     }
 
+    // A channels-last model (Keras: [N, H, W, 3]) on an array stored that way: loadDataset reads it as NCHW, and
+    // training feeds it back channels-last as inference does, so the weights it learns are the ones evaluation
+    // uses (a reshape to the input's shape trained on scrambled pixels and evaluated at chance).
+    void channelsLastModelTrainsOnItsPixels()
+    {
+        Model model;
+        model.sourcePath = "nhwc";
+        Graph &g = model.graph;
+        g.inputs = {ValueInfo{"x", DType::Float32, {-1, 4, 4, 3}, true}};
+        g.outputs = {ValueInfo{"logits", DType::Float32, {-1, 2}, true}};
+        g.initializers["W"] = testutil::randomTensor({2, 48}, 3, -0.05f, 0.05f);
+        g.initializers["b"] = Tensor(DType::Float32, {2});
+        g.nodes = {Node{"flat", "Flatten", "", {"x"}, {"f"}, {}},
+                   Node{"fc", "Gemm", "", {"f", "W", "b"}, {"logits"}, {{"transB", Attribute::makeInt(1)}}}};
+        // Labels: the sign of a random linear function of the stored (channels-last) pixels.
+        const Tensor x = testutil::randomTensor({256, 4, 4, 3}, 4);
+        const Tensor w = testutil::randomTensor({48}, 5);
+        const QTemporaryDir dir;
+        const std::string path = dir.filePath(QStringLiteral("nhwc.npy")).toStdString();
+        writeNpy(x, path);
+        Dataset data = loadDataset(path);
+        QCOMPARE(data.sampleShape(), (Shape{3, 4, 4})); // read as NCHW
+        for (int64_t i = 0; i < 256; ++i) {
+            double dot = 0;
+            for (int64_t k = 0; k < 48; ++k)
+                dot += double(x.f32()[i * 48 + k]) * double(w.f32()[k]);
+            data.labels.push_back(dot > 0);
+        }
+        TrainOptions options;
+        options.epochs = 30;
+        options.batchSize = 32;
+        options.lr = 0.02f;
+        options.threads = 1;
+        train(model, data, options);
+        const double trained = accuracy(model, Dataset{"stored", x, nullptr, data.labels, {}});
+        QVERIFY2(trained > 0.9, qPrintable(QString::number(trained)));
+        // Data of another shape is refused before the first step, in terms of samples.
+        try {
+            train(model, blobs(4, 1), options);
+            QFAIL("samples [2] trained an input [N, 4, 4, 3]");
+        } catch (const Error &e) {
+            QVERIFY2(QString(e.what()).contains("the data's samples are [2]"), e.what());
+        }
+    }
+
     void rejectsBadInput()
     {
         Model model = mlp();

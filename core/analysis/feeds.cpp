@@ -14,6 +14,7 @@
 #include <random>
 
 #include "core/base/error.h"
+#include "core/io/dataset.h"
 
 namespace cw {
 
@@ -430,35 +431,23 @@ std::map<std::string, Tensor> makeFeeds(const Graph &graph, const FeedOptions &o
 
 namespace {
 
-// Dataset rows conformed to the first graph input (conformBatch), or cw::Error when they do not fit its declared
-// shape: data meant for another model (Fashion-MNIST's images for an audio model), said in terms of samples.
-Tensor fittedRows(const Graph &graph, const Tensor &batch)
+const ValueInfo &firstInput(const Graph &graph)
 {
     if (graph.inputs.empty())
         throw Error("model has no graph input to feed the dataset to");
-    const ValueInfo &input = graph.inputs.front();
-    Tensor rows = conformBatch(input, batch);
-    bool fits = !input.shapeKnown || rows.rank() == int(input.shape.size());
-    for (size_t d = 1; fits && d < input.shape.size(); ++d)
-        fits = input.shape[d] < 0 || input.shape[d] == rows.dim(int(d));
-    const auto sample = [](const Shape &s) { return shapeToString(s.empty() ? s : Shape(s.begin() + 1, s.end())); };
-    if (!fits)
-        throw Error("the data's samples are " + sample(batch.shape()) + ", and graph input '" + input.name + "' " +
-                    shapeToString(input.shape) + " takes " + sample(input.shape) +
-                    " per sample: choose data whose samples have that shape");
-    return rows;
+    return graph.inputs.front();
 }
 
 } // namespace
 
 void requireRowsFit(const Graph &graph, const Tensor &batch)
 {
-    fittedRows(graph, batch);
+    fittedRows(firstInput(graph), batch);
 }
 
 std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch)
 {
-    Tensor rows = fittedRows(graph, batch);
+    Tensor rows = fittedRows(firstInput(graph), batch);
     const std::string &first = graph.inputs.front().name;
     if (graph.inputs.size() == 1 && options.tensors.empty() && options.values.empty() && options.shapes.empty())
         return {{first, std::move(rows)}};
@@ -468,36 +457,6 @@ std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptio
     o.batch = 0;
     o.tensors[first] = std::move(rows);
     return makeFeeds(graph, o);
-}
-
-Tensor conformBatch(const ValueInfo &input, const Tensor &batch)
-{
-    if (!input.shapeKnown || input.shape.empty() || batch.rank() < 1)
-        return batch;
-    const Shape &declared = input.shape;
-    const Shape &have = batch.shape();
-    bool fits = declared.size() == have.size();
-    for (size_t d = 1; fits && d < have.size(); ++d)
-        fits = declared[d] < 0 || declared[d] == have[d];
-    if (fits)
-        return batch;
-    // The non-unit sizes of both sample shapes must pair up, a symbolic declared size taking the data's.
-    std::vector<int64_t> sizes;
-    for (size_t d = 1; d < have.size(); ++d)
-        if (have[d] != 1)
-            sizes.push_back(have[d]);
-    Shape target{have[0]};
-    size_t next = 0;
-    for (size_t d = 1; d < declared.size(); ++d) {
-        if (declared[d] == 1) {
-            target.push_back(1);
-            continue;
-        }
-        if (next == sizes.size() || (declared[d] >= 0 && declared[d] != sizes[next]))
-            return batch;
-        target.push_back(sizes[next++]);
-    }
-    return next == sizes.size() ? batch.reshaped(target) : batch;
 }
 
 FeedOptions withSampleShape(const Graph &graph, FeedOptions options, const Tensor &rows)

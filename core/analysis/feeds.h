@@ -75,20 +75,13 @@ FeedPlan planFeeds(const Graph &graph, const FeedOptions &options);
 std::map<std::string, Tensor> makeFeeds(const Graph &graph, const FeedOptions &options);
 std::map<std::string, Tensor> makeFeeds(const FeedPlan &plan, const FeedOptions &options);
 
-// The feeds of one dataset batch: `batch` for the first graph input (through conformBatch), the others as
+// The feeds of one dataset batch: `batch` for the first graph input (through fittedRows, io/dataset.h), the others as
 // `options` make them, so their batch symbol follows the batch's size. `options` may not name the first input
 // (cw::Error); its batch is ignored. Samples that do not fit the first input's declared shape throw cw::Error
 // naming both sample shapes.
 std::map<std::string, Tensor> makeBatchFeeds(const Graph &graph, const FeedOptions &options, const Tensor &batch);
-// That check alone: cw::Error when dataset rows `batch` do not fit the first graph input, through conformBatch.
+// That check alone: cw::Error when dataset rows `batch` do not fit the first graph input (fittedRows).
 void requireRowsFit(const Graph &graph, const Tensor &batch);
-
-// Dataset rows shaped for a graph input: a batch [B, s...] whose sample shape s differs from the input's
-// declared sample shape only by axes of size 1 is reshaped to [B, declared...] (features stored [N, 16, 96] for
-// an input [1, 1, 16, 96]; Fashion-MNIST read as [N, 1, 28, 28] for an input [N, 28, 28]). A symbolic declared
-// dimension takes the size at the same place among the non-unit sizes. Any other batch is returned as it is,
-// and the session names the mismatch.
-Tensor conformBatch(const ValueInfo &input, const Tensor &batch);
 
 // `options` with the dimension symbols of the first graph input's non-leading axes bound to the sizes of the
 // dataset rows `rows` (through conformBatch) where nothing binds them yet, so that runs made without the dataset

@@ -879,4 +879,86 @@ Dataset loadDataset(const std::string &spec, const Preprocess &pre, int64_t limi
     }
 }
 
+namespace {
+
+// The sample shape (all but the leading axis) of `declared` and of `have` agree, a symbolic declared size taking any.
+bool samplesMatch(const Shape &declared, const Shape &have)
+{
+    if (declared.size() != have.size())
+        return false;
+    for (size_t d = 1; d < have.size(); ++d)
+        if (declared[d] >= 0 && declared[d] != have[d])
+            return false;
+    return true;
+}
+
+// Rows [B, C, H, W] as [B, H, W, C].
+Tensor channelsLast(const Tensor &batch)
+{
+    const Tensor x = batch.dtype() == DType::Float32 ? batch : batch.castTo(DType::Float32);
+    const int64_t B = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+    Tensor y(DType::Float32, {B, x.dim(2), x.dim(3), C});
+    for (int64_t b = 0; b < B; ++b) {
+        const float *in = x.f32() + b * C * HW;
+        float *out = y.f32() + b * C * HW;
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < HW; ++i)
+                out[i * C + c] = in[c * HW + i];
+    }
+    return y;
+}
+
+} // namespace
+
+Tensor conformBatch(const ValueInfo &input, const Tensor &batch)
+{
+    if (!input.shapeKnown || input.shape.empty() || batch.rank() < 1)
+        return batch;
+    const Shape &declared = input.shape;
+    const Shape &have = batch.shape();
+    if (samplesMatch(declared, have))
+        return batch;
+    // The non-unit sizes of both sample shapes pair up, a symbolic declared size taking the data's.
+    std::vector<int64_t> sizes;
+    for (size_t d = 1; d < have.size(); ++d)
+        if (have[d] != 1)
+            sizes.push_back(have[d]);
+    Shape target{have[0]};
+    size_t next = 0;
+    bool paired = true;
+    for (size_t d = 1; paired && d < declared.size(); ++d) {
+        if (declared[d] == 1)
+            target.push_back(1);
+        else if (next == sizes.size() || (declared[d] >= 0 && declared[d] != sizes[next]))
+            paired = false;
+        else
+            target.push_back(sizes[next++]);
+    }
+    if (paired && next == sizes.size())
+        return batch.reshaped(target);
+    // Channels last.
+    if (have.size() == 4 && declared.size() == 4 && samplesMatch(declared, {have[0], have[2], have[3], have[1]}))
+        return channelsLast(batch);
+    // One side flat, the other's element count.
+    const Shape sample(have.begin() + 1, have.end()), wanted(declared.begin() + 1, declared.end());
+    const bool known = std::all_of(wanted.begin(), wanted.end(), [](int64_t d) { return d >= 0; });
+    if (known && (sample.size() == 1 || wanted.size() == 1) && shapeNumel(sample) == shapeNumel(wanted)) {
+        Shape flat{have[0]};
+        flat.insert(flat.end(), wanted.begin(), wanted.end());
+        return batch.reshaped(flat);
+    }
+    return batch;
+}
+
+Tensor fittedRows(const ValueInfo &input, const Tensor &batch)
+{
+    Tensor rows = conformBatch(input, batch);
+    if (!input.shapeKnown || samplesMatch(input.shape, rows.shape()))
+        return rows;
+    const auto sample = [](const Shape &s) { return shapeToString(s.empty() ? s : Shape(s.begin() + 1, s.end())); };
+    throw Error("the data's samples are " + sample(batch.shape()) + ", and graph input '" + input.name + "' " +
+                shapeToString(input.shape) + " takes " + sample(input.shape) +
+                " per sample: choose data whose samples have that shape");
+}
+
 } // namespace cw

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/base/tensor.h"
+#include "core/graph/graph.h"
 
 namespace cw {
 
@@ -84,6 +85,23 @@ struct Dataset {
     // rows still read on demand from this one's source.
     Dataset rows(int64_t begin, int64_t count) const;
 };
+
+// Dataset rows shaped for a graph input. Rows [B, s...] are fed as they are when s is the input's declared sample
+// shape (a symbolic size takes any); otherwise, the first of these that fits:
+//   - s differs only by axes of size 1: reshaped (features stored [N, 16, 96] for an input [1, 1, 16, 96];
+//     Fashion-MNIST read as [N, 1, 28, 28] for an input [N, 28, 28]); a symbolic declared dimension takes the
+//     size at the same place among the non-unit sizes;
+//   - rows [C, H, W] for an input that declares [N, H, W, C]: transposed to channels last. Arrays are read as
+//     NCHW (Preprocess::Layout), and Keras / TensorFlow image models take NHWC; an array stored NHWC comes back
+//     as it was stored, even one whose layout the Auto rule guessed wrong;
+//   - one of the two sample shapes flat ([784] rows for an input [N, 1, 28, 28], or [1, 28, 28] rows for an
+//     input [N, 784]) with the other's element count: reshaped in row-major order.
+// Any other batch is returned as it is.
+Tensor conformBatch(const ValueInfo &input, const Tensor &batch);
+// conformBatch's rows, or cw::Error when they still do not fit the input's declared shape, said in terms of
+// samples: "the data's samples are [1, 28, 28], and graph input 'input_1' [N, 76, 32, 1] takes [76, 32, 1] per
+// sample". Inference (analysis/feeds.h) and training feed a dataset's rows through it.
+Tensor fittedRows(const ValueInfo &input, const Tensor &batch);
 
 // spec: a path (.gz / idx3-ubyte / .npy / .npz / .h5 / .hdf5, a folder of images or an IDX folder) or
 // "fashion-mnist", "fashion-mnist:train". limit > 0 keeps only the first `limit` samples.

@@ -517,30 +517,19 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
     const int threads = resolveThreads(options.threads);
     OmpThreadsGuard guard(threads);
 
-    // Per-sample layout: the model's input shape when it has the same element count (e.g. [N, 784] data
-    // for a [N, 1, 28, 28] model), the data's own otherwise.
-    Shape sampleShape = data.sampleShape();
-    const int64_t rowSize = shapeNumel(sampleShape);
-    const ValueInfo &in = work.graph.inputs.front();
-    if (in.shapeKnown && in.shape.size() >= 2) {
-        Shape s(in.shape.begin() + 1, in.shape.end());
-        bool known = std::all_of(s.begin(), s.end(), [](int64_t d) { return d > 0; });
-        if (known && shapeNumel(s) == rowSize)
-            sampleShape = s;
-        else if (known)
-            throw Error("the model's input " + shapeToString(in.shape) + " does not fit samples of " +
-                        shapeToString(sampleShape) + " from '" + data.name + "'");
-    }
-
+    // Batches reach the model as inference feeds them (fittedRows, io/dataset.h): reshaped or made channels-last
+    // where the first input declares so; data of another shape is refused before the first step.
+    const ValueInfo &input = work.graph.inputs.front();
+    fittedRows(input, data.batch(0, 1));
     std::vector<int64_t> order(static_cast<size_t>(samples));
     for (int64_t i = 0; i < samples; ++i)
         order[size_t(i)] = i;
     uint64_t rng = options.seed;
     // A stream of its own, so that the shuffling order does not depend on whether batches are augmented.
     uint64_t augmentRng = options.seed ^ 0xA5A5F00DD00DF00DULL;
-    if (options.augment.active() && sampleShape.size() != 3)
-        throw Error("augmentation needs image samples [C, H, W]; this model's samples are " +
-                    shapeToString(sampleShape));
+    if (options.augment.active() && data.sampleShape().size() != 3)
+        throw Error("augmentation needs image samples [C, H, W]; the data's samples are " +
+                    shapeToString(data.sampleShape()));
     const int64_t batchesPerEpoch = (samples + options.batchSize - 1) / options.batchSize;
     const int64_t totalSteps = batchesPerEpoch * options.epochs;
     TrainResult result;
@@ -560,12 +549,11 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
             checkStop(stop);
             const int64_t begin = b * options.batchSize;
             const int64_t count = std::min(options.batchSize, samples - begin);
-            Shape shape{count};
-            shape.insert(shape.end(), sampleShape.begin(), sampleShape.end());
             const std::vector<int64_t> rows(order.begin() + begin, order.begin() + begin + count);
-            Tensor x = data.gather(rows).reshaped(shape);
+            Tensor x = data.gather(rows);
             if (options.augment.active())
                 x = augmentBatch(x, options.augment, augmentRng);
+            x = conformBatch(input, x);
             std::vector<int64_t> labels;
             if (labelled)
                 for (int64_t row : rows)
