@@ -1895,8 +1895,8 @@ int cmdDistill(const DistillArgs &args)
                  {"feature_loss", args.featureLoss},
                  {"teacher_parameters", result.teacherParameters},
                  {"student_parameters", result.studentParameters},
-                 {"validation", eval ? json(result.labelledValidation ? "accuracy" : "top1_agreement") : json(nullptr)},
-                 {"teacher_validation", result.teacherValidation >= 0 ? json(result.teacherValidation) : json(nullptr)},
+                 {"validation", eval ? json(cw::toString(result.measure)) : json(nullptr)},
+                 {"teacher_validation", result.teacherValidation ? json(*result.teacherValidation) : json(nullptr)},
                  {"epochs", curve},
                  {"seconds", result.seconds}};
         if (teacherMetrics) {

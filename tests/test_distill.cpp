@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/analysis/fidelity.h"
 #include "core/base/error.h"
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
@@ -21,6 +22,7 @@
 using namespace cw;
 using testutil::blobs;
 using testutil::sameWeights;
+using testutil::twoConvs;
 
 namespace {
 
@@ -70,6 +72,12 @@ template <typename F> void checkGradient(Tensor &x, const Tensor &analytic, F f,
         if (std::abs(numeric - a) > tol * (1.0 + std::abs(numeric)))
             QFAIL(qPrintable(QStringLiteral("element %1: analytic %2, numeric %3").arg(i).arg(a).arg(numeric)));
     }
+}
+
+Dataset unlabelled(Dataset d)
+{
+    d.labels.clear();
+    return d;
 }
 
 // Mean KL(teacher || student) of the two models' softmax outputs on x.
@@ -434,8 +442,9 @@ private slots:
         QCOMPARE(steps.size(), size_t(6));
         QCOMPARE(epochs.size(), size_t(2));
         QVERIFY(steps.front().parts.feature > 0 && steps.front().parts.soft > 0 && steps.front().parts.hard > 0);
-        QVERIFY(epochs.back().validation >= 0 && epochs.back().validation <= 1);
-        QVERIFY(r.teacherValidation >= 0);
+        QVERIFY(r.measure == ValidationMeasure::Accuracy);
+        QVERIFY(*epochs.back().validation >= 0 && *epochs.back().validation <= 1);
+        QVERIFY(r.teacherValidation && *r.teacherValidation >= 0);
         QVERIFY(r.variant.model.analysis.count(kDistillationKey));
         QVERIFY(!sameWeights(r.variant.model, student));
 
@@ -448,6 +457,61 @@ private slots:
                                                     }));
         QVERIFY(sameWeights(teacher, teacherBefore));
         QVERIFY(sameWeights(student, studentBefore));
+    }
+
+    // Without labels, a student of a model whose output is not logits is validated by that output's SQNR against
+    // the teacher's: the job's figure is the one measureFidelity gives the returned student, and it grows.
+    void validationOfAnOutputThatIsNotLogits()
+    {
+        const Model teacher = twoConvs(95);
+        const Model student = makeStudent(teacher, {StudentKind::Slim, 0.5});
+        QCOMPARE(student.graph.initializers.at("W1").dim(0), int64_t(4));
+        Dataset data, eval;
+        data.name = "maps";
+        data.x = testutil::randomTensor({64, 2, 3, 3}, 96);
+        eval.name = "held-out maps";
+        eval.x = testutil::randomTensor({32, 2, 3, 3}, 97);
+        DistillJobOptions options;
+        options.distill.alpha = 1.f;
+        options.train.epochs = 8;
+        options.train.batchSize = 16;
+        options.train.lr = 0.05f;
+        options.train.threads = 1;
+        options.measure.measure = false;
+        options.measure.threads = 1;
+        std::vector<std::string> lines;
+        const DistillResult r = distill(teacher, student, data, &eval, options, {}, nullptr,
+                                        [&](const std::string &line) { lines.push_back(line); });
+        QVERIFY(r.measure == ValidationMeasure::SqnrDb);
+        QVERIFY(!r.teacherValidation);
+        QCOMPARE(r.epochs.size(), size_t(8));
+        for (const DistillEpoch &e : r.epochs) {
+            QVERIFY(e.measure == ValidationMeasure::SqnrDb);
+            QVERIFY(e.validation && std::isfinite(*e.validation));
+            QVERIFY(!e.teacherValidation);
+        }
+        const std::vector<OutputFidelity> f =
+            measureFidelity(Session(teacher), Session(r.variant.model), eval);
+        QCOMPARE(f.size(), size_t(1));
+        QCOMPARE(*r.epochs.back().validation, f.front().sqnrDb);
+        QVERIFY2(*r.epochs.back().validation > *r.epochs.front().validation + 1.0,
+                 qPrintable(QStringLiteral("%1 dB -> %2 dB").arg(*r.epochs.front().validation).arg(*r.epochs.back().validation)));
+        QVERIFY(std::any_of(lines.begin(), lines.end(), [](const std::string &l) {
+            return l.find("validation SQNR against the teacher") != std::string::npos && l.find(" dB") != std::string::npos;
+        }));
+        const std::string doc = r.variant.model.analysis.at(kDistillationKey);
+        QVERIFY2(doc.find(R"("validation":"sqnr_db")") != std::string::npos, doc.c_str());
+        QVERIFY2(doc.find(R"("teacher_validation":null)") != std::string::npos, doc.c_str());
+
+        // A classifier on the same unlabelled data: top-1 agreement, the teacher at 1.
+        const Model cnn = buildDemoModel("cnn", 2);
+        options.train.epochs = 1;
+        const Dataset heldOut = unlabelled(images(16, 6));
+        const DistillResult c =
+            distill(cnn, makeStudent(cnn, {StudentKind::Slim, 0.5}), unlabelled(images(32, 5)), &heldOut, options);
+        QVERIFY(c.measure == ValidationMeasure::Agreement);
+        QCOMPARE(c.teacherValidation.value_or(-1), 1.0);
+        QVERIFY(*c.epochs.back().validation >= 0 && *c.epochs.back().validation <= 1);
     }
 
     void recipeDistillBlock_data()

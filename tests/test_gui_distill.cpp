@@ -106,6 +106,7 @@ private slots:
         QCustomPlot *accuracy = view->accuracyChart();
         QCOMPARE(accuracy->graph(0)->dataCount(), 2);
         QVERIFY(accuracy->graph(1)->dataCount() > 0); // the teacher's dashed line
+        QCOMPARE(accuracy->yAxis->label(), QStringLiteral("top-1 agreement with the teacher, %"));
         QVERIFY(view->logPanel()->toPlainText().contains(QStringLiteral("no labels")));
         // The student is a variant of the Compress tab.
         QCOMPARE(window.compressView()->variants().size(), size_t(1));
@@ -169,6 +170,43 @@ private slots:
         QCOMPARE(there.fidelity.size(), here.fidelity.size());
         QVERIFY(!here.fidelity.empty());
         QCOMPARE(there.fidelity[0].sqnrDb, here.fidelity[0].sqnrDb);
+    }
+
+    // A model whose output is not logits, on data without labels: the epochs' figure is the output's SQNR against
+    // the teacher's, in dB, without a teacher's line (it would be infinite).
+    void outputThatIsNotLogitsValidatedBySqnr()
+    {
+        const QString model = m_dir.filePath(QStringLiteral("convs.onnx")), maps = m_dir.filePath(QStringLiteral("maps.npy"));
+        saveModel(testutil::twoConvs(95), model.toStdString());
+        writeNpy(testutil::randomTensor({64, 2, 3, 3}, 96), maps.toStdString());
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(model));
+        QVERIFY(loaded.wait(60000));
+        DistillView *view = window.distillView();
+        view->setDataset(maps);
+        view->trainDataEdit()->setText(maps);
+        view->evalLimitSpin()->setValue(0);
+        view->studentKindCombo()->setCurrentIndex(int(StudentKind::Slim));
+        view->slimSpin()->setValue(0.5);
+        view->epochsSpin()->setValue(2);
+        view->findChild<QSpinBox *>(QStringLiteral("batch"))->setValue(16);
+        QSignalSpy finished(view, &DistillView::jobFinished);
+        QVERIFY(view->distill());
+        QVERIFY(finished.wait(kJobTimeoutMs));
+        QVERIFY2(finished.last().first().toBool(), qPrintable(view->statusText()));
+        QCustomPlot *chart = view->accuracyChart();
+        QCOMPARE(chart->yAxis->label(), QStringLiteral("SQNR vs teacher, dB"));
+        QCOMPARE(chart->graph(0)->dataCount(), 2);
+        QCOMPARE(chart->graph(1)->dataCount(), 0);
+        QVERIFY(!chart->legend->hasItemWithPlottable(chart->graph(1)));
+        const double last = chart->graph(0)->data()->at(1)->value;
+        QVERIFY(chart->yAxis->range().contains(last));
+        QVERIFY(view->logPanel()->toPlainText().contains(QStringLiteral("validation SQNR against the teacher")));
+        // The finished student is described by its fidelity, not by an accuracy no label counted.
+        QVERIFY(view->logPanel()->toPlainText().contains(QStringLiteral("distilled-1: output SQNR against the teacher")));
+        QCOMPARE(window.compressView()->variants().size(), size_t(1));
     }
 
     void cancelKeepsNothing()

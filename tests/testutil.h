@@ -434,6 +434,23 @@ inline cw::Dataset blobs(int64_t perClass, uint64_t seed)
     return d;
 }
 
+// x [N, 2, 3, 3] -> 3x3 conv (8 channels, padded) -> relu -> 1x1 conv -> y [N, 4, 3, 3]: an output that is not logits,
+// with a hidden layer that slimming can narrow.
+inline cw::Model twoConvs(unsigned seed)
+{
+    cw::Model m;
+    m.sourcePath = "two-convs";
+    cw::Graph &g = m.graph;
+    g.inputs = {cw::ValueInfo{"x", cw::DType::Float32, {-1, 2, 3, 3}, true}};
+    g.outputs = {cw::ValueInfo{"y", cw::DType::Float32, {-1, 4, 3, 3}, true}};
+    g.initializers["W1"] = randomTensor({8, 2, 3, 3}, seed, -0.5f, 0.5f);
+    g.initializers["b1"] = randomTensor({8}, seed + 1, -0.1f, 0.1f);
+    g.initializers["W2"] = randomTensor({4, 8, 1, 1}, seed + 2, -0.5f, 0.5f);
+    g.nodes = {cw::Node{"conv1", "Conv", "", {"x", "W1", "b1"}, {"h"}, {{"pads", cw::Attribute::makeInts({1, 1, 1, 1})}}},
+               cw::Node{"relu", "Relu", "", {"h"}, {"r"}, {}}, cw::Node{"conv2", "Conv", "", {"r", "W2"}, {"y"}, {}}};
+    return m;
+}
+
 // Bit for bit the same initializers (names, shapes, bytes).
 inline bool sameWeights(const cw::Model &a, const cw::Model &b)
 {

@@ -1,6 +1,7 @@
 #include "core/compress/distill.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +27,21 @@ std::string percent(double fraction)
 }
 
 } // namespace
+
+std::string toString(ValidationMeasure measure)
+{
+    switch (measure) {
+    case ValidationMeasure::None:
+        return "none";
+    case ValidationMeasure::Accuracy:
+        return "accuracy";
+    case ValidationMeasure::Agreement:
+        return "top1_agreement";
+    case ValidationMeasure::SqnrDb:
+        return "sqnr_db";
+    }
+    return "none";
+}
 
 Model makeStudent(const Model &teacher, const StudentSpec &spec, std::vector<std::string> *notes)
 {
@@ -92,32 +108,55 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
     DistillResult result;
     result.teacherParameters = teacher.graph.parameterCount();
     result.studentParameters = student.graph.parameterCount();
-    result.labelledValidation = eval && !eval->labels.empty();
+    const bool labelled = eval && !eval->labels.empty();
     const bool measuring = options.measure.measure;
     const double trainEnd = measuring ? 0.85 : 1.0;
 
     const int threads = options.measure.threads;
     const Session teacherSession(teacher, SessionOptions{threads});
-    auto validate = [&](const Model &model, const ProgressFn &p) -> double {
+    // Without labels the first output's fidelity says which measure applies: top-1 agreement for logits, else SQNR.
+    auto validate = [&](const Model &model, const ProgressFn &p) -> std::optional<double> {
         if (!eval)
-            return -1;
-        if (result.labelledValidation) {
+            return std::nullopt;
+        if (labelled) {
             EvalOptions eo;
             eo.limit = options.measure.evalLimit;
+            result.measure = ValidationMeasure::Accuracy;
             return evaluate(Session(model, SessionOptions{threads}), *eval, eo, p, stop).accuracy;
         }
         FidelityOptions fo;
         fo.limit = options.measure.evalLimit;
         const std::vector<OutputFidelity> f =
             measureFidelity(teacherSession, Session(model, SessionOptions{threads}), *eval, fo, p, stop);
-        return f.empty() || f.front().top1Agreement < 0 ? -1 : f.front().top1Agreement;
+        if (f.empty())
+            return std::nullopt;
+        const bool classes = f.front().top1Agreement >= 0;
+        result.measure = classes ? ValidationMeasure::Agreement : ValidationMeasure::SqnrDb;
+        result.teacherValidation = classes ? std::optional<double>(1.0) : std::nullopt;
+        return classes ? f.front().top1Agreement : f.front().sqnrDb;
     };
-    const std::string measure = result.labelledValidation ? "accuracy" : "top-1 agreement with the teacher";
-    if (eval) {
-        result.teacherValidation =
-            result.labelledValidation ? validate(teacher, progressSlice(progress, 0.0, 0.05, "teacher")) : 1.0;
-        say("teacher: " + std::to_string(result.teacherParameters) + " parameters" +
-            (result.labelledValidation ? ", validation accuracy " + percent(result.teacherValidation) : std::string()));
+    const auto described = [&](double value) {
+        switch (result.measure) {
+        case ValidationMeasure::Accuracy:
+            return "accuracy " + percent(value);
+        case ValidationMeasure::Agreement:
+            return "top-1 agreement with the teacher " + percent(value);
+        case ValidationMeasure::SqnrDb: {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "SQNR against the teacher %.2f dB", value);
+            return std::string(buf);
+        }
+        case ValidationMeasure::None:
+            break;
+        }
+        return std::string();
+    };
+    if (labelled) {
+        result.teacherValidation = validate(teacher, progressSlice(progress, 0.0, 0.05, "teacher"));
+        say("teacher: " + std::to_string(result.teacherParameters) + " parameters, validation " +
+            described(*result.teacherValidation));
+    } else {
+        say("teacher: " + std::to_string(result.teacherParameters) + " parameters");
     }
     say("student: " + std::to_string(result.studentParameters) + " parameters (" +
         percent(double(result.studentParameters) / double(std::max<int64_t>(1, result.teacherParameters))) +
@@ -133,12 +172,13 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
         e.train = stats;
         const double at = 0.05 + perEpoch * stats.epoch;
         e.validation = validate(current, progressSlice(progress, at - perEpoch * 0.1, at, "validation"));
+        e.measure = result.measure;
         e.teacherValidation = result.teacherValidation;
         result.epochs.push_back(e);
         say("epoch " + std::to_string(stats.epoch) + "/" + std::to_string(stats.epochs) + ": loss " +
             std::to_string(stats.loss) + " (hard " + std::to_string(stats.parts.hard) + ", soft " +
             std::to_string(stats.parts.soft) + ", feature " + std::to_string(stats.parts.feature) + ")" +
-            (e.validation >= 0 ? ", validation " + measure + " " + percent(e.validation) : std::string()));
+            (e.validation ? ", validation " + described(*e.validation) : std::string()));
         if (onEpoch)
             onEpoch(e);
     };
@@ -164,8 +204,11 @@ DistillResult distill(const Model &teacher, const Model &student, const Dataset 
     if (to.augment.active())
         doc["augment"] = {{"shift", to.augment.shift}, {"flip", to.augment.flip}};
     doc["train_data"] = train.name;
-    doc["validation"] = eval ? (result.labelledValidation ? "accuracy" : "top1_agreement") : "none";
-    auto orNull = [](double v) { return v >= 0 ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr); };
+    doc["validation"] = toString(result.measure);
+    // A figure that is not there, or an infinite SQNR (a student that matches its teacher exactly), is null.
+    auto orNull = [](const std::optional<double> &v) {
+        return v && std::isfinite(*v) ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+    };
     doc["teacher_validation"] = orNull(result.teacherValidation);
     doc["teacher_parameters"] = result.teacherParameters;
     doc["student_parameters"] = result.studentParameters;

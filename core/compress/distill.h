@@ -9,13 +9,15 @@
 //   file    any model (.onnx / .h5) whose input and output fit the teacher's, with its own weights or fresh;
 //   arch    a demo architecture (demo_models.h) at a width multiplier, fresh.
 // The job: validation of the teacher once, then training with the teacher on every batch (train.h); after each
-// epoch the student is validated on the evaluation data (accuracy with labels, top-1 agreement with the teacher
-// without); at the end it is measured like a compression variant (measureVariant, with the teacher as the
+// epoch the student is validated on the evaluation data (ValidationMeasure: accuracy with labels; without, top-1
+// agreement with the teacher, or for an output that is not logits [N, classes] the output's SQNR against the
+// teacher's); at the end it is measured like a compression variant (measureVariant, with the teacher as the
 // reference). The run, its settings and its curves travel in the variant's Model::analysis["distillation"].
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,18 +52,28 @@ struct DistillJobOptions {
                                // the final measurement
 };
 
-// Validation after an epoch: the student's accuracy (or top-1 agreement with the teacher without labels).
+// What a validation measures on the evaluation data:
+//   Accuracy   top-1 against its labels, in [0, 1];
+//   Agreement  without labels, the share of samples whose top-1 class is the teacher's, in [0, 1];
+//   SqnrDb     without labels, for a first output that is not logits [N, classes] (an embedding, a mask): that
+//              output's signal-to-quantization-noise ratio against the teacher's, in dB (analysis/fidelity.h).
+enum class ValidationMeasure { None, Accuracy, Agreement, SqnrDb };
+std::string toString(ValidationMeasure measure); // "none", "accuracy", "top1_agreement", "sqnr_db"
+
+// Validation after an epoch: the student's figure in the run's measure; nothing without evaluation data.
 struct DistillEpoch {
     EpochStats train;
-    double validation = -1;    // -1: no evaluation data
-    double teacherValidation = -1; // the teacher's on the same data (DistillResult::teacherValidation)
+    ValidationMeasure measure = ValidationMeasure::None;
+    std::optional<double> validation;
+    std::optional<double> teacherValidation; // the teacher's on the same data (DistillResult::teacherValidation)
 };
 
 struct DistillResult {
     Variant variant;
     std::vector<DistillEpoch> epochs;
-    double teacherValidation = -1; // the teacher's accuracy on the evaluation data (1 for agreement: itself)
-    bool labelledValidation = false;
+    ValidationMeasure measure = ValidationMeasure::None;
+    // The teacher's figure on the evaluation data: its accuracy; 1 for agreement (itself); none for SQNR (infinite).
+    std::optional<double> teacherValidation;
     int64_t teacherParameters = 0, studentParameters = 0; // Graph::parameterCount()
     double seconds = 0;
 };

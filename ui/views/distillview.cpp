@@ -1,5 +1,7 @@
 #include "ui/views/distillview.h"
 
+#include <cmath>
+
 #include <QCheckBox>
 #include <QDir>
 #include <QComboBox>
@@ -531,10 +533,14 @@ bool DistillView::distill()
     connect(job, &DistillJob::succeeded, this, [this, job](std::shared_ptr<const cw::Variant> variant) {
         const cw::Variant &v = *variant;
         m_succeeded = true;
-        log(tr("%1: accuracy %2, %3 (%4× smaller than the teacher)")
-                                   .arg(QString::fromStdString(v.name), formatPercent(v.metrics.accuracy),
-                                        formatBytes(v.metrics.fileBytes))
-                                   .arg(v.metrics.compressionRatio, 0, 'f', 2));
+        // Accuracy where labels counted it, else the first output's fidelity to the teacher.
+        const QString quality = v.metrics.samples > 0 ? tr("accuracy %1").arg(formatPercent(v.metrics.accuracy))
+                                : !v.metrics.fidelity.empty()
+                                    ? tr("output SQNR against the teacher %1").arg(formatDb(v.metrics.fidelity.front().sqnrDb))
+                                    : tr("not evaluated");
+        log(tr("%1: %2, %3 (%4× smaller than the teacher)")
+                .arg(QString::fromStdString(v.name), quality, formatBytes(v.metrics.fileBytes))
+                .arg(v.metrics.compressionRatio, 0, 'f', 2));
         setStatus(tr("%1 finished in %2 s; it is in the Compress tab's variants")
                       .arg(QString::fromStdString(v.name))
                       .arg(job->elapsedMs() / 1000.0, 0, 'f', 1));
@@ -585,6 +591,8 @@ void DistillView::clearCurves()
     m_lossChart->yAxis->setRange(0.01, 10);
     m_accuracyChart->xAxis->setRange(0, std::max(2, m_epochs->value()) + 0.3);
     m_accuracyChart->yAxis->setRange(0, 100);
+    m_accuracyChart->yAxis->setLabel(tr("validation accuracy, %"));
+    m_accuracyChart->graph(1)->addToLegend();
     m_lossChart->replot();
     m_accuracyChart->replot();
 }
@@ -613,18 +621,28 @@ void DistillView::addStep(const cw::StepStats &step)
 
 void DistillView::addEpoch(const cw::DistillEpoch &epoch)
 {
-    if (epoch.validation < 0)
+    if (!epoch.validation || !std::isfinite(*epoch.validation))
         return;
-    m_accuracyChart->graph(0)->addData(double(epoch.train.epoch), epoch.validation * 100.0);
-    if (epoch.teacherValidation >= 0) {
-        QCPGraph *teacher = m_accuracyChart->graph(1);
-        teacher->data()->clear();
-        teacher->addData(0, epoch.teacherValidation * 100.0);
-        teacher->addData(double(epoch.train.epochs), epoch.teacherValidation * 100.0);
+    // Accuracy and agreement are shares, drawn in percent; SQNR against the teacher in dB.
+    const bool decibels = epoch.measure == cw::ValidationMeasure::SqnrDb;
+    const double scale = decibels ? 1.0 : 100.0;
+    m_accuracyChart->yAxis->setLabel(decibels ? tr("SQNR vs teacher, dB")
+                                     : epoch.measure == cw::ValidationMeasure::Agreement
+                                         ? tr("top-1 agreement with the teacher, %")
+                                         : tr("validation accuracy, %"));
+    m_accuracyChart->graph(0)->addData(double(epoch.train.epoch), *epoch.validation * scale);
+    QCPGraph *teacher = m_accuracyChart->graph(1);
+    teacher->data()->clear();
+    if (epoch.teacherValidation) {
+        teacher->addData(0, *epoch.teacherValidation * scale);
+        teacher->addData(double(epoch.train.epochs), *epoch.teacherValidation * scale);
+        teacher->addToLegend();
+    } else {
+        teacher->removeFromLegend(); // an SQNR against itself would be infinite
     }
     m_accuracyChart->xAxis->setRange(0, std::max(1, epoch.train.epochs) + 0.3);
     bool found = false;
-    double lo = 100, hi = 0;
+    double lo = 1e300, hi = -1e300;
     for (int i = 0; i < 2; ++i) {
         const QCPRange r = m_accuracyChart->graph(i)->data()->valueRange(found);
         if (found) {
@@ -632,7 +650,9 @@ void DistillView::addEpoch(const cw::DistillEpoch &epoch)
             hi = std::max(hi, r.upper);
         }
     }
-    if (hi >= lo)
+    if (decibels)
+        m_accuracyChart->yAxis->setRange(lo - 1.0, hi + 1.0);
+    else
         m_accuracyChart->yAxis->setRange(std::max(0.0, lo - 2.0), std::min(100.0, hi + 2.0));
     m_accuracyChart->replot(QCustomPlot::rpQueuedReplot);
 }
