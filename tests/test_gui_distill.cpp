@@ -1,8 +1,9 @@
 // The Distill tab on the demo CNN: a job on a small unlabelled set draws the live curves (every step's loss parts,
-// every epoch's validation next to the teacher's) and its student joins the Compress tab's variants; Cancel keeps
-// nothing and leaves the model as it was; a student that cannot be built is reported, not crashed on; the
-// Compress tab's "base model as teacher" switch edits the recipe's finetune.distill; a student opens as the model
-// to be compressed further; the controls are remembered.
+// every epoch's validation next to the teacher's; an output that is not logits in dB) and its student joins the
+// Compress tab's variants; training data the model does not take is said before anything runs, in this tab and
+// the Compress tab; Cancel keeps nothing and leaves the model as it was; a student that cannot be built is
+// reported, not crashed on; the Compress tab's "base model as teacher" switch edits the recipe's
+// finetune.distill; a student opens as the model to be compressed further; the controls are remembered.
 #include <QtTest>
 
 #include <QCheckBox>
@@ -24,6 +25,8 @@
 #include "testutil.h"
 #include "ui/formatting.h"
 #include "ui/mainwindow.h"
+#include "core/compress/recipe.h"
+#include "ui/datafit.h"
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
 #include "ui/views/clusterdialog.h"
@@ -207,6 +210,70 @@ private slots:
         // The finished student is described by its fidelity, not by an accuracy no label counted.
         QVERIFY(view->logPanel()->toPlainText().contains(QStringLiteral("distilled-1: output SQNR against the teacher")));
         QCOMPARE(window.compressView()->variants().size(), size_t(1));
+    }
+
+    // Training data whose samples the model does not take is said under the field of both tabs as soon as the
+    // model opens, with the evaluation data as the way out; the Compress tab says it only for a recipe that reads
+    // training data.
+    void trainingDataThatDoesNotFitIsSaid()
+    {
+        const QString model = m_dir.filePath(QStringLiteral("convs.onnx")), maps = m_dir.filePath(QStringLiteral("maps.npy"));
+        saveModel(testutil::twoConvs(95), model.toStdString());
+        writeNpy(testutil::randomTensor({64, 2, 3, 3}, 96), maps.toStdString());
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        window.setDataset(maps, 0);
+        CompressView *compress = window.compressView();
+        DistillView *distill = window.distillView();
+        compress->setTrainingData(QStringLiteral("fashion-mnist:train"));
+        distill->trainDataEdit()->setText(QStringLiteral("fashion-mnist:train"));
+        QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+        QVERIFY(window.openModel(model));
+        QVERIFY(loaded.wait(60000));
+        // Each check started by an action has finished.
+        QSignalSpy compressChecked(compress->trainingDataCheck(), &DataFitCheck::checked);
+        QSignalSpy distillChecked(distill->trainingDataCheck(), &DataFitCheck::checked);
+        const auto settled = [](DataFitCheck *check, QSignalSpy &spy) {
+            return QTest::qWaitFor([&] { return spy.count() > 0 && !check->running(); }, 30000);
+        };
+
+        // Distill: always trains. Opening the model checked the field's data.
+        const QString expected = QStringLiteral("the data's samples are [1, 28, 28], and graph input 'x' [N, 2, 3, 3]");
+        QVERIFY(QTest::qWaitFor([&] { return distill->trainingDataProblemLabel()->isVisibleTo(distill); }, 30000));
+        QVERIFY2(distill->trainingDataProblemLabel()->text().contains(expected),
+                 qPrintable(distill->trainingDataProblemLabel()->text()));
+        QVERIFY(distill->useEvaluationDataButton()->isVisibleTo(distill));
+        QVERIFY(distill->useEvaluationDataButton()->text().contains(QStringLiteral("maps.npy")));
+        distillChecked.clear();
+        distill->useEvaluationDataButton()->click();
+        QCOMPARE(distill->trainDataEdit()->text(), maps);
+        QVERIFY(settled(distill->trainingDataCheck(), distillChecked));
+        QVERIFY(!distill->trainingDataProblemLabel()->isVisibleTo(distill));
+        QVERIFY(!distill->useEvaluationDataButton()->isVisibleTo(distill));
+
+        // Compress: the pruning recipe reads no training data, so nothing is said until calibration needs it.
+        QVERIFY(compress->setRecipe(cw::recipeFromJson(R"({"prune": {"method": "magnitude", "ratio": 0.5}})"),
+                                    QStringLiteral("prune")));
+        QVERIFY(QTest::qWaitFor([&] { return !compress->trainingDataCheck()->problem().isEmpty(); }, 30000));
+        QVERIFY(compress->trainingDataProblemLabel()->isHidden());
+        QVERIFY(compress->setRecipe(cw::recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {"bits": 8}}})"),
+                                    QStringLiteral("int8")));
+        QVERIFY(!compress->trainingDataProblemLabel()->isHidden());
+        QVERIFY(compress->trainingDataProblemLabel()->text().contains(expected));
+        // A file that is not there is said too.
+        compressChecked.clear();
+        compress->setTrainingData(m_dir.filePath(QStringLiteral("missing.npy")));
+        QVERIFY(compress->trainingDataProblemLabel()->isHidden()); // the verdict was on other data
+        QVERIFY(settled(compress->trainingDataCheck(), compressChecked));
+        QVERIFY(!compress->trainingDataProblemLabel()->isHidden());
+        QVERIFY2(compress->trainingDataProblemLabel()->text().contains(QStringLiteral("missing.npy")),
+                 qPrintable(compress->trainingDataProblemLabel()->text()));
+        compressChecked.clear();
+        compress->useEvaluationDataButton()->click();
+        QCOMPARE(compress->trainingData(), maps);
+        QVERIFY(settled(compress->trainingDataCheck(), compressChecked));
+        QVERIFY(compress->trainingDataProblemLabel()->isHidden());
+        QVERIFY(compress->useEvaluationDataButton()->isHidden());
     }
 
     void cancelKeepsNothing()

@@ -45,6 +45,7 @@
 #include "ui/models/recipetablemodel.h"
 #include "ui/projectdocument.h"
 #include "ui/rowtable.h"
+#include "ui/views/evaluatedialog.h"
 
 namespace cw::ui {
 
@@ -455,7 +456,22 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_variantName->setPlaceholderText(tr("Variant name (optional)"));
     m_variantName->setMinimumWidth(160);
     m_trainData = new QLineEdit(QStringLiteral("fashion-mnist:train"));
+    m_trainData->setObjectName(QStringLiteral("trainData"));
     m_trainData->setToolTip(tr("Training data for calibration and fine-tuning"));
+    m_trainFit = new DataFitCheck(this);
+    m_trainDataProblem = new QLabel;
+    m_trainDataProblem->setObjectName(QStringLiteral("trainDataProblem"));
+    m_trainDataProblem->setWordWrap(true);
+    m_trainDataProblem->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_trainDataProblem->setStyleSheet(QStringLiteral("color: #b00020;"));
+    m_trainDataProblem->setVisible(false);
+    m_useEvalData = new QPushButton;
+    m_useEvalData->setObjectName(QStringLiteral("useEvalData"));
+    m_useEvalData->setVisible(false);
+    connect(m_trainData, &QLineEdit::editingFinished, this, &CompressView::checkTrainingData);
+    connect(m_trainData, &QLineEdit::textChanged, this, &CompressView::showTrainingDataProblem);
+    connect(m_trainFit, &DataFitCheck::checked, this, &CompressView::showTrainingDataProblem);
+    connect(m_useEvalData, &QPushButton::clicked, this, [this] { setTrainingData(m_datasetSpec); });
     m_evalLimit = new QSpinBox;
     m_evalLimit->setObjectName(QStringLiteral("evalLimit"));
     m_evalLimit->setRange(0, 1000000);
@@ -593,6 +609,9 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     dataRow->addSpacing(12);
     dataRow->addWidget(new QLabel(tr("Evaluation samples")));
     dataRow->addWidget(m_evalLimit);
+    auto *problemRow = new QHBoxLayout;
+    problemRow->addWidget(m_trainDataProblem, 1);
+    problemRow->addWidget(m_useEvalData, 0, Qt::AlignTop);
     auto *results = new QSplitter(Qt::Horizontal);
     results->addWidget(jobBox);
     results->addWidget(variantsBox);
@@ -604,6 +623,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     bottomLayout->setContentsMargins(0, 0, 0, 0);
     bottomLayout->addLayout(jobRow);
     bottomLayout->addLayout(dataRow);
+    bottomLayout->addLayout(problemRow);
     bottomLayout->addWidget(results, 1);
 
     auto *split = new QSplitter(Qt::Vertical);
@@ -698,11 +718,37 @@ void CompressView::setModel(const cw::Model *model)
     updateQueue();
     updateVariants();
     updateControls();
+    checkTrainingData();
+}
+
+void CompressView::setDataset(const QString &datasetSpec)
+{
+    m_datasetSpec = datasetSpec;
+    showTrainingDataProblem(); // the way out names the evaluation data
 }
 
 void CompressView::setTrainingData(const QString &spec)
 {
     m_trainData->setText(spec);
+    checkTrainingData();
+}
+
+void CompressView::checkTrainingData()
+{
+    m_trainFit->check(base() ? &base()->graph : nullptr, trainingData(), m_runInputs);
+}
+
+void CompressView::showTrainingDataProblem()
+{
+    // Said only while it applies: to the field's data, and to a recipe that reads training data.
+    const bool shown = base() && !m_trainFit->problem().isEmpty() && m_trainFit->spec() == trainingData() &&
+                       CompressJob::trainingSamples(recipe()) != 0;
+    m_trainDataProblem->setVisible(shown);
+    m_trainDataProblem->setText(shown ? tr("The training data does not fit this model: %1").arg(m_trainFit->problem())
+                                      : QString());
+    const bool useEval = shown && !m_datasetSpec.isEmpty() && m_datasetSpec != trainingData();
+    m_useEvalData->setVisible(useEval);
+    m_useEvalData->setText(tr("Use the evaluation data (%1)").arg(EvaluateDialog::displayName(m_datasetSpec)));
 }
 
 QString CompressView::trainingData() const
@@ -835,6 +881,7 @@ void CompressView::applyRecipe(const cw::Recipe &recipe)
     m_table->setColumnHidden(RecipeTableModel::Arithmetic, !recipe.activations); // it says something only then
     syncControls();
     updatePrediction();
+    showTrainingDataProblem();
     emit recipeChanged();
 }
 
@@ -1544,6 +1591,9 @@ void CompressView::setRunInputs(const RunInputs &inputs)
 {
     m_runInputs = inputs;
     updateControls();
+    // The preprocessing and the sizes may change what fits. Checked once the window has given the views its model:
+    // a new model's inputs arrive first.
+    QMetaObject::invokeMethod(this, &CompressView::checkTrainingData, Qt::QueuedConnection);
 }
 
 void CompressView::setStatus(const QString &text, bool error)

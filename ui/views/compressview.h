@@ -37,6 +37,7 @@
 #include "core/compress/recipe.h"
 #include "core/graph/graph.h"
 #include "core/project/project.h"
+#include "ui/datafit.h"
 #include "ui/modelinputs.h"
 #include "ui/jobs/compressjob.h"
 
@@ -72,7 +73,7 @@ public:
     // A new project: cancels the running job, empties the queue, and starts from the recipe the global controls
     // describe. nullptr = no model.
     void setModel(const cw::Model *model);
-    void setDataset(const QString &datasetSpec) { m_datasetSpec = datasetSpec; }
+    void setDataset(const QString &datasetSpec);
     QString datasetSpec() const { return m_datasetSpec; }
     void setTrainingData(const QString &spec);
     QString trainingData() const;
@@ -149,7 +150,9 @@ public:
     QTableView *variantTable() const { return m_variantTable; }
     QStandardItemModel *variantModel() const { return m_variantModel; }
     QCustomPlot *chart() const { return m_chart; }
-
+    DataFitCheck *trainingDataCheck() const { return m_trainFit; }
+    QLabel *trainingDataProblemLabel() const { return m_trainDataProblem; }
+    QPushButton *useEvaluationDataButton() const { return m_useEvalData; }
 
     // The form's recipe as a plan for a cluster (a "recipes" plan of one item, the cwb compress command of the job
     // Compress would start); nullopt with the reason in statusText().
@@ -193,6 +196,8 @@ private:
     // so (run again after each layout of the chart).
     bool labelChartAxis();
     void updateControls();
+    void checkTrainingData(); // starts m_trainFit on the field's data
+    void showTrainingDataProblem(); // m_trainFit's verdict, when the recipe reads training data
     // Index into variants() of the selected row, -1 for none (or the base row).
     int selectedVariant() const;
     void updateQueue();
@@ -261,6 +266,10 @@ private:
     // Jobs
     QLineEdit *m_variantName = nullptr;
     QLineEdit *m_trainData = nullptr;
+    // Training data that does not fit the model (ui/datafit), said under the field with a way out.
+    DataFitCheck *m_trainFit = nullptr;
+    QLabel *m_trainDataProblem = nullptr;
+    QPushButton *m_useEvalData = nullptr;
     QSpinBox *m_evalLimit = nullptr;
     QPushButton *m_compressButton = nullptr;
     QPushButton *m_clusterButton = nullptr;

@@ -31,6 +31,7 @@
 #include "ui/formatting.h"
 #include "ui/jobs/compressjob.h"
 #include "ui/jobs/distilljob.h"
+#include "ui/views/evaluatedialog.h"
 
 namespace cw::ui {
 
@@ -180,19 +181,45 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     connect(trainFile, &QPushButton::clicked, this, [this]() {
         const QString path = QFileDialog::getOpenFileName(this, tr("Training Data"), QString(),
                                                           tr("Datasets (*.gz *.npy *.npz *.h5 *.hdf5 *-ubyte);;All files (*)"));
-        if (!path.isEmpty())
+        if (!path.isEmpty()) {
             m_trainData->setText(path);
+            checkTrainingData();
+        }
     });
     connect(trainFolder, &QPushButton::clicked, this, [this]() {
         const QString path = QFileDialog::getExistingDirectory(this, tr("Training Images"));
-        if (!path.isEmpty())
+        if (!path.isEmpty()) {
             m_trainData->setText(path);
+            checkTrainingData();
+        }
+    });
+    m_trainFit = new DataFitCheck(this);
+    m_trainDataProblem = new QLabel;
+    m_trainDataProblem->setObjectName(QStringLiteral("trainDataProblem"));
+    m_trainDataProblem->setWordWrap(true);
+    m_trainDataProblem->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_trainDataProblem->setStyleSheet(QStringLiteral("color: #b00020;"));
+    m_useEvalData = new QPushButton;
+    m_useEvalData->setObjectName(QStringLiteral("useEvalData"));
+    connect(m_trainData, &QLineEdit::editingFinished, this, &DistillView::checkTrainingData);
+    connect(m_trainData, &QLineEdit::textChanged, this, &DistillView::showTrainingDataProblem);
+    connect(m_trainFit, &DataFitCheck::checked, this, &DistillView::showTrainingDataProblem);
+    connect(m_useEvalData, &QPushButton::clicked, this, [this] {
+        m_trainData->setText(m_evalSpec);
+        checkTrainingData();
     });
     auto *trainRow = new QHBoxLayout;
     trainRow->addWidget(m_trainData, 1);
     trainRow->addWidget(trainFile);
     trainRow->addWidget(trainFolder);
     trainForm->addRow(tr("Training data"), trainRow);
+    m_trainDataRow = new QWidget;
+    auto *problemRow = new QVBoxLayout(m_trainDataRow); // the form is narrow: the button under the words
+    problemRow->setContentsMargins(0, 0, 0, 0);
+    problemRow->addWidget(m_trainDataProblem);
+    problemRow->addWidget(m_useEvalData, 0, Qt::AlignRight);
+    m_trainDataRow->setVisible(false);
+    trainForm->addRow(m_trainDataRow);
     trainForm->addRow(tr("Validation samples"), m_evalLimit);
 
     m_run = new QPushButton(tr("Distil"));
@@ -346,12 +373,39 @@ void DistillView::setModel(const cw::Model *model)
     clearCurves();
     updatePrediction();
     updateControls();
+    checkTrainingData();
 }
 
 void DistillView::setRunInputs(const RunInputs &inputs)
 {
     m_runInputs = inputs;
     updateControls();
+    // The preprocessing and the sizes may change what fits. Checked once the window has given the views its model:
+    // a new model's inputs arrive first.
+    QMetaObject::invokeMethod(this, &DistillView::checkTrainingData, Qt::QueuedConnection);
+}
+
+void DistillView::setDataset(const QString &spec)
+{
+    m_evalSpec = spec;
+    showTrainingDataProblem(); // the way out names the evaluation data
+}
+
+void DistillView::checkTrainingData()
+{
+    m_trainFit->check(m_teacher ? &m_teacher->graph : nullptr, m_trainData->text(), m_runInputs);
+}
+
+void DistillView::showTrainingDataProblem()
+{
+    const QString spec = m_trainData->text().trimmed();
+    const bool shown = m_teacher && !m_trainFit->problem().isEmpty() && m_trainFit->spec() == spec;
+    m_trainDataRow->setVisible(shown);
+    m_trainDataProblem->setText(shown ? tr("The training data does not fit this model: %1").arg(m_trainFit->problem())
+                                      : QString());
+    const bool useEval = shown && !m_evalSpec.isEmpty() && m_evalSpec != spec;
+    m_useEvalData->setVisible(useEval);
+    m_useEvalData->setText(tr("Use the evaluation data (%1)").arg(EvaluateDialog::displayName(m_evalSpec)));
 }
 
 cw::StudentSpec DistillView::studentSpec() const

@@ -19,6 +19,7 @@
 #include "core/compress/compress.h"
 #include "core/compress/distill.h"
 #include "core/project/project.h"
+#include "ui/datafit.h"
 #include "ui/jobs/distilljob.h"
 #include "ui/modelinputs.h"
 
@@ -46,7 +47,7 @@ public:
 
     // The teacher (nullptr = no model). Cancels a running job and clears the curves.
     void setModel(const cw::Model *model);
-    void setDataset(const QString &spec) { m_evalSpec = spec; }
+    void setDataset(const QString &spec);
     void setRunInputs(const RunInputs &inputs);
 
     // Starts distillation with the current settings; false (reason in statusText()) when it cannot start.
@@ -72,6 +73,9 @@ public:
     QLineEdit *featuresEdit() const { return m_features; }
     QSpinBox *epochsSpin() const { return m_epochs; }
     QLineEdit *trainDataEdit() const { return m_trainData; }
+    DataFitCheck *trainingDataCheck() const { return m_trainFit; }
+    QLabel *trainingDataProblemLabel() const { return m_trainDataProblem; }
+    QPushButton *useEvaluationDataButton() const { return m_useEvalData; }
     QSpinBox *evalLimitSpin() const { return m_evalLimit; }
     QPushButton *distillButton() const { return m_run; }
     QPushButton *cancelButton() const { return m_cancel; }
@@ -97,6 +101,8 @@ private:
     void updatePrediction();
     void updateControls();
     void clearCurves();
+    void checkTrainingData();
+    void showTrainingDataProblem();
     void addStep(const cw::StepStats &step);
     void addEpoch(const cw::DistillEpoch &epoch);
     void setStatus(const QString &text, bool error = false);
@@ -125,6 +131,11 @@ private:
     QComboBox *m_featureLoss = nullptr;
     QSpinBox *m_epochs = nullptr, *m_batch = nullptr, *m_seed = nullptr, *m_evalLimit = nullptr, *m_augmentShift = nullptr;
     QLineEdit *m_trainData = nullptr;
+    // Training data that does not fit the teacher (ui/datafit), said under the field with a way out.
+    DataFitCheck *m_trainFit = nullptr;
+    QWidget *m_trainDataRow = nullptr; // the two below
+    QLabel *m_trainDataProblem = nullptr;
+    QPushButton *m_useEvalData = nullptr;
     QPushButton *m_run = nullptr, *m_cancel = nullptr, *m_clusterButton = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_statusLabel = nullptr;

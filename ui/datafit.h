@@ -1,0 +1,39 @@
+// Whether a dataset fits the open model, said before a job starts. The Compress and Distill tabs check their
+// training data against the model's first input as soon as either changes, so that Fashion-MNIST (the default
+// training data) beside an audio model, or a path that names nothing, is named under the field with a way out,
+// instead of failing the job after it started. The verdict is the one a job would reach (cw::fittedRows after
+// loading the first sample with the run inputs' preprocessing), computed off the GUI thread: reading a large
+// array whole must not freeze the window.
+#pragma once
+
+#include <QFutureWatcher>
+#include <QObject>
+#include <QString>
+
+#include "ui/modelinputs.h"
+
+namespace cw::ui {
+
+class DataFitCheck : public QObject {
+    Q_OBJECT
+public:
+    explicit DataFitCheck(QObject *parent = nullptr);
+
+    // Checks `spec` against `graph`'s first input (no model, no input or an empty spec: fits, at once); a check
+    // still running is superseded. The problem is cw::Error's text: a file that does not load, samples of another
+    // shape.
+    void check(const cw::Graph *graph, const QString &spec, const RunInputs &inputs);
+    // The last finished check: its spec, and "" when the data fits, else why not.
+    QString spec() const { return m_spec; }
+    QString problem() const { return m_problem; }
+    bool running() const { return m_watcher.isRunning(); }
+
+signals:
+    void checked(); // a check finished (spec() and problem() are its)
+
+private:
+    QFutureWatcher<QString> m_watcher;
+    QString m_pendingSpec, m_spec, m_problem;
+};
+
+} // namespace cw::ui
