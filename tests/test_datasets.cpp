@@ -259,6 +259,7 @@ private slots:
     void imageChannels();
     void imageNormalization_data();
     void imageNormalization();
+    void channelsLastModelReadsItsFolder();
     void imageFolderLayouts();
     void imageFolderErrors_data();
     void imageFolderErrors();
@@ -1040,6 +1041,32 @@ void TestDatasets::imageNormalization()
             QVERIFY2(std::abs(actual - expected) < 1e-5f,
                      qPrintable(QStringLiteral("pixel %1 channel %2: %3, expected %4").arg(p).arg(c).arg(actual).arg(expected)));
         }
+}
+
+// A Keras image model [N, 2, 3, 3] (channels last) and a folder of RGB images, layout Auto: the crop is the
+// model's height and width, and the rows reach the model channels last with the image's pixels.
+void TestDatasets::channelsLastModelReadsItsFolder()
+{
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY(QDir(dir.path()).mkdir("data"));
+    QVERIFY2(imagePython("s = rng.integers(0, 256, (2, 3, 3)); ir.write_png('data/a.png', s, ir.PNG_RGB)\n"
+                         "np.save('pixels.npy', s.astype(np.float32))",
+                         dir.path(), &error),
+             qPrintable(error));
+    const ValueInfo input{"input_1", DType::Float32, {-1, 2, 3, 3}, true};
+    Preprocess pre; // Auto
+    fitImageInput(pre, input.shape);
+    QCOMPARE(pre.imageChannels, int64_t(3));
+    QCOMPARE(pre.imageHeight, int64_t(2));
+    QCOMPARE(pre.imageWidth, int64_t(3));
+    pre.resizeShorter = 2;
+    const Dataset d = loadDataset(dir.filePath("data").toStdString(), pre);
+    const Tensor rows = fittedRows(input, d.batch(0, 1));
+    QCOMPARE(rows.shape(), (Shape{1, 2, 3, 3}));
+    const Tensor pixels = readNpy(dir.filePath("pixels.npy").toStdString());
+    for (int64_t i = 0; i < 18; ++i)
+        QVERIFY2(std::abs(rows.f32()[i] - pixels.f32()[i] / 255.f) < 1e-6f, qPrintable(QString::number(i)));
 }
 
 void TestDatasets::imageFolderLayouts()

@@ -745,7 +745,11 @@ void fitImageInput(Preprocess &pre, const Shape &modelInput)
         fill(pre.imageHeight, modelInput[1]);
         fill(pre.imageWidth, modelInput[2]);
     } else if (modelInput.size() == 4) {
-        const bool nhwc = pre.layout == Preprocess::Layout::NHWC;
+        // Auto: channels last when the input's last axis is a channel count and its second is not, as for arrays
+        // (a Keras image model [N, 224, 224, 3]); the rows stay [C, H, W] and conformBatch turns them.
+        const bool nhwc = pre.layout == Preprocess::Layout::NHWC ||
+                          (pre.layout == Preprocess::Layout::Auto && isChannelCount(modelInput[3]) &&
+                           !isChannelCount(modelInput[1]));
         fill(pre.imageChannels, modelInput[nhwc ? 3 : 1]);
         fill(pre.imageHeight, modelInput[nhwc ? 1 : 2]);
         fill(pre.imageWidth, modelInput[nhwc ? 2 : 3]);

@@ -51,7 +51,8 @@ void setNormalization(Preprocess &pre, Normalization preset);
 Normalization parseNormalization(const std::string &name);
 
 // Fills the unset image geometry of `pre` (channels, height, width) from a model input's shape (-1: not
-// fixed): [N, C, H, W], or [N, H, W, C] when pre.layout is NHWC; [N, H, W] means one channel. Dimensions
+// fixed): [N, C, H, W], or [N, H, W, C] when pre.layout is NHWC, or Auto with a last axis of 1 or 3 and a second
+// that is neither; [N, H, W] means one channel. Dimensions
 // that are not fixed stay unset. Arrays ignore these fields, so callers may apply it to any dataset.
 void fitImageInput(Preprocess &pre, const Shape &modelInput);
 
