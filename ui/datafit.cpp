@@ -1,5 +1,7 @@
 #include "ui/datafit.h"
 
+#include <QDateTime>
+#include <QFileInfo>
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "core/analysis/feeds.h"
@@ -34,6 +36,22 @@ cw::Preprocess jobPreprocess(const cw::Graph &graph, const RunInputs &inputs)
     return pre;
 }
 
+// What a verdict depends on: the data (and its file's size and time, so that a rewritten file is read again), the
+// input's shape and the preprocessing that shapes rows.
+QString checkKey(const QString &spec, const cw::ValueInfo &input, const cw::Preprocess &pre)
+{
+    const QFileInfo file(spec);
+    return QStringLiteral("%1|%2|%3|%4|%5 %6 %7 %8 %9")
+        .arg(spec, QString::fromStdString(input.name + cw::shapeToString(input.shape)))
+        .arg(file.exists() ? file.size() : -1)
+        .arg(file.exists() ? file.lastModified().toMSecsSinceEpoch() : -1)
+        .arg(int(pre.layout))
+        .arg(pre.imageChannels)
+        .arg(pre.imageHeight)
+        .arg(pre.imageWidth)
+        .arg(pre.resizeShorter);
+}
+
 } // namespace
 
 DataFitCheck::DataFitCheck(QObject *parent) : QObject(parent)
@@ -43,6 +61,7 @@ DataFitCheck::DataFitCheck(QObject *parent) : QObject(parent)
             return;
         m_spec = m_pendingSpec;
         m_problem = m_watcher.result();
+        m_key = m_pendingKey;
         emit checked();
     });
 }
@@ -55,11 +74,23 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
         m_watcher.cancel(); // a running check's result no longer applies
         m_spec = trimmed;
         m_problem.clear();
+        m_key.clear();
+        m_pendingKey.clear();
         emit checked();
         return;
     }
-    m_watcher.setFuture(QtConcurrent::run(fitProblem, graph->inputs.front(), trimmed.toStdString(),
-                                          jobPreprocess(*graph, inputs)));
+    // A data file is read whole to check its first sample: the same question is not asked twice.
+    const cw::Preprocess pre = jobPreprocess(*graph, inputs);
+    const QString key = checkKey(trimmed, graph->inputs.front(), pre);
+    if (m_watcher.isRunning() && key == m_pendingKey)
+        return;
+    m_pendingKey = key;
+    if (!m_watcher.isRunning() && key == m_key) {
+        m_spec = trimmed;
+        emit checked();
+        return;
+    }
+    m_watcher.setFuture(QtConcurrent::run(fitProblem, graph->inputs.front(), trimmed.toStdString(), pre));
 }
 
 } // namespace cw::ui

@@ -21,7 +21,8 @@ public:
 
     // Checks `spec` against `graph`'s first input (no model, no input or an empty spec: fits, at once); a check
     // still running is superseded. The problem is cw::Error's text: a file that does not load, samples of another
-    // shape.
+    // shape. The same question (data, file size and time, input shape, preprocessing) is answered from the last
+    // check, or left to the one running.
     void check(const cw::Graph *graph, const QString &spec, const RunInputs &inputs);
     // The last finished check: its spec, and "" when the data fits, else why not.
     QString spec() const { return m_spec; }
@@ -34,6 +35,7 @@ signals:
 private:
     QFutureWatcher<QString> m_watcher;
     QString m_pendingSpec, m_spec, m_problem;
+    QString m_pendingKey, m_key; // what the running and the last finished check were asked (checkKey)
 };
 
 } // namespace cw::ui
