@@ -8,6 +8,7 @@
 #include <QStatusBar>
 #include <QSvgRenderer>
 #include <QPlainTextEdit>
+#include <QRegularExpression>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -511,6 +512,13 @@ private slots:
             QVERIFY2(text.contains(expected), qPrintable(expected));
         QVERIFY2(text.contains(QStringLiteral("Recommended: int8")) || text.contains(QStringLiteral("Recommended:")),
                  qPrintable(text.left(600)));
+        // Table cells keep their words and values whole: the variants table's headers (it had "Memor", "y"), a size
+        // with its unit.
+        const QStringList lines = text.split(QLatin1Char('\n'));
+        for (const QString &cell : {QStringLiteral("Variant"), QStringLiteral("Memory"), QStringLiteral("Quality"),
+                                    QStringLiteral("Pareto")})
+            QVERIFY2(lines.contains(cell), qPrintable(cell));
+        QVERIFY(QRegularExpression(QStringLiteral("ONNX\\s\\d+\\.\\d+\\sKiB")).match(text).hasMatch());
 
         const QString html = dir.filePath("report.html");
         r = testutil::runCwb({"report", project, "-o", html});

@@ -62,6 +62,20 @@ std::string heatColour(double value, double full)
     return buf;
 }
 
+// A value and its unit on one line ("446.44&nbsp;KiB"): a narrow column breaks between values, not inside one.
+std::string unbroken(const std::string &text)
+{
+    std::string out;
+    for (char c : text)
+        out += c == ' ' ? std::string("&nbsp;") : std::string(1, c);
+    return out;
+}
+
+std::string bytesCell(double bytes)
+{
+    return bytes > 0 ? unbroken(humanBytes(bytes)) : "—";
+}
+
 // Columns as wide as their contents (a table as wide as the page splits words to share the width evenly).
 const char *kTable = "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">";
 
@@ -70,8 +84,11 @@ struct Row {
     std::string colour; // of the whole row, "" for none
 };
 
-// `small`: a smaller font, so that wide tables keep their words whole (QTextDocument splits words to fit).
-std::string table(const std::vector<std::string> &header, const std::vector<Row> &rows, bool small = false)
+// `small`: a smaller font, so that wide tables fit the page with their words whole. `widths`: the first columns'
+// widths in points (the page is laid out in points), 0 for as wide as their contents: a layer's path, which breaks
+// at each '/', on one line where it fits.
+std::string table(const std::vector<std::string> &header, const std::vector<Row> &rows, bool small = false,
+                  const std::vector<int> &widths = {})
 {
     std::string h = kTable;
     auto cell = [&](const char *tag, const std::string &attrs, const std::string &text) {
@@ -79,8 +96,11 @@ std::string table(const std::vector<std::string> &header, const std::vector<Row>
                "</" + tag + ">";
     };
     h += "<tr>";
-    for (const std::string &c : header)
-        h += cell("th", " bgcolor=\"#eeeeee\" align=\"left\"", c);
+    for (size_t i = 0; i < header.size(); ++i)
+        h += cell("th",
+                  " bgcolor=\"#eeeeee\" align=\"left\"" +
+                      (i < widths.size() && widths[i] > 0 ? " width=\"" + std::to_string(widths[i]) + "\"" : ""),
+                  header[i]);
     h += "</tr>\n";
     for (const Row &r : rows) {
         h += "<tr>";
@@ -93,8 +113,8 @@ std::string table(const std::vector<std::string> &header, const std::vector<Row>
 
 std::string memoryText(const VariantMetrics &m)
 {
-    const std::string engine = m.memoryBytes > 0 ? humanBytes(double(m.memoryBytes)) : "—";
-    return m.peakRssBytes > 0 ? engine + "<br>RSS " + humanBytes(double(m.peakRssBytes)) : engine;
+    const std::string engine = bytesCell(double(m.memoryBytes));
+    return m.peakRssBytes > 0 ? engine + "<br>RSS&nbsp;" + bytesCell(double(m.peakRssBytes)) : engine;
 }
 
 std::string qualityText(const Quality &q)
@@ -119,13 +139,14 @@ std::string layersSection(const Project &p, size_t index)
             const std::string sqnr = !after.present ? "absent"
                                      : !after.error ? "reshaped"
                                      : std::isinf(after.error->sqnrDb) ? "exact"
-                                                                       : fmt("%.1f dB", after.error->sqnrDb);
-            rows.push_back({{esc(l.layer), esc(l.op), esc(after.settings), humanBytes(double(l.a.storedBytes)),
-                             after.present ? humanBytes(double(after.storedBytes)) : "—",
+                                                                       : unbroken(fmt("%.1f dB", after.error->sqnrDb));
+            rows.push_back({{esc(l.layer), esc(l.op), esc(after.settings), bytesCell(double(l.a.storedBytes)),
+                             after.present ? bytesCell(double(after.storedBytes)) : "—",
                              after.present ? fmt("%.0f%%", after.zeroFraction * 100) : "—", sqnr},
                             ""});
         }
-        return table({"Layer", "Op", "Settings", "Bytes before", "Bytes after", "Zeros", "Weight SQNR"}, rows);
+        return table({"Layer", "Op", "Settings", "Bytes before", "Bytes after", "Zeros", "Weight SQNR"}, rows, false,
+                     {160});
     } catch (const Error &e) {
         return "<p>The per-layer settings cannot be shown: " + esc(e.what()) + "</p>\n";
     }
@@ -186,7 +207,7 @@ std::string reportHtml(const Project &p, const std::string &projectName)
     const Quality baseQ = baseQuality(base, kind);
     auto drop = [&](const VariantMetrics &m) -> std::string {
         const auto d = qualityDrop(base, m);
-        return d ? fmt("%.2f", *d) + " pt" : "—";
+        return d ? unbroken(fmt("%.2f pt", *d)) : "—";
     };
 
     std::string h = "<html><head><meta charset=\"utf-8\"><title>Compression report: " + esc(projectName) +
@@ -226,7 +247,7 @@ std::string reportHtml(const Project &p, const std::string &projectName)
             rows.push_back({{esc(v.variant.name) + (int(i) == rec.best ? " ★" : ""),
                              "<b>" + verdictName(a.verdict) + "</b>", esc(a.reason),
                              qualityText(variantQuality(v.variant.metrics)), drop(v.variant.metrics),
-                             v.variant.metrics.fileBytes > 0 ? humanBytes(double(v.variant.metrics.fileBytes)) : "—",
+                             bytesCell(double(v.variant.metrics.fileBytes)),
                              msText(v.variant.metrics.p50Batch1Ms)},
                             verdictColour(a.verdict)});
         }
@@ -246,12 +267,18 @@ std::string reportHtml(const Project &p, const std::string &projectName)
     {
         const std::vector<bool> bySize = comparison.frontier(Cost::FileBytes),
                                 byLatency = comparison.frontier(Cost::LatencyBatch1);
+        // File: the .h5 file, its ratio, the ONNX export below; latency: batch 1's p50 / p90, batch 64's p50 below.
+        const auto fileCell = [](const VariantMetrics &m, const std::string &ratio) {
+            return bytesCell(double(m.fileBytes)) + "<br>" + ratio + "<br>ONNX&nbsp;" + bytesCell(double(m.onnxBytes));
+        };
+        const auto latencyCell = [](const VariantMetrics &m) {
+            return msText(m.p50Batch1Ms) + " / " + msText(m.p90Batch1Ms) + "<br>" +
+                   unbroken("64: " + (m.batch64Skipped.empty() ? msText(m.p50Batch64Ms) : std::string("—")));
+        };
         std::vector<Row> rows;
         if (p.baseMetrics)
-            rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", humanBytes(double(base.fileBytes)) + "<br>1.00×",
-                             base.onnxBytes > 0 ? humanBytes(double(base.onnxBytes)) : "—",
-                             msText(base.p50Batch1Ms) + " / " + msText(base.p90Batch1Ms),
-                             base.batch64Skipped.empty() ? msText(base.p50Batch64Ms) : "—", memoryText(base), "—"},
+            rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", fileCell(base, "1.00×"), latencyCell(base),
+                             memoryText(base), "—"},
                             "#f5f5f5"});
         for (size_t i = 0; i < p.variants.size(); ++i) {
             const VariantMetrics &m = p.variants[i].variant.metrics;
@@ -261,26 +288,23 @@ std::string reportHtml(const Project &p, const std::string &projectName)
             const std::string sqnr = m.fidelity.empty() ? "—"
                                      : std::isinf(m.fidelity.front().sqnrDb)
                                          ? "exact"
-                                         : fmt("%.1f dB", m.fidelity.front().sqnrDb);
+                                         : unbroken(fmt("%.1f dB", m.fidelity.front().sqnrDb));
             rows.push_back({{esc(p.variants[i].variant.name), esc(variantSummary(p.variants[i])),
                              qualityText(variantQuality(m)), drop(m), sqnr,
-                             (m.fileBytes > 0 ? humanBytes(double(m.fileBytes)) : "—") +
-                                 (m.compressionRatio > 0 ? fmt("<br>%.2f× smaller", m.compressionRatio) : ""),
-                             m.onnxBytes > 0 ? humanBytes(double(m.onnxBytes)) : "—",
-                             msText(m.p50Batch1Ms) + " / " + msText(m.p90Batch1Ms),
-                             m.batch64Skipped.empty() ? msText(m.p50Batch64Ms) : "—", memoryText(m),
-                             pareto.empty() ? "—" : pareto},
+                             fileCell(m, m.compressionRatio > 0 ? fmt("%.2f× smaller", m.compressionRatio) : "—"),
+                             latencyCell(m), memoryText(m), pareto.empty() ? "—" : pareto},
                             ""});
         }
         h += "<h2>Variants</h2>\n<p>File: the variant saved in the native .h5 format (bit-packed integer weights, "
-             "sparse weights stored sparse), the size the limits and charts use; ONNX: exported as ONNX (integer "
-             "weights one byte each, pruned weights dense). Latency p50 / p90 in ms, measured on the machine named "
-             "under Reproducibility. Memory: the peak of a batch-1 run, measured (the weights as the engine holds them "
-             "and the most activations alive at once); below it, RSS: the peak resident memory of a process that loads the saved variant and runs it once at batch 1 (cwb bench), libraries included. SQNR: the first output against the base on the evaluation "
+             "sparse weights stored sparse), the size the limits and charts use; below it, ONNX: exported as ONNX "
+             "(integer weights one byte each, pruned weights dense). Latency: p50 / p90 in ms at batch 1, and below "
+             "it the p50 of a batch of 64, measured on the machine named under Reproducibility. Memory: the peak of a "
+             "batch-1 run, measured (the weights as the engine holds them and the most activations alive at once); "
+             "below it, RSS: the peak resident memory of a process that loads the saved variant and runs it once at "
+             "batch 1 (cwb bench), libraries included. SQNR: the first output against the base on the evaluation "
              "data.</p>\n" +
-             table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File (.h5)", "ONNX", "Batch 1 ms", "Batch 64 ms",
-                    "Memory", "Pareto"},
-                   rows, true);
+             table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File", "Latency ms", "Memory", "Pareto"}, rows,
+                   true);
     }
 
     // ---- 4. per-layer settings
@@ -304,8 +328,9 @@ std::string reportHtml(const Project &p, const std::string &projectName)
         std::vector<Row> rows;
         for (const DatasetRecord &d : p.datasets)
             for (const FileDigest &f : d.files)
-                rows.push_back({{esc(d.role), esc(d.spec), esc(f.path), humanBytes(double(f.bytes)),
-                                 "<tt>" + esc(f.sha256) + "</tt>"},
+                rows.push_back({{esc(d.role), esc(d.spec), esc(f.path), bytesCell(double(f.bytes)),
+                                 // in two halves: 64 digits are wider than the column a page leaves
+                                 "<tt>" + esc(f.sha256.substr(0, 32)) + "<br>" + esc(f.sha256.substr(std::min<size_t>(32, f.sha256.size()))) + "</tt>"},
                                 ""});
         h += "<h3>Data</h3>\n" + table({"Role", "Dataset", "File", "Size", "SHA-256"}, rows, true);
     }
@@ -313,9 +338,10 @@ std::string reportHtml(const Project &p, const std::string &projectName)
         const Provenance &pr = v.provenance;
         h += "<h3>" + esc(v.variant.name) + "</h3>\n<p>Made " + esc(pr.date) + " by " + esc(pr.tool) + " on " +
              esc(pr.machine) + " (" + std::to_string(pr.cores) + " threads), in <tt>" + esc(pr.directory) +
-             "</tt>:</p>\n<pre style=\"white-space: pre-wrap\">" + esc(pr.command) +
-             "</pre>\n<p>Recipe (the file the command's --recipe names):</p>\n<pre style=\"white-space: pre-wrap\">" +
-             esc(recipeToJson(v.variant.recipe, -1)) + "</pre>\n";
+             "</tt>:</p>\n<pre style=\"white-space: pre-wrap\">" + esc(pr.command) + "</pre>\n";
+        if (v.origin != "distill") // a student's settings are all in its command
+            h += "<p>Recipe (the file the command's --recipe names):</p>\n<pre style=\"white-space: pre-wrap\">" +
+                 esc(recipeToJson(v.variant.recipe, -1)) + "</pre>\n";
     }
     return h + "</body></html>\n";
 }

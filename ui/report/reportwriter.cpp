@@ -143,6 +143,11 @@ bool writePdf(const cw::Project &project, const QString &html, const QString &pa
     QFont font(QStringLiteral("DejaVu Sans"));
     font.setPointSizeF(8.5);
     doc.setDefaultFont(font);
+    // Words stay whole (QTextDocument's default also breaks them anywhere, "Memor|y"): table columns are at least
+    // as wide as their longest word.
+    QTextOption wrap = doc.defaultTextOption();
+    wrap.setWrapMode(QTextOption::WordWrap);
+    doc.setDefaultTextOption(wrap);
     ChartObject handler;
     doc.documentLayout()->registerHandler(kChartObject, &handler);
     // Laid out in points on the page's printable area; print() scales that to the writer's resolution.
