@@ -277,7 +277,7 @@ std::string reportHtml(const Project &p, const std::string &projectName)
         };
         std::vector<Row> rows;
         if (p.baseMetrics)
-            rows.push_back({{"base", "—", qualityText(baseQ), "—", "—", fileCell(base, "1.00×"), latencyCell(base),
+            rows.push_back({{"base", "—", qualityText(baseQ), "—", fileCell(base, "1.00×"), latencyCell(base),
                              memoryText(base), "—"},
                             "#f5f5f5"});
         for (size_t i = 0; i < p.variants.size(); ++i) {
@@ -285,12 +285,12 @@ std::string reportHtml(const Project &p, const std::string &projectName)
             std::string pareto = bySize[i] ? "size" : "";
             if (byLatency[i])
                 pareto += pareto.empty() ? "latency" : ", latency";
-            const std::string sqnr = m.fidelity.empty() ? "—"
+            const std::string sqnr = m.fidelity.empty() ? ""
                                      : std::isinf(m.fidelity.front().sqnrDb)
-                                         ? "exact"
-                                         : unbroken(fmt("%.1f dB", m.fidelity.front().sqnrDb));
+                                         ? "<br>SQNR exact"
+                                         : "<br>" + unbroken(fmt("SQNR %.1f dB", m.fidelity.front().sqnrDb));
             rows.push_back({{esc(p.variants[i].variant.name), esc(variantSummary(p.variants[i])),
-                             qualityText(variantQuality(m)), drop(m), sqnr,
+                             qualityText(variantQuality(m)) + sqnr, drop(m),
                              fileCell(m, m.compressionRatio > 0 ? fmt("%.2f× smaller", m.compressionRatio) : "—"),
                              latencyCell(m), memoryText(m), pareto.empty() ? "—" : pareto},
                             ""});
@@ -301,10 +301,9 @@ std::string reportHtml(const Project &p, const std::string &projectName)
              "it the p50 of a batch of 64, measured on the machine named under Reproducibility. Memory: the peak of a "
              "batch-1 run, measured (the weights as the engine holds them and the most activations alive at once); "
              "below it, RSS: the peak resident memory of a process that loads the saved variant and runs it once at "
-             "batch 1 (cwb bench), libraries included. SQNR: the first output against the base on the evaluation "
-             "data.</p>\n" +
-             table({"Variant", "Recipe", "Quality", "Drop", "SQNR", "File", "Latency ms", "Memory", "Pareto"}, rows,
-                   true);
+             "batch 1 (cwb bench), libraries included. Quality: below it, the SQNR of the first output against the "
+             "base on the evaluation data.</p>\n" +
+             table({"Variant", "Recipe", "Quality", "Drop", "File", "Latency ms", "Memory", "Pareto"}, rows, true);
     }
 
     // ---- 4. per-layer settings
