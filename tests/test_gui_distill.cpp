@@ -231,49 +231,49 @@ private slots:
         QVERIFY(window.openModel(model));
         QVERIFY(loaded.wait(60000));
         // Each check started by an action has finished.
-        QSignalSpy compressChecked(compress->trainingDataCheck(), &DataFitCheck::checked);
-        QSignalSpy distillChecked(distill->trainingDataCheck(), &DataFitCheck::checked);
+        QSignalSpy compressChecked(compress->trainingDataNotice()->check(), &DataFitCheck::checked);
+        QSignalSpy distillChecked(distill->trainingDataNotice()->check(), &DataFitCheck::checked);
         const auto settled = [](DataFitCheck *check, QSignalSpy &spy) {
             return QTest::qWaitFor([&] { return spy.count() > 0 && !check->running(); }, 30000);
         };
 
         // Distill: always trains. Opening the model checked the field's data.
         const QString expected = QStringLiteral("the data's samples are [1, 28, 28], and graph input 'x' [N, 2, 3, 3]");
-        QVERIFY(QTest::qWaitFor([&] { return distill->trainingDataProblemLabel()->isVisibleTo(distill); }, 30000));
-        QVERIFY2(distill->trainingDataProblemLabel()->text().contains(expected),
-                 qPrintable(distill->trainingDataProblemLabel()->text()));
-        QVERIFY(distill->useEvaluationDataButton()->isVisibleTo(distill));
-        QVERIFY(distill->useEvaluationDataButton()->text().contains(QStringLiteral("maps.npy")));
+        QVERIFY(QTest::qWaitFor([&] { return distill->trainingDataNotice()->isVisibleTo(distill); }, 30000));
+        QVERIFY2(distill->trainingDataNotice()->label()->text().contains(expected),
+                 qPrintable(distill->trainingDataNotice()->label()->text()));
+        QVERIFY(distill->trainingDataNotice()->useEvaluationButton()->isVisibleTo(distill));
+        QVERIFY(distill->trainingDataNotice()->useEvaluationButton()->text().contains(QStringLiteral("maps.npy")));
         distillChecked.clear();
-        distill->useEvaluationDataButton()->click();
+        distill->trainingDataNotice()->useEvaluationButton()->click();
         QCOMPARE(distill->trainDataEdit()->text(), maps);
-        QVERIFY(settled(distill->trainingDataCheck(), distillChecked));
-        QVERIFY(!distill->trainingDataProblemLabel()->isVisibleTo(distill));
-        QVERIFY(!distill->useEvaluationDataButton()->isVisibleTo(distill));
+        QVERIFY(settled(distill->trainingDataNotice()->check(), distillChecked));
+        QVERIFY(!distill->trainingDataNotice()->isVisibleTo(distill));
+        QVERIFY(!distill->trainingDataNotice()->useEvaluationButton()->isVisibleTo(distill));
 
         // Compress: the pruning recipe reads no training data, so nothing is said until calibration needs it.
         QVERIFY(compress->setRecipe(cw::recipeFromJson(R"({"prune": {"method": "magnitude", "ratio": 0.5}})"),
                                     QStringLiteral("prune")));
-        QVERIFY(QTest::qWaitFor([&] { return !compress->trainingDataCheck()->problem().isEmpty(); }, 30000));
-        QVERIFY(compress->trainingDataProblemLabel()->isHidden());
+        QVERIFY(QTest::qWaitFor([&] { return !compress->trainingDataNotice()->check()->problem().isEmpty(); }, 30000));
+        QVERIFY(!compress->trainingDataNotice()->isVisibleTo(compress));
         QVERIFY(compress->setRecipe(cw::recipeFromJson(R"({"quantize": {"weights": {"bits": 8}, "activations": {"bits": 8}}})"),
                                     QStringLiteral("int8")));
-        QVERIFY(!compress->trainingDataProblemLabel()->isHidden());
-        QVERIFY(compress->trainingDataProblemLabel()->text().contains(expected));
+        QVERIFY(compress->trainingDataNotice()->isVisibleTo(compress));
+        QVERIFY(compress->trainingDataNotice()->label()->text().contains(expected));
         // A file that is not there is said too.
         compressChecked.clear();
         compress->setTrainingData(m_dir.filePath(QStringLiteral("missing.npy")));
-        QVERIFY(compress->trainingDataProblemLabel()->isHidden()); // the verdict was on other data
-        QVERIFY(settled(compress->trainingDataCheck(), compressChecked));
-        QVERIFY(!compress->trainingDataProblemLabel()->isHidden());
-        QVERIFY2(compress->trainingDataProblemLabel()->text().contains(QStringLiteral("missing.npy")),
-                 qPrintable(compress->trainingDataProblemLabel()->text()));
+        QVERIFY(!compress->trainingDataNotice()->isVisibleTo(compress)); // the verdict was on other data
+        QVERIFY(settled(compress->trainingDataNotice()->check(), compressChecked));
+        QVERIFY(compress->trainingDataNotice()->isVisibleTo(compress));
+        QVERIFY2(compress->trainingDataNotice()->label()->text().contains(QStringLiteral("missing.npy")),
+                 qPrintable(compress->trainingDataNotice()->label()->text()));
         compressChecked.clear();
-        compress->useEvaluationDataButton()->click();
+        compress->trainingDataNotice()->useEvaluationButton()->click();
         QCOMPARE(compress->trainingData(), maps);
-        QVERIFY(settled(compress->trainingDataCheck(), compressChecked));
-        QVERIFY(compress->trainingDataProblemLabel()->isHidden());
-        QVERIFY(compress->useEvaluationDataButton()->isHidden());
+        QVERIFY(settled(compress->trainingDataNotice()->check(), compressChecked));
+        QVERIFY(!compress->trainingDataNotice()->isVisibleTo(compress));
+        QVERIFY(!compress->trainingDataNotice()->useEvaluationButton()->isVisibleTo(compress));
     }
 
     void cancelKeepsNothing()

@@ -1,11 +1,15 @@
 #include "ui/datafit.h"
 
+#include <QBoxLayout>
 #include <QDateTime>
 #include <QFileInfo>
+#include <QLabel>
+#include <QPushButton>
 #include <QtConcurrent/QtConcurrentRun>
 
 #include "core/analysis/feeds.h"
 #include "core/io/dataset.h"
+#include "ui/views/evaluatedialog.h"
 
 namespace cw::ui {
 
@@ -91,6 +95,35 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
         return;
     }
     m_watcher.setFuture(QtConcurrent::run(fitProblem, graph->inputs.front(), trimmed.toStdString(), pre));
+}
+
+DataFitNotice::DataFitNotice(Qt::Orientation orientation, QWidget *parent) : QWidget(parent)
+{
+    m_check = new DataFitCheck(this);
+    m_label = new QLabel;
+    m_label->setObjectName(QStringLiteral("trainDataProblem"));
+    m_label->setWordWrap(true);
+    m_label->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_label->setStyleSheet(QStringLiteral("color: #b00020;"));
+    m_useEval = new QPushButton;
+    m_useEval->setObjectName(QStringLiteral("useEvalData"));
+    connect(m_useEval, &QPushButton::clicked, this, &DataFitNotice::useEvaluationData);
+    QBoxLayout *layout = orientation == Qt::Vertical ? static_cast<QBoxLayout *>(new QVBoxLayout(this))
+                                                     : static_cast<QBoxLayout *>(new QHBoxLayout(this));
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(m_label, 1);
+    layout->addWidget(m_useEval, 0, orientation == Qt::Vertical ? Qt::AlignRight : Qt::AlignTop);
+    setVisible(false);
+}
+
+void DataFitNotice::showFor(const QString &spec, bool applies, const QString &evalSpec)
+{
+    const QString data = spec.trimmed();
+    const bool shown = applies && !m_check->problem().isEmpty() && m_check->spec() == data;
+    setVisible(shown);
+    m_label->setText(shown ? tr("The training data does not fit this model: %1").arg(m_check->problem()) : QString());
+    m_useEval->setVisible(shown && !evalSpec.isEmpty() && evalSpec != data);
+    m_useEval->setText(tr("Use the evaluation data (%1)").arg(EvaluateDialog::displayName(evalSpec)));
 }
 
 } // namespace cw::ui

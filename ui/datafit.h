@@ -9,6 +9,10 @@
 #include <QFutureWatcher>
 #include <QObject>
 #include <QString>
+#include <QWidget>
+
+class QLabel;
+class QPushButton;
 
 #include "ui/modelinputs.h"
 
@@ -36,6 +40,29 @@ private:
     QFutureWatcher<QString> m_watcher;
     QString m_pendingSpec, m_spec, m_problem;
     QString m_pendingKey, m_key; // what the running and the last finished check were asked (checkKey)
+};
+
+// The verdict under a training-data field: the problem in red, and a button that takes the evaluation data instead.
+class DataFitNotice : public QWidget {
+    Q_OBJECT
+public:
+    // Qt::Vertical puts the button under the words (a narrow form), Qt::Horizontal beside them.
+    explicit DataFitNotice(Qt::Orientation orientation, QWidget *parent = nullptr);
+
+    DataFitCheck *check() const { return m_check; }
+    QLabel *label() const { return m_label; }
+    QPushButton *useEvaluationButton() const { return m_useEval; }
+    // Shown while the last check found a problem with `spec` and it `applies`; the button while `evalSpec` names
+    // other data.
+    void showFor(const QString &spec, bool applies, const QString &evalSpec);
+
+signals:
+    void useEvaluationData(); // the button was pressed
+
+private:
+    DataFitCheck *m_check = nullptr;
+    QLabel *m_label = nullptr;
+    QPushButton *m_useEval = nullptr;
 };
 
 } // namespace cw::ui

@@ -45,7 +45,6 @@
 #include "ui/models/recipetablemodel.h"
 #include "ui/projectdocument.h"
 #include "ui/rowtable.h"
-#include "ui/views/evaluatedialog.h"
 
 namespace cw::ui {
 
@@ -458,20 +457,11 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_trainData = new QLineEdit(QStringLiteral("fashion-mnist:train"));
     m_trainData->setObjectName(QStringLiteral("trainData"));
     m_trainData->setToolTip(tr("Training data for calibration and fine-tuning"));
-    m_trainFit = new DataFitCheck(this);
-    m_trainDataProblem = new QLabel;
-    m_trainDataProblem->setObjectName(QStringLiteral("trainDataProblem"));
-    m_trainDataProblem->setWordWrap(true);
-    m_trainDataProblem->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_trainDataProblem->setStyleSheet(QStringLiteral("color: #b00020;"));
-    m_trainDataProblem->setVisible(false);
-    m_useEvalData = new QPushButton;
-    m_useEvalData->setObjectName(QStringLiteral("useEvalData"));
-    m_useEvalData->setVisible(false);
+    m_trainFit = new DataFitNotice(Qt::Horizontal);
     connect(m_trainData, &QLineEdit::editingFinished, this, &CompressView::checkTrainingData);
     connect(m_trainData, &QLineEdit::textChanged, this, &CompressView::showTrainingDataProblem);
-    connect(m_trainFit, &DataFitCheck::checked, this, &CompressView::showTrainingDataProblem);
-    connect(m_useEvalData, &QPushButton::clicked, this, [this] { setTrainingData(m_datasetSpec); });
+    connect(m_trainFit->check(), &DataFitCheck::checked, this, &CompressView::showTrainingDataProblem);
+    connect(m_trainFit, &DataFitNotice::useEvaluationData, this, [this] { setTrainingData(m_datasetSpec); });
     m_evalLimit = new QSpinBox;
     m_evalLimit->setObjectName(QStringLiteral("evalLimit"));
     m_evalLimit->setRange(0, 1000000);
@@ -609,9 +599,6 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     dataRow->addSpacing(12);
     dataRow->addWidget(new QLabel(tr("Evaluation samples")));
     dataRow->addWidget(m_evalLimit);
-    auto *problemRow = new QHBoxLayout;
-    problemRow->addWidget(m_trainDataProblem, 1);
-    problemRow->addWidget(m_useEvalData, 0, Qt::AlignTop);
     auto *results = new QSplitter(Qt::Horizontal);
     results->addWidget(jobBox);
     results->addWidget(variantsBox);
@@ -623,7 +610,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     bottomLayout->setContentsMargins(0, 0, 0, 0);
     bottomLayout->addLayout(jobRow);
     bottomLayout->addLayout(dataRow);
-    bottomLayout->addLayout(problemRow);
+    bottomLayout->addWidget(m_trainFit);
     bottomLayout->addWidget(results, 1);
 
     auto *split = new QSplitter(Qt::Vertical);
@@ -735,20 +722,13 @@ void CompressView::setTrainingData(const QString &spec)
 
 void CompressView::checkTrainingData()
 {
-    m_trainFit->check(base() ? &base()->graph : nullptr, trainingData(), m_runInputs);
+    m_trainFit->check()->check(base() ? &base()->graph : nullptr, trainingData(), m_runInputs);
 }
 
 void CompressView::showTrainingDataProblem()
 {
     // Said only while it applies: to the field's data, and to a recipe that reads training data.
-    const bool shown = base() && !m_trainFit->problem().isEmpty() && m_trainFit->spec() == trainingData() &&
-                       CompressJob::trainingSamples(recipe()) != 0;
-    m_trainDataProblem->setVisible(shown);
-    m_trainDataProblem->setText(shown ? tr("The training data does not fit this model: %1").arg(m_trainFit->problem())
-                                      : QString());
-    const bool useEval = shown && !m_datasetSpec.isEmpty() && m_datasetSpec != trainingData();
-    m_useEvalData->setVisible(useEval);
-    m_useEvalData->setText(tr("Use the evaluation data (%1)").arg(EvaluateDialog::displayName(m_datasetSpec)));
+    m_trainFit->showFor(trainingData(), base() && CompressJob::trainingSamples(recipe()) != 0, m_datasetSpec);
 }
 
 QString CompressView::trainingData() const

@@ -150,9 +150,7 @@ public:
     QTableView *variantTable() const { return m_variantTable; }
     QStandardItemModel *variantModel() const { return m_variantModel; }
     QCustomPlot *chart() const { return m_chart; }
-    DataFitCheck *trainingDataCheck() const { return m_trainFit; }
-    QLabel *trainingDataProblemLabel() const { return m_trainDataProblem; }
-    QPushButton *useEvaluationDataButton() const { return m_useEvalData; }
+    DataFitNotice *trainingDataNotice() const { return m_trainFit; }
 
     // The form's recipe as a plan for a cluster (a "recipes" plan of one item, the cwb compress command of the job
     // Compress would start); nullopt with the reason in statusText().
@@ -266,10 +264,7 @@ private:
     // Jobs
     QLineEdit *m_variantName = nullptr;
     QLineEdit *m_trainData = nullptr;
-    // Training data that does not fit the model (ui/datafit), said under the field with a way out.
-    DataFitCheck *m_trainFit = nullptr;
-    QLabel *m_trainDataProblem = nullptr;
-    QPushButton *m_useEvalData = nullptr;
+    DataFitNotice *m_trainFit = nullptr; // training data that does not fit the model, under the field
     QSpinBox *m_evalLimit = nullptr;
     QPushButton *m_compressButton = nullptr;
     QPushButton *m_clusterButton = nullptr;

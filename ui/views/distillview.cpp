@@ -31,7 +31,6 @@
 #include "ui/formatting.h"
 #include "ui/jobs/compressjob.h"
 #include "ui/jobs/distilljob.h"
-#include "ui/views/evaluatedialog.h"
 
 namespace cw::ui {
 
@@ -193,18 +192,11 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
             checkTrainingData();
         }
     });
-    m_trainFit = new DataFitCheck(this);
-    m_trainDataProblem = new QLabel;
-    m_trainDataProblem->setObjectName(QStringLiteral("trainDataProblem"));
-    m_trainDataProblem->setWordWrap(true);
-    m_trainDataProblem->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_trainDataProblem->setStyleSheet(QStringLiteral("color: #b00020;"));
-    m_useEvalData = new QPushButton;
-    m_useEvalData->setObjectName(QStringLiteral("useEvalData"));
+    m_trainFit = new DataFitNotice(Qt::Vertical); // the form is narrow: the button under the words
     connect(m_trainData, &QLineEdit::editingFinished, this, &DistillView::checkTrainingData);
     connect(m_trainData, &QLineEdit::textChanged, this, &DistillView::showTrainingDataProblem);
-    connect(m_trainFit, &DataFitCheck::checked, this, &DistillView::showTrainingDataProblem);
-    connect(m_useEvalData, &QPushButton::clicked, this, [this] {
+    connect(m_trainFit->check(), &DataFitCheck::checked, this, &DistillView::showTrainingDataProblem);
+    connect(m_trainFit, &DataFitNotice::useEvaluationData, this, [this] {
         m_trainData->setText(m_evalSpec);
         checkTrainingData();
     });
@@ -213,13 +205,7 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     trainRow->addWidget(trainFile);
     trainRow->addWidget(trainFolder);
     trainForm->addRow(tr("Training data"), trainRow);
-    m_trainDataRow = new QWidget;
-    auto *problemRow = new QVBoxLayout(m_trainDataRow); // the form is narrow: the button under the words
-    problemRow->setContentsMargins(0, 0, 0, 0);
-    problemRow->addWidget(m_trainDataProblem);
-    problemRow->addWidget(m_useEvalData, 0, Qt::AlignRight);
-    m_trainDataRow->setVisible(false);
-    trainForm->addRow(m_trainDataRow);
+    trainForm->addRow(m_trainFit);
     trainForm->addRow(tr("Validation samples"), m_evalLimit);
 
     m_run = new QPushButton(tr("Distil"));
@@ -393,19 +379,12 @@ void DistillView::setDataset(const QString &spec)
 
 void DistillView::checkTrainingData()
 {
-    m_trainFit->check(m_teacher ? &m_teacher->graph : nullptr, m_trainData->text(), m_runInputs);
+    m_trainFit->check()->check(m_teacher ? &m_teacher->graph : nullptr, m_trainData->text(), m_runInputs);
 }
 
 void DistillView::showTrainingDataProblem()
 {
-    const QString spec = m_trainData->text().trimmed();
-    const bool shown = m_teacher && !m_trainFit->problem().isEmpty() && m_trainFit->spec() == spec;
-    m_trainDataRow->setVisible(shown);
-    m_trainDataProblem->setText(shown ? tr("The training data does not fit this model: %1").arg(m_trainFit->problem())
-                                      : QString());
-    const bool useEval = shown && !m_evalSpec.isEmpty() && m_evalSpec != spec;
-    m_useEvalData->setVisible(useEval);
-    m_useEvalData->setText(tr("Use the evaluation data (%1)").arg(EvaluateDialog::displayName(m_evalSpec)));
+    m_trainFit->showFor(m_trainData->text(), m_teacher != nullptr, m_evalSpec);
 }
 
 cw::StudentSpec DistillView::studentSpec() const

@@ -73,9 +73,7 @@ public:
     QLineEdit *featuresEdit() const { return m_features; }
     QSpinBox *epochsSpin() const { return m_epochs; }
     QLineEdit *trainDataEdit() const { return m_trainData; }
-    DataFitCheck *trainingDataCheck() const { return m_trainFit; }
-    QLabel *trainingDataProblemLabel() const { return m_trainDataProblem; }
-    QPushButton *useEvaluationDataButton() const { return m_useEvalData; }
+    DataFitNotice *trainingDataNotice() const { return m_trainFit; }
     QSpinBox *evalLimitSpin() const { return m_evalLimit; }
     QPushButton *distillButton() const { return m_run; }
     QPushButton *cancelButton() const { return m_cancel; }
@@ -131,11 +129,7 @@ private:
     QComboBox *m_featureLoss = nullptr;
     QSpinBox *m_epochs = nullptr, *m_batch = nullptr, *m_seed = nullptr, *m_evalLimit = nullptr, *m_augmentShift = nullptr;
     QLineEdit *m_trainData = nullptr;
-    // Training data that does not fit the teacher (ui/datafit), said under the field with a way out.
-    DataFitCheck *m_trainFit = nullptr;
-    QWidget *m_trainDataRow = nullptr; // the two below
-    QLabel *m_trainDataProblem = nullptr;
-    QPushButton *m_useEvalData = nullptr;
+    DataFitNotice *m_trainFit = nullptr; // training data that does not fit the teacher, under the field
     QPushButton *m_run = nullptr, *m_cancel = nullptr, *m_clusterButton = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_statusLabel = nullptr;
