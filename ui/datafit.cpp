@@ -61,7 +61,7 @@ QString checkKey(const QString &spec, const cw::ValueInfo &input, const cw::Prep
 DataFitCheck::DataFitCheck(QObject *parent) : QObject(parent)
 {
     connect(&m_watcher, &QFutureWatcher<QString>::finished, this, [this]() {
-        if (m_watcher.isCanceled())
+        if (m_superseded) // a check without a model came after it (a QtConcurrent::run future cannot be cancelled)
             return;
         m_spec = m_pendingSpec;
         m_problem = m_watcher.result();
@@ -75,7 +75,7 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
     const QString trimmed = spec.trimmed();
     m_pendingSpec = trimmed;
     if (!graph || graph->inputs.empty() || trimmed.isEmpty()) {
-        m_watcher.cancel(); // a running check's result no longer applies
+        m_superseded = m_watcher.isRunning(); // the running check's result no longer applies
         m_spec = trimmed;
         m_problem.clear();
         m_key.clear();
@@ -86,14 +86,15 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
     // A data file is read whole to check its first sample: the same question is not asked twice.
     const cw::Preprocess pre = jobPreprocess(*graph, inputs);
     const QString key = checkKey(trimmed, graph->inputs.front(), pre);
-    if (m_watcher.isRunning() && key == m_pendingKey)
+    if (m_watcher.isRunning() && !m_superseded && key == m_pendingKey)
         return;
     m_pendingKey = key;
-    if (!m_watcher.isRunning() && key == m_key) {
+    if ((!m_watcher.isRunning() || m_superseded) && key == m_key) {
         m_spec = trimmed;
         emit checked();
         return;
     }
+    m_superseded = false;
     m_watcher.setFuture(QtConcurrent::run(fitProblem, graph->inputs.front(), trimmed.toStdString(), pre));
 }
 

@@ -40,6 +40,7 @@ private:
     QFutureWatcher<QString> m_watcher;
     QString m_pendingSpec, m_spec, m_problem;
     QString m_pendingKey, m_key; // what the running and the last finished check were asked (checkKey)
+    bool m_superseded = false;   // the running check's result is not wanted
 };
 
 // The verdict under a training-data field: the problem in red, and a button that takes the evaluation data instead.
