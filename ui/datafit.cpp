@@ -5,7 +5,6 @@
 #include <QFileInfo>
 #include <QLabel>
 #include <QPushButton>
-#include <QtConcurrent/QtConcurrentRun>
 
 #include "core/analysis/feeds.h"
 #include "core/io/dataset.h"
@@ -14,19 +13,6 @@
 namespace cw::ui {
 
 namespace {
-
-// The verdict on a worker thread: everything it reads is its own copy.
-QString fitProblem(const cw::ValueInfo &input, const std::string &spec, const cw::Preprocess &pre)
-{
-    try {
-        const cw::Dataset data = cw::loadDataset(spec, pre, 1);
-        if (data.size() > 0)
-            cw::fittedRows(input, data.batch(0, 1));
-        return {};
-    } catch (const std::exception &e) {
-        return QString::fromUtf8(e.what());
-    }
-}
 
 // The preprocessing a job would load `graph`'s data with (image folders take the input's geometry).
 cw::Preprocess jobPreprocess(const cw::Graph &graph, const RunInputs &inputs)
@@ -58,16 +44,37 @@ QString checkKey(const QString &spec, const cw::ValueInfo &input, const cw::Prep
 
 } // namespace
 
-DataFitCheck::DataFitCheck(QObject *parent) : QObject(parent)
+DataFitJob::DataFitJob(cw::ValueInfo input, std::string spec, cw::Preprocess pre, QObject *parent)
+    : Job(parent), m_input(std::move(input)), m_spec(std::move(spec)), m_pre(std::move(pre))
 {
-    connect(&m_watcher, &QFutureWatcher<QString>::finished, this, [this]() {
-        if (m_superseded) // a check without a model came after it (a QtConcurrent::run future cannot be cancelled)
-            return;
-        m_spec = m_pendingSpec;
-        m_problem = m_watcher.result();
-        m_key = m_pendingKey;
-        emit checked();
+    setTitle(tr("Checking the training data"));
+}
+
+bool DataFitJob::start()
+{
+    return startWork([this, input = m_input, spec = m_spec, pre = m_pre](const cw::StopToken &,
+                                                                         const cw::ProgressFn &) -> Deliver {
+        QString problem;
+        try {
+            const cw::Dataset data = cw::loadDataset(spec, pre, 1);
+            if (data.size() > 0)
+                cw::fittedRows(input, data.batch(0, 1));
+        } catch (const std::exception &e) {
+            problem = QString::fromUtf8(e.what());
+        }
+        return [this, problem]() { emit succeeded(problem); };
     });
+}
+
+DataFitCheck::DataFitCheck(QObject *parent) : QObject(parent) {}
+
+void DataFitCheck::dropRunning()
+{
+    if (!m_job)
+        return;
+    disconnect(m_job, nullptr, this, nullptr);
+    connect(m_job, &Job::finished, m_job, &QObject::deleteLater);
+    m_job = nullptr;
 }
 
 void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunInputs &inputs)
@@ -75,7 +82,7 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
     const QString trimmed = spec.trimmed();
     m_pendingSpec = trimmed;
     if (!graph || graph->inputs.empty() || trimmed.isEmpty()) {
-        m_superseded = m_watcher.isRunning(); // the running check's result no longer applies
+        dropRunning();
         m_spec = trimmed;
         m_problem.clear();
         m_key.clear();
@@ -86,16 +93,28 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
     // A data file is read whole to check its first sample: the same question is not asked twice.
     const cw::Preprocess pre = jobPreprocess(*graph, inputs);
     const QString key = checkKey(trimmed, graph->inputs.front(), pre);
-    if (m_watcher.isRunning() && !m_superseded && key == m_pendingKey)
+    if (m_job && key == m_pendingKey)
         return;
+    dropRunning();
     m_pendingKey = key;
-    if ((!m_watcher.isRunning() || m_superseded) && key == m_key) {
+    if (key == m_key) {
         m_spec = trimmed;
         emit checked();
         return;
     }
-    m_superseded = false;
-    m_watcher.setFuture(QtConcurrent::run(fitProblem, graph->inputs.front(), trimmed.toStdString(), pre));
+    auto *job = new DataFitJob(graph->inputs.front(), trimmed.toStdString(), pre, this);
+    connect(job, &DataFitJob::succeeded, this, [this](const QString &problem) {
+        m_spec = m_pendingSpec;
+        m_problem = problem;
+        m_key = m_pendingKey;
+    });
+    connect(job, &Job::finished, this, [this, job]() {
+        m_job = nullptr;
+        job->deleteLater();
+        emit checked();
+    });
+    m_job = job;
+    job->start();
 }
 
 DataFitNotice::DataFitNotice(Qt::Orientation orientation, QWidget *parent) : QWidget(parent)

@@ -2,14 +2,17 @@
 // training data against the model's first input as soon as either changes, so that Fashion-MNIST (the default
 // training data) beside an audio model, or a path that names nothing, is named under the field with a way out,
 // instead of failing the job after it started. The verdict is the one a job would reach (cw::fittedRows after
-// loading the first sample with the run inputs' preprocessing), computed off the GUI thread: reading a large
-// array whole must not freeze the window.
+// loading the first sample with the run inputs' preprocessing), computed by a job on the thread pool
+// (ui/jobs/job.h, whose hand-overs ThreadSanitizer sees): reading a large array whole must not freeze the window.
 #pragma once
 
-#include <QFutureWatcher>
 #include <QObject>
+#include <QPointer>
 #include <QString>
 #include <QWidget>
+
+#include "core/io/dataset.h"
+#include "ui/jobs/job.h"
 
 class QLabel;
 class QPushButton;
@@ -17,6 +20,22 @@ class QPushButton;
 #include "ui/modelinputs.h"
 
 namespace cw::ui {
+
+// One check on the thread pool (ui/jobs/job.h): loads the first sample of `spec` and fits it to `input`.
+class DataFitJob : public Job {
+    Q_OBJECT
+public:
+    DataFitJob(cw::ValueInfo input, std::string spec, cw::Preprocess pre, QObject *parent = nullptr);
+    bool start() override;
+
+signals:
+    void succeeded(const QString &problem); // "" when the sample fits
+
+private:
+    cw::ValueInfo m_input;
+    std::string m_spec;
+    cw::Preprocess m_pre;
+};
 
 class DataFitCheck : public QObject {
     Q_OBJECT
@@ -31,16 +50,17 @@ public:
     // The last finished check: its spec, and "" when the data fits, else why not.
     QString spec() const { return m_spec; }
     QString problem() const { return m_problem; }
-    bool running() const { return m_watcher.isRunning(); }
+    bool running() const { return m_job != nullptr; }
 
 signals:
     void checked(); // a check finished (spec() and problem() are its)
 
 private:
-    QFutureWatcher<QString> m_watcher;
+    void dropRunning(); // the running check's verdict is no longer wanted; it finishes on its own
+
+    QPointer<DataFitJob> m_job; // the running check
     QString m_pendingSpec, m_spec, m_problem;
     QString m_pendingKey, m_key; // what the running and the last finished check were asked (checkKey)
-    bool m_superseded = false;   // the running check's result is not wanted
 };
 
 // The verdict under a training-data field: the problem in red, and a button that takes the evaluation data instead.
