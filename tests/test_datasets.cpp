@@ -194,6 +194,18 @@ bool imagePython(const QString &code, const QString &dir, QString *error)
                                dir, error);
 }
 
+// One random 2 x 3 RGB image, data/a.png in `dir`, and its pixels as float32 [2, 3, 3] in pixels.npy.
+bool writeRgbImage(const QString &dir, QString *error)
+{
+    if (!QDir(dir).mkdir("data")) {
+        *error = "cannot make " + dir + "/data";
+        return false;
+    }
+    return imagePython("s = rng.integers(0, 256, (2, 3, 3)); ir.write_png('data/a.png', s, ir.PNG_RGB)\n"
+                       "np.save('pixels.npy', s.astype(np.float32))",
+                       dir, error);
+}
+
 // `actual` against the float32 [H, W, C] array NumPy saved in `expectedNpy`.
 QString imageMismatch(const Image &actual, const QString &expectedNpy, float tolerance)
 {
@@ -1016,11 +1028,7 @@ void TestDatasets::imageNormalization()
     QFETCH(QList<float>, stdev);
     QTemporaryDir dir;
     QString error;
-    QVERIFY(QDir(dir.path()).mkdir("data"));
-    QVERIFY2(imagePython("s = rng.integers(0, 256, (2, 3, 3)); ir.write_png('data/a.png', s, ir.PNG_RGB)\n"
-                         "np.save('pixels.npy', s.astype(np.float32))",
-                         dir.path(), &error),
-             qPrintable(error));
+    QVERIFY2(writeRgbImage(dir.path(), &error), qPrintable(error));
     Preprocess pre;
     pre.layout = layout;
     setNormalization(pre, Normalization(preset));
@@ -1049,11 +1057,7 @@ void TestDatasets::channelsLastModelReadsItsFolder()
 {
     QTemporaryDir dir;
     QString error;
-    QVERIFY(QDir(dir.path()).mkdir("data"));
-    QVERIFY2(imagePython("s = rng.integers(0, 256, (2, 3, 3)); ir.write_png('data/a.png', s, ir.PNG_RGB)\n"
-                         "np.save('pixels.npy', s.astype(np.float32))",
-                         dir.path(), &error),
-             qPrintable(error));
+    QVERIFY2(writeRgbImage(dir.path(), &error), qPrintable(error));
     const ValueInfo input{"input_1", DType::Float32, {-1, 2, 3, 3}, true};
     Preprocess pre; // Auto
     fitImageInput(pre, input.shape);

@@ -76,6 +76,15 @@ private:
         view->findChild<QSpinBox *>(QStringLiteral("batch"))->setValue(16);
     }
 
+    // A model whose output is not logits (testutil::twoConvs) as an ONNX file, and 64 unlabelled samples for it.
+    std::pair<QString, QString> writeConvs() const
+    {
+        const QString model = m_dir.filePath(QStringLiteral("convs.onnx")), maps = m_dir.filePath(QStringLiteral("maps.npy"));
+        saveModel(testutil::twoConvs(95), model.toStdString());
+        writeNpy(testutil::randomTensor({64, 2, 3, 3}, 96), maps.toStdString());
+        return {model, maps};
+    }
+
 private slots:
     void initTestCase()
     {
@@ -179,9 +188,7 @@ private slots:
     // the teacher's, in dB, without a teacher's line (it would be infinite).
     void outputThatIsNotLogitsValidatedBySqnr()
     {
-        const QString model = m_dir.filePath(QStringLiteral("convs.onnx")), maps = m_dir.filePath(QStringLiteral("maps.npy"));
-        saveModel(testutil::twoConvs(95), model.toStdString());
-        writeNpy(testutil::randomTensor({64, 2, 3, 3}, 96), maps.toStdString());
+        const auto [model, maps] = writeConvs();
         MainWindow window;
         window.setErrorDialogsEnabled(false);
         QSignalSpy loaded(&window, &MainWindow::modelLoaded);
@@ -217,9 +224,7 @@ private slots:
     // training data.
     void trainingDataThatDoesNotFitIsSaid()
     {
-        const QString model = m_dir.filePath(QStringLiteral("convs.onnx")), maps = m_dir.filePath(QStringLiteral("maps.npy"));
-        saveModel(testutil::twoConvs(95), model.toStdString());
-        writeNpy(testutil::randomTensor({64, 2, 3, 3}, 96), maps.toStdString());
+        const auto [model, maps] = writeConvs();
         MainWindow window;
         window.setErrorDialogsEnabled(false);
         window.setDataset(maps, 0);
