@@ -215,8 +215,8 @@ private slots:
 
     // The vectorised QuantizeLinear (eight values at a time) against the scalar arithmetic, value by value: random
     // values, values at and next to half-integer quotients, the saturation limits, NaN and infinities, and scales
-    // whose reciprocal is not a normal float. (Multiplying by 1 / scale instead of dividing, with a division only
-    // near the rounding boundaries, passed it and was no faster on the int8 heads; not kept.)
+    // whose reciprocal is not a normal float (the vector path multiplies by 1 / scale and divides only near a
+    // rounding boundary).
     void quantizeVectorEqualsScalar()
     {
         std::mt19937 rng(17);

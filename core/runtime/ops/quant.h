@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/base/tensor.h"
+
 namespace cw::quant {
 
 // DynamicQuantizeLinear's parameters for data whose extremes are lo <= 0 <= hi, as onnxruntime computes them
@@ -70,7 +72,9 @@ struct GemvWeights {
     int64_t n = 0, k = 0, steps = 0; // steps: K / 4 (vnni, narrow) or K / 2, rounded up
     bool narrow = false;
     bool vnni = false;
-    std::vector<int8_t> packed;
+    // 64-byte aligned (a Tensor): a load of 64 bytes across two cache lines costs about twice one within a line
+    // (a 1 x 1536 x 32 product on a Sapphire Rapids core: 0.29 µs aligned, 0.45 µs 16 bytes off).
+    Tensor packed;             // int8
     std::vector<int32_t> sums; // Σ_k w[n][k]
 };
 // b is [N, K] when transB, else [K, N]. vnni: the layout for AVX-512 VNNI (only where the CPU has avx512vnni).
