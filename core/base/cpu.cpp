@@ -34,6 +34,7 @@ bool cpuHas(CpuFeature feature)
     static const bool vnni = bw && __builtin_cpu_supports("avx512vnni");
     switch (feature) {
     case CpuFeature::Avx2: return level >= Level::Avx2 && avx2;
+    case CpuFeature::Avx512Bw: return level >= Level::Avx512 && bw;
     case CpuFeature::Avx512Vbmi: return level >= Level::Avx512 && vbmi;
     case CpuFeature::Avx512Vnni: return level >= Level::Avx512 && vnni;
     }

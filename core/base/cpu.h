@@ -9,6 +9,7 @@ namespace cw {
 
 enum class CpuFeature {
     Avx2,       // 256-bit integer shuffles and blends
+    Avx512Bw,   // AVX-512 F + BW: 512-bit float and integer arithmetic, narrowing moves
     Avx512Vbmi, // AVX-512 BW + VBMI: 64-byte table lookups
     Avx512Vnni, // AVX-512 BW + VNNI: 8-bit dot products
 };

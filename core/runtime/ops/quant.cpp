@@ -289,20 +289,49 @@ template <typename T> void quantizeDivided(const float *x, int64_t n, float scal
     }
 }
 
-// The same results, 32 values per step, mostly without dividing: a division per value took a sixth of a small int8
-// head's run on a CPU whose divider is slow (Sapphire Rapids), and narrowing eight values at a time another part.
-// With 1 / scale a normal float, q = x · (1 / scale) is within |q| · 2^-22 of the rounded quotient, so when
-// q ± |q| · 2^-21 both round to one integer (to nearest even: MXCSR's mode, which nearbyint follows too; rounding
-// is monotonic), the quotient rounds to it too. Otherwise (a value that close to a half-integer) and for NaN, the
-// 32 values are divided. q is first clamped to one past the range on either side, so that the conversion cannot
-// overflow; the narrowing packs saturate to the range.
-template <typename T> void quantizeTensor(const float *x, int64_t n, float scale, int32_t zp, T *y)
+// The same results mostly without dividing: a division per value took a sixth of a small int8 head's run on a CPU
+// whose divider is slow (Sapphire Rapids), and narrowing eight values at a time another part. With 1 / scale a
+// normal float, q = x · (1 / scale) is within |q| · 2^-22 of the rounded quotient, so when q ± |q| · 2^-21 both
+// round to one integer (rounding is monotonic), the quotient rounds to it too. Otherwise (a value that close to a
+// half-integer) and for NaN, the group of values is divided. With AVX2 q is first clamped to one past the range on
+// either side, so that the conversion cannot overflow, and the packs that narrow saturate to the range; with
+// AVX-512 the overflow (and NaN) is recognised by the integer the conversion gives it, and the integers clamped.
+// With AVX-512, 16 values at a time: the 1,536 inputs of a wake-word head in 0.23 µs on a Sapphire Rapids core,
+// 0.33 µs 32 at a time with AVX2 (below), 0.54 µs dividing.
+template <typename T>
+__attribute__((target("avx512f,avx512bw"))) int64_t quantizeAvx512(const float *x, int64_t n, float scale,
+                                                                    int32_t zp, T *y)
 {
     const QRange r = rangeOf(dtypeOf<T>());
-    const float inverse = 1.f / scale;
+    const __m512 vinv = _mm512_set1_ps(1.f / scale), margin = _mm512_set1_ps(0x1p-21f);
+    const __m512i vzp = _mm512_set1_epi32(zp), below = _mm512_set1_epi32(r.lo - zp), above = _mm512_set1_epi32(r.hi - zp);
+    const __m512i indefinite = _mm512_set1_epi32(INT32_MIN); // what the conversion gives NaN and |q| >= 2^31
+    constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     int64_t i = 0;
-    if (std::isnormal(scale) && std::isnormal(inverse)) {
-        const __m256 vinv = _mm256_set1_ps(inverse), margin = _mm256_set1_ps(0x1p-21f);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 q = _mm512_mul_ps(_mm512_loadu_ps(x + i), vinv);
+        const __m512 e = _mm512_abs_ps(q);
+        const __m512i low = _mm512_cvt_roundps_epi32(_mm512_fnmadd_ps(e, margin, q), nearest);
+        const __m512i high = _mm512_cvt_roundps_epi32(_mm512_fmadd_ps(e, margin, q), nearest);
+        if (_mm512_cmpneq_epi32_mask(low, high) | _mm512_cmpeq_epi32_mask(low, indefinite)) {
+            quantizeDivided(x + i, 16, scale, zp, y + i);
+            continue;
+        }
+        const __m512i v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(low, below), above), vzp);
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(y + i), _mm512_cvtepi32_epi8(v));
+    }
+    return i;
+}
+
+template <typename T> void quantizeTensor(const float *x, int64_t n, float scale, int32_t zp, T *y)
+{
+    static const bool avx512 = cpuHas(CpuFeature::Avx512Bw);
+    const QRange r = rangeOf(dtypeOf<T>());
+    int64_t i = 0;
+    if (std::isnormal(scale) && std::isnormal(1.f / scale)) {
+        if (avx512)
+            i = quantizeAvx512(x, n, scale, zp, y);
+        const __m256 vinv = _mm256_set1_ps(1.f / scale), margin = _mm256_set1_ps(0x1p-21f);
         const __m256 below = _mm256_set1_ps(float(r.lo - zp - 1)), above = _mm256_set1_ps(float(r.hi - zp + 1));
         const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
         const __m256i vzp = _mm256_set1_epi32(zp), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -311,8 +340,9 @@ template <typename T> void quantizeTensor(const float *x, int64_t n, float scale
             __m256i unsure = _mm256_setzero_si256();
             for (int j = 0; j < 4; ++j) {
                 const __m256 q = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vinv);
-                const __m256 c = _mm256_min_ps(_mm256_max_ps(q, below), above); // NaN becomes `below`
+                const __m256 c = _mm256_min_ps(_mm256_max_ps(q, below), above);
                 const __m256 e = _mm256_mul_ps(_mm256_and_ps(c, magnitude), margin);
+                // Rounded to nearest even by MXCSR's mode, which nearbyint follows too.
                 const __m256i low = _mm256_cvtps_epi32(_mm256_sub_ps(c, e));
                 const __m256i high = _mm256_cvtps_epi32(_mm256_add_ps(c, e));
                 unsure = _mm256_or_si256(unsure, _mm256_castps_si256(_mm256_cmp_ps(q, q, _CMP_UNORD_Q)));
@@ -323,6 +353,7 @@ template <typename T> void quantizeTensor(const float *x, int64_t n, float scale
                 quantizeDivided(x + i, 32, scale, zp, y + i);
                 continue;
             }
+            // The packs saturate to T's range.
             const __m256i w01 = _mm256_packs_epi32(v[0], v[1]), w23 = _mm256_packs_epi32(v[2], v[3]);
             const __m256i b = std::is_same_v<T, uint8_t> ? _mm256_packus_epi16(w01, w23) : _mm256_packs_epi16(w01, w23);
             _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + i), _mm256_permutevar8x32_epi32(b, order));
