@@ -343,6 +343,55 @@ std::vector<char> Session::neededNodes(const std::set<std::string> &wanted,
     return needed;
 }
 
+namespace {
+
+// The vectors of one run of execute(), kept per thread from one run to the next: a small model's run takes
+// microseconds, and allocating them was a measurable part of it (a vector of a Tensor per value is large enough
+// that glibc consolidated its free lists on every run). A run inside a run (an If's branch) takes another.
+struct RunScratch {
+    std::vector<Tensor> values; // by slot
+    std::vector<char> has, wanted;
+    std::vector<const Tensor *> inputs; // the context's, from node to node
+    std::vector<Tensor> outputs;
+};
+
+class RunScratchLease {
+public:
+    explicit RunScratchLease(size_t slots)
+    {
+        std::vector<std::unique_ptr<RunScratch>> &pool = idle();
+        if (pool.empty()) {
+            m_scratch = std::make_unique<RunScratch>();
+        } else {
+            m_scratch = std::move(pool.back());
+            pool.pop_back();
+        }
+        m_scratch->values.resize(slots);
+        m_scratch->has.assign(slots, 0);
+        m_scratch->wanted.assign(slots, 0);
+    }
+    ~RunScratchLease()
+    {
+        for (Tensor &t : m_scratch->values) // what the run left (wanted values, a failed run's)
+            t = Tensor();
+        m_scratch->outputs.clear();
+        idle().push_back(std::move(m_scratch));
+    }
+    RunScratchLease(const RunScratchLease &) = delete;
+    RunScratchLease &operator=(const RunScratchLease &) = delete;
+    RunScratch *operator->() const { return m_scratch.get(); }
+
+private:
+    static std::vector<std::unique_ptr<RunScratch>> &idle()
+    {
+        thread_local std::vector<std::unique_ptr<RunScratch>> pool;
+        return pool;
+    }
+    std::unique_ptr<RunScratch> m_scratch;
+};
+
+} // namespace
+
 std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tensor> &feeds,
                                                const std::vector<std::string> &wanted, bool keepAll,
                                                int64_t *peak, int threads) const
@@ -375,8 +424,9 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     // Sets this thread's OpenMP team size, which Eigen's gemm also follows.
     omp_set_num_threads(threads);
     // The values of this run by slot; a feed that names no value of the graph is only ever returned.
-    std::vector<Tensor> values(m_slotNames.size());
-    std::vector<char> has(m_slotNames.size(), 0);
+    const RunScratchLease scratch(m_slotNames.size());
+    std::vector<Tensor> &values = scratch->values;
+    std::vector<char> &has = scratch->has;
     const auto set = [&](int s, Tensor t) {
         values[size_t(s)] = std::move(t);
         has[size_t(s)] = 1;
@@ -408,7 +458,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             set(it->second, t);
             ++given;
         }
-    std::vector<char> wantedSlot(m_slotNames.size(), 0);
+    std::vector<char> &wantedSlot = scratch->wanted;
     for (const std::string &name : wanted)
         if (auto it = m_slotOf.find(name); it != m_slotOf.end())
             wantedSlot[size_t(it->second)] = 1;
@@ -436,8 +486,8 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         return constant;
     };
 
-    std::vector<const Tensor *> inputScratch;
-    std::vector<Tensor> outputScratch;
+    std::vector<const Tensor *> &inputScratch = scratch->inputs;
+    std::vector<Tensor> &outputScratch = scratch->outputs;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const Node &node = g.nodes[i];
         const Step &step = m_steps[i];

@@ -496,17 +496,24 @@ void instanceNormOp(OpContext &ctx)
     ctx.outputs[0] = out;
 }
 
-// Scale / B of LayerNormalization broadcast to the normalised shape, as a contiguous copy.
-Tensor normalizedParameter(const OpContext &ctx, const Tensor &t, const Shape &normShape, const char *what)
+// Scale / B of LayerNormalization over the normalised shape, x's dimensions from `axis` on, contiguous: the
+// tensor's own values when it has that shape (no copy: a small model's run takes microseconds), else broadcast
+// into `holder`.
+const float *normalizedParameter(const OpContext &ctx, const Tensor &t, const Shape &xShape, int axis,
+                                 const char *what, Tensor &holder)
 {
     requireFloat(ctx, t, what);
+    if (t.rank() == int(xShape.size()) - axis && std::equal(xShape.begin() + axis, xShape.end(), t.shape().begin()))
+        return t.f32();
+    const Shape normShape(xShape.begin() + axis, xShape.end());
     bool fits = t.rank() <= int(normShape.size());
     for (int d = 1; fits && d <= t.rank(); ++d)
         fits = t.dim(-d) == 1 || t.dim(-d) == normShape[normShape.size() - size_t(d)];
     if (!fits)
         ctx.fail(std::string(what) + " " + shapeToString(t.shape()) + " does not broadcast to the normalized shape " +
                  shapeToString(normShape));
-    return t.shape() == normShape ? t : broadcastTo(ctx, t, normShape);
+    holder = broadcastTo(ctx, t, normShape);
+    return holder.f32();
 }
 
 void layerNormOp(OpContext &ctx)
@@ -528,15 +535,19 @@ void layerNormOp(OpContext &ctx)
     const int axis = normalizeAxis(ctx, p.axis, x.rank());
     if (p.stash != 1 && p.stash != 11)
         ctx.fail("stash_type " + str(p.stash) + " is not supported (1 float, 11 double)");
-    const Shape normShape(x.shape().begin() + axis, x.shape().end());
-    const Tensor scale = normalizedParameter(ctx, ctx.input(1), normShape, "Scale");
-    const Tensor bias = ctx.hasInput(2) ? normalizedParameter(ctx, ctx.input(2), normShape, "B") : Tensor();
+    Tensor scaleHolder, biasHolder;
+    const float *g = normalizedParameter(ctx, ctx.input(1), x.shape(), axis, "Scale", scaleHolder);
+    const float *b = ctx.hasInput(2) ? normalizedParameter(ctx, ctx.input(2), x.shape(), axis, "B", biasHolder) : nullptr;
     const double eps = p.eps;
     const std::vector<Activation> &activations = p.activations;
-    const int64_t norm = shapeNumel(normShape);
-    const int64_t rows = norm > 0 ? x.numel() / norm : shapeNumel(Shape(x.shape().begin(), x.shape().begin() + axis));
-    Shape statShape(x.shape().begin(), x.shape().begin() + axis);
-    statShape.resize(size_t(x.rank()), 1);
+    int64_t norm = 1, rows = 1;
+    for (int d = 0; d < x.rank(); ++d)
+        (d < axis ? rows : norm) *= x.dim(d);
+    Shape statShape;
+    if (ctx.outputs.size() > 1) {
+        statShape.assign(x.shape().begin(), x.shape().begin() + axis);
+        statShape.resize(size_t(x.rank()), 1);
+    }
     // A QuantizeLinear fused after it (runtime/fusion.h): each row is quantized as it is finished.
     const std::optional<FusedQuantize> &quantized = p.quantized;
     Tensor out = Tensor::uninitialized(quantized ? quantized->type : DType::Float32, x.shape());
@@ -545,7 +556,7 @@ void layerNormOp(OpContext &ctx)
     Tensor invStdOut = ctx.outputs.size() > 2 ? Tensor::uninitialized(DType::Float32, statShape) : Tensor();
     float *meanDst = meanOut.isNull() ? nullptr : meanOut.f32();
     float *invStdDst = invStdOut.isNull() ? nullptr : invStdOut.f32();
-    const float *src = x.f32(), *g = scale.f32(), *b = bias.isNull() ? nullptr : bias.f32();
+    const float *src = x.f32();
     parallelRanges(threadsFor(ctx, x.numel()), rows, 1, [&](int64_t rBegin, int64_t rEnd) {
         thread_local std::vector<float> row;
         if (quantized && row.size() < size_t(norm))
@@ -567,11 +578,11 @@ void layerNormOp(OpContext &ctx)
                 invStdDst[r] = float(invStd);
         }
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
     if (ctx.outputs.size() > 1)
-        ctx.outputs[1] = meanOut;
+        ctx.outputs[1] = std::move(meanOut);
     if (ctx.outputs.size() > 2)
-        ctx.outputs[2] = invStdOut;
+        ctx.outputs[2] = std::move(invStdOut);
 }
 
 } // namespace

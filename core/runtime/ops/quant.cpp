@@ -409,11 +409,9 @@ Tensor quantizePerTensor(const OpContext &ctx, const Tensor &x, float scale, int
     return y;
 }
 
-void quantizeLinearOp(OpContext &ctx)
+// QuantizeLinear's output type: its zero point's, else output_dtype's (opset 21), else uint8.
+DType quantizeOutputType(const OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
-    requireFloat(ctx, x, "x");
-    const Tensor &scaleT = ctx.input(1);
     DType outType = DType::UInt8;
     if (ctx.hasInput(2)) {
         outType = ctx.input(2).dtype();
@@ -426,21 +424,56 @@ void quantizeLinearOp(OpContext &ctx)
     }
     if (!isQuantType(outType))
         ctx.fail(std::string("the zero point must be uint8 or int8, got ") + dtypeName(outType));
-    const ParamLayout p = paramLayout(ctx, x, scaleT);
-    const std::vector<float> scale = floatValues(ctx, scaleT, "y_scale");
-    const std::vector<int32_t> zp = zeroPointsLike(ctx, 2, scaleT, outType);
+    return outType;
+}
+
+void quantizeLinearOp(OpContext &ctx)
+{
+    const Tensor &x = ctx.input(0);
+    requireFloat(ctx, x, "x");
+    // One scale and zero point that are the Session's constants (an activation's QuantizeLinear), read once: a small
+    // model's run takes microseconds, and reading them and the attributes took a part of it.
+    struct PerTensor {
+        DType type = DType::UInt8;
+        bool one = false; // one scale and zero point
+        float scale = 1.f;
+        int32_t zp = 0;
+        bool blocked = false; // channel-last for the convolutions that read it (runtime/blocked.h)
+    };
+    const auto perTensor = [&] {
+        PerTensor k;
+        k.type = quantizeOutputType(ctx);
+        const Tensor &scaleT = ctx.input(1);
+        k.one = paramLayout(ctx, x, scaleT).kind == ParamLayout::Kind::Tensor;
+        if (k.one) {
+            k.scale = floatValues(ctx, scaleT, "y_scale")[0];
+            k.zp = zeroPointsLike(ctx, 2, scaleT, k.type)[0];
+        }
+        k.blocked = blocked::mayLeave(ctx.node);
+        return k;
+    };
+    const PerTensor *kept = ctx.preparedFromConstants<PerTensor>({1, 2}, perTensor);
+    std::optional<PerTensor> made;
+    if (!kept)
+        made = perTensor();
+    const PerTensor &k = kept ? *kept : *made;
     Tensor y;
-    if (p.kind == ParamLayout::Kind::Tensor) {
-        y = quantizePerTensor(ctx, x, scale[0], zp[0], outType);
+    if (k.one) {
+        y = quantizePerTensor(ctx, x, k.scale, k.zp, k.type);
     } else {
-        y = Tensor::uninitialized(outType, x.shape());
-        if (outType == DType::UInt8)
+        const Tensor &scaleT = ctx.input(1);
+        const ParamLayout p = paramLayout(ctx, x, scaleT);
+        const std::vector<float> scale = floatValues(ctx, scaleT, "y_scale");
+        const std::vector<int32_t> zp = zeroPointsLike(ctx, 2, scaleT, k.type);
+        y = Tensor::uninitialized(k.type, x.shape());
+        if (k.type == DType::UInt8)
             quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<uint8_t>());
         else
             quantizeLoop(ctx, x.f32(), p, scale, zp, y.data<int8_t>());
     }
-    // Channel-last for the convolutions that read it (runtime/blocked.h).
-    ctx.outputs[0] = blocked::mayLeave(ctx.node) && y.rank() == 4 ? blocked::toBlocked(y, y.dim(1)) : y;
+    if (k.blocked && y.rank() == 4)
+        y = blocked::toBlocked(y, y.dim(1));
+    ctx.outputs[0] = std::move(y);
 }
 
 // uint8 / int8 x dequantized with one scale and zero point into out: eight values per step, with the scalar
