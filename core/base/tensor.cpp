@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <sstream>
 #include <type_traits>
 
@@ -195,9 +196,15 @@ thread_local bool SmallBuffers::t_gone = false;
 
 std::atomic<uint64_t> g_liveBytes{0}; // held by every tensor buffer alive
 
-struct Tensor::Buffer {
-    Buffer(size_t bytes, bool zeroFill) : size(bytes)
+// A tensor buffer: its values, 64-byte aligned, and its bookkeeping. One of at most SmallBuffers::kMax bytes with
+// its bookkeeping comes from the thread's cache as one block, the bookkeeping in the first 64 bytes; a larger one
+// keeps its bookkeeping apart (a few bytes beside at least 64 KiB).
+struct Tensor::Buffer : Tensor::BufferCount {
+    static constexpr size_t kHeader = 64;
+
+    static Buffer *make(size_t bytes, bool zeroFill)
     {
+        static_assert(sizeof(Buffer) <= kHeader);
         keepFreedBuffersInHeap();
         // The budget holds for all tensors together too: many allocations within it one by one (a graph whose
         // every node makes a tensor just below it) end in a cw::Error, not in the kernel's out-of-memory kill.
@@ -208,46 +215,79 @@ struct Tensor::Buffer {
                         byteText(before + bytes) + ", more than the memory budget of " + byteText(budget) +
                         " (set CW_MEMORY_BUDGET to allow more)");
         }
-        size_t rounded = (bytes + 63) / 64 * 64;
-        if (rounded >= LargeBuffers::kMin) {
-            rounded = LargeBuffers::rounded(rounded);
-            ptr = largeBuffers().take(rounded);
-            capacity = rounded;
-        } else if (rounded <= SmallBuffers::kMax) {
-            smallClass = SmallBuffers::classOf(rounded ? rounded : 64);
-            rounded = SmallBuffers::classSize(smallClass);
-            if (SmallBuffers *cache = SmallBuffers::mine())
-                ptr = cache->take(smallClass);
+        const size_t rounded = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+        Buffer *b = nullptr;
+        if (rounded + kHeader <= SmallBuffers::kMax) {
+            const int k = SmallBuffers::classOf(rounded + kHeader);
+            SmallBuffers *cache = SmallBuffers::mine();
+            std::byte *block = cache ? cache->take(k) : nullptr;
+            if (!block)
+                block = allocate(SmallBuffers::classSize(k));
+            if (!block) {
+                g_liveBytes.fetch_sub(bytes);
+                throw Error("out of memory allocating " + byteText(bytes));
+            }
+            b = new (block) Buffer;
+            b->ptr = block + kHeader;
+            b->smallClass = k;
+        } else {
+            b = new Buffer;
+            if (rounded >= LargeBuffers::kMin) {
+                b->capacity = LargeBuffers::rounded(rounded);
+                b->ptr = largeBuffers().take(b->capacity);
+            }
+            if (!b->ptr)
+                b->ptr = allocate(b->capacity ? b->capacity : rounded);
+            if (!b->ptr) {
+                delete b;
+                g_liveBytes.fetch_sub(bytes);
+                throw Error("out of memory allocating " + byteText(bytes));
+            }
         }
-        if (!ptr)
-            ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
-        if (!ptr) {
-            largeBuffers().flush();
-            ptr = static_cast<std::byte *>(std::aligned_alloc(64, rounded ? rounded : 64));
-        }
-        if (!ptr) {
-            g_liveBytes.fetch_sub(bytes);
-            throw Error("out of memory allocating " + byteText(bytes));
-        }
+        b->size = bytes;
         if (zeroFill)
-            std::memset(ptr, 0, rounded ? rounded : 64);
+            std::memset(b->ptr, 0, rounded);
+        return b;
     }
-    ~Buffer()
+    static void destroy(Buffer *b) noexcept
     {
-        SmallBuffers *cache = smallClass >= 0 ? SmallBuffers::mine() : nullptr;
-        if (capacity)
-            largeBuffers().give(ptr, capacity);
-        else if (!cache || !cache->give(ptr, smallClass))
-            std::free(ptr);
-        g_liveBytes.fetch_sub(size);
+        g_liveBytes.fetch_sub(b->size);
+        if (b->smallClass >= 0) {
+            std::byte *block = b->ptr - kHeader;
+            const int k = b->smallClass;
+            b->~Buffer();
+            SmallBuffers *cache = SmallBuffers::mine();
+            if (!cache || !cache->give(block, k))
+                std::free(block);
+            return;
+        }
+        if (b->capacity)
+            largeBuffers().give(b->ptr, b->capacity);
+        else
+            std::free(b->ptr);
+        delete b;
     }
-    Buffer(const Buffer &) = delete;
-    Buffer &operator=(const Buffer &) = delete;
+
     std::byte *ptr = nullptr;
     size_t size = 0;
     size_t capacity = 0; // a large buffer's allocated size (LargeBuffers), else 0
-    int smallClass = -1; // a small buffer's size class (SmallBuffers), else -1
+    int smallClass = -1; // a small block's size class (SmallBuffers), else -1
+
+private:
+    // 64-byte aligned; once more after freeing the kept large buffers when the first attempt fails.
+    static std::byte *allocate(size_t bytes)
+    {
+        auto *p = static_cast<std::byte *>(std::aligned_alloc(64, bytes));
+        if (!p) {
+            largeBuffers().flush();
+            p = static_cast<std::byte *>(std::aligned_alloc(64, bytes));
+        }
+        return p;
+    }
 };
+Tensor::Buffer *Tensor::BufferRef::get() const { return static_cast<Buffer *>(m_p); }
+
+void Tensor::BufferRef::release(BufferCount *buffer) noexcept { Buffer::destroy(static_cast<Buffer *>(buffer)); }
 
 size_t dtypeSize(DType type)
 {
@@ -531,7 +571,7 @@ Tensor::Tensor(DType type, Shape shape, bool zeroFill) : m_dtype(type), m_shape(
     const size_t bytes = shapeByteSize(m_shape, m_dtype);
     if (bytes > memoryBudget()) // the message only when it is needed: this runs for every tensor made
         checkMemoryBudget(bytes, "a " + std::string(dtypeName(m_dtype)) + " tensor of shape " + shapeToString(m_shape));
-    m_buffer = std::make_shared<Buffer>(bytes, zeroFill);
+    m_buffer = BufferRef(Buffer::make(bytes, zeroFill));
 }
 
 Tensor Tensor::uninitialized(DType type, Shape shape)
@@ -561,12 +601,12 @@ Tensor Tensor::fromInt64s(Shape shape, const std::vector<int64_t> &values)
 
 void *Tensor::rawData()
 {
-    return m_buffer ? m_buffer->ptr + m_offset : nullptr;
+    return m_buffer ? m_buffer.get()->ptr + m_offset : nullptr;
 }
 
 const void *Tensor::rawData() const
 {
-    return m_buffer ? m_buffer->ptr + m_offset : nullptr;
+    return m_buffer ? m_buffer.get()->ptr + m_offset : nullptr;
 }
 
 Tensor Tensor::reshaped(Shape shape) const

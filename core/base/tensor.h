@@ -18,11 +18,13 @@
 // they allocate, so that the error names the file.
 #pragma once
 
+#include <atomic>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cw {
@@ -153,11 +155,50 @@ public:
     std::vector<float> toFloatVector() const;
 
 private:
+    // The buffer counts the tensors that share it itself, so that a tensor is one allocation (a small one's count
+    // and bookkeeping sit in front of its values, in the same block): a small model's run makes a tensor or two
+    // per node, and a separate count (a shared_ptr's control block) was a malloc and a free of each.
+    struct BufferCount {
+        std::atomic<int64_t> refs{1};
+    };
     struct Buffer;
+    class BufferRef {
+    public:
+        BufferRef() = default;
+        explicit BufferRef(BufferCount *buffer) : m_p(buffer) {}
+        BufferRef(const BufferRef &o) noexcept : m_p(o.m_p)
+        {
+            if (m_p)
+                m_p->refs.fetch_add(1, std::memory_order_relaxed);
+        }
+        BufferRef(BufferRef &&o) noexcept : m_p(std::exchange(o.m_p, nullptr)) {}
+        BufferRef &operator=(const BufferRef &o) noexcept
+        {
+            BufferRef(o).swap(*this);
+            return *this;
+        }
+        BufferRef &operator=(BufferRef &&o) noexcept
+        {
+            BufferRef(std::move(o)).swap(*this);
+            return *this;
+        }
+        ~BufferRef()
+        {
+            if (m_p && m_p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                release(m_p);
+        }
+        void swap(BufferRef &o) noexcept { std::swap(m_p, o.m_p); }
+        explicit operator bool() const { return m_p != nullptr; }
+        Buffer *get() const;
+
+    private:
+        static void release(BufferCount *buffer) noexcept; // the last reference went
+        BufferCount *m_p = nullptr;
+    };
     Tensor(DType type, Shape shape, bool zeroFill);
     DType m_dtype = DType::Float32;
     Shape m_shape;
-    std::shared_ptr<Buffer> m_buffer;
+    BufferRef m_buffer;
     size_t m_offset = 0; // bytes; views created by reshaped() keep offset 0, reserved for slicing views
 };
 
