@@ -5,6 +5,7 @@
 // computes the same without Winograd convolutions. A run on two threads gives each a part of the batch through the
 // nodes that keep samples apart (runtime/batch_split.h), and the rest runs on the joined values: the same outputs. Activations kept in oneDNN's blocked layout between layers
 // (runtime/blocked.h) and a MaxPool run inside its Conv give the values of the graph as it is.
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <QTest>
@@ -195,6 +196,8 @@ private slots:
     void quantizedTables();
     void quantizedConcat_data();
     void quantizedConcat();
+    void quantizedInput_data();
+    void quantizedInput();
     void channelsLastIntegers_data();
     void channelsLastIntegers();
     void layerNorm_data();
@@ -695,8 +698,9 @@ void TestFusion::quantizedTables_data()
                                          << false << true << pooled.arg("QLinearConv");
     QTest::addRow("QLinearMatMul: Relu, MaxPool")
         << "QLinearMatMul" << QStringList{"Relu", "MaxPool"} << true << false << true << pooled.arg("QLinearMatMul");
+    // QGemm reads the float input and quantizes it itself (quantizesInput).
     QTest::addRow("QGemm: LeakyRelu, Tanh")
-        << "QGemm" << QStringList{"LeakyRelu", "Tanh"} << false << true << true << table.arg("QGemm");
+        << "QGemm" << QStringList{"LeakyRelu", "Tanh"} << false << true << true << "QGemm DequantizeLinear";
     // A MaxPool runs on the integers only after activations that never decrease: HardSwish dips below zero.
     QTest::addRow("HardSwish, MaxPool: not fused")
         << "QLinearConv" << QStringList{"HardSwish", "MaxPool"} << false << false << true << QString();
@@ -707,7 +711,7 @@ void TestFusion::quantizedTables_data()
         << "QLinearConv" << QStringList{"Relu", "Sigmoid"} << false << false << false << "QuantizeLinear QLinearConv";
     QTest::addRow("float end: nothing between, s8")
         << "QLinearMatMul" << QStringList{} << true << false << false << "QuantizeLinear QLinearMatMul";
-    QTest::addRow("float end: QGemm, Tanh") << "QGemm" << QStringList{"Tanh"} << false << false << false << "QuantizeLinear QGemm";
+    QTest::addRow("float end: QGemm, Tanh") << "QGemm" << QStringList{"Tanh"} << false << false << false << "QGemm";
     QTest::addRow("float end: MaxPool, not fused")
         << "QLinearConv" << QStringList{"Relu", "MaxPool"} << false << false << false << QString();
 }
@@ -794,7 +798,12 @@ void TestFusion::quantizedTables()
     for (const Node &n : g.nodes)
         unfusedOps << QString::fromStdString(n.opType);
     QCOMPARE(ops.join(' '), fusedOps.isEmpty() ? unfusedOps.join(' ') : fusedOps);
-    QCOMPARE(fusedTable(fused.executedGraph().nodes[1]) != nullptr, !fusedOps.isEmpty());
+    const std::vector<Node> &executed = fused.executedGraph().nodes;
+    const auto made = std::find_if(executed.begin(), executed.end(),
+                                   [&](const Node &n) { return n.opType == producer.toStdString(); });
+    QVERIFY(made != executed.end());
+    QCOMPARE(fusedTable(*made) != nullptr, !fusedOps.isEmpty());
+    QCOMPARE(quantizesInput(*made), producer == "QGemm");
     const std::map<std::string, Tensor> feeds{{"x", randomTensor(xShape, 1, -1.f, 1.f)}};
     const Tensor a = fused.run(feeds, {value}).at(value), b = plain.run(feeds, {value}).at(value);
     QCOMPARE(a.dtype(), !requantized ? DType::Float32 : signedOut ? DType::Int8 : DType::UInt8);
@@ -805,6 +814,60 @@ void TestFusion::quantizedTables()
     for (int64_t i = 0; i < a.numel(); ++i)
         seen.insert(requantized ? float(static_cast<const uint8_t *>(a.rawData())[i]) : a.f32()[i]);
     QVERIFY2(seen.size() > 10, qPrintable(QString::number(seen.size())));
+}
+
+void TestFusion::quantizedInput_data()
+{
+    QTest::addColumn<bool>("isSigned");   // A is int8 (else uint8)
+    QTest::addColumn<float>("aScale");    // the QGemm's a_scale; the QuantizeLinear's is 0.02
+    QTest::addColumn<bool>("readElsewhere"); // the quantized A is a graph output too
+    QTest::addColumn<bool>("fuses");
+    QTest::addRow("u8") << false << 0.02f << false << true;
+    QTest::addRow("s8") << true << 0.02f << false << true;
+    QTest::addRow("another a_scale") << false << 0.021f << false << false;
+    QTest::addRow("A read elsewhere") << true << 0.02f << true << false;
+}
+
+// QuantizeLinear → QGemm with the QuantizeLinear's scale and zero point as a_scale and a_zero_point: the QGemm reads
+// the float values and quantizes them itself (quantizesInput), with the outputs of the graph as it is, bit for bit.
+void TestFusion::quantizedInput()
+{
+    QFETCH(bool, isSigned);
+    QFETCH(float, aScale);
+    QFETCH(bool, readElsewhere);
+    QFETCH(bool, fuses);
+    Model m;
+    m.opsetVersion = 17;
+    m.domainOpsets["com.microsoft"] = 1;
+    Graph &g = m.graph;
+    g.inputs.push_back({"x", DType::Float32, {-1, 40}, true, {"batch"}});
+    g.initializers["qs"] = Tensor::scalar(0.02f);
+    g.initializers["as"] = Tensor::scalar(aScale);
+    g.initializers["zp"] = zeroPoint(isSigned, isSigned ? -4 : 131);
+    Tensor w(DType::Int8, {40, 24});
+    std::mt19937 rng(9);
+    for (int64_t i = 0; i < w.numel(); ++i)
+        w.data<int8_t>()[i] = int8_t(int(rng() % 255) - 127);
+    g.initializers["w"] = w;
+    g.initializers["ws"] = randomTensor({24}, 3, 0.002f, 0.004f);
+    Node product = node("product", "QGemm", {"xq", "as", "zp", "w", "ws"}, {"y"});
+    product.domain = "com.microsoft";
+    g.nodes = {node("quantize", "QuantizeLinear", {"x", "qs", "zp"}, {"xq"}), product};
+    g.outputs.push_back({"y", DType::Float32, {}, false});
+    if (readElsewhere)
+        g.outputs.push_back({"xq", isSigned ? DType::Int8 : DType::UInt8, {}, false});
+    inferShapes(m);
+    const Session fused(m), plain(m, unfusedOptions());
+    QStringList ops;
+    for (const Node &n : fused.executedGraph().nodes)
+        ops << QString::fromStdString(n.opType);
+    QCOMPARE(ops.join(' '), fuses ? QString("QGemm") : QString("QuantizeLinear QGemm"));
+    for (const int64_t rows : {1, 5}) { // a few rows take the packed products
+        const std::map<std::string, Tensor> feeds{{"x", randomTensor({rows, 40}, 2, -3.f, 3.f)}};
+        const Tensor a = fused.run(feeds).at("y"), b = plain.run(feeds).at("y");
+        QCOMPARE(a.shape(), (Shape{rows, 24}));
+        QCOMPARE(std::memcmp(a.rawData(), b.rawData(), a.byteSize()), 0);
+    }
 }
 
 void TestFusion::quantizedConcat_data()

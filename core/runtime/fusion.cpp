@@ -24,6 +24,7 @@ const char *const kTable = "_table";
 const char *const kQuantScale = "_quantize_scale";
 const char *const kQuantZeroPoint = "_quantize_zero_point";
 const char *const kQuantSigned = "_quantize_int8";
+const char *const kQuantizedInput = "_quantize_a";
 
 // The value of a one-element float initializer (float32, float16 or bfloat16), if `name` is one.
 bool scalarInitializer(const Graph &g, const std::string &name, float *value, size_t maxRank = 1)
@@ -333,6 +334,44 @@ int fuseLayerNorms(Graph &g, std::unordered_map<std::string, std::vector<size_t>
     return removed;
 }
 
+// QuantizeLinear → QGemm (com.microsoft), the QuantizeLinear's output read by the QGemm's A alone and its scale
+// and zero point the QGemm's a_scale and a_zero_point (one-element initializers, the same values and type): the
+// QGemm reads the float values and quantizes them itself (quantizesInput), so that they are not a tensor of their
+// own (a wake-word head's run takes microseconds). Returns the nodes removed.
+int fuseQuantizedInputs(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                        const std::set<std::string> &outputs, std::vector<char> &gone)
+{
+    std::unordered_map<std::string, size_t> producer;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        if (!gone[i])
+            for (const std::string &o : g.nodes[i].outputs)
+                producer[o] = i;
+    int removed = 0;
+    for (Node &product : g.nodes) {
+        if (gone[size_t(&product - g.nodes.data())] || product.domain != "com.microsoft" || product.opType != "QGemm" ||
+            product.inputs.size() < 4 || product.inputs[0].empty() || quantizesInput(product))
+            continue;
+        const auto made = producer.find(product.inputs[0]);
+        if (made == producer.end())
+            continue;
+        Node &q = g.nodes[made->second];
+        float qScale = 0.f, aScale = 0.f;
+        int32_t qZp = 0, aZp = 0;
+        DType qType = DType::UInt8, aType = DType::UInt8;
+        if (soleReader(g, readers, outputs, gone, q.outputs[0]) != &product || q.outputs[0] != product.inputs[0] ||
+            !scalarQuantizer(g, q, "QuantizeLinear", &qScale, &qZp, &qType) || g.valueInfo(q.inputs[0]).dtype != DType::Float32 ||
+            !scalarInitializer(g, product.inputs[1], &aScale) ||
+            (product.hasInput(2) && !zeroPointInitializer(g, product.inputs[2], &aZp, &aType)) ||
+            std::bit_cast<uint32_t>(aScale) != std::bit_cast<uint32_t>(qScale) || aZp != qZp || aType != qType)
+            continue;
+        product.inputs[0] = q.inputs[0];
+        product.attrs[kQuantizedInput] = Attribute::makeInt(1);
+        gone[made->second] = 1;
+        ++removed;
+    }
+    return removed;
+}
+
 // The QuantizeLinear after a Concat that fuseQuantizedConcats (below) makes one QLinearConcat: the Concat's only
 // reader, with one-element initializer scale and a zero point (QLinearConcat takes the type from it); nullptr
 // otherwise.
@@ -539,6 +578,11 @@ std::optional<FusedQuantize> fusedQuantize(const Node &node)
                          node.attrInt(kQuantSigned, 0) ? DType::Int8 : DType::UInt8};
 }
 
+bool quantizesInput(const Node &node)
+{
+    return node.attrInt(kQuantizedInput, 0) != 0;
+}
+
 const Tensor *fusedTable(const Node &node)
 {
     auto it = node.attrs.find(kTable);
@@ -679,6 +723,7 @@ Model fuseForInference(const Model &model, int *fused)
     }
     removed += fuseQuantizedTables(g, readers, outputs, gone);
     removed += fuseQuantizedConcats(g, readers, outputs, gone);
+    removed += fuseQuantizedInputs(g, readers, outputs, gone);
     std::vector<Node> nodes;
     nodes.reserve(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i)

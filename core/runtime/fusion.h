@@ -8,6 +8,8 @@
 //     becomes one LayerNormalization (the statistics in double: the outputs differ by float32 rounding), and the
 //     activations after a float32 LayerNormalization become part of it like a Conv's (below), then a
 //     QuantizeLinear with one scale and zero point that alone reads the result (fusedQuantize);
+//   - a QuantizeLinear whose only reader is a com.microsoft QGemm's A, with the QGemm's own a_scale and a_zero_point
+//     (one-element initializers), becomes part of the QGemm (quantizesInput): A is quantized inside its kernel;
 //   - a chain of element-wise activations right after a float32 Conv — Relu, LeakyRelu, Clip, HardSwish,
 //     HardSigmoid, Sigmoid, Tanh, and Max / Min with a one-element constant (a clip on one side) — becomes part
 //     of the Conv: oneDNN applies it as post-ops while the output is still in registers, and the engine's own
@@ -117,6 +119,10 @@ struct FusedQuantize {
     DType type = DType::UInt8; // or Int8
 };
 std::optional<FusedQuantize> fusedQuantize(const Node &node);
+
+// Whether the QuantizeLinear before a QGemm's A was fused into it: A then arrives as float32, and the QGemm quantizes
+// it with its own a_scale and a_zero_point, which are the QuantizeLinear's.
+bool quantizesInput(const Node &node);
 
 // y[i] = a_k(...a_1(y[i])) for i < n, with the formulas of the standalone kernels (ops/activation.cpp).
 void applyActivations(const std::vector<Activation> &activations, float *y, int64_t n);

@@ -476,13 +476,11 @@ void quantizeLinearOp(OpContext &ctx)
     ctx.outputs[0] = std::move(y);
 }
 
-// uint8 / int8 x dequantized with one scale and zero point into out: eight values per step, with the scalar
-// loop's operations (the integer difference is exact in float).
-void dequantizePerTensor(int threads, const Tensor &x, float s, int32_t z, float *out)
+// n uint8 (u8) or int8 values dequantized with one scale and zero point into out: eight values per step, with the
+// scalar loop's operations (the integer difference is exact in float).
+void dequantizePerTensor(int threads, const uint8_t *in, bool u8, int64_t n, float s, int32_t z, float *out)
 {
-    const bool u8 = x.dtype() == DType::UInt8;
-    const auto *in = static_cast<const uint8_t *>(x.rawData());
-    parallelRanges(threads, x.numel(), 4096, [&](int64_t begin, int64_t end) {
+    parallelRanges(threads, n, 4096, [&](int64_t begin, int64_t end) {
         const __m256i vz = _mm256_set1_epi32(z);
         const __m256 vs = _mm256_set1_ps(s);
         int64_t i = begin;
@@ -520,7 +518,8 @@ void dequantizeLinearOp(OpContext &ctx)
     float *out = y.f32();
     const int threads = threadsFor(ctx, x.numel());
     if (p.kind == ParamLayout::Kind::Tensor && isQuantType(x.dtype())) {
-        dequantizePerTensor(threads, x, scale[0], zp[0], out);
+        dequantizePerTensor(threads, static_cast<const uint8_t *>(x.rawData()), x.dtype() == DType::UInt8, x.numel(),
+                            scale[0], zp[0], out);
         ctx.outputs[0] = y;
         return;
     }
@@ -793,7 +792,8 @@ Tensor withFusedTable(const OpContext &ctx, const FusedOutput &fused, const Tens
     Tensor out = Tensor::uninitialized(DType::Float32, y.shape());
     // A DequantizeLinear alone: its own arithmetic, which the table holds.
     if (const std::optional<FusedQuantize> &dq = fused.dequantize) {
-        dequantizePerTensor(threadsFor(ctx, y.numel()), y, dq->scale, dq->zeroPoint, out.f32());
+        dequantizePerTensor(threadsFor(ctx, y.numel()), static_cast<const uint8_t *>(y.rawData()),
+                            y.dtype() == DType::UInt8, y.numel(), dq->scale, dq->zeroPoint, out.f32());
         return out;
     }
     // Float values: eight gathered from the table (in L1) per step, on the node's threads.
@@ -981,12 +981,12 @@ struct QGemmConstants {
     std::optional<quant::GemvWeights> gemv; // B packed for a few rows (gemvWeights)
 };
 
-QGemmConstants qgemmConstants(const OpContext &ctx, const Tensor &a, const Tensor &b, int64_t M, int64_t N, int64_t K,
+QGemmConstants qgemmConstants(const OpContext &ctx, DType aType, const Tensor &b, int64_t M, int64_t N, int64_t K,
                               bool transB, float alpha, bool pack)
 {
     QGemmConstants k;
     k.aScale = scalarFloat(ctx, 1, "a_scale");
-    k.aZp = scalarZeroPoint(ctx, 2, a.dtype(), "a_zero_point");
+    k.aZp = scalarZeroPoint(ctx, 2, aType, "a_zero_point");
     k.multiplier = channelScales(ctx, 4, N, "b_scale");
     k.bZp = channelZeroPoints(ctx, 5, N, b.dtype(), "b_zero_point");
     k.bias.assign(size_t(N), 0);
@@ -1017,36 +1017,51 @@ QGemmConstants qgemmConstants(const OpContext &ctx, const Tensor &a, const Tenso
 
 void qgemmOp(OpContext &ctx)
 {
-    const Tensor &a = ctx.input(0);
+    const Tensor &given = ctx.input(0);
     const Tensor &b = ctx.input(3);
-    if (!isQuantType(a.dtype()) || !isQuantType(b.dtype()))
-        ctx.fail(std::string("A and B must be uint8 or int8, got ") + dtypeName(a.dtype()) + " and " +
-                 dtypeName(b.dtype()));
-    if (a.rank() != 2 || b.rank() != 2)
-        ctx.fail("A and B must be 2-D, got " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()));
     struct Parsed { // what prepared() keeps of the node
         bool transA, transB;
         float alpha;
         FusedOutput fused;
+        bool quantizeA; // a QuantizeLinear fused before it (runtime/fusion.h): A arrives as float32
     };
     const Parsed &p = ctx.prepared<Parsed>([&] {
         return Parsed{ctx.node.attrInt("transA", 0) != 0, ctx.node.attrInt("transB", 0) != 0,
-                          ctx.node.attrFloat("alpha", 1.f), fusedOutput(ctx.node)};
+                      ctx.node.attrFloat("alpha", 1.f), fusedOutput(ctx.node), quantizesInput(ctx.node)};
     });
+    const DType aType = !p.quantizeA ? given.dtype() : ctx.hasInput(2) ? ctx.input(2).dtype() : DType::UInt8;
+    if (p.quantizeA)
+        requireDType(ctx, given, DType::Float32, "A");
+    if (!isQuantType(aType) || !isQuantType(b.dtype()))
+        ctx.fail(std::string("A and B must be uint8 or int8, got ") + dtypeName(aType) + " and " +
+                 dtypeName(b.dtype()));
+    if (given.rank() != 2 || b.rank() != 2)
+        ctx.fail("A and B must be 2-D, got " + shapeToString(given.shape()) + " and " + shapeToString(b.shape()));
     const bool transA = p.transA, transB = p.transB;
-    const int64_t M = transA ? a.dim(1) : a.dim(0), K = transA ? a.dim(0) : a.dim(1);
+    const int64_t M = transA ? given.dim(1) : given.dim(0), K = transA ? given.dim(0) : given.dim(1);
     const int64_t N = transB ? b.dim(0) : b.dim(1);
     if ((transB ? b.dim(1) : b.dim(0)) != K)
-        ctx.fail("A " + shapeToString(a.shape()) + " and B " + shapeToString(b.shape()) + " do not multiply (transA " +
-                 str(transA) + ", transB " + str(transB) + ")");
+        ctx.fail("A " + shapeToString(given.shape()) + " and B " + shapeToString(b.shape()) +
+                 " do not multiply (transA " + str(transA) + ", transB " + str(transB) + ")");
     // The scales, zero points, bias and packed B: kept when they are constants (a small head runs in microseconds,
     // and building them took a tenth of it), else made for this call (without the packed B).
     const QGemmConstants *kept = ctx.preparedFromConstants<QGemmConstants>(
-        {1, 2, 3, 4, 5, 6, 7, 8}, [&] { return qgemmConstants(ctx, a, b, M, N, K, transB, p.alpha, true); });
+        {1, 2, 3, 4, 5, 6, 7, 8}, [&] { return qgemmConstants(ctx, aType, b, M, N, K, transB, p.alpha, true); });
     std::optional<QGemmConstants> made;
     if (!kept)
-        made = qgemmConstants(ctx, a, b, M, N, K, transB, p.alpha, false);
+        made = qgemmConstants(ctx, aType, b, M, N, K, transB, p.alpha, false);
     const QGemmConstants &k = kept ? *kept : *made;
+    // A fused QuantizeLinear's work, with its arithmetic, into a tensor the thread keeps for the next call when it
+    // is small.
+    thread_local Tensor keptA;
+    Tensor madeA;
+    if (p.quantizeA) {
+        Tensor &q = given.numel() <= 65536 ? keptA : madeA;
+        if (q.isNull() || q.dtype() != aType || q.shape() != given.shape())
+            q = Tensor::uninitialized(aType, given.shape());
+        quant::quantizeValues(given.f32(), given.numel(), k.aScale, k.aZp, aType == DType::Int8, q.rawData());
+    }
+    const Tensor &a = !p.quantizeA ? given : given.numel() <= 65536 ? keptA : madeA;
     thread_local std::vector<int32_t> acc;
     acc.assign(size_t(M * N), 0);
     if (ctx.hasInput(6) && !k.columnBias) { // C of another shape, broadcast onto the accumulators
@@ -1070,11 +1085,27 @@ void qgemmOp(OpContext &ctx)
         ctx.outputs[0] = y;
         return;
     }
+    const auto requantize = [&](void *dst) {
+        if (k.yType == DType::UInt8)
+            requantizeColumns(acc.data(), M, N, k.bias.data(), k.multiplier.data(), k.yZp, static_cast<uint8_t *>(dst));
+        else
+            requantizeColumns(acc.data(), M, N, k.bias.data(), k.multiplier.data(), k.yZp, static_cast<int8_t *>(dst));
+    };
+    // A DequantizeLinear alone fused after it: the bytes go to a buffer of the thread and only the float output is
+    // a tensor (the wake-word heads' products, whose runs take microseconds, each made two).
+    if (const std::optional<FusedQuantize> &dq = p.fused.dequantize;
+        dq && p.fused.table && p.fused.table->dtype() == DType::Float32) {
+        thread_local std::vector<uint8_t> bytes;
+        bytes.resize(size_t(M * N));
+        requantize(bytes.data());
+        Tensor out = Tensor::uninitialized(DType::Float32, {M, N});
+        dequantizePerTensor(threadsFor(ctx, M * N), bytes.data(), k.yType == DType::UInt8, M * N, dq->scale,
+                            dq->zeroPoint, out.f32());
+        ctx.outputs[0] = std::move(out);
+        return;
+    }
     Tensor y = Tensor::uninitialized(k.yType, {M, N});
-    if (k.yType == DType::UInt8)
-        requantizeColumns(acc.data(), M, N, k.bias.data(), k.multiplier.data(), k.yZp, y.data<uint8_t>());
-    else
-        requantizeColumns(acc.data(), M, N, k.bias.data(), k.multiplier.data(), k.yZp, y.data<int8_t>());
+    requantize(y.rawData());
     ctx.outputs[0] = withFusedTable(ctx, p.fused, y);
 }
 
