@@ -27,6 +27,7 @@
 // the 16-bit values themselves.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -45,10 +46,15 @@ class Session;       // session.h
 
 // A node's slot for what its kernel reads of the node's attributes (OpContext::prepared): a Session keeps one per
 // node, filled on the node's first run.
+// `made` / `constantsMade` are set, with release, once `value` / `constants` are: a node's call reads them first and
+// enters std::call_once only before that (libstdc++'s call_once sets two thread-locals and calls pthread_once each
+// time, a measurable part of a node of a small model).
 struct PreparedSlot {
     std::once_flag once;
+    std::atomic<bool> made{false};
     std::shared_ptr<const void> value;
     std::once_flag constantsOnce; // preparedFromConstants()
+    std::atomic<bool> constantsMade{false};
     std::shared_ptr<const void> constants;
 };
 
@@ -88,7 +94,11 @@ struct OpContext {
             preparedHere = std::make_shared<const T>(make());
             return *static_cast<const T *>(preparedHere.get());
         }
-        std::call_once(slot->once, [&] { slot->value = std::make_shared<const T>(make()); });
+        if (!slot->made.load(std::memory_order_acquire))
+            std::call_once(slot->once, [&] {
+                slot->value = std::make_shared<const T>(make());
+                slot->made.store(true, std::memory_order_release);
+            });
         return *static_cast<const T *>(slot->value.get());
     }
 
@@ -105,7 +115,11 @@ struct OpContext {
         for (int i : indices)
             if (hasInput(i) && (i >= 64 || !(constantMask >> i & 1)))
                 return nullptr;
-        std::call_once(slot->constantsOnce, [&] { slot->constants = std::make_shared<const T>(make()); });
+        if (!slot->constantsMade.load(std::memory_order_acquire))
+            std::call_once(slot->constantsOnce, [&] {
+                slot->constants = std::make_shared<const T>(make());
+                slot->constantsMade.store(true, std::memory_order_release);
+            });
         return static_cast<const T *>(slot->constants.get());
     }
 

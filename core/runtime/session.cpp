@@ -297,6 +297,11 @@ Session::Session(Model model, SessionOptions options)
         if (blocked::mayLeave(n))
             m_blockedSlot[size_t(m_slotOf.at(n.outputs[0]))] = 1;
     m_neededForOutputs = neededNodes(keep, [](const std::string &) { return false; });
+    for (const ValueInfo &v : g.outputs) {
+        const auto it = m_slotOf.find(v.name);
+        m_outputSlots.push_back(it == m_slotOf.end() ? -1 : it->second);
+        m_outputsServed = m_outputsServed && !m_fusedAway.count(v.name);
+    }
     // Pruned layers: the CSR form of each sparse-enough constant weight, built once per Session.
     m_sparse.resize(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i)
@@ -451,25 +456,34 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         }
         set(m_inputSlots[k], t.dtype() == in.dtype ? t : t.castTo(in.dtype));
     }
-    // Extra feeds may override intermediates and constants (used by sensitivity caching).
+    // Extra feeds may override intermediates and constants (used by sensitivity caching). Every graph input was
+    // found among the feeds, so there are others only when there are more feeds.
     size_t given = g.inputs.size();
-    for (const auto &[name, t] : feeds)
-        if (auto it = m_slotOf.find(name); it != m_slotOf.end() && !has[size_t(it->second)]) {
-            set(it->second, t);
-            ++given;
-        }
+    if (feeds.size() > g.inputs.size())
+        for (const auto &[name, t] : feeds)
+            if (auto it = m_slotOf.find(name); it != m_slotOf.end() && !has[size_t(it->second)]) {
+                set(it->second, t);
+                ++given;
+            }
+    const bool outputsWanted =
+        wanted.size() == g.outputs.size() && std::equal(wanted.begin(), wanted.end(), g.outputs.begin(),
+                                                        [](const std::string &w, const ValueInfo &v) { return w == v.name; });
     std::vector<char> &wantedSlot = scratch->wanted;
-    for (const std::string &name : wanted)
-        if (auto it = m_slotOf.find(name); it != m_slotOf.end())
-            wantedSlot[size_t(it->second)] = 1;
+    if (outputsWanted) {
+        for (const int s : m_outputSlots)
+            if (s >= 0)
+                wantedSlot[size_t(s)] = 1;
+    } else {
+        for (const std::string &name : wanted)
+            if (auto it = m_slotOf.find(name); it != m_slotOf.end())
+                wantedSlot[size_t(it->second)] = 1;
+    }
     // Only nodes the wanted outputs depend on run, and a value given as a feed is not recomputed: a
     // sensitivity trial feeds the cached activations entering a layer and asks for the graph output, so only
     // the network from that layer on runs. One backward pass over the node names, cheap next to any kernel.
     // The common run (the graph inputs in, every graph output out) takes the answer worked out at construction.
     // The plain run is recognised without building sets: a small model's whole run takes microseconds.
-    const bool plainRun = !keepAll && given == g.inputs.size() && wanted.size() == g.outputs.size() &&
-                          std::equal(wanted.begin(), wanted.end(), g.outputs.begin(),
-                                     [](const std::string &w, const ValueInfo &v) { return w == v.name; });
+    const bool plainRun = !keepAll && given == g.inputs.size() && outputsWanted;
     std::vector<char> neededHere;
     if (keepAll)
         neededHere.assign(g.nodes.size(), 1);
@@ -610,9 +624,10 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor> &
         for (const ValueInfo &v : m_model.graph.outputs)
             wanted.push_back(v.name);
     if (!m_fusedAway.empty()) {
-        bool served = true;
-        for (const std::string &name : wanted)
-            served = served && !m_fusedAway.count(name);
+        bool served = outputs.empty() ? m_outputsServed : true;
+        if (!outputs.empty())
+            for (const std::string &name : wanted)
+                served = served && !m_fusedAway.count(name);
         for (const auto &feed : feeds)
             served = served && !m_fusedAway.count(feed.first);
         if (!served)

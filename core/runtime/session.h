@@ -135,7 +135,9 @@ private:
         std::vector<int> freeAfter; // intermediates whose last reader this node is
     };
     std::vector<Step> m_steps;
-    std::vector<int> m_inputSlots; // per graph input
+    std::vector<int> m_inputSlots;  // per graph input
+    std::vector<int> m_outputSlots; // per graph output (-1: not a value of the plan, an initializer)
+    bool m_outputsServed = true;    // no graph output is in m_fusedAway
     // Per node: whether the graph outputs depend on it (the run of every output without intermediate feeds).
     std::vector<char> m_neededForOutputs;
     std::vector<char> m_folded;                   // per node: already run at construction

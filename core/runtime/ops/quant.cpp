@@ -2459,13 +2459,15 @@ inline void addLanes(const GemvWeights &w, const int32_t *lanes, int64_t n0, int
 // One depth q of rows [0, Rows) against column blocks of the vnni layout (`stride` bytes apart), into `s`.
 template <int Rows, int Count>
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void
-gemvDepthVnni(const int8_t *p, int64_t stride, const int32_t *const *rows, int64_t q, __m512i (&s)[Rows][Count])
+gemvDepthVnni(const int8_t *p, int64_t stride, const uint8_t *const *rows, int64_t q, __m512i (&s)[Rows][Count])
 {
     __m512i v[Count];
     for (int j = 0; j < Count; ++j)
         v[j] = _mm512_loadu_si512(p + j * stride + q * 64);
     for (int r = 0; r < Rows; ++r) {
-        const __m512i a = _mm512_set1_epi32(rows[r][q]);
+        int32_t group; // the row's four bytes at depth q
+        std::memcpy(&group, rows[r] + 4 * q, 4);
+        const __m512i a = _mm512_set1_epi32(group);
         for (int j = 0; j < Count; ++j)
             s[r][j] = _mm512_dpbusd_epi32(s[r][j], a, v[j]);
     }
@@ -2478,7 +2480,7 @@ gemvDepthVnni(const int8_t *p, int64_t stride, const int32_t *const *rows, int64
 // core, with four 0.38 µs. The depths are a loop without a condition inside, so that the sets stay in registers.
 template <int Rows, int Count>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void gemvTileVnni(const GemvWeights &w,
-                                                                                const int32_t *const *rows,
+                                                                                const uint8_t *const *rows,
                                                                                 int64_t first, __m512i *out)
 {
     constexpr int Sets = Rows * Count <= 2 ? 4 : Rows * Count <= 8 ? 2 : 1;
@@ -2507,7 +2509,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void gemvTileVnni(
 
 template <int Rows>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvRowsVnni(const GemvWeights &w,
-                                                                        const int32_t *const *rows, int64_t first,
+                                                                        const uint8_t *const *rows, int64_t first,
                                                                         int64_t count, __m512i *out)
 {
     switch (count) {
@@ -2525,15 +2527,20 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupVnni(const 
                                                                          int64_t first, int64_t count)
 {
     thread_local std::vector<int32_t> buffer;
-    if (buffer.size() < size_t(4 * w.steps))
+    if (w.k % 4 != 0 && buffer.size() < size_t(4 * w.steps))
         buffer.resize(size_t(4 * w.steps));
     for (int64_t m0 = 0; m0 < M; m0 += 4) {
         const int64_t rowsHere = std::min<int64_t>(4, M - m0);
-        const int32_t *rows[4];
+        const uint8_t *rows[4];
         for (int64_t r = 0; r < rowsHere; ++r) {
-            // Past the row's end its last group holds what an earlier row left: the weights' padding is zero.
+            // A row of whole groups of four is read where it is; another is copied, and past its end its last
+            // group holds what an earlier row left: the weights' padding is zero.
+            if (w.k % 4 == 0) {
+                rows[r] = a + (m0 + r) * w.k;
+                continue;
+            }
             std::memcpy(buffer.data() + r * w.steps, a + (m0 + r) * w.k, size_t(w.k));
-            rows[r] = buffer.data() + r * w.steps;
+            rows[r] = reinterpret_cast<const uint8_t *>(buffer.data() + r * w.steps);
         }
         __m512i out[16];
         switch (rowsHere) {
