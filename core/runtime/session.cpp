@@ -352,10 +352,13 @@ namespace {
 
 // The vectors of one run of execute(), kept per thread from one run to the next: a small model's run takes
 // microseconds, and allocating them was a measurable part of it (a vector of a Tensor per value is large enough
-// that glibc consolidated its free lists on every run). A run inside a run (an If's branch) takes another.
+// that glibc consolidated its free lists on every run), as was clearing them whole. Between runs every value is
+// null and every flag 0: a run lists the slots it sets (`touched`), and only those are cleared after it. A run
+// inside a run (an If's branch) takes another.
 struct RunScratch {
-    std::vector<Tensor> values; // by slot
+    std::vector<Tensor> values; // by slot; at least the Session's slots
     std::vector<char> has, wanted;
+    std::vector<int> touched;
     std::vector<const Tensor *> inputs; // the context's, from node to node
     std::vector<Tensor> outputs;
 };
@@ -371,15 +374,22 @@ public:
             m_scratch = std::move(pool.back());
             pool.pop_back();
         }
-        m_scratch->values.resize(slots);
-        m_scratch->has.assign(slots, 0);
-        m_scratch->wanted.assign(slots, 0);
+        if (m_scratch->values.size() < slots) {
+            m_scratch->values.resize(slots);
+            m_scratch->has.resize(slots, 0);
+            m_scratch->wanted.resize(slots, 0);
+        }
     }
     ~RunScratchLease()
     {
-        for (Tensor &t : m_scratch->values) // what the run left (wanted values, a failed run's)
-            t = Tensor();
-        m_scratch->outputs.clear();
+        RunScratch &r = *m_scratch;
+        for (const int s : r.touched) { // what the run left (wanted values, a failed run's)
+            r.values[size_t(s)] = Tensor();
+            r.has[size_t(s)] = 0;
+            r.wanted[size_t(s)] = 0;
+        }
+        r.touched.clear();
+        r.outputs.clear();
         idle().push_back(std::move(m_scratch));
     }
     RunScratchLease(const RunScratchLease &) = delete;
@@ -434,6 +444,8 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     std::vector<char> &has = scratch->has;
     const auto set = [&](int s, Tensor t) {
         values[size_t(s)] = std::move(t);
+        if (!has[size_t(s)])
+            scratch->touched.push_back(s);
         has[size_t(s)] = 1;
     };
     for (size_t k = 0; k < g.inputs.size(); ++k) {
@@ -469,14 +481,18 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         wanted.size() == g.outputs.size() && std::equal(wanted.begin(), wanted.end(), g.outputs.begin(),
                                                         [](const std::string &w, const ValueInfo &v) { return w == v.name; });
     std::vector<char> &wantedSlot = scratch->wanted;
+    const auto want = [&](int s) {
+        wantedSlot[size_t(s)] = 1;
+        scratch->touched.push_back(s);
+    };
     if (outputsWanted) {
         for (const int s : m_outputSlots)
             if (s >= 0)
-                wantedSlot[size_t(s)] = 1;
+                want(s);
     } else {
         for (const std::string &name : wanted)
             if (auto it = m_slotOf.find(name); it != m_slotOf.end())
-                wantedSlot[size_t(it->second)] = 1;
+                want(it->second);
     }
     // Only nodes the wanted outputs depend on run, and a value given as a feed is not recomputed: a
     // sensitivity trial feeds the cached activations entering a layer and asks for the graph output, so only
@@ -559,7 +575,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     };
     std::map<std::string, Tensor> result;
     if (keepAll) {
-        for (size_t s = 0; s < values.size(); ++s)
+        for (size_t s = 0; s < m_slotNames.size(); ++s)
             if (has[s])
                 result[m_slotNames[s]] = plain(int(s), values[s]);
         for (const auto &[name, t] : feeds)

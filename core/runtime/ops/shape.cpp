@@ -61,7 +61,7 @@ Bytes *bytesOf(Tensor &t)
 void flattenOp(OpContext &ctx)
 {
     const Tensor &x = ctx.input(0);
-    int64_t axis = ctx.node.attrInt("axis", 1);
+    int64_t axis = ctx.prepared<int64_t>([&] { return ctx.node.attrInt("axis", 1); });
     if (axis < -x.rank() || axis > x.rank())
         ctx.fail("axis " + str(axis) + " is out of range for rank " + str(x.rank()));
     if (axis < 0)
