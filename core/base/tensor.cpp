@@ -231,7 +231,11 @@ struct Tensor::Buffer : Tensor::BufferCount {
             b->ptr = block + kHeader;
             b->smallClass = k;
         } else {
-            b = new Buffer;
+            b = new (std::nothrow) Buffer;
+            if (!b) {
+                g_liveBytes.fetch_sub(bytes);
+                throw Error("out of memory allocating " + byteText(bytes));
+            }
             if (rounded >= LargeBuffers::kMin) {
                 b->capacity = LargeBuffers::rounded(rounded);
                 b->ptr = largeBuffers().take(b->capacity);
@@ -285,6 +289,7 @@ private:
         return p;
     }
 };
+
 Tensor::Buffer *Tensor::BufferRef::get() const { return static_cast<Buffer *>(m_p); }
 
 void Tensor::BufferRef::release(BufferCount *buffer) noexcept { Buffer::destroy(static_cast<Buffer *>(buffer)); }

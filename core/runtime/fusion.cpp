@@ -359,8 +359,8 @@ int fuseQuantizedInputs(Graph &g, const std::unordered_map<std::string, std::vec
         int32_t qZp = 0, aZp = 0;
         DType qType = DType::UInt8, aType = DType::UInt8;
         if (soleReader(g, readers, outputs, gone, q.outputs[0]) != &product || q.outputs[0] != product.inputs[0] ||
-            !scalarQuantizer(g, q, "QuantizeLinear", &qScale, &qZp, &qType) || g.valueInfo(q.inputs[0]).dtype != DType::Float32 ||
-            !scalarInitializer(g, product.inputs[1], &aScale) ||
+            !scalarQuantizer(g, q, "QuantizeLinear", &qScale, &qZp, &qType) ||
+            g.valueInfo(q.inputs[0]).dtype != DType::Float32 || !scalarInitializer(g, product.inputs[1], &aScale) ||
             (product.hasInput(2) && !zeroPointInitializer(g, product.inputs[2], &aZp, &aType)) ||
             std::bit_cast<uint32_t>(aScale) != std::bit_cast<uint32_t>(qScale) || aZp != qZp || aType != qType)
             continue;

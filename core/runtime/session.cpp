@@ -478,8 +478,9 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
                 ++given;
             }
     const bool outputsWanted =
-        wanted.size() == g.outputs.size() && std::equal(wanted.begin(), wanted.end(), g.outputs.begin(),
-                                                        [](const std::string &w, const ValueInfo &v) { return w == v.name; });
+        wanted.size() == g.outputs.size() &&
+        std::equal(wanted.begin(), wanted.end(), g.outputs.begin(),
+                   [](const std::string &w, const ValueInfo &v) { return w == v.name; });
     std::vector<char> &wantedSlot = scratch->wanted;
     const auto want = [&](int s) {
         wantedSlot[size_t(s)] = 1;

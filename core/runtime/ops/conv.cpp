@@ -537,7 +537,8 @@ void layerNormOp(OpContext &ctx)
         ctx.fail("stash_type " + str(p.stash) + " is not supported (1 float, 11 double)");
     Tensor scaleHolder, biasHolder;
     const float *g = normalizedParameter(ctx, ctx.input(1), x.shape(), axis, "Scale", scaleHolder);
-    const float *b = ctx.hasInput(2) ? normalizedParameter(ctx, ctx.input(2), x.shape(), axis, "B", biasHolder) : nullptr;
+    const float *b =
+        ctx.hasInput(2) ? normalizedParameter(ctx, ctx.input(2), x.shape(), axis, "B", biasHolder) : nullptr;
     const double eps = p.eps;
     const std::vector<Activation> &activations = p.activations;
     int64_t norm = 1, rows = 1;
