@@ -383,9 +383,11 @@ public:
     ~RunScratchLease()
     {
         RunScratch &r = *m_scratch;
-        for (const int s : r.touched) { // what the run left (wanted values, a failed run's)
-            r.values[size_t(s)] = Tensor();
-            r.has[size_t(s)] = 0;
+        for (const int s : r.touched) { // what the run left (wanted values, a failed run's); a freed value is null
+            if (r.has[size_t(s)]) {
+                r.values[size_t(s)] = Tensor();
+                r.has[size_t(s)] = 0;
+            }
             r.wanted[size_t(s)] = 0;
         }
         r.touched.clear();
