@@ -119,7 +119,7 @@ void preluOp(OpContext &ctx)
         ctx.fail("slope " + shapeToString(slope.shape()) + " does not broadcast to the input " + shapeToString(x.shape()));
     Tensor out = Tensor::uninitialized(DType::Float32, shape);
     broadcastBinary<float, float, float>(ctx, x, slope, out, [](float v, float a) { return v < 0.f ? a * v : v; });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 void clipOp(OpContext &ctx)
@@ -157,7 +157,7 @@ void clipOp(OpContext &ctx)
         for (int64_t i = 0; i < x.numel(); ++i)
             dst[i] = std::min(std::max(src[i], tlo), thi);
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // Softmax over `n` values spaced `inner` apart, for each of outer × inner positions.
@@ -225,7 +225,7 @@ template <bool Log> void softmaxOp(OpContext &ctx)
                                            : d[k * inner + i] / sum[size_t(i)];
         }
     }
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 } // namespace

@@ -141,7 +141,7 @@ void convolve(OpContext &ctx, bool leaveBlocked)
         Tensor y;
         if (onednn::convForward(g, input, srcBlock, w, weightsIdentity(ctx), bias, activations, y, threads,
                                 !ctx.runOnce, leaveBlocked)) {
-            ctx.outputs[0] = y;
+            ctx.outputs[0] = std::move(y);
             return;
         }
     }
@@ -198,7 +198,7 @@ void convolve(OpContext &ctx, bool leaveBlocked)
                 applyActivations(activations, dst, M * P);
             }
         });
-        ctx.outputs[0] = out;
+        ctx.outputs[0] = std::move(out);
         return;
     }
 
@@ -213,7 +213,7 @@ void convolve(OpContext &ctx, bool leaveBlocked)
                 applyActivations(activations, py + i * P, P);
             }
         });
-        ctx.outputs[0] = out;
+        ctx.outputs[0] = std::move(out);
         return;
     }
 
@@ -250,7 +250,7 @@ void convolve(OpContext &ctx, bool leaveBlocked)
         for (int64_t n = 0; n < N; ++n)
             image(n, col.data(), threads);
     }
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // A Conv with a MaxPool fused into it (runtime/fusion.h) on oneDNN: a few images at a time (their convolution
@@ -388,7 +388,7 @@ void convTransposeOp(OpContext &ctx)
         for (int64_t n = 0; n < N; ++n)
             image(n, col.data(), threads);
     }
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 void batchNormOp(OpContext &ctx)
@@ -493,7 +493,7 @@ void instanceNormOp(OpContext &ctx)
                 d[k] = a * s[k] + b;
         }
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // Scale / B of LayerNormalization over the normalised shape, x's dimensions from `axis` on, contiguous: the

@@ -83,7 +83,7 @@ void gemmOp(OpContext &ctx)
     else
         parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
     applyActivations(p.activations, y, M * N);
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 void matMulOp(OpContext &ctx)
@@ -120,7 +120,7 @@ void matMulOp(OpContext &ctx)
         if (shapeNumel(aBatch) == batchCount) {
             parallelGemm(ctx.threads, false, false, batchCount * M, N, K, 1.f, a.f32(), K, b.f32(), N, 0.f, out.f32(), N);
             applyActivations(activations, out.f32(), out.numel());
-            ctx.outputs[0] = out;
+            ctx.outputs[0] = std::move(out);
             return;
         }
     }
@@ -140,7 +140,7 @@ void matMulOp(OpContext &ctx)
         }
     }
     applyActivations(activations, out.f32(), out.numel());
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // ---- Element-wise binary ---------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ template <CmpOp Op> void compareOp(OpContext &ctx)
             return 0;
         });
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // Where(cond, x, y): three-way broadcast. Used in shape subgraphs and masks, so a simple loop suffices.
@@ -321,7 +321,7 @@ void whereOp(OpContext &ctx)
             std::memcpy(po + size_t(r * inner + i) * es, src, es);
         }
     }
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // ---- Logical ------------------------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ void notOp(OpContext &ctx)
     uint8_t *dst = out.data<uint8_t>();
     for (int64_t i = 0; i < x.numel(); ++i)
         dst[i] = src[i] == 0;
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 enum class LogicOp { And, Or, Xor };
@@ -357,7 +357,7 @@ template <LogicOp Op> void logicOp(OpContext &ctx)
         const bool p = x != 0, q = y != 0;
         return Op == LogicOp::And ? (p && q) : Op == LogicOp::Or ? (p || q) : (p != q);
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // ---- Element-wise unary ----------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ template <typename FloatFn, typename AnyFn> void unaryAnyType(OpContext &ctx, Fl
         for (int64_t i = 0; i < x.numel(); ++i)
             dst[i] = T(g(src[i]));
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 template <bool Abs> void signOp(OpContext &ctx)
@@ -440,7 +440,7 @@ void modOp(OpContext &ctx)
                 });
         }
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 
@@ -692,7 +692,7 @@ void einsumOp(OpContext &ctx)
     const std::vector<float> values = einsumArrange(acc, output, size);
     Tensor out = Tensor::uninitialized(DType::Float32, outShape);
     std::copy(values.begin(), values.end(), out.f32());
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 } // namespace

@@ -368,7 +368,7 @@ template <bool Max, typename T = float> void poolOp(OpContext &ctx)
         maxPlanes(src, g, g.N * g.C, dst, threads);
     else
         poolPlanes<false, T>(src, g, g.N * g.C, includePad, dst, threads);
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 void maxPoolOp(OpContext &ctx)
@@ -426,7 +426,7 @@ template <bool Max> void globalPoolOp(OpContext &ctx)
         globalPlanes<Max, 1>(x.f32(), planes, plane, out.f32(), threads);
     else
         ctx.fail("blocked input " + shapeToString(x.shape()) + " has an unknown block");
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 } // namespace

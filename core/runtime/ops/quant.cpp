@@ -521,7 +521,7 @@ void dequantizeLinearOp(OpContext &ctx)
     if (p.kind == ParamLayout::Kind::Tensor && isQuantType(x.dtype())) {
         dequantizePerTensor(threads, static_cast<const uint8_t *>(x.rawData()), x.dtype() == DType::UInt8, x.numel(),
                             scale[0], zp[0], out);
-        ctx.outputs[0] = y;
+        ctx.outputs[0] = std::move(y);
         return;
     }
     visitDType(x.dtype(), [&](auto zero) {
@@ -537,7 +537,7 @@ void dequantizeLinearOp(OpContext &ctx)
             }
         });
     });
-    ctx.outputs[0] = y;
+    ctx.outputs[0] = std::move(y);
 }
 
 void dynamicQuantizeLinearOp(OpContext &ctx)
@@ -571,11 +571,11 @@ void dynamicQuantizeLinearOp(OpContext &ctx)
     });
     Tensor zeroPoint(DType::UInt8, {});
     zeroPoint.data<uint8_t>()[0] = uint8_t(zp);
-    ctx.outputs[0] = y;
+    ctx.outputs[0] = std::move(y);
     if (ctx.outputs.size() > 1)
         ctx.outputs[1] = Tensor::scalar(scale);
     if (ctx.outputs.size() > 2)
-        ctx.outputs[2] = zeroPoint;
+        ctx.outputs[2] = std::move(zeroPoint);
 }
 
 // ---- requantization ---------------------------------------------------------------------------------------------
@@ -884,7 +884,7 @@ void convIntegerOp(OpContext &ctx)
     Tensor y = Tensor::uninitialized(DType::Int32, outShape);
     if (quant::referenceOnly() || !(qconvAsGemm(ctx, 1, q, x, w, y) || qconvFast(q, x, w, y, ctx.threads)))
         qconvReference(q, x, w, y, ctx.threads);
-    ctx.outputs[0] = y;
+    ctx.outputs[0] = std::move(y);
 }
 
 // ---- QLinearMatMul and QGemm --------------------------------------------------------------------------------------
@@ -1083,7 +1083,7 @@ void qgemmOp(OpContext &ctx)
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n)
                 out[m * N + n] = float(acc[size_t(m * N + n)] + k.bias[size_t(n)]) * k.multiplier[size_t(n)];
-        ctx.outputs[0] = y;
+        ctx.outputs[0] = std::move(y);
         return;
     }
     const auto requantize = [&](void *dst) {
@@ -1180,7 +1180,7 @@ void matMulIntegerOp(OpContext &ctx)
         integerGemmFast(batches * M, N, K, a, 0, false, aZp.empty() ? 0 : aZp[0], b, false,
                         std::vector<int32_t>(size_t(N), 0), acc, ctx.threads,
                         gemvWeights(ctx, 1, batches * M, N, K, false))) {
-        ctx.outputs[0] = y;
+        ctx.outputs[0] = std::move(y);
         return;
     }
     const std::vector<int32_t> av = intValues(a), bv = intValues(b);
@@ -1211,7 +1211,7 @@ void matMulIntegerOp(OpContext &ctx)
             }
         }
     });
-    ctx.outputs[0] = y;
+    ctx.outputs[0] = std::move(y);
 }
 
 // ---- fast paths -------------------------------------------------------------------------------------------------

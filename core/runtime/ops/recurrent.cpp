@@ -391,7 +391,7 @@ template <Cell C> void recurrentOp(OpContext &ctx)
     if (!yh.isNull())
         ctx.outputs[1] = yh;
     if (!yc.isNull())
-        ctx.outputs[2] = yc;
+        ctx.outputs[2] = std::move(yc);
 }
 
 } // namespace

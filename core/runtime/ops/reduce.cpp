@@ -256,7 +256,7 @@ template <Reduce Kind> void reduceOp(OpContext &ctx)
             reduceTyped<T>(ctx, Kind, x, L, out);
         }
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // ArgMax (Greater = true) / ArgMin along one axis.
@@ -303,7 +303,7 @@ template <bool Greater> void argExtremeOp(OpContext &ctx)
                 }
         });
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 
@@ -363,7 +363,7 @@ void cumSumOp(OpContext &ctx)
             }
         });
     });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // TopK: the k largest (or smallest) along axis, ordered best first with ties broken by the lower index, as
@@ -422,9 +422,9 @@ void topKOp(OpContext &ctx)
             }
         });
     });
-    ctx.outputs[0] = values;
+    ctx.outputs[0] = std::move(values);
     if (ctx.outputs.size() > 1)
-        ctx.outputs[1] = indices;
+        ctx.outputs[1] = std::move(indices);
 }
 
 } // namespace

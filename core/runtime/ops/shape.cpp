@@ -128,7 +128,7 @@ void dropoutOp(OpContext &ctx)
     if (ctx.outputs.size() > 1) {
         Tensor mask(DType::UInt8, x.shape());
         std::fill(bytesOf(mask), bytesOf(mask) + mask.numel(), Bytes(1));
-        ctx.outputs[1] = mask;
+        ctx.outputs[1] = std::move(mask);
     }
 }
 
@@ -194,7 +194,7 @@ void transposeOp(OpContext &ctx)
             using T = decltype(zero);
             transposeTyped<T>(ctx, x.data<T>(), out.data<T>(), outShape, inStrides);
         });
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // ---- Concat / Split --------------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ void concatOp(OpContext &ctx)
             std::memcpy(dst + size_t(o) * outRow, src + size_t(o) * row, row);
         offset += row;
     }
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 void splitOp(OpContext &ctx)
@@ -453,7 +453,7 @@ void sliceOp(OpContext &ctx)
         for (int64_t i = 0; i < outShape[size_t(d)]; ++i)
             maps[size_t(d)].push_back(begin[size_t(d)] + i * step[size_t(d)]);
     gatherByMaps(x, out, std::move(maps), nullptr);
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 // ---- Squeeze / Unsqueeze ---------------------------------------------------------------------------------
@@ -775,7 +775,7 @@ void resizeOp(OpContext &ctx)
                 }
             }
         });
-        ctx.outputs[0] = y;
+        ctx.outputs[0] = std::move(y);
         return;
     }
 
@@ -1006,7 +1006,7 @@ void gatherElementsOp(OpContext &ctx)
             pos[size_t(d)] = 0;
         }
     }
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 void sizeOp(OpContext &ctx)
@@ -1031,7 +1031,7 @@ void constantOfShapeOp(OpContext &ctx)
     const size_t es = dtypeSize(value.dtype());
     for (int64_t i = 0; i < out.numel(); ++i)
         std::memcpy(bytesOf(out) + size_t(i) * es, bytesOf(value), es);
-    ctx.outputs[0] = out;
+    ctx.outputs[0] = std::move(out);
 }
 
 void rangeOp(OpContext &ctx)
