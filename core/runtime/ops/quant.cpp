@@ -296,24 +296,28 @@ template <typename T> void quantizeDivided(const float *x, int64_t n, float scal
 // half-integer) and for NaN, the group of values is divided. With AVX2 q is first clamped to one past the range on
 // either side, so that the conversion cannot overflow, and the packs that narrow saturate to the range; with
 // AVX-512 the overflow (and NaN) is recognised by the integer the conversion gives it, and the integers clamped.
-// With AVX-512, 16 values at a time: the 1,536 inputs of a wake-word head in 0.23 µs on a Sapphire Rapids core,
+// With AVX-512, 16 values at a time: the 1,536 inputs of a wake-word head in 0.19 µs on a Sapphire Rapids core,
 // 0.33 µs 32 at a time with AVX2 (below), 0.54 µs dividing.
 template <typename T>
 __attribute__((target("avx512f,avx512bw"))) int64_t quantizeAvx512(const float *x, int64_t n, float scale,
                                                                     int32_t zp, T *y)
 {
     const QRange r = rangeOf(dtypeOf<T>());
-    const __m512 vinv = _mm512_set1_ps(1.f / scale), margin = _mm512_set1_ps(0x1p-21f);
+    // q · (1 ∓ 2^-21) as one product each, x · (1 / scale) · (1 ∓ 2^-21): rounding the constants and the product
+    // moves each by at most 3 · 2^-24 relative, so the two still bracket the rounded quotient (in either order, as
+    // x's sign has it).
+    const float inverse = 1.f / scale;
+    const __m512 shrink = _mm512_set1_ps(inverse * (1.f - 0x1p-21f));
+    const __m512 grow = _mm512_set1_ps(inverse * (1.f + 0x1p-21f));
     const __m512i vzp = _mm512_set1_epi32(zp);
     const __m512i below = _mm512_set1_epi32(r.lo - zp), above = _mm512_set1_epi32(r.hi - zp);
     const __m512i indefinite = _mm512_set1_epi32(INT32_MIN); // what the conversion gives NaN and |q| >= 2^31
     constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m512 q = _mm512_mul_ps(_mm512_loadu_ps(x + i), vinv);
-        const __m512 e = _mm512_abs_ps(q);
-        const __m512i low = _mm512_cvt_roundps_epi32(_mm512_fnmadd_ps(e, margin, q), nearest);
-        const __m512i high = _mm512_cvt_roundps_epi32(_mm512_fmadd_ps(e, margin, q), nearest);
+        const __m512 xv = _mm512_loadu_ps(x + i);
+        const __m512i low = _mm512_cvt_roundps_epi32(_mm512_mul_ps(xv, shrink), nearest);
+        const __m512i high = _mm512_cvt_roundps_epi32(_mm512_mul_ps(xv, grow), nearest);
         if (_mm512_cmpneq_epi32_mask(low, high) | _mm512_cmpeq_epi32_mask(low, indefinite)) {
             quantizeDivided(x + i, 16, scale, zp, y + i);
             continue;
