@@ -356,35 +356,50 @@ void TestFusion::halfPrecisionClipsFuseExactly()
 void TestFusion::subgraphsReadOuterConstants()
 {
     // y = If(c, then: x * k, else: x + k) with k a main-graph initializer the branches read from the enclosing
-    // graph: an inference Session bakes k into the branches' Sessions (folded once); fed by name, k reaches them
-    // through the unfused plan as before.
-    Model m;
-    m.opsetVersion = 17;
-    Graph &g = m.graph;
-    g.inputs.push_back({"x", DType::Float32, {2}, true});
-    g.inputs.push_back({"c", DType::UInt8, {}, true});
-    g.initializers["k"] = Tensor::fromFloats({2}, {3.f, 4.f});
-    auto branch = [](const char *op, const char *out) {
-        Graph b;
-        b.nodes.push_back(node(std::string(op) + "_" + out, op, {"x", "k"}, {out}));
-        b.outputs.push_back({out, DType::Float32, {2}, true});
-        return b;
-    };
-    Node cond = node("if", "If", {"c"}, {"y"});
-    cond.attrs["then_branch"] = Attribute::makeGraph(branch("Mul", "t"));
-    cond.attrs["else_branch"] = Attribute::makeGraph(branch("Add", "e"));
-    g.nodes.push_back(cond);
-    g.outputs.push_back({"y", DType::Float32, {2}, true});
-    inferShapes(m);
-    const Session fused(m), plain(m, unfusedOptions());
-    const Tensor x = Tensor::fromFloats({2}, {1.f, 2.f});
-    const Tensor yes = Tensor::fromInt64s({}, {1}).castTo(DType::UInt8);
-    const Tensor no = Tensor::fromInt64s({}, {0}).castTo(DType::UInt8);
-    QCOMPARE(fused.run({{"x", x}, {"c", yes}}).at("y").toFloatVector(), (std::vector<float>{3.f, 8.f}));
-    QCOMPARE(fused.run({{"x", x}, {"c", no}}).at("y").toFloatVector(), (std::vector<float>{4.f, 6.f}));
-    const Tensor k = Tensor::fromFloats({2}, {10.f, 10.f});
-    QCOMPARE(fused.run({{"x", x}, {"c", yes}, {"k", k}}).at("y").toFloatVector(), (std::vector<float>{10.f, 20.f}));
-    QCOMPARE(plain.run({{"x", x}, {"c", yes}, {"k", k}}).at("y").toFloatVector(), (std::vector<float>{10.f, 20.f}));
+    // graph, or a value the main graph folds (a weight-only layer's DequantizeLinear of int8 values): an inference
+    // Session bakes k into the branches' Sessions (folded and packed once); fed by name, k reaches them through the
+    // unfused plan as before.
+    for (const bool folded : {false, true}) {
+        Model m;
+        m.opsetVersion = 17;
+        Graph &g = m.graph;
+        g.inputs.push_back({"x", DType::Float32, {2}, true});
+        g.inputs.push_back({"c", DType::UInt8, {}, true});
+        if (folded) {
+            Tensor kq(DType::Int8, {2});
+            kq.data<int8_t>()[0] = 6;
+            kq.data<int8_t>()[1] = 8;
+            g.initializers["kq"] = kq;
+            g.initializers["ks"] = Tensor::scalar(0.5f);
+            g.nodes.push_back(node("dequantize", "DequantizeLinear", {"kq", "ks"}, {"k"}));
+        } else {
+            g.initializers["k"] = Tensor::fromFloats({2}, {3.f, 4.f});
+        }
+        auto branch = [](const char *op, const char *out) {
+            Graph b;
+            b.nodes.push_back(node(std::string(op) + "_" + out, op, {"x", "k"}, {out}));
+            b.outputs.push_back({out, DType::Float32, {2}, true});
+            return b;
+        };
+        Node cond = node("if", "If", {"c"}, {"y"});
+        cond.attrs["then_branch"] = Attribute::makeGraph(branch("Mul", "t"));
+        cond.attrs["else_branch"] = Attribute::makeGraph(branch("Add", "e"));
+        g.nodes.push_back(cond);
+        g.outputs.push_back({"y", DType::Float32, {2}, true});
+        inferShapes(m);
+        const Session fused(m), plain(m, unfusedOptions());
+        const Tensor x = Tensor::fromFloats({2}, {1.f, 2.f});
+        const Tensor yes = Tensor::fromInt64s({}, {1}).castTo(DType::UInt8);
+        const Tensor no = Tensor::fromInt64s({}, {0}).castTo(DType::UInt8);
+        for (int run = 0; run < 2; ++run) { // the second run on what the first prepared
+            QCOMPARE(fused.run({{"x", x}, {"c", yes}}).at("y").toFloatVector(), (std::vector<float>{3.f, 8.f}));
+            QCOMPARE(fused.run({{"x", x}, {"c", no}}).at("y").toFloatVector(), (std::vector<float>{4.f, 6.f}));
+            QCOMPARE(plain.run({{"x", x}, {"c", no}}).at("y").toFloatVector(), (std::vector<float>{4.f, 6.f}));
+        }
+        const Tensor k = Tensor::fromFloats({2}, {10.f, 10.f});
+        QCOMPARE(fused.run({{"x", x}, {"c", yes}, {"k", k}}).at("y").toFloatVector(), (std::vector<float>{10.f, 20.f}));
+        QCOMPARE(plain.run({{"x", x}, {"c", yes}, {"k", k}}).at("y").toFloatVector(), (std::vector<float>{10.f, 20.f}));
+    }
 }
 
 void TestFusion::runOnceSkipsWinograd()

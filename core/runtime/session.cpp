@@ -162,6 +162,36 @@ Session::Session(Model model, SessionOptions options)
         const Node &n = g.nodes[i];
         m_blockedReader[i] = n.hasAttr(blocked::kInputs) && blocked::computesElementwise(n);
     }
+    // Constant folding: a node fed only by initializers (and earlier folded nodes) gives the same result on
+    // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
+    // matters: per call it would cost as much as the layer. Control-flow nodes run their subgraphs per run. It
+    // comes before the subgraphs' Sessions, which take the folded values they read as constants.
+    m_folded.assign(g.nodes.size(), 0);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const Node &n = g.nodes[i];
+        bool constant = n.subgraphs().empty();
+        for (const std::string &in : n.inputs)
+            constant = constant && (in.empty() || g.isInitializer(in) || m_foldedValues.count(in));
+        if (!constant)
+            continue;
+        OpContext ctx{n, {}, {}, m_threads};
+        for (const std::string &in : n.inputs) {
+            if (in.empty())
+                ctx.inputs.push_back(nullptr);
+            else if (g.isInitializer(in))
+                ctx.inputs.push_back(&g.initializers.at(in));
+            else
+                ctx.inputs.push_back(&m_foldedValues.at(in));
+        }
+        std::vector<Tensor> plainCopies;
+        if (m_blockedReader[i])
+            blocked::prepareElementwise(n, ctx.inputs, plainCopies);
+        runNode(n, ctx, executed());
+        for (size_t o = 0; o < n.outputs.size(); ++o)
+            if (!n.outputs[o].empty())
+                m_foldedValues[n.outputs[o]] = std::move(ctx.outputs[o]);
+        m_folded[i] = 1;
+    }
     // Control flow: a Session per subgraph, whose graph inputs are the subgraph's own followed by the values
     // it reads from this graph.
     m_implicit.resize(g.nodes.size());
@@ -177,16 +207,21 @@ Session::Session(Model model, SessionOptions options)
             sub.opsetVersion = m_model.opsetVersion;
             sub.domainOpsets = m_model.domainOpsets;
             sub.sourcePath = m_model.sourcePath;
-            // What the subgraph reads from this graph: for inference, an initializer here is one there too (the
-            // same buffer), so that the subgraph's Session folds what it computes from it once (silero's branches
+            // What the subgraph reads from this graph: for inference, an initializer here, or a value folded here
+            // (a weight-only layer's dequantized weight), is an initializer there too (the same buffer), so that the
+            // subgraph's Session folds what it computes from it once and packs its weights once (silero's branches
             // slice their convolution weights, hoisted to the main graph at load, on every run otherwise); a run
             // that feeds such a value by name takes the unfused plan, which passes it in. The rest are inputs fed
             // per run.
             const bool ifBranch = n.opType == "If";
             int outerInputs = 0;
             for (const std::string &name : outerNames(sub.graph)) {
-                if (auto init = g.initializers.find(name); m_options.fuse && init != g.initializers.end()) {
-                    sub.graph.initializers[name] = init->second;
+                const auto init = g.initializers.find(name);
+                auto folded = m_foldedValues.find(name);
+                if (folded != m_foldedValues.end() && folded->second.rank() == 5) // may be channel-blocked here
+                    folded = m_foldedValues.end();
+                if (m_options.fuse && (init != g.initializers.end() || folded != m_foldedValues.end())) {
+                    sub.graph.initializers[name] = init != g.initializers.end() ? init->second : folded->second;
                     m_fusedAway.insert(name);
                     continue;
                 }
@@ -215,35 +250,6 @@ Session::Session(Model model, SessionOptions options)
                 throw Error(describeNode(n, m_model) + ", subgraph '" + key + "': " + e.what());
             }
         }
-    }
-    // Constant folding: a node fed only by initializers (and earlier folded nodes) gives the same result on
-    // every run, so it runs once now. A weight-only quantized layer's DequantizeLinear is the case that
-    // matters: per call it would cost as much as the layer. Control-flow nodes run their subgraphs per run.
-    m_folded.assign(g.nodes.size(), 0);
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-        const Node &n = g.nodes[i];
-        bool constant = m_subgraphs[i].empty();
-        for (const std::string &in : n.inputs)
-            constant = constant && (in.empty() || g.isInitializer(in) || m_foldedValues.count(in));
-        if (!constant)
-            continue;
-        OpContext ctx{n, {}, {}, m_threads};
-        for (const std::string &in : n.inputs) {
-            if (in.empty())
-                ctx.inputs.push_back(nullptr);
-            else if (g.isInitializer(in))
-                ctx.inputs.push_back(&g.initializers.at(in));
-            else
-                ctx.inputs.push_back(&m_foldedValues.at(in));
-        }
-        std::vector<Tensor> plainCopies;
-        if (m_blockedReader[i])
-            blocked::prepareElementwise(n, ctx.inputs, plainCopies);
-        runNode(n, ctx, executed());
-        for (size_t o = 0; o < n.outputs.size(); ++o)
-            if (!n.outputs[o].empty())
-                m_foldedValues[n.outputs[o]] = std::move(ctx.outputs[o]);
-        m_folded[i] = 1;
     }
     // The run plan: a slot per value name, each node's kernel, its inputs' slots and constants, and the
     // intermediates to free after it (after their last consumer; graph outputs are never freed).
