@@ -136,10 +136,16 @@ private:
     };
     std::vector<Step> m_steps;
     std::vector<int> m_inputSlots;  // per graph input
-    std::vector<int> m_outputSlots; // per graph output (-1: not a value of the plan, an initializer)
     bool m_outputsServed = true;    // no graph output is in m_fusedAway
-    // Per node: whether the graph outputs depend on it (the run of every output without intermediate feeds).
-    std::vector<char> m_neededForOutputs;
+    // A run of these values from the graph inputs alone: their slots (-1: not a value of the plan, an
+    // initializer) and, per node, whether they depend on it. For the graph outputs, and for the batch region's
+    // frontier (empty when the Session does not split the batch).
+    struct WantedPlan {
+        std::vector<std::string> names;
+        std::vector<int> valueSlots;
+        std::vector<char> needed;
+    };
+    WantedPlan m_outputsPlan, m_frontierPlan;
     std::vector<char> m_folded;                   // per node: already run at construction
     std::map<std::string, Tensor> m_foldedValues; // outputs of the folded nodes
     // Per node: the CSR form of a sparse constant weight, built once here (ops/sparse.h), or null.
