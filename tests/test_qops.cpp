@@ -993,6 +993,57 @@ private slots:
         QCOMPARE(acc, expected);
     }
 
+    // One float row quantized inside the VNNI product (gemvQuantizedRow) against quantizeValues, then gemvU8S8:
+    // the same sums, bit for bit. Depths in whole groups of 16 values and with a rest of 8, 1 and 3 values (a
+    // group of four cut short), widths of one to five column blocks of 16 (two passes of four blocks), zero points at
+    // both ends, values at half-integer quotients and beside them (which the quantization divides), NaN, infinities
+    // and values far outside the range, and two threads. A scale whose reciprocal is not a normal float is refused.
+    void gemvQuantizedRow_data()
+    {
+        QTest::addColumn<int>("K");
+        QTest::addColumn<int>("N");
+        QTest::addColumn<int>("aZp");
+        QTest::addColumn<int>("threads");
+        QTest::newRow("1536 x 32, a wake-word head") << 1536 << 32 << 131 << 1;
+        QTest::newRow("K 40 (a rest of 8), N 24") << 40 << 24 << 0 << 1;
+        QTest::newRow("K 17 (a rest of 1), N 33") << 17 << 33 << 255 << 1;
+        QTest::newRow("K 3 (only a rest), N 1") << 3 << 1 << 7 << 1;
+        QTest::newRow("K 16, N 70 (two passes)") << 16 << 70 << 128 << 1;
+        QTest::newRow("two threads") << 2100 << 520 << 90 << 2;
+    }
+
+    void gemvQuantizedRow()
+    {
+        QFETCH(int, K);
+        QFETCH(int, N);
+        QFETCH(int, aZp);
+        QFETCH(int, threads);
+        if (!(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")))
+            QSKIP("the CPU has no AVX-512 VNNI");
+        const float scale = 0.0173f;
+        std::vector<float> x(static_cast<size_t>(K));
+        std::mt19937 rng(23);
+        std::uniform_real_distribution<float> uniform(-300.f * scale, 300.f * scale);
+        const float special[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0.f};
+        for (int k = 0; k < K; ++k) {
+            const float h = (float(k % 200) - 100.5f) * scale; // a quotient at a half-integer, or a float beside it
+            x[size_t(k)] = k % 7 == 0 ? h : k % 7 == 1 ? std::nextafter(h, INFINITY) : k % 97 == 2 ? special[k % 6]
+                                                                                     : uniform(rng);
+        }
+        const Tensor b = randomInts<int8_t>({N, K}, 24, -127, 127);
+        const quant::GemvWeights w = quant::packGemv(b.data<int8_t>(), N, K, true, true);
+        std::vector<uint8_t> a(static_cast<size_t>(K));
+        quant::quantizeValues(x.data(), K, scale, aZp, false, a.data());
+        std::vector<int32_t> expected(static_cast<size_t>(N)), acc(static_cast<size_t>(N));
+        for (int n = 0; n < N; ++n)
+            expected[size_t(n)] = acc[size_t(n)] = n * 1000 - 7; // the product adds to what is there
+        quant::gemvU8S8(w, a.data(), 1, aZp, expected.data(), 1);
+        QVERIFY(quant::gemvQuantizedRow(w, x.data(), scale, aZp, acc.data(), threads));
+        QCOMPARE(acc, expected);
+        QVERIFY(!quant::gemvQuantizedRow(w, x.data(), 1e-39f, aZp, acc.data(), threads));
+        QCOMPARE(acc, expected); // refused: nothing done
+    }
+
     // QGemm, QLinearMatMul and MatMulInteger in a Session at batch 1, their weights its constants: the products
     // of the packed weights the nodes keep equal the reference, on the runs after the
     // first too; weights fed anew for a run are used as they are, not the packed ones. QGemm also keeps its

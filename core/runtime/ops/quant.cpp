@@ -300,29 +300,57 @@ template <typename T> void quantizeDivided(const float *x, int64_t n, float scal
 // the integer the conversion gives it, and the integers clamped. With AVX-512, 16 values at a time: the 1,536
 // inputs of a wake-word head in 0.19 µs on a Sapphire Rapids core, 0.31 µs 32 at a time with AVX2 (below), 0.54 µs
 // dividing.
+// Its constants, made once per call (quantizeAvx512, quant::gemvQuantizedRow); quantize16 is one step of 16 values.
+struct Quantize16 {
+    float scale;
+    int32_t zp;
+    __m512 shrink, grow;
+    __m512i vzp, below, above;
+};
+
+template <typename T>
+__attribute__((target("avx512f,avx512bw"))) Quantize16 quantize16Constants(float scale, int32_t zp)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    return {scale,
+            zp,
+            _mm512_set1_ps(1.f / scale * (1.f - 0x1p-21f)),
+            _mm512_set1_ps(1.f / scale * (1.f + 0x1p-21f)),
+            _mm512_set1_epi32(zp),
+            _mm512_set1_epi32(r.lo - zp),
+            _mm512_set1_epi32(r.hi - zp)};
+}
+
+// 16 values of x quantized as quantizeTensor does, as bytes.
+template <typename T>
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m128i quantize16(const Quantize16 &c,
+                                                                                      const float *x)
+{
+    // The zero-masked forms of the intrinsics with all lanes set: GCC 12 takes the undefined vector the plain ones
+    // start from for a read of an uninitialised value, and warns.
+    constexpr __mmask16 all = 0xffff;
+    const __m512i indefinite = _mm512_set1_epi32(INT32_MIN); // what the conversion gives NaN and |q| >= 2^31
+    constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const __m512 xv = _mm512_loadu_ps(x);
+    const __m512i low = _mm512_maskz_cvt_roundps_epi32(all, _mm512_mul_ps(xv, c.shrink), nearest);
+    const __m512i high = _mm512_maskz_cvt_roundps_epi32(all, _mm512_mul_ps(xv, c.grow), nearest);
+    if (_mm512_cmpneq_epi32_mask(low, high) | _mm512_cmpeq_epi32_mask(low, indefinite)) [[unlikely]] {
+        alignas(16) T divided[16];
+        quantizeDivided(x, 16, c.scale, c.zp, divided);
+        return _mm_load_si128(reinterpret_cast<const __m128i *>(divided));
+    }
+    const __m512i clamped = _mm512_maskz_min_epi32(all, _mm512_maskz_max_epi32(all, low, c.below), c.above);
+    return _mm512_maskz_cvtepi32_epi8(all, _mm512_add_epi32(clamped, c.vzp));
+}
+
 template <typename T>
 __attribute__((target("avx512f,avx512bw"))) int64_t quantizeAvx512(const float *x, int64_t n, float scale,
                                                                     int32_t zp, T *y)
 {
-    const QRange r = rangeOf(dtypeOf<T>());
-    const __m512 shrink = _mm512_set1_ps(1.f / scale * (1.f - 0x1p-21f));
-    const __m512 grow = _mm512_set1_ps(1.f / scale * (1.f + 0x1p-21f));
-    const __m512i vzp = _mm512_set1_epi32(zp);
-    const __m512i below = _mm512_set1_epi32(r.lo - zp), above = _mm512_set1_epi32(r.hi - zp);
-    const __m512i indefinite = _mm512_set1_epi32(INT32_MIN); // what the conversion gives NaN and |q| >= 2^31
-    constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const Quantize16 c = quantize16Constants<T>(scale, zp);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 xv = _mm512_loadu_ps(x + i);
-        const __m512i low = _mm512_cvt_roundps_epi32(_mm512_mul_ps(xv, shrink), nearest);
-        const __m512i high = _mm512_cvt_roundps_epi32(_mm512_mul_ps(xv, grow), nearest);
-        if (_mm512_cmpneq_epi32_mask(low, high) | _mm512_cmpeq_epi32_mask(low, indefinite)) {
-            quantizeDivided(x + i, 16, scale, zp, y + i);
-            continue;
-        }
-        const __m512i v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(low, below), above), vzp);
-        _mm_storeu_si128(reinterpret_cast<__m128i *>(y + i), _mm512_cvtepi32_epi8(v));
-    }
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(y + i), quantize16<T>(c, x + i));
     return i;
 }
 
@@ -1053,17 +1081,6 @@ void qgemmOp(OpContext &ctx)
     if (!kept)
         made = qgemmConstants(ctx, aType, b, M, N, K, transB, p.alpha, false);
     const QGemmConstants &k = kept ? *kept : *made;
-    // A fused QuantizeLinear's work, with its arithmetic, into a tensor the thread keeps for the next call when it
-    // is small.
-    thread_local Tensor keptA;
-    Tensor madeA;
-    Tensor &quantizedA = given.numel() <= 65536 ? keptA : madeA;
-    if (p.quantizeA) {
-        if (quantizedA.isNull() || quantizedA.dtype() != aType || quantizedA.shape() != given.shape())
-            quantizedA = Tensor::uninitialized(aType, given.shape());
-        quant::quantizeValues(given.f32(), given.numel(), k.aScale, k.aZp, aType == DType::Int8, quantizedA.rawData());
-    }
-    const Tensor &a = p.quantizeA ? quantizedA : given;
     thread_local std::vector<int32_t> acc;
     acc.assign(size_t(M * N), 0);
     if (ctx.hasInput(6) && !k.columnBias) { // C of another shape, broadcast onto the accumulators
@@ -1074,10 +1091,28 @@ void qgemmOp(OpContext &ctx)
         Tensor full = broadcastTo(ctx, c, out);
         std::memcpy(acc.data(), full.rawData(), acc.size() * sizeof(int32_t));
     }
-    if (quant::referenceOnly() || !integerGemmFast(M, N, K, a, 0, transA, k.aZp, b, transB, k.bZp, acc.data(),
-                                                   ctx.threads, k.gemv ? &*k.gemv : nullptr))
-        integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, k.aZp, b, 0, transB ? 1 : N,
-                             transB ? K : 1, k.bZp, acc.data());
+    // A fused QuantizeLinear's work: one row against weights packed for the VNNI product is quantized as the product
+    // reads it (quant::gemvQuantizedRow); else with its arithmetic into a tensor the thread keeps for the next call
+    // when it is small.
+    const bool rowInProduct = p.quantizeA && M == 1 && !transA && aType == DType::UInt8 && k.gemv &&
+                              k.gemv->n == N && k.gemv->k == K && !quant::referenceOnly() &&
+                              std::all_of(k.bZp.begin(), k.bZp.end(), [](int32_t z) { return z == 0; });
+    if (!rowInProduct || !quant::gemvQuantizedRow(*k.gemv, given.f32(), k.aScale, k.aZp, acc.data(), ctx.threads)) {
+        thread_local Tensor keptA;
+        Tensor madeA;
+        Tensor &quantizedA = given.numel() <= 65536 ? keptA : madeA;
+        if (p.quantizeA) {
+            if (quantizedA.isNull() || quantizedA.dtype() != aType || quantizedA.shape() != given.shape())
+                quantizedA = Tensor::uninitialized(aType, given.shape());
+            quant::quantizeValues(given.f32(), given.numel(), k.aScale, k.aZp, aType == DType::Int8,
+                                  quantizedA.rawData());
+        }
+        const Tensor &a = p.quantizeA ? quantizedA : given;
+        if (quant::referenceOnly() || !integerGemmFast(M, N, K, a, 0, transA, k.aZp, b, transB, k.bZp, acc.data(),
+                                                       ctx.threads, k.gemv ? &*k.gemv : nullptr))
+            integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, k.aZp, b, 0, transB ? 1 : N,
+                                 transB ? K : 1, k.bZp, acc.data());
+    }
     if (k.yType == DType::Float32) {
         Tensor y = Tensor::uninitialized(DType::Float32, {M, N});
         float *out = y.f32();
@@ -2458,17 +2493,19 @@ inline void addLanes(const GemvWeights &w, const int32_t *lanes, int64_t n0, int
     }
 }
 
-// One depth q of rows [0, Rows) against column blocks of the vnni layout (`stride` bytes apart), into `s`.
+// One depth q of rows [0, Rows) against column blocks of the vnni layout (`stride` bytes apart), into `s`: the
+// rows' four bytes at group g (q, unless the rows hold only some of their depths).
 template <int Rows, int Count>
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void
-gemvDepthVnni(const int8_t *p, int64_t stride, const uint8_t *const *rows, int64_t q, __m512i (&s)[Rows][Count])
+gemvDepthVnni(const int8_t *p, int64_t stride, const uint8_t *const *rows, int64_t q, int64_t g,
+              __m512i (&s)[Rows][Count])
 {
     __m512i v[Count];
     for (int j = 0; j < Count; ++j)
         v[j] = _mm512_loadu_si512(p + j * stride + q * 64);
     for (int r = 0; r < Rows; ++r) {
-        int32_t group; // the row's four bytes at depth q
-        std::memcpy(&group, rows[r] + 4 * q, 4);
+        int32_t group;
+        std::memcpy(&group, rows[r] + 4 * g, 4);
         const __m512i a = _mm512_set1_epi32(group);
         for (int j = 0; j < Count; ++j)
             s[r][j] = _mm512_dpbusd_epi32(s[r][j], a, v[j]);
@@ -2498,9 +2535,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void gemvTileVnni(
     for (; q + Sets <= w.steps; q += Sets)
 #pragma GCC unroll 4
         for (int h = 0; h < Sets; ++h)
-            gemvDepthVnni<Rows, Count>(p, stride, rows, q + h, s[h]);
+            gemvDepthVnni<Rows, Count>(p, stride, rows, q + h, q + h, s[h]);
     for (; q < w.steps; ++q)
-        gemvDepthVnni<Rows, Count>(p, stride, rows, q, s[0]);
+        gemvDepthVnni<Rows, Count>(p, stride, rows, q, q, s[0]);
     for (int r = 0; r < Rows; ++r)
         for (int j = 0; j < Count; ++j) {
             __m512i sum = s[0][r][j];
@@ -2563,6 +2600,64 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupVnni(const 
     }
 }
 
+// One row x of float32 values, quantized to uint8 16 at a time (quantize16, the same bytes as quantizeTensor) and
+// multiplied as it goes against column blocks [first, first + Count) of the vnni layout, as gemvTileVnni does with
+// one row. A product of a few rows waits for its weights (1 x 1536 x 32: 48 KiB, more than a 32 KiB L1 holds, read
+// from L2), so that the quantization's arithmetic, done between the loads, costs little of its own.
+template <int Count>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvTileQuantizing(const GemvWeights &w, const float *x,
+                                                                               const Quantize16 &c, int64_t first,
+                                                                               __m512i *out)
+{
+    constexpr int Sets = Count <= 2 ? 4 : 2;
+    const int8_t *p = w.packed.data<int8_t>() + first * w.steps * 64;
+    const int64_t stride = w.steps * 64;
+    __m512i s[Sets][1][Count];
+    for (int h = 0; h < Sets; ++h)
+        for (int j = 0; j < Count; ++j)
+            s[h][0][j] = _mm512_setzero_si512();
+    alignas(16) uint8_t bytes[16];
+    const uint8_t *const row[1] = {bytes};
+    int64_t q = 0, k = 0;
+    for (; k + 16 <= w.k; k += 16, q += 4) {
+        _mm_store_si128(reinterpret_cast<__m128i *>(bytes), quantize16<uint8_t>(c, x + k));
+#pragma GCC unroll 4
+        for (int h = 0; h < 4; ++h)
+            gemvDepthVnni<1, Count>(p, stride, row, q + h, h, s[h % Sets]);
+    }
+    if (k < w.k) { // the last values; past them the weights' padding is zero
+        std::memset(bytes, 0, sizeof bytes);
+        quantizeTensor(x + k, w.k - k, c.scale, c.zp, bytes);
+        for (int h = 0; q < w.steps; ++h, ++q)
+            gemvDepthVnni<1, Count>(p, stride, row, q, h, s[0]);
+    }
+    for (int j = 0; j < Count; ++j) {
+        __m512i sum = s[0][0][j];
+        for (int h = 1; h < Sets; ++h)
+            sum = _mm512_add_epi32(sum, s[h][0][j]);
+        out[j] = sum;
+    }
+}
+
+// Column blocks [first, first + count) (count <= 4) of one quantized row, added to acc (gemvQuantizedRow).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupQuantizing(const GemvWeights &w, const float *x,
+                                                                                const Quantize16 &c, int32_t *acc,
+                                                                                int64_t first, int64_t count)
+{
+    __m512i out[4];
+    switch (count) {
+    case 4: gemvTileQuantizing<4>(w, x, c, first, out); break;
+    case 3: gemvTileQuantizing<3>(w, x, c, first, out); break;
+    case 2: gemvTileQuantizing<2>(w, x, c, first, out); break;
+    default: gemvTileQuantizing<1>(w, x, c, first, out); break;
+    }
+    alignas(64) int32_t lanes[16];
+    for (int64_t j = 0; j < count; ++j) {
+        _mm512_store_si512(lanes, out[j]);
+        addLanes(w, lanes, (first + j) * 16, 16, true, c.zp, acc);
+    }
+}
+
 } // namespace
 
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads)
@@ -2611,6 +2706,19 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
             }
         }
     });
+}
+
+bool gemvQuantizedRow(const GemvWeights &w, const float *x, float scale, int32_t zeroPoint, int32_t *acc, int threads)
+{
+    if (!w.vnni || !std::isnormal(scale) || !std::isnormal(1.f / scale) || zeroPoint < 0 || zeroPoint > 255)
+        return false;
+    const Quantize16 c = quantize16Constants<uint8_t>(scale, zeroPoint);
+    const int64_t blocks = (w.n + 15) / 16, groups = (blocks + 3) / 4;
+    const int t = int(std::clamp<int64_t>((w.n * w.k) >> 20, 1, std::max(1, threads)));
+    parallelFor(std::min<int64_t>(t, groups), groups, [&](int64_t g) {
+        gemvGroupQuantizing(w, x, c, acc, g * 4, std::min<int64_t>(4, blocks - g * 4));
+    });
+    return true;
 }
 
 // The same with AVX-512 VNNI: vpdpbusd adds four exact u8 x s8 products per lane, 64 per instruction, and

@@ -82,6 +82,11 @@ GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, bool vn
 // acc[m][n] += Σ_k (a[m][k] - aZp) · w[n][k] for u8 a [M, K], exact in int32; the column blocks shared among up
 // to `threads` threads.
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads);
+// gemvU8S8 of one row a = QuantizeLinear(x, scale, zeroPoint) to uint8 of the K float values x, the same sums: the
+// values are quantized as quantizeValues does, 16 at a time between the loads of the weights, never stored whole.
+// False, and nothing done, where it does not apply (weights not in the vnni layout; a scale whose reciprocal is not
+// a normal float): quantize first then.
+bool gemvQuantizedRow(const GemvWeights &w, const float *x, float scale, int32_t zeroPoint, int32_t *acc, int threads);
 
 // Tests: when set, QLinearConv / QLinearMatMul / QGemm run the plain reference loops only (the fast paths
 // are compared against them bit for bit). Not thread-safe against concurrent runs; tests only.
