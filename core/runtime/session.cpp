@@ -463,7 +463,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     const RunScratchLease scratch(m_slotNames.size());
     std::vector<Tensor> &values = scratch->values;
     std::vector<char> &has = scratch->has;
-    const auto set = [&](int s, Tensor t) {
+    const auto set = [&](int s, Tensor &&t) {
         values[size_t(s)] = std::move(t);
         if (!has[size_t(s)])
             scratch->touched.push_back(s);
@@ -476,7 +476,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             throw Error("no value given for graph input '" + in.name + "'");
         const Tensor &t = it->second;
         if (k + size_t(m_outerInputs) >= g.inputs.size()) { // a value of the enclosing graph
-            set(m_inputSlots[k], t);
+            set(m_inputSlots[k], Tensor(t));
             continue;
         }
         if (in.shapeKnown) {
@@ -487,7 +487,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
                 throw Error("graph input '" + in.name + "' expects shape " + shapeToString(in.shape) + ", got " +
                             shapeToString(t.shape()));
         }
-        set(m_inputSlots[k], t.dtype() == in.dtype ? t : t.castTo(in.dtype));
+        set(m_inputSlots[k], t.dtype() == in.dtype ? Tensor(t) : t.castTo(in.dtype));
     }
     // Extra feeds may override intermediates and constants (used by sensitivity caching). Every graph input was
     // found among the feeds, so there are others only when there are more feeds.
@@ -495,7 +495,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
     if (feeds.size() > g.inputs.size())
         for (const auto &[name, t] : feeds)
             if (auto it = m_slotOf.find(name); it != m_slotOf.end() && !has[size_t(it->second)]) {
-                set(it->second, t);
+                set(it->second, Tensor(t));
                 ++given;
             }
     // The runs of the graph outputs, and of the batch region's frontier (a part of a split batch), take their
