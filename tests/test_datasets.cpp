@@ -1040,6 +1040,8 @@ void TestDatasets::imageNormalization()
     const Dataset d = loadDataset(dir.filePath("data").toStdString(), pre);
     const bool nhwc = layout == Preprocess::Layout::NHWC;
     QCOMPARE(d.sampleShape(), nhwc ? Shape({2, 3, 3}) : Shape({3, 2, 3}));
+    QCOMPARE(d.channelsLast, nhwc); // what augmentation reads the rows as (train.h)
+    QCOMPARE(d.rows(0, 1).channelsLast, nhwc);
     const Tensor row = d.batch(0, 1);
     const Tensor pixels = readNpy(dir.filePath("pixels.npy").toStdString());
     for (int64_t p = 0; p < 6; ++p)

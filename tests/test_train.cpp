@@ -467,7 +467,8 @@ private slots:
 
     // Every augmented sample is its input moved by some (dy, dx) within the shift, zero-filled, and mirrored or
     // not (found by trying every candidate against a reference computed here); over 2000 samples every shift and
-    // both mirror states occur. Shift 0 without flip changes nothing; anything but [N, C, H, W] is refused.
+    // both mirror states occur. Shift 0 without flip changes nothing; anything but [N, C, H, W] is refused. Rows
+    // channels last move the same pixels.
     void augmentationShiftsAndMirrors_data()
     {
         QTest::addColumn<int>("shift");
@@ -520,6 +521,21 @@ private slots:
         uint64_t other = 11;
         QVERIFY(testutil::mismatch(augmentBatch(x, augment, other), y, 0, 0).isEmpty()); // the seed decides
         QVERIFY_THROWS_EXCEPTION(Error, augmentBatch(Tensor(DType::Float32, {4, 784}), augment, rng));
+
+        // The same rows channels last ([N, H, W, C], an image folder read for an NHWC model): with the same draws,
+        // the same pixels move, channels last.
+        const auto channelsLast = [&](const Tensor &t) {
+            Tensor last(DType::Float32, {N, H, W, C});
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t c = 0; c < C; ++c)
+                    for (int64_t p = 0; p < H * W; ++p)
+                        last.f32()[(n * H * W + p) * C + c] = t.f32()[(n * C + c) * H * W + p];
+            return last;
+        };
+        uint64_t again = 11;
+        const Tensor yLast = augmentBatch(channelsLast(x), augment, again, true);
+        QCOMPARE(yLast.shape(), (Shape{N, H, W, C}));
+        QVERIFY(testutil::mismatch(yLast, channelsLast(y), 0, 0).isEmpty());
     }
 
     // Training with augmentation is reproducible with its seed, differs from training without it, and refuses
@@ -543,6 +559,14 @@ private slots:
         train(b, data, options);
         QVERIFY(sameWeights(a, b));
         QVERIFY(!sameWeights(a, plain));
+        // The same images channels last (an image folder read for an NHWC model; one channel, so the same values):
+        // augmented along their own axes, they train the same weights.
+        Dataset last = data;
+        last.x = data.x.reshaped({64, 28, 28, 1});
+        last.channelsLast = true;
+        Model c = buildDemoModel("cnn", 1);
+        train(c, last, options);
+        QVERIFY(sameWeights(a, c));
         Model m = mlp();
         QVERIFY_THROWS_EXCEPTION(Error, train(m, blobs(32, 1), options));
     }

@@ -672,6 +672,7 @@ Dataset Dataset::rows(int64_t begin, int64_t count) const
     Dataset d;
     d.name = name;
     d.classes = classes;
+    d.channelsLast = channelsLast;
     if (!labels.empty())
         d.labels.assign(labels.begin() + begin, labels.begin() + begin + count);
     if (source)

@@ -74,6 +74,7 @@ struct Dataset {
     std::shared_ptr<const SampleSource> source; // streamed rows (when set, x is null)
     std::vector<int64_t> labels;           // N class indices (empty if the source has none)
     std::vector<std::string> classes;      // class names by index, when the source names them (image folders)
+    bool channelsLast = false;             // rows [H, W, C] (an image folder read for an NHWC model), else [C, H, W]
 
     int64_t size() const { return source ? source->size() : x.isNull() ? 0 : x.dim(0); }
     Shape sampleShape() const;

@@ -421,6 +421,7 @@ Dataset openImageFolder(const std::string &dir, const Preprocess &given, int64_t
         s = 1.f / s;
 
     Dataset data;
+    data.channelsLast = pre.layout == Preprocess::Layout::NHWC;
     data.name = fs::path(dir).filename().string();
     if (data.name.empty()) // "dir/"
         data.name = fs::path(dir).parent_path().filename().string();

@@ -50,32 +50,33 @@ uint64_t splitMix(uint64_t &state)
 
 } // namespace
 
-Tensor augmentBatch(const Tensor &x, const TrainOptions::Augment &augment, uint64_t &rng)
+Tensor augmentBatch(const Tensor &x, const TrainOptions::Augment &augment, uint64_t &rng, bool channelsLast)
 {
     if (x.dtype() != DType::Float32 || x.rank() != 4)
-        throw Error("augmentation needs image batches [N, C, H, W] of float32, got " + shapeToString(x.shape()));
+        throw Error(std::string("augmentation needs image batches ") +
+                    (channelsLast ? "[N, H, W, C]" : "[N, C, H, W]") + " of float32, got " + shapeToString(x.shape()));
     if (augment.shift < 0)
         throw Error("the augmentation shift must be at least 0 pixels");
-    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+    const int64_t N = x.dim(0), C = x.dim(channelsLast ? 3 : 1), H = x.dim(channelsLast ? 1 : 2),
+                  W = x.dim(channelsLast ? 2 : 3);
+    // The steps from one channel, row and column to the next within a sample.
+    const int64_t stepC = channelsLast ? 1 : H * W, stepH = channelsLast ? W * C : W, stepW = channelsLast ? C : 1;
     Tensor y(DType::Float32, x.shape()); // zero-filled
-    const float *src = x.f32();
-    float *dst = y.f32();
     const uint64_t span = uint64_t(2 * augment.shift + 1);
     for (int64_t n = 0; n < N; ++n) {
         const int64_t dy = int64_t(splitMix(rng) % span) - augment.shift;
         const int64_t dx = int64_t(splitMix(rng) % span) - augment.shift;
         const bool mirror = augment.flip && (splitMix(rng) & 1);
-        for (int64_t c = 0; c < C; ++c) {
-            const float *s = src + (n * C + c) * H * W;
-            float *d = dst + (n * C + c) * H * W;
+        const float *s = x.f32() + n * C * H * W;
+        float *d = y.f32() + n * C * H * W;
+        for (int64_t c = 0; c < C; ++c)
             // Output pixel (h, w) takes input (h - dy, w' - dx), w' the mirrored column.
             for (int64_t h = std::max<int64_t>(0, dy); h < std::min(H, H + dy); ++h)
                 for (int64_t w = 0; w < W; ++w) {
                     const int64_t sw = (mirror ? W - 1 - w : w) - dx;
                     if (sw >= 0 && sw < W)
-                        d[h * W + w] = s[(h - dy) * W + sw];
+                        d[c * stepC + h * stepH + w * stepW] = s[c * stepC + (h - dy) * stepH + sw * stepW];
                 }
-        }
     }
     return y;
 }
@@ -552,7 +553,7 @@ TrainResult train(Model &model, const Dataset &data, const TrainOptions &options
             const std::vector<int64_t> rows(order.begin() + begin, order.begin() + begin + count);
             Tensor x = data.gather(rows);
             if (options.augment.active())
-                x = augmentBatch(x, options.augment, augmentRng);
+                x = augmentBatch(x, options.augment, augmentRng, data.channelsLast);
             x = conformBatch(input, x);
             std::vector<int64_t> labels;
             if (labelled)

@@ -82,10 +82,10 @@ struct TrainOptions {
     // data may then have no labels when distill.alpha is 1. The teacher must outlive the call.
     const Model *teacher = nullptr;
     DistillConfig distill;
-    // Data augmentation of image batches ([N, C, H, W]), drawn per sample and per epoch from the seed: a shift by
-    // up to `shift` pixels along each spatial axis (zero fill) and, with `flip`, a left-right mirror with
-    // probability 1/2. A teacher sees the same augmented batch as the student, so it teaches on inputs it did not
-    // memorise. Inactive by default: the batches are the data's samples unchanged.
+    // Data augmentation of image batches ([N, C, H, W], or [N, H, W, C] as Dataset::channelsLast says), drawn per
+    // sample and per epoch from the seed: a shift by up to `shift` pixels along each spatial axis (zero fill) and,
+    // with `flip`, a left-right mirror with probability 1/2. A teacher sees the same augmented batch as the student,
+    // so it teaches on inputs it did not memorise. Inactive by default: the batches are the data's samples unchanged.
     struct Augment {
         int shift = 0;
         bool flip = false;
@@ -93,8 +93,9 @@ struct TrainOptions {
     } augment;
 };
 
-// One batch augmented as TrainOptions::Augment describes, drawing from rng. x is [N, C, H, W] float32.
-Tensor augmentBatch(const Tensor &x, const TrainOptions::Augment &augment, uint64_t &rng);
+// One batch augmented as TrainOptions::Augment describes, drawing from rng. x is [N, C, H, W] float32, or
+// [N, H, W, C] when channelsLast (an image folder read for an NHWC model): the same draws move the same pixels.
+Tensor augmentBatch(const Tensor &x, const TrainOptions::Augment &augment, uint64_t &rng, bool channelsLast = false);
 
 // One optimizer step's update of n parameters from their gradient (Adam or SGD with momentum, by options);
 // m and v hold the moments (v is unused by SGD), step is the 1-based step count, decay the weight decay: under
