@@ -387,9 +387,9 @@ template <Cell C> void recurrentOp(OpContext &ctx)
         runDirection(ctx, rc, d, rc.reverseOnly || d == 1, inputForget, linearBeforeReset, y.isNull() ? nullptr : y.f32(),
                      yh.isNull() ? nullptr : yh.f32(), yc.isNull() ? nullptr : yc.f32());
     if (!y.isNull())
-        ctx.outputs[0] = y;
+        ctx.outputs[0] = std::move(y);
     if (!yh.isNull())
-        ctx.outputs[1] = yh;
+        ctx.outputs[1] = std::move(yh);
     if (!yc.isNull())
         ctx.outputs[2] = std::move(yc);
 }
