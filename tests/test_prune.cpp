@@ -957,7 +957,8 @@ private slots:
         }
     }
 
-    // A Session picks the CSR form for weights above the threshold only, and its results are the dense ones.
+    // A Session picks the CSR form for weights above the threshold only (a 3 x 3 Conv: never), and its results are
+    // the dense ones; a weight fed anew for a run is used, not the CSR form of the initializer.
     void sessionPicksSparseAboveThreshold()
     {
         Model m = m_demo.deepCopy();
@@ -982,6 +983,67 @@ private slots:
             findKernel(node.opType)(ctx); // dense: no CSR form given
             const Tensor &actual = values.at(node.outputs[0]);
             QVERIFY2(testutil::mismatch(actual, ctx.outputs[0], 1e-5, 1e-5).isEmpty(), layer);
+        }
+        // fc1's weight fed anew (dense): the run multiplies by it.
+        const Node &fc1 = *m.graph.findNode("fc1");
+        const Tensor fed = testutil::randomTensor(m.graph.initializers.at(fc1.inputs[1]).shape(), 7);
+        const auto withFed = session.runAll({{"input", m_data.batch(0, 4)}, {fc1.inputs[1], fed}});
+        OpContext ctx{fc1, {&withFed.at(fc1.inputs[0]), &fed, &withFed.at(fc1.inputs[2])}, {}, 1};
+        ctx.outputs.resize(1);
+        findKernel("Gemm")(ctx);
+        QVERIFY2(testutil::mismatch(withFed.at(fc1.outputs[0]), ctx.outputs[0], 1e-5, 1e-5).isEmpty(),
+                 qPrintable(testutil::mismatch(withFed.at(fc1.outputs[0]), ctx.outputs[0], 1e-5, 1e-5)));
+    }
+
+    // A 1-D-like convolution (1 x k or k x 1) from 79 % zeros gets a CSR form, used on images of at least 200 output
+    // positions; a 3 x 3 one, or a sparser 1 x k one, none.
+    void sessionPicksSparseConvByRule_data()
+    {
+        QTest::addColumn<int>("kh");
+        QTest::addColumn<int>("kw");
+        QTest::addColumn<double>("sparsity");
+        QTest::addColumn<bool>("made");
+        QTest::newRow("1x3 at 80%") << 1 << 3 << 0.8 << true;
+        QTest::newRow("3x1 at 90%") << 3 << 1 << 0.9 << true;
+        QTest::newRow("1x3 at 70%") << 1 << 3 << 0.7 << false;
+        QTest::newRow("3x3 at 95%") << 3 << 3 << 0.95 << false;
+        QTest::newRow("1x1 at 95%") << 1 << 1 << 0.95 << false;
+    }
+    void sessionPicksSparseConvByRule()
+    {
+        QFETCH(int, kh);
+        QFETCH(int, kw);
+        QFETCH(double, sparsity);
+        QFETCH(bool, made);
+        Graph g;
+        g.initializers["w"] = pruneMagnitude(testutil::randomTensor({8, 6, kh, kw}, 2), sparsity);
+        Node node;
+        node.name = "conv";
+        node.opType = "Conv";
+        node.inputs = {"x", "w"};
+        node.outputs = {"y"};
+        node.attrs["kernel_shape"] = Attribute::makeInts({kh, kw});
+        const auto csr = sparse::prepare(node, g);
+        QCOMPARE(csr != nullptr, made);
+        if (!csr)
+            return;
+        QCOMPARE(csr->minPositions, sparse::kConvMinPositions);
+        const Tensor &w = g.initializers.at("w");
+        for (int64_t width : {12, 40}) { // 11 x 10 / 11 x 38 (or 9 x 12 / 9 x 40) output positions
+            const Tensor x = testutil::randomTensor({2, 6, 11, width}, 1);
+            auto run = [&](const SparseWeight *s) {
+                OpContext ctx{node, {&x, &w}, {}, 1};
+                ctx.sparse = s;
+                ctx.outputs.resize(1);
+                findKernel("Conv")(ctx);
+                return ctx.outputs[0];
+            };
+            const Tensor dense = run(nullptr), actual = run(csr.get());
+            if (width == 12) // below 200 positions: the dense path, bit for bit
+                QCOMPARE(QByteArray(reinterpret_cast<const char *>(actual.f32()), int(actual.numel() * 4)),
+                         QByteArray(reinterpret_cast<const char *>(dense.f32()), int(dense.numel() * 4)));
+            QVERIFY2(testutil::mismatch(actual, dense, 1e-5, 1e-5).isEmpty(),
+                     qPrintable(testutil::mismatch(actual, dense, 1e-5, 1e-5)));
         }
     }
 

@@ -561,6 +561,8 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             if (k < 64 && ctx.inputs[k] && ctx.inputs[k] == step.constants[k])
                 ctx.constantMask |= uint64_t(1) << k;
         }
+        if (!(ctx.constantMask & 2)) // the weight fed anew for this run: its CSR form is not this weight's
+            ctx.sparse = nullptr;
         if (!m_subgraphs[i].empty()) {
             ctx.subgraphs = &m_subgraphs[i];
             for (size_t k = 0; k < step.implicit.size(); ++k)

@@ -93,9 +93,14 @@ std::shared_ptr<const SparseWeight> prepare(const Node &node, const Graph &graph
         const Tensor *w = floatInitializer(graph, node, 1);
         if (!w || w->rank() < 3 || w->dim(0) == 0)
             return nullptr;
-        if (mode < 0) // measured slower than oneDNN's dense convolution (see the overview)
+        // The measured rule (see the overview), unless CW_SPARSE=1 forces every convolution.
+        const bool rule = mode < 0;
+        const bool oneDimensional = w->rank() == 4 && (w->dim(2) == 1) != (w->dim(3) == 1);
+        if (rule && (!oneDimensional || zeroFraction(*w) < kConvThreshold))
             return nullptr;
-        return std::make_shared<const SparseWeight>(toCsr(w->f32(), w->dim(0), w->numel() / w->dim(0), false));
+        SparseWeight csr = toCsr(w->f32(), w->dim(0), w->numel() / w->dim(0), false);
+        csr.minPositions = rule ? kConvMinPositions : 0;
+        return std::make_shared<const SparseWeight>(std::move(csr));
     }
     return nullptr;
 }

@@ -17,10 +17,13 @@
 //         stride-1 convolutions), one image at a time.
 // Thresholds, measured with bench/sparse.sh against the dense kernels (docs/performance.md): a Gemm runs
 // sparse from 89% zeros at batch < 4 (a gathered dot product does ~1 multiply-add per cycle, oneDNN's
-// dense sgemv ~6) and from 75% at larger batches. Conv stays on oneDNN: its dense convolution was faster
-// than im2col + CSR up to 90-95% zeros in every measured shape, so a Session never picks the sparse Conv
-// by itself. CW_SPARSE=0 turns the sparse path off, CW_SPARSE=1 forces it (Gemm and Conv) for every float
-// initializer weight, for measurements.
+// dense sgemv ~6) and from 75% at larger batches. A Conv runs sparse from 79% zeros when its kernel is 1-D-like
+// (1 x k or k x 1) and the image has at least 200 output positions: there oneDNN's dense convolution is slow (21-51
+// multiply-adds per ns on oww-embedding's shapes) and im2col + CSR won from 80% zeros in every measured shape; on the
+// demos' 3 x 3 convolutions, and on images of few positions, it lost up to 95% zeros. A rule, not a timing of both
+// paths: results must not depend on which path a run measured faster (a sweep's shards are merged bit for bit).
+// CW_SPARSE=0 turns the sparse path off, CW_SPARSE=1 forces it (Gemm and Conv) for every float initializer weight,
+// for measurements.
 #pragma once
 
 #include <cstdint>
@@ -39,12 +42,15 @@ struct SparseWeight {
     std::vector<int32_t> rowStart;  // rows + 1 offsets into cols / values
     std::vector<int32_t> colIndex;
     std::vector<float> values;
+    int64_t minPositions = 0;       // a Conv's: images of fewer output positions run dense
 };
 
 namespace sparse {
 
 inline constexpr double kGemmThresholdSingle = 0.89; // batch < 4 (so a ratio of 0.9, rounded, qualifies)
 inline constexpr double kGemmThresholdBatch = 0.75;  // batch >= 4; also the least sparsity a CSR form is built for
+inline constexpr double kConvThreshold = 0.79;      // a 1-D-like Conv (a ratio of 0.8, rounded, qualifies)
+inline constexpr int64_t kConvMinPositions = 200;   // and its output positions per image
 
 // CSR of a row-major [rows, cols] matrix (transposed: the matrix is stored [cols, rows]).
 SparseWeight toCsr(const float *w, int64_t rows, int64_t cols, bool transposed);

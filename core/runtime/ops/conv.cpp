@@ -114,6 +114,14 @@ onednn::WeightsIdentity weightsIdentity(OpContext &ctx)
     return {ctx.constantInputs, 0};
 }
 
+// Whether the convolution runs on its weight's CSR form (runtime/sparse.h): the Session gave it one, and the image
+// has as many output positions as the form asks for.
+bool sparseApplies(const OpContext &ctx, const ConvGeometry &g)
+{
+    return ctx.sparse && g.group == 1 && ctx.sparse->rows == g.outChannels && ctx.sparse->cols == g.colRows() &&
+           g.colCols() >= ctx.sparse->minPositions;
+}
+
 // The convolution alone (a fused MaxPool is convOp's). `leaveBlocked`: the output may leave in oneDNN's blocked
 // layout (runtime/blocked.h).
 void convolve(OpContext &ctx, bool leaveBlocked)
@@ -131,11 +139,11 @@ void convolve(OpContext &ctx, bool leaveBlocked)
     const int64_t N = g.batch, C = g.inChannels, M = g.outChannels, G = g.group;
     const int64_t Cg = C / G, Mg = M / G, K = g.colRows(), P = g.colCols(), inPlane = g.inH * g.inW;
     const int threads = std::max(1, ctx.threads);
-    // A pruned constant weight runs on its CSR form (ops/sparse.h). Few output positions per image (a frame-wise
+    // A pruned constant weight may run on its CSR form (sparseApplies). Few output positions per image (a frame-wise
     // STFT, the last layers of a 1-D encoder): a gemm per image would be a few columns wide (oneDNN's gemm-based
     // convolution does that), so the whole batch's columns go into one matrix and one gemm.
     constexpr int64_t kFewPositions = 16, kMaxBatchedColumns = int64_t(8) << 20;
-    const bool sparsePath = ctx.sparse && G == 1 && ctx.sparse->rows == M && ctx.sparse->cols == K;
+    const bool sparsePath = sparseApplies(ctx, g);
     const bool fewPositions = G == 1 && N > 1 && P <= kFewPositions && K * N * P <= kMaxBatchedColumns;
     if (!sparsePath && !fewPositions && onednn::convPreferred(g, threads)) {
         Tensor y;
@@ -329,7 +337,7 @@ void convOp(OpContext &ctx)
         ctx.fail("the fused MaxPool: " + std::string(e.what()));
     }
     const int threads = std::max(1, ctx.threads);
-    if (!ctx.sparse && onednn::convPreferred(g, threads) &&
+    if (!sparseApplies(ctx, g) && onednn::convPreferred(g, threads) &&
         convPooledSlices(ctx, g, pool, srcBlock, threads))
         return;
     // Otherwise the convolution (in the blocked layout where oneDNN computes in it), then the pool.
