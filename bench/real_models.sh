@@ -10,8 +10,11 @@
 # and the large models, are left out); CW_BENCH_THREADS=T gives both engines T threads; CW_BENCH_ROUNDS=R
 # alternates R rounds (the median is reported). The int8 variant (docs/recipes/int8.json, or the recipe
 # CW_BENCH_INT8_RECIPE names, e.g. docs/recipes/int8-w7.json; calibrated on the manifest's compression data) is
-# timed in the same rounds, by both engines on the same QDQ file; off the defaults
-# (batch 1, one thread) the int8 columns are left out.
+# timed in the same rounds, by both engines on the same QDQ file; so is the sparse variant (docs/recipes/sparse90.json:
+# 90 % of every layer's weights zero by magnitude; or the recipe CW_BENCH_SPARSE_RECIPE names, without fine-tuning,
+# since the models come without labels): its columns give the share of zeros among the float weights, the output
+# SQNR and both engines' times on the pruned file (onnxruntime multiplies the zeros). Off the defaults (batch 1,
+# one thread) the int8 and sparse columns are left out.
 # usage: bench/real_models.sh [BUILD_DIR]          (a Markdown table on stdout; docs/models.md keeps it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +25,7 @@ batch="${CW_BENCH_BATCH:-1}"
 threads="${CW_BENCH_THREADS:-1}"
 rounds="${CW_BENCH_ROUNDS:-3}"
 int8_recipe="${CW_BENCH_INT8_RECIPE:-$root/docs/recipes/int8.json}"
+sparse_recipe="${CW_BENCH_SPARSE_RECIPE:-$root/docs/recipes/sparse90.json}"
 export NODE_PATH="$root/node_modules"
 paths="$(/usr/bin/python3 "$root/tests/tools/fetch_models.py" --paths)"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -77,15 +81,15 @@ EOF
 field() { /usr/bin/python3 -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))['$1'])" "$2"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
-echo "int8: $(basename "$int8_recipe")"
+echo "int8: $(basename "$int8_recipe"), sparse: $(basename "$sparse_recipe")"
 echo
-echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | peak RSS MB, cwb / ort | int8: output SQNR dB, size ratio | int8 cwb p50 ms (× its float32) | int8 onnxruntime p50 ms (cwb / ort) |"
-echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|"
+echo "| model | operators | file MB | loads | max rel. L2 error vs onnxruntime | cwb p50 ms | onnxruntime p50 ms | ratio (cwb / ort) | peak RSS MB, cwb / ort | int8: output SQNR dB, size ratio | int8 cwb p50 ms (× its float32) | int8 onnxruntime p50 ms (cwb / ort) | sparse: zeros, output SQNR dB | sparse cwb p50 ms (× float32) | sparse onnxruntime p50 ms (cwb / ort) |"
+echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"
 while read -r name file inputs; do
   read -ra pairs <<<"$inputs"
   size=$(/usr/bin/python3 -c "import os; print('%.1f' % (os.path.getsize('$file') / 1e6))")
   if ! "$cwb" info "$file" --json >"$tmp/info.json" 2>"$tmp/err"; then
-    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | | | | | |"
+    echo "| $name | | $size | no: $(head -c 120 "$tmp/err") | | | | | | | | | | | |"
     continue
   fi
   ops=$(/usr/bin/python3 -c "import json; print(len(json.load(open('$tmp/info.json'))['nodes']))")
@@ -107,50 +111,91 @@ for k in range($k):
     a = np.load('$tmp/mine.%d.npy' % k).astype(np.float64); b = np.load('$tmp/ort/%d.npy' % k).astype(np.float64)
     worst = max(worst, np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 print('%.1e' % worst)")
-  # The int8 variant, calibrated on the manifest's compression data (made before the rounds, timed in them).
+  # The int8 variant, calibrated on the manifest's compression data, and the sparse one: made before the rounds,
+  # timed in them. A variant's description: its output SQNR against the base and its size over the original's
+  # (int8), or its share of zero weights (sparse).
   compress=$(cat "$tmp/$name.compress")
-  int8="—"; int8c="—"; int8o="—"; int8file=""
+  declare -A made=([int8]="—" [sparse]="—"); variants=()
   if [ "$batch" = 1 ] && [ "$threads" = 1 ]; then
-    if [[ "$compress" == pending:* ]]; then
-      int8="${compress}"
-    else
+    for v in int8 sparse; do
+      if [[ "$compress" == pending:* ]]; then
+        made[$v]="${compress}"; continue
+      fi
       read -ra cargs <<<"$compress"
-      int8file="$tmp/int8.onnx"
-      "$cwb" compress "$file" --recipe "$int8_recipe" -o "$int8file" --no-measure "${cargs[@]}" >/dev/null
-      int8=$("$cwb" eval "$tmp/int8.onnx" --reference "$file" "${cargs[@]}" --json | /usr/bin/python3 -c "
+      recipe="$int8_recipe"; [ "$v" = sparse ] && recipe="$sparse_recipe"
+      "$cwb" compress "$file" --recipe "$recipe" -o "$tmp/$v.onnx" --no-measure "${cargs[@]}" >/dev/null
+      made[$v]=$("$cwb" eval "$tmp/$v.onnx" --reference "$file" "${cargs[@]}" --json | /usr/bin/python3 -c "
 import json, os, sys
-f = json.load(sys.stdin)['outputs'][0]
-print('%.1f, %.2f' % (float(f['sqnr_db']), os.path.getsize('$tmp/int8.onnx') / os.path.getsize('$file')))")
-    fi
+import onnx, numpy as np
+from onnx import numpy_helper
+sqnr = float(json.load(sys.stdin)['outputs'][0]['sqnr_db'])
+if '$v' == 'int8':
+    print('%.1f, %.2f' % (sqnr, os.path.getsize('$tmp/$v.onnx') / os.path.getsize('$file')))
+else:
+    # The share of zeros among the weights of two or more dimensions, in the graph and its subgraphs: float
+    # initializers, and the integer ones a DequantizeLinear reads (zero where they equal its zero point).
+    def graphs(g):
+        yield g
+        for n in g.node:
+            for a in n.attribute:
+                for sub in ([a.g] if a.HasField('g') else []) + list(a.graphs):
+                    yield from graphs(sub)
+    zeros = total = 0
+    for g in graphs(onnx.load('$tmp/$v.onnx').graph):
+        inits = {t.name: t for t in g.initializer}
+        arrays = {name: numpy_helper.to_array(t) for name, t in inits.items() if len(t.dims) >= 2}
+        for n in g.node:
+            if n.op_type == 'DequantizeLinear' and n.input[0] in arrays:
+                q = arrays.pop(n.input[0])
+                zp = numpy_helper.to_array(inits[n.input[2]]) if len(n.input) > 2 and n.input[2] in inits else 0
+                if np.ndim(zp) == 1 and np.size(zp) > 1:
+                    axis = next((a.i for a in n.attribute if a.name == 'axis'), 1) % q.ndim
+                    zp = zp.reshape([-1 if d == axis else 1 for d in range(q.ndim)])
+                zeros += int((q == zp).sum()); total += q.size
+        for a in arrays.values():
+            if a.dtype in (np.float32, np.float16):
+                zeros += int((a == 0).sum()); total += a.size
+    zeros /= max(total, 1)
+    print('%.0f %%, %.1f' % (100 * zeros, sqnr))")
+      variants+=("$v")
+    done
   fi
   # Large models (the 1024x1024 background removal: seconds per run) get fewer iterations.
   its=$iterations; warm=5
   if [ "$(stat -c %s "$file")" -gt 20000000 ]; then its=3; warm=1; fi
-  c=(); o=(); crss=(); orss=(); c8=(); o8=()
+  c=(); o=(); crss=(); orss=(); declare -A vc=() vo=()
   for _ in $(seq "$rounds"); do
     "$cwb" bench "$file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" --json >"$tmp/c.json"
     node "$root/bench/ort_bench.js" "$file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" >"$tmp/o.json"
     c+=("$(field p50_ms "$tmp/c.json")"); crss+=("$(field peak_rss_bytes "$tmp/c.json")")
     o+=("$(field p50_ms "$tmp/o.json")"); orss+=("$(field peak_rss_bytes "$tmp/o.json")")
-    if [ -n "$int8file" ]; then
-      "$cwb" bench "$int8file" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" --json >"$tmp/c.json"
-      c8+=("$(field p50_ms "$tmp/c.json")")
-      if node "$root/bench/ort_bench.js" "$int8file" "${in_args[@]}" --threads "$threads" --iterations "$its" \
-          --warmup "$warm" >"$tmp/o.json" 2>"$tmp/err"; then
-        o8+=("$(field p50_ms "$tmp/o.json")")
+    for v in "${variants[@]}"; do
+      "$cwb" bench "$tmp/$v.onnx" "${in_args[@]}" --threads "$threads" --iterations "$its" --warmup "$warm" \
+        --json >"$tmp/c.json"
+      vc[$v]+=" $(field p50_ms "$tmp/c.json")"
+      if node "$root/bench/ort_bench.js" "$tmp/$v.onnx" "${in_args[@]}" --threads "$threads" --iterations "$its" \
+          --warmup "$warm" >"$tmp/o.json" 2>"$tmp/$v.err"; then
+        vo[$v]+=" $(field p50_ms "$tmp/o.json")"
       fi
-    fi
+    done
   done
   cm=$(median "${c[@]}"); om=$(median "${o[@]}")
   rss=$(/usr/bin/python3 -c "print('%.0f / %.0f' % ($(median "${crss[@]}") / 1e6, $(median "${orss[@]}") / 1e6))")
-  if [ "${#c8[@]}" -gt 0 ]; then
-    cm8=$(median "${c8[@]}")
-    int8c=$(/usr/bin/python3 -c "print('%s (%.2f)' % ('$cm8', $cm8 / $cm))")
-    if [ "${#o8[@]}" -gt 0 ]; then
-      int8o=$(/usr/bin/python3 -c "print('%s (%.2f)' % ('$(median "${o8[@]}")', $cm8 / $(median "${o8[@]}")))")
+  # Per variant: its p50 (× the base's float32 p50), and onnxruntime's on the same file (cwb / onnxruntime).
+  declare -A times=([int8]="— | —" [sparse]="— | —")
+  for v in "${variants[@]}"; do
+    # shellcheck disable=SC2086
+    mine=$(median ${vc[$v]})
+    cell=$(/usr/bin/python3 -c "print('%s (%.2f)' % ('$mine', $mine / $cm))")
+    if [ -n "${vo[$v]:-}" ]; then
+      # shellcheck disable=SC2086
+      theirs=$(median ${vo[$v]})
+      cell+=" | $(/usr/bin/python3 -c "print('%s (%.2f)' % ('$theirs', $mine / $theirs))")"
     else
-      int8o="fails: $(head -c 100 "$tmp/err" | tr '\n|' '  ')"
+      cell+=" | fails: $(head -c 100 "$tmp/$v.err" | tr '\n|' '  ')"
     fi
-  fi
-  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") | $rss | $int8 | $int8c | $int8o |"
+    times[$v]="$cell"
+  done
+  echo "| $name | $ops | $size | yes | $err | $cm | $om | $(/usr/bin/python3 -c "print('%.2f' % ($cm / $om))") | $rss |" \
+    "${made[int8]} | ${times[int8]} | ${made[sparse]} | ${times[sparse]} |"
 done <"$tmp/models"
