@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "core/base/cpu.h"
 #include "core/runtime/batch_split.h"
 #include "core/runtime/blocked.h"
 #include "core/runtime/fusion.h"
@@ -182,6 +183,7 @@ private slots:
     void halfPrecisionClipsFuseExactly();
     void subgraphsReadOuterConstants();
     void runOnceSkipsWinograd();
+    void shortReductionsRunIm2col();
     void oneImageOnTwoThreads();
     void blockedLayoutRoundTrip();
     void blockedConvolution();
@@ -424,6 +426,36 @@ void TestFusion::runOnceSkipsWinograd()
     const Tensor a = Session(m, once).run(x), b = Session(m).run(x);
     const QString diff = compareTensors(a, b, 2e-6, maxAbs(b));
     QVERIFY2(diff.isEmpty(), qPrintable(diff));
+}
+
+// With AVX-512, a convolution of a short reduction (at most 72 products per output) over many output positions, whose
+// im2col matrix stays small, runs im2col and one gemm instead of oneDNN (onednn::convPreferred), with oneDNN's values
+// to the rounding; with AVX2 oneDNN keeps it.
+void TestFusion::shortReductionsRunIm2col()
+{
+    const std::array<std::pair<Geometry, bool>, 5> cases{{
+        {{{1, 24, 74, 32}, {24, 24, 1, 3}}, true},     // oww-embedding's second layer (76 x 32 positions here)
+        {{{1, 1, 76, 32}, {24, 1, 3, 3}}, true},       // and its first
+        {{{1, 24, 20, 20}, {24, 24, 1, 3}}, false},    // 440 positions
+        {{{1, 32, 74, 32}, {32, 32, 3, 3}}, false},    // 288 products per output
+        {{{1, 3, 1024, 1024}, {8, 3, 3, 3}}, false},   // an im2col matrix of 28 million values
+    }};
+    for (const auto &[geo, shortReduction] : cases) {
+        const Model m = convChain(geo, {});
+        const ConvGeometry g = convGeometry(m.graph.nodes[0], geo.x, geo.w);
+        QCOMPARE(onednn::convPreferred(g, 1), !(shortReduction && cpuHas(CpuFeature::Avx512Bw)));
+        if (!shortReduction)
+            continue;
+        const Tensor x = randomTensor(geo.x, 4);
+        for (int threads : {1, 2}) {
+            Tensor reference;
+            QVERIFY(onednn::convForward(g, x, 0, m.graph.initializers.at("w"), {true},
+                                        m.graph.initializers.at("b").f32(), {}, reference, threads));
+            const Tensor y = Session(m, {threads}).run(x);
+            const QString diff = compareTensors(y, reference, 1e-5, maxAbs(reference));
+            QVERIFY2(diff.isEmpty(), qPrintable(diff));
+        }
+    }
 }
 
 // Activations kept in oneDNN's channel-blocked layout between layers (runtime/blocked.h).

@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/base/cpu.h"
+
 namespace cw::onednn {
 
 ConvDims convDims(const ConvGeometry &g)
@@ -431,9 +433,18 @@ bool convPreferred(const ConvGeometry &g, int threads)
     const int mode = envMode();
     if (mode >= 0)
         return mode == 1;
-    // Depthwise convolutions have a direct loop in ops/conv.cpp; everything else is measured to win.
+    // Depthwise convolutions have a direct loop in ops/conv.cpp.
     if (g.group > 1 && g.inChannels == g.group)
         return false;
+    // With AVX-512, a short reduction over many output positions whose im2col matrix stays small (oww-embedding's
+    // first three layers: 1 -> 24 3 x 3, 24 -> 24 1 x 3 and 3 x 1, at 74 x 32): oneDNN's direct convolution, which
+    // computes 16 channels at a time there, ran at 10-21 multiply-adds per ns, im2col and one gemm 1.5-2.2 times as
+    // fast. Its AVX2 kernels, 8 channels at a time, did not lose (docs/performance.md, "Short reductions").
+    constexpr int64_t kShortReduction = 72, kManyPositions = 1024, kSmallColumns = int64_t(1) << 20;
+    const int64_t K = g.colRows(), P = g.colCols();
+    if (K <= kShortReduction && P >= kManyPositions && K * P <= kSmallColumns && cpuHas(CpuFeature::Avx512Bw))
+        return false;
+    // Everything else is measured to win.
     return true;
 }
 
