@@ -438,7 +438,7 @@ bool convPreferred(const ConvGeometry &g, int threads)
         return false;
     // With AVX-512, a short reduction over many output positions whose im2col matrix stays small (oww-embedding's
     // first three layers: 1 -> 24 3 x 3, 24 -> 24 1 x 3 and 3 x 1, at 74 x 32): oneDNN's direct convolution, which
-    // computes 16 channels at a time there, ran at 10-21 multiply-adds per ns, im2col and one gemm 1.5-2.2 times as
+    // computes 16 channels at a time there, ran at 10-24 multiply-adds per ns, im2col and one gemm 1.5-2.6 times as
     // fast. Its AVX2 kernels, 8 channels at a time, did not lose (docs/performance.md, "Short reductions").
     constexpr int64_t kShortReduction = 72, kManyPositions = 1024, kSmallColumns = int64_t(1) << 20;
     const int64_t K = g.colRows(), P = g.colCols();
