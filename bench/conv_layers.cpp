@@ -1,28 +1,47 @@
 // Each Conv of a model timed alone, as the engine's Conv kernel runs it: the layer's weight, bias and attributes on a
-// random input of the layer's input shape (unknown sizes, the batch among them, set to 1), one thread, median of N
-// runs, in milliseconds. Run under CW_ONEDNN=0 (im2col and one gemm per image), CW_ONEDNN=1 (oneDNN) or neither (the
+// random input of the layer's input shape, one thread, median of N runs, in milliseconds. Sizes the file leaves
+// open are 1 unless given as NAME=D,D,... for a graph input (its shape, propagated by shape inference); a layer
+// whose sizes still do not fit is listed with the reason. Float16 weights are widened first, as a Session does. Run under CW_ONEDNN=0 (im2col and one gemm per image), CW_ONEDNN=1 (oneDNN) or neither (the
 // engine's own choice) to compare the paths layer by layer; see bench/conv_layers.sh.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/io/model_io.h"
+#include "core/runtime/half_floats.h"
 #include "core/runtime/ops.h"
+#include "core/runtime/shape_inference.h"
 
 using namespace cw;
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s MODEL.onnx [RUNS]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s MODEL.onnx [RUNS [NAME=D,D,...]...]\n", argv[0]);
         return 2;
     }
-    const Model model = loadModel(argv[1]);
+    Model model = loadModel(argv[1]);
+    if (std::optional<Model> wide = float32Arithmetic(model)) // float16 weights: in float32, as a Session runs them
+        model = std::move(*wide);
     const int runs = argc > 2 ? std::atoi(argv[2]) : 100;
+    for (int a = 3; a < argc; ++a) { // NAME=D,D,...: a graph input's shape
+        const std::string arg = argv[a];
+        const size_t eq = arg.find('=');
+        for (ValueInfo &in : model.graph.inputs)
+            if (in.name == arg.substr(0, eq)) {
+                in.shape.clear();
+                for (size_t p = eq; p != std::string::npos; p = arg.find(',', p + 1))
+                    in.shape.push_back(std::atoll(arg.c_str() + p + 1));
+            }
+    }
+    if (argc > 3)
+        inferShapes(model);
     const std::vector<LayerInfo> layers = model.layers();
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> dist(-1.f, 1.f);
@@ -46,7 +65,12 @@ int main(int argc, char **argv)
             ctx.outputs.resize(1);
             findKernel("Conv")(ctx);
         };
-        run(); // warm-up: oneDNN creates its primitive and packs the weights
+        try {
+            run(); // warm-up: oneDNN creates its primitive and packs the weights
+        } catch (const std::exception &e) {
+            std::printf("%s\t\t\t(%s)\n", node.name.c_str(), e.what());
+            continue;
+        }
         std::vector<double> ms;
         for (int i = 0; i < runs; ++i) {
             const auto t0 = std::chrono::steady_clock::now();
