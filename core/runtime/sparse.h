@@ -20,10 +20,10 @@
 // dense sgemv ~6) and from 75% at larger batches. A Conv runs sparse from 79% zeros when its kernel is 1-D-like
 // (1 x k or k x 1) and the image has at least 200 output positions: there oneDNN's dense convolution is slow (21-51
 // multiply-adds per ns on oww-embedding's shapes) and im2col + CSR won from 80% zeros in every measured shape; on the
-// demos' 3 x 3 convolutions, and on images of few positions, it lost up to 95% zeros. A rule, not a timing of both
-// paths: results must not depend on which path a run measured faster (a sweep's shards are merged bit for bit).
-// CW_SPARSE=0 turns the sparse path off, CW_SPARSE=1 forces it (Gemm and Conv) for every float initializer weight,
-// for measurements.
+// demos' 3 x 3 convolutions it lost up to 90% zeros, and on images of few positions at every sparsity. A rule, not a
+// timing of both paths: results must not depend on which path a run measured faster (a sweep's shards are merged
+// bit for bit). CW_SPARSE=0 turns the sparse path off, CW_SPARSE=1 forces it (Gemm and Conv) for every float
+// initializer weight, for measurements.
 #pragma once
 
 #include <cstdint>
