@@ -85,6 +85,7 @@ private slots:
     void quantizedModelShowsIntegerWeights();
     void activationsMatchSession();
     void activationJobCancel();
+    void autoCollectOnlyWhenDataFits();
     void graphPanelSelectsLayer();
     void nestedLayerInspected();
 
@@ -523,6 +524,36 @@ void TestGuiInspect::activationJobCancel()
     QCOMPARE(succeeded.count(), 0);
     QVERIFY(!view.hasActivations());
     QVERIFY(!view.activationJob());
+}
+
+// Shown, the tab collects activations unasked only when the data fits the model: otherwise it says why, as a note
+// rather than as the error of a job (Fashion-MNIST beside a model of 4 x 4 inputs).
+void TestGuiInspect::autoCollectOnlyWhenDataFits()
+{
+    if (!fashionMnistAvailable())
+        QSKIP("Fashion-MNIST is not installed");
+    const cw::Model odd = oddModel();
+    InspectView view;
+    view.setModel(&odd);
+    view.setDataset(QStringLiteral("fashion-mnist"));
+    view.setActivationSamples(50);
+    view.show();
+    QTRY_VERIFY_WITH_TIMEOUT(view.activationStatusText().startsWith(QStringLiteral("Not collected: ")), 30000);
+    QVERIFY2(view.activationStatusText().contains(QStringLiteral("[1, 28, 28]")),
+             qPrintable(view.activationStatusText()));
+    QVERIFY(!view.activationStatusText().contains(QStringLiteral("color")));
+    QVERIFY(!view.activationJob());
+    QVERIFY(!view.hasActivations());
+
+    const cw::Model demo = cw::loadModel("demo");
+    InspectView fits;
+    fits.setModel(&demo);
+    fits.setDataset(QStringLiteral("fashion-mnist"));
+    fits.setActivationSamples(50);
+    QSignalSpy finished(&fits, &InspectView::activationsFinished);
+    fits.show();
+    QVERIFY(finished.wait(60000));
+    QVERIFY(fits.hasActivations());
 }
 
 void TestGuiInspect::graphPanelSelectsLayer()

@@ -27,6 +27,7 @@
 #include "core/graph/transform.h"
 #include "ui/charts/channelrangeplot.h"
 #include "ui/charts/histogramplot.h"
+#include "ui/datafit.h"
 #include "ui/formatting.h"
 #include "ui/jobs/activationjob.h"
 #include "ui/views/numberlabels.h"
@@ -328,6 +329,8 @@ void InspectView::buildUi()
     });
     connect(m_samplesSpin, &QSpinBox::valueChanged, this, [this]() { writeSettings(); });
     connect(m_collectButton, &QPushButton::clicked, this, [this]() { collectActivations(); });
+    m_dataFit = new DataFitCheck(this);
+    connect(m_dataFit, &DataFitCheck::checked, this, &InspectView::autoCollectIfDataFits);
     connect(m_cancelButton, &QToolButton::clicked, this, [this]() {
         if (m_activationJob)
             m_activationJob->cancel();
@@ -513,11 +516,26 @@ void InspectView::maybeAutoCollect()
     if (!m_autoCollect || m_autoTried || !m_model || !isVisible() || m_activationJob || !m_activations.empty())
         return;
     m_autoTried = true;
-    // Unattended: a model that cannot run or lacks sizes says so here instead of asking.
+    // Unattended: a model that cannot run or lacks sizes says so here instead of asking, and data that does not fit
+    // the model (Fashion-MNIST, the default, beside an audio model) is named before anything runs, not as the error
+    // of a job nobody asked for. The check runs on the thread pool (ui/datafit.h).
     if (const QString refusal = m_runInputs.refusal(m_model->graph, true); !refusal.isEmpty())
         m_activationStatus->setText(refusal);
     else
+        m_dataFit->check(&m_model->graph, m_datasetSpec, m_runInputs);
+}
+
+void InspectView::autoCollectIfDataFits()
+{
+    if (!m_autoTried || !m_model || m_activationJob || !m_activations.empty() ||
+        m_dataFit->spec() != m_datasetSpec.trimmed())
+        return;
+    if (m_dataFit->problem().isEmpty()) {
         collectActivations();
+        return;
+    }
+    m_activationStatus->setText(tr("Not collected: %1").arg(m_dataFit->problem()));
+    m_activationStatus->setToolTip(tr("Give data that fits the model (Model → Evaluate…), then press Collect"));
 }
 
 void InspectView::setLayer(const QString &name)

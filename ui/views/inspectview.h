@@ -48,6 +48,7 @@ class QToolButton;
 namespace cw::ui {
 
 class ChannelRangePlot;
+class DataFitCheck;
 class HistogramPlot;
 
 class InspectView : public QWidget {
@@ -140,6 +141,7 @@ protected:
 
 private:
     void maybeAutoCollect();
+    void autoCollectIfDataFits(); // the data check maybeAutoCollect started has finished
     void buildUi();
     void readSettings();
     void writeSettings();
@@ -206,6 +208,7 @@ private:
     bool m_loading = false;
     bool m_autoCollect = true;
     bool m_autoTried = false;
+    DataFitCheck *m_dataFit = nullptr; // whether the data fits the model, before collecting unasked
 };
 
 } // namespace cw::ui
