@@ -254,6 +254,7 @@ private slots:
     void preprocess_data();
     void preprocess();
     void npySiblingLabels();
+    void npyReadsOnlyTheRowsAsked();
     void npzDataset();
     void hdf5Dataset();
     void batchCopiesRows();
@@ -638,6 +639,37 @@ void TestDatasets::npySiblingLabels()
     QCOMPARE(xt.labels, std::vector<int64_t>({1, 2}));
     QCOMPARE(xt.x.shape(), Shape({2, 1, 2, 2}));
     QCOMPARE(loadDataset(dir.filePath("x.npy").toStdString()).labels, std::vector<int64_t>({4, 3}));
+}
+
+// A limit reads the first rows of a .npy array and of its labels, not the rest (an array four times the memory budget
+// gives its first two samples); the whole file must still be there, and the label count is checked in full.
+void TestDatasets::npyReadsOnlyTheRowsAsked()
+{
+    QTemporaryDir dir;
+    QString error;
+    QVERIFY2(pythonOk("a = np.arange(1000 * 1000, dtype='f4').reshape(1000, 1000)\n"
+                      "np.save('big.npy', a)\n"
+                      "np.save('big_labels.npy', np.arange(1000, dtype='i4') % 7)\n"
+                      "np.save('short.npy', a[:3])\n"
+                      "np.save('short_labels.npy', np.array([1, 2], 'i4'))\n"
+                      "raw = open('big.npy', 'rb').read()\n"
+                      "open('cut.npy', 'wb').write(raw[:len(raw) - 4])\n",
+                      dir.path(), &error),
+             qPrintable(error));
+    struct Restore {
+        ~Restore() { setMemoryBudget(0); }
+    } restore;
+    setMemoryBudget(1 << 20); // 1 MiB: the array is 4 MB
+    const Dataset two = loadDataset(dir.filePath("big.npy").toStdString(), {}, 2);
+    const QString whole = testutil::errorOf([&] { loadDataset(dir.filePath("big.npy").toStdString()); });
+    const QString cut = testutil::errorOf([&] { loadDataset(dir.filePath("cut.npy").toStdString(), {}, 1); });
+    const QString counts = testutil::errorOf([&] { loadDataset(dir.filePath("short.npy").toStdString(), {}, 1); });
+    QCOMPARE(two.x.shape(), Shape({2, 1000}));
+    QCOMPARE(two.x.f32()[1999], 1999.f);
+    QCOMPARE(two.labels, std::vector<int64_t>({0, 1}));
+    QVERIFY2(whole.contains(QStringLiteral("memory budget")), qPrintable(whole));
+    QVERIFY2(cut.contains(QStringLiteral("truncated")), qPrintable(cut));
+    QVERIFY2(counts.contains(QStringLiteral("2 labels for 3 samples")), qPrintable(counts));
 }
 
 void TestDatasets::npzDataset()

@@ -90,7 +90,8 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
         emit checked();
         return;
     }
-    // A data file is read whole to check its first sample: the same question is not asked twice.
+    // A .npz or .h5 file is read whole to check its first sample (a .npy file only up to it): the same question is
+    // not asked twice.
     const cw::Preprocess pre = jobPreprocess(*graph, inputs);
     const QString key = checkKey(trimmed, graph->inputs.front(), pre);
     if (m_job && key == m_pendingKey)

@@ -3,7 +3,8 @@
 // training data) beside an audio model, or a path that names nothing, is named under the field with a way out,
 // instead of failing the job after it started. The verdict is the one a job would reach (cw::fittedRows after
 // loading the first sample with the run inputs' preprocessing), computed by a job on the thread pool
-// (ui/jobs/job.h, whose hand-overs ThreadSanitizer sees): reading a large array whole must not freeze the window.
+// (ui/jobs/job.h, whose hand-overs ThreadSanitizer sees): reading a large .npz or .h5 array whole must not freeze the
+// window (a .npy array is read only up to its first sample).
 #pragma once
 
 #include <QObject>

@@ -28,6 +28,7 @@
 #include "core/base/hdf5lock.h"
 #include "core/base/rehearse.h"
 #include "core/io/images.h"
+#include "core/io/npy.h"
 
 namespace cw {
 
@@ -427,13 +428,19 @@ std::string npyLabelsPath(const std::string &path)
     return {};
 }
 
-Raw loadNpy(const std::string &path)
+// The first `limit` samples (0: all) and their labels, without reading the rest of the files.
+Raw loadNpy(const std::string &path, int64_t limit)
 {
     Raw raw;
-    raw.x = readNpy(path);
+    int64_t samples = 0, labelled = 0;
+    raw.x = readNpyRows(path, limit, &samples);
     if (const std::string labels = npyLabelsPath(path); !labels.empty()) {
-        raw.y = readNpy(labels);
+        raw.y = readNpyRows(labels, limit, &labelled);
         raw.labelsSource = labels;
+        if (labelled != samples) { // read whole, so that the label count check below names both counts
+            raw.x = readNpy(path);
+            raw.y = readNpy(labels);
+        }
     }
     return raw;
 }
@@ -800,7 +807,7 @@ Dataset loadDatasetFrom(const std::string &spec, const Preprocess &pre, int64_t 
     if (endsWith(path, ".npz")) {
         raw = loadNpz(path);
     } else if (endsWith(path, ".npy")) {
-        raw = loadNpy(path);
+        raw = loadNpy(path, limit);
     } else if (endsWith(path, ".h5") || endsWith(path, ".hdf5")) {
         raw = loadH5(path);
     } else {

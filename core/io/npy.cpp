@@ -22,6 +22,7 @@
 #include "core/base/atomic_file.h"
 #include "core/base/error.h"
 #include "core/io/dataset.h"
+#include "core/io/npy.h"
 
 namespace cw {
 
@@ -288,7 +289,9 @@ DType targetType(const NpyHeader &h)
 
 // Bytes of the payload the header declares (checked), after making sure the file holds them (`available`) and
 // that the array fits the memory budget: a 128-byte file cannot make us allocate gigabytes.
-size_t declaredBytes(const NpyHeader &h, uint64_t available, const std::string &path)
+// The bytes of the payload to read: all of it, or its first `rows` rows (`rows` > 0, fewer than the array has). The
+// file must hold the whole payload either way; the memory budget counts what is read.
+size_t declaredBytes(const NpyHeader &h, uint64_t available, const std::string &path, int64_t rows)
 {
     size_t bytes = 0, target = 0;
     try {
@@ -300,6 +303,10 @@ size_t declaredBytes(const NpyHeader &h, uint64_t available, const std::string &
     if (bytes > available)
         fail(path, "truncated .npy data: expected " + std::to_string(bytes) + " bytes for " + h.descr + " " +
                        shapeToString(h.shape) + ", found " + std::to_string(available));
+    if (rows > 0) {
+        bytes = bytes / size_t(h.shape[0]) * size_t(rows);
+        target = target / size_t(h.shape[0]) * size_t(rows);
+    }
     checkMemoryBudget(std::max(bytes, target), "'" + path + "': array " + h.descr + " " + shapeToString(h.shape));
     return bytes;
 }
@@ -419,7 +426,7 @@ Tensor npyFromMemory(const uint8_t *p, size_t size, const std::string &path)
 {
     NpyHeader h;
     parseNpyHeader(p, size, path, h, nullptr);
-    declaredBytes(h, size - h.dataOffset, path);
+    declaredBytes(h, size - h.dataOffset, path, 0);
     Tensor out(targetType(h), h.shape);
     convertElements(h, p + h.dataOffset, out, path);
     return out;
@@ -474,6 +481,11 @@ std::vector<uint8_t> readWholeFile(const std::string &path)
 
 Tensor readNpy(const std::string &path)
 {
+    return readNpyRows(path, 0);
+}
+
+Tensor readNpyRows(const std::string &path, int64_t maxRows, int64_t *declaredRows)
+{
     FilePtr f = openFile(path, "rb");
     // Read the header first, then the payload straight into the tensor: a 200 MB array is not copied twice.
     std::vector<uint8_t> head(12);
@@ -493,8 +505,14 @@ Tensor readNpy(const std::string &path)
     uint64_t available = UINT64_MAX; // a pipe: the size is unknown, only the memory budget bounds it
     if (fstat(fileno(f.get()), &st) == 0 && S_ISREG(st.st_mode))
         available = uint64_t(st.st_size) > h.dataOffset ? uint64_t(st.st_size) - h.dataOffset : 0;
-    const size_t bytes = declaredBytes(h, available, path);
-    Tensor out(targetType(h), h.shape);
+    if (declaredRows)
+        *declaredRows = h.shape.empty() ? 0 : h.shape[0];
+    Shape shape = h.shape;
+    const bool fewer = maxRows > 0 && !shape.empty() && shape[0] > maxRows; // the rows are contiguous (C order)
+    if (fewer)
+        shape[0] = maxRows;
+    const size_t bytes = declaredBytes(h, available, path, fewer ? maxRows : 0);
+    Tensor out(targetType(h), shape);
     // Bytes of the payload that were read together with the header.
     const size_t already = have > h.dataOffset ? have - h.dataOffset : 0;
     std::vector<uint8_t> raw;
