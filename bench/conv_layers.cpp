@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/interleaved.h"
 #include "core/io/model_io.h"
 #include "core/runtime/half_floats.h"
 #include "core/runtime/ops.h"
@@ -77,12 +78,11 @@ int main(int argc, char **argv)
             run();
             ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
-        std::nth_element(ms.begin(), ms.begin() + runs / 2, ms.end());
         std::string dims;
         for (size_t i = 0; i < w.shape().size(); ++i)
             dims += (i ? "x" : "") + std::to_string(w.shape()[i]);
         std::printf("%s\t%s\t%lldx%lld\t%.4f\n", node.name.c_str(), dims.c_str(), (long long)shape[shape.size() - 2],
-                    (long long)shape.back(), ms[size_t(runs / 2)]);
+                    (long long)shape.back(), bench::median(ms));
     }
     return 0;
 }
