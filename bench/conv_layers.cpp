@@ -1,8 +1,9 @@
 // Each Conv of a model timed alone, as the engine's Conv kernel runs it: the layer's weight, bias and attributes on a
-// random input of the layer's input shape, one thread, median of N runs, in milliseconds. Sizes the file leaves
-// open are 1 unless given as NAME=D,D,... for a graph input (its shape, propagated by shape inference); a layer
-// whose sizes still do not fit is listed with the reason. Float16 weights are widened first, as a Session does. Run under CW_ONEDNN=0 (im2col and one gemm per image), CW_ONEDNN=1 (oneDNN) or neither (the
-// engine's own choice) to compare the paths layer by layer; see bench/conv_layers.sh.
+// random input of the layer's input shape, one thread, median of N runs, in milliseconds. Sizes the file leaves open
+// are 1 unless given as NAME=D,D,... for a graph input (its shape, propagated by shape inference); a layer whose sizes
+// still do not fit is listed with the reason. Float16 weights are widened first, as a Session does. Run under
+// CW_ONEDNN=0 (im2col and one gemm per image), CW_ONEDNN=1 (oneDNN) or neither (the engine's own choice) to compare the
+// paths layer by layer; see bench/conv_layers.sh.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
