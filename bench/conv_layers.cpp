@@ -64,6 +64,7 @@ int main(int argc, char **argv)
         const Tensor *b = node.hasInput(2) ? &model.graph.initializers.at(node.inputs[2]) : nullptr;
         auto run = [&] {
             OpContext ctx{node, {&x, &w, b}, {}, 1};
+            ctx.constantInputs = true; // as in a Session: oneDNN packs the weights once, not on every call
             ctx.outputs.resize(1);
             findKernel("Conv")(ctx);
         };
