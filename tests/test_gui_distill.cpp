@@ -96,6 +96,29 @@ private slots:
         writeNpy(testutil::randomTensor({64, 1, 28, 28}, 1, 0.f, 1.f), m_data.toStdString());
     }
 
+    // Under α, a note while the training data has no labels (the job then takes α = 1); none for labelled data.
+    void alphaNoteFollowsTheLabels()
+    {
+        MainWindow window;
+        openDemo(window);
+        DistillView *view = window.distillView();
+        QTRY_VERIFY_WITH_TIMEOUT(!view->alphaNote()->isHidden(), 30000);
+        QVERIFY(view->alphaNote()->text().contains(QStringLiteral("no labels")));
+        const QString labelled = m_dir.filePath(QStringLiteral("l.npy"));
+        writeNpy(testutil::randomTensor({8, 1, 28, 28}, 3, 0.f, 1.f), labelled.toStdString());
+        writeNpy(Tensor::fromInt64s({8}, {0, 1, 2, 3, 4, 5, 6, 7}),
+                 m_dir.filePath(QStringLiteral("l_labels.npy")).toStdString());
+        view->trainDataEdit()->setText(labelled);
+        QVERIFY(view->alphaNote()->isHidden()); // not yet checked: no note
+        QSignalSpy checked(view->trainingDataNotice()->check(), &DataFitCheck::checked);
+        emit view->trainDataEdit()->editingFinished(); // as when the field is left
+        QVERIFY(checked.count() > 0 || checked.wait(30000));
+        QVERIFY(view->alphaNote()->isHidden());
+        view->trainDataEdit()->setText(m_data);
+        emit view->trainDataEdit()->editingFinished();
+        QTRY_VERIFY_WITH_TIMEOUT(!view->alphaNote()->isHidden(), 30000);
+    }
+
     void jobDrawsCurvesAndAddsAVariant()
     {
         MainWindow window;

@@ -55,14 +55,16 @@ bool DataFitJob::start()
     return startWork([this, input = m_input, spec = m_spec, pre = m_pre](const cw::StopToken &,
                                                                          const cw::ProgressFn &) -> Deliver {
         QString problem;
+        bool labelled = true;
         try {
             const cw::Dataset data = cw::loadDataset(spec, pre, 1);
+            labelled = !data.labels.empty();
             if (data.size() > 0)
                 cw::fittedRows(input, data.batch(0, 1));
         } catch (const std::exception &e) {
             problem = QString::fromUtf8(e.what());
         }
-        return [this, problem]() { emit succeeded(problem); };
+        return [this, problem, labelled]() { emit succeeded(problem, labelled); };
     });
 }
 
@@ -85,6 +87,7 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
         dropRunning();
         m_spec = trimmed;
         m_problem.clear();
+        m_labelled = true;
         m_key.clear();
         m_pendingKey.clear();
         emit checked();
@@ -104,9 +107,10 @@ void DataFitCheck::check(const cw::Graph *graph, const QString &spec, const RunI
         return;
     }
     auto *job = new DataFitJob(graph->inputs.front(), trimmed.toStdString(), pre, this);
-    connect(job, &DataFitJob::succeeded, this, [this](const QString &problem) {
+    connect(job, &DataFitJob::succeeded, this, [this](const QString &problem, bool labelled) {
         m_spec = m_pendingSpec;
         m_problem = problem;
+        m_labelled = labelled;
         m_key = m_pendingKey;
     });
     connect(job, &Job::finished, this, [this, job]() {

@@ -30,7 +30,7 @@ public:
     bool start() override;
 
 signals:
-    void succeeded(const QString &problem); // "" when the sample fits
+    void succeeded(const QString &problem, bool labelled); // "" when the sample fits; whether the data has labels
 
 private:
     cw::ValueInfo m_input;
@@ -51,6 +51,7 @@ public:
     // The last finished check: its spec, and "" when the data fits, else why not.
     QString spec() const { return m_spec; }
     QString problem() const { return m_problem; }
+    bool labelled() const { return m_labelled; } // the data has labels (true when the check did not load it)
     bool running() const { return m_job != nullptr; }
 
 signals:
@@ -61,6 +62,7 @@ private:
 
     QPointer<DataFitJob> m_job; // the running check
     QString m_pendingSpec, m_spec, m_problem;
+    bool m_labelled = true;
     QString m_pendingKey, m_key; // what the running and the last finished check were asked (checkKey)
 };
 

@@ -136,6 +136,11 @@ DistillView::DistillView(QWidget *parent) : QWidget(parent)
     lossForm->addRow(tr("Temperature T"), m_temperature);
     lossForm->addRow(hint(tr("Softens the teacher's outputs so the student also learns how it ranks the wrong classes.")));
     lossForm->addRow(tr("Teacher weight α"), m_alpha);
+    m_alphaNote = new QLabel(tr("The training data has no labels: the teacher is the only target, as with α = 1."));
+    m_alphaNote->setObjectName(QStringLiteral("alphaNote"));
+    m_alphaNote->setWordWrap(true);
+    m_alphaNote->setVisible(false);
+    lossForm->addRow(m_alphaNote);
     lossForm->addRow(hint(tr("α · T² · KL(teacher ‖ student) + (1 − α) · cross-entropy: 0 = labels only, 1 = teacher only "
                              "(data without labels).")));
     lossForm->addRow(tr("Features"), m_features);
@@ -385,6 +390,10 @@ void DistillView::checkTrainingData()
 void DistillView::showTrainingDataProblem()
 {
     m_trainFit->showFor(m_trainData->text(), m_teacher != nullptr, m_evalSpec);
+    // The job takes α = 1 on data without labels (the teacher is the only target), whatever the field says.
+    const DataFitCheck *check = m_trainFit->check();
+    m_alphaNote->setVisible(m_teacher && check->spec() == m_trainData->text().trimmed() && check->problem().isEmpty() &&
+                            !check->labelled());
 }
 
 cw::StudentSpec DistillView::studentSpec() const

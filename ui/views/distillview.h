@@ -74,6 +74,7 @@ public:
     QSpinBox *epochsSpin() const { return m_epochs; }
     QLineEdit *trainDataEdit() const { return m_trainData; }
     DataFitNotice *trainingDataNotice() const { return m_trainFit; }
+    QLabel *alphaNote() const { return m_alphaNote; }
     QSpinBox *evalLimitSpin() const { return m_evalLimit; }
     QPushButton *distillButton() const { return m_run; }
     QPushButton *cancelButton() const { return m_cancel; }
@@ -130,6 +131,7 @@ private:
     QSpinBox *m_epochs = nullptr, *m_batch = nullptr, *m_seed = nullptr, *m_evalLimit = nullptr, *m_augmentShift = nullptr;
     QLineEdit *m_trainData = nullptr;
     DataFitNotice *m_trainFit = nullptr; // training data that does not fit the teacher, under the field
+    QLabel *m_alphaNote = nullptr;        // under α while the training data has no labels
     QPushButton *m_run = nullptr, *m_cancel = nullptr, *m_clusterButton = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_statusLabel = nullptr;
