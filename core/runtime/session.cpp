@@ -551,7 +551,6 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             continue;
         // The context's vectors keep their storage from node to node.
         OpContext ctx{node, std::move(inputScratch), std::move(outputScratch), threads};
-        ctx.sparse = m_sparse[i].get();
         ctx.slot = &m_prepared[i];
         ctx.constantInputs = true;
         ctx.runOnce = m_options.runOnce;
@@ -561,8 +560,8 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             if (k < 64 && ctx.inputs[k] && ctx.inputs[k] == step.constants[k])
                 ctx.constantMask |= uint64_t(1) << k;
         }
-        if (!(ctx.constantMask & 2)) // the weight fed anew for this run: its CSR form is not this weight's
-            ctx.sparse = nullptr;
+        // The weight's CSR form, unless this run feeds the weight anew (the form is the initializer's).
+        ctx.sparse = ctx.constantMask & 2 ? m_sparse[i].get() : nullptr;
         if (!m_subgraphs[i].empty()) {
             ctx.subgraphs = &m_subgraphs[i];
             for (size_t k = 0; k < step.implicit.size(); ++k)
