@@ -1,8 +1,10 @@
-// Dense vs sparse (CSR) kernels on magnitude-pruned random weights: the Gemm and Conv forward kernels run
-// once with the dense weight and once with its CSR form, single-threaded, at several sparsities and batch 1 / 64,
-// at the demos' shapes and the real models'. Median of N runs; see bench/sparse.sh. The last but one column is the
-// op as a Session runs it, with the CSR form its rules give (runtime/sparse.h). The sparse path must also give the
-// dense result (checked here, max |difference| printed).
+// Dense vs sparse kernels on pruned random weights: the Gemm and Conv forward kernels run once with the dense
+// weight and once with its CSR form, single-threaded, at several sparsities and batch 1 / 64, at the demos' shapes
+// and the real models'. Median of N runs; see bench/sparse.sh. A column gives the op as a Session runs it, with the
+// sparse forms its rules give (runtime/sparse.h). A Gemm is also pruned in blocks of 16 outputs at the same ratio
+// (prune.h, pruneBlocks) and run on its block form; the last column runs the block kernel on the magnitude-pruned
+// weight (its share of zero blocks in brackets). The sparse paths must give the dense result (checked here, max
+// |difference| printed).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -126,12 +128,13 @@ int main(int argc, char **argv)
         cases.push_back(convCase(batch, 96, 96, 1, 3, 12, 4, 0, 1));
     }
     std::printf("| layer | batch | sparsity | dense ms | CSR kernel ms | CSR / dense | op as a Session runs it / dense "
-                "| max abs diff |\n");
-    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+                "| max abs diff | pruned in blocks: dense ms | block kernel / dense | op as a Session runs it / dense "
+                "| max abs diff | magnitude-pruned: block kernel / dense (zero blocks) |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const Case &c : cases) {
         const Tensor x = randomTensor(c.x, 1);
         const Tensor w0 = randomTensor(c.w, 2);
-        for (double s : {0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95}) {
+        for (double s : {0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95}) {
             const Tensor w = pruneMagnitude(w0, s);
             const SparseWeight csr = sparse::toCsr(w.f32(), c.rows, c.cols, false);
             const Tensor yd = runKernel(c, x, w, nullptr);
@@ -147,8 +150,36 @@ int main(int argc, char **argv)
             graph.initializers["w"] = w;
             const auto form = sparse::prepare(c.node, graph);
             const double op = form ? medianMs(r, [&] { runKernel(c, x, w, form.get()); }) : dense;
-            std::printf("| %s | %lld | %.2f | %.4f | %.4f | %.2f | %.2f | %.1e |\n", c.name.c_str(),
+            std::printf("| %s | %lld | %.2f | %.4f | %.4f | %.2f | %.2f | %.1e |", c.name.c_str(),
                         (long long)c.x[0], s, dense, sp, sp / dense, op / dense, diff);
+            if (c.node.opType == "Gemm") {
+                // The same ratio pruned in blocks of 16 outputs (prune "block"), dense against the block kernel.
+                const Tensor wb = pruneBlocks(w0, s, 0);
+                SparseWeight blocks = sparse::toCsr(wb.f32(), c.rows, c.cols, false);
+                sparse::addBlocks(blocks, wb.f32(), false);
+                Tensor yb = runKernel(c, x, wb, nullptr);
+                Tensor yk = Tensor::uninitialized(DType::Float32, {c.x[0], c.rows});
+                const auto block = [&] { sparse::gemmBlocks(blocks, c.x[0], x.f32(), 1.f, false, yk.f32(), 1); };
+                block();
+                double bdiff = 0;
+                for (int64_t i = 0; i < yb.numel(); ++i)
+                    bdiff = std::max(bdiff, double(std::abs(yb.f32()[i] - yk.f32()[i])));
+                const double bdense = medianMs(r, [&] { runKernel(c, x, wb, nullptr); });
+                const double bk = medianMs(r, block);
+                Graph bgraph;
+                bgraph.initializers["w"] = wb;
+                const auto bform = sparse::prepare(c.node, bgraph);
+                const double bop = bform ? medianMs(r, [&] { runKernel(c, x, wb, bform.get()); }) : bdense;
+                SparseWeight ublocks = csr;
+                sparse::addBlocks(ublocks, w.f32(), false);
+                const double uk =
+                    medianMs(r, [&] { sparse::gemmBlocks(ublocks, c.x[0], x.f32(), 1.f, false, yk.f32(), 1); });
+                std::printf(" %.4f | %.2f | %.2f | %.1e | %.2f (%.2f) |", bdense, bk / bdense, bop / bdense, bdiff,
+                            uk / dense, ublocks.blockSparsity);
+            } else {
+                std::printf(" | | | |");
+            }
+            std::printf("\n");
             std::fflush(stdout);
         }
     }

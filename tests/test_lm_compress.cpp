@@ -451,11 +451,12 @@ void TestLmCompress::calibratedMethodsBeatTheirBaselines()
 void TestLmCompress::sparsityPatterns_data()
 {
     QTest::addColumn<QString>("prune");
-    QTest::addColumn<int>("n"); // n:m, or 0 for half of each row
+    QTest::addColumn<int>("n"); // n:m, 0 for half of each row, -1 for half of the blocks of 16 rows at one column
     QTest::newRow("wanda 50%") << R"({"method": "wanda", "ratio": 0.5})" << 0;
     QTest::newRow("wanda 2:4") << R"({"method": "wanda", "n": 2, "m": 4})" << 2;
     QTest::newRow("sparsegpt 50%") << R"({"method": "sparsegpt", "ratio": 0.5})" << 0;
     QTest::newRow("sparsegpt 2:4") << R"({"method": "sparsegpt", "n": 2, "m": 4})" << 2;
+    QTest::newRow("block 50%") << R"({"method": "block", "ratio": 0.5})" << -1;
 }
 
 void TestLmCompress::sparsityPatterns()
@@ -470,10 +471,23 @@ void TestLmCompress::sparsityPatterns()
     auto model = loadedDemo();
     const cw::lm::LmCompressResult r =
         cw::lm::compressLanguageModel(*model, cw::recipeFromJson(R"({"prune": )" + prune.toStdString() + "}"), o);
-    QCOMPARE(r.calibrationTokens, int64_t(1024));
+    QCOMPARE(r.calibrationTokens, int64_t(n < 0 ? 0 : 1024)); // block pruning ranks by the weights alone
     for (const auto &[name, w0] : blockMatrices(*model)) {
         const cw::Tensor &w = *model->loadedWeight(name);
         const int64_t rows = w.shape()[0], cols = w.shape()[1];
+        if (n < 0) {
+            int64_t zeroBlocks = 0;
+            for (int64_t j = 0; j < cols; ++j)
+                for (int64_t i = 0; i < rows; i += 16) {
+                    int64_t zeros = 0;
+                    for (int64_t k = i; k < std::min(rows, i + 16); ++k)
+                        zeros += w.data<float>()[k * cols + j] == 0.f;
+                    QVERIFY(zeros == 0 || zeros == std::min<int64_t>(16, rows - i));
+                    zeroBlocks += zeros > 0;
+                }
+            QCOMPARE(zeroBlocks, std::llround(0.5 * double(cols * ((rows + 15) / 16))));
+            continue;
+        }
         for (int64_t i = 0; i < rows; ++i) {
             const float *row = w.data<float>() + i * cols;
             if (n == 0) {

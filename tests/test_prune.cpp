@@ -969,7 +969,7 @@ private slots:
         pruneModel(m, plan);
         QVERIFY(sparse::prepare(*m.graph.findNode("fc1"), m.graph) != nullptr);
         QVERIFY(sparse::prepare(*m.graph.findNode("conv2"), m.graph) == nullptr); // oneDNN's dense conv wins
-        QVERIFY(sparse::gemmPreferred(*sparse::prepare(*m.graph.findNode("fc1"), m.graph), 1));
+        QVERIFY(sparse::gemmPath(*sparse::prepare(*m.graph.findNode("fc1"), m.graph), 1) == sparse::GemmPath::Csr);
         QVERIFY(sparse::prepare(*m.graph.findNode("fc2"), m.graph) == nullptr);
         QVERIFY(sparse::prepare(*m.graph.findNode("conv1"), m.graph) == nullptr);
         const Session session(m, {1});
@@ -993,6 +993,174 @@ private slots:
         findKernel("Gemm")(ctx);
         QVERIFY2(testutil::mismatch(withFed.at(fc1.outputs[0]), ctx.outputs[0], 1e-5, 1e-5).isEmpty(),
                  qPrintable(testutil::mismatch(withFed.at(fc1.outputs[0]), ctx.outputs[0], 1e-5, 1e-5)));
+    }
+
+    // Blocks of 16 outputs at one input, by L2 norm, hand-computed: [20, 2] along axis 0 has four blocks, rows 0-15
+    // and 16-19 (a partial one) at each of the two inputs.
+    void blocksHandComputed()
+    {
+        Tensor w(DType::Float32, {20, 2});
+        for (int64_t r = 0; r < 20; ++r) {
+            w.f32()[r * 2] = r < 16 ? 1.f : 3.f;      // norms² 16 (rows 0-15) and 36 (rows 16-19)
+            w.f32()[r * 2 + 1] = r < 16 ? -1.f : 2.f; // 16 and 16: a tie with the first block
+        }
+        Tensor mask(DType::Float32, {20, 2});
+        std::fill_n(mask.f32(), 40, 1.f);
+        const Tensor half = pruneBlocks(w, 0.5, 0, &mask);
+        // Three blocks tie at 16 and index order decides: the first two (rows 0-15) go.
+        for (int64_t r = 0; r < 20; ++r) {
+            QCOMPARE(half.f32()[r * 2], r < 16 ? 0.f : 3.f);
+            QCOMPARE(half.f32()[r * 2 + 1], r < 16 ? 0.f : 2.f);
+            QCOMPARE(mask.f32()[r * 2], r < 16 ? 0.f : 1.f);
+            QCOMPARE(mask.f32()[r * 2 + 1], r < 16 ? 0.f : 1.f);
+        }
+        const Tensor three = pruneBlocks(w, 0.75, 0);
+        for (int64_t r = 0; r < 20; ++r) {
+            QCOMPARE(three.f32()[r * 2], r < 16 ? 0.f : 3.f); // the largest block stays
+            QCOMPARE(three.f32()[r * 2 + 1], 0.f);
+        }
+        // A NaN ranks as the largest: its block stays whatever the ratio below 1.
+        Tensor n = w.clone();
+        n.f32()[0] = std::nanf("");
+        const Tensor kept = pruneBlocks(n, 0.75, 0);
+        QVERIFY(std::isnan(kept.f32()[0]));
+        QCOMPARE(kept.f32()[2], 1.f);
+        QCOMPARE(zerosOf(pruneBlocks(w, 0.0, 0)), int64_t(0));
+        QCOMPARE(zerosOf(pruneBlocks(w, 1.0, 0)), int64_t(40));
+        QVERIFY_THROWS_EXCEPTION(Error, pruneBlocks(w, 0.5, 2));
+        QVERIFY_THROWS_EXCEPTION(Error, pruneBlocks(w, 1.5, 0));
+    }
+
+    // pruneModel's block method: every layer's zeros fill whole blocks of 16 along its output axis (Conv: axis 0,
+    // Gemm with transB: axis 0), the share of blocks asked, and the mask marks them.
+    void blockPruneModel()
+    {
+        Model m = m_demo.deepCopy();
+        const PruneResult r = pruneModel(m, planAll(m, config(PruneMethod::Block, 0.75)));
+        QCOMPARE(r.layers.size(), size_t(4));
+        for (const PruneReport &rep : r.layers) {
+            const Node &node = *m.graph.findNode(rep.node);
+            const Tensor &w = init(m, rep.weight);
+            const int axis = outputChannelAxis(node, w.shape());
+            const Shape &s = w.shape();
+            const int64_t C = s[size_t(axis)], inner = w.numel() / C / (axis == 0 ? 1 : s[0]);
+            const int64_t outer = w.numel() / C / inner, groups = (C + 15) / 16;
+            int64_t zeroBlocks = 0;
+            for (int64_t o = 0; o < outer; ++o)
+                for (int64_t i = 0; i < inner; ++i)
+                    for (int64_t g = 0; g < groups; ++g) {
+                        int64_t zeros = 0, size = 0;
+                        for (int64_t c = g * 16; c < std::min(C, g * 16 + 16); ++c, ++size)
+                            zeros += w.f32()[(o * C + c) * inner + i] == 0.f;
+                        QVERIFY2(zeros == 0 || zeros == size, qPrintable(QString::fromStdString(rep.node)));
+                        zeroBlocks += zeros == size;
+                    }
+            QCOMPARE(zeroBlocks, std::llround(0.75 * double(outer * inner * groups)));
+            const std::vector<float> mask = r.masks.at(rep.weight).toFloatVector();
+            for (int64_t i = 0; i < w.numel(); ++i)
+                QCOMPARE(mask[size_t(i)], w.f32()[i] == 0.f ? 0.f : 1.f);
+        }
+    }
+
+    // The block kernel against the dense Gemm: rows of a tile and past it, outputs in whole and partial blocks,
+    // both weight layouts, alpha and beta · C, one and two threads.
+    void blockKernelMatchesDense_data()
+    {
+        QTest::addColumn<int>("batch");
+        QTest::addColumn<int>("outputs");
+        QTest::addColumn<int>("inputs");
+        QTest::addColumn<bool>("transB");
+        for (int batch : {1, 2, 3, 4, 5, 37})
+            for (int outputs : {7, 16, 20, 48})
+                QTest::addRow("batch %d, %d outputs", batch, outputs) << batch << outputs << 33 << (outputs % 2 == 0);
+        QTest::newRow("large, threads split it") << 64 << 128 << 300 << true;
+        QTest::newRow("one input") << 3 << 40 << 1 << false;
+    }
+    void blockKernelMatchesDense()
+    {
+        QFETCH(int, batch);
+        QFETCH(int, outputs);
+        QFETCH(int, inputs);
+        QFETCH(bool, transB);
+        Node node;
+        node.name = "layer";
+        node.opType = "Gemm";
+        node.attrs["transB"] = Attribute::makeInt(transB ? 1 : 0);
+        node.attrs["alpha"] = Attribute::makeFloat(0.5f);
+        node.attrs["beta"] = Attribute::makeFloat(2.f);
+        const Tensor x = testutil::randomTensor({batch, inputs}, 1);
+        const Tensor b = testutil::randomTensor({outputs}, 3);
+        const Shape shape = transB ? Shape{outputs, inputs} : Shape{inputs, outputs};
+        const Tensor w = pruneBlocks(testutil::randomTensor(shape, 2), 0.5, transB ? 0 : 1);
+        SparseWeight blocks;
+        blocks.rows = outputs;
+        blocks.cols = inputs;
+        sparse::addBlocks(blocks, w.f32(), !transB);
+        QCOMPARE(int64_t(blocks.blockStart.size()), (outputs + 15) / 16 + 1);
+        const double count = double((outputs + 15) / 16 * inputs);
+        QVERIFY(std::abs(blocks.blockSparsity - double(std::llround(0.5 * count)) / count) < 1e-12);
+        OpContext ctx{node, {&x, &w, &b}, {}, 1};
+        ctx.outputs.resize(1);
+        findKernel("Gemm")(ctx);
+        const Tensor dense = ctx.outputs[0];
+        for (int threads : {1, 2}) {
+            Tensor actual(DType::Float32, {batch, outputs});
+            for (int64_t i = 0; i < actual.numel(); ++i)
+                actual.f32()[i] = 2.f * b.f32()[i % outputs];
+            sparse::gemmBlocks(blocks, batch, x.f32(), 0.5f, true, actual.f32(), threads);
+            QVERIFY2(testutil::mismatch(actual, dense, 1e-5, 1e-5).isEmpty(),
+                     qPrintable(testutil::mismatch(actual, dense, 1e-5, 1e-5)));
+            // Without C: the sums overwrite what y held.
+            Tensor plain = testutil::randomTensor({batch, outputs}, 9);
+            sparse::gemmBlocks(blocks, batch, x.f32(), 0.5f, false, plain.f32(), threads);
+            for (int64_t i = 0; i < plain.numel(); ++i)
+                QVERIFY(std::abs(plain.f32()[i] - (dense.f32()[i] - 2.f * b.f32()[i % outputs])) < 1e-4f);
+        }
+    }
+
+    // A Session gives a block-pruned Gemm its block form (from 10 % of zero blocks) and the op runs it at any batch;
+    // scattered zeros get none below the CSR threshold; where both forms exist, the one of less work runs.
+    void sessionPicksBlocks()
+    {
+        Model m = m_demo.deepCopy();
+        std::vector<LayerPlan> plan;
+        plan.push_back(planFor(m, "fc1", config(PruneMethod::Block, 0.15)));
+        plan.push_back(planFor(m, "fc2", config(PruneMethod::Magnitude, 0.5)));
+        pruneModel(m, plan);
+        const auto fc1 = sparse::prepare(*m.graph.findNode("fc1"), m.graph);
+        QVERIFY(fc1 != nullptr);
+        QVERIFY(fc1->rowStart.empty()); // 15 % of zeros: no CSR form
+        QVERIFY(std::abs(fc1->blockSparsity - double(std::llround(0.15 * 8 * 3136)) / (8 * 3136)) < 1e-12);
+        for (int64_t batch : {1, 4, 64})
+            QVERIFY(sparse::gemmPath(*fc1, batch) == sparse::GemmPath::Blocks);
+        QVERIFY(sparse::prepare(*m.graph.findNode("fc2"), m.graph) == nullptr);
+        const Session session(m, {1});
+        for (int64_t batch : {1, 5}) {
+            const auto values = session.runAll({{"input", m_data.batch(0, batch)}});
+            const Node &node = *m.graph.findNode("fc1");
+            OpContext ctx{node, {}, {}, 1};
+            for (const std::string &in : node.inputs)
+                ctx.inputs.push_back(&values.at(in));
+            ctx.outputs.resize(1);
+            findKernel("Gemm")(ctx); // dense: no sparse form given
+            QVERIFY2(testutil::mismatch(values.at(node.outputs[0]), ctx.outputs[0], 1e-5, 1e-5).isEmpty(),
+                     qPrintable(testutil::mismatch(values.at(node.outputs[0]), ctx.outputs[0], 1e-5, 1e-5)));
+        }
+        // 95 % scattered zeros: CSR and blocks both built (0.95^16 of the blocks are zero); a batch of one runs the
+        // CSR form (5 % of nonzeros at 7 each against 44 % of the blocks' weights), larger batches too (at 4 each).
+        Model u = m_demo.deepCopy();
+        pruneModel(u, {planFor(u, "fc1", config(PruneMethod::Magnitude, 0.95))});
+        const auto both = sparse::prepare(*u.graph.findNode("fc1"), u.graph);
+        QVERIFY(both && !both->rowStart.empty() && !both->blockStart.empty());
+        QVERIFY(sparse::gemmPath(*both, 1) == sparse::GemmPath::Csr);
+        QVERIFY(sparse::gemmPath(*both, 64) == sparse::GemmPath::Csr);
+        // 75 % in blocks: both forms, and the blocks hold a fraction of the CSR's work.
+        Model v = m_demo.deepCopy();
+        pruneModel(v, {planFor(v, "fc1", config(PruneMethod::Block, 0.75))});
+        const auto blocked = sparse::prepare(*v.graph.findNode("fc1"), v.graph);
+        QVERIFY(blocked && !blocked->rowStart.empty() && !blocked->blockStart.empty());
+        QVERIFY(sparse::gemmPath(*blocked, 1) == sparse::GemmPath::Blocks);
+        QVERIFY(sparse::gemmPath(*blocked, 64) == sparse::GemmPath::Blocks);
     }
 
     // A 1-D-like convolution (1 x k or k x 1) from 79 % zeros gets a CSR form, used on images of at least 200 output

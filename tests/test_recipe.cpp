@@ -192,6 +192,11 @@ private slots:
         QCOMPARE(b.prune->reconstructSamples, int64_t(500));
         QVERIFY(recipeToJson(recipeFromJson(R"({"prune": {"method": "channel"}})")).find("reconstruct") ==
                 std::string::npos);
+        const Recipe block =
+            recipeFromJson(recipeToJson(recipeFromJson(R"({"prune": {"method": "block", "ratio": 0.75}})")));
+        QVERIFY(block.prune->method == PruneMethod::Block);
+        QCOMPARE(block.prune->ratio, 0.75);
+        QCOMPARE(QString::fromStdString(recipeSummary(block)).section(" · ", 0, 0), QString("block 0.75"));
         QCOMPARE(QString::fromStdString(recipeSummary(b)).section(" · ", 0, 0), QString("channel 0.25 reconstructed"));
         QCOMPARE(b.weights->groupSize, int64_t(32));
         QVERIFY(!b.weights->symmetric);

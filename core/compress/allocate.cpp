@@ -120,7 +120,7 @@ LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool wit
         p.kept = shapeNumel(stored);
     }
     p.nonzeros = p.kept;
-    if (prune && c.prune->method == PruneMethod::Magnitude)
+    if (prune && (c.prune->method == PruneMethod::Magnitude || c.prune->method == PruneMethod::Block))
         p.nonzeros = p.kept - std::min<int64_t>(p.kept, std::llround(c.prune->ratio * double(p.kept)));
     else if (prune && c.prune->method == PruneMethod::NM && c.prune->m > 0)
         p.nonzeros = p.kept - (p.kept / c.prune->m) * std::max(0, c.prune->m - c.prune->n);
@@ -153,6 +153,9 @@ LayerPrediction predictLayer(const Model &model, const LayerPlan &plan, bool wit
         switch (c.prune->method) {
         case PruneMethod::Magnitude:
             approx = pruneMagnitude(w, c.prune->ratio);
+            break;
+        case PruneMethod::Block:
+            approx = pruneBlocks(w, c.prune->ratio, axis);
             break;
         case PruneMethod::NM: {
             // The reduction axes follow the output channel in the front-moved layout.

@@ -11,6 +11,7 @@
 #include "core/quant/quantize.h"
 #include "core/runtime/session.h"
 #include "core/runtime/shape_inference.h"
+#include "core/runtime/sparse.h"
 
 namespace cw {
 namespace {
@@ -715,6 +716,8 @@ PruneResult pruneModelFrom(Model &model, const std::vector<LayerPlan> &plan, dou
         if (c.method == PruneMethod::NM) {
             const int keep = c.m - int(std::llround(double(c.m - c.n) * ratioScale));
             pruneLayerNM(node, w, mask, keep, c.m);
+        } else if (c.method == PruneMethod::Block) {
+            w = pruneBlocks(w, std::min(1.0, c.ratio * ratioScale), outputChannelAxis(node, w.shape()), &mask);
         } else if (c.scope == PruneScope::Global) {
             globalGroups[c.ratio].push_back(&p);
         } else {
@@ -812,6 +815,46 @@ Tensor pruneNM(const Tensor &w, int n, int m, int reductionAxisStart)
     Tensor out = w.clone();
     if (out.numel() > 0)
         pruneGroups(out.f32(), nullptr, out.numel() / reduction, reduction, n, m);
+    return out;
+}
+
+Tensor pruneBlocks(const Tensor &w, double ratio, int outputAxis, Tensor *mask)
+{
+    if (w.dtype() != DType::Float32)
+        throw Error(std::string("block pruning needs a float32 tensor, got ") + dtypeName(w.dtype()));
+    if (outputAxis < 0 || outputAxis >= w.rank())
+        throw Error("block pruning: axis " + std::to_string(outputAxis) + " is out of range for " +
+                    shapeToString(w.shape()));
+    const Shape &s = w.shape();
+    const int64_t outer = std::accumulate(s.begin(), s.begin() + outputAxis, int64_t(1), std::multiplies<>());
+    const int64_t inner = std::accumulate(s.begin() + outputAxis + 1, s.end(), int64_t(1), std::multiplies<>());
+    const int64_t C = s[size_t(outputAxis)], groups = (C + sparse::kBlock - 1) / sparse::kBlock;
+    // Block b = (o, g, i): outputs [g * sparse::kBlock, ...) of outer index o at inner index i.
+    const int64_t count = outer * groups * inner;
+    const auto forEach = [&](int64_t b, auto &&fn) {
+        const int64_t o = b / (groups * inner), g = b / inner % groups, i = b % inner;
+        for (int64_t c = g * sparse::kBlock; c < std::min(C, (g + 1) * sparse::kBlock); ++c)
+            fn((o * C + c) * inner + i);
+    };
+    Tensor out = w.clone();
+    float *dst = out.f32();
+    std::vector<double> norms(static_cast<size_t>(count), 0.0);
+    for (int64_t b = 0; b < count; ++b)
+        forEach(b, [&](int64_t e) {
+            const double m = magnitude(dst[e]);
+            norms[size_t(b)] += m * m;
+        });
+    const int64_t k = pruneCount(count, ratio);
+    std::vector<int64_t> order(static_cast<size_t>(count));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return norms[size_t(a)] < norms[size_t(b)]; });
+    for (int64_t j = 0; j < k; ++j)
+        forEach(order[size_t(j)], [&](int64_t e) {
+            dst[e] = 0.f;
+            if (mask)
+                mask->f32()[e] = 0.f;
+        });
     return out;
 }
 
@@ -1014,7 +1057,7 @@ PruneResult pruneIteratively(Model &model, const std::vector<LayerPlan> &plan, c
             line += channels;
             if (params > 0)
                 line += (channels.empty() ? ": " : "; ") + std::to_string(zeros) + " of " + std::to_string(params) +
-                        " weights zero in the unstructured / N:M layers";
+                        " weights zero in the unstructured / N:M / block layers";
             log(line);
         }
         const double refitShare = schedule.reconstruct ? (tune ? 0.3 : 1.0) : 0.05;

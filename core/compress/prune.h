@@ -45,7 +45,7 @@ struct PruneReport {
     std::string node;
     std::string weight;
     int64_t params = 0;        // weight elements before
-    int64_t zeros = 0;         // exact zeros after (unstructured / N:M)
+    int64_t zeros = 0;         // exact zeros after (unstructured / N:M / block)
     int64_t channelsBefore = 0, channelsAfter = 0; // channel pruning
     std::vector<int64_t> kept;  // channel pruning: the channels kept, as indices of the layer's original channels
     // Channel pruning that the graph around the layer does not allow (a Reshape, Concat or reduction consumes
@@ -54,7 +54,7 @@ struct PruneReport {
 };
 
 struct PruneResult {
-    std::map<std::string, Tensor> masks;   // weight initializer -> mask (unstructured / N:M only)
+    std::map<std::string, Tensor> masks;   // weight initializer -> mask (unstructured / N:M / block only)
     std::vector<PruneReport> layers;
 };
 
@@ -80,6 +80,11 @@ std::vector<std::string> removeResidualBlocks(Model &model);
 
 // Building blocks (also used by the GUI's what-if and by tests).
 Tensor pruneNM(const Tensor &w, int n, int m, int reductionAxisStart);  // axes >= start form the reduction
+// Block pruning: blocks of 16 consecutive output features (along outputAxis) at one input, the block form a Session
+// multiplies without their zeros (runtime/sparse.h, sparse::kBlock), ranked by their L2 norm (NaN as the largest);
+// round(ratio * blocks) of the weakest are zeroed, ties in index order. A trailing partial block (outputs not a
+// multiple of 16) counts as one block. mask (w's shape), when given, gets the zeros too.
+Tensor pruneBlocks(const Tensor &w, double ratio, int outputAxis, Tensor *mask = nullptr);
 std::vector<int64_t> rankChannels(const Tensor &w, int channelAxis, ChannelNorm norm); // weakest first
 // Removes the given output channels of `node` (and the group it belongs to) and updates every consumer.
 // Throws cw::Error naming the node when the graph around it cannot be pruned consistently.

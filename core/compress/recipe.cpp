@@ -375,6 +375,7 @@ std::string toString(PruneMethod method)
     case PruneMethod::Wanda: return "wanda";
     case PruneMethod::SparseGpt: return "sparsegpt";
     case PruneMethod::Heads: return "heads";
+    case PruneMethod::Block: return "block";
     }
     return "magnitude";
 }
@@ -442,7 +443,10 @@ PruneMethod parsePruneMethod(const std::string &text)
         return PruneMethod::SparseGpt;
     if (text == "heads")
         return PruneMethod::Heads;
-    throw Error("expected \"magnitude\", \"nm\", \"channel\", \"wanda\", \"sparsegpt\" or \"heads\", got \"" + text + "\"");
+    if (text == "block")
+        return PruneMethod::Block;
+    throw Error("expected \"magnitude\", \"block\", \"nm\", \"channel\", \"wanda\", \"sparsegpt\" or \"heads\", "
+                "got \"" + text + "\"");
 }
 
 Calibration parseCalibration(const std::string &text)

@@ -3,7 +3,7 @@
 //
 // JSON schema (every key optional; a missing block means "not applied"):
 //   {"name": "int8-pc",
-//    "prune": {"method": "magnitude"|"nm"|"channel"|"wanda"|"sparsegpt"|"heads", "ratio": 0.5, "n": 2, "m": 4,
+//    "prune": {"method": "magnitude"|"block"|"nm"|"channel"|"wanda"|"sparsegpt"|"heads", "ratio": 0.5, "n": 2, "m": 4,
 //              "scope": "layer"|"global", "norm": "l1"|"l2", "steps": 1, "power": 3,
 //              "reconstruct": false, "reconstruct_samples": 2048},
 //    "quantize": {"weights": {"bits": 8, "granularity": "tensor"|"channel"|"group", "group_size": 64,
@@ -42,14 +42,15 @@
 
 namespace cw {
 
-enum class PruneMethod { Magnitude, NM, Channel, Wanda, SparseGpt, Heads };
+enum class PruneMethod { Magnitude, NM, Channel, Wanda, SparseGpt, Heads, Block };
 enum class PruneScope { Layer, Global };
 enum class ChannelNorm { L1, L2 };
 enum class Calibration { MinMax, Percentile, Mse, Entropy };
 
 struct PruneConfig {
     PruneMethod method = PruneMethod::Magnitude;
-    double ratio = 0.5;          // magnitude: fraction of weights zeroed; channel: fraction of output channels removed;
+    double ratio = 0.5;          // magnitude: fraction of weights zeroed; block: fraction of blocks of 16 outputs
+                                 // zeroed (prune.h, pruneBlocks); channel: fraction of output channels removed;
                                  // heads: fraction of attention heads removed
     int n = 2, m = 4;            // nm: n of every m consecutive weights along the reduction axis are kept
     bool nm = false;             // wanda / sparsegpt: the n:m pattern instead of the ratio (the JSON gave n, m)
@@ -132,7 +133,7 @@ struct LayerPlan {
     std::string op;
     std::string weight;
     LayerConfig config;
-    // Inside a control-flow subgraph (LayerNode::nested): weight-only quantization and unstructured / N:M
+    // Inside a control-flow subgraph (LayerNode::nested): weight-only quantization and unstructured / N:M / block
     // pruning; channel pruning leaves it whole and 8-bit activations do not reach it.
     bool nested = false;
 };

@@ -938,6 +938,7 @@ LmCompressResult compressLanguageModel(LanguageModel &model, const Recipe &recip
                 switch (p.method) {
                 case PruneMethod::Magnitude: current = pruneMagnitude(current, p.ratio); break;
                 case PruneMethod::NM: current = pruneNM(current, p.n, p.m, 1); break;
+                case PruneMethod::Block: current = pruneBlocks(current, p.ratio, 0); break;
                 case PruneMethod::Wanda:
                     current = wandaPrune(current, site->hessian->columnNorms(), patternOf(p)).pruned;
                     break;

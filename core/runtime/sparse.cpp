@@ -70,6 +70,33 @@ SparseWeight toCsr(const float *w, int64_t rows, int64_t cols, bool transposed)
     return s;
 }
 
+void addBlocks(SparseWeight &w, const float *values, bool transposed)
+{
+    const int64_t rows = w.rows, cols = w.cols, groups = (rows + kBlock - 1) / kBlock;
+    const auto at = [&](int64_t r, int64_t c) { return transposed ? values[c * rows + r] : values[r * cols + c]; };
+    std::vector<float> kept;
+    w.blockStart.assign(1, 0);
+    w.blockCol.clear();
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t r0 = g * kBlock, r1 = std::min(rows, r0 + kBlock);
+        for (int64_t c = 0; c < cols; ++c) {
+            bool any = false; // NaN counts as nonzero, so it propagates as through the dense product
+            for (int64_t r = r0; r < r1 && !any; ++r)
+                any = at(r, c) != 0.f;
+            if (!any)
+                continue;
+            w.blockCol.push_back(int32_t(c));
+            for (int64_t r = r0; r < r0 + kBlock; ++r)
+                kept.push_back(r < r1 ? at(r, c) : 0.f);
+        }
+        w.blockStart.push_back(int32_t(w.blockCol.size()));
+    }
+    w.blockValues = Tensor(DType::Float32, {int64_t(kept.size())});
+    std::copy(kept.begin(), kept.end(), w.blockValues.f32());
+    const double total = double(groups) * double(cols);
+    w.blockSparsity = total > 0 ? 1.0 - double(w.blockCol.size()) / total : 0.0;
+}
+
 std::shared_ptr<const SparseWeight> prepare(const Node &node, const Graph &graph)
 {
     const int mode = envMode();
@@ -81,11 +108,28 @@ std::shared_ptr<const SparseWeight> prepare(const Node &node, const Graph &graph
         const Tensor *b = floatInitializer(graph, node, 1);
         if (!b || b->rank() != 2)
             return nullptr;
-        if (mode < 0 && zeroFraction(*b) < kGemmThresholdBatch)
-            return nullptr;
+        const double zeros = zeroFraction(*b);
         const bool transB = node.attrInt("transB", 0) != 0;
         const int64_t rows = transB ? b->dim(0) : b->dim(1), cols = transB ? b->dim(1) : b->dim(0);
-        return std::make_shared<const SparseWeight>(toCsr(b->f32(), rows, cols, !transB));
+        auto w = std::make_shared<SparseWeight>();
+        if (mode > 0 || zeros >= kGemmThresholdBatch) {
+            *w = toCsr(b->f32(), rows, cols, !transB);
+        } else {
+            w->rows = rows;
+            w->cols = cols;
+            w->sparsity = zeros;
+        }
+        if (zeros >= kBlockThreshold) {
+            addBlocks(*w, b->f32(), !transB);
+            if (w->blockSparsity < kBlockThreshold) { // zeros scattered, not in whole blocks
+                w->blockStart.clear();
+                w->blockCol.clear();
+                w->blockValues = Tensor();
+            }
+        }
+        if (w->rowStart.empty() && w->blockStart.empty())
+            return nullptr;
+        return w;
     }
     if (node.opType == "Conv") {
         if (node.attrInt("group", 1) != 1)
@@ -171,13 +215,97 @@ inline float gatherDot(const int32_t *idx, const float *val, int32_t j, int32_t 
     return s + ((s0 + s1) + (s2 + s3));
 }
 
+// Rows [0, Rows) of a (K apart) against one group's blocks [j, e): out[r] holds the group's kBlock sums as two
+// vectors of eight. Sets of accumulators for consecutive blocks, so that an FMA does not wait for the one before
+// (four cycles) when there are few rows.
+template <int Rows, int Sets>
+inline void blockProducts(const int32_t *col, const float *val, int32_t j, int32_t e, const float *a, int64_t K,
+                          __m256 (&out)[4][2])
+{
+    static_assert(kBlock == 16);
+    __m256 acc[Sets][Rows][2];
+    for (int h = 0; h < Sets; ++h)
+        for (int r = 0; r < Rows; ++r)
+            acc[h][r][0] = acc[h][r][1] = _mm256_setzero_ps();
+    const auto step = [&](int h, int32_t i) {
+        const __m256 v0 = _mm256_load_ps(val + int64_t(i) * kBlock), v1 = _mm256_load_ps(val + int64_t(i) * kBlock + 8);
+        const float *x = a + col[i];
+        for (int r = 0; r < Rows; ++r) {
+            const __m256 b = _mm256_broadcast_ss(x + r * K);
+            acc[h][r][0] = _mm256_fmadd_ps(b, v0, acc[h][r][0]);
+            acc[h][r][1] = _mm256_fmadd_ps(b, v1, acc[h][r][1]);
+        }
+    };
+    for (; j + Sets <= e; j += Sets)
+#pragma GCC unroll 4
+        for (int h = 0; h < Sets; ++h)
+            step(h, j + h);
+    for (; j < e; ++j)
+        step(0, j);
+    for (int r = 0; r < Rows; ++r)
+        for (int i = 0; i < 2; ++i) {
+            __m256 sum = acc[0][r][i];
+            for (int h = 1; h < Sets; ++h)
+                sum = _mm256_add_ps(sum, acc[h][r][i]);
+            out[r][i] = sum;
+        }
+}
+
 } // namespace
 
-bool gemmPreferred(const SparseWeight &w, int64_t M)
+void gemmBlocks(const SparseWeight &w, int64_t M, const float *a, float alpha, bool accumulate, float *y, int threads)
 {
-    if (envMode() == 1)
-        return true;
-    return w.sparsity >= (M < 4 ? kGemmThresholdSingle : kGemmThresholdBatch);
+    const int64_t N = w.rows, K = w.cols, groups = (N + kBlock - 1) / kBlock;
+    const int32_t *start = w.blockStart.data(), *col = w.blockCol.data();
+    const float *val = w.blockValues.f32();
+    const double work = double(w.blockCol.size()) * double(kBlock) * double(M);
+    const int t = threads > 1 && work >= double(1 << 20) ? threads : 1;
+    const __m256 va = _mm256_set1_ps(alpha);
+    parallelRanges(t, groups, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t g = begin; g < end; ++g)
+            for (int64_t m0 = 0; m0 < M; m0 += 4) {
+                const int64_t rows = std::min<int64_t>(4, M - m0);
+                const float *x = a + m0 * K;
+                __m256 out[4][2];
+                switch (rows) {
+                case 4: blockProducts<4, 1>(col, val, start[g], start[g + 1], x, K, out); break;
+                case 3: blockProducts<3, 1>(col, val, start[g], start[g + 1], x, K, out); break;
+                case 2: blockProducts<2, 2>(col, val, start[g], start[g + 1], x, K, out); break;
+                default: blockProducts<1, 4>(col, val, start[g], start[g + 1], x, K, out); break;
+                }
+                const int64_t n0 = g * kBlock, width = std::min(kBlock, N - n0);
+                for (int64_t r = 0; r < rows; ++r) {
+                    float *dst = y + (m0 + r) * N + n0;
+                    if (width == kBlock) {
+                        for (int i = 0; i < 2; ++i) {
+                            const __m256 v = accumulate ? _mm256_fmadd_ps(va, out[r][i], _mm256_loadu_ps(dst + 8 * i))
+                                                        : _mm256_mul_ps(va, out[r][i]);
+                            _mm256_storeu_ps(dst + 8 * i, v);
+                        }
+                        continue;
+                    }
+                    alignas(32) float lanes[kBlock];
+                    _mm256_store_ps(lanes, out[r][0]);
+                    _mm256_store_ps(lanes + 8, out[r][1]);
+                    for (int64_t i = 0; i < width; ++i)
+                        dst[i] = accumulate ? dst[i] + alpha * lanes[i] : alpha * lanes[i];
+                }
+            }
+    });
+}
+
+GemmPath gemmPath(const SparseWeight &w, int64_t M)
+{
+    if (envMode() == 1 && !w.rowStart.empty())
+        return GemmPath::Csr;
+    const bool blocks = !w.blockStart.empty();
+    const bool csr = !w.rowStart.empty() && w.sparsity >= (M < 4 ? kGemmThresholdSingle : kGemmThresholdBatch);
+    if (csr && blocks) {
+        // Both pay: the one with less work, a CSR nonzero costing as much as kCsrCost weights of a block.
+        const double csrWork = double(w.values.size()) * (M < 4 ? kCsrCostSingle : kCsrCostBatch);
+        return csrWork < double(w.blockCol.size()) * double(kBlock) ? GemmPath::Csr : GemmPath::Blocks;
+    }
+    return blocks ? GemmPath::Blocks : csr ? GemmPath::Csr : GemmPath::Dense;
 }
 
 void gemm(const SparseWeight &w, int64_t M, const float *a, float alpha, bool accumulate, float *y, int threads)

@@ -17,8 +17,8 @@ namespace cw::ui {
 
 namespace {
 
-const QStringList kPruneOptions = {QStringLiteral("none"), QStringLiteral("magnitude"), QStringLiteral("2:4"),
-                                   QStringLiteral("4:8"), QStringLiteral("channel")};
+const QStringList kPruneOptions = {QStringLiteral("none"), QStringLiteral("magnitude"), QStringLiteral("block"),
+                                   QStringLiteral("2:4"),  QStringLiteral("4:8"),       QStringLiteral("channel")};
 const QStringList kBitsOptions = {QStringLiteral("float"), QStringLiteral("8"), QStringLiteral("7"), QStringLiteral("6"),
                                   QStringLiteral("5"),     QStringLiteral("4"), QStringLiteral("3"), QStringLiteral("2")};
 const QStringList kGranularityOptions = {QStringLiteral("tensor"), QStringLiteral("channel"), QStringLiteral("group 32"),
@@ -147,6 +147,8 @@ QString RecipeTableModel::pruneText(const std::optional<cw::PruneConfig> &prune)
         return QStringLiteral("%1:%2").arg(prune->n).arg(prune->m);
     case cw::PruneMethod::Channel:
         return QStringLiteral("channel");
+    case cw::PruneMethod::Block:
+        return QStringLiteral("block");
     case cw::PruneMethod::Wanda:
     case cw::PruneMethod::SparseGpt:
     case cw::PruneMethod::Heads:
@@ -322,7 +324,9 @@ QVariant RecipeTableModel::headerData(int section, Qt::Orientation orientation, 
         switch (section) {
         case Bytes: return tr("Predicted bytes of the weight as stored (the job measures the real file)");
         case Sqnr: return tr("Signal-to-quantization-noise ratio of the compressed weight (higher is better)");
-        case Ratio: return tr("Pruning ratio: fraction of weights (magnitude) or output channels (channel) removed");
+        case Ratio:
+            return tr("Pruning ratio: fraction of weights (magnitude), of blocks of 16 outputs (block) or of output "
+                      "channels (channel) removed");
         case Skip: return tr("Leave this layer exactly as it is");
         case Arithmetic:
             return tr("With 8-bit activations: integer kernels or float arithmetic behind the quantized weights (auto: "
@@ -401,6 +405,8 @@ bool RecipeTableModel::setData(const QModelIndex &index, const QVariant &value, 
                 prune.method = cw::PruneMethod::Magnitude;
             } else if (text == QLatin1String("channel")) {
                 prune.method = cw::PruneMethod::Channel;
+            } else if (text == QLatin1String("block")) {
+                prune.method = cw::PruneMethod::Block;
             } else {
                 prune.method = cw::PruneMethod::NM;
                 prune.n = text.section(':', 0, 0).toInt();

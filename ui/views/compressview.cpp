@@ -106,8 +106,13 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     // ---- Global controls
     m_pruneMethod = new QComboBox;
     m_pruneMethod->setObjectName(QStringLiteral("globalPruneMethod"));
-    m_pruneMethod->addItems({QStringLiteral("none"), QStringLiteral("magnitude"), QStringLiteral("2:4"),
-                             QStringLiteral("4:8"), QStringLiteral("channel")});
+    m_pruneMethod->addItems({QStringLiteral("none"), QStringLiteral("magnitude"), QStringLiteral("block"),
+                             QStringLiteral("2:4"), QStringLiteral("4:8"), QStringLiteral("channel")});
+    m_pruneMethod->setToolTip(
+        tr("magnitude: the smallest weights become zero, anywhere (a runtime gains from about 85 % zeros); "
+           "block: whole blocks of 16 outputs at one input become zero, which a fully connected layer then "
+           "multiplies without (faster from 10 % of blocks); 2:4 / 4:8: two of every four (four of every eight) "
+           "weights; channel: whole output channels are removed from the model"));
     m_pruneRatio = new QDoubleSpinBox;
     m_pruneRatio->setObjectName(QStringLiteral("globalPruneRatio"));
     m_pruneRatio->setRange(0.0, 0.95);
@@ -765,6 +770,8 @@ cw::Recipe CompressView::recipeFromControls() const
         if (method == QLatin1String("channel")) {
             p.method = cw::PruneMethod::Channel;
             p.reconstruct = m_reconstruct->isChecked();
+        } else if (method == QLatin1String("block")) {
+            p.method = cw::PruneMethod::Block;
         } else if (method.contains(':')) {
             p.method = cw::PruneMethod::NM;
             p.n = method.section(':', 0, 0).toInt();

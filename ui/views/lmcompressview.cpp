@@ -276,6 +276,7 @@ QWidget *LmCompressView::buildForm()
     m_prune->addItem(tr("none"), int(Prune::None));
     m_prune->addItem(tr("magnitude"), int(Prune::Magnitude));
     m_prune->addItem(tr("N:M magnitude"), int(Prune::NM));
+    m_prune->addItem(tr("block magnitude"), int(Prune::Block));
     m_prune->addItem(tr("Wanda"), int(Prune::Wanda));
     m_prune->addItem(tr("SparseGPT"), int(Prune::SparseGpt));
     m_prune->addItem(tr("MLP channels (structured)"), int(Prune::Channel));
@@ -543,6 +544,7 @@ void LmCompressView::formChanged()
         switch (prune) {
         case Prune::Magnitude: p.method = cw::PruneMethod::Magnitude; p.nm = false; break;
         case Prune::NM: p.method = cw::PruneMethod::NM; p.nm = true; break;
+        case Prune::Block: p.method = cw::PruneMethod::Block; p.nm = false; break;
         case Prune::Wanda: p.method = cw::PruneMethod::Wanda; p.nm = m_nm->isChecked(); break;
         case Prune::SparseGpt: p.method = cw::PruneMethod::SparseGpt; p.nm = m_nm->isChecked(); break;
         case Prune::Channel: p.method = cw::PruneMethod::Channel; p.nm = false; break;
@@ -632,6 +634,7 @@ void LmCompressView::setRecipe(const cw::Recipe &recipe)
         switch (p.method) {
         case cw::PruneMethod::Magnitude: prune = Prune::Magnitude; break;
         case cw::PruneMethod::NM: prune = Prune::NM; break;
+        case cw::PruneMethod::Block: prune = Prune::Block; break;
         case cw::PruneMethod::Wanda: prune = Prune::Wanda; break;
         case cw::PruneMethod::SparseGpt: prune = Prune::SparseGpt; break;
         case cw::PruneMethod::Channel: prune = Prune::Channel; break;

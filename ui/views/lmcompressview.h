@@ -79,7 +79,7 @@ public:
     enum VariantColumn { NameColumn, RecipeColumn, BytesColumn, BpwColumn, PerplexityColumn, DeltaColumn,
                          PromptSpeedColumn, GenerationSpeedColumn, VariantColumnCount };
     // The prune and quantization choices of the form, in their combos' order.
-    enum class Prune { None, Magnitude, NM, Wanda, SparseGpt, Channel, Heads };
+    enum class Prune { None, Magnitude, NM, Wanda, SparseGpt, Channel, Heads, Block };
     enum class Quant { None, Rtn, Gptq, Awq };
 
     explicit LmCompressView(QWidget *parent = nullptr);

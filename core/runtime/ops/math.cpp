@@ -77,8 +77,13 @@ void gemmOp(OpContext &ctx)
                 y[i * N + j] = beta * pc[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
         gemmBeta = 1.f;
     }
-    // A pruned constant B runs on its CSR form (ops/sparse.h); the Session built it for these shapes.
-    if (ctx.sparse && !transA && ctx.sparse->rows == N && ctx.sparse->cols == K && sparse::gemmPreferred(*ctx.sparse, M))
+    // A pruned constant B runs on its CSR or block form (runtime/sparse.h); the Session built them for these shapes.
+    const sparse::GemmPath path = ctx.sparse && !transA && ctx.sparse->rows == N && ctx.sparse->cols == K
+                                      ? sparse::gemmPath(*ctx.sparse, M)
+                                      : sparse::GemmPath::Dense;
+    if (path == sparse::GemmPath::Blocks)
+        sparse::gemmBlocks(*ctx.sparse, M, a.f32(), alpha, gemmBeta != 0.f, y, ctx.threads);
+    else if (path == sparse::GemmPath::Csr)
         sparse::gemm(*ctx.sparse, M, a.f32(), alpha, gemmBeta != 0.f, y, ctx.threads);
     else
         parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
