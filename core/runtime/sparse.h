@@ -20,7 +20,7 @@
 //         stride-1 convolutions), one image at a time.
 // Thresholds, measured with bench/sparse.sh against the dense kernels (docs/performance.md): a Gemm runs CSR
 // from 89% zeros at batch < 4 (a gathered dot product does ~1 multiply-add per cycle, oneDNN's dense sgemv ~6)
-// and from 75% at larger batches; the block form from 10% of zero blocks at any batch (at 10% it took
+// and from 75% at larger batches; the block form from 9% of zero blocks at any batch (at 10% it took
 // 0.81-0.97 of the dense time at batch 1 and 0.49-0.77 at batch 64 on the heads' and the demos' shapes). Where
 // both apply, the one with less work: a CSR nonzero costs as much as kCsrCostSingle (batch < 4) or
 // kCsrCostBatch block weights. A Conv runs sparse from 79% zeros when its kernel is 1-D-like
@@ -65,7 +65,8 @@ inline constexpr double kGemmThresholdBatch = 0.75;  // batch >= 4; also the lea
 inline constexpr double kConvThreshold = 0.79;      // a 1-D-like Conv (a ratio of 0.8, rounded, qualifies)
 inline constexpr int64_t kConvMinPositions = 200;   // and its output positions per image
 inline constexpr int64_t kBlock = 16;               // output features per block of the block form
-inline constexpr double kBlockThreshold = 0.1;      // the least fraction of zero blocks a block form is built for
+inline constexpr double kBlockThreshold = 0.09;     // the least fraction of zero blocks a block form is built for
+                                                    // (a ratio of 0.1, rounded, qualifies)
 inline constexpr double kCsrCostSingle = 7;         // where both forms apply: a CSR nonzero's cost in block weights,
 inline constexpr double kCsrCostBatch = 4;          // batch < 4 and larger batches
 
