@@ -985,15 +985,22 @@ void TestFusion::channelsLastIntegers_data()
     QTest::addColumn<bool>("shared");    // the first convolution's integers are read by a DequantizeLinear too
     QTest::addColumn<int>("batch");
     QTest::addColumn<int>("threads");
-    const QList<int> twoByTwo{2, 2, 0, 0, 0, 0, 0}, padded{3, 2, 1, 1, 0, 1, 1};
+    const QList<int> twoByTwo{2, 2, 0, 0, 0, 0, 0}, padded{3, 2, 1, 1, 0, 1, 1}, threeByTwo{3, 2, 0, 0, 0, 0, 0};
     for (int threads : {1, 2}) {
-        // The pool's channels 32 and 16 wide with an overlapping last chunk, 8 wide, one by one.
-        QTest::addRow("24 / 40 ch, 2x2, %d threads", threads) << 24 << 40 << twoByTwo << false << true << false << 3 << threads;
+        // The pool's channels 32 and 16 wide with an overlapping last chunk, 8 wide, one by one. The pool is fused
+        // into the first convolution: 2 x 2 and 3 x 3 / 2 windows pool its sums, padded ones its output.
+        QTest::addRow("24 / 40 ch, 2x2, %d threads", threads)
+            << 24 << 40 << twoByTwo << false << true << false << 3 << threads;
         QTest::addRow("40 / 24 ch, padded ceil, s8, %d threads", threads)
             << 40 << 24 << padded << true << false << false << 1 << threads;
-        QTest::addRow("8 / 5 ch, padded ceil, %d threads", threads) << 8 << 5 << padded << false << false << false << 2 << threads;
-        QTest::addRow("5 / 16 ch, 2x2, wide, %d threads", threads) << 5 << 16 << twoByTwo << false << false << false << 1 << threads;
-        QTest::addRow("24 / 40 ch, shared, %d threads", threads) << 24 << 40 << twoByTwo << false << true << true << 2 << threads;
+        QTest::addRow("8 / 5 ch, padded ceil, %d threads", threads)
+            << 8 << 5 << padded << false << false << false << 2 << threads;
+        QTest::addRow("5 / 16 ch, 2x2, wide, %d threads", threads)
+            << 5 << 16 << twoByTwo << false << false << false << 1 << threads;
+        QTest::addRow("20 / 40 ch, 3x3/2, %d threads", threads)
+            << 20 << 40 << threeByTwo << false << true << false << 3 << threads;
+        QTest::addRow("24 / 40 ch, shared, %d threads", threads)
+            << 24 << 40 << twoByTwo << false << true << true << 2 << threads;
     }
 }
 
@@ -1077,12 +1084,14 @@ void TestFusion::channelsLastIntegers()
     const Session fused(m, options), plain(m, unfusedOptions());
     // The QuantizeLinear's output, y1 and p, y2 (its DequantizeLinear goes into the QLinearConcat, not into the
     // convolution as a table of floats) and the QLinearConcat's output; y3 goes only to a DequantizeLinear, which
-    // would convert it back. A DequantizeLinear that reads y1 besides the pool (shared) takes it channel-last.
+    // would convert it back. A DequantizeLinear that reads y1 besides the pool (shared) takes it channel-last;
+    // otherwise y1 is gone, the pool fused into the first convolution.
     QStringList marked;
     for (const Node &n : fused.executedGraph().nodes)
         if (blocked::mayLeave(n))
             marked << QString::fromStdString(n.outputs[0]);
-    QCOMPARE(marked.join(' '), QString("xq y1 p y2 cq"));
+    QCOMPARE(marked.join(' '), QString(shared ? "xq y1 p y2 cq" : "xq p y2 cq"));
+    QCOMPARE(hasFusedMaxPool(fused.executedGraph().nodes[1]), !shared);
     const std::map<std::string, Tensor> feeds{
         {"x", randomTensor({batch, 6, 14, 14}, 1, -1.f, 1.f)}, {"f", randomTensor({batch, 3, pooled.at(2), pooled.at(3)}, 2, -2.f, 2.f)}};
     for (const std::string name : {"y", "d1", "xq", "y1", "p", "y2", "cq", "y3"}) {
@@ -1094,7 +1103,7 @@ void TestFusion::channelsLastIntegers()
         QVERIFY2(std::memcmp(a.rawData(), b.rawData(), a.byteSize()) == 0, name.c_str());
         if (name == "y") { // the integers spread over the output's range
             std::set<float> seen(a.f32(), a.f32() + a.numel());
-            QVERIFY2(seen.size() > 30, qPrintable(QString::number(seen.size())));
+            QVERIFY2(seen.size() > 25, qPrintable(QString::number(seen.size())));
         }
     }
 }

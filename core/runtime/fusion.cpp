@@ -627,6 +627,31 @@ void applyActivations(const std::vector<Activation> &activations, float *y, int6
     }
 }
 
+namespace {
+
+// A MaxPool (2-D, without its indices) that alone reads `producer`'s output becomes part of it: its attributes
+// travel as kPool + name, and the producer writes the pool's output. Returns the nodes removed (0 or 1).
+int absorbMaxPool(Graph &g, Node &producer, const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                  const std::set<std::string> &outputs, std::vector<char> &gone)
+{
+    const auto r = readers.find(producer.outputs[0]);
+    if (r == readers.end() || r->second.size() != 1 || outputs.count(producer.outputs[0]) || gone[r->second.front()])
+        return 0;
+    Node &pool = g.nodes[r->second.front()];
+    if (pool.opType != "MaxPool" || !isDefaultDomain(pool.domain) || pool.inputs.size() != 1 ||
+        pool.attrInts("kernel_shape").size() != 2 || (pool.outputs.size() != 1 && !pool.outputs[1].empty()) ||
+        pool.outputs[0].empty())
+        return 0;
+    for (const char *name : {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode"})
+        if (auto a = pool.attrs.find(name); a != pool.attrs.end())
+            producer.attrs[std::string(kPool) + name] = a->second;
+    producer.outputs[0] = pool.outputs[0];
+    gone[r->second.front()] = 1;
+    return 1;
+}
+
+} // namespace
+
 Model fuseForInference(const Model &model, int *fused)
 {
     Model m = model;
@@ -669,22 +694,21 @@ Model fuseForInference(const Model &model, int *fused)
         });
         // A MaxPool that is the only reader of a float32 2-D convolution's output (after its activations) is run
         // by the convolution, on a few images at a time while they are in cache.
-        if (const auto r = readers.find(conv.outputs[0]); type == DType::Float32 && weights != g.initializers.end() &&
-                                                         weights->second.rank() == 4 && r != readers.end() &&
-                                                         r->second.size() == 1 && !outputs.count(conv.outputs[0])) {
-            Node &pool = g.nodes[r->second.front()];
-            const bool depthwise = conv.attrInt("group", 1) > 1 && weights->second.dim(1) == 1;
-            if (!gone[r->second.front()] && !depthwise && pool.opType == "MaxPool" && isDefaultDomain(pool.domain) &&
-                pool.inputs.size() == 1 && pool.attrInts("kernel_shape").size() == 2 &&
-                (pool.outputs.size() == 1 || pool.outputs[1].empty()) && !pool.outputs[0].empty()) {
-                for (const char *name : {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode"})
-                    if (auto a = pool.attrs.find(name); a != pool.attrs.end())
-                        conv.attrs[std::string(kPool) + name] = a->second;
-                conv.outputs[0] = pool.outputs[0];
-                gone[r->second.front()] = 1;
-                ++removed;
-            }
-        }
+        const bool depthwise = weights != g.initializers.end() && conv.attrInt("group", 1) > 1 &&
+                               weights->second.dim(1) == 1;
+        if (type == DType::Float32 && weights != g.initializers.end() && weights->second.rank() == 4 && !depthwise)
+            removed += absorbMaxPool(g, conv, readers, outputs, gone);
+    }
+    // A MaxPool that is the only reader of a 2-D QLinearConv's integers: the convolution pools its sums before
+    // requantizing them (a quarter of the requantization for a 2 x 2 pool). Before the tables below, which then
+    // apply to the pooled integers, as the graph's nodes after the pool do.
+    for (Node &conv : g.nodes) {
+        if (gone[size_t(&conv - g.nodes.data())] || conv.opType != "QLinearConv" || !isDefaultDomain(conv.domain) ||
+            conv.outputs.size() != 1 || conv.inputs.size() < 4)
+            continue;
+        const auto weights = g.initializers.find(conv.inputs[3]);
+        if (weights != g.initializers.end() && weights->second.rank() == 4)
+            removed += absorbMaxPool(g, conv, readers, outputs, gone);
     }
     // The activations after a float32 Gemm or MatMul, applied to the product's output in its kernel.
     for (Node &product : g.nodes) {

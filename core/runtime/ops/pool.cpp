@@ -442,6 +442,22 @@ void ops::maxPoolPlanes(const float *src, const PoolGeometry &g, int64_t planes,
         maxPlanes(src, g, planes, dst, threads);
 }
 
+Tensor ops::maxPoolIntegers(const Tensor &x, const PoolGeometry &g, bool channelsLast, int threads)
+{
+    Tensor out = Tensor::uninitialized(x.dtype(), channelsLast ? Shape{g.N, 1, g.outH, g.outW, g.C} : pooledShape(g));
+    const auto pool = [&](auto *src, auto *dst) {
+        if (channelsLast)
+            maxPoolChannelsLast(src, g, dst, threads);
+        else
+            maxPlanes(src, g, g.N * g.C, dst, threads);
+    };
+    if (x.dtype() == DType::UInt8)
+        pool(x.data<uint8_t>(), out.data<uint8_t>());
+    else
+        pool(x.data<int8_t>(), out.data<int8_t>());
+    return out;
+}
+
 void registerPoolOps(KernelTable &table)
 {
     table["MaxPool"] = {maxPoolOp, {8, 10, 11, 12, 22}, kMaxOpset, "the Indices output"};

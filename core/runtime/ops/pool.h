@@ -26,4 +26,8 @@ PoolGeometry poolGeometry(const Node &node, const std::string &prefix, const Sha
 // 16: the planes of a blocked activation, runtime/blocked.h), from src into dst.
 void maxPoolPlanes(const float *src, const PoolGeometry &g, int64_t planes, int64_t lanes, float *dst, int threads);
 
+// The max pool of uint8 or int8 values x of g's geometry, plain [N, C, H, W] or channel-last [N, 1, H, W, C]
+// (runtime/blocked.h), in the same layout (a QLinearConv with a MaxPool fused into it, ops/quant.cpp).
+Tensor maxPoolIntegers(const Tensor &x, const PoolGeometry &g, bool channelsLast, int threads);
+
 } // namespace cw::ops

@@ -76,6 +76,7 @@
 #include <unordered_map>
 
 #include "core/runtime/ops/common.h"
+#include "core/runtime/ops/pool.h"
 
 namespace cw {
 namespace quant {
@@ -686,7 +687,49 @@ struct QConvParams {
     DType yType = DType::UInt8;     // Int32: no requantization (ConvInteger)
     // x arrives, and y leaves, channel-last [N, H, W, C] (runtime/blocked.h); the fast path only.
     bool xChannelsLast = false, yChannelsLast = false;
+    // A MaxPool fused into the node (runtime/fusion.h) whose windows lie inside the output, on a channel-last y: each
+    // window's sums are maxed, then requantized once (requantizePooled).
+    const ops::PoolGeometry *pool = nullptr;
 };
+
+// Pooled rows [begin, end) of y, channel-last [N, outH, outW, C], from the sums acc [N, inH, inW, C] of q's
+// convolution: the largest acc + bias of each window (wrapping in int32, as each sum does), requantized. The
+// scales are positive (QLinearConv refuses others), so a requantization never decreases as its sum grows, and
+// this is the MaxPool of the requantized values.
+template <typename T>
+void requantizePooled(const int32_t *acc, const ops::PoolGeometry &g, const QConvParams &q, int64_t begin,
+                      int64_t end, T *y)
+{
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m256 vzp = _mm256_set1_ps(float(q.yZp));
+    const __m256 vlo = _mm256_set1_ps(float(r.lo)), vhi = _mm256_set1_ps(float(r.hi));
+    const int64_t C = g.C, C8 = C / 8 * 8, outP = g.outH * g.outW;
+    const int32_t *bias = q.bias.data();
+    const float *multiplier = q.multiplier.data();
+    std::vector<const int32_t *> taps(size_t(g.kH * g.kW));
+    for (int64_t o = begin; o < end; ++o) {
+        const int64_t n = o / outP, oh = o % outP / g.outW, ow = o % g.outW;
+        for (int64_t kh = 0; kh < g.kH; ++kh)
+            for (int64_t kw = 0; kw < g.kW; ++kw)
+                taps[size_t(kh * g.kW + kw)] =
+                    acc + ((n * g.inH + oh * g.sH + kh * g.dH) * g.inW + ow * g.sW + kw * g.dW) * C;
+        T *out = y + o * C;
+        for (int64_t c = 0; c < C8; c += 8) {
+            const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(bias + c));
+            __m256i m = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
+            for (const int32_t *t : taps)
+                m = _mm256_max_epi32(
+                    m, _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t + c)), b));
+            store8(out + c, requantize8(m, _mm256_loadu_ps(multiplier + c), vzp, vlo, vhi));
+        }
+        for (int64_t c = C8; c < C; ++c) {
+            int32_t m = std::numeric_limits<int32_t>::min();
+            for (const int32_t *t : taps)
+                m = std::max(m, int32_t(uint32_t(t[c]) + uint32_t(bias[c])));
+            out[c] = T(quant::requantize(m, multiplier[c], q.yZp, r.lo, r.hi));
+        }
+    }
+}
 
 // The reference: per image and group, the window values (x - x_zp, 0 in the padding) unfolded into an int32
 // column matrix, then per output channel acc = bias + Σ (w - w_zp) · col, then requantization.
@@ -877,16 +920,41 @@ void qlinearConvOp(OpContext &ctx)
     for (int64_t m = 0; m < M; ++m)
         q.multiplier[size_t(m)] = xScale * wScale[size_t(m)] / yScale;
     const Shape outShape = g.oneD ? Shape{g.batch, M, g.outW} : Shape{g.batch, M, g.outH, g.outW};
-    q.yChannelsLast = blocked::mayLeave(ctx.node) && !g.oneD;
-    Tensor y = Tensor::uninitialized(q.yType, q.yChannelsLast ? Shape{g.batch, 1, g.outH, g.outW, M} : outShape);
+    const bool leavesChannelsLast = blocked::mayLeave(ctx.node) && !g.oneD;
+    q.yChannelsLast = leavesChannelsLast;
+    // A MaxPool fused into the node (runtime/fusion.h): where its windows lie inside the output, pooled while the
+    // sums are requantized, channel-last (requantizePooled; made plain after, where the readers need that, a
+    // quarter of the output for a 2 x 2 pool); else after the whole output.
+    std::optional<ops::PoolGeometry> pool;
+    if (hasFusedMaxPool(ctx.node)) {
+        try {
+            pool = ops::poolGeometry(ctx.node, fusedMaxPoolPrefix(), outShape);
+        } catch (const Error &e) {
+            ctx.fail("the fused MaxPool: " + std::string(e.what()));
+        }
+        const ops::PoolGeometry &p = *pool;
+        const bool inside = p.padT == 0 && p.padL == 0 && (p.outH - 1) * p.sH + (p.kH - 1) * p.dH < g.outH &&
+                            (p.outW - 1) * p.sW + (p.kW - 1) * p.dW < g.outW;
+        if (!g.oneD && inside) {
+            q.yChannelsLast = true;
+            q.pool = &p;
+        }
+    }
+    const int64_t yH = q.pool ? pool->outH : g.outH, yW = q.pool ? pool->outW : g.outW;
+    Tensor y = Tensor::uninitialized(q.yType, q.yChannelsLast ? Shape{g.batch, 1, yH, yW, M} : outShape);
     bool done = !quant::referenceOnly() && (qconvAsGemm(ctx, 3, q, x, w, y) || qconvFast(q, x, w, y, ctx.threads));
     if (!done && q.yChannelsLast) { // no channel-last implementation: plain NCHW
         q.yChannelsLast = false;
+        q.pool = nullptr;
         y = Tensor::uninitialized(q.yType, outShape);
         done = !quant::referenceOnly() && qconvFast(q, x, w, y, ctx.threads);
     }
     if (!done)
         qconvReference(q, q.xChannelsLast ? blocked::toPlain(x) : x, w, y, ctx.threads);
+    if (pool && !q.pool)
+        y = ops::maxPoolIntegers(y, *pool, q.yChannelsLast, threadsFor(ctx, y.numel()));
+    if (q.yChannelsLast && !leavesChannelsLast)
+        y = blocked::toPlain(y);
     // The DequantizeLinear, activations and any QuantizeLinear fused after it (runtime/fusion.h), as one table.
     ctx.outputs[0] = withFusedTable(ctx, ctx.prepared<FusedOutput>([&] { return fusedOutput(ctx.node); }), y);
 }
@@ -1625,6 +1693,17 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     stream.wait();
     const bool pixelMajor = e.dstNhwc && !viaReorder;
     const int64_t P = g.outH * g.outW, C = g.outChannels;
+    if (q.pool) { // NHWC sums, pooled as they are requantized
+        ops::PoolGeometry pg = *q.pool;
+        pg.N = batch;
+        parallelRanges(threads, batch * pg.outH * pg.outW, 16, [&](int64_t begin, int64_t end) {
+            if (q.yType == DType::UInt8)
+                requantizePooled(acc, pg, q, begin, end, static_cast<uint8_t *>(y));
+            else
+                requantizePooled(acc, pg, q, begin, end, static_cast<int8_t *>(y));
+        });
+        return;
+    }
     if (q.yChannelsLast) { // the entry writes NHWC (createConv)
         parallelRanges(threads, batch * P, 64, [&](int64_t begin, int64_t end) {
             if (q.yType == DType::UInt8)
@@ -1872,7 +1951,8 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
         const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
         const fast::PackedWeights pwLast =
             eLast == e ? pw : eLast->weights.get(w, eLast->weightsPlain, eLast->pd.weights_desc(), M, K, false);
-        const int64_t inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
+        const int64_t inImage = g.inChannels * g.inH * g.inW;
+        const int64_t outImage = g.outChannels * (q.pool ? q.pool->outH * q.pool->outW : g.outH * g.outW);
         const auto *px = x.data<uint8_t>();
         auto *py = static_cast<std::byte *>(y.rawData());
         const int64_t outBytes = outImage * int64_t(dtypeSize(y.dtype())); // int32 for ConvInteger
