@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/base/cpu.h"
+#include "core/runtime/ops.h"
 
 namespace cw::onednn {
 
@@ -578,6 +579,16 @@ uint64_t newWeightsId()
 {
     static std::atomic<uint64_t> next{1};
     return next++;
+}
+
+WeightsIdentity weightsIdentity(OpContext &ctx, int index)
+{
+    struct Id {
+        uint64_t value;
+    };
+    if (const Id *id = ctx.preparedFromConstants<Id>({index}, [] { return Id{newWeightsId()}; }))
+        return {true, id->value};
+    return {ctx.constantInputs, 0};
 }
 
 uint64_t weightFingerprint(const Tensor &w)

@@ -24,6 +24,10 @@
 #include "core/runtime/fusion.h"
 #include "core/runtime/kernels.h"
 
+namespace cw {
+struct OpContext; // ops.h
+}
+
 namespace cw::onednn {
 
 // A convolution geometry in oneDNN's terms (plain NCHW activations; OIHW weights, GOIHW when grouped), shared by
@@ -62,6 +66,9 @@ struct WeightsIdentity {
     uint64_t id = 0;
 };
 uint64_t newWeightsId();
+// The identity of the weight at input `index` of ctx's node: a weight that is the Session's own constant gets an id
+// once per Session (OpContext::preparedFromConstants), which spares fingerprinting its bytes on every call.
+WeightsIdentity weightsIdentity(OpContext &ctx, int index);
 
 bool convForward(const ConvGeometry &g, const Tensor &x, int64_t srcBlock, const Tensor &w, WeightsIdentity weights,
                  const float *bias, const std::vector<Activation> &activations, Tensor &y, int threads,

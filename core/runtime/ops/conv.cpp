@@ -102,18 +102,6 @@ void depthwisePlane(const float *in, const float *w, float bias, const ConvGeome
     }
 }
 
-// How oneDNN finds this node's packed weights again: a weight that is the Session's own constant gets an id once
-// per Session, which spares fingerprinting its bytes on every call (onednn::WeightsIdentity).
-onednn::WeightsIdentity weightsIdentity(OpContext &ctx)
-{
-    struct Id {
-        uint64_t value;
-    };
-    if (const Id *id = ctx.preparedFromConstants<Id>({1}, [] { return Id{onednn::newWeightsId()}; }))
-        return {true, id->value};
-    return {ctx.constantInputs, 0};
-}
-
 // Whether the convolution runs on its weight's CSR form (runtime/sparse.h): the Session gave it one, and the image
 // has as many output positions as the form asks for.
 bool sparseApplies(const OpContext &ctx, const ConvGeometry &g)
@@ -147,7 +135,7 @@ void convolve(OpContext &ctx, bool leaveBlocked)
     const bool fewPositions = G == 1 && N > 1 && P <= kFewPositions && K * N * P <= kMaxBatchedColumns;
     if (!sparsePath && !fewPositions && onednn::convPreferred(g, threads)) {
         Tensor y;
-        if (onednn::convForward(g, input, srcBlock, w, weightsIdentity(ctx), bias, activations, y, threads,
+        if (onednn::convForward(g, input, srcBlock, w, onednn::weightsIdentity(ctx, 1), bias, activations, y, threads,
                                 !ctx.runOnce, leaveBlocked)) {
             ctx.outputs[0] = std::move(y);
             return;
@@ -280,7 +268,7 @@ bool convPooledSlices(OpContext &ctx, const ConvGeometry &g, const PoolGeometry 
     full.batch = size;
     last.batch = N - (count - 1) * size;
     const Tensor &x = ctx.input(0), &w = ctx.input(1);
-    const onednn::WeightsIdentity identity = weightsIdentity(ctx);
+    const onednn::WeightsIdentity identity = onednn::weightsIdentity(ctx, 1);
     const float *bias = biasInput(ctx, M);
     const std::vector<Activation> activations = fusedActivations(ctx.node);
     const bool winograd = !ctx.runOnce;

@@ -690,6 +690,7 @@ struct QConvParams {
     // A MaxPool fused into the node (runtime/fusion.h) whose windows lie inside the output, on a channel-last y: each
     // window's sums are maxed, then requantized once (requantizePooled).
     const ops::PoolGeometry *pool = nullptr;
+    onednn::WeightsIdentity weights; // how the packed weights are found again (WeightCache)
 };
 
 // Pooled rows [begin, end) of y, channel-last [N, outH, outW, C], from the sums acc [N, inH, inW, C] of q's
@@ -919,6 +920,7 @@ void qlinearConvOp(OpContext &ctx)
     q.multiplier.resize(size_t(M));
     for (int64_t m = 0; m < M; ++m)
         q.multiplier[size_t(m)] = xScale * wScale[size_t(m)] / yScale;
+    q.weights = onednn::weightsIdentity(ctx, 3);
     const Shape outShape = g.oneD ? Shape{g.batch, M, g.outW} : Shape{g.batch, M, g.outH, g.outW};
     const bool leavesChannelsLast = blocked::mayLeave(ctx.node) && !g.oneD;
     q.yChannelsLast = leavesChannelsLast;
@@ -1388,7 +1390,8 @@ struct PackedWeights {
 // and last 64), not byte for byte: comparing all of them on every call cost ~10% of the int8 CNN's batch-1 time.
 struct PackedEntry {
     Tensor source;
-    uint64_t fingerprint = 0;
+    uint64_t fingerprint = 0; // or the Session's id for the weights (onednn::WeightsIdentity)
+    bool byId = false;
     PackedWeights weights;
 };
 
@@ -1397,17 +1400,21 @@ struct WeightCache {
     std::deque<PackedEntry> entries;
 
     // n outputs × k inputs; `ioLayout`: the plain bytes are [k][n] (QLinearMatMul / QGemm transB = 0).
-    PackedWeights get(const Tensor &w, const dnnl::memory::desc &plainDesc, const dnnl::memory::desc &packedDesc,
-                             int64_t n, int64_t k, bool ioLayout)
+    // identity: the Session's id for a weight that is its own constant stands for the fingerprint.
+    PackedWeights get(const Tensor &w, onednn::WeightsIdentity identity, const dnnl::memory::desc &plainDesc,
+                      const dnnl::memory::desc &packedDesc, int64_t n, int64_t k, bool ioLayout)
     {
-        const uint64_t print = onednn::weightFingerprint(w);
+        const bool byId = identity.constant && identity.id != 0;
+        const uint64_t print = byId ? identity.id : onednn::weightFingerprint(w);
         std::lock_guard lock(mutex);
         for (const PackedEntry &p : entries)
-            if (p.source.rawData() == w.rawData() && p.source.byteSize() == w.byteSize() && p.fingerprint == print)
+            if (p.source.rawData() == w.rawData() && p.source.byteSize() == w.byteSize() && p.byId == byId &&
+                p.fingerprint == print)
                 return p.weights;
         PackedEntry p;
         p.source = w;
         p.fingerprint = print;
+        p.byId = byId;
         const Tensor plainCopy = w.clone();
         const auto pack = [&](const Tensor &values) {
             dnnl::memory packed(packedDesc, engine());
@@ -1927,7 +1934,8 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
                 fast::convEntry(g, q.xZp, q.xChannelsLast, q.yChannelsLast, threads);
             if (!e->ok)
                 return false;
-            const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
+            const fast::PackedWeights pw =
+                e->weights.get(w, q.weights, e->weightsPlain, e->pd.weights_desc(), M, K, false);
             fast::convSlice(*e, pw, x.data<uint8_t>(), q, g.batch, y.rawData(), threads);
             return true;
         } catch (const dnnl::error &) {
@@ -1948,9 +1956,11 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
             lastBatch == sliceBatch ? e : fast::convEntry(last, q.xZp, q.xChannelsLast, q.yChannelsLast);
         if (!e->ok || !eLast->ok)
             return false;
-        const fast::PackedWeights pw = e->weights.get(w, e->weightsPlain, e->pd.weights_desc(), M, K, false);
+        const fast::PackedWeights pw =
+            e->weights.get(w, q.weights, e->weightsPlain, e->pd.weights_desc(), M, K, false);
         const fast::PackedWeights pwLast =
-            eLast == e ? pw : eLast->weights.get(w, eLast->weightsPlain, eLast->pd.weights_desc(), M, K, false);
+            eLast == e ? pw
+                       : eLast->weights.get(w, q.weights, eLast->weightsPlain, eLast->pd.weights_desc(), M, K, false);
         const int64_t inImage = g.inChannels * g.inH * g.inW;
         const int64_t outImage = g.outChannels * (q.pool ? q.pool->outH * q.pool->outW : g.outH * g.outW);
         const auto *px = x.data<uint8_t>();
@@ -2096,9 +2106,9 @@ bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t a
         std::shared_ptr<fast::GemmEntry> eLast = lastM == sliceM ? e : fast::gemmEntry(lastM, N, K, ioLayout);
         if (!e->ok || !eLast->ok)
             return false;
-        const fast::PackedWeights pw = e->weights.get(b, e->weightsPlain, e->pd.weights_desc(), N, K, ioLayout);
+        const fast::PackedWeights pw = e->weights.get(b, {}, e->weightsPlain, e->pd.weights_desc(), N, K, ioLayout);
         const fast::PackedWeights pwLast =
-            eLast == e ? pw : eLast->weights.get(b, eLast->weightsPlain, eLast->pd.weights_desc(), N, K, ioLayout);
+            eLast == e ? pw : eLast->weights.get(b, {}, eLast->weightsPlain, eLast->pd.weights_desc(), N, K, ioLayout);
         std::atomic<bool> failed{false};
         parallelFor(int(std::min<int64_t>(threads, sliceCount)), sliceCount, [&](int64_t i) {
             GemmThreads inner(1);
