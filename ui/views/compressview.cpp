@@ -109,8 +109,8 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_pruneMethod->addItems({QStringLiteral("none"), QStringLiteral("magnitude"), QStringLiteral("block"),
                              QStringLiteral("2:4"), QStringLiteral("4:8"), QStringLiteral("channel")});
     m_pruneMethod->setToolTip(
-        tr("magnitude: the smallest weights become zero, anywhere (a runtime gains from about 85 % zeros); "
-           "block: whole blocks of 16 outputs at one input become zero, which a fully connected layer then "
+        tr("magnitude: the smallest weights become zero, anywhere (faster only from 75-89 % of zeros); "
+           "block: whole blocks of 16 outputs at one input become zero, which a Gemm layer then "
            "multiplies without (faster from 10 % of blocks); 2:4 / 4:8: two of every four (four of every eight) "
            "weights; channel: whole output channels are removed from the model"));
     m_pruneRatio = new QDoubleSpinBox;

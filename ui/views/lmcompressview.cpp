@@ -282,6 +282,8 @@ QWidget *LmCompressView::buildForm()
     m_prune->addItem(tr("MLP channels (structured)"), int(Prune::Channel));
     m_prune->addItem(tr("attention heads (structured)"), int(Prune::Heads));
     m_prune->setToolTip(tr("Magnitude: each matrix's smallest |w|; N:M: n of every m weights along the input kept; "
+                           "block magnitude: the weakest blocks of 16 outputs at one input (llama.cpp's formats store "
+                           "their zeros); "
                            "Wanda (|w|·‖x‖) and SparseGPT (reconstruction) read calibration activations; MLP channels: "
                            "that share of every block's hidden channels removed (by ‖x‖·‖W_down‖ with calibration text); "
                            "attention heads: that share of every block's key / value heads removed with their query heads "

@@ -78,7 +78,7 @@ public:
     };
     enum VariantColumn { NameColumn, RecipeColumn, BytesColumn, BpwColumn, PerplexityColumn, DeltaColumn,
                          PromptSpeedColumn, GenerationSpeedColumn, VariantColumnCount };
-    // The prune and quantization choices of the form, in their combos' order.
+    // The prune and quantization choices of the form (their combos' item data).
     enum class Prune { None, Magnitude, NM, Wanda, SparseGpt, Channel, Heads, Block };
     enum class Quant { None, Rtn, Gptq, Awq };
 
