@@ -1163,6 +1163,61 @@ private slots:
         QVERIFY(sparse::gemmPath(*blocked, 64) == sparse::GemmPath::Blocks);
     }
 
+    // A MatMul with a constant 2-D B takes the sparse forms as a Gemm does (B [K, N] as a Gemm's without transB),
+    // over all the rows of a batched A; its results are the dense ones.
+    void matMulTakesTheSparseForms_data()
+    {
+        QTest::addColumn<bool>("blocks"); // pruned in blocks (else by magnitude)
+        QTest::addColumn<double>("ratio");
+        QTest::addColumn<int>("path");    // sparse::GemmPath at the 10 rows of A
+        QTest::newRow("blocks, 50 %") << true << 0.5 << int(sparse::GemmPath::Blocks);
+        QTest::newRow("magnitude, 90 %") << false << 0.9 << int(sparse::GemmPath::Csr);
+    }
+    void matMulTakesTheSparseForms()
+    {
+        QFETCH(bool, blocks);
+        QFETCH(double, ratio);
+        QFETCH(int, path);
+        Model m;
+        m.opsetVersion = 17;
+        const Tensor w0 = testutil::randomTensor({40, 30}, 2);
+        m.graph.initializers["w"] = blocks ? pruneBlocks(w0, ratio, 1) : pruneMagnitude(w0, ratio);
+        Node node;
+        node.name = "matmul";
+        node.opType = "MatMul";
+        node.inputs = {"x", "w"};
+        node.outputs = {"y"};
+        m.graph.nodes = {node};
+        m.graph.inputs = {ValueInfo{"x", DType::Float32, {2, 5, 40}, true}};
+        m.graph.outputs = {ValueInfo{"y", DType::Float32, {}, false}};
+        const auto form = sparse::prepare(node, m.graph);
+        QVERIFY(form != nullptr);
+        QCOMPARE(int(sparse::gemmPath(*form, 10)), path);
+        const Tensor x = testutil::randomTensor({2, 5, 40}, 1);
+        const Tensor actual = Session(m, {1}).run({{"x", x}}).at("y");
+        OpContext ctx{node, {&x, &m.graph.initializers.at("w")}, {}, 1};
+        ctx.outputs.resize(1);
+        findKernel("MatMul")(ctx); // dense: no sparse form given
+        QCOMPARE(actual.shape(), (Shape{2, 5, 30}));
+        QVERIFY2(testutil::mismatch(actual, ctx.outputs[0], 1e-5, 1e-5).isEmpty(),
+                 qPrintable(testutil::mismatch(actual, ctx.outputs[0], 1e-5, 1e-5)));
+        // The op multiplies by the form it is given (here that of 2 w): the sparse kernel ran, not the dense one on B.
+        Graph doubled;
+        doubled.initializers["w"] = m.graph.initializers.at("w").clone();
+        for (int64_t i = 0; i < doubled.initializers["w"].numel(); ++i)
+            doubled.initializers["w"].f32()[i] *= 2.f;
+        const auto form2 = sparse::prepare(node, doubled);
+        OpContext given{node, {&x, &m.graph.initializers.at("w")}, {}, 1};
+        given.sparse = form2.get();
+        given.outputs.resize(1);
+        findKernel("MatMul")(given);
+        Tensor expected = ctx.outputs[0].clone();
+        for (int64_t i = 0; i < expected.numel(); ++i)
+            expected.f32()[i] *= 2.f;
+        QVERIFY2(testutil::mismatch(given.outputs[0], expected, 1e-5, 1e-5).isEmpty(),
+                 qPrintable(testutil::mismatch(given.outputs[0], expected, 1e-5, 1e-5)));
+    }
+
     // A 1-D-like convolution (1 x k or k x 1) from 79 % zeros gets a CSR form, used on images of at least 200 output
     // positions; a 3 x 3 one, or a sparser 1 x k one, none.
     void sessionPicksSparseConvByRule_data()

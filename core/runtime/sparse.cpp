@@ -102,14 +102,15 @@ std::shared_ptr<const SparseWeight> prepare(const Node &node, const Graph &graph
     const int mode = envMode();
     if (mode == 0 || !node.domain.empty())
         return nullptr;
-    if (node.opType == "Gemm") {
-        if (node.attrInt("transA", 0) != 0)
+    if (node.opType == "Gemm" || node.opType == "MatMul") { // a MatMul's B is a Gemm's without transB
+        const bool gemm = node.opType == "Gemm";
+        if (gemm && node.attrInt("transA", 0) != 0)
             return nullptr;
         const Tensor *b = floatInitializer(graph, node, 1);
         if (!b || b->rank() != 2)
             return nullptr;
         const double zeros = zeroFraction(*b);
-        const bool transB = node.attrInt("transB", 0) != 0;
+        const bool transB = gemm && node.attrInt("transB", 0) != 0;
         const int64_t rows = transB ? b->dim(0) : b->dim(1), cols = transB ? b->dim(1) : b->dim(0);
         auto w = std::make_shared<SparseWeight>();
         if (mode > 0 || zeros >= kGemmThresholdBatch) {

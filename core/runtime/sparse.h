@@ -1,6 +1,7 @@
 // Sparse execution of layers with pruned constant weights (not a public header).
 //
-// A Session looks at every Gemm whose B is a float initializer once, at construction: when enough of the weight
+// A Session looks at every Gemm whose B is a float initializer, and every MatMul whose B is a 2-D one (a Gemm's B
+// without transB; A's batch dimensions become rows), once, at construction: when enough of the weight
 // is zero, it keeps a sparse form of it — compressed sparse rows (rows = output features, columns = the
 // reduction) and, where whole blocks of kBlock outputs at one input are zero (`"prune": {"method": "block"}`), a
 // block form — and hands it to the kernel through OpContext::sparse. The forms therefore live as long as the
@@ -10,7 +11,7 @@
 // (training runs the kernels without a Session and never gets a sparse form).
 //
 // Kernels:
-//   Gemm  y[M, N] = alpha * A[M, K] * W^T + beta * C, W the CSR [N, K]: fewer than 4 rows do a gathered
+//   Gemm  (and MatMul) y[M, N] = alpha * A[M, K] * W^T + beta * C, W the CSR [N, K]: fewer than 4 rows do a gathered
 //         dot product per output feature; more rows transpose A to [K, M] once and accumulate each output
 //         feature as a sum of contiguous rows held in vector registers (vectorised over the batch).
 //   Gemm on the block form: per group of kBlock outputs, the inputs whose block is not zero, each a broadcast of

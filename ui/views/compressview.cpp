@@ -110,8 +110,8 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
                              QStringLiteral("2:4"), QStringLiteral("4:8"), QStringLiteral("channel")});
     m_pruneMethod->setToolTip(
         tr("magnitude: the smallest weights become zero, anywhere (faster only from 75-89 % of zeros); "
-           "block: whole blocks of 16 outputs at one input become zero, which a Gemm layer then "
-           "multiplies without (faster from 10 % of blocks); 2:4 / 4:8: two of every four (four of every eight) "
+           "block: whole blocks of 16 outputs at one input become zero, which Gemm and MatMul layers "
+           "then multiply without (faster from 10 % of blocks); 2:4 / 4:8: two of every four (four of every eight) "
            "weights; channel: whole output channels are removed from the model"));
     m_pruneRatio = new QDoubleSpinBox;
     m_pruneRatio->setObjectName(QStringLiteral("globalPruneRatio"));

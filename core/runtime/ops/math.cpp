@@ -32,6 +32,21 @@ using namespace ops;
 
 // ---- Gemm / MatMul ---------------------------------------------------------------------------------------
 
+// y[M, N] (+)= alpha · A[M, K] · W on the sparse form the Session keeps of the node's constant weight W
+// (runtime/sparse.h), where it has one for these sizes and a sparse kernel wins at M rows. False otherwise.
+bool sparseProduct(const OpContext &ctx, int64_t M, int64_t N, int64_t K, const float *a, float alpha, bool accumulate,
+                   float *y)
+{
+    if (!ctx.sparse || ctx.sparse->rows != N || ctx.sparse->cols != K)
+        return false;
+    switch (sparse::gemmPath(*ctx.sparse, M)) {
+    case sparse::GemmPath::Blocks: sparse::gemmBlocks(*ctx.sparse, M, a, alpha, accumulate, y, ctx.threads); return true;
+    case sparse::GemmPath::Csr: sparse::gemm(*ctx.sparse, M, a, alpha, accumulate, y, ctx.threads); return true;
+    case sparse::GemmPath::Dense: return false;
+    }
+    return false;
+}
+
 void gemmOp(OpContext &ctx)
 {
     const Tensor &a = ctx.input(0);
@@ -77,15 +92,8 @@ void gemmOp(OpContext &ctx)
                 y[i * N + j] = beta * pc[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
         gemmBeta = 1.f;
     }
-    // A pruned constant B runs on its CSR or block form (runtime/sparse.h); the Session built them for these shapes.
-    const sparse::GemmPath path = ctx.sparse && !transA && ctx.sparse->rows == N && ctx.sparse->cols == K
-                                      ? sparse::gemmPath(*ctx.sparse, M)
-                                      : sparse::GemmPath::Dense;
-    if (path == sparse::GemmPath::Blocks)
-        sparse::gemmBlocks(*ctx.sparse, M, a.f32(), alpha, gemmBeta != 0.f, y, ctx.threads);
-    else if (path == sparse::GemmPath::Csr)
-        sparse::gemm(*ctx.sparse, M, a.f32(), alpha, gemmBeta != 0.f, y, ctx.threads);
-    else
+    // A pruned constant B runs on its CSR or block form (runtime/sparse.h).
+    if (transA || !sparseProduct(ctx, M, N, K, a.f32(), alpha, gemmBeta != 0.f, y))
         parallelGemm(ctx.threads, transA, transB, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), gemmBeta, y, N);
     applyActivations(p.activations, y, M * N);
     ctx.outputs[0] = std::move(out);
@@ -121,9 +129,12 @@ void matMulOp(OpContext &ctx)
     Tensor out = Tensor::uninitialized(DType::Float32, outShape);
     const int64_t batchCount = shapeNumel(batch);
     if (shapeNumel(bBatch) == 1 && batchCount > 0) {
-        // B is shared by every batch entry and A's rows are contiguous: one [batch*M, K] x [K, N] product.
+        // B is shared by every batch entry and A's rows are contiguous: one [batch*M, K] x [K, N] product, on the
+        // sparse form of a pruned constant B as for a Gemm.
         if (shapeNumel(aBatch) == batchCount) {
-            parallelGemm(ctx.threads, false, false, batchCount * M, N, K, 1.f, a.f32(), K, b.f32(), N, 0.f, out.f32(), N);
+            if (bVec || !sparseProduct(ctx, batchCount * M, N, K, a.f32(), 1.f, false, out.f32()))
+                parallelGemm(ctx.threads, false, false, batchCount * M, N, K, 1.f, a.f32(), K, b.f32(), N, 0.f, out.f32(),
+                             N);
             applyActivations(activations, out.f32(), out.numel());
             ctx.outputs[0] = std::move(out);
             return;
