@@ -477,6 +477,15 @@ private slots:
         view.undoStack()->undo();
         reconstruct->setChecked(false);
 
+        // Block pruning for every layer: the method and the ratio reach the recipe and the table.
+        view.pruneMethodCombo()->setCurrentText(QStringLiteral("block"));
+        view.pruneRatioSpin()->setValue(0.75);
+        view.applyPruneToAll();
+        for (const LayerPlan &p : view.tableModel()->plan()) {
+            QVERIFY(p.config.prune->method == PruneMethod::Block);
+            QCOMPARE(p.config.prune->ratio, 0.75);
+        }
+        QCOMPARE(view.tableModel()->data(cell(view, 0, RecipeTableModel::Prune)).toString(), QStringLiteral("block"));
         view.pruneMethodCombo()->setCurrentText(QStringLiteral("magnitude"));
         view.pruneRatioSpin()->setValue(0.6);
         view.applyPruneToAll();
@@ -524,6 +533,7 @@ private slots:
             view.setModel(&m_model);
             QVERIFY(view.tableModel()->setData(cell(view, 0, RecipeTableModel::Granularity), QStringLiteral("group 32")));
             QVERIFY(view.tableModel()->setData(cell(view, 1, RecipeTableModel::Prune), QStringLiteral("2:4")));
+            QVERIFY(view.tableModel()->setData(cell(view, 3, RecipeTableModel::Prune), QStringLiteral("block")));
             QVERIFY(view.tableModel()->setData(cell(view, 2, RecipeTableModel::Bits), QStringLiteral("float")));
             view.epochsSpin()->setValue(1);
             view.findChild<QSpinBox *>(QStringLiteral("finetuneAugmentShift"))->setValue(1);
@@ -540,6 +550,7 @@ private slots:
         QCOMPARE(view.recipe().finetune.augment.shift, 1);
         QCOMPARE(view.findChild<QSpinBox *>(QStringLiteral("finetuneAugmentShift"))->value(), 1);
         QCOMPARE(view.tableModel()->data(cell(view, 1, RecipeTableModel::Prune)).toString(), QStringLiteral("2:4"));
+        QCOMPARE(view.tableModel()->data(cell(view, 3, RecipeTableModel::Prune)).toString(), QStringLiteral("block"));
         QCOMPARE(view.tableModel()->data(cell(view, 2, RecipeTableModel::Bits)).toString(), QStringLiteral("float"));
         // Loading is one undoable step.
         view.undoStack()->undo();
