@@ -560,7 +560,7 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
             if (k < 64 && ctx.inputs[k] && ctx.inputs[k] == step.constants[k])
                 ctx.constantMask |= uint64_t(1) << k;
         }
-        // The weight's CSR form, unless this run feeds the weight anew (the form is the initializer's).
+        // The weight's sparse forms, unless this run feeds the weight anew (the forms are the initializer's).
         ctx.sparse = ctx.constantMask & 2 ? m_sparse[i].get() : nullptr;
         if (!m_subgraphs[i].empty()) {
             ctx.subgraphs = &m_subgraphs[i];

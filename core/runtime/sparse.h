@@ -11,12 +11,12 @@
 // (training runs the kernels without a Session and never gets a sparse form).
 //
 // Kernels:
-//   Gemm  (and MatMul) y[M, N] = alpha * A[M, K] * W^T + beta * C, W the CSR [N, K]: fewer than 4 rows do a gathered
-//         dot product per output feature; more rows transpose A to [K, M] once and accumulate each output
+//   Gemm  (and MatMul) y[M, N] = alpha * A[M, K] * W^T + beta * C, W the CSR [N, K]: fewer than 4 rows do a
+//         gathered dot product per output feature; more rows transpose A to [K, M] once and accumulate each output
 //         feature as a sum of contiguous rows held in vector registers (vectorised over the batch).
-//   Gemm on the block form: per group of kBlock outputs, the inputs whose block is not zero, each a broadcast of
-//         a[m][k] times the block's kBlock values (two FMAs per row), up to four rows at a time; no gathers, so
-//         every kept block costs what the dense product pays for it.
+//   Gemm (and MatMul) on the block form: per group of kBlock outputs, the inputs whose block is not zero, each a
+//         broadcast of a[m][k] times the block's kBlock values (two FMAs per row), up to four rows at a time; no
+//         gathers, so every kept block costs what the dense product pays for it.
 //   Conv  (group 1) y[m, :] = sum_k W[m, k] * col[k, :] over the im2col columns (the image itself for 1x1
 //         stride-1 convolutions), one image at a time.
 // Thresholds, measured with bench/sparse.sh against the dense kernels (docs/performance.md): a Gemm runs CSR
@@ -50,9 +50,9 @@ struct SparseWeight {
     std::vector<int32_t> colIndex;
     std::vector<float> values;
     int64_t minPositions = 0;       // a Conv's: images of fewer output positions run dense
-    // Block form (Gemm only), built when whole blocks are zero: blocks of kBlock consecutive output features at
-    // one input, as "prune": {"method": "block"} leaves them. For each group of kBlock rows, the inputs whose
-    // block is not all zero (blockCol) and the block's kBlock values (blockValues, zeros past the last row).
+    // Block form (Gemm and MatMul only), built when whole blocks are zero: blocks of kBlock consecutive output
+    // features at one input, as "prune": {"method": "block"} leaves them. For each group of kBlock rows, the inputs
+    // whose block is not all zero (blockCol) and the block's kBlock values (blockValues, zeros past the last row).
     double blockSparsity = 0;       // fraction of all-zero blocks
     std::vector<int32_t> blockStart; // (rows + kBlock - 1) / kBlock + 1 offsets into blockCol
     std::vector<int32_t> blockCol;
@@ -74,10 +74,10 @@ inline constexpr double kCsrCostBatch = 4;          // batch < 4 and larger batc
 // CSR of a row-major [rows, cols] matrix (transposed: the matrix is stored [cols, rows]).
 SparseWeight toCsr(const float *w, int64_t rows, int64_t cols, bool transposed);
 
-// The CSR form for node's weight when the sparse kernel should run it; null otherwise.
+// The sparse forms of node's weight where a sparse kernel may run it; null otherwise.
 std::shared_ptr<const SparseWeight> prepare(const Node &node, const Graph &graph);
 
-// Which kernel a Gemm of M rows runs on this weight.
+// Which kernel a Gemm or MatMul of M rows runs on this weight.
 enum class GemmPath { Dense, Csr, Blocks };
 GemmPath gemmPath(const SparseWeight &w, int64_t M);
 

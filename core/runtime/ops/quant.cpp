@@ -707,7 +707,8 @@ void requantizePooled(const int32_t *acc, const ops::PoolGeometry &g, const QCon
     const int64_t C = g.C, C8 = C / 8 * 8, outP = g.outH * g.outW;
     const int32_t *bias = q.bias.data();
     const float *multiplier = q.multiplier.data();
-    std::vector<const int32_t *> taps(size_t(g.kH * g.kW));
+    thread_local std::vector<const int32_t *> taps; // kept from call to call: no allocation per convolution
+    taps.resize(size_t(g.kH * g.kW));
     for (int64_t o = begin; o < end; ++o) {
         const int64_t n = o / outP, oh = o % outP / g.outW, ow = o % g.outW;
         for (int64_t kh = 0; kh < g.kH; ++kh)
