@@ -207,6 +207,7 @@ private slots:
     void productActivations_data();
     void productActivations();
     void preparedStateHoldsAttributesOnly();
+    void preparedConstantsPerType();
     void batchRegionRules_data();
     void batchRegionRules();
     void batchRegionAxes();
@@ -1332,6 +1333,38 @@ void TestFusion::oneImageOnTwoThreads()
 
 // A kernel parses its node's attributes once per Session (OpContext::prepared): later runs of the same Session,
 // with other inputs and from several threads at once, give what a fresh Session gives on each input.
+// A kernel may keep several objects made from its constants (OpContext::preparedFromConstants), one per type: a
+// QLinearConv keeps its weights' identity and, for short windows, its weights packed. Each type gets its own, made
+// once, whichever asks first.
+void TestFusion::preparedConstantsPerType()
+{
+    struct Identity {
+        int id;
+    };
+    struct Packed {
+        std::string bytes;
+    };
+    const Node n = node("n", "Identity", {"x"}, {"y"});
+    const Tensor x = Tensor::scalar(1.f);
+    PreparedSlot slot;
+    OpContext ctx{n, {&x}, {}, 1};
+    ctx.slot = &slot;
+    ctx.constantMask = 1;
+    int made = 0;
+    const Identity *id = ctx.preparedFromConstants<Identity>({0}, [&] { return Identity{++made}; });
+    const Packed *packed = ctx.preparedFromConstants<Packed>({0}, [&] { return Packed{std::to_string(++made)}; });
+    QVERIFY(id && packed);
+    QCOMPARE(id->id, 1);
+    QCOMPARE(packed->bytes, std::string("2"));
+    QCOMPARE(ctx.preparedFromConstants<Identity>({0}, [&] { return Identity{++made}; }), id);
+    QCOMPARE(ctx.preparedFromConstants<Packed>({0}, [&] { return Packed{std::to_string(++made)}; }), packed);
+    QCOMPARE(made, 2);
+    // An input that is not the Session's constant on this run: nothing kept or made.
+    ctx.constantMask = 0;
+    QVERIFY(!ctx.preparedFromConstants<Identity>({0}, [&] { return Identity{++made}; }));
+    QCOMPARE(made, 2);
+}
+
 void TestFusion::preparedStateHoldsAttributesOnly()
 {
     Model m;

@@ -27,6 +27,7 @@
 // the 16-bit values themselves.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <initializer_list>
@@ -49,14 +50,21 @@ class Session;       // session.h
 // `made` / `constantsMade` are set, with release, once `value` / `constants` are: a node's call reads them first and
 // enters std::call_once only before that (libstdc++'s call_once sets two thread-locals and calls pthread_once each
 // time, a measurable part of a node of a small model).
+// preparedFromConstants() keeps one object per type asked for (a kernel may ask for its weights' identity and for
+// them packed), up to kConstantKinds: the first `constantsCount` entries are made, each tagged with its type's key;
+// they are read without the lock, which guards only adding one.
 struct PreparedSlot {
+    static constexpr int kConstantKinds = 4;
     std::once_flag once;
     std::atomic<bool> made{false};
     std::shared_ptr<const void> value;
-    std::once_flag constantsOnce; // preparedFromConstants()
-    std::atomic<bool> constantsMade{false};
-    std::shared_ptr<const void> constants;
+    std::mutex constantsMutex;
+    std::atomic<int> constantsCount{0};
+    std::array<std::pair<const void *, std::shared_ptr<const void>>, kConstantKinds> constants;
 };
+
+// A key per type: the address of its own variable.
+template <class T> inline constexpr char kPreparedKey = 0;
 
 struct OpContext {
     const Node &node;
@@ -106,7 +114,7 @@ struct OpContext {
     // inputs are all its constants (constantMask) or omitted, and kept, e.g. weights packed for a kernel: packing
     // them, or recognising packed ones by their bytes, on every call was a measurable part of a small model's run.
     // nullptr when any of them is not a constant this run, or outside a Session: the caller then works from the
-    // inputs as they are. One type T per kernel.
+    // inputs as they are. One object per type T (PreparedSlot::kConstantKinds at most; nullptr past them).
     template <class T, class Make>
     const T *preparedFromConstants(std::initializer_list<int> indices, Make &&make)
     {
@@ -115,12 +123,24 @@ struct OpContext {
         for (int i : indices)
             if (hasInput(i) && (i >= 64 || !(constantMask >> i & 1)))
                 return nullptr;
-        if (!slot->constantsMade.load(std::memory_order_acquire))
-            std::call_once(slot->constantsOnce, [&] {
-                slot->constants = std::make_shared<const T>(make());
-                slot->constantsMade.store(true, std::memory_order_release);
-            });
-        return static_cast<const T *>(slot->constants.get());
+        const void *key = &kPreparedKey<T>;
+        const auto find = [&](int count) -> const T * {
+            for (int k = 0; k < count; ++k)
+                if (slot->constants[size_t(k)].first == key)
+                    return static_cast<const T *>(slot->constants[size_t(k)].second.get());
+            return nullptr;
+        };
+        if (const T *made = find(slot->constantsCount.load(std::memory_order_acquire)))
+            return made;
+        std::lock_guard lock(slot->constantsMutex);
+        const int count = slot->constantsCount.load(std::memory_order_relaxed);
+        if (const T *made = find(count))
+            return made;
+        if (count == PreparedSlot::kConstantKinds)
+            return nullptr;
+        slot->constants[size_t(count)] = {key, std::make_shared<const T>(make())};
+        slot->constantsCount.store(count + 1, std::memory_order_release);
+        return static_cast<const T *>(slot->constants[size_t(count)].second.get());
     }
 
     bool hasInput(int index) const { return index < int(inputs.size()) && inputs[size_t(index)] != nullptr; }
