@@ -77,7 +77,7 @@ Tensors runOp(const std::string &op, const Tensors &inputs, const Attrs &attrs =
 // on the first run, on the second (which takes what the node prepared from its constants on the first) and, with
 // `override`, on a third that feeds those inputs anew.
 Tensors runInSession(const std::string &op, const Tensors &inputs, const Attrs &attrs, const std::string &domain,
-                     const std::map<int, Tensor> &override = {})
+                     const std::map<int, Tensor> &override = {}, int threads = 1)
 {
     Model m;
     const Node node = testNode(op, inputs, attrs, domain);
@@ -87,7 +87,7 @@ Tensors runInSession(const std::string &op, const Tensors &inputs, const Attrs &
     m.graph.nodes = {node};
     m.graph.inputs = {ValueInfo{"in0", inputs[0].dtype(), inputs[0].shape(), true}};
     m.graph.outputs = {ValueInfo{"out", DType::Float32, {}, false}};
-    const Session session(m, SessionOptions{1});
+    const Session session(m, SessionOptions{threads});
     std::map<std::string, Tensor> feeds{{"in0", inputs[0]}};
     Tensors out{session.run(feeds).at("out"), session.run(feeds).at("out")};
     if (!override.empty()) {
@@ -781,6 +781,17 @@ private slots:
                                       << 1;
         QTest::newRow("1-D grouped") << Shape{2, 8, 11} << Shape{6, 4, 3} << QList<int>{1, 1} << 1 << 2 << 5 << 0
                                      << 1;
+        // Short windows (at most 64 bytes, each window row padded to groups of four): in a Session, with AVX-512
+        // VNNI, the positions' windows against the weights, read from a padded channel-last copy of x.
+        QTest::newRow("short windows: 3->20 3x3 stride 2, batch 2") << Shape{2, 3, 15, 16} << Shape{20, 3, 3, 3}
+                                                                     << QList<int>{1, 1, 1, 1} << 2 << 1 << 9 << 30
+                                                                     << 1;
+        QTest::newRow("short windows: 2->70 5x5 pads 2, 0, 1, 2") << Shape{3, 2, 9, 8} << Shape{70, 2, 5, 5}
+                                                                   << QList<int>{2, 0, 1, 2} << 1 << 1 << 250 << 4
+                                                                   << 1;
+        QTest::newRow("short windows: demo conv1, batch 8, two threads") << Shape{8, 1, 28, 28} << Shape{32, 1, 3, 3}
+                                                                          << QList<int>{1, 1, 1, 1} << 1 << 1 << 0
+                                                                          << 0 << 2;
     }
 
     void qconvFastEqualsReference()
@@ -832,13 +843,12 @@ private slots:
         const BothPaths r7 = qlinearConv(w7);
         QVERIFY(identical(r7.fast[0], r7.reference[0]));
         // In a Session, whose constant weights are packed once and found again by the Session's id for them (the
-        // second run); weights fed anew for a third run are used as they are.
-        if (threads == 1) {
-            const Tensors runs = runInSession("QLinearConv", inputs, attrs, "", {{3, w7}});
-            QVERIFY(identical(runs[0], r.reference[0]));
-            QVERIFY(identical(runs[1], r.reference[0]));
-            QVERIFY(identical(runs[2], r7.reference[0]));
-        }
+        // second run); weights fed anew for a third run are used as they are. The same with int8 output.
+        const Tensors runs = runInSession("QLinearConv", inputs, attrs, "", {{3, w7}}, threads);
+        QVERIFY(identical(runs[0], r.reference[0]));
+        QVERIFY(identical(runs[1], r.reference[0]));
+        QVERIFY(identical(runs[2], r7.reference[0]));
+        QVERIFY(identical(runInSession("QLinearConv", signedOut, attrs, "", {}, threads)[0], rs.reference[0]));
         // Not all saturated: the test would pass trivially otherwise.
         const std::vector<int64_t> v = r.reference[0].toInt64Vector();
         QVERIFY(std::count_if(v.begin(), v.end(), [](int64_t q) { return q > 0 && q < 255; }) > int64_t(v.size() / 4));

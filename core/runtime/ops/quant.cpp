@@ -783,6 +783,8 @@ void qconvReference(const QConvParams &q, const Tensor &x, const Tensor &w, Tens
 
 bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y, int threads);
 bool qconvAsGemm(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y);
+bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w,
+                       Tensor &y);
 
 // dst[i] = table[src[i]] for i < n, 64 bytes at a time: the table's halves are two 128-byte permutations
 // (vpermi2b), the index's top bit picks between them.
@@ -945,7 +947,8 @@ void qlinearConvOp(OpContext &ctx)
     }
     const int64_t yH = q.pool ? pool->outH : g.outH, yW = q.pool ? pool->outW : g.outW;
     Tensor y = Tensor::uninitialized(q.yType, q.yChannelsLast ? Shape{g.batch, 1, yH, yW, M} : outShape);
-    bool done = !quant::referenceOnly() && (qconvAsGemm(ctx, 3, q, x, w, y) || qconvFast(q, x, w, y, ctx.threads));
+    bool done = !quant::referenceOnly() && (qconvAsGemm(ctx, 3, q, x, w, y) || qconvShortWindows(ctx, 3, q, x, w, y) ||
+                                               qconvFast(q, x, w, y, ctx.threads));
     if (!done && q.yChannelsLast) { // no channel-last implementation: plain NCHW
         q.yChannelsLast = false;
         q.pool = nullptr;
@@ -2178,6 +2181,248 @@ bool qconvAsGemm(OpContext &ctx, int weightIndex, const QConvParams &q, const Te
     return true;
 }
 
+// ---- short windows ------------------------------------------------------------------------------------------------
+
+// A convolution whose windows are short: a first layer on a grey or colour image, a 1 x 1 one on few channels.
+// oneDNN's int8 convolutions pad each tap's channels to four and pay a call's fixed cost: on one AMD EPYC core the
+// demos' first layer (one channel, 3 x 3 taps, 32 outputs on 28 x 28, then a fused 2 x 2 MaxPool) took 14.4 µs there
+// (its float32 convolution 9 µs) and 4.7 µs here; demo-resnet's 1 x 1 shortcut (32 channels, stride 2) 4.7 and 2.7.
+// x is copied, channel-last, into a batch of images with their padding at x's zero point (which then adds nothing),
+// and each position's window is read from it where it lies: kH rows of kW · C bytes, each padded to whole groups of
+// four (the weights are zero there), at most kShortSteps groups. Each group is broadcast against sixteen output
+// channels' weights (AVX-512 VNNI), and the sums are requantized as they are made, after the largest of a fused
+// MaxPool's window is taken: no accumulators pass through memory.
+constexpr int64_t kShortSteps = 16, kMaxPoolTaps = 16; // a fused MaxPool's window: at most 4 x 4
+
+// The windows in the padded batch: bytes from one image, output row and output column to the next, and from a
+// window's start to each of its groups of four bytes.
+struct ShortWindows {
+    const uint8_t *base = nullptr;
+    int64_t image = 0, down = 0, across = 0;
+    int64_t steps = 0;
+    std::array<int64_t, kShortSteps> offsets{};
+};
+
+// The weights [M, kH · segment] in the product's layout (quant::packGemv, VNNI), taps in the order (kh, kw, c).
+struct ShortWindowWeights {
+    quant::GemvWeights packed;
+};
+
+// GCC 12 takes the _mm512_undefined_* operand inside the max, conversion and rounding intrinsics for an
+// uninitialised variable (its bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// The sums of Pos windows (starting at at[0 .. Pos)) for the column blocks of p, Count of them, `stride` bytes apart:
+// each group of four bytes broadcast against sixteen output channels' weights. Two windows at a time keep two
+// chains of vpdpbusd (five cycles each) in flight where a unit has only one.
+template <int Count, int Pos>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void
+windowSums(const int8_t *p, int64_t stride, const ShortWindows &win, const uint8_t *const *at, __m512i (&s)[Pos][Count])
+{
+    for (int i = 0; i < Pos; ++i)
+        for (int j = 0; j < Count; ++j)
+            s[i][j] = _mm512_setzero_si512();
+    for (int64_t g = 0; g < win.steps; ++g)
+        for (int i = 0; i < Pos; ++i) {
+            int32_t group;
+            std::memcpy(&group, at[i] + win.offsets[size_t(g)], 4);
+            const __m512i a = _mm512_set1_epi32(group);
+            for (int j = 0; j < Count; ++j)
+                s[i][j] = _mm512_dpbusd_epi32(s[i][j], a, _mm512_loadu_si512(p + j * stride + g * 64));
+        }
+}
+
+// One unit's sums (bias added) requantized with requantize8's operations and stored.
+template <int Count, typename T>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void
+storeRequantized(const __m512i *sum, const __m512 *multiplier, const __mmask16 *mask, __m512 zp, __m512 lo, __m512 hi,
+                 T *out)
+{
+    for (int j = 0; j < Count; ++j) {
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[j]), multiplier[j]);
+        v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+        const __m512i v32 = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+        if constexpr (std::is_same_v<T, uint8_t>)
+            _mm512_mask_cvtusepi32_storeu_epi8(out + j * 16, mask[j], v32);
+        else
+            _mm512_mask_cvtsepi32_storeu_epi8(out + j * 16, mask[j], v32);
+    }
+}
+
+// Units [begin, end) of y (channel-last: pooled positions where a MaxPool is fused, else the positions), output
+// channels [16 · first, 16 · (first + Count)) of them. A pooled unit's sums are taken as requantizePooled takes them:
+// each window's with the bias added (and x's zero point's share taken off), wrapping, then the largest.
+template <int Count, typename T>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
+shortWindowsVnni(const quant::GemvWeights &w, const ShortWindows &win, const QConvParams &q,
+                 const ops::PoolGeometry *pool, int64_t first, int64_t begin, int64_t end, T *y)
+{
+    const int8_t *p = w.packed.data<int8_t>() + first * w.steps * 64;
+    const int64_t stride = w.steps * 64, M = w.n;
+    __m512i offset[Count];
+    __m512 multiplier[Count];
+    __mmask16 mask[Count];
+    for (int j = 0; j < Count; ++j) {
+        const int64_t n0 = (first + j) * 16, valid = std::min<int64_t>(16, M - n0);
+        mask[j] = __mmask16((1u << valid) - 1);
+        const __m512i sums = _mm512_maskz_loadu_epi32(mask[j], w.sums.data() + n0);
+        offset[j] = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mask[j], q.bias.data() + n0),
+                                     _mm512_mullo_epi32(_mm512_set1_epi32(q.xZp), sums));
+        multiplier[j] = _mm512_maskz_loadu_ps(mask[j], q.multiplier.data() + n0);
+    }
+    const QRange r = rangeOf(dtypeOf<T>());
+    const __m512 zp = _mm512_set1_ps(float(q.yZp)), lo = _mm512_set1_ps(float(r.lo)), hi = _mm512_set1_ps(float(r.hi));
+    const int64_t unitsH = pool ? pool->outH : q.g.outH, unitsW = pool ? pool->outW : q.g.outW;
+    // The unit u's place, kept as it advances.
+    int64_t n = begin / (unitsH * unitsW), uh = begin / unitsW % unitsH, uw = begin % unitsW;
+    const auto advance = [&] {
+        if (++uw == unitsW) {
+            uw = 0;
+            if (++uh == unitsH) {
+                uh = 0;
+                ++n;
+            }
+        }
+    };
+    T *out = y + begin * M + first * 16;
+    if (!pool) { // a unit is a position: two at a time
+        int64_t u = begin;
+        for (; u + 2 <= end; u += 2, out += 2 * M) {
+            const uint8_t *at[2];
+            for (int i = 0; i < 2; ++i, advance())
+                at[i] = win.base + n * win.image + uh * win.down + uw * win.across;
+            __m512i s[2][Count];
+            windowSums<Count, 2>(p, stride, win, at, s);
+            for (int i = 0; i < 2; ++i) {
+                for (int j = 0; j < Count; ++j)
+                    s[i][j] = _mm512_add_epi32(s[i][j], offset[j]);
+                storeRequantized<Count>(s[i], multiplier, mask, zp, lo, hi, out + i * M);
+            }
+        }
+        if (u < end) {
+            const uint8_t *at[1] = {win.base + n * win.image + uh * win.down + uw * win.across};
+            __m512i s[1][Count];
+            windowSums<Count, 1>(p, stride, win, at, s);
+            for (int j = 0; j < Count; ++j)
+                s[0][j] = _mm512_add_epi32(s[0][j], offset[j]);
+            storeRequantized<Count>(s[0], multiplier, mask, zp, lo, hi, out);
+        }
+        return;
+    }
+    const int64_t taps = pool->kH * pool->kW;
+    for (int64_t u = begin; u < end; ++u, out += M, advance()) {
+        // The pool's window: its positions' windows two at a time.
+        const uint8_t *at[kMaxPoolTaps];
+        for (int64_t t = 0; t < taps; ++t)
+            at[t] = win.base + n * win.image + (uh * pool->sH + t / pool->kW * pool->dH) * win.down +
+                    (uw * pool->sW + t % pool->kW * pool->dW) * win.across;
+        __m512i best[Count];
+        for (int j = 0; j < Count; ++j)
+            best[j] = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
+        int64_t t = 0;
+        for (; t + 2 <= taps; t += 2) {
+            __m512i s[2][Count];
+            windowSums<Count, 2>(p, stride, win, at + t, s);
+            for (int i = 0; i < 2; ++i)
+                for (int j = 0; j < Count; ++j)
+                    best[j] = _mm512_max_epi32(best[j], _mm512_add_epi32(s[i][j], offset[j]));
+        }
+        if (t < taps) {
+            __m512i s[1][Count];
+            windowSums<Count, 1>(p, stride, win, at + t, s);
+            for (int j = 0; j < Count; ++j)
+                best[j] = _mm512_max_epi32(best[j], _mm512_add_epi32(s[0][j], offset[j]));
+        }
+        storeRequantized<Count>(best, multiplier, mask, zp, lo, hi, out);
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+template <typename T>
+void shortWindowsUnits(const quant::GemvWeights &w, const ShortWindows &win, const QConvParams &q,
+                       const ops::PoolGeometry *pool, int64_t begin, int64_t end, T *y)
+{
+    const int64_t blocks = (w.n + 15) / 16;
+    for (int64_t first = 0; first < blocks; first += 4)
+        switch (std::min<int64_t>(4, blocks - first)) {
+        case 4: shortWindowsVnni<4>(w, win, q, pool, first, begin, end, y); break;
+        case 3: shortWindowsVnni<3>(w, win, q, pool, first, begin, end, y); break;
+        case 2: shortWindowsVnni<2>(w, win, q, pool, first, begin, end, y); break;
+        default: shortWindowsVnni<1>(w, win, q, pool, first, begin, end, y); break;
+        }
+}
+
+bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w,
+                       Tensor &y)
+{
+    static const bool vnni = cpuHas(CpuFeature::Avx512Vnni);
+    const ConvGeometry &g = q.g;
+    const int64_t N = g.batch, M = g.outChannels, C = g.inChannels;
+    const int64_t span = g.kW * C, segment = (span + 3) / 4 * 4, K = g.kH * segment;
+    if (!vnni || g.oneD || g.group != 1 || g.dilationH != 1 || g.dilationW != 1 || K > 4 * kShortSteps || N * g.outH * g.outW == 0 ||
+        q.yType == DType::Int32 || (q.pool && q.pool->kH * q.pool->kW > kMaxPoolTaps) || x.dtype() != DType::UInt8 ||
+        w.dtype() != DType::Int8 ||
+        std::any_of(q.wZp.begin(), q.wZp.end(), [](int32_t z) { return z != 0; }))
+        return false;
+    const ShortWindowWeights *weights = ctx.preparedFromConstants<ShortWindowWeights>({weightIndex}, [&] {
+        std::vector<int8_t> ordered(size_t(M * K), 0);
+        const int8_t *src = w.data<int8_t>(); // [M, C, kH, kW]
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t c = 0; c < C; ++c)
+                for (int64_t kh = 0; kh < g.kH; ++kh)
+                    for (int64_t kw = 0; kw < g.kW; ++kw)
+                        ordered[size_t(m * K + kh * segment + kw * C + c)] = src[((m * C + c) * g.kH + kh) * g.kW + kw];
+        return ShortWindowWeights{quant::packGemv(ordered.data(), M, K, true, true)};
+    });
+    if (!weights) // weights fed anew: oneDNN's convolution
+        return false;
+    // The padded batch, channel-last, and four bytes past it: a window's last row may read up to three beyond its
+    // kW · C bytes.
+    const int64_t PH = g.padTop + g.inH + g.padBottom, PW = g.padLeft + g.inW + g.padRight;
+    thread_local std::vector<uint8_t> kept; // the calling thread's; the workers below write into it through `padded`
+    kept.assign(size_t(N * PH * PW * C + 4), uint8_t(q.xZp));
+    uint8_t *const padded = kept.data();
+    const int64_t units = q.pool ? N * q.pool->outH * q.pool->outW : N * g.outH * g.outW;
+    const int threads = units * M * K >= (int64_t(1) << 20) ? ctx.threads : 1;
+    parallelFor(std::min<int64_t>(threads, N), N, [&](int64_t n) {
+        const uint8_t *image = x.data<uint8_t>() + n * C * g.inH * g.inW;
+        for (int64_t h = 0; h < g.inH; ++h) {
+            uint8_t *line = padded + ((n * PH + g.padTop + h) * PW + g.padLeft) * C;
+            if (q.xChannelsLast || C == 1)
+                std::memcpy(line, image + h * g.inW * C, size_t(g.inW * C));
+            else
+                for (int64_t iw = 0; iw < g.inW; ++iw)
+                    for (int64_t c = 0; c < C; ++c)
+                        line[iw * C + c] = image[(c * g.inH + h) * g.inW + iw];
+        }
+    });
+    ShortWindows win;
+    win.base = padded;
+    win.image = PH * PW * C;
+    win.down = g.strideH * PW * C;
+    win.across = g.strideW * C;
+    win.steps = K / 4;
+    for (int64_t s = 0; s < win.steps; ++s)
+        win.offsets[size_t(s)] = s / (segment / 4) * PW * C + s % (segment / 4) * 4;
+    // Channel-last y; made plain after where the readers need that.
+    Tensor out = q.yChannelsLast ? y : Tensor::uninitialized(q.yType, {N, 1, g.outH, g.outW, M});
+    parallelRanges(threads, units, 16, [&](int64_t begin, int64_t end) {
+        if (q.yType == DType::UInt8)
+            shortWindowsUnits(weights->packed, win, q, q.pool, begin, end, out.data<uint8_t>());
+        else
+            shortWindowsUnits(weights->packed, win, q, q.pool, begin, end, out.data<int8_t>());
+    });
+    if (!q.yChannelsLast)
+        y = blocked::toPlain(out);
+    return true;
+}
+
 // ---- com.microsoft QOperator family --------------------------------------------------------------------------
 
 struct QParams {
@@ -2254,6 +2499,11 @@ Tensor channelsFirst(const OpContext &ctx, const Tensor &x, bool toFirst)
     return runKernel(ctx, "Transpose", {&x}, {{"perm", Attribute::makeInts(perm)}});
 }
 
+// Elements [begin, end) of the residual join fused from DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] →
+// [QuantizeLinear] (runtime/fusion.h, dequantizedAdd), with the float operations of the graph's kernels in their
+// order: DequantizeLinear's (x - zp) · scale, the sum, the Relu's max with 0 (act::relu: 0 for -0 and NaN), then
+// QuantizeLinear's quotient rounded to nearest even plus the zero point, clamped (quant::quantize), into T, or the
+// float sum itself (T float).
 template <bool Mul> void qlinearBinaryOp(OpContext &ctx)
 {
     const DType type = quantData(ctx, 0, "A");
