@@ -202,6 +202,8 @@ private slots:
     void quantizedInput();
     void channelsLastIntegers_data();
     void channelsLastIntegers();
+    void residualJoin_data();
+    void residualJoin();
     void layerNorm_data();
     void layerNorm();
     void productActivations_data();
@@ -1107,6 +1109,154 @@ void TestFusion::channelsLastIntegers()
             QVERIFY2(seen.size() > 25, qPrintable(QString::number(seen.size())));
         }
     }
+}
+
+void TestFusion::residualJoin_data()
+{
+    QTest::addColumn<QString>("source"); // of the join's integers: "convs", "inputs" (graph inputs), "mixed"
+    QTest::addColumn<bool>("signedInts");
+    QTest::addColumn<bool>("relu");
+    QTest::addColumn<bool>("quantize"); // a QuantizeLinear after the join (else it ends in float)
+    QTest::addColumn<bool>("shared");   // the skip's DequantizeLinear is a graph output too
+    QTest::addColumn<int>("batch");
+    QTest::addColumn<int>("threads");
+    QTest::newRow("convs, u8, Relu, quantized") << "convs" << false << true << true << false << 1 << 1;
+    QTest::newRow("convs, s8, Relu, quantized, 2 threads") << "convs" << true << true << true << false << 3 << 2;
+    QTest::newRow("convs, u8, quantized without Relu") << "convs" << false << false << true << false << 2 << 1;
+    QTest::newRow("convs, u8, Relu, float") << "convs" << false << true << false << false << 2 << 1;
+    QTest::newRow("convs, u8, Relu, quantized, shared skip") << "convs" << false << true << true << true << 2 << 1;
+    QTest::newRow("inputs, s8, Relu, quantized") << "inputs" << true << true << true << false << 2 << 1;
+    QTest::newRow("inputs, u8, float without Relu") << "inputs" << false << false << false << false << 1 << 1;
+    QTest::newRow("mixed layouts, u8, Relu, quantized") << "mixed" << false << true << true << false << 2 << 2;
+}
+
+// DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] → [QuantizeLinear]: one QLinearAdd computing the graph's
+// arithmetic on the integers. With "convs", a comes from a QLinearConv and b from a second one reading a (a
+// residual block), both channel-last, and the join's integers go on to a third, channel-last; the float end goes
+// to a GlobalAveragePool. With "inputs", a and b are plain graph inputs; "mixed" has one of each. Every value the
+// fused Session gives (asked for by name too) is the unfused graph's, bit for bit.
+void TestFusion::residualJoin()
+{
+    QFETCH(QString, source);
+    QFETCH(bool, signedInts);
+    QFETCH(bool, relu);
+    QFETCH(bool, quantize);
+    QFETCH(bool, shared);
+    QFETCH(int, batch);
+    QFETCH(int, threads);
+    std::mt19937 rng(5);
+    const DType intType = signedInts ? DType::Int8 : DType::UInt8;
+    const int lo = signedInts ? -128 : 0, hi = signedInts ? 127 : 255;
+    const auto ints = [&](Shape shape) {
+        Tensor t(intType, shape);
+        for (int64_t i = 0; i < t.numel(); ++i)
+            static_cast<uint8_t *>(t.rawData())[i] = uint8_t(lo + int(rng() % uint32_t(hi - lo + 1)));
+        return t;
+    };
+    const int64_t C = 16, H = 6, W = 7;
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    g.initializers["xs"] = Tensor::scalar(2.f / 255.f);
+    g.initializers["xzp"] = zeroPoint(signedInts, signedInts ? 0 : 128);
+    const auto conv = [&](const std::string &k, const std::string &in, const std::string &scale, const std::string &zp,
+                          int64_t inChannels) {
+        Tensor w(DType::Int8, {C, inChannels, 3, 3});
+        for (int64_t i = 0; i < w.numel(); ++i)
+            w.data<int8_t>()[i] = int8_t(int(rng() % 255u) - 127);
+        g.initializers["w" + k] = w;
+        g.initializers["ws" + k] = randomTensor({C}, uint32_t(inChannels + k.size()), 0.001f, 0.003f);
+        g.initializers["ys" + k] = Tensor::scalar(0.05f);
+        g.initializers["yzp" + k] = zeroPoint(signedInts, signedInts ? -3 : 120);
+        Node n = node("conv" + k, "QLinearConv", {in, scale, zp, "w" + k, "ws" + k, "", "ys" + k, "yzp" + k},
+                      {"y" + k});
+        n.attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+        g.nodes.push_back(n);
+        return "y" + k;
+    };
+    std::string a = "a", b = "b";
+    if (source == "inputs") {
+        g.inputs.push_back({"a", intType, {-1, C, H, W}, true, {"batch"}});
+        g.inputs.push_back({"b", intType, {-1, C, H, W}, true, {"batch"}});
+    } else {
+        g.inputs.push_back({"x", DType::Float32, {-1, 6, H, W}, true, {"batch"}});
+        g.nodes.push_back(node("quantize", "QuantizeLinear", {"x", "xs", "xzp"}, {"xq"}));
+        a = conv("a", "xq", "xs", "xzp", 6);
+        if (source == "convs") {
+            b = conv("b", a, "ysa", "yzpa", C);
+        } else {
+            g.inputs.push_back({"b", intType, {-1, C, H, W}, true, {"batch"}});
+        }
+    }
+    g.initializers["as"] = Tensor::scalar(source == "inputs" ? 0.03f : 0.05f);
+    g.initializers["azp"] = zeroPoint(signedInts, signedInts ? -3 : 120);
+    g.initializers["bs"] = Tensor::scalar(source == "convs" ? 0.05f : 0.021f);
+    g.initializers["bzp"] = zeroPoint(signedInts, signedInts ? 7 : 100);
+    g.nodes.push_back(node("dqa", "DequantizeLinear", {a, "as", "azp"}, {"fa"}));
+    g.nodes.push_back(node("dqb", "DequantizeLinear", {b, "bs", "bzp"}, {"fb"}));
+    g.nodes.push_back(node("add", "Add", {"fa", "fb"}, {"sum"}));
+    std::string last = "sum";
+    if (relu) {
+        g.nodes.push_back(node("relu", "Relu", {"sum"}, {"r"}));
+        last = "r";
+    }
+    if (quantize) {
+        g.initializers["js"] = Tensor::scalar(0.06f);
+        g.initializers["jzp"] = zeroPoint(signedInts, signedInts ? -20 : 30);
+        g.nodes.push_back(node("requantize", "QuantizeLinear", {last, "js", "jzp"}, {"j"}));
+        const std::string yc = source == "inputs" ? std::string("j") : conv("c", "j", "js", "jzp", C);
+        g.nodes.push_back(node("out", "DequantizeLinear", {yc, "ys" + std::string(source == "inputs" ? "a" : "c"),
+                                                             "yzp" + std::string(source == "inputs" ? "a" : "c")},
+                               {"y"}));
+        if (source == "inputs") { // the output's parameters: the join's own
+            g.nodes.back().inputs = {"j", "js", "jzp"};
+        }
+    } else {
+        g.nodes.push_back(node("gap", "GlobalAveragePool", {last}, {"y"}));
+    }
+    g.outputs.push_back({"y", DType::Float32, {}, false});
+    if (shared)
+        g.outputs.push_back({"fa", DType::Float32, {}, false});
+    inferShapes(m);
+    SessionOptions options;
+    options.threads = threads;
+    const Session fused(m, options), plain(m, unfusedOptions());
+    // One QLinearAdd in place of the DequantizeLinear nodes (the skip's stays when it is an output), the Add, the
+    // Relu and the QuantizeLinear.
+    QStringList ops;
+    for (const Node &n : fused.executedGraph().nodes)
+        ops << QString::fromStdString(n.opType);
+    QCOMPARE(ops.count("QLinearAdd"), 1);
+    QCOMPARE(ops.count("Add") + ops.count("Relu"), 0);
+    // (A DequantizeLinear after a convolution is part of it.)
+    QCOMPARE(ops.count("DequantizeLinear"), (shared ? 1 : 0) + (quantize && source == "inputs" ? 1 : 0));
+    std::map<std::string, Tensor> feeds;
+    if (source != "inputs")
+        feeds["x"] = randomTensor({batch, 6, H, W}, 1, -1.f, 1.f);
+    if (source != "convs")
+        feeds["b"] = ints({batch, C, H, W});
+    if (source == "inputs")
+        feeds["a"] = ints({batch, C, H, W});
+    std::vector<std::string> names{"y", "fa", last};
+    if (source != "inputs")
+        names.push_back(a);
+    if (source == "convs")
+        names.push_back(b);
+    if (quantize)
+        names.push_back("j");
+    for (const std::string &name : names) {
+        const Tensor x = fused.run(feeds, {name}).at(name), z = plain.run(feeds, {name}).at(name);
+        QCOMPARE(x.dtype(), z.dtype());
+        QCOMPARE(x.shape(), z.shape());
+        QVERIFY2(std::memcmp(x.rawData(), z.rawData(), x.byteSize()) == 0, name.c_str());
+    }
+    // The join's values spread over its range (the test would pass trivially on saturated ones); the Relu's zeros
+    // are the least of them, else negative sums are there.
+    const Tensor join = plain.run(feeds, {last}).at(last);
+    const std::set<float> seen(join.f32(), join.f32() + join.numel());
+    QVERIFY2(seen.size() > 50, qPrintable(QString::number(seen.size())));
+    QCOMPARE(*seen.begin() == 0.f, relu);
+    QCOMPARE(*seen.begin() < 0.f, !relu);
 }
 
 void TestFusion::layerNorm_data()

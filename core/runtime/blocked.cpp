@@ -1,4 +1,5 @@
 #include "core/runtime/blocked.h"
+#include "core/runtime/fusion.h"
 #include "core/runtime/transpose8.h"
 
 #include <algorithm>
@@ -87,6 +88,16 @@ bool channelsLastQuantize(const Graph &g, const Node &n)
         return false;
     auto y = g.values.find(n.outputs[0]);
     return y != g.values.end() && integerType(y->second.dtype) && y->second.shape.size() == 4;
+}
+
+// A QLinearAdd of the form fused from a residual join (runtime/fusion.h, dequantizedAdd) of 4-D values: it reads its
+// two integer inputs channel-last, and writes channel-last integers when a QuantizeLinear was fused into it.
+bool channelsLastAdd(const Graph &g, const Node &n, bool writes)
+{
+    if (n.opType != "QLinearAdd" || n.domain != "com.microsoft" || n.outputs.size() != 1 || !dequantizedAdd(n))
+        return false;
+    auto y = g.values.find(n.outputs[0]);
+    return y != g.values.end() && y->second.shape.size() == 4 && (!writes || integerType(y->second.dtype));
 }
 
 bool concatData(const Node &n, int k)
@@ -222,7 +233,8 @@ int markBlockedValues(Graph &g)
         if (integers)
             return (k == 0 && (channelsLastConv(g, n, false) || (blockedPool(n) && n.opType == "MaxPool") ||
                                (n.opType == "DequantizeLinear" && isDefaultDomain(n.domain)))) ||
-                   (channelsLastConcat(g, n) && concatData(n, k));
+                   (channelsLastConcat(g, n) && concatData(n, k)) ||
+                   (channelsLastAdd(g, n, false) && (k == 0 || k == 3));
         if (k == 0 && (blockedConv(g, n) || blockedPool(n) || globalPool(n)))
             return true;
         const std::vector<size_t> data = elementwiseData(n);
@@ -232,7 +244,8 @@ int markBlockedValues(Graph &g)
     std::set<std::string> kept, keptIntegers;
     for (const Node &n : g.nodes) {
         bool writes = blockedConv(g, n), integers = false;
-        if (!writes && (channelsLastConv(g, n, true) || channelsLastConcat(g, n) || channelsLastQuantize(g, n)))
+        if (!writes && (channelsLastConv(g, n, true) || channelsLastConcat(g, n) || channelsLastQuantize(g, n) ||
+                        channelsLastAdd(g, n, true)))
             writes = integers = true;
         if (!writes && blockedPool(n) && keptIntegers.count(n.inputs[0]))
             writes = integers = n.opType == "MaxPool";

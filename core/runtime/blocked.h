@@ -18,8 +18,9 @@
 // Quantized activations (uint8 / int8) are kept channel-last the same way, as one group of all C channels:
 // [N, 1, H, W, C]. oneDNN's int8 convolutions on CPUs without AVX-512 read only that layout (NHWC), and a plain
 // NCHW input was reordered before every one of them (13 % of imgly-medium's 7-bit run). A QLinearConv writes
-// them (its accumulators come channel-last, so the requantization stores them as they are), and a MaxPool and
-// a QLinearConcat along the channels read and write them; other readers keep the value plain.
+// them (its accumulators come channel-last, so the requantization stores them as they are), and a MaxPool, a
+// QLinearConcat along the channels and a residual join's QLinearAdd (runtime/fusion.h, dequantizedAdd) read and
+// write them; other readers keep the value plain.
 #pragma once
 
 #include <vector>

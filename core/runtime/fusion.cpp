@@ -25,6 +25,7 @@ const char *const kQuantScale = "_quantize_scale";
 const char *const kQuantZeroPoint = "_quantize_zero_point";
 const char *const kQuantSigned = "_quantize_int8";
 const char *const kQuantizedInput = "_quantize_a";
+const char *const kDequantizedAdd = "_dequantized_add"; // 1: the Add alone; 2: then a Relu
 
 // The value of a one-element float initializer (float32, float16 or bfloat16), if `name` is one.
 bool scalarInitializer(const Graph &g, const std::string &name, float *value, size_t maxRank = 1)
@@ -500,6 +501,85 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
     return removed;
 }
 
+// Whether two values have the same shape, by their value infos: known ranks, each dimension the same number or the
+// same named symbol.
+bool sameShape(const Graph &g, const std::string &a, const std::string &b)
+{
+    const ValueInfo x = g.valueInfo(a), y = g.valueInfo(b);
+    if (!x.shapeKnown || !y.shapeKnown || x.shape.size() != y.shape.size())
+        return false;
+    for (size_t d = 0; d < x.shape.size(); ++d)
+        if (x.shape[d] != y.shape[d] || (x.shape[d] < 0 && (x.dimName(d).empty() || x.dimName(d) != y.dimName(d))))
+            return false;
+    return true;
+}
+
+// DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] → [QuantizeLinear]: a residual join of a quantized
+// network. Every scale and zero point a one-element initializer, a and b of one integer type and of the same shape,
+// the Add's result and the Relu's read by the next node only: one com.microsoft QLinearAdd marked as this form
+// (dequantizedAdd), which computes the graph's float arithmetic element by element, so its values are the graph's
+// bit for bit, with none of the float tensors in between. A DequantizeLinear that other nodes read too stays for
+// them. Before the tables (fuseQuantizedTables), so that the products before the join write their integers.
+// Returns the nodes removed.
+int fuseDequantizedAdds(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
+                        const std::set<std::string> &outputs, std::vector<char> &gone)
+{
+    std::unordered_map<std::string, size_t> producers;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        for (const std::string &o : g.nodes[i].outputs)
+            producers[o] = i;
+    const auto dequantizer = [&](const std::string &value, float *scale, int32_t *zp, DType *type) -> Node * {
+        const auto p = producers.find(value);
+        Node *dq = p == producers.end() || gone[p->second] ? nullptr : &g.nodes[p->second];
+        return dq && dq->hasInput(2) && scalarQuantizer(g, *dq, "DequantizeLinear", scale, zp, type) ? dq : nullptr;
+    };
+    int removed = 0;
+    for (Node &add : g.nodes) {
+        if (gone[size_t(&add - g.nodes.data())] || add.opType != "Add" || !isDefaultDomain(add.domain) ||
+            add.inputs.size() != 2 || add.outputs.size() != 1)
+            continue;
+        float scale = 0.f;
+        int32_t zp = 0;
+        DType typeA = DType::UInt8, typeB = DType::UInt8;
+        Node *a = dequantizer(add.inputs[0], &scale, &zp, &typeA), *b = dequantizer(add.inputs[1], &scale, &zp, &typeB);
+        if (!a || !b || typeA != typeB || !sameShape(g, a->inputs[0], b->inputs[0]))
+            continue;
+        std::vector<Node *> chain{&add};
+        Node *relu = soleReader(g, readers, outputs, gone, add.outputs[0]);
+        if (relu && relu->opType == "Relu" && isDefaultDomain(relu->domain) && relu->outputs.size() == 1)
+            chain.push_back(relu);
+        else
+            relu = nullptr;
+        Node *q = soleReader(g, readers, outputs, gone, chain.back()->outputs[0]);
+        DType qType = DType::UInt8;
+        if (q && q->inputs[0] == chain.back()->outputs[0] && scalarQuantizer(g, *q, "QuantizeLinear", &scale, &zp, &qType))
+            chain.push_back(q);
+        else
+            q = nullptr;
+        std::vector<std::string> inputs{a->inputs[0], a->inputs[1], a->inputs[2],
+                                        b->inputs[0], b->inputs[1], b->inputs[2]};
+        if (q) {
+            inputs.push_back(q->inputs[1]);
+            inputs.push_back(q->hasInput(2) ? q->inputs[2] : std::string());
+        }
+        for (Node *dq : {a, b})
+            if (size_t i = size_t(dq - g.nodes.data()); !gone[i] && soleReader(g, readers, outputs, gone,
+                                                                                  dq->outputs[0]) == &add) {
+                gone[i] = 1;
+                ++removed;
+            }
+        add.opType = "QLinearAdd";
+        add.domain = "com.microsoft";
+        add.inputs = std::move(inputs);
+        add.outputs[0] = chain.back()->outputs[0];
+        add.attrs[kDequantizedAdd] = Attribute::makeInt(relu ? 2 : 1);
+        for (size_t k = 1; k < chain.size(); ++k)
+            gone[size_t(chain[k] - g.nodes.data())] = 1;
+        removed += int(chain.size()) - 1;
+    }
+    return removed;
+}
+
 // Concat → QuantizeLinear (scalar initializer scale and zero point; the Concat's only reader): one
 // com.microsoft QLinearConcat writing the QuantizeLinear's output. An input that a DequantizeLinear of the same
 // integer type made (scalar initializers) is read as its integers (requantized by a table if the grids differ);
@@ -576,6 +656,14 @@ std::optional<FusedQuantize> fusedQuantize(const Node &node)
         return std::nullopt;
     return FusedQuantize{node.attrFloat(kQuantScale, 1.f), int32_t(node.attrInt(kQuantZeroPoint, 0)),
                          node.attrInt(kQuantSigned, 0) ? DType::Int8 : DType::UInt8};
+}
+
+std::optional<DequantizedAdd> dequantizedAdd(const Node &node)
+{
+    const int64_t form = node.attrInt(kDequantizedAdd, 0);
+    if (form == 0)
+        return std::nullopt;
+    return DequantizedAdd{form == 2};
 }
 
 bool quantizesInput(const Node &node)
@@ -745,6 +833,7 @@ Model fuseForInference(const Model &model, int *fused)
             ++removed;
         }
     }
+    removed += fuseDequantizedAdds(g, readers, outputs, gone);
     removed += fuseQuantizedTables(g, readers, outputs, gone);
     removed += fuseQuantizedConcats(g, readers, outputs, gone);
     removed += fuseQuantizedInputs(g, readers, outputs, gone);

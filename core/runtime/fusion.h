@@ -21,6 +21,9 @@
 //   - a MaxPool that is the only reader of a float32 2-D convolution's output (after its activations) becomes
 //     part of the Conv, which runs a few images at a time and pools them while they are in cache (its
 //     attributes travel as "_pool_kernel_shape", "_pool_strides", ...: fusedMaxPoolPrefix());
+//   - DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] → [QuantizeLinear], a quantized network's residual
+//     join, becomes one com.microsoft QLinearAdd marked as that form (dequantizedAdd), which computes the graph's
+//     float arithmetic element by element on the integers (the values of the graph, bit for bit);
 //   - the activations between oneDNN convolutions, poolings and element-wise operators stay in oneDNN's
 //     channel-blocked layout where every reader of a value can take it so (runtime/blocked.h marks them).
 // A value is fused away only when its one consumer is the next step of the chain and it is not a graph output,
@@ -119,6 +122,16 @@ struct FusedQuantize {
     DType type = DType::UInt8; // or Int8
 };
 std::optional<FusedQuantize> fusedQuantize(const Node &node);
+
+// A com.microsoft QLinearAdd made of DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] → [QuantizeLinear]
+// (its inputs a, a_scale, a_zero_point, b, b_scale, b_zero_point, then the QuantizeLinear's y_scale and
+// y_zero_point, or none when the chain ends in float): (a - a_zp) · a_scale + (b - b_zp) · b_scale, the Relu's
+// max with 0, then quantized as QuantizeLinear does. nullopt for any other node (a QLinearAdd of a file computes
+// with onnxruntime's formula).
+struct DequantizedAdd {
+    bool relu = false;
+};
+std::optional<DequantizedAdd> dequantizedAdd(const Node &node);
 
 // Whether the QuantizeLinear before a QGemm's A was fused into it: A then arrives as float32, and the QGemm quantizes
 // it with its own a_scale and a_zero_point, which are the QuantizeLinear's.

@@ -2504,8 +2504,104 @@ Tensor channelsFirst(const OpContext &ctx, const Tensor &x, bool toFirst)
 // order: DequantizeLinear's (x - zp) · scale, the sum, the Relu's max with 0 (act::relu: 0 for -0 and NaN), then
 // QuantizeLinear's quotient rounded to nearest even plus the zero point, clamped (quant::quantize), into T, or the
 // float sum itself (T float).
+// v, which the compiler may not fuse into the operation that reads it: GNU mode contracts a product and a sum into one
+// FMA under -march=x86-64-v3, rounding once where the graph's kernels round twice.
+template <typename V> inline V rounded(V v)
+{
+    asm("" : "+x"(v));
+    return v;
+}
+
+template <typename In, typename T>
+void dequantizedAddRange(const In *a, const In *b, const QParams &qa, const QParams &qb, bool relu, const QParams &qc,
+                         int64_t begin, int64_t end, T *y)
+{
+    constexpr bool toFloat = std::is_same_v<T, float>;
+    const QRange r = toFloat ? QRange{0, 0} : rangeOf(dtypeOf<T>());
+    const __m256i za = _mm256_set1_epi32(qa.zp), zb = _mm256_set1_epi32(qb.zp);
+    const __m256 sa = _mm256_set1_ps(qa.scale), sb = _mm256_set1_ps(qb.scale), sc = _mm256_set1_ps(qc.scale);
+    const __m256 zc = _mm256_set1_ps(float(qc.zp)), lo = _mm256_set1_ps(float(r.lo)), hi = _mm256_set1_ps(float(r.hi));
+    const auto widen = [](const In *p) {
+        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(p));
+        return std::is_same_v<In, uint8_t> ? _mm256_cvtepu8_epi32(bytes) : _mm256_cvtepi8_epi32(bytes);
+    };
+    int64_t i = begin;
+    for (; i + 8 <= end; i += 8) {
+        const __m256 va = rounded(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(widen(a + i), za)), sa));
+        const __m256 vb = rounded(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(widen(b + i), zb)), sb));
+        __m256 v = _mm256_add_ps(va, vb);
+        if (relu)
+            v = _mm256_max_ps(v, _mm256_setzero_ps()); // v when v > 0, else the second operand: act::relu
+        if constexpr (toFloat) {
+            _mm256_storeu_ps(y + i, v);
+        } else {
+            v = _mm256_round_ps(_mm256_div_ps(v, sc), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            store8(y + i, _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, zc), lo), hi)));
+        }
+    }
+    for (; i < end; ++i) {
+        float v = rounded(quant::dequantize(a[i], qa.scale, qa.zp)) + rounded(quant::dequantize(b[i], qb.scale, qb.zp));
+        if (relu)
+            v = act::relu(v);
+        if constexpr (toFloat)
+            y[i] = v;
+        else
+            y[i] = T(quant::quantize(v, qc.scale, qc.zp, r.lo, r.hi));
+    }
+}
+
+void dequantizedAddOp(OpContext &ctx, const DequantizedAdd &form)
+{
+    const DType type = quantData(ctx, 0, "a");
+    if (quantData(ctx, 3, "b") != type)
+        ctx.fail(std::string("a and b must have the same type, got ") + dtypeName(type) + " and " +
+                 dtypeName(ctx.input(3).dtype()));
+    // Both channel-last (runtime/blocked.h) or both plain: one that arrives channel-last beside a plain one is made
+    // plain.
+    const Tensor *a = &ctx.input(0), *b = &ctx.input(3);
+    Tensor plainA, plainB;
+    const bool lastA = blocked::arrived(ctx.node, 0, *a), lastB = blocked::arrived(ctx.node, 3, *b);
+    if (lastA && !lastB)
+        a = &(plainA = blocked::toPlain(*a));
+    if (lastB && !lastA)
+        b = &(plainB = blocked::toPlain(*b));
+    const bool channelsLast = lastA && lastB;
+    if (a->shape() != b->shape())
+        ctx.fail("a and b must have the same shape, got " + shapeToString(a->shape()) + " and " +
+                 shapeToString(b->shape()));
+    const QParams qa = qparams(ctx, 1, type, "a_scale", "a_zero_point");
+    const QParams qb = qparams(ctx, 4, type, "b_scale", "b_zero_point");
+    const bool toFloat = !ctx.hasInput(6);
+    const DType yType = toFloat ? DType::Float32 : ctx.hasInput(7) ? quantData(ctx, 7, "y_zero_point") : DType::UInt8;
+    const QParams qc = toFloat ? QParams{} : qparams(ctx, 6, yType, "y_scale", "y_zero_point");
+    Tensor y = Tensor::uninitialized(yType, a->shape());
+    parallelRanges(threadsFor(ctx, a->numel()), a->numel(), 4096, [&](int64_t begin, int64_t end) {
+        visitDType(type, [&](auto zero) {
+            using In = decltype(zero);
+            if constexpr (std::is_same_v<In, uint8_t> || std::is_same_v<In, int8_t>) {
+                const In *pa = a->data<In>(), *pb = b->data<In>();
+                if (yType == DType::Float32)
+                    dequantizedAddRange(pa, pb, qa, qb, form.relu, qc, begin, end, y.f32());
+                else if (yType == DType::UInt8)
+                    dequantizedAddRange(pa, pb, qa, qb, form.relu, qc, begin, end, y.data<uint8_t>());
+                else
+                    dequantizedAddRange(pa, pb, qa, qb, form.relu, qc, begin, end, y.data<int8_t>());
+            }
+        });
+    });
+    // Integers may leave channel-last where the readers take them so; float values leave plain.
+    if (channelsLast && (toFloat || !blocked::mayLeave(ctx.node)))
+        y = blocked::toPlain(y);
+    ctx.outputs[0] = std::move(y);
+}
+
 template <bool Mul> void qlinearBinaryOp(OpContext &ctx)
 {
+    if constexpr (!Mul)
+        if (const std::optional<DequantizedAdd> form = dequantizedAdd(ctx.node)) {
+            dequantizedAddOp(ctx, *form);
+            return;
+        }
     const DType type = quantData(ctx, 0, "A");
     if (quantData(ctx, 3, "B") != type)
         ctx.fail(std::string("A and B must have the same type, got ") + dtypeName(type) + " and " +
