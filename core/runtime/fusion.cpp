@@ -552,7 +552,8 @@ int fuseDequantizedAdds(Graph &g, const std::unordered_map<std::string, std::vec
             relu = nullptr;
         Node *q = soleReader(g, readers, outputs, gone, chain.back()->outputs[0]);
         DType qType = DType::UInt8;
-        if (q && q->inputs[0] == chain.back()->outputs[0] && scalarQuantizer(g, *q, "QuantizeLinear", &scale, &zp, &qType))
+        if (q && q->inputs[0] == chain.back()->outputs[0] &&
+            scalarQuantizer(g, *q, "QuantizeLinear", &scale, &zp, &qType))
             chain.push_back(q);
         else
             q = nullptr;

@@ -2365,9 +2365,9 @@ bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, co
     const ConvGeometry &g = q.g;
     const int64_t N = g.batch, M = g.outChannels, C = g.inChannels;
     const int64_t span = g.kW * C, segment = (span + 3) / 4 * 4, K = g.kH * segment;
-    if (!vnni || g.oneD || g.group != 1 || g.dilationH != 1 || g.dilationW != 1 || K > 4 * kShortSteps || N * g.outH * g.outW == 0 ||
-        q.yType == DType::Int32 || (q.pool && q.pool->kH * q.pool->kW > kMaxPoolTaps) || x.dtype() != DType::UInt8 ||
-        w.dtype() != DType::Int8 ||
+    if (!vnni || g.oneD || g.group != 1 || g.dilationH != 1 || g.dilationW != 1 || K > 4 * kShortSteps ||
+        N * g.outH * g.outW == 0 || q.yType == DType::Int32 || (q.pool && q.pool->kH * q.pool->kW > kMaxPoolTaps) ||
+        x.dtype() != DType::UInt8 || w.dtype() != DType::Int8 ||
         std::any_of(q.wZp.begin(), q.wZp.end(), [](int32_t z) { return z != 0; }))
         return false;
     const ShortWindowWeights *weights = ctx.preparedFromConstants<ShortWindowWeights>({weightIndex}, [&] {
@@ -2377,7 +2377,8 @@ bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, co
             for (int64_t c = 0; c < C; ++c)
                 for (int64_t kh = 0; kh < g.kH; ++kh)
                     for (int64_t kw = 0; kw < g.kW; ++kw)
-                        ordered[size_t(m * K + kh * segment + kw * C + c)] = src[((m * C + c) * g.kH + kh) * g.kW + kw];
+                        ordered[size_t(m * K + kh * segment + kw * C + c)] =
+                            src[((m * C + c) * g.kH + kh) * g.kW + kw];
         return ShortWindowWeights{quant::packGemv(ordered.data(), M, K, true, true)};
     });
     if (!weights) // weights fed anew: oneDNN's convolution
@@ -2499,11 +2500,6 @@ Tensor channelsFirst(const OpContext &ctx, const Tensor &x, bool toFirst)
     return runKernel(ctx, "Transpose", {&x}, {{"perm", Attribute::makeInts(perm)}});
 }
 
-// Elements [begin, end) of the residual join fused from DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] →
-// [QuantizeLinear] (runtime/fusion.h, dequantizedAdd), with the float operations of the graph's kernels in their
-// order: DequantizeLinear's (x - zp) · scale, the sum, the Relu's max with 0 (act::relu: 0 for -0 and NaN), then
-// QuantizeLinear's quotient rounded to nearest even plus the zero point, clamped (quant::quantize), into T, or the
-// float sum itself (T float).
 // v, which the compiler may not fuse into the operation that reads it: GNU mode contracts a product and a sum into one
 // FMA under -march=x86-64-v3, rounding once where the graph's kernels round twice.
 template <typename V> inline V rounded(V v)
@@ -2512,6 +2508,11 @@ template <typename V> inline V rounded(V v)
     return v;
 }
 
+// Elements [begin, end) of the residual join fused from DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] →
+// [QuantizeLinear] (runtime/fusion.h, dequantizedAdd), with the float operations of the graph's kernels in their
+// order: DequantizeLinear's (x - zp) · scale, the sum, the Relu's max with 0 (act::relu: 0 for -0 and NaN), then
+// QuantizeLinear's quotient rounded to nearest even plus the zero point, clamped (quant::quantize), into T, or the
+// float sum itself (T float).
 template <typename In, typename T>
 void dequantizedAddRange(const In *a, const In *b, const QParams &qa, const QParams &qb, bool relu, const QParams &qc,
                          int64_t begin, int64_t end, T *y)
@@ -2540,7 +2541,8 @@ void dequantizedAddRange(const In *a, const In *b, const QParams &qa, const QPar
         }
     }
     for (; i < end; ++i) {
-        float v = rounded(quant::dequantize(a[i], qa.scale, qa.zp)) + rounded(quant::dequantize(b[i], qb.scale, qb.zp));
+        float v = rounded(quant::dequantize(a[i], qa.scale, qa.zp)) +
+                  rounded(quant::dequantize(b[i], qb.scale, qb.zp));
         if (relu)
             v = act::relu(v);
         if constexpr (toFloat)
