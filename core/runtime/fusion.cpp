@@ -501,6 +501,26 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
     return removed;
 }
 
+// The node that writes each value.
+std::unordered_map<std::string, size_t> producersOf(const Graph &g)
+{
+    std::unordered_map<std::string, size_t> producers;
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        for (const std::string &o : g.nodes[i].outputs)
+            producers[o] = i;
+    return producers;
+}
+
+// The DequantizeLinear that wrote `value` and is still in the graph, with a one-element scale and a zero point (which
+// names the integers' type), and its parameters; nullptr otherwise.
+Node *scalarDequantizer(Graph &g, const std::unordered_map<std::string, size_t> &producers,
+                        const std::vector<char> &gone, const std::string &value, float *scale, int32_t *zp, DType *type)
+{
+    const auto p = producers.find(value);
+    Node *dq = p == producers.end() || gone[p->second] ? nullptr : &g.nodes[p->second];
+    return dq && dq->hasInput(2) && scalarQuantizer(g, *dq, "DequantizeLinear", scale, zp, type) ? dq : nullptr;
+}
+
 // Whether two values have the same shape, by their value infos: known ranks, each dimension the same number or the
 // same named symbol.
 bool sameShape(const Graph &g, const std::string &a, const std::string &b)
@@ -524,15 +544,7 @@ bool sameShape(const Graph &g, const std::string &a, const std::string &b)
 int fuseDequantizedAdds(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
                         const std::set<std::string> &outputs, std::vector<char> &gone)
 {
-    std::unordered_map<std::string, size_t> producers;
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-        for (const std::string &o : g.nodes[i].outputs)
-            producers[o] = i;
-    const auto dequantizer = [&](const std::string &value, float *scale, int32_t *zp, DType *type) -> Node * {
-        const auto p = producers.find(value);
-        Node *dq = p == producers.end() || gone[p->second] ? nullptr : &g.nodes[p->second];
-        return dq && dq->hasInput(2) && scalarQuantizer(g, *dq, "DequantizeLinear", scale, zp, type) ? dq : nullptr;
-    };
+    const std::unordered_map<std::string, size_t> producers = producersOf(g);
     int removed = 0;
     for (Node &add : g.nodes) {
         if (gone[size_t(&add - g.nodes.data())] || add.opType != "Add" || !isDefaultDomain(add.domain) ||
@@ -541,7 +553,8 @@ int fuseDequantizedAdds(Graph &g, const std::unordered_map<std::string, std::vec
         float scale = 0.f;
         int32_t zp = 0;
         DType typeA = DType::UInt8, typeB = DType::UInt8;
-        Node *a = dequantizer(add.inputs[0], &scale, &zp, &typeA), *b = dequantizer(add.inputs[1], &scale, &zp, &typeB);
+        Node *a = scalarDequantizer(g, producers, gone, add.inputs[0], &scale, &zp, &typeA);
+        Node *b = scalarDequantizer(g, producers, gone, add.inputs[1], &scale, &zp, &typeB);
         if (!a || !b || typeA != typeB || !sameShape(g, a->inputs[0], b->inputs[0]))
             continue;
         std::vector<Node *> chain{&add};
@@ -590,10 +603,7 @@ int fuseDequantizedAdds(Graph &g, const std::unordered_map<std::string, std::vec
 int fuseQuantizedConcats(Graph &g, const std::unordered_map<std::string, std::vector<size_t>> &readers,
                          const std::set<std::string> &outputs, std::vector<char> &gone)
 {
-    std::unordered_map<std::string, size_t> producers;
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-        for (const std::string &o : g.nodes[i].outputs)
-            producers[o] = i;
+    const std::unordered_map<std::string, size_t> producers = producersOf(g);
     int removed = 0;
     for (Node &concat : g.nodes) {
         float qScale = 0.f;
@@ -606,16 +616,14 @@ int fuseQuantizedConcats(Graph &g, const std::unordered_map<std::string, std::ve
             continue;
         std::vector<std::string> inputs{q->inputs[1], q->inputs[2]};
         for (const std::string &x : concat.inputs) {
-            const auto p = producers.find(x);
-            const Node *dq = p == producers.end() || gone[p->second] ? nullptr : &g.nodes[p->second];
             float scale = 0.f;
             int32_t zp = 0;
-            DType type = DType::Float32; // (without a zero point, the integers' type is not known here)
-            if (dq && dq->hasInput(2) && scalarQuantizer(g, *dq, "DequantizeLinear", &scale, &zp, &type) &&
-                type == qType) {
+            DType type = DType::Float32;
+            const Node *dq = scalarDequantizer(g, producers, gone, x, &scale, &zp, &type);
+            if (dq && type == qType) {
                 inputs.insert(inputs.end(), dq->inputs.begin(), dq->inputs.end());
                 if (soleReader(g, readers, outputs, gone, x) == &concat) {
-                    gone[p->second] = 1;
+                    gone[size_t(dq - g.nodes.data())] = 1;
                     ++removed;
                 }
             } else {
