@@ -897,6 +897,9 @@ void declareBench(CLI::App *cmd, BenchArgs &a)
         ->capture_default_str()
         ->each([&a](const std::string &) { a.iterationsGiven = true; });
     cmd->add_option("--warmup", a.options.warmup, "untimed runs first")->check(kNonNegative)->capture_default_str();
+    cmd->add_flag("--profile", a.options.profile,
+                  "time each node too: the nodes the engine runs (a fused node stands for the nodes fused into it), "
+                  "the slowest first, with their share of a run (the timing adds a little to each node)");
     cmd->add_option("--prompt-tokens", a.promptTokens, "language models: tokens of the prompt evaluated at once")
         ->check(kPositive)
         ->capture_default_str();
@@ -922,12 +925,16 @@ int cmdBench(const BenchArgs &args)
         json inputs = json::object();
         for (const cw::ResolvedInput &in : r.inputs)
             inputs[in.name] = in.shape;
-        std::cout << json{{"p50_ms", r.p50Ms},       {"p90_ms", r.p90Ms},           {"mean_ms", r.meanMs},
-                          {"min_ms", r.minMs},       {"throughput_per_s", r.throughputPerS},
-                          {"batch", r.batch},        {"threads", r.threads},        {"iterations", r.iterations},
-                          {"peak_rss_bytes", r.peakRssBytes}, {"inputs", inputs}}
-                         .dump(2)
-                  << '\n';
+        json out{{"p50_ms", r.p50Ms},       {"p90_ms", r.p90Ms},           {"mean_ms", r.meanMs},
+                 {"min_ms", r.minMs},       {"throughput_per_s", r.throughputPerS},
+                 {"batch", r.batch},        {"threads", r.threads},        {"iterations", r.iterations},
+                 {"peak_rss_bytes", r.peakRssBytes}, {"inputs", inputs}};
+        if (args.options.profile) {
+            out["nodes"] = json::array();
+            for (const cw::NodeTime &n : r.nodes)
+                out["nodes"].push_back({{"name", n.name}, {"op", n.opType}, {"ms", n.ms}, {"share", n.share}});
+        }
+        std::cout << out.dump(2) << '\n';
     } else {
         std::printf("batch %lld, %d thread(s), %d iterations: p50 %.3f ms  p90 %.3f ms  mean %.3f ms  %.1f samples/s  "
                     "peak RSS %.1f MiB\n",
@@ -938,6 +945,15 @@ int cmdBench(const BenchArgs &args)
             line += (line.empty() ? "" : ", ") + in.name + " " + cw::dtypeName(in.dtype) + " " +
                     cw::shapeToString(in.shape) + " " + feedSourceName(in.source);
         std::printf("inputs: %s\n", line.c_str());
+        if (args.options.profile) {
+            size_t width = 4;
+            for (const cw::NodeTime &n : r.nodes)
+                width = std::max(width, n.name.size());
+            std::printf("\n%-*s  %-22s %10s %7s\n", int(width), "node", "op", "ms / run", "share");
+            for (const cw::NodeTime &n : r.nodes)
+                std::printf("%-*s  %-22s %10.4f %6.1f%%\n", int(width), n.name.c_str(), n.opType.c_str(), n.ms,
+                            100.0 * n.share);
+        }
     }
     return 0;
 }

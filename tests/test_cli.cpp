@@ -282,6 +282,21 @@ void TestCli::bench()
     // The process's high-water mark: at least the demo's weights, and far below a gigabyte.
     QVERIFY(j["peak_rss_bytes"].toDouble() > 1e6 && j["peak_rss_bytes"].toDouble() < 1e9);
     QCOMPARE(j["batch"].toInt(), 4);
+    QVERIFY(!j.contains("nodes"));
+    // --profile: the nodes the engine runs, the slowest first, in the JSON and as a table.
+    const Result p = cwb({"bench", "demo", "--threads", "1", "--iterations", "5", "--profile", "--json"});
+    QVERIFY2(p.exitCode == 0, p.err.constData());
+    const QJsonArray nodes = json(p)["nodes"].toArray();
+    QVERIFY(nodes.size() >= 5);
+    QStringList names;
+    for (const QJsonValue &n : nodes) {
+        names << n["name"].toString();
+        QVERIFY(n["ms"].toDouble() > 0 && n["share"].toDouble() > 0 && n["share"].toDouble() <= 1);
+    }
+    QVERIFY2(names.contains("conv1") && names.contains("fc2"), qPrintable(names.join(' ')));
+    const Result table = cwb({"bench", "demo", "--threads", "1", "--iterations", "5", "--profile"});
+    QVERIFY2(table.exitCode == 0, table.err.constData());
+    QVERIFY2(table.out.contains("ms / run") && table.out.contains("conv1"), table.out.constData());
 }
 
 void TestCli::exportFormats_data()

@@ -193,6 +193,8 @@ private slots:
     void feedData_data();
     void feedData();
     void benchmarkSeveralInputs();
+    void benchmarkProfile_data();
+    void benchmarkProfile();
     void evaluateWithExtraInput();
     void conformBatchToInput_data();
     void conformBatchToInput();
@@ -753,6 +755,59 @@ void TestEvaluate::benchmarkSeveralInputs()
     opt.batch = 2; // contradicts the data
     QVERIFY_THROWS_EXCEPTION(Error, planBenchmark(model, opt));
     QVERIFY_THROWS_EXCEPTION(Error, benchmark(model, opt));
+}
+
+void TestEvaluate::benchmarkProfile_data()
+{
+    QTest::addColumn<int>("threads");
+    QTest::addColumn<int>("batch");
+    QTest::newRow("one thread") << 1 << 2;
+    QTest::newRow("two threads, the batch split") << 2 << 8;
+}
+
+// BenchOptions::profile: each node of the graph the Session runs (fused: demo-resnet's BatchNormalizations and
+// activations are part of its convolutions) once, the slowest first, timed over the timed runs only. On one thread
+// the nodes' times are within a run's; on two, each part of the batch adds its own.
+void TestEvaluate::benchmarkProfile()
+{
+    QFETCH(int, threads);
+    QFETCH(int, batch);
+    const Model model = loadModel("demo-resnet");
+    BenchOptions opt;
+    opt.batch = batch;
+    opt.threads = threads;
+    opt.iterations = 20;
+    opt.warmup = 3;
+    opt.profile = true;
+    const BenchResult r = benchmark(model, opt);
+    std::multiset<std::string> expected, got;
+    const Session session(model);
+    for (const Node &n : session.executedGraph().nodes)
+        expected.insert(n.name + " " + n.opType);
+    double total = 0;
+    for (size_t i = 0; i < r.nodes.size(); ++i) {
+        const NodeTime &n = r.nodes[i];
+        got.insert(n.name + " " + n.opType);
+        QVERIFY2(n.ms > 0, n.name.c_str());
+        QVERIFY(std::abs(n.share - n.ms / r.meanMs) < 1e-9);
+        if (i > 0)
+            QVERIFY(n.ms <= r.nodes[i - 1].ms);
+        total += n.ms;
+    }
+    const auto joined = [](const std::multiset<std::string> &names) {
+        QStringList list;
+        for (const std::string &n : names)
+            list << QString::fromStdString(n);
+        return list.join(", ");
+    };
+    QCOMPARE(joined(got), joined(expected));
+    QVERIFY(!expected.count("block1.bn1 BatchNormalization"));
+    QVERIFY(total > 0.2 * r.meanMs);
+    if (threads == 1)
+        QVERIFY2(total <= r.meanMs * 1.001, qPrintable(QString("%1 %2").arg(total).arg(r.meanMs)));
+    // Not asked for: no nodes.
+    opt.profile = false;
+    QVERIFY(benchmark(model, opt).nodes.empty());
 }
 
 // evaluate() feeds the dataset to the first input and the others as options.inputs says: a second input added to

@@ -165,13 +165,18 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
     const FeedOptions feedOptions = benchmarkFeedOptions(options);
     const FeedPlan plan = planFeeds(copy.graph, feedOptions);
     const std::map<std::string, Tensor> feeds = makeFeeds(plan, feedOptions);
-    Session session(std::move(copy), SessionOptions{options.threads});
+    SessionOptions sessionOptions{options.threads};
+    if (options.profile)
+        sessionOptions.profile = std::make_shared<NodeProfile>();
+    Session session(std::move(copy), sessionOptions);
     const int warmup = std::max(0, options.warmup);
     const int total = warmup + options.iterations;
     std::vector<double> times;
     times.reserve(size_t(options.iterations));
     for (int i = 0; i < total; ++i) {
         checkStop(stop);
+        if (i == warmup && sessionOptions.profile) // the timed runs only
+            sessionOptions.profile->clear();
         const auto t0 = std::chrono::steady_clock::now();
         const std::map<std::string, Tensor> out = session.run(feeds);
         const auto t1 = std::chrono::steady_clock::now();
@@ -201,6 +206,14 @@ BenchResult benchmark(const Model &model, const BenchOptions &options, const Pro
         sum += t;
     r.meanMs = sum / double(times.size());
     r.throughputPerS = r.meanMs > 0 ? double(r.batch) * 1000.0 / r.meanMs : 0;
+    if (sessionOptions.profile) {
+        for (const NodeProfile::Entry &e : sessionOptions.profile->entries()) {
+            const double ms = 1000.0 * e.seconds / double(options.iterations);
+            r.nodes.push_back({e.name, e.opType, ms, r.meanMs > 0 ? ms / r.meanMs : 0});
+        }
+        std::stable_sort(r.nodes.begin(), r.nodes.end(),
+                         [](const NodeTime &a, const NodeTime &b) { return a.ms > b.ms; });
+    }
     r.peakRssBytes = peakRssBytes();
     r.memoryBytes = session.constantBytes() + session.peakIntermediateBytes(feeds);
     return r;

@@ -66,6 +66,14 @@ struct BenchOptions {
     int iterations = 100;
     int warmup = 10;
     FeedOptions inputs;    // data, values and shapes of the graph inputs (inputs.batch is ignored: see batch)
+    bool profile = false;  // time each node's kernel too (BenchResult::nodes; the timing adds a little to each run)
+};
+
+// One node of the graph a Session runs (a fused node stands for the nodes fused into it) over the timed runs.
+struct NodeTime {
+    std::string name, opType;
+    double ms = 0;    // per run: on several threads the sum over the parts of the batch that ran it
+    double share = 0; // of the mean run's time (on several threads the shares may add up to more than 1)
 };
 
 struct BenchResult {
@@ -79,6 +87,7 @@ struct BenchResult {
     // peakIntermediateBytes): its weights as the engine holds them and the most activations alive at once.
     int64_t memoryBytes = 0;
     std::vector<ResolvedInput> inputs; // what each graph input was fed: shape, dtype, source
+    std::vector<NodeTime> nodes;       // BenchOptions::profile: the nodes, the slowest first
 };
 
 // Times Session::run of every graph output on feeds made once by makeFeeds (feeds.h) with the batch symbol set

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <set>
 #include <unordered_map>
@@ -106,6 +107,31 @@ void requireKernels(const Model &model)
     if (nodes.size() > 5)
         list += " and " + std::to_string(nodes.size() - 5) + " more";
     throw Error(std::to_string(nodes.size()) + " nodes" + file + " use operators that are not supported: " + list);
+}
+
+void NodeProfile::add(const Node &node, double seconds)
+{
+    const std::string &key = node.outputs.empty() ? node.name : node.outputs[0];
+    std::lock_guard lock(m_mutex);
+    auto [it, added] = m_index.try_emplace(key, m_entries.size());
+    if (added)
+        m_entries.push_back({node.name.empty() ? key : node.name, node.opType});
+    Entry &e = m_entries[it->second];
+    e.seconds += seconds;
+    ++e.calls;
+}
+
+std::vector<NodeProfile::Entry> NodeProfile::entries() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_entries;
+}
+
+void NodeProfile::clear()
+{
+    std::lock_guard lock(m_mutex);
+    m_entries.clear();
+    m_index.clear();
 }
 
 Session::Session(Model model, SessionOptions options)
@@ -243,6 +269,7 @@ Session::Session(Model model, SessionOptions options)
             }
             try {
                 SessionOptions subOptions = m_options;
+                subOptions.profile = nullptr; // their time is the node's
                 subOptions.outerInputs = outerInputs;
                 subOptions.splitBatch = ifBranch;
                 m_subgraphs[i][key] = std::make_shared<const Session>(std::move(sub), subOptions);
@@ -570,7 +597,14 @@ std::map<std::string, Tensor> Session::execute(const std::map<std::string, Tenso
         std::vector<Tensor> plainCopies;
         if (m_blockedReader[i])
             blocked::prepareElementwise(node, ctx.inputs, plainCopies);
-        runKernel(step.kernel, node, ctx, executed());
+        if (m_options.profile) {
+            const auto start = std::chrono::steady_clock::now();
+            runKernel(step.kernel, node, ctx, executed());
+            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+            m_options.profile->add(node, took.count());
+        } else {
+            runKernel(step.kernel, node, ctx, executed());
+        }
         for (size_t o = 0; o < step.outputs.size(); ++o)
             if (step.outputs[o] >= 0) {
                 hold(ctx.outputs[o]);

@@ -42,6 +42,28 @@ struct SparseWeight; // ops/sparse.h
 struct OpContext;    // ops.h
 struct PreparedSlot; // ops.h
 
+// The time a Session's kernels take node by node, summed over runs and over the threads of a batch-parallel run:
+// given to a Session through SessionOptions::profile, and shared with the copies it makes of itself (specialised to
+// a run's sizes, the unfused plan), not with its subgraphs', whose time is their If's or Loop's. A node is the
+// executed graph's (a fused node stands for the nodes fused into it), known by its first output. Thread-safe.
+class NodeProfile {
+public:
+    struct Entry {
+        std::string name; // the node's name, or its first output's where it has none
+        std::string opType;
+        double seconds = 0;
+        int64_t calls = 0;
+    };
+    void add(const Node &node, double seconds);
+    std::vector<Entry> entries() const; // in the order the nodes first ran
+    void clear();
+
+private:
+    mutable std::mutex m_mutex;
+    std::vector<Entry> m_entries;
+    std::unordered_map<std::string, size_t> m_index; // by first output
+};
+
 struct SessionOptions {
     int threads = 0;     // 0 = all hardware threads
     int outerInputs = 0; // a subgraph's Session: its last graph inputs are values of the enclosing graph,
@@ -59,6 +81,8 @@ struct SessionOptions {
     // a copy specialised to its inputs' sizes but the batch (specializeSizes, runtime/batch_split.h), built on the
     // first run with those sizes (not for runOnce). Off for that copy.
     bool specialize = true;
+    // Times every kernel call into this profile (NodeProfile); null: not timed.
+    std::shared_ptr<NodeProfile> profile = nullptr;
 };
 
 class Session {
