@@ -116,9 +116,7 @@ void NodeProfile::add(const Node &node, double seconds)
     auto [it, added] = m_index.try_emplace(key, m_entries.size());
     if (added)
         m_entries.push_back({node.name.empty() ? key : node.name, node.opType});
-    Entry &e = m_entries[it->second];
-    e.seconds += seconds;
-    ++e.calls;
+    m_entries[it->second].seconds += seconds;
 }
 
 std::vector<NodeProfile::Entry> NodeProfile::entries() const

@@ -52,7 +52,6 @@ public:
         std::string name; // the node's name, or its first output's where it has none
         std::string opType;
         double seconds = 0;
-        int64_t calls = 0;
     };
     void add(const Node &node, double seconds);
     std::vector<Entry> entries() const; // in the order the nodes first ran
