@@ -2203,7 +2203,8 @@ struct ShortWindows {
     std::array<int64_t, kShortSteps> offsets{};
 };
 
-// The weights [M, kH · segment] in the product's layout (quant::packGemv, VNNI), taps in the order (kh, kw, c).
+// The weights [M, kH · segment] in the product's layout (quant::packGemv, VNNI), taps in the order (kh, kw, c): a
+// type of its own beside gemvWeights' packing (taps (c, kh, kw)), as the Session keeps one object per type.
 struct ShortWindowWeights {
     quant::GemvWeights packed;
 };
@@ -2599,11 +2600,13 @@ void dequantizedAddOp(OpContext &ctx, const DequantizedAdd &form)
 
 template <bool Mul> void qlinearBinaryOp(OpContext &ctx)
 {
-    if constexpr (!Mul)
-        if (const std::optional<DequantizedAdd> form = dequantizedAdd(ctx.node)) {
+    if constexpr (!Mul) { // the fused residual join's form, read once per Session
+        const auto &form = ctx.prepared<std::optional<DequantizedAdd>>([&] { return dequantizedAdd(ctx.node); });
+        if (form) {
             dequantizedAddOp(ctx, *form);
             return;
         }
+    }
     const DType type = quantData(ctx, 0, "A");
     if (quantData(ctx, 3, "B") != type)
         ctx.fail(std::string("A and B must have the same type, got ") + dtypeName(type) + " and " +
