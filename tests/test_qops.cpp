@@ -885,6 +885,74 @@ private slots:
         QVERIFY(identical(cns.fast[0], cns.reference[0]));
     }
 
+    // Convolutions on a CPU without VNNI whose weights reach beyond ±64 of their zero points: in a Session, one exact
+    // product in int16 pairs (test_qops_avx2; elsewhere the other fast paths), every value against the reference.
+    // Windows read where they lie, in segments of a row of taps or, with a dilated width, of one tap; or gathered into
+    // rows first where the segments are short.
+    void qconvPairsEqualReference_data()
+    {
+        QTest::addColumn<Shape>("x");
+        QTest::addColumn<Shape>("w");
+        QTest::addColumn<QList<int>>("pads");
+        QTest::addColumn<QList<int>>("strides");
+        QTest::addColumn<QList<int>>("dilations");
+        QTest::addColumn<bool>("uint8Weights"); // with a zero point of 131; else int8 with per-channel zero points
+        QTest::addColumn<int>("threads");
+        QTest::newRow("dilated 2 x 2") << Shape{1, 16, 12, 11} << Shape{24, 16, 3, 3} << QList<int>{2, 2, 2, 2}
+                                       << QList<int>{1, 1} << QList<int>{2, 2} << false << 1;
+        QTest::newRow("width dilated, strides 2 x 1, 13 outputs") << Shape{2, 10, 9, 13} << Shape{13, 10, 2, 3}
+                                                                  << QList<int>{0, 1, 1, 2} << QList<int>{2, 1}
+                                                                  << QList<int>{1, 3} << false << 1;
+        QTest::newRow("colour, uint8 weights, stride 2") << Shape{2, 3, 17, 15} << Shape{27, 3, 3, 3}
+                                                         << QList<int>{1, 1, 1, 1} << QList<int>{2, 2}
+                                                         << QList<int>{1, 1} << true << 1;
+        QTest::newRow("grey 5 x 2: rows of taps, two threads") << Shape{3, 1, 20, 19} << Shape{10, 1, 5, 2}
+                                                               << QList<int>{2, 0, 2, 1} << QList<int>{1, 1}
+                                                               << QList<int>{1, 1} << false << 2;
+        QTest::newRow("rows of taps, width dilated") << Shape{1, 2, 9, 9} << Shape{9, 2, 2, 3} << QList<int>{0, 0, 0, 0}
+                                                     << QList<int>{1, 1} << QList<int>{1, 2} << true << 1;
+        // 4.6M multiply-adds in one image: its positions split between the threads.
+        QTest::newRow("one image, two threads") << Shape{1, 32, 20, 20} << Shape{40, 32, 3, 3} << QList<int>{1, 1, 1, 1}
+                                                << QList<int>{1, 1} << QList<int>{1, 1} << false << 2;
+    }
+
+    void qconvPairsEqualReference()
+    {
+        QFETCH(Shape, x);
+        QFETCH(Shape, w);
+        QFETCH(QList<int>, pads);
+        QFETCH(QList<int>, strides);
+        QFETCH(QList<int>, dilations);
+        QFETCH(bool, uint8Weights);
+        QFETCH(int, threads);
+        const int64_t M = w[0];
+        const Tensor weights = uint8Weights ? randomInts<uint8_t>(w, 21, 0, 255) : randomInts<int8_t>(w, 22, -128, 127);
+        std::vector<int64_t> zps(static_cast<size_t>(M));
+        for (size_t i = 0; i < zps.size(); ++i)
+            zps[i] = int64_t(i % 7) - 3;
+        std::vector<float> scales(static_cast<size_t>(M));
+        for (size_t i = 0; i < scales.size(); ++i)
+            scales[i] = 0.0005f + 0.0003f * float(i % 5);
+        const Tensors inputs{randomInts<uint8_t>(x, 23, 0, 255),
+                             Tensor::scalar(0.02f),
+                             u8({}, {9}),
+                             weights,
+                             Tensor::fromFloats({M}, scales),
+                             uint8Weights ? u8({M}, std::vector<int64_t>(size_t(M), 131)) : s8({M}, zps),
+                             Tensor::scalar(0.05f),
+                             u8({}, {100}),
+                             randomInts<int32_t>({M}, 24, -3000, 3000)};
+        const Attrs attrs{{"pads", Attribute::makeInts(std::vector<int64_t>(pads.begin(), pads.end()))},
+                          {"strides", Attribute::makeInts(std::vector<int64_t>(strides.begin(), strides.end()))},
+                          {"dilations", Attribute::makeInts(std::vector<int64_t>(dilations.begin(), dilations.end()))}};
+        const BothPaths r = runBoth([&] { return runOp("QLinearConv", inputs, attrs, "", threads); });
+        // The second run finds the packed weights again.
+        for (const Tensor &run : runInSession("QLinearConv", inputs, attrs, "", {}, threads))
+            QVERIFY(identical(run, r.reference[0]));
+        const std::vector<int64_t> v = r.reference[0].toInt64Vector();
+        QVERIFY(std::count_if(v.begin(), v.end(), [](int64_t q) { return q > 0 && q < 255; }) > int64_t(v.size() / 4));
+    }
+
     void qgemmFastEqualsReference_data()
     {
         QTest::addColumn<int>("M");

@@ -785,6 +785,7 @@ bool qconvFast(const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y
 bool qconvAsGemm(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y);
 bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w,
                        Tensor &y);
+bool qconvPairs(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y);
 
 // dst[i] = table[src[i]] for i < n, 64 bytes at a time: the table's halves are two 128-byte permutations
 // (vpermi2b), the index's top bit picks between them.
@@ -948,7 +949,7 @@ void qlinearConvOp(OpContext &ctx)
     const int64_t yH = q.pool ? pool->outH : g.outH, yW = q.pool ? pool->outW : g.outW;
     Tensor y = Tensor::uninitialized(q.yType, q.yChannelsLast ? Shape{g.batch, 1, yH, yW, M} : outShape);
     bool done = !quant::referenceOnly() && (qconvAsGemm(ctx, 3, q, x, w, y) || qconvShortWindows(ctx, 3, q, x, w, y) ||
-                                               qconvFast(q, x, w, y, ctx.threads));
+                                               qconvPairs(ctx, 3, q, x, w, y) || qconvFast(q, x, w, y, ctx.threads));
     if (!done && q.yChannelsLast) { // no channel-last implementation: plain NCHW
         q.yChannelsLast = false;
         q.pool = nullptr;
@@ -1661,10 +1662,12 @@ void channelMajorImages(const int32_t *acc, int64_t batch, bool pixelMajor, cons
     });
 }
 
+void writeAccumulators(const int32_t *acc, bool pixelMajor, const QConvParams &q, int64_t batch, void *y,
+                       int threads);
+
 void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
                void *y, int threads = 1)
 {
-    const ConvGeometry &g = q.g;
     dnnl::stream &stream = threadStream();
     dnnl::memory src(e.srcPlain, engine(), const_cast<uint8_t *>(x));
     if (e.reorderSrc) {
@@ -1702,7 +1705,15 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
         acc = plain;
     }
     stream.wait();
-    const bool pixelMajor = e.dstNhwc && !viaReorder;
+    writeAccumulators(acc, e.dstNhwc && !viaReorder, q, batch, y, threads);
+}
+
+// The sums of `batch` images of q's convolution (pixelMajor: channel-last [N · P, C]; else [N, C, P]; bias not
+// added), requantized into y as q says: pooled or channel-last (from channel-last sums only), else channel-major.
+void writeAccumulators(const int32_t *acc, bool pixelMajor, const QConvParams &q, int64_t batch, void *y,
+                       int threads)
+{
+    const ConvGeometry &g = q.g;
     const int64_t P = g.outH * g.outW, C = g.outChannels;
     if (q.pool) { // NHWC sums, pooled as they are requantized
         ops::PoolGeometry pg = *q.pool;
@@ -2422,6 +2433,230 @@ bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, co
     });
     if (!q.yChannelsLast)
         y = blocked::toPlain(out);
+    return true;
+}
+
+// ---- int16 pairs, without VNNI ----------------------------------------------------------------------------------
+
+// An integer convolution on a CPU without VNNI whose 8-bit weights would run as two products (onednn::int8WeightsSplit),
+// as one exact product in int16 pairs. x - x_zp and w - w_zp are widened to int16, and vpmaddwd multiplies two pairs
+// into an int32: sixteen products per instruction, exact for any zero points, against oneDNN's two u8 x s8 products
+// (vpmaddubsw, then vpmaddwd to widen its int16 sums) per thirty-two.
+// x is copied channel-last into a padded batch of int16 values (zero at the padding), and each window is read where it
+// lies: its segments are kW · C contiguous values per row of taps (C per tap where the width is dilated), each padded
+// to whole pairs (the weights zero there). Windows of short segments (a first layer on a grey image) are gathered
+// into rows first, one segment each. Four positions share each load of 24 output channels' weights; the sums go
+// channel-last to writeAccumulators, as oneDNN's do.
+constexpr int64_t kPairBlock = 8; // output channels per vector of sums
+
+// The weights [ceil(M / 8)][pairs][8][2] as int16 (w - w_zp): the window's taps in the order (kh, kw, c), cut into
+// segments of the given lengths (values), each padded to whole pairs.
+struct PairWeights {
+    std::vector<int16_t> packed;
+    int64_t pairs = 0;
+    std::vector<int64_t> lengths;
+    bool rows = false; // the windows gathered into rows (one segment: all the taps)
+};
+
+// Where the windows lie: that of position (n, oh, ow) starts at base + n · image + oh · down + ow · across, and its
+// segments at the offsets from there.
+struct PairWindows {
+    const int16_t *base = nullptr;
+    int64_t image = 0, down = 0, across = 0;
+    std::vector<int64_t> offsets;
+};
+
+// The sums of R positions (their windows start at at[0 .. R)) for W blocks of eight output channels of w, into out
+// (a position's sums outStride values after the previous one's).
+template <int W, int R>
+inline void pairSums(const int16_t *w, int64_t stride, const PairWeights &pw, const PairWindows &win,
+                     const int16_t *const *at, int32_t *out, int64_t outStride)
+{
+    __m256i s[R][W];
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < W; ++j)
+            s[i][j] = _mm256_setzero_si256();
+    for (size_t g = 0; g < win.offsets.size(); ++g) {
+        const int64_t pairs = (pw.lengths[g] + 1) / 2;
+        const int16_t *a[R];
+        for (int i = 0; i < R; ++i)
+            a[i] = at[i] + win.offsets[g];
+        for (int64_t t = 0; t < pairs; ++t, w += 16) {
+            __m256i wv[W];
+            for (int j = 0; j < W; ++j)
+                wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + j * stride));
+            for (int i = 0; i < R; ++i) {
+                int32_t pair;
+                std::memcpy(&pair, a[i] + 2 * t, 4);
+                const __m256i v = _mm256_set1_epi32(pair);
+                for (int j = 0; j < W; ++j)
+                    s[i][j] = _mm256_add_epi32(s[i][j], _mm256_madd_epi16(v, wv[j]));
+            }
+        }
+    }
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < W; ++j)
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + i * outStride + j * kPairBlock), s[i][j]);
+}
+
+template <int W>
+inline void pairGroup(int64_t count, const int16_t *w, int64_t stride, const PairWeights &pw, const PairWindows &win,
+                      const int16_t *const *at, int32_t *out, int64_t outStride)
+{
+    switch (count) {
+    case 4: pairSums<W, 4>(w, stride, pw, win, at, out, outStride); break;
+    case 3: pairSums<W, 3>(w, stride, pw, win, at, out, outStride); break;
+    case 2: pairSums<W, 2>(w, stride, pw, win, at, out, outStride); break;
+    default: pairSums<W, 1>(w, stride, pw, win, at, out, outStride); break;
+    }
+}
+
+// The sums of positions [begin, end) of the batch (n · P + oh · outW + ow) into acc, channel-last [N · P, M]: four
+// positions at a time, across the rows, each group against all the weights (24 output channels at a time).
+void pairPositions(const PairWeights &pw, const PairWindows &win, const ConvGeometry &g, int64_t begin, int64_t end,
+                   int32_t *acc)
+{
+    const int64_t M = g.outChannels, stride = pw.pairs * 16, blocks = (M + kPairBlock - 1) / kPairBlock;
+    int64_t n = begin / (g.outH * g.outW), oh = begin / g.outW % g.outH, ow = begin % g.outW;
+    alignas(32) int32_t part[4 * 3 * kPairBlock]; // a short last block's sums, of which the valid ones are copied
+    for (int64_t u = begin; u < end; u += 4) {
+        const int64_t count = std::min<int64_t>(4, end - u);
+        const int16_t *at[4];
+        for (int64_t i = 0; i < count; ++i) {
+            at[i] = win.base + n * win.image + oh * win.down + ow * win.across;
+            if (++ow == g.outW) {
+                ow = 0;
+                if (++oh == g.outH) {
+                    oh = 0;
+                    ++n;
+                }
+            }
+        }
+        for (int64_t first = 0; first < blocks; first += 3) {
+            const int64_t W = std::min<int64_t>(3, blocks - first), valid = std::min(W * kPairBlock, M - first * kPairBlock);
+            const int16_t *w = pw.packed.data() + first * stride;
+            int32_t *out = acc + u * M + first * kPairBlock;
+            const bool direct = valid == W * kPairBlock;
+            int32_t *sums = direct ? out : part;
+            const int64_t sumStride = direct ? M : W * kPairBlock;
+            if (W == 3)
+                pairGroup<3>(count, w, stride, pw, win, at, sums, sumStride);
+            else if (W == 2)
+                pairGroup<2>(count, w, stride, pw, win, at, sums, sumStride);
+            else
+                pairGroup<1>(count, w, stride, pw, win, at, sums, sumStride);
+            if (!direct)
+                for (int64_t i = 0; i < count; ++i)
+                    std::memcpy(out + i * M, part + i * sumStride, size_t(valid) * sizeof(int32_t));
+        }
+    }
+}
+
+// The weights of q's convolution packed for pairPositions, or none where one oneDNN product is exact (all within
+// ±64 of their zero points), and runs faster.
+std::optional<PairWeights> packPairs(const QConvParams &q, const Tensor &w)
+{
+    const ConvGeometry &g = q.g;
+    const int64_t M = g.outChannels, C = g.inChannels, K = C * g.kH * g.kW;
+    const bool u8 = w.dtype() == DType::UInt8;
+    // Tap (kh, kw, c) of output channel m, less its zero point.
+    const auto value = [&](int64_t m, int64_t f) {
+        const int64_t kh = f / (g.kW * C), kw = f / C % g.kW, c = f % C;
+        const int64_t i = ((m * C + c) * g.kH + kh) * g.kW + kw;
+        return int32_t(u8 ? w.data<uint8_t>()[i] : w.data<int8_t>()[i]) - q.wZp[size_t(m)];
+    };
+    bool beyond = false;
+    for (int64_t m = 0; m < M && !beyond; ++m)
+        for (int64_t f = 0; f < K && !beyond; ++f)
+            beyond = std::abs(value(m, f)) > 64;
+    if (!beyond)
+        return std::nullopt;
+    PairWeights pw;
+    // Segments of fewer than eight values would spend a window's time on its loops: rows of all the taps then.
+    const int64_t segment = g.dilationW == 1 ? g.kW * C : C;
+    pw.rows = segment < 8;
+    pw.lengths.assign(pw.rows ? 1 : size_t(K / segment), pw.rows ? K : segment);
+    for (int64_t len : pw.lengths)
+        pw.pairs += (len + 1) / 2;
+    const int64_t blocks = (M + kPairBlock - 1) / kPairBlock;
+    pw.packed.assign(size_t(blocks * pw.pairs * 16), 0);
+    for (int64_t m = 0; m < M; ++m) {
+        int64_t f = 0, t = 0; // the tap, the pair
+        for (int64_t len : pw.lengths) {
+            for (int64_t i = 0; i < len; ++i, ++f)
+                pw.packed[size_t(((m / kPairBlock * pw.pairs + t + i / 2) * kPairBlock + m % kPairBlock) * 2 + i % 2)] =
+                    int16_t(value(m, f));
+            t += (len + 1) / 2;
+        }
+    }
+    return pw;
+}
+
+bool qconvPairs(OpContext &ctx, int weightIndex, const QConvParams &q, const Tensor &x, const Tensor &w, Tensor &y)
+{
+    static const bool use = cpuHas(CpuFeature::Avx2) && onednn::int8PairsSaturate();
+    const ConvGeometry &g = q.g;
+    const int64_t N = g.batch, M = g.outChannels, C = g.inChannels;
+    if (!use || g.oneD || g.group != 1 || x.dtype() != DType::UInt8 || !isQuantType(w.dtype()) ||
+        N * g.outH * g.outW * M == 0)
+        return false;
+    struct Packed { // per Session
+        std::optional<PairWeights> weights;
+    };
+    const Packed *packed = ctx.preparedFromConstants<Packed>({weightIndex}, [&] { return Packed{packPairs(q, w)}; });
+    if (!packed || !packed->weights) // weights fed anew, or exact in one oneDNN product
+        return false;
+    const PairWeights &pw = *packed->weights;
+    // The padded batch, channel-last, x - x_zp, and C + 1 values past it: a segment's last pair may read one beyond.
+    const int64_t PH = g.padTop + g.inH + g.padBottom, PW = g.padLeft + g.inW + g.padRight;
+    thread_local std::vector<int16_t> kept; // the calling thread's; the workers below write into it through `padded`
+    kept.assign(size_t(N * PH * PW * C + C + 1), 0);
+    int16_t *const padded = kept.data();
+    const int32_t xZp = q.xZp;
+    parallelFor(std::min<int64_t>(ctx.threads, N), N, [&](int64_t n) {
+        const uint8_t *image = x.data<uint8_t>() + n * C * g.inH * g.inW;
+        for (int64_t h = 0; h < g.inH; ++h) {
+            int16_t *line = padded + ((n * PH + g.padTop + h) * PW + g.padLeft) * C;
+            if (q.xChannelsLast || C == 1) {
+                const uint8_t *in = image + h * g.inW * C;
+                for (int64_t i = 0; i < g.inW * C; ++i)
+                    line[i] = int16_t(int32_t(in[i]) - xZp);
+            } else {
+                for (int64_t iw = 0; iw < g.inW; ++iw)
+                    for (int64_t c = 0; c < C; ++c)
+                        line[iw * C + c] = int16_t(int32_t(image[(c * g.inH + h) * g.inW + iw]) - xZp);
+            }
+        }
+    });
+    PairWindows win{padded, PH * PW * C, g.strideH * PW * C, g.strideW * C, {}};
+    for (int64_t kh = 0; kh < g.kH; ++kh)
+        for (int64_t kw = 0; kw < (g.dilationW == 1 ? 1 : g.kW); ++kw)
+            win.offsets.push_back((kh * g.dilationH * PW + kw * g.dilationW) * C);
+    const int64_t P = g.outH * g.outW, positions = N * P, K = pw.pairs * 2;
+    const double macs = double(positions) * double(M) * double(K);
+    const int threads = std::clamp(int(macs / 1e6), 1, std::max(1, ctx.threads));
+    thread_local std::vector<int16_t> keptRows;
+    if (pw.rows) { // each window's taps gathered into a row of K values (the last one zero when the taps are odd)
+        keptRows.assign(size_t(positions * K), 0);
+        int16_t *const rows = keptRows.data();
+        const int64_t len = pw.lengths[0] / int64_t(win.offsets.size()); // each segment's, fewer than eight
+        parallelRanges(threads, N * g.outH, 1, [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) { // an output row
+                const int16_t *line = win.base + r / g.outH * win.image + r % g.outH * win.down;
+                int16_t *row = rows + r * g.outW * K;
+                for (int64_t ow = 0; ow < g.outW; ++ow, row += K)
+                    for (size_t s = 0; s < win.offsets.size(); ++s)
+                        for (int64_t i = 0; i < len; ++i)
+                            row[int64_t(s) * len + i] = line[ow * win.across + win.offsets[s] + i];
+            }
+        });
+        win = PairWindows{rows, P * K, g.outW * K, K, {0}};
+    }
+    auto *acc = static_cast<int32_t *>(onednn::threadBuffer(2, size_t(positions * M) * sizeof(int32_t)));
+    parallelRanges(threads, (positions + 3) / 4, 4, [&](int64_t begin, int64_t end) {
+        pairPositions(pw, win, g, 4 * begin, std::min(4 * end, positions), acc);
+    });
+    fast::writeAccumulators(acc, true, q, N, y.rawData(), threads);
     return true;
 }
 
