@@ -45,8 +45,8 @@ bool anyQuantized(const std::vector<LayerPlan> &plan)
     return std::any_of(plan.begin(), plan.end(), [](const LayerPlan &p) { return p.config.weights && !p.config.skip; });
 }
 
-// The integer layers (QLinearConv, QGemm) whose int8 weights this CPU runs as two products (onednn::int8WeightsSplit:
-// no VNNI and a weight beyond [-64, 64]).
+// The integer layers whose int8 weights this CPU runs as two products (onednn::int8WeightsSplit: no VNNI and a
+// weight beyond [-64, 64]): QGemms, and grouped or 1-D QLinearConvs. The other convolutions run in int16 pairs.
 int splitIntegerLayers(const Model &m)
 {
     int count = 0;
@@ -54,8 +54,10 @@ int splitIntegerLayers(const Model &m)
         if ((n.opType != "QLinearConv" && n.opType != "QGemm") || n.inputs.size() < 4)
             continue;
         auto it = m.graph.initializers.find(n.inputs[3]);
-        if (it != m.graph.initializers.end() && it->second.dtype() == DType::Int8 &&
-            onednn::int8WeightsSplit(it->second.data<int8_t>(), it->second.numel()))
+        if (it == m.graph.initializers.end() || it->second.dtype() != DType::Int8 ||
+            (n.opType == "QLinearConv" && n.attrInt("group", 1) == 1 && it->second.rank() == 4))
+            continue;
+        if (onednn::int8WeightsSplit(it->second.data<int8_t>(), it->second.numel()))
             ++count;
     }
     return count;
@@ -634,10 +636,10 @@ Variant compress(const Model &base, const Recipe &recipe, const Dataset *train, 
             " on integer kernels" + floorSummary);
         variant.fidelityFloor = floor;
         if (const int split = splitIntegerLayers(m))
-            say("note: this CPU has no VNNI, so " + std::to_string(split) + " of the integer layers (weights beyond ±64) "
-                "run as two products to stay exact, about twice the arithmetic (a Gemm only on more than 16 rows: "
-                "fewer run as one exact product of the engine's own); 7-bit weights (\"bits\": 7) run as one "
-                "(docs/performance.md, \"Int8 without VNNI\")");
+            say("note: this CPU has no VNNI, so " + std::to_string(split) + " of the integer layers (Gemms, grouped "
+                "and 1-D convolutions with weights beyond ±64) run as two products to stay exact, about twice the "
+                "arithmetic (a Gemm only on more than 16 rows: fewer run as one exact product of the engine's own); "
+                "7-bit weights (\"bits\": 7) run as one (docs/performance.md, \"Int8 without VNNI\")");
     }
     checkStop(stop);
     if (progress)

@@ -145,9 +145,10 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     m_bits->setCurrentText(QStringLiteral("8"));
     QString bitsTip = tr("Bits of every layer's weights (\"All layers\" applies them)");
     if (onednn::int8PairsSaturate())
-        bitsTip += tr(". This CPU has no VNNI: with 8-bit activations, convolutions whose weights have 8 bits run "
-                      "as two integer products to stay exact (about twice the time), and so do Gemms on more than 16 "
-                      "rows; 7 bits run as one.");
+        bitsTip += tr(". This CPU has no VNNI: with 8-bit activations, layers whose weights have 8 bits run exact "
+                      "products in 16-bit pairs (convolutions) or as two 8-bit products (Gemms on more than 16 rows, "
+                      "grouped and 1-D convolutions: about twice the time); 7 bits run as one 8-bit product, the "
+                      "fastest.");
     m_bits->setToolTip(bitsTip);
     m_granularity = new QComboBox;
     m_granularity->setObjectName(QStringLiteral("globalGranularity"));
