@@ -852,6 +852,17 @@ private slots:
         // Not all saturated: the test would pass trivially otherwise.
         const std::vector<int64_t> v = r.reference[0].toInt64Vector();
         QVERIFY(std::count_if(v.begin(), v.end(), [](int64_t q) { return q > 0 && q < 255; }) > int64_t(v.size() / 4));
+        // int8 activations: the fast paths read them as uint8 (each value and the zero point plus 128), the reference
+        // loops as they are; and in a Session.
+        Tensors signedIn = inputs;
+        signedIn[0] = randomInts<int8_t>(x, 8, -128, 127);
+        signedIn[2] = s8({}, {xZp - 128});
+        const BothPaths si = runBoth([&] { return runOp("QLinearConv", signedIn, attrs, "", threads); });
+        QVERIFY(identical(si.fast[0], si.reference[0]));
+        QVERIFY(identical(runInSession("QLinearConv", signedIn, attrs, "", {}, threads)[1], si.reference[0]));
+        const BothPaths ci8 = runBoth(
+            [&] { return runOp("ConvInteger", {signedIn[0], wq, s8({}, {xZp - 128})}, attrs, "", threads); });
+        QVERIFY(identical(ci8.fast[0], ci8.reference[0]));
         // ConvInteger: the accumulators of the same convolution, without bias and requantization.
         const BothPaths ci = runBoth([&] { return runOp("ConvInteger", {xq, wq, u8({}, {xZp})}, attrs, "", threads); });
         QCOMPARE(ci.fast[0].dtype(), DType::Int32);
@@ -1008,6 +1019,21 @@ private slots:
             QCOMPARE(mi.fast[0].dtype(), DType::Int32);
             QVERIFY(identical(mi.fast[0], mi.reference[0]));
         }
+        // int8 activations: the fast paths read them as uint8 (each value and the zero point plus 128), the reference
+        // loops as they are.
+        const Tensor as8 = randomInts<int8_t>({M, K}, 14, -128, 127);
+        Tensors signedIn = in;
+        signedIn[0] = as8;
+        signedIn[2] = s8({}, {aZp - 128});
+        const BothPaths rs = runBoth([&] { return runOp("QGemm", signedIn, {{"transB", Attribute::makeInt(1)}}, "com.microsoft"); });
+        QVERIFY(identical(rs.fast[0], rs.reference[0]));
+        const BothPaths mms = runBoth([&] {
+            return runOp("QLinearMatMul", {as8, Tensor::scalar(0.02f), s8({}, {aZp - 128}), bt, Tensor::fromFloats({N}, scales),
+                                           s8({N}, std::vector<int64_t>(size_t(N), 0)), Tensor::scalar(0.5f), u8({}, {100})});
+        });
+        QVERIFY(identical(mms.fast[0], mms.reference[0]));
+        const BothPaths mis = runBoth([&] { return runOp("MatMulInteger", {as8, bt, s8({}, {aZp - 128})}, {}, "", 2); });
+        QVERIFY(identical(mis.fast[0], mis.reference[0]));
     }
 
     // The packed few-row products (gemvU8S8) against the plain sum, in the AVX2 layouts and in the VNNI one (where

@@ -890,22 +890,40 @@ Tensor withFusedTable(const OpContext &ctx, const FusedOutput &fused, const Tens
     return out;
 }
 
+// int8 activations as the uint8 ones the fast paths read: each value plus 128 (its top bit flipped), and its zero
+// point with it, so that x - x_zp is unchanged. Not in the reference mode, whose loops read int8 as it is.
+Tensor unsignedActivations(const OpContext &ctx, const Tensor &x, int32_t *zeroPoint)
+{
+    if (x.dtype() != DType::Int8 || quant::referenceOnly())
+        return x;
+    Tensor u = Tensor::uninitialized(DType::UInt8, x.shape());
+    const auto *in = static_cast<const uint8_t *>(x.rawData());
+    uint8_t *out = u.data<uint8_t>();
+    parallelRanges(threadsFor(ctx, x.numel()), x.numel(), int64_t(1) << 16, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+            out[i] = uint8_t(in[i] ^ 0x80);
+    });
+    *zeroPoint += 128;
+    return u;
+}
+
 void qlinearConvOp(OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
+    const Tensor &given = ctx.input(0);
     const Tensor &w = ctx.input(3);
-    if (!isQuantType(x.dtype()))
-        ctx.fail(std::string("x must be uint8 or int8, got ") + dtypeName(x.dtype()));
+    if (!isQuantType(given.dtype()))
+        ctx.fail(std::string("x must be uint8 or int8, got ") + dtypeName(given.dtype()));
     if (!isQuantType(w.dtype()))
         ctx.fail(std::string("w must be int8 or uint8, got ") + dtypeName(w.dtype()));
     QConvParams q;
     // x may arrive channel-last and y leave so (runtime/blocked.h), where the fast path runs.
-    q.xChannelsLast = blocked::arrived(ctx.node, 0, x);
-    q.g = convGeometry(ctx.node, q.xChannelsLast ? blocked::plainShape(x) : x.shape(), w.shape());
+    q.xChannelsLast = blocked::arrived(ctx.node, 0, given);
+    q.g = convGeometry(ctx.node, q.xChannelsLast ? blocked::plainShape(given) : given.shape(), w.shape());
     const ConvGeometry &g = q.g;
     const int64_t M = g.outChannels;
     const float xScale = scalarFloat(ctx, 1, "x_scale");
-    q.xZp = scalarZeroPoint(ctx, 2, x.dtype(), "x_zero_point");
+    q.xZp = scalarZeroPoint(ctx, 2, given.dtype(), "x_zero_point");
+    const Tensor x = unsignedActivations(ctx, given, &q.xZp);
     const std::vector<float> wScale = channelScales(ctx, 4, M, "w_scale");
     q.wZp = channelZeroPoints(ctx, 5, M, w.dtype(), "w_zero_point");
     const float yScale = scalarFloat(ctx, 6, "y_scale");
@@ -969,17 +987,18 @@ void qlinearConvOp(OpContext &ctx)
 // QLinearConv's accumulation without bias or requantization: the same reference loops and fast path.
 void convIntegerOp(OpContext &ctx)
 {
-    const Tensor &x = ctx.input(0);
+    const Tensor &given = ctx.input(0);
     const Tensor &w = ctx.input(1);
-    if (!isQuantType(x.dtype()))
-        ctx.fail(std::string("x must be uint8 or int8, got ") + dtypeName(x.dtype()));
+    if (!isQuantType(given.dtype()))
+        ctx.fail(std::string("x must be uint8 or int8, got ") + dtypeName(given.dtype()));
     if (!isQuantType(w.dtype()))
         ctx.fail(std::string("w must be uint8 or int8, got ") + dtypeName(w.dtype()));
     QConvParams q;
-    q.g = convGeometry(ctx.node, x.shape(), w.shape());
+    q.g = convGeometry(ctx.node, given.shape(), w.shape());
     const ConvGeometry &g = q.g;
     const int64_t M = g.outChannels;
-    q.xZp = scalarZeroPoint(ctx, 2, x.dtype(), "x_zero_point");
+    q.xZp = scalarZeroPoint(ctx, 2, given.dtype(), "x_zero_point");
+    const Tensor x = unsignedActivations(ctx, given, &q.xZp);
     q.wZp = channelZeroPoints(ctx, 3, M, w.dtype(), "w_zero_point");
     q.bias.assign(size_t(M), 0);
     q.multiplier.assign(size_t(M), 1.f);
@@ -1026,27 +1045,29 @@ bool packsGemv(int64_t M, const Tensor &b, int64_t N, int64_t K);
 
 void qlinearMatMulOp(OpContext &ctx)
 {
-    const Tensor &a = ctx.input(0);
+    const Tensor &given = ctx.input(0);
     const Tensor &b = ctx.input(3);
-    if (!isQuantType(a.dtype()) || !isQuantType(b.dtype()))
-        ctx.fail(std::string("a and b must be uint8 or int8, got ") + dtypeName(a.dtype()) + " and " +
+    if (!isQuantType(given.dtype()) || !isQuantType(b.dtype()))
+        ctx.fail(std::string("a and b must be uint8 or int8, got ") + dtypeName(given.dtype()) + " and " +
                  dtypeName(b.dtype()));
-    if (a.rank() < 2 || b.rank() < 2)
-        ctx.fail("a and b must be at least 2-D, got " + shapeToString(a.shape()) + " and " + shapeToString(b.shape()));
-    const int64_t M = a.dim(-2), K = a.dim(-1), N = b.dim(-1);
+    const Shape &as = given.shape();
+    if (as.size() < 2 || b.rank() < 2)
+        ctx.fail("a and b must be at least 2-D, got " + shapeToString(as) + " and " + shapeToString(b.shape()));
+    const int64_t M = as[as.size() - 2], K = as.back(), N = b.dim(-1);
     if (b.dim(-2) != K)
-        ctx.fail("a " + shapeToString(a.shape()) + " and b " + shapeToString(b.shape()) + " do not multiply");
-    const int64_t batch = a.numel() / std::max<int64_t>(1, M * K);
+        ctx.fail("a " + shapeToString(as) + " and b " + shapeToString(b.shape()) + " do not multiply");
+    const int64_t batch = given.numel() / std::max<int64_t>(1, M * K);
     const int64_t bBatch = b.numel() / std::max<int64_t>(1, K * N);
-    Shape outShape = a.shape();
+    Shape outShape = as;
     if (b.rank() > 2) {
-        if (Shape(a.shape().begin(), a.shape().end() - 2) != Shape(b.shape().begin(), b.shape().end() - 2))
-            ctx.fail("batch dimensions of a " + shapeToString(a.shape()) + " and b " + shapeToString(b.shape()) +
+        if (Shape(as.begin(), as.end() - 2) != Shape(b.shape().begin(), b.shape().end() - 2))
+            ctx.fail("batch dimensions of a " + shapeToString(as) + " and b " + shapeToString(b.shape()) +
                      " must match (or b must be 2-D)");
     }
     outShape.back() = N;
     const float aScale = scalarFloat(ctx, 1, "a_scale");
-    const int32_t aZp = scalarZeroPoint(ctx, 2, a.dtype(), "a_zero_point");
+    int32_t aZp = scalarZeroPoint(ctx, 2, given.dtype(), "a_zero_point");
+    const Tensor a = unsignedActivations(ctx, given, &aZp);
     const std::vector<float> bScale = channelScales(ctx, 4, N, "b_scale");
     const std::vector<int32_t> bZp = channelZeroPoints(ctx, 5, N, b.dtype(), "b_zero_point");
     const float yScale = scalarFloat(ctx, 6, "y_scale");
@@ -1182,10 +1203,11 @@ void qgemmOp(OpContext &ctx)
             quant::quantizeValues(given.f32(), given.numel(), k.aScale, k.aZp, aType == DType::Int8,
                                   quantizedA.rawData());
         }
-        const Tensor &a = p.quantizeA ? quantizedA : given;
-        if (quant::referenceOnly() || !integerGemmFast(M, N, K, a, 0, transA, k.aZp, b, transB, k.bZp, acc.data(),
+        int32_t aZp = k.aZp;
+        const Tensor a = unsignedActivations(ctx, p.quantizeA ? quantizedA : given, &aZp);
+        if (quant::referenceOnly() || !integerGemmFast(M, N, K, a, 0, transA, aZp, b, transB, k.bZp, acc.data(),
                                                        ctx.threads, k.gemv ? &*k.gemv : nullptr))
-            integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, k.aZp, b, 0, transB ? 1 : N,
+            integerGemmReference(M, N, K, a, 0, transA ? 1 : K, transA ? M : 1, aZp, b, 0, transB ? 1 : N,
                                  transB ? K : 1, k.bZp, acc.data());
     }
     if (k.yType == DType::Float32) {
@@ -1255,11 +1277,13 @@ std::vector<int32_t> matmulZeroPoints(const OpContext &ctx, int index, DType typ
 
 void matMulIntegerOp(OpContext &ctx)
 {
-    const Tensor &a = ctx.input(0);
+    const Tensor &given = ctx.input(0);
     const Tensor &b = ctx.input(1);
-    if (!isQuantType(a.dtype()) || !isQuantType(b.dtype()))
-        ctx.fail(std::string("a and b must be uint8 or int8, got ") + dtypeName(a.dtype()) + " and " +
+    if (!isQuantType(given.dtype()) || !isQuantType(b.dtype()))
+        ctx.fail(std::string("a and b must be uint8 or int8, got ") + dtypeName(given.dtype()) + " and " +
                  dtypeName(b.dtype()));
+    int32_t shift = 0; // what unsignedActivations adds to a's values and zero points
+    const Tensor a = unsignedActivations(ctx, given, &shift);
     if (a.rank() < 1 || b.rank() < 1)
         ctx.fail("a and b must not be scalars");
     // numpy matmul: a 1-D a is one row, a 1-D b one column, and those dimensions are dropped from y.
@@ -1273,7 +1297,9 @@ void matMulIntegerOp(OpContext &ctx)
         ctx.fail("a " + shapeToString(a.shape()) + " and b " + shapeToString(b.shape()) + " do not multiply");
     const Shape aLead(as.begin(), as.end() - 2), bLead(bs.begin(), bs.end() - 2);
     const Shape lead = broadcastShapes(ctx, aLead, bLead);
-    const std::vector<int32_t> aZp = matmulZeroPoints(ctx, 2, a.dtype(), aLead, M, true, "a_zero_point");
+    std::vector<int32_t> aZp = matmulZeroPoints(ctx, 2, given.dtype(), aLead, M, true, "a_zero_point");
+    for (int32_t &z : aZp)
+        z += shift;
     const std::vector<int32_t> bZp = matmulZeroPoints(ctx, 3, b.dtype(), bLead, N, false, "b_zero_point");
     Shape outShape = lead;
     if (a.rank() > 1)
