@@ -204,6 +204,8 @@ private slots:
     void channelsLastIntegers();
     void residualJoin_data();
     void residualJoin();
+    void qdqConv_data();
+    void qdqConv();
     void layerNorm_data();
     void layerNorm();
     void productActivations_data();
@@ -1257,6 +1259,99 @@ void TestFusion::residualJoin()
     QVERIFY2(seen.size() > 50, qPrintable(QString::number(seen.size())));
     QCOMPARE(*seen.begin() == 0.f, relu);
     QCOMPARE(*seen.begin() < 0.f, !relu);
+}
+
+void TestFusion::qdqConv_data()
+{
+    QTest::addColumn<bool>("signedInts");
+    QTest::addColumn<bool>("perChannel");
+    QTest::addColumn<bool>("bias");
+    QTest::addColumn<bool>("relu");
+    QTest::addColumn<bool>("matchingBiasScale"); // else the bias's scale is not x_scale · w_scale: no fusion
+    QTest::addColumn<int>("threads");
+    QTest::newRow("u8, per channel, bias, Relu") << false << true << true << true << true << 1;
+    QTest::newRow("s8, per tensor, Relu, 2 threads") << true << false << false << true << true << 2;
+    QTest::newRow("u8, per channel, bias") << false << true << true << false << true << 1;
+    QTest::newRow("s8, per channel, bias, Relu") << true << true << true << true << true << 1;
+    QTest::newRow("bias of another scale: not fused") << false << true << true << true << false << 1;
+}
+
+// DequantizeLinear (x, w, B) → Conv → [Relu] → QuantizeLinear, the QDQ format's quantized convolution: one
+// QLinearConv, whose integers are the graph's but where the float sums round across the middle between two steps.
+void TestFusion::qdqConv()
+{
+    QFETCH(bool, signedInts);
+    QFETCH(bool, perChannel);
+    QFETCH(bool, bias);
+    QFETCH(bool, relu);
+    QFETCH(bool, matchingBiasScale);
+    QFETCH(int, threads);
+    std::mt19937 rng(9);
+    const int64_t C = 16, M = 24, H = 9, W = 10;
+    Model m;
+    m.opsetVersion = 17;
+    Graph &g = m.graph;
+    const float xs = 2.f / 255.f;
+    g.initializers["xs"] = Tensor::scalar(xs);
+    g.initializers["xzp"] = zeroPoint(signedInts, signedInts ? -4 : 128);
+    Tensor w(DType::Int8, {M, C, 3, 3});
+    for (int64_t i = 0; i < w.numel(); ++i)
+        w.data<int8_t>()[i] = int8_t(int(rng() % 255u) - 127);
+    g.initializers["w"] = w;
+    Tensor ws = perChannel ? randomTensor({M}, 3, 0.001f, 0.003f) : Tensor::scalar(0.002f);
+    g.initializers["ws"] = ws;
+    g.initializers["ys"] = Tensor::scalar(0.04f);
+    g.initializers["yzp"] = zeroPoint(signedInts, signedInts ? -10 : 60);
+    g.inputs.push_back({"x", DType::Float32, {-1, C, H, W}, true, {"batch"}});
+    g.nodes.push_back(node("quantize", "QuantizeLinear", {"x", "xs", "xzp"}, {"xq"}));
+    g.nodes.push_back(node("dqx", "DequantizeLinear", {"xq", "xs", "xzp"}, {"xd"}));
+    g.nodes.push_back(node("dqw", "DequantizeLinear", {"w", "ws"}, {"wd"}));
+    g.nodes.back().attrs["axis"] = Attribute::makeInt(0);
+    std::vector<std::string> convIn{"xd", "wd"};
+    if (bias) {
+        Tensor b(DType::Int32, {M}), bs(DType::Float32, {M});
+        for (int64_t i = 0; i < M; ++i) {
+            b.data<int32_t>()[i] = int32_t(rng() % 4001u) - 2000;
+            bs.f32()[i] = xs * ws.f32()[perChannel ? i : 0] * (matchingBiasScale ? 1.f : 1.5f);
+        }
+        g.initializers["b"] = b;
+        g.initializers["bs"] = bs;
+        g.nodes.push_back(node("dqb", "DequantizeLinear", {"b", "bs"}, {"bd"}));
+        g.nodes.back().attrs["axis"] = Attribute::makeInt(0);
+        convIn.push_back("bd");
+    }
+    g.nodes.push_back(node("conv", "Conv", convIn, {"c"}));
+    g.nodes.back().attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    if (relu)
+        g.nodes.push_back(node("relu", "Relu", {"c"}, {"r"}));
+    g.nodes.push_back(node("requantize", "QuantizeLinear", {relu ? "r" : "c", "ys", "yzp"}, {"yq"}));
+    g.nodes.push_back(node("out", "DequantizeLinear", {"yq", "ys", "yzp"}, {"y"}));
+    g.outputs.push_back({"y", DType::Float32, {}, false});
+    inferShapes(m);
+    SessionOptions options;
+    options.threads = threads;
+    const Session fused(m, options), plain(m, unfusedOptions());
+    QStringList ops;
+    for (const Node &n : fused.executedGraph().nodes)
+        ops << QString::fromStdString(n.opType);
+    QCOMPARE(ops.count("QLinearConv"), matchingBiasScale ? 1 : 0);
+    if (matchingBiasScale) // the DequantizeLinear after it is part of it (a table)
+        QCOMPARE(ops, QStringList({"QuantizeLinear", "QLinearConv"}));
+    // The graph's output (the fused graph's only value: an integer one asked for by name would come from the unfused
+    // plan), in steps of y's grid.
+    const Tensor x = randomTensor({3, C, H, W}, 4, -1.f, 1.f);
+    const Tensor a = fused.run(x), b = plain.run(x);
+    QCOMPARE(a.shape(), b.shape());
+    const int32_t zp = signedInts ? -10 : 60, lo = signedInts ? -128 : 0, hi = signedInts ? 127 : 255;
+    int64_t differ = 0, inside = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        const int64_t qa = std::lround(a.f32()[i] / 0.04f) + zp, qb = std::lround(b.f32()[i] / 0.04f) + zp;
+        QVERIFY2(std::abs(qa - qb) <= 1, qPrintable(QString("value %1: %2 against %3").arg(i).arg(qa).arg(qb)));
+        differ += qa != qb;
+        inside += qb > lo && qb < hi;
+    }
+    QVERIFY2(differ * 100 <= a.numel(), qPrintable(QString("%1 of %2 differ").arg(differ).arg(a.numel())));
+    QVERIFY(inside * 2 > a.numel()); // not saturated: the comparison means something
 }
 
 void TestFusion::layerNorm_data()

@@ -403,7 +403,7 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         // when it has a y_scale, input 7).
         const bool qgemm = product.domain == "com.microsoft" && product.opType == "QGemm";
         const size_t zpInput = qgemm ? 8 : 7;
-        if (gone[index(&product)] || product.outputs.size() != 1 || product.hasAttr(kTable) ||
+        if (gone[index(&product)] || product.outputs.size() != 1 ||
             !((isDefaultDomain(product.domain) &&
                (product.opType == "QLinearConv" || product.opType == "QLinearMatMul")) ||
               (qgemm && product.hasInput(7))))
@@ -411,6 +411,10 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         DType producedType = DType::UInt8;
         int32_t ignored = 0;
         if (product.hasInput(zpInput) && !zeroPointInitializer(g, product.inputs[zpInput], &ignored, &producedType))
+            continue;
+        // A table the product has already (a Relu of the QDQ format, fuseQdqConvs) maps its integers first.
+        const Tensor *before = fusedTable(product);
+        if (before && before->dtype() != producedType)
             continue;
         Node *dq = onlyReader(product.outputs[0]);
         float dqScale = 0.f;
@@ -448,6 +452,8 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         int32_t qZp = 0;
         DType qType = DType::UInt8;
         const auto dequantized = [&](int b) {
+            if (before)
+                b = static_cast<const uint8_t *>(before->rawData())[b];
             float v = quant::dequantize(producedType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), dqScale, dqZp);
             applyActivations(activations, &v, 1);
             return v;
@@ -463,7 +469,7 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
             for (int b = 0; b < 256; ++b)
                 table.f32()[b] = dequantized(b);
             product.attrs[kTable] = Attribute::makeTensor(table);
-            if (activations.empty()) { // the DequantizeLinear alone: computed rather than looked up (fusedQuantize)
+            if (activations.empty() && !before) { // the DequantizeLinear alone: computed rather than looked up
                 product.attrs[kQuantScale] = Attribute::makeFloat(dqScale);
                 product.attrs[kQuantZeroPoint] = Attribute::makeInt(dqZp);
                 product.attrs[kQuantSigned] = Attribute::makeInt(producedType == DType::Int8);
@@ -532,6 +538,129 @@ bool sameShape(const Graph &g, const std::string &a, const std::string &b)
         if (x.shape[d] != y.shape[d] || (x.shape[d] < 0 && (x.dimName(d).empty() || x.dimName(d) != y.dimName(d))))
             return false;
     return true;
+}
+
+// The float32 values of a one-element or [n] initializer, or none.
+std::optional<std::vector<float>> floatInitializer(const Graph &g, const std::string &name, int64_t n)
+{
+    const auto it = g.initializers.find(name);
+    if (it == g.initializers.end() || it->second.dtype() != DType::Float32 ||
+        !(it->second.numel() == 1 || (it->second.rank() == 1 && it->second.dim(0) == n)))
+        return std::nullopt;
+    return it->second.toFloatVector();
+}
+
+// Whether the DequantizeLinear `dq` has no zero point, or one of `type` whose values are all zero.
+bool zeroZeroPoints(const Graph &g, const Node &dq, DType type)
+{
+    if (!dq.hasInput(2))
+        return true;
+    const auto it = g.initializers.find(dq.inputs[2]);
+    if (it == g.initializers.end() || it->second.dtype() != type)
+        return false;
+    const std::vector<int64_t> v = it->second.toInt64Vector();
+    return std::all_of(v.begin(), v.end(), [](int64_t z) { return z == 0; });
+}
+
+// DequantizeLinear (x), DequantizeLinear (w), [DequantizeLinear (B)] → Conv → [Relu] → QuantizeLinear, as the QDQ
+// format writes a quantized convolution (onnxruntime's quantize_static): one QLinearConv writing the
+// QuantizeLinear's output, a Relu as the table max(y, y_zp) (what QuantizeLinear after a Relu gives, since
+// quantization never decreases). x's scale and zero point are one-element initializers; w an int8 initializer with
+// zero zero points and a scale of one element or one per output channel (axis 0); B an int32 initializer with zero
+// zero points whose scale is x_scale · w_scale (per channel, in float32), as quantizers write it. The fused node sums
+// the integers exactly where the graph sums float products, so an output may differ from the graph's by one step,
+// where a value lies within float32 rounding of the midpoint between two. A DequantizeLinear that other nodes read
+// too stays for them. Before the activations fuse into float convolutions. Returns the nodes removed.
+int fuseQdqConvs(Graph &g, std::unordered_map<std::string, std::vector<size_t>> &readers,
+                 const std::set<std::string> &outputs, std::vector<char> &gone)
+{
+    const std::unordered_map<std::string, size_t> producers = producersOf(g);
+    const auto dequantizer = [&](const std::string &value) -> Node * {
+        const auto p = producers.find(value);
+        Node *n = p == producers.end() || gone[p->second] ? nullptr : &g.nodes[p->second];
+        return n && n->opType == "DequantizeLinear" && isDefaultDomain(n->domain) && n->inputs.size() >= 2 &&
+                       n->outputs.size() == 1 && !n->hasAttr("block_size")
+                   ? n
+                   : nullptr;
+    };
+    int removed = 0;
+    for (Node &conv : g.nodes) {
+        const size_t at = size_t(&conv - g.nodes.data());
+        if (gone[at] || conv.opType != "Conv" || !isDefaultDomain(conv.domain) || conv.outputs.size() != 1 ||
+            conv.inputs.size() < 2)
+            continue;
+        float xScale = 0.f;
+        int32_t xZp = 0;
+        DType xType = DType::UInt8;
+        Node *dqx = scalarDequantizer(g, producers, gone, conv.inputs[0], &xScale, &xZp, &xType);
+        Node *dqw = dequantizer(conv.inputs[1]);
+        const auto w = dqw ? g.initializers.find(dqw->inputs[0]) : g.initializers.end();
+        if (!dqx || w == g.initializers.end() || w->second.dtype() != DType::Int8 || w->second.rank() < 3 ||
+            !zeroZeroPoints(g, *dqw, DType::Int8))
+            continue;
+        const int64_t M = w->second.dim(0);
+        const std::optional<std::vector<float>> wScale = floatInitializer(g, dqw->inputs[1], M);
+        if (!wScale || (wScale->size() > 1 && dqw->attrInt("axis", 1) != 0))
+            continue;
+        Node *dqb = conv.hasInput(2) ? dequantizer(conv.inputs[2]) : nullptr;
+        if (conv.hasInput(2)) {
+            const auto b = dqb ? g.initializers.find(dqb->inputs[0]) : g.initializers.end();
+            const std::optional<std::vector<float>> bScale = dqb ? floatInitializer(g, dqb->inputs[1], M) : std::nullopt;
+            if (b == g.initializers.end() || b->second.dtype() != DType::Int32 || b->second.numel() != M || !bScale ||
+                !zeroZeroPoints(g, *dqb, DType::Int32) || (bScale->size() > 1 && dqb->attrInt("axis", 1) != 0))
+                continue;
+            bool matches = true;
+            for (int64_t m = 0; m < M; ++m)
+                matches = matches && (*bScale)[bScale->size() > 1 ? size_t(m) : 0] ==
+                                         xScale * (*wScale)[wScale->size() > 1 ? size_t(m) : 0];
+            if (!matches)
+                continue;
+        }
+        Node *relu = soleReader(g, readers, outputs, gone, conv.outputs[0]);
+        if (!relu || relu->opType != "Relu" || !isDefaultDomain(relu->domain) || relu->outputs.size() != 1)
+            relu = nullptr;
+        const std::string &result = relu ? relu->outputs[0] : conv.outputs[0];
+        Node *q = soleReader(g, readers, outputs, gone, result);
+        float yScale = 0.f;
+        int32_t yZp = 0;
+        DType yType = DType::UInt8;
+        if (!q || q->inputs[0] != result || !scalarQuantizer(g, *q, "QuantizeLinear", &yScale, &yZp, &yType))
+            continue;
+        std::vector<std::string> inputs{dqx->inputs[0], dqx->inputs[1], dqx->inputs[2],
+                                        dqw->inputs[0], dqw->inputs[1], dqw->hasInput(2) ? dqw->inputs[2] : "",
+                                        q->inputs[1],   q->hasInput(2) ? q->inputs[2] : ""};
+        if (dqb)
+            inputs.push_back(dqb->inputs[0]);
+        for (Node *dq : {dqx, dqw, dqb})
+            if (dq && !gone[size_t(dq - g.nodes.data())] && soleReader(g, readers, outputs, gone, dq->outputs[0]) == &conv) {
+                gone[size_t(dq - g.nodes.data())] = 1;
+                ++removed;
+            }
+        // The fused node reads what the DequantizeLinears read: it is their inputs' reader now.
+        for (const std::string &in : inputs) {
+            if (in.empty())
+                continue;
+            std::vector<size_t> &r = readers[in];
+            r.erase(std::remove_if(r.begin(), r.end(), [&](size_t i) { return gone[i] != 0; }), r.end());
+            if (std::find(r.begin(), r.end(), at) == r.end())
+                r.push_back(at);
+        }
+        if (relu) {
+            Tensor table = Tensor::uninitialized(yType, {256});
+            auto *t = static_cast<uint8_t *>(table.rawData());
+            for (int b = 0; b < 256; ++b)
+                t[b] = uint8_t(std::max(yType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), yZp));
+            conv.attrs[kTable] = Attribute::makeTensor(table);
+            gone[size_t(relu - g.nodes.data())] = 1;
+            ++removed;
+        }
+        conv.opType = "QLinearConv";
+        conv.inputs = std::move(inputs);
+        conv.outputs[0] = q->outputs[0];
+        gone[size_t(q - g.nodes.data())] = 1;
+        ++removed;
+    }
+    return removed;
 }
 
 // DequantizeLinear (a), DequantizeLinear (b) → Add → [Relu] → [QuantizeLinear]: a residual join of a quantized
@@ -771,6 +900,7 @@ Model fuseForInference(const Model &model, int *fused)
 
     std::vector<char> gone(g.nodes.size(), 0);
     removed += fuseLayerNorms(g, readers, outputs, gone);
+    removed += fuseQdqConvs(g, readers, outputs, gone);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         Node &conv = g.nodes[i];
         if (gone[i] || conv.opType != "Conv" || !isDefaultDomain(conv.domain) || conv.outputs.size() != 1)

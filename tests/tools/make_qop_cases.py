@@ -135,6 +135,38 @@ qconv("int8_activations", [1, 3, 6, 6], [4, 3, 3, 3], True, -4, -5, True, ydtype
       pads=[1, 1, 1, 1])
 qconv("relu_fused_zp0", [1, 32, 8, 8], [16, 32, 3, 3], True, 0, 0, True, pads=[1, 1, 1, 1])
 qconv("1d", [1, 3, 12], [4, 3, 3], True, 128, 0, True, pads=[1, 1])
+
+# The QDQ format (onnxruntime's quantize_static): DequantizeLinear before x, w and B, the Conv (and a Relu) in float,
+# QuantizeLinear after; the engine runs it as one QLinearConv (runtime/fusion.h).
+def qdqconv(name, x_shape, w_shape, per_channel, x_zp, y_zp, bias, relu, xdtype=np.uint8, **attrs):
+    m = w_shape[0]
+    ws = rng.uniform(0.002, 0.02, size=m).astype(np.float32) if per_channel else np.float32(0.01)
+    xs = np.float32(0.02)
+    inits = [f32("xs", xs), arr("xz", x_zp, xdtype), arr("w", qweights(w_shape), np.int8), f32("ws", ws),
+             arr("wz", np.zeros(m, np.int8) if per_channel else np.int8(0), np.int8), f32("ys", 0.05),
+             arr("yz", y_zp, xdtype)]
+    nodes = [h.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             h.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             h.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0)]
+    conv_in = ["xd", "wd"]
+    if bias:
+        inits += [arr("B", rng.integers(-2000, 2000, size=m), np.int32), f32("bs", xs * ws),
+                  arr("bz", np.zeros(m, np.int32) if per_channel else np.int32(0), np.int32)]
+        nodes.append(h.make_node("DequantizeLinear", ["B", "bs", "bz"], ["bd"], axis=0))
+        conv_in.append("bd")
+    nodes.append(h.make_node("Conv", conv_in, ["c"], **attrs))
+    if relu:
+        nodes.append(h.make_node("Relu", ["c"], ["r"]))
+    nodes.append(h.make_node("QuantizeLinear", ["r" if relu else "c", "ys", "yz"], ["y"]))
+    add("QDQ/conv_" + name, 13, nodes, [("x", x_shape)], [("y", TP.UINT8 if xdtype == np.uint8 else TP.INT8)], inits,
+        [1], low=-2, high=2)
+
+
+qdqconv("per_channel_bias_relu", [1, 16, 9, 9], [24, 16, 3, 3], True, 128, 0, True, True, pads=[1, 1, 1, 1])
+qdqconv("per_tensor_int8", [2, 3, 8, 7], [8, 3, 3, 3], False, -3, 5, False, False, xdtype=np.int8,
+        strides=[2, 2], pads=[0, 1, 1, 0])
+qdqconv("relu_int8_bias", [1, 8, 6, 6], [13, 8, 1, 1], True, 10, -20, True, True, xdtype=np.int8)
+
 # One integer product over the output positions as rows: an STFT's frames, 1-D with more positions than the
 # packed few-row products take, and a 2-D convolution with 16 output positions.
 qconv("1d_stft_frames", [1, 1, 1280], [40, 1, 512], True, 128, 0, True, strides=[160])
