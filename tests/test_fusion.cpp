@@ -204,8 +204,8 @@ private slots:
     void channelsLastIntegers();
     void residualJoin_data();
     void residualJoin();
-    void qdqConv_data();
-    void qdqConv();
+    void qdqProduct_data();
+    void qdqProduct();
     void layerNorm_data();
     void layerNorm();
     void productActivations_data();
@@ -1261,25 +1261,34 @@ void TestFusion::residualJoin()
     QCOMPARE(*seen.begin() < 0.f, !relu);
 }
 
-void TestFusion::qdqConv_data()
+void TestFusion::qdqProduct_data()
 {
+    QTest::addColumn<QString>("layer"); // "conv", "gemm" (B [K, N]), "gemmT" (transB, B [N, K]), "matmul" (3-D x)
     QTest::addColumn<bool>("signedInts");
     QTest::addColumn<bool>("perChannel");
     QTest::addColumn<bool>("bias");
     QTest::addColumn<bool>("relu");
     QTest::addColumn<bool>("matchingBiasScale"); // else the bias's scale is not x_scale · w_scale: no fusion
     QTest::addColumn<int>("threads");
-    QTest::newRow("u8, per channel, bias, Relu") << false << true << true << true << true << 1;
-    QTest::newRow("s8, per tensor, Relu, 2 threads") << true << false << false << true << true << 2;
-    QTest::newRow("u8, per channel, bias") << false << true << true << false << true << 1;
-    QTest::newRow("s8, per channel, bias, Relu") << true << true << true << true << true << 1;
-    QTest::newRow("bias of another scale: not fused") << false << true << true << true << false << 1;
+    QTest::newRow("conv, u8, per channel, bias, Relu") << "conv" << false << true << true << true << true << 1;
+    QTest::newRow("conv, s8, per tensor, Relu, 2 threads") << "conv" << true << false << false << true << true << 2;
+    QTest::newRow("conv, u8, per channel, bias") << "conv" << false << true << true << false << true << 1;
+    QTest::newRow("conv, s8, per channel, bias, Relu") << "conv" << true << true << true << true << true << 1;
+    QTest::newRow("conv, bias of another scale: not fused") << "conv" << false << true << true << true << false << 1;
+    QTest::newRow("gemm, u8, per channel, bias, Relu") << "gemm" << false << true << true << true << true << 1;
+    QTest::newRow("gemmT, s8, per channel, bias") << "gemmT" << true << true << true << false << true << 1;
+    QTest::newRow("gemmT, u8, per tensor, Relu") << "gemmT" << false << false << false << true << true << 2;
+    QTest::newRow("gemm, bias of another scale: not fused") << "gemm" << false << true << true << false << false << 1;
+    QTest::newRow("matmul, u8, per channel, Relu") << "matmul" << false << true << false << true << true << 1;
+    QTest::newRow("matmul, s8, per tensor") << "matmul" << true << false << false << false << true << 2;
 }
 
-// DequantizeLinear (x, w, B) → Conv → [Relu] → QuantizeLinear, the QDQ format's quantized convolution: one
-// QLinearConv, whose integers are the graph's but where the float sums round across the middle between two steps.
-void TestFusion::qdqConv()
+// DequantizeLinear (x, w, B) → Conv / Gemm / MatMul → [Relu] → QuantizeLinear, the QDQ format's quantized layer: one
+// QLinearConv, QGemm or QLinearMatMul, whose integers are the graph's but where the float sums round across the
+// middle between two steps.
+void TestFusion::qdqProduct()
 {
+    QFETCH(QString, layer);
     QFETCH(bool, signedInts);
     QFETCH(bool, perChannel);
     QFETCH(bool, bias);
@@ -1287,14 +1296,19 @@ void TestFusion::qdqConv()
     QFETCH(bool, matchingBiasScale);
     QFETCH(int, threads);
     std::mt19937 rng(9);
-    const int64_t C = 16, M = 24, H = 9, W = 10;
+    const bool conv = layer == "conv", transB = layer == "gemmT";
+    const int64_t C = 16, M = 24, H = 9, W = 10, K = 96;
+    // x, and w with its output channels' axis.
+    const Shape xShape = conv ? Shape{-1, C, H, W} : layer == "matmul" ? Shape{-1, 5, K} : Shape{-1, K};
+    const Shape wShape = conv ? Shape{M, C, 3, 3} : transB ? Shape{M, K} : Shape{K, M};
+    const int64_t axis = conv || transB ? 0 : 1;
     Model m;
     m.opsetVersion = 17;
     Graph &g = m.graph;
     const float xs = 2.f / 255.f;
     g.initializers["xs"] = Tensor::scalar(xs);
     g.initializers["xzp"] = zeroPoint(signedInts, signedInts ? -4 : 128);
-    Tensor w(DType::Int8, {M, C, 3, 3});
+    Tensor w(DType::Int8, wShape);
     for (int64_t i = 0; i < w.numel(); ++i)
         w.data<int8_t>()[i] = int8_t(int(rng() % 255u) - 127);
     g.initializers["w"] = w;
@@ -1302,12 +1316,12 @@ void TestFusion::qdqConv()
     g.initializers["ws"] = ws;
     g.initializers["ys"] = Tensor::scalar(0.04f);
     g.initializers["yzp"] = zeroPoint(signedInts, signedInts ? -10 : 60);
-    g.inputs.push_back({"x", DType::Float32, {-1, C, H, W}, true, {"batch"}});
+    g.inputs.push_back({"x", DType::Float32, xShape, true, {"batch"}});
     g.nodes.push_back(node("quantize", "QuantizeLinear", {"x", "xs", "xzp"}, {"xq"}));
     g.nodes.push_back(node("dqx", "DequantizeLinear", {"xq", "xs", "xzp"}, {"xd"}));
     g.nodes.push_back(node("dqw", "DequantizeLinear", {"w", "ws"}, {"wd"}));
-    g.nodes.back().attrs["axis"] = Attribute::makeInt(0);
-    std::vector<std::string> convIn{"xd", "wd"};
+    g.nodes.back().attrs["axis"] = Attribute::makeInt(axis);
+    std::vector<std::string> in{"xd", "wd"};
     if (bias) {
         Tensor b(DType::Int32, {M}), bs(DType::Float32, {M});
         for (int64_t i = 0; i < M; ++i) {
@@ -1318,10 +1332,13 @@ void TestFusion::qdqConv()
         g.initializers["bs"] = bs;
         g.nodes.push_back(node("dqb", "DequantizeLinear", {"b", "bs"}, {"bd"}));
         g.nodes.back().attrs["axis"] = Attribute::makeInt(0);
-        convIn.push_back("bd");
+        in.push_back("bd");
     }
-    g.nodes.push_back(node("conv", "Conv", convIn, {"c"}));
-    g.nodes.back().attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    g.nodes.push_back(node("layer", conv ? "Conv" : layer == "matmul" ? "MatMul" : "Gemm", in, {"c"}));
+    if (conv)
+        g.nodes.back().attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
+    if (transB)
+        g.nodes.back().attrs["transB"] = Attribute::makeInt(1);
     if (relu)
         g.nodes.push_back(node("relu", "Relu", {"c"}, {"r"}));
     g.nodes.push_back(node("requantize", "QuantizeLinear", {relu ? "r" : "c", "ys", "yzp"}, {"yq"}));
@@ -1334,12 +1351,18 @@ void TestFusion::qdqConv()
     QStringList ops;
     for (const Node &n : fused.executedGraph().nodes)
         ops << QString::fromStdString(n.opType);
-    QCOMPARE(ops.count("QLinearConv"), matchingBiasScale ? 1 : 0);
-    if (matchingBiasScale) // the DequantizeLinear after it is part of it (a table)
-        QCOMPARE(ops, QStringList({"QuantizeLinear", "QLinearConv"}));
+    const QString integerOp = conv ? "QLinearConv" : layer == "matmul" ? "QLinearMatMul" : "QGemm";
+    if (!matchingBiasScale)
+        QCOMPARE(ops.count(integerOp), 0);
+    else if (layer.startsWith("gemm")) // the QuantizeLinear before it too; the DequantizeLinear after it a table
+        QCOMPARE(ops, QStringList({integerOp}));
+    else
+        QCOMPARE(ops, QStringList({"QuantizeLinear", integerOp}));
     // The graph's output (the fused graph's only value: an integer one asked for by name would come from the unfused
     // plan), in steps of y's grid.
-    const Tensor x = randomTensor({3, C, H, W}, 4, -1.f, 1.f);
+    Shape shape = xShape;
+    shape[0] = 3;
+    const Tensor x = randomTensor(shape, 4, -1.f, 1.f);
     const Tensor a = fused.run(x), b = plain.run(x);
     QCOMPARE(a.shape(), b.shape());
     const int32_t zp = signedInts ? -10 : 60, lo = signedInts ? -128 : 0, hi = signedInts ? 127 : 255;

@@ -412,7 +412,7 @@ int fuseQuantizedTables(Graph &g, const std::unordered_map<std::string, std::vec
         int32_t ignored = 0;
         if (product.hasInput(zpInput) && !zeroPointInitializer(g, product.inputs[zpInput], &ignored, &producedType))
             continue;
-        // A table the product has already (a Relu of the QDQ format, fuseQdqConvs) maps its integers first.
+        // A table the product has already (a Relu of the QDQ format, fuseQdqProducts) maps its integers first.
         const Tensor *before = fusedTable(product);
         if (before && before->dtype() != producedType)
             continue;
@@ -562,17 +562,19 @@ bool zeroZeroPoints(const Graph &g, const Node &dq, DType type)
     return std::all_of(v.begin(), v.end(), [](int64_t z) { return z == 0; });
 }
 
-// DequantizeLinear (x), DequantizeLinear (w), [DequantizeLinear (B)] → Conv → [Relu] → QuantizeLinear, as the QDQ
-// format writes a quantized convolution (onnxruntime's quantize_static): one QLinearConv writing the
-// QuantizeLinear's output, a Relu as the table max(y, y_zp) (what QuantizeLinear after a Relu gives, since
-// quantization never decreases). x's scale and zero point are one-element initializers; w an int8 initializer with
-// zero zero points and a scale of one element or one per output channel (axis 0); B an int32 initializer with zero
-// zero points whose scale is x_scale · w_scale (per channel, in float32), as quantizers write it. The fused node sums
-// the integers exactly where the graph sums float products, so an output may differ from the graph's by one step,
-// where a value lies within float32 rounding of the midpoint between two. A DequantizeLinear that other nodes read
-// too stays for them. Before the activations fuse into float convolutions. Returns the nodes removed.
-int fuseQdqConvs(Graph &g, std::unordered_map<std::string, std::vector<size_t>> &readers,
-                 const std::set<std::string> &outputs, std::vector<char> &gone)
+// DequantizeLinear (x), DequantizeLinear (w), [DequantizeLinear (B)] → Conv / Gemm / MatMul → [Relu] →
+// QuantizeLinear, as the QDQ format writes a quantized layer (onnxruntime's quantize_static): one QLinearConv,
+// com.microsoft QGemm or QLinearMatMul writing the QuantizeLinear's output, a Relu as the table max(y, y_zp) (what
+// QuantizeLinear after a Relu gives, since quantization never decreases). x's scale and zero point are one-element
+// initializers; w an int8 initializer with zero zero points and a scale of one element or one per output channel
+// (the axis of the outputs: a Conv's first, a Gemm's B's first when transposed, else the second); B an int32
+// initializer with zero zero points whose scale is x_scale · w_scale (per channel, in float32), as quantizers write
+// it. A Gemm with transA, alpha or beta other than 0, 1, 1 stays. The fused node sums the integers exactly where the
+// graph sums float products, so an output may differ from the graph's by one step, where a value lies within float32
+// rounding of the midpoint between two. A DequantizeLinear that other nodes read too stays for them. Before the
+// activations fuse into float layers. Returns the nodes removed.
+int fuseQdqProducts(Graph &g, std::unordered_map<std::string, std::vector<size_t>> &readers,
+                    const std::set<std::string> &outputs, std::vector<char> &gone)
 {
     const std::unordered_map<std::string, size_t> producers = producersOf(g);
     const auto dequantizer = [&](const std::string &value) -> Node * {
@@ -584,30 +586,36 @@ int fuseQdqConvs(Graph &g, std::unordered_map<std::string, std::vector<size_t>> 
                    : nullptr;
     };
     int removed = 0;
-    for (Node &conv : g.nodes) {
-        const size_t at = size_t(&conv - g.nodes.data());
-        if (gone[at] || conv.opType != "Conv" || !isDefaultDomain(conv.domain) || conv.outputs.size() != 1 ||
-            conv.inputs.size() < 2)
+    for (Node &product : g.nodes) {
+        const size_t at = size_t(&product - g.nodes.data());
+        const bool conv = product.opType == "Conv", gemm = product.opType == "Gemm", matmul = product.opType == "MatMul";
+        if (gone[at] || !(conv || gemm || matmul) || !isDefaultDomain(product.domain) || product.outputs.size() != 1 ||
+            product.inputs.size() < 2 || (matmul && product.inputs.size() != 2))
+            continue;
+        if (gemm && (product.attrInt("transA", 0) != 0 || product.attrFloat("alpha", 1.f) != 1.f ||
+                     product.attrFloat("beta", 1.f) != 1.f))
             continue;
         float xScale = 0.f;
         int32_t xZp = 0;
         DType xType = DType::UInt8;
-        Node *dqx = scalarDequantizer(g, producers, gone, conv.inputs[0], &xScale, &xZp, &xType);
-        Node *dqw = dequantizer(conv.inputs[1]);
+        Node *dqx = scalarDequantizer(g, producers, gone, product.inputs[0], &xScale, &xZp, &xType);
+        Node *dqw = dequantizer(product.inputs[1]);
         const auto w = dqw ? g.initializers.find(dqw->inputs[0]) : g.initializers.end();
-        if (!dqx || w == g.initializers.end() || w->second.dtype() != DType::Int8 || w->second.rank() < 3 ||
-            !zeroZeroPoints(g, *dqw, DType::Int8))
+        if (!dqx || w == g.initializers.end() || w->second.dtype() != DType::Int8 ||
+            (conv ? w->second.rank() < 3 : w->second.rank() != 2) || !zeroZeroPoints(g, *dqw, DType::Int8))
             continue;
-        const int64_t M = w->second.dim(0);
+        const int64_t axis = conv || (gemm && product.attrInt("transB", 0) != 0) ? 0 : 1; // of the outputs in w
+        const int64_t M = w->second.dim(axis);
         const std::optional<std::vector<float>> wScale = floatInitializer(g, dqw->inputs[1], M);
-        if (!wScale || (wScale->size() > 1 && dqw->attrInt("axis", 1) != 0))
+        if (!wScale || (wScale->size() > 1 && dqw->attrInt("axis", 1) != axis))
             continue;
-        Node *dqb = conv.hasInput(2) ? dequantizer(conv.inputs[2]) : nullptr;
-        if (conv.hasInput(2)) {
+        Node *dqb = product.hasInput(2) ? dequantizer(product.inputs[2]) : nullptr;
+        if (product.hasInput(2)) {
             const auto b = dqb ? g.initializers.find(dqb->inputs[0]) : g.initializers.end();
             const std::optional<std::vector<float>> bScale = dqb ? floatInitializer(g, dqb->inputs[1], M) : std::nullopt;
-            if (b == g.initializers.end() || b->second.dtype() != DType::Int32 || b->second.numel() != M || !bScale ||
-                !zeroZeroPoints(g, *dqb, DType::Int32) || (bScale->size() > 1 && dqb->attrInt("axis", 1) != 0))
+            if (b == g.initializers.end() || b->second.dtype() != DType::Int32 || b->second.rank() != 1 ||
+                b->second.numel() != M || !bScale || !zeroZeroPoints(g, *dqb, DType::Int32) ||
+                (bScale->size() > 1 && dqb->attrInt("axis", 1) != 0))
                 continue;
             bool matches = true;
             for (int64_t m = 0; m < M; ++m)
@@ -616,23 +624,29 @@ int fuseQdqConvs(Graph &g, std::unordered_map<std::string, std::vector<size_t>> 
             if (!matches)
                 continue;
         }
-        Node *relu = soleReader(g, readers, outputs, gone, conv.outputs[0]);
+        Node *relu = soleReader(g, readers, outputs, gone, product.outputs[0]);
         if (!relu || relu->opType != "Relu" || !isDefaultDomain(relu->domain) || relu->outputs.size() != 1)
             relu = nullptr;
-        const std::string &result = relu ? relu->outputs[0] : conv.outputs[0];
+        const std::string &result = relu ? relu->outputs[0] : product.outputs[0];
         Node *q = soleReader(g, readers, outputs, gone, result);
         float yScale = 0.f;
         int32_t yZp = 0;
         DType yType = DType::UInt8;
         if (!q || q->inputs[0] != result || !scalarQuantizer(g, *q, "QuantizeLinear", &yScale, &yZp, &yType))
             continue;
+        // QLinearConv and QLinearMatMul: x, w, y, [B]; QGemm: x, w, [B], y.
         std::vector<std::string> inputs{dqx->inputs[0], dqx->inputs[1], dqx->inputs[2],
-                                        dqw->inputs[0], dqw->inputs[1], dqw->hasInput(2) ? dqw->inputs[2] : "",
-                                        q->inputs[1],   q->hasInput(2) ? q->inputs[2] : ""};
-        if (dqb)
-            inputs.push_back(dqb->inputs[0]);
+                                        dqw->inputs[0], dqw->inputs[1], dqw->hasInput(2) ? dqw->inputs[2] : ""};
+        const std::string bias = dqb ? dqb->inputs[0] : "";
+        if (gemm)
+            inputs.push_back(bias);
+        inputs.push_back(q->inputs[1]);
+        inputs.push_back(q->hasInput(2) ? q->inputs[2] : "");
+        if (conv && dqb)
+            inputs.push_back(bias);
         for (Node *dq : {dqx, dqw, dqb})
-            if (dq && !gone[size_t(dq - g.nodes.data())] && soleReader(g, readers, outputs, gone, dq->outputs[0]) == &conv) {
+            if (dq && !gone[size_t(dq - g.nodes.data())] &&
+                soleReader(g, readers, outputs, gone, dq->outputs[0]) == &product) {
                 gone[size_t(dq - g.nodes.data())] = 1;
                 ++removed;
             }
@@ -650,13 +664,18 @@ int fuseQdqConvs(Graph &g, std::unordered_map<std::string, std::vector<size_t>> 
             auto *t = static_cast<uint8_t *>(table.rawData());
             for (int b = 0; b < 256; ++b)
                 t[b] = uint8_t(std::max(yType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), yZp));
-            conv.attrs[kTable] = Attribute::makeTensor(table);
+            product.attrs[kTable] = Attribute::makeTensor(table);
             gone[size_t(relu - g.nodes.data())] = 1;
             ++removed;
         }
-        conv.opType = "QLinearConv";
-        conv.inputs = std::move(inputs);
-        conv.outputs[0] = q->outputs[0];
+        product.opType = conv ? "QLinearConv" : gemm ? "QGemm" : "QLinearMatMul";
+        if (gemm) {
+            product.domain = "com.microsoft";
+            product.attrs.erase("alpha");
+            product.attrs.erase("beta");
+        }
+        product.inputs = std::move(inputs);
+        product.outputs[0] = q->outputs[0];
         gone[size_t(q - g.nodes.data())] = 1;
         ++removed;
     }
@@ -900,7 +919,7 @@ Model fuseForInference(const Model &model, int *fused)
 
     std::vector<char> gone(g.nodes.size(), 0);
     removed += fuseLayerNorms(g, readers, outputs, gone);
-    removed += fuseQdqConvs(g, readers, outputs, gone);
+    removed += fuseQdqProducts(g, readers, outputs, gone);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         Node &conv = g.nodes[i];
         if (gone[i] || conv.opType != "Conv" || !isDefaultDomain(conv.domain) || conv.outputs.size() != 1)

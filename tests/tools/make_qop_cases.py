@@ -167,6 +167,36 @@ qdqconv("per_tensor_int8", [2, 3, 8, 7], [8, 3, 3, 3], False, -3, 5, False, Fals
         strides=[2, 2], pads=[0, 1, 1, 0])
 qdqconv("relu_int8_bias", [1, 8, 6, 6], [13, 8, 1, 1], True, 10, -20, True, True, xdtype=np.int8)
 
+
+def qdqproduct(name, op, a_shape, b_shape, out_axis, bias, relu, xdtype=np.uint8, **attrs):
+    """Gemm or MatMul in the QDQ format, per-channel weights along out_axis of B."""
+    n = b_shape[out_axis]
+    ws = rng.uniform(0.002, 0.02, size=n).astype(np.float32)
+    xs = np.float32(0.02)
+    zp = 128 if xdtype == np.uint8 else 3
+    inits = [f32("xs", xs), arr("xz", zp, xdtype), arr("w", qweights(b_shape), np.int8), f32("ws", ws),
+             arr("wz", np.zeros(n, np.int8), np.int8), f32("ys", 0.1), arr("yz", zp, xdtype)]
+    nodes = [h.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             h.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             h.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=out_axis)]
+    ins = ["xd", "wd"]
+    if bias:
+        inits += [arr("B", rng.integers(-2000, 2000, size=n), np.int32), f32("bs", xs * ws),
+                  arr("bz", np.zeros(n, np.int32), np.int32)]
+        nodes.append(h.make_node("DequantizeLinear", ["B", "bs", "bz"], ["bd"], axis=0))
+        ins.append("bd")
+    nodes.append(h.make_node(op, ins, ["c"], **attrs))
+    if relu:
+        nodes.append(h.make_node("Relu", ["c"], ["r"]))
+    nodes.append(h.make_node("QuantizeLinear", ["r" if relu else "c", "ys", "yz"], ["y"]))
+    add("QDQ/" + name, 13, nodes, [("x", a_shape)], [("y", TP.UINT8 if xdtype == np.uint8 else TP.INT8)], inits,
+        [1], low=-2, high=2)
+
+
+qdqproduct("gemm_transB_bias_relu", "Gemm", [3, 64], [20, 64], 0, True, True, transB=1)
+qdqproduct("gemm_int8", "Gemm", [2, 40], [40, 12], 1, True, False, xdtype=np.int8)
+qdqproduct("matmul_3d", "MatMul", [2, 5, 48], [48, 16], 1, False, False)
+
 # One integer product over the output positions as rows: an STFT's frames, 1-D with more positions than the
 # packed few-row products take, and a 2-D convolution with 16 output positions.
 qconv("1d_stft_frames", [1, 1, 1280], [40, 1, 512], True, 128, 0, True, strides=[160])
