@@ -154,6 +154,15 @@ Model halfPrecision(Model m)
     return m;
 }
 
+// The op types of a graph's nodes, in order.
+QStringList opTypes(const std::vector<Node> &nodes)
+{
+    QStringList ops;
+    for (const Node &n : nodes)
+        ops << QString::fromStdString(n.opType);
+    return ops;
+}
+
 SessionOptions unfusedOptions(HalfFloats halfFloats = HalfFloats::Float32)
 {
     SessionOptions o;
@@ -844,12 +853,8 @@ void TestFusion::quantizedTables()
     g.outputs.push_back({requantized ? "z" : value, DType::Float32, {}, false});
     inferShapes(m);
     const Session fused(m), plain(m, unfusedOptions());
-    QStringList ops, unfusedOps;
-    for (const Node &n : fused.executedGraph().nodes)
-        ops << QString::fromStdString(n.opType);
-    for (const Node &n : g.nodes)
-        unfusedOps << QString::fromStdString(n.opType);
-    QCOMPARE(ops.join(' '), fusedOps.isEmpty() ? unfusedOps.join(' ') : fusedOps);
+    QCOMPARE(opTypes(fused.executedGraph().nodes).join(' '),
+             fusedOps.isEmpty() ? opTypes(g.nodes).join(' ') : fusedOps);
     const std::vector<Node> &executed = fused.executedGraph().nodes;
     const auto made = std::find_if(executed.begin(), executed.end(),
                                    [&](const Node &n) { return n.opType == producer.toStdString(); });
@@ -910,9 +915,7 @@ void TestFusion::quantizedInput()
         g.outputs.push_back({"xq", isSigned ? DType::Int8 : DType::UInt8, {}, false});
     inferShapes(m);
     const Session fused(m), plain(m, unfusedOptions());
-    QStringList ops;
-    for (const Node &n : fused.executedGraph().nodes)
-        ops << QString::fromStdString(n.opType);
+    const QStringList ops = opTypes(fused.executedGraph().nodes);
     QCOMPARE(ops.join(' '), fuses ? QString("QGemm") : QString("QuantizeLinear QGemm"));
     for (const int64_t rows : {1, 5}) { // a few rows take the packed products
         const std::map<std::string, Tensor> feeds{{"x", randomTensor({rows, 40}, 2, -3.f, 3.f)}};
@@ -1225,9 +1228,7 @@ void TestFusion::residualJoin()
     const Session fused(m, options), plain(m, unfusedOptions());
     // One QLinearAdd in place of the DequantizeLinear nodes (the skip's stays when it is an output), the Add, the
     // Relu and the QuantizeLinear.
-    QStringList ops;
-    for (const Node &n : fused.executedGraph().nodes)
-        ops << QString::fromStdString(n.opType);
+    const QStringList ops = opTypes(fused.executedGraph().nodes);
     QCOMPARE(ops.count("QLinearAdd"), 1);
     QCOMPARE(ops.count("Add") + ops.count("Relu"), 0);
     // (A DequantizeLinear after a convolution is part of it.)
@@ -1348,9 +1349,7 @@ void TestFusion::qdqProduct()
     SessionOptions options;
     options.threads = threads;
     const Session fused(m, options), plain(m, unfusedOptions());
-    QStringList ops;
-    for (const Node &n : fused.executedGraph().nodes)
-        ops << QString::fromStdString(n.opType);
+    const QStringList ops = opTypes(fused.executedGraph().nodes);
     const QString integerOp = conv ? "QLinearConv" : layer == "matmul" ? "QLinearMatMul" : "QGemm";
     if (!matchingBiasScale)
         QCOMPARE(ops.count(integerOp), 0);
@@ -1493,9 +1492,7 @@ void TestFusion::layerNorm()
     inferShapes(m);
 
     const Session fused(m), plain(m, unfusedOptions());
-    QStringList ops;
-    for (const Node &n : fused.executedGraph().nodes)
-        ops << QString::fromStdString(n.opType);
+    const QStringList ops = opTypes(fused.executedGraph().nodes);
     QCOMPARE(ops.join(' '), fusesTo);
     std::map<std::string, Tensor> feeds{{"x", randomTensor({2, 3, 8}, 7, -3.f, 3.f)}};
     if (v == "epsInput")
