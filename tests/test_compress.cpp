@@ -674,8 +674,8 @@ private slots:
     // form that computes exactly what the quantized graph computes. Layers without a row of their own for the
     // DequantizeLinear in the layer table; the stored bytes count as the layer's.
     // On a CPU without VNNI, integer Gemms whose weights reach beyond ±64 run as two products (exact, twice the
-    // arithmetic; the convolutions run in int16 pairs): the log says so, and 7-bit weights, which stay within ±63, avoid
-    // it on every CPU.
+    // arithmetic; the convolutions run in int16 pairs): the log says so, and 7-bit weights, which stay within ±63,
+    // avoid it on every CPU.
     void splitIntegerLayersNoted()
     {
         for (int bits : {8, 7}) {

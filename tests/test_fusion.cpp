@@ -1284,8 +1284,8 @@ void TestFusion::qdqProduct_data()
     QTest::newRow("matmul, s8, per tensor") << "matmul" << true << false << false << false << true << 2;
 }
 
-// DequantizeLinear (x, w, B) → Conv / Gemm / MatMul → [Relu] → QuantizeLinear, the QDQ format's quantized layer: one
-// QLinearConv, QGemm or QLinearMatMul, whose integers are the graph's but where the float sums round across the
+// DequantizeLinear (x, w, B) → Conv / Gemm / MatMul → [Relu] → QuantizeLinear, the QDQ format's quantized layer:
+// one QLinearConv, QGemm or QLinearMatMul, whose integers are the graph's but where the float sums round across the
 // middle between two steps.
 void TestFusion::qdqProduct()
 {

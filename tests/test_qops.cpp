@@ -1025,14 +1025,17 @@ private slots:
         Tensors signedIn = in;
         signedIn[0] = as8;
         signedIn[2] = s8({}, {aZp - 128});
-        const BothPaths rs = runBoth([&] { return runOp("QGemm", signedIn, {{"transB", Attribute::makeInt(1)}}, "com.microsoft"); });
+        const BothPaths rs =
+            runBoth([&] { return runOp("QGemm", signedIn, {{"transB", Attribute::makeInt(1)}}, "com.microsoft"); });
         QVERIFY(identical(rs.fast[0], rs.reference[0]));
         const BothPaths mms = runBoth([&] {
-            return runOp("QLinearMatMul", {as8, Tensor::scalar(0.02f), s8({}, {aZp - 128}), bt, Tensor::fromFloats({N}, scales),
-                                           s8({N}, std::vector<int64_t>(size_t(N), 0)), Tensor::scalar(0.5f), u8({}, {100})});
+            return runOp("QLinearMatMul", {as8, Tensor::scalar(0.02f), s8({}, {aZp - 128}), bt,
+                                           Tensor::fromFloats({N}, scales), s8({N}, std::vector<int64_t>(size_t(N), 0)),
+                                           Tensor::scalar(0.5f), u8({}, {100})});
         });
         QVERIFY(identical(mms.fast[0], mms.reference[0]));
-        const BothPaths mis = runBoth([&] { return runOp("MatMulInteger", {as8, bt, s8({}, {aZp - 128})}, {}, "", 2); });
+        const BothPaths mis =
+            runBoth([&] { return runOp("MatMulInteger", {as8, bt, s8({}, {aZp - 128})}, {}, "", 2); });
         QVERIFY(identical(mis.fast[0], mis.reference[0]));
     }
 

@@ -588,7 +588,8 @@ int fuseQdqProducts(Graph &g, std::unordered_map<std::string, std::vector<size_t
     int removed = 0;
     for (Node &product : g.nodes) {
         const size_t at = size_t(&product - g.nodes.data());
-        const bool conv = product.opType == "Conv", gemm = product.opType == "Gemm", matmul = product.opType == "MatMul";
+        const bool conv = product.opType == "Conv", gemm = product.opType == "Gemm";
+        const bool matmul = product.opType == "MatMul";
         if (gone[at] || !(conv || gemm || matmul) || !isDefaultDomain(product.domain) || product.outputs.size() != 1 ||
             product.inputs.size() < 2 || (matmul && product.inputs.size() != 2))
             continue;
@@ -612,7 +613,8 @@ int fuseQdqProducts(Graph &g, std::unordered_map<std::string, std::vector<size_t
         Node *dqb = product.hasInput(2) ? dequantizer(product.inputs[2]) : nullptr;
         if (product.hasInput(2)) {
             const auto b = dqb ? g.initializers.find(dqb->inputs[0]) : g.initializers.end();
-            const std::optional<std::vector<float>> bScale = dqb ? floatInitializer(g, dqb->inputs[1], M) : std::nullopt;
+            const std::optional<std::vector<float>> bScale =
+                dqb ? floatInitializer(g, dqb->inputs[1], M) : std::nullopt;
             if (b == g.initializers.end() || b->second.dtype() != DType::Int32 || b->second.rank() != 1 ||
                 b->second.numel() != M || !bScale || !zeroZeroPoints(g, *dqb, DType::Int32) ||
                 (bScale->size() > 1 && dqb->attrInt("axis", 1) != 0))

@@ -2464,8 +2464,8 @@ bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, co
 
 // ---- int16 pairs, without VNNI ----------------------------------------------------------------------------------
 
-// An integer convolution on a CPU without VNNI whose 8-bit weights would run as two products (onednn::int8WeightsSplit),
-// as one exact product in int16 pairs. x - x_zp and w - w_zp are widened to int16, and vpmaddwd multiplies two pairs
+// An integer convolution on a CPU without VNNI whose 8-bit weights would run as two products
+// (onednn::int8WeightsSplit), as one exact product in int16 pairs. x - x_zp and w - w_zp are widened to int16, and vpmaddwd multiplies two pairs
 // into an int32: sixteen products per instruction, exact for any zero points, against oneDNN's two u8 x s8 products
 // (vpmaddubsw, then vpmaddwd to widen its int16 sums) per thirty-two.
 // x is copied channel-last into a padded batch of int16 values (zero at the padding), and each window is read where it
@@ -2559,7 +2559,8 @@ void pairPositions(const PairWeights &pw, const PairWindows &win, const ConvGeom
             }
         }
         for (int64_t first = 0; first < blocks; first += 3) {
-            const int64_t W = std::min<int64_t>(3, blocks - first), valid = std::min(W * kPairBlock, M - first * kPairBlock);
+            const int64_t W = std::min<int64_t>(3, blocks - first);
+            const int64_t valid = std::min(W * kPairBlock, M - first * kPairBlock);
             const int16_t *w = pw.packed.data() + first * stride;
             int32_t *out = acc + u * M + first * kPairBlock;
             const bool direct = valid == W * kPairBlock;
