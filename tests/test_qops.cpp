@@ -1268,6 +1268,25 @@ private slots:
 
     // ---- against onnxruntime ---------------------------------------------------------------------------------------
 
+    // A QDQ file's layer reads its input from a DequantizeLinear too: the layer's weight is the one of an
+    // initializer, its integers, scales and zero points counted as the layer's.
+    void qdqLayersShowTheirIntegerWeights()
+    {
+        const Model m = loadModel(m_dir.filePath("QDQ_conv_per_channel_bias_relu.onnx").toStdString());
+        const std::vector<IntegerLayerWeight> weights = integerLayerWeights(m.graph);
+        QCOMPARE(weights.size(), size_t(1));
+        const Node *conv = m.graph.producer("c");
+        QVERIFY(conv && conv->opType == "Conv");
+        QCOMPARE(weights[0].layer, conv->name);
+        QCOMPARE(weights[0].q, std::string("w"));
+        QCOMPARE(weights[0].axis, 0);
+        for (const LayerInfo &l : m.layers())
+            if (l.name == conv->name) {
+                QCOMPARE(l.weightName, std::string("w"));
+                QCOMPARE(l.params, int64_t(24 * 16 * 9 + 24 + 24)); // the integers, scales and zero points
+            }
+    }
+
     void compareWithOnnxruntime_data()
     {
         QTest::addColumn<int>("index");

@@ -666,14 +666,16 @@ std::vector<IntegerLayerWeight> integerLayerWeights(const Graph &g)
             w.zeroPoint = input(n, 3);
             w.axis = n.opType == "ConvInteger" ? 0 : -1;
         } else if (floatLayers.count(n.opType) && (n.domain.empty() || n.domain == "ai.onnx") && layerWeight(g, n).empty()) {
-            // A weight-only layer: its weight comes from a DequantizeLinear (or its opset-17 blocked form).
+            // A weight-only layer: its weight comes from a DequantizeLinear (or its opset-17 blocked form) of an
+            // initializer. In the QDQ format its input comes from a DequantizeLinear too, of a value.
             w.op = "DequantizeLinear";
             for (const std::string &in : n.inputs) {
                 const Node *dq = in.empty() ? nullptr : g.producer(in);
                 if (!dq || g.consumers(in).size() != 1)
                     continue;
                 w.value = in;
-                if (dq->opType == "DequantizeLinear" && dq->domain.empty() && dq->inputs.size() >= 2) {
+                if (dq->opType == "DequantizeLinear" && dq->domain.empty() && dq->inputs.size() >= 2 &&
+                    g.isInitializer(dq->inputs[0])) {
                     w.q = dq->inputs[0];
                     w.scale = dq->inputs[1];
                     w.zeroPoint = input(*dq, 2);
