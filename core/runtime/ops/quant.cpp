@@ -1504,6 +1504,8 @@ struct ConvEntry {
     dnnl::reorder dstReorder;
     dnnl::memory::desc dstReorderScratchpad;
     WeightCache weights;
+    bool runtimeZeroPoint = false; // x's zero point given per execution
+    uint64_t id = 0;               // names the entry's memory objects on each thread (boundMemory)
 };
 
 using ConvKey = std::array<int64_t, 22>;
@@ -1512,14 +1514,17 @@ using ConvKey = std::array<int64_t, 22>;
 // yChannelsLast, only ones written NHWC.
 std::shared_ptr<ConvEntry> createConv(const ConvGeometry &g, int32_t xZp, bool xChannelsLast, bool yChannelsLast)
 {
+    static std::atomic<uint64_t> nextId{1};
     auto e = std::make_shared<ConvEntry>();
+    e->id = nextId++;
     const auto [src, dst, weights, strides, dilates, padL, padR, weightsTag] = onednn::convDims(g);
     e->srcPlain = dnnl::memory::desc(src, dt::u8, xChannelsLast ? tag::nhwc : tag::nchw);
     e->weightsPlain = dnnl::memory::desc(weights, dt::s8, weightsTag);
     dnnl::primitive_attr attr = userScratchpad();
     // The input's zero point is given per execution: a dynamically quantized input (DynamicQuantizeLinear) has
     // a new one for every input, and a primitive per value would be compiled again and again.
-    if (xZp != 0)
+    e->runtimeZeroPoint = xZp != 0;
+    if (e->runtimeZeroPoint)
         attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     // Channel-last activations are what oneDNN's int8 JIT convolutions run on; an NCHW s32 output saves
     // the transposition in the requantization when the implementation writes it; the plain layout is the
@@ -1691,44 +1696,88 @@ void channelMajorImages(const int32_t *acc, int64_t batch, bool pixelMajor, cons
 void writeAccumulators(const int32_t *acc, bool pixelMajor, const QConvParams &q, int64_t batch, void *y,
                        int threads);
 
+// An entry's memory objects and argument maps on one thread, made once and pointed at each call's buffers (as the
+// float convolutions' are, runtime/onednn.cpp): making them per call was oneDNN's work outside its kernels.
+struct BoundMemory {
+    dnnl::memory src, reordered, dst, low, plain, zeroPoint, scratchpad, srcScratchpad, dstScratchpad;
+    int32_t xZp = 0; // what zeroPoint holds
+    std::unordered_map<int, dnnl::memory> conv, convLow, srcReorder, dstReorder;
+};
+
+BoundMemory &boundMemory(const ConvEntry &e)
+{
+    thread_local std::unordered_map<uint64_t, BoundMemory> bound;
+    auto it = bound.find(e.id);
+    if (it != bound.end())
+        return it->second;
+    if (bound.size() >= 256)
+        bound.clear(); // entries evicted from the cache leave theirs behind; bounded like the cache
+    const auto none = [](const dnnl::memory::desc &desc) { return dnnl::memory(desc, engine(), DNNL_MEMORY_NONE); };
+    BoundMemory &b = bound[e.id];
+    b.src = none(e.srcPlain);
+    b.dst = none(e.pd.dst_desc());
+    b.low = none(e.pd.dst_desc());
+    b.scratchpad = none(e.pd.scratchpad_desc());
+    b.conv = {{DNNL_ARG_SRC, b.src}, {DNNL_ARG_DST, b.dst}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+    if (e.runtimeZeroPoint) {
+        b.zeroPoint = dnnl::memory(dnnl::memory::desc({1}, dt::s32, tag::x), engine(), &b.xZp);
+        b.conv[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = b.zeroPoint;
+    }
+    if (e.reorderSrc) {
+        b.reordered = none(e.pd.src_desc());
+        b.srcScratchpad = none(e.srcReorderScratchpad);
+        b.srcReorder = {{DNNL_ARG_FROM, b.src}, {DNNL_ARG_TO, b.reordered}, {DNNL_ARG_SCRATCHPAD, b.srcScratchpad}};
+        b.conv[DNNL_ARG_SRC] = b.reordered;
+    }
+    b.convLow = b.conv;
+    b.convLow[DNNL_ARG_DST] = b.low;
+    if (e.dstNhwc && e.blockedDst) {
+        b.plain = none(e.dstPlain);
+        b.dstScratchpad = none(e.dstReorderScratchpad);
+        b.dstReorder = {{DNNL_ARG_FROM, b.dst}, {DNNL_ARG_TO, b.plain}, {DNNL_ARG_SCRATCHPAD, b.dstScratchpad}};
+    }
+    return b;
+}
+
+void pointAt(dnnl::memory &m, void *data)
+{
+    if (m.get_data_handle() != data)
+        m.set_data_handle(data);
+}
+
 void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
                void *y, int threads = 1)
 {
     dnnl::stream &stream = threadStream();
-    dnnl::memory src(e.srcPlain, engine(), const_cast<uint8_t *>(x));
+    BoundMemory &b = boundMemory(e);
+    // The scratchpads and the buffers below are this thread's (threadBuffer), which move when they grow.
+    const auto scratch = [](dnnl::memory &m, int slot) { pointAt(m, threadBuffer(slot, m.get_desc().get_size())); };
+    pointAt(b.src, const_cast<uint8_t *>(x));
     if (e.reorderSrc) {
-        dnnl::memory reordered(e.pd.src_desc(), engine(), threadBuffer(1, e.pd.src_desc().get_size()));
-        e.srcReorder.execute(stream, {{DNNL_ARG_FROM, src},
-                                      {DNNL_ARG_TO, reordered},
-                                      {DNNL_ARG_SCRATCHPAD, scratchpad(e.srcReorderScratchpad)}});
-        src = reordered;
+        scratch(b.reordered, 1);
+        scratch(b.srcScratchpad, 0);
+        e.srcReorder.execute(stream, b.srcReorder);
     }
-    auto *acc = static_cast<int32_t *>(threadBuffer(2, e.pd.dst_desc().get_size()));
-    dnnl::memory dst(e.pd.dst_desc(), engine(), acc);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src},
-                                               {DNNL_ARG_WEIGHTS, w.packed},
-                                               {DNNL_ARG_DST, dst},
-                                               {DNNL_ARG_SCRATCHPAD, scratchpad(e.pd.scratchpad_desc())}};
-    int32_t xZp = q.xZp;
-    if (xZp != 0)
-        args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] =
-            dnnl::memory(dnnl::memory::desc({1}, dt::s32, tag::x), engine(), &xZp);
-    e.conv.execute(stream, args);
+    scratch(b.dst, 2);
+    scratch(b.scratchpad, 0);
+    b.xZp = q.xZp; // read by the primitive made for a nonzero one (runtimeZeroPoint)
+    b.conv[DNNL_ARG_WEIGHTS] = w.packed;
+    e.conv.execute(stream, b.conv);
+    auto *acc = static_cast<int32_t *>(b.dst.get_data_handle());
     if (w.split) {
-        auto *low = static_cast<int32_t *>(threadBuffer(3, e.pd.dst_desc().get_size()));
-        args[DNNL_ARG_WEIGHTS] = w.packedLow;
-        args[DNNL_ARG_DST] = dnnl::memory(e.pd.dst_desc(), engine(), low);
-        e.conv.execute(stream, args);
+        scratch(b.low, 3);
+        b.convLow[DNNL_ARG_WEIGHTS] = w.packedLow;
+        e.conv.execute(stream, b.convLow);
         stream.wait();
-        addLowHalf(acc, low, e.pd.dst_desc().get_size() / sizeof(int32_t));
+        addLowHalf(acc, static_cast<const int32_t *>(b.low.get_data_handle()),
+                   e.pd.dst_desc().get_size() / sizeof(int32_t));
     }
     const bool viaReorder = e.dstNhwc && e.blockedDst;
     if (viaReorder) {
-        auto *plain = static_cast<int32_t *>(threadBuffer(3, e.dstPlain.get_size()));
-        e.dstReorder.execute(stream, {{DNNL_ARG_FROM, dst},
-                                      {DNNL_ARG_TO, dnnl::memory(e.dstPlain, engine(), plain)},
-                                      {DNNL_ARG_SCRATCHPAD, scratchpad(e.dstReorderScratchpad)}});
-        acc = plain;
+        scratch(b.plain, 3);
+        scratch(b.dstScratchpad, 0);
+        e.dstReorder.execute(stream, b.dstReorder);
+        acc = static_cast<int32_t *>(b.plain.get_data_handle());
     }
     stream.wait();
     writeAccumulators(acc, e.dstNhwc && !viaReorder, q, batch, y, threads);
