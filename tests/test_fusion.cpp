@@ -1268,20 +1268,22 @@ void TestFusion::qdqProduct_data()
     QTest::addColumn<bool>("signedInts");
     QTest::addColumn<bool>("perChannel");
     QTest::addColumn<bool>("bias");
-    QTest::addColumn<bool>("relu");
+    QTest::addColumn<QString>("activation"); // between the layer and the QuantizeLinear: "", "Relu", "Clip", "Min"
     QTest::addColumn<bool>("matchingBiasScale"); // else the bias's scale is not x_scale · w_scale: no fusion
     QTest::addColumn<int>("threads");
-    QTest::newRow("conv, u8, per channel, bias, Relu") << "conv" << false << true << true << true << true << 1;
-    QTest::newRow("conv, s8, per tensor, Relu, 2 threads") << "conv" << true << false << false << true << true << 2;
-    QTest::newRow("conv, u8, per channel, bias") << "conv" << false << true << true << false << true << 1;
-    QTest::newRow("conv, s8, per channel, bias, Relu") << "conv" << true << true << true << true << true << 1;
-    QTest::newRow("conv, bias of another scale: not fused") << "conv" << false << true << true << true << false << 1;
-    QTest::newRow("gemm, u8, per channel, bias, Relu") << "gemm" << false << true << true << true << true << 1;
-    QTest::newRow("gemmT, s8, per channel, bias") << "gemmT" << true << true << true << false << true << 1;
-    QTest::newRow("gemmT, u8, per tensor, Relu") << "gemmT" << false << false << false << true << true << 2;
-    QTest::newRow("gemm, bias of another scale: not fused") << "gemm" << false << true << true << false << false << 1;
-    QTest::newRow("matmul, u8, per channel, Relu") << "matmul" << false << true << false << true << true << 1;
-    QTest::newRow("matmul, s8, per tensor") << "matmul" << true << false << false << false << true << 2;
+    QTest::newRow("conv, u8, per channel, bias, Relu") << "conv" << false << true << true << "Relu" << true << 1;
+    QTest::newRow("conv, s8, per tensor, Relu, 2 threads") << "conv" << true << false << false << "Relu" << true << 2;
+    QTest::newRow("conv, u8, per channel, bias") << "conv" << false << true << true << "" << true << 1;
+    QTest::newRow("conv, s8, per channel, bias, Relu") << "conv" << true << true << true << "Relu" << true << 1;
+    QTest::newRow("conv, u8, Clip 0..1 (ReLU6's form)") << "conv" << false << true << true << "Clip" << true << 1;
+    QTest::newRow("conv, s8, Min with 0.5") << "conv" << true << true << false << "Min" << true << 1;
+    QTest::newRow("conv, bias of another scale: not fused") << "conv" << false << true << true << "Relu" << false << 1;
+    QTest::newRow("gemm, u8, per channel, bias, Relu") << "gemm" << false << true << true << "Relu" << true << 1;
+    QTest::newRow("gemmT, s8, per channel, bias, Clip") << "gemmT" << true << true << true << "Clip" << true << 1;
+    QTest::newRow("gemmT, u8, per tensor, Relu") << "gemmT" << false << false << false << "Relu" << true << 2;
+    QTest::newRow("gemm, bias of another scale: not fused") << "gemm" << false << true << true << "" << false << 1;
+    QTest::newRow("matmul, u8, per channel, Relu") << "matmul" << false << true << false << "Relu" << true << 1;
+    QTest::newRow("matmul, s8, per tensor") << "matmul" << true << false << false << "" << true << 2;
 }
 
 // DequantizeLinear (x, w, B) → Conv / Gemm / MatMul → [Relu] → QuantizeLinear, the QDQ format's quantized layer:
@@ -1293,7 +1295,7 @@ void TestFusion::qdqProduct()
     QFETCH(bool, signedInts);
     QFETCH(bool, perChannel);
     QFETCH(bool, bias);
-    QFETCH(bool, relu);
+    QFETCH(QString, activation);
     QFETCH(bool, matchingBiasScale);
     QFETCH(int, threads);
     std::mt19937 rng(9);
@@ -1340,9 +1342,17 @@ void TestFusion::qdqProduct()
         g.nodes.back().attrs["pads"] = Attribute::makeInts({1, 1, 1, 1});
     if (transB)
         g.nodes.back().attrs["transB"] = Attribute::makeInt(1);
-    if (relu)
+    if (activation == "Relu") {
         g.nodes.push_back(node("relu", "Relu", {"c"}, {"r"}));
-    g.nodes.push_back(node("requantize", "QuantizeLinear", {relu ? "r" : "c", "ys", "yzp"}, {"yq"}));
+    } else if (activation == "Clip") { // bounds off y's grid
+        g.initializers["lo"] = Tensor::scalar(-0.013f);
+        g.initializers["hi"] = Tensor::scalar(1.01f);
+        g.nodes.push_back(node("clip", "Clip", {"c", "lo", "hi"}, {"r"}));
+    } else if (activation == "Min") {
+        g.initializers["cap"] = Tensor::scalar(0.5f);
+        g.nodes.push_back(node("min", "Min", {"c", "cap"}, {"r"}));
+    }
+    g.nodes.push_back(node("requantize", "QuantizeLinear", {activation.isEmpty() ? "c" : "r", "ys", "yzp"}, {"yq"}));
     g.nodes.push_back(node("out", "DequantizeLinear", {"yq", "ys", "yzp"}, {"y"}));
     g.outputs.push_back({"y", DType::Float32, {}, false});
     inferShapes(m);
@@ -1373,7 +1383,8 @@ void TestFusion::qdqProduct()
         inside += qb > lo && qb < hi;
     }
     QVERIFY2(differ * 100 <= a.numel(), qPrintable(QString("%1 of %2 differ").arg(differ).arg(a.numel())));
-    QVERIFY(inside * 2 > a.numel()); // not saturated: the comparison means something
+    // Not saturated, nor clipped everywhere: the comparison means something.
+    QVERIFY(inside * (activation == "Clip" || activation == "Min" ? 4 : 2) > a.numel());
 }
 
 void TestFusion::layerNorm_data()

@@ -562,10 +562,10 @@ bool zeroZeroPoints(const Graph &g, const Node &dq, DType type)
     return std::all_of(v.begin(), v.end(), [](int64_t z) { return z == 0; });
 }
 
-// DequantizeLinear (x), DequantizeLinear (w), [DequantizeLinear (B)] → Conv / Gemm / MatMul → [Relu] →
+// DequantizeLinear (x), DequantizeLinear (w), [DequantizeLinear (B)] → Conv / Gemm / MatMul → [Relu / Clip] →
 // QuantizeLinear, as the QDQ format writes a quantized layer (onnxruntime's quantize_static): one QLinearConv,
-// com.microsoft QGemm or QLinearMatMul writing the QuantizeLinear's output, a Relu as the table max(y, y_zp) (what
-// QuantizeLinear after a Relu gives, since quantization never decreases). x's scale and zero point are one-element
+// com.microsoft QGemm or QLinearMatMul writing the QuantizeLinear's output, a Relu or a Clip as a table that clamps
+// the integers to the quantized bounds (what QuantizeLinear after it gives, since quantization never decreases). x's scale and zero point are one-element
 // initializers; w an int8 initializer with zero zero points and a scale of one element or one per output channel
 // (the axis of the outputs: a Conv's first, a Gemm's B's first when transposed, else the second); B an int32
 // initializer with zero zero points whose scale is x_scale · w_scale (per channel, in float32), as quantizers write
@@ -626,10 +626,14 @@ int fuseQdqProducts(Graph &g, std::unordered_map<std::string, std::vector<size_t
             if (!matches)
                 continue;
         }
-        Node *relu = soleReader(g, readers, outputs, gone, product.outputs[0]);
-        if (!relu || relu->opType != "Relu" || !isDefaultDomain(relu->domain) || relu->outputs.size() != 1)
-            relu = nullptr;
-        const std::string &result = relu ? relu->outputs[0] : product.outputs[0];
+        // A Relu or a Clip (or a Max / Min with a constant) between the product and the QuantizeLinear.
+        Node *clip = soleReader(g, readers, outputs, gone, product.outputs[0]);
+        Activation bounds;
+        const ValueInfo info = g.valueInfo(product.outputs[0]);
+        if (!clip || !activationOf(g, *clip, product.outputs[0], info.shapeKnown ? info.shape.size() : 1, &bounds) ||
+            (bounds.kind != Activation::Kind::Relu && bounds.kind != Activation::Kind::Clip))
+            clip = nullptr;
+        const std::string &result = clip ? clip->outputs[0] : product.outputs[0];
         Node *q = soleReader(g, readers, outputs, gone, result);
         float yScale = 0.f;
         int32_t yZp = 0;
@@ -661,13 +665,17 @@ int fuseQdqProducts(Graph &g, std::unordered_map<std::string, std::vector<size_t
             if (std::find(r.begin(), r.end(), at) == r.end())
                 r.push_back(at);
         }
-        if (relu) {
+        if (clip) { // on y's grid: the integers clamped to the quantized bounds
             Tensor table = Tensor::uninitialized(yType, {256});
             auto *t = static_cast<uint8_t *>(table.rawData());
-            for (int b = 0; b < 256; ++b)
-                t[b] = uint8_t(std::max(yType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), yZp));
+            const int32_t lo = yType == DType::UInt8 ? 0 : -128, hi = yType == DType::UInt8 ? 255 : 127;
+            for (int b = 0; b < 256; ++b) {
+                float v = quant::dequantize(yType == DType::UInt8 ? b : int32_t(int8_t(uint8_t(b))), yScale, yZp);
+                applyActivations({bounds}, &v, 1);
+                t[b] = uint8_t(quant::quantize(v, yScale, yZp, lo, hi));
+            }
             product.attrs[kTable] = Attribute::makeTensor(table);
-            gone[size_t(relu - g.nodes.data())] = 1;
+            gone[size_t(clip - g.nodes.data())] = 1;
             ++removed;
         }
         product.opType = conv ? "QLinearConv" : gemm ? "QGemm" : "QLinearMatMul";

@@ -155,7 +155,10 @@ def qdqconv(name, x_shape, w_shape, per_channel, x_zp, y_zp, bias, relu, xdtype=
         nodes.append(h.make_node("DequantizeLinear", ["B", "bs", "bz"], ["bd"], axis=0))
         conv_in.append("bd")
     nodes.append(h.make_node("Conv", conv_in, ["c"], **attrs))
-    if relu:
+    if relu == "Clip":  # ReLU6
+        inits += [f32("lo", 0.0), f32("hi", 6.0)]
+        nodes.append(h.make_node("Clip", ["c", "lo", "hi"], ["r"]))
+    elif relu:
         nodes.append(h.make_node("Relu", ["c"], ["r"]))
     nodes.append(h.make_node("QuantizeLinear", ["r" if relu else "c", "ys", "yz"], ["y"]))
     add("QDQ/conv_" + name, 13, nodes, [("x", x_shape)], [("y", TP.UINT8 if xdtype == np.uint8 else TP.INT8)], inits,
@@ -166,6 +169,7 @@ qdqconv("per_channel_bias_relu", [1, 16, 9, 9], [24, 16, 3, 3], True, 128, 0, Tr
 qdqconv("per_tensor_int8", [2, 3, 8, 7], [8, 3, 3, 3], False, -3, 5, False, False, xdtype=np.int8,
         strides=[2, 2], pads=[0, 1, 1, 0])
 qdqconv("relu_int8_bias", [1, 8, 6, 6], [13, 8, 1, 1], True, 10, -20, True, True, xdtype=np.int8)
+qdqconv("relu6", [1, 16, 7, 7], [16, 16, 3, 3], True, 128, 0, True, "Clip", pads=[1, 1, 1, 1])
 
 
 def qdqproduct(name, op, a_shape, b_shape, out_axis, bias, relu, xdtype=np.uint8, **attrs):
