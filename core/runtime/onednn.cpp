@@ -461,41 +461,33 @@ struct BoundMemory {
 
 BoundMemory &boundMemory(const ConvEntry &e)
 {
-    thread_local std::unordered_map<uint64_t, BoundMemory> bound;
-    auto it = bound.find(e.id);
-    if (it != bound.end())
-        return it->second;
-    if (bound.size() >= 256)
-        bound.clear(); // entries evicted from the cache leave theirs behind; bounded like the cache
-    const auto none = [](const dnnl::memory::desc &desc) { return dnnl::memory(desc, cpuEngine(), DNNL_MEMORY_NONE); };
-    BoundMemory b;
-    b.src = none(e.srcOuter);
-    b.dst = none(e.dstOuter);
-    b.scratchpad = none(e.pd.scratchpad_desc());
-    b.conv = {{DNNL_ARG_SRC, b.src}, {DNNL_ARG_DST, b.dst}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
-    if (!e.biasDesc.is_zero()) {
-        b.bias = none(e.biasDesc);
-        b.conv[DNNL_ARG_BIAS] = b.bias;
-    }
-    if (e.reorderSrc) {
-        b.blockedSrc = none(e.pd.src_desc());
-        b.srcScratchpad = none(e.srcReorderScratchpad);
-        b.srcReorder = {{DNNL_ARG_FROM, b.src}, {DNNL_ARG_TO, b.blockedSrc}, {DNNL_ARG_SCRATCHPAD, b.srcScratchpad}};
-        b.conv[DNNL_ARG_SRC] = b.blockedSrc;
-    }
-    if (e.reorderDst) {
-        b.blockedDst = none(e.pd.dst_desc());
-        b.dstScratchpad = none(e.dstReorderScratchpad);
-        b.dstReorder = {{DNNL_ARG_FROM, b.blockedDst}, {DNNL_ARG_TO, b.dst}, {DNNL_ARG_SCRATCHPAD, b.dstScratchpad}};
-        b.conv[DNNL_ARG_DST] = b.blockedDst;
-    }
-    return bound.emplace(e.id, std::move(b)).first->second;
-}
-
-void pointAt(dnnl::memory &m, void *data)
-{
-    if (m.get_data_handle() != data)
-        m.set_data_handle(data);
+    return threadBound<BoundMemory>(e.id, [&](BoundMemory &b) {
+        const auto none = [](const dnnl::memory::desc &desc) {
+            return dnnl::memory(desc, cpuEngine(), DNNL_MEMORY_NONE);
+        };
+        b.src = none(e.srcOuter);
+        b.dst = none(e.dstOuter);
+        b.scratchpad = none(e.pd.scratchpad_desc());
+        b.conv = {{DNNL_ARG_SRC, b.src}, {DNNL_ARG_DST, b.dst}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        if (!e.biasDesc.is_zero()) {
+            b.bias = none(e.biasDesc);
+            b.conv[DNNL_ARG_BIAS] = b.bias;
+        }
+        if (e.reorderSrc) {
+            b.blockedSrc = none(e.pd.src_desc());
+            b.srcScratchpad = none(e.srcReorderScratchpad);
+            b.srcReorder = {
+                {DNNL_ARG_FROM, b.src}, {DNNL_ARG_TO, b.blockedSrc}, {DNNL_ARG_SCRATCHPAD, b.srcScratchpad}};
+            b.conv[DNNL_ARG_SRC] = b.blockedSrc;
+        }
+        if (e.reorderDst) {
+            b.blockedDst = none(e.pd.dst_desc());
+            b.dstScratchpad = none(e.dstReorderScratchpad);
+            b.dstReorder = {
+                {DNNL_ARG_FROM, b.blockedDst}, {DNNL_ARG_TO, b.dst}, {DNNL_ARG_SCRATCHPAD, b.dstScratchpad}};
+            b.conv[DNNL_ARG_DST] = b.blockedDst;
+        }
+    });
 }
 
 // One oneDNN execution of an entry's convolution on the calling thread's stream.
@@ -509,20 +501,17 @@ void execute(ConvEntry &e, const float *x, const dnnl::memory &weights, const fl
         pointAt(b.bias, const_cast<float *>(bias));
     b.conv[DNNL_ARG_WEIGHTS] = weights;
     // The scratchpads and blocked copies live in this thread's buffers (threadBuffer), which move when they grow.
-    const auto scratch = [](dnnl::memory &m, Slot slot) {
-        pointAt(m, threadBuffer(slot, m.get_desc().get_size()));
-    };
     if (e.reorderSrc) {
-        scratch(b.blockedSrc, kBlockedSrc);
-        scratch(b.srcScratchpad, kScratchpad);
+        pointAtThreadBuffer(b.blockedSrc, kBlockedSrc);
+        pointAtThreadBuffer(b.srcScratchpad, kScratchpad);
         e.srcReorder.execute(stream, b.srcReorder);
     }
     if (e.reorderDst)
-        scratch(b.blockedDst, kBlockedDst);
-    scratch(b.scratchpad, kScratchpad);
+        pointAtThreadBuffer(b.blockedDst, kBlockedDst);
+    pointAtThreadBuffer(b.scratchpad, kScratchpad);
     e.conv.execute(stream, b.conv);
     if (e.reorderDst) {
-        scratch(b.dstScratchpad, kScratchpad);
+        pointAtThreadBuffer(b.dstScratchpad, kScratchpad);
         e.dstReorder.execute(stream, b.dstReorder);
     }
     stream.wait();
@@ -531,6 +520,17 @@ void execute(ConvEntry &e, const float *x, const dnnl::memory &weights, const fl
 }
 
 } // namespace
+
+void pointAt(dnnl::memory &m, void *data)
+{
+    if (m.get_data_handle() != data)
+        m.set_data_handle(data);
+}
+
+void pointAtThreadBuffer(dnnl::memory &m, int slot)
+{
+    pointAt(m, threadBuffer(slot, m.get_desc().get_size()));
+}
 
 void *threadBuffer(int slot, size_t size)
 {

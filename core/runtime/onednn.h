@@ -19,6 +19,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <unordered_map>
+
 #include "core/base/parallel.h"
 #include "core/base/tensor.h"
 #include "core/runtime/fusion.h"
@@ -100,6 +102,25 @@ std::string convImplementation(const ConvGeometry &g, bool winograd);
 constexpr int kThreadBufferSlots = 5;
 constexpr int kPooledSlot = 4;
 void *threadBuffer(int slot, size_t bytes);
+
+// A cached primitive's memory objects and argument maps are made once per thread and pointed at each call's buffers
+// (making them per call was a tenth of a small convolution): threadBound gives the calling thread's T for the
+// primitive `id`, made by make(T &) on its first call (at most 256 are kept, all dropped then: a primitive evicted
+// from its cache leaves its own behind); pointAt points a memory object at `data` (moved only when it changed),
+// pointAtThreadBuffer at the thread's buffer `slot`, grown to the object's size.
+void pointAt(dnnl::memory &m, void *data);
+void pointAtThreadBuffer(dnnl::memory &m, int slot);
+template <typename T, typename Make> T &threadBound(uint64_t id, Make make)
+{
+    thread_local std::unordered_map<uint64_t, T> bound;
+    if (auto it = bound.find(id); it != bound.end())
+        return it->second;
+    if (bound.size() >= 256)
+        bound.clear();
+    T &made = bound[id];
+    make(made);
+    return made;
+}
 
 // Whether oneDNN's int8 kernels add pairs of u8 x s8 products in saturating int16 (vpmaddubsw): so on every CPU
 // without VNNI (AVX2, AVX-512 before Cascade Lake, AMD before Zen 4). Two products of 255 and a weight above 64 in

@@ -1697,7 +1697,7 @@ void writeAccumulators(const int32_t *acc, bool pixelMajor, const QConvParams &q
                        int threads);
 
 // An entry's memory objects and argument maps on one thread, made once and pointed at each call's buffers (as the
-// float convolutions' are, runtime/onednn.cpp): making them per call was oneDNN's work outside its kernels.
+// float convolutions' are: onednn::threadBound): making them per call was oneDNN's work outside its kernels.
 struct BoundMemory {
     dnnl::memory src, reordered, dst, low, plain, zeroPoint, scratchpad, srcScratchpad, dstScratchpad;
     int32_t xZp = 0; // what zeroPoint holds
@@ -1706,43 +1706,34 @@ struct BoundMemory {
 
 BoundMemory &boundMemory(const ConvEntry &e)
 {
-    thread_local std::unordered_map<uint64_t, BoundMemory> bound;
-    auto it = bound.find(e.id);
-    if (it != bound.end())
-        return it->second;
-    if (bound.size() >= 256)
-        bound.clear(); // entries evicted from the cache leave theirs behind; bounded like the cache
-    const auto none = [](const dnnl::memory::desc &desc) { return dnnl::memory(desc, engine(), DNNL_MEMORY_NONE); };
-    BoundMemory &b = bound[e.id];
-    b.src = none(e.srcPlain);
-    b.dst = none(e.pd.dst_desc());
-    b.low = none(e.pd.dst_desc());
-    b.scratchpad = none(e.pd.scratchpad_desc());
-    b.conv = {{DNNL_ARG_SRC, b.src}, {DNNL_ARG_DST, b.dst}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
-    if (e.runtimeZeroPoint) {
-        b.zeroPoint = dnnl::memory(dnnl::memory::desc({1}, dt::s32, tag::x), engine(), &b.xZp);
-        b.conv[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = b.zeroPoint;
-    }
-    if (e.reorderSrc) {
-        b.reordered = none(e.pd.src_desc());
-        b.srcScratchpad = none(e.srcReorderScratchpad);
-        b.srcReorder = {{DNNL_ARG_FROM, b.src}, {DNNL_ARG_TO, b.reordered}, {DNNL_ARG_SCRATCHPAD, b.srcScratchpad}};
-        b.conv[DNNL_ARG_SRC] = b.reordered;
-    }
-    b.convLow = b.conv;
-    b.convLow[DNNL_ARG_DST] = b.low;
-    if (e.dstNhwc && e.blockedDst) {
-        b.plain = none(e.dstPlain);
-        b.dstScratchpad = none(e.dstReorderScratchpad);
-        b.dstReorder = {{DNNL_ARG_FROM, b.dst}, {DNNL_ARG_TO, b.plain}, {DNNL_ARG_SCRATCHPAD, b.dstScratchpad}};
-    }
-    return b;
-}
-
-void pointAt(dnnl::memory &m, void *data)
-{
-    if (m.get_data_handle() != data)
-        m.set_data_handle(data);
+    return onednn::threadBound<BoundMemory>(e.id, [&](BoundMemory &b) {
+        const auto none = [](const dnnl::memory::desc &desc) {
+            return dnnl::memory(desc, engine(), DNNL_MEMORY_NONE);
+        };
+        b.src = none(e.srcPlain);
+        b.dst = none(e.pd.dst_desc());
+        b.low = none(e.pd.dst_desc());
+        b.scratchpad = none(e.pd.scratchpad_desc());
+        b.conv = {{DNNL_ARG_SRC, b.src}, {DNNL_ARG_DST, b.dst}, {DNNL_ARG_SCRATCHPAD, b.scratchpad}};
+        if (e.runtimeZeroPoint) {
+            b.zeroPoint = dnnl::memory(dnnl::memory::desc({1}, dt::s32, tag::x), engine(), &b.xZp);
+            b.conv[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = b.zeroPoint;
+        }
+        if (e.reorderSrc) {
+            b.reordered = none(e.pd.src_desc());
+            b.srcScratchpad = none(e.srcReorderScratchpad);
+            b.srcReorder = {
+                {DNNL_ARG_FROM, b.src}, {DNNL_ARG_TO, b.reordered}, {DNNL_ARG_SCRATCHPAD, b.srcScratchpad}};
+            b.conv[DNNL_ARG_SRC] = b.reordered;
+        }
+        b.convLow = b.conv;
+        b.convLow[DNNL_ARG_DST] = b.low;
+        if (e.dstNhwc && e.blockedDst) {
+            b.plain = none(e.dstPlain);
+            b.dstScratchpad = none(e.dstReorderScratchpad);
+            b.dstReorder = {{DNNL_ARG_FROM, b.dst}, {DNNL_ARG_TO, b.plain}, {DNNL_ARG_SCRATCHPAD, b.dstScratchpad}};
+        }
+    });
 }
 
 void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QConvParams &q, int64_t batch,
@@ -1751,21 +1742,20 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     dnnl::stream &stream = threadStream();
     BoundMemory &b = boundMemory(e);
     // The scratchpads and the buffers below are this thread's (threadBuffer), which move when they grow.
-    const auto scratch = [](dnnl::memory &m, int slot) { pointAt(m, threadBuffer(slot, m.get_desc().get_size())); };
-    pointAt(b.src, const_cast<uint8_t *>(x));
+    onednn::pointAt(b.src, const_cast<uint8_t *>(x));
     if (e.reorderSrc) {
-        scratch(b.reordered, 1);
-        scratch(b.srcScratchpad, 0);
+        onednn::pointAtThreadBuffer(b.reordered, 1);
+        onednn::pointAtThreadBuffer(b.srcScratchpad, 0);
         e.srcReorder.execute(stream, b.srcReorder);
     }
-    scratch(b.dst, 2);
-    scratch(b.scratchpad, 0);
+    onednn::pointAtThreadBuffer(b.dst, 2);
+    onednn::pointAtThreadBuffer(b.scratchpad, 0);
     b.xZp = q.xZp; // read by the primitive made for a nonzero one (runtimeZeroPoint)
     b.conv[DNNL_ARG_WEIGHTS] = w.packed;
     e.conv.execute(stream, b.conv);
     auto *acc = static_cast<int32_t *>(b.dst.get_data_handle());
     if (w.split) {
-        scratch(b.low, 3);
+        onednn::pointAtThreadBuffer(b.low, 3);
         b.convLow[DNNL_ARG_WEIGHTS] = w.packedLow;
         e.conv.execute(stream, b.convLow);
         stream.wait();
@@ -1774,8 +1764,8 @@ void convSlice(ConvEntry &e, const PackedWeights &w, const uint8_t *x, const QCo
     }
     const bool viaReorder = e.dstNhwc && e.blockedDst;
     if (viaReorder) {
-        scratch(b.plain, 3);
-        scratch(b.dstScratchpad, 0);
+        onednn::pointAtThreadBuffer(b.plain, 3);
+        onednn::pointAtThreadBuffer(b.dstScratchpad, 0);
         e.dstReorder.execute(stream, b.dstReorder);
         acc = static_cast<int32_t *>(b.plain.get_data_handle());
     }
