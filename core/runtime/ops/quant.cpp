@@ -2509,54 +2509,66 @@ bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, co
 // (vpmaddubsw, then vpmaddwd to widen its int16 sums) per thirty-two.
 // x is copied channel-last into a padded batch of int16 values (zero at the padding), and each window is read where it
 // lies: its segments are kW · C contiguous values per row of taps (C per tap where the width is dilated), each padded
-// to whole pairs (the weights zero there). Windows of short segments (a first layer on a grey image) are gathered
-// into rows first, one segment each. Four positions share each load of 24 output channels' weights; the sums go
-// channel-last to writeAccumulators, as oneDNN's do.
+// to whole pairs (the weights zero there). Short segments (a first layer on a grey image) would spend a window's
+// time on their loops: each of their pairs is read at its own offset from the window's start then. Four positions
+// share each load of 24 output channels' weights; the sums go channel-last to writeAccumulators, as oneDNN's do.
 constexpr int64_t kPairBlock = 8; // output channels per vector of sums
 
 // The weights [ceil(M / 8)][pairs][8][2] as int16 (w - w_zp): the window's taps in the order (kh, kw, c), cut into
-// segments of the given lengths (values), each padded to whole pairs.
+// `segments` segments of `segment` values, each padded to whole pairs.
 struct PairWeights {
     std::vector<int16_t> packed;
-    int64_t pairs = 0;
-    std::vector<int64_t> lengths;
-    bool rows = false; // the windows gathered into rows (one segment: all the taps)
+    int64_t segments = 0, segment = 0, pairs = 0;
 };
 
 // Where the windows lie: that of position (n, oh, ow) starts at base + n · image + oh · down + ow · across, and its
-// segments at the offsets from there.
+// segments (or, where they are short, each of its pairs) at the offsets from there (values).
 struct PairWindows {
     const int16_t *base = nullptr;
     int64_t image = 0, down = 0, across = 0;
     std::vector<int64_t> offsets;
+    int64_t pairs = 1; // per offset
 };
+constexpr int64_t kShortSegment = 8; // values
 
 // The sums of R positions (their windows start at at[0 .. R)) for W blocks of eight output channels of w, into out
 // (a position's sums outStride values after the previous one's).
+// One pair of each of R windows, (a[i] + k)[0, 2), against W blocks of eight output channels' weights, into s.
 template <int W, int R>
-inline void pairSums(const int16_t *w, int64_t stride, const PairWeights &pw, const PairWindows &win,
-                     const int16_t *const *at, int32_t *out, int64_t outStride)
+inline void pairStep(const int16_t *w, int64_t stride, const int16_t *const *a, int64_t k, __m256i (&s)[R][W])
+{
+    __m256i wv[W];
+    for (int j = 0; j < W; ++j)
+        wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + j * stride));
+    for (int i = 0; i < R; ++i) {
+        int32_t pair;
+        std::memcpy(&pair, a[i] + k, 4);
+        const __m256i v = _mm256_set1_epi32(pair);
+        for (int j = 0; j < W; ++j)
+            s[i][j] = _mm256_add_epi32(s[i][j], _mm256_madd_epi16(v, wv[j]));
+    }
+}
+
+template <int W, int R>
+inline void pairSums(const int16_t *w, int64_t stride, const PairWindows &win, const int16_t *const *at, int32_t *out,
+                     int64_t outStride)
 {
     __m256i s[R][W];
     for (int i = 0; i < R; ++i)
         for (int j = 0; j < W; ++j)
             s[i][j] = _mm256_setzero_si256();
-    for (size_t g = 0; g < win.offsets.size(); ++g) {
-        const int64_t pairs = (pw.lengths[g] + 1) / 2;
-        const int16_t *a[R];
-        for (int i = 0; i < R; ++i)
-            a[i] = at[i] + win.offsets[g];
-        for (int64_t t = 0; t < pairs; ++t, w += 16) {
-            __m256i wv[W];
-            for (int j = 0; j < W; ++j)
-                wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + j * stride));
-            for (int i = 0; i < R; ++i) {
-                int32_t pair;
-                std::memcpy(&pair, a[i] + 2 * t, 4);
-                const __m256i v = _mm256_set1_epi32(pair);
-                for (int j = 0; j < W; ++j)
-                    s[i][j] = _mm256_add_epi32(s[i][j], _mm256_madd_epi16(v, wv[j]));
-            }
+    if (win.pairs == 1) { // a pair per offset
+        for (const int64_t offset : win.offsets) {
+            pairStep<W, R>(w, stride, at, offset, s);
+            w += 16;
+        }
+    } else { // segments
+        for (const int64_t offset : win.offsets) {
+            const int16_t *a[R];
+            for (int i = 0; i < R; ++i)
+                a[i] = at[i] + offset;
+            for (int64_t t = 0; t < win.pairs; ++t, w += 16)
+                pairStep<W, R>(w, stride, a, 2 * t, s);
         }
     }
     for (int i = 0; i < R; ++i)
@@ -2565,14 +2577,14 @@ inline void pairSums(const int16_t *w, int64_t stride, const PairWeights &pw, co
 }
 
 template <int W>
-inline void pairGroup(int64_t count, const int16_t *w, int64_t stride, const PairWeights &pw, const PairWindows &win,
-                      const int16_t *const *at, int32_t *out, int64_t outStride)
+inline void pairGroup(int64_t count, const int16_t *w, int64_t stride, const PairWindows &win, const int16_t *const *at,
+                      int32_t *out, int64_t outStride)
 {
     switch (count) {
-    case 4: pairSums<W, 4>(w, stride, pw, win, at, out, outStride); break;
-    case 3: pairSums<W, 3>(w, stride, pw, win, at, out, outStride); break;
-    case 2: pairSums<W, 2>(w, stride, pw, win, at, out, outStride); break;
-    default: pairSums<W, 1>(w, stride, pw, win, at, out, outStride); break;
+    case 4: pairSums<W, 4>(w, stride, win, at, out, outStride); break;
+    case 3: pairSums<W, 3>(w, stride, win, at, out, outStride); break;
+    case 2: pairSums<W, 2>(w, stride, win, at, out, outStride); break;
+    default: pairSums<W, 1>(w, stride, win, at, out, outStride); break;
     }
 }
 
@@ -2606,11 +2618,11 @@ void pairPositions(const PairWeights &pw, const PairWindows &win, const ConvGeom
             int32_t *sums = direct ? out : part;
             const int64_t sumStride = direct ? M : W * kPairBlock;
             if (W == 3)
-                pairGroup<3>(count, w, stride, pw, win, at, sums, sumStride);
+                pairGroup<3>(count, w, stride, win, at, sums, sumStride);
             else if (W == 2)
-                pairGroup<2>(count, w, stride, pw, win, at, sums, sumStride);
+                pairGroup<2>(count, w, stride, win, at, sums, sumStride);
             else
-                pairGroup<1>(count, w, stride, pw, win, at, sums, sumStride);
+                pairGroup<1>(count, w, stride, win, at, sums, sumStride);
             if (!direct)
                 for (int64_t i = 0; i < count; ++i)
                     std::memcpy(out + i * M, part + i * sumStride, size_t(valid) * sizeof(int32_t));
@@ -2638,23 +2650,18 @@ std::optional<PairWeights> packPairs(const QConvParams &q, const Tensor &w)
     if (!beyond)
         return std::nullopt;
     PairWeights pw;
-    // Segments of fewer than eight values would spend a window's time on its loops: rows of all the taps then.
-    const int64_t segment = g.dilationW == 1 ? g.kW * C : C;
-    pw.rows = segment < 8;
-    pw.lengths.assign(pw.rows ? 1 : size_t(K / segment), pw.rows ? K : segment);
-    for (int64_t len : pw.lengths)
-        pw.pairs += (len + 1) / 2;
+    pw.segment = g.dilationW == 1 ? g.kW * C : C;
+    pw.segments = K / pw.segment;
+    const int64_t perSegment = (pw.segment + 1) / 2;
+    pw.pairs = pw.segments * perSegment;
     const int64_t blocks = (M + kPairBlock - 1) / kPairBlock;
     pw.packed.assign(size_t(blocks * pw.pairs * 16), 0);
-    for (int64_t m = 0; m < M; ++m) {
-        int64_t f = 0, t = 0; // the tap, the pair
-        for (int64_t len : pw.lengths) {
-            for (int64_t i = 0; i < len; ++i, ++f)
-                pw.packed[size_t(((m / kPairBlock * pw.pairs + t + i / 2) * kPairBlock + m % kPairBlock) * 2 + i % 2)] =
-                    int16_t(value(m, f));
-            t += (len + 1) / 2;
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t f = 0; f < K; ++f) {
+            const int64_t i = f % pw.segment, t = f / pw.segment * perSegment + i / 2; // the value's pair
+            pw.packed[size_t(((m / kPairBlock * pw.pairs + t) * kPairBlock + m % kPairBlock) * 2 + i % 2)] =
+                int16_t(value(m, f));
         }
-    }
     return pw;
 }
 
@@ -2694,30 +2701,16 @@ bool qconvPairs(OpContext &ctx, int weightIndex, const QConvParams &q, const Ten
             }
         }
     });
-    PairWindows win{padded, PH * PW * C, g.strideH * PW * C, g.strideW * C, {}};
-    for (int64_t kh = 0; kh < g.kH; ++kh)
-        for (int64_t kw = 0; kw < (g.dilationW == 1 ? 1 : g.kW); ++kw)
-            win.offsets.push_back((kh * g.dilationH * PW + kw * g.dilationW) * C);
-    const int64_t P = g.outH * g.outW, positions = N * P, K = pw.pairs * 2;
-    const double macs = double(positions) * double(M) * double(K);
-    const int threads = std::clamp(int(macs / 1e6), 1, std::max(1, ctx.threads));
-    thread_local std::vector<int16_t> keptRows;
-    if (pw.rows) { // each window's taps gathered into a row of K values (the last one zero when the taps are odd)
-        keptRows.assign(size_t(positions * K), 0);
-        int16_t *const rows = keptRows.data();
-        const int64_t len = pw.lengths[0] / int64_t(win.offsets.size()); // each segment's, fewer than eight
-        parallelRanges(threads, N * g.outH, 1, [&](int64_t begin, int64_t end) {
-            for (int64_t r = begin; r < end; ++r) { // an output row
-                const int16_t *line = win.base + r / g.outH * win.image + r % g.outH * win.down;
-                int16_t *row = rows + r * g.outW * K;
-                for (int64_t ow = 0; ow < g.outW; ++ow, row += K)
-                    for (size_t s = 0; s < win.offsets.size(); ++s)
-                        for (int64_t i = 0; i < len; ++i)
-                            row[int64_t(s) * len + i] = line[ow * win.across + win.offsets[s] + i];
-            }
-        });
-        win = PairWindows{rows, P * K, g.outW * K, K, {0}};
+    const bool perPair = pw.segment < kShortSegment;
+    PairWindows win{padded, PH * PW * C, g.strideH * PW * C, g.strideW * C, {}, perPair ? 1 : (pw.segment + 1) / 2};
+    for (int64_t s = 0; s < pw.segments; ++s) { // (kh, kw) where the width is dilated, else kh
+        const int64_t kh = g.dilationW == 1 ? s : s / g.kW, kw = g.dilationW == 1 ? 0 : s % g.kW;
+        for (int64_t i = 0; i < (perPair ? pw.segment : 1); i += 2)
+            win.offsets.push_back((kh * g.dilationH * PW + kw * g.dilationW) * C + i);
     }
+    const int64_t positions = N * g.outH * g.outW;
+    const double macs = double(positions) * double(M) * double(pw.pairs * 2);
+    const int threads = std::clamp(int(macs / 1e6), 1, std::max(1, ctx.threads));
     auto *acc = static_cast<int32_t *>(onednn::threadBuffer(2, size_t(positions * M) * sizeof(int32_t)));
     parallelRanges(threads, (positions + 3) / 4, 4, [&](int64_t begin, int64_t end) {
         pairPositions(pw, win, g, 4 * begin, std::min(4 * end, positions), acc);
