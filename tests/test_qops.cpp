@@ -27,6 +27,8 @@
 using namespace cw;
 using testutil::errorOf;
 
+Q_DECLARE_METATYPE(cw::quant::GemvIsa)
+
 namespace {
 
 using Tensors = std::vector<Tensor>;
@@ -178,16 +180,23 @@ private slots:
         QVERIFY(m_cases.size() > 20);
     }
 
-    // CTest runs this program twice: as it is, and as test_qops_avx2 with CW_MAX_ISA=avx2 and
-    // ONEDNN_MAX_CPU_ISA=AVX2, where the kernels must take the paths of a CPU without AVX-512.
+    // CTest runs this program three times: as it is; as test_qops_avx2 with CW_MAX_ISA=avx2 and
+    // ONEDNN_MAX_CPU_ISA=AVX2, where the kernels must take the paths of a CPU without AVX-512 or VNNI; and as
+    // test_qops_avx_vnni with CW_MAX_ISA=avx2_vnni and ONEDNN_MAX_CPU_ISA=AVX2_VNNI, those of a CPU with AVX-VNNI
+    // but without AVX-512 (where this one has AVX-VNNI; else the AVX2 ones).
     void instructionSetCap()
     {
-        if (qgetenv("CW_MAX_ISA") != "avx2")
-            QSKIP("runs under CW_MAX_ISA=avx2 (test_qops_avx2)");
+        const QByteArray cap = qgetenv("CW_MAX_ISA");
+        if (cap != "avx2" && cap != "avx2_vnni")
+            QSKIP("runs under CW_MAX_ISA=avx2 or avx2_vnni (test_qops_avx2, test_qops_avx_vnni)");
+        const bool avxVnni = cap == "avx2_vnni" && __builtin_cpu_supports("avxvnni");
         QVERIFY(!cw::cpuHas(cw::CpuFeature::Avx512Vnni));
         QVERIFY(!cw::cpuHas(cw::CpuFeature::Avx512Vbmi));
         QCOMPARE(cw::cpuHas(cw::CpuFeature::Avx2), bool(__builtin_cpu_supports("avx2")));
-        QVERIFY(cw::onednn::int8PairsSaturate()); // oneDNN's AVX2 int8 kernels, without VNNI
+        QCOMPARE(cw::cpuHas(cw::CpuFeature::AvxVnni), avxVnni);
+        QCOMPARE(quant::gemvIsa(), avxVnni ? quant::GemvIsa::AvxVnni : quant::GemvIsa::Avx2);
+        // oneDNN's AVX2 int8 kernels saturate without VNNI; its AVX2 VNNI ones do not.
+        QCOMPARE(cw::onednn::int8PairsSaturate(), !avxVnni);
     }
 
     // ---- hand-computed values -----------------------------------------------------------------------------------
@@ -1039,10 +1048,10 @@ private slots:
         QVERIFY(identical(mis.fast[0], mis.reference[0]));
     }
 
-    // The packed few-row products (gemvU8S8) against the plain sum, in the AVX2 layouts and in the VNNI one (where
-    // the CPU has it): weights within ±64 (vpmaddubsw) and beyond (int16), both layouts of B, depths and widths
-    // around the block sizes (4 and 2 deep, 8 or 16 wide, 4 blocks per pass), zero points at both ends, and a
-    // product large enough to share on threads.
+    // The packed few-row products (gemvU8S8) against the plain sum, in the AVX2 layouts and in the AVX-VNNI and
+    // AVX-512 VNNI ones (where the CPU has them): weights within ±64 (vpmaddubsw) and beyond (int16), both layouts of
+    // B, depths and widths around the block sizes (4 and 2 deep, 8 or 16 wide, 4 blocks per pass), zero points at
+    // both ends, and a product large enough to share on threads.
     void gemvProducts_data()
     {
         QTest::addColumn<int>("M");
@@ -1052,21 +1061,24 @@ private slots:
         QTest::addColumn<bool>("transB");
         QTest::addColumn<int>("aZp");
         QTest::addColumn<int>("threads");
-        QTest::addColumn<bool>("vnni");
-        for (const bool vnni : {false, true}) {
+        QTest::addColumn<quant::GemvIsa>("isa");
+        for (const quant::GemvIsa isa : {quant::GemvIsa::Avx2, quant::GemvIsa::AvxVnni, quant::GemvIsa::Avx512Vnni}) {
             const auto row = [&](const char *name) -> QTestData & {
-                return QTest::newRow(qPrintable(QString(name) + (vnni ? ", vnni" : "")));
+                const char *suffix = isa == quant::GemvIsa::AvxVnni ? ", avx-vnni"
+                                     : isa == quant::GemvIsa::Avx512Vnni ? ", avx512-vnni"
+                                                                          : "";
+                return QTest::newRow(qPrintable(QString(name) + suffix));
             };
-            row("narrow, one row") << 1 << 1536 << 128 << 64 << true << 131 << 1 << vnni;
-            row("wide, one row") << 1 << 1536 << 128 << 127 << true << 131 << 1 << vnni;
-            row("narrow, ragged") << 3 << 17 << 33 << 64 << true << 255 << 1 << vnni;
-            row("wide, ragged") << 3 << 17 << 33 << 128 << true << 0 << 1 << vnni;
-            row("narrow, [K, N], K 5") << 2 << 5 << 9 << 63 << false << 7 << 1 << vnni;
-            row("wide, [K, N], K 3") << 4 << 3 << 7 << 100 << false << 200 << 1 << vnni;
-            row("one by one") << 1 << 1 << 1 << 128 << true << 1 << 1 << vnni;
-            row("narrow, two threads") << 4 << 1100 << 520 << 64 << true << 90 << 2 << vnni;
-            row("wide, two threads") << 4 << 1100 << 520 << 128 << false << 90 << 2 << vnni;
-            row("wide, 16 rows, 5 column blocks") << 16 << 700 << 80 << 128 << true << 17 << 1 << vnni;
+            row("narrow, one row") << 1 << 1536 << 128 << 64 << true << 131 << 1 << isa;
+            row("wide, one row") << 1 << 1536 << 128 << 127 << true << 131 << 1 << isa;
+            row("narrow, ragged") << 3 << 17 << 33 << 64 << true << 255 << 1 << isa;
+            row("wide, ragged") << 3 << 17 << 33 << 128 << true << 0 << 1 << isa;
+            row("narrow, [K, N], K 5") << 2 << 5 << 9 << 63 << false << 7 << 1 << isa;
+            row("wide, [K, N], K 3") << 4 << 3 << 7 << 100 << false << 200 << 1 << isa;
+            row("one by one") << 1 << 1 << 1 << 128 << true << 1 << 1 << isa;
+            row("narrow, two threads") << 4 << 1100 << 520 << 64 << true << 90 << 2 << isa;
+            row("wide, two threads") << 4 << 1100 << 520 << 128 << false << 90 << 2 << isa;
+            row("wide, 16 rows, 5 column blocks") << 16 << 700 << 80 << 128 << true << 17 << 1 << isa;
         }
     }
 
@@ -1079,9 +1091,12 @@ private slots:
         QFETCH(bool, transB);
         QFETCH(int, aZp);
         QFETCH(int, threads);
-        QFETCH(bool, vnni);
-        if (vnni && !(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")))
+        QFETCH(quant::GemvIsa, isa);
+        if (isa == quant::GemvIsa::Avx512Vnni &&
+            !(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")))
             QSKIP("the CPU has no AVX-512 VNNI");
+        if (isa == quant::GemvIsa::AvxVnni && !__builtin_cpu_supports("avxvnni"))
+            QSKIP("the CPU has no AVX-VNNI");
         Tensor a = randomInts<uint8_t>({M, K}, 21, 0, 255);
         Tensor b = randomInts<int8_t>({N, K}, 22, -wMax, std::min(wMax, 127));
         b.data<int8_t>()[0] = int8_t(-wMax); // the extremes, next to the largest activations
@@ -1097,9 +1112,9 @@ private slots:
                 acc[size_t(m * N + n)] = int32_t(m * 1000 + n); // the product adds to what is there
                 expected[size_t(m * N + n)] = sum + int32_t(m * 1000 + n);
             }
-        const quant::GemvWeights w = quant::packGemv(pb, N, K, transB, vnni);
+        const quant::GemvWeights w = quant::packGemv(pb, N, K, transB, isa);
         QCOMPARE(w.narrow, wMax <= 64);
-        QCOMPARE(w.vnni, vnni);
+        QCOMPARE(w.isa, isa);
         quant::gemvU8S8(w, pa, M, aZp, acc.data(), threads);
         QCOMPARE(acc, expected);
     }
@@ -1142,7 +1157,7 @@ private slots:
                                                                                      : uniform(rng);
         }
         const Tensor b = randomInts<int8_t>({N, K}, 24, -127, 127);
-        const quant::GemvWeights w = quant::packGemv(b.data<int8_t>(), N, K, true, true);
+        const quant::GemvWeights w = quant::packGemv(b.data<int8_t>(), N, K, true, quant::GemvIsa::Avx512Vnni);
         std::vector<uint8_t> a(static_cast<size_t>(K));
         quant::quantizeValues(x.data(), K, scale, aZp, false, a.data());
         std::vector<int32_t> expected(static_cast<size_t>(N)), acc(static_cast<size_t>(N));

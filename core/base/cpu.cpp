@@ -8,7 +8,7 @@
 namespace cw {
 namespace {
 
-enum class Level { Scalar, Avx2, Avx512 };
+enum class Level { Scalar, Avx2, AvxVnni, Avx512 };
 
 Level maxLevel()
 {
@@ -16,11 +16,13 @@ Level maxLevel()
     const std::string v = env ? env : "";
     if (v.empty() || v == "native" || v == "avx512")
         return Level::Avx512;
+    if (v == "avx2_vnni")
+        return Level::AvxVnni;
     if (v == "avx2")
         return Level::Avx2;
     if (v == "scalar")
         return Level::Scalar;
-    throw Error("CW_MAX_ISA: '" + v + "' is none of native, avx512, avx2, scalar");
+    throw Error("CW_MAX_ISA: '" + v + "' is none of native, avx512, avx2_vnni, avx2, scalar");
 }
 
 } // namespace
@@ -32,11 +34,13 @@ bool cpuHas(CpuFeature feature)
     static const bool bw = __builtin_cpu_supports("avx512bw");
     static const bool vbmi = bw && __builtin_cpu_supports("avx512vbmi");
     static const bool vnni = bw && __builtin_cpu_supports("avx512vnni");
+    static const bool avxVnni = avx2 && __builtin_cpu_supports("avxvnni");
     switch (feature) {
     case CpuFeature::Avx2: return level >= Level::Avx2 && avx2;
     case CpuFeature::Avx512Bw: return level >= Level::Avx512 && bw;
     case CpuFeature::Avx512Vbmi: return level >= Level::Avx512 && vbmi;
     case CpuFeature::Avx512Vnni: return level >= Level::Avx512 && vnni;
+    case CpuFeature::AvxVnni: return level >= Level::AvxVnni && avxVnni;
     }
     return false;
 }

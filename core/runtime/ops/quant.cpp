@@ -1137,7 +1137,7 @@ QGemmConstants qgemmConstants(const OpContext &ctx, DType aType, const Tensor &b
             v /= yScale;
     }
     if (pack && packsGemv(M, b, N, K))
-        k.gemv = quant::packGemv(b.data<int8_t>(), N, K, transB, cpuHas(CpuFeature::Avx512Vnni));
+        k.gemv = quant::packGemv(b.data<int8_t>(), N, K, transB, quant::gemvIsa());
     return k;
 }
 
@@ -2133,7 +2133,7 @@ const quant::GemvWeights *gemvWeights(OpContext &ctx, int index, int64_t M, int6
     if (!packsGemv(M, b, N, K))
         return nullptr;
     return ctx.preparedFromConstants<quant::GemvWeights>(
-        {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB, cpuHas(CpuFeature::Avx512Vnni)); });
+        {index}, [&] { return quant::packGemv(b.data<int8_t>(), N, K, transB, quant::gemvIsa()); });
 }
 
 bool integerGemmFast(int64_t M, int64_t N, int64_t K, const Tensor &a, int64_t aOffset, bool transA, int32_t aZp,
@@ -2456,7 +2456,7 @@ bool qconvShortWindows(OpContext &ctx, int weightIndex, const QConvParams &q, co
                     for (int64_t kw = 0; kw < g.kW; ++kw)
                         ordered[size_t(m * K + kh * segment + kw * C + c)] =
                             src[((m * C + c) * g.kH + kh) * g.kW + kw];
-        return ShortWindowWeights{quant::packGemv(ordered.data(), M, K, true, true)};
+        return ShortWindowWeights{quant::packGemv(ordered.data(), M, K, true, quant::GemvIsa::Avx512Vnni)};
     });
     if (!weights) // weights fed anew: oneDNN's convolution
         return false;
@@ -3163,15 +3163,24 @@ int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K)
     return total;
 }
 
-GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, bool vnni)
+GemvIsa gemvIsa()
+{
+    static const GemvIsa isa = cpuHas(CpuFeature::Avx512Vnni) ? GemvIsa::Avx512Vnni
+                               : cpuHas(CpuFeature::AvxVnni)  ? GemvIsa::AvxVnni
+                                                              : GemvIsa::Avx2;
+    return isa;
+}
+
+GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, GemvIsa isa)
 {
     GemvWeights w;
     w.n = N;
     w.k = K;
-    w.vnni = vnni;
+    w.isa = isa;
     const auto at = [&](int64_t n, int64_t k) { return transB ? b[n * K + k] : b[k * N + n]; };
     w.narrow = std::all_of(b, b + N * K, [](int8_t v) { return v >= -64 && v <= 64; });
-    const int64_t depth = vnni || w.narrow ? 4 : 2, width = vnni ? 16 : 8, blocks = (N + width - 1) / width;
+    const int64_t depth = isa != GemvIsa::Avx2 || w.narrow ? 4 : 2, width = isa == GemvIsa::Avx512Vnni ? 16 : 8;
+    const int64_t blocks = (N + width - 1) / width;
     w.steps = (K + depth - 1) / depth;
     w.packed = Tensor(DType::Int8, {blocks * w.steps * width * depth});
     int8_t *packed = w.packed.data<int8_t>();
@@ -3188,7 +3197,7 @@ GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, bool vn
 namespace {
 
 // Blocks [first, first + Count) of eight columns for one row of a, laid out as in packGemv: `row` holds a's
-// depths in 32-bit groups (four bytes, or two int16 values a - aZp).
+// depths in 32-bit groups (four bytes, or two int16 values a - aZp where not Narrow).
 template <int Count, bool Narrow>
 void gemvBlocks(const GemvWeights &w, const int32_t *row, int64_t first, __m256i *out)
 {
@@ -3215,6 +3224,45 @@ void gemvBlocks(const GemvWeights &w, const int32_t *row, int64_t first, __m256i
     }
     for (int j = 0; j < Count; ++j)
         out[j] = s[j];
+}
+
+// One group of four bytes of a against Count blocks' weights at `offset`, added into s.
+template <int Count>
+__attribute__((target("avx2,avxvnni"), always_inline)) inline void
+dpbusdStep(__m256i (&s)[Count], const int8_t *const *p, int32_t group, int64_t offset)
+{
+    const __m256i a = _mm256_set1_epi32(group);
+    for (int j = 0; j < Count; ++j)
+        s[j] = _mm256_dpbusd_avx_epi32(s[j], a, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p[j] + offset)));
+}
+
+// gemvBlocks on the layout for AVX-VNNI: vpdpbusd adds four u8 × s8 products per lane into the sums, exact for any
+// weights. Its latency (4-5 cycles) would bound one chain of sums per block, so the steps alternate between
+// Chains sets of them, added at the end (wrapping in int32 as the reference sum does). A function of its own: code
+// built for AVX-VNNI must not run on the CPUs the others serve.
+template <int Count>
+__attribute__((target("avx2,avxvnni"))) void gemvBlocksAvxVnni(const GemvWeights &w, const int32_t *row,
+                                                               int64_t first, __m256i *out)
+{
+    constexpr int Chains = Count >= 4 ? 2 : 4;
+    const int8_t *p[Count];
+    __m256i s[Chains][Count];
+    for (int j = 0; j < Count; ++j) {
+        p[j] = w.packed.data<int8_t>() + (first + j) * w.steps * 32;
+        for (int c = 0; c < Chains; ++c)
+            s[c][j] = _mm256_setzero_si256();
+    }
+    int64_t q = 0;
+    for (; q + Chains <= w.steps; q += Chains)
+        for (int c = 0; c < Chains; ++c)
+            dpbusdStep<Count>(s[c], p, row[q + c], (q + c) * 32);
+    for (; q < w.steps; ++q)
+        dpbusdStep<Count>(s[0], p, row[q], q * 32);
+    for (int j = 0; j < Count; ++j) {
+        out[j] = s[0][j];
+        for (int c = 1; c < Chains; ++c)
+            out[j] = _mm256_add_epi32(out[j], s[c][j]);
+    }
 }
 
 // Adds one block's lanes (columns n0 .. n0 + width - 1, those below N) to a row of acc, taking aZp · Σ w off where
@@ -3398,16 +3446,19 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemvGroupQuantizing(
 
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads)
 {
-    const int64_t N = w.n, K = w.k, width = w.vnni ? 16 : 8, blocks = (N + width - 1) / width;
+    const int64_t N = w.n, K = w.k, width = w.isa == GemvIsa::Avx512Vnni ? 16 : 8, blocks = (N + width - 1) / width;
     const int64_t groups = (blocks + 3) / 4;
     const int64_t macs = M * N * K;
     const int t = int(std::clamp<int64_t>(macs >> 20, 1, std::max(1, threads)));
-    if (w.vnni) {
+    if (w.isa == GemvIsa::Avx512Vnni) {
         parallelFor(std::min<int64_t>(t, groups), groups, [&](int64_t g) {
             gemvGroupVnni(w, a, M, aZp, acc, g * 4, std::min<int64_t>(4, blocks - g * 4));
         });
         return;
     }
+    // The AVX-VNNI and narrow layouts hold a's bytes (its zero point taken off with the column sums), the wide one
+    // a - aZp in int16.
+    const bool vnni = w.isa == GemvIsa::AvxVnni, bytes = vnni || w.narrow;
     parallelFor(std::min<int64_t>(t, groups), groups, [&](int64_t g) {
         thread_local std::vector<int32_t> row;
         if (row.size() < size_t(w.steps))
@@ -3416,7 +3467,7 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
         for (int64_t m = 0; m < M; ++m) {
             const uint8_t *x = a + m * K;
             // Past the row's end its last group holds what an earlier row left: the weights' padding is zero.
-            if (w.narrow) {
+            if (bytes) {
                 std::memcpy(row.data(), x, size_t(K));
             } else {
                 auto *pairs = reinterpret_cast<int16_t *>(row.data());
@@ -3424,21 +3475,25 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
                     pairs[k] = int16_t(int32_t(x[k]) - aZp);
             }
             __m256i out[4];
-            const auto blocks = [&](auto narrow) {
-                if (count == 4)
-                    gemvBlocks<4, decltype(narrow)::value>(w, row.data(), first, out);
-                else
-                    for (int64_t j = 0; j < count; ++j)
-                        gemvBlocks<1, decltype(narrow)::value>(w, row.data(), first + j, out + j);
-            };
-            if (w.narrow)
-                blocks(std::true_type{});
+            if (vnni && count == 4)
+                gemvBlocksAvxVnni<4>(w, row.data(), first, out);
+            else if (vnni)
+                for (int64_t j = 0; j < count; ++j)
+                    gemvBlocksAvxVnni<1>(w, row.data(), first + j, out + j);
+            else if (w.narrow && count == 4)
+                gemvBlocks<4, true>(w, row.data(), first, out);
+            else if (w.narrow)
+                for (int64_t j = 0; j < count; ++j)
+                    gemvBlocks<1, true>(w, row.data(), first + j, out + j);
+            else if (count == 4)
+                gemvBlocks<4, false>(w, row.data(), first, out);
             else
-                blocks(std::false_type{});
+                for (int64_t j = 0; j < count; ++j)
+                    gemvBlocks<1, false>(w, row.data(), first + j, out + j);
             alignas(32) int32_t lanes[8];
             for (int64_t j = 0; j < count; ++j) {
                 _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), out[j]);
-                addLanes(w, lanes, (first + j) * 8, 8, w.narrow, aZp, acc + m * N);
+                addLanes(w, lanes, (first + j) * 8, 8, bytes, aZp, acc + m * N);
             }
         }
     });
@@ -3446,7 +3501,8 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
 
 bool gemvQuantizedRow(const GemvWeights &w, const float *x, float scale, int32_t zeroPoint, int32_t *acc, int threads)
 {
-    if (!w.vnni || !std::isnormal(scale) || !std::isnormal(1.f / scale) || zeroPoint < 0 || zeroPoint > 255)
+    if (w.isa != GemvIsa::Avx512Vnni || !std::isnormal(scale) || !std::isnormal(1.f / scale) || zeroPoint < 0 ||
+        zeroPoint > 255)
         return false;
     const Quantize16 c = quantize16Constants<uint8_t>(scale, zeroPoint);
     const int64_t blocks = (w.n + 15) / 16, groups = (blocks + 3) / 4;

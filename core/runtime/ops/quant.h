@@ -60,32 +60,38 @@ int32_t dotU8S8(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K);
 int32_t dotU8S8Vnni(const uint8_t *a, int32_t aZp, const int8_t *b, int64_t K);
 
 // Weights B [N, K] of a few-row product (QGemm / QLinearMatMul / MatMulInteger at batch 1) packed for gemvU8S8,
-// once per Session (OpContext::preparedFromConstants). Columns past N and depths past K are zeros. Three layouts:
-//   vnni (CPUs with AVX-512 VNNI): [N/16][K/4][16][4], any weights: vpdpbusd adds four exact u8 × s8 products per
-//     int32 lane; the zero point of a is taken off with the column sums;
-//   otherwise eight columns at a time, for AVX2:
-//   narrow (every weight within ±64): [N/8][K/4][8][4], u8 × s8 products added in pairs by vpmaddubsw, which
-//     cannot saturate int16 (2 · 255 · 64 < 32768), then in int32 by vpmaddwd; the zero point of a is taken off
-//     with the column sums;
-//   wide: [N/8][K/2][8][2], widened to int16 and multiplied with a - aZp by vpmaddwd, exact.
+// once per Session (OpContext::preparedFromConstants). Columns past N and depths past K are zeros. The layouts, by
+// the instructions that multiply them (GemvIsa):
+//   Avx512Vnni (CPUs with AVX-512 VNNI): [N/16][K/4][16][4], any weights: vpdpbusd adds four exact u8 × s8 products
+//     per int32 lane; the zero point of a is taken off with the column sums;
+//   AvxVnni (CPUs with AVX-VNNI but not AVX-512: Intel's since Alder Lake): [N/8][K/4][8][4], any weights, the same
+//     products on 256-bit vectors;
+//   Avx2, eight columns at a time:
+//     narrow (every weight within ±64): [N/8][K/4][8][4], u8 × s8 products added in pairs by vpmaddubsw, which
+//       cannot saturate int16 (2 · 255 · 64 < 32768), then in int32 by vpmaddwd; the zero point of a is taken off
+//       with the column sums;
+//     wide: [N/8][K/2][8][2], widened to int16 and multiplied with a - aZp by vpmaddwd, exact.
+enum class GemvIsa { Avx2, AvxVnni, Avx512Vnni };
+// The best of them this CPU has (CW_MAX_ISA caps it, core/base/cpu.h).
+GemvIsa gemvIsa();
 struct GemvWeights {
-    int64_t n = 0, k = 0, steps = 0; // steps: K / 4 (vnni, narrow) or K / 2, rounded up
-    bool narrow = false;
-    bool vnni = false;
+    int64_t n = 0, k = 0, steps = 0; // steps: K / 4 (AVX-512 VNNI, AVX-VNNI, narrow) or K / 2, rounded up
+    bool narrow = false;             // every weight within ±64
+    GemvIsa isa = GemvIsa::Avx2;
     // 64-byte aligned (a Tensor): a load of 64 bytes across two cache lines costs about twice one within a line
     // (a 1 x 1536 x 32 product on a Sapphire Rapids core: 0.29 µs aligned, 0.45 µs 16 bytes off).
     Tensor packed;             // int8
     std::vector<int32_t> sums; // Σ_k w[n][k]
 };
-// b is [N, K] when transB, else [K, N]. vnni: the layout for AVX-512 VNNI (only where the CPU has avx512vnni).
-GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, bool vnni = false);
+// b is [N, K] when transB, else [K, N]; the layout for `isa` (only where the CPU has it).
+GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, GemvIsa isa = GemvIsa::Avx2);
 // acc[m][n] += Σ_k (a[m][k] - aZp) · w[n][k] for u8 a [M, K], exact in int32; the column blocks shared among up
 // to `threads` threads.
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads);
 // gemvU8S8 of one row a = QuantizeLinear(x, scale, zeroPoint) to uint8 of the K float values x, the same sums: the
 // values are quantized as quantizeValues does, 16 at a time between the loads of the weights, never stored whole.
-// False, and nothing done, where it does not apply (weights not in the vnni layout; a scale whose reciprocal is not
-// a normal float): quantize first then.
+// False, and nothing done, where it does not apply (weights not in the Avx512Vnni layout; a scale whose reciprocal
+// is not a normal float): quantize first then.
 bool gemvQuantizedRow(const GemvWeights &w, const float *x, float scale, int32_t zeroPoint, int32_t *acc, int threads);
 
 // Tests: when set, QLinearConv / QLinearMatMul / QGemm run the plain reference loops only (the fast paths
