@@ -1269,21 +1269,27 @@ void TestFusion::qdqProduct_data()
     QTest::addColumn<bool>("perChannel");
     QTest::addColumn<bool>("bias");
     QTest::addColumn<QString>("activation"); // between the layer and the QuantizeLinear: "", "Relu", "Clip", "Min"
-    QTest::addColumn<bool>("matchingBiasScale"); // else the bias's scale is not x_scale · w_scale: no fusion
+    // The bias: int32 on x_scale · w_scale ("xw") or on another ("other", rounded onto it), a float initializer
+    // ("float"), or one too large for int32 on that scale ("huge": no fusion).
+    QTest::addColumn<QString>("biasForm");
     QTest::addColumn<int>("threads");
-    QTest::newRow("conv, u8, per channel, bias, Relu") << "conv" << false << true << true << "Relu" << true << 1;
-    QTest::newRow("conv, s8, per tensor, Relu, 2 threads") << "conv" << true << false << false << "Relu" << true << 2;
-    QTest::newRow("conv, u8, per channel, bias") << "conv" << false << true << true << "" << true << 1;
-    QTest::newRow("conv, s8, per channel, bias, Relu") << "conv" << true << true << true << "Relu" << true << 1;
-    QTest::newRow("conv, u8, Clip 0..1 (ReLU6's form)") << "conv" << false << true << true << "Clip" << true << 1;
-    QTest::newRow("conv, s8, Min with 0.5") << "conv" << true << true << false << "Min" << true << 1;
-    QTest::newRow("conv, bias of another scale: not fused") << "conv" << false << true << true << "Relu" << false << 1;
-    QTest::newRow("gemm, u8, per channel, bias, Relu") << "gemm" << false << true << true << "Relu" << true << 1;
-    QTest::newRow("gemmT, s8, per channel, bias, Clip") << "gemmT" << true << true << true << "Clip" << true << 1;
-    QTest::newRow("gemmT, u8, per tensor, Relu") << "gemmT" << false << false << false << "Relu" << true << 2;
-    QTest::newRow("gemm, bias of another scale: not fused") << "gemm" << false << true << true << "" << false << 1;
-    QTest::newRow("matmul, u8, per channel, Relu") << "matmul" << false << true << false << "Relu" << true << 1;
-    QTest::newRow("matmul, s8, per tensor") << "matmul" << true << false << false << "" << true << 2;
+    QTest::newRow("conv, u8, per channel, bias, Relu") << "conv" << false << true << true << "Relu" << "xw" << 1;
+    QTest::newRow("conv, s8, per tensor, Relu, 2 threads") << "conv" << true << false << false << "Relu" << "" << 2;
+    QTest::newRow("conv, u8, per channel, bias") << "conv" << false << true << true << "" << "xw" << 1;
+    QTest::newRow("conv, s8, per channel, bias, Relu") << "conv" << true << true << true << "Relu" << "xw" << 1;
+    QTest::newRow("conv, u8, Clip 0..1 (ReLU6's form)") << "conv" << false << true << true << "Clip" << "xw" << 1;
+    QTest::newRow("conv, s8, Min with 0.5") << "conv" << true << true << false << "Min" << "" << 1;
+    QTest::newRow("conv, bias of another scale") << "conv" << false << true << true << "Relu" << "other" << 1;
+    QTest::newRow("conv, s8, per tensor, float bias") << "conv" << true << false << true << "" << "float" << 1;
+    QTest::newRow("conv, bias beyond int32: not fused") << "conv" << false << true << true << "Relu" << "huge" << 1;
+    QTest::newRow("gemm, u8, per channel, bias, Relu") << "gemm" << false << true << true << "Relu" << "xw" << 1;
+    QTest::newRow("gemmT, s8, per channel, bias, Clip") << "gemmT" << true << true << true << "Clip" << "xw" << 1;
+    QTest::newRow("gemmT, u8, per tensor, Relu") << "gemmT" << false << false << false << "Relu" << "" << 2;
+    QTest::newRow("gemm, bias of another scale") << "gemm" << false << true << true << "" << "other" << 1;
+    QTest::newRow("gemmT, u8, per channel, float bias, Relu") << "gemmT" << false << true << true << "Relu" << "float"
+                                                              << 2;
+    QTest::newRow("matmul, u8, per channel, Relu") << "matmul" << false << true << false << "Relu" << "" << 1;
+    QTest::newRow("matmul, s8, per tensor") << "matmul" << true << false << false << "" << "" << 2;
 }
 
 // DequantizeLinear (x, w, B) → Conv / Gemm / MatMul → [Relu] → QuantizeLinear, the QDQ format's quantized layer:
@@ -1296,7 +1302,7 @@ void TestFusion::qdqProduct()
     QFETCH(bool, perChannel);
     QFETCH(bool, bias);
     QFETCH(QString, activation);
-    QFETCH(bool, matchingBiasScale);
+    QFETCH(QString, biasForm);
     QFETCH(int, threads);
     std::mt19937 rng(9);
     const bool conv = layer == "conv", transB = layer == "gemmT";
@@ -1326,15 +1332,20 @@ void TestFusion::qdqProduct()
     g.nodes.back().attrs["axis"] = Attribute::makeInt(axis);
     std::vector<std::string> in{"xd", "wd"};
     if (bias) {
-        Tensor b(DType::Int32, {M}), bs(DType::Float32, {M});
+        Tensor b(DType::Int32, {M}), bs(DType::Float32, {M}), bf(DType::Float32, {M});
         for (int64_t i = 0; i < M; ++i) {
             b.data<int32_t>()[i] = int32_t(rng() % 4001u) - 2000;
-            bs.f32()[i] = xs * ws.f32()[perChannel ? i : 0] * (matchingBiasScale ? 1.f : 1.5f);
+            bs.f32()[i] = xs * ws.f32()[perChannel ? i : 0] * (biasForm == "other" ? 1.37f : 1.f);
+            bf.f32()[i] = float(b.data<int32_t>()[i]) * bs.f32()[i] * (biasForm == "huge" ? 1e7f : 1.f);
         }
-        g.initializers["b"] = b;
-        g.initializers["bs"] = bs;
-        g.nodes.push_back(node("dqb", "DequantizeLinear", {"b", "bs"}, {"bd"}));
-        g.nodes.back().attrs["axis"] = Attribute::makeInt(0);
+        if (biasForm == "float" || biasForm == "huge") {
+            g.initializers["bd"] = bf;
+        } else {
+            g.initializers["b"] = b;
+            g.initializers["bs"] = bs;
+            g.nodes.push_back(node("dqb", "DequantizeLinear", {"b", "bs"}, {"bd"}));
+            g.nodes.back().attrs["axis"] = Attribute::makeInt(0);
+        }
         in.push_back("bd");
     }
     g.nodes.push_back(node("layer", conv ? "Conv" : layer == "matmul" ? "MatMul" : "Gemm", in, {"c"}));
@@ -1361,9 +1372,11 @@ void TestFusion::qdqProduct()
     const Session fused(m, options), plain(m, unfusedOptions());
     const QStringList ops = opTypes(fused.executedGraph().nodes);
     const QString integerOp = conv ? "QLinearConv" : layer == "matmul" ? "QLinearMatMul" : "QGemm";
-    if (!matchingBiasScale)
+    if (biasForm == "huge") { // not fused: the graph runs as it is (its outputs saturate)
         QCOMPARE(ops.count(integerOp), 0);
-    else if (layer.startsWith("gemm")) // the QuantizeLinear before it too; the DequantizeLinear after it a table
+        return;
+    }
+    if (layer.startsWith("gemm")) // the QuantizeLinear before it too; the DequantizeLinear after it a table
         QCOMPARE(ops, QStringList({integerOp}));
     else
         QCOMPARE(ops, QStringList({"QuantizeLinear", integerOp}));

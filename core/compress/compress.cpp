@@ -128,8 +128,9 @@ void correctBiases(Model &model, const std::vector<LayerPlan> &plan, const Datas
             if (node->opType == "Gemm")
                 node->attrs["beta"] = Attribute::makeFloat(1.f);
         }
-        const Tensor &bias = g.initializers.at(node->inputs[2]);
-        if (bias.dtype() != DType::Float32 || bias.numel() != channels)
+        // A bias a node makes (the DequantizeLinear of a QDQ file's int32 bias) is left as it is.
+        const auto bias = g.initializers.find(node->inputs[2]);
+        if (bias == g.initializers.end() || bias->second.dtype() != DType::Float32 || bias->second.numel() != channels)
             continue;
         Model probe;
         probe.sourcePath = model.sourcePath;

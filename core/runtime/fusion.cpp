@@ -565,11 +565,13 @@ bool zeroZeroPoints(const Graph &g, const Node &dq, DType type)
 // DequantizeLinear (x), DequantizeLinear (w), [DequantizeLinear (B)] → Conv / Gemm / MatMul → [Relu / Clip] →
 // QuantizeLinear, as the QDQ format writes a quantized layer (onnxruntime's quantize_static): one QLinearConv,
 // com.microsoft QGemm or QLinearMatMul writing the QuantizeLinear's output, a Relu or a Clip as a table that clamps
-// the integers to the quantized bounds (what QuantizeLinear after it gives, since quantization never decreases). x's scale and zero point are one-element
-// initializers; w an int8 initializer with zero zero points and a scale of one element or one per output channel
-// (the axis of the outputs: a Conv's first, a Gemm's B's first when transposed, else the second); B an int32
-// initializer with zero zero points whose scale is x_scale · w_scale (per channel, in float32), as quantizers write
-// it. A Gemm with transA, alpha or beta other than 0, 1, 1 stays. The fused node sums the integers exactly where the
+// the integers to the quantized bounds (what QuantizeLinear after it gives, since quantization never decreases).
+// x's scale and zero point are one-element initializers; w an int8 initializer with zero zero points and a scale of
+// one element or one per output channel (the axis of the outputs: a Conv's first, a Gemm's B's first when
+// transposed, else the second); B an int32 initializer with zero zero points whose scale is x_scale · w_scale (per
+// channel, in float32), as quantizers write it. B on another scale (the weights quantized again after pruning), or
+// a float initializer, is rounded onto that one, which moves a sum by at most half a step of x_scale · w_scale. A
+// Gemm with transA, alpha or beta other than 0, 1, 1 stays. The fused node sums the integers exactly where the
 // graph sums float products, so an output may differ from the graph's by one step, where a value lies within float32
 // rounding of the midpoint between two. A DequantizeLinear that other nodes read too stays for them. Before the
 // activations fuse into float layers. Returns the nodes removed.
@@ -610,21 +612,40 @@ int fuseQdqProducts(Graph &g, std::unordered_map<std::string, std::vector<size_t
         const std::optional<std::vector<float>> wScale = floatInitializer(g, dqw->inputs[1], M);
         if (!wScale || (wScale->size() > 1 && dqw->attrInt("axis", 1) != axis))
             continue;
+        // The bias: the integers of a DequantizeLinear on x_scale · w_scale as they are; one on another scale, or a
+        // float initializer, on that one (an int32 initializer of its own).
         Node *dqb = product.hasInput(2) ? dequantizer(product.inputs[2]) : nullptr;
+        std::string bias;
+        std::optional<Tensor> requantizedBias;
         if (product.hasInput(2)) {
-            const auto b = dqb ? g.initializers.find(dqb->inputs[0]) : g.initializers.end();
+            const auto b = g.initializers.find(dqb ? dqb->inputs[0] : product.inputs[2]);
             const std::optional<std::vector<float>> bScale =
-                dqb ? floatInitializer(g, dqb->inputs[1], M) : std::nullopt;
-            if (b == g.initializers.end() || b->second.dtype() != DType::Int32 || b->second.rank() != 1 ||
-                b->second.numel() != M || !bScale || !zeroZeroPoints(g, *dqb, DType::Int32) ||
-                (bScale->size() > 1 && dqb->attrInt("axis", 1) != 0))
+                dqb ? floatInitializer(g, dqb->inputs[1], M) : std::vector<float>{1.f};
+            if (b == g.initializers.end() || b->second.dtype() != (dqb ? DType::Int32 : DType::Float32) ||
+                b->second.rank() != 1 || b->second.numel() != M || !bScale ||
+                (dqb && (!zeroZeroPoints(g, *dqb, DType::Int32) ||
+                         (bScale->size() > 1 && dqb->attrInt("axis", 1) != 0))))
                 continue;
-            bool matches = true;
+            const auto accumulatorScale = [&](int64_t m) { return xScale * (*wScale)[wScale->size() > 1 ? m : 0]; };
+            bool matches = dqb != nullptr;
             for (int64_t m = 0; m < M; ++m)
-                matches = matches && (*bScale)[bScale->size() > 1 ? size_t(m) : 0] ==
-                                         xScale * (*wScale)[wScale->size() > 1 ? size_t(m) : 0];
-            if (!matches)
-                continue;
+                matches = matches && (*bScale)[bScale->size() > 1 ? size_t(m) : 0] == accumulatorScale(m);
+            if (matches) {
+                bias = dqb->inputs[0];
+            } else {
+                requantizedBias = Tensor(DType::Int32, {M});
+                bool fits = true;
+                for (int64_t m = 0; m < M && fits; ++m) {
+                    const double value = dqb ? double(b->second.data<int32_t>()[m]) : double(b->second.f32()[m]);
+                    const double v =
+                        value * (*bScale)[bScale->size() > 1 ? size_t(m) : 0] / double(accumulatorScale(m));
+                    fits = std::isfinite(v) && std::abs(v) < 2147483647.0;
+                    if (fits)
+                        requantizedBias->data<int32_t>()[m] = int32_t(std::nearbyint(v));
+                }
+                if (!fits)
+                    continue;
+            }
         }
         // A Relu or a Clip (or a Max / Min with a constant) between the product and the QuantizeLinear.
         Node *clip = soleReader(g, readers, outputs, gone, product.outputs[0]);
@@ -640,15 +661,20 @@ int fuseQdqProducts(Graph &g, std::unordered_map<std::string, std::vector<size_t
         DType yType = DType::UInt8;
         if (!q || q->inputs[0] != result || !scalarQuantizer(g, *q, "QuantizeLinear", &yScale, &yZp, &yType))
             continue;
+        if (requantizedBias) {
+            bias = (product.name.empty() ? product.outputs[0] : product.name) + "_bias_int32";
+            while (g.initializers.count(bias) || g.values.count(bias))
+                bias += "_";
+            g.initializers[bias] = std::move(*requantizedBias);
+        }
         // QLinearConv and QLinearMatMul: x, w, y, [B]; QGemm: x, w, [B], y.
         std::vector<std::string> inputs{dqx->inputs[0], dqx->inputs[1], dqx->inputs[2],
                                         dqw->inputs[0], dqw->inputs[1], dqw->hasInput(2) ? dqw->inputs[2] : ""};
-        const std::string bias = dqb ? dqb->inputs[0] : "";
         if (gemm)
             inputs.push_back(bias);
         inputs.push_back(q->inputs[1]);
         inputs.push_back(q->hasInput(2) ? q->inputs[2] : "");
-        if (conv && dqb)
+        if (conv && !bias.empty())
             inputs.push_back(bias);
         for (Node *dq : {dqx, dqw, dqb})
             if (dq && !gone[size_t(dq - g.nodes.data())] &&
