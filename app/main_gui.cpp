@@ -1,13 +1,14 @@
 // compression-workbench: the Qt Widgets front end. Argument parsing and wiring only; the window lives in ui/.
 //
-//   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--sensitivity] [--screenshot PNG]
-//                         [--inspect LAYER [--bits N|float] [--prune RATIO]] [--recipe R.json] [--compress]
-//                         [--generate PROMPT] [--lm-sensitivity] [--lm-compress R.json[,R2.json...]]
+//   compression-workbench [--open MODEL] [--data DATA] [--limit N] [--evaluate] [--sensitivity] [--profile]
+//                         [--screenshot PNG] [--inspect LAYER [--bits N|float] [--prune RATIO]] [--recipe R.json]
+//                         [--compress] [--generate PROMPT] [--lm-sensitivity] [--lm-compress R.json[,R2.json...]]
 //
 // Without arguments the built-in demo opens with the Fashion-MNIST test set selected for Evaluate.
 // --screenshot loads (and with --evaluate, evaluates), renders the window to a PNG and exits: 0 on
 // success, 1 with a message on stderr otherwise. --sensitivity runs the sensitivity sweep and shows its tab
-// (the screenshot waits for the sweep). --inspect selects a layer and shows the Inspect tab (its
+// (the screenshot waits for the sweep). --profile times the model's nodes (Model → Profile Latency…) and the
+// screenshot is of the dialog that shows them. --inspect selects a layer and shows the Inspect tab (its
 // activation histogram is collected before the screenshot); --bits / --prune set its what-if controls.
 // --recipe loads a recipe into the Compress tab and shows it; --compress runs it as a compression job
 // (evaluated on --limit samples, 1000 if unset) and the screenshot waits for the variant.
@@ -39,6 +40,7 @@
 #include "ui/views/inspectview.h"
 #include "ui/views/lmcompressview.h"
 #include "ui/views/lmevaluateview.h"
+#include "ui/views/profiledialog.h"
 #include "ui/views/lmgenerateview.h"
 #include "ui/views/lminspectview.h"
 #include "ui/views/lmsensitivityview.h"
@@ -96,6 +98,10 @@ int main(int argc, char *argv[])
         QStringLiteral("sensitivity"),
         QStringLiteral("Run the sensitivity analysis after loading (on --limit samples, 500 if unset) and show it."));
     parser.addOption(sensitivityOption);
+    const QCommandLineOption profileOption(QStringLiteral("profile"),
+                                           QStringLiteral("Profile the model's latency after loading (Model → Profile "
+                                                          "Latency…); the screenshot is of the result."));
+    parser.addOption(profileOption);
     const QCommandLineOption recipeOption(QStringLiteral("recipe"),
                                           QStringLiteral("Load a compression recipe (JSON) and show the Compress tab."),
                                           QStringLiteral("R.json"));
@@ -163,7 +169,7 @@ int main(int argc, char *argv[])
     }
     const QString inspectLayer = parser.value(inspectOption);
     const QString screenshot = parser.value(screenshotOption);
-    const bool evaluate = parser.isSet(evaluateOption);
+    const bool evaluate = parser.isSet(evaluateOption), profile = parser.isSet(profileOption);
     const bool batch = !screenshot.isEmpty() || parser.isSet(reportOption);
 
     cw::ui::MainWindow window;
@@ -186,10 +192,10 @@ int main(int argc, char *argv[])
     if (!parser.isSet(reportOption))
         window.show();
 
-    const auto takeScreenshot = [&window, screenshot]() {
+    const auto takeScreenshotOf = [&window, screenshot](QWidget *widget) {
         // Let queued replots and layout passes settle before rendering.
-        QTimer::singleShot(150, &window, [&window, screenshot]() {
-            const QPixmap pixmap = window.grab();
+        QTimer::singleShot(150, &window, [widget, screenshot]() {
+            const QPixmap pixmap = widget->grab();
             // QSaveFile: written to a temporary and renamed, so a failed save keeps an older screenshot.
             QSaveFile file(screenshot);
             const QByteArray suffix = QFileInfo(screenshot).suffix().toLatin1();
@@ -202,6 +208,7 @@ int main(int argc, char *argv[])
             QCoreApplication::exit(0);
         });
     };
+    const auto takeScreenshot = [&window, takeScreenshotOf]() { takeScreenshotOf(&window); };
 
     const bool sensitivity = parser.isSet(sensitivityOption);
     QObject::connect(window.sensitivityView(), &cw::ui::SensitivityView::runFinished, &window, [&](bool ok) {
@@ -399,7 +406,10 @@ int main(int argc, char *argv[])
             QObject::connect(inspect, &cw::ui::InspectView::activationsFinished, &window, takeScreenshot);
             return;
         }
-        if (evaluate) {
+        if (profile) {
+            if (!window.profile())
+                fail(QStringLiteral("could not start profiling"));
+        } else if (evaluate) {
             if (!window.evaluate())
                 fail(QStringLiteral("could not start the evaluation"));
         } else if (batch) {
@@ -408,6 +418,12 @@ int main(int argc, char *argv[])
     });
     if (batch) {
         QObject::connect(&window, &cw::ui::MainWindow::modelLoadFailed, &window, [](const QString &error) { fail(error); });
+        QObject::connect(&window, &cw::ui::MainWindow::profileFinished, &window, [&]() {
+            if (auto *dialog = window.findChild<cw::ui::ProfileDialog *>())
+                takeScreenshotOf(dialog);
+            else
+                fail(window.lastError().isEmpty() ? QStringLiteral("profiling did not finish") : window.lastError());
+        });
         QObject::connect(&window, &cw::ui::MainWindow::evaluationFinished, &window, [&]() {
             if (!window.evaluation())
                 fail(window.lastError().isEmpty() ? QStringLiteral("evaluation did not finish") : window.lastError());

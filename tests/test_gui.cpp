@@ -22,6 +22,8 @@
 #include <QToolButton>
 #include <QWheelEvent>
 #include <QComboBox>
+#include <QLabel>
+#include <QTableWidget>
 #include <QLineEdit>
 #include <QMimeData>
 #include <QSpinBox>
@@ -33,14 +35,17 @@
 
 #include "core/base/error.h"
 #include "core/io/model_io.h"
+#include "core/runtime/session.h"
 #include "testutil.h"
 #include "ui/charts/parameterchart.h"
 #include "ui/jobs/evaluatejob.h"
 #include "ui/jobs/job.h"
 #include "ui/jobs/modeljobs.h"
+#include "ui/jobs/profilejob.h"
 #include "ui/mainwindow.h"
 #include "ui/models/layertablemodel.h"
 #include "ui/views/evaluatedialog.h"
+#include "ui/views/profiledialog.h"
 
 using namespace cw::ui;
 
@@ -144,6 +149,8 @@ private slots:
     void chartScrollsThroughManyLayers();
     void evaluateFromWindow();
     void cancelEvaluation();
+    void profileFromWindow();
+    void profileJobCancel();
     void failedOpenKeepsModel();
     void recentFiles();
     void exportModel_data();
@@ -588,6 +595,60 @@ void TestGui::cancelEvaluation()
     QVERIFY(window->evaluationStatusText().isEmpty());
     QVERIFY(!window->progressBar()->isVisible());
     QVERIFY(!window->cancelButton()->isVisible());
+}
+
+// Model → Profile Latency…: a job times every node the engine runs, then a dialog charts the slowest and lists them
+// all, slowest first: one row per node of the executed graph, their times no more than a run's, the chart's bars
+// the table's first rows.
+void TestGui::profileFromWindow()
+{
+    auto window = openWindow(QStringLiteral("demo-resnet"));
+    QVERIFY(window);
+    QVERIFY(window->profileAction()->isEnabled());
+    QSignalSpy finished(window.get(), &MainWindow::profileFinished);
+    window->profileAction()->trigger();
+    QVERIFY(window->isBusy());
+    QVERIFY(!window->profileAction()->isEnabled());
+    QVERIFY(!window->profile()); // one job at a time
+    QVERIFY(finished.wait(60000));
+    QVERIFY(!window->isBusy());
+    auto *dialog = window->findChild<ProfileDialog *>();
+    QVERIFY(dialog);
+    QVERIFY(dialog->isVisible());
+    const QTableWidget *table = dialog->table();
+    const cw::Session session(*window->model());
+    QCOMPARE(table->rowCount(), int(session.executedGraph().nodes.size()));
+    double sum = 0, previous = 1e300;
+    for (int r = 0; r < table->rowCount(); ++r) {
+        const double us = table->item(r, 2)->data(Qt::UserRole).toDouble() * 1000.0;
+        QVERIFY2(us <= previous && us > 0, qPrintable(table->item(r, 0)->text()));
+        previous = us;
+        sum += table->item(r, 3)->data(Qt::UserRole).toDouble();
+    }
+    QCOMPARE(table->item(0, 1)->text(), QStringLiteral("Conv")); // a convolution is the slowest node
+    QVERIFY2(sum > 0.3 && sum <= 1.0, qPrintable(QString::number(sum)));
+    auto *bars = qobject_cast<QCPBars *>(dialog->plot()->plottable(0));
+    QVERIFY(bars);
+    QCOMPARE(bars->data()->size(), std::min(ProfileDialog::kChartNodes, table->rowCount()));
+    QCOMPARE(bars->data()->at(0)->value, table->item(0, 2)->data(Qt::UserRole).toDouble() * 1000.0);
+    QVERIFY(dialog->summary()->text().contains(QStringLiteral("p50")));
+}
+
+// Cancel stops the profile between runs: cancelled, not succeeded.
+void TestGui::profileJobCancel()
+{
+    ProfileParams params;
+    params.model = cw::loadModel("demo-resnet");
+    params.seconds = 600; // far longer than the test waits
+    ProfileJob job(std::move(params));
+    QSignalSpy cancelled(&job, &Job::cancelled), succeeded(&job, &ProfileJob::succeeded),
+        progress(&job, &Job::progress), finished(&job, &Job::finished);
+    QVERIFY(job.start());
+    QTRY_VERIFY_WITH_TIMEOUT(progress.size() > 1, 20000); // timing, past the sizing
+    job.cancel();
+    QVERIFY(finished.size() == 1 || finished.wait(20000));
+    QCOMPARE(cancelled.size(), 1);
+    QCOMPARE(succeeded.size(), 0);
 }
 
 void TestGui::failedOpenKeepsModel()

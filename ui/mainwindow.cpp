@@ -45,6 +45,7 @@
 #include "ui/charts/parameterchart.h"
 #include "ui/formatting.h"
 #include "ui/jobs/evaluatejob.h"
+#include "ui/jobs/profilejob.h"
 #include "ui/jobs/modeljobs.h"
 #include "ui/projectdocument.h"
 #include "ui/report/reportwriter.h"
@@ -56,6 +57,7 @@
 #include "ui/views/compressview.h"
 #include "ui/views/distillview.h"
 #include "ui/views/evaluatedialog.h"
+#include "ui/views/profiledialog.h"
 #include "ui/views/graphpanel.h"
 #include "ui/views/inputsdialog.h"
 #include "ui/views/inspectview.h"
@@ -366,6 +368,9 @@ void MainWindow::createActions()
     QMenu *modelMenu = menuBar()->addMenu(tr("&Model"));
     m_evaluateAct = modelMenu->addAction(tr("&Evaluate…"), this, &MainWindow::evaluateDialog);
     m_evaluateAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_profileAct = modelMenu->addAction(tr("&Profile Latency…"), this, [this]() { profile(); });
+    m_profileAct->setObjectName(QStringLiteral("profileAction"));
+    m_profileAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_T));
     m_inputsAct = modelMenu->addAction(tr("&Inputs…"), this, [this]() { openInputs(); });
     m_inputsAct->setObjectName(QStringLiteral("inputsAction"));
     m_inputsAct->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
@@ -927,6 +932,40 @@ bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
         statusBar()->showMessage(tr("Evaluation cancelled"), 5000);
     });
     connect(job, &Job::finished, this, &MainWindow::evaluationFinished);
+    startJob(job);
+    return true;
+}
+
+bool MainWindow::profile()
+{
+    if (!model() || m_job || !m_runInputs.blocked.isEmpty())
+        return false;
+    if (const QString refusal = m_runInputs.refusal(model()->graph, false); !refusal.isEmpty()) {
+        statusBar()->showMessage(refusal, 10000);
+        openInputs(refusal);
+        return false;
+    }
+    ProfileParams params;
+    params.model = *model();
+    params.inputs = m_runInputs.feeds;
+    auto *job = new ProfileJob(std::move(params), this);
+    const QString name = displayName(modelSpec());
+    connect(job, &ProfileJob::succeeded, this, [this, job, name](const cw::BenchResult &result) {
+        releaseJob(job);
+        auto *dialog = new ProfileDialog(name, result, this);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        dialog->show();
+        statusBar()->showMessage(tr("Profiled %1: p50 %2 ms").arg(name, formatMs(result.p50Ms)), 5000);
+    });
+    connect(job, &Job::failed, this, [this, job](const QString &error) {
+        releaseJob(job);
+        showError(tr("Profile Latency"), error);
+    });
+    connect(job, &Job::cancelled, this, [this, job]() {
+        releaseJob(job);
+        statusBar()->showMessage(tr("Profiling cancelled"), 5000);
+    });
+    connect(job, &Job::finished, this, &MainWindow::profileFinished);
     startJob(job);
     return true;
 }
@@ -1570,6 +1609,10 @@ void MainWindow::updateActions()
     m_evaluateAct->setToolTip(lm ? tr("Perplexity on the Evaluate tab's text")
                               : m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
                                                               : m_runInputs.blocked);
+    m_profileAct->setEnabled(idle && model() && m_runInputs.blocked.isEmpty());
+    m_profileAct->setToolTip(m_runInputs.blocked.isEmpty() || !model()
+                                 ? tr("Time each node of a batch-1 run on one thread, and show where the time goes")
+                                 : m_runInputs.blocked);
     // Only symbols besides the batch and inputs after the first (which may take a value) need the user: the
     // jobs size the batch themselves, and the dataset feeds the first input.
     const bool editable = model() && (model()->graph.inputs.size() > 1 || !cw::unsizedSymbols(model()->graph, {}, false).empty());

@@ -162,6 +162,10 @@ public:
     // setModelInputs(). Null when no model with symbolic input sizes or inputs after the first is open.
     InputsDialog *openInputs(const QString &reason = {});
     QAction *evaluateAction() const { return m_evaluateAct; }
+    // Model → Profile Latency…: times the open model's nodes on a worker thread (ProfileJob), then shows where the
+    // time goes (ProfileDialog, not modal). False when no model is open, one is not runnable, or a job runs.
+    bool profile();
+    QAction *profileAction() const { return m_profileAct; }
     QAction *inputsAction() const { return m_inputsAct; }
 
     // Dataset preselected for Evaluate….
@@ -247,6 +251,7 @@ signals:
     void modelLoadFailed(const QString &error);
     void evaluationSucceeded();
     void evaluationFinished(); // after success, failure or cancel
+    void profileFinished();    // after success (the dialog shown), failure or cancel
     void exportFinished(bool ok);
     void errorOccurred(const QString &message);
 
@@ -379,6 +384,7 @@ private:
     QPointer<ClusterDialog> m_clusterDialog;
     QAction *m_reopenLastAct = nullptr;
     QAction *m_evaluateAct = nullptr;
+    QAction *m_profileAct = nullptr;
     QAction *m_inputsAct = nullptr;
     QMenu *m_recentMenu = nullptr;
 };
