@@ -1298,11 +1298,17 @@ private slots:
         QCOMPARE(weights[0].layer, conv->name);
         QCOMPARE(weights[0].q, std::string("w"));
         QCOMPARE(weights[0].axis, 0);
-        for (const LayerInfo &l : m.layers())
+        // The bias's DequantizeLinear is part of the layer too; the activations' stay rows of their own.
+        QStringList rows;
+        for (const LayerInfo &l : m.layers()) {
+            rows << QString::fromStdString(l.opType);
             if (l.name == conv->name) {
                 QCOMPARE(l.weightName, std::string("w"));
-                QCOMPARE(l.params, int64_t(24 * 16 * 9 + 24 + 24)); // the integers, scales and zero points
+                QCOMPARE(l.params, int64_t(24 * 16 * 9 + 24 + 24 + 3 * 24)); // the integers, scales and zero points
+                QCOMPARE(l.inputs.size(), size_t(1));                        // x's DequantizeLinear
             }
+        }
+        QCOMPARE(rows, QStringList({"QuantizeLinear", "DequantizeLinear", "Conv", "Relu", "QuantizeLinear"}));
     }
 
     // A QDQ file compressed again. With 8-bit activations: bias correction leaves the int32 bias that a

@@ -334,6 +334,22 @@ std::vector<LayerInfo> Model::layers() const
         dequantizers.insert(w.dequantize.begin(), w.dequantize.end());
         stored.emplace(w.layer, std::move(w));
     }
+    // So is the DequantizeLinear of its bias in the QDQ format (of an initializer, read by the layer alone): its
+    // integers, scale and zero point count as the layer's.
+    std::map<std::string, const Node *> biasDequantizers; // by layer
+    std::map<std::string, int> readers;
+    for (const Node &n : graph.nodes)
+        for (const std::string &in : n.inputs)
+            ++readers[in];
+    for (const Node &n : graph.nodes) {
+        if (!stored.count(n.name) || n.inputs.size() < 3 || n.inputs[2].empty() || readers[n.inputs[2]] != 1)
+            continue;
+        const Node *dq = graph.producer(n.inputs[2]);
+        if (dq && dq->opType == "DequantizeLinear" && !dq->inputs.empty() && graph.isInitializer(dq->inputs[0])) {
+            biasDequantizers[n.name] = dq;
+            dequantizers.insert(dq->name);
+        }
+    }
     std::vector<LayerInfo> result;
     result.reserve(graph.nodes.size());
     for (const Node &n : graph.nodes) {
@@ -344,6 +360,10 @@ std::vector<LayerInfo> Model::layers() const
         if (integer != stored.end() && !integer->second.dequantize.empty()) {
             std::replace(inputs.begin(), inputs.end(), integer->second.value, integer->second.q);
             inputs.insert(inputs.end(), {integer->second.scale, integer->second.zeroPoint});
+        }
+        if (const auto bias = biasDequantizers.find(n.name); bias != biasDequantizers.end()) {
+            inputs[2] = bias->second->inputs[0];
+            inputs.insert(inputs.end(), bias->second->inputs.begin() + 1, bias->second->inputs.end());
         }
         LayerInfo info;
         info.name = n.name;

@@ -2531,8 +2531,6 @@ struct PairWindows {
 };
 constexpr int64_t kShortSegment = 8; // values
 
-// The sums of R positions (their windows start at at[0 .. R)) for W blocks of eight output channels of w, into out
-// (a position's sums outStride values after the previous one's).
 // One pair of each of R windows, (a[i] + k)[0, 2), against W blocks of eight output channels' weights, into s.
 template <int W, int R>
 inline void pairStep(const int16_t *w, int64_t stride, const int16_t *const *a, int64_t k, __m256i (&s)[R][W])
@@ -2549,6 +2547,8 @@ inline void pairStep(const int16_t *w, int64_t stride, const int16_t *const *a, 
     }
 }
 
+// The sums of R positions (their windows start at at[0 .. R)) for W blocks of eight output channels of w, into out
+// (a position's sums outStride values after the previous one's).
 template <int W, int R>
 inline void pairSums(const int16_t *w, int64_t stride, const PairWindows &win, const int16_t *const *at, int32_t *out,
                      int64_t outStride)
