@@ -45,6 +45,7 @@
 #include "ui/mainwindow.h"
 #include "ui/models/layertablemodel.h"
 #include "ui/views/evaluatedialog.h"
+#include "ui/views/inspectview.h"
 #include "ui/views/profiledialog.h"
 
 using namespace cw::ui;
@@ -632,6 +633,10 @@ void TestGui::profileFromWindow()
     QCOMPARE(bars->data()->size(), std::min(ProfileDialog::kChartNodes, table->rowCount()));
     QCOMPARE(bars->data()->at(0)->value, table->item(0, 2)->data(Qt::UserRole).toDouble() * 1000.0);
     QVERIFY(dialog->summary()->text().contains(QStringLiteral("p50")));
+    // A row double-clicked: its layer in Inspect.
+    emit dialog->table()->cellDoubleClicked(0, 1);
+    QCOMPARE(window->selectedLayer(), table->item(0, 0)->text());
+    QCOMPARE(window->inspectView()->layer(), table->item(0, 0)->text());
 }
 
 // Cancel stops the profile between runs: cancelled, not succeeded.

@@ -954,6 +954,11 @@ bool MainWindow::profile()
         releaseJob(job);
         auto *dialog = new ProfileDialog(name, result, this);
         dialog->setAttribute(Qt::WA_DeleteOnClose);
+        connect(dialog, &ProfileDialog::nodeActivated, this, [this](const QString &node) {
+            if (!showInspect(node))
+                statusBar()->showMessage(tr("%1 is not a layer of the table (a node the engine made, or one "
+                                            "without weights)").arg(node), 8000);
+        });
         dialog->show();
         statusBar()->showMessage(tr("Profiled %1: p50 %2 ms").arg(name, formatMs(result.p50Ms)), 5000);
     });

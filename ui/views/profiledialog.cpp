@@ -116,6 +116,9 @@ ProfileDialog::ProfileDialog(const QString &modelName, const cw::BenchResult &re
         m_table->setItem(r, 2, us);
         m_table->setItem(r, 3, share);
     }
+    m_table->setToolTip(tr("Double-click a node to inspect its layer"));
+    connect(m_table, &QTableWidget::cellDoubleClicked, this,
+            [this](int row, int) { emit nodeActivated(m_table->item(row, 0)->text()); });
     m_table->setSortingEnabled(true);
     m_table->sortByColumn(2, Qt::DescendingOrder);
     m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);

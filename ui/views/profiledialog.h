@@ -1,7 +1,8 @@
 // ProfileDialog: where a run of the open model spends its time (Model → Profile Latency…, ProfileJob): the run's
 // latency, a bar chart of the slowest nodes' time per run, and a table of every node the engine ran (the fused
 // graph's: a fused node stands for the nodes fused into it), slowest first, sortable. What the per-node times do not
-// cover is the session's own work between the kernels.
+// cover is the session's own work between the kernels. Double-clicking a row asks for its node (nodeActivated): the
+// window shows that layer in Inspect.
 #pragma once
 
 #include <QDialog>
@@ -24,6 +25,9 @@ public:
     QLabel *summary() const { return m_summary; }
 
     static constexpr int kChartNodes = 15; // the slowest nodes charted
+
+signals:
+    void nodeActivated(const QString &name);
 
 private:
     QLabel *m_summary = nullptr;
