@@ -8,6 +8,8 @@
 #include <QStatusBar>
 #include <QSvgRenderer>
 #include <QPlainTextEdit>
+#include <QPushButton>
+#include <QTableWidget>
 #include <QRegularExpression>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -31,6 +33,7 @@
 #include "ui/views/compressview.h"
 #include "ui/views/variantdiffpanel.h"
 #include "ui/views/inspectview.h"
+#include "ui/views/profiledialog.h"
 #include "ui/charts/chartexport.h"
 #include "ui/charts/histogramplot.h"
 #include "core/project/diff.h"
@@ -169,6 +172,22 @@ private slots:
         QCOMPARE(again.compareView()->tableModel()->rowCount(), 1);
         QCOMPARE(again.compareView()->maxDropSpin()->value(), 2.0);
         QCOMPARE(again.modelSpec(), QStringLiteral("demo"));
+
+        // The variant's Profile…: where its own time goes (this preset's weights are 8-bit, its arithmetic float).
+        again.compressView()->selectVariant(0);
+        auto *profileButton = again.compressView()->findChild<QPushButton *>(QStringLiteral("profileVariant"));
+        QVERIFY(profileButton && profileButton->isEnabled());
+        QSignalSpy profiled(&again, &MainWindow::profileFinished);
+        profileButton->click();
+        QVERIFY(profiled.wait(kJobTimeoutMs));
+        auto *dialog = again.findChild<ProfileDialog *>();
+        QVERIFY(dialog);
+        QVERIFY2(dialog->windowTitle().contains(QString::fromStdString(v.name)), qPrintable(dialog->windowTitle()));
+        QStringList ops;
+        for (int r = 0; r < dialog->table()->rowCount(); ++r)
+            ops << dialog->table()->item(r, 1)->text();
+        QVERIFY2(ops.count(QStringLiteral("Conv")) == 2 && ops.count(QStringLiteral("Gemm")) == 2,
+                 qPrintable(ops.join(QStringLiteral(", "))));
 
         // Reopen at start is a setting.
         QSettings().setValue(QStringLiteral("project/reopenLast"), false);

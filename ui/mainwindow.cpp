@@ -235,6 +235,7 @@ void MainWindow::createCentralWidget()
     addAnalysisTab(m_compare, tr("Compare"));
     connect(m_compare, &CompareView::variantSelected, m_compress, &CompressView::selectVariant);
     connect(m_compress, &CompressView::openVariantRequested, this, &MainWindow::openVariant);
+    connect(m_compress, &CompressView::profileVariantRequested, this, &MainWindow::profileVariant);
     // An undone or redone sweep shows as stored.
     connect(m_document, &ProjectDocument::analysisChanged, this, [this](const QString &key) {
         if (key != QLatin1String(cw::kSensitivityKey) || !model() || m_sensitivity->isRunning())
@@ -938,18 +939,31 @@ bool MainWindow::evaluate(const QString &datasetSpec, qint64 limit)
 
 bool MainWindow::profile()
 {
-    if (!model() || m_job || !m_runInputs.blocked.isEmpty())
+    return model() && profile(*model(), displayName(modelSpec()));
+}
+
+bool MainWindow::profileVariant(int index)
+{
+    if (index < 0 || index >= m_document->variantCount())
         return false;
-    if (const QString refusal = m_runInputs.refusal(model()->graph, false); !refusal.isEmpty()) {
+    const cw::Variant &variant = m_document->variants()[size_t(index)].variant;
+    return profile(variant.model, QString::fromStdString(variant.name));
+}
+
+bool MainWindow::profile(const cw::Model &model, const QString &name)
+{
+    // Another job would share the cores and distort the times.
+    if (anyJobRunning() || !m_runInputs.blocked.isEmpty())
+        return false;
+    if (const QString refusal = m_runInputs.refusal(model.graph, false); !refusal.isEmpty()) {
         statusBar()->showMessage(refusal, 10000);
         openInputs(refusal);
         return false;
     }
     ProfileParams params;
-    params.model = *model();
+    params.model = model;
     params.inputs = m_runInputs.feeds;
     auto *job = new ProfileJob(std::move(params), this);
-    const QString name = displayName(modelSpec());
     connect(job, &ProfileJob::succeeded, this, [this, job, name](const cw::BenchResult &result) {
         releaseJob(job);
         auto *dialog = new ProfileDialog(name, result, this);
@@ -1614,7 +1628,7 @@ void MainWindow::updateActions()
     m_evaluateAct->setToolTip(lm ? tr("Perplexity on the Evaluate tab's text")
                               : m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
                                                               : m_runInputs.blocked);
-    m_profileAct->setEnabled(idle && model() && m_runInputs.blocked.isEmpty());
+    m_profileAct->setEnabled(!anyJobRunning() && model() && m_runInputs.blocked.isEmpty());
     m_profileAct->setToolTip(m_runInputs.blocked.isEmpty() || !model()
                                  ? tr("Time each node of a batch-1 run on one thread, and show where the time goes")
                                  : m_runInputs.blocked);

@@ -165,6 +165,8 @@ public:
     // Model → Profile Latency…: times the open model's nodes on a worker thread (ProfileJob), then shows where the
     // time goes (ProfileDialog, not modal). False when no model is open, one is not runnable, or a job runs.
     bool profile();
+    // The same for variant `index` of the project (the Compress tab's Profile… button).
+    bool profileVariant(int index);
     QAction *profileAction() const { return m_profileAct; }
     QAction *inputsAction() const { return m_inputsAct; }
 
@@ -263,6 +265,7 @@ protected:
 private:
     void createActions();
     void createCentralWidget();
+    bool profile(const cw::Model &model, const QString &name);
     void createStatusBar();
     void createLogPanel();
     void appendLog(const QString &line); // with the time of day

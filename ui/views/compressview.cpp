@@ -558,6 +558,14 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
         if (index >= 0)
             emit openVariantRequested(index);
     });
+    m_profileVariant = new QPushButton(tr("Profile…"));
+    m_profileVariant->setObjectName(QStringLiteral("profileVariant"));
+    m_profileVariant->setToolTip(tr("Time each node of the selected variant and show where its time goes"));
+    connect(m_profileVariant, &QPushButton::clicked, this, [this]() {
+        const int index = selectedVariant();
+        if (index >= 0)
+            emit profileVariantRequested(index);
+    });
     auto *variantsBox = new QWidget;
     auto *variantsLayout = new QVBoxLayout(variantsBox);
     variantsLayout->setContentsMargins(0, 0, 0, 0);
@@ -569,6 +577,7 @@ CompressView::CompressView(ProjectDocument *document, QWidget *parent)
     variantsTitle->addWidget(variantsLabel, 1);
     variantsTitle->addWidget(m_removeVariant);
     variantsTitle->addWidget(m_openVariant);
+    variantsTitle->addWidget(m_profileVariant);
     variantsTitle->addWidget(m_exportVariant);
     variantsLayout->addLayout(variantsTitle);
     variantsLayout->addWidget(m_variantTable, 1);
@@ -1557,6 +1566,7 @@ void CompressView::updateControls()
     m_exportVariant->setEnabled(variant >= 0 && !m_exportJob);
     m_removeVariant->setEnabled(variant >= 0);
     m_openVariant->setEnabled(variant >= 0 && !m_job);
+    m_profileVariant->setEnabled(variant >= 0 && !m_job);
 }
 
 void CompressView::selectVariant(int index)

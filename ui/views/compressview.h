@@ -166,6 +166,7 @@ signals:
     void variantAdded(int index);
     // "Open as Model" on variant `index`: the window makes it the open model (to compress a distilled student).
     void openVariantRequested(int index);
+    void profileVariantRequested(int index); // Profile…: where the selected variant's time goes
     void queueChanged();
     void exportFinished(bool ok);
     void errorOccurred(const QString &message);
@@ -280,6 +281,7 @@ private:
     QStandardItemModel *m_variantModel = nullptr;
     QPushButton *m_exportVariant = nullptr;
     QPushButton *m_openVariant = nullptr;
+    QPushButton *m_profileVariant = nullptr;
     QPushButton *m_removeVariant = nullptr;
 };
 
