@@ -621,17 +621,17 @@ void TestGui::profileFromWindow()
     QCOMPARE(table->rowCount(), int(session.executedGraph().nodes.size()));
     double sum = 0, previous = 1e300;
     for (int r = 0; r < table->rowCount(); ++r) {
-        const double us = table->item(r, 2)->data(Qt::UserRole).toDouble() * 1000.0;
+        const double us = dialog->microseconds(r);
         QVERIFY2(us <= previous && us > 0, qPrintable(table->item(r, 0)->text()));
         previous = us;
-        sum += table->item(r, 3)->data(Qt::UserRole).toDouble();
+        sum += dialog->share(r);
     }
     QCOMPARE(table->item(0, 1)->text(), QStringLiteral("Conv")); // a convolution is the slowest node
     QVERIFY2(sum > 0.3 && sum <= 1.0, qPrintable(QString::number(sum)));
     auto *bars = qobject_cast<QCPBars *>(dialog->plot()->plottable(0));
     QVERIFY(bars);
     QCOMPARE(bars->data()->size(), std::min(ProfileDialog::kChartNodes, table->rowCount()));
-    QCOMPARE(bars->data()->at(0)->value, table->item(0, 2)->data(Qt::UserRole).toDouble() * 1000.0);
+    QCOMPARE(bars->data()->at(0)->value, dialog->microseconds(0));
     QVERIFY(dialog->summary()->text().contains(QStringLiteral("p50")));
     // A row double-clicked: its layer in Inspect.
     emit dialog->table()->cellDoubleClicked(0, 1);

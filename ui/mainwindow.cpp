@@ -952,9 +952,14 @@ bool MainWindow::profileVariant(int index)
 
 bool MainWindow::profile(const cw::Model &model, const QString &name)
 {
-    // Another job would share the cores and distort the times.
-    if (anyJobRunning() || !m_runInputs.blocked.isEmpty())
+    if (m_job || !m_runInputs.blocked.isEmpty())
         return false;
+    // A job of a tab would share the cores and distort the times. (The action follows the window's own job only:
+    // the tabs' jobs do not update it.)
+    if (anyJobRunning()) {
+        statusBar()->showMessage(tr("Wait for the running job to finish (or cancel it) before profiling."), 8000);
+        return false;
+    }
     if (const QString refusal = m_runInputs.refusal(model.graph, false); !refusal.isEmpty()) {
         statusBar()->showMessage(refusal, 10000);
         openInputs(refusal);
@@ -1628,7 +1633,7 @@ void MainWindow::updateActions()
     m_evaluateAct->setToolTip(lm ? tr("Perplexity on the Evaluate tab's text")
                               : m_runInputs.blocked.isEmpty() ? tr("Accuracy, top-5 and loss on a labelled dataset")
                                                               : m_runInputs.blocked);
-    m_profileAct->setEnabled(!anyJobRunning() && model() && m_runInputs.blocked.isEmpty());
+    m_profileAct->setEnabled(idle && model() && m_runInputs.blocked.isEmpty());
     m_profileAct->setToolTip(m_runInputs.blocked.isEmpty() || !model()
                                  ? tr("Time each node of a batch-1 run on one thread, and show where the time goes")
                                  : m_runInputs.blocked);

@@ -20,13 +20,21 @@ namespace {
 
 const QColor kBarColor(64, 120, 180);
 
-// A number cell that sorts by its value (Qt::UserRole), not its text.
+// The table's columns; a number cell holds its value, unrounded, under kValueRole.
+enum Column { NodeColumn, OperatorColumn, MicrosecondsColumn, ShareColumn };
+constexpr int kValueRole = Qt::UserRole;
+
+// A number cell that sorts by its value, not its text.
 class NumberItem : public QTableWidgetItem {
 public:
-    using QTableWidgetItem::QTableWidgetItem;
+    NumberItem(double value, const QString &text) : QTableWidgetItem(text)
+    {
+        setData(kValueRole, value);
+        setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+    }
     bool operator<(const QTableWidgetItem &other) const override
     {
-        return data(Qt::UserRole).toDouble() < other.data(Qt::UserRole).toDouble();
+        return data(kValueRole).toDouble() < other.data(kValueRole).toDouble();
     }
 };
 
@@ -105,23 +113,18 @@ ProfileDialog::ProfileDialog(const QString &modelName, const cw::BenchResult &re
     m_table->verticalHeader()->setVisible(false);
     for (int r = 0; r < m_table->rowCount(); ++r) {
         const cw::NodeTime &n = result.nodes[size_t(r)];
-        m_table->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(n.name)));
-        m_table->setItem(r, 1, new QTableWidgetItem(QString::fromStdString(n.opType)));
-        auto *us = new NumberItem(QString::number(n.ms * 1000.0, 'f', n.ms < 0.01 ? 2 : 1));
-        auto *share = new NumberItem(formatPercent(n.share, 1));
-        for (auto [item, value] : {std::pair{us, n.ms}, std::pair{share, n.share}}) {
-            item->setData(Qt::UserRole, value);
-            item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
-        }
-        m_table->setItem(r, 2, us);
-        m_table->setItem(r, 3, share);
+        const double us = n.ms * 1000.0;
+        m_table->setItem(r, NodeColumn, new QTableWidgetItem(QString::fromStdString(n.name)));
+        m_table->setItem(r, OperatorColumn, new QTableWidgetItem(QString::fromStdString(n.opType)));
+        m_table->setItem(r, MicrosecondsColumn, new NumberItem(us, QString::number(us, 'f', us < 10 ? 2 : 1)));
+        m_table->setItem(r, ShareColumn, new NumberItem(n.share, formatPercent(n.share, 1)));
     }
     m_table->setToolTip(tr("Double-click a node to inspect its layer"));
     connect(m_table, &QTableWidget::cellDoubleClicked, this,
-            [this](int row, int) { emit nodeActivated(m_table->item(row, 0)->text()); });
+            [this](int row, int) { emit nodeActivated(m_table->item(row, NodeColumn)->text()); });
     m_table->setSortingEnabled(true);
-    m_table->sortByColumn(2, Qt::DescendingOrder);
-    m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+    m_table->sortByColumn(MicrosecondsColumn, Qt::DescendingOrder);
+    m_table->horizontalHeader()->setSectionResizeMode(NodeColumn, QHeaderView::Stretch);
     m_table->resizeColumnsToContents();
 
     auto *split = new QSplitter(Qt::Vertical, this);
@@ -134,6 +137,16 @@ ProfileDialog::ProfileDialog(const QString &modelName, const cw::BenchResult &re
     layout->addWidget(split, 1);
     layout->addWidget(buttons);
     resize(760, 720);
+}
+
+double ProfileDialog::microseconds(int row) const
+{
+    return m_table->item(row, MicrosecondsColumn)->data(kValueRole).toDouble();
+}
+
+double ProfileDialog::share(int row) const
+{
+    return m_table->item(row, ShareColumn)->data(kValueRole).toDouble();
 }
 
 } // namespace cw::ui
