@@ -2,6 +2,7 @@
 
 #include "core/base/error.h"
 
+#include <cpuid.h>
 #include <cstdlib>
 #include <string>
 
@@ -25,6 +26,14 @@ Level maxLevel()
     throw Error("CW_MAX_ISA: '" + v + "' is none of native, avx512, avx2_vnni, avx2, scalar");
 }
 
+// AVX-VNNI is CPUID leaf 7, sub-leaf 1, EAX bit 4. Read directly: clang before 16 has no
+// __builtin_cpu_supports("avxvnni"). The OS's saving of the 256-bit registers is already part of "avx2".
+bool cpuidAvxVnni()
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
+}
+
 } // namespace
 
 bool cpuHas(CpuFeature feature)
@@ -34,7 +43,7 @@ bool cpuHas(CpuFeature feature)
     static const bool bw = __builtin_cpu_supports("avx512bw");
     static const bool vbmi = bw && __builtin_cpu_supports("avx512vbmi");
     static const bool vnni = bw && __builtin_cpu_supports("avx512vnni");
-    static const bool avxVnni = avx2 && __builtin_cpu_supports("avxvnni");
+    static const bool avxVnni = avx2 && cpuidAvxVnni();
     switch (feature) {
     case CpuFeature::Avx2: return level >= Level::Avx2 && avx2;
     case CpuFeature::Avx512Bw: return level >= Level::Avx512 && bw;
