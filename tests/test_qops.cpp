@@ -192,7 +192,7 @@ private slots:
         const QByteArray cap = qgetenv("CW_MAX_ISA");
         if (cap != "avx2" && cap != "avx2_vnni")
             QSKIP("runs under CW_MAX_ISA=avx2 or avx2_vnni (test_qops_avx2, test_qops_avx_vnni)");
-        const bool avxVnni = cap == "avx2_vnni" && __builtin_cpu_supports("avxvnni");
+        const bool avxVnni = cap == "avx2_vnni" && cw::cpuHasUncapped(cw::CpuFeature::AvxVnni);
         QVERIFY(!cw::cpuHas(cw::CpuFeature::Avx512Vnni));
         QVERIFY(!cw::cpuHas(cw::CpuFeature::Avx512Vbmi));
         QCOMPARE(cw::cpuHas(cw::CpuFeature::Avx2), bool(__builtin_cpu_supports("avx2")));
@@ -225,7 +225,7 @@ private slots:
         QCOMPARE(i8.toInt64Vector(), (std::vector<int64_t>{-100, 100}));
     }
 
-    // The vectorised QuantizeLinear (eight values at a time) against the scalar arithmetic, value by value: random
+    // The vectorised QuantizeLinear (16 or 32 values at a time) against the scalar arithmetic, value by value: random
     // values, values at and next to half-integer quotients, the saturation limits, NaN and infinities, and scales
     // whose reciprocal is not a normal float (the vector path multiplies by 1 / scale and divides only near a
     // rounding boundary).
@@ -241,7 +241,8 @@ private slots:
                 const float h = (float(k) + 0.5f) * scale;
                 x.insert(x.end(), {h, std::nextafter(h, -INFINITY), std::nextafter(h, INFINITY)});
             }
-            x.insert(x.end(), {0.f, -0.f, NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 1e-42f});
+            // At the front, inside the first group of 16 or 32 that the vector paths take (the end is a rest).
+            x.insert(x.begin(), {0.f, -0.f, NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 1e-42f, 3e9f * scale});
             for (const bool toInt8 : {false, true}) {
                 const int32_t zp = toInt8 ? -3 : 131;
                 std::vector<uint8_t> y(x.size());
@@ -1095,10 +1096,9 @@ private slots:
         QFETCH(int, aZp);
         QFETCH(int, threads);
         QFETCH(quant::GemvIsa, isa);
-        if (isa == quant::GemvIsa::Avx512Vnni &&
-            !(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")))
+        if (isa == quant::GemvIsa::Avx512Vnni && !cw::cpuHasUncapped(cw::CpuFeature::Avx512Vnni))
             QSKIP("the CPU has no AVX-512 VNNI");
-        if (isa == quant::GemvIsa::AvxVnni && !__builtin_cpu_supports("avxvnni"))
+        if (isa == quant::GemvIsa::AvxVnni && !cw::cpuHasUncapped(cw::CpuFeature::AvxVnni))
             QSKIP("the CPU has no AVX-VNNI");
         Tensor a = randomInts<uint8_t>({M, K}, 21, 0, 255);
         Tensor b = randomInts<int8_t>({N, K}, 22, -wMax, std::min(wMax, 127));
@@ -1123,22 +1123,31 @@ private slots:
     }
 
     // One float row quantized inside the VNNI product (gemvQuantizedRow) against quantizeValues, then gemvU8S8:
-    // the same sums, bit for bit. Depths in whole groups of 16 values and with a rest of 8, 1 and 3 values (a
-    // group of four cut short), widths of one to five column blocks of 16 (two passes of four blocks), zero points at
-    // both ends, values at half-integer quotients and beside them (which the quantization divides), NaN, infinities
-    // and values far outside the range, and two threads. A scale whose reciprocal is not a normal float is refused.
+    // the same sums, bit for bit, in the AVX-512 VNNI layout (16 values quantized a step) and the AVX-VNNI one.
+    // Depths in whole steps and with rests of 8, 1 and 3 values (a group of four cut short), widths of one to five
+    // column blocks (two passes of four blocks), zero points at both ends, values at half-integer quotients and
+    // beside them (which the quantization divides), NaN, infinities and values far outside the range, and two
+    // threads. A scale whose reciprocal is not a normal float is refused, and so are the AVX2 layouts.
     void gemvQuantizedRow_data()
     {
         QTest::addColumn<int>("K");
         QTest::addColumn<int>("N");
         QTest::addColumn<int>("aZp");
         QTest::addColumn<int>("threads");
-        QTest::newRow("1536 x 32, a wake-word head") << 1536 << 32 << 131 << 1;
-        QTest::newRow("K 40 (a rest of 8), N 24") << 40 << 24 << 0 << 1;
-        QTest::newRow("K 17 (a rest of 1), N 33") << 17 << 33 << 255 << 1;
-        QTest::newRow("K 3 (only a rest), N 1") << 3 << 1 << 7 << 1;
-        QTest::newRow("K 16, N 70 (two passes)") << 16 << 70 << 128 << 1;
-        QTest::newRow("two threads") << 2100 << 520 << 90 << 2;
+        QTest::addColumn<quant::GemvIsa>("isa");
+        for (const quant::GemvIsa isa : {quant::GemvIsa::AvxVnni, quant::GemvIsa::Avx512Vnni}) {
+            const auto row = [&](const char *name) -> QTestData & {
+                return QTest::newRow(qPrintable(QString(name) + (isa == quant::GemvIsa::AvxVnni ? ", avx-vnni"
+                                                                                                  : ", avx512-vnni")));
+            };
+            row("1536 x 32, a wake-word head") << 1536 << 32 << 131 << 1 << isa;
+            row("K 40 (a rest of 8), N 24") << 40 << 24 << 0 << 1 << isa;
+            row("K 17 (a rest of 1), N 33") << 17 << 33 << 255 << 1 << isa;
+            row("K 3 (only a rest), N 1") << 3 << 1 << 7 << 1 << isa;
+            row("K 16, N 70 (two passes)") << 16 << 70 << 128 << 1 << isa;
+            row("K 67, N 9 (a rest of 3)") << 67 << 9 << 128 << 1 << isa;
+            row("two threads") << 2100 << 520 << 90 << 2 << isa;
+        }
     }
 
     void gemvQuantizedRow()
@@ -1147,8 +1156,11 @@ private slots:
         QFETCH(int, N);
         QFETCH(int, aZp);
         QFETCH(int, threads);
-        if (!(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")))
+        QFETCH(quant::GemvIsa, isa);
+        if (isa == quant::GemvIsa::Avx512Vnni && !cw::cpuHasUncapped(cw::CpuFeature::Avx512Vnni))
             QSKIP("the CPU has no AVX-512 VNNI");
+        if (isa == quant::GemvIsa::AvxVnni && !cw::cpuHasUncapped(cw::CpuFeature::AvxVnni))
+            QSKIP("the CPU has no AVX-VNNI");
         const float scale = 0.0173f;
         std::vector<float> x(static_cast<size_t>(K));
         std::mt19937 rng(23);
@@ -1160,7 +1172,7 @@ private slots:
                                                                                      : uniform(rng);
         }
         const Tensor b = randomInts<int8_t>({N, K}, 24, -127, 127);
-        const quant::GemvWeights w = quant::packGemv(b.data<int8_t>(), N, K, true, quant::GemvIsa::Avx512Vnni);
+        const quant::GemvWeights w = quant::packGemv(b.data<int8_t>(), N, K, true, isa);
         std::vector<uint8_t> a(static_cast<size_t>(K));
         quant::quantizeValues(x.data(), K, scale, aZp, false, a.data());
         std::vector<int32_t> expected(static_cast<size_t>(N)), acc(static_cast<size_t>(N));
@@ -1171,6 +1183,9 @@ private slots:
         QCOMPARE(acc, expected);
         QVERIFY(!quant::gemvQuantizedRow(w, x.data(), 1e-39f, aZp, acc.data(), threads));
         QCOMPARE(acc, expected); // refused: nothing done
+        const quant::GemvWeights avx2 = quant::packGemv(b.data<int8_t>(), N, K, true, quant::GemvIsa::Avx2);
+        QVERIFY(!quant::gemvQuantizedRow(avx2, x.data(), scale, aZp, acc.data(), threads));
+        QCOMPARE(acc, expected);
     }
 
     // QGemm, QLinearMatMul and MatMulInteger in a Session at batch 1, their weights its constants: the products
@@ -1266,7 +1281,7 @@ private slots:
     // types' extremes, zero points 0, 128 and 255; the AVX-512 VNNI form where the CPU has it.
     void dotProducts()
     {
-        const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+        const bool vnni = cw::cpuHasUncapped(cw::CpuFeature::Avx512Vnni);
         std::mt19937 rng(9);
         for (const int64_t K : {0, 1, 15, 16, 17, 63, 64, 65, 200, 1537})
             for (const int32_t zp : {0, 128, 255}) {

@@ -36,22 +36,30 @@ bool cpuidAvxVnni()
 
 } // namespace
 
-bool cpuHas(CpuFeature feature)
+bool cpuHasUncapped(CpuFeature feature)
 {
-    static const Level level = maxLevel();
     static const bool avx2 = __builtin_cpu_supports("avx2");
     static const bool bw = __builtin_cpu_supports("avx512bw");
     static const bool vbmi = bw && __builtin_cpu_supports("avx512vbmi");
     static const bool vnni = bw && __builtin_cpu_supports("avx512vnni");
     static const bool avxVnni = avx2 && cpuidAvxVnni();
     switch (feature) {
-    case CpuFeature::Avx2: return level >= Level::Avx2 && avx2;
-    case CpuFeature::Avx512Bw: return level >= Level::Avx512 && bw;
-    case CpuFeature::Avx512Vbmi: return level >= Level::Avx512 && vbmi;
-    case CpuFeature::Avx512Vnni: return level >= Level::Avx512 && vnni;
-    case CpuFeature::AvxVnni: return level >= Level::AvxVnni && avxVnni;
+    case CpuFeature::Avx2: return avx2;
+    case CpuFeature::Avx512Bw: return bw;
+    case CpuFeature::Avx512Vbmi: return vbmi;
+    case CpuFeature::Avx512Vnni: return vnni;
+    case CpuFeature::AvxVnni: return avxVnni;
     }
     return false;
+}
+
+bool cpuHas(CpuFeature feature)
+{
+    static const Level level = maxLevel();
+    const Level needs = feature == CpuFeature::Avx2      ? Level::Avx2
+                        : feature == CpuFeature::AvxVnni ? Level::AvxVnni
+                                                         : Level::Avx512;
+    return level >= needs && cpuHasUncapped(feature);
 }
 
 } // namespace cw

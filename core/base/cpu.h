@@ -16,5 +16,7 @@ enum class CpuFeature {
 };
 
 bool cpuHas(CpuFeature feature);
+// What the CPU has, whatever CW_MAX_ISA says: for the tests that run each form of a kernel directly.
+bool cpuHasUncapped(CpuFeature feature);
 
 } // namespace cw

@@ -295,12 +295,11 @@ template <typename T> void quantizeDivided(const float *x, int64_t n, float scal
 // normal float, x · (1 / scale) · (1 ∓ 2^-21), each one product with a constant made once, bracket the rounded
 // quotient (rounding the constants and the product moves each by at most 3 · 2^-24 relative; the two come in
 // either order, as x's sign has it), so when both round to one integer (rounding is monotonic), the quotient
-// rounds to it too. Otherwise (a value that close to a half-integer) and for NaN, the group of values is divided.
-// With AVX2 the bounds are first clamped to one past the range on either side, so that the conversion cannot
-// overflow, and the packs that narrow saturate to the range; with AVX-512 the overflow (and NaN) is recognised by
-// the integer the conversion gives it, and the integers clamped. With AVX-512, 16 values at a time: the 1,536
-// inputs of a wake-word head in 0.19 µs on a Sapphire Rapids core, 0.31 µs 32 at a time with AVX2 (below), 0.54 µs
-// dividing.
+// rounds to it too. Otherwise (a value that close to a half-integer) and for NaN, the group of values is divided, and
+// so is one whose conversion overflows (|quotient| >= 2^31), recognised by the integer the conversion gives it; the
+// integers are then clamped to the range. With AVX-512, 16 values at a time: the 1,536 inputs of a wake-word head in
+// 0.19 µs on a Sapphire Rapids core, 0.31 µs 32 at a time with AVX2 (below, when it still clamped the floats first),
+// 0.54 µs dividing.
 // Its constants, made once per call (quantizeAvx512, quant::gemvQuantizedRow); quantize16 is one step of 16 values.
 struct Quantize16 {
     float scale;
@@ -358,34 +357,34 @@ __attribute__((target("avx512f,avx512bw"))) int64_t quantizeAvx512(const float *
 template <typename T> void quantizeTensor(const float *x, int64_t n, float scale, int32_t zp, T *y)
 {
     static const bool avx512 = cpuHas(CpuFeature::Avx512Bw);
-    const QRange r = rangeOf(dtypeOf<T>());
     int64_t i = 0;
     if (std::isnormal(scale) && std::isnormal(1.f / scale)) {
         if (avx512)
             i = quantizeAvx512(x, n, scale, zp, y);
         const __m256 shrink = _mm256_set1_ps(1.f / scale * (1.f - 0x1p-21f));
         const __m256 grow = _mm256_set1_ps(1.f / scale * (1.f + 0x1p-21f));
-        const __m256 below = _mm256_set1_ps(float(r.lo - zp - 1)), above = _mm256_set1_ps(float(r.hi - zp + 1));
-        const __m256i vzp = _mm256_set1_epi32(zp), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-        const auto clamped = [&](__m256 v) { return _mm256_min_ps(_mm256_max_ps(v, below), above); };
+        const __m256i vzp = _mm256_set1_epi16(int16_t(zp)), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        const __m256i indefinite = _mm256_set1_epi32(INT32_MIN); // what the conversion gives NaN and |q| >= 2^31
         for (; i + 32 <= n; i += 32) {
             __m256i v[4];
             __m256i unsure = _mm256_setzero_si256();
             for (int j = 0; j < 4; ++j) {
                 const __m256 xv = _mm256_loadu_ps(x + i + 8 * j);
                 // Rounded to nearest even by MXCSR's mode, which nearbyint follows too.
-                const __m256i low = _mm256_cvtps_epi32(clamped(_mm256_mul_ps(xv, shrink)));
-                const __m256i high = _mm256_cvtps_epi32(clamped(_mm256_mul_ps(xv, grow)));
-                unsure = _mm256_or_si256(unsure, _mm256_castps_si256(_mm256_cmp_ps(xv, xv, _CMP_UNORD_Q)));
-                unsure = _mm256_or_si256(unsure, _mm256_xor_si256(low, high));
-                v[j] = _mm256_add_epi32(low, vzp);
+                const __m256i low = _mm256_cvtps_epi32(_mm256_mul_ps(xv, shrink));
+                const __m256i high = _mm256_cvtps_epi32(_mm256_mul_ps(xv, grow));
+                unsure = _mm256_or_si256(unsure, _mm256_or_si256(_mm256_xor_si256(low, high),
+                                                                 _mm256_cmpeq_epi32(low, indefinite)));
+                v[j] = low;
             }
             if (!_mm256_testz_si256(unsure, unsure)) {
                 quantizeDivided(x + i, 32, scale, zp, y + i);
                 continue;
             }
-            // The packs saturate to T's range.
-            const __m256i w01 = _mm256_packs_epi32(v[0], v[1]), w23 = _mm256_packs_epi32(v[2], v[3]);
+            // The packs saturate, to int16 and then to T's range, and the zero point is added between them
+            // saturating too (|zp| < 256: an integer saturated to ±32767 stays beyond the range).
+            const __m256i w01 = _mm256_adds_epi16(_mm256_packs_epi32(v[0], v[1]), vzp);
+            const __m256i w23 = _mm256_adds_epi16(_mm256_packs_epi32(v[2], v[3]), vzp);
             const __m256i b = std::is_same_v<T, uint8_t> ? _mm256_packus_epi16(w01, w23) : _mm256_packs_epi16(w01, w23);
             _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + i), _mm256_permutevar8x32_epi32(b, order));
         }
@@ -3501,9 +3500,18 @@ void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, in
 
 bool gemvQuantizedRow(const GemvWeights &w, const float *x, float scale, int32_t zeroPoint, int32_t *acc, int threads)
 {
-    if (w.isa != GemvIsa::Avx512Vnni || !std::isnormal(scale) || !std::isnormal(1.f / scale) || zeroPoint < 0 ||
+    if (w.isa == GemvIsa::Avx2 || !std::isnormal(scale) || !std::isnormal(1.f / scale) || zeroPoint < 0 ||
         zeroPoint > 255)
         return false;
+    // AVX-VNNI: the row quantized first, 32 values a step. Quantized inside the product as below, the sums and
+    // the quantization's constants did not fit AVX2's sixteen registers, and it ran no faster.
+    if (w.isa == GemvIsa::AvxVnni) {
+        thread_local std::vector<uint8_t> row;
+        row.resize(size_t(w.k));
+        quantizeTensor(x, w.k, scale, zeroPoint, row.data());
+        gemvU8S8(w, row.data(), 1, zeroPoint, acc, threads);
+        return true;
+    }
     const Quantize16 c = quantize16Constants<uint8_t>(scale, zeroPoint);
     const int64_t blocks = (w.n + 15) / 16, groups = (blocks + 3) / 4;
     const int t = int(std::clamp<int64_t>((w.n * w.k) >> 20, 1, std::max(1, threads)));

@@ -89,9 +89,9 @@ GemvWeights packGemv(const int8_t *b, int64_t N, int64_t K, bool transB, GemvIsa
 // to `threads` threads.
 void gemvU8S8(const GemvWeights &w, const uint8_t *a, int64_t M, int32_t aZp, int32_t *acc, int threads);
 // gemvU8S8 of one row a = QuantizeLinear(x, scale, zeroPoint) to uint8 of the K float values x, the same sums: the
-// values are quantized as quantizeValues does, 16 at a time between the loads of the weights, never stored whole.
-// False, and nothing done, where it does not apply (weights not in the Avx512Vnni layout; a scale whose reciprocal
-// is not a normal float): quantize first then.
+// values are quantized as quantizeValues does: in the Avx512Vnni layout 16 at a time between the loads of the
+// weights, never stored whole; in the AvxVnni one first, into a row the thread keeps. False, and nothing done, where
+// it does not apply (weights in the Avx2 layout; a scale whose reciprocal is not a normal float): quantize first then.
 bool gemvQuantizedRow(const GemvWeights &w, const float *x, float scale, int32_t zeroPoint, int32_t *acc, int threads);
 
 // Tests: when set, QLinearConv / QLinearMatMul / QGemm run the plain reference loops only (the fast paths
