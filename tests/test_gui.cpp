@@ -9,6 +9,7 @@
 #include <QJsonObject>
 #include <QMenu>
 #include <QMessageBox>
+#include <QPointer>
 #include <QProgressBar>
 #include <QScrollBar>
 #include <QSettings>
@@ -600,7 +601,7 @@ void TestGui::cancelEvaluation()
 
 // Model → Profile Latency…: a job times every node the engine runs, then a dialog charts the slowest and lists them
 // all, slowest first: one row per node of the executed graph, their times no more than a run's, the chart's bars
-// the table's first rows.
+// the table's first rows. Profile Again in the dialog at another batch and number of threads.
 void TestGui::profileFromWindow()
 {
     auto window = openWindow(QStringLiteral("demo-resnet"));
@@ -637,6 +638,37 @@ void TestGui::profileFromWindow()
     emit dialog->table()->cellDoubleClicked(0, 1);
     QCOMPARE(window->selectedLayer(), table->item(0, 0)->text());
     QCOMPARE(window->inspectView()->layer(), table->item(0, 0)->text());
+
+    // Profile Again at batch 3 on two threads: the same dialog shows that run, its boxes disabled meanwhile, and the
+    // window remembers the choice for the next profile.
+    QCOMPARE(dialog->batchBox()->value(), 1);
+    QCOMPARE(dialog->threadsBox()->value(), 1);
+    const int threads = std::min(2, QThread::idealThreadCount());
+    dialog->batchBox()->setValue(3);
+    dialog->threadsBox()->setValue(threads);
+    QTest::mouseClick(dialog->againButton(), Qt::LeftButton);
+    QVERIFY(window->isBusy());
+    QVERIFY(!dialog->againButton()->isEnabled());
+    QVERIFY(!dialog->batchBox()->isEnabled());
+    QVERIFY(dialog->summary()->text().contains(QStringLiteral("batch 3")));
+    QVERIFY(finished.wait(60000));
+    QCOMPARE(window->findChildren<ProfileDialog *>().size(), 1);
+    QCOMPARE(dialog->result().batch, 3);
+    QCOMPARE(dialog->result().threads, threads);
+    QVERIFY(dialog->againButton()->isEnabled());
+    QVERIFY(dialog->summary()->text().startsWith(QStringLiteral("Batch 3 on %1 thread").arg(threads)));
+    QCOMPARE(table->rowCount(), int(session.executedGraph().nodes.size()));
+    QCOMPARE(dialog->plot()->plottableCount(), 1); // the chart redrawn, not drawn over
+    QCOMPARE(qobject_cast<QCPBars *>(dialog->plot()->plottable(0))->data()->at(0)->value, dialog->microseconds(0));
+    const QPointer<ProfileDialog> closed(dialog);
+    dialog->close();
+    QTRY_VERIFY(!closed);
+    QVERIFY(window->profile());
+    QVERIFY(finished.wait(60000));
+    auto *next = window->findChild<ProfileDialog *>();
+    QVERIFY(next);
+    QCOMPARE(next->result().batch, 3);
+    QCOMPARE(next->threadsBox()->value(), threads);
 }
 
 // Cancel stops the profile at its next run. The work itself, stopped once its timed runs have begun, throws

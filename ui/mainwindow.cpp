@@ -27,6 +27,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
+#include <QThread>
 #include <QTime>
 #include <QToolButton>
 #include <QUndoGroup>
@@ -76,6 +77,8 @@ const char kExportDirKey[] = "lastDirs/export";
 const char kDatasetDirKey[] = "lastDirs/dataset";
 const char kAppName[] = "Compression Workbench";
 const char kReopenLastKey[] = "project/reopenLast";
+const char kProfileBatchKey[] = "profile/batch";
+const char kProfileThreadsKey[] = "profile/threads";
 const char kLastProjectKey[] = "project/last";
 const char kProjectDirKey[] = "lastDirs/project";
 
@@ -950,13 +953,13 @@ bool MainWindow::profileVariant(int index)
     return profile(variant.model, QString::fromStdString(variant.name));
 }
 
-bool MainWindow::profile(const cw::Model &model, const QString &name)
+bool MainWindow::profile(const cw::Model &model, const QString &name, ProfileDialog *dialog)
 {
-    if (m_job || !m_runInputs.blocked.isEmpty())
+    if (!m_runInputs.blocked.isEmpty())
         return false;
-    // A job of a tab would share the cores and distort the times. (The action follows the window's own job only:
-    // the tabs' jobs do not update it.)
-    if (anyJobRunning()) {
+    // Another job would share the cores and distort the times. (The action follows the window's own job only: the
+    // tabs' jobs do not update it.)
+    if (m_job || anyJobRunning()) {
         statusBar()->showMessage(tr("Wait for the running job to finish (or cancel it) before profiling."), 8000);
         return false;
     }
@@ -968,25 +971,47 @@ bool MainWindow::profile(const cw::Model &model, const QString &name)
     ProfileParams params;
     params.model = model;
     params.inputs = m_runInputs.feeds;
+    const QSettings settings;
+    params.batch = std::max(1, settings.value(QLatin1String(kProfileBatchKey), 1).toInt());
+    params.threads = std::clamp(settings.value(QLatin1String(kProfileThreadsKey), 1).toInt(), 1,
+                                std::max(1, QThread::idealThreadCount()));
     auto *job = new ProfileJob(std::move(params), this);
-    connect(job, &ProfileJob::succeeded, this, [this, job, name](const cw::BenchResult &result) {
+    QPointer<ProfileDialog> target = dialog;
+    if (target)
+        target->setBusy(true);
+    connect(job, &ProfileJob::succeeded, this, [this, job, model, name, target](const cw::BenchResult &result) {
         releaseJob(job);
-        auto *dialog = new ProfileDialog(name, result, this);
-        dialog->setAttribute(Qt::WA_DeleteOnClose);
-        connect(dialog, &ProfileDialog::nodeActivated, this, [this](const QString &node) {
+        statusBar()->showMessage(tr("Profiled %1: p50 %2 ms").arg(name, formatMs(result.p50Ms)), 5000);
+        if (target) {
+            target->setResult(result);
+            target->raise();
+            return;
+        }
+        auto *shown = new ProfileDialog(name, result, this);
+        shown->setAttribute(Qt::WA_DeleteOnClose);
+        connect(shown, &ProfileDialog::nodeActivated, this, [this](const QString &node) {
             if (!showInspect(node))
                 statusBar()->showMessage(tr("%1 is not a layer of the table (a node the engine made, or one "
                                             "without weights)").arg(node), 8000);
         });
-        dialog->show();
-        statusBar()->showMessage(tr("Profiled %1: p50 %2 ms").arg(name, formatMs(result.p50Ms)), 5000);
+        connect(shown, &ProfileDialog::profileRequested, this, [this, shown, model, name](int batch, int threads) {
+            QSettings settings;
+            settings.setValue(QLatin1String(kProfileBatchKey), batch);
+            settings.setValue(QLatin1String(kProfileThreadsKey), threads);
+            profile(model, name, shown);
+        });
+        shown->show();
     });
-    connect(job, &Job::failed, this, [this, job](const QString &error) {
+    connect(job, &Job::failed, this, [this, job, target](const QString &error) {
         releaseJob(job);
+        if (target)
+            target->setBusy(false);
         showError(tr("Profile Latency"), error);
     });
-    connect(job, &Job::cancelled, this, [this, job]() {
+    connect(job, &Job::cancelled, this, [this, job, target]() {
         releaseJob(job);
+        if (target)
+            target->setBusy(false);
         statusBar()->showMessage(tr("Profiling cancelled"), 5000);
     });
     connect(job, &Job::finished, this, &MainWindow::profileFinished);

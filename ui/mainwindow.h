@@ -84,6 +84,7 @@ class InspectView;
 class LayerTableModel;
 class LmWorkspace;
 class ParameterChart;
+class ProfileDialog;
 class ProjectDocument;
 class SensitivityView;
 
@@ -265,7 +266,9 @@ protected:
 private:
     void createActions();
     void createCentralWidget();
-    bool profile(const cw::Model &model, const QString &name);
+    // Profiles `model` at the remembered batch and threads; into `dialog` when it asked (Profile Again), else
+    // into a new one.
+    bool profile(const cw::Model &model, const QString &name, ProfileDialog *dialog = nullptr);
     void createStatusBar();
     void createLogPanel();
     void appendLog(const QString &line); // with the time of day

@@ -13,6 +13,7 @@ ProfileJob::ProfileJob(ProfileParams params, QObject *parent) : Job(parent), m_p
 cw::BenchResult ProfileJob::run(const ProfileParams &params, const cw::StopToken &stop, const cw::ProgressFn &progress)
 {
     cw::BenchOptions options;
+    options.batch = params.batch;
     options.threads = params.threads;
     options.inputs = params.inputs;
     // One untimed and one timed run size the measurement; they get the first tenth of the bar.
