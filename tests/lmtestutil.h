@@ -92,7 +92,9 @@ struct HandValue {
 inline HandValue handString(const std::string &key, const std::string &value)
 {
     const uint64_t n = value.size();
-    return {key, uint32_t(cw::gguf::ValueType::String), std::string(reinterpret_cast<const char *>(&n), 8) + value};
+    std::string bytes(reinterpret_cast<const char *>(&n), 8); // appended to, not `+ value`: GCC 12 warned falsely
+    bytes += value;                                           // of an overflow (-Wstringop-overflow) there
+    return {key, uint32_t(cw::gguf::ValueType::String), std::move(bytes)};
 }
 inline HandValue handUInt32(const std::string &key, uint32_t value)
 {
