@@ -4,7 +4,10 @@
 // The model is a tiny Conv -> Relu -> Flatten -> Gemm classifier built here and saved with cw::saveModel;
 // its datasets and the reference accuracy / top-5 / loss are computed by numpy from the same weights.
 #include <QAction>
+#include <QClipboard>
 #include <QFile>
+#include <QGuiApplication>
+#include <QHeaderView>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QMenu>
@@ -45,6 +48,7 @@
 #include "ui/jobs/profilejob.h"
 #include "ui/mainwindow.h"
 #include "ui/models/layertablemodel.h"
+#include "ui/rowtable.h"
 #include "ui/views/evaluatedialog.h"
 #include "ui/views/inspectview.h"
 #include "ui/views/profiledialog.h"
@@ -153,6 +157,7 @@ private slots:
     void cancelEvaluation();
     void profileFromWindow();
     void profileJobCancel();
+    void tablesCopyRows();
     void failedOpenKeepsModel();
     void recentFiles();
     void exportModel_data();
@@ -660,6 +665,12 @@ void TestGui::profileFromWindow()
     QCOMPARE(table->rowCount(), int(session.executedGraph().nodes.size()));
     QCOMPARE(dialog->plot()->plottableCount(), 1); // the chart redrawn, not drawn over
     QCOMPARE(qobject_cast<QCPBars *>(dialog->plot()->plottable(0))->data()->at(0)->value, dialog->microseconds(0));
+    // Its rows copy as text, as every table's do (tablesCopyRows).
+    const QStringList lines = rowsAsText(table, true).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), table->rowCount() + 1);
+    QCOMPARE(lines.first(), QStringLiteral("Node\tOperator\tµs per run\tShare of a run"));
+    QVERIFY(lines.at(1).startsWith(table->item(0, 0)->text() + QLatin1Char('\t')));
+
     const QPointer<ProfileDialog> closed(dialog);
     dialog->close();
     QTRY_VERIFY(!closed);
@@ -695,6 +706,50 @@ void TestGui::profileJobCancel()
     QVERIFY(finished.size() == 1 || finished.wait(20000));
     QCOMPARE(cancelled.size(), 1);
     QCOMPARE(succeeded.size(), 0);
+}
+
+// The tables copy rows as tab-separated text, titles first: Ctrl+C the selected row (the view's own Ctrl+C copied one
+// cell), Copy All every row, the columns in the order shown.
+void TestGui::tablesCopyRows()
+{
+    auto window = openWindow(QStringLiteral("demo"));
+    QVERIFY(window);
+    QTableView *table = window->layerTable();
+    const QAbstractItemModel *model = table->model();
+    QVERIFY(model->rowCount() > 2);
+    QList<int> columns; // as shown: the layer table shows its columns in another order than the model's
+    for (int v = 0; v < model->columnCount(); ++v)
+        if (const int c = table->horizontalHeader()->logicalIndex(v); !table->isColumnHidden(c))
+            columns << c;
+    QVERIFY(columns != QList<int>({0, 1, 2, 3, 4, 5}));
+    QStringList titles;
+    for (const int c : columns)
+        titles << model->headerData(c, Qt::Horizontal).toString();
+    const auto rowText = [&](int r) {
+        QStringList cells;
+        for (const int c : columns)
+            cells << model->index(r, c).data().toString();
+        return cells.join(QLatin1Char('\t'));
+    };
+    QGuiApplication::clipboard()->clear();
+    table->setFocus();
+    table->selectRow(2);
+    QTest::keyClick(table, Qt::Key_C, Qt::ControlModifier);
+    QCOMPARE(QGuiApplication::clipboard()->text(), titles.join(QLatin1Char('\t')) + "\n" + rowText(2) + "\n");
+
+    QAction *copyAll = nullptr;
+    for (QAction *action : table->actions())
+        if (action->text() == QStringLiteral("Copy All"))
+            copyAll = action;
+    QVERIFY(copyAll);
+    copyAll->trigger();
+    const QStringList lines = QGuiApplication::clipboard()->text().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), model->rowCount() + 1);
+    for (int v = 0; v < model->rowCount(); ++v)
+        QCOMPARE(lines.at(v + 1), rowText(table->verticalHeader()->logicalIndex(v)));
+
+    table->clearSelection();
+    QCOMPARE(rowsAsText(table, false), QString()); // nothing selected: nothing copied
 }
 
 void TestGui::failedOpenKeepsModel()

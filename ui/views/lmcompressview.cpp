@@ -821,6 +821,8 @@ void LmCompressView::tensorMenu(const QPoint &pos)
     }
     QAction *clear = menu.addAction(tr("Clear Every Override"), this, [this]() { m_tensors->clearOverrides(); });
     clear->setEnabled(m_tensors->overrideCount() > 0);
+    menu.addSeparator();
+    menu.addActions(m_tensorTable->actions()); // Copy, Copy All (enableRowCopy)
     menu.exec(m_tensorTable->viewport()->mapToGlobal(pos));
 }
 

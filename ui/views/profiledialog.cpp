@@ -17,6 +17,7 @@
 
 #include "ui/charts/chartexport.h"
 #include "ui/formatting.h"
+#include "ui/rowtable.h"
 
 namespace cw::ui {
 
@@ -112,6 +113,7 @@ ProfileDialog::ProfileDialog(const QString &modelName, const cw::BenchResult &re
     connect(m_table, &QTableWidget::cellDoubleClicked, this,
             [this](int row, int) { emit nodeActivated(m_table->item(row, NodeColumn)->text()); });
     m_table->horizontalHeader()->setSectionResizeMode(NodeColumn, QHeaderView::Stretch);
+    enableRowCopy(m_table);
 
     auto *split = new QSplitter(Qt::Vertical, this);
     split->addWidget(m_plot);
