@@ -959,7 +959,7 @@ bool MainWindow::profile(const cw::Model &model, const QString &name, ProfileDia
         return false;
     // Another job would share the cores and distort the times. (The action follows the window's own job only: the
     // tabs' jobs do not update it.)
-    if (m_job || anyJobRunning()) {
+    if (anyJobRunning()) {
         statusBar()->showMessage(tr("Wait for the running job to finish (or cancel it) before profiling."), 8000);
         return false;
     }

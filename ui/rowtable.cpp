@@ -61,8 +61,8 @@ QString rowsAsText(const QTableView *table, bool all)
             if (const int r = rowsHeader->logicalIndex(v); !table->isRowHidden(r))
                 rows << r;
     } else if (const QItemSelectionModel *selection = table->selectionModel()) {
-        for (const QModelIndex &index : selection->selectedIndexes())
-            if (!rows.contains(index.row()) && !table->isRowHidden(index.row()))
+        for (const QModelIndex &index : selection->selectedRows()) // the tables select whole rows
+            if (!table->isRowHidden(index.row()))
                 rows << index.row();
         std::sort(rows.begin(), rows.end(),
                   [rowsHeader](int a, int b) { return rowsHeader->visualIndex(a) < rowsHeader->visualIndex(b); });
