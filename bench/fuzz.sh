@@ -70,14 +70,14 @@ for t in "${targets[@]}"; do
 done
 wait
 # Each finding in full, so that a run whose folder is gone (CI's) still tells how to reproduce it: the input in
-# base64 (up to 8 KiB) and the last 30 lines of a rerun on it (the sanitizer's report), then the summary.
+# base64 (up to 64 KiB) and the last 30 lines of a rerun on it (the sanitizer's report), then the summary.
 for t in "${targets[@]}"; do
   for f in "$build/findings/$t"/crash-* "$build/findings/$t"/leak-* "$build/findings/$t"/oom-* \
            "$build/findings/$t"/timeout-*; do
     [ -f "$f" ] || continue
     echo
     echo "== finding: fuzz_$t $(basename "$f") ($(stat -c %s "$f") bytes)"
-    if [ "$(stat -c %s "$f")" -le 8192 ]; then
+    if [ "$(stat -c %s "$f")" -le 65536 ]; then
       echo "== the input (base64 -d > $(basename "$f")):"
       base64 -w 120 "$f"
     fi

@@ -204,6 +204,11 @@ void TestReliability::initTestCase()
     QVERIFY2(testutil::runPython(kMakeFiles, m_dir.path(), &error), qPrintable(error));
     // A fuzzer's find that crashes libhdf5 1.10.8 itself (an out-of-bounds read in a group's local heap).
     QVERIFY(QFile::copy(CW_SOURCE_DIR "/tests/fuzz/findings/h5_dataset-libhdf5-segv.h5", path("libhdf5_segv.h5")));
+    // Models that declare more than they hold (tests/fuzz/findings/h5_model-*): a string type of 1 GiB, and a
+    // packed and a sparse tensor whose byte datasets have extents of 128 MiB and 8 MiB in a 9 KB file.
+    for (const char *name : {"huge-fixed-string", "packed-huge-extent", "sparse-huge-extent"})
+        QVERIFY(QFile::copy(CW_SOURCE_DIR "/tests/fuzz/findings/h5_model-" + QString(name) + ".h5",
+                            path("h5model/" + QString(name) + ".h5")));
 }
 
 void TestReliability::sizeArithmetic()
@@ -390,6 +395,9 @@ void TestReliability::models_data()
     row("initializer overflows", "onnx/initializer_overflow.onnx", {"'w'", "impossible shape"});
     row("initializer without data", "onnx/initializer_no_data.onnx", {"'w'", "expected 1000000000"});
     row("h5 node without outputs", "h5model/no_outputs.h5", {"has no outputs"});
+    row("h5 string of 1 GiB", "h5model/huge-fixed-string.h5", {"/graph/nodes", "more than the whole file"});
+    row("h5 packed tensor of 128 MiB", "h5model/packed-huge-extent.h5", {"'big'", "more than the whole file"});
+    row("h5 sparse tensor of 8 MiB", "h5model/sparse-huge-extent.h5", {"'big'", "more than the whole file"});
     row("a directory", "dir", {"is a directory"});
 }
 

@@ -749,6 +749,18 @@ void writeFile(const std::string &path, const std::function<void(const Ctx &, co
 
 // ---- reading -------------------------------------------------------------------------------------------------
 
+// The size of the file `obj` lies in: the most bytes a dataset or attribute of this format (stored uncompressed)
+// can hold. A corrupt file may declare any size or extent; the readers check it against this before allocating,
+// so that the time and memory a read takes stay proportional to the file's size.
+hsize_t fileSizeOf(const Ctx &ctx, hid_t obj)
+{
+    hsize_t size = 0;
+    Handle fid(H5Iget_file_id(obj), H5Fclose);
+    if (!fid.valid() || H5Fget_filesize(fid.get(), &size) < 0)
+        ctx.fail("cannot read the size of the file");
+    return size;
+}
+
 // Reads a string from an attribute or a dataset, variable-length or fixed-length.
 std::string readString(const Ctx &ctx, hid_t obj, bool isAttr, const std::string &what)
 {
@@ -770,6 +782,9 @@ std::string readString(const Ctx &ctx, hid_t obj, bool isAttr, const std::string
         return s;
     }
     const size_t size = H5Tget_size(type.get());
+    if (size > fileSizeOf(ctx, obj))
+        ctx.fail(what + " claims a string of " + std::to_string(size) + " bytes, more than the whole file " +
+                 "(the file is truncated or corrupt)");
     std::string s(size, '\0');
     Handle mem(H5Tcopy(type.get()), H5Tclose);
     const herr_t st = isAttr ? H5Aread(obj, mem.get(), s.data())
@@ -863,6 +878,17 @@ Shape readShapeAttr(const Ctx &ctx, hid_t ds, const std::string &what, DType dty
     return shape;
 }
 
+// The bytes of a packed or sparse tensor's uint8 dataset (its extent), at most the file's size.
+hssize_t storedBytes(const Ctx &ctx, hid_t ds, const std::string &what)
+{
+    Handle space(H5Dget_space(ds), H5Sclose);
+    const hssize_t stored = H5Sget_simple_extent_npoints(space.get());
+    if (stored < 0 || hsize_t(stored) > fileSizeOf(ctx, ds))
+        ctx.fail(what + " claims " + std::to_string(stored) + " stored bytes, more than the whole file " +
+                 "(the file is truncated or corrupt)");
+    return stored;
+}
+
 Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
 {
     const int64_t bits = readIntAttr(ctx, ds, "packed_bits");
@@ -872,9 +898,8 @@ Tensor readPackedTensor(const Ctx &ctx, hid_t ds, const std::string &what)
         ctx.fail(what + " is bit-packed with a bad packed_bits, dtype or shape attribute");
     double count = 0;
     const Shape shape = readShapeAttr(ctx, ds, what, dtype, &count);
-    Handle space(H5Dget_space(ds), H5Sclose);
-    const hssize_t stored = H5Sget_simple_extent_npoints(space.get());
-    if (stored < 0 || double(stored) != std::ceil(count * double(bits) / 8.0))
+    const hssize_t stored = storedBytes(ctx, ds, what);
+    if (double(stored) != std::ceil(count * double(bits) / 8.0))
         ctx.fail(what + " holds " + std::to_string(stored) + " packed bytes, not the " +
                  std::to_string(int64_t(std::ceil(count * double(bits) / 8.0))) + " its shape and packed_bits need " +
                  "(the file is truncated or corrupt)");
@@ -904,9 +929,8 @@ Tensor readSparseTensor(const Ctx &ctx, hid_t ds, const std::string &what)
         ctx.fail(what + " has a bad nnz attribute");
     const double maskBytes = std::ceil(count / 8.0);
     const double need = maskBytes + (valueBits ? std::ceil(double(nnz) * double(valueBits) / 8.0) : double(nnz) * size);
-    Handle space(H5Dget_space(ds), H5Sclose);
-    const hssize_t stored = H5Sget_simple_extent_npoints(space.get());
-    if (stored < 0 || double(stored) != need)
+    const hssize_t stored = storedBytes(ctx, ds, what);
+    if (double(stored) != need)
         ctx.fail(what + " holds " + std::to_string(stored) + " sparse bytes, not the " + std::to_string(int64_t(need)) +
                  " its shape, nnz and value_bits need (the file is truncated or corrupt)");
     std::vector<uint8_t> bytes(static_cast<size_t>(stored));
@@ -979,12 +1003,7 @@ Tensor readTensor(const Ctx &ctx, hid_t group, const std::string &key, std::stri
     if (rank > 0)
         H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
     // A corrupt file may claim any shape: check it against the file's size before allocating.
-    hsize_t fileSize = 0;
-    {
-        Handle fid(H5Iget_file_id(ds.get()), H5Fclose);
-        if (!fid.valid() || H5Fget_filesize(fid.get(), &fileSize) < 0)
-            ctx.fail("cannot read the size of the file");
-    }
+    const hsize_t fileSize = fileSizeOf(ctx, ds.get());
     const Shape shape(dims.begin(), dims.end());
     size_t bytes = 0;
     try {
