@@ -70,7 +70,8 @@ for t in "${targets[@]}"; do
 done
 wait
 # Each finding in full, so that a run whose folder is gone (CI's) still tells how to reproduce it: the input in
-# base64 (up to 64 KiB) and the last 30 lines of a rerun on it (the sanitizer's report), then the summary.
+# base64 (up to 64 KiB) and the last 30 lines of a rerun on it (the sanitizer's report, or a line saying that the
+# input alone runs clean), then the summary.
 for t in "${targets[@]}"; do
   for f in "$build/findings/$t"/crash-* "$build/findings/$t"/leak-* "$build/findings/$t"/oom-* \
            "$build/findings/$t"/timeout-*; do
@@ -82,8 +83,14 @@ for t in "${targets[@]}"; do
       base64 -w 120 "$f"
     fi
     echo "== a rerun on it:"
-    (cd "$build/findings/$t" && timeout 60 "$build/tests/fuzz/fuzz_$t" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-        "$f" 2>&1 | tail -n 30) || true
+    status=0
+    rerun="$(cd "$build/findings/$t" && timeout 60 "$build/tests/fuzz/fuzz_$t" -rss_limit_mb=2048 \
+        -malloc_limit_mb=2048 "$f" 2>&1)" || status=$?
+    printf '%s\n' "$rerun" | tail -n 30
+    # A crash that needs the inputs run before it in the same process (fork mode runs many per process).
+    if ((status == 0)); then
+      echo "== the rerun ends normally: this input does not reproduce the finding alone"
+    fi
   done
 done
 echo
